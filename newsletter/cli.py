@@ -1,0 +1,148 @@
+"""The ``newsletter`` command: a thin click shell over :mod:`newsletter.pipeline`.
+
+Commands print data to stdout (``--json`` for scripts) and problems to
+stderr, one line each.  Any :class:`NewsletterError` becomes its message and
+its exit code (2 for bad input, 1 for failed deliveries); no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from . import pipeline
+from .config import Config, load_config
+from .errors import NewsletterError
+
+log = logging.getLogger("newsletter")
+
+
+class _State:
+    def __init__(self, config_path: str):
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+
+pass_state = click.make_pass_decorator(_State)
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="NEWSLETTER_CONFIG",
+    default="config.yaml",
+    show_default=True,
+    metavar="PATH",
+    help="The config file (or $NEWSLETTER_CONFIG).",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
+@click.version_option(package_name="paper-digest", prog_name="newsletter")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
+    """Paper Digest: topic-filtered e-mail digests of new research papers."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = _State(config_path)
+
+
+@cli.command()
+@pass_state
+def validate(state: _State) -> None:
+    """Check the config, its sources and templates."""
+    summary = pipeline.validate(state.config)
+    click.echo(f"{state.config.file}: OK: {summary}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def papers(state: _State, as_json: bool) -> None:
+    """Parse all sources and print the deduplicated papers."""
+    found = pipeline.papers(state.config, warn=warn)
+    if as_json:
+        emit_json([p.to_json() for p in found])
+        return
+    for n, paper in enumerate(found, 1):
+        authors = f" ({_authors(paper.authors)})" if paper.authors else ""
+        click.echo(f"{n:4}. {paper.title}{authors}")
+        click.echo(f"      {paper.id if paper.arxiv_id else paper.url or paper.location or paper.source}")
+    click.echo(f"{len(found)} papers from {len(state.config.sources)} source(s)")
+
+
+def _authors(authors) -> str:
+    return ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
+
+
+@cli.command()
+@click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def match(state: _State, subscriber: str | None, as_json: bool) -> None:
+    """Show, per subscriber, the papers that would go into the next digest and why."""
+    config = state.config
+    results = pipeline.match(config, pipeline.papers(config, warn=warn), subscriber)
+    if as_json:
+        emit_json(
+            {
+                "subscribers": [
+                    {"email": sub.email, "name": sub.name, "papers": [m.to_json() for m in matches]}
+                    for sub, matches in results
+                ]
+            }
+        )
+        return
+    for sub, matches in results:
+        click.echo(f"{sub.label}: {len(matches)} paper{'s' * (len(matches) != 1)}")
+        for m in matches:
+            click.echo(f"  {m.score:3}  {m.paper.title}")
+            why = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
+            click.echo(f"       [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning library errors into one-line messages."""
+    try:
+        rv = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
+    except NewsletterError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(0)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        click.echo(f"{where}{exc.strerror or exc}", err=True)
+        sys.exit(2)
+    sys.exit(rv if isinstance(rv, int) else 0)

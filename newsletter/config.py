@@ -1,0 +1,574 @@
+"""Read ``config.yaml`` once into typed, frozen objects, or fail with every problem.
+
+Validation is pydantic's; what this module adds is the *where*: each problem is
+reported as ``FILE:LINE: path: message`` (``config.yaml:14: subscribers[2].email:
+'bob@' is not a valid address``), all of them at once, with a "did you mean"
+for misspelt keys and values.  Paths in the config are relative to the config
+file's folder, and are resolved here so no later stage needs to know that.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import os
+import re
+import zoneinfo
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ConfigError, Problem
+from .scheduling import Schedule, parse_schedule
+
+DEFAULT_SUBJECT = "{{ count }} new papers: {{ topics | join(', ') }}"
+FIELDS = ("title", "abstract", "authors", "categories")
+
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_address(value: str) -> str:
+    """A bare e-mail address, ``local@domain.tld``; ``ValueError`` otherwise."""
+    if not isinstance(value, str) or not _ADDRESS.match(value) or ".." in value:
+        raise ValueError(f"{value!r} is not a valid address")
+    return value
+
+
+def check_header_text(value: str) -> str:
+    """Text bound for a mail header: a line break would let it forge headers."""
+    if any(c in value for c in "\r\n\0"):
+        raise ValueError(f"{value!r} contains a line break (header injection is not allowed)")
+    return value
+
+
+def check_mailbox(value: str) -> str:
+    """``Name <addr@host>`` or ``addr@host``."""
+    from email.utils import parseaddr
+
+    check_header_text(value)
+    _, addr = parseaddr(value)
+    try:
+        check_address(addr)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid mailbox (expected 'Name <address>' or 'address')") from None
+    return value
+
+
+def check_timezone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        hint = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1)
+        raise ValueError(
+            f"unknown time zone {value!r}"
+            + (f" (did you mean {hint[0]!r}?)" if hint else " (use an IANA name such as 'Europe/Berlin')")
+        ) from None
+    return value
+
+
+# --------------------------------------------------------------------------- the schema
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Source(_Model):
+    name: str | None = None
+    required: bool = False
+    """A required source that fails stops the run; others are reported and skipped."""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.type  # type: ignore[attr-defined]
+
+
+class HFPapersTextSource(_Source):
+    """Text export of a Hugging Face papers listing page (a file, folder or glob)."""
+
+    type: Literal["hf-papers-text"]
+    path: str
+    required: bool = True
+
+
+class ArxivSource(_Source):
+    type: Literal["arxiv"]
+    query: str | None = None
+    categories: list[str] = []
+    max_results: int = Field(100, ge=1, le=30000)
+    feed: Literal["api", "rss"] = "api"
+    announce_type: list[str] = []
+    url: str | None = None
+    path: str | None = None
+
+
+class HFDailySource(_Source):
+    type: Literal["hf-daily"]
+    date: str | None = None
+    days: int = Field(1, ge=1, le=31)
+    url: str | None = None
+    path: str | None = None
+
+
+class FeedSource(_Source):
+    type: Literal["feed"]
+    url: str | None = None
+    path: str | None = None
+
+    @model_validator(mode="after")
+    def _url_or_path(self):
+        if not self.url and not self.path:
+            raise ValueError("a feed source needs 'url' or 'path'")
+        return self
+
+
+SOURCE_MODELS = {
+    "hf-papers-text": HFPapersTextSource,
+    "arxiv": ArxivSource,
+    "hf-daily": HFDailySource,
+    "feed": FeedSource,
+}
+Source = Annotated[
+    Union[HFPapersTextSource, ArxivSource, HFDailySource, FeedSource], Field(discriminator="type")
+]
+
+
+def _check_term(term: str) -> str:
+    from .matching import compile_term
+
+    compile_term(term)
+    return term
+
+
+TermText = Annotated[str, AfterValidator(_check_term)]
+
+
+class Topic(_Model):
+    name: str | None = None
+    any: list[TermText] = []
+    all: list[TermText] = []
+    none: list[TermText] = []
+    fields: list[Literal["title", "abstract", "authors", "categories"]] = ["title", "abstract"]
+    categories: list[str] = []
+    """arXiv categories (``cs.LG``): when given, a paper must be in one of them."""
+
+    @field_validator("fields")
+    @classmethod
+    def _fields_not_empty(cls, value):
+        if not value:
+            raise ValueError(f"must name at least one of: {', '.join(FIELDS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_match(self):
+        if not (self.any or self.all or self.categories):
+            raise ValueError("a topic needs at least one 'any' or 'all' term, or 'categories'")
+        return self
+
+
+class Subscriber(_Model):
+    email: str
+    name: str | None = None
+    topics: list[str] = Field(min_length=1)
+    schedule: Schedule | None = None
+    timezone: str | None = None
+    max_papers: int = Field(20, ge=1, le=1000)
+    pin: list[str] = []
+    """Authors whose papers go first in this subscriber's digest."""
+    send_empty: bool | None = None
+
+    _v_email = field_validator("email")(lambda cls, v: check_address(v))
+    _v_name = field_validator("name")(lambda cls, v: v if v is None else check_header_text(v))
+    _v_tz = field_validator("timezone")(lambda cls, v: v if v is None else check_timezone(v))
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value):
+        if value is None or isinstance(value, Schedule):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected a schedule string, got {value!r}")
+        return parse_schedule(value)
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+class EmailSettings(_Model):
+    from_: str = Field("Paper Digest <digest@example.org>", alias="from")
+    subject: str = DEFAULT_SUBJECT
+    unsubscribe: str | None = None
+    abstract_chars: int = Field(600, ge=0)
+    reply_to: str | None = None
+    title: str = "Paper Digest"
+    max_html_kb: int = Field(100, ge=1)
+
+    _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
+    _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_compiles(cls, value: str) -> str:
+        import jinja2
+
+        check_header_text(value)
+        try:
+            jinja2.Environment().parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"subject template does not compile: {exc.message}") from None
+        return value
+
+    @field_validator("unsubscribe")
+    @classmethod
+    def _unsubscribe_url(cls, value):
+        if value is None:
+            return value
+        check_header_text(value)
+        if not re.match(r"^(mailto:[^\s@]+@[^\s@]+|https://\S+)$", value):
+            raise ValueError(f"{value!r} must be a mailto: address or an https:// URL")
+        return value
+
+
+class Delivery(_Model):
+    transport: Literal["outbox", "smtp"] = "outbox"
+    path: str = "outbox"
+    host: str | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    timeout: float = Field(30.0, gt=0)
+    max_per_minute: int | None = Field(None, ge=1)
+    connections: int = Field(1, ge=1, le=64)
+    retries: int = Field(3, ge=0, le=20)
+
+    @field_validator("password_env")
+    @classmethod
+    def _env_name(cls, value):
+        if value is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise ValueError(
+                f"{value!r} is not an environment variable name "
+                "(password_env names the variable that holds the password, not the password)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _smtp_needs_host(self):
+        if self.transport == "smtp" and not self.host:
+            raise ValueError("the smtp transport needs 'host'")
+        if self.username and not self.password_env and self.transport == "smtp":
+            raise ValueError("'username' is set but 'password_env' is not")
+        return self
+
+
+class Config(_Model):
+    sources: list[Source] = Field(min_length=1)
+    topics: dict[str, Topic] = Field(min_length=1)
+    subscribers: list[Subscriber] = []
+    email: EmailSettings = EmailSettings()
+    delivery: Delivery = Delivery()
+    state: str | None = None
+    timezone: str = "UTC"
+    templates: str | None = None
+    send_empty: bool = False
+
+    _file: Path = PrivateAttr(default=Path("config.yaml"))
+    _lines: dict = PrivateAttr(default_factory=dict)
+
+    _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
+
+    # -- where things are -------------------------------------------------------------
+
+    @property
+    def file(self) -> Path:
+        """The config file, as the user named it (for messages)."""
+        return self._file
+
+    @property
+    def base_dir(self) -> Path:
+        return self._file.parent
+
+    def resolve(self, path: str | os.PathLike) -> Path:
+        """A path from the config, relative to the config file's folder."""
+        p = Path(os.path.expanduser(str(path)))
+        return p if p.is_absolute() else self.base_dir / p
+
+    @property
+    def state_path(self) -> Path:
+        return self.resolve(self.state) if self.state else self.base_dir / "newsletter-state.sqlite3"
+
+    @property
+    def templates_dir(self) -> Path | None:
+        return self.resolve(self.templates) if self.templates else None
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.resolve(self.delivery.path)
+
+    def where(self, *path: str | int) -> str:
+        """``FILE:LINE`` of a config item, for errors raised after loading."""
+        line = _line_for(self._lines, tuple(path))
+        return f"{self._file}:{line}" if line else str(self._file)
+
+    def problem(self, path: tuple, message: str) -> Problem:
+        return Problem(message, str(self._file), _line_for(self._lines, path), _dotted(path))
+
+    # -- lookups ------------------------------------------------------------------------
+
+    def subscriber(self, email: str) -> Subscriber:
+        for sub in self.subscribers:
+            if sub.email.lower() == email.strip().lower():
+                return sub
+        known = ", ".join(s.email for s in self.subscribers) or "none"
+        raise ConfigError(Problem(f"no subscriber {email!r} in the config (subscribers: {known})", str(self._file)))
+
+    def zone(self, subscriber: Subscriber) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(subscriber.timezone or self.timezone)
+
+    def topic_name(self, key: str) -> str:
+        return self.topics[key].name or key
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Parse and validate a config file; raise :class:`ConfigError` listing every problem."""
+    path = Path(path)
+    shown = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(Problem("config file not found (use --config or $NEWSLETTER_CONFIG)", shown)) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", shown)) from None
+    except OSError as exc:
+        raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
+    path = Path(path)
+    shown = str(path)
+    try:
+        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        what = " ".join(filter(None, [exc.context, exc.problem]))
+        raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(Problem(f"malformed YAML: {exc}", shown)) from None
+
+    problems: list[Problem] = []
+    lines: dict[tuple, int] = {}
+    if root is not None:
+        _record_lines(root, (), lines, problems, shown)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(Problem(f"expected a mapping of settings at the top, got {type(data).__name__}", shown, 1))
+
+    config = None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            problems.append(_problem_from_pydantic(err, data, lines, shown))
+    problems.extend(_cross_checks(data, lines, shown, path.parent))
+    if problems:
+        unique = list(dict.fromkeys(problems))
+        unique.sort(key=lambda p: (p.line or 0))
+        raise ConfigError(*unique)
+    assert config is not None
+    config._file = path
+    config._lines = lines
+    return config
+
+
+def _record_lines(node, at: tuple, lines: dict, problems: list, shown: str) -> None:
+    lines[at] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            if key in seen:
+                problems.append(Problem(f"duplicate key {key!r}", shown, key_node.start_mark.line + 1, _dotted(at)))
+            seen.add(key)
+            _record_lines(value_node, at + (key,), lines, problems, shown)
+            lines[at + (key,)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _record_lines(item, at + (i,), lines, problems, shown)
+
+
+def _line_for(lines: dict, path: tuple) -> int | None:
+    while path and path not in lines:
+        path = path[:-1]
+    return lines.get(path)
+
+
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _data_path(loc: tuple, data: Any) -> tuple:
+    """Drop the parts of a pydantic location that are not in the data (union tags)."""
+    out, node = [], data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif part == "from_":
+            part, node = "from", (node or {}).get("from") if isinstance(node, dict) else None
+        elif isinstance(part, str) and (part in SOURCE_MODELS or "[" in part or part.startswith("function-")):
+            continue
+        else:
+            node = None
+        out.append(part)
+    return tuple(out)
+
+
+def _valid_keys(path: tuple, data: Any) -> list[str]:
+    model: type[BaseModel] | None = None
+    if len(path) == 0:
+        model = Config
+    elif path == ("email",):
+        model = EmailSettings
+    elif path == ("delivery",):
+        model = Delivery
+    elif len(path) == 2 and path[0] == "topics":
+        model = Topic
+    elif len(path) == 2 and path[0] == "subscribers":
+        model = Subscriber
+    elif len(path) == 2 and path[0] == "sources":
+        try:
+            model = SOURCE_MODELS.get(data["sources"][path[1]].get("type"))
+        except (KeyError, IndexError, TypeError, AttributeError):
+            model = None
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _problem_from_pydantic(err: dict, data: Any, lines: dict, shown: str) -> Problem:
+    kind, msg = err["type"], err["msg"]
+    path = _data_path(tuple(err["loc"]), data)
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        key = path[-1]
+        valid = _valid_keys(path[:-1], data)
+        hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        message = f"unknown key {key!r}" + (
+            f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")
+        )
+    elif kind == "missing":
+        message = "required key is missing"
+    elif kind in ("value_error", "assertion_error"):
+        message = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    elif kind == "union_tag_invalid":
+        path = path + ("type",)
+        valid = list(SOURCE_MODELS)
+        tag = value.get("type") if isinstance(value, dict) else value
+        hint = difflib.get_close_matches(str(tag), valid, n=1)
+        message = f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; valid types: {', '.join(valid)}"
+    elif kind == "union_tag_not_found":
+        path = path + ("type",)
+        message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"
+    else:
+        message = msg[0].lower() + msg[1:] if msg else kind
+        message = message.replace("input should be", "expected")
+        if value is not None and not isinstance(value, (dict, list)):
+            message += f", got {value!r}"
+        elif isinstance(value, (dict, list)) and kind.endswith("_type"):
+            message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
+    return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Problem]:
+    """Checks spanning several parts of the config; run on the raw data so they
+    are reported together with the schema's problems."""
+    problems = []
+
+    def add(path, message):
+        problems.append(Problem(message, shown, _line_for(lines, path), _dotted(path)))
+
+    topics = data.get("topics") if isinstance(data.get("topics"), dict) else {}
+    subscribers = data.get("subscribers") if isinstance(data.get("subscribers"), list) else []
+    seen: dict[str, int] = {}
+    for i, sub in enumerate(subscribers):
+        if not isinstance(sub, dict):
+            continue
+        email = sub.get("email")
+        if isinstance(email, str):
+            key = email.strip().lower()
+            if key in seen:
+                add(("subscribers", i, "email"), f"duplicate subscriber {email!r} (first at subscribers[{seen[key]}])")
+            else:
+                seen[key] = i
+        wanted = sub.get("topics")
+        if isinstance(wanted, list):
+            for j, name in enumerate(wanted):
+                if isinstance(name, str) and name not in topics:
+                    hint = difflib.get_close_matches(name, list(topics), n=1)
+                    add(
+                        ("subscribers", i, "topics", j),
+                        f"unknown topic {name!r}"
+                        + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                        + f"; defined topics: {', '.join(topics) or 'none'}",
+                    )
+
+    sources = data.get("sources") if isinstance(data.get("sources"), list) else []
+    for i, src in enumerate(sources):
+        if not isinstance(src, dict) or not isinstance(src.get("path"), str):
+            continue
+        if src.get("type") == "hf-papers-text" and not expand_paths(base, src["path"]):
+            add(("sources", i, "path"), f"{src['path']!r} matches no file")
+        elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
+            add(("sources", i, "path"), f"{src['path']!r}: no such file")
+
+    templates = data.get("templates")
+    if isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
+        add(("templates",), f"{templates!r}: no such folder")
+    return problems
+
+
+def expand_paths(base: Path, pattern: str) -> list[Path]:
+    """A file, every file in a folder, or every file a glob matches, sorted."""
+    p = Path(os.path.expanduser(pattern))
+    if not p.is_absolute():
+        p = base / p
+    if p.is_dir():
+        return sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+    if p.is_file():
+        return [p]
+    if glob.has_magic(str(p)):
+        return sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
+    return []

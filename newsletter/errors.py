@@ -1,0 +1,77 @@
+"""The one exception tree every part of Paper Digest raises from.
+
+Callers (the CLI, or a script importing the library) catch
+:class:`NewsletterError` and print ``str(error)``: every message is already a
+complete, one-line-per-problem report, ``FILE:LINE: what is wrong`` where a
+file is involved.  ``exit_code`` tells the CLI what to return.
+
+    NewsletterError                 exit 2 unless noted
+    ├── ConfigError                 the config file: YAML, keys, types, values
+    ├── InputError                  a paper source: unreadable, not the format
+    ├── TemplateError               a template: missing, syntax, render failure
+    ├── StateError                  the SQLite state: locked, corrupt, too new
+    └── DeliveryError               exit 1: a message could not be delivered
+        ├── TransientDeliveryError  worth retrying (4xx, timeout, refused)
+        └── PermanentDeliveryError  not worth retrying (5xx for the recipient)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, located as precisely as we know."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    path: str | None = None  # e.g. "subscribers[2].email"
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        what = f"{self.path}: " if self.path else ""
+        return f"{where}{what}{self.message}"
+
+
+class NewsletterError(Exception):
+    """Base of every error the library raises on purpose."""
+
+    exit_code = 2
+
+    def __init__(self, *problems: Problem | str):
+        self.problems = tuple(p if isinstance(p, Problem) else Problem(p) for p in problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigError(NewsletterError):
+    """The config file is malformed or invalid; carries every problem found."""
+
+
+class InputError(NewsletterError):
+    """A paper source could not be read or is not in the format it claims."""
+
+
+class TemplateError(NewsletterError):
+    """A template is missing, does not compile, or fails while rendering."""
+
+
+class StateError(NewsletterError):
+    """The state database cannot be used (locked by another process, corrupt...)."""
+
+
+class DeliveryError(NewsletterError):
+    """A message was not delivered."""
+
+    exit_code = 1
+
+
+class TransientDeliveryError(DeliveryError):
+    """A failure that may go away: 4xx replies, timeouts, refused connections."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """A failure retrying will not fix: 5xx for a recipient, bad credentials."""

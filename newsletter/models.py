@@ -1,0 +1,124 @@
+"""The values the pipeline stages hand each other: frozen, hashable, plain."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_ARXIV_VERSION = re.compile(r"v\d+$")
+
+
+def normalize_title(title: str) -> str:
+    """Case-fold and collapse every run of punctuation and white space to one space.
+
+    This is the identity of a paper whose arXiv id is unknown, so the same
+    title copied from two exports (different dashes, spacing, case) is one paper.
+    """
+    return _NOT_ALNUM.sub(" ", title.casefold()).strip()
+
+
+def arxiv_base_id(arxiv_id: str) -> str:
+    """``2401.01234v3`` -> ``2401.01234``: versions are the same paper."""
+    return _ARXIV_VERSION.sub("", arxiv_id.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Paper:
+    """One research paper as the sources describe it.
+
+    ``id`` is the arXiv id (without version) when known, else the normalised
+    title; two papers with the same id, or the same normalised title, are the
+    same paper and get merged by :func:`merge`.
+    """
+
+    title: str
+    abstract: str
+    source: str
+    arxiv_id: str | None = None
+    authors: tuple[str, ...] = ()
+    url: str | None = None
+    pdf_url: str | None = None
+    published: datetime | None = None
+    categories: tuple[str, ...] = ()
+    upvotes: int | None = None
+    keywords: tuple[str, ...] = ()
+    github: str | None = None
+    location: str | None = None  # "FILE:LINE" or URL it was read from, for messages
+    title_key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "title_key", normalize_title(self.title))
+        if self.arxiv_id:
+            object.__setattr__(self, "arxiv_id", arxiv_base_id(self.arxiv_id))
+
+    @property
+    def id(self) -> str:
+        return self.arxiv_id or self.title_key
+
+    def merge(self, other: Paper) -> Paper:
+        """The same paper seen twice: keep the richest value of each field."""
+        changes = {}
+        for f in fields(self):
+            if not f.init:
+                continue
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if f.name in ("abstract", "title"):
+                if len(theirs) > len(mine) and f.name == "abstract":
+                    changes[f.name] = theirs
+            elif f.name == "source":
+                parts = mine.split(", ")
+                if theirs not in parts:
+                    changes[f.name] = ", ".join(parts + [theirs])
+            elif f.name == "upvotes":
+                if theirs is not None and (mine is None or theirs > mine):
+                    changes[f.name] = theirs
+            elif f.name in ("categories", "keywords"):
+                merged = tuple(dict.fromkeys(mine + theirs))
+                if merged != mine:
+                    changes[f.name] = merged
+            elif not mine and theirs:
+                changes[f.name] = theirs
+        return replace(self, **changes) if changes else self
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "abstract": self.abstract,
+            "authors": list(self.authors),
+            "url": self.url,
+            "source": self.source,
+            "published": self.published.isoformat() if self.published else None,
+            "arxiv_id": self.arxiv_id,
+            "pdf_url": self.pdf_url,
+            "categories": list(self.categories),
+            "upvotes": self.upvotes,
+            "keywords": list(self.keywords),
+            "github": self.github,
+        }
+
+
+def merge_papers(papers) -> list[Paper]:
+    """Collapse duplicates (same arXiv id or same normalised title), keeping first-seen order."""
+    merged: list[Paper] = []
+    by_id: dict[str, int] = {}
+    by_title: dict[str, int] = {}
+    for paper in papers:
+        slot = by_id.get(paper.arxiv_id) if paper.arxiv_id else None
+        if slot is None:
+            slot = by_title.get(paper.title_key)
+            # Two different arXiv ids with the same title are different papers.
+            if slot is not None and paper.arxiv_id and merged[slot].arxiv_id not in (None, paper.arxiv_id):
+                slot = None
+        if slot is None:
+            merged.append(paper)
+            slot = len(merged) - 1
+        else:
+            merged[slot] = merged[slot].merge(paper)
+        current = merged[slot]
+        if current.arxiv_id:
+            by_id[current.arxiv_id] = slot
+        by_title.setdefault(current.title_key, slot)
+    return merged

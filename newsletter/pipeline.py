@@ -1,0 +1,91 @@
+"""The library API: the stages chained the way the commands use them.
+
+parse (:mod:`readers`) -> match (:mod:`matching`) -> render -> deliver.
+Everything here takes a loaded :class:`~newsletter.config.Config` and returns
+plain values, so a script can do what a command does without the CLI::
+
+    from newsletter import load_config, pipeline
+    config = load_config("config.yaml")
+    for subscriber, matches in pipeline.match(config, pipeline.papers(config)):
+        ...
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from .config import Config, Subscriber
+from .errors import NewsletterError, Problem
+from .matching import Matcher, PaperMatch
+from .models import Paper
+from .readers import read_papers
+
+log = logging.getLogger(__name__)
+
+
+def papers(config: Config, warn: Callable[[str], None] | None = None) -> list[Paper]:
+    """All sources parsed and merged; see :func:`readers.read_papers`."""
+    return read_papers(config, warn)
+
+
+def subscribers(config: Config, only: str | None = None) -> list[Subscriber]:
+    return [config.subscriber(only)] if only else list(config.subscribers)
+
+
+def match(
+    config: Config,
+    all_papers: list[Paper],
+    only: str | None = None,
+    exclude: Callable[[Subscriber], frozenset[str]] | None = None,
+) -> Iterator[tuple[Subscriber, list[PaperMatch]]]:
+    """Per subscriber, the papers for its next digest, best first.
+
+    ``exclude(subscriber)`` gives the paper ids it must not get again (the
+    ones already sent, from the state).  Topics are matched once for all
+    subscribers.
+    """
+    subs = subscribers(config, only)
+    wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
+    index = Matcher(config.topics).index(all_papers, wanted)
+    for sub in subs:
+        yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
+
+
+@dataclass(frozen=True)
+class Summary:
+    sources: int
+    papers: int
+    topics: int
+    subscribers: int
+    transport: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.sources} source{'s' * (self.sources != 1)} ({self.papers} papers), "
+            f"{self.topics} topic{'s' * (self.topics != 1)}, "
+            f"{self.subscribers} subscriber{'s' * (self.subscribers != 1)}, {self.transport} delivery"
+        )
+
+
+#: Extra checks run by :func:`validate` (templates, delivery...); each returns problems.
+CHECKS: list[Callable[[Config], list[Problem]]] = []
+
+
+def validate(config: Config) -> Summary:
+    """Check what loading the config cannot: every source parses, every check passes.
+
+    Raises :class:`NewsletterError` carrying every problem found.
+    """
+    problems: list[Problem] = []
+    count = 0
+    try:
+        count = len(read_papers(config, warn=lambda msg: problems.append(Problem(msg))))
+    except NewsletterError as exc:
+        problems.extend(exc.problems)
+    for check in CHECKS:
+        problems.extend(check(config))
+    if problems:
+        raise NewsletterError(*problems)
+    return Summary(len(config.sources), count, len(config.topics), len(config.subscribers), config.delivery.transport)

@@ -1,0 +1,200 @@
+"""Parse stage: turn each configured source into :class:`~newsletter.models.Paper` values.
+
+Every reader is a function ``(source, config) -> Iterator[Paper]`` registered
+in :data:`READERS` under its ``type``.  A reader that cannot make sense of its
+input raises :class:`InputError` naming the file (and line) or URL; it never
+returns a silent partial parse.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .config import Config, expand_paths
+from .errors import InputError, NewsletterError, Problem
+from .models import Paper, merge_papers
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------- hf-papers-text
+
+#: Lines of page chrome that precede the papers in a Hugging Face papers page export.
+HF_CHROME = frozenset(
+    s.casefold()
+    for s in (
+        "new",
+        "Get trending papers in your email inbox!",
+        "Get trending papers in your email inbox once a day!",
+        "Subscribe",
+        "Daily Papers",
+        "Trending Papers",
+        "byAK and the research community",
+    )
+)
+_DATE_LINE = re.compile(
+    r"^(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(st|nd|rd|th)?(,?\s+\d{4})?$",
+    re.IGNORECASE,
+)
+_SUBSCRIBE = "subscribe"
+MAX_TITLE_CHARS = 300
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _is_chrome(text: str) -> bool:
+    return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
+
+
+def decode_text(data: bytes, name: str) -> str:
+    """Bytes to text, or an :class:`InputError` at the line where it stops being text."""
+    if b"\x00" in data:
+        pos = data.index(b"\x00")
+        raise InputError(Problem("binary data (NUL byte), not a text export", name, data.count(b"\n", 0, pos) + 1))
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); binary data or a wrong encoding", name, line)
+        ) from None
+    if m := _CONTROL.search(text):
+        line = text.count("\n", 0, m.start()) + 1
+        raise InputError(Problem(f"binary data (control character {m.group()!r}), not a text export", name, line))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _blocks(text: str) -> list[tuple[int, str]]:
+    """(line number, text) of each paragraph, or of each line when the export has no blank lines."""
+    lines = text.split("\n")
+    content = [(i + 1, ln.strip()) for i, ln in enumerate(lines)]
+    nonblank = [(n, t) for n, t in content if t]
+    if not nonblank:
+        return []
+    first, last = nonblank[0][0], nonblank[-1][0]
+    has_blank_lines = any(not t for n, t in content if first < n < last)
+    if not has_blank_lines:
+        return nonblank
+    blocks: list[tuple[int, str]] = []
+    current: list[str] = []
+    start = 0
+    for n, t in content:
+        if t:
+            if not current:
+                start = n
+            current.append(t)
+        elif current:
+            blocks.append((start, " ".join(current)))
+            current = []
+    if current:
+        blocks.append((start, " ".join(current)))
+    return blocks
+
+
+def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text") -> list[Paper]:
+    """Parse the text export of a Hugging Face papers listing page, either layout.
+
+    (a) header paragraphs, then title and abstract paragraphs separated by
+    blank lines; (b) no blank lines, ``Subscribe`` glued to the first title,
+    then title and abstract lines alternating.  ``name`` is how the file is
+    named in errors.
+    """
+    text = decode_text(data, name)
+    blocks = _blocks(text)
+    if not blocks:
+        raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
+
+    i, header = 0, False
+    while i < len(blocks):
+        line, block = blocks[i]
+        if _is_chrome(block):
+            header, i = True, i + 1
+            continue
+        if block.casefold().startswith(_SUBSCRIBE) and len(block) > len(_SUBSCRIBE):
+            # Layout (b): the button's label is glued to the first title.
+            blocks[i] = (line, block[len(_SUBSCRIBE):].strip())
+            header = True
+        break
+    if not header:
+        raise InputError(
+            Problem(
+                "no Hugging Face papers page header (lines such as 'Get trending papers in your email inbox!' "
+                "and 'Subscribe'); is this a papers listing export?",
+                name,
+                blocks[0][0],
+            )
+        )
+    body = blocks[i:]
+    if not body:
+        raise InputError(Problem("the page header is there but no papers follow it", name, blocks[-1][0]))
+
+    papers = []
+    for k in range(0, len(body), 2):
+        t_line, title = body[k]
+        if len(title) > MAX_TITLE_CHARS:
+            if k >= 2:
+                prev_line, prev = body[k - 2]
+                why = f"; does {_short(prev)!r} (line {prev_line}) lack its abstract?"
+            else:
+                why = "; is the first title missing?"
+            raise InputError(
+                Problem(f"expected a paper title, found a {len(title):,}-character paragraph{why}", name, t_line)
+            )
+        if k + 1 >= len(body):
+            raise InputError(Problem(f"title {_short(title)!r} has no abstract", name, t_line))
+        _, abstract = body[k + 1]
+        papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
+    return papers
+
+
+def _short(text: str, n: int = 60) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def read_hf_papers_text(source, config: Config) -> Iterator[Paper]:
+    for path in expand_paths(config.base_dir, source.path):
+        yield from parse_hf_papers_text(_read_bytes(path, config), _display(path, config), source.label)
+
+
+def _read_bytes(path: Path, config: Config) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(Problem(f"cannot read: {exc.strerror}", _display(path, config))) from None
+
+
+def _display(path: Path, config: Config) -> str:
+    """A path as short as it can be shown: relative to the working folder when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- all sources
+
+Reader = Callable[[object, Config], Iterator[Paper]]
+READERS: dict[str, Reader] = {
+    "hf-papers-text": read_hf_papers_text,
+}
+
+
+def read_papers(config: Config, warn: Callable[[str], None] | None = None) -> list[Paper]:
+    """Every source's papers, merged into one deduplicated list (first seen first).
+
+    A source marked ``required`` (local exports always are) that fails raises;
+    any other failing source is reported through ``warn`` and skipped, so the
+    digest still goes out from the sources that worked.
+    """
+    warn = warn or log.warning
+    papers: list[Paper] = []
+    for index, source in enumerate(config.sources):
+        reader = READERS[source.type]
+        try:
+            papers.extend(reader(source, config))
+        except NewsletterError as exc:
+            if source.required:
+                raise
+            warn(f"source {source.label!r} (sources[{index}]) skipped: {exc}")
+    return merge_papers(papers)

@@ -1,0 +1,88 @@
+"""Shared fixtures: the real CLI as a subprocess, sample data, a pinned time zone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def run_newsletter(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> Result:
+    """Run the real ``newsletter`` command (as ``python -m newsletter``) in ``cwd``."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC", **(env or {})}
+    full_env.pop("NEWSLETTER_CONFIG", None) if "NEWSLETTER_CONFIG" not in (env or {}) else None
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli(tmp_path):
+    """``cli("papers", "--json")`` runs the real command in a temporary folder."""
+
+    def run(*args: str, env: dict | None = None) -> Result:
+        return run_newsletter(*args, cwd=tmp_path, env=env)
+
+    return run
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A temporary folder with the sample exports in ``papers/``."""
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    for f in DATA.glob("hf-papers-*.txt"):
+        (papers / f.name).write_bytes(f.read_bytes())
+    return tmp_path
+
+
+def write_config(folder: Path, text: str, name: str = "config.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+BASIC_CONFIG = """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  diffusion:
+    name: Diffusion models
+    any: ["diffusion model*", "score-based"]
+  optim:
+    name: Optimisation
+    any: ["SGD", "stochastic gradient", "optimi*"]
+subscribers:
+  - email: ada@example.org
+    name: Ada Lovelace
+    topics: [diffusion]
+  - email: bob@example.org
+    topics: [optim, diffusion]
+    max_papers: 5
+"""

@@ -1,0 +1,169 @@
+"""Every config problem is reported as FILE:LINE: path: message, all at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.config import load_config, parse_config
+from newsletter.errors import ConfigError
+from newsletter.scheduling import parse_schedule
+
+from conftest import BASIC_CONFIG, write_config
+
+
+def problems(workdir, text):
+    path = write_config(workdir, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return [str(p).replace(str(path), "config.yaml") for p in info.value.problems]
+
+
+def test_basic_config_loads(workdir):
+    config = load_config(write_config(workdir, BASIC_CONFIG))
+    assert [s.email for s in config.subscribers] == ["ada@example.org", "bob@example.org"]
+    assert config.subscribers[1].max_papers == 5
+    assert config.subscribers[0].max_papers == 20
+    assert config.topics["diffusion"].fields == ["title", "abstract"]
+    assert config.delivery.transport == "outbox"
+    assert config.state_path == workdir / "newsletter-state.sqlite3"
+    assert config.where("subscribers", 1, "email") == f"{workdir / 'config.yaml'}:15"
+
+
+BAD = """
+sources:
+  - type: hf-papers-text
+    path: nothing/*.txt
+  - type: hf-paper-text
+    path: x
+topics:
+  d:
+    any: ["ok", "/(foo/"]
+    feilds: [title]
+  e:
+    any: [x]
+    fields: [body]
+subscribers:
+  - email: ada@example.org
+    topics: [d, f]
+    shedule: daily at 08:00
+  - email: bob@
+    topics: [d]
+    timezone: Europe/Berln
+    schedule: sometimes
+  - email: ADA@example.org
+    name: "Ada\\nBcc: eve@example.org"
+    topics: [d]
+    max_papers: many
+delivery:
+  transport: smpt
+"""
+
+
+@pytest.mark.parametrize(
+    "expected",
+    [
+        "config.yaml:3: sources[0].path: 'nothing/*.txt' matches no file",
+        "config.yaml:4: sources[1].type: unknown source type 'hf-paper-text' (did you mean 'hf-papers-text'?)",
+        "config.yaml:8: topics.d.any[1]: invalid regular expression '/(foo/'",
+        "config.yaml:9: topics.d.feilds: unknown key 'feilds' (did you mean 'fields'?)",
+        "config.yaml:12: topics.e.fields[0]: expected 'title', 'abstract', 'authors' or 'categories', got 'body'",
+        "config.yaml:15: subscribers[0].topics[1]: unknown topic 'f'",
+        "config.yaml:16: subscribers[0].shedule: unknown key 'shedule' (did you mean 'schedule'?)",
+        "config.yaml:17: subscribers[1].email: 'bob@' is not a valid address",
+        "config.yaml:19: subscribers[1].timezone: unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)",
+        "config.yaml:20: subscribers[1].schedule: cannot parse schedule 'sometimes'; valid forms:",
+        "config.yaml:21: subscribers[2].email: duplicate subscriber 'ADA@example.org'",
+        "config.yaml:22: subscribers[2].name: 'Ada\\nBcc: eve@example.org' contains a line break",
+        "config.yaml:24: subscribers[2].max_papers: expected a valid integer",
+        "config.yaml:26: delivery.transport: expected 'outbox' or 'smtp', got 'smpt'",
+    ],
+)
+def test_each_problem_is_reported_with_its_line(workdir, expected):
+    found = problems(workdir, BAD)
+    assert any(p.startswith(expected) for p in found), "\n".join(found)
+
+
+def test_all_problems_come_together_in_line_order(workdir):
+    found = problems(workdir, BAD)
+    assert len(found) == 14
+    lines = [int(p.split(":")[1]) for p in found]
+    assert lines == sorted(lines)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("sources: [\n  {type: x\n", "config.yaml:3: malformed YAML:"),
+        ("a: 1\na: 2\n", "config.yaml:2: duplicate key 'a'"),
+        ("- just\n- a list\n", "config.yaml:1: expected a mapping of settings"),
+        ("topics: {t: {any: [x]}}\n", "config.yaml:1: sources: required key is missing"),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {from: 'nobody'}\n",
+            "config.yaml:3: email.from: 'nobody' is not a valid mailbox",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {subject: '{{ count '}\n",
+            "config.yaml:3: email.subject: subject template does not compile",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {none: [x]}}\n",
+            "config.yaml:2: topics.t: a topic needs at least one 'any' or 'all' term",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ndelivery:\n  transport: smtp\n",
+            "config.yaml:3: delivery: the smtp transport needs 'host'",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ndelivery: {transport: smtp, host: h, password_env: 'hunter2!'}\n",
+            "config.yaml:3: delivery.password_env: 'hunter2!' is not an environment variable name",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntemplates: nowhere/\n",
+            "config.yaml:3: templates: 'nowhere/': no such folder",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {unsubscribe: 'http://x.org/u'}\n",
+            "config.yaml:3: email.unsubscribe: 'http://x.org/u' must be a mailto: address or an https:// URL",
+        ),
+    ],
+)
+def test_single_problems(workdir, text, expected):
+    found = problems(workdir, text)
+    assert any(p.startswith(expected) for p in found), "\n".join(found)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "nope.yaml")
+    assert "config file not found" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "text, kind, fields",
+    [
+        ("daily at 08:00", "daily", {"hour": 8, "minute": 0}),
+        ("Daily at 7:30", "daily", {"hour": 7, "minute": 30}),
+        ("weekly on monday at 09:00", "weekly", {"weekdays": (0,), "hour": 9}),
+        ("weekly on mon, thu at 07:30", "weekly", {"weekdays": (0, 3), "minute": 30}),
+        ("every 6 hours", "interval", {"interval_minutes": 360}),
+        ("every 15 minutes", "interval", {"interval_minutes": 15}),
+        ("every hour", "interval", {"interval_minutes": 60}),
+    ],
+)
+def test_schedule_strings(text, kind, fields):
+    s = parse_schedule(text)
+    assert s.kind == kind
+    for k, v in fields.items():
+        assert getattr(s, k) == v
+
+
+@pytest.mark.parametrize("text", ["daily at 25:00", "weekly on funday at 09:00", "every 0 hours", "hourly", "daily"])
+def test_bad_schedule_strings(text):
+    with pytest.raises(ValueError):
+        parse_schedule(text)
+
+
+def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
+    path = write_config(workdir, BASIC_CONFIG)
+    config = parse_config(path.read_text(), path)
+    assert config.outbox_dir == workdir / "outbox"

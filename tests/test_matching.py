@@ -1,0 +1,122 @@
+"""Term semantics, topic rules, scoring and ordering."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.config import Subscriber, Topic
+from newsletter.matching import Matcher, compile_term
+from newsletter.models import Paper
+
+
+def hit(term: str, text: str) -> bool:
+    return compile_term(term).search(text) is not None
+
+
+@pytest.mark.parametrize(
+    "term, text, expected",
+    [
+        ("SGD", "we analyse sgd in depth", True),
+        ("SGD", "warm restarts (SGDR) help", False),
+        ("SGD", "mini-batch SGD.", True),
+        ("diffusion model", "Diffusion Models are great", False),  # whole words: 'model' != 'models'
+        ("diffusion model*", "Diffusion Models are great", True),
+        ("score-based", "a score based generative model", True),
+        ("score based", "a score-based generative model", True),
+        ("score-based", "a scorebased model", False),
+        ("score based", "score\nbased", True),
+        ("optimi*", "Optimization and optimisers", True),
+        ("optimi*", "suboptimization", False),
+        ("/l[0-9]+ regulari[sz]ation/", "with L2 regularization we", True),
+        ("/^Deep/", "Deep Sets", True),
+        ("/^Deep/", "Very Deep Sets", False),
+        ("Schrödinger bridge", "the SCHRÖDINGER Bridge problem", True),
+        ("μP", "we use μP to transfer", True),
+        ("C++", "written in C++ for speed", True),
+    ],
+)
+def test_term_semantics(term, text, expected):
+    assert hit(term, text) is expected
+
+
+@pytest.mark.parametrize("term", ["/(unclosed/", "//", "  ", "a*b"])
+def test_invalid_terms_are_rejected(term):
+    with pytest.raises(ValueError):
+        compile_term(term)
+
+
+def paper(title, abstract="", authors=(), categories=(), **kw):
+    return Paper(title=title, abstract=abstract, source="test", authors=tuple(authors), categories=tuple(categories), **kw)
+
+
+def select(topics: dict, papers, **sub):
+    matcher = Matcher({k: Topic(**v) for k, v in topics.items()})
+    subscriber = Subscriber(email="a@example.org", topics=list(topics), **sub)
+    return matcher.index(papers).select(subscriber)
+
+
+def test_any_all_none():
+    papers = [
+        paper("Diffusion models for audio", "score-based sampling"),
+        paper("Diffusion models for medical images", "score-based"),
+        paper("Diffusion models", "no scores here"),
+        paper("Transformers", "attention"),
+    ]
+    got = select({"d": {"any": ["diffusion model*"], "all": ["score-based"], "none": ["medical"]}}, papers)
+    assert [m.paper.title for m in got] == ["Diffusion models for audio"]
+
+
+def test_empty_any_means_all_terms_decide():
+    papers = [paper("A", "graph neural network on meshes"), paper("B", "graph only")]
+    got = select({"g": {"all": ["graph", "mesh*"]}}, papers)
+    assert [m.paper.title for m in got] == ["A"]
+
+
+def test_fields_limit_where_terms_are_searched():
+    papers = [paper("Plain title", "about diffusion models"), paper("Diffusion models", "plain")]
+    got = select({"d": {"any": ["diffusion model*"], "fields": ["title"]}}, papers)
+    assert [m.paper.title for m in got] == ["Diffusion models"]
+
+
+def test_authors_and_categories():
+    papers = [
+        paper("One", "x", authors=["Yann LeCun", "Someone Else"], categories=["cs.LG"]),
+        paper("Two", "x", authors=["Yann Lecunn"], categories=["cs.CV"]),
+        paper("Three", "x", authors=["Ada"], categories=["cs.CV", "cs.LG"]),
+    ]
+    assert [m.paper.title for m in select({"p": {"any": ["Yann LeCun"], "fields": ["authors"]}}, papers)] == ["One"]
+    assert {m.paper.title for m in select({"c": {"categories": ["cs.lg"]}}, papers)} == {"One", "Three"}
+
+
+def test_score_counts_distinct_terms_and_title_weighs_more():
+    papers = [
+        paper("Zeta: plain", "sgd and momentum and adam"),  # 3 abstract terms -> 3
+        paper("Alpha: SGD", "nothing"),  # 1 title term -> 2
+        paper("Beta", "sgd"),  # 1 abstract term -> 1
+        paper("Gamma: SGD", "sgd momentum"),  # title sgd (2) + momentum (1) -> 3, ties with Zeta
+    ]
+    got = select({"o": {"any": ["SGD", "momentum", "adam"]}}, papers)
+    assert [(m.paper.title, m.score) for m in got] == [
+        ("Gamma: SGD", 3),
+        ("Zeta: plain", 3),
+        ("Alpha: SGD", 2),
+        ("Beta", 1),
+    ]
+    assert got[0].terms == ("SGD", "momentum")
+    assert {(h.term, h.field) for h in got[0].hits} == {("SGD", "title"), ("SGD", "abstract"), ("momentum", "abstract")}
+
+
+def test_union_of_topics_and_max_papers_and_pins():
+    papers = [paper(f"Paper {i} diffusion", "sgd" if i % 2 else "", authors=["Pinned Person"] if i == 7 else []) for i in range(10)]
+    got = select({"d": {"any": ["diffusion"]}, "o": {"any": ["sgd"]}}, papers, max_papers=3, pin=["pinned person"])
+    assert len(got) == 3
+    assert got[0].paper.title == "Paper 7 diffusion" and got[0].pinned
+    assert got[1].topics == ("d", "o")
+
+
+def test_excluded_papers_are_not_selected():
+    papers = [paper("Diffusion A"), paper("Diffusion B")]
+    matcher = Matcher({"d": Topic(any=["diffusion"])})
+    sub = Subscriber(email="a@example.org", topics=["d"])
+    got = matcher.index(papers).select(sub, exclude={papers[0].id})
+    assert [m.paper.title for m in got] == ["Diffusion B"]

@@ -1,0 +1,114 @@
+"""The hf-papers-text reader on both export layouts, and what it refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from newsletter.config import parse_config
+from newsletter.errors import InputError
+from newsletter.readers import parse_hf_papers_text, read_papers
+
+from conftest import DATA, write_config
+
+
+def parse(name: str):
+    return parse_hf_papers_text((DATA / name).read_bytes(), name)
+
+
+def test_blank_lines_layout_reads_every_paper():
+    papers = parse("hf-papers-blank-lines.txt")
+    assert len(papers) == 63
+    assert papers[0].title == "Reduced-Order Neural Operators: Learning Lagrangian Dynamics on Highly Sparse Graphs"
+    assert papers[0].abstract.startswith("We present a neural operator architecture to simulate Lagrangian dynamics")
+    assert papers[-1].title == "Gradient is All You Need?"
+    assert papers[-1].abstract.endswith("support the provided theoretical insights.")
+    titles = {p.title for p in papers}
+    for chrome in ("new", "Subscribe", "Daily Papers", "Sep 4", "byAK and the research community"):
+        assert chrome not in titles
+
+
+def test_blank_lines_layout_without_daily_papers_line():
+    papers = parse("hf-papers-blank-lines-2.txt")
+    assert len(papers) == 44
+    assert papers[0].title == "A Deep Conjugate Direction Method for Iteratively Solving Linear Systems"
+    assert papers[-1].title.startswith("Deep Gradient Compression")
+    assert "Convergent Graph Solvers" in {p.title for p in papers}  # a short title is still a title
+
+
+def test_compact_layout_strips_subscribe_from_first_title():
+    papers = parse("hf-papers-compact.txt")
+    assert len(papers) == 241
+    assert papers[0].title == (
+        "AtMan: Understanding Transformer Predictions Through Memory Efficient Attention Manipulation"
+    )
+    assert papers[-1].title == "Uncertainty quantification in a mechanical submodel driven by a Wasserstein-GAN"
+    assert all(not p.title.startswith("Subscribe") for p in papers)
+    assert all(len(p.abstract) > 200 for p in papers)
+
+
+def test_unicode_titles_survive():
+    titles = {p.title for p in parse("hf-papers-compact.txt")}
+    assert "σ-GPTs: A New Approach to Autoregressive Models" in titles
+    assert any("Schrödinger" in t for t in titles)
+    assert any(t.startswith("ItôTTS") for t in titles)
+
+
+def test_abstracts_keep_angle_brackets_and_ampersands_verbatim():
+    abstracts = [p.abstract for p in parse("hf-papers-compact.txt") + parse("hf-papers-blank-lines.txt")]
+    assert any("<" in a for a in abstracts)
+    assert any("&" in a for a in abstracts)
+    assert not any("&lt;" in a or "&amp;" in a for a in abstracts)
+
+
+def test_crlf_and_bom_are_accepted():
+    raw = (DATA / "hf-papers-blank-lines.txt").read_bytes()
+    papers = parse_hf_papers_text(b"\xef\xbb\xbf" + raw.replace(b"\n", b"\r\n"), "x.txt")
+    assert len(papers) == 63
+    assert papers[0].title.endswith("Highly Sparse Graphs")
+
+
+def test_duplicates_across_files_are_collapsed(tmp_path):
+    (tmp_path / "papers").mkdir()
+    for name in ("hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"):
+        (tmp_path / "papers" / name).write_bytes((DATA / name).read_bytes())
+    # The same page saved twice, with a title spelled differently.
+    copy = (DATA / "hf-papers-blank-lines-2.txt").read_text(encoding="utf-8")
+    copy = copy.replace("Deep Gradient Compression: Reducing", "DEEP gradient-compression -- reducing")
+    (tmp_path / "papers" / "again.txt").write_text(copy, encoding="utf-8")
+    path = write_config(tmp_path, "sources: [{type: hf-papers-text, path: 'papers/*.txt'}]\ntopics: {t: {any: [x]}}\n")
+    config = parse_config(path.read_text(), path)
+    papers = read_papers(config)
+    separate = sum(len(parse(n)) for n in ("hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"))
+    assert len({p.id for p in papers}) == len(papers)
+    assert len(papers) < separate  # the samples overlap with each other
+    assert sum("deep gradient compression" in p.id for p in papers) == 1
+
+
+@pytest.mark.parametrize(
+    "content, line, words",
+    [
+        (b"", 1, "empty file"),
+        (b"\n\n   \n", 1, "empty file"),
+        (b"new\n\nSubscribe\n\nTitle\n\nAbstract\x00\x01binary", 7, "binary"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", 3, "binary"),
+        (b"Subscribe\n\n\xff\xfe broken", 3, "not UTF-8"),
+        (b"Hello world\n\nThis is just a note.\n", 1, "no Hugging Face papers page header"),
+        (b"new\n\nSubscribe\n\nDaily Papers\n\nA Title\n\nIts abstract is here.\n\nA lonely title\n", 11, "has no abstract"),
+        (b"new\n\nSubscribe\n\nDaily Papers\n", 5, "no papers"),
+    ],
+)
+def test_not_an_export_is_an_error_with_file_and_line(content, line, words):
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(content, "bad.txt")
+    message = str(info.value)
+    assert message.startswith(f"bad.txt:{line}: "), message
+    assert words in message
+
+
+def test_missing_abstract_in_the_middle_points_at_the_paper():
+    lines = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")
+    del lines[5]  # line 6: the abstract of the second paper (title at line 5)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text("\n".join(lines).encode(), "cut.txt")
+    assert "Occlusion Sensitivity" in str(info.value) and "(line 5)" in str(info.value)
+    assert "lack its abstract" in str(info.value)
