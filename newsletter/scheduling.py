@@ -78,3 +78,71 @@ def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:
     if hour > 23 or minute > 59:
         raise ValueError(f"schedule {text!r}: {hh}:{mm} is not a time of day (00:00-23:59)")
     return hour, minute
+
+
+# --------------------------------------------------------------------------- slots
+
+from datetime import date, datetime, time, timedelta  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+
+def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
+    """The first slot strictly after ``after`` (an aware datetime), in ``zone``.
+
+    Daily and weekly slots are wall-clock times in the subscriber's zone: a
+    slot in the hour skipped when clocks go forward happens at the same
+    instant an hour "later" on the wall (no day is skipped), and a slot in the
+    hour repeated when clocks go back happens once (the first time).
+    ``every N minutes/hours`` slots are aligned to local midnight when N
+    divides a day, otherwise they are N minutes apart from ``after``.
+    """
+    local = after.astimezone(zone)
+    if schedule.kind == "interval":
+        step = schedule.interval_minutes
+        if (24 * 60) % step:
+            return (after + timedelta(minutes=step)).astimezone(zone)
+        day = local.date()
+        for offset in range(0, 3):
+            d = day + timedelta(days=offset)
+            for k in range(0, 24 * 60 // step):
+                minutes = k * step
+                slot = datetime.combine(d, time(minutes // 60, minutes % 60), tzinfo=zone)
+                if _real(slot) > after:
+                    return _real(slot)
+        raise AssertionError("unreachable: a slot exists within two days")
+    for offset in range(0, 9):
+        d: date = local.date() + timedelta(days=offset)
+        if schedule.kind == "weekly" and d.weekday() not in schedule.weekdays:
+            continue
+        slot = _real(datetime.combine(d, time(schedule.hour, schedule.minute), tzinfo=zone))
+        if slot > after:
+            return slot
+    raise AssertionError("unreachable: a slot exists within eight days")
+
+
+def _real(local: datetime) -> datetime:
+    """A wall-clock time that may fall in a DST gap, as the real instant it denotes."""
+    return local.astimezone(ZoneInfo("UTC")).astimezone(local.tzinfo)
+
+
+def is_due(
+    schedule: Schedule | None,
+    zone: ZoneInfo,
+    *,
+    last_sent: datetime | None,
+    first_seen: datetime | None,
+    now: datetime,
+) -> bool:
+    """The one rule ``send`` and ``run`` share.
+
+    No schedule: always due (cron users).  Otherwise due when a slot has
+    passed since the last digest, or since the subscriber was first seen; a
+    subscriber never seen before is not due (it waits for its first slot).
+    Many missed slots still make one digest: this only asks "at least one".
+    """
+    if schedule is None:
+        return True
+    since = last_sent or first_seen
+    if since is None:
+        return False
+    return next_slot(schedule, zone, since) <= now
