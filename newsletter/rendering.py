@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
-from importlib import resources
 from pathlib import Path
 from typing import Sequence
 from urllib.parse import quote_plus
@@ -38,14 +37,11 @@ TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE, "style.css")
 
 
 def default_templates_dir() -> Path:
-    """The package's own templates (installed from the repository's ``templates/``)."""
-    try:
-        path = Path(str(resources.files("newsletter.default_templates")))
-        if path.is_dir():
-            return path
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "templates"
+    """The package's own templates: installed beside the package as
+    ``default_templates``, or the repository's ``templates/`` in a checkout."""
+    here = Path(__file__).resolve().parent
+    installed = here / "default_templates"
+    return installed if installed.is_dir() else here.parent / "templates"
 
 
 def template_dirs(config: Config) -> list[Path]:
