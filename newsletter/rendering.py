@@ -16,18 +16,20 @@ import functools
 import logging
 import re
 import textwrap
+import traceback
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Callable, Sequence
 from urllib.parse import quote_plus
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup, escape
 
-from .config import Config, Subscriber, check_header_text
-from .errors import TemplateError, Problem
+from .config import Config, Subscriber
+from .errors import NewsletterError, Problem, TemplateError
 from .matching import PaperMatch
 from .messages import build_message, new_message_id, unsubscribe_url
 
@@ -144,11 +146,24 @@ class Composer:
     def _load(self, name: str) -> jinja2.Template:
         try:
             return self.env.get_template(name)
-        except jinja2.TemplateNotFound:
+        except jinja2.TemplateError as exc:
+            raise self._template_error(exc) from None
+
+    def _template_error(self, exc: jinja2.TemplateError, tb=None) -> TemplateError:
+        """One line naming the template file (and line) and what is wrong."""
+        if isinstance(exc, jinja2.TemplateNotFound):
             searched = ", ".join(str(d) for d in self.dirs)
-            raise TemplateError(Problem(f"template {name!r} not found; searched: {searched}")) from None
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(Problem(f"template syntax error: {exc.message}", exc.filename or name, exc.lineno)) from None
+            return TemplateError(Problem(f"template {exc.name!r} not found; searched: {searched}"))
+        if isinstance(exc, jinja2.TemplateSyntaxError):
+            return TemplateError(Problem(f"template syntax error: {exc.message}", exc.filename or exc.name, exc.lineno))
+        # Render-time errors (undefined variables, bad filters): Jinja rewrites the
+        # traceback so the template's frames carry its file name and line.
+        file = line = None
+        for frame in traceback.extract_tb(tb or exc.__traceback__):
+            if any(frame.filename.startswith(str(d)) for d in self.dirs):
+                file, line = frame.filename, frame.lineno
+        message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
+        return TemplateError(Problem(f"template error: {message}", file, line))
 
     def _patterns(self, topics: tuple[str, ...]) -> tuple[re.Pattern, ...]:
         """The regexes to highlight for a paper matched by ``topics`` (cached)."""
@@ -221,12 +236,17 @@ class Composer:
         ctx = self.context(subscriber, matches, now)
         try:
             subject = self.subject_template.render(ctx)
+        except jinja2.TemplateError as exc:
+            raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {exc}")) from None
+        try:
             html = self.html_template.render(ctx)
             text = self.text_template.render(ctx)
         except jinja2.TemplateError as exc:
-            raise TemplateError(Problem(f"template error: {exc}")) from None
+            raise self._template_error(exc) from None
+        except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
+            # A template doing arithmetic or calls on the wrong values.
+            raise self._template_error(jinja2.TemplateRuntimeError(str(exc)), exc.__traceback__) from None
         subject = " ".join(subject.split())
-        check_header_text(subject)
         return subject, self.inliner(html), text
 
     def compose(
@@ -444,3 +464,30 @@ class CssInliner:
             sheet.results[key] = tuple((k, v) for k, v in el.attrib.items() if before.get(k) != v)
         if sheet.style_text is None:
             sheet.style_text = [None if s.getparent() is None else s.text for s in specimen_styles]
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def check_templates(config: Config) -> list[Problem]:
+    """For ``newsletter validate``: the templates load, and render a sample
+    digest (one paper with markup in its title, and an empty one) without error."""
+    from .matching import Hit
+    from .models import Paper
+
+    try:
+        composer = Composer(config)
+        sub = config.subscribers[0] if config.subscribers else Subscriber(email="preview@example.org", topics=[next(iter(config.topics))])
+        paper = Paper(
+            title="A <sample> paper & its title",
+            abstract="An abstract with <markup> & entities, long enough to be trimmed. " * 20,
+            source="validate",
+            authors=("A. Author", "B. Author"),
+        )
+        match = PaperMatch(paper, 2, (sub.topics[0],), ("sample",), (Hit("sample", "title", "sample"),))
+        now = datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC"))
+        composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
+        composer.compose(sub, [], now=now, message_id="<validate@localhost>")
+    except NewsletterError as exc:
+        return list(exc.problems)
+    return []
