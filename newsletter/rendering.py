@@ -219,7 +219,7 @@ class Composer:
             "subscriber": subscriber,
             "name": subscriber.name or subscriber.email,
             "count": count,
-            "topics": topic_names,
+            "topics": topic_names or [config.topic_name(k) for k in subscriber.topics],
             "sections": groups,
             "subscriber_topics": [config.topic_name(k) for k in subscriber.topics],
             "date": local,
