@@ -82,12 +82,12 @@ def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- slots
 
-from datetime import date, datetime, time, timedelta  # noqa: E402
+from datetime import date, datetime, time, timedelta, timezone  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 
 def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
-    """The first slot strictly after ``after`` (an aware datetime), in ``zone``.
+    """The first slot strictly after ``after`` (an aware datetime), as UTC.
 
     Daily and weekly slots are wall-clock times in the subscriber's zone: a
     slot in the hour skipped when clocks go forward happens at the same
@@ -100,7 +100,7 @@ def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
     if schedule.kind == "interval":
         step = schedule.interval_minutes
         if (24 * 60) % step:
-            return (after + timedelta(minutes=step)).astimezone(zone)
+            return (after + timedelta(minutes=step)).astimezone(timezone.utc)
         day = local.date()
         for offset in range(0, 3):
             d = day + timedelta(days=offset)
@@ -121,8 +121,10 @@ def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
 
 
 def _real(local: datetime) -> datetime:
-    """A wall-clock time that may fall in a DST gap, as the real instant it denotes."""
-    return local.astimezone(ZoneInfo("UTC")).astimezone(local.tzinfo)
+    """A wall-clock time (which may fall in a DST gap or fold) as the instant it
+    denotes, in UTC: zone-local values in a fold compare unequal across zones
+    (PEP 495), UTC ones never surprise."""
+    return local.astimezone(timezone.utc)
 
 
 def is_due(

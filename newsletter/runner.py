@@ -1,0 +1,222 @@
+"""``newsletter run``: the long-running scheduler.
+
+Why it looks like this:
+
+- *When* a digest is due is :func:`scheduling.is_due`, the rule ``send``
+  uses too, evaluated in each subscriber's zone with :mod:`zoneinfo` (DST
+  exact).  The ``schedule`` package drives the loop (the periodic tick and
+  the config watch); its own ``.at(time, tz)`` is not used because it needs
+  pytz and computes in naive local time.
+- Each tick reads the state read-only to find who is due (cheap); only then
+  are the sources read and :func:`pipeline.send` called, which takes the
+  state's send lock, so a ``send`` from cron beside a ``run`` still never
+  double-sends.
+- Missed slots (the process was down) are caught up once at start: "due"
+  means "at least one slot has passed since the last digest".
+- A failed delivery stays pending in the state; the runner retries it on
+  later ticks with exponential backoff, not only at the next slot.
+- SIGINT/SIGTERM stop the loop after the send in progress; SIGHUP (or a
+  change to the config file) reloads the config, keeping the old one if the
+  new one is invalid.
+- One runner per state file: a second ``run`` exits with a clear message
+  (``<state>.run.lock``, held with ``flock`` for the runner's lifetime).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+import schedule as schedule_lib
+
+from . import pipeline
+from .config import Config, load_config
+from .errors import NewsletterError, Problem, StateError
+from .scheduling import is_due
+from .state import State
+
+log = logging.getLogger("newsletter.run")
+
+#: Longest wait between retries of a failed delivery.
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RunLock:
+    """``<state>.run.lock``: held for the runner's lifetime; released by the kernel on death."""
+
+    def __init__(self, state_path: Path):
+        self.path = Path(str(state_path) + ".run.lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 100, 0).decode("utf-8", "replace").strip() or "unknown pid"
+            os.close(fd)
+            raise StateError(
+                Problem(f"another `newsletter run` ({holder}) is already running on this state; not starting a second one", str(self.path))
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class Runner:
+    """Sends each subscriber's digest when due, until :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        config_path: str | os.PathLike,
+        *,
+        tick: float = 15.0,
+        clock: Callable[[], datetime] = utc_now,
+        config: Config | None = None,
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.config = config or load_config(self.config_path)
+        self.tick_seconds = tick
+        self.clock = clock
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._mtime = self._config_mtime()
+        self._failures = 0
+        self._retry_at: datetime | None = None
+        self.scheduler = schedule_lib.Scheduler()
+
+    # -- control --------------------------------------------------------------------------
+
+    def stop(self, *_args) -> None:
+        self._stop.set()
+
+    def request_reload(self, *_args) -> None:
+        self._reload.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+
+    def run(self) -> None:
+        """The main loop: tick at once (catch-up), then every ``tick`` seconds."""
+        lock = RunLock(self.config.state_path)
+        lock.acquire()
+        try:
+            log.info(
+                "run: %d subscriber(s), state %s, checking every %gs; stop with Ctrl-C or SIGTERM",
+                len(self.config.subscribers),
+                self.config.state_path,
+                self.tick_seconds,
+            )
+            self.scheduler.every(self.tick_seconds).seconds.do(self.tick)
+            self.scheduler.every(1).seconds.do(self._watch_config)
+            self.tick()
+            while not self._stop.is_set():
+                self.scheduler.run_pending()
+                idle = self.scheduler.idle_seconds
+                self._stop.wait(max(0.05, min(idle if idle is not None else 1.0, 1.0)))
+            log.info("run: stopped")
+        finally:
+            self.scheduler.clear()
+            lock.release()
+
+    # -- one tick ---------------------------------------------------------------------------
+
+    def due_now(self, now: datetime) -> list[str]:
+        """Emails of the subscribers due at ``now`` (read-only look at the state)."""
+        config = self.config
+        due = []
+        with State.open(config.state_path, readonly=True) as state:
+            for sub in config.subscribers:
+                first, last = state.first_seen(sub.email), state.last_sent(sub.email)
+                if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
+                    due.append(sub.email)  # a new subscriber is recorded as seen by send
+        return due
+
+    def tick(self) -> None:
+        if self._stop.is_set():
+            return
+        if self._reload.is_set():
+            self._do_reload()
+        now = self.clock()
+        try:
+            due = self.due_now(now)
+        except NewsletterError as exc:
+            log.error("run: %s", exc)
+            return
+        retrying = self._retry_at is not None and now >= self._retry_at
+        if not due and not retrying:
+            return
+        try:
+            report = pipeline.send(self.config, now=now, progress=self._log_result, warn=lambda m: log.warning("warning: %s", m))
+        except NewsletterError as exc:
+            # A bad source or an unreachable lock: say so, keep running, try again later.
+            for problem in exc.problems:
+                log.error("run: %s", problem)
+            self._schedule_retry(now)
+            return
+        if report.failed:
+            self._schedule_retry(now)
+        else:
+            self._failures, self._retry_at = 0, None
+        if report.sent or report.failed:
+            log.info("run: %s", report)
+
+    def _schedule_retry(self, now: datetime) -> None:
+        self._failures += 1
+        delay = min(timedelta(seconds=self.tick_seconds * 2 ** (self._failures - 1)), MAX_BACKOFF)
+        self._retry_at = now + delay
+        log.info("run: retrying failed deliveries after %s", self._retry_at.isoformat(timespec="seconds"))
+
+    @staticmethod
+    def _log_result(result) -> None:
+        if result.status in ("sent", "failed"):
+            log.info("%s", result)
+
+    # -- config reload ------------------------------------------------------------------
+
+    def _config_mtime(self) -> float | None:
+        try:
+            return self.config_path.stat().st_mtime
+        except OSError:
+            return None
+
+    def _watch_config(self) -> None:
+        mtime = self._config_mtime()
+        if mtime != self._mtime:
+            self._mtime = mtime
+            self._reload.set()
+        if self._reload.is_set():
+            self._do_reload()
+
+    def _do_reload(self) -> None:
+        self._reload.clear()
+        try:
+            new = load_config(self.config_path)
+        except NewsletterError as exc:
+            for problem in exc.problems:
+                log.error("run: config not reloaded: %s", problem)
+            return
+        if new.state_path != self.config.state_path:
+            log.error("run: config not reloaded: the state file cannot change while running (restart instead)")
+            return
+        self.config = new
+        log.info("run: config reloaded (%d subscriber(s))", len(new.subscribers))

@@ -1,0 +1,115 @@
+"""Slots in the subscriber's zone, DST included, and the shared due rule."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from newsletter.scheduling import is_due, next_slot, parse_schedule
+
+UTC = timezone.utc
+BERLIN = ZoneInfo("Europe/Berlin")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def simulate(schedule_text: str, zone, start: datetime, end: datetime, step=timedelta(minutes=5)) -> list[datetime]:
+    """Tick every ``step`` from ``start`` to ``end``, 'sending' whenever due; the send times."""
+    schedule = parse_schedule(schedule_text)
+    first_seen, last, sends = start, None, []
+    now = start
+    while now <= end:
+        if is_due(schedule, zone, last_sent=last, first_seen=first_seen, now=now):
+            sends.append(now)
+            last = now
+        now += step
+    return sends
+
+
+@pytest.mark.parametrize(
+    "zone, day, expected_utc",
+    [
+        # Clocks go forward at 02:00 -> 03:00: 02:30 does not exist; the slot is the same
+        # instant an hour later on the wall (01:30 UTC), and the day is not skipped.
+        (BERLIN, (2026, 3, 29), utc(2026, 3, 29, 1, 30)),
+        (NEW_YORK, (2026, 3, 8), utc(2026, 3, 8, 7, 30)),
+        # Clocks go back: 02:30 (Berlin) / 01:30 (New York) happen twice; the first one counts.
+        (BERLIN, (2026, 10, 25), utc(2026, 10, 25, 0, 30)),
+    ],
+)
+def test_daily_slot_on_dst_days(zone, day, expected_utc):
+    time_text = "01:30" if zone is NEW_YORK and day[1] == 11 else "02:30"
+    s = parse_schedule(f"daily at {time_text}")
+    before = datetime(*day, tzinfo=zone) - timedelta(hours=6)
+    assert next_slot(s, zone, before) == expected_utc
+
+
+def test_fall_back_in_new_york_sends_once():
+    sends = simulate("daily at 01:30", NEW_YORK, utc(2026, 10, 31, 12), utc(2026, 11, 2, 12))
+    assert [t.astimezone(NEW_YORK).strftime("%m-%d %H:%M %Z") for t in sends] == [
+        "11-01 01:30 EDT",  # the first 01:30; the repeated hour (EST) does not send again
+        "11-02 01:30 EST",
+    ]
+
+
+@pytest.mark.parametrize("zone", [BERLIN, NEW_YORK])
+@pytest.mark.parametrize(
+    "start, end",
+    [(utc(2026, 3, 5), utc(2026, 4, 2)), (utc(2026, 10, 20), utc(2026, 11, 10))],
+)
+def test_one_send_per_day_across_dst_changes(zone, start, end):
+    sends = simulate("daily at 08:00", zone, start, end)
+    local = [t.astimezone(zone) for t in sends]
+    days = [t.date() for t in local]
+    assert len(days) == len(set(days))  # never twice a day
+    assert all((b - a).days == 1 for a, b in zip(days, days[1:]))  # never a skipped day
+    assert all(t.hour == 8 and t.minute < 5 for t in local)  # at 08:00 local, summer and winter
+
+
+def test_weekly_on_several_days():
+    sends = simulate("weekly on mon, thu at 07:30", BERLIN, utc(2026, 11, 1), utc(2026, 11, 15))
+    local = [t.astimezone(BERLIN) for t in sends]
+    assert [(t.strftime("%a %d"), t.hour, t.minute) for t in local] == [
+        ("Mon 02", 7, 30),
+        ("Thu 05", 7, 30),
+        ("Mon 09", 7, 30),
+        ("Thu 12", 7, 30),
+    ]
+
+
+def test_every_n_hours_is_aligned_to_local_midnight():
+    s = parse_schedule("every 6 hours")
+    slot = next_slot(s, BERLIN, utc(2026, 11, 23, 7, 10))  # 08:10 in Berlin
+    assert slot.astimezone(BERLIN).hour == 12 and slot.astimezone(BERLIN).minute == 0
+
+
+def test_every_n_minutes_that_does_not_divide_a_day_counts_from_the_last_send():
+    s = parse_schedule("every 7 hours")
+    assert next_slot(s, BERLIN, utc(2026, 11, 23, 7, 10)) == utc(2026, 11, 23, 14, 10)
+
+
+def test_missed_slots_are_caught_up_once():
+    s = parse_schedule("daily at 08:00")
+    last = utc(2026, 11, 18, 7, 0)  # 08:00 Berlin, five days ago
+    now = utc(2026, 11, 23, 6, 0)  # down since; five slots missed
+    assert is_due(s, BERLIN, last_sent=last, first_seen=utc(2026, 1, 1), now=now)
+    # once that one digest goes out, nothing more is due until the next slot
+    assert not is_due(s, BERLIN, last_sent=now, first_seen=utc(2026, 1, 1), now=now + timedelta(minutes=59))
+    assert is_due(s, BERLIN, last_sent=now, first_seen=utc(2026, 1, 1), now=utc(2026, 11, 23, 7, 0))
+
+
+def test_new_subscriber_waits_for_its_first_slot():
+    s = parse_schedule("daily at 08:00")
+    assert not is_due(s, BERLIN, last_sent=None, first_seen=None, now=utc(2026, 11, 23, 12))
+    seen = utc(2026, 11, 23, 12)  # 13:00 Berlin: today's 08:00 is before it
+    assert not is_due(s, BERLIN, last_sent=None, first_seen=seen, now=utc(2026, 11, 23, 23))
+    assert is_due(s, BERLIN, last_sent=None, first_seen=seen, now=utc(2026, 11, 24, 7, 0))
+
+
+def test_no_schedule_is_always_due():
+    assert is_due(None, BERLIN, last_sent=utc(2026, 11, 23), first_seen=None, now=utc(2026, 11, 23))
