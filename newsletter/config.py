@@ -260,6 +260,10 @@ class Delivery(_Model):
     max_per_minute: int | None = Field(None, ge=1)
     connections: int = Field(1, ge=1, le=64)
     retries: int = Field(3, ge=0, le=20)
+    retry_delay: float = Field(1.0, ge=0, le=3600)
+    """Seconds before the first retry of a transient failure; doubles each retry."""
+    ca_file: str | None = None
+    """PEM file of the CA(s) to trust for TLS instead of the system's (private CA, test server)."""
 
     @field_validator("password_env")
     @classmethod

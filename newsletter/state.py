@@ -498,3 +498,56 @@ def paper_from_json(data: dict) -> Paper:
         keywords=tuple(data.get("keywords") or ()),
         github=data.get("github"),
     )
+
+
+@contextmanager
+def send_lock(
+    state_path: str | os.PathLike,
+    *,
+    wait: float = 600.0,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Iterator[None]:
+    """Hold ``<state>.lock`` (``fcntl.flock``) for the length of a send.
+
+    This is how two ``send``/``run`` processes on one state never both send a
+    digest: only the holder reads "what is owed" and sends it, so a second
+    process waits (up to ``wait`` seconds, then :class:`StateError`) and then
+    finds the work done.  The kernel drops the lock when its holder dies,
+    even by SIGKILL, so a crash never leaves it stuck, and any digest still
+    ``sending`` when the lock is taken was left by a dead run (see
+    :meth:`State.recover`).  The file is never deleted (that would race).
+    """
+    import fcntl
+    import logging
+    import time
+
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    path = Path(str(state_path) + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StateError(Problem(f"cannot create the lock file: {exc.strerror}", str(path))) from None
+    try:
+        deadline = clock() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+                if clock() >= deadline:
+                    raise StateError(
+                        Problem(f"another send ({holder}) has held the state for over {wait:.0f} s; giving up", str(path))
+                    ) from None
+                if not told:
+                    logging.getLogger(__name__).info("another send (%s) is running on this state; waiting for it", holder)
+                    told = True
+                sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{owner_id()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
