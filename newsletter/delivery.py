@@ -268,6 +268,10 @@ def _reply(code: int, text: bytes | str) -> str:
     return f"{code} {' '.join(text.split())}"
 
 
+class _Dropped(Exception):
+    """The server closed the session under us (before or while sending)."""
+
+
 class SMTPSession:
     """One SMTP connection, opened on first use and re-opened when the server drops it."""
 
@@ -318,29 +322,31 @@ class SMTPSession:
 
     def send(self, envelope: Envelope) -> None:
         data = envelope.data()
-        fresh = self.smtp is None
-        if fresh:
+        reused = self.smtp is not None
+        if not reused:
             self.smtp = self._open()
         try:
             self._send(envelope, data)
-        except smtplib.SMTPServerDisconnected:
-            # Servers close idle sessions; a reused session gets one fresh try.
+            return
+        except _Dropped:
             self.close()
-            if fresh:
+            if not reused:
                 raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
-            self.smtp = self._open()
-            try:
-                self._send(envelope, data)
-            except smtplib.SMTPServerDisconnected:
-                self.close()
-                raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+        # Servers close idle or long-lived sessions: a reused one gets a fresh session at once.
+        log.debug("SMTP session to %s:%s was dropped; reconnecting", self.t.host, self.t.port)
+        self.smtp = self._open()
+        try:
+            self._send(envelope, data)
+        except _Dropped:
+            self.close()
+            raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
 
     def _send(self, envelope: Envelope, data: bytes) -> None:
         rcpt = envelope.recipient
         try:
             self.smtp.sendmail(envelope.sender, [rcpt], data)
-        except smtplib.SMTPServerDisconnected:
-            raise
+        except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
+            raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
             if code == 421:

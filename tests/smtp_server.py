@@ -49,7 +49,7 @@ class Mailbox:
         self.lock = threading.Lock()
         self.reject: dict[str, str] = {}  # recipient -> reply to RCPT
         self.data_replies: list[str] = []  # answers to the next DATA commands before accepting
-        self.block_at: int | None = None  # hold the n-th DATA until release is set
+        self.block_at: int | None = None  # accept the n-th message, hold the reply until release is set
         self.blocked = threading.Event()
         self.release = threading.Event()
         self.drop_after_each = False  # close the connection after every accepted message
@@ -68,15 +68,16 @@ class Mailbox:
             reply = self.data_replies.pop(0) if self.data_replies else None
         if reply:
             return reply
-        if self.block_at == n:
-            self.blocked.set()
-            while not self.release.is_set():
-                await asyncio.sleep(0.01)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer, message)
             )
+        if self.block_at == n:
+            # Accepted (queued) but the reply is held back: the client may die meanwhile.
+            self.blocked.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
         if self.drop_after_each:
             asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 OK queued"
@@ -94,7 +95,7 @@ class Mailbox:
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
-    return AuthResult(success=ok)
+    return AuthResult(success=ok, handled=False)
 
 
 def free_port() -> int:
@@ -163,7 +164,8 @@ class Server:
             else:
                 kwargs.update(ssl_context=context)
         if auth:
-            kwargs.update(authenticator=authenticator, auth_require_tls=bool(tls))
+            # aiosmtpd does not know an implicit-TLS socket is encrypted
+            kwargs.update(authenticator=authenticator, auth_require_tls=tls == "starttls")
         self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
 
