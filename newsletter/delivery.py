@@ -24,7 +24,9 @@ mid-batch has at most the message in flight on each session unrecorded.
 
 from __future__ import annotations
 
+import email.generator
 import email.policy
+import io
 import logging
 import os
 import queue
@@ -65,14 +67,45 @@ class Envelope:
     digest_id: int | None
     sender: str
     recipient: str
-    message: EmailMessage
+    message: EmailMessage | bytes  # bytes: already RFC 5322 with CRLF line ends
     message_id: str
     created: datetime
     papers: int = 0
 
     def data(self) -> bytes:
         """The message as RFC 5322 bytes with CRLF line ends."""
-        return self.message.as_bytes(policy=email.policy.SMTP)
+        if isinstance(self.message, bytes):
+            return self.message
+        return message_bytes(self.message)
+
+
+class _Generator(email.generator.BytesGenerator):
+    """``BytesGenerator`` writing each body in one piece instead of line by line:
+    the same bytes, several times faster for the long bodies of a digest."""
+
+    def _write_lines(self, lines: str) -> None:
+        if not lines:
+            return
+        parts = lines.split("\n") if "\r" not in lines else email.generator.NLCRE.split(lines)
+        last = parts.pop()
+        if parts:
+            self.write(self._NL.join(parts) + self._NL)
+        if last:
+            self.write(last)
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """``message.as_bytes(policy=email.policy.SMTP)``, faster (see :class:`_Generator`)."""
+    out = io.BytesIO()
+    _Generator(out, mangle_from_=False, policy=email.policy.SMTP).flatten(message)
+    return out.getvalue()
+
+
+def _quote_periods(data: bytes) -> bytes:
+    """SMTP dot-stuffing; most messages have no line starting with a dot."""
+    if data.startswith(b".") or b"\n." in data:
+        return smtplib._quote_periods(data)
+    return data
 
 
 @dataclass(frozen=True)
@@ -344,7 +377,10 @@ class SMTPSession:
     def _send(self, envelope: Envelope, data: bytes) -> None:
         rcpt = envelope.recipient
         try:
-            self.smtp.sendmail(envelope.sender, [rcpt], data)
+            if self.smtp.has_extn("pipelining"):
+                _pipelined_sendmail(self.smtp, envelope.sender, rcpt, data)
+            else:
+                self.smtp.sendmail(envelope.sender, [rcpt], data)
         except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
             raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
@@ -377,6 +413,43 @@ class SMTPSession:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 _close(smtp)
+
+
+def _pipelined_sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> None:
+    """``smtp.sendmail`` for one recipient in two round trips instead of four
+    (RFC 2920 PIPELINING: MAIL, RCPT and DATA go out in one write); raises
+    the same exceptions as ``sendmail``."""
+    size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
+    smtp.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}\r\nRCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n")
+    mail, to, go = smtp.getreply(), smtp.getreply(), smtp.getreply()
+    if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
+        smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
+        smtp.getreply()
+    if 421 in (mail[0], to[0], go[0]):
+        smtp.close()
+    elif mail[0] != 250 or to[0] not in (250, 251) or go[0] != 354:
+        try:
+            smtp.rset()
+        except smtplib.SMTPException:
+            pass
+    if mail[0] != 250:
+        raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
+    if to[0] not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({rcpt: to})
+    if go[0] != 354:
+        raise smtplib.SMTPDataError(*go)
+    body = _quote_periods(data)
+    smtp.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
+    code, text = smtp.getreply()
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            try:
+                smtp.rset()
+            except smtplib.SMTPException:
+                pass
+        raise smtplib.SMTPDataError(code, text)
 
 
 def _nodelay(sock) -> None:

@@ -54,7 +54,13 @@ class Mailbox:
         self.release = threading.Event()
         self.drop_after_each = False  # close the connection after every accepted message
         self.data_count = 0
+        self.pipelining = True  # advertise PIPELINING (aiosmtpd reads commands in order anyway)
 
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
+        return responses
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return self.reject[address]

@@ -17,6 +17,7 @@ from newsletter.delivery import (
     OutboxTransport,
     RateLimit,
     SMTPTransport,
+    message_bytes,
     safe_name,
 )
 from newsletter.errors import ConfigError
@@ -67,6 +68,29 @@ def test_one_session_reused_for_a_batch_with_nodelay(smtp_server):
     assert smtp.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     session.smtp = smtp
     session.close()
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_replies_are_handled_with_and_without_pipelining(smtp_server, pipelining):
+    box = smtp_server.mailbox
+    box.pipelining = pipelining
+    box.reject["user1@example.org"] = "550 5.1.1 unknown user"
+    box.reject["user2@example.org"] = "450 4.2.0 mailbox busy"
+    box.data_replies = ["554 5.6.0 content rejected"]
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=1, retry_delay=0.25)
+    summary = [(o.delivered, o.permanent, o.tries) for o in outcomes]
+    assert summary == [(False, True, 1), (False, True, 1), (False, False, 2), (True, False, 1), (True, False, 1)]
+    assert "554 5.6.0 content rejected" in outcomes[0].error and "450 4.2.0" in outcomes[2].error
+    assert slept == [0.25]
+    assert sorted(m.rcpt_tos[0] for m in box.messages) == ["user3@example.org", "user4@example.org"]
+    assert len({m.peer for m in box.messages}) == 1  # the session survived every refusal
+    assert all("hello" in m.message.get_content() for m in box.messages)
+
+
+def test_serialisation_matches_the_standard_generator():
+    msg = envelope(1).message
+    msg.add_alternative("<p>" + "é x " * 3000 + "</p>\n.\n", subtype="html")
+    assert message_bytes(msg) == msg.as_bytes(policy=email.policy.SMTP)
 
 
 def test_parallel_sessions(smtp_server):
