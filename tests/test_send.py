@@ -445,3 +445,31 @@ def test_state_from_a_newer_version_or_not_a_database_is_a_clear_error(tmp_path,
     r = cli("send", "--now", NOW)
     assert r.code == 2 and "not a SQLite database" in r.err and "Traceback" not in r.err
     assert not list((tmp_path / "outbox").glob("*")) or len(list((tmp_path / "outbox").glob("*"))) == 2
+
+
+def test_shipped_config_send_leaves_eml_files_in_outbox(tmp_path, cli):
+    import shutil
+
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    r = cli("send")
+    assert r.code == 0, r.err
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
+    assert r.out.strip().endswith("sent 3, empty 0, failed 0, not due 0")
+
+
+def test_send_one_subscriber_as_json(tmp_path, cli):
+    import json
+
+    setup(tmp_path, "  transport: outbox")
+    r = cli("send", "--subscriber", "BOB@example.org", "--json", "--now", NOW)
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert (data["sent"], data["empty"], data["failed"], data["not_due"]) == (1, 0, 0, 0)
+    [d] = data["digests"]
+    assert (d["email"], d["status"], d["papers"]) == ("bob@example.org", "sent", 3) and d["message_id"].startswith("<")
+    assert [s for s, *_ in digests(tmp_path)] == ["bob@example.org"]
+    r = cli("send", "--subscriber", "nobody@example.org", "--now", NOW)
+    assert r.code == 2 and "no subscriber 'nobody@example.org'" in r.err
+    r = cli("send", "--now", "yesterday")
+    assert r.code == 2 and "not an ISO 8601 time" in r.err
