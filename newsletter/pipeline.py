@@ -20,14 +20,15 @@ from .config import Config, Subscriber
 from .errors import NewsletterError, Problem
 from .matching import Matcher, PaperMatch
 from .models import Paper
-from .readers import read_papers
+from .readers import is_remote, read_papers
 
 log = logging.getLogger(__name__)
 
 
-def papers(config: Config, warn: Callable[[str], None] | None = None) -> list[Paper]:
-    """All sources parsed and merged; see :func:`readers.read_papers`."""
-    return read_papers(config, warn)
+def papers(config: Config, warn: Callable[[str], None] | None = None, **options) -> list[Paper]:
+    """All sources parsed and merged; ``options`` (``fetcher``, ``now``,
+    ``offline``) as for :func:`readers.read_papers`."""
+    return read_papers(config, warn, **options)
 
 
 def subscribers(config: Config, only: str | None = None) -> list[Subscriber]:
@@ -60,10 +61,12 @@ class Summary:
     topics: int
     subscribers: int
     transport: str
+    unfetched: int = 0  # remote sources, not fetched by validate
 
     def __str__(self) -> str:
+        remote = f", {self.unfetched} remote not fetched" if self.unfetched else ""
         return (
-            f"{self.sources} source{'s' * (self.sources != 1)} ({self.papers} papers), "
+            f"{self.sources} source{'s' * (self.sources != 1)} ({self.papers} papers{remote}), "
             f"{self.topics} topic{'s' * (self.topics != 1)}, "
             f"{self.subscribers} subscriber{'s' * (self.subscribers != 1)}, {self.transport} delivery"
         )
@@ -74,18 +77,29 @@ CHECKS: list[Callable[[Config], list[Problem]]] = []
 
 
 def validate(config: Config) -> Summary:
-    """Check what loading the config cannot: every source parses, every check passes.
+    """Check what loading the config cannot: every local source parses, every check passes.
 
-    Raises :class:`NewsletterError` carrying every problem found.
+    Remote sources (arxiv, hf-daily, feed without ``path``) are not fetched:
+    validate stays fast, offline and free of side effects (no cache writes, no
+    requests counted against rate limits); ``newsletter papers`` shows them.
+    Raises :class:`NewsletterError` carrying every problem found, skipped
+    entries of local files included.
     """
     problems: list[Problem] = []
     count = 0
     try:
-        count = len(read_papers(config, warn=lambda msg: problems.append(Problem(msg))))
+        count = len(read_papers(config, warn=lambda msg: problems.append(Problem(msg)), offline=True))
     except NewsletterError as exc:
         problems.extend(exc.problems)
     for check in CHECKS:
         problems.extend(check(config))
     if problems:
         raise NewsletterError(*problems)
-    return Summary(len(config.sources), count, len(config.topics), len(config.subscribers), config.delivery.transport)
+    return Summary(
+        len(config.sources),
+        count,
+        len(config.topics),
+        len(config.subscribers),
+        config.delivery.transport,
+        sum(1 for s in config.sources if is_remote(s)),
+    )
