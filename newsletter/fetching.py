@@ -284,7 +284,11 @@ class Fetcher:
         raise InputError(Problem(f"source {source!r}: {problem}{tries}", key))
 
     def _be_polite(self, host: str, min_interval: float) -> None:
-        if min_interval > 0 and host in self._last_request:
+        """Space out the requests that ask for it (only those: other sources on
+        the same host are not slowed down)."""
+        if min_interval <= 0:
+            return
+        if host in self._last_request:
             elapsed = self.clock() - self._last_request[host]
             if elapsed < min_interval:
                 self.sleep(min_interval - max(elapsed, 0.0))
