@@ -311,7 +311,7 @@ def read_papers(
     config's ``http`` and ``cache`` settings; ``now`` (default: the clock) is
     "today" for date-based sources; ``offline`` skips remote sources.
     """
-    warn = warn or log.warning
+    warn = warn if warn is not None else log.warning
     own = fetcher is None
     fetcher = fetcher or Fetcher.from_config(config)
     context = ReadContext(fetcher, now or datetime.now(timezone.utc), warn)
