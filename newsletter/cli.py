@@ -64,6 +64,8 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
         format="%(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request at INFO; that is -v detail, not news.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = _State(config_path)
 
 

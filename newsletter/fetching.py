@@ -278,7 +278,7 @@ class Fetcher:
             if attempt + 1 < attempts:
                 delay = wait if wait is not None else self.backoff * 2**attempt
                 delay = min(delay, self.max_wait)
-                log.info("%s: %s; retrying in %g s", key, problem, delay)
+                log.info("%s: %s; retry %d of %d in %g s", key, problem, attempt + 1, self.retries, delay)
                 self.sleep(delay)
         tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
         raise InputError(Problem(f"source {source!r}: {problem}{tries}", key))

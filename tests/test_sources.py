@@ -169,8 +169,13 @@ def test_broken_hf_json_is_an_error_with_a_line(body, line, words):
     assert problem.line == (line or body.count(b"\n") + 1)
 
 
-def test_hf_daily_empty_day_is_not_an_error():
+def test_nothing_new_is_not_an_error():
     assert parse_hf_daily(b"[]", "hf.json", "hf", Collect()) == []
+    empty_api = _atom_page([], total=0)
+    assert parse_arxiv(empty_api, "api", "arxiv", Collect()).papers == []
+    empty_rss = b'''<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+        <description>d</description></channel></rss>'''
+    assert parse_feed(empty_rss, "rss", "blog", Collect()) == []
 
 
 def test_feed_detects_arxiv_links_and_strips_html():
@@ -587,7 +592,7 @@ def test_papers_json_from_live_sources_end_to_end(http_server, tmp_path, cli):
     # The broken source is named, with its URL, and did not stop the others.
     assert f"source 'broken mirror'" in r.err and f"{http_server.url('/down')}" in r.err and "HTTP 500" in r.err
     assert "has no title; skipped" in r.err
-    assert "Traceback" not in r.err
+    assert "Traceback" not in r.err and "HTTP Request:" not in r.err  # httpx's chatter stays behind -v
     assert len(http_server.requests_to("/down")) == 2
     assert http_server.requests_to("/api/query")[0].query["search_query"] == '(cat:cs.LG OR cat:stat.ML) AND (all:"diffusion")'
 
