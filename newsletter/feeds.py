@@ -99,6 +99,13 @@ def _plain(detail, value: str | None) -> str:
     return collapse(value)
 
 
+def _split_creators(names: list[str]) -> list[str]:
+    """arXiv's announcement feeds list every author in one ``dc:creator``, comma-separated."""
+    if len(names) != 1:
+        return names
+    return [n.strip() for n in re.split(r",\s*|\s+and\s+", names[0]) if n.strip()]
+
+
 def _entry_label(index: int, entry) -> str:
     ident = entry.get("id") or entry.get("link")
     return f"entry {index + 1}" + (f" ({ident})" if ident else "")
@@ -146,9 +153,8 @@ def parse_arxiv(
         if wanted and announce and announce not in wanted:
             continue
         names = [collapse(a.get("name")) for a in entry.get("authors", []) if a.get("name")]
-        if len(names) == 1 and announce:
-            # The announcement feed lists every author in one dc:creator.
-            names = [n.strip() for n in re.split(r",\s*|\s+and\s+", names[0]) if n.strip()]
+        if announce:
+            names = _split_creators(names)
         primary = (entry.get("arxiv_primary_category") or {}).get("term")
         categories = [primary] if primary else []
         categories += [t.get("term") for t in entry.get("tags", []) if t.get("term")]
@@ -198,15 +204,17 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
             if len(longest.get("value") or "") > len(body or ""):
                 body, detail = longest.get("value"), longest
         abstract = _plain(detail, body)
-        if prefix := _ANNOUNCE_PREFIX.match(abstract):
+        authors = [collapse(a.get("name")) for a in entry.get("authors", []) if a.get("name")]
+        if prefix := _ANNOUNCE_PREFIX.match(abstract):  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
+            authors = _split_creators(authors)
         papers.append(
             Paper(
                 title=title,
                 abstract=abstract,
                 source=source,
                 arxiv_id=arxiv_id,
-                authors=tuple(collapse(a.get("name")) for a in entry.get("authors", []) if a.get("name")),
+                authors=tuple(authors),
                 url=abs_url(arxiv_id) if arxiv_id else entry.get("link") or None,
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
                 published=_published(entry),

@@ -623,3 +623,29 @@ def test_validate_end_to_end_does_not_fetch(http_server, tmp_path, cli):
     assert r.code == 0, r.err
     assert "5 sources (0 papers, 5 remote not fetched)" in r.out
     assert http_server.requests == []
+
+
+def test_arxiv_rss2_feed_read_as_a_plain_feed():
+    body = """<?xml version="1.0" encoding="UTF-8"?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">
+  <channel>
+    <title>cs.LG updates on arXiv.org</title>
+    <link>http://rss.arxiv.org/rss/cs.LG</link>
+    <description>cs.LG updates on the arXiv.org e-print archive.</description>
+    <item>
+      <title>Flow Matching on Lie Groups</title>
+      <link>https://arxiv.org/abs/2406.05501</link>
+      <description>arXiv:2406.05501v1 Announce Type: new
+Abstract: We extend flow matching to Lie groups.</description>
+      <guid isPermaLink="false">oai:arXiv.org:2406.05501v1</guid>
+      <category>cs.LG</category>
+      <pubDate>Tue, 11 Jun 2024 00:00:00 -0400</pubDate>
+      <arxiv:announce_type>new</arxiv:announce_type>
+      <dc:creator>Ingrid Solberg, Rafael Costa</dc:creator>
+    </item>
+  </channel>
+</rss>""".encode()
+    (paper,) = parse_feed(body, "rss", "arXiv rss", Collect())
+    assert paper.arxiv_id == "2406.05501" and paper.abstract == "We extend flow matching to Lie groups."
+    assert paper.authors == ("Ingrid Solberg", "Rafael Costa") and paper.categories == ("cs.LG",)
+    assert paper.published == datetime(2024, 6, 11, 4, 0, tzinfo=timezone.utc)
