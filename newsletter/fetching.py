@@ -117,8 +117,19 @@ class ResponseCache:
             return None
         return CachedResponse(url, body, fetched_at, meta.get("etag"), meta.get("last_modified"))
 
-    def store(self, url: str, body: bytes, fetched_at: float, etag: str | None, last_modified: str | None) -> None:
-        """Save atomically; a cache that cannot be written is logged, not fatal."""
+    def store(
+        self,
+        url: str,
+        body: bytes,
+        fetched_at: float,
+        etag: str | None,
+        last_modified: str | None,
+        *,
+        body_unchanged: bool = False,
+    ) -> None:
+        """Save atomically; a cache that cannot be written is logged, not fatal.
+
+        ``body_unchanged`` (after a 304) rewrites only the metadata."""
         body_path, meta_path = self._paths(url)
         meta = {
             "url": url,
@@ -129,7 +140,8 @@ class ResponseCache:
         }
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            _write_atomically(body_path, body)
+            if not body_unchanged:
+                _write_atomically(body_path, body)
             _write_atomically(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
         except OSError as exc:
             log.warning("cannot write the HTTP cache in %s: %s", self.folder, exc.strerror or exc)
@@ -299,4 +311,4 @@ class Fetcher:
             return
         etag = response.headers.get("ETag") or (cached.etag if cached else None)
         modified = response.headers.get("Last-Modified") or (cached.last_modified if cached else None)
-        self.cache.store(key, body, self.clock(), etag, modified)
+        self.cache.store(key, body, self.clock(), etag, modified, body_unchanged=cached is not None)

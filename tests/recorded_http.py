@@ -46,6 +46,7 @@ class RecordedServer:
     def __init__(self) -> None:
         self.routes: dict[str, list] = {}
         self.requests: list[Request] = []
+        self.statuses: list[int] = []  # what each request was answered, in order
         self._lock = threading.Lock()
         server = self
 
@@ -70,6 +71,8 @@ class RecordedServer:
                     reply.last_modified and request.headers.get("if-modified-since") == reply.last_modified
                 ):
                     status, body = 304, b""
+                with server._lock:
+                    server.statuses.append(status)
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)

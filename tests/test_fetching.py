@@ -118,6 +118,7 @@ def test_cache_fresh_then_revalidated_with_etag(http_server, clock, tmp_path):
     assert len(http_server.requests) == 2
     assert http_server.requests[1].headers["if-none-match"] == '"v1"'
     assert revalidated.revalidated and revalidated.body == first.body
+    assert http_server.statuses == [200, 304]  # nothing downloaded the second time
 
     clock.now += 60  # the 304 renewed the freshness
     with fetcher(clock, tmp_path, fresh_for=3600) as f:
