@@ -76,6 +76,15 @@ class Summary:
 CHECKS: list[Callable[[Config], list[Problem]]] = []
 
 
+def _check_templates(config: Config) -> list[Problem]:
+    from .rendering import check_templates
+
+    return check_templates(config)
+
+
+CHECKS.append(_check_templates)
+
+
 def validate(config: Config) -> Summary:
     """Check what loading the config cannot: every local source parses, every check passes.
 
