@@ -245,9 +245,12 @@ class Fetcher:
         least time between two requests to the URL's host (a cached answer
         makes no request, so it does not wait).
         """
-        full = httpx.URL(url)
-        if params:
-            full = full.copy_merge_params({k: str(v) for k, v in params.items()})
+        try:
+            full = httpx.URL(url)
+            if params:
+                full = full.copy_merge_params({k: str(v) for k, v in params.items()})
+        except httpx.InvalidURL as exc:
+            raise InputError(Problem(f"source {source!r}: invalid URL ({exc})", url)) from None
         key = str(full)
         cached = self.cache.load(key) if self.cache else None
         if cached is not None and 0 <= self.clock() - cached.fetched_at < self.fresh_for:
@@ -272,7 +275,7 @@ class Fetcher:
                 problem = f"no answer within {self.timeout:g} s"
             except httpx.TransportError as exc:
                 problem = f"connection failed: {exc or type(exc).__name__}"
-            except httpx.HTTPError as exc:  # an invalid URL and the like: retrying will not help
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             else:
                 status = response.status_code

@@ -185,3 +185,9 @@ def test_min_interval_spaces_requests_to_one_host(http_server, clock, tmp_path):
 )
 def test_retry_after_parsing(value, expected):
     assert retry_after(value, now=1_717_747_200.0) == expected
+
+
+def test_an_invalid_url_is_an_input_error_not_a_traceback(clock, tmp_path):
+    with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
+        f.get("http://127.0.0.1/fe\x00ed", source="blog")
+    assert str(info.value).startswith("http://127.0.0.1/fe\x00ed: source 'blog': invalid URL")
