@@ -66,6 +66,8 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
         format="%(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request at INFO; that is -v detail, not news.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = _State(config_path)
 
 
@@ -153,6 +155,60 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         click.echo(str(report))
     if report.failed:
         ctx.exit(1)
+
+
+@cli.command()
+@click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Folder to write to [default: preview/ beside the config].")
+@click.option("--serve", is_flag=True, help="Serve the folder on 127.0.0.1 and re-render on changes.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port).")
+@click.option("--open", "open_browser", is_flag=True, help="Open the index page in a browser.")
+@pass_state
+def preview(state: _State, subscriber: str | None, out: str | None, serve: bool, port: int, open_browser: bool) -> None:
+    """Write the exact emails `send` would send (HTML, text, .eml) plus an index page."""
+    from datetime import datetime, timezone
+
+    from .previewing import PreviewServer, preview as write_preview
+
+    now = lambda: datetime.now(timezone.utc)  # noqa: E731
+    if not serve:
+        report = write_preview(state.config, now=now(), out=Path(out) if out else None, only=subscriber)
+        for message in report.warnings:
+            warn(message)
+        for e in report.entries:
+            click.echo(f"{e.slug}.html  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}")
+        click.echo(f"{report}: {report.out / 'index.html'}")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open((report.out / "index.html").resolve().as_uri())
+        return
+
+    server = PreviewServer(
+        Path(state.config_path),
+        Path(out) if out else None,
+        only=subscriber,
+        now=now,
+        report=lambda line: click.echo(line, err=True),
+        port=port,
+    )
+    state.config  # a broken config fails here, before anything is served
+    report = server.build()
+    for message in report.warnings:
+        warn(message)
+    url = server.start()
+    click.echo(f"Serving {report.out} at {url} (Ctrl-C to stop)")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.watch()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    click.echo("stopped", err=True)
 
 
 def main(argv: list[str] | None = None) -> None:

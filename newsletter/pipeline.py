@@ -26,7 +26,7 @@ from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport
 from .errors import NewsletterError, Problem
 from .matching import Matcher, PaperMatch
 from .models import Paper
-from .readers import read_papers
+from .readers import is_remote, read_papers
 from .rendering import Composer
 from .scheduling import is_due
 from .state import OpenDigest, State, send_lock
@@ -34,9 +34,10 @@ from .state import OpenDigest, State, send_lock
 log = logging.getLogger(__name__)
 
 
-def papers(config: Config, warn: Callable[[str], None] | None = None) -> list[Paper]:
-    """All sources parsed and merged; see :func:`readers.read_papers`."""
-    return read_papers(config, warn)
+def papers(config: Config, warn: Callable[[str], None] | None = None, **options) -> list[Paper]:
+    """All sources parsed and merged; ``options`` (``fetcher``, ``now``,
+    ``offline``) as for :func:`readers.read_papers`."""
+    return read_papers(config, warn, **options)
 
 
 def subscribers(config: Config, only: str | None = None) -> list[Subscriber]:
@@ -69,10 +70,12 @@ class Summary:
     topics: int
     subscribers: int
     transport: str
+    unfetched: int = 0  # remote sources, not fetched by validate
 
     def __str__(self) -> str:
+        remote = f", {self.unfetched} remote not fetched" if self.unfetched else ""
         return (
-            f"{self.sources} source{'s' * (self.sources != 1)} ({self.papers} papers), "
+            f"{self.sources} source{'s' * (self.sources != 1)} ({self.papers} papers{remote}), "
             f"{self.topics} topic{'s' * (self.topics != 1)}, "
             f"{self.subscribers} subscriber{'s' * (self.subscribers != 1)}, {self.transport} delivery"
         )
@@ -82,22 +85,42 @@ class Summary:
 CHECKS: list[Callable[[Config], list[Problem]]] = []
 
 
-def validate(config: Config) -> Summary:
-    """Check what loading the config cannot: every source parses, every check passes.
+def _check_templates(config: Config) -> list[Problem]:
+    from .rendering import check_templates
 
-    Raises :class:`NewsletterError` carrying every problem found.
+    return check_templates(config)
+
+
+CHECKS.append(_check_templates)
+
+
+def validate(config: Config) -> Summary:
+    """Check what loading the config cannot: every local source parses, every check passes.
+
+    Remote sources (arxiv, hf-daily, feed without ``path``) are not fetched:
+    validate stays fast, offline and free of side effects (no cache writes, no
+    requests counted against rate limits); ``newsletter papers`` shows them.
+    Raises :class:`NewsletterError` carrying every problem found, skipped
+    entries of local files included.
     """
     problems: list[Problem] = []
     count = 0
     try:
-        count = len(read_papers(config, warn=lambda msg: problems.append(Problem(msg))))
+        count = len(read_papers(config, warn=lambda msg: problems.append(Problem(msg)), offline=True))
     except NewsletterError as exc:
         problems.extend(exc.problems)
     for check in CHECKS:
         problems.extend(check(config))
     if problems:
         raise NewsletterError(*problems)
-    return Summary(len(config.sources), count, len(config.topics), len(config.subscribers), config.delivery.transport)
+    return Summary(
+        len(config.sources),
+        count,
+        len(config.topics),
+        len(config.subscribers),
+        config.delivery.transport,
+        sum(1 for s in config.sources if is_remote(s)),
+    )
 
 
 # --------------------------------------------------------------------------- send
@@ -292,9 +315,12 @@ class _SendRun:
             self._result(DigestResult(sub.email, "not due"))
             return
         sent = state.sent_paper_ids(sub.email)
-        ranked = self.index.select(sub, exclude=sent, limit=len(self.papers) + 1)
         if open_ and open_.paper_ids:
+            # enough ranked papers to fill up after the owed ones, wherever those rank
+            ranked = self.index.select(sub, exclude=sent, limit=sub.max_papers + len(open_.paper_ids))
             ranked = self._owed_first(sub, open_, ranked, sent)
+        else:
+            ranked = self.index.select(sub, exclude=sent)
         matches = ranked[: sub.max_papers]
         send_empty = config.send_empty if sub.send_empty is None else sub.send_empty
         if not matches and not send_empty:

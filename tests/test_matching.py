@@ -120,3 +120,75 @@ def test_excluded_papers_are_not_selected():
     sub = Subscriber(email="a@example.org", topics=["d"])
     got = matcher.index(papers).select(sub, exclude={papers[0].id})
     assert [m.paper.title for m in got] == ["Diffusion B"]
+
+
+def test_word_index_finds_exactly_what_checking_every_paper_finds():
+    """The inverted index only prunes; it must never lose a match."""
+    import random
+    import re as _re
+
+    from newsletter.readers import parse_hf_papers_text
+
+    from conftest import DATA
+
+    papers = []
+    for f in sorted(DATA.glob("hf-papers-*.txt")):
+        papers += parse_hf_papers_text(f.read_bytes(), f.name)
+    words = sorted({w for p in papers[:80] for w in _re.findall(r"[A-Za-z][\w-]{3,}", p.title)})
+    rng = random.Random(7)
+    topics = {}
+    for i in range(40):
+        a, b, c, d = rng.sample(words, 4)
+        topics[f"t{i}"] = Topic(
+            any=[a, f"{b[:4]}*", f"{c} {d}", "C++", "cs.LG"] + (["/neural\\s+\\w+s\\b/"] if i % 7 == 0 else []),
+            all=[rng.choice(["network*", "model*", "learning"])] if i % 3 == 0 else [],
+            none=[rng.choice(words)],
+            fields=["title"] if i % 4 == 0 else ["title", "abstract"],
+        )
+    matcher = Matcher(topics)
+    index = matcher.index(papers)
+    total = 0
+    for key, rule in matcher.rules.items():
+        brute = {p.id: rule.match(p) for p in papers}
+        brute = {pid: m for pid, m in brute.items() if m}
+        assert index.results[key] == brute, key
+        total += len(brute)
+    assert total > 100  # the topics do match things
+
+
+def test_select_equals_scoring_every_matched_paper():
+    """The ranked shortcut in TopicIndex.select gives the naive answer."""
+    import random
+
+    rng = random.Random(3)
+    vocab = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
+    papers = [
+        paper(
+            " ".join(rng.sample(vocab, 2)) + f" {i}",
+            " ".join(rng.sample(vocab, 4)),
+            authors=[rng.choice(["Ann", "Bo", "Cy"])],
+            upvotes=rng.choice([None, 1, 5]),
+        )
+        for i in range(300)
+    ]
+    topics = {f"t{i}": Topic(any=rng.sample(vocab, 2)) for i in range(6)}
+    matcher = Matcher(topics)
+    index = matcher.index(papers)
+    for n in range(30):
+        keys = rng.sample(list(topics), rng.randint(1, 4))
+        sub = Subscriber(email="a@example.org", topics=keys, max_papers=rng.randint(1, 40), pin=["Bo"] if n % 3 == 0 else [])
+        exclude = {p.id for p in rng.sample(papers, 50)}
+        naive = []
+        for p in papers:
+            if p.id in exclude:
+                continue
+            ms = [m for k in keys if (m := matcher.rules[k].match(p))]
+            if not ms:
+                continue
+            title = {h.term for m in ms for h in m.hits if h.field == "title"}
+            other = {h.term for m in ms for h in m.hits} - title
+            pinned = "Bo" in p.authors and bool(sub.pin)
+            naive.append(((not pinned, -(2 * len(title) + len(other)), -(p.upvotes or 0), p.title.casefold()), p.id))
+        naive.sort()
+        got = index.select(sub, exclude=exclude)
+        assert [m.paper.id for m in got] == [pid for _, pid in naive[: sub.max_papers]]

@@ -1,0 +1,321 @@
+"""``newsletter preview``: the exact emails ``send`` would send, written to a folder.
+
+For each subscriber, ``<slug>.html`` (the HTML part as sent, after inlining),
+``<slug>.txt`` and ``<slug>.eml`` (``message.as_bytes()``), plus ``index.html``
+linking them.  Everything goes through :meth:`rendering.Composer.compose`, the
+code path of ``send``; the state is never opened for writing.
+
+:class:`PreviewServer` serves the folder on 127.0.0.1 and rebuilds it when the
+config, a template or a source file changes.  The pages it *serves* get a tiny
+script that polls ``/__version`` and reloads the page; the files on disk stay
+exactly what is sent.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import http.server
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .config import Config, Subscriber, expand_paths, load_config
+from .errors import NewsletterError
+from .rendering import Composer, default_templates_dir
+
+VERSION_PATH = "/__version"
+RELOAD_SCRIPT = (
+    "<script>(function(){var v=null;function poll(){fetch('" + VERSION_PATH + "',{cache:'no-store'})"
+    ".then(function(r){return r.text()}).then(function(t){if(v!==null&&t!==v){location.reload()}v=t})"
+    ".catch(function(){}).finally(function(){setTimeout(poll,1000)})}poll()})();</script>"
+)
+
+
+@dataclass(frozen=True)
+class PreviewEntry:
+    email: str
+    name: str | None
+    slug: str
+    subject: str
+    papers: int
+    html_bytes: int
+    eml_bytes: int
+
+
+@dataclass(frozen=True)
+class PreviewReport:
+    out: Path
+    entries: tuple[PreviewEntry, ...]
+    warnings: tuple[str, ...]
+
+    def __str__(self) -> str:
+        n = len(self.entries)
+        return f"wrote {n} preview{'s' * (n != 1)} to {self.out}"
+
+
+def slug(email: str) -> str:
+    """A file name for a subscriber: the address, lower-cased, safe characters only."""
+    return re.sub(r"[^a-z0-9@._+-]+", "_", email.lower())
+
+
+def default_out(config: Config) -> Path:
+    """``preview/`` beside the config file."""
+    return config.base_dir / "preview"
+
+
+def preview(
+    config: Config,
+    *,
+    now: datetime,
+    out: Path | None = None,
+    only: str | None = None,
+    exclude: Callable[[Subscriber], frozenset[str]] | None = None,
+    composer: Composer | None = None,
+    papers=None,
+) -> PreviewReport:
+    """Render every subscriber's next digest (or ``only`` one) and write the files.
+
+    ``exclude(subscriber)`` gives the paper ids already sent (the state's), as
+    for :func:`pipeline.match`.  Subscribers with no papers get the empty digest
+    ("no new papers"), so the template for that case can be previewed too.
+    All rendering happens before anything is written: a template error leaves
+    the previous preview untouched.
+    """
+    from . import pipeline
+
+    out = Path(out) if out is not None else default_out(config)
+    composer = composer or Composer(config)
+    found = pipeline.papers(config) if papers is None else papers
+    files: dict[str, bytes] = {}
+    entries: list[PreviewEntry] = []
+    warnings: list[str] = []
+    for sub, matches in pipeline.match(config, found, only, exclude=exclude):
+        composed = composer.compose(sub, matches, now=now)
+        name = slug(sub.email)
+        html_data = composed.html.encode("utf-8")
+        eml = composed.message.as_bytes()
+        files[f"{name}.html"] = html_data
+        files[f"{name}.txt"] = composed.text.encode("utf-8")
+        files[f"{name}.eml"] = eml
+        entries.append(PreviewEntry(sub.email, sub.name, name, composed.subject, len(matches), len(html_data), len(eml)))
+        warnings.extend(composed.warnings)
+    files["index.html"] = index_page(config, entries, now).encode("utf-8")
+    out.mkdir(parents=True, exist_ok=True)
+    for filename, data in files.items():
+        tmp = out / f".{filename}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, out / filename)
+    return PreviewReport(out, tuple(entries), tuple(warnings))
+
+
+def index_page(config: Config, entries: Iterable[PreviewEntry], now: datetime) -> str:
+    esc = html_lib.escape
+    rows = []
+    for e in entries:
+        who = f"{esc(e.name)} &lt;{esc(e.email)}&gt;" if e.name else esc(e.email)
+        rows.append(
+            f'<tr><td>{who}</td><td><a href="{esc(e.slug)}.html">{esc(e.subject)}</a></td>'
+            f'<td class="n">{e.papers}</td><td class="n">{e.html_bytes / 1024:.1f} KB</td>'
+            f'<td><a href="{esc(e.slug)}.html">HTML</a> · <a href="{esc(e.slug)}.txt">text</a> · '
+            f'<a href="{esc(e.slug)}.eml">.eml</a></td></tr>'
+        )
+    body = "\n".join(rows) or '<tr><td colspan="5">No subscribers in the config.</td></tr>'
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Preview: {esc(config.email.title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1f2937; }}
+table {{ border-collapse: collapse; width: 100%; }}
+th, td {{ text-align: left; padding: 6px 10px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }}
+td.n {{ text-align: right; white-space: nowrap; }}
+</style>
+</head>
+<body>
+<h1>Preview: {esc(config.email.title)}</h1>
+<p>{esc(str(config.file))} &middot; rendered {esc(now.isoformat(timespec="seconds"))}</p>
+<table>
+<tr><th>Subscriber</th><th>Subject</th><th>Papers</th><th>HTML size</th><th>Files</th></tr>
+{body}
+</table>
+</body>
+</html>
+"""
+
+
+# --------------------------------------------------------------------------- serve
+
+
+def watched_files(config: Config, config_path: Path) -> list[Path]:
+    """What a preview depends on: the config, every template, local source files."""
+    paths = [config_path]
+    dirs = ([config.templates_dir] if config.templates_dir else []) + [default_templates_dir()]
+    for d in dirs:
+        if d.is_dir():
+            paths.extend(sorted(p for p in d.rglob("*") if p.is_file()))
+    for source in config.sources:
+        path = getattr(source, "path", None)
+        if path:
+            paths.extend(expand_paths(config.base_dir, path))
+    return paths
+
+
+def _snapshot(paths: Iterable[Path]) -> dict[Path, tuple[int, int] | None]:
+    out = {}
+    for p in paths:
+        try:
+            st = p.stat()
+            out[p] = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            out[p] = None
+    return out
+
+
+class PreviewServer:
+    """Serve a preview folder and rebuild it when its inputs change.
+
+    ``build()`` (re)loads the config and writes the preview; ``version``
+    counts successful builds and is what ``/__version`` returns.  A failing
+    rebuild reports its one-line error through ``report`` and leaves the last
+    good files in place.
+    """
+
+    def __init__(
+        self,
+        config_path: Path,
+        out: Path | None,
+        *,
+        only: str | None = None,
+        now: Callable[[], datetime],
+        report: Callable[[str], None],
+        exclude_for: Callable[[Config], Callable[[Subscriber], frozenset[str]] | None] | None = None,
+        port: int = 8025,
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.out_arg = out
+        self.only = only
+        self.now = now
+        self.report = report
+        self.exclude_for = exclude_for
+        self.version = 0
+        self.out: Path | None = None
+        self._watch: dict[Path, tuple[int, int] | None] = {}
+        self._port = port
+        self._httpd: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- building -----------------------------------------------------------------------
+
+    def build(self) -> PreviewReport:
+        """Load the config and write the preview; raises :class:`NewsletterError`."""
+        self._watch = self._inputs()
+        config = load_config(self.config_path)
+        out = Path(self.out_arg) if self.out_arg is not None else default_out(config)
+        if self.out is not None:
+            out = self.out  # the folder being served does not move
+        exclude = self.exclude_for(config) if self.exclude_for else None
+        result = preview(config, now=self.now(), out=out, only=self.only, exclude=exclude)
+        self.out = out
+        self.version += 1
+        return result
+
+    def _inputs(self) -> dict[Path, tuple[int, int] | None]:
+        """mtime and size of every input (the config's list, or the last one
+        known while the config does not load)."""
+        try:
+            config = load_config(self.config_path)
+            files = watched_files(config, self.config_path)
+        except NewsletterError:
+            files = list(self._watch) or [self.config_path]
+        return _snapshot(files)
+
+    def rebuild_if_changed(self) -> bool:
+        """One poll: rebuild when an input changed; True if a rebuild succeeded."""
+        if self._inputs() == self._watch:
+            return False
+        try:
+            result = self.build()
+        except NewsletterError as exc:
+            self.report(f"preview not updated: {' / '.join(str(p) for p in exc.problems)}")
+            return False
+        self.report(f"rebuilt: {result}")
+        for warning in result.warnings:
+            self.report(f"warning: {warning}")
+        return True
+
+    # -- serving ------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Serve ``self.out`` in a thread; return the URL."""
+        assert self.out is not None, "build() first"
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            extensions_map = {
+                **http.server.SimpleHTTPRequestHandler.extensions_map,
+                ".eml": "text/plain; charset=utf-8",
+                ".txt": "text/plain; charset=utf-8",
+                ".html": "text/html; charset=utf-8",
+            }
+
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(server.out), **kwargs)
+
+            def end_headers(self):
+                self.send_header("Cache-Control", "no-store")
+                super().end_headers()
+
+            def do_GET(self):
+                path = self.path.split("?", 1)[0]
+                if path == VERSION_PATH:
+                    return self._send(str(server.version).encode(), "text/plain; charset=utf-8")
+                if path == "/":
+                    path = "/index.html"
+                if path.endswith(".html"):
+                    file = Path(self.translate_path(path))
+                    if file.is_file():
+                        return self._send(inject_reload(file.read_text(encoding="utf-8")).encode("utf-8"),
+                                          "text/html; charset=utf-8")
+                return super().do_GET()
+
+            def _send(self, data: bytes, ctype: str):
+                self.send_response(200)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format, *args):
+                pass
+
+        self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="preview-http", daemon=True)
+        self._thread.start()
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/"
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def watch(self, interval: float = 1.0, should_stop: Callable[[], bool] = lambda: False) -> None:
+        """Poll the inputs every ``interval`` seconds until ``should_stop()``
+        (or KeyboardInterrupt, which the caller handles)."""
+        while not should_stop():
+            time.sleep(interval)
+            self.rebuild_if_changed()
+
+
+def inject_reload(page: str) -> str:
+    """The page with the auto-reload script before ``</body>`` (serve time only)."""
+    at = page.lower().rfind("</body>")
+    return page + RELOAD_SCRIPT if at < 0 else page[:at] + RELOAD_SCRIPT + page[at:]

@@ -1,0 +1,109 @@
+"""The built message, parsed back with the standard library as a mail client would."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import shutil
+from datetime import datetime, timezone
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+
+from conftest import BASIC_CONFIG, DATA, write_config
+from newsletter import pipeline
+from newsletter.config import Subscriber, load_config
+from newsletter.errors import ConfigError, TemplateError
+from newsletter.messages import build_message
+from newsletter.rendering import Composer
+
+NOW = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+
+CONFIG = BASIC_CONFIG.replace("    name: Ada Lovelace\n", "    name: Ada Lövelace\n") + """
+email:
+  from: "Päper Digest <digest@example.org>"
+  subject: "{{ count }} new: {{ sections[0].papers[0].title if count else 'nothing' }}"
+  unsubscribe: "https://example.org/unsubscribe?u={email}"
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "hostile.txt")
+    write_config(tmp_path, CONFIG)
+    return load_config(tmp_path / "config.yaml")
+
+
+def parsed(composed):
+    return message_from_bytes(composed.message.as_bytes(), policy=default)
+
+
+def test_round_trip_headers_and_parts(config):
+    digests = list(pipeline.match(config, pipeline.papers(config)))
+    composer = Composer(config)
+    for sub, matches in digests:
+        composed = composer.compose(sub, matches, now=NOW)
+        msg = parsed(composed)
+        assert msg.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+        assert msg["From"].addresses[0].display_name == "Päper Digest"
+        assert msg["From"].addresses[0].addr_spec == "digest@example.org"
+        to = msg["To"].addresses[0]
+        assert to.addr_spec == sub.email and to.display_name == (sub.name or "")
+        assert str(msg["Subject"]) == composed.subject
+        assert msg["Date"].datetime == NOW
+        assert msg["Message-ID"] == composed.message_id
+        assert msg["List-Unsubscribe"] == f"<https://example.org/unsubscribe?u={sub.email.replace('@', '%40')}>"
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        text = msg.get_body(("plain",)).get_content()
+        html = msg.get_body(("html",)).get_content()
+        assert html == composed.html and text == composed.text
+        shown = html_lib.unescape(re.sub(r"<[^>]+>", "", html))  # what a reader sees
+        assert matches
+        for m in matches:
+            assert m.paper.title in text and m.paper.title in shown
+
+
+def test_unicode_subject_is_rfc2047_encoded_and_survives(config):
+    sub = config.subscriber("bob@example.org")
+    (_, matches), = pipeline.match(config, pipeline.papers(config), sub.email)
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    raw = composed.message.as_bytes()
+    header = raw.split(b"\n\n", 1)[0]
+    assert b"=?utf-8?" in header.lower() and "μLO".encode() not in header  # encoded on the wire
+    assert "μLO" in composed.subject or "Schrödinger" in composed.subject
+    assert str(parsed(composed)["Subject"]) == composed.subject
+    assert all(ord(c) < 128 for c in header.decode("ascii"))
+
+
+def test_mailto_unsubscribe_has_no_post_header(config):
+    cfg = config.model_copy(update={"email": config.email.model_copy(update={"unsubscribe": "mailto:u@example.org?subject=unsubscribe"})})
+    composed = Composer(cfg).compose(cfg.subscriber("ada@example.org"), [], now=NOW)
+    msg = parsed(composed)
+    assert msg["List-Unsubscribe"] == "<mailto:u@example.org?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None
+
+
+def test_header_injection_is_rejected_at_build_time(config):
+    evil = Subscriber.model_construct(email="ada@example.org", name="Ada\r\nBcc: all@example.org", topics=["diffusion"])
+    with pytest.raises(ConfigError, match="line break"):
+        build_message(config, evil, subject="s", html="<p>x</p>", text="x", message_id="<a@b>", date=NOW)
+    ada = config.subscriber("ada@example.org")
+    with pytest.raises(TemplateError, match="header injection"):
+        build_message(config, ada, subject="hi\nBcc: x@example.org", html="", text="", message_id="<a@b>", date=NOW)
+
+
+def test_subject_template_cannot_inject(config):
+    cfg = config.model_copy(update={"email": config.email.model_copy(update={"subject": "{{ name }}\r\nBcc: x@example.org"})})
+    composed = Composer(cfg).compose(cfg.subscriber("ada@example.org"), [], now=NOW)
+    assert "\n" not in composed.subject and parsed(composed)["Bcc"] is None
+
+
+def test_name_with_newline_rejected_at_config_load(tmp_path, cli):
+    write_config(tmp_path, BASIC_CONFIG.replace("name: Ada Lovelace", 'name: "Ada\\nBcc: x@example.org"'))
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "h.txt")
+    r = cli("preview")
+    assert r.code == 2 and "subscribers[0].name" in r.err and "line break" in r.err

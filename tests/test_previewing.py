@@ -1,0 +1,167 @@
+"""``newsletter preview``: files on disk equal what Composer produced; --serve reloads."""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from conftest import BASIC_CONFIG, DATA, ROOT, write_config
+from newsletter.config import load_config
+from newsletter.previewing import RELOAD_SCRIPT, preview, slug
+from newsletter.rendering import Composer
+
+NOW = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+
+
+def setup(tmp_path, extra=""):
+    (tmp_path / "papers").mkdir()
+    for f in DATA.glob("hf-papers-*.txt"):
+        shutil.copy(f, tmp_path / "papers" / f.name)
+    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "hostile.txt")
+    return write_config(tmp_path, BASIC_CONFIG + extra)
+
+
+class Recording(Composer):
+    def __init__(self, config):
+        super().__init__(config)
+        self.made = []
+
+    def compose(self, *args, **kwargs):
+        composed = super().compose(*args, **kwargs)
+        self.made.append(composed)
+        return composed
+
+
+def test_preview_writes_exactly_what_compose_made(tmp_path):
+    config = load_config(setup(tmp_path))
+    composer = Recording(config)
+    report = preview(config, now=NOW, composer=composer)
+    out = tmp_path / "preview"
+    assert report.out == out and len(composer.made) == 2
+    for composed, sub in zip(composer.made, config.subscribers):
+        name = slug(sub.email)
+        assert (out / f"{name}.html").read_text(encoding="utf-8") == composed.html
+        assert (out / f"{name}.txt").read_text(encoding="utf-8") == composed.text
+        assert (out / f"{name}.eml").read_bytes() == composed.message.as_bytes()
+        assert RELOAD_SCRIPT not in composed.html
+    index = (out / "index.html").read_text(encoding="utf-8")
+    for e in report.entries:
+        assert f'href="{e.slug}.html"' in index and f'href="{e.slug}.eml"' in index
+        assert f">{e.papers}<" in index and f"{e.html_bytes / 1024:.1f} KB" in index
+    assert "&lt;script&gt;" in index or "<script>" not in index
+    assert not config.state_path.exists()  # preview never writes the state
+
+
+def test_preview_exclude_and_only(tmp_path):
+    config = load_config(setup(tmp_path))
+    first = preview(config, now=NOW, only="bob@example.org")
+    assert [e.email for e in first.entries] == ["bob@example.org"] and first.entries[0].papers == 5
+    again = Recording(config)
+    ids = set()
+    preview(config, now=NOW, only="bob@example.org", composer=again,
+            exclude=lambda sub: frozenset(ids))
+    ids.update(again.made[0].paper_ids)
+    third = Recording(config)
+    preview(config, now=NOW, only="bob@example.org", composer=third, exclude=lambda sub: frozenset(ids))
+    assert not set(third.made[0].paper_ids) & ids and third.made[0].paper_ids
+
+
+def test_preview_command_and_size_warning(tmp_path, cli):
+    setup(tmp_path, extra="email:\n  max_html_kb: 5\n")
+    r = cli("preview", "--out", "pv")
+    assert r.code == 0, r.err
+    assert (tmp_path / "pv" / "index.html").is_file() and (tmp_path / "pv" / "ada@example.org.eml").is_file()
+    assert "warning: digest for ada@example.org: HTML body is" in r.err and "over 5 KB" in r.err
+    assert "wrote 2 previews" in r.out
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
+def _reader(stream, q):
+    for line in stream:
+        q.put(line)
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode("utf-8")
+
+
+def _until(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)  # polling interval while waiting on another process, not a fixed wait
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_serve_reloads_on_template_change(tmp_path):
+    tpl = tmp_path / "templates"
+    tpl.mkdir()
+    shutil.copy(ROOT / "templates" / "digest.txt", tpl / "digest.txt")
+    setup(tmp_path, extra="templates: templates\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    env.pop("NEWSLETTER_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "preview", "--serve", "--port", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    out_q: queue.Queue = queue.Queue()
+    err_q: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, out_q), daemon=True).start()
+    threading.Thread(target=_reader, args=(proc.stderr, err_q), daemon=True).start()
+    errors: list[str] = []
+
+    def drain_err():
+        while not err_q.empty():
+            errors.append(err_q.get())
+        return errors
+
+    try:
+        line = out_q.get(timeout=30)
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line).group(0)
+        index = _get(url)
+        assert "ada@example.org.html" in index and RELOAD_SCRIPT in index
+        page = _get(url + "ada@example.org.html")
+        assert RELOAD_SCRIPT in page  # injected when served...
+        on_disk = (tmp_path / "preview" / "ada@example.org.html").read_text(encoding="utf-8")
+        assert RELOAD_SCRIPT not in on_disk  # ...never in the file that equals what is sent
+        assert "Hello Ada Lovelace" in page and "MARKER-1" not in page
+        version = _get(url + "__version")
+
+        (tpl / "digest.html").write_text(
+            (ROOT / "templates" / "digest.html").read_text().replace("Hello {{ name }}", "MARKER-1 {{ name }}")
+        )
+        _until(lambda: _get(url + "__version") != version, what="/__version to change")
+        assert "MARKER-1 Ada Lovelace" in _get(url + "ada@example.org.html")
+        version = _get(url + "__version")
+
+        # A broken template: one-line error, the last good output stays served.
+        (tpl / "digest.html").write_text("<html>{% if %}</html>")
+        _until(lambda: any("preview not updated" in e for e in drain_err()), what="the error line")
+        bad = [e for e in errors if "preview not updated" in e][0]
+        assert "templates/digest.html:1: template syntax error" in bad
+        assert _get(url + "__version") == version and "MARKER-1" in _get(url + "ada@example.org.html")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    drain_err()
+    assert code == 0
+    assert not any("Traceback" in e for e in errors), "".join(errors)
