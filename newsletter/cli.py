@@ -152,6 +152,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     if as_json:
         emit_json(report.to_json())
     else:
+        if report.note:
+            click.echo(report.note, err=True)
         click.echo(str(report))
     if report.failed:
         ctx.exit(1)
@@ -209,6 +211,44 @@ def preview(state: _State, subscriber: str | None, out: str | None, serve: bool,
     finally:
         server.stop()
     click.echo("stopped", err=True)
+
+
+@cli.command()
+@click.option("--tick", type=click.FloatRange(min=0.01), default=15.0, show_default=True, metavar="SECONDS",
+              help="How often to check who is due.")
+@pass_state
+def run(state: _State, tick: float) -> None:
+    """Send each subscriber's digest at its scheduled times, until SIGINT/SIGTERM.
+
+    Missed slots are caught up once at start; the config is re-read when the
+    file changes or on SIGHUP; a failed delivery is retried with backoff.
+    """
+    from .runner import Runner
+
+    logging.getLogger("newsletter").setLevel(logging.INFO)
+    runner = Runner(state.config_path, tick=tick, config=state.config)
+    runner.install_signal_handlers()
+    runner.run()
+
+
+@cli.command("schedule")
+@click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
+@pass_state
+def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: datetime) -> None:
+    """Each subscriber's last and next send time, in its own time zone."""
+    rows = pipeline.schedules(state.config, now=now, only=subscriber)
+    if as_json:
+        emit_json({"subscribers": [r.to_json() for r in rows]})
+        return
+    fmt = lambda t: t.strftime("%Y-%m-%d %H:%M %Z") if t else "never"  # noqa: E731
+    for r in rows:
+        when = "every send (no schedule)" if r.schedule is None else f"{r.schedule} ({r.timezone})"
+        nxt = "next send" if r.schedule is None else (f"next {fmt(r.next_send)}" + (" (due now)" if r.due else ""))
+        if r.schedule is None:
+            nxt = "due at every send"
+        click.echo(f"{r.email}: {when}; last sent {fmt(r.last_sent)}; {nxt}")
 
 
 def main(argv: list[str] | None = None) -> None:

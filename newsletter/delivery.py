@@ -555,6 +555,11 @@ class Dispatcher:
             error, self.error = self.error, None
             raise error
 
+    def cancel(self, reason: str) -> None:
+        """Attempt nothing more: messages being delivered finish, queued ones
+        come back as not attempted (their digests stay pending)."""
+        self._stop(reason)
+
     def _stop(self, reason: str) -> None:
         if self.stopped is None:
             self.stopped = reason

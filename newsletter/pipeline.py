@@ -28,7 +28,7 @@ from .matching import Matcher, PaperMatch
 from .models import Paper
 from .readers import is_remote, read_papers
 from .rendering import Composer
-from .scheduling import is_due
+from .scheduling import is_due, next_send
 from .state import OpenDigest, State, send_lock
 
 log = logging.getLogger(__name__)
@@ -200,6 +200,7 @@ def send(
     progress: Callable[[DigestResult], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     lock_wait: float = 600.0,
+    stop: Callable[[], bool] | None = None,
 ) -> SendReport:
     """Build every due digest and deliver it; see PRODUCT.md "Delivery" and "State".
 
@@ -208,7 +209,9 @@ def send(
     ``dry_run`` reads the state read-only and sends and records nothing.
     ``transport`` replaces the configured one (tests, scripts); ``sleep`` is
     what retries wait with; ``progress`` sees each :class:`DigestResult` as it
-    happens (from delivery threads too, one call at a time).
+    happens (from delivery threads too, one call at a time).  ``stop()``
+    returning true (``newsletter run`` got SIGTERM) ends the run early: the
+    messages being delivered finish, the rest stay pending for the next run.
 
     Each digest is committed as ``sending`` with its papers and Message-ID
     before the transport gets it, and recorded the moment it is delivered;
@@ -229,14 +232,16 @@ def send(
         source_problems.append(message)
         warn(message)
 
-    found = papers(config, warn=source_warn)
+    found = papers(config, warn=source_warn, now=now)
     subs = subscribers(config, only)
     if dry_run:
         with State.open(config.state_path, readonly=True) as state:
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
     with send_lock(config.state_path, wait=lock_wait):
         with State.open(config.state_path) as state:
-            return _SendRun(config, state, found, now, warn, progress, source_problems, sleep).run(subs, transport)
+            run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
+            run.stop = stop
+            return run.run(subs, transport)
 
 
 class _SendRun:
@@ -251,6 +256,7 @@ class _SendRun:
         self.local = threading.local()
         self.worker_states: list[State] = []
         self.with_papers = 0
+        self.stop: Callable[[], bool] | None = None
 
     def _result(self, result: DigestResult) -> None:
         with self.lock:
@@ -290,6 +296,9 @@ class _SendRun:
                 batch: list = []
                 try:
                     for sub in subs:
+                        if self.stop is not None and self.stop():
+                            dispatcher.cancel("stop requested")
+                            break
                         self._plan(sub, batch)
                         if len(batch) >= CLAIM_BATCH:
                             self._flush(batch, dispatcher)
@@ -405,7 +414,6 @@ class _SendRun:
         note = None
         if not self.source_problems and not self.with_papers and count["not due"] < len(self.results):
             note = f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers), none new for any due subscriber"
-            log.info(note)
         return SendReport(
             sent=count["sent"],
             empty=count["empty"],
@@ -416,3 +424,55 @@ class _SendRun:
             would_send=count["would send"],
             note=note,
         )
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One subscriber's schedule as ``newsletter schedule`` shows it (times in its zone)."""
+
+    email: str
+    schedule: str | None
+    timezone: str
+    last_sent: datetime | None
+    next_send: datetime | None
+    due: bool
+
+    def to_json(self) -> dict:
+        iso = lambda t: t.isoformat() if t else None  # noqa: E731
+        return {
+            "email": self.email,
+            "schedule": self.schedule,
+            "timezone": self.timezone,
+            "last_sent": iso(self.last_sent),
+            "next_send": iso(self.next_send),
+            "due": self.due,
+        }
+
+
+def schedules(config: Config, *, now: datetime, only: str | None = None) -> list[ScheduleRow]:
+    """Each subscriber's last and next send time; reads the state, never writes it."""
+    rows = []
+    with State.open(config.state_path, readonly=True) as state:
+        for sub in subscribers(config, only):
+            zone = config.zone(sub)
+            first = state.first_seen(sub.email)
+            served = state.last_served(sub.email) or state.last_sent(sub.email)
+            last = state.last_sent(sub.email)
+            nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
+            due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or (
+                state.open_digest(sub.email) is not None
+            )
+            rows.append(
+                ScheduleRow(
+                    sub.email,
+                    str(sub.schedule) if sub.schedule else None,
+                    zone.key,
+                    last.astimezone(zone) if last else None,
+                    nxt.astimezone(zone) if nxt else None,
+                    due,
+                )
+            )
+    return rows

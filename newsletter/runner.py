@@ -100,6 +100,7 @@ class Runner:
         self._mtime = self._config_mtime()
         self._failures = 0
         self._retry_at: datetime | None = None
+        self._note: str | None = None
         self.scheduler = schedule_lib.Scheduler()
 
     # -- control --------------------------------------------------------------------------
@@ -146,7 +147,8 @@ class Runner:
         due = []
         with State.open(config.state_path, readonly=True) as state:
             for sub in config.subscribers:
-                first, last = state.first_seen(sub.email), state.last_sent(sub.email)
+                first = state.first_seen(sub.email)
+                last = state.last_served(sub.email) or state.last_sent(sub.email)
                 if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                     due.append(sub.email)  # a new subscriber is recorded as seen by send
         return due
@@ -166,7 +168,13 @@ class Runner:
         if not due and not retrying:
             return
         try:
-            report = pipeline.send(self.config, now=now, progress=self._log_result, warn=lambda m: log.warning("warning: %s", m))
+            report = pipeline.send(
+                self.config,
+                now=now,
+                progress=self._log_result,
+                warn=lambda m: log.warning("warning: %s", m),
+                stop=self._stop.is_set,
+            )
         except NewsletterError as exc:
             # A bad source or an unreachable lock: say so, keep running, try again later.
             for problem in exc.problems:
@@ -179,6 +187,10 @@ class Runner:
             self._failures, self._retry_at = 0, None
         if report.sent or report.failed:
             log.info("run: %s", report)
+        if report.note != self._note:
+            if report.note:
+                log.info("run: %s", report.note)  # once, not at every tick
+            self._note = report.note
 
     def _schedule_retry(self, now: datetime) -> None:
         self._failures += 1

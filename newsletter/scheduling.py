@@ -148,3 +148,20 @@ def is_due(
     if since is None:
         return False
     return next_slot(schedule, zone, since) <= now
+
+
+def next_send(
+    schedule: Schedule | None,
+    zone: ZoneInfo,
+    *,
+    last_sent: datetime | None,
+    first_seen: datetime | None,
+    now: datetime,
+) -> datetime | None:
+    """When the next digest goes out, as UTC; None when there is no schedule
+    (such subscribers get a digest at every ``send``).  A time in the past
+    means the digest is overdue and goes out at the next ``send``/``run`` tick.
+    A subscriber never seen yet gets its first slot after ``now``."""
+    if schedule is None:
+        return None
+    return next_slot(schedule, zone, last_sent or first_seen or now)

@@ -1,0 +1,199 @@
+"""``newsletter run`` as a real daemon process, with a real SMTP server and a fast clock.
+
+The daemon runs under libfaketime (Debian's ``faketime``) at 60x speed, so a
+minute of schedule passes in a second; the test itself never reads the real
+clock and waits only by polling the mailbox or the process with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT
+from smtp_server import smtp_server  # noqa: F401
+from test_send import digests, export, setup, smtp
+
+def _libfaketime() -> str | None:
+    for folder in ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime", "/usr/lib/faketime"):
+        path = os.path.join(folder, "libfaketime.so.1")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+LIBFAKETIME = _libfaketime()
+pytestmark = pytest.mark.skipif(LIBFAKETIME is None, reason="needs Debian's faketime (libfaketime)")
+
+
+def start_run(folder, fake_start: str, *args: str, speed: int = 60) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TZ": "UTC",
+        # libfaketime preloaded into Python itself (not the `faketime` wrapper), so signals reach it
+        "LD_PRELOAD": LIBFAKETIME,
+        "FAKETIME": f"@{fake_start} x{speed}",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # timeouts and waits stay real; only the wall clock runs fast
+        "FAKETIME_NO_CACHE": "1",
+    }
+    env.pop("NEWSLETTER_CONFIG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "run", "--tick", "0.1", *args],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop(proc: subprocess.Popen, sig=signal.SIGTERM) -> tuple[int, str]:
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    return proc.returncode, out + err
+
+
+def wait_until(predicate, proc: subprocess.Popen, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if proc.poll() is not None:
+            raise AssertionError(f"the daemon exited ({proc.returncode}) before {what}: {proc.stderr.read()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+SCHEDULED = """
+  - email: ada@example.org
+    name: Ada Lovelace
+    topics: [diffusion]
+    schedule: daily at 08:00
+    timezone: Europe/Berlin
+  - email: bob@example.org
+    topics: [optim]
+    schedule: every 1 minutes
+  - email: cron@example.org
+    topics: [optim]
+"""
+
+
+def test_daemon_sends_on_schedule_and_stops_cleanly(tmp_path, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    box = smtp_server.mailbox
+    # 07:58:30 in Berlin: ada's slot is 90 fake seconds (1.5 real seconds) away, time enough to start.
+    proc = start_run(tmp_path, "2026-11-23 06:58:30")
+    try:
+        # cron@ has no schedule: due at once.  bob@ and ada@ are new: they wait for their first slot.
+        wait_until(lambda: len(box.messages) >= 3, proc, "three digests")
+        by_rcpt = {m.rcpt_tos[0]: m for m in box.messages}
+        assert set(by_rcpt) == {"ada@example.org", "bob@example.org", "cron@example.org"}
+        ada_date = by_rcpt["ada@example.org"].message["Date"].datetime
+        assert (ada_date.hour, ada_date.minute) in ((7, 0), (7, 1))  # 08:00 Berlin, not at start-up
+        assert by_rcpt["cron@example.org"].message["Date"].datetime.minute in (58, 59)
+        # New papers: bob's next minute slot sends them, ada (daily) waits for tomorrow.
+        (tmp_path / "papers" / "day2.txt").write_text(export(["SGD With Momentum, Again", "Diffusion Models Once More"]))
+        wait_until(lambda: any("Momentum" in m.content.decode() for m in box.messages if m.rcpt_tos == ["bob@example.org"]), proc, "bob's second digest")
+        assert not any("Once More" in m.content.decode() for m in box.messages if m.rcpt_tos == ["ada@example.org"])
+    finally:
+        code, log = stop(proc)
+    assert code == 0, log
+    assert "stopped" in log
+    assert "Traceback" not in log
+    rows = digests(tmp_path)
+    assert all(status == "sent" for _, status, *_ in rows)
+    assert len(rows) == len(box.messages)
+    assert len({m.message_id for m in box.messages}) == len(box.messages)  # nothing went twice
+
+
+def test_missed_slots_are_caught_up_once_at_start(tmp_path, cli, smtp_server):
+    subscribers = SCHEDULED.split("  - email: bob")[0] + "  - email: cron@example.org\n    topics: [optim]\n"
+    setup(tmp_path, smtp(smtp_server.port), subscribers=subscribers)
+    box = smtp_server.mailbox
+    to_ada = lambda: [m for m in box.messages if m.rcpt_tos == ["ada@example.org"]]  # noqa: E731
+    assert cli("send", "--now", "2026-11-19T12:00:00+00:00").code == 0  # first seen (cron@ gets its digest)
+    assert cli("send", "--now", "2026-11-20T07:05:00+00:00").code == 0  # ada's 08:00 Berlin slot
+    assert len(to_ada()) == 1
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models After The Outage"]))
+    # Down for three days (three missed slots); started at 11:00 Berlin, long before the next one.
+    proc = start_run(tmp_path, "2026-11-23 10:00:00")
+    try:
+        wait_until(lambda: len(to_ada()) >= 2, proc, "the catch-up digest")
+        # A paper for cron@ (no schedule) proves the daemon ticked on after the catch-up.
+        (tmp_path / "papers" / "day3.txt").write_text(export(["SGD Marker Paper"]))
+        wait_until(lambda: any("Marker" in m.content.decode() for m in box.messages), proc, "the marker digest")
+        assert len(to_ada()) == 2  # one digest for three missed slots
+    finally:
+        code, log = stop(proc)
+    assert code == 0, log
+    assert "After The Outage" in to_ada()[1].content.decode()
+
+
+def test_second_daemon_on_the_same_state_refuses(tmp_path, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    first = start_run(tmp_path, "2026-11-23 06:59:30")
+    try:
+        wait_until(lambda: (tmp_path / "newsletter-state.sqlite3.run.lock").exists(), first, "the run lock")
+        wait_until(lambda: len(smtp_server.mailbox.messages) >= 1, first, "the first digest")
+        second = start_run(tmp_path, "2026-11-23 06:59:30")
+        out, err = second.communicate(timeout=30)
+        assert second.returncode == 2
+        assert "another `newsletter run`" in err and "already running" in err
+        assert "Traceback" not in err
+    finally:
+        code, log = stop(first)
+    assert code == 0, log
+
+
+def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_path, cli, smtp_server):
+    many = "".join(f"\n  - email: user{i:02}@example.org\n    topics: [diffusion]" for i in range(6))
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many)
+    box = smtp_server.mailbox
+    box.block_at = 2  # the second message is held until released
+    proc = start_run(tmp_path, "2026-11-23 06:59:30")
+    try:
+        wait_until(box.blocked.is_set, proc, "the second message to be in flight")
+        proc.send_signal(signal.SIGTERM)
+        box.release.set()
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    delivered_then = {m.rcpt_tos[0] for m in box.messages}
+    assert len(delivered_then) >= 2  # the one in flight was finished
+    rows = digests(tmp_path)
+    assert not any(status == "sending" for _, status, *_ in rows)
+    # Whatever was not sent is still owed: the next send delivers exactly the rest.
+    r = cli("send")
+    assert r.code == 0, r.err
+    recipients = [m.rcpt_tos[0] for m in box.messages]
+    assert sorted(recipients) == [f"user{i:02}@example.org" for i in range(6)]
+
+
+def test_schedule_command_shows_last_and_next_in_each_zone(tmp_path, cli, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+    r = cli("schedule", "--json", "--now", "2026-11-23T12:00:00+00:00")
+    assert r.code == 0, r.err
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()  # schedule never writes the state
+    rows = {row["email"]: row for row in json.loads(r.out)["subscribers"]}
+    assert rows["ada@example.org"]["next_send"] == "2026-11-24T08:00:00+01:00"
+    assert rows["ada@example.org"]["last_sent"] is None
+    assert rows["cron@example.org"]["schedule"] is None and rows["cron@example.org"]["next_send"] is None
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0  # all seen; cron@ sent
+    assert cli("send", "--now", "2026-11-23T07:00:30+00:00").code == 0  # ada's and bob's slots
+    rows = {row["email"]: row for row in json.loads(cli("schedule", "--json", "--now", "2026-11-23T07:30:00+00:00").out)["subscribers"]}
+    assert rows["ada@example.org"]["last_sent"] == "2026-11-23T08:00:30+01:00"
+    assert rows["ada@example.org"]["next_send"] == "2026-11-24T08:00:00+01:00"
+    assert rows["ada@example.org"]["timezone"] == "Europe/Berlin"
+    assert rows["bob@example.org"]["next_send"] == "2026-11-23T07:01:00+00:00"
+    assert rows["bob@example.org"]["due"] is True
+    text = cli("schedule", "--now", "2026-11-23T07:30:00+00:00").out
+    assert "ada@example.org: daily at 08:00 (Europe/Berlin); last sent 2026-11-23 08:00 CET; next 2026-11-24 08:00 CET" in text
