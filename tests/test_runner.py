@@ -84,22 +84,24 @@ SCHEDULED = """
 """
 
 
-def test_daemon_sends_on_schedule_and_stops_cleanly(tmp_path, smtp_server):
+def test_daemon_sends_on_schedule_and_stops_cleanly(tmp_path, cli, smtp_server):
     setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
     box = smtp_server.mailbox
-    # 07:58:30 in Berlin: ada's slot is 90 fake seconds (1.5 real seconds) away, time enough to start.
-    proc = start_run(tmp_path, "2026-11-23 06:58:30")
+    # An earlier send saw everyone at 06:00 UTC; cron@ (no schedule) got its digest then.
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0
+    assert [m.rcpt_tos for m in box.messages] == [["cron@example.org"]]
+    # 07:59:30 in Berlin: ada's slot is 30 fake seconds away; bob's minute slots have passed.
+    proc = start_run(tmp_path, "2026-11-23 06:59:30")
     try:
-        # cron@ has no schedule: due at once.  bob@ and ada@ are new: they wait for their first slot.
-        wait_until(lambda: len(box.messages) >= 3, proc, "three digests")
+        wait_until(lambda: len(box.messages) >= 3, proc, "the scheduled digests")
         by_rcpt = {m.rcpt_tos[0]: m for m in box.messages}
         assert set(by_rcpt) == {"ada@example.org", "bob@example.org", "cron@example.org"}
         ada_date = by_rcpt["ada@example.org"].message["Date"].datetime
-        assert (ada_date.hour, ada_date.minute) in ((7, 0), (7, 1))  # 08:00 Berlin, not at start-up
-        assert by_rcpt["cron@example.org"].message["Date"].datetime.minute in (58, 59)
-        # New papers: bob's next minute slot sends them, ada (daily) waits for tomorrow.
+        assert "2026-11-23T07:00:00+00:00" <= ada_date.isoformat() < "2026-11-23T07:10:00+00:00"  # at 08:00 Berlin, not before
+        # New papers: bob's next minute slot and cron@ send them; ada (daily) waits for tomorrow.
         (tmp_path / "papers" / "day2.txt").write_text(export(["SGD With Momentum, Again", "Diffusion Models Once More"]))
         wait_until(lambda: any("Momentum" in m.content.decode() for m in box.messages if m.rcpt_tos == ["bob@example.org"]), proc, "bob's second digest")
+        wait_until(lambda: any("Momentum" in m.content.decode() for m in box.messages if m.rcpt_tos == ["cron@example.org"]), proc, "cron's second digest")
         assert not any("Once More" in m.content.decode() for m in box.messages if m.rcpt_tos == ["ada@example.org"])
     finally:
         code, log = stop(proc)
@@ -108,7 +110,7 @@ def test_daemon_sends_on_schedule_and_stops_cleanly(tmp_path, smtp_server):
     assert "Traceback" not in log
     rows = digests(tmp_path)
     assert all(status == "sent" for _, status, *_ in rows)
-    assert len(rows) == len(box.messages)
+    assert len(rows) == len(box.messages) == 5
     assert len({m.message_id for m in box.messages}) == len(box.messages)  # nothing went twice
 
 
