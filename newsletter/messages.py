@@ -143,7 +143,7 @@ class MessageWriter:
     fraction of the cost of the ``email`` package's header machinery.
 
     Headers that are the same for every digest (From, Reply-To) are folded
-    once per config; To and Subject are written as they are when they are
+    once per config (the header order is :func:`build_message`'s); To and Subject are written as they are when they are
     plain ASCII words that fit a line, and folded/RFC 2047-encoded by the
     ``email`` policy otherwise.  Both text parts are quoted-printable
     (:func:`binascii.b2a_qp`, what ``set_content`` would choose for long
@@ -154,11 +154,11 @@ class MessageWriter:
     def __init__(self, config: Config) -> None:
         self.config = config
         from_name, from_addr = parseaddr(config.email.from_)
-        fixed = [_fold("From", _address(from_name, from_addr, "email.from"))]
+        self._from = _fold("From", _address(from_name, from_addr, "email.from"))
+        self._reply_to = b""
         if config.email.reply_to:
             name, addr = parseaddr(config.email.reply_to)
-            fixed.append(_fold("Reply-To", _address(name, addr, "email.reply_to")))
-        self._fixed = fixed
+            self._reply_to = _fold("Reply-To", _address(name, addr, "email.reply_to"))
         self._dates: dict[datetime, bytes] = {}
         self._lines: dict[str, bytes] = {}  # line -> its quoted-printable bytes
         self.max_lines = 100_000
@@ -189,8 +189,7 @@ class MessageWriter:
         return _fold("To", _address(subscriber.name, addr, f"subscriber {addr!r}"))
 
     def __call__(self, subscriber: Subscriber, *, subject: str, html: str, text: str, message_id: str, date: datetime) -> bytes:
-        out = list(self._fixed)
-        out.append(self._to(subscriber))
+        out = [self._from, self._to(subscriber)]
         _checked(subject, "subject", TemplateError)
         line = f"Subject: {subject}\r\n"
         if len(line) <= 80 and "=?" not in subject and _PLAIN_TEXT.match(subject):
@@ -207,6 +206,7 @@ class MessageWriter:
         if not _PLAIN_TEXT.match(message_id):
             raise ConfigError(Problem(f"Message-ID: {message_id!r} is not plain ASCII"))
         out.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
+        out.append(self._reply_to)
         url = unsubscribe_url(self.config, subscriber)
         if url:
             _checked(url, "email.unsubscribe")
