@@ -608,7 +608,7 @@ class SplicingInliner:
     capped at ``max_units`` (then forgotten and learnt again).
     """
 
-    def __init__(self, inliner: CssInliner | None = None, max_units: int = 20000) -> None:
+    def __init__(self, inliner: CssInliner | None = None, max_units: int = 20000, checks: int = 3) -> None:
         import threading
 
         self.inliner = inliner or CssInliner()
@@ -617,6 +617,9 @@ class SplicingInliner:
         self.layout: tuple[str, str, re.Pattern, re.Pattern] | None = None
         self.units: dict[tuple, dict[str, str]] = {}
         self.context: tuple | None = None
+        self.checks = checks  # emails per context inlined whole and compared with their splice
+        self.checks_left = checks
+        self._seen: set[int] = set()
         self.stats = {"spliced": 0, "learnt": 0, "whole": 0}  # emails by path (benchmark, tests)
         self._lock = threading.Lock()
 
@@ -644,11 +647,13 @@ class SplicingInliner:
         pos, spans = split
         sources = [html[a:b] for a, b in spans]
         known = self.units.get(self.context) if self.context else None
-        if known is not None and all(s in known for s in sources):
-            out = self._spliced(html, spans, sources, expect=self.context)
-            if out is not None:
-                self.stats["spliced"] += 1
-                return out
+        if known is not None and self.checks_left <= 0:
+            expand = {i for i, s in enumerate(sources) if s not in known}
+            if len(expand) < len(spans):
+                out = self._spliced(html, spans, sources, expect=self.context, expand=expand)
+                if out is not None:
+                    self.stats["spliced"] += 1
+                    return out
         with self._lock:
             return self._learn(html, pos, spans, sources)
 
@@ -684,27 +689,73 @@ class SplicingInliner:
         out.append(html[pos:])
         return "".join(out)
 
-    def _spliced(self, html, spans, sources, expect=None, fresh=None) -> str | None:
-        """Inline the shell with every unit a placeholder, then put the units'
-        learnt text in; None if the shell is not what the units were learnt in."""
-        done = self.inliner.inline_tree(self._shell(html, spans))
+    def _spliced(self, html, spans, sources, expect=None, fresh=None, expand=frozenset()) -> str | None:
+        """Inline the shell -- known units as placeholders, the units in
+        ``expand`` as they are (learnt on the way) -- then put the known
+        units' text in; None if the shell is not what the units were learnt in."""
+        done = self.inliner.inline_tree(self._shell(html, spans, expand))
         if done is None:
             return None
         root, page, sheet_key = done
         slots = page.xpath("//*[@data-pd-slot]")
-        if len(slots) != len(spans) or any(s.getparent() is not slots[0].getparent() for s in slots):
+        if len(slots) != len(spans) - len(expand) or not slots:
             return None
-        context = (sheet_key, _chain(slots[0].getparent()))
+        box = slots[0].getparent()
+        children = list(box)[: len(spans)]
+        tag = self.layout[1].lower()
+        if len(children) != len(spans) or any(c.tag != tag for c in children) or any(s.getparent() is not box for s in slots):
+            return None
+        context = (sheet_key, _chain(box))
         if expect is not None and context != expect:
             return None
         known = fresh if fresh is not None else self.units.get(context)
         if known is None:
             return None
+        learnt = self._units_of(sources, children, expand) if expand else {}
+        if learnt is None:
+            return None
         for i, el in enumerate(slots):
             el.attrib.clear()
             el.set("data-pd-slot", str(i))
-        out, found = self.layout[3].subn(lambda m: known[sources[int(m.group(1))]], serialise(root))
-        return out if found == len(spans) else None
+        # placeholders are numbered in order among the units not expanded
+        placed = [sources[i] for i in range(len(spans)) if i not in expand]
+        out, found = self.layout[3].subn(lambda m: known[placed[int(m.group(1))]], serialise(root))
+        if found != len(slots):
+            return None
+        if learnt:
+            self._keep(context, learnt)
+        return out
+
+    def _units_of(self, sources, children, which) -> dict[str, str] | None:
+        """The inlined text of the units ``which`` (indexes), or None if one of
+        them is not a self-contained element (then nothing can be spliced)."""
+        from lxml import etree
+
+        out = {}
+        for i in which:
+            source, el = sources[i], children[i]
+            count = _unit_elements(source)
+            if count is None or count != sum(1 for _ in el.iter()):
+                return None
+            text = etree.tostring(el, method="html", pretty_print=True, encoding="utf-8", with_tail=False).decode("utf-8")
+            out[source] = text[:-1] if text.endswith("\n") else text
+        return out
+
+    def _keep(self, context, learnt: dict[str, str]) -> None:
+        """Remember units seen at least twice (a greeting with the
+        subscriber's name recurs in no other email: not worth keeping)."""
+        known = self.units.setdefault(context, {})
+        seen = self._seen
+        for source, text in learnt.items():
+            h = hash(source)
+            if h in seen:
+                if len(known) >= self.max_units:
+                    known.clear()
+                known[source] = text
+            else:
+                if len(seen) >= 4 * self.max_units:
+                    seen.clear()
+                seen.add(h)
 
     def _learn(self, html, pos, spans, sources) -> str:
         """Inline the email whole (the answer), learn its units, check the splice."""
@@ -730,13 +781,9 @@ class SplicingInliner:
         tag = self.layout[1].lower()
         if len(children) != len(spans) or any(c.tag != tag for c in children):
             return whole
-        fresh: dict[str, str] = {}
-        for source, el in zip(sources, children):
-            count = _unit_elements(source)
-            if count is None or count != sum(1 for _ in el.iter()):
-                return whole  # not a self-contained unit: this email stays whole
-            text = etree.tostring(el, method="html", pretty_print=True, encoding="utf-8", with_tail=False).decode("utf-8")
-            fresh[source] = text[:-1] if text.endswith("\n") else text
+        fresh = self._units_of(sources, children, range(len(spans)))
+        if fresh is None:
+            return whole  # a unit that is not self-contained: this email stays whole
         context = (sheet_key, _chain(box))
         if self._spliced(html, spans, sources, expect=context, fresh=fresh) != whole:
             log.debug("splicing disabled: a spliced email differs from the email inlined whole")
@@ -746,7 +793,10 @@ class SplicingInliner:
         if len(known) + len(fresh) > self.max_units:
             known.clear()
         known.update(fresh)
-        self.context = context
+        if context == self.context:
+            self.checks_left -= 1
+        else:
+            self.context, self.checks_left = context, self.checks
         self.stats["learnt"] += 1
         self.stats["whole"] -= 1
         return whole
