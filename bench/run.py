@@ -225,9 +225,11 @@ def naive_smtp_rate(port: int, data: bytes, count: int) -> float:
 
 def transport_rate(port: int, data: bytes, count: int, connections: int) -> float:
     """The delivery stage's SMTP transport, sessions reused, ``connections`` in parallel."""
-    from newsletter import delivery_bench  # provided by the delivery stage (see README)
+    if not (ROOT / "newsletter" / "state.py").exists():
+        raise ImportError("the delivery stage (SMTP transport) is not merged on this branch yet")
+    from newsletter import delivery  # noqa: F401  (wired up when the delivery stage lands)
 
-    return delivery_bench.rate(port, data, count, connections)
+    raise ImportError("no benchmark hook for the delivery stage's transport yet")
 
 
 def bench_smtp(table: Table, data: bytes, size: dict) -> None:
@@ -260,6 +262,10 @@ def bench_smtp(table: Table, data: bytes, size: dict) -> None:
 
 
 def bench_send(table: Table, folder: Path, size: dict) -> None:
+    if not (ROOT / "newsletter" / "state.py").exists():
+        table.add("newsletter send end to end", "not measured: `newsletter send` (delivery stage) not merged yet",
+                  "< 60 s and < 500 MB", False)
+        return
     sink = Sink()
     try:
         n = max(size["subs"])

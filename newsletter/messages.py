@@ -11,7 +11,9 @@ non-ASCII text are RFC 2047-encoded by the ``email`` policy.
 
 from __future__ import annotations
 
+import base64
 import binascii
+import functools
 import random
 import re
 import sys
@@ -137,6 +139,22 @@ def _fold(name: str, value) -> bytes:
     return SMTP.header_factory(name, value).fold(policy=SMTP).encode("ascii")
 
 
+@functools.lru_cache(maxsize=4096)
+def _subject(subject: str) -> bytes:
+    """Folded once per distinct subject: many digests share one."""
+    return _fold("Subject", subject)
+
+
+def _phrase_words(name: str) -> list[str] | None:
+    """A non-ASCII display name as one RFC 2047 encoded word (base64), or
+    None if it needs more care: quotes, controls, or too long for one word
+    (the ``email`` parser keeps the space between adjacent encoded words)."""
+    raw = name.encode("utf-8")
+    if len(raw) > 45 or any(c in name for c in '"\\') or not name.isprintable() or name != " ".join(name.split()):
+        return None
+    return ["=?utf-8?b?" + base64.b64encode(raw).decode("ascii") + "?="]
+
+
 class MessageWriter:
     """The digest's wire bytes, written directly: the same message as
     :func:`build_message` (same headers, same parts and encodings) at a
@@ -184,8 +202,12 @@ class MessageWriter:
     def _to(self, subscriber: Subscriber) -> bytes:
         name, addr = subscriber.name or "", subscriber.email
         line = f"To: {name} <{addr}>\r\n" if name else f"To: {addr}\r\n"
-        if len(line) <= 80 and _PLAIN_ADDR.match(addr) and (not name or _PLAIN_NAME.match(name)):
-            return line.encode("ascii")
+        if _PLAIN_ADDR.match(addr):
+            if len(line) <= 80 and (not name or _PLAIN_NAME.match(name)):
+                return line.encode("ascii")
+            words = _phrase_words(name) if name and not name.isascii() else None
+            if words:
+                return ("To: " + "\r\n ".join(words) + f"\r\n <{addr}>\r\n").encode("ascii")
         return _fold("To", _address(subscriber.name, addr, f"subscriber {addr!r}"))
 
     def __call__(self, subscriber: Subscriber, *, subject: str, html: str, text: str, message_id: str, date: datetime) -> bytes:
@@ -195,7 +217,7 @@ class MessageWriter:
         if len(line) <= 80 and "=?" not in subject and _PLAIN_TEXT.match(subject):
             out.append(line.encode("ascii"))
         else:
-            out.append(_fold("Subject", subject))
+            out.append(_subject(subject))
         stamp = self._dates.get(date)
         if stamp is None:
             stamp = self._dates[date] = f"Date: {format_datetime(date)}\r\n".encode("ascii")

@@ -598,13 +598,16 @@ class SplicingInliner:
     position, so the HTML parser and the pretty-printer treat its
     surroundings exactly as they treat the unit's.
 
-    A unit is learnt from an email inlined whole; it is kept only if its
-    markup is explicit and balanced (:func:`_unit_elements`) and the parser
-    built it as written, and the first splice of each email that taught new
-    units is checked against that email inlined whole -- any difference turns
-    splicing off for good.  Templates without such a container, or emails
-    where the container's start tag is not unique, go through ``inliner``
-    whole.  Units are keyed by stylesheet and the container's ancestry, and
+    Units not known yet stay in the shell as they are, are inlined with it,
+    and are learnt from that pass.  A unit is kept only if its markup is
+    explicit and balanced (:func:`_unit_elements`) and the parser built it as
+    written; a unit that recurs in no other email (the greeting with the
+    subscriber's name) is kept only once seen twice.  The first ``checks``
+    emails of each stylesheet and container are also inlined whole and
+    compared with their splice -- any difference turns splicing off for
+    good.  Templates without such a container, or emails where the
+    container's start tag is not unique, go through ``inliner`` whole.
+    Units are keyed by stylesheet and the container's ancestry, and
     capped at ``max_units`` (then forgotten and learnt again).
     """
 
