@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -17,6 +18,7 @@ import click
 from . import pipeline
 from .config import Config, load_config
 from .errors import NewsletterError
+from .state import State
 
 log = logging.getLogger("newsletter")
 
@@ -64,6 +66,8 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
         format="%(message)s",
         stream=sys.stderr,
     )
+    # httpx logs every request at INFO; that is -v detail, not news.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = _State(config_path)
 
 
@@ -102,7 +106,10 @@ def _authors(authors) -> str:
 def match(state: _State, subscriber: str | None, as_json: bool) -> None:
     """Show, per subscriber, the papers that would go into the next digest and why."""
     config = state.config
-    results = pipeline.match(config, pipeline.papers(config, warn=warn), subscriber)
+    found = pipeline.papers(config, warn=warn)
+    # Papers already sent are not in the next digest; reading the state never writes it.
+    with State.open(config.state_path, readonly=True) as sent:
+        results = list(pipeline.match(config, found, subscriber, exclude=lambda sub: sent.sent_paper_ids(sub.email)))
     if as_json:
         emit_json(
             {
@@ -119,6 +126,35 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
             click.echo(f"  {m.score:3}  {m.paper.title}")
             why = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
             click.echo(f"       [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+
+
+def _parse_now(ctx, param, value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    try:
+        now = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2024-05-01T08:00:00+00:00") from None
+    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+
+
+@cli.command()
+@click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--dry-run", is_flag=True, help="Show who would get how many papers; send and record nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests and backfills.")
+@pass_state
+@click.pass_context
+def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: bool, as_json: bool, now: datetime) -> None:
+    """Build the digests that are due and deliver them."""
+    show = None if as_json else (lambda result: click.echo(str(result)))
+    report = pipeline.send(state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=show)
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        click.echo(str(report))
+    if report.failed:
+        ctx.exit(1)
 
 
 @cli.command()

@@ -109,35 +109,120 @@ class HFPapersTextSource(_Source):
     required: bool = True
 
 
+_HTTP_URL = re.compile(r"^https?://[^\s/]+\S*$")
+
+
+def _check_url(value):
+    if value is not None and not _HTTP_URL.match(value):
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
+ARXIV_ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
+_ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
+
+
 class ArxivSource(_Source):
+    """arXiv: the search API (``feed: api``, by ``query``/``categories``) or the
+    daily announcement feed (``feed: rss``, by ``categories``), or a saved file."""
+
     type: Literal["arxiv"]
     query: str | None = None
     categories: list[str] = []
     max_results: int = Field(100, ge=1, le=30000)
     feed: Literal["api", "rss"] = "api"
-    announce_type: list[str] = []
+    announce_type: list[Literal["new", "cross", "replace", "replace-cross"]] = []
     url: str | None = None
     path: str | None = None
 
+    _v_url = field_validator("url")(lambda cls, v: _check_url(v))
+
+    @field_validator("categories")
+    @classmethod
+    def _category_names(cls, value):
+        for cat in value:
+            if not _ARXIV_CATEGORY.match(cat):
+                raise ValueError(f"{cat!r} is not an arXiv category (such as 'cs.LG', 'stat.ML', 'hep-th')")
+        return value
+
+    @model_validator(mode="after")
+    def _enough_to_ask(self):
+        if self.path:
+            return self
+        if self.feed == "api" and not (self.query or self.categories):
+            raise ValueError("an arxiv source needs 'query' and/or 'categories' (or 'path' to a saved response)")
+        if self.feed == "rss" and not (self.categories or self.url):
+            raise ValueError("an arxiv source with 'feed: rss' needs 'categories' (or 'url' or 'path')")
+        if self.feed == "rss" and self.query:
+            raise ValueError("'query' needs 'feed: api'; the rss feed lists whole categories")
+        if self.feed == "api" and self.announce_type:
+            raise ValueError("'announce_type' needs 'feed: rss'; the api does not report announcement types")
+        return self
+
 
 class HFDailySource(_Source):
+    """Hugging Face daily papers (``/api/daily_papers?date=``), the last ``days``
+    dates ending at ``date`` (default: today, UTC), or a saved JSON file."""
+
     type: Literal["hf-daily"]
     date: str | None = None
     days: int = Field(1, ge=1, le=31)
     url: str | None = None
     path: str | None = None
 
+    _v_url = field_validator("url")(lambda cls, v: _check_url(v))
+
+    @field_validator("date", mode="before")
+    @classmethod
+    def _iso_date(cls, value):
+        import datetime as dt
+
+        if isinstance(value, dt.date):
+            return value.isoformat()
+        if value is None:
+            return value
+        try:
+            dt.date.fromisoformat(str(value))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date in the form YYYY-MM-DD") from None
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", str(value)):
+            raise ValueError(f"{value!r} is not a date in the form YYYY-MM-DD")
+        return str(value)
+
 
 class FeedSource(_Source):
+    """Any RSS 2.0 or Atom feed, by URL or saved file."""
+
     type: Literal["feed"]
     url: str | None = None
     path: str | None = None
+
+    _v_url = field_validator("url")(lambda cls, v: _check_url(v))
 
     @model_validator(mode="after")
     def _url_or_path(self):
         if not self.url and not self.path:
             raise ValueError("a feed source needs 'url' or 'path'")
         return self
+
+
+class HttpSettings(_Model):
+    """How sources are fetched; the defaults suit arXiv's and Hugging Face's terms."""
+
+    timeout: float = Field(30.0, gt=0, le=600)
+    """Seconds to wait for a connection or for data."""
+    retries: int = Field(3, ge=0, le=10)
+    """Further attempts after a 429, a 5xx or a connection error."""
+    backoff: float = Field(2.0, ge=0, le=60)
+    """Seconds before the first retry, doubling each time (unless Retry-After says)."""
+    max_wait: float = Field(120.0, ge=0, le=3600)
+    """Cap on any single wait, Retry-After included."""
+    fresh_for: float = Field(3600.0, ge=0)
+    """Seconds a cached response is reused without asking the server again."""
+    user_agent: str | None = None
+    """Default ``paper-digest/<version>``; arXiv asks heavy users to add a contact."""
+
+    _v_ua = field_validator("user_agent")(lambda cls, v: v if v is None else check_header_text(v))
 
 
 SOURCE_MODELS = {
@@ -260,6 +345,10 @@ class Delivery(_Model):
     max_per_minute: int | None = Field(None, ge=1)
     connections: int = Field(1, ge=1, le=64)
     retries: int = Field(3, ge=0, le=20)
+    retry_delay: float = Field(1.0, ge=0, le=3600)
+    """Seconds before the first retry of a transient failure; doubles each retry."""
+    ca_file: str | None = None
+    """PEM file of the CA(s) to trust for TLS instead of the system's (private CA, test server)."""
 
     @field_validator("password_env")
     @classmethod
@@ -290,6 +379,9 @@ class Config(_Model):
     timezone: str = "UTC"
     templates: str | None = None
     send_empty: bool = False
+    cache: str = ".cache"
+    """Folder for fetched source responses, relative to the config file."""
+    http: HttpSettings = HttpSettings()
 
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
@@ -323,6 +415,10 @@ class Config(_Model):
     @property
     def outbox_dir(self) -> Path:
         return self.resolve(self.delivery.path)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.resolve(self.cache)
 
     def where(self, *path: str | int) -> str:
         """``FILE:LINE`` of a config item, for errors raised after loading."""
@@ -464,6 +560,8 @@ def _valid_keys(path: tuple, data: Any) -> list[str]:
         model = EmailSettings
     elif path == ("delivery",):
         model = Delivery
+    elif path == ("http",):
+        model = HttpSettings
     elif len(path) == 2 and path[0] == "topics":
         model = Topic
     elif len(path) == 2 and path[0] == "subscribers":

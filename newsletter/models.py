@@ -120,5 +120,8 @@ def merge_papers(papers) -> list[Paper]:
         current = merged[slot]
         if current.arxiv_id:
             by_id[current.arxiv_id] = slot
+        # Every spelling seen names the paper: an export with the HF title merges
+        # even when the arXiv title (kept) differs from it.
         by_title.setdefault(current.title_key, slot)
+        by_title.setdefault(paper.title_key, slot)
     return merged

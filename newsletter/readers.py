@@ -1,20 +1,27 @@
 """Parse stage: turn each configured source into :class:`~newsletter.models.Paper` values.
 
-Every reader is a function ``(source, config) -> Iterator[Paper]`` registered
-in :data:`READERS` under its ``type``.  A reader that cannot make sense of its
-input raises :class:`InputError` naming the file (and line) or URL; it never
-returns a silent partial parse.
+Every reader is a function ``(source, config, context) -> Iterator[Paper]``
+registered in :data:`READERS` under its ``type``; ``context`` (a
+:class:`ReadContext`) carries the HTTP :class:`~newsletter.fetching.Fetcher`,
+the current time and the warning callback.  A reader that cannot make sense
+of its input raises :class:`InputError` naming the file (and line) or URL; it
+never returns a silent partial parse.  The remote formats are parsed in
+:mod:`newsletter.feeds`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .config import Config, expand_paths
+from .config import ArxivSource, Config, FeedSource, HFDailySource, expand_paths
 from .errors import InputError, NewsletterError, Problem
+from .feeds import parse_arxiv, parse_feed, parse_hf_daily
+from .fetching import Fetcher
 from .models import Paper, merge_papers
 
 log = logging.getLogger(__name__)
@@ -152,7 +159,7 @@ def _short(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def read_hf_papers_text(source, config: Config) -> Iterator[Paper]:
+def read_hf_papers_text(source, config: Config, context: ReadContext | None = None) -> Iterator[Paper]:
     for path in expand_paths(config.base_dir, source.path):
         yield from parse_hf_papers_text(_read_bytes(path, config), _display(path, config), source.label)
 
@@ -172,29 +179,160 @@ def _display(path: Path, config: Config) -> str:
         return str(path)
 
 
+# --------------------------------------------------------------------------- remote sources
+
+ARXIV_API = "https://export.arxiv.org/api/query"
+ARXIV_RSS = "https://rss.arxiv.org/atom/"
+HF_DAILY_API = "https://huggingface.co/api/daily_papers"
+#: arXiv's terms of use: no more than one API request every three seconds.
+ARXIV_INTERVAL = 3.0
+#: Results per arXiv API request; arXiv suggests small slices for big queries.
+ARXIV_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ReadContext:
+    """What remote readers need besides their source: injected so tests control it."""
+
+    fetcher: Fetcher
+    now: datetime  # aware; "today" for hf-daily
+    warn: Callable[[str], None]
+
+
+def is_remote(source) -> bool:
+    """True for a source that is fetched over HTTP (no local ``path``)."""
+    return source.type != "hf-papers-text" and not getattr(source, "path", None)
+
+
+def _local(source, config: Config) -> tuple[bytes, str]:
+    path = config.resolve(source.path)
+    return _read_bytes(path, config), _display(path, config)
+
+
+def arxiv_search_query(query: str | None, categories: list[str]) -> str:
+    """``(cat:cs.LG OR cat:stat.ML) AND (all:"diffusion")``: the API's search_query."""
+    parts = []
+    if categories:
+        cats = " OR ".join(f"cat:{c}" for c in categories)
+        parts.append(f"({cats})" if len(categories) > 1 else cats)
+    if query:
+        parts.append(f"({query.strip()})" if categories else query.strip())
+    return " AND ".join(parts)
+
+
+def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Iterator[Paper]:
+    if source.path:
+        data, name = _local(source, config)
+        yield from parse_arxiv(data, name, source.label, context.warn, source.announce_type).papers
+    elif source.feed == "rss":
+        url = source.url or ARXIV_RSS + "+".join(source.categories)
+        fetched = context.fetcher.get(url, source=source.label)
+        yield from parse_arxiv(fetched.body, fetched.url, source.label, context.warn, source.announce_type).papers
+    else:
+        yield from read_arxiv_api(source, context)
+
+
+def read_arxiv_api(
+    source: ArxivSource,
+    context: ReadContext,
+    *,
+    page_size: int = ARXIV_PAGE_SIZE,
+    interval: float = ARXIV_INTERVAL,
+) -> Iterator[Paper]:
+    """The newest ``max_results`` papers for the source's query, newest first,
+    ``page_size`` per request with ``interval`` seconds between requests."""
+    query = arxiv_search_query(source.query, source.categories)
+    start = 0
+    while start < source.max_results:
+        count = min(page_size, source.max_results - start)
+        params = {
+            "search_query": query,
+            "start": start,
+            "max_results": count,
+            "sortBy": "submittedDate",
+            "sortOrder": "descending",
+        }
+        fetched = context.fetcher.get(
+            source.url or ARXIV_API, params, source=source.label, min_interval=interval
+        )
+        listing = parse_arxiv(fetched.body, fetched.url, source.label, context.warn)
+        yield from listing.papers
+        start += count
+        if listing.entries == 0 or (listing.total is not None and start >= listing.total):
+            break
+
+
+def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -> Iterator[Paper]:
+    if source.path:
+        data, name = _local(source, config)
+        yield from parse_hf_daily(data, name, source.label, context.warn)
+        return
+    last = date.fromisoformat(source.date) if source.date else context.now.astimezone(timezone.utc).date()
+    for back in range(source.days):
+        day = last - timedelta(days=back)
+        fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
+        yield from parse_hf_daily(fetched.body, fetched.url, source.label, context.warn)
+
+
+def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:
+    if source.path:
+        data, name = _local(source, config)
+    else:
+        fetched = context.fetcher.get(source.url, source=source.label)
+        data, name = fetched.body, fetched.url
+    yield from parse_feed(data, name, source.label, context.warn)
+
+
 # --------------------------------------------------------------------------- all sources
 
-Reader = Callable[[object, Config], Iterator[Paper]]
+Reader = Callable[[object, Config, ReadContext], Iterator[Paper]]
 READERS: dict[str, Reader] = {
     "hf-papers-text": read_hf_papers_text,
+    "arxiv": read_arxiv,
+    "hf-daily": read_hf_daily,
+    "feed": read_feed,
 }
 
 
-def read_papers(config: Config, warn: Callable[[str], None] | None = None) -> list[Paper]:
+def read_papers(
+    config: Config,
+    warn: Callable[[str], None] | None = None,
+    *,
+    fetcher: Fetcher | None = None,
+    now: datetime | None = None,
+    offline: bool = False,
+) -> list[Paper]:
     """Every source's papers, merged into one deduplicated list (first seen first).
 
     A source marked ``required`` (local exports always are) that fails raises;
     any other failing source is reported through ``warn`` and skipped, so the
-    digest still goes out from the sources that worked.
+    digest still goes out from the sources that worked.  Skipped entries are
+    reported through ``warn`` too.  ``fetcher`` defaults to one built from the
+    config's ``http`` and ``cache`` settings; ``now`` (default: the clock) is
+    "today" for date-based sources; ``offline`` skips remote sources.
     """
-    warn = warn or log.warning
+    warn = warn if warn is not None else log.warning
+    own = fetcher is None
+    fetcher = fetcher or Fetcher.from_config(config)
+    context = ReadContext(fetcher, now or datetime.now(timezone.utc), warn)
     papers: list[Paper] = []
-    for index, source in enumerate(config.sources):
-        reader = READERS[source.type]
-        try:
-            papers.extend(reader(source, config))
-        except NewsletterError as exc:
-            if source.required:
-                raise
-            warn(f"source {source.label!r} (sources[{index}]) skipped: {exc}")
+    try:
+        for index, source in enumerate(config.sources):
+            if offline and is_remote(source):
+                continue
+            reader = READERS[source.type]
+            try:
+                found = list(reader(source, config, context))  # all or nothing per source
+            except NewsletterError as exc:
+                if source.required:
+                    raise
+                message = str(exc)
+                if f"source {source.label!r}" not in message:
+                    message = f"source {source.label!r}: {message}"
+                warn(f"{message} (sources[{index}] skipped; the other sources are used)")
+                continue
+            papers.extend(found)
+    finally:
+        if own:
+            fetcher.close()
     return merge_papers(papers)

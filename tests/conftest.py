@@ -86,3 +86,27 @@ subscribers:
     topics: [optim, diffusion]
     max_papers: 5
 """
+
+
+@pytest.fixture
+def http_server():
+    """A real HTTP server on 127.0.0.1 serving recorded responses (tests/recorded_http.py)."""
+    from recorded_http import RecordedServer
+
+    with RecordedServer() as server:
+        yield server
+
+
+class FakeClock:
+    """Seconds since the epoch that only move when told to (or when slept)."""
+
+    def __init__(self, start: float = 1_717_747_200.0) -> None:  # 2024-06-07T08:00:00Z
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds

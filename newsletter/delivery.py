@@ -1,0 +1,606 @@
+"""Deliver stage: finished messages -> an outbox folder or an SMTP server.
+
+The interface is small on purpose.  A :class:`Transport` checks its settings
+(:meth:`~Transport.check`, before anything is sent) and opens sessions; a
+session sends one :class:`Envelope` at a time and raises
+
+- :class:`TransientDeliveryError` for what may go away (4xx replies,
+  timeouts, refused or reset connections) -- retried with backoff;
+  :class:`Unreachable` when no session could be opened at all;
+- :class:`PermanentDeliveryError` for this recipient (5xx) -- recorded, the
+  others go on;
+- :class:`TransportBroken` when the transport cannot work for anyone
+  (authentication or TLS failed, outbox not writable) -- the batch stops and
+  everything not sent stays pending.
+
+:class:`Dispatcher` runs ``transport.sessions`` worker threads, each with its
+own session reused for the whole batch, shares a ``max_per_minute`` rate limit
+between them, retries transient failures ``retries`` times with exponential
+backoff (``sleep`` is injectable), and reports every :class:`Outcome` through
+``on_outcome`` *in the worker thread, before that worker takes its next
+message* -- so the caller can record "sent" at once, and a process killed
+mid-batch has at most the message in flight on each session unrecorded.
+"""
+
+from __future__ import annotations
+
+import email.generator
+import email.policy
+import io
+import logging
+import os
+import queue
+import re
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Callable, Protocol
+
+from .config import Config
+from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+MAX_BACKOFF = 300.0
+
+
+class Unreachable(TransientDeliveryError):
+    """No connection to the server could be opened (refused, timeout, DNS)."""
+
+
+class TransportBroken(PermanentDeliveryError):
+    """The transport cannot deliver anything (bad credentials, TLS, unwritable outbox)."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One message to hand over, and what the caller needs to record its fate."""
+
+    digest_id: int | None
+    sender: str
+    recipient: str
+    message: EmailMessage | bytes  # bytes: already RFC 5322 with CRLF line ends
+    message_id: str
+    created: datetime
+    papers: int = 0
+
+    def data(self) -> bytes:
+        """The message as RFC 5322 bytes with CRLF line ends."""
+        if isinstance(self.message, bytes):
+            return self.message
+        return message_bytes(self.message)
+
+
+class _Generator(email.generator.BytesGenerator):
+    """``BytesGenerator`` writing each body in one piece instead of line by line:
+    the same bytes, several times faster for the long bodies of a digest."""
+
+    def _write_lines(self, lines: str) -> None:
+        if not lines:
+            return
+        parts = lines.split("\n") if "\r" not in lines else email.generator.NLCRE.split(lines)
+        last = parts.pop()
+        if parts:
+            self.write(self._NL.join(parts) + self._NL)
+        if last:
+            self.write(last)
+
+
+def message_bytes(message: EmailMessage) -> bytes:
+    """``message.as_bytes(policy=email.policy.SMTP)``, faster (see :class:`_Generator`)."""
+    out = io.BytesIO()
+    _Generator(out, mangle_from_=False, policy=email.policy.SMTP).flatten(message)
+    return out.getvalue()
+
+
+def _quote_periods(data: bytes) -> bytes:
+    """SMTP dot-stuffing; most messages have no line starting with a dot."""
+    if data.startswith(b".") or b"\n." in data:
+        return smtplib._quote_periods(data)
+    return data
+
+
+@dataclass(frozen=True)
+class Outcome:
+    envelope: Envelope
+    delivered: bool
+    tries: int
+    error: str | None = None
+    permanent: bool = False  # a retry will not help (5xx)
+
+
+class Session(Protocol):
+    def send(self, envelope: Envelope) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """What :class:`Dispatcher` needs from a transport."""
+
+    name: str
+    sessions: int  # how many sessions to run in parallel
+
+    def check(self) -> None:
+        """Raise (ConfigError, exit 2) if it cannot work -- before anything is sent."""
+
+    def session(self) -> Session: ...
+
+
+def sender_address(config: Config) -> str:
+    return parseaddr(config.email.from_)[1]
+
+
+def make_transport(config: Config) -> Transport:
+    """The transport the config's ``delivery:`` asks for."""
+    if config.delivery.transport == "smtp":
+        return SMTPTransport.from_config(config)
+    return OutboxTransport(config.outbox_dir)
+
+
+# --------------------------------------------------------------------------- outbox
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+=-]+")
+
+
+def safe_name(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip("._") or "x"
+
+
+class OutboxTransport:
+    """Each message becomes ``DIR/<created>-<recipient>-<message id>.eml``.
+
+    Files are written to a temporary name and renamed (``os.replace``), so a
+    reader never sees half a message; the name depends only on the digest, so
+    sending a digest again (after a crash) replaces its file instead of adding
+    a second one.
+    """
+
+    name = "outbox"
+    sessions = 1
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+
+    def check(self) -> None:
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"{self.folder}: cannot create the outbox folder: {exc.strerror}") from None
+
+    def session(self) -> OutboxTransport:
+        return self
+
+    def filename(self, envelope: Envelope) -> str:
+        mid = envelope.message_id.strip("<>")
+        return f"{envelope.created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}.eml"
+
+    def send(self, envelope: Envelope) -> None:
+        final = self.folder / self.filename(envelope)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_bytes(envelope.data())
+            os.replace(tmp, final)
+        except OSError as exc:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            raise TransportBroken(f"{final}: cannot write: {exc.strerror}") from None
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- smtp
+
+
+class SMTPTransport:
+    """SMTP over :mod:`smtplib`: ``starttls`` / ``ssl`` / ``none``, AUTH, sessions reused.
+
+    TLS verifies the server with the system's CAs (``ssl.create_default_context``,
+    which honours ``SSL_CERT_FILE``), or only with ``delivery.ca_file`` when set
+    (a private CA or a self-signed test server).  The password is read from
+    the environment variable ``delivery.password_env`` once, in :meth:`check`;
+    it is never logged nor put into an error message.
+    """
+
+    name = "smtp"
+
+    def __init__(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        security: str = "starttls",
+        username: str | None = None,
+        password_env: str | None = None,
+        timeout: float = 30.0,
+        connections: int = 1,
+        ca_file: str | os.PathLike | None = None,
+        local_hostname: str | None = None,
+        config: Config | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port or DEFAULT_PORTS[security]
+        self.security = security
+        self.username = username
+        self.password_env = password_env
+        self.timeout = timeout
+        self.sessions = connections
+        self.ca_file = Path(ca_file) if ca_file else None
+        self.local_hostname = local_hostname
+        self._config = config  # to locate problems as FILE:LINE
+        self._password: str | None = None
+        self._context: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_config(cls, config: Config) -> SMTPTransport:
+        d = config.delivery
+        return cls(
+            d.host or "localhost",
+            d.port,
+            security=d.security,
+            username=d.username,
+            password_env=d.password_env,
+            timeout=d.timeout,
+            connections=d.connections,
+            ca_file=config.resolve(d.ca_file) if d.ca_file else None,
+            config=config,
+        )
+
+    def _problem(self, key: str, message: str) -> Problem:
+        if self._config is not None:
+            return self._config.problem(("delivery", key), message)
+        return Problem(message, path=f"delivery.{key}")
+
+    def check(self) -> None:
+        """Read the password and build the TLS context; ConfigError (exit 2) if impossible."""
+        if self.password_env:
+            password = os.environ.get(self.password_env)
+            if not password:
+                raise ConfigError(
+                    self._problem(
+                        "password_env",
+                        f"environment variable {self.password_env} is not set "
+                        f"(it must hold the SMTP password{' for ' + self.username if self.username else ''})",
+                    )
+                )
+            self._password = password
+        if self.security != "none":
+            if self.ca_file and not self.ca_file.is_file():
+                raise ConfigError(self._problem("ca_file", f"{str(self.ca_file)!r}: no such file"))
+            try:
+                self._context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
+            except (ssl.SSLError, OSError) as exc:
+                raise ConfigError(self._problem("ca_file", f"cannot load CA certificates: {exc}")) from None
+
+    def session(self) -> SMTPSession:
+        return SMTPSession(self)
+
+    @property
+    def password(self) -> str | None:
+        return self._password
+
+    @property
+    def context(self) -> ssl.SSLContext | None:
+        return self._context
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return f"{code} {' '.join(text.split())}"
+
+
+class _Dropped(Exception):
+    """The server closed the session under us (before or while sending)."""
+
+
+class SMTPSession:
+    """One SMTP connection, opened on first use and re-opened when the server drops it."""
+
+    def __init__(self, transport: SMTPTransport) -> None:
+        self.t = transport
+        self.smtp: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        t = self.t
+        where = f"{t.host}:{t.port}"
+        smtp: smtplib.SMTP | None = None
+        try:
+            if t.security == "ssl":
+                smtp = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
+            else:
+                smtp = smtplib.SMTP(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
+            _nodelay(smtp.sock)
+            smtp.ehlo()
+            if t.security == "starttls":
+                if not smtp.has_extn("starttls"):
+                    raise TransportBroken(f"SMTP server {where} does not offer STARTTLS (set security: ssl or none)")
+                smtp.starttls(context=t.context)
+                smtp.ehlo()
+            if t.password is not None:
+                if not smtp.has_extn("auth"):
+                    raise TransportBroken(f"SMTP server {where} does not offer AUTH (is security: none intended?)")
+                smtp.login(t.username or "", t.password)
+            return smtp
+        except smtplib.SMTPAuthenticationError as exc:
+            _close(smtp)
+            raise TransportBroken(
+                f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)}"
+            ) from None
+        except ssl.SSLError as exc:
+            _close(smtp)
+            raise TransportBroken(f"TLS with {where} failed: {exc.reason or exc}") from None
+        except TransportBroken:
+            _close(smtp)
+            raise
+        except smtplib.SMTPResponseException as exc:
+            _close(smtp)
+            if 400 <= exc.smtp_code < 500:
+                raise Unreachable(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+            raise TransportBroken(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            _close(smtp)
+            raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}") from None
+
+    def send(self, envelope: Envelope) -> None:
+        data = envelope.data()
+        reused = self.smtp is not None
+        if not reused:
+            self.smtp = self._open()
+        try:
+            self._send(envelope, data)
+            return
+        except _Dropped:
+            self.close()
+            if not reused:
+                raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+        # Servers close idle or long-lived sessions: a reused one gets a fresh session at once.
+        log.debug("SMTP session to %s:%s was dropped; reconnecting", self.t.host, self.t.port)
+        self.smtp = self._open()
+        try:
+            self._send(envelope, data)
+        except _Dropped:
+            self.close()
+            raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+
+    def _send(self, envelope: Envelope, data: bytes) -> None:
+        rcpt = envelope.recipient
+        try:
+            if self.smtp.has_extn("pipelining"):
+                _pipelined_sendmail(self.smtp, envelope.sender, rcpt, data)
+            else:
+                self.smtp.sendmail(envelope.sender, [rcpt], data)
+        except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
+            raise _Dropped from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = exc.recipients.get(rcpt, (0, b"refused"))
+            if code == 421:
+                self.close()
+            self._raise(code, f"recipient {rcpt} refused: {_reply(code, text)}")
+        except smtplib.SMTPSenderRefused as exc:
+            if exc.smtp_code == 421:
+                self.close()
+            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}")
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 421:
+                self.close()
+            self._raise(exc.smtp_code, f"message to {rcpt} refused: {_reply(exc.smtp_code, exc.smtp_error)}")
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
+
+    @staticmethod
+    def _raise(code: int, message: str):
+        if 400 <= code < 500:
+            raise TransientDeliveryError(message)
+        raise PermanentDeliveryError(message)
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                _close(smtp)
+
+
+def _pipelined_sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes) -> None:
+    """``smtp.sendmail`` for one recipient in two round trips instead of four
+    (RFC 2920 PIPELINING: MAIL, RCPT and DATA go out in one write); raises
+    the same exceptions as ``sendmail``."""
+    size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
+    smtp.send(f"MAIL FROM:{smtplib.quoteaddr(sender)}{size}\r\nRCPT TO:{smtplib.quoteaddr(rcpt)}\r\nDATA\r\n")
+    mail, to, go = smtp.getreply(), smtp.getreply(), smtp.getreply()
+    if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
+        smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
+        smtp.getreply()
+    if 421 in (mail[0], to[0], go[0]):
+        smtp.close()
+    elif mail[0] != 250 or to[0] not in (250, 251) or go[0] != 354:
+        try:
+            smtp.rset()
+        except smtplib.SMTPException:
+            pass
+    if mail[0] != 250:
+        raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
+    if to[0] not in (250, 251):
+        raise smtplib.SMTPRecipientsRefused({rcpt: to})
+    if go[0] != 354:
+        raise smtplib.SMTPDataError(*go)
+    body = _quote_periods(data)
+    smtp.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
+    code, text = smtp.getreply()
+    if code != 250:
+        if code == 421:
+            smtp.close()
+        else:
+            try:
+                smtp.rset()
+            except smtplib.SMTPException:
+                pass
+        raise smtplib.SMTPDataError(code, text)
+
+
+def _nodelay(sock) -> None:
+    """Small SMTP commands must not wait for Nagle's algorithm."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
+
+
+def _close(smtp) -> None:
+    if smtp is not None:
+        try:
+            smtp.close()
+        except OSError:
+            pass
+
+
+def _os_error(exc: BaseException) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+# --------------------------------------------------------------------------- dispatching
+
+
+class RateLimit:
+    """At most ``per_minute`` sends, evenly spaced, shared by all sessions."""
+
+    def __init__(self, per_minute: int | None, sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+        self.interval = 60.0 / per_minute if per_minute else 0.0
+        self.sleep, self.clock = sleep, clock
+        self.lock = threading.Lock()
+        self.next = None
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = self.clock()
+            slot = now if self.next is None or self.next < now else self.next
+            self.next = slot + self.interval
+        if slot > now:
+            self.sleep(slot - now)
+
+
+class Dispatcher:
+    """Deliver envelopes through ``transport.sessions`` parallel sessions.
+
+    ``submit`` blocks while every session is busy (memory stays flat);
+    ``finish`` waits for the rest, closes the sessions, and re-raises an
+    exception raised by ``on_outcome``.  Use as a context manager.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        on_outcome: Callable[[Outcome], None],
+        retries: int = 3,
+        retry_delay: float = 1.0,
+        max_per_minute: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.transport = transport
+        self.on_outcome = on_outcome
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self.sleep = sleep
+        self.rate = RateLimit(max_per_minute, sleep, clock)
+        self.count = max(1, int(getattr(transport, "sessions", 1)))
+        self.queue: queue.Queue = queue.Queue(maxsize=2 * self.count)
+        self.stopped: str | None = None  # why the rest is not attempted
+        self.error: BaseException | None = None
+        self.threads = [
+            threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True) for i in range(self.count)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def __enter__(self) -> Dispatcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.finish()
+
+    def submit(self, envelope: Envelope) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(envelope)
+
+    def finish(self) -> None:
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+        self.threads = []
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def _stop(self, reason: str) -> None:
+        if self.stopped is None:
+            self.stopped = reason
+            log.error("delivery stopped: %s; the remaining digests stay pending", reason)
+
+    def _work(self) -> None:
+        session = None
+        try:
+            while True:
+                envelope = self.queue.get()
+                if envelope is None:
+                    return
+                if self.error is not None:
+                    continue  # the caller is failing; just drain the queue
+                if self.stopped is not None:
+                    outcome = Outcome(envelope, False, 0, f"not attempted: {self.stopped}")
+                else:
+                    if session is None:
+                        session = self.transport.session()
+                    outcome = self._deliver(session, envelope)
+                try:
+                    self.on_outcome(outcome)
+                except BaseException as exc:  # noqa: BLE001 -- handed to the caller's thread
+                    self.error = self.error or exc
+        finally:
+            if session is not None:
+                session.close()
+
+    def _deliver(self, session: Session, envelope: Envelope) -> Outcome:
+        tries = 0
+        while True:
+            tries += 1
+            self.rate.wait()
+            try:
+                session.send(envelope)
+                return Outcome(envelope, True, tries)
+            except TransportBroken as exc:
+                self._stop(str(exc))
+                return Outcome(envelope, False, tries, str(exc))
+            except PermanentDeliveryError as exc:
+                return Outcome(envelope, False, tries, str(exc), permanent=True)
+            except TransientDeliveryError as exc:
+                if tries > self.retries or self.stopped is not None:
+                    if isinstance(exc, Unreachable):
+                        self._stop(str(exc))
+                    return Outcome(envelope, False, tries, str(exc))
+                delay = min(MAX_BACKOFF, self.retry_delay * 2 ** (tries - 1))
+                log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)
+                self.sleep(delay)

@@ -1,0 +1,294 @@
+"""Parse the documents remote sources publish into :class:`Paper` values.
+
+One function per format, each ``(data: bytes, name, source, warn, ...)``:
+``name`` is the URL or file shown in errors, ``source`` the config source's
+label recorded on each paper, ``warn(message)`` receives entries that were
+skipped.  A document that is not the format (truncated XML, invalid JSON, an
+HTML error page) raises :class:`InputError` with the line where parsing gave
+up; one malformed entry (no id, no title) is skipped with a warning and does
+not sink the rest.
+
+- :func:`parse_arxiv`: arXiv Atom, both the search API
+  (``export.arxiv.org/api/query``) and the announcement feed
+  (``rss.arxiv.org/atom/cs.LG``, with ``arxiv:announce_type``).
+- :func:`parse_hf_daily`: the Hugging Face ``/api/daily_papers`` JSON.
+- :func:`parse_feed`: any RSS 2.0 or Atom feed (feedparser); links to arXiv
+  give the paper its arXiv id, so it merges with the arXiv sources.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Iterable
+
+import feedparser
+
+from .errors import InputError, Problem
+from .models import Paper, arxiv_base_id
+
+Warn = Callable[[str], None]
+
+#: An arXiv identifier: new style (2401.01234, 2401.01234v2) or old style (hep-th/9901001v1).
+ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
+_ARXIV_ID_FULL = re.compile(rf"^{ARXIV_ID}$")
+_ARXIV_LINK = re.compile(rf"arxiv\.org/(?:abs|pdf|html)/({ARXIV_ID})", re.IGNORECASE)
+_ARXIV_ENTRY_ID = re.compile(rf"(?:arxiv\.org/abs/|^oai:arXiv\.org:)({ARXIV_ID})$", re.IGNORECASE)
+_ANNOUNCE_PREFIX = re.compile(
+    rf"^\s*arXiv:{ARXIV_ID}\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.IGNORECASE
+)
+_TAG = re.compile(r"<[^>]*>")
+
+#: XML problems feedparser reports that do not mean the document is broken.
+_HARMLESS = (feedparser.CharacterEncodingOverride,)
+
+
+def collapse(text: str | None) -> str:
+    """Every run of white space (line breaks from XML wrapping included) to one space."""
+    return " ".join((text or "").split())
+
+
+def abs_url(arxiv_id: str) -> str:
+    return f"https://arxiv.org/abs/{arxiv_base_id(arxiv_id)}"
+
+
+def pdf_url(arxiv_id: str) -> str:
+    return f"https://arxiv.org/pdf/{arxiv_id}"
+
+
+def is_arxiv_id(value: str) -> bool:
+    return bool(_ARXIV_ID_FULL.match(value.strip()))
+
+
+# --------------------------------------------------------------------------- XML feeds
+
+
+def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict:
+    """feedparser, strictly: a document it had to guess at is an error, not a partial list."""
+    if not data.strip():
+        raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
+    parsed = feedparser.parse(data)
+    exc = parsed.get("bozo_exception")
+    if parsed.get("bozo") and not isinstance(exc, _HARMLESS):
+        line = exc.getLineNumber() if hasattr(exc, "getLineNumber") else None
+        what = exc.getMessage() if hasattr(exc, "getMessage") else str(exc)
+        raise InputError(
+            Problem(f"source {source!r}: not a well-formed feed ({what}); truncated or not XML?", name, line)
+        )
+    if not parsed.get("version"):
+        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed", name, 1))
+    return parsed
+
+
+def _published(entry) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed"):
+        t = entry.get(key)
+        if t:
+            return datetime(*t[:6], tzinfo=timezone.utc)
+    return None
+
+
+def _plain(detail, value: str | None) -> str:
+    """Text of a feed field; HTML (RSS descriptions usually are) loses its tags."""
+    value = value or ""
+    if detail and "html" in (detail.get("type") or ""):
+        value = html.unescape(_TAG.sub(" ", value))
+    return collapse(value)
+
+
+def _split_creators(names: list[str]) -> list[str]:
+    """arXiv's announcement feeds list every author in one ``dc:creator``, comma-separated."""
+    if len(names) != 1:
+        return names
+    return [n.strip() for n in re.split(r",\s*|\s+and\s+", names[0]) if n.strip()]
+
+
+def _entry_label(index: int, entry) -> str:
+    ident = entry.get("id") or entry.get("link")
+    return f"entry {index + 1}" + (f" ({ident})" if ident else "")
+
+
+@dataclass(frozen=True)
+class ArxivListing:
+    papers: list[Paper]
+    total: int | None  # opensearch:totalResults of an API response; None for the announcement feed
+    entries: int  # entries in the document, kept or not
+
+
+def parse_arxiv(
+    data: bytes,
+    name: str,
+    source: str,
+    warn: Warn,
+    announce_types: Iterable[str] = (),
+) -> ArxivListing:
+    """An arXiv API response or announcement feed (Atom).
+
+    ``announce_types`` (``new``, ``cross``, ``replace``, ``replace-cross``)
+    keeps only those announcements; entries without a type (API responses)
+    are always kept.
+    """
+    parsed = _parse_xml(data, name, source)
+    wanted = {t.casefold() for t in announce_types}
+    papers = []
+    for index, entry in enumerate(parsed.entries):
+        entry_id = (entry.get("id") or "").strip()
+        if "arxiv.org/api/errors" in entry_id:
+            raise InputError(Problem(f"source {source!r}: the arXiv API says: {collapse(entry.get('summary'))}", name))
+        m = _ARXIV_ENTRY_ID.search(entry_id) or _ARXIV_LINK.search(entry.get("link") or "")
+        title = collapse(entry.get("title"))
+        if not m or not title:
+            what = "no arXiv id" if not m else "no title"
+            warn(f"{name}: source {source!r}: {_entry_label(index, entry)} has {what}; skipped")
+            continue
+        arxiv_id = m.group(1)
+        abstract = collapse(entry.get("summary"))
+        announce = (entry.get("arxiv_announce_type") or "").strip().casefold()
+        if prefix := _ANNOUNCE_PREFIX.match(abstract):
+            announce = announce or prefix.group("type").casefold()
+            abstract = abstract[prefix.end():]
+        if wanted and announce and announce not in wanted:
+            continue
+        names = [collapse(a.get("name")) for a in entry.get("authors", []) if a.get("name")]
+        if announce:
+            names = _split_creators(names)
+        primary = (entry.get("arxiv_primary_category") or {}).get("term")
+        categories = [primary] if primary else []
+        categories += [t.get("term") for t in entry.get("tags", []) if t.get("term")]
+        pdf = next(
+            (link.get("href") for link in entry.get("links", []) if link.get("type") == "application/pdf"),
+            None,
+        )
+        papers.append(
+            Paper(
+                title=title,
+                abstract=abstract,
+                source=source,
+                arxiv_id=arxiv_id,
+                authors=tuple(names),
+                url=abs_url(arxiv_id),
+                pdf_url=pdf.replace("http://", "https://", 1) if pdf else pdf_url(arxiv_id),
+                published=_published(entry),
+                categories=tuple(dict.fromkeys(categories)),
+                location=name,
+            )
+        )
+    total = parsed.feed.get("opensearch_totalresults")
+    try:
+        total = int(total) if total is not None else None
+    except ValueError:
+        total = None
+    return ArxivListing(papers, total, len(parsed.entries))
+
+
+def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
+    """Any RSS 2.0 or Atom feed: one paper per entry with a title."""
+    parsed = _parse_xml(data, name, source)
+    papers = []
+    for index, entry in enumerate(parsed.entries):
+        title = _plain(entry.get("title_detail"), entry.get("title"))
+        if not title:
+            warn(f"{name}: source {source!r}: {_entry_label(index, entry)} has no title; skipped")
+            continue
+        links = [entry.get("link") or "", entry.get("id") or ""]
+        links += [link.get("href") or "" for link in entry.get("links", [])]
+        m = next((m for m in map(_ARXIV_LINK.search, links) if m), None)
+        arxiv_id = m.group(1).removesuffix(".pdf") if m else None
+        body = entry.get("summary")
+        detail = entry.get("summary_detail")
+        if entry.get("content"):
+            longest = max(entry.content, key=lambda c: len(c.get("value") or ""))
+            if len(longest.get("value") or "") > len(body or ""):
+                body, detail = longest.get("value"), longest
+        abstract = _plain(detail, body)
+        authors = [collapse(a.get("name")) for a in entry.get("authors", []) if a.get("name")]
+        if prefix := _ANNOUNCE_PREFIX.match(abstract):  # arXiv's RSS 2.0 feed read as a plain feed
+            abstract = abstract[prefix.end():]
+            authors = _split_creators(authors)
+        papers.append(
+            Paper(
+                title=title,
+                abstract=abstract,
+                source=source,
+                arxiv_id=arxiv_id,
+                authors=tuple(authors),
+                url=abs_url(arxiv_id) if arxiv_id else entry.get("link") or None,
+                pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
+                published=_published(entry),
+                categories=tuple(dict.fromkeys(t.get("term") for t in entry.get("tags", []) if t.get("term"))),
+                location=name,
+            )
+        )
+    return papers
+
+
+# --------------------------------------------------------------------------- Hugging Face
+
+
+def _hf_time(value) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
+    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
+    try:
+        items = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            Problem(f"source {source!r}: invalid JSON ({exc.msg} at column {exc.colno}); truncated?", name, exc.lineno)
+        ) from None
+    if not isinstance(items, list):
+        raise InputError(
+            Problem(f"source {source!r}: expected a JSON list of daily papers, got {type(items).__name__}", name, 1)
+        )
+    papers = []
+    for index, item in enumerate(items):
+        paper = item.get("paper", item) if isinstance(item, dict) else None
+        if not isinstance(paper, dict):
+            warn(f"{name}: source {source!r}: item {index + 1} is not a paper object; skipped")
+            continue
+        ident = str(paper.get("id") or "").strip()
+        title = collapse(paper.get("title") if isinstance(paper.get("title"), str) else item.get("title"))
+        if not ident or not title:
+            what = "no id" if not ident else "no title"
+            label = f"item {index + 1}" + (f" ({ident})" if ident else "")
+            warn(f"{name}: source {source!r}: {label} has {what}; skipped")
+            continue
+        arxiv_id = ident if is_arxiv_id(ident) else None
+        authors = []
+        for author in paper.get("authors") or []:
+            author_name = author.get("name") if isinstance(author, dict) else author
+            if isinstance(author_name, str) and author_name.strip():
+                authors.append(collapse(author_name))
+        upvotes = paper.get("upvotes")
+        keywords = paper.get("ai_keywords") or []
+        github = paper.get("githubRepo")
+        papers.append(
+            Paper(
+                title=title,
+                abstract=collapse(paper.get("summary") if isinstance(paper.get("summary"), str) else ""),
+                source=source,
+                arxiv_id=arxiv_id,
+                authors=tuple(authors),
+                url=abs_url(arxiv_id) if arxiv_id else f"https://huggingface.co/papers/{ident}",
+                pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
+                published=_hf_time(paper.get("publishedAt")),
+                upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) else None,
+                keywords=tuple(collapse(k) for k in keywords if isinstance(k, str) and k.strip()),
+                github=github if isinstance(github, str) and github.startswith(("https://", "http://")) else None,
+                location=name,
+            )
+        )
+    return papers

@@ -1,0 +1,317 @@
+"""Fetch what remote sources publish: politely, patiently, and at most once an hour.
+
+:class:`Fetcher` is the one way the readers talk HTTP (httpx underneath):
+
+- a timeout on every request, and a ``User-Agent`` naming the tool and version;
+- retries with exponential backoff on 429, 5xx and connection errors, waiting
+  what ``Retry-After`` asks (seconds or an HTTP date) but never longer than
+  ``max_wait``;
+- an optional minimum interval between requests to one host (arXiv asks for
+  one request every three seconds);
+- an on-disk cache keyed by URL: within ``fresh_for`` seconds of the last
+  download a URL is answered from disk without any request; after that the
+  cached copy is revalidated with ``If-None-Match`` / ``If-Modified-Since``, and
+  a ``304 Not Modified`` reuses it.  Cache files are replaced atomically, so a
+  killed run never leaves a half-written response behind.
+
+Waiting and time are injected (``sleep``, ``clock``), so tests never sleep.
+Failures raise :class:`InputError` located at the URL, naming the source.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import httpx
+
+from .errors import InputError, Problem
+
+log = logging.getLogger(__name__)
+
+#: Answers worth asking again for: rate limiting and server-side trouble.
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+
+
+def default_user_agent() -> str:
+    from . import __version__
+
+    return f"paper-digest/{__version__} (python-httpx/{httpx.__version__})"
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds a ``Retry-After`` header asks us to wait (delta-seconds or an HTTP
+    date relative to ``now``), or None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A response body and how we got it."""
+
+    url: str
+    body: bytes
+    from_cache: bool = False  # True: answered from disk, no request made
+    revalidated: bool = False  # True: the server said 304 and the cached body was reused
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    url: str
+    body: bytes
+    fetched_at: float
+    etag: str | None
+    last_modified: str | None
+
+
+class ResponseCache:
+    """Bodies and validators of fetched URLs, one ``<sha256>.body`` + ``.json`` pair each.
+
+    The metadata records the body's digest, so a body that does not match
+    (a crash between the two replacements, a hand-edited file) is a miss,
+    never wrong data.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def _paths(self, url: str) -> tuple[Path, Path]:
+        key = hashlib.sha256(url.encode("utf-8")).hexdigest()
+        return self.folder / f"{key}.body", self.folder / f"{key}.json"
+
+    def load(self, url: str) -> CachedResponse | None:
+        body_path, meta_path = self._paths(url)
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            body = body_path.read_bytes()
+        except (OSError, ValueError):
+            return None
+        if not isinstance(meta, dict) or meta.get("url") != url:
+            return None
+        if meta.get("sha256") != hashlib.sha256(body).hexdigest():
+            return None
+        try:
+            fetched_at = float(meta["fetched_at"])
+        except (KeyError, TypeError, ValueError):
+            return None
+        return CachedResponse(url, body, fetched_at, meta.get("etag"), meta.get("last_modified"))
+
+    def store(
+        self,
+        url: str,
+        body: bytes,
+        fetched_at: float,
+        etag: str | None,
+        last_modified: str | None,
+        *,
+        body_unchanged: bool = False,
+    ) -> None:
+        """Save atomically; a cache that cannot be written is logged, not fatal.
+
+        ``body_unchanged`` (after a 304) rewrites only the metadata."""
+        body_path, meta_path = self._paths(url)
+        meta = {
+            "url": url,
+            "fetched_at": fetched_at,
+            "etag": etag,
+            "last_modified": last_modified,
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            if not body_unchanged:
+                _write_atomically(body_path, body)
+            _write_atomically(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
+        except OSError as exc:
+            log.warning("cannot write the HTTP cache in %s: %s", self.folder, exc.strerror or exc)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class Fetcher:
+    """GET with timeout, retries, politeness and a revalidating cache; see the module doc.
+
+    ``sleep(seconds)`` and ``clock() -> seconds since the epoch`` are injectable
+    for tests.  Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        *,
+        cache_dir: Path | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 2.0,
+        max_wait: float = 120.0,
+        fresh_for: float = 3600.0,
+        user_agent: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cache = ResponseCache(cache_dir) if cache_dir is not None else None
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_wait = max_wait
+        self.fresh_for = fresh_for
+        self.user_agent = user_agent or default_user_agent()
+        self.sleep = sleep
+        self.clock = clock
+        self._client: httpx.Client | None = None
+        self._last_request: dict[str, float] = {}
+
+    @classmethod
+    def from_config(cls, config, **overrides) -> Fetcher:
+        http = config.http
+        settings = dict(
+            cache_dir=config.cache_dir,
+            timeout=http.timeout,
+            retries=http.retries,
+            backoff=http.backoff,
+            max_wait=http.max_wait,
+            fresh_for=http.fresh_for,
+            user_agent=http.user_agent,
+        )
+        settings.update(overrides)
+        return cls(**settings)
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def client(self) -> httpx.Client:
+        if self._client is None:
+            self._client = httpx.Client(
+                timeout=self.timeout,
+                follow_redirects=True,
+                headers={"User-Agent": self.user_agent},
+            )
+        return self._client
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, object] | None = None,
+        *,
+        source: str,
+        min_interval: float = 0.0,
+    ) -> Fetched:
+        """The body at ``url`` (with ``params`` added to its query).
+
+        ``source`` names the config source in errors.  ``min_interval`` is the
+        least time between two requests to the URL's host (a cached answer
+        makes no request, so it does not wait).
+        """
+        try:
+            full = httpx.URL(url)
+            if params:
+                full = full.copy_merge_params({k: str(v) for k, v in params.items()})
+        except httpx.InvalidURL as exc:
+            raise InputError(Problem(f"source {source!r}: invalid URL ({exc})", url)) from None
+        key = str(full)
+        cached = self.cache.load(key) if self.cache else None
+        if cached is not None and 0 <= self.clock() - cached.fetched_at < self.fresh_for:
+            log.debug("%s: fresh in the cache", key)
+            return Fetched(key, cached.body, from_cache=True)
+
+        headers = {}
+        if cached is not None:
+            if cached.etag:
+                headers["If-None-Match"] = cached.etag
+            if cached.last_modified:
+                headers["If-Modified-Since"] = cached.last_modified
+
+        attempts = self.retries + 1
+        problem = ""
+        for attempt in range(attempts):
+            self._be_polite(full.host, min_interval)
+            wait: float | None = None
+            try:
+                response = self.client.get(full, headers=headers)
+            except httpx.TimeoutException:
+                problem = f"no answer within {self.timeout:g} s"
+            except httpx.TransportError as exc:
+                problem = f"connection failed: {exc or type(exc).__name__}"
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
+                raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
+            else:
+                status = response.status_code
+                if status == 304 and cached is not None:
+                    log.debug("%s: not modified, reusing the cached copy", key)
+                    self._store(key, cached.body, response, cached)
+                    return Fetched(key, cached.body, revalidated=True)
+                if 200 <= status < 300:
+                    self._store(key, response.content, response, None)
+                    return Fetched(key, response.content)
+                problem = f"HTTP {status} {response.reason_phrase}".rstrip()
+                if status not in RETRY_STATUSES:
+                    raise InputError(Problem(f"source {source!r}: {problem}", key))
+                wait = retry_after(response.headers.get("Retry-After"), self.clock())
+            if attempt + 1 < attempts:
+                delay = wait if wait is not None else self.backoff * 2**attempt
+                delay = min(delay, self.max_wait)
+                log.info("%s: %s; retry %d of %d in %g s", key, problem, attempt + 1, self.retries, delay)
+                self.sleep(delay)
+        tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
+        raise InputError(Problem(f"source {source!r}: {problem}{tries}", key))
+
+    def _be_polite(self, host: str, min_interval: float) -> None:
+        """Space out the requests that ask for it (only those: other sources on
+        the same host are not slowed down)."""
+        if min_interval <= 0:
+            return
+        if host in self._last_request:
+            elapsed = self.clock() - self._last_request[host]
+            if elapsed < min_interval:
+                self.sleep(min_interval - max(elapsed, 0.0))
+        self._last_request[host] = self.clock()
+
+    def _store(self, key: str, body: bytes, response: httpx.Response, cached: CachedResponse | None) -> None:
+        if self.cache is None:
+            return
+        etag = response.headers.get("ETag") or (cached.etag if cached else None)
+        modified = response.headers.get("Last-Modified") or (cached.last_modified if cached else None)
+        self.cache.store(key, body, self.clock(), etag, modified, body_unchanged=cached is not None)

@@ -1,0 +1,553 @@
+"""The SQLite state: which papers each subscriber got, and every digest's fate.
+
+One file (``config.state_path``) holds
+
+    papers          id, title, first_seen, data (the paper as JSON, so a digest
+                    that failed can be rebuilt after its paper left the sources)
+    subscribers     email (lower-cased), first_seen, last_sent, last_served
+    digests         id, subscriber, status, attempts, last_error, message_id,
+                    created, sent, next_attempt, owner, claimed_at
+    digest_papers   digest_id, paper_id, position
+
+A digest moves ``pending -> sending -> sent | pending | failed``.  It is
+committed as ``sending`` (with its papers and Message-ID) *before* the
+transport sees it, and marked ``sent`` right after the server accepted it, so
+a process killed at any moment leaves either a finished digest or one still
+owed: the next run sends every ``pending``/``failed``/stale ``sending`` digest
+again, with the same Message-ID.  "Sent to this subscriber" means "in a digest
+whose status is ``sent``", which is what makes a paper go out at most once.
+At most one unfinished digest exists per subscriber (a partial unique index).
+
+Writers use WAL mode, a busy timeout and ``BEGIN IMMEDIATE`` around every
+change.  Claims (the ``sending`` commit) are fsynced (``synchronous=FULL``);
+the ``sent`` marks use ``synchronous=NORMAL``, which survives a killed process
+(not necessarily a power cut, after which a digest may go out again with the
+same Message-ID).  When the last writer closes, the file is switched back to
+a rollback journal so that read-only users (``match``, ``schedule``) never
+need to create ``-wal``/``-shm`` files.
+
+Read-only opens (``State.open(path, readonly=True)``) use a ``mode=ro`` URI:
+they never create or modify the file, and a missing file reads as empty.
+
+The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS`
+upgrades an older file in place, and a file written by a newer version is a
+:class:`StateError` rather than a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+from .errors import Problem, StateError
+from .models import Paper
+
+UTC = timezone.utc
+BUSY_TIMEOUT_MS = 30_000
+
+_V1 = """
+CREATE TABLE papers (
+    id          TEXT PRIMARY KEY,
+    title       TEXT NOT NULL,
+    first_seen  TEXT NOT NULL,
+    data        TEXT
+);
+CREATE TABLE subscribers (
+    email       TEXT PRIMARY KEY,
+    first_seen  TEXT NOT NULL,
+    last_sent   TEXT,
+    last_served TEXT
+);
+CREATE TABLE digests (
+    id           INTEGER PRIMARY KEY,
+    subscriber   TEXT NOT NULL,
+    status       TEXT NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    message_id   TEXT NOT NULL UNIQUE,
+    created      TEXT NOT NULL,
+    sent         TEXT,
+    next_attempt TEXT,
+    owner        TEXT,
+    claimed_at   TEXT
+);
+CREATE INDEX digests_by_subscriber ON digests (subscriber, status);
+CREATE UNIQUE INDEX one_open_digest_per_subscriber ON digests (subscriber) WHERE status != 'sent';
+CREATE TABLE digest_papers (
+    digest_id INTEGER NOT NULL REFERENCES digests (id) ON DELETE CASCADE,
+    paper_id  TEXT NOT NULL,
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (digest_id, paper_id)
+) WITHOUT ROWID;
+"""
+
+#: ``MIGRATIONS[n]`` turns a version-``n`` file into version ``n + 1``; the
+#: schema version this code writes is ``len(MIGRATIONS)``.  Append, never edit.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    lambda db: [db.execute(s) for s in _V1.split(";") if s.strip()],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _ts(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("state timestamps must be timezone-aware")
+    return value.astimezone(UTC).isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value).astimezone(UTC) if value else None
+
+
+def _key(email: str) -> str:
+    return email.strip().lower()
+
+
+def owner_id() -> str:
+    """Who claimed a digest: ``pid@host``, shown when a stale claim is found."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class OpenDigest:
+    """A digest owed to a subscriber: pending, failed, or left ``sending`` by a
+    run that stopped.  Its Message-ID is reused when it is sent again."""
+
+    id: int
+    subscriber: str
+    status: str
+    message_id: str
+    attempts: int
+    paper_ids: tuple[str, ...]
+    created: datetime
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """One row of ``digests`` (for inspection and tests)."""
+
+    id: int
+    subscriber: str
+    status: str
+    attempts: int
+    last_error: str | None
+    message_id: str
+    created: datetime
+    sent: datetime | None
+    next_attempt: datetime | None
+    paper_ids: tuple[str, ...]
+
+
+class State:
+    """A connection to the state file.  Use :meth:`open`; close it, or use ``with``.
+
+    A connection belongs to one thread; open one per thread (they coordinate
+    through SQLite's locks).
+    """
+
+    def __init__(self, path: Path, db: sqlite3.Connection | None, readonly: bool) -> None:
+        self.path = path
+        self.db = db
+        self.readonly = readonly
+
+    # -- opening ------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> State:
+        """Open (and for writers create or upgrade) the state at ``path``.
+
+        ``readonly``: never create or write anything; a missing file is an
+        empty state.  ``durable=False`` commits without fsync (used for the
+        ``sent`` marks, see the module docstring).
+        """
+        path = Path(path)
+        if readonly:
+            if not path.exists():
+                return cls(path, None, True)
+            uri = path.absolute().as_uri() + "?mode=ro"
+            db = cls._connect(path, uri, uri=True)
+            state = cls(path, db, True)
+            state._check_version(readonly=True)
+            return state
+        if path.parent and not path.parent.is_dir():
+            raise StateError(Problem(f"cannot create the state: folder {str(path.parent)!r} does not exist", str(path)))
+        db = cls._connect(path, str(path), uri=False)
+        state = cls(path, db, False)
+        with state._errors():
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                raise StateError(Problem(f"cannot switch the state to WAL mode (got {mode!r})", str(path)))
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            db.execute("PRAGMA foreign_keys=ON")
+        state._check_version(readonly=False)
+        return state
+
+    @staticmethod
+    def _connect(path: Path, target: str, uri: bool) -> sqlite3.Connection:
+        try:
+            db = sqlite3.connect(
+                target, uri=uri, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+            )
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            return db
+        except sqlite3.Error as exc:
+            raise StateError(Problem(f"cannot open the state: {exc}", str(path))) from None
+
+    def _check_version(self, readonly: bool) -> None:
+        with self._errors():
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            self.close()
+            raise StateError(
+                Problem(
+                    f"the state was written by a newer Paper Digest (schema version {version}; "
+                    f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest or use another state file",
+                    str(self.path),
+                )
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if readonly:
+            if version == 0 and not self._has_tables():
+                self.db.close()
+                self.db = None  # an empty file: an empty state
+                return
+            self.close()
+            raise StateError(
+                Problem(
+                    f"the state has schema version {version}, older than this version's {SCHEMA_VERSION}; "
+                    "run `newsletter send` once to upgrade it",
+                    str(self.path),
+                )
+            )
+        if version == 0 and self._has_tables():
+            self.close()
+            raise StateError(Problem("not a Paper Digest state file (it has tables but no schema version)", str(self.path)))
+        self._migrate(version)
+
+    def _has_tables(self) -> bool:
+        with self._errors():
+            return self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+
+    def _migrate(self, version: int) -> None:
+        while version < SCHEMA_VERSION:
+            with self.transaction():
+                current = self.db.execute("PRAGMA user_version").fetchone()[0]
+                if current != version:  # another process migrated meanwhile
+                    version = current
+                    continue
+                MIGRATIONS[version](self.db)
+                self.db.execute(f"PRAGMA user_version={version + 1}")
+            version += 1
+
+    def close(self) -> None:
+        """Close; a writer also folds the WAL back into the file when it is the last user."""
+        db, self.db = self.db, None
+        if db is None:
+            return
+        try:
+            if not self.readonly:
+                try:
+                    db.execute("PRAGMA busy_timeout=0")
+                    db.execute("PRAGMA journal_mode=DELETE")
+                except sqlite3.Error:
+                    pass  # another connection is still open; it will do this
+            db.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
+                text = "not a SQLite database (does `state:` in the config name the right file?)"
+            elif "locked" in text or "busy" in text:
+                text = f"the state is locked by another process ({text} after {BUSY_TIMEOUT_MS // 1000} s)"
+            raise StateError(Problem(text, str(self.path))) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception)."""
+        if self.readonly:
+            raise StateError(Problem("internal error: write to a read-only state", str(self.path)))
+        with self._errors():
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
+    def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        if self.db is None:
+            return []
+        with self._errors():
+            return self.db.execute(sql, args).fetchall()
+
+    # -- reading (the agreed read API) -------------------------------------------------------
+
+    def sent_paper_ids(self, email: str) -> frozenset[str]:
+        """Every paper that went to ``email`` in a delivered digest."""
+        return frozenset(
+            r[0]
+            for r in self._rows(
+                "SELECT dp.paper_id FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
+                "WHERE d.subscriber = ? AND d.status = 'sent'",
+                (_key(email),),
+            )
+        )
+
+    def _subscriber(self, email: str, column: str) -> datetime | None:
+        rows = self._rows(f"SELECT {column} FROM subscribers WHERE email = ?", (_key(email),))
+        return _dt(rows[0][0]) if rows else None
+
+    def first_seen(self, email: str) -> datetime | None:
+        """When a ``send``/``run`` first read this subscriber (UTC), or None."""
+        return self._subscriber(email, "first_seen")
+
+    def last_sent(self, email: str) -> datetime | None:
+        """When the last digest was delivered to this subscriber (UTC), or None."""
+        return self._subscriber(email, "last_sent")
+
+    def last_served(self, email: str) -> datetime | None:
+        """The last run that settled this subscriber's due digest: delivered, or
+        nothing to send.  The schedule counts slots from here, so a slot with no
+        new papers does not keep the subscriber due until papers arrive."""
+        return self._subscriber(email, "last_served")
+
+    def open_digest(self, email: str) -> OpenDigest | None:
+        """The digest still owed to ``email`` (pending, failed, or stale sending)."""
+        rows = self._rows(
+            "SELECT id, subscriber, status, message_id, attempts, created, last_error FROM digests "
+            "WHERE subscriber = ? AND status != 'sent'",
+            (_key(email),),
+        )
+        if not rows:
+            return None
+        did, sub, status, mid, attempts, created, error = rows[0]
+        papers = tuple(
+            r[0] for r in self._rows("SELECT paper_id FROM digest_papers WHERE digest_id = ? ORDER BY position", (did,))
+        )
+        return OpenDigest(did, sub, status, mid, attempts, papers, _dt(created), error)
+
+    def digests(self, email: str | None = None) -> list[DigestRecord]:
+        """Every digest (of one subscriber), oldest first."""
+        where, args = ("WHERE subscriber = ?", (_key(email),)) if email else ("", ())
+        out = []
+        for row in self._rows(
+            "SELECT id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt "
+            f"FROM digests {where} ORDER BY id",
+            args,
+        ):
+            papers = tuple(
+                r[0] for r in self._rows("SELECT paper_id FROM digest_papers WHERE digest_id = ? ORDER BY position", (row[0],))
+            )
+            out.append(DigestRecord(*row[:6], _dt(row[6]), _dt(row[7]), _dt(row[8]), papers))
+        return out
+
+    def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
+        """Papers recorded earlier, rebuilt from the state (for a digest whose
+        papers are no longer in any source)."""
+        out = {}
+        for pid in ids:
+            rows = self._rows("SELECT data FROM papers WHERE id = ?", (pid,))
+            if rows and rows[0][0]:
+                out[pid] = paper_from_json(json.loads(rows[0][0]))
+        return out
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
+        """Record ``first_seen`` for subscribers this state has not met yet."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO subscribers (email, first_seen) VALUES (?, ?)",
+                ((_key(e), _ts(now)) for e in emails),
+            )
+
+    def see_papers(self, papers: Iterable[Paper], now: datetime) -> int:
+        """Record papers not seen before; returns how many were new."""
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO papers (id, title, first_seen, data) VALUES (?, ?, ?, ?)",
+                ((p.id, p.title, _ts(now), json.dumps(p.to_json(), ensure_ascii=False)) for p in papers),
+            )
+            return db.total_changes - before
+
+    def recover(self) -> list[tuple[int, str, str, str | None]]:
+        """Turn digests left ``sending`` by a run that stopped back into ``pending``.
+
+        Only call this while holding the send lock (no other run is sending).
+        Returns ``(id, subscriber, message_id, owner)`` of each.
+        """
+        with self.transaction() as db:
+            rows = db.execute("SELECT id, subscriber, message_id, owner FROM digests WHERE status = 'sending'").fetchall()
+            db.execute(
+                "UPDATE digests SET status = 'pending', "
+                "last_error = 'interrupted while sending (the run stopped)' WHERE status = 'sending'"
+            )
+        return rows
+
+    def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
+        """Commit digests as ``sending`` before they are handed to a transport.
+
+        Each item is ``(open_digest or None, email, message_id, paper_ids)``;
+        returns the digest ids in the same order.  An open digest keeps its row
+        and Message-ID; its paper list is replaced.
+        """
+        ids = []
+        owner = owner_id()
+        with self.transaction() as db:
+            for open_, email, message_id, paper_ids in items:
+                if open_ is not None:
+                    cur = db.execute(
+                        "UPDATE digests SET status = 'sending', owner = ?, claimed_at = ?, message_id = ? "
+                        "WHERE id = ? AND status IN ('pending', 'failed')",
+                        (owner, _ts(now), message_id, open_.id),
+                    )
+                    if cur.rowcount != 1:
+                        raise StateError(Problem(f"digest {open_.id} for {email} changed under us", str(self.path)))
+                    did = open_.id
+                    db.execute("DELETE FROM digest_papers WHERE digest_id = ?", (did,))
+                else:
+                    did = db.execute(
+                        "INSERT INTO digests (subscriber, status, message_id, created, owner, claimed_at) "
+                        "VALUES (?, 'sending', ?, ?, ?, ?)",
+                        (_key(email), message_id, _ts(now), owner, _ts(now)),
+                    ).lastrowid
+                db.executemany(
+                    "INSERT INTO digest_papers (digest_id, paper_id, position) VALUES (?, ?, ?)",
+                    ((did, pid, n) for n, pid in enumerate(paper_ids)),
+                )
+                ids.append(did)
+        return ids
+
+    def drop(self, digest_id: int) -> None:
+        """Forget an unsent digest that has nothing left to send."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM digests WHERE id = ? AND status != 'sent'", (digest_id,))
+
+    def served(self, emails: Iterable[str], now: datetime) -> None:
+        """Due subscribers with nothing to send: their slot is settled."""
+        with self.transaction() as db:
+            db.executemany("UPDATE subscribers SET last_served = ? WHERE email = ?", ((_ts(now), _key(e)) for e in emails))
+
+    def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE digests SET status = 'sent', sent = ?, attempts = attempts + ?, last_error = NULL, "
+                "next_attempt = NULL WHERE id = ?",
+                (_ts(now), tries, digest_id),
+            )
+            db.execute(
+                "UPDATE subscribers SET last_sent = ?, last_served = ? WHERE email = ?", (_ts(now), _ts(now), _key(email))
+            )
+
+    def mark_unsent(
+        self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
+    ) -> None:
+        """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ? WHERE id = ?",
+                (
+                    "failed" if permanent else "pending",
+                    tries,
+                    error,
+                    _ts(next_attempt) if next_attempt else None,
+                    digest_id,
+                ),
+            )
+
+
+def paper_from_json(data: dict) -> Paper:
+    """The inverse of :meth:`Paper.to_json` (for papers kept in the state)."""
+    published = data.get("published")
+    return Paper(
+        title=data["title"],
+        abstract=data.get("abstract") or "",
+        source=data.get("source") or "state",
+        arxiv_id=data.get("arxiv_id"),
+        authors=tuple(data.get("authors") or ()),
+        url=data.get("url"),
+        pdf_url=data.get("pdf_url"),
+        published=datetime.fromisoformat(published) if published else None,
+        categories=tuple(data.get("categories") or ()),
+        upvotes=data.get("upvotes"),
+        keywords=tuple(data.get("keywords") or ()),
+        github=data.get("github"),
+    )
+
+
+@contextmanager
+def send_lock(
+    state_path: str | os.PathLike,
+    *,
+    wait: float = 600.0,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Iterator[None]:
+    """Hold ``<state>.lock`` (``fcntl.flock``) for the length of a send.
+
+    This is how two ``send``/``run`` processes on one state never both send a
+    digest: only the holder reads "what is owed" and sends it, so a second
+    process waits (up to ``wait`` seconds, then :class:`StateError`) and then
+    finds the work done.  The kernel drops the lock when its holder dies,
+    even by SIGKILL, so a crash never leaves it stuck, and any digest still
+    ``sending`` when the lock is taken was left by a dead run (see
+    :meth:`State.recover`).  The file is never deleted (that would race).
+    """
+    import fcntl
+    import logging
+    import time
+
+    sleep = sleep or time.sleep
+    clock = clock or time.monotonic
+    path = Path(str(state_path) + ".lock")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StateError(Problem(f"cannot create the lock file: {exc.strerror}", str(path))) from None
+    try:
+        deadline = clock() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
+                if clock() >= deadline:
+                    raise StateError(
+                        Problem(f"another send ({holder}) has held the state for over {wait:.0f} s; giving up", str(path))
+                    ) from None
+                if not told:
+                    logging.getLogger(__name__).info("another send (%s) is running on this state; waiting for it", holder)
+                    told = True
+                sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{owner_id()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

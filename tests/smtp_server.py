@@ -1,0 +1,208 @@
+"""A real SMTP server for the tests: aiosmtpd on 127.0.0.1, optionally with
+STARTTLS or implicit TLS (a throwaway self-signed certificate) and AUTH.
+
+``Mailbox`` is the handler; tests steer it (reject a recipient, answer 4xx a
+few times, hold the n-th message until released) and read what arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email
+import email.policy
+import ipaddress
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+USER = "digest-user"
+PASSWORD = "s3cret-Pa55word-xyzzy"
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    content: bytes
+    peer: tuple
+    message: EmailMessage
+
+    @property
+    def message_id(self) -> str:
+        return self.message["Message-ID"]
+
+
+class Mailbox:
+    """The aiosmtpd handler: keeps every accepted message."""
+
+    def __init__(self) -> None:
+        self.messages: list[Received] = []
+        self.lock = threading.Lock()
+        self.reject: dict[str, str] = {}  # recipient -> reply to RCPT
+        self.data_replies: list[str] = []  # answers to the next DATA commands before accepting
+        self.block_at: int | None = None  # accept the n-th message, hold the reply until release is set
+        self.blocked = threading.Event()
+        self.release = threading.Event()
+        self.drop_after_each = False  # close the connection after every accepted message
+        self.data_count = 0
+        self.pipelining = True  # advertise PIPELINING (aiosmtpd reads commands in order anyway)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
+        return responses
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return self.reject[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.data_count += 1
+            n = self.data_count
+            reply = self.data_replies.pop(0) if self.data_replies else None
+        if reply:
+            return reply
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.lock:
+            self.messages.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer, message)
+            )
+        if self.block_at == n:
+            # Accepted (queued) but the reply is held back: the client may die meanwhile.
+            self.blocked.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+        if self.drop_after_each:
+            asyncio.get_running_loop().call_soon(server.transport.close)
+        return "250 2.0.0 OK queued"
+
+    def recipients(self) -> list[str]:
+        return sorted(r for m in self.messages for r in m.rcpt_tos)
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"only {len(self.messages)} of {count} messages arrived")
+            time.sleep(0.01)
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.timezone.utc)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=True, key_cert_sign=True, crl_sign=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+class Server:
+    """A running aiosmtpd; ``mailbox`` is its handler, ``port`` where it listens."""
+
+    def __init__(self, port: int | None = None, *, tls: str | None = None, folder: Path | None = None, auth: bool = False):
+        self.mailbox = Mailbox()
+        self.port = port or free_port()
+        self.cert = None
+        kwargs = {}
+        if tls:
+            self.cert, key = make_certificate(folder)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.cert, key)
+            if tls == "starttls":
+                kwargs.update(tls_context=context, require_starttls=True)
+            else:
+                kwargs.update(ssl_context=context)
+        if auth:
+            # aiosmtpd does not know an implicit-TLS socket is encrypted
+            kwargs.update(authenticator=authenticator, auth_require_tls=tls == "starttls")
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.mailbox.release.set()
+        self.controller.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    """Plain SMTP on 127.0.0.1 (no TLS, no AUTH)."""
+    server = Server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def starttls_server(tmp_path):
+    """SMTP that requires STARTTLS (self-signed certificate at ``server.cert``) and AUTH."""
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    server = Server(tls="starttls", folder=folder, auth=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ssl_server(tmp_path):
+    """SMTP over implicit TLS (port-465 style) with AUTH."""
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    server = Server(tls="ssl", folder=folder, auth=True)
+    yield server
+    server.stop()

@@ -1,0 +1,181 @@
+"""Transports and the dispatcher, in-process against a real aiosmtpd server."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from datetime import datetime, timezone
+from email.message import EmailMessage
+
+import pytest
+
+from newsletter.delivery import (
+    Dispatcher,
+    Envelope,
+    OutboxTransport,
+    RateLimit,
+    SMTPTransport,
+    message_bytes,
+    safe_name,
+)
+from newsletter.errors import ConfigError
+from smtp_server import PASSWORD, USER, free_port, smtp_server, starttls_server  # noqa: F401
+
+T0 = datetime(2024, 5, 6, 9, 0, tzinfo=timezone.utc)
+
+
+def envelope(n: int, rcpt: str | None = None, message_id: str | None = None) -> Envelope:
+    rcpt = rcpt or f"user{n}@example.org"
+    msg = EmailMessage()
+    msg["From"] = "digest@example.org"
+    msg["To"] = rcpt
+    msg["Subject"] = f"digest {n}"
+    msg["Message-ID"] = message_id or f"<m{n}@example.org>"
+    msg.set_content(f"hello {n}\n.\nline after a lone dot\n")
+    return Envelope(n, "digest@example.org", rcpt, msg, msg["Message-ID"], T0, 1)
+
+
+def run(transport, envelopes, **kw):
+    outcomes, lock = [], threading.Lock()
+
+    def record(outcome):
+        with lock:
+            outcomes.append(outcome)
+
+    slept = []
+    with Dispatcher(transport, on_outcome=record, sleep=slept.append, **kw) as d:
+        for env in envelopes:
+            d.submit(env)
+    return sorted(outcomes, key=lambda o: o.envelope.digest_id), slept
+
+
+def plain(server, connections=1) -> SMTPTransport:
+    t = SMTPTransport("127.0.0.1", server.port, security="none", timeout=5, connections=connections)
+    t.check()
+    return t
+
+
+def test_one_session_reused_for_a_batch_with_nodelay(smtp_server):
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)])
+    assert all(o.delivered and o.tries == 1 for o in outcomes) and slept == []
+    box = smtp_server.mailbox
+    assert len(box.messages) == 5 and len({m.peer for m in box.messages}) == 1
+    assert "line after a lone dot" in box.messages[0].message.get_content()
+    session = plain(smtp_server).session()
+    smtp = session._open()
+    assert smtp.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    session.smtp = smtp
+    session.close()
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_replies_are_handled_with_and_without_pipelining(smtp_server, pipelining):
+    box = smtp_server.mailbox
+    box.pipelining = pipelining
+    box.reject["user1@example.org"] = "550 5.1.1 unknown user"
+    box.reject["user2@example.org"] = "450 4.2.0 mailbox busy"
+    box.data_replies = ["554 5.6.0 content rejected"]
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=1, retry_delay=0.25)
+    summary = [(o.delivered, o.permanent, o.tries) for o in outcomes]
+    assert summary == [(False, True, 1), (False, True, 1), (False, False, 2), (True, False, 1), (True, False, 1)]
+    assert "554 5.6.0 content rejected" in outcomes[0].error and "450 4.2.0" in outcomes[2].error
+    assert slept == [0.25]
+    assert sorted(m.rcpt_tos[0] for m in box.messages) == ["user3@example.org", "user4@example.org"]
+    assert len({m.peer for m in box.messages}) == 1  # the session survived every refusal
+    assert all("hello" in m.message.get_content() for m in box.messages)
+
+
+def test_serialisation_matches_the_standard_generator():
+    msg = envelope(1).message
+    msg.add_alternative("<p>" + "é x " * 3000 + "</p>\n.\n", subtype="html")
+    assert message_bytes(msg) == msg.as_bytes(policy=email.policy.SMTP)
+
+
+def test_parallel_sessions(smtp_server):
+    outcomes, _ = run(plain(smtp_server, connections=3), [envelope(n) for n in range(12)])
+    assert all(o.delivered for o in outcomes)
+    peers = {m.peer for m in smtp_server.mailbox.messages}
+    assert len(smtp_server.mailbox.messages) == 12 and 1 <= len(peers) <= 3
+
+
+def test_transient_failures_back_off_exponentially(smtp_server):
+    smtp_server.mailbox.data_replies = ["451 4.3.0 later", "452 4.3.1 full", "421 4.3.2 closing"]
+    outcomes, slept = run(plain(smtp_server), [envelope(1)], retries=3, retry_delay=0.5)
+    [o] = outcomes
+    assert o.delivered and o.tries == 4
+    assert slept == [0.5, 1.0, 2.0]
+
+
+def test_retries_exhausted_leave_a_transient_failure(smtp_server):
+    smtp_server.mailbox.data_replies = ["451 4.3.0 later"] * 3
+    outcomes, slept = run(plain(smtp_server), [envelope(1), envelope(2)], retries=2, retry_delay=1)
+    assert (outcomes[0].delivered, outcomes[0].permanent, outcomes[0].tries) == (False, False, 3)
+    assert "451 4.3.0 later" in outcomes[0].error
+    assert outcomes[1].delivered  # the next recipient still goes out
+    assert slept == [1, 2]
+
+
+def test_permanent_failure_is_not_retried(smtp_server):
+    smtp_server.mailbox.reject["user1@example.org"] = "550 5.1.1 unknown user"
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3)
+    assert [o.delivered for o in outcomes] == [True, False, True]
+    assert outcomes[1].permanent and outcomes[1].tries == 1 and "550 5.1.1 unknown user" in outcomes[1].error
+    assert slept == []
+
+
+def test_unreachable_server_stops_the_batch_quickly():
+    t = SMTPTransport("127.0.0.1", free_port(), security="none", timeout=5, connections=2)
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(20)], retries=2, retry_delay=1)
+    assert not any(o.delivered for o in outcomes) and not any(o.permanent for o in outcomes)
+    assert all("cannot connect" in o.error for o in outcomes)
+    assert len(slept) <= 2 * 2  # each session gave up once; the rest was not attempted
+    assert sum(o.tries == 0 for o in outcomes) >= 18
+
+
+def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_server, monkeypatch):
+    monkeypatch.setenv("DIGEST_PW", PASSWORD + "x")
+    t = SMTPTransport(
+        "127.0.0.1", starttls_server.port, username=USER, password_env="DIGEST_PW", ca_file=starttls_server.cert, timeout=5
+    )
+    t.check()
+    outcomes, _ = run(t, [envelope(n) for n in range(4)])
+    assert "rejected the login for 'digest-user': 535" in outcomes[0].error
+    assert all("not attempted" in o.error for o in outcomes[1:])
+    assert not any(PASSWORD in o.error for o in outcomes)
+    assert starttls_server.mailbox.messages == []
+
+
+def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):
+    monkeypatch.delenv("NOPE_PW", raising=False)
+    with pytest.raises(ConfigError, match="delivery.password_env: environment variable NOPE_PW is not set"):
+        SMTPTransport("h", username="u", password_env="NOPE_PW").check()
+    with pytest.raises(ConfigError, match="delivery.ca_file: .*no such file"):
+        SMTPTransport("h", ca_file=tmp_path / "none.pem").check()
+
+
+def test_rate_limit_spaces_sends_evenly():
+    slept = []
+    rate = RateLimit(120, slept.append, lambda: 100.0)
+    for _ in range(4):
+        rate.wait()
+    assert slept == [0.5, 1.0, 1.5]
+    free = RateLimit(None, slept.append, lambda: 0.0)
+    free.wait()
+    assert len(slept) == 3
+
+
+def test_outbox_is_atomic_safe_named_and_idempotent(tmp_path):
+    t = OutboxTransport(tmp_path / "out")
+    t.check()
+    env = envelope(1, rcpt="a+b@example.org", message_id="<x/../y z@example.org>")
+    session = t.session()
+    session.send(env)
+    session.send(env)  # sent again after a crash: replaces, does not duplicate
+    [f] = list((tmp_path / "out").iterdir())
+    assert f.name == "20240506T090000Z-a+b@example.org-x_.._y_z@example.org.eml"
+    msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+    assert msg["Message-ID"] == "<x/../y z@example.org>" and msg["Subject"] == "digest 1"
+    assert safe_name("../../etc/passwd") == "etc_passwd" and safe_name("\r\n") == "x"

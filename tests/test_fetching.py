@@ -1,0 +1,193 @@
+"""The HTTP fetcher against a real server on 127.0.0.1: retries, Retry-After, cache, revalidation."""
+
+from __future__ import annotations
+
+import email.utils
+import socket
+
+import pytest
+
+from newsletter import __version__
+from newsletter.errors import InputError
+from newsletter.fetching import Fetcher, ResponseCache, retry_after
+
+from conftest import FakeClock
+from recorded_http import Reply, recorded
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+def fetcher(clock, tmp_path, **kw) -> Fetcher:
+    settings = dict(cache_dir=tmp_path / "cache", sleep=clock.sleep, clock=clock, timeout=5)
+    settings.update(kw)
+    return Fetcher(**settings)
+
+
+def test_user_agent_names_the_tool_and_params_reach_the_server(http_server, clock, tmp_path):
+    http_server.route("/api/query", recorded("arxiv-api.xml"))
+    with fetcher(clock, tmp_path) as f:
+        got = f.get(http_server.url("/api/query"), {"search_query": 'cat:cs.LG AND all:"x y"', "start": 0}, source="arxiv")
+    assert got.body.startswith(b"<?xml") and not got.from_cache
+    (request,) = http_server.requests
+    assert request.headers["user-agent"].startswith(f"paper-digest/{__version__}")
+    assert request.query == {"search_query": 'cat:cs.LG AND all:"x y"', "start": "0"}
+    assert clock.sleeps == []
+
+
+def test_429_waits_what_retry_after_says_then_succeeds(http_server, clock, tmp_path):
+    http_server.route(
+        "/feed",
+        Reply(429, b"slow down", {"Retry-After": "7"}),
+        recorded("feed-rss2.xml"),
+    )
+    with fetcher(clock, tmp_path) as f:
+        got = f.get(http_server.url("/feed"), source="blog")
+    assert b"ML Reading Group" in got.body
+    assert clock.sleeps == [7.0]
+    assert len(http_server.requests) == 2
+
+
+def test_retry_after_as_http_date_and_capped(http_server, clock, tmp_path):
+    in_30s = email.utils.formatdate(clock.now + 30, usegmt=True)
+    http_server.route(
+        "/feed",
+        Reply(503, b"", {"Retry-After": in_30s}),
+        Reply(503, b"", {"Retry-After": "86400"}),
+        recorded("feed-rss2.xml"),
+    )
+    with fetcher(clock, tmp_path, max_wait=60) as f:
+        f.get(http_server.url("/feed"), source="blog")
+    assert clock.sleeps == [30.0, 60.0]
+
+
+def test_5xx_without_retry_after_backs_off_exponentially(http_server, clock, tmp_path):
+    http_server.route("/feed", Reply(502), Reply(500), Reply(503), recorded("feed-rss2.xml"))
+    with fetcher(clock, tmp_path, retries=3, backoff=1.5) as f:
+        f.get(http_server.url("/feed"), source="blog")
+    assert clock.sleeps == [1.5, 3.0, 6.0]
+
+
+def test_500_forever_gives_up_naming_source_and_url(http_server, clock, tmp_path):
+    http_server.route("/down", Reply(500, b"oops"))
+    with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/down"), source="my blog")
+    assert str(info.value) == (
+        f"{http_server.url('/down')}: source 'my blog': HTTP 500 Internal Server Error (gave up after 4 attempts)"
+    )
+    assert len(http_server.requests) == 4 and len(clock.sleeps) == 3
+
+
+def test_404_is_not_retried(http_server, clock, tmp_path):
+    with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/missing"), source="blog")
+    assert "HTTP 404 Not Found" in str(info.value)
+    assert len(http_server.requests) == 1 and clock.sleeps == []
+
+
+def test_connection_refused_is_retried_then_reported(clock, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with fetcher(clock, tmp_path, retries=2, backoff=1) as f, pytest.raises(InputError) as info:
+        f.get(f"http://127.0.0.1:{port}/feed", source="blog")
+    message = str(info.value)
+    assert message.startswith(f"http://127.0.0.1:{port}/feed: source 'blog': connection failed")
+    assert "gave up after 3 attempts" in message
+    assert clock.sleeps == [1.0, 2.0]
+
+
+def test_cache_fresh_then_revalidated_with_etag(http_server, clock, tmp_path):
+    http_server.route("/feed", recorded("feed-rss2.xml", etag='"v1"'))
+    url = http_server.url("/feed")
+    with fetcher(clock, tmp_path, fresh_for=3600) as f:
+        first = f.get(url, source="blog")
+    assert len(http_server.requests) == 1
+
+    clock.now += 3599  # a re-run within the freshness window: no request at all
+    with fetcher(clock, tmp_path, fresh_for=3600) as f:
+        again = f.get(url, source="blog")
+    assert again.from_cache and again.body == first.body
+    assert len(http_server.requests) == 1
+
+    clock.now += 2  # stale now: ask, conditionally; the server says 304
+    with fetcher(clock, tmp_path, fresh_for=3600) as f:
+        revalidated = f.get(url, source="blog")
+    assert len(http_server.requests) == 2
+    assert http_server.requests[1].headers["if-none-match"] == '"v1"'
+    assert revalidated.revalidated and revalidated.body == first.body
+    assert http_server.statuses == [200, 304]  # nothing downloaded the second time
+
+    clock.now += 60  # the 304 renewed the freshness
+    with fetcher(clock, tmp_path, fresh_for=3600) as f:
+        assert f.get(url, source="blog").from_cache
+    assert len(http_server.requests) == 2
+
+
+def test_cache_revalidates_with_last_modified_and_takes_a_new_body(http_server, clock, tmp_path):
+    stamp = "Mon, 10 Jun 2024 08:00:00 GMT"
+    http_server.route(
+        "/daily",
+        Reply(200, b"[]", {"Content-Type": "application/json"}, last_modified=stamp),
+        Reply(200, b"[]", {"Content-Type": "application/json"}, last_modified=stamp),
+        Reply(200, b'[{"changed": true}]', {"Content-Type": "application/json"}, etag='"v2"'),
+    )
+    url = http_server.url("/daily")
+    f = fetcher(clock, tmp_path, fresh_for=0)
+    assert f.get(url, source="hf").body == b"[]"
+    second = f.get(url, source="hf")
+    assert second.revalidated and http_server.requests[1].headers["if-modified-since"] == stamp
+    third = f.get(url, source="hf")
+    assert third.body == b'[{"changed": true}]' and not third.revalidated
+    assert f.get(url, source="hf").revalidated  # the new ETag was stored
+    assert http_server.requests[3].headers["if-none-match"] == '"v2"'
+    f.close()
+
+
+def test_no_cache_folder_means_every_run_asks(http_server, clock, tmp_path):
+    http_server.route("/feed", recorded("feed-rss2.xml", etag='"v1"'))
+    with fetcher(clock, tmp_path, cache_dir=None) as f:
+        f.get(http_server.url("/feed"), source="blog")
+        f.get(http_server.url("/feed"), source="blog")
+    assert len(http_server.requests) == 2
+    assert "if-none-match" not in http_server.requests[1].headers
+
+
+def test_a_damaged_cache_entry_is_a_miss_not_wrong_data(http_server, clock, tmp_path):
+    http_server.route("/feed", recorded("feed-rss2.xml"))
+    url = http_server.url("/feed")
+    with fetcher(clock, tmp_path) as f:
+        body = f.get(url, source="blog").body
+    bodies = list((tmp_path / "cache").glob("*.body"))
+    assert len(bodies) == 1
+    assert not list((tmp_path / "cache").glob("*.tmp"))  # atomic writes leave no temporaries
+    bodies[0].write_bytes(body[:100])  # truncated by hand
+    assert ResponseCache(tmp_path / "cache").load(url) is None
+    with fetcher(clock, tmp_path) as f:
+        assert f.get(url, source="blog").body == body
+    assert len(http_server.requests) == 2
+
+
+def test_min_interval_spaces_requests_to_one_host(http_server, clock, tmp_path):
+    http_server.route("/api/query", recorded("arxiv-api.xml"))
+    with fetcher(clock, tmp_path, cache_dir=None) as f:
+        f.get(http_server.url("/api/query"), {"start": 0}, source="arxiv", min_interval=3)
+        clock.now += 1
+        f.get(http_server.url("/api/query"), {"start": 100}, source="arxiv", min_interval=3)
+    assert clock.sleeps == [2.0]
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("120", 120.0), (" 3 ", 3.0), ("-5", 0.0), ("soon", None), (None, None), ("Fri, 07 Jun 2024 08:01:00 GMT", 60.0)],
+)
+def test_retry_after_parsing(value, expected):
+    assert retry_after(value, now=1_717_747_200.0) == expected
+
+
+def test_an_invalid_url_is_an_input_error_not_a_traceback(clock, tmp_path):
+    with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
+        f.get("http://127.0.0.1/fe\x00ed", source="blog")
+    assert str(info.value).startswith("http://127.0.0.1/fe\x00ed: source 'blog': invalid URL")

@@ -1,0 +1,475 @@
+"""End-to-end ``newsletter send``: real CLI runs against a real aiosmtpd server
+and a real SQLite state (inspected with sqlite3)."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT, write_config
+from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
+
+NOW = "2024-05-06T09:00:00+00:00"
+
+HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
+
+
+def export(titles: list[str]) -> str:
+    body = "".join(f"{t}\n\nWe study {t.lower()} and report results.\n\n" for t in titles)
+    return HEADER + body
+
+
+DIFFUSION = [f"Diffusion Models for Task {n}" for n in range(1, 5)]
+OPTIM = ["SGD Under Heavy Tails", "Stochastic Gradient Methods Revisited"]
+
+
+def setup(folder: Path, delivery: str, subscribers: str | None = None, extra: str = "") -> Path:
+    papers = folder / "papers"
+    papers.mkdir(exist_ok=True)
+    (papers / "day1.txt").write_text(export(DIFFUSION + OPTIM), encoding="utf-8")
+    subscribers = subscribers or """
+  - email: ada@example.org
+    name: Ada Lovelace
+    topics: [diffusion]
+  - email: bob@example.org
+    topics: [optim, diffusion]
+    max_papers: 3
+"""
+    return write_config(
+        folder,
+        f"""
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  diffusion:
+    name: Diffusion models
+    any: ["diffusion model*"]
+  optim:
+    name: Optimisation
+    any: ["SGD", "stochastic gradient"]
+subscribers:{subscribers}
+email:
+  from: "Paper Digest <digest@example.org>"
+delivery:
+{delivery}
+{extra}
+""",
+    )
+
+
+def smtp(port: int, more: str = "") -> str:
+    return f"""  transport: smtp
+  host: 127.0.0.1
+  port: {port}
+  security: none
+  timeout: 5
+  retries: 1
+  retry_delay: 0.01
+{more}"""
+
+
+def many(n: int) -> str:
+    return "".join(f"\n  - email: user{i:02}@example.org\n    topics: [diffusion]" for i in range(n))
+
+
+def db(folder: Path) -> sqlite3.Connection:
+    return sqlite3.connect(folder / "newsletter-state.sqlite3")
+
+
+def digests(folder: Path) -> list[tuple]:
+    with db(folder) as con:
+        return con.execute("SELECT subscriber, status, message_id, attempts, last_error FROM digests ORDER BY id").fetchall()
+
+
+def digest_papers(folder: Path, email_: str) -> list[str]:
+    with db(folder) as con:
+        return [
+            r[0]
+            for r in con.execute(
+                "SELECT paper_id FROM digest_papers JOIN digests ON id = digest_id WHERE subscriber = ? ORDER BY id, position",
+                (email_,),
+            )
+        ]
+
+
+# --------------------------------------------------------------------------- smtp
+
+
+def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port))
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0"
+    box = smtp_server.mailbox
+    assert box.recipients() == ["ada@example.org", "bob@example.org"]
+    ada = next(m for m in box.messages if m.rcpt_tos == ["ada@example.org"])
+    msg = ada.message
+    assert ada.mail_from == "digest@example.org"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["To"] == "Ada Lovelace <ada@example.org>"
+    assert msg["From"] == "Paper Digest <digest@example.org>"
+    assert msg["Subject"] and msg["Date"] and msg["Message-ID"]
+    assert "Diffusion Models for Task 1" in msg.get_body(("plain",)).get_content()
+    assert f"sent        ada@example.org: 4 papers {msg['Message-ID']}" in r.out
+
+    # The state is a real SQLite file holding what was sent.
+    with db(tmp_path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"papers", "subscribers", "digests", "digest_papers"} <= tables
+        assert con.execute("SELECT count(*) FROM papers").fetchone()[0] == 6
+    rows = digests(tmp_path)
+    assert [(s, st) for s, st, *_ in rows] == [("ada@example.org", "sent"), ("bob@example.org", "sent")]
+    assert rows[0][2] == msg["Message-ID"]
+    assert len(digest_papers(tmp_path, "bob@example.org")) == 3  # max_papers
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert len(box.messages) == 3  # only bob's remaining papers
+    assert "sent 1, empty 1, failed 0" in r.out
+    bob = set(digest_papers(tmp_path, "bob@example.org"))
+    assert len(bob) == 6  # no paper twice
+    r = cli("send", "--now", NOW)
+    assert len(box.messages) == 3 and "sent 0, empty 2, failed 0" in r.out
+    assert "no new papers" in r.err
+
+
+def test_new_papers_go_out_in_the_next_run_only(tmp_path, cli, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    assert cli("send", "--now", NOW).code == 0
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    box = smtp_server.mailbox
+    assert len(box.messages) == 2
+    text = box.messages[1].message.get_body(("plain",)).get_content()
+    assert "Latent Diffusion Models at Scale" in text and "Task 1" not in text
+    assert box.messages[0].message_id != box.messages[1].message_id
+
+
+def test_server_down_keeps_digest_pending_then_delivers_once_with_same_message_id(tmp_path, cli):
+    port = free_port()
+    setup(tmp_path, smtp(port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    r = cli("send", "--now", NOW)
+    assert r.code == 1
+    assert "failed 1" in r.out and "cannot connect to SMTP server 127.0.0.1" in r.out
+    assert "Traceback" not in r.err
+    [(sub, status, message_id, attempts, error)] = digests(tmp_path)
+    assert status == "pending" and attempts == 2 and "cannot connect" in error
+    before = digest_papers(tmp_path, "ada@example.org")
+
+    # A new paper arrives meanwhile: the owed digest keeps its papers first, plus the new one.
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
+    server = Server(port)
+    try:
+        r = cli("send", "--now", NOW)
+        assert r.code == 0, r.err
+        assert "sent 1, empty 0, failed 0" in r.out
+        assert cli("send", "--now", NOW).code == 0
+        [got] = server.mailbox.messages
+    finally:
+        server.stop()
+    assert got.message_id == message_id
+    [(_, status, same_id, attempts, error)] = digests(tmp_path)
+    assert (status, same_id, attempts, error) == ("sent", message_id, 3, None)
+    after = digest_papers(tmp_path, "ada@example.org")
+    assert after[: len(before)] == before and after[-1] == "latent diffusion models at scale"
+
+
+def test_transient_451_is_retried_and_delivered(tmp_path, cli, smtp_server):
+    smtp_server.mailbox.data_replies = ["451 4.3.0 Try again later"]
+    setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert len(smtp_server.mailbox.messages) == 1 and smtp_server.mailbox.data_count == 2
+    [(_, status, _, attempts, _)] = digests(tmp_path)
+    assert (status, attempts) == ("sent", 2)
+
+
+def test_permanent_550_for_one_recipient_does_not_stop_the_others(tmp_path, cli, smtp_server):
+    smtp_server.mailbox.reject["ada@example.org"] = "550 5.1.1 <ada@example.org>: no such user"
+    setup(tmp_path, smtp(smtp_server.port))
+    r = cli("send", "--now", NOW)
+    assert r.code == 1
+    assert smtp_server.mailbox.recipients() == ["bob@example.org"]
+    assert "sent 1, empty 0, failed 1" in r.out
+    assert "failed      ada@example.org: recipient ada@example.org refused: 550 5.1.1" in r.out
+    rows = {s: (st, att, err) for s, st, _, att, err in digests(tmp_path)}
+    assert rows["ada@example.org"][:2] == ("failed", 1)  # not retried within the run
+    assert "550" in rows["ada@example.org"][2]
+    assert rows["bob@example.org"][0] == "sent"
+
+
+def test_starttls_with_auth(tmp_path, cli, starttls_server):
+    setup(
+        tmp_path,
+        f"""  transport: smtp
+  host: 127.0.0.1
+  port: {starttls_server.port}
+  security: starttls
+  username: {USER}
+  password_env: DIGEST_SMTP_PASSWORD
+  ca_file: {starttls_server.cert}
+  retries: 0
+""",
+    )
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0, r.err
+    assert starttls_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+    state = (tmp_path / "newsletter-state.sqlite3").read_bytes()
+    assert PASSWORD.encode() not in state and PASSWORD not in r.out + r.err
+
+    # A wrong password: a clear failure, no password anywhere, the digests stay owed.
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD + "-wrong"})
+    assert r.code == 1
+    assert f"rejected the login for '{USER}'" in r.out
+    assert PASSWORD not in r.out + r.err
+    assert PASSWORD.encode() not in (tmp_path / "newsletter-state.sqlite3").read_bytes()
+    assert [st for _, st, *_ in digests(tmp_path)][2:] == ["pending", "pending"]
+
+
+def test_starttls_rejects_an_unknown_certificate(tmp_path, cli, starttls_server):
+    setup(
+        tmp_path,
+        f"""  transport: smtp
+  host: 127.0.0.1
+  port: {starttls_server.port}
+  username: {USER}
+  password_env: DIGEST_SMTP_PASSWORD
+""",
+    )
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD, "SSL_CERT_FILE": str(ROOT / "pyproject.toml")})
+    assert r.code == 1
+    assert "TLS with 127.0.0.1" in r.out and "CERTIFICATE_VERIFY_FAILED" in r.out
+    assert starttls_server.mailbox.messages == []
+
+
+def test_implicit_tls(tmp_path, cli, ssl_server):
+    setup(
+        tmp_path,
+        f"""  transport: smtp
+  host: 127.0.0.1
+  port: {ssl_server.port}
+  security: ssl
+  username: {USER}
+  password_env: DIGEST_SMTP_PASSWORD
+  ca_file: {ssl_server.cert}
+""",
+    )
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0, r.err
+    assert ssl_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+
+
+def test_unset_password_variable_exits_2_before_sending(tmp_path, cli, smtp_server):
+    config = setup(
+        tmp_path,
+        smtp(smtp_server.port, f"  username: {USER}\n  password_env: DIGEST_SMTP_PASSWORD_UNSET\n"),
+    )
+    r = cli("send", "--now", NOW)
+    assert r.code == 2
+    line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if "password_env" in text)
+    assert r.err.strip() == (
+        f"config.yaml:{line}: delivery.password_env: environment variable DIGEST_SMTP_PASSWORD_UNSET "
+        f"is not set (it must hold the SMTP password for {USER})"
+    )
+    assert smtp_server.mailbox.messages == [] and r.out == ""
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
+def test_two_concurrent_sends_deliver_each_digest_once(tmp_path, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(12))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    box = smtp_server.mailbox
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(12)]
+    assert len({m.message_id for m in box.messages}) == 12
+    summaries = sorted(out.strip().splitlines()[-1] for out, _ in outs)
+    assert summaries == ["sent 0, empty 12, failed 0, not due 0", "sent 12, empty 0, failed 0, not due 0"]
+
+
+def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli):
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        assert len(box.messages) == 3  # the server has accepted it; the client has no reply yet
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    box.release.set()
+    statuses = [st for _, st, *_ in digests(tmp_path)]
+    assert statuses[:2] == ["sent", "sent"] and set(statuses[2:]) == {"sending"}
+    in_flight = box.messages[2]
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert f"{in_flight.message_id} was being sent when an earlier run" in r.err
+    ids = [m.message_id for m in box.messages]
+    # Everyone got their digest; the only repeat is the in-flight one, with the same Message-ID.
+    assert box.recipients() == sorted([f"user{i:02}@example.org" for i in range(6)] + in_flight.rcpt_tos)
+    assert ids.count(in_flight.message_id) == 2 and len(set(ids)) == 6
+    assert {st for _, st, *_ in digests(tmp_path)} == {"sent"} and len(digests(tmp_path)) == 6
+
+
+def test_dropped_connection_is_reopened(tmp_path, cli, smtp_server):
+    smtp_server.mailbox.drop_after_each = True
+    setup(tmp_path, smtp(smtp_server.port).replace("retries: 1", "retries: 0"), subscribers=many(4))
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err + r.out
+    box = smtp_server.mailbox
+    assert len(box.messages) == 4 and len({m.peer for m in box.messages}) == 4
+
+
+# --------------------------------------------------------------------------- outbox, state, dry run
+
+
+def test_outbox_writes_parseable_eml_files(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox\n  path: out/box")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    files = sorted((tmp_path / "out" / "box").iterdir())
+    assert len(files) == 2
+    rows = {s: mid for s, _, mid, *_ in digests(tmp_path)}
+    for f in files:
+        assert f.suffix == ".eml" and f.name.startswith("20240506T090000Z-")
+        assert all(c.isalnum() or c in "._@+=-" for c in f.name)
+        msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
+        rcpt = msg["To"].addresses[0].addr_spec
+        assert rcpt in f.name and msg["Message-ID"] == rows[rcpt]
+        assert msg.get_content_type() == "multipart/alternative"
+        assert b"\r\n" in f.read_bytes()
+    assert not [p for p in (tmp_path / "out" / "box").iterdir() if p.name.startswith(".")]
+    assert cli("send", "--now", NOW).out.strip().endswith("sent 1, empty 1, failed 0, not due 0")
+    assert len(list((tmp_path / "out" / "box").iterdir())) == 3
+
+
+def test_dry_run_and_match_never_write_the_state(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox")
+    state = tmp_path / "newsletter-state.sqlite3"
+    r = cli("send", "--dry-run", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "would send  ada@example.org: 4 papers" in r.out and "would send  bob@example.org: 3 papers" in r.out
+    assert r.out.strip().endswith("dry run: would send 2, empty 0, not due 0 (nothing sent or recorded)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
+    assert cli("match").code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
+
+    assert cli("send", "--now", NOW).code == 0
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file()}
+    r = cli("match", "--json")
+    assert r.code == 0, r.err
+    import json
+
+    subs = {s["email"]: s["papers"] for s in json.loads(r.out)["subscribers"]}
+    assert subs["ada@example.org"] == [] and len(subs["bob@example.org"]) == 3  # sent papers excluded
+    r = cli("send", "--dry-run", "--now", NOW)
+    assert "would send  bob@example.org: 3 papers" in r.out and "empty       ada@example.org" in r.out
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file()}
+    assert after == before
+
+
+def test_schedule_waits_for_first_slot_then_sends_once_per_slot(tmp_path, cli):
+    setup(
+        tmp_path,
+        "  transport: outbox",
+        subscribers="\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00",
+    )
+    r = cli("send", "--now", "2024-05-06T09:00:00+00:00")
+    assert r.code == 0 and "not due 1" in r.out and "not due     ada@example.org" in r.out
+    assert cli("send", "--now", "2024-05-07T07:59:00+00:00").out.strip().endswith("not due 1")
+    r = cli("send", "--now", "2024-05-07T08:01:00+00:00")
+    assert "sent 1," in r.out
+    assert "not due 1" in cli("send", "--now", "2024-05-07T12:00:00+00:00").out
+    # next slot, nothing new: empty, and the slot is settled (not due again until the next one)
+    assert "empty 1" in cli("send", "--now", "2024-05-08T08:00:00+00:00").out
+    assert "not due 1" in cli("send", "--now", "2024-05-08T09:00:00+00:00").out
+    with db(tmp_path) as con:
+        first, last = con.execute("SELECT first_seen, last_sent FROM subscribers").fetchone()
+    assert first.startswith("2024-05-06T09:00") and last.startswith("2024-05-07T08:01")
+
+
+def test_send_empty_sends_a_no_papers_email(tmp_path, cli):
+    setup(
+        tmp_path,
+        "  transport: outbox",
+        subscribers="\n  - email: ada@example.org\n    topics: [optim]\n    send_empty: true"
+        "\n  - email: bob@example.org\n    topics: [optim]",
+    )
+    assert cli("send", "--now", NOW).code == 0
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "sent        ada@example.org: 0 papers" in r.out and "empty       bob@example.org" in r.out
+    assert len(list((tmp_path / "outbox").glob("*ada@example.org*.eml"))) == 2
+
+
+def test_state_from_a_newer_version_or_not_a_database_is_a_clear_error(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox")
+    state = tmp_path / "newsletter-state.sqlite3"
+    assert cli("send", "--now", NOW).code == 0
+    with sqlite3.connect(state) as con:
+        con.execute("PRAGMA user_version = 99")
+    for args in (("send", "--now", NOW), ("match",)):
+        r = cli(*args)
+        assert r.code == 2
+        assert r.err.strip() == (
+            "newsletter-state.sqlite3: the state was written by a newer Paper Digest (schema version 99; "
+            "this version knows up to 1); upgrade paper-digest or use another state file"
+        )
+    state.write_bytes(b"this is not sqlite" * 100)
+    r = cli("send", "--now", NOW)
+    assert r.code == 2 and "not a SQLite database" in r.err and "Traceback" not in r.err
+    assert not list((tmp_path / "outbox").glob("*")) or len(list((tmp_path / "outbox").glob("*"))) == 2
+
+
+def test_shipped_config_send_leaves_eml_files_in_outbox(tmp_path, cli):
+    import shutil
+
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    r = cli("send")
+    assert r.code == 0, r.err
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
+    assert r.out.strip().endswith("sent 3, empty 0, failed 0, not due 0")
+
+
+def test_send_one_subscriber_as_json(tmp_path, cli):
+    import json
+
+    setup(tmp_path, "  transport: outbox")
+    r = cli("send", "--subscriber", "BOB@example.org", "--json", "--now", NOW)
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert (data["sent"], data["empty"], data["failed"], data["not_due"]) == (1, 0, 0, 0)
+    [d] = data["digests"]
+    assert (d["email"], d["status"], d["papers"]) == ("bob@example.org", "sent", 3) and d["message_id"].startswith("<")
+    assert [s for s, *_ in digests(tmp_path)] == ["bob@example.org"]
+    r = cli("send", "--subscriber", "nobody@example.org", "--now", NOW)
+    assert r.code == 2 and "no subscriber 'nobody@example.org'" in r.err
+    r = cli("send", "--now", "yesterday")
+    assert r.code == 2 and "not an ISO 8601 time" in r.err

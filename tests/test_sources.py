@@ -1,0 +1,651 @@
+"""The arxiv, hf-daily and feed sources: recorded responses from a real server on 127.0.0.1,
+parsed, merged with the other sources, matched, and run end to end through the command."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from newsletter import pipeline
+from newsletter.config import load_config
+from newsletter.errors import ConfigError, InputError, NewsletterError
+from newsletter.feeds import parse_arxiv, parse_feed, parse_hf_daily
+from newsletter.fetching import Fetcher
+from newsletter.matching import Matcher
+from newsletter.readers import ReadContext, arxiv_search_query, read_arxiv_api, read_papers
+
+from conftest import DATA, FakeClock, write_config
+from recorded_http import Reply, recorded
+
+NOW = datetime(2024, 6, 7, 8, 0, tzinfo=timezone.utc)
+
+
+def data(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+class Collect(list):
+    def __call__(self, message: str) -> None:
+        self.append(message)
+
+
+def read(config, clock=None, **kw):
+    """read_papers with an injected clock/sleep; returns (papers, warnings)."""
+    clock = clock or FakeClock()
+    warnings = Collect()
+    fetcher = Fetcher.from_config(config, sleep=clock.sleep, clock=clock)
+    with fetcher:
+        papers = read_papers(config, warnings, fetcher=fetcher, now=NOW, **kw)
+    return papers, warnings
+
+
+def config_at(tmp_path, text: str):
+    return load_config(write_config(tmp_path, text))
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def test_arxiv_api_entries_have_every_field():
+    listing = parse_arxiv(data("arxiv-api.xml"), "api.xml", "arxiv", Collect())
+    assert listing.total == 5 and listing.entries == 5
+    first = listing.papers[0]
+    assert first.id == first.arxiv_id == "2406.04321"  # no version
+    assert first.title == "Score-Based Diffusion Models for Schrödinger Bridge Problems"  # wrapped line collapsed
+    assert first.abstract.startswith("We study score-based diffusion models through the lens of the Schrödinger bridge")
+    assert "\n" not in first.abstract and "  " not in first.abstract
+    assert first.authors == ("Ana Müller", "Kenji Tanaka", "Zoë O'Brien")
+    assert first.categories == ("stat.ML", "cs.LG", "math.PR")  # primary first, cross-lists after
+    assert first.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=timezone.utc)
+    assert first.url == "https://arxiv.org/abs/2406.04321"
+    assert first.pdf_url == "https://arxiv.org/pdf/2406.04321v2"
+    sgd = listing.papers[1]
+    assert "$\\eta < 1/L$ & noise" in sgd.abstract  # entities decoded once, text kept verbatim
+    assert listing.papers[4].categories[0] == "physics.flu-dyn"
+
+
+def test_arxiv_announcement_feed_strips_the_prefix_and_filters_announce_types():
+    everything = parse_arxiv(data("arxiv-rss.xml"), "rss.xml", "arxiv", Collect())
+    assert [p.arxiv_id for p in everything.papers] == [
+        "2406.05501", "2406.05503", "2406.05502", "2406.02555", "2405.11111",
+    ]
+    first = everything.papers[0]
+    assert first.abstract.startswith("We extend flow matching to data living on Lie groups")
+    assert "Announce Type" not in first.abstract and "arXiv:" not in first.abstract
+    assert first.authors == ("Ingrid Solberg", "Rafael Costa", "Hana Kobayashi")
+    assert everything.papers[4].authors == ("Maria Silva", "Peter Novak")
+    assert everything.papers[1].abstract.endswith("binding sites & motifs.")
+    new = parse_arxiv(data("arxiv-rss.xml"), "rss.xml", "arxiv", Collect(), ["new"])
+    assert [p.arxiv_id for p in new.papers] == ["2406.05501", "2406.05503"]
+    new_and_cross = parse_arxiv(data("arxiv-rss.xml"), "rss.xml", "arxiv", Collect(), ["new", "cross"])
+    assert len(new_and_cross.papers) == 3
+
+
+def test_arxiv_entry_without_id_or_title_is_skipped_with_a_warning():
+    text = data("arxiv-api.xml").decode()
+    text = text.replace("<id>http://arxiv.org/abs/2406.03987v1</id>", "<id></id>", 1)
+    text = re.sub(r'<link [^>]*2406\.03987v1[^>]*/>', "", text)
+    text = text.replace("<title>Denoising Diffusion for Tabular Data with Missing Values</title>", "<title> </title>")
+    warnings = Collect()
+    listing = parse_arxiv(text.encode(), "api.xml", "arXiv ML", warnings)
+    assert len(listing.papers) == 3
+    assert len(warnings) == 2
+    assert warnings[0].startswith("api.xml: source 'arXiv ML': entry 2") and "has no arXiv id; skipped" in warnings[0]
+    assert "entry 3 (http://arxiv.org/abs/2406.02555v1) has no title; skipped" in warnings[1]
+
+
+def test_arxiv_api_error_entry_is_an_error():
+    body = b"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title type="html">ArXiv Query: search_query=&amp;id_list=1234</title>
+  <id>http://arxiv.org/api/errors</id>
+  <opensearch:totalResults xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">1</opensearch:totalResults>
+  <entry>
+    <id>http://arxiv.org/api/errors#incorrect_id_format_for_1234</id>
+    <title>Error</title>
+    <summary>incorrect id format for 1234</summary>
+  </entry>
+</feed>"""
+    with pytest.raises(InputError) as info:
+        parse_arxiv(body, "http://x/api/query", "arxiv", Collect())
+    assert str(info.value) == "http://x/api/query: source 'arxiv': the arXiv API says: incorrect id format for 1234"
+
+
+@pytest.mark.parametrize("name", ["arxiv-api.xml", "arxiv-rss.xml", "feed-rss2.xml"])
+def test_truncated_xml_is_an_error_with_a_line(name):
+    raw = data(name)
+    cut = raw[: len(raw) * 2 // 3]
+    parse = parse_feed if name.startswith("feed") else (lambda *a: parse_arxiv(*a))
+    with pytest.raises(InputError) as info:
+        parse(cut, "http://127.0.0.1/x", "src", Collect())
+    (problem,) = info.value.problems
+    assert problem.file == "http://127.0.0.1/x" and problem.line == cut.count(b"\n") + 1
+    assert "source 'src': not a well-formed feed" in problem.message and "truncated" in problem.message
+
+
+@pytest.mark.parametrize(
+    "body, line, words",
+    [
+        (b"", 1, "empty document"),
+        (b"<html><body><h1>502 Bad Gateway</h1></body></html>", 1, "not an RSS or Atom feed"),
+    ],
+)
+def test_not_a_feed_is_an_error(body, line, words):
+    with pytest.raises(InputError) as info:
+        parse_feed(body, "f.xml", "blog", Collect())
+    assert str(info.value).startswith(f"f.xml:{line}: source 'blog': ") and words in str(info.value)
+
+
+def test_hf_daily_keeps_upvotes_keywords_and_github():
+    warnings = Collect()
+    papers = parse_hf_daily(data("hf-daily-2024-06-07.json"), "hf.json", "hf", warnings)
+    assert [p.id for p in papers] == ["2406.04321", "2406.05503"]
+    sb = papers[0]
+    assert sb.upvotes == 57 and sb.github == "https://github.com/example-lab/sb-diffusion"
+    assert sb.keywords == ("score-based diffusion", "Schrödinger bridge", "iterative proportional fitting", "optimal transport")
+    assert sb.authors == ("Ana Müller", "Kenji Tanaka", "Zoë O'Brien")
+    assert sb.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=timezone.utc)
+    assert sb.url == "https://arxiv.org/abs/2406.04321"
+    assert "\n" not in sb.abstract
+    assert warnings == ["hf.json: source 'hf': item 3 (2406.09999) has no title; skipped"]
+
+
+@pytest.mark.parametrize(
+    "body, line, words",
+    [
+        (data("hf-daily-2024-06-07.json")[:900], None, "invalid JSON"),
+        (b'{"error": "Invalid date"}', 1, "expected a JSON list of daily papers, got dict"),
+        (b"\xff\xfe[]", 1, "not UTF-8"),
+    ],
+)
+def test_broken_hf_json_is_an_error_with_a_line(body, line, words):
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(body, "hf.json", "hf", Collect())
+    (problem,) = info.value.problems
+    assert words in problem.message and problem.file == "hf.json"
+    assert problem.line == (line or body.count(b"\n") + 1)
+
+
+def test_nothing_new_is_not_an_error():
+    assert parse_hf_daily(b"[]", "hf.json", "hf", Collect()) == []
+    empty_api = _atom_page([], total=0)
+    assert parse_arxiv(empty_api, "api", "arxiv", Collect()).papers == []
+    empty_rss = b'''<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+        <description>d</description></channel></rss>'''
+    assert parse_feed(empty_rss, "rss", "blog", Collect()) == []
+
+
+def test_feed_detects_arxiv_links_and_strips_html():
+    warnings = Collect()
+    papers = parse_feed(data("feed-rss2.xml"), "feed.xml", "blog", warnings)
+    assert [p.arxiv_id for p in papers] == ["2406.04321", None, "2406.01010"]
+    assert papers[0].abstract == "Our pick: a simulation-free objective for bridges & transport."
+    assert papers[0].url == "https://arxiv.org/abs/2406.04321"
+    assert papers[1].title == "Why attention sinks appear <and how to remove them>"
+    assert papers[1].id == "why attention sinks appear and how to remove them"
+    assert papers[1].url == "https://reading-group.example.org/posts/attention-sinks"
+    assert papers[1].authors == ("Ines Pereira",)
+    assert papers[2].published == datetime(2024, 6, 6, 12, 0, tzinfo=timezone.utc)
+    assert warnings == [
+        "feed.xml: source 'blog': entry 4 (https://reading-group.example.org/posts/untitled-draft) has no title; skipped"
+    ]
+
+
+def test_search_query():
+    assert arxiv_search_query('all:"diffusion"', ["cs.LG", "stat.ML"]) == '(cat:cs.LG OR cat:stat.ML) AND (all:"diffusion")'
+    assert arxiv_search_query(None, ["cs.LG"]) == "cat:cs.LG"
+    assert arxiv_search_query("ti:transformer AND au:bengio", []) == "ti:transformer AND au:bengio"
+
+
+# --------------------------------------------------------------------------- readers over HTTP
+
+
+def _atom_page(ids: list[str], total: int) -> bytes:
+    entries = "".join(
+        f"""<entry><id>http://arxiv.org/abs/{i}v1</id><published>2024-06-0{n % 9 + 1}T00:00:00Z</published>
+        <title>Paper number {i}</title><summary>Abstract {i}.</summary><author><name>Author {n}</name></author>
+        <arxiv:primary_category xmlns:arxiv="http://arxiv.org/schemas/atom" term="cs.LG"/></entry>"""
+        for n, i in enumerate(ids)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        "<title>ArXiv Query</title><id>http://arxiv.org/api/page</id>"
+        f'<opensearch:totalResults xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">{total}</opensearch:totalResults>'
+        f"{entries}</feed>"
+    ).encode()
+
+
+def _paged(all_ids: list[str], total: int):
+    def reply(request):
+        start, count = int(request.query["start"]), int(request.query["max_results"])
+        return Reply(200, _atom_page(all_ids[start : start + count], total), {"Content-Type": "application/atom+xml"})
+
+    return reply
+
+
+def test_arxiv_api_pages_with_three_seconds_between_requests(http_server, tmp_path):
+    ids = [f"2406.{n:05d}" for n in range(1, 12)]
+    http_server.route("/api/query", _paged(ids, total=11))
+    config = config_at(
+        tmp_path,
+        f"""
+        sources:
+          - type: arxiv
+            categories: [cs.LG, stat.ML]
+            query: 'all:"diffusion"'
+            max_results: 5
+            url: {http_server.url("/api/query")}
+        topics: {{t: {{any: [x]}}}}
+        """,
+    )
+    clock = FakeClock()
+    with Fetcher.from_config(config, sleep=clock.sleep, clock=clock) as fetcher:
+        context = ReadContext(fetcher, NOW, Collect())
+        papers = list(read_arxiv_api(config.sources[0], context, page_size=2))
+    assert [p.arxiv_id for p in papers] == ids[:5]
+    asked = [(r.query["start"], r.query["max_results"]) for r in http_server.requests]
+    assert asked == [("0", "2"), ("2", "2"), ("4", "1")]
+    assert clock.sleeps == [3.0, 3.0]
+    first = http_server.requests[0].query
+    assert first["search_query"] == '(cat:cs.LG OR cat:stat.ML) AND (all:"diffusion")'
+    assert first["sortBy"] == "submittedDate" and first["sortOrder"] == "descending"
+
+    # A second run within the hour is served from the cache: no requests, no waiting.
+    clock.sleeps.clear()
+    with Fetcher.from_config(config, sleep=clock.sleep, clock=clock) as fetcher:
+        again = list(read_arxiv_api(config.sources[0], ReadContext(fetcher, NOW, Collect()), page_size=2))
+    assert again == papers and len(http_server.requests) == 3 and clock.sleeps == []
+
+
+def test_arxiv_api_stops_at_the_total(http_server, tmp_path):
+    ids = [f"2406.{n:05d}" for n in range(1, 4)]
+    http_server.route("/api/query", _paged(ids, total=3))
+    config = config_at(
+        tmp_path,
+        f"""
+        sources: [{{type: arxiv, categories: [cs.LG], max_results: 1000, url: "{http_server.url('/api/query')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        """,
+    )
+    clock = FakeClock()
+    with Fetcher.from_config(config, sleep=clock.sleep, clock=clock) as fetcher:
+        papers = list(read_arxiv_api(config.sources[0], ReadContext(fetcher, NOW, Collect()), page_size=2))
+    assert len(papers) == 3 and len(http_server.requests) == 2
+
+
+def test_hf_daily_fetches_the_last_n_days_ending_today(http_server, tmp_path):
+    def by_date(request):
+        name = f"hf-daily-{request.query['date']}.json"
+        return recorded(name) if (DATA / name).exists() else Reply(200, b"[]", {"Content-Type": "application/json"})
+
+    http_server.route("/api/daily_papers", by_date)
+    config = config_at(
+        tmp_path,
+        f"""
+        sources: [{{type: hf-daily, days: 3, url: "{http_server.url('/api/daily_papers')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        """,
+    )
+    papers, warnings = read(config)  # now = 2024-06-07
+    assert [r.query["date"] for r in http_server.requests] == ["2024-06-07", "2024-06-06", "2024-06-05"]
+    assert [p.id for p in papers] == ["2406.04321", "2406.05503", "2406.06000", "2406.03987"]
+    assert papers[2].title == "VideoGen-Ω: Scaling Text-to-Video Diffusion to Minute-Long Clips"
+    assert len(warnings) == 1 and "has no title; skipped" in warnings[0]
+
+
+def test_hf_daily_explicit_date(http_server, tmp_path):
+    http_server.route("/d", recorded("hf-daily-2024-06-06.json"))
+    config = config_at(
+        tmp_path,
+        f"""
+        sources: [{{type: hf-daily, date: 2024-06-06, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        """,
+    )
+    papers, _ = read(config)
+    assert [r.query["date"] for r in http_server.requests] == ["2024-06-06"]
+    assert {p.upvotes for p in papers} == {103, 8}
+
+
+MERGE_CONFIG = """
+sources:
+  - type: hf-papers-text
+    name: export
+    path: export.txt
+  - type: arxiv
+    name: arXiv ML
+    categories: [cs.LG, stat.ML]
+    query: 'all:"diffusion"'
+    url: {api}
+  - type: hf-daily
+    name: HF daily
+    date: 2024-06-07
+    url: {hf}
+  - type: feed
+    name: reading group
+    url: {feed}
+topics:
+  bridges:
+    any: ["Schrödinger bridge*"]
+  tanaka:
+    any: ["Kenji Tanaka"]
+    fields: [authors]
+  optim:
+    categories: [math.OC]
+  fluid:
+    any: ["neural operator*"]
+    categories: [physics.flu-dyn]
+subscribers:
+  - email: ada@example.org
+    topics: [bridges, tanaka, optim, fluid]
+    pin: ["Olusegun Adeyemi"]
+"""
+
+
+@pytest.fixture
+def merged_sources(http_server, tmp_path):
+    http_server.route("/api/query", recorded("arxiv-api.xml"))
+    http_server.route("/api/daily_papers", recorded("hf-daily-2024-06-07.json"))
+    http_server.route("/feed.xml", recorded("feed-rss2.xml", headers={"Content-Type": "application/rss+xml"}))
+    (tmp_path / "export.txt").write_bytes(data("hf-papers-overlap.txt"))
+    return config_at(
+        tmp_path,
+        MERGE_CONFIG.format(
+            api=http_server.url("/api/query"), hf=http_server.url("/api/daily_papers"), feed=http_server.url("/feed.xml")
+        ),
+    )
+
+
+def test_one_paper_from_export_arxiv_hf_and_feed_keeps_the_richest_fields(merged_sources):
+    papers, warnings = read(merged_sources)
+    same = [p for p in papers if "schrödinger bridge" in p.title.casefold()]
+    assert len(same) == 1
+    paper = same[0]
+    assert paper.id == "2406.04321"
+    assert paper.source == "export, arXiv ML, HF daily, reading group"
+    assert paper.authors == ("Ana Müller", "Kenji Tanaka", "Zoë O'Brien")
+    assert paper.url == "https://arxiv.org/abs/2406.04321"
+    assert paper.pdf_url == "https://arxiv.org/pdf/2406.04321v2"
+    assert paper.abstract.endswith("at equal sample quality.")  # the full abstract, not the export's first sentence
+    assert paper.categories[:3] == ("stat.ML", "cs.LG", "math.PR")
+    assert paper.upvotes == 57 and paper.github and "optimal transport" in paper.keywords
+    assert paper.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=timezone.utc)
+    assert len({p.id for p in papers}) == len(papers)
+    # The feed's PDF link to 2406.01010 merged with the arXiv entry too.
+    assert sum(p.arxiv_id == "2406.01010" for p in papers) == 1
+    assert any(p.title == "Gradient Noise Scale Predicts the Critical Batch Size" for p in papers)
+    assert len(warnings) == 2  # the HF item and the feed entry without titles
+
+
+def test_title_only_export_first_then_arxiv_is_one_paper_with_the_arxiv_id():
+    from newsletter.models import Paper, merge_papers
+
+    export = Paper(title="Score-based diffusion models for Schrödinger-bridge problems", abstract="Short.", source="export")
+    arxiv = parse_arxiv(data("arxiv-api.xml"), "api.xml", "arxiv", Collect()).papers[0]
+    hf = parse_hf_daily(data("hf-daily-2024-06-07.json"), "hf.json", "hf", Collect())[0]
+    (one,) = merge_papers([export, arxiv, hf])
+    assert one.id == "2406.04321" and one.url == arxiv.url and one.authors == arxiv.authors
+    assert one.upvotes == 57 and one.abstract == arxiv.abstract
+    # The other way round, and a second export spelling the title the HF way, still one paper.
+    variant = Paper(title="SCORE-BASED DIFFUSION MODELS FOR SCHRÖDINGER BRIDGE PROBLEMS", abstract="x", source="e2")
+    assert len(merge_papers([hf, arxiv, export, variant])) == 1
+
+
+def test_author_and_category_rules_and_pins_on_arxiv_papers(merged_sources):
+    papers, _ = read(merged_sources)
+    (sub,) = merged_sources.subscribers
+    selected = Matcher(merged_sources.topics).index(papers).select(sub)
+    by_id = {m.paper.id: m for m in selected}
+    # fields: [authors] matched Kenji Tanaka on two arXiv papers
+    assert {pid for pid, m in by_id.items() if "tanaka" in m.topics} == {"2406.04321", "2406.02555"}
+    assert by_id["2406.02555"].hits[0].field == "authors"
+    # categories: [math.OC] picks the cross-listed SGD paper
+    assert [pid for pid, m in by_id.items() if "optim" in m.topics] == ["2406.03987"]
+    # categories + terms: only the flu-dyn paper about neural operators
+    assert [pid for pid, m in by_id.items() if "fluid" in m.topics] == ["2406.01010"]
+    # the pinned author's paper comes first although it scores lower
+    assert selected[0].paper.id == "2406.01010" and selected[0].pinned
+    assert "2405.19876" not in by_id  # cs.CL paper, no rule wants it
+
+
+# --------------------------------------------------------------------------- failures
+
+
+FAILING = """
+sources:
+  - type: hf-papers-text
+    path: export.txt
+  - type: feed
+    name: flaky blog
+    url: {down}
+    required: {required}
+topics: {{t: {{any: [x]}}}}
+http: {{retries: 2, backoff: 1}}
+"""
+
+
+def test_a_failing_source_is_reported_and_the_others_are_used(http_server, tmp_path):
+    http_server.route("/down", Reply(500, b"boom"))
+    (tmp_path / "export.txt").write_bytes(data("hf-papers-overlap.txt"))
+    config = config_at(tmp_path, FAILING.format(down=http_server.url("/down"), required="false"))
+    clock = FakeClock()
+    papers, warnings = read(config, clock)
+    assert len(papers) == 2
+    assert warnings == [
+        f"{http_server.url('/down')}: source 'flaky blog': HTTP 500 Internal Server Error (gave up after 3 attempts)"
+        " (sources[1] skipped; the other sources are used)"
+    ]
+    assert clock.sleeps == [1.0, 2.0]
+
+
+def test_a_failing_required_source_stops_the_run(http_server, tmp_path):
+    http_server.route("/down", Reply(503))
+    (tmp_path / "export.txt").write_bytes(data("hf-papers-overlap.txt"))
+    config = config_at(tmp_path, FAILING.format(down=http_server.url("/down"), required="true"))
+    with pytest.raises(InputError) as info:
+        read(config)
+    assert "source 'flaky blog': HTTP 503 Service Unavailable" in str(info.value)
+
+
+def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
+    """All or nothing per source: the first day came, the second failed: no paper from it."""
+    http_server.route("/d", recorded("hf-daily-2024-06-07.json"), Reply(500))
+    config = config_at(
+        tmp_path,
+        f"""
+        sources: [{{type: hf-daily, name: hf, days: 2, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        http: {{retries: 0}}
+        """,
+    )
+    papers, warnings = read(config)
+    assert papers == [] and len(http_server.requests) == 2
+    assert "source 'hf': HTTP 500" in warnings[-1] and "sources[0] skipped" in warnings[-1]
+
+
+# --------------------------------------------------------------------------- config and validate
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        ("{type: arxiv}", "config.yaml:2: sources[0]: an arxiv source needs 'query' and/or 'categories'"),
+        ("{type: arxiv, categories: [CS LG]}", "config.yaml:2: sources[0].categories: 'CS LG' is not an arXiv category"),
+        ("{type: arxiv, categories: [cs.LG], announce_type: [new]}", "config.yaml:2: sources[0]: 'announce_type' needs 'feed: rss'"),
+        ("{type: arxiv, feed: rss, categories: [cs.LG], announce_type: [neu]}", "config.yaml:2: sources[0].announce_type[0]: expected 'new', 'cross', 'replace' or 'replace-cross'"),
+        ("{type: arxiv, feed: rss}", "config.yaml:2: sources[0]: an arxiv source with 'feed: rss' needs 'categories'"),
+        ("{type: hf-daily, date: 7 June}", "config.yaml:2: sources[0].date: '7 June' is not a date in the form YYYY-MM-DD"),
+        ("{type: feed, url: 'ftp://example.org/x'}", "config.yaml:2: sources[0].url: 'ftp://example.org/x' is not an http:// or https:// URL"),
+        ("{type: feed, path: nothere.xml}", "config.yaml:2: sources[0].path: 'nothere.xml': no such file"),
+    ],
+)
+def test_source_config_errors_have_file_and_line(tmp_path, source, message):
+    write_config(tmp_path, f"sources:\n  - {source}\ntopics: {{t: {{any: [x]}}}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "config.yaml")
+    assert any(str(p).replace(str(tmp_path / "config.yaml"), "config.yaml").startswith(message) for p in info.value.problems), info.value
+
+
+def test_http_settings_are_validated(tmp_path):
+    write_config(tmp_path, "sources: [{type: feed, url: 'https://x.org/f'}]\ntopics: {t: {any: [x]}}\nhttp:\n  retries: -1\n  timout: 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path / "config.yaml")
+    text = str(info.value).replace(str(tmp_path / "config.yaml"), "config.yaml")
+    assert "config.yaml:4: http.retries: expected greater than or equal to 0" in text
+    assert "config.yaml:5: http.timout: unknown key 'timout' (did you mean 'timeout'?)" in text
+
+
+def test_cache_folder_is_beside_the_config(tmp_path):
+    write_config(tmp_path, "sources: [{type: feed, url: 'https://x.org/f'}]\ntopics: {t: {any: [x]}}\n")
+    config = load_config(tmp_path / "config.yaml")
+    assert config.cache_dir == tmp_path / ".cache" and config.http.fresh_for == 3600
+
+
+def test_validate_parses_local_files_and_does_not_fetch(http_server, tmp_path):
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    (tmp_path / "api.xml").write_bytes(data("arxiv-api.xml"))
+    (tmp_path / "daily.json").write_bytes(data("hf-daily-2024-06-06.json"))
+    text = f"""
+    sources:
+      - {{type: arxiv, path: api.xml}}
+      - {{type: hf-daily, path: daily.json}}
+      - {{type: feed, url: "{http_server.url('/feed.xml')}"}}
+    topics: {{t: {{any: [x]}}}}
+    """
+    summary = pipeline.validate(config_at(tmp_path, text))
+    assert summary.papers == 6 and summary.unfetched == 1  # 2406.03987 is in both files
+    assert "3 sources (6 papers, 1 remote not fetched)" in str(summary)
+    assert http_server.requests == []
+    assert not (tmp_path / ".cache").exists()
+
+    (tmp_path / "api.xml").write_bytes(data("arxiv-api.xml")[:3000])
+    with pytest.raises(NewsletterError) as info:
+        pipeline.validate(config_at(tmp_path, text))
+    assert re.search(r"api\.xml:\d+: source 'arxiv': not a well-formed feed", str(info.value))
+
+
+# --------------------------------------------------------------------------- the command, end to end
+
+
+E2E = """
+sources:
+  - type: arxiv
+    name: arXiv ML
+    categories: [cs.LG, stat.ML]
+    query: 'all:"diffusion"'
+    url: {base}/api/query
+  - type: arxiv
+    name: arXiv today
+    feed: rss
+    categories: [cs.LG, stat.ML]
+    announce_type: [new]
+    url: {base}/atom/cs.LG+stat.ML
+  - type: hf-daily
+    date: 2024-06-07
+    url: {base}/api/daily_papers
+  - type: feed
+    name: reading group
+    url: {base}/feed.xml
+  - type: feed
+    name: broken mirror
+    url: {base}/down
+    required: {required}
+topics:
+  diffusion:
+    any: ["diffusion model*", "score-based"]
+subscribers:
+  - email: ada@example.org
+    topics: [diffusion]
+http:
+  retries: 1
+  backoff: 0
+"""
+
+
+def _serve_all(http_server):
+    http_server.route("/api/query", recorded("arxiv-api.xml"))
+    http_server.route("/atom/cs.LG+stat.ML", recorded("arxiv-rss.xml"))
+    http_server.route("/api/daily_papers", recorded("hf-daily-2024-06-07.json", etag='"hf-0607"'))
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    http_server.route("/down", Reply(500, b"Internal error"))
+
+
+def test_papers_json_from_live_sources_end_to_end(http_server, tmp_path, cli):
+    _serve_all(http_server)
+    write_config(tmp_path, E2E.format(base=http_server.url(), required="false"))
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    papers = json.loads(r.out)
+    ids = [p["id"] for p in papers]
+    assert len(ids) == len(set(ids))
+    assert {"2406.04321", "2406.03987", "2406.05501", "2406.05503"} <= set(ids)
+    assert "2406.06000" not in ids  # on the HF list of another day
+    assert "2406.05502" not in ids  # a cross-list, and only [new] was wanted
+    sb = next(p for p in papers if p["id"] == "2406.04321")
+    assert sb["authors"] == ["Ana Müller", "Kenji Tanaka", "Zoë O'Brien"]
+    assert sb["upvotes"] == 57 and sb["published"] == "2024-06-06T17:59:58+00:00"
+    assert sb["source"] == "arXiv ML, hf-daily, reading group"
+    assert any(p["id"] == "why attention sinks appear and how to remove them" for p in papers)
+    # The broken source is named, with its URL, and did not stop the others.
+    assert f"source 'broken mirror'" in r.err and f"{http_server.url('/down')}" in r.err and "HTTP 500" in r.err
+    assert "has no title; skipped" in r.err
+    assert "Traceback" not in r.err and "HTTP Request:" not in r.err  # httpx's chatter stays behind -v
+    assert len(http_server.requests_to("/down")) == 2
+    assert http_server.requests_to("/api/query")[0].query["search_query"] == '(cat:cs.LG OR cat:stat.ML) AND (all:"diffusion")'
+
+    # Run again at once: every working source comes from the cache, no requests.
+    before = len(http_server.requests)
+    again = cli("match", "--json")
+    assert again.code == 0, again.err
+    assert [r.path for r in http_server.requests[before:]] == ["/down", "/down"]  # failures are not cached
+    matched = json.loads(again.out)["subscribers"][0]["papers"]
+    assert matched and matched[0]["id"] == "2406.04321"
+
+
+def test_required_source_failing_exits_2_end_to_end(http_server, tmp_path, cli):
+    _serve_all(http_server)
+    write_config(tmp_path, E2E.format(base=http_server.url(), required="true"))
+    r = cli("papers")
+    assert r.code == 2
+    assert r.err.strip().splitlines()[-1] == (
+        f"{http_server.url('/down')}: source 'broken mirror': HTTP 500 Internal Server Error (gave up after 2 attempts)"
+    )
+    assert "Traceback" not in r.err
+
+
+def test_validate_end_to_end_does_not_fetch(http_server, tmp_path, cli):
+    _serve_all(http_server)
+    write_config(tmp_path, E2E.format(base=http_server.url(), required="true"))
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert "5 sources (0 papers, 5 remote not fetched)" in r.out
+    assert http_server.requests == []
+
+
+def test_arxiv_rss2_feed_read_as_a_plain_feed():
+    body = """<?xml version="1.0" encoding="UTF-8"?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">
+  <channel>
+    <title>cs.LG updates on arXiv.org</title>
+    <link>http://rss.arxiv.org/rss/cs.LG</link>
+    <description>cs.LG updates on the arXiv.org e-print archive.</description>
+    <item>
+      <title>Flow Matching on Lie Groups</title>
+      <link>https://arxiv.org/abs/2406.05501</link>
+      <description>arXiv:2406.05501v1 Announce Type: new
+Abstract: We extend flow matching to Lie groups.</description>
+      <guid isPermaLink="false">oai:arXiv.org:2406.05501v1</guid>
+      <category>cs.LG</category>
+      <pubDate>Tue, 11 Jun 2024 00:00:00 -0400</pubDate>
+      <arxiv:announce_type>new</arxiv:announce_type>
+      <dc:creator>Ingrid Solberg, Rafael Costa</dc:creator>
+    </item>
+  </channel>
+</rss>""".encode()
+    (paper,) = parse_feed(body, "rss", "arXiv rss", Collect())
+    assert paper.arxiv_id == "2406.05501" and paper.abstract == "We extend flow matching to Lie groups."
+    assert paper.authors == ("Ingrid Solberg", "Rafael Costa") and paper.categories == ("cs.LG",)
+    assert paper.published == datetime(2024, 6, 11, 4, 0, tzinfo=timezone.utc)
