@@ -375,7 +375,7 @@ class _SendRun:
                     did,
                     self.sender,
                     sub.email,
-                    composed.message,
+                    composed.data,
                     composed.message_id,
                     open_.created if open_ else self.now,
                     len(composed.paper_ids),

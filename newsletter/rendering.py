@@ -31,7 +31,7 @@ from markupsafe import Markup, escape
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError
 from .matching import PaperMatch
-from .messages import build_message, new_message_id, unsubscribe_url
+from .messages import MessageWriter, new_message_id, parse_message, unsubscribe_url
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,18 @@ def template_dirs(config: Config) -> list[Path]:
 class Composed:
     """One finished email, and the parts it was made of (for preview and the state)."""
 
-    message: EmailMessage
+    data: bytes  # the message exactly as sent over SMTP (RFC 5322, CRLF line ends)
     subject: str
     html: str  # the HTML part exactly as sent (after CSS inlining)
     text: str
     message_id: str
     paper_ids: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+
+    @functools.cached_property
+    def message(self) -> EmailMessage:
+        """``data`` parsed back (made on first use: sending needs only ``data``)."""
+        return parse_message(self.data)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -119,12 +124,17 @@ def paper_link(paper) -> str:
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
-    def __init__(self, config: Config, inliner: Callable[[str], str] | None = None) -> None:
+    def __init__(self, config: Config, inliner: Callable[[str], str] | None = None, writer: Callable[..., bytes] | None = None) -> None:
         """``inliner`` turns rendered HTML into the HTML sent: default a
-        :class:`CssInliner` (premailer's result, learnt once per stylesheet);
-        :func:`inline_css` runs premailer on every email (same bytes, slower)."""
+        :class:`SplicingInliner` (premailer's result; each repeated part of
+        the email inlined once); :func:`inline_css` runs premailer on every
+        email (same bytes, much slower).  ``writer`` makes the message bytes:
+        default :class:`~newsletter.messages.MessageWriter`;
+        :func:`~newsletter.messages.email_package_writer` is the ``email``
+        package's (same message, slower)."""
         self.config = config
-        self.inliner = inliner or CssInliner()
+        self.inliner = inliner or SplicingInliner()
+        self.writer = writer or MessageWriter(config)
         self.dirs = template_dirs(config)
         loader = jinja2.FileSystemLoader([str(d) for d in self.dirs])
         self.env = jinja2.Environment(
@@ -259,7 +269,7 @@ class Composer:
     ) -> Composed:
         subject, html, text = self.render(subscriber, matches, now)
         message_id = message_id or new_message_id(self.config)
-        message = build_message(self.config, subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
+        data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
         warnings = []
         size = len(html.encode("utf-8"))
         if size > self.config.email.max_html_kb * 1024:
@@ -267,7 +277,7 @@ class Composer:
                 f"digest for {subscriber.email}: HTML body is {size / 1024:.0f} KB, over "
                 f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); lower max_papers or abstract_chars"
             )
-        return Composed(message, subject, html, text, message_id, tuple(m.paper.id for m in matches), tuple(warnings))
+        return Composed(data, subject, html, text, message_id, tuple(m.paper.id for m in matches), tuple(warnings))
 
 
 # --------------------------------------------------------------------------- CSS inlining
@@ -294,6 +304,13 @@ def inline_css(html: str) -> str:
     return premailer.Premailer(html, **PREMAILER_OPTIONS).transform()
 
 
+def serialise(root) -> str:
+    """premailer's own serialisation call (pretty-printed HTML, UTF-8)."""
+    from lxml import etree
+
+    return etree.tostring(root, method="html", pretty_print=True, encoding="utf-8").decode("utf-8")
+
+
 # Selectors whose result depends on more than the element and its ancestors
 # (siblings, position, attributes, state) rule out the fast path.
 _UNSAFE_SELECTOR = re.compile(r"[:\[+~]")
@@ -308,12 +325,16 @@ class _Sheet:
     each ``<style>`` block becomes (the leftover rules, or None: removed).
     """
 
-    __slots__ = ("fast", "style_text", "results")
+    __slots__ = ("fast", "style_text", "results", "chains", "chain_ids")
 
     def __init__(self, fast: bool) -> None:
         self.fast = fast
         self.style_text: list[str | None] | None = None
+        # Results are keyed by (chain id, style): a small int hashes far faster
+        # than the nested chain tuple it stands for.
         self.results: dict[tuple, tuple[tuple[str, str], ...]] = {}
+        self.chains: list[tuple] = [()]  # chain id -> chain tuple
+        self.chain_ids: dict[tuple, int] = {}  # (parent chain id, tag, id, class) -> chain id
 
 
 class CssInliner:
@@ -342,6 +363,17 @@ class CssInliner:
         self.specimen_runs = 0  # how often premailer ran (for tests and benchmarks)
 
     def __call__(self, html: str) -> str:
+        inlined = self.inline_tree(html)
+        return inline_css(html) if inlined is None else serialise(inlined[0])
+
+    def inline_tree(self, html: str):
+        """Parse ``html`` and apply premailer's attributes in place.
+
+        Returns ``(root, page, sheet_key)`` -- ``serialise(root)`` is
+        premailer's output -- or None when this document must go through
+        premailer whole.  Callers may change attributes that no selector
+        can see (anything but ``id``, ``class``, ``style``) before serialising.
+        """
         from lxml import etree
 
         stripped = html.strip()
@@ -352,17 +384,16 @@ class CssInliner:
         if not page.xpath("descendant-or-self::head") or any(
             "media" in s.attrib or "data-premailer" in s.attrib for s in styles
         ):
-            return inline_css(html)
+            return None
         sheet_key = tuple((tuple(s.attrib.items()), s.text) for s in styles)
         sheet = self._sheets.get(sheet_key)
         if sheet is None:
             sheet = self._sheets[sheet_key] = _Sheet(self._can_model(styles))
         if not sheet.fast:
-            return inline_css(html)
+            return None
 
-        # Signatures: chain ids are interned per email; the chain itself is the key.
-        chains: list[tuple] = [()]  # id -> chain tuple
-        chain_ids: dict[tuple, int] = {}
+        # Signatures: (chain id, style); chain ids are interned per stylesheet.
+        chains, chain_ids = sheet.chains, sheet.chain_ids
         todo: list[tuple] = []
         stack = [(page, 0)]
         while stack:
@@ -371,22 +402,26 @@ class CssInliner:
             link = (parent, el.tag, attrib.get("id"), attrib.get("class"))
             cid = chain_ids.get(link)
             if cid is None:
-                cid = chain_ids[link] = len(chains)
-                chains.append(chains[parent] + (link[1:],))
-            todo.append((el, (chains[cid], attrib.get("style"))))
+                with self._lock:
+                    cid = chain_ids.get(link)
+                    if cid is None:
+                        cid = len(chains)
+                        chains.append(chains[parent] + (link[1:],))
+                        chain_ids[link] = cid
+            todo.append((el, (cid, attrib.get("style"))))
             stack.extend((child, cid) for child in reversed(el) if isinstance(child.tag, str))
 
         results = sheet.results
-        missing = {key for _, key in todo if key not in results}
-        if missing or sheet.style_text is None:
+        if sheet.style_text is None or any(key not in results for _, key in todo):
             with self._lock:
                 if len(results) > self.max_entries:
                     results.clear()
                 try:
-                    self._learn(sheet, styles, page, {key for _, key in todo if key not in results})
+                    wanted = {(chains[cid], style) for _, (cid, style) in todo if (cid, style) not in results}
+                    self._learn(sheet, styles, page, wanted)
                 except (ValueError, TypeError, IndexError):  # e.g. a tag name lxml cannot create
                     sheet.fast = False
-                    return inline_css(html)
+                    return None
 
         for el, key in todo:
             for name, value in results[key]:
@@ -396,7 +431,7 @@ class CssInliner:
                 el.getparent().remove(el)
             else:
                 el.text = text
-        return etree.tostring(root, method="html", pretty_print=True, encoding="utf-8").decode("utf-8")
+        return root, page, sheet_key
 
     @staticmethod
     def _can_model(styles) -> bool:
@@ -460,10 +495,322 @@ class CssInliner:
         # premailer has not run yet, so every "before" is the element as built.
         premailer.Premailer(**PREMAILER_OPTIONS).transform(root)
         self.specimen_runs += 1
+        cid_of = {chain: cid for cid, chain in enumerate(sheet.chains)}
         for key, el, before in targets:
-            sheet.results[key] = tuple((k, v) for k, v in el.attrib.items() if before.get(k) != v)
+            sheet.results[cid_of[key[0]], key[1]] = tuple((k, v) for k, v in el.attrib.items() if before.get(k) != v)
         if sheet.style_text is None:
             sheet.style_text = [None if s.getparent() is None else s.text for s in specimen_styles]
+
+
+# --------------------------------------------------------------------------- splicing
+
+#: Tags after which a unit cannot be modelled as plain markup: raw text, foreign
+#: content, whitespace-sensitive or form-state elements.
+_RAW_TAGS = frozenset(
+    "script style textarea title xmp plaintext noscript iframe noembed noframes template svg math pre listing "
+    "select option".split()
+)
+_VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr basefont frame isindex keygen".split())
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?:[\s/][^<>]*)?>")
+_SPACE = re.compile(r"\s*")
+
+
+def _unit_elements(source: str) -> int | None:
+    """How many elements ``source`` (one element, start tag to end tag) holds,
+    or None unless every tag is explicit, balanced and harmless, so that the
+    HTML parser builds exactly that element wherever it appears."""
+    if "<!" in source or "<?" in source:
+        return None
+    stack: list[str] = []
+    count = tags = 0
+    for m in _TAG.finditer(source):
+        tags += 1
+        tag = m.group(2).lower()
+        if tag in _RAW_TAGS or (not stack and count):
+            return None
+        if m.group(1):
+            if not stack or stack.pop() != tag:
+                return None
+        else:
+            count += 1
+            if tag not in _VOID_TAGS:
+                if m.group(0).endswith("/>"):
+                    return None
+                stack.append(tag)
+    if stack or tags != source.count("<"):
+        return None
+    return count
+
+
+def _find_layout(html: str) -> tuple[str, str] | None:
+    """The element whose leading run of same-tag children covers most of the
+    email (the default template: the container table's rows): its exact start
+    tag and the children's tag, as written in the template."""
+    masked = re.sub(
+        r"(?is)<!--.*?-->|<(script|style|title|textarea)\b.*?</\1\s*>", lambda m: " " * len(m.group()), html
+    )
+    # node: [tag, start, start_tag_end, end, children]
+    root: list = ["", 0, 0, len(html), []]
+    stack = [root]
+    for m in _TAG.finditer(masked):
+        tag = m.group(2).lower()
+        if m.group(1):
+            for k in range(len(stack) - 1, 0, -1):
+                if stack[k][0] == tag:
+                    while len(stack) > k:
+                        stack.pop()[3] = m.end()
+                    break
+            continue
+        node = [tag, m.start(), m.end(), m.end(), []]
+        stack[-1][4].append(node)
+        if tag not in _VOID_TAGS and not m.group(0).endswith("/>"):
+            stack.append(node)
+    best, best_cover = None, 0
+    todo = [root]
+    while todo:
+        node = todo.pop()
+        todo.extend(node[4])
+        run, pos = [], node[2]
+        for child in node[4]:
+            if html[pos:child[1]].strip() or (run and child[0] != run[0][0]):
+                break
+            run.append(child)
+            pos = child[3]
+        cover = sum(c[3] - c[1] for c in run)
+        if node is not root and len(run) >= 2 and cover > best_cover:
+            best, best_cover = node, cover
+    if best is None:
+        return None
+    first = best[4][0]
+    return html[best[1]:best[2]], html[first[1] + 1:first[1] + 1 + len(first[0])]
+
+
+class SplicingInliner:
+    """premailer's bytes for whole emails, inlining each repeated part once.
+
+    A digest is a *shell* (head, stylesheet, greeting, footer) around a run
+    of *units*: the rows of the template's container table -- section
+    headings and paper cards, the same for many subscribers.  Each email is
+    cut at the units; units seen before are replaced by an empty placeholder
+    element of the same tag, so only the small shell is parsed and inlined
+    (:class:`CssInliner`), and the placeholders are replaced by the units'
+    inlined text learnt earlier.  A placeholder has the unit's tag and
+    position, so the HTML parser and the pretty-printer treat its
+    surroundings exactly as they treat the unit's.
+
+    Units not known yet stay in the shell as they are, are inlined with it,
+    and are learnt from that pass.  A unit is kept only if its markup is
+    explicit and balanced (:func:`_unit_elements`) and the parser built it as
+    written; a unit that recurs in no other email (the greeting with the
+    subscriber's name) is kept only once seen twice.  The first ``checks``
+    emails of each stylesheet and container are also inlined whole and
+    compared with their splice -- any difference turns splicing off for
+    good.  Templates without such a container, or emails where the
+    container's start tag is not unique, go through ``inliner`` whole.
+    Units are keyed by stylesheet and the container's ancestry, and
+    capped at ``max_units`` (then forgotten and learnt again).
+    """
+
+    def __init__(self, inliner: CssInliner | None = None, max_units: int = 20000, checks: int = 3) -> None:
+        import threading
+
+        self.inliner = inliner or CssInliner()
+        self.max_units = max_units
+        self.enabled = True
+        self.layout: tuple[str, str, re.Pattern, re.Pattern] | None = None
+        self.units: dict[tuple, dict[str, str]] = {}
+        self.context: tuple | None = None
+        self.checks = checks  # emails per context inlined whole and compared with their splice
+        self.checks_left = checks
+        self._seen: set[int] = set()
+        self.stats = {"spliced": 0, "learnt": 0, "whole": 0}  # emails by path (benchmark, tests)
+        self._lock = threading.Lock()
+
+    @property
+    def specimen_runs(self) -> int:
+        return self.inliner.specimen_runs
+
+    def __call__(self, html: str) -> str:
+        if self.enabled and self.layout is None:
+            found = _find_layout(html)
+            if found is None:
+                self.enabled = False
+            else:
+                start, tag = found
+                self.layout = (
+                    start,
+                    tag,
+                    re.compile(rf"<{re.escape(tag)}[\s>/]|</{re.escape(tag)}\s*>"),
+                    re.compile(rf'<{re.escape(tag.lower())} data-pd-slot="(\d+)"></{re.escape(tag.lower())}>'),
+                )
+        split = self._split(html) if self.enabled else None
+        if split is None:
+            self.stats["whole"] += 1
+            return self.inliner(html)
+        pos, spans = split
+        sources = [html[a:b] for a, b in spans]
+        known = self.units.get(self.context) if self.context else None
+        if known is not None and self.checks_left <= 0:
+            expand = {i for i, s in enumerate(sources) if s not in known}
+            if len(expand) < len(spans):
+                out = self._spliced(html, spans, sources, expect=self.context, expand=expand)
+                if out is not None:
+                    self.stats["spliced"] += 1
+                    return out
+        with self._lock:
+            return self._learn(html, pos, spans, sources)
+
+    def _split(self, html: str):
+        """The container's position and the spans of its leading units, or None."""
+        start, tag, tokens, _ = self.layout
+        pos = html.find(start)
+        if pos < 0 or html.find(start, pos + 1) >= 0:
+            return None
+        opener, spans, q, n = "<" + tag, [], pos + len(start), len(html)
+        while True:
+            r = _SPACE.match(html, q).end()
+            if not html.startswith(opener, r) or r + len(opener) >= n or html[r + len(opener)] not in " \t\n\r\f>/":
+                break
+            depth = 0
+            for m in tokens.finditer(html, r):
+                depth += -1 if m.group().startswith("</") else 1
+                if not depth:
+                    break
+            else:
+                return None
+            spans.append((r, m.end()))
+            q = m.end()
+        return (pos, spans) if spans else None
+
+    def _shell(self, html: str, spans, expand=()) -> str:
+        tag = self.layout[1]
+        out, pos = [], 0
+        for i, (a, b) in enumerate(spans):
+            out.append(html[pos:a])
+            out.append(html[a:b] if i in expand else f'<{tag} data-pd-slot="{i}"></{tag}>')
+            pos = b
+        out.append(html[pos:])
+        return "".join(out)
+
+    def _spliced(self, html, spans, sources, expect=None, fresh=None, expand=frozenset()) -> str | None:
+        """Inline the shell -- known units as placeholders, the units in
+        ``expand`` as they are (learnt on the way) -- then put the known
+        units' text in; None if the shell is not what the units were learnt in."""
+        done = self.inliner.inline_tree(self._shell(html, spans, expand))
+        if done is None:
+            return None
+        root, page, sheet_key = done
+        slots = page.xpath("//*[@data-pd-slot]")
+        if len(slots) != len(spans) - len(expand) or not slots:
+            return None
+        box = slots[0].getparent()
+        children = list(box)[: len(spans)]
+        tag = self.layout[1].lower()
+        if len(children) != len(spans) or any(c.tag != tag for c in children) or any(s.getparent() is not box for s in slots):
+            return None
+        context = (sheet_key, _chain(box))
+        if expect is not None and context != expect:
+            return None
+        known = fresh if fresh is not None else self.units.get(context)
+        if known is None:
+            return None
+        learnt = self._units_of(sources, children, expand) if expand else {}
+        if learnt is None:
+            return None
+        for i, el in enumerate(slots):
+            el.attrib.clear()
+            el.set("data-pd-slot", str(i))
+        # placeholders are numbered in order among the units not expanded
+        placed = [sources[i] for i in range(len(spans)) if i not in expand]
+        out, found = self.layout[3].subn(lambda m: known[placed[int(m.group(1))]], serialise(root))
+        if found != len(slots):
+            return None
+        if learnt:
+            self._keep(context, learnt)
+        return out
+
+    def _units_of(self, sources, children, which) -> dict[str, str] | None:
+        """The inlined text of the units ``which`` (indexes), or None if one of
+        them is not a self-contained element (then nothing can be spliced)."""
+        from lxml import etree
+
+        out = {}
+        for i in which:
+            source, el = sources[i], children[i]
+            count = _unit_elements(source)
+            if count is None or count != sum(1 for _ in el.iter()):
+                return None
+            text = etree.tostring(el, method="html", pretty_print=True, encoding="utf-8", with_tail=False).decode("utf-8")
+            out[source] = text[:-1] if text.endswith("\n") else text
+        return out
+
+    def _keep(self, context, learnt: dict[str, str]) -> None:
+        """Remember units seen at least twice (a greeting with the
+        subscriber's name recurs in no other email: not worth keeping)."""
+        known = self.units.setdefault(context, {})
+        seen = self._seen
+        for source, text in learnt.items():
+            h = hash(source)
+            if h in seen:
+                if len(known) >= self.max_units:
+                    known.clear()
+                known[source] = text
+            else:
+                if len(seen) >= 4 * self.max_units:
+                    seen.clear()
+                seen.add(h)
+
+    def _learn(self, html, pos, spans, sources) -> str:
+        """Inline the email whole (the answer), learn its units, check the splice."""
+        from lxml import etree
+
+        start = self.layout[0]
+        cut = pos + len(start) - 1  # mark the container (an attribute no selector sees)
+        marked = html[:cut] + ' data-pd-box=""' + html[cut:]
+        done = self.inliner.inline_tree(marked)
+        if done is None:
+            self.stats["whole"] += 1
+            return self.inliner(html)
+        root, page, sheet_key = done
+        boxes = page.xpath("//*[@data-pd-box]")
+        if len(boxes) != 1:
+            self.stats["whole"] += 1
+            return self.inliner(html)
+        box = boxes[0]
+        del box.attrib["data-pd-box"]
+        whole = serialise(root)
+        self.stats["whole"] += 1
+        children = list(box)[: len(spans)]
+        tag = self.layout[1].lower()
+        if len(children) != len(spans) or any(c.tag != tag for c in children):
+            return whole
+        fresh = self._units_of(sources, children, range(len(spans)))
+        if fresh is None:
+            return whole  # a unit that is not self-contained: this email stays whole
+        context = (sheet_key, _chain(box))
+        if self._spliced(html, spans, sources, expect=context, fresh=fresh) != whole:
+            log.debug("splicing disabled: a spliced email differs from the email inlined whole")
+            self.enabled = False
+            return whole
+        known = self.units.setdefault(context, {})
+        if len(known) + len(fresh) > self.max_units:
+            known.clear()
+        known.update(fresh)
+        if context == self.context:
+            self.checks_left -= 1
+        else:
+            self.context, self.checks_left = context, self.checks
+        self.stats["learnt"] += 1
+        self.stats["whole"] -= 1
+        return whole
+
+
+def _chain(el) -> tuple:
+    out = []
+    while el is not None:
+        out.append((el.tag, el.get("id"), el.get("class")))
+        el = el.getparent()
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------- validate

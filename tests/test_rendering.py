@@ -13,7 +13,7 @@ from conftest import BASIC_CONFIG, DATA, write_config
 from newsletter import pipeline
 from newsletter.config import load_config
 from newsletter.errors import TemplateError
-from newsletter.rendering import Composer, CssInliner, check_templates, highlight, inline_css, trim
+from newsletter.rendering import Composer, CssInliner, SplicingInliner, check_templates, highlight, inline_css, trim
 
 NOW = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
 
@@ -201,3 +201,98 @@ def test_validate_reports_template_problems(tmp_path, cli):
     assert r.code == 2, r.out
     assert r.err.strip() == "templates/digest.html:3: template syntax error: unexpected '}'"
     assert "Traceback" not in r.err
+
+
+# -- the spliced fast path: byte for byte what premailer gives for the whole email --------
+
+MANY_CONFIG = BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 7\n") + """
+  - email: cy@example.org
+    name: Cy Ürün
+    topics: [optim, diffusion]
+  - email: di@example.org
+    name: "Di <b>&amp;</b> \\"Q\\""
+    topics: [optim]
+    max_papers: 1
+  - email: ed@example.org
+    topics: [diffusion, optim]
+    max_papers: 30
+  - email: fa@example.org
+    topics: [diffusion]
+    max_papers: 2
+email:
+  unsubscribe: "https://example.org/unsub?u={email}"
+"""
+
+
+def assert_spliced_like_premailer(config, cases, expect_spliced=True):
+    naive, fast = Composer(config, inliner=inline_css), Composer(config)
+    assert isinstance(fast.inliner, SplicingInliner)
+    for _ in range(2):  # the second round is served from the learnt rows
+        for sub, matches in cases:
+            assert fast.render(sub, matches, NOW)[1] == naive.render(sub, matches, NOW)[1], (sub.email, len(matches))
+    stats = fast.inliner.stats
+    if expect_spliced:
+        assert fast.inliner.enabled and stats["spliced"] >= len(cases), stats
+    return fast.inliner
+
+
+def test_spliced_rows_give_premailer_bytes(tmp_path):
+    config = load(tmp_path, text=MANY_CONFIG)
+    cases = digests(config)
+    # the same cards in other positions, orders and company, and an empty digest
+    for sub, matches in list(cases):
+        cases += [(sub, matches[::-1]), (sub, matches[1:]), (sub, matches[:1]), (sub, [])]
+    assert any(m.paper.title.startswith("<script>") for _, ms in cases for m in ms)
+    assert any("Schrödinger" in m.paper.title for _, ms in cases for m in ms)
+    inliner = assert_spliced_like_premailer(config, cases)
+    assert inliner.layout[1] == "tr" and 'class="container"' in inliner.layout[0]
+
+
+def test_spliced_rows_with_user_templates(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "style.css").write_text(
+        "body { color: #000; } td > p.brand { font-size: 30px; } table td { vertical-align: top; }\n"
+        "div.card p { margin: 0 } .card { padding: 2px } b { font-weight: 700 } @media (max-width: 400px) { .card { padding: 0 !important; } }\n"
+    )
+    # rows are <div>s without white space between them; a card holds a misnested <p><div>
+    (tpl / "digest.html").write_text(
+        '<!DOCTYPE html><html><head><style>{% include "style.css" %}</style></head><body><div id="list">'
+        "{% for s in sections %}<div class=\"section\"><b>{{ s.name }}</b></div>"
+        "{% for p in s.papers %}<div class=\"card\"><p>{{ p.title_html }}<br>{{ p.abstract_html }}</p>"
+        "{% if loop.index == 2 %}<p><div>odd</div></p>{% endif %}<p><span>{{ p.terms | join(', ') }}</span></p></div>"
+        "{% endfor %}{% endfor %}<div class=\"footer\">{{ name }}</div></div></body></html>"
+    )
+    config = load(tmp_path, text=MANY_CONFIG, extra="templates: tpl\n")
+    cases = digests(config)
+    cases += [(sub, matches[::-1]) for sub, matches in cases]
+    inliner = assert_spliced_like_premailer(config, cases)
+    assert inliner.layout[1] == "div"
+
+
+def test_templates_without_rows_go_through_whole(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.html").write_text(
+        "<html><head><style>p { color: red } .x { margin: 0 }</style></head><body>"
+        "{% for s in sections %}{% for p in s.papers %}<p class=\"x\">{{ p.title }}</p>{% endfor %}{% endfor %}</body></html>"
+    )
+    config = load(tmp_path, text=MANY_CONFIG, extra="templates: tpl\n")
+    # <p>s straight in <body>: no container table, but still a run of rows; and a
+    # digest with one paper has no run at all
+    inliner = assert_spliced_like_premailer(config, digests(config), expect_spliced=False)
+    assert inliner.stats["whole"] + inliner.stats["learnt"] + inliner.stats["spliced"] == 2 * len(digests(config))
+
+
+def test_rows_are_learnt_per_stylesheet():
+    """A stylesheet that changes between emails: rows learnt under one sheet
+    are never spliced into an email with another."""
+    shell = ('<!DOCTYPE html><html><head><style>{css}</style></head><body><table class="c">\n'
+             '<tr><td class="a">one</td></tr>\n<tr><td class="b">two &amp; ü</td></tr>\n</table></body></html>')
+    inliner = SplicingInliner(checks=0)
+    for css in (".a { color: red } td { margin: 0 }", ".a { color: blue } td { padding: 0 }", ".a { color: red } td { margin: 0 }"):
+        html = shell.format(css=css)
+        assert inliner(html) == inline_css(html)
+    assert len(inliner.units) == 2 and all(len(rows) == 2 for rows in inliner.units.values())
+    again = shell.format(css=".a { color: red } td { margin: 0 }")
+    assert inliner(again) == inline_css(again) and inliner.stats["spliced"] == 1

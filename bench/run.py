@@ -1,0 +1,331 @@
+"""Paper Digest benchmark: one command, one table.
+
+    python bench/run.py            # the full run (5k papers, 50 topics, 1k and 10k subscribers)
+    python bench/run.py --quick    # a smaller run (a minute or two)
+
+Builds synthetic workloads from the sample exports (bench/workload.py) in a
+temporary folder and prints, in one table: papers parsed per second; topic
+matching (index for 25 and 50 topics, selection for 1k and 10k subscribers);
+digests rendered per second on one core, split into template render, CSS
+inlining and message building, for the naive pipeline (premailer on every
+email, the ``email`` package's message) and the fast one, with the ratio;
+SMTP messages per second against Postfix's ``smtp-sink`` next to Postfix's
+``smtp-source`` (the limit) and a new connection per message (naive); and
+``newsletter send`` end to end (wall time, peak RSS).  Each target is
+printed with MET or NOT MET.  Timings are medians/means of repetitions; the
+machine may be busy, so read them as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import shutil
+import smtplib
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from workload import make_workload  # noqa: E402
+
+from newsletter import pipeline  # noqa: E402
+from newsletter.config import load_config  # noqa: E402
+from newsletter.matching import Matcher  # noqa: E402
+from newsletter.messages import email_package_writer, new_message_id  # noqa: E402
+from newsletter.rendering import Composer, inline_css  # noqa: E402
+
+NOW = datetime(2024, 5, 1, 8, tzinfo=timezone.utc)
+SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+
+FULL = dict(papers=5000, topics=50, subs=(1000, 10000), fast_digests=1000, naive_digests=60, smtp_messages=3000, reps=3)
+QUICK = dict(papers=1000, topics=20, subs=(200, 1000), fast_digests=200, naive_digests=20, smtp_messages=500, reps=2)
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+
+    def add(self, measure: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        self.rows.append((measure, value, target, "" if ok is None else ("MET" if ok else "NOT MET")))
+        print(f"  {measure}: {value}" + (f"  [{target}: {self.rows[-1][3]}]" if target else ""), file=sys.stderr, flush=True)
+
+    def __str__(self) -> str:
+        head = ("measure", "value", "target", "result")
+        widths = [max(len(r[i]) for r in self.rows + [head]) for i in range(4)]
+        line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+        return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in self.rows])
+
+
+def timed(fn, reps: int) -> float:
+    """Median wall time of ``reps`` calls."""
+    times = []
+    for _ in range(reps):
+        gc.collect()
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+# --------------------------------------------------------------------------- parse, match
+
+
+def bench_parse_and_match(table: Table, configs: dict[int, Path], size: dict) -> None:
+    big = load_config(configs[max(configs)])
+    papers = pipeline.papers(big)
+    t = timed(lambda: pipeline.papers(big), size["reps"])
+    table.add(f"papers parsed ({len(papers)} papers, {len(big.sources)} source)", f"{len(papers) / t:,.0f} papers/s ({t:.2f} s)")
+
+    index_times = {}
+    keys = list(big.topics)
+    for n in (len(keys) // 2, len(keys)):
+        topics = {k: big.topics[k] for k in keys[:n]}
+        index_times[n] = timed(lambda: Matcher(topics).index(papers), size["reps"])
+        table.add(f"matching: index {n} topics x {len(papers)} papers", f"{index_times[n]:.2f} s")
+    half, full = index_times[len(keys) // 2], index_times[len(keys)]
+    table.add("matching: index time 50% -> 100% topics", f"x{full / half:.2f}", "at most linear in topics (x <= 2.2)", full / half <= 2.2)
+
+    index = Matcher(big.topics).index(papers)
+    per_sub = {}
+    for n, path in sorted(configs.items()):
+        subs = list(load_config(path).subscribers) if path != configs[max(configs)] else list(big.subscribers)
+
+        def select():
+            for sub in subs:
+                index.select(sub)
+
+        t = timed(select, size["reps"])
+        per_sub[n] = t / n
+        table.add(f"matching: select for {n} subscribers", f"{t:.2f} s ({t / n * 1000:.2f} ms each)")
+    small, large = min(per_sub), max(per_sub)
+    growth = per_sub[large] / per_sub[small]
+    table.add(f"matching: per-subscriber cost {small} -> {large} subscribers", f"x{growth:.2f}",
+              "flat: cost linear in subscribers (x < 1.5)", growth < 1.5)
+
+
+# --------------------------------------------------------------------------- render
+
+
+def _stages(composer: Composer, writer, digests, inline) -> tuple[list[float], list[float], list[float]]:
+    """Per digest: template render, CSS inlining, message building (seconds)."""
+    render, inl, build = [], [], []
+    for sub, matches in digests:
+        t0 = time.perf_counter()
+        ctx = composer.context(sub, matches, NOW)
+        html = composer.html_template.render(ctx)
+        text = composer.text_template.render(ctx)
+        subject = " ".join(composer.subject_template.render(ctx).split())
+        t1 = time.perf_counter()
+        html = inline(html)
+        t2 = time.perf_counter()
+        writer(sub, subject=subject, html=html, text=text, message_id=new_message_id(composer.config), date=NOW)
+        t3 = time.perf_counter()
+        render.append(t1 - t0)
+        inl.append(t2 - t1)
+        build.append(t3 - t2)
+    return render, inl, build
+
+
+def bench_render(table: Table, config_path: Path, size: dict) -> None:
+    config = load_config(config_path)
+    papers = pipeline.papers(config)
+    subs = config.subscribers[: size["fast_digests"]]
+    index = Matcher(config.topics).index(papers)
+    digests = [(s, index.select(s)) for s in subs]
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(affinity)})  # one core
+    try:
+        warm = Composer(config)
+        for sub, matches in digests:  # Jinja compiled, trim/highlight caches filled: the same for both paths
+            warm.render(sub, matches, NOW)
+        naive_digests = digests[: size["naive_digests"]]
+        results = {}
+        naive = Composer(config, inliner=inline_css, writer=email_package_writer(config))
+        results["naive"] = _stages(naive, naive.writer, naive_digests, naive.inliner)
+        fast = Composer(config)  # cold: learns its rows on the way
+        results["fast, cold"] = _stages(fast, fast.writer, digests, fast.inliner)
+        results["fast, warm"] = _stages(fast, fast.writer, digests, fast.inliner)
+    finally:
+        os.sched_setaffinity(0, affinity)
+    rates = {}
+    for label, (r, i, b) in results.items():
+        mean = lambda xs: sum(xs) / len(xs) * 1000  # noqa: E731
+        total = mean(r) + mean(i) + mean(b)
+        rates[label] = 1000 / total
+        table.add(f"digests rendered, {label} ({len(r)} digests, 1 core)",
+                  f"{rates[label]:,.0f}/s = {total:.2f} ms: render {mean(r):.2f} + inline {mean(i):.2f} + build {mean(b):.2f}")
+    size_kb = statistics.mean(len(fast.compose(s, m, now=NOW).data) for s, m in digests[:50]) / 1024
+    stats = fast.inliner.stats if hasattr(fast.inliner, "stats") else {}
+    table.add("digest size (mean of 50); inliner paths", f"{size_kb:.0f} KB; {stats}")
+    for label in ("fast, cold", "fast, warm"):
+        ratio = rates[label] / rates["naive"]
+        table.add(f"render+inline+build {label} / naive", f"x{ratio:.1f}", ">= x10 on one core", ratio >= 10)
+    return size_kb
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sink:
+    """Postfix's smtp-sink on 127.0.0.1 (started and stopped by the benchmark)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        user = ["-u", "nobody"] if os.geteuid() == 0 else []  # smtp-sink refuses to run as root
+        self.proc = subprocess.Popen([SMTP_SINK, *user, "-m", "512", f"127.0.0.1:{self.port}", "1024"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("smtp-sink did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def smtp_source_rate(port: int, sessions: int, count: int, size: int) -> float:
+    cmd = [SMTP_SOURCE, "-d", "-s", str(sessions), "-m", str(count), "-l", str(size),
+           "-f", "digest@example.org", "-t", "reader@example.org", f"127.0.0.1:{port}"]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    return count / (time.perf_counter() - t)
+
+
+def naive_smtp_rate(port: int, data: bytes, count: int) -> float:
+    """A new SMTP connection (connect, EHLO, MAIL, RCPT, DATA, QUIT) per message."""
+    t = time.perf_counter()
+    for i in range(count):
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.sendmail("digest@example.org", [f"reader{i}@example.org"], data)
+    return count / (time.perf_counter() - t)
+
+
+def transport_rate(port: int, data: bytes, count: int, connections: int) -> float:
+    """The delivery stage's SMTP transport, sessions reused, ``connections`` in parallel."""
+    from newsletter.delivery import Dispatcher, Envelope, SMTPTransport
+
+    transport = SMTPTransport("127.0.0.1", port, security="none", connections=connections, timeout=30)
+    transport.check()
+    failed = []
+    t = time.perf_counter()
+    with Dispatcher(transport, on_outcome=lambda o: o.delivered or failed.append(o.error)) as dispatcher:
+        for i in range(count):
+            dispatcher.submit(Envelope(None, "digest@example.org", f"reader{i}@example.org", data, "<b@example.org>", NOW))
+    rate = count / (time.perf_counter() - t)
+    if failed:
+        raise RuntimeError(f"{len(failed)} failed: {failed[0]}")
+    return rate
+
+
+def bench_smtp(table: Table, data: bytes, size: dict) -> None:
+    sink = Sink()
+    try:
+        count = size["smtp_messages"]
+        limit = {}
+        for sessions in (1, 4):
+            limit[sessions] = statistics.median(smtp_source_rate(sink.port, sessions, count, len(data)) for _ in range(size["reps"]))
+            table.add(f"SMTP smtp-source -s {sessions} -d, {len(data) // 1024} KB messages (the limit)", f"{limit[sessions]:,.0f} msg/s")
+        naive = statistics.median(naive_smtp_rate(sink.port, data, count // 4) for _ in range(size["reps"]))
+        table.add("SMTP naive: new connection per message", f"{naive:,.0f} msg/s")
+        best = 0.0
+        for connections in (1, 2, 4):
+            try:
+                rate = statistics.median(transport_rate(sink.port, data, count, connections) for _ in range(size["reps"]))
+            except ImportError as exc:
+                table.add(f"SMTP transport, connections={connections}", f"not measured ({exc})")
+                continue
+            best = max(best, rate)
+            table.add(f"SMTP transport, connections={connections}", f"{rate:,.0f} msg/s")
+        top = max(limit.values())
+        table.add("SMTP transport best / smtp-source best", f"{best / top:.2f} (x{best / naive:.1f} naive)" if best else "n/a",
+                  ">= 0.5", best / top >= 0.5)
+    finally:
+        sink.stop()
+
+
+# --------------------------------------------------------------------------- send end to end
+
+
+def bench_send(table: Table, folder: Path, size: dict) -> None:
+    if not (ROOT / "newsletter" / "state.py").exists():
+        table.add("newsletter send end to end", "not measured: `newsletter send` (delivery stage) not merged yet",
+                  "< 60 s and < 500 MB", False)
+        return
+    sink = Sink()
+    try:
+        n = max(size["subs"])
+        delivery = {"transport": "smtp", "host": "127.0.0.1", "port": sink.port, "security": "none", "connections": 4}
+        config = make_workload(folder, papers=size["papers"], topics=size["topics"], subscribers=n, delivery=delivery)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "newsletter", "--config", str(config), "send"], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=1800)
+        wall = time.perf_counter() - t
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        summary = (proc.stdout.strip().splitlines() or [""])[-1] or proc.stderr.strip().splitlines()[-1:]
+        table.add(f"newsletter send, {n} subscribers x {size['papers']} papers, SMTP connections=4",
+                  f"{wall:.1f} s, peak RSS {rss:.0f} MB ({summary}, exit {proc.returncode})",
+                  "< 60 s and < 500 MB", proc.returncode == 0 and wall < 60 and rss < 500 and max(rss, before / 1024) < 500)
+    finally:
+        sink.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smaller workload, fewer repetitions")
+    parser.add_argument("--skip", action="append", default=[], choices=["parse", "render", "smtp", "send"])
+    parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
+    args = parser.parse_args()
+    size = QUICK if args.quick else FULL
+    table = Table()
+    folder = args.keep or Path(tempfile.mkdtemp(prefix="digest-bench-"))
+    started = time.perf_counter()
+    try:
+        configs = {}
+        for n in size["subs"]:
+            configs[n] = make_workload(folder / f"subs-{n}", papers=size["papers"], topics=size["topics"], subscribers=n)
+        if "parse" not in args.skip:
+            bench_parse_and_match(table, configs, size)
+        if "render" not in args.skip:
+            bench_render(table, configs[max(configs)], size)
+        config = load_config(configs[min(configs)])
+        matches = Matcher(config.topics).index(pipeline.papers(config)).select(config.subscribers[0])
+        data = Composer(config).compose(config.subscribers[0], matches, now=NOW).data
+        if "smtp" not in args.skip:
+            bench_smtp(table, data, size)
+        if "send" not in args.skip:
+            bench_send(table, folder / "send", size)
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"\nPaper Digest benchmark ({'quick' if args.quick else 'full'}: {size['papers']} papers, {size['topics']} topics, "
+          f"{' / '.join(map(str, size['subs']))} subscribers; {os.cpu_count()} CPUs; {time.perf_counter() - started:.0f} s)\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""The benchmark's workload generator makes what it claims (no timings here)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from newsletter import pipeline
+from newsletter.config import load_config
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+from workload import make_workload  # noqa: E402
+
+
+def test_workload_has_the_claimed_sizes(tmp_path):
+    path = make_workload(tmp_path, papers=700, topics=12, subscribers=40)
+    config = load_config(path)
+    papers = pipeline.papers(config)
+    assert len(papers) == 700 and len({p.id for p in papers}) == 700
+    assert len(config.topics) == 12 and len(config.subscribers) == 40
+    assert all(1 <= len(s.topics) <= 3 for s in config.subscribers)
+    assert any(t.startswith("/") for topic in config.topics.values() for t in topic.any)  # some regex terms
+    assert any(t.endswith("*") for topic in config.topics.values() for t in topic.any)  # some prefixes
+    digests = list(pipeline.match(config, papers))
+    assert sum(1 for _, matches in digests if matches) >= 30  # the terms really match
+    assert make_workload(tmp_path / "again", papers=700, topics=12, subscribers=40).read_text() == path.read_text()
