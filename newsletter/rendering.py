@@ -118,7 +118,47 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 def paper_link(paper) -> str:
     if paper.url:
         return paper.url
-    return f"https://arxiv.org/search/?query={quote_plus(paper.title)}&searchtype=title"
+    return _search_link(paper.title)
+
+
+@functools.lru_cache(maxsize=16384)
+def _search_link(title: str) -> str:
+    return f"https://arxiv.org/search/?query={quote_plus(title)}&searchtype=title"
+
+
+#: Cards kept for reuse across subscribers (cleared when full).
+CARD_CACHE = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """One paper in a digest, as the templates see it (``p.title``, ``p.abstract_html``...).
+
+    An object rather than a dict because Jinja tries attribute access first;
+    ``p["title"]`` works too."""
+
+    paper: object
+    title: str
+    title_html: Markup
+    url: str
+    authors: list
+    abstract: str
+    abstract_html: Markup
+    abstract_wrapped: str
+    terms: list
+    score: int
+    upvotes: int | None
+    pdf_url: str | None
+    topics: list
+
+    def __getitem__(self, name: str):
+        try:
+            return getattr(self, name)
+        except AttributeError:
+            raise KeyError(name) from None
+
+    def get(self, name: str, default=None):
+        return getattr(self, name, default)
 
 
 class Composer:
@@ -152,6 +192,7 @@ class Composer:
 
         self.rules = Matcher(config.topics).rules
         self._pattern_cache: dict[tuple[str, ...], tuple[re.Pattern, ...]] = {}
+        self._cards: dict[tuple, Card] = {}
 
     def _load(self, name: str) -> jinja2.Template:
         try:
@@ -183,6 +224,36 @@ class Composer:
             self._pattern_cache[topics] = found
         return found
 
+    def _card(self, m: PaperMatch, limit: int) -> Card:
+        """A paper as the templates see it; the same for every subscriber whose
+        topics found it the same way, so it is built once (cached)."""
+        key = (m.paper.id, m.topics, m.terms, limit)
+        card = self._cards.get(key)
+        if card is not None and card.paper is m.paper:
+            return card
+        patterns = self._patterns(m.topics)
+        abstract = trim(m.paper.abstract, limit)
+        config = self.config
+        card = Card(
+            paper=m.paper,
+            title=m.paper.title,
+            title_html=highlight(m.paper.title, patterns),
+            url=paper_link(m.paper),
+            authors=list(m.paper.authors),
+            abstract=abstract,
+            abstract_html=highlight(abstract, patterns),
+            abstract_wrapped=wrap_text(abstract),
+            terms=list(m.terms),
+            score=m.score,
+            upvotes=m.paper.upvotes,
+            pdf_url=m.paper.pdf_url,
+            topics=[config.topic_name(t) for t in m.topics],
+        )
+        if len(self._cards) >= CARD_CACHE:
+            self._cards.clear()  # a new batch of papers; memory stays bounded
+        self._cards[key] = card
+        return card
+
     # -- the context the templates see ------------------------------------------------
 
     def context(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> dict:
@@ -192,25 +263,7 @@ class Composer:
         for key in subscriber.topics:
             sections[key] = {"key": key, "name": config.topic_name(key), "papers": []}
         for m in matches:
-            patterns = self._patterns(m.topics)
-            abstract = trim(m.paper.abstract, limit)
-            sections[m.topics[0]]["papers"].append(
-                {
-                    "paper": m.paper,
-                    "title": m.paper.title,
-                    "title_html": highlight(m.paper.title, patterns),
-                    "url": paper_link(m.paper),
-                    "authors": list(m.paper.authors),
-                    "abstract": abstract,
-                    "abstract_html": highlight(abstract, patterns),
-                    "abstract_wrapped": wrap_text(abstract),
-                    "terms": list(m.terms),
-                    "score": m.score,
-                    "upvotes": m.paper.upvotes,
-                    "pdf_url": m.paper.pdf_url,
-                    "topics": [config.topic_name(t) for t in m.topics],
-                }
-            )
+            sections[m.topics[0]]["papers"].append(self._card(m, limit))
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
