@@ -191,8 +191,8 @@ class Composer:
         from .matching import Matcher
 
         self.rules = Matcher(config.topics).rules
-        self._pattern_cache: dict[tuple[str, ...], tuple[re.Pattern, ...]] = {}
         self._cards: dict[tuple, Card] = {}
+        self._term_regex = {t.text: t.regex for rule in self.rules.values() for t in rule.any + rule.all}
 
     def _load(self, name: str) -> jinja2.Template:
         try:
@@ -216,13 +216,11 @@ class Composer:
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
         return TemplateError(Problem(f"template error: {message}", file, line))
 
-    def _patterns(self, topics: tuple[str, ...]) -> tuple[re.Pattern, ...]:
-        """The regexes to highlight for a paper matched by ``topics`` (cached)."""
-        found = self._pattern_cache.get(topics)
-        if found is None:
-            found = tuple(dict.fromkeys(t.regex for k in topics for t in self.rules[k].any + self.rules[k].all))
-            self._pattern_cache[topics] = found
-        return found
+    def _hit_patterns(self, m: PaperMatch, field: str) -> tuple[re.Pattern, ...]:
+        """The regexes of the terms that matched ``field``: only they can be
+        highlighted there, and running only them is what keeps highlighting cheap."""
+        regex = self._term_regex
+        return tuple(dict.fromkeys(regex[h.term] for h in m.hits if h.field == field and h.term in regex))
 
     def _card(self, m: PaperMatch, limit: int) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
@@ -231,17 +229,16 @@ class Composer:
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
-        patterns = self._patterns(m.topics)
         abstract = trim(m.paper.abstract, limit)
         config = self.config
         card = Card(
             paper=m.paper,
             title=m.paper.title,
-            title_html=highlight(m.paper.title, patterns),
+            title_html=highlight(m.paper.title, self._hit_patterns(m, "title")),
             url=paper_link(m.paper),
             authors=list(m.paper.authors),
             abstract=abstract,
-            abstract_html=highlight(abstract, patterns),
+            abstract_html=highlight(abstract, self._hit_patterns(m, "abstract")),
             abstract_wrapped=wrap_text(abstract),
             terms=list(m.terms),
             score=m.score,
