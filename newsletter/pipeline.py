@@ -13,6 +13,8 @@ plain values, so a script can do what a command does without the CLI::
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
 from collections import Counter
@@ -23,7 +25,7 @@ from typing import Callable, Iterator
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport
-from .errors import NewsletterError, Problem
+from .errors import DeliveryError, NewsletterError, Problem
 from .matching import Matcher, PaperMatch
 from .models import Paper
 from .readers import is_remote, read_papers
@@ -187,6 +189,9 @@ class SendReport:
 
 #: Digests committed as ``sending`` per transaction (one fsync each).
 CLAIM_BATCH = 32
+#: A send this big (in subscribers) is shared among processes, one per core.
+SHARD_MIN = 200
+MAX_SHARDS = 8
 
 
 def send(
@@ -283,31 +288,105 @@ class _SendRun:
         if dry:
             for sub in subs:
                 self._plan(sub, None)
+        elif (shards := self._shards(len(subs), transport)) > 1:
+            self._deliver_sharded(subs, transport, shards)
         else:
-            d = config.delivery
-            with Dispatcher(
-                transport,
-                on_outcome=self._record,
-                retries=d.retries,
-                retry_delay=d.retry_delay,
-                max_per_minute=d.max_per_minute,
-                sleep=self.sleep,
-            ) as dispatcher:
-                batch: list = []
-                try:
-                    for sub in subs:
-                        if self.stop is not None and self.stop():
-                            dispatcher.cancel("stop requested")
-                            break
-                        self._plan(sub, batch)
-                        if len(batch) >= CLAIM_BATCH:
-                            self._flush(batch, dispatcher)
-                    self._flush(batch, dispatcher)
-                finally:
-                    batch.clear()
-            for worker_state in self.worker_states:
-                worker_state.close()
+            self._deliver(subs, transport)
         return self._report(dry)
+
+    def _deliver(self, subs: list[Subscriber], transport: Transport) -> None:
+        """Plan, claim and hand over each subscriber's digest, in this process."""
+        d = self.config.delivery
+        with Dispatcher(
+            transport,
+            on_outcome=self._record,
+            retries=d.retries,
+            retry_delay=d.retry_delay,
+            max_per_minute=d.max_per_minute,
+            sleep=self.sleep,
+        ) as dispatcher:
+            batch: list = []
+            try:
+                for sub in subs:
+                    if self.stop is not None and self.stop():
+                        dispatcher.cancel("stop requested")
+                        break
+                    self._plan(sub, batch)
+                    if len(batch) >= CLAIM_BATCH:
+                        self._flush(batch, dispatcher)
+                self._flush(batch, dispatcher)
+            finally:
+                batch.clear()
+        for worker_state in self.worker_states:
+            worker_state.close()
+        self.worker_states.clear()
+
+    # -- using every core -------------------------------------------------------------
+
+    def _shards(self, count: int, transport: Transport) -> int:
+        """How many processes share a big send.
+
+        Composing a digest is CPU-bound Python, so one process uses one
+        core; a big send forks one process per core, each with its slice of
+        the subscribers, its own state connection and its share of the
+        configured SMTP ``connections`` (never more in total).  Not done
+        when a rate limit or a stop request must be shared by everyone.
+        """
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except (AttributeError, OSError):
+            cores = os.cpu_count() or 1
+        if (
+            count < SHARD_MIN
+            or self.stop is not None
+            or self.config.delivery.max_per_minute
+            or "fork" not in multiprocessing.get_all_start_methods()
+        ):
+            return 1
+        sessions = max(1, int(getattr(transport, "sessions", 1)))
+        limit = sessions if self.config.delivery.transport == "smtp" else cores
+        return max(1, min(cores, limit, MAX_SHARDS))
+
+    def _deliver_sharded(self, subs: list[Subscriber], transport: Transport, shards: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        sessions = max(1, int(getattr(transport, "sessions", 1)) // shards)
+        workers = []
+        for i in range(shards):
+            reader, writer = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=self._shard, args=(subs[i::shards], transport, sessions, writer), name=f"send-{i}")
+            proc.start()
+            writer.close()
+            workers.append((proc, reader))
+        problems: list[Problem] = []
+        for proc, reader in workers:
+            try:
+                kind, payload, with_papers = reader.recv()
+            except (EOFError, OSError):
+                kind, payload, with_papers = "error", f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending", 0
+            proc.join()
+            if kind == "ok":
+                self.results.extend(payload)
+                self.with_papers += with_papers
+            else:
+                problems.append(Problem(str(payload)))
+        if problems:
+            # What the other workers delivered is recorded; the rest is pending.
+            raise DeliveryError(*problems)
+
+    def _shard(self, subs: list[Subscriber], transport: Transport, sessions: int, conn) -> None:
+        """In a forked worker: deliver ``subs`` with its own state connection."""
+        try:
+            self.state = State.open(self.config.state_path)  # never the parent's connection
+            self.results, self.worker_states = [], []
+            self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
+            if hasattr(transport, "sessions"):
+                transport.sessions = sessions
+            self._deliver(subs, transport)
+            conn.send(("ok", self.results, self.with_papers))
+        except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
+            conn.send(("error", str(exc) or type(exc).__name__, 0))
+        finally:
+            conn.close()
 
     def _plan(self, sub: Subscriber, batch: list | None) -> None:
         """Decide and compose one subscriber's digest; queue it in ``batch``."""

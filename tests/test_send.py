@@ -473,3 +473,23 @@ def test_send_one_subscriber_as_json(tmp_path, cli):
     assert r.code == 2 and "no subscriber 'nobody@example.org'" in r.err
     r = cli("send", "--now", "yesterday")
     assert r.code == 2 and "not an ISO 8601 time" in r.err
+
+
+def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli, smtp_server):
+    """At SHARD_MIN subscribers and more, send forks one process per core (at most
+    one per SMTP connection); every digest still goes exactly once and is recorded."""
+    from newsletter.pipeline import SHARD_MIN
+
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN))
+    r = cli("send")
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1] == f"sent {SHARD_MIN}, empty 0, failed 0, not due 0"
+    box = smtp_server.mailbox
+    assert sorted(box.recipients()) == sorted(f"user{i:02}@example.org" for i in range(SHARD_MIN))
+    rows = digests(tmp_path)
+    assert len(rows) == SHARD_MIN and {status for _, status, *_ in rows} == {"sent"}
+    assert {m.message_id for m in box.messages} == {message_id for _, _, message_id, *_ in rows}
+    if len(os.sched_getaffinity(0)) >= 2:
+        pids = {m.message_id.split(".")[1] for m in box.messages}  # make_msgid puts the pid there
+        assert len(pids) == 2
+    assert cli("send").out.strip().splitlines()[-1].startswith("sent 0,")
