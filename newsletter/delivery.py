@@ -577,9 +577,13 @@ class Dispatcher:
                 if self.stopped is not None:
                     outcome = Outcome(envelope, False, 0, f"not attempted: {self.stopped}")
                 else:
-                    if session is None:
-                        session = self.transport.session()
-                    outcome = self._deliver(session, envelope)
+                    try:
+                        if session is None:
+                            session = self.transport.session()
+                        outcome = self._deliver(session, envelope)
+                    except Exception as exc:  # noqa: BLE001 -- a bug or an odd OS error must not strand the digest
+                        log.error("delivery of %s failed unexpectedly: %r", envelope.message_id, exc)
+                        outcome = Outcome(envelope, False, 1, f"unexpected error: {exc!r}")
                 try:
                     self.on_outcome(outcome)
                 except BaseException as exc:  # noqa: BLE001 -- handed to the caller's thread

@@ -12,6 +12,7 @@ plain values, so a script can do what a command does without the CLI::
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -376,6 +377,9 @@ class _SendRun:
     def _shard(self, subs: list[Subscriber], transport: Transport, sessions: int, conn) -> None:
         """In a forked worker: deliver ``subs`` with its own state connection."""
         try:
+            # The papers, index and config are read-only from here on: keep the
+            # collector off them (cheaper collections, fewer copied pages).
+            gc.freeze()
             self.state = State.open(self.config.state_path)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0

@@ -174,6 +174,7 @@ class Runner:
                 progress=self._log_result,
                 warn=lambda m: log.warning("warning: %s", m),
                 stop=self._stop.is_set,
+                sleep=self._stop.wait,  # a retry's backoff ends early on SIGTERM
             )
         except NewsletterError as exc:
             # A bad source or an unreachable lock: say so, keep running, try again later.

@@ -179,3 +179,34 @@ def test_outbox_is_atomic_safe_named_and_idempotent(tmp_path):
     msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
     assert msg["Message-ID"] == "<x/../y z@example.org>" and msg["Subject"] == "digest 1"
     assert safe_name("../../etc/passwd") == "etc_passwd" and safe_name("\r\n") == "x"
+
+
+def test_an_unexpected_error_fails_one_message_not_the_batch():
+    """A bug or an odd OS error in a session (seen: EINVAL from a sleep) is recorded
+    as that message's failure; the thread goes on and nothing is left 'sending'."""
+
+    class Flaky:
+        name, sessions = "flaky", 1
+        delivered: list[str] = []
+
+        def check(self):
+            pass
+
+        def session(self):
+            return self
+
+        def send(self, env):
+            if env.recipient.startswith("user1@"):
+                raise RuntimeError("boom")
+            self.delivered.append(env.recipient)
+
+        def close(self):
+            pass
+
+    outcomes, _ = run(Flaky(), [envelope(n) for n in range(3)])
+    assert [(o.envelope.recipient, o.delivered) for o in outcomes] == [
+        ("user0@example.org", True),
+        ("user1@example.org", False),
+        ("user2@example.org", True),
+    ]
+    assert "boom" in outcomes[1].error

@@ -199,3 +199,65 @@ def test_schedule_command_shows_last_and_next_in_each_zone(tmp_path, cli, smtp_s
     assert rows["bob@example.org"]["due"] is True
     text = cli("schedule", "--now", "2026-11-23T07:30:00+00:00").out
     assert "ada@example.org: daily at 08:00 (Europe/Berlin); last sent 2026-11-23 08:00 CET; next 2026-11-24 08:00 CET" in text
+
+
+def test_failed_delivery_is_retried_by_the_daemon_before_the_next_slot(tmp_path, cli):
+    from smtp_server import Server, free_port
+
+    port = free_port()  # nothing listens here yet: the server is down
+    setup(tmp_path, smtp(port), subscribers=SCHEDULED.split("  - email: bob")[0])
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0  # ada seen; no server needed
+    proc = start_run(tmp_path, "2026-11-23 06:59:30")
+    server = None
+    try:
+        # ada's 08:00 Berlin slot comes, delivery fails and the digest stays pending...
+        wait_until(lambda: any(status == "pending" for _, status, *_ in digests(tmp_path)), proc, "a failed delivery")
+        server = Server(port)  # ...the server comes back; no new slot is due before tomorrow
+        wait_until(lambda: len(server.mailbox.messages) >= 1, proc, "the retried digest")
+        assert server.mailbox.messages[0].rcpt_tos == ["ada@example.org"]
+    finally:
+        code, log = stop(proc)
+        if server:
+            server.stop()
+    assert code == 0, log
+    assert "retrying failed deliveries" in log, log
+    rows = digests(tmp_path)
+    assert [(email, status) for email, status, *_ in rows] == [("ada@example.org", "sent")]
+
+
+def test_config_change_is_picked_up_without_restart(tmp_path, smtp_server):
+    config = setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED.split("  - email: bob")[0])
+    box = smtp_server.mailbox
+    proc = start_run(tmp_path, "2026-11-23 10:00:00")
+    try:
+        wait_until(lambda: (tmp_path / "newsletter-state.sqlite3").exists(), proc, "the daemon to start")
+        # A broken edit is reported and ignored; the daemon keeps the config it has.
+        text = config.read_text()
+        config.write_text(text.replace("subscribers:", "subscribers:\n  - email: broken@\n    topics: [optim]"))
+        wait_until(lambda: "config not reloaded" in _peek(proc), proc, "the broken config to be reported", timeout=30)
+        # A good edit adds a subscriber without a schedule: due at once.
+        config.write_text(text.replace("subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]"))
+        wait_until(lambda: any(m.rcpt_tos == ["newcomer@example.org"] for m in box.messages), proc, "the newcomer's digest")
+    finally:
+        code, rest = stop(proc)
+    log = _seen_output.pop(proc.pid, "") + rest
+    assert code == 0, log
+    assert "'broken@' is not a valid address" in log
+    assert "config reloaded (2 subscriber(s))" in log
+
+
+_seen_output: dict[int, str] = {}
+
+
+def _peek(proc: subprocess.Popen) -> str:
+    """What the daemon has written to stderr so far (read without blocking)."""
+    import fcntl
+
+    fd = proc.stderr.fileno()
+    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+    try:
+        chunk = proc.stderr.read()
+    except (BlockingIOError, TypeError):
+        chunk = None
+    _seen_output[proc.pid] = _seen_output.get(proc.pid, "") + (chunk or "")
+    return _seen_output[proc.pid]
