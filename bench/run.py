@@ -317,9 +317,13 @@ def main() -> None:
         config = load_config(configs[min(configs)])
         matches = Matcher(config.topics).index(pipeline.papers(config)).select(config.subscribers[0])
         data = Composer(config).compose(config.subscribers[0], matches, now=NOW).data
-        if "smtp" not in args.skip:
+        have_postfix = Path(SMTP_SINK).exists() and Path(SMTP_SOURCE).exists()
+        if not have_postfix and not {"smtp", "send"} <= set(args.skip):
+            print("smtp-sink/smtp-source not found: install Debian's postfix (or run bench/run.sh); "
+                  "SMTP and send figures are not measured", file=sys.stderr)
+        if "smtp" not in args.skip and have_postfix:
             bench_smtp(table, data, size)
-        if "send" not in args.skip:
+        if "send" not in args.skip and have_postfix:
             bench_send(table, folder / "send", size)
     finally:
         if not args.keep:
