@@ -41,8 +41,11 @@ HF_CHROME = frozenset(
         "byAK and the research community",
     )
 )
+_MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE_LINE = re.compile(
-    r"^(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?\s+\d{1,2}(st|nd|rd|th)?(,?\s+\d{4})?$",
+    rf"^({_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?(,?\s+\d{{4}})?"  # Sep 4, September 4th, 2024
+    rf"|\d{{1,2}}\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024
+    r"|\d{4}-\d{2}-\d{2})$",  # 2024-09-04
     re.IGNORECASE,
 )
 _SUBSCRIBE = "subscribe"
@@ -112,14 +115,16 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
-    i, header = 0, False
+    i, header, subscribe_seen = 0, False, False
     while i < len(blocks):
         line, block = blocks[i]
         if _is_chrome(block):
+            subscribe_seen = subscribe_seen or block.casefold() == _SUBSCRIBE
             header, i = True, i + 1
             continue
-        if block.casefold().startswith(_SUBSCRIBE) and len(block) > len(_SUBSCRIBE):
-            # Layout (b): the button's label is glued to the first title.
+        if not subscribe_seen and block.casefold().startswith(_SUBSCRIBE) and len(block) > len(_SUBSCRIBE):
+            # Layout (b): the button's label is glued to the first title (but a
+            # title such as "Subscriber Churn..." after a "Subscribe" line is a title).
             blocks[i] = (line, block[len(_SUBSCRIBE):].strip())
             header = True
         break

@@ -112,3 +112,20 @@ def test_missing_abstract_in_the_middle_points_at_the_paper():
         parse_hf_papers_text("\n".join(lines).encode(), "cut.txt")
     assert "Occlusion Sensitivity" in str(info.value) and "(line 5)" in str(info.value)
     assert "lack its abstract" in str(info.value)
+
+
+def test_a_title_beginning_with_subscribe_is_kept_whole():
+    text = (
+        "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n4 Sep 2024\n\n"
+        "Subscriber Churn Prediction with Language Models\n\nWe predict churn from support tickets.\n"
+    )
+    papers = parse_hf_papers_text(text.encode(), "x.txt")
+    assert [p.title for p in papers] == ["Subscriber Churn Prediction with Language Models"]
+    compact = "Get trending papers in your email inbox!\nSubscribeSubscriber Churn Prediction\nWe predict churn.\n"
+    assert [p.title for p in parse_hf_papers_text(compact.encode(), "y.txt")] == ["Subscriber Churn Prediction"]
+
+
+@pytest.mark.parametrize("date", ["Sep 4", "Sept 4", "September 4th, 2024", "4 Sep 2024", "2024-09-04"])
+def test_date_lines_in_the_header_are_chrome(date):
+    text = f"Get trending papers in your email inbox!\n\nSubscribe\n\n{date}\n\nA Title\n\nAn abstract of it.\n"
+    assert [p.title for p in parse_hf_papers_text(text.encode(), "x.txt")] == ["A Title"]
