@@ -191,3 +191,16 @@ def test_an_invalid_url_is_an_input_error_not_a_traceback(clock, tmp_path):
     with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
         f.get("http://127.0.0.1/fe\x00ed", source="blog")
     assert str(info.value).startswith("http://127.0.0.1/fe\x00ed: source 'blog': invalid URL")
+
+
+def test_a_server_that_never_answers_times_out_and_is_reported(clock, tmp_path):
+    """A listening socket nobody serves: the connection opens, no reply ever comes."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with fetcher(clock, tmp_path, retries=1, backoff=1, timeout=0.3) as f, pytest.raises(InputError) as info:
+            f.get(f"http://127.0.0.1:{port}/feed", source="slow")
+    message = str(info.value)
+    assert message.startswith(f"http://127.0.0.1:{port}/feed: source 'slow': no answer within 0.3 s")
+    assert clock.sleeps == [1.0]  # retried once, with backoff, then given up
