@@ -210,3 +210,17 @@ def test_an_unexpected_error_fails_one_message_not_the_batch():
         ("user2@example.org", True),
     ]
     assert "boom" in outcomes[1].error
+
+
+def test_a_server_that_never_greets_times_out_as_a_transient_failure():
+    """A listening socket that never says 220: the timeout ends the wait, the
+    message stays undelivered (to be retried), and nothing hangs."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        t = SMTPTransport("127.0.0.1", silent.getsockname()[1], security="none", timeout=0.3, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=0.5)
+    [o] = outcomes
+    assert not o.delivered and not o.permanent
+    assert "timed out" in o.error or "timeout" in o.error.lower()
