@@ -80,8 +80,9 @@ def preview(
 ) -> PreviewReport:
     """Render every subscriber's next digest (or ``only`` one) and write the files.
 
-    ``exclude(subscriber)`` gives the paper ids already sent (the state's), as
-    for :func:`pipeline.match`.  Subscribers with no papers get the empty digest
+    ``exclude(subscriber)`` gives the paper ids not to show; by default the
+    ones already sent, read from the state (read-only: preview never writes
+    it), so the preview is the digest ``send`` would build next.  Subscribers with no papers get the empty digest
     ("no new papers"), so the template for that case can be previewed too.
     All rendering happens before anything is written: a template error leaves
     the previous preview untouched.
@@ -94,6 +95,12 @@ def preview(
     files: dict[str, bytes] = {}
     entries: list[PreviewEntry] = []
     warnings: list[str] = []
+    if exclude is None:
+        from .state import State
+
+        with State.open(config.state_path, readonly=True) as state:
+            sent = {sub.email: state.sent_paper_ids(sub.email) for sub in pipeline.subscribers(config, only)}
+        exclude = lambda sub: sent.get(sub.email, frozenset())  # noqa: E731
     for sub, matches in pipeline.match(config, found, only, exclude=exclude):
         composed = composer.compose(sub, matches, now=now)
         name = slug(sub.email)

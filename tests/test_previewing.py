@@ -165,3 +165,21 @@ def test_serve_reloads_on_template_change(tmp_path):
     drain_err()
     assert code == 0
     assert not any("Traceback" in e for e in errors), "".join(errors)
+
+
+def test_preview_leaves_out_papers_already_sent(workdir, cli):
+    """After a send, the preview shows the next digest: none of the papers just sent."""
+    from conftest import BASIC_CONFIG, write_config
+
+    write_config(workdir, BASIC_CONFIG)
+    assert cli("preview", "--subscriber", "bob@example.org").code == 0
+    first = (workdir / "preview" / "bob@example.org.txt").read_text(encoding="utf-8")
+    r = cli("send", "--subscriber", "bob@example.org")
+    assert r.code == 0, r.err
+    state_before = (workdir / "newsletter-state.sqlite3").read_bytes()
+    assert cli("preview", "--subscriber", "bob@example.org").code == 0
+    second = (workdir / "preview" / "bob@example.org.txt").read_text(encoding="utf-8")
+    sent_titles = [line[2:] for line in first.splitlines() if line.startswith("* ")]
+    assert len(sent_titles) == 5
+    assert not any(f"* {t}" in second for t in sent_titles)
+    assert (workdir / "newsletter-state.sqlite3").read_bytes() == state_before  # preview never writes the state
