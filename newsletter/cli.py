@@ -7,6 +7,7 @@ its exit code (2 for bad input, 1 for failed deliveries); no traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -72,10 +73,14 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_state
-def validate(state: _State) -> None:
+def validate(state: _State, as_json: bool) -> None:
     """Check the config, its sources and templates."""
     summary = pipeline.validate(state.config)
+    if as_json:
+        emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary)})
+        return
     click.echo(f"{state.config.file}: OK: {summary}")
 
 
@@ -165,8 +170,11 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
 @click.option("--serve", is_flag=True, help="Serve the folder on 127.0.0.1 and re-render on changes.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port).")
 @click.option("--open", "open_browser", is_flag=True, help="Open the index page in a browser.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (not with --serve).")
 @pass_state
-def preview(state: _State, subscriber: str | None, out: str | None, serve: bool, port: int, open_browser: bool) -> None:
+def preview(
+    state: _State, subscriber: str | None, out: str | None, serve: bool, port: int, open_browser: bool, as_json: bool
+) -> None:
     """Write the exact emails `send` would send (HTML, text, .eml) plus an index page."""
     from datetime import datetime, timezone
 
@@ -177,6 +185,9 @@ def preview(state: _State, subscriber: str | None, out: str | None, serve: bool,
         report = write_preview(state.config, now=now(), out=Path(out) if out else None, only=subscriber)
         for message in report.warnings:
             warn(message)
+        if as_json:
+            emit_json(report.to_json())
+            return
         for e in report.entries:
             click.echo(f"{e.slug}.html  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}")
         click.echo(f"{report}: {report.out / 'index.html'}")

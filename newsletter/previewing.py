@@ -57,6 +57,19 @@ class PreviewReport:
         n = len(self.entries)
         return f"wrote {n} preview{'s' * (n != 1)} to {self.out}"
 
+    def to_json(self) -> dict:
+        files = lambda e: {kind: str(self.out / f"{e.slug}.{kind}") for kind in ("html", "txt", "eml")}  # noqa: E731
+        return {
+            "out": str(self.out),
+            "index": str(self.out / "index.html"),
+            "subscribers": [
+                {"email": e.email, "subject": e.subject, "papers": e.papers, "html_bytes": e.html_bytes,
+                 "eml_bytes": e.eml_bytes, "files": files(e)}
+                for e in self.entries
+            ],
+            "warnings": list(self.warnings),
+        }
+
 
 def slug(email: str) -> str:
     """A file name for a subscriber: the address, lower-cased, safe characters only."""

@@ -91,3 +91,11 @@ def test_shipped_config_runs_out_of_the_box(tmp_path, cli):
     assert cli("validate").code == 0
     data = json.loads(cli("match", "--json").out)
     assert all(s["papers"] for s in data["subscribers"])
+
+
+def test_validate_json(workdir, cli):
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("validate", "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["ok"] is True and data["subscribers"] == 2 and data["topics"] == 2 and data["papers"] > 300

@@ -183,3 +183,19 @@ def test_preview_leaves_out_papers_already_sent(workdir, cli):
     assert len(sent_titles) == 5
     assert not any(f"* {t}" in second for t in sent_titles)
     assert (workdir / "newsletter-state.sqlite3").read_bytes() == state_before  # preview never writes the state
+
+
+def test_preview_json_lists_the_files_written(workdir, cli):
+    import json
+
+    from conftest import BASIC_CONFIG, write_config
+
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("preview", "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert [s["email"] for s in data["subscribers"]] == ["ada@example.org", "bob@example.org"]
+    for entry in data["subscribers"]:
+        for path in entry["files"].values():
+            assert (workdir / path).is_file()
+        assert entry["papers"] > 0 and entry["eml_bytes"] > entry["html_bytes"] > 0
