@@ -23,7 +23,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, default
 from email.utils import format_datetime, make_msgid, parseaddr
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 from .config import Config, Subscriber, check_header_text
 from .errors import ConfigError, Problem, TemplateError
@@ -55,9 +55,46 @@ def new_message_id(config: Config) -> str:
 
 
 def unsubscribe_url(config: Config, subscriber: Subscriber) -> str | None:
-    """The configured unsubscribe target with ``{email}`` filled in (URL-quoted)."""
+    """The configured unsubscribe target with ``{email}`` filled in (URL-quoted).
+
+    Non-ASCII characters are percent-encoded (UTF-8): the URL goes into the
+    List-Unsubscribe header as it is, where mail clients do not decode
+    RFC 2047 encoded words (RFC 2369)."""
     url = config.email.unsubscribe
-    return url.replace("{email}", quote_plus(subscriber.email)) if url else None
+    if not url:
+        return None
+    url = url.replace("{email}", quote_plus(subscriber.email))
+    return _NOT_URL_ASCII.sub(lambda m: quote(m.group()), url)
+
+
+_NOT_URL_ASCII = re.compile(r"[^\x21-\x7e]")
+#: The longest URL that fits the List-Unsubscribe line (RFC 5322: 998 characters).
+MAX_UNSUBSCRIBE_URL = 998 - len("List-Unsubscribe: <>")
+
+
+def _list_unsubscribe(config: Config, url: str) -> str:
+    """``<url>``, checked: no line break, and short enough for one header line
+    (a URL cannot be folded or encoded without breaking it for mail clients)."""
+    _checked(url, "email.unsubscribe")
+    if len(url) > MAX_UNSUBSCRIBE_URL:
+        raise ConfigError(config.problem(
+            ("email", "unsubscribe"),
+            f"the unsubscribe URL is {len(url)} characters, too long for a mail header line "
+            f"(at most {MAX_UNSUBSCRIBE_URL})"))
+    return f"<{url}>"
+
+
+class _Verbatim(str):
+    """A header value the ``email`` package writes exactly as given, on one
+    line: no RFC 2047 encoded words, no refolding (for List-Unsubscribe)."""
+
+    def __new__(cls, name: str, value: str):
+        self = super().__new__(cls, value)
+        self.name = name
+        return self
+
+    def fold(self, *, policy) -> str:
+        return f"{self.name}: {self}{policy.linesep}"
 
 
 def _text_part(body: str, subtype: str) -> EmailMessage:
@@ -101,7 +138,7 @@ def build_message(
         msg["Reply-To"] = _address(name, addr, "email.reply_to")
     url = unsubscribe_url(config, subscriber)
     if url:
-        msg["List-Unsubscribe"] = f"<{_checked(url, 'email.unsubscribe')}>"
+        msg.set_raw("List-Unsubscribe", _Verbatim("List-Unsubscribe", _list_unsubscribe(config, url)))
         if url.startswith("https://"):
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["MIME-Version"] = "1.0"
@@ -231,11 +268,7 @@ class MessageWriter:
         out.append(self._reply_to)
         url = unsubscribe_url(self.config, subscriber)
         if url:
-            _checked(url, "email.unsubscribe")
-            if _PLAIN_TEXT.match(url) and len(url) < 900:  # a long URL stays on one line (RFC 5322: < 998)
-                out.append(f"List-Unsubscribe: <{url}>\r\n".encode("ascii"))
-            else:
-                out.append(_fold("List-Unsubscribe", f"<{url}>"))
+            out.append(f"List-Unsubscribe: {_list_unsubscribe(self.config, url)}\r\n".encode("ascii"))
             if url.startswith("https://"):
                 out.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         boundary = ("=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "==").encode("ascii")

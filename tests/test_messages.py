@@ -184,3 +184,33 @@ def test_writer_rejects_injection(config):
         writer(config.subscriber("ada@example.org"), subject="hi\nBcc: x@example.org", html="", text="", message_id="<a@b>", date=NOW)
     with pytest.raises(ConfigError, match="line break"):
         writer(config.subscriber("ada@example.org"), subject="s", html="", text="", message_id="<a@b>\nBcc: x", date=NOW)
+
+
+@pytest.mark.parametrize("unsub, expected", [
+    ("https://example.org/" + "u" * 900 + "?e={email}", "https://example.org/" + "u" * 900 + "?e=ada%40example.org"),
+    ("https://example.org/désabonner?e={email}", "https://example.org/d%C3%A9sabonner?e=ada%40example.org"),
+    ("mailto:dígest@example.org?subject=unsubscribe", "mailto:d%C3%ADgest@example.org?subject=unsubscribe"),
+])
+def test_list_unsubscribe_is_the_url_on_the_wire_never_encoded_words(config, unsub, expected):
+    # RFC 2369: mail clients read the URL between the angle brackets as it is;
+    # an RFC 2047 encoded word (what the email package makes of a non-ASCII or
+    # over-long value) is not decoded there, so unsubscribing would break.
+    from newsletter.messages import MessageWriter, email_package_writer
+
+    cfg = config.model_copy(update={"email": config.email.model_copy(update={"unsubscribe": unsub})})
+    sub = cfg.subscriber("ada@example.org")
+    args = dict(subject="s", html="<p>x</p>", text="x", message_id="<a@b>", date=NOW)
+    for write in (MessageWriter(cfg), email_package_writer(cfg)):
+        data = write(sub, **args)
+        assert f"\r\nList-Unsubscribe: <{expected}>\r\n".encode() in data
+        assert all(len(line) <= 998 for line in data.split(b"\r\n"))
+
+
+def test_list_unsubscribe_too_long_for_a_header_line_is_a_config_error(config):
+    from newsletter.messages import MessageWriter, email_package_writer
+
+    cfg = config.model_copy(update={"email": config.email.model_copy(update={"unsubscribe": "https://example.org/" + "u" * 1000})})
+    sub = cfg.subscriber("ada@example.org")
+    for write in (MessageWriter(cfg), email_package_writer(cfg)):
+        with pytest.raises(ConfigError, match="email.unsubscribe: .*too long"):
+            write(sub, subject="s", html="", text="", message_id="<a@b>", date=NOW)
