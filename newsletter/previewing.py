@@ -1,7 +1,7 @@
 """``newsletter preview``: the exact emails ``send`` would send, written to a folder.
 
 For each subscriber, ``<slug>.html`` (the HTML part as sent, after inlining),
-``<slug>.txt`` and ``<slug>.eml`` (``message.as_bytes()``), plus ``index.html``
+``<slug>.txt`` and ``<slug>.eml`` (the message exactly as sent, CRLF line ends), plus ``index.html``
 linking them.  Everything goes through :meth:`rendering.Composer.compose`, the
 code path of ``send``; the state is never opened for writing.
 
@@ -118,7 +118,7 @@ def preview(
         composed = composer.compose(sub, matches, now=now)
         name = slug(sub.email)
         html_data = composed.html.encode("utf-8")
-        eml = composed.message.as_bytes()
+        eml = composed.data  # the wire bytes: re-serialising the parsed message would refold headers
         files[f"{name}.html"] = html_data
         files[f"{name}.txt"] = composed.text.encode("utf-8")
         files[f"{name}.eml"] = eml

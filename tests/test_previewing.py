@@ -54,7 +54,7 @@ def test_preview_writes_exactly_what_compose_made(tmp_path):
         name = slug(sub.email)
         assert (out / f"{name}.html").read_text(encoding="utf-8") == composed.html
         assert (out / f"{name}.txt").read_text(encoding="utf-8") == composed.text
-        assert (out / f"{name}.eml").read_bytes() == composed.message.as_bytes()
+        assert (out / f"{name}.eml").read_bytes() == composed.data
         assert RELOAD_SCRIPT not in composed.html
     index = (out / "index.html").read_text(encoding="utf-8")
     for e in report.entries:
@@ -199,3 +199,18 @@ def test_preview_json_lists_the_files_written(workdir, cli):
         for path in entry["files"].values():
             assert (workdir / path).is_file()
         assert entry["papers"] > 0 and entry["eml_bytes"] > entry["html_bytes"] > 0
+
+
+def test_preview_eml_is_the_wire_bytes_send_would_send(tmp_path):
+    # Re-serialising the parsed message refolds long headers: a List-Unsubscribe
+    # URL over a line's width came out as RFC 2047 encoded words, unusable to
+    # a mail client, although the message sent has it verbatim.
+    url = "https://example.org/unsubscribe/" + "a" * 120 + "?e={email}"
+    config = load_config(setup(tmp_path, f'email:\n  unsubscribe: "{url}"\n'))
+    composer = Recording(config)
+    preview(config, now=NOW, composer=composer)
+    for composed, sub in zip(composer.made, config.subscribers):
+        eml = (tmp_path / "preview" / f"{slug(sub.email)}.eml").read_bytes()
+        assert eml == composed.data
+        expected = url.replace("{email}", sub.email.replace("@", "%40"))
+        assert f"\r\nList-Unsubscribe: <{expected}>\r\n".encode() in eml
