@@ -37,7 +37,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
@@ -181,7 +181,8 @@ class OutboxTransport:
 
     def filename(self, envelope: Envelope) -> str:
         mid = envelope.message_id.strip("<>")
-        return f"{envelope.created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}.eml"
+        created = envelope.created.astimezone(timezone.utc)  # the name says Z; a retry's time comes back in UTC
+        return f"{created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}.eml"
 
     def send(self, envelope: Envelope) -> None:
         final = self.folder / self.filename(envelope)

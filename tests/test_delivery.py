@@ -224,3 +224,19 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
     [o] = outcomes
     assert not o.delivered and not o.permanent
     assert "timed out" in o.error or "timeout" in o.error.lower()
+
+
+def test_outbox_name_is_in_utc_whatever_the_offset_of_created(tmp_path):
+    # The name ends in Z: a digest created at 08:00+05:00 (send --now with an
+    # offset) is 03:00 UTC; and its retry, whose time comes back from the
+    # state in UTC, must replace the same file, not add a second one.
+    from dataclasses import replace
+    from datetime import timedelta
+
+    t = OutboxTransport(tmp_path / "out")
+    t.check()
+    first = envelope(1)
+    first = replace(first, created=datetime(2024, 5, 6, 8, 0, tzinfo=timezone(timedelta(hours=5))))
+    t.session().send(first)
+    t.session().send(replace(first, created=datetime(2024, 5, 6, 3, 0, tzinfo=timezone.utc)))
+    assert [f.name for f in (tmp_path / "out").iterdir()] == ["20240506T030000Z-user1@example.org-m1@example.org.eml"]
