@@ -54,6 +54,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 def _is_chrome(text: str) -> bool:
+    # A browser's copy may carry non-breaking spaces, tabs or doubled spaces.
+    text = " ".join(text.split())
     return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
 
 

@@ -129,3 +129,20 @@ def test_a_title_beginning_with_subscribe_is_kept_whole():
 def test_date_lines_in_the_header_are_chrome(date):
     text = f"Get trending papers in your email inbox!\n\nSubscribe\n\n{date}\n\nA Title\n\nAn abstract of it.\n"
     assert [p.title for p in parse_hf_papers_text(text.encode(), "x.txt")] == ["A Title"]
+
+
+@pytest.mark.parametrize(
+    "name, before, after",
+    [
+        ("hf-papers-blank-lines.txt", "in your email inbox!", "in your\u00a0email inbox!"),  # browser copy: NBSP
+        ("hf-papers-blank-lines.txt", "Daily Papers", "Daily\tPapers"),
+        ("hf-papers-blank-lines.txt", "byAK and the research", "byAK  and the research"),
+        ("hf-papers-compact.txt", "in your email inbox!", "in your\u00a0email inbox!"),
+    ],
+)
+def test_odd_white_space_inside_header_lines_is_still_the_header(name, before, after):
+    text = (DATA / name).read_text(encoding="utf-8")
+    assert before in text
+    expected = parse(name)
+    papers = parse_hf_papers_text(text.replace(before, after).encode(), name)
+    assert [p.title for p in papers] == [p.title for p in expected]
