@@ -11,6 +11,7 @@ never returns a silent partial parse.  The remote formats are parsed in
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 from dataclasses import dataclass
@@ -60,7 +61,17 @@ def _is_chrome(text: str) -> bool:
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """Bytes to text, or an :class:`InputError` at the line where it stops being text."""
+    """Bytes to text, or an :class:`InputError` at the line where it stops being text.
+
+    UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
+    order mark (what Windows editors save as "Unicode")."""
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            line = data.count("\n".encode("utf-16-le" if data[:2] == codecs.BOM_UTF16_LE else "utf-16-be"), 0, exc.start) + 1
+            raise InputError(Problem("not UTF-16 text after its byte order mark (truncated or corrupt?)", name, line)) from None
+        data = text.encode("utf-8")
     if b"\x00" in data:
         pos = data.index(b"\x00")
         raise InputError(Problem("binary data (NUL byte), not a text export", name, data.count(b"\n", 0, pos) + 1))

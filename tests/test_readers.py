@@ -146,3 +146,31 @@ def test_odd_white_space_inside_header_lines_is_still_the_header(name, before, a
     expected = parse(name)
     papers = parse_hf_papers_text(text.replace(before, after).encode(), name)
     assert [p.title for p in papers] == [p.title for p in expected]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_export_with_byte_order_mark_is_read(encoding):
+    # Windows Notepad's "Unicode" saves UTF-16 with a byte order mark.
+    import codecs
+
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
+    bom = {"utf-16": b"", "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}[encoding]
+    papers = parse_hf_papers_text(bom + text.encode(encoding), "win.txt")
+    assert [p.title for p in papers] == [p.title for p in parse("hf-papers-compact.txt")]
+    assert any("Schrödinger" in p.title for p in papers)
+
+
+def test_utf16_without_byte_order_mark_is_still_refused():
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode("utf-16-le"), "win.txt")
+    assert str(info.value).startswith("win.txt:1: ")
+
+
+def test_truncated_utf16_is_an_error_with_file_and_line():
+    import codecs
+
+    data = codecs.BOM_UTF16_LE + "new\n\nSubscribe\n\nA Title\n\nAn abstract.".encode("utf-16-le") + b"\x00"
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(data, "cut.txt")
+    assert str(info.value).startswith("cut.txt:7: ") and "UTF-16" in str(info.value)
