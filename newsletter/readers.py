@@ -97,7 +97,7 @@ def _blocks(text: str) -> list[tuple[int, str]]:
         return []
     first, last = nonblank[0][0], nonblank[-1][0]
     has_blank_lines = any(not t for n, t in content if first < n < last)
-    if not has_blank_lines:
+    if not has_blank_lines or _glued_subscribe(nonblank):
         return nonblank
     blocks: list[tuple[int, str]] = []
     current: list[str] = []
@@ -113,6 +113,17 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     if current:
         blocks.append((start, " ".join(current)))
     return blocks
+
+
+def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
+    """Layout (b), told by ``Subscribe`` glued to the first title: its blank lines are strays."""
+    for _, text in nonblank[:8]:
+        folded = text.casefold()
+        if folded == _SUBSCRIBE:
+            return False
+        if folded.startswith(_SUBSCRIBE) and len(folded) > len(_SUBSCRIBE):
+            return True
+    return False
 
 
 def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text") -> list[Paper]:

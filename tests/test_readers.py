@@ -174,3 +174,11 @@ def test_truncated_utf16_is_an_error_with_file_and_line():
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(data, "cut.txt")
     assert str(info.value).startswith("cut.txt:7: ") and "UTF-16" in str(info.value)
+
+
+@pytest.mark.parametrize("at", [3, 40, 41])  # after the first paper, between papers, inside a paper
+def test_a_stray_blank_line_in_the_compact_layout_is_ignored(at):
+    lines = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")
+    lines.insert(at, "  ")
+    papers = parse_hf_papers_text("\n".join(lines).encode(), "glued.txt")
+    assert [p.title for p in papers] == [p.title for p in parse("hf-papers-compact.txt")]
