@@ -76,7 +76,9 @@ def check_timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        hint = difflib.get_close_matches(value, sorted(zoneinfo.available_timezones()), n=1)
+        names = sorted(zoneinfo.available_timezones())
+        same = [n for n in names if n.casefold() == str(value).casefold()]  # 'utc', 'europe/berlin'
+        hint = same or difflib.get_close_matches(value, names, n=1)
         raise ValueError(
             f"unknown time zone {value!r}"
             + (f" (did you mean {hint[0]!r}?)" if hint else " (use an IANA name such as 'Europe/Berlin')")
@@ -91,10 +93,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+def _check_path(value):
+    # An empty path would silently mean the config's own folder (or "fetch it").
+    if value is not None and not value.strip():
+        raise ValueError("empty path; give a file, a folder or a glob such as 'papers/*.txt'")
+    return value
+
+
 class _Source(_Model):
     name: str | None = None
     required: bool = False
     """A required source that fails stops the run; others are reported and skipped."""
+
+    _v_path = field_validator("path", check_fields=False)(lambda cls, v: _check_path(v))
 
     @property
     def label(self) -> str:
@@ -452,13 +463,16 @@ def load_config(path: str | os.PathLike) -> Config:
     path = Path(path)
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(Problem("config file not found (use --config or $NEWSLETTER_CONFIG)", shown)) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", shown, line)) from None
     return parse_config(text, path)
 
 
@@ -614,14 +628,31 @@ def _problem_from_pydantic(err: dict, data: Any, lines: dict, shown: str) -> Pro
     elif kind == "union_tag_not_found":
         path = path + ("type",)
         message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        # pydantic's wording names our classes ("or instance of EmailSettings").
+        message = "expected a mapping" + (
+            ", got nothing (an empty section?)" if value is None else f", got {_kind_of(value)}"
+        )
     else:
         message = msg[0].lower() + msg[1:] if msg else kind
         message = message.replace("input should be", "expected")
-        if value is not None and not isinstance(value, (dict, list)):
+        if value is None and kind == "list_type":
+            message += ", got nothing (an empty section?)"
+        elif value is None and kind.endswith("_type"):
+            message += ", got null"
+        elif value is not None and not isinstance(value, (dict, list)):
             message += f", got {value!r}"
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
 
 
 def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Problem]:
@@ -659,7 +690,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
 
     sources = data.get("sources") if isinstance(data.get("sources"), list) else []
     for i, src in enumerate(sources):
-        if not isinstance(src, dict) or not isinstance(src.get("path"), str):
+        if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():
             continue
         if src.get("type") == "hf-papers-text" and not expand_paths(base, src["path"]):
             add(("sources", i, "path"), f"{src['path']!r} matches no file")

@@ -11,6 +11,7 @@ never returns a silent partial parse.  The remote formats are parsed in
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 from dataclasses import dataclass
@@ -54,11 +55,23 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
 def _is_chrome(text: str) -> bool:
+    # A browser's copy may carry non-breaking spaces, tabs or doubled spaces.
+    text = " ".join(text.split())
     return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
 
 
 def decode_text(data: bytes, name: str) -> str:
-    """Bytes to text, or an :class:`InputError` at the line where it stops being text."""
+    """Bytes to text, or an :class:`InputError` at the line where it stops being text.
+
+    UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
+    order mark (what Windows editors save as "Unicode")."""
+    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            line = data.count("\n".encode("utf-16-le" if data[:2] == codecs.BOM_UTF16_LE else "utf-16-be"), 0, exc.start) + 1
+            raise InputError(Problem("not UTF-16 text after its byte order mark (truncated or corrupt?)", name, line)) from None
+        data = text.encode("utf-8")
     if b"\x00" in data:
         pos = data.index(b"\x00")
         raise InputError(Problem("binary data (NUL byte), not a text export", name, data.count(b"\n", 0, pos) + 1))
@@ -84,7 +97,7 @@ def _blocks(text: str) -> list[tuple[int, str]]:
         return []
     first, last = nonblank[0][0], nonblank[-1][0]
     has_blank_lines = any(not t for n, t in content if first < n < last)
-    if not has_blank_lines:
+    if not has_blank_lines or _glued_subscribe(nonblank):
         return nonblank
     blocks: list[tuple[int, str]] = []
     current: list[str] = []
@@ -100,6 +113,17 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     if current:
         blocks.append((start, " ".join(current)))
     return blocks
+
+
+def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
+    """Layout (b), told by ``Subscribe`` glued to the first title: its blank lines are strays."""
+    for _, text in nonblank[:8]:
+        folded = text.casefold()
+        if folded == _SUBSCRIBE:
+            return False
+        if folded.startswith(_SUBSCRIBE) and len(folded) > len(_SUBSCRIBE):
+            return True
+    return False
 
 
 def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text") -> list[Paper]:

@@ -199,6 +199,12 @@ class Composer:
             return self.env.get_template(name)
         except jinja2.TemplateError as exc:
             raise self._template_error(exc) from None
+        except UnicodeDecodeError as exc:  # e.g. a template saved as Latin-1
+            file = next((d / name for d in self.dirs if (d / name).is_file()), None)
+            line = file.read_bytes().count(b"\n", 0, exc.start) + 1 if file else None
+            raise TemplateError(
+                Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the template as UTF-8", str(file or name), line)
+            ) from None
 
     def _template_error(self, exc: jinja2.TemplateError, tb=None) -> TemplateError:
         """One line naming the template file (and line) and what is wrong."""

@@ -167,3 +167,42 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
     path = write_config(workdir, BASIC_CONFIG)
     config = parse_config(path.read_text(), path)
     assert config.outbox_dir == workdir / "outbox"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        # An empty path would read every file beside the config (config.yaml included).
+        ("sources: [{type: hf-papers-text, path: ''}]\ntopics: {t: {any: [x]}}\n",
+         "config.yaml:1: sources[0].path: empty path"),
+        ("sources:\n  - type: hf-papers-text\n    path: '  '\ntopics: {t: {any: [x]}}\n",
+         "config.yaml:3: sources[0].path: empty path"),
+        # Case is the usual slip in a time zone name; the hint must catch it.
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: utc\n",
+         "config.yaml:3: timezone: unknown time zone 'utc' (did you mean 'UTC'?)"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: america/new_york\n",
+         "config.yaml:3: timezone: unknown time zone 'america/new_york' (did you mean 'America/New_York'?)"),
+        # An empty section is null: say so, without pydantic's class names.
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail:\n",
+         "config.yaml:3: email: expected a mapping, got nothing (an empty section?)"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ndelivery: outbox\n",
+         "config.yaml:3: delivery: expected a mapping, got 'outbox'"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: null\n",
+         "config.yaml:3: timezone: expected a valid string, got null"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nsubscribers:\n",
+         "config.yaml:3: subscribers: expected a valid list, got nothing (an empty section?)"),
+        ("sources: [hf-papers-text]\ntopics: {t: {any: [x]}}\n",
+         "config.yaml:1: sources[0]: expected a mapping, got 'hf-papers-text'"),
+    ],
+)
+def test_more_single_problems(workdir, text, expected):
+    found = problems(workdir, text)
+    assert any(p.startswith(expected) for p in found), "\n".join(found)
+
+
+def test_config_that_is_not_utf8_names_the_line(workdir):
+    path = workdir / "config.yaml"
+    path.write_bytes(b"sources: [{type: hf-papers-text, path: papers/}]\n# caf\xe9\ntopics: {t: {any: [x]}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}:2: not UTF-8 text"), str(info.value)

@@ -129,3 +129,56 @@ def test_a_title_beginning_with_subscribe_is_kept_whole():
 def test_date_lines_in_the_header_are_chrome(date):
     text = f"Get trending papers in your email inbox!\n\nSubscribe\n\n{date}\n\nA Title\n\nAn abstract of it.\n"
     assert [p.title for p in parse_hf_papers_text(text.encode(), "x.txt")] == ["A Title"]
+
+
+@pytest.mark.parametrize(
+    "name, before, after",
+    [
+        ("hf-papers-blank-lines.txt", "in your email inbox!", "in your\u00a0email inbox!"),  # browser copy: NBSP
+        ("hf-papers-blank-lines.txt", "Daily Papers", "Daily\tPapers"),
+        ("hf-papers-blank-lines.txt", "byAK and the research", "byAK  and the research"),
+        ("hf-papers-compact.txt", "in your email inbox!", "in your\u00a0email inbox!"),
+    ],
+)
+def test_odd_white_space_inside_header_lines_is_still_the_header(name, before, after):
+    text = (DATA / name).read_text(encoding="utf-8")
+    assert before in text
+    expected = parse(name)
+    papers = parse_hf_papers_text(text.replace(before, after).encode(), name)
+    assert [p.title for p in papers] == [p.title for p in expected]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_utf16_export_with_byte_order_mark_is_read(encoding):
+    # Windows Notepad's "Unicode" saves UTF-16 with a byte order mark.
+    import codecs
+
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
+    bom = {"utf-16": b"", "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}[encoding]
+    papers = parse_hf_papers_text(bom + text.encode(encoding), "win.txt")
+    assert [p.title for p in papers] == [p.title for p in parse("hf-papers-compact.txt")]
+    assert any("Schrödinger" in p.title for p in papers)
+
+
+def test_utf16_without_byte_order_mark_is_still_refused():
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode("utf-16-le"), "win.txt")
+    assert str(info.value).startswith("win.txt:1: ")
+
+
+def test_truncated_utf16_is_an_error_with_file_and_line():
+    import codecs
+
+    data = codecs.BOM_UTF16_LE + "new\n\nSubscribe\n\nA Title\n\nAn abstract.".encode("utf-16-le") + b"\x00"
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(data, "cut.txt")
+    assert str(info.value).startswith("cut.txt:7: ") and "UTF-16" in str(info.value)
+
+
+@pytest.mark.parametrize("at", [3, 40, 41])  # after the first paper, between papers, inside a paper
+def test_a_stray_blank_line_in_the_compact_layout_is_ignored(at):
+    lines = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")
+    lines.insert(at, "  ")
+    papers = parse_hf_papers_text("\n".join(lines).encode(), "glued.txt")
+    assert [p.title for p in papers] == [p.title for p in parse("hf-papers-compact.txt")]

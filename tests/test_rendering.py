@@ -296,3 +296,16 @@ def test_rows_are_learnt_per_stylesheet():
     assert len(inliner.units) == 2 and all(len(rows) == 2 for rows in inliner.units.values())
     again = shell.format(css=".a { color: red } td { margin: 0 }")
     assert inliner(again) == inline_css(again) and inliner.stats["spliced"] == 1
+
+
+def test_template_that_is_not_utf8_is_a_template_error_with_file_and_line(tmp_path, cli):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.html").write_bytes(b"<html>\n<body>caf\xe9</body></html>\n")  # saved as Latin-1
+    config = load(tmp_path, extra="templates: tpl\n")
+    with pytest.raises(TemplateError) as err:
+        Composer(config)
+    assert str(err.value).startswith(f"{tpl}/digest.html:2: not UTF-8 text"), str(err.value)
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "tpl/digest.html:2: not UTF-8 text" in r.err
