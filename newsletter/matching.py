@@ -20,6 +20,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
+import regex
+
+from .errors import ConfigError, Problem
 from .models import Paper
 
 _SEPARATORS = r"[\s\-\u2010\u2011\u2012\u2013\u2014]+"
@@ -35,6 +38,7 @@ class Term:
     """Cheap necessary conditions that spare most regex searches: ``literal``
     (case-folded) must occur in the folded text, and each of ``words`` must be
     one of its words.  Both are empty for ``/regex/`` terms."""
+    user_regex: bool = False  # a /.../ term: searched with a time limit
 
     def search(self, text: str, folded: str | None = None, tokens: frozenset | None = None) -> re.Match | None:
         if folded is not None:
@@ -44,7 +48,31 @@ class Term:
                 for word in self.words:
                     if word not in tokens:
                         return None
+        if self.user_regex:
+            try:
+                return self.regex.search(text, timeout=REGEX_TIMEOUT)
+            except TimeoutError:
+                raise RegexTimeout(self.text) from None
         return self.regex.search(text)
+
+
+#: Seconds one /regex/ term may take on one field of one paper (normal: microseconds).
+REGEX_TIMEOUT = 0.5
+
+
+class RegexTimeout(ConfigError):
+    """A /regex/ term backtracked past :data:`REGEX_TIMEOUT` (nested repetition)."""
+
+    def __init__(self, term: str, problem: Problem | None = None):
+        self.term = term
+        super().__init__(problem or Problem(_timeout_message(term)))
+
+
+def _timeout_message(term: str) -> str:
+    return (
+        f"regular expression {term!r} took over {REGEX_TIMEOUT:g} s on one paper (catastrophic "
+        "backtracking); rewrite it without nested repetition such as (a|aa)+ or (\\w+\\s?)+"
+    )
 
 
 _TOKEN = re.compile(r"\w+")
@@ -65,8 +93,10 @@ def compile_term(text: str) -> Term:
         if not body:
             raise ValueError(f"empty regular expression {text!r}")
         try:
-            return Term(text, re.compile(body, re.IGNORECASE))
-        except re.error as exc:
+            # The regex package (Python's syntax, V0) because it can time out:
+            # a user's pattern with nested repetition must not hang a send.
+            return Term(text, regex.compile(body, regex.IGNORECASE | regex.V0), user_regex=True)
+        except regex.error as exc:
             raise ValueError(f"invalid regular expression {text!r}: {exc}") from None
     prefix = raw.endswith("*")
     if prefix:
@@ -215,10 +245,13 @@ class _LazyTokens(dict):
 
 
 class Matcher:
-    """The config's topics, compiled once."""
+    """The config's topics, compiled once.  With ``config``, a /regex/ term that
+    times out is reported at its line in the config file."""
 
-    def __init__(self, topics: Mapping[str, object]) -> None:
+    def __init__(self, topics: Mapping[str, object], config=None) -> None:
         self.rules = {key: TopicRule(key, topic) for key, topic in topics.items()}
+        self.topics = topics
+        self.config = config
 
     def index(self, papers: Iterable[Paper], topics: Iterable[str] | None = None) -> TopicIndex:
         """Match every topic (or the named ones) against every paper, once.
@@ -237,11 +270,26 @@ class Matcher:
             found: dict[str, TopicMatch] = {}
             candidates = rule.candidates(words)
             for i in range(len(papers)) if candidates is None else sorted(candidates):
-                m = rule.match(papers[i], texts[i], folded[i], words.tokens(i))
+                try:
+                    m = rule.match(papers[i], texts[i], folded[i], words.tokens(i))
+                except RegexTimeout as exc:
+                    raise self._located(rule.key, exc, papers[i]) from None
                 if m:
                     found[papers[i].id] = m
             results[rule.key] = found
         return TopicIndex({p.id: p for p in papers}, results)
+
+
+    def _located(self, key: str, exc: RegexTimeout, paper: Paper) -> RegexTimeout:
+        message = _timeout_message(exc.term) + f" (paper: {paper.title[:60]!r})"
+        if self.config is None:
+            return RegexTimeout(exc.term, Problem(f"topics.{key}: {message}"))
+        topic = self.topics[key]
+        for kind in ("any", "all", "none"):
+            terms = getattr(topic, kind)
+            if exc.term in terms:
+                return RegexTimeout(exc.term, self.config.problem(("topics", key, kind, terms.index(exc.term)), message))
+        return RegexTimeout(exc.term, self.config.problem(("topics", key), message))
 
 
 class _WordIndex:

@@ -61,7 +61,7 @@ def match(
     """
     subs = subscribers(config, only)
     wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
-    index = Matcher(config.topics).index(all_papers, wanted)
+    index = Matcher(config.topics, config).index(all_papers, wanted)
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
 
@@ -283,7 +283,7 @@ class _SendRun:
                     "(if the server had accepted it just before, it arrives twice with that Message-ID)"
                 )
         wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
-        self.index = Matcher(config.topics).index(self.papers, wanted)
+        self.index = Matcher(config.topics, config).index(self.papers, wanted)
         self.composer = Composer(config)
         self.sender = parseaddr(config.email.from_)[1]
         if dry:
@@ -441,7 +441,7 @@ class _SendRun:
         if missing:
             old = self.state.papers(missing)
             if old:
-                extra = Matcher(self.config.topics).index(old.values(), sub.topics)
+                extra = Matcher(self.config.topics, self.config).index(old.values(), sub.topics)
                 by_id.update((m.paper.id, m) for m in extra.select(sub, exclude=sent, limit=len(old)))
         owed_set = set(owed)
         return [by_id[pid] for pid in owed if pid in by_id] + [m for m in ranked if m.paper.id not in owed_set]

@@ -26,11 +26,12 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 import jinja2
+import regex
 from markupsafe import Markup, escape
 
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError
-from .matching import PaperMatch
+from .matching import REGEX_TIMEOUT, PaperMatch
 from .messages import MessageWriter, new_message_id, parse_message, unsubscribe_url
 
 log = logging.getLogger(__name__)
@@ -99,7 +100,7 @@ def highlight(text: str, patterns: Sequence[re.Pattern]) -> Markup:
 
 @functools.lru_cache(maxsize=8192)
 def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
-    spans = sorted((m.start(), m.end()) for p in patterns for m in p.finditer(text) if m.end() > m.start())
+    spans = sorted((m.start(), m.end()) for p in patterns for m in _finditer(p, text) if m.end() > m.start())
     merged: list[list[int]] = []
     for start, end in spans:
         if merged and start <= merged[-1][1]:
@@ -113,6 +114,17 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
         pos = end
     out.append(escape(text[pos:]))
     return Markup("").join(out)
+
+
+def _finditer(pattern, text: str) -> list:
+    """Matches of a term's pattern; a user's /regex/ gets the matcher's time
+    limit (no highlight rather than a hung send)."""
+    if isinstance(pattern, regex.Pattern):
+        try:
+            return list(pattern.finditer(text, timeout=REGEX_TIMEOUT))
+        except TimeoutError:
+            return []
+    return list(pattern.finditer(text))
 
 
 def paper_link(paper) -> str:

@@ -99,3 +99,14 @@ def test_validate_json(workdir, cli):
     assert r.code == 0, r.err
     data = json.loads(r.out)
     assert data["ok"] is True and data["subscribers"] == 2 and data["topics"] == 2 and data["papers"] > 300
+
+
+def test_catastrophic_regex_is_a_located_error_not_a_hang(workdir, cli):
+    (workdir / "papers" / "zz-trap.txt").write_text(
+        "new\n\nSubscribe\n\nDaily Papers\n\nA Trap For Regexes\n\n" + "a" * 40 + "!\n", encoding="utf-8"
+    )
+    write_config(workdir, BASIC_CONFIG.replace('any: ["SGD", "stochastic gradient", "optimi*"]', 'any: ["SGD", "/(a|aa)+$/"]'))
+    r = cli("match")
+    assert r.code == 2
+    assert r.err.startswith("config.yaml:10: topics.optim.any[1]: regular expression '/(a|aa)+$/' took over 0.5 s")
+    assert "A Trap For Regexes" in r.err and "Traceback" not in r.err

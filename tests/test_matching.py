@@ -192,3 +192,19 @@ def test_select_equals_scoring_every_matched_paper():
         naive.sort()
         got = index.select(sub, exclude=exclude)
         assert [m.paper.id for m in got] == [pid for _, pid in naive[: sub.max_papers]]
+
+
+def test_a_catastrophic_regex_times_out_instead_of_hanging():
+    from newsletter.matching import RegexTimeout
+
+    papers = [paper("Ordinary title", "a" * 40 + "!")]
+    matcher = Matcher({"bad": Topic(any=["/(a|aa)+$/"])})
+    with pytest.raises(RegexTimeout) as info:
+        matcher.index(papers)
+    assert "'/(a|aa)+$/' took over 0.5 s" in str(info.value) and "nested repetition" in str(info.value)
+
+
+def test_regex_terms_keep_python_syntax():
+    assert hit(r"/\bsgd(r)?\b/", "SGDR works")
+    assert hit(r"/(?P<n>\d+)-shot/", "a 5-shot setting")
+    assert not hit(r"/^diffusion$/", "diffusion models")
