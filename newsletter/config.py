@@ -102,10 +102,18 @@ def _check_path(value):
 
 class _Source(_Model):
     name: str | None = None
-    required: bool = False
-    """A required source that fails stops the run; others are reported and skipped."""
+    required: bool | None = None
+    """A required source that fails stops the run (exit 2); others are reported
+    and skipped.  Default: required when read from a local ``path:`` (a broken
+    file is the user's to fix), optional when fetched (networks fail)."""
 
     _v_path = field_validator("path", check_fields=False)(lambda cls, v: _check_path(v))
+
+    @property
+    def is_required(self) -> bool:
+        if self.required is not None:
+            return self.required
+        return bool(getattr(self, "path", None))
 
     @property
     def label(self) -> str:
@@ -117,7 +125,6 @@ class HFPapersTextSource(_Source):
 
     type: Literal["hf-papers-text"]
     path: str
-    required: bool = True
 
 
 _HTTP_URL = re.compile(r"^https?://[^\s/]+\S*$")

@@ -333,7 +333,7 @@ def read_papers(
 ) -> list[Paper]:
     """Every source's papers, merged into one deduplicated list (first seen first).
 
-    A source marked ``required`` (local exports always are) that fails raises;
+    A required source (see ``is_required``: local files by default) that fails raises;
     any other failing source is reported through ``warn`` and skipped, so the
     digest still goes out from the sources that worked.  Skipped entries are
     reported through ``warn`` too.  ``fetcher`` defaults to one built from the
@@ -353,7 +353,7 @@ def read_papers(
             try:
                 found = list(reader(source, config, context))  # all or nothing per source
             except NewsletterError as exc:
-                if source.required:
+                if source.is_required:
                     raise
                 message = str(exc)
                 if f"source {source.label!r}" not in message:

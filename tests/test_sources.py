@@ -649,3 +649,19 @@ Abstract: We extend flow matching to Lie groups.</description>
     assert paper.arxiv_id == "2406.05501" and paper.abstract == "We extend flow matching to Lie groups."
     assert paper.authors == ("Ingrid Solberg", "Rafael Costa") and paper.categories == ("cs.LG",)
     assert paper.published == datetime(2024, 6, 11, 4, 0, tzinfo=timezone.utc)
+
+
+def test_a_broken_local_file_is_an_error_unless_marked_optional(tmp_path, cli):
+    """A saved feed read from path: is the user's file: broken means exit 2, like an
+    export; `required: false` makes it one more optional source."""
+    (tmp_path / "feed.xml").write_text("<rss><channel><item><title>Cut off", encoding="utf-8")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "x.txt").write_bytes((DATA / "hf-papers-blank-lines-2.txt").read_bytes())
+    base = "sources:\n  - type: hf-papers-text\n    path: papers/\n  - type: feed\n    path: feed.xml\n{extra}topics: {{t: {{any: [x]}}}}\n"
+    (tmp_path / "config.yaml").write_text(base.format(extra=""), encoding="utf-8")
+    r = cli("papers")
+    assert r.code == 2 and r.err.startswith("feed.xml:") and "Traceback" not in r.err
+    (tmp_path / "config.yaml").write_text(base.format(extra="    required: false\n"), encoding="utf-8")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert "skipped" in r.err and len(json.loads(r.out)) == 44
