@@ -206,3 +206,13 @@ def test_config_that_is_not_utf8_names_the_line(workdir):
     with pytest.raises(ConfigError) as info:
         load_config(path)
     assert str(info.value).startswith(f"{path}:2: not UTF-8 text"), str(info.value)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [('"5"', "got '5'"), ("true", "got True"), ("5.5", "got 5.5")],
+)
+def test_numbers_are_not_guessed_from_other_types(workdir, value, expected):
+    """YAML already gives numbers as numbers; a quoted one or a boolean is a mistake."""
+    found = problems(workdir, BASIC_CONFIG.replace("max_papers: 5", f"max_papers: {value}"))
+    assert found == [f"config.yaml:17: subscribers[1].max_papers: expected a valid integer, {expected}"]
