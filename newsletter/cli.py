@@ -189,6 +189,9 @@ def preview(
             emit_json(report.to_json())
             return
         for e in report.entries:
+            if not e.would_send:
+                click.echo(f"{e.email}: no new papers, nothing would be sent")
+                continue
             click.echo(f"{e.slug}.html  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}")
         click.echo(f"{report}: {report.out / 'index.html'}")
         if open_browser:

@@ -45,6 +45,7 @@ class PreviewEntry:
     papers: int
     html_bytes: int
     eml_bytes: int
+    would_send: bool = True  # False: no new papers and no send_empty, so send sends nothing
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class PreviewReport:
             "out": str(self.out),
             "index": str(self.out / "index.html"),
             "subscribers": [
-                {"email": e.email, "subject": e.subject, "papers": e.papers, "html_bytes": e.html_bytes,
-                 "eml_bytes": e.eml_bytes, "files": files(e)}
+                {"email": e.email, "would_send": e.would_send, "subject": e.subject or None, "papers": e.papers,
+                 "html_bytes": e.html_bytes, "eml_bytes": e.eml_bytes, "files": files(e) if e.would_send else {}}
                 for e in self.entries
             ],
             "warnings": list(self.warnings),
@@ -95,8 +96,10 @@ def preview(
 
     ``exclude(subscriber)`` gives the paper ids not to show; by default the
     ones already sent, read from the state (read-only: preview never writes
-    it), so the preview is the digest ``send`` would build next.  Subscribers with no papers get the empty digest
-    ("no new papers"), so the template for that case can be previewed too.
+    it), so the preview is the digest ``send`` would build next.  A subscriber
+    with no new papers gets the short "no new papers" email only where
+    ``send_empty`` would send it (set it to preview that template); otherwise
+    it gets no files and the index says nothing would be sent.
     All rendering happens before anything is written: a template error leaves
     the previous preview untouched.
     """
@@ -106,6 +109,7 @@ def preview(
     composer = composer or Composer(config)
     found = pipeline.papers(config) if papers is None else papers
     files: dict[str, bytes] = {}
+    stale: list[str] = []
     entries: list[PreviewEntry] = []
     warnings: list[str] = []
     if exclude is None:
@@ -115,8 +119,14 @@ def preview(
             sent = {sub.email: state.sent_paper_ids(sub.email) for sub in pipeline.subscribers(config, only)}
         exclude = lambda sub: sent.get(sub.email, frozenset())  # noqa: E731
     for sub, matches in pipeline.match(config, found, only, exclude=exclude):
-        composed = composer.compose(sub, matches, now=now)
         name = slug(sub.email)
+        send_empty = config.send_empty if sub.send_empty is None else sub.send_empty
+        if not matches and not send_empty:
+            # send sends nothing here, so neither does the preview (stale files go, below)
+            stale.extend(f"{name}.{kind}" for kind in ("html", "txt", "eml"))
+            entries.append(PreviewEntry(sub.email, sub.name, name, "", 0, 0, 0, would_send=False))
+            continue
+        composed = composer.compose(sub, matches, now=now)
         html_data = composed.html.encode("utf-8")
         eml = composed.data  # the wire bytes: re-serialising the parsed message would refold headers
         files[f"{name}.html"] = html_data
@@ -130,6 +140,8 @@ def preview(
         tmp = out / f".{filename}.tmp"
         tmp.write_bytes(data)
         os.replace(tmp, out / filename)
+    for filename in stale:
+        (out / filename).unlink(missing_ok=True)
     return PreviewReport(out, tuple(entries), tuple(warnings))
 
 
@@ -138,6 +150,10 @@ def index_page(config: Config, entries: Iterable[PreviewEntry], now: datetime) -
     rows = []
     for e in entries:
         who = f"{esc(e.name)} &lt;{esc(e.email)}&gt;" if e.name else esc(e.email)
+        if not e.would_send:
+            rows.append(f'<tr><td>{who}</td><td colspan="4">no new papers: nothing would be sent '
+                        "(set <code>send_empty: true</code> to send and preview a short note)</td></tr>")
+            continue
         rows.append(
             f'<tr><td>{who}</td><td><a href="{esc(e.slug)}.html">{esc(e.subject)}</a></td>'
             f'<td class="n">{e.papers}</td><td class="n">{e.html_bytes / 1024:.1f} KB</td>'

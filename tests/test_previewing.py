@@ -214,3 +214,24 @@ def test_preview_eml_is_the_wire_bytes_send_would_send(tmp_path):
         assert eml == composed.data
         expected = url.replace("{email}", sub.email.replace("@", "%40"))
         assert f"\r\nList-Unsubscribe: <{expected}>\r\n".encode() in eml
+
+
+def test_preview_writes_no_email_where_send_would_send_none(workdir, cli):
+    """No new papers and no send_empty: send sends nothing, so preview shows nothing
+    but says so; with send_empty the short note is previewed."""
+    import json
+
+    from conftest import BASIC_CONFIG, write_config
+
+    config = BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]', 'any: ["no such term anywhere"]')
+    write_config(workdir, config)
+    r = cli("preview", "--subscriber", "ada@example.org", "--json")
+    assert r.code == 0, r.err
+    [entry] = json.loads(r.out)["subscribers"]
+    assert entry["would_send"] is False and entry["files"] == {}
+    assert not (workdir / "preview" / "ada@example.org.eml").exists()
+    assert "nothing would be sent" in (workdir / "preview" / "index.html").read_text(encoding="utf-8")
+    write_config(workdir, config + "send_empty: true\n")
+    [entry] = json.loads(cli("preview", "--subscriber", "ada@example.org", "--json").out)["subscribers"]
+    assert entry["would_send"] is True and entry["papers"] == 0
+    assert "no new papers" in (workdir / "preview" / "ada@example.org.txt").read_text(encoding="utf-8")
