@@ -348,6 +348,9 @@ class EmailSettings(_Model):
         check_header_text(value)
         if not re.match(r"^(mailto:[^\s@]+@[^\s@]+|https://\S+)$", value):
             raise ValueError(f"{value!r} must be a mailto: address or an https:// URL")
+        if bad := re.search(r"[<>,\"]", value):
+            # List-Unsubscribe is a list of <URL>s: these would end or split it (RFC 2369)
+            raise ValueError(f"{value!r}: {bad.group()!r} must be percent-encoded in the unsubscribe URL")
         return value
 
 

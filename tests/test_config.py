@@ -216,3 +216,9 @@ def test_numbers_are_not_guessed_from_other_types(workdir, value, expected):
     """YAML already gives numbers as numbers; a quoted one or a boolean is a mistake."""
     found = problems(workdir, BASIC_CONFIG.replace("max_papers: 5", f"max_papers: {value}"))
     assert found == [f"config.yaml:17: subscribers[1].max_papers: expected a valid integer, {expected}"]
+
+
+@pytest.mark.parametrize("url", ["https://x.org/u?a=1,2", "https://x.org/u>,<mailto:evil@example.org", 'https://x.org/"u'])
+def test_unsubscribe_url_cannot_end_or_split_the_header_list(workdir, url):
+    found = problems(workdir, BASIC_CONFIG + f"email:\n  unsubscribe: '{url}'\n")
+    assert len(found) == 1 and "must be percent-encoded in the unsubscribe URL" in found[0]
