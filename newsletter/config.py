@@ -136,7 +136,6 @@ def _check_url(value):
     return value
 
 
-ARXIV_ANNOUNCE_TYPES = ("new", "cross", "replace", "replace-cross")
 _ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
 
 

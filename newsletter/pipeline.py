@@ -21,11 +21,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.utils import parseaddr
 from typing import Callable, Iterator
 
 from .config import Config, Subscriber
-from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport
+from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
 from .errors import DeliveryError, NewsletterError, Problem
 from .matching import Matcher, PaperMatch
 from .models import Paper
@@ -285,7 +284,7 @@ class _SendRun:
         wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
         self.index = Matcher(config.topics, config).index(self.papers, wanted)
         self.composer = Composer(config)
-        self.sender = parseaddr(config.email.from_)[1]
+        self.sender = sender_address(config)
         if dry:
             for sub in subs:
                 self._plan(sub, None)

@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 HTML_TEMPLATE = "digest.html"
 TEXT_TEMPLATE = "digest.txt"
-TEMPLATE_NAMES = (HTML_TEMPLATE, TEXT_TEMPLATE, "style.css")
 
 
 def default_templates_dir() -> Path:
