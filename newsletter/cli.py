@@ -208,7 +208,7 @@ def preview(
         report=lambda line: click.echo(line, err=True),
         port=port,
     )
-    state.config  # a broken config fails here, before anything is served
+    _ = state.config  # a broken config fails here, before anything is served
     report = server.build()
     for message in report.warnings:
         warn(message)

@@ -14,7 +14,6 @@ import glob
 import os
 import re
 import zoneinfo
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 

@@ -829,8 +829,6 @@ class SplicingInliner:
 
     def _learn(self, html, pos, spans, sources) -> str:
         """Inline the email whole (the answer), learn its units, check the splice."""
-        from lxml import etree
-
         start = self.layout[0]
         cut = pos + len(start) - 1  # mark the container (an attribute no selector sees)
         marked = html[:cut] + ' data-pd-box=""' + html[cut:]
