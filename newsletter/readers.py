@@ -179,9 +179,21 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
             )
         if k + 1 >= len(body):
             raise InputError(Problem(f"title {_short(title)!r} has no abstract", name, t_line))
-        _, abstract = body[k + 1]
+        a_line, abstract = body[k + 1]
+        if k + 2 >= len(body) and _looks_like_chrome(abstract):
+            # The last "abstract" is a short line of page furniture ("Load more"):
+            # the last title has none.  Refuse rather than invent one.
+            raise InputError(
+                Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is too short "
+                        "to be one; a line of page chrome after the papers?)", name, t_line)
+            )
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
     return papers
+
+
+def _looks_like_chrome(text: str) -> bool:
+    """Short and not a sentence: what a footer link looks like, not an abstract."""
+    return len(text) < 40 and not text.rstrip().endswith((".", "!", "?", ")", "]"))
 
 
 def _short(text: str, n: int = 60) -> str:

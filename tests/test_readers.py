@@ -182,3 +182,14 @@ def test_a_stray_blank_line_in_the_compact_layout_is_ignored(at):
     lines.insert(at, "  ")
     papers = parse_hf_papers_text("\n".join(lines).encode(), "glued.txt")
     assert [p.title for p in papers] == [p.title for p in parse("hf-papers-compact.txt")]
+
+
+@pytest.mark.parametrize("chrome", ["Load more", "Previous page", "See all papers"])
+def test_a_last_title_without_abstract_is_not_given_a_line_of_chrome_as_one(chrome):
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").rstrip("\n").split("\n")
+    text = text[:-1] + [chrome]  # the last abstract is gone; a footer line follows the last title
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text("\n".join(text).encode(), "cut.txt")
+    message = str(info.value)
+    assert message.startswith("cut.txt:483: title 'Uncertainty quantification") and "has no abstract" in message
+    assert chrome in message
