@@ -26,7 +26,7 @@ from typing import Callable, Iterator
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
 from .errors import DeliveryError, NewsletterError, Problem
-from .matching import Matcher, PaperMatch
+from .matching import Matcher, PaperMatch, TopicIndex
 from .models import Paper
 from .readers import is_remote, read_papers
 from .rendering import Composer
@@ -59,10 +59,15 @@ def match(
     subscribers.
     """
     subs = subscribers(config, only)
-    wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
-    index = Matcher(config.topics, config).index(all_papers, wanted)
+    index = topic_index(config, all_papers, subs)
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
+
+
+def topic_index(config: Config, all_papers: list[Paper], subs: list[Subscriber]) -> TopicIndex:
+    """The topics ``subs`` follow, matched once against all papers."""
+    wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
+    return Matcher(config.topics, config).index(all_papers, wanted)
 
 
 @dataclass(frozen=True)
@@ -281,8 +286,7 @@ class _SendRun:
                     f"({owner or 'unknown'}) stopped; sending it again with the same Message-ID "
                     "(if the server had accepted it just before, it arrives twice with that Message-ID)"
                 )
-        wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
-        self.index = Matcher(config.topics, config).index(self.papers, wanted)
+        self.index = topic_index(config, self.papers, subs)
         self.composer = Composer(config)
         self.sender = sender_address(config)
         if dry:
@@ -398,7 +402,7 @@ class _SendRun:
         due = open_ is not None or is_due(
             sub.schedule,
             config.zone(sub),
-            last_sent=state.last_served(sub.email) or state.last_sent(sub.email),
+            last_sent=state.last_served(sub.email),
             first_seen=state.first_seen(sub.email),
             now=now,
         )
@@ -541,7 +545,7 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
         for sub in subscribers(config, only):
             zone = config.zone(sub)
             first = state.first_seen(sub.email)
-            served = state.last_served(sub.email) or state.last_sent(sub.email)
+            served = state.last_served(sub.email)
             last = state.last_sent(sub.email)
             nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
             due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or (

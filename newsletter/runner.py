@@ -148,7 +148,7 @@ class Runner:
         with State.open(config.state_path, readonly=True) as state:
             for sub in config.subscribers:
                 first = state.first_seen(sub.email)
-                last = state.last_served(sub.email) or state.last_sent(sub.email)
+                last = state.last_served(sub.email)
                 if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                     due.append(sub.email)  # a new subscriber is recorded as seen by send
         return due

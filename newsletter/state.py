@@ -331,9 +331,10 @@ class State:
 
     def last_served(self, email: str) -> datetime | None:
         """The last run that settled this subscriber's due digest: delivered, or
-        nothing to send.  The schedule counts slots from here, so a slot with no
-        new papers does not keep the subscriber due until papers arrive."""
-        return self._subscriber(email, "last_served")
+        nothing to send (the last delivery when no such run is recorded).  The
+        schedule counts slots from here, so a slot with no new papers does not
+        keep the subscriber due until papers arrive."""
+        return self._subscriber(email, "COALESCE(last_served, last_sent)")
 
     def open_digest(self, email: str) -> OpenDigest | None:
         """The digest still owed to ``email`` (pending, failed, or stale sending)."""
