@@ -19,7 +19,6 @@ import click
 from . import pipeline
 from .config import Config, load_config
 from .errors import NewsletterError
-from .state import State
 
 log = logging.getLogger("newsletter")
 
@@ -113,8 +112,7 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
     config = state.config
     found = pipeline.papers(config, warn=warn)
     # Papers already sent are not in the next digest; reading the state never writes it.
-    with State.open(config.state_path, readonly=True) as sent:
-        results = list(pipeline.match(config, found, subscriber, exclude=lambda sub: sent.sent_paper_ids(sub.email)))
+    results = list(pipeline.match(config, found, subscriber, exclude=pipeline.already_sent(config, subscriber)))
     if as_json:
         emit_json(
             {

@@ -459,6 +459,10 @@ class Config(_Model):
     def zone(self, subscriber: Subscriber) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(subscriber.timezone or self.timezone)
 
+    def sends_empty(self, subscriber: Subscriber) -> bool:
+        """Whether a due digest with no papers still goes out (a short note)."""
+        return self.send_empty if subscriber.send_empty is None else subscriber.send_empty
+
     def topic_name(self, key: str) -> str:
         return self.topics[key].name or key
 

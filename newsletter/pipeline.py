@@ -64,6 +64,14 @@ def match(
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
 
 
+def already_sent(config: Config, only: str | None = None) -> Callable[[Subscriber], frozenset[str]]:
+    """``exclude`` for :func:`match`: each subscriber's papers already sent,
+    read from the state read-only (``match`` and ``preview`` never write it)."""
+    with State.open(config.state_path, readonly=True) as state:
+        sent = {sub.email: state.sent_paper_ids(sub.email) for sub in subscribers(config, only)}
+    return lambda sub: sent.get(sub.email, frozenset())
+
+
 def topic_index(config: Config, all_papers: list[Paper], subs: list[Subscriber]) -> TopicIndex:
     """The topics ``subs`` follow, matched once against all papers."""
     wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
@@ -417,7 +425,7 @@ class _SendRun:
         else:
             ranked = self.index.select(sub, exclude=sent)
         matches = ranked[: sub.max_papers]
-        send_empty = config.send_empty if sub.send_empty is None else sub.send_empty
+        send_empty = config.sends_empty(sub)
         if not matches and not send_empty:
             if batch is not None:
                 if open_ is not None:

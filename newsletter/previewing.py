@@ -113,15 +113,10 @@ def preview(
     entries: list[PreviewEntry] = []
     warnings: list[str] = []
     if exclude is None:
-        from .state import State
-
-        with State.open(config.state_path, readonly=True) as state:
-            sent = {sub.email: state.sent_paper_ids(sub.email) for sub in pipeline.subscribers(config, only)}
-        exclude = lambda sub: sent.get(sub.email, frozenset())  # noqa: E731
+        exclude = pipeline.already_sent(config, only)
     for sub, matches in pipeline.match(config, found, only, exclude=exclude):
         name = slug(sub.email)
-        send_empty = config.send_empty if sub.send_empty is None else sub.send_empty
-        if not matches and not send_empty:
+        if not matches and not config.sends_empty(sub):
             # send sends nothing here, so neither does the preview (stale files go, below)
             stale.extend(f"{name}.{kind}" for kind in ("html", "txt", "eml"))
             entries.append(PreviewEntry(sub.email, sub.name, name, "", 0, 0, 0, would_send=False))
