@@ -456,6 +456,10 @@ class Config(_Model):
         known = ", ".join(s.email for s in self.subscribers) or "none"
         raise ConfigError(Problem(f"no subscriber {email!r} in the config (subscribers: {known})", str(self._file)))
 
+    def selected_subscribers(self, only: str | None = None) -> list[Subscriber]:
+        """All subscribers, or just ``only`` (an address; unknown is a ConfigError)."""
+        return [self.subscriber(only)] if only else list(self.subscribers)
+
     def zone(self, subscriber: Subscriber) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(subscriber.timezone or self.timezone)
 

@@ -426,3 +426,9 @@ class TopicIndex:
             terms = tuple(dict.fromkeys(h.term for h in hits))
             out.append(PaperMatch(self.papers[pid], score, tuple(p.match.topic for p in parts), terms, hits, not order[0]))
         return out
+
+
+def topic_index(config, all_papers: list[Paper], subs) -> TopicIndex:
+    """The topics ``subs`` follow, matched once against all papers."""
+    wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
+    return Matcher(config.topics, config).index(all_papers, wanted)

@@ -12,26 +12,33 @@ plain values, so a script can do what a command does without the CLI::
 
 from __future__ import annotations
 
-import gc
 import logging
-import multiprocessing
-import os
-import threading
-import time
-from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Iterator
 
 from .config import Config, Subscriber
-from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import DeliveryError, NewsletterError, Problem
-from .matching import Matcher, PaperMatch, TopicIndex
+from .errors import NewsletterError, Problem
+from .matching import PaperMatch, topic_index
 from .models import Paper
 from .readers import is_remote, read_papers
-from .rendering import Composer
 from .scheduling import is_due, next_send
-from .state import OpenDigest, State, send_lock
+from .sending import DigestResult, SendReport, send
+from .state import State
+
+__all__ = [
+    "DigestResult",
+    "SendReport",
+    "Summary",
+    "ScheduleRow",
+    "already_sent",
+    "match",
+    "papers",
+    "schedules",
+    "send",
+    "subscribers",
+    "validate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,7 @@ def papers(config: Config, warn: Callable[[str], None] | None = None, **options)
 
 
 def subscribers(config: Config, only: str | None = None) -> list[Subscriber]:
-    return [config.subscriber(only)] if only else list(config.subscribers)
+    return config.selected_subscribers(only)
 
 
 def match(
@@ -72,10 +79,6 @@ def already_sent(config: Config, only: str | None = None) -> Callable[[Subscribe
     return lambda sub: sent.get(sub.email, frozenset())
 
 
-def topic_index(config: Config, all_papers: list[Paper], subs: list[Subscriber]) -> TopicIndex:
-    """The topics ``subs`` follow, matched once against all papers."""
-    wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
-    return Matcher(config.topics, config).index(all_papers, wanted)
 
 
 @dataclass(frozen=True)
@@ -136,388 +139,6 @@ def validate(config: Config) -> Summary:
         config.delivery.transport,
         sum(1 for s in config.sources if is_remote(s)),
     )
-
-
-# --------------------------------------------------------------------------- send
-
-
-@dataclass(frozen=True)
-class DigestResult:
-    """What happened to one subscriber's digest in a send."""
-
-    email: str
-    status: str  # "sent", "empty", "failed", "not due", "would send"
-    papers: int = 0
-    message_id: str | None = None
-    error: str | None = None
-    retry: bool = False  # failed, and stays pending for the next run
-
-    def __str__(self) -> str:
-        n = f"{self.papers} paper{'s' * (self.papers != 1)}"
-        if self.status == "sent":
-            return f"sent        {self.email}: {n} {self.message_id}"
-        if self.status == "would send":
-            return f"would send  {self.email}: {n}"
-        if self.status == "failed":
-            then = "stays pending, retried next run" if self.retry else "failed permanently; retried next run"
-            return f"failed      {self.email}: {self.error} ({then})"
-        return f"{self.status:<11} {self.email}"
-
-
-@dataclass(frozen=True)
-class SendReport:
-    """The outcome of :func:`send`; ``str()`` is the one-line summary."""
-
-    sent: int
-    empty: int
-    failed: int
-    not_due: int
-    results: tuple[DigestResult, ...] = ()
-    dry_run: bool = False
-    would_send: int = 0
-    note: str | None = None
-
-    def __str__(self) -> str:
-        if self.dry_run:
-            return (
-                f"dry run: would send {self.would_send}, empty {self.empty}, not due {self.not_due} "
-                "(nothing sent or recorded)"
-            )
-        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
-
-    def to_json(self) -> dict:
-        return {
-            "sent": self.sent,
-            "empty": self.empty,
-            "failed": self.failed,
-            "not_due": self.not_due,
-            "dry_run": self.dry_run,
-            "would_send": self.would_send,
-            "digests": [
-                {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
-                for r in self.results
-            ],
-        }
-
-
-#: Digests committed as ``sending`` per transaction (one fsync each).
-CLAIM_BATCH = 32
-#: A send this big (in subscribers) is shared among processes, one per core.
-SHARD_MIN = 200
-MAX_SHARDS = 8
-
-
-def send(
-    config: Config,
-    *,
-    now: datetime,
-    only: str | None = None,
-    dry_run: bool = False,
-    transport: Transport | None = None,
-    warn: Callable[[str], None] | None = None,
-    progress: Callable[[DigestResult], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-    lock_wait: float = 600.0,
-    stop: Callable[[], bool] | None = None,
-) -> SendReport:
-    """Build every due digest and deliver it; see PRODUCT.md "Delivery" and "State".
-
-    ``now`` (aware) is the run's time: due-ness, Date headers and the state's
-    timestamps use it.  ``only`` limits the run to one subscriber.
-    ``dry_run`` reads the state read-only and sends and records nothing.
-    ``transport`` replaces the configured one (tests, scripts); ``sleep`` is
-    what retries wait with; ``progress`` sees each :class:`DigestResult` as it
-    happens (from delivery threads too, one call at a time).  ``stop()``
-    returning true (``newsletter run`` got SIGTERM) ends the run early: the
-    messages being delivered finish, the rest stay pending for the next run.
-
-    Each digest is committed as ``sending`` with its papers and Message-ID
-    before the transport gets it, and recorded the moment it is delivered;
-    the whole send holds the state's lock file (:func:`state.send_lock`), so
-    a second process waits instead of sending the same digests.  A digest
-    that failed stays pending and is sent again by the next run (with the
-    same Message-ID, its papers first, plus newer ones).
-    """
-    if now.tzinfo is None:
-        raise ValueError("send(now=...) must be timezone-aware")
-    warn = warn or log.warning
-    if not dry_run:
-        transport = transport or make_transport(config)
-        transport.check()  # e.g. the password variable: fail before anything is sent
-    source_problems: list[str] = []
-
-    def source_warn(message: str) -> None:
-        source_problems.append(message)
-        warn(message)
-
-    found = papers(config, warn=source_warn, now=now)
-    subs = subscribers(config, only)
-    if dry_run:
-        with State.open(config.state_path, readonly=True) as state:
-            return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
-    with send_lock(config.state_path, wait=lock_wait):
-        with State.open(config.state_path) as state:
-            run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
-            run.stop = stop
-            return run.run(subs, transport)
-
-
-class _SendRun:
-    """One :func:`send`: plan per subscriber in the main thread, deliver in the
-    dispatcher's threads, record outcomes from those threads (own connections)."""
-
-    def __init__(self, config, state, found, now, warn, progress, source_problems, sleep=time.sleep):
-        self.config, self.state, self.papers, self.now = config, state, found, now
-        self.warn, self.progress, self.source_problems, self.sleep = warn, progress, source_problems, sleep
-        self.results: list[DigestResult] = []
-        self.lock = threading.Lock()
-        self.local = threading.local()
-        self.worker_states: list[State] = []
-        self.with_papers = 0
-        self.stop: Callable[[], bool] | None = None
-
-    def _result(self, result: DigestResult) -> None:
-        with self.lock:
-            self.results.append(result)
-            if self.progress:
-                self.progress(result)
-
-    def run(self, subs: list[Subscriber], transport: Transport | None) -> SendReport:
-        config, state, now = self.config, self.state, self.now
-        dry = transport is None
-        if not dry:
-            state.see_subscribers((s.email for s in subs), now)
-            state.see_papers(self.papers, now)
-            for did, email, message_id, owner in state.recover():
-                self.warn(
-                    f"digest {did} for {email} {message_id} was being sent when an earlier run "
-                    f"({owner or 'unknown'}) stopped; sending it again with the same Message-ID "
-                    "(if the server had accepted it just before, it arrives twice with that Message-ID)"
-                )
-        self.index = topic_index(config, self.papers, subs)
-        self.composer = Composer(config)
-        self.sender = sender_address(config)
-        if dry:
-            for sub in subs:
-                self._plan(sub, None)
-        elif (shards := self._shards(len(subs), transport)) > 1:
-            self._deliver_sharded(subs, transport, shards)
-        else:
-            self._deliver(subs, transport)
-        return self._report(dry)
-
-    def _deliver(self, subs: list[Subscriber], transport: Transport) -> None:
-        """Plan, claim and hand over each subscriber's digest, in this process."""
-        d = self.config.delivery
-        with Dispatcher(
-            transport,
-            on_outcome=self._record,
-            retries=d.retries,
-            retry_delay=d.retry_delay,
-            max_per_minute=d.max_per_minute,
-            sleep=self.sleep,
-        ) as dispatcher:
-            batch: list = []
-            try:
-                for sub in subs:
-                    if self.stop is not None and self.stop():
-                        dispatcher.cancel("stop requested")
-                        break
-                    self._plan(sub, batch)
-                    if len(batch) >= CLAIM_BATCH:
-                        self._flush(batch, dispatcher)
-                self._flush(batch, dispatcher)
-            finally:
-                batch.clear()
-        for worker_state in self.worker_states:
-            worker_state.close()
-        self.worker_states.clear()
-
-    # -- using every core -------------------------------------------------------------
-
-    def _shards(self, count: int, transport: Transport) -> int:
-        """How many processes share a big send.
-
-        Composing a digest is CPU-bound Python, so one process uses one
-        core; a big send forks one process per core, each with its slice of
-        the subscribers, its own state connection and its share of the
-        configured SMTP ``connections`` (never more in total).  Not done
-        when a rate limit or a stop request must be shared by everyone.
-        """
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except (AttributeError, OSError):
-            cores = os.cpu_count() or 1
-        if (
-            count < SHARD_MIN
-            or self.stop is not None
-            or self.config.delivery.max_per_minute
-            or "fork" not in multiprocessing.get_all_start_methods()
-        ):
-            return 1
-        sessions = max(1, int(getattr(transport, "sessions", 1)))
-        limit = sessions if self.config.delivery.transport == "smtp" else cores
-        return max(1, min(cores, limit, MAX_SHARDS))
-
-    def _deliver_sharded(self, subs: list[Subscriber], transport: Transport, shards: int) -> None:
-        ctx = multiprocessing.get_context("fork")
-        sessions = max(1, int(getattr(transport, "sessions", 1)) // shards)
-        workers = []
-        for i in range(shards):
-            reader, writer = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=self._shard, args=(subs[i::shards], transport, sessions, writer), name=f"send-{i}")
-            proc.start()
-            writer.close()
-            workers.append((proc, reader))
-        problems: list[Problem] = []
-        for proc, reader in workers:
-            try:
-                kind, payload, with_papers = reader.recv()
-            except (EOFError, OSError):
-                kind, payload, with_papers = "error", f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending", 0
-            proc.join()
-            if kind == "ok":
-                self.results.extend(payload)
-                self.with_papers += with_papers
-            else:
-                problems.append(Problem(str(payload)))
-        if problems:
-            # What the other workers delivered is recorded; the rest is pending.
-            raise DeliveryError(*problems)
-
-    def _shard(self, subs: list[Subscriber], transport: Transport, sessions: int, conn) -> None:
-        """In a forked worker: deliver ``subs`` with its own state connection."""
-        try:
-            # The papers, index and config are read-only from here on: keep the
-            # collector off them (cheaper collections, fewer copied pages).
-            gc.freeze()
-            self.state = State.open(self.config.state_path)  # never the parent's connection
-            self.results, self.worker_states = [], []
-            self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
-            if hasattr(transport, "sessions"):
-                transport.sessions = sessions
-            self._deliver(subs, transport)
-            conn.send(("ok", self.results, self.with_papers))
-        except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
-            conn.send(("error", str(exc) or type(exc).__name__, 0))
-        finally:
-            conn.close()
-
-    def _plan(self, sub: Subscriber, batch: list | None) -> None:
-        """Decide and compose one subscriber's digest; queue it in ``batch``."""
-        config, state, now = self.config, self.state, self.now
-        open_ = state.open_digest(sub.email)
-        due = open_ is not None or is_due(
-            sub.schedule,
-            config.zone(sub),
-            last_sent=state.last_served(sub.email),
-            first_seen=state.first_seen(sub.email),
-            now=now,
-        )
-        if not due:
-            self._result(DigestResult(sub.email, "not due"))
-            return
-        sent = state.sent_paper_ids(sub.email)
-        if open_ and open_.paper_ids:
-            # enough ranked papers to fill up after the owed ones, wherever those rank
-            ranked = self.index.select(sub, exclude=sent, limit=sub.max_papers + len(open_.paper_ids))
-            ranked = self._owed_first(sub, open_, ranked, sent)
-        else:
-            ranked = self.index.select(sub, exclude=sent)
-        matches = ranked[: sub.max_papers]
-        send_empty = config.sends_empty(sub)
-        if not matches and not send_empty:
-            if batch is not None:
-                if open_ is not None:
-                    state.drop(open_.id)
-                state.served([sub.email], now)
-            self._result(DigestResult(sub.email, "empty"))
-            return
-        composed = self.composer.compose(sub, matches, now=now, message_id=open_.message_id if open_ else None)
-        for warning in composed.warnings:
-            self.warn(warning)
-        if matches:
-            self.with_papers += 1
-        if batch is None:
-            self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id))
-            return
-        batch.append((open_, sub, composed))
-
-    def _owed_first(self, sub, open_: OpenDigest, ranked: list, sent: frozenset) -> list:
-        """A pending digest's papers first (in their order), then the new ones;
-        papers no longer in any source are rebuilt from the state."""
-        owed = [pid for pid in open_.paper_ids if pid not in sent]
-        by_id = {m.paper.id: m for m in ranked}
-        missing = [pid for pid in owed if pid not in by_id]
-        if missing:
-            old = self.state.papers(missing)
-            if old:
-                extra = Matcher(self.config.topics, self.config).index(old.values(), sub.topics)
-                by_id.update((m.paper.id, m) for m in extra.select(sub, exclude=sent, limit=len(old)))
-        owed_set = set(owed)
-        return [by_id[pid] for pid in owed if pid in by_id] + [m for m in ranked if m.paper.id not in owed_set]
-
-    def _flush(self, batch: list, dispatcher: Dispatcher) -> None:
-        if not batch:
-            return
-        ids = self.state.claim(
-            [(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in batch], self.now
-        )
-        for did, (open_, sub, composed) in zip(ids, batch):
-            dispatcher.submit(
-                Envelope(
-                    did,
-                    self.sender,
-                    sub.email,
-                    composed.data,
-                    composed.message_id,
-                    open_.created if open_ else self.now,
-                    len(composed.paper_ids),
-                )
-            )
-        batch.clear()
-
-    def _worker_state(self) -> State:
-        state = getattr(self.local, "state", None)
-        if state is None:
-            state = State.open(self.config.state_path, durable=False)
-            self.local.state = state
-            with self.lock:
-                self.worker_states.append(state)
-        return state
-
-    def _record(self, outcome: Outcome) -> None:
-        """In a delivery thread, right after the attempt: commit what happened."""
-        env = outcome.envelope
-        state = self._worker_state()
-        if outcome.delivered:
-            state.mark_sent(env.digest_id, env.recipient, outcome.tries, self.now)
-            self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
-            return
-        state.mark_unsent(
-            env.digest_id,
-            error=outcome.error or "not delivered",
-            tries=outcome.tries,
-            permanent=outcome.permanent,
-            next_attempt=None if outcome.permanent else self.now + timedelta(minutes=5),
-        )
-        self._result(DigestResult(env.recipient, "failed", env.papers, env.message_id, outcome.error, not outcome.permanent))
-
-    def _report(self, dry: bool) -> SendReport:
-        count = Counter(r.status for r in self.results)
-        note = None
-        if not self.source_problems and not self.with_papers and count["not due"] < len(self.results):
-            note = f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers), none new for any due subscriber"
-        return SendReport(
-            sent=count["sent"],
-            empty=count["empty"],
-            failed=count["failed"],
-            not_due=count["not due"],
-            results=tuple(self.results),
-            dry_run=dry,
-            would_send=count["would send"],
-            note=note,
-        )
 
 
 # --------------------------------------------------------------------------- schedule

@@ -478,7 +478,7 @@ def test_send_one_subscriber_as_json(tmp_path, cli):
 def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli, smtp_server):
     """At SHARD_MIN subscribers and more, send forks one process per core (at most
     one per SMTP connection); every digest still goes exactly once and is recorded."""
-    from newsletter.pipeline import SHARD_MIN
+    from newsletter.sending import SHARD_MIN
 
     setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN))
     r = cli("send")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from newsletter import state as state_module
+from newsletter.state import sqlite as state_module
 from newsletter.errors import StateError
 from newsletter.models import Paper
 from newsletter.state import State, paper_from_json, send_lock

@@ -46,8 +46,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .errors import Problem, StateError
-from .models import Paper
+from ..errors import Problem, StateError
+from ..models import Paper
 
 UTC = timezone.utc
 BUSY_TIMEOUT_MS = 30_000
