@@ -15,7 +15,7 @@ import os
 import re
 import zoneinfo
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -248,7 +248,7 @@ SOURCE_MODELS = {
     "feed": FeedSource,
 }
 Source = Annotated[
-    Union[HFPapersTextSource, ArxivSource, HFDailySource, FeedSource], Field(discriminator="type")
+    HFPapersTextSource | ArxivSource | HFDailySource | FeedSource, Field(discriminator="type")
 ]
 
 
@@ -640,7 +640,10 @@ def _problem_from_pydantic(err: dict, data: Any, lines: dict, shown: str) -> Pro
         valid = list(SOURCE_MODELS)
         tag = value.get("type") if isinstance(value, dict) else value
         hint = difflib.get_close_matches(str(tag), valid, n=1)
-        message = f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; valid types: {', '.join(valid)}"
+        message = (
+            f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; valid types: {', '.join(valid)}"
+        )
     elif kind == "union_tag_not_found":
         path = path + ("type",)
         message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"

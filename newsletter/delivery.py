@@ -36,12 +36,13 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from .config import Config
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
@@ -181,7 +182,7 @@ class OutboxTransport:
 
     def filename(self, envelope: Envelope) -> str:
         mid = envelope.message_id.strip("<>")
-        created = envelope.created.astimezone(timezone.utc)  # the name says Z; a retry's time comes back in UTC
+        created = envelope.created.astimezone(UTC)  # the name says Z; a retry's time comes back in UTC
         return f"{created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}.eml"
 
     def send(self, envelope: Envelope) -> None:

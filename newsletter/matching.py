@@ -17,8 +17,8 @@ title.  Order: pinned authors first, then score, then upvotes, then title.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import regex
 

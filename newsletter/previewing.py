@@ -19,10 +19,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .config import Config, Subscriber, expand_paths, load_config
 from .errors import NewsletterError

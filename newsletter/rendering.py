@@ -17,11 +17,11 @@ import logging
 import re
 import textwrap
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Callable, Sequence
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
@@ -175,7 +175,9 @@ class Card:
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
-    def __init__(self, config: Config, inliner: Callable[[str], str] | None = None, writer: Callable[..., bytes] | None = None) -> None:
+    def __init__(
+        self, config: Config, inliner: Callable[[str], str] | None = None, writer: Callable[..., bytes] | None = None
+    ) -> None:
         """``inliner`` turns rendered HTML into the HTML sent: default a
         :class:`SplicingInliner` (premailer's result; each repeated part of
         the email inlined once); :func:`inline_css` runs premailer on every
@@ -577,7 +579,9 @@ _RAW_TAGS = frozenset(
     "script style textarea title xmp plaintext noscript iframe noembed noframes template svg math pre listing "
     "select option".split()
 )
-_VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr basefont frame isindex keygen".split())
+_VOID_TAGS = frozenset(
+    "area base br col embed hr img input link meta param source track wbr basefont frame isindex keygen".split()
+)
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?:[\s/][^<>]*)?>")
 _SPACE = re.compile(r"\s*")
 
@@ -889,7 +893,11 @@ def check_templates(config: Config) -> list[Problem]:
 
     try:
         composer = Composer(config)
-        sub = config.subscribers[0] if config.subscribers else Subscriber(email="preview@example.org", topics=[next(iter(config.topics))])
+        sub = (
+            config.subscribers[0]
+            if config.subscribers
+            else Subscriber(email="preview@example.org", topics=[next(iter(config.topics))])
+        )
         paper = Paper(
             title="A <sample> paper & its title",
             abstract="An abstract with <markup> & entities, long enough to be trimmed. " * 20,

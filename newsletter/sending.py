@@ -15,9 +15,9 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
@@ -264,7 +264,8 @@ class _SendRun:
             try:
                 kind, payload, with_papers = reader.recv()
             except (EOFError, OSError):
-                kind, payload, with_papers = "error", f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending", 0
+                died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
+                kind, payload, with_papers = "error", died, 0
             proc.join()
             if kind == "ok":
                 self.results.extend(payload)
@@ -397,7 +398,10 @@ class _SendRun:
         count = Counter(r.status for r in self.results)
         note = None
         if not self.source_problems and not self.with_papers and count["not due"] < len(self.results):
-            note = f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers), none new for any due subscriber"
+            note = (
+                f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers),"
+                " none new for any due subscriber"
+            )
         return SendReport(
             sent=count["sent"],
             empty=count["empty"],

@@ -40,16 +40,16 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 from ..errors import Problem, StateError
 from ..models import Paper
 
-UTC = timezone.utc
+UTC = UTC
 BUSY_TIMEOUT_MS = 30_000
 
 _V1 = """
