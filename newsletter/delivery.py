@@ -87,10 +87,11 @@ class _Generator(email.generator.BytesGenerator):
     def _write_lines(self, lines: str) -> None:
         if not lines:
             return
-        parts = lines.split("\n") if "\r" not in lines else email.generator.NLCRE.split(lines)
+        parts = lines.split("\n") if "\r" not in lines else email.generator.NLCRE.split(lines)  # type: ignore[attr-defined]
         last = parts.pop()
         if parts:
-            self.write(self._NL.join(parts) + self._NL)
+            newline: str = self._NL  # type: ignore[attr-defined]
+            self.write(newline.join(parts) + newline)
         if last:
             self.write(last)
 
@@ -105,7 +106,7 @@ def message_bytes(message: EmailMessage) -> bytes:
 def _quote_periods(data: bytes) -> bytes:
     """SMTP dot-stuffing; most messages have no line starting with a dot."""
     if data.startswith(b".") or b"\n." in data:
-        return smtplib._quote_periods(data)
+        return smtplib._quote_periods(data)  # type: ignore[attr-defined]
     return data
 
 
@@ -378,11 +379,13 @@ class SMTPSession:
 
     def _send(self, envelope: Envelope, data: bytes) -> None:
         rcpt = envelope.recipient
+        smtp = self.smtp
+        assert smtp is not None, "send() opens the session first"
         try:
-            if self.smtp.has_extn("pipelining"):
-                _pipelined_sendmail(self.smtp, envelope.sender, rcpt, data)
+            if smtp.has_extn("pipelining"):
+                _pipelined_sendmail(smtp, envelope.sender, rcpt, data)
             else:
-                self.smtp.sendmail(envelope.sender, [rcpt], data)
+                smtp.sendmail(envelope.sender, [rcpt], data)
         except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
             raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
@@ -488,7 +491,7 @@ class RateLimit:
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self.sleep, self.clock = sleep, clock
         self.lock = threading.Lock()
-        self.next = None
+        self.next: float | None = None
 
     def wait(self) -> None:
         if not self.interval:

@@ -87,7 +87,7 @@ def _published(entry) -> datetime | None:
     for key in ("published_parsed", "updated_parsed"):
         t = entry.get(key)
         if t:
-            return datetime(*t[:6], tzinfo=UTC)
+            return datetime(*t[:6]).replace(tzinfo=UTC)
     return None
 
 

@@ -88,6 +88,8 @@ class _Verbatim(str):
     """A header value the ``email`` package writes exactly as given, on one
     line: no RFC 2047 encoded words, no refolding (for List-Unsubscribe)."""
 
+    name: str
+
     def __new__(cls, name: str, value: str):
         self = super().__new__(cls, value)
         self.name = name

@@ -199,7 +199,7 @@ def watched_files(config: Config, config_path: Path) -> list[Path]:
 
 
 def _snapshot(paths: Iterable[Path]) -> dict[Path, tuple[int, int] | None]:
-    out = {}
+    out: dict[Path, tuple[int, int] | None] = {}
     for p in paths:
         try:
             st = p.stat()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, expand_paths
 from .errors import InputError, NewsletterError, Problem
@@ -319,6 +320,7 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
     if source.path:
         data, name = _local(source, config)
     else:
+        assert source.url is not None, "the config requires path or url"
         fetched = context.fetcher.get(source.url, source=source.label)
         data, name = fetched.body, fetched.url
     yield from parse_feed(data, name, source.label, context.warn)
@@ -326,7 +328,7 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
 
 # --------------------------------------------------------------------------- all sources
 
-Reader = Callable[[object, Config, ReadContext], Iterator[Paper]]
+Reader = Callable[[Any, Config, ReadContext], Iterator[Paper]]
 READERS: dict[str, Reader] = {
     "hf-papers-text": read_hf_papers_text,
     "arxiv": read_arxiv,

@@ -130,7 +130,8 @@ class Runner:
                 self.config.state_path,
                 self.tick_seconds,
             )
-            self.scheduler.every(self.tick_seconds).seconds.do(self.tick)
+            # schedule takes float intervals though its annotation says int
+            self.scheduler.every(self.tick_seconds).seconds.do(self.tick)  # type: ignore[arg-type]
             self.scheduler.every(1).seconds.do(self._watch_config)
             self.tick()
             while not self._stop.is_set():

@@ -82,7 +82,7 @@ def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- slots
 
-from datetime import UTC, date, datetime, time, timedelta  # noqa: E402
+from datetime import UTC, datetime, time, timedelta  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 
@@ -111,7 +111,7 @@ def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
                     return _real(slot)
         raise AssertionError("unreachable: a slot exists within two days")
     for offset in range(0, 9):
-        d: date = local.date() + timedelta(days=offset)
+        d = local.date() + timedelta(days=offset)
         if schedule.kind == "weekly" and d.weekday() not in schedule.weekdays:
             continue
         slot = _real(datetime.combine(d, time(schedule.hour, schedule.minute), tzinfo=zone))

@@ -106,7 +106,7 @@ def send(
     transport: Transport | None = None,
     warn: Callable[[str], None] | None = None,
     progress: Callable[[DigestResult], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     lock_wait: float = 600.0,
     stop: Callable[[], bool] | None = None,
 ) -> SendReport:
@@ -187,7 +187,7 @@ class _SendRun:
         self.index = topic_index(config, self.papers, subs)
         self.composer = Composer(config)
         self.sender = sender_address(config)
-        if dry:
+        if transport is None:
             for sub in subs:
                 self._plan(sub, None)
         elif (shards := self._shards(len(subs), transport)) > 1:
@@ -380,6 +380,7 @@ class _SendRun:
     def _record(self, outcome: Outcome) -> None:
         """In a delivery thread, right after the attempt: commit what happened."""
         env = outcome.envelope
+        assert env.digest_id is not None, "claimed digests carry their id"
         state = self._worker_state()
         if outcome.delivered:
             state.mark_sent(env.digest_id, env.recipient, outcome.tries, self.now)
