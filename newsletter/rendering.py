@@ -364,12 +364,19 @@ def css_inliner() -> Callable[[str], str]:
     """
     import css_inline
 
-    return css_inline.CSSInliner(
+    inline = css_inline.CSSInliner(
         keep_at_rules=True,
         load_remote_stylesheets=False,
         apply_width_attributes=True,
         apply_height_attributes=True,
     ).inline
+
+    def run(html: str) -> str:
+        out = inline(html)
+        # A text part ends with a line break: the message keeps the HTML as given.
+        return out if out.endswith("\n") else out + "\n"
+
+    return run
 
 
 def premailer_inline(html: str) -> str:
