@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterator
 
 from .config import Config, Subscriber, check_address
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem
 from .matching import PaperMatch, topic_index
-from .rendering import Composer
 from .models import Paper
 from .readers import is_remote, read_papers
+from .rendering import Composer
 from .scheduling import is_due, next_send
 from .sending import DigestResult, SendReport, send
 from .state import State
@@ -175,7 +175,9 @@ def send_test_email(
         (warn or log.warning)(warning)
     outcomes: list[Outcome] = []
     d = config.delivery
-    with Dispatcher(transport, on_outcome=outcomes.append, retries=d.retries, retry_delay=d.retry_delay, sleep=sleep) as dispatcher:
+    with Dispatcher(
+        transport, on_outcome=outcomes.append, retries=d.retries, retry_delay=d.retry_delay, sleep=sleep
+    ) as dispatcher:
         dispatcher.submit(
             Envelope(0, sender_address(config), to, composed.data, composed.message_id, now, len(matches))
         )
