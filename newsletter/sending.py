@@ -15,16 +15,16 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
 from .errors import DeliveryError, Problem
 from .matching import Matcher, topic_index
 from .readers import read_papers
-from .rendering import Composer
+from .rendering import Composed, Composer
 from .scheduling import is_due
 from .state import Batch, OpenDigest, State, SubscriberState, open_state
 
@@ -111,7 +111,7 @@ def send(
     transport: Transport | None = None,
     warn: Callable[[str], None] | None = None,
     progress: Callable[[DigestResult], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     lock_wait: float = 600.0,
     stop: Callable[[], bool] | None = None,
 ) -> SendReport:
@@ -193,7 +193,7 @@ class _SendRun:
         self.index = topic_index(config, self.papers, subs)
         self.composer = Composer(config)
         self.sender = sender_address(config)
-        if dry:
+        if transport is None:
             for start in range(0, len(subs), CLAIM_BATCH):
                 part = subs[start : start + CLAIM_BATCH]
                 known = state.plan([s.email for s in part])
@@ -229,7 +229,7 @@ class _SendRun:
     def _batch(self, subs: list[Subscriber], dispatcher: Dispatcher) -> None:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher."""
-        queued: list[tuple[OpenDigest | None, Subscriber, object]] = []
+        queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
         with self.state.claiming([s.email for s in subs], self.now) as batch:
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
@@ -296,7 +296,8 @@ class _SendRun:
             try:
                 kind, payload, with_papers = reader.recv()
             except (EOFError, OSError):
-                kind, payload, with_papers = "error", f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending", 0
+                died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
+                kind, payload, with_papers = "error", died, 0
             proc.join()
             if kind == "ok":
                 self.results.extend(payload)
@@ -325,7 +326,9 @@ class _SendRun:
         finally:
             conn.close()
 
-    def _plan(self, sub: Subscriber, known: SubscriberState, batch: Batch | None):
+    def _plan(
+        self, sub: Subscriber, known: SubscriberState, batch: Batch | None
+    ) -> tuple[OpenDigest | None, Subscriber, Composed] | None:
         """Decide and compose one subscriber's digest: ``(open digest, sub,
         composed)`` to claim, or None (not due, empty, or a dry run)."""
         config, now = self.config, self.now
@@ -392,6 +395,7 @@ class _SendRun:
     def _record(self, outcome: Outcome) -> None:
         """In a delivery thread, right after the attempt: commit what happened."""
         env = outcome.envelope
+        assert env.digest_id is not None, "claimed digests carry their id"
         state = self._worker_state()
         if outcome.delivered:
             state.mark_sent(env.digest_id, env.recipient, outcome.tries, self.now)
@@ -410,7 +414,10 @@ class _SendRun:
         count = Counter(r.status for r in self.results)
         note = None
         if not self.source_problems and not self.with_papers and count["not due"] < len(self.results):
-            note = f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers), none new for any due subscriber"
+            note = (
+                f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers),"
+                " none new for any due subscriber"
+            )
         return SendReport(
             sent=count["sent"],
             empty=count["empty"],

@@ -43,7 +43,7 @@ import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -54,8 +54,6 @@ from ..errors import Problem, StateError
 from ..models import Paper
 from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, public_url
 from . import key as _key
-
-UTC = timezone.utc
 
 #: Advisory lock key (transaction level) serialising schema migrations.
 SCHEMA_LOCK = 0x5061_7065_7244_6967  # "PaperDig"
@@ -446,7 +444,10 @@ class PostgresState(State):
                 f"FROM digests d {where} ORDER BY id",
                 args,
             ).fetchall()
-        return [DigestRecord(*r[:6], _utc(r[6]), _utc(r[7]), _utc(r[8]), tuple(r[9])) for r in rows]  # type: ignore[arg-type]
+        return [
+            DigestRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6].astimezone(UTC), _utc(r[7]), _utc(r[8]), tuple(r[9]))
+            for r in rows
+        ]
 
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         wanted = list(dict.fromkeys(ids))
