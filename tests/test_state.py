@@ -219,9 +219,21 @@ def test_postgres_workers_skip_each_others_batches_without_waiting(pg_url):
         assert [r[1] for r in rows] == [a.worker] * 4 + [b.worker] * 2
         # a live worker's claims are never recovered by another
         assert b.recover() == [] and a.recover() == []
-    # both closed (their sessions ended): a new worker recovers all six
+    # both closed (their sessions end): a new worker recovers all six
     with open_state(pg_url) as c:
-        assert sorted(r[1] for r in c.recover()) == emails
+        assert sorted(r[1] for r in recover_when_gone(c, pg_url, 6)) == emails
+
+
+def recover_when_gone(state, url: str, count: int) -> list[tuple]:
+    """``state.recover()`` until ``count`` digests came back: a session ends on the
+    server a moment after its client closed or died (poll the server, not the clock)."""
+    rows: list[tuple] = []
+    for _ in range(200):
+        rows += state.recover()
+        if len(rows) >= count:
+            break
+        query(url, "SELECT pg_sleep(0.05)")
+    return rows
 
 
 def test_postgres_killed_worker_claims_are_recovered_by_the_next_one(pg_url, tmp_path):
@@ -258,11 +270,7 @@ def test_postgres_killed_worker_claims_are_recovered_by_the_next_one(pg_url, tmp
     # The kernel closed the socket; the server ends the session and frees the lock
     # (not instantly: poll the server, never the clock).
     with open_state(pg_url) as other:
-        for _ in range(200):
-            rows = other.recover()
-            if rows:
-                break
-            query(pg_url, "SELECT pg_sleep(0.05)")
+        rows = recover_when_gone(other, pg_url, 1)
         assert [(r[1], r[2]) for r in rows] == [("k@example.org", "<k@x>")]
         assert other.open_digest("k@example.org").status == "pending"
 
