@@ -552,3 +552,46 @@ def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(t
         assert len(r.err.strip().splitlines()) == 1 and r.err.startswith(expected), r.err
         assert "wrong-password" not in r.err and "Traceback" not in r.err
         assert smtp_server.mailbox.messages == []
+
+
+# --------------------------------------------------------------------------- state migrate
+
+
+def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_url):
+    subs = "\n  - email: ada@example.org\n    topics: [diffusion]\n  - email: bob@example.org\n    topics: [optim]\n    schedule: daily at 08:00"
+    setup(tmp_path, "  transport: outbox", subscribers=subs)
+    assert cli("send", "--now", "2024-05-06T09:00:00+00:00").out.strip().endswith("sent 1, empty 0, failed 0, not due 1")
+    assert "sent 1, empty 1" in cli("send", "--now", "2024-05-07T08:30:00+00:00").out
+    before = digests(tmp_path)
+    assert len(before) == 2 and len(list((tmp_path / "outbox").iterdir())) == 2
+
+    r = cli("state", "migrate", "--to", pg_url)
+    assert r.code == 0, r.err
+    assert r.out.strip() == (
+        f"copied 6 papers, 2 subscribers and 2 digests (6 papers in digests) from newsletter-state.sqlite3 to {pg_url}"
+    )
+    assert digests(pg_url) == before
+    r = cli("state", "migrate", "--to", pg_url)  # never into a database that holds a state
+    assert r.code == 2 and "already holds a state (6 papers, 2 subscribers, 2 digests)" in r.err
+
+    # Switch the config to the database: ada has nothing new, bob is not due until tomorrow 08:00.
+    setup(tmp_path, "  transport: outbox", subscribers=subs, extra=f"state: {pg_url}")
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00")
+    assert r.code == 0, r.err
+    assert r.out.strip().endswith("sent 0, empty 1, failed 0, not due 1")
+    assert len(list((tmp_path / "outbox").iterdir())) == 2
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00")
+    assert "sent        ada@example.org: 1 paper" in r.out  # new ids continue after the copied ones
+    assert [d[0] for d in digests(pg_url)] == ["ada@example.org", "bob@example.org", "ada@example.org"]
+
+
+def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox")
+    r = cli("state", "migrate", "--to", "postgresql://u:hunter2@127.0.0.1:1/db")
+    assert r.code == 2 and r.err.strip().startswith("--to: 'postgresql://u@127.0.0.1:1/db' has a password in it")
+    assert "hunter2" not in r.err
+    r = cli("state", "migrate", "--to", "state2.sqlite3")
+    assert r.code == 2 and "--to: 'state2.sqlite3' is not a postgresql:// URL" in r.err
+    r = cli("state", "migrate", "--to", "postgresql://u@127.0.0.1:1/db")
+    assert r.code == 2 and r.err.strip() == "newsletter-state.sqlite3: no SQLite state here (nothing to migrate)"

@@ -38,6 +38,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from ..errors import Problem, StateError
 from ..models import Paper
 
 #: URL schemes that select PostgreSQL.
@@ -316,6 +317,51 @@ def open_state(target: str | os.PathLike, *, readonly: bool = False, durable: bo
     return SQLiteState.open(Path(target), readonly=readonly, durable=durable)
 
 
+@dataclass(frozen=True)
+class CopyReport:
+    """What :func:`copy_state` copied."""
+
+    source: str
+    target: str
+    counts: dict[str, int]
+
+    def __str__(self) -> str:
+        c = self.counts
+        return (
+            f"copied {c.get('papers', 0)} papers, {c.get('subscribers', 0)} subscribers and {c.get('digests', 0)} digests "
+            f"({c.get('digest_papers', 0)} papers in digests) from {self.source} to {self.target}"
+        )
+
+
+def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
+    """Copy the SQLite state at ``source`` into the (empty) PostgreSQL state at
+    ``url``, in one transaction: papers seen, subscribers with their first,
+    last-sent and last-served times (so schedules carry on), and every digest
+    with its papers, status and Message-ID (so nothing is sent again)."""
+    try:
+        check_state_target(url)
+    except ValueError as exc:
+        raise StateError(Problem(str(exc), path="--to")) from None
+    if not is_database_url(url):
+        raise StateError(Problem(f"{url!r} is not a postgresql:// URL", path="--to"))
+    path = Path(source)
+    if not path.is_file():
+        raise StateError(Problem("no SQLite state here (nothing to migrate)", str(path)))
+    from .postgres import PostgresState, import_sqlite
+    from .sqlite import SQLiteState
+
+    src = SQLiteState.open(path, readonly=True)
+    try:
+        dst = PostgresState.open(url)
+        try:
+            counts = import_sqlite(src, dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return CopyReport(str(path), public_url(url), counts)
+
+
 def paper_from_json(data: dict) -> Paper:
     """The inverse of :meth:`Paper.to_json` (for papers kept in the state)."""
     published = data.get("published")
@@ -346,6 +392,8 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "Batch",
+    "CopyReport",
+    "copy_state",
     "DigestRecord",
     "OpenDigest",
     "SQLiteState",

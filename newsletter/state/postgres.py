@@ -598,3 +598,64 @@ class _PostgresBatch(Batch):
                 "UPDATE subscribers SET last_served = %s WHERE email = ANY(%s)",
                 (_aware(self.now), sorted({_key(e) for e in emails})),
             )
+
+
+# --------------------------------------------------------------------------- from SQLite
+
+
+def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
+    """Copy every row of the SQLite state ``source`` into ``target`` (empty), in one transaction.
+
+    Digests keep their ids, status, attempts, errors and Message-IDs; one
+    left ``sending`` by a run that stopped arrives ``pending``, so the next
+    send delivers it with its Message-ID.  Returns the row counts.
+    """
+    db = source.db
+    if db is None:
+        raise StateError(Problem("no SQLite state here (nothing to migrate)", source.name))
+    con = target.session
+    assert con is not None
+    counts: dict[str, int] = {}
+    with target._errors(), con.transaction():
+        held = con.execute(
+            "SELECT (SELECT count(*) FROM papers), (SELECT count(*) FROM subscribers), (SELECT count(*) FROM digests)"
+        ).fetchone()
+        if held and any(held):
+            raise StateError(
+                Problem(
+                    f"the database already holds a state ({held[0]} papers, {held[1]} subscribers, {held[2]} digests); "
+                    "migrate into an empty database",
+                    target.name,
+                )
+            )
+        iso = lambda v: datetime.fromisoformat(v) if v else None  # noqa: E731
+        tables = {
+            "papers": ("SELECT id, title, first_seen, data FROM papers", (0, 0, 1, 0)),
+            "subscribers": ("SELECT email, first_seen, last_sent, last_served FROM subscribers", (0, 1, 1, 1)),
+            "digests": (
+                "SELECT id, subscriber, CASE status WHEN 'sending' THEN 'pending' ELSE status END, attempts, "
+                "CASE status WHEN 'sending' THEN 'interrupted while sending (the run stopped)' ELSE last_error END, "
+                "message_id, created, sent, next_attempt, owner, claimed_at FROM digests",
+                (0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1),
+            ),
+            "digest_papers": ("SELECT digest_id, paper_id, position FROM digest_papers", (0, 0, 0)),
+        }
+        columns = {
+            "papers": "id, title, first_seen, data",
+            "subscribers": "email, first_seen, last_sent, last_served",
+            "digests": "id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt, owner, claimed_at",
+            "digest_papers": "digest_id, paper_id, position",
+        }
+        with source._errors():
+            for table, (select, kinds) in tables.items():
+                n = 0
+                with con.cursor().copy(f"COPY {table} ({columns[table]}) FROM STDIN") as copy:
+                    for row in db.execute(select):
+                        copy.write_row([iso(v) if kind else v for v, kind in zip(row, kinds)])
+                        n += 1
+                counts[table] = n
+        con.execute(
+            "SELECT setval(pg_get_serial_sequence('digests', 'id'), GREATEST((SELECT max(id) FROM digests), 1), "
+            "(SELECT max(id) FROM digests) IS NOT NULL)"
+        )
+    return counts
