@@ -312,7 +312,10 @@ class Topic(_Model):
     @model_validator(mode="after")
     def _something_to_match(self):
         if not (self.any or self.all or self.categories or self.about or self.like):
-            raise ValueError("a topic needs at least one 'any' or 'all' term, 'categories', or 'about' (the interest in words) or 'like' (papers liked)")
+            raise ValueError(
+                "a topic needs at least one 'any' or 'all' term, 'categories', "
+                "or 'about' (the interest in words) or 'like' (papers liked)"
+            )
         return self
 
 

@@ -448,7 +448,8 @@ class TopicIndex:
             hits = tuple(h for p in parts for h in p.match.hits)
             terms = tuple(dict.fromkeys(h.term for h in hits))
             reasons = tuple(dict.fromkeys(p.match.reason for p in parts if p.match.reason))
-            out.append(PaperMatch(self.papers[pid], score, tuple(p.match.topic for p in parts), terms, hits, not order[0], reasons))
+            topics = tuple(p.match.topic for p in parts)
+            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], reasons))
         return out
 
 

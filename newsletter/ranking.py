@@ -36,15 +36,16 @@ import logging
 import math
 import re
 import sqlite3
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import NewsletterError, Problem
 from .models import Paper, arxiv_base_id, normalize_title
 
 if TYPE_CHECKING:  # pragma: no cover
-    import numpy as np
+    pass
 
 #: The embedding model: package, dimension (wordllama ships 64..1024 truncations of one model).
 MODEL_PACKAGE = "wordllama"
@@ -328,7 +329,7 @@ class Ranker:
         self.locate = locate or (lambda key, i: f"topics.{key}.like[{i}]")
         self.stem = _Stemmer()
         self.by_id = {p.id: i for i, p in enumerate(self.papers)}
-        self.by_title = {}
+        self.by_title: dict[str, int] = {}
         for i, p in enumerate(self.papers):
             self.by_title.setdefault(p.title_key, i)
         self.tokens = [self.stem.tokens(" ".join([p.title] * TITLE_REPEAT + [p.abstract])) for p in self.papers]
@@ -338,7 +339,9 @@ class Ranker:
             vocab: dict[str, int] = {}
             ids = [[vocab.setdefault(w, len(vocab)) for w in doc] for doc in self.tokens]
             self.bm25.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), show_progress=False)
-        self.vectors = embedder.embed([paper_text(p) for p in self.papers]) if self.papers else np.zeros((0, MODEL_DIM), np.float32)
+        self.vectors = (
+            embedder.embed([paper_text(p) for p in self.papers]) if self.papers else np.zeros((0, MODEL_DIM), np.float32)
+        )
         embedder.remember(self.papers)
 
     # -- signals -----------------------------------------------------------------------
@@ -366,7 +369,10 @@ class Ranker:
             if old is not None:
                 out.append(old)
                 continue
-            self.warn(f"{self.locate(interest.key, i)}: like {ref!r} matches no known paper (an arXiv id or the title of a paper from the sources); it is ignored")
+            self.warn(
+                f"{self.locate(interest.key, i)}: like {ref!r} matches no known paper "
+                "(an arXiv id or the title of a paper from the sources); it is ignored"
+            )
         return out
 
     # -- scores ------------------------------------------------------------------------

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import UTC
 
 import pytest
-
 from conftest import run_newsletter, write_config
+
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
 from newsletter.ranking import Embedder, Interest, Ranker, phrases
@@ -214,10 +215,10 @@ email:
   from: "Digest <d@example.org>"
 """)
     config = load_config(workdir / "config.yaml")
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     [(sub, matches)] = list(pipeline.match(config, pipeline.papers(config), "ada@example.org"))
-    composed = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, 8, tzinfo=timezone.utc))
+    composed = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, 8, tzinfo=UTC))
     text = composed.data.decode("utf-8", "replace")
     assert "Close to your interest: " in text
     assert "min_score" not in text and "about:" not in text
