@@ -57,7 +57,7 @@ def warn(message: str) -> None:
     help="The config file (or $NEWSLETTER_CONFIG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
-@click.version_option(package_name="paper-digest", prog_name="newsletter")
+@click.version_option(package_name="paper-digest-mailer", prog_name="newsletter")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """Paper Digest: topic-filtered e-mail digests of new research papers."""
@@ -245,6 +245,42 @@ def run(state: _State, tick: float) -> None:
     runner = Runner(state.config_path, tick=tick, config=state.config)
     runner.install_signal_handlers()
     runner.run()
+
+
+@cli.command()
+@click.argument("path", required=False, metavar="[PATH]")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@pass_state
+def init(state: _State, path: str | None, force: bool) -> None:
+    """Write a commented starter config with live sources to PATH.
+
+    PATH defaults to the --config file (./config.yaml); a folder gets a
+    config.yaml inside.  An existing file is never replaced without --force.
+    """
+    from .starter import write_starter
+
+    written = write_starter(path or state.config_path, force=force)
+    click.echo(f"wrote {written}")
+    flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
+    click.echo(f"next: put your address in it, then `newsletter{flag} validate`, "
+               f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
+
+
+@cli.command("test-email")
+@click.option("--to", "to", required=True, metavar="ADDRESS", help="Where to send the test digest.")
+@click.option("--subscriber", metavar="EMAIL", help="Send this subscriber's digest [default: a sample one].")
+@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
+@pass_state
+def test_email(state: _State, to: str, subscriber: str | None, now: datetime) -> None:
+    """Send one real digest to ADDRESS through the configured transport; record nothing.
+
+    Checks the delivery settings and shows the email in your own mail
+    client; the next `send` is the same as if this had not run.
+    """
+    sent = pipeline.send_test_email(state.config, to, now=now, subscriber=subscriber, warn=warn)
+    if sent.note:
+        click.echo(sent.note, err=True)
+    click.echo(str(sent))
 
 
 @cli.command("schedule")

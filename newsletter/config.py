@@ -237,7 +237,7 @@ class HttpSettings(_Model):
     fresh_for: float = Field(3600.0, ge=0)
     """Seconds a cached response is reused without asking the server again."""
     user_agent: str | None = None
-    """Default ``paper-digest/<version>``; arXiv asks heavy users to add a contact."""
+    """Default ``paper-digest-mailer/<version>``; arXiv asks heavy users to add a contact."""
 
     _v_ua = field_validator("user_agent")(lambda cls, v: v if v is None else check_header_text(v))
 
@@ -319,6 +319,14 @@ class Topic(_Model):
         return self
 
 
+def _schedule(value):
+    if value is None or isinstance(value, Schedule):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a schedule string, got {value!r}")
+    return parse_schedule(value)
+
+
 class Subscriber(_Model):
     email: str
     name: str | None = None
@@ -334,14 +342,7 @@ class Subscriber(_Model):
     _v_name = field_validator("name")(lambda cls, v: v if v is None else check_header_text(v))
     _v_tz = field_validator("timezone")(lambda cls, v: v if v is None else check_timezone(v))
 
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _parse_schedule(cls, value):
-        if value is None or isinstance(value, Schedule):
-            return value
-        if not isinstance(value, str):
-            raise ValueError(f"expected a schedule string, got {value!r}")
-        return parse_schedule(value)
+    _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
 
     @property
     def label(self) -> str:
@@ -356,6 +357,8 @@ class EmailSettings(_Model):
     reply_to: str | None = None
     title: str = "Paper Digest"
     max_html_kb: int = Field(100, ge=1)
+    #: What moves the stylesheet into style="" attributes: css_inline (fast) or premailer.
+    inliner: Literal["css-inline", "premailer"] = "css-inline"
 
     _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
     _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
@@ -435,11 +438,33 @@ class Config(_Model):
     cache: str = ".cache"
     """Folder for fetched source responses, relative to the config file."""
     http: HttpSettings = HttpSettings()
+    schedule: Schedule | None = None
+    """The schedule of every subscriber that does not give its own."""
 
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
+    _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_schedule(cls, data):
+        """Subscribers without ``schedule`` take the top-level one (when it is
+        valid: a bad one is reported once, at its own line)."""
+        if not isinstance(data, dict) or not isinstance(data.get("schedule"), str):
+            return data
+        try:
+            parse_schedule(data["schedule"])
+        except ValueError:
+            return data
+        subs = data.get("subscribers")
+        if not isinstance(subs, list):
+            return data
+        filled = [
+            {**sub, "schedule": data["schedule"]} if isinstance(sub, dict) and "schedule" not in sub else sub for sub in subs
+        ]
+        return {**data, "subscribers": filled}
 
     # -- where things are -------------------------------------------------------------
 
