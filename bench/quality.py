@@ -34,6 +34,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from workload import HEADER  # noqa: E402
 
 from newsletter import pipeline  # noqa: E402
 from newsletter.config import load_config  # noqa: E402
@@ -81,8 +84,7 @@ def topic_for(interest: dict, setting: str) -> dict:
 def write_config(folder: Path, papers: list[Paper], interests: dict, setting: str) -> Path:
     """A config whose one source is the split's papers, one topic and one subscriber per interest."""
     body = "".join(f"{p.title}\n\n{p.abstract}\n\n" for p in papers)
-    header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
-    (folder / "papers.txt").write_text(header + body, encoding="utf-8")
+    (folder / "papers.txt").write_text(HEADER + body, encoding="utf-8")
     config = {
         "sources": [{"type": "hf-papers-text", "path": "papers.txt"}],
         "topics": {key: topic_for(interest, setting) for key, interest in interests.items()},
