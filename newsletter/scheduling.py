@@ -93,10 +93,9 @@ def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:
 from datetime import UTC, datetime, time, timedelta  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
-
 #: "Never": what :func:`next_slot` answers when the next slot would fall past
 #: the end of the calendar (a last send recorded at 9999-12-31).
-NEVER = datetime.max.replace(tzinfo=timezone.utc)
+NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:

@@ -284,7 +284,7 @@ def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server)
         wait_until(lambda: (tmp_path / "newsletter-state.sqlite3").exists(), proc, "the daemon to start")
         for n, (what, text) in enumerate(BAD_RELOADS.items()):
             config.write_text(text)
-            wait_until(lambda: _peek(proc).count("config not reloaded") > n, proc, f"the {what} to be reported", timeout=20)
+            wait_until(lambda n=n: _peek(proc).count("config not reloaded") > n, proc, f"the {what} to be reported", timeout=20)
         fifo = tmp_path / "fifo"
         os.mkfifo(fifo)
         os.replace(fifo, config)

@@ -133,7 +133,7 @@ def test_scheduling_never_raises_at_the_end_of_the_calendar(text):
     from newsletter.scheduling import NEVER, next_send
 
     schedule = parse_schedule(text)
-    end = datetime(9999, 12, 31, 23, 0, tzinfo=timezone.utc)
+    end = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
     for zone in (ZoneInfo("Pacific/Kiritimati"), ZoneInfo("America/Adak")):
         assert next_slot(schedule, zone, end) in (NEVER,) or next_slot(schedule, zone, end) > end
         assert not is_due(schedule, zone, last_sent=end, first_seen=end, now=end)
