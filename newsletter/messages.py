@@ -47,7 +47,12 @@ def _address(name: str | None, addr: str, what: str) -> Address:
 
 
 def sender_domain(config: Config) -> str:
-    return parseaddr(config.email.from_)[1].rpartition("@")[2] or "localhost"
+    return _domain(config.email.from_)
+
+
+@functools.lru_cache(maxsize=64)
+def _domain(mailbox: str) -> str:
+    return parseaddr(mailbox)[1].rpartition("@")[2] or "localhost"
 
 
 def new_message_id(config: Config) -> str:

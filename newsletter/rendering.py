@@ -209,6 +209,7 @@ class Composer:
         # random, so no paper or template text contains them.
         salt = secrets.token_hex(8)
         self._tokens = (f"Pdtok{salt}E", f"Pdtok{salt}N", f"Pdtok{salt}U")
+        self._token_pattern = re.compile("(" + "|".join(self._tokens) + ")")
         self._bodies: dict[tuple, _Body] = {}
         self._checks_left = 3
         #: False once a template is found to use a personal value beyond printing it.
@@ -357,7 +358,7 @@ class Composer:
             data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
         else:
             html_values, text_values = self._values(subscriber)
-            subject, html, text = _fill(body.subject, text_values), _fill(body.html, html_values), _fill(body.text, text_values)
+            subject, html, text = body.subject.fill(text_values), body.html.fill(html_values), body.text.fill(text_values)
             if isinstance(self.writer, MessageWriter):
                 data = self.writer.assemble(
                     subscriber,
@@ -426,7 +427,14 @@ class Composer:
                 self.share_bodies = False
                 return None
         inlined = self.inliner(html)
-        body = _Body(subject, inlined, text, EncodedBody(inlined, self._tokens), EncodedBody(text, self._tokens))
+        holes = self._token_pattern
+        body = _Body(
+            _Holed(subject, holes),
+            _Holed(inlined, holes),
+            _Holed(text, holes),
+            EncodedBody(inlined, self._tokens),
+            EncodedBody(text, self._tokens),
+        )
         if len(self._bodies) >= BODY_CACHE:
             self._bodies.clear()
         self._bodies[key] = body
@@ -444,17 +452,31 @@ class _Body:
     tokens in, and both parts already quoted-printable but for the lines
     holding a token."""
 
-    subject: str
-    html: str
-    text: str
+    subject: _Holed
+    html: _Holed
+    text: _Holed
     html_qp: EncodedBody
     text_qp: EncodedBody
 
 
-def _fill(template: str, values: dict[str, str]) -> str:
+class _Holed:
+    """A text cut at its tokens, so filling it in is one join."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, text: str, tokens: re.Pattern) -> None:
+        self.parts = tokens.split(text)  # the pattern captures: tokens at odd indexes
+
+    def fill(self, values: dict[str, str]) -> str:
+        parts = list(self.parts)
+        parts[1::2] = [values.get(t, t) for t in parts[1::2]]
+        return "".join(parts)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
     for token, value in values.items():
-        template = template.replace(token, value)
-    return template
+        text = text.replace(token, value)
+    return text
 
 
 # --------------------------------------------------------------------------- CSS inlining
