@@ -233,8 +233,13 @@ class _SendRun:
         with self.state.claiming([s.email for s in subs], self.now) as batch:
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
-                if known is None or (known.open is not None and known.open.status == "sending"):
-                    # another worker holds it, or is delivering its digest right now
+                if (
+                    known is None
+                    or (known.open is not None and known.open.status == "sending")
+                    or (known.open is None and known.settled_since_start)
+                ):
+                    # another worker holds it, is delivering its digest right now,
+                    # or has settled it since this run started (the same round)
                     self._result(DigestResult(sub.email, "other worker"))
                     continue
                 planned = self._plan(sub, known, batch)

@@ -288,10 +288,10 @@ def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch)
     assert {"papers", "subscribers", "digests", "digest_papers", "paper_digest_schema"} <= tables
     monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS + [["ALTER TABLE subscribers ADD COLUMN note TEXT"]])
     monkeypatch.setattr(postgres, "SCHEMA_VERSION", postgres.SCHEMA_VERSION + 1)
-    with pytest.raises(StateError, match="older than this version's 2; run `newsletter send`"):
+    with pytest.raises(StateError, match="older than this version's 3; run `newsletter send`"):
         open_state(pg_url, readonly=True)
     open_state(pg_url).close()
-    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(2,)]
+    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(3,)]
     assert query(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'subscribers' AND column_name = 'note'")
 
 
@@ -302,7 +302,7 @@ def test_postgres_newer_schema_or_foreign_tables_are_refused(pg_url, pg_server):
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute("UPDATE paper_digest_schema SET version = 7")
     for readonly in (False, True):
-        with pytest.raises(StateError, match=r"newer Paper Digest \(schema version 7; this version knows up to 1\)"):
+        with pytest.raises(StateError, match=r"newer Paper Digest \(schema version 7; this version knows up to 2\)"):
             open_state(pg_url, readonly=readonly)
     other = pg_server.create_database()
     with psycopg.connect(other, autocommit=True) as con:
@@ -356,3 +356,42 @@ def test_database_url_rules():
         check_state_target("postgresql://u@h/db?password=secret")
     with pytest.raises(ValueError, match="names no database"):
         check_state_target("postgresql://u@h:5432")
+
+
+def test_postgres_workers_starting_together_create_the_schema_once(pg_url):
+    import threading
+
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            open_state(pg_url).close()
+        except BaseException as exc:  # noqa: BLE001 -- collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(2,)]
+
+
+def test_postgres_a_subscriber_settled_by_another_worker_of_this_round_is_not_due_again(pg_url):
+    x = "x@example.org"
+    with open_state(pg_url) as early:
+        early.see_subscribers([x], T0)
+        assert not early.plan([x])[x].settled_since_start
+        with open_state(pg_url) as other:
+            [did] = other.claim([(None, x, "<x@x>", ["p"])], T0)
+            other.mark_sent(did, x, 1, T0)  # delivered after `early` started: same round
+        assert early.plan([x])[x].settled_since_start
+    with open_state(pg_url) as later:  # a later run: a new round
+        assert not later.plan([x])[x].settled_since_start
+        later.served([x], T0)
+        assert later.plan([x])[x].settled_since_start
+    with open_state(pg_url, readonly=True) as ro:
+        assert not ro.plan([x])[x].settled_since_start

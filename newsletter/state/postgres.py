@@ -112,9 +112,14 @@ _V1 = [
     )""",
 ]
 
+#: Version 2: when a subscriber was last settled by the database's clock, so
+#: that workers of one round tell "settled after I started" (see
+#: :attr:`SubscriberState.settled_since_start`) whatever ``--now`` they run at.
+_V2 = ["ALTER TABLE subscribers ADD COLUMN settled_at TIMESTAMPTZ"]
+
 #: ``MIGRATIONS[n]`` turns a version-``n`` database into version ``n + 1``
 #: (a list of statements, run in one transaction).  Append, never edit.
-MIGRATIONS: list[list[str]] = [_V1]
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _OPEN_DIGESTS = (
@@ -191,6 +196,8 @@ class PostgresState(State):
         self._pool_lock = threading.Lock()
         self._thread = threading.get_ident()
         self._empty = False  # a read-only open of a database without our schema
+        #: When this worker started, by the database's clock (writers only).
+        self.started: datetime | None = None
         #: This worker's advisory lock key, recorded on every digest it claims.
         self.worker = secrets.randbits(63)
         self.owner = owner_id()
@@ -213,6 +220,8 @@ class PostgresState(State):
             if not readonly:
                 with state._errors():
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
+                    row = state.session.execute("SELECT clock_timestamp()").fetchone()
+                    state.started = row[0] if row else None
         except BaseException:
             state.close()
             raise
@@ -256,16 +265,21 @@ class PostgresState(State):
         con = self.session
         assert con is not None
         try:
-            with con.transaction():
-                con.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                version = self._version()  # another worker may have migrated meanwhile
-                if version == 0:
-                    con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
-                    con.execute("INSERT INTO paper_digest_schema VALUES (0)")
-                for step in MIGRATIONS[version:]:
-                    for statement in step:
-                        con.execute(statement)
-                con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
+            # The lock is taken before the transaction begins, so that the
+            # transaction sees the tables a worker that migrated meanwhile made.
+            con.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                with con.transaction():
+                    version = self._version()  # another worker may have migrated meanwhile
+                    if version == 0:
+                        con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
+                        con.execute("INSERT INTO paper_digest_schema VALUES (0)")
+                    for step in MIGRATIONS[version:]:
+                        for statement in step:
+                            con.execute(statement)
+                    con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
+            finally:
+                con.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
         except pg_errors.InsufficientPrivilege as exc:
             raise StateError(
                 Problem(
@@ -412,9 +426,9 @@ class PostgresState(State):
         keys = sorted({_key(e) for e in emails})
         with con.pipeline():
             subs_cur = con.execute(
-                "SELECT email, first_seen, last_sent, COALESCE(last_served, last_sent) FROM subscribers "
-                "WHERE email = ANY(%s)",
-                (keys,),
+                "SELECT email, first_seen, last_sent, COALESCE(last_served, last_sent), "
+                "COALESCE(settled_at >= %s, false) FROM subscribers WHERE email = ANY(%s)",
+                (self.started, keys),
             )
             open_cur = con.execute(_OPEN_DIGESTS, (keys,))
             sent_cur = con.execute(_SENT_PAPERS, (keys,))
@@ -427,9 +441,9 @@ class PostgresState(State):
         out = {}
         for email in emails:
             k = _key(email)
-            first, last, served = subs.get(k, (None, None, None))
+            first, last, served, settled = subs.get(k, (None, None, None, False))
             out[email] = SubscriberState(
-                email, _utc(first), _utc(last), _utc(served), opened.get(k), sent.get(k, frozenset())
+                email, _utc(first), _utc(last), _utc(served), opened.get(k), sent.get(k, frozenset()), settled
             )
         return out
 
@@ -504,7 +518,7 @@ class PostgresState(State):
         self._write()
         with self._con() as con:
             con.execute(
-                "UPDATE subscribers SET last_served = %s WHERE email = ANY(%s)",
+                "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
                 (_aware(now), sorted({_key(e) for e in emails})),
             )
 
@@ -515,7 +529,8 @@ class PostgresState(State):
             con.execute(
                 "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
                 "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
-                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s WHERE email = %(email)s",
+                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email = %(email)s",
                 {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
             )
 
@@ -595,7 +610,7 @@ class _PostgresBatch(Batch):
     def served(self, emails: Iterable[str]) -> None:
         with self.state._errors():
             self.con.execute(
-                "UPDATE subscribers SET last_served = %s WHERE email = ANY(%s)",
+                "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
                 (_aware(self.now), sorted({_key(e) for e in emails})),
             )
 
