@@ -10,15 +10,23 @@ Two kinds of evidence, fused:
   folder with downloads disabled, on CPU, no torch), so a paraphrase
   ("rectified transport" for "flow matching") counts too.
 
-Each signal is turned into a z-score over the day's papers (how unusual this
-paper's fit is compared with the others), the z-scores are added with fixed
-weights, and a logistic maps the sum to a score in [0, 1].  A topic keeps the
-papers whose score reaches its floor (``min_score``, default
-:data:`DEFAULT_MIN_SCORE`), so a quiet day gives a short digest.
+The query is the ``about`` text minus its sentences that say what the reader
+does *not* want.  Each signal becomes a z-score over the day's papers (how
+unusual this paper's fit is compared with the others; embeddings centred on
+the day's mean first), the semantic one blending title + abstract with the
+title alone; the z-scores are added with fixed weights; one round of
+pseudo-relevance feedback adds the best papers' centroid to the semantic
+query; and a robust z-score of the sum (median, MAD) through a logistic gives
+a score in [0, 1].  A topic keeps the papers whose score reaches its floor
+(``min_score``, default :data:`DEFAULT_MIN_SCORE`), so a quiet day gives a
+short digest.  With keyword rules, the rules decide membership and the score
+blends in their matched-term count.
 
-``like:`` papers act as extra queries: their embeddings are averaged into the
-interest's vector (Rocchio), which moves the query towards what the reader
-actually read without letting one liked paper dominate.
+``like:`` papers act as extra queries: their centroid joins the semantic
+query (Rocchio), the nearest liked paper's similarity and the liked titles
+(as a BM25 query) are added as evidence.  Weights and the floor were tuned on
+the development split of tests/data/relevance (bench/quality.py), never on
+its held-out split.
 
 Paper embeddings are cached in a SQLite file in the config's cache folder,
 keyed by a hash of the model name and the text: a paper seen yesterday costs
@@ -68,8 +76,11 @@ W_SEMANTIC = 1.0
 W_LEXICAL = 1.0
 W_RULES = 0.5  # with rules: weight of the keyword score (matched terms) in the final score
 W_LIKE = 1.0  # how far the liked papers pull the semantic query (Rocchio)
+W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
+W_TITLE = 0.5  # semantic: weight of the title-only similarity next to title + abstract
+CENTRE = True  # measure semantic similarity on vectors centred on the day's mean
 PRF_DOCS = 5  # pseudo-relevance feedback: how many top papers pull the semantic query
 PRF_WEIGHT = 1.0
 CENTER = 2.5  # robust z-score of the fused evidence that maps to 0.5 (the default floor)
@@ -411,8 +422,10 @@ class Ranker:
         self.vectors = (
             embedder.embed([paper_text(p) for p in self.papers]) if self.papers else np.zeros((0, MODEL_DIM), np.float32)
         )
-        self.mean = self.vectors.mean(axis=0) if self.papers else np.zeros(MODEL_DIM, np.float32)
+        self.mean = self.vectors.mean(axis=0) if self.papers and CENTRE else np.zeros(MODEL_DIM, np.float32)
         self.centred = _unit(self.vectors - self.mean)
+        titles = embedder.embed([p.title for p in self.papers]) if self.papers else self.vectors
+        self.titles = _unit(titles - (titles.mean(axis=0) if self.papers and CENTRE else 0))
         embedder.remember(self.papers)
 
     # -- signals -----------------------------------------------------------------------
@@ -497,8 +510,8 @@ class Ranker:
         3. Pseudo-relevance feedback: the centroid of the best few papers is
            added to the semantic query once (the reader's words meet the
            papers' words), and the fusion is redone.
-        4. The sum, again as a z-score, goes through a logistic: a paper
-           :data:`CENTER` standard deviations above the day's mean scores 0.5.
+        4. The sum, as a robust z-score, goes through a logistic (:func:`calibrate`): a paper
+           :data:`CENTER` deviations above the day's median scores 0.5.
         """
         import numpy as np
 
@@ -518,14 +531,28 @@ class Ranker:
             lexical = _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
         if liked and positive and W_LIKE_LEXICAL:
             lexical = lexical + W_LIKE_LEXICAL * _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
-        fused = W_SEMANTIC * _zscores(self.centred @ query) + W_LEXICAL * lexical
+        if liked_vecs is not None and positive and W_LIKE_NEAREST:
+            # each liked paper as its own query: closeness to the nearest one
+            nearest = (self.centred @ _unit(liked_vecs - self.mean).T).max(axis=1)
+            lexical = lexical + W_LIKE_NEAREST * _zscores(nearest)
+        fused = W_SEMANTIC * self.semantic(query) + W_LEXICAL * lexical
         if PRF_DOCS:
             liked_pos = [self.by_id[pid] for pid, _, _ in liked if pid in self.by_id]
             order = np.argsort(-fused)
             top = [i for i in order[: PRF_DOCS + len(liked_pos)] if i not in liked_pos][:PRF_DOCS]
             feedback = _unit(self.centred[top].mean(axis=0))
-            fused = W_SEMANTIC * _zscores(self.centred @ _unit(query + PRF_WEIGHT * feedback)) + W_LEXICAL * lexical
+            fused = W_SEMANTIC * self.semantic(_unit(query + PRF_WEIGHT * feedback)) + W_LEXICAL * lexical
         return calibrate(fused)
+
+    def semantic(self, query):
+        """Semantic evidence (a z-score): the query's cosine with each paper's
+        title and abstract, plus :data:`W_TITLE` times that with the title
+        alone (a title says what the paper is about without the abstract's
+        setting and results)."""
+        sim = _zscores(self.centred @ query)
+        if W_TITLE:
+            sim = _zscores(sim + W_TITLE * _zscores(self.titles @ query))
+        return sim
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> str:
         """In words: the interest's phrases the paper shares, or the liked paper it is closest to."""

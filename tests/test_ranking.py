@@ -171,7 +171,7 @@ def test_paper_embeddings_are_cached_a_paper_seen_yesterday_costs_nothing(workdi
     with sqlite3.connect(cache) as db:
         count = db.execute("SELECT count(*) FROM vectors").fetchone()[0]
     papers = pipeline.papers(load_config(workdir / "config.yaml"))
-    assert count == len(papers) + 1  # every paper and the interest
+    assert count == 2 * len(papers) + 1  # every paper (title + abstract, and title alone) and the interest
     # the model cannot load now, yet everything comes from the cache
     broken = tmp_path_factory.mktemp("site2") / "wordllama"
     broken.mkdir()
