@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem
@@ -25,6 +25,7 @@ from .readers import is_remote, read_papers
 from .scheduling import is_due, next_send
 from .sending import DigestResult, SendReport, send
 from .state import State
+from .tokens import secret_problem
 
 __all__ = [
     "DigestResult",
@@ -34,9 +35,12 @@ __all__ = [
     "already_sent",
     "match",
     "papers",
+    "resubscribe",
     "schedules",
     "send",
     "subscribers",
+    "unsubscribe",
+    "unsubscribed",
     "validate",
 ]
 
@@ -58,14 +62,18 @@ def match(
     all_papers: list[Paper],
     only: str | None = None,
     exclude: Callable[[Subscriber], frozenset[str]] | None = None,
+    left: Mapping[str, datetime] | None = None,
 ) -> Iterator[tuple[Subscriber, list[PaperMatch]]]:
     """Per subscriber, the papers for its next digest, best first.
 
     ``exclude(subscriber)`` gives the paper ids it must not get again (the
-    ones already sent, from the state).  Topics are matched once for all
-    subscribers.
+    ones already sent, from the state).  Subscribers in ``left`` (by default
+    :func:`unsubscribed`, read from the state) get no digest and are not
+    yielded.  Topics are matched once for all subscribers.
     """
-    subs = subscribers(config, only)
+    if left is None:
+        left = unsubscribed(config, only)
+    subs = [s for s in subscribers(config, only) if s.email not in left]
     index = topic_index(config, all_papers, subs)
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
@@ -78,6 +86,27 @@ def already_sent(config: Config, only: str | None = None) -> Callable[[Subscribe
         sent = {sub.email: state.sent_paper_ids(sub.email) for sub in subscribers(config, only)}
     return lambda sub: sent.get(sub.email, frozenset())
 
+
+def unsubscribed(config: Config, only: str | None = None) -> dict[str, datetime]:
+    """The config's subscribers who unsubscribed (``newsletter serve`` or
+    :func:`unsubscribe`), by address as the config spells it, with the time
+    (UTC).  Read-only: every command honours this without writing the state."""
+    with State.open(config.state_path, readonly=True) as state:
+        return state.unsubscribed(s.email for s in subscribers(config, only))
+
+
+def unsubscribe(config: Config, email: str, *, now: datetime) -> bool:
+    """Record that ``email`` left (as the web page does); False if it already
+    had.  Any address is accepted: one removed from the config stays out if it
+    is added back."""
+    with State.open(config.state_path) as state:
+        return state.unsubscribe(email, now)
+
+
+def resubscribe(config: Config, email: str) -> bool:
+    """Let ``email`` receive digests again; False if it had not unsubscribed."""
+    with State.open(config.state_path) as state:
+        return state.resubscribe(email)
 
 
 
@@ -112,6 +141,14 @@ def _check_templates(config: Config) -> list[Problem]:
 CHECKS.append(_check_templates)
 
 
+def _check_web_secret(config: Config) -> list[Problem]:
+    problem = secret_problem(config)
+    return [problem] if problem else []
+
+
+CHECKS.append(_check_web_secret)
+
+
 def validate(config: Config) -> Summary:
     """Check what loading the config cannot: every local source parses, every check passes.
 
@@ -130,7 +167,7 @@ def validate(config: Config) -> Summary:
     for check in CHECKS:
         problems.extend(check(config))
     if problems:
-        raise NewsletterError(*problems)
+        raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     return Summary(
         len(config.sources),
         count,
@@ -154,6 +191,7 @@ class ScheduleRow:
     last_sent: datetime | None
     next_send: datetime | None
     due: bool
+    unsubscribed: datetime | None = None  # when it left; no digest until it re-subscribes
 
     def to_json(self) -> dict:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
@@ -164,6 +202,7 @@ class ScheduleRow:
             "last_sent": iso(self.last_sent),
             "next_send": iso(self.next_send),
             "due": self.due,
+            "unsubscribed": iso(self.unsubscribed),
         }
 
 
@@ -171,7 +210,9 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
     """Each subscriber's last and next send time; reads the state, never writes it."""
     rows = []
     with State.open(config.state_path, readonly=True) as state:
-        for sub in subscribers(config, only):
+        subs = subscribers(config, only)
+        left = state.unsubscribed(s.email for s in subs)
+        for sub in subs:
             zone = config.zone(sub)
             first = state.first_seen(sub.email)
             served = state.last_served(sub.email)
@@ -180,6 +221,9 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
             due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or (
                 state.open_digest(sub.email) is not None
             )
+            gone = left.get(sub.email)
+            if gone is not None:
+                nxt, due = None, False
             rows.append(
                 ScheduleRow(
                     sub.email,
@@ -188,6 +232,7 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
                     last.astimezone(zone) if last else None,
                     nxt.astimezone(zone) if nxt else None,
                     due,
+                    gone.astimezone(zone) if gone else None,
                 )
             )
     return rows

@@ -27,6 +27,7 @@ from .readers import read_papers
 from .rendering import Composer
 from .scheduling import is_due
 from .state import OpenDigest, State, send_lock
+from .tokens import links
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class DigestResult:
     """What happened to one subscriber's digest in a send."""
 
     email: str
-    status: str  # "sent", "empty", "failed", "not due", "would send"
+    status: str  # "sent", "empty", "failed", "not due", "would send", "unsubscribed"
     papers: int = 0
     message_id: str | None = None
     error: str | None = None
@@ -66,14 +67,16 @@ class SendReport:
     dry_run: bool = False
     would_send: int = 0
     note: str | None = None
+    unsubscribed: int = 0  # skipped: they left through `newsletter serve`
 
     def __str__(self) -> str:
+        left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
         if self.dry_run:
             return (
-                f"dry run: would send {self.would_send}, empty {self.empty}, not due {self.not_due} "
+                f"dry run: would send {self.would_send}, empty {self.empty}, not due {self.not_due}{left} "
                 "(nothing sent or recorded)"
             )
-        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
+        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}{left}"
 
     def to_json(self) -> dict:
         return {
@@ -83,6 +86,7 @@ class SendReport:
             "not_due": self.not_due,
             "dry_run": self.dry_run,
             "would_send": self.would_send,
+            "unsubscribed": self.unsubscribed,
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
                 for r in self.results
@@ -131,6 +135,7 @@ def send(
     if now.tzinfo is None:
         raise ValueError("send(now=...) must be timezone-aware")
     warn = warn or log.warning
+    links(config)  # the unsubscribe links' key: fail before anything is sent
     if not dry_run:
         transport = transport or make_transport(config)
         transport.check()  # e.g. the password variable: fail before anything is sent
@@ -184,6 +189,12 @@ class _SendRun:
                     f"({owner or 'unknown'}) stopped; sending it again with the same Message-ID "
                     "(if the server had accepted it just before, it arrives twice with that Message-ID)"
                 )
+        left = state.unsubscribed(s.email for s in subs)
+        if left:
+            for sub in subs:
+                if sub.email in left:
+                    self._result(DigestResult(sub.email, "unsubscribed"))
+            subs = [s for s in subs if s.email not in left]
         self.index = topic_index(config, self.papers, subs)
         self.composer = Composer(config)
         self.sender = sender_address(config)
@@ -396,7 +407,8 @@ class _SendRun:
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
-        if not self.source_problems and not self.with_papers and count["not due"] < len(self.results):
+        skipped = count["not due"] + count["unsubscribed"]
+        if not self.source_problems and not self.with_papers and skipped < len(self.results):
             note = f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers), none new for any due subscriber"
         return SendReport(
             sent=count["sent"],
@@ -407,4 +419,5 @@ class _SendRun:
             dry_run=dry,
             would_send=count["would send"],
             note=note,
+            unsubscribed=count["unsubscribed"],
         )

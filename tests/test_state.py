@@ -32,7 +32,7 @@ def test_writer_creates_versioned_schema_and_leaves_no_wal_behind(tmp_path):
     st.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.sqlite3"]
     con = sqlite3.connect(path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == state_module.SCHEMA_VERSION == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == state_module.SCHEMA_VERSION == len(state_module.MIGRATIONS)
     cols = {r[1] for r in con.execute("PRAGMA table_info(digests)")}
     assert {"id", "subscriber", "status", "attempts", "last_error", "message_id", "created", "sent", "next_attempt"} <= cols
     with pytest.raises(sqlite3.IntegrityError):  # status is constrained
@@ -82,14 +82,16 @@ def test_recover_turns_stale_sending_into_pending(tmp_path):
 def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
     path = tmp_path / "s.sqlite3"
     State.open(path).close()
-    v2 = lambda db: db.execute("ALTER TABLE subscribers ADD COLUMN note TEXT")  # noqa: E731
-    monkeypatch.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS + [v2])
-    monkeypatch.setattr(state_module, "SCHEMA_VERSION", 2)
-    with pytest.raises(StateError, match="older than this version's 2; run `newsletter send`"):
+    nxt = state_module.SCHEMA_VERSION + 1
+    vnext = lambda db: db.execute("ALTER TABLE subscribers ADD COLUMN note TEXT")  # noqa: E731
+    monkeypatch.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS + [vnext])
+    monkeypatch.setattr(state_module, "SCHEMA_VERSION", nxt)
+    monkeypatch.setattr(state_module, "READABLE_SINCE", nxt)  # a migration that changes a table
+    with pytest.raises(StateError, match=f"older than this version's {nxt}; run `newsletter send`"):
         State.open(path, readonly=True)
     State.open(path).close()
     con = sqlite3.connect(path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == nxt
     assert "note" in {r[1] for r in con.execute("PRAGMA table_info(subscribers)")}
 
 
@@ -99,7 +101,7 @@ def test_newer_or_foreign_files_are_refused(tmp_path):
     with sqlite3.connect(path) as con:
         con.execute("PRAGMA user_version = 7")
     for readonly in (False, True):
-        with pytest.raises(StateError, match=r"newer Paper Digest \(schema version 7; this version knows up to 1\)"):
+        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version 7; this version knows up to {state_module.SCHEMA_VERSION}\)"):
             State.open(path, readonly=readonly)
     other = tmp_path / "other.sqlite3"
     with sqlite3.connect(other) as con:
@@ -135,3 +137,50 @@ def test_paper_json_roundtrip():
     )
     back = paper_from_json(paper.to_json())
     assert back.id == paper.id and back.authors == paper.authors and back.published == paper.published
+
+
+def test_unsubscribe_resubscribe_and_the_batch_read(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    with State.open(path) as st:
+        assert st.unsubscribed(["ada@example.org"]) == {}
+        assert st.unsubscribe("Ada@Example.org", T0) is True
+        assert st.unsubscribe("ada@example.org", T0 + timedelta(hours=1)) is False  # the first time stays
+        assert st.unsubscribed(["ADA@example.org", "bob@example.org"]) == {"ADA@example.org": T0}
+        assert st.unsubscribed() == {"ada@example.org": T0}
+    with State.open(path, readonly=True) as st:
+        assert st.unsubscribed(["ada@example.org"]) == {"ada@example.org": T0}
+    with State.open(path) as st:
+        assert st.resubscribe("ada@example.org") is True
+        assert st.resubscribe("ada@example.org") is False
+        assert st.unsubscribed() == {}
+
+
+def test_unsubscribe_drops_what_is_owed_but_not_what_is_being_sent(tmp_path):
+    with State.open(tmp_path / "s.sqlite3") as st:
+        ada, bob = st.claim([(None, "ada@example.org", "<a@x>", ["p1"]), (None, "bob@example.org", "<b@x>", ["p2"])], T0)
+        st.mark_unsent(ada, error="421 later", tries=1, permanent=False, next_attempt=None)
+        st.unsubscribe("ada@example.org", T0)
+        st.unsubscribe("bob@example.org", T0)
+        assert st.open_digest("ada@example.org") is None  # pending: dropped
+        assert st.open_digest("bob@example.org").status == "sending"  # in flight: left to finish
+        assert st.sent_paper_ids("ada@example.org") == frozenset()
+
+
+def test_readonly_reads_a_file_from_before_the_unsubscribe_table(tmp_path):
+    # A state written by the previous version: match/schedule/preview must not
+    # demand an upgrade they are not allowed to make.
+    path = tmp_path / "s.sqlite3"
+    con = sqlite3.connect(path)
+    state_module.MIGRATIONS[0](con)
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    with State.open(path, readonly=True) as st:
+        assert st.version == 1
+        assert st.unsubscribed(["ada@example.org"]) == {}
+        assert st.sent_paper_ids("ada@example.org") == frozenset()
+    with State.open(path) as st:  # a writer upgrades it
+        st.unsubscribe("ada@example.org", T0)
+    with State.open(path, readonly=True) as st:
+        assert st.version == state_module.SCHEMA_VERSION
+        assert st.unsubscribed(["ada@example.org"]) == {"ada@example.org": T0}

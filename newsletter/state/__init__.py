@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .sqlite import (
     MIGRATIONS,
+    READABLE_SINCE,
     SCHEMA_VERSION,
     DigestRecord,
     OpenDigest,
@@ -20,6 +21,7 @@ from .sqlite import (
 
 __all__ = [
     "MIGRATIONS",
+    "READABLE_SINCE",
     "SCHEMA_VERSION",
     "DigestRecord",
     "OpenDigest",
