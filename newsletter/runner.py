@@ -142,11 +142,17 @@ class Runner:
     # -- one tick ---------------------------------------------------------------------------
 
     def due_now(self, now: datetime) -> list[str]:
-        """Emails of the subscribers due at ``now`` (read-only look at the state)."""
+        """Emails of the subscribers due at ``now`` (read-only look at the state).
+
+        One who unsubscribed is never due: ``send`` would skip it without
+        settling its slot, and it would wake every tick."""
         config = self.config
         due = []
         with State.open(config.state_path, readonly=True) as state:
+            left = state.unsubscribed(s.email for s in config.subscribers)
             for sub in config.subscribers:
+                if sub.email in left:
+                    continue
                 first = state.first_seen(sub.email)
                 last = state.last_served(sub.email)
                 if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):

@@ -184,7 +184,7 @@ class _App:
         if email is None:
             return self.bad_link()
         token = request.path_params["token"]
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             return self.page(
                 "Unsubscribe?",
                 f"Stop sending {self.title} to {email}?",
@@ -209,7 +209,7 @@ class _App:
         if email is None:
             return self.bad_link()
         token = request.path_params["token"]
-        if request.method == "GET":
+        if request.method in ("GET", "HEAD"):
             return self.page(
                 "Re-subscribe?",
                 f"Send {self.title} to {email} again?",

@@ -261,3 +261,19 @@ def _peek(proc: subprocess.Popen) -> str:
         chunk = None
     _seen_output[proc.pid] = _seen_output.get(proc.pid, "") + (chunk or "")
     return _seen_output[proc.pid]
+
+
+def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp_path, cli):
+    from datetime import datetime, timezone
+
+    from newsletter.config import load_config
+    from newsletter.runner import Runner
+
+    config_path = setup(tmp_path, "  transport: outbox", subscribers=SCHEDULED)
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0
+    assert cli("unsubscribe", "bob@example.org").code == 0
+    runner = Runner(config_path, config=load_config(config_path))
+    later = datetime(2026, 11, 23, 7, 30, tzinfo=timezone.utc)  # bob's minute slots and ada's 08:00 Berlin passed
+    assert runner.due_now(later) == ["ada@example.org", "cron@example.org"]
+    assert cli("resubscribe", "bob@example.org").code == 0
+    assert runner.due_now(later) == ["ada@example.org", "bob@example.org", "cron@example.org"]
