@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -57,7 +57,7 @@ def warn(message: str) -> None:
     help="The config file (or $NEWSLETTER_CONFIG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
-@click.version_option(package_name="paper-digest", prog_name="newsletter")
+@click.version_option(package_name="paper-digest-mailer", prog_name="newsletter")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """Paper Digest: topic-filtered e-mail digests of new research papers."""
@@ -148,12 +148,12 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
 
 def _parse_now(ctx, param, value: str | None) -> datetime:
     if value is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         now = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2024-05-01T08:00:00+00:00") from None
-    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
 @cli.command()
@@ -181,7 +181,9 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Folder to write to [default: preview/ beside the config].")
 @click.option("--serve", is_flag=True, help="Serve the folder on 127.0.0.1 and re-render on changes.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port)."
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the index page in a browser.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (not with --serve).")
 @pass_state
@@ -189,11 +191,12 @@ def preview(
     state: _State, subscriber: str | None, out: str | None, serve: bool, port: int, open_browser: bool, as_json: bool
 ) -> None:
     """Write the exact emails `send` would send (HTML, text, .eml) plus an index page."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from .previewing import PreviewServer, preview as write_preview
+    from .previewing import PreviewServer
+    from .previewing import preview as write_preview
 
-    now = lambda: datetime.now(timezone.utc)  # noqa: E731
+    now = lambda: datetime.now(UTC)  # noqa: E731
     if not serve:
         report = write_preview(state.config, now=now(), out=Path(out) if out else None, only=subscriber)
         for message in report.warnings:
@@ -261,6 +264,42 @@ def run(state: _State, tick: float) -> None:
     runner.run()
 
 
+@cli.command()
+@click.argument("path", required=False, metavar="[PATH]")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@pass_state
+def init(state: _State, path: str | None, force: bool) -> None:
+    """Write a commented starter config with live sources to PATH.
+
+    PATH defaults to the --config file (./config.yaml); a folder gets a
+    config.yaml inside.  An existing file is never replaced without --force.
+    """
+    from .starter import write_starter
+
+    written = write_starter(path or state.config_path, force=force)
+    click.echo(f"wrote {written}")
+    flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
+    click.echo(f"next: put your address in it, then `newsletter{flag} validate`, "
+               f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
+
+
+@cli.command("test-email")
+@click.option("--to", "to", required=True, metavar="ADDRESS", help="Where to send the test digest.")
+@click.option("--subscriber", metavar="EMAIL", help="Send this subscriber's digest [default: a sample one].")
+@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
+@pass_state
+def test_email(state: _State, to: str, subscriber: str | None, now: datetime) -> None:
+    """Send one real digest to ADDRESS through the configured transport; record nothing.
+
+    Checks the delivery settings and shows the email in your own mail
+    client; the next `send` is the same as if this had not run.
+    """
+    sent = pipeline.send_test_email(state.config, to, now=now, subscriber=subscriber, warn=warn)
+    if sent.note:
+        click.echo(sent.note, err=True)
+    click.echo(str(sent))
+
+
 @cli.command("schedule")
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -292,11 +331,12 @@ def serve(state: _State, host: str, port: int) -> None:
     from .web import serve as serve_web
 
     config = state.config
+    base = config.web.base if config.web else ""
     serve_web(
         config,
         host=host,
         port=port,
-        ready=lambda url: click.echo(f"Serving unsubscribe links for {config.web.base if config.web else ''} on {url} (Ctrl-C to stop)"),
+        ready=lambda url: click.echo(f"Serving unsubscribe links for {base} on {url} (Ctrl-C to stop)"),
     )
 
 

@@ -14,8 +14,9 @@ import glob
 import os
 import re
 import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -236,19 +237,19 @@ class HttpSettings(_Model):
     fresh_for: float = Field(3600.0, ge=0)
     """Seconds a cached response is reused without asking the server again."""
     user_agent: str | None = None
-    """Default ``paper-digest/<version>``; arXiv asks heavy users to add a contact."""
+    """Default ``paper-digest-mailer/<version>``; arXiv asks heavy users to add a contact."""
 
     _v_ua = field_validator("user_agent")(lambda cls, v: v if v is None else check_header_text(v))
 
 
-SOURCE_MODELS = {
+SOURCE_MODELS: dict[str, type[BaseModel]] = {
     "hf-papers-text": HFPapersTextSource,
     "arxiv": ArxivSource,
     "hf-daily": HFDailySource,
     "feed": FeedSource,
 }
 Source = Annotated[
-    Union[HFPapersTextSource, ArxivSource, HFDailySource, FeedSource], Field(discriminator="type")
+    HFPapersTextSource | ArxivSource | HFDailySource | FeedSource, Field(discriminator="type")
 ]
 
 
@@ -285,6 +286,14 @@ class Topic(_Model):
         return self
 
 
+def _schedule(value):
+    if value is None or isinstance(value, Schedule):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a schedule string, got {value!r}")
+    return parse_schedule(value)
+
+
 class Subscriber(_Model):
     email: str
     name: str | None = None
@@ -300,14 +309,7 @@ class Subscriber(_Model):
     _v_name = field_validator("name")(lambda cls, v: v if v is None else check_header_text(v))
     _v_tz = field_validator("timezone")(lambda cls, v: v if v is None else check_timezone(v))
 
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _parse_schedule(cls, value):
-        if value is None or isinstance(value, Schedule):
-            return value
-        if not isinstance(value, str):
-            raise ValueError(f"expected a schedule string, got {value!r}")
-        return parse_schedule(value)
+    _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
 
     @property
     def label(self) -> str:
@@ -322,6 +324,8 @@ class EmailSettings(_Model):
     reply_to: str | None = None
     title: str = "Paper Digest"
     max_html_kb: int = Field(100, ge=1)
+    #: What moves the stylesheet into style="" attributes: css_inline (fast) or premailer.
+    inliner: Literal["css-inline", "premailer"] = "css-inline"
 
     _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
     _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
@@ -440,11 +444,33 @@ class Config(_Model):
     http: HttpSettings = HttpSettings()
     web: WebSettings | None = None
     """``newsletter serve`` and the one-click unsubscribe links it answers."""
+    schedule: Schedule | None = None
+    """The schedule of every subscriber that does not give its own."""
 
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
+    _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_schedule(cls, data):
+        """Subscribers without ``schedule`` take the top-level one (when it is
+        valid: a bad one is reported once, at its own line)."""
+        if not isinstance(data, dict) or not isinstance(data.get("schedule"), str):
+            return data
+        try:
+            parse_schedule(data["schedule"])
+        except ValueError:
+            return data
+        subs = data.get("subscribers")
+        if not isinstance(subs, list):
+            return data
+        filled = [
+            {**sub, "schedule": data["schedule"]} if isinstance(sub, dict) and "schedule" not in sub else sub for sub in subs
+        ]
+        return {**data, "subscribers": filled}
 
     # -- where things are -------------------------------------------------------------
 
@@ -661,7 +687,7 @@ def _valid_keys(path: tuple, data: Any) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _problem_from_pydantic(err: dict, data: Any, lines: dict, shown: str) -> Problem:
+def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str) -> Problem:
     kind, msg = err["type"], err["msg"]
     path = _data_path(tuple(err["loc"]), data)
     value = err.get("input")
@@ -681,7 +707,10 @@ def _problem_from_pydantic(err: dict, data: Any, lines: dict, shown: str) -> Pro
         valid = list(SOURCE_MODELS)
         tag = value.get("type") if isinstance(value, dict) else value
         hint = difflib.get_close_matches(str(tag), valid, n=1)
-        message = f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; valid types: {', '.join(valid)}"
+        message = (
+            f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; valid types: {', '.join(valid)}"
+        )
     elif kind == "union_tag_not_found":
         path = path + ("type",)
         message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"
@@ -720,8 +749,8 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     def add(path, message):
         problems.append(Problem(message, shown, _line_for(lines, path), _dotted(path)))
 
-    topics = data.get("topics") if isinstance(data.get("topics"), dict) else {}
-    subscribers = data.get("subscribers") if isinstance(data.get("subscribers"), list) else []
+    topics = t if isinstance(t := data.get("topics"), dict) else {}
+    subscribers = s if isinstance(s := data.get("subscribers"), list) else []
     seen: dict[str, int] = {}
     for i, sub in enumerate(subscribers):
         if not isinstance(sub, dict):
@@ -745,7 +774,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
                         + f"; defined topics: {', '.join(topics) or 'none'}",
                     )
 
-    sources = data.get("sources") if isinstance(data.get("sources"), list) else []
+    sources = s if isinstance(s := data.get("sources"), list) else []
     for i, src in enumerate(sources):
         if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():
             continue
@@ -754,7 +783,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
             add(("sources", i, "path"), f"{src['path']!r}: no such file")
 
-    email = data.get("email") if isinstance(data.get("email"), dict) else {}
+    email = e if isinstance(e := data.get("email"), dict) else {}
     unsubscribe = email.get("unsubscribe")
     if isinstance(data.get("web"), dict) and isinstance(unsubscribe, str) and not unsubscribe.startswith("mailto:"):
         add(

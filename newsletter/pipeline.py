@@ -13,15 +13,18 @@ plain values, so a script can do what a command does without the CLI::
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterator, Mapping
 
-from .config import Config, Subscriber
-from .errors import NewsletterError, Problem
+from .config import Config, Subscriber, check_address
+from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
+from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem
 from .matching import PaperMatch, topic_index
 from .models import Paper
 from .readers import is_remote, read_papers
+from .rendering import Composer
 from .scheduling import is_due, next_send
 from .sending import DigestResult, SendReport, send
 from .state import State
@@ -30,6 +33,7 @@ from .tokens import secret_problem
 __all__ = [
     "DigestResult",
     "SendReport",
+    "TestEmail",
     "Summary",
     "ScheduleRow",
     "already_sent",
@@ -38,6 +42,7 @@ __all__ = [
     "resubscribe",
     "schedules",
     "send",
+    "send_test_email",
     "subscribers",
     "unsubscribe",
     "unsubscribed",
@@ -108,6 +113,109 @@ def resubscribe(config: Config, email: str) -> bool:
     with State.open(config.state_path) as state:
         return state.resubscribe(email)
 
+# --------------------------------------------------------------------------- test-email
+
+#: Papers in a sample digest when no topic matches any current paper.
+SAMPLE_PAPERS = 5
+
+
+@dataclass(frozen=True)
+class TestEmail:
+    """What :func:`send_test_email` sent."""
+
+    to: str
+    transport: str
+    papers: int
+    subject: str
+    message_id: str
+    digest_of: str | None  # the subscriber whose digest it was; None for a sample
+    note: str | None = None
+
+    def __str__(self) -> str:
+        whose = f"{self.digest_of}'s digest" if self.digest_of else "a sample digest"
+        n = f"{self.papers} paper{'s' * (self.papers != 1)}"
+        return f"sent {whose} ({n}) to {self.to} via {self.transport}: {self.subject!r} {self.message_id}"
+
+
+def send_test_email(
+    config: Config,
+    to: str,
+    *,
+    now: datetime,
+    subscriber: str | None = None,
+    transport: Transport | None = None,
+    warn: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TestEmail:
+    """Send one real digest to ``to`` through the configured transport, so a
+    user can check the delivery settings and how the email looks.
+
+    With ``subscriber``, it is that subscriber's next digest (or, when
+    nothing new is left for them, their digest of every current paper);
+    without, a sample digest of the current papers over every topic.  The
+    state is only ever read: nothing is recorded, so the next ``send`` is
+    the same as if this had not run.  Raises :class:`NewsletterError` (exit 2)
+    when there are no papers to show, :class:`DeliveryError` (exit 1) when
+    the message was not delivered.
+    """
+    try:
+        check_address(to)
+    except ValueError as exc:
+        raise ConfigError(Problem(f"--to: {exc}")) from None
+    sub = config.subscriber(subscriber) if subscriber else None
+    transport = transport or make_transport(config)
+    transport.check()  # e.g. an unset password variable: before fetching anything
+    found = read_papers(config, warn, now=now)
+    if not found:
+        raise InputError(
+            Problem(
+                f"no papers in the current sources ({len(config.sources)} source(s) read); "
+                "nothing to build a test digest from",
+                str(config.file),
+            )
+        )
+    note = digest_of = None
+    if sub is not None:
+        digest_of = sub.email
+        index = topic_index(config, found, [sub])
+        matches = index.select(sub, already_sent(config, sub.email)(sub))
+        if not matches:
+            matches = index.select(sub)
+            note = f"nothing new for {sub.email}; the test digest has their papers already sent"
+        if not matches:
+            topics = ", ".join(sub.topics)
+            raise InputError(
+                config.problem(
+                    ("subscribers", config.subscribers.index(sub), "topics"),
+                    f"no current paper matches {sub.email}'s topics ({topics}) among {len(found)} papers; "
+                    "try test-email without --subscriber for a sample digest",
+                )
+            )
+        recipient = sub.model_copy(update={"email": to, "name": None})
+    else:
+        recipient = Subscriber.model_validate({"email": to, "topics": list(config.topics)})
+        matches = topic_index(config, found, [recipient]).select(recipient)
+        if not matches:
+            first = next(iter(config.topics))
+            matches = [PaperMatch(p, 0, (first,), (), ()) for p in found[:SAMPLE_PAPERS]]
+            note = f"no current paper matches any topic; the sample shows the first {len(matches)} papers"
+    composed = Composer(config).compose(recipient, matches, now=now)
+    for warning in composed.warnings:
+        (warn or log.warning)(warning)
+    outcomes: list[Outcome] = []
+    d = config.delivery
+    with Dispatcher(
+        transport, on_outcome=outcomes.append, retries=d.retries, retry_delay=d.retry_delay, sleep=sleep
+    ) as dispatcher:
+        dispatcher.submit(
+            Envelope(0, sender_address(config), to, composed.data, composed.message_id, now, len(matches))
+        )
+    outcome = outcomes[0]
+    if not outcome.delivered:
+        raise DeliveryError(f"test email to {to} not delivered: {outcome.error}")
+    return TestEmail(
+        to, transport.name, len(matches), composed.subject, composed.message_id, digest_of, note
+    )
 
 
 @dataclass(frozen=True)

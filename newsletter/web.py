@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import logging
 import socket
-from datetime import datetime, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import jinja2
@@ -71,9 +71,14 @@ _PAGE = jinja2.Environment(autoescape=True).from_string("""<!DOCTYPE html>
 <meta name="robots" content="noindex, nofollow">
 <title>{{ heading }} - {{ title }}</title>
 <style>
-body { font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem; color: #1f2937; line-height: 1.5; }
-button { font: inherit; padding: .5rem 1.2rem; border-radius: 6px; border: 1px solid #1f2937; background: #1f2937; color: #fff; cursor: pointer; }
-@media (prefers-color-scheme: dark) { body { background: #111827; color: #e5e7eb; } button { background: #e5e7eb; color: #111827; border-color: #e5e7eb; } }
+body { font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem;
+       color: #1f2937; line-height: 1.5; }
+button { font: inherit; padding: .5rem 1.2rem; border-radius: 6px; border: 1px solid #1f2937;
+         background: #1f2937; color: #fff; cursor: pointer; }
+@media (prefers-color-scheme: dark) {
+  body { background: #111827; color: #e5e7eb; }
+  button { background: #e5e7eb; color: #111827; border-color: #e5e7eb; }
+}
 </style>
 </head>
 <body>
@@ -118,7 +123,7 @@ def create_app(config: Config, *, now: Callable[[], datetime] | None = None) -> 
         raise ConfigError(
             Problem("`newsletter serve` needs a 'web:' section with base_url and secret_env", str(config.file))
         )
-    return _App(config, signed, now or (lambda: datetime.now(timezone.utc))).starlette()
+    return _App(config, signed, now or (lambda: datetime.now(UTC))).starlette()
 
 
 class _App:

@@ -13,12 +13,13 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC
 
 import pytest
-
 from conftest import ROOT
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup, smtp
+
 
 def _libfaketime() -> str | None:
     for folder in ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime", "/usr/lib/faketime"):
@@ -264,7 +265,7 @@ def _peek(proc: subprocess.Popen) -> str:
 
 
 def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp_path, cli):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from newsletter.config import load_config
     from newsletter.runner import Runner
@@ -273,7 +274,7 @@ def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp
     assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0
     assert cli("unsubscribe", "bob@example.org").code == 0
     runner = Runner(config_path, config=load_config(config_path))
-    later = datetime(2026, 11, 23, 7, 30, tzinfo=timezone.utc)  # bob's minute slots and ada's 08:00 Berlin passed
+    later = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # bob's minute slots and ada's 08:00 Berlin passed
     assert runner.due_now(later) == ["ada@example.org", "cron@example.org"]
     assert cli("resubscribe", "bob@example.org").code == 0
     assert runner.due_now(later) == ["ada@example.org", "bob@example.org", "cron@example.org"]

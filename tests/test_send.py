@@ -10,12 +10,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from conftest import ROOT, write_config
-from newsletter.state import SCHEMA_VERSION
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
+
+from newsletter.state import SCHEMA_VERSION
 
 NOW = "2024-05-06T09:00:00+00:00"
 
@@ -380,6 +380,7 @@ def test_dry_run_and_match_never_write_the_state(tmp_path, cli):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
     assert cli("match").code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
+    assert not state.exists()
 
     assert cli("send", "--now", NOW).code == 0
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file()}

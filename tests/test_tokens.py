@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import BASIC_CONFIG, write_config
+
 from newsletter.config import load_config
 from newsletter.errors import ConfigError
 from newsletter.tokens import MIN_SECRET_CHARS, BadToken, Links, links, secret_problem

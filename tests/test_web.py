@@ -13,7 +13,7 @@ import subprocess
 import sys
 import warnings
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -25,6 +25,7 @@ with warnings.catch_warnings():  # newer Starlette suggests httpx2 for its test 
     from starlette.testclient import TestClient
 
 from conftest import ROOT, write_config
+
 from newsletter.config import load_config
 from newsletter.errors import ConfigError
 from newsletter.state import State
@@ -32,7 +33,7 @@ from newsletter.tokens import links
 from newsletter.web import MAX_BODY, create_app
 
 SECRET = "web-test-secret-0123456789"
-T0 = datetime(2024, 5, 6, 10, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 6, 10, 30, tzinfo=UTC)
 HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
 
 CONFIG = """
