@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 with warnings.catch_warnings():  # newer Starlette suggests httpx2 for its test client; httpx works
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from conftest import ROOT, write_config
