@@ -83,6 +83,70 @@ def tokenize(folded: str) -> frozenset[str]:
     return frozenset(_TOKEN.findall(folded))
 
 
+#: How big a compiled /regex/ term may grow, in pattern items after its counted
+#: repeats are unrolled (``a{1000}`` is 1,000; ``(a{1000}){1000}`` a million,
+#: which takes the regex package seconds and hundreds of MB to compile).
+MAX_REGEX_SIZE = 10_000
+
+_COUNTED = regex.compile(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
+
+
+def _check_regex_size(body: str, text: str) -> None:
+    """Refuse a pattern whose compiled form would be huge, *before* compiling it:
+    the regex package unrolls counted repeats, so ``/a{1000000000}/`` would
+    exhaust memory at validation time, not just at match time."""
+    import re._constants as sre_constants
+    import re._parser as sre_parse
+
+    try:
+        parsed = sre_parse.parse(body, re.IGNORECASE)
+    except (re.error, OverflowError, RecursionError, ValueError):
+        parsed = None
+    if parsed is not None:
+        size = _parsed_size(parsed, sre_constants)
+    else:
+        # Syntax only the regex package knows (\p{L}, ...): assume every counted
+        # repeat is nested in the one before (an upper bound).
+        size = 1
+        for m in _COUNTED.finditer(body):
+            for number in m.groups():
+                if number and len(number) > 9:
+                    size = MAX_REGEX_SIZE + 1
+                elif number:
+                    size *= max(1, int(number))
+            size = min(size, MAX_REGEX_SIZE + 1)
+    if size > MAX_REGEX_SIZE:
+        raise ValueError(
+            f"regular expression {text!r} is too big: its counted repeats unroll to over "
+            f"{MAX_REGEX_SIZE:,} items (use smaller counts, or + and * instead of {{n}})"
+        )
+
+
+def _parsed_size(items, c) -> int:
+    """Items of a parsed pattern with counted repeats unrolled (capped early)."""
+    total = 0
+    for op, av in items:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            lo, hi, sub = av
+            count = lo if hi == c.MAXREPEAT else hi
+            total += max(1, count) * _parsed_size(sub, c)
+        elif op is c.SUBPATTERN:
+            total += _parsed_size(av[-1], c)
+        elif op is c.BRANCH:
+            total += sum(_parsed_size(b, c) for b in av[1])
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            total += _parsed_size(av[1], c)
+        elif op is getattr(c, "ATOMIC_GROUP", None):
+            total += _parsed_size(av, c)
+        elif op is c.GROUPREF_EXISTS:
+            total += _parsed_size(av[1], c) + (_parsed_size(av[2], c) if av[2] else 0)
+        else:
+            total += 1
+        if total > MAX_REGEX_SIZE:
+            return total
+    return total
+
+
 def compile_term(text: str) -> Term:
     """Compile one topic term; ``ValueError`` says what is wrong with it."""
     if not isinstance(text, str) or not text.strip():
@@ -92,6 +156,7 @@ def compile_term(text: str) -> Term:
         body = raw[1:-1]
         if not body:
             raise ValueError(f"empty regular expression {text!r}")
+        _check_regex_size(body, text)
         try:
             # The regex package (Python's syntax, V0) because it can time out:
             # a user's pattern with nested repetition must not hang a send.

@@ -33,6 +33,7 @@ from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError
 from .matching import REGEX_TIMEOUT, PaperMatch
 from .messages import MessageWriter, new_message_id, parse_message, unsubscribe_url
+from .models import web_url
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,13 @@ def _finditer(pattern, text: str) -> list:
 
 
 def paper_link(paper) -> str:
-    if paper.url:
-        return paper.url
+    """Where a paper's title links: its own (http/https) URL, else its arXiv
+    page, else a title search -- never a ``javascript:`` or ``data:`` URL."""
+    url = web_url(paper.url)
+    if url:
+        return url
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{quote_plus(paper.arxiv_id, safe='/.')}"
     return _search_link(paper.title)
 
 

@@ -238,6 +238,9 @@ class Runner:
             for problem in exc.problems:
                 log.error("run: config not reloaded: %s", problem)
             return
+        except Exception as exc:  # noqa: BLE001 -- a bad reload must never end the daemon
+            log.error("run: config not reloaded: %s: unexpected error %r; keeping the running config", self.config_path, exc)
+            return
         if new.state_path != self.config.state_path:
             log.error("run: config not reloaded: the state file cannot change while running (restart instead)")
             return
