@@ -116,7 +116,9 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
     left = pipeline.unsubscribed(config, subscriber)
     selected = dict(
         (sub.email, matches)
-        for sub, matches in pipeline.match(config, found, subscriber, pipeline.already_sent(config, subscriber), left)
+        for sub, matches in pipeline.match(
+            config, found, subscriber, exclude=pipeline.already_sent(config, subscriber), warn=warn, left=left
+        )
     )
     results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]
     if as_json:
@@ -141,9 +143,10 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
             continue
         click.echo(f"{sub.label}: {len(matches)} paper{'s' * (len(matches) != 1)}")
         for m in matches:
-            click.echo(f"  {m.score:3}  {m.paper.title}")
-            why = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
-            click.echo(f"       [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+            score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
+            click.echo(f"  {score}  {m.paper.title}")
+            why = m.reason if m.reasons else ", ".join(f"{h.term} ({h.field})" for h in m.hits)
+            click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
 
 
 def _parse_now(ctx, param, value: str | None) -> datetime:

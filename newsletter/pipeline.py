@@ -67,6 +67,7 @@ def match(
     all_papers: list[Paper],
     only: str | None = None,
     exclude: Callable[[Subscriber], frozenset[str]] | None = None,
+    warn: Callable[[str], None] | None = None,
     left: Mapping[str, datetime] | None = None,
 ) -> Iterator[tuple[Subscriber, list[PaperMatch]]]:
     """Per subscriber, the papers for its next digest, best first.
@@ -74,12 +75,13 @@ def match(
     ``exclude(subscriber)`` gives the paper ids it must not get again (the
     ones already sent, from the state).  Subscribers in ``left`` (by default
     :func:`unsubscribed`, read from the state) get no digest and are not
-    yielded.  Topics are matched once for all subscribers.
+    yielded.  Topics are matched once for all subscribers; ``warn`` gets a
+    line per ``like:`` entry that names no known paper.
     """
     if left is None:
         left = unsubscribed(config, only)
     subs = [s for s in subscribers(config, only) if s.email not in left]
-    index = topic_index(config, all_papers, subs)
+    index = topic_index(config, all_papers, subs, warn)
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
 

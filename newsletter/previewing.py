@@ -118,7 +118,10 @@ def preview(
     if exclude is None:
         exclude = pipeline.already_sent(config, only)
     left = pipeline.unsubscribed(config, only)
-    selected = dict((sub.email, matches) for sub, matches in pipeline.match(config, found, only, exclude, left))
+    selected = dict(
+        (sub.email, matches)
+        for sub, matches in pipeline.match(config, found, only, exclude=exclude, warn=warnings.append, left=left)
+    )
     for sub in pipeline.subscribers(config, only):
         name = slug(sub.email)
         if sub.email in left:

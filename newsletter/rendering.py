@@ -163,10 +163,12 @@ class Card:
     abstract_html: Markup
     abstract_wrapped: str
     terms: list
-    score: int
+    score: float
     upvotes: int | None
     pdf_url: str | None
     topics: list
+    reason: str = ""
+    """Why the paper is here, in words, for ranked (``about``/``like``) topics."""
 
     def __getitem__(self, name: str):
         try:
@@ -248,7 +250,7 @@ class Composer:
     def _card(self, m: PaperMatch, limit: int) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
         topics found it the same way, so it is built once (cached)."""
-        key = (m.paper.id, m.topics, m.terms, limit)
+        key = (m.paper.id, m.topics, m.terms, m.reasons, limit)
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
@@ -268,6 +270,7 @@ class Composer:
             upvotes=m.paper.upvotes,
             pdf_url=m.paper.pdf_url,
             topics=[config.topic_name(t) for t in m.topics],
+            reason="; ".join(m.reasons),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded

@@ -195,7 +195,7 @@ class _SendRun:
                 if sub.email in left:
                     self._result(DigestResult(sub.email, "unsubscribed"))
             subs = [s for s in subs if s.email not in left]
-        self.index = topic_index(config, self.papers, subs)
+        self.index = topic_index(config, self.papers, subs, self.warn)
         self.composer = Composer(config)
         self.sender = sender_address(config)
         if transport is None:
