@@ -27,7 +27,7 @@ from .readers import is_remote, read_papers
 from .rendering import Composer
 from .scheduling import is_due, next_send
 from .sending import DigestResult, SendReport, send
-from .state import State
+from .state import open_state
 from .tokens import secret_problem
 
 __all__ = [
@@ -89,8 +89,9 @@ def match(
 def already_sent(config: Config, only: str | None = None) -> Callable[[Subscriber], frozenset[str]]:
     """``exclude`` for :func:`match`: each subscriber's papers already sent,
     read from the state read-only (``match`` and ``preview`` never write it)."""
-    with State.open(config.state_path, readonly=True) as state:
-        sent = {sub.email: state.sent_paper_ids(sub.email) for sub in subscribers(config, only)}
+    with open_state(config.state_target, readonly=True) as state:
+        known = state.plan([sub.email for sub in subscribers(config, only)])
+    sent = {email: s.sent_paper_ids for email, s in known.items()}
     return lambda sub: sent.get(sub.email, frozenset())
 
 
@@ -98,7 +99,7 @@ def unsubscribed(config: Config, only: str | None = None) -> dict[str, datetime]
     """The config's subscribers who unsubscribed (``newsletter serve`` or
     :func:`unsubscribe`), by address as the config spells it, with the time
     (UTC).  Read-only: every command honours this without writing the state."""
-    with State.open(config.state_path, readonly=True) as state:
+    with open_state(config.state_target, readonly=True) as state:
         return state.unsubscribed(s.email for s in subscribers(config, only))
 
 
@@ -106,13 +107,13 @@ def unsubscribe(config: Config, email: str, *, now: datetime) -> bool:
     """Record that ``email`` left (as the web page does); False if it already
     had.  Any address is accepted: one removed from the config stays out if it
     is added back."""
-    with State.open(config.state_path) as state:
+    with open_state(config.state_target) as state:
         return state.unsubscribe(email, now)
 
 
 def resubscribe(config: Config, email: str) -> bool:
     """Let ``email`` receive digests again; False if it had not unsubscribed."""
-    with State.open(config.state_path) as state:
+    with open_state(config.state_target) as state:
         return state.resubscribe(email)
 
 # --------------------------------------------------------------------------- test-email
@@ -319,30 +320,28 @@ class ScheduleRow:
 def schedules(config: Config, *, now: datetime, only: str | None = None) -> list[ScheduleRow]:
     """Each subscriber's last and next send time; reads the state, never writes it."""
     rows = []
-    with State.open(config.state_path, readonly=True) as state:
-        subs = subscribers(config, only)
-        left = state.unsubscribed(s.email for s in subs)
-        for sub in subs:
-            zone = config.zone(sub)
-            first = state.first_seen(sub.email)
-            served = state.last_served(sub.email)
-            last = state.last_sent(sub.email)
-            nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
-            due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or (
-                state.open_digest(sub.email) is not None
+    subs = subscribers(config, only)
+    with open_state(config.state_target, readonly=True) as state:
+        known = state.plan([sub.email for sub in subs])
+        left = state.unsubscribed(sub.email for sub in subs)
+    for sub in subs:
+        zone = config.zone(sub)
+        k = known[sub.email]
+        first, served, last = k.first_seen, k.last_served, k.last_sent
+        nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
+        due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or k.open is not None
+        gone = left.get(sub.email)
+        if gone is not None:
+            nxt, due = None, False
+        rows.append(
+            ScheduleRow(
+                sub.email,
+                str(sub.schedule) if sub.schedule else None,
+                zone.key,
+                last.astimezone(zone) if last else None,
+                nxt.astimezone(zone) if nxt else None,
+                due,
+                gone.astimezone(zone) if gone else None,
             )
-            gone = left.get(sub.email)
-            if gone is not None:
-                nxt, due = None, False
-            rows.append(
-                ScheduleRow(
-                    sub.email,
-                    str(sub.schedule) if sub.schedule else None,
-                    zone.key,
-                    last.astimezone(zone) if last else None,
-                    nxt.astimezone(zone) if nxt else None,
-                    due,
-                    gone.astimezone(zone) if gone else None,
-                )
-            )
+        )
     return rows

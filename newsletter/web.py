@@ -41,7 +41,7 @@ from starlette.routing import Route
 from .config import Config
 from .errors import ConfigError, NewsletterError, Problem, StateError
 from .messages import ONE_CLICK
-from .state import State
+from .state import open_state
 from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links
 
 log = logging.getLogger(__name__)
@@ -234,7 +234,7 @@ class _App:
     def _write(self, action: str, email: str) -> Response | None:
         """Record the change (in a worker thread: SQLite blocks); a page if it failed."""
         try:
-            with State.open(self.config.state_path) as state:
+            with open_state(self.config.state_target) as state:
                 if action == "unsubscribe":
                     changed = state.unsubscribe(email, self.now())
                 else:

@@ -208,6 +208,25 @@ def test_every_response_forbids_caching_framing_and_referrers(config, client):
     assert client.get("/news/healthz").text == "ok\n"
 
 
+def test_one_click_lands_in_either_state_backend_and_the_next_send_skips(tmp_path, monkeypatch, state_target):
+    from newsletter import pipeline
+    from newsletter.state import open_state
+
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    config = load_config(write_config(tmp_path, CONFIG + f"state: {state_target}\n"))
+    with TestClient(create_app(config, now=lambda: T0), base_url="https://digest.example.org") as client:
+        assert client.get(path_for(config, "ada@example.org")).status_code == 200
+        with open_state(state_target, readonly=True) as state:
+            assert state.unsubscribed() == {}
+        assert client.post(path_for(config, "ada@example.org"), data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    with open_state(state_target, readonly=True) as state:
+        assert state.unsubscribed(["ada@example.org"]) == {"ada@example.org": T0}
+    report = pipeline.send(config, now=T0)
+    assert {r.email: r.status for r in report.results} == {"ada@example.org": "unsubscribed", "bob@example.org": "sent"}
+    assert report.unsubscribed == 1 and report.to_json()["unsubscribed"] == 1
+
+
 def test_serve_needs_web_and_its_secret(tmp_path, monkeypatch):
     add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
     no_web = load_config(write_config(tmp_path, CONFIG.split("web:")[0], name="plain.yaml"))
