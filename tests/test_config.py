@@ -221,3 +221,17 @@ def test_numbers_are_not_guessed_from_other_types(workdir, value, expected):
 def test_unsubscribe_url_cannot_end_or_split_the_header_list(workdir, url):
     found = problems(workdir, BASIC_CONFIG + f"email:\n  unsubscribe: '{url}'\n")
     assert len(found) == 1 and "must be percent-encoded in the unsubscribe URL" in found[0]
+
+
+def test_top_level_schedule_is_every_unscheduled_subscribers_default(workdir):
+    text = BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: every 6 hours\n")
+    config = load_config(write_config(workdir, "schedule: weekly on mon at 07:30\n" + text))
+    assert str(config.schedule) == "weekly on mon at 07:30"
+    assert [str(s.schedule) for s in config.subscribers] == ["weekly on mon at 07:30", "every 6 hours"]
+    assert load_config(write_config(workdir, BASIC_CONFIG)).subscribers[0].schedule is None  # no default: none
+
+
+def test_a_bad_default_schedule_is_reported_once_at_its_line(workdir):
+    assert problems(workdir, "schedule: daily at 25:00\n" + BASIC_CONFIG) == [
+        "config.yaml:1: schedule: schedule 'daily at 25:00': 25:00 is not a time of day (00:00-23:59)"
+    ]
