@@ -324,6 +324,8 @@ class EmailSettings(_Model):
     reply_to: str | None = None
     title: str = "Paper Digest"
     max_html_kb: int = Field(100, ge=1)
+    #: What moves the stylesheet into style="" attributes: css_inline (fast) or premailer.
+    inliner: Literal["css-inline", "premailer"] = "css-inline"
 
     _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
     _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
