@@ -33,6 +33,7 @@ from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError
 from .matching import REGEX_TIMEOUT, PaperMatch
 from .messages import MessageWriter, new_message_id, parse_message, unsubscribe_url
+from .models import web_url
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +128,13 @@ def _finditer(pattern, text: str) -> list:
 
 
 def paper_link(paper) -> str:
-    if paper.url:
-        return paper.url
+    """Where a paper's title links: its own (http/https) URL, else its arXiv
+    page, else a title search -- never a ``javascript:`` or ``data:`` URL."""
+    url = web_url(paper.url)
+    if url:
+        return url
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{quote_plus(paper.arxiv_id, safe='/.')}"
     return _search_link(paper.title)
 
 
@@ -157,10 +163,12 @@ class Card:
     abstract_html: Markup
     abstract_wrapped: str
     terms: list
-    score: int
+    score: float
     upvotes: int | None
     pdf_url: str | None
     topics: list
+    reason: str = ""
+    """Why the paper is here, in words, for ranked (``about``/``like``) topics."""
 
     def __getitem__(self, name: str):
         try:
@@ -242,7 +250,7 @@ class Composer:
     def _card(self, m: PaperMatch, limit: int) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
         topics found it the same way, so it is built once (cached)."""
-        key = (m.paper.id, m.topics, m.terms, limit)
+        key = (m.paper.id, m.topics, m.terms, m.reasons, limit)
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
@@ -262,6 +270,7 @@ class Composer:
             upvotes=m.paper.upvotes,
             pdf_url=m.paper.pdf_url,
             topics=[config.topic_name(t) for t in m.topics],
+            reason="; ".join(m.reasons),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded

@@ -258,6 +258,9 @@ class Runner:
             for problem in exc.problems:
                 log.error("run: config not reloaded: %s", problem)
             return
+        except Exception as exc:  # noqa: BLE001 -- a bad reload must never end the daemon
+            log.error("run: config not reloaded: %s: unexpected error %r; keeping the running config", self.config_path, exc)
+            return
         if problems := unscheduled(new):
             for problem in problems:
                 log.error("run: config not reloaded: %s", problem)
