@@ -371,7 +371,9 @@ def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server)
             f.truncate(5 * 1024**3)  # sparse: no disk used
         os.replace(big, config)
         wait_until(lambda: "over the limit" in _peek(proc), proc, "the big file to be reported", timeout=20)
-        config.write_text(good.replace("subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]"))
+        config.write_text(good.replace(
+            "subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]\n    schedule: every 1 minutes"
+        ))
         wait_until(lambda: any(m.rcpt_tos == ["newcomer@example.org"] for m in box.messages), proc, "the newcomer's digest")
     finally:
         code, rest = stop(proc)
