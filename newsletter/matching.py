@@ -451,6 +451,7 @@ class TopicIndex:
                 scored[pid] = _Scored(tm, title, other, score)
             self._scored[key] = scored
         self._tail = {pid: (-(p.upvotes or 0), p.title.casefold(), pid) for pid, p in papers.items()}
+        self._selected: dict[tuple, tuple[PaperMatch, ...]] = {}
         for key, scored in self._scored.items():
             self._ranked[key] = sorted(scored, key=lambda pid: (-scored[pid].score, self._tail[pid]))
         self._by_author: dict[str, set[str]] = {}
@@ -461,11 +462,27 @@ class TopicIndex:
 
     def select(self, subscriber, exclude=frozenset(), limit: int | None = None) -> list[PaperMatch]:
         """The subscriber's papers, best first, minus ``exclude`` (ids already sent),
-        capped at ``limit`` (default: the subscriber's ``max_papers``)."""
+        capped at ``limit`` (default: the subscriber's ``max_papers``).
+
+        The answer depends only on the topics, pinned authors, cap and
+        ``exclude``; subscribers who share those (a list with a few popular
+        topic mixes) share one selection, kept for the index's lifetime."""
         cap = subscriber.max_papers if limit is None else limit
-        keys = [k for k in dict.fromkeys(subscriber.topics) if k in self._scored]
+        pins = tuple(getattr(subscriber, "pin", ()))
+        excluded = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
+        key = (tuple(subscriber.topics), pins, cap, excluded)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._select(subscriber.topics, pins, cap, excluded)
+            if len(self._selected) >= SELECTION_CACHE:
+                self._selected.clear()
+            self._selected[key] = found
+        return list(found)
+
+    def _select(self, topics, pins, cap: int, exclude: frozenset) -> tuple[PaperMatch, ...]:
+        keys = [k for k in dict.fromkeys(topics) if k in self._scored]
         pinned_ids: set[str] = set()
-        for name in getattr(subscriber, "pin", ()):
+        for name in pins:
             pinned_ids |= self._by_author.get(name.casefold(), set())
         candidates: set[str] = set()
         for key in keys:
@@ -486,7 +503,7 @@ class TopicIndex:
         for pid in pinned_ids:
             if any(pid in self._scored[k] for k in keys):
                 candidates.add(pid)
-        candidates -= set(exclude) if not isinstance(exclude, (set, frozenset)) else exclude
+        candidates -= exclude
 
         selected = []
         for pid in candidates:
@@ -515,7 +532,11 @@ class TopicIndex:
             reasons = tuple(dict.fromkeys(p.match.reason for p in parts if p.match.reason))
             topics = tuple(p.match.topic for p in parts)
             out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], reasons))
-        return out
+        return tuple(out)
+
+
+#: Selections kept per index (cleared when full).
+SELECTION_CACHE = 1024
 
 
 def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None) -> TopicIndex:
