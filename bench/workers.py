@@ -66,18 +66,20 @@ def run_workers(config: Path, workers: int) -> tuple[float, list[tuple[int, ...]
     """Start ``workers`` sends at once; wall time to the last exit, and each one's summary counts."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
     cmd = [sys.executable, "-m", "newsletter", "--config", str(config), "send", "--now", NOW]
+    logs = [(config.parent / f"worker{i}.out", config.parent / f"worker{i}.err") for i in range(workers)]
     t = time.perf_counter()
-    procs = [
-        subprocess.Popen(cmd, cwd=config.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for _ in range(workers)
+    procs = [  # output to files: a worker never waits for us to read a pipe
+        subprocess.Popen(cmd, cwd=config.parent, env=env, stdout=out.open("w"), stderr=err.open("w"))
+        for out, err in logs
     ]
-    outs = [p.communicate(timeout=3600) for p in procs]
+    codes = [p.wait(timeout=3600) for p in procs]
     wall = time.perf_counter() - t
     counts = []
-    for (out, err), p in zip(outs, procs):
+    for (out_file, err_file), code in zip(logs, codes):
+        out, err = out_file.read_text(), err_file.read_text()
         found = SUMMARY.search(out)
-        if p.returncode != 0 or not found:
-            raise RuntimeError(f"worker failed (exit {p.returncode}): {err.strip()[-1500:]}")
+        if code != 0 or not found:
+            raise RuntimeError(f"worker failed (exit {code}): {err.strip()[-1500:]}")
         counts.append(tuple(int(g or 0) for g in found.groups()))
     return wall, counts
 

@@ -15,18 +15,20 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import DeliveryError, Problem
+from .errors import DeliveryError, Problem, SourcesFailed
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .scheduling import is_due
 from .state import Batch, OpenDigest, State, SubscriberState, open_state
+from .tokens import links
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,7 @@ class DigestResult:
     """What happened to one subscriber's digest in a send."""
 
     email: str
-    status: str  # "sent", "empty", "failed", "not due", "would send", "other worker"
+    status: str  # "sent", "empty", "failed", "not due", "would send", "other worker", "unsubscribed"
     papers: int = 0
     message_id: str | None = None
     error: str | None = None
@@ -66,17 +68,19 @@ class SendReport:
     dry_run: bool = False
     would_send: int = 0
     note: str | None = None
+    unsubscribed: int = 0  # skipped: they left through `newsletter serve`
     #: Subscribers another worker was handling (a shared PostgreSQL state).
     other_workers: int = 0
 
     def __str__(self) -> str:
+        left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
         if self.dry_run:
             return (
-                f"dry run: would send {self.would_send}, empty {self.empty}, not due {self.not_due} "
+                f"dry run: would send {self.would_send}, empty {self.empty}, not due {self.not_due}{left} "
                 "(nothing sent or recorded)"
             )
         others = f", other workers {self.other_workers}" if self.other_workers else ""
-        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}{others}"
+        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}{left}{others}"
 
     def to_json(self) -> dict:
         return {
@@ -86,6 +90,7 @@ class SendReport:
             "not_due": self.not_due,
             "dry_run": self.dry_run,
             "would_send": self.would_send,
+            "unsubscribed": self.unsubscribed,
             "other_workers": self.other_workers,
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
@@ -138,6 +143,7 @@ def send(
     if now.tzinfo is None:
         raise ValueError("send(now=...) must be timezone-aware")
     warn = warn or log.warning
+    links(config)  # the unsubscribe links' key: fail before anything is sent
     if not dry_run:
         transport = transport or make_transport(config)
         transport.check()  # e.g. the password variable: fail before anything is sent
@@ -147,7 +153,15 @@ def send(
         source_problems.append(message)
         warn(message)
 
-    found = read_papers(config, source_warn, now=now)
+    try:
+        found = read_papers(config, source_warn, now=now)
+    except SourcesFailed as exc:
+        # Raised before the state is touched: nobody's slot is used up.
+        *each, summary = exc.problems
+        raise SourcesFailed(
+            *each,
+            Problem(f"{summary.message}: nothing sent; due digests go out at the next run that reads the sources"),
+        ) from None
     subs = config.selected_subscribers(only)
     if dry_run:
         with open_state(config.state_target, readonly=True) as state:
@@ -171,12 +185,39 @@ class _SendRun:
         self.worker_states: list[State] = []
         self.with_papers = 0
         self.stop: Callable[[], bool] | None = None
+        self._held: list[DigestResult | str] | None = None
+        self._planner = threading.get_ident()
 
     def _result(self, result: DigestResult) -> None:
+        if self._held is not None and threading.get_ident() == self._planner:
+            self._held.append(result)
+            return
         with self.lock:
             self.results.append(result)
             if self.progress:
                 self.progress(result)
+
+    def _warn(self, message: str) -> None:
+        if self._held is not None and threading.get_ident() == self._planner:
+            self._held.append(message)
+            return
+        self.warn(message)
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Say nothing while a batch is held: a full pipe or a stopped terminal
+        must not keep the batch's transaction (and what it locks) open.  What
+        was to be said comes out right after."""
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            for item in held:
+                if isinstance(item, str):
+                    self.warn(item)
+                else:
+                    self._result(item)
 
     def run(self, subs: list[Subscriber], transport: Transport | None) -> SendReport:
         config, state, now = self.config, self.state, self.now
@@ -190,6 +231,12 @@ class _SendRun:
                     f"({owner or 'unknown'}) stopped; sending it again with the same Message-ID "
                     "(if the server had accepted it just before, it arrives twice with that Message-ID)"
                 )
+        left = state.unsubscribed(s.email for s in subs)
+        if left:
+            for sub in subs:
+                if sub.email in left:
+                    self._result(DigestResult(sub.email, "unsubscribed"))
+            subs = [s for s in subs if s.email not in left]
         self.index = topic_index(config, self.papers, subs, self.warn)
         self.composer = Composer(config)
         self.sender = sender_address(config)
@@ -230,7 +277,7 @@ class _SendRun:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher."""
         queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
-        with self.state.claiming([s.email for s in subs], self.now) as batch:
+        with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
                 if (
@@ -322,6 +369,7 @@ class _SendRun:
             self.state = open_state(self.config.state_target)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
+            self._planner = threading.get_ident()
             if hasattr(transport, "sessions"):
                 transport.sessions = sessions
             self._deliver(subs, transport)
@@ -366,7 +414,7 @@ class _SendRun:
             return None
         composed = self.composer.compose(sub, matches, now=now, message_id=open_.message_id if open_ else None)
         for warning in composed.warnings:
-            self.warn(warning)
+            self._warn(warning)
         if matches:
             self.with_papers += 1
         if batch is None:
@@ -418,7 +466,8 @@ class _SendRun:
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
-        if not self.source_problems and not self.with_papers and count["not due"] < len(self.results):
+        skipped = count["not due"] + count["unsubscribed"]
+        if not self.source_problems and not self.with_papers and skipped < len(self.results):
             note = (
                 f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers),"
                 " none new for any due subscriber"
@@ -432,5 +481,6 @@ class _SendRun:
             dry_run=dry,
             would_send=count["would send"],
             note=note,
+            unsubscribed=count["unsubscribed"],
             other_workers=count["other worker"],
         )

@@ -15,12 +15,14 @@ How workers share the sending, and why nothing is lost or sent twice:
   lock the moment that connection ends: the process exited, was killed
   with ``kill -9`` (the kernel closes its socket), or its host vanished
   (TCP keepalives, set on every connection, notice within about a minute).
-- Planning a batch (:meth:`PostgresState.claiming`) locks the batch's
-  subscriber rows ``FOR UPDATE SKIP LOCKED`` in one transaction on the
-  session connection, reads their state, lets the engine compose, and
+- Planning a batch (:meth:`PostgresState.claiming`) locks the batch's rows
+  of ``subscriber_locks`` ``FOR UPDATE SKIP LOCKED`` in one transaction on
+  the session connection, reads their state, lets the engine compose, and
   commits the claimed digests as ``sending`` in the same transaction.  A
   row another worker holds is skipped, never waited for; a subscriber whose
-  digest is ``sending`` by a live worker is left to it.
+  digest is ``sending`` by a live worker, or that another worker settled
+  since this one started (the same round), is left alone.  Nothing but
+  planning locks those rows, so the outcome marks never wait for a planner.
 - :meth:`PostgresState.recover` (at the start of every send) takes each
   ``sending`` digest whose worker's advisory lock is free, i.e. whose
   worker is gone, back to ``pending``; it goes out again with the same
@@ -112,15 +114,36 @@ _V1 = [
     )""",
 ]
 
-#: Version 2: when a subscriber was last settled by the database's clock, so
-#: that workers of one round tell "settled after I started" (see
-#: :attr:`SubscriberState.settled_since_start`) whatever ``--now`` they run at.
-_V2 = ["ALTER TABLE subscribers ADD COLUMN settled_at TIMESTAMPTZ"]
+_V2_UNSUBSCRIBED = [
+    """CREATE TABLE unsubscribed (
+        email TEXT PRIMARY KEY,
+        at    TIMESTAMPTZ NOT NULL
+    )""",
+]
+
+#: Version 3, for workers sharing the sending:
+#: - ``subscribers.settled_at``: when a subscriber was last settled (delivered,
+#:   or nothing to send) by the database's clock, so that workers of one round
+#:   tell "settled after I started" whatever ``--now`` they run at (see
+#:   :attr:`SubscriberState.settled_since_start`); readers never need it;
+#: - ``subscriber_locks``: one row per subscriber, locked ``FOR UPDATE SKIP
+#:   LOCKED`` by the worker planning it and never updated, so planning never
+#:   blocks the outcome marks (which update ``subscribers``) and they never
+#:   block planning.
+_V3_WORKERS = [
+    "ALTER TABLE subscribers ADD COLUMN settled_at TIMESTAMPTZ",
+    "CREATE TABLE subscriber_locks (email TEXT PRIMARY KEY)",
+    "INSERT INTO subscriber_locks (email) SELECT email FROM subscribers",
+]
 
 #: ``MIGRATIONS[n]`` turns a version-``n`` database into version ``n + 1``
 #: (a list of statements, run in one transaction).  Append, never edit.
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS]
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The oldest schema a read-only open accepts: every migration after it only
+#: adds tables, and the readers treat a table the database lacks as empty.
+#: Raise it to ``SCHEMA_VERSION`` when a migration changes what is already there.
+READABLE_SINCE = 1
 
 _OPEN_DIGESTS = (
     "SELECT id, subscriber, status, message_id, attempts, created, last_error, "
@@ -198,6 +221,7 @@ class PostgresState(State):
         self._empty = False  # a read-only open of a database without our schema
         #: When this worker started, by the database's clock (writers only).
         self.started: datetime | None = None
+        self.version = SCHEMA_VERSION  # the database's, once opened (older only when read-only)
         #: This worker's advisory lock key, recorded on every digest it claims.
         self.worker = secrets.randbits(63)
         self.owner = owner_id()
@@ -251,6 +275,9 @@ class PostgresState(State):
         if self.readonly:
             if version == 0:
                 self._empty = True  # nothing recorded yet: an empty state
+                return
+            if version >= READABLE_SINCE:
+                self.version = version  # tables added since read as empty
                 return
             raise StateError(
                 Problem(
@@ -403,7 +430,8 @@ class PostgresState(State):
             held = {
                 r[0]
                 for r in con.execute(
-                    "SELECT email FROM subscribers WHERE email = ANY(%s) ORDER BY email FOR UPDATE SKIP LOCKED", (keys,)
+                    "SELECT email FROM subscriber_locks WHERE email = ANY(%s) ORDER BY email FOR UPDATE SKIP LOCKED",
+                    (keys,),
                 )
             }
             mine = [e for e in emails if _key(e) in held]
@@ -425,10 +453,13 @@ class PostgresState(State):
             return {}
         keys = sorted({_key(e) for e in emails})
         with con.pipeline():
+            # settled_at only matters to a writer (and a reader may face a
+            # database from before it: READABLE_SINCE)
+            settled = "COALESCE(settled_at >= %(started)s, false)" if self.started is not None else "false"
             subs_cur = con.execute(
-                "SELECT email, first_seen, last_sent, COALESCE(last_served, last_sent), "
-                "COALESCE(settled_at >= %s, false) FROM subscribers WHERE email = ANY(%s)",
-                (self.started, keys),
+                f"SELECT email, first_seen, last_sent, COALESCE(last_served, last_sent), {settled} "
+                "FROM subscribers WHERE email = ANY(%(keys)s)",
+                {"started": self.started, "keys": keys},
             )
             open_cur = con.execute(_OPEN_DIGESTS, (keys,))
             sent_cur = con.execute(_SENT_PAPERS, (keys,))
@@ -472,17 +503,45 @@ class PostgresState(State):
         found = {pid: paper_from_json(data) for pid, data in rows}
         return {pid: found[pid] for pid in wanted if pid in found}
 
+    def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
+        if self._empty or self.version < 2:
+            return {}
+        with self._con() as con:
+            rows = con.execute("SELECT email, at FROM unsubscribed").fetchall()
+        left = {email: at.astimezone(UTC) for email, at in rows}
+        if emails is None:
+            return left
+        return {e: left[_key(e)] for e in emails if _key(e) in left}
+
     # -- writing ---------------------------------------------------------------------------
+
+    def unsubscribe(self, email: str, now: datetime) -> bool:
+        self._write()
+        with self._con() as con:
+            cur = con.execute(
+                "INSERT INTO unsubscribed (email, at) VALUES (%s, %s) ON CONFLICT DO NOTHING", (_key(email), _aware(now))
+            )
+            return cur.rowcount == 1
+
+    def resubscribe(self, email: str) -> bool:
+        self._write()
+        with self._con() as con:
+            return con.execute("DELETE FROM unsubscribed WHERE email = %s", (_key(email),)).rowcount == 1
 
     def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
         self._write()
         keys = sorted({_key(e) for e in emails})  # one order for every worker: no deadlocks
         with self._con() as con:
             for part in chunks(keys, 5000):
-                con.execute(
-                    "INSERT INTO subscribers (email, first_seen) SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
-                    (list(part), _aware(now)),
-                )
+                with con.transaction():
+                    con.execute(
+                        "INSERT INTO subscribers (email, first_seen) SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
+                        (list(part), _aware(now)),
+                    )
+                    con.execute(
+                        "INSERT INTO subscriber_locks (email) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                        (list(part),),
+                    )
 
     def see_papers(self, papers: Iterable[Paper], now: datetime) -> int:
         self._write()
@@ -661,6 +720,9 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
             "digests": "id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt, owner, claimed_at",
             "digest_papers": "digest_id, paper_id, position",
         }
+        if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
+            tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
+            columns["unsubscribed"] = "email, at"
         with source._errors():
             for table, (select, kinds) in tables.items():
                 n = 0
