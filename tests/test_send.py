@@ -731,10 +731,9 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
         box.release.set()
+        codes = {w.pid: w.wait(timeout=120) for w in workers if w is not victim}
         survivors = [
-            (out.read_text(), err.read_text(), w.wait(timeout=120))
-            for w, (out, err) in zip(workers, logs)
-            if w is not victim
+            (out.read_text(), err.read_text(), codes[w.pid]) for w, (out, err) in zip(workers, logs) if w is not victim
         ]
     finally:
         box.release.set()
