@@ -23,6 +23,7 @@ from .config import ArxivSource, Config, FeedSource, HFDailySource, expand_paths
 from .errors import InputError, NewsletterError, Problem
 from .feeds import parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import Fetcher
+from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 
 log = logging.getLogger(__name__)
@@ -363,7 +364,8 @@ def read_papers(
                 continue
             reader = READERS[source.type]
             try:
-                found = list(reader(source, config, context))  # all or nothing per source
+                # all or nothing per source; LaTeX shown as Unicode from here on
+                found = [paper_to_unicode(p) for p in reader(source, config, context)]
             except NewsletterError as exc:
                 if source.is_required:
                     raise
