@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -133,12 +133,12 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
 
 def _parse_now(ctx, param, value: str | None) -> datetime:
     if value is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     try:
         now = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2024-05-01T08:00:00+00:00") from None
-    return now if now.tzinfo else now.replace(tzinfo=timezone.utc)
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
 @cli.command()
@@ -166,7 +166,9 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Folder to write to [default: preview/ beside the config].")
 @click.option("--serve", is_flag=True, help="Serve the folder on 127.0.0.1 and re-render on changes.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port).")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port)."
+)
 @click.option("--open", "open_browser", is_flag=True, help="Open the index page in a browser.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (not with --serve).")
 @pass_state
@@ -174,11 +176,12 @@ def preview(
     state: _State, subscriber: str | None, out: str | None, serve: bool, port: int, open_browser: bool, as_json: bool
 ) -> None:
     """Write the exact emails `send` would send (HTML, text, .eml) plus an index page."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from .previewing import PreviewServer, preview as write_preview
+    from .previewing import PreviewServer
+    from .previewing import preview as write_preview
 
-    now = lambda: datetime.now(timezone.utc)  # noqa: E731
+    now = lambda: datetime.now(UTC)  # noqa: E731
     if not serve:
         report = write_preview(state.config, now=now(), out=Path(out) if out else None, only=subscriber)
         for message in report.warnings:

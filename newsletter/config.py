@@ -14,8 +14,9 @@ import glob
 import os
 import re
 import zoneinfo
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -241,14 +242,14 @@ class HttpSettings(_Model):
     _v_ua = field_validator("user_agent")(lambda cls, v: v if v is None else check_header_text(v))
 
 
-SOURCE_MODELS = {
+SOURCE_MODELS: dict[str, type[BaseModel]] = {
     "hf-papers-text": HFPapersTextSource,
     "arxiv": ArxivSource,
     "hf-daily": HFDailySource,
     "feed": FeedSource,
 }
 Source = Annotated[
-    Union[HFPapersTextSource, ArxivSource, HFDailySource, FeedSource], Field(discriminator="type")
+    HFPapersTextSource | ArxivSource | HFDailySource | FeedSource, Field(discriminator="type")
 ]
 
 
@@ -620,7 +621,7 @@ def _valid_keys(path: tuple, data: Any) -> list[str]:
     return [f.alias or name for name, f in model.model_fields.items()]
 
 
-def _problem_from_pydantic(err: dict, data: Any, lines: dict, shown: str) -> Problem:
+def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str) -> Problem:
     kind, msg = err["type"], err["msg"]
     path = _data_path(tuple(err["loc"]), data)
     value = err.get("input")
@@ -640,7 +641,10 @@ def _problem_from_pydantic(err: dict, data: Any, lines: dict, shown: str) -> Pro
         valid = list(SOURCE_MODELS)
         tag = value.get("type") if isinstance(value, dict) else value
         hint = difflib.get_close_matches(str(tag), valid, n=1)
-        message = f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; valid types: {', '.join(valid)}"
+        message = (
+            f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            + f"; valid types: {', '.join(valid)}"
+        )
     elif kind == "union_tag_not_found":
         path = path + ("type",)
         message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"
@@ -679,8 +683,8 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     def add(path, message):
         problems.append(Problem(message, shown, _line_for(lines, path), _dotted(path)))
 
-    topics = data.get("topics") if isinstance(data.get("topics"), dict) else {}
-    subscribers = data.get("subscribers") if isinstance(data.get("subscribers"), list) else []
+    topics = t if isinstance(t := data.get("topics"), dict) else {}
+    subscribers = s if isinstance(s := data.get("subscribers"), list) else []
     seen: dict[str, int] = {}
     for i, sub in enumerate(subscribers):
         if not isinstance(sub, dict):
@@ -704,7 +708,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
                         + f"; defined topics: {', '.join(topics) or 'none'}",
                     )
 
-    sources = data.get("sources") if isinstance(data.get("sources"), list) else []
+    sources = s if isinstance(s := data.get("sources"), list) else []
     for i, src in enumerate(sources):
         if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():
             continue

@@ -36,12 +36,13 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from .config import Config
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
@@ -86,10 +87,11 @@ class _Generator(email.generator.BytesGenerator):
     def _write_lines(self, lines: str) -> None:
         if not lines:
             return
-        parts = lines.split("\n") if "\r" not in lines else email.generator.NLCRE.split(lines)
+        parts = lines.split("\n") if "\r" not in lines else email.generator.NLCRE.split(lines)  # type: ignore[attr-defined]
         last = parts.pop()
         if parts:
-            self.write(self._NL.join(parts) + self._NL)
+            newline: str = self._NL  # type: ignore[attr-defined]
+            self.write(newline.join(parts) + newline)
         if last:
             self.write(last)
 
@@ -104,7 +106,7 @@ def message_bytes(message: EmailMessage) -> bytes:
 def _quote_periods(data: bytes) -> bytes:
     """SMTP dot-stuffing; most messages have no line starting with a dot."""
     if data.startswith(b".") or b"\n." in data:
-        return smtplib._quote_periods(data)
+        return smtplib._quote_periods(data)  # type: ignore[attr-defined]
     return data
 
 
@@ -181,7 +183,7 @@ class OutboxTransport:
 
     def filename(self, envelope: Envelope) -> str:
         mid = envelope.message_id.strip("<>")
-        created = envelope.created.astimezone(timezone.utc)  # the name says Z; a retry's time comes back in UTC
+        created = envelope.created.astimezone(UTC)  # the name says Z; a retry's time comes back in UTC
         return f"{created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}.eml"
 
     def send(self, envelope: Envelope) -> None:
@@ -377,11 +379,13 @@ class SMTPSession:
 
     def _send(self, envelope: Envelope, data: bytes) -> None:
         rcpt = envelope.recipient
+        smtp = self.smtp
+        assert smtp is not None, "send() opens the session first"
         try:
-            if self.smtp.has_extn("pipelining"):
-                _pipelined_sendmail(self.smtp, envelope.sender, rcpt, data)
+            if smtp.has_extn("pipelining"):
+                _pipelined_sendmail(smtp, envelope.sender, rcpt, data)
             else:
-                self.smtp.sendmail(envelope.sender, [rcpt], data)
+                smtp.sendmail(envelope.sender, [rcpt], data)
         except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
             raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
@@ -487,7 +491,7 @@ class RateLimit:
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self.sleep, self.clock = sleep, clock
         self.lock = threading.Lock()
-        self.next = None
+        self.next: float | None = None
 
     def wait(self) -> None:
         if not self.interval:

@@ -21,9 +21,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Iterable
+from datetime import UTC, datetime
 
 import feedparser
 
@@ -87,7 +87,7 @@ def _published(entry) -> datetime | None:
     for key in ("published_parsed", "updated_parsed"):
         t = entry.get(key)
         if t:
-            return datetime(*t[:6], tzinfo=timezone.utc)
+            return datetime(*t[:6]).replace(tzinfo=UTC)
     return None
 
 
@@ -236,7 +236,7 @@ def _hf_time(value) -> datetime | None:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:

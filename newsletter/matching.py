@@ -17,8 +17,8 @@ title.  Order: pinned authors first, then score, then upvotes, then title.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Mapping
 
 import regex
 
@@ -32,7 +32,7 @@ _WORD_SPLIT = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014]+")
 @dataclass(frozen=True)
 class Term:
     text: str
-    regex: re.Pattern
+    regex: re.Pattern | regex.Pattern  # regex.Pattern for /.../ terms (searched with a timeout)
     literal: str | None = None
     words: tuple[str, ...] = ()
     """Cheap necessary conditions that spare most regex searches: ``literal``
@@ -50,7 +50,7 @@ class Term:
                         return None
         if self.user_regex:
             try:
-                return self.regex.search(text, timeout=REGEX_TIMEOUT)
+                return self.regex.search(text, timeout=REGEX_TIMEOUT)  # type: ignore[call-overload]
             except TimeoutError:
                 raise RegexTimeout(self.text) from None
         return self.regex.search(text)
@@ -178,15 +178,9 @@ class TopicRule:
         """Papers that may match this topic (a superset); None when any paper may."""
         sets = []
         if self.any:
-            union: set[int] = set()
-            for term in self.any:
-                found = words.term(term, self.fields)
-                if found is None:
-                    union = None
-                    break
-                union |= found
-            if union is not None:
-                sets.append(union)
+            found_each = [words.term(term, self.fields) for term in self.any]
+            if None not in found_each:
+                sets.append(set().union(*(f for f in found_each if f is not None)))
         for term in self.all:
             found = words.term(term, self.fields)
             if found is not None:
@@ -295,7 +289,7 @@ class Matcher:
 class _WordIndex:
     """Per field, which papers contain each word (built lazily, field by field)."""
 
-    def __init__(self, folded: list[Mapping[str, str]]):
+    def __init__(self, folded: Sequence[Mapping[str, str]]):
         self.folded = folded
         self._tokens: list[_LazyTokens | None] = [None] * len(folded)
         self._postings: dict[str, dict[str, set[int]]] = {}
@@ -398,7 +392,7 @@ class TopicIndex:
                     taken += 1
         if len(keys) > 1:
             # Papers several of its topics found: their scores add up, so any may rank high.
-            seen = self._scored[keys[0]].keys()
+            seen: set[str] = set(self._scored[keys[0]])
             for key in keys[1:]:
                 ids = self._scored[key].keys()
                 candidates.update(seen & ids)

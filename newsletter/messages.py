@@ -88,6 +88,8 @@ class _Verbatim(str):
     """A header value the ``email`` package writes exactly as given, on one
     line: no RFC 2047 encoded words, no refolding (for List-Unsubscribe)."""
 
+    name: str
+
     def __new__(cls, name: str, value: str):
         self = super().__new__(cls, value)
         self.name = name
@@ -167,7 +169,9 @@ def email_package_writer(config: Config):
 
 # Values that the email policy would write unchanged: plain ASCII words.
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
-_PLAIN_ADDR = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z")
+_PLAIN_ADDR = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\Z"
+)
 _PLAIN_TEXT = re.compile(r"[\x21-\x7e]+(?: [\x21-\x7e]+)*\Z")
 
 

@@ -13,9 +13,9 @@ plain values, so a script can do what a command does without the CLI::
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Iterator
 
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem

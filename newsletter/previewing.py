@@ -19,10 +19,10 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 from .config import Config, Subscriber, expand_paths, load_config
 from .errors import NewsletterError
@@ -199,7 +199,7 @@ def watched_files(config: Config, config_path: Path) -> list[Path]:
 
 
 def _snapshot(paths: Iterable[Path]) -> dict[Path, tuple[int, int] | None]:
-    out = {}
+    out: dict[Path, tuple[int, int] | None] = {}
     for p in paths:
         try:
             st = p.stat()

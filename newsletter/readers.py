@@ -14,10 +14,11 @@ from __future__ import annotations
 import codecs
 import logging
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, expand_paths
 from .errors import InputError, NewsletterError, Problem
@@ -309,7 +310,7 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
         data, name = _local(source, config)
         yield from parse_hf_daily(data, name, source.label, context.warn)
         return
-    last = date.fromisoformat(source.date) if source.date else context.now.astimezone(timezone.utc).date()
+    last = date.fromisoformat(source.date) if source.date else context.now.astimezone(UTC).date()
     for back in range(source.days):
         day = last - timedelta(days=back)
         fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
@@ -320,6 +321,7 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
     if source.path:
         data, name = _local(source, config)
     else:
+        assert source.url is not None, "the config requires path or url"
         fetched = context.fetcher.get(source.url, source=source.label)
         data, name = fetched.body, fetched.url
     yield from parse_feed(data, name, source.label, context.warn)
@@ -327,7 +329,7 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
 
 # --------------------------------------------------------------------------- all sources
 
-Reader = Callable[[object, Config, ReadContext], Iterator[Paper]]
+Reader = Callable[[Any, Config, ReadContext], Iterator[Paper]]
 READERS: dict[str, Reader] = {
     "hf-papers-text": read_hf_papers_text,
     "arxiv": read_arxiv,
@@ -356,7 +358,7 @@ def read_papers(
     warn = warn if warn is not None else log.warning
     own = fetcher is None
     fetcher = fetcher or Fetcher.from_config(config)
-    context = ReadContext(fetcher, now or datetime.now(timezone.utc), warn)
+    context = ReadContext(fetcher, now or datetime.now(UTC), warn)
     papers: list[Paper] = []
     try:
         for index, source in enumerate(config.sources):

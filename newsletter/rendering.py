@@ -17,11 +17,11 @@ import hashlib
 import logging
 import re
 import traceback
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Callable, Sequence
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
@@ -272,7 +272,9 @@ class Card:
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
-    def __init__(self, config: Config, inliner: Callable[[str], str] | None = None, writer: Callable[..., bytes] | None = None) -> None:
+    def __init__(
+        self, config: Config, inliner: Callable[[str], str] | None = None, writer: Callable[..., bytes] | None = None
+    ) -> None:
         """``inliner`` turns rendered HTML into the HTML sent: default a
         :class:`SplicingInliner` (premailer's result; each repeated part of
         the email inlined once); :func:`inline_css` runs premailer on every
@@ -599,7 +601,7 @@ class CssInliner:
         for el, key in todo:
             for name, value in results[key]:
                 el.set(name, value)
-        for el, text in zip(styles, sheet.style_text):
+        for el, text in zip(styles, sheet.style_text):  # type: ignore[arg-type]
             if text is None:
                 el.getparent().remove(el)
             else:
@@ -663,7 +665,7 @@ class CssInliner:
         # Every bare element is a signature with no style of its own: learn those too.
         for chain, el in made.items():
             if (chain, None) not in wanted:
-                targets.append(((chain, None), el, dict(el.attrib)))
+                targets.append(((chain, None), el, dict(el.attrib)))  # type: ignore[attr-defined]
         # Bare elements created after their targets were recorded keep their state: fine,
         # premailer has not run yet, so every "before" is the element as built.
         premailer.Premailer(**PREMAILER_OPTIONS).transform(root)
@@ -683,7 +685,9 @@ _RAW_TAGS = frozenset(
     "script style textarea title xmp plaintext noscript iframe noembed noframes template svg math pre listing "
     "select option".split()
 )
-_VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr basefont frame isindex keygen".split())
+_VOID_TAGS = frozenset(
+    "area base br col embed hr img input link meta param source track wbr basefont frame isindex keygen".split()
+)
 _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?:[\s/][^<>]*)?>")
 _SPACE = re.compile(r"\s*")
 
@@ -734,7 +738,7 @@ def _find_layout(html: str) -> tuple[str, str] | None:
                         stack.pop()[3] = m.end()
                     break
             continue
-        node = [tag, m.start(), m.end(), m.end(), []]
+        node = [tag, m.start(), m.end(), m.end(), []]  # type: ignore[var-annotated]
         stack[-1][4].append(node)
         if tag not in _VOID_TAGS and not m.group(0).endswith("/>"):
             stack.append(node)
@@ -743,7 +747,7 @@ def _find_layout(html: str) -> tuple[str, str] | None:
     while todo:
         node = todo.pop()
         todo.extend(node[4])
-        run, pos = [], node[2]
+        run, pos = [], node[2]  # type: ignore[var-annotated]
         for child in node[4]:
             if html[pos:child[1]].strip() or (run and child[0] != run[0][0]):
                 break
@@ -835,13 +839,13 @@ class SplicingInliner:
 
     def _split(self, html: str):
         """The container's position and the spans of its leading units, or None."""
-        start, tag, tokens, _ = self.layout
+        start, tag, tokens, _ = self.layout  # type: ignore[misc]
         pos = html.find(start)
         if pos < 0 or html.find(start, pos + 1) >= 0:
             return None
         opener, spans, q, n = "<" + tag, [], pos + len(start), len(html)
         while True:
-            r = _SPACE.match(html, q).end()
+            r = _SPACE.match(html, q).end()  # type: ignore[union-attr]
             if not html.startswith(opener, r) or r + len(opener) >= n or html[r + len(opener)] not in " \t\n\r\f>/":
                 break
             depth = 0
@@ -856,7 +860,7 @@ class SplicingInliner:
         return (pos, spans) if spans else None
 
     def _shell(self, html: str, spans, expand=()) -> str:
-        tag = self.layout[1]
+        tag = self.layout[1]  # type: ignore[index]
         out, pos = [], 0
         for i, (a, b) in enumerate(spans):
             out.append(html[pos:a])
@@ -878,7 +882,7 @@ class SplicingInliner:
             return None
         box = slots[0].getparent()
         children = list(box)[: len(spans)]
-        tag = self.layout[1].lower()
+        tag = self.layout[1].lower()  # type: ignore[index]
         if len(children) != len(spans) or any(c.tag != tag for c in children) or any(s.getparent() is not box for s in slots):
             return None
         context = (sheet_key, _chain(box))
@@ -895,7 +899,7 @@ class SplicingInliner:
             el.set("data-pd-slot", str(i))
         # placeholders are numbered in order among the units not expanded
         placed = [sources[i] for i in range(len(spans)) if i not in expand]
-        out, found = self.layout[3].subn(lambda m: known[placed[int(m.group(1))]], serialise(root))
+        out, found = self.layout[3].subn(lambda m: known[placed[int(m.group(1))]], serialise(root))  # type: ignore[index]
         if found != len(slots):
             return None
         if learnt:
@@ -935,7 +939,7 @@ class SplicingInliner:
 
     def _learn(self, html, pos, spans, sources) -> str:
         """Inline the email whole (the answer), learn its units, check the splice."""
-        start = self.layout[0]
+        start = self.layout[0]  # type: ignore[index]
         cut = pos + len(start) - 1  # mark the container (an attribute no selector sees)
         marked = html[:cut] + ' data-pd-box=""' + html[cut:]
         done = self.inliner.inline_tree(marked)
@@ -952,7 +956,7 @@ class SplicingInliner:
         whole = serialise(root)
         self.stats["whole"] += 1
         children = list(box)[: len(spans)]
-        tag = self.layout[1].lower()
+        tag = self.layout[1].lower()  # type: ignore[index]
         if len(children) != len(spans) or any(c.tag != tag for c in children):
             return whole
         fresh = self._units_of(sources, children, range(len(spans)))
@@ -995,7 +999,11 @@ def check_templates(config: Config) -> list[Problem]:
 
     try:
         composer = Composer(config)
-        sub = config.subscribers[0] if config.subscribers else Subscriber(email="preview@example.org", topics=[next(iter(config.topics))])
+        sub = (
+            config.subscribers[0]
+            if config.subscribers
+            else Subscriber(email="preview@example.org", topics=[next(iter(config.topics))])
+        )
         paper = Paper(
             title="A <sample> paper & its title",
             abstract="An abstract with <markup> & entities, long enough to be trimmed. " * 20,

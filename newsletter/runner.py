@@ -28,9 +28,9 @@ import logging
 import os
 import signal
 import threading
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 import schedule as schedule_lib
 
@@ -47,7 +47,7 @@ MAX_BACKOFF = timedelta(hours=1)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class RunLock:
@@ -68,7 +68,10 @@ class RunLock:
             holder = os.pread(fd, 100, 0).decode("utf-8", "replace").strip() or "unknown pid"
             os.close(fd)
             raise StateError(
-                Problem(f"another `newsletter run` ({holder}) is already running on this state; not starting a second one", str(self.path))
+                Problem(
+                    f"another `newsletter run` ({holder}) is already running on this state; not starting a second one",
+                    str(self.path),
+                )
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
@@ -127,7 +130,8 @@ class Runner:
                 self.config.state_path,
                 self.tick_seconds,
             )
-            self.scheduler.every(self.tick_seconds).seconds.do(self.tick)
+            # schedule takes float intervals though its annotation says int
+            self.scheduler.every(self.tick_seconds).seconds.do(self.tick)  # type: ignore[arg-type]
             self.scheduler.every(1).seconds.do(self._watch_config)
             self.tick()
             while not self._stop.is_set():

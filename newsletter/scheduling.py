@@ -82,7 +82,7 @@ def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- slots
 
-from datetime import date, datetime, time, timedelta, timezone  # noqa: E402
+from datetime import UTC, datetime, time, timedelta  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 
@@ -100,7 +100,7 @@ def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
     if schedule.kind == "interval":
         step = schedule.interval_minutes
         if (24 * 60) % step:
-            return (after + timedelta(minutes=step)).astimezone(timezone.utc)
+            return (after + timedelta(minutes=step)).astimezone(UTC)
         day = local.date()
         for offset in range(0, 3):
             d = day + timedelta(days=offset)
@@ -111,7 +111,7 @@ def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
                     return _real(slot)
         raise AssertionError("unreachable: a slot exists within two days")
     for offset in range(0, 9):
-        d: date = local.date() + timedelta(days=offset)
+        d = local.date() + timedelta(days=offset)
         if schedule.kind == "weekly" and d.weekday() not in schedule.weekdays:
             continue
         slot = _real(datetime.combine(d, time(schedule.hour, schedule.minute), tzinfo=zone))
@@ -124,7 +124,7 @@ def _real(local: datetime) -> datetime:
     """A wall-clock time (which may fall in a DST gap or fold) as the instant it
     denotes, in UTC: zone-local values in a fold compare unequal across zones
     (PEP 495), UTC ones never surprise."""
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def is_due(

@@ -15,9 +15,9 @@ import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
@@ -106,7 +106,7 @@ def send(
     transport: Transport | None = None,
     warn: Callable[[str], None] | None = None,
     progress: Callable[[DigestResult], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
     lock_wait: float = 600.0,
     stop: Callable[[], bool] | None = None,
 ) -> SendReport:
@@ -187,7 +187,7 @@ class _SendRun:
         self.index = topic_index(config, self.papers, subs)
         self.composer = Composer(config)
         self.sender = sender_address(config)
-        if dry:
+        if transport is None:
             for sub in subs:
                 self._plan(sub, None)
         elif (shards := self._shards(len(subs), transport)) > 1:
@@ -264,7 +264,8 @@ class _SendRun:
             try:
                 kind, payload, with_papers = reader.recv()
             except (EOFError, OSError):
-                kind, payload, with_papers = "error", f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending", 0
+                died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
+                kind, payload, with_papers = "error", died, 0
             proc.join()
             if kind == "ok":
                 self.results.extend(payload)
@@ -379,6 +380,7 @@ class _SendRun:
     def _record(self, outcome: Outcome) -> None:
         """In a delivery thread, right after the attempt: commit what happened."""
         env = outcome.envelope
+        assert env.digest_id is not None, "claimed digests carry their id"
         state = self._worker_state()
         if outcome.delivered:
             state.mark_sent(env.digest_id, env.recipient, outcome.tries, self.now)
@@ -397,7 +399,10 @@ class _SendRun:
         count = Counter(r.status for r in self.results)
         note = None
         if not self.source_problems and not self.with_papers and count["not due"] < len(self.results):
-            note = f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers), none new for any due subscriber"
+            note = (
+                f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers),"
+                " none new for any due subscriber"
+            )
         return SendReport(
             sent=count["sent"],
             empty=count["empty"],

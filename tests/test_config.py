@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import BASIC_CONFIG, write_config
 
 from newsletter.config import load_config, parse_config
 from newsletter.errors import ConfigError
 from newsletter.scheduling import parse_schedule
-
-from conftest import BASIC_CONFIG, write_config
 
 
 def problems(workdir, text):

@@ -6,10 +6,11 @@ import email
 import email.policy
 import socket
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
 
 import pytest
+from smtp_server import PASSWORD, USER, free_port, smtp_server, starttls_server  # noqa: F401
 
 from newsletter.delivery import (
     Dispatcher,
@@ -21,9 +22,8 @@ from newsletter.delivery import (
     safe_name,
 )
 from newsletter.errors import ConfigError
-from smtp_server import PASSWORD, USER, free_port, smtp_server, starttls_server  # noqa: F401
 
-T0 = datetime(2024, 5, 6, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
 def envelope(n: int, rcpt: str | None = None, message_id: str | None = None) -> Envelope:
@@ -238,5 +238,5 @@ def test_outbox_name_is_in_utc_whatever_the_offset_of_created(tmp_path):
     first = envelope(1)
     first = replace(first, created=datetime(2024, 5, 6, 8, 0, tzinfo=timezone(timedelta(hours=5))))
     t.session().send(first)
-    t.session().send(replace(first, created=datetime(2024, 5, 6, 3, 0, tzinfo=timezone.utc)))
+    t.session().send(replace(first, created=datetime(2024, 5, 6, 3, 0, tzinfo=UTC)))
     assert [f.name for f in (tmp_path / "out").iterdir()] == ["20240506T030000Z-user1@example.org-m1@example.org.eml"]

@@ -6,13 +6,12 @@ import email.utils
 import socket
 
 import pytest
+from conftest import FakeClock
+from recorded_http import Reply, recorded
 
 from newsletter import __version__
 from newsletter.errors import InputError
 from newsletter.fetching import Fetcher, ResponseCache, retry_after
-
-from conftest import FakeClock
-from recorded_http import Reply, recorded
 
 
 @pytest.fixture

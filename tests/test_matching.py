@@ -127,9 +127,9 @@ def test_word_index_finds_exactly_what_checking_every_paper_finds():
     import random
     import re as _re
 
-    from newsletter.readers import parse_hf_papers_text
-
     from conftest import DATA
+
+    from newsletter.readers import parse_hf_papers_text
 
     papers = []
     for f in sorted(DATA.glob("hf-papers-*.txt")):

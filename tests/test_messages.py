@@ -5,20 +5,20 @@ from __future__ import annotations
 import html as html_lib
 import re
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
 
 import pytest
-
 from conftest import BASIC_CONFIG, DATA, write_config
+
 from newsletter import pipeline
 from newsletter.config import Subscriber, load_config
 from newsletter.errors import ConfigError, TemplateError
 from newsletter.messages import build_message
 from newsletter.rendering import Composer
 
-NOW = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
 CONFIG = BASIC_CONFIG.replace("    name: Ada Lovelace\n", "    name: Ada Lövelace\n") + """
 email:

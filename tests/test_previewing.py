@@ -12,17 +12,15 @@ import sys
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
-from pathlib import Path
-
-import pytest
+from datetime import UTC, datetime
 
 from conftest import BASIC_CONFIG, DATA, ROOT, write_config
+
 from newsletter.config import load_config
 from newsletter.previewing import RELOAD_SCRIPT, preview, slug
 from newsletter.rendering import Composer
 
-NOW = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
 
 def setup(tmp_path, extra=""):

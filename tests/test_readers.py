@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import DATA, write_config
 
 from newsletter.config import parse_config
 from newsletter.errors import InputError
 from newsletter.readers import parse_hf_papers_text, read_papers
-
-from conftest import DATA, write_config
 
 
 def parse(name: str):

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-from datetime import datetime, timezone
-
 import re
+import shutil
+from datetime import UTC, datetime
 
 import pytest
-
 from conftest import BASIC_CONFIG, DATA, write_config
+
 from newsletter import pipeline
 from newsletter.config import load_config
 from newsletter.errors import TemplateError
 from newsletter.rendering import Composer, CssInliner, SplicingInliner, check_templates, highlight, inline_css, trim
 
-NOW = datetime(2024, 5, 1, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
 HOSTILE_CONFIG = BASIC_CONFIG + """
   - email: cy@example.org

@@ -6,12 +6,12 @@ import html as html_lib
 import re
 import shutil
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import BASIC_CONFIG, DATA, write_config
+
 from newsletter import pipeline
 from newsletter.config import load_config
 from newsletter.rendering import Composer
@@ -61,7 +61,7 @@ def test_no_horizontal_overflow_and_dark_mode(tmp_path):
     config = load_config(tmp_path / "config.yaml")
     sub, matches = next(iter(pipeline.match(config, pipeline.papers(config), "ada@example.org")))
     assert any(m.paper.title.startswith("<script>") for m in matches)  # has the very long unbroken word
-    html = Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=timezone.utc)).html
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html
     for width in (375, 1200):
         scroll, viewport, _ = measure(html, width, tmp_path / f"profile-{width}")
         assert viewport == width

@@ -15,10 +15,10 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup, smtp
+
 
 def _libfaketime() -> str | None:
     for folder in ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime", "/usr/lib/faketime"):

@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from conftest import ROOT, write_config
@@ -379,6 +378,7 @@ def test_dry_run_and_match_never_write_the_state(tmp_path, cli):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
     assert cli("match").code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
+    assert not state.exists()
 
     assert cli("send", "--now", NOW).code == 0
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in tmp_path.iterdir() if p.is_file()}

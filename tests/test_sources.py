@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from conftest import DATA, FakeClock, write_config
+from recorded_http import Reply, recorded
 
 from newsletter import pipeline
 from newsletter.config import load_config
@@ -17,10 +19,7 @@ from newsletter.fetching import Fetcher
 from newsletter.matching import Matcher
 from newsletter.readers import ReadContext, arxiv_search_query, read_arxiv_api, read_papers
 
-from conftest import DATA, FakeClock, write_config
-from recorded_http import Reply, recorded
-
-NOW = datetime(2024, 6, 7, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 7, 8, 0, tzinfo=UTC)
 
 
 def data(name: str) -> bytes:
@@ -59,7 +58,7 @@ def test_arxiv_api_entries_have_every_field():
     assert "\n" not in first.abstract and "  " not in first.abstract
     assert first.authors == ("Ana Müller", "Kenji Tanaka", "Zoë O'Brien")
     assert first.categories == ("stat.ML", "cs.LG", "math.PR")  # primary first, cross-lists after
-    assert first.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=timezone.utc)
+    assert first.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=UTC)
     assert first.url == "https://arxiv.org/abs/2406.04321"
     assert first.pdf_url == "https://arxiv.org/pdf/2406.04321v2"
     sgd = listing.papers[1]
@@ -147,7 +146,7 @@ def test_hf_daily_keeps_upvotes_keywords_and_github():
     assert sb.upvotes == 57 and sb.github == "https://github.com/example-lab/sb-diffusion"
     assert sb.keywords == ("score-based diffusion", "Schrödinger bridge", "iterative proportional fitting", "optimal transport")
     assert sb.authors == ("Ana Müller", "Kenji Tanaka", "Zoë O'Brien")
-    assert sb.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=timezone.utc)
+    assert sb.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=UTC)
     assert sb.url == "https://arxiv.org/abs/2406.04321"
     assert "\n" not in sb.abstract
     assert warnings == ["hf.json: source 'hf': item 3 (2406.09999) has no title; skipped"]
@@ -188,7 +187,7 @@ def test_feed_detects_arxiv_links_and_strips_html():
     assert papers[1].id == "why attention sinks appear and how to remove them"
     assert papers[1].url == "https://reading-group.example.org/posts/attention-sinks"
     assert papers[1].authors == ("Ines Pereira",)
-    assert papers[2].published == datetime(2024, 6, 6, 12, 0, tzinfo=timezone.utc)
+    assert papers[2].published == datetime(2024, 6, 6, 12, 0, tzinfo=UTC)
     assert warnings == [
         "feed.xml: source 'blog': entry 4 (https://reading-group.example.org/posts/untitled-draft) has no title; skipped"
     ]
@@ -372,7 +371,7 @@ def test_one_paper_from_export_arxiv_hf_and_feed_keeps_the_richest_fields(merged
     assert paper.abstract.endswith("at equal sample quality.")  # the full abstract, not the export's first sentence
     assert paper.categories[:3] == ("stat.ML", "cs.LG", "math.PR")
     assert paper.upvotes == 57 and paper.github and "optimal transport" in paper.keywords
-    assert paper.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=timezone.utc)
+    assert paper.published == datetime(2024, 6, 6, 17, 59, 58, tzinfo=UTC)
     assert len({p.id for p in papers}) == len(papers)
     # The feed's PDF link to 2406.01010 merged with the arXiv entry too.
     assert sum(p.arxiv_id == "2406.01010" for p in papers) == 1
@@ -590,7 +589,7 @@ def test_papers_json_from_live_sources_end_to_end(http_server, tmp_path, cli):
     assert sb["source"] == "arXiv ML, hf-daily, reading group"
     assert any(p["id"] == "why attention sinks appear and how to remove them" for p in papers)
     # The broken source is named, with its URL, and did not stop the others.
-    assert f"source 'broken mirror'" in r.err and f"{http_server.url('/down')}" in r.err and "HTTP 500" in r.err
+    assert "source 'broken mirror'" in r.err and f"{http_server.url('/down')}" in r.err and "HTTP 500" in r.err
     assert "has no title; skipped" in r.err
     assert "Traceback" not in r.err and "HTTP Request:" not in r.err  # httpx's chatter stays behind -v
     assert len(http_server.requests_to("/down")) == 2
@@ -626,7 +625,7 @@ def test_validate_end_to_end_does_not_fetch(http_server, tmp_path, cli):
 
 
 def test_arxiv_rss2_feed_read_as_a_plain_feed():
-    body = """<?xml version="1.0" encoding="UTF-8"?>
+    body = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">
   <channel>
     <title>cs.LG updates on arXiv.org</title>
@@ -644,11 +643,11 @@ Abstract: We extend flow matching to Lie groups.</description>
       <dc:creator>Ingrid Solberg, Rafael Costa</dc:creator>
     </item>
   </channel>
-</rss>""".encode()
+</rss>"""
     (paper,) = parse_feed(body, "rss", "arXiv rss", Collect())
     assert paper.arxiv_id == "2406.05501" and paper.abstract == "We extend flow matching to Lie groups."
     assert paper.authors == ("Ingrid Solberg", "Rafael Costa") and paper.categories == ("cs.LG",)
-    assert paper.published == datetime(2024, 6, 11, 4, 0, tzinfo=timezone.utc)
+    assert paper.published == datetime(2024, 6, 11, 4, 0, tzinfo=UTC)
 
 
 def test_a_broken_local_file_is_an_error_unless_marked_optional(tmp_path, cli):

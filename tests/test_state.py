@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from newsletter.state import sqlite as state_module
 from newsletter.errors import StateError
 from newsletter.models import Paper
 from newsletter.state import State, paper_from_json, send_lock
+from newsletter.state import sqlite as state_module
 
-T0 = datetime(2024, 5, 6, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
 
 def test_readonly_missing_file_is_empty_and_creates_nothing(tmp_path):
@@ -131,7 +131,7 @@ def test_send_lock_excludes_a_second_holder(tmp_path):
 def test_paper_json_roundtrip():
     paper = Paper(
         "T", "A", "src", arxiv_id="2401.1", authors=("X", "Y"), url="https://a", categories=("cs.LG",), upvotes=3,
-        published=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        published=datetime(2024, 1, 1, tzinfo=UTC),
     )
     back = paper_from_json(paper.to_json())
     assert back.id == paper.id and back.authors == paper.authors and back.published == paper.published

@@ -40,16 +40,16 @@ import json
 import os
 import socket
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 from ..errors import Problem, StateError
 from ..models import Paper
 
-UTC = timezone.utc
+UTC = UTC
 BUSY_TIMEOUT_MS = 30_000
 
 _V1 = """
@@ -90,9 +90,13 @@ CREATE TABLE digest_papers (
 
 #: ``MIGRATIONS[n]`` turns a version-``n`` file into version ``n + 1``; the
 #: schema version this code writes is ``len(MIGRATIONS)``.  Append, never edit.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
-    lambda db: [db.execute(s) for s in _V1.split(";") if s.strip()],
-]
+def _v1(db: sqlite3.Connection) -> None:
+    for statement in _V1.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -201,9 +205,16 @@ class State:
         except sqlite3.Error as exc:
             raise StateError(Problem(f"cannot open the state: {exc}", str(path))) from None
 
+    @property
+    def _db(self) -> sqlite3.Connection:
+        """The open connection (``db`` is None once closed, or for an empty read-only state)."""
+        if self.db is None:
+            raise StateError(Problem("internal error: the state is closed", str(self.path)))
+        return self.db
+
     def _check_version(self, readonly: bool) -> None:
         with self._errors():
-            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             self.close()
             raise StateError(
@@ -217,7 +228,7 @@ class State:
             return
         if readonly:
             if version == 0 and not self._has_tables():
-                self.db.close()
+                self._db.close()
                 self.db = None  # an empty file: an empty state
                 return
             self.close()
@@ -235,17 +246,17 @@ class State:
 
     def _has_tables(self) -> bool:
         with self._errors():
-            return self.db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
+            return self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
 
     def _migrate(self, version: int) -> None:
         while version < SCHEMA_VERSION:
             with self.transaction():
-                current = self.db.execute("PRAGMA user_version").fetchone()[0]
+                current = self._db.execute("PRAGMA user_version").fetchone()[0]
                 if current != version:  # another process migrated meanwhile
                     version = current
                     continue
-                MIGRATIONS[version](self.db)
-                self.db.execute(f"PRAGMA user_version={version + 1}")
+                MIGRATIONS[version](self._db)
+                self._db.execute(f"PRAGMA user_version={version + 1}")
             version += 1
 
     def close(self) -> None:
@@ -290,13 +301,13 @@ class State:
         if self.readonly:
             raise StateError(Problem("internal error: write to a read-only state", str(self.path)))
         with self._errors():
-            self.db.execute("BEGIN IMMEDIATE")
+            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self.db
+                yield self._db
             except BaseException:
-                self.db.execute("ROLLBACK")
+                self._db.execute("ROLLBACK")
                 raise
-            self.db.execute("COMMIT")
+            self._db.execute("COMMIT")
 
     def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
         if self.db is None:
@@ -349,7 +360,7 @@ class State:
         papers = tuple(
             r[0] for r in self._rows("SELECT paper_id FROM digest_papers WHERE digest_id = ? ORDER BY position", (did,))
         )
-        return OpenDigest(did, sub, status, mid, attempts, papers, _dt(created), error)
+        return OpenDigest(did, sub, status, mid, attempts, papers, datetime.fromisoformat(created).astimezone(UTC), error)
 
     def digests(self, email: str | None = None) -> list[DigestRecord]:
         """Every digest (of one subscriber), oldest first."""
@@ -363,7 +374,9 @@ class State:
             papers = tuple(
                 r[0] for r in self._rows("SELECT paper_id FROM digest_papers WHERE digest_id = ? ORDER BY position", (row[0],))
             )
-            out.append(DigestRecord(*row[:6], _dt(row[6]), _dt(row[7]), _dt(row[8]), papers))
+            did, sub, status, attempts, error, mid, created, sent, next_attempt = row
+            made = datetime.fromisoformat(created).astimezone(UTC)
+            out.append(DigestRecord(did, sub, status, attempts, error, mid, made, _dt(sent), _dt(next_attempt), papers))
         return out
 
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
@@ -436,7 +449,7 @@ class State:
                         "INSERT INTO digests (subscriber, status, message_id, created, owner, claimed_at) "
                         "VALUES (?, 'sending', ?, ?, ?, ?)",
                         (_key(email), message_id, _ts(now), owner, _ts(now)),
-                    ).lastrowid
+                    ).lastrowid or 0  # never None after an INSERT
                 db.executemany(
                     "INSERT INTO digest_papers (digest_id, paper_id, position) VALUES (?, ?, ?)",
                     ((did, pid, n) for n, pid in enumerate(paper_ids)),
