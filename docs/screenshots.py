@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ from newsletter.rendering import Composer  # noqa: E402
 
 SAMPLE = ROOT / "docs" / "sample" / "config.yaml"
 OUT = ROOT / "docs" / "screenshots"
-NOW = datetime(2024, 6, 7, 8, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 7, 8, 0, tzinfo=UTC)
 WIDTHS = (375, 1200)
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

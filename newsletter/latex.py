@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pylatexenc import latex2text, latexwalker
 from pylatexenc.macrospec import MacroSpec
@@ -37,7 +37,12 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------- spans
 
 _OPENER = re.compile(r"(?<!\\)(?:\$\$|\$|\\\(|\\\[)")
-_CLOSER = {"$$": re.compile(r"(?<!\\)\$\$"), "$": re.compile(r"(?<!\\)\$"), "\\(": re.compile(r"\\\)"), "\\[": re.compile(r"\\\]")}
+_CLOSER = {
+    "$$": re.compile(r"(?<!\\)\$\$"),
+    "$": re.compile(r"(?<!\\)\$"),
+    "\\(": re.compile(r"\\\)"),
+    "\\[": re.compile(r"\\\]"),
+}
 #: Inside ``$...$``: something only LaTeX writes.
 _LATEX_MARK = re.compile(r"[\\^_{}]")
 
@@ -93,7 +98,7 @@ _SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄�
 def _grouped(text: str) -> str:
     """``d`` or ``10`` stays bare after √ or around /, anything longer gets parentheses."""
     text = text.strip()
-    if re.fullmatch(r"\w+|.", text) or (text.startswith("(") and text.endswith(")")):
+    if re.fullmatch(r"[√∛∜]?\w+|.", text) or (text.startswith("(") and text.endswith(")")):
         return text
     return f"({text})"
 
@@ -250,12 +255,21 @@ def _scripts(math: str) -> str:
 _OPERATOR = re.compile(r"(?<=[\w})])\\(log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg)(?![a-zA-Z])")
 
 
+#: A space between two macros (``\le \epsilon``), which pylatexenc would drop.
+_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=\\[a-zA-Z])")
+
+
 def _math(source: str) -> str:
+    prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source)))
     try:
-        text = _to_text(_scripts(_OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
+        text = _to_text(_scripts(prepared))
     except (latexwalker.LatexWalkerError, IndexError, ValueError, AttributeError, TypeError):
         text = source  # left readable: the source without its $ delimiters
-    return " ".join(text.split())
+    return _INNER_SPACE.sub("", " ".join(text.split()))
+
+
+#: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
+_INNER_SPACE = re.compile(r"(?<=[(\[])\s+|\s+(?=[)\]])")
 
 
 def _escape_comments(latex: str) -> str:
@@ -310,7 +324,7 @@ def _text(segment: str) -> str:
 def paper_to_unicode(paper: Paper) -> Paper:
     """The paper with LaTeX in its title, abstract, authors and comment as Unicode
     (the same object when there is none, which is most papers)."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for name in ("title", "abstract"):
         value = getattr(paper, name)
         new = to_unicode(value)

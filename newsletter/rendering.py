@@ -87,10 +87,13 @@ def highlight(text: str, patterns: Sequence[re.Pattern]) -> Markup:
     Escaping happens piece by piece around the marks, so a match can never
     split an entity or let markup from the text through.  A long match (a
     greedy ``/explain.*predictions/``) marks only its first and last words
-    (:func:`_marked_spans`): highlighting shows the words, never a paragraph."""
+    (:func:`_marked_spans`), and each pattern marks at most :data:`MAX_MARKS`
+    places: highlighting shows the words, never a paragraph."""
     return _highlight(text, tuple(patterns))
 
 
+#: Marks per term in one text: a common word ("the") must not paint every line.
+MAX_MARKS = 3
 #: A match longer than this (characters or words) is marked at its ends only.
 MAX_MARK_CHARS = 40
 MAX_MARK_WORDS = 4
@@ -116,7 +119,7 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
     spans = sorted(
         span
         for p in patterns
-        for m in _finditer(p, text)
+        for m in _finditer(p, text)[:MAX_MARKS]
         if m.end() > m.start()
         for span in _marked_spans(text, m.start(), m.end())
     )
