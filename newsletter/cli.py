@@ -57,7 +57,7 @@ def warn(message: str) -> None:
     help="The config file (or $NEWSLETTER_CONFIG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
-@click.version_option(package_name="paper-digest", prog_name="newsletter")
+@click.version_option(package_name="paper-digest-mailer", prog_name="newsletter")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """Paper Digest: topic-filtered e-mail digests of new research papers."""
@@ -112,7 +112,7 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
     config = state.config
     found = pipeline.papers(config, warn=warn)
     # Papers already sent are not in the next digest; reading the state never writes it.
-    results = list(pipeline.match(config, found, subscriber, exclude=pipeline.already_sent(config, subscriber)))
+    results = list(pipeline.match(config, found, subscriber, exclude=pipeline.already_sent(config, subscriber), warn=warn))
     if as_json:
         emit_json(
             {
@@ -126,9 +126,10 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
     for sub, matches in results:
         click.echo(f"{sub.label}: {len(matches)} paper{'s' * (len(matches) != 1)}")
         for m in matches:
-            click.echo(f"  {m.score:3}  {m.paper.title}")
-            why = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
-            click.echo(f"       [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+            score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
+            click.echo(f"  {score}  {m.paper.title}")
+            why = m.reason if m.reasons else ", ".join(f"{h.term} ({h.field})" for h in m.hits)
+            click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
 
 
 def _parse_now(ctx, param, value: str | None) -> datetime:
@@ -244,6 +245,69 @@ def run(state: _State, tick: float) -> None:
     runner = Runner(state.config_path, tick=tick, config=state.config)
     runner.install_signal_handlers()
     runner.run()
+
+
+@cli.command()
+@click.argument("path", required=False, metavar="[PATH]")
+@click.option("--force", is_flag=True, help="Replace an existing file.")
+@pass_state
+def init(state: _State, path: str | None, force: bool) -> None:
+    """Write a commented starter config with live sources to PATH.
+
+    PATH defaults to the --config file (./config.yaml); a folder gets a
+    config.yaml inside.  An existing file is never replaced without --force.
+    """
+    from .starter import write_starter
+
+    written = write_starter(path or state.config_path, force=force)
+    click.echo(f"wrote {written}")
+    flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
+    click.echo(f"next: put your address in it, then `newsletter{flag} validate`, "
+               f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
+
+
+@cli.command("test-email")
+@click.option("--to", "to", required=True, metavar="ADDRESS", help="Where to send the test digest.")
+@click.option("--subscriber", metavar="EMAIL", help="Send this subscriber's digest [default: a sample one].")
+@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
+@pass_state
+def test_email(state: _State, to: str, subscriber: str | None, now: datetime) -> None:
+    """Send one real digest to ADDRESS through the configured transport; record nothing.
+
+    Checks the delivery settings and shows the email in your own mail
+    client; the next `send` is the same as if this had not run.
+    """
+    sent = pipeline.send_test_email(state.config, to, now=now, subscriber=subscriber, warn=warn)
+    if sent.note:
+        click.echo(sent.note, err=True)
+    click.echo(str(sent))
+
+
+@cli.group("state")
+def state_group() -> None:
+    """Manage the state (papers seen, digests and schedules)."""
+
+
+@state_group.command("migrate")
+@click.option("--to", "to", required=True, metavar="URL", help="The PostgreSQL state: postgresql://user@host:port/db.")
+@click.option(
+    "--from", "source", metavar="PATH", type=click.Path(dir_okay=False),
+    help="The SQLite state [default: the config's state: file, else newsletter-state.sqlite3 beside it].",
+)
+@pass_state
+def state_migrate(state: _State, to: str, source: str | None) -> None:
+    """Copy a SQLite state into an empty PostgreSQL database, so nothing is sent again.
+
+    The password comes from PGPASSWORD or ~/.pgpass, never the URL.  Then set
+    `state:` in the config to the URL.
+    """
+    from .state import copy_state
+
+    if source is None:
+        config = state.config
+        source = str(config.base_dir / "newsletter-state.sqlite3" if config.state_is_shared else config.state_path)
+    report = copy_state(source, to)
+    click.echo(str(report))
 
 
 @cli.command("schedule")

@@ -13,7 +13,9 @@ import difflib
 import glob
 import os
 import re
+import stat
 import zoneinfo
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +34,7 @@ from pydantic import (
 
 from .errors import ConfigError, Problem
 from .scheduling import Schedule, parse_schedule
+from .state import check_state_target, is_database_url
 
 DEFAULT_SUBJECT = "{{ count }} new papers: {{ topics | join(', ') }}"
 FIELDS = ("title", "abstract", "authors", "categories")
@@ -237,7 +240,7 @@ class HttpSettings(_Model):
     fresh_for: float = Field(3600.0, ge=0)
     """Seconds a cached response is reused without asking the server again."""
     user_agent: str | None = None
-    """Default ``paper-digest/<version>``; arXiv asks heavy users to add a contact."""
+    """Default ``paper-digest-mailer/<version>``; arXiv asks heavy users to add a contact."""
 
     _v_ua = field_validator("user_agent")(lambda cls, v: v if v is None else check_header_text(v))
 
@@ -271,6 +274,36 @@ class Topic(_Model):
     fields: list[Literal["title", "abstract", "authors", "categories"]] = ["title", "abstract"]
     categories: list[str] = []
     """arXiv categories (``cs.LG``): when given, a paper must be in one of them."""
+    about: str | None = None
+    """The interest in words (one to a few sentences): papers are ranked by how well they fit."""
+    like: list[str] = []
+    """Papers the subscriber liked (arXiv ids or titles of papers the tool has seen): extra queries."""
+    min_score: float | None = Field(None, ge=0, le=1)
+    """Relevance floor in [0, 1] for ``about``/``like`` ranking (default: ranking.DEFAULT_MIN_SCORE)."""
+
+    @field_validator("about")
+    @classmethod
+    def _about_not_empty(cls, value):
+        if value is not None and not value.strip():
+            raise ValueError("'about' is empty: describe the interest in one to a few sentences, or remove the key")
+        return value
+
+    @field_validator("like")
+    @classmethod
+    def _like_entries(cls, value):
+        for entry in value:
+            if not entry.strip():
+                raise ValueError("empty entry in 'like': give an arXiv id or the title of a paper")
+        return value
+
+    @property
+    def ranked(self) -> bool:
+        """Whether papers are ranked by relevance (``about`` or ``like``), not by matched terms."""
+        return bool(self.about or self.like)
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(self.any or self.all or self.none or self.categories)
 
     @field_validator("fields")
     @classmethod
@@ -281,9 +314,20 @@ class Topic(_Model):
 
     @model_validator(mode="after")
     def _something_to_match(self):
-        if not (self.any or self.all or self.categories):
-            raise ValueError("a topic needs at least one 'any' or 'all' term, or 'categories'")
+        if not (self.any or self.all or self.categories or self.about or self.like):
+            raise ValueError(
+                "a topic needs at least one 'any' or 'all' term, 'categories', "
+                "or 'about' (the interest in words) or 'like' (papers liked)"
+            )
         return self
+
+
+def _schedule(value):
+    if value is None or isinstance(value, Schedule):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected a schedule string, got {value!r}")
+    return parse_schedule(value)
 
 
 class Subscriber(_Model):
@@ -301,14 +345,7 @@ class Subscriber(_Model):
     _v_name = field_validator("name")(lambda cls, v: v if v is None else check_header_text(v))
     _v_tz = field_validator("timezone")(lambda cls, v: v if v is None else check_timezone(v))
 
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _parse_schedule(cls, value):
-        if value is None or isinstance(value, Schedule):
-            return value
-        if not isinstance(value, str):
-            raise ValueError(f"expected a schedule string, got {value!r}")
-        return parse_schedule(value)
+    _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
 
     @property
     def label(self) -> str:
@@ -323,6 +360,8 @@ class EmailSettings(_Model):
     reply_to: str | None = None
     title: str = "Paper Digest"
     max_html_kb: int = Field(100, ge=1)
+    #: What moves the stylesheet into style="" attributes: css_inline (fast) or premailer.
+    inliner: Literal["css-inline", "premailer"] = "css-inline"
 
     _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
     _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
@@ -402,11 +441,34 @@ class Config(_Model):
     cache: str = ".cache"
     """Folder for fetched source responses, relative to the config file."""
     http: HttpSettings = HttpSettings()
+    schedule: Schedule | None = None
+    """The schedule of every subscriber that does not give its own."""
 
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
+    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(v))
+    _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_schedule(cls, data):
+        """Subscribers without ``schedule`` take the top-level one (when it is
+        valid: a bad one is reported once, at its own line)."""
+        if not isinstance(data, dict) or not isinstance(data.get("schedule"), str):
+            return data
+        try:
+            parse_schedule(data["schedule"])
+        except ValueError:
+            return data
+        subs = data.get("subscribers")
+        if not isinstance(subs, list):
+            return data
+        filled = [
+            {**sub, "schedule": data["schedule"]} if isinstance(sub, dict) and "schedule" not in sub else sub for sub in subs
+        ]
+        return {**data, "subscribers": filled}
 
     # -- where things are -------------------------------------------------------------
 
@@ -426,7 +488,21 @@ class Config(_Model):
 
     @property
     def state_path(self) -> Path:
+        """The SQLite state file (also where its lock files go); see :attr:`state_target`."""
         return self.resolve(self.state) if self.state else self.base_dir / "newsletter-state.sqlite3"
+
+    @property
+    def state_target(self) -> str | Path:
+        """Where the state lives, as :func:`state.open_state` takes it: a
+        ``postgresql://`` URL (no password in it), or the SQLite file."""
+        if self.state is not None and is_database_url(self.state):
+            return self.state
+        return self.state_path
+
+    @property
+    def state_is_shared(self) -> bool:
+        """True when the state is a database that several workers share."""
+        return self.state is not None and is_database_url(self.state)
 
     @property
     def templates_dir(self) -> Path | None:
@@ -475,16 +551,41 @@ class Config(_Model):
 # --------------------------------------------------------------------------- loading
 
 
+#: Biggest config file read (a config with 100,000 subscribers is about 10 MB).
+MAX_CONFIG_BYTES = 64 * 1024 * 1024
+#: Values a config may hold beyond its own nodes once YAML aliases are expanded,
+#: as a multiple of its nodes (plus a constant): shared lists are fine, a "billion
+#: laughs" alias bomb is not.
+ALIAS_EXPANSION = 10
+ALIAS_ALLOWANCE = 100_000
+
+
 def load_config(path: str | os.PathLike) -> Config:
-    """Parse and validate a config file; raise :class:`ConfigError` listing every problem."""
+    """Parse and validate a config file; raise :class:`ConfigError` listing every problem.
+
+    Bounded whatever the file holds: a FIFO, a device (``/dev/zero``) or a file
+    over :data:`MAX_CONFIG_BYTES` is refused before reading, and an alias bomb
+    or a self-referencing alias before anything is expanded.
+    """
     path = Path(path)
     shown = str(path)
     try:
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO, socket or device"
+            raise ConfigError(Problem(f"not a regular file ({kind}); the config must be a YAML file", shown, 1))
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                Problem(f"the file is {info.st_size:,} bytes, over the limit of {MAX_CONFIG_BYTES:,} for a config", shown, 1)
+            )
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)  # a file growing under us is still bounded
     except FileNotFoundError:
         raise ConfigError(Problem("config file not found (use --config or $NEWSLETTER_CONFIG)", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(Problem(f"the file is over the limit of {MAX_CONFIG_BYTES:,} bytes for a config", shown, 1))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -505,6 +606,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(Problem(f"malformed YAML: {exc}", shown)) from None
+    except _AliasProblem as exc:
+        raise ConfigError(Problem(str(exc), shown, exc.line)) from None
 
     problems: list[Problem] = []
     lines: dict[tuple, int] = {}
@@ -536,31 +639,112 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+class _AliasProblem(Exception):
+    def __init__(self, message: str, line: int) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 def _load_yaml(text: str):
-    """Parse once: the node tree (for line numbers) and the Python data built from it."""
+    """Parse once: the node tree (for line numbers) and the Python data built from it.
+
+    The node tree shares an aliased node wherever it is used; before building
+    data from it, :func:`_check_aliases` makes sure that sharing neither loops
+    nor multiplies into millions of values."""
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
+        if root is not None:
+            _check_aliases(root)
         data = loader.construct_document(root) if root is not None else None
     finally:
         loader.dispose()
     return root, data
 
 
-def _record_lines(node, at: tuple, lines: dict, problems: list, shown: str) -> None:
-    lines[at] = node.start_mark.line + 1
+def _children(node) -> list:
     if isinstance(node, yaml.MappingNode):
-        seen = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
-            if key in seen:
-                problems.append(Problem(f"duplicate key {key!r}", shown, key_node.start_mark.line + 1, _dotted(at)))
-            seen.add(key)
-            _record_lines(value_node, at + (key,), lines, problems, shown)
-            lines[at + (key,)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _record_lines(item, at + (i,), lines, problems, shown)
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_aliases(root) -> None:
+    """Count the values the tree holds with every alias expanded (iteratively:
+    memoised per node, so the count itself costs one pass over the distinct
+    nodes); a node inside itself (``sources: &a [*a]``) or an expansion far
+    beyond the file's own size (an alias bomb) is an :class:`_AliasProblem`."""
+    expanded: dict[int, int] = {}
+    open_: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            expanded[key] = 1 + sum(expanded[id(child)] for child in _children(node))
+            open_.discard(key)
+            continue
+        if key in expanded:
+            continue
+        open_.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in open_:
+                raise _AliasProblem(
+                    "a YAML alias refers to a value that contains it (an endless structure)", child.start_mark.line + 1
+                )
+            if id(child) not in expanded:
+                stack.append((child, False))
+    limit = ALIAS_EXPANSION * len(expanded) + ALIAS_ALLOWANCE
+    if expanded[id(root)] > limit:
+        # name the anchor whose uses multiply the most: the biggest shared node
+        counts = Counter(id(child) for node in _all_nodes(root) for child in _children(node))
+        by_id = {id(n): n for n in _all_nodes(root)}
+        worst = max((k for k, n in counts.items() if n > 1), key=lambda k: expanded[k] * counts[k], default=id(root))
+        raise _AliasProblem(
+            f"YAML aliases expand this config to over {limit:,} values (an alias bomb?); "
+            "use fewer or smaller repeated anchors",
+            by_id[worst].start_mark.line + 1,
+        )
+
+
+def _all_nodes(root) -> list:
+    seen: dict[int, object] = {}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen[id(node)] = node
+        stack.extend(_children(node))
+    return list(seen.values())
+
+
+def _record_lines(node, at: tuple, lines: dict, problems: list, shown: str) -> None:
+    """Where each path of the config is written.  Iterative, and an aliased
+    node is walked only where it is defined: its other uses get its line but
+    are not expanded (line counting must not set off an alias bomb)."""
+    walked: set[int] = set()
+    stack = [(node, at)]
+    while stack:
+        node, at = stack.pop()
+        lines.setdefault(at, node.start_mark.line + 1)
+        if id(node) in walked:
+            continue
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+                if key in seen:
+                    problems.append(Problem(f"duplicate key {key!r}", shown, key_node.start_mark.line + 1, _dotted(at)))
+                seen.add(key)
+                lines[at + (key,)] = key_node.start_mark.line + 1
+                stack.append((value_node, at + (key,)))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                stack.append((item, at + (i,)))
 
 
 def _line_for(lines: dict, path: tuple) -> int | None:

@@ -44,7 +44,7 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 def default_user_agent() -> str:
     from . import __version__
 
-    return f"paper-digest/{__version__} (python-httpx/{httpx.__version__})"
+    return f"paper-digest-mailer/{__version__} (python-httpx/{httpx.__version__})"
 
 
 def retry_after(value: str | None, now: float) -> float | None:

@@ -17,7 +17,7 @@ title.  Order: pinned authors first, then score, then upvotes, then title.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import regex
@@ -83,6 +83,70 @@ def tokenize(folded: str) -> frozenset[str]:
     return frozenset(_TOKEN.findall(folded))
 
 
+#: How big a compiled /regex/ term may grow, in pattern items after its counted
+#: repeats are unrolled (``a{1000}`` is 1,000; ``(a{1000}){1000}`` a million,
+#: which takes the regex package seconds and hundreds of MB to compile).
+MAX_REGEX_SIZE = 10_000
+
+_COUNTED = regex.compile(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
+
+
+def _check_regex_size(body: str, text: str) -> None:
+    """Refuse a pattern whose compiled form would be huge, *before* compiling it:
+    the regex package unrolls counted repeats, so ``/a{1000000000}/`` would
+    exhaust memory at validation time, not just at match time."""
+    import re._constants as sre_constants
+    import re._parser as sre_parse
+
+    try:
+        parsed = sre_parse.parse(body, re.IGNORECASE)
+    except (re.error, OverflowError, RecursionError, ValueError):
+        parsed = None
+    if parsed is not None:
+        size = _parsed_size(parsed, sre_constants)
+    else:
+        # Syntax only the regex package knows (\p{L}, ...): assume every counted
+        # repeat is nested in the one before (an upper bound).
+        size = 1
+        for m in _COUNTED.finditer(body):
+            for number in m.groups():
+                if number and len(number) > 9:
+                    size = MAX_REGEX_SIZE + 1
+                elif number:
+                    size *= max(1, int(number))
+            size = min(size, MAX_REGEX_SIZE + 1)
+    if size > MAX_REGEX_SIZE:
+        raise ValueError(
+            f"regular expression {text!r} is too big: its counted repeats unroll to over "
+            f"{MAX_REGEX_SIZE:,} items (use smaller counts, or + and * instead of {{n}})"
+        )
+
+
+def _parsed_size(items, c) -> int:
+    """Items of a parsed pattern with counted repeats unrolled (capped early)."""
+    total = 0
+    for op, av in items:
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            lo, hi, sub = av
+            count = lo if hi == c.MAXREPEAT else hi
+            total += max(1, count) * _parsed_size(sub, c)
+        elif op is c.SUBPATTERN:
+            total += _parsed_size(av[-1], c)
+        elif op is c.BRANCH:
+            total += sum(_parsed_size(b, c) for b in av[1])
+        elif op in (c.ASSERT, c.ASSERT_NOT):
+            total += _parsed_size(av[1], c)
+        elif op is getattr(c, "ATOMIC_GROUP", None):
+            total += _parsed_size(av, c)
+        elif op is c.GROUPREF_EXISTS:
+            total += _parsed_size(av[1], c) + (_parsed_size(av[2], c) if av[2] else 0)
+        else:
+            total += 1
+        if total > MAX_REGEX_SIZE:
+            return total
+    return total
+
+
 def compile_term(text: str) -> Term:
     """Compile one topic term; ``ValueError`` says what is wrong with it."""
     if not isinstance(text, str) or not text.strip():
@@ -92,6 +156,7 @@ def compile_term(text: str) -> Term:
         body = raw[1:-1]
         if not body:
             raise ValueError(f"empty regular expression {text!r}")
+        _check_regex_size(body, text)
         try:
             # The regex package (Python's syntax, V0) because it can time out:
             # a user's pattern with nested repetition must not hang a send.
@@ -125,8 +190,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class TopicMatch:
+    """A topic's verdict on a paper.  ``relevance`` (in [0, 1]) and ``reason``
+    (in words) are set when the topic ranks by ``about``/``like``."""
+
     topic: str
     hits: tuple[Hit, ...]
+    relevance: float | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,11 +204,21 @@ class PaperMatch:
     """A paper selected for a subscriber, with the reasons."""
 
     paper: Paper
-    score: int
+    score: float  # matched-term count for keyword topics, relevance in [0, 1] for ranked ones
     topics: tuple[str, ...]  # topic keys, in the subscriber's order
     terms: tuple[str, ...]  # distinct matched terms, as written in the config
     hits: tuple[Hit, ...]
     pinned: bool = False
+    reasons: tuple[str, ...] = ()
+    """Why, in words, for ranked topics ("close to your interest: message passing")."""
+
+    @property
+    def reason(self) -> str:
+        """Why this paper is in the digest, in words (never rule syntax)."""
+        if self.reasons:
+            return "; ".join(self.reasons)
+        found = dict.fromkeys(h.text for h in self.hits if h.field != "categories")
+        return "matched: " + ", ".join(found) if found else ""
 
     def to_json(self) -> dict:
         return {
@@ -147,6 +227,7 @@ class PaperMatch:
             "score": self.score,
             "topics": list(self.topics),
             "terms": list(self.terms),
+            "reason": self.reason,
             "matches": [{"term": h.term, "field": h.field, "text": h.text} for h in self.hits],
             "url": self.paper.url,
             "pinned": self.pinned,
@@ -255,6 +336,10 @@ class Matcher:
         rule, so most (topic, paper) pairs cost nothing.
         """
         papers = list(papers)
+        return TopicIndex({p.id: p for p in papers}, self.results(papers, topics))
+
+    def results(self, papers: list[Paper], topics: Iterable[str] | None = None) -> dict[str, dict[str, TopicMatch]]:
+        """Per topic (all, or the named ones), the papers its rules let in, by id."""
         rules = [self.rules[k] for k in topics] if topics is not None else list(self.rules.values())
         texts = [field_texts(p) for p in papers]
         folded = [{k: v.casefold() for k, v in t.items()} for t in texts]
@@ -271,7 +356,7 @@ class Matcher:
                 if m:
                     found[papers[i].id] = m
             results[rule.key] = found
-        return TopicIndex({p.id: p for p in papers}, results)
+        return results
 
 
     def _located(self, key: str, exc: RegexTimeout, paper: Paper) -> RegexTimeout:
@@ -336,7 +421,7 @@ class _Scored:
     match: TopicMatch
     title_terms: frozenset[str]
     other_terms: frozenset[str]
-    score: int
+    score: float  # matched-term count, or the relevance of a ranked topic
 
 
 def _score(title_terms: frozenset[str], other_terms: frozenset[str]) -> int:
@@ -362,9 +447,11 @@ class TopicIndex:
             for pid, tm in matches.items():
                 title = frozenset(h.term for h in tm.hits if h.field == "title")
                 other = frozenset(h.term for h in tm.hits if h.field != "title")
-                scored[pid] = _Scored(tm, title, other, _score(title, other))
+                score = _score(title, other) if tm.relevance is None else tm.relevance
+                scored[pid] = _Scored(tm, title, other, score)
             self._scored[key] = scored
         self._tail = {pid: (-(p.upvotes or 0), p.title.casefold(), pid) for pid, p in papers.items()}
+        self._selected: dict[tuple, tuple[PaperMatch, ...]] = {}
         for key, scored in self._scored.items():
             self._ranked[key] = sorted(scored, key=lambda pid: (-scored[pid].score, self._tail[pid]))
         self._by_author: dict[str, set[str]] = {}
@@ -375,11 +462,27 @@ class TopicIndex:
 
     def select(self, subscriber, exclude=frozenset(), limit: int | None = None) -> list[PaperMatch]:
         """The subscriber's papers, best first, minus ``exclude`` (ids already sent),
-        capped at ``limit`` (default: the subscriber's ``max_papers``)."""
+        capped at ``limit`` (default: the subscriber's ``max_papers``).
+
+        The answer depends only on the topics, pinned authors, cap and
+        ``exclude``; subscribers who share those (a list with a few popular
+        topic mixes) share one selection, kept for the index's lifetime."""
         cap = subscriber.max_papers if limit is None else limit
-        keys = [k for k in dict.fromkeys(subscriber.topics) if k in self._scored]
+        pins = tuple(getattr(subscriber, "pin", ()))
+        excluded = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
+        key = (tuple(subscriber.topics), pins, cap, excluded)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._select(subscriber.topics, pins, cap, excluded)
+            if len(self._selected) >= SELECTION_CACHE:
+                self._selected.clear()
+            self._selected[key] = found
+        return list(found)
+
+    def _select(self, topics, pins, cap: int, exclude: frozenset) -> tuple[PaperMatch, ...]:
+        keys = [k for k in dict.fromkeys(topics) if k in self._scored]
         pinned_ids: set[str] = set()
-        for name in getattr(subscriber, "pin", ()):
+        for name in pins:
             pinned_ids |= self._by_author.get(name.casefold(), set())
         candidates: set[str] = set()
         for key in keys:
@@ -400,29 +503,77 @@ class TopicIndex:
         for pid in pinned_ids:
             if any(pid in self._scored[k] for k in keys):
                 candidates.add(pid)
-        candidates -= set(exclude) if not isinstance(exclude, (set, frozenset)) else exclude
+        candidates -= exclude
 
         selected = []
         for pid in candidates:
             parts = [self._scored[k][pid] for k in keys if pid in self._scored[k]]
-            if len(parts) == 1:
-                score = parts[0].score
-                title_terms, other_terms = parts[0].title_terms, parts[0].other_terms
+            relevances = [p.match.relevance for p in parts if p.match.relevance is not None]
+            score: float
+            if relevances:
+                # Ranked topics: the best fit among them (already in [0, 1]).
+                score = value = max(relevances)
             else:
-                title_terms = frozenset().union(*(p.title_terms for p in parts))
-                other_terms = frozenset().union(*(p.other_terms for p in parts))
-                score = _score(title_terms, other_terms)
-            selected.append(((pid not in pinned_ids, -score, self._tail[pid]), pid, parts, score))
+                if len(parts) == 1:
+                    score = parts[0].score
+                else:
+                    title_terms = frozenset().union(*(p.title_terms for p in parts))
+                    other_terms = frozenset().union(*(p.other_terms for p in parts))
+                    score = _score(title_terms, other_terms)
+                # The same order as the count, on the [0, 1) scale of ranked topics
+                # (a subscriber may follow both kinds).
+                value = score / (score + 2)
+            selected.append(((pid not in pinned_ids, -value, self._tail[pid]), pid, parts, score))
         selected.sort(key=lambda item: item[0])
         out = []
         for order, pid, parts, score in selected[:cap]:
             hits = tuple(h for p in parts for h in p.match.hits)
             terms = tuple(dict.fromkeys(h.term for h in hits))
-            out.append(PaperMatch(self.papers[pid], score, tuple(p.match.topic for p in parts), terms, hits, not order[0]))
-        return out
+            reasons = tuple(dict.fromkeys(p.match.reason for p in parts if p.match.reason))
+            topics = tuple(p.match.topic for p in parts)
+            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], reasons))
+        return tuple(out)
 
 
-def topic_index(config, all_papers: list[Paper], subs) -> TopicIndex:
-    """The topics ``subs`` follow, matched once against all papers."""
+#: Selections kept per index (cleared when full).
+SELECTION_CACHE = 1024
+
+
+def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None) -> TopicIndex:
+    """The topics ``subs`` follow, matched once against all papers: the one
+    selection step of ``match``, ``preview`` and ``send``.
+
+    Rules decide membership (``none`` always excludes); topics with
+    ``about``/``like`` are then ranked by :mod:`ranking`, which scores each
+    member in [0, 1], drops those under the topic's floor and says why in
+    words.  ``warn`` gets a line per ``like`` entry naming no known paper.
+    """
+    all_papers = list(all_papers)
     wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
-    return Matcher(config.topics, config).index(all_papers, wanted)
+    topics = config.topics
+    ranked = [k for k in wanted if topics[k].ranked]
+    with_rules = [k for k in wanted if not topics[k].ranked or topics[k].has_rules]
+    results = Matcher(topics, config).results(all_papers, with_rules)
+    if ranked:
+        from .ranking import Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
+
+        first = topics[ranked[0]]
+        embedder = Embedder(
+            config.cache_dir / "embeddings.sqlite3",
+            where=config.problem(("topics", ranked[0], "about" if first.about else "like"), ""),
+        )
+        try:
+            ranker = Ranker(all_papers, embedder, warn, locate=lambda key, i: config.where("topics", key, "like", i))
+            position = {p.id: i for i, p in enumerate(all_papers)}
+            for key in ranked:
+                topic = topics[key]
+                rules = results.get(key, {})
+                members = [position[pid] for pid in rules] if topic.has_rules else None
+                found = ranker.rank(Interest(key, topic.about, tuple(topic.like), topic.min_score), members)
+                results[key] = {
+                    pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason)
+                    for pid, r in found.items()
+                }
+        finally:
+            embedder.close()
+    return TopicIndex({p.id: p for p in all_papers}, results)

@@ -10,6 +10,26 @@ _NOT_ALNUM = re.compile(r"[\W_]+")
 _ARXIV_VERSION = re.compile(r"v\d+$")
 #: cs.LG, astro-ph.CO, cond-mat.stat-mech, or an archive without subjects (hep-th, gr-qc, quant-ph).
 _ARXIV_CATEGORY = re.compile(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
+#: What browsers drop before reading a URL's scheme (WHATWG URL: C0 controls and
+#: space at the ends, tab and newlines anywhere), so ``" java\tscript:"`` is caught.
+_URL_IGNORED = re.compile(r"[\t\n\r]")
+_URL_ENDS = "".join(map(chr, range(0x21))) + "\x7f"
+_WEB_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*$", re.IGNORECASE)
+
+
+def web_url(value: str | None) -> str | None:
+    """``value`` when it is an ``http(s)://`` URL, else None.
+
+    Feeds are written by strangers: a ``javascript:``, ``data:`` or ``vbscript:``
+    link (any case, hidden behind spaces or control characters) must never reach
+    an ``href``.  Every URL of a :class:`Paper` passes through here, so the
+    templates may link whatever a paper carries; a dropped link falls back to
+    the paper's arXiv page or a title search (:func:`rendering.paper_link`).
+    """
+    if not isinstance(value, str):
+        return None
+    url = _URL_IGNORED.sub("", value).strip(_URL_ENDS)
+    return url if _WEB_URL.match(url) else None
 
 
 def normalize_title(title: str) -> str:
@@ -55,6 +75,10 @@ class Paper:
         object.__setattr__(self, "title_key", normalize_title(self.title))
         if self.arxiv_id:
             object.__setattr__(self, "arxiv_id", arxiv_base_id(self.arxiv_id))
+        for name in ("url", "pdf_url", "github"):
+            value = getattr(self, name)
+            if value is not None and web_url(value) != value:
+                object.__setattr__(self, name, web_url(value))
 
     @property
     def id(self) -> str:

@@ -13,22 +13,26 @@ plain values, so a script can do what a command does without the CLI::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from .config import Config, Subscriber
-from .errors import NewsletterError, Problem
+from .config import Config, Subscriber, check_address
+from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
+from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem
 from .matching import PaperMatch, topic_index
 from .models import Paper
 from .readers import is_remote, read_papers
+from .rendering import Composer
 from .scheduling import is_due, next_send
 from .sending import DigestResult, SendReport, send
-from .state import State
+from .state import open_state
 
 __all__ = [
     "DigestResult",
     "SendReport",
+    "TestEmail",
     "Summary",
     "ScheduleRow",
     "already_sent",
@@ -36,6 +40,7 @@ __all__ = [
     "papers",
     "schedules",
     "send",
+    "send_test_email",
     "subscribers",
     "validate",
 ]
@@ -58,15 +63,16 @@ def match(
     all_papers: list[Paper],
     only: str | None = None,
     exclude: Callable[[Subscriber], frozenset[str]] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[Subscriber, list[PaperMatch]]]:
     """Per subscriber, the papers for its next digest, best first.
 
     ``exclude(subscriber)`` gives the paper ids it must not get again (the
     ones already sent, from the state).  Topics are matched once for all
-    subscribers.
+    subscribers; ``warn`` gets a line per ``like:`` entry that names no known paper.
     """
     subs = subscribers(config, only)
-    index = topic_index(config, all_papers, subs)
+    index = topic_index(config, all_papers, subs, warn)
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
 
@@ -74,11 +80,115 @@ def match(
 def already_sent(config: Config, only: str | None = None) -> Callable[[Subscriber], frozenset[str]]:
     """``exclude`` for :func:`match`: each subscriber's papers already sent,
     read from the state read-only (``match`` and ``preview`` never write it)."""
-    with State.open(config.state_path, readonly=True) as state:
-        sent = {sub.email: state.sent_paper_ids(sub.email) for sub in subscribers(config, only)}
+    with open_state(config.state_target, readonly=True) as state:
+        known = state.plan([sub.email for sub in subscribers(config, only)])
+    sent = {email: s.sent_paper_ids for email, s in known.items()}
     return lambda sub: sent.get(sub.email, frozenset())
 
 
+# --------------------------------------------------------------------------- test-email
+
+#: Papers in a sample digest when no topic matches any current paper.
+SAMPLE_PAPERS = 5
+
+
+@dataclass(frozen=True)
+class TestEmail:
+    """What :func:`send_test_email` sent."""
+
+    to: str
+    transport: str
+    papers: int
+    subject: str
+    message_id: str
+    digest_of: str | None  # the subscriber whose digest it was; None for a sample
+    note: str | None = None
+
+    def __str__(self) -> str:
+        whose = f"{self.digest_of}'s digest" if self.digest_of else "a sample digest"
+        n = f"{self.papers} paper{'s' * (self.papers != 1)}"
+        return f"sent {whose} ({n}) to {self.to} via {self.transport}: {self.subject!r} {self.message_id}"
+
+
+def send_test_email(
+    config: Config,
+    to: str,
+    *,
+    now: datetime,
+    subscriber: str | None = None,
+    transport: Transport | None = None,
+    warn: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TestEmail:
+    """Send one real digest to ``to`` through the configured transport, so a
+    user can check the delivery settings and how the email looks.
+
+    With ``subscriber``, it is that subscriber's next digest (or, when
+    nothing new is left for them, their digest of every current paper);
+    without, a sample digest of the current papers over every topic.  The
+    state is only ever read: nothing is recorded, so the next ``send`` is
+    the same as if this had not run.  Raises :class:`NewsletterError` (exit 2)
+    when there are no papers to show, :class:`DeliveryError` (exit 1) when
+    the message was not delivered.
+    """
+    try:
+        check_address(to)
+    except ValueError as exc:
+        raise ConfigError(Problem(f"--to: {exc}")) from None
+    sub = config.subscriber(subscriber) if subscriber else None
+    transport = transport or make_transport(config)
+    transport.check()  # e.g. an unset password variable: before fetching anything
+    found = read_papers(config, warn, now=now)
+    if not found:
+        raise InputError(
+            Problem(
+                f"no papers in the current sources ({len(config.sources)} source(s) read); "
+                "nothing to build a test digest from",
+                str(config.file),
+            )
+        )
+    note = digest_of = None
+    if sub is not None:
+        digest_of = sub.email
+        index = topic_index(config, found, [sub])
+        matches = index.select(sub, already_sent(config, sub.email)(sub))
+        if not matches:
+            matches = index.select(sub)
+            note = f"nothing new for {sub.email}; the test digest has their papers already sent"
+        if not matches:
+            topics = ", ".join(sub.topics)
+            raise InputError(
+                config.problem(
+                    ("subscribers", config.subscribers.index(sub), "topics"),
+                    f"no current paper matches {sub.email}'s topics ({topics}) among {len(found)} papers; "
+                    "try test-email without --subscriber for a sample digest",
+                )
+            )
+        recipient = sub.model_copy(update={"email": to, "name": None})
+    else:
+        recipient = Subscriber.model_validate({"email": to, "topics": list(config.topics)})
+        matches = topic_index(config, found, [recipient]).select(recipient)
+        if not matches:
+            first = next(iter(config.topics))
+            matches = [PaperMatch(p, 0, (first,), (), ()) for p in found[:SAMPLE_PAPERS]]
+            note = f"no current paper matches any topic; the sample shows the first {len(matches)} papers"
+    composed = Composer(config).compose(recipient, matches, now=now)
+    for warning in composed.warnings:
+        (warn or log.warning)(warning)
+    outcomes: list[Outcome] = []
+    d = config.delivery
+    with Dispatcher(
+        transport, on_outcome=outcomes.append, retries=d.retries, retry_delay=d.retry_delay, sleep=sleep
+    ) as dispatcher:
+        dispatcher.submit(
+            Envelope(0, sender_address(config), to, composed.data, composed.message_id, now, len(matches))
+        )
+    outcome = outcomes[0]
+    if not outcome.delivered:
+        raise DeliveryError(f"test email to {to} not delivered: {outcome.error}")
+    return TestEmail(
+        to, transport.name, len(matches), composed.subject, composed.message_id, digest_of, note
+    )
 
 
 @dataclass(frozen=True)
@@ -170,24 +280,23 @@ class ScheduleRow:
 def schedules(config: Config, *, now: datetime, only: str | None = None) -> list[ScheduleRow]:
     """Each subscriber's last and next send time; reads the state, never writes it."""
     rows = []
-    with State.open(config.state_path, readonly=True) as state:
-        for sub in subscribers(config, only):
-            zone = config.zone(sub)
-            first = state.first_seen(sub.email)
-            served = state.last_served(sub.email)
-            last = state.last_sent(sub.email)
-            nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
-            due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or (
-                state.open_digest(sub.email) is not None
+    subs = subscribers(config, only)
+    with open_state(config.state_target, readonly=True) as state:
+        known = state.plan([sub.email for sub in subs])
+    for sub in subs:
+        zone = config.zone(sub)
+        k = known[sub.email]
+        first, served, last = k.first_seen, k.last_served, k.last_sent
+        nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
+        due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or k.open is not None
+        rows.append(
+            ScheduleRow(
+                sub.email,
+                str(sub.schedule) if sub.schedule else None,
+                zone.key,
+                last.astimezone(zone) if last else None,
+                nxt.astimezone(zone) if nxt else None,
+                due,
             )
-            rows.append(
-                ScheduleRow(
-                    sub.email,
-                    str(sub.schedule) if sub.schedule else None,
-                    zone.key,
-                    last.astimezone(zone) if last else None,
-                    nxt.astimezone(zone) if nxt else None,
-                    due,
-                )
-            )
+        )
     return rows

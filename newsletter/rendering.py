@@ -16,6 +16,7 @@ import functools
 import hashlib
 import logging
 import re
+import secrets
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from markupsafe import Markup, escape
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError
 from .matching import REGEX_TIMEOUT, PaperMatch
-from .messages import MessageWriter, new_message_id, parse_message, unsubscribe_url
+from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
+from .models import web_url
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +152,13 @@ def _finditer(pattern, text: str) -> list:
 
 
 def paper_link(paper) -> str:
-    if paper.url:
-        return paper.url
+    """Where a paper's title links: its own (http/https) URL, else its arXiv
+    page, else a title search -- never a ``javascript:`` or ``data:`` URL."""
+    url = web_url(paper.url)
+    if url:
+        return url
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{quote_plus(paper.arxiv_id, safe='/.')}"
     return _search_link(paper.title)
 
 
@@ -255,12 +262,14 @@ class Card:
     abstract_html: Markup
     reasons: list  # the matched text in words ("optimization", "Schrödinger")
     terms: list  # the config's terms that matched (rule syntax: for match --json, not for readers)
-    score: int
+    score: float
     upvotes: int | None
     pdf_url: str | None
     code_url: str | None
     code_host: str | None  # "GitHub", "GitLab", "Hugging Face" ("" for another host)
     topics: list
+    reason: str = ""
+    """Why the paper is here, in words, for ranked (``about``/``like``) topics."""
 
     def __getitem__(self, name: str):
         try:
@@ -278,15 +287,13 @@ class Composer:
     def __init__(
         self, config: Config, inliner: Callable[[str], str] | None = None, writer: Callable[..., bytes] | None = None
     ) -> None:
-        """``inliner`` turns rendered HTML into the HTML sent: default a
-        :class:`SplicingInliner` (premailer's result; each repeated part of
-        the email inlined once); :func:`inline_css` runs premailer on every
-        email (same bytes, much slower).  ``writer`` makes the message bytes:
+        """``inliner`` turns rendered HTML into the HTML sent: default the one
+        ``email.inliner`` names (:func:`make_inliner`).  ``writer`` makes the message bytes:
         default :class:`~newsletter.messages.MessageWriter`;
         :func:`~newsletter.messages.email_package_writer` is the ``email``
         package's (same message, slower)."""
         self.config = config
-        self.inliner = inliner or SplicingInliner()
+        self.inliner = inliner or make_inliner(config.email.inliner)
         self.writer = writer or MessageWriter(config)
         self.dirs = template_dirs(config)
         loader = jinja2.FileSystemLoader([str(d) for d in self.dirs])
@@ -306,6 +313,15 @@ class Composer:
         self.rules = Matcher(config.topics).rules
         self._cards: dict[tuple, Card] = {}
         self._term_regex = {t.text: t.regex for rule in self.rules.values() for t in rule.any + rule.all}
+        # Stand-ins for the personal values (address, name, unsubscribe link):
+        # random, so no paper or template text contains them.
+        salt = secrets.token_hex(8)
+        self._tokens = (f"Pdtok{salt}E", f"Pdtok{salt}N", f"Pdtok{salt}U")
+        self._token_pattern = re.compile("(" + "|".join(self._tokens) + ")")
+        self._bodies: dict[tuple, _Body] = {}
+        self._checks_left = 3
+        #: False once a template is found to use a personal value beyond printing it.
+        self.share_bodies = True
 
     def _load(self, name: str) -> jinja2.Template:
         try:
@@ -344,7 +360,7 @@ class Composer:
     def _card(self, m: PaperMatch, limit: int) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
         topics found it the same way, so it is built once (cached)."""
-        key = (m.paper.id, m.topics, m.terms, limit)
+        key = (m.paper.id, m.topics, m.terms, m.reasons, limit)
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
@@ -373,6 +389,7 @@ class Composer:
             code_url=code[0] if code else None,
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
+            reason="; ".join(m.reasons),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded
@@ -420,8 +437,12 @@ class Composer:
     # -- rendering ----------------------------------------------------------------------
 
     def render(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> tuple[str, str, str]:
-        """(subject, inlined HTML, text)."""
-        ctx = self.context(subscriber, matches, now)
+        """(subject, inlined HTML, text), rendered whole for this subscriber."""
+        subject, html, text = self._render_context(self.context(subscriber, matches, now))
+        return subject, self.inliner(html), text
+
+    def _render_context(self, ctx: dict) -> tuple[str, str, str]:
+        """(subject, HTML before inlining, text)."""
         try:
             subject = self.subject_template.render(ctx)
         except jinja2.TemplateError as exc:
@@ -435,7 +456,7 @@ class Composer:
             # A template doing arithmetic or calls on the wrong values.
             raise self._template_error(jinja2.TemplateRuntimeError(str(exc)), exc.__traceback__) from None
         subject = " ".join(subject.split())
-        return subject, self.inliner(html), text
+        return subject, html, text
 
     def compose(
         self,
@@ -445,9 +466,28 @@ class Composer:
         now: datetime,
         message_id: str | None = None,
     ) -> Composed:
-        subject, html, text = self.render(subscriber, matches, now)
+        """The finished email.  Subscribers who get the same papers the same way
+        share one rendered, inlined and encoded body (see :class:`_Body`); only
+        their name, address and unsubscribe link are put in per message."""
         message_id = message_id or new_message_id(self.config)
-        data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
+        body = self._body(subscriber, matches, now) if self.share_bodies else None
+        if body is None:
+            subject, html, text = self.render(subscriber, matches, now)
+            data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
+        else:
+            html_values, text_values = self._values(subscriber)
+            subject, html, text = body.subject.fill(text_values), body.html.fill(html_values), body.text.fill(text_values)
+            if isinstance(self.writer, MessageWriter):
+                data = self.writer.assemble(
+                    subscriber,
+                    subject=subject,
+                    message_id=message_id,
+                    date=now,
+                    text_qp=body.text_qp.fill(text_values),
+                    html_qp=body.html_qp.fill(html_values),
+                )
+            else:
+                data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
         warnings = []
         size = len(html.encode("utf-8"))
         if size > self.config.email.max_html_kb * 1024:
@@ -457,538 +497,155 @@ class Composer:
             )
         return Composed(data, subject, html, text, message_id, tuple(m.paper.id for m in matches), tuple(warnings))
 
+    # -- one body for many subscribers ------------------------------------------------
+
+    def _values(self, subscriber: Subscriber) -> tuple[dict[str, str], dict[str, str]]:
+        """Each personal token's value in the HTML part (escaped) and in the text part and subject."""
+        email_token, name_token, unsubscribe_token = self._tokens
+        text = {email_token: subscriber.email, name_token: subscriber.name or subscriber.email}
+        url = unsubscribe_url(self.config, subscriber)
+        if url is not None:
+            text[unsubscribe_token] = url
+        return {k: str(escape(v)) for k, v in text.items()}, text
+
+    def _tokenised(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> dict:
+        """The template context with a token in place of each personal value."""
+        email_token, name_token, unsubscribe_token = self._tokens
+        stand_in = subscriber.model_copy(update={"email": email_token, "name": name_token if subscriber.name else None})
+        ctx = self.context(stand_in, matches, now)
+        ctx["name"] = name_token
+        if ctx.get("unsubscribe") is not None:
+            ctx["unsubscribe"] = unsubscribe_token
+        return ctx
+
+    def _body(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> _Body | None:
+        """The shared body for this digest (made on first use), or None when
+        the templates use a personal value other than by printing it."""
+        personal = ("email", "name")
+        key = (
+            now,
+            tuple(matches),
+            subscriber.name is None,
+            repr([v for k, v in subscriber.__dict__.items() if k not in personal]),
+        )
+        body = self._bodies.get(key)
+        if body is not None:
+            return body
+        ctx = self._tokenised(subscriber, matches, now)
+        subject, html, text = self._render_context(ctx)
+        if self._checks_left:
+            # The first few bodies are also rendered for their real subscriber:
+            # tokens filled in must give exactly that.  A template that tests,
+            # measures or transforms a name or an address renders every email whole.
+            self._checks_left -= 1
+            real = self._render_context(self.context(subscriber, matches, now))
+            html_values, text_values = self._values(subscriber)
+            if (_fill(subject, text_values), _fill(html, html_values), _fill(text, text_values)) != real:
+                log.debug("templates use personal values beyond printing them: every digest rendered whole")
+                self.share_bodies = False
+                return None
+        inlined = self.inliner(html)
+        holes = self._token_pattern
+        body = _Body(
+            _Holed(subject, holes),
+            _Holed(inlined, holes),
+            _Holed(text, holes),
+            EncodedBody(inlined, self._tokens),
+            EncodedBody(text, self._tokens),
+        )
+        if len(self._bodies) >= BODY_CACHE:
+            self._bodies.clear()
+        self._bodies[key] = body
+        return body
+
+
+#: Distinct digest bodies kept for reuse (cleared when full).
+BODY_CACHE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """One digest as rendered for a stand-in subscriber whose address, name
+    and unsubscribe link are tokens: subject, inlined HTML and text with the
+    tokens in, and both parts already quoted-printable but for the lines
+    holding a token."""
+
+    subject: _Holed
+    html: _Holed
+    text: _Holed
+    html_qp: EncodedBody
+    text_qp: EncodedBody
+
+
+class _Holed:
+    """A text cut at its tokens, so filling it in is one join."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, text: str, tokens: re.Pattern) -> None:
+        self.parts = tokens.split(text)  # the pattern captures: tokens at odd indexes
+
+    def fill(self, values: dict[str, str]) -> str:
+        parts = list(self.parts)
+        parts[1::2] = [values.get(t, t) for t in parts[1::2]]
+        return "".join(parts)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for token, value in values.items():
+        text = text.replace(token, value)
+    return text
+
 
 # --------------------------------------------------------------------------- CSS inlining
 
-#: premailer's settings, shared by the naive and the fast path (they must agree).
-PREMAILER_OPTIONS = dict(
-    allow_network=False,
-    strip_important=False,
-    cssutils_logging_level=logging.CRITICAL,
-    disable_validation=True,
-)
+#: The ``email.inliner`` choices; ``css-inline`` is the default.
+INLINERS = ("css-inline", "premailer")
 
 
-def inline_css(html: str) -> str:
-    """Move the ``<style>`` rules into ``style=""`` attributes (premailer); media
-    queries and other rules that cannot be inlined stay in a ``<style>`` block.
+def css_inliner() -> Callable[[str], str]:
+    """Move the ``<style>`` rules into ``style=""`` attributes with ``css_inline``
+    (a maintained Rust library, well under a millisecond for a digest).
 
-    This is the naive path: premailer parses the CSS and runs every selector
-    over the whole email, 15-40 ms an email.  :class:`CssInliner` gives the
-    same bytes for a fraction of that.
+    ``@media`` and other at-rules, which cannot be inlined, stay in a
+    ``<style>`` block at the top of ``<head>``; nothing is fetched over the
+    network; ``width``/``height`` rules on tables and images are also written
+    as attributes, as Outlook reads those.
     """
+    import css_inline
+
+    inline = css_inline.CSSInliner(
+        keep_at_rules=True,
+        load_remote_stylesheets=False,
+        apply_width_attributes=True,
+        apply_height_attributes=True,
+    ).inline
+
+    def run(html: str) -> str:
+        out = inline(html)
+        # A text part ends with a line break: the message keeps the HTML as given.
+        return out if out.endswith("\n") else out + "\n"
+
+    return run
+
+
+def premailer_inline(html: str) -> str:
+    """The same job with premailer (``email.inliner: premailer``): pure Python,
+    15-90 ms an email, and it also writes ``bgcolor``/``align`` attributes."""
     import premailer
 
-    return premailer.Premailer(html, **PREMAILER_OPTIONS).transform()
+    return premailer.Premailer(
+        html,
+        allow_network=False,
+        strip_important=False,
+        cssutils_logging_level=logging.CRITICAL,
+        disable_validation=True,
+    ).transform()
 
 
-def serialise(root) -> str:
-    """premailer's own serialisation call (pretty-printed HTML, UTF-8)."""
-    from lxml import etree
-
-    return etree.tostring(root, method="html", pretty_print=True, encoding="utf-8").decode("utf-8")
-
-
-# Selectors whose result depends on more than the element and its ancestors
-# (siblings, position, attributes, state) rule out the fast path.
-_UNSAFE_SELECTOR = re.compile(r"[:\[+~]")
-
-
-class _Sheet:
-    """What premailer does for one set of ``<style>`` blocks, learnt once.
-
-    ``results`` maps an element *signature* -- its ancestor chain (tag, id,
-    class of each) plus its own ``style`` attribute -- to the attribute
-    assignments premailer makes on such an element; ``style_text`` is what
-    each ``<style>`` block becomes (the leftover rules, or None: removed).
-    """
-
-    __slots__ = ("fast", "style_text", "results", "chains", "chain_ids")
-
-    def __init__(self, fast: bool) -> None:
-        self.fast = fast
-        self.style_text: list[str | None] | None = None
-        # Results are keyed by (chain id, style): a small int hashes far faster
-        # than the nested chain tuple it stands for.
-        self.results: dict[tuple, tuple[tuple[str, str], ...]] = {}
-        self.chains: list[tuple] = [()]  # chain id -> chain tuple
-        self.chain_ids: dict[tuple, int] = {}  # (parent chain id, tag, id, class) -> chain id
-
-
-class CssInliner:
-    """premailer's output, byte for byte, at the cost of one lxml parse and
-    serialisation per email.
-
-    Inlining depends only on the stylesheet and on each element's tag, id,
-    class, existing ``style`` and those of its ancestors, as long as no
-    selector looks at siblings, positions or other attributes (``:``,
-    ``[``, ``+``, ``~``).  So, per stylesheet, premailer is run once on a
-    small *specimen* tree holding one element for each signature not seen
-    yet, and what it did to each is recorded; every email is then parsed
-    with the same parser premailer uses, the recorded attributes are set,
-    and the tree is serialised with premailer's own call.  Stylesheets the
-    shortcut cannot model exactly (unsafe selectors, ``media=`` or
-    ``data-premailer`` on ``<style>``, no ``<head>``) go through premailer
-    whole.  Thread-safe; the learnt results are capped at ``max_entries``.
-    """
-
-    def __init__(self, max_entries: int = 20000) -> None:
-        import threading
-
-        self._sheets: dict[tuple, _Sheet] = {}
-        self._lock = threading.Lock()
-        self.max_entries = max_entries
-        self.specimen_runs = 0  # how often premailer ran (for tests and benchmarks)
-
-    def __call__(self, html: str) -> str:
-        inlined = self.inline_tree(html)
-        return inline_css(html) if inlined is None else serialise(inlined[0])
-
-    def inline_tree(self, html: str):
-        """Parse ``html`` and apply premailer's attributes in place.
-
-        Returns ``(root, page, sheet_key)`` -- ``serialise(root)`` is
-        premailer's output -- or None when this document must go through
-        premailer whole.  Callers may change attributes that no selector
-        can see (anything but ``id``, ``class``, ``style``) before serialising.
-        """
-        from lxml import etree
-
-        stripped = html.strip()
-        tree = etree.fromstring(stripped, etree.HTMLParser()).getroottree()
-        page = tree.getroot()
-        root = tree if stripped.startswith(tree.docinfo.doctype) else page
-        styles = page.xpath("descendant-or-self::style")
-        if not page.xpath("descendant-or-self::head") or any(
-            "media" in s.attrib or "data-premailer" in s.attrib for s in styles
-        ):
-            return None
-        sheet_key = tuple((tuple(s.attrib.items()), s.text) for s in styles)
-        sheet = self._sheets.get(sheet_key)
-        if sheet is None:
-            sheet = self._sheets[sheet_key] = _Sheet(self._can_model(styles))
-        if not sheet.fast:
-            return None
-
-        # Signatures: (chain id, style); chain ids are interned per stylesheet.
-        chains, chain_ids = sheet.chains, sheet.chain_ids
-        todo: list[tuple] = []
-        stack = [(page, 0)]
-        while stack:
-            el, parent = stack.pop()
-            attrib = el.attrib
-            link = (parent, el.tag, attrib.get("id"), attrib.get("class"))
-            cid = chain_ids.get(link)
-            if cid is None:
-                with self._lock:
-                    cid = chain_ids.get(link)
-                    if cid is None:
-                        cid = len(chains)
-                        chains.append(chains[parent] + (link[1:],))
-                        chain_ids[link] = cid
-            todo.append((el, (cid, attrib.get("style"))))
-            stack.extend((child, cid) for child in reversed(el) if isinstance(child.tag, str))
-
-        results = sheet.results
-        if sheet.style_text is None or any(key not in results for _, key in todo):
-            with self._lock:
-                if len(results) > self.max_entries:
-                    results.clear()
-                try:
-                    wanted = {(chains[cid], style) for _, (cid, style) in todo if (cid, style) not in results}
-                    self._learn(sheet, styles, page, wanted)
-                except (ValueError, TypeError, IndexError):  # e.g. a tag name lxml cannot create
-                    sheet.fast = False
-                    return None
-
-        for el, key in todo:
-            for name, value in results[key]:
-                el.set(name, value)
-        for el, text in zip(styles, sheet.style_text):  # type: ignore[arg-type]
-            if text is None:
-                el.getparent().remove(el)
-            else:
-                el.text = text
-        return root, page, sheet_key
-
-    @staticmethod
-    def _can_model(styles) -> bool:
-        import premailer
-
-        parser = premailer.Premailer(**PREMAILER_OPTIONS)
-        for index, style in enumerate(styles):
-            rules, _ = parser._parse_style_rules(style.text, index)
-            if any(_UNSAFE_SELECTOR.search(selector) for _, selector, _ in rules):
-                return False
-        return True
-
-    def _learn(self, sheet: _Sheet, styles, page, wanted: set) -> None:
-        """Run premailer on a specimen tree with one element per wanted signature."""
-        import premailer
-        from lxml import etree
-
-        def chain_of(el) -> tuple:
-            out = []
-            while el is not None:
-                out.append((el.tag, el.get("id"), el.get("class")))
-                el = el.getparent()
-            return tuple(reversed(out))
-
-        made: dict[tuple, object] = {}  # chain -> bare specimen element
-
-        def bare(chain: tuple):
-            el = made.get(chain)
-            if el is None:
-                tag, id_, class_ = chain[-1]
-                el = etree.Element(tag) if len(chain) == 1 else etree.SubElement(bare(chain[:-1]), tag)
-                if id_ is not None:
-                    el.set("id", id_)
-                if class_ is not None:
-                    el.set("class", class_)
-                made[chain] = el
-            return el
-
-        head = page.xpath("descendant-or-self::head")[0]
-        root = bare(chain_of(head)).getroottree().getroot()
-        specimen_styles = []
-        for style in styles:
-            copy = etree.SubElement(bare(chain_of(style)[:-1]), "style", dict(style.attrib))
-            copy.text = style.text
-            specimen_styles.append(copy)
-        targets = []
-        for chain, style_attr in sorted(wanted, key=lambda k: (len(k[0]), str(k))):
-            if style_attr is None and chain not in made:
-                el = bare(chain)
-            else:
-                el = etree.SubElement(bare(chain[:-1]), chain[-1][0]) if len(chain) > 1 else bare(chain)
-                for name, value in (("id", chain[-1][1]), ("class", chain[-1][2]), ("style", style_attr)):
-                    if value is not None:
-                        el.set(name, value)
-            targets.append(((chain, style_attr), el, dict(el.attrib)))
-        # Every bare element is a signature with no style of its own: learn those too.
-        for chain, el in made.items():
-            if (chain, None) not in wanted:
-                targets.append(((chain, None), el, dict(el.attrib)))  # type: ignore[attr-defined]
-        # Bare elements created after their targets were recorded keep their state: fine,
-        # premailer has not run yet, so every "before" is the element as built.
-        premailer.Premailer(**PREMAILER_OPTIONS).transform(root)
-        self.specimen_runs += 1
-        cid_of = {chain: cid for cid, chain in enumerate(sheet.chains)}
-        for key, el, before in targets:
-            sheet.results[cid_of[key[0]], key[1]] = tuple((k, v) for k, v in el.attrib.items() if before.get(k) != v)
-        if sheet.style_text is None:
-            sheet.style_text = [None if s.getparent() is None else s.text for s in specimen_styles]
-
-
-# --------------------------------------------------------------------------- splicing
-
-#: Tags after which a unit cannot be modelled as plain markup: raw text, foreign
-#: content, whitespace-sensitive or form-state elements.
-_RAW_TAGS = frozenset(
-    "script style textarea title xmp plaintext noscript iframe noembed noframes template svg math pre listing "
-    "select option".split()
-)
-_VOID_TAGS = frozenset(
-    "area base br col embed hr img input link meta param source track wbr basefont frame isindex keygen".split()
-)
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)(?:[\s/][^<>]*)?>")
-_SPACE = re.compile(r"\s*")
-
-
-def _unit_elements(source: str) -> int | None:
-    """How many elements ``source`` (one element, start tag to end tag) holds,
-    or None unless every tag is explicit, balanced and harmless, so that the
-    HTML parser builds exactly that element wherever it appears."""
-    if "<!" in source or "<?" in source:
-        return None
-    stack: list[str] = []
-    count = tags = 0
-    for m in _TAG.finditer(source):
-        tags += 1
-        tag = m.group(2).lower()
-        if tag in _RAW_TAGS or (not stack and count):
-            return None
-        if m.group(1):
-            if not stack or stack.pop() != tag:
-                return None
-        else:
-            count += 1
-            if tag not in _VOID_TAGS:
-                if m.group(0).endswith("/>"):
-                    return None
-                stack.append(tag)
-    if stack or tags != source.count("<"):
-        return None
-    return count
-
-
-def _find_layout(html: str) -> tuple[str, str] | None:
-    """The element whose leading run of same-tag children covers most of the
-    email (the default template: the container table's rows): its exact start
-    tag and the children's tag, as written in the template."""
-    masked = re.sub(
-        r"(?is)<!--.*?-->|<(script|style|title|textarea)\b.*?</\1\s*>", lambda m: " " * len(m.group()), html
-    )
-    # node: [tag, start, start_tag_end, end, children]
-    root: list = ["", 0, 0, len(html), []]
-    stack = [root]
-    for m in _TAG.finditer(masked):
-        tag = m.group(2).lower()
-        if m.group(1):
-            for k in range(len(stack) - 1, 0, -1):
-                if stack[k][0] == tag:
-                    while len(stack) > k:
-                        stack.pop()[3] = m.end()
-                    break
-            continue
-        node = [tag, m.start(), m.end(), m.end(), []]  # type: ignore[var-annotated]
-        stack[-1][4].append(node)
-        if tag not in _VOID_TAGS and not m.group(0).endswith("/>"):
-            stack.append(node)
-    best, best_cover = None, 0
-    todo = [root]
-    while todo:
-        node = todo.pop()
-        todo.extend(node[4])
-        run, pos = [], node[2]  # type: ignore[var-annotated]
-        for child in node[4]:
-            if html[pos:child[1]].strip() or (run and child[0] != run[0][0]):
-                break
-            run.append(child)
-            pos = child[3]
-        cover = sum(c[3] - c[1] for c in run)
-        if node is not root and len(run) >= 2 and cover > best_cover:
-            best, best_cover = node, cover
-    if best is None:
-        return None
-    first = best[4][0]
-    return html[best[1]:best[2]], html[first[1] + 1:first[1] + 1 + len(first[0])]
-
-
-class SplicingInliner:
-    """premailer's bytes for whole emails, inlining each repeated part once.
-
-    A digest is a *shell* (head, stylesheet, greeting, footer) around a run
-    of *units*: the rows of the template's container table -- section
-    headings and paper cards, the same for many subscribers.  Each email is
-    cut at the units; units seen before are replaced by an empty placeholder
-    element of the same tag, so only the small shell is parsed and inlined
-    (:class:`CssInliner`), and the placeholders are replaced by the units'
-    inlined text learnt earlier.  A placeholder has the unit's tag and
-    position, so the HTML parser and the pretty-printer treat its
-    surroundings exactly as they treat the unit's.
-
-    Units not known yet stay in the shell as they are, are inlined with it,
-    and are learnt from that pass.  A unit is kept only if its markup is
-    explicit and balanced (:func:`_unit_elements`) and the parser built it as
-    written; a unit that recurs in no other email (the greeting with the
-    subscriber's name) is kept only once seen twice.  The first ``checks``
-    emails of each stylesheet and container are also inlined whole and
-    compared with their splice -- any difference turns splicing off for
-    good.  Templates without such a container, or emails where the
-    container's start tag is not unique, go through ``inliner`` whole.
-    Units are keyed by stylesheet and the container's ancestry, and
-    capped at ``max_units`` (then forgotten and learnt again).
-    """
-
-    def __init__(self, inliner: CssInliner | None = None, max_units: int = 20000, checks: int = 3) -> None:
-        import threading
-
-        self.inliner = inliner or CssInliner()
-        self.max_units = max_units
-        self.enabled = True
-        self.layout: tuple[str, str, re.Pattern, re.Pattern] | None = None
-        self.units: dict[tuple, dict[str, str]] = {}
-        self.context: tuple | None = None
-        self.checks = checks  # emails per context inlined whole and compared with their splice
-        self.checks_left = checks
-        self._seen: set[int] = set()
-        self.stats = {"spliced": 0, "learnt": 0, "whole": 0}  # emails by path (benchmark, tests)
-        self._lock = threading.Lock()
-
-    @property
-    def specimen_runs(self) -> int:
-        return self.inliner.specimen_runs
-
-    def __call__(self, html: str) -> str:
-        if self.enabled and self.layout is None:
-            found = _find_layout(html)
-            if found is None:
-                self.enabled = False
-            else:
-                start, tag = found
-                self.layout = (
-                    start,
-                    tag,
-                    re.compile(rf"<{re.escape(tag)}[\s>/]|</{re.escape(tag)}\s*>"),
-                    re.compile(rf'<{re.escape(tag.lower())} data-pd-slot="(\d+)"></{re.escape(tag.lower())}>'),
-                )
-        split = self._split(html) if self.enabled else None
-        if split is None:
-            self.stats["whole"] += 1
-            return self.inliner(html)
-        pos, spans = split
-        sources = [html[a:b] for a, b in spans]
-        known = self.units.get(self.context) if self.context else None
-        if known is not None and self.checks_left <= 0:
-            expand = {i for i, s in enumerate(sources) if s not in known}
-            if len(expand) < len(spans):
-                out = self._spliced(html, spans, sources, expect=self.context, expand=expand)
-                if out is not None:
-                    self.stats["spliced"] += 1
-                    return out
-        with self._lock:
-            return self._learn(html, pos, spans, sources)
-
-    def _split(self, html: str):
-        """The container's position and the spans of its leading units, or None."""
-        start, tag, tokens, _ = self.layout  # type: ignore[misc]
-        pos = html.find(start)
-        if pos < 0 or html.find(start, pos + 1) >= 0:
-            return None
-        opener, spans, q, n = "<" + tag, [], pos + len(start), len(html)
-        while True:
-            r = _SPACE.match(html, q).end()  # type: ignore[union-attr]
-            if not html.startswith(opener, r) or r + len(opener) >= n or html[r + len(opener)] not in " \t\n\r\f>/":
-                break
-            depth = 0
-            for m in tokens.finditer(html, r):
-                depth += -1 if m.group().startswith("</") else 1
-                if not depth:
-                    break
-            else:
-                return None
-            spans.append((r, m.end()))
-            q = m.end()
-        return (pos, spans) if spans else None
-
-    def _shell(self, html: str, spans, expand=()) -> str:
-        tag = self.layout[1]  # type: ignore[index]
-        out, pos = [], 0
-        for i, (a, b) in enumerate(spans):
-            out.append(html[pos:a])
-            out.append(html[a:b] if i in expand else f'<{tag} data-pd-slot="{i}"></{tag}>')
-            pos = b
-        out.append(html[pos:])
-        return "".join(out)
-
-    def _spliced(self, html, spans, sources, expect=None, fresh=None, expand=frozenset()) -> str | None:
-        """Inline the shell -- known units as placeholders, the units in
-        ``expand`` as they are (learnt on the way) -- then put the known
-        units' text in; None if the shell is not what the units were learnt in."""
-        done = self.inliner.inline_tree(self._shell(html, spans, expand))
-        if done is None:
-            return None
-        root, page, sheet_key = done
-        slots = page.xpath("//*[@data-pd-slot]")
-        if len(slots) != len(spans) - len(expand) or not slots:
-            return None
-        box = slots[0].getparent()
-        children = list(box)[: len(spans)]
-        tag = self.layout[1].lower()  # type: ignore[index]
-        if len(children) != len(spans) or any(c.tag != tag for c in children) or any(s.getparent() is not box for s in slots):
-            return None
-        context = (sheet_key, _chain(box))
-        if expect is not None and context != expect:
-            return None
-        known = fresh if fresh is not None else self.units.get(context)
-        if known is None:
-            return None
-        learnt = self._units_of(sources, children, expand) if expand else {}
-        if learnt is None:
-            return None
-        for i, el in enumerate(slots):
-            el.attrib.clear()
-            el.set("data-pd-slot", str(i))
-        # placeholders are numbered in order among the units not expanded
-        placed = [sources[i] for i in range(len(spans)) if i not in expand]
-        out, found = self.layout[3].subn(lambda m: known[placed[int(m.group(1))]], serialise(root))  # type: ignore[index]
-        if found != len(slots):
-            return None
-        if learnt:
-            self._keep(context, learnt)
-        return out
-
-    def _units_of(self, sources, children, which) -> dict[str, str] | None:
-        """The inlined text of the units ``which`` (indexes), or None if one of
-        them is not a self-contained element (then nothing can be spliced)."""
-        from lxml import etree
-
-        out = {}
-        for i in which:
-            source, el = sources[i], children[i]
-            count = _unit_elements(source)
-            if count is None or count != sum(1 for _ in el.iter()):
-                return None
-            text = etree.tostring(el, method="html", pretty_print=True, encoding="utf-8", with_tail=False).decode("utf-8")
-            out[source] = text[:-1] if text.endswith("\n") else text
-        return out
-
-    def _keep(self, context, learnt: dict[str, str]) -> None:
-        """Remember units seen at least twice (a greeting with the
-        subscriber's name recurs in no other email: not worth keeping)."""
-        known = self.units.setdefault(context, {})
-        seen = self._seen
-        for source, text in learnt.items():
-            h = hash(source)
-            if h in seen:
-                if len(known) >= self.max_units:
-                    known.clear()
-                known[source] = text
-            else:
-                if len(seen) >= 4 * self.max_units:
-                    seen.clear()
-                seen.add(h)
-
-    def _learn(self, html, pos, spans, sources) -> str:
-        """Inline the email whole (the answer), learn its units, check the splice."""
-        start = self.layout[0]  # type: ignore[index]
-        cut = pos + len(start) - 1  # mark the container (an attribute no selector sees)
-        marked = html[:cut] + ' data-pd-box=""' + html[cut:]
-        done = self.inliner.inline_tree(marked)
-        if done is None:
-            self.stats["whole"] += 1
-            return self.inliner(html)
-        root, page, sheet_key = done
-        boxes = page.xpath("//*[@data-pd-box]")
-        if len(boxes) != 1:
-            self.stats["whole"] += 1
-            return self.inliner(html)
-        box = boxes[0]
-        del box.attrib["data-pd-box"]
-        whole = serialise(root)
-        self.stats["whole"] += 1
-        children = list(box)[: len(spans)]
-        tag = self.layout[1].lower()  # type: ignore[index]
-        if len(children) != len(spans) or any(c.tag != tag for c in children):
-            return whole
-        fresh = self._units_of(sources, children, range(len(spans)))
-        if fresh is None:
-            return whole  # a unit that is not self-contained: this email stays whole
-        context = (sheet_key, _chain(box))
-        if self._spliced(html, spans, sources, expect=context, fresh=fresh) != whole:
-            log.debug("splicing disabled: a spliced email differs from the email inlined whole")
-            self.enabled = False
-            return whole
-        known = self.units.setdefault(context, {})
-        if len(known) + len(fresh) > self.max_units:
-            known.clear()
-        known.update(fresh)
-        if context == self.context:
-            self.checks_left -= 1
-        else:
-            self.context, self.checks_left = context, self.checks
-        self.stats["learnt"] += 1
-        self.stats["whole"] -= 1
-        return whole
-
-
-def _chain(el) -> tuple:
-    out = []
-    while el is not None:
-        out.append((el.tag, el.get("id"), el.get("class")))
-        el = el.getparent()
-    return tuple(out)
+def make_inliner(name: str) -> Callable[[str], str]:
+    """The inliner ``email.inliner`` names (one of :data:`INLINERS`)."""
+    return premailer_inline if name == "premailer" else css_inliner()
 
 
 # --------------------------------------------------------------------------- validate

@@ -22,6 +22,8 @@ VALID_FORMS = (
 _DAILY = re.compile(r"^daily at (\d{1,2}):(\d{2})$")
 _WEEKLY = re.compile(r"^weekly on ([a-z ,]+?) at (\d{1,2}):(\d{2})$")
 _EVERY = re.compile(r"^every (\d+ )?(hour|hours|minute|minutes)$")
+#: Longest interval: a year (a longer one is a typo, and runs past the calendar).
+MAX_INTERVAL_MINUTES = 366 * 24 * 60
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,16 @@ def parse_schedule(text: str) -> Schedule:
         hour, minute = _clock(m.group(2), m.group(3), text)
         return Schedule(text, "weekly", hour, minute, tuple(sorted(days)))
     if m := _EVERY.match(norm):
-        n = int(m.group(1) or 1)
+        digits = (m.group(1) or "1").strip()
         unit = 60 if m.group(2).startswith("hour") else 1
+        n = int(digits) if len(digits) <= 12 else MAX_INTERVAL_MINUTES + 1  # no int() of a 10,000-digit string
         if n <= 0:
             raise ValueError(f"schedule {text!r}: the interval must be at least 1")
+        if n * unit > MAX_INTERVAL_MINUTES:
+            raise ValueError(
+                f"schedule {text!r}: the interval is longer than a year "
+                f"(at most {MAX_INTERVAL_MINUTES // 60} hours or {MAX_INTERVAL_MINUTES} minutes)"
+            )
         return Schedule(text, "interval", interval_minutes=n * unit)
     raise ValueError(f"cannot parse schedule {text!r}; valid forms: {VALID_FORMS}")
 
@@ -85,9 +93,15 @@ def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:
 from datetime import UTC, datetime, time, timedelta  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
+#: "Never": what :func:`next_slot` answers when the next slot would fall past
+#: the end of the calendar (a last send recorded at 9999-12-31).
+NEVER = datetime.max.replace(tzinfo=UTC)
+
 
 def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
-    """The first slot strictly after ``after`` (an aware datetime), as UTC.
+    """The first slot strictly after ``after`` (an aware datetime), as UTC;
+    :data:`NEVER` when that is past year 9999 (it never raises for a schedule
+    :func:`parse_schedule` accepted).
 
     Daily and weekly slots are wall-clock times in the subscriber's zone: a
     slot in the hour skipped when clocks go forward happens at the same
@@ -96,6 +110,13 @@ def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
     ``every N minutes/hours`` slots are aligned to local midnight when N
     divides a day, otherwise they are N minutes apart from ``after``.
     """
+    try:
+        return _next_slot(schedule, zone, after)
+    except (OverflowError, ValueError):  # past datetime.max: in no zone does it come
+        return NEVER
+
+
+def _next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
     local = after.astimezone(zone)
     if schedule.kind == "interval":
         step = schedule.interval_minutes

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import textwrap
+from pathlib import Path
+
 import pytest
 from conftest import BASIC_CONFIG, write_config
 
@@ -221,3 +225,74 @@ def test_numbers_are_not_guessed_from_other_types(workdir, value, expected):
 def test_unsubscribe_url_cannot_end_or_split_the_header_list(workdir, url):
     found = problems(workdir, BASIC_CONFIG + f"email:\n  unsubscribe: '{url}'\n")
     assert len(found) == 1 and "must be percent-encoded in the unsubscribe URL" in found[0]
+
+
+# --------------------------------------------------------------------------- hostile files (issue 17)
+
+_BOMB = (
+    "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    + "sources: *a9\ntopics: {t: {any: [x]}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (_BOMB, "config.yaml:10: YAML aliases expand this config to over"),
+        ("sources: &a [*a]\ntopics: {t: {any: [x]}}\n", "config.yaml:1: a YAML alias refers to a value that contains it"),
+        ("topics: &t\n  t: {any: [x]}\n  u: {all: *t}\nsources: []\n", "config.yaml:1: a YAML alias refers to a value that contains it"),
+        ("sources: " + "[" * 900 + "]" * 900 + "\ntopics: {t: {any: [x]}}\n", "config.yaml:1: sources[0]: expected a mapping"),
+    ],
+    ids=["alias bomb", "self reference", "mapping in itself", "deep nesting"],
+)
+def test_hostile_yaml_is_one_line_error_in_seconds(cli, tmp_path, text, expected):
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.startswith(expected), result.err
+    assert len(result.err.strip().splitlines()) == 1, result.err
+
+
+def test_legitimate_aliases_still_work_and_keep_their_lines(tmp_path):
+    (tmp_path / "config.yaml").write_text("x")
+    config = parse_config(
+        textwrap.dedent(
+            """
+            sources:
+              - type: hf-papers-text
+                path: config.yaml
+            topics:
+              t:
+                any: &terms [diffusion, gan]
+              u:
+                any: *terms
+            subscribers:
+              - email: ada@example.org
+                topics: &both [t, u]
+              - email: bob@example.org
+                topics: *both
+            """
+        ).lstrip(),
+        tmp_path / "config.yaml",
+    )
+    assert config.topics["u"].any == ["diffusion", "gan"]
+    assert config.where("subscribers", 1, "topics") == f"{tmp_path / 'config.yaml'}:13"
+
+
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "sparse 5 GB file", "folder"])
+def test_a_config_that_is_not_a_small_file_is_refused_at_once(cli, tmp_path, kind):
+    path = tmp_path / "config.yaml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "sparse 5 GB file":
+        with open(path, "wb") as f:
+            f.truncate(5 * 1024**3)
+    else:
+        path = Path(kind)
+    result = cli("--config", str(path), "validate")
+    assert result.code == 2
+    assert result.err.startswith(f"{path}:1: "), result.err
+    assert ("not a regular file" in result.err) or ("over the limit" in result.err)

@@ -31,7 +31,7 @@ def test_user_agent_names_the_tool_and_params_reach_the_server(http_server, cloc
         got = f.get(http_server.url("/api/query"), {"search_query": 'cat:cs.LG AND all:"x y"', "start": 0}, source="arxiv")
     assert got.body.startswith(b"<?xml") and not got.from_cache
     (request,) = http_server.requests
-    assert request.headers["user-agent"].startswith(f"paper-digest/{__version__}")
+    assert request.headers["user-agent"].startswith(f"paper-digest-mailer/{__version__}")
     assert request.query == {"search_query": 'cat:cs.LG AND all:"x y"', "start": "0"}
     assert clock.sleeps == []
 

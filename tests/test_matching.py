@@ -208,3 +208,36 @@ def test_regex_terms_keep_python_syntax():
     assert hit(r"/\bsgd(r)?\b/", "SGDR works")
     assert hit(r"/(?P<n>\d+)-shot/", "a 5-shot setting")
     assert not hit(r"/^diffusion$/", "diffusion models")
+
+
+# --------------------------------------------------------------------------- compile-time bombs (issue 17)
+
+
+@pytest.mark.parametrize(
+    "term",
+    ["/a{1000000000}/", "/(a{1000}){1000}/", "/((ab){100}c){100}/", "/x{,99999999999}/", "/\\p{L}{100}(\\p{N}{100}){100}/"],
+)
+def test_a_regex_that_compiles_huge_is_refused_before_compiling(term):
+    with pytest.raises(ValueError, match="too big"):
+        compile_term(term)
+
+
+@pytest.mark.parametrize("term", ["/a{3}b{2,5}/", "/(?:foo|bar){2,3}\\w+/", "/\\d{4}\\.\\d{4,5}/", "/x{5,}/", "/\\p{L}{20}/"])
+def test_ordinary_counted_repeats_still_compile(term):
+    assert compile_term(term).user_regex
+
+
+def test_validate_refuses_a_regex_bomb_with_its_line_in_seconds(cli, tmp_path):
+    import time
+
+    (tmp_path / "p.txt").write_text("x", encoding="utf-8")
+    (tmp_path / "config.yaml").write_text(
+        "sources:\n  - type: hf-papers-text\n    path: p.txt\ntopics:\n  t:\n    any:\n"
+        "      - gan\n      - /a{1000000000}/\n",
+        encoding="utf-8",
+    )
+    started = time.monotonic()
+    result = cli("validate")
+    assert time.monotonic() - started < 30
+    assert result.code == 2
+    assert result.err.startswith("config.yaml:8: topics.t.any[1]: regular expression '/a{1000000000}/' is too big")

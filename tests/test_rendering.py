@@ -1,4 +1,4 @@
-"""The render stage: templates, escaping, highlighting, inlining (fast == premailer), errors."""
+"""The render stage: templates, escaping, highlighting, inlining (css_inline and premailer agree), errors."""
 
 from __future__ import annotations
 
@@ -6,14 +6,16 @@ import html as html_lib
 import re
 import shutil
 from datetime import UTC, datetime
+from urllib.parse import quote_plus
 
 import pytest
 from conftest import BASIC_CONFIG, DATA, write_config
+from markupsafe import escape
 
 from newsletter import pipeline
 from newsletter.config import load_config
-from newsletter.errors import TemplateError
-from newsletter.rendering import Composer, CssInliner, SplicingInliner, check_templates, highlight, inline_css, trim
+from newsletter.errors import ConfigError, TemplateError
+from newsletter.rendering import Composer, check_templates, highlight, premailer_inline, trim
 
 NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -80,7 +82,7 @@ def test_grouped_by_topic_with_counts_links_authors_footer(tmp_path):
     assert "https://arxiv.org/search/?query=" in html  # no URL known: a search link
     assert "You receive this digest for: Optimisation, Diffusion models." in html
     assert 'href="https://example.org/unsub?u=cy%40example.org"' in html
-    assert 'class="preheader"' in html and "display:none" in html
+    assert 'class="preheader"' in html and "display: none" in html
     assert "@media (prefers-color-scheme: dark)" in html and "@media only screen and (max-width: 480px)" in html
     for m in matches:  # every title in both parts
         assert m.paper.title in composed.text
@@ -96,42 +98,75 @@ def test_zero_papers_renders_a_short_digest(tmp_path):
     assert composed.paper_ids == () and composed.subject.startswith("0 new papers")
 
 
-def test_fast_inliner_gives_premailer_bytes(tmp_path):
-    config = load(tmp_path)
-    naive, fast = Composer(config, inliner=inline_css), Composer(config)
-    cases = digests(config) + [(config.subscriber("ada@example.org"), [])]
+def inline_styles(html: str) -> list[tuple[str, dict[str, str]]]:
+    """Every element of <body> in document order (the <tbody> an HTML5 parser
+    adds left out): its tag and its style="" declarations, normalised."""
+    from lxml import html as lxml_html
+
+    def value(v: str) -> str:
+        v = " ".join(v.replace('"', "'").lower().split())
+        return re.sub(r"#([0-9a-f])([0-9a-f])([0-9a-f])\b", r"#\1\1\2\2\3\3", v)
+
+    out = []
+    for el in lxml_html.document_fromstring(html).body.iter():
+        if not isinstance(el.tag, str) or el.tag == "tbody":
+            continue
+        decls = [d.split(":", 1) for d in (el.get("style") or "").split(";") if d.strip()]
+        out.append((el.tag, {k.strip().lower(): value(v) for k, v in decls}))
+    return out
+
+
+def assert_same_styles(config, cases):
+    css, pre = Composer(config), Composer(config, inliner=premailer_inline)
     for sub, matches in cases:
-        assert fast.compose(sub, matches, now=NOW).html == naive.compose(sub, matches, now=NOW).html, sub.email
-    assert fast.inliner.specimen_runs <= 2  # learnt once, not once per email
+        a, b = css.render(sub, matches, NOW)[1], pre.render(sub, matches, NOW)[1]
+        styled_a, styled_b = inline_styles(a), inline_styles(b)
+        assert len(styled_a) == len(styled_b) > 10, sub.email
+        for (tag_a, style_a), (tag_b, style_b) in zip(styled_a, styled_b):
+            assert (tag_a, style_a) == (tag_b, style_b), sub.email
+    return a, b
 
 
-def test_fast_inliner_with_user_template_override(tmp_path):
+def test_css_inline_and_premailer_give_every_element_the_same_styles(tmp_path):
+    config = load(tmp_path)
+    assert config.email.inliner == "css-inline"
+    cases = digests(config) + [(config.subscriber("ada@example.org"), [])]
+    a, b = assert_same_styles(config, cases)
+    for html in (a, b):  # what cannot be inlined stays in <style>
+        assert "@media (prefers-color-scheme: dark)" in html and "@media only screen and (max-width: 480px)" in html
+    assert 'class="brand" style="font-size: 20px;' in a  # css_inline's output, the default
+
+
+def test_both_inliners_agree_on_a_user_stylesheet(tmp_path):
     tpl = tmp_path / "tpl"
     tpl.mkdir()
     (tpl / "style.css").write_text(
         "body { color: #000; } td > p.brand { font-size: 30px; } table td { vertical-align: top; text-align: left; }\n"
         ".paper-title a { color: red !important; } #x { width: 10px; } mark { background-color: transparent; }\n"
+        ".paper p:first-child { margin: 1px } p + p { margin-top: 2px }\n"
         "a:hover { color: blue; } @media (max-width: 400px) { .paper { padding: 0 !important; } }\n"
     )
     config = load(tmp_path, extra="templates: tpl\n")
-    naive, fast = Composer(config, inliner=inline_css), Composer(config)
-    for sub, matches in digests(config):
-        a, b = naive.compose(sub, matches, now=NOW).html, fast.compose(sub, matches, now=NOW).html
-        assert a == b
-    assert 'valign="top"' in b and "a:hover" in b and "@media (max-width: 400px)" in b
+    a, b = assert_same_styles(config, digests(config))
+    assert "color: red !important" in a and "font-size: 30px" in a and "margin: 1px" in a
+    assert "@media (max-width: 400px)" in a and "@media (max-width: 400px)" in b
 
 
-def test_fast_inliner_falls_back_for_sibling_selectors():
-    html = (
-        "<!DOCTYPE html><html><head><style>p:first-child { color: red } p + p { color: blue }</style></head>"
-        "<body><div><p>a</p><p class='x'>b</p></div></body></html>"
-    )
-    fast = CssInliner()
-    assert fast(html) == inline_css(html)
-    assert fast.specimen_runs == 0
-    other = "<html><head><style>.x { color: red } div p { margin: 0 }</style></head><body><div><p class='x' style='a:b'>é &amp; ü</p></div><p>c</p></body></html>"
-    assert fast(other) == inline_css(other) and fast(other) == inline_css(other)
-    assert fast.specimen_runs == 1
+def test_email_inliner_premailer_is_used_when_asked(tmp_path):
+    config = load(tmp_path, extra="  inliner: premailer\n")
+    assert config.email.inliner == "premailer"
+    (sub, matches), *_ = digests(config)
+    html = Composer(config).compose(sub, matches, now=NOW).html
+    assert 'bgcolor="#f3f4f6"' in html  # premailer's extra attributes: its output, not css_inline's
+    assert 'bgcolor="#f3f4f6"' not in Composer(load(tmp_path)).compose(sub, matches, now=NOW).html
+
+
+def test_unknown_inliner_is_a_config_error_with_its_line(tmp_path, cli):
+    with pytest.raises(ConfigError):
+        load(tmp_path, extra="  inliner: inky\n")
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert re.search(r"config.yaml:\d+: email.inliner: .*'css-inline'.*'premailer'", r.err), r.err
 
 
 def test_size_warning_and_default_cap_stays_under_100_kb(tmp_path):
@@ -203,99 +238,66 @@ def test_validate_reports_template_problems(tmp_path, cli):
     assert "Traceback" not in r.err
 
 
-# -- the spliced fast path: byte for byte what premailer gives for the whole email --------
+# -- one body for subscribers who get the same papers ---------------------------------
 
-MANY_CONFIG = BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 7\n") + """
+SHARED_CONFIG = BASIC_CONFIG + """
   - email: cy@example.org
     name: Cy Ürün
-    topics: [optim, diffusion]
-  - email: di@example.org
-    name: "Di <b>&amp;</b> \\"Q\\""
-    topics: [optim]
-    max_papers: 1
-  - email: ed@example.org
-    topics: [diffusion, optim]
-    max_papers: 30
-  - email: fa@example.org
     topics: [diffusion]
-    max_papers: 2
+  - email: di.q+x@example.org
+    name: "Di <b>&amp;</b> \\"Q\\" O'Neil"
+    topics: [diffusion]
+  - email: ed@example.org
+    topics: [diffusion]
 email:
-  unsubscribe: "https://example.org/unsub?u={email}"
+  unsubscribe: "https://example.org/unsub?u={email}&l=é"
 """
 
 
-def assert_spliced_like_premailer(config, cases, expect_spliced=True):
-    naive, fast = Composer(config, inliner=inline_css), Composer(config)
-    assert isinstance(fast.inliner, SplicingInliner)
-    for _ in range(2):  # the second round is served from the learnt rows
-        for sub, matches in cases:
-            assert fast.render(sub, matches, NOW)[1] == naive.render(sub, matches, NOW)[1], (sub.email, len(matches))
-    stats = fast.inliner.stats
-    if expect_spliced:
-        assert fast.inliner.enabled and stats["spliced"] >= len(cases), stats
-    return fast.inliner
+def same_email(a: bytes, b: bytes) -> None:
+    """Two messages with the same headers (but the MIME boundary) and parts
+    that render the same (the HTML compared as parsed trees)."""
+    from lxml import html as lxml_html
+
+    from newsletter.messages import parse_message
+
+    ma, mb = parse_message(a), parse_message(b)
+    assert [(k, str(v)) for k, v in ma.items() if k != "Content-Type"] == [(k, str(v)) for k, v in mb.items()
+                                                                          if k != "Content-Type"]
+    assert ma.get_body(("plain",)).get_content() == mb.get_body(("plain",)).get_content()
+    trees = [lxml_html.tostring(lxml_html.document_fromstring(m.get_body(("html",)).get_content())) for m in (ma, mb)]
+    assert trees[0] == trees[1]
 
 
-def test_spliced_rows_give_premailer_bytes(tmp_path):
-    config = load(tmp_path, text=MANY_CONFIG)
+def test_subscribers_with_the_same_papers_share_one_body(tmp_path):
+    config = load(tmp_path, text=SHARED_CONFIG, hostile=False)
+    shared, whole = Composer(config), Composer(config)
+    whole.share_bodies = False
     cases = digests(config)
-    # the same cards in other positions, orders and company, and an empty digest
-    for sub, matches in list(cases):
-        cases += [(sub, matches[::-1]), (sub, matches[1:]), (sub, matches[:1]), (sub, [])]
-    assert any(m.paper.title.startswith("<script>") for _, ms in cases for m in ms)
-    assert any("Schrödinger" in m.paper.title for _, ms in cases for m in ms)
-    inliner = assert_spliced_like_premailer(config, cases)
-    assert inliner.layout[1] == "tr" and 'class="container"' in inliner.layout[0]
+    by_mix = {tuple(m.paper.id for m in matches) for _, matches in cases}
+    assert len(cases) == 5 and len(by_mix) == 2  # bob has his own mix; the four others get the same papers
+    for sub, matches in cases * 2:
+        a = shared.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        b = whole.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        same_email(a.data, b.data)
+        assert a.subject == b.subject and a.text == b.text
+        name = sub.name or sub.email
+        assert f"Hello {name}," in a.text and str(escape(name)) in a.html
+        assert quote_plus(sub.email) in a.html and "Pdtok" not in a.html + a.text
+    assert shared.share_bodies and len(shared._bodies) == 3  # bob; ada, cy and di; ed (no name: greeted by address)
 
 
-def test_spliced_rows_with_user_templates(tmp_path):
+def test_a_template_that_transforms_the_name_renders_every_email_whole(tmp_path):
     tpl = tmp_path / "tpl"
     tpl.mkdir()
-    (tpl / "style.css").write_text(
-        "body { color: #000; } td > p.brand { font-size: 30px; } table td { vertical-align: top; }\n"
-        "div.card p { margin: 0 } .card { padding: 2px } b { font-weight: 700 } @media (max-width: 400px) { .card { padding: 0 !important; } }\n"
-    )
-    # rows are <div>s without white space between them; a card holds a misnested <p><div>
-    (tpl / "digest.html").write_text(
-        '<!DOCTYPE html><html><head><style>{% include "style.css" %}</style></head><body><div id="list">'
-        "{% for s in sections %}<div class=\"section\"><b>{{ s.name }}</b></div>"
-        "{% for p in s.papers %}<div class=\"card\"><p>{{ p.title_html }}<br>{{ p.abstract_html }}</p>"
-        "{% if loop.index == 2 %}<p><div>odd</div></p>{% endif %}<p><span>{{ p.terms | join(', ') }}</span></p></div>"
-        "{% endfor %}{% endfor %}<div class=\"footer\">{{ name }}</div></div></body></html>"
-    )
-    config = load(tmp_path, text=MANY_CONFIG, extra="templates: tpl\n")
-    cases = digests(config)
-    cases += [(sub, matches[::-1]) for sub, matches in cases]
-    inliner = assert_spliced_like_premailer(config, cases)
-    assert inliner.layout[1] == "div"
-
-
-def test_templates_without_rows_go_through_whole(tmp_path):
-    tpl = tmp_path / "tpl"
-    tpl.mkdir()
-    (tpl / "digest.html").write_text(
-        "<html><head><style>p { color: red } .x { margin: 0 }</style></head><body>"
-        "{% for s in sections %}{% for p in s.papers %}<p class=\"x\">{{ p.title }}</p>{% endfor %}{% endfor %}</body></html>"
-    )
-    config = load(tmp_path, text=MANY_CONFIG, extra="templates: tpl\n")
-    # <p>s straight in <body>: no container table, but still a run of rows; and a
-    # digest with one paper has no run at all
-    inliner = assert_spliced_like_premailer(config, digests(config), expect_spliced=False)
-    assert inliner.stats["whole"] + inliner.stats["learnt"] + inliner.stats["spliced"] == 2 * len(digests(config))
-
-
-def test_rows_are_learnt_per_stylesheet():
-    """A stylesheet that changes between emails: rows learnt under one sheet
-    are never spliced into an email with another."""
-    shell = ('<!DOCTYPE html><html><head><style>{css}</style></head><body><table class="c">\n'
-             '<tr><td class="a">one</td></tr>\n<tr><td class="b">two &amp; ü</td></tr>\n</table></body></html>')
-    inliner = SplicingInliner(checks=0)
-    for css in (".a { color: red } td { margin: 0 }", ".a { color: blue } td { padding: 0 }", ".a { color: red } td { margin: 0 }"):
-        html = shell.format(css=css)
-        assert inliner(html) == inline_css(html)
-    assert len(inliner.units) == 2 and all(len(rows) == 2 for rows in inliner.units.values())
-    again = shell.format(css=".a { color: red } td { margin: 0 }")
-    assert inliner(again) == inline_css(again) and inliner.stats["spliced"] == 1
+    (tpl / "digest.txt").write_text("Dear {{ name | upper }} ({{ name | length }}): {{ count }} papers\n")
+    config = load(tmp_path, text=SHARED_CONFIG, hostile=False, extra="templates: tpl\n")
+    composer = Composer(config)
+    for sub, matches in digests(config):
+        text = composer.compose(sub, matches, now=NOW).text
+        name = sub.name or sub.email
+        assert text.startswith(f"Dear {name.upper()} ({len(name)}):"), text
+    assert composer.share_bodies is False
 
 
 def test_template_that_is_not_utf8_is_a_template_error_with_file_and_line(tmp_path, cli):

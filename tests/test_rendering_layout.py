@@ -14,7 +14,7 @@ from conftest import BASIC_CONFIG, DATA, write_config
 
 from newsletter import pipeline
 from newsletter.config import load_config
-from newsletter.rendering import Composer
+from newsletter.rendering import Composer, premailer_inline
 
 CHROMIUM = shutil.which("chromium") or (Path("/usr/bin/chromium").is_file() and "/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed (CI installs Debian's chromium)")
@@ -111,3 +111,53 @@ def test_latex_digest_fits_375px_and_contents_links_jump_to_cards(tmp_path):
     assert links == len(matches) >= 8
     assert abs(card_top) <= 2, f"the third card should be at the top after its contents link, is at {card_top}px"
     assert scroll_after_back < 400  # back at the contents list, near the top
+
+
+# Both emails in iframes; for every element of each body (document order, <tbody>
+# left out: only one of the two parsers' outputs spells it) the computed values
+# of the properties a digest's stylesheet sets, then the first difference.
+COMPARE = (
+    "<script>var seen=0;function styles(f){var out=[],props=['color','background-color','font-size',"
+    "'font-weight','line-height','margin','padding','border-bottom','display','width','max-width','text-decoration'];"
+    "f.contentDocument.body.querySelectorAll('*').forEach(function(el){if(el.tagName==='TBODY')return;"
+    "var cs=f.contentWindow.getComputedStyle(el);out.push(el.tagName+' '+props.map(function(p){"
+    "return cs.getPropertyValue(p)}).join('|'))});return out}"
+    "function done(){if(++seen<2)return;var a=styles(document.getElementById('a')),b=styles(document.getElementById('b')),"
+    "diff=a.length===b.length?'':'count '+a.length+' '+b.length;for(var i=0;!diff&&i<a.length;i++)"
+    "if(a[i]!==b[i])diff=i+': '+a[i]+' / '+b[i];document.documentElement.setAttribute('data-probe',"
+    "a.length+'|'+(diff||'same'))}</script>"
+)
+
+
+def compare_page(a: str, b: str) -> str:
+    frame = "<iframe id='{}' onload='done()' style='width:600px;height:900px;border:0' srcdoc=\"{}\"></iframe>"
+    return (
+        f"<!DOCTYPE html><html><head>{COMPARE}</head><body style='margin:0'>"
+        + frame.format("a", html_lib.escape(a, quote=True))
+        + frame.format("b", html_lib.escape(b, quote=True))
+        + "</body></html>"
+    )
+
+
+def test_css_inline_and_premailer_render_the_same_in_chromium(tmp_path):
+    (tmp_path / "papers").mkdir()
+    for f in DATA.glob("hf-papers-*.txt"):
+        shutil.copy(f, tmp_path / "papers" / f.name)
+    write_config(tmp_path, BASIC_CONFIG)
+    config = load_config(tmp_path / "config.yaml")
+    sub, matches = next(iter(pipeline.match(config, pipeline.papers(config), "ada@example.org")))
+    ours = Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html
+    theirs = Composer(config, inliner=premailer_inline).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html
+    assert ours != theirs  # two different inliners' bytes...
+    page = tmp_path / "compare.html"
+    page.write_text(compare_page(ours, theirs), encoding="utf-8")
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+         "--window-size=1400,1000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=60,
+    )
+    found = re.search(r'data-probe="(\d+)\|([^"]*)"', proc.stdout)
+    assert found, f"no probe in chromium output: {proc.stderr[-2000:]}"
+    elements, diff = int(found.group(1)), html_lib.unescape(found.group(2))
+    assert elements > 50 and diff == "same", diff  # ...the same computed style on every element

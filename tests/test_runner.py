@@ -261,3 +261,46 @@ def _peek(proc: subprocess.Popen) -> str:
         chunk = None
     _seen_output[proc.pid] = _seen_output.get(proc.pid, "") + (chunk or "")
     return _seen_output[proc.pid]
+
+
+BAD_RELOADS = {
+    "alias bomb": "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    + "sources: *a9\n",
+    "self-reference": "sources: &a [*a]\n",
+}
+
+
+def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server):
+    """An alias bomb, a self-referencing alias, a FIFO and a 5 GB (sparse) file
+    put in place of the config: each is reported in seconds, the daemon keeps
+    running on its old config, and a good edit after them still takes."""
+    config = setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED.split("  - email: bob")[0])
+    good = config.read_text()
+    box = smtp_server.mailbox
+    proc = start_run(tmp_path, "2026-11-23 10:00:00")
+    log = ""
+    try:
+        wait_until(lambda: (tmp_path / "newsletter-state.sqlite3").exists(), proc, "the daemon to start")
+        for n, (what, text) in enumerate(BAD_RELOADS.items()):
+            config.write_text(text)
+            wait_until(lambda n=n: _peek(proc).count("config not reloaded") > n, proc, f"the {what} to be reported", timeout=20)
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        os.replace(fifo, config)
+        wait_until(lambda: "not a regular file" in _peek(proc), proc, "the FIFO to be reported", timeout=20)
+        big = tmp_path / "big.yaml"
+        with open(big, "wb") as f:
+            f.truncate(5 * 1024**3)  # sparse: no disk used
+        os.replace(big, config)
+        wait_until(lambda: "over the limit" in _peek(proc), proc, "the big file to be reported", timeout=20)
+        config.write_text(good.replace("subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]"))
+        wait_until(lambda: any(m.rcpt_tos == ["newcomer@example.org"] for m in box.messages), proc, "the newcomer's digest")
+    finally:
+        code, rest = stop(proc)
+        log = _seen_output.pop(proc.pid, "") + rest
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert "config.yaml:10: YAML aliases expand this config" in log
+    assert "config.yaml:1: a YAML alias refers to a value that contains it" in log
+    assert "config reloaded (2 subscriber(s))" in log

@@ -113,3 +113,53 @@ def test_new_subscriber_waits_for_its_first_slot():
 
 def test_no_schedule_is_always_due():
     assert is_due(None, BERLIN, last_sent=utc(2026, 11, 23), first_seen=None, now=utc(2026, 11, 23))
+
+
+# --------------------------------------------------------------------------- past the calendar (issue 17)
+
+
+@pytest.mark.parametrize(
+    "text", ["every 99999999 hours", "every 527041 minutes", "every 8785 hours", "every " + "9" * 5000 + " minutes"]
+)
+def test_intervals_longer_than_a_year_are_refused(text):
+    with pytest.raises(ValueError, match="longer than a year"):
+        parse_schedule(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["daily at 23:59", "weekly on sunday at 23:59", "every 8784 hours", "every 7 minutes", "every 1 hour"]
+)
+def test_scheduling_never_raises_at_the_end_of_the_calendar(text):
+    from newsletter.scheduling import NEVER, next_send
+
+    schedule = parse_schedule(text)
+    end = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
+    for zone in (ZoneInfo("Pacific/Kiritimati"), ZoneInfo("America/Adak")):
+        assert next_slot(schedule, zone, end) in (NEVER,) or next_slot(schedule, zone, end) > end
+        assert not is_due(schedule, zone, last_sent=end, first_seen=end, now=end)
+        assert next_send(schedule, zone, last_sent=None, first_seen=None, now=end) is not None
+
+
+def test_validate_names_the_line_of_an_interval_past_the_calendar(cli, tmp_path):
+    from conftest import write_config
+
+    (tmp_path / "p.txt").write_text("x", encoding="utf-8")
+    write_config(
+        tmp_path,
+        """
+        sources:
+          - type: hf-papers-text
+            path: p.txt
+        topics:
+          t:
+            any: [x]
+        subscribers:
+          - email: ada@example.org
+            topics: [t]
+            schedule: every 99999999 hours
+        """,
+    )
+    result = cli("validate")
+    assert result.code == 2
+    assert "config.yaml:10: subscribers[0].schedule: schedule 'every 99999999 hours': the interval is longer than a year" in result.err
+    assert "Traceback" not in result.err

@@ -664,3 +664,74 @@ def test_a_broken_local_file_is_an_error_unless_marked_optional(tmp_path, cli):
     r = cli("papers", "--json")
     assert r.code == 0, r.err
     assert "skipped" in r.err and len(json.loads(r.out)) == 44
+
+
+# --------------------------------------------------------------------------- hostile links (issue 17)
+
+HOSTILE_LINKS = {
+    "Diffusion one": "javascript:alert(document.cookie)",
+    "Diffusion two": "  JaVaScRiPt:alert(1)",
+    "Diffusion three": "\n\t VBScript:msgbox(1)",
+    "Diffusion four": "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "Diffusion five": "java\tscript:alert(2)",
+}
+
+
+def test_only_web_links_reach_an_href(cli, tmp_path):
+    """A feed's javascript:/data:/vbscript: links (any case, behind spaces or
+    control characters) never become an href; the title links to an arXiv
+    page or a title search instead."""
+    from email import message_from_bytes, policy
+
+    items = "".join(
+        f"<item><title>{title} model</title><link>{link}</link>"
+        f"<description>A diffusion model paper.</description></item>"
+        for title, link in HOSTILE_LINKS.items()
+    )
+    items += (
+        "<item><title>Diffusion six model</title><link>javascript:alert(3)</link>"
+        "<guid>http://arxiv.org/abs/2406.01234v2</guid><description>A diffusion model paper.</description></item>"
+    )
+    (tmp_path / "feed.xml").write_text(
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>', encoding="utf-8"
+    )
+    write_config(
+        tmp_path,
+        """
+        sources:
+          - type: feed
+            path: feed.xml
+        topics:
+          diffusion:
+            any: ["diffusion"]
+        subscribers:
+          - email: ada@example.org
+            topics: [diffusion]
+        """,
+    )
+    result = cli("send")
+    assert result.code == 0, result.err
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    message = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    html = message.get_body(("html",)).get_content()
+    text = message.get_body(("plain",)).get_content()
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert hrefs
+    for href in hrefs:
+        assert re.match(r"^(https?:|mailto:|#)", href), href
+    for bad in ("javascript", "vbscript", "data:text"):
+        assert bad not in html.lower() and bad not in text.lower()
+    assert "https://arxiv.org/search/?query=Diffusion+one+model" in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)", " \x01\x02JAVASCRIPT:alert(1)", "\x00data:text/html,x", "vbscript:x", "jav\nascript:x",
+     "file:///etc/passwd", "//evil.example/x", "https://", "http://a b/"],
+)
+def test_a_paper_keeps_no_link_that_is_not_http(url):
+    from newsletter.models import Paper
+
+    paper = Paper("T", "A", "s", url=url, pdf_url=url, github=url)
+    assert (paper.url, paper.pdf_url, paper.github) == (None, None, None)
+    assert Paper("T", "A", "s", url=" https://x.org/a\n").url == "https://x.org/a"

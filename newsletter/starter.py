@@ -1,0 +1,133 @@
+"""``newsletter init``: a commented starter ``config.yaml`` that reads live sources.
+
+The shipped ``config.yaml`` runs on sample files; a new user needs one that
+fetches today's papers.  :data:`STARTER_CONFIG` is that file: arXiv (by
+categories the user edits) and Hugging Face daily papers, a topic written as
+keyword rules and one written as a sentence, one subscriber on a schedule,
+and the ``outbox`` transport (nothing to set up).  It is a test of its own
+that the text loads and validates as written (without fetching anything).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import ConfigError, Problem
+
+STARTER_CONFIG = """\
+# Paper Digest configuration, written by `newsletter init`.
+#
+# Next steps:
+#   1. Put your address under `subscribers:` and adjust the topics below.
+#   2. newsletter validate               # checks this file (add --fetch to try the sources)
+#   3. newsletter match                  # which papers each subscriber would get, and why
+#   4. newsletter test-email --to you@example.org
+#   5. newsletter send                   # or `newsletter run` to send on the schedule
+#
+# Paths are relative to this file's folder.
+
+timezone: UTC                      # default time zone for schedules (an IANA name: Europe/Berlin)
+schedule: daily at 08:00           # default for subscribers without their own schedule
+                                   # (or: weekly on monday at 09:00 / every 6 hours)
+
+sources:
+  # The newest arXiv submissions in these categories (edit the list; see
+  # https://arxiv.org/category_taxonomy). One request every 3 seconds, 100 papers each.
+  - type: arxiv
+    name: arXiv
+    categories: [cs.LG, cs.CL, stat.ML]
+    max_results: 200
+    # query: 'all:"diffusion"'     # arXiv search syntax, ANDed with the categories
+
+  # The papers picked on Hugging Face (huggingface.co/papers) over the last 2 days.
+  - type: hf-daily
+    name: Hugging Face daily papers
+    days: 2
+
+topics:
+  # A topic as keyword rules: whole words, case-insensitive; `word*` is a prefix,
+  # `score-based` also matches `score based`, /.../ is a regular expression.
+  diffusion:
+    name: Diffusion models         # shown in the email
+    any: ["diffusion model*", "score-based", "denoising diffusion", "flow matching"]
+    none: ["medical imag*"]        # any of these excludes the paper
+{about_topic}
+subscribers:
+  - email: you@example.org         # <- your address
+    name: You
+    topics: [{topic_keys}]
+    # schedule: weekly on monday at 08:00   # overrides the default schedule above
+    max_papers: 20
+
+email:
+  from: "Paper Digest <digest@example.org>"
+  # unsubscribe: "mailto:digest@example.org?subject=unsubscribe"
+
+# Each digest is written as an .eml file to outbox/ (open it in any mail client).
+delivery:
+  transport: outbox
+  path: outbox
+# To send real mail, replace the block above, e.g. (STARTTLS on port 587):
+# delivery:
+#   transport: smtp
+#   host: smtp.fastmail.com
+#   port: 587
+#   security: starttls
+#   username: you@fastmail.com
+#   password_env: SMTP_PASSWORD    # the NAME of the variable holding the password
+"""
+
+ABOUT_TOPIC = """\
+
+  # A topic described in words: papers are ranked by how close they are to it.
+  molecules:
+    name: ML for molecules
+    about: >-
+      Graph neural networks for molecules: message passing, equivariant
+      architectures, property prediction and molecule generation.
+"""
+
+
+def starter_config() -> str:
+    """The starter file's text.  Its second topic is written as a sentence
+    (``about:``) where this version supports that; otherwise it is left out
+    rather than written in a form that does not validate."""
+    from .config import Topic
+
+    if "about" in Topic.model_fields:
+        return STARTER_CONFIG.format(about_topic=ABOUT_TOPIC, topic_keys="diffusion, molecules")
+    return STARTER_CONFIG.format(about_topic="", topic_keys="diffusion")
+
+
+def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write :func:`starter_config` to ``path`` (a folder gets ``config.yaml``).
+
+    Never replaces an existing file unless ``force``; the file appears whole
+    or not at all (written to a temporary name, then renamed).  Raises
+    :class:`ConfigError` (exit 2) naming the file otherwise.
+    """
+    target = Path(path)
+    if target.is_dir():
+        target = target / "config.yaml"
+    if target.exists() and not force:
+        raise ConfigError(Problem("already exists; not overwritten (use --force to replace it)", str(target)))
+    try:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            blocker = next(p for p in (target.parent, *target.parent.parents) if p.exists() and not p.is_dir())
+            raise ConfigError(Problem(f"cannot write: {blocker} is a file, not a folder", str(target))) from None
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(starter_config())
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ConfigError(Problem(f"cannot write: {exc.strerror or exc}", str(target))) from None
+    return target

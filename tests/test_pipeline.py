@@ -1,0 +1,174 @@
+"""``newsletter test-email``: one real digest through the configured transport
+to any address, recording nothing (the next ``send`` is unchanged)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from conftest import write_config
+from smtp_server import smtp_server  # noqa: F401
+
+NOW = "2024-05-06T09:00:00+00:00"
+HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
+EMPTY_FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>quiet</title><link>https://example.org/</link>
+<description>nothing today</description></channel></rss>
+"""
+
+
+def export(titles: list[str]) -> str:
+    return HEADER + "".join(f"{t}\n\nWe study {t.lower()} and report results.\n\n" for t in titles)
+
+
+def setup(folder: Path, delivery: str, titles=("Diffusion Models for Task 1", "Diffusion Models for Task 2", "SGD Under Heavy Tails")) -> Path:
+    (folder / "papers").mkdir(exist_ok=True)
+    (folder / "papers" / "day1.txt").write_text(export(list(titles)), encoding="utf-8")
+    return write_config(
+        folder,
+        f"""
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  diffusion:
+    name: Diffusion models
+    any: ["diffusion model*"]
+  optim:
+    name: Optimisation
+    any: ["SGD"]
+subscribers:
+  - email: ada@example.org
+    name: Ada Lovelace
+    topics: [diffusion]
+email:
+  from: "Paper Digest <digest@example.org>"
+delivery:
+{delivery}
+""",
+    )
+
+
+def smtp(port: int, more: str = "") -> str:
+    return f"  transport: smtp\n  host: 127.0.0.1\n  port: {port}\n  security: none\n  timeout: 5\n  retries: 1\n  retry_delay: 0.01\n{more}"
+
+
+def digest_of(folder: Path) -> str | None:
+    state = folder / "newsletter-state.sqlite3"
+    return hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else None
+
+
+def test_sample_digest_over_smtp_records_nothing(tmp_path, cli, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port))
+    r = cli("test-email", "--to", "me@example.net", "--now", NOW)
+    assert r.code == 0, r.err
+    box = smtp_server.mailbox
+    (got,) = box.messages
+    assert got.rcpt_tos == ["me@example.net"] and got.mail_from == "digest@example.org"
+    msg = got.message
+    assert msg["To"] == "me@example.net"
+    assert msg.get_content_type() == "multipart/alternative"
+    text = msg.get_body(("plain",)).get_content()
+    assert "Diffusion Models for Task 1" in text and "SGD Under Heavy Tails" in text  # every topic
+    assert r.out.strip() == f"sent a sample digest (3 papers) to me@example.net via smtp: {msg['Subject']!r} {msg['Message-ID']}"
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+    # The next send is what it would have been: Ada gets her papers.
+    s = cli("send", "--now", NOW)
+    assert s.code == 0, s.err
+    assert "sent 1, empty 0, failed 0, not due 0" in s.out
+    assert box.messages[1].rcpt_tos == ["ada@example.org"]
+    assert "Diffusion Models for Task 1" in box.messages[1].message.get_body(("plain",)).get_content()
+
+
+def test_a_subscribers_next_digest_leaves_the_state_untouched(tmp_path, cli, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port))
+    assert cli("send", "--now", NOW).code == 0
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
+    before = digest_of(tmp_path)
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "ADA@example.org", "--now", NOW)
+    assert r.code == 0, r.err
+    assert r.out.startswith("sent ada@example.org's digest (1 paper) to me@example.net via smtp:")
+    test = smtp_server.mailbox.messages[1].message
+    body = test.get_body(("plain",)).get_content()
+    assert "Latent Diffusion Models at Scale" in body and "Task 1" not in body  # her next digest
+    assert digest_of(tmp_path) == before  # not a byte changed
+
+    s = cli("send", "--now", NOW)
+    assert s.code == 0 and "sent 1," in s.out
+    real = smtp_server.mailbox.messages[2]
+    assert real.rcpt_tos == ["ada@example.org"]
+    assert "Latent Diffusion Models at Scale" in real.message.get_body(("plain",)).get_content()
+    assert real.message_id != test["Message-ID"]
+
+    # Nothing new left for her: the test shows her papers already sent, and says so.
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "ada@example.org", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "nothing new for ada@example.org" in r.err and "(3 papers)" in r.out
+
+
+def test_outbox_writes_the_eml_and_no_state(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox\n  path: outbox")
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code == 0, r.err
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    assert "me@example.net" in eml.name and b"To: me@example.net" in eml.read_bytes()
+    assert "via outbox" in r.out
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
+def test_no_paper_matching_any_topic_still_makes_a_sample(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox", titles=("Protein Folding Revisited", "Graph Coloring Bounds"))
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code == 0, r.err
+    assert "no current paper matches any topic; the sample shows the first 2 papers" in r.err
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    assert b"Protein Folding Revisited" in eml.read_bytes()
+
+
+def test_no_papers_is_a_clear_error(tmp_path, cli, smtp_server):
+    (tmp_path / "quiet.xml").write_text(EMPTY_FEED, encoding="utf-8")
+    write_config(
+        tmp_path,
+        f"""
+sources:
+  - type: feed
+    path: quiet.xml
+topics:
+  t: {{any: [x]}}
+delivery:
+{smtp(smtp_server.port)}
+""",
+    )
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code == 2
+    assert r.err.strip() == (
+        "config.yaml: no papers in the current sources (1 source(s) read); nothing to build a test digest from"
+    )
+    assert smtp_server.mailbox.messages == []
+
+
+def test_usage_errors_are_one_line(tmp_path, cli, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port, "  username: u\n  password_env: TEST_EMAIL_PASSWORD_UNSET\n"))
+    r = cli("test-email", "--to", "not-an-address")
+    assert (r.code, r.err.strip()) == (2, "--to: 'not-an-address' is not a valid address")
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "zed@example.org")
+    assert r.code == 2
+    assert r.err.strip() == "config.yaml: no subscriber 'zed@example.org' in the config (subscribers: ada@example.org)"
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code == 2
+    assert r.err.strip() == (
+        "config.yaml:26: delivery.password_env: environment variable TEST_EMAIL_PASSWORD_UNSET is not set "
+        "(it must hold the SMTP password for u)"
+    )
+    assert smtp_server.mailbox.messages == [] and "Traceback" not in r.err
+
+
+def test_a_refused_test_email_exits_1_with_the_reply(tmp_path, cli, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port))
+    smtp_server.mailbox.reject["me@example.net"] = "550 5.1.1 no such user"
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code == 1
+    assert r.err.strip() == (
+        "test email to me@example.net not delivered: recipient me@example.net refused: 550 5.1.1 no such user"
+    )
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()

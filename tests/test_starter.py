@@ -1,0 +1,74 @@
+"""``newsletter init``: the starter config it writes validates as written, and
+an existing file is never replaced without --force."""
+
+from __future__ import annotations
+
+import yaml
+
+from newsletter.config import Topic, parse_config
+from newsletter.readers import is_remote
+from newsletter.starter import starter_config
+
+
+def test_starter_config_reads_live_sources_and_loads():
+    text = starter_config()
+    config = parse_config(text, "config.yaml")
+    kinds = [s.type for s in config.sources]
+    assert kinds == ["arxiv", "hf-daily"] and all(is_remote(s) for s in config.sources)
+    assert config.sources[0].categories == ["cs.LG", "cs.CL", "stat.ML"]
+    assert config.topics["diffusion"].any  # a topic as keyword rules
+    assert config.delivery.transport == "outbox"
+    (sub,) = config.subscribers
+    assert sub.schedule is not None and str(sub.schedule) == "daily at 08:00"  # the default schedule
+    assert str(config.schedule) == "daily at 08:00"
+    # A topic written as a sentence wherever the running version has `about:`.
+    assert ("about" in Topic.model_fields) == ("about:" in text)
+    if "about" in Topic.model_fields:
+        assert config.topics["molecules"].about and "molecules" in sub.topics
+    assert "# " in text and yaml.safe_load(text)["email"]["from"]  # commented, plain YAML
+
+
+def test_init_then_validate_passes_without_fetching(tmp_path, cli):
+    r = cli("init")
+    assert r.code == 0, r.err
+    written = tmp_path / "config.yaml"
+    assert written.read_text(encoding="utf-8") == starter_config()
+    assert r.out.splitlines()[0] == "wrote config.yaml"
+    v = cli("validate")
+    assert v.code == 0, v.err
+    assert v.out.startswith("config.yaml: OK: 2 sources (0 papers, 2 remote not fetched)")
+    assert not (tmp_path / ".cache").exists()  # nothing was fetched
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
+def test_init_never_overwrites_without_force(tmp_path, cli):
+    mine = tmp_path / "config.yaml"
+    mine.write_text("# my own config\n", encoding="utf-8")
+    r = cli("init")
+    assert r.code == 2
+    assert r.err.strip() == "config.yaml: already exists; not overwritten (use --force to replace it)"
+    assert r.out == "" and mine.read_text(encoding="utf-8") == "# my own config\n"
+
+    r = cli("init", "--force")
+    assert r.code == 0, r.err
+    assert mine.read_text(encoding="utf-8") == starter_config()
+    assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]  # no temporary file left
+
+
+def test_init_path_folder_and_config_option(tmp_path, cli):
+    assert cli("init", "deep/er/digest.yaml").code == 0
+    assert (tmp_path / "deep/er/digest.yaml").read_text(encoding="utf-8") == starter_config()
+    (tmp_path / "site").mkdir()
+    r = cli("init", "site")
+    assert r.code == 0 and (tmp_path / "site/config.yaml").is_file()
+    assert "--config site/config.yaml validate" in r.out
+    r = cli("--config", "other.yaml", "init")
+    assert r.code == 0 and (tmp_path / "other.yaml").is_file()
+    assert cli("--config", "other.yaml", "validate").code == 0
+
+
+def test_init_where_no_file_can_be_written_is_one_line(tmp_path, cli):
+    (tmp_path / "notes.txt").write_text("a file, not a folder\n", encoding="utf-8")
+    r = cli("init", "notes.txt/config.yaml")
+    assert r.code == 2
+    assert r.err.strip() == "notes.txt/config.yaml: cannot write: notes.txt is a file, not a folder"
