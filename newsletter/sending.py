@@ -206,6 +206,7 @@ class _SendRun:
             retry_delay=d.retry_delay,
             max_per_minute=d.max_per_minute,
             sleep=self.sleep,
+            stop=self.stop,
         ) as dispatcher:
             batch: list = []
             try:

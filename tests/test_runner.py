@@ -304,3 +304,30 @@ def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server)
     assert "config.yaml:10: YAML aliases expand this config" in log
     assert "config.yaml:1: a YAML alias refers to a value that contains it" in log
     assert "config reloaded (2 subscriber(s))" in log
+
+
+def test_sigterm_with_a_hung_server_exits_within_the_smtp_timeout(tmp_path, smtp_server):
+    """SIGTERM while a message hangs in DATA: no new delivery starts, the one
+    in flight is abandoned at its timeout, the daemon exits well inside
+    systemd's 90 s, and every digest stays pending."""
+    from test_send import many
+
+    box = smtp_server.mailbox
+    box.hang_data = True
+    delivery = smtp(smtp_server.port).replace("timeout: 5", "timeout: 4").replace("retries: 1", "retries: 3")
+    setup(tmp_path, delivery, subscribers=many(30))
+    proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)  # libfaketime would scale socket timeouts too
+    try:
+        wait_until(lambda: box.data_count >= 1, proc, "a message in flight")
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 15, took
+    assert box.data_count <= 2
+    assert "Traceback" not in err
+    assert not any(status == "sent" for _, status, *_ in digests(tmp_path))

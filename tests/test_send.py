@@ -493,3 +493,40 @@ def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli
         pids = {m.message_id.split(".")[1] for m in box.messages}  # make_msgid puts the pid there
         assert len(pids) == 2
     assert cli("send").out.strip().splitlines()[-1].startswith("sent 0,")
+
+
+# --------------------------------------------------------------------------- a hung server (issue 17)
+
+
+def test_a_server_that_never_answers_data_stops_the_batch(tmp_path, cli, smtp_server):
+    """After a DATA timeout the outcome is unknown: that digest is not resent
+    in this run, the batch stops, the rest stays pending, the error says
+    "timed out", and 30 subscribers end well within a minute."""
+    import time
+
+    box = smtp_server.mailbox
+    box.hang_data = True
+    delivery = f"""  transport: smtp
+  host: 127.0.0.1
+  port: {smtp_server.port}
+  security: none
+  timeout: 2
+  retries: 3
+  retry_delay: 0.5
+"""
+    setup(tmp_path, delivery, subscribers=many(30))
+    started = time.monotonic()
+    r = cli("send", "--now", NOW)
+    elapsed = time.monotonic() - started
+    assert r.code == 1, r.err
+    assert elapsed < 60
+    assert box.data_count <= 3, box.data_count
+    assert "timed out" in r.out and "closed the connection" not in r.out + r.err
+    assert "Traceback" not in r.err
+    rows = digests(tmp_path)
+    assert not any(status == "sent" for _, status, *_ in rows)
+    # nothing is lost: next run, with the server answering, every digest goes out once
+    box.hang_data = False
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.out + r.err
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(30)]
