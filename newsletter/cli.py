@@ -112,7 +112,7 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
     config = state.config
     found = pipeline.papers(config, warn=warn)
     # Papers already sent are not in the next digest; reading the state never writes it.
-    results = list(pipeline.match(config, found, subscriber, exclude=pipeline.already_sent(config, subscriber)))
+    results = list(pipeline.match(config, found, subscriber, exclude=pipeline.already_sent(config, subscriber), warn=warn))
     if as_json:
         emit_json(
             {
@@ -126,9 +126,10 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
     for sub, matches in results:
         click.echo(f"{sub.label}: {len(matches)} paper{'s' * (len(matches) != 1)}")
         for m in matches:
-            click.echo(f"  {m.score:3}  {m.paper.title}")
-            why = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
-            click.echo(f"       [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+            score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
+            click.echo(f"  {score}  {m.paper.title}")
+            why = m.reason if m.reasons else ", ".join(f"{h.term} ({h.field})" for h in m.hits)
+            click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
 
 
 def _parse_now(ctx, param, value: str | None) -> datetime:

@@ -275,6 +275,36 @@ class Topic(_Model):
     fields: list[Literal["title", "abstract", "authors", "categories"]] = ["title", "abstract"]
     categories: list[str] = []
     """arXiv categories (``cs.LG``): when given, a paper must be in one of them."""
+    about: str | None = None
+    """The interest in words (one to a few sentences): papers are ranked by how well they fit."""
+    like: list[str] = []
+    """Papers the subscriber liked (arXiv ids or titles of papers the tool has seen): extra queries."""
+    min_score: float | None = Field(None, ge=0, le=1)
+    """Relevance floor in [0, 1] for ``about``/``like`` ranking (default: ranking.DEFAULT_MIN_SCORE)."""
+
+    @field_validator("about")
+    @classmethod
+    def _about_not_empty(cls, value):
+        if value is not None and not value.strip():
+            raise ValueError("'about' is empty: describe the interest in one to a few sentences, or remove the key")
+        return value
+
+    @field_validator("like")
+    @classmethod
+    def _like_entries(cls, value):
+        for entry in value:
+            if not entry.strip():
+                raise ValueError("empty entry in 'like': give an arXiv id or the title of a paper")
+        return value
+
+    @property
+    def ranked(self) -> bool:
+        """Whether papers are ranked by relevance (``about`` or ``like``), not by matched terms."""
+        return bool(self.about or self.like)
+
+    @property
+    def has_rules(self) -> bool:
+        return bool(self.any or self.all or self.none or self.categories)
 
     @field_validator("fields")
     @classmethod
@@ -285,8 +315,11 @@ class Topic(_Model):
 
     @model_validator(mode="after")
     def _something_to_match(self):
-        if not (self.any or self.all or self.categories):
-            raise ValueError("a topic needs at least one 'any' or 'all' term, or 'categories'")
+        if not (self.any or self.all or self.categories or self.about or self.like):
+            raise ValueError(
+                "a topic needs at least one 'any' or 'all' term, 'categories', "
+                "or 'about' (the interest in words) or 'like' (papers liked)"
+            )
         return self
 
 

@@ -17,7 +17,7 @@ title.  Order: pinned authors first, then score, then upvotes, then title.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import regex
@@ -190,8 +190,13 @@ class Hit:
 
 @dataclass(frozen=True)
 class TopicMatch:
+    """A topic's verdict on a paper.  ``relevance`` (in [0, 1]) and ``reason``
+    (in words) are set when the topic ranks by ``about``/``like``."""
+
     topic: str
     hits: tuple[Hit, ...]
+    relevance: float | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -199,11 +204,21 @@ class PaperMatch:
     """A paper selected for a subscriber, with the reasons."""
 
     paper: Paper
-    score: int
+    score: float  # matched-term count for keyword topics, relevance in [0, 1] for ranked ones
     topics: tuple[str, ...]  # topic keys, in the subscriber's order
     terms: tuple[str, ...]  # distinct matched terms, as written in the config
     hits: tuple[Hit, ...]
     pinned: bool = False
+    reasons: tuple[str, ...] = ()
+    """Why, in words, for ranked topics ("close to your interest: message passing")."""
+
+    @property
+    def reason(self) -> str:
+        """Why this paper is in the digest, in words (never rule syntax)."""
+        if self.reasons:
+            return "; ".join(self.reasons)
+        found = dict.fromkeys(h.text for h in self.hits if h.field != "categories")
+        return "matched: " + ", ".join(found) if found else ""
 
     def to_json(self) -> dict:
         return {
@@ -212,6 +227,7 @@ class PaperMatch:
             "score": self.score,
             "topics": list(self.topics),
             "terms": list(self.terms),
+            "reason": self.reason,
             "matches": [{"term": h.term, "field": h.field, "text": h.text} for h in self.hits],
             "url": self.paper.url,
             "pinned": self.pinned,
@@ -320,6 +336,10 @@ class Matcher:
         rule, so most (topic, paper) pairs cost nothing.
         """
         papers = list(papers)
+        return TopicIndex({p.id: p for p in papers}, self.results(papers, topics))
+
+    def results(self, papers: list[Paper], topics: Iterable[str] | None = None) -> dict[str, dict[str, TopicMatch]]:
+        """Per topic (all, or the named ones), the papers its rules let in, by id."""
         rules = [self.rules[k] for k in topics] if topics is not None else list(self.rules.values())
         texts = [field_texts(p) for p in papers]
         folded = [{k: v.casefold() for k, v in t.items()} for t in texts]
@@ -336,7 +356,7 @@ class Matcher:
                 if m:
                     found[papers[i].id] = m
             results[rule.key] = found
-        return TopicIndex({p.id: p for p in papers}, results)
+        return results
 
 
     def _located(self, key: str, exc: RegexTimeout, paper: Paper) -> RegexTimeout:
@@ -401,7 +421,7 @@ class _Scored:
     match: TopicMatch
     title_terms: frozenset[str]
     other_terms: frozenset[str]
-    score: int
+    score: float  # matched-term count, or the relevance of a ranked topic
 
 
 def _score(title_terms: frozenset[str], other_terms: frozenset[str]) -> int:
@@ -427,9 +447,11 @@ class TopicIndex:
             for pid, tm in matches.items():
                 title = frozenset(h.term for h in tm.hits if h.field == "title")
                 other = frozenset(h.term for h in tm.hits if h.field != "title")
-                scored[pid] = _Scored(tm, title, other, _score(title, other))
+                score = _score(title, other) if tm.relevance is None else tm.relevance
+                scored[pid] = _Scored(tm, title, other, score)
             self._scored[key] = scored
         self._tail = {pid: (-(p.upvotes or 0), p.title.casefold(), pid) for pid, p in papers.items()}
+        self._selected: dict[tuple, tuple[PaperMatch, ...]] = {}
         for key, scored in self._scored.items():
             self._ranked[key] = sorted(scored, key=lambda pid: (-scored[pid].score, self._tail[pid]))
         self._by_author: dict[str, set[str]] = {}
@@ -440,11 +462,27 @@ class TopicIndex:
 
     def select(self, subscriber, exclude=frozenset(), limit: int | None = None) -> list[PaperMatch]:
         """The subscriber's papers, best first, minus ``exclude`` (ids already sent),
-        capped at ``limit`` (default: the subscriber's ``max_papers``)."""
+        capped at ``limit`` (default: the subscriber's ``max_papers``).
+
+        The answer depends only on the topics, pinned authors, cap and
+        ``exclude``; subscribers who share those (a list with a few popular
+        topic mixes) share one selection, kept for the index's lifetime."""
         cap = subscriber.max_papers if limit is None else limit
-        keys = [k for k in dict.fromkeys(subscriber.topics) if k in self._scored]
+        pins = tuple(getattr(subscriber, "pin", ()))
+        excluded = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
+        key = (tuple(subscriber.topics), pins, cap, excluded)
+        found = self._selected.get(key)
+        if found is None:
+            found = self._select(subscriber.topics, pins, cap, excluded)
+            if len(self._selected) >= SELECTION_CACHE:
+                self._selected.clear()
+            self._selected[key] = found
+        return list(found)
+
+    def _select(self, topics, pins, cap: int, exclude: frozenset) -> tuple[PaperMatch, ...]:
+        keys = [k for k in dict.fromkeys(topics) if k in self._scored]
         pinned_ids: set[str] = set()
-        for name in getattr(subscriber, "pin", ()):
+        for name in pins:
             pinned_ids |= self._by_author.get(name.casefold(), set())
         candidates: set[str] = set()
         for key in keys:
@@ -465,29 +503,77 @@ class TopicIndex:
         for pid in pinned_ids:
             if any(pid in self._scored[k] for k in keys):
                 candidates.add(pid)
-        candidates -= set(exclude) if not isinstance(exclude, (set, frozenset)) else exclude
+        candidates -= exclude
 
         selected = []
         for pid in candidates:
             parts = [self._scored[k][pid] for k in keys if pid in self._scored[k]]
-            if len(parts) == 1:
-                score = parts[0].score
-                title_terms, other_terms = parts[0].title_terms, parts[0].other_terms
+            relevances = [p.match.relevance for p in parts if p.match.relevance is not None]
+            score: float
+            if relevances:
+                # Ranked topics: the best fit among them (already in [0, 1]).
+                score = value = max(relevances)
             else:
-                title_terms = frozenset().union(*(p.title_terms for p in parts))
-                other_terms = frozenset().union(*(p.other_terms for p in parts))
-                score = _score(title_terms, other_terms)
-            selected.append(((pid not in pinned_ids, -score, self._tail[pid]), pid, parts, score))
+                if len(parts) == 1:
+                    score = parts[0].score
+                else:
+                    title_terms = frozenset().union(*(p.title_terms for p in parts))
+                    other_terms = frozenset().union(*(p.other_terms for p in parts))
+                    score = _score(title_terms, other_terms)
+                # The same order as the count, on the [0, 1) scale of ranked topics
+                # (a subscriber may follow both kinds).
+                value = score / (score + 2)
+            selected.append(((pid not in pinned_ids, -value, self._tail[pid]), pid, parts, score))
         selected.sort(key=lambda item: item[0])
         out = []
         for order, pid, parts, score in selected[:cap]:
             hits = tuple(h for p in parts for h in p.match.hits)
             terms = tuple(dict.fromkeys(h.term for h in hits))
-            out.append(PaperMatch(self.papers[pid], score, tuple(p.match.topic for p in parts), terms, hits, not order[0]))
-        return out
+            reasons = tuple(dict.fromkeys(p.match.reason for p in parts if p.match.reason))
+            topics = tuple(p.match.topic for p in parts)
+            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], reasons))
+        return tuple(out)
 
 
-def topic_index(config, all_papers: list[Paper], subs) -> TopicIndex:
-    """The topics ``subs`` follow, matched once against all papers."""
+#: Selections kept per index (cleared when full).
+SELECTION_CACHE = 1024
+
+
+def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None) -> TopicIndex:
+    """The topics ``subs`` follow, matched once against all papers: the one
+    selection step of ``match``, ``preview`` and ``send``.
+
+    Rules decide membership (``none`` always excludes); topics with
+    ``about``/``like`` are then ranked by :mod:`ranking`, which scores each
+    member in [0, 1], drops those under the topic's floor and says why in
+    words.  ``warn`` gets a line per ``like`` entry naming no known paper.
+    """
+    all_papers = list(all_papers)
     wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
-    return Matcher(config.topics, config).index(all_papers, wanted)
+    topics = config.topics
+    ranked = [k for k in wanted if topics[k].ranked]
+    with_rules = [k for k in wanted if not topics[k].ranked or topics[k].has_rules]
+    results = Matcher(topics, config).results(all_papers, with_rules)
+    if ranked:
+        from .ranking import Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
+
+        first = topics[ranked[0]]
+        embedder = Embedder(
+            config.cache_dir / "embeddings.sqlite3",
+            where=config.problem(("topics", ranked[0], "about" if first.about else "like"), ""),
+        )
+        try:
+            ranker = Ranker(all_papers, embedder, warn, locate=lambda key, i: config.where("topics", key, "like", i))
+            position = {p.id: i for i, p in enumerate(all_papers)}
+            for key in ranked:
+                topic = topics[key]
+                rules = results.get(key, {})
+                members = [position[pid] for pid in rules] if topic.has_rules else None
+                found = ranker.rank(Interest(key, topic.about, tuple(topic.like), topic.min_score), members)
+                results[key] = {
+                    pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason)
+                    for pid, r in found.items()
+                }
+        finally:
+            embedder.close()
+    return TopicIndex({p.id: p for p in all_papers}, results)

@@ -47,7 +47,12 @@ def _address(name: str | None, addr: str, what: str) -> Address:
 
 
 def sender_domain(config: Config) -> str:
-    return parseaddr(config.email.from_)[1].rpartition("@")[2] or "localhost"
+    return _domain(config.email.from_)
+
+
+@functools.lru_cache(maxsize=64)
+def _domain(mailbox: str) -> str:
+    return parseaddr(mailbox)[1].rpartition("@")[2] or "localhost"
 
 
 def new_message_id(config: Config) -> str:
@@ -252,6 +257,20 @@ class MessageWriter:
         return _fold("To", _address(subscriber.name, addr, f"subscriber {addr!r}"))
 
     def __call__(self, subscriber: Subscriber, *, subject: str, html: str, text: str, message_id: str, date: datetime) -> bytes:
+        return self.assemble(
+            subscriber,
+            subject=subject,
+            message_id=message_id,
+            date=date,
+            text_qp=self.quoted_printable(text_body(text)),
+            html_qp=self.quoted_printable(text_body(html)),
+        )
+
+    def assemble(
+        self, subscriber: Subscriber, *, subject: str, message_id: str, date: datetime, text_qp: bytes, html_qp: bytes
+    ) -> bytes:
+        """The message around two bodies already in quoted-printable (CRLF line
+        ends, as :meth:`quoted_printable` gives them for :func:`text_body`)."""
         out = [self._from, self._to(subscriber)]
         _checked(subject, "subject", TemplateError)
         line = f"Subject: {subject}\r\n"
@@ -277,17 +296,63 @@ class MessageWriter:
                 out.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
         boundary = ("=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "==").encode("ascii")
         out.append(b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n')
-        for body, subtype in ((text, b"plain"), (html, b"html")):
-            body = body.replace("\r\n", "\n").replace("\r", "\n")
-            if not body.endswith("\n"):
-                body += "\n"
-            payload = self.quoted_printable(body)
+        for payload, subtype in ((text_qp, b"plain"), (html_qp, b"html")):
             out.append(b"--" + boundary + b"\r\nContent-Type: text/" + subtype
                        + b'; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n')
             out.append(payload)
             out.append(b"\r\n")
         out.append(b"--" + boundary + b"--\r\n")
         return b"".join(out)
+
+
+def text_body(body: str) -> str:
+    """A text part's body as the message carries it: LF line ends, ending with one."""
+    body = body.replace("\r\n", "\n").replace("\r", "\n")
+    return body if body.endswith("\n") else body + "\n"
+
+
+class EncodedBody:
+    """A text part shared by many messages, quoted-printable once, with holes.
+
+    ``body`` holds placeholder tokens (see :class:`rendering.Composer`) where
+    each message has its own values.  Quoted-printable encodes each line on
+    its own, so the lines without a token are encoded here, once; :meth:`fill`
+    encodes only the few lines with a token, after putting the values in.
+    """
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, body: str, tokens: tuple[str, ...]) -> None:
+        pieces: list[bytes | str] = []
+        static: list[bytes] = []
+        for line in text_body(body).split("\n"):
+            if any(t in line for t in tokens):
+                if static:
+                    pieces.append(b"\r\n".join(static))
+                    static = []
+                pieces.append(line)
+            else:
+                static.append(_qp_line(line))
+        if static:
+            pieces.append(b"\r\n".join(static))
+        self.pieces = tuple(pieces)
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        """The encoded body with each token replaced by its value."""
+        out = []
+        for piece in self.pieces:
+            if isinstance(piece, str):
+                for token, value in values.items():
+                    piece = piece.replace(token, value)
+                out.append(_qp_line(piece))
+            else:
+                out.append(piece)
+        return b"\r\n".join(out)
+
+
+def _qp_line(line: str) -> bytes:
+    """One line (no line break in it) in quoted-printable, CRLF soft breaks."""
+    return binascii.b2a_qp(line.encode("utf-8"), istext=True).replace(b"\n", b"\r\n")
 
 
 def parse_message(data: bytes) -> EmailMessage:

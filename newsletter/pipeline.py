@@ -63,15 +63,16 @@ def match(
     all_papers: list[Paper],
     only: str | None = None,
     exclude: Callable[[Subscriber], frozenset[str]] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[Subscriber, list[PaperMatch]]]:
     """Per subscriber, the papers for its next digest, best first.
 
     ``exclude(subscriber)`` gives the paper ids it must not get again (the
     ones already sent, from the state).  Topics are matched once for all
-    subscribers.
+    subscribers; ``warn`` gets a line per ``like:`` entry that names no known paper.
     """
     subs = subscribers(config, only)
-    index = topic_index(config, all_papers, subs)
+    index = topic_index(config, all_papers, subs, warn)
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
 

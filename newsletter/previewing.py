@@ -114,7 +114,7 @@ def preview(
     warnings: list[str] = []
     if exclude is None:
         exclude = pipeline.already_sent(config, only)
-    for sub, matches in pipeline.match(config, found, only, exclude=exclude):
+    for sub, matches in pipeline.match(config, found, only, exclude=exclude, warn=warnings.append):
         name = slug(sub.email)
         if not matches and not config.sends_empty(sub):
             # send sends nothing here, so neither does the preview (stale files go, below)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import secrets
 import textwrap
 import traceback
 from collections.abc import Callable, Sequence
@@ -32,7 +33,7 @@ from markupsafe import Markup, escape
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError
 from .matching import REGEX_TIMEOUT, PaperMatch
-from .messages import MessageWriter, new_message_id, parse_message, unsubscribe_url
+from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
 
 log = logging.getLogger(__name__)
@@ -163,10 +164,12 @@ class Card:
     abstract_html: Markup
     abstract_wrapped: str
     terms: list
-    score: int
+    score: float
     upvotes: int | None
     pdf_url: str | None
     topics: list
+    reason: str = ""
+    """Why the paper is here, in words, for ranked (``about``/``like``) topics."""
 
     def __getitem__(self, name: str):
         try:
@@ -210,6 +213,15 @@ class Composer:
         self.rules = Matcher(config.topics).rules
         self._cards: dict[tuple, Card] = {}
         self._term_regex = {t.text: t.regex for rule in self.rules.values() for t in rule.any + rule.all}
+        # Stand-ins for the personal values (address, name, unsubscribe link):
+        # random, so no paper or template text contains them.
+        salt = secrets.token_hex(8)
+        self._tokens = (f"Pdtok{salt}E", f"Pdtok{salt}N", f"Pdtok{salt}U")
+        self._token_pattern = re.compile("(" + "|".join(self._tokens) + ")")
+        self._bodies: dict[tuple, _Body] = {}
+        self._checks_left = 3
+        #: False once a template is found to use a personal value beyond printing it.
+        self.share_bodies = True
 
     def _load(self, name: str) -> jinja2.Template:
         try:
@@ -248,7 +260,7 @@ class Composer:
     def _card(self, m: PaperMatch, limit: int) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
         topics found it the same way, so it is built once (cached)."""
-        key = (m.paper.id, m.topics, m.terms, limit)
+        key = (m.paper.id, m.topics, m.terms, m.reasons, limit)
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
@@ -268,6 +280,7 @@ class Composer:
             upvotes=m.paper.upvotes,
             pdf_url=m.paper.pdf_url,
             topics=[config.topic_name(t) for t in m.topics],
+            reason="; ".join(m.reasons),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded
@@ -315,8 +328,12 @@ class Composer:
     # -- rendering ----------------------------------------------------------------------
 
     def render(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> tuple[str, str, str]:
-        """(subject, inlined HTML, text)."""
-        ctx = self.context(subscriber, matches, now)
+        """(subject, inlined HTML, text), rendered whole for this subscriber."""
+        subject, html, text = self._render_context(self.context(subscriber, matches, now))
+        return subject, self.inliner(html), text
+
+    def _render_context(self, ctx: dict) -> tuple[str, str, str]:
+        """(subject, HTML before inlining, text)."""
         try:
             subject = self.subject_template.render(ctx)
         except jinja2.TemplateError as exc:
@@ -330,7 +347,7 @@ class Composer:
             # A template doing arithmetic or calls on the wrong values.
             raise self._template_error(jinja2.TemplateRuntimeError(str(exc)), exc.__traceback__) from None
         subject = " ".join(subject.split())
-        return subject, self.inliner(html), text
+        return subject, html, text
 
     def compose(
         self,
@@ -340,9 +357,28 @@ class Composer:
         now: datetime,
         message_id: str | None = None,
     ) -> Composed:
-        subject, html, text = self.render(subscriber, matches, now)
+        """The finished email.  Subscribers who get the same papers the same way
+        share one rendered, inlined and encoded body (see :class:`_Body`); only
+        their name, address and unsubscribe link are put in per message."""
         message_id = message_id or new_message_id(self.config)
-        data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
+        body = self._body(subscriber, matches, now) if self.share_bodies else None
+        if body is None:
+            subject, html, text = self.render(subscriber, matches, now)
+            data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
+        else:
+            html_values, text_values = self._values(subscriber)
+            subject, html, text = body.subject.fill(text_values), body.html.fill(html_values), body.text.fill(text_values)
+            if isinstance(self.writer, MessageWriter):
+                data = self.writer.assemble(
+                    subscriber,
+                    subject=subject,
+                    message_id=message_id,
+                    date=now,
+                    text_qp=body.text_qp.fill(text_values),
+                    html_qp=body.html_qp.fill(html_values),
+                )
+            else:
+                data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
         warnings = []
         size = len(html.encode("utf-8"))
         if size > self.config.email.max_html_kb * 1024:
@@ -351,6 +387,105 @@ class Composer:
                 f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); lower max_papers or abstract_chars"
             )
         return Composed(data, subject, html, text, message_id, tuple(m.paper.id for m in matches), tuple(warnings))
+
+    # -- one body for many subscribers ------------------------------------------------
+
+    def _values(self, subscriber: Subscriber) -> tuple[dict[str, str], dict[str, str]]:
+        """Each personal token's value in the HTML part (escaped) and in the text part and subject."""
+        email_token, name_token, unsubscribe_token = self._tokens
+        text = {email_token: subscriber.email, name_token: subscriber.name or subscriber.email}
+        url = unsubscribe_url(self.config, subscriber)
+        if url is not None:
+            text[unsubscribe_token] = url
+        return {k: str(escape(v)) for k, v in text.items()}, text
+
+    def _tokenised(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> dict:
+        """The template context with a token in place of each personal value."""
+        email_token, name_token, unsubscribe_token = self._tokens
+        stand_in = subscriber.model_copy(update={"email": email_token, "name": name_token if subscriber.name else None})
+        ctx = self.context(stand_in, matches, now)
+        ctx["name"] = name_token
+        if ctx.get("unsubscribe") is not None:
+            ctx["unsubscribe"] = unsubscribe_token
+        return ctx
+
+    def _body(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> _Body | None:
+        """The shared body for this digest (made on first use), or None when
+        the templates use a personal value other than by printing it."""
+        personal = ("email", "name")
+        key = (
+            now,
+            tuple(matches),
+            subscriber.name is None,
+            repr([v for k, v in subscriber.__dict__.items() if k not in personal]),
+        )
+        body = self._bodies.get(key)
+        if body is not None:
+            return body
+        ctx = self._tokenised(subscriber, matches, now)
+        subject, html, text = self._render_context(ctx)
+        if self._checks_left:
+            # The first few bodies are also rendered for their real subscriber:
+            # tokens filled in must give exactly that.  A template that tests,
+            # measures or transforms a name or an address renders every email whole.
+            self._checks_left -= 1
+            real = self._render_context(self.context(subscriber, matches, now))
+            html_values, text_values = self._values(subscriber)
+            if (_fill(subject, text_values), _fill(html, html_values), _fill(text, text_values)) != real:
+                log.debug("templates use personal values beyond printing them: every digest rendered whole")
+                self.share_bodies = False
+                return None
+        inlined = self.inliner(html)
+        holes = self._token_pattern
+        body = _Body(
+            _Holed(subject, holes),
+            _Holed(inlined, holes),
+            _Holed(text, holes),
+            EncodedBody(inlined, self._tokens),
+            EncodedBody(text, self._tokens),
+        )
+        if len(self._bodies) >= BODY_CACHE:
+            self._bodies.clear()
+        self._bodies[key] = body
+        return body
+
+
+#: Distinct digest bodies kept for reuse (cleared when full).
+BODY_CACHE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    """One digest as rendered for a stand-in subscriber whose address, name
+    and unsubscribe link are tokens: subject, inlined HTML and text with the
+    tokens in, and both parts already quoted-printable but for the lines
+    holding a token."""
+
+    subject: _Holed
+    html: _Holed
+    text: _Holed
+    html_qp: EncodedBody
+    text_qp: EncodedBody
+
+
+class _Holed:
+    """A text cut at its tokens, so filling it in is one join."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, text: str, tokens: re.Pattern) -> None:
+        self.parts = tokens.split(text)  # the pattern captures: tokens at odd indexes
+
+    def fill(self, values: dict[str, str]) -> str:
+        parts = list(self.parts)
+        parts[1::2] = [values.get(t, t) for t in parts[1::2]]
+        return "".join(parts)
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for token, value in values.items():
+        text = text.replace(token, value)
+    return text
 
 
 # --------------------------------------------------------------------------- CSS inlining

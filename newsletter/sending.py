@@ -184,7 +184,7 @@ class _SendRun:
                     f"({owner or 'unknown'}) stopped; sending it again with the same Message-ID "
                     "(if the server had accepted it just before, it arrives twice with that Message-ID)"
                 )
-        self.index = topic_index(config, self.papers, subs)
+        self.index = topic_index(config, self.papers, subs, self.warn)
         self.composer = Composer(config)
         self.sender = sender_address(config)
         if transport is None:

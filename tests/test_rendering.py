@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 import shutil
 from datetime import UTC, datetime
+from urllib.parse import quote_plus
 
 import pytest
 from conftest import BASIC_CONFIG, DATA, write_config
+from markupsafe import escape
 
 from newsletter import pipeline
 from newsletter.config import load_config
@@ -233,6 +235,68 @@ def test_validate_reports_template_problems(tmp_path, cli):
     assert r.code == 2, r.out
     assert r.err.strip() == "templates/digest.html:3: template syntax error: unexpected '}'"
     assert "Traceback" not in r.err
+
+
+# -- one body for subscribers who get the same papers ---------------------------------
+
+SHARED_CONFIG = BASIC_CONFIG + """
+  - email: cy@example.org
+    name: Cy Ürün
+    topics: [diffusion]
+  - email: di.q+x@example.org
+    name: "Di <b>&amp;</b> \\"Q\\" O'Neil"
+    topics: [diffusion]
+  - email: ed@example.org
+    topics: [diffusion]
+email:
+  unsubscribe: "https://example.org/unsub?u={email}&l=é"
+"""
+
+
+def same_email(a: bytes, b: bytes) -> None:
+    """Two messages with the same headers (but the MIME boundary) and parts
+    that render the same (the HTML compared as parsed trees)."""
+    from lxml import html as lxml_html
+
+    from newsletter.messages import parse_message
+
+    ma, mb = parse_message(a), parse_message(b)
+    assert [(k, str(v)) for k, v in ma.items() if k != "Content-Type"] == [(k, str(v)) for k, v in mb.items()
+                                                                          if k != "Content-Type"]
+    assert ma.get_body(("plain",)).get_content() == mb.get_body(("plain",)).get_content()
+    trees = [lxml_html.tostring(lxml_html.document_fromstring(m.get_body(("html",)).get_content())) for m in (ma, mb)]
+    assert trees[0] == trees[1]
+
+
+def test_subscribers_with_the_same_papers_share_one_body(tmp_path):
+    config = load(tmp_path, text=SHARED_CONFIG, hostile=False)
+    shared, whole = Composer(config), Composer(config)
+    whole.share_bodies = False
+    cases = digests(config)
+    by_mix = {tuple(m.paper.id for m in matches) for _, matches in cases}
+    assert len(cases) == 5 and len(by_mix) == 2  # bob has his own mix; the four others get the same papers
+    for sub, matches in cases * 2:
+        a = shared.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        b = whole.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        same_email(a.data, b.data)
+        assert a.subject == b.subject and a.text == b.text
+        name = sub.name or sub.email
+        assert f"Hello {name}," in a.text and str(escape(name)) in a.html
+        assert quote_plus(sub.email) in a.html and "Pdtok" not in a.html + a.text
+    assert shared.share_bodies and len(shared._bodies) == 3  # bob; ada, cy and di; ed (no name: greeted by address)
+
+
+def test_a_template_that_transforms_the_name_renders_every_email_whole(tmp_path):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("Dear {{ name | upper }} ({{ name | length }}): {{ count }} papers\n")
+    config = load(tmp_path, text=SHARED_CONFIG, hostile=False, extra="templates: tpl\n")
+    composer = Composer(config)
+    for sub, matches in digests(config):
+        text = composer.compose(sub, matches, now=NOW).text
+        name = sub.name or sub.email
+        assert text.startswith(f"Dear {name.upper()} ({len(name)}):"), text
+    assert composer.share_bodies is False
 
 
 def test_template_that_is_not_utf8_is_a_template_error_with_file_and_line(tmp_path, cli):

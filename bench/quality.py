@@ -1,0 +1,193 @@
+"""Relevance quality on the labelled set in tests/data/relevance: one table.
+
+    python bench/quality.py            # dev and heldout, every setting
+    python bench/quality.py --split dev
+
+For each interest of ``interests.yaml`` and each setting -- ``quick`` rules,
+``careful`` rules, ``about`` alone, ``careful`` rules + ``about``, ``about`` +
+the two ``like`` papers -- the papers of one split are run through the
+product's own selection (:func:`newsletter.pipeline.match`, one subscriber per
+interest with ``max_papers: 60``) and scored:
+
+- nDCG@10 of the digest's order (gain 2^grade - 1; the ideal order is that of
+  the labels over the split's papers);
+- precision, recall and F1 of the digest as a set (a paper is relevant when
+  its grade is 1 or 2).
+
+The liked papers are left out of the papers scored in the ``+ like`` setting
+(for every setting alike, so the columns compare).  Tune on ``dev`` only; the
+``heldout`` split says how the tuned ranker does on papers it was not tuned on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from workload import HEADER  # noqa: E402
+
+from newsletter import pipeline  # noqa: E402
+from newsletter.config import load_config  # noqa: E402
+from newsletter.models import Paper  # noqa: E402
+from newsletter.readers import parse_hf_papers_text  # noqa: E402
+
+DATA = ROOT / "tests" / "data"
+RELEVANCE = DATA / "relevance"
+EXPORTS = ["hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"]
+SETTINGS = ["quick rules", "careful rules", "about", "careful + about", "about + like"]
+DIGEST_SIZE = 60
+
+
+def load_labels() -> tuple[dict, dict[str, dict[str, int]], dict[str, str]]:
+    """(interests, grades[interest][paper id], split[paper id])."""
+    interests = yaml.safe_load((RELEVANCE / "interests.yaml").read_text(encoding="utf-8"))
+    grades: dict[str, dict[str, int]] = {}
+    split: dict[str, str] = {}
+    with (RELEVANCE / "labels.tsv").open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            grades.setdefault(row["interest"], {})[row["paper_id"]] = int(row["grade"])
+            split[row["paper_id"]] = row["split"]
+    return interests, grades, split
+
+
+def load_papers() -> list[Paper]:
+    seen: dict[str, Paper] = {}
+    for name in EXPORTS:
+        for p in parse_hf_papers_text((DATA / name).read_bytes(), name):
+            seen.setdefault(p.id, p)
+    return list(seen.values())
+
+
+def topic_for(interest: dict, setting: str) -> dict:
+    topic: dict = {"name": interest.get("name", "")}
+    if setting in ("quick rules", "careful rules", "careful + about"):
+        topic.update(interest["quick" if setting == "quick rules" else "careful"])
+    if setting in ("about", "careful + about", "about + like"):
+        topic["about"] = interest["about"]
+    if setting == "about + like":
+        topic["like"] = list(interest["like"])
+    return topic
+
+
+def write_config(folder: Path, papers: list[Paper], interests: dict, setting: str) -> Path:
+    """A config whose one source is the split's papers, one topic and one subscriber per interest."""
+    body = "".join(f"{p.title}\n\n{p.abstract}\n\n" for p in papers)
+    (folder / "papers.txt").write_text(HEADER + body, encoding="utf-8")
+    config = {
+        "sources": [{"type": "hf-papers-text", "path": "papers.txt"}],
+        "topics": {key: topic_for(interest, setting) for key, interest in interests.items()},
+        "subscribers": [
+            {"email": f"{key.replace('_', '-')}@example.org", "topics": [key], "max_papers": DIGEST_SIZE}
+            for key in interests
+        ],
+        "cache": str(ROOT / ".cache" / "bench-quality"),
+        "state": "state.sqlite3",
+    }
+    path = folder / "config.yaml"
+    path.write_text(json.dumps(config, ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def ndcg(ranked: list[str], grades: dict[str, int], pool: list[str], k: int = 10) -> float:
+    gain = lambda g: 2**g - 1  # noqa: E731
+    dcg = sum(gain(grades.get(pid, 0)) / math.log2(i + 2) for i, pid in enumerate(ranked[:k]))
+    ideal = sorted((grades.get(pid, 0) for pid in pool), reverse=True)[:k]
+    idcg = sum(gain(g) / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def prf(selected: list[str], grades: dict[str, int], pool: list[str]) -> tuple[float, float, float]:
+    relevant = {pid for pid in pool if grades.get(pid, 0) >= 1}
+    hit = len(relevant & set(selected))
+    p = hit / len(selected) if selected else (1.0 if not relevant else 0.0)
+    r = hit / len(relevant) if relevant else 1.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def evaluate(split: str, settings: list[str] = SETTINGS) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """{setting: {interest: (nDCG@10, precision, recall, F1)}} for one split."""
+    interests, grades, splits = load_labels()
+    papers = [p for p in load_papers() if splits.get(p.id) == split]
+    liked_ids = set()
+    by_title = {p.title_key: p.id for p in load_papers()}
+    from newsletter.models import normalize_title
+
+    for interest in interests.values():
+        liked_ids |= {by_title.get(normalize_title(t), t) for t in interest.get("like", [])}
+    out: dict[str, dict[str, tuple[float, float, float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="digest-quality-") as tmp:
+        for setting in settings:
+            folder = Path(tmp) / setting.replace(" ", "-").replace("+", "and")
+            folder.mkdir()
+            # liked papers stay in the corpus (the ranker must find them) but are never scored
+            config = load_config(write_config(folder, papers, interests, setting))
+            found = pipeline.papers(config)
+            rows = {}
+            for sub, matches in pipeline.match(config, found):
+                key = sub.topics[0]
+                liked = {by_title.get(normalize_title(t), t) for t in interests[key].get("like", [])}
+                pool = [p.id for p in papers if p.id not in liked]
+                ranked = [m.paper.id for m in matches if m.paper.id not in liked]
+                p, r, f = prf(ranked, grades[key], pool)
+                rows[key] = (ndcg(ranked, grades[key], pool), p, r, f)
+            out[setting] = rows
+    return out
+
+
+def table(results: dict[str, dict[str, tuple]], split: str) -> str:
+    settings = list(results)
+    keys = list(next(iter(results.values())))
+    head = ["interest"] + [f"{s}: nDCG@10 / F1" for s in settings]
+    lines = [head]
+    for key in keys:
+        lines.append([key] + [f"{results[s][key][0]:.2f} / {results[s][key][3]:.2f}" for s in settings])
+    means = ["mean"]
+    for s in settings:
+        rows = results[s].values()
+        means.append(
+            f"{statistics.mean(r[0] for r in rows):.3f} / {statistics.mean(r[3] for r in rows):.3f}"
+        )
+    lines.append(means)
+    pr = ["mean P / R"]
+    for s in settings:
+        rows = results[s].values()
+        pr.append(f"{statistics.mean(r[1] for r in rows):.2f} / {statistics.mean(r[2] for r in rows):.2f}")
+    lines.append(pr)
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    fmt = lambda row: "| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |"  # noqa: E731
+    return "\n".join([f"{split}:", fmt(lines[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+                     + [fmt(r) for r in lines[1:]])
+
+
+def summary(results: dict[str, dict[str, tuple]]) -> dict[str, tuple[float, float]]:
+    """{setting: (mean nDCG@10, mean F1)}."""
+    return {
+        s: (statistics.mean(r[0] for r in rows.values()), statistics.mean(r[3] for r in rows.values()))
+        for s, rows in results.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", choices=["dev", "heldout"], action="append")
+    args = parser.parse_args()
+    for split in args.split or ["dev", "heldout"]:
+        print(table(evaluate(split), split))
+        print()
+
+
+if __name__ == "__main__":
+    main()

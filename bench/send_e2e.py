@@ -1,0 +1,179 @@
+"""``newsletter send`` end to end against the wire, and ``send --dry-run`` at scale.
+
+    python bench/send_e2e.py [--subscribers 2000] [--dry-run-subscribers 25000 100000]
+
+Row 1: ``newsletter send`` as a user runs it (process start to exit, state
+written) for N subscribers in four distinct topic mixes (digests of about
+56 KB), over SMTP with 4 connections to Postfix's ``smtp-sink``, next to
+``smtp-source -s 4`` sending the same number of messages of the same size to
+the same sink: the ratio is what the tool costs on top of the wire.  Peak
+RSS is the process tree's (``newsletter send`` forks one worker per core).
+
+Row 2: ``send --dry-run`` for growing synthetic subscriber lists (same
+mixes): wall time per subscriber and peak RSS, which must stay flat.
+
+Figures on a shared machine are noisy: each is the median of a few runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from workload import NAMES, sample_papers, write_exports  # noqa: E402
+
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+NOW = "2024-05-01T08:00:00+00:00"
+
+#: Four topic mixes, each a few topics with many matching sample papers.
+MIXES = (["diffusion"], ["llm", "agents"], ["vision", "diffusion"], ["rl", "llm", "vision"])
+TOPICS = {
+    "diffusion": {"name": "Diffusion models", "any": ["diffusion", "denois*", "score-based"]},
+    "llm": {"name": "Language models", "any": ["language model*", "llm*", "instruction tuning"]},
+    "agents": {"name": "Agents", "any": ["agent*", "tool use", "planning"]},
+    "vision": {"name": "Vision", "any": ["image*", "video*", "visual"]},
+    "rl": {"name": "Reinforcement learning", "any": ["reinforcement", "reward*", "policy"]},
+}
+
+
+def make_send_workload(folder: Path, subscribers: int, *, port: int | None = None, max_papers: int = 19) -> Path:
+    """Papers (the samples) and a config: ``subscribers`` subscribers cycling
+    through :data:`MIXES`, SMTP to 127.0.0.1:``port`` (the outbox without one)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_exports(folder / "papers", sample_papers())
+    subs = []
+    for i in range(subscribers):
+        sub: dict = {"email": f"reader{i:06d}@example.org", "topics": MIXES[i % len(MIXES)], "max_papers": max_papers}
+        if i % 4:
+            sub["name"] = f"{NAMES[i % len(NAMES)]} Reader {i}"
+        subs.append(sub)
+    delivery = (
+        {"transport": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "connections": 4}
+        if port
+        else {"transport": "outbox", "path": "outbox"}
+    )
+    config = {
+        "sources": [{"type": "hf-papers-text", "path": "papers/"}],
+        "topics": TOPICS,
+        "subscribers": subs,
+        "email": {
+            "from": "Paper Digest <digest@example.org>",
+            "subject": "{{ count }} new papers: {{ topics | join(', ') }}",
+            "unsubscribe": "https://example.org/unsubscribe?u={email}",
+        },
+        "delivery": delivery,
+        "state": "state.sqlite3",
+    }
+    path = folder / "config.yaml"
+    path.write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def timed_run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str]:
+    """Run ``cmd`` under a tiny wrapper that reports the peak RSS of everything it
+    started (RUSAGE_CHILDREN: the largest of the command and its workers)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    wrapper = (
+        "import resource,subprocess,sys,time\n"
+        "t=time.perf_counter();p=subprocess.run(sys.argv[1:],capture_output=True,text=True);w=time.perf_counter()-t\n"
+        "sys.stderr.write(p.stderr);sys.stdout.write(p.stdout)\n"
+        "print('@@', w, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, p.returncode)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=3600)
+    found = re.search(r"^@@ (\S+) (\d+) (-?\d+)$", proc.stdout, re.M)
+    if not found:
+        raise RuntimeError(f"no measurement: {proc.stderr[-2000:]}")
+    lines = [ln for ln in proc.stdout.splitlines() if not ln.startswith("@@ ")] or proc.stderr.splitlines()[-1:]
+    return float(found.group(1)), int(found.group(2)) / 1024, int(found.group(3)), (lines or [""])[-1]
+
+
+def smtp_source_seconds(port: int, count: int, size: int) -> float:
+    cmd = [SMTP_SOURCE, "-d", "-s", "4", "-m", str(count), "-l", str(size),
+           "-f", "digest@example.org", "-t", "reader@example.org", f"127.0.0.1:{port}"]
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    return time.perf_counter() - t
+
+
+def message_size(folder: Path) -> int:
+    """Mean size of the digests ``send`` builds for this workload (one of each mix, via the outbox)."""
+    config = make_send_workload(folder, len(MIXES))
+    r = subprocess.run([sys.executable, "-m", "newsletter", "--config", str(config), "send", "--now", NOW],
+                       cwd=folder, env={**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"},
+                       capture_output=True, text=True, timeout=600)
+    sizes = [p.stat().st_size for p in (folder / "outbox").rglob("*.eml")]
+    if r.returncode or not sizes:
+        raise RuntimeError(f"sizing run failed: {r.stderr[-2000:]}")
+    return int(statistics.mean(sizes))
+
+
+def bench_send_e2e(table, sink_factory, folder: Path, subscribers: int = 2000, reps: int = 3) -> None:
+    size = message_size(folder / "size")
+    sink = sink_factory()
+    try:
+        wire = statistics.median(smtp_source_seconds(sink.port, subscribers, size) for _ in range(reps))
+        runs = []
+        for i in range(reps):
+            config = make_send_workload(folder / f"send-{i}", subscribers, port=sink.port)
+            runs.append(timed_run([sys.executable, "-m", "newsletter", "--config", str(config), "send", "--now", NOW],
+                                  config.parent))
+    finally:
+        sink.stop()
+    wall = statistics.median(r[0] for r in runs)
+    rss = max(r[1] for r in runs)
+    ok = all(r[2] == 0 for r in runs)
+    ratio = wall / wire
+    table.add(f"smtp-source -s 4, {subscribers} x {size // 1024} KB messages to smtp-sink", f"{wire:.2f} s")
+    table.add(f"newsletter send end to end, {subscribers} subscribers x {size // 1024} KB, 4 mixes, connections=4",
+              f"{wall:.2f} s, peak RSS {rss:.0f} MB ({runs[0][3]}, exit {runs[0][2]})")
+    table.add("newsletter send / smtp-source (end to end)", f"x{ratio:.2f}", "<= 2.0 and RSS < 500 MB",
+              ok and ratio <= 2.0 and rss < 500)
+
+
+def bench_dry_run(table, folder: Path, counts: tuple[int, ...] = (25000, 100000)) -> None:
+    per_sub = {}
+    for n in counts:
+        config = make_send_workload(folder / f"dry-{n}", n)
+        wall, rss, code, last = timed_run(
+            [sys.executable, "-m", "newsletter", "--config", str(config), "send", "--dry-run", "--now", NOW], config.parent
+        )
+        per_sub[n] = wall / n
+        table.add(f"send --dry-run, {n:,} subscribers", f"{wall:.1f} s ({wall / n * 1e6:.0f} us each), peak RSS {rss:.0f} MB"
+                  f" (exit {code})", "RSS < 500 MB", code == 0 and rss < 500)
+    small, large = min(per_sub), max(per_sub)
+    growth = per_sub[large] / per_sub[small]
+    table.add(f"send --dry-run per-subscriber time {small:,} -> {large:,}", f"x{growth:.2f}", "linear (x < 1.3)",
+              growth < 1.3)
+
+
+if __name__ == "__main__":
+    import argparse
+
+    from run import Sink, Table
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subscribers", type=int, default=2000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--dry-run-subscribers", type=int, nargs="*", default=[25000, 100000])
+    args = parser.parse_args()
+    table = Table()
+    work = Path(tempfile.mkdtemp(prefix="digest-e2e-"))
+    try:
+        bench_send_e2e(table, Sink, work, args.subscribers, args.reps)
+        if args.dry_run_subscribers:
+            bench_dry_run(table, work, tuple(args.dry_run_subscribers))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(table)

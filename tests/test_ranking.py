@@ -1,0 +1,224 @@
+"""Relevance ranking: topics written in words (about:) or by example (like:)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC
+
+import pytest
+from conftest import run_newsletter, write_config
+
+from newsletter import load_config, pipeline
+from newsletter.models import Paper
+from newsletter.ranking import Embedder, Interest, Ranker, phrases
+from newsletter.rendering import Composer
+
+ABOUT = """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  generative:
+    name: Generative modelling
+    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.
+  interp:
+    name: Interpretability
+    any: ["attribution", "saliency"]
+subscribers:
+  - email: ada@example.org
+    topics: [generative]
+    max_papers: 8
+  - email: bob@example.org
+    topics: [interp, generative]
+    max_papers: 30
+"""
+
+
+def match_json(workdir, *args):
+    result = run_newsletter("match", "--json", *args, cwd=workdir)
+    assert result.code == 0, result.err
+    return {s["email"]: s["papers"] for s in json.loads(result.out)["subscribers"]}, result
+
+
+def test_about_alone_ranks_best_first_with_scores_and_reasons(workdir):
+    write_config(workdir, ABOUT)
+    subs, _ = match_json(workdir)
+    papers = subs["ada@example.org"]
+    assert 3 <= len(papers) <= 8  # max_papers caps the digest
+    scores = [p["score"] for p in papers]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.5 <= s <= 1 for s in scores)  # the default floor
+    assert all("diffusion" in (p["title"] + p["reason"]).lower() or "score" in p["reason"] for p in papers)
+    assert papers[0]["reason"].startswith("close to your interest: ")
+    assert "about" not in papers[0]["reason"] and "any" not in papers[0]["reason"]
+    # keyword topics keep their integer scores next to ranked ones
+    bob = subs["bob@example.org"]
+    assert {type(p["score"]) for p in bob} == {int, float}
+    assert any(p["reason"].startswith("matched: ") for p in bob)
+
+
+def test_text_output_shows_reason_in_words(workdir):
+    write_config(workdir, ABOUT)
+    result = run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir)
+    assert result.code == 0, result.err
+    assert "close to your interest:" in result.out
+    assert "Building index" not in result.out + result.err  # bm25s stays quiet
+
+
+def test_min_score_is_the_floor_a_quiet_day_gives_a_short_digest(workdir):
+    write_config(workdir, ABOUT.replace("faster sampling.", "faster sampling.\n    min_score: 0.9"))
+    subs, _ = match_json(workdir)
+    high = subs["ada@example.org"]
+    assert all(p["score"] >= 0.9 for p in high)
+    write_config(workdir, ABOUT)
+    default, _ = match_json(workdir)
+    assert len(high) < len(default["ada@example.org"])
+    write_config(workdir, ABOUT.replace("faster sampling.", "faster sampling.\n    min_score: 1"))
+    none, result = match_json(workdir)
+    assert none["ada@example.org"] == []
+
+
+def test_rules_decide_membership_about_ranks(workdir):
+    config = ABOUT.replace(
+        "faster sampling.\n", 'faster sampling.\n    any: ["diffusion*"]\n    none: ["reflected"]\n'
+    )
+    write_config(workdir, config)
+    subs, _ = match_json(workdir)
+    papers = subs["ada@example.org"]
+    assert papers
+    for p in papers:
+        assert "reflected" not in p["title"].lower()  # none always excludes
+    # every paper passed the rule: its text says diffusion
+    everything = {p.id: p for p in pipeline.papers(load_config(workdir / "config.yaml"))}
+    assert all("diffusion" in (everything[p["id"]].title + everything[p["id"]].abstract).lower() for p in papers)
+    assert all(isinstance(p["score"], float) for p in papers)
+
+
+def test_like_alone_and_reason_names_the_liked_paper(workdir):
+    config = ABOUT.replace(
+        "    about: >-\n      Diffusion and score-based generative models: score matching, flow matching,\n"
+        "      Schrödinger bridges and faster sampling.\n",
+        '    like: ["Reflected Diffusion Models"]\n',
+    )
+    write_config(workdir, config)
+    subs, _ = match_json(workdir)
+    papers = subs["ada@example.org"]
+    assert papers
+    assert all(p["title"] != "Reflected Diffusion Models" for p in papers)  # the liked paper itself is known
+    assert papers[0]["reason"] == "like: Reflected Diffusion Models"
+
+
+def test_like_that_matches_no_paper_is_a_warning_not_an_error(workdir):
+    write_config(workdir, ABOUT.replace("faster sampling.\n", 'faster sampling.\n    like: ["2101.99999", "A Paper Nobody Wrote"]\n'))
+    subs, result = match_json(workdir)
+    assert subs["ada@example.org"]
+    warnings = [line for line in result.err.splitlines() if "matches no known paper" in line]
+    assert len(warnings) == 2
+    assert "config.yaml:10: " in warnings[0] and "'2101.99999'" in warnings[0]
+    assert "'A Paper Nobody Wrote'" in warnings[1]
+
+
+@pytest.mark.parametrize(
+    "replace, expected",
+    [
+        (("about: >-", "about: ''\n    x_about: >-"), "config.yaml:7: topics.generative.about: 'about' is empty"),
+        (("faster sampling.\n", "faster sampling.\n    min_score: 1.5\n"), "config.yaml:10: topics.generative.min_score: "),
+        (("faster sampling.\n", "faster sampling.\n    min_score: -0.1\n"), "config.yaml:10: topics.generative.min_score: "),
+        (("faster sampling.\n", "faster sampling.\n    like: ['']\n"), "config.yaml:10: topics.generative.like: empty entry"),
+    ],
+)
+def test_bad_ranking_settings_are_located(workdir, replace, expected):
+    text = ABOUT.replace(*replace)
+    if "x_about" in text:  # an empty about: drop the rest of the sentence
+        text = text.replace(
+            "    x_about: >-\n      Diffusion and score-based generative models: score matching, flow matching,\n"
+            "      Schrödinger bridges and faster sampling.\n",
+            "",
+        )
+    write_config(workdir, text)
+    result = run_newsletter("validate", cwd=workdir)
+    assert result.code == 2
+    assert expected in result.err, result.err
+    assert "Traceback" not in result.err
+
+
+def test_a_model_that_cannot_load_is_one_located_line(workdir, tmp_path_factory):
+    broken = tmp_path_factory.mktemp("site") / "wordllama"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('weights missing from the wheel')\n")
+    write_config(workdir, ABOUT)
+    from conftest import ROOT
+
+    result = run_newsletter("match", cwd=workdir, env={"PYTHONPATH": f"{broken.parent}:{ROOT}"})
+    assert result.code == 2
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("config.yaml:7: topics.generative.about: cannot load the embedding model of the 'wordllama' package")
+    assert "pip install" in lines[0]
+    # keyword-only configs never touch the model
+    write_config(workdir, ABOUT.replace("topics: [interp, generative]", "topics: [interp]").replace("topics: [generative]", "topics: [interp]"))
+    assert run_newsletter("match", cwd=workdir, env={"PYTHONPATH": f"{broken.parent}:{ROOT}"}).code == 0
+
+
+def test_paper_embeddings_are_cached_a_paper_seen_yesterday_costs_nothing(workdir, tmp_path_factory):
+    write_config(workdir, ABOUT)
+    first, _ = match_json(workdir)
+    cache = workdir / ".cache" / "embeddings.sqlite3"
+    with sqlite3.connect(cache) as db:
+        count = db.execute("SELECT count(*) FROM vectors").fetchone()[0]
+    papers = pipeline.papers(load_config(workdir / "config.yaml"))
+    assert count == len(papers) + 1  # every paper and the interest
+    # the model cannot load now, yet everything comes from the cache
+    broken = tmp_path_factory.mktemp("site2") / "wordllama"
+    broken.mkdir()
+    (broken / "__init__.py").write_text("raise ImportError('no model')\n")
+    from conftest import ROOT
+
+    result = run_newsletter("match", "--json", cwd=workdir, env={"PYTHONPATH": f"{broken.parent}:{ROOT}"})
+    assert result.code == 0, result.err
+    again = {s["email"]: s["papers"] for s in json.loads(result.out)["subscribers"]}
+    assert again == first
+
+
+def test_like_remembers_papers_of_earlier_days(tmp_path):
+    old = Paper("Reflected Diffusion Models", "Score-based diffusion models reverse an SDE; reflected SDEs keep samples in the data domain.", "s", arxiv_id="2304.04740")
+    today = [
+        Paper("Constrained diffusion sampling with reflections", "We reflect the reverse diffusion process at the boundary of the data domain.", "s"),
+        Paper("A survey of tax law", "Tax codes across countries compared.", "s"),
+        Paper("Graph neural networks for chemistry", "Message passing on molecules predicts properties.", "s"),
+    ]
+    embedder = Embedder(tmp_path / "emb.sqlite3")
+    Ranker([old], embedder)  # yesterday
+    warnings: list[str] = []
+    ranker = Ranker(today, embedder, warn=warnings.append)
+    found = ranker.rank(Interest("t", like=("2304.04740",), min_score=0.0))
+    assert not warnings
+    best = max(found, key=lambda pid: found[pid].score)
+    assert best == today[0].id
+    assert found[best].reason == "like: Reflected Diffusion Models"
+    embedder.close()
+
+
+def test_phrases_are_what_a_reason_can_name():
+    assert phrases("Graph neural networks for molecules: message passing, equivariant architectures, "
+                   "property prediction and molecule generation.") == [
+        "graph neural networks for molecules", "message passing", "equivariant architectures",
+        "property prediction", "molecule generation"]
+
+
+def test_email_shows_the_reason_in_words(workdir):
+    write_config(workdir, ABOUT + """
+email:
+  from: "Digest <d@example.org>"
+""")
+    config = load_config(workdir / "config.yaml")
+    from datetime import datetime
+
+    [(sub, matches)] = list(pipeline.match(config, pipeline.papers(config), "ada@example.org"))
+    composed = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, 8, tzinfo=UTC))
+    text = composed.data.decode("utf-8", "replace")
+    assert "Close to your interest: " in text
+    assert "min_score" not in text and "about:" not in text
