@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import DeliveryError, Problem
+from .errors import DeliveryError, NewsletterError, Problem, StateError
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composer
@@ -189,7 +189,7 @@ class _SendRun:
         self.sender = sender_address(config)
         if transport is None:
             for sub in subs:
-                self._plan(sub, None)
+                self._plan_one(sub, None)
         elif (shards := self._shards(len(subs), transport)) > 1:
             self._deliver_sharded(subs, transport, shards)
         else:
@@ -214,7 +214,7 @@ class _SendRun:
                     if self.stop is not None and self.stop():
                         dispatcher.cancel("stop requested")
                         break
-                    self._plan(sub, batch)
+                    self._plan_one(sub, batch)
                     if len(batch) >= CLAIM_BATCH:
                         self._flush(batch, dispatcher)
                 self._flush(batch, dispatcher)
@@ -294,6 +294,22 @@ class _SendRun:
             conn.send(("error", str(exc) or type(exc).__name__, 0))
         finally:
             conn.close()
+
+    def _plan_one(self, sub: Subscriber, batch: list | None) -> None:
+        """:meth:`_plan`, where one subscriber's trouble (a template failing on
+        its data, anything unexpected) fails that digest only: it is named,
+        stays pending, and the others go out.  A broken state stops the run."""
+        try:
+            self._plan(sub, batch)
+        except StateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- reported per digest, one line
+            if isinstance(exc, NewsletterError):
+                why = "; ".join(str(p) for p in exc.problems)
+            else:
+                log.debug("composing the digest for %s failed", sub.email, exc_info=True)
+                why = f"unexpected error: {exc!r}"
+            self._result(DigestResult(sub.email, "failed", error=f"digest not composed: {why}", retry=True))
 
     def _plan(self, sub: Subscriber, batch: list | None) -> None:
         """Decide and compose one subscriber's digest; queue it in ``batch``."""
