@@ -294,6 +294,33 @@ def test_email(state: _State, to: str, subscriber: str | None, now: datetime) ->
     click.echo(str(sent))
 
 
+@cli.group("state")
+def state_group() -> None:
+    """Manage the state (papers seen, digests and schedules)."""
+
+
+@state_group.command("migrate")
+@click.option("--to", "to", required=True, metavar="URL", help="The PostgreSQL state: postgresql://user@host:port/db.")
+@click.option(
+    "--from", "source", metavar="PATH", type=click.Path(dir_okay=False),
+    help="The SQLite state [default: the config's state: file, else newsletter-state.sqlite3 beside it].",
+)
+@pass_state
+def state_migrate(state: _State, to: str, source: str | None) -> None:
+    """Copy a SQLite state into an empty PostgreSQL database, so nothing is sent again.
+
+    The password comes from PGPASSWORD or ~/.pgpass, never the URL.  Then set
+    `state:` in the config to the URL.
+    """
+    from .state import copy_state
+
+    if source is None:
+        config = state.config
+        source = str(config.base_dir / "newsletter-state.sqlite3" if config.state_is_shared else config.state_path)
+    report = copy_state(source, to)
+    click.echo(str(report))
+
+
 @cli.command("schedule")
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -34,6 +34,7 @@ from pydantic import (
 
 from .errors import ConfigError, Problem
 from .scheduling import Schedule, parse_schedule
+from .state import check_state_target, is_database_url
 
 DEFAULT_SUBJECT = "{{ count }} new papers: {{ topics | join(', ') }}"
 FIELDS = ("title", "abstract", "authors", "categories")
@@ -449,6 +450,7 @@ class Config(_Model):
     _lines: dict = PrivateAttr(default_factory=dict)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
+    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(v))
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
 
     @model_validator(mode="before")
@@ -488,7 +490,21 @@ class Config(_Model):
 
     @property
     def state_path(self) -> Path:
+        """The SQLite state file (also where its lock files go); see :attr:`state_target`."""
         return self.resolve(self.state) if self.state else self.base_dir / "newsletter-state.sqlite3"
+
+    @property
+    def state_target(self) -> str | Path:
+        """Where the state lives, as :func:`state.open_state` takes it: a
+        ``postgresql://`` URL (no password in it), or the SQLite file."""
+        if self.state is not None and is_database_url(self.state):
+            return self.state
+        return self.state_path
+
+    @property
+    def state_is_shared(self) -> bool:
+        """True when the state is a database that several workers share."""
+        return self.state is not None and is_database_url(self.state)
 
     @property
     def templates_dir(self) -> Path | None:

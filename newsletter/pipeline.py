@@ -27,7 +27,7 @@ from .readers import is_remote, read_papers
 from .rendering import Composer
 from .scheduling import is_due, next_send
 from .sending import DigestResult, SendReport, send
-from .state import State
+from .state import open_state
 
 __all__ = [
     "DigestResult",
@@ -80,8 +80,9 @@ def match(
 def already_sent(config: Config, only: str | None = None) -> Callable[[Subscriber], frozenset[str]]:
     """``exclude`` for :func:`match`: each subscriber's papers already sent,
     read from the state read-only (``match`` and ``preview`` never write it)."""
-    with State.open(config.state_path, readonly=True) as state:
-        sent = {sub.email: state.sent_paper_ids(sub.email) for sub in subscribers(config, only)}
+    with open_state(config.state_target, readonly=True) as state:
+        known = state.plan([sub.email for sub in subscribers(config, only)])
+    sent = {email: s.sent_paper_ids for email, s in known.items()}
     return lambda sub: sent.get(sub.email, frozenset())
 
 
@@ -279,24 +280,23 @@ class ScheduleRow:
 def schedules(config: Config, *, now: datetime, only: str | None = None) -> list[ScheduleRow]:
     """Each subscriber's last and next send time; reads the state, never writes it."""
     rows = []
-    with State.open(config.state_path, readonly=True) as state:
-        for sub in subscribers(config, only):
-            zone = config.zone(sub)
-            first = state.first_seen(sub.email)
-            served = state.last_served(sub.email)
-            last = state.last_sent(sub.email)
-            nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
-            due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or (
-                state.open_digest(sub.email) is not None
+    subs = subscribers(config, only)
+    with open_state(config.state_target, readonly=True) as state:
+        known = state.plan([sub.email for sub in subs])
+    for sub in subs:
+        zone = config.zone(sub)
+        k = known[sub.email]
+        first, served, last = k.first_seen, k.last_served, k.last_sent
+        nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
+        due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or k.open is not None
+        rows.append(
+            ScheduleRow(
+                sub.email,
+                str(sub.schedule) if sub.schedule else None,
+                zone.key,
+                last.astimezone(zone) if last else None,
+                nxt.astimezone(zone) if nxt else None,
+                due,
             )
-            rows.append(
-                ScheduleRow(
-                    sub.email,
-                    str(sub.schedule) if sub.schedule else None,
-                    zone.key,
-                    last.astimezone(zone) if last else None,
-                    nxt.astimezone(zone) if nxt else None,
-                    due,
-                )
-            )
+        )
     return rows

@@ -18,8 +18,10 @@ Why it looks like this:
 - SIGINT/SIGTERM stop the loop after the send in progress; SIGHUP (or a
   change to the config file) reloads the config, keeping the old one if the
   new one is invalid.
-- One runner per state file: a second ``run`` exits with a clear message
-  (``<state>.run.lock``, held with ``flock`` for the runner's lifetime).
+- One runner per SQLite state file: a second ``run`` exits with a clear
+  message (``<state>.run.lock``, held with ``flock`` for the runner's
+  lifetime).  On a PostgreSQL state any number of runners, on any hosts,
+  share the subscribers (see :meth:`state.State.claiming`).
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from . import pipeline
 from .config import Config, load_config
 from .errors import NewsletterError, Problem, StateError
 from .scheduling import is_due
-from .state import State
+from .state import open_state, public_url
 
 log = logging.getLogger("newsletter.run")
 
@@ -121,13 +123,14 @@ class Runner:
 
     def run(self) -> None:
         """The main loop: tick at once (catch-up), then every ``tick`` seconds."""
-        lock = RunLock(self.config.state_path)
-        lock.acquire()
+        lock = None if self.config.state_is_shared else RunLock(self.config.state_path)
+        if lock is not None:
+            lock.acquire()
         try:
             log.info(
                 "run: %d subscriber(s), state %s, checking every %gs; stop with Ctrl-C or SIGTERM",
                 len(self.config.subscribers),
-                self.config.state_path,
+                public_url(str(self.config.state_target)),
                 self.tick_seconds,
             )
             # schedule takes float intervals though its annotation says int
@@ -141,7 +144,8 @@ class Runner:
             log.info("run: stopped")
         finally:
             self.scheduler.clear()
-            lock.release()
+            if lock is not None:
+                lock.release()
 
     # -- one tick ---------------------------------------------------------------------------
 
@@ -149,12 +153,12 @@ class Runner:
         """Emails of the subscribers due at ``now`` (read-only look at the state)."""
         config = self.config
         due = []
-        with State.open(config.state_path, readonly=True) as state:
-            for sub in config.subscribers:
-                first = state.first_seen(sub.email)
-                last = state.last_served(sub.email)
-                if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
-                    due.append(sub.email)  # a new subscriber is recorded as seen by send
+        with open_state(config.state_target, readonly=True) as state:
+            known = state.plan([sub.email for sub in config.subscribers])
+        for sub in config.subscribers:
+            first, last = known[sub.email].first_seen, known[sub.email].last_served
+            if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
+                due.append(sub.email)  # a new subscriber is recorded as seen by send
         return due
 
     def tick(self) -> None:
@@ -235,7 +239,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 -- a bad reload must never end the daemon
             log.error("run: config not reloaded: %s: unexpected error %r; keeping the running config", self.config_path, exc)
             return
-        if new.state_path != self.config.state_path:
+        if new.state_target != self.config.state_target:
             log.error("run: config not reloaded: the state file cannot change while running (restart instead)")
             return
         self.config = new

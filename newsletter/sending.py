@@ -24,9 +24,9 @@ from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, 
 from .errors import DeliveryError, NewsletterError, Problem, StateError
 from .matching import Matcher, topic_index
 from .readers import read_papers
-from .rendering import Composer
+from .rendering import Composed, Composer
 from .scheduling import is_due
-from .state import OpenDigest, State, send_lock
+from .state import Batch, OpenDigest, State, SubscriberState, open_state
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class DigestResult:
     """What happened to one subscriber's digest in a send."""
 
     email: str
-    status: str  # "sent", "empty", "failed", "not due", "would send"
+    status: str  # "sent", "empty", "failed", "not due", "would send", "other worker"
     papers: int = 0
     message_id: str | None = None
     error: str | None = None
@@ -66,6 +66,8 @@ class SendReport:
     dry_run: bool = False
     would_send: int = 0
     note: str | None = None
+    #: Subscribers another worker was handling (a shared PostgreSQL state).
+    other_workers: int = 0
 
     def __str__(self) -> str:
         if self.dry_run:
@@ -73,7 +75,8 @@ class SendReport:
                 f"dry run: would send {self.would_send}, empty {self.empty}, not due {self.not_due} "
                 "(nothing sent or recorded)"
             )
-        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
+        others = f", other workers {self.other_workers}" if self.other_workers else ""
+        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}{others}"
 
     def to_json(self) -> dict:
         return {
@@ -83,6 +86,7 @@ class SendReport:
             "not_due": self.not_due,
             "dry_run": self.dry_run,
             "would_send": self.would_send,
+            "other_workers": self.other_workers,
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
                 for r in self.results
@@ -90,7 +94,8 @@ class SendReport:
         }
 
 
-#: Digests committed as ``sending`` per transaction (one fsync each).
+#: Subscribers planned together: their state read in a few queries, their
+#: digests committed as ``sending`` in one transaction (one fsync).
 CLAIM_BATCH = 32
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
@@ -122,11 +127,13 @@ def send(
     messages being delivered finish, the rest stay pending for the next run.
 
     Each digest is committed as ``sending`` with its papers and Message-ID
-    before the transport gets it, and recorded the moment it is delivered;
-    the whole send holds the state's lock file (:func:`state.send_lock`), so
-    a second process waits instead of sending the same digests.  A digest
-    that failed stays pending and is sent again by the next run (with the
-    same Message-ID, its papers first, plus newer ones).
+    before the transport gets it, and recorded the moment it is delivered.
+    On SQLite the whole send holds the state's lock file, so a second
+    process waits instead of sending the same digests; on PostgreSQL any
+    number of workers run at once, each planning the subscribers no other
+    worker holds (:meth:`State.claiming`).  A digest that failed stays
+    pending and is sent again by the next run (with the same Message-ID, its
+    papers first, plus newer ones).
     """
     if now.tzinfo is None:
         raise ValueError("send(now=...) must be timezone-aware")
@@ -143,13 +150,12 @@ def send(
     found = read_papers(config, source_warn, now=now)
     subs = config.selected_subscribers(only)
     if dry_run:
-        with State.open(config.state_path, readonly=True) as state:
+        with open_state(config.state_target, readonly=True) as state:
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
-    with send_lock(config.state_path, wait=lock_wait):
-        with State.open(config.state_path) as state:
-            run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
-            run.stop = stop
-            return run.run(subs, transport)
+    with open_state(config.state_target) as state, state.exclusive(wait=lock_wait):
+        run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
+        run.stop = stop
+        return run.run(subs, transport)
 
 
 class _SendRun:
@@ -188,8 +194,11 @@ class _SendRun:
         self.composer = Composer(config)
         self.sender = sender_address(config)
         if transport is None:
-            for sub in subs:
-                self._plan_one(sub, None)
+            for start in range(0, len(subs), CLAIM_BATCH):
+                part = subs[start : start + CLAIM_BATCH]
+                known = state.plan([s.email for s in part])
+                for sub in part:
+                    self._plan_one(sub, known[sub.email], None)
         elif (shards := self._shards(len(subs), transport)) > 1:
             self._deliver_sharded(subs, transport, shards)
         else:
@@ -208,21 +217,44 @@ class _SendRun:
             sleep=self.sleep,
             stop=self.stop,
         ) as dispatcher:
-            batch: list = []
-            try:
-                for sub in subs:
-                    if self.stop is not None and self.stop():
-                        dispatcher.cancel("stop requested")
-                        break
-                    self._plan_one(sub, batch)
-                    if len(batch) >= CLAIM_BATCH:
-                        self._flush(batch, dispatcher)
-                self._flush(batch, dispatcher)
-            finally:
-                batch.clear()
+            for start in range(0, len(subs), CLAIM_BATCH):
+                if self.stop is not None and self.stop():
+                    dispatcher.cancel("stop requested")
+                    break
+                self._batch(subs[start : start + CLAIM_BATCH], dispatcher)
         for worker_state in self.worker_states:
-            worker_state.close()
+            if worker_state is not self.state:
+                worker_state.close()
         self.worker_states.clear()
+
+    def _batch(self, subs: list[Subscriber], dispatcher: Dispatcher) -> None:
+        """Plan ``subs`` together and claim their digests in one transaction,
+        then hand the claimed ones to the dispatcher."""
+        queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
+        with self.state.claiming([s.email for s in subs], self.now) as batch:
+            for sub in subs:
+                known = batch.subscribers.get(sub.email)
+                if known is None or (known.open is not None and known.open.status == "sending"):
+                    # another worker holds it, or is delivering its digest right now
+                    self._result(DigestResult(sub.email, "other worker"))
+                    continue
+                planned = self._plan_one(sub, known, batch)
+                if planned is not None:
+                    queued.append(planned)
+            ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in queued]) if queued else []
+        # committed: from here on each digest is owed until it is marked
+        for did, (open_, sub, composed) in zip(ids, queued):
+            dispatcher.submit(
+                Envelope(
+                    did,
+                    self.sender,
+                    sub.email,
+                    composed.data,
+                    composed.message_id,
+                    open_.created if open_ else self.now,
+                    len(composed.paper_ids),
+                )
+            )
 
     # -- using every core -------------------------------------------------------------
 
@@ -283,7 +315,7 @@ class _SendRun:
             # The papers, index and config are read-only from here on: keep the
             # collector off them (cheaper collections, fewer copied pages).
             gc.freeze()
-            self.state = State.open(self.config.state_path)  # never the parent's connection
+            self.state = open_state(self.config.state_target)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
             if hasattr(transport, "sessions"):
@@ -295,12 +327,14 @@ class _SendRun:
         finally:
             conn.close()
 
-    def _plan_one(self, sub: Subscriber, batch: list | None) -> None:
+    def _plan_one(
+        self, sub: Subscriber, known: SubscriberState, batch: Batch | None
+    ) -> tuple[OpenDigest | None, Subscriber, Composed] | None:
         """:meth:`_plan`, where one subscriber's trouble (a template failing on
         its data, anything unexpected) fails that digest only: it is named,
         stays pending, and the others go out.  A broken state stops the run."""
         try:
-            self._plan(sub, batch)
+            return self._plan(sub, known, batch)
         except StateError:
             raise
         except Exception as exc:  # noqa: BLE001 -- reported per digest, one line
@@ -310,22 +344,26 @@ class _SendRun:
                 log.debug("composing the digest for %s failed", sub.email, exc_info=True)
                 why = f"unexpected error: {exc!r}"
             self._result(DigestResult(sub.email, "failed", error=f"digest not composed: {why}", retry=True))
+            return None
 
-    def _plan(self, sub: Subscriber, batch: list | None) -> None:
-        """Decide and compose one subscriber's digest; queue it in ``batch``."""
-        config, state, now = self.config, self.state, self.now
-        open_ = state.open_digest(sub.email)
+    def _plan(
+        self, sub: Subscriber, known: SubscriberState, batch: Batch | None
+    ) -> tuple[OpenDigest | None, Subscriber, Composed] | None:
+        """Decide and compose one subscriber's digest: ``(open digest, sub,
+        composed)`` to claim, or None (not due, empty, or a dry run)."""
+        config, now = self.config, self.now
+        open_ = known.open
         due = open_ is not None or is_due(
             sub.schedule,
             config.zone(sub),
-            last_sent=state.last_served(sub.email),
-            first_seen=state.first_seen(sub.email),
+            last_sent=known.last_served,
+            first_seen=known.first_seen,
             now=now,
         )
         if not due:
             self._result(DigestResult(sub.email, "not due"))
-            return
-        sent = state.sent_paper_ids(sub.email)
+            return None
+        sent = known.sent_paper_ids
         if open_ and open_.paper_ids:
             # enough ranked papers to fill up after the owed ones, wherever those rank
             ranked = self.index.select(sub, exclude=sent, limit=sub.max_papers + len(open_.paper_ids))
@@ -337,10 +375,10 @@ class _SendRun:
         if not matches and not send_empty:
             if batch is not None:
                 if open_ is not None:
-                    state.drop(open_.id)
-                state.served([sub.email], now)
+                    batch.drop(open_.id)
+                batch.served([sub.email])
             self._result(DigestResult(sub.email, "empty"))
-            return
+            return None
         composed = self.composer.compose(sub, matches, now=now, message_id=open_.message_id if open_ else None)
         for warning in composed.warnings:
             self.warn(warning)
@@ -348,8 +386,8 @@ class _SendRun:
             self.with_papers += 1
         if batch is None:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id))
-            return
-        batch.append((open_, sub, composed))
+            return None
+        return (open_, sub, composed)
 
     def _owed_first(self, sub, open_: OpenDigest, ranked: list, sent: frozenset) -> list:
         """A pending digest's papers first (in their order), then the new ones;
@@ -365,30 +403,10 @@ class _SendRun:
         owed_set = set(owed)
         return [by_id[pid] for pid in owed if pid in by_id] + [m for m in ranked if m.paper.id not in owed_set]
 
-    def _flush(self, batch: list, dispatcher: Dispatcher) -> None:
-        if not batch:
-            return
-        ids = self.state.claim(
-            [(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in batch], self.now
-        )
-        for did, (open_, sub, composed) in zip(ids, batch):
-            dispatcher.submit(
-                Envelope(
-                    did,
-                    self.sender,
-                    sub.email,
-                    composed.data,
-                    composed.message_id,
-                    open_.created if open_ else self.now,
-                    len(composed.paper_ids),
-                )
-            )
-        batch.clear()
-
     def _worker_state(self) -> State:
         state = getattr(self.local, "state", None)
         if state is None:
-            state = State.open(self.config.state_path, durable=False)
+            state = self.state.for_thread()
             self.local.state = state
             with self.lock:
                 self.worker_states.append(state)
@@ -429,4 +447,5 @@ class _SendRun:
             dry_run=dry,
             would_send=count["would send"],
             note=note,
+            other_workers=count["other worker"],
         )

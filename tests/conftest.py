@@ -110,3 +110,52 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self.now += seconds
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the session (tests/pg_server.py).
+
+    Skipped where PostgreSQL is not installed, except in CI (``CI`` set),
+    where a missing server fails the tests instead of hiding them."""
+    from pg_server import PostgresServer, find_bindir
+
+    bindir = find_bindir()
+    if bindir is None:
+        message = "PostgreSQL is not installed (no initdb/pg_ctl via pg_config or /usr/lib/postgresql/*/bin)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must install Debian's postgresql package")
+        pytest.skip(message)
+    server = PostgresServer(bindir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A fresh, empty database of its own for this test: its URL (no password in it)."""
+    return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def state_target(request, tmp_path):
+    """The same test against each backend: a SQLite file path or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return tmp_path / "state.sqlite3"
+    return request.getfixturevalue("pg_url")
+
+
+def query(target, sql: str, args: tuple = ()) -> list[tuple]:
+    """Run ``sql`` (``?`` placeholders) against a state's database, whichever backend."""
+    import sqlite3
+
+    if isinstance(target, str) and target.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(target) as con:
+            return [tuple(r) for r in con.execute(sql.replace("?", "%s"), args).fetchall()]
+    with sqlite3.connect(target) as con:
+        return con.execute(sql, args).fetchall()

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, write_config
+from conftest import ROOT, query, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 NOW = "2024-05-06T09:00:00+00:00"
@@ -84,27 +84,47 @@ def db(folder: Path) -> sqlite3.Connection:
     return sqlite3.connect(folder / "newsletter-state.sqlite3")
 
 
-def digests(folder: Path) -> list[tuple]:
-    with db(folder) as con:
-        return con.execute("SELECT subscriber, status, message_id, attempts, last_error FROM digests ORDER BY id").fetchall()
+def _target(where: Path | str) -> Path | str:
+    """A test folder (its default SQLite state) or a PostgreSQL URL."""
+    return where if isinstance(where, str) else where / "newsletter-state.sqlite3"
 
 
-def digest_papers(folder: Path, email_: str) -> list[str]:
-    with db(folder) as con:
-        return [
-            r[0]
-            for r in con.execute(
-                "SELECT paper_id FROM digest_papers JOIN digests ON id = digest_id WHERE subscriber = ? ORDER BY id, position",
-                (email_,),
-            )
-        ]
+def digests(where: Path | str) -> list[tuple]:
+    return query(_target(where), "SELECT subscriber, status, message_id, attempts, last_error FROM digests ORDER BY id")
+
+
+def digest_papers(where: Path | str, email_: str) -> list[str]:
+    return [
+        r[0]
+        for r in query(
+            _target(where),
+            "SELECT paper_id FROM digest_papers JOIN digests ON id = digest_id WHERE subscriber = ? ORDER BY id, position",
+            (email_,),
+        )
+    ]
+
+
+class Store:
+    """Where a parametrized test keeps its state: the config line and what to inspect."""
+
+    def __init__(self, line: str, where: Path | str) -> None:
+        self.line, self.where = line, where
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path) -> Store:
+    """The same end-to-end test on the SQLite default and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return Store("", tmp_path)
+    url = request.getfixturevalue("pg_url")
+    return Store(f"state: {url}", url)
 
 
 # --------------------------------------------------------------------------- smtp
 
 
-def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, smtp_server):
-    setup(tmp_path, smtp(smtp_server.port))
+def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, smtp_server, store):
+    setup(tmp_path, smtp(smtp_server.port), extra=store.line)
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
     assert r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0"
@@ -121,23 +141,26 @@ def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, sm
     assert "Diffusion Models for Task 1" in msg.get_body(("plain",)).get_content()
     assert f"sent        ada@example.org: 4 papers {msg['Message-ID']}" in r.out
 
-    # The state is a real SQLite file holding what was sent.
-    with db(tmp_path) as con:
-        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
-        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"papers", "subscribers", "digests", "digest_papers"} <= tables
-        assert con.execute("SELECT count(*) FROM papers").fetchone()[0] == 6
-    rows = digests(tmp_path)
+    # The state (a real SQLite file, or a real PostgreSQL database) holds what was sent.
+    if not store.line:
+        with db(tmp_path) as con:
+            assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            assert {"papers", "subscribers", "digests", "digest_papers"} <= tables
+    else:
+        assert not (tmp_path / "newsletter-state.sqlite3").exists()
+    assert query(_target(store.where), "SELECT count(*) FROM papers") == [(6,)]
+    rows = digests(store.where)
     assert [(s, st) for s, st, *_ in rows] == [("ada@example.org", "sent"), ("bob@example.org", "sent")]
     assert rows[0][2] == msg["Message-ID"]
-    assert len(digest_papers(tmp_path, "bob@example.org")) == 3  # max_papers
+    assert len(digest_papers(store.where, "bob@example.org")) == 3  # max_papers
 
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
     assert len(box.messages) == 3  # only bob's remaining papers
     assert "sent 1, empty 1, failed 0" in r.out
-    bob = set(digest_papers(tmp_path, "bob@example.org"))
+    bob = set(digest_papers(store.where, "bob@example.org"))
     assert len(bob) == 6  # no paper twice
     r = cli("send", "--now", NOW)
     assert len(box.messages) == 3 and "sent 0, empty 2, failed 0" in r.out
@@ -157,16 +180,16 @@ def test_new_papers_go_out_in_the_next_run_only(tmp_path, cli, smtp_server):
     assert box.messages[0].message_id != box.messages[1].message_id
 
 
-def test_server_down_keeps_digest_pending_then_delivers_once_with_same_message_id(tmp_path, cli):
+def test_server_down_keeps_digest_pending_then_delivers_once_with_same_message_id(tmp_path, cli, store):
     port = free_port()
-    setup(tmp_path, smtp(port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    setup(tmp_path, smtp(port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]", extra=store.line)
     r = cli("send", "--now", NOW)
     assert r.code == 1
     assert "failed 1" in r.out and "cannot connect to SMTP server 127.0.0.1" in r.out
     assert "Traceback" not in r.err
-    [(sub, status, message_id, attempts, error)] = digests(tmp_path)
+    [(sub, status, message_id, attempts, error)] = digests(store.where)
     assert status == "pending" and attempts == 2 and "cannot connect" in error
-    before = digest_papers(tmp_path, "ada@example.org")
+    before = digest_papers(store.where, "ada@example.org")
 
     # A new paper arrives meanwhile: the owed digest keeps its papers first, plus the new one.
     (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
@@ -180,9 +203,9 @@ def test_server_down_keeps_digest_pending_then_delivers_once_with_same_message_i
     finally:
         server.stop()
     assert got.message_id == message_id
-    [(_, status, same_id, attempts, error)] = digests(tmp_path)
+    [(_, status, same_id, attempts, error)] = digests(store.where)
     assert (status, same_id, attempts, error) == ("sent", message_id, 3, None)
-    after = digest_papers(tmp_path, "ada@example.org")
+    after = digest_papers(store.where, "ada@example.org")
     assert after[: len(before)] == before and after[-1] == "latent diffusion models at scale"
 
 
@@ -196,15 +219,15 @@ def test_transient_451_is_retried_and_delivered(tmp_path, cli, smtp_server):
     assert (status, attempts) == ("sent", 2)
 
 
-def test_permanent_550_for_one_recipient_does_not_stop_the_others(tmp_path, cli, smtp_server):
+def test_permanent_550_for_one_recipient_does_not_stop_the_others(tmp_path, cli, smtp_server, store):
     smtp_server.mailbox.reject["ada@example.org"] = "550 5.1.1 <ada@example.org>: no such user"
-    setup(tmp_path, smtp(smtp_server.port))
+    setup(tmp_path, smtp(smtp_server.port), extra=store.line)
     r = cli("send", "--now", NOW)
     assert r.code == 1
     assert smtp_server.mailbox.recipients() == ["bob@example.org"]
     assert "sent 1, empty 0, failed 1" in r.out
     assert "failed      ada@example.org: recipient ada@example.org refused: 550 5.1.1" in r.out
-    rows = {s: (st, att, err) for s, st, _, att, err in digests(tmp_path)}
+    rows = {s: (st, att, err) for s, st, _, att, err in digests(store.where)}
     assert rows["ada@example.org"][:2] == ("failed", 1)  # not retried within the run
     assert "550" in rows["ada@example.org"][2]
     assert rows["bob@example.org"][0] == "sent"
@@ -307,10 +330,10 @@ def test_two_concurrent_sends_deliver_each_digest_once(tmp_path, smtp_server):
     assert summaries == ["sent 0, empty 12, failed 0, not due 0", "sent 12, empty 0, failed 0, not due 0"]
 
 
-def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli):
+def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3
-    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=store.line)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "send", "--now", NOW],
@@ -323,7 +346,7 @@ def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     box.release.set()
-    statuses = [st for _, st, *_ in digests(tmp_path)]
+    statuses = [st for _, st, *_ in digests(store.where)]
     assert statuses[:2] == ["sent", "sent"] and set(statuses[2:]) == {"sending"}
     in_flight = box.messages[2]
 
@@ -334,7 +357,7 @@ def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli)
     # Everyone got their digest; the only repeat is the in-flight one, with the same Message-ID.
     assert box.recipients() == sorted([f"user{i:02}@example.org" for i in range(6)] + in_flight.rcpt_tos)
     assert ids.count(in_flight.message_id) == 2 and len(set(ids)) == 6
-    assert {st for _, st, *_ in digests(tmp_path)} == {"sent"} and len(digests(tmp_path)) == 6
+    assert {st for _, st, *_ in digests(store.where)} == {"sent"} and len(digests(store.where)) == 6
 
 
 def test_dropped_connection_is_reopened(tmp_path, cli, smtp_server):
@@ -395,11 +418,12 @@ def test_dry_run_and_match_never_write_the_state(tmp_path, cli):
     assert after == before
 
 
-def test_schedule_waits_for_first_slot_then_sends_once_per_slot(tmp_path, cli):
+def test_schedule_waits_for_first_slot_then_sends_once_per_slot(tmp_path, cli, store):
     setup(
         tmp_path,
         "  transport: outbox",
         subscribers="\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00",
+        extra=store.line,
     )
     r = cli("send", "--now", "2024-05-06T09:00:00+00:00")
     assert r.code == 0 and "not due 1" in r.out and "not due     ada@example.org" in r.out
@@ -410,9 +434,8 @@ def test_schedule_waits_for_first_slot_then_sends_once_per_slot(tmp_path, cli):
     # next slot, nothing new: empty, and the slot is settled (not due again until the next one)
     assert "empty 1" in cli("send", "--now", "2024-05-08T08:00:00+00:00").out
     assert "not due 1" in cli("send", "--now", "2024-05-08T09:00:00+00:00").out
-    with db(tmp_path) as con:
-        first, last = con.execute("SELECT first_seen, last_sent FROM subscribers").fetchone()
-    assert first.startswith("2024-05-06T09:00") and last.startswith("2024-05-07T08:01")
+    [(first, last)] = query(_target(store.where), "SELECT first_seen, last_sent FROM subscribers")
+    assert str(first).replace(" ", "T").startswith("2024-05-06T09:00") and str(last).replace(" ", "T").startswith("2024-05-07T08:01")
 
 
 def test_send_empty_sends_a_no_papers_email(tmp_path, cli):
@@ -476,18 +499,18 @@ def test_send_one_subscriber_as_json(tmp_path, cli):
     assert r.code == 2 and "not an ISO 8601 time" in r.err
 
 
-def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli, smtp_server):
+def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli, smtp_server, store):
     """At SHARD_MIN subscribers and more, send forks one process per core (at most
     one per SMTP connection); every digest still goes exactly once and is recorded."""
     from newsletter.sending import SHARD_MIN
 
-    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN))
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN), extra=store.line)
     r = cli("send")
     assert r.code == 0, r.err
     assert r.out.strip().splitlines()[-1] == f"sent {SHARD_MIN}, empty 0, failed 0, not due 0"
     box = smtp_server.mailbox
     assert sorted(box.recipients()) == sorted(f"user{i:02}@example.org" for i in range(SHARD_MIN))
-    rows = digests(tmp_path)
+    rows = digests(store.where)
     assert len(rows) == SHARD_MIN and {status for _, status, *_ in rows} == {"sent"}
     assert {m.message_id for m in box.messages} == {message_id for _, _, message_id, *_ in rows}
     if len(os.sched_getaffinity(0)) >= 2:
@@ -583,3 +606,81 @@ def test_send_now_ahead_of_the_clock_is_refused_unless_dry_run(tmp_path, cli):
     r = cli("send", "--dry-run", "--now", "2099-01-01T08:00:00+00:00")
     assert r.code == 0, r.err
     assert "dry run: would send 2" in r.out
+
+
+# --------------------------------------------------------------------------- PostgreSQL: bad input
+
+
+def test_postgres_url_with_a_password_is_refused_at_its_line(tmp_path, cli):
+    config = setup(tmp_path, "  transport: outbox", extra="state: postgresql://digest:hunter2@db.example.org:5432/digest")
+    for command in (("validate",), ("send", "--now", NOW)):
+        r = cli(*command)
+        assert r.code == 2
+        line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if text.startswith("state:"))
+        assert r.err.strip().startswith(f"config.yaml:{line}: state: 'postgresql://digest@db.example.org:5432/digest' has a password in it")
+        assert "hunter2" not in r.err + r.out and "Traceback" not in r.err
+    assert not (tmp_path / "outbox").exists()
+
+
+def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(tmp_path, cli, pg_server, smtp_server):
+    from pg_server import LIMITED_USER, free_port
+
+    unreachable = f"postgresql://digest@127.0.0.1:{free_port()}/digest"
+    limited = pg_server.create_database().replace(f"{pg_server.url('x').split('@')[0]}@", f"postgresql://{LIMITED_USER}@")
+    good = pg_server.create_database()
+    cases = [
+        (unreachable, {}, f"{unreachable}: cannot reach PostgreSQL: "),
+        (good, {"PGPASSWORD": "wrong-password", "PGPASSFILE": "/nonexistent"},
+         f"{good}: PostgreSQL refused the login for user 'digest_admin'"),
+        (limited, {}, f"{limited}: no permission to create the state's tables (permission denied for schema public)"),
+    ]
+    for url, env, expected in cases:
+        setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+        r = cli("send", "--now", NOW, env=env)
+        assert r.code == 2, r.err
+        assert len(r.err.strip().splitlines()) == 1 and r.err.startswith(expected), r.err
+        assert "wrong-password" not in r.err and "Traceback" not in r.err
+        assert smtp_server.mailbox.messages == []
+
+
+# --------------------------------------------------------------------------- state migrate
+
+
+def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_url):
+    subs = "\n  - email: ada@example.org\n    topics: [diffusion]\n  - email: bob@example.org\n    topics: [optim]\n    schedule: daily at 08:00"
+    setup(tmp_path, "  transport: outbox", subscribers=subs)
+    assert cli("send", "--now", "2024-05-06T09:00:00+00:00").out.strip().endswith("sent 1, empty 0, failed 0, not due 1")
+    assert "sent 1, empty 1" in cli("send", "--now", "2024-05-07T08:30:00+00:00").out
+    before = digests(tmp_path)
+    assert len(before) == 2 and len(list((tmp_path / "outbox").iterdir())) == 2
+
+    r = cli("state", "migrate", "--to", pg_url)
+    assert r.code == 0, r.err
+    assert r.out.strip() == (
+        f"copied 6 papers, 2 subscribers and 2 digests (6 papers in digests) from newsletter-state.sqlite3 to {pg_url}"
+    )
+    assert digests(pg_url) == before
+    r = cli("state", "migrate", "--to", pg_url)  # never into a database that holds a state
+    assert r.code == 2 and "already holds a state (6 papers, 2 subscribers, 2 digests)" in r.err
+
+    # Switch the config to the database: ada has nothing new, bob is not due until tomorrow 08:00.
+    setup(tmp_path, "  transport: outbox", subscribers=subs, extra=f"state: {pg_url}")
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00")
+    assert r.code == 0, r.err
+    assert r.out.strip().endswith("sent 0, empty 1, failed 0, not due 1")
+    assert len(list((tmp_path / "outbox").iterdir())) == 2
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00")
+    assert "sent        ada@example.org: 1 paper" in r.out  # new ids continue after the copied ones
+    assert [d[0] for d in digests(pg_url)] == ["ada@example.org", "bob@example.org", "ada@example.org"]
+
+
+def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox")
+    r = cli("state", "migrate", "--to", "postgresql://u:hunter2@127.0.0.1:1/db")
+    assert r.code == 2 and r.err.strip().startswith("--to: 'postgresql://u@127.0.0.1:1/db' has a password in it")
+    assert "hunter2" not in r.err
+    r = cli("state", "migrate", "--to", "state2.sqlite3")
+    assert r.code == 2 and "--to: 'state2.sqlite3' is not a postgresql:// URL" in r.err
+    r = cli("state", "migrate", "--to", "postgresql://u@127.0.0.1:1/db")
+    assert r.code == 2 and r.err.strip() == "newsletter-state.sqlite3: no SQLite state here (nothing to migrate)"

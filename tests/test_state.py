@@ -1,4 +1,5 @@
-"""The SQLite state: a real file, inspected with sqlite3."""
+"""The state, both backends: one suite run against a real SQLite file and a
+real PostgreSQL database (``state_target``), plus what is particular to each."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from conftest import query
 
 from newsletter.errors import StateError
 from newsletter.models import Paper
-from newsletter.state import State, paper_from_json, send_lock
+from newsletter.state import State, open_state, paper_from_json, send_lock
 from newsletter.state import sqlite as state_module
 
 T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
@@ -39,10 +41,9 @@ def test_writer_creates_versioned_schema_and_leaves_no_wal_behind(tmp_path):
         con.execute("INSERT INTO digests (subscriber, status, message_id, created) VALUES ('a', 'lost', '<x>', 't')")
 
 
-def test_digest_lifecycle_and_read_api(tmp_path):
-    path = tmp_path / "s.sqlite3"
+def test_digest_lifecycle_and_read_api(state_target):
     papers = [Paper("Diffusion A", "abs", "src", arxiv_id="2401.00001v2"), Paper("Some Title!", "abs", "src")]
-    with State.open(path) as st:
+    with open_state(state_target) as st:
         st.see_subscribers(["Ada@Example.org"], T0)
         st.see_subscribers(["ada@example.org"], T0 + timedelta(days=1))  # first seen stays
         assert st.see_papers(papers, T0) == 2 and st.see_papers(papers, T0) == 0
@@ -58,25 +59,88 @@ def test_digest_lifecycle_and_read_api(tmp_path):
         st.claim([(open_, "ada@example.org", open_.message_id, ["some title"])], T0)
         st.mark_sent(did, "ada@example.org", 1, T0 + timedelta(hours=1))
         assert st.open_digest("ada@example.org") is None
-    with State.open(path, readonly=True) as ro:
+    with open_state(state_target, readonly=True) as ro:
         assert ro.sent_paper_ids("ADA@example.org") == frozenset({"some title"})
         assert ro.first_seen("ada@example.org") == T0
         assert ro.last_sent("ada@example.org") == T0 + timedelta(hours=1)
         [rec] = ro.digests("ada@example.org")
         assert (rec.status, rec.attempts, rec.message_id, rec.paper_ids) == ("sent", 3, "<m1@x>", ("some title",))
+        assert rec.sent == T0 + timedelta(hours=1) and rec.created == T0
         assert ro.papers(["2401.00001"])["2401.00001"].title == "Diffusion A"
         with pytest.raises(StateError):
             ro.served(["ada@example.org"], T0)
 
 
-def test_recover_turns_stale_sending_into_pending(tmp_path):
-    with State.open(tmp_path / "s.sqlite3") as st:
+def test_plan_reads_a_batch_of_subscribers_at_once(state_target):
+    emails = [f"u{i}@example.org" for i in range(5)]
+    with open_state(state_target) as st:
+        st.see_subscribers(emails[:4], T0)
+        ids = st.claim([(None, e, f"<m{i}@x>", [f"p{i}", "shared"]) for i, e in enumerate(emails[:3])], T0)
+        st.mark_sent(ids[0], emails[0], 1, T0 + timedelta(hours=1))
+        st.mark_unsent(ids[1], error="boom", tries=1, permanent=True, next_attempt=None)
+        st.served([emails[3]], T0 + timedelta(hours=2))
+        plan = st.plan(["U0@example.org", *emails[1:]])
+    assert list(plan) == ["U0@example.org", *emails[1:]]  # keyed as asked
+    u0, u1, u2, u3, u4 = plan.values()
+    assert u0.sent_paper_ids == {"p0", "shared"} and u0.open is None and u0.last_sent == T0 + timedelta(hours=1)
+    assert u0.last_served == T0 + timedelta(hours=1) and u0.first_seen == T0
+    assert (u1.open.status, u1.open.paper_ids, u1.open.last_error) == ("failed", ("p1", "shared"), "boom")
+    assert u1.sent_paper_ids == frozenset()
+    assert u2.open.status == "sending" and u2.open.message_id == "<m2@x>"
+    assert u3.last_served == T0 + timedelta(hours=2) and u3.last_sent is None and u3.open is None
+    assert u4.first_seen is None and u4.open is None and u4.sent_paper_ids == frozenset()
+
+
+def test_claiming_a_batch_commits_claims_drops_and_served_together(state_target):
+    emails = ["a@example.org", "b@example.org", "c@example.org"]
+    with open_state(state_target) as st:
+        st.see_subscribers(emails, T0)
+        [old] = st.claim([(None, "b@example.org", "<old@x>", ["p"])], T0)
+        st.mark_unsent(old, error="later", tries=1, permanent=False, next_attempt=None)
+        with st.claiming(emails, T0) as batch:
+            assert set(batch.subscribers) == set(emails)
+            owed = batch.subscribers["b@example.org"].open
+            ids = batch.claim([(None, "a@example.org", "<a@x>", ["p1", "p2"]), (owed, "b@example.org", "<old@x>", ["p", "q"])])
+            batch.served(["c@example.org"])
+        assert ids[1] == old
+        assert st.open_digest("a@example.org").paper_ids == ("p1", "p2")
+        assert st.open_digest("b@example.org").paper_ids == ("p", "q")
+        assert st.last_served("c@example.org") == T0
+        # PostgreSQL: an exception inside the batch undoes the batch's changes
+        # (SQLite commits each as made; its lock file keeps other senders out)
+        if isinstance(state_target, str):
+            with pytest.raises(RuntimeError):
+                with st.claiming(["c@example.org"], T0) as batch:
+                    batch.claim([(None, "c@example.org", "<c@x>", ["p"])])
+                    raise RuntimeError("compose failed")
+            assert st.open_digest("c@example.org") is None
+
+
+def test_recover_turns_stale_sending_into_pending(state_target):
+    with open_state(state_target) as st:
         st.see_subscribers(["a@example.org"], T0)
         [did] = st.claim([(None, "a@example.org", "<m@x>", ["p"])], T0)
+    with open_state(state_target) as st:  # a later run: the first one is gone
         [(rid, sub, mid, owner)] = st.recover()
         assert (rid, sub, mid) == (did, "a@example.org", "<m@x>") and "@" in owner
         assert st.open_digest("a@example.org").status == "pending"
         assert st.recover() == []
+
+
+def test_readonly_state_that_does_not_exist_yet_is_empty(state_target):
+    with open_state(state_target, readonly=True) as st:
+        assert st.plan(["a@example.org"])["a@example.org"].open is None
+        assert st.digests() == [] and st.papers(["x"]) == {}
+    with open_state(state_target) as st:
+        assert st.digests() == []
+
+
+def test_paper_kept_in_the_state_is_rebuilt(state_target):
+    paper = Paper("T <b>", "A & B", "src", arxiv_id="2401.1", authors=("X", "Y"), url="https://a", upvotes=3)
+    with open_state(state_target) as st:
+        st.see_papers([paper, paper], T0)
+        back = st.papers(["2401.1", "missing"])
+    assert list(back) == ["2401.1"] and back["2401.1"].authors == ("X", "Y") and back["2401.1"].title == "T <b>"
 
 
 def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
@@ -135,3 +199,160 @@ def test_paper_json_roundtrip():
     )
     back = paper_from_json(paper.to_json())
     assert back.id == paper.id and back.authors == paper.authors and back.published == paper.published
+
+
+# --------------------------------------------------------------------------- PostgreSQL: workers
+
+
+def test_postgres_workers_skip_each_others_batches_without_waiting(pg_url):
+    emails = [f"u{i}@example.org" for i in range(6)]
+    with open_state(pg_url) as a, open_state(pg_url) as b:
+        a.see_subscribers(emails, T0)
+        with a.claiming(emails[:4], T0) as held:
+            assert set(held.subscribers) == set(emails[:4])
+            # b asks for everyone while a holds four: it gets the other two at once
+            with b.claiming(emails, T0) as other:
+                assert set(other.subscribers) == set(emails[4:])
+                other.claim([(None, e, f"<b{e}>", ["p"]) for e in other.subscribers])
+            held.claim([(None, e, f"<a{e}>", ["p"]) for e in emails[:4]])
+        rows = query(pg_url, "SELECT subscriber, worker FROM digests ORDER BY subscriber")
+        assert [r[1] for r in rows] == [a.worker] * 4 + [b.worker] * 2
+        # a live worker's claims are never recovered by another
+        assert b.recover() == [] and a.recover() == []
+    # both closed (their sessions end): a new worker recovers all six
+    with open_state(pg_url) as c:
+        assert sorted(r[1] for r in recover_when_gone(c, pg_url, 6)) == emails
+
+
+def recover_when_gone(state, url: str, count: int) -> list[tuple]:
+    """``state.recover()`` until ``count`` digests came back: a session ends on the
+    server a moment after its client closed or died (poll the server, not the clock)."""
+    rows: list[tuple] = []
+    for _ in range(200):
+        rows += state.recover()
+        if len(rows) >= count:
+            break
+        query(url, "SELECT pg_sleep(0.05)")
+    return rows
+
+
+def test_postgres_killed_worker_claims_are_recovered_by_the_next_one(pg_url, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    script = tmp_path / "worker.py"
+    script.write_text(
+        "import sys, datetime\n"
+        "from newsletter.state import open_state\n"
+        "t = datetime.datetime(2024, 5, 6, tzinfo=datetime.timezone.utc)\n"
+        "st = open_state(sys.argv[1])\n"
+        "st.see_subscribers(['k@example.org'], t)\n"
+        "st.claim([(None, 'k@example.org', '<k@x>', ['p'])], t)\n"
+        "print('claimed', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(script), pg_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert proc.stdout.readline().strip() == "claimed"
+        with open_state(pg_url) as other:
+            assert other.recover() == []  # alive: its claim is its own
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    # The kernel closed the socket; the server ends the session and frees the lock
+    # (not instantly: poll the server, never the clock).
+    with open_state(pg_url) as other:
+        rows = recover_when_gone(other, pg_url, 1)
+        assert [(r[1], r[2]) for r in rows] == [("k@example.org", "<k@x>")]
+        assert other.open_digest("k@example.org").status == "pending"
+
+
+# --------------------------------------------------------------------------- PostgreSQL: schema, errors
+
+
+def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch):
+    from newsletter.state import postgres
+
+    open_state(pg_url).close()
+    open_state(pg_url).close()  # a second open finds it current
+    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
+    tables = {r[0] for r in query(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"papers", "subscribers", "digests", "digest_papers", "paper_digest_schema"} <= tables
+    monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS + [["ALTER TABLE subscribers ADD COLUMN note TEXT"]])
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", postgres.SCHEMA_VERSION + 1)
+    with pytest.raises(StateError, match="older than this version's 2; run `newsletter send`"):
+        open_state(pg_url, readonly=True)
+    open_state(pg_url).close()
+    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(2,)]
+    assert query(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'subscribers' AND column_name = 'note'")
+
+
+def test_postgres_newer_schema_or_foreign_tables_are_refused(pg_url, pg_server):
+    open_state(pg_url).close()
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("UPDATE paper_digest_schema SET version = 7")
+    for readonly in (False, True):
+        with pytest.raises(StateError, match=r"newer Paper Digest \(schema version 7; this version knows up to 1\)"):
+            open_state(pg_url, readonly=readonly)
+    other = pg_server.create_database()
+    with psycopg.connect(other, autocommit=True) as con:
+        con.execute("CREATE TABLE digests (x int)")
+    with pytest.raises(StateError, match="tables that are not Paper Digest's"):
+        open_state(other)
+
+
+def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, monkeypatch):
+    from pg_server import LIMITED_USER, free_port
+
+    unreachable = f"postgresql://digest@127.0.0.1:{free_port()}/digest"
+    with pytest.raises(StateError) as err:
+        open_state(unreachable)
+    assert str(err.value).startswith(f"{unreachable}: cannot reach PostgreSQL: ") and "\n" not in str(err.value)
+    assert "refused" in str(err.value).lower()
+
+    monkeypatch.setenv("PGPASSWORD", "not-the-password")
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")
+    url = pg_server.url("postgres")
+    with pytest.raises(StateError) as err:
+        open_state(url)
+    assert str(err.value) == (
+        f"{url}: PostgreSQL refused the login for user 'digest_admin' (wrong password in PGPASSWORD or ~/.pgpass?)"
+    )
+    monkeypatch.delenv("PGPASSWORD")
+    with pytest.raises(StateError, match="wants a password for user 'digest_admin' and none is set"):
+        open_state(url)
+    monkeypatch.undo()
+
+    db = pg_server.create_database()
+    limited = db.replace("digest_admin@", f"{LIMITED_USER}@")
+    with pytest.raises(StateError) as err:
+        open_state(limited)
+    assert str(err.value).startswith(f"{limited}: no permission to create the state's tables (permission denied for schema public)")
+    with open_state(limited, readonly=True) as ro:  # reading an empty database needs no rights
+        assert ro.digests() == []
+
+
+def test_database_url_rules():
+    from newsletter.state import check_state_target, is_database_url, public_url
+
+    assert is_database_url("postgresql://u@h/db") and is_database_url("postgres://u@h/db")
+    assert not is_database_url("state.sqlite3") and not is_database_url("postgresql.sqlite3")
+    assert public_url("postgresql://u:secret@h:5432/db") == "postgresql://u@h:5432/db"
+    assert check_state_target("postgresql://u@h:5432/db") == "postgresql://u@h:5432/db"
+    with pytest.raises(ValueError, match="has a password in it") as err:
+        check_state_target("postgresql://u:secret@h:5432/db")
+    assert "secret" not in str(err.value)
+    with pytest.raises(ValueError, match="password="):
+        check_state_target("postgresql://u@h/db?password=secret")
+    with pytest.raises(ValueError, match="names no database"):
+        check_state_target("postgresql://u@h:5432")

@@ -1,30 +1,409 @@
 """The state: which papers each subscriber got, and every digest's fate.
 
-Backends live beside this file, one module each (:mod:`.sqlite` today).
+:class:`State` is the interface both backends honour; :func:`open_state`
+picks one from the config's ``state:`` value:
+
+- a file path: :mod:`.sqlite` (the embedded default; one sender at a time,
+  kept apart by a lock file);
+- ``postgresql://user@host:port/db``: :mod:`.postgres` (any number of send
+  workers on any hosts, splitting the subscribers between them).  The
+  password comes from ``PGPASSWORD`` or a ``.pgpass`` file, never the URL.
+
 Everything outside this package imports from here, never from a backend, so
-a new backend is a new module plus a branch in :func:`open_state`.
+a new backend is a new module plus a branch in :func:`open_state`.  One test
+suite (tests/test_state.py) runs against both.
+
+The guarantees (PRODUCT.md "State") rest on one protocol that both keep:
+
+1. a digest is committed as ``sending`` (with its papers and Message-ID)
+   before a transport sees it, inside :meth:`State.claiming`, which gives
+   each subscriber to exactly one worker at a time;
+2. it is marked ``sent`` right after the server accepted it
+   (:meth:`State.mark_sent`), or ``pending``/``failed`` when it was not;
+3. "sent to this subscriber" means "in a digest whose status is ``sent``";
+4. a digest left ``sending`` by a worker that is gone goes back to
+   ``pending`` (:meth:`State.recover`) and is sent again, with the same
+   Message-ID.
 """
 
 from __future__ import annotations
 
-from .sqlite import (
-    MIGRATIONS,
-    SCHEMA_VERSION,
-    DigestRecord,
-    OpenDigest,
-    State,
-    owner_id,
-    paper_from_json,
-    send_lock,
-)
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import Problem, StateError
+from ..models import Paper
+
+#: URL schemes that select PostgreSQL.
+DATABASE_SCHEMES = ("postgresql", "postgres")
+
+
+def is_database_url(target: str | os.PathLike) -> bool:
+    """True for ``postgresql://...`` (the PostgreSQL backend), False for a file path."""
+    return isinstance(target, str) and target.split(":", 1)[0].lower() in DATABASE_SCHEMES and "://" in target
+
+
+def public_url(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_state_target(value: str) -> str:
+    """Config check for ``state:``: a database URL must not carry a password."""
+    if is_database_url(value):
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- raises on a bad port
+        except ValueError as exc:
+            raise ValueError(f"not a valid PostgreSQL URL ({exc})") from None
+        if parts.password is not None:
+            raise ValueError(
+                f"{public_url(value)!r} has a password in it: keep it out of the config "
+                "(set PGPASSWORD or add it to ~/.pgpass) and write postgresql://user@host:port/db"
+            )
+        if "password=" in parts.query.lower():
+            raise ValueError("the URL sets password=...: keep it out of the config (set PGPASSWORD or use ~/.pgpass)")
+        if not parts.path.strip("/"):
+            raise ValueError(f"{value!r} names no database (write postgresql://user@host:port/db)")
+    return value
+
+
+def key(email: str) -> str:
+    """How a subscriber is stored: the address stripped and lower-cased."""
+    return email.strip().lower()
+
+
+def owner_id() -> str:
+    """Who claimed a digest: ``pid@host``, shown when a stale claim is found."""
+    return f"{os.getpid()}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class OpenDigest:
+    """A digest owed to a subscriber: pending, failed, or left ``sending`` by a
+    run that stopped.  Its Message-ID is reused when it is sent again."""
+
+    id: int
+    subscriber: str
+    status: str
+    message_id: str
+    attempts: int
+    paper_ids: tuple[str, ...]
+    created: datetime
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestRecord:
+    """One row of ``digests`` (for inspection and tests)."""
+
+    id: int
+    subscriber: str
+    status: str
+    attempts: int
+    last_error: str | None
+    message_id: str
+    created: datetime
+    sent: datetime | None
+    next_attempt: datetime | None
+    paper_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SubscriberState:
+    """Everything the send engine needs to know about one subscriber, read in
+    one batch (:meth:`State.plan`): a handful of queries for many subscribers
+    instead of five per subscriber, which matters over a network."""
+
+    email: str
+    first_seen: datetime | None = None
+    last_sent: datetime | None = None
+    #: The last run that settled this subscriber's due digest: delivered, or
+    #: nothing to send (the last delivery when no such run is recorded).  The
+    #: schedule counts slots from here, so a slot with no new papers does not
+    #: keep the subscriber due until papers arrive.
+    last_served: datetime | None = None
+    open: OpenDigest | None = None
+    sent_paper_ids: frozenset[str] = field(default=frozenset())
+
+
+class Batch(ABC):
+    """Subscribers held by this worker while it plans their digests (:meth:`State.claiming`).
+
+    ``subscribers`` holds the ones this worker got, keyed by the address as
+    the caller gave it; any other worker skips them until the batch ends, and
+    a subscriber missing here is being handled by another worker right now.
+    Hand claimed digests to a transport only after the ``with`` block ended.
+    PostgreSQL commits :meth:`claim`, :meth:`drop` and :meth:`served` when
+    the block ends, and an exception undoes them all; SQLite commits each as
+    it is made (a claim left by an exception is recovered like any other).
+    """
+
+    subscribers: dict[str, SubscriberState]
+
+    @abstractmethod
+    def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]]) -> list[int]:
+        """Record digests as ``sending``: ``(open_digest or None, email, message_id, paper_ids)``
+        each; returns their ids in order.  An open digest keeps its row and
+        Message-ID; its paper list is replaced."""
+
+    @abstractmethod
+    def drop(self, digest_id: int) -> None:
+        """Forget an unsent digest that has nothing left to send."""
+
+    @abstractmethod
+    def served(self, emails: Iterable[str]) -> None:
+        """Due subscribers with nothing to send: their slot is settled."""
+
+
+class State(ABC):
+    """A connection to the state; open with :func:`open_state` (or ``State.open``),
+    close it, or use ``with``.
+
+    ``name`` is what messages call it: the file, or the URL without password.
+    A read-only state (``readonly=True``) never creates or changes anything;
+    a missing file or an empty database reads as empty.
+    """
+
+    name: str
+    readonly: bool
+
+    @staticmethod
+    def open(target: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> State:
+        """Same as :func:`open_state`."""
+        return open_state(target, readonly=readonly, durable=durable)
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    # -- coordination ---------------------------------------------------------------------
+
+    @abstractmethod
+    def exclusive(self, wait: float = 600.0) -> AbstractContextManager[None]:
+        """Held around a whole send.  SQLite: the lock file, so a second sender
+        waits (up to ``wait`` seconds) and then finds the work done.
+        PostgreSQL: nothing to hold; workers meet in :meth:`claiming`."""
+
+    @abstractmethod
+    def recover(self) -> list[tuple[int, str, str, str | None]]:
+        """Turn digests left ``sending`` by a worker that is gone back into
+        ``pending``; returns ``(id, subscriber, message_id, owner)`` of each.
+
+        SQLite: every ``sending`` digest (call it inside :meth:`exclusive`).
+        PostgreSQL: those whose worker no longer holds its session lock
+        (killed, or its host lost); a live worker's digests are never touched.
+        """
+
+    @abstractmethod
+    def claiming(self, emails: Sequence[str], now: datetime) -> AbstractContextManager[Batch]:
+        """Hold ``emails`` for planning and read their state (see :class:`Batch`).
+
+        SQLite reads them (the lock file already keeps other senders out);
+        PostgreSQL locks their rows ``FOR UPDATE SKIP LOCKED`` in one
+        transaction, so workers never wait for each other: each gets the
+        subscribers no other worker holds.
+        """
+
+    def for_thread(self) -> State:
+        """A handle for another thread (the delivery threads record outcomes
+        through it).  Close it when done unless it is this state itself."""
+        return self
+
+    # -- reading --------------------------------------------------------------------------
+
+    @abstractmethod
+    def plan(self, emails: Sequence[str]) -> dict[str, SubscriberState]:
+        """Everything known about each of ``emails`` (keyed as given), in a few
+        queries; an unknown subscriber gets an empty :class:`SubscriberState`."""
+
+    def subscriber(self, email: str) -> SubscriberState:
+        return self.plan([email])[email]
+
+    def sent_paper_ids(self, email: str) -> frozenset[str]:
+        """Every paper that went to ``email`` in a delivered digest."""
+        return self.subscriber(email).sent_paper_ids
+
+    def first_seen(self, email: str) -> datetime | None:
+        """When a ``send``/``run`` first read this subscriber (UTC), or None."""
+        return self.subscriber(email).first_seen
+
+    def last_sent(self, email: str) -> datetime | None:
+        """When the last digest was delivered to this subscriber (UTC), or None."""
+        return self.subscriber(email).last_sent
+
+    def last_served(self, email: str) -> datetime | None:
+        """See :attr:`SubscriberState.last_served`."""
+        return self.subscriber(email).last_served
+
+    def open_digest(self, email: str) -> OpenDigest | None:
+        """The digest still owed to ``email`` (pending, failed, or stale sending)."""
+        return self.subscriber(email).open
+
+    @abstractmethod
+    def digests(self, email: str | None = None) -> list[DigestRecord]:
+        """Every digest (of one subscriber), oldest first."""
+
+    @abstractmethod
+    def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
+        """Papers recorded earlier, rebuilt from the state (for a digest whose
+        papers are no longer in any source)."""
+
+    # -- writing --------------------------------------------------------------------------
+
+    @abstractmethod
+    def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
+        """Record ``first_seen`` for subscribers this state has not met yet."""
+
+    @abstractmethod
+    def see_papers(self, papers: Iterable[Paper], now: datetime) -> int:
+        """Record papers not seen before; returns how many were new."""
+
+    @abstractmethod
+    def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
+        """:meth:`Batch.claim` in a transaction of its own."""
+
+    @abstractmethod
+    def drop(self, digest_id: int) -> None:
+        """Forget an unsent digest that has nothing left to send."""
+
+    @abstractmethod
+    def served(self, emails: Iterable[str], now: datetime) -> None:
+        """Due subscribers with nothing to send: their slot is settled."""
+
+    @abstractmethod
+    def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
+        """The server accepted the digest."""
+
+    @abstractmethod
+    def mark_unsent(
+        self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
+    ) -> None:
+        """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
+
+
+def open_state(target: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> State:
+    """Open (and for writers create or upgrade) the state at ``target``:
+    a ``postgresql://`` URL or a SQLite file path.
+
+    ``readonly``: never create or write anything.  ``durable=False`` (SQLite)
+    commits without fsync; used for the ``sent`` marks.
+    """
+    if is_database_url(target):
+        from .postgres import PostgresState
+
+        return PostgresState.open(str(target), readonly=readonly)
+    from .sqlite import SQLiteState
+
+    return SQLiteState.open(Path(target), readonly=readonly, durable=durable)
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    """What :func:`copy_state` copied."""
+
+    source: str
+    target: str
+    counts: dict[str, int]
+
+    def __str__(self) -> str:
+        c = self.counts
+        return (
+            f"copied {c.get('papers', 0)} papers, {c.get('subscribers', 0)} subscribers and {c.get('digests', 0)} digests "
+            f"({c.get('digest_papers', 0)} papers in digests) from {self.source} to {self.target}"
+        )
+
+
+def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
+    """Copy the SQLite state at ``source`` into the (empty) PostgreSQL state at
+    ``url``, in one transaction: papers seen, subscribers with their first,
+    last-sent and last-served times (so schedules carry on), and every digest
+    with its papers, status and Message-ID (so nothing is sent again)."""
+    try:
+        check_state_target(url)
+    except ValueError as exc:
+        raise StateError(Problem(str(exc), path="--to")) from None
+    if not is_database_url(url):
+        raise StateError(Problem(f"{url!r} is not a postgresql:// URL", path="--to"))
+    path = Path(source)
+    if not path.is_file():
+        raise StateError(Problem("no SQLite state here (nothing to migrate)", str(path)))
+    from .postgres import PostgresState, import_sqlite
+    from .sqlite import SQLiteState
+
+    src = SQLiteState.open(path, readonly=True)
+    try:
+        dst = PostgresState.open(url)
+        try:
+            counts = import_sqlite(src, dst)
+        finally:
+            dst.close()
+    finally:
+        src.close()
+    return CopyReport(str(path), public_url(url), counts)
+
+
+def paper_from_json(data: dict) -> Paper:
+    """The inverse of :meth:`Paper.to_json` (for papers kept in the state)."""
+    published = data.get("published")
+    return Paper(
+        title=data["title"],
+        abstract=data.get("abstract") or "",
+        source=data.get("source") or "state",
+        arxiv_id=data.get("arxiv_id"),
+        authors=tuple(data.get("authors") or ()),
+        url=data.get("url"),
+        pdf_url=data.get("pdf_url"),
+        published=datetime.fromisoformat(published) if published else None,
+        categories=tuple(data.get("categories") or ()),
+        upvotes=data.get("upvotes"),
+        keywords=tuple(data.get("keywords") or ()),
+        github=data.get("github"),
+    )
+
+
+def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+from .sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteState, send_lock  # noqa: E402  (the default backend)
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "Batch",
+    "CopyReport",
+    "copy_state",
     "DigestRecord",
     "OpenDigest",
+    "SQLiteState",
     "State",
+    "SubscriberState",
+    "check_state_target",
+    "is_database_url",
+    "open_state",
     "owner_id",
     "paper_from_json",
+    "public_url",
     "send_lock",
 ]

@@ -26,7 +26,7 @@ same Message-ID).  When the last writer closes, the file is switched back to
 a rollback journal so that read-only users (``match``, ``schedule``) never
 need to create ``-wal``/``-shm`` files.
 
-Read-only opens (``State.open(path, readonly=True)``) use a ``mode=ro`` URI:
+Read-only opens (``SQLiteState.open(path, readonly=True)``) use a ``mode=ro`` URI:
 they never create or modify the file, and a missing file reads as empty.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS`
@@ -38,18 +38,17 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import Problem, StateError
 from ..models import Paper
+from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json
+from . import key as _key
 
-UTC = UTC
 BUSY_TIMEOUT_MS = 30_000
 
 _V1 = """
@@ -110,62 +109,27 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value).astimezone(UTC) if value else None
 
 
-def _key(email: str) -> str:
-    return email.strip().lower()
+#: Subscribers per query in :meth:`SQLiteState.plan` (well under SQLite's variable limit).
+PLAN_CHUNK = 500
 
 
-def owner_id() -> str:
-    """Who claimed a digest: ``pid@host``, shown when a stale claim is found."""
-    return f"{os.getpid()}@{socket.gethostname()}"
-
-
-@dataclass(frozen=True)
-class OpenDigest:
-    """A digest owed to a subscriber: pending, failed, or left ``sending`` by a
-    run that stopped.  Its Message-ID is reused when it is sent again."""
-
-    id: int
-    subscriber: str
-    status: str
-    message_id: str
-    attempts: int
-    paper_ids: tuple[str, ...]
-    created: datetime
-    last_error: str | None = None
-
-
-@dataclass(frozen=True)
-class DigestRecord:
-    """One row of ``digests`` (for inspection and tests)."""
-
-    id: int
-    subscriber: str
-    status: str
-    attempts: int
-    last_error: str | None
-    message_id: str
-    created: datetime
-    sent: datetime | None
-    next_attempt: datetime | None
-    paper_ids: tuple[str, ...]
-
-
-class State:
+class SQLiteState(State):
     """A connection to the state file.  Use :meth:`open`; close it, or use ``with``.
 
-    A connection belongs to one thread; open one per thread (they coordinate
-    through SQLite's locks).
+    A connection belongs to one thread; :meth:`for_thread` opens another
+    (they coordinate through SQLite's locks).
     """
 
     def __init__(self, path: Path, db: sqlite3.Connection | None, readonly: bool) -> None:
         self.path = path
+        self.name = str(path)
         self.db = db
         self.readonly = readonly
 
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> State:
+    def open(cls, path: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> SQLiteState:
         """Open (and for writers create or upgrade) the state at ``path``.
 
         ``readonly``: never create or write anything; a missing file is an
@@ -275,12 +239,6 @@ class State:
         except sqlite3.Error:
             pass
 
-    def __enter__(self) -> State:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
     # -- plumbing -------------------------------------------------------------------------
 
     @contextmanager
@@ -317,50 +275,52 @@ class State:
 
     # -- reading (the agreed read API) -------------------------------------------------------
 
-    def sent_paper_ids(self, email: str) -> frozenset[str]:
-        """Every paper that went to ``email`` in a delivered digest."""
-        return frozenset(
-            r[0]
-            for r in self._rows(
-                "SELECT dp.paper_id FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
-                "WHERE d.subscriber = ? AND d.status = 'sent'",
-                (_key(email),),
+    def plan(self, emails: Sequence[str]) -> dict[str, SubscriberState]:
+        out: dict[str, SubscriberState] = {}
+        for part in chunks(list(emails), PLAN_CHUNK):
+            keys = sorted({_key(e) for e in part})
+            marks = ",".join("?" * len(keys))
+            subs = {
+                r[0]: r[1:]
+                for r in self._rows(
+                    f"SELECT email, first_seen, last_sent, COALESCE(last_served, last_sent) FROM subscribers "
+                    f"WHERE email IN ({marks})",
+                    keys,
+                )
+            }
+            opened = self._rows(
+                "SELECT id, subscriber, status, message_id, attempts, created, last_error FROM digests "
+                f"WHERE subscriber IN ({marks}) AND status != 'sent'",
+                keys,
             )
-        )
-
-    def _subscriber(self, email: str, column: str) -> datetime | None:
-        rows = self._rows(f"SELECT {column} FROM subscribers WHERE email = ?", (_key(email),))
-        return _dt(rows[0][0]) if rows else None
-
-    def first_seen(self, email: str) -> datetime | None:
-        """When a ``send``/``run`` first read this subscriber (UTC), or None."""
-        return self._subscriber(email, "first_seen")
-
-    def last_sent(self, email: str) -> datetime | None:
-        """When the last digest was delivered to this subscriber (UTC), or None."""
-        return self._subscriber(email, "last_sent")
-
-    def last_served(self, email: str) -> datetime | None:
-        """The last run that settled this subscriber's due digest: delivered, or
-        nothing to send (the last delivery when no such run is recorded).  The
-        schedule counts slots from here, so a slot with no new papers does not
-        keep the subscriber due until papers arrive."""
-        return self._subscriber(email, "COALESCE(last_served, last_sent)")
-
-    def open_digest(self, email: str) -> OpenDigest | None:
-        """The digest still owed to ``email`` (pending, failed, or stale sending)."""
-        rows = self._rows(
-            "SELECT id, subscriber, status, message_id, attempts, created, last_error FROM digests "
-            "WHERE subscriber = ? AND status != 'sent'",
-            (_key(email),),
-        )
-        if not rows:
-            return None
-        did, sub, status, mid, attempts, created, error = rows[0]
-        papers = tuple(
-            r[0] for r in self._rows("SELECT paper_id FROM digest_papers WHERE digest_id = ? ORDER BY position", (did,))
-        )
-        return OpenDigest(did, sub, status, mid, attempts, papers, datetime.fromisoformat(created).astimezone(UTC), error)
+            papers: dict[int, list[str]] = {r[0]: [] for r in opened}
+            if opened:
+                for did, pid in self._rows(
+                    f"SELECT digest_id, paper_id FROM digest_papers WHERE digest_id IN ({','.join('?' * len(opened))}) "
+                    "ORDER BY digest_id, position",
+                    list(papers),
+                ):
+                    papers[did].append(pid)
+            open_by = {
+                r[1]: OpenDigest(
+                    r[0], r[1], r[2], r[3], r[4], tuple(papers[r[0]]), datetime.fromisoformat(r[5]).astimezone(UTC), r[6]
+                )
+                for r in opened
+            }
+            sent: dict[str, set[str]] = {}
+            for sub, pid in self._rows(
+                "SELECT d.subscriber, dp.paper_id FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
+                f"WHERE d.subscriber IN ({marks}) AND d.status = 'sent'",
+                keys,
+            ):
+                sent.setdefault(sub, set()).add(pid)
+            for email in part:
+                k = _key(email)
+                first, last, served = subs.get(k, (None, None, None))
+                out[email] = SubscriberState(
+                    email, _dt(first), _dt(last), _dt(served), open_by.get(k), frozenset(sent.get(k, ()))
+                )
+        return out
 
     def digests(self, email: str | None = None) -> list[DigestRecord]:
         """Every digest (of one subscriber), oldest first."""
@@ -408,6 +368,17 @@ class State:
                 ((p.id, p.title, _ts(now), json.dumps(p.to_json(), ensure_ascii=False)) for p in papers),
             )
             return db.total_changes - before
+
+    def exclusive(self, wait: float = 600.0):
+        return send_lock(self.path, wait=wait)
+
+    def for_thread(self) -> SQLiteState:
+        return SQLiteState.open(self.path, durable=False)
+
+    @contextmanager
+    def claiming(self, emails: Sequence[str], now: datetime) -> Iterator[Batch]:
+        # The lock file keeps every other sender out: a plain read is enough.
+        yield _SQLiteBatch(self, self.plan(emails), now)
 
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         """Turn digests left ``sending`` by a run that stopped back into ``pending``.
@@ -495,23 +466,20 @@ class State:
             )
 
 
-def paper_from_json(data: dict) -> Paper:
-    """The inverse of :meth:`Paper.to_json` (for papers kept in the state)."""
-    published = data.get("published")
-    return Paper(
-        title=data["title"],
-        abstract=data.get("abstract") or "",
-        source=data.get("source") or "state",
-        arxiv_id=data.get("arxiv_id"),
-        authors=tuple(data.get("authors") or ()),
-        url=data.get("url"),
-        pdf_url=data.get("pdf_url"),
-        published=datetime.fromisoformat(published) if published else None,
-        categories=tuple(data.get("categories") or ()),
-        upvotes=data.get("upvotes"),
-        keywords=tuple(data.get("keywords") or ()),
-        github=data.get("github"),
-    )
+class _SQLiteBatch(Batch):
+    """SQLite needs no holding: each change is its own transaction, as before."""
+
+    def __init__(self, state: SQLiteState, subscribers: dict[str, SubscriberState], now: datetime) -> None:
+        self.state, self.subscribers, self.now = state, subscribers, now
+
+    def claim(self, items):
+        return self.state.claim(items, self.now)
+
+    def drop(self, digest_id: int) -> None:
+        self.state.drop(digest_id)
+
+    def served(self, emails: Iterable[str]) -> None:
+        self.state.served(list(emails), self.now)
 
 
 @contextmanager

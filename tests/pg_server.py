@@ -1,0 +1,135 @@
+"""A real PostgreSQL server for the tests: ``initdb`` + ``pg_ctl`` in a temporary folder.
+
+The binaries come from ``pg_config --bindir`` or ``/usr/lib/postgresql/*/bin``
+(Debian's ``postgresql`` package; ``.ci/run`` installs it).  Where they are
+missing the PostgreSQL tests are skipped, except in CI (``CI`` set), where
+that is a failure: CI must never pass without them.
+
+``initdb`` refuses to run as root, so as root the server runs as the
+``postgres`` (or ``nobody``) user.  It listens on 127.0.0.1 on a free port
+with password authentication (scram-sha-256) for TCP; the superuser's
+password is in a ``.pgpass`` file named by ``PGPASSFILE``, the way a
+deployment would keep it out of the config.  The server is tuned for tests
+(no fsync): a test server, not a benchmark of durability.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from pathlib import Path
+
+SUPERUSER = "digest_admin"
+PASSWORD = "pg-test-secret-4711"
+LIMITED_USER = "digest_limited"
+LIMITED_PASSWORD = "pg-limited-secret-0815"
+
+
+def find_bindir() -> Path | None:
+    """The folder holding initdb/pg_ctl, or None."""
+    candidates = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10).stdout.strip()
+            candidates.append(out)
+        except (OSError, subprocess.SubprocessError):
+            pass
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    for folder in candidates:
+        if folder and os.access(os.path.join(folder, "initdb"), os.X_OK) and os.access(
+            os.path.join(folder, "pg_ctl"), os.X_OK
+        ):
+            return Path(folder)
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    """One server for the test session; :meth:`create_database` gives each test its own."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="digest-pg-"))
+        self.data = self.root / "data"
+        self.pgpass = self.root / "pgpass"
+        self.user: str | None = None
+        self.count = 0
+        if os.geteuid() == 0:
+            for name in ("postgres", "nobody"):
+                try:
+                    pwd.getpwnam(name)
+                    self.user = name
+                    break
+                except KeyError:
+                    continue
+        self._start()
+
+    def _run(self, *args: str) -> subprocess.CompletedProcess:
+        kwargs: dict = {}
+        if self.user:
+            entry = pwd.getpwnam(self.user)
+            kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
+        return subprocess.run(
+            args, capture_output=True, text=True, timeout=120, check=True, cwd=self.root,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.root)}, **kwargs,
+        )
+
+    def _start(self) -> None:
+        pwfile = self.root / "pw"
+        pwfile.write_text(PASSWORD + "\n")
+        if self.user:
+            entry = pwd.getpwnam(self.user)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        os.chmod(self.root, 0o700)
+        self._run(
+            str(self.bindir / "initdb"), "-D", str(self.data), "-U", SUPERUSER, f"--pwfile={pwfile}",
+            "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync",
+        )
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+        )
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
+        # The password as a deployment keeps it: a .pgpass (mode 0600), named by PGPASSFILE.
+        self.pgpass.write_text(
+            f"127.0.0.1:{self.port}:*:{SUPERUSER}:{PASSWORD}\n127.0.0.1:{self.port}:*:{LIMITED_USER}:{LIMITED_PASSWORD}\n"
+        )
+        os.chmod(self.pgpass, 0o600)
+        os.environ["PGPASSFILE"] = str(self.pgpass)
+        self.admin(f"CREATE ROLE {LIMITED_USER} LOGIN PASSWORD '{LIMITED_PASSWORD}'")
+
+    def url(self, database: str = "postgres", user: str = SUPERUSER) -> str:
+        return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
+
+    def admin(self, sql: str, database: str = "postgres") -> None:
+        import psycopg
+
+        with psycopg.connect(self.url(database), autocommit=True) as con:
+            con.execute(sql)
+
+    def create_database(self) -> str:
+        """A new, empty database owned by the superuser; returns its URL (no password in it)."""
+        self.count += 1
+        name = f"test_{self.count}"
+        self.admin(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def stop(self) -> None:
+        try:
+            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        except (OSError, subprocess.SubprocessError):
+            pass
+        shutil.rmtree(self.root, ignore_errors=True)
