@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import DeliveryError, NewsletterError, Problem, StateError
+from .errors import DeliveryError, NewsletterError, Problem, SourcesFailed, StateError
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
@@ -147,7 +147,15 @@ def send(
         source_problems.append(message)
         warn(message)
 
-    found = read_papers(config, source_warn, now=now)
+    try:
+        found = read_papers(config, source_warn, now=now)
+    except SourcesFailed as exc:
+        # Raised before the state is touched: nobody's slot is used up.
+        *each, summary = exc.problems
+        raise SourcesFailed(
+            *each,
+            Problem(f"{summary.message}: nothing sent; due digests go out at the next run that reads the sources"),
+        ) from None
     subs = config.selected_subscribers(only)
     if dry_run:
         with open_state(config.state_target, readonly=True) as state:

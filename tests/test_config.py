@@ -227,6 +227,20 @@ def test_unsubscribe_url_cannot_end_or_split_the_header_list(workdir, url):
     assert len(found) == 1 and "must be percent-encoded in the unsubscribe URL" in found[0]
 
 
+def test_top_level_schedule_is_every_unscheduled_subscribers_default(workdir):
+    text = BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: every 6 hours\n")
+    config = load_config(write_config(workdir, "schedule: weekly on mon at 07:30\n" + text))
+    assert str(config.schedule) == "weekly on mon at 07:30"
+    assert [str(s.schedule) for s in config.subscribers] == ["weekly on mon at 07:30", "every 6 hours"]
+    assert load_config(write_config(workdir, BASIC_CONFIG)).subscribers[0].schedule is None  # no default: none
+
+
+def test_a_bad_default_schedule_is_reported_once_at_its_line(workdir):
+    assert problems(workdir, "schedule: daily at 25:00\n" + BASIC_CONFIG) == [
+        "config.yaml:1: schedule: schedule 'daily at 25:00': 25:00 is not a time of day (00:00-23:59)"
+    ]
+
+
 # --------------------------------------------------------------------------- hostile files (issue 17)
 
 _BOMB = (
