@@ -15,7 +15,7 @@ import sys
 import time
 
 import pytest
-from conftest import ROOT, write_config
+from conftest import ROOT, run_newsletter, write_config
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup, smtp
 
@@ -394,7 +394,9 @@ def test_sigterm_with_a_hung_server_exits_within_the_smtp_timeout(tmp_path, smtp
     box = smtp_server.mailbox
     box.hang_data = True
     delivery = smtp(smtp_server.port).replace("timeout: 5", "timeout: 4").replace("retries: 1", "retries: 3")
-    setup(tmp_path, delivery, subscribers=many(30))
+    setup(tmp_path, delivery, subscribers=many(30), extra="schedule: every 1 hours")
+    assert run_newsletter("send", "--now", "2026-11-23T06:00:00+00:00", cwd=tmp_path).code == 0  # all seen, none due
+    assert box.data_count == 0
     proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)  # libfaketime would scale socket timeouts too
     try:
         wait_until(lambda: box.data_count >= 1, proc, "a message in flight")
