@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC
 
 import pytest
 from conftest import ROOT, run_newsletter, write_config
@@ -412,3 +413,19 @@ def test_sigterm_with_a_hung_server_exits_within_the_smtp_timeout(tmp_path, smtp
     assert box.data_count <= 2
     assert "Traceback" not in err
     assert not any(status == "sent" for _, status, *_ in digests(tmp_path))
+
+
+def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp_path, cli):
+    from datetime import datetime
+
+    from newsletter.config import load_config
+    from newsletter.runner import Runner
+
+    config_path = setup(tmp_path, "  transport: outbox", subscribers=SCHEDULED)
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0
+    assert cli("unsubscribe", "bob@example.org").code == 0
+    runner = Runner(config_path, config=load_config(config_path))
+    later = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # bob's minute slots and ada's 08:00 Berlin passed
+    assert runner.due_now(later) == ["ada@example.org", "cron@example.org"]
+    assert cli("resubscribe", "bob@example.org").code == 0
+    assert runner.due_now(later) == ["ada@example.org", "bob@example.org", "cron@example.org"]
