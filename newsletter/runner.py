@@ -169,12 +169,18 @@ class Runner:
     # -- one tick ---------------------------------------------------------------------------
 
     def due_now(self, now: datetime) -> list[str]:
-        """Emails of the subscribers due at ``now`` (read-only look at the state)."""
+        """Emails of the subscribers due at ``now`` (read-only look at the state).
+
+        One who unsubscribed is never due: ``send`` would skip it without
+        settling its slot, and it would wake every tick."""
         config = self.config
         due = []
         with open_state(config.state_target, readonly=True) as state:
             known = state.plan([sub.email for sub in config.subscribers])
+            left = state.unsubscribed(sub.email for sub in config.subscribers)
         for sub in config.subscribers:
+            if sub.email in left:
+                continue
             first, last = known[sub.email].first_seen, known[sub.email].last_served
             if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                 due.append(sub.email)  # a new subscriber is recorded as seen by send

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC
 
 import pytest
 from conftest import ROOT, write_config
@@ -383,3 +384,19 @@ def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server)
     assert "config.yaml:10: YAML aliases expand this config" in log
     assert "config.yaml:1: a YAML alias refers to a value that contains it" in log
     assert "config reloaded (2 subscriber(s))" in log
+
+
+def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp_path, cli):
+    from datetime import datetime
+
+    from newsletter.config import load_config
+    from newsletter.runner import Runner
+
+    config_path = setup(tmp_path, "  transport: outbox", subscribers=SCHEDULED)
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0
+    assert cli("unsubscribe", "bob@example.org").code == 0
+    runner = Runner(config_path, config=load_config(config_path))
+    later = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # bob's minute slots and ada's 08:00 Berlin passed
+    assert runner.due_now(later) == ["ada@example.org", "cron@example.org"]
+    assert cli("resubscribe", "bob@example.org").code == 0
+    assert runner.due_now(later) == ["ada@example.org", "bob@example.org", "cron@example.org"]

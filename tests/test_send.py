@@ -16,6 +16,8 @@ import pytest
 from conftest import ROOT, query, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
+from newsletter.state import SCHEMA_VERSION
+
 NOW = "2024-05-06T09:00:00+00:00"
 
 HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
@@ -144,7 +146,7 @@ def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, sm
     # The state (a real SQLite file, or a real PostgreSQL database) holds what was sent.
     if not store.line:
         with db(tmp_path) as con:
-            assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+            assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"papers", "subscribers", "digests", "digest_papers"} <= tables
@@ -463,7 +465,7 @@ def test_state_from_a_newer_version_or_not_a_database_is_a_clear_error(tmp_path,
         assert r.code == 2
         assert r.err.strip() == (
             "newsletter-state.sqlite3: the state was written by a newer Paper Digest (schema version 99; "
-            "this version knows up to 1); upgrade paper-digest or use another state file"
+            f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest or use another state file"
         )
     state.write_bytes(b"this is not sqlite" * 100)
     r = cli("send", "--now", NOW)
