@@ -24,6 +24,7 @@ from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expa
 from .errors import InputError, NewsletterError, Problem, SourcesFailed
 from .feeds import ArxivListing, parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import Fetcher
+from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 
 log = logging.getLogger(__name__)
@@ -411,9 +412,11 @@ def read_source(index: int, source: Source, config: Config, context: ReadContext
     """``config.sources[index]`` read whole, or the error that stopped it."""
     where = source_location(source, config)
     try:
-        return SourceRead(index, source, where, tuple(READERS[source.type](source, config, context)))
+        # LaTeX in titles, abstracts and names is shown as Unicode from here on
+        found = tuple(paper_to_unicode(p) for p in READERS[source.type](source, config, context))
     except NewsletterError as exc:
         return SourceRead(index, source, where, error=exc)
+    return SourceRead(index, source, where, found)
 
 
 def read_papers(
