@@ -654,12 +654,17 @@ def _load_yaml(text: str):
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
-        if root is not None:
+        if root is not None and _ANCHOR.search(text):  # no anchor, no alias: nothing is shared
             _check_aliases(root)
         data = loader.construct_document(root) if root is not None else None
     finally:
         loader.dispose()
     return root, data
+
+
+#: Something that may be a YAML anchor (``&name`` where a value starts); a
+#: conservative test: an ``&`` inside a quoted string may match too.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]")
 
 
 def _children(node) -> list:

@@ -30,8 +30,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from .errors import InputError, Problem
 
@@ -42,6 +44,8 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 def default_user_agent() -> str:
+    import httpx
+
     from . import __version__
 
     return f"paper-digest-mailer/{__version__} (python-httpx/{httpx.__version__})"
@@ -189,7 +193,7 @@ class Fetcher:
         self.backoff = backoff
         self.max_wait = max_wait
         self.fresh_for = fresh_for
-        self.user_agent = user_agent or default_user_agent()
+        self.user_agent = user_agent  # None: default_user_agent(), on the first request
         self.sleep = sleep
         self.clock = clock
         self._client: httpx.Client | None = None
@@ -223,11 +227,13 @@ class Fetcher:
 
     @property
     def client(self) -> httpx.Client:
+        import httpx  # imported on the first request: sends from local files never need it
+
         if self._client is None:
             self._client = httpx.Client(
                 timeout=self.timeout,
                 follow_redirects=True,
-                headers={"User-Agent": self.user_agent},
+                headers={"User-Agent": self.user_agent or default_user_agent()},
             )
         return self._client
 
@@ -245,6 +251,8 @@ class Fetcher:
         least time between two requests to the URL's host (a cached answer
         makes no request, so it does not wait).
         """
+        import httpx
+
         try:
             full = httpx.URL(url)
             if params:

@@ -28,6 +28,7 @@ The guarantees (PRODUCT.md "State") rest on one protocol that both keep:
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from abc import ABC, abstractmethod
@@ -89,7 +90,12 @@ def key(email: str) -> str:
 
 def owner_id() -> str:
     """Who claimed a digest: ``pid@host``, shown when a stale claim is found."""
-    return f"{os.getpid()}@{socket.gethostname()}"
+    return f"{os.getpid()}@{_hostname()}"
+
+
+@functools.cache
+def _hostname() -> str:
+    return socket.gethostname()  # a system call each time, and claims are frequent
 
 
 @dataclass(frozen=True)
