@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
@@ -171,10 +173,12 @@ class _SendRun:
         self.worker_states: list[State] = []
         self.with_papers = 0
         self.stop: Callable[[], bool] | None = None
+        self.keep_results = True  # False in a send worker: the parent keeps them
 
     def _result(self, result: DigestResult) -> None:
         with self.lock:
-            self.results.append(result)
+            if self.keep_results:
+                self.results.append(result)
             if self.progress:
                 self.progress(result)
 
@@ -292,18 +296,25 @@ class _SendRun:
             writer.close()
             workers.append((proc, reader))
         problems: list[Problem] = []
-        for proc, reader in workers:
-            try:
-                kind, payload, with_papers = reader.recv()
-            except (EOFError, OSError):
-                died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
-                kind, payload, with_papers = "error", died, 0
-            proc.join()
-            if kind == "ok":
-                self.results.extend(payload)
-                self.with_papers += with_papers
-            else:
-                problems.append(Problem(str(payload)))
+        waiting: dict = {reader: proc for proc, reader in workers}
+        while waiting:
+            for ready in multiprocessing.connection.wait(list(waiting)):
+                reader = cast(multiprocessing.connection.Connection, ready)
+                proc = waiting[reader]
+                try:
+                    kind, payload, with_papers = reader.recv()
+                except (EOFError, OSError):
+                    died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
+                    kind, payload, with_papers = "error", died, 0
+                if kind == "result":  # one digest done: progress is shown here, in one process
+                    self._result(payload)
+                    continue
+                del waiting[reader]
+                proc.join()
+                if kind == "ok":
+                    self.with_papers += with_papers
+                else:
+                    problems.append(Problem(str(payload)))
         if problems:
             # What the other workers delivered is recorded; the rest is pending.
             raise DeliveryError(*problems)
@@ -317,10 +328,12 @@ class _SendRun:
             self.state = open_state(self.config.state_target)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
+            # each result goes to the parent as it happens (progress, then the report)
+            self.progress, self.keep_results = lambda result: conn.send(("result", result, 0)), False
             if hasattr(transport, "sessions"):
                 transport.sessions = sessions
             self._deliver(subs, transport)
-            conn.send(("ok", self.results, self.with_papers))
+            conn.send(("ok", None, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
             conn.send(("error", str(exc) or type(exc).__name__, 0))
         finally:
