@@ -112,19 +112,36 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
     """Show, per subscriber, the papers that would go into the next digest and why."""
     config = state.config
     found = pipeline.papers(config, warn=warn)
-    # Papers already sent are not in the next digest; reading the state never writes it.
-    results = list(pipeline.match(config, found, subscriber, exclude=pipeline.already_sent(config, subscriber), warn=warn))
+    # Papers already sent are not in the next digest, and those who unsubscribed
+    # get none; reading the state never writes it.
+    left = pipeline.unsubscribed(config, subscriber)
+    selected = dict(
+        (sub.email, matches)
+        for sub, matches in pipeline.match(
+            config, found, subscriber, exclude=pipeline.already_sent(config, subscriber), warn=warn, left=left
+        )
+    )
+    results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]
     if as_json:
         emit_json(
             {
                 "subscribers": [
-                    {"email": sub.email, "name": sub.name, "papers": [m.to_json() for m in matches]}
-                    for sub, matches in results
+                    {
+                        "email": sub.email,
+                        "name": sub.name,
+                        "papers": [m.to_json() for m in matches],
+                        "unsubscribed": gone.isoformat() if gone else None,
+                    }
+                    for sub, matches, gone in results
                 ]
             }
         )
         return
-    for sub, matches in results:
+    for sub, matches, gone in results:
+        if gone:
+            click.echo(f"{sub.label}: unsubscribed {gone:%Y-%m-%d %H:%M} UTC, gets no digest "
+                       f"(newsletter resubscribe {sub.email} undoes it)")
+            continue
         click.echo(f"{sub.label}: {len(matches)} paper{'s' * (len(matches) != 1)}")
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
@@ -228,6 +245,9 @@ def preview(
             emit_json(report.to_json())
             return
         for e in report.entries:
+            if e.unsubscribed:
+                click.echo(f"{e.email}: unsubscribed, nothing would be sent")
+                continue
             if not e.would_send:
                 click.echo(f"{e.email}: no new papers, nothing would be sent")
                 continue
@@ -364,7 +384,61 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         nxt = "next send" if r.schedule is None else (f"next {fmt(r.next_send)}" + (" (due now)" if r.due else ""))
         if r.schedule is None:
             nxt = "due at every send"
+        if r.unsubscribed:
+            nxt = f"unsubscribed {fmt(r.unsubscribed)}, no digest until re-subscribed"
         click.echo(f"{r.email}: {when}; last sent {fmt(r.last_sent)}; {nxt}")
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (a reverse proxy in front).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="Port (0: any free port).")
+@pass_state
+def serve(state: _State, host: str, port: int) -> None:
+    """Serve the one-click unsubscribe and re-subscribe pages (RFC 8058) until Ctrl-C."""
+    from .web import serve as serve_web
+
+    config = state.config
+    base = config.web.base if config.web else ""
+    serve_web(
+        config,
+        host=host,
+        port=port,
+        ready=lambda url: click.echo(f"Serving unsubscribe links for {base} on {url} (Ctrl-C to stop)"),
+    )
+
+
+def _check_email(email: str) -> None:
+    from .config import check_address
+
+    try:
+        check_address(email)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="EMAIL") from None
+
+
+@cli.command()
+@click.argument("email")
+@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
+@pass_state
+def unsubscribe(state: _State, email: str, now: datetime) -> None:
+    """Stop sending to EMAIL (as its unsubscribe link does), though it stays in the config."""
+    _check_email(email)
+    if pipeline.unsubscribe(state.config, email, now=now):
+        click.echo(f"{email}: unsubscribed; `newsletter resubscribe {email}` undoes it")
+    else:
+        click.echo(f"{email}: already unsubscribed")
+
+
+@cli.command()
+@click.argument("email")
+@pass_state
+def resubscribe(state: _State, email: str) -> None:
+    """Send to EMAIL again after it unsubscribed."""
+    _check_email(email)
+    if pipeline.resubscribe(state.config, email):
+        click.echo(f"{email}: subscribed again")
+    else:
+        click.echo(f"{email}: was not unsubscribed; nothing to do")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -392,6 +392,16 @@ class EmailSettings(_Model):
         return value
 
 
+def check_env_name(value: str | None, what: str) -> str | None:
+    """The *name* of an environment variable (the value itself never sits in the config)."""
+    if value is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        raise ValueError(
+            f"{value!r} is not an environment variable name "
+            f"({what} names the variable that holds the secret, not the secret)"
+        )
+    return value
+
+
 class Delivery(_Model):
     transport: Literal["outbox", "smtp"] = "outbox"
     path: str = "outbox"
@@ -409,15 +419,7 @@ class Delivery(_Model):
     ca_file: str | None = None
     """PEM file of the CA(s) to trust for TLS instead of the system's (private CA, test server)."""
 
-    @field_validator("password_env")
-    @classmethod
-    def _env_name(cls, value):
-        if value is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
-            raise ValueError(
-                f"{value!r} is not an environment variable name "
-                "(password_env names the variable that holds the password, not the password)"
-            )
-        return value
+    _v_password_env = field_validator("password_env")(lambda cls, v: check_env_name(v, "password_env"))
 
     @model_validator(mode="after")
     def _smtp_needs_host(self):
@@ -426,6 +428,41 @@ class Delivery(_Model):
         if self.username and not self.password_env and self.transport == "smtp":
             raise ValueError("'username' is set but 'password_env' is not")
         return self
+
+
+_BASE_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+;=:@%/-]*)?$")
+
+
+class WebSettings(_Model):
+    """Where ``newsletter serve`` is reachable, and the variable holding the
+    key that signs each subscriber's unsubscribe link (see :mod:`tokens`)."""
+
+    base_url: str
+    """``https://host[:port][/path]``: the links are ``BASE/unsubscribe/<token>``."""
+    secret_env: str
+
+    _v_secret_env = field_validator("secret_env")(lambda cls, v: check_env_name(v, "secret_env"))
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_base(cls, value: str) -> str:
+        check_header_text(value)
+        if not value.startswith("https://"):
+            raise ValueError(
+                f"{value!r} must be an https:// URL (mail providers only make one-click "
+                "unsubscribe requests over HTTPS, RFC 8058)"
+            )
+        if not _BASE_URL.match(value):
+            raise ValueError(
+                f"{value!r} is not a base URL such as 'https://digest.example.org' or "
+                "'https://example.org/digest' (no query, fragment, spaces or quotes)"
+            )
+        return value
+
+    @property
+    def base(self) -> str:
+        """``base_url`` without a trailing slash."""
+        return self.base_url.rstrip("/")
 
 
 class Config(_Model):
@@ -441,6 +478,8 @@ class Config(_Model):
     cache: str = ".cache"
     """Folder for fetched source responses, relative to the config file."""
     http: HttpSettings = HttpSettings()
+    web: WebSettings | None = None
+    """``newsletter serve`` and the one-click unsubscribe links it answers."""
     schedule: Schedule | None = None
     """The schedule of every subscriber that does not give its own."""
 
@@ -796,6 +835,8 @@ def _valid_keys(path: tuple, data: Any) -> list[str]:
         model = Delivery
     elif path == ("http",):
         model = HttpSettings
+    elif path == ("web",):
+        model = WebSettings
     elif len(path) == 2 and path[0] == "topics":
         model = Topic
     elif len(path) == 2 and path[0] == "subscribers":
@@ -905,6 +946,15 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             add(("sources", i, "path"), f"{src['path']!r} matches no file")
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
             add(("sources", i, "path"), f"{src['path']!r}: no such file")
+
+    email = e if isinstance(e := data.get("email"), dict) else {}
+    unsubscribe = email.get("unsubscribe")
+    if isinstance(data.get("web"), dict) and isinstance(unsubscribe, str) and not unsubscribe.startswith("mailto:"):
+        add(
+            ("email", "unsubscribe"),
+            "with 'web:' set, the unsubscribe page is `newsletter serve`'s; "
+            "email.unsubscribe may only give the mailto: address listed beside it",
+        )
 
     templates = data.get("templates")
     if isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():

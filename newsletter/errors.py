@@ -8,6 +8,7 @@ file is involved.  ``exit_code`` tells the CLI what to return.
     NewsletterError                 exit 2 unless noted
     ├── ConfigError                 the config file: YAML, keys, types, values
     ├── InputError                  a paper source: unreadable, not the format
+    │   └── SourcesFailed           every source of a run failed: nothing to send from
     ├── TemplateError               a template: missing, syntax, render failure
     ├── StateError                  the SQLite state: locked, corrupt, too new
     └── DeliveryError               exit 1: a message could not be delivered
@@ -53,6 +54,13 @@ class ConfigError(NewsletterError):
 
 class InputError(NewsletterError):
     """A paper source could not be read or is not in the format it claims."""
+
+
+class SourcesFailed(InputError):
+    """Every source a run read failed (network, HTTP errors, broken answers).
+
+    Not "nothing new": ``send`` and ``run`` send nothing, record nothing
+    (nobody's scheduled slot is used up) and exit 2 naming each source."""
 
 
 class TemplateError(NewsletterError):

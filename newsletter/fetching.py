@@ -150,6 +150,15 @@ class ResponseCache:
         except OSError as exc:
             log.warning("cannot write the HTTP cache in %s: %s", self.folder, exc.strerror or exc)
 
+    def forget(self, url: str) -> None:
+        """Remove a URL's entry (metadata first: a body alone is never used)."""
+        body_path, meta_path = self._paths(url)
+        try:
+            meta_path.unlink(missing_ok=True)
+            body_path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning("cannot remove %s from the HTTP cache: %s", url, exc.strerror or exc)
+
 
 def _write_atomically(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -244,12 +253,15 @@ class Fetcher:
         *,
         source: str,
         min_interval: float = 0.0,
+        refresh: bool = False,
     ) -> Fetched:
         """The body at ``url`` (with ``params`` added to its query).
 
         ``source`` names the config source in errors.  ``min_interval`` is the
         least time between two requests to the URL's host (a cached answer
-        makes no request, so it does not wait).
+        makes no request, so it does not wait).  ``refresh`` asks the server
+        again, unconditionally, whatever the cache holds (a cached answer
+        the caller found wanting).
         """
         import httpx
 
@@ -260,7 +272,7 @@ class Fetcher:
         except httpx.InvalidURL as exc:
             raise InputError(Problem(f"source {source!r}: invalid URL ({exc})", url)) from None
         key = str(full)
-        cached = self.cache.load(key) if self.cache else None
+        cached = self.cache.load(key) if self.cache and not refresh else None
         if cached is not None and 0 <= self.clock() - cached.fetched_at < self.fresh_for:
             log.debug("%s: fresh in the cache", key)
             return Fetched(key, cached.body, from_cache=True)
@@ -305,6 +317,12 @@ class Fetcher:
                 self.sleep(delay)
         tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
         raise InputError(Problem(f"source {source!r}: {problem}{tries}", key))
+
+    def forget(self, url: str) -> None:
+        """Drop a cached answer (one that turned out to be unusable), so the
+        next run asks the server instead of reusing it."""
+        if self.cache is not None:
+            self.cache.forget(url)
 
     def _be_polite(self, host: str, min_interval: float) -> None:
         """Space out the requests that ask for it (only those: other sources on

@@ -27,6 +27,7 @@ from urllib.parse import quote, quote_plus
 
 from .config import Config, Subscriber, check_header_text
 from .errors import ConfigError, Problem, TemplateError
+from .tokens import links
 
 
 def _checked(value: str, what: str, error=ConfigError) -> str:
@@ -60,11 +61,20 @@ def new_message_id(config: Config) -> str:
 
 
 def unsubscribe_url(config: Config, subscriber: Subscriber) -> str | None:
-    """The configured unsubscribe target with ``{email}`` filled in (URL-quoted).
+    """Where the footer's "unsubscribe" points: with ``web:`` set, the
+    subscriber's signed page on ``newsletter serve``; otherwise the configured
+    ``email.unsubscribe`` with ``{email}`` filled in (URL-quoted).
 
     Non-ASCII characters are percent-encoded (UTF-8): the URL goes into the
     List-Unsubscribe header as it is, where mail clients do not decode
     RFC 2047 encoded words (RFC 2369)."""
+    signed = links(config)
+    if signed is not None:
+        return signed.unsubscribe_url(subscriber.email)
+    return _configured_url(config, subscriber)
+
+
+def _configured_url(config: Config, subscriber: Subscriber) -> str | None:
     url = config.email.unsubscribe
     if not url:
         return None
@@ -75,33 +85,69 @@ def unsubscribe_url(config: Config, subscriber: Subscriber) -> str | None:
 _NOT_URL_ASCII = re.compile(r"[^\x21-\x7e]")
 #: The longest URL that fits the List-Unsubscribe line (RFC 5322: 998 characters).
 MAX_UNSUBSCRIBE_URL = 998 - len("List-Unsubscribe: <>")
+#: RFC 8058: the header that makes an HTTPS List-Unsubscribe one-click.
+ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
-def _list_unsubscribe(config: Config, url: str) -> str:
+def list_unsubscribe(config: Config, subscriber: Subscriber) -> tuple[list[str], bool]:
+    """The List-Unsubscribe entries (``<url>`` each, checked) and whether the
+    message is one-click (an HTTPS entry, so List-Unsubscribe-Post goes with it).
+
+    With ``web:`` set: the signed page first, then a ``mailto:`` (the
+    configured one, else the From address with subject "unsubscribe") for
+    mail clients that only speak mail.
+    """
+    signed = links(config)
+    if signed is None:
+        url = _configured_url(config, subscriber)
+        if not url:
+            return [], False
+        return [_list_entry(config, url, ("email", "unsubscribe"))], url.startswith("https://")
+    mailto = _configured_url(config, subscriber)
+    if not mailto:
+        mailto = f"mailto:{parseaddr(config.email.from_)[1]}?subject=unsubscribe"
+    return [
+        _list_entry(config, signed.unsubscribe_url(subscriber.email), ("web", "base_url")),
+        _list_entry(config, mailto, ("email", "unsubscribe")),
+    ], True
+
+
+def _list_entry(config: Config, url: str, where: tuple) -> str:
     """``<url>``, checked: no line break, and short enough for one header line
     (a URL cannot be folded or encoded without breaking it for mail clients)."""
-    _checked(url, "email.unsubscribe")
+    _checked(url, ".".join(where))
     if len(url) > MAX_UNSUBSCRIBE_URL:
         raise ConfigError(config.problem(
-            ("email", "unsubscribe"),
+            where,
             f"the unsubscribe URL is {len(url)} characters, too long for a mail header line "
             f"(at most {MAX_UNSUBSCRIBE_URL})"))
     return f"<{url}>"
 
 
+def _list_unsubscribe_lines(entries: list[str], linesep: str) -> str:
+    """The header's value: one line when it fits, else one entry per line
+    (folding is allowed between entries, never inside a URL)."""
+    value = ", ".join(entries)
+    if len("List-Unsubscribe: ") + len(value) <= 998:
+        return value
+    return ("," + linesep + " ").join(entries)
+
+
 class _Verbatim(str):
-    """A header value the ``email`` package writes exactly as given, on one
-    line: no RFC 2047 encoded words, no refolding (for List-Unsubscribe)."""
+    """A header value the ``email`` package writes exactly as given: no
+    RFC 2047 encoded words, folded only between entries (for List-Unsubscribe)."""
 
     name: str
+    entries: list[str]
 
-    def __new__(cls, name: str, value: str):
-        self = super().__new__(cls, value)
+    def __new__(cls, name: str, entries: list[str]):
+        self = super().__new__(cls, ", ".join(entries))
         self.name = name
+        self.entries = entries
         return self
 
     def fold(self, *, policy) -> str:
-        return f"{self.name}: {self}{policy.linesep}"
+        return f"{self.name}: {_list_unsubscribe_lines(self.entries, policy.linesep)}{policy.linesep}"
 
 
 def _text_part(body: str, subtype: str) -> EmailMessage:
@@ -143,11 +189,11 @@ def build_message(
     if config.email.reply_to:
         name, addr = parseaddr(config.email.reply_to)
         msg["Reply-To"] = _address(name, addr, "email.reply_to")
-    url = unsubscribe_url(config, subscriber)
-    if url:
-        msg.set_raw("List-Unsubscribe", _Verbatim("List-Unsubscribe", _list_unsubscribe(config, url)))
-        if url.startswith("https://"):
-            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    entries, one_click = list_unsubscribe(config, subscriber)
+    if entries:
+        msg.set_raw("List-Unsubscribe", _Verbatim("List-Unsubscribe", entries))
+        if one_click:
+            msg["List-Unsubscribe-Post"] = ONE_CLICK
     msg["MIME-Version"] = "1.0"
     msg["Content-Type"] = "multipart/alternative"
     msg.attach(_text_part(text, "plain"))
@@ -289,11 +335,11 @@ class MessageWriter:
             raise ConfigError(Problem(f"Message-ID: {message_id!r} is not plain ASCII"))
         out.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
         out.append(self._reply_to)
-        url = unsubscribe_url(self.config, subscriber)
-        if url:
-            out.append(f"List-Unsubscribe: {_list_unsubscribe(self.config, url)}\r\n".encode("ascii"))
-            if url.startswith("https://"):
-                out.append(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n")
+        entries, one_click = list_unsubscribe(self.config, subscriber)
+        if entries:
+            out.append(f"List-Unsubscribe: {_list_unsubscribe_lines(entries, chr(13) + chr(10))}\r\n".encode("ascii"))
+            if one_click:
+                out.append(b"List-Unsubscribe-Post: " + ONE_CLICK.encode("ascii") + b"\r\n")
         boundary = ("=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "==").encode("ascii")
         out.append(b'MIME-Version: 1.0\r\nContent-Type: multipart/alternative;\r\n boundary="' + boundary + b'"\r\n\r\n')
         for payload, subtype in ((text_qp, b"plain"), (html_qp, b"html")):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,6 +28,7 @@ from .rendering import Composer
 from .scheduling import is_due, next_send
 from .sending import DigestResult, SendReport, send
 from .state import open_state
+from .tokens import secret_problem
 
 __all__ = [
     "DigestResult",
@@ -38,10 +39,13 @@ __all__ = [
     "already_sent",
     "match",
     "papers",
+    "resubscribe",
     "schedules",
     "send",
     "send_test_email",
     "subscribers",
+    "unsubscribe",
+    "unsubscribed",
     "validate",
 ]
 
@@ -64,14 +68,19 @@ def match(
     only: str | None = None,
     exclude: Callable[[Subscriber], frozenset[str]] | None = None,
     warn: Callable[[str], None] | None = None,
+    left: Mapping[str, datetime] | None = None,
 ) -> Iterator[tuple[Subscriber, list[PaperMatch]]]:
     """Per subscriber, the papers for its next digest, best first.
 
     ``exclude(subscriber)`` gives the paper ids it must not get again (the
-    ones already sent, from the state).  Topics are matched once for all
-    subscribers; ``warn`` gets a line per ``like:`` entry that names no known paper.
+    ones already sent, from the state).  Subscribers in ``left`` (by default
+    :func:`unsubscribed`, read from the state) get no digest and are not
+    yielded.  Topics are matched once for all subscribers; ``warn`` gets a
+    line per ``like:`` entry that names no known paper.
     """
-    subs = subscribers(config, only)
+    if left is None:
+        left = unsubscribed(config, only)
+    subs = [s for s in subscribers(config, only) if s.email not in left]
     index = topic_index(config, all_papers, subs, warn)
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
@@ -85,6 +94,27 @@ def already_sent(config: Config, only: str | None = None) -> Callable[[Subscribe
     sent = {email: s.sent_paper_ids for email, s in known.items()}
     return lambda sub: sent.get(sub.email, frozenset())
 
+
+def unsubscribed(config: Config, only: str | None = None) -> dict[str, datetime]:
+    """The config's subscribers who unsubscribed (``newsletter serve`` or
+    :func:`unsubscribe`), by address as the config spells it, with the time
+    (UTC).  Read-only: every command honours this without writing the state."""
+    with open_state(config.state_target, readonly=True) as state:
+        return state.unsubscribed(s.email for s in subscribers(config, only))
+
+
+def unsubscribe(config: Config, email: str, *, now: datetime) -> bool:
+    """Record that ``email`` left (as the web page does); False if it already
+    had.  Any address is accepted: one removed from the config stays out if it
+    is added back."""
+    with open_state(config.state_target) as state:
+        return state.unsubscribe(email, now)
+
+
+def resubscribe(config: Config, email: str) -> bool:
+    """Let ``email`` receive digests again; False if it had not unsubscribed."""
+    with open_state(config.state_target) as state:
+        return state.resubscribe(email)
 
 # --------------------------------------------------------------------------- test-email
 
@@ -222,6 +252,14 @@ def _check_templates(config: Config) -> list[Problem]:
 CHECKS.append(_check_templates)
 
 
+def _check_web_secret(config: Config) -> list[Problem]:
+    problem = secret_problem(config)
+    return [problem] if problem else []
+
+
+CHECKS.append(_check_web_secret)
+
+
 def validate(config: Config) -> Summary:
     """Check what loading the config cannot: every local source parses, every check passes.
 
@@ -240,7 +278,7 @@ def validate(config: Config) -> Summary:
     for check in CHECKS:
         problems.extend(check(config))
     if problems:
-        raise NewsletterError(*problems)
+        raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     return Summary(
         len(config.sources),
         count,
@@ -264,6 +302,7 @@ class ScheduleRow:
     last_sent: datetime | None
     next_send: datetime | None
     due: bool
+    unsubscribed: datetime | None = None  # when it left; no digest until it re-subscribes
 
     def to_json(self) -> dict:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
@@ -274,6 +313,7 @@ class ScheduleRow:
             "last_sent": iso(self.last_sent),
             "next_send": iso(self.next_send),
             "due": self.due,
+            "unsubscribed": iso(self.unsubscribed),
         }
 
 
@@ -283,12 +323,16 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
     subs = subscribers(config, only)
     with open_state(config.state_target, readonly=True) as state:
         known = state.plan([sub.email for sub in subs])
+        left = state.unsubscribed(sub.email for sub in subs)
     for sub in subs:
         zone = config.zone(sub)
         k = known[sub.email]
         first, served, last = k.first_seen, k.last_served, k.last_sent
         nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
         due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or k.open is not None
+        gone = left.get(sub.email)
+        if gone is not None:
+            nxt, due = None, False
         rows.append(
             ScheduleRow(
                 sub.email,
@@ -297,6 +341,7 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
                 last.astimezone(zone) if last else None,
                 nxt.astimezone(zone) if nxt else None,
                 due,
+                gone.astimezone(zone) if gone else None,
             )
         )
     return rows

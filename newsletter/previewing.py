@@ -46,6 +46,7 @@ class PreviewEntry:
     html_bytes: int
     eml_bytes: int
     would_send: bool = True  # False: no new papers and no send_empty, so send sends nothing
+    unsubscribed: datetime | None = None  # when it left (then would_send is False)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class PreviewReport:
             "index": str(self.out / "index.html"),
             "subscribers": [
                 {"email": e.email, "would_send": e.would_send, "subject": e.subject or None, "papers": e.papers,
-                 "html_bytes": e.html_bytes, "eml_bytes": e.eml_bytes, "files": files(e) if e.would_send else {}}
+                 "html_bytes": e.html_bytes, "eml_bytes": e.eml_bytes, "files": files(e) if e.would_send else {},
+                 "unsubscribed": e.unsubscribed.isoformat() if e.unsubscribed else None}
                 for e in self.entries
             ],
             "warnings": list(self.warnings),
@@ -99,7 +101,8 @@ def preview(
     it), so the preview is the digest ``send`` would build next.  A subscriber
     with no new papers gets the short "no new papers" email only where
     ``send_empty`` would send it (set it to preview that template); otherwise
-    it gets no files and the index says nothing would be sent.
+    it gets no files and the index says nothing would be sent; so does one
+    who unsubscribed (read from the state, like ``send``).
     All rendering happens before anything is written: a template error leaves
     the previous preview untouched.
     """
@@ -114,8 +117,18 @@ def preview(
     warnings: list[str] = []
     if exclude is None:
         exclude = pipeline.already_sent(config, only)
-    for sub, matches in pipeline.match(config, found, only, exclude=exclude, warn=warnings.append):
+    left = pipeline.unsubscribed(config, only)
+    selected = dict(
+        (sub.email, matches)
+        for sub, matches in pipeline.match(config, found, only, exclude=exclude, warn=warnings.append, left=left)
+    )
+    for sub in pipeline.subscribers(config, only):
         name = slug(sub.email)
+        if sub.email in left:
+            stale.extend(f"{name}.{kind}" for kind in ("html", "txt", "eml"))
+            entries.append(PreviewEntry(sub.email, sub.name, name, "", 0, 0, 0, False, left[sub.email]))
+            continue
+        matches = selected[sub.email]
         if not matches and not config.sends_empty(sub):
             # send sends nothing here, so neither does the preview (stale files go, below)
             stale.extend(f"{name}.{kind}" for kind in ("html", "txt", "eml"))
@@ -145,6 +158,10 @@ def index_page(config: Config, entries: Iterable[PreviewEntry], now: datetime) -
     rows = []
     for e in entries:
         who = f"{esc(e.name)} &lt;{esc(e.email)}&gt;" if e.name else esc(e.email)
+        if e.unsubscribed:
+            rows.append(f'<tr><td>{who}</td><td colspan="4">unsubscribed {esc(e.unsubscribed.isoformat(timespec="minutes"))}: '
+                        "nothing is sent until they re-subscribe (or <code>newsletter resubscribe</code>)</td></tr>")
+            continue
         if not e.would_send:
             rows.append(f'<tr><td>{who}</td><td colspan="4">no new papers: nothing would be sent '
                         "(set <code>send_empty: true</code> to send and preview a short note)</td></tr>")

@@ -20,9 +20,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import ArxivSource, Config, FeedSource, HFDailySource, expand_paths
-from .errors import InputError, NewsletterError, Problem
-from .feeds import parse_arxiv, parse_feed, parse_hf_daily
+from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
+from .errors import InputError, NewsletterError, Problem, SourcesFailed
+from .feeds import ArxivListing, parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import Fetcher
 from .models import Paper, merge_papers
 
@@ -294,14 +294,39 @@ def read_arxiv_api(
             "sortBy": "submittedDate",
             "sortOrder": "descending",
         }
-        fetched = context.fetcher.get(
-            source.url or ARXIV_API, params, source=source.label, min_interval=interval
-        )
-        listing = parse_arxiv(fetched.body, fetched.url, source.label, context.warn)
+        listing = _arxiv_page(source, context, params, interval)
         yield from listing.papers
         start += count
         if listing.entries == 0 or (listing.total is not None and start >= listing.total):
             break
+
+
+def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interval: float) -> ArxivListing:
+    """One page of API results.  arXiv sometimes answers with a feed that
+    announces results (``opensearch:totalResults``) but carries no entries:
+    that answer is asked again (with the fetcher's retries and backoff, never
+    from the cache), and if it stays empty the source has failed; it is not
+    "nothing new"."""
+    fetcher = context.fetcher
+    attempts = fetcher.retries + 1
+    for attempt in range(attempts):
+        fetched = fetcher.get(
+            source.url or ARXIV_API, params, source=source.label, min_interval=interval, refresh=attempt > 0
+        )
+        listing = parse_arxiv(fetched.body, fetched.url, source.label, context.warn)
+        total, start = listing.total or 0, int(params["start"])
+        if listing.entries or total <= start:
+            return listing
+        if attempt + 1 < attempts:
+            delay = min(fetcher.backoff * 2**attempt, fetcher.max_wait)
+            log.info("%s: %d results announced but no entries; retry %d of %d in %g s",
+                     fetched.url, total, attempt + 1, attempts - 1, delay)
+            fetcher.sleep(delay)
+    fetcher.forget(fetched.url)  # the next run asks again rather than reuse it
+    tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
+    raise InputError(
+        Problem(f"source {source.label!r}: arXiv announced {total} results but sent no entries{tries}", fetched.url)
+    )
 
 
 def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -> Iterator[Paper]:
@@ -337,6 +362,57 @@ READERS: dict[str, Reader] = {
 }
 
 
+@dataclass(frozen=True)
+class SourceRead:
+    """One source's outcome in a run: its papers, or the error that stopped it."""
+
+    index: int
+    source: Source
+    location: str  # the URL fetched (endpoint) or the local path
+    papers: tuple[Paper, ...] = ()
+    error: NewsletterError | None = None
+
+    def problems(self) -> list[Problem]:
+        """The error as located problems that name the source and its URL."""
+        assert self.error is not None
+        label = f"source {self.source.label!r}"
+        out = []
+        for p in self.error.problems:
+            message = p.message if label in p.message else f"{label}: {p.message}"
+            out.append(Problem(message, p.file or self.location, p.line, p.path))
+        return out
+
+
+def source_location(source: Source, config: Config) -> str:
+    """Where a source reads from: its local path, else the URL it asks (the
+    endpoint; queries and dates are added per request)."""
+    path = getattr(source, "path", None)
+    if source.type == "hf-papers-text" or path:
+        return str(path)
+    if isinstance(source, ArxivSource):
+        if source.feed == "rss":
+            return source.url or ARXIV_RSS + "+".join(source.categories)
+        return source.url or ARXIV_API
+    if isinstance(source, HFDailySource):
+        return source.url or HF_DAILY_API
+    return str(getattr(source, "url", "") or "")
+
+
+def read_sources(config: Config, context: ReadContext, *, offline: bool = False) -> Iterator[SourceRead]:
+    """Each source read in turn (all or nothing per source), errors caught and
+    handed back; remote sources are left out when ``offline``."""
+    for index, source in enumerate(config.sources):
+        if offline and is_remote(source):
+            continue
+        where = source_location(source, config)
+        try:
+            found = tuple(READERS[source.type](source, config, context))
+        except NewsletterError as exc:
+            yield SourceRead(index, source, where, error=exc)
+            continue
+        yield SourceRead(index, source, where, found)
+
+
 def read_papers(
     config: Config,
     warn: Callable[[str], None] | None = None,
@@ -349,7 +425,9 @@ def read_papers(
 
     A required source (see ``is_required``: local files by default) that fails raises;
     any other failing source is reported through ``warn`` and skipped, so the
-    digest still goes out from the sources that worked.  Skipped entries are
+    digest still goes out from the sources that worked.  When every source
+    read fails, that is no digest at all, not an empty one: it raises
+    :class:`SourcesFailed` naming each source and its URL.  Skipped entries are
     reported through ``warn`` too.  ``fetcher`` defaults to one built from the
     config's ``http`` and ``cache`` settings; ``now`` (default: the clock) is
     "today" for date-based sources; ``offline`` skips remote sources.
@@ -359,23 +437,24 @@ def read_papers(
     fetcher = fetcher or Fetcher.from_config(config)
     context = ReadContext(fetcher, now or datetime.now(UTC), warn)
     papers: list[Paper] = []
+    failed: list[SourceRead] = []
+    read = 0
     try:
-        for index, source in enumerate(config.sources):
-            if offline and is_remote(source):
-                continue
-            reader = READERS[source.type]
-            try:
-                found = list(reader(source, config, context))  # all or nothing per source
-            except NewsletterError as exc:
-                if source.is_required:
-                    raise
-                message = str(exc)
-                if f"source {source.label!r}" not in message:
-                    message = f"source {source.label!r}: {message}"
-                warn(f"{message} (sources[{index}] skipped; the other sources are used)")
-                continue
-            papers.extend(found)
+        for result in read_sources(config, context, offline=offline):
+            read += 1
+            if result.error is None:
+                papers.extend(result.papers)
+            elif result.source.is_required:
+                raise result.error
+            else:
+                failed.append(result)
     finally:
         if own:
             fetcher.close()
+    if failed and len(failed) == read:
+        problems = [p for f in failed for p in f.problems()]
+        raise SourcesFailed(*problems, Problem(f"every source failed ({read} of {read}); no papers were read"))
+    for f in failed:
+        for p in f.problems():
+            warn(f"{p} (sources[{f.index}] skipped; the other sources are used)")
     return merge_papers(papers)

@@ -38,7 +38,7 @@ import schedule as schedule_lib
 
 from . import pipeline
 from .config import Config, load_config
-from .errors import NewsletterError, Problem, StateError
+from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError
 from .scheduling import is_due
 from .state import open_state, public_url
 
@@ -85,6 +85,20 @@ class RunLock:
             self.fd = None
 
 
+def unscheduled(config: Config) -> list[Problem]:
+    """Subscribers ``run`` refuses: without a schedule (their own or the
+    config's default ``schedule:``) they would get a digest at every tick."""
+    return [
+        config.problem(
+            ("subscribers", i),
+            f"{sub.email} has no schedule; `run` would send to it at every tick: give it a `schedule:` "
+            "or set a default `schedule:` at the top level (`send` from cron serves subscribers without one)",
+        )
+        for i, sub in enumerate(config.subscribers)
+        if sub.schedule is None
+    ]
+
+
 class Runner:
     """Sends each subscriber's digest when due, until :meth:`stop` is called."""
 
@@ -106,6 +120,9 @@ class Runner:
         self._failures = 0
         self._retry_at: datetime | None = None
         self._note: str | None = None
+        self._fatal: SourcesFailed | None = None
+        if problems := unscheduled(self.config):
+            raise ConfigError(*problems)
         self.scheduler = schedule_lib.Scheduler()
 
     # -- control --------------------------------------------------------------------------
@@ -146,16 +163,24 @@ class Runner:
             self.scheduler.clear()
             if lock is not None:
                 lock.release()
+        if self._fatal is not None:
+            raise self._fatal  # exit 2: systemd and cron mail see the outage
 
     # -- one tick ---------------------------------------------------------------------------
 
     def due_now(self, now: datetime) -> list[str]:
-        """Emails of the subscribers due at ``now`` (read-only look at the state)."""
+        """Emails of the subscribers due at ``now`` (read-only look at the state).
+
+        One who unsubscribed is never due: ``send`` would skip it without
+        settling its slot, and it would wake every tick."""
         config = self.config
         due = []
         with open_state(config.state_target, readonly=True) as state:
             known = state.plan([sub.email for sub in config.subscribers])
+            left = state.unsubscribed(sub.email for sub in config.subscribers)
         for sub in config.subscribers:
+            if sub.email in left:
+                continue
             first, last = known[sub.email].first_seen, known[sub.email].last_served
             if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                 due.append(sub.email)  # a new subscriber is recorded as seen by send
@@ -184,6 +209,13 @@ class Runner:
                 stop=self._stop.is_set,
                 sleep=self._stop.wait,  # a retry's backoff ends early on SIGTERM
             )
+        except SourcesFailed as exc:
+            # No silent outage: stop, naming every source (the CLI prints them,
+            # exit 2).  Nothing was recorded, so nobody's slot is used up: the
+            # digests go out at the next start that reads the sources.
+            self._fatal = exc
+            self._stop.set()
+            return
         except NewsletterError as exc:
             # A bad source or an unreachable lock: say so, keep running, try again later.
             for problem in exc.problems:
@@ -238,6 +270,10 @@ class Runner:
             return
         except Exception as exc:  # noqa: BLE001 -- a bad reload must never end the daemon
             log.error("run: config not reloaded: %s: unexpected error %r; keeping the running config", self.config_path, exc)
+            return
+        if problems := unscheduled(new):
+            for problem in problems:
+                log.error("run: config not reloaded: %s", problem)
             return
         if new.state_target != self.config.state_target:
             log.error("run: config not reloaded: the state file cannot change while running (restart instead)")

@@ -23,12 +23,13 @@ from typing import cast
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import DeliveryError, Problem
+from .errors import DeliveryError, Problem, SourcesFailed
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .scheduling import is_due
 from .state import Batch, OpenDigest, State, SubscriberState, open_state
+from .tokens import links
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class DigestResult:
     """What happened to one subscriber's digest in a send."""
 
     email: str
-    status: str  # "sent", "empty", "failed", "not due", "would send", "other worker"
+    status: str  # "sent", "empty", "failed", "not due", "would send", "other worker", "unsubscribed"
     papers: int = 0
     message_id: str | None = None
     error: str | None = None
@@ -68,17 +69,19 @@ class SendReport:
     dry_run: bool = False
     would_send: int = 0
     note: str | None = None
+    unsubscribed: int = 0  # skipped: they left through `newsletter serve`
     #: Subscribers another worker was handling (a shared PostgreSQL state).
     other_workers: int = 0
 
     def __str__(self) -> str:
+        left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
         if self.dry_run:
             return (
-                f"dry run: would send {self.would_send}, empty {self.empty}, not due {self.not_due} "
+                f"dry run: would send {self.would_send}, empty {self.empty}, not due {self.not_due}{left} "
                 "(nothing sent or recorded)"
             )
         others = f", other workers {self.other_workers}" if self.other_workers else ""
-        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}{others}"
+        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}{left}{others}"
 
     def to_json(self) -> dict:
         return {
@@ -88,6 +91,7 @@ class SendReport:
             "not_due": self.not_due,
             "dry_run": self.dry_run,
             "would_send": self.would_send,
+            "unsubscribed": self.unsubscribed,
             "other_workers": self.other_workers,
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
@@ -140,6 +144,7 @@ def send(
     if now.tzinfo is None:
         raise ValueError("send(now=...) must be timezone-aware")
     warn = warn or log.warning
+    links(config)  # the unsubscribe links' key: fail before anything is sent
     if not dry_run:
         transport = transport or make_transport(config)
         transport.check()  # e.g. the password variable: fail before anything is sent
@@ -149,7 +154,15 @@ def send(
         source_problems.append(message)
         warn(message)
 
-    found = read_papers(config, source_warn, now=now)
+    try:
+        found = read_papers(config, source_warn, now=now)
+    except SourcesFailed as exc:
+        # Raised before the state is touched: nobody's slot is used up.
+        *each, summary = exc.problems
+        raise SourcesFailed(
+            *each,
+            Problem(f"{summary.message}: nothing sent; due digests go out at the next run that reads the sources"),
+        ) from None
     subs = config.selected_subscribers(only)
     if dry_run:
         with open_state(config.state_target, readonly=True) as state:
@@ -194,6 +207,12 @@ class _SendRun:
                     f"({owner or 'unknown'}) stopped; sending it again with the same Message-ID "
                     "(if the server had accepted it just before, it arrives twice with that Message-ID)"
                 )
+        left = state.unsubscribed(s.email for s in subs)
+        if left:
+            for sub in subs:
+                if sub.email in left:
+                    self._result(DigestResult(sub.email, "unsubscribed"))
+            subs = [s for s in subs if s.email not in left]
         self.index = topic_index(config, self.papers, subs, self.warn)
         self.composer = Composer(config)
         self.sender = sender_address(config)
@@ -426,7 +445,8 @@ class _SendRun:
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
-        if not self.source_problems and not self.with_papers and count["not due"] < len(self.results):
+        skipped = count["not due"] + count["unsubscribed"]
+        if not self.source_problems and not self.with_papers and skipped < len(self.results):
             note = (
                 f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers),"
                 " none new for any due subscriber"
@@ -440,5 +460,6 @@ class _SendRun:
             dry_run=dry,
             would_send=count["would send"],
             note=note,
+            unsubscribed=count["unsubscribed"],
             other_workers=count["other worker"],
         )

@@ -128,6 +128,26 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {unsubscribe: 'http://x.org/u'}\n",
             "config.yaml:3: email.unsubscribe: 'http://x.org/u' must be a mailto: address or an https:// URL",
         ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: http://d.example.org\n  secret_env: S\n",
+            "config.yaml:4: web.base_url: 'http://d.example.org' must be an https:// URL (mail providers only make one-click",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: https://d.example.org/?x=1\n  secret_env: S\n",
+            "config.yaml:4: web.base_url: 'https://d.example.org/?x=1' is not a base URL",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: https://d.example.org\n  secret_env: 'correct horse'\n",
+            "config.yaml:5: web.secret_env: 'correct horse' is not an environment variable name (secret_env names",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: https://d.example.org\n  secret: x\n",
+            "config.yaml:5: web.secret: unknown key 'secret' (did you mean 'secret_env'?)",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: https://d.example.org\n",
+            "config.yaml:3: web.secret_env: required key is missing",
+        ),
     ],
 )
 def test_single_problems(workdir, text, expected):
@@ -227,6 +247,20 @@ def test_unsubscribe_url_cannot_end_or_split_the_header_list(workdir, url):
     assert len(found) == 1 and "must be percent-encoded in the unsubscribe URL" in found[0]
 
 
+def test_top_level_schedule_is_every_unscheduled_subscribers_default(workdir):
+    text = BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: every 6 hours\n")
+    config = load_config(write_config(workdir, "schedule: weekly on mon at 07:30\n" + text))
+    assert str(config.schedule) == "weekly on mon at 07:30"
+    assert [str(s.schedule) for s in config.subscribers] == ["weekly on mon at 07:30", "every 6 hours"]
+    assert load_config(write_config(workdir, BASIC_CONFIG)).subscribers[0].schedule is None  # no default: none
+
+
+def test_a_bad_default_schedule_is_reported_once_at_its_line(workdir):
+    assert problems(workdir, "schedule: daily at 25:00\n" + BASIC_CONFIG) == [
+        "config.yaml:1: schedule: schedule 'daily at 25:00': 25:00 is not a time of day (00:00-23:59)"
+    ]
+
+
 # --------------------------------------------------------------------------- hostile files (issue 17)
 
 _BOMB = (
@@ -296,3 +330,10 @@ def test_a_config_that_is_not_a_small_file_is_refused_at_once(cli, tmp_path, kin
     assert result.code == 2
     assert result.err.startswith(f"{path}:1: "), result.err
     assert ("not a regular file" in result.err) or ("over the limit" in result.err)
+
+
+def test_web_section_is_typed(workdir):
+    config = load_config(write_config(workdir, BASIC_CONFIG + "web:\n  base_url: https://d.example.org/news/\n  secret_env: DIGEST_SECRET\n"))
+    assert config.web is not None and config.web.base == "https://d.example.org/news"
+    assert config.web.secret_env == "DIGEST_SECRET"
+    assert load_config(write_config(workdir, BASIC_CONFIG)).web is None

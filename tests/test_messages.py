@@ -214,3 +214,75 @@ def test_list_unsubscribe_too_long_for_a_header_line_is_a_config_error(config):
     for write in (MessageWriter(cfg), email_package_writer(cfg)):
         with pytest.raises(ConfigError, match="email.unsubscribe: .*too long"):
             write(sub, subject="s", html="", text="", message_id="<a@b>", date=NOW)
+
+
+WEB = """
+web:
+  base_url: https://digest.example.org/news
+  secret_env: DIGEST_MSG_SECRET
+"""
+
+
+@pytest.fixture
+def web_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGEST_MSG_SECRET", "message-test-secret-0123456789")
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "hostile.txt")
+    write_config(tmp_path, CONFIG.replace('  unsubscribe: "https://example.org/unsubscribe?u={email}"\n', "") + WEB)
+    return load_config(tmp_path / "config.yaml")
+
+
+def test_with_web_every_message_is_one_click_with_a_signed_link_and_a_mailto(web_config):
+    from newsletter.messages import MessageWriter, email_package_writer
+    from newsletter.tokens import links
+
+    args = dict(subject="s", html="<p>x</p>", text="x", message_id="<a@b>", date=NOW)
+    signer = links(web_config)
+    for email in ("ada@example.org", "bob@example.org"):
+        sub = web_config.subscriber(email)
+        page = f"https://digest.example.org/news/unsubscribe/{signer.token(email)}"
+        for write in (MessageWriter(web_config), email_package_writer(web_config)):
+            data = write(sub, **args)
+            assert f"\r\nList-Unsubscribe: <{page}>, <mailto:digest@example.org?subject=unsubscribe>\r\n".encode() in data
+            assert b"\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in data
+            assert signer.email(page.rpartition("/")[2]) == email  # the link names this subscriber, no other
+        assert meaning(MessageWriter(web_config)(sub, **args)) == meaning(email_package_writer(web_config)(sub, **args))
+
+
+def test_with_web_the_footer_links_to_the_same_page(web_config):
+    from newsletter.tokens import links
+
+    sub = web_config.subscriber("ada@example.org")
+    (_, matches), = pipeline.match(web_config, pipeline.papers(web_config), sub.email, left={})
+    composed = Composer(web_config).compose(sub, matches, now=NOW)
+    page = links(web_config).unsubscribe_url(sub.email)
+    assert f'href="{page}"' in composed.html
+    assert f"Unsubscribe: {page}" in composed.text
+    assert f"<{page}>" in composed.message["List-Unsubscribe"]
+
+
+def test_with_web_a_configured_mailto_is_the_second_entry_and_long_lines_fold_between_entries(web_config):
+    from newsletter.messages import MessageWriter, email_package_writer
+
+    mailto = "mailto:unsubscribe@example.org?subject=" + "x" * 900
+    cfg = web_config.model_copy(update={"email": web_config.email.model_copy(update={"unsubscribe": mailto})})
+    sub = cfg.subscriber("ada@example.org")
+    args = dict(subject="s", html="<p>x</p>", text="x", message_id="<a@b>", date=NOW)
+    fast, slow = MessageWriter(cfg)(sub, **args), email_package_writer(cfg)(sub, **args)
+    assert meaning(fast) == meaning(slow)
+    assert f",\r\n <{mailto}>\r\n".encode() in fast  # folded between the two URLs, never inside one
+    assert all(len(line) <= 998 for line in fast.split(b"\r\n"))
+    header = str(message_from_bytes(fast, policy=default)["List-Unsubscribe"])
+    assert header.startswith("<https://digest.example.org/news/unsubscribe/") and header.endswith(f"<{mailto}>")
+
+
+def test_web_with_an_https_unsubscribe_is_a_located_config_error(tmp_path, monkeypatch):
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "hostile.txt")
+    path = write_config(tmp_path, CONFIG + WEB)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert [str(p).replace(str(path), "config.yaml") for p in info.value.problems] == [
+        "config.yaml:22: email.unsubscribe: with 'web:' set, the unsubscribe page is `newsletter serve`'s; "
+        "email.unsubscribe may only give the mailto: address listed beside it"
+    ]

@@ -13,9 +13,10 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, write_config
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup, smtp
 
@@ -81,24 +82,30 @@ SCHEDULED = """
     schedule: every 1 minutes
   - email: cron@example.org
     topics: [optim]
+    schedule: every 1 minutes
 """
+
+
+#: cron@ without a schedule: for `send` from cron (and refused by `run`).
+CRON_UNSCHEDULED = SCHEDULED.removesuffix("    schedule: every 1 minutes\n")
 
 
 def test_daemon_sends_on_schedule_and_stops_cleanly(tmp_path, cli, smtp_server):
     setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
     box = smtp_server.mailbox
-    # An earlier send saw everyone at 06:00 UTC; cron@ (no schedule) got its digest then.
+    # An earlier send saw everyone at 06:00 UTC (each waits for its first slot).
     assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0
-    assert [m.rcpt_tos for m in box.messages] == [["cron@example.org"]]
+    assert box.messages == []
     # 07:59:30 in Berlin: ada's slot is 30 fake seconds away; bob's minute slots have passed.
     proc = start_run(tmp_path, "2026-11-23 06:59:30")
     try:
         wait_until(lambda: len(box.messages) >= 3, proc, "the scheduled digests")
+        assert len(box.messages) == 3
         by_rcpt = {m.rcpt_tos[0]: m for m in box.messages}
         assert set(by_rcpt) == {"ada@example.org", "bob@example.org", "cron@example.org"}
         ada_date = by_rcpt["ada@example.org"].message["Date"].datetime
         assert "2026-11-23T07:00:00+00:00" <= ada_date.isoformat() < "2026-11-23T07:10:00+00:00"  # at 08:00 Berlin, not before
-        # New papers: bob's next minute slot and cron@ send them; ada (daily) waits for tomorrow.
+        # New papers: bob's and cron@'s next minute slots send them; ada (daily) waits for tomorrow.
         (tmp_path / "papers" / "day2.txt").write_text(export(["SGD With Momentum, Again", "Diffusion Models Once More"]))
         wait_until(lambda: any("Momentum" in m.content.decode() for m in box.messages if m.rcpt_tos == ["bob@example.org"]), proc, "bob's second digest")
         wait_until(lambda: any("Momentum" in m.content.decode() for m in box.messages if m.rcpt_tos == ["cron@example.org"]), proc, "cron's second digest")
@@ -115,11 +122,11 @@ def test_daemon_sends_on_schedule_and_stops_cleanly(tmp_path, cli, smtp_server):
 
 
 def test_missed_slots_are_caught_up_once_at_start(tmp_path, cli, smtp_server):
-    subscribers = SCHEDULED.split("  - email: bob")[0] + "  - email: cron@example.org\n    topics: [optim]\n"
+    subscribers = SCHEDULED.split("  - email: bob")[0] + "  - email: cron@example.org\n    topics: [optim]\n    schedule: every 1 minutes\n"
     setup(tmp_path, smtp(smtp_server.port), subscribers=subscribers)
     box = smtp_server.mailbox
     to_ada = lambda: [m for m in box.messages if m.rcpt_tos == ["ada@example.org"]]  # noqa: E731
-    assert cli("send", "--now", "2026-11-19T12:00:00+00:00").code == 0  # first seen (cron@ gets its digest)
+    assert cli("send", "--now", "2026-11-19T12:00:00+00:00").code == 0  # first seen
     assert cli("send", "--now", "2026-11-20T07:05:00+00:00").code == 0  # ada's 08:00 Berlin slot
     assert len(to_ada()) == 1
     (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models After The Outage"]))
@@ -127,7 +134,7 @@ def test_missed_slots_are_caught_up_once_at_start(tmp_path, cli, smtp_server):
     proc = start_run(tmp_path, "2026-11-23 10:00:00")
     try:
         wait_until(lambda: len(to_ada()) >= 2, proc, "the catch-up digest")
-        # A paper for cron@ (no schedule) proves the daemon ticked on after the catch-up.
+        # A paper for cron@ (every minute) proves the daemon ticked on after the catch-up.
         (tmp_path / "papers" / "day3.txt").write_text(export(["SGD Marker Paper"]))
         wait_until(lambda: any("Marker" in m.content.decode() for m in box.messages), proc, "the marker digest")
         assert len(to_ada()) == 2  # one digest for three missed slots
@@ -155,7 +162,7 @@ def test_second_daemon_on_the_same_state_refuses(tmp_path, smtp_server):
 
 def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_path, cli, smtp_server):
     many = "".join(f"\n  - email: user{i:02}@example.org\n    topics: [diffusion]" for i in range(6))
-    setup(tmp_path, smtp(smtp_server.port), subscribers=many)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many, extra="schedule: every 1 minutes")  # the default
     box = smtp_server.mailbox
     box.block_at = 2  # the second message is held until released
     proc = start_run(tmp_path, "2026-11-23 06:59:30")
@@ -180,7 +187,7 @@ def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_
 
 
 def test_schedule_command_shows_last_and_next_in_each_zone(tmp_path, cli, smtp_server):
-    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=CRON_UNSCHEDULED)
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
     r = cli("schedule", "--json", "--now", "2026-11-23T12:00:00+00:00")
     assert r.code == 0, r.err
@@ -235,14 +242,21 @@ def test_config_change_is_picked_up_without_restart(tmp_path, smtp_server):
         text = config.read_text()
         config.write_text(text.replace("subscribers:", "subscribers:\n  - email: broken@\n    topics: [optim]"))
         wait_until(lambda: "config not reloaded" in _peek(proc), proc, "the broken config to be reported", timeout=30)
-        # A good edit adds a subscriber without a schedule: due at once.
-        config.write_text(text.replace("subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]"))
+        # A subscriber without a schedule would get mail at every tick: refused too.
+        config.write_text(text.replace("subscribers:", "subscribers:\n  - email: eager@example.org\n    topics: [optim]"))
+        wait_until(lambda: "eager@example.org has no schedule" in _peek(proc), proc, "the unscheduled subscriber to be refused")
+        # A good edit adds a subscriber on a schedule: due at its first slot.
+        config.write_text(text.replace(
+            "subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]\n    schedule: every 1 minutes"
+        ))
         wait_until(lambda: any(m.rcpt_tos == ["newcomer@example.org"] for m in box.messages), proc, "the newcomer's digest")
     finally:
         code, rest = stop(proc)
     log = _seen_output.pop(proc.pid, "") + rest
     assert code == 0, log
     assert "'broken@' is not a valid address" in log
+    assert "config not reloaded: config.yaml:12: subscribers[0]: eager@example.org has no schedule" in log
+    assert not any(m.rcpt_tos == ["eager@example.org"] for m in box.messages)
     assert "config reloaded (2 subscriber(s))" in log
 
 
@@ -261,6 +275,70 @@ def _peek(proc: subprocess.Popen) -> str:
         chunk = None
     _seen_output[proc.pid] = _seen_output.get(proc.pid, "") + (chunk or "")
     return _seen_output[proc.pid]
+
+
+def test_run_refuses_subscribers_without_a_schedule_unless_there_is_a_default(tmp_path, cli, smtp_server):
+    setup(tmp_path, smtp(smtp_server.port), subscribers=CRON_UNSCHEDULED + "  - email: dan@example.org\n    topics: [optim]\n")
+    r = cli("run")
+    assert r.code == 2
+    lines = r.err.strip().splitlines()
+    assert [line.split(" has no schedule")[0] for line in lines] == [
+        "config.yaml:20: subscribers[2]: cron@example.org",
+        "config.yaml:22: subscribers[3]: dan@example.org",
+    ]
+    assert "set a default `schedule:` at the top level" in lines[0] and "Traceback" not in r.err
+    assert not (tmp_path / "newsletter-state.sqlite3").exists() and smtp_server.mailbox.messages == []
+
+    # A top-level default: cron@ and dan@ inherit it (ada and bob keep their own), and run starts.
+    setup(tmp_path, smtp(smtp_server.port), subscribers=CRON_UNSCHEDULED, extra="schedule: every 1 minutes")
+    rows = {row["email"]: row for row in json.loads(cli("schedule", "--json").out)["subscribers"]}
+    assert rows["cron@example.org"]["schedule"] == "every 1 minutes"
+    assert rows["ada@example.org"]["schedule"] == "daily at 08:00"
+    proc = start_run(tmp_path, "2026-11-23 10:00:00")
+    try:
+        wait_until(lambda: any(m.rcpt_tos == ["cron@example.org"] for m in smtp_server.mailbox.messages), proc, "cron's digest")
+    finally:
+        code, log = stop(proc)
+    assert code == 0, log
+
+
+def test_run_stops_with_exit_2_when_every_source_fails_and_keeps_the_slot(tmp_path, cli, smtp_server, http_server):
+    from recorded_http import Reply, recorded
+
+    write_config(
+        tmp_path,
+        f"""
+sources:
+  - type: feed
+    name: reading group
+    url: {http_server.url("/feed.xml")}
+topics:
+  diffusion: {{any: ["diffusion model*"]}}
+subscribers:
+  - email: ada@example.org
+    topics: [diffusion]
+    schedule: every 1 minutes
+delivery:
+{smtp(smtp_server.port)}
+http: {{retries: 0, fresh_for: 0}}
+""",
+    )
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    assert cli("send", "--now", "2026-11-23T09:00:00+00:00").code == 0  # ada seen; her first slot is a minute later
+    http_server.route("/feed.xml", Reply(502, b"bad gateway"))
+    proc = start_run(tmp_path, "2026-11-23 10:00:00")
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    lines = err.strip().splitlines()
+    assert lines[-2] == f"{http_server.url('/feed.xml')}: source 'reading group': HTTP 502 Bad Gateway"
+    assert lines[-1].startswith("every source failed (1 of 1); no papers were read: nothing sent")
+    assert "Traceback" not in err and smtp_server.mailbox.messages == []
+    assert digests(tmp_path) == []
+
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))  # back: her digest goes out at the next run
+    r = cli("send")
+    assert r.code == 0, r.err
+    assert smtp_server.mailbox.recipients() == ["ada@example.org"]
 
 
 BAD_RELOADS = {
@@ -294,7 +372,9 @@ def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server)
             f.truncate(5 * 1024**3)  # sparse: no disk used
         os.replace(big, config)
         wait_until(lambda: "over the limit" in _peek(proc), proc, "the big file to be reported", timeout=20)
-        config.write_text(good.replace("subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]"))
+        config.write_text(good.replace(
+            "subscribers:", "subscribers:\n  - email: newcomer@example.org\n    topics: [optim]\n    schedule: every 1 minutes"
+        ))
         wait_until(lambda: any(m.rcpt_tos == ["newcomer@example.org"] for m in box.messages), proc, "the newcomer's digest")
     finally:
         code, rest = stop(proc)
@@ -304,3 +384,19 @@ def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server)
     assert "config.yaml:10: YAML aliases expand this config" in log
     assert "config.yaml:1: a YAML alias refers to a value that contains it" in log
     assert "config reloaded (2 subscriber(s))" in log
+
+
+def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp_path, cli):
+    from datetime import datetime
+
+    from newsletter.config import load_config
+    from newsletter.runner import Runner
+
+    config_path = setup(tmp_path, "  transport: outbox", subscribers=SCHEDULED)
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0
+    assert cli("unsubscribe", "bob@example.org").code == 0
+    runner = Runner(config_path, config=load_config(config_path))
+    later = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)  # bob's minute slots and ada's 08:00 Berlin passed
+    assert runner.due_now(later) == ["ada@example.org", "cron@example.org"]
+    assert cli("resubscribe", "bob@example.org").code == 0
+    assert runner.due_now(later) == ["ada@example.org", "bob@example.org", "cron@example.org"]

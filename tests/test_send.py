@@ -16,6 +16,8 @@ import pytest
 from conftest import ROOT, query, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
+from newsletter.state import SCHEMA_VERSION
+
 NOW = "2024-05-06T09:00:00+00:00"
 
 HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
@@ -144,7 +146,7 @@ def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, sm
     # The state (a real SQLite file, or a real PostgreSQL database) holds what was sent.
     if not store.line:
         with db(tmp_path) as con:
-            assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+            assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             tables = {t for (t,) in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             assert {"papers", "subscribers", "digests", "digest_papers"} <= tables
@@ -463,7 +465,7 @@ def test_state_from_a_newer_version_or_not_a_database_is_a_clear_error(tmp_path,
         assert r.code == 2
         assert r.err.strip() == (
             "newsletter-state.sqlite3: the state was written by a newer Paper Digest (schema version 99; "
-            "this version knows up to 1); upgrade paper-digest or use another state file"
+            f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest or use another state file"
         )
     state.write_bytes(b"this is not sqlite" * 100)
     r = cli("send", "--now", NOW)
@@ -517,6 +519,108 @@ def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli
         pids = {m.message_id.split(".")[1] for m in box.messages}  # make_msgid puts the pid there
         assert len(pids) == 2
     assert cli("send").out.strip().splitlines()[-1].startswith("sent 0,")
+
+
+# --------------------------------------------------------------------------- source outages
+
+
+OUTAGE = """
+sources:
+  - type: arxiv
+    name: arXiv ML
+    categories: [cs.LG]
+    url: {base}/api/query
+  - type: feed
+    name: reading group
+    url: {base}/feed.xml
+topics:
+  diffusion:
+    name: Diffusion models
+    any: ["diffusion model*"]
+subscribers:
+  - email: ada@example.org
+    topics: [diffusion]
+    schedule: weekly on monday at 08:00
+delivery:
+{delivery}
+http: {{retries: 0, fresh_for: 0}}
+"""
+
+
+def _sources_up(http_server) -> None:
+    from recorded_http import recorded
+
+    http_server.route("/api/query", recorded("arxiv-api.xml"))
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+
+
+def _sources_down(http_server) -> None:
+    from recorded_http import Reply
+
+    http_server.route("/api/query", Reply(503, b"down for maintenance"))
+    http_server.route("/feed.xml", Reply(200, b"<rss><channel><item><title>cut off"))
+
+
+def test_every_source_failing_sends_nothing_exits_2_and_keeps_the_slot(tmp_path, cli, smtp_server, http_server):
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    _sources_up(http_server)
+    assert cli("send", "--now", "2024-05-01T12:00:00+00:00").code == 0  # ada first seen; her slot is Monday 08:00
+    with db(tmp_path) as con:
+        before = con.execute("SELECT * FROM subscribers").fetchall()
+
+    _sources_down(http_server)  # at her slot, both sources fail
+    r = cli("send", "--now", "2024-05-06T08:05:00+00:00")
+    assert r.code == 2
+    lines = r.err.strip().splitlines()
+    assert lines[0].startswith(f"{http_server.url('/api/query')}?search_query=cat%3Acs.LG")
+    assert lines[0].endswith("source 'arXiv ML': HTTP 503 Service Unavailable")
+    assert lines[1].startswith(f"{http_server.url('/feed.xml')}:") and "source 'reading group'" in lines[1]
+    assert lines[2] == (
+        "every source failed (2 of 2); no papers were read: nothing sent; "
+        "due digests go out at the next run that reads the sources"
+    )
+    assert len(lines) == 3 and r.out == "" and "Traceback" not in r.err
+    assert smtp_server.mailbox.messages == []
+    with db(tmp_path) as con:
+        assert con.execute("SELECT * FROM subscribers").fetchall() == before  # the slot is not used up
+        assert con.execute("SELECT count(*) FROM digests").fetchone()[0] == 0
+
+    _sources_up(http_server)  # an hour later the sources are back: her digest goes out
+    r = cli("send", "--now", "2024-05-06T09:05:00+00:00")
+    assert r.code == 0, r.err
+    assert "sent 1, empty 0, failed 0, not due 0" in r.out
+    assert smtp_server.mailbox.recipients() == ["ada@example.org"]
+
+
+def test_some_sources_failing_send_from_the_others_with_a_warning(tmp_path, cli, smtp_server, http_server):
+    from recorded_http import Reply
+
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)).replace(
+        "    schedule: weekly on monday at 08:00\n", ""))
+    _sources_up(http_server)
+    http_server.route("/api/query", Reply(500, b"oops"))
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "sent 1, empty 0" in r.out
+    (warning,) = [line for line in r.err.splitlines() if "source 'arXiv ML'" in line]
+    assert warning.startswith(f"warning: {http_server.url('/api/query')}?") and "HTTP 500" in warning
+    assert warning.endswith("(sources[0] skipped; the other sources are used)")
+    body = smtp_server.mailbox.messages[0].message.get_body(("plain",)).get_content()
+    assert "Score-Based Diffusion Models" in body  # from the feed
+
+
+def test_nothing_new_is_quiet_and_not_a_failure(tmp_path, cli, http_server):
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery="  transport: outbox").replace(
+        "    schedule: weekly on monday at 08:00\n", ""))
+    from recorded_http import Reply
+
+    empty = b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"><title>q</title><opensearch:totalResults>0</opensearch:totalResults></feed>'
+    http_server.route("/api/query", Reply(200, empty, {"Content-Type": "application/atom+xml"}))
+    http_server.route("/feed.xml", Reply(200, b'<?xml version="1.0"?><rss version="2.0"><channel><title>q</title></channel></rss>'))
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "warning" not in r.err and "sent 0, empty 1, failed 0, not due 0" in r.out
+    assert len(http_server.requests_to("/api/query")) == 1  # an honest "no results" is not retried
 
 
 # --------------------------------------------------------------------------- PostgreSQL: bad input

@@ -13,7 +13,7 @@ from recorded_http import Reply, recorded
 
 from newsletter import pipeline
 from newsletter.config import load_config
-from newsletter.errors import ConfigError, InputError, NewsletterError
+from newsletter.errors import ConfigError, InputError, NewsletterError, SourcesFailed
 from newsletter.feeds import parse_arxiv, parse_feed, parse_hf_daily
 from newsletter.fetching import Fetcher
 from newsletter.matching import Matcher
@@ -275,6 +275,56 @@ def test_arxiv_api_stops_at_the_total(http_server, tmp_path):
     assert len(papers) == 3 and len(http_server.requests) == 2
 
 
+ARXIV_ONLY = """
+sources: [{{type: arxiv, name: arXiv, categories: [cs.LG], url: "{url}"}}]
+topics: {{t: {{any: [x]}}}}
+http: {{retries: 2, backoff: 1}}
+"""
+
+
+def _flaky(total: int = 11) -> Reply:
+    """arXiv's known flaky answer: results announced, no entries."""
+    return Reply(200, _atom_page([], total=total), {"Content-Type": "application/atom+xml"}, etag='"empty"')
+
+
+def test_arxiv_answer_announcing_results_without_entries_is_asked_again(http_server, tmp_path):
+    ids = [f"2406.{n:05d}" for n in range(1, 4)]
+    http_server.route("/api/query", _flaky(), Reply(200, _atom_page(ids, total=3), {"Content-Type": "application/atom+xml"}))
+    config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/api/query")))
+    clock = FakeClock()
+    papers, warnings = read(config, clock)
+    assert [p.arxiv_id for p in papers] == ids and warnings == []
+    first, second = http_server.requests
+    assert first.query == second.query
+    assert "if-none-match" not in second.headers  # asked afresh, not revalidated against the empty answer
+    assert clock.sleeps == [1.0, 2.0]  # the configured backoff, topped up to arXiv's 3 s between requests
+
+
+def test_arxiv_staying_empty_is_a_failure_not_nothing_new(http_server, tmp_path):
+    http_server.route("/api/query", _flaky())
+    config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/api/query")))
+    clock = FakeClock()
+    with pytest.raises(SourcesFailed) as info:
+        read(config, clock)
+    first, last = str(info.value).splitlines()
+    assert first.startswith(http_server.url("/api/query?search_query=cat%3Acs.LG"))
+    assert first.endswith(": source 'arXiv': arXiv announced 11 results but sent no entries (gave up after 3 attempts)")
+    assert last == "every source failed (1 of 1); no papers were read"
+    assert len(http_server.requests) == 3
+    assert clock.sleeps == [1.0, 2.0, 2.0, 1.0]  # backoff 1 s, then 2 s, each topped up to arXiv's 3 s spacing
+    # The bad answer is not kept: within the hour the next run asks arXiv again.
+    http_server.route("/api/query", Reply(200, _atom_page(["2406.00001"], total=1), {"Content-Type": "application/atom+xml"}))
+    papers, _ = read(config, clock)
+    assert [p.arxiv_id for p in papers] == ["2406.00001"] and len(http_server.requests) == 4
+
+
+def test_arxiv_with_no_results_is_asked_once(http_server, tmp_path):
+    http_server.route("/api/query", Reply(200, _atom_page([], total=0), {"Content-Type": "application/atom+xml"}))
+    config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/api/query")))
+    papers, warnings = read(config)
+    assert papers == [] and warnings == [] and len(http_server.requests) == 1
+
+
 def test_hf_daily_fetches_the_last_n_days_ending_today(http_server, tmp_path):
     def by_date(request):
         name = f"hf-daily-{request.query['date']}.json"
@@ -460,9 +510,12 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
         http: {{retries: 0}}
         """,
     )
-    papers, warnings = read(config)
-    assert papers == [] and len(http_server.requests) == 2
-    assert "source 'hf': HTTP 500" in warnings[-1] and "sources[0] skipped" in warnings[-1]
+    with pytest.raises(SourcesFailed) as info:  # its only source: no papers is an outage, not "nothing new"
+        read(config)
+    assert len(http_server.requests) == 2
+    first, last = str(info.value).splitlines()
+    assert first.startswith(http_server.url("/d?date=2024-06-06")) and "source 'hf': HTTP 500" in first
+    assert last == "every source failed (1 of 1); no papers were read"
 
 
 # --------------------------------------------------------------------------- config and validate

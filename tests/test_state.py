@@ -34,7 +34,7 @@ def test_writer_creates_versioned_schema_and_leaves_no_wal_behind(tmp_path):
     st.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.sqlite3"]
     con = sqlite3.connect(path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == state_module.SCHEMA_VERSION == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == state_module.SCHEMA_VERSION == len(state_module.MIGRATIONS)
     cols = {r[1] for r in con.execute("PRAGMA table_info(digests)")}
     assert {"id", "subscriber", "status", "attempts", "last_error", "message_id", "created", "sent", "next_attempt"} <= cols
     with pytest.raises(sqlite3.IntegrityError):  # status is constrained
@@ -146,14 +146,16 @@ def test_paper_kept_in_the_state_is_rebuilt(state_target):
 def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
     path = tmp_path / "s.sqlite3"
     State.open(path).close()
-    v2 = lambda db: db.execute("ALTER TABLE subscribers ADD COLUMN note TEXT")  # noqa: E731
-    monkeypatch.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS + [v2])
-    monkeypatch.setattr(state_module, "SCHEMA_VERSION", 2)
-    with pytest.raises(StateError, match="older than this version's 2; run `newsletter send`"):
+    nxt = state_module.SCHEMA_VERSION + 1
+    vnext = lambda db: db.execute("ALTER TABLE subscribers ADD COLUMN note TEXT")  # noqa: E731
+    monkeypatch.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS + [vnext])
+    monkeypatch.setattr(state_module, "SCHEMA_VERSION", nxt)
+    monkeypatch.setattr(state_module, "READABLE_SINCE", nxt)  # a migration that changes a table
+    with pytest.raises(StateError, match=f"older than this version's {nxt}; run `newsletter send`"):
         State.open(path, readonly=True)
     State.open(path).close()
     con = sqlite3.connect(path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == nxt
     assert "note" in {r[1] for r in con.execute("PRAGMA table_info(subscribers)")}
 
 
@@ -163,7 +165,7 @@ def test_newer_or_foreign_files_are_refused(tmp_path):
     with sqlite3.connect(path) as con:
         con.execute("PRAGMA user_version = 7")
     for readonly in (False, True):
-        with pytest.raises(StateError, match=r"newer Paper Digest \(schema version 7; this version knows up to 1\)"):
+        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version 7; this version knows up to {state_module.SCHEMA_VERSION}\)"):
             State.open(path, readonly=readonly)
     other = tmp_path / "other.sqlite3"
     with sqlite3.connect(other) as con:
@@ -286,12 +288,14 @@ def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch)
     assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
     tables = {r[0] for r in query(pg_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert {"papers", "subscribers", "digests", "digest_papers", "paper_digest_schema"} <= tables
+    nxt = postgres.SCHEMA_VERSION + 1
     monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS + [["ALTER TABLE subscribers ADD COLUMN note TEXT"]])
-    monkeypatch.setattr(postgres, "SCHEMA_VERSION", postgres.SCHEMA_VERSION + 1)
-    with pytest.raises(StateError, match="older than this version's 2; run `newsletter send`"):
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", nxt)
+    monkeypatch.setattr(postgres, "READABLE_SINCE", nxt)  # a migration that changes a table
+    with pytest.raises(StateError, match=f"older than this version's {nxt}; run `newsletter send`"):
         open_state(pg_url, readonly=True)
     open_state(pg_url).close()
-    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(2,)]
+    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(nxt,)]
     assert query(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'subscribers' AND column_name = 'note'")
 
 
@@ -299,10 +303,12 @@ def test_postgres_newer_schema_or_foreign_tables_are_refused(pg_url, pg_server):
     open_state(pg_url).close()
     import psycopg
 
+    from newsletter.state import postgres
+
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute("UPDATE paper_digest_schema SET version = 7")
     for readonly in (False, True):
-        with pytest.raises(StateError, match=r"newer Paper Digest \(schema version 7; this version knows up to 1\)"):
+        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version 7; this version knows up to {postgres.SCHEMA_VERSION}\)"):
             open_state(pg_url, readonly=readonly)
     other = pg_server.create_database()
     with psycopg.connect(other, autocommit=True) as con:
@@ -356,3 +362,78 @@ def test_database_url_rules():
         check_state_target("postgresql://u@h/db?password=secret")
     with pytest.raises(ValueError, match="names no database"):
         check_state_target("postgresql://u@h:5432")
+
+
+# --------------------------------------------------------------------------- unsubscribes
+
+
+def test_unsubscribe_resubscribe_and_the_batch_read(state_target):
+    path = state_target
+    with open_state(path) as st:
+        assert st.unsubscribed(["ada@example.org"]) == {}
+        assert st.unsubscribe("Ada@Example.org", T0) is True
+        assert st.unsubscribe("ada@example.org", T0 + timedelta(hours=1)) is False  # the first time stays
+        assert st.unsubscribed(["ADA@example.org", "bob@example.org"]) == {"ADA@example.org": T0}
+        assert st.unsubscribed() == {"ada@example.org": T0}
+    with open_state(path, readonly=True) as st:
+        assert st.unsubscribed(["ada@example.org"]) == {"ada@example.org": T0}
+    with open_state(path) as st:
+        assert st.resubscribe("ada@example.org") is True
+        assert st.resubscribe("ada@example.org") is False
+        assert st.unsubscribed() == {}
+
+
+def test_unsubscribe_keeps_what_is_owed_for_a_comeback(state_target):
+    with open_state(state_target) as st:
+        [ada] = st.claim([(None, "ada@example.org", "<a@x>", ["p1"])], T0)
+        st.mark_unsent(ada, error="421 later", tries=1, permanent=False, next_attempt=None)
+        assert st.unsubscribe("ada@example.org", T0) is True
+        assert st.open_digest("ada@example.org").message_id == "<a@x>"  # not sent, not lost
+        assert st.sent_paper_ids("ada@example.org") == frozenset()
+
+
+def test_readonly_reads_a_file_from_before_the_unsubscribe_table(tmp_path):
+    # A state written by the previous version: match/schedule/preview must not
+    # demand an upgrade they are not allowed to make.
+    path = tmp_path / "s.sqlite3"
+    con = sqlite3.connect(path)
+    state_module.MIGRATIONS[0](con)
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    with State.open(path, readonly=True) as st:
+        assert st.version == 1
+        assert st.unsubscribed(["ada@example.org"]) == {}
+        assert st.sent_paper_ids("ada@example.org") == frozenset()
+    with State.open(path) as st:  # a writer upgrades it
+        st.unsubscribe("ada@example.org", T0)
+    with State.open(path, readonly=True) as st:
+        assert st.version == state_module.SCHEMA_VERSION
+        assert st.unsubscribed(["ada@example.org"]) == {"ada@example.org": T0}
+
+
+def test_postgres_reads_a_database_from_before_the_unsubscribe_table_and_migrate_copies_it(pg_url, pg_server, tmp_path):
+    import psycopg
+
+    from newsletter.state import copy_state, postgres
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # a database written by the previous version
+        con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO paper_digest_schema VALUES (1)")
+        for statement in postgres.MIGRATIONS[0]:
+            con.execute(statement)
+    with open_state(pg_url, readonly=True) as ro:
+        assert ro.unsubscribed(["ada@example.org"]) == {}
+    with open_state(pg_url) as st:  # a writer upgrades it
+        assert st.unsubscribe("ada@example.org", T0)
+    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
+    # `newsletter state migrate` carries who left over from SQLite
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.see_subscribers(["bob@example.org"], T0)
+        st.unsubscribe("bob@example.org", T0)
+    target = pg_server.create_database()
+    report = copy_state(path, target)
+    assert report.counts["unsubscribed"] == 1 and ", 1 unsubscribed from" in str(report)
+    with open_state(target, readonly=True) as ro:
+        assert ro.unsubscribed() == {"bob@example.org": T0}

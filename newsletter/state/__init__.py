@@ -274,7 +274,23 @@ class State(ABC):
         """Papers recorded earlier, rebuilt from the state (for a digest whose
         papers are no longer in any source)."""
 
+    @abstractmethod
+    def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
+        """Who unsubscribed (``newsletter serve``, ``newsletter unsubscribe``)
+        and when (UTC), keyed by the address as given; every recorded one,
+        lower-cased, when ``emails`` is None.  One read for any number."""
+
     # -- writing --------------------------------------------------------------------------
+
+    @abstractmethod
+    def unsubscribe(self, email: str, now: datetime) -> bool:
+        """Record that ``email`` left; False if it already had (the first time
+        stays).  A digest still owed to it is kept, not sent: it goes out,
+        with newer papers, if the subscriber comes back."""
+
+    @abstractmethod
+    def resubscribe(self, email: str) -> bool:
+        """Undo :meth:`unsubscribe`; False if ``email`` had not unsubscribed."""
 
     @abstractmethod
     def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
@@ -335,7 +351,9 @@ class CopyReport:
         c = self.counts
         return (
             f"copied {c.get('papers', 0)} papers, {c.get('subscribers', 0)} subscribers and {c.get('digests', 0)} digests "
-            f"({c.get('digest_papers', 0)} papers in digests) from {self.source} to {self.target}"
+            f"({c.get('digest_papers', 0)} papers in digests)"
+            + (f", {c['unsubscribed']} unsubscribed" if c.get("unsubscribed") else "")
+            + f" from {self.source} to {self.target}"
         )
 
 
@@ -392,10 +410,11 @@ def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
-from .sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteState, send_lock  # noqa: E402  (the default backend)
+from .sqlite import MIGRATIONS, READABLE_SINCE, SCHEMA_VERSION, SQLiteState, send_lock  # noqa: E402  (the default backend)
 
 __all__ = [
     "MIGRATIONS",
+    "READABLE_SINCE",
     "SCHEMA_VERSION",
     "Batch",
     "CopyReport",

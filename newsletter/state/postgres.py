@@ -112,10 +112,21 @@ _V1 = [
     )""",
 ]
 
+_V2_UNSUBSCRIBED = [
+    """CREATE TABLE unsubscribed (
+        email TEXT PRIMARY KEY,
+        at    TIMESTAMPTZ NOT NULL
+    )""",
+]
+
 #: ``MIGRATIONS[n]`` turns a version-``n`` database into version ``n + 1``
 #: (a list of statements, run in one transaction).  Append, never edit.
-MIGRATIONS: list[list[str]] = [_V1]
+MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED]
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The oldest schema a read-only open accepts: every migration after it only
+#: adds tables, and the readers treat a table the database lacks as empty.
+#: Raise it to ``SCHEMA_VERSION`` when a migration changes what is already there.
+READABLE_SINCE = 1
 
 _OPEN_DIGESTS = (
     "SELECT id, subscriber, status, message_id, attempts, created, last_error, "
@@ -191,6 +202,7 @@ class PostgresState(State):
         self._pool_lock = threading.Lock()
         self._thread = threading.get_ident()
         self._empty = False  # a read-only open of a database without our schema
+        self.version = SCHEMA_VERSION  # the database's, once opened (older only when read-only)
         #: This worker's advisory lock key, recorded on every digest it claims.
         self.worker = secrets.randbits(63)
         self.owner = owner_id()
@@ -242,6 +254,9 @@ class PostgresState(State):
         if self.readonly:
             if version == 0:
                 self._empty = True  # nothing recorded yet: an empty state
+                return
+            if version >= READABLE_SINCE:
+                self.version = version  # tables added since read as empty
                 return
             raise StateError(
                 Problem(
@@ -458,7 +473,30 @@ class PostgresState(State):
         found = {pid: paper_from_json(data) for pid, data in rows}
         return {pid: found[pid] for pid in wanted if pid in found}
 
+    def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
+        if self._empty or self.version < 2:
+            return {}
+        with self._con() as con:
+            rows = con.execute("SELECT email, at FROM unsubscribed").fetchall()
+        left = {email: at.astimezone(UTC) for email, at in rows}
+        if emails is None:
+            return left
+        return {e: left[_key(e)] for e in emails if _key(e) in left}
+
     # -- writing ---------------------------------------------------------------------------
+
+    def unsubscribe(self, email: str, now: datetime) -> bool:
+        self._write()
+        with self._con() as con:
+            cur = con.execute(
+                "INSERT INTO unsubscribed (email, at) VALUES (%s, %s) ON CONFLICT DO NOTHING", (_key(email), _aware(now))
+            )
+            return cur.rowcount == 1
+
+    def resubscribe(self, email: str) -> bool:
+        self._write()
+        with self._con() as con:
+            return con.execute("DELETE FROM unsubscribed WHERE email = %s", (_key(email),)).rowcount == 1
 
     def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
         self._write()
@@ -646,6 +684,9 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
             "digests": "id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt, owner, claimed_at",
             "digest_papers": "digest_id, paper_id, position",
         }
+        if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
+            tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
+            columns["unsubscribed"] = "email, at"
         with source._errors():
             for table, (select, kinds) in tables.items():
                 n = 0

@@ -8,6 +8,8 @@ One file (``config.state_path``) holds
     digests         id, subscriber, status, attempts, last_error, message_id,
                     created, sent, next_attempt, owner, claimed_at
     digest_papers   digest_id, paper_id, position
+    unsubscribed    email (lower-cased), at: who left through ``newsletter serve``
+                    (or ``newsletter unsubscribe``) and when; the row goes on re-subscribe
 
 A digest moves ``pending -> sending -> sent | pending | failed``.  It is
 committed as ``sending`` (with its papers and Message-ID) *before* the
@@ -27,7 +29,9 @@ a rollback journal so that read-only users (``match``, ``schedule``) never
 need to create ``-wal``/``-shm`` files.
 
 Read-only opens (``SQLiteState.open(path, readonly=True)``) use a ``mode=ro`` URI:
-they never create or modify the file, and a missing file reads as empty.
+they never create or modify the file, and a missing file reads as empty.  They
+also accept a file as old as :data:`READABLE_SINCE` (a read-only user cannot
+upgrade it): the migrations since then only add tables, which read as empty.
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS`
 upgrades an older file in place, and a file written by a newer version is a
@@ -87,16 +91,34 @@ CREATE TABLE digest_papers (
 ) WITHOUT ROWID;
 """
 
+_V2_UNSUBSCRIBED = """
+CREATE TABLE unsubscribed (
+    email TEXT PRIMARY KEY,
+    at    TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
+    def migrate(db: sqlite3.Connection) -> None:
+        for statement in sql.split(";"):
+            if statement.strip():
+                db.execute(statement)
+
+    return migrate
+
+
 #: ``MIGRATIONS[n]`` turns a version-``n`` file into version ``n + 1``; the
 #: schema version this code writes is ``len(MIGRATIONS)``.  Append, never edit.
-def _v1(db: sqlite3.Connection) -> None:
-    for statement in _V1.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _script(_V1),
+    _script(_V2_UNSUBSCRIBED),
+]
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The oldest schema a read-only open accepts: every migration after it only
+#: adds tables, and the readers treat a table the file lacks as empty.  Raise
+#: it to ``SCHEMA_VERSION`` when a migration changes what is already there.
+READABLE_SINCE = 1
 
 
 def _ts(value: datetime) -> str:
@@ -125,6 +147,7 @@ class SQLiteState(State):
         self.name = str(path)
         self.db = db
         self.readonly = readonly
+        self.version = SCHEMA_VERSION  # the file's, once opened (older only when read-only)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -194,6 +217,9 @@ class SQLiteState(State):
             if version == 0 and not self._has_tables():
                 self._db.close()
                 self.db = None  # an empty file: an empty state
+                return
+            if version >= READABLE_SINCE:
+                self.version = version  # tables added since read as empty
                 return
             self.close()
             raise StateError(
@@ -349,7 +375,27 @@ class SQLiteState(State):
                 out[pid] = paper_from_json(json.loads(rows[0][0]))
         return out
 
+    def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
+        # One query for the whole list, whatever its length: the table holds
+        # only those who left, so it is read whole and matched here.
+        if self.db is None or self.version < 2:
+            return {}
+        left = {email: datetime.fromisoformat(at) for email, at in self._rows("SELECT email, at FROM unsubscribed")}
+        if emails is None:
+            return left
+        return {e: left[_key(e)] for e in emails if _key(e) in left}
+
     # -- writing ---------------------------------------------------------------------------
+
+    def unsubscribe(self, email: str, now: datetime) -> bool:
+        with self.transaction() as db:
+            return db.execute(
+                "INSERT OR IGNORE INTO unsubscribed (email, at) VALUES (?, ?)", (_key(email), _ts(now))
+            ).rowcount == 1
+
+    def resubscribe(self, email: str) -> bool:
+        with self.transaction() as db:
+            return db.execute("DELETE FROM unsubscribed WHERE email = ?", (_key(email),)).rowcount == 1
 
     def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
         """Record ``first_seen`` for subscribers this state has not met yet."""

@@ -1,0 +1,118 @@
+"""Signed subscription links: the one place that knows how a token is made.
+
+A token is the subscriber's address (lower-cased) signed with HMAC-SHA256
+under the secret named by ``web.secret_env`` (:mod:`itsdangerous`, with a
+salt of its own so the key signs nothing else).  It names exactly one
+subscriber: changing a character of the address, the signature or the
+length makes :meth:`Links.email` refuse it, and a token cannot be moved to
+another address without the secret.  Tokens do not expire: a digest from
+last year must still unsubscribe its reader.
+
+The emails (:mod:`messages`, :mod:`rendering`) put :meth:`Links.unsubscribe_url`
+in the footer and in List-Unsubscribe; the web app (:mod:`web`) reads the
+token back from the same paths (:data:`UNSUBSCRIBE_PATH`, :data:`RESUBSCRIBE_PATH`).
+The secret is read from the environment, never from the config, and is
+never logged or shown.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+
+from itsdangerous import BadData, URLSafeSerializer
+
+from .config import Config, check_address
+from .errors import ConfigError, Problem
+
+#: Path of the unsubscribe page under ``web.base_url`` (the web app's route).
+UNSUBSCRIBE_PATH = "/unsubscribe/{token}"
+#: Path of the re-subscribe page under ``web.base_url``.
+RESUBSCRIBE_PATH = "/resubscribe/{token}"
+#: A shorter key could be guessed offline from one link.
+MIN_SECRET_CHARS = 16
+_SALT = "paper-digest.subscription.v1"
+
+
+class BadToken(ValueError):
+    """A token that is forged, cut short, altered, or not one of ours."""
+
+
+class Links:
+    """Signs and checks subscription tokens; builds the links that carry them."""
+
+    def __init__(self, base_url: str, secret: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._serializer = URLSafeSerializer(
+            secret, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256}
+        )
+        self._tokens: dict[str, str] = {}
+
+    def token(self, email: str) -> str:
+        """The token for ``email`` (the same every time: links in old digests keep working)."""
+        key = email.strip().lower()
+        token = self._tokens.get(key)
+        if token is None:
+            if len(self._tokens) >= 100_000:
+                self._tokens.clear()
+            token = self._tokens[key] = self._serializer.dumps(key)
+        return token
+
+    def email(self, token: str) -> str:
+        """The address a token names; :class:`BadToken` unless we signed it."""
+        try:
+            value = self._serializer.loads(token)
+        except (BadData, ValueError, TypeError, UnicodeError):
+            raise BadToken("not a valid link") from None
+        try:
+            return check_address(value)
+        except ValueError:
+            raise BadToken("not a valid link") from None
+
+    def unsubscribe_url(self, email: str) -> str:
+        return self.base_url + UNSUBSCRIBE_PATH.format(token=self.token(email))
+
+    def resubscribe_url(self, email: str) -> str:
+        return self.base_url + RESUBSCRIBE_PATH.format(token=self.token(email))
+
+
+def secret_problem(config: Config) -> Problem | None:
+    """Why the signing key cannot be used (unset or too short), located at
+    ``web.secret_env``; None when it is fine or ``web:`` is not configured."""
+    if config.web is None:
+        return None
+    name = config.web.secret_env
+    secret = os.environ.get(name)
+    if not secret:
+        return config.problem(
+            ("web", "secret_env"),
+            f"environment variable {name} is not set (it must hold the key that signs unsubscribe links; "
+            "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
+        )
+    if len(secret) < MIN_SECRET_CHARS:
+        return config.problem(
+            ("web", "secret_env"),
+            f"environment variable {name} holds {len(secret)} characters; "
+            f"a signing key needs at least {MIN_SECRET_CHARS}",
+        )
+    return None
+
+
+def links(config: Config) -> Links | None:
+    """The config's :class:`Links`, or None without ``web:``.
+
+    Raises :class:`ConfigError` (exit 2, ``FILE:LINE: web.secret_env: ...``)
+    when the secret is missing, so a command fails before it sends anything.
+    """
+    if config.web is None:
+        return None
+    problem = secret_problem(config)
+    if problem is not None:
+        raise ConfigError(problem)
+    return _links(config.web.base, os.environ[config.web.secret_env])
+
+
+@functools.lru_cache(maxsize=8)
+def _links(base_url: str, secret: str) -> Links:
+    return Links(base_url, secret)

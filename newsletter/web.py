@@ -1,0 +1,310 @@
+"""``newsletter serve``: one-click unsubscribe (RFC 8058) and re-subscribe.
+
+Each digest links to ``BASE/unsubscribe/<token>`` (:mod:`tokens` makes the
+token; this app reads it back).  What the app promises:
+
+- ``POST`` of the form field ``List-Unsubscribe=One-Click`` (as mail
+  providers send it, ``multipart/form-data`` or urlencoded) unsubscribes at
+  once and answers 200: recorded in the state, honoured by every command.
+- ``GET`` only shows a page whose button posts that same form.  Link
+  scanners and previews fetch every link, so a GET never changes anything.
+- A forged, truncated or altered token gets 400 and changes nothing.
+- Nothing lists subscribers or tells whether an address is subscribed: a
+  valid token gets the same pages whatever the state holds, and no page
+  reads it.
+- After unsubscribing, the page offers to re-subscribe (a POST with the same
+  signed token to ``BASE/resubscribe/<token>``).
+
+Forms post to relative URLs, so the app works behind a reverse proxy at any
+path; it serves its routes under ``web.base_url``'s path, which the proxy
+passes on unchanged.  Tokens are never logged (uvicorn's access log, which
+would print every path, is off); each change is logged with the address.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from .config import Config
+from .errors import ConfigError, NewsletterError, Problem, StateError
+from .messages import ONE_CLICK
+from .state import open_state
+from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links
+
+log = logging.getLogger(__name__)
+
+#: A one-click POST is one short field; anything longer is not one.
+MAX_BODY = 8192
+
+#: Sent with every response: nothing cached or indexed, no framing (a hidden
+#: frame could trick a click on the button), no Referer carrying the token.
+SECURITY_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"x-robots-tag", b"noindex, nofollow"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+]
+
+_PAGE = jinja2.Environment(autoescape=True).from_string("""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow">
+<title>{{ heading }} - {{ title }}</title>
+<style>
+body { font-family: system-ui, sans-serif; max-width: 34rem; margin: 3rem auto; padding: 0 1rem;
+       color: #1f2937; line-height: 1.5; }
+button { font: inherit; padding: .5rem 1.2rem; border-radius: 6px; border: 1px solid #1f2937;
+         background: #1f2937; color: #fff; cursor: pointer; }
+@media (prefers-color-scheme: dark) {
+  body { background: #111827; color: #e5e7eb; }
+  button { background: #e5e7eb; color: #111827; border-color: #e5e7eb; }
+}
+</style>
+</head>
+<body>
+<h1>{{ heading }}</h1>
+<p>{{ text }}</p>
+{% if action is not none %}<form method="post" action="{{ action }}">
+{% for name, value in fields %}<input type="hidden" name="{{ name }}" value="{{ value }}">
+{% endfor %}<button type="submit">{{ button }}</button>
+</form>
+{% endif %}</body>
+</html>
+""")
+
+
+class _SecurityHeaders:
+    """ASGI middleware adding :data:`SECURITY_HEADERS` to every response."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = list(message.get("headers", [])) + SECURITY_HEADERS
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def create_app(config: Config, *, now: Callable[[], datetime] | None = None) -> Starlette:
+    """The ASGI app for ``config`` (its ``web:``, state and title).
+
+    ``now`` gives the time recorded for an unsubscribe (tests pin it).
+    Raises :class:`ConfigError` without ``web:`` or without the signing key.
+    """
+    signed = links(config)
+    if signed is None or config.web is None:
+        raise ConfigError(
+            Problem("`newsletter serve` needs a 'web:' section with base_url and secret_env", str(config.file))
+        )
+    return _App(config, signed, now or (lambda: datetime.now(UTC))).starlette()
+
+
+class _App:
+    def __init__(self, config: Config, signed: Links, now: Callable[[], datetime]) -> None:
+        self.config, self.links, self.now = config, signed, now
+        self.title = config.email.title
+
+    def starlette(self) -> Starlette:
+        assert self.config.web is not None
+        prefix = urlsplit(self.config.web.base).path.rstrip("/")
+        return Starlette(
+            routes=[
+                Route(prefix + UNSUBSCRIBE_PATH, self.unsubscribe, methods=["GET", "POST"]),
+                Route(prefix + RESUBSCRIBE_PATH, self.resubscribe, methods=["GET", "POST"]),
+                Route(prefix + "/healthz", self.health, methods=["GET"]),
+            ],
+            middleware=[Middleware(_SecurityHeaders)],
+        )
+
+    # -- pages ---------------------------------------------------------------------------
+
+    def page(self, heading: str, text: str, *, status: int = 200, action: str | None = None,
+             fields: tuple = (), button: str = "") -> HTMLResponse:
+        html = _PAGE.render(heading=heading, text=text, title=self.title, action=action, fields=fields, button=button)
+        return HTMLResponse(html, status_code=status)
+
+    def bad_link(self) -> HTMLResponse:
+        return self.page(
+            "This link does not work",
+            "It may have been cut short or changed on its way here. Use the unsubscribe link "
+            "in your latest digest, or reply to it.",
+            status=400,
+        )
+
+    def unsubscribed_page(self, email: str, token: str) -> HTMLResponse:
+        return self.page(
+            "Unsubscribed",
+            f"{email} will get no more {self.title} emails. Changed your mind?",
+            action=f"../resubscribe/{token}",
+            fields=(("resubscribe", "yes"),),
+            button="Re-subscribe",
+        )
+
+    def resubscribed_page(self, email: str, token: str) -> HTMLResponse:
+        return self.page(
+            "Subscribed again",
+            f"{email} will get {self.title} again, starting with the next digest.",
+            action=f"../unsubscribe/{token}",
+            fields=(("List-Unsubscribe", "One-Click"),),
+            button="Unsubscribe",
+        )
+
+    # -- endpoints -----------------------------------------------------------------------
+
+    def _email(self, request: Request) -> str | None:
+        try:
+            return self.links.email(request.path_params["token"])
+        except BadToken:
+            return None
+
+    async def unsubscribe(self, request: Request) -> Response:
+        email = self._email(request)
+        if email is None:
+            return self.bad_link()
+        token = request.path_params["token"]
+        if request.method in ("GET", "HEAD"):
+            return self.page(
+                "Unsubscribe?",
+                f"Stop sending {self.title} to {email}?",
+                action="",
+                fields=(("List-Unsubscribe", "One-Click"),),
+                button="Unsubscribe",
+            )
+        form = await _form(request)
+        if isinstance(form, Response):
+            return form
+        if form.get("List-Unsubscribe") != "One-Click":
+            return self.page(
+                "Nothing changed",
+                f"An unsubscribe request must carry {ONE_CLICK}; use the button on the unsubscribe page.",
+                status=400,
+            )
+        failed = await run_in_threadpool(self._write, "unsubscribe", email)
+        return failed or self.unsubscribed_page(email, token)
+
+    async def resubscribe(self, request: Request) -> Response:
+        email = self._email(request)
+        if email is None:
+            return self.bad_link()
+        token = request.path_params["token"]
+        if request.method in ("GET", "HEAD"):
+            return self.page(
+                "Re-subscribe?",
+                f"Send {self.title} to {email} again?",
+                action="",
+                fields=(("resubscribe", "yes"),),
+                button="Re-subscribe",
+            )
+        form = await _form(request)
+        if isinstance(form, Response):
+            return form
+        failed = await run_in_threadpool(self._write, "resubscribe", email)
+        return failed or self.resubscribed_page(email, token)
+
+    async def health(self, request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    def _write(self, action: str, email: str) -> Response | None:
+        """Record the change (in a worker thread: SQLite blocks); a page if it failed."""
+        try:
+            with open_state(self.config.state_target) as state:
+                if action == "unsubscribe":
+                    changed = state.unsubscribe(email, self.now())
+                else:
+                    changed = state.resubscribe(email)
+        except NewsletterError as exc:
+            log.error("could not %s %s: %s", action, email, exc)
+            busy = isinstance(exc, StateError)
+            return self.page(
+                "Please try again",
+                "Your request could not be recorded just now; nothing changed. Please try again in a minute.",
+                status=503 if busy else 500,
+            )
+        if changed:
+            log.info("%s: %s (web)", "unsubscribed" if action == "unsubscribe" else "re-subscribed", email)
+        return None
+
+
+async def _form(request: Request):
+    """The POSTed form (urlencoded or multipart), at most :data:`MAX_BODY` bytes;
+    a 4xx response for anything else."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return PlainTextResponse("request too large\n", status_code=413)
+
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    try:
+        async with Request(request.scope, replay).form(max_files=0, max_fields=16) as form:
+            return {k: v for k, v in form.items() if isinstance(v, str)}
+    except (HTTPException, ValueError, AssertionError):
+        return PlainTextResponse("malformed form\n", status_code=400)
+
+
+def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: Callable[[str], None] | None = None) -> None:
+    """Run the app on uvicorn until SIGINT/SIGTERM.
+
+    The socket is bound (and listening) before ``ready(url)`` is called, so a
+    client may connect as soon as it is told where; ``port=0`` picks a free
+    port.  Meant to sit behind a reverse proxy that terminates HTTPS.
+    """
+    import uvicorn
+
+    app = create_app(config)
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        raise NewsletterError(Problem(f"cannot listen on {host}:{port}: {exc.strerror or exc}")) from None
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_config=None,  # keep the CLI's logging; uvicorn's own warnings still show
+            log_level="warning",
+            access_log=False,  # it would log every token
+            server_header=False,
+            proxy_headers=True,
+            lifespan="off",
+        )
+    )
+    if ready:
+        ready(f"http://{shown}:{bound_port}")
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

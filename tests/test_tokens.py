@@ -1,0 +1,93 @@
+"""Signed subscription tokens: one subscriber each, unforgeable, not movable."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import BASIC_CONFIG, write_config
+
+from newsletter.config import load_config
+from newsletter.errors import ConfigError
+from newsletter.tokens import MIN_SECRET_CHARS, BadToken, Links, links, secret_problem
+
+SECRET = "test-secret-0123456789abcdef"
+WEB = """
+web:
+  base_url: https://digest.example.org/news/
+  secret_env: DIGEST_TEST_SECRET
+"""
+
+
+def test_a_token_names_one_subscriber_and_reads_back():
+    signer = Links("https://digest.example.org", SECRET)
+    ada = signer.token("ada@example.org")
+    assert signer.email(ada) == "ada@example.org"
+    assert signer.token("Ada@Example.ORG ") == ada  # one subscriber, however the config spells it
+    assert signer.token("bob@example.org") != ada
+    assert signer.email(signer.token("bob@example.org")) == "bob@example.org"
+    assert Links("https://digest.example.org", SECRET).token("ada@example.org") == ada  # stable across runs
+    assert signer.unsubscribe_url("ada@example.org") == f"https://digest.example.org/unsubscribe/{ada}"
+    assert signer.resubscribe_url("ada@example.org") == f"https://digest.example.org/resubscribe/{ada}"
+
+
+def test_forged_truncated_altered_or_moved_tokens_are_refused():
+    signer = Links("https://digest.example.org", SECRET)
+    ada, bob = signer.token("ada@example.org"), signer.token("bob@example.org")
+    payload, _, signature = ada.partition(".")
+    other = Links("https://digest.example.org", SECRET + "x").token("ada@example.org")
+    flipped = ada[:-1] + ("A" if ada[-1] != "A" else "B")
+    bad = [
+        "",
+        "garbage",
+        ada[:-1],  # truncated
+        ada[:10],
+        flipped,  # altered signature
+        "x" + ada,  # altered payload
+        payload,  # no signature
+        f"{bob.partition('.')[0]}.{signature}",  # Ada's signature moved onto Bob's address
+        other,  # signed with another key
+        signer._serializer.dumps(["ada@example.org"]),  # signed by us, but not an address
+        signer._serializer.dumps("not an address"),
+    ]
+    for token in bad:
+        with pytest.raises(BadToken):
+            signer.email(token)
+
+
+def test_secret_comes_from_the_environment_and_must_be_long_enough(workdir, monkeypatch):
+    config = load_config(write_config(workdir, BASIC_CONFIG + WEB))
+    monkeypatch.delenv("DIGEST_TEST_SECRET", raising=False)
+    problem = secret_problem(config)
+    assert str(problem) == (
+        f"{workdir / 'config.yaml'}:21: web.secret_env: environment variable DIGEST_TEST_SECRET is not set "
+        "(it must hold the key that signs unsubscribe links; make one with: "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    )
+    with pytest.raises(ConfigError, match="DIGEST_TEST_SECRET is not set"):
+        links(config)
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "s" * (MIN_SECRET_CHARS - 1))
+    assert "needs at least 16" in str(secret_problem(config))
+    assert "sss" not in str(secret_problem(config))  # the secret itself is never shown
+    monkeypatch.setenv("DIGEST_TEST_SECRET", SECRET)
+    assert secret_problem(config) is None
+    signer = links(config)
+    assert signer is not None and signer.base_url == "https://digest.example.org/news"
+    assert signer.email(signer.token("bob@example.org")) == "bob@example.org"
+
+
+def test_without_web_there_are_no_links(workdir):
+    config = load_config(write_config(workdir, BASIC_CONFIG))
+    assert links(config) is None and secret_problem(config) is None
+
+
+def test_validate_names_the_unset_variable_with_file_and_line(workdir, cli):
+    write_config(workdir, BASIC_CONFIG + WEB)
+    r = cli("validate")
+    assert r.code == 2
+    assert r.err.splitlines() == [
+        "config.yaml:21: web.secret_env: environment variable DIGEST_TEST_SECRET is not set "
+        "(it must hold the key that signs unsubscribe links; make one with: "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    ]
+    r = cli("validate", env={"DIGEST_TEST_SECRET": SECRET})
+    assert r.code == 0, r.err
+    assert SECRET not in r.out + r.err

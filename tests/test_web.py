@@ -1,0 +1,369 @@
+"""``newsletter serve``: the app driven over HTTP (Starlette's test client, and a
+real uvicorn on 127.0.0.1 started by the real command), with a real SQLite state."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import warnings
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+with warnings.catch_warnings():  # newer Starlette suggests httpx2 for its test client; httpx works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+from conftest import ROOT, write_config
+
+from newsletter.config import load_config
+from newsletter.errors import ConfigError
+from newsletter.state import State
+from newsletter.tokens import links
+from newsletter.web import MAX_BODY, create_app
+
+SECRET = "web-test-secret-0123456789"
+T0 = datetime(2024, 5, 6, 10, 30, tzinfo=UTC)
+HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
+
+CONFIG = """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  diffusion:
+    name: Diffusion models
+    any: ["diffusion model*"]
+subscribers:
+  - email: ada@example.org
+    name: Ada Lovelace
+    topics: [diffusion]
+  - email: bob@example.org
+    topics: [diffusion]
+email:
+  from: "Paper Digest <digest@example.org>"
+web:
+  base_url: https://digest.example.org/news
+  secret_env: DIGEST_WEB_SECRET
+"""
+
+
+def add_papers(folder: Path, name: str, titles: list[str]) -> None:
+    papers = folder / "papers"
+    papers.mkdir(exist_ok=True)
+    body = "".join(f"{t}\n\nWe study {t.lower()} and report results.\n\n" for t in titles)
+    (papers / name).write_text(HEADER + body, encoding="utf-8")
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    return load_config(write_config(tmp_path, CONFIG))
+
+
+@pytest.fixture
+def client(config):
+    with TestClient(create_app(config, now=lambda: T0), base_url="https://digest.example.org") as c:
+        yield c
+
+
+def path_for(config, address: str, kind: str = "unsubscribe") -> str:
+    signer = links(config)
+    url = signer.unsubscribe_url(address) if kind == "unsubscribe" else signer.resubscribe_url(address)
+    return urlsplit(url).path
+
+
+def unsubscribed(config) -> dict:
+    with State.open(config.state_path, readonly=True) as state:
+        return state.unsubscribed()
+
+
+ONE_CLICK_MULTIPART = (
+    "--FormBoundaryjWmhtjORrn\r\n"
+    'Content-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+    "One-Click\r\n"
+    "--FormBoundaryjWmhtjORrn--\r\n"
+)
+
+
+def test_get_shows_a_button_that_posts_the_one_click_form_and_changes_nothing(config, client):
+    path = path_for(config, "ada@example.org")
+    for _ in range(3):  # link scanners fetch a link again and again
+        r = client.get(path)
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/html")
+        assert '<form method="post" action="">' in r.text
+        assert '<input type="hidden" name="List-Unsubscribe" value="One-Click">' in r.text
+        assert "ada@example.org" in r.text
+        assert client.head(path).status_code in (200, 405)
+    assert not config.state_path.exists()  # a GET does not even open the state
+    # The button's form, posted as a browser would, unsubscribes.
+    r = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200
+    assert unsubscribed(config) == {"ada@example.org": T0}
+
+
+def test_one_click_post_as_mail_providers_send_it(config, client):
+    # RFC 8058, section 8: multipart/form-data with the one field.
+    r = client.post(
+        path_for(config, "ada@example.org"),
+        content=ONE_CLICK_MULTIPART,
+        headers={"Content-Type": "multipart/form-data; boundary=FormBoundaryjWmhtjORrn"},
+    )
+    assert r.status_code == 200
+    assert unsubscribed(config) == {"ada@example.org": T0}
+    # Again (providers retry): still 2xx, still one record, the first time kept.
+    assert client.post(path_for(config, "ada@example.org"), data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    assert unsubscribed(config) == {"ada@example.org": T0}
+
+
+def test_post_without_the_one_click_field_changes_nothing(config, client):
+    path = path_for(config, "ada@example.org")
+    for data in ({}, {"List-Unsubscribe": "one-click"}, {"List-Unsubscribe": "Yes"}, {"unsubscribe": "One-Click"}):
+        r = client.post(path, data=data)
+        assert r.status_code == 400, data
+    r = client.post(path, content=b"List-Unsubscribe=One-Click", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 400
+    r = client.post(path, content=b"--x\r\nbroken", headers={"Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 400
+    r = client.post(path, content=b"List-Unsubscribe=One-Click&" + b"x" * MAX_BODY,
+                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 413
+    assert unsubscribed(config) == {}
+
+
+def test_forged_truncated_or_altered_tokens_get_4xx_and_change_nothing(config, client):
+    path = path_for(config, "ada@example.org")
+    prefix, _, token = path.rpartition("/")
+    bob_payload = path_for(config, "bob@example.org").rpartition("/")[2].partition(".")[0]
+    forged = [
+        token[:-1],
+        token[:-5],
+        token.partition(".")[0],
+        token[:-1] + ("A" if token[-1] != "A" else "B"),
+        bob_payload + "." + token.partition(".")[2],  # Ada's signature on Bob's address
+        "eve",
+    ]
+    for bad in forged:
+        for method in ("get", "post"):
+            r = getattr(client, method)(f"{prefix}/{bad}", **({"data": {"List-Unsubscribe": "One-Click"}} if method == "post" else {}))
+            assert 400 <= r.status_code < 500, (bad, method)
+            assert "ada@example.org" not in r.text and "bob@example.org" not in r.text
+        r = client.post(f"{prefix.replace('unsubscribe', 'resubscribe')}/{bad}", data={"resubscribe": "yes"})
+        assert 400 <= r.status_code < 500
+    assert unsubscribed(config) == {}
+    assert not config.state_path.exists()
+
+
+def test_unsubscribe_then_resubscribe_from_the_page(config, client):
+    path = path_for(config, "ada@example.org")
+    token = path.rpartition("/")[2]
+    r = client.post(path, data={"List-Unsubscribe": "One-Click"})
+    assert r.status_code == 200 and "Unsubscribed" in r.text
+    action = re.search(r'<form method="post" action="([^"]*)">', r.text).group(1)
+    assert action == f"../resubscribe/{token}"  # relative: works behind a proxy at any path
+    again = str(httpx.URL(f"https://digest.example.org{path}").join(action))
+    assert urlsplit(again).path == path_for(config, "ada@example.org", "resubscribe")
+    # The re-subscribe page itself, fetched, changes nothing.
+    assert client.get(again).status_code == 200
+    assert unsubscribed(config) == {"ada@example.org": T0}
+    r = client.post(again, data={"resubscribe": "yes"})
+    assert r.status_code == 200 and "Subscribed again" in r.text
+    assert unsubscribed(config) == {}
+    assert f'action="../unsubscribe/{token}"' in r.text  # and the way out again
+
+
+def test_nothing_lists_subscribers_or_tells_who_is_subscribed(config, client):
+    for path in ("/", "/news", "/news/", "/news/unsubscribe", "/news/unsubscribe/", "/news/subscribers"):
+        assert client.get(path).status_code == 404
+    # A valid token for an address the config does not have gets the very
+    # same pages as a subscriber's: the page never says who is subscribed.
+    ada, eve = path_for(config, "ada@example.org"), path_for(config, "eve@example.org")
+    for method, data in (("get", None), ("post", {"List-Unsubscribe": "One-Click"})):
+        a = getattr(client, method)(ada, **({"data": data} if data else {}))
+        e = getattr(client, method)(eve, **({"data": data} if data else {}))
+        assert (a.status_code, a.text.replace("ada@example.org", "X").replace(ada.rpartition("/")[2], "T")) == (
+            e.status_code, e.text.replace("eve@example.org", "X").replace(eve.rpartition("/")[2], "T"))
+    # Already unsubscribed or not: the same page again.
+    assert client.post(ada, data={"List-Unsubscribe": "One-Click"}).text == a.text
+
+
+def test_every_response_forbids_caching_framing_and_referrers(config, client):
+    for r in (client.get(path_for(config, "ada@example.org")), client.get("/news/unsubscribe/forged"), client.get("/")):
+        assert r.headers["cache-control"] == "no-store"
+        assert r.headers["referrer-policy"] == "no-referrer"
+        assert r.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert client.get("/news/healthz").text == "ok\n"
+
+
+def test_one_click_lands_in_either_state_backend_and_the_next_send_skips(tmp_path, monkeypatch, state_target):
+    from newsletter import pipeline
+    from newsletter.state import open_state
+
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    config = load_config(write_config(tmp_path, CONFIG + f"state: {state_target}\n"))
+    with TestClient(create_app(config, now=lambda: T0), base_url="https://digest.example.org") as client:
+        assert client.get(path_for(config, "ada@example.org")).status_code == 200
+        with open_state(state_target, readonly=True) as state:
+            assert state.unsubscribed() == {}
+        assert client.post(path_for(config, "ada@example.org"), data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    with open_state(state_target, readonly=True) as state:
+        assert state.unsubscribed(["ada@example.org"]) == {"ada@example.org": T0}
+    report = pipeline.send(config, now=T0)
+    assert {r.email: r.status for r in report.results} == {"ada@example.org": "unsubscribed", "bob@example.org": "sent"}
+    assert report.unsubscribed == 1 and report.to_json()["unsubscribed"] == 1
+
+
+def test_serve_needs_web_and_its_secret(tmp_path, monkeypatch):
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    no_web = load_config(write_config(tmp_path, CONFIG.split("web:")[0], name="plain.yaml"))
+    with pytest.raises(ConfigError, match="needs a 'web:' section"):
+        create_app(no_web)
+    monkeypatch.delenv("DIGEST_WEB_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="web.secret_env: environment variable DIGEST_WEB_SECRET is not set"):
+        create_app(load_config(write_config(tmp_path, CONFIG)))
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def eml(folder: Path, address: str) -> list[email.message.EmailMessage]:
+    files = sorted((folder / "outbox").glob(f"*{address}*.eml"))
+    return [email.message_from_bytes(f.read_bytes(), policy=email.policy.default) for f in files]
+
+
+def link_in(message) -> str:
+    header = str(message["List-Unsubscribe"])
+    url = re.match(r"<(https://[^>]+)>, <mailto:[^>]+>$", header).group(1)
+    return url
+
+
+@contextmanager
+def serving(folder: Path):
+    """The real ``newsletter serve --port 0`` (uvicorn) in ``folder``; yields its URL and the process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC", "DIGEST_WEB_SECRET": SECRET}
+    env.pop("NEWSLETTER_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "serve", "--port", "0"],
+        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # printed once the socket listens
+        match = re.search(r"on (http://127\.0\.0\.1:\d+) ", line)
+        assert match, (line, proc.poll())
+        yield match.group(1), proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_emailed_link_get_then_post_against_the_real_server_and_send(tmp_path, cli):
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG)
+    env = {"DIGEST_WEB_SECRET": SECRET}
+    with serving(tmp_path) as server:
+        check_the_whole_way(tmp_path, cli, env, server)
+
+
+def check_the_whole_way(tmp_path, cli, env, server):
+    r = cli("send", "--now", "2024-05-06T09:00:00+00:00", env=env)
+    assert r.code == 0, r.err
+    (ada_msg,) = eml(tmp_path, "ada@example.org")
+    assert ada_msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = link_in(ada_msg)
+    assert link.startswith("https://digest.example.org/news/unsubscribe/")
+    assert link in ada_msg.get_body(("html",)).get_content()  # the footer links to the same page
+    assert link in ada_msg.get_body(("plain",)).get_content()
+    base, proc = server
+    local = base + urlsplit(link).path  # what the reverse proxy would pass on
+
+    # GET (a link scanner, a preview) and then send: Ada still gets her digest.
+    with httpx.Client() as http:
+        page = http.get(local)
+        assert page.status_code == 200 and 'name="List-Unsubscribe" value="One-Click"' in page.text
+        forged = http.post(local[:-2], data={"List-Unsubscribe": "One-Click"})
+        assert forged.status_code == 400
+    add_papers(tmp_path, "day2.txt", ["Diffusion Models for Task 2"])
+    r = cli("send", "--now", "2024-05-06T10:00:00+00:00", env=env)
+    assert r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
+    assert len(eml(tmp_path, "ada@example.org")) == 2
+
+    # One POST, as the mail provider sends it: the next send skips Ada.
+    with httpx.Client() as http:
+        done = http.post(local, data={"List-Unsubscribe": "One-Click"})
+    assert done.status_code == 200
+    add_papers(tmp_path, "day3.txt", ["Diffusion Models for Task 3"])
+    r = cli("send", "--now", "2024-05-06T11:00:00+00:00", env=env)
+    assert r.code == 0, r.err
+    assert "unsubscribed ada@example.org" in r.out
+    assert r.out.strip().splitlines()[-1] == "sent 1, empty 0, failed 0, not due 0, unsubscribed 1"
+    assert len(eml(tmp_path, "ada@example.org")) == 2 and len(eml(tmp_path, "bob@example.org")) == 3
+
+    # Every command honours it, and none of the read-only ones writes the state.
+    state = tmp_path / "newsletter-state.sqlite3"
+    before = state.read_bytes()
+    sched = cli("schedule", "--json", "--now", "2024-05-06T12:00:00+00:00", env=env)
+    rows = {row["email"]: row for row in json.loads(sched.out)["subscribers"]}
+    assert rows["ada@example.org"]["unsubscribed"] and rows["ada@example.org"]["next_send"] is None
+    assert rows["bob@example.org"]["unsubscribed"] is None
+    match = json.loads(cli("match", "--json", env=env).out)
+    by = {s["email"]: s for s in match["subscribers"]}
+    assert by["ada@example.org"]["papers"] == [] and by["ada@example.org"]["unsubscribed"]
+    preview = cli("preview", "--json", "--out", "pv", env=env)
+    assert preview.code == 0, preview.err
+    entries = {e["email"]: e for e in json.loads(preview.out)["subscribers"]}
+    assert entries["ada@example.org"]["would_send"] is False and entries["ada@example.org"]["unsubscribed"]
+    assert not (tmp_path / "pv" / "ada@example.org.eml").exists()
+    assert state.read_bytes() == before
+
+    # The operator lets her back in; the next send reaches her again.
+    r = cli("resubscribe", "ada@example.org", env=env)
+    assert r.code == 0 and "subscribed again" in r.out
+    r = cli("send", "--now", "2024-05-06T13:00:00+00:00", env=env)
+    assert "sent        ada@example.org" in r.out, r.out + r.err
+    assert len(eml(tmp_path, "ada@example.org")) == 3
+
+    # Secrets never reach the logs; tokens neither (no access log).
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert SECRET not in err and link.rpartition("/")[2] not in err
+    assert "unsubscribed: ada@example.org (web)" in err
+    with sqlite3.connect(state) as con:
+        assert con.execute("SELECT count(*) FROM unsubscribed").fetchone()[0] == 0
+
+
+def test_serve_without_the_secret_is_a_located_error(tmp_path, cli):
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG)
+    r = cli("serve", "--port", "0")
+    assert r.code == 2
+    assert r.err.startswith("config.yaml:18: web.secret_env: environment variable DIGEST_WEB_SECRET is not set")
+    assert "Traceback" not in r.err
+
+
+def test_operator_unsubscribe_and_resubscribe_commands(tmp_path, cli):
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG.split("web:")[0])  # works without web: too (mailto requests by hand)
+    r = cli("unsubscribe", "Bob@Example.org", "--now", "2024-05-06T08:00:00+00:00")
+    assert r.code == 0 and "unsubscribed" in r.out
+    assert "already unsubscribed" in cli("unsubscribe", "bob@example.org").out
+    r = cli("send", "--now", "2024-05-06T09:00:00+00:00")
+    assert r.out.strip().splitlines()[-1] == "sent 1, empty 0, failed 0, not due 0, unsubscribed 1"
+    assert "was not unsubscribed" in cli("resubscribe", "ada@example.org").out
+    assert cli("resubscribe", "bob@example.org").out.strip() == "bob@example.org: subscribed again"
+    r = cli("resubscribe", "not-an-address")
+    assert r.code == 2 and "'not-an-address' is not a valid address" in r.err
