@@ -384,6 +384,10 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         nxt = "next send" if r.schedule is None else (f"next {fmt(r.next_send)}" + (" (due now)" if r.due else ""))
         if r.schedule is None:
             nxt = "due at every send"
+        if r.retry_at and not r.due:
+            nxt += f"; a failed digest is retried from {fmt(r.retry_at)}"
+        if r.held:
+            nxt = f"held: refused {r.failures} times ({r.last_error}); not retried until the address is fixed"
         if r.unsubscribed:
             nxt = f"unsubscribed {fmt(r.unsubscribed)}, no digest until re-subscribed"
         click.echo(f"{r.email}: {when}; last sent {fmt(r.last_sent)}; {nxt}")

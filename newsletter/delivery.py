@@ -46,6 +46,7 @@ from typing import Protocol
 
 from .config import Config
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
+from .retrying import backoff
 
 log = logging.getLogger(__name__)
 
@@ -615,6 +616,6 @@ class Dispatcher:
                     if isinstance(exc, Unreachable):
                         self._stop(str(exc))
                     return Outcome(envelope, False, tries, str(exc))
-                delay = min(MAX_BACKOFF, self.retry_delay * 2 ** (tries - 1))
+                delay = backoff(self.retry_delay, tries, MAX_BACKOFF)
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)
                 self.sleep(delay)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import httpx
 
 from .errors import InputError, Problem
+from .retrying import backoff
 
 log = logging.getLogger(__name__)
 
@@ -311,8 +312,7 @@ class Fetcher:
                     raise InputError(Problem(f"source {source!r}: {problem}", key))
                 wait = retry_after(response.headers.get("Retry-After"), self.clock())
             if attempt + 1 < attempts:
-                delay = wait if wait is not None else self.backoff * 2**attempt
-                delay = min(delay, self.max_wait)
+                delay = min(wait, self.max_wait) if wait is not None else backoff(self.backoff, attempt + 1, self.max_wait)
                 log.info("%s: %s; retry %d of %d in %g s", key, problem, attempt + 1, self.retries, delay)
                 self.sleep(delay)
         tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""

@@ -25,6 +25,7 @@ from .errors import InputError, NewsletterError, Problem, SourcesFailed
 from .feeds import ArxivListing, parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import Fetcher
 from .models import Paper, merge_papers
+from .retrying import backoff
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +319,7 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
         if listing.entries or total <= start:
             return listing
         if attempt + 1 < attempts:
-            delay = min(fetcher.backoff * 2**attempt, fetcher.max_wait)
+            delay = backoff(fetcher.backoff, attempt + 1, fetcher.max_wait)
             log.info("%s: %d results announced but no entries; retry %d of %d in %g s",
                      fetched.url, total, attempt + 1, attempts - 1, delay)
             fetcher.sleep(delay)

@@ -39,6 +39,7 @@ import schedule as schedule_lib
 from . import pipeline
 from .config import Config, load_config
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError
+from .retrying import backoff
 from .scheduling import is_due
 from .state import open_state, public_url
 
@@ -235,7 +236,7 @@ class Runner:
 
     def _schedule_retry(self, now: datetime) -> None:
         self._failures += 1
-        delay = min(timedelta(seconds=self.tick_seconds * 2 ** (self._failures - 1)), MAX_BACKOFF)
+        delay = timedelta(seconds=backoff(self.tick_seconds, self._failures, MAX_BACKOFF.total_seconds()))
         self._retry_at = now + delay
         log.info("run: retrying failed deliveries after %s", self._retry_at.isoformat(timespec="seconds"))
 

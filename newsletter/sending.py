@@ -27,8 +27,9 @@ from .errors import DeliveryError, Problem, SourcesFailed
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
+from .retrying import backoff
 from .scheduling import is_due
-from .state import Batch, OpenDigest, State, SubscriberState, open_state
+from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, open_state
 from .tokens import links
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,16 @@ class DigestResult:
     """What happened to one subscriber's digest in a send."""
 
     email: str
-    status: str  # "sent", "empty", "failed", "not due", "would send", "other worker", "unsubscribed"
+    #: "sent", "empty", "failed", "not due", "would send", "other worker",
+    #: "unsubscribed", "waiting" (a failed digest's back-off), "held"
+    status: str
     papers: int = 0
     message_id: str | None = None
     error: str | None = None
     retry: bool = False  # failed, and stays pending for the next run
+    #: failed or waiting: no new attempt before this; held: how many runs failed
+    next_attempt: datetime | None = None
+    failures: int = 0
 
     def __str__(self) -> str:
         n = f"{self.papers} paper{'s' * (self.papers != 1)}"
@@ -51,9 +57,20 @@ class DigestResult:
             return f"sent        {self.email}: {n} {self.message_id}"
         if self.status == "would send":
             return f"would send  {self.email}: {n}"
+        when = self.next_attempt.isoformat(timespec="minutes") if self.next_attempt else "next run"
         if self.status == "failed":
-            then = "stays pending, retried next run" if self.retry else "failed permanently; retried next run"
+            if self.next_attempt is None:  # refused once too often
+                then = f"refused {self.failures} times: held, not retried"
+            else:
+                then = f"stays pending, retried from {when}" if self.retry else f"failed permanently; retried from {when}"
             return f"failed      {self.email}: {self.error} ({then})"
+        if self.status == "waiting":
+            return f"waiting     {self.email}: last run failed ({self.error}); retried from {when}"
+        if self.status == "held":
+            return (
+                f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
+                "until the address is fixed (or the subscriber removed)"
+            )
         return f"{self.status:<11} {self.email}"
 
 
@@ -72,6 +89,10 @@ class SendReport:
     unsubscribed: int = 0  # skipped: they left through `newsletter serve`
     #: Subscribers another worker was handling (a shared PostgreSQL state).
     other_workers: int = 0
+    #: Digests whose last run failed, not due for another attempt yet (back-off).
+    waiting: int = 0
+    #: Digests refused permanently run after run: not retried (see ``schedule``).
+    held: int = 0
 
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
@@ -81,7 +102,12 @@ class SendReport:
                 "(nothing sent or recorded)"
             )
         others = f", other workers {self.other_workers}" if self.other_workers else ""
-        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}{left}{others}"
+        later = f", waiting {self.waiting}" if self.waiting else ""
+        held = f", held {self.held}" if self.held else ""
+        return (
+            f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
+            f"{later}{held}{left}{others}"
+        )
 
     def to_json(self) -> dict:
         return {
@@ -93,6 +119,8 @@ class SendReport:
             "would_send": self.would_send,
             "unsubscribed": self.unsubscribed,
             "other_workers": self.other_workers,
+            "waiting": self.waiting,
+            "held": self.held,
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
                 for r in self.results
@@ -103,6 +131,10 @@ class SendReport:
 #: Subscribers planned together: their state read in a few queries, their
 #: digests committed as ``sending`` in one transaction (one fsync).
 CLAIM_BATCH = 32
+#: A digest whose run failed waits this long before the next attempt, twice
+#: that after a second failed run, and so on up to RETRY_MOST (seconds).
+RETRY_FIRST = 300.0
+RETRY_MOST = 86400.0
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
@@ -187,6 +219,7 @@ class _SendRun:
         self.with_papers = 0
         self.stop: Callable[[], bool] | None = None
         self.keep_results = True  # False in a send worker: the parent keeps them
+        self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
 
     def _result(self, result: DigestResult) -> None:
         with self.lock:
@@ -266,6 +299,7 @@ class _SendRun:
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in queued]) if queued else []
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed) in zip(ids, queued):
+            self.failures[did] = open_.failures if open_ else 0
             dispatcher.submit(
                 Envelope(
                     did,
@@ -365,6 +399,12 @@ class _SendRun:
         composed)`` to claim, or None (not due, empty, or a dry run)."""
         config, now = self.config, self.now
         open_ = known.open
+        if open_ is not None and open_.held:
+            self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
+            return None
+        if open_ is not None and open_.next_attempt is not None and open_.next_attempt > now:
+            self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=open_.next_attempt))
+            return None
         due = open_ is not None or is_due(
             sub.schedule,
             config.zone(sub),
@@ -433,19 +473,26 @@ class _SendRun:
             state.mark_sent(env.digest_id, env.recipient, outcome.tries, self.now)
             self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
             return
+        failures = self.failures.get(env.digest_id, 0) + 1
+        held = outcome.permanent and failures >= HOLD_AFTER
+        later = None if held else self.now + timedelta(seconds=backoff(RETRY_FIRST, failures, RETRY_MOST))
         state.mark_unsent(
             env.digest_id,
             error=outcome.error or "not delivered",
             tries=outcome.tries,
             permanent=outcome.permanent,
-            next_attempt=None if outcome.permanent else self.now + timedelta(minutes=5),
+            next_attempt=later,
         )
-        self._result(DigestResult(env.recipient, "failed", env.papers, env.message_id, outcome.error, not outcome.permanent))
+        self._result(
+            DigestResult(
+                env.recipient, "failed", env.papers, env.message_id, outcome.error, not outcome.permanent, later, failures
+            )
+        )
 
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
-        skipped = count["not due"] + count["unsubscribed"]
+        skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"]
         if not self.source_problems and not self.with_papers and skipped < len(self.results):
             note = (
                 f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers),"
@@ -462,4 +509,6 @@ class _SendRun:
             note=note,
             unsubscribed=count["unsubscribed"],
             other_workers=count["other worker"],
+            waiting=count["waiting"],
+            held=count["held"],
         )

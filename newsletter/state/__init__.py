@@ -111,22 +111,19 @@ class OpenDigest:
     paper_ids: tuple[str, ...]
     created: datetime
     last_error: str | None = None
+    #: Not to be tried again before this (back-off after a failed run).
+    next_attempt: datetime | None = None
+    #: Runs that failed to deliver it (any kind).
+    failures: int = 0
+
+    @property
+    def held(self) -> bool:
+        """Refused permanently, run after run: no more automatic attempts."""
+        return self.status == "failed" and self.failures >= HOLD_AFTER
 
 
-@dataclass(frozen=True)
-class DigestRecord:
-    """One row of ``digests`` (for inspection and tests)."""
-
-    id: int
-    subscriber: str
-    status: str
-    attempts: int
-    last_error: str | None
-    message_id: str
-    created: datetime
-    sent: datetime | None
-    next_attempt: datetime | None
-    paper_ids: tuple[str, ...]
+#: A digest refused permanently (5xx) this many runs is held, not retried.
+HOLD_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -266,10 +263,6 @@ class State(ABC):
         return self.subscriber(email).open
 
     @abstractmethod
-    def digests(self, email: str | None = None) -> list[DigestRecord]:
-        """Every digest (of one subscriber), oldest first."""
-
-    @abstractmethod
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         """Papers recorded earlier, rebuilt from the state (for a digest whose
         papers are no longer in any source)."""
@@ -320,7 +313,9 @@ class State(ABC):
     def mark_unsent(
         self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
     ) -> None:
-        """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
+        """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try
+        again); either way one more failed run (``failures``), and no new
+        attempt before ``next_attempt``."""
 
 
 def open_state(target: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> State:
@@ -419,7 +414,6 @@ __all__ = [
     "Batch",
     "CopyReport",
     "copy_state",
-    "DigestRecord",
     "OpenDigest",
     "SQLiteState",
     "State",
