@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, line_of
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
@@ -628,7 +628,7 @@ def load_config(path: str | os.PathLike) -> Config:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = line_of(data, exc.start)
         raise ConfigError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", shown, line)) from None
     return parse_config(text, path)
 

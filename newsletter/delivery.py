@@ -46,6 +46,7 @@ from typing import Protocol
 
 from .config import Config
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
+from .files import write_atomic
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -189,15 +190,9 @@ class OutboxTransport:
 
     def send(self, envelope: Envelope) -> None:
         final = self.folder / self.filename(envelope)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            tmp.write_bytes(envelope.data())
-            os.replace(tmp, final)
+            write_atomic(final, envelope.data(), mode=0o644)
         except OSError as exc:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
             raise TransportBroken(f"{final}: cannot write: {exc.strerror}") from None
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, line_of
 from .models import Paper, arxiv_base_id
 
 if TYPE_CHECKING:
@@ -246,7 +246,7 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
     try:
         items = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = line_of(data, exc.start)
         raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
     except json.JSONDecodeError as exc:
         raise InputError(

@@ -24,8 +24,6 @@ import email.utils
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +34,7 @@ if TYPE_CHECKING:
     import httpx
 
 from .errors import InputError, Problem
+from .files import write_atomic
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -146,8 +145,8 @@ class ResponseCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if not body_unchanged:
-                _write_atomically(body_path, body)
-            _write_atomically(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
+                write_atomic(body_path, body, durable=True)
+            write_atomic(meta_path, json.dumps(meta, indent=1).encode("utf-8"), durable=True)
         except OSError as exc:
             log.warning("cannot write the HTTP cache in %s: %s", self.folder, exc.strerror or exc)
 
@@ -159,22 +158,6 @@ class ResponseCache:
             body_path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot remove %s from the HTTP cache: %s", url, exc.strerror or exc)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class Fetcher:

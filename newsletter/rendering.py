@@ -31,7 +31,7 @@ import regex
 from markupsafe import Markup, escape
 
 from .config import Config, Subscriber
-from .errors import NewsletterError, Problem, TemplateError
+from .errors import NewsletterError, Problem, TemplateError, line_of
 from .matching import REGEX_TIMEOUT, PaperMatch
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
@@ -230,7 +230,7 @@ class Composer:
             raise self._template_error(exc) from None
         except UnicodeDecodeError as exc:  # e.g. a template saved as Latin-1
             file = next((d / name for d in self.dirs if (d / name).is_file()), None)
-            line = file.read_bytes().count(b"\n", 0, exc.start) + 1 if file else None
+            line = line_of(file.read_bytes(), exc.start) if file else None
             raise TemplateError(
                 Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the template as UTF-8", str(file or name), line)
             ) from None

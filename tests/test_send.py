@@ -198,11 +198,14 @@ def test_server_down_keeps_digest_pending_then_delivers_once_with_same_message_i
     # A new paper arrives meanwhile: the owed digest keeps its papers first, plus the new one.
     (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
     server = Server(port)
+    later = (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat()  # the back-off after a failed run
     try:
         r = cli("send", "--now", NOW)
+        assert r.code == 0 and "waiting 1" in r.out and not server.mailbox.messages, r.out  # not before next_attempt
+        r = cli("send", "--now", later)
         assert r.code == 0, r.err
         assert "sent 1, empty 0, failed 0" in r.out
-        assert cli("send", "--now", NOW).code == 0
+        assert cli("send", "--now", later).code == 0
         [got] = server.mailbox.messages
     finally:
         server.stop()

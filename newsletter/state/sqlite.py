@@ -545,36 +545,32 @@ def send_lock(
     ``sending`` when the lock is taken was left by a dead run (see
     :meth:`State.recover`).  The file is never deleted (that would race).
     """
-    import fcntl
     import logging
     import time
+
+    from ..files import LockHeld, lock_file
 
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
     path = Path(str(state_path) + ".lock")
+    deadline = clock() + wait
+    told = False
+    while True:
+        try:
+            fd = lock_file(path, f"{owner_id()}\n")
+            break
+        except LockHeld as held:
+            if clock() >= deadline:
+                raise StateError(
+                    Problem(f"another send ({held.holder}) has held the state for over {wait:.0f} s; giving up", str(path))
+                ) from None
+            if not told:
+                logging.getLogger(__name__).info("another send (%s) is running on this state; waiting for it", held.holder)
+                told = True
+            sleep(0.05)
+        except OSError as exc:
+            raise StateError(Problem(f"cannot create the lock file: {exc.strerror}", str(path))) from None
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StateError(Problem(f"cannot create the lock file: {exc.strerror}", str(path))) from None
-    try:
-        deadline = clock() + wait
-        told = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
-                if clock() >= deadline:
-                    raise StateError(
-                        Problem(f"another send ({holder}) has held the state for over {wait:.0f} s; giving up", str(path))
-                    ) from None
-                if not told:
-                    logging.getLogger(__name__).info("another send (%s) is running on this state; waiting for it", holder)
-                    told = True
-                sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{owner_id()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)
