@@ -81,7 +81,7 @@ def topic_for(interest: dict, setting: str) -> dict:
     return topic
 
 
-def write_config(folder: Path, papers: list[Paper], interests: dict, setting: str) -> Path:
+def write_config(folder: Path, papers: list[Paper], interests: dict, setting: str, cache: Path) -> Path:
     """A config whose one source is the split's papers, one topic and one subscriber per interest."""
     body = "".join(f"{p.title}\n\n{p.abstract}\n\n" for p in papers)
     (folder / "papers.txt").write_text(HEADER + body, encoding="utf-8")
@@ -92,7 +92,7 @@ def write_config(folder: Path, papers: list[Paper], interests: dict, setting: st
             {"email": f"{key.replace('_', '-')}@example.org", "topics": [key], "max_papers": DIGEST_SIZE}
             for key in interests
         ],
-        "cache": str(ROOT / ".cache" / "bench-quality"),
+        "cache": str(cache),
         "state": "state.sqlite3",
     }
     path = folder / "config.yaml"
@@ -117,8 +117,11 @@ def prf(selected: list[str], grades: dict[str, int], pool: list[str]) -> tuple[f
     return p, r, f
 
 
-def evaluate(split: str, settings: list[str] = SETTINGS) -> dict[str, dict[str, tuple[float, float, float, float]]]:
-    """{setting: {interest: (nDCG@10, precision, recall, F1)}} for one split."""
+def evaluate(
+    split: str, settings: list[str] = SETTINGS, cache: Path = ROOT / ".cache" / "bench-quality"
+) -> dict[str, dict[str, tuple[float, float, float, float]]]:
+    """{setting: {interest: (nDCG@10, precision, recall, F1)}} for one split;
+    ``cache`` is the configs' cache folder (paper embeddings)."""
     interests, grades, splits = load_labels()
     papers = [p for p in load_papers() if splits.get(p.id) == split]
     liked_ids = set()
@@ -133,7 +136,7 @@ def evaluate(split: str, settings: list[str] = SETTINGS) -> dict[str, dict[str, 
             folder = Path(tmp) / setting.replace(" ", "-").replace("+", "and")
             folder.mkdir()
             # liked papers stay in the corpus (the ranker must find them) but are never scored
-            config = load_config(write_config(folder, papers, interests, setting))
+            config = load_config(write_config(folder, papers, interests, setting, cache))
             found = pipeline.papers(config)
             rows = {}
             for sub, matches in pipeline.match(config, found):
@@ -178,6 +181,23 @@ def summary(results: dict[str, dict[str, tuple]]) -> dict[str, tuple[float, floa
         s: (statistics.mean(r[0] for r in rows.values()), statistics.mean(r[3] for r in rows.values()))
         for s, rows in results.items()
     }
+
+
+#: Mean targets per setting (issue 11): nDCG@10, digest F1.
+TARGETS = {"about": (0.90, 0.80), "careful + about": (0.95, None), "about + like": (0.90, None)}
+
+
+def bench_quality(table) -> None:
+    """Adds one row per split and setting to bench/run.py's table: mean nDCG@10 / F1."""
+    for split in ("dev", "heldout"):
+        for setting, (nd, f1) in summary(evaluate(split)).items():
+            want = TARGETS.get(setting)
+            target = ok = None
+            if want:
+                target = f"nDCG >= {want[0]}" + (f", F1 >= {want[1]}" if want[1] else "")
+                ok = nd >= want[0] and (want[1] is None or f1 >= want[1])
+            table.add(f"relevance {split}: {setting} (8 interests, digest <= {DIGEST_SIZE})",
+                      f"nDCG@10 {nd:.3f}, F1 {f1:.3f}", target or "", ok)
 
 
 def main() -> None:

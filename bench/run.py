@@ -298,7 +298,7 @@ def bench_send(table: Table, folder: Path, size: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller workload, fewer repetitions")
-    parser.add_argument("--skip", action="append", default=[], choices=["parse", "render", "smtp", "send"])
+    parser.add_argument("--skip", action="append", default=[], choices=["parse", "render", "smtp", "send", "ranking", "quality"])
     parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -324,6 +324,14 @@ def main() -> None:
             bench_smtp(table, data, size)
         if "send" not in args.skip and have_postfix:
             bench_send(table, folder / "send", size)
+        if "ranking" not in args.skip:  # bench/ranking.py: about/like topics, end to end
+            from ranking import bench_ranking
+
+            bench_ranking(table, *((1000, 50) if args.quick else (5000, 200)))
+        if "quality" not in args.skip:  # bench/quality.py: nDCG and digest F1 on tests/data/relevance
+            from quality import bench_quality
+
+            bench_quality(table)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

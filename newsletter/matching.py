@@ -424,6 +424,11 @@ class _Scored:
     score: float  # matched-term count, or the relevance of a ranked topic
 
 
+def _keyword_score(tm: TopicMatch) -> int:
+    title = frozenset(h.term for h in tm.hits if h.field == "title")
+    return _score(title, frozenset(h.term for h in tm.hits if h.field != "title"))
+
+
 def _score(title_terms: frozenset[str], other_terms: frozenset[str]) -> int:
     return 2 * len(title_terms) + len(other_terms - title_terms)
 
@@ -522,7 +527,7 @@ class TopicIndex:
                     score = _score(title_terms, other_terms)
                 # The same order as the count, on the [0, 1) scale of ranked topics
                 # (a subscriber may follow both kinds).
-                value = score / (score + 2)
+                value = score / (score + 1)
             selected.append(((pid not in pinned_ids, -value, self._tail[pid]), pid, parts, score))
         selected.sort(key=lambda item: item[0])
         out = []
@@ -568,8 +573,9 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
             for key in ranked:
                 topic = topics[key]
                 rules = results.get(key, {})
-                members = [position[pid] for pid in rules] if topic.has_rules else None
-                found = ranker.rank(Interest(key, topic.about, tuple(topic.like), topic.min_score), members)
+                members = {position[pid]: _keyword_score(tm) for pid, tm in rules.items()} if topic.has_rules else None
+                interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, topic.has_rules)
+                found = ranker.rank(interest, members)
                 results[key] = {
                     pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason)
                     for pid, r in found.items()

@@ -10,15 +10,23 @@ Two kinds of evidence, fused:
   folder with downloads disabled, on CPU, no torch), so a paraphrase
   ("rectified transport" for "flow matching") counts too.
 
-Each signal is turned into a z-score over the day's papers (how unusual this
-paper's fit is compared with the others), the z-scores are added with fixed
-weights, and a logistic maps the sum to a score in [0, 1].  A topic keeps the
-papers whose score reaches its floor (``min_score``, default
-:data:`DEFAULT_MIN_SCORE`), so a quiet day gives a short digest.
+The query is the ``about`` text minus its sentences that say what the reader
+does *not* want.  Each signal becomes a z-score over the day's papers (how
+unusual this paper's fit is compared with the others; embeddings centred on
+the day's mean first), the semantic one blending title + abstract with the
+title alone; the z-scores are added with fixed weights; one round of
+pseudo-relevance feedback adds the best papers' centroid to the semantic
+query; and a robust z-score of the sum (median, MAD) through a logistic gives
+a score in [0, 1].  A topic keeps the papers whose score reaches its floor
+(``min_score``, default :data:`DEFAULT_MIN_SCORE`), so a quiet day gives a
+short digest.  With keyword rules, the rules decide membership and the score
+blends in their matched-term count.
 
-``like:`` papers act as extra queries: their embeddings are averaged into the
-interest's vector (Rocchio), which moves the query towards what the reader
-actually read without letting one liked paper dominate.
+``like:`` papers act as extra queries: their centroid joins the semantic
+query (Rocchio), the nearest liked paper's similarity and the liked titles
+(as a BM25 query) are added as evidence.  Weights and the floor were tuned on
+the development split of tests/data/relevance (bench/quality.py), never on
+its held-out split.
 
 Paper embeddings are cached in a SQLite file in the config's cache folder,
 keyed by a hash of the model name and the text: a paper seen yesterday costs
@@ -34,9 +42,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -44,23 +53,38 @@ from typing import TYPE_CHECKING
 from .errors import NewsletterError, Problem
 from .models import Paper, arxiv_base_id, normalize_title
 
-if TYPE_CHECKING:  # pragma: no cover
-    pass
+# Scoring is many small matrix-vector products: BLAS threads only contend
+# (16x slower on a busy 2-core machine).  Effective when numpy is first
+# imported after this module, as in the CLI.
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
-#: The embedding model: package, dimension (wordllama ships 64..1024 truncations of one model).
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+#: The embedding model: package and dimension (the one its wheel ships weights for).
 MODEL_PACKAGE = "wordllama"
 MODEL_DIM = 256
 #: A topic's floor when it sets no ``min_score``.
 DEFAULT_MIN_SCORE = 0.5
+#: The default floor of a topic whose rules already decide membership.
+DEFAULT_MIN_SCORE_WITH_RULES = 0.0
 
 # Fusion weights and calibration, tuned on the development split of
 # tests/data/relevance (see bench/quality.py); the held-out split is only reported.
 W_SEMANTIC = 1.0
 W_LEXICAL = 1.0
-W_LIKE = 0.5  # how far the liked papers pull the query (Rocchio)
+W_RULES = 0.5  # with rules: weight of the keyword score (matched terms) in the final score
+W_LIKE = 1.0  # how far the liked papers pull the semantic query (Rocchio)
+W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
+W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
-CENTER = 4.0  # fused z-score that maps to 0.5
-SPREAD = 1.0  # fused z-score units per logistic unit
+W_TITLE = 0.5  # semantic: weight of the title-only similarity next to title + abstract
+CENTRE = True  # measure semantic similarity on vectors centred on the day's mean
+PRF_DOCS = 5  # pseudo-relevance feedback: how many top papers pull the semantic query
+PRF_WEIGHT = 1.0
+CENTER = 2.5  # robust z-score of the fused evidence that maps to 0.5 (the default floor)
+SPREAD = 1.0  # z-score units per logistic unit
 
 
 class RankingError(NewsletterError):
@@ -75,10 +99,13 @@ class Interest:
     about: str | None = None
     like: tuple[str, ...] = ()
     min_score: float | None = None
+    rules: bool = False  # whether keyword rules decide membership (then they vouch: a lower default floor)
 
     @property
     def floor(self) -> float:
-        return DEFAULT_MIN_SCORE if self.min_score is None else self.min_score
+        if self.min_score is not None:
+            return self.min_score
+        return DEFAULT_MIN_SCORE_WITH_RULES if self.rules else DEFAULT_MIN_SCORE
 
 
 @dataclass(frozen=True)
@@ -135,6 +162,23 @@ class _Stemmer:
         return out
 
 
+_NEGATION = re.compile(
+    r"\b(not|n't|no longer|rather than|except|excluding|other than|only interest me when|only when|"
+    r"different (?:interest|topic)|out of scope)\b",
+    re.I,
+)
+
+
+def wanted(about: str) -> str:
+    """The sentences of ``about`` that say what the reader wants: "... is not
+    what I mean" and "X is a different interest" sentences left out (their
+    words would pull exactly those papers up).  All of it if every sentence
+    is a negation."""
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", about.strip()) if s]
+    kept = [s for s in sentences if not _NEGATION.search(s)]
+    return " ".join(kept) if kept else about
+
+
 def phrases(about: str) -> list[str]:
     """The interest cut into short phrases ("message passing", "molecule
     generation"): the words a reason names."""
@@ -181,10 +225,20 @@ class Embedder:
         """Unit vectors for ``texts`` (no cache)."""
         import numpy as np
 
+        out = np.zeros((len(texts), MODEL_DIM), dtype=np.float32)
         if not texts:
-            return np.zeros((0, MODEL_DIM), dtype=np.float32)
-        vecs = np.asarray(self.model().embed(list(texts), norm=True, batch_size=256), dtype=np.float32)
-        return vecs
+            return out
+        model = self.model()
+        table = model.embedding
+        # wordllama's own embed() pads each batch to its longest text and
+        # gathers (batch x tokens x dim) at once: hundreds of MB for long
+        # abstracts.  The same average pool, one text at a time, stays small.
+        for start in range(0, len(texts), 256):
+            for j, enc in enumerate(model.tokenizer.encode_batch(list(texts[start : start + 256]), add_special_tokens=False)):
+                ids = [t for t, m in zip(enc.ids, enc.attention_mask) if m]
+                if ids:
+                    out[start + j] = table[np.asarray(ids, dtype=np.int64)].mean(axis=0)
+        return _unit(out)
 
     # -- the cache ------------------------------------------------------------------
 
@@ -296,6 +350,32 @@ def load_model(where: Problem | None = None):
 # --------------------------------------------------------------------------- ranking
 
 
+def calibrate(fused):
+    """Fused evidence -> scores in [0, 1], relative to the day's papers.
+
+    A robust z-score (median and median absolute deviation, not mean and
+    standard deviation: a broad interest with many relevant papers would
+    inflate the deviation and hide them) through a logistic centred on
+    :data:`CENTER`, so the default floor 0.5 keeps the papers that stand
+    :data:`CENTER` deviations above the typical paper of the day.
+    """
+    import numpy as np
+
+    median = float(np.median(fused))
+    spread = float(np.median(np.abs(fused - median))) * 1.4826
+    if not math.isfinite(spread) or spread < 1e-9:
+        spread = float(fused.std()) or 1.0
+    z = (fused - median) / spread
+    return 1.0 / (1.0 + np.exp(-(z - CENTER) / SPREAD))
+
+
+def _unit(x):
+    import numpy as np
+
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-9)
+
+
 def _zscores(x):
     import numpy as np
 
@@ -342,6 +422,10 @@ class Ranker:
         self.vectors = (
             embedder.embed([paper_text(p) for p in self.papers]) if self.papers else np.zeros((0, MODEL_DIM), np.float32)
         )
+        self.mean = self.vectors.mean(axis=0) if self.papers and CENTRE else np.zeros(MODEL_DIM, np.float32)
+        self.centred = _unit(self.vectors - self.mean)
+        titles = embedder.embed([p.title for p in self.papers]) if self.papers else self.vectors
+        self.titles = _unit(titles - (titles.mean(axis=0) if self.papers and CENTRE else 0))
         embedder.remember(self.papers)
 
     # -- signals -----------------------------------------------------------------------
@@ -377,41 +461,33 @@ class Ranker:
 
     # -- scores ------------------------------------------------------------------------
 
-    def rank(self, interest: Interest, members: Iterable[int] | None = None) -> dict[str, Relevance]:
+    def rank(self, interest: Interest, members: Mapping[int, float] | None = None) -> dict[str, Relevance]:
         """Papers (by id) at or above the interest's floor, with score and reason.
 
-        ``members`` (paper positions) restricts the result to the papers the
-        topic's rules let in; statistics still use the whole day, so a score
-        means the same with or without rules.
+        ``members`` (paper position -> keyword score) restricts the result to
+        the papers the topic's rules let in; statistics still use the whole
+        day, so a score means the same with or without rules.
         """
-        import numpy as np
-
         if not self.papers:
             return {}
         liked = self._liked(interest)
-        parts = []
-        if interest.about:
-            parts.append(self.embedder.embed([interest.about])[0])
-        liked_vecs = self.embedder.embed([t for _, _, t in liked]) if liked else None
-        if liked_vecs is not None:
-            centroid = liked_vecs.mean(axis=0)
-            parts.append(centroid * (W_LIKE if interest.about else 1.0))
-        if not parts:
-            return {}
-        query = np.sum(parts, axis=0)
-        query /= max(float(np.linalg.norm(query)), 1e-9)
-        semantic = self.vectors @ query
-        fused = W_SEMANTIC * _zscores(semantic)
-        if interest.about:
-            fused = fused + W_LEXICAL * _zscores(self.lexical(interest.about))
-        else:
-            fused = fused + W_LEXICAL * _zscores(self.lexical(" ".join(t for _, t, _ in liked)))
-        scores = 1.0 / (1.0 + np.exp(-(fused - CENTER) / SPREAD))
-
         liked_ids = {pid for pid, _, _ in liked}
+        liked_vecs = self.embedder.embed([t for _, _, t in liked]) if liked else None
+        scores = self.scores(interest, liked, liked_vecs)
+        if scores is None:
+            return {}
+        import numpy as np
+
         floor = interest.floor
-        keep = range(len(self.papers)) if members is None else members
-        about_phrases = phrases(interest.about) if interest.about else []
+        if members is not None:
+            keep = list(members)
+            if W_RULES:
+                scores = scores.copy()
+                for i, count in members.items():
+                    scores[i] = (1 - W_RULES) * scores[i] + W_RULES * count / (count + 2)
+        else:
+            keep = np.flatnonzero(scores >= floor).tolist()
+        about_phrases = phrases(wanted(interest.about)) if interest.about else []
         phrase_words = [(ph, frozenset(self.stem.tokens(ph))) for ph in about_phrases]
         out = {}
         for i in keep:
@@ -421,6 +497,62 @@ class Ranker:
                 continue
             out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked, liked_vecs))
         return out
+
+    def scores(self, interest: Interest, liked: list, liked_vecs) -> np.ndarray | None:
+        """Every paper's score in [0, 1] for ``interest`` (None: nothing to rank by).
+
+        1. The query: the ``about`` sentences that say what the reader wants
+           (a sentence that says what they do *not* want would otherwise pull
+           those papers up), plus the liked papers' centroid (Rocchio).
+        2. Lexical (BM25) and semantic (cosine, vectors centred on the day's
+           mean so the common "this is an ML paper" direction does not count)
+           evidence, each as a z-score over the day's papers, added.
+        3. Pseudo-relevance feedback: the centroid of the best few papers is
+           added to the semantic query once (the reader's words meet the
+           papers' words), and the fusion is redone.
+        4. The sum, as a robust z-score, goes through a logistic (:func:`calibrate`): a paper
+           :data:`CENTER` deviations above the day's median scores 0.5.
+        """
+        import numpy as np
+
+        positive = wanted(interest.about) if interest.about else ""
+        parts = []
+        if positive:
+            parts.append(_unit(self.embedder.embed([positive])[0] - self.mean))
+        if liked_vecs is not None:
+            centroid = _unit((liked_vecs - self.mean).mean(axis=0))
+            parts.append(centroid * (W_LIKE if positive else 1.0))
+        if not parts:
+            return None
+        query = _unit(np.sum(parts, axis=0))
+        if positive:
+            lexical = _zscores(self.lexical(positive))
+        else:
+            lexical = _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
+        if liked and positive and W_LIKE_LEXICAL:
+            lexical = lexical + W_LIKE_LEXICAL * _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
+        if liked_vecs is not None and positive and W_LIKE_NEAREST:
+            # each liked paper as its own query: closeness to the nearest one
+            nearest = (self.centred @ _unit(liked_vecs - self.mean).T).max(axis=1)
+            lexical = lexical + W_LIKE_NEAREST * _zscores(nearest)
+        fused = W_SEMANTIC * self.semantic(query) + W_LEXICAL * lexical
+        if PRF_DOCS:
+            liked_pos = [self.by_id[pid] for pid, _, _ in liked if pid in self.by_id]
+            order = np.argsort(-fused)
+            top = [i for i in order[: PRF_DOCS + len(liked_pos)] if i not in liked_pos][:PRF_DOCS]
+            feedback = _unit(self.centred[top].mean(axis=0))
+            fused = W_SEMANTIC * self.semantic(_unit(query + PRF_WEIGHT * feedback)) + W_LEXICAL * lexical
+        return calibrate(fused)
+
+    def semantic(self, query):
+        """Semantic evidence (a z-score): the query's cosine with each paper's
+        title and abstract, plus :data:`W_TITLE` times that with the title
+        alone (a title says what the paper is about without the abstract's
+        setting and results)."""
+        sim = _zscores(self.centred @ query)
+        if W_TITLE:
+            sim = _zscores(sim + W_TITLE * _zscores(self.titles @ query))
+        return sim
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> str:
         """In words: the interest's phrases the paper shares, or the liked paper it is closest to."""

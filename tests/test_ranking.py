@@ -69,11 +69,12 @@ def test_text_output_shows_reason_in_words(workdir):
 
 
 def test_min_score_is_the_floor_a_quiet_day_gives_a_short_digest(workdir):
-    write_config(workdir, ABOUT.replace("faster sampling.", "faster sampling.\n    min_score: 0.9"))
+    config = ABOUT.replace("max_papers: 8", "max_papers: 100")
+    write_config(workdir, config.replace("faster sampling.", "faster sampling.\n    min_score: 0.9"))
     subs, _ = match_json(workdir)
     high = subs["ada@example.org"]
     assert all(p["score"] >= 0.9 for p in high)
-    write_config(workdir, ABOUT)
+    write_config(workdir, config)
     default, _ = match_json(workdir)
     assert len(high) < len(default["ada@example.org"])
     write_config(workdir, ABOUT.replace("faster sampling.", "faster sampling.\n    min_score: 1"))
@@ -170,7 +171,7 @@ def test_paper_embeddings_are_cached_a_paper_seen_yesterday_costs_nothing(workdi
     with sqlite3.connect(cache) as db:
         count = db.execute("SELECT count(*) FROM vectors").fetchone()[0]
     papers = pipeline.papers(load_config(workdir / "config.yaml"))
-    assert count == len(papers) + 1  # every paper and the interest
+    assert count == 2 * len(papers) + 1  # every paper (title + abstract, and title alone) and the interest
     # the model cannot load now, yet everything comes from the cache
     broken = tmp_path_factory.mktemp("site2") / "wordllama"
     broken.mkdir()

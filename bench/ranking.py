@@ -1,0 +1,107 @@
+"""Ranking speed: ``newsletter match --json`` on 5,000 papers for 200 ``about`` topics.
+
+    python bench/ranking.py            # 5,000 papers, 200 topics
+    python bench/ranking.py --quick    # 1,000 papers, 50 topics
+
+The workload's papers (bench/workload.py) and one subscriber per topic; each
+topic is only a sentence (``about``), built from the workload's topic terms.
+The whole command is timed, process start to exit, with its peak RSS: first
+with an empty embedding cache (every paper embedded), then again (a day
+whose papers were all seen before: the cache answers).  Target: under 10 s
+and 500 MB on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from workload import make_topics, sample_papers, vary, write_exports  # noqa: E402
+
+#: Runs a command and prints its peak RSS (KB): the measuring process stays small.
+_MEASURE = (
+    "import resource, subprocess, sys\n"
+    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)\n"
+)
+
+
+def about_topics(n: int, rng: random.Random) -> dict:
+    """``n`` topics described in words, from the workload's mid-frequency terms."""
+    topics = {}
+    for key, topic in make_topics(sample_papers(), n, rng).items():
+        terms = [t.rstrip("*") for t in topic["any"] if not t.startswith("/")]
+        sentence = f"Papers on {terms[0]} and {terms[1]}, in particular {', '.join(terms[2:])}, and their theory."
+        topics[key] = {"name": topic["name"], "about": sentence}
+    return topics
+
+
+def make_ranking_workload(folder: Path, papers: int, topics: int, seed: int = 7) -> Path:
+    rng = random.Random(seed)
+    write_exports(folder / "papers", vary(sample_papers(), papers, rng))
+    ranked = about_topics(topics, rng)
+    config = {
+        "sources": [{"type": "hf-papers-text", "path": "papers/"}],
+        "topics": ranked,
+        "subscribers": [{"email": f"reader{i:04d}@example.org", "topics": [key]} for i, key in enumerate(ranked)],
+        "state": "state.sqlite3",
+        "cache": "cache",
+    }
+    path = folder / "config.yaml"
+    path.write_text(json.dumps(config, indent=1), encoding="utf-8")
+    return path
+
+
+def run_match(config: Path) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, exit code) of ``newsletter match --json``."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "newsletter", "--config", str(config), "match", "--json"]
+    t = time.perf_counter()
+    out = subprocess.run(cmd, env=env, cwd=config.parent, capture_output=True, text=True, timeout=600, check=True)
+    wall = time.perf_counter() - t
+    rss_kb, code = out.stdout.split()
+    return wall, int(rss_kb) / 1024, int(code)
+
+
+def bench_ranking(table, papers: int = 5000, topics: int = 200) -> None:
+    """Adds rows to ``table`` (bench/run.py's Table): cold and warm cache."""
+    with tempfile.TemporaryDirectory(prefix="digest-ranking-") as tmp:
+        config = make_ranking_workload(Path(tmp), papers, topics)
+        for label in ("empty embedding cache", "cached embeddings"):
+            wall, rss, code = run_match(config)
+            table.add(
+                f"newsletter match --json, {papers} papers x {topics} about topics ({label})",
+                f"{wall:.1f} s, peak RSS {rss:.0f} MB (exit {code})",
+                "< 10 s and < 500 MB",
+                code == 0 and wall < 10 and rss < 500,
+            )
+
+
+class _Rows:
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def add(self, measure: str, value: str, target: str = "", ok: bool | None = None) -> None:
+        self.rows.append((measure, value, target, ok))
+        print(f"{measure}: {value}" + (f"  [{target}: {'MET' if ok else 'NOT MET'}]" if target else ""), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 papers, 50 topics")
+    args = parser.parse_args()
+    bench_ranking(_Rows(), *((1000, 50) if args.quick else (5000, 200)))
+
+
+if __name__ == "__main__":
+    main()

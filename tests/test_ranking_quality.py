@@ -1,0 +1,27 @@
+"""Ranking quality on the labelled development split (tests/data/relevance):
+a regression that makes the ranker guess fails here.  The full table is
+bench/quality.py."""
+
+from __future__ import annotations
+
+import statistics
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+import quality  # noqa: E402
+
+
+def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
+    results = quality.evaluate("dev", ["about", "about + like", "careful rules", "careful + about"], cache=tmp_path)
+    mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
+    f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
+    # chance (a random order of the 241 dev papers) is about 0.1 nDCG@10
+    assert mean["about"] >= 0.80, mean
+    assert f1["about"] >= 0.60, f1
+    assert mean["about + like"] >= mean["about"]  # liked papers help, never hurt
+    assert mean["careful + about"] >= mean["careful rules"] - 0.01
+    for interest, row in results["about"].items():
+        assert row[0] >= 0.5, (interest, row)  # no interest is lost entirely
