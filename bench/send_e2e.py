@@ -47,7 +47,7 @@ TOPICS = {
 }
 
 
-def make_send_workload(folder: Path, subscribers: int, *, port: int | None = None, max_papers: int = 19) -> Path:
+def make_send_workload(folder: Path, subscribers: int, *, port: int | None = None, max_papers: int = 14) -> Path:
     """Papers (the samples) and a config: ``subscribers`` subscribers cycling
     through :data:`MIXES`, SMTP to 127.0.0.1:``port`` (the outbox without one)."""
     folder.mkdir(parents=True, exist_ok=True)
