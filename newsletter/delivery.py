@@ -535,7 +535,9 @@ class RateLimit:
 class Dispatcher:
     """Deliver envelopes through ``transport.sessions`` parallel sessions.
 
-    ``submit`` blocks while every session is busy (memory stays flat);
+    ``submit`` blocks while every session is busy and ``backlog`` envelopes
+    wait (memory stays flat; a caller that prepares envelopes in batches
+    passes a batch or two, so the sessions never idle while it prepares the next);
     ``finish`` waits for the rest, closes the sessions, and re-raises an
     exception raised by ``on_outcome``.  Use as a context manager.
     """
@@ -551,6 +553,7 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         stop: Callable[[], bool] | None = None,
+        backlog: int = 0,
     ) -> None:
         self.transport = transport
         self.stop_requested = stop  # true: retry nothing more, attempt nothing new (SIGTERM)
@@ -560,7 +563,7 @@ class Dispatcher:
         self.sleep = sleep
         self.rate = RateLimit(max_per_minute, sleep, clock)
         self.count = max(1, int(getattr(transport, "sessions", 1)))
-        self.queue: queue.Queue = queue.Queue(maxsize=2 * self.count)
+        self.queue: queue.Queue = queue.Queue(maxsize=max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
         self.error: BaseException | None = None
         self.threads = [

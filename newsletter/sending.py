@@ -220,6 +220,8 @@ class _SendRun:
         self.stop: Callable[[], bool] | None = None
         self.keep_results = True  # False in a send worker: the parent keeps them
         self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
+        self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
+        self.committing = threading.Lock()
 
     def _result(self, result: DigestResult) -> None:
         with self.lock:
@@ -272,6 +274,7 @@ class _SendRun:
             max_per_minute=d.max_per_minute,
             sleep=self.sleep,
             stop=self.stop,
+            backlog=2 * CLAIM_BATCH,
         ) as dispatcher:
             for start in range(0, len(subs), CLAIM_BATCH):
                 if self.stop is not None and self.stop():
@@ -382,6 +385,7 @@ class _SendRun:
             self.state = open_state(self.config.state_target)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
+            self.delivered, self.committing = [], threading.Lock()
             # each result goes to the parent as it happens (progress, then the report)
             self.progress, self.keep_results = lambda result: conn.send(("result", result, 0)), False
             if hasattr(transport, "sessions"):
@@ -488,11 +492,12 @@ class _SendRun:
         """In a delivery thread, right after the attempt: commit what happened."""
         env = outcome.envelope
         assert env.digest_id is not None, "claimed digests carry their id"
-        state = self._worker_state()
         if outcome.delivered:
-            state.mark_sent(env.digest_id, env.recipient, outcome.tries, self.now)
-            self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+            with self.lock:
+                self.delivered.append(outcome)
+            self._commit_delivered()
             return
+        state = self._worker_state()
         failures = self.failures.get(env.digest_id, 0) + 1
         held = outcome.permanent and failures >= HOLD_AFTER
         later = None if held else self.now + timedelta(seconds=backoff(RETRY_FIRST, failures, RETRY_MOST))
@@ -508,6 +513,32 @@ class _SendRun:
                 env.recipient, "failed", env.papers, env.message_id, outcome.error, not outcome.permanent, later, failures
             )
         )
+
+    def _commit_delivered(self) -> None:
+        """Group commit: the thread that finds no commit running records every
+        delivery waiting so far in one transaction (the others' included), and
+        again while more arrive; a delivery is committed a few milliseconds
+        after the server accepted it, in the transaction under way or the next."""
+        while True:
+            if not self.committing.acquire(blocking=False):
+                return  # the running commit picks this one up (it checks again before it stops)
+            try:
+                while True:
+                    with self.lock:
+                        done, self.delivered = self.delivered, []
+                    if not done:
+                        break
+                    self._worker_state().mark_sent_many(
+                        [(cast(int, o.envelope.digest_id), o.envelope.recipient, o.tries) for o in done], self.now
+                    )
+                    for o in done:
+                        env = o.envelope
+                        self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+            finally:
+                self.committing.release()
+            with self.lock:
+                if not self.delivered:
+                    return
 
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)

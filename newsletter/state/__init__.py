@@ -309,6 +309,12 @@ class State(ABC):
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         """The server accepted the digest."""
 
+    def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
+        """:meth:`mark_sent` for ``(digest_id, email, tries)`` each; a backend
+        may commit them together (one transaction instead of one each)."""
+        for digest_id, email, tries in items:
+            self.mark_sent(digest_id, email, tries, now)
+
     @abstractmethod
     def mark_unsent(
         self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None

@@ -493,6 +493,21 @@ class SQLiteState(State):
                 "UPDATE subscribers SET last_sent = ?, last_served = ? WHERE email = ?", (_ts(now), _ts(now), _key(email))
             )
 
+    def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
+        """One transaction for all: the delivery threads of a big send would
+        otherwise queue for SQLite's write lock once per message."""
+        stamp = _ts(now)
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE digests SET status = 'sent', sent = ?, attempts = attempts + ?, last_error = NULL, "
+                "next_attempt = NULL WHERE id = ?",
+                [(stamp, tries, digest_id) for digest_id, _, tries in items],
+            )
+            db.executemany(
+                "UPDATE subscribers SET last_sent = ?, last_served = ? WHERE email = ?",
+                [(stamp, stamp, _key(email)) for _, email, _ in items],
+            )
+
     def mark_unsent(
         self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
     ) -> None:
