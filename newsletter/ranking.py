@@ -303,7 +303,7 @@ class Embedder:
         try:
             with db:
                 db.executemany(
-                    "INSERT OR REPLACE INTO papers (id, title_key, title, text) VALUES (?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO papers (id, title_key, title, text) VALUES (?, ?, ?, ?)",
                     ((p.id, p.title_key, p.title, paper_text(p)) for p in papers),
                 )
         except sqlite3.Error:
