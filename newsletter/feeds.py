@@ -173,6 +173,7 @@ def parse_arxiv(
                 pdf_url=pdf.replace("http://", "https://", 1) if pdf else pdf_url(arxiv_id),
                 published=_published(entry),
                 categories=tuple(dict.fromkeys(categories)),
+                comment=collapse(entry.get("arxiv_comment")) or None,
                 location=name,
             )
         )

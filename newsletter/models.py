@@ -8,6 +8,8 @@ from datetime import datetime
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _ARXIV_VERSION = re.compile(r"v\d+$")
+#: cs.LG, astro-ph.CO, cond-mat.stat-mech, or an archive without subjects (hep-th, gr-qc, quant-ph).
+_ARXIV_CATEGORY = re.compile(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
 #: What browsers drop before reading a URL's scheme (WHATWG URL: C0 controls and
 #: space at the ends, tab and newlines anywhere), so ``" java\tscript:"`` is caught.
 _URL_IGNORED = re.compile(r"[\t\n\r]")
@@ -65,6 +67,7 @@ class Paper:
     upvotes: int | None = None
     keywords: tuple[str, ...] = ()
     github: str | None = None
+    comment: str | None = None  # the arXiv author comment ("12 pages; code at https://github.com/...")
     location: str | None = None  # "FILE:LINE" or URL it was read from, for messages
     title_key: str = field(init=False, repr=False, compare=False)
 
@@ -80,6 +83,13 @@ class Paper:
     @property
     def id(self) -> str:
         return self.arxiv_id or self.title_key
+
+    @property
+    def primary_category(self) -> str | None:
+        """The arXiv primary category (``cs.LG``): the first category, when it is
+        one in arXiv's taxonomy (a blog feed's tags are not)."""
+        first = self.categories[0] if self.categories else None
+        return first if first and _ARXIV_CATEGORY.match(first) else None
 
     def merge(self, other: Paper) -> Paper:
         """The same paper seen twice: keep the richest value of each field."""
@@ -121,6 +131,8 @@ class Paper:
             "upvotes": self.upvotes,
             "keywords": list(self.keywords),
             "github": self.github,
+            "comment": self.comment,
+            "primary_category": self.primary_category,
         }
 
 

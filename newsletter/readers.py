@@ -24,6 +24,7 @@ from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expa
 from .errors import InputError, NewsletterError, Problem, SourcesFailed
 from .feeds import ArxivListing, parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import Fetcher
+from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 
 log = logging.getLogger(__name__)
@@ -406,7 +407,8 @@ def read_sources(config: Config, context: ReadContext, *, offline: bool = False)
             continue
         where = source_location(source, config)
         try:
-            found = tuple(READERS[source.type](source, config, context))
+            # LaTeX in titles, abstracts and names is shown as Unicode from here on
+            found = tuple(paper_to_unicode(p) for p in READERS[source.type](source, config, context))
         except NewsletterError as exc:
             yield SourceRead(index, source, where, error=exc)
             continue

@@ -13,10 +13,10 @@ preview is byte for byte what is sent.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
 import secrets
-import textwrap
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -83,25 +83,48 @@ def trim(text: str, limit: int) -> str:
     return cut + "…"
 
 
-@functools.lru_cache(maxsize=8192)
-def wrap_text(text: str, width: int = 76, indent: str = "  ") -> str:
-    """Word-wrapped and indented for the plain-text part (cached: the same
-    abstract goes to many subscribers)."""
-    return "\n".join(textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent,
-                                   break_long_words=False, break_on_hyphens=False))
-
-
 def highlight(text: str, patterns: Sequence[re.Pattern]) -> Markup:
     """``text`` escaped, with every match of ``patterns`` wrapped in ``<mark>``.
 
     Escaping happens piece by piece around the marks, so a match can never
-    split an entity or let markup from the text through."""
+    split an entity or let markup from the text through.  A long match (a
+    greedy ``/explain.*predictions/``) marks only its first and last words
+    (:func:`_marked_spans`), and each pattern marks at most :data:`MAX_MARKS`
+    places: highlighting shows the words, never a paragraph."""
     return _highlight(text, tuple(patterns))
+
+
+#: Marks per term in one text: a common word ("the") must not paint every line.
+MAX_MARKS = 3
+#: A match longer than this (characters or words) is marked at its ends only.
+MAX_MARK_CHARS = 40
+MAX_MARK_WORDS = 4
+_WORD = re.compile(r"\w[\w'’-]*")
+
+
+def _marked_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """``[(start, end)]`` for a short match; its first and last words for a long one."""
+    span = text[start:end]
+    if len(span) <= MAX_MARK_CHARS and len(span.split()) <= MAX_MARK_WORDS:
+        return [(start, end)]
+    words = list(_WORD.finditer(text, start, end))
+    if not words:
+        return []
+    first, last = words[0], words[-1]
+    if first is last:
+        return [(first.start(), min(first.end(), first.start() + MAX_MARK_CHARS))]
+    return [(first.start(), first.end()), (last.start(), last.end())]
 
 
 @functools.lru_cache(maxsize=8192)
 def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
-    spans = sorted((m.start(), m.end()) for p in patterns for m in _finditer(p, text) if m.end() > m.start())
+    spans = sorted(
+        span
+        for p in patterns
+        for m in _finditer(p, text)[:MAX_MARKS]
+        if m.end() > m.start()
+        for span in _marked_spans(text, m.start(), m.end())
+    )
     merged: list[list[int]] = []
     for start, end in spans:
         if merged and start <= merged[-1][1]:
@@ -139,6 +162,77 @@ def paper_link(paper) -> str:
     return _search_link(paper.title)
 
 
+#: A repository named in an arXiv comment or an abstract.
+_CODE = re.compile(
+    r"(?:https?://)?(?:www\.)?(?P<host>github\.com|gitlab\.com|huggingface\.co)"
+    r"/(?P<path>(?:(?:spaces|datasets)/)?[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)",
+    re.IGNORECASE,
+)
+_CODE_HOSTS = {"github.com": "GitHub", "gitlab.com": "GitLab", "huggingface.co": "Hugging Face"}
+
+
+@functools.lru_cache(maxsize=16384)
+def _code_in(text: str) -> tuple[str, str] | None:
+    for m in _CODE.finditer(text):
+        host = m.group("host").lower()
+        path = m.group("path").rstrip(".-_")
+        if host == "huggingface.co" and path.split("/")[0] in ("papers", "blog", "docs"):
+            continue  # a paper page or an article, not a repository
+        return f"https://{host}/{path.removesuffix('.git')}", _CODE_HOSTS[host]
+    return None
+
+
+def code_link(paper) -> tuple[str, str] | None:
+    """``(url, host name)`` of the paper's code: the repository Hugging Face
+    lists, else the first GitHub, GitLab or Hugging Face repository its arXiv
+    comment or its abstract names; None when none is known."""
+    if paper.github:
+        found = _code_in(paper.github)
+        return paper.github, found[1] if found else ""
+    for text in (paper.comment, paper.abstract):
+        found = _code_in(text) if text else None
+        if found:
+            return found
+    return None
+
+
+def short_authors(authors: Sequence[str], keep: int = 3, most: int = 4) -> str:
+    """``A, B, C, D``, or ``A, B, C, … and 9 more`` past ``most`` names."""
+    if len(authors) <= most:
+        return ", ".join(authors)
+    return ", ".join(authors[:keep]) + f", … and {len(authors) - keep} more"
+
+
+def anchor_for(paper_id: str) -> str:
+    """The card's in-page anchor: readable, stable across digests (cards are
+    shared between subscribers), unique per paper id."""
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", paper_id).strip("-")[:40]
+    digest = hashlib.blake2s(paper_id.encode("utf-8"), digest_size=3).hexdigest()
+    return f"paper-{readable}-{digest}" if readable else f"paper-{digest}"
+
+
+def reason_words(hits) -> list[str]:
+    """What made the paper match, as the paper writes it: the matched text
+    (``optimization``, ``Schrödinger``), never the rule (``optimi*``,
+    ``/.../``).  One per term, from its first hit (the title's when it
+    matched there); a long regex match shows as its first and last words, a
+    category as ``in cs.LG``; case-insensitive duplicates are dropped."""
+    words: dict[str, str] = {}
+    seen_terms: set[str] = set()
+    for h in hits:
+        text = " ".join(h.text.split())
+        if not text or h.term in seen_terms:
+            continue
+        seen_terms.add(h.term)
+        if h.field == "categories":
+            text = f"in {text}"
+        elif len(text) > MAX_MARK_CHARS or len(text.split()) > MAX_MARK_WORDS:
+            found = _WORD.findall(text)
+            text = f"{found[0]} … {found[-1]}" if len(found) > 1 else text[:MAX_MARK_CHARS] + "…"
+        words.setdefault(text.casefold(), text)
+    return list(words.values())
+
+
 @functools.lru_cache(maxsize=16384)
 def _search_link(title: str) -> str:
     return f"https://arxiv.org/search/?query={quote_plus(title)}&searchtype=title"
@@ -158,15 +252,21 @@ class Card:
     paper: object
     title: str
     title_html: Markup
-    url: str
+    url: str  # the title's link: the abstract page, else a search for the title
+    anchor: str  # the card's id, for the contents list
     authors: list
+    authors_text: str  # shortened: "A, B, C, … and 9 more"
+    date_text: str  # "6 Jun 2024" (published or announced), or ""
+    category: str | None  # the primary arXiv category
     abstract: str
     abstract_html: Markup
-    abstract_wrapped: str
-    terms: list
+    reasons: list  # the matched text in words ("optimization", "Schrödinger")
+    terms: list  # the config's terms that matched (rule syntax: for match --json, not for readers)
     score: float
     upvotes: int | None
     pdf_url: str | None
+    code_url: str | None
+    code_host: str | None  # "GitHub", "GitLab", "Hugging Face" ("" for another host)
     topics: list
     reason: str = ""
     """Why the paper is here, in words, for ranked (``about``/``like``) topics."""
@@ -264,21 +364,30 @@ class Composer:
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
-        abstract = trim(m.paper.abstract, limit)
+        paper = m.paper
+        abstract = trim(paper.abstract, limit)
         config = self.config
+        code = code_link(paper)
+        published = paper.published
         card = Card(
-            paper=m.paper,
-            title=m.paper.title,
-            title_html=highlight(m.paper.title, self._hit_patterns(m, "title")),
-            url=paper_link(m.paper),
-            authors=list(m.paper.authors),
+            paper=paper,
+            title=paper.title,
+            title_html=highlight(paper.title, self._hit_patterns(m, "title")),
+            url=paper_link(paper),
+            anchor=anchor_for(paper.id),
+            authors=list(paper.authors),
+            authors_text=short_authors(paper.authors),
+            date_text=f"{published.day} {published:%b %Y}" if published else "",
+            category=paper.primary_category,
             abstract=abstract,
             abstract_html=highlight(abstract, self._hit_patterns(m, "abstract")),
-            abstract_wrapped=wrap_text(abstract),
+            reasons=reason_words(m.hits),
             terms=list(m.terms),
             score=m.score,
-            upvotes=m.paper.upvotes,
-            pdf_url=m.paper.pdf_url,
+            upvotes=paper.upvotes,
+            pdf_url=paper.pdf_url,
+            code_url=code[0] if code else None,
+            code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
             reason="; ".join(m.reasons),
         )

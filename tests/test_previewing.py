@@ -177,9 +177,9 @@ def test_preview_leaves_out_papers_already_sent(workdir, cli):
     state_before = (workdir / "newsletter-state.sqlite3").read_bytes()
     assert cli("preview", "--subscriber", "bob@example.org").code == 0
     second = (workdir / "preview" / "bob@example.org.txt").read_text(encoding="utf-8")
-    sent_titles = [line[2:] for line in first.splitlines() if line.startswith("* ")]
+    sent_titles = list(dict.fromkeys(re.findall(r"^\[\d+\] (.+)$", first, re.M)))  # contents and cards
     assert len(sent_titles) == 5
-    assert not any(f"* {t}" in second for t in sent_titles)
+    assert not any(f"] {t}\n" in second for t in sent_titles)
     assert (workdir / "newsletter-state.sqlite3").read_bytes() == state_before  # preview never writes the state
 
 

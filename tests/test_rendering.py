@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import shutil
 from datetime import UTC, datetime
@@ -56,7 +57,7 @@ def test_hostile_title_is_escaped_and_highlighted(tmp_path):
 
 
 def test_highlight_never_breaks_escaping():
-    patterns = [re.compile(r"amp|lt|co|<script>", re.I)]
+    patterns = [re.compile(r"amp|lt|co", re.I), re.compile("<script>")]
     out = str(highlight("<script> & co amp lt", patterns))
     assert out == "<mark>&lt;script&gt;</mark> &amp; <mark>co</mark> <mark>amp</mark> <mark>lt</mark>"
     assert str(highlight("a < b", [re.compile("a"), re.compile("a <")])) == "<mark>a &lt;</mark> b"
@@ -310,3 +311,192 @@ def test_template_that_is_not_utf8_is_a_template_error_with_file_and_line(tmp_pa
     r = cli("validate")
     assert r.code == 2 and "Traceback" not in r.err
     assert "tpl/digest.html:2: not UTF-8 text" in r.err
+
+
+# --------------------------------------------------------------------------- as a researcher reads it
+
+READER_CONFIG = """
+sources:
+  - type: arxiv
+    path: papers/arxiv-latex.xml
+  - type: arxiv
+    path: papers/arxiv-api.xml
+  - type: hf-daily
+    path: papers/hf-daily-2024-06-07.json
+topics:
+  optim:
+    name: Optimization
+    any: ["optimi*", "stochastic gradient", "/explain.*predictions/"]
+  bridges:
+    name: Schrödinger bridges
+    any: ["Schrödinger", "diffusion model*"]
+subscribers:
+  - email: ada@example.org
+    name: Ada
+    topics: [optim, bridges]
+    max_papers: 30
+"""
+
+
+def reader_digest(tmp_path, text=READER_CONFIG):
+    papers = tmp_path / "papers"
+    papers.mkdir(exist_ok=True)
+    for name in ("arxiv-latex.xml", "arxiv-api.xml", "hf-daily-2024-06-07.json"):
+        shutil.copy(DATA / name, papers / name)
+    write_config(tmp_path, text)
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config)
+    return config, matches, Composer(config).compose(sub, matches, now=NOW)
+
+
+def cards(html: str) -> list[str]:
+    return re.findall(r'<td class="paper".*?</td>', html, re.S)
+
+
+def test_latex_reads_as_unicode_and_is_still_escaped(tmp_path):
+    _, _, composed = reader_digest(tmp_path)
+    html, text = composed.html, composed.text
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", html))  # what a reader sees
+    for shown in ("ε-Stationary Points in O(√d/ε) Gradient Queries", "Gröbner Bases Meet Erdős–Rényi Graphs",
+                  "‖∇ f(x)‖₂ ≤ ε", "Õ(d^(1/4)ε^(-7/4))", "Φₜ = f(xₜ) + λ/2‖xₜ - xₜ₋₁‖²",
+                  "from $120 to $15 per Run", "(an 87.5% saving)", "Zoë Brändli, José Ramón García"):
+        assert shown in text and shown in visible, shown
+    for raw in ("$\\", "\\mathcal", "\\epsilon", '\\"o', "$<$"):
+        assert raw not in html and raw not in text, raw
+    # $<$script$>$ became <script>, which is text: escaped in the HTML, plain in the text part.
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "When <script> Meets LaTeX" in text and "When &lt;script&gt; Meets LaTeX" in html
+
+
+def test_contents_links_every_card_and_each_card_links_back(tmp_path):
+    config, matches, composed = reader_digest(tmp_path)
+    html = composed.html
+    contents = html[html.index('id="contents"'):html.index('class="section"')]
+    targets = re.findall(r'href="#(paper-[^"]+)"', contents)
+    assert len(targets) == len(matches) == len(set(targets))
+    for anchor in targets:
+        assert html.count(f'name="{anchor}"') == 1
+    # grouped by topic, in the subscriber's order, with the titles as shown
+    topics = re.findall(r'class="contents-topic"[^>]*>([^<]+)', contents)
+    assert [t.strip() for t in topics] == ["Optimization", "Schrödinger bridges"]
+    for m in matches:
+        assert html_lib.escape(m.paper.title, quote=False) in contents
+    assert all(card.count('href="#contents"') == 1 for card in cards(html))
+    assert len(cards(html)) == len(matches)
+    # the text part has the same contents list, numbered like its cards
+    text = composed.text
+    head = text[text.index("Contents"):text.index("== Optimization")]
+    for n, line in enumerate(re.findall(r"^  \[(\d+)\] (.+)$", head, re.M), start=1):
+        assert int(line[0]) == n and f"\n[{n}] {line[1]}\n" in text
+
+
+def test_one_paper_needs_no_contents(tmp_path):
+    config, matches, _ = reader_digest(tmp_path)
+    composed = Composer(config).compose(config.subscribers[0], matches[:1], now=NOW)
+    assert 'id="contents"' not in composed.html and 'href="#contents"' not in composed.html
+    assert "Contents" not in composed.text
+
+
+def test_reasons_are_the_matched_words_never_rule_syntax(tmp_path):
+    _, matches, composed = reader_digest(tmp_path)
+    html, text = composed.html, composed.text
+    why = re.findall(r'<p class="why".*?</p>', html, re.S)
+    assert len(why) == len(matches)
+    shown = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", w)) for w in why)
+    assert "optimi*" not in shown and "/explain" not in shown and ".*" not in shown
+    assert "Optimization" in shown and "Schrödinger" in shown and "Explaining Predictions" in shown
+    assert "optimi*" not in text and ".*" not in text and "Why: Optimization, Schrödinger" in text
+
+
+def test_a_greedy_pattern_marks_words_not_a_paragraph(tmp_path):
+    _, _, composed = reader_digest(tmp_path)
+    marks = re.findall(r"<mark[^>]*>(.*?)</mark>", composed.html, re.S)
+    assert marks and max(len(html_lib.unescape(m)) for m in marks) <= 40
+    card = next(c for c in cards(composed.html) if "Shapley" in c)
+    abstract = re.search(r'<p class="abstract".*?</p>', card, re.S).group()
+    # /explain.*predictions/ matched most of the abstract: only its two end words are marked
+    assert re.findall(r"<mark[^>]*>(.*?)</mark>", abstract)[:1] == ["explain"]
+    assert "predictions</mark>" in abstract and "trained network" not in "".join(re.findall(r"<mark.*?</mark>", abstract))
+
+
+def test_highlight_caps_long_matches_and_keeps_escaping():
+    pattern = re.compile(r"explain.*predictions")
+    out = str(highlight("We explain <b> & why the predictions hold", [pattern]))
+    assert out == "We <mark>explain</mark> &lt;b&gt; &amp; why the <mark>predictions</mark> hold"
+    assert str(highlight("so explain predictions", [pattern])) == "so <mark>explain predictions</mark>"
+
+
+def test_card_shows_what_the_sources_know(tmp_path):
+    _, _, composed = reader_digest(tmp_path)
+    by_title = {re.search(r'class="paper-title".*?</p>', c, re.S).group(): c for c in cards(composed.html)}
+
+    def card(words: str) -> str:
+        return next(c for t, c in by_title.items() if words in html_lib.unescape(re.sub(r"<[^>]+>", "", t)))
+
+    eps = card("Stationary Points")
+    assert "7 Jun 2024" in eps and ">math.OC<" in eps
+    assert 'href="https://arxiv.org/abs/2406.05112"' in eps and 'href="https://arxiv.org/pdf/2406.05112v1"' in eps
+    assert 'href="https://github.com/example-lab/eps-stationary"' in eps and "Code (GitHub)" in eps  # from the comment
+    shapley = card("Shapley")
+    assert "Ngozi Eze, Lars Mikkelsen, Yuki Sato, … and 11 more" in shapley and "Pedro Alves" not in shapley
+    assert 'href="https://gitlab.com/example-lab/optimizer-shapley"' in shapley
+    bridges = card("Unpaired Image Translation")
+    assert 'href="https://huggingface.co/example-lab/sb-translate"' in bridges  # named in the abstract
+    cheap = card("Cheap Fine-Tuning")
+    assert 'href="https://github.com/example-lab/cheap-ft"' in cheap  # bare github.com/... in the abstract
+    groebner = card("Gröbner")
+    assert "Code (" not in groebner  # names no repository
+    assert 'href="https://arxiv.org/abs/2406.04403"' in re.search(r'class="paper-title".*?</p>', groebner, re.S).group()
+
+
+def test_helpers_for_authors_and_code():
+    from newsletter.models import Paper
+    from newsletter.rendering import code_link, short_authors
+
+    assert short_authors(["A", "B", "C", "D"]) == "A, B, C, D"
+    assert short_authors(["A", "B", "C", "D", "E", "F"]) == "A, B, C, … and 3 more"
+
+    def paper(**kw):
+        return Paper(title="t", abstract=kw.pop("abstract", ""), source="s", **kw)
+
+    assert code_link(paper(comment="Code: https://github.com/a/b.")) == ("https://github.com/a/b", "GitHub")
+    assert code_link(paper(abstract="see gitlab.com/x/y.git)")) == ("https://gitlab.com/x/y", "GitLab")
+    assert code_link(paper(abstract="our page huggingface.co/papers/2406.1 and huggingface.co/datasets/o/d")) == (
+        "https://huggingface.co/datasets/o/d", "Hugging Face")
+    assert code_link(paper(abstract="no code here, github.com alone")) is None
+    assert code_link(paper(github="https://github.com/hf/listed", comment="https://github.com/other/one")) == (
+        "https://github.com/hf/listed", "GitHub")
+
+
+def test_text_part_paragraphs_are_not_hard_wrapped(tmp_path):
+    from email import message_from_bytes
+    from email.policy import default
+
+    _, matches, composed = reader_digest(tmp_path)
+    msg = message_from_bytes(composed.data, policy=default)
+    text = msg.get_body(("plain",)).get_content()
+    assert text.replace("\r\n", "\n") == composed.text
+    lines = text.splitlines()
+    for m in matches:  # each abstract is one line: the reader's client wraps it to the screen
+        assert trim(m.paper.abstract, 600) in lines
+    assert max(len(line) for line in lines) > 300
+    assert "Why: " in text and "Abstract: https://arxiv.org/abs/" in text and "PDF: https://arxiv.org/pdf/" in text
+
+
+def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
+    """30 papers with full 600-character abstracts, contents list and every link: under 100 KB."""
+    for f in DATA.glob("hf-papers-*.txt"):
+        (tmp_path / "papers").mkdir(exist_ok=True)
+        shutil.copy(f, tmp_path / "papers" / f.name)
+    text = READER_CONFIG.replace("sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/*.txt\n")
+    text = text.replace('any: ["Schrödinger", "diffusion model*"]', 'any: ["Schrödinger", "diffusion model*", "the"]')
+    _, matches, composed = reader_digest(tmp_path, text)
+    assert len(matches) == 30
+    size = len(composed.html.encode("utf-8"))
+    assert size < 100 * 1024 and not composed.warnings, size
+    assert len(cards(composed.html)) == 30
+
+
+def test_a_common_word_is_marked_a_few_times_not_everywhere():
+    out = str(highlight("the a the b the c the d the", [re.compile(r"\bthe\b")]))
+    assert out.count("<mark>") == 3 and out.endswith("d the")

@@ -71,6 +71,48 @@ def test_no_horizontal_overflow_and_dark_mode(tmp_path):
     assert light == "rgb(243, 244, 246)" and dark == "rgb(17, 24, 39)"
 
 
+ANCHOR_PROBE = (
+    "<script>function probe(f){var d=f.contentDocument,w=f.contentWindow,out;try{"
+    "var links=d.querySelectorAll('a[href^=\"#paper-\"]'),last=links[2];"
+    "var target=d.getElementsByName(last.getAttribute('href').slice(1))[0];"
+    "last.click();var top=target.getBoundingClientRect().top;"
+    "d.querySelector('a[href=\"#contents\"]').click();"
+    "out=[links.length,Math.round(top),w.scrollY,d.documentElement.scrollWidth,w.innerWidth].join('x');"
+    "}catch(e){out='error '+e;}document.documentElement.setAttribute('data-probe',out);}</script>"
+)
+
+
+def test_latex_digest_fits_375px_and_contents_links_jump_to_cards(tmp_path):
+    """The sample digest of docs/ (formulas, accents, long author lists, code links):
+    no horizontal overflow at 375 px; clicking a contents entry brings its card
+    to the top of the view, and the card's back link returns to the contents."""
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "docs" / "sample" / "config.yaml")
+    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
+    email = tmp_path / "email.html"
+    email.write_text(Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html, encoding="utf-8")
+    page = tmp_path / "page.html"
+    page.write_text(
+        f"<!DOCTYPE html><html><head>{ANCHOR_PROBE}</head><body style='margin:0'>"
+        "<iframe onload='probe(this)' style='width:375px;height:700px;border:0' src='email.html'></iframe></body></html>",
+        encoding="utf-8",
+    )
+    flags = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--allow-file-access-from-files",  # the page may read its iframe's document (file: URLs)
+        f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800", "--hide-scrollbars",
+    ]
+    proc = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+    found = re.search(r'data-probe="(\d+)x(-?\d+)x(\d+)x(\d+)x(\d+)"', proc.stdout)
+    assert found, re.findall(r'data-probe="[^"]*"', proc.stdout) or proc.stderr[-2000:]
+    links, card_top, scroll_after_back, scroll_width, viewport = map(int, found.groups())
+    assert viewport == 375 and scroll_width <= viewport, (scroll_width, viewport)
+    assert links == len(matches) >= 8
+    assert abs(card_top) <= 2, f"the third card should be at the top after its contents link, is at {card_top}px"
+    assert scroll_after_back < 400  # back at the contents list, near the top
+
+
 # Both emails in iframes; for every element of each body (document order, <tbody>
 # left out: only one of the two parsers' outputs spells it) the computed values
 # of the properties a digest's stylesheet sets, then the first difference.

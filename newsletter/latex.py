@@ -1,0 +1,341 @@
+"""LaTeX in paper text -> readable Unicode (``Schr\\"odinger`` -> ``Schrödinger``,
+``$\\mathcal{O}(\\sqrt{d}/\\epsilon)$`` -> ``O(√d/ε)``).
+
+arXiv titles, abstracts and author names are written in LaTeX; the digest
+shows them as a reader would see them typeset.  The conversion is done by
+``pylatexenc`` (:class:`~pylatexenc.latex2text.LatexNodes2Text`), but only on
+the parts of a text that are plausibly LaTeX, so plain text with prices
+(``$5 and $10``), percentages or a stray backslash passes unchanged:
+
+- math: ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``.  A ``$`` opens math
+  only when followed by a non-space and closes only when preceded by a
+  non-space and not followed by a digit (pandoc's rule), so ``$5 and $10``
+  is not math.  Everything inside is converted; super- and subscripts become
+  Unicode where every character has one (``x²``, ``ℓ₁``), else ``^(...)``.
+- text-mode macros that pylatexenc knows (accents ``\\"o``, ``{\\'e}``,
+  ``\\emph{...}``, ``\\&``, ``\\ss``...): converted one by one; an unknown
+  ``\\word`` outside math is left as written.
+
+What cannot be converted is left readable: math whose conversion fails keeps
+its source without the ``$`` delimiters.  The result is plain text: callers
+still HTML-escape it (a ``<`` in ``$\\eta < 1/L$`` stays a ``<``).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from pylatexenc import latex2text, latexwalker
+from pylatexenc.macrospec import MacroSpec
+
+if TYPE_CHECKING:
+    from .models import Paper
+
+# --------------------------------------------------------------------------- spans
+
+_OPENER = re.compile(r"(?<!\\)(?:\$\$|\$|\\\(|\\\[)")
+_CLOSER = {
+    "$$": re.compile(r"(?<!\\)\$\$"),
+    "$": re.compile(r"(?<!\\)\$"),
+    "\\(": re.compile(r"\\\)"),
+    "\\[": re.compile(r"\\\]"),
+}
+#: Inside ``$...$``: something only LaTeX writes.
+_LATEX_MARK = re.compile(r"[\\^_{}]")
+
+
+def _math_spans(text: str):
+    """``(start, end, source)`` of each math span.  A ``$...$`` span counts when
+    its content has LaTeX in it (a backslash, ``^``, ``_``, braces) or, for bare
+    content like ``$x$`` or ``$n$-gram``, by pandoc's rule: the opener followed
+    by a non-space, the closer preceded by one and not followed by a digit --
+    so the prices in ``$5 and $10`` are not math."""
+    pos = 0
+    while (m := _OPENER.search(text, pos)) is not None:
+        opener = m.group()
+        close = _CLOSER[opener].search(text, m.end())
+        if close is None:
+            if opener == "$":
+                return
+            pos = m.end()
+            continue
+        content = text[m.end():close.start()]
+        if opener == "$" and not _LATEX_MARK.search(content) and (
+            not content or content[0].isspace() or content[-1].isspace() or text[close.end():close.end() + 1].isdigit()
+        ):
+            pos = close.start()  # this $ may open the next span
+            continue
+        if content.strip():
+            yield m.start(), close.end(), content
+        pos = close.end()
+
+
+#: One text-mode macro with its arguments: ``\emph{x}``, ``\"o``, ``\"{\i}``,
+#: ``\&``; optionally wrapped in one brace group (``{\"o}``).
+_ARG = r"\{(?:[^{}]|\{[^{}]*\})*\}"
+_TEXT_MACRO = re.compile(
+    r"(?P<open>\{)?"
+    r"(?P<macro>\\(?:"
+    rf"[\"'`^~=.](?:{_ARG}|\\[a-zA-Z]+|[a-zA-Z])"  # accents: \"o \'{e} \"\i
+    rf"|(?P<name>[a-zA-Z]+)\*?(?:{_ARG})*"  # \emph{x}, \ss, \i
+    r"|[&%$#_{}]"  # escaped specials
+    r"))"
+    r"(?(open)\})"
+)
+
+# --------------------------------------------------------------------------- pylatexenc setup
+
+_SUPERSCRIPT = str.maketrans(
+    "0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVW",
+    "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
+)
+_SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+
+
+def _grouped(text: str) -> str:
+    """``d`` or ``10`` stays bare after √ or around /, anything longer gets parentheses."""
+    text = text.strip()
+    if re.fullmatch(r"[√∛∜]?\w+|.", text) or (text.startswith("(") and text.endswith(")")):
+        return text
+    return f"({text})"
+
+
+def _arg_text(node, l2t, index: int) -> str:
+    args = node.nodeargd.argnlist if node.nodeargd else []
+    return l2t.nodelist_to_text([args[index]]) if index < len(args) and args[index] is not None else ""
+
+
+def _sqrt(node, l2tobj) -> str:
+    degree = _arg_text(node, l2tobj, 0).strip()
+    radical = {"3": "∛", "4": "∜"}.get(degree, "√")
+    prefix = degree.translate(_SUPERSCRIPT) if degree and radical == "√" else ""
+    return prefix + radical + _grouped(_arg_text(node, l2tobj, 1))
+
+
+def _frac(node, l2tobj) -> str:
+    return _grouped(_arg_text(node, l2tobj, 0)) + "/" + _grouped(_arg_text(node, l2tobj, 1))
+
+
+def _plain(node, l2tobj) -> str:
+    return _arg_text(node, l2tobj, 0)
+
+
+def _href(node, l2tobj) -> str:
+    return _arg_text(node, l2tobj, 1)
+
+
+def _combining(mark: str):
+    def accent(node, l2tobj) -> str:
+        return _arg_text(node, l2tobj, 0) + mark
+
+    return accent
+
+
+def _converter() -> latex2text.LatexNodes2Text:
+    walker_db = latexwalker.get_default_latex_context_db()
+    walker_db.add_context_category(
+        "paper-digest",
+        prepend=True,
+        macros=[MacroSpec(name, "{") for name in ("widetilde", "widehat", "overline", "mathscr", "mathfrak")]
+        + [MacroSpec("url", "{"), MacroSpec("href", "{{")],
+    )
+    text_db = latex2text.get_default_latex_context_db()
+    spec = latex2text.MacroTextSpec
+    text_db.add_context_category(
+        "paper-digest",
+        prepend=True,
+        macros=[
+            # The letters readers expect (pylatexenc's \epsilon is the lunate ϵ).
+            spec("LaTeX", "LaTeX"),
+            spec("TeX", "TeX"),
+            spec("epsilon", "ε"),
+            spec("varepsilon", "ε"),
+            spec("phi", "φ"),
+            spec("|", "‖"),
+            spec("lVert", "‖"),
+            spec("rVert", "‖"),
+            spec("lvert", "|"),
+            spec("rvert", "|"),
+            spec("sqrt", simplify_repl=_sqrt),
+            spec("frac", simplify_repl=_frac),
+            spec("dfrac", simplify_repl=_frac),
+            spec("tfrac", simplify_repl=_frac),
+            spec("widetilde", simplify_repl=_combining("\u0303")),
+            spec("widehat", simplify_repl=_combining("\u0302")),
+            spec("overline", simplify_repl=_combining("\u0305")),
+            # Styled alphabets: 𝒪, 𝐱 are often missing from fonts; the letter reads fine.
+            *(spec(name, simplify_repl=_plain) for name in (
+                "mathcal", "mathscr", "mathfrak", "mathbf", "mathrm", "mathit", "mathsf", "mathtt",
+                "boldsymbol", "bm", "operatorname", "text", "textrm", "textnormal", "url",
+            )),
+            spec("href", simplify_repl=_href),
+        ],
+    )
+    return latex2text.LatexNodes2Text(
+        latex_context=text_db, math_mode="text", strict_latex_spaces="based-on-source", keep_braced_groups=False
+    ), walker_db
+
+
+_L2T, _WALKER_DB = _converter()
+
+
+def _to_text(latex: str) -> str:
+    walker = latexwalker.LatexWalker(latex, latex_context=_WALKER_DB, tolerant_parsing=True)
+    nodes, _, _ = walker.get_latex_nodes()
+    return _L2T.nodelist_to_text(nodes)
+
+
+# --------------------------------------------------------------------------- math
+
+
+def _braced(text: str, start: int) -> int | None:
+    """End (exclusive) of the brace group opening at ``start``, or None if unbalanced."""
+    depth = 0
+    for i in range(start, len(text)):
+        if text[i] == "{" and (i == 0 or text[i - 1] != "\\"):
+            depth += 1
+        elif text[i] == "}" and text[i - 1] != "\\":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+_SCRIPT_ATOM = re.compile(r"\s*(\\[a-zA-Z]+|\\.|[^\s{}\\])")
+
+
+def _scripts(math: str) -> str:
+    """``x^2`` -> ``x²``, ``\\ell_1`` -> ``ℓ₁``, ``n^{3/2}`` -> ``n^(3/2)``:
+    super- and subscripts converted before the rest (pylatexenc keeps the
+    ``^`` and drops the braces, which makes ``n^{3/2}`` read as ``n^3/2``)."""
+    out, pos = [], 0
+    while True:
+        i = min((j for j in (math.find("^", pos), math.find("_", pos)) if j >= 0), default=-1)
+        if i < 0:
+            out.append(math[pos:])
+            return "".join(out)
+        if i > 0 and math[i - 1] == "\\":  # \_ or \^ is a character
+            out.append(math[pos:i + 1])
+            pos = i + 1
+            continue
+        out.append(math[pos:i])
+        if re.search(r"\\[a-zA-Z]+$", out[-1]):
+            out.append("{}")  # so the script is not read as part of the macro's name (\sum{}ᵢ)
+        k = i + 1
+        while k < len(math) and math[k] == " ":
+            k += 1
+        if k < len(math) and math[k] == "{":
+            end = _braced(math, k)
+            if end is None:
+                out.append(math[i:])
+                return "".join(out)
+            inner = math[k + 1:end - 1]
+        else:
+            m = _SCRIPT_ATOM.match(math, k)
+            if not m:
+                out.append(math[i:])
+                return "".join(out)
+            end, inner = m.end(), m.group(1)
+        text = " ".join(_to_text(_scripts(inner)).split())
+        table = _SUPERSCRIPT if math[i] == "^" else _SUBSCRIPT
+        mapped = text.translate(table)
+        if text and all(ch != mapped_ch for ch, mapped_ch in zip(text, mapped) if not ch.isspace()) and " " not in text:
+            out.append(mapped)
+        elif text in ("'", "′", "″", "*", "†", "⊤", "⊥") and math[i] == "^":
+            out.append({"⊤": "ᵀ", "'": "′"}.get(text, text))
+        else:
+            out.append(math[i] + (text if len(text) == 1 else f"({text})"))
+        pos = end
+
+
+#: Operator names that read as words: ``\sqrt{d}\log n`` must not become "√dlog n".
+_OPERATOR = re.compile(r"(?<=[\w})])\\(log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg)(?![a-zA-Z])")
+
+
+#: A space between two macros (``\le \epsilon``), which pylatexenc would drop.
+_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=\\[a-zA-Z])")
+
+
+def _math(source: str) -> str:
+    prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source)))
+    try:
+        text = _to_text(_scripts(prepared))
+    except (latexwalker.LatexWalkerError, IndexError, ValueError, AttributeError, TypeError):
+        text = source  # left readable: the source without its $ delimiters
+    return _INNER_SPACE.sub("", " ".join(text.split()))
+
+
+#: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
+_INNER_SPACE = re.compile(r"(?<=[(\[])\s+|\s+(?=[)\]])")
+
+
+def _escape_comments(latex: str) -> str:
+    """A bare ``%`` would make pylatexenc drop the rest as a comment."""
+    return re.sub(r"(?<!\\)%", r"\\%", latex)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def _text_macro(m: re.Match) -> str:
+    name = m.group("name")
+    if name is not None:
+        if _L2T.latex_context.get_macro_spec(name) is None:
+            return m.group(0)  # not LaTeX we know: leave it as written
+    try:
+        text = _to_text(_escape_comments(m.group("macro")))
+    except (latexwalker.LatexWalkerError, IndexError, ValueError, AttributeError, TypeError):
+        return m.group(0)
+    return text
+
+
+
+@functools.lru_cache(maxsize=65536)
+def to_unicode(text: str) -> str:
+    """``text`` with its LaTeX shown as Unicode; text without LaTeX comes back as is."""
+    if "\\" not in text and "$" not in text:
+        return text
+    out, pos = [], 0
+    for start, end, source in _math_spans(text):
+        out.append(_text(text[pos:start]))
+        out.append(_math(source))
+        pos = end
+    out.append(_text(text[pos:]))
+    result = "".join(out)
+    return result if result.strip() else text
+
+
+#: LaTeX dashes between words (``Erd\H{o}s--R\'enyi``, ``1990---2000``), in text that has LaTeX.
+_DASHES = re.compile(r"(?<=\w)(---?)(?=\w)")
+#: Old-style font switches: ``{\em word}``, ``{\bf word}``.
+_FONT_SWITCH = re.compile(r"\{\\(?:em|it|bf|sl|sc|tt|rm|sf)\s+([^{}\\]*)\}")
+
+
+def _text(segment: str) -> str:
+    segment = _DASHES.sub(lambda m: "—" if len(m.group(1)) == 3 else "–", segment)
+    if "\\" not in segment:
+        return segment
+    return _TEXT_MACRO.sub(_text_macro, _FONT_SWITCH.sub(r"\1", segment))
+
+
+def paper_to_unicode(paper: Paper) -> Paper:
+    """The paper with LaTeX in its title, abstract, authors and comment as Unicode
+    (the same object when there is none, which is most papers)."""
+    changes: dict[str, Any] = {}
+    for name in ("title", "abstract"):
+        value = getattr(paper, name)
+        new = to_unicode(value)
+        if new != value:
+            changes[name] = new
+    authors = tuple(to_unicode(a) for a in paper.authors)
+    if authors != paper.authors:
+        changes["authors"] = authors
+    comment = getattr(paper, "comment", None)
+    if comment:
+        new = to_unicode(comment)
+        if new != comment:
+            changes["comment"] = new
+    return replace(paper, **changes) if changes else paper

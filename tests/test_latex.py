@@ -1,0 +1,101 @@
+"""LaTeX in paper text shown as Unicode; plain text (prices, percentages, paths) left alone."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+from conftest import DATA, write_config
+
+from newsletter.config import load_config
+from newsletter.latex import paper_to_unicode, to_unicode
+from newsletter.models import Paper
+from newsletter.readers import read_papers
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"Schr\"odinger bridges", "Schrödinger bridges"),
+        (r"Jos\'e Garc\'{\i}a", "José García"),
+        (r"{\"O}zt{\"u}rk and Erd\H{o}s--R\'enyi", "Öztürk and Erdős–Rényi"),
+        (r"$\epsilon$-stationary points", "ε-stationary points"),
+        (r"in $\mathcal{O}(\sqrt{d}/\epsilon)$ queries", "in O(√d/ε) queries"),
+        (r"$\tilde{\mathcal{O}}(d^{1/4}\epsilon^{-7/4})$", "Õ(d^(1/4)ε^(-7/4))"),
+        (r"$\|\nabla f(x)\|_2 \le \epsilon$", "‖∇ f(x)‖₂ ≤ ε"),
+        (r"$x^2 + y_i$ and $\ell_1$", "x² + yᵢ and ℓ₁"),
+        (r"$\frac{a+b}{2}$", "(a+b)/2"),
+        (r"$O(n\log n)$", "O(n log n)"),
+        (r"$\mathbb{R}^d$", "ℝᵈ"),
+        (r"the \emph{tightness} and {\em stability}", "the tightness and stability"),
+        (r"AT\&T saves 5\%", "AT&T saves 5%"),
+        (r"$\sim$10x faster", "∼10x faster"),
+        (r"$k$-NN", "k-NN"),
+        (r"$\eta < 1/L$ & $p > 1$", "η < 1/L & p > 1"),
+        (r"$<$script$>$alert(1)$<$/script$>$", "<script>alert(1)</script>"),
+        (r"\(x^2\) and \[y_1\]", "x² and y₁"),
+    ],
+)
+def test_latex_is_shown_as_unicode(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        "Fine-tuning costs $120 per run; we bring it to $15 (an 87.5% saving).",
+        "A 100% open pipeline at $5 a month",
+        r"Windows paths like C:\Users\me stay as they are",
+        "Summation -- specifically, the largest sum -- is harder",
+        "Schrödinger already in Unicode, μ and σ too",
+        "costs $5 and $10",
+    ],
+)
+def test_plain_text_is_not_mangled(plain):
+    assert to_unicode(plain) == plain
+
+
+def test_math_that_cannot_be_converted_stays_readable():
+    # An unknown macro keeps its argument; a broken group keeps its source without the $ signs.
+    assert to_unicode(r"$\foo{x} + 1$") == "x + 1"
+    shown = to_unicode(r"rate $\frac{1}{\sqrt{n}$ here")
+    assert "$" not in shown and shown.startswith("rate ") and shown.endswith(" here")
+
+
+def test_paper_fields_converted_and_untouched_papers_kept():
+    plain = Paper(title="Plain title", abstract="Costs $5 and $10.", source="s", authors=("Ana Müller",))
+    assert paper_to_unicode(plain) is plain
+    paper = Paper(
+        title=r"Schr\"odinger Bridges",
+        abstract=r"An $\epsilon$-net.",
+        source="s",
+        authors=(r"Garc\'{\i}a, J.",),
+        comment=r"Code at \url{https://github.com/a/b}",
+    )
+    shown = paper_to_unicode(paper)
+    assert (shown.title, shown.abstract, shown.authors, shown.comment) == (
+        "Schrödinger Bridges", "An ε-net.", ("García, J.",), "Code at https://github.com/a/b"
+    )
+    assert shown.title_key == "schrödinger bridges"  # the identity follows the shown title
+
+
+def test_readers_convert_every_source(tmp_path):
+    (tmp_path / "latex.xml").write_bytes((DATA / "arxiv-latex.xml").read_bytes())
+    config = load_config(write_config(tmp_path, """
+        sources:
+          - type: arxiv
+            path: latex.xml
+        topics:
+          t: {any: [x]}
+        subscribers:
+          - {email: a@example.org, topics: [t]}
+    """))
+    papers = {p.arxiv_id: p for p in read_papers(config, now=datetime(2024, 6, 7, tzinfo=UTC))}
+    assert papers["2406.05112"].title == "Finding ε-Stationary Points in O(√d/ε) Gradient Queries"
+    assert papers["2406.04403"].title.startswith("Gröbner Bases Meet Erdős–Rényi Graphs")
+    assert papers["2406.03951"].title == "Cheap Fine-Tuning: Cutting the Cost of Optimization from $120 to $15 per Run"
+    assert "(an 87.5% saving)" in papers["2406.03951"].abstract
+    assert papers["2406.03602"].title.startswith("When <script> Meets LaTeX")
+    for paper in papers.values():  # no LaTeX left anywhere; the prices keep their $
+        assert "\\" not in paper.title + paper.abstract and not re.search(r"\$[^\d\s]", paper.abstract)
