@@ -414,6 +414,10 @@ class Ranker:
             self.by_title.setdefault(p.title_key, i)
         self.tokens = [self.stem.tokens(" ".join([p.title] * TITLE_REPEAT + [p.abstract])) for p in self.papers]
         self.token_sets = [frozenset(t) for t in self.tokens]
+        self.df: dict[str, int] = {}
+        for words in self.token_sets:
+            for w in words:
+                self.df[w] = self.df.get(w, 0) + 1
         self.bm25 = bm25s.BM25()
         if self.papers:
             vocab: dict[str, int] = {}
@@ -560,7 +564,10 @@ class Ranker:
         shared = []
         for phrase, stems in phrase_words:
             if stems and len(stems & words) * 2 >= len(stems):
-                shared.append((len(stems & words) / len(stems), len(stems), phrase))
+                common = stems & words
+                # the rarer the shared words, the more the phrase says about this paper
+                weight = sum(math.log((1 + len(self.papers)) / (1 + self.df.get(w, 0))) for w in common)
+                shared.append((len(common) / len(stems), weight, phrase))
         shared.sort(key=lambda t: (-t[0], -t[1]))
         reasons = []
         if shared:
