@@ -11,7 +11,7 @@ import dataclasses
 import json
 import logging
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -149,6 +149,10 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
             click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
 
 
+#: How far ``send --now`` may run ahead of the real clock (clock skew between machines).
+NOW_SLACK = timedelta(minutes=5)
+
+
 def _parse_now(ctx, param, value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
@@ -168,6 +172,13 @@ def _parse_now(ctx, param, value: str | None) -> datetime:
 @click.pass_context
 def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: bool, as_json: bool, now: datetime) -> None:
     """Build the digests that are due and deliver them."""
+    if not dry_run and now > datetime.now(UTC) + NOW_SLACK:
+        # The state would record sends "at" that time: every schedule would wait for it.
+        raise click.BadParameter(
+            f"{now.isoformat()} is ahead of this machine's clock; a send recorded in the future would hold "
+            "back the next digests until then (use --dry-run to look ahead)",
+            param_hint="'--now'",
+        )
     show = None if as_json else (lambda result: click.echo(str(result)))
     report = pipeline.send(state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=show)
     if as_json:

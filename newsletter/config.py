@@ -230,7 +230,9 @@ class HttpSettings(_Model):
     """How sources are fetched; the defaults suit arXiv's and Hugging Face's terms."""
 
     timeout: float = Field(30.0, gt=0, le=600)
-    """Seconds to wait for a connection or for data."""
+    """Seconds for a whole request: connecting, headers and body (a deadline, not per read)."""
+    max_bytes: int = Field(50 * 1024 * 1024, ge=1024, le=2 * 1024**3)
+    """Largest response body accepted (after decompression); a bigger one fails its source."""
     retries: int = Field(3, ge=0, le=10)
     """Further attempts after a 429, a 5xx or a connection error."""
     backoff: float = Field(2.0, ge=0, le=60)

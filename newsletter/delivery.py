@@ -5,8 +5,10 @@ The interface is small on purpose.  A :class:`Transport` checks its settings
 session sends one :class:`Envelope` at a time and raises
 
 - :class:`TransientDeliveryError` for what may go away (4xx replies,
-  timeouts, refused or reset connections) -- retried with backoff;
+  refused or reset connections) -- retried with backoff;
   :class:`Unreachable` when no session could be opened at all;
+  :class:`TimedOut` when the server stopped answering during a message --
+  not retried, and the batch stops (the message may have arrived);
 - :class:`PermanentDeliveryError` for this recipient (5xx) -- recorded, the
   others go on;
 - :class:`TransportBroken` when the transport cannot work for anyone
@@ -55,6 +57,13 @@ MAX_BACKOFF = 300.0
 
 class Unreachable(TransientDeliveryError):
     """No connection to the server could be opened (refused, timeout, DNS)."""
+
+
+class TimedOut(TransientDeliveryError):
+    """The server stopped answering mid-message: whether it took the message is
+    unknown.  Not retried in this run (that could deliver it twice) and the
+    batch stops (a hung server would cost ``timeout`` per message); the digest
+    stays pending for the next run, with the same Message-ID."""
 
 
 class TransportBroken(PermanentDeliveryError):
@@ -386,7 +395,13 @@ class SMTPSession:
                 _pipelined_sendmail(smtp, envelope.sender, rcpt, data)
             else:
                 smtp.sendmail(envelope.sender, [rcpt], data)
-        except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError):
+        except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+            if _timed_out(exc):
+                self.close()
+                raise TimedOut(
+                    f"SMTP server {self.t.host}:{self.t.port} timed out (no answer within {self.t.timeout:g} s) "
+                    f"sending to {rcpt}; it may have taken the message, so it is not resent in this run"
+                ) from None
             raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
@@ -403,6 +418,11 @@ class SMTPSession:
             self._raise(exc.smtp_code, f"message to {rcpt} refused: {_reply(exc.smtp_code, exc.smtp_error)}")
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
+            if _timed_out(exc):
+                raise TimedOut(
+                    f"SMTP server {self.t.host}:{self.t.port} timed out (no answer within {self.t.timeout:g} s) "
+                    f"sending to {rcpt}; it may have taken the message, so it is not resent in this run"
+                ) from None
             raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
 
     @staticmethod
@@ -473,6 +493,18 @@ def _close(smtp) -> None:
             pass
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """A socket timeout, or smtplib's "disconnected" wrapping one (it turns a
+    read timeout into SMTPServerDisconnected)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, (socket.timeout, TimeoutError)):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        seen += 1
+    return False
+
+
 def _os_error(exc: BaseException) -> str:
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timed out"
@@ -522,8 +554,10 @@ class Dispatcher:
         max_per_minute: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.transport = transport
+        self.stop_requested = stop  # true: retry nothing more, attempt nothing new (SIGTERM)
         self.on_outcome = on_outcome
         self.retries = retries
         self.retry_delay = retry_delay
@@ -579,6 +613,8 @@ class Dispatcher:
                     return
                 if self.error is not None:
                     continue  # the caller is failing; just drain the queue
+                if self.stop_requested is not None and self.stop_requested():
+                    self._stop("stop requested")
                 if self.stopped is not None:
                     outcome = Outcome(envelope, False, 0, f"not attempted: {self.stopped}")
                 else:
@@ -608,6 +644,9 @@ class Dispatcher:
             except TransportBroken as exc:
                 self._stop(str(exc))
                 return Outcome(envelope, False, tries, str(exc))
+            except TimedOut as exc:
+                self._stop(str(exc))
+                return Outcome(envelope, False, tries, str(exc))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)
             except TransientDeliveryError as exc:
@@ -618,3 +657,6 @@ class Dispatcher:
                 delay = min(MAX_BACKOFF, self.retry_delay * 2 ** (tries - 1))
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)
                 self.sleep(delay)
+                if self.stop_requested is not None and self.stop_requested():
+                    self._stop("stop requested")
+                    return Outcome(envelope, False, tries, str(exc))

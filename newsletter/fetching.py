@@ -2,7 +2,11 @@
 
 :class:`Fetcher` is the one way the readers talk HTTP (httpx underneath):
 
-- a timeout on every request, and a ``User-Agent`` naming the tool and version;
+- a deadline on every request: ``timeout`` seconds for all of it (connecting,
+  headers and body), so a server that drips one byte a second is abandoned
+  at the deadline, and a size cap (``max_bytes``, counted after decompression)
+  beyond which the source fails instead of filling memory;
+- a ``User-Agent`` naming the tool and version;
 - retries with exponential backoff on 429, 5xx and connection errors, waiting
   what ``Retry-After`` asks (seconds or an HTTP date) but never longer than
   ``max_wait``;
@@ -25,7 +29,9 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +42,9 @@ import httpx
 from .errors import InputError, Problem
 
 log = logging.getLogger(__name__)
+
+#: Default cap on one response body (after decompression).
+MAX_BYTES = 50 * 1024 * 1024
 
 #: Answers worth asking again for: rate limiting and server-side trouble.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -172,6 +181,16 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+class _TooBig(Exception):
+    pass
+
+
+class _Deadline(Exception):
+    def __init__(self, answered: bool) -> None:
+        super().__init__()
+        self.answered = answered  # the status line and headers had come
+
+
 class Fetcher:
     """GET with timeout, retries, politeness and a revalidating cache; see the module doc.
 
@@ -191,9 +210,13 @@ class Fetcher:
         user_agent: str | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        max_bytes: int = MAX_BYTES,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cache = ResponseCache(cache_dir) if cache_dir is not None else None
         self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.monotonic = monotonic  # the deadline's clock: real time, as socket timeouts are
         self.retries = retries
         self.backoff = backoff
         self.max_wait = max_wait
@@ -215,6 +238,7 @@ class Fetcher:
             max_wait=http.max_wait,
             fresh_for=http.fresh_for,
             user_agent=http.user_agent,
+            max_bytes=http.max_bytes,
         )
         settings.update(overrides)
         return cls(**settings)
@@ -235,6 +259,7 @@ class Fetcher:
         if self._client is None:
             self._client = httpx.Client(
                 timeout=self.timeout,
+                limits=httpx.Limits(max_keepalive_connections=0),  # one socket per request (see _request)
                 follow_redirects=True,
                 headers={"User-Agent": self.user_agent},
             )
@@ -282,9 +307,17 @@ class Fetcher:
             self._be_polite(full.host, min_interval)
             wait: float | None = None
             try:
-                response = self.client.get(full, headers=headers)
+                response, body = self._request(full, headers)
+            except _TooBig as exc:
+                raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             except httpx.TimeoutException:
                 problem = f"no answer within {self.timeout:g} s"
+            except _Deadline as exc:
+                problem = (
+                    f"the answer did not complete within {self.timeout:g} s (http.timeout, for the whole request)"
+                    if exc.answered
+                    else f"no answer within {self.timeout:g} s"
+                )
             except httpx.TransportError as exc:
                 problem = f"connection failed: {exc or type(exc).__name__}"
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
@@ -296,8 +329,8 @@ class Fetcher:
                     self._store(key, cached.body, response, cached)
                     return Fetched(key, cached.body, revalidated=True)
                 if 200 <= status < 300:
-                    self._store(key, response.content, response, None)
-                    return Fetched(key, response.content)
+                    self._store(key, body, response, None)
+                    return Fetched(key, body)
                 problem = f"HTTP {status} {response.reason_phrase}".rstrip()
                 if status not in RETRY_STATUSES:
                     raise InputError(Problem(f"source {source!r}: {problem}", key))
@@ -309,6 +342,65 @@ class Fetcher:
                 self.sleep(delay)
         tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
         raise InputError(Problem(f"source {source!r}: {problem}{tries}", key))
+
+    def _request(self, url: httpx.URL, headers: dict) -> tuple[httpx.Response, bytes]:
+        """One GET, streamed: the whole of it within ``timeout`` seconds and the
+        body within ``max_bytes`` (a declared Content-Length over it is refused
+        before reading).  Raises :class:`_Deadline` or :class:`_TooBig`.
+
+        httpx's timeouts are per read, so a server dripping bytes (into the
+        body or the headers) would never time out: a watchdog shuts the
+        connection's socket down at the deadline (the socket comes from
+        httpcore's ``trace`` extension; connections are not kept alive, so
+        every request has its own)."""
+        deadline = self.monotonic() + self.timeout
+        answered = False
+        streams: list = []
+        fired = threading.Event()
+
+        def trace(event: str, info: dict) -> None:
+            if event.endswith((".connect_tcp.complete", ".start_tls.complete")) and info.get("return_value"):
+                streams.append(info["return_value"])
+
+        def abort() -> None:
+            fired.set()
+            for stream in streams:
+                sock = stream.get_extra_info("socket")
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except (OSError, AttributeError):
+                    pass
+
+        watchdog = threading.Timer(self.timeout, abort)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            with self.client.stream("GET", url, headers=headers, extensions={"trace": trace}) as response:
+                answered = True
+                declared = response.headers.get("Content-Length", "")
+                if declared.isdigit() and int(declared) > self.max_bytes and "Content-Encoding" not in response.headers:
+                    raise _TooBig(self._too_big(int(declared)))
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise _TooBig(self._too_big(None))
+                    chunks.append(chunk)
+                    if self.monotonic() > deadline:
+                        raise _Deadline(answered)
+                if fired.is_set():
+                    raise _Deadline(answered)
+                return response, b"".join(chunks)
+        except httpx.TransportError:
+            if fired.is_set():
+                raise _Deadline(answered) from None
+            raise
+        finally:
+            watchdog.cancel()
+
+    def _too_big(self, size: int | None) -> str:
+        what = f"{size:,} bytes" if size is not None else "more"
+        return f"the response is {what}, over the limit of {self.max_bytes:,} bytes (http.max_bytes)"
 
     def forget(self, url: str) -> None:
         """Drop a cached answer (one that turned out to be unusable), so the

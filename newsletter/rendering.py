@@ -445,7 +445,8 @@ class Composer:
         """(subject, HTML before inlining, text)."""
         try:
             subject = self.subject_template.render(ctx)
-        except jinja2.TemplateError as exc:
+        except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
+            # e.g. arithmetic on a value one subscriber lacks: that digest fails, named
             raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {exc}")) from None
         try:
             html = self.html_template.render(ctx)

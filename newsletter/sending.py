@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import DeliveryError, Problem, SourcesFailed
+from .errors import DeliveryError, NewsletterError, Problem, SourcesFailed, StateError
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
@@ -217,7 +217,7 @@ class _SendRun:
                 part = subs[start : start + CLAIM_BATCH]
                 known = state.plan([s.email for s in part])
                 for sub in part:
-                    self._plan(sub, known[sub.email], None)
+                    self._plan_one(sub, known[sub.email], None)
         elif (shards := self._shards(len(subs), transport)) > 1:
             self._deliver_sharded(subs, transport, shards)
         else:
@@ -234,6 +234,7 @@ class _SendRun:
             retry_delay=d.retry_delay,
             max_per_minute=d.max_per_minute,
             sleep=self.sleep,
+            stop=self.stop,
         ) as dispatcher:
             for start in range(0, len(subs), CLAIM_BATCH):
                 if self.stop is not None and self.stop():
@@ -256,7 +257,7 @@ class _SendRun:
                     # another worker holds it, or is delivering its digest right now
                     self._result(DigestResult(sub.email, "other worker"))
                     continue
-                planned = self._plan(sub, known, batch)
+                planned = self._plan_one(sub, known, batch)
                 if planned is not None:
                     queued.append(planned)
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in queued]) if queued else []
@@ -344,6 +345,25 @@ class _SendRun:
             conn.send(("error", str(exc) or type(exc).__name__, 0))
         finally:
             conn.close()
+
+    def _plan_one(
+        self, sub: Subscriber, known: SubscriberState, batch: Batch | None
+    ) -> tuple[OpenDigest | None, Subscriber, Composed] | None:
+        """:meth:`_plan`, where one subscriber's trouble (a template failing on
+        its data, anything unexpected) fails that digest only: it is named,
+        stays pending, and the others go out.  A broken state stops the run."""
+        try:
+            return self._plan(sub, known, batch)
+        except StateError:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- reported per digest, one line
+            if isinstance(exc, NewsletterError):
+                why = "; ".join(str(p) for p in exc.problems)
+            else:
+                log.debug("composing the digest for %s failed", sub.email, exc_info=True)
+                why = f"unexpected error: {exc!r}"
+            self._result(DigestResult(sub.email, "failed", error=f"digest not composed: {why}", retry=True))
+            return None
 
     def _plan(
         self, sub: Subscriber, known: SubscriberState, batch: Batch | None

@@ -87,6 +87,12 @@ delivery:
 #   security: starttls
 #   username: you@fastmail.com
 #   password_env: SMTP_PASSWORD    # the NAME of the variable holding the password
+
+# One-click unsubscribe (RFC 8058; Gmail and Yahoo expect it): run `newsletter serve`
+# behind your HTTPS web server and uncomment (see README "Unsubscribe links").
+# web:
+#   base_url: https://digest.example.org
+#   secret_env: NEWSLETTER_SECRET  # the NAME of the variable holding the signing key
 """
 
 def starter_config() -> str:

@@ -25,6 +25,9 @@ class Reply:
     headers: dict = field(default_factory=dict)
     etag: str | None = None  # sent as ETag; a matching If-None-Match gets 304
     last_modified: str | None = None  # sent as Last-Modified; a matching If-Modified-Since gets 304
+    drip: float | None = None  # seconds between the bytes of the body (a hostile slow server)
+    drip_headers: bool = False  # drip the status line and headers too
+    length: bool = True  # send Content-Length (False: the body ends when the connection closes)
 
 
 def recorded(name: str, **kwargs) -> Reply:
@@ -47,6 +50,7 @@ class RecordedServer:
         self.routes: dict[str, list] = {}
         self.requests: list[Request] = []
         self.statuses: list[int] = []  # what each request was answered, in order
+        self.stopping = threading.Event()
         self._lock = threading.Lock()
         server = self
 
@@ -73,12 +77,34 @@ class RecordedServer:
                     status, body = 304, b""
                 with server._lock:
                     server.statuses.append(status)
+                if reply.drip_headers:
+                    self._drip(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n" + b"X-Slow: y\r\n" * 1000, reply.drip)
+                    return
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                if reply.length:
+                    self.send_header("Content-Length", str(len(body)))
+                else:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
-                self.wfile.write(body)
+                if reply.drip:
+                    self._drip(body, reply.drip)
+                else:
+                    self.wfile.write(body)
+
+            def _drip(self, data: bytes, pause: float | None) -> None:
+                """One byte at a time until the client gives up or the server stops."""
+                self.wfile.flush()
+                for i in range(len(data)):
+                    if server.stopping.wait(pause or 0.5):
+                        return
+                    try:
+                        self.wfile.write(data[i : i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return
 
             def log_message(self, *args) -> None:
                 pass
@@ -112,5 +138,6 @@ class RecordedServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.stopping.set()
         self.httpd.shutdown()
         self.httpd.server_close()

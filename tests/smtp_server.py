@@ -55,6 +55,7 @@ class Mailbox:
         self.drop_after_each = False  # close the connection after every accepted message
         self.data_count = 0
         self.pipelining = True  # advertise PIPELINING (aiosmtpd reads commands in order anyway)
+        self.hang_data = False  # take every message, never answer its DATA (a hung server)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -74,6 +75,10 @@ class Mailbox:
             reply = self.data_replies.pop(0) if self.data_replies else None
         if reply:
             return reply
+        if self.hang_data:
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+            return "451 4.3.0 Server shutting down"
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.messages.append(

@@ -203,3 +203,77 @@ def test_a_server_that_never_answers_times_out_and_is_reported(clock, tmp_path):
     message = str(info.value)
     assert message.startswith(f"http://127.0.0.1:{port}/feed: source 'slow': no answer within 0.3 s")
     assert clock.sleeps == [1.0]  # retried once, with backoff, then given up
+
+
+# --------------------------------------------------------------------------- hostile servers (issue 17)
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_server_dripping_bytes_is_abandoned_at_the_deadline(http_server, clock, tmp_path, where):
+    """One byte every 0.1 s never trips a per-read timeout; the whole request
+    still ends at http.timeout."""
+    import time
+
+    http_server.route("/feed", Reply(body=b"x" * 10_000, drip=0.1, drip_headers=where == "headers"))
+    started = time.monotonic()
+    with fetcher(clock, tmp_path, retries=0, timeout=1.0) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed"), source="drip")
+    assert time.monotonic() - started < 3.0
+    message = str(info.value)
+    assert message.startswith(f"{http_server.url('/feed')}: source 'drip': ")
+    if where == "body":
+        assert message.endswith("the answer did not complete within 1 s (http.timeout, for the whole request)")
+    else:
+        assert message.endswith("no answer within 1 s")
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["declared", "undeclared"])
+def test_a_response_over_max_bytes_fails_its_source(http_server, clock, tmp_path, length):
+    http_server.route("/big", Reply(body=b"<rss>" + b"x" * 200_000, length=length))
+    with fetcher(clock, tmp_path, max_bytes=100_000) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/big"), source="big")
+    assert "over the limit of 100,000 bytes (http.max_bytes)" in str(info.value)
+    assert len(http_server.requests) == 1  # not retried
+    assert not list((tmp_path / "cache").glob("*.body")) if (tmp_path / "cache").exists() else True
+
+
+def test_a_compressed_bomb_is_capped_after_decompression(http_server, clock, tmp_path):
+    import gzip
+
+    bomb = gzip.compress(b"\0" * 5_000_000)  # about 5 KB on the wire
+    http_server.route("/bomb", Reply(body=bomb, headers={"Content-Encoding": "gzip"}))
+    with fetcher(clock, tmp_path, max_bytes=1_000_000) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/bomb"), source="bomb")
+    assert "over the limit of 1,000,000 bytes" in str(info.value)
+
+
+def test_a_dripping_source_is_named_by_the_real_command_within_its_deadline(http_server, cli, tmp_path):
+    import time
+
+    from conftest import write_config
+
+    http_server.route("/feed.xml", Reply(body=b"<rss>" + b"x" * 10_000, drip=0.1))
+    write_config(
+        tmp_path,
+        f"""
+        sources:
+          - type: feed
+            name: slow blog
+            url: {http_server.url("/feed.xml")}
+        topics:
+          t:
+            any: [x]
+        http:
+          timeout: 1
+          retries: 1
+          backoff: 0
+        """,
+    )
+    started = time.monotonic()
+    result = cli("papers")
+    assert time.monotonic() - started < 15
+    assert result.code in (0, 2)  # what a run with every source failed does is issue 12's
+    line = [x for x in result.err.splitlines() if "did not complete" in x][0]
+    assert line.startswith(f"{http_server.url('/feed.xml')}: ")
+    assert "the answer did not complete within 1 s (http.timeout, for the whole request)" in line
+    assert "Traceback" not in result.err

@@ -16,7 +16,7 @@ import time
 from datetime import UTC
 
 import pytest
-from conftest import ROOT, write_config
+from conftest import ROOT, run_newsletter, write_config
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup, smtp
 
@@ -384,6 +384,35 @@ def test_a_hostile_config_reload_keeps_the_running_config(tmp_path, smtp_server)
     assert "config.yaml:10: YAML aliases expand this config" in log
     assert "config.yaml:1: a YAML alias refers to a value that contains it" in log
     assert "config reloaded (2 subscriber(s))" in log
+
+
+def test_sigterm_with_a_hung_server_exits_within_the_smtp_timeout(tmp_path, smtp_server):
+    """SIGTERM while a message hangs in DATA: no new delivery starts, the one
+    in flight is abandoned at its timeout, the daemon exits well inside
+    systemd's 90 s, and every digest stays pending."""
+    from test_send import many
+
+    box = smtp_server.mailbox
+    box.hang_data = True
+    delivery = smtp(smtp_server.port).replace("timeout: 5", "timeout: 4").replace("retries: 1", "retries: 3")
+    setup(tmp_path, delivery, subscribers=many(30), extra="schedule: every 1 hours")
+    assert run_newsletter("send", "--now", "2026-11-23T06:00:00+00:00", cwd=tmp_path).code == 0  # all seen, none due
+    assert box.data_count == 0
+    proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)  # libfaketime would scale socket timeouts too
+    try:
+        wait_until(lambda: box.data_count >= 1, proc, "a message in flight")
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 15, took
+    assert box.data_count <= 2
+    assert "Traceback" not in err
+    assert not any(status == "sent" for _, status, *_ in digests(tmp_path))
 
 
 def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp_path, cli):

@@ -521,6 +521,95 @@ def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli
     assert cli("send").out.strip().splitlines()[-1].startswith("sent 0,")
 
 
+# --------------------------------------------------------------------------- a hung server (issue 17)
+
+
+def test_a_server_that_never_answers_data_stops_the_batch(tmp_path, cli, smtp_server):
+    """After a DATA timeout the outcome is unknown: that digest is not resent
+    in this run, the batch stops, the rest stays pending, the error says
+    "timed out", and 30 subscribers end well within a minute."""
+    import time
+
+    box = smtp_server.mailbox
+    box.hang_data = True
+    delivery = f"""  transport: smtp
+  host: 127.0.0.1
+  port: {smtp_server.port}
+  security: none
+  timeout: 2
+  retries: 3
+  retry_delay: 0.5
+"""
+    setup(tmp_path, delivery, subscribers=many(30))
+    started = time.monotonic()
+    r = cli("send", "--now", NOW)
+    elapsed = time.monotonic() - started
+    assert r.code == 1, r.err
+    assert elapsed < 60
+    assert box.data_count <= 3, box.data_count
+    assert "timed out" in r.out and "closed the connection" not in r.out + r.err
+    assert "Traceback" not in r.err
+    rows = digests(tmp_path)
+    assert not any(status == "sent" for _, status, *_ in rows)
+    # nothing is lost: next run, with the server answering, every digest goes out once
+    box.hang_data = False
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.out + r.err
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(30)]
+
+
+# --------------------------------------------------------------------------- one subscriber cannot sink the run (issue 17)
+
+
+@pytest.mark.parametrize("where", ["subject", "html template"])
+def test_a_template_failing_for_one_subscriber_fails_only_that_digest(tmp_path, cli, where):
+    """The template divides by (len(name) - 3), or by (topics - 2): it fails for Bob alone;
+    Bob's digest is named as failed (exit 1), Ada's goes out, and Bob's is
+    not recorded, so it is composed again at the next run."""
+    subscribers = """
+  - email: ada@example.org
+    name: Ada Lovelace
+    topics: [diffusion]
+  - email: bob@example.org
+    name: Bob
+    topics: [diffusion, optim]
+"""
+    if where == "subject":
+        extra = 'email:\n  subject: "{{ 60 // (name | length - 3) }} papers for you"\n'
+        config = setup(tmp_path, "  transport: outbox", subscribers=subscribers)
+        config.write_text(config.read_text().replace('email:\n  from: "Paper Digest <digest@example.org>"\n', extra))
+    else:
+        folder = tmp_path / "templates"
+        folder.mkdir()
+        html = (ROOT / "templates" / "digest.html").read_text(encoding="utf-8")
+        (folder / "digest.html").write_text(html.replace("</body>", "{{ 1 // (subscriber_topics | length - 2) }}</body>"), encoding="utf-8")
+        setup(tmp_path, "  transport: outbox", subscribers=subscribers, extra="templates: templates/")
+    r = cli("send", "--now", NOW)
+    assert r.code == 1, r.out + r.err
+    assert "Traceback" not in r.err
+    assert "sent 1, empty 0, failed 1" in r.out
+    failed = [line for line in r.out.splitlines() if line.startswith("failed")]
+    assert len(failed) == 1 and "bob@example.org" in failed[0] and "integer division or modulo by zero" in failed[0]
+    [eml] = (tmp_path / "outbox").glob("*.eml")
+    assert "ada@example.org" in eml.name
+    assert [email_ for email_, status, *_ in digests(tmp_path)] == ["ada@example.org"]
+
+
+def test_send_now_ahead_of_the_clock_is_refused_unless_dry_run(tmp_path, cli):
+    """A send "at" 2099 would record last_sent in 2099 and silently stop every
+    scheduled digest until then."""
+    setup(tmp_path, "  transport: outbox")
+    r = cli("send", "--now", "2099-01-01T08:00:00+00:00")
+    assert r.code == 2
+    assert "'--now': 2099-01-01T08:00:00+00:00 is ahead of this machine's clock" in r.err
+    assert "Traceback" not in r.err
+    assert not (tmp_path / "newsletter-state.sqlite3").exists() or digests(tmp_path) == []
+    assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
+    r = cli("send", "--dry-run", "--now", "2099-01-01T08:00:00+00:00")
+    assert r.code == 0, r.err
+    assert "dry run: would send 2" in r.out
+
+
 # --------------------------------------------------------------------------- source outages
 
 

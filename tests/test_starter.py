@@ -96,3 +96,14 @@ def test_first_run_path_init_test_email_send(tmp_path, cli, http_server):
     emls = sorted((tmp_path / "outbox").glob("*.eml"))
     assert len(emls) == 2 and "you@example.org" in emls[1].name
     assert b"Score-Based Diffusion Models" in emls[1].read_bytes()
+
+
+def test_starter_web_block_uncommented_is_valid(tmp_path, monkeypatch):
+    from newsletter.config import parse_config
+    from newsletter.starter import starter_config
+    from newsletter.tokens import links
+
+    text = starter_config().replace("# web:\n#   base_url:", "web:\n  base_url:").replace("#   secret_env:", "  secret_env:")
+    config = parse_config(text, tmp_path / "config.yaml")
+    monkeypatch.setenv("NEWSLETTER_SECRET", "starter-secret-0123456789")
+    assert config.web is not None and links(config).base_url == "https://digest.example.org"
