@@ -72,11 +72,13 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 
 @cli.command()
+@click.option("--fetch", is_flag=True, help="Also fetch the remote sources and report each one's papers or error.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @pass_state
-def validate(state: _State, as_json: bool) -> None:
+def validate(state: _State, fetch: bool, as_json: bool) -> None:
     """Check the config, its sources and templates."""
-    summary = pipeline.validate(state.config)
+    show = None if as_json else (lambda source: click.echo(str(source)))
+    summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
     if as_json:
         emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary)})
         return
@@ -105,21 +107,24 @@ def _authors(authors) -> str:
 
 @cli.command()
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--all", "show_all", is_flag=True, help="As if nothing had been sent yet (to tune rules after the first send).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_state
-def match(state: _State, subscriber: str | None, as_json: bool) -> None:
-    """Show, per subscriber, the papers that would go into the next digest and why."""
+def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) -> None:
+    """Show, per subscriber, the papers that would go into the next digest and why.
+
+    Topics that select none of the current papers are named on stderr.
+    """
     config = state.config
     found = pipeline.papers(config, warn=warn)
-    # Papers already sent are not in the next digest, and those who unsubscribed
-    # get none; reading the state never writes it.
+    # Papers already sent are not in the next digest (unless --all), and those who
+    # unsubscribed get none; reading the state never writes it.
     left = pipeline.unsubscribed(config, subscriber)
-    selected = dict(
-        (sub.email, matches)
-        for sub, matches in pipeline.match(
-            config, found, subscriber, exclude=pipeline.already_sent(config, subscriber), warn=warn, left=left
-        )
-    )
+    exclude = None if show_all else pipeline.already_sent(config, subscriber)
+    report = pipeline.match_report(config, found, subscriber, exclude=exclude, warn=warn, left=left)
+    for problem in report.unmatched:
+        warn(str(problem))
+    selected = {sub.email: matches for sub, matches in report.subscribers}
     results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]
     if as_json:
         emit_json(
@@ -132,7 +137,8 @@ def match(state: _State, subscriber: str | None, as_json: bool) -> None:
                         "unsubscribed": gone.isoformat() if gone else None,
                     }
                     for sub, matches, gone in results
-                ]
+                ],
+                "unmatched_topics": [p.path.removeprefix("topics.") for p in report.unmatched if p.path],
             }
         )
         return

@@ -182,7 +182,9 @@ def _converter() -> latex2text.LatexNodes2Text:
 _L2T, _WALKER_DB = _converter()
 
 
+@functools.lru_cache(maxsize=65536)
 def _to_text(latex: str) -> str:
+    """pylatexenc's text for one LaTeX snippet (cached: ``$\\epsilon$`` recurs in many abstracts)."""
     walker = latexwalker.LatexWalker(latex, latex_context=_WALKER_DB, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
     return _L2T.nodelist_to_text(nodes)

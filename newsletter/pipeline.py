@@ -16,14 +16,15 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from .config import Config, Subscriber, check_address
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem
-from .matching import PaperMatch, topic_index
-from .models import Paper
-from .readers import is_remote, read_papers
+from .fetching import Fetcher
+from .matching import PaperMatch, TopicIndex, topic_index
+from .models import Paper, merge_papers
+from .readers import ReadContext, is_remote, read_papers, read_source
 from .rendering import Composer
 from .scheduling import is_due, next_send
 from .sending import DigestResult, SendReport, send
@@ -38,6 +39,8 @@ __all__ = [
     "ScheduleRow",
     "already_sent",
     "match",
+    "match_report",
+    "unmatched_topics",
     "papers",
     "resubscribe",
     "schedules",
@@ -84,6 +87,65 @@ def match(
     index = topic_index(config, all_papers, subs, warn)
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
+
+
+@dataclass(frozen=True)
+class _Following:
+    """Stands for "someone following every topic" where :func:`topic_index` wants subscribers."""
+
+    topics: tuple[str, ...]
+
+
+def unmatched_topics(
+    config: Config,
+    all_papers: list[Paper],
+    topics: list[str] | None = None,
+    warn: Callable[[str], None] | None = None,
+    index: TopicIndex | None = None,
+) -> list[Problem]:
+    """The topics (default: all) that select no paper among ``all_papers``,
+    each as a problem located at the topic in the config: a rule with a typo,
+    or a floor set too high, would otherwise read as a quiet week.  ``index``
+    reuses a :func:`topic_index` already built over those topics."""
+    keys = list(dict.fromkeys(topics if topics is not None else config.topics))
+    if not keys:
+        return []
+    if index is None:
+        index = topic_index(config, all_papers, [_Following(tuple(keys))], warn)
+    n = len(all_papers)
+    return [
+        config.problem(("topics", key), f"matches none of the {n} paper{'s' * (n != 1)} in the current sources")
+        for key in keys
+        if not index.results.get(key)
+    ]
+
+
+@dataclass(frozen=True)
+class MatchReport:
+    """What ``newsletter match`` shows: each subscriber's next digest, and the
+    topics (of those subscribers) that select no current paper."""
+
+    subscribers: tuple[tuple[Subscriber, list[PaperMatch]], ...]
+    unmatched: tuple[Problem, ...]
+
+
+def match_report(
+    config: Config,
+    all_papers: list[Paper],
+    only: str | None = None,
+    exclude: Callable[[Subscriber], frozenset[str]] | None = None,
+    warn: Callable[[str], None] | None = None,
+    left: Mapping[str, datetime] | None = None,
+) -> MatchReport:
+    """:func:`match` plus :func:`unmatched_topics`, from one topic index.
+    Subscribers in ``left`` (see :func:`match`) are left out."""
+    if left is None:
+        left = unsubscribed(config, only)
+    subs = [s for s in subscribers(config, only) if s.email not in left]
+    index = topic_index(config, all_papers, subs, warn)
+    results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
+    followed = [k for s in subs for k in s.topics]
+    return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)))
 
 
 def already_sent(config: Config, only: str | None = None) -> Callable[[Subscriber], frozenset[str]]:
@@ -229,6 +291,8 @@ class Summary:
     subscribers: int
     transport: str
     unfetched: int = 0  # remote sources, not fetched by validate
+    fetched: tuple[FetchedSource, ...] = ()  # with validate --fetch: each remote source's outcome
+    unmatched_topics: tuple[str, ...] = ()  # topics that select none of the papers read
 
     def __str__(self) -> str:
         remote = f", {self.unfetched} remote not fetched" if self.unfetched else ""
@@ -237,6 +301,21 @@ class Summary:
             f"{self.topics} topic{'s' * (self.topics != 1)}, "
             f"{self.subscribers} subscriber{'s' * (self.subscribers != 1)}, {self.transport} delivery"
         )
+
+
+@dataclass(frozen=True)
+class FetchedSource:
+    """A remote source as ``validate --fetch`` found it: its papers, or what went wrong."""
+
+    index: int
+    name: str
+    url: str
+    papers: int | None
+    error: str | None = None
+
+    def __str__(self) -> str:
+        what = f"{self.papers} paper{'s' * (self.papers != 1)}" if self.error is None else f"FAILED: {self.error}"
+        return f"sources[{self.index}] {self.name!r} ({self.url}): {what}"
 
 
 #: Extra checks run by :func:`validate` (templates, delivery...); each returns problems.
@@ -252,6 +331,21 @@ def _check_templates(config: Config) -> list[Problem]:
 CHECKS.append(_check_templates)
 
 
+def _check_delivery(config: Config) -> list[Problem]:
+    """The SMTP settings ``send`` would refuse: an unset ``password_env``
+    variable, an unreadable ``ca_file`` (located at their lines)."""
+    if config.delivery.transport != "smtp":
+        return []  # the outbox folder is made by send; validate creates nothing
+    try:
+        make_transport(config).check()
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []
+
+
+CHECKS.append(_check_delivery)
+
+
 def _check_web_secret(config: Config) -> list[Problem]:
     problem = secret_problem(config)
     return [problem] if problem else []
@@ -260,32 +354,73 @@ def _check_web_secret(config: Config) -> list[Problem]:
 CHECKS.append(_check_web_secret)
 
 
-def validate(config: Config) -> Summary:
+def validate(
+    config: Config,
+    *,
+    fetch: bool = False,
+    warn: Callable[[str], None] | None = None,
+    progress: Callable[[FetchedSource], None] | None = None,
+    now: datetime | None = None,
+) -> Summary:
     """Check what loading the config cannot: every local source parses, every check passes.
 
-    Remote sources (arxiv, hf-daily, feed without ``path``) are not fetched:
-    validate stays fast, offline and free of side effects (no cache writes, no
-    requests counted against rate limits); ``newsletter papers`` shows them.
-    Raises :class:`NewsletterError` carrying every problem found, skipped
-    entries of local files included.
+    Remote sources (arxiv, hf-daily, feed without ``path``) are fetched only
+    with ``fetch``: by default validate stays fast, offline and free of side
+    effects (no cache writes, no requests counted against rate limits).  With
+    ``fetch`` each remote source is read (through the cache, like ``send``)
+    and its paper count or error handed to ``progress``; a failure is a
+    problem.  Raises :class:`NewsletterError` carrying every problem found,
+    skipped entries of local files included (those of remote answers are
+    only warnings: not the user's to fix).  Topics that select none of the
+    papers read are named through ``warn``, not problems.
     """
+    warn = warn or log.warning
     problems: list[Problem] = []
-    count = 0
+    found: list[Paper] = []
+    fetched: list[FetchedSource] = []
+    fetcher = Fetcher.from_config(config)  # makes no request (nor cache folder) until asked
+    strict = ReadContext(fetcher, now or datetime.now(UTC), lambda msg: problems.append(Problem(msg)))
+    lenient = ReadContext(fetcher, strict.now, warn)
     try:
-        count = len(read_papers(config, warn=lambda msg: problems.append(Problem(msg)), offline=True))
-    except NewsletterError as exc:
-        problems.extend(exc.problems)
+        for index, source in enumerate(config.sources):
+            remote = is_remote(source)
+            if remote and not fetch:
+                continue
+            context = lenient if remote else strict
+            result = read_source(index, source, config, context)
+            if result.error is None:
+                found.extend(result.papers)
+            else:
+                problems.extend(result.problems())
+            if remote:
+                error = None if result.error is None else "; ".join(p.message for p in result.problems())
+                report = FetchedSource(index, source.label, result.location, len(result.papers) if error is None else None, error)
+                fetched.append(report)
+                if progress:
+                    progress(report)
+    finally:
+        fetcher.close()
     for check in CHECKS:
         problems.extend(check(config))
     if problems:
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
+    papers = merge_papers(found)
+    unfetched = 0 if fetch else sum(1 for s in config.sources if is_remote(s))
+    unmatched: list[Problem] = []
+    if papers:
+        unmatched = unmatched_topics(config, papers, warn=warn)
+        partial = f" ({unfetched} remote source{'s' * (unfetched != 1)} not fetched; --fetch reads them)" if unfetched else ""
+        for problem in unmatched:
+            warn(f"{problem}{partial}")
     return Summary(
         len(config.sources),
-        count,
+        len(papers),
         len(config.topics),
         len(config.subscribers),
         config.delivery.transport,
-        sum(1 for s in config.sources if is_remote(s)),
+        unfetched,
+        tuple(fetched),
+        tuple(p.path.removeprefix("topics.") for p in unmatched if p.path),
     )
 
 

@@ -374,12 +374,13 @@ class SourceRead:
     error: NewsletterError | None = None
 
     def problems(self) -> list[Problem]:
-        """The error as located problems that name the source and its URL."""
+        """The error as located problems: a fetched source's name it and its URL;
+        a local file's are at its FILE:LINE already."""
         assert self.error is not None
         label = f"source {self.source.label!r}"
         out = []
         for p in self.error.problems:
-            message = p.message if label in p.message else f"{label}: {p.message}"
+            message = p.message if label in p.message or not is_remote(self.source) else f"{label}: {p.message}"
             out.append(Problem(message, p.file or self.location, p.line, p.path))
         return out
 
@@ -403,16 +404,19 @@ def read_sources(config: Config, context: ReadContext, *, offline: bool = False)
     """Each source read in turn (all or nothing per source), errors caught and
     handed back; remote sources are left out when ``offline``."""
     for index, source in enumerate(config.sources):
-        if offline and is_remote(source):
-            continue
-        where = source_location(source, config)
-        try:
-            # LaTeX in titles, abstracts and names is shown as Unicode from here on
-            found = tuple(paper_to_unicode(p) for p in READERS[source.type](source, config, context))
-        except NewsletterError as exc:
-            yield SourceRead(index, source, where, error=exc)
-            continue
-        yield SourceRead(index, source, where, found)
+        if not (offline and is_remote(source)):
+            yield read_source(index, source, config, context)
+
+
+def read_source(index: int, source: Source, config: Config, context: ReadContext) -> SourceRead:
+    """``config.sources[index]`` read whole, or the error that stopped it."""
+    where = source_location(source, config)
+    try:
+        # LaTeX in titles, abstracts and names is shown as Unicode from here on
+        found = tuple(paper_to_unicode(p) for p in READERS[source.type](source, config, context))
+    except NewsletterError as exc:
+        return SourceRead(index, source, where, error=exc)
+    return SourceRead(index, source, where, found)
 
 
 def read_papers(

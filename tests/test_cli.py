@@ -110,3 +110,104 @@ def test_catastrophic_regex_is_a_located_error_not_a_hang(workdir, cli):
     assert r.code == 2
     assert r.err.startswith("config.yaml:10: topics.optim.any[1]: regular expression '/(a|aa)+$/' took over 0.5 s")
     assert "A Trap For Regexes" in r.err and "Traceback" not in r.err
+
+
+# --------------------------------------------------------------------------- first-run checks (issue 12)
+
+WITH_DEAD_TOPIC = BASIC_CONFIG.replace(
+    "subscribers:",
+    """  quantum:
+    name: Quantum error correction
+    any: ["surface code*", "logical qubit*"]
+subscribers:""",
+).replace("    topics: [optim, diffusion]", "    topics: [optim, diffusion, quantum]")
+
+
+def test_match_and_validate_name_topics_that_match_no_paper(workdir, cli):
+    write_config(workdir, WITH_DEAD_TOPIC)
+    r = cli("match", "--json")
+    assert r.code == 0, r.err
+    data = json.loads(r.out)
+    assert data["unmatched_topics"] == ["quantum"]
+    warning = "warning: config.yaml:11: topics.quantum: matches none of the"
+    (line,) = [x for x in r.err.splitlines() if x.startswith(warning)]
+    assert line.endswith("papers in the current sources")
+    assert warning not in cli("match", "--subscriber", "ada@example.org").err  # not one of Ada's topics
+
+    v = cli("validate")
+    assert v.code == 0, v.err  # a warning, not an error
+    assert v.err.startswith(warning) and len(v.err.strip().splitlines()) == 1
+    assert json.loads(cli("validate", "--json").out)["unmatched_topics"] == ["quantum"]
+    write_config(workdir, BASIC_CONFIG)
+    assert cli("validate").err == "" and cli("match").err == ""
+
+
+def test_validate_qualifies_unmatched_topics_when_remote_sources_were_not_read(workdir, cli, http_server):
+    write_config(workdir, WITH_DEAD_TOPIC.replace(
+        "sources:\n", f"sources:\n  - type: feed\n    url: {http_server.url('/feed.xml')}\n"
+    ))
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.strip().endswith("(1 remote source not fetched; --fetch reads them)")
+    assert http_server.requests == []
+
+
+def test_match_all_shows_the_next_digests_as_if_nothing_had_been_sent(workdir, cli):
+    write_config(workdir, BASIC_CONFIG)
+    before = json.loads(cli("match", "--json").out)["subscribers"]
+    assert cli("send").code == 0
+    after = json.loads(cli("match", "--json").out)["subscribers"]
+    assert [p["id"] for p in after[0]["papers"]] != [p["id"] for p in before[0]["papers"]]  # Ada's next digest moved on
+    again = json.loads(cli("match", "--all", "--json").out)["subscribers"]
+    assert again == before
+    text = cli("match", "--all", "--subscriber", "ada@example.org")
+    assert text.code == 0 and text.out.startswith("Ada Lovelace <ada@example.org>: 20 papers")
+
+
+def test_validate_fails_on_an_unset_password_variable(workdir, cli):
+    config = write_config(
+        workdir,
+        BASIC_CONFIG
+        + "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  username: digest\n  password_env: DIGEST_PASSWORD_NOT_SET\n",
+    )
+    r = cli("validate")
+    assert r.code == 2
+    line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if "password_env" in text)
+    assert r.err.strip() == (
+        f"config.yaml:{line}: delivery.password_env: environment variable DIGEST_PASSWORD_NOT_SET is not set "
+        "(it must hold the SMTP password for digest)"
+    )
+    ok = cli("validate", env={"DIGEST_PASSWORD_NOT_SET": "hunter2"})
+    assert ok.code == 0, ok.err
+    assert "hunter2" not in ok.out + ok.err
+
+
+def test_validate_fetch_reports_each_remote_source(workdir, cli, http_server):
+    from recorded_http import Reply, recorded
+
+    http_server.route("/api/query", recorded("arxiv-api.xml"))
+    http_server.route("/feed.xml", Reply(404, b"gone"))
+    write_config(workdir, BASIC_CONFIG.replace("sources:\n", f"""sources:
+  - type: arxiv
+    name: arXiv ML
+    categories: [cs.LG]
+    url: {http_server.url('/api/query')}
+  - type: feed
+    name: blog
+    url: {http_server.url('/feed.xml')}
+""") + "http: {retries: 0}\n")
+    r = cli("validate", "--fetch")
+    assert r.code == 2
+    assert r.out.splitlines() == [
+        f"sources[0] 'arXiv ML' ({http_server.url('/api/query')}): 5 papers",
+        f"sources[1] 'blog' ({http_server.url('/feed.xml')}): FAILED: source 'blog': HTTP 404 Not Found",
+    ]
+    assert r.err.strip() == f"{http_server.url('/feed.xml')}: source 'blog': HTTP 404 Not Found"
+
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    r = cli("validate", "--fetch")
+    assert r.code == 0, r.err
+    assert r.out.splitlines()[1] == f"sources[1] 'blog' ({http_server.url('/feed.xml')}): 3 papers"
+    assert "OK: 3 sources (" in r.out and "not fetched" not in r.out
+    data = json.loads(cli("validate", "--fetch", "--json").out)
+    assert [(s["name"], s["papers"], s["error"]) for s in data["fetched"]] == [("arXiv ML", 5, None), ("blog", 3, None)]
