@@ -216,7 +216,8 @@ def reason_words(hits) -> list[str]:
     (``optimization``, ``Schrödinger``), never the rule (``optimi*``,
     ``/.../``).  One per term, from its first hit (the title's when it
     matched there); a long regex match shows as its first and last words, a
-    category as ``in cs.LG``; case-insensitive duplicates are dropped."""
+    category as ``in cs.LG``, an author as ``by Ana Müller``;
+    case-insensitive duplicates are dropped."""
     words: dict[str, str] = {}
     seen_terms: set[str] = set()
     for h in hits:
@@ -226,6 +227,8 @@ def reason_words(hits) -> list[str]:
         seen_terms.add(h.term)
         if h.field == "categories":
             text = f"in {text}"
+        elif h.field == "authors":
+            text = f"by {text}"
         elif len(text) > MAX_MARK_CHARS or len(text.split()) > MAX_MARK_WORDS:
             found = _WORD.findall(text)
             text = f"{found[0]} … {found[-1]}" if len(found) > 1 else text[:MAX_MARK_CHARS] + "…"
@@ -253,6 +256,7 @@ class Card:
     title: str
     title_html: Markup
     url: str  # the title's link: the abstract page, else a search for the title
+    url_label: str  # what that link is: "Abstract", or "Search arXiv" when no page is known
     anchor: str  # the card's id, for the contents list
     authors: list
     authors_text: str  # shortened: "A, B, C, … and 9 more"
@@ -374,6 +378,7 @@ class Composer:
             title=paper.title,
             title_html=highlight(paper.title, self._hit_patterns(m, "title")),
             url=paper_link(paper),
+            url_label="Abstract" if paper.url else "Search arXiv",
             anchor=anchor_for(paper.id),
             authors=list(paper.authors),
             authors_text=short_authors(paper.authors),

@@ -15,7 +15,8 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -184,12 +185,39 @@ class _SendRun:
         self.worker_states: list[State] = []
         self.with_papers = 0
         self.stop: Callable[[], bool] | None = None
+        self._held: list[DigestResult | str] | None = None
+        self._planner = threading.get_ident()
 
     def _result(self, result: DigestResult) -> None:
+        if self._held is not None and threading.get_ident() == self._planner:
+            self._held.append(result)
+            return
         with self.lock:
             self.results.append(result)
             if self.progress:
                 self.progress(result)
+
+    def _warn(self, message: str) -> None:
+        if self._held is not None and threading.get_ident() == self._planner:
+            self._held.append(message)
+            return
+        self.warn(message)
+
+    @contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Say nothing while a batch is held: a full pipe or a stopped terminal
+        must not keep the batch's transaction (and what it locks) open.  What
+        was to be said comes out right after."""
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            for item in held:
+                if isinstance(item, str):
+                    self.warn(item)
+                else:
+                    self._result(item)
 
     def run(self, subs: list[Subscriber], transport: Transport | None) -> SendReport:
         config, state, now = self.config, self.state, self.now
@@ -249,11 +277,16 @@ class _SendRun:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher."""
         queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
-        with self.state.claiming([s.email for s in subs], self.now) as batch:
+        with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
-                if known is None or (known.open is not None and known.open.status == "sending"):
-                    # another worker holds it, or is delivering its digest right now
+                if (
+                    known is None
+                    or (known.open is not None and known.open.status == "sending")
+                    or (known.open is None and known.settled_since_start)
+                ):
+                    # another worker holds it, is delivering its digest right now,
+                    # or has settled it since this run started (the same round)
                     self._result(DigestResult(sub.email, "other worker"))
                     continue
                 planned = self._plan_one(sub, known, batch)
@@ -342,6 +375,7 @@ class _SendRun:
             self.state = open_state(self.config.state_target)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
+            self._planner = threading.get_ident()
             if hasattr(transport, "sessions"):
                 transport.sessions = sessions
             self._deliver(subs, transport)
@@ -405,7 +439,7 @@ class _SendRun:
             return None
         composed = self.composer.compose(sub, matches, now=now, message_id=open_.message_id if open_ else None)
         for warning in composed.warnings:
-            self.warn(warning)
+            self._warn(warning)
         if matches:
             self.with_papers += 1
         if batch is None:

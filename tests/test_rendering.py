@@ -500,3 +500,18 @@ def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
 def test_a_common_word_is_marked_a_few_times_not_everywhere():
     out = str(highlight("the a the b the c the d the", [re.compile(r"\bthe\b")]))
     assert out.count("<mark>") == 3 and out.endswith("d the")
+
+
+def test_reason_words_name_fields_in_words_and_search_links_say_so(tmp_path):
+    from newsletter.matching import Hit
+    from newsletter.rendering import reason_words
+
+    hits = [Hit("optimi*", "title", "Optimization"), Hit("optimi*", "abstract", "optimizer"),
+            Hit("cs.LG", "categories", "cs.LG"), Hit("Ana Müller", "authors", "Ana Müller"),
+            Hit("/a.*z/", "abstract", "a " + "long " * 20 + "z")]
+    assert reason_words(hits) == ["Optimization", "in cs.LG", "by Ana Müller", "a … z"]
+    config = load(tmp_path)  # hf-papers-text papers: no abstract page known
+    (sub, matches), = digests(config, "ada@example.org")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert ">Search arXiv</a>" in composed.html and ">Abstract</a>" not in composed.html
+    assert "Search arXiv: https://arxiv.org/search/?query=" in composed.text

@@ -790,3 +790,63 @@ def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
     assert r.code == 2 and "--to: 'state2.sqlite3' is not a postgresql:// URL" in r.err
     r = cli("state", "migrate", "--to", "postgresql://u@127.0.0.1:1/db")
     assert r.code == 2 and r.err.strip() == "newsletter-state.sqlite3: no SQLite state here (nothing to migrate)"
+
+
+# --------------------------------------------------------------------------- PostgreSQL: many workers
+
+
+def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_it(tmp_path, cli, smtp_server, pg_url):
+    """The done-when test of scale-out: three `newsletter send` workers on one
+    PostgreSQL state split 1,500 subscribers; the one delivering message 200 is
+    killed (SIGKILL) with that message accepted but unacknowledged; one more
+    send leaves every subscriber with exactly one digest."""
+    count = 1500
+    box = smtp_server.mailbox
+    box.block_at = 200
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 1\n"), subscribers=many(count), extra=f"state: {pg_url}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    # Output to files, not pipes: a worker must never wait for the test to read it.
+    logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(3)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+            cwd=tmp_path, env=env, stdout=out.open("w"), stderr=err.open("w"), text=True,
+        )
+        for out, err in logs
+    ]
+    try:
+        assert box.blocked.wait(120), "message 200 never arrived"
+        in_flight = box.messages[199]
+        pid = int(in_flight.message_id.split(".")[1])  # make_msgid puts the sender's pid there
+        [victim] = [w for w in workers if w.pid == pid]
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        box.release.set()
+        codes = {w.pid: w.wait(timeout=120) for w in workers if w is not victim}
+        survivors = [
+            (out.read_text(), err.read_text(), codes[w.pid]) for w, (out, err) in zip(workers, logs) if w is not victim
+        ]
+    finally:
+        box.release.set()
+        for w in workers:
+            w.kill()
+    assert victim.returncode == -signal.SIGKILL
+    for out, err, code in survivors:
+        assert code == 0, err
+        assert "other workers" in out.strip().splitlines()[-1]  # they met each other's batches and skipped them
+    first_run = list(box.messages)
+    assert len({m.message_id.split(".")[1] for m in first_run}) == 3  # all three delivered a share
+    assert sum(1 for s, status, *_ in digests(pg_url) if status == "sent") < count  # the victim's claims are owed
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert f"{in_flight.message_id} was being sent when an earlier run" in r.err
+    rows = digests(pg_url)
+    assert len(rows) == count and {status for _, status, *_ in rows} == {"sent"}
+    assert sorted(s for s, *_ in rows) == sorted(f"user{i:02}@example.org" for i in range(count))
+    # Everyone got their digest once; the one possible repeat is the message in flight at the kill.
+    ids = [m.message_id for m in box.messages]
+    assert sorted(set(box.recipients())) == sorted(f"user{i:02}@example.org" for i in range(count))
+    assert len(set(ids)) == count and len(ids) - count <= 1
+    assert all(ids.count(i) == 1 for i in ids if i != in_flight.message_id)
+    assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == f"sent 0, empty {count}, failed 0, not due 0"

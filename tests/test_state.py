@@ -364,6 +364,47 @@ def test_database_url_rules():
         check_state_target("postgresql://u@h:5432")
 
 
+def test_postgres_workers_starting_together_create_the_schema_once(pg_url):
+    import threading
+
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            open_state(pg_url).close()
+        except BaseException as exc:  # noqa: BLE001 -- collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    from newsletter.state import postgres
+
+    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
+
+
+def test_postgres_a_subscriber_settled_by_another_worker_of_this_round_is_not_due_again(pg_url):
+    x = "x@example.org"
+    with open_state(pg_url) as early:
+        early.see_subscribers([x], T0)
+        assert not early.plan([x])[x].settled_since_start
+        with open_state(pg_url) as other:
+            [did] = other.claim([(None, x, "<x@x>", ["p"])], T0)
+            other.mark_sent(did, x, 1, T0)  # delivered after `early` started: same round
+        assert early.plan([x])[x].settled_since_start
+    with open_state(pg_url) as later:  # a later run: a new round
+        assert not later.plan([x])[x].settled_since_start
+        later.served([x], T0)
+        assert later.plan([x])[x].settled_since_start
+    with open_state(pg_url, readonly=True) as ro:
+        assert not ro.plan([x])[x].settled_since_start
+
+
 # --------------------------------------------------------------------------- unsubscribes
 
 

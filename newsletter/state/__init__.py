@@ -139,6 +139,11 @@ class SubscriberState:
     last_served: datetime | None = None
     open: OpenDigest | None = None
     sent_paper_ids: frozenset[str] = field(default=frozenset())
+    #: Another worker settled this subscriber (delivered, or found nothing to
+    #: send) after this worker started: both belong to the same round, so it
+    #: is not due again in this one, schedule or not.  Only a shared state
+    #: (PostgreSQL) sets it; on SQLite one sender runs at a time.
+    settled_since_start: bool = False
 
 
 class Batch(ABC):

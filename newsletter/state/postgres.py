@@ -15,12 +15,14 @@ How workers share the sending, and why nothing is lost or sent twice:
   lock the moment that connection ends: the process exited, was killed
   with ``kill -9`` (the kernel closes its socket), or its host vanished
   (TCP keepalives, set on every connection, notice within about a minute).
-- Planning a batch (:meth:`PostgresState.claiming`) locks the batch's
-  subscriber rows ``FOR UPDATE SKIP LOCKED`` in one transaction on the
-  session connection, reads their state, lets the engine compose, and
+- Planning a batch (:meth:`PostgresState.claiming`) locks the batch's rows
+  of ``subscriber_locks`` ``FOR UPDATE SKIP LOCKED`` in one transaction on
+  the session connection, reads their state, lets the engine compose, and
   commits the claimed digests as ``sending`` in the same transaction.  A
   row another worker holds is skipped, never waited for; a subscriber whose
-  digest is ``sending`` by a live worker is left to it.
+  digest is ``sending`` by a live worker, or that another worker settled
+  since this one started (the same round), is left alone.  Nothing but
+  planning locks those rows, so the outcome marks never wait for a planner.
 - :meth:`PostgresState.recover` (at the start of every send) takes each
   ``sending`` digest whose worker's advisory lock is free, i.e. whose
   worker is gone, back to ``pending``; it goes out again with the same
@@ -119,9 +121,24 @@ _V2_UNSUBSCRIBED = [
     )""",
 ]
 
+#: Version 3, for workers sharing the sending:
+#: - ``subscribers.settled_at``: when a subscriber was last settled (delivered,
+#:   or nothing to send) by the database's clock, so that workers of one round
+#:   tell "settled after I started" whatever ``--now`` they run at (see
+#:   :attr:`SubscriberState.settled_since_start`); readers never need it;
+#: - ``subscriber_locks``: one row per subscriber, locked ``FOR UPDATE SKIP
+#:   LOCKED`` by the worker planning it and never updated, so planning never
+#:   blocks the outcome marks (which update ``subscribers``) and they never
+#:   block planning.
+_V3_WORKERS = [
+    "ALTER TABLE subscribers ADD COLUMN settled_at TIMESTAMPTZ",
+    "CREATE TABLE subscriber_locks (email TEXT PRIMARY KEY)",
+    "INSERT INTO subscriber_locks (email) SELECT email FROM subscribers",
+]
+
 #: ``MIGRATIONS[n]`` turns a version-``n`` database into version ``n + 1``
 #: (a list of statements, run in one transaction).  Append, never edit.
-MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED]
+MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the database lacks as empty.
@@ -202,6 +219,8 @@ class PostgresState(State):
         self._pool_lock = threading.Lock()
         self._thread = threading.get_ident()
         self._empty = False  # a read-only open of a database without our schema
+        #: When this worker started, by the database's clock (writers only).
+        self.started: datetime | None = None
         self.version = SCHEMA_VERSION  # the database's, once opened (older only when read-only)
         #: This worker's advisory lock key, recorded on every digest it claims.
         self.worker = secrets.randbits(63)
@@ -225,6 +244,8 @@ class PostgresState(State):
             if not readonly:
                 with state._errors():
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
+                    row = state.session.execute("SELECT clock_timestamp()").fetchone()
+                    state.started = row[0] if row else None
         except BaseException:
             state.close()
             raise
@@ -271,16 +292,21 @@ class PostgresState(State):
         con = self.session
         assert con is not None
         try:
-            with con.transaction():
-                con.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
-                version = self._version()  # another worker may have migrated meanwhile
-                if version == 0:
-                    con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
-                    con.execute("INSERT INTO paper_digest_schema VALUES (0)")
-                for step in MIGRATIONS[version:]:
-                    for statement in step:
-                        con.execute(statement)
-                con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
+            # The lock is taken before the transaction begins, so that the
+            # transaction sees the tables a worker that migrated meanwhile made.
+            con.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+            try:
+                with con.transaction():
+                    version = self._version()  # another worker may have migrated meanwhile
+                    if version == 0:
+                        con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
+                        con.execute("INSERT INTO paper_digest_schema VALUES (0)")
+                    for step in MIGRATIONS[version:]:
+                        for statement in step:
+                            con.execute(statement)
+                    con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
+            finally:
+                con.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
         except pg_errors.InsufficientPrivilege as exc:
             raise StateError(
                 Problem(
@@ -404,7 +430,8 @@ class PostgresState(State):
             held = {
                 r[0]
                 for r in con.execute(
-                    "SELECT email FROM subscribers WHERE email = ANY(%s) ORDER BY email FOR UPDATE SKIP LOCKED", (keys,)
+                    "SELECT email FROM subscriber_locks WHERE email = ANY(%s) ORDER BY email FOR UPDATE SKIP LOCKED",
+                    (keys,),
                 )
             }
             mine = [e for e in emails if _key(e) in held]
@@ -426,10 +453,13 @@ class PostgresState(State):
             return {}
         keys = sorted({_key(e) for e in emails})
         with con.pipeline():
+            # settled_at only matters to a writer (and a reader may face a
+            # database from before it: READABLE_SINCE)
+            settled = "COALESCE(settled_at >= %(started)s, false)" if self.started is not None else "false"
             subs_cur = con.execute(
-                "SELECT email, first_seen, last_sent, COALESCE(last_served, last_sent) FROM subscribers "
-                "WHERE email = ANY(%s)",
-                (keys,),
+                f"SELECT email, first_seen, last_sent, COALESCE(last_served, last_sent), {settled} "
+                "FROM subscribers WHERE email = ANY(%(keys)s)",
+                {"started": self.started, "keys": keys},
             )
             open_cur = con.execute(_OPEN_DIGESTS, (keys,))
             sent_cur = con.execute(_SENT_PAPERS, (keys,))
@@ -442,9 +472,9 @@ class PostgresState(State):
         out = {}
         for email in emails:
             k = _key(email)
-            first, last, served = subs.get(k, (None, None, None))
+            first, last, served, settled = subs.get(k, (None, None, None, False))
             out[email] = SubscriberState(
-                email, _utc(first), _utc(last), _utc(served), opened.get(k), sent.get(k, frozenset())
+                email, _utc(first), _utc(last), _utc(served), opened.get(k), sent.get(k, frozenset()), settled
             )
         return out
 
@@ -503,10 +533,15 @@ class PostgresState(State):
         keys = sorted({_key(e) for e in emails})  # one order for every worker: no deadlocks
         with self._con() as con:
             for part in chunks(keys, 5000):
-                con.execute(
-                    "INSERT INTO subscribers (email, first_seen) SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
-                    (list(part), _aware(now)),
-                )
+                with con.transaction():
+                    con.execute(
+                        "INSERT INTO subscribers (email, first_seen) SELECT unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
+                        (list(part), _aware(now)),
+                    )
+                    con.execute(
+                        "INSERT INTO subscriber_locks (email) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING",
+                        (list(part),),
+                    )
 
     def see_papers(self, papers: Iterable[Paper], now: datetime) -> int:
         self._write()
@@ -542,7 +577,7 @@ class PostgresState(State):
         self._write()
         with self._con() as con:
             con.execute(
-                "UPDATE subscribers SET last_served = %s WHERE email = ANY(%s)",
+                "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
                 (_aware(now), sorted({_key(e) for e in emails})),
             )
 
@@ -553,7 +588,8 @@ class PostgresState(State):
             con.execute(
                 "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
                 "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
-                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s WHERE email = %(email)s",
+                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email = %(email)s",
                 {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
             )
 
@@ -633,7 +669,7 @@ class _PostgresBatch(Batch):
     def served(self, emails: Iterable[str]) -> None:
         with self.state._errors():
             self.con.execute(
-                "UPDATE subscribers SET last_served = %s WHERE email = ANY(%s)",
+                "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
                 (_aware(self.now), sorted({_key(e) for e in emails})),
             )
 
