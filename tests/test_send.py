@@ -467,7 +467,7 @@ def test_state_from_a_newer_version_or_not_a_database_is_a_clear_error(tmp_path,
         assert r.code == 2
         assert r.err.strip() == (
             "newsletter-state.sqlite3: the state was written by a newer Paper Digest (schema version 99; "
-            f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest or use another state file"
+            f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest-mailer or use another state file"
         )
     state.write_bytes(b"this is not sqlite" * 100)
     r = cli("send", "--now", NOW)
