@@ -385,8 +385,8 @@ def validate(
     """Check what loading the config cannot: every local source parses, every check passes.
 
     Remote sources (arxiv, hf-daily, feed without ``path``) are fetched only
-    with ``fetch``: by default validate stays fast, offline and free of side
-    effects (no cache writes, no requests counted against rate limits).  With
+    with ``fetch``: by default validate stays fast and offline (no HTTP cache
+    writes, no requests counted against rate limits).  With
     ``fetch`` each remote source is read (through the cache, like ``send``)
     and its paper count or error handed to ``progress``; a failure is a
     problem.  Raises :class:`NewsletterError` carrying every problem found,

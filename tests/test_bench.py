@@ -25,3 +25,13 @@ def test_workload_has_the_claimed_sizes(tmp_path):
     digests = list(pipeline.match(config, papers))
     assert sum(1 for _, matches in digests if matches) >= 30  # the terms really match
     assert make_workload(tmp_path / "again", papers=700, topics=12, subscribers=40).read_text() == path.read_text()
+
+
+def test_big_export_is_one_file_of_the_claimed_papers(tmp_path):
+    from memory import make_big_export
+
+    path, size = make_big_export(tmp_path, papers=900, subscribers=5)
+    [export] = (tmp_path / "papers").iterdir()
+    assert export.stat().st_size == size > 900 * 500
+    config = load_config(path)
+    assert len(pipeline.papers(config)) == 900 and len(config.subscribers) == 5
