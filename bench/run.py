@@ -299,7 +299,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller workload, fewer repetitions")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["parse", "render", "smtp", "send", "e2e", "dry-run", "ranking", "quality", "latex"])
+                        choices=["parse", "render", "smtp", "send", "e2e", "dry-run", "ranking", "quality", "latex",
+                                 "memory"])
     parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -345,6 +346,10 @@ def main() -> None:
             from latex_text import bench_latex
 
             bench_latex(table, 1000 if args.quick else 5000)
+        if "memory" not in args.skip:  # bench/memory.py: one 100 MB export, peak RSS and state size
+            from memory import bench_memory
+
+            bench_memory(table, 8_600 if args.quick else 86_000)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

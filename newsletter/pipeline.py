@@ -354,6 +354,26 @@ def _check_web_secret(config: Config) -> list[Problem]:
 CHECKS.append(_check_web_secret)
 
 
+def _check_ranking_model(config: Config) -> list[Problem]:
+    """Topics with ``about``/``like`` need the embedding model: a broken install
+    is found by ``validate``, not by the first ``send``.  Loading it takes a
+    fraction of a second and happens only when such a topic exists."""
+    ranked = [key for key, topic in config.topics.items() if topic.ranked]
+    if not ranked:
+        return []
+    from .ranking import RankingError, load_model
+
+    first = config.topics[ranked[0]]
+    try:
+        load_model(config.problem(("topics", ranked[0], "about" if first.about else "like"), ""))
+    except RankingError as exc:
+        return list(exc.problems)
+    return []
+
+
+CHECKS.append(_check_ranking_model)
+
+
 def validate(
     config: Config,
     *,
@@ -365,8 +385,8 @@ def validate(
     """Check what loading the config cannot: every local source parses, every check passes.
 
     Remote sources (arxiv, hf-daily, feed without ``path``) are fetched only
-    with ``fetch``: by default validate stays fast, offline and free of side
-    effects (no cache writes, no requests counted against rate limits).  With
+    with ``fetch``: by default validate stays fast and offline (no HTTP cache
+    writes, no requests counted against rate limits).  With
     ``fetch`` each remote source is read (through the cache, like ``send``)
     and its paper count or error handed to ``progress``; a failure is a
     problem.  Raises :class:`NewsletterError` carrying every problem found,

@@ -263,7 +263,6 @@ class _SendRun:
         dry = transport is None
         if not dry:
             state.see_subscribers((s.email for s in subs), now)
-            state.see_papers(self.papers, now)
             for did, email, message_id, owner in state.recover():
                 self.warn(
                     f"digest {did} for {email} {message_id} was being sent when an earlier run "
@@ -334,6 +333,12 @@ class _SendRun:
                 if planned is not None:
                     queued.append(planned)
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in queued]) if queued else []
+        if queued:
+            # The state keeps the papers a digest owes (to rebuild it should they
+            # leave the sources), not every paper read: it grows with what is sent.
+            known = self.index.papers
+            owed = {pid: known[pid] for _, _, c in queued for pid in c.paper_ids if pid in known}
+            self.state.see_papers(owed.values(), self.now)
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed) in zip(ids, queued):
             self.failures[did] = open_.failures if open_ else 0

@@ -172,3 +172,14 @@ def test_a_refused_test_email_exits_1_with_the_reply(tmp_path, cli, smtp_server)
         "test email to me@example.net not delivered: recipient me@example.net refused: 550 5.1.1 no such user"
     )
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
+def test_a_subscriber_with_nothing_matching_is_a_located_error(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox", titles=("Protein Folding Revisited", "Graph Coloring Bounds"))
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "ada@example.org")
+    assert r.code == 2
+    assert r.err.strip() == (
+        "config.yaml:14: subscribers[0].topics: no current paper matches ada@example.org's topics (diffusion) "
+        "among 2 papers; try test-email without --subscriber for a sample digest"
+    )
+    assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").glob("*.eml"))

@@ -788,3 +788,20 @@ def test_a_paper_keeps_no_link_that_is_not_http(url):
     paper = Paper("T", "A", "s", url=url, pdf_url=url, github=url)
     assert (paper.url, paper.pdf_url, paper.github) == (None, None, None)
     assert Paper("T", "A", "s", url=" https://x.org/a\n").url == "https://x.org/a"
+
+
+def test_every_source_failing_is_loud_for_papers_and_match_too(http_server, tmp_path, cli):
+    http_server.route("/feed.xml", Reply(500, b"boom"))
+    write_config(tmp_path, f"""
+sources: [{{type: feed, name: blog, url: "{http_server.url('/feed.xml')}"}}]
+topics: {{t: {{any: [x]}}}}
+http: {{retries: 0}}
+""")
+    for command in ("papers", "match"):
+        r = cli(command)
+        assert r.code == 2, command
+        assert r.err.strip().splitlines() == [
+            f"{http_server.url('/feed.xml')}: source 'blog': HTTP 500 Internal Server Error",
+            "every source failed (1 of 1); no papers were read",
+        ]
+        assert r.out == ""

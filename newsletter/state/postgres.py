@@ -269,7 +269,7 @@ class PostgresState(State):
             raise StateError(
                 Problem(
                     f"the state was written by a newer Paper Digest (schema version {version}; "
-                    f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest or use another database",
+                    f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest-mailer or use another database",
                     self.name,
                 )
             )

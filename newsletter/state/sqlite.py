@@ -213,7 +213,7 @@ class SQLiteState(State):
             raise StateError(
                 Problem(
                     f"the state was written by a newer Paper Digest (schema version {version}; "
-                    f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest or use another state file",
+                    f"this version knows up to {SCHEMA_VERSION}); upgrade paper-digest-mailer or use another state file",
                     str(self.path),
                 )
             )
