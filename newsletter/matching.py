@@ -234,6 +234,10 @@ class PaperMatch:
         }
 
 
+#: Papers matched together (one word index at a time); see :meth:`Matcher.results`.
+INDEX_SLICE = 4096
+
+
 def field_texts(paper: Paper) -> dict[str, str]:
     return {
         "title": paper.title,
@@ -341,21 +345,25 @@ class Matcher:
     def results(self, papers: list[Paper], topics: Iterable[str] | None = None) -> dict[str, dict[str, TopicMatch]]:
         """Per topic (all, or the named ones), the papers its rules let in, by id."""
         rules = [self.rules[k] for k in topics] if topics is not None else list(self.rules.values())
-        texts = [field_texts(p) for p in papers]
-        folded = [{k: v.casefold() for k, v in t.items()} for t in texts]
-        words = _WordIndex(folded)
-        results: dict[str, dict[str, TopicMatch]] = {}
-        for rule in rules:
-            found: dict[str, TopicMatch] = {}
-            candidates = rule.candidates(words)
-            for i in range(len(papers)) if candidates is None else sorted(candidates):
-                try:
-                    m = rule.match(papers[i], texts[i], folded[i], words.tokens(i))
-                except RegexTimeout as exc:
-                    raise self._located(rule.key, exc, papers[i]) from None
-                if m:
-                    found[papers[i].id] = m
-            results[rule.key] = found
+        results: dict[str, dict[str, TopicMatch]] = {rule.key: {} for rule in rules}
+        # A slice at a time: the folded texts and the word index (several times
+        # the papers' own size) exist for one slice only, so memory stays
+        # proportional to the papers, not to a big export's word count.
+        for start in range(0, len(papers), INDEX_SLICE):
+            part = papers[start : start + INDEX_SLICE]
+            texts = [field_texts(p) for p in part]
+            folded = [{k: v.casefold() for k, v in t.items()} for t in texts]
+            words = _WordIndex(folded)
+            for rule in rules:
+                found = results[rule.key]
+                candidates = rule.candidates(words)
+                for i in range(len(part)) if candidates is None else sorted(candidates):
+                    try:
+                        m = rule.match(part[i], texts[i], folded[i], words.tokens(i))
+                    except RegexTimeout as exc:
+                        raise self._located(rule.key, exc, part[i]) from None
+                    if m:
+                        found[part[i].id] = m
         return results
 
 

@@ -25,3 +25,21 @@ def test_workload_has_the_claimed_sizes(tmp_path):
     digests = list(pipeline.match(config, papers))
     assert sum(1 for _, matches in digests if matches) >= 30  # the terms really match
     assert make_workload(tmp_path / "again", papers=700, topics=12, subscribers=40).read_text() == path.read_text()
+
+
+def test_send_workload_has_four_topic_mixes_and_digests_of_about_56_kb(tmp_path):
+    from send_e2e import MIXES, make_send_workload, message_size
+
+    config = load_config(make_send_workload(tmp_path / "w", 8))
+    assert len(config.subscribers) == 8 and {tuple(s.topics) for s in config.subscribers} == {tuple(m) for m in MIXES}
+    assert 52_000 <= message_size(tmp_path / "size") <= 62_000  # the real command's digests, via the outbox
+
+
+def test_big_export_is_one_file_of_the_claimed_papers(tmp_path):
+    from memory import make_big_export
+
+    path, size = make_big_export(tmp_path, papers=900, subscribers=5)
+    [export] = (tmp_path / "papers").iterdir()
+    assert export.stat().st_size == size > 900 * 500
+    config = load_config(path)
+    assert len(pipeline.papers(config)) == 900 and len(config.subscribers) == 5

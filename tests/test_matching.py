@@ -122,8 +122,13 @@ def test_excluded_papers_are_not_selected():
     assert [m.paper.title for m in got] == ["Diffusion B"]
 
 
-def test_word_index_finds_exactly_what_checking_every_paper_finds():
-    """The inverted index only prunes; it must never lose a match."""
+@pytest.mark.parametrize("index_slice", [4096, 7], ids=["one slice", "slices of 7 papers"])
+def test_word_index_finds_exactly_what_checking_every_paper_finds(monkeypatch, index_slice):
+    """The inverted index only prunes; it must never lose a match, whether
+    the papers are indexed at once or a slice at a time (memory bound)."""
+    import newsletter.matching
+
+    monkeypatch.setattr(newsletter.matching, "INDEX_SLICE", index_slice)
     import random
     import re as _re
 

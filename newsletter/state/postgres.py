@@ -54,7 +54,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import Problem, StateError
 from ..models import Paper
-from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, public_url
+from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, public_url
 from . import key as _key
 
 #: Advisory lock key (transaction level) serialising schema migrations.
@@ -138,9 +138,12 @@ _V3_WORKERS = [
 
 #: ``MIGRATIONS[n]`` turns a version-``n`` database into version ``n + 1``
 #: (a list of statements, run in one transaction).  Append, never edit.
-#: Version 4: the workers sending right now (a row each while they live), so
-#: that a worker joining running ones joins their round (see ``round_start``).
-_V4_ROUNDS = [
+#: Version 4: failed runs per digest (back-off, and holding a digest refused run after run).
+_V4_FAILURES = ["ALTER TABLE digests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0"]
+
+#: Version 5: the workers sending right now (a row each while they live), so
+#: that a worker joining running ones joins their round (see ``_join_round``).
+_V5_ROUNDS = [
     """CREATE TABLE workers (
         worker  BIGINT PRIMARY KEY,
         started TIMESTAMPTZ NOT NULL,
@@ -148,22 +151,23 @@ _V4_ROUNDS = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_ROUNDS]
+MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the database lacks as empty.
 #: Raise it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1
+READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database)
 
 _PLAN = """
 SELECT k.email, s.first_seen, s.last_sent, COALESCE(s.last_served, s.last_sent), {settled},
-       o.id, o.status, o.message_id, o.attempts, o.created, o.last_error, o.papers,
+       o.id, o.status, o.message_id, o.attempts, o.created, o.last_error, o.papers, o.next_attempt, o.failures,
        ARRAY(SELECT dp.paper_id FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
              WHERE d.subscriber = k.email AND d.status = 'sent')
 FROM unnest(%(keys)s::text[]) AS k(email)
 LEFT JOIN subscribers s ON s.email = k.email
 LEFT JOIN LATERAL (
-    SELECT d.id, d.status, d.message_id, d.attempts, d.created, d.last_error,
+    SELECT d.id, d.status, d.message_id, d.attempts, d.created, d.last_error, d.next_attempt,
+           {failures} AS failures,
            ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) AS papers
     FROM digests d WHERE d.subscriber = k.email AND d.status <> 'sent'
 ) o ON true
@@ -496,32 +500,23 @@ class PostgresState(State):
         settled = "COALESCE(s.settled_at >= %(started)s, false)" if self.started is not None else "false"
         # One statement, so one snapshot: read in several, a mark committed
         # between them could show a digest neither open nor settled.
-        rows = con.execute(_PLAN.format(settled=settled), {"started": self.started, "keys": keys}).fetchall()
+        failures = "d.failures" if self.version >= 4 else "0"  # a reader of a database from before it
+        rows = con.execute(
+            _PLAN.format(settled=settled, failures=failures), {"started": self.started, "keys": keys}
+        ).fetchall()
         known = {}
-        for (k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, sent) in rows:
-            opened = None if did is None else OpenDigest(did, k, status, mid, attempts, tuple(papers), _utc(created), error)  # type: ignore[arg-type]
+        for (k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, sent) in rows:
+            opened = (
+                None
+                if did is None
+                else OpenDigest(did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails)
+            )
             known[k] = (_utc(first), _utc(last), _utc(served), opened, frozenset(sent), bool(settled_now))
         out = {}
         for email in emails:
             first, last, served, opened, sent, settled_now = known[_key(email)]
             out[email] = SubscriberState(email, first, last, served, opened, sent, settled_now)
         return out
-
-    def digests(self, email: str | None = None) -> list[DigestRecord]:
-        if self._empty:
-            return []
-        where, args = ("WHERE subscriber = %s", (_key(email),)) if email else ("", ())
-        with self._con() as con:
-            rows = con.execute(
-                "SELECT id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt, "
-                "ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) "
-                f"FROM digests d {where} ORDER BY id",
-                args,
-            ).fetchall()
-        return [
-            DigestRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6].astimezone(UTC), _utc(r[7]), _utc(r[8]), tuple(r[9]))
-            for r in rows
-        ]
 
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         wanted = list(dict.fromkeys(ids))
@@ -622,13 +617,31 @@ class PostgresState(State):
                 {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
             )
 
+    def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
+        """One transaction, two statements, for any number of deliveries."""
+        self._write()
+        if not items:
+            return
+        with self._con() as con, con.transaction():
+            con.execute(
+                "UPDATE digests d SET status = 'sent', sent = %s, attempts = d.attempts + v.tries, last_error = NULL, "
+                "next_attempt = NULL FROM unnest(%s::bigint[], %s::integer[]) AS v(id, tries) WHERE d.id = v.id",
+                (_aware(now), [i for i, _, _ in items], [t for _, _, t in items]),
+            )
+            con.execute(
+                "UPDATE subscribers SET last_sent = %s, last_served = %s, settled_at = clock_timestamp() "
+                "WHERE email = ANY(%s)",
+                (now, now, sorted({_key(e) for _, e, _ in items})),
+            )
+
     def mark_unsent(
         self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
     ) -> None:
         self._write()
         with self._con() as con:
             con.execute(
-                "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s WHERE id = %s",
+                "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
+                "failures = failures + 1 WHERE id = %s",
                 ("failed" if permanent else "pending", tries, error, next_attempt, digest_id),
             )
 
@@ -749,6 +762,10 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
             "digests": "id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt, owner, claimed_at",
             "digest_papers": "digest_id, paper_id, position",
         }
+        if getattr(source, "version", 1) >= 3:  # failed runs per digest
+            select, kinds = tables["digests"]
+            tables["digests"] = (select.replace(" FROM digests", ", failures FROM digests"), (*kinds, 0))
+            columns["digests"] += ", failures"
         if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
             tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
             columns["unsubscribed"] = "email, at"
