@@ -247,6 +247,9 @@ class Embedder:
             try:
                 self.cache.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.cache, timeout=30)
+                # A cache: a crash may lose the last vectors (they are computed
+                # again), so no fsync per commit (one per topic's query otherwise).
+                db.execute("PRAGMA synchronous = OFF")
                 db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS papers (id TEXT PRIMARY KEY, title_key TEXT NOT NULL, "
