@@ -74,7 +74,7 @@ DEFAULT_MIN_SCORE_WITH_RULES = 0.0
 # tests/data/relevance (see bench/quality.py); the held-out split is only reported.
 W_SEMANTIC = 1.0
 W_LEXICAL = 1.0
-W_RULES = 0.5  # with rules: weight of the keyword score (matched terms) in the final score
+W_RULES = 0.9  # with rules: weight of the keyword score (matched terms) in the final score
 W_LIKE = 1.0  # how far the liked papers pull the semantic query (Rocchio)
 W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
