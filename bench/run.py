@@ -271,7 +271,7 @@ def bench_smtp(table: Table, data: bytes, size: dict) -> None:
 
 
 def bench_send(table: Table, folder: Path, size: dict) -> None:
-    if not (ROOT / "newsletter" / "state.py").exists():
+    if not (ROOT / "newsletter" / "state").exists():
         table.add("newsletter send end to end", "not measured: `newsletter send` (delivery stage) not merged yet",
                   "< 60 s and < 500 MB", False)
         return
@@ -299,7 +299,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller workload, fewer repetitions")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=["parse", "render", "smtp", "send", "ranking", "quality", "latex", "memory"])
+                        choices=["parse", "render", "smtp", "send", "e2e", "dry-run", "ranking", "quality", "latex",
+                                 "memory"])
     parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -325,6 +326,14 @@ def main() -> None:
             bench_smtp(table, data, size)
         if "send" not in args.skip and have_postfix:
             bench_send(table, folder / "send", size)
+        if "e2e" not in args.skip and have_postfix:  # bench/send_e2e.py: send vs smtp-source, 2,000 x 56 KB
+            from send_e2e import bench_send_e2e
+
+            bench_send_e2e(table, Sink, folder / "e2e", 2000, size["reps"])
+        if "dry-run" not in args.skip:  # bench/send_e2e.py: send --dry-run, flat memory up to 100,000
+            from send_e2e import bench_dry_run
+
+            bench_dry_run(table, folder / "dry-run", (10000, 40000) if args.quick else (25000, 100000))
         if "ranking" not in args.skip:  # bench/ranking.py: about/like topics, end to end
             from ranking import bench_ranking
 

@@ -13,6 +13,7 @@ import logging
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -169,6 +170,38 @@ def _parse_now(ctx, param, value: str | None) -> datetime:
     return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
+#: A send to this many subscribers or more shows a progress bar on a terminal.
+LONG_SEND = 50
+
+
+class _SendProgress:
+    """What ``send`` prints per digest.  On a terminal (stdout and stderr) and
+    for a long send: a progress bar on stderr, with only the failures printed
+    above it.  Otherwise (a pipe, a file, a short send): one line per digest,
+    as ever, written without a flush per line."""
+
+    def __init__(self, total: int) -> None:
+        self.bar: Any = None  # a tqdm bar
+        self.out = sys.stdout
+        if total >= LONG_SEND and sys.stdout.isatty() and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="digest", file=sys.stderr, dynamic_ncols=True)
+
+    def __call__(self, result) -> None:
+        if self.bar is None:
+            self.out.write(f"{result}\n")
+            return
+        self.bar.update(1)
+        if result.status == "failed":
+            self.bar.write(str(result), file=sys.stdout)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        self.out.flush()
+
+
 @cli.command()
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
 @click.option("--dry-run", is_flag=True, help="Show who would get how many papers; send and record nothing.")
@@ -185,8 +218,12 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             "back the next digests until then (use --dry-run to look ahead)",
             param_hint="'--now'",
         )
-    show = None if as_json else (lambda result: click.echo(str(result)))
-    report = pipeline.send(state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=show)
+    progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
+    try:
+        report = pipeline.send(state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     if as_json:
         emit_json(report.to_json())
     else:
@@ -364,6 +401,10 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         nxt = "next send" if r.schedule is None else (f"next {fmt(r.next_send)}" + (" (due now)" if r.due else ""))
         if r.schedule is None:
             nxt = "due at every send"
+        if r.retry_at and not r.due:
+            nxt += f"; a failed digest is retried from {fmt(r.retry_at)}"
+        if r.held:
+            nxt = f"held: refused {r.failures} times ({r.last_error}); not retried until the address is fixed"
         if r.unsubscribed:
             nxt = f"unsubscribed {fmt(r.unsubscribed)}, no digest until re-subscribed"
         click.echo(f"{r.email}: {when}; last sent {fmt(r.last_sent)}; {nxt}")

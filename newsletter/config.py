@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Problem, line_of
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
@@ -630,7 +630,7 @@ def load_config(path: str | os.PathLike) -> Config:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = line_of(data, exc.start)
         raise ConfigError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", shown, line)) from None
     return parse_config(text, path)
 
@@ -639,7 +639,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
     try:
-        root, data = _load_yaml(text)
+        plain = _load_plain(text, shown)
+        root, data = (None, plain[0]) if plain is not None else _load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -656,7 +657,9 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
 
     problems: list[Problem] = []
     lines: dict[tuple, int] = {}
-    if root is not None:
+    if plain is not None:
+        lines, problems = plain[1], plain[2]
+    elif root is not None:
         _record_lines(root, (), lines, problems, shown)
     if data is None:
         data = {}
@@ -690,6 +693,81 @@ class _AliasProblem(Exception):
         self.line = line
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
+def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Problem]] | None:
+    """A plain document (no anchors, aliases, merge keys or explicit tags, the
+    usual config) straight from the parser's events: the data, the line of
+    each path and the duplicate keys, as :func:`_load_yaml` and
+    :func:`_record_lines` give them, without holding a node for every value
+    (a config with 100,000 subscribers would take over 500 MB as nodes).
+    None for anything else: the node path handles it."""
+    helper = yaml.SafeLoader("")  # the resolver and constructors of safe_load
+    lines: dict[tuple, int] = {}
+    problems: list[Problem] = []
+    # frames: [container, path, is_mapping, pending key (raw text, value) or None, keys seen]
+    stack: list[list] = []
+    result: Any = None
+    documents = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        kind = type(event)
+        if kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+            if event.anchor is not None or (event.tag is not None and not (kind is yaml.ScalarEvent and event.tag == "!")):
+                return None
+            line = event.start_mark.line + 1
+            if kind is yaml.ScalarEvent:
+                tag = helper.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if tag == _STR:
+                    value = event.value
+                else:
+                    construct = helper.yaml_constructors.get(tag)
+                    if construct is None or tag == "tag:yaml.org,2002:merge":
+                        return None
+                    try:
+                        value = construct(helper, yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark))
+                    except Exception:  # noqa: BLE001 -- the node path reports it as before
+                        return None
+            else:
+                value = {} if kind is yaml.MappingStartEvent else []
+            if not stack:
+                result = value
+                lines.setdefault((), line)
+                path: tuple = ()
+            else:
+                frame = stack[-1]
+                container, at, is_mapping, pending, seen = frame
+                if is_mapping and pending is None:  # a key
+                    if kind is not yaml.ScalarEvent:
+                        return None
+                    raw = event.value
+                    if raw in seen:
+                        problems.append(Problem(f"duplicate key {raw!r}", shown, line, _dotted(at)))
+                    seen.add(raw)
+                    lines[at + (raw,)] = line
+                    frame[3] = (raw, value)
+                    continue
+                if is_mapping:
+                    path = at + (pending[0],)
+                    container[pending[1]] = value
+                    frame[3] = None
+                else:
+                    path = at + (len(container),)
+                    container.append(value)
+                    lines.setdefault(path, line)
+            if kind is not yaml.ScalarEvent:
+                stack.append([value, path, kind is yaml.MappingStartEvent, None, set()])
+        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+            stack.pop()
+        elif kind is yaml.DocumentStartEvent:
+            documents += 1
+            if documents > 1:
+                return None
+        elif kind is yaml.AliasEvent:
+            return None
+    return result, lines, problems
+
+
 def _load_yaml(text: str):
     """Parse once: the node tree (for line numbers) and the Python data built from it.
 
@@ -699,12 +777,17 @@ def _load_yaml(text: str):
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
-        if root is not None:
+        if root is not None and _ANCHOR.search(text):  # no anchor, no alias: nothing is shared
             _check_aliases(root)
         data = loader.construct_document(root) if root is not None else None
     finally:
         loader.dispose()
     return root, data
+
+
+#: Something that may be a YAML anchor (``&name`` where a value starts); a
+#: conservative test: an ``&`` inside a quoted string may match too.
+_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]")
 
 
 def _children(node) -> list:

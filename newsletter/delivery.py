@@ -48,6 +48,8 @@ from typing import Protocol
 
 from .config import Config
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
+from .files import write_atomic
+from .retrying import backoff
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +115,10 @@ def message_bytes(message: EmailMessage) -> bytes:
 
 
 def _quote_periods(data: bytes) -> bytes:
-    """SMTP dot-stuffing; most messages have no line starting with a dot."""
-    if data.startswith(b".") or b"\n." in data:
-        return smtplib._quote_periods(data)  # type: ignore[attr-defined]
-    return data
+    """SMTP dot-stuffing (a line starting with a dot gets another): what
+    ``smtplib`` does with a regular expression, with ``bytes.replace``."""
+    data = data.replace(b"\n.", b"\n..")
+    return b"." + data if data.startswith(b".") else data
 
 
 @dataclass(frozen=True)
@@ -197,15 +199,9 @@ class OutboxTransport:
 
     def send(self, envelope: Envelope) -> None:
         final = self.folder / self.filename(envelope)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         try:
-            tmp.write_bytes(envelope.data())
-            os.replace(tmp, final)
+            write_atomic(final, envelope.data(), mode=0o644)
         except OSError as exc:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
             raise TransportBroken(f"{final}: cannot write: {exc.strerror}") from None
 
     def close(self) -> None:
@@ -539,7 +535,9 @@ class RateLimit:
 class Dispatcher:
     """Deliver envelopes through ``transport.sessions`` parallel sessions.
 
-    ``submit`` blocks while every session is busy (memory stays flat);
+    ``submit`` blocks while every session is busy and ``backlog`` envelopes
+    wait (memory stays flat; a caller that prepares envelopes in batches
+    passes a batch or two, so the sessions never idle while it prepares the next);
     ``finish`` waits for the rest, closes the sessions, and re-raises an
     exception raised by ``on_outcome``.  Use as a context manager.
     """
@@ -555,6 +553,7 @@ class Dispatcher:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         stop: Callable[[], bool] | None = None,
+        backlog: int = 0,
     ) -> None:
         self.transport = transport
         self.stop_requested = stop  # true: retry nothing more, attempt nothing new (SIGTERM)
@@ -564,7 +563,7 @@ class Dispatcher:
         self.sleep = sleep
         self.rate = RateLimit(max_per_minute, sleep, clock)
         self.count = max(1, int(getattr(transport, "sessions", 1)))
-        self.queue: queue.Queue = queue.Queue(maxsize=2 * self.count)
+        self.queue: queue.Queue = queue.Queue(maxsize=max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
         self.error: BaseException | None = None
         self.threads = [
@@ -654,7 +653,7 @@ class Dispatcher:
                     if isinstance(exc, Unreachable):
                         self._stop(str(exc))
                     return Outcome(envelope, False, tries, str(exc))
-                delay = min(MAX_BACKOFF, self.retry_delay * 2 ** (tries - 1))
+                delay = backoff(self.retry_delay, tries, MAX_BACKOFF)
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)
                 self.sleep(delay)
                 if self.stop_requested is not None and self.stop_requested():

@@ -38,6 +38,14 @@ class Problem:
         return f"{where}{what}{self.message}"
 
 
+def line_of(data: bytes | str, offset: int, newline: bytes | str | None = None) -> int:
+    """The line (from 1) holding ``offset`` in ``data``, for ``FILE:LINE``
+    messages; ``newline`` is the line break as encoded in ``data`` (UTF-16...)."""
+    if newline is None:
+        newline = b"\n" if isinstance(data, bytes) else "\n"
+    return data.count(newline, 0, offset) + 1  # type: ignore[arg-type]
+
+
 class NewsletterError(Exception):
     """Base of every error the library raises on purpose."""
 

@@ -24,11 +24,13 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import feedparser
-
-from .errors import InputError, Problem
+from .errors import InputError, Problem, line_of
 from .models import Paper, arxiv_base_id
+
+if TYPE_CHECKING:
+    import feedparser
 
 Warn = Callable[[str], None]
 
@@ -42,8 +44,6 @@ _ANNOUNCE_PREFIX = re.compile(
 )
 _TAG = re.compile(r"<[^>]*>")
 
-#: XML problems feedparser reports that do not mean the document is broken.
-_HARMLESS = (feedparser.CharacterEncodingOverride,)
 
 
 def collapse(text: str | None) -> str:
@@ -68,11 +68,14 @@ def is_arxiv_id(value: str) -> bool:
 
 def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict:
     """feedparser, strictly: a document it had to guess at is an error, not a partial list."""
+    import feedparser  # imported when a feed is read: most sends start without one
+
     if not data.strip():
         raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
     parsed = feedparser.parse(data)
     exc = parsed.get("bozo_exception")
-    if parsed.get("bozo") and not isinstance(exc, _HARMLESS):
+    # a declared encoding overridden is harmless: the document itself is fine
+    if parsed.get("bozo") and not isinstance(exc, feedparser.CharacterEncodingOverride):
         line = exc.getLineNumber() if hasattr(exc, "getLineNumber") else None
         what = exc.getMessage() if hasattr(exc, "getMessage") else str(exc)
         raise InputError(
@@ -244,7 +247,7 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
     try:
         items = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = line_of(data, exc.start)
         raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
     except json.JSONDecodeError as exc:
         raise InputError(

@@ -28,18 +28,20 @@ import email.utils
 import hashlib
 import json
 import logging
-import os
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from .errors import InputError, Problem
+from .files import write_atomic
+from .retrying import backoff
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,8 @@ RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 def default_user_agent() -> str:
+    import httpx
+
     from . import __version__
 
     return f"paper-digest-mailer/{__version__} (python-httpx/{httpx.__version__})"
@@ -150,8 +154,8 @@ class ResponseCache:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if not body_unchanged:
-                _write_atomically(body_path, body)
-            _write_atomically(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
+                write_atomic(body_path, body, durable=True)
+            write_atomic(meta_path, json.dumps(meta, indent=1).encode("utf-8"), durable=True)
         except OSError as exc:
             log.warning("cannot write the HTTP cache in %s: %s", self.folder, exc.strerror or exc)
 
@@ -163,22 +167,6 @@ class ResponseCache:
             body_path.unlink(missing_ok=True)
         except OSError as exc:
             log.warning("cannot remove %s from the HTTP cache: %s", url, exc.strerror or exc)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 class _TooBig(Exception):
@@ -223,7 +211,7 @@ class Fetcher:
         self.backoff = backoff
         self.max_wait = max_wait
         self.fresh_for = fresh_for
-        self.user_agent = user_agent or default_user_agent()
+        self.user_agent = user_agent  # None: default_user_agent(), on the first request
         self.sleep = sleep
         self.clock = clock
         self._client: httpx.Client | None = None
@@ -258,12 +246,14 @@ class Fetcher:
 
     @property
     def client(self) -> httpx.Client:
+        import httpx  # imported on the first request: sends from local files never need it
+
         if self._client is None:
             self._client = httpx.Client(
                 timeout=self.timeout,
                 limits=httpx.Limits(max_keepalive_connections=0),  # one socket per request (see _request)
                 follow_redirects=True,
-                headers={"User-Agent": self.user_agent},
+                headers={"User-Agent": self.user_agent or default_user_agent()},
             )
         return self._client
 
@@ -284,6 +274,8 @@ class Fetcher:
         again, unconditionally, whatever the cache holds (a cached answer
         the caller found wanting).
         """
+        import httpx
+
         try:
             full = httpx.URL(url)
             if params:
@@ -340,8 +332,7 @@ class Fetcher:
                     raise InputError(Problem(f"source {source!r}: {problem}", key))
                 wait = retry_after(response.headers.get("Retry-After"), self.clock())
             if attempt + 1 < attempts:
-                delay = wait if wait is not None else self.backoff * 2**attempt
-                delay = min(delay, self.max_wait)
+                delay = min(wait, self.max_wait) if wait is not None else backoff(self.backoff, attempt + 1, self.max_wait)
                 log.info("%s: %s; retry %d of %d in %g s", key, problem, attempt + 1, self.retries, delay)
                 self.sleep(delay)
         tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
@@ -357,6 +348,8 @@ class Fetcher:
         connection's socket down at the deadline (the socket comes from
         httpcore's ``trace`` extension; connections are not kept alive, so
         every request has its own)."""
+        import httpx
+
         deadline = self.monotonic() + self.timeout
         answered = False
         streams: list = []

@@ -354,6 +354,26 @@ def _check_web_secret(config: Config) -> list[Problem]:
 CHECKS.append(_check_web_secret)
 
 
+def _check_ranking_model(config: Config) -> list[Problem]:
+    """Topics with ``about``/``like`` need the embedding model: a broken install
+    is found by ``validate``, not by the first ``send``.  Loading it takes a
+    fraction of a second and happens only when such a topic exists."""
+    ranked = [key for key, topic in config.topics.items() if topic.ranked]
+    if not ranked:
+        return []
+    from .ranking import RankingError, load_model
+
+    first = config.topics[ranked[0]]
+    try:
+        load_model(config.problem(("topics", ranked[0], "about" if first.about else "like"), ""))
+    except RankingError as exc:
+        return list(exc.problems)
+    return []
+
+
+CHECKS.append(_check_ranking_model)
+
+
 def validate(
     config: Config,
     *,
@@ -438,6 +458,12 @@ class ScheduleRow:
     next_send: datetime | None
     due: bool
     unsubscribed: datetime | None = None  # when it left; no digest until it re-subscribes
+    #: Its digest was refused permanently run after run: not tried again.
+    held: bool = False
+    #: A digest whose last run failed waits until then (back-off).
+    retry_at: datetime | None = None
+    failures: int = 0
+    last_error: str | None = None
 
     def to_json(self) -> dict:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
@@ -449,6 +475,10 @@ class ScheduleRow:
             "next_send": iso(self.next_send),
             "due": self.due,
             "unsubscribed": iso(self.unsubscribed),
+            "held": self.held,
+            "retry_at": iso(self.retry_at),
+            "failures": self.failures,
+            "last_error": self.last_error,
         }
 
 
@@ -464,7 +494,11 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
         k = known[sub.email]
         first, served, last = k.first_seen, k.last_served, k.last_sent
         nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
-        due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or k.open is not None
+        owed = k.open
+        due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or owed is not None
+        retry_at = owed.next_attempt if owed is not None and not owed.held else None
+        if owed is not None and (owed.held or (retry_at is not None and retry_at > now)):
+            due = False  # held, or backing off after a failed run
         gone = left.get(sub.email)
         if gone is not None:
             nxt, due = None, False
@@ -477,6 +511,10 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
                 nxt.astimezone(zone) if nxt else None,
                 due,
                 gone.astimezone(zone) if gone else None,
+                held=owed is not None and owed.held,
+                retry_at=retry_at.astimezone(zone) if retry_at else None,
+                failures=owed.failures if owed is not None else 0,
+                last_error=owed.last_error if owed is not None else None,
             )
         )
     return rows

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import html as html_lib
 import http.server
-import os
 import re
 import threading
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from .config import Config, Subscriber, expand_paths, load_config
 from .errors import NewsletterError
+from .files import write_atomic
 from .rendering import Composer, default_templates_dir
 
 VERSION_PATH = "/__version"
@@ -145,9 +145,7 @@ def preview(
     files["index.html"] = index_page(config, entries, now).encode("utf-8")
     out.mkdir(parents=True, exist_ok=True)
     for filename, data in files.items():
-        tmp = out / f".{filename}.tmp"
-        tmp.write_bytes(data)
-        os.replace(tmp, out / filename)
+        write_atomic(out / filename, data, mode=0o644)
     for filename in stale:
         (out / filename).unlink(missing_ok=True)
     return PreviewReport(out, tuple(entries), tuple(warnings))

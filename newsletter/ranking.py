@@ -253,6 +253,7 @@ class Embedder:
                     "title TEXT NOT NULL, text TEXT NOT NULL)"
                 )
                 db.execute("CREATE INDEX IF NOT EXISTS papers_by_title ON papers (title_key)")
+                db.execute("CREATE TABLE IF NOT EXISTS stems (key TEXT PRIMARY KEY, words TEXT NOT NULL)")
                 self._db = db
             except sqlite3.Error:
                 self.cache = None  # an unwritable cache folder: work without it
@@ -295,6 +296,34 @@ class Embedder:
                     pass  # a read-only or full disk: the vectors are simply not kept
         return out
 
+    def stems(self, texts: Sequence[str], tokens: Callable[[str], list[str]]) -> list[list[str]]:
+        """``tokens(text)`` for each text (BM25's stemmed words), from the cache
+        where possible: stemming is the largest cost of ranking cached papers."""
+        keys = [hashlib.sha1(f"stems-1\0{t}".encode()).hexdigest() for t in texts]
+        found: dict[str, str] = {}
+        db = self._open()
+        if db is not None:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                found.update(db.execute(f"SELECT key, words FROM stems WHERE key IN ({marks})", chunk))
+        out = []
+        new = []
+        for key, text in zip(keys, texts):
+            words = found.get(key)
+            if words is None:
+                out.append(tokens(text))
+                new.append((key, " ".join(out[-1])))
+            else:
+                out.append(words.split())
+        if new and db is not None:
+            try:
+                with db:
+                    db.executemany("INSERT OR REPLACE INTO stems (key, words) VALUES (?, ?)", new)
+            except sqlite3.Error:
+                pass
+        return out
+
     def remember(self, papers: Iterable[Paper]) -> None:
         """Keep ids, titles and texts, so ``like:`` can name a paper seen on an earlier day."""
         db = self._open()
@@ -303,7 +332,7 @@ class Embedder:
         try:
             with db:
                 db.executemany(
-                    "INSERT OR REPLACE INTO papers (id, title_key, title, text) VALUES (?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO papers (id, title_key, title, text) VALUES (?, ?, ?, ?)",
                     ((p.id, p.title_key, p.title, paper_text(p)) for p in papers),
                 )
         except sqlite3.Error:
@@ -412,8 +441,14 @@ class Ranker:
         self.by_title: dict[str, int] = {}
         for i, p in enumerate(self.papers):
             self.by_title.setdefault(p.title_key, i)
-        self.tokens = [self.stem.tokens(" ".join([p.title] * TITLE_REPEAT + [p.abstract])) for p in self.papers]
+        self.tokens = embedder.stems(
+            [" ".join([p.title] * TITLE_REPEAT + [p.abstract]) for p in self.papers], self.stem.tokens
+        )
         self.token_sets = [frozenset(t) for t in self.tokens]
+        self.df: dict[str, int] = {}
+        for words in self.token_sets:
+            for w in words:
+                self.df[w] = self.df.get(w, 0) + 1
         self.bm25 = bm25s.BM25()
         if self.papers:
             vocab: dict[str, int] = {}
@@ -560,7 +595,10 @@ class Ranker:
         shared = []
         for phrase, stems in phrase_words:
             if stems and len(stems & words) * 2 >= len(stems):
-                shared.append((len(stems & words) / len(stems), len(stems), phrase))
+                common = stems & words
+                # the rarer the shared words, the more the phrase says about this paper
+                weight = sum(math.log((1 + len(self.papers)) / (1 + self.df.get(w, 0))) for w in common)
+                shared.append((len(common) / len(stems), weight, phrase))
         shared.sort(key=lambda t: (-t[0], -t[1]))
         reasons = []
         if shared:

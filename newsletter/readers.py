@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
-from .errors import InputError, NewsletterError, Problem, SourcesFailed
+from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
 from .feeds import ArxivListing, parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import Fetcher
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
+from .retrying import backoff
 
 log = logging.getLogger(__name__)
 
@@ -71,21 +72,21 @@ def decode_text(data: bytes, name: str) -> str:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError as exc:
-            line = data.count("\n".encode("utf-16-le" if data[:2] == codecs.BOM_UTF16_LE else "utf-16-be"), 0, exc.start) + 1
+            line = line_of(data, exc.start, "\n".encode("utf-16-le" if data[:2] == codecs.BOM_UTF16_LE else "utf-16-be"))
             raise InputError(Problem("not UTF-16 text after its byte order mark (truncated or corrupt?)", name, line)) from None
         data = text.encode("utf-8")
     if b"\x00" in data:
         pos = data.index(b"\x00")
-        raise InputError(Problem("binary data (NUL byte), not a text export", name, data.count(b"\n", 0, pos) + 1))
+        raise InputError(Problem("binary data (NUL byte), not a text export", name, line_of(data, pos)))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
+        line = line_of(data, exc.start)
         raise InputError(
             Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); binary data or a wrong encoding", name, line)
         ) from None
     if m := _CONTROL.search(text):
-        line = text.count("\n", 0, m.start()) + 1
+        line = line_of(text, m.start())
         raise InputError(Problem(f"binary data (control character {m.group()!r}), not a text export", name, line))
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
@@ -319,7 +320,7 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
         if listing.entries or total <= start:
             return listing
         if attempt + 1 < attempts:
-            delay = min(fetcher.backoff * 2**attempt, fetcher.max_wait)
+            delay = backoff(fetcher.backoff, attempt + 1, fetcher.max_wait)
             log.info("%s: %d results announced but no entries; retry %d of %d in %g s",
                      fetched.url, total, attempt + 1, attempts - 1, delay)
             fetcher.sleep(delay)

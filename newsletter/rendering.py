@@ -31,7 +31,7 @@ import regex
 from markupsafe import Markup, escape
 
 from .config import Config, Subscriber
-from .errors import NewsletterError, Problem, TemplateError
+from .errors import NewsletterError, Problem, TemplateError, line_of
 from .matching import REGEX_TIMEOUT, PaperMatch
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
@@ -334,7 +334,7 @@ class Composer:
             raise self._template_error(exc) from None
         except UnicodeDecodeError as exc:  # e.g. a template saved as Latin-1
             file = next((d / name for d in self.dirs if (d / name).is_file()), None)
-            line = file.read_bytes().count(b"\n", 0, exc.start) + 1 if file else None
+            line = line_of(file.read_bytes(), exc.start) if file else None
             raise TemplateError(
                 Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the template as UTF-8", str(file or name), line)
             ) from None
@@ -480,9 +480,11 @@ class Composer:
         if body is None:
             subject, html, text = self.render(subscriber, matches, now)
             data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
+            size = len(html.encode("utf-8"))
         else:
             html_values, text_values = self._values(subscriber)
             subject, html, text = body.subject.fill(text_values), body.html.fill(html_values), body.text.fill(text_values)
+            size = body.html.size(html_values)
             if isinstance(self.writer, MessageWriter):
                 data = self.writer.assemble(
                     subscriber,
@@ -495,7 +497,6 @@ class Composer:
             else:
                 data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
         warnings = []
-        size = len(html.encode("utf-8"))
         if size > self.config.email.max_html_kb * 1024:
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {size / 1024:.0f} KB, over "
@@ -530,7 +531,9 @@ class Composer:
         personal = ("email", "name")
         key = (
             now,
-            tuple(matches),
+            # by identity: hashing the papers costs more than the rest of a
+            # shared digest; the body holds the matches, so no id is reused
+            tuple(map(id, matches)),
             subscriber.name is None,
             repr([v for k, v in subscriber.__dict__.items() if k not in personal]),
         )
@@ -553,6 +556,7 @@ class Composer:
         inlined = self.inliner(html)
         holes = self._token_pattern
         body = _Body(
+            tuple(matches),
             _Holed(subject, holes),
             _Holed(inlined, holes),
             _Holed(text, holes),
@@ -576,6 +580,7 @@ class _Body:
     tokens in, and both parts already quoted-printable but for the lines
     holding a token."""
 
+    matches: tuple[PaperMatch, ...]
     subject: _Holed
     html: _Holed
     text: _Holed
@@ -586,15 +591,20 @@ class _Body:
 class _Holed:
     """A text cut at its tokens, so filling it in is one join."""
 
-    __slots__ = ("parts",)
+    __slots__ = ("parts", "static_bytes")
 
     def __init__(self, text: str, tokens: re.Pattern) -> None:
         self.parts = tokens.split(text)  # the pattern captures: tokens at odd indexes
+        self.static_bytes = sum(len(p.encode("utf-8")) for p in self.parts[0::2])
 
     def fill(self, values: dict[str, str]) -> str:
         parts = list(self.parts)
         parts[1::2] = [values.get(t, t) for t in parts[1::2]]
         return "".join(parts)
+
+    def size(self, values: dict[str, str]) -> int:
+        """UTF-8 bytes of :meth:`fill`'s result, without encoding it."""
+        return self.static_bytes + sum(len(values.get(t, t).encode("utf-8")) for t in self.parts[1::2])
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

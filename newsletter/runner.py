@@ -39,6 +39,8 @@ import schedule as schedule_lib
 from . import pipeline
 from .config import Config, load_config
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError
+from .files import LockHeld, lock_file
+from .retrying import backoff
 from .scheduling import is_due
 from .state import open_state, public_url
 
@@ -60,24 +62,16 @@ class RunLock:
         self.fd: int | None = None
 
     def acquire(self) -> None:
-        import fcntl
-
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 100, 0).decode("utf-8", "replace").strip() or "unknown pid"
-            os.close(fd)
+            self.fd = lock_file(self.path, f"pid {os.getpid()}")
+        except LockHeld as held:
             raise StateError(
                 Problem(
-                    f"another `newsletter run` ({holder}) is already running on this state; not starting a second one",
+                    f"another `newsletter run` ({held.holder}) is already running on this state; not starting a second one",
                     str(self.path),
                 )
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-        self.fd = fd
 
     def release(self) -> None:
         if self.fd is not None:
@@ -237,7 +231,7 @@ class Runner:
 
     def _schedule_retry(self, now: datetime) -> None:
         self._failures += 1
-        delay = min(timedelta(seconds=self.tick_seconds * 2 ** (self._failures - 1)), MAX_BACKOFF)
+        delay = timedelta(seconds=backoff(self.tick_seconds, self._failures, MAX_BACKOFF.total_seconds()))
         self._retry_at = now + delay
         log.info("run: retrying failed deliveries after %s", self._retry_at.isoformat(timespec="seconds"))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
@@ -27,8 +29,9 @@ from .fetching import Fetcher
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
+from .retrying import backoff
 from .scheduling import is_due
-from .state import Batch, OpenDigest, State, SubscriberState, open_state
+from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, open_state
 from .tokens import links
 
 log = logging.getLogger(__name__)
@@ -39,11 +42,16 @@ class DigestResult:
     """What happened to one subscriber's digest in a send."""
 
     email: str
-    status: str  # "sent", "empty", "failed", "not due", "would send", "other worker", "unsubscribed"
+    #: "sent", "empty", "failed", "not due", "would send", "other worker",
+    #: "unsubscribed", "waiting" (a failed digest's back-off), "held"
+    status: str
     papers: int = 0
     message_id: str | None = None
     error: str | None = None
     retry: bool = False  # failed, and stays pending for the next run
+    #: failed or waiting: no new attempt before this; held: how many runs failed
+    next_attempt: datetime | None = None
+    failures: int = 0
 
     def __str__(self) -> str:
         n = f"{self.papers} paper{'s' * (self.papers != 1)}"
@@ -51,9 +59,20 @@ class DigestResult:
             return f"sent        {self.email}: {n} {self.message_id}"
         if self.status == "would send":
             return f"would send  {self.email}: {n}"
+        when = self.next_attempt.isoformat(timespec="minutes") if self.next_attempt else "next run"
         if self.status == "failed":
-            then = "stays pending, retried next run" if self.retry else "failed permanently; retried next run"
+            if self.next_attempt is None:  # refused once too often
+                then = f"refused {self.failures} times: held, not retried"
+            else:
+                then = f"stays pending, retried from {when}" if self.retry else f"failed permanently; retried from {when}"
             return f"failed      {self.email}: {self.error} ({then})"
+        if self.status == "waiting":
+            return f"waiting     {self.email}: last run failed ({self.error}); retried from {when}"
+        if self.status == "held":
+            return (
+                f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
+                "until the address is fixed (or the subscriber removed)"
+            )
         return f"{self.status:<11} {self.email}"
 
 
@@ -72,6 +91,10 @@ class SendReport:
     unsubscribed: int = 0  # skipped: they left through `newsletter serve`
     #: Subscribers another worker was handling (a shared PostgreSQL state).
     other_workers: int = 0
+    #: Digests whose last run failed, not due for another attempt yet (back-off).
+    waiting: int = 0
+    #: Digests refused permanently run after run: not retried (see ``schedule``).
+    held: int = 0
 
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
@@ -81,7 +104,12 @@ class SendReport:
                 "(nothing sent or recorded)"
             )
         others = f", other workers {self.other_workers}" if self.other_workers else ""
-        return f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}{left}{others}"
+        later = f", waiting {self.waiting}" if self.waiting else ""
+        held = f", held {self.held}" if self.held else ""
+        return (
+            f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
+            f"{later}{held}{left}{others}"
+        )
 
     def to_json(self) -> dict:
         return {
@@ -93,6 +121,8 @@ class SendReport:
             "would_send": self.would_send,
             "unsubscribed": self.unsubscribed,
             "other_workers": self.other_workers,
+            "waiting": self.waiting,
+            "held": self.held,
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
                 for r in self.results
@@ -103,6 +133,10 @@ class SendReport:
 #: Subscribers planned together: their state read in a few queries, their
 #: digests committed as ``sending`` in one transaction (one fsync).
 CLAIM_BATCH = 32
+#: A digest whose run failed waits this long before the next attempt, twice
+#: that after a second failed run, and so on up to RETRY_MOST (seconds).
+RETRY_FIRST = 300.0
+RETRY_MOST = 86400.0
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
@@ -192,6 +226,10 @@ class _SendRun:
         self.worker_states: list[State] = []
         self.with_papers = 0
         self.stop: Callable[[], bool] | None = None
+        self.keep_results = True  # False in a send worker: the parent keeps them
+        self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
+        self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
+        self.committing = threading.Lock()
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
 
@@ -200,7 +238,8 @@ class _SendRun:
             self._held.append(result)
             return
         with self.lock:
-            self.results.append(result)
+            if self.keep_results:
+                self.results.append(result)
             if self.progress:
                 self.progress(result)
 
@@ -269,6 +308,7 @@ class _SendRun:
             max_per_minute=d.max_per_minute,
             sleep=self.sleep,
             stop=self.stop,
+            backlog=2 * CLAIM_BATCH,
         ) as dispatcher:
             for start in range(0, len(subs), CLAIM_BATCH):
                 if self.stop is not None and self.stop():
@@ -308,6 +348,7 @@ class _SendRun:
             self.state.see_papers(owed.values(), self.now)
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed) in zip(ids, queued):
+            self.failures[did] = open_.failures if open_ else 0
             dispatcher.submit(
                 Envelope(
                     did,
@@ -357,18 +398,25 @@ class _SendRun:
             writer.close()
             workers.append((proc, reader))
         problems: list[Problem] = []
-        for proc, reader in workers:
-            try:
-                kind, payload, with_papers = reader.recv()
-            except (EOFError, OSError):
-                died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
-                kind, payload, with_papers = "error", died, 0
-            proc.join()
-            if kind == "ok":
-                self.results.extend(payload)
-                self.with_papers += with_papers
-            else:
-                problems.append(Problem(str(payload)))
+        waiting: dict = {reader: proc for proc, reader in workers}
+        while waiting:
+            for ready in multiprocessing.connection.wait(list(waiting)):
+                reader = cast(multiprocessing.connection.Connection, ready)
+                proc = waiting[reader]
+                try:
+                    kind, payload, with_papers = reader.recv()
+                except (EOFError, OSError):
+                    died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
+                    kind, payload, with_papers = "error", died, 0
+                if kind == "result":  # one digest done: progress is shown here, in one process
+                    self._result(payload)
+                    continue
+                del waiting[reader]
+                proc.join()
+                if kind == "ok":
+                    self.with_papers += with_papers
+                else:
+                    problems.append(Problem(str(payload)))
         if problems:
             # What the other workers delivered is recorded; the rest is pending.
             raise DeliveryError(*problems)
@@ -382,11 +430,14 @@ class _SendRun:
             self.state = open_state(self.config.state_target)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
+            self.delivered, self.committing = [], threading.Lock()
+            # each result goes to the parent as it happens (progress, then the report)
+            self.progress, self.keep_results = lambda result: conn.send(("result", result, 0)), False
             self._planner = threading.get_ident()
             if hasattr(transport, "sessions"):
                 transport.sessions = sessions
             self._deliver(subs, transport)
-            conn.send(("ok", self.results, self.with_papers))
+            conn.send(("ok", None, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
             conn.send(("error", str(exc) or type(exc).__name__, 0))
         finally:
@@ -418,6 +469,12 @@ class _SendRun:
         composed)`` to claim, or None (not due, empty, or a dry run)."""
         config, now = self.config, self.now
         open_ = known.open
+        if open_ is not None and open_.held:
+            self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
+            return None
+        if open_ is not None and open_.next_attempt is not None and open_.next_attempt > now:
+            self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=open_.next_attempt))
+            return None
         due = open_ is not None or is_due(
             sub.schedule,
             config.zone(sub),
@@ -481,24 +538,58 @@ class _SendRun:
         """In a delivery thread, right after the attempt: commit what happened."""
         env = outcome.envelope
         assert env.digest_id is not None, "claimed digests carry their id"
-        state = self._worker_state()
         if outcome.delivered:
-            state.mark_sent(env.digest_id, env.recipient, outcome.tries, self.now)
-            self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+            with self.lock:
+                self.delivered.append(outcome)
+            self._commit_delivered()
             return
+        state = self._worker_state()
+        failures = self.failures.get(env.digest_id, 0) + 1
+        held = outcome.permanent and failures >= HOLD_AFTER
+        later = None if held else self.now + timedelta(seconds=backoff(RETRY_FIRST, failures, RETRY_MOST))
         state.mark_unsent(
             env.digest_id,
             error=outcome.error or "not delivered",
             tries=outcome.tries,
             permanent=outcome.permanent,
-            next_attempt=None if outcome.permanent else self.now + timedelta(minutes=5),
+            next_attempt=later,
         )
-        self._result(DigestResult(env.recipient, "failed", env.papers, env.message_id, outcome.error, not outcome.permanent))
+        self._result(
+            DigestResult(
+                env.recipient, "failed", env.papers, env.message_id, outcome.error, not outcome.permanent, later, failures
+            )
+        )
+
+    def _commit_delivered(self) -> None:
+        """Group commit: the thread that finds no commit running records every
+        delivery waiting so far in one transaction (the others' included), and
+        again while more arrive; a delivery is committed a few milliseconds
+        after the server accepted it, in the transaction under way or the next."""
+        while True:
+            if not self.committing.acquire(blocking=False):
+                return  # the running commit picks this one up (it checks again before it stops)
+            try:
+                while True:
+                    with self.lock:
+                        done, self.delivered = self.delivered, []
+                    if not done:
+                        break
+                    self._worker_state().mark_sent_many(
+                        [(cast(int, o.envelope.digest_id), o.envelope.recipient, o.tries) for o in done], self.now
+                    )
+                    for o in done:
+                        env = o.envelope
+                        self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+            finally:
+                self.committing.release()
+            with self.lock:
+                if not self.delivered:
+                    return
 
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
-        skipped = count["not due"] + count["unsubscribed"]
+        skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"]
         if not self.source_problems and not self.with_papers and skipped < len(self.results):
             note = (
                 f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers),"
@@ -515,4 +606,6 @@ class _SendRun:
             note=note,
             unsubscribed=count["unsubscribed"],
             other_workers=count["other worker"],
+            waiting=count["waiting"],
+            held=count["held"],
         )

@@ -11,10 +11,10 @@ written, without fetching anything (tests/test_starter.py holds it to that).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from .errors import ConfigError, Problem
+from .files import write_atomic
 
 STARTER_CONFIG = """\
 # Paper Digest configuration, written by `newsletter init`.
@@ -118,15 +118,7 @@ def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
         except (FileExistsError, NotADirectoryError):
             blocker = next(p for p in (target.parent, *target.parent.parents) if p.exists() and not p.is_dir())
             raise ConfigError(Problem(f"cannot write: {blocker} is a file, not a folder", str(target))) from None
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(starter_config())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(target, starter_config().encode("utf-8"), mode=0o644)
     except OSError as exc:
         raise ConfigError(Problem(f"cannot write: {exc.strerror or exc}", str(target))) from None
     return target

@@ -27,6 +27,14 @@ def test_workload_has_the_claimed_sizes(tmp_path):
     assert make_workload(tmp_path / "again", papers=700, topics=12, subscribers=40).read_text() == path.read_text()
 
 
+def test_send_workload_has_four_topic_mixes_and_digests_of_about_56_kb(tmp_path):
+    from send_e2e import MIXES, make_send_workload, message_size
+
+    config = load_config(make_send_workload(tmp_path / "w", 8))
+    assert len(config.subscribers) == 8 and {tuple(s.topics) for s in config.subscribers} == {tuple(m) for m in MIXES}
+    assert 52_000 <= message_size(tmp_path / "size") <= 62_000  # the real command's digests, via the outbox
+
+
 def test_big_export_is_one_file_of_the_claimed_papers(tmp_path):
     from memory import make_big_export
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 from conftest import BASIC_CONFIG, ROOT, write_config
@@ -110,6 +111,61 @@ def test_catastrophic_regex_is_a_located_error_not_a_hang(workdir, cli):
     assert r.code == 2
     assert r.err.startswith("config.yaml:10: topics.optim.any[1]: regular expression '/(a|aa)+$/' took over 0.5 s")
     assert "A Trap For Regexes" in r.err and "Traceback" not in r.err
+
+
+# -- send's output: a progress bar on a terminal, one line per digest elsewhere -----------
+
+MANY = 60  # over cli.LONG_SEND
+
+
+def many_subscribers(workdir) -> None:
+    subs = "".join(f"  - email: r{i:02d}@example.org\n    topics: [diffusion]\n" for i in range(MANY))
+    write_config(workdir, BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + subs)
+
+
+def test_long_send_to_a_pipe_prints_one_line_per_digest_as_before(workdir, cli):
+    many_subscribers(workdir)
+    r = cli("send", "--now", "2024-05-01T08:00:00+00:00")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert len(lines) == MANY + 1 and lines[-1] == f"sent {MANY}, empty 0, failed 0, not due 0"
+    assert all(line.startswith("sent        r") for line in lines[:-1])
+    assert sorted(line.split()[1] for line in lines[:-1]) == [f"r{i:02d}@example.org:" for i in range(MANY)]
+    assert "%|" not in r.out + r.err and "\r" not in r.out + r.err  # no bar
+
+
+def test_long_send_on_a_terminal_shows_a_progress_bar(workdir):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    many_subscribers(workdir)
+    main, child = pty.openpty()
+    fcntl.ioctl(child, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0x0
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC", "COLUMNS": "100"}
+    proc = subprocess.Popen([sys.executable, "-m", "newsletter", "send", "--now", "2024-05-01T08:00:00+00:00"],
+                            cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=child, stderr=child)
+    os.close(child)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.wait(timeout=120) == 0
+    text = out.decode("utf-8", "replace")
+    counts = [int(n) for n in re.findall(rf"(\d+)/{MANY} \[", text)]  # tqdm's bar: "| 12/60 [00:01<..."
+    assert counts[0] == 0 and counts[-1] == MANY and "digest/s" in text  # from empty to full, left on screen
+    assert f"sent {MANY}, empty 0, failed 0, not due 0" in text
+    assert "sent        r" not in text  # no line per digest on a terminal
 
 
 # --------------------------------------------------------------------------- first-run checks (issue 12)

@@ -338,3 +338,34 @@ def test_web_section_is_typed(workdir):
     assert config.web is not None and config.web.base == "https://d.example.org/news"
     assert config.web.secret_env == "DIGEST_SECRET"
     assert load_config(write_config(workdir, BASIC_CONFIG)).web is None
+
+
+PLAIN_CASES = [
+    "a: 1\nb: yes\nc: ~\nd: 2024-05-01\ne: 1.5\nf: '1'\ng:\n  - x\n  - {k: v, k: w}\n  -\n    - 1\n",
+    "x: 0x10\ny: .inf\nz: null\n1: one\nempty:\n",
+    "a:\n  b:\n    c: [1, 2, {d: e}]\n  b: again\n",
+    "# only a comment\n",
+    "- a\n- b\n",
+]
+
+
+@pytest.mark.parametrize("text", PLAIN_CASES + [BASIC_CONFIG])
+def test_plain_documents_load_from_events_exactly_as_from_nodes(text):
+    """A plain config is built from the parser's events (flat memory); the
+    result, the line of each path and the duplicate keys are the node path's."""
+    from newsletter.config import _load_plain, _load_yaml, _record_lines
+
+    data, lines, problems = _load_plain(text, "c.yaml")
+    root, expected = _load_yaml(text)
+    expected_lines: dict = {}
+    expected_problems: list = []
+    if root is not None:
+        _record_lines(root, (), expected_lines, expected_problems, "c.yaml")
+    assert (data, lines, problems) == (expected, expected_lines, expected_problems)
+
+
+@pytest.mark.parametrize("text", ["x: !!str 5\n", "x: &a 1\ny: *a\n", "base: &b {k: 1}\nother:\n  <<: *b\n", "a: 1\n---\nb: 2\n"])
+def test_anchors_tags_and_streams_take_the_node_path(text):
+    from newsletter.config import _load_plain
+
+    assert _load_plain(text, "c.yaml") is None

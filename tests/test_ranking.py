@@ -153,12 +153,15 @@ def test_a_model_that_cannot_load_is_one_located_line(workdir, tmp_path_factory)
     write_config(workdir, ABOUT)
     from conftest import ROOT
 
-    result = run_newsletter("match", cwd=workdir, env={"PYTHONPATH": f"{broken.parent}:{ROOT}"})
-    assert result.code == 2
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("config.yaml:7: topics.generative.about: cannot load the embedding model of the 'wordllama' package")
-    assert "pip install" in lines[0]
+    for command in ("match", "validate"):
+        result = run_newsletter(command, cwd=workdir, env={"PYTHONPATH": f"{broken.parent}:{ROOT}"})
+        assert result.code == 2
+        lines = result.err.strip().splitlines()
+        assert len(lines) == 1, result.err
+        assert lines[0].startswith(
+            "config.yaml:7: topics.generative.about: cannot load the embedding model of the 'wordllama' package"
+        )
+        assert "pip install" in lines[0]
     # keyword-only configs never touch the model
     write_config(workdir, ABOUT.replace("topics: [interp, generative]", "topics: [interp]").replace("topics: [generative]", "topics: [interp]"))
     assert run_newsletter("match", cwd=workdir, env={"PYTHONPATH": f"{broken.parent}:{ROOT}"}).code == 0

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -198,11 +200,14 @@ def test_server_down_keeps_digest_pending_then_delivers_once_with_same_message_i
     # A new paper arrives meanwhile: the owed digest keeps its papers first, plus the new one.
     (tmp_path / "papers" / "day2.txt").write_text(export(["Latent Diffusion Models at Scale"]), encoding="utf-8")
     server = Server(port)
+    later = (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat()  # the back-off after a failed run
     try:
         r = cli("send", "--now", NOW)
+        assert r.code == 0 and "waiting 1" in r.out and not server.mailbox.messages, r.out  # not before next_attempt
+        r = cli("send", "--now", later)
         assert r.code == 0, r.err
         assert "sent 1, empty 0, failed 0" in r.out
-        assert cli("send", "--now", NOW).code == 0
+        assert cli("send", "--now", later).code == 0
         [got] = server.mailbox.messages
     finally:
         server.stop()
@@ -235,6 +240,40 @@ def test_permanent_550_for_one_recipient_does_not_stop_the_others(tmp_path, cli,
     assert rows["ada@example.org"][:2] == ("failed", 1)  # not retried within the run
     assert "550" in rows["ada@example.org"][2]
     assert rows["bob@example.org"][0] == "sent"
+
+
+def test_refused_digest_backs_off_then_is_held_after_three_refusals(tmp_path, cli, smtp_server, store):
+    """next_attempt is honoured (5 min, then 10: the back-off doubles), and a
+    digest refused three runs running is held: said in send's summary and in
+    schedule, never tried again on its own."""
+    smtp_server.mailbox.reject["ada@example.org"] = "550 5.1.1 <ada@example.org>: no such user"
+    setup(tmp_path, smtp(smtp_server.port), extra=store.line)
+    t0 = datetime.fromisoformat(NOW)
+    at = lambda minutes: (t0 + timedelta(minutes=minutes)).isoformat()  # noqa: E731
+
+    r = cli("send", "--now", at(0))
+    assert r.code == 1 and "failed permanently; retried from 2024-05-06T09:05+00:00" in r.out, r.out
+    r = cli("send", "--now", at(1))  # within the back-off: not tried
+    assert r.code == 0 and r.out.strip().endswith("failed 0, not due 0, waiting 1"), r.out
+    assert "waiting     ada@example.org: last run failed (recipient ada@example.org refused: 550" in r.out
+    assert "retried from 2024-05-06T09:05+00:00" in r.out
+    r = cli("send", "--now", at(6))  # second refusal: twice the wait
+    assert r.code == 1 and "failed permanently; retried from 2024-05-06T09:16+00:00" in r.out, r.out
+    r = cli("send", "--now", at(17))  # third refusal: held
+    assert r.code == 1 and "refused 3 times: held, not retried" in r.out, r.out
+    r = cli("send", "--now", at(24 * 60))  # a day later: still held, and said so
+    assert r.code == 0 and r.out.strip().endswith("failed 0, not due 0, held 1"), r.out
+    assert "held        ada@example.org: refused 3 times (recipient ada@example.org refused: 550" in r.out
+    assert "ada@example.org" not in smtp_server.mailbox.recipients()
+    [(status, failures)] = query(_target(store.where), "SELECT status, failures FROM digests WHERE subscriber = ?",
+                                 ("ada@example.org",))
+    assert (status, failures) == ("failed", 3)
+
+    rows = {row["email"]: row for row in json.loads(cli("schedule", "--json", "--now", at(24 * 60)).out)["subscribers"]}
+    assert rows["ada@example.org"]["held"] is True and rows["ada@example.org"]["due"] is False
+    assert "550" in rows["ada@example.org"]["last_error"] and rows["bob@example.org"]["held"] is False
+    text = cli("schedule", "--now", at(24 * 60)).out
+    assert "ada@example.org: every send (no schedule); last sent never; held: refused 3 times (recipient" in text
 
 
 def test_starttls_with_auth(tmp_path, cli, starttls_server):
@@ -553,9 +592,9 @@ def test_a_server_that_never_answers_data_stops_the_batch(tmp_path, cli, smtp_se
     assert "Traceback" not in r.err
     rows = digests(tmp_path)
     assert not any(status == "sent" for _, status, *_ in rows)
-    # nothing is lost: next run, with the server answering, every digest goes out once
+    # nothing is lost: the next run after the back-off, with the server answering, sends every digest once
     box.hang_data = False
-    r = cli("send", "--now", NOW)
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat())
     assert r.code == 0, r.out + r.err
     assert box.recipients() == [f"user{i:02}@example.org" for i in range(30)]
 

@@ -28,6 +28,7 @@ The guarantees (PRODUCT.md "State") rest on one protocol that both keep:
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from abc import ABC, abstractmethod
@@ -89,7 +90,12 @@ def key(email: str) -> str:
 
 def owner_id() -> str:
     """Who claimed a digest: ``pid@host``, shown when a stale claim is found."""
-    return f"{os.getpid()}@{socket.gethostname()}"
+    return f"{os.getpid()}@{_hostname()}"
+
+
+@functools.cache
+def _hostname() -> str:
+    return socket.gethostname()  # a system call each time, and claims are frequent
 
 
 @dataclass(frozen=True)
@@ -105,22 +111,19 @@ class OpenDigest:
     paper_ids: tuple[str, ...]
     created: datetime
     last_error: str | None = None
+    #: Not to be tried again before this (back-off after a failed run).
+    next_attempt: datetime | None = None
+    #: Runs that failed to deliver it (any kind).
+    failures: int = 0
+
+    @property
+    def held(self) -> bool:
+        """Refused permanently, run after run: no more automatic attempts."""
+        return self.status == "failed" and self.failures >= HOLD_AFTER
 
 
-@dataclass(frozen=True)
-class DigestRecord:
-    """One row of ``digests`` (for inspection and tests)."""
-
-    id: int
-    subscriber: str
-    status: str
-    attempts: int
-    last_error: str | None
-    message_id: str
-    created: datetime
-    sent: datetime | None
-    next_attempt: datetime | None
-    paper_ids: tuple[str, ...]
+#: A digest refused permanently (5xx) this many runs is held, not retried.
+HOLD_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -265,10 +268,6 @@ class State(ABC):
         return self.subscriber(email).open
 
     @abstractmethod
-    def digests(self, email: str | None = None) -> list[DigestRecord]:
-        """Every digest (of one subscriber), oldest first."""
-
-    @abstractmethod
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         """Papers recorded earlier, rebuilt from the state (for a digest whose
         papers are no longer in any source)."""
@@ -315,11 +314,19 @@ class State(ABC):
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         """The server accepted the digest."""
 
+    def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
+        """:meth:`mark_sent` for ``(digest_id, email, tries)`` each; a backend
+        may commit them together (one transaction instead of one each)."""
+        for digest_id, email, tries in items:
+            self.mark_sent(digest_id, email, tries, now)
+
     @abstractmethod
     def mark_unsent(
         self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
     ) -> None:
-        """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
+        """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try
+        again); either way one more failed run (``failures``), and no new
+        attempt before ``next_attempt``."""
 
 
 def open_state(target: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> State:
@@ -418,7 +425,6 @@ __all__ = [
     "Batch",
     "CopyReport",
     "copy_state",
-    "DigestRecord",
     "OpenDigest",
     "SQLiteState",
     "State",

@@ -54,7 +54,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import Problem, StateError
 from ..models import Paper
-from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, public_url
+from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, public_url
 from . import key as _key
 
 #: Advisory lock key (transaction level) serialising schema migrations.
@@ -138,16 +138,19 @@ _V3_WORKERS = [
 
 #: ``MIGRATIONS[n]`` turns a version-``n`` database into version ``n + 1``
 #: (a list of statements, run in one transaction).  Append, never edit.
-MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS]
+#: Version 4: failed runs per digest (back-off, and holding a digest refused run after run).
+_V4_FAILURES = ["ALTER TABLE digests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the database lacks as empty.
 #: Raise it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1
+READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database)
 
 _OPEN_DIGESTS = (
     "SELECT id, subscriber, status, message_id, attempts, created, last_error, "
-    "ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) "
+    "ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position), next_attempt, {failures} "
     "FROM digests d WHERE subscriber = ANY(%s) AND status <> 'sent'"
 )
 _SENT_PAPERS = (
@@ -461,11 +464,11 @@ class PostgresState(State):
                 "FROM subscribers WHERE email = ANY(%(keys)s)",
                 {"started": self.started, "keys": keys},
             )
-            open_cur = con.execute(_OPEN_DIGESTS, (keys,))
+            open_cur = con.execute(_OPEN_DIGESTS.format(failures="failures" if self.version >= 4 else "0"), (keys,))
             sent_cur = con.execute(_SENT_PAPERS, (keys,))
         subs = {r[0]: r[1:] for r in subs_cur.fetchall()}
         opened = {
-            r[1]: OpenDigest(r[0], r[1], r[2], r[3], r[4], tuple(r[7]), _utc(r[5]), r[6])  # type: ignore[arg-type]
+            r[1]: OpenDigest(r[0], r[1], r[2], r[3], r[4], tuple(r[7]), _utc(r[5]), r[6], _utc(r[8]), r[9])  # type: ignore[arg-type]
             for r in open_cur.fetchall()
         }
         sent = {r[0]: frozenset(r[1]) for r in sent_cur.fetchall()}
@@ -477,22 +480,6 @@ class PostgresState(State):
                 email, _utc(first), _utc(last), _utc(served), opened.get(k), sent.get(k, frozenset()), settled
             )
         return out
-
-    def digests(self, email: str | None = None) -> list[DigestRecord]:
-        if self._empty:
-            return []
-        where, args = ("WHERE subscriber = %s", (_key(email),)) if email else ("", ())
-        with self._con() as con:
-            rows = con.execute(
-                "SELECT id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt, "
-                "ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) "
-                f"FROM digests d {where} ORDER BY id",
-                args,
-            ).fetchall()
-        return [
-            DigestRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6].astimezone(UTC), _utc(r[7]), _utc(r[8]), tuple(r[9]))
-            for r in rows
-        ]
 
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         wanted = list(dict.fromkeys(ids))
@@ -599,7 +586,8 @@ class PostgresState(State):
         self._write()
         with self._con() as con:
             con.execute(
-                "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s WHERE id = %s",
+                "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
+                "failures = failures + 1 WHERE id = %s",
                 ("failed" if permanent else "pending", tries, error, next_attempt, digest_id),
             )
 
@@ -720,6 +708,10 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
             "digests": "id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt, owner, claimed_at",
             "digest_papers": "digest_id, paper_id, position",
         }
+        if getattr(source, "version", 1) >= 3:  # failed runs per digest
+            select, kinds = tables["digests"]
+            tables["digests"] = (select.replace(" FROM digests", ", failures FROM digests"), (*kinds, 0))
+            columns["digests"] += ", failures"
         if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
             tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
             columns["unsubscribed"] = "email, at"

@@ -6,7 +6,7 @@ One file (``config.state_path``) holds
                     that failed can be rebuilt after its paper left the sources)
     subscribers     email (lower-cased), first_seen, last_sent, last_served
     digests         id, subscriber, status, attempts, last_error, message_id,
-                    created, sent, next_attempt, owner, claimed_at
+                    created, sent, next_attempt, owner, claimed_at, failures
     digest_papers   digest_id, paper_id, position
     unsubscribed    email (lower-cased), at: who left through ``newsletter serve``
                     (or ``newsletter unsubscribe``) and when; the row goes on re-subscribe
@@ -50,7 +50,7 @@ from pathlib import Path
 
 from ..errors import Problem, StateError
 from ..models import Paper
-from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json
+from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json
 from . import key as _key
 
 BUSY_TIMEOUT_MS = 30_000
@@ -98,6 +98,11 @@ CREATE TABLE unsubscribed (
 ) WITHOUT ROWID;
 """
 
+#: Failed runs per digest: back-off, and holding a digest refused run after run.
+_V3_FAILURES = """
+ALTER TABLE digests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(db: sqlite3.Connection) -> None:
@@ -113,12 +118,13 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V1),
     _script(_V2_UNSUBSCRIBED),
+    _script(_V3_FAILURES),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the file lacks as empty.  Raise
 #: it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1
+READABLE_SINCE = 1  # (version 3's column reads as 0 in an older file)
 
 
 def _ts(value: datetime) -> str:
@@ -315,8 +321,8 @@ class SQLiteState(State):
                 )
             }
             opened = self._rows(
-                "SELECT id, subscriber, status, message_id, attempts, created, last_error FROM digests "
-                f"WHERE subscriber IN ({marks}) AND status != 'sent'",
+                "SELECT id, subscriber, status, message_id, attempts, created, last_error, next_attempt, "
+                f"{'failures' if self.version >= 3 else '0'} FROM digests WHERE subscriber IN ({marks}) AND status != 'sent'",
                 keys,
             )
             papers: dict[int, list[str]] = {r[0]: [] for r in opened}
@@ -329,7 +335,16 @@ class SQLiteState(State):
                     papers[did].append(pid)
             open_by = {
                 r[1]: OpenDigest(
-                    r[0], r[1], r[2], r[3], r[4], tuple(papers[r[0]]), datetime.fromisoformat(r[5]).astimezone(UTC), r[6]
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    tuple(papers[r[0]]),
+                    datetime.fromisoformat(r[5]).astimezone(UTC),
+                    r[6],
+                    _dt(r[7]),
+                    r[8],
                 )
                 for r in opened
             }
@@ -346,23 +361,6 @@ class SQLiteState(State):
                 out[email] = SubscriberState(
                     email, _dt(first), _dt(last), _dt(served), open_by.get(k), frozenset(sent.get(k, ()))
                 )
-        return out
-
-    def digests(self, email: str | None = None) -> list[DigestRecord]:
-        """Every digest (of one subscriber), oldest first."""
-        where, args = ("WHERE subscriber = ?", (_key(email),)) if email else ("", ())
-        out = []
-        for row in self._rows(
-            "SELECT id, subscriber, status, attempts, last_error, message_id, created, sent, next_attempt "
-            f"FROM digests {where} ORDER BY id",
-            args,
-        ):
-            papers = tuple(
-                r[0] for r in self._rows("SELECT paper_id FROM digest_papers WHERE digest_id = ? ORDER BY position", (row[0],))
-            )
-            did, sub, status, attempts, error, mid, created, sent, next_attempt = row
-            made = datetime.fromisoformat(created).astimezone(UTC)
-            out.append(DigestRecord(did, sub, status, attempts, error, mid, made, _dt(sent), _dt(next_attempt), papers))
         return out
 
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
@@ -495,13 +493,29 @@ class SQLiteState(State):
                 "UPDATE subscribers SET last_sent = ?, last_served = ? WHERE email = ?", (_ts(now), _ts(now), _key(email))
             )
 
+    def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
+        """One transaction for all: the delivery threads of a big send would
+        otherwise queue for SQLite's write lock once per message."""
+        stamp = _ts(now)
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE digests SET status = 'sent', sent = ?, attempts = attempts + ?, last_error = NULL, "
+                "next_attempt = NULL WHERE id = ?",
+                [(stamp, tries, digest_id) for digest_id, _, tries in items],
+            )
+            db.executemany(
+                "UPDATE subscribers SET last_sent = ?, last_served = ? WHERE email = ?",
+                [(stamp, stamp, _key(email)) for _, email, _ in items],
+            )
+
     def mark_unsent(
         self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
         with self.transaction() as db:
             db.execute(
-                "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ? WHERE id = ?",
+                "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
+                "failures = failures + 1 WHERE id = ?",
                 (
                     "failed" if permanent else "pending",
                     tries,
@@ -546,36 +560,32 @@ def send_lock(
     ``sending`` when the lock is taken was left by a dead run (see
     :meth:`State.recover`).  The file is never deleted (that would race).
     """
-    import fcntl
     import logging
     import time
+
+    from ..files import LockHeld, lock_file
 
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
     path = Path(str(state_path) + ".lock")
+    deadline = clock() + wait
+    told = False
+    while True:
+        try:
+            fd = lock_file(path, f"{owner_id()}\n")
+            break
+        except LockHeld as held:
+            if clock() >= deadline:
+                raise StateError(
+                    Problem(f"another send ({held.holder}) has held the state for over {wait:.0f} s; giving up", str(path))
+                ) from None
+            if not told:
+                logging.getLogger(__name__).info("another send (%s) is running on this state; waiting for it", held.holder)
+                told = True
+            sleep(0.05)
+        except OSError as exc:
+            raise StateError(Problem(f"cannot create the lock file: {exc.strerror}", str(path))) from None
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StateError(Problem(f"cannot create the lock file: {exc.strerror}", str(path))) from None
-    try:
-        deadline = clock() + wait
-        told = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
-                if clock() >= deadline:
-                    raise StateError(
-                        Problem(f"another send ({holder}) has held the state for over {wait:.0f} s; giving up", str(path))
-                    ) from None
-                if not told:
-                    logging.getLogger(__name__).info("another send (%s) is running on this state; waiting for it", holder)
-                    told = True
-                sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{owner_id()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)
