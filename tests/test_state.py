@@ -217,6 +217,9 @@ def test_paper_json_roundtrip():
 def test_postgres_workers_skip_each_others_batches_without_waiting(pg_url):
     emails = [f"u{i}@example.org" for i in range(6)]
     with open_state(pg_url) as a, open_state(pg_url) as b:
+        # the server notices a vanished worker host within about a minute, not hours
+        assert a.session.execute("SHOW tcp_keepalives_idle").fetchone()[0] == "30"
+        assert a.session.execute("SHOW tcp_user_timeout").fetchone()[0] == "60000"
         a.see_subscribers(emails, T0)
         with a.claiming(emails[:4], T0) as held:
             assert set(held.subscribers) == set(emails[:4])

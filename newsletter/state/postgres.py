@@ -14,7 +14,8 @@ How workers share the sending, and why nothing is lost or sent twice:
   it claims records that key (``digests.worker``).  PostgreSQL drops the
   lock the moment that connection ends: the process exited, was killed
   with ``kill -9`` (the kernel closes its socket), or its host vanished
-  (TCP keepalives, set on every connection, notice within about a minute).
+  (TCP keepalives and a user timeout, set on both ends of the session, notice
+  within about a minute).
 - Planning a batch (:meth:`PostgresState.claiming`) locks the batch's rows
   of ``subscriber_locks`` ``FOR UPDATE SKIP LOCKED`` in one transaction on
   the session connection, reads their state, lets the engine compose, and
@@ -74,6 +75,14 @@ CONNECT_DEFAULTS = {
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
+}
+
+#: Server-side settings of a worker's session (any user may set them).
+SERVER_KEEPALIVES = {
+    "tcp_keepalives_idle": 30,
+    "tcp_keepalives_interval": 10,
+    "tcp_keepalives_count": 3,
+    "tcp_user_timeout": 60000,  # ms: unacknowledged data (a dead peer) ends the connection
 }
 
 _V1 = [
@@ -263,6 +272,11 @@ class PostgresState(State):
             state._check_version()
             if not readonly:
                 with state._errors():
+                    # The server, too, must notice a worker whose host vanished
+                    # (its own keepalive default is hours): then the session,
+                    # and the lock that says the worker lives, end in about a minute.
+                    for setting, value in SERVER_KEEPALIVES.items():
+                        state.session.execute(f"SET {setting} = {value}")
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
                     state.started = state._join_round()
         except BaseException:
