@@ -217,8 +217,11 @@ class PaperMatch:
         """Why this paper is in the digest, in words (never rule syntax)."""
         if self.reasons:
             return "; ".join(self.reasons)
-        found = dict.fromkeys(h.text for h in self.hits if h.field != "categories")
-        return "matched: " + ", ".join(found) if found else ""
+        found: dict[str, str] = {}
+        for h in self.hits:
+            if h.field != "categories":
+                found.setdefault(" ".join(h.text.split()).casefold(), " ".join(h.text.split()))
+        return "matched: " + ", ".join(found.values()) if found else ""
 
     def to_json(self) -> dict:
         return {
