@@ -217,8 +217,13 @@ class PaperMatch:
         """Why this paper is in the digest, in words (never rule syntax)."""
         if self.reasons:
             return "; ".join(self.reasons)
-        found = dict.fromkeys(h.text for h in self.hits if h.field != "categories")
-        return "matched: " + ", ".join(found) if found else ""
+        # One entry per matched text regardless of case ("Convex" in the title and
+        # "convex" in the abstract are the same reason); the first form is kept.
+        found: dict[str, str] = {}
+        for h in self.hits:
+            if h.field != "categories":
+                found.setdefault(h.text.casefold(), h.text)
+        return "matched: " + ", ".join(found.values()) if found else ""
 
     def to_json(self) -> dict:
         return {
