@@ -622,7 +622,7 @@ def load_config(path: str | os.PathLike) -> Config:
         with open(path, "rb") as f:
             data = f.read(MAX_CONFIG_BYTES + 1)  # a file growing under us is still bounded
     except FileNotFoundError:
-        raise ConfigError(Problem("config file not found (use --config or $NEWSLETTER_CONFIG)", shown)) from None
+        raise ConfigError(Problem("config file not found (`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG)", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
     if len(data) > MAX_CONFIG_BYTES:

@@ -159,6 +159,7 @@ def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
     assert "config file not found" in str(info.value)
+    assert "newsletter init" in str(info.value)  # a new user learns how to get one
 
 
 @pytest.mark.parametrize(
