@@ -645,6 +645,11 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         what = " ".join(filter(None, [exc.context, exc.problem]))
+        lines = text.splitlines()
+        bad = lines[line - 1] if line and line <= len(lines) else ""
+        if "\t" in bad[: len(bad) - len(bad.lstrip())]:
+            # PyYAML's words for a tab ("cannot start any token") do not say what to change
+            what += "; the line is indented with a tab: YAML indents with spaces only"
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
     except yaml.YAMLError as exc:
         raise ConfigError(Problem(f"malformed YAML: {exc}", shown)) from None
