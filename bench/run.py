@@ -300,7 +300,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smaller workload, fewer repetitions")
     parser.add_argument("--skip", action="append", default=[],
                         choices=["parse", "render", "smtp", "send", "e2e", "dry-run", "ranking", "quality", "latex",
-                                 "memory"])
+                                 "memory", "workers"])
     parser.add_argument("--keep", type=Path, help="build the workloads here and keep them")
     args = parser.parse_args()
     size = QUICK if args.quick else FULL
@@ -350,6 +350,10 @@ def main() -> None:
             from memory import bench_memory
 
             bench_memory(table, 8_600 if args.quick else 86_000)
+        if "workers" not in args.skip and have_postfix:  # bench/workers.py: 1, 2, 4 send workers on one PostgreSQL
+            from workers import bench_workers
+
+            bench_workers(table, Sink, folder / "workers", 500 if args.quick else 2000)
     finally:
         if not args.keep:
             shutil.rmtree(folder, ignore_errors=True)

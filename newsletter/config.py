@@ -651,8 +651,12 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
             # PyYAML's words for a tab ("cannot start any token") do not say what to change
             what += "; the line is indented with a tab: YAML indents with spaces only"
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
+    except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        what = f"character {chr(exc.character)!r}" if isinstance(exc.character, int) else "character"
+        raise ConfigError(Problem(f"malformed YAML: {what}: {exc.reason}", shown, line)) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(Problem(f"malformed YAML: {exc}", shown)) from None
+        raise ConfigError(Problem(f"malformed YAML: {' '.join(str(exc).split())}", shown)) from None
     except _AliasProblem as exc:
         raise ConfigError(Problem(str(exc), shown, exc.line)) from None
 

@@ -200,11 +200,13 @@ class Fetcher:
         clock: Callable[[], float] = time.time,
         max_bytes: int = MAX_BYTES,
         monotonic: Callable[[], float] = time.monotonic,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.cache = ResponseCache(cache_dir) if cache_dir is not None else None
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.monotonic = monotonic  # the deadline's clock: real time, as socket timeouts are
+        self.stop = stop  # true (``run`` got SIGTERM): no new attempt, no retry
         self.retries = retries
         self.backoff = backoff
         self.max_wait = max_wait
@@ -296,6 +298,8 @@ class Fetcher:
         attempts = self.retries + 1
         problem = ""
         for attempt in range(attempts):
+            if self.stop is not None and self.stop():
+                raise InputError(Problem(f"source {source!r}: not fetched: stop requested", key))
             self._be_polite(full.host, min_interval)
             wait: float | None = None
             try:

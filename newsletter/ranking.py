@@ -74,7 +74,7 @@ DEFAULT_MIN_SCORE_WITH_RULES = 0.0
 # tests/data/relevance (see bench/quality.py); the held-out split is only reported.
 W_SEMANTIC = 1.0
 W_LEXICAL = 1.0
-W_RULES = 0.5  # with rules: weight of the keyword score (matched terms) in the final score
+W_RULES = 0.9  # with rules: weight of the keyword score (matched terms) in the final score
 W_LIKE = 1.0  # how far the liked papers pull the semantic query (Rocchio)
 W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
@@ -247,6 +247,9 @@ class Embedder:
             try:
                 self.cache.parent.mkdir(parents=True, exist_ok=True)
                 db = sqlite3.connect(self.cache, timeout=30)
+                # A cache: a crash may lose the last vectors (they are computed
+                # again), so no fsync per commit (one per topic's query otherwise).
+                db.execute("PRAGMA synchronous = OFF")
                 db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS papers (id TEXT PRIMARY KEY, title_key TEXT NOT NULL, "

@@ -204,6 +204,8 @@ class Runner:
                 sleep=self._stop.wait,  # a retry's backoff ends early on SIGTERM
             )
         except SourcesFailed as exc:
+            if self._stop.is_set():
+                return  # SIGTERM cut the fetching short: stopping, not an outage
             # No silent outage: stop, naming every source (the CLI prints them,
             # exit 2).  Nothing was recorded, so nobody's slot is used up: the
             # digests go out at the next start that reads the sources.

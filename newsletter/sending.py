@@ -25,6 +25,7 @@ from typing import cast
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
 from .errors import DeliveryError, NewsletterError, Problem, SourcesFailed, StateError
+from .fetching import Fetcher
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
@@ -195,8 +196,11 @@ def send(
         source_problems.append(message)
         warn(message)
 
+    # Under `run`, SIGTERM also ends fetching: a retry's backoff is cut short and
+    # no new request starts (the one in flight ends within http.timeout).
+    fetcher = Fetcher.from_config(config, sleep=sleep, stop=stop) if stop is not None else None
     try:
-        found = read_papers(config, source_warn, now=now)
+        found = read_papers(config, source_warn, now=now, fetcher=fetcher)
     except SourcesFailed as exc:
         # Raised before the state is touched: nobody's slot is used up.
         *each, summary = exc.problems
@@ -204,6 +208,9 @@ def send(
             *each,
             Problem(f"{summary.message}: nothing sent; due digests go out at the next run that reads the sources"),
         ) from None
+    finally:
+        if fetcher is not None:
+            fetcher.close()
     subs = config.selected_subscribers(only)
     if dry_run:
         with open_state(config.state_target, readonly=True) as state:

@@ -285,8 +285,9 @@ _BOMB = (
         ("sources: &a [*a]\ntopics: {t: {any: [x]}}\n", "config.yaml:1: a YAML alias refers to a value that contains it"),
         ("topics: &t\n  t: {any: [x]}\n  u: {all: *t}\nsources: []\n", "config.yaml:1: a YAML alias refers to a value that contains it"),
         ("sources: " + "[" * 900 + "]" * 900 + "\ntopics: {t: {any: [x]}}\n", "config.yaml:1: sources[0]: expected a mapping"),
+        ("sources: []\ntopics:\n  t: {any: [\"x\x0by\"]}\n", "config.yaml:3: malformed YAML: character '\\x0b': control"),
     ],
-    ids=["alias bomb", "self reference", "mapping in itself", "deep nesting"],
+    ids=["alias bomb", "self reference", "mapping in itself", "deep nesting", "control character"],
 )
 def test_hostile_yaml_is_one_line_error_in_seconds(cli, tmp_path, text, expected):
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")

@@ -429,3 +429,43 @@ def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp
     assert runner.due_now(later) == ["ada@example.org", "cron@example.org"]
     assert cli("resubscribe", "bob@example.org").code == 0
     assert runner.due_now(later) == ["ada@example.org", "bob@example.org", "cron@example.org"]
+
+
+def test_sigterm_while_a_source_is_retried_exits_at_once(tmp_path, http_server):
+    """A feed answering 503 with long backoffs between retries: SIGTERM cuts
+    the backoff short and starts no new request."""
+    from recorded_http import Reply
+
+    http_server.route("/feed.xml", Reply(503, b"busy"))
+    write_config(
+        tmp_path,
+        f"""
+        sources:
+          - type: feed
+            url: {http_server.url("/feed.xml")}
+        topics:
+          t:
+            any: [x]
+        schedule: every 1 hours
+        subscribers:
+          - email: ada@example.org
+            topics: [t]
+        http:
+          retries: 5
+          backoff: 30
+        """,
+    )
+    proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)
+    try:
+        wait_until(lambda: len(http_server.requests_to("/feed.xml")) >= 1, proc, "the first request")
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert took < 10, took
+    assert len(http_server.requests_to("/feed.xml")) == 1
+    assert "Traceback" not in err

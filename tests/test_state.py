@@ -411,6 +411,13 @@ def test_postgres_a_subscriber_settled_by_another_worker_of_this_round_is_not_du
         assert later.plan([x])[x].settled_since_start
     with open_state(pg_url, readonly=True) as ro:
         assert not ro.plan([x])[x].settled_since_start
+    # A worker that starts while another runs joins its round, however late.
+    with open_state(pg_url) as running:
+        running.served([x], T0)
+        with open_state(pg_url) as joining:
+            assert joining.started == running.started
+            assert joining.plan([x])[x].settled_since_start
+    assert query(pg_url, "SELECT count(*) FROM workers") == [(0,)]  # each left the round when it closed
 
 
 # --------------------------------------------------------------------------- unsubscribes

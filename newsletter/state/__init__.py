@@ -142,9 +142,9 @@ class SubscriberState:
     last_served: datetime | None = None
     open: OpenDigest | None = None
     sent_paper_ids: frozenset[str] = field(default=frozenset())
-    #: Another worker settled this subscriber (delivered, or found nothing to
-    #: send) after this worker started: both belong to the same round, so it
-    #: is not due again in this one, schedule or not.  Only a shared state
+    #: A worker settled this subscriber (delivered, or found nothing to send)
+    #: in this worker's round (workers whose runs overlap), so it is not due
+    #: again in this round, schedule or not.  Only a shared state
     #: (PostgreSQL) sets it; on SQLite one sender runs at a time.
     settled_since_start: bool = False
 

@@ -141,22 +141,37 @@ _V3_WORKERS = [
 #: Version 4: failed runs per digest (back-off, and holding a digest refused run after run).
 _V4_FAILURES = ["ALTER TABLE digests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES]
+#: Version 5: the workers sending right now (a row each while they live), so
+#: that a worker joining running ones joins their round (see ``_join_round``).
+_V5_ROUNDS = [
+    """CREATE TABLE workers (
+        worker  BIGINT PRIMARY KEY,
+        started TIMESTAMPTZ NOT NULL,
+        owner   TEXT
+    )""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the database lacks as empty.
 #: Raise it to ``SCHEMA_VERSION`` when a migration changes what is already there.
 READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database)
 
-_OPEN_DIGESTS = (
-    "SELECT id, subscriber, status, message_id, attempts, created, last_error, "
-    "ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position), next_attempt, {failures} "
-    "FROM digests d WHERE subscriber = ANY(%s) AND status <> 'sent'"
-)
-_SENT_PAPERS = (
-    "SELECT d.subscriber, array_agg(dp.paper_id) FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id "
-    "WHERE d.subscriber = ANY(%s) AND d.status = 'sent' GROUP BY d.subscriber"
-)
+_PLAN = """
+SELECT k.email, s.first_seen, s.last_sent, COALESCE(s.last_served, s.last_sent), {settled},
+       o.id, o.status, o.message_id, o.attempts, o.created, o.last_error, o.papers, o.next_attempt, o.failures,
+       ARRAY(SELECT dp.paper_id FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
+             WHERE d.subscriber = k.email AND d.status = 'sent')
+FROM unnest(%(keys)s::text[]) AS k(email)
+LEFT JOIN subscribers s ON s.email = k.email
+LEFT JOIN LATERAL (
+    SELECT d.id, d.status, d.message_id, d.attempts, d.created, d.last_error, d.next_attempt,
+           {failures} AS failures,
+           ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) AS papers
+    FROM digests d WHERE d.subscriber = k.email AND d.status <> 'sent'
+) o ON true
+"""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -222,7 +237,8 @@ class PostgresState(State):
         self._pool_lock = threading.Lock()
         self._thread = threading.get_ident()
         self._empty = False  # a read-only open of a database without our schema
-        #: When this worker started, by the database's clock (writers only).
+        #: When this worker's round began, by the database's clock (writers
+        #: only): the earliest start among the workers alive when it started.
         self.started: datetime | None = None
         self.version = SCHEMA_VERSION  # the database's, once opened (older only when read-only)
         #: This worker's advisory lock key, recorded on every digest it claims.
@@ -247,12 +263,31 @@ class PostgresState(State):
             if not readonly:
                 with state._errors():
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
-                    row = state.session.execute("SELECT clock_timestamp()").fetchone()
-                    state.started = row[0] if row else None
+                    state.started = state._join_round()
         except BaseException:
             state.close()
             raise
         return state
+
+    def _join_round(self) -> datetime | None:
+        """Register this worker; the start of the round it joins.
+
+        Workers whose runs overlap form one round: a subscriber without a
+        schedule ("due at every send") gets one digest per round, not one per
+        worker, however staggered their starts.  A worker that is gone (its
+        session lock is free) leaves the round; its row is removed here.
+        """
+        con = self.session
+        assert con is not None
+        con.execute(
+            "INSERT INTO workers (worker, started, owner) VALUES (%s, clock_timestamp(), %s)", (self.worker, self.owner)
+        )
+        for (other,) in con.execute("SELECT worker FROM workers WHERE worker <> %s", (self.worker,)).fetchall():
+            if con.execute("SELECT pg_try_advisory_lock(%s)", (other,)).fetchone()[0]:  # type: ignore[index]
+                con.execute("SELECT pg_advisory_unlock(%s)", (other,))
+                con.execute("DELETE FROM workers WHERE worker = %s", (other,))
+        row = con.execute("SELECT min(started) FROM workers").fetchone()
+        return row[0] if row else None
 
     def _version(self) -> int:
         con = self.session
@@ -333,6 +368,11 @@ class PostgresState(State):
         """Close the pool and the session (which releases this worker's lock)."""
         pool, self.pool = self.pool, None
         session, self.session = self.session, None
+        if session is not None and not self.readonly and self.started is not None:
+            try:
+                session.execute("DELETE FROM workers WHERE worker = %s", (self.worker,))
+            except psycopg.Error:
+                pass  # the next worker to start removes the row (our lock is gone)
         if pool is not None:
             try:
                 pool.close()
@@ -455,30 +495,27 @@ class PostgresState(State):
         if not emails:
             return {}
         keys = sorted({_key(e) for e in emails})
-        with con.pipeline():
-            # settled_at only matters to a writer (and a reader may face a
-            # database from before it: READABLE_SINCE)
-            settled = "COALESCE(settled_at >= %(started)s, false)" if self.started is not None else "false"
-            subs_cur = con.execute(
-                f"SELECT email, first_seen, last_sent, COALESCE(last_served, last_sent), {settled} "
-                "FROM subscribers WHERE email = ANY(%(keys)s)",
-                {"started": self.started, "keys": keys},
+        # settled_at only matters to a writer (and a reader may face a
+        # database from before it: READABLE_SINCE)
+        settled = "COALESCE(s.settled_at >= %(started)s, false)" if self.started is not None else "false"
+        # One statement, so one snapshot: read in several, a mark committed
+        # between them could show a digest neither open nor settled.
+        failures = "d.failures" if self.version >= 4 else "0"  # a reader of a database from before it
+        rows = con.execute(
+            _PLAN.format(settled=settled, failures=failures), {"started": self.started, "keys": keys}
+        ).fetchall()
+        known = {}
+        for (k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, sent) in rows:
+            opened = (
+                None
+                if did is None
+                else OpenDigest(did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails)
             )
-            open_cur = con.execute(_OPEN_DIGESTS.format(failures="failures" if self.version >= 4 else "0"), (keys,))
-            sent_cur = con.execute(_SENT_PAPERS, (keys,))
-        subs = {r[0]: r[1:] for r in subs_cur.fetchall()}
-        opened = {
-            r[1]: OpenDigest(r[0], r[1], r[2], r[3], r[4], tuple(r[7]), _utc(r[5]), r[6], _utc(r[8]), r[9])  # type: ignore[arg-type]
-            for r in open_cur.fetchall()
-        }
-        sent = {r[0]: frozenset(r[1]) for r in sent_cur.fetchall()}
+            known[k] = (_utc(first), _utc(last), _utc(served), opened, frozenset(sent), bool(settled_now))
         out = {}
         for email in emails:
-            k = _key(email)
-            first, last, served, settled = subs.get(k, (None, None, None, False))
-            out[email] = SubscriberState(
-                email, _utc(first), _utc(last), _utc(served), opened.get(k), sent.get(k, frozenset()), settled
-            )
+            first, last, served, opened, sent, settled_now = known[_key(email)]
+            out[email] = SubscriberState(email, first, last, served, opened, sent, settled_now)
         return out
 
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
@@ -578,6 +615,23 @@ class PostgresState(State):
                 "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
                 "WHERE email = %(email)s",
                 {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
+            )
+
+    def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
+        """One transaction, two statements, for any number of deliveries."""
+        self._write()
+        if not items:
+            return
+        with self._con() as con, con.transaction():
+            con.execute(
+                "UPDATE digests d SET status = 'sent', sent = %s, attempts = d.attempts + v.tries, last_error = NULL, "
+                "next_attempt = NULL FROM unnest(%s::bigint[], %s::integer[]) AS v(id, tries) WHERE d.id = v.id",
+                (_aware(now), [i for i, _, _ in items], [t for _, _, t in items]),
+            )
+            con.execute(
+                "UPDATE subscribers SET last_sent = %s, last_served = %s, settled_at = clock_timestamp() "
+                "WHERE email = ANY(%s)",
+                (now, now, sorted({_key(e) for _, e, _ in items})),
             )
 
     def mark_unsent(
