@@ -892,11 +892,11 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
 
 
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():
-    from datetime import timezone
+    from datetime import UTC
 
     from newsletter.sending import DigestResult
 
-    at = datetime(2026, 11, 29, 13, 30, 27, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 29, 13, 30, 27, tzinfo=UTC)
     waiting = DigestResult("a@example.org", "waiting", error="down", next_attempt=at)
     assert str(waiting).endswith("retried from 2026-11-29T13:31+00:00")  # not 13:30: still waiting then
     on_the_minute = DigestResult("a@example.org", "waiting", error="down", next_attempt=at.replace(second=0))
