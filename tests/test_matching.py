@@ -254,3 +254,11 @@ def test_reason_names_each_matched_text_once_whatever_its_case():
         [paper("Convex optimization for Score-Based models", "convex sets; score-based sampling; Optimization")],
     )
     assert got[0].reason == "matched: Convex, optimization, Score-Based"
+
+
+def test_reason_names_a_long_regex_match_by_its_first_and_last_words():
+    got = select(
+        {"o": {"any": ["/\\bexplain(s|ing)?\\b.*\\bpredictions?\\b/"]}},
+        [paper("Robustness", "explaining the observed trade-off between robustness and accuracy in our predictions.")],
+    )
+    assert got[0].reason == "matched: explaining … predictions"
