@@ -58,6 +58,10 @@ def test_about_alone_ranks_best_first_with_scores_and_reasons(workdir):
     bob = subs["bob@example.org"]
     assert {type(p["score"]) for p in bob} == {int, float}
     assert any(p["reason"].startswith("matched: ") for p in bob)
+    for p in bob:
+        if p["reason"].startswith("matched: "):  # the words as the paper wrote them, once each
+            words = p["reason"].removeprefix("matched: ").split(", ")
+            assert len({w.casefold() for w in words}) == len(words), p["reason"]
 
 
 def test_text_output_shows_reason_in_words(workdir):

@@ -818,6 +818,17 @@ def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_
     r = cli("send", "--now", "2024-05-07T09:00:00+00:00")
     assert "sent        ada@example.org: 1 paper" in r.out  # new ids continue after the copied ones
     assert [d[0] for d in digests(pg_url)] == ["ada@example.org", "bob@example.org", "ada@example.org"]
+    # the read-only commands read the database too
+    import json
+
+    r = cli("schedule", "--json", "--now", "2024-05-07T09:00:00+00:00")
+    assert r.code == 0, r.err
+    bob = next(s for s in json.loads(r.out)["subscribers"] if s["email"] == "bob@example.org")
+    assert bob["last_sent"].startswith("2024-05-07T08:30") and bob["next_send"].startswith("2024-05-08T08:00")
+    r = cli("match", "--json")
+    assert r.code == 0, r.err
+    ada = next(s for s in json.loads(r.out)["subscribers"] if s["email"] == "ada@example.org")
+    assert ada["papers"] == []  # everything matching was sent
 
 
 def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):

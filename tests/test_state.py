@@ -493,3 +493,15 @@ def test_postgres_reads_a_database_from_before_the_unsubscribe_table_and_migrate
     assert report.counts["unsubscribed"] == 1 and ", 1 unsubscribed from" in str(report)
     with open_state(target, readonly=True) as ro:
         assert ro.unsubscribed() == {"bob@example.org": T0}
+
+
+def test_mark_sent_many_records_every_delivery_at_once(state_target):
+    emails = ["a@example.org", "b@example.org"]
+    with open_state(state_target) as st:
+        st.see_subscribers(emails, T0)
+        ids = st.claim([(None, e, f"<{e}>", [f"p-{e}"]) for e in emails], T0)
+        st.mark_sent_many([(ids[0], emails[0], 2), (ids[1], emails[1], 1)], T0 + timedelta(minutes=1))
+        plan = st.plan(emails)
+    assert all(plan[e].open is None and plan[e].last_sent == T0 + timedelta(minutes=1) for e in emails)
+    assert plan["a@example.org"].sent_paper_ids == {"p-a@example.org"}
+    assert query(state_target, "SELECT attempts FROM digests ORDER BY id") == [(2,), (1,)]

@@ -241,6 +241,7 @@ class PostgresState(State):
         #: only): the earliest start among the workers alive when it started.
         self.started: datetime | None = None
         self.version = SCHEMA_VERSION  # the database's, once opened (older only when read-only)
+        self._recorded: set[str] = set()  # papers this worker knows are in the state
         #: This worker's advisory lock key, recorded on every digest it claims.
         self.worker = secrets.randbits(63)
         self.owner = owner_id()
@@ -569,7 +570,9 @@ class PostgresState(State):
 
     def see_papers(self, papers: Iterable[Paper], now: datetime) -> int:
         self._write()
-        unique = {p.id: p for p in papers}
+        # A paper this worker recorded once is not sent over the network again
+        # (the send engine records each batch's papers, which overlap a lot).
+        unique = {p.id: p for p in papers if p.id not in self._recorded}
         new = 0
         with self._con() as con:
             for part in chunks(sorted(unique), 2000):
@@ -585,6 +588,7 @@ class PostgresState(State):
                     ),
                 )
                 new += max(cur.rowcount, 0)
+                self._recorded.update(part)
         return new
 
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
@@ -618,20 +622,19 @@ class PostgresState(State):
             )
 
     def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
-        """One transaction, two statements, for any number of deliveries."""
+        """One statement for any number of deliveries."""
         self._write()
         if not items:
             return
-        with self._con() as con, con.transaction():
+        with self._con() as con:
+            # one statement: one round trip, atomic, in the delivery thread's path
             con.execute(
-                "UPDATE digests d SET status = 'sent', sent = %s, attempts = d.attempts + v.tries, last_error = NULL, "
-                "next_attempt = NULL FROM unnest(%s::bigint[], %s::integer[]) AS v(id, tries) WHERE d.id = v.id",
-                (_aware(now), [i for i, _, _ in items], [t for _, _, t in items]),
-            )
-            con.execute(
-                "UPDATE subscribers SET last_sent = %s, last_served = %s, settled_at = clock_timestamp() "
-                "WHERE email = ANY(%s)",
-                (now, now, sorted({_key(e) for _, e, _ in items})),
+                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+                "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) AS v(id, tries) "
+                "WHERE d.id = v.id RETURNING d.subscriber) "
+                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+                "WHERE email IN (SELECT subscriber FROM d)",
+                {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
             )
 
     def mark_unsent(
@@ -684,11 +687,9 @@ def _claim(
             paper_col.append(pid)
             pos_col.append(n)
     if digest_col:
-        con.execute(
-            "INSERT INTO digest_papers (digest_id, paper_id, position) "
-            "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::integer[])",
-            (digest_col, paper_col, pos_col),
-        )
+        with con.cursor().copy("COPY digest_papers (digest_id, paper_id, position) FROM STDIN") as copy:
+            for row in zip(digest_col, paper_col, pos_col):
+                copy.write_row(row)
     return ids
 
 
