@@ -448,6 +448,10 @@ def unsubscribe(state: _State, email: str, now: datetime) -> None:
         click.echo(f"{email}: unsubscribed; `newsletter resubscribe {email}` undoes it")
     else:
         click.echo(f"{email}: already unsubscribed")
+    if email.casefold() not in {s.email.casefold() for s in state.config.subscribers}:
+        # allowed (it holds if the address is added later), but usually a typo
+        # that leaves the real subscriber receiving mail
+        click.echo(f"warning: {state.config_path}: {email} is not a subscriber in the config (a typo?)", err=True)
 
 
 @cli.command()

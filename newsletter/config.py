@@ -622,7 +622,8 @@ def load_config(path: str | os.PathLike) -> Config:
         with open(path, "rb") as f:
             data = f.read(MAX_CONFIG_BYTES + 1)  # a file growing under us is still bounded
     except FileNotFoundError:
-        raise ConfigError(Problem("config file not found (use --config or $NEWSLETTER_CONFIG)", shown)) from None
+        hint = "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG"
+        raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
     if len(data) > MAX_CONFIG_BYTES:
@@ -645,6 +646,11 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         what = " ".join(filter(None, [exc.context, exc.problem]))
+        rows = text.splitlines()
+        bad = rows[line - 1] if line and line <= len(rows) else ""
+        if "\t" in bad[: len(bad) - len(bad.lstrip())]:
+            # PyYAML's words for a tab ("cannot start any token") do not say what to change
+            what += "; the line is indented with a tab: YAML indents with spaces only"
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
     except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
         line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None

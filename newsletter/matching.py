@@ -199,6 +199,20 @@ class TopicMatch:
     reason: str | None = None
 
 
+#: A matched text longer than this (a regex spanning a sentence) is named by
+#: its first and last words in a reason, as the email's "Why" line does.
+REASON_CHARS = 40
+REASON_WORDS = 4
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    if len(text) <= REASON_CHARS and len(text.split()) <= REASON_WORDS:
+        return text
+    words = re.findall(r"\w[\w'’-]*", text)
+    return f"{words[0]} … {words[-1]}" if len(words) > 1 else text[:REASON_CHARS] + "…"
+
+
 @dataclass(frozen=True)
 class PaperMatch:
     """A paper selected for a subscriber, with the reasons."""
@@ -217,10 +231,13 @@ class PaperMatch:
         """Why this paper is in the digest, in words (never rule syntax)."""
         if self.reasons:
             return "; ".join(self.reasons)
+        # One entry per matched text regardless of case ("Convex" in the title and
+        # "convex" in the abstract are the same reason); the first form is kept.
         found: dict[str, str] = {}
         for h in self.hits:
             if h.field != "categories":
-                found.setdefault(" ".join(h.text.split()).casefold(), " ".join(h.text.split()))
+                text = _short(h.text)
+                found.setdefault(text.casefold(), text)
         return "matched: " + ", ".join(found.values()) if found else ""
 
     def to_json(self) -> dict:

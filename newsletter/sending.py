@@ -37,6 +37,14 @@ from .tokens import links
 log = logging.getLogger(__name__)
 
 
+def _minute_up(t: datetime) -> str:
+    """``t`` to the minute, rounded up: a retry shown as "from 13:30" must not
+    still be waiting when the user tries again at 13:30."""
+    if t.second or t.microsecond:
+        t = t.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return t.isoformat(timespec="minutes")
+
+
 @dataclass(frozen=True)
 class DigestResult:
     """What happened to one subscriber's digest in a send."""
@@ -59,7 +67,7 @@ class DigestResult:
             return f"sent        {self.email}: {n} {self.message_id}"
         if self.status == "would send":
             return f"would send  {self.email}: {n}"
-        when = self.next_attempt.isoformat(timespec="minutes") if self.next_attempt else "next run"
+        when = _minute_up(self.next_attempt) if self.next_attempt else "next run"
         if self.status == "failed":
             if self.next_attempt is None:  # refused once too often
                 then = f"refused {self.failures} times: held, not retried"

@@ -155,10 +155,18 @@ def test_single_problems(workdir, text, expected):
     assert any(p.startswith(expected) for p in found), "\n".join(found)
 
 
+def test_a_tab_in_the_indentation_is_named(workdir):
+    found = problems(workdir, "sources: []\ntopics:\n\tt: {any: [x]}\n")
+    assert len(found) == 1
+    assert found[0].startswith("config.yaml:3: malformed YAML:")
+    assert found[0].endswith("indented with a tab: YAML indents with spaces only")
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
     assert "config file not found" in str(info.value)
+    assert "newsletter init" in str(info.value)  # a new user learns how to get one
 
 
 @pytest.mark.parametrize(

@@ -246,3 +246,19 @@ def test_validate_refuses_a_regex_bomb_with_its_line_in_seconds(cli, tmp_path):
     assert time.monotonic() - started < 30
     assert result.code == 2
     assert result.err.startswith("config.yaml:8: topics.t.any[1]: regular expression '/a{1000000000}/' is too big")
+
+
+def test_reason_names_each_matched_text_once_whatever_its_case():
+    got = select(
+        {"o": {"any": ["convex", "optimization", "score-based"]}},
+        [paper("Convex optimization for Score-Based models", "convex sets; score-based sampling; Optimization")],
+    )
+    assert got[0].reason == "matched: Convex, optimization, Score-Based"
+
+
+def test_reason_names_a_long_regex_match_by_its_first_and_last_words():
+    got = select(
+        {"o": {"any": ["/\\bexplain(s|ing)?\\b.*\\bpredictions?\\b/"]}},
+        [paper("Robustness", "explaining the observed trade-off between robustness and accuracy in our predictions.")],
+    )
+    assert got[0].reason == "matched: explaining … predictions"

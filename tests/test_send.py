@@ -900,3 +900,15 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     assert len(set(ids)) == count and len(ids) - count <= 1
     assert all(ids.count(i) == 1 for i in ids if i != in_flight.message_id)
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == f"sent 0, empty {count}, failed 0, not due 0"
+
+
+def test_a_retry_time_is_shown_rounded_up_to_the_minute():
+    from datetime import UTC
+
+    from newsletter.sending import DigestResult
+
+    at = datetime(2026, 11, 29, 13, 30, 27, tzinfo=UTC)
+    waiting = DigestResult("a@example.org", "waiting", error="down", next_attempt=at)
+    assert str(waiting).endswith("retried from 2026-11-29T13:31+00:00")  # not 13:30: still waiting then
+    on_the_minute = DigestResult("a@example.org", "waiting", error="down", next_attempt=at.replace(second=0))
+    assert str(on_the_minute).endswith("retried from 2026-11-29T13:30+00:00")
