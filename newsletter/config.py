@@ -667,8 +667,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         lines, problems = plain[1], plain[2]
     elif root is not None:
         _record_lines(root, (), lines, problems, shown)
-    if data is None:
-        data = {}
+    if data is None:  # an empty file (or only comments): say so, not "sources: required key is missing"
+        raise ConfigError(Problem(f"the config is empty; `newsletter init --force {shown}` writes a starter one", shown))
     if not isinstance(data, dict):
         raise ConfigError(Problem(f"expected a mapping of settings at the top, got {type(data).__name__}", shown, 1))
 

@@ -162,6 +162,14 @@ def test_a_tab_in_the_indentation_is_named(workdir):
     assert found[0].endswith("indented with a tab: YAML indents with spaces only")
 
 
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "---\n"])
+def test_an_empty_config_is_one_problem_saying_so(workdir, text):
+    path = write_config(workdir, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert [str(p) for p in info.value.problems] == [f"{path}: the config is empty; `newsletter init --force {path}` writes a starter one"]
+
+
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml")
