@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=200)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
-    from run import Table
+    from harness import Table
 
     table = Table()
     bench_memory(table, args.papers, args.subscribers)

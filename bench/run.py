@@ -24,12 +24,10 @@ import os
 import resource
 import shutil
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import Sink, Table  # noqa: E402
 from workload import make_workload  # noqa: E402
 
 from newsletter import pipeline  # noqa: E402
@@ -52,21 +51,6 @@ SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 
 FULL = dict(papers=5000, topics=50, subs=(1000, 10000), fast_digests=10000, naive_digests=60, smtp_messages=3000, reps=3)
 QUICK = dict(papers=1000, topics=20, subs=(200, 1000), fast_digests=200, naive_digests=20, smtp_messages=500, reps=2)
-
-
-class Table:
-    def __init__(self) -> None:
-        self.rows: list[tuple[str, str, str, str]] = []
-
-    def add(self, measure: str, value: str, target: str = "", ok: bool | None = None) -> None:
-        self.rows.append((measure, value, target, "" if ok is None else ("MET" if ok else "NOT MET")))
-        print(f"  {measure}: {value}" + (f"  [{target}: {self.rows[-1][3]}]" if target else ""), file=sys.stderr, flush=True)
-
-    def __str__(self) -> str:
-        head = ("measure", "value", "target", "result")
-        widths = [max(len(r[i]) for r in self.rows + [head]) for i in range(4)]
-        line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
-        return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in self.rows])
 
 
 def timed(fn, reps: int) -> float:
@@ -178,33 +162,6 @@ def bench_render(table: Table, config_path: Path, size: dict) -> None:
 
 
 # --------------------------------------------------------------------------- SMTP
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Sink:
-    """Postfix's smtp-sink on 127.0.0.1 (started and stopped by the benchmark)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        user = ["-u", "nobody"] if os.geteuid() == 0 else []  # smtp-sink refuses to run as root
-        self.proc = subprocess.Popen([SMTP_SINK, *user, "-m", "512", f"127.0.0.1:{self.port}", "1024"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("smtp-sink did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
 
 
 def smtp_source_rate(port: int, sessions: int, count: int, size: int) -> float:

@@ -165,7 +165,7 @@ def bench_dry_run(table, folder: Path, counts: tuple[int, ...] = (25000, 100000)
 if __name__ == "__main__":
     import argparse
 
-    from run import Sink, Table
+    from harness import Sink, Table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=2000)

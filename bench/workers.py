@@ -149,7 +149,7 @@ def bench_workers(table, sink_factory, folder: Path, subscribers: int = 2000, co
 if __name__ == "__main__":
     import argparse
 
-    from run import Sink, Table
+    from harness import Sink, Table
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=2000)
