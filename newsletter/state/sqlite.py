@@ -179,13 +179,33 @@ class SQLiteState(State):
         db = cls._connect(path, str(path), uri=False)
         state = cls(path, db, False)
         with state._errors():
-            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = state._switch_to_wal()
             if mode.lower() != "wal":
                 raise StateError(Problem(f"cannot switch the state to WAL mode (got {mode!r})", str(path)))
             db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             db.execute("PRAGMA foreign_keys=ON")
         state._check_version(readonly=False)
         return state
+
+    def _switch_to_wal(self) -> str:
+        """``PRAGMA journal_mode=WAL``, waiting like every other statement does.
+
+        Changing the journal mode needs the file to itself for a moment, and
+        SQLite answers "database is locked" at once (its busy handler is not
+        asked) when another process is opening or closing the same file, as
+        two cron sends started together do.  So: try again until the busy
+        timeout, as any other write would wait.
+        """
+        import time
+
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                return str(self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     @staticmethod
     def _connect(path: Path, target: str, uri: bool) -> sqlite3.Connection:
