@@ -200,16 +200,24 @@ class TopicMatch:
 
 
 #: A matched text longer than this (a regex spanning a sentence) is named by
-#: its first and last words in a reason, as the email's "Why" line does.
+#: its first and last words, in ``match``'s reason and in the email alike
+#: (:mod:`rendering` uses these for its "Why" line and its highlighting).
 REASON_CHARS = 40
 REASON_WORDS = 4
+WORD = re.compile(r"\w[\w'’-]*")
 
 
-def _short(text: str) -> str:
+def is_long_match(text: str) -> bool:
+    return len(text) > REASON_CHARS or len(text.split()) > REASON_WORDS
+
+
+def short_match(text: str) -> str:
+    """A matched text as a reason names it: whole when short, else its first
+    and last words (``explaining … predictions``)."""
     text = " ".join(text.split())
-    if len(text) <= REASON_CHARS and len(text.split()) <= REASON_WORDS:
+    if not is_long_match(text):
         return text
-    words = re.findall(r"\w[\w'’-]*", text)
+    words = WORD.findall(text)
     return f"{words[0]} … {words[-1]}" if len(words) > 1 else text[:REASON_CHARS] + "…"
 
 
@@ -236,7 +244,7 @@ class PaperMatch:
         found: dict[str, str] = {}
         for h in self.hits:
             if h.field != "categories":
-                text = _short(h.text)
+                text = short_match(h.text)
                 found.setdefault(text.casefold(), text)
         return "matched: " + ", ".join(found.values()) if found else ""
 
@@ -283,9 +291,14 @@ class TopicRule:
         """Papers that may match this topic (a superset); None when any paper may."""
         sets = []
         if self.any:
-            found_each = [words.term(term, self.fields) for term in self.any]
-            if None not in found_each:
-                sets.append(set().union(*(f for f in found_each if f is not None)))
+            union: set[int] = set()
+            for term in self.any:
+                found = words.term(term, self.fields)
+                if found is None:  # a term the index cannot narrow: any paper may match
+                    break
+                union |= found
+            else:
+                sets.append(union)
         for term in self.all:
             found = words.term(term, self.fields)
             if found is not None:
