@@ -32,7 +32,7 @@ from markupsafe import Markup, escape
 
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, line_of
-from .matching import REGEX_TIMEOUT, PaperMatch
+from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, is_long_match, short_match
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
 
@@ -95,24 +95,20 @@ def highlight(text: str, patterns: Sequence[re.Pattern]) -> Markup:
 
 
 #: Marks per term in one text: a common word ("the") must not paint every line.
+#: A match longer than :data:`matching.REASON_CHARS` (or its words) is marked at its ends only.
 MAX_MARKS = 3
-#: A match longer than this (characters or words) is marked at its ends only.
-MAX_MARK_CHARS = 40
-MAX_MARK_WORDS = 4
-_WORD = re.compile(r"\w[\w'’-]*")
 
 
 def _marked_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """``[(start, end)]`` for a short match; its first and last words for a long one."""
-    span = text[start:end]
-    if len(span) <= MAX_MARK_CHARS and len(span.split()) <= MAX_MARK_WORDS:
+    if not is_long_match(text[start:end]):
         return [(start, end)]
-    words = list(_WORD.finditer(text, start, end))
+    words = list(WORD.finditer(text, start, end))
     if not words:
         return []
     first, last = words[0], words[-1]
     if first is last:
-        return [(first.start(), min(first.end(), first.start() + MAX_MARK_CHARS))]
+        return [(first.start(), min(first.end(), first.start() + REASON_CHARS))]
     return [(first.start(), first.end()), (last.start(), last.end())]
 
 
@@ -229,9 +225,8 @@ def reason_words(hits) -> list[str]:
             text = f"in {text}"
         elif h.field == "authors":
             text = f"by {text}"
-        elif len(text) > MAX_MARK_CHARS or len(text.split()) > MAX_MARK_WORDS:
-            found = _WORD.findall(text)
-            text = f"{found[0]} … {found[-1]}" if len(found) > 1 else text[:MAX_MARK_CHARS] + "…"
+        else:
+            text = short_match(text)
         words.setdefault(text.casefold(), text)
     return list(words.values())
 
