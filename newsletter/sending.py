@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,7 +31,7 @@ from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff
 from .scheduling import is_due
-from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, open_state
+from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
 from .tokens import links
 
 log = logging.getLogger(__name__)
@@ -294,8 +294,7 @@ class _SendRun:
         self.composer = Composer(config)
         self.sender = sender_address(config)
         if transport is None:
-            for start in range(0, len(subs), CLAIM_BATCH):
-                part = subs[start : start + CLAIM_BATCH]
+            for part in chunks(subs, CLAIM_BATCH):
                 known = state.plan([s.email for s in part])
                 for sub in part:
                     self._plan_one(sub, known[sub.email], None)
@@ -318,17 +317,17 @@ class _SendRun:
             stop=self.stop,
             backlog=2 * CLAIM_BATCH,
         ) as dispatcher:
-            for start in range(0, len(subs), CLAIM_BATCH):
+            for part in chunks(subs, CLAIM_BATCH):
                 if self.stop is not None and self.stop():
                     dispatcher.cancel("stop requested")
                     break
-                self._batch(subs[start : start + CLAIM_BATCH], dispatcher)
+                self._batch(part, dispatcher)
         for worker_state in self.worker_states:
             if worker_state is not self.state:
                 worker_state.close()
         self.worker_states.clear()
 
-    def _batch(self, subs: list[Subscriber], dispatcher: Dispatcher) -> None:
+    def _batch(self, subs: Sequence[Subscriber], dispatcher: Dispatcher) -> None:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher."""
         queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
