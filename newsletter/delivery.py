@@ -640,10 +640,7 @@ class Dispatcher:
             try:
                 session.send(envelope)
                 return Outcome(envelope, True, tries)
-            except TransportBroken as exc:
-                self._stop(str(exc))
-                return Outcome(envelope, False, tries, str(exc))
-            except TimedOut as exc:
+            except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
                 return Outcome(envelope, False, tries, str(exc))
             except PermanentDeliveryError as exc:
