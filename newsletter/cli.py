@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import pipeline
-from .config import Config, load_config
+from .config import DEFAULT_STATE_FILE, Config, load_config
 from .errors import NewsletterError
 
 log = logging.getLogger("newsletter")
@@ -379,7 +379,7 @@ def state_migrate(state: _State, to: str, source: str | None) -> None:
 
     if source is None:
         config = state.config
-        source = str(config.base_dir / "newsletter-state.sqlite3" if config.state_is_shared else config.state_path)
+        source = str(config.base_dir / DEFAULT_STATE_FILE if config.state_is_shared else config.state_path)
     report = copy_state(source, to)
     click.echo(str(report))
 

@@ -467,6 +467,11 @@ class WebSettings(_Model):
         return self.base_url.rstrip("/")
 
 
+#: The SQLite state beside the config when ``state:`` names none (also where
+#: ``state migrate`` copies from when ``state:`` is a database URL).
+DEFAULT_STATE_FILE = "newsletter-state.sqlite3"
+
+
 class Config(_Model):
     sources: list[Source] = Field(min_length=1)
     topics: dict[str, Topic] = Field(min_length=1)
@@ -530,7 +535,7 @@ class Config(_Model):
     @property
     def state_path(self) -> Path:
         """The SQLite state file (also where its lock files go); see :attr:`state_target`."""
-        return self.resolve(self.state) if self.state else self.base_dir / "newsletter-state.sqlite3"
+        return self.resolve(self.state) if self.state else self.base_dir / DEFAULT_STATE_FILE
 
     @property
     def state_target(self) -> str | Path:
@@ -653,7 +658,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
             what += "; the line is indented with a tab: YAML indents with spaces only"
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
     except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
-        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.position, int) else None
+        line = line_of(text, exc.position) if isinstance(exc.position, int) else None
         what = f"character {chr(exc.character)!r}" if isinstance(exc.character, int) else "character"
         raise ConfigError(Problem(f"malformed YAML: {what}: {exc.reason}", shown, line)) from None
     except yaml.YAMLError as exc:
