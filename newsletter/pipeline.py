@@ -487,7 +487,7 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
     rows = []
     subs = subscribers(config, only)
     with open_state(config.state_target, readonly=True) as state:
-        known = state.plan([sub.email for sub in subs])
+        known = state.plan([sub.email for sub in subs], with_sent=False)
         left = state.unsubscribed(sub.email for sub in subs)
     for sub in subs:
         zone = config.zone(sub)

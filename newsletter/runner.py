@@ -170,7 +170,7 @@ class Runner:
         config = self.config
         due = []
         with open_state(config.state_target, readonly=True) as state:
-            known = state.plan([sub.email for sub in config.subscribers])
+            known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
             left = state.unsubscribed(sub.email for sub in config.subscribers)
         for sub in config.subscribers:
             if sub.email in left:

@@ -96,6 +96,13 @@ def test_plan_reads_a_batch_of_subscribers_at_once(state_target):
     assert u2.open.status == "sending" and u2.open.message_id == "<m2@x>"
     assert u3.last_served == T0 + timedelta(hours=2) and u3.last_sent is None and u3.open is None
     assert u4.first_seen is None and u4.open is None and u4.sent_paper_ids == frozenset()
+    with open_state(state_target, readonly=True) as st:
+        times = st.plan(["U0@example.org", *emails[1:]], with_sent=False)
+    # the times and open digests alone: the history of sent papers is not read
+    assert [(t.first_seen, t.last_sent, t.last_served, t.open) for t in times.values()] == [
+        (p.first_seen, p.last_sent, p.last_served, p.open) for p in plan.values()
+    ]
+    assert all(t.sent_paper_ids == frozenset() for t in times.values())
 
 
 def test_claiming_a_batch_commits_claims_drops_and_served_together(state_target):

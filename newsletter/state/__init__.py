@@ -240,9 +240,13 @@ class State(ABC):
     # -- reading --------------------------------------------------------------------------
 
     @abstractmethod
-    def plan(self, emails: Sequence[str]) -> dict[str, SubscriberState]:
+    def plan(self, emails: Sequence[str], *, with_sent: bool = True) -> dict[str, SubscriberState]:
         """Everything known about each of ``emails`` (keyed as given), in a few
-        queries; an unknown subscriber gets an empty :class:`SubscriberState`."""
+        queries; an unknown subscriber gets an empty :class:`SubscriberState`.
+
+        ``with_sent=False`` leaves ``sent_paper_ids`` empty: the papers ever
+        sent grow with the whole history, and a caller that only needs the
+        times (``run``'s tick, ``schedule``) should not read them."""
 
     def subscriber(self, email: str) -> SubscriberState:
         return self.plan([email])[email]

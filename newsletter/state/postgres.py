@@ -170,8 +170,7 @@ READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older databa
 _PLAN = """
 SELECT k.email, s.first_seen, s.last_sent, COALESCE(s.last_served, s.last_sent), {settled},
        o.id, o.status, o.message_id, o.attempts, o.created, o.last_error, o.papers, o.next_attempt, o.failures,
-       ARRAY(SELECT dp.paper_id FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
-             WHERE d.subscriber = k.email AND d.status = 'sent')
+       {sent}
 FROM unnest(%(keys)s::text[]) AS k(email)
 LEFT JOIN subscribers s ON s.email = k.email
 LEFT JOIN LATERAL (
@@ -181,6 +180,10 @@ LEFT JOIN LATERAL (
     FROM digests d WHERE d.subscriber = k.email AND d.status <> 'sent'
 ) o ON true
 """
+
+#: Every paper delivered to the subscriber ``k.email`` (the last column of :data:`_PLAN`).
+_SENT = """ARRAY(SELECT dp.paper_id FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
+             WHERE d.subscriber = k.email AND d.status = 'sent')"""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -497,16 +500,18 @@ class PostgresState(State):
 
     # -- reading --------------------------------------------------------------------------
 
-    def plan(self, emails: Sequence[str]) -> dict[str, SubscriberState]:
+    def plan(self, emails: Sequence[str], *, with_sent: bool = True) -> dict[str, SubscriberState]:
         if self._empty:
             return {e: SubscriberState(e) for e in emails}
         out: dict[str, SubscriberState] = {}
         with self._con() as con:
             for part in chunks(list(emails), PLAN_CHUNK):
-                out.update(self._plan(con, part))
+                out.update(self._plan(con, part, with_sent=with_sent))
         return out
 
-    def _plan(self, con: psycopg.Connection, emails: Sequence[str]) -> dict[str, SubscriberState]:
+    def _plan(
+        self, con: psycopg.Connection, emails: Sequence[str], *, with_sent: bool = True
+    ) -> dict[str, SubscriberState]:
         if not emails:
             return {}
         keys = sorted({_key(e) for e in emails})
@@ -517,7 +522,8 @@ class PostgresState(State):
         # between them could show a digest neither open nor settled.
         failures = "d.failures" if self.version >= 4 else "0"  # a reader of a database from before it
         rows = con.execute(
-            _PLAN.format(settled=settled, failures=failures), {"started": self.started, "keys": keys}
+            _PLAN.format(settled=settled, failures=failures, sent=_SENT if with_sent else "'{}'::text[]"),
+            {"started": self.started, "keys": keys},
         ).fetchall()
         known = {}
         for (k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, sent) in rows:

@@ -327,7 +327,7 @@ class SQLiteState(State):
 
     # -- reading (the agreed read API) -------------------------------------------------------
 
-    def plan(self, emails: Sequence[str]) -> dict[str, SubscriberState]:
+    def plan(self, emails: Sequence[str], *, with_sent: bool = True) -> dict[str, SubscriberState]:
         out: dict[str, SubscriberState] = {}
         for part in chunks(list(emails), PLAN_CHUNK):
             keys = sorted({_key(e) for e in part})
@@ -369,10 +369,14 @@ class SQLiteState(State):
                 for r in opened
             }
             sent: dict[str, set[str]] = {}
-            for sub, pid in self._rows(
-                "SELECT d.subscriber, dp.paper_id FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
-                f"WHERE d.subscriber IN ({marks}) AND d.status = 'sent'",
-                keys,
+            for sub, pid in (
+                self._rows(
+                    "SELECT d.subscriber, dp.paper_id FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
+                    f"WHERE d.subscriber IN ({marks}) AND d.status = 'sent'",
+                    keys,
+                )
+                if with_sent
+                else ()
             ):
                 sent.setdefault(sub, set()).add(pid)
             for email in part:
