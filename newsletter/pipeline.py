@@ -81,12 +81,25 @@ def match(
     yielded.  Topics are matched once for all subscribers; ``warn`` gets a
     line per ``like:`` entry that names no known paper.
     """
+    subs, index = _selection(config, all_papers, only, warn, left)
+    for sub in subs:
+        yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
+
+
+def _selection(
+    config: Config,
+    all_papers: list[Paper],
+    only: str | None,
+    warn: Callable[[str], None] | None,
+    left: Mapping[str, datetime] | None,
+) -> tuple[list[Subscriber], TopicIndex]:
+    """The subscribers who get a digest (not in ``left``, by default read from
+    the state) and the topic index over their topics: what :func:`match` and
+    :func:`match_report` select from."""
     if left is None:
         left = unsubscribed(config, only)
     subs = [s for s in subscribers(config, only) if s.email not in left]
-    index = topic_index(config, all_papers, subs, warn)
-    for sub in subs:
-        yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
+    return subs, topic_index(config, all_papers, subs, warn)
 
 
 @dataclass(frozen=True)
@@ -139,10 +152,7 @@ def match_report(
 ) -> MatchReport:
     """:func:`match` plus :func:`unmatched_topics`, from one topic index.
     Subscribers in ``left`` (see :func:`match`) are left out."""
-    if left is None:
-        left = unsubscribed(config, only)
-    subs = [s for s in subscribers(config, only) if s.email not in left]
-    index = topic_index(config, all_papers, subs, warn)
+    subs, index = _selection(config, all_papers, only, warn, left)
     results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
     followed = [k for s in subs for k in s.topics]
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)))
