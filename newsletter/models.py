@@ -77,8 +77,8 @@ class Paper:
             object.__setattr__(self, "arxiv_id", arxiv_base_id(self.arxiv_id))
         for name in ("url", "pdf_url", "github"):
             value = getattr(self, name)
-            if value is not None and web_url(value) != value:
-                object.__setattr__(self, name, web_url(value))
+            if value is not None and (clean := web_url(value)) != value:
+                object.__setattr__(self, name, clean)
 
     @property
     def id(self) -> str:
