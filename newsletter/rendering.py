@@ -373,7 +373,7 @@ class Composer:
             title=paper.title,
             title_html=highlight(paper.title, self._hit_patterns(m, "title")),
             url=paper_link(paper),
-            url_label="Abstract" if paper.url else "Search arXiv",
+            url_label="Abstract" if paper.url or paper.arxiv_id else "Search arXiv",  # as paper_link decides
             anchor=anchor_for(paper.id),
             authors=list(paper.authors),
             authors_text=short_authors(paper.authors),

@@ -515,3 +515,18 @@ def test_reason_words_name_fields_in_words_and_search_links_say_so(tmp_path):
     composed = Composer(config).compose(sub, matches, now=NOW)
     assert ">Search arXiv</a>" in composed.html and ">Abstract</a>" not in composed.html
     assert "Search arXiv: https://arxiv.org/search/?query=" in composed.text
+
+
+def test_a_paper_known_by_its_arxiv_id_alone_links_its_abstract_page_as_abstract(tmp_path):
+    """The link and its label come from one decision: an arXiv id without a URL
+    links the abstract page, so the card must not call it a search."""
+    from dataclasses import replace
+
+    config = load(tmp_path)
+    (sub, matches), = digests(config, "ada@example.org")
+    first = matches[0]
+    paper = replace(first.paper, arxiv_id="2206.00364", url=None)
+    composed = Composer(config).compose(sub, [replace(first, paper=paper)], now=NOW)
+    assert '<a href="https://arxiv.org/abs/2206.00364"' in composed.html
+    assert "Abstract: https://arxiv.org/abs/2206.00364" in composed.text
+    assert "Search arXiv" not in composed.text
