@@ -237,6 +237,7 @@ class _SendRun:
         self.keep_results = True  # False in a send worker: the parent keeps them
         self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
+        self.recorded: set[str] = set()  # papers this run has put in the state
         self.committing = threading.Lock()
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
@@ -350,9 +351,17 @@ class _SendRun:
         if queued:
             # The state keeps the papers a digest owes (to rebuild it should they
             # leave the sources), not every paper read: it grows with what is sent.
+            # Batches share most of their papers: each is recorded once per run.
             known = self.index.papers
-            owed = {pid: known[pid] for _, _, c in queued for pid in c.paper_ids if pid in known}
-            self.state.see_papers(owed.values(), self.now)
+            owed = {
+                pid: known[pid]
+                for _, _, c in queued
+                for pid in c.paper_ids
+                if pid in known and pid not in self.recorded
+            }
+            if owed:
+                self.state.see_papers(owed.values(), self.now)
+                self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed) in zip(ids, queued):
             self.failures[did] = open_.failures if open_ else 0
@@ -438,6 +447,7 @@ class _SendRun:
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
             self.delivered, self.committing = [], threading.Lock()
+            self.recorded = set()  # what this worker's own connection recorded
             # each result goes to the parent as it happens (progress, then the report)
             self.progress, self.keep_results = lambda result: conn.send(("result", result, 0)), False
             self._planner = threading.get_ident()

@@ -253,7 +253,6 @@ class PostgresState(State):
         #: only): the earliest start among the workers alive when it started.
         self.started: datetime | None = None
         self.version = SCHEMA_VERSION  # the database's, once opened (older only when read-only)
-        self._recorded: set[str] = set()  # papers this worker knows are in the state
         #: This worker's advisory lock key, recorded on every digest it claims.
         self.worker = secrets.randbits(63)
         self.owner = owner_id()
@@ -590,9 +589,7 @@ class PostgresState(State):
 
     def see_papers(self, papers: Iterable[Paper], now: datetime) -> int:
         self._write()
-        # A paper this worker recorded once is not sent over the network again
-        # (the send engine records each batch's papers, which overlap a lot).
-        unique = {p.id: p for p in papers if p.id not in self._recorded}
+        unique = {p.id: p for p in papers}
         new = 0
         with self._con() as con:
             for part in chunks(sorted(unique), 2000):
@@ -608,7 +605,6 @@ class PostgresState(State):
                     ),
                 )
                 new += max(cur.rowcount, 0)
-                self._recorded.update(part)
         return new
 
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
