@@ -283,7 +283,9 @@ def send_test_email(
         transport, on_outcome=outcomes.append, retries=d.retries, retry_delay=d.retry_delay, sleep=sleep
     ) as dispatcher:
         dispatcher.submit(
-            Envelope(0, sender_address(config), to, composed.data, composed.message_id, now, len(matches))
+            Envelope(
+                0, sender_address(config), to, composed.data, composed.message_id, now, len(matches), composed.dot_safe
+            )
         )
     outcome = outcomes[0]
     if not outcome.delivered:

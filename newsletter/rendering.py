@@ -19,7 +19,7 @@ import re
 import secrets
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -57,20 +57,36 @@ def template_dirs(config: Config) -> list[Path]:
 
 @dataclass(frozen=True)
 class Composed:
-    """One finished email, and the parts it was made of (for preview and the state)."""
+    """One finished email, and the parts it was made of (for preview and the state).
+
+    ``html`` (the HTML part exactly as sent, after CSS inlining) and ``text``
+    are made on first use: sending needs only ``data``.
+    """
 
     data: bytes  # the message exactly as sent over SMTP (RFC 5322, CRLF line ends)
     subject: str
-    html: str  # the HTML part exactly as sent (after CSS inlining)
-    text: str
     message_id: str
     paper_ids: tuple[str, ...]
+    parts: Callable[[], tuple[str, str]] = field(repr=False, compare=False)  # () -> (html, text)
     warnings: tuple[str, ...] = ()
+    dot_safe: bool = False  # no line of ``data`` starts with a dot (see Envelope.dot_safe)
+
+    @functools.cached_property
+    def html(self) -> str:
+        return self.parts()[0]
+
+    @functools.cached_property
+    def text(self) -> str:
+        return self.parts()[1]
 
     @functools.cached_property
     def message(self) -> EmailMessage:
-        """``data`` parsed back (made on first use: sending needs only ``data``)."""
+        """``data`` parsed back."""
         return parse_message(self.data)
+
+
+def _given(parts: tuple[str, str]) -> Callable[[], tuple[str, str]]:
+    return lambda: parts
 
 
 @functools.lru_cache(maxsize=8192)
@@ -472,14 +488,17 @@ class Composer:
         their name, address and unsubscribe link are put in per message."""
         message_id = message_id or new_message_id(self.config)
         body = self._body(subscriber, matches, now) if self.share_bodies else None
+        parts: Callable[[], tuple[str, str]]
         if body is None:
             subject, html, text = self.render(subscriber, matches, now)
             data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
             size = len(html.encode("utf-8"))
+            parts = _given((html, text))
         else:
             html_values, text_values = self._values(subscriber)
-            subject, html, text = body.subject.fill(text_values), body.html.fill(html_values), body.text.fill(text_values)
+            subject = body.subject.fill(text_values)
             size = body.html.size(html_values)
+            parts = functools.partial(body.parts, html_values, text_values)
             if isinstance(self.writer, MessageWriter):
                 data = self.writer.assemble(
                     subscriber,
@@ -490,6 +509,7 @@ class Composer:
                     html_qp=body.html_qp.fill(html_values),
                 )
             else:
+                html, text = parts()
                 data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
         warnings = []
         if size > self.config.email.max_html_kb * 1024:
@@ -497,7 +517,15 @@ class Composer:
                 f"digest for {subscriber.email}: HTML body is {size / 1024:.0f} KB, over "
                 f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); lower max_papers or abstract_chars"
             )
-        return Composed(data, subject, html, text, message_id, tuple(m.paper.id for m in matches), tuple(warnings))
+        return Composed(
+            data,
+            subject,
+            message_id,
+            tuple(m.paper.id for m in matches),
+            parts,
+            tuple(warnings),
+            dot_safe=isinstance(self.writer, MessageWriter),
+        )
 
     # -- one body for many subscribers ------------------------------------------------
 
@@ -581,6 +609,10 @@ class _Body:
     text: _Holed
     html_qp: EncodedBody
     text_qp: EncodedBody
+
+    def parts(self, html_values: dict[str, str], text_values: dict[str, str]) -> tuple[str, str]:
+        """(HTML, text) for one subscriber's values."""
+        return self.html.fill(html_values), self.text.fill(text_values)
 
 
 class _Holed:

@@ -148,6 +148,8 @@ RETRY_MOST = 86400.0
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
+#: A send worker passes at most this many results to the parent at once.
+RELAY_GROUP = 64
 
 
 def send(
@@ -221,6 +223,27 @@ def send(
         return run.run(subs, transport)
 
 
+class _Relay:
+    """A send worker's results on their way to the parent, a group per pickle:
+    sent after each group commit of deliveries (so progress keeps up with a
+    slow server) or when :data:`RELAY_GROUP` have piled up.  Not thread-safe:
+    callers hold the run's lock."""
+
+    def __init__(self, conn) -> None:
+        self.conn = conn
+        self.items: list[DigestResult] = []
+
+    def __call__(self, result: DigestResult) -> None:
+        self.items.append(result)
+        if len(self.items) >= RELAY_GROUP:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.items:
+            items, self.items = self.items, []
+            self.conn.send(("results", items, 0))
+
+
 class _SendRun:
     """One :func:`send`: plan per subscriber in the main thread, deliver in the
     dispatcher's threads, record outcomes from those threads (own connections)."""
@@ -239,6 +262,7 @@ class _SendRun:
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.committing = threading.Lock()
+        self.relay: _Relay | None = None  # in a send worker: where results go
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
 
@@ -374,6 +398,7 @@ class _SendRun:
                     composed.message_id,
                     open_.created if open_ else self.now,
                     len(composed.paper_ids),
+                    dot_safe=composed.dot_safe,
                 )
             )
 
@@ -424,8 +449,9 @@ class _SendRun:
                 except (EOFError, OSError):
                     died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
                     kind, payload, with_papers = "error", died, 0
-                if kind == "result":  # one digest done: progress is shown here, in one process
-                    self._result(payload)
+                if kind == "results":  # digests done: progress is shown here, in one process
+                    for result in payload:
+                        self._result(result)
                     continue
                 del waiting[reader]
                 proc.join()
@@ -448,14 +474,18 @@ class _SendRun:
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
             self.delivered, self.committing = [], threading.Lock()
             self.recorded = set()  # what this worker's own connection recorded
-            # each result goes to the parent as it happens (progress, then the report)
-            self.progress, self.keep_results = lambda result: conn.send(("result", result, 0)), False
+            # results go to the parent as they happen (progress, then the report)
+            self.relay = _Relay(conn)
+            self.progress, self.keep_results = self.relay, False
             self._planner = threading.get_ident()
             if hasattr(transport, "sessions"):
                 transport.sessions = sessions
             self._deliver(subs, transport)
+            self.relay.flush()
             conn.send(("ok", None, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
+            if self.relay is not None:
+                self.relay.flush()
             conn.send(("error", str(exc) or type(exc).__name__, 0))
         finally:
             conn.close()
@@ -597,6 +627,9 @@ class _SendRun:
                     for o in done:
                         env = o.envelope
                         self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+                    if self.relay is not None:
+                        with self.lock:
+                            self.relay.flush()
             finally:
                 self.committing.release()
             with self.lock:

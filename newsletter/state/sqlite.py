@@ -43,6 +43,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -125,6 +126,25 @@ SCHEMA_VERSION = len(MIGRATIONS)
 #: adds tables, and the readers treat a table the file lacks as empty.  Raise
 #: it to ``SCHEMA_VERSION`` when a migration changes what is already there.
 READABLE_SINCE = 1  # (version 3's column reads as 0 in an older file)
+
+
+_WRITERS: dict[tuple[int, Path], threading.RLock] = {}
+
+
+def _writers(path: Path) -> threading.RLock:
+    """The turn of this process's writers on the state at ``path``.
+
+    Threads of one process (a send's planner and its delivery threads, each
+    with its own connection) queue here for the write lock instead of in
+    SQLite's busy handler, which polls, sleeping 1 to 100 ms between tries:
+    a writer is woken the moment the one before it commits.  Keyed by
+    process too, so a forked send worker gets its own.
+    """
+    key = (os.getpid(), path)
+    lock = _WRITERS.get(key)
+    if lock is None:
+        lock = _WRITERS.setdefault(key, threading.RLock())
+    return lock
 
 
 def _ts(value: datetime) -> str:
@@ -310,7 +330,7 @@ class SQLiteState(State):
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception)."""
         if self.readonly:
             raise StateError(Problem("internal error: write to a read-only state", str(self.path)))
-        with self._errors():
+        with _writers(self.path), self._errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -471,13 +491,14 @@ class SQLiteState(State):
         """
         ids = []
         owner = owner_id()
+        stamp = _ts(now)
         with self.transaction() as db:
             for open_, email, message_id, paper_ids in items:
                 if open_ is not None:
                     cur = db.execute(
                         "UPDATE digests SET status = 'sending', owner = ?, claimed_at = ?, message_id = ? "
                         "WHERE id = ? AND status IN ('pending', 'failed')",
-                        (owner, _ts(now), message_id, open_.id),
+                        (owner, stamp, message_id, open_.id),
                     )
                     if cur.rowcount != 1:
                         raise StateError(Problem(f"digest {open_.id} for {email} changed under us", str(self.path)))
@@ -487,7 +508,7 @@ class SQLiteState(State):
                     did = db.execute(
                         "INSERT INTO digests (subscriber, status, message_id, created, owner, claimed_at) "
                         "VALUES (?, 'sending', ?, ?, ?, ?)",
-                        (_key(email), message_id, _ts(now), owner, _ts(now)),
+                        (_key(email), message_id, stamp, owner, stamp),
                     ).lastrowid or 0  # never None after an INSERT
                 db.executemany(
                     "INSERT INTO digest_papers (digest_id, paper_id, position) VALUES (?, ?, ?)",
