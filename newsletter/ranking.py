@@ -85,6 +85,9 @@ PRF_DOCS = 5  # pseudo-relevance feedback: how many top papers pull the semantic
 PRF_WEIGHT = 1.0
 CENTER = 2.5  # robust z-score of the fused evidence that maps to 0.5 (the default floor)
 SPREAD = 1.0  # z-score units per logistic unit
+#: A paper whose fused evidence is this share of the way from the day's median
+#: to its best paper also reaches the floor (a broad topic inflates the MAD).
+RELATIVE_FLOOR = 0.4
 
 
 class RankingError(NewsletterError):
@@ -390,6 +393,12 @@ def calibrate(fused):
     inflate the deviation and hide them) through a logistic centred on
     :data:`CENTER`, so the default floor 0.5 keeps the papers that stand
     :data:`CENTER` deviations above the typical paper of the day.
+
+    A broad topic (a quarter of the day's papers on it) widens the deviation
+    itself, so its relevant papers no longer stand :data:`CENTER` deviations
+    out.  The deviation is therefore capped so that a paper
+    :data:`RELATIVE_FLOOR` of the way from the median to the day's best paper
+    also reaches 0.5: the floor is the lower of the two.
     """
     import numpy as np
 
@@ -397,6 +406,9 @@ def calibrate(fused):
     spread = float(np.median(np.abs(fused - median))) * 1.4826
     if not math.isfinite(spread) or spread < 1e-9:
         spread = float(fused.std()) or 1.0
+    reach = (float(fused.max()) - median) * RELATIVE_FLOOR / CENTER
+    if RELATIVE_FLOOR and reach > 1e-9:
+        spread = min(spread, reach)
     z = (fused - median) / spread
     return 1.0 / (1.0 + np.exp(-(z - CENTER) / SPREAD))
 

@@ -230,3 +230,31 @@ email:
     text = composed.data.decode("utf-8", "replace")
     assert "Close to your interest: " in text
     assert "min_score" not in text and "about:" not in text
+
+
+def test_calibrate_floor_is_robust_z_for_a_narrow_topic_and_relative_for_a_broad_one():
+    import numpy as np
+
+    from newsletter.ranking import CENTER, RELATIVE_FLOOR, calibrate
+
+    rng = np.random.default_rng(7)
+    background = rng.normal(0.0, 1.0, 300)
+    # narrow: three papers far out; the robust z floor (CENTER deviations) decides
+    narrow = np.concatenate([background, [9.0, 8.5, 8.0]])
+    scores = calibrate(narrow)
+    assert ((scores >= 0.5) == (narrow >= np.median(narrow) + CENTER * 1.4826 * np.median(np.abs(narrow - np.median(narrow))))).all()
+    assert scores[-3:].min() > 0.9 and np.median(scores) < 0.1
+    # broad: a quarter of the papers on the topic, spread widely, inflate the MAD;
+    # the papers RELATIVE_FLOOR of the way to the best one still reach the floor
+    broad = np.concatenate([background, rng.uniform(1.5, 6.0, 100)])
+    median = np.median(broad)
+    mad_floor = median + CENTER * 1.4826 * np.median(np.abs(broad - median))
+    relative_floor = median + RELATIVE_FLOOR * (broad.max() - median)
+    assert relative_floor < mad_floor
+    scores = calibrate(broad)
+    kept = scores >= 0.5
+    assert np.isclose(broad[kept].min(), broad[broad >= relative_floor - 1e-9].min())
+    assert kept.sum() > (broad >= mad_floor).sum()
+    assert ((0 <= scores) & (scores <= 1)).all()
+    # a flat day (no spread at all) stays finite
+    assert np.isfinite(calibrate(np.zeros(10))).all()
