@@ -75,7 +75,7 @@ DEFAULT_MIN_SCORE_WITH_RULES = 0.0
 W_SEMANTIC = 1.0
 W_LEXICAL = 1.0
 W_RULES = 0.9  # with rules: weight of the keyword score (matched terms) in the final score
-W_LIKE = 1.0  # how far the liked papers pull the semantic query (Rocchio)
+W_LIKE = 0.5  # how far the liked papers pull the semantic query (Rocchio)
 W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
@@ -172,14 +172,26 @@ _NEGATION = re.compile(
 )
 
 
+#: Where a sentence ends: a full stop before a capital ("i.i.d. bounds" goes on).
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\w\s]*[A-Z0-9])")
+#: Where a sentence turns from what is wanted to what is not: ", but ...", ", not ...", "; ...".
+_CLAUSE_TURN = re.compile(r",\s*(?=(?:but|not|except|rather than|other than)\b)|;\s*", re.I)
+
+
 def wanted(about: str) -> str:
-    """The sentences of ``about`` that say what the reader wants: "... is not
-    what I mean" and "X is a different interest" sentences left out (their
-    words would pull exactly those papers up).  All of it if every sentence
-    is a negation."""
-    sentences = [s for s in re.split(r"(?<=[.!?])\s+", about.strip()) if s]
-    kept = [s for s in sentences if not _NEGATION.search(s)]
-    return " ".join(kept) if kept else about
+    """What the reader wants, from ``about``: a sentence or clause saying what
+    they do *not* want ("... is not what I mean", "X is a different interest",
+    "an optimizer or its analysis, not papers that simply train with Adam")
+    is left out, since its words would pull exactly those papers up; the
+    wanted clause before ", but"/", not" in the same sentence stays.  All of
+    it if everything is a negation."""
+    kept = []
+    for sentence in _SENTENCE_END.split(about.strip()):
+        if not _NEGATION.search(sentence):
+            kept.append(sentence)
+            continue
+        kept.extend(c for c in _CLAUSE_TURN.split(sentence) if c.strip() and not _NEGATION.search(c))
+    return " ".join(k.strip() for k in kept if k.strip()) or about
 
 
 def phrases(about: str) -> list[str]:

@@ -258,3 +258,22 @@ def test_calibrate_floor_is_robust_z_for_a_narrow_topic_and_relative_for_a_broad
     assert ((0 <= scores) & (scores <= 1)).all()
     # a flat day (no spread at all) stays finite
     assert np.isfinite(calibrate(np.zeros(10))).all()
+
+
+def test_wanted_drops_what_the_reader_does_not_want_and_keeps_the_rest():
+    from newsletter.ranking import wanted
+
+    # a whole "not what I mean" sentence goes; "i.i.d." does not end a sentence
+    about = (
+        "Domain adaptation and covariate shift. Methods and theory are both welcome, but adversarial "
+        "attacks and generic i.i.d. generalization bounds are not what I mean."
+    )
+    kept = wanted(about)
+    assert "covariate shift" in kept and "Methods and theory are both welcome" in kept
+    assert "adversarial" not in kept and "bounds" not in kept
+    # the wanted clause of a mixed sentence stays, its ", not ..." clause goes
+    kept = wanted("Optimizers and their analysis. I want an optimizer as the contribution, not papers that train with Adam.")
+    assert kept == "Optimizers and their analysis. I want an optimizer as the contribution"
+    # "X is a different interest" goes; all of it stays when everything is a negation
+    assert wanted("Adversarial attacks. Label noise is a different interest.") == "Adversarial attacks."
+    assert wanted("Not gradient compression.") == "Not gradient compression."
