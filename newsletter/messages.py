@@ -78,28 +78,35 @@ def _configured_url(config: Config, subscriber: Subscriber) -> str | None:
     url = config.email.unsubscribe
     if not url:
         return None
-    url = url.replace("{email}", quote_plus(subscriber.email))
+    if "{email}" in url:
+        email = subscriber.email
+        # quote_plus, without its per-character work for the common address
+        quoted = email.replace("@", "%40") if _URL_SAFE_ADDRESS.fullmatch(email) else quote_plus(email)
+        url = url.replace("{email}", quoted)
     return _NOT_URL_ASCII.sub(lambda m: quote(m.group()), url)
 
 
 _NOT_URL_ASCII = re.compile(r"[^\x21-\x7e]")
+_URL_SAFE_ADDRESS = re.compile(r"[A-Za-z0-9._~-]+@[A-Za-z0-9._~-]+")
 #: The longest URL that fits the List-Unsubscribe line (RFC 5322: 998 characters).
 MAX_UNSUBSCRIBE_URL = 998 - len("List-Unsubscribe: <>")
 #: RFC 8058: the header that makes an HTTPS List-Unsubscribe one-click.
 ONE_CLICK = "List-Unsubscribe=One-Click"
 
 
-def list_unsubscribe(config: Config, subscriber: Subscriber) -> tuple[list[str], bool]:
+def list_unsubscribe(config: Config, subscriber: Subscriber, url: str | None = None) -> tuple[list[str], bool]:
     """The List-Unsubscribe entries (``<url>`` each, checked) and whether the
     message is one-click (an HTTPS entry, so List-Unsubscribe-Post goes with it).
 
     With ``web:`` set: the signed page first, then a ``mailto:`` (the
     configured one, else the From address with subject "unsubscribe") for
-    mail clients that only speak mail.
+    mail clients that only speak mail.  ``url``: :func:`unsubscribe_url`'s
+    result when the caller has it already (signing and quoting cost more
+    than the rest of the headers).
     """
     signed = links(config)
     if signed is None:
-        url = _configured_url(config, subscriber)
+        url = url or _configured_url(config, subscriber)
         if not url:
             return [], False
         return [_list_entry(config, url, ("email", "unsubscribe"))], url.startswith("https://")
@@ -107,7 +114,7 @@ def list_unsubscribe(config: Config, subscriber: Subscriber) -> tuple[list[str],
     if not mailto:
         mailto = f"mailto:{parseaddr(config.email.from_)[1]}?subject=unsubscribe"
     return [
-        _list_entry(config, signed.unsubscribe_url(subscriber.email), ("web", "base_url")),
+        _list_entry(config, url or signed.unsubscribe_url(subscriber.email), ("web", "base_url")),
         _list_entry(config, mailto, ("email", "unsubscribe")),
     ], True
 
@@ -313,10 +320,19 @@ class MessageWriter:
         )
 
     def assemble(
-        self, subscriber: Subscriber, *, subject: str, message_id: str, date: datetime, text_qp: bytes, html_qp: bytes
+        self,
+        subscriber: Subscriber,
+        *,
+        subject: str,
+        message_id: str,
+        date: datetime,
+        text_qp: bytes,
+        html_qp: bytes,
+        unsubscribe: str | None = None,
     ) -> bytes:
         """The message around two bodies already in quoted-printable (CRLF line
-        ends, as :meth:`quoted_printable` gives them for :func:`text_body`)."""
+        ends, as :meth:`quoted_printable` gives them for :func:`text_body`);
+        ``unsubscribe``: the subscriber's :func:`unsubscribe_url`, if known."""
         out = [self._from, self._to(subscriber)]
         _checked(subject, "subject", TemplateError)
         line = f"Subject: {subject}\r\n"
@@ -335,7 +351,7 @@ class MessageWriter:
             raise ConfigError(Problem(f"Message-ID: {message_id!r} is not plain ASCII"))
         out.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
         out.append(self._reply_to)
-        entries, one_click = list_unsubscribe(self.config, subscriber)
+        entries, one_click = list_unsubscribe(self.config, subscriber, unsubscribe)
         if entries:
             out.append(f"List-Unsubscribe: {_list_unsubscribe_lines(entries, chr(13) + chr(10))}\r\n".encode("ascii"))
             if one_click:

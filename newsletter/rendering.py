@@ -507,6 +507,7 @@ class Composer:
                     date=now,
                     text_qp=body.text_qp.fill(text_values),
                     html_qp=body.html_qp.fill(html_values),
+                    unsubscribe=text_values.get(self._tokens[2]),
                 )
             else:
                 html, text = parts()

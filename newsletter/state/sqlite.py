@@ -128,22 +128,23 @@ SCHEMA_VERSION = len(MIGRATIONS)
 READABLE_SINCE = 1  # (version 3's column reads as 0 in an older file)
 
 
-_WRITERS: dict[tuple[int, Path], threading.RLock] = {}
+_TURNS: dict[tuple[int, Path], threading.RLock] = {}
 
 
-def _writers(path: Path) -> threading.RLock:
-    """The turn of this process's writers on the state at ``path``.
+def _turn(path: Path) -> threading.RLock:
+    """This process's turn on the state at ``path``: one statement or
+    transaction at a time, across threads.
 
-    Threads of one process (a send's planner and its delivery threads, each
-    with its own connection) queue here for the write lock instead of in
-    SQLite's busy handler, which polls, sleeping 1 to 100 ms between tries:
-    a writer is woken the moment the one before it commits.  Keyed by
-    process too, so a forked send worker gets its own.
+    The threads of a send (its planner and its delivery threads) share one
+    connection and queue here, woken the moment the one before them is done;
+    SQLite's own busy handler (still what orders processes) polls instead,
+    sleeping 1 to 100 ms between tries.  Keyed by process too, so a forked
+    send worker gets its own.
     """
     key = (os.getpid(), path)
-    lock = _WRITERS.get(key)
+    lock = _TURNS.get(key)
     if lock is None:
-        lock = _WRITERS.setdefault(key, threading.RLock())
+        lock = _TURNS.setdefault(key, threading.RLock())
     return lock
 
 
@@ -164,15 +165,19 @@ PLAN_CHUNK = 500
 class SQLiteState(State):
     """A connection to the state file.  Use :meth:`open`; close it, or use ``with``.
 
-    A connection belongs to one thread; :meth:`for_thread` opens another
-    (they coordinate through SQLite's locks).
+    Threads share it (:meth:`for_thread` is the state itself): each use
+    takes the process's turn on the file (:func:`_turn`), so a delivery
+    thread's commit never finds the page cache of a second connection to
+    refresh, nor waits in SQLite's polling busy handler for the first.
     """
 
-    def __init__(self, path: Path, db: sqlite3.Connection | None, readonly: bool) -> None:
+    def __init__(self, path: Path, db: sqlite3.Connection | None, readonly: bool, durable: bool = True) -> None:
         self.path = path
         self.name = str(path)
         self.db = db
         self.readonly = readonly
+        self.durable = durable  # what a transaction is unless it says otherwise
+        self._synchronous = durable  # what the connection is set to now
         self.version = SCHEMA_VERSION  # the file's, once opened (older only when read-only)
 
     # -- opening ------------------------------------------------------------------------
@@ -182,8 +187,9 @@ class SQLiteState(State):
         """Open (and for writers create or upgrade) the state at ``path``.
 
         ``readonly``: never create or write anything; a missing file is an
-        empty state.  ``durable=False`` commits without fsync (used for the
-        ``sent`` marks, see the module docstring).
+        empty state.  ``durable=False``: commits are not fsynced, unless a
+        transaction asks (the ``sent`` marks never are, see the module
+        docstring).
         """
         path = Path(path)
         if readonly:
@@ -197,7 +203,7 @@ class SQLiteState(State):
         if path.parent and not path.parent.is_dir():
             raise StateError(Problem(f"cannot create the state: folder {str(path.parent)!r} does not exist", str(path)))
         db = cls._connect(path, str(path), uri=False)
-        state = cls(path, db, False)
+        state = cls(path, db, False, durable)
         with state._errors():
             mode = state._switch_to_wal()
             if mode.lower() != "wal":
@@ -326,11 +332,16 @@ class SQLiteState(State):
             raise StateError(Problem(text, str(self.path))) from None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception)."""
+    def transaction(self, durable: bool | None = None) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception);
+        ``durable``: fsync the commit (default: as opened)."""
         if self.readonly:
             raise StateError(Problem("internal error: write to a read-only state", str(self.path)))
-        with _writers(self.path), self._errors():
+        durable = self.durable if durable is None else durable
+        with _turn(self.path), self._errors():
+            if durable != self._synchronous:
+                self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                self._synchronous = durable
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
@@ -342,7 +353,7 @@ class SQLiteState(State):
     def _rows(self, sql: str, args: Sequence = ()) -> list[tuple]:
         if self.db is None:
             return []
-        with self._errors():
+        with _turn(self.path), self._errors():
             return self.db.execute(sql, args).fetchall()
 
     # -- reading (the agreed read API) -------------------------------------------------------
@@ -461,7 +472,7 @@ class SQLiteState(State):
         return send_lock(self.path, wait=wait)
 
     def for_thread(self) -> SQLiteState:
-        return SQLiteState.open(self.path, durable=False)
+        return self
 
     @contextmanager
     def claiming(self, emails: Sequence[str], now: datetime) -> Iterator[Batch]:
@@ -528,7 +539,7 @@ class SQLiteState(State):
             db.executemany("UPDATE subscribers SET last_served = ? WHERE email = ?", ((_ts(now), _key(e)) for e in emails))
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.execute(
                 "UPDATE digests SET status = 'sent', sent = ?, attempts = attempts + ?, last_error = NULL, "
                 "next_attempt = NULL WHERE id = ?",
@@ -542,7 +553,7 @@ class SQLiteState(State):
         """One transaction for all: the delivery threads of a big send would
         otherwise queue for SQLite's write lock once per message."""
         stamp = _ts(now)
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.executemany(
                 "UPDATE digests SET status = 'sent', sent = ?, attempts = attempts + ?, last_error = NULL, "
                 "next_attempt = NULL WHERE id = ?",
@@ -557,7 +568,7 @@ class SQLiteState(State):
         self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
-        with self.transaction() as db:
+        with self.transaction(durable=False) as db:
             db.execute(
                 "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
                 "failures = failures + 1 WHERE id = ?",
