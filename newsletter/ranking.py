@@ -22,9 +22,10 @@ a score in [0, 1].  A topic keeps the papers whose score reaches its floor
 short digest.  With keyword rules, the rules decide membership and the score
 blends in their matched-term count.
 
-``like:`` papers act as extra queries: their centroid joins the semantic
-query (Rocchio), the nearest liked paper's similarity and the liked titles
-(as a BM25 query) are added as evidence.  Weights and the floor were tuned on
+``like:`` papers act as extra queries: they join the feedback set (with the
+best papers of the first pass) that refines the semantic query, and the
+nearest liked paper's similarity and the liked titles (as a BM25 query) are
+added as evidence.  Weights and the floor were tuned on
 the development split of tests/data/relevance (bench/quality.py), never on
 its held-out split.
 
@@ -75,7 +76,6 @@ DEFAULT_MIN_SCORE_WITH_RULES = 0.0
 W_SEMANTIC = 1.0
 W_LEXICAL = 1.0
 W_RULES = 0.9  # with rules: weight of the keyword score (matched terms) in the final score
-W_LIKE = 0.5  # how far the liked papers pull the semantic query (Rocchio)
 W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
@@ -565,45 +565,50 @@ class Ranker:
 
         1. The query: the ``about`` sentences that say what the reader wants
            (a sentence that says what they do *not* want would otherwise pull
-           those papers up), plus the liked papers' centroid (Rocchio).
+           those papers up); the liked papers' centroid when there is no ``about``.
         2. Lexical (BM25) and semantic (cosine, vectors centred on the day's
            mean so the common "this is an ML paper" direction does not count)
            evidence, each as a z-score over the day's papers, added.
-        3. Pseudo-relevance feedback: the centroid of the best few papers is
-           added to the semantic query once (the reader's words meet the
-           papers' words), and the fusion is redone.
+        3. Pseudo-relevance feedback: the centroid of the best few papers,
+           and of the liked ones (known relevant), is added to the semantic
+           query once (the reader's words meet the papers' words), and the
+           fusion is redone.  Liked papers only refine the reader's sentence
+           this way: put into the first query (measured: Rocchio weight 1.0
+           and 0.5) they pulled it towards the liked papers' own subject and
+           lost relevant papers of the interest's other subjects.
         4. The sum, as a robust z-score, goes through a logistic (:func:`calibrate`): a paper
            :data:`CENTER` deviations above the day's median scores 0.5.
         """
         import numpy as np
 
         positive = wanted(interest.about) if interest.about else ""
-        parts = []
+        liked_unit = _unit(liked_vecs - self.mean) if liked_vecs is not None else None
         if positive:
-            parts.append(_unit(self.embedder.embed([positive])[0] - self.mean))
-        if liked_vecs is not None:
-            centroid = _unit((liked_vecs - self.mean).mean(axis=0))
-            parts.append(centroid * (W_LIKE if positive else 1.0))
-        if not parts:
+            query = _unit(self.embedder.embed([positive])[0] - self.mean)
+        elif liked_unit is not None:
+            query = _unit(liked_unit.mean(axis=0))
+        else:
             return None
-        query = _unit(np.sum(parts, axis=0))
         if positive:
             lexical = _zscores(self.lexical(positive))
         else:
             lexical = _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
         if liked and positive and W_LIKE_LEXICAL:
             lexical = lexical + W_LIKE_LEXICAL * _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
-        if liked_vecs is not None and positive and W_LIKE_NEAREST:
+        if liked_unit is not None and positive and W_LIKE_NEAREST:
             # each liked paper as its own query: closeness to the nearest one
-            nearest = (self.centred @ _unit(liked_vecs - self.mean).T).max(axis=1)
+            nearest = (self.centred @ liked_unit.T).max(axis=1)
             lexical = lexical + W_LIKE_NEAREST * _zscores(nearest)
         fused = W_SEMANTIC * self.semantic(query) + W_LEXICAL * lexical
         if PRF_DOCS:
             liked_pos = [self.by_id[pid] for pid, _, _ in liked if pid in self.by_id]
             order = np.argsort(-fused)
             top = [i for i in order[: PRF_DOCS + len(liked_pos)] if i not in liked_pos][:PRF_DOCS]
-            feedback = _unit(self.centred[top].mean(axis=0))
-            fused = W_SEMANTIC * self.semantic(_unit(query + PRF_WEIGHT * feedback)) + W_LEXICAL * lexical
+            feedback = self.centred[top]
+            if liked_unit is not None and positive:
+                # the liked papers are relevant for sure: they join the feedback set
+                feedback = np.vstack([feedback, liked_unit])
+            fused = W_SEMANTIC * self.semantic(_unit(query + PRF_WEIGHT * _unit(feedback.mean(axis=0)))) + W_LEXICAL * lexical
         return calibrate(fused)
 
     def semantic(self, query):

@@ -24,8 +24,8 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     # floors: the dev figures of bench/quality.py minus a small margin
     assert mean["about"] >= 0.84, mean
     assert f1["about"] >= 0.64, f1
-    assert mean["about + like"] >= 0.86, mean
-    assert f1["about + like"] >= 0.63, f1
+    assert mean["about + like"] >= 0.87, mean
+    assert f1["about + like"] >= 0.64, f1
     assert mean["about"] > mean["prototype"] + 0.05  # the 20-line baseline
     assert mean["about + like"] >= mean["about"]  # liked papers help, never hurt
     assert mean["careful + about"] >= mean["careful rules"] - 0.01
