@@ -397,10 +397,7 @@ class SMTPSession:
         except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             if _timed_out(exc):
                 self.close()
-                raise TimedOut(
-                    f"SMTP server {self.t.host}:{self.t.port} timed out (no answer within {self.t.timeout:g} s) "
-                    f"sending to {rcpt}; it may have taken the message, so it is not resent in this run"
-                ) from None
+                raise self._timed_out(rcpt) from None
             raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
@@ -418,11 +415,14 @@ class SMTPSession:
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
-                raise TimedOut(
-                    f"SMTP server {self.t.host}:{self.t.port} timed out (no answer within {self.t.timeout:g} s) "
-                    f"sending to {rcpt}; it may have taken the message, so it is not resent in this run"
-                ) from None
+                raise self._timed_out(rcpt) from None
             raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
+
+    def _timed_out(self, rcpt: str) -> TimedOut:
+        return TimedOut(
+            f"SMTP server {self.t.host}:{self.t.port} timed out (no answer within {self.t.timeout:g} s) "
+            f"sending to {rcpt}; it may have taken the message, so it is not resent in this run"
+        )
 
     @staticmethod
     def _raise(code: int, message: str):

@@ -566,6 +566,8 @@ class Composer:
             return body
         ctx = self._tokenised(subscriber, matches, now)
         subject, html, text = self._render_context(ctx)
+        holes = self._token_pattern
+        holed = _Holed(subject, holes), _Holed(html, holes), _Holed(text, holes)
         if self._checks_left:
             # The first few bodies are also rendered for their real subscriber:
             # tokens filled in must give exactly that.  A template that tests,
@@ -573,17 +575,17 @@ class Composer:
             self._checks_left -= 1
             real = self._render_context(self.context(subscriber, matches, now))
             html_values, text_values = self._values(subscriber)
-            if (_fill(subject, text_values), _fill(html, html_values), _fill(text, text_values)) != real:
+            filled = holed[0].fill(text_values), holed[1].fill(html_values), holed[2].fill(text_values)
+            if filled != real:
                 log.debug("templates use personal values beyond printing them: every digest rendered whole")
                 self.share_bodies = False
                 return None
         inlined = self.inliner(html)
-        holes = self._token_pattern
         body = _Body(
             tuple(matches),
-            _Holed(subject, holes),
+            holed[0],
             _Holed(inlined, holes),
-            _Holed(text, holes),
+            holed[2],
             EncodedBody(inlined, self._tokens),
             EncodedBody(text, self._tokens),
         )
@@ -633,12 +635,6 @@ class _Holed:
     def size(self, values: dict[str, str]) -> int:
         """UTF-8 bytes of :meth:`fill`'s result, without encoding it."""
         return self.static_bytes + sum(len(values.get(t, t).encode("utf-8")) for t in self.parts[1::2])
-
-
-def _fill(text: str, values: dict[str, str]) -> str:
-    for token, value in values.items():
-        text = text.replace(token, value)
-    return text
 
 
 # --------------------------------------------------------------------------- CSS inlining

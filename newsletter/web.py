@@ -185,48 +185,49 @@ class _App:
             return None
 
     async def unsubscribe(self, request: Request) -> Response:
+        return await self._change(
+            request, "unsubscribe", "Unsubscribe?", "Stop sending {title} to {email}?",
+            ("List-Unsubscribe", "One-Click"), "Unsubscribe", self.unsubscribed_page,
+        )
+
+    async def resubscribe(self, request: Request) -> Response:
+        return await self._change(
+            request, "resubscribe", "Re-subscribe?", "Send {title} to {email} again?",
+            ("resubscribe", "yes"), "Re-subscribe", self.resubscribed_page,
+        )
+
+    async def _change(
+        self,
+        request: Request,
+        action: str,
+        question: str,
+        text: str,
+        field: tuple[str, str],
+        button: str,
+        done: Callable[[str, str], HTMLResponse],
+    ) -> Response:
+        """Both endpoints: GET (or HEAD) asks, with a button posting ``field``;
+        POST does it.  An unsubscribe POST must carry RFC 8058's
+        ``List-Unsubscribe=One-Click``; a re-subscribe needs only the link."""
         email = self._email(request)
         if email is None:
             return self.bad_link()
         token = request.path_params["token"]
         if request.method in ("GET", "HEAD"):
             return self.page(
-                "Unsubscribe?",
-                f"Stop sending {self.title} to {email}?",
-                action="",
-                fields=(("List-Unsubscribe", "One-Click"),),
-                button="Unsubscribe",
+                question, text.format(title=self.title, email=email), action="", fields=(field,), button=button
             )
         form = await _form(request)
         if isinstance(form, Response):
             return form
-        if form.get("List-Unsubscribe") != "One-Click":
+        if action == "unsubscribe" and form.get("List-Unsubscribe") != "One-Click":
             return self.page(
                 "Nothing changed",
                 f"An unsubscribe request must carry {ONE_CLICK}; use the button on the unsubscribe page.",
                 status=400,
             )
-        failed = await run_in_threadpool(self._write, "unsubscribe", email)
-        return failed or self.unsubscribed_page(email, token)
-
-    async def resubscribe(self, request: Request) -> Response:
-        email = self._email(request)
-        if email is None:
-            return self.bad_link()
-        token = request.path_params["token"]
-        if request.method in ("GET", "HEAD"):
-            return self.page(
-                "Re-subscribe?",
-                f"Send {self.title} to {email} again?",
-                action="",
-                fields=(("resubscribe", "yes"),),
-                button="Re-subscribe",
-            )
-        form = await _form(request)
-        if isinstance(form, Response):
-            return form
-        failed = await run_in_threadpool(self._write, "resubscribe", email)
-        return failed or self.resubscribed_page(email, token)
+        failed = await run_in_threadpool(self._write, action, email)
+        return failed or done(email, token)
 
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok\n")

@@ -300,8 +300,7 @@ class PostgresState(State):
             "INSERT INTO workers (worker, started, owner) VALUES (%s, clock_timestamp(), %s)", (self.worker, self.owner)
         )
         for (other,) in con.execute("SELECT worker FROM workers WHERE worker <> %s", (self.worker,)).fetchall():
-            if con.execute("SELECT pg_try_advisory_lock(%s)", (other,)).fetchone()[0]:  # type: ignore[index]
-                con.execute("SELECT pg_advisory_unlock(%s)", (other,))
+            if _gone(con, other):
                 con.execute("DELETE FROM workers WHERE worker = %s", (other,))
         row = con.execute("SELECT min(started) FROM workers").fetchone()
         return row[0] if row else None
@@ -466,9 +465,7 @@ class PostgresState(State):
                 if worker is None:
                     orphans = True
                     continue
-                # Free lock = its holder's session ended = the worker is gone.
-                if con.execute("SELECT pg_try_advisory_lock(%s)", (worker,)).fetchone()[0]:  # type: ignore[index]
-                    con.execute("SELECT pg_advisory_unlock(%s)", (worker,))
+                if _gone(con, worker):
                     gone.append(worker)
             if not gone and not orphans:
                 return []
@@ -615,15 +612,12 @@ class PostgresState(State):
     def drop(self, digest_id: int) -> None:
         self._write()
         with self._con() as con:
-            con.execute("DELETE FROM digests WHERE id = %s AND status <> 'sent'", (digest_id,))
+            _drop(con, digest_id)
 
     def served(self, emails: Iterable[str], now: datetime) -> None:
         self._write()
         with self._con() as con:
-            con.execute(
-                "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
-                (_aware(now), sorted({_key(e) for e in emails})),
-            )
+            _served(con, emails, now)
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         self._write()
@@ -723,14 +717,33 @@ class _PostgresBatch(Batch):
 
     def drop(self, digest_id: int) -> None:
         with self.state._errors():
-            self.con.execute("DELETE FROM digests WHERE id = %s AND status <> 'sent'", (digest_id,))
+            _drop(self.con, digest_id)
 
     def served(self, emails: Iterable[str]) -> None:
         with self.state._errors():
-            self.con.execute(
-                "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
-                (_aware(self.now), sorted({_key(e) for e in emails})),
-            )
+            _served(self.con, emails, self.now)
+
+
+def _drop(con: psycopg.Connection, digest_id: int) -> None:
+    """Forget an unsent digest that has nothing left to send."""
+    con.execute("DELETE FROM digests WHERE id = %s AND status <> 'sent'", (digest_id,))
+
+
+def _served(con: psycopg.Connection, emails: Iterable[str], now: datetime) -> None:
+    """Due subscribers with nothing to send: their slot is settled."""
+    con.execute(
+        "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
+        (_aware(now), sorted({_key(e) for e in emails})),
+    )
+
+
+def _gone(con: psycopg.Connection, worker: int) -> bool:
+    """Whether ``worker``'s session has ended: its advisory lock is free (taken
+    and let go at once to find out)."""
+    if con.execute("SELECT pg_try_advisory_lock(%s)", (worker,)).fetchone()[0]:  # type: ignore[index]
+        con.execute("SELECT pg_advisory_unlock(%s)", (worker,))
+        return True
+    return False
 
 
 # --------------------------------------------------------------------------- from SQLite

@@ -539,15 +539,7 @@ class SQLiteState(State):
             db.executemany("UPDATE subscribers SET last_served = ? WHERE email = ?", ((_ts(now), _key(e)) for e in emails))
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
-        with self.transaction(durable=False) as db:
-            db.execute(
-                "UPDATE digests SET status = 'sent', sent = ?, attempts = attempts + ?, last_error = NULL, "
-                "next_attempt = NULL WHERE id = ?",
-                (_ts(now), tries, digest_id),
-            )
-            db.execute(
-                "UPDATE subscribers SET last_sent = ?, last_served = ? WHERE email = ?", (_ts(now), _ts(now), _key(email))
-            )
+        self.mark_sent_many([(digest_id, email, tries)], now)
 
     def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
         """One transaction for all: the delivery threads of a big send would
