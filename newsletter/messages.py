@@ -281,20 +281,19 @@ class MessageWriter:
         self.max_lines = 100_000
 
     def quoted_printable(self, body: str) -> bytes:
-        """``binascii.b2a_qp(body, istext=True)`` with CRLF line ends, line by
-        line from a cache: quoted-printable encodes each line on its own, and
-        most lines of a digest (a paper's card) recur in many digests."""
+        """``body`` in quoted-printable (:func:`_qp_line` for each line: no line
+        starts with a dot) with CRLF line ends, line by line from a cache:
+        quoted-printable encodes each line on its own, and most lines of a
+        digest (a paper's card) recur in many digests."""
         lines = self._lines
         get = lines.get
         out = []
         for line in body.split("\n"):
             qp = get(line)
             if qp is None:
-                qp = binascii.b2a_qp(line.encode("utf-8"), istext=True)
                 if len(lines) >= self.max_lines:
                     lines.clear()
-                lines[line] = qp.replace(b"\n", b"\r\n")  # soft line breaks
-                qp = lines[line]
+                qp = lines[line] = _qp_line(line)
             out.append(qp)
         return b"\r\n".join(out)
 

@@ -240,3 +240,12 @@ def test_outbox_name_is_in_utc_whatever_the_offset_of_created(tmp_path):
     t.session().send(first)
     t.session().send(replace(first, created=datetime(2024, 5, 6, 3, 0, tzinfo=UTC)))
     assert [f.name for f in (tmp_path / "out").iterdir()] == ["20240506T030000Z-user1@example.org-m1@example.org.eml"]
+
+
+def test_envelope_addresses_are_angled_like_smtplib_does():
+    import smtplib
+
+    from newsletter.delivery import _angled
+
+    for address in ["reader000001@example.org", "a.b+tag@sub.example.org", "Ada <ada@example.org>", "<x@y.org>", ""]:
+        assert _angled(address) == smtplib.quoteaddr(address), address

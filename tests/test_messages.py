@@ -8,9 +8,11 @@ import shutil
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
+from pathlib import Path
 
 import pytest
 from conftest import BASIC_CONFIG, DATA, write_config
+from smtp_server import smtp_server  # noqa: F401
 
 from newsletter import pipeline
 from newsletter.config import Subscriber, load_config
@@ -153,16 +155,68 @@ def test_writer_reply_to_mailto_and_long_unsubscribe(config):
         assert (b"List-Unsubscribe-Post" in fast) == unsub.startswith("https")
 
 
-def test_writer_quoted_printable_matches_binascii():
+def test_writer_quoted_printable_decodes_to_the_body_and_never_starts_a_line_with_a_dot():
+    # No encoded line starts with a dot, so SMTP needs no dot-stuffing pass over
+    # the message (Envelope.dot_safe): a "." line, or a soft line break just
+    # before a dot, is written =2E, still at most 76 characters a line.
     import binascii
 
     from newsletter.messages import MessageWriter
 
     writer = MessageWriter.__new__(MessageWriter)
     writer._lines, writer.max_lines = {}, 3
-    bodies = ["", "\n", "a  \n b\t\n", "=" * 200 + "\n", "é" * 100 + "  ", ("line " * 40 + "\n") * 3, "x.\n.\nFrom me\n"]
+    bodies = [
+        "", "\n", "a  \n b\t\n", "=" * 200 + "\n", "é" * 100 + "  ", ("line " * 40 + "\n") * 3,
+        "x.\n.\nFrom me\n", "." * 300 + "\n", ("a" * 75 + ".b") * 3 + "\n", ("é" * 24 + "." + "x" * 60) * 2,
+    ]
     for body in bodies * 2:  # the second round comes from the line cache (which overflows and restarts)
-        assert writer.quoted_printable(body) == binascii.b2a_qp(body.encode(), istext=True).replace(b"\n", b"\r\n")
+        encoded = writer.quoted_printable(body)
+        assert binascii.a2b_qp(encoded.replace(b"\r\n", b"\n")) == body.encode()
+        lines = encoded.split(b"\r\n")
+        assert not any(line.startswith(b".") for line in lines), body
+        assert max(map(len, lines)) <= 76
+        if "." not in body:
+            assert encoded == binascii.b2a_qp(body.encode(), istext=True).replace(b"\n", b"\r\n")
+
+
+def test_composed_messages_need_no_dot_stuffing(tmp_path):
+    # Templates that put "." and ".." alone on a line, in both parts.
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "hostile.txt")
+    (tmp_path / "tpl").mkdir()
+    root = Path(__file__).resolve().parent.parent / "templates"
+    for name in ("digest.html", "digest.txt"):
+        text = (root / name).read_text(encoding="utf-8")
+        (tmp_path / "tpl" / name).write_text(".\n..\n" + text + "\n.\n", encoding="utf-8")
+    write_config(tmp_path, CONFIG + "templates: tpl\n")
+    config = load_config(tmp_path / "config.yaml")
+    sub = config.subscriber("ada@example.org")
+    (_, matches), = pipeline.match(config, pipeline.papers(config), sub.email)
+    composer = Composer(config)
+    for share in (True, False):  # the shared-body path and the whole-render path
+        composer.share_bodies = share
+        composed = composer.compose(sub, matches, now=NOW)
+        assert composed.text.startswith(".\n..\n") and "\n.\n" in composed.html
+        assert composed.dot_safe
+        assert b"\n." not in composed.data and not composed.data.startswith(b".")
+        assert parsed(composed).get_body(("plain",)).get_content() == composed.text
+
+
+def test_a_dot_line_arrives_whole_over_smtp(tmp_path, cli, smtp_server):
+    # End to end: the server gets the text exactly, "." lines included.
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "hostile.txt")
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.txt").write_text(".\n{{ count }} papers\n.\n..\n", encoding="utf-8")
+    write_config(
+        tmp_path,
+        CONFIG + f"templates: tpl\ndelivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: {smtp_server.port}\n"
+        "  security: none\n",
+    )
+    r = cli("send", "--now", NOW.isoformat())
+    assert r.code == 0, r.err
+    texts = [m.message.get_body(("plain",)).get_content().replace("\r\n", "\n") for m in smtp_server.mailbox.messages]
+    assert sorted(texts) == [".\n2 papers\n.\n..\n", ".\n3 papers\n.\n..\n"]
 
 
 def test_composed_data_is_what_the_message_says(config):
