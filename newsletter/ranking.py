@@ -16,8 +16,9 @@ unusual this paper's fit is compared with the others; embeddings centred on
 the day's mean first), the semantic one blending title + abstract with the
 title alone; the z-scores are added with fixed weights; one round of
 pseudo-relevance feedback adds the best papers' centroid to the semantic
-query; and a robust z-score of the sum (median, MAD) through a logistic gives
-a score in [0, 1].  A topic keeps the papers whose score reaches its floor
+query; and a robust z-score of the sum (median, MAD; the MAD capped so that a
+paper :data:`RELATIVE_FLOOR` of the way to the day's best paper also reaches
+the floor) through a logistic gives a score in [0, 1].  A topic keeps the papers whose score reaches its floor
 (``min_score``, default :data:`DEFAULT_MIN_SCORE`), so a quiet day gives a
 short digest.  With keyword rules, the rules decide membership and the score
 blends in their matched-term count.
@@ -577,7 +578,9 @@ class Ranker:
            and 0.5) they pulled it towards the liked papers' own subject and
            lost relevant papers of the interest's other subjects.
         4. The sum, as a robust z-score, goes through a logistic (:func:`calibrate`): a paper
-           :data:`CENTER` deviations above the day's median scores 0.5.
+           :data:`CENTER` deviations above the day's median, or
+           :data:`RELATIVE_FLOOR` of the way to the day's best paper if that
+           is lower (a broad topic), scores 0.5.
         """
         import numpy as np
 
