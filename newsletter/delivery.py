@@ -44,7 +44,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from .config import Config
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
@@ -134,7 +134,10 @@ class Outcome:
 
 
 class Session(Protocol):
-    def send(self, envelope: Envelope) -> None: ...
+    def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
+        """Hand ``envelope`` over.  ``then``: the envelope the next call will
+        hand over, which a session may start on early (SMTP pipelining)."""
+
 
     def close(self) -> None: ...
 
@@ -200,7 +203,7 @@ class OutboxTransport:
         created = envelope.created.astimezone(UTC)  # the name says Z; a retry's time comes back in UTC
         return f"{created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}.eml"
 
-    def send(self, envelope: Envelope) -> None:
+    def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         final = self.folder / self.filename(envelope)
         try:
             write_atomic(final, envelope.data(), mode=0o644)
@@ -322,6 +325,9 @@ class SMTPSession:
     def __init__(self, transport: SMTPTransport) -> None:
         self.t = transport
         self.smtp: smtplib.SMTP | None = None
+        #: The envelope whose MAIL, RCPT and DATA went out with the previous
+        #: message's end of data: their replies are the next ones to read.
+        self.primed: Envelope | None = None
 
     def _open(self) -> smtplib.SMTP:
         t = self.t
@@ -364,13 +370,15 @@ class SMTPSession:
             _close(smtp)
             raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}") from None
 
-    def send(self, envelope: Envelope) -> None:
+    def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         data = envelope.data()
+        if self.primed is not None and self.primed is not envelope:
+            self.close()  # the server waits for another message's data: start afresh
         reused = self.smtp is not None
         if not reused:
             self.smtp = self._open()
         try:
-            self._send(envelope, data)
+            self._send(envelope, data, then)
             return
         except _Dropped:
             self.close()
@@ -380,18 +388,25 @@ class SMTPSession:
         log.debug("SMTP session to %s:%s was dropped; reconnecting", self.t.host, self.t.port)
         self.smtp = self._open()
         try:
-            self._send(envelope, data)
+            self._send(envelope, data, then)
         except _Dropped:
             self.close()
             raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
 
-    def _send(self, envelope: Envelope, data: bytes) -> None:
+    def _send(self, envelope: Envelope, data: bytes, then: Envelope | None) -> None:
         rcpt = envelope.recipient
         smtp = self.smtp
         assert smtp is not None, "send() opens the session first"
+        primed, self.primed = self.primed is envelope, None
         try:
             if smtp.has_extn("pipelining"):
-                _pipelined_sendmail(smtp, envelope.sender, rcpt, data, dot_safe=envelope.dot_safe)
+
+                def prime() -> None:
+                    self.primed = then
+
+                _pipelined_sendmail(
+                    smtp, envelope.sender, rcpt, data, dot_safe=envelope.dot_safe, primed=primed, then=then, on_primed=prime
+                )
             else:
                 smtp.sendmail(envelope.sender, [rcpt], data)
         except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError) as exc:
@@ -432,20 +447,44 @@ class SMTPSession:
 
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None
-        if smtp is not None:
+        primed, self.primed = self.primed, None
+        if smtp is not None and primed is not None:
+            _close(smtp)  # the server waits for message data: QUIT would be read as data
+        elif smtp is not None:
             try:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 _close(smtp)
 
 
-def _pipelined_sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_safe: bool = False) -> None:
-    """``smtp.sendmail`` for one recipient in two round trips instead of four
-    (RFC 2920 PIPELINING: MAIL, RCPT and DATA go out in one write); raises
-    the same exceptions as ``sendmail``.  ``dot_safe``: no line of ``data``
-    starts with a dot (looking for one costs as much as stuffing it)."""
-    size = f" SIZE={len(data)}" if smtp.has_extn("size") else ""
-    smtp.send(f"MAIL FROM:{_angled(sender)}{size}\r\nRCPT TO:{_angled(rcpt)}\r\nDATA\r\n")
+def _envelope_commands(smtp: smtplib.SMTP, sender: str, rcpt: str, size: int) -> bytes:
+    size_param = f" SIZE={size}" if smtp.has_extn("size") else ""
+    return f"MAIL FROM:{_angled(sender)}{size_param}\r\nRCPT TO:{_angled(rcpt)}\r\nDATA\r\n".encode("ascii")
+
+
+def _pipelined_sendmail(
+    smtp: smtplib.SMTP,
+    sender: str,
+    rcpt: str,
+    data: bytes,
+    *,
+    dot_safe: bool = False,
+    primed: bool = False,
+    then: Envelope | None = None,
+    on_primed: Callable[[], None] | None = None,
+) -> None:
+    """``smtp.sendmail`` for one recipient with RFC 2920 PIPELINING; raises the
+    same exceptions as ``sendmail``.
+
+    MAIL, RCPT and DATA go out in one write (already sent when ``primed``),
+    and the message's data in another, which also carries ``then``'s MAIL,
+    RCPT and DATA (RFC 2920 3.1: message content may open a command group),
+    so a run of messages costs one round trip each instead of two.
+    ``on_primed`` is called once ``then``'s commands are on the wire.
+    ``dot_safe``: no line of ``data`` starts with a dot (looking for one costs
+    as much as stuffing it)."""
+    if not primed:
+        smtp.send(_envelope_commands(smtp, sender, rcpt, len(data)))
     mail, to, go = smtp.getreply(), smtp.getreply(), smtp.getreply()
     if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
         smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
@@ -464,16 +503,24 @@ def _pipelined_sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes,
     if go[0] != 354:
         raise smtplib.SMTPDataError(*go)
     body = data if dot_safe else _quote_periods(data)
-    smtp.send(body + (b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"))
+    end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
+    if then is not None:
+        then_data = then.data()
+        end += _envelope_commands(smtp, then.sender, then.recipient, len(then_data))
+    smtp.send(body + end)
+    if then is not None and on_primed is not None:
+        on_primed()
     code, text = smtp.getreply()
     if code != 250:
         if code == 421:
             smtp.close()
-        else:
+        elif then is None:
             try:
                 smtp.rset()
             except smtplib.SMTPException:
                 pass
+        # (with ``then``'s commands on the way, no RSET: the refused message's
+        # transaction is over anyway, and RSET would end the next one)
         raise smtplib.SMTPDataError(code, text)
 
 
@@ -545,6 +592,9 @@ class RateLimit:
             self.next = slot + self.interval
         if slot > now:
             self.sleep(slot - now)
+
+
+_NOTHING = object()
 
 
 class Dispatcher:
@@ -620,9 +670,13 @@ class Dispatcher:
 
     def _work(self) -> None:
         session = None
+        taken: Envelope | None | object = _NOTHING  # the next queue item, when already taken
         try:
             while True:
-                envelope = self.queue.get()
+                if taken is _NOTHING:
+                    envelope = self.queue.get()
+                else:
+                    envelope, taken = cast(Envelope | None, taken), _NOTHING
                 if envelope is None:
                     return
                 if self.error is not None:
@@ -632,10 +686,18 @@ class Dispatcher:
                 if self.stopped is not None:
                     outcome = Outcome(envelope, False, 0, f"not attempted: {self.stopped}")
                 else:
+                    then = None
+                    if not self.rate.interval:  # the session may start on the next one early
+                        try:
+                            taken = self.queue.get_nowait()
+                        except queue.Empty:
+                            pass
+                        if isinstance(taken, Envelope):
+                            then = taken
                     try:
                         if session is None:
                             session = self.transport.session()
-                        outcome = self._deliver(session, envelope)
+                        outcome = self._deliver(session, envelope, then)
                     except Exception as exc:  # noqa: BLE001 -- a bug or an odd OS error must not strand the digest
                         log.error("delivery of %s failed unexpectedly: %r", envelope.message_id, exc)
                         outcome = Outcome(envelope, False, 1, f"unexpected error: {exc!r}")
@@ -647,13 +709,13 @@ class Dispatcher:
             if session is not None:
                 session.close()
 
-    def _deliver(self, session: Session, envelope: Envelope) -> Outcome:
+    def _deliver(self, session: Session, envelope: Envelope, then: Envelope | None = None) -> Outcome:
         tries = 0
         while True:
             tries += 1
             self.rate.wait()
             try:
-                session.send(envelope)
+                session.send(envelope, then)
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))

@@ -17,6 +17,7 @@ title.  Order: pinned authors first, then score, then upvotes, then title.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -429,10 +430,11 @@ class _WordIndex:
     def postings(self, field: str) -> dict[str, set[int]]:
         post = self._postings.get(field)
         if post is None:
-            post = self._postings[field] = {}
+            post = self._postings[field] = defaultdict(set)
             for i in range(len(self.folded)):
                 for word in self.tokens(i)[field]:
-                    post.setdefault(word, set()).add(i)
+                    post[word].add(i)
+            post.default_factory = None  # a plain lookup from here on
         return post
 
     def term(self, term: Term, fields: Iterable[str]) -> set[int] | None:

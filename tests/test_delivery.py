@@ -21,7 +21,7 @@ from newsletter.delivery import (
     message_bytes,
     safe_name,
 )
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, TransientDeliveryError
 
 T0 = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
@@ -85,6 +85,36 @@ def test_replies_are_handled_with_and_without_pipelining(smtp_server, pipelining
     assert sorted(m.rcpt_tos[0] for m in box.messages) == ["user3@example.org", "user4@example.org"]
     assert len({m.peer for m in box.messages}) == 1  # the session survived every refusal
     assert all("hello" in m.message.get_content() for m in box.messages)
+
+
+def test_next_message_rides_with_the_end_of_data_and_survives_a_closing_reply(smtp_server):
+    # RFC 2920: each message's data goes out with the next one's MAIL, RCPT and
+    # DATA.  A "421 closing" to the first message's data drops those too: the
+    # first is retried on a new connection and the others still go out, once.
+    box = smtp_server.mailbox
+    box.data_replies = ["421 4.3.2 closing"]
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(4)], retries=2, retry_delay=0.25)
+    assert [(o.delivered, o.tries) for o in outcomes] == [(True, 2), (True, 1), (True, 1), (True, 1)]
+    assert slept == [0.25]
+    assert sorted(m.rcpt_tos[0] for m in box.messages) == [f"user{n}@example.org" for n in range(4)]
+    assert all(m.message.get_content().replace("\r\n", "\n").endswith(".\nline after a lone dot\n") for m in box.messages)
+
+
+def test_session_primes_the_next_message_and_drops_it_with_a_closing_reply(smtp_server):
+    box = smtp_server.mailbox
+    e0, e1, e2 = envelope(0), envelope(1), envelope(2)
+    session = plain(smtp_server).session()
+    session.send(e0, then=e1)
+    assert session.primed is e1  # e1's MAIL, RCPT and DATA went out with e0's data
+    session.send(e1)
+    assert session.primed is None and len({m.peer for m in box.messages}) == 1
+    box.data_replies = ["421 4.3.2 closing"]
+    with pytest.raises(TransientDeliveryError, match="421 4.3.2 closing"):
+        session.send(e2, then=e0)
+    assert session.primed is None and session.smtp is None  # nothing of e0 is left half-sent
+    session.send(e2)
+    session.close()
+    assert [m.rcpt_tos[0] for m in box.messages] == ["user0@example.org", "user1@example.org", "user2@example.org"]
 
 
 def test_serialisation_matches_the_standard_generator():
@@ -195,7 +225,7 @@ def test_an_unexpected_error_fails_one_message_not_the_batch():
         def session(self):
             return self
 
-        def send(self, env):
+        def send(self, env, then=None):
             if env.recipient.startswith("user1@"):
                 raise RuntimeError("boom")
             self.delivered.append(env.recipient)
