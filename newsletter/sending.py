@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -225,6 +225,19 @@ def send(
         return run.run(subs, transport)
 
 
+def _parts_taken(subs: Sequence[Subscriber], taken) -> Iterator[Sequence[Subscriber]]:
+    """In a send worker: the next :data:`CLAIM_BATCH` subscribers no worker
+    has taken yet (``taken`` counts the parts taken, shared by the workers)."""
+    while True:
+        with taken.get_lock():
+            part = taken.value
+            taken.value += 1
+        start = part * CLAIM_BATCH
+        if start >= len(subs):
+            return
+        yield subs[start : start + CLAIM_BATCH]
+
+
 class _Relay:
     """A send worker's results on their way to the parent, a group per pickle:
     sent after each group commit of deliveries (so progress keeps up with a
@@ -328,11 +341,12 @@ class _SendRun:
         elif (shards := self._shards(len(subs), transport)) > 1:
             self._deliver_sharded(subs, transport, shards)
         else:
-            self._deliver(subs, transport)
+            self._deliver(chunks(subs, CLAIM_BATCH), transport)
         return self._report(dry)
 
-    def _deliver(self, subs: list[Subscriber], transport: Transport) -> None:
-        """Plan, claim and hand over each subscriber's digest, in this process."""
+    def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
+        """Plan, claim and hand over each subscriber's digest, in this process,
+        a part (at most :data:`CLAIM_BATCH` subscribers) at a time."""
         d = self.config.delivery
         with Dispatcher(
             transport,
@@ -344,7 +358,7 @@ class _SendRun:
             stop=self.stop,
             backlog=2 * CLAIM_BATCH,
         ) as dispatcher:
-            for part in chunks(subs, CLAIM_BATCH):
+            for part in parts:
                 if self.stop is not None and self.stop():
                     dispatcher.cancel("stop requested")
                     break
@@ -410,9 +424,10 @@ class _SendRun:
         """How many processes share a big send.
 
         Composing a digest is CPU-bound Python, so one process uses one
-        core; a big send forks one process per core, each with its slice of
-        the subscribers, its own state connection and its share of the
-        configured SMTP ``connections`` (never more in total).  Not done
+        core; a big send forks one process per core, each with its own
+        state connection and its share of the configured SMTP
+        ``connections`` (never more in total), taking the subscribers a part
+        at a time (see :func:`_parts_taken`).  Not done
         when a rate limit or a stop request must be shared by everyone.
         """
         try:
@@ -433,10 +448,13 @@ class _SendRun:
     def _deliver_sharded(self, subs: list[Subscriber], transport: Transport, shards: int) -> None:
         ctx = multiprocessing.get_context("fork")
         sessions = max(1, int(getattr(transport, "sessions", 1)) // shards)
+        # The workers take the subscribers a part at a time from one shared
+        # count, so one slowed down (by the machine's other work) takes fewer.
+        taken = ctx.Value("l", 0)
         workers = []
         for i in range(shards):
             reader, writer = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=self._shard, args=(subs[i::shards], transport, sessions, writer), name=f"send-{i}")
+            proc = ctx.Process(target=self._shard, args=(subs, taken, transport, sessions, writer), name=f"send-{i}")
             proc.start()
             writer.close()
             workers.append((proc, reader))
@@ -465,7 +483,7 @@ class _SendRun:
             # What the other workers delivered is recorded; the rest is pending.
             raise DeliveryError(*problems)
 
-    def _shard(self, subs: list[Subscriber], transport: Transport, sessions: int, conn) -> None:
+    def _shard(self, subs: list[Subscriber], taken, transport: Transport, sessions: int, conn) -> None:
         """In a forked worker: deliver ``subs`` with its own state connection."""
         try:
             # The papers, index and config are read-only from here on: keep the
@@ -490,7 +508,7 @@ class _SendRun:
             self._planner = threading.get_ident()
             if hasattr(transport, "sessions"):
                 transport.sessions = sessions
-            self._deliver(subs, transport)
+            self._deliver(_parts_taken(subs, taken), transport)
             self.relay.flush()
             conn.send(("ok", None, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
