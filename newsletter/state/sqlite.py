@@ -281,22 +281,30 @@ class SQLiteState(State):
                     str(self.path),
                 )
             )
-        if version == 0 and self._has_tables():
+        try:
+            self._migrate(version)
+        except StateError:
             self.close()
-            raise StateError(Problem("not a Paper Digest state file (it has tables but no schema version)", str(self.path)))
-        self._migrate(version)
+            raise
 
     def _has_tables(self) -> bool:
         with self._errors():
             return self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
 
     def _migrate(self, version: int) -> None:
+        """Upgrade from ``version``, each step in a transaction that reads the
+        version again: another process may be creating or upgrading the same
+        file at this moment (two sends started together)."""
         while version < SCHEMA_VERSION:
             with self.transaction():
                 current = self._db.execute("PRAGMA user_version").fetchone()[0]
                 if current != version:  # another process migrated meanwhile
                     version = current
                     continue
+                if version == 0 and self._has_tables():
+                    raise StateError(
+                        Problem("not a Paper Digest state file (it has tables but no schema version)", str(self.path))
+                    )
                 MIGRATIONS[version](self._db)
                 self._db.execute(f"PRAGMA user_version={version + 1}")
             version += 1
