@@ -515,3 +515,18 @@ def test_mark_sent_many_records_every_delivery_at_once(state_target):
     assert all(plan[e].open is None and plan[e].last_sent == T0 + timedelta(minutes=1) for e in emails)
     assert plan["a@example.org"].sent_paper_ids == {"p-a@example.org"}
     assert query(state_target, "SELECT attempts FROM digests ORDER BY id") == [(2,), (1,)]
+
+
+def test_a_foreign_sqlite_file_is_refused_and_left_as_it_was(tmp_path):
+    path = tmp_path / "other.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (body TEXT)")
+    db.execute("INSERT INTO notes VALUES ('keep me')")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="not a Paper Digest state file"):
+        open_state(str(path))
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 0
+    db.close()
