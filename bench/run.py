@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ from newsletter.matching import Matcher  # noqa: E402
 from newsletter.messages import email_package_writer, new_message_id  # noqa: E402
 from newsletter.rendering import Composer, premailer_inline  # noqa: E402
 
-NOW = datetime(2024, 5, 1, 8, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 8, tzinfo=UTC)
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 
