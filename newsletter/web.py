@@ -187,7 +187,7 @@ class _App:
     async def unsubscribe(self, request: Request) -> Response:
         return await self._change(
             request, "unsubscribe", "Unsubscribe?", "Stop sending {title} to {email}?",
-            ("List-Unsubscribe", "One-Click"), "Unsubscribe", self.unsubscribed_page,
+            ("List-Unsubscribe", "One-Click"), "Unsubscribe", self.unsubscribed_page, required=True,
         )
 
     async def resubscribe(self, request: Request) -> Response:
@@ -205,10 +205,13 @@ class _App:
         field: tuple[str, str],
         button: str,
         done: Callable[[str, str], HTMLResponse],
+        *,
+        required: bool = False,
     ) -> Response:
         """Both endpoints: GET (or HEAD) asks, with a button posting ``field``;
-        POST does it.  An unsubscribe POST must carry RFC 8058's
-        ``List-Unsubscribe=One-Click``; a re-subscribe needs only the link."""
+        POST does it, and must carry ``field`` when ``required`` (an
+        unsubscribe: RFC 8058's ``List-Unsubscribe=One-Click``; a re-subscribe
+        needs only the link)."""
         email = self._email(request)
         if email is None:
             return self.bad_link()
@@ -220,7 +223,7 @@ class _App:
         form = await _form(request)
         if isinstance(form, Response):
             return form
-        if action == "unsubscribe" and form.get("List-Unsubscribe") != "One-Click":
+        if required and form.get(field[0]) != field[1]:
             return self.page(
                 "Nothing changed",
                 f"An unsubscribe request must carry {ONE_CLICK}; use the button on the unsubscribe page.",

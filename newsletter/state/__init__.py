@@ -191,9 +191,9 @@ class State(ABC):
     readonly: bool
 
     @staticmethod
-    def open(target: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> State:
+    def open(target: str | os.PathLike, *, readonly: bool = False) -> State:
         """Same as :func:`open_state`."""
-        return open_state(target, readonly=readonly, durable=durable)
+        return open_state(target, readonly=readonly)
 
     def __enter__(self) -> State:
         return self
@@ -333,12 +333,11 @@ class State(ABC):
         attempt before ``next_attempt``."""
 
 
-def open_state(target: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> State:
+def open_state(target: str | os.PathLike, *, readonly: bool = False) -> State:
     """Open (and for writers create or upgrade) the state at ``target``:
     a ``postgresql://`` URL or a SQLite file path.
 
-    ``readonly``: never create or write anything.  ``durable=False`` (SQLite)
-    commits without fsync; used for the ``sent`` marks.
+    ``readonly``: never create or write anything.
     """
     if is_database_url(target):
         from .postgres import PostgresState
@@ -346,7 +345,7 @@ def open_state(target: str | os.PathLike, *, readonly: bool = False, durable: bo
         return PostgresState.open(str(target), readonly=readonly)
     from .sqlite import SQLiteState
 
-    return SQLiteState.open(Path(target), readonly=readonly, durable=durable)
+    return SQLiteState.open(Path(target), readonly=readonly)
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,7 @@ class PostgresState(State):
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, *, readonly: bool = False, durable: bool = True) -> PostgresState:  # type: ignore[override]
+    def open(cls, url: str, *, readonly: bool = False) -> PostgresState:  # type: ignore[override]
         """Connect; a writer creates or upgrades the schema and takes its worker lock."""
         state = cls(url, readonly)
         try:

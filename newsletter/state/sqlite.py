@@ -171,25 +171,22 @@ class SQLiteState(State):
     refresh, nor waits in SQLite's polling busy handler for the first.
     """
 
-    def __init__(self, path: Path, db: sqlite3.Connection | None, readonly: bool, durable: bool = True) -> None:
+    def __init__(self, path: Path, db: sqlite3.Connection | None, readonly: bool) -> None:
         self.path = path
         self.name = str(path)
         self.db = db
         self.readonly = readonly
-        self.durable = durable  # what a transaction is unless it says otherwise
-        self._synchronous = durable  # what the connection is set to now
+        self._synchronous = True  # the connection's setting now: FULL (fsync) or NORMAL
         self.version = SCHEMA_VERSION  # the file's, once opened (older only when read-only)
 
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, readonly: bool = False, durable: bool = True) -> SQLiteState:
+    def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> SQLiteState:
         """Open (and for writers create or upgrade) the state at ``path``.
 
         ``readonly``: never create or write anything; a missing file is an
-        empty state.  ``durable=False``: commits are not fsynced, unless a
-        transaction asks (the ``sent`` marks never are, see the module
-        docstring).
+        empty state.
         """
         path = Path(path)
         if readonly:
@@ -203,12 +200,12 @@ class SQLiteState(State):
         if path.parent and not path.parent.is_dir():
             raise StateError(Problem(f"cannot create the state: folder {str(path.parent)!r} does not exist", str(path)))
         db = cls._connect(path, str(path), uri=False)
-        state = cls(path, db, False, durable)
+        state = cls(path, db, False)
         with state._errors():
             mode = state._switch_to_wal()
             if mode.lower() != "wal":
                 raise StateError(Problem(f"cannot switch the state to WAL mode (got {mode!r})", str(path)))
-            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
         state._check_version(readonly=False)
         return state
@@ -340,12 +337,12 @@ class SQLiteState(State):
             raise StateError(Problem(text, str(self.path))) from None
 
     @contextmanager
-    def transaction(self, durable: bool | None = None) -> Iterator[sqlite3.Connection]:
+    def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back on any exception);
-        ``durable``: fsync the commit (default: as opened)."""
+        ``durable=False``: no fsync at the commit (the ``sent`` marks, see
+        the module docstring)."""
         if self.readonly:
             raise StateError(Problem("internal error: write to a read-only state", str(self.path)))
-        durable = self.durable if durable is None else durable
         with _turn(self.path), self._errors():
             if durable != self._synchronous:
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
