@@ -71,6 +71,20 @@ def wait_until(predicate, proc: subprocess.Popen, what: str, timeout: float = 30
         time.sleep(0.02)
 
 
+def terminate_after(predicate, proc: subprocess.Popen, what: str) -> tuple[str, str, float]:
+    """Once ``predicate()`` holds, SIGTERM the daemon and wait for it to exit:
+    its output and how many seconds it took to stop."""
+    try:
+        wait_until(predicate, proc, what)
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        return out, err, time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 SCHEDULED = """
   - email: ada@example.org
     name: Ada Lovelace
@@ -399,15 +413,7 @@ def test_sigterm_with_a_hung_server_exits_within_the_smtp_timeout(tmp_path, smtp
     assert run_newsletter("send", "--now", "2026-11-23T06:00:00+00:00", cwd=tmp_path).code == 0  # all seen, none due
     assert box.data_count == 0
     proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)  # libfaketime would scale socket timeouts too
-    try:
-        wait_until(lambda: box.data_count >= 1, proc, "a message in flight")
-        proc.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - started
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out, err, took = terminate_after(lambda: box.data_count >= 1, proc, "a message in flight")
     assert proc.returncode == 0, err
     assert took < 15, took
     assert box.data_count <= 2
@@ -456,15 +462,7 @@ def test_sigterm_while_a_source_is_retried_exits_at_once(tmp_path, http_server):
         """,
     )
     proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)
-    try:
-        wait_until(lambda: len(http_server.requests_to("/feed.xml")) >= 1, proc, "the first request")
-        proc.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - started
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out, err, took = terminate_after(lambda: len(http_server.requests_to("/feed.xml")) >= 1, proc, "the first request")
     assert proc.returncode == 0, err
     assert took < 10, took
     assert len(http_server.requests_to("/feed.xml")) == 1
