@@ -17,7 +17,6 @@ Figures on a shared machine are noisy: each is the median of a few runs.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from workload import NAMES, sample_papers, write_exports  # noqa: E402
+from workload import reader, sample_papers, write_config, write_exports  # noqa: E402
 
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 NOW = "2024-05-01T08:00:00+00:00"
@@ -52,32 +51,13 @@ def make_send_workload(folder: Path, subscribers: int, *, port: int | None = Non
     through :data:`MIXES`, SMTP to 127.0.0.1:``port`` (the outbox without one)."""
     folder.mkdir(parents=True, exist_ok=True)
     write_exports(folder / "papers", sample_papers())
-    subs = []
-    for i in range(subscribers):
-        sub: dict = {"email": f"reader{i:06d}@example.org", "topics": MIXES[i % len(MIXES)], "max_papers": max_papers}
-        if i % 4:
-            sub["name"] = f"{NAMES[i % len(NAMES)]} Reader {i}"
-        subs.append(sub)
+    subs = [reader(i, {"topics": MIXES[i % len(MIXES)], "max_papers": max_papers}, width=6) for i in range(subscribers)]
     delivery = (
         {"transport": "smtp", "host": "127.0.0.1", "port": port, "security": "none", "connections": 4}
         if port
-        else {"transport": "outbox", "path": "outbox"}
+        else None
     )
-    config = {
-        "sources": [{"type": "hf-papers-text", "path": "papers/"}],
-        "topics": TOPICS,
-        "subscribers": subs,
-        "email": {
-            "from": "Paper Digest <digest@example.org>",
-            "subject": "{{ count }} new papers: {{ topics | join(', ') }}",
-            "unsubscribe": "https://example.org/unsubscribe?u={email}",
-        },
-        "delivery": delivery,
-        "state": "state.sqlite3",
-    }
-    path = folder / "config.yaml"
-    path.write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")  # JSON is YAML
-    return path
+    return write_config(folder, TOPICS, subs, delivery=delivery)
 
 
 def timed_run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str, float]:

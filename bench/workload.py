@@ -107,16 +107,27 @@ def make_topics(samples: list[tuple[str, str]], n: int, rng: random.Random) -> d
 def make_config(folder: Path, topics: dict, subscribers: int, rng: random.Random, *, delivery: dict | None = None,
                 state: str = "state.sqlite3") -> Path:
     keys = list(topics)
-    subs = []
-    for i in range(subscribers):
-        sub = {"email": f"reader{i:05d}@example.org", "topics": rng.sample(keys, rng.randint(1, 3))}
-        if i % 4:
-            sub["name"] = f"{NAMES[i % len(NAMES)]} Reader {i}"
-        subs.append(sub)
+    return write_config(
+        folder, topics, [reader(i, {"topics": rng.sample(keys, rng.randint(1, 3))}, width=5) for i in range(subscribers)],
+        delivery=delivery, state=state,
+    )
+
+
+def reader(i: int, fields: dict, width: int) -> dict:
+    """Synthetic subscriber number ``i``: an address, a name for three in four, ``fields``."""
+    sub = {"email": f"reader{i:0{width}d}@example.org", **fields}
+    if i % 4:
+        sub["name"] = f"{NAMES[i % len(NAMES)]} Reader {i}"
+    return sub
+
+
+def write_config(folder: Path, topics: dict, subscribers: list[dict], *, delivery: dict | None = None,
+                 state: str = "state.sqlite3") -> Path:
+    """The benchmarks' config (papers from ``papers/``, the outbox by default) as JSON, which is YAML."""
     config = {
         "sources": [{"type": "hf-papers-text", "path": "papers/"}],
         "topics": topics,
-        "subscribers": subs,
+        "subscribers": subscribers,
         "email": {
             "from": "Paper Digest <digest@example.org>",
             "subject": "{{ count }} new papers: {{ topics | join(', ') }}",
@@ -126,7 +137,7 @@ def make_config(folder: Path, topics: dict, subscribers: int, rng: random.Random
         "state": state,
     }
     path = folder / "config.yaml"
-    path.write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")  # JSON is YAML
+    path.write_text(json.dumps(config, indent=1, ensure_ascii=False), encoding="utf-8")
     return path
 
 
