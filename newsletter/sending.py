@@ -484,7 +484,9 @@ class _SendRun:
             raise DeliveryError(*problems)
 
     def _shard(self, subs: list[Subscriber], taken, transport: Transport, sessions: int, conn) -> None:
-        """In a forked worker: deliver ``subs`` with its own state connection."""
+        """In a forked worker: deliver the parts of ``subs`` it takes (the
+        shared count ``taken``, see :func:`_parts_taken`), with its own state
+        connection."""
         try:
             # The papers, index and config are read-only from here on: keep the
             # collector off them (cheaper collections, fewer copied pages).
