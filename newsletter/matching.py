@@ -476,6 +476,11 @@ def _score(title_terms: frozenset[str], other_terms: frozenset[str]) -> int:
     return 2 * len(title_terms) + len(other_terms - title_terms)
 
 
+def _tail(paper: Paper) -> tuple:
+    """How papers of equal score are ordered: more upvotes first, then by title."""
+    return (-(paper.upvotes or 0), paper.title.casefold(), paper.id)
+
+
 class TopicIndex:
     """Per topic, the papers it matched; :meth:`select` builds one subscriber's list.
 
@@ -498,7 +503,7 @@ class TopicIndex:
                 score = _score(title, other) if tm.relevance is None else tm.relevance
                 scored[pid] = _Scored(tm, title, other, score)
             self._scored[key] = scored
-        self._tail = {pid: (-(p.upvotes or 0), p.title.casefold(), pid) for pid, p in papers.items()}
+        self._tail = {pid: _tail(p) for pid, p in papers.items()}
         self._selected: dict[tuple, tuple[PaperMatch, ...]] = {}
         for key, scored in self._scored.items():
             self._ranked[key] = sorted(scored, key=lambda pid: (-scored[pid].score, self._tail[pid]))
@@ -613,10 +618,16 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
         try:
             ranker = Ranker(all_papers, embedder, warn, locate=lambda key, i: config.where("topics", key, "like", i))
             position = {p.id: i for i, p in enumerate(all_papers)}
+            papers_by_id = {p.id: p for p in all_papers}
             for key in ranked:
                 topic = topics[key]
                 rules = results.get(key, {})
-                members = {position[pid]: _keyword_score(tm) for pid, tm in rules.items()} if topic.has_rules else None
+                members = None
+                if topic.has_rules:
+                    # in the rules' own order (as TopicIndex sorts a keyword topic): the ranker fuses it with relevance
+                    counts = {pid: _keyword_score(tm) for pid, tm in rules.items()}
+                    tail = {pid: _tail(papers_by_id[pid]) for pid in rules}
+                    members = {position[pid]: counts[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))}
                 interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, topic.has_rules)
                 found = ranker.rank(interest, members)
                 results[key] = {

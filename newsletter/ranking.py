@@ -20,8 +20,8 @@ query; and a robust z-score of the sum (median, MAD; the MAD capped so that a
 paper :data:`RELATIVE_FLOOR` of the way to the day's best paper also reaches
 the floor) through a logistic gives a score in [0, 1].  A topic keeps the papers whose score reaches its floor
 (``min_score``, default :data:`DEFAULT_MIN_SCORE`), so a quiet day gives a
-short digest.  With keyword rules, the rules decide membership and the score
-blends in their matched-term count.
+short digest.  With keyword rules, the rules decide membership and the
+order fuses the rules' order with the relevance order (reciprocal rank fusion).
 
 ``like:`` papers act as extra queries: they join the feedback set (with the
 best papers of the first pass) that refines the semantic query, and the
@@ -76,7 +76,11 @@ DEFAULT_MIN_SCORE_WITH_RULES = 0.0
 # tests/data/relevance (see bench/quality.py); the held-out split is only reported.
 W_SEMANTIC = 1.0
 W_LEXICAL = 1.0
-W_RULES = 0.9  # with rules: weight of the keyword score (matched terms) in the final score
+# With rules: reciprocal rank fusion of the rules' order and the relevance order
+# among the rules' papers (k = 60 as in Cormack et al. 2009; the relevance
+# rank counts half as much as the rules' own).
+RRF_K = 60
+W_RRF_RELEVANCE = 0.5
 W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
@@ -426,6 +430,33 @@ def calibrate(fused):
     return 1.0 / (1.0 + np.exp(-(z - CENTER) / SPREAD))
 
 
+def fuse_with_rules(order: Sequence[int], relevance):
+    """Scores in (0, 1] for the papers a topic's rules let in, ``order`` being
+    the rules' order (matched-term count, then upvotes, then title) and
+    ``relevance`` every paper's fit (indexed by position).
+
+    Reciprocal rank fusion: 1 / (k + rank by the rules) + w / (k + rank by
+    relevance), scaled so that a paper first in both scores 1.  The rules
+    keep the larger say (their term counts are what the user wrote), and
+    relevance moves a paper only as far as its rank among the members
+    differs: measured on tests/data/relevance, this never lost more than
+    0.002 nDCG@10 against the rules alone on any interest, where blending
+    relevance into the term count as a number lost up to 0.03 (it reorders
+    papers whose counts tie on small relevance differences).
+    """
+    import numpy as np
+
+    order = list(order)
+    if not order:
+        return np.zeros(0)
+    by_relevance = sorted(range(len(order)), key=lambda n: -float(relevance[order[n]]))  # stable: ties keep the rules' order
+    relevance_rank = np.empty(len(order))
+    relevance_rank[by_relevance] = np.arange(1, len(order) + 1)
+    rules_rank = np.arange(1, len(order) + 1)
+    fused = 1.0 / (RRF_K + rules_rank) + W_RRF_RELEVANCE / (RRF_K + relevance_rank)
+    return fused * (RRF_K + 1) / (1 + W_RRF_RELEVANCE)
+
+
 def _unit(x):
     import numpy as np
 
@@ -527,9 +558,10 @@ class Ranker:
     def rank(self, interest: Interest, members: Mapping[int, float] | None = None) -> dict[str, Relevance]:
         """Papers (by id) at or above the interest's floor, with score and reason.
 
-        ``members`` (paper position -> keyword score) restricts the result to
-        the papers the topic's rules let in; statistics still use the whole
-        day, so a score means the same with or without rules.
+        ``members`` (paper position -> keyword score, in the rules' own order,
+        best first) restricts the result to the papers the topic's rules let
+        in; statistics still use the whole day.  Their relevance must reach
+        the floor; their score is :func:`fuse_with_rules` of the two orders.
         """
         if not self.papers:
             return {}
@@ -543,11 +575,10 @@ class Ranker:
 
         floor = interest.floor
         if members is not None:
-            keep = list(members)
-            if W_RULES:
-                scores = scores.copy()
-                for i, count in members.items():
-                    scores[i] = (1 - W_RULES) * scores[i] + W_RULES * count / (count + 2)
+            keep = [i for i in members if scores[i] >= floor]
+            scores = scores.copy()
+            scores[list(members)] = fuse_with_rules(list(members), scores)
+            floor = 0.0  # the floor applied to the relevance itself, above
         else:
             keep = np.flatnonzero(scores >= floor).tolist()
         about_phrases = phrases(wanted(interest.about)) if interest.about else []

@@ -277,3 +277,57 @@ def test_wanted_drops_what_the_reader_does_not_want_and_keeps_the_rest():
     # "X is a different interest" goes; all of it stays when everything is a negation
     assert wanted("Adversarial attacks. Label noise is a different interest.") == "Adversarial attacks."
     assert wanted("Not gradient compression.") == "Not gradient compression."
+
+
+def test_fuse_with_rules_keeps_the_rules_order_unless_relevance_ranks_a_paper_far_apart():
+    import numpy as np
+
+    from newsletter.ranking import fuse_with_rules
+
+    # positions 0..5 in the rules' order (best first); relevance agrees: nothing moves
+    relevance = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    fused = fuse_with_rules([0, 1, 2, 3, 4, 5], relevance)
+    assert fused[0] == 1.0  # first by both
+    assert list(np.argsort(-fused)) == [0, 1, 2, 3, 4, 5]
+    assert ((fused > 0) & (fused <= 1)).all()
+    # equal relevance: the rules' order decides
+    fused = fuse_with_rules([3, 1, 2], np.array([0.0, 0.5, 0.5, 0.5]))
+    assert list(np.argsort(-fused, kind="stable")) == [0, 1, 2]
+    # relevance reversed: each paper's rules rank still outweighs its relevance rank,
+    # so the rules' first paper stays ahead of their last one
+    fused = fuse_with_rules([0, 1, 2, 3, 4, 5], relevance[::-1].copy())
+    assert fused[0] > fused[5]
+    # the rules' third paper, first by relevance, overtakes the rules' second
+    # (third by relevance) but not their first (second by relevance)
+    fused = fuse_with_rules([0, 1, 2, 3], np.array([0.5, 0.4, 0.9, 0.1]))
+    assert list(np.argsort(-fused)) == [0, 2, 1, 3]
+    assert fused[0] == pytest.approx((1 / 61 + 0.5 / 62) * 61 / 1.5)
+    assert fuse_with_rules([], relevance).size == 0
+
+
+def test_with_rules_min_score_cuts_on_the_relevance_and_the_order_fuses_both(tmp_path):
+    papers = [
+        Paper("Diffusion models for tax law", "We apply diffusion to tax codes across countries.", "s"),
+        Paper("Fast diffusion sampling with ODE solvers", "Fewer sampling steps for diffusion models with a better ODE solver.", "s"),
+        Paper("Diffusion of innovations in firms", "How new practices diffuse across firms.", "s"),
+        Paper("A survey of soil chemistry", "Soils compared.", "s"),
+    ]
+    embedder = Embedder(tmp_path / "emb.sqlite3")
+    ranker = Ranker(papers, embedder)
+    about = "Fast sampling for diffusion models: fewer steps and better ODE solvers."
+    # the rules' order puts the tax paper first (say, more matched terms)
+    members = {0: 3, 1: 2, 2: 1}
+    everything = ranker.rank(Interest("t", about=about, rules=True), members)
+    assert set(everything) == {papers[i].id for i in members}  # the rules decide membership
+    fit = ranker.scores(Interest("t", about=about), [], None)
+    assert fit[1] == max(fit[i] for i in members)  # the sampling paper fits best
+    # the scores fuse the rules' order (the members' order) with the relevance order
+    from newsletter.ranking import fuse_with_rules
+
+    expected = fuse_with_rules(list(members), fit)
+    assert [everything[papers[i].id].score for i in members] == [round(float(x), 4) for x in expected]
+    assert everything[papers[0].id].score < 1  # first by the rules, not by relevance
+    cut = ranker.rank(Interest("t", about=about, min_score=float(fit[1]), rules=True), members)
+    assert set(cut) == {papers[i].id for i in members if fit[i] >= fit[1]}
+    assert papers[1].id in cut
+    embedder.close()
