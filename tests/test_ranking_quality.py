@@ -28,8 +28,8 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     assert f1["about + like"] >= 0.64, f1
     assert mean["about"] > mean["prototype"] + 0.05  # the 20-line baseline
     assert mean["about + like"] >= mean["about"]  # liked papers help, never hurt
-    assert mean["careful + about"] >= mean["careful rules"] - 0.01
+    assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
     for interest, row in results["careful + about"].items():
-        assert row[0] >= results["careful rules"][interest][0] - 0.01, interest  # about never hurts the rules
+        assert row[0] >= results["careful rules"][interest][0] - 0.005, interest  # about never hurts the rules
     for interest, row in results["about"].items():
         assert row[0] >= 0.5, (interest, row)  # no interest is lost entirely
