@@ -7,13 +7,16 @@ its exit code (2 for bad input, 1 for failed deliveries); no traceback.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import logging
+import os
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -467,7 +470,8 @@ def resubscribe(state: _State, email: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI, turning library errors into one-line messages."""
+    """Run the CLI, turning library errors into one-line messages; ends in
+    ``SystemExit`` with the exit code (callable from Python, e.g. a script)."""
     try:
         rv = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
     except NewsletterError as exc:
@@ -491,3 +495,36 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"{where}{exc.strerror or exc}", err=True)
         sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def entry_point() -> NoReturn:
+    """The ``newsletter`` executable: :func:`main`, then leave at once.
+
+    A normal exit tears the interpreter down: every module and object is
+    freed one by one, some 50 ms after a big ``send`` that nobody waits for
+    but the user.  Here the exit handlers run (logging, multiprocessing) and
+    the output is flushed, then the process ends without that teardown.
+    When another thread is still running, it exits the normal way instead
+    (which waits for that thread).
+    """
+    try:
+        main()
+        code: str | int | None = 0
+    except SystemExit as exc:
+        code = exc.code
+    if threading.active_count() > 1:
+        sys.exit(code)
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"), as Python itself does it
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed pipe: what was lost is lost either way
+    os._exit(status)

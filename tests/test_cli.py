@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 
 from conftest import BASIC_CONFIG, ROOT, write_config
 
@@ -267,3 +270,30 @@ def test_validate_fetch_reports_each_remote_source(workdir, cli, http_server):
     assert "OK: 3 sources (" in r.out and "not fetched" not in r.out
     data = json.loads(cli("validate", "--fetch", "--json").out)
     assert [(s["name"], s["papers"], s["error"]) for s in data["fetched"]] == [("arXiv ML", 5, None), ("blog", 3, None)]
+
+
+def _entry_point(tmp_path, *argv: str, before: str = "") -> subprocess.CompletedProcess:
+    """The executable's entry point (``newsletter.cli:entry_point``), as the
+    console script and ``python -m newsletter`` call it, with ``before`` run first."""
+    code = f"import sys\n{before}\nsys.argv = {['newsletter', *argv]!r}\nfrom newsletter.cli import entry_point\nentry_point()\n"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_entry_point_runs_exit_handlers_and_keeps_the_exit_code(tmp_path):
+    # It skips the interpreter's teardown, not what was registered to run at exit.
+    marker = tmp_path / "exit-handler-ran"
+    before = f"import atexit\natexit.register(lambda: open({str(marker)!r}, 'w').write('yes'))"
+    r = _entry_point(tmp_path, "--config", "missing.yaml", "validate", before=before)
+    assert r.returncode == 2
+    assert "missing.yaml" in r.stderr and "Traceback" not in r.stderr
+    assert marker.read_text() == "yes"
+
+
+def test_entry_point_flushes_everything_written_to_a_pipe(workdir):
+    # Far more than a pipe's buffer, written without a flush per line.
+    write_config(workdir, BASIC_CONFIG)
+    r = _entry_point(workdir, "papers", "--json")
+    assert r.returncode == 0, r.stderr
+    papers = json.loads(r.stdout)
+    assert len(r.stdout) > 65536 and len(papers) > 50
