@@ -239,10 +239,13 @@ def _parts_taken(subs: Sequence[Subscriber], taken) -> Iterator[Sequence[Subscri
 
 
 class _Relay:
-    """A send worker's results on their way to the parent, a group per pickle:
-    sent after each group commit of deliveries (so progress keeps up with a
-    slow server) or when :data:`RELAY_GROUP` have piled up.  Not thread-safe:
-    callers hold the run's lock."""
+    """A send worker's news on its way to the parent.
+
+    Deliveries go at once, for the parent to record (see
+    :meth:`_SendRun._deliver_sharded`); other results (failures, skipped
+    subscribers) a group per pickle, when :data:`RELAY_GROUP` have piled up
+    or with the next delivery.  Not thread-safe: callers hold the run's lock.
+    """
 
     def __init__(self, conn) -> None:
         self.conn = conn
@@ -252,6 +255,11 @@ class _Relay:
         self.items.append(result)
         if len(self.items) >= RELAY_GROUP:
             self.flush()
+
+    def delivered(self, outcome: Outcome) -> None:
+        env = outcome.envelope
+        items, self.items = self.items, []
+        self.conn.send(("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id), items))
 
     def flush(self) -> None:
         if self.items:
@@ -451,42 +459,81 @@ class _SendRun:
         # The workers take the subscribers a part at a time from one shared
         # count, so one slowed down (by the machine's other work) takes fewer.
         taken = ctx.Value("l", 0)
-        workers = []
+        workers: list = []
         for i in range(shards):
             reader, writer = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=self._shard, args=(subs, taken, transport, sessions, writer), name=f"send-{i}")
+            # A worker closes every read end it inherits: with the parent gone,
+            # its next word fails (EPIPE) and it stops, instead of blocking or
+            # sending on with nobody to record the deliveries.
+            readers = [r for _, r in workers] + [reader]
+            proc = ctx.Process(
+                target=self._shard, args=(subs, taken, transport, sessions, writer, readers), name=f"send-{i}"
+            )
             proc.start()
             writer.close()
             workers.append((proc, reader))
         problems: list[Problem] = []
         waiting: dict = {reader: proc for proc, reader in workers}
-        while waiting:
-            for ready in multiprocessing.connection.wait(list(waiting)):
-                reader = cast(multiprocessing.connection.Connection, ready)
-                proc = waiting[reader]
-                try:
-                    kind, payload, with_papers = reader.recv()
-                except (EOFError, OSError):
-                    died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
-                    kind, payload, with_papers = "error", died, 0
-                if kind == "results":  # digests done: progress is shown here, in one process
-                    for result in payload:
-                        self._result(result)
-                    continue
-                del waiting[reader]
-                proc.join()
-                if kind == "ok":
-                    self.with_papers += with_papers
-                else:
-                    problems.append(Problem(str(payload)))
+        try:
+            while waiting:
+                self._hear(multiprocessing.connection.wait(list(waiting)), waiting, problems)
+        except BaseException:
+            for proc in waiting.values():  # what they deliver now would not be recorded
+                proc.terminate()
+            raise
         if problems:
             # What the other workers delivered is recorded; the rest is pending.
             raise DeliveryError(*problems)
 
-    def _shard(self, subs: list[Subscriber], taken, transport: Transport, sessions: int, conn) -> None:
+    def _hear(self, ready: list, waiting: dict, problems: list[Problem]) -> None:
+        """Take in everything the workers in ``ready`` have said, then record
+        their deliveries, all in one transaction.
+
+        The parent is the one process that writes ``sent`` marks: the
+        workers' delivery threads would otherwise queue for SQLite's write
+        lock, one connection idle each time, and SQLite orders processes by
+        polling (1 to 100 ms sleeps).  A delivery is recorded a moment after
+        the server accepted it; a process killed in that moment leaves the
+        digest ``sending``, sent again by the next run with its Message-ID.
+        """
+        delivered, results = [], []
+        for ready_one in ready:
+            reader = cast(multiprocessing.connection.Connection, ready_one)
+            proc = waiting[reader]
+            while True:
+                try:
+                    kind, payload, extra = reader.recv()
+                except (EOFError, OSError):
+                    died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
+                    kind, payload, extra = "error", died, 0
+                if kind == "delivered":
+                    delivered.append(payload)
+                    results.extend(extra)
+                elif kind == "results":
+                    results.extend(payload)
+                else:  # the worker's last word
+                    del waiting[reader]
+                    proc.join()
+                    if kind == "ok":
+                        self.with_papers += extra
+                    else:
+                        problems.append(Problem(str(payload)))
+                    break
+                if not reader.poll():
+                    break
+        if delivered:
+            self.state.mark_sent_many([(did, email, tries) for did, email, tries, _, _ in delivered], self.now)
+            results.extend(DigestResult(email, "sent", papers, mid) for _, email, _, papers, mid in delivered)
+        for result in results:  # progress is shown here, in one process
+            self._result(result)
+
+    def _shard(self, subs: list[Subscriber], taken, transport: Transport, sessions: int, conn, readers) -> None:
         """In a forked worker: deliver the parts of ``subs`` it takes (the
-        shared count ``taken``, see :func:`_parts_taken`), with its own state
-        connection."""
+        shared count ``taken``, see :func:`_parts_taken`), planning and
+        claiming on its own state connection; the parent records what it
+        delivers (see :meth:`_hear`)."""
+        for reader in readers:
+            reader.close()
         try:
             # The papers, index and config are read-only from here on: keep the
             # collector off them (cheaper collections, fewer copied pages).
@@ -514,9 +561,12 @@ class _SendRun:
             self.relay.flush()
             conn.send(("ok", None, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
-            if self.relay is not None:
-                self.relay.flush()
-            conn.send(("error", str(exc) or type(exc).__name__, 0))
+            try:
+                if self.relay is not None:
+                    self.relay.flush()
+                conn.send(("error", str(exc) or type(exc).__name__, 0))
+            except OSError:
+                pass  # the parent is gone: nobody to tell
         finally:
             conn.close()
 
@@ -617,6 +667,9 @@ class _SendRun:
         assert env.digest_id is not None, "claimed digests carry their id"
         if outcome.delivered:
             with self.lock:
+                if self.relay is not None:  # a send worker: the parent records it
+                    self.relay.delivered(outcome)
+                    return
                 self.delivered.append(outcome)
             self._commit_delivered()
             return
@@ -657,9 +710,6 @@ class _SendRun:
                     for o in done:
                         env = o.envelope
                         self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
-                    if self.relay is not None:
-                        with self.lock:
-                            self.relay.flush()
             finally:
                 self.committing.release()
             with self.lock:

@@ -562,6 +562,71 @@ def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli
     assert cli("send").out.strip().splitlines()[-1].startswith("sent 0,")
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_big_send_stops_when_its_parent_is_killed(tmp_path, cli, smtp_server, store):
+    """The parent records what its send workers deliver. Killed (SIGKILL), its
+    workers stop at their next delivery instead of sending on with nobody to
+    record it; the next run sends the rest, repeating only digests that were
+    in flight, with their Message-IDs."""
+    import select
+
+    from newsletter.sending import SHARD_MIN
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: send forks no workers")
+    box = smtp_server.mailbox
+    box.block_at = 5
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN), extra=store.line)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen([sys.executable, "-m", "newsletter", "send", "--now", NOW], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert box.blocked.wait(60), "the fifth message never arrived"
+        workers = [os.pidfd_open(pid) for pid in _children(proc.pid)]
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        at_kill = len(box.messages)
+    finally:
+        box.release.set()
+    try:
+        waiting = list(workers)
+        while waiting:  # each worker ends on its own, without a parent to wait for it
+            ended, _, _ = select.select(waiting, [], [], 60)
+            assert ended, "a send worker went on after its parent was killed"
+            waiting = [fd for fd in waiting if fd not in ended]
+    finally:
+        for fd in workers:
+            os.close(fd)
+    # Each worker's connection ends with what it had in flight (one message, and
+    # the next one's commands), not with the rest of the list.
+    assert len(box.messages) - at_kill <= 4 and len(box.messages) < SHARD_MIN
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "was being sent when an earlier run" in r.err
+    everyone = [f"user{i:02}@example.org" for i in range(SHARD_MIN)]
+    assert set(box.recipients()) == set(everyone)
+    ids: dict[str, set[str]] = {}
+    for m in box.messages:
+        ids.setdefault(m.rcpt_tos[0], set()).add(m.message_id)
+    assert all(len(found) == 1 for found in ids.values())  # a repeat has the first one's Message-ID
+    assert len(box.messages) - len(everyone) <= 6  # repeats: only what was in flight
+    rows = digests(store.where)
+    assert len(rows) == SHARD_MIN and {status for _, status, *_ in rows} == {"sent"}
+
+
 # --------------------------------------------------------------------------- a hung server (issue 17)
 
 
