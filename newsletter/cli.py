@@ -504,16 +504,16 @@ def entry_point() -> NoReturn:
     freed one by one, some 50 ms after a big ``send`` that nobody waits for
     but the user.  Here the exit handlers run (logging, multiprocessing) and
     the output is flushed, then the process ends without that teardown.
-    When another thread is still running, it exits the normal way instead
-    (which waits for that thread).
+    When another thread is still running, or a profiler or tracer is on
+    (``python -m cProfile``, a debugger), it exits the normal way instead.
     """
     try:
         main()
         code: str | int | None = 0
     except SystemExit as exc:
         code = exc.code
-    if threading.active_count() > 1:
-        sys.exit(code)
+    if threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
+        sys.exit(code)  # a thread to wait for, or a profiler or debugger that reports at exit
     if code is None:
         status = 0
     elif isinstance(code, int):

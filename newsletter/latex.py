@@ -28,10 +28,9 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from pylatexenc import latex2text, latexwalker
-from pylatexenc.macrospec import MacroSpec
-
 if TYPE_CHECKING:
+    from pylatexenc import latex2text, latexwalker
+
     from .models import Paper
 
 # --------------------------------------------------------------------------- spans
@@ -134,7 +133,13 @@ def _combining(mark: str):
     return accent
 
 
-def _converter() -> latex2text.LatexNodes2Text:
+@functools.cache
+def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb]:
+    """pylatexenc, set up on the first text with LaTeX in it (imported then:
+    a run whose papers have none does without its 20 ms of import)."""
+    from pylatexenc import latex2text, latexwalker
+    from pylatexenc.macrospec import MacroSpec
+
     walker_db = latexwalker.get_default_latex_context_db()
     walker_db.add_context_category(
         "paper-digest",
@@ -179,15 +184,23 @@ def _converter() -> latex2text.LatexNodes2Text:
     ), walker_db
 
 
-_L2T, _WALKER_DB = _converter()
+@functools.cache
+def _failures() -> tuple[type[Exception], ...]:
+    """What pylatexenc raises on LaTeX it cannot read."""
+    from pylatexenc.latexwalker import LatexWalkerError
+
+    return (LatexWalkerError, IndexError, ValueError, AttributeError, TypeError)
 
 
 @functools.lru_cache(maxsize=65536)
 def _to_text(latex: str) -> str:
     """pylatexenc's text for one LaTeX snippet (cached: ``$\\epsilon$`` recurs in many abstracts)."""
-    walker = latexwalker.LatexWalker(latex, latex_context=_WALKER_DB, tolerant_parsing=True)
+    from pylatexenc.latexwalker import LatexWalker
+
+    l2t, walker_db = _converter()
+    walker = LatexWalker(latex, latex_context=walker_db, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
-    return _L2T.nodelist_to_text(nodes)
+    return l2t.nodelist_to_text(nodes)
 
 
 # --------------------------------------------------------------------------- math
@@ -265,7 +278,7 @@ def _math(source: str) -> str:
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source)))
     try:
         text = _to_text(_scripts(prepared))
-    except (latexwalker.LatexWalkerError, IndexError, ValueError, AttributeError, TypeError):
+    except _failures():
         text = source  # left readable: the source without its $ delimiters
     return _INNER_SPACE.sub("", " ".join(text.split()))
 
@@ -285,11 +298,11 @@ def _escape_comments(latex: str) -> str:
 def _text_macro(m: re.Match) -> str:
     name = m.group("name")
     if name is not None:
-        if _L2T.latex_context.get_macro_spec(name) is None:
+        if _converter()[0].latex_context.get_macro_spec(name) is None:
             return m.group(0)  # not LaTeX we know: leave it as written
     try:
         text = _to_text(_escape_comments(m.group("macro")))
-    except (latexwalker.LatexWalkerError, IndexError, ValueError, AttributeError, TypeError):
+    except _failures():
         return m.group(0)
     return text
 

@@ -21,8 +21,6 @@ import functools
 import hashlib
 import os
 
-from itsdangerous import BadData, URLSafeSerializer
-
 from .config import Config, check_address
 from .errors import ConfigError, Problem
 
@@ -43,6 +41,9 @@ class Links:
     """Signs and checks subscription tokens; builds the links that carry them."""
 
     def __init__(self, base_url: str, secret: str) -> None:
+        # Imported here: only a config with `web:` signs anything.
+        from itsdangerous import URLSafeSerializer
+
         self.base_url = base_url.rstrip("/")
         self._serializer = URLSafeSerializer(
             secret, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256}
@@ -61,6 +62,8 @@ class Links:
 
     def email(self, token: str) -> str:
         """The address a token names; :class:`BadToken` unless we signed it."""
+        from itsdangerous import BadData
+
         try:
             value = self._serializer.loads(token)
         except (BadData, ValueError, TypeError, UnicodeError):

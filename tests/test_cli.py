@@ -297,3 +297,13 @@ def test_entry_point_flushes_everything_written_to_a_pipe(workdir):
     assert r.returncode == 0, r.stderr
     papers = json.loads(r.stdout)
     assert len(r.stdout) > 65536 and len(papers) > 50
+
+
+def test_under_a_profiler_the_executable_exits_the_normal_way(tmp_path):
+    # cProfile writes its report after the program returns: a quick exit would lose it.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    out = tmp_path / "profile.out"
+    r = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(out), "-m", "newsletter", "--help"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Usage" in r.stdout
+    assert out.stat().st_size > 0
