@@ -49,7 +49,8 @@ NOW = datetime(2024, 5, 1, 8, tzinfo=UTC)
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 
-FULL = dict(papers=5000, topics=50, subs=(1000, 10000), fast_digests=10000, naive_digests=60, smtp_messages=3000, reps=3, e2e_reps=5)
+FULL = dict(papers=5000, topics=50, subs=(1000, 10000), fast_digests=10000, naive_digests=60, smtp_messages=3000, reps=3,
+            e2e_reps=5)
 QUICK = dict(papers=1000, topics=20, subs=(200, 1000), fast_digests=200, naive_digests=20, smtp_messages=500, reps=2, e2e_reps=2)
 
 
