@@ -12,7 +12,8 @@ RSS is the process tree's (``newsletter send`` forks one worker per core).
 Row 2: ``send --dry-run`` for growing synthetic subscriber lists (same
 mixes): wall time per subscriber and peak RSS, which must stay flat.
 
-Figures on a shared machine are noisy: each is the median of a few runs.
+Figures on a shared machine are noisy: each is the median of a few runs; the
+ratio is the median of pairs (the wire, then the send, back to back).
 """
 
 from __future__ import annotations
@@ -108,29 +109,34 @@ def compile_package() -> None:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "newsletter")], check=True)
 
 
-def bench_send_e2e(table, sink_factory, folder: Path, subscribers: int = 2000, reps: int = 3) -> None:
+def bench_send_e2e(table, sink_factory, folder: Path, subscribers: int = 2000, reps: int = 5) -> None:
     compile_package()
     size = message_size(folder / "size")
     sink = sink_factory()
+    wires, runs = [], []
     try:
-        wire = statistics.median(smtp_source_seconds(sink.port, subscribers, size) for _ in range(reps))
-        runs = []
-        for i in range(reps):
-            config = make_send_workload(folder / f"send-{i}", subscribers, port=sink.port)
+        # Pairs, each the wire then the send, back to back: both see the
+        # machine as it is at that moment (other work on a shared machine
+        # slows the Python command more than the C one).
+        configs = [make_send_workload(folder / f"send-{i}", subscribers, port=sink.port) for i in range(reps)]
+        for config in configs:
+            wires.append(smtp_source_seconds(sink.port, subscribers, size))
             runs.append(timed_run([sys.executable, "-m", "newsletter", "--config", str(config), "send", "--now", NOW],
                                   config.parent))
     finally:
         sink.stop()
+    wire = statistics.median(wires)
     wall = statistics.median(r[0] for r in runs)
     cpu = statistics.median(r[4] for r in runs)
     rss = max(r[1] for r in runs)
     ok = all(r[2] == 0 for r in runs)
-    ratio = wall / wire
+    ratio = statistics.median(r[0] / w for r, w in zip(runs, wires))
     table.add(f"smtp-source -s 4, {subscribers} x {size // 1024} KB messages to smtp-sink", f"{wire:.2f} s")
     table.add(f"newsletter send end to end, {subscribers} subscribers x {size // 1024} KB, 4 mixes, connections=4",
               f"{wall:.2f} s ({cpu:.2f} s CPU), peak RSS {rss:.0f} MB ({runs[0][3]}, exit {runs[0][2]})")
-    table.add("newsletter send / smtp-source (end to end)", f"x{ratio:.2f}", "<= 2.0 and RSS < 500 MB",
-              ok and ratio <= 2.0 and rss < 500)
+    table.add(f"newsletter send / smtp-source (end to end), median of {reps} pairs",
+              f"x{ratio:.2f} (pairs: {' '.join(f'{r[0] / w:.2f}' for r, w in zip(runs, wires))})",
+              "<= 2.0 and RSS < 500 MB", ok and ratio <= 2.0 and rss < 500)
 
 
 def bench_dry_run(table, folder: Path, counts: tuple[int, ...] = (25000, 100000)) -> None:
@@ -158,7 +164,7 @@ if __name__ == "__main__":
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscribers", type=int, default=2000)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--dry-run-subscribers", type=int, nargs="*", default=[25000, 100000])
     args = parser.parse_args()
     table = Table()
