@@ -8,6 +8,7 @@ never imports :mod:`pipeline`, so the façade stays on top of the house.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import multiprocessing
@@ -152,6 +153,10 @@ MAX_SHARDS = 8
 WORKER_NICENESS = 5
 #: A send worker passes at most this many results to the parent at once.
 RELAY_GROUP = 64
+#: The parent of send workers records their deliveries once this many have
+#: come in, or when the first of them is this old (seconds), whichever is first.
+RECORD_GROUP = 32
+RECORD_WITHIN = 0.005
 
 
 def send(
@@ -474,29 +479,44 @@ class _SendRun:
             workers.append((proc, reader))
         problems: list[Problem] = []
         waiting: dict = {reader: proc for proc, reader in workers}
+        delivered: list[tuple] = []  # told, not recorded yet
+        since = 0.0  # when the first of them came in
         try:
             while waiting:
-                self._hear(multiprocessing.connection.wait(list(waiting)), waiting, problems)
+                timeout = None if not delivered else max(0.0, since + RECORD_WITHIN - time.monotonic())
+                ready = multiprocessing.connection.wait(list(waiting), timeout)
+                if self._hear(ready, waiting, problems, delivered) and timeout is None:
+                    since = time.monotonic()  # the first of a new group
+                if delivered and (
+                    len(delivered) >= RECORD_GROUP or not waiting or time.monotonic() >= since + RECORD_WITHIN
+                ):
+                    self._record_delivered(delivered)
+                    delivered = []
         except BaseException:
             for proc in waiting.values():  # what they deliver now would not be recorded
                 proc.terminate()
+            if delivered:
+                with contextlib.suppress(NewsletterError):  # the error under way says more
+                    self._record_delivered(delivered)
             raise
         if problems:
             # What the other workers delivered is recorded; the rest is pending.
             raise DeliveryError(*problems)
 
-    def _hear(self, ready: list, waiting: dict, problems: list[Problem]) -> None:
-        """Take in everything the workers in ``ready`` have said, then record
-        their deliveries, all in one transaction.
+    def _hear(self, ready: list, waiting: dict, problems: list[Problem], delivered: list[tuple]) -> bool:
+        """Take in everything the workers in ``ready`` have said: deliveries
+        join ``delivered`` (true if any did), other results are shown now.
 
-        The parent is the one process that writes ``sent`` marks: the
-        workers' delivery threads would otherwise queue for SQLite's write
-        lock, one connection idle each time, and SQLite orders processes by
-        polling (1 to 100 ms sleeps).  A delivery is recorded a moment after
-        the server accepted it; a process killed in that moment leaves the
-        digest ``sending``, sent again by the next run with its Message-ID.
+        The parent is the one process that writes ``sent`` marks, a group at
+        a time (see :data:`RECORD_GROUP`): the workers' delivery threads would
+        otherwise queue for SQLite's write lock, one connection idle each
+        time, and SQLite orders processes by polling (1 to 100 ms sleeps).
+        A delivery is recorded a few milliseconds after the server accepted
+        it; a process killed in that moment leaves the digest ``sending``,
+        sent again by the next run with its Message-ID.
         """
-        delivered, results = [], []
+        results: list[DigestResult] = []
+        before = len(delivered)
         for ready_one in ready:
             reader = cast(multiprocessing.connection.Connection, ready_one)
             proc = waiting[reader]
@@ -521,11 +541,15 @@ class _SendRun:
                     break
                 if not reader.poll():
                     break
-        if delivered:
-            self.state.mark_sent_many([(did, email, tries) for did, email, tries, _, _ in delivered], self.now)
-            results.extend(DigestResult(email, "sent", papers, mid) for _, email, _, papers, mid in delivered)
         for result in results:  # progress is shown here, in one process
             self._result(result)
+        return len(delivered) > before
+
+    def _record_delivered(self, delivered: list[tuple]) -> None:
+        """Record deliveries the workers told of, in one transaction."""
+        self.state.mark_sent_many([(did, email, tries) for did, email, tries, _, _ in delivered], self.now)
+        for _, email, _, papers, mid in delivered:
+            self._result(DigestResult(email, "sent", papers, mid))
 
     def _shard(self, subs: list[Subscriber], taken, transport: Transport, sessions: int, conn, readers) -> None:
         """In a forked worker: deliver the parts of ``subs`` it takes (the
