@@ -522,7 +522,7 @@ class Composer:
             data,
             subject,
             message_id,
-            tuple(m.paper.id for m in matches),
+            body.paper_ids if body is not None else tuple(m.paper.id for m in matches),
             parts,
             tuple(warnings),
             dot_safe=isinstance(self.writer, MessageWriter),
@@ -583,6 +583,7 @@ class Composer:
         inlined = self.inliner(html)
         body = _Body(
             tuple(matches),
+            tuple(m.paper.id for m in matches),
             holed[0],
             _Holed(inlined, holes),
             holed[2],
@@ -607,6 +608,7 @@ class _Body:
     holding a token."""
 
     matches: tuple[PaperMatch, ...]
+    paper_ids: tuple[str, ...]
     subject: _Holed
     html: _Holed
     text: _Holed
