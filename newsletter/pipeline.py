@@ -26,7 +26,7 @@ from .matching import PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
 from .readers import ReadContext, is_remote, read_papers, read_source
 from .rendering import Composer
-from .scheduling import is_due, next_send
+from .scheduling import is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
 from .state import open_state
 from .tokens import secret_problem
@@ -472,10 +472,14 @@ class ScheduleRow:
     unsubscribed: datetime | None = None  # when it left; no digest until it re-subscribes
     #: Its digest was refused permanently run after run: not tried again.
     held: bool = False
-    #: A digest whose last run failed waits until then (back-off).
+    #: A digest whose last run failed waits until then (back-off), rounded up
+    #: to the minute as ``send`` shows it (so it is no longer waiting at the
+    #: shown minute); :attr:`next_attempt` is the exact time.
     retry_at: datetime | None = None
     failures: int = 0
     last_error: str | None = None
+    #: The exact time the failed digest may be tried again (JSON ``retry_at``).
+    next_attempt: datetime | None = None
 
     def to_json(self) -> dict:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
@@ -488,7 +492,7 @@ class ScheduleRow:
             "due": self.due,
             "unsubscribed": iso(self.unsubscribed),
             "held": self.held,
-            "retry_at": iso(self.retry_at),
+            "retry_at": iso(self.next_attempt),
             "failures": self.failures,
             "last_error": self.last_error,
         }
@@ -524,9 +528,10 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
                 due,
                 gone.astimezone(zone) if gone else None,
                 held=owed is not None and owed.held,
-                retry_at=retry_at.astimezone(zone) if retry_at else None,
+                retry_at=minute_up(retry_at).astimezone(zone) if retry_at else None,
                 failures=owed.failures if owed is not None else 0,
                 last_error=owed.last_error if owed is not None else None,
+                next_attempt=retry_at.astimezone(zone) if retry_at else None,
             )
         )
     return rows

@@ -186,3 +186,13 @@ def next_send(
     if schedule is None:
         return None
     return next_slot(schedule, zone, last_sent or first_seen or now)
+
+
+def minute_up(t: datetime) -> datetime:
+    """``t`` rounded up to the whole minute (``13:30:27`` -> ``13:31``; ``13:30:00``
+    stays).  Retry times are shown to the minute: a digest "retried from 13:30"
+    that is still waiting at 13:30 misleads whoever tries again then, so a
+    shown retry time is never earlier than the real one."""
+    if t.second or t.microsecond:
+        return t.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return t

@@ -183,3 +183,23 @@ def test_a_subscriber_with_nothing_matching_is_a_located_error(tmp_path, cli):
         "among 2 papers; try test-email without --subscriber for a sample digest"
     )
     assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").glob("*.eml"))
+
+
+def test_schedule_and_send_show_the_same_retry_minute(tmp_path, cli, smtp_server):
+    """A digest that failed at 09:00:27 waits until 09:05:27: both ``send`` and
+    ``schedule`` say "retried from 09:06" (rounded up: at 09:05 it is still
+    waiting), while ``schedule --json`` keeps the exact time."""
+    import json
+
+    smtp_server.mailbox.reject["ada@example.org"] = "550 5.1.1 <ada@example.org>: no such user"
+    setup(tmp_path, smtp(smtp_server.port))
+    r = cli("send", "--now", "2024-05-06T09:00:27+00:00")
+    assert r.code == 1 and "retried from 2024-05-06T09:06+00:00" in r.out, r.out
+
+    at = "2024-05-06T09:05:00+00:00"  # the truncated minute: still waiting
+    r = cli("send", "--dry-run", "--now", at)
+    assert "waiting     ada@example.org" in r.out and "retried from 2024-05-06T09:06+00:00" in r.out, r.out
+    text = cli("schedule", "--now", at).out
+    assert "a failed digest is retried from 2024-05-06 09:06 UTC" in text, text
+    [row] = json.loads(cli("schedule", "--json", "--now", at).out)["subscribers"]
+    assert row["retry_at"] == "2024-05-06T09:05:27+00:00" and row["due"] is False

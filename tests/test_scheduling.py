@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from newsletter.scheduling import is_due, next_slot, parse_schedule
+from newsletter.scheduling import is_due, minute_up, next_slot, parse_schedule
 
 UTC = UTC
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -163,3 +163,11 @@ def test_validate_names_the_line_of_an_interval_past_the_calendar(cli, tmp_path)
     assert result.code == 2
     assert "config.yaml:10: subscribers[0].schedule: schedule 'every 99999999 hours': the interval is longer than a year" in result.err
     assert "Traceback" not in result.err
+
+
+def test_minute_up_never_shows_a_retry_earlier_than_it_is():
+    t = datetime(2026, 11, 29, 17, 11, 11, tzinfo=UTC)
+    assert minute_up(t) == datetime(2026, 11, 29, 17, 12, tzinfo=UTC)
+    assert minute_up(t.replace(second=0, microsecond=1)) == datetime(2026, 11, 29, 17, 12, tzinfo=UTC)
+    assert minute_up(t.replace(second=0)) == t.replace(second=0)
+    assert minute_up(datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC)) == datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
