@@ -13,17 +13,31 @@ the parts of a text that are plausibly LaTeX, so plain text with prices
   is not math.  Everything inside is converted; super- and subscripts become
   Unicode where every character has one (``x²``, ``ℓ₁``), else ``^(...)``.
 - text-mode macros that pylatexenc knows (accents ``\\"o``, ``{\\'e}``,
-  ``\\emph{...}``, ``\\&``, ``\\ss``...): converted one by one; an unknown
-  ``\\word`` outside math is left as written.
+  ``\\&``, ``\\ss``...): converted one by one; an unknown ``\\word`` outside
+  math is left as written.
+- font styles (``\\emph{...}``, ``\\textbf{...}``, ``{\\em ...}``...) are
+  unwrapped first, braces and all, so math inside them converts like any
+  other: ``\\emph{A $k$-NN View}`` -> ``A k-NN View``.
+- citations (``\\cite``, ``\\citep``, ``\\citet``...) show their keys in
+  brackets, ``prior work~\\cite{adam,sgd}`` -> ``prior work [adam, sgd]``: the
+  numbered label a typeset paper shows means nothing without its
+  bibliography, while a key usually names the work (``kingma2015adam``) and
+  the sentence keeps its noun.  Cross-references (``\\ref``, ``\\eqref``,
+  ``\\cref``...) and ``\\label`` are dropped with the space or ``~`` before
+  them: they point into a paper the reader does not have.
 
 What cannot be converted is left readable: math whose conversion fails keeps
-its source without the ``$`` delimiters.  The result is plain text: callers
+its source without the ``$`` delimiters.  pylatexenc reports what its
+tolerant parser skipped at INFO level; its loggers are set to WARNING when
+the converter is set up, so the CLI's INFO logging does not print a line per
+odd snippet.  The result is plain text: callers
 still HTML-escape it (a ``<`` in ``$\\eta < 1/L$`` stays a ``<``).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -140,6 +154,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
     from pylatexenc import latex2text, latexwalker
     from pylatexenc.macrospec import MacroSpec
 
+    # Its tolerant parser logs every skipped error at INFO: noise on the CLI's stderr.
+    logging.getLogger("pylatexenc").setLevel(logging.WARNING)
     walker_db = latexwalker.get_default_latex_context_db()
     walker_db.add_context_category(
         "paper-digest",
@@ -308,11 +324,61 @@ def _text_macro(m: re.Match) -> str:
 
 
 
+#: Font styles whose typeset text is their argument, unwrapped before math is found.
+_STYLE = re.compile(
+    r"\\(?:emph|text(?:bf|it|sl|sc|tt|sf|rm|up|md|normal)|underline|uline|mbox)\s*(?=\{)"
+    r"|(?<!\\)\{\\(?:em|it|bf|sl|sc|tt|rm|sf)(?![a-zA-Z])\s*"
+)
+
+
+def _unwrap_styles(text: str) -> str:
+    """``\\emph{A $k$-NN}`` and ``{\\em A $k$-NN}`` -> ``A $k$-NN`` outside math (a
+    style macro inside math, ``$\\text{if } x$``, is left to the math conversion)."""
+    if "\\" not in text:
+        return text
+    spans = [(start, end) for start, end, _ in _math_spans(text)]
+    out, pos = [], 0
+    for m in _STYLE.finditer(text):
+        if m.start() < pos or any(start <= m.start() < end for start, end in spans):
+            continue
+        brace = m.end() if m.group().startswith("\\") else m.start()
+        end = _braced(text, brace)
+        if end is None:
+            continue
+        inner = text[brace + 1:end - 1] if brace == m.end() else text[m.end():end - 1]
+        out += [text[pos:m.start()], _unwrap_styles(inner)]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+#: A citation, with its optional arguments: ``~\\citep[see][Thm. 2]{a,b}``.
+_CITE = re.compile(
+    r"(?P<tie>~)?\\(?:[cC]ite[pt]?|citealp|citealt|parencite|textcite|autocite|footcite)\*?"
+    r"(?:\s*\[[^\]]*\])*\s*\{(?P<keys>[^{}]*)\}"
+)
+#: A cross-reference or label, with the space or tie before it.
+_REF = re.compile(r"[\s~]*\\(?:ref|eqref|autoref|cref|Cref|pageref|vref|label)\*?\{[^{}]*\}")
+
+
+def _citations(text: str) -> str:
+    """Citations as ``[key, key]``; references and labels dropped."""
+    if "\\" not in text:
+        return text
+    return _REF.sub("", _CITE.sub(_citation, text))
+
+
+def _citation(m: re.Match) -> str:
+    keys = ", ".join(k.strip() for k in m.group("keys").split(",") if k.strip())
+    return (" " if m.group("tie") else "") + f"[{keys}]" if keys else ""
+
+
 @functools.lru_cache(maxsize=65536)
 def to_unicode(text: str) -> str:
     """``text`` with its LaTeX shown as Unicode; text without LaTeX comes back as is."""
     if "\\" not in text and "$" not in text:
         return text
+    original, text = text, _unwrap_styles(_citations(text))
     out, pos = [], 0
     for start, end, source in _math_spans(text):
         out.append(_text(text[pos:start]))
@@ -320,20 +386,18 @@ def to_unicode(text: str) -> str:
         pos = end
     out.append(_text(text[pos:]))
     result = "".join(out)
-    return result if result.strip() else text
+    return result if result.strip() else original
 
 
 #: LaTeX dashes between words (``Erd\H{o}s--R\'enyi``, ``1990---2000``), in text that has LaTeX.
 _DASHES = re.compile(r"(?<=\w)(---?)(?=\w)")
-#: Old-style font switches: ``{\em word}``, ``{\bf word}``.
-_FONT_SWITCH = re.compile(r"\{\\(?:em|it|bf|sl|sc|tt|rm|sf)\s+([^{}\\]*)\}")
 
 
 def _text(segment: str) -> str:
     segment = _DASHES.sub(lambda m: "—" if len(m.group(1)) == 3 else "–", segment)
     if "\\" not in segment:
         return segment
-    return _TEXT_MACRO.sub(_text_macro, _FONT_SWITCH.sub(r"\1", segment))
+    return _TEXT_MACRO.sub(_text_macro, segment)
 
 
 def paper_to_unicode(paper: Paper) -> Paper:

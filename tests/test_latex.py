@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 from datetime import UTC, datetime
 
@@ -35,6 +37,14 @@ from newsletter.readers import read_papers
         (r"$\eta < 1/L$ & $p > 1$", "η < 1/L & p > 1"),
         (r"$<$script$>$alert(1)$<$/script$>$", "<script>alert(1)</script>"),
         (r"\(x^2\) and \[y_1\]", "x² and y₁"),
+        # Font styles are unwrapped, braces and all, with math inside them converted.
+        (r"Erd\H{o}s on \emph{A $k$-NN View}", "Erdős on A k-NN View"),
+        (r"\textbf{\emph{$\alpha$-Divergence}} and {\em $\beta$ test}", "α-Divergence and β test"),
+        (r"$\text{KL}(p\|q)$ \textsc{Adam}", "KL(p‖q) Adam"),
+        # Citations show their keys; references and labels go, with the tie before them.
+        (r"plus $\frac{a}{b}$ and \cite{foo}.", "plus a/b and [foo]."),
+        (r"prior work~\citep[see][Thm.~2]{adam, sgd}; \citet*{kingma}", "prior work [adam, sgd]; [kingma]"),
+        (r"(Section~\ref{sec:x}, Eq.~\eqref{eq:1})\label{abs} done", "(Section, Eq.) done"),
     ],
 )
 def test_latex_is_shown_as_unicode(latex, shown):
@@ -99,3 +109,39 @@ def test_readers_convert_every_source(tmp_path):
     assert papers["2406.03602"].title.startswith("When <script> Meets LaTeX")
     for paper in papers.values():  # no LaTeX left anywhere; the prices keep their $
         assert "\\" not in paper.title + paper.abstract and not re.search(r"\$[^\d\s]", paper.abstract)
+
+
+def test_what_pylatexenc_skips_is_not_logged(caplog):
+    """Its tolerant parser logs each skipped error at INFO; the CLI logs INFO to stderr."""
+    caplog.set_level(logging.INFO)
+    shown = to_unicode(r"an \textsl{unclosed $x_9$ group and \texttt")  # macros no other test caches bare
+    assert shown.startswith("an ") and "x₉" in shown
+    assert not [r for r in caplog.records if r.name.startswith("pylatexenc")]
+
+
+def test_papers_command_shows_clean_titles_and_stderr_stays_empty(tmp_path, cli):
+    (tmp_path / "papers.txt").write_text(
+        "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nbyAK and the research community\n\nMar 11\n\n"
+        "Erd\\H{o}s on $\\alpha$-Divergence Optimization: \\emph{A $k$-NN View}\n\n"
+        "An optimization abstract with $\\frac{a}{b}$ and \\cite{foo}, an \\emph{unclosed group.\n\n",
+        encoding="utf-8",
+    )
+    write_config(tmp_path, """
+        sources:
+          - type: hf-papers-text
+            path: papers.txt
+        topics:
+          opt: {any: ["optimi*"]}
+        subscribers:
+          - {email: a@example.org, topics: [opt]}
+        email:
+          from: "D <d@example.org>"
+        delivery:
+          transport: outbox
+          path: outbox
+    """)
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    [paper] = json.loads(r.out)
+    assert paper["title"] == "Erdős on α-Divergence Optimization: A k-NN View"
+    assert paper["abstract"].startswith("An optimization abstract with a/b and [foo], an ")
