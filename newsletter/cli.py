@@ -43,14 +43,65 @@ pass_state = click.make_pass_decorator(_State)
 
 
 def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    say(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    say(f"warning: {message}\n", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: The standard streams that failed ("stdout", "stderr"): written no more.
+_FAILED: set[str] = set()
+
+
+def say(text: str, *, err: bool = False) -> None:
+    """Write to stdout (or stderr) whatever has become of it.
+
+    Once a reader is gone (``newsletter send | head``) or the disk is full,
+    the stream is written no more, and said so once on the other one: a send
+    goes on to the end (what it leaves half done, claimed but never tried,
+    would come back as "may arrive twice" warnings), and its exit code says
+    how the deliveries went, not how the output did.
+    """
+    name = "stderr" if err else "stdout"
+    if name in _FAILED:
+        return
+    stream = sys.stderr if err else sys.stdout
+    try:
+        stream.write(text)
+    except (OSError, ValueError) as exc:  # EPIPE, ENOSPC, EIO; ValueError: closed
+        _FAILED.add(name)
+        setattr(sys, name, open(os.devnull, "w"))  # nothing left to flush into the broken one
+        if not err:
+            say(f"stdout: {getattr(exc, 'strerror', None) or exc}; the rest of the output is dropped\n", err=True)
+
+
+def _flush(err: bool = False) -> None:
+    name = "stderr" if err else "stdout"
+    if name not in _FAILED:
+        try:
+            (sys.stderr if err else sys.stdout).flush()
+        except (OSError, ValueError) as exc:
+            _FAILED.add(name)
+            setattr(sys, name, open(os.devnull, "w"))
+            if not err:
+                say(f"stdout: {getattr(exc, 'strerror', None) or exc}; the rest of the output is dropped\n", err=True)
+
+
+class _Group(click.Group):
+    """Commands whose reader goes away (``newsletter papers | head -1``) end
+    quietly with exit 0, as they would have had the reader read on."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _FAILED.add("stdout")
+            sys.stdout = open(os.devnull, "w")
+            raise click.exceptions.Exit(0) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     "config_path",
@@ -185,24 +236,30 @@ class _SendProgress:
 
     def __init__(self, total: int) -> None:
         self.bar: Any = None  # a tqdm bar
-        self.out = sys.stdout
         if total >= LONG_SEND and sys.stdout.isatty() and sys.stderr.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, unit="digest", file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, result) -> None:
-        if self.bar is None:
-            self.out.write(f"{result}\n")
+        if self.bar is None or "stderr" in _FAILED:
+            say(f"{result}\n")
             return
-        self.bar.update(1)
-        if result.status == "failed":
-            self.bar.write(str(result), file=sys.stdout)
+        try:
+            self.bar.update(1)
+            if result.status == "failed":
+                self.bar.write(str(result), file=sys.stdout)
+        except (OSError, ValueError):  # the terminal went away: lines from here on
+            _FAILED.add("stderr")
+            sys.stderr = open(os.devnull, "w")
 
     def close(self) -> None:
         if self.bar is not None:
-            self.bar.close()
-        self.out.flush()
+            try:
+                self.bar.close()
+            except (OSError, ValueError):
+                pass
+        _flush()
 
 
 @cli.command()
@@ -231,9 +288,12 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         emit_json(report.to_json())
     else:
         if report.note:
-            click.echo(report.note, err=True)
-        click.echo(str(report))
-    if report.failed:
+            say(report.note + "\n", err=True)
+        say(f"{report}\n")
+    for problem in report.problems:
+        say(problem + "\n", err=True)
+    _flush()
+    if report.failed or report.problems:
         ctx.exit(1)
 
 

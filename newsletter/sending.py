@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import threading
 import time
 from collections import Counter
@@ -25,25 +26,17 @@ from typing import cast
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import DeliveryError, NewsletterError, Problem, SourcesFailed, StateError
+from .errors import NewsletterError, Problem, SourcesFailed, StateError
 from .fetching import Fetcher
 from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff
-from .scheduling import is_due
+from .scheduling import is_due, minute_up
 from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
 from .tokens import links
 
 log = logging.getLogger(__name__)
-
-
-def _minute_up(t: datetime) -> str:
-    """``t`` to the minute, rounded up: a retry shown as "from 13:30" must not
-    still be waiting when the user tries again at 13:30."""
-    if t.second or t.microsecond:
-        t = t.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    return t.isoformat(timespec="minutes")
 
 
 @dataclass(frozen=True)
@@ -68,7 +61,7 @@ class DigestResult:
             return f"sent        {self.email}: {n} {self.message_id}"
         if self.status == "would send":
             return f"would send  {self.email}: {n}"
-        when = _minute_up(self.next_attempt) if self.next_attempt else "next run"
+        when = minute_up(self.next_attempt).isoformat(timespec="minutes") if self.next_attempt else "next run"
         if self.status == "failed":
             if self.next_attempt is None:  # refused once too often
                 then = f"refused {self.failures} times: held, not retried"
@@ -104,6 +97,9 @@ class SendReport:
     waiting: int = 0
     #: Digests refused permanently run after run: not retried (see ``schedule``).
     held: int = 0
+    #: What stopped part of the run (a send worker that died): its unfinished
+    #: digests stay pending.  The command prints each and exits 1.
+    problems: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
@@ -132,6 +128,7 @@ class SendReport:
             "other_workers": self.other_workers,
             "waiting": self.waiting,
             "held": self.held,
+            "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
                 for r in self.results
@@ -157,6 +154,11 @@ RELAY_GROUP = 64
 #: come in, or when the first of them is this old (seconds), whichever is first.
 RECORD_GROUP = 32
 RECORD_WITHIN = 0.005
+#: A send worker has at most this many deliveries that the parent has not
+#: recorded yet; it waits for the parent beyond that (a parent held up by a
+#: slow reader of its output or by the state's lock holds the workers up too,
+#: so a kill then repeats at most this many per worker).
+UNRECORDED_MOST = 32
 
 
 def send(
@@ -243,6 +245,20 @@ def _parts_taken(subs: Sequence[Subscriber], taken) -> Iterator[Sequence[Subscri
         yield subs[start : start + CLAIM_BATCH]
 
 
+def _died(proc) -> str:
+    """Why a send worker went silent, once it has been reaped."""
+    proc.join(timeout=5)
+    code = proc.exitcode
+    if code is not None and code < 0:
+        try:
+            how = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"killed by signal {-code}"
+    else:
+        how = f"exit {code}" if code is not None else "still running"
+    return f"send worker {proc.name} stopped without finishing ({how}); its unfinished digests stay pending"
+
+
 class _Relay:
     """A send worker's news on its way to the parent.
 
@@ -252,9 +268,22 @@ class _Relay:
     or with the next delivery.  Not thread-safe: callers hold the run's lock.
     """
 
-    def __init__(self, conn) -> None:
+    def __init__(self, conn, window, parent: int) -> None:
         self.conn = conn
         self.items: list[DigestResult] = []
+        self.window = window  # a slot per delivery the parent has not recorded yet
+        self.parent = parent
+
+    def wait_for_room(self) -> None:
+        """Wait until the parent has recorded enough of this worker's
+        deliveries (:data:`UNRECORDED_MOST`); a parent gone is an error."""
+        if self.window.acquire(block=False):
+            return
+        while True:
+            if os.getppid() != self.parent:
+                raise StateError(Problem("the send's parent process is gone: nobody records the deliveries"))
+            if self.window.acquire(timeout=1.0):
+                return
 
     def __call__(self, result: DigestResult) -> None:
         self.items.append(result)
@@ -291,6 +320,7 @@ class _SendRun:
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.committing = threading.Lock()
         self.relay: _Relay | None = None  # in a send worker: where results go
+        self.problems: list[Problem] = []  # what stopped a send worker
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
 
@@ -460,24 +490,30 @@ class _SendRun:
 
     def _deliver_sharded(self, subs: list[Subscriber], transport: Transport, shards: int) -> None:
         ctx = multiprocessing.get_context("fork")
-        sessions = max(1, int(getattr(transport, "sessions", 1)) // shards)
+        # every configured connection is used: the first workers take one more
+        total = max(shards, int(getattr(transport, "sessions", 1)))
         # The workers take the subscribers a part at a time from one shared
         # count, so one slowed down (by the machine's other work) takes fewer.
         taken = ctx.Value("l", 0)
         workers: list = []
+        self.windows: dict = {}
         for i in range(shards):
             reader, writer = ctx.Pipe(duplex=False)
+            window = self.windows[reader] = ctx.Semaphore(UNRECORDED_MOST)
             # A worker closes every read end it inherits: with the parent gone,
             # its next word fails (EPIPE) and it stops, instead of blocking or
             # sending on with nobody to record the deliveries.
             readers = [r for _, r in workers] + [reader]
+            sessions = total // shards + (1 if i < total % shards else 0)
             proc = ctx.Process(
-                target=self._shard, args=(subs, taken, transport, sessions, writer, readers), name=f"send-{i}"
+                target=self._shard,
+                args=(subs, taken, transport, sessions, writer, readers, window, os.getpid()),
+                name=f"send-{i}",
             )
             proc.start()
             writer.close()
             workers.append((proc, reader))
-        problems: list[Problem] = []
+        problems = self.problems
         waiting: dict = {reader: proc for proc, reader in workers}
         delivered: list[tuple] = []  # told, not recorded yet
         since = 0.0  # when the first of them came in
@@ -499,9 +535,8 @@ class _SendRun:
                 with contextlib.suppress(NewsletterError):  # the error under way says more
                     self._record_delivered(delivered)
             raise
-        if problems:
-            # What the other workers delivered is recorded; the rest is pending.
-            raise DeliveryError(*problems)
+        # A worker's problems go in the report (what the others delivered is
+        # recorded; the rest is pending): see SendReport.problems.
 
     def _hear(self, ready: list, waiting: dict, problems: list[Problem], delivered: list[tuple]) -> bool:
         """Take in everything the workers in ``ready`` have said: deliveries
@@ -524,10 +559,9 @@ class _SendRun:
                 try:
                     kind, payload, extra = reader.recv()
                 except (EOFError, OSError):
-                    died = f"send worker {proc.name} died (exit {proc.exitcode}); its digests stay pending"
-                    kind, payload, extra = "error", died, 0
+                    kind, payload, extra = "error", _died(proc), 0
                 if kind == "delivered":
-                    delivered.append(payload)
+                    delivered.append((reader, payload))
                     results.extend(extra)
                 elif kind == "results":
                     results.extend(payload)
@@ -546,12 +580,16 @@ class _SendRun:
         return len(delivered) > before
 
     def _record_delivered(self, delivered: list[tuple]) -> None:
-        """Record deliveries the workers told of, in one transaction."""
-        self.state.mark_sent_many([(did, email, tries) for did, email, tries, _, _ in delivered], self.now)
-        for _, email, _, papers, mid in delivered:
+        """Record deliveries the workers told of, in one transaction, and
+        give each worker back the room they took (see :data:`UNRECORDED_MOST`)."""
+        self.state.mark_sent_many([(did, email, tries) for _, (did, email, tries, _, _) in delivered], self.now)
+        for reader, (_, email, _, papers, mid) in delivered:
+            self.windows[reader].release()
             self._result(DigestResult(email, "sent", papers, mid))
 
-    def _shard(self, subs: list[Subscriber], taken, transport: Transport, sessions: int, conn, readers) -> None:
+    def _shard(
+        self, subs: list[Subscriber], taken, transport: Transport, sessions: int, conn, readers, window, parent: int
+    ) -> None:
         """In a forked worker: deliver the parts of ``subs`` it takes (the
         shared count ``taken``, see :func:`_parts_taken`), planning and
         claiming on its own state connection; the parent records what it
@@ -576,7 +614,7 @@ class _SendRun:
             self.delivered, self.committing = [], threading.Lock()
             self.recorded = set()  # what this worker's own connection recorded
             # results go to the parent as they happen (progress, then the report)
-            self.relay = _Relay(conn)
+            self.relay = _Relay(conn, window, parent)
             self.progress, self.keep_results = self.relay, False
             self._planner = threading.get_ident()
             if hasattr(transport, "sessions"):
@@ -690,10 +728,12 @@ class _SendRun:
         env = outcome.envelope
         assert env.digest_id is not None, "claimed digests carry their id"
         if outcome.delivered:
-            with self.lock:
-                if self.relay is not None:  # a send worker: the parent records it
+            if self.relay is not None:  # a send worker: the parent records it
+                self.relay.wait_for_room()
+                with self.lock:
                     self.relay.delivered(outcome)
-                    return
+                return
+            with self.lock:
                 self.delivered.append(outcome)
             self._commit_delivered()
             return
@@ -762,4 +802,5 @@ class _SendRun:
             other_workers=count["other worker"],
             waiting=count["waiting"],
             held=count["held"],
+            problems=tuple(str(p) for p in self.problems),
         )

@@ -307,3 +307,55 @@ def test_under_a_profiler_the_executable_exits_the_normal_way(tmp_path):
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "Usage" in r.stdout
     assert out.stat().st_size > 0
+
+
+def _run_to(workdir, stdout, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    return subprocess.run([sys.executable, "-m", "newsletter", *args], cwd=workdir, env=env, stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, timeout=300)
+
+
+def _sent(workdir) -> int:
+    import sqlite3
+
+    with sqlite3.connect(workdir / "newsletter-state.sqlite3") as db:
+        return db.execute("SELECT count(*) FROM digests WHERE status = 'sent'").fetchone()[0]
+
+
+BIG = 250  # over sending.SHARD_MIN: the send's workers are forked
+
+
+def test_a_send_goes_on_to_the_end_when_its_reader_goes_away(workdir):
+    # `newsletter send | head -3`: the pipe's reader is gone; the digests are what matters.
+    subs = "".join(f"  - email: r{i:03d}@example.org\n    topics: [diffusion]\n" for i in range(BIG))
+    write_config(workdir, BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + subs)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = _run_to(workdir, write_end, "send", "--now", "2024-05-01T08:00:00+00:00")
+    finally:
+        os.close(write_end)
+    assert r.returncode == 0, r.stderr
+    assert "stdout: Broken pipe; the rest of the output is dropped" in r.stderr and "Traceback" not in r.stderr
+    assert len(list((workdir / "outbox").rglob("*.eml"))) == BIG and _sent(workdir) == BIG
+
+
+def test_a_send_to_a_full_disk_goes_on_and_says_so(workdir):
+    many_subscribers(workdir)
+    with open("/dev/full", "w") as full:
+        r = _run_to(workdir, full, "send", "--now", "2024-05-01T08:00:00+00:00")
+    assert r.returncode == 0, r.stderr
+    assert "No space left on device; the rest of the output is dropped" in r.stderr and "Traceback" not in r.stderr
+    assert _sent(workdir) == MANY
+
+
+def test_a_listing_whose_reader_goes_away_ends_quietly(workdir):
+    # `newsletter papers | head -1`: exit 0, as if the reader had read on; no traceback.
+    write_config(workdir, BASIC_CONFIG)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = _run_to(workdir, write_end, "papers")
+    finally:
+        os.close(write_end)
+    assert r.returncode == 0 and r.stderr == ""

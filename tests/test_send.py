@@ -634,6 +634,78 @@ def test_big_send_stops_when_its_parent_is_killed(tmp_path, cli, smtp_server, st
     assert len(rows) == SHARD_MIN and {status for _, status, *_ in rows} == {"sent"}
 
 
+def test_a_send_worker_waits_for_the_parent_to_record_its_deliveries():
+    """At most UNRECORDED_MOST deliveries a worker has told of and the parent
+    has not recorded; with its parent gone, waiting is an error, not a hang."""
+    import multiprocessing
+
+    from newsletter.errors import StateError
+    from newsletter.sending import UNRECORDED_MOST, _Relay
+
+    ctx = multiprocessing.get_context("fork")
+    reader, writer = ctx.Pipe(duplex=False)
+    relay = _Relay(writer, ctx.Semaphore(UNRECORDED_MOST), os.getppid())
+    for _ in range(UNRECORDED_MOST):
+        relay.wait_for_room()  # room at once
+    assert not relay.window.acquire(block=False)  # the next one waits...
+    relay.window.release()  # ...until the parent records one
+    relay.wait_for_room()
+    orphan = _Relay(writer, ctx.Semaphore(0), parent=os.getpid())  # "my parent" is not os.getppid()
+    with pytest.raises(StateError, match="parent process is gone"):
+        orphan.wait_for_room()
+
+
+def test_a_send_worker_killed_mid_send_is_reported_with_the_summary(tmp_path, smtp_server, cli):
+    """The other worker finishes; the summary and the JSON report still come,
+    with the dead worker named (killed by SIGKILL), exit 1; nothing is lost."""
+    import select
+
+    from newsletter.sending import SHARD_MIN
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: send forks no workers")
+    box = smtp_server.mailbox
+    box.block_at = 20
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    out, err = tmp_path / "out.json", tmp_path / "err.txt"
+    with out.open("w") as o, err.open("w") as e:
+        proc = subprocess.Popen([sys.executable, "-m", "newsletter", "send", "--json", "--now", NOW], cwd=tmp_path,
+                                env=env, stdout=o, stderr=e)
+    try:
+        assert box.blocked.wait(60), "the 20th message never arrived"
+        victim = _children(proc.pid)[0]
+        pidfd = os.pidfd_open(victim)
+        os.kill(victim, signal.SIGKILL)
+        select.select([pidfd], [], [], 60)
+        os.close(pidfd)
+    finally:
+        box.release.set()
+    assert proc.wait(timeout=120) == 1
+    report = json.loads(out.read_text())
+    assert report["sent"] > 0 and len(report["digests"]) == report["sent"] + report["failed"] + report["empty"]
+    [problem] = report["problems"]
+    assert "killed by SIGKILL" in problem and "stay pending" in problem
+    assert problem in err.read_text() and "Traceback" not in err.read_text()
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert set(box.recipients()) == {f"user{i:02}@example.org" for i in range(SHARD_MIN)}
+
+
+def test_a_big_send_uses_every_configured_connection(tmp_path, cli, smtp_server):
+    """connections: 3 on two workers: one gets two sessions, the other one."""
+    from newsletter.sending import SHARD_MIN
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: send forks no workers")
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 3"), subscribers=many(SHARD_MIN))
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    box = smtp_server.mailbox
+    assert len(box.messages) == SHARD_MIN
+    assert len({m.peer for m in box.messages}) == 3
+
+
 # --------------------------------------------------------------------------- a hung server (issue 17)
 
 
