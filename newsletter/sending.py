@@ -63,7 +63,9 @@ class DigestResult:
             return f"would send  {self.email}: {n}"
         when = minute_up(self.next_attempt).isoformat(timespec="minutes") if self.next_attempt else "next run"
         if self.status == "failed":
-            if self.next_attempt is None:  # refused once too often
+            if self.next_attempt is None and self.retry:  # never attempted
+                then = "stays pending, tried again by the next run"
+            elif self.next_attempt is None:  # refused once too often
                 then = f"refused {self.failures} times: held, not retried"
             else:
                 then = f"stays pending, retried from {when}" if self.retry else f"failed permanently; retried from {when}"
@@ -738,9 +740,14 @@ class _SendRun:
             self._commit_delivered()
             return
         state = self._worker_state()
-        failures = self.failures.get(env.digest_id, 0) + 1
-        held = outcome.permanent and failures >= HOLD_AFTER
-        later = None if held else self.now + timedelta(seconds=backoff(RETRY_FIRST, failures, RETRY_MOST))
+        if outcome.tries == 0:
+            # Not attempted (the server was unreachable, or the run stopped):
+            # no failure of this digest's, so no back-off; the next run tries it.
+            failures, later = self.failures.get(env.digest_id, 0), None
+        else:
+            failures = self.failures.get(env.digest_id, 0) + 1
+            held = outcome.permanent and failures >= HOLD_AFTER
+            later = None if held else self.now + timedelta(seconds=backoff(RETRY_FIRST, failures, RETRY_MOST))
         state.mark_unsent(
             env.digest_id,
             error=outcome.error or "not delivered",

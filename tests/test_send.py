@@ -218,6 +218,28 @@ def test_server_down_keeps_digest_pending_then_delivers_once_with_same_message_i
     assert after[: len(before)] == before and after[-1] == "latent diffusion models at scale"
 
 
+def test_digests_never_attempted_wait_for_no_back_off(tmp_path, cli, store):
+    """Server down: the digest that was tried backs off; those never attempted
+    stay pending with no failure counted and go out with the next run."""
+    port = free_port()
+    setup(tmp_path, smtp(port), subscribers=many(3), extra=store.line)
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "failed 3" in r.out
+    assert r.out.count("not attempted") == 2 and r.out.count("tried again by the next run") == 2
+    rows = {e: (status, attempts) for e, status, _, attempts, _ in digests(store.where)}
+    assert sorted(rows.values()) == [("pending", 0), ("pending", 0), ("pending", 2)]
+    failures = dict(query(_target(store.where), "SELECT subscriber, failures FROM digests"))
+    assert sorted(failures.values()) == [0, 0, 1]
+    server = Server(port)
+    try:
+        r = cli("send", "--now", NOW)  # a minute later, as it were: the server is back
+        assert r.code == 0, r.err
+        assert "sent 2," in r.out and "waiting 1" in r.out
+        assert sorted(server.mailbox.recipients()) == sorted(e for e, (_, tries) in rows.items() if tries == 0)
+    finally:
+        server.stop()
+
+
 def test_transient_451_is_retried_and_delivered(tmp_path, cli, smtp_server):
     smtp_server.mailbox.data_replies = ["451 4.3.0 Try again later"]
     setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")

@@ -329,7 +329,8 @@ class State(ABC):
         self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try
-        again); either way one more failed run (``failures``), and no new
+        again); one more failed run (``failures``) unless ``tries`` is 0 (not
+        attempted: the server unreachable, the run stopped), and no new
         attempt before ``next_attempt``."""
 
 

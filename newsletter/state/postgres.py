@@ -654,8 +654,9 @@ class PostgresState(State):
         with self._con() as con:
             con.execute(
                 "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
-                "failures = failures + 1 WHERE id = %s",
-                ("failed" if permanent else "pending", tries, error, next_attempt, digest_id),
+                "failures = failures + %s WHERE id = %s",
+                # not attempted: not a failure of this digest's
+                ("failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, digest_id),
             )
 
 

@@ -568,12 +568,13 @@ class SQLiteState(State):
         with self.transaction(durable=False) as db:
             db.execute(
                 "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
-                "failures = failures + 1 WHERE id = ?",
+                "failures = failures + ? WHERE id = ?",
                 (
                     "failed" if permanent else "pending",
                     tries,
                     error,
                     _ts(next_attempt) if next_attempt else None,
+                    1 if tries else 0,  # not attempted: not a failure of this digest's
                     digest_id,
                 ),
             )
