@@ -504,6 +504,10 @@ class TopicIndex:
                 scored[pid] = _Scored(tm, title, other, score)
             self._scored[key] = scored
         self._tail = {pid: _tail(p) for pid, p in papers.items()}
+        # A paper sent under its title (a listing without arXiv ids) and read
+        # today with its arXiv id, or the other way round, is the same paper:
+        # the sent set holds both keys (see state.sent_keys).
+        self._title_key = {pid: p.title_key for pid, p in papers.items()}
         self._selected: dict[tuple, tuple[PaperMatch, ...]] = {}
         for key, scored in self._scored.items():
             self._ranked[key] = sorted(scored, key=lambda pid: (-scored[pid].score, self._tail[pid]))
@@ -543,7 +547,7 @@ class TopicIndex:
             for pid in self._ranked[key]:
                 if taken >= cap:
                     break
-                if pid not in exclude:
+                if pid not in exclude and self._title_key[pid] not in exclude:
                     candidates.add(pid)
                     taken += 1
         if len(keys) > 1:
@@ -556,7 +560,8 @@ class TopicIndex:
         for pid in pinned_ids:
             if any(pid in self._scored[k] for k in keys):
                 candidates.add(pid)
-        candidates -= exclude
+        if exclude:
+            candidates = {pid for pid in candidates if pid not in exclude and self._title_key[pid] not in exclude}
 
         selected = []
         for pid in candidates:

@@ -240,6 +240,46 @@ def test_digests_never_attempted_wait_for_no_back_off(tmp_path, cli, store):
         server.stop()
 
 
+SCHRODINGER = "Score-Based Diffusion Models for Schrödinger Bridge Problems"  # in arxiv-api.xml, with its id
+
+
+@pytest.mark.parametrize("first", ["listing", "arxiv"])
+def test_a_paper_sent_under_its_title_is_not_sent_again_under_its_arxiv_id(tmp_path, cli, store, first):
+    """A listing without arXiv ids knows a paper by its title; arXiv by its id.
+    Sent one day from one and read the next from the other, it is the same
+    paper: it does not go out again (either order, either backend)."""
+    from conftest import DATA
+
+    (tmp_path / "listing.txt").write_text(export([SCHRODINGER]), encoding="utf-8")
+    (tmp_path / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    sources = {"listing": "  - type: hf-papers-text\n    path: listing.txt", "arxiv": "  - type: arxiv\n    path: arxiv.xml"}
+
+    def send_from(kind: str) -> str:
+        write_config(tmp_path, f"""
+sources:
+{sources[kind]}
+topics:
+  diffusion:
+    name: Diffusion models
+    any: ["diffusion model*"]
+subscribers:
+  - email: ada@example.org
+    topics: [diffusion]
+delivery:
+  transport: outbox
+{store.line}
+""")
+        r = cli("send", "--now", NOW)
+        assert r.code == 0, r.err
+        return r.out
+
+    assert "sent 1," in send_from(first)
+    second = "arxiv" if first == "listing" else "listing"
+    send_from(second)
+    bodies = [p.read_text(encoding="utf-8") for p in sorted((tmp_path / "outbox").rglob("*.eml"))]
+    assert sum("Schr=C3=B6dinger Bridge Problems" in b for b in bodies) == 1
+
+
 def test_transient_451_is_retried_and_delivered(tmp_path, cli, smtp_server):
     smtp_server.mailbox.data_replies = ["451 4.3.0 Try again later"]
     setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")

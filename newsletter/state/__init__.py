@@ -40,7 +40,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import Problem, StateError
-from ..models import Paper
+from ..models import Paper, normalize_title
 
 #: URL schemes that select PostgreSQL.
 DATABASE_SCHEMES = ("postgresql", "postgres")
@@ -332,6 +332,20 @@ class State(ABC):
         again); one more failed run (``failures``) unless ``tries`` is 0 (not
         attempted: the server unreachable, the run stopped), and no new
         attempt before ``next_attempt``."""
+
+
+def sent_keys(paper_ids: Iterable[str], titles: Iterable[str | None]) -> frozenset[str]:
+    """What a subscriber has been sent, as :class:`SubscriberState.sent_paper_ids`
+    holds it: each paper's id and the key of its title.  A paper is known by
+    its arXiv id when a source gives one and by its title otherwise, so the
+    same paper read from a listing without ids and, another day, from arXiv
+    carries two ids; either key marks it sent."""
+    return frozenset(paper_ids) | {_title_key(t) for t in titles if t}
+
+
+@functools.lru_cache(maxsize=65536)
+def _title_key(title: str) -> str:
+    return normalize_title(title)
 
 
 def open_state(target: str | os.PathLike, *, readonly: bool = False) -> State:

@@ -55,7 +55,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import Problem, StateError
 from ..models import Paper
-from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, public_url
+from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, public_url, sent_keys
 from . import key as _key
 
 #: Advisory lock key (transaction level) serialising schema migrations.
@@ -183,7 +183,9 @@ LEFT JOIN LATERAL (
 
 #: Every paper delivered to the subscriber ``k.email`` (the last column of :data:`_PLAN`).
 _SENT = """ARRAY(SELECT dp.paper_id FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
-             WHERE d.subscriber = k.email AND d.status = 'sent')"""
+             WHERE d.subscriber = k.email AND d.status = 'sent'),
+       ARRAY(SELECT p.title FROM digests d JOIN digest_papers dp ON dp.digest_id = d.id
+             JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber = k.email AND d.status = 'sent')"""
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -518,17 +520,19 @@ class PostgresState(State):
         # between them could show a digest neither open nor settled.
         failures = "d.failures" if self.version >= 4 else "0"  # a reader of a database from before it
         rows = con.execute(
-            _PLAN.format(settled=settled, failures=failures, sent=_SENT if with_sent else "'{}'::text[]"),
+            _PLAN.format(settled=settled, failures=failures, sent=_SENT if with_sent else "'{}'::text[], '{}'::text[]"),
             {"started": self.started, "keys": keys},
         ).fetchall()
         known = {}
-        for (k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, sent) in rows:
+        for (
+            k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, sent, titles
+        ) in rows:
             opened = (
                 None
                 if did is None
                 else OpenDigest(did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails)
             )
-            known[k] = (_utc(first), _utc(last), _utc(served), opened, frozenset(sent), bool(settled_now))
+            known[k] = (_utc(first), _utc(last), _utc(served), opened, sent_keys(sent, titles), bool(settled_now))
         out = {}
         for email in emails:
             first, last, served, opened, sent, settled_now = known[_key(email)]

@@ -51,7 +51,7 @@ from pathlib import Path
 
 from ..errors import Problem, StateError
 from ..models import Paper
-from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json
+from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
 from . import key as _key
 
 BUSY_TIMEOUT_MS = 30_000
@@ -404,22 +404,24 @@ class SQLiteState(State):
                 )
                 for r in opened
             }
-            sent: dict[str, set[str]] = {}
-            for sub, pid in (
+            sent: dict[str, tuple[list[str], list[str]]] = {}
+            for sub, pid, title in (
                 self._rows(
-                    "SELECT d.subscriber, dp.paper_id FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
-                    f"WHERE d.subscriber IN ({marks}) AND d.status = 'sent'",
+                    "SELECT d.subscriber, dp.paper_id, p.title FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
+                    f"LEFT JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber IN ({marks}) AND d.status = 'sent'",
                     keys,
                 )
                 if with_sent
                 else ()
             ):
-                sent.setdefault(sub, set()).add(pid)
+                ids, titles = sent.setdefault(sub, ([], []))
+                ids.append(pid)
+                titles.append(title)
             for email in part:
                 k = _key(email)
                 first, last, served = subs.get(k, (None, None, None))
                 out[email] = SubscriberState(
-                    email, _dt(first), _dt(last), _dt(served), open_by.get(k), frozenset(sent.get(k, ()))
+                    email, _dt(first), _dt(last), _dt(served), open_by.get(k), sent_keys(*sent.get(k, ((), ())))
                 )
         return out
 
