@@ -26,7 +26,7 @@ from typing import cast
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import NewsletterError, Problem, SourcesFailed, StateError
+from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError
 from .fetching import Fetcher
 from .matching import Matcher, topic_index
 from .readers import read_papers
@@ -161,6 +161,9 @@ RECORD_WITHIN = 0.005
 #: slow reader of its output or by the state's lock holds the workers up too,
 #: so a kill then repeats at most this many per worker).
 UNRECORDED_MOST = 32
+#: Digests composed before a send claims anything, to tell templates broken
+#: for everyone from a failure on one subscriber's data (see _try_templates).
+TEMPLATE_TRIES = 3
 
 
 def send(
@@ -378,6 +381,7 @@ class _SendRun:
         self.index = topic_index(config, self.papers, subs, self.warn)
         self.composer = Composer(config)
         self.sender = sender_address(config)
+        self._try_templates(subs)
         if transport is None:
             for part in chunks(subs, CLAIM_BATCH):
                 known = state.plan([s.email for s in part])
@@ -388,6 +392,32 @@ class _SendRun:
         else:
             self._deliver(chunks(subs, CLAIM_BATCH), transport)
         return self._report(dry)
+
+    def _try_templates(self, subs: Sequence[Subscriber]) -> None:
+        """Compose a few digests before anything is claimed: templates that
+        fail on every digest (``{{ p.titel }}``) are one :class:`TemplateError`
+        (exit 2), not a failed digest per subscriber.  A failure on one
+        subscriber's data fails that digest only (:meth:`_plan_one`): one
+        success among the first :data:`TEMPLATE_TRIES` digests with papers
+        lets the run go on."""
+        first: TemplateError | None = None
+        tried = 0
+        for sub in subs:
+            matches = self.index.select(sub, exclude=frozenset())[: sub.max_papers]  # as _plan asks (its cache)
+            if not matches:
+                continue
+            try:
+                self.composer.compose(sub, matches, now=self.now)
+                return
+            except TemplateError as exc:
+                first = first or exc
+            except Exception:  # noqa: BLE001 -- reported per digest by _plan_one
+                return
+            tried += 1
+            if tried >= TEMPLATE_TRIES:
+                break
+        if first is not None:
+            raise first
 
     def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
         """Plan, claim and hand over each subscriber's digest, in this process,

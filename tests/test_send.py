@@ -842,6 +842,39 @@ def test_a_template_failing_for_one_subscriber_fails_only_that_digest(tmp_path, 
     assert [email_ for email_, status, *_ in digests(tmp_path)] == ["ada@example.org"]
 
 
+@pytest.mark.parametrize("failing_first", [True, False])
+def test_a_template_broken_for_everyone_is_one_error_and_nothing_is_claimed(tmp_path, cli, failing_first):
+    """A typo in the HTML template fails every digest: `send` says so in one
+    FILE:LINE line and exits 2, with nothing claimed or written; a template
+    failing for the first subscriber alone does not stop the others."""
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    html = (ROOT / "templates" / "digest.html").read_text(encoding="utf-8")
+    if failing_first:  # Bob first, and only Bob's data fails
+        broken = html.replace("</body>", "{{ 1 // (subscriber_topics | length - 2) }}</body>")
+        subscribers = """
+  - email: bob@example.org
+    topics: [diffusion, optim]
+  - email: ada@example.org
+    topics: [diffusion]
+"""
+    else:
+        assert "{{ p.title_html }}" in html
+        broken = html.replace("{{ p.title_html }}", "{{ p.titel_html }}")
+        subscribers = None
+    (folder / "digest.html").write_text(broken, encoding="utf-8")
+    setup(tmp_path, "  transport: outbox", subscribers=subscribers, extra="templates: templates/")
+    r = cli("send", "--now", NOW)
+    if failing_first:
+        assert r.code == 1 and "sent 1, empty 0, failed 1" in r.out, r.out + r.err
+        return
+    assert r.code == 2 and r.out == "", r.out
+    [line] = r.err.strip().splitlines()
+    assert line.startswith("templates/digest.html:") and "titel_html" in line
+    assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
+    assert digests(tmp_path) == []
+
+
 def test_send_now_ahead_of_the_clock_is_refused_unless_dry_run(tmp_path, cli):
     """A send "at" 2099 would record last_sent in 2099 and silently stop every
     scheduled digest until then."""
