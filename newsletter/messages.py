@@ -240,8 +240,32 @@ def _fold(name: str, value) -> bytes:
 
 @functools.lru_cache(maxsize=4096)
 def _subject(subject: str) -> bytes:
-    """Folded once per distinct subject: many digests share one."""
-    return _fold("Subject", subject)
+    """Folded once per distinct subject: many digests share one.  Non-ASCII
+    text is all RFC 2047 encoded words (:func:`_encoded_words`)."""
+    if subject.isascii():
+        return _fold("Subject", subject)
+    return ("Subject: " + "\r\n ".join(_encoded_words(subject)) + "\r\n").encode("ascii")
+
+
+def _encoded_words(text: str, size: int = 42) -> list[str]:
+    """``text`` as RFC 2047 encoded words (base64 UTF-8), at most ``size``
+    bytes of text each (a folded line stays under 78 characters), cut between
+    characters.  Every space is inside a word, so no reader can lose one: the
+    ``email`` package's own folding drops the space between an encoded word
+    and the next ("— Jürgen" read "—Jürgen"), as RFC 2047 has readers ignore
+    white space between encoded words."""
+    words: list[str] = []
+    current: list[str] = []
+    length = 0
+    for ch in text:
+        n = len(ch.encode("utf-8"))
+        if current and length + n > size:
+            words.append("".join(current))
+            current, length = [], 0
+        current.append(ch)
+        length += n
+    words.append("".join(current))
+    return ["=?utf-8?b?" + base64.b64encode(w.encode("utf-8")).decode("ascii") + "?=" for w in words]
 
 
 def _phrase_words(name: str) -> list[str] | None:

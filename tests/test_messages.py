@@ -340,3 +340,25 @@ def test_web_with_an_https_unsubscribe_is_a_located_config_error(tmp_path, monke
         "config.yaml:22: email.unsubscribe: with 'web:' set, the unsubscribe page is `newsletter serve`'s; "
         "email.unsubscribe may only give the mailto: address listed beside it"
     ]
+
+
+@pytest.mark.parametrize("subject", [
+    "12 new papers: Diffusion, Language models — Jürgen Müller",
+    "— Jürgen",
+    "Résumé: " + "très long sujet avec des espaces " * 6,
+])
+def test_a_non_ascii_subject_keeps_every_space(config, subject):
+    # The email package's folding drops the space between an encoded word and
+    # the next ("— Jürgen" -> "—Jürgen"): the writer encodes the whole subject.
+    from email.header import decode_header, make_header
+
+    from newsletter.messages import MessageWriter, parse_message
+
+    sub = config.subscriber("ada@example.org")
+    data = MessageWriter(config)(sub, subject=subject, html="<p>x</p>", text="x", message_id="<a@b>", date=NOW)
+    assert str(parse_message(data)["Subject"]) == subject
+    header = data.split(b"\r\n\r\n")[0].decode("ascii")
+    folded = re.search(r"^Subject: ([^\r\n]*(?:\r\n [^\r\n]*)*)", header, re.M)
+    assert folded is not None
+    assert str(make_header(decode_header(folded.group(1).replace("\r\n ", " ")))) == subject
+    assert all(len(line) <= 78 for line in header.split("\r\n"))
