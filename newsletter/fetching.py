@@ -8,8 +8,9 @@
   beyond which the source fails instead of filling memory;
 - a ``User-Agent`` naming the tool and version;
 - retries with exponential backoff on 429, 5xx and connection errors, waiting
-  what ``Retry-After`` asks (seconds or an HTTP date) but never longer than
-  ``max_wait``;
+  what ``Retry-After`` asks (seconds or an HTTP date); a server asking for
+  longer than ``max_wait`` fails the source at once, saying so (it would not
+  answer sooner, and the run would only wait to fail);
 - an optional minimum interval between requests to one host (arXiv asks for
   one request every three seconds);
 - an on-disk cache keyed by URL: within ``fresh_for`` seconds of the last
@@ -331,6 +332,12 @@ class Fetcher:
                 if status not in RETRY_STATUSES:
                     raise InputError(Problem(f"source {source!r}: {problem}", key))
                 wait = retry_after(response.headers.get("Retry-After"), self.clock())
+                if wait is not None and wait > self.max_wait:
+                    # asked to come back later than we would wait: say so now, not after the retries
+                    raise InputError(
+                        Problem(f"source {source!r}: {problem}, retry after {wait:.0f} s "
+                                f"(longer than the {self.max_wait:g} s this run waits)", key)
+                    )
             if attempt + 1 < attempts:
                 delay = min(wait, self.max_wait) if wait is not None else backoff(self.backoff, attempt + 1, self.max_wait)
                 log.info("%s: %s; retry %d of %d in %g s", key, problem, attempt + 1, self.retries, delay)
@@ -396,8 +403,8 @@ class Fetcher:
             watchdog.cancel()
 
     def _too_big(self, size: int | None) -> str:
-        what = f"{size:,} bytes" if size is not None else "more"
-        return f"the response is {what}, over the limit of {self.max_bytes:,} bytes (http.max_bytes)"
+        what = f"is {size:,} bytes" if size is not None else "goes on"
+        return f"the response {what}, over the limit of {self.max_bytes:,} bytes (http.max_bytes)"
 
     def forget(self, url: str) -> None:
         """Drop a cached answer (one that turned out to be unusable), so the

@@ -49,7 +49,8 @@ def test_429_waits_what_retry_after_says_then_succeeds(http_server, clock, tmp_p
     assert len(http_server.requests) == 2
 
 
-def test_retry_after_as_http_date_and_capped(http_server, clock, tmp_path):
+def test_retry_after_as_http_date_and_a_wait_too_long_given_up_at_once(http_server, clock, tmp_path):
+    # A server asking for a day is not asked again a minute later: the source fails now, saying why.
     in_30s = email.utils.formatdate(clock.now + 30, usegmt=True)
     http_server.route(
         "/feed",
@@ -57,9 +58,10 @@ def test_retry_after_as_http_date_and_capped(http_server, clock, tmp_path):
         Reply(503, b"", {"Retry-After": "86400"}),
         recorded("feed-rss2.xml"),
     )
-    with fetcher(clock, tmp_path, max_wait=60) as f:
+    with fetcher(clock, tmp_path, max_wait=60) as f, pytest.raises(InputError) as raised:
         f.get(http_server.url("/feed"), source="blog")
-    assert clock.sleeps == [30.0, 60.0]
+    assert clock.sleeps == [30.0] and len(http_server.requests) == 2
+    assert "retry after 86400 s (longer than the 60 s this run waits)" in str(raised.value)
 
 
 def test_5xx_without_retry_after_backs_off_exponentially(http_server, clock, tmp_path):
