@@ -397,9 +397,10 @@ class EmailSettings(_Model):
 def check_env_name(value: str | None, what: str) -> str | None:
     """The *name* of an environment variable (the value itself never sits in the config)."""
     if value is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+        # not echoed: what sits here instead of a name is most likely the secret itself
         raise ValueError(
-            f"{value!r} is not an environment variable name "
-            f"({what} names the variable that holds the secret, not the secret)"
+            f"the value is not an environment variable name (letters, digits and _; not shown: "
+            f"{what} names the variable that holds the secret, not the secret)"
         )
     return value
 
@@ -1054,6 +1055,11 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     templates = data.get("templates")
     if isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
         add(("templates",), f"{templates!r}: no such folder")
+    state = data.get("state")
+    if isinstance(state, str) and state and "://" not in state:
+        folder = (base / os.path.expanduser(state)).parent
+        if not folder.is_dir():
+            add(("state",), f"{state!r}: its folder {str(folder)!r} does not exist (the state file is created, not its folder)")
     return problems
 
 

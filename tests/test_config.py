@@ -118,11 +118,15 @@ def test_all_problems_come_together_in_line_order(workdir):
         ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ndelivery: {transport: smtp, host: h, password_env: 'hunter2!'}\n",
-            "config.yaml:3: delivery.password_env: 'hunter2!' is not an environment variable name",
+            "config.yaml:3: delivery.password_env: the value is not an environment variable name (letters, digits and _; not shown",
         ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntemplates: nowhere/\n",
             "config.yaml:3: templates: 'nowhere/': no such folder",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nstate: nodir/sub/state.sqlite3\n",
+            "config.yaml:3: state: 'nodir/sub/state.sqlite3': its folder",
         ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {unsubscribe: 'http://x.org/u'}\n",
@@ -138,7 +142,7 @@ def test_all_problems_come_together_in_line_order(workdir):
         ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: https://d.example.org\n  secret_env: 'correct horse'\n",
-            "config.yaml:5: web.secret_env: 'correct horse' is not an environment variable name (secret_env names",
+            "config.yaml:5: web.secret_env: the value is not an environment variable name (letters, digits and _; not shown: secret_env names",
         ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: https://d.example.org\n  secret: x\n",
@@ -153,6 +157,13 @@ def test_all_problems_come_together_in_line_order(workdir):
 def test_single_problems(workdir, text, expected):
     found = problems(workdir, text)
     assert any(p.startswith(expected) for p in found), "\n".join(found)
+
+
+def test_a_secret_pasted_where_its_variable_name_goes_is_not_echoed(workdir):
+    text = ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+            "delivery: {transport: smtp, host: h, password_env: 'Tr0ub4dor&3'}\n")
+    [found] = problems(workdir, text)
+    assert found.startswith("config.yaml:3: delivery.password_env:") and "Tr0ub4dor" not in found
 
 
 def test_a_tab_in_the_indentation_is_named(workdir):
