@@ -32,7 +32,7 @@ from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff
-from .scheduling import is_due, minute_up
+from .scheduling import is_due, minute_up, next_send
 from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
 from .tokens import links
 
@@ -72,6 +72,8 @@ class DigestResult:
             return f"failed      {self.email}: {self.error} ({then})"
         if self.status == "waiting":
             return f"waiting     {self.email}: last run failed ({self.error}); retried from {when}"
+        if self.status == "not due" and self.next_attempt is not None:
+            return f"not due     {self.email}: next digest at {when}"
         if self.status == "held":
             return (
                 f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
@@ -704,7 +706,9 @@ class _SendRun:
             now=now,
         )
         if not due:
-            self._result(DigestResult(sub.email, "not due"))
+            zone = config.zone(sub)
+            nxt = next_send(sub.schedule, zone, last_sent=known.last_served, first_seen=known.first_seen, now=now)
+            self._result(DigestResult(sub.email, "not due", next_attempt=nxt.astimezone(zone) if nxt else None))
             return None
         sent = known.sent_paper_ids
         if open_ and open_.paper_ids:
