@@ -86,6 +86,19 @@ def test_preview_command_and_size_warning(tmp_path, cli):
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
+def test_preview_serve_on_a_busy_port_says_which_in_one_line(tmp_path, cli):
+    import socket
+
+    setup(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = cli("preview", "--serve", "--port", str(port))
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.strip().splitlines()[-1] == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+
+
 def _reader(stream, q):
     for line in stream:
         q.put(line)
