@@ -133,11 +133,17 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 def validate(state: _State, fetch: bool, as_json: bool) -> None:
     """Check the config, its sources and templates."""
     show = None if as_json else (lambda source: click.echo(str(source)))
-    summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
-    if as_json:
-        emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary)})
+    if not as_json:
+        summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
+        click.echo(f"{state.config.file}: OK: {summary}")
         return
-    click.echo(f"{state.config.file}: OK: {summary}")
+    try:
+        summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
+    except NewsletterError as exc:
+        # a script reading stdout learns what failed too (stderr says it as ever)
+        emit_json({"config": state.config_path, "ok": False, "problems": [str(p) for p in exc.problems]})
+        raise
+    emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary)})
 
 
 @cli.command()

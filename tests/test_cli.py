@@ -359,3 +359,12 @@ def test_a_listing_whose_reader_goes_away_ends_quietly(workdir):
     finally:
         os.close(write_end)
     assert r.returncode == 0 and r.stderr == ""
+
+
+def test_validate_json_says_what_failed_on_stdout_too(workdir, cli):
+    write_config(workdir, BASIC_CONFIG.replace("any: [\"SGD\"", "any: [\"/(unclosed/\", \"SGD\""))
+    r = cli("validate", "--json")
+    assert r.code == 2
+    data = json.loads(r.out)
+    assert data["ok"] is False and data["problems"] and all(p in r.err for p in data["problems"])
+    assert data["problems"][0].startswith("config.yaml:")
