@@ -66,26 +66,29 @@ def say(text: str, *, err: bool = False) -> None:
     name = "stderr" if err else "stdout"
     if name in _FAILED:
         return
-    stream = sys.stderr if err else sys.stdout
     try:
-        stream.write(text)
+        (sys.stderr if err else sys.stdout).write(text)
     except (OSError, ValueError) as exc:  # EPIPE, ENOSPC, EIO; ValueError: closed
-        _FAILED.add(name)
-        setattr(sys, name, open(os.devnull, "w"))  # nothing left to flush into the broken one
-        if not err:
-            say(f"stdout: {getattr(exc, 'strerror', None) or exc}; the rest of the output is dropped\n", err=True)
+        _failed(name, exc)
 
 
-def _flush(err: bool = False) -> None:
-    name = "stderr" if err else "stdout"
-    if name not in _FAILED:
+def _flush() -> None:
+    """Flush stdout, as :func:`say` writes it."""
+    if "stdout" not in _FAILED:
         try:
-            (sys.stderr if err else sys.stdout).flush()
+            sys.stdout.flush()
         except (OSError, ValueError) as exc:
-            _FAILED.add(name)
-            setattr(sys, name, open(os.devnull, "w"))
-            if not err:
-                say(f"stdout: {getattr(exc, 'strerror', None) or exc}; the rest of the output is dropped\n", err=True)
+            _failed("stdout", exc)
+
+
+def _failed(name: str, exc: BaseException | None = None) -> None:
+    """``sys.stdout`` or ``sys.stderr`` (``name``) failed: it is written no
+    more (a null stream takes its place: nothing left to flush into the
+    broken one); a failed stdout is named once on stderr, with ``exc``."""
+    _FAILED.add(name)
+    setattr(sys, name, open(os.devnull, "w"))
+    if name == "stdout" and exc is not None:
+        say(f"stdout: {getattr(exc, 'strerror', None) or exc}; the rest of the output is dropped\n", err=True)
 
 
 class _Group(click.Group):
@@ -96,8 +99,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
-            _FAILED.add("stdout")
-            sys.stdout = open(os.devnull, "w")
+            _failed("stdout")
             raise click.exceptions.Exit(0) from None
 
 
@@ -133,17 +135,16 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
 def validate(state: _State, fetch: bool, as_json: bool) -> None:
     """Check the config, its sources and templates."""
     show = None if as_json else (lambda source: click.echo(str(source)))
-    if not as_json:
-        summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
-        click.echo(f"{state.config.file}: OK: {summary}")
-        return
     try:
         summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
     except NewsletterError as exc:
-        # a script reading stdout learns what failed too (stderr says it as ever)
-        emit_json({"config": state.config_path, "ok": False, "problems": [str(p) for p in exc.problems]})
+        if as_json:  # a script reading stdout learns what failed too (stderr says it as ever)
+            emit_json({"config": state.config_path, "ok": False, "problems": [str(p) for p in exc.problems]})
         raise
-    emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary)})
+    if as_json:
+        emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary)})
+        return
+    click.echo(f"{state.config.file}: OK: {summary}")
 
 
 @cli.command()
@@ -256,8 +257,7 @@ class _SendProgress:
             if result.status == "failed":
                 self.bar.write(str(result), file=sys.stdout)
         except (OSError, ValueError):  # the terminal went away: lines from here on
-            _FAILED.add("stderr")
-            sys.stderr = open(os.devnull, "w")
+            _failed("stderr")
 
     def close(self) -> None:
         if self.bar is not None:
