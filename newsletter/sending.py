@@ -310,7 +310,8 @@ class _Relay:
 
 class _SendRun:
     """One :func:`send`: plan per subscriber in the main thread, deliver in the
-    dispatcher's threads, record outcomes from those threads (own connections)."""
+    dispatcher's threads, record outcomes from those threads (in a big send,
+    the parent process records its workers' deliveries: :meth:`_hear`)."""
 
     def __init__(self, config, state, found, now, warn, progress, source_problems, sleep=time.sleep):
         self.config, self.state, self.papers, self.now = config, state, found, now
@@ -547,7 +548,6 @@ class _SendRun:
             proc.start()
             writer.close()
             workers.append((proc, reader))
-        problems = self.problems
         waiting: dict = {reader: proc for proc, reader in workers}
         delivered: list[tuple] = []  # told, not recorded yet
         since = 0.0  # when the first of them came in
@@ -555,7 +555,7 @@ class _SendRun:
             while waiting:
                 timeout = None if not delivered else max(0.0, since + RECORD_WITHIN - time.monotonic())
                 ready = multiprocessing.connection.wait(list(waiting), timeout)
-                if self._hear(ready, waiting, problems, delivered) and timeout is None:
+                if self._hear(ready, waiting, delivered) and timeout is None:
                     since = time.monotonic()  # the first of a new group
                 if delivered and (
                     len(delivered) >= RECORD_GROUP or not waiting or time.monotonic() >= since + RECORD_WITHIN
@@ -572,9 +572,10 @@ class _SendRun:
         # A worker's problems go in the report (what the others delivered is
         # recorded; the rest is pending): see SendReport.problems.
 
-    def _hear(self, ready: list, waiting: dict, problems: list[Problem], delivered: list[tuple]) -> bool:
+    def _hear(self, ready: list, waiting: dict, delivered: list[tuple]) -> bool:
         """Take in everything the workers in ``ready`` have said: deliveries
-        join ``delivered`` (true if any did), other results are shown now.
+        join ``delivered`` (true if any did), other results are shown now, a
+        worker's failure joins :attr:`problems`.
 
         The parent is the one process that writes ``sent`` marks, a group at
         a time (see :data:`RECORD_GROUP`): the workers' delivery threads would
@@ -605,7 +606,7 @@ class _SendRun:
                     if kind == "ok":
                         self.with_papers += extra
                     else:
-                        problems.append(Problem(str(payload)))
+                        self.problems.append(Problem(str(payload)))
                     break
                 if not reader.poll():
                     break
@@ -645,7 +646,6 @@ class _SendRun:
             self.state = open_state(self.config.state_target)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
-            self.delivered, self.committing = [], threading.Lock()
             self.recorded = set()  # what this worker's own connection recorded
             # results go to the parent as they happen (progress, then the report)
             self.relay = _Relay(conn, window, parent)
