@@ -632,7 +632,7 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                     # in the rules' own order (as TopicIndex sorts a keyword topic): the ranker fuses it with relevance
                     counts = {pid: _keyword_score(tm) for pid, tm in rules.items()}
                     tail = {pid: _tail(papers_by_id[pid]) for pid in rules}
-                    members = {position[pid]: counts[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))}
+                    members = [position[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))]
                 interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, topic.has_rules)
                 found = ranker.rank(interest, members)
                 results[key] = {

@@ -47,7 +47,7 @@ import math
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -555,12 +555,12 @@ class Ranker:
 
     # -- scores ------------------------------------------------------------------------
 
-    def rank(self, interest: Interest, members: Mapping[int, float] | None = None) -> dict[str, Relevance]:
+    def rank(self, interest: Interest, members: Sequence[int] | None = None) -> dict[str, Relevance]:
         """Papers (by id) at or above the interest's floor, with score and reason.
 
-        ``members`` (paper position -> keyword score, in the rules' own order,
-        best first) restricts the result to the papers the topic's rules let
-        in; statistics still use the whole day.  Their relevance must reach
+        ``members`` (paper positions, in the rules' own order, best first)
+        restricts the result to the papers the topic's rules let in;
+        statistics still use the whole day.  Their relevance must reach
         the floor; their score is :func:`fuse_with_rules` of the two orders.
         """
         if not self.papers:
@@ -577,7 +577,7 @@ class Ranker:
         if members is not None:
             keep = [i for i in members if scores[i] >= floor]
             scores = scores.copy()
-            scores[list(members)] = fuse_with_rules(list(members), scores)
+            scores[list(members)] = fuse_with_rules(members, scores)
             floor = 0.0  # the floor applied to the relevance itself, above
         else:
             keep = np.flatnonzero(scores >= floor).tolist()

@@ -316,7 +316,7 @@ def test_with_rules_min_score_cuts_on_the_relevance_and_the_order_fuses_both(tmp
     ranker = Ranker(papers, embedder)
     about = "Fast sampling for diffusion models: fewer steps and better ODE solvers."
     # the rules' order puts the tax paper first (say, more matched terms)
-    members = {0: 3, 1: 2, 2: 1}
+    members = [0, 1, 2]
     everything = ranker.rank(Interest("t", about=about, rules=True), members)
     assert set(everything) == {papers[i].id for i in members}  # the rules decide membership
     fit = ranker.scores(Interest("t", about=about), [], None)
