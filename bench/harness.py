@@ -12,8 +12,53 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
+ROOT = Path(__file__).resolve().parent.parent
 SMTP_SINK = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One command as the user waits for it (see :func:`measure`)."""
+
+    wall: float  # seconds, process start to exit
+    rss_mb: float  # peak RSS of the command and its children (its send workers)
+    code: int
+    cpu: float  # user + system seconds, the command and its children
+    out: str  # its stdout ("" when written to a file)
+    err: str  # its stderr
+
+
+#: Runs the command (argv[2:]; stdout to the file argv[1], if given) and prints
+#: what :func:`measure` reads.  The command is forked from this small process,
+#: not from the benchmark's: Linux keeps a process's RSS high-water mark across
+#: exec, so a command forked from a benchmark process that has grown (the
+#: ranking benchmarks load numpy and a model) would report the benchmark's size.
+_MEASURE = (
+    "import resource,subprocess,sys,time\n"
+    "out=open(sys.argv[1],'wb') if sys.argv[1] else subprocess.PIPE\n"
+    "t=time.perf_counter();p=subprocess.run(sys.argv[2:],stdout=out,stderr=subprocess.PIPE);w=time.perf_counter()-t\n"
+    "r=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "sys.stderr.buffer.write(p.stderr);sys.stdout.buffer.write(p.stdout or b'')\n"
+    "print('\\n@@',w,r.ru_maxrss,p.returncode,r.ru_utime+r.ru_stime)\n"
+)
+
+
+def measure(cmd: list[str], cwd: Path, *, stdout: Path | None = None, timeout: float = 3600) -> Measured:
+    """Run ``cmd`` (with this checkout's package, TZ=UTC) from a small wrapper
+    process: wall time, peak RSS and CPU of the command and its children, its
+    exit code and output (stdout into the file ``stdout`` when given)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, str(stdout or ""), *cmd], cwd=cwd, env=env,
+                          capture_output=True, timeout=timeout)
+    out, found, figures = proc.stdout.rpartition(b"\n@@ ")
+    if not found:
+        raise RuntimeError(f"no measurement: {proc.stderr[-2000:].decode(errors='replace')}")
+    wall, rss_kb, code, cpu = figures.split()
+    return Measured(float(wall), int(rss_kb) / 1024, int(code), float(cpu), out.decode(errors="replace"),
+                    proc.stderr.decode(errors="replace"))
 
 
 class Table:

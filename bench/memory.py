@@ -6,8 +6,8 @@ Writes one hf-papers-text export of ``papers`` synthetic papers (86,000 make
 about 115 MB, the size that once peaked at 2.4 GB of RSS and grew the state
 by 194 MB), a config with 50 keyword topics and ``subscribers`` subscribers,
 then runs the real ``newsletter send`` (outbox transport) and reports its
-peak RSS (from ``wait4``: the command and its send workers, started from a
-small wrapper process, see ``_WRAPPER``) and the state file's size.
+peak RSS (the command's and its send workers', started from a small wrapper
+process: :func:`harness.measure`) and the state file's size.
 The targets: peak RSS within 200 MB + 6x the export's size, and a state that grows
 with what is sent (the papers of the digests), not with what is read.
 Figures on a shared machine are noisy (the RSS far less than the time).
@@ -16,10 +16,8 @@ Figures on a shared machine are noisy (the RSS far less than the time).
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import measure  # noqa: E402
 from workload import make_config, make_topics, sample_papers, vary, write_exports  # noqa: E402
 
 NOW = "2024-05-01T08:00:00+00:00"
@@ -46,30 +45,11 @@ def make_big_export(folder: Path, papers: int, subscribers: int, seed: int = 7) 
     return make_config(folder, make_topics(samples, 50, rng), subscribers, rng), export.stat().st_size
 
 
-#: Runs the command and prints its wall time, peak RSS (kB) and exit code.  The
-#: command is forked from this small process, not from the benchmark's: Linux
-#: keeps a process's RSS high-water mark across exec, so a command forked from
-#: a benchmark process that has grown (the ranking benchmarks load numpy and a
-#: model) would report the benchmark's size as its own.
-_WRAPPER = (
-    "import os,subprocess,sys,time\n"
-    "out=open(sys.argv[1],'wb');t=time.perf_counter();p=subprocess.Popen(sys.argv[2:],stdout=out)\n"
-    "_,st,ru=os.wait4(p.pid,0);print(time.perf_counter()-t,ru.ru_maxrss,os.waitstatus_to_exitcode(st))\n"
-)
-
-
 def run_send(folder: Path) -> tuple[float, int, int, str]:
-    """(wall seconds, peak RSS bytes, exit code, stderr) of one ``newsletter send``;
-    the RSS is this command's own and its send workers' (``wait4``)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    with open(folder / "send.err", "wb") as err:
-        wrapper = subprocess.run(
-            [sys.executable, "-c", _WRAPPER, str(folder / "send.out"), sys.executable, "-m", "newsletter", "send",
-             "--now", NOW],
-            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=err, check=True,
-        )
-    wall, maxrss_kb, code = wrapper.stdout.split()
-    return float(wall), int(maxrss_kb) * 1024, int(code), (folder / "send.err").read_text(errors="replace")
+    """(wall seconds, peak RSS bytes, exit code, stderr) of one ``newsletter send``:
+    the command's and its send workers' (see :func:`harness.measure`)."""
+    m = measure([sys.executable, "-m", "newsletter", "send", "--now", NOW], folder, stdout=folder / "send.out")
+    return m.wall, int(m.rss_mb * 1024 * 1024), m.code, m.err
 
 
 def bench_memory(table, papers: int = 86_000, subscribers: int = 200) -> None:

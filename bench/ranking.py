@@ -19,24 +19,15 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import measure  # noqa: E402
 from workload import make_topics, sample_papers, vary, write_exports  # noqa: E402
-
-#: Runs a command and prints its peak RSS (KB): the measuring process stays small.
-_MEASURE = (
-    "import resource, subprocess, sys\n"
-    "code = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL).returncode\n"
-    "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-    "print(usage.ru_maxrss, code, usage.ru_utime + usage.ru_stime)\n"
-)
 
 
 def about_topics(n: int, rng: random.Random) -> dict:
@@ -66,14 +57,11 @@ def make_ranking_workload(folder: Path, papers: int, topics: int, seed: int = 7)
 
 
 def run_match(config: Path) -> tuple[float, float, int, float]:
-    """(wall seconds, peak RSS MB, exit code, CPU seconds) of ``newsletter match --json``."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    cmd = [sys.executable, "-c", _MEASURE, sys.executable, "-m", "newsletter", "--config", str(config), "match", "--json"]
-    t = time.perf_counter()
-    out = subprocess.run(cmd, env=env, cwd=config.parent, capture_output=True, text=True, timeout=600, check=True)
-    wall = time.perf_counter() - t
-    rss_kb, code, cpu = out.stdout.split()
-    return wall, int(rss_kb) / 1024, int(code), float(cpu)
+    """(wall seconds, peak RSS MB, exit code, CPU seconds) of ``newsletter match --json``
+    (see :func:`harness.measure`)."""
+    m = measure([sys.executable, "-m", "newsletter", "--config", str(config), "match", "--json"], config.parent,
+                stdout=Path(os.devnull), timeout=600)
+    return m.wall, m.rss_mb, m.code, m.cpu
 
 
 def bench_ranking(table, papers: int = 5000, topics: int = 200) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import resource
 import shutil
 import smtplib
 import statistics
@@ -36,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from harness import Sink, Table  # noqa: E402
+from harness import Sink, Table, measure  # noqa: E402
 from workload import make_workload  # noqa: E402
 
 from newsletter import pipeline  # noqa: E402
@@ -241,17 +240,11 @@ def bench_send(table: Table, folder: Path, size: dict) -> None:
         n = max(size["subs"])
         delivery = {"transport": "smtp", "host": "127.0.0.1", "port": sink.port, "security": "none", "connections": 4}
         config = make_workload(folder, papers=size["papers"], topics=size["topics"], subscribers=n, delivery=delivery)
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "newsletter", "--config", str(config), "send"], cwd=folder, env=env,
-                              capture_output=True, text=True, timeout=1800)
-        wall = time.perf_counter() - t
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        summary = (proc.stdout.strip().splitlines() or [""])[-1] or proc.stderr.strip().splitlines()[-1:]
+        m = measure([sys.executable, "-m", "newsletter", "--config", str(config), "send"], folder, timeout=1800)
+        summary = (m.out.strip().splitlines() or [""])[-1] or m.err.strip().splitlines()[-1:]
         table.add(f"newsletter send, {n} subscribers x {size['papers']} papers, SMTP connections=4",
-                  f"{wall:.1f} s, peak RSS {rss:.0f} MB ({summary}, exit {proc.returncode})",
-                  "< 60 s and < 500 MB", proc.returncode == 0 and wall < 60 and rss < 500 and max(rss, before / 1024) < 500)
+                  f"{m.wall:.1f} s, peak RSS {m.rss_mb:.0f} MB ({summary}, exit {m.code})",
+                  "< 60 s and < 500 MB", m.code == 0 and m.wall < 60 and m.rss_mb < 500)
     finally:
         sink.stop()
 

@@ -19,7 +19,6 @@ ratio is the median of pairs (the wire, then the send, back to back).
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import measure  # noqa: E402
 from workload import reader, sample_papers, write_config, write_exports  # noqa: E402
 
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
@@ -62,24 +62,11 @@ def make_send_workload(folder: Path, subscribers: int, *, port: int | None = Non
 
 
 def timed_run(cmd: list[str], cwd: Path) -> tuple[float, float, int, str, float]:
-    """Run ``cmd`` under a tiny wrapper that reports the peak RSS of everything it
-    started (RUSAGE_CHILDREN: the largest of the command and its workers) and
-    their CPU seconds (user + system)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    wrapper = (
-        "import resource,subprocess,sys,time\n"
-        "t=time.perf_counter();p=subprocess.run(sys.argv[1:],capture_output=True,text=True);w=time.perf_counter()-t\n"
-        "sys.stderr.write(p.stderr);sys.stdout.write(p.stdout)\n"
-        "r=resource.getrusage(resource.RUSAGE_CHILDREN)\n"
-        "print('@@', w, r.ru_maxrss, p.returncode, r.ru_utime + r.ru_stime)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=3600)
-    found = re.search(r"^@@ (\S+) (\d+) (-?\d+) (\S+)$", proc.stdout, re.M)
-    if not found:
-        raise RuntimeError(f"no measurement: {proc.stderr[-2000:]}")
-    lines = [ln for ln in proc.stdout.splitlines() if not ln.startswith("@@ ")] or proc.stderr.splitlines()[-1:]
-    return float(found.group(1)), int(found.group(2)) / 1024, int(found.group(3)), (lines or [""])[-1], float(found.group(4))
+    """(wall s, peak RSS MB, exit code, last line of output, CPU s) of ``cmd``
+    (see :func:`harness.measure`)."""
+    m = measure(cmd, cwd)
+    lines = m.out.splitlines() or m.err.splitlines()[-1:]
+    return m.wall, m.rss_mb, m.code, (lines or [""])[-1], m.cpu
 
 
 def smtp_source_seconds(port: int, count: int, size: int) -> float:
