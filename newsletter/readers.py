@@ -190,6 +190,7 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
         raise InputError(Problem("the page header is there but no papers follow it", name, blocks[-1][0]))
 
     papers: list[Paper] = []
+    last_title: tuple[int, str] | None = None
     k = 0
     while k < len(body):
         t_line, title = body[k]
@@ -198,9 +199,9 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
             k, _ = _skip_header(body, k)
             continue
         if len(title) > MAX_TITLE_CHARS:
-            if papers:
-                prev = papers[-1]
-                why = f"; does {_short(prev.title)!r} (line {prev.location.rsplit(':', 1)[1]}) lack its abstract?"
+            if last_title:
+                prev_line, prev = last_title
+                why = f"; does {_short(prev)!r} (line {prev_line}) lack its abstract?"
             else:
                 why = "; is the first title missing?"
             raise InputError(
@@ -223,6 +224,7 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
                         "to be one; a line of page chrome after the papers?)", name, t_line)
             )
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
+        last_title = (t_line, title)
         k += 2
     return papers
 
