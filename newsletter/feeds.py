@@ -18,13 +18,14 @@ not sink the rest.
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html.parser import HTMLParser
 from typing import TYPE_CHECKING
+from urllib.parse import urljoin
 
 from .errors import InputError, Problem, line_of
 from .models import Paper, arxiv_base_id
@@ -42,9 +43,9 @@ _ARXIV_ENTRY_ID = re.compile(rf"(?:arxiv\.org/abs/|^oai:arXiv\.org:)({ARXIV_ID})
 _ANNOUNCE_PREFIX = re.compile(
     rf"^\s*arXiv:{ARXIV_ID}\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.IGNORECASE
 )
-_TAG = re.compile(r"<[^>]*>")
-
-
+#: What arXiv's old RSS 1.0 (RDF) feed appends to every title:
+#: ``Title. (arXiv:2101.00001v1 [cs.LG])``, ``Title. (arXiv:2101.00001v2 [cs.LG] UPDATED)``.
+_ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:{ARXIV_ID}(?:\s+\[[^\]]*\])?(?:\s+[A-Z][A-Z ]*)?\)\s*$")
 
 def collapse(text: str | None) -> str:
     """Every run of white space (line breaks from XML wrapping included) to one space."""
@@ -94,12 +95,75 @@ def _published(entry) -> datetime | None:
     return None
 
 
+class _TextOf(HTMLParser):
+    """The text a browser would show for an HTML fragment.
+
+    A real HTML parser, not a tag-stripping pattern: feedparser hands over an
+    RSS description such as ``x &lt; 5 and y &gt; 3`` as ``x < 5 and y > 3``,
+    whose ``<`` is text (no tag starts with a space), and must stay text."""
+
+    _BREAKS = frozenset(
+        "address article blockquote br dd div dl dt figcaption h1 h2 h3 h4 h5 h6 hr li ol p pre section "
+        "table td th tr ul".split()
+    )
+    _HIDDEN = frozenset({"script", "style"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in self._HIDDEN:
+            self.hidden += 1
+        elif tag in self._BREAKS:
+            self.parts.append(" ")
+
+    def handle_startendtag(self, tag: str, attrs) -> None:
+        if tag in self._BREAKS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self._BREAKS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(data)
+
+
+def html_text(value: str) -> str:
+    """Plain text of an HTML fragment: tags dropped, entities decoded, white space collapsed."""
+    parser = _TextOf()
+    parser.feed(value)
+    parser.close()
+    return collapse("".join(parser.parts))
+
+
 def _plain(detail, value: str | None) -> str:
     """Text of a feed field; HTML (RSS descriptions usually are) loses its tags."""
     value = value or ""
     if detail and "html" in (detail.get("type") or ""):
-        value = html.unescape(_TAG.sub(" ", value))
+        return html_text(value)
     return collapse(value)
+
+
+def _title(entry) -> str:
+    """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's RDF feed adds."""
+    return _ARXIV_TITLE_SUFFIX.sub("", _plain(entry.get("title_detail"), entry.get("title")))
+
+
+def _authors(entry, split: bool) -> list[str]:
+    """Author names as text.  arXiv's feeds put every author in one ``dc:creator``,
+    comma-separated (``split``), the old RDF feed as HTML links to author searches."""
+    raw = [a.get("name") for a in entry.get("authors", []) if a.get("name")]
+    names = [html_text(n) if "<" in n else collapse(n) for n in raw]
+    names = [n for n in names if n]
+    if split or any("<a " in n.casefold() for n in raw):
+        return _split_creators(names)
+    return names
 
 
 def _split_creators(names: list[str]) -> list[str]:
@@ -142,22 +206,20 @@ def parse_arxiv(
         if "arxiv.org/api/errors" in entry_id:
             raise InputError(Problem(f"source {source!r}: the arXiv API says: {collapse(entry.get('summary'))}", name))
         m = _ARXIV_ENTRY_ID.search(entry_id) or _ARXIV_LINK.search(entry.get("link") or "")
-        title = collapse(entry.get("title"))
+        title = _title(entry)
         if not m or not title:
             what = "no arXiv id" if not m else "no title"
             warn(f"{name}: source {source!r}: {_entry_label(index, entry)} has {what}; skipped")
             continue
         arxiv_id = m.group(1)
-        abstract = collapse(entry.get("summary"))
+        abstract = _plain(entry.get("summary_detail"), entry.get("summary"))
         announce = (entry.get("arxiv_announce_type") or "").strip().casefold()
         if prefix := _ANNOUNCE_PREFIX.match(abstract):
             announce = announce or prefix.group("type").casefold()
             abstract = abstract[prefix.end():]
         if wanted and announce and announce not in wanted:
             continue
-        names = [collapse(a.get("name")) for a in entry.get("authors", []) if a.get("name")]
-        if announce:
-            names = _split_creators(names)
+        names = _authors(entry, split=bool(announce))
         primary = (entry.get("arxiv_primary_category") or {}).get("term")
         categories = [primary] if primary else []
         categories += [t.get("term") for t in entry.get("tags", []) if t.get("term")]
@@ -191,9 +253,11 @@ def parse_arxiv(
 def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """Any RSS 2.0 or Atom feed: one paper per entry with a title."""
     parsed = _parse_xml(data, name, source)
+    # relative links are relative to the feed's own URL, else (a saved file) to the site it names
+    base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
     papers = []
     for index, entry in enumerate(parsed.entries):
-        title = _plain(entry.get("title_detail"), entry.get("title"))
+        title = _title(entry)
         if not title:
             warn(f"{name}: source {source!r}: {_entry_label(index, entry)} has no title; skipped")
             continue
@@ -208,10 +272,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
             if len(longest.get("value") or "") > len(body or ""):
                 body, detail = longest.get("value"), longest
         abstract = _plain(detail, body)
-        authors = [collapse(a.get("name")) for a in entry.get("authors", []) if a.get("name")]
-        if prefix := _ANNOUNCE_PREFIX.match(abstract):  # arXiv's RSS 2.0 feed read as a plain feed
+        prefix = _ANNOUNCE_PREFIX.match(abstract)
+        if prefix:  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
-            authors = _split_creators(authors)
+        authors = _authors(entry, split=bool(prefix))
+        link = entry.get("link")
         papers.append(
             Paper(
                 title=title,
@@ -219,7 +284,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
                 source=source,
                 arxiv_id=arxiv_id,
                 authors=tuple(authors),
-                url=abs_url(arxiv_id) if arxiv_id else entry.get("link") or None,
+                url=abs_url(arxiv_id) if arxiv_id else (urljoin(base, link) if link else None),
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
                 published=_published(entry),
                 categories=tuple(dict.fromkeys(t.get("term") for t in entry.get("tags", []) if t.get("term"))),

@@ -32,11 +32,10 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- hf-papers-text
 
-#: Lines of page chrome that precede the papers in a Hugging Face papers page export.
-HF_CHROME = frozenset(
+#: The lines that make a Hugging Face papers page header: one of them must be there.
+HF_HEADER = frozenset(
     s.casefold()
     for s in (
-        "new",
         "Get trending papers in your email inbox!",
         "Get trending papers in your email inbox once a day!",
         "Subscribe",
@@ -45,6 +44,30 @@ HF_CHROME = frozenset(
         "byAK and the research community",
     )
 )
+#: Every line of page chrome a copy of the page may hold around the papers: the
+#: header, the page's tabs and its day / page navigation.
+HF_CHROME = HF_HEADER | frozenset(
+    s.casefold()
+    for s in (
+        "new",
+        "Papers",
+        "Trending",
+        "Daily",
+        "Weekly",
+        "Monthly",
+        "Previous",
+        "Next",
+        "Load more",
+        "Show more",
+        "Search any paper with AI",
+    )
+)
+#: Page numbers and ellipses of a pagination bar.
+_PAGINATION = re.compile(r"^(\d{1,3}|\.\.\.|…|[‹«<]|[›»>])$")
+#: Leading lines (site navigation) before the header: few, and short.
+_MAX_NAV_LINES, _MAX_NAV_CHARS = 20, 60
+#: Invisible characters a browser's copy may leave, alone on a line or inside words.
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _DATE_LINE = re.compile(
     rf"^({_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?(,?\s+\d{{4}})?"  # Sep 4, September 4th, 2024
@@ -63,11 +86,17 @@ def _is_chrome(text: str) -> bool:
     return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
 
 
+def _is_header(text: str) -> bool:
+    return " ".join(text.split()).casefold() in HF_HEADER
+
+
 def decode_text(data: bytes, name: str) -> str:
     """Bytes to text, or an :class:`InputError` at the line where it stops being text.
 
     UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
-    order mark (what Windows editors save as "Unicode")."""
+    order mark (what Windows editors save as "Unicode").  Invisible characters a
+    browser's copy leaves (zero-width spaces, soft hyphens, stray BOMs) are
+    dropped: a line holding only those is blank."""
     if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         try:
             text = data.decode("utf-16")
@@ -83,12 +112,13 @@ def decode_text(data: bytes, name: str) -> str:
     except UnicodeDecodeError as exc:
         line = line_of(data, exc.start)
         raise InputError(
-            Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); binary data or a wrong encoding", name, line)
+            Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); binary data or a wrong encoding "
+                    "(save the export as UTF-8)", name, line)
         ) from None
     if m := _CONTROL.search(text):
         line = line_of(text, m.start())
         raise InputError(Problem(f"binary data (control character {m.group()!r}), not a text export", name, line))
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:
@@ -120,7 +150,7 @@ def _blocks(text: str) -> list[tuple[int, str]]:
 
 def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
     """Layout (b), told by ``Subscribe`` glued to the first title: its blank lines are strays."""
-    for _, text in nonblank[:8]:
+    for _, text in nonblank[: _MAX_NAV_LINES + 8]:
         folded = text.casefold()
         if folded == _SUBSCRIBE:
             return False
@@ -142,19 +172,7 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
-    i, header, subscribe_seen = 0, False, False
-    while i < len(blocks):
-        line, block = blocks[i]
-        if _is_chrome(block):
-            subscribe_seen = subscribe_seen or block.casefold() == _SUBSCRIBE
-            header, i = True, i + 1
-            continue
-        if not subscribe_seen and block.casefold().startswith(_SUBSCRIBE) and len(block) > len(_SUBSCRIBE):
-            # Layout (b): the button's label is glued to the first title (but a
-            # title such as "Subscriber Churn..." after a "Subscribe" line is a title).
-            blocks[i] = (line, block[len(_SUBSCRIBE):].strip())
-            header = True
-        break
+    i, header = _skip_header(blocks, _nav_lines(blocks))
     if not header:
         raise InputError(
             Problem(
@@ -164,16 +182,25 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
                 blocks[0][0],
             )
         )
-    body = blocks[i:]
+    end = len(blocks)
+    while end > i and _is_footer(blocks[end - 1][1]):
+        end -= 1
+    body, footer = blocks[i:end], blocks[end:]
     if not body:
         raise InputError(Problem("the page header is there but no papers follow it", name, blocks[-1][0]))
 
-    papers = []
-    for k in range(0, len(body), 2):
+    papers: list[Paper] = []
+    last_title: tuple[int, str] | None = None
+    k = 0
+    while k < len(body):
         t_line, title = body[k]
+        if _is_chrome(title):
+            # a page header again: two exports saved into one file
+            k, _ = _skip_header(body, k)
+            continue
         if len(title) > MAX_TITLE_CHARS:
-            if k >= 2:
-                prev_line, prev = body[k - 2]
+            if last_title:
+                prev_line, prev = last_title
                 why = f"; does {_short(prev)!r} (line {prev_line}) lack its abstract?"
             else:
                 why = "; is the first title missing?"
@@ -181,17 +208,66 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
                 Problem(f"expected a paper title, found a {len(title):,}-character paragraph{why}", name, t_line)
             )
         if k + 1 >= len(body):
-            raise InputError(Problem(f"title {_short(title)!r} has no abstract", name, t_line))
+            after = f" (what follows it, {_short(' '.join(t for _, t in footer))!r}, is page chrome)" if footer else ""
+            raise InputError(Problem(f"title {_short(title)!r} has no abstract{after}", name, t_line))
         a_line, abstract = body[k + 1]
+        if _is_chrome(abstract):
+            raise InputError(
+                Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
+                        "chrome)", name, t_line)
+            )
         if k + 2 >= len(body) and _looks_like_chrome(abstract):
-            # The last "abstract" is a short line of page furniture ("Load more"):
+            # The last "abstract" is a short line of page furniture ("See all papers"):
             # the last title has none.  Refuse rather than invent one.
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is too short "
                         "to be one; a line of page chrome after the papers?)", name, t_line)
             )
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
+        last_title = (t_line, title)
+        k += 2
     return papers
+
+
+def _nav_lines(blocks: list[tuple[int, str]]) -> int:
+    """How many lines of site navigation ("Hugging Face", "Models", "Papers"...)
+    a copy of the whole page has before the papers header: a few short lines,
+    then a line only the header has.  0 when the file starts with page chrome
+    (or has no header: the caller says so at line 1)."""
+    if _is_chrome(blocks[0][1]):
+        return 0
+    for j, (_, text) in enumerate(blocks[:_MAX_NAV_LINES]):
+        if _is_header(text):
+            return j
+        if len(text) > _MAX_NAV_CHARS:
+            break
+    return 0
+
+
+def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
+    """Past the page header that starts at ``blocks[i]``: the index of the first
+    title and whether there was a header.  Layout (b)'s ``Subscribe`` glued to
+    the first title is cut off in ``blocks``."""
+    header, subscribe_seen = False, False
+    while i < len(blocks):
+        line, block = blocks[i]
+        if _is_chrome(block):
+            subscribe_seen = subscribe_seen or block.casefold() == _SUBSCRIBE
+            header = header or _is_header(block)
+            i += 1
+            continue
+        if not subscribe_seen and block.casefold().startswith(_SUBSCRIBE) and len(block) > len(_SUBSCRIBE):
+            # Layout (b): the button's label is glued to the first title (but a
+            # title such as "Subscriber Churn..." after a "Subscribe" line is a title).
+            blocks[i] = (line, block[len(_SUBSCRIBE):].strip())
+            header = True
+        break
+    return i, header
+
+
+def _is_footer(text: str) -> bool:
+    """Page chrome after the papers: navigation links, a pagination bar."""
+    return _is_chrome(text) or bool(_PAGINATION.match(" ".join(text.split())))
 
 
 def _looks_like_chrome(text: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from conftest import DATA, write_config
 
@@ -192,3 +194,95 @@ def test_a_last_title_without_abstract_is_not_given_a_line_of_chrome_as_one(chro
     message = str(info.value)
     assert message.startswith("cut.txt:483: title 'Uncertainty quantification") and "has no abstract" in message
     assert chrome in message
+
+
+def titles(name: str) -> list[str]:
+    return [p.title for p in parse(name)]
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [("hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"), ("hf-papers-compact.txt", "hf-papers-compact.txt")],
+)
+def test_two_exports_saved_into_one_file_read_as_both(first, second):
+    """The second page header is chrome, not papers titled 'new' or 'Get trending papers...'."""
+    text = (DATA / first).read_text(encoding="utf-8") + "\n" + (DATA / second).read_text(encoding="utf-8")
+    papers = parse_hf_papers_text(text.encode(), "both.txt")
+    assert [p.title for p in papers] == titles(first) + titles(second)
+    assert all(len(p.abstract) > 100 for p in papers)
+
+
+def test_a_page_header_where_an_abstract_belongs_is_a_title_without_abstract():
+    cut = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").rstrip("\n")
+    cut = cut[: cut.rindex("\n\n")]  # the last abstract is gone: the file ends with a title
+    text = cut + "\n\n" + (DATA / "hf-papers-blank-lines-2.txt").read_text(encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "both.txt")
+    message = str(info.value)
+    assert message.startswith("both.txt:261: title 'Gradient is All You Need?' has no abstract"), message
+    assert "'new' is page chrome" in message
+
+
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ("Papers\n\nTrending\n\n", ""),  # the site's tabs above the page
+        ("Hugging Face\n\nModels\n\nDatasets\n\nSpaces\n\nPosts\n\nDocs\n\nPricing\n\nLog In\n\nSign Up\n\n", ""),
+        ("", "\n\nLoad more\n"),
+        ("", "\n\nPrevious\n\nNext\n"),
+        ("", "\n\n‹\n\n1\n\n2\n\n3\n\n…\n\n12\n\n›\n"),  # a pagination bar
+    ],
+)
+def test_page_navigation_around_the_papers_is_chrome(before, after):
+    for name in ("hf-papers-blank-lines.txt", "hf-papers-compact.txt"):
+        text = before + (DATA / name).read_text(encoding="utf-8").rstrip("\n") + after
+        assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+def test_a_paragraph_before_the_header_is_not_navigation():
+    text = "These are the papers I want to read, copied from the page this morning, in order.\n\n"
+    text += (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "notes.txt")
+    assert str(info.value).startswith("notes.txt:1: no Hugging Face papers page header")
+
+
+def test_invisible_characters_of_a_browser_copy_are_not_text():
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    assert "Reduced-Order Neural" in text and "Lagrangian" in text
+    text = text.replace("\n\n", "\n\u200b\n").replace("Lagrangian", "La\u00adgran\u00adgian")
+    papers = parse_hf_papers_text(text.encode(), "copy.txt")
+    assert [p.title for p in papers] == titles("hf-papers-blank-lines.txt")
+    assert papers[0].title == "Reduced-Order Neural Operators: Learning Lagrangian Dynamics on Highly Sparse Graphs"
+
+
+def test_send_reads_copies_with_page_chrome_and_stops_at_a_truncated_one(tmp_path, cli):
+    """End to end: a copy with the site's tabs and day navigation and two pages saved into
+    one file are read whole; a file whose last title lost its abstract stops `send`
+    (one FILE:LINE line, exit 2, nothing sent)."""
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    blank = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").rstrip("\n")
+    compact = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
+    (papers / "a.txt").write_text("Papers\n\nTrending\n\n" + blank + "\n\nPrevious\n\nNext\n", encoding="utf-8")
+    (papers / "b.txt").write_text(compact + compact, encoding="utf-8")
+    write_config(
+        tmp_path,
+        "sources: [{type: hf-papers-text, path: 'papers/*.txt'}]\n"
+        "topics: {t: {any: [diffusion]}}\n"
+        "subscribers: [{email: ada@example.org, topics: [t]}]\n"
+        "delivery: {transport: outbox, path: outbox}\n",
+    )
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    listed = [p["title"] for p in json.loads(r.out)]
+    assert len(listed) == len(set(titles("hf-papers-blank-lines.txt") + titles("hf-papers-compact.txt")))
+    assert not {"Papers", "Next", "Get trending papers in your email inbox!"} & set(listed)
+    (papers / "c.txt").write_text("new\n\nSubscribe\n\nA Title Without Its Abstract\n", encoding="utf-8")
+    r = cli("send")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.strip() == "papers/c.txt:5: title 'A Title Without Its Abstract' has no abstract"
+    assert not (tmp_path / "outbox").exists() or not any((tmp_path / "outbox").iterdir())
+    (papers / "c.txt").unlink()
+    r = cli("send")
+    assert r.code == 0 and "sent 1," in r.out, r.err

@@ -193,6 +193,53 @@ def test_feed_detects_arxiv_links_and_strips_html():
     ]
 
 
+def test_a_less_than_sign_in_an_html_description_is_text_not_a_tag():
+    # RSS escapes the text once (&lt;); feedparser hands it over as HTML holding a bare '<'
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+      <description>d</description>
+      <item><title>Bounds when x &lt; 5 and y &gt; 3</title><link>https://x.org/a</link>
+        <description>We show x &lt; 5 and y &gt; 3 imply &lt;b&gt;z&lt;/b&gt; &amp;lt; 1.</description></item>
+      <item><title>CDATA</title><link>https://x.org/b</link>
+        <description><![CDATA[<p>Holds for n < 10 and m > 2.</p><p>Second&nbsp;part<script>alert(1)</script></p>]]></description></item>
+    </channel></rss>"""
+    first, second = parse_feed(body, "rss", "blog", Collect())
+    assert first.title == "Bounds when x < 5 and y > 3"
+    assert first.abstract == "We show x < 5 and y > 3 imply z < 1."
+    assert second.abstract == "Holds for n < 10 and m > 2. Second part"  # no script text
+
+
+@pytest.mark.parametrize("parse", [parse_feed, lambda *a: parse_arxiv(*a).papers])
+def test_arxiv_rdf_feed_gives_clean_titles_authors_and_abstracts(parse):
+    """arXiv's old RSS 1.0 (RDF) feed: titles end in '. (arXiv:ID [cat])', the
+    authors are one dc:creator of HTML links, the description is HTML."""
+    papers = parse(data("arxiv-rdf.xml"), "cs.LG.rdf", "arXiv rdf", Collect())
+    assert [p.title for p in papers] == [
+        "DiffPack: A Torsional Diffusion Model for Autoregressive Protein Side-Chain Packing",
+        "Is Attention All You Need?",
+        "Strings on Lie Groups: 3 Loops",
+    ]
+    assert [p.arxiv_id for p in papers] == ["2306.01794", "2306.01811", "hep-th/9901001"]
+    assert papers[0].authors == ("Yangtian Zhang", "Zuobai Zhang", "Bozitao Zhong")
+    assert papers[2].authors == ("Erwin Schröder", "Jane Doe")
+    assert papers[0].abstract.startswith("Proteins play a critical role")
+    assert papers[0].abstract.endswith("angles & improves accuracy for $p < 0.05$ on CASP13 and CASP14.")
+    assert papers[1].abstract == "We revisit attention with a fresh eye."
+
+
+def test_relative_links_in_a_feed_are_made_absolute(http_server, tmp_path):
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+      <link>https://lab.example.org/blog/</link><description>d</description>
+      <item><title>Rooted</title><link>/posts/a.html</link></item>
+      <item><title>Beside</title><link>posts/b.html</link></item>
+    </channel></rss>"""
+    saved = parse_feed(body, "feed.xml", "lab", Collect())  # a saved file: the site the feed names
+    assert [p.url for p in saved] == ["https://lab.example.org/posts/a.html", "https://lab.example.org/blog/posts/b.html"]
+    http_server.route("/lab/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    config = config_at(tmp_path, f"sources: [{{type: feed, name: lab, url: '{http_server.url('/lab/feed.xml')}'}}]\ntopics: {{t: {{any: [x]}}}}\n")
+    papers, _ = read(config)
+    assert [p.url for p in papers] == [http_server.url("/posts/a.html"), http_server.url("/lab/posts/b.html")]
+
+
 def test_search_query():
     assert arxiv_search_query('all:"diffusion"', ["cs.LG", "stat.ML"]) == '(cat:cs.LG OR cat:stat.ML) AND (all:"diffusion")'
     assert arxiv_search_query(None, ["cs.LG"]) == "cat:cs.LG"
