@@ -160,6 +160,19 @@ def test_parallel_sessions(smtp_server):
     assert len(smtp_server.mailbox.messages) == 12 and 1 <= len(peers) <= 3
 
 
+def test_sessions_a_server_turns_away_leave_their_messages_to_the_others(smtp_server):
+    """`connections: 3` against a server that allows one at a time: the sessions
+    it turns away (421 greeting) hand their messages to the one it let in,
+    instead of stopping the batch with everyone else's digests left pending."""
+    box = smtp_server.mailbox
+    box.max_sessions = 1
+    outcomes, slept = run(plain(smtp_server, connections=3), [envelope(n) for n in range(12)], retries=1)
+    assert [(o.delivered, o.error) for o in outcomes] == [(True, None)] * 12
+    assert sorted(m.rcpt_tos[0] for m in box.messages) == sorted(f"user{n}@example.org" for n in range(12))
+    assert len({m.peer for m in box.messages}) == 1 and box.turned_away >= 2
+    assert len(slept) <= 2  # each turned-away session retried once, then handed its work over
+
+
 def test_transient_failures_back_off_exponentially(smtp_server):
     smtp_server.mailbox.data_replies = ["451 4.3.0 later", "452 4.3.1 full", "421 4.3.2 closing"]
     outcomes, slept = run(plain(smtp_server), [envelope(1)], retries=3, retry_delay=0.5)
@@ -211,6 +224,9 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
 def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):
     monkeypatch.delenv("NOPE_PW", raising=False)
     with pytest.raises(ConfigError, match="delivery.password_env: environment variable NOPE_PW is not set"):
+        SMTPTransport("h", username="u", password_env="NOPE_PW").check()
+    monkeypatch.setenv("NOPE_PW", "")  # set, but to nothing: said as it is
+    with pytest.raises(ConfigError, match="delivery.password_env: environment variable NOPE_PW is empty"):
         SMTPTransport("h", username="u", password_env="NOPE_PW").check()
     with pytest.raises(ConfigError, match="delivery.ca_file: .*no such file"):
         SMTPTransport("h", ca_file=tmp_path / "none.pem").check()
