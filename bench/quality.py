@@ -1,7 +1,7 @@
 """Relevance quality on the labelled set in tests/data/relevance: one table.
 
-    python bench/quality.py            # dev and heldout, every setting
-    python bench/quality.py --split dev
+    python bench/quality.py            # dev and heldout, every setting, both sets
+    python bench/quality.py --split dev --set tuned
 
 For each interest of ``interests.yaml`` and each setting -- ``quick`` rules,
 ``careful`` rules, the issue's 20-line ``prototype`` (BM25 + wordllama
@@ -18,6 +18,12 @@ interest with ``max_papers: 60``) and scored:
 The liked papers are left out of the papers scored in the ``+ like`` setting
 (for every setting alike, so the columns compare).  Tune on ``dev`` only; the
 ``heldout`` split says how the tuned ranker does on papers it was not tuned on.
+
+Two labelled sets: ``tuned`` (tests/data/relevance, whose ``dev`` split the
+ranking constants were tuned on) and ``blind`` (tests/data/relevance-blind:
+eight other interests, labelled after the ranker was tuned and never used to
+tune it; it has ``quick`` rules only, so ``careful`` settings are left out and
+``quick + about`` is added).
 """
 
 from __future__ import annotations
@@ -45,21 +51,25 @@ from newsletter.models import Paper  # noqa: E402
 from newsletter.readers import parse_hf_papers_text  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
-RELEVANCE = DATA / "relevance"
+#: The labelled sets: name -> folder (interests.yaml + labels.tsv).
+SETS = {"tuned": DATA / "relevance", "blind": DATA / "relevance-blind"}
+RELEVANCE = SETS["tuned"]
 EXPORTS = ["hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"]
 SETTINGS = ["quick rules", "careful rules", "prototype", "about", "careful + about", "about + like"]
+#: The settings of a set whose interests carry only ``quick`` rules.
+QUICK_SETTINGS = ["quick rules", "prototype", "about", "quick + about", "about + like"]
 DIGEST_SIZE = 60
 #: The prototype's one global floor on its summed z-scores: the value with the
 #: best mean F1 on dev among 1.5, 2, ..., 5 (fitted on dev like the product's constants).
 PROTOTYPE_FLOOR = 3.5
 
 
-def load_labels() -> tuple[dict, dict[str, dict[str, int]], dict[str, str]]:
-    """(interests, grades[interest][paper id], split[paper id])."""
-    interests = yaml.safe_load((RELEVANCE / "interests.yaml").read_text(encoding="utf-8"))
+def load_labels(folder: Path = RELEVANCE) -> tuple[dict, dict[str, dict[str, int]], dict[str, str]]:
+    """(interests, grades[interest][paper id], split[paper id]) of the set in ``folder``."""
+    interests = yaml.safe_load((folder / "interests.yaml").read_text(encoding="utf-8"))
     grades: dict[str, dict[str, int]] = {}
     split: dict[str, str] = {}
-    with (RELEVANCE / "labels.tsv").open(encoding="utf-8", newline="") as f:
+    with (folder / "labels.tsv").open(encoding="utf-8", newline="") as f:
         for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             grades.setdefault(row["interest"], {})[row["paper_id"]] = int(row["grade"])
             split[row["paper_id"]] = row["split"]
@@ -74,11 +84,16 @@ def load_papers() -> list[Paper]:
     return list(seen.values())
 
 
+def settings_for(interests: dict) -> list[str]:
+    """The settings a set supports: the careful ones only where every interest has careful rules."""
+    return SETTINGS if all("careful" in i for i in interests.values()) else QUICK_SETTINGS
+
+
 def topic_for(interest: dict, setting: str) -> dict:
     topic: dict = {"name": interest.get("name", "")}
-    if setting in ("quick rules", "careful rules", "careful + about"):
-        topic.update(interest["quick" if setting == "quick rules" else "careful"])
-    if setting in ("about", "careful + about", "about + like"):
+    if setting in ("quick rules", "careful rules", "careful + about", "quick + about"):
+        topic.update(interest["careful" if setting.startswith("careful") else "quick"])
+    if setting in ("about", "careful + about", "quick + about", "about + like"):
         topic["about"] = interest["about"]
     if setting == "about + like":
         topic["like"] = list(interest["like"])
@@ -152,11 +167,17 @@ def prf(selected: list[str], grades: dict[str, int], pool: list[str]) -> tuple[f
 
 
 def evaluate(
-    split: str, settings: list[str] = SETTINGS, cache: Path = ROOT / ".cache" / "bench-quality"
+    split: str,
+    settings: list[str] | None = None,
+    cache: Path = ROOT / ".cache" / "bench-quality",
+    folder: Path = RELEVANCE,
 ) -> dict[str, dict[str, tuple[float, float, float, float]]]:
-    """{setting: {interest: (nDCG@10, precision, recall, F1)}} for one split;
-    ``cache`` is the configs' cache folder (paper embeddings)."""
-    interests, grades, splits = load_labels()
+    """{setting: {interest: (nDCG@10, precision, recall, F1)}} for one split of
+    the set in ``folder`` (every setting it supports by default); ``cache`` is
+    the configs' cache folder (paper embeddings)."""
+    interests, grades, splits = load_labels(folder)
+    if settings is None:
+        settings = settings_for(interests)
     papers = [p for p in load_papers() if splits.get(p.id) == split]
     liked_ids = set()
     by_title = {p.title_key: p.id for p in load_papers()}
@@ -231,26 +252,34 @@ def summary(results: dict[str, dict[str, tuple]]) -> dict[str, tuple[float, floa
 TARGETS = {"about": (0.90, 0.80), "careful + about": (0.95, None), "about + like": (0.90, None)}
 
 
+def available_sets() -> list[str]:
+    return [name for name, folder in SETS.items() if (folder / "labels.tsv").is_file()]
+
+
 def bench_quality(table) -> None:
-    """Adds one row per split and setting to bench/run.py's table: mean nDCG@10 / F1."""
-    for split in ("dev", "heldout"):
-        for setting, (nd, f1) in summary(evaluate(split)).items():
-            want = TARGETS.get(setting)
-            target = ok = None
-            if want:
-                target = f"nDCG >= {want[0]}" + (f", F1 >= {want[1]}" if want[1] else "")
-                ok = nd >= want[0] and (want[1] is None or f1 >= want[1])
-            table.add(f"relevance {split}: {setting} (8 interests, digest <= {DIGEST_SIZE})",
-                      f"nDCG@10 {nd:.3f}, F1 {f1:.3f}", target or "", ok)
+    """Adds one row per set, split and setting to bench/run.py's table: mean nDCG@10 / F1."""
+    for name in available_sets():
+        for split in ("dev", "heldout"):
+            for setting, (nd, f1) in summary(evaluate(split, folder=SETS[name])).items():
+                want = TARGETS.get(setting)
+                target = ok = None
+                if want:
+                    target = f"nDCG >= {want[0]}" + (f", F1 >= {want[1]}" if want[1] else "")
+                    ok = nd >= want[0] and (want[1] is None or f1 >= want[1])
+                label = "relevance" if name == "tuned" else f"relevance {name}"
+                table.add(f"{label} {split}: {setting} (8 interests, digest <= {DIGEST_SIZE})",
+                          f"nDCG@10 {nd:.3f}, F1 {f1:.3f}", target or "", ok)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=["dev", "heldout"], action="append")
+    parser.add_argument("--set", choices=list(SETS), action="append", dest="sets")
     args = parser.parse_args()
-    for split in args.split or ["dev", "heldout"]:
-        print(table(evaluate(split), split))
-        print()
+    for name in args.sets or available_sets():
+        for split in args.split or ["dev", "heldout"]:
+            print(table(evaluate(split, folder=SETS[name]), f"{name} {split}"))
+            print()
 
 
 if __name__ == "__main__":
