@@ -61,7 +61,14 @@ class Unreachable(TransientDeliveryError):
     """No connection to the server could be opened (refused, timeout, DNS)."""
 
 
-class TimedOut(TransientDeliveryError):
+class Unconfirmed(TransientDeliveryError):
+    """The whole message went out but the connection ended before the server's
+    reply: whether it took the message is unknown.  Not retried in this run
+    (that could deliver it twice); the digest stays pending for the next run,
+    with the same Message-ID.  The batch goes on in a new session."""
+
+
+class TimedOut(Unconfirmed):
     """The server stopped answering mid-message: whether it took the message is
     unknown.  Not retried in this run (that could deliver it twice) and the
     batch stops (a hung server would cost ``timeout`` per message); the digest
@@ -319,6 +326,11 @@ class _Dropped(Exception):
     """The server closed the session under us (before or while sending)."""
 
 
+class _Unanswered(Exception):
+    """The connection ended after the end of a message's data went out, before
+    the server's reply: it may have taken the message (RFC 5321 6.1)."""
+
+
 class SMTPSession:
     """One SMTP connection, opened on first use and re-opened when the server drops it."""
 
@@ -408,7 +420,13 @@ class SMTPSession:
                     smtp, envelope.sender, rcpt, data, dot_safe=envelope.dot_safe, primed=primed, then=then, on_primed=prime
                 )
             else:
-                smtp.sendmail(envelope.sender, [rcpt], data)
+                _sendmail(smtp, envelope.sender, rcpt, data, dot_safe=envelope.dot_safe)
+        except _Unanswered:
+            self.close()
+            raise Unconfirmed(
+                f"SMTP server {self.t.host}:{self.t.port} closed the connection after the message to {rcpt}, "
+                "before confirming it; it may have taken the message, so it is not resent in this run"
+            ) from None
         except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             if _timed_out(exc):
                 self.close()
@@ -422,7 +440,15 @@ class SMTPSession:
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code == 421:
                 self.close()
-            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {_reply(exc.smtp_code, exc.smtp_error)}")
+            reply = _reply(exc.smtp_code, exc.smtp_error)
+            if exc.smtp_code >= 500 and exc.smtp_code not in _MESSAGE_SIZE:
+                # Not this recipient's fault: every message would be refused the
+                # same way, and counting it against each digest would hold them all.
+                raise TransportBroken(
+                    f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} "
+                    "(check email.from and the login)"
+                ) from None
+            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code == 421:
                 self.close()
@@ -455,6 +481,10 @@ class SMTPSession:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 _close(smtp)
+
+
+#: Replies to MAIL FROM about this message's SIZE (RFC 1870), not the sender.
+_MESSAGE_SIZE = (552, 555)
 
 
 def _envelope_commands(smtp: smtplib.SMTP, sender: str, rcpt: str, size: int) -> bytes:
@@ -502,15 +532,14 @@ def _pipelined_sendmail(
         raise smtplib.SMTPRecipientsRefused({rcpt: to})
     if go[0] != 354:
         raise smtplib.SMTPDataError(*go)
-    body = data if dot_safe else _quote_periods(data)
-    end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
+    more = b""
     if then is not None:
-        then_data = then.data()
-        end += _envelope_commands(smtp, then.sender, then.recipient, len(then_data))
-    smtp.send(body + end)
-    if then is not None and on_primed is not None:
-        on_primed()
-    code, text = smtp.getreply()
+        more = _envelope_commands(smtp, then.sender, then.recipient, len(then.data()))
+    # A primed message's 354 may be the last thing a server that closes after
+    # each message said (it answers the commands that came with the previous
+    # message's data, then closes before reading ours): its connection ending
+    # without a verdict is a drop, retried, not an unknown outcome.
+    code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None, unknown=not primed)
     if code != 250:
         if code == 421:
             smtp.close()
@@ -522,6 +551,73 @@ def _pipelined_sendmail(
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
         raise smtplib.SMTPDataError(code, text)
+
+
+def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_safe: bool = False) -> None:
+    """``smtp.sendmail`` for one recipient, one command at a time (a server
+    without PIPELINING); raises the same exceptions, and :class:`_Unanswered`
+    when the connection ends after the end of the data, before the reply."""
+    code, text = smtp.mail(sender, [f"SIZE={len(data)}"] if smtp.has_extn("size") else [])
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPSenderRefused(code, text, sender)
+    code, text = smtp.rcpt(rcpt)
+    if code not in (250, 251):
+        _abandon(smtp, code)
+        raise smtplib.SMTPRecipientsRefused({rcpt: (code, text)})
+    code, text = smtp.docmd("DATA")
+    if code != 354:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, text)
+    code, text = _end_data(smtp, data, dot_safe)
+    if code != 250:
+        _abandon(smtp, code)
+        raise smtplib.SMTPDataError(code, text)
+
+
+def _abandon(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal: a 421 closes the session, anything else resets it."""
+    if code == 421:
+        smtp.close()
+        return
+    try:
+        smtp.rset()
+    except smtplib.SMTPException:
+        pass
+
+
+def _end_data(
+    smtp: smtplib.SMTP,
+    data: bytes,
+    dot_safe: bool,
+    more: bytes = b"",
+    on_sent: Callable[[], None] | None = None,
+    *,
+    unknown: bool = True,
+) -> tuple[int, bytes]:
+    """Send a message's data, its end and ``more`` (the next message's
+    commands, pipelined) and read the server's verdict on the message.
+
+    A connection the server ends cleanly while we wait for that verdict is
+    :class:`_Unanswered`: it had read the whole message and may have taken
+    it, so the caller must not send it again at once (RFC 5321 6.1 warns of
+    exactly this duplicate).  A reset (the server closed with our data
+    unread), a timeout, or any end when not ``unknown`` is raised as
+    ``smtplib`` raises it."""
+    body = data if dot_safe else _quote_periods(data)
+    end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
+    smtp.send(body + end + more)
+    if on_sent is not None:
+        on_sent()
+    try:
+        return smtp.getreply()
+    except smtplib.SMTPServerDisconnected as exc:
+        if isinstance(exc.__context__, OSError) or not unknown:
+            # A timeout (see _timed_out), or a reset: the server closed with
+            # some of what we sent unread, as one that ends a session after
+            # its 354 does; it did not take the message.
+            raise
+        raise _Unanswered from exc  # a clean end of the connection, with no verdict
 
 
 _PLAIN_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"]+@[^\s<>()\[\]\\,;:\"]+")
@@ -719,6 +815,8 @@ class Dispatcher:
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
+                return Outcome(envelope, False, tries, str(exc))
+            except Unconfirmed as exc:  # it may have arrived: not again in this run
                 return Outcome(envelope, False, tries, str(exc))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)

@@ -56,12 +56,21 @@ class Mailbox:
         self.data_count = 0
         self.pipelining = True  # advertise PIPELINING (aiosmtpd reads commands in order anyway)
         self.hang_data = False  # take every message, never answer its DATA (a hung server)
+        self.unanswered = 0  # take this many messages, each time dropping the connection before the reply
+        self.mail_reply: str | None = None  # the answer to every MAIL FROM, instead of accepting it
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
         return responses
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.reject:
             return self.reject[address]
@@ -84,6 +93,12 @@ class Mailbox:
             self.messages.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer, message)
             )
+        if self.unanswered:
+            # Taken (as a server that crashed before replying would have), never confirmed.
+            with self.lock:
+                self.unanswered -= 1
+            server.transport.abort()
+            return "250 2.0.0 OK queued (never seen by the client)"
         if self.block_at == n:
             # Accepted (queued) but the reply is held back: the client may die meanwhile.
             self.blocked.set()

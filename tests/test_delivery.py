@@ -117,6 +117,36 @@ def test_session_primes_the_next_message_and_drops_it_with_a_closing_reply(smtp_
     assert [m.rcpt_tos[0] for m in box.messages] == ["user0@example.org", "user1@example.org", "user2@example.org"]
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_connection_lost_after_the_data_is_not_retried_in_the_run(smtp_server, pipelining):
+    """The server had the whole message when the connection ended, before its
+    reply: it may have taken it, so it is not sent again at once (that was a
+    duplicate per retry); the next messages go out on a new session."""
+    box = smtp_server.mailbox
+    box.pipelining = pipelining
+    box.unanswered = 1
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3, retry_delay=0.25)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1), (True, False, 1), (True, False, 1)]
+    assert "before confirming it" in outcomes[0].error and "not resent in this run" in outcomes[0].error
+    assert slept == []
+    assert sorted(m.rcpt_tos[0] for m in box.messages) == [f"user{n}@example.org" for n in range(3)]  # once each
+
+
+def test_a_refused_sender_stops_the_batch_and_a_size_refusal_does_not(smtp_server):
+    """A 5xx to MAIL FROM says the sender (or the login) is wrong for every
+    message: the batch stops, and it is no recipient's permanent failure."""
+    box = smtp_server.mailbox
+    box.mail_reply = "553 5.7.1 Sender address rejected: not owned by user"
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1), (False, False, 0), (False, False, 0)]
+    assert "refused the sender digest@example.org: 553 5.7.1" in outcomes[0].error
+    assert "check email.from" in outcomes[0].error and outcomes[1].error.startswith("not attempted: ")
+    assert slept == [] and box.messages == []
+    box.mail_reply = "552 5.3.4 Message size exceeds fixed maximum message size"  # RFC 1870: this message
+    outcomes, _ = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, True, 1), (False, True, 1)]
+
+
 def test_serialisation_matches_the_standard_generator():
     msg = envelope(1).message
     msg.add_alternative("<p>" + "é x " * 3000 + "</p>\n.\n", subtype="html")

@@ -338,6 +338,45 @@ def test_refused_digest_backs_off_then_is_held_after_three_refusals(tmp_path, cl
     assert "ada@example.org: every send (no schedule); last sent never; held: refused 3 times (recipient" in text
 
 
+def test_a_refused_sender_holds_nobody_and_the_digests_go_out_once_it_is_fixed(tmp_path, cli, smtp_server):
+    """A 5xx to MAIL FROM (a sender the server will not take) is the config's
+    fault, not the recipients': runs failing on it stop at once and count
+    against no digest, so none is held and all go out once it is fixed."""
+    box = smtp_server.mailbox
+    box.mail_reply = "553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user"
+    setup(tmp_path, smtp(smtp_server.port))
+    t0 = datetime.fromisoformat(NOW)
+    for minutes in (0, 6, 17, 40, 24 * 60):  # after each back-off, and a day later
+        r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1, r.out + r.err
+        assert "refused the sender digest@example.org: 553 5.7.1" in r.out and "check email.from" in r.out
+        assert "held" not in r.out and "Traceback" not in r.err
+    assert {status for _, status, *_ in digests(tmp_path)} == {"pending"}  # none failed (permanently), none held
+    box.mail_reply = None
+    r = cli("send", "--now", (t0 + timedelta(days=2)).isoformat())
+    assert r.code == 0, r.out + r.err
+    assert "sent 2, empty 0, failed 0" in r.out
+    assert box.recipients() == ["ada@example.org", "bob@example.org"]
+
+
+def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run(tmp_path, cli, smtp_server):
+    """The server took ada's message and died before saying so: not resent in
+    that run (it was, once per retry), bob's still goes out; the next run sends
+    ada's again with the same Message-ID (the server may not have kept it)."""
+    box = smtp_server.mailbox
+    box.unanswered = 1
+    setup(tmp_path, smtp(smtp_server.port).replace("retries: 1", "retries: 3"))
+    r = cli("send", "--now", NOW)
+    assert r.code == 1, r.out + r.err
+    assert "failed      ada@example.org: SMTP server 127.0.0.1" in r.out and "before confirming it" in r.out
+    assert box.recipients() == ["ada@example.org", "bob@example.org"]  # one copy each
+    rows = {sub: (status, mid) for sub, status, mid, *_ in digests(tmp_path)}
+    assert rows["ada@example.org"][0] == "pending" and rows["bob@example.org"][0] == "sent"
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat())
+    assert r.code == 0, r.out + r.err
+    assert [m.message_id for m in box.messages if m.rcpt_tos == ["ada@example.org"]] == [rows["ada@example.org"][1]] * 2
+
+
 def test_starttls_with_auth(tmp_path, cli, starttls_server):
     setup(
         tmp_path,
