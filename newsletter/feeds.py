@@ -67,23 +67,59 @@ def is_arxiv_id(value: str) -> bool:
 # --------------------------------------------------------------------------- XML feeds
 
 
+#: A named character reference; XML knows only five, feeds use HTML's (``&nbsp;``, ``&eacute;``).
+_NAMED_ENTITY = re.compile(rb"&([A-Za-z][A-Za-z0-9]{1,31});")
+_XML_ENTITIES = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _numeric_entities(data: bytes) -> bytes:
+    """HTML's named entities as numeric character references, which XML knows.
+
+    Many feeds write ``&nbsp;`` or ``&eacute;`` outside CDATA: an XML parser
+    stops there, and feedparser either refuses the feed (undefined entity) or,
+    with an RSS 0.91 DOCTYPE, silently drops the character ("Caf&eacute;" read
+    as "Caf")."""
+    from html.entities import html5
+
+    def number(m: re.Match) -> bytes:
+        if m.group(1) in _XML_ENTITIES:
+            return m.group(0)
+        chars = html5.get(m.group(1).decode("ascii") + ";")
+        return m.group(0) if chars is None else "".join(f"&#{ord(c)};" for c in chars).encode("ascii")
+
+    return _NAMED_ENTITY.sub(number, data)
+
+
 def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict:
-    """feedparser, strictly: a document it had to guess at is an error, not a partial list."""
+    """feedparser, strictly: a document it had to guess at is an error, not a partial list.
+
+    Two common slips of feed generators are repaired first, since they lose
+    nothing: blank lines before the XML declaration, and HTML's named entities."""
     import feedparser  # imported when a feed is read: most sends start without one
 
     if not data.strip():
         raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
-    parsed = feedparser.parse(data)
+    bom = _UTF8_BOM if data.startswith(_UTF8_BOM) else b""
+    body = data[len(bom):]
+    text = body.lstrip(b" \t\r\n")
+    skipped_lines = body[: len(body) - len(text)].count(b"\n")
+    if text.startswith(b"<"):
+        data = bom + text
+    else:
+        skipped_lines = 0
+    parsed = feedparser.parse(_numeric_entities(data))
     exc = parsed.get("bozo_exception")
     # a declared encoding overridden is harmless: the document itself is fine
     if parsed.get("bozo") and not isinstance(exc, feedparser.CharacterEncodingOverride):
-        line = exc.getLineNumber() if hasattr(exc, "getLineNumber") else None
+        line = exc.getLineNumber() + skipped_lines if hasattr(exc, "getLineNumber") else None
         what = exc.getMessage() if hasattr(exc, "getMessage") else str(exc)
         raise InputError(
             Problem(f"source {source!r}: not a well-formed feed ({what}); truncated or not XML?", name, line)
         )
     if not parsed.get("version"):
-        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed", name, 1))
+        page = " (an HTML page: an error page or a login wall?)" if re.search(rb"<html[\s>]", data[:4096], re.I) else ""
+        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed{page}", name, 1))
     return parsed
 
 
@@ -201,6 +237,7 @@ def parse_arxiv(
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
     papers = []
+    skipped: list[str] = []
     for index, entry in enumerate(parsed.entries):
         entry_id = (entry.get("id") or "").strip()
         if "arxiv.org/api/errors" in entry_id:
@@ -209,7 +246,7 @@ def parse_arxiv(
         title = _title(entry)
         if not m or not title:
             what = "no arXiv id" if not m else "no title"
-            warn(f"{name}: source {source!r}: {_entry_label(index, entry)} has {what}; skipped")
+            skipped.append(f"{_entry_label(index, entry)} has {what}")
             continue
         arxiv_id = m.group(1)
         abstract = _plain(entry.get("summary_detail"), entry.get("summary"))
@@ -242,6 +279,7 @@ def parse_arxiv(
                 location=name,
             )
         )
+    _skipped(skipped, len(parsed.entries), name, source, warn)
     total = parsed.feed.get("opensearch_totalresults")
     try:
         total = int(total) if total is not None else None
@@ -256,10 +294,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
     papers = []
+    skipped: list[str] = []
     for index, entry in enumerate(parsed.entries):
         title = _title(entry)
         if not title:
-            warn(f"{name}: source {source!r}: {_entry_label(index, entry)} has no title; skipped")
+            skipped.append(f"{_entry_label(index, entry)} has no title")
             continue
         links = [entry.get("link") or "", entry.get("id") or ""]
         links += [link.get("href") or "" for link in entry.get("links", [])]
@@ -291,6 +330,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
                 location=name,
             )
         )
+    _skipped(skipped, len(parsed.entries), name, source, warn)
     return papers
 
 
@@ -315,25 +355,34 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         line = line_of(data, exc.start)
         raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
     except json.JSONDecodeError as exc:
+        if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            raise InputError(
+                Problem(f"source {source!r}: an HTML or XML page, not the JSON list of daily papers "
+                        "(an error page or a login wall?)", name, 1)
+            ) from None
         raise InputError(
             Problem(f"source {source!r}: invalid JSON ({exc.msg} at column {exc.colno}); truncated?", name, exc.lineno)
         ) from None
     if not isinstance(items, list):
+        said = items.get("error") if isinstance(items, dict) else None
+        said = f"; the API says: {collapse(said)}" if isinstance(said, str) else ""
         raise InputError(
-            Problem(f"source {source!r}: expected a JSON list of daily papers, got {type(items).__name__}", name, 1)
+            Problem(f"source {source!r}: expected a JSON list of daily papers, got {type(items).__name__}{said}",
+                    name, 1)
         )
     papers = []
+    skipped: list[str] = []
     for index, item in enumerate(items):
         paper = item.get("paper", item) if isinstance(item, dict) else None
         if not isinstance(paper, dict):
-            warn(f"{name}: source {source!r}: item {index + 1} is not a paper object; skipped")
+            skipped.append(f"item {index + 1} is not a paper object")
             continue
         ident = str(paper.get("id") or "").strip()
         title = collapse(paper.get("title") if isinstance(paper.get("title"), str) else item.get("title"))
         if not ident or not title:
             what = "no id" if not ident else "no title"
             label = f"item {index + 1}" + (f" ({ident})" if ident else "")
-            warn(f"{name}: source {source!r}: {label} has {what}; skipped")
+            skipped.append(f"{label} has {what}")
             continue
         arxiv_id = ident if is_arxiv_id(ident) else None
         authors = []
@@ -360,4 +409,16 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
                 location=name,
             )
         )
+    _skipped(skipped, len(items), name, source, warn)
     return papers
+
+
+def _skipped(skipped: list[str], total: int, name: str, source: str, warn: Warn) -> None:
+    """One malformed entry is skipped with a warning; when every entry of a
+    document is malformed, the format has changed or is not the one expected:
+    the source has failed (loudly), it has not published "nothing new"."""
+    if skipped and len(skipped) == total:
+        more = f" (and {total - 1} more)" if total > 1 else ""
+        raise InputError(Problem(f"source {source!r}: no usable entry: {skipped[0]}{more}; a changed format?", name))
+    for what in skipped:
+        warn(f"{name}: source {source!r}: {what}; skipped")

@@ -43,3 +43,33 @@ def test_careful_rules_with_about_never_lose_to_the_rules_on_heldout(tmp_path):
     assert statistics.mean(r[0] for r in both.values()) >= statistics.mean(r[0] for r in rules.values()) + 0.008
     for interest, row in both.items():
         assert row[0] >= rules[interest][0] - 0.005, interest
+
+
+def test_blind_set_is_complete():
+    """The blind set (tests/data/relevance-blind) grades every paper for every
+    interest, and its liked papers are dev papers it graded 2."""
+    interests, grades, splits = quality.load_labels(quality.SETS["blind"])
+    papers = {p.id: p for p in quality.load_papers()}
+    assert len(interests) == 8
+    from newsletter.models import normalize_title
+
+    by_title = {p.title_key: pid for pid, p in papers.items()}
+    for key, interest in interests.items():
+        assert set(grades[key]) == set(papers), key
+        assert 1 <= len(interest["about"].split(". ")) <= 3, key  # one to three sentences
+        for title in interest["like"]:
+            pid = by_title[normalize_title(title)]
+            assert grades[key][pid] == 2 and splits[pid] == "dev", (key, title)
+
+
+def test_about_on_the_blind_set(tmp_path):
+    """On eight interests nothing was tuned on (bench/quality.py --set blind,
+    all 336 papers as one day): the sentence ranks above the issue's 20-line
+    baseline and adds to the 2-minute rules; floors are the measured figures
+    (0.813, 0.772, 0.861, 0.815) minus a small margin."""
+    results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
+                               folder=quality.SETS["blind"])
+    mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
+    assert mean["about"] >= 0.80, mean
+    assert mean["about"] > mean["prototype"] + 0.02, mean
+    assert mean["quick + about"] > mean["quick rules"] + 0.03, mean

@@ -193,6 +193,10 @@ def test_feed_detects_arxiv_links_and_strips_html():
     ]
 
 
+_ATOM_NO_IDS = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>q</title>
+<entry><title>One</title><summary>s</summary></entry><entry><title>Two</title><summary>s</summary></entry></feed>"""
+
+
 def test_a_less_than_sign_in_an_html_description_is_text_not_a_tag():
     # RSS escapes the text once (&lt;); feedparser hands it over as HTML holding a bare '<'
     body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
@@ -238,6 +242,62 @@ def test_relative_links_in_a_feed_are_made_absolute(http_server, tmp_path):
     config = config_at(tmp_path, f"sources: [{{type: feed, name: lab, url: '{http_server.url('/lab/feed.xml')}'}}]\ntopics: {{t: {{any: [x]}}}}\n")
     papers, _ = read(config)
     assert [p.url for p in papers] == [http_server.url("/posts/a.html"), http_server.url("/lab/posts/b.html")]
+
+
+def test_html_named_entities_in_a_feed_are_their_characters():
+    """'&nbsp;' or '&eacute;' outside CDATA is not XML, but feeds write it: the feed
+    is read (not refused), and an RSS 0.91 DOCTYPE does not drop the character."""
+    item = "<item><title>Caf&eacute; &mdash; models&hellip;</title><link>https://x.org/a</link>"
+    item += "<description>Fast&nbsp;sampling &amp; more</description></item>"
+    channel = f"<channel><title>t</title><link>https://x.org/</link><description>d</description>{item}</channel>"
+    plain = f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0">{channel}</rss>'
+    netscape = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?><!DOCTYPE rss PUBLIC "-//Netscape Communications//DTD RSS 0.91//EN" '
+        f'"http://my.netscape.com/publish/formats/rss-0.91.dtd"><rss version="0.91">{channel}</rss>'
+    )
+    for body in (plain, netscape):
+        (paper,) = parse_feed(body.encode(), "f.xml", "blog", Collect())
+        assert paper.title == "Café — models…"
+        assert paper.abstract == "Fast sampling & more"
+
+
+def test_blank_lines_before_the_xml_declaration_are_forgiven_and_lines_still_count():
+    body = data("feed-rss2.xml")
+    assert len(parse_feed(b"\n\n  " + body, "f.xml", "blog", Collect())) == 3
+    cut = b"\n\n" + body[: len(body) // 2]
+    with pytest.raises(InputError) as info:
+        parse_feed(cut, "f.xml", "blog", Collect())
+    assert info.value.problems[0].line == cut.count(b"\n") + 1
+
+
+@pytest.mark.parametrize(
+    "parse, body",
+    [
+        (parse_feed, b"<rss version='2.0'><channel><title>t</title><item><description>x</description></item>"
+                     b"<item><link>https://x.org/b</link></item></channel></rss>"),
+        (lambda *a: parse_arxiv(*a).papers, _ATOM_NO_IDS),
+        (parse_hf_daily, b'[{"paper": {"arxiv": "2406.1", "name": "T"}}, {"paper": {"arxiv": "2406.2", "name": "U"}}]'),
+    ],
+)
+def test_a_document_whose_every_entry_is_malformed_is_a_failed_source(parse, body):
+    """A changed format (every entry without id or title) is not "nothing new"."""
+    with pytest.raises(InputError) as info:
+        parse(body, "http://x/feed", "src", Collect())
+    message = str(info.value)
+    assert message.startswith("http://x/feed: source 'src': no usable entry: ") and "(and 1 more)" in message
+
+
+def test_an_html_page_instead_of_the_data_says_so():
+    page = b"<!DOCTYPE html>\n<html lang='en'><head><title>Sign in</title></head><body>Log in</body></html>"
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(page, "http://x/api", "hf", Collect())
+    assert "an HTML or XML page, not the JSON list of daily papers" in str(info.value)
+    with pytest.raises(InputError) as info:
+        parse_feed(page, "http://x/feed", "blog", Collect())
+    assert "not an RSS or Atom feed (an HTML page" in str(info.value)
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(b'{"error": "Invalid date"}', "http://x/api", "hf", Collect())
+    assert str(info.value).endswith("got dict; the API says: Invalid date")
 
 
 def test_search_query():
@@ -852,3 +912,31 @@ http: {{retries: 0}}
             "every source failed (1 of 1); no papers were read",
         ]
         assert r.out == ""
+
+
+def test_a_source_of_malformed_entries_fails_loudly_and_does_not_stop_the_others(http_server, tmp_path, cli):
+    """End to end over HTTP: an hf-daily answer whose items all lack id and title (the
+    API changed) and a feed answering a login page are failed sources, named with
+    their URLs; next to a working feed the papers go out from it; alone, exit 2."""
+    http_server.route("/api/daily_papers", Reply(body=b'[{"paper": {"arxiv_id": "2406.1"}}]'))
+    http_server.route("/login", Reply(body=b"<html><body>Please sign in</body></html>",
+                                      headers={"Content-Type": "text/html"}))
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    broken = (
+        f'  - {{type: hf-daily, name: hf, days: 1, url: "{http_server.url("/api/daily_papers")}"}}\n'
+        f'  - {{type: feed, name: lab, url: "{http_server.url("/login")}"}}\n'
+    )
+    good = f'  - {{type: feed, name: group, url: "{http_server.url("/feed.xml")}"}}\n'
+    rest = "topics: {t: {any: [x]}}\nhttp: {retries: 0}\n"
+    write_config(tmp_path, "sources:\n" + broken + good + rest)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert len(json.loads(r.out)) == 3
+    assert f"{http_server.url('/api/daily_papers')}?date=" in r.err and "source 'hf': no usable entry" in r.err
+    assert f"{http_server.url('/login')}:1: source 'lab': not an RSS or Atom feed (an HTML page" in r.err
+    write_config(tmp_path, "sources:\n" + broken + rest)
+    r = cli("papers")
+    assert r.code == 2 and r.out == "" and "Traceback" not in r.err
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 3 and lines[-1] == "every source failed (2 of 2); no papers were read"
+    assert "source 'hf': no usable entry: item 1 has no id; a changed format?" in lines[0]
