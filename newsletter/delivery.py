@@ -729,12 +729,14 @@ class Dispatcher:
         self.queue: queue.Queue = queue.Queue(maxsize=max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
         self.error: BaseException | None = None
-        # Sessions still taking work, and what a session that could not connect
-        # left to them: a server allowing fewer connections than `connections`
-        # turns the extra ones away, which must not stop the batch.
-        self.working = self.count
+        # What a session that could not connect left to the others: a server
+        # allowing fewer connections than `connections` turns the extra ones
+        # away, which must not stop the batch.  `alive`: workers that have not
+        # given up or ended; `busy`: those that may still hand work back (not
+        # waiting at the end for handed-back work).
         self.handed_back: collections.deque[Envelope] = collections.deque()
-        self.sharing = threading.Lock()
+        self.sharing = threading.Condition()
+        self.alive = self.busy = self.count
         self.threads = [
             threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True) for i in range(self.count)
         ]
@@ -773,26 +775,39 @@ class Dispatcher:
             log.error("delivery stopped: %s; the remaining digests stay pending", reason)
 
     def _next(self, finishing: bool) -> Envelope | None:
-        """What another session handed back, else the next queued item; once
-        ``finishing`` (this worker had its end-of-queue mark), None when
-        nothing was handed back, and the worker no longer counts as working."""
-        if self.handed_back or finishing:  # (rare: no lock for the usual case)
-            with self.sharing:
+        """What another session handed back, else the next queued item.
+
+        ``finishing`` (this worker had its end-of-queue mark): wait for work
+        handed back while another worker may still hand some back; None
+        (the worker ends) once none can."""
+        if not finishing:
+            if self.handed_back:  # (rare: no lock for the usual case)
+                with self.sharing:
+                    if self.handed_back:
+                        return self.handed_back.popleft()
+            return self.queue.get()
+        with self.sharing:
+            self.busy -= 1
+            self.sharing.notify_all()
+            while True:
                 if self.handed_back:
+                    self.busy += 1
                     return self.handed_back.popleft()
-                if finishing:
-                    self.working -= 1
+                if self.busy == 0:
+                    self.alive -= 1
                     return None
-        return self.queue.get()
+                self.sharing.wait()
 
     def _hand_back(self, envelopes: list[Envelope]) -> bool:
         """This session cannot connect: leave ``envelopes`` to the other
-        sessions still working (true), unless this is the last one."""
+        workers (true) and end, unless this is the last one."""
         with self.sharing:
-            if self.working <= 1:
+            if self.alive <= 1:
                 return False
-            self.working -= 1
+            self.alive -= 1
+            self.busy -= 1
             self.handed_back.extend(envelopes)
+            self.sharing.notify_all()
             return True
 
     def _work(self) -> None:

@@ -6,6 +6,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
 
@@ -171,6 +172,33 @@ def test_sessions_a_server_turns_away_leave_their_messages_to_the_others(smtp_se
     assert sorted(m.rcpt_tos[0] for m in box.messages) == sorted(f"user{n}@example.org" for n in range(12))
     assert len({m.peer for m in box.messages}) == 1 and box.turned_away >= 2
     assert len(slept) <= 2  # each turned-away session retried once, then handed its work over
+
+
+def test_a_session_done_with_the_queue_waits_for_work_handed_back_late(smtp_server):
+    """The session the server let in has emptied the queue before the turned-away
+    ones give up (their retry waits until then, and is refused again): it takes
+    what they hand back instead of ending, and nothing is left undelivered."""
+    box = smtp_server.mailbox
+    box.max_sessions = 1
+    outcomes, submitted = [], threading.Event()
+    transport = plain(smtp_server, connections=3)
+
+    def sleep(delay):
+        # the retry waits until the admitted session has taken its end mark:
+        # the queue holds only the other two's
+        submitted.wait(10)
+        deadline = time.monotonic() + 10
+        while list(dispatcher.queue.queue) != [None, None] and time.monotonic() < deadline:
+            submitted.wait(0.001)
+        box.max_sessions = 0  # and the server takes no new connection (other clients have them)
+
+    dispatcher = Dispatcher(transport, on_outcome=outcomes.append, sleep=sleep, retries=1)
+    for n in range(12):
+        dispatcher.submit(envelope(n))
+    submitted.set()
+    dispatcher.finish()
+    assert sorted((o.envelope.digest_id, o.delivered) for o in outcomes) == [(n, True) for n in range(12)]
+    assert len(box.messages) == 12 and box.turned_away >= 2
 
 
 def test_transient_failures_back_off_exponentially(smtp_server):
