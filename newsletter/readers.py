@@ -22,8 +22,8 @@ from typing import Any
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
-from .feeds import ArxivListing, parse_arxiv, parse_feed, parse_hf_daily
-from .fetching import Fetcher
+from .feeds import ArxivListing, arxiv_api_error, parse_arxiv, parse_feed, parse_hf_daily
+from .fetching import Fetcher, HTTPStatusFailure
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 from .retrying import backoff
@@ -388,9 +388,16 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     fetcher = context.fetcher
     attempts = fetcher.retries + 1
     for attempt in range(attempts):
-        fetched = fetcher.get(
-            source.url or ARXIV_API, params, source=source.label, min_interval=interval, refresh=attempt > 0
-        )
+        try:
+            fetched = fetcher.get(
+                source.url or ARXIV_API, params, source=source.label, min_interval=interval, refresh=attempt > 0
+            )
+        except HTTPStatusFailure as exc:  # a bad query: 400, and the API's reason in an Atom document
+            said = arxiv_api_error(exc.body)
+            if said is None:
+                raise
+            problem = exc.problems[0]
+            raise InputError(Problem(f"{problem.message}: the arXiv API says: {said}", problem.file)) from None
         listing = parse_arxiv(fetched.body, fetched.url, source.label, context.warn)
         total, start = listing.total or 0, int(params["start"])
         if listing.entries or total <= start:

@@ -432,6 +432,35 @@ def test_arxiv_with_no_results_is_asked_once(http_server, tmp_path):
     assert papers == [] and warnings == [] and len(http_server.requests) == 1
 
 
+ARXIV_400 = b"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title type="html">ArXiv Query: search_query=cat:cs.LG AND (all:diffusion&amp;id_list=</title>
+  <id>http://arxiv.org/api/UWzh+Yg7RhgQkCAe0CazZj6gCc4</id>
+  <opensearch:totalResults xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">1</opensearch:totalResults>
+  <entry>
+    <id>http://arxiv.org/api/errors#unbalanced_parentheses_in_query</id>
+    <title>Error</title>
+    <summary>unbalanced parentheses in query</summary>
+    <author><name>arXiv api core</name></author>
+  </entry>
+</feed>"""
+
+
+def test_arxiv_answering_a_bad_query_with_400_gives_its_reason(http_server, tmp_path):
+    http_server.route("/api/query", Reply(400, ARXIV_400, {"Content-Type": "application/atom+xml"}))
+    http_server.route("/other/query", Reply(400, b"Bad Request", {"Content-Type": "text/plain"}))
+    config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/api/query")))
+    with pytest.raises(SourcesFailed) as info:
+        read(config)
+    first = info.value.problems[0]
+    assert first.file.startswith(http_server.url("/api/query?")) and len(http_server.requests) == 1  # not retried
+    assert first.message.endswith("HTTP 400 Bad Request: the arXiv API says: unbalanced parentheses in query")
+    config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/other/query")))
+    with pytest.raises(SourcesFailed) as info:
+        read(config)
+    assert info.value.problems[0].message.endswith("HTTP 400 Bad Request")  # no API document: the status alone
+
+
 def test_hf_daily_fetches_the_last_n_days_ending_today(http_server, tmp_path):
     def by_date(request):
         name = f"hf-daily-{request.query['date']}.json"
