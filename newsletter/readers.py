@@ -18,17 +18,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
 from .feeds import ArxivListing, arxiv_api_error, parse_arxiv, parse_feed, parse_hf_daily
-from .fetching import Fetcher, HTTPStatusFailure
+from .fetching import Fetched, Fetcher, HTTPStatusFailure
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- hf-papers-text
 
@@ -347,7 +348,7 @@ def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Ite
     elif source.feed == "rss":
         url = source.url or ARXIV_RSS + "+".join(source.categories)
         fetched = context.fetcher.get(url, source=source.label)
-        yield from parse_arxiv(fetched.body, fetched.url, source.label, context.warn, source.announce_type).papers
+        yield from _parsed(context, fetched, parse_arxiv, source.label, context.warn, source.announce_type).papers
     else:
         yield from read_arxiv_api(source, context)
 
@@ -398,7 +399,7 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
                 raise
             problem = exc.problems[0]
             raise InputError(Problem(f"{problem.message}: the arXiv API says: {said}", problem.file)) from None
-        listing = parse_arxiv(fetched.body, fetched.url, source.label, context.warn)
+        listing = _parsed(context, fetched, parse_arxiv, source.label, context.warn)
         total, start = listing.total or 0, int(params["start"])
         if listing.entries or total <= start:
             return listing
@@ -423,17 +424,28 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
     for back in range(source.days):
         day = last - timedelta(days=back)
         fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
-        yield from parse_hf_daily(fetched.body, fetched.url, source.label, context.warn)
+        yield from _parsed(context, fetched, parse_hf_daily, source.label, context.warn)
 
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
         data, name = _local(source, config)
-    else:
-        assert source.url is not None, "the config requires path or url"
-        fetched = context.fetcher.get(source.url, source=source.label)
-        data, name = fetched.body, fetched.url
-    yield from parse_feed(data, name, source.label, context.warn)
+        yield from parse_feed(data, name, source.label, context.warn)
+        return
+    assert source.url is not None, "the config requires path or url"
+    fetched = context.fetcher.get(source.url, source=source.label)
+    yield from _parsed(context, fetched, parse_feed, source.label, context.warn)
+
+
+def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:
+    """``parse(body, url, *args)`` of a fetched answer; a body that is not the format (an error page
+    served with 200, a cut-off document) is dropped from the cache, so the next
+    run asks the server again instead of failing from disk for ``fresh_for``."""
+    try:
+        return parse(fetched.body, fetched.url, *args)
+    except InputError:
+        context.fetcher.forget(fetched.url)
+        raise
 
 
 # --------------------------------------------------------------------------- all sources

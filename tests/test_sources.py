@@ -461,6 +461,24 @@ def test_arxiv_answering_a_bad_query_with_400_gives_its_reason(http_server, tmp_
     assert info.value.problems[0].message.endswith("HTTP 400 Bad Request")  # no API document: the status alone
 
 
+@pytest.mark.parametrize("kind", ["feed", "hf-daily", "arxiv"])
+def test_an_unusable_answer_is_not_kept_in_the_cache(http_server, tmp_path, kind):
+    """A 200 answer that is not the format (an error page, a cut-off document) fails
+    the source and is dropped from the cache: the next run, within http.fresh_for,
+    asks again and gets the repaired answer instead of failing from disk for an hour."""
+    good = {"feed": recorded("feed-rss2.xml"), "hf-daily": recorded("hf-daily-2024-06-07.json"),
+            "arxiv": Reply(200, _atom_page(["2406.00001"], total=1), {"Content-Type": "application/atom+xml"})}[kind]
+    http_server.route("/src", Reply(200, good.body[: len(good.body) // 2], {"Content-Type": "text/plain"}), good)
+    extra = {"feed": "", "hf-daily": ", days: 1", "arxiv": ", categories: [cs.LG]"}[kind]
+    config = config_at(tmp_path, f'sources: [{{type: {kind}, name: s, url: "{http_server.url("/src")}"{extra}}}]\n'
+                                 "topics: {t: {any: [x]}}\nhttp: {retries: 0}\n")
+    clock = FakeClock()
+    with pytest.raises(SourcesFailed):
+        read(config, clock)
+    papers, _ = read(config, clock)  # the same moment: the cache would still be fresh
+    assert papers and len(http_server.requests) == 2
+
+
 def test_hf_daily_fetches_the_last_n_days_ending_today(http_server, tmp_path):
     def by_date(request):
         name = f"hf-daily-{request.query['date']}.json"
