@@ -201,6 +201,16 @@ def wanted(about: str) -> str:
     return " ".join(k.strip() for k in kept if k.strip()) or about
 
 
+#: How a request is phrased, not what it asks for: trimmed off a phrase's
+#: start ("I'm after theory") and end ("classical methods are my core").
+_ASKING_LEAD = frozenset(
+    "i i'm im am we we're our my after want wanted care looking focus mainly mostly main contribution is".split()
+)
+_ASKING_TAIL = frozenset("are is both welcome my our core main focus built mean meant".split())
+#: A phrase may end in a noun the query leaves out ("classical methods", "empirical studies").
+_TAIL_STOP = _STOP - frozenset("method methods approach approaches study studies work works".split())
+
+
 def phrases(about: str) -> list[str]:
     """The interest cut into short phrases ("message passing", "molecule
     generation"): the words a reason names."""
@@ -208,9 +218,9 @@ def phrases(about: str) -> list[str]:
     for sentence in _SENTENCE_SPLIT.split(about):
         for n, chunk in enumerate(_PHRASE_SPLIT.split(sentence)):
             words = chunk.split()
-            while words and words[0].casefold() in _STOP:
+            while words and (words[0].casefold() in _STOP or words[0].casefold().replace("’", "'") in _ASKING_LEAD):
                 words.pop(0)
-            while words and words[-1].casefold() in _STOP:
+            while words and (words[-1].casefold() in _TAIL_STOP or words[-1].casefold() in _ASKING_TAIL):
                 words.pop()
             if words and len(words) <= 8:
                 if n == 0 and words[0][1:].islower():
