@@ -129,7 +129,9 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     nonblank = [(n, t) for n, t in content if t]
     if not nonblank:
         return []
-    first, last = nonblank[0][0], nonblank[-1][0]
+    # the layout is told by the papers: the header may have blank lines where they have none
+    first = next((n for n, t in nonblank if not _is_chrome(t)), nonblank[0][0])
+    last = nonblank[-1][0]
     has_blank_lines = any(not t for n, t in content if first < n < last)
     if not has_blank_lines or _glued_subscribe(nonblank):
         return nonblank
@@ -137,7 +139,10 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     current: list[str] = []
     start = 0
     for n, t in content:
-        if t:
+        if t and not current and _is_chrome(t):
+            # a header line is a block even with no blank line after it ("Sep 4" right above a title)
+            blocks.append((n, t))
+        elif t:
             if not current:
                 start = n
             current.append(t)

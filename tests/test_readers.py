@@ -286,3 +286,17 @@ def test_send_reads_copies_with_page_chrome_and_stops_at_a_truncated_one(tmp_pat
     (papers / "c.txt").unlink()
     r = cli("send")
     assert r.code == 0 and "sent 1," in r.out, r.err
+
+
+@pytest.mark.parametrize("where", ["header", "papers"])
+def test_blank_lines_in_only_the_header_or_only_the_papers(where):
+    """A copy whose header lines follow each other without blank lines (the date right
+    above the first title), or whose papers do while its header does not."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    end = text.index("Sep 4\n") + len("Sep 4\n")
+    header, papers = text[:end], text[end:].lstrip("\n")
+    if where == "header":
+        text = header.replace("\n\n", "\n") + papers
+    else:
+        text = header + "\n" + papers.replace("\n\n", "\n")
+    assert [p.title for p in parse_hf_papers_text(text.encode(), "x.txt")] == titles("hf-papers-blank-lines.txt")
