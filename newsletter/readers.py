@@ -229,6 +229,8 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is too short "
                         "to be one; a line of page chrome after the papers?)", name, t_line)
             )
+        # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
+        title, abstract = " ".join(title.split()), " ".join(abstract.split())
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
         last_title = (t_line, title)
         k += 2

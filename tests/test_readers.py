@@ -300,3 +300,11 @@ def test_blank_lines_in_only_the_header_or_only_the_papers(where):
     else:
         text = header + "\n" + papers.replace("\n\n", "\n")
     assert [p.title for p in parse_hf_papers_text(text.encode(), "x.txt")] == titles("hf-papers-blank-lines.txt")
+
+
+def test_white_space_inside_titles_and_abstracts_is_one_space():
+    text = "Get trending papers in your email inbox!\n\nSubscribe\n\nDeep\u00a0Learning\tfor  Fun \t\n\n"
+    text += "An  abstract\u00a0with\ttabs,\nwrapped. \n"
+    (paper,) = parse_hf_papers_text(text.encode(), "x.txt")
+    assert paper.title == "Deep Learning for Fun"
+    assert paper.abstract == "An abstract with tabs, wrapped."
