@@ -328,6 +328,11 @@ class Fetcher:
                 )
             except httpx.TransportError as exc:
                 problem = f"connection failed: {exc or type(exc).__name__}"
+            except httpx.DecodingError as exc:  # the same bytes would come again
+                raise InputError(
+                    Problem(f"source {source!r}: the response body does not decompress as its Content-Encoding "
+                            f"says ({exc})", key)
+                ) from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             else:
