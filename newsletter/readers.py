@@ -180,10 +180,16 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
 
     i, header = _skip_header(blocks, _nav_lines(blocks))
     if not header:
+        start = blocks[0][1][:1]
+        hint = (
+            " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
+            else " (it looks like XML or HTML: a saved feed is read by type: feed or arxiv)" if start == "<"
+            else "; is this a papers listing export?"
+        )
         raise InputError(
             Problem(
                 "no Hugging Face papers page header (lines such as 'Get trending papers in your email inbox!' "
-                "and 'Subscribe'); is this a papers listing export?",
+                f"and 'Subscribe'){hint}",
                 name,
                 blocks[0][0],
             )

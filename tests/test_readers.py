@@ -308,3 +308,14 @@ def test_white_space_inside_titles_and_abstracts_is_one_space():
     (paper,) = parse_hf_papers_text(text.encode(), "x.txt")
     assert paper.title == "Deep Learning for Fun"
     assert paper.abstract == "An abstract with tabs, wrapped."
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [("hf-daily-2024-06-07.json", "type: hf-daily"), ("feed-rss2.xml", "type: feed or arxiv"), ("arxiv-api.xml", "arxiv")],
+)
+def test_a_saved_answer_of_another_source_type_says_which_type_reads_it(name, words):
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text((DATA / name).read_bytes(), name)
+    message = str(info.value)
+    assert message.startswith(f"{name}:1: no Hugging Face papers page header") and words in message
