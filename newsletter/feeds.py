@@ -123,6 +123,18 @@ def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict
     return parsed
 
 
+def arxiv_api_error(data: bytes) -> str | None:
+    """What an arXiv API error document says (``start must be an integer``), or
+    None when ``data`` is not one.  The API answers a bad query with HTTP 400
+    and this document."""
+    import feedparser
+
+    for entry in feedparser.parse(data).entries:
+        if "arxiv.org/api/errors" in (entry.get("id") or ""):
+            return collapse(entry.get("summary")) or collapse(entry.get("id"))
+    return None
+
+
 def _published(entry) -> datetime | None:
     for key in ("published_parsed", "updated_parsed"):
         t = entry.get(key)

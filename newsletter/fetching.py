@@ -170,6 +170,17 @@ class ResponseCache:
             log.warning("cannot remove %s from the HTTP cache: %s", url, exc.strerror or exc)
 
 
+class HTTPStatusFailure(InputError):
+    """The server answered with an error status that retrying will not change
+    (404, 400...).  ``body`` is what it said: some APIs explain the error there
+    (arXiv answers a bad query with 400 and an Atom feed saying why)."""
+
+    def __init__(self, problem: Problem, status: int, body: bytes) -> None:
+        super().__init__(problem)
+        self.status = status
+        self.body = body
+
+
 class _TooBig(Exception):
     pass
 
@@ -317,6 +328,11 @@ class Fetcher:
                 )
             except httpx.TransportError as exc:
                 problem = f"connection failed: {exc or type(exc).__name__}"
+            except httpx.DecodingError as exc:  # the same bytes would come again
+                raise InputError(
+                    Problem(f"source {source!r}: the response body does not decompress as its Content-Encoding "
+                            f"says ({exc})", key)
+                ) from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             else:
@@ -330,7 +346,7 @@ class Fetcher:
                     return Fetched(key, body)
                 problem = f"HTTP {status} {response.reason_phrase}".rstrip()
                 if status not in RETRY_STATUSES:
-                    raise InputError(Problem(f"source {source!r}: {problem}", key))
+                    raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}", key), status, body)
                 wait = retry_after(response.headers.get("Retry-After"), self.clock())
                 if wait is not None and wait > self.max_wait:
                     # asked to come back later than we would wait: say so now, not after the retries

@@ -18,17 +18,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
-from .feeds import ArxivListing, parse_arxiv, parse_feed, parse_hf_daily
-from .fetching import Fetcher
+from .feeds import ArxivListing, arxiv_api_error, parse_arxiv, parse_feed, parse_hf_daily
+from .fetching import Fetched, Fetcher, HTTPStatusFailure
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # --------------------------------------------------------------------------- hf-papers-text
 
@@ -128,7 +129,9 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     nonblank = [(n, t) for n, t in content if t]
     if not nonblank:
         return []
-    first, last = nonblank[0][0], nonblank[-1][0]
+    # the layout is told by the papers: the header may have blank lines where they have none
+    first = next((n for n, t in nonblank if not _is_chrome(t)), nonblank[0][0])
+    last = nonblank[-1][0]
     has_blank_lines = any(not t for n, t in content if first < n < last)
     if not has_blank_lines or _glued_subscribe(nonblank):
         return nonblank
@@ -136,7 +139,10 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     current: list[str] = []
     start = 0
     for n, t in content:
-        if t:
+        if t and not current and _is_chrome(t):
+            # a header line is a block even with no blank line after it ("Sep 4" right above a title)
+            blocks.append((n, t))
+        elif t:
             if not current:
                 start = n
             current.append(t)
@@ -174,10 +180,16 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
 
     i, header = _skip_header(blocks, _nav_lines(blocks))
     if not header:
+        start = blocks[0][1][:1]
+        hint = (
+            " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
+            else " (it looks like XML or HTML: a saved feed is read by type: feed or arxiv)" if start == "<"
+            else "; is this a papers listing export?"
+        )
         raise InputError(
             Problem(
                 "no Hugging Face papers page header (lines such as 'Get trending papers in your email inbox!' "
-                "and 'Subscribe'); is this a papers listing export?",
+                f"and 'Subscribe'){hint}",
                 name,
                 blocks[0][0],
             )
@@ -223,6 +235,8 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is too short "
                         "to be one; a line of page chrome after the papers?)", name, t_line)
             )
+        # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
+        title, abstract = " ".join(title.split()), " ".join(abstract.split())
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
         last_title = (t_line, title)
         k += 2
@@ -347,7 +361,7 @@ def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Ite
     elif source.feed == "rss":
         url = source.url or ARXIV_RSS + "+".join(source.categories)
         fetched = context.fetcher.get(url, source=source.label)
-        yield from parse_arxiv(fetched.body, fetched.url, source.label, context.warn, source.announce_type).papers
+        yield from _parsed(context, fetched, parse_arxiv, source.label, context.warn, source.announce_type).papers
     else:
         yield from read_arxiv_api(source, context)
 
@@ -388,10 +402,17 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     fetcher = context.fetcher
     attempts = fetcher.retries + 1
     for attempt in range(attempts):
-        fetched = fetcher.get(
-            source.url or ARXIV_API, params, source=source.label, min_interval=interval, refresh=attempt > 0
-        )
-        listing = parse_arxiv(fetched.body, fetched.url, source.label, context.warn)
+        try:
+            fetched = fetcher.get(
+                source.url or ARXIV_API, params, source=source.label, min_interval=interval, refresh=attempt > 0
+            )
+        except HTTPStatusFailure as exc:  # a bad query: 400, and the API's reason in an Atom document
+            said = arxiv_api_error(exc.body)
+            if said is None:
+                raise
+            problem = exc.problems[0]
+            raise InputError(Problem(f"{problem.message}: the arXiv API says: {said}", problem.file)) from None
+        listing = _parsed(context, fetched, parse_arxiv, source.label, context.warn)
         total, start = listing.total or 0, int(params["start"])
         if listing.entries or total <= start:
             return listing
@@ -416,17 +437,28 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
     for back in range(source.days):
         day = last - timedelta(days=back)
         fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
-        yield from parse_hf_daily(fetched.body, fetched.url, source.label, context.warn)
+        yield from _parsed(context, fetched, parse_hf_daily, source.label, context.warn)
 
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
         data, name = _local(source, config)
-    else:
-        assert source.url is not None, "the config requires path or url"
-        fetched = context.fetcher.get(source.url, source=source.label)
-        data, name = fetched.body, fetched.url
-    yield from parse_feed(data, name, source.label, context.warn)
+        yield from parse_feed(data, name, source.label, context.warn)
+        return
+    assert source.url is not None, "the config requires path or url"
+    fetched = context.fetcher.get(source.url, source=source.label)
+    yield from _parsed(context, fetched, parse_feed, source.label, context.warn)
+
+
+def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:
+    """``parse(body, url, *args)`` of a fetched answer; a body that is not the format (an error page
+    served with 200, a cut-off document) is dropped from the cache, so the next
+    run asks the server again instead of failing from disk for ``fresh_for``."""
+    try:
+        return parse(fetched.body, fetched.url, *args)
+    except InputError:
+        context.fetcher.forget(fetched.url)
+        raise
 
 
 # --------------------------------------------------------------------------- all sources

@@ -279,3 +279,29 @@ def test_a_dripping_source_is_named_by_the_real_command_within_its_deadline(http
     assert line.startswith(f"{http_server.url('/feed.xml')}: ")
     assert "the answer did not complete within 1 s (http.timeout, for the whole request)" in line
     assert "Traceback" not in result.err
+
+
+def test_a_redirect_is_followed_and_cached_under_the_url_asked(http_server, clock, tmp_path):
+    http_server.route("/old", Reply(301, b"", {"Location": "/new"}))
+    http_server.route("/new", Reply(200, b"<rss/>"))
+    http_server.route("/loop", Reply(302, b"", {"Location": "/loop"}))
+    with fetcher(clock, tmp_path) as f:
+        first, again = f.get(http_server.url("/old"), source="blog"), f.get(http_server.url("/old"), source="blog")
+        assert first.body == again.body == b"<rss/>" and again.from_cache
+        assert [r.path for r in http_server.requests] == ["/old", "/new"]
+        with pytest.raises(InputError) as info:
+            f.get(http_server.url("/loop"), source="blog")
+    assert str(info.value).startswith(f"{http_server.url('/loop')}: source 'blog': ") and "redirects" in str(info.value)
+
+
+def test_a_gzip_body_is_decompressed_and_a_corrupt_one_is_named(http_server, clock, tmp_path):
+    import gzip
+
+    http_server.route("/gz", Reply(200, gzip.compress(b"<rss>ok</rss>"), {"Content-Encoding": "gzip"}))
+    http_server.route("/bad", Reply(200, b"not gzip at all", {"Content-Encoding": "gzip"}))
+    with fetcher(clock, tmp_path) as f:
+        assert f.get(http_server.url("/gz"), source="blog").body == b"<rss>ok</rss>"
+        with pytest.raises(InputError) as info:
+            f.get(http_server.url("/bad"), source="blog")
+    assert str(info.value).startswith(f"{http_server.url('/bad')}: source 'blog': the response body does not decompress")
+    assert len(http_server.requests_to("/bad")) == 1  # the same bytes would come again: not retried

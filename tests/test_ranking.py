@@ -215,6 +215,10 @@ def test_phrases_are_what_a_reason_can_name():
                    "property prediction and molecule generation.") == [
         "graph neural networks for molecules", "message passing", "equivariant architectures",
         "property prediction", "molecule generation"]
+    # how the request is phrased is not part of a phrase
+    assert phrases("I'm after theory and careful empirical studies. Methods and theory are both welcome; "
+                   "classical methods are my core.") == [
+        "theory", "careful empirical studies", "classical methods"]
 
 
 def test_email_shows_the_reason_in_words(workdir):

@@ -286,3 +286,36 @@ def test_send_reads_copies_with_page_chrome_and_stops_at_a_truncated_one(tmp_pat
     (papers / "c.txt").unlink()
     r = cli("send")
     assert r.code == 0 and "sent 1," in r.out, r.err
+
+
+@pytest.mark.parametrize("where", ["header", "papers"])
+def test_blank_lines_in_only_the_header_or_only_the_papers(where):
+    """A copy whose header lines follow each other without blank lines (the date right
+    above the first title), or whose papers do while its header does not."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    end = text.index("Sep 4\n") + len("Sep 4\n")
+    header, papers = text[:end], text[end:].lstrip("\n")
+    if where == "header":
+        text = header.replace("\n\n", "\n") + papers
+    else:
+        text = header + "\n" + papers.replace("\n\n", "\n")
+    assert [p.title for p in parse_hf_papers_text(text.encode(), "x.txt")] == titles("hf-papers-blank-lines.txt")
+
+
+def test_white_space_inside_titles_and_abstracts_is_one_space():
+    text = "Get trending papers in your email inbox!\n\nSubscribe\n\nDeep\u00a0Learning\tfor  Fun \t\n\n"
+    text += "An  abstract\u00a0with\ttabs,\nwrapped. \n"
+    (paper,) = parse_hf_papers_text(text.encode(), "x.txt")
+    assert paper.title == "Deep Learning for Fun"
+    assert paper.abstract == "An abstract with tabs, wrapped."
+
+
+@pytest.mark.parametrize(
+    "name, words",
+    [("hf-daily-2024-06-07.json", "type: hf-daily"), ("feed-rss2.xml", "type: feed or arxiv"), ("arxiv-api.xml", "arxiv")],
+)
+def test_a_saved_answer_of_another_source_type_says_which_type_reads_it(name, words):
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text((DATA / name).read_bytes(), name)
+    message = str(info.value)
+    assert message.startswith(f"{name}:1: no Hugging Face papers page header") and words in message

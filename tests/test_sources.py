@@ -432,6 +432,53 @@ def test_arxiv_with_no_results_is_asked_once(http_server, tmp_path):
     assert papers == [] and warnings == [] and len(http_server.requests) == 1
 
 
+ARXIV_400 = b"""<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title type="html">ArXiv Query: search_query=cat:cs.LG AND (all:diffusion&amp;id_list=</title>
+  <id>http://arxiv.org/api/UWzh+Yg7RhgQkCAe0CazZj6gCc4</id>
+  <opensearch:totalResults xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">1</opensearch:totalResults>
+  <entry>
+    <id>http://arxiv.org/api/errors#unbalanced_parentheses_in_query</id>
+    <title>Error</title>
+    <summary>unbalanced parentheses in query</summary>
+    <author><name>arXiv api core</name></author>
+  </entry>
+</feed>"""
+
+
+def test_arxiv_answering_a_bad_query_with_400_gives_its_reason(http_server, tmp_path):
+    http_server.route("/api/query", Reply(400, ARXIV_400, {"Content-Type": "application/atom+xml"}))
+    http_server.route("/other/query", Reply(400, b"Bad Request", {"Content-Type": "text/plain"}))
+    config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/api/query")))
+    with pytest.raises(SourcesFailed) as info:
+        read(config)
+    first = info.value.problems[0]
+    assert first.file.startswith(http_server.url("/api/query?")) and len(http_server.requests) == 1  # not retried
+    assert first.message.endswith("HTTP 400 Bad Request: the arXiv API says: unbalanced parentheses in query")
+    config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/other/query")))
+    with pytest.raises(SourcesFailed) as info:
+        read(config)
+    assert info.value.problems[0].message.endswith("HTTP 400 Bad Request")  # no API document: the status alone
+
+
+@pytest.mark.parametrize("kind", ["feed", "hf-daily", "arxiv"])
+def test_an_unusable_answer_is_not_kept_in_the_cache(http_server, tmp_path, kind):
+    """A 200 answer that is not the format (an error page, a cut-off document) fails
+    the source and is dropped from the cache: the next run, within http.fresh_for,
+    asks again and gets the repaired answer instead of failing from disk for an hour."""
+    good = {"feed": recorded("feed-rss2.xml"), "hf-daily": recorded("hf-daily-2024-06-07.json"),
+            "arxiv": Reply(200, _atom_page(["2406.00001"], total=1), {"Content-Type": "application/atom+xml"})}[kind]
+    http_server.route("/src", Reply(200, good.body[: len(good.body) // 2], {"Content-Type": "text/plain"}), good)
+    extra = {"feed": "", "hf-daily": ", days: 1", "arxiv": ", categories: [cs.LG]"}[kind]
+    config = config_at(tmp_path, f'sources: [{{type: {kind}, name: s, url: "{http_server.url("/src")}"{extra}}}]\n'
+                                 "topics: {t: {any: [x]}}\nhttp: {retries: 0}\n")
+    clock = FakeClock()
+    with pytest.raises(SourcesFailed):
+        read(config, clock)
+    papers, _ = read(config, clock)  # the same moment: the cache would still be fresh
+    assert papers and len(http_server.requests) == 2
+
+
 def test_hf_daily_fetches_the_last_n_days_ending_today(http_server, tmp_path):
     def by_date(request):
         name = f"hf-daily-{request.query['date']}.json"
