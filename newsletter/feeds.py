@@ -38,7 +38,9 @@ Warn = Callable[[str], None]
 #: An arXiv identifier: new style (2401.01234, 2401.01234v2) or old style (hep-th/9901001v1).
 ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 _ARXIV_ID_FULL = re.compile(rf"^{ARXIV_ID}$")
-_ARXIV_LINK = re.compile(rf"arxiv\.org/(?:abs|pdf|html)/({ARXIV_ID})", re.IGNORECASE)
+#: A link that names an arXiv paper: its abstract, PDF or HTML page, or its Hugging Face
+#: paper page (which exists for arXiv papers only, under the same id).
+_ARXIV_LINK = re.compile(rf"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/)({ARXIV_ID})", re.IGNORECASE)
 _ARXIV_ENTRY_ID = re.compile(rf"(?:arxiv\.org/abs/|^oai:arXiv\.org:)({ARXIV_ID})$", re.IGNORECASE)
 _ANNOUNCE_PREFIX = re.compile(
     rf"^\s*arXiv:{ARXIV_ID}\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.IGNORECASE

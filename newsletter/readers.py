@@ -77,6 +77,8 @@ _DATE_LINE = re.compile(
     re.IGNORECASE,
 )
 _SUBSCRIBE = "subscribe"
+#: One well-formed multi-byte UTF-8 character.
+_UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 MAX_TITLE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
@@ -95,7 +97,8 @@ def decode_text(data: bytes, name: str) -> str:
     """Bytes to text, or an :class:`InputError` at the line where it stops being text.
 
     UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
-    order mark (what Windows editors save as "Unicode").  Invisible characters a
+    order mark (what Windows editors save as "Unicode"), or Windows-1252 /
+    Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).  Invisible characters a
     browser's copy leaves (zero-width spaces, soft hyphens, stray BOMs) are
     dropped: a line holding only those is blank."""
     if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
@@ -111,15 +114,31 @@ def decode_text(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = line_of(data, exc.start)
-        raise InputError(
-            Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); binary data or a wrong encoding "
-                    "(save the export as UTF-8)", name, line)
-        ) from None
+        ansi = _windows_1252(data)
+        if ansi is None:
+            line = line_of(data, exc.start)
+            raise InputError(
+                Problem(f"not UTF-8 text (byte 0x{data[exc.start]:02x}); binary data or a wrong encoding "
+                        "(save the export as UTF-8)", name, line)
+            ) from None
+        text = ansi
     if m := _CONTROL.search(text):
         line = line_of(text, m.start())
         raise InputError(Problem(f"binary data (control character {m.group()!r}), not a text export", name, line))
     return text.translate(_INVISIBLE).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _windows_1252(data: bytes) -> str | None:
+    """``data`` as Windows-1252 (what Windows calls "ANSI", a superset of Latin-1's
+    text) when it is that: no UTF-8 character anywhere (a file partly UTF-8 is
+    corrupt, not another encoding), no UTF-16 byte order mark inside, and no
+    byte Windows-1252 leaves undefined.  Else None."""
+    if _UTF8_CHAR.search(data) or b"\xff\xfe" in data or b"\xfe\xff" in data:
+        return None
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:

@@ -319,3 +319,22 @@ def test_a_saved_answer_of_another_source_type_says_which_type_reads_it(name, wo
         parse_hf_papers_text((DATA / name).read_bytes(), name)
     message = str(info.value)
     assert message.startswith(f"{name}:1: no Hugging Face papers page header") and words in message
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+def test_an_export_saved_as_windows_1252_or_latin_1_is_read(encoding):
+    """Windows' "ANSI" save: no UTF-8 in it at all, so the bytes are that encoding's."""
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").replace("σ", "s")  # not in either
+    papers = parse_hf_papers_text(text.encode(encoding), "ansi.txt")
+    assert [p.title for p in papers] == [p.title for p in parse_hf_papers_text(text.encode(), "utf8.txt")]
+    assert any("Schrödinger" in p.title for p in papers)
+
+
+def test_utf8_with_a_stray_latin_1_byte_is_still_an_error():
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
+    lines = text.split("\n")
+    lines[5] += " caf\xe9"
+    data = "\n".join(lines).encode("utf-8").replace("caf\xe9".encode(), b"caf\xe9")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(data, "mixed.txt")
+    assert str(info.value).startswith("mixed.txt:6: not UTF-8 text (byte 0xe9)")

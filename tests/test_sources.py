@@ -300,6 +300,36 @@ def test_an_html_page_instead_of_the_data_says_so():
     assert str(info.value).endswith("got dict; the API says: Invalid date")
 
 
+def test_a_hugging_face_paper_link_gives_the_arxiv_id():
+    """A feed of Hugging Face daily papers links each to huggingface.co/papers/<arXiv id>:
+    the paper merges with the same paper from arXiv."""
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>HF daily</title><link>https://x.org/</link>
+      <description>d</description>
+      <item><title>Flow Matching on Lie Groups</title><link>https://huggingface.co/papers/2406.05501</link></item>
+      <item><title>Not a paper page</title><link>https://huggingface.co/papers?date=2024-06-11</link></item>
+    </channel></rss>"""
+    paper, other = parse_feed(body, "hf.xml", "hf feed", Collect())
+    assert paper.arxiv_id == "2406.05501" and paper.url == "https://arxiv.org/abs/2406.05501"
+    assert other.arxiv_id is None and other.url == "https://huggingface.co/papers?date=2024-06-11"
+
+
+def test_hf_daily_nulls_odd_types_and_extra_fields_are_unknown_values():
+    body = b"""[{"paper": {"id": "2406.05501", "title": "Flow Matching on Lie Groups", "summary": null,
+                 "authors": [null, {"name": null}, {"_id": "x"}, {"name": " Ingrid  Solberg "}, "Rafael Costa", 7],
+                 "upvotes": "12", "publishedAt": "yesterday", "githubRepo": "javascript:alert(1)",
+                 "ai_keywords": [null, " flow matching ", 3], "brandNew": {"nested": [1, 2]}},
+                "title": "ignored", "numComments": null, "submittedBy": {"fullname": null}},
+               {"paper": {"id": "not-an-arxiv-id", "title": "A paper only on the Hub", "upvotes": true}}]"""
+    warnings = Collect()
+    first, second = parse_hf_daily(body, "hf.json", "hf", warnings)
+    assert warnings == []
+    assert first.arxiv_id == "2406.05501" and first.abstract == ""
+    assert first.authors == ("Ingrid Solberg", "Rafael Costa") and first.keywords == ("flow matching",)
+    assert first.upvotes is None and first.published is None and first.github is None
+    assert second.arxiv_id is None and second.upvotes is None
+    assert second.url == "https://huggingface.co/papers/not-an-arxiv-id"
+
+
 def test_search_query():
     assert arxiv_search_query('all:"diffusion"', ["cs.LG", "stat.ML"]) == '(cat:cs.LG OR cat:stat.ML) AND (all:"diffusion")'
     assert arxiv_search_query(None, ["cs.LG"]) == "cat:cs.LG"
