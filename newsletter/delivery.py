@@ -26,6 +26,7 @@ mid-batch has at most the message in flight on each session unrecorded.
 
 from __future__ import annotations
 
+import collections
 import email.generator
 import email.policy
 import io
@@ -291,7 +292,8 @@ class SMTPTransport:
                 raise ConfigError(
                     self._problem(
                         "password_env",
-                        f"environment variable {self.password_env} is not set "
+                        f"environment variable {self.password_env} is "
+                        f"{'empty' if password == '' else 'not set'} "
                         f"(it must hold the SMTP password{' for ' + self.username if self.username else ''})",
                     )
                 )
@@ -727,6 +729,14 @@ class Dispatcher:
         self.queue: queue.Queue = queue.Queue(maxsize=max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
         self.error: BaseException | None = None
+        # What a session that could not connect left to the others: a server
+        # allowing fewer connections than `connections` turns the extra ones
+        # away, which must not stop the batch.  `alive`: workers that have not
+        # given up or ended; `busy`: those that may still hand work back (not
+        # waiting at the end for handed-back work).
+        self.handed_back: collections.deque[Envelope] = collections.deque()
+        self.sharing = threading.Condition()
+        self.alive = self.busy = self.count
         self.threads = [
             threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True) for i in range(self.count)
         ]
@@ -764,17 +774,57 @@ class Dispatcher:
             self.stopped = reason
             log.error("delivery stopped: %s; the remaining digests stay pending", reason)
 
+    def _next(self, finishing: bool) -> Envelope | None:
+        """What another session handed back, else the next queued item.
+
+        ``finishing`` (this worker had its end-of-queue mark): wait for work
+        handed back while another worker may still hand some back; None
+        (the worker ends) once none can."""
+        if not finishing:
+            if self.handed_back:  # (rare: no lock for the usual case)
+                with self.sharing:
+                    if self.handed_back:
+                        return self.handed_back.popleft()
+            return self.queue.get()
+        with self.sharing:
+            self.busy -= 1
+            self.sharing.notify_all()
+            while True:
+                if self.handed_back:
+                    self.busy += 1
+                    return self.handed_back.popleft()
+                if self.busy == 0:
+                    self.alive -= 1
+                    return None
+                self.sharing.wait()
+
+    def _hand_back(self, envelopes: list[Envelope]) -> bool:
+        """This session cannot connect: leave ``envelopes`` to the other
+        workers (true) and end, unless this is the last one."""
+        with self.sharing:
+            if self.alive <= 1:
+                return False
+            self.alive -= 1
+            self.busy -= 1
+            self.handed_back.extend(envelopes)
+            self.sharing.notify_all()
+            return True
+
     def _work(self) -> None:
         session = None
         taken: Envelope | None | object = _NOTHING  # the next queue item, when already taken
+        finishing = False  # had the end-of-queue mark: only handed-back work is left
         try:
             while True:
                 if taken is _NOTHING:
-                    envelope = self.queue.get()
+                    envelope = self._next(finishing)
                 else:
                     envelope, taken = cast(Envelope | None, taken), _NOTHING
                 if envelope is None:
-                    return
+                    if finishing:
+                        return
+                    finishing = True
+                    continue
                 if self.error is not None:
                     continue  # the caller is failing; just drain the queue
                 if self.stop_requested is not None and self.stop_requested():
@@ -783,7 +833,7 @@ class Dispatcher:
                     outcome = Outcome(envelope, False, 0, f"not attempted: {self.stopped}")
                 else:
                     then = None
-                    if not self.rate.interval:  # the session may start on the next one early
+                    if not self.rate.interval and not finishing:  # the session may start on the next one early
                         try:
                             taken = self.queue.get_nowait()
                         except queue.Empty:
@@ -793,10 +843,13 @@ class Dispatcher:
                     try:
                         if session is None:
                             session = self.transport.session()
-                        outcome = self._deliver(session, envelope, then)
+                        delivered = self._deliver(session, envelope, then)
                     except Exception as exc:  # noqa: BLE001 -- a bug or an odd OS error must not strand the digest
                         log.error("delivery of %s failed unexpectedly: %r", envelope.message_id, exc)
-                        outcome = Outcome(envelope, False, 1, f"unexpected error: {exc!r}")
+                        delivered = Outcome(envelope, False, 1, f"unexpected error: {exc!r}")
+                    if delivered is None:  # handed back (with `then`): the other sessions deliver it
+                        return
+                    outcome = delivered
                 try:
                     self.on_outcome(outcome)
                 except BaseException as exc:  # noqa: BLE001 -- handed to the caller's thread
@@ -805,7 +858,9 @@ class Dispatcher:
             if session is not None:
                 session.close()
 
-    def _deliver(self, session: Session, envelope: Envelope, then: Envelope | None = None) -> Outcome:
+    def _deliver(self, session: Session, envelope: Envelope, then: Envelope | None = None) -> Outcome | None:
+        """Hand ``envelope`` over, retrying what may pass; None: this session
+        cannot connect and handed it (and ``then``) back to the other sessions."""
         tries = 0
         while True:
             tries += 1
@@ -823,6 +878,9 @@ class Dispatcher:
             except TransientDeliveryError as exc:
                 if tries > self.retries or self.stopped is not None:
                     if isinstance(exc, Unreachable):
+                        if self.stopped is None and self._hand_back([envelope] + ([then] if then else [])):
+                            log.info("%s; its messages go through the other sessions", exc)
+                            return None
                         self._stop(str(exc))
                     return Outcome(envelope, False, tries, str(exc))
                 delay = backoff(self.retry_delay, tries, MAX_BACKOFF)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 USER = "digest-user"
 PASSWORD = "s3cret-Pa55word-xyzzy"
@@ -58,6 +58,9 @@ class Mailbox:
         self.hang_data = False  # take every message, never answer its DATA (a hung server)
         self.unanswered = 0  # take this many messages, each time dropping the connection before the reply
         self.mail_reply: str | None = None  # the answer to every MAIL FROM, instead of accepting it
+        self.max_sessions: int | None = None  # more connections at once get "421 too many" as the greeting
+        self.sessions = 0  # connections open now
+        self.turned_away = 0  # connections refused for max_sessions
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -173,6 +176,39 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+class _LimitedSMTP(SMTP):
+    """aiosmtpd's SMTP, turning away connections over ``Mailbox.max_sessions``
+    (as servers do, with a 421 greeting) and counting the open ones."""
+
+    counted = False
+
+    def connection_made(self, transport) -> None:
+        box = self.event_handler
+        if self.transport is None:  # a new connection, not the switch to TLS
+            with box.lock:
+                if box.max_sessions is not None and box.sessions >= box.max_sessions:
+                    box.turned_away += 1
+                    transport.write(b"421 4.7.0 Too many concurrent SMTP connections, try again later\r\n")
+                    transport.close()
+                    return
+                box.sessions += 1
+                self.counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error) -> None:
+        if not self.counted:
+            return  # turned away: aiosmtpd never saw it
+        with self.event_handler.lock:
+            self.event_handler.sessions -= 1
+        self.counted = False
+        super().connection_lost(error)
+
+
+class _Controller(Controller):
+    def factory(self):
+        return _LimitedSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class Server:
     """A running aiosmtpd; ``mailbox`` is its handler, ``port`` where it listens."""
 
@@ -192,7 +228,7 @@ class Server:
         if auth:
             # aiosmtpd does not know an implicit-TLS socket is encrypted
             kwargs.update(authenticator=authenticator, auth_require_tls=tls == "starttls")
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)
+        self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
 
     def stop(self) -> None:

@@ -6,6 +6,7 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
 
@@ -160,6 +161,46 @@ def test_parallel_sessions(smtp_server):
     assert len(smtp_server.mailbox.messages) == 12 and 1 <= len(peers) <= 3
 
 
+def test_sessions_a_server_turns_away_leave_their_messages_to_the_others(smtp_server):
+    """`connections: 3` against a server that allows one at a time: the sessions
+    it turns away (421 greeting) hand their messages to the one it let in,
+    instead of stopping the batch with everyone else's digests left pending."""
+    box = smtp_server.mailbox
+    box.max_sessions = 1
+    outcomes, slept = run(plain(smtp_server, connections=3), [envelope(n) for n in range(12)], retries=1)
+    assert [(o.delivered, o.error) for o in outcomes] == [(True, None)] * 12
+    assert sorted(m.rcpt_tos[0] for m in box.messages) == sorted(f"user{n}@example.org" for n in range(12))
+    assert len({m.peer for m in box.messages}) == 1 and box.turned_away >= 2
+    assert len(slept) <= 2  # each turned-away session retried once, then handed its work over
+
+
+def test_a_session_done_with_the_queue_waits_for_work_handed_back_late(smtp_server):
+    """The session the server let in has emptied the queue before the turned-away
+    ones give up (their retry waits until then, and is refused again): it takes
+    what they hand back instead of ending, and nothing is left undelivered."""
+    box = smtp_server.mailbox
+    box.max_sessions = 1
+    outcomes, submitted = [], threading.Event()
+    transport = plain(smtp_server, connections=3)
+
+    def sleep(delay):
+        # the retry waits until the admitted session has taken its end mark:
+        # the queue holds only the other two's
+        submitted.wait(10)
+        deadline = time.monotonic() + 10
+        while list(dispatcher.queue.queue) != [None, None] and time.monotonic() < deadline:
+            submitted.wait(0.001)
+        box.max_sessions = 0  # and the server takes no new connection (other clients have them)
+
+    dispatcher = Dispatcher(transport, on_outcome=outcomes.append, sleep=sleep, retries=1)
+    for n in range(12):
+        dispatcher.submit(envelope(n))
+    submitted.set()
+    dispatcher.finish()
+    assert sorted((o.envelope.digest_id, o.delivered) for o in outcomes) == [(n, True) for n in range(12)]
+    assert len(box.messages) == 12 and box.turned_away >= 2
+
+
 def test_transient_failures_back_off_exponentially(smtp_server):
     smtp_server.mailbox.data_replies = ["451 4.3.0 later", "452 4.3.1 full", "421 4.3.2 closing"]
     outcomes, slept = run(plain(smtp_server), [envelope(1)], retries=3, retry_delay=0.5)
@@ -211,6 +252,9 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
 def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):
     monkeypatch.delenv("NOPE_PW", raising=False)
     with pytest.raises(ConfigError, match="delivery.password_env: environment variable NOPE_PW is not set"):
+        SMTPTransport("h", username="u", password_env="NOPE_PW").check()
+    monkeypatch.setenv("NOPE_PW", "")  # set, but to nothing: said as it is
+    with pytest.raises(ConfigError, match="delivery.password_env: environment variable NOPE_PW is empty"):
         SMTPTransport("h", username="u", password_env="NOPE_PW").check()
     with pytest.raises(ConfigError, match="delivery.ca_file: .*no such file"):
         SMTPTransport("h", ca_file=tmp_path / "none.pem").check()

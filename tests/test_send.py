@@ -377,6 +377,16 @@ def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run
     assert [m.message_id for m in box.messages if m.rcpt_tos == ["ada@example.org"]] == [rows["ada@example.org"][1]] * 2
 
 
+def test_more_connections_than_the_server_allows_still_send_everything(tmp_path, cli, smtp_server):
+    box = smtp_server.mailbox
+    box.max_sessions = 1
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 4"), subscribers=many(10))
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.out + r.err
+    assert r.out.strip().splitlines()[-1] == "sent 10, empty 0, failed 0, not due 0"
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(10)] and box.turned_away >= 1
+
+
 def test_starttls_with_auth(tmp_path, cli, starttls_server):
     setup(
         tmp_path,
