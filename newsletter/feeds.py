@@ -49,6 +49,7 @@ _ANNOUNCE_PREFIX = re.compile(
 #: ``Title. (arXiv:2101.00001v1 [cs.LG])``, ``Title. (arXiv:2101.00001v2 [cs.LG] UPDATED)``.
 _ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:{ARXIV_ID}(?:\s+\[[^\]]*\])?(?:\s+[A-Z][A-Z ]*)?\)\s*$")
 
+
 def collapse(text: str | None) -> str:
     """Every run of white space (line breaks from XML wrapping included) to one space."""
     return " ".join((text or "").split())
