@@ -50,7 +50,9 @@ _ADDRESS = re.compile(
 
 def check_address(value: str) -> str:
     """A bare e-mail address, ``local@domain.tld``; ``ValueError`` otherwise."""
-    if not isinstance(value, str) or not _ADDRESS.match(value) or ".." in value:
+    # fullmatch: the pattern's $ also matches before a final newline, which let
+    # "ada@example.org\n" through to the headers (refused only when composing)
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value) or ".." in value:
         raise ValueError(f"{value!r} is not a valid address")
     return value
 

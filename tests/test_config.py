@@ -243,6 +243,11 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
          "config.yaml:3: subscribers: expected a valid list, got nothing (an empty section?)"),
         ("sources: [hf-papers-text]\ntopics: {t: {any: [x]}}\n",
          "config.yaml:1: sources[0]: expected a mapping, got 'hf-papers-text'"),
+        # A final line break passed the address check (the regex's $) and failed
+        # that subscriber's digest at every send instead.
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "subscribers:\n  - email: \"ada@example.org\\n\"\n    topics: [t]\n",
+         "config.yaml:4: subscribers[0].email: 'ada@example.org\\n' is not a valid address"),
         # One mailbox: these went out from the first address parseaddr found.
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
          "email: {from: 'a@example.org, b@example.org'}\n",
