@@ -1017,3 +1017,22 @@ def test_a_source_of_malformed_entries_fails_loudly_and_does_not_stop_the_others
     lines = r.err.strip().splitlines()
     assert len(lines) == 3 and lines[-1] == "every source failed (2 of 2); no papers were read"
     assert "source 'hf': no usable entry: item 1 has no id; a changed format?" in lines[0]
+
+
+def test_a_hostile_abstract_does_not_crash_the_run(tmp_path, cli):
+    """Braces nested 5,000 deep (more than LaTeX conversion can recurse into) in one
+    entry: the run goes on, the entry keeps its text as written."""
+    deep = "$" + "{" * 5000 + "$"
+    (tmp_path / "feed.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>'
+        "<description>d</description>"
+        f"<item><title>Deep</title><link>https://x.org/a</link><description>{deep}</description></item>"
+        "<item><title>Flat $x^2$</title><link>https://x.org/b</link><description>Fine.</description></item>"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    write_config(tmp_path, "sources: [{type: feed, path: feed.xml}]\ntopics: {t: {any: [x]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    deep_paper, flat = json.loads(r.out)
+    assert "{" * 5000 in deep_paper["abstract"] and flat["title"] == "Flat x²"
