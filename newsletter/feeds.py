@@ -187,6 +187,13 @@ class _TextOf(HTMLParser):
 
 def html_text(value: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, white space collapsed."""
+    try:
+        return _text_of(value)
+    except AssertionError:  # html.parser gives up on a malformed declaration ("<![ x"): it is text
+        return _text_of(value.replace("<!", "&lt;!"))
+
+
+def _text_of(value: str) -> str:
     parser = _TextOf()
     parser.feed(value)
     parser.close()

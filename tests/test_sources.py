@@ -212,6 +212,16 @@ def test_a_less_than_sign_in_an_html_description_is_text_not_a_tag():
     assert second.abstract == "Holds for n < 10 and m > 2. Second part"  # no script text
 
 
+def test_a_malformed_html_declaration_in_a_description_is_text_not_a_crash():
+    # html.parser raises AssertionError on "<![ x": a traceback that lost every source
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+      <description>d</description><item><title>Odd</title><link>https://x.org/a</link>
+      <description>&lt;p&gt;Keep &lt;![ this ]] and &lt;b&gt;that&lt;/b&gt;.&lt;/p&gt;</description></item>
+    </channel></rss>"""
+    (paper,) = parse_feed(body, "rss", "blog", Collect())
+    assert paper.abstract == "Keep <![ this ]] and that."
+
+
 @pytest.mark.parametrize("parse", [parse_feed, lambda *a: parse_arxiv(*a).papers])
 def test_arxiv_rdf_feed_gives_clean_titles_authors_and_abstracts(parse):
     """arXiv's old RSS 1.0 (RDF) feed: titles end in '. (arXiv:ID [cat])', the
