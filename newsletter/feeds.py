@@ -189,7 +189,11 @@ def html_text(value: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, white space collapsed."""
     try:
         return _text_of(value)
-    except AssertionError:  # html.parser gives up on a malformed declaration ("<![ x"): it is text
+    except AssertionError:  # html.parser gives up on a malformed marked section ("<![ x"): it is text
+        pass
+    try:
+        return _text_of(value.replace("<![", "&lt;!["))
+    except AssertionError:
         return _text_of(value.replace("<!", "&lt;!"))
 
 
