@@ -111,7 +111,13 @@ def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict
         data = bom + text
     else:
         skipped_lines = 0
-    parsed = feedparser.parse(_numeric_entities(data))
+    try:
+        parsed = feedparser.parse(_numeric_entities(data))
+    except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
+        raise InputError(
+            Problem(f"source {source!r}: not a well-formed feed ({type(error).__name__}: {error}); "
+                    "truncated or not XML?", name, 1)
+        ) from None
     exc = parsed.get("bozo_exception")
     # a declared encoding overridden is harmless: the document itself is fine
     if parsed.get("bozo") and not isinstance(exc, feedparser.CharacterEncodingOverride):

@@ -298,6 +298,21 @@ def test_a_document_whose_every_entry_is_malformed_is_a_failed_source(parse, bod
     assert message.startswith("http://x/feed: source 'src': no usable entry: ") and "(and 1 more)" in message
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0" encoding="utf-8\xd1"?><rss version="2.0"><channel><title>t</title></channel></rss>',
+        b'<?xml version="1.0" encoding="ut\x00f-8"?><rss version="2.0"><channel><title>t</title></channel></rss>',
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:x="urn:a&nbsp;b"><x:y/></feed>',
+    ],
+)
+def test_bytes_that_make_feedparser_itself_raise_are_a_broken_feed_not_a_traceback(body):
+    for parse in (parse_feed, lambda *a: parse_arxiv(*a).papers):
+        with pytest.raises(InputError) as info:
+            parse(body, "http://x/feed", "src", Collect())
+        assert str(info.value).startswith("http://x/feed:1: source 'src': not a well-formed feed (")
+
+
 def test_an_html_page_instead_of_the_data_says_so():
     page = b"<!DOCTYPE html>\n<html lang='en'><head><title>Sign in</title></head><body>Log in</body></html>"
     with pytest.raises(InputError) as info:
