@@ -413,7 +413,7 @@ class Delivery(_Model):
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: str | None = None
     password_env: str | None = None
-    timeout: float = Field(30.0, gt=0)
+    timeout: float = Field(30.0, gt=0, le=3600)  # (.inf would reach the socket and fail every message)
     max_per_minute: int | None = Field(None, ge=1)
     connections: int = Field(1, ge=1, le=64)
     retries: int = Field(3, ge=0, le=20)
@@ -423,6 +423,20 @@ class Delivery(_Model):
     """PEM file of the CA(s) to trust for TLS instead of the system's (private CA, test server)."""
 
     _v_password_env = field_validator("password_env")(lambda cls, v: check_env_name(v, "password_env"))
+
+    @field_validator("host")
+    @classmethod
+    def _host_alone(cls, value: str | None) -> str | None:
+        """A host name or address, not a URL or ``host:port`` (which reached
+        the resolver as a name: 'cannot connect ... Name or service not known')."""
+        if value is None:
+            return value
+        if "://" in value or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} is not a host name or address (e.g. smtp.example.org; no URL)")
+        host, colon, port = value.rpartition(":")
+        if colon and port.isdigit() and host and ":" not in host:
+            raise ValueError(f"{value!r} includes a port: write host: {host} and port: {port}")
+        return value
 
     @model_validator(mode="after")
     def _smtp_needs_host(self):

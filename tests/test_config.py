@@ -243,6 +243,17 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
          "config.yaml:3: subscribers: expected a valid list, got nothing (an empty section?)"),
         ("sources: [hf-papers-text]\ntopics: {t: {any: [x]}}\n",
          "config.yaml:1: sources[0]: expected a mapping, got 'hf-papers-text'"),
+        # An endless timeout passed validation and failed every message (OverflowError).
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "delivery: {transport: smtp, host: h, timeout: .inf}\n",
+         "config.yaml:3: delivery.timeout: expected less than or equal to 3600, got inf"),
+        # host:port reached the resolver as a name ("Name or service not known").
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "delivery:\n  transport: smtp\n  host: 'smtp.example.org:587'\n",
+         "config.yaml:5: delivery.host: 'smtp.example.org:587' includes a port: write host: smtp.example.org and port: 587"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "delivery:\n  transport: smtp\n  host: smtp://smtp.example.org\n",
+         "config.yaml:5: delivery.host: 'smtp://smtp.example.org' is not a host name or address"),
     ],
 )
 def test_more_single_problems(workdir, text, expected):
