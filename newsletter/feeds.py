@@ -320,6 +320,17 @@ def parse_arxiv(
     return ArxivListing(papers, total, len(parsed.entries))
 
 
+def _absolute(base: str, link: str | None) -> str | None:
+    """``link`` resolved against ``base``; None for no link or one that is no URL
+    (``http://[::1`` makes urllib raise)."""
+    if not link:
+        return None
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return None
+
+
 def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """Any RSS 2.0 or Atom feed: one paper per entry with a title."""
     parsed = _parse_xml(data, name, source)
@@ -355,7 +366,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
                 source=source,
                 arxiv_id=arxiv_id,
                 authors=tuple(authors),
-                url=abs_url(arxiv_id) if arxiv_id else (urljoin(base, link) if link else None),
+                url=abs_url(arxiv_id) if arxiv_id else _absolute(base, link),
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
                 published=_published(entry),
                 categories=tuple(dict.fromkeys(t.get("term") for t in entry.get("tags", []) if t.get("term"))),

@@ -249,6 +249,8 @@ def test_relative_links_in_a_feed_are_made_absolute(http_server, tmp_path):
     </channel></rss>"""
     saved = parse_feed(body, "feed.xml", "lab", Collect())  # a saved file: the site the feed names
     assert [p.url for p in saved] == ["https://lab.example.org/posts/a.html", "https://lab.example.org/blog/posts/b.html"]
+    broken = body.replace(b"/posts/a.html", b"http://[::1/posts/a.html")  # urllib raises on it
+    assert [p.url for p in parse_feed(broken, "feed.xml", "lab", Collect())][0] is None
     http_server.route("/lab/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
     config = config_at(tmp_path, f"sources: [{{type: feed, name: lab, url: '{http_server.url('/lab/feed.xml')}'}}]\ntopics: {{t: {{any: [x]}}}}\n")
     papers, _ = read(config)
