@@ -9,6 +9,8 @@ session sends one :class:`Envelope` at a time and raises
   :class:`Unreachable` when no session could be opened at all;
   :class:`TimedOut` when the server stopped answering during a message --
   not retried, and the batch stops (the message may have arrived);
+  :class:`Deferred` (:class:`Unconfirmed`, :class:`RelayDenied`) -- not
+  retried in this run, the others go on, and never a permanent failure;
 - :class:`PermanentDeliveryError` for this recipient (5xx) -- recorded, the
   others go on;
 - :class:`TransportBroken` when the transport cannot work for anyone
@@ -62,11 +64,23 @@ class Unreachable(TransientDeliveryError):
     """No connection to the server could be opened (refused, timeout, DNS)."""
 
 
-class Unconfirmed(TransientDeliveryError):
+class Deferred(TransientDeliveryError):
+    """This message fails for this run only: not retried in the run, the
+    digest stays pending (with its back-off) and is never held."""
+
+
+class Unconfirmed(Deferred):
     """The whole message went out but the connection ended before the server's
     reply: whether it took the message is unknown.  Not retried in this run
     (that could deliver it twice); the digest stays pending for the next run,
     with the same Message-ID.  The batch goes on in a new session."""
+
+
+class RelayDenied(Deferred):
+    """A 5xx to RCPT that says the server will not relay for us ("Relay access
+    denied": no or the wrong login, or a server that is not ours to use).
+    Retrying now would not help, but it is no fault of the address, so the
+    digest is never held for it (it would hold every subscriber's)."""
 
 
 class TimedOut(Unconfirmed):
@@ -438,7 +452,13 @@ class SMTPSession:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
             if code == 421:
                 self.close()
-            self._raise(code, f"recipient {rcpt} refused: {_reply(code, text)}")
+            reply = _reply(code, text)
+            if code >= 500 and _RELAY.search(reply):
+                raise RelayDenied(
+                    f"recipient {rcpt} refused: {reply} (the server does not relay for us: "
+                    "check username/password_env and security)"
+                ) from None
+            self._raise(code, f"recipient {rcpt} refused: {reply}")
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code == 421:
                 self.close()
@@ -485,6 +505,9 @@ class SMTPSession:
                 _close(smtp)
 
 
+#: How servers word a refusal to relay (Postfix "Relay access denied",
+#: Sendmail "Relaying denied", Exchange "Unable to relay", Gmail "Mail relay denied").
+_RELAY = re.compile(r"\brelay(ing)?\b", re.IGNORECASE)
 #: Replies to MAIL FROM about this message's SIZE (RFC 1870), not the sender.
 _MESSAGE_SIZE = (552, 555)
 
@@ -871,7 +894,7 @@ class Dispatcher:
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
                 return Outcome(envelope, False, tries, str(exc))
-            except Unconfirmed as exc:  # it may have arrived: not again in this run
+            except Deferred as exc:  # it may have arrived, or a retry now is no use: not again in this run
                 return Outcome(envelope, False, tries, str(exc))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)

@@ -585,6 +585,7 @@ class Ranker:
             return {}
         import numpy as np
 
+        lifted = None  # which papers the liked papers raised (None: all their doing, or no liked papers)
         if liked and interest.about:
             # Liked papers only add: a paper keeps the score the sentence alone
             # gives it if that is higher.  As evidence next to the sentence they
@@ -593,6 +594,7 @@ class Ranker:
             # interest); as the higher of the two, no interest lost.
             alone = self.scores(interest, [], None)
             if alone is not None:
+                lifted = scores > alone
                 scores = np.maximum(scores, alone)
 
         floor = interest.floor
@@ -611,7 +613,8 @@ class Ranker:
             pid = self.papers[i].id
             if s < floor or pid in liked_ids:
                 continue
-            out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked, liked_vecs))
+            by_like = bool(liked) and (lifted is None or bool(lifted[i]))
+            out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked if by_like else [], liked_vecs))
         return out
 
     def scores(self, interest: Interest, liked: list, liked_vecs) -> np.ndarray | None:
@@ -678,7 +681,8 @@ class Ranker:
         return sim
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> str:
-        """In words: the interest's phrases the paper shares, or the liked paper it is closest to."""
+        """In words: the interest's phrases the paper shares, and the liked
+        paper it is closest to when ``liked`` (the papers that raised it) is given."""
         words = self.token_sets[i]
         shared = []
         for phrase, stems in phrase_words:
@@ -694,8 +698,7 @@ class Ranker:
         if liked:
             sims = liked_vecs @ self.vectors[i]
             best = int(sims.argmax())
-            if not shared or float(sims[best]) >= 0.5:
-                reasons.append(f"like: {liked[best][1]}")
+            reasons.append(f"like: {liked[best][1]}")
         if not reasons:
             reasons.append("close in meaning to your interest")
         return "; ".join(reasons)

@@ -133,6 +133,21 @@ def test_a_connection_lost_after_the_data_is_not_retried_in_the_run(smtp_server,
     assert sorted(m.rcpt_tos[0] for m in box.messages) == [f"user{n}@example.org" for n in range(3)]  # once each
 
 
+def test_a_refusal_to_relay_is_not_retried_nor_permanent_and_the_others_go(smtp_server):
+    """'Relay access denied' says the server will not take mail from us (no
+    login), not that the address is wrong: no retry now, but no permanent
+    failure either (three would hold the digest for good)."""
+    box = smtp_server.mailbox
+    box.reject["user1@example.org"] = "554 5.7.1 <user1@example.org>: Relay access denied"
+    box.reject["user2@example.org"] = "550 5.1.1 <user2@example.org>: Recipient address rejected"
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(4)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [
+        (True, False, 1), (False, False, 1), (False, True, 1), (True, False, 1)
+    ]
+    assert "Relay access denied" in outcomes[1].error and "check username/password_env" in outcomes[1].error
+    assert slept == [] and box.recipients() == ["user0@example.org", "user3@example.org"]
+
+
 def test_a_refused_sender_stops_the_batch_and_a_size_refusal_does_not(smtp_server):
     """A 5xx to MAIL FROM says the sender (or the login) is wrong for every
     message: the batch stops, and it is no recipient's permanent failure."""

@@ -116,6 +116,45 @@ def test_like_alone_and_reason_names_the_liked_paper(workdir):
     assert papers[0]["reason"] == "like: Reflected Diffusion Models"
 
 
+LLM = """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  llm:
+    name: Large language models
+    about: >-
+      Large language models: pre-training and scaling laws, fine-tuning and
+      alignment, reasoning and its evaluation, and safety.
+LIKED
+subscribers:
+  - email: ada@example.org
+    topics: [llm]
+"""
+
+
+def test_liked_papers_next_to_about_only_add(workdir):
+    """With ``about``, liked papers bring papers in and never push down what
+    the sentence found; only papers they raised name them as the reason."""
+    write_config(workdir, LLM.replace("LIKED\n", ""))
+    alone = match_json(workdir)[0]["ada@example.org"]
+    liked = ["Chinchilla Scaling: A replication attempt",
+             "DPO-Shift: Shifting the Distribution of Direct Preference Optimization"]
+    write_config(workdir, LLM.replace("LIKED", "    like:\n" + "".join(f'      - "{t}"\n' for t in liked)))
+    both = match_json(workdir)[0]["ada@example.org"]
+    before = {p["id"]: p["score"] for p in alone}
+    after = {p["id"]: p for p in both}
+    assert not {p["title"] for p in both} & set(liked)  # never sent back
+    for pid, score in before.items():  # every paper the sentence found stays, at least as high
+        assert pid in after and after[pid]["score"] >= score, pid
+    raised = [p for p in both if p["id"] not in before or p["score"] > before[p["id"]]]
+    assert raised  # the liked papers brought something (a scaling-law paper rises)
+    assert any("scaling law" in p["title"].lower() for p in raised)
+    for p in both:
+        named = "like: " in p["reason"]
+        assert named == (p in raised), (p["title"], p["reason"])
+
+
 def test_like_that_matches_no_paper_is_a_warning_not_an_error(workdir):
     write_config(workdir, ABOUT.replace("faster sampling.\n", 'faster sampling.\n    like: ["2101.99999", "A Paper Nobody Wrote"]\n'))
     subs, result = match_json(workdir)

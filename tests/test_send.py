@@ -359,6 +359,26 @@ def test_a_refused_sender_holds_nobody_and_the_digests_go_out_once_it_is_fixed(t
     assert box.recipients() == ["ada@example.org", "bob@example.org"]
 
 
+def test_a_server_that_will_not_relay_for_us_holds_nobody(tmp_path, cli, smtp_server):
+    """No login configured, and the server refuses to relay to every recipient
+    (a 5xx to each RCPT): each run fails, backs off, but no digest is held,
+    and once the server relays they all go out."""
+    box = smtp_server.mailbox
+    for address in ("ada@example.org", "bob@example.org"):
+        box.reject[address] = f"554 5.7.1 <{address}>: Relay access denied"
+    setup(tmp_path, smtp(smtp_server.port))
+    t0 = datetime.fromisoformat(NOW)
+    for minutes in (0, 6, 17, 40):  # after each back-off
+        r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1 and "failed 2" in r.out, r.out + r.err
+        assert "Relay access denied" in r.out and "held" not in r.out and "permanently" not in r.out
+    assert {status for _, status, *_ in digests(tmp_path)} == {"pending"}
+    box.reject.clear()
+    r = cli("send", "--now", (t0 + timedelta(days=2)).isoformat())
+    assert r.code == 0 and "sent 2, empty 0, failed 0" in r.out, r.out + r.err
+    assert box.recipients() == ["ada@example.org", "bob@example.org"]
+
+
 def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run(tmp_path, cli, smtp_server):
     """The server took ada's message and died before saying so: not resent in
     that run (it was, once per retry), bob's still goes out; the next run sends
