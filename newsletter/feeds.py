@@ -111,7 +111,13 @@ def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict
         data = bom + text
     else:
         skipped_lines = 0
-    parsed = feedparser.parse(_numeric_entities(data))
+    try:
+        parsed = feedparser.parse(_numeric_entities(data))
+    except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
+        raise InputError(
+            Problem(f"source {source!r}: not a well-formed feed ({type(error).__name__}: {error}); "
+                    "truncated or not XML?", name, 1)
+        ) from None
     exc = parsed.get("bozo_exception")
     # a declared encoding overridden is harmless: the document itself is fine
     if parsed.get("bozo") and not isinstance(exc, feedparser.CharacterEncodingOverride):
@@ -187,6 +193,17 @@ class _TextOf(HTMLParser):
 
 def html_text(value: str) -> str:
     """Plain text of an HTML fragment: tags dropped, entities decoded, white space collapsed."""
+    try:
+        return _text_of(value)
+    except AssertionError:  # html.parser gives up on a malformed marked section ("<![ x"): it is text
+        pass
+    try:
+        return _text_of(value.replace("<![", "&lt;!["))
+    except AssertionError:
+        return _text_of(value.replace("<!", "&lt;!"))
+
+
+def _text_of(value: str) -> str:
     parser = _TextOf()
     parser.feed(value)
     parser.close()
@@ -303,6 +320,17 @@ def parse_arxiv(
     return ArxivListing(papers, total, len(parsed.entries))
 
 
+def _absolute(base: str, link: str | None) -> str | None:
+    """``link`` resolved against ``base``; None for no link or one that is no URL
+    (``http://[::1`` makes urllib raise)."""
+    if not link:
+        return None
+    try:
+        return urljoin(base, link)
+    except ValueError:
+        return None
+
+
 def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """Any RSS 2.0 or Atom feed: one paper per entry with a title."""
     parsed = _parse_xml(data, name, source)
@@ -338,7 +366,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
                 source=source,
                 arxiv_id=arxiv_id,
                 authors=tuple(authors),
-                url=abs_url(arxiv_id) if arxiv_id else (urljoin(base, link) if link else None),
+                url=abs_url(arxiv_id) if arxiv_id else _absolute(base, link),
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
                 published=_published(entry),
                 categories=tuple(dict.fromkeys(t.get("term") for t in entry.get("tags", []) if t.get("term"))),

@@ -202,10 +202,11 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
 
 @functools.cache
 def _failures() -> tuple[type[Exception], ...]:
-    """What pylatexenc raises on LaTeX it cannot read."""
+    """What pylatexenc raises on LaTeX it cannot read (RecursionError: braces
+    nested thousands deep, as a hostile feed may send)."""
     from pylatexenc.latexwalker import LatexWalkerError
 
-    return (LatexWalkerError, IndexError, ValueError, AttributeError, TypeError)
+    return (LatexWalkerError, IndexError, ValueError, AttributeError, TypeError, RecursionError)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -378,15 +379,22 @@ def to_unicode(text: str) -> str:
     """``text`` with its LaTeX shown as Unicode; text without LaTeX comes back as is."""
     if "\\" not in text and "$" not in text:
         return text
-    original, text = text, _unwrap_styles(_citations(text))
+    try:
+        result = _converted(text)
+    except RecursionError:  # groups nested thousands deep (a hostile feed): shown as written
+        return text
+    return result if result.strip() else text
+
+
+def _converted(text: str) -> str:
+    text = _unwrap_styles(_citations(text))
     out, pos = [], 0
     for start, end, source in _math_spans(text):
         out.append(_text(text[pos:start]))
         out.append(_math(source))
         pos = end
     out.append(_text(text[pos:]))
-    result = "".join(out)
-    return result if result.strip() else original
+    return "".join(out)
 
 
 #: LaTeX dashes between words (``Erd\H{o}s--R\'enyi``, ``1990---2000``), in text that has LaTeX.

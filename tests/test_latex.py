@@ -145,3 +145,13 @@ def test_papers_command_shows_clean_titles_and_stderr_stays_empty(tmp_path, cli)
     [paper] = json.loads(r.out)
     assert paper["title"] == "Erdős on α-Divergence Optimization: A k-NN View"
     assert paper["abstract"].startswith("An optimization abstract with a/b and [foo], an ")
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["$" + "{" * 3000 + "$", "\\emph{" * 3000 + "x" + "}" * 3000, "\\textbf" + "{" * 3000],
+)
+def test_groups_nested_thousands_deep_are_shown_as_written_not_a_crash(hostile):
+    text = "Fine $x^2$ here. " + hostile
+    shown = to_unicode(text)  # raised RecursionError: a traceback, every source of the run lost
+    assert shown.startswith("Fine ") and shown.count("{") == hostile.count("{")

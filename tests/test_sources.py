@@ -14,7 +14,7 @@ from recorded_http import Reply, recorded
 from newsletter import pipeline
 from newsletter.config import load_config
 from newsletter.errors import ConfigError, InputError, NewsletterError, SourcesFailed
-from newsletter.feeds import parse_arxiv, parse_feed, parse_hf_daily
+from newsletter.feeds import html_text, parse_arxiv, parse_feed, parse_hf_daily
 from newsletter.fetching import Fetcher
 from newsletter.matching import Matcher
 from newsletter.readers import ReadContext, arxiv_search_query, read_arxiv_api, read_papers
@@ -212,6 +212,17 @@ def test_a_less_than_sign_in_an_html_description_is_text_not_a_tag():
     assert second.abstract == "Holds for n < 10 and m > 2. Second part"  # no script text
 
 
+def test_a_malformed_html_declaration_in_a_description_is_text_not_a_crash():
+    # html.parser raises AssertionError on "<![ x"
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+      <description>d</description><item><title>Odd</title><link>https://x.org/a</link>
+      <description>&lt;p&gt;Keep &lt;![ this ]] and &lt;b&gt;that&lt;/b&gt;.&lt;/p&gt;</description></item>
+    </channel></rss>"""
+    (paper,) = parse_feed(body, "rss", "blog", Collect())  # (feedparser's sanitiser repeats the text)
+    assert paper.abstract.startswith("Keep") and "<![ this ]] and that." in paper.abstract
+    assert html_text("<p>Keep <![ this ]] and <b>that</b>.</p><!-- note -->") == "Keep <![ this ]] and that."
+
+
 @pytest.mark.parametrize("parse", [parse_feed, lambda *a: parse_arxiv(*a).papers])
 def test_arxiv_rdf_feed_gives_clean_titles_authors_and_abstracts(parse):
     """arXiv's old RSS 1.0 (RDF) feed: titles end in '. (arXiv:ID [cat])', the
@@ -238,6 +249,8 @@ def test_relative_links_in_a_feed_are_made_absolute(http_server, tmp_path):
     </channel></rss>"""
     saved = parse_feed(body, "feed.xml", "lab", Collect())  # a saved file: the site the feed names
     assert [p.url for p in saved] == ["https://lab.example.org/posts/a.html", "https://lab.example.org/blog/posts/b.html"]
+    broken = body.replace(b"/posts/a.html", b"http://[::1/posts/a.html")  # urllib raises on it
+    assert [p.url for p in parse_feed(broken, "feed.xml", "lab", Collect())][0] is None
     http_server.route("/lab/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
     config = config_at(tmp_path, f"sources: [{{type: feed, name: lab, url: '{http_server.url('/lab/feed.xml')}'}}]\ntopics: {{t: {{any: [x]}}}}\n")
     papers, _ = read(config)
@@ -285,6 +298,21 @@ def test_a_document_whose_every_entry_is_malformed_is_a_failed_source(parse, bod
         parse(body, "http://x/feed", "src", Collect())
     message = str(info.value)
     assert message.startswith("http://x/feed: source 'src': no usable entry: ") and "(and 1 more)" in message
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0" encoding="utf-8\xd1"?><rss version="2.0"><channel><title>t</title></channel></rss>',
+        b'<?xml version="1.0" encoding="ut\x00f-8"?><rss version="2.0"><channel><title>t</title></channel></rss>',
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:x="urn:a&nbsp;b"><x:y/></feed>',
+    ],
+)
+def test_bytes_that_make_feedparser_itself_raise_are_a_broken_feed_not_a_traceback(body):
+    for parse in (parse_feed, lambda *a: parse_arxiv(*a).papers):
+        with pytest.raises(InputError) as info:
+            parse(body, "http://x/feed", "src", Collect())
+        assert str(info.value).startswith("http://x/feed:1: source 'src': not a well-formed feed (")
 
 
 def test_an_html_page_instead_of_the_data_says_so():
@@ -1017,3 +1045,22 @@ def test_a_source_of_malformed_entries_fails_loudly_and_does_not_stop_the_others
     lines = r.err.strip().splitlines()
     assert len(lines) == 3 and lines[-1] == "every source failed (2 of 2); no papers were read"
     assert "source 'hf': no usable entry: item 1 has no id; a changed format?" in lines[0]
+
+
+def test_a_hostile_abstract_does_not_crash_the_run(tmp_path, cli):
+    """Braces nested 5,000 deep (more than LaTeX conversion can recurse into) in one
+    entry: the run goes on, the entry keeps its text as written."""
+    deep = "$" + "{" * 5000 + "$"
+    (tmp_path / "feed.xml").write_text(
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>'
+        "<description>d</description>"
+        f"<item><title>Deep</title><link>https://x.org/a</link><description>{deep}</description></item>"
+        "<item><title>Flat $x^2$</title><link>https://x.org/b</link><description>Fine.</description></item>"
+        "</channel></rss>",
+        encoding="utf-8",
+    )
+    write_config(tmp_path, "sources: [{type: feed, path: feed.xml}]\ntopics: {t: {any: [x]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    deep_paper, flat = json.loads(r.out)
+    assert "{" * 5000 in deep_paper["abstract"] and flat["title"] == "Flat x²"
