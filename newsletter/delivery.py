@@ -212,6 +212,8 @@ class OutboxTransport:
         self.folder = Path(folder)
 
     def check(self) -> None:
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ConfigError(f"{self.folder}: the outbox (delivery.path) is a file, not a folder")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -385,7 +387,11 @@ class SMTPSession:
             ) from None
         except ssl.SSLError as exc:
             _close(smtp)
-            raise TransportBroken(f"TLS with {where} failed: {exc.reason or exc}") from None
+            why = exc.reason or str(exc)
+            if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+                # which check failed: an unknown CA (ca_file) or another host name (host)
+                why = f"{why} ({exc.verify_message}; trust a private CA with delivery.ca_file)"
+            raise TransportBroken(f"TLS with {where} failed: {why}") from None
         except TransportBroken:
             _close(smtp)
             raise

@@ -300,6 +300,12 @@ def test_outbox_is_atomic_safe_named_and_idempotent(tmp_path):
     assert safe_name("../../etc/passwd") == "etc_passwd" and safe_name("\r\n") == "x"
 
 
+def test_an_outbox_path_that_is_a_file_is_named_as_such(tmp_path):
+    (tmp_path / "out").write_text("not a folder")
+    with pytest.raises(ConfigError, match=r"out: the outbox \(delivery.path\) is a file, not a folder"):
+        OutboxTransport(tmp_path / "out").check()  # (was: "cannot create the outbox folder: File exists")
+
+
 def test_an_unexpected_error_fails_one_message_not_the_batch():
     """A bug or an odd OS error in a session (seen: EINVAL from a sleep) is recorded
     as that message's failure; the thread goes on and nothing is left 'sending'."""

@@ -449,6 +449,7 @@ def test_starttls_rejects_an_unknown_certificate(tmp_path, cli, starttls_server)
     r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD, "SSL_CERT_FILE": str(ROOT / "pyproject.toml")})
     assert r.code == 1
     assert "TLS with 127.0.0.1" in r.out and "CERTIFICATE_VERIFY_FAILED" in r.out
+    assert "(self-signed certificate; trust a private CA with delivery.ca_file)" in r.out  # which check failed
     assert starttls_server.mailbox.messages == []
 
 
