@@ -644,6 +644,15 @@ def test_state_from_a_newer_version_or_not_a_database_is_a_clear_error(tmp_path,
     state.write_bytes(b"this is not sqlite" * 100)
     r = cli("send", "--now", NOW)
     assert r.code == 2 and "not a SQLite database" in r.err and "Traceback" not in r.err
+    # a folder, or a device, where the state goes (was "unable to open database file", "disk I/O error")
+    for where in (tmp_path / "state-folder", Path("/dev/null")):
+        (tmp_path / "state-folder").mkdir(exist_ok=True)
+        write_config(tmp_path, (tmp_path / "config.yaml").read_text().split("\nstate:")[0] + f"\nstate: {where}\n")
+        for args in (("send", "--now", NOW), ("match",)):
+            r = cli(*args)
+            assert r.code == 2 and "Traceback" not in r.err, r.err
+            kind = "a folder" if where.is_dir() else "not a regular file"
+            assert r.err.strip() == f"{where}: the state is {kind}, not a SQLite file (see `state:` in the config)"
     assert not list((tmp_path / "outbox").glob("*")) or len(list((tmp_path / "outbox").glob("*"))) == 2
 
 

@@ -189,6 +189,9 @@ class SQLiteState(State):
         empty state.
         """
         path = Path(path)
+        if path.exists() and not path.is_file():  # SQLite said only "unable to open" or "disk I/O error"
+            what = "a folder" if path.is_dir() else "not a regular file"
+            raise StateError(Problem(f"the state is {what}, not a SQLite file (see `state:` in the config)", str(path)))
         if readonly:
             if not path.exists():
                 return cls(path, None, True)
