@@ -9,8 +9,9 @@ The whole command is timed, process start to exit, with its CPU time (on a
 machine others share, wall time includes waiting for a core; CPU time does
 not) and peak RSS: first
 with an empty embedding cache (every paper embedded), then again (a day
-whose papers were all seen before: the cache answers).  Target: under 10 s
-and 500 MB on this 2-core machine.
+whose papers were all seen before: the cache answers), then with two liked
+papers added to every topic (``like:``: each such topic is scored with and
+without them).  Target: under 10 s and 500 MB on this 2-core machine.
 """
 
 from __future__ import annotations
@@ -40,10 +41,15 @@ def about_topics(n: int, rng: random.Random) -> dict:
     return topics
 
 
-def make_ranking_workload(folder: Path, papers: int, topics: int, seed: int = 7) -> Path:
+def make_ranking_workload(folder: Path, papers: int, topics: int, seed: int = 7, liked: int = 0) -> Path:
+    """The workload's config; ``liked`` papers of the day (by title) added to each topic as ``like``."""
     rng = random.Random(seed)
-    write_exports(folder / "papers", vary(sample_papers(), papers, rng))
+    day = vary(sample_papers(), papers, rng)
+    write_exports(folder / "papers", day)
     ranked = about_topics(topics, rng)
+    for topic in ranked.values():
+        if liked:
+            topic["like"] = [title for title, _ in rng.sample(day, liked)]
     config = {
         "sources": [{"type": "hf-papers-text", "path": "papers/"}],
         "topics": ranked,
@@ -68,8 +74,12 @@ def bench_ranking(table, papers: int = 5000, topics: int = 200) -> None:
     """Adds rows to ``table`` (bench/run.py's Table): cold and warm cache."""
     with tempfile.TemporaryDirectory(prefix="digest-ranking-") as tmp:
         config = make_ranking_workload(Path(tmp), papers, topics)
-        for label in ("empty embedding cache", "cached embeddings"):
-            wall, rss, code, cpu = run_match(config)
+        runs = [("empty embedding cache", config), ("cached embeddings", config)]
+        liked = make_ranking_workload(Path(tmp) / "liked", papers, topics, liked=2)
+        (Path(tmp) / "liked" / "cache").symlink_to(Path(tmp) / "cache")  # the same papers: already embedded
+        runs.append(("cached embeddings, 2 liked papers per topic", liked))
+        for label, path in runs:
+            wall, rss, code, cpu = run_match(path)
             table.add(
                 f"newsletter match --json, {papers} papers x {topics} about topics ({label})",
                 f"{wall:.1f} s (CPU {cpu:.1f} s), peak RSS {rss:.0f} MB (exit {code})",

@@ -50,7 +50,9 @@ _ADDRESS = re.compile(
 
 def check_address(value: str) -> str:
     """A bare e-mail address, ``local@domain.tld``; ``ValueError`` otherwise."""
-    if not isinstance(value, str) or not _ADDRESS.match(value) or ".." in value:
+    # fullmatch: the pattern's $ also matches before a final newline, which let
+    # "ada@example.org\n" through to the headers (refused only when composing)
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value) or ".." in value:
         raise ValueError(f"{value!r} is not a valid address")
     return value
 
@@ -64,12 +66,17 @@ def check_header_text(value: str) -> str:
 
 def check_mailbox(value: str) -> str:
     """``Name <addr@host>`` or ``addr@host``."""
-    from email.utils import parseaddr
+    from email.utils import getaddresses
 
     check_header_text(value)
-    _, addr = parseaddr(value)
+    # getaddresses, not parseaddr: parseaddr quietly takes the first of
+    # 'a@b.org, c@d.org' or of 'x@y.org <digest@example.org>' (the email went
+    # out from another address than the one configured)
+    found = getaddresses([value])
     try:
-        check_address(addr)
+        if len(found) != 1:
+            raise ValueError
+        check_address(found[0][1])
     except ValueError:
         raise ValueError(f"{value!r} is not a valid mailbox (expected 'Name <address>' or 'address')") from None
     return value

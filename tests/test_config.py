@@ -243,6 +243,18 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
          "config.yaml:3: subscribers: expected a valid list, got nothing (an empty section?)"),
         ("sources: [hf-papers-text]\ntopics: {t: {any: [x]}}\n",
          "config.yaml:1: sources[0]: expected a mapping, got 'hf-papers-text'"),
+        # A final line break passed the address check (the regex's $) and failed
+        # that subscriber's digest at every send instead.
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "subscribers:\n  - email: \"ada@example.org\\n\"\n    topics: [t]\n",
+         "config.yaml:4: subscribers[0].email: 'ada@example.org\\n' is not a valid address"),
+        # One mailbox: these went out from the first address parseaddr found.
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "email: {from: 'a@example.org, b@example.org'}\n",
+         "config.yaml:3: email.from: 'a@example.org, b@example.org' is not a valid mailbox"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "email: {from: 'x@example.org <digest@example.org>'}\n",
+         "config.yaml:3: email.from: 'x@example.org <digest@example.org>' is not a valid mailbox"),
         # An endless timeout passed validation and failed every message (OverflowError).
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
          "delivery: {transport: smtp, host: h, timeout: .inf}\n",

@@ -24,7 +24,7 @@ with warnings.catch_warnings():  # newer Starlette suggests httpx2 for its test 
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from conftest import ROOT, write_config
+from conftest import ROOT, query, write_config
 
 from newsletter.config import load_config
 from newsletter.errors import ConfigError
@@ -370,3 +370,6 @@ def test_operator_unsubscribe_and_resubscribe_commands(tmp_path, cli):
     assert cli("resubscribe", "bob@example.org").out.strip() == "bob@example.org: subscribed again"
     r = cli("resubscribe", "not-an-address")
     assert r.code == 2 and "'not-an-address' is not a valid address" in r.err
+    r = cli("unsubscribe", "carol@example.org\n")  # a final line break was taken (and recorded)
+    assert r.code == 2 and "'carol@example.org\\n' is not a valid address" in r.err, r.err
+    assert query(tmp_path / "newsletter-state.sqlite3", "SELECT count(*) FROM unsubscribed WHERE email LIKE 'carol%'") == [(0,)]
