@@ -320,6 +320,10 @@ class Fetcher:
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             except httpx.TimeoutException:
                 problem = f"no answer within {self.timeout:g} s"
+            except httpx.UnsupportedProtocol as exc:  # a redirect to file:, ftp:...: asking again ends there again
+                raise InputError(
+                    Problem(f"source {source!r}: redirected to a URL that is not http(s) ({exc})", key)
+                ) from None
             except _Deadline as exc:
                 problem = (
                     f"the answer did not complete within {self.timeout:g} s (http.timeout, for the whole request)"

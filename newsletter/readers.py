@@ -70,9 +70,12 @@ _MAX_NAV_LINES, _MAX_NAV_CHARS = 20, 60
 #: Invisible characters a browser's copy may leave, alone on a line or inside words.
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u2060\ufeff\u00ad"))
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
+_WEEKDAY = r"((mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
 _DATE_LINE = re.compile(
-    rf"^({_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?(,?\s+\d{{4}})?"  # Sep 4, September 4th, 2024
+    rf"^{_WEEKDAY}({_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?(,?\s+\d{{4}})?"  # (Wednesday,) Sep 4, September 4th, 2024
     rf"|\d{{1,2}}\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024
+    rf"|{_MONTH}\s+\d{{4}}"  # September 2024 (the monthly view)
+    r"|week\s+\d{1,2}(,?\s+\d{4})?"  # Week 36, 2024 (the weekly view)
     r"|\d{4}-\d{2}-\d{2})$",  # 2024-09-04
     re.IGNORECASE,
 )

@@ -305,3 +305,12 @@ def test_a_gzip_body_is_decompressed_and_a_corrupt_one_is_named(http_server, clo
             f.get(http_server.url("/bad"), source="blog")
     assert str(info.value).startswith(f"{http_server.url('/bad')}: source 'blog': the response body does not decompress")
     assert len(http_server.requests_to("/bad")) == 1  # the same bytes would come again: not retried
+
+
+def test_a_redirect_to_a_url_that_is_not_http_fails_at_once(http_server, clock, tmp_path):
+    http_server.route("/moved", Reply(302, b"", {"Location": "file:///etc/passwd"}))
+    with fetcher(clock, tmp_path, retries=3) as f:
+        with pytest.raises(InputError) as info:
+            f.get(http_server.url("/moved"), source="blog")
+    assert str(info.value).startswith(f"{http_server.url('/moved')}: source 'blog': redirected to a URL that is not http(s)")
+    assert len(http_server.requests) == 1 and clock.sleeps == []  # not retried: it would end there again

@@ -126,7 +126,11 @@ def test_a_title_beginning_with_subscribe_is_kept_whole():
     assert [p.title for p in parse_hf_papers_text(compact.encode(), "y.txt")] == ["Subscriber Churn Prediction"]
 
 
-@pytest.mark.parametrize("date", ["Sep 4", "Sept 4", "September 4th, 2024", "4 Sep 2024", "2024-09-04"])
+@pytest.mark.parametrize(
+    "date",
+    ["Sep 4", "Sept 4", "September 4th, 2024", "4 Sep 2024", "2024-09-04", "Dec 12", "Jan 3, 2025",
+     "Wednesday, Sep 4", "Wed Sep 4", "September 2024", "Week 36", "Week 36, 2024"],
+)
 def test_date_lines_in_the_header_are_chrome(date):
     text = f"Get trending papers in your email inbox!\n\nSubscribe\n\n{date}\n\nA Title\n\nAn abstract of it.\n"
     assert [p.title for p in parse_hf_papers_text(text.encode(), "x.txt")] == ["A Title"]
