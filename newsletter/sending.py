@@ -328,6 +328,9 @@ class _SendRun:
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.committing = threading.Lock()
         self.relay: _Relay | None = None  # in a send worker: where results go
+        self.delivering = None  # in a big send: how many send workers still deliver (shared)
+        self.left = False  # this send worker's deliveries stopped and it counted itself out
+        self.tried = threading.Event()  # a first outcome came in (see _deliver)
         self.problems: list[Problem] = []  # what stopped a send worker
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
@@ -440,15 +443,36 @@ class _SendRun:
                 if self.stop is not None and self.stop():
                     dispatcher.cancel("stop requested")
                     break
-                self._batch(part, dispatcher)
+                if self._batch(part, dispatcher) and self.delivering is not None:
+                    # a send worker claims no more until its sessions have had a
+                    # first try: one the server turns away claims one part, not three
+                    while not self.tried.wait(0.1) and dispatcher.error is None:
+                        pass
+                if dispatcher.stopped is not None and self._leave_the_rest():
+                    break
         for worker_state in self.worker_states:
             if worker_state is not self.state:
                 worker_state.close()
         self.worker_states.clear()
 
-    def _batch(self, subs: Sequence[Subscriber], dispatcher: Dispatcher) -> None:
+    def _leave_the_rest(self) -> bool:
+        """In a send worker whose deliveries stopped (e.g. the server turned
+        its sessions away): true while another worker still delivers, which
+        takes the parts this one would have claimed only to report them not
+        attempted.  The last one to stop goes on taking them (so the report
+        names every subscriber)."""
+        delivering = self.delivering
+        if delivering is None:
+            return False
+        with delivering.get_lock():
+            if not self.left:
+                self.left = True
+                delivering.value -= 1
+            return delivering.value > 0
+
+    def _batch(self, subs: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
         """Plan ``subs`` together and claim their digests in one transaction,
-        then hand the claimed ones to the dispatcher."""
+        then hand the claimed ones to the dispatcher; returns how many."""
         queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
         with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
             for sub in subs:
@@ -495,6 +519,7 @@ class _SendRun:
                     dot_safe=composed.dot_safe,
                 )
             )
+        return len(ids)
 
     # -- using every core -------------------------------------------------------------
 
@@ -530,6 +555,8 @@ class _SendRun:
         # The workers take the subscribers a part at a time from one shared
         # count, so one slowed down (by the machine's other work) takes fewer.
         taken = ctx.Value("l", 0)
+        # how many workers still deliver (see _leave_the_rest); inherited by each
+        self.delivering = ctx.Value("i", shards)
         workers: list = []
         self.windows: dict = {}
         for i in range(shards):
@@ -647,6 +674,7 @@ class _SendRun:
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
             self.recorded = set()  # what this worker's own connection recorded
+            self.tried = threading.Event()
             # results go to the parent as they happen (progress, then the report)
             self.relay = _Relay(conn, window, parent)
             self.progress, self.keep_results = self.relay, False
@@ -761,6 +789,7 @@ class _SendRun:
 
     def _record(self, outcome: Outcome) -> None:
         """In a delivery thread, right after the attempt: commit what happened."""
+        self.tried.set()
         env = outcome.envelope
         assert env.digest_id is not None, "claimed digests carry their id"
         if outcome.delivered:

@@ -848,6 +848,28 @@ def test_a_big_send_uses_every_configured_connection(tmp_path, cli, smtp_server)
     assert len({m.peer for m in box.messages}) == 3
 
 
+def test_a_big_send_worker_the_server_turns_away_leaves_the_rest_to_the_others(tmp_path, cli, smtp_server):
+    """A server that takes one connection at a time, and a big send on several
+    workers: a worker whose sessions are all turned away claims one part (it
+    waits for its first try before claiming more), then leaves the rest to the
+    worker that got in (it went on claiming parts only to report them not
+    attempted).  The next run sends what is left, each digest once."""
+    from newsletter.sending import CLAIM_BATCH, SHARD_MIN
+
+    shards = min(len(os.sched_getaffinity(0)), 4)  # one per core, at most one per connection
+    box = smtp_server.mailbox
+    box.max_sessions = 1
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 4").replace("retries: 1", "retries: 0"),
+          subscribers=many(SHARD_MIN))
+    r = cli("send", "--now", NOW)
+    sent = int(r.out.strip().splitlines()[-1].split(",")[0].removeprefix("sent "))
+    assert sent >= SHARD_MIN - CLAIM_BATCH * (shards - 1), r.out[-300:] + r.err[-300:]
+    assert len(box.messages) == sent and "Traceback" not in r.err
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat())
+    assert r.code == 0, r.out[-300:] + r.err[-300:]
+    assert box.recipients() == sorted(f"user{i:02}@example.org" for i in range(SHARD_MIN))  # each once
+
+
 # --------------------------------------------------------------------------- a hung server (issue 17)
 
 
