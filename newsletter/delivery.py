@@ -313,6 +313,16 @@ class SMTPTransport:
                         f"(it must hold the SMTP password{' for ' + self.username if self.username else ''})",
                     )
                 )
+            if not (password.isascii() and (self.username or "").isascii()):
+                # smtplib sends the login as ASCII: it failed with a UnicodeEncodeError
+                # whose text, the whole login, reached the output and the state
+                raise ConfigError(
+                    self._problem(
+                        "password_env",
+                        f"environment variable {self.password_env} or the username holds non-ASCII "
+                        "characters, which the SMTP login cannot send (not shown: it is the secret)",
+                    )
+                )
             self._password = password
         if self.security != "none":
             if self.ca_file and not self.ca_file.is_file():
@@ -378,7 +388,10 @@ class SMTPSession:
             if t.password is not None:
                 if not smtp.has_extn("auth"):
                     raise TransportBroken(f"SMTP server {where} does not offer AUTH (is security: none intended?)")
-                smtp.login(t.username or "", t.password)
+                try:
+                    smtp.login(t.username or "", t.password)
+                except UnicodeError:  # its text holds the password: never shown
+                    raise TransportBroken(f"SMTP login to {where} failed: non-ASCII username or password") from None
             return smtp
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)

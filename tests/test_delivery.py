@@ -268,6 +268,11 @@ def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):
     monkeypatch.delenv("NOPE_PW", raising=False)
     with pytest.raises(ConfigError, match="delivery.password_env: environment variable NOPE_PW is not set"):
         SMTPTransport("h", username="u", password_env="NOPE_PW").check()
+    monkeypatch.setenv("NOPE_PW", "pässwörd-sëcret")  # smtplib cannot send it; its error showed it in full
+    with pytest.raises(ConfigError) as info:
+        SMTPTransport("h", username="u", password_env="NOPE_PW").check()
+    assert "delivery.password_env: environment variable NOPE_PW or the username holds non-ASCII" in str(info.value)
+    assert "sëcret" not in str(info.value)
     monkeypatch.setenv("NOPE_PW", "")  # set, but to nothing: said as it is
     with pytest.raises(ConfigError, match="delivery.password_env: environment variable NOPE_PW is empty"):
         SMTPTransport("h", username="u", password_env="NOPE_PW").check()

@@ -436,6 +436,31 @@ def test_starttls_with_auth(tmp_path, cli, starttls_server):
     assert [st for _, st, *_ in digests(tmp_path)][2:] == ["pending", "pending"]
 
 
+def test_a_non_ascii_password_is_refused_before_sending_and_never_shown(tmp_path, cli, starttls_server):
+    """smtplib sends the login as ASCII: a password like 'pässwörd' failed every
+    digest with a UnicodeEncodeError whose text (the whole login) went to stdout,
+    stderr and the state's last_error."""
+    secret = "pässwörd-sëcret"
+    setup(
+        tmp_path,
+        f"""  transport: smtp
+  host: 127.0.0.1
+  port: {starttls_server.port}
+  username: {USER}
+  password_env: DIGEST_SMTP_PASSWORD
+  ca_file: {starttls_server.cert}
+""",
+    )
+    r = cli("-v", "send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": secret})
+    assert r.code == 2, r.out + r.err
+    assert "password_env: environment variable DIGEST_SMTP_PASSWORD or the username holds non-ASCII" in r.err
+    assert "sëcret" not in r.out + r.err and "Traceback" not in r.err
+    assert starttls_server.mailbox.messages == []
+    if (tmp_path / "newsletter-state.sqlite3").exists():
+        assert query(tmp_path / "newsletter-state.sqlite3", "SELECT count(*) FROM digests WHERE last_error LIKE ?",
+                     ("%sëcret%",)) == [(0,)]
+
+
 def test_starttls_rejects_an_unknown_certificate(tmp_path, cli, starttls_server):
     setup(
         tmp_path,
