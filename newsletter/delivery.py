@@ -816,6 +816,15 @@ class Dispatcher:
             self.stopped = reason
             log.error("delivery stopped: %s; the remaining digests stay pending", reason)
 
+    def _redacted(self, text: str) -> str:
+        """``text`` (an unexpected error, bound for the output and the state)
+        without the transport's password, as it is or as ``repr`` writes it."""
+        secret = getattr(self.transport, "password", None)
+        if secret:
+            for form in (secret, repr(secret)[1:-1]):
+                text = text.replace(form, "***")
+        return text
+
     def _next(self, finishing: bool) -> Envelope | None:
         """What another session handed back, else the next queued item.
 
@@ -887,8 +896,9 @@ class Dispatcher:
                             session = self.transport.session()
                         delivered = self._deliver(session, envelope, then)
                     except Exception as exc:  # noqa: BLE001 -- a bug or an odd OS error must not strand the digest
-                        log.error("delivery of %s failed unexpectedly: %r", envelope.message_id, exc)
-                        delivered = Outcome(envelope, False, 1, f"unexpected error: {exc!r}")
+                        why = self._redacted(repr(exc))
+                        log.error("delivery of %s failed unexpectedly: %s", envelope.message_id, why)
+                        delivered = Outcome(envelope, False, 1, f"unexpected error: {why}")
                     if delivered is None:  # handed back (with `then`): the other sessions deliver it
                         return
                     outcome = delivered

@@ -342,6 +342,30 @@ def test_an_unexpected_error_fails_one_message_not_the_batch():
     assert "boom" in outcomes[1].error
 
 
+def test_an_unexpected_error_never_shows_the_password():
+    """An unexpected error's text goes to the output and the state: a password
+    in it (as smtplib's UnicodeEncodeError had the whole login) is blanked out."""
+
+    class Leaky:
+        name, sessions, password = "leaky", 1, "s3cr\x00et-pässword"
+
+        def check(self):
+            pass
+
+        def session(self):
+            return self
+
+        def send(self, env, then=None):
+            raise UnicodeEncodeError("ascii", f"\0user\0{self.password}", 14, 15, "ordinal not in range(128)")
+
+        def close(self):
+            pass
+
+    [outcome], _ = run(Leaky(), [envelope(1)])
+    assert not outcome.delivered and outcome.error.startswith("unexpected error: UnicodeEncodeError(")
+    assert "***" in outcome.error and "pässword" not in outcome.error and "s3cr" not in outcome.error
+
+
 def test_a_server_that_never_greets_times_out_as_a_transient_failure():
     """A listening socket that never says 220: the timeout ends the wait, the
     message stays undelivered (to be retried), and nothing hangs."""
