@@ -865,6 +865,7 @@ class Dispatcher:
         session = None
         taken: Envelope | None | object = _NOTHING  # the next queue item, when already taken
         finishing = False  # had the end-of-queue mark: only handed-back work is left
+        counted = True  # this worker still counts as alive and busy (see _next)
         try:
             while True:
                 if taken is _NOTHING:
@@ -873,6 +874,7 @@ class Dispatcher:
                     envelope, taken = cast(Envelope | None, taken), _NOTHING
                 if envelope is None:
                     if finishing:
+                        counted = False  # _next counted it out
                         return
                     finishing = True
                     continue
@@ -900,13 +902,23 @@ class Dispatcher:
                         log.error("delivery of %s failed unexpectedly: %s", envelope.message_id, why)
                         delivered = Outcome(envelope, False, 1, f"unexpected error: {why}")
                     if delivered is None:  # handed back (with `then`): the other sessions deliver it
+                        counted = False  # _hand_back counted it out
                         return
                     outcome = delivered
                 try:
                     self.on_outcome(outcome)
                 except BaseException as exc:  # noqa: BLE001 -- handed to the caller's thread
                     self.error = self.error or exc
+        except BaseException as exc:  # noqa: BLE001 -- a bug here must fail the run, not hang it
+            self.error = self.error or exc
         finally:
+            if counted:
+                # ended by an exception: the others must not wait for work this one
+                # might hand back (they would wait for ever, and finish() with them)
+                with self.sharing:
+                    self.alive -= 1
+                    self.busy -= 1
+                    self.sharing.notify_all()
             if session is not None:
                 session.close()
 

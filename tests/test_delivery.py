@@ -403,3 +403,33 @@ def test_envelope_addresses_are_angled_like_smtplib_does():
 
     for address in ["reader000001@example.org", "a.b+tag@sub.example.org", "Ada <ada@example.org>", "<x@y.org>", ""]:
         assert _angled(address) == smtplib.quoteaddr(address), address
+
+
+def test_a_delivery_thread_that_fails_ends_the_run_with_its_error_not_a_hang(smtp_server):
+    """A bug in a delivery thread (here: the stop check raising) is raised by
+    finish(); the other sessions do not wait for ever for work it might hand back."""
+    calls = []
+
+    def stop():
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("stop check broke")
+        return False
+
+    outcomes: list = []
+    dispatcher = Dispatcher(plain(smtp_server, connections=3), on_outcome=outcomes.append, stop=stop)
+    done = threading.Event()
+    raised: list = []
+
+    def finish():
+        try:
+            for n in range(8):
+                dispatcher.submit(envelope(n))
+            dispatcher.finish()
+        except RuntimeError as exc:
+            raised.append(exc)
+        done.set()
+
+    threading.Thread(target=finish, daemon=True).start()
+    assert done.wait(30), "finish() hung"
+    assert [str(e) for e in raised] == ["stop check broke"]
