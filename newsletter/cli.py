@@ -12,6 +12,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
@@ -363,11 +364,15 @@ def preview(
         import webbrowser
 
         webbrowser.open(url)
+    # Ctrl-C or SIGTERM stops the loop between polls: a KeyboardInterrupt
+    # could land inside a rebuild (and a lock it holds) and stall the exit.
+    stopping = threading.Event()
+    handlers = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.watch()
-    except KeyboardInterrupt:
-        pass
+        server.watch(should_stop=stopping.is_set, wait=stopping.wait)
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         server.stop()
     click.echo("stopped", err=True)
 

@@ -356,11 +356,21 @@ class PreviewServer:
             self._httpd.server_close()
             self._httpd = None
 
-    def watch(self, interval: float = 1.0, should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Poll the inputs every ``interval`` seconds until ``should_stop()``
-        (or KeyboardInterrupt, which the caller handles)."""
+    def watch(
+        self,
+        interval: float = 1.0,
+        should_stop: Callable[[], bool] = lambda: False,
+        wait: Callable[[float], object] = time.sleep,
+    ) -> None:
+        """Poll the inputs every ``interval`` seconds until ``should_stop()``.
+
+        ``wait(interval)`` waits between polls: give an event's ``wait`` so
+        that setting it (from a signal handler) stops the loop at once, and
+        never in the middle of a rebuild."""
         while not should_stop():
-            time.sleep(interval)
+            wait(interval)
+            if should_stop():
+                break
             self.rebuild_if_changed()
 
 

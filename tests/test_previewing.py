@@ -246,3 +246,28 @@ def test_preview_writes_no_email_where_send_would_send_none(workdir, cli):
     [entry] = json.loads(cli("preview", "--subscriber", "ada@example.org", "--json").out)["subscribers"]
     assert entry["would_send"] is True and entry["papers"] == 0
     assert "no new papers" in (workdir / "preview" / "ada@example.org.txt").read_text(encoding="utf-8")
+
+
+def test_serve_stops_cleanly_on_sigterm(tmp_path):
+    """SIGTERM (a service manager's stop) ends ``preview --serve`` as Ctrl-C
+    does: between polls, exit 0, 'stopped' (it used to die of the signal)."""
+    setup(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    env.pop("NEWSLETTER_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "preview", "--serve", "--port", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    out_q: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, out_q), daemon=True).start()
+    try:
+        assert "Serving" in out_q.get(timeout=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert code == 0
+    assert "stopped" in proc.stderr.read()
