@@ -201,14 +201,16 @@ def wanted(about: str) -> str:
     return " ".join(k.strip() for k in kept if k.strip()) or about
 
 
-#: How a request is phrased, not what it asks for: trimmed off a phrase's
-#: start ("I'm after theory") and end ("classical methods are my core").
-_ASKING_LEAD = frozenset(
+#: Trimmed off a phrase's start and end: stop words, and how a request is
+#: phrased rather than what it asks for ("I'm after theory", "classical
+#: methods are my core").  A phrase may end in a noun the query leaves out
+#: ("classical methods", "empirical studies").
+_LEAD_TRIM = _STOP | frozenset(
     "i i'm im am we we're our my after want wanted care looking focus mainly mostly main contribution is".split()
 )
-_ASKING_TAIL = frozenset("are is both welcome my our core main focus built mean meant".split())
-#: A phrase may end in a noun the query leaves out ("classical methods", "empirical studies").
-_TAIL_STOP = _STOP - frozenset("method methods approach approaches study studies work works".split())
+_TAIL_TRIM = (_STOP - frozenset("method methods approach approaches study studies work works".split())) | frozenset(
+    "are is both welcome my our core main focus built mean meant".split()
+)
 
 
 def phrases(about: str) -> list[str]:
@@ -218,9 +220,9 @@ def phrases(about: str) -> list[str]:
     for sentence in _SENTENCE_SPLIT.split(about):
         for n, chunk in enumerate(_PHRASE_SPLIT.split(sentence)):
             words = chunk.split()
-            while words and (words[0].casefold() in _STOP or words[0].casefold().replace("’", "'") in _ASKING_LEAD):
+            while words and words[0].casefold().replace("’", "'") in _LEAD_TRIM:
                 words.pop(0)
-            while words and (words[-1].casefold() in _TAIL_STOP or words[-1].casefold() in _ASKING_TAIL):
+            while words and words[-1].casefold() in _TAIL_TRIM:
                 words.pop()
             if words and len(words) <= 8:
                 if n == 0 and words[0][1:].islower():
