@@ -119,20 +119,27 @@ def _until(predicate, timeout=20.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def _start_serving(folder):
+    """``newsletter preview --serve`` on any free port in ``folder``: the
+    process and a queue of its stdout lines."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    env.pop("NEWSLETTER_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "preview", "--serve", "--port", "0"],
+        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    out_q: queue.Queue = queue.Queue()
+    threading.Thread(target=_reader, args=(proc.stdout, out_q), daemon=True).start()
+    return proc, out_q
+
+
 def test_serve_reloads_on_template_change(tmp_path):
     tpl = tmp_path / "templates"
     tpl.mkdir()
     shutil.copy(ROOT / "templates" / "digest.txt", tpl / "digest.txt")
     setup(tmp_path, extra="templates: templates\n")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    env.pop("NEWSLETTER_CONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "preview", "--serve", "--port", "0"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    out_q: queue.Queue = queue.Queue()
+    proc, out_q = _start_serving(tmp_path)
     err_q: queue.Queue = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stdout, out_q), daemon=True).start()
     threading.Thread(target=_reader, args=(proc.stderr, err_q), daemon=True).start()
     errors: list[str] = []
 
@@ -252,14 +259,7 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path):
     """SIGTERM (a service manager's stop) ends ``preview --serve`` as Ctrl-C
     does: between polls, exit 0, 'stopped' (it used to die of the signal)."""
     setup(tmp_path)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    env.pop("NEWSLETTER_CONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "preview", "--serve", "--port", "0"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    out_q: queue.Queue = queue.Queue()
-    threading.Thread(target=_reader, args=(proc.stdout, out_q), daemon=True).start()
+    proc, out_q = _start_serving(tmp_path)
     try:
         assert "Serving" in out_q.get(timeout=30)
     finally:
