@@ -88,16 +88,21 @@ MAX_TITLE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 
+def _spaced(text: str) -> str:
+    """One space between words: a browser's copy may carry non-breaking
+    spaces, tabs or doubled spaces where the page shows one."""
+    return " ".join(text.split())
+
+
 def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
-    # A browser's copy may carry non-breaking spaces, tabs or doubled spaces.
-    text = " ".join(text.split())
+    text = _spaced(text)
     return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
 
 
 def _is_header(text: str) -> bool:
-    return " ".join(text.split()).casefold() in HF_HEADER
+    return _spaced(text).casefold() in HF_HEADER
 
 
 def decode_text(data: bytes, name: str) -> str:
@@ -264,7 +269,7 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
                         "to be one; a line of page chrome after the papers?)", name, t_line)
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
-        title, abstract = " ".join(title.split()), " ".join(abstract.split())
+        title, abstract = _spaced(title), _spaced(abstract)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
         last_title = (t_line, title)
         k += 2
@@ -309,7 +314,7 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
 
 def _is_footer(text: str) -> bool:
     """Page chrome after the papers: navigation links, a pagination bar."""
-    return _is_chrome(text) or bool(_PAGINATION.match(" ".join(text.split())))
+    return _is_chrome(text) or bool(_PAGINATION.match(_spaced(text)))
 
 
 def _looks_like_chrome(text: str) -> bool:
