@@ -182,9 +182,10 @@ def evaluate(
     interests, grades, splits = load_labels(folder)
     if settings is None:
         settings = settings_for(interests)
-    papers = [p for p in load_papers() if split == "all" or splits.get(p.id) == split]
+    every = load_papers()
+    papers = [p for p in every if split == "all" or splits.get(p.id) == split]
     liked_ids = set()
-    by_title = {p.title_key: p.id for p in load_papers()}
+    by_title = {p.title_key: p.id for p in every}
     from newsletter.models import normalize_title
 
     for interest in interests.values():
