@@ -346,7 +346,7 @@ subscribers:
     schedule: every 1 minutes
 delivery:
 {smtp(smtp_server.port)}
-http: {{retries: 0, fresh_for: 0}}
+http: {{retries: 0, fresh_for: 0, timeout: 600}}  # 10 s real at 60x (see smtp())
 """,
     )
     http_server.route("/feed.xml", recorded("feed-rss2.xml"))
