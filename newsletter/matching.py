@@ -650,6 +650,12 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                     members = [position[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))]
                 interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, topic.has_rules)
                 found = ranker.rank(interest, members)
+                if not found and members and not topic.about and topic.min_score is None:
+                    # Rules and `like` only, and no liked paper known (each was
+                    # warned about): nothing to rank by, so the rules alone decide,
+                    # as without `like` (with rules the default floor lets every
+                    # member in, so an empty answer can only mean that).
+                    continue
                 results[key] = {
                     pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason)
                     for pid, r in found.items()
