@@ -293,8 +293,21 @@ class Topic(_Model):
     @field_validator("about")
     @classmethod
     def _about_not_empty(cls, value):
-        if value is not None and not value.strip():
+        # Runs only when the key is given: `about:` with nothing after it (YAML
+        # null) is the same mistake as `about: ''`, not "no about" (beside `like`
+        # or rules the sentence would be silently missing).
+        if value is None or not value.strip():
             raise ValueError("'about' is empty: describe the interest in one to a few sentences, or remove the key")
+        if value is not None:
+            from .ranking import content_words
+
+            if not content_words(value):
+                # ranked by nothing, it would pick the day's papers at random, each
+                # "close in meaning to your interest"
+                raise ValueError(
+                    f"'about' ({value.strip()[:60]!r}) has no word to rank papers by, only common words "
+                    "or symbols: describe the interest in one to a few sentences"
+                )
         return value
 
     @field_validator("like")
@@ -671,8 +684,13 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         root, data = (None, plain[0]) if plain is not None else _load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
         what = " ".join(filter(None, [exc.context, exc.problem]))
+        if exc.context_mark and "quoted scalar" in (exc.context or "") and "end of stream" in (exc.problem or ""):
+            # PyYAML notices a missing closing quote only at the end of the file:
+            # the line to fix is where the quote opens.
+            mark = exc.context_mark
+            what = f"a quoted string starts here and is never closed ({what})"
+        line = mark.line + 1 if mark else None
         rows = text.splitlines()
         bad = rows[line - 1] if line and line <= len(rows) else ""
         if "\t" in bad[: len(bad) - len(bad.lstrip())]:

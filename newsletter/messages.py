@@ -63,7 +63,8 @@ def new_message_id(config: Config) -> str:
 def unsubscribe_url(config: Config, subscriber: Subscriber) -> str | None:
     """Where the footer's "unsubscribe" points: with ``web:`` set, the
     subscriber's signed page on ``newsletter serve``; otherwise the configured
-    ``email.unsubscribe`` with ``{email}`` filled in (URL-quoted).
+    ``email.unsubscribe`` with ``{email}`` filled in (URL-quoted), else a
+    ``mailto:`` to the From address with subject "unsubscribe".
 
     Non-ASCII characters are percent-encoded (UTF-8): the URL goes into the
     List-Unsubscribe header as it is, where mail clients do not decode
@@ -74,16 +75,23 @@ def unsubscribe_url(config: Config, subscriber: Subscriber) -> str | None:
     return _configured_url(config, subscriber)
 
 
-def _configured_url(config: Config, subscriber: Subscriber) -> str | None:
+def _configured_url(config: Config, subscriber: Subscriber) -> str:
+    """``email.unsubscribe`` for this subscriber; without one, a mail to the
+    From address: every digest says how to leave it (List-Unsubscribe and the
+    footer), also from a config that never set up unsubscribing."""
     url = config.email.unsubscribe
     if not url:
-        return None
+        return _from_mailto(config)
     if "{email}" in url:
         email = subscriber.email
         # quote_plus, without its per-character work for the common address
         quoted = email.replace("@", "%40") if _URL_SAFE_ADDRESS.fullmatch(email) else quote_plus(email)
         url = url.replace("{email}", quoted)
     return _NOT_URL_ASCII.sub(lambda m: quote(m.group()), url)
+
+
+def _from_mailto(config: Config) -> str:
+    return f"mailto:{parseaddr(config.email.from_)[1]}?subject=unsubscribe"
 
 
 _NOT_URL_ASCII = re.compile(r"[^\x21-\x7e]")
@@ -107,12 +115,8 @@ def list_unsubscribe(config: Config, subscriber: Subscriber, url: str | None = N
     signed = links(config)
     if signed is None:
         url = url or _configured_url(config, subscriber)
-        if not url:
-            return [], False
         return [_list_entry(config, url, ("email", "unsubscribe"))], url.startswith("https://")
     mailto = _configured_url(config, subscriber)
-    if not mailto:
-        mailto = f"mailto:{parseaddr(config.email.from_)[1]}?subject=unsubscribe"
     return [
         _list_entry(config, url or signed.unsubscribe_url(subscriber.email), ("web", "base_url")),
         _list_entry(config, mailto, ("email", "unsubscribe")),

@@ -142,6 +142,11 @@ _STOP = frozenset(
 )
 
 
+def content_words(text: str) -> list[str]:
+    """The words of ``text`` that can rank papers: not common words, not numbers."""
+    return [w for w in _WORD.findall(text.casefold()) if w not in _STOP and not w.isdigit()]
+
+
 def paper_text(paper: Paper) -> str:
     return f"{paper.title}. {paper.abstract}"
 

@@ -419,3 +419,33 @@ def test_anchors_tags_and_streams_take_the_node_path(text):
     from newsletter.config import _load_plain
 
     assert _load_plain(text, "c.yaml") is None
+
+
+@pytest.mark.parametrize("value", ["", " ''", " ~", " null"])
+def test_an_about_left_empty_is_located_whatever_way_it_is_empty(workdir, cli, value):
+    """`about:` with nothing after it is YAML null: beside `like` (or rules) the
+    topic would silently lose its sentence; it is the same mistake as `about: ''`."""
+    text = BASIC_CONFIG.replace(
+        '    any: ["diffusion model*", "score-based"]\n',
+        f'    any: ["diffusion model*", "score-based"]\n    about:{value}\n    like: ["2206.00364"]\n',
+    )
+    write_config(workdir, text)
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:8: topics.diffusion.about: 'about' is empty: describe the interest in one "
+        "to a few sentences, or remove the key"
+    ], result.err
+
+
+def test_an_unclosed_quote_is_reported_where_it_opens(workdir, cli):
+    """PyYAML notices a missing closing quote only at the end of the file;
+    the line to fix is the one where the quote opens."""
+    write_config(workdir, BASIC_CONFIG + 'email:\n  from: "Digest <digest@example.org>\ndelivery:\n  transport: outbox\n')
+    opened = len(BASIC_CONFIG.lstrip("\n").splitlines()) + 2
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        f"config.yaml:{opened}: malformed YAML: a quoted string starts here and is never closed "
+        "(while scanning a quoted scalar found unexpected end of stream)"
+    ], result.err

@@ -362,3 +362,19 @@ def test_a_non_ascii_subject_keeps_every_space(config, subject):
     assert folded is not None
     assert str(make_header(decode_header(folded.group(1).replace("\r\n ", " ")))) == subject
     assert all(len(line) <= 78 for line in header.split("\r\n"))
+
+
+def test_without_an_unsubscribe_setting_the_from_address_takes_the_requests(workdir, cli):
+    """Neither `email.unsubscribe` nor `web:` (as `newsletter init` writes it):
+    the digest still says how to unsubscribe, in its headers and both parts,
+    by mail to the From address (as the `web:` set-up's mailto: does)."""
+    write_config(workdir, BASIC_CONFIG + 'email:\n  from: "Lab Digest <news@lab.example.org>"\n')
+    assert cli("send").code == 0
+    eml = sorted((workdir / "outbox").glob("*ada@example.org*.eml"))[0]
+    msg = message_from_bytes(eml.read_bytes(), policy=default)
+    assert msg["List-Unsubscribe"] == "<mailto:news@lab.example.org?subject=unsubscribe>"
+    assert msg["List-Unsubscribe-Post"] is None  # a mailto: is not one-click
+    text = msg.get_body(("plain",)).get_content()
+    html = msg.get_body(("html",)).get_content()
+    assert "Unsubscribe: mailto:news@lab.example.org?subject=unsubscribe" in text
+    assert 'href="mailto:news@lab.example.org?subject=unsubscribe"' in html

@@ -169,6 +169,13 @@ def test_like_that_matches_no_paper_is_a_warning_not_an_error(workdir):
     "replace, expected",
     [
         (("about: >-", "about: ''\n    x_about: >-"), "config.yaml:7: topics.generative.about: 'about' is empty"),
+        (
+            ("about: >-", "about: 'all of these, and with it'\n    x_about: >-"),
+            "config.yaml:7: topics.generative.about: 'about' ('all of these, and with it') has no word to rank papers by",
+        ),
+        (("about: >-", "about: '\U0001f642 \u2728 42'\n    x_about: >-"), (
+            "config.yaml:7: topics.generative.about: 'about' ('\U0001f642 \u2728 42') has no word to rank papers by"
+        )),
         (("faster sampling.\n", "faster sampling.\n    min_score: 1.5\n"), "config.yaml:10: topics.generative.min_score: "),
         (("faster sampling.\n", "faster sampling.\n    min_score: -0.1\n"), "config.yaml:10: topics.generative.min_score: "),
         (("faster sampling.\n", "faster sampling.\n    like: ['']\n"), "config.yaml:10: topics.generative.like: empty entry"),

@@ -18,7 +18,8 @@ from datetime import UTC
 import pytest
 from conftest import ROOT, run_newsletter, write_config
 from smtp_server import smtp_server  # noqa: F401
-from test_send import digests, export, setup, smtp
+from test_send import digests, export, setup
+from test_send import smtp as plain_smtp
 
 
 def _libfaketime() -> str | None:
@@ -31,6 +32,17 @@ def _libfaketime() -> str | None:
 
 LIBFAKETIME = _libfaketime()
 pytestmark = pytest.mark.skipif(LIBFAKETIME is None, reason="needs Debian's faketime (libfaketime)")
+
+
+def smtp(port: int, more: str = "") -> str:
+    """test_send's SMTP delivery settings for a daemon under the fast clock.
+
+    libfaketime speeds up timeouts as well as the clock: a socket's 5 s
+    timeout is 83 ms of real time at 60x, which a busy machine's test server
+    can miss.  The message then times out, and the next run sends it again
+    (rightly, since it may have arrived), so the mailbox holds a duplicate.
+    600 s at 60x is 10 s of real time."""
+    return plain_smtp(port, more).replace("timeout: 5\n", "timeout: 600\n")
 
 
 def start_run(folder, fake_start: str, *args: str, speed: int = 60) -> subprocess.Popen:
@@ -334,7 +346,7 @@ subscribers:
     schedule: every 1 minutes
 delivery:
 {smtp(smtp_server.port)}
-http: {{retries: 0, fresh_for: 0}}
+http: {{retries: 0, fresh_for: 0, timeout: 600}}  # 10 s real at 60x (see smtp())
 """,
     )
     http_server.route("/feed.xml", recorded("feed-rss2.xml"))
@@ -408,7 +420,7 @@ def test_sigterm_with_a_hung_server_exits_within_the_smtp_timeout(tmp_path, smtp
 
     box = smtp_server.mailbox
     box.hang_data = True
-    delivery = smtp(smtp_server.port).replace("timeout: 5", "timeout: 4").replace("retries: 1", "retries: 3")
+    delivery = plain_smtp(smtp_server.port).replace("timeout: 5", "timeout: 4").replace("retries: 1", "retries: 3")
     setup(tmp_path, delivery, subscribers=many(30), extra="schedule: every 1 hours")
     assert run_newsletter("send", "--now", "2026-11-23T06:00:00+00:00", cwd=tmp_path).code == 0  # all seen, none due
     assert box.data_count == 0
