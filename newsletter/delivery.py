@@ -344,6 +344,29 @@ class SMTPTransport:
         return self._context
 
 
+#: The AUTH mechanisms ``smtplib`` implements (its ``auth_<name>`` methods:
+#: CRAM-MD5, LOGIN, PLAIN); ``login`` picks among them.
+AUTH_MECHANISMS = tuple(
+    sorted(name[len("auth_"):].upper().replace("_", "-") for name in dir(smtplib.SMTP) if name.startswith("auth_"))
+)
+
+
+def _check_mechanisms(smtp: smtplib.SMTP, where: str) -> None:
+    """Raise :class:`TransportBroken` when the server offers no AUTH mechanism
+    we can use (only GSSAPI, NTLM, XOAUTH2...): a configuration problem that
+    no retry changes, where ``smtplib`` says only "No suitable authentication
+    method found".  Mechanism names are case-insensitive (RFC 4954): the
+    server's are upper-cased for ``login``, which compares them as written."""
+    offered = smtp.esmtp_features.get("auth", "").upper().split()
+    smtp.esmtp_features["auth"] = " ".join(offered)
+    if not set(offered) & set(AUTH_MECHANISMS):
+        raise TransportBroken(
+            f"SMTP server {where} offers AUTH only by {' '.join(offered) or 'no mechanism'}, which this client "
+            f"cannot use (it can use {', '.join(AUTH_MECHANISMS)}): enable one of those for this account, "
+            "or relay through a server that does"
+        )
+
+
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
@@ -388,6 +411,7 @@ class SMTPSession:
             if t.password is not None:
                 if not smtp.has_extn("auth"):
                     raise TransportBroken(f"SMTP server {where} does not offer AUTH (is security: none intended?)")
+                _check_mechanisms(smtp, where)
                 try:
                     smtp.login(t.username or "", t.password)
                 except UnicodeError:  # its text holds the password: never shown

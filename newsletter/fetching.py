@@ -7,6 +7,11 @@
   at the deadline, and a size cap (``max_bytes``, counted after decompression)
   beyond which the source fails instead of filling memory;
 - a ``User-Agent`` naming the tool and version;
+- compressed answers: ``Accept-Encoding`` offers exactly what
+  :func:`decompressed` decodes (gzip, deflate, br, zstd), 64 KiB of
+  output at a time, so ``max_bytes`` holds however well a body packs
+  (a few hundred bytes of brotli can unpack to gigabytes); a body in an
+  encoding not offered fails the source at once, naming the encoding;
 - retries with exponential backoff on 429, 5xx and connection errors, waiting
   what ``Retry-After`` asks (seconds or an HTTP date); a server asking for
   longer than ``max_wait`` fails the source at once, saying so (it would not
@@ -27,12 +32,14 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import io
 import json
 import logging
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -185,6 +192,128 @@ class _TooBig(Exception):
     pass
 
 
+class _Undecodable(Exception):
+    """The body is compressed in an encoding the client cannot decode (and
+    did not offer), or does not decompress: asking again would bring the
+    same bytes."""
+
+
+#: The most a decoder hands on at a time: the size cap is checked between pieces.
+_PIECE = 64 * 1024
+
+
+def _inflate(chunks: Iterable[bytes], wbits: int) -> Iterator[bytes]:
+    """zlib (gzip, deflate), at most ``_PIECE`` bytes out at a time.  A
+    ``deflate`` body without its zlib header (raw, as some servers send it,
+    ``wbits`` 0) is read as raw deflate, as browsers and httpx do."""
+    d = zlib.decompressobj(wbits or zlib.MAX_WBITS)
+    started = False
+    for chunk in chunks:
+        data = chunk
+        while data and not d.eof:
+            try:
+                out = d.decompress(data, _PIECE)
+            except zlib.error:
+                if wbits or started:
+                    raise
+                d, wbits = zlib.decompressobj(-zlib.MAX_WBITS), -zlib.MAX_WBITS  # raw deflate
+                continue
+            started = True
+            data = d.unconsumed_tail
+            if out:
+                yield out
+    if out := d.flush():
+        yield out
+    if started and not d.eof:
+        raise zlib.error("the compressed data ends before its end (truncated)")
+
+
+def _unbrotli(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    import brotli
+
+    d = brotli.Decompressor()
+    seen = False
+    for chunk in chunks:
+        seen = seen or bool(chunk)
+        out = d.process(chunk, output_buffer_limit=_PIECE)
+        while True:
+            if out:
+                yield out
+            if d.can_accept_more_data():
+                break
+            out = d.process(b"", output_buffer_limit=_PIECE)
+    if seen and not d.is_finished():
+        raise brotli.error("the compressed data ends before its end (truncated)")
+
+
+class _ChunkReader(io.RawIOBase):
+    """An iterator of chunks as a binary stream, for zstandard's stream reader."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        super().__init__()
+        self.chunks = iter(chunks)
+        self.rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.rest:
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return 0
+            self.rest = chunk
+        n = min(len(buffer), len(self.rest))
+        buffer[:n], self.rest = self.rest[:n], self.rest[n:]
+        return n
+
+
+def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    import zstandard
+
+    with zstandard.ZstdDecompressor().stream_reader(io.BufferedReader(_ChunkReader(chunks)), read_across_frames=True) as reader:
+        while out := reader.read(_PIECE):
+            yield out
+
+
+#: Content-Encoding -> how to undo it; ``Accept-Encoding`` offers exactly these.
+DECODERS: dict[str, Callable[[Iterable[bytes]], Iterator[bytes]]] = {
+    "gzip": lambda chunks: _inflate(chunks, 16 + zlib.MAX_WBITS),
+    "x-gzip": lambda chunks: _inflate(chunks, 16 + zlib.MAX_WBITS),
+    "deflate": lambda chunks: _inflate(chunks, 0),
+    "br": _unbrotli,
+    "zstd": _unzstd,
+}
+ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+
+
+def decompressed(chunks: Iterable[bytes], encodings: list[str]) -> Iterator[bytes]:
+    """The body ``chunks`` with its ``Content-Encoding`` layers undone (the last
+    applied first), at most 64 KiB at a time whatever the compression ratio:
+    httpx's own decoders hand on all a chunk unpacks to at once.  Raises
+    :class:`_Undecodable` for an encoding not in :data:`DECODERS` or a body
+    that does not decompress."""
+    import brotli
+    import zstandard
+
+    unknown = [e for e in encodings if e not in DECODERS and e != "identity"]
+    if unknown:
+        raise _Undecodable(
+            f"the server sent the body compressed as {', '.join(repr(e) for e in unknown)} (Content-Encoding), "
+            f"which this client cannot decode and did not ask for (it accepts {ACCEPT_ENCODING})"
+        )
+    out: Iterable[bytes] = chunks
+    for encoding in reversed(encodings):
+        if encoding != "identity":
+            out = DECODERS[encoding](out)
+    try:
+        yield from out
+    except (zlib.error, brotli.error, zstandard.ZstdError) as exc:
+        raise _Undecodable(
+            f"the response body does not decompress as its Content-Encoding ({', '.join(encodings)}) says ({exc})"
+        ) from None
+
+
 class _Deadline(Exception):
     def __init__(self, answered: bool) -> None:
         super().__init__()
@@ -265,7 +394,7 @@ class Fetcher:
                 timeout=self.timeout,
                 limits=httpx.Limits(max_keepalive_connections=0),  # one socket per request (see _request)
                 follow_redirects=True,
-                headers={"User-Agent": self.user_agent or default_user_agent()},
+                headers={"User-Agent": self.user_agent or default_user_agent(), "Accept-Encoding": ACCEPT_ENCODING},
             )
         return self._client
 
@@ -316,7 +445,7 @@ class Fetcher:
             wait: float | None = None
             try:
                 response, body = self._request(full, headers)
-            except _TooBig as exc:
+            except (_TooBig, _Undecodable) as exc:
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             except httpx.TimeoutException:
                 problem = f"no answer within {self.timeout:g} s"
@@ -332,11 +461,6 @@ class Fetcher:
                 )
             except httpx.TransportError as exc:
                 problem = f"connection failed: {exc or type(exc).__name__}"
-            except httpx.DecodingError as exc:  # the same bytes would come again
-                raise InputError(
-                    Problem(f"source {source!r}: the response body does not decompress as its Content-Encoding "
-                            f"says ({exc})", key)
-                ) from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             else:
@@ -404,14 +528,20 @@ class Fetcher:
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self.max_bytes and "Content-Encoding" not in response.headers:
                     raise _TooBig(self._too_big(int(declared)))
+                encodings = [e.strip().lower() for e in response.headers.get_list("Content-Encoding", split_commas=True)]
                 chunks, size = [], 0
-                for chunk in response.iter_bytes():
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise _TooBig(self._too_big(None))
-                    chunks.append(chunk)
-                    if self.monotonic() > deadline:
-                        raise _Deadline(answered)
+                try:
+                    for chunk in decompressed(response.iter_raw(), [e for e in encodings if e]):
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            raise _TooBig(self._too_big(None))
+                        chunks.append(chunk)
+                        if self.monotonic() > deadline:
+                            raise _Deadline(answered)
+                except _Undecodable:
+                    if response.is_success:
+                        raise
+                    chunks = []  # an error page's body is a bonus: its status is the news
                 if fired.is_set():
                     raise _Deadline(answered)
                 return response, b"".join(chunks)

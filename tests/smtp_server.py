@@ -176,6 +176,18 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _with_mechanisms(mechanisms: tuple[str, ...]) -> Mailbox:
+    """A mailbox whose server also advertises ``mechanisms`` (aiosmtpd offers a
+    mechanism for each ``auth_NAME`` method of its handler, ``__`` for ``-``);
+    each of them refuses every login."""
+
+    async def refuse(self, server, args):
+        return AuthResult(success=False, handled=False)
+
+    methods = {f"auth_{m.replace('-', '__')}": refuse for m in mechanisms if m not in ("LOGIN", "PLAIN")}
+    return type("MechanismsMailbox", (Mailbox,), methods)()
+
+
 class _LimitedSMTP(SMTP):
     """aiosmtpd's SMTP, turning away connections over ``Mailbox.max_sessions``
     (as servers do, with a 421 greeting) and counting the open ones."""
@@ -212,8 +224,18 @@ class _Controller(Controller):
 class Server:
     """A running aiosmtpd; ``mailbox`` is its handler, ``port`` where it listens."""
 
-    def __init__(self, port: int | None = None, *, tls: str | None = None, folder: Path | None = None, auth: bool = False):
-        self.mailbox = Mailbox()
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        tls: str | None = None,
+        folder: Path | None = None,
+        auth: bool = False,
+        mechanisms: tuple[str, ...] | None = None,
+    ):
+        """``mechanisms``: the AUTH mechanisms to advertise instead of aiosmtpd's
+        LOGIN and PLAIN (those not built in are offered and always fail)."""
+        self.mailbox = _with_mechanisms(mechanisms) if mechanisms else Mailbox()
         self.port = port or free_port()
         self.cert = None
         kwargs = {}
@@ -225,9 +247,11 @@ class Server:
                 kwargs.update(tls_context=context, require_starttls=True)
             else:
                 kwargs.update(ssl_context=context)
-        if auth:
+        if auth or mechanisms:
             # aiosmtpd does not know an implicit-TLS socket is encrypted
             kwargs.update(authenticator=authenticator, auth_require_tls=tls == "starttls")
+        if mechanisms:
+            kwargs.update(auth_exclude_mechanism=[m for m in ("LOGIN", "PLAIN") if m not in mechanisms])
         self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)
         self.controller.start()
 

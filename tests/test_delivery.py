@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
 
 import pytest
-from smtp_server import PASSWORD, USER, free_port, smtp_server, starttls_server  # noqa: F401
+from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, starttls_server  # noqa: F401
 
 from newsletter.delivery import (
     Dispatcher,
@@ -262,6 +262,29 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
     assert all("not attempted" in o.error for o in outcomes[1:])
     assert not any(PASSWORD in o.error for o in outcomes)
     assert starttls_server.mailbox.messages == []
+
+
+@pytest.mark.parametrize("mechanisms", [("GSSAPI", "NTLM"), ("XOAUTH2",)])
+def test_a_server_offering_only_auth_mechanisms_we_lack_stops_the_batch(mechanisms, monkeypatch):
+    """No mechanism in common is a configuration problem, not a connection one:
+    smtplib's "No suitable authentication method found" was retried as
+    "cannot connect"; it is one clear error naming both sides, and the batch stops."""
+    server = Server(mechanisms=mechanisms)
+    try:
+        monkeypatch.setenv("DIGEST_PW", PASSWORD)
+        t = SMTPTransport("127.0.0.1", server.port, security="none", username=USER, password_env="DIGEST_PW", timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(n) for n in range(3)], retries=3)
+    finally:
+        server.stop()
+    offered = " ".join(mechanisms)
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{server.port} offers AUTH only by {offered}, which this client cannot use "
+        "(it can use CRAM-MD5, LOGIN, PLAIN): enable one of those for this account, or relay through a server that does"
+    )
+    assert outcomes[0].tries == 1 and slept == []  # not retried: it would not change
+    assert all("not attempted" in o.error for o in outcomes[1:])
+    assert not any(o.delivered for o in outcomes) and server.mailbox.messages == []
 
 
 def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):

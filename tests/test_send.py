@@ -436,6 +436,23 @@ def test_starttls_with_auth(tmp_path, cli, starttls_server):
     assert [st for _, st, *_ in digests(tmp_path)][2:] == ["pending", "pending"]
 
 
+def test_a_server_without_a_usable_auth_mechanism_fails_the_send_clearly(tmp_path, cli):
+    """A server offering AUTH only by mechanisms smtplib lacks: one line naming the
+    server and both sides' mechanisms, exit 1, the digests stay pending."""
+    server = Server(mechanisms=("GSSAPI", "NTLM"))
+    try:
+        setup(tmp_path, smtp(server.port, f"  username: {USER}\n  password_env: DIGEST_SMTP_PASSWORD\n"))
+        r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    finally:
+        server.stop()
+    assert r.code == 1, r.out + r.err
+    assert f"SMTP server 127.0.0.1:{server.port} offers AUTH only by GSSAPI NTLM" in r.out
+    assert "(it can use CRAM-MD5, LOGIN, PLAIN)" in r.out and "cannot connect" not in r.out + r.err
+    assert "Traceback" not in r.err and PASSWORD not in r.out + r.err
+    assert [st for _, st, *_ in digests(tmp_path)] == ["pending", "pending"]
+    assert server.mailbox.messages == []
+
+
 def test_a_non_ascii_password_is_refused_before_sending_and_never_shown(tmp_path, cli, starttls_server):
     """smtplib sends the login as ASCII: a password like 'pässwörd' failed every
     digest with a UnicodeEncodeError whose text (the whole login) went to stdout,
