@@ -1013,6 +1013,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
     elif kind == "union_tag_not_found":
         path = path + ("type",)
         message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"
+    elif kind == "too_short" and not value:
+        # pydantic says "list should have at least 1 item after validation, not 0"
+        what = {"sources": "source", "topics": "topic"}.get(str(path[-1]), "entry")
+        message = f"is empty; give at least one {what}"
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (

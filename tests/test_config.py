@@ -449,3 +449,14 @@ def test_an_unclosed_quote_is_reported_where_it_opens(workdir, cli):
         f"config.yaml:{opened}: malformed YAML: a quoted string starts here and is never closed "
         "(while scanning a quoted scalar found unexpected end of stream)"
     ], result.err
+
+
+def test_an_empty_list_that_needs_entries_says_what_to_add(workdir, cli):
+    text = BASIC_CONFIG.replace("    topics: [diffusion]\n", "    topics: []\n")
+    write_config(workdir, text.replace("sources:\n  - type: hf-papers-text\n    path: papers/\n", "sources: []\n"))
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:1: sources: is empty; give at least one source",
+        "config.yaml:12: subscribers[0].topics: is empty; give at least one topic",
+    ], result.err
