@@ -275,6 +275,25 @@ def _check_term(term: str) -> str:
 TermText = Annotated[str, AfterValidator(_check_term)]
 
 
+#: The links a researcher copies for a paper: its arXiv abstract, PDF or HTML page,
+#: ``arXiv:ID``, its Hugging Face papers page.  Each names the paper by its arXiv id.
+_PAPER_LINK = re.compile(
+    r"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
+    r"|arxiv:\s*"
+    r"|(?:https?://)?(?:www\.)?huggingface\.co/papers/)"
+    r"(?P<id>\d{4}\.\d{4,5}(?:v\d+)?|[a-z][a-z.-]*/\d{7}(?:v\d+)?)(?:\.pdf)?/?",
+    re.IGNORECASE,
+)
+
+
+def liked_reference(entry: str) -> str:
+    """A ``like`` entry as the ranker looks it up: the arXiv id when the entry
+    is a link to the paper (or ``arXiv:ID``), else the entry as written (an
+    id or a title)."""
+    found = _PAPER_LINK.fullmatch(entry.strip())
+    return found.group("id") if found else entry
+
+
 class Topic(_Model):
     name: str | None = None
     any: list[TermText] = []
@@ -316,7 +335,7 @@ class Topic(_Model):
         for entry in value:
             if not entry.strip():
                 raise ValueError("empty entry in 'like': give an arXiv id or the title of a paper")
-        return value
+        return [liked_reference(entry) for entry in value]
 
     @property
     def ranked(self) -> bool:
