@@ -36,7 +36,7 @@ from .errors import ConfigError, Problem, line_of
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
-DEFAULT_SUBJECT = "{{ count }} new papers: {{ topics | join(', ') }}"
+DEFAULT_SUBJECT = "{{ count }} new paper{{ 's' if count != 1 }}: {{ topics | join(', ') }}"
 FIELDS = ("title", "abstract", "authors", "categories")
 
 _ADDRESS = re.compile(
