@@ -1101,7 +1101,13 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():
             continue
         if src.get("type") == "hf-papers-text" and not expand_paths(base, src["path"]):
-            add(("sources", i, "path"), f"{src['path']!r} matches no file")
+            if (base / os.path.expanduser(src["path"])).is_dir():
+                # a folder's subfolders are not read: say so, with the glob that reads them
+                inside = f"{src['path'].rstrip('/')}/**/*.txt"
+                add(("sources", i, "path"), f"{src['path']!r} is a folder with no files in it "
+                    f"(its subfolders are not read; {inside!r} reads them)")
+            else:
+                add(("sources", i, "path"), f"{src['path']!r} matches no file")
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
             add(("sources", i, "path"), f"{src['path']!r}: no such file")
 

@@ -506,3 +506,18 @@ def test_a_liked_paper_may_be_given_by_the_link_a_researcher_copies(tmp_path, cl
     write_config(tmp_path, LIKED.replace("LIKE", '"https://example.org/paper/2406.04876"'))
     other = cli("match", "--json")
     assert "like 'https://example.org/paper/2406.04876' matches no known paper" in other.err  # not a link we know
+
+
+def test_a_folder_without_files_says_its_subfolders_are_not_read(workdir, cli):
+    (workdir / "exports").mkdir()
+    (workdir / "exports" / "2024").mkdir()
+    (workdir / "exports" / "2024" / "day.txt").write_bytes((workdir / "papers" / "hf-papers-compact.txt").read_bytes())
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: exports/\n"))
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'exports/' is a folder with no files in it "
+        "(its subfolders are not read; 'exports/**/*.txt' reads them)"
+    ], result.err
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: exports/**/*.txt\n"))
+    assert cli("validate").code == 0
