@@ -108,7 +108,8 @@ def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
     :class:`ConfigError` (exit 2) naming the file otherwise.
     """
     target = Path(path)
-    if target.is_dir():
+    # A trailing slash names a folder even before it exists (Path drops the slash).
+    if target.is_dir() or str(path).endswith(("/", os.sep)):
         target = target / "config.yaml"
     if target.exists() and not force:
         raise ConfigError(Problem("already exists; not overwritten (use --force to replace it)", str(target)))

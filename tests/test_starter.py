@@ -107,3 +107,16 @@ def test_starter_web_block_uncommented_is_valid(tmp_path, monkeypatch):
     config = parse_config(text, tmp_path / "config.yaml")
     monkeypatch.setenv("NEWSLETTER_SECRET", "starter-secret-0123456789")
     assert config.web is not None and links(config).base_url == "https://digest.example.org"
+
+
+def test_init_into_a_folder_that_does_not_exist_yet(tmp_path, cli):
+    """`init digest/` (a trailing slash: a folder) makes the folder and writes
+    digest/config.yaml; it wrote a file named `digest`."""
+    result = cli("init", "digest/")
+    assert result.code == 0, result.err
+    assert (tmp_path / "digest").is_dir()
+    assert (tmp_path / "digest" / "config.yaml").is_file()
+    assert "wrote digest/config.yaml" in result.out
+    assert cli("--config", "digest/config.yaml", "validate").code == 0
+    again = cli("init", "digest/")
+    assert again.code == 2 and "digest/config.yaml: already exists" in again.err
