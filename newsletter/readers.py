@@ -63,6 +63,27 @@ HF_CHROME = HF_HEADER | frozenset(
         "Search any paper with AI",
     )
 )
+#: The words of the site's menus and footers (and of a browser's copy of
+#: them: "Skip to main content", a search box's placeholder), case-folded.  A
+#: copy of the whole page may put a menu on one line: see :func:`_is_menu`.
+MENU_WORDS = frozenset(
+    """
+    hugging face huggingface models model datasets dataset spaces space posts docs documentation
+    enterprise pricing log login logout sign signup up in out community solutions learn discord
+    forum forums github blog about company tos terms of service privacy policy jobs careers press
+    website status changelog collections collection papers paper daily weekly monthly trending new
+    home menu search users organizations inference endpoints providers huggingchat chat tasks hub
+    api pro account settings profile notifications toggle navigation skip to main content back next
+    previous more load show all see view theme system dark light mode language english cookies
+    submit any with ai browse explore open source and
+    """.split()
+)
+#: A new menu item the list above does not know yet: one word in this many.
+_MENU_UNKNOWN_PER = 6
+#: Fewer words are a short line (allowed above the header anyway) or a title.
+_MENU_MIN_WORDS = 4
+_MENU_WORD = re.compile(r"[^\W_]+")
+_YEAR_OR_COUNT = re.compile(r"\d+(\.\d+)?[km]?")
 #: Page numbers and ellipses of a pagination bar.
 _PAGINATION = re.compile(r"^(\d{1,3}|\.\.\.|…|[‹«<]|[›»>])$")
 #: Leading lines (site navigation) before the header: few, and short.
@@ -99,6 +120,32 @@ def _is_chrome(text: str) -> bool:
         return False
     text = _spaced(text)
     return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
+
+
+def _is_menu(text: str) -> bool:
+    """A site menu or footer copied as one paragraph ("Hugging Face Models
+    Datasets Spaces Posts Docs Enterprise Pricing Log In Sign Up", "© 2024
+    Hugging Face · Terms of Service · Privacy"): four words or more, all of
+    them the site's (:data:`MENU_WORDS`, a year or a count), but one in
+    :data:`_MENU_UNKNOWN_PER` that may be a menu item added since.  A title or
+    a sentence has words of its own: it is not taken for a menu (and the
+    callers look for menus only around the page header and after the papers)."""
+    if len(text) > 2 * _MAX_CHROME_CHARS:
+        return False
+    words = unknown = 0
+    for m in _MENU_WORD.finditer(text.casefold()):
+        words += 1
+        word = m.group()
+        if word not in MENU_WORDS and not _YEAR_OR_COUNT.fullmatch(word):
+            unknown += 1
+            if unknown * _MENU_UNKNOWN_PER > max(words, _MENU_UNKNOWN_PER):
+                return False
+    return words >= _MENU_MIN_WORDS and unknown * _MENU_UNKNOWN_PER <= words
+
+
+def _is_page_chrome(text: str) -> bool:
+    """A line of the page's own chrome, or a site menu or footer in one paragraph."""
+    return _is_chrome(text) or _is_menu(text)
 
 
 def _is_header(text: str) -> bool:
@@ -163,7 +210,7 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     if not nonblank:
         return []
     # the layout is told by the papers: the header may have blank lines where they have none
-    first = next((n for n, t in nonblank if not _is_chrome(t)), nonblank[0][0])
+    first = next((n for n, t in nonblank if not _is_page_chrome(t)), nonblank[0][0])
     last = nonblank[-1][0]
     has_blank_lines = any(not t for n, t in content if first < n < last)
     if not has_blank_lines or _glued_subscribe(nonblank):
@@ -172,7 +219,7 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     current: list[str] = []
     start = 0
     for n, t in content:
-        if t and not current and _is_chrome(t):
+        if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             blocks.append((n, t))
         elif t:
@@ -239,8 +286,8 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
     k = 0
     while k < len(body):
         t_line, title = body[k]
-        if _is_chrome(title):
-            # a page header again: two exports saved into one file
+        if _is_page_chrome(title):
+            # a page header (and the site's menu) again: two exports saved into one file
             k, _ = _skip_header(body, k)
             continue
         if len(title) > MAX_TITLE_CHARS:
@@ -256,7 +303,7 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
             after = f" (what follows it, {_short(' '.join(t for _, t in footer))!r}, is page chrome)" if footer else ""
             raise InputError(Problem(f"title {_short(title)!r} has no abstract{after}", name, t_line))
         a_line, abstract = body[k + 1]
-        if _is_chrome(abstract):
+        if _is_page_chrome(abstract):
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
                         "chrome)", name, t_line)
@@ -278,15 +325,16 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
 
 def _nav_lines(blocks: list[tuple[int, str]]) -> int:
     """How many lines of site navigation ("Hugging Face", "Models", "Papers"...)
-    a copy of the whole page has before the papers header: a few short lines,
-    then a line only the header has.  0 when the file starts with page chrome
+    a copy of the whole page has before the papers header: a few short lines
+    or the site's menu in one paragraph (:func:`_is_menu`), then a line only
+    the header has.  0 when the file starts with page chrome
     (or has no header: the caller says so at line 1)."""
     if _is_chrome(blocks[0][1]):
         return 0
     for j, (_, text) in enumerate(blocks[:_MAX_NAV_LINES]):
         if _is_header(text):
             return j
-        if len(text) > _MAX_NAV_CHARS:
+        if len(text) > _MAX_NAV_CHARS and not _is_menu(text):
             break
     return 0
 
@@ -298,7 +346,7 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
     header, subscribe_seen = False, False
     while i < len(blocks):
         line, block = blocks[i]
-        if _is_chrome(block):
+        if _is_page_chrome(block):
             subscribe_seen = subscribe_seen or block.casefold() == _SUBSCRIBE
             header = header or _is_header(block)
             i += 1
@@ -313,8 +361,8 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
 
 
 def _is_footer(text: str) -> bool:
-    """Page chrome after the papers: navigation links, a pagination bar."""
-    return _is_chrome(text) or bool(_PAGINATION.match(_spaced(text)))
+    """Page chrome after the papers: navigation links, a pagination bar, the site's footer."""
+    return _is_page_chrome(text) or bool(_PAGINATION.match(_spaced(text)))
 
 
 def _looks_like_chrome(text: str) -> bool:

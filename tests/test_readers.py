@@ -16,6 +16,21 @@ def parse(name: str):
     return parse_hf_papers_text((DATA / name).read_bytes(), name)
 
 
+#: Site menus and footers as a browser's copy puts them: all on one line, or
+#: separated by dots and bars, with the logo's emoji and a search box.
+MENUS = [
+    "Hugging Face Models Datasets Spaces Posts Docs Enterprise Pricing Log In Sign Up",
+    "🤗 Hugging Face · Models · Datasets · Spaces · Community · Docs · Solutions · Pricing · Log In · Sign Up",
+    "Skip to main content Hugging Face Search models, datasets, users... Models Datasets Spaces Docs Pricing",
+    "Hugging Face | Models | Datasets | Spaces | Buckets | Docs | Enterprise | Pricing | Website",  # a new tab
+    "Back to Papers Daily Weekly Monthly Trending Papers Submit paper Search any paper with AI",
+]
+FOOTERS = [
+    "System theme Company TOS Privacy About Jobs Website Models Datasets Spaces Pricing Docs",
+    "© 2024 Hugging Face · Terms of Service · Privacy Policy · Careers · Press · Status · GitHub · Discord",
+]
+
+
 def test_blank_lines_layout_reads_every_paper():
     papers = parse("hf-papers-blank-lines.txt")
     assert len(papers) == 63
@@ -268,7 +283,9 @@ def test_send_reads_copies_with_page_chrome_and_stops_at_a_truncated_one(tmp_pat
     papers.mkdir()
     blank = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").rstrip("\n")
     compact = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
-    (papers / "a.txt").write_text("Papers\n\nTrending\n\n" + blank + "\n\nPrevious\n\nNext\n", encoding="utf-8")
+    (papers / "a.txt").write_text(
+        f"{MENUS[0]}\n\nPapers\n\nTrending\n\n{blank}\n\nPrevious\n\nNext\n\n{FOOTERS[1]}\n", encoding="utf-8"
+    )
     (papers / "b.txt").write_text(compact + compact, encoding="utf-8")
     write_config(
         tmp_path,
@@ -342,3 +359,53 @@ def test_utf8_with_a_stray_latin_1_byte_is_still_an_error():
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(data, "mixed.txt")
     assert str(info.value).startswith("mixed.txt:6: not UTF-8 text (byte 0xe9)")
+
+
+@pytest.mark.parametrize("menu", MENUS)
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_a_site_menu_in_one_long_paragraph_above_the_header_is_chrome(menu, name):
+    """A whole-page copy puts the site's menu on one line, often longer than the
+    short navigation lines allowed before the header: it was "no header"."""
+    sep = "\n\n" if "blank" in name else "\n"
+    for before in (menu + sep, "Hugging Face" + sep + menu + sep, menu + sep + "Papers" + sep + "Trending" + sep):
+        text = before + (DATA / name).read_text(encoding="utf-8")
+        assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+@pytest.mark.parametrize("footer", FOOTERS + MENUS[:1])
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_a_site_footer_in_one_paragraph_after_the_papers_is_chrome(footer, name):
+    sep = "\n\n" if "blank" in name else "\n"
+    text = (DATA / name).read_text(encoding="utf-8").rstrip("\n") + sep + "Load more" + sep + footer + "\n"
+    assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+def test_two_whole_page_copies_with_their_menus_in_one_file_read_as_both():
+    first, second = ((DATA / n).read_text(encoding="utf-8").rstrip("\n") for n in ("hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"))
+    text = f"{MENUS[0]}\n\n{first}\n\n{FOOTERS[0]}\n\n{MENUS[1]}\n\n{second}\n\n{FOOTERS[1]}\n"
+    papers = parse_hf_papers_text(text.encode(), "both.txt")
+    assert [p.title for p in papers] == titles("hf-papers-blank-lines.txt") + titles("hf-papers-blank-lines-2.txt")
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        # a paper (title and abstract) above the header: not navigation, never dropped in silence
+        "Flow Matching for Generative Modeling on Datasets and Spaces\n\n"
+        "We introduce flow matching, a simulation-free way to train continuous normalizing flows.\n\n",
+        # a sentence made mostly of the site's words is still a sentence
+        "I copied these models and datasets papers from the Hugging Face site to read them on the train.\n\n",
+    ],
+)
+def test_text_above_the_header_that_is_not_a_menu_is_still_refused(before):
+    text = MENUS[0] + "\n\n" + before + (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "notes.txt")
+    assert str(info.value).startswith("notes.txt:1: no Hugging Face papers page header")
+
+
+def test_a_menu_without_any_page_header_is_not_an_export():
+    text = f"{MENUS[0]}\n\n{FOOTERS[0]}\n\nSome Title\n\nSome text about it.\n"
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "menu.txt")
+    assert str(info.value).startswith("menu.txt:1: no Hugging Face papers page header")
