@@ -152,14 +152,16 @@ def _is_header(text: str) -> bool:
     return _spaced(text).casefold() in HF_HEADER
 
 
-def decode_text(data: bytes, name: str) -> str:
+def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     """Bytes to text, or an :class:`InputError` at the line where it stops being text.
 
     UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
     order mark (what Windows editors save as "Unicode"), or Windows-1252 /
     Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).  Invisible characters a
     browser's copy leaves (zero-width spaces, soft hyphens, stray BOMs) are
-    dropped: a line holding only those is blank."""
+    dropped: a line holding only those is blank.  ``cut_ok``: a UTF-8
+    character cut in half at the very end (a truncated download) is dropped,
+    not called binary data."""
     if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         try:
             text = data.decode("utf-16")
@@ -173,6 +175,8 @@ def decode_text(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if cut_ok and exc.end == len(data) and exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
+            return decode_text(data[: exc.start], name)
         ansi = _windows_1252(data)
         if ansi is None:
             line = line_of(data, exc.start)
@@ -245,15 +249,23 @@ def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
     return False
 
 
-def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text") -> list[Paper]:
+def parse_hf_papers_text(
+    data: bytes, name: str, source: str = "hf-papers-text", warn: Callable[[str], None] | None = None
+) -> list[Paper]:
     """Parse the text export of a Hugging Face papers listing page, either layout.
 
     (a) header paragraphs, then title and abstract paragraphs separated by
     blank lines; (b) no blank lines, ``Subscribe`` glued to the first title,
     then title and abstract lines alternating.  ``name`` is how the file is
     named in errors.
+
+    An export cut off inside its last abstract (a truncated download or copy:
+    see :func:`_cut_off`) gives every paper but that one, and says so through
+    ``warn`` (default: the log) at the paper's ``FILE:LINE``: sent with half
+    an abstract, the paper would count as delivered and never come whole.
     """
-    text = decode_text(data, name)
+    warn = warn if warn is not None else log.warning
+    text = decode_text(data, name, cut_ok=True)
     blocks = _blocks(text)
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
@@ -313,14 +325,42 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
             # the last title has none.  Refuse rather than invent one.
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is too short "
-                        "to be one; a line of page chrome after the papers?)", name, t_line)
+                        "to be one; a line of page chrome after the papers, or an export cut off?)", name, t_line)
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
         title, abstract = _spaced(title), _spaced(abstract)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
         last_title = (t_line, title)
         k += 2
+    if papers and not footer and last_title and _cut_off(papers[-1].abstract):
+        t_line, title = last_title
+        a_line = body[-1][0]
+        warn(
+            f"{name}:{t_line}: the last paper, {title!r}, ends in the middle of its abstract (line {a_line} ends "
+            f"with {_tail(papers[-1].abstract)!r}): the export looks cut off (a truncated download or copy); "
+            f"that paper is left out, the {len(papers) - 1} before it are read (export the page again for it)"
+        )
+        papers.pop()
     return papers
+
+
+#: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.
+_ABSTRACT_END = frozenset(".!?)]}\"'”’»…$")
+#: ...or a link (code, project page), which abstracts often end with.
+_LINK_AT_END = re.compile(r"(https?://|www\.|doi:)\S+$|\S+@\S+\.\w+$", re.IGNORECASE)
+
+
+def _cut_off(abstract: str) -> bool:
+    """An abstract that stops where no whole abstract does: neither a sentence's
+    end (or a closing bracket, quote or ``$``) nor a link.  The format has no
+    field after the abstract to check for, so its end is the signal; the
+    caller asks only of the file's last paper with no page chrome after it
+    (the copy would have gone past the papers)."""
+    return not (abstract[-1:] in _ABSTRACT_END or _LINK_AT_END.search(abstract))
+
+
+def _tail(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else "…" + text[-(n - 1):]
 
 
 def _nav_lines(blocks: list[tuple[int, str]]) -> int:
@@ -366,8 +406,8 @@ def _is_footer(text: str) -> bool:
 
 
 def _looks_like_chrome(text: str) -> bool:
-    """Short and not a sentence: what a footer link looks like, not an abstract."""
-    return len(text) < 40 and not text.rstrip().endswith((".", "!", "?", ")", "]"))
+    """Short and not ending as an abstract does: what a footer link looks like."""
+    return len(text) < 40 and _cut_off(text.rstrip())
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -376,7 +416,9 @@ def _short(text: str, n: int = 60) -> str:
 
 def read_hf_papers_text(source, config: Config, context: ReadContext | None = None) -> Iterator[Paper]:
     for path in expand_paths(config.base_dir, source.path):
-        yield from parse_hf_papers_text(_read_bytes(path, config), _display(path, config), source.label)
+        yield from parse_hf_papers_text(
+            _read_bytes(path, config), _display(path, config), source.label, context.warn if context else None
+        )
 
 
 def _read_bytes(path: Path, config: Config) -> bytes:

@@ -409,3 +409,84 @@ def test_a_menu_without_any_page_header_is_not_an_export():
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(text.encode(), "menu.txt")
     assert str(info.value).startswith("menu.txt:1: no Hugging Face papers page header")
+
+
+def cut_in_last_abstract(name: str, keep: float = 0.5) -> tuple[str, int]:
+    """The export cut off inside its last abstract (mid-word, as a truncated
+    download ends), and the line of the last title."""
+    text = (DATA / name).read_text(encoding="utf-8").rstrip()
+    sep = "\n\n" if "blank" in name else "\n"
+    start = text.rindex(sep) + len(sep)
+    cut = text[: start + int((len(text) - start) * keep)]
+    cut = cut.rstrip(" .,;:!?)")[:-1]  # never at a sentence's end
+    return cut, text[:start].rstrip().count("\n") + 1
+
+
+def parse_warned(text: str | bytes, name: str = "cut.txt") -> tuple[list, list[str]]:
+    warnings: list[str] = []
+    data = text.encode() if isinstance(text, str) else text
+    return parse_hf_papers_text(data, name, warn=warnings.append), warnings
+
+
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt", "hf-papers-blank-lines-2.txt"])
+def test_an_export_cut_off_inside_the_last_abstract_keeps_the_others_and_says_so(name):
+    cut, line = cut_in_last_abstract(name)
+    papers, warnings = parse_warned(cut)
+    complete = titles(name)
+    assert [p.title for p in papers] == complete[:-1]
+    (warning,) = warnings
+    assert warning.startswith(f"cut.txt:{line}: the last paper, {complete[-1]!r}, ends in the middle of its abstract")
+    assert "cut off" in warning and "left out" in warning and "\n" not in warning
+
+
+def test_a_cut_inside_a_multibyte_character_is_a_cut_not_binary_data():
+    text = (DATA / "hf-papers-overlap.txt").read_text(encoding="utf-8").rstrip()
+    text += "\n\nBridges Revisited\n\nWe revisit the problem of the time-reversed Schrödinger bridge"
+    data = text.encode()
+    data = data[: data.rindex("ö".encode()) + 1]  # half of the two bytes of "ö"
+    papers, warnings = parse_warned(data)
+    assert "Bridges Revisited" not in [p.title for p in papers] and len(papers) == len(titles("hf-papers-overlap.txt"))
+    assert len(warnings) == 1 and "'Bridges Revisited', ends in the middle of its abstract" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        "We study it.",  # short, but a sentence
+        "Does it scale? Yes!",
+        "Code is available at https://github.com/example/short-abstract",
+        "It beats the baseline (90.2% vs. 88.1%)",
+        "We bound the error by $O(n^{-1/2})$",
+        "Il décrit «la méthode»",
+    ],
+)
+def test_a_short_or_unusual_last_abstract_is_complete(last):
+    text = (DATA / "hf-papers-overlap.txt").read_text(encoding="utf-8").rstrip() + f"\n\nLast Paper\n\n{last}\n"
+    papers, warnings = parse_warned(text)
+    assert warnings == [] and papers[-1].title == "Last Paper" and papers[-1].abstract == last
+
+
+@pytest.mark.parametrize("footer", ["Load more", "‹\n\n1\n\n2\n\n›", FOOTERS[0]])
+def test_an_abstract_without_a_full_stop_before_the_page_footer_is_complete(footer):
+    """The copy went on past the papers (to the footer): the last abstract is whole."""
+    text = (DATA / "hf-papers-overlap.txt").read_text(encoding="utf-8").rstrip()
+    text += f"\n\nLast Paper\n\nAn abstract that ends without a full stop\n\n{footer}\n"
+    papers, warnings = parse_warned(text)
+    assert warnings == [] and papers[-1].abstract == "An abstract that ends without a full stop"
+
+
+def test_papers_warns_of_a_cut_export_and_validate_refuses_it(tmp_path, cli):
+    """End to end: `papers` lists every complete paper and warns (FILE:LINE) of
+    the one cut off; `validate`, stricter, makes it a problem (exit 2)."""
+    (tmp_path / "papers").mkdir()
+    cut, line = cut_in_last_abstract("hf-papers-blank-lines.txt")
+    (tmp_path / "papers" / "cut.txt").write_text(cut, encoding="utf-8")
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: 'papers/*.txt'}]\ntopics: {t: {any: [diffusion]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert [p["title"] for p in json.loads(r.out)] == titles("hf-papers-blank-lines.txt")[:-1]
+    (warning,) = r.err.strip().splitlines()
+    assert warning.startswith(f"warning: papers/cut.txt:{line}: the last paper, 'Gradient is All You Need?', ends in")
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"papers/cut.txt:{line}: the last paper, 'Gradient is All You Need?'" in r.err
