@@ -78,6 +78,15 @@ MENU_WORDS = frozenset(
     submit any with ai browse explore open source and
     """.split()
 )
+#: The words of MENU_WORDS that only the site's chrome has (never "models",
+#: "search" or "open source", which titles use): a menu has two of them.
+MENU_ANCHORS = frozenset(
+    """
+    hugging huggingface pricing enterprise docs log login logout sign signup tos privacy careers
+    jobs press discord github changelog website posts terms cookies theme skip weekly monthly
+    trending submit huggingchat notifications
+    """.split()
+)
 #: A new menu item the list above does not know yet: one word in this many.
 _MENU_UNKNOWN_PER = 6
 #: Fewer words are a short line (allowed above the header anyway) or a title.
@@ -126,21 +135,25 @@ def _is_menu(text: str) -> bool:
     """A site menu or footer copied as one paragraph ("Hugging Face Models
     Datasets Spaces Posts Docs Enterprise Pricing Log In Sign Up", "© 2024
     Hugging Face · Terms of Service · Privacy"): four words or more, all of
-    them the site's (:data:`MENU_WORDS`, a year or a count), but one in
-    :data:`_MENU_UNKNOWN_PER` that may be a menu item added since.  A title or
-    a sentence has words of its own: it is not taken for a menu (and the
-    callers look for menus only around the page header and after the papers)."""
+    them the site's (:data:`MENU_WORDS`, a year or a count) but one in
+    :data:`_MENU_UNKNOWN_PER` that may be a menu item added since, two of them
+    words only the site's chrome has (:data:`MENU_ANCHORS`: "Pricing", "Log
+    In", "Privacy").  A title or a sentence has words of its own ("Learning
+    to Search with Open Source Models" is a title): it is not taken for a menu."""
     if len(text) > 2 * _MAX_CHROME_CHARS:
         return False
     words = unknown = 0
+    anchors: set[str] = set()
     for m in _MENU_WORD.finditer(text.casefold()):
         words += 1
         word = m.group()
-        if word not in MENU_WORDS and not _YEAR_OR_COUNT.fullmatch(word):
+        if word in MENU_ANCHORS:
+            anchors.add(word)
+        elif word not in MENU_WORDS and not _YEAR_OR_COUNT.fullmatch(word):
             unknown += 1
             if unknown * _MENU_UNKNOWN_PER > max(words, _MENU_UNKNOWN_PER):
                 return False
-    return words >= _MENU_MIN_WORDS and unknown * _MENU_UNKNOWN_PER <= words
+    return words >= _MENU_MIN_WORDS and len(anchors) >= 2 and unknown * _MENU_UNKNOWN_PER <= words
 
 
 def _is_page_chrome(text: str) -> bool:

@@ -393,6 +393,9 @@ def test_two_whole_page_copies_with_their_menus_in_one_file_read_as_both():
         # a paper (title and abstract) above the header: not navigation, never dropped in silence
         "Flow Matching for Generative Modeling on Datasets and Spaces\n\n"
         "We introduce flow matching, a simulation-free way to train continuous normalizing flows.\n\n",
+        # a title made of the site's words but one is a title, with its abstract
+        "Learning to Search with Open Source Models and Datasets\n\n"
+        "We train agents to search a hub of open models and datasets for the one that fits a task.\n\n",
         # a sentence made mostly of the site's words is still a sentence
         "I copied these models and datasets papers from the Hugging Face site to read them on the train.\n\n",
     ],
@@ -402,6 +405,14 @@ def test_text_above_the_header_that_is_not_a_menu_is_still_refused(before):
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(text.encode(), "notes.txt")
     assert str(info.value).startswith("notes.txt:1: no Hugging Face papers page header")
+
+
+def test_a_title_made_of_the_sites_words_is_still_a_paper():
+    text = (DATA / "hf-papers-overlap.txt").read_text(encoding="utf-8").rstrip()
+    text += "\n\nLearning to Search with Open Source Models and Datasets\n\nWe train agents to search the hub.\n"
+    assert titles("hf-papers-overlap.txt") + ["Learning to Search with Open Source Models and Datasets"] == [
+        p.title for p in parse_hf_papers_text(text.encode(), "x.txt")
+    ]
 
 
 def test_a_menu_without_any_page_header_is_not_an_export():
