@@ -358,17 +358,18 @@ def preview(
     report = server.build()
     for message in report.warnings:
         warn(message)
-    url = server.start()
-    click.echo(f"Serving {report.out} at {url} (Ctrl-C to stop)")
-    if open_browser:
-        import webbrowser
-
-        webbrowser.open(url)
     # Ctrl-C or SIGTERM stops the loop between polls: a KeyboardInterrupt
     # could land inside a rebuild (and a lock it holds) and stall the exit.
+    # Caught from before the "Serving" line: a stop right after it is clean too.
     stopping = threading.Event()
     handlers = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        url = server.start()
+        click.echo(f"Serving {report.out} at {url} (Ctrl-C to stop)")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(url)
         server.watch(should_stop=stopping.is_set, wait=stopping.wait)
     finally:
         for sig, handler in handlers.items():

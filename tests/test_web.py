@@ -8,6 +8,7 @@ import email.policy
 import json
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -269,6 +270,19 @@ def serving(folder: Path):
         if proc.poll() is None:
             proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_stops_cleanly_on_sigterm_and_ctrl_c(tmp_path, sig):
+    """A service manager's stop, or Ctrl-C, even the moment the server says
+    where it listens: exit 0 (uvicorn re-raised SIGTERM after its shutdown,
+    and the command died of it, exit 143)."""
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG)
+    with serving(tmp_path) as (_, proc):
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    assert "Traceback" not in proc.stderr.read()
 
 
 def test_emailed_link_get_then_post_against_the_real_server_and_send(tmp_path, cli):
