@@ -374,9 +374,27 @@ def _citation(m: re.Match) -> str:
     return (" " if m.group("tie") else "") + f"[{keys}]" if keys else ""
 
 
+#: LaTeX quotes (``double'', `single') and an em dash between words (axioms---Sensitivity):
+#: written by authors even where the rest of the LaTeX is gone (the Hugging Face text
+#: exports drop backslashes and $), so they are converted whether or not other LaTeX is there.
+_DOUBLE_QUOTES = re.compile(r"``([^`\n]{1,300}?)(?:''|\")")  # some close with a plain "
+_SINGLE_QUOTES = re.compile(r"(?<![\w`])`([^`'\n]{1,100}?)'(?!\w)")
+_EM_DASH = re.compile(r"(?<=\w)---(?=\w)")
+
+
+def _typography(text: str) -> str:
+    if "`" in text:
+        text = _DOUBLE_QUOTES.sub(r"“\1”", text)
+        text = _SINGLE_QUOTES.sub(r"‘\1’", text)
+    if "---" in text:
+        text = _EM_DASH.sub("—", text)
+    return text
+
+
 @functools.lru_cache(maxsize=65536)
 def to_unicode(text: str) -> str:
     """``text`` with its LaTeX shown as Unicode; text without LaTeX comes back as is."""
+    text = _typography(text)
     if "\\" not in text and "$" not in text:
         return text
     try:

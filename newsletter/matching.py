@@ -228,12 +228,15 @@ class PaperMatch:
 
     paper: Paper
     score: float  # matched-term count for keyword topics, relevance in [0, 1] for ranked ones
-    topics: tuple[str, ...]  # topic keys, in the subscriber's order
+    topics: tuple[str, ...]  # topic keys: the best fit first (its section in the email), then the subscriber's order
     terms: tuple[str, ...]  # distinct matched terms, as written in the config
     hits: tuple[Hit, ...]
     pinned: bool = False
     reasons: tuple[str, ...] = ()
     """Why, in words, for ranked topics ("close to your interest: message passing")."""
+    topic_reasons: tuple[str, ...] = ()
+    """Each topic's reason in words, aligned with ``topics`` ("" for a keyword topic),
+    so an email can say which topic gave which reason."""
 
     @property
     def reason(self) -> str:
@@ -585,12 +588,24 @@ class TopicIndex:
         selected.sort(key=lambda item: item[0])
         out = []
         for order, pid, parts, score in selected[:cap]:
+            if len(parts) > 1:
+                # The topic it fits best first: the email files the paper there
+                # (not under whichever of its topics the subscriber listed first).
+                parts = sorted(parts, key=_fit, reverse=True)
             hits = tuple(h for p in parts for h in p.match.hits)
             terms = tuple(dict.fromkeys(h.term for h in hits))
             reasons = tuple(dict.fromkeys(p.match.reason for p in parts if p.match.reason))
             topics = tuple(p.match.topic for p in parts)
-            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], reasons))
+            topic_reasons = tuple(p.match.reason or "" for p in parts)
+            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], reasons, topic_reasons))
         return tuple(out)
+
+
+def _fit(part: _Scored) -> float:
+    """How well a paper fits one topic, on one scale for both kinds of topic:
+    the relevance of a ranked topic, else the matched-term count mapped into
+    [0, 1) as :meth:`TopicIndex._select` orders a digest."""
+    return part.match.relevance if part.match.relevance is not None else part.score / (part.score + 1)
 
 
 #: Selections kept per index (cleared when full).
@@ -635,6 +650,12 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                     members = [position[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))]
                 interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, topic.has_rules)
                 found = ranker.rank(interest, members)
+                if not found and members and not topic.about and topic.min_score is None:
+                    # Rules and `like` only, and no liked paper known (each was
+                    # warned about): nothing to rank by, so the rules alone decide,
+                    # as without `like` (with rules the default floor lets every
+                    # member in, so an empty answer can only mean that).
+                    continue
                 results[key] = {
                     pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason)
                     for pid, r in found.items()

@@ -95,6 +95,8 @@ SPREAD = 1.0  # z-score units per logistic unit
 #: A paper whose fused evidence is this share of the way from the day's median
 #: to its best paper also reaches the floor (a broad topic inflates the MAD).
 RELATIVE_FLOOR = 0.4
+#: How many papers with a word are read to tell a name from a common word (Ranker._is_name).
+NAME_EVIDENCE = 50
 
 
 class RankingError(NewsletterError):
@@ -218,9 +220,11 @@ _TAIL_TRIM = (_STOP - frozenset("method methods approach approaches study studie
 )
 
 
-def phrases(about: str) -> list[str]:
+def phrases(about: str, keep_capital: Callable[[str], bool] | None = None) -> list[str]:
     """The interest cut into short phrases ("message passing", "molecule
-    generation"): the words a reason names."""
+    generation"): the words a reason names.  A sentence's first word is
+    lower-cased ("Diffusion models" reads "diffusion models" in a list)
+    unless ``keep_capital(word)`` says it is a name ("Schrödinger bridges")."""
     out = []
     for sentence in _SENTENCE_SPLIT.split(about):
         for n, chunk in enumerate(_PHRASE_SPLIT.split(sentence)):
@@ -230,7 +234,7 @@ def phrases(about: str) -> list[str]:
             while words and words[-1].casefold() in _TAIL_TRIM:
                 words.pop()
             if words and len(words) <= 8:
-                if n == 0 and words[0][1:].islower():
+                if n == 0 and words[0][1:].islower() and not (keep_capital and keep_capital(words[0])):
                     words[0] = words[0].lower()  # "Diffusion" opening a sentence reads as "diffusion"
                 out.append(" ".join(words))
     return list(dict.fromkeys(out))
@@ -537,6 +541,7 @@ class Ranker:
         )
         self.mean = self.vectors.mean(axis=0) if self.papers and CENTRE else np.zeros(MODEL_DIM, np.float32)
         self.centred = _unit(self.vectors - self.mean)
+        self._names: dict[str, bool] = {}  # see _is_name
         titles = embedder.embed([p.title for p in self.papers]) if self.papers else self.vectors
         self.titles = _unit(titles - (titles.mean(axis=0) if self.papers and CENTRE else 0))
         embedder.remember(self.papers)
@@ -566,11 +571,21 @@ class Ranker:
             if old is not None:
                 out.append(old)
                 continue
+            near = self._near_title(ref)
             self.warn(
                 f"{self.locate(interest.key, i)}: like {ref!r} matches no known paper "
-                "(an arXiv id or the title of a paper from the sources); it is ignored"
+                + (f"(did you mean {near!r}?)" if near else "(an arXiv id or the title of a paper from the sources)")
+                + "; it is ignored"
             )
         return out
+
+    def _near_title(self, ref: str) -> str | None:
+        """The title of the day's paper whose title ``ref`` nearly is (a
+        plural, a dropped word), if one is."""
+        import difflib
+
+        close = difflib.get_close_matches(normalize_title(ref), list(self.by_title), n=1, cutoff=0.85)
+        return self.papers[self.by_title[close[0]]].title if close else None
 
     # -- scores ------------------------------------------------------------------------
 
@@ -612,8 +627,13 @@ class Ranker:
             floor = 0.0  # the floor applied to the relevance itself, above
         else:
             keep = np.flatnonzero(scores >= floor).tolist()
-        about_phrases = phrases(wanted(interest.about)) if interest.about else []
-        phrase_words = [(ph, frozenset(self.stem.tokens(ph))) for ph in about_phrases]
+        about_phrases = phrases(wanted(interest.about), self._is_name) if interest.about else []
+        phrase_words = []  # (phrase, its stems, the rarest of them, their total weight): see _reason
+        for ph in about_phrases:
+            stems = frozenset(self.stem.tokens(ph))
+            if stems:
+                rarest = max(stems, key=lambda w: (self._idf(w), w))
+                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems)))
         out = {}
         for i in keep:
             s = float(scores[i])
@@ -687,16 +707,53 @@ class Ranker:
             sim = _zscores(sim + W_TITLE * _zscores(self.titles @ query))
         return sim
 
+    def _is_name(self, word: str) -> bool:
+        """Whether ``word`` is a name, to keep its capital: the day's abstracts
+        write it capitalised and never in lower case ("Schrödinger", "Adam";
+        not "Graph").  A word they do not use is not a name.  Only papers
+        with the word's stem are read, at most :data:`NAME_EVIDENCE` of them."""
+        key = word.casefold()
+        known = self._names.get(key)
+        if known is None:
+            stem = self.stem(key)
+            pattern = re.compile(rf"(?<!\w){re.escape(key)}(?!\w)", re.IGNORECASE)
+            lower = capital = False
+            read = 0
+            for i, tokens in enumerate(self.token_sets):
+                if stem not in tokens:
+                    continue
+                for m in pattern.finditer(self.papers[i].abstract):
+                    if m.group().islower():
+                        lower = True
+                    else:
+                        capital = True
+                read += 1
+                if lower or read >= NAME_EVIDENCE:
+                    break
+            known = self._names[key] = capital and not lower
+        return known
+
+    def _idf(self, stem: str) -> float:
+        return math.log((1 + len(self.papers)) / (1 + self.df.get(stem, 0)))
+
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> str:
         """In words: the interest's phrases the paper shares, and the liked
-        paper it is closest to when ``liked`` (the papers that raised it) is given."""
+        paper it is closest to when ``liked`` (the papers that raised it) is given.
+
+        A phrase is named when the paper has the words that carry at least
+        half its weight (each word weighted by its rarity among the day's
+        papers), its rarest word among them: an optimiser paper on "large"
+        step sizes with "language model" experiments does not share "large
+        language models that reason step by step"."""
         words = self.token_sets[i]
         shared = []
-        for phrase, stems in phrase_words:
-            if stems and len(stems & words) * 2 >= len(stems):
-                common = stems & words
-                # the rarer the shared words, the more the phrase says about this paper
-                weight = sum(math.log((1 + len(self.papers)) / (1 + self.df.get(w, 0))) for w in common)
+        for phrase, stems, rarest, total in phrase_words:
+            if rarest not in words:
+                continue
+            common = stems & words
+            # the rarer the shared words, the more the phrase says about this paper
+            weight = sum(self._idf(w) for w in common)
+            if weight * 2 >= total:
                 shared.append((len(common) / len(stems), weight, phrase))
         shared.sort(key=lambda t: (-t[0], -t[1]))
         reasons = []

@@ -296,6 +296,18 @@ class Card:
         return getattr(self, name, default)
 
 
+
+def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
+    """The reason in words under a paper.  A paper two ranked topics found
+    has a reason from each: each is named with its topic
+    ("Optimisation: close to your interest: ...; LLM reasoning: ..."), or the
+    reader cannot tell which interest a reason speaks for."""
+    given = [(t, r) for t, r in zip(m.topics, m.topic_reasons) if r]
+    if len(given) > 1:
+        return "; ".join(f"{topic_name(t)}: {r}" for t, r in given)
+    return "; ".join(m.reasons)
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -405,7 +417,7 @@ class Composer:
             code_url=code[0] if code else None,
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
-            reason="; ".join(m.reasons),
+            reason=reason_text(m, config.topic_name),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded

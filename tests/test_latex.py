@@ -155,3 +155,46 @@ def test_groups_nested_thousands_deep_are_shown_as_written_not_a_crash(hostile):
     text = "Fine $x^2$ here. " + hostile
     shown = to_unicode(text)  # raised RecursionError: a traceback, every source of the run lost
     assert shown.startswith("Fine ") and shown.count("{") == hostile.count("{")
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        ("those that are the ``thriftiest'', i.e. cheapest", "those that are the “thriftiest”, i.e. cheapest"),
+        (r"the ``$\epsilon$-net'' trick", "the “ε-net” trick"),
+        ("two axioms---Sensitivity and Invariance", "two axioms—Sensitivity and Invariance"),
+        ("a `soft' prior", "a ‘soft’ prior"),
+        ('the ``cluster assumption", and', "the “cluster assumption”, and"),
+        ("``the model's view'' and ``more''", "“the model's view” and “more”"),
+    ],
+)
+def test_latex_quotes_and_em_dashes_become_typography_with_or_without_other_latex(latex, shown):
+    """An abstract with no backslash or $ (the Hugging Face text exports drop
+    them) still writes LaTeX quotes and dashes: shown as the marks they stand for."""
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        "markdown ``code`` spans stay",
+        "it's the authors' `model` and ``x`` -- fine",
+        "Summation -- specifically, the largest sum -- is harder",
+        "a table row --- with spaces --- stays",
+    ],
+)
+def test_quote_like_plain_text_is_left_alone(plain):
+    assert to_unicode(plain) == plain
+
+
+def test_an_export_shows_latex_quotes_and_dashes_as_typography(workdir, cli):
+    from conftest import BASIC_CONFIG
+
+    write_config(workdir, BASIC_CONFIG)
+    result = cli("papers", "--json")
+    assert result.code == 0, result.err
+    papers = {p["title"]: p for p in json.loads(result.out)}
+    monge = papers["Monge, Bregman and Occam: Interpretable Optimal Transport in High-Dimensions with Feature-Sparse Maps"]
+    assert "those that are the “thriftiest”, i.e." in monge["abstract"]
+    assert "We identify two fundamental axioms—Sensitivity" in papers["Axiomatic Attribution for Deep Networks"]["abstract"]
+    assert not any("``" in p["abstract"] for p in papers.values())

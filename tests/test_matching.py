@@ -262,3 +262,27 @@ def test_reason_names_a_long_regex_match_by_its_first_and_last_words():
         [paper("Robustness", "explaining the observed trade-off between robustness and accuracy in our predictions.")],
     )
     assert got[0].reason == "matched: explaining … predictions"
+
+
+def test_rules_whose_liked_papers_are_all_unknown_still_select_by_the_rules(workdir, cli):
+    """A liked paper from an earlier week that today's sources do not hold is
+    "ignored" (a warning): the rules must still decide, not select nothing."""
+    import json
+
+    from conftest import BASIC_CONFIG, write_config
+
+    write_config(workdir, BASIC_CONFIG)
+    plain = cli("match", "--json", "--subscriber", "ada@example.org")
+    liked = BASIC_CONFIG.replace(
+        '    any: ["diffusion model*", "score-based"]\n',
+        '    any: ["diffusion model*", "score-based"]\n    like: ["2101.99999"]\n',
+    )
+    write_config(workdir, liked)
+    result = cli("match", "--json", "--subscriber", "ada@example.org")
+    assert result.code == 0, result.err
+    assert "config.yaml:8: like '2101.99999' matches no known paper" in result.err
+    assert "matches none of" not in result.err
+    [before] = json.loads(plain.out)["subscribers"]
+    [after] = json.loads(result.out)["subscribers"]
+    assert len(before["papers"]) == 20
+    assert [(p["title"], p["score"]) for p in after["papers"]] == [(p["title"], p["score"]) for p in before["papers"]]

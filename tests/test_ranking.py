@@ -256,6 +256,38 @@ def test_like_remembers_papers_of_earlier_days(tmp_path):
     embedder.close()
 
 
+def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capitalised(tmp_path):
+    """"Large language models that reason step by step" is not the reason for an
+    optimiser paper with large step sizes and language-model experiments; a
+    sentence's first word loses its capital unless the papers write it as a name."""
+    filler = [Paper(f"Paper {n} on training", f"We train a large model {n} with a step size schedule and evaluate it.", "s")
+              for n in range(12)]
+    optimiser = Paper("An adaptive optimiser", "Large step sizes for training; experiments on language models and images.", "s")
+    reasoning = Paper("Chain-of-thought reasoning", "Large language models reason step by step on math problems.", "s")
+    bridge = Paper("Schrödinger bridges for transport", "A Schrödinger bridge moves one distribution to another.", "s")
+    ranker = Ranker([*filler, optimiser, reasoning, bridge], Embedder(tmp_path / "emb.sqlite3"))
+    about = "Large language models that reason step by step. Schrödinger bridges. Transport of distributions."
+    found = ranker.rank(Interest("t", about=about, min_score=0.0))
+    assert found[reasoning.id].reason.startswith("close to your interest: large language models that reason step by step")
+    assert "reason step by step" not in found[optimiser.id].reason
+    assert "close to your interest: Schrödinger bridges" in found[bridge.id].reason
+    assert phrases(about, ranker._is_name)[:2] == ["large language models that reason step by step", "Schrödinger bridges"]
+
+
+def test_a_like_that_nearly_names_a_paper_suggests_it(tmp_path):
+    papers = [Paper("Reflected Diffusion Models", "Reflected SDEs keep samples in the data domain.", "s"),
+              Paper("A survey of tax law", "Tax codes across countries compared.", "s")]
+    warnings: list[str] = []
+    ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append)
+    ranker.rank(Interest("t", about="Diffusion models.", like=("Reflected Diffusion Model", "Tax Law Survey 2031")))
+    assert warnings == [
+        "topics.t.like[0]: like 'Reflected Diffusion Model' matches no known paper "
+        "(did you mean 'Reflected Diffusion Models'?); it is ignored",
+        "topics.t.like[1]: like 'Tax Law Survey 2031' matches no known paper "
+        "(an arXiv id or the title of a paper from the sources); it is ignored",
+    ]
+
+
 def test_phrases_are_what_a_reason_can_name():
     assert phrases("Graph neural networks for molecules: message passing, equivariant architectures, "
                    "property prediction and molecule generation.") == [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as html_lib
+import json
 import re
 import shutil
 from datetime import UTC, datetime
@@ -530,3 +531,71 @@ def test_a_paper_known_by_its_arxiv_id_alone_links_its_abstract_page_as_abstract
     assert '<a href="https://arxiv.org/abs/2206.00364"' in composed.html
     assert "Abstract: https://arxiv.org/abs/2206.00364" in composed.text
     assert "Search arXiv" not in composed.text
+
+
+TWO_TOPICS = """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  wide:
+    name: Optimisation at large
+    any: ["optimi*"]
+  sgd:
+    name: SGD
+    any: ["SGD"]
+  steps:
+    name: Step sizes
+    about: Stochastic gradient descent and adaptive optimisers such as Adam, their step sizes and convergence.
+  rates:
+    name: Learning rates
+    about: Learning rate schedules and adaptive optimisers for training neural networks with SGD or Adam.
+subscribers:
+  - email: ada@example.org
+    topics: [wide, sgd]
+    max_papers: 200
+  - email: bob@example.org
+    topics: [steps, rates]
+"""
+
+
+def _sections(text: str) -> dict[str, str]:
+    """The text part's sections: name -> the text under its `== name (N) ==` line."""
+    parts = re.split(r"^== (.+) \(\d+\) ==$", text, flags=re.M)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def test_a_paper_two_topics_found_is_filed_under_the_one_it_fits_best(workdir, cli):
+    """'SGD Implicitly Regularizes ...' has `optimi*` in its abstract only (1)
+    and SGD in its title (2): it belongs under SGD, though the subscriber
+    lists the broader topic first."""
+    write_config(workdir, TWO_TOPICS)
+    assert cli("preview").code == 0
+    sections = _sections((workdir / "preview" / "ada@example.org.txt").read_text(encoding="utf-8"))
+    assert "] SGD Implicitly Regularizes Generalization Error\n" in sections["SGD"]
+    assert "SGD Implicitly Regularizes" not in sections["Optimisation at large"]
+    # 'Momentum Optimizers' in its title (2), SGD in its abstract only (1): the broad topic
+    assert "] AdamP: Slowing Down the Slowdown for Momentum Optimizers" in sections["Optimisation at large"]
+
+
+def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir, cli):
+    write_config(workdir, TWO_TOPICS)
+    result = cli("match", "--json", "--subscriber", "bob@example.org")
+    assert result.code == 0, result.err
+    [bob] = json.loads(result.out)["subscribers"]
+    both = [p for p in bob["papers"] if len(p["topics"]) == 2]
+    assert both  # the two sentences overlap: some papers are in both topics
+    assert cli("preview", "--subscriber", "bob@example.org").code == 0
+    text = (workdir / "preview" / "bob@example.org.txt").read_text(encoding="utf-8")
+    names = {"steps": "Step sizes", "rates": "Learning rates"}
+    for p in both:
+        first, second = (names[t] for t in p["topics"])
+        card = text.split(f"] {p['title']}\n", 2)[2]  # after the contents line, the card
+        why = next(line for line in card.splitlines() if line.startswith("Why: "))
+        assert why.startswith(f"Why: {first}: close") and f"; {second}: " in why, why
+        assert f"] {p['title']}\n" in _sections(text)[first]
+    for p in bob["papers"]:
+        if len(p["topics"]) == 1:  # one topic: its reason as it is, no label
+            card = text.split(f"] {p['title']}\n", 2)[-1]
+            why = next(line for line in card.splitlines() if line.startswith("Why: "))
+            assert not why.startswith(("Why: Step sizes:", "Why: Learning rates:")), why
