@@ -31,14 +31,59 @@ def test_writer_creates_versioned_schema_and_leaves_no_wal_behind(tmp_path):
     st = State.open(path)
     assert st.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert st.db.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    with st.transaction():
+        pass
     st.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.sqlite3"]
+    # no -wal/-shm left; the writers' queue file stays (like the send's .lock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.sqlite3", "state.sqlite3.writer"]
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA user_version").fetchone()[0] == state_module.SCHEMA_VERSION == len(state_module.MIGRATIONS)
     cols = {r[1] for r in con.execute("PRAGMA table_info(digests)")}
     assert {"id", "subscriber", "status", "attempts", "last_error", "message_id", "created", "sent", "next_attempt"} <= cols
     with pytest.raises(sqlite3.IntegrityError):  # status is constrained
         con.execute("INSERT INTO digests (subscriber, status, message_id, created) VALUES ('a', 'lost', '<x>', 't')")
+
+
+def test_writers_queue_on_a_lock_file_so_another_process_waits_without_polling(tmp_path):
+    """A write transaction waits while another process holds ``<state>.writer``
+    and goes on the moment it is released (a second descriptor of the file
+    stands for the other process: flock locks of two open files conflict)."""
+    import fcntl
+    import os
+    import threading
+
+    path = tmp_path / "state.sqlite3"
+    st = State.open(path)
+    with st.transaction():
+        pass  # creates the queue file
+    other = os.open(f"{path}.writer", os.O_RDWR)
+    fcntl.flock(other, fcntl.LOCK_EX)
+    done = threading.Event()
+
+    def write() -> None:
+        st.see_subscribers(["a@example.org"], T0)
+        done.set()
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        assert not done.wait(0.3)  # queued behind the other writer
+    finally:
+        fcntl.flock(other, fcntl.LOCK_UN)
+        os.close(other)
+    assert done.wait(10)
+    thread.join()
+    assert st.first_seen("a@example.org") == T0
+    st.close()
+
+
+def test_a_state_folder_that_cannot_hold_the_queue_file_still_writes(tmp_path):
+    path = tmp_path / "state.sqlite3"
+    (tmp_path / "state.sqlite3.writer").mkdir()  # cannot be opened as a file
+    with State.open(path) as st:
+        st.see_subscribers(["a@example.org"], T0)
+    with State.open(path, readonly=True) as st:
+        assert st.first_seen("a@example.org") == T0
 
 
 def test_digest_lifecycle_and_read_api(state_target):
