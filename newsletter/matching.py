@@ -636,7 +636,13 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
             where=config.problem(("topics", ranked[0], "about" if first.about else "like"), ""),
         )
         try:
-            ranker = Ranker(all_papers, embedder, warn, locate=lambda key, i: config.where("topics", key, "like", i))
+            ranker = Ranker(
+                all_papers,
+                embedder,
+                warn,
+                locate=lambda key, i: config.where("topics", key, "like", i),
+                avoid=[ref for key in ranked for ref in topics[key].like],
+            )
             position = {p.id: i for i, p in enumerate(all_papers)}
             papers_by_id = {p.id: p for p in all_papers}
             for key in ranked:

@@ -97,6 +97,15 @@ SPREAD = 1.0  # z-score units per logistic unit
 RELATIVE_FLOOR = 0.4
 #: How many papers with a word are read to tell a name from a common word (Ranker._is_name).
 NAME_EVIDENCE = 50
+#: A day with fewer papers is scored among background papers up to this many
+#: (see Ranker): among a handful of papers, "stands out from the day" means
+#: little (one relevant paper alone scored 0.08; on a 5-paper day with nothing
+#: on the interest, the least unrelated paper scored 0.98).
+MIN_DAY = 100
+#: Where background papers come from when the cache has too few of earlier
+#: days: 336 machine-learning papers (titles and abstracts of the sample
+#: Hugging Face exports in tests/data), shipped with the package.
+BACKGROUND_FILE = Path(__file__).resolve().parent / "data" / "background.json.gz"
 
 
 class RankingError(NewsletterError):
@@ -384,6 +393,40 @@ class Embedder:
         except sqlite3.Error:
             pass
 
+    def background(self, day: Sequence[Paper], count: int, avoid: Iterable[str] = ()) -> list[Paper]:
+        """Up to ``count`` papers that are not ``day``'s, to score a small day
+        among: the ones most recently ranked on earlier days (the user's own
+        sources), then the shipped :data:`BACKGROUND_FILE`.  None named in
+        ``avoid`` (arXiv ids or titles: the liked papers, whose closeness to
+        themselves would stand out of any statistic they are part of)."""
+        if count <= 0:
+            return []
+        avoid = list(avoid)
+        ids = {p.id for p in day} | {arxiv_base_id(ref) for ref in avoid}
+        titles = {p.title_key for p in day} | {normalize_title(ref) for ref in avoid}
+        out: list[Paper] = []
+        db = self._open()
+        if db is not None:
+            rows = db.execute(
+                "SELECT id, title_key, title, text FROM papers ORDER BY rowid DESC LIMIT ?", (count + len(day),)
+            ).fetchall()
+            for pid, key, title, text in rows:
+                if pid in ids or key in titles or len(out) >= count:
+                    continue
+                titles.add(key)
+                prefix = f"{title}. "
+                out.append(Paper(title, text[len(prefix):] if text.startswith(prefix) else text, "background"))
+        if len(out) < count:
+            for title, abstract in _shipped_background():
+                paper = Paper(title, abstract, "background")
+                if paper.title_key in titles:
+                    continue
+                titles.add(paper.title_key)
+                out.append(paper)
+                if len(out) >= count:
+                    break
+        return out
+
     def recall(self, ref: str) -> tuple[str, str, str] | None:
         """(id, title, text) of a paper seen before, by arXiv id or title."""
         db = self._open()
@@ -398,6 +441,18 @@ class Embedder:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _shipped_background() -> list[tuple[str, str]]:
+    """(title, abstract) of the shipped background papers; none if the file is missing or broken."""
+    import gzip
+    import json
+
+    try:
+        with gzip.open(BACKGROUND_FILE, "rt", encoding="utf-8") as f:
+            return [(str(t), str(a)) for t, a in json.load(f)]
+    except (OSError, ValueError, TypeError):
+        return []
 
 
 def load_model(where: Problem | None = None):
@@ -500,7 +555,11 @@ class Ranker:
     """The day's papers, indexed once (BM25 + embeddings), scored per interest.
 
     ``warn`` receives one line per ``like`` entry that names no known paper;
-    ``locate(key, index)`` gives the config's ``FILE:LINE`` for it.
+    ``locate(key, index)`` gives the config's ``FILE:LINE`` for it.  A day
+    of fewer than ``min_day`` papers is scored among background papers
+    (:meth:`Embedder.background`; none of ``avoid``, the topics' liked
+    papers): on a 5-paper day, a relevant paper stood out only against the
+    other four, and an unrelated one did on a day with nothing relevant.
     """
 
     def __init__(
@@ -509,12 +568,20 @@ class Ranker:
         embedder: Embedder,
         warn: Callable[[str], None] | None = None,
         locate: Callable[[str, int], str] | None = None,
+        min_day: int = MIN_DAY,
+        avoid: Iterable[str] = (),
     ) -> None:
         import bm25s
         import numpy as np
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # its index build talks at DEBUG
-        self.papers = list(papers)
+        day = list(papers)
+        #: How many of ``self.papers`` are the day's (first); the rest is
+        #: background: counted in every statistic (BM25's word rarity, the
+        #: mean vector, the median and spread of scores, feedback), never ranked.
+        self.day = len(day)
+        background = embedder.background(day, min_day - len(day), avoid) if day else []
+        self.papers = day + background
         self.embedder = embedder
         self.warn = warn or (lambda message: None)
         self.locate = locate or (lambda key, i: f"topics.{key}.like[{i}]")
@@ -544,7 +611,7 @@ class Ranker:
         self._names: dict[str, bool] = {}  # see _is_name
         titles = embedder.embed([p.title for p in self.papers]) if self.papers else self.vectors
         self.titles = _unit(titles - (titles.mean(axis=0) if self.papers and CENTRE else 0))
-        embedder.remember(self.papers)
+        embedder.remember(self.papers[: self.day])
 
     # -- signals -----------------------------------------------------------------------
 
@@ -584,7 +651,8 @@ class Ranker:
         plural, a dropped word), if one is."""
         import difflib
 
-        close = difflib.get_close_matches(normalize_title(ref), list(self.by_title), n=1, cutoff=0.85)
+        keys = [p.title_key for p in self.papers[: self.day]]  # not the background's: the user never saw those
+        close = difflib.get_close_matches(normalize_title(ref), keys, n=1, cutoff=0.85)
         return self.papers[self.by_title[close[0]]].title if close else None
 
     # -- scores ------------------------------------------------------------------------
@@ -597,7 +665,7 @@ class Ranker:
         statistics still use the whole day.  Their relevance must reach
         the floor; their score is :func:`fuse_with_rules` of the two orders.
         """
-        if not self.papers:
+        if not self.day:
             return {}
         liked = self._liked(interest)
         liked_ids = {pid for pid, _, _ in liked}
@@ -626,7 +694,7 @@ class Ranker:
             scores[list(members)] = fuse_with_rules(members, scores)
             floor = 0.0  # the floor applied to the relevance itself, above
         else:
-            keep = np.flatnonzero(scores >= floor).tolist()
+            keep = np.flatnonzero(scores[: self.day] >= floor).tolist()
         about_phrases = phrases(wanted(interest.about), self._is_name) if interest.about else []
         phrase_words = []  # (phrase, its stems, the rarest of them, their total weight): see _reason
         for ph in about_phrases:

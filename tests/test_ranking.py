@@ -11,7 +11,7 @@ from conftest import run_newsletter, write_config
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
-from newsletter.ranking import Embedder, Interest, Ranker, phrases
+from newsletter.ranking import MIN_DAY, Embedder, Interest, Ranker, phrases
 from newsletter.rendering import Composer
 
 ABOUT = """
@@ -272,6 +272,54 @@ def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capit
     assert "reason step by step" not in found[optimiser.id].reason
     assert "close to your interest: Schrödinger bridges" in found[bridge.id].reason
     assert phrases(about, ranker._is_name)[:2] == ["large language models that reason step by step", "Schrödinger bridges"]
+
+
+MOLECULES = ("Graph neural networks for molecules: message passing, equivariant architectures, "
+             "property prediction and molecule generation.")
+ON_MOLECULES = [
+    Paper("Equivariant graph neural networks for molecule generation",
+          "We propose an E(3)-equivariant message passing network that generates 3D molecules "
+          "and predicts their properties.", "s"),
+    Paper("Message passing for molecular property prediction",
+          "Graph neural networks predict quantum chemical properties of small molecules.", "s"),
+]
+UNRELATED = [
+    Paper("A survey of tax law", "Tax codes across countries compared.", "s"),
+    Paper("Faster sorting on GPUs", "We sort integers on graphics processors with a radix method.", "s"),
+    Paper("Speech recognition with transformers", "An end-to-end speech model transcribes audio.", "s"),
+    Paper("Robust reinforcement learning for robots", "Policies that withstand perturbations on real robots.", "s"),
+]
+
+
+@pytest.mark.parametrize(
+    "day, expected",
+    [
+        ([ON_MOLECULES[0]], [ON_MOLECULES[0]]),  # alone, it used to score 0.08
+        (ON_MOLECULES, ON_MOLECULES),  # the second used to score 0.00
+        (ON_MOLECULES[:1] + UNRELATED, ON_MOLECULES[:1]),
+        (UNRELATED, []),  # nothing on the interest: "Faster sorting on GPUs" used to score 0.98
+    ],
+    ids=["one paper", "two relevant", "one of five", "none of four"],
+)
+def test_a_small_day_is_scored_among_background_papers(tmp_path, day, expected):
+    ranker = Ranker(day, Embedder(tmp_path / "emb.sqlite3"))
+    assert ranker.day == len(day) and len(ranker.papers) == MIN_DAY
+    found = ranker.rank(Interest("m", about=MOLECULES))
+    assert set(found) == {p.id for p in expected}  # background papers are never ranked
+    assert all(r.score > 0.9 for r in found.values())
+
+
+def test_background_is_earlier_days_papers_first_then_the_shipped_ones(tmp_path):
+    embedder = Embedder(tmp_path / "emb.sqlite3")
+    yesterday = [Paper(f"Yesterday's paper {n} on graphs", "A graph method.", "s", arxiv_id=f"2401.0000{n}") for n in range(3)]
+    Ranker(yesterday, embedder)  # remembered
+    Ranker(ON_MOLECULES[:1], embedder)  # today's must not be remembered as background for itself
+    bg = embedder.background(ON_MOLECULES[:1] + yesterday[:1], 5, avoid=["2401.00001"])
+    assert [p.title for p in bg[:1]] == ["Yesterday's paper 2 on graphs"]  # the most recent first; not today's, not a liked one
+    assert all(p.source == "background" for p in bg) and len(bg) == 5
+    assert {p.title_key for p in bg}.isdisjoint({ON_MOLECULES[0].title_key, yesterday[0].title_key, yesterday[1].title_key})
+    embedder.close()
+    assert len(Embedder(None).background([], 2)) == 2  # without a cache: the shipped papers
 
 
 def test_a_like_that_nearly_names_a_paper_suggests_it(tmp_path):
