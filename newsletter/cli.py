@@ -214,7 +214,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) 
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
             click.echo(f"  {score}  {m.paper.title}")
-            why = m.reason if m.reasons else ", ".join(f"{h.term} ({h.field})" for h in m.hits)
+            # the reason in words (ranked topics) and the rule terms that matched (rules)
+            terms = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
+            why = " · ".join(filter(None, [m.reason if m.reasons else "", terms]))
             click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
 
 

@@ -36,7 +36,7 @@ from .errors import ConfigError, Problem, line_of
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
-DEFAULT_SUBJECT = "{{ count }} new papers: {{ topics | join(', ') }}"
+DEFAULT_SUBJECT = "{{ count }} new paper{{ 's' if count != 1 }}: {{ topics | join(', ') }}"
 FIELDS = ("title", "abstract", "authors", "categories")
 
 _ADDRESS = re.compile(
@@ -275,6 +275,25 @@ def _check_term(term: str) -> str:
 TermText = Annotated[str, AfterValidator(_check_term)]
 
 
+#: The links a researcher copies for a paper: its arXiv abstract, PDF or HTML page,
+#: ``arXiv:ID``, its Hugging Face papers page.  Each names the paper by its arXiv id.
+_PAPER_LINK = re.compile(
+    r"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
+    r"|arxiv:\s*"
+    r"|(?:https?://)?(?:www\.)?huggingface\.co/papers/)"
+    r"(?P<id>\d{4}\.\d{4,5}(?:v\d+)?|[a-z][a-z.-]*/\d{7}(?:v\d+)?)(?:\.pdf)?/?",
+    re.IGNORECASE,
+)
+
+
+def liked_reference(entry: str) -> str:
+    """A ``like`` entry as the ranker looks it up: the arXiv id when the entry
+    is a link to the paper (or ``arXiv:ID``), else the entry as written (an
+    id or a title)."""
+    found = _PAPER_LINK.fullmatch(entry.strip())
+    return found.group("id") if found else entry
+
+
 class Topic(_Model):
     name: str | None = None
     any: list[TermText] = []
@@ -316,7 +335,7 @@ class Topic(_Model):
         for entry in value:
             if not entry.strip():
                 raise ValueError("empty entry in 'like': give an arXiv id or the title of a paper")
-        return value
+        return [liked_reference(entry) for entry in value]
 
     @property
     def ranked(self) -> bool:
@@ -1013,6 +1032,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
     elif kind == "union_tag_not_found":
         path = path + ("type",)
         message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"
+    elif kind == "too_short" and not value:
+        # pydantic says "list should have at least 1 item after validation, not 0"
+        what = {"sources": "source", "topics": "topic"}.get(str(path[-1]), "entry")
+        message = f"is empty; give at least one {what}"
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (
@@ -1078,7 +1101,13 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():
             continue
         if src.get("type") == "hf-papers-text" and not expand_paths(base, src["path"]):
-            add(("sources", i, "path"), f"{src['path']!r} matches no file")
+            if (base / os.path.expanduser(src["path"])).is_dir():
+                # a folder's subfolders are not read: say so, with the glob that reads them
+                inside = f"{src['path'].rstrip('/')}/**/*.txt"
+                add(("sources", i, "path"), f"{src['path']!r} is a folder with no files in it "
+                    f"(its subfolders are not read; {inside!r} reads them)")
+            else:
+                add(("sources", i, "path"), f"{src['path']!r} matches no file")
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
             add(("sources", i, "path"), f"{src['path']!r}: no such file")
 

@@ -15,7 +15,7 @@ import codecs
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -428,10 +428,19 @@ def _short(text: str, n: int = 60) -> str:
 
 
 def read_hf_papers_text(source, config: Config, context: ReadContext | None = None) -> Iterator[Paper]:
+    folder = config.resolve(source.path).is_dir()
     for path in expand_paths(config.base_dir, source.path):
-        yield from parse_hf_papers_text(
-            _read_bytes(path, config), _display(path, config), source.label, context.warn if context else None
-        )
+        try:
+            yield from parse_hf_papers_text(
+                _read_bytes(path, config), _display(path, config), source.label, context.warn if context else None
+            )
+        except InputError as exc:
+            if not folder or path.suffix.lower() == ".txt":
+                raise
+            # A PDF or notes saved beside the exports: say how to read the exports only.
+            glob = f"{source.path.rstrip('/')}/*.txt"
+            hint = f" (path {source.path!r} reads every file in the folder; {glob!r} reads only the .txt exports)"
+            raise InputError(*(replace(p, message=p.message + hint) for p in exc.problems)) from None
 
 
 def _read_bytes(path: Path, config: Config) -> bytes:

@@ -81,6 +81,25 @@ def test_match_text_shows_why(workdir, cli):
     assert "diffusion model* (title)" in r.out
 
 
+def test_match_text_shows_the_rule_terms_of_a_ranked_topic_too(workdir, cli):
+    """A topic with rules and `about`: `match` gives the reason in words and
+    the terms its rules matched (the terms were left out: no way to tune the
+    rules without --json)."""
+    write_config(workdir, BASIC_CONFIG.replace(
+        '    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+        '    any: ["SGD", "stochastic gradient", "optimi*"]\n    about: Stochastic gradient descent and its step sizes.\n',
+    ))
+    r = cli("match", "--subscriber", "bob@example.org")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    papers = [(lines[i], lines[i + 1]) for i in range(1, len(lines) - 1, 2)]
+    assert papers and all(title.split()[0].count(".") == 1 for title, _ in papers)  # relevance scores: 0.97
+    optim = [why for _, why in papers if why.strip().startswith("[Optimisation]")]
+    assert optim
+    for why in optim:
+        assert " · " in why and ("(title)" in why or "(abstract)" in why), why
+
+
 def test_config_from_environment(workdir, cli):
     write_config(workdir, BASIC_CONFIG, name="other.yaml")
     assert cli("validate").code == 2  # no ./config.yaml

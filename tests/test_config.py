@@ -449,3 +449,75 @@ def test_an_unclosed_quote_is_reported_where_it_opens(workdir, cli):
         f"config.yaml:{opened}: malformed YAML: a quoted string starts here and is never closed "
         "(while scanning a quoted scalar found unexpected end of stream)"
     ], result.err
+
+
+def test_an_empty_list_that_needs_entries_says_what_to_add(workdir, cli):
+    text = BASIC_CONFIG.replace("    topics: [diffusion]\n", "    topics: []\n")
+    write_config(workdir, text.replace("sources:\n  - type: hf-papers-text\n    path: papers/\n", "sources: []\n"))
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:1: sources: is empty; give at least one source",
+        "config.yaml:12: subscribers[0].topics: is empty; give at least one topic",
+    ], result.err
+
+
+LIKED = """
+sources:
+  - type: arxiv
+    path: arxiv-latex.xml
+  - type: arxiv
+    path: arxiv-api.xml
+topics:
+  bridges:
+    name: Bridges
+    like: [LIKE]
+subscribers:
+  - email: ada@example.org
+    topics: [bridges]
+"""
+
+
+def test_a_liked_paper_may_be_given_by_the_link_a_researcher_copies(tmp_path, cli):
+    """`like` takes an arXiv id; the abstract or PDF link, `arXiv:ID` and the
+    Hugging Face papers page name the same paper (they were 'no known paper')."""
+    import json
+
+    from conftest import DATA
+
+    for name in ("arxiv-latex.xml", "arxiv-api.xml"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    write_config(tmp_path, LIKED.replace("LIKE", '"2406.04876"'))
+    bare = cli("match", "--json")
+    assert bare.code == 0 and "matches no known paper" not in bare.err, bare.err
+    links = [
+        "https://arxiv.org/abs/2406.04876",
+        "https://arxiv.org/pdf/2406.04876v2",
+        "http://export.arxiv.org/abs/2406.04876v1/",
+        "https://arxiv.org/pdf/2406.04876.pdf",
+        "arXiv:2406.04876",
+        "https://huggingface.co/papers/2406.04876",
+    ]
+    for link in links:
+        write_config(tmp_path, LIKED.replace("LIKE", json.dumps(link)))
+        result = cli("match", "--json")
+        assert result.code == 0 and "matches no known paper" not in result.err, (link, result.err)
+        assert json.loads(result.out) == json.loads(bare.out), link
+    write_config(tmp_path, LIKED.replace("LIKE", '"https://example.org/paper/2406.04876"'))
+    other = cli("match", "--json")
+    assert "like 'https://example.org/paper/2406.04876' matches no known paper" in other.err  # not a link we know
+
+
+def test_a_folder_without_files_says_its_subfolders_are_not_read(workdir, cli):
+    (workdir / "exports").mkdir()
+    (workdir / "exports" / "2024").mkdir()
+    (workdir / "exports" / "2024" / "day.txt").write_bytes((workdir / "papers" / "hf-papers-compact.txt").read_bytes())
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: exports/\n"))
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'exports/' is a folder with no files in it "
+        "(its subfolders are not read; 'exports/**/*.txt' reads them)"
+    ], result.err
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: exports/**/*.txt\n"))
+    assert cli("validate").code == 0

@@ -501,3 +501,23 @@ def test_papers_warns_of_a_cut_export_and_validate_refuses_it(tmp_path, cli):
     r = cli("validate")
     assert r.code == 2 and "Traceback" not in r.err
     assert f"papers/cut.txt:{line}: the last paper, 'Gradient is All You Need?'" in r.err
+
+
+def test_a_folder_path_names_the_glob_when_a_file_in_it_is_no_export(workdir, cli):
+    """`path: papers/` reads every file in the folder: a PDF saved there is an
+    error at its line, which says how to read only the exports."""
+    from conftest import BASIC_CONFIG
+
+    (workdir / "papers" / "paper.pdf").write_bytes(b"%PDF-1.4\nnot text\n")
+    write_config(workdir, BASIC_CONFIG)
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "papers/paper.pdf:1: no Hugging Face papers page header (lines such as 'Get trending papers in your "
+        "email inbox!' and 'Subscribe'); is this a papers listing export? (path 'papers/' reads every file "
+        "in the folder; 'papers/*.txt' reads only the .txt exports)"
+    ], result.err
+    (workdir / "papers" / "paper.pdf").unlink()
+    (workdir / "papers" / "broken.txt").write_text("Daily Papers\n", encoding="utf-8")
+    result = cli("validate")  # a broken .txt export: no word about globs
+    assert result.code == 2 and "reads every file" not in result.err and "papers/broken.txt:" in result.err

@@ -599,3 +599,12 @@ def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir,
             card = text.split(f"] {p['title']}\n", 2)[-1]
             why = next(line for line in card.splitlines() if line.startswith("Why: "))
             assert not why.startswith(("Why: Step sizes:", "Why: Learning rates:")), why
+
+
+def test_the_default_subject_counts_one_paper_in_the_singular(workdir, cli):
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 1\n"))
+    result = cli("preview", "--json")
+    assert result.code == 0, result.err
+    subjects = {s["email"]: s["subject"] for s in json.loads(result.out)["subscribers"]}
+    assert subjects["bob@example.org"] in ("1 new paper: Optimisation", "1 new paper: Diffusion models")
+    assert subjects["ada@example.org"] == "20 new papers: Diffusion models"
