@@ -31,6 +31,7 @@ Failures raise :class:`InputError` located at the URL, naming the source.
 from __future__ import annotations
 
 import email.utils
+import functools
 import hashlib
 import io
 import json
@@ -276,39 +277,62 @@ def _unzstd(chunks: Iterable[bytes]) -> Iterator[bytes]:
             yield out
 
 
-#: Content-Encoding -> how to undo it; ``Accept-Encoding`` offers exactly these.
-DECODERS: dict[str, Callable[[Iterable[bytes]], Iterator[bytes]]] = {
-    "gzip": lambda chunks: _inflate(chunks, 16 + zlib.MAX_WBITS),
-    "x-gzip": lambda chunks: _inflate(chunks, 16 + zlib.MAX_WBITS),
-    "deflate": lambda chunks: _inflate(chunks, 0),
-    "br": _unbrotli,
-    "zstd": _unzstd,
-}
-ACCEPT_ENCODING = "gzip, deflate, br, zstd"
+Decoder = Callable[[Iterable[bytes]], Iterator[bytes]]
+
+
+@functools.cache
+def decoders() -> tuple[dict[str, Decoder], tuple[type[Exception], ...]]:
+    """Content-Encoding -> how to undo it, and the errors a corrupt body
+    raises.  br and zstd need ``brotli`` and ``zstandard`` (dependencies of
+    this package); an install without them offers and decodes the rest."""
+    table: dict[str, Decoder] = {
+        "gzip": lambda chunks: _inflate(chunks, 16 + zlib.MAX_WBITS),
+        "x-gzip": lambda chunks: _inflate(chunks, 16 + zlib.MAX_WBITS),
+        "deflate": lambda chunks: _inflate(chunks, 0),
+    }
+    errors: list[type[Exception]] = [zlib.error]
+    try:
+        import brotli
+    except ImportError:
+        pass
+    else:
+        table["br"] = _unbrotli
+        errors.append(brotli.error)
+    try:
+        import zstandard
+    except ImportError:
+        pass
+    else:
+        table["zstd"] = _unzstd
+        errors.append(zstandard.ZstdError)
+    return table, tuple(errors)
+
+
+def accept_encoding() -> str:
+    """The ``Accept-Encoding`` header: exactly what :func:`decompressed` decodes."""
+    return ", ".join(e for e in decoders()[0] if e != "x-gzip")
 
 
 def decompressed(chunks: Iterable[bytes], encodings: list[str]) -> Iterator[bytes]:
     """The body ``chunks`` with its ``Content-Encoding`` layers undone (the last
     applied first), at most 64 KiB at a time whatever the compression ratio:
     httpx's own decoders hand on all a chunk unpacks to at once.  Raises
-    :class:`_Undecodable` for an encoding not in :data:`DECODERS` or a body
+    :class:`_Undecodable` for an encoding not in :func:`decoders` or a body
     that does not decompress."""
-    import brotli
-    import zstandard
-
-    unknown = [e for e in encodings if e not in DECODERS and e != "identity"]
+    table, errors = decoders()
+    unknown = [e for e in encodings if e not in table and e != "identity"]
     if unknown:
         raise _Undecodable(
             f"the server sent the body compressed as {', '.join(repr(e) for e in unknown)} (Content-Encoding), "
-            f"which this client cannot decode and did not ask for (it accepts {ACCEPT_ENCODING})"
+            f"which this client cannot decode and did not ask for (it accepts {accept_encoding()})"
         )
     out: Iterable[bytes] = chunks
     for encoding in reversed(encodings):
         if encoding != "identity":
-            out = DECODERS[encoding](out)
+            out = table[encoding](out)
     try:
         yield from out
-    except (zlib.error, brotli.error, zstandard.ZstdError) as exc:
+    except errors as exc:
         raise _Undecodable(
             f"the response body does not decompress as its Content-Encoding ({', '.join(encodings)}) says ({exc})"
         ) from None
@@ -394,7 +418,7 @@ class Fetcher:
                 timeout=self.timeout,
                 limits=httpx.Limits(max_keepalive_connections=0),  # one socket per request (see _request)
                 follow_redirects=True,
-                headers={"User-Agent": self.user_agent or default_user_agent(), "Accept-Encoding": ACCEPT_ENCODING},
+                headers={"User-Agent": self.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
             )
         return self._client
 

@@ -63,6 +63,36 @@ HF_CHROME = HF_HEADER | frozenset(
         "Search any paper with AI",
     )
 )
+#: The words of the site's menus and footers (and of a browser's copy of
+#: them: "Skip to main content", a search box's placeholder), case-folded.  A
+#: copy of the whole page may put a menu on one line: see :func:`_is_menu`.
+MENU_WORDS = frozenset(
+    """
+    hugging face huggingface models model datasets dataset spaces space posts docs documentation
+    enterprise pricing log login logout sign signup up in out community solutions learn discord
+    forum forums github blog about company tos terms of service privacy policy jobs careers press
+    website status changelog collections collection papers paper daily weekly monthly trending new
+    home menu search users organizations inference endpoints providers huggingchat chat tasks hub
+    api pro account settings profile notifications toggle navigation skip to main content back next
+    previous more load show all see view theme system dark light mode language english cookies
+    submit any with ai browse explore open source and
+    """.split()
+)
+#: The words of MENU_WORDS that only the site's chrome has (never "models",
+#: "search" or "open source", which titles use): a menu has two of them.
+MENU_ANCHORS = frozenset(
+    """
+    hugging huggingface pricing enterprise docs log login logout sign signup tos privacy careers
+    jobs press discord github changelog website posts terms cookies theme skip weekly monthly
+    trending submit huggingchat notifications
+    """.split()
+)
+#: A new menu item the list above does not know yet: one word in this many.
+_MENU_UNKNOWN_PER = 6
+#: Fewer words are a short line (allowed above the header anyway) or a title.
+_MENU_MIN_WORDS = 4
+_MENU_WORD = re.compile(r"[^\W_]+")
+_YEAR_OR_COUNT = re.compile(r"\d+(\.\d+)?[km]?")
 #: Page numbers and ellipses of a pagination bar.
 _PAGINATION = re.compile(r"^(\d{1,3}|\.\.\.|…|[‹«<]|[›»>])$")
 #: Leading lines (site navigation) before the header: few, and short.
@@ -101,18 +131,50 @@ def _is_chrome(text: str) -> bool:
     return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
 
 
+def _is_menu(text: str) -> bool:
+    """A site menu or footer copied as one paragraph ("Hugging Face Models
+    Datasets Spaces Posts Docs Enterprise Pricing Log In Sign Up", "© 2024
+    Hugging Face · Terms of Service · Privacy"): four words or more, all of
+    them the site's (:data:`MENU_WORDS`, a year or a count) but one in
+    :data:`_MENU_UNKNOWN_PER` that may be a menu item added since, two of them
+    words only the site's chrome has (:data:`MENU_ANCHORS`: "Pricing", "Log
+    In", "Privacy").  A title or a sentence has words of its own ("Learning
+    to Search with Open Source Models" is a title): it is not taken for a menu."""
+    if len(text) > 2 * _MAX_CHROME_CHARS:
+        return False
+    words = unknown = 0
+    anchors: set[str] = set()
+    for m in _MENU_WORD.finditer(text.casefold()):
+        words += 1
+        word = m.group()
+        if word in MENU_ANCHORS:
+            anchors.add(word)
+        elif word not in MENU_WORDS and not _YEAR_OR_COUNT.fullmatch(word):
+            unknown += 1
+            if unknown * _MENU_UNKNOWN_PER > max(words, _MENU_UNKNOWN_PER):
+                return False
+    return words >= _MENU_MIN_WORDS and len(anchors) >= 2 and unknown * _MENU_UNKNOWN_PER <= words
+
+
+def _is_page_chrome(text: str) -> bool:
+    """A line of the page's own chrome, or a site menu or footer in one paragraph."""
+    return _is_chrome(text) or _is_menu(text)
+
+
 def _is_header(text: str) -> bool:
     return _spaced(text).casefold() in HF_HEADER
 
 
-def decode_text(data: bytes, name: str) -> str:
+def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     """Bytes to text, or an :class:`InputError` at the line where it stops being text.
 
     UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
     order mark (what Windows editors save as "Unicode"), or Windows-1252 /
     Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).  Invisible characters a
     browser's copy leaves (zero-width spaces, soft hyphens, stray BOMs) are
-    dropped: a line holding only those is blank."""
+    dropped: a line holding only those is blank.  ``cut_ok``: a UTF-8
+    character cut in half at the very end (a truncated download) is dropped,
+    not called binary data."""
     if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         try:
             text = data.decode("utf-16")
@@ -126,6 +188,8 @@ def decode_text(data: bytes, name: str) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if cut_ok and exc.end == len(data) and exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
+            return decode_text(data[: exc.start], name)
         ansi = _windows_1252(data)
         if ansi is None:
             line = line_of(data, exc.start)
@@ -163,7 +227,7 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     if not nonblank:
         return []
     # the layout is told by the papers: the header may have blank lines where they have none
-    first = next((n for n, t in nonblank if not _is_chrome(t)), nonblank[0][0])
+    first = next((n for n, t in nonblank if not _is_page_chrome(t)), nonblank[0][0])
     last = nonblank[-1][0]
     has_blank_lines = any(not t for n, t in content if first < n < last)
     if not has_blank_lines or _glued_subscribe(nonblank):
@@ -172,7 +236,7 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     current: list[str] = []
     start = 0
     for n, t in content:
-        if t and not current and _is_chrome(t):
+        if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             blocks.append((n, t))
         elif t:
@@ -198,15 +262,23 @@ def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
     return False
 
 
-def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text") -> list[Paper]:
+def parse_hf_papers_text(
+    data: bytes, name: str, source: str = "hf-papers-text", warn: Callable[[str], None] | None = None
+) -> list[Paper]:
     """Parse the text export of a Hugging Face papers listing page, either layout.
 
     (a) header paragraphs, then title and abstract paragraphs separated by
     blank lines; (b) no blank lines, ``Subscribe`` glued to the first title,
     then title and abstract lines alternating.  ``name`` is how the file is
     named in errors.
+
+    An export cut off inside its last abstract (a truncated download or copy:
+    see :func:`_cut_off`) gives every paper but that one, and says so through
+    ``warn`` (default: the log) at the paper's ``FILE:LINE``: sent with half
+    an abstract, the paper would count as delivered and never come whole.
     """
-    text = decode_text(data, name)
+    warn = warn if warn is not None else log.warning
+    text = decode_text(data, name, cut_ok=True)
     blocks = _blocks(text)
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
@@ -239,8 +311,8 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
     k = 0
     while k < len(body):
         t_line, title = body[k]
-        if _is_chrome(title):
-            # a page header again: two exports saved into one file
+        if _is_page_chrome(title):
+            # a page header (and the site's menu) again: two exports saved into one file
             k, _ = _skip_header(body, k)
             continue
         if len(title) > MAX_TITLE_CHARS:
@@ -256,7 +328,7 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
             after = f" (what follows it, {_short(' '.join(t for _, t in footer))!r}, is page chrome)" if footer else ""
             raise InputError(Problem(f"title {_short(title)!r} has no abstract{after}", name, t_line))
         a_line, abstract = body[k + 1]
-        if _is_chrome(abstract):
+        if _is_page_chrome(abstract):
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
                         "chrome)", name, t_line)
@@ -266,27 +338,56 @@ def parse_hf_papers_text(data: bytes, name: str, source: str = "hf-papers-text")
             # the last title has none.  Refuse rather than invent one.
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is too short "
-                        "to be one; a line of page chrome after the papers?)", name, t_line)
+                        "to be one; a line of page chrome after the papers, or an export cut off?)", name, t_line)
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
         title, abstract = _spaced(title), _spaced(abstract)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
         last_title = (t_line, title)
         k += 2
+    if papers and not footer and last_title and _cut_off(papers[-1].abstract):
+        t_line, title = last_title
+        a_line = body[-1][0]
+        warn(
+            f"{name}:{t_line}: the last paper, {title!r}, ends in the middle of its abstract (line {a_line} ends "
+            f"with {_tail(papers[-1].abstract)!r}): the export looks cut off (a truncated download or copy); "
+            f"that paper is left out, the {len(papers) - 1} before it are read (export the page again for it)"
+        )
+        papers.pop()
     return papers
+
+
+#: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.
+_ABSTRACT_END = frozenset(".!?)]}\"'”’»…$")
+#: ...or a link (code, project page), which abstracts often end with.
+_LINK_AT_END = re.compile(r"(https?://|www\.|doi:)\S+$|\S+@\S+\.\w+$", re.IGNORECASE)
+
+
+def _cut_off(abstract: str) -> bool:
+    """An abstract that stops where no whole abstract does: neither a sentence's
+    end (or a closing bracket, quote or ``$``) nor a link.  The format has no
+    field after the abstract to check for, so its end is the signal; the
+    caller asks only of the file's last paper with no page chrome after it
+    (the copy would have gone past the papers)."""
+    return not (abstract[-1:] in _ABSTRACT_END or _LINK_AT_END.search(abstract))
+
+
+def _tail(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else "…" + text[-(n - 1):]
 
 
 def _nav_lines(blocks: list[tuple[int, str]]) -> int:
     """How many lines of site navigation ("Hugging Face", "Models", "Papers"...)
-    a copy of the whole page has before the papers header: a few short lines,
-    then a line only the header has.  0 when the file starts with page chrome
+    a copy of the whole page has before the papers header: a few short lines
+    or the site's menu in one paragraph (:func:`_is_menu`), then a line only
+    the header has.  0 when the file starts with page chrome
     (or has no header: the caller says so at line 1)."""
     if _is_chrome(blocks[0][1]):
         return 0
     for j, (_, text) in enumerate(blocks[:_MAX_NAV_LINES]):
         if _is_header(text):
             return j
-        if len(text) > _MAX_NAV_CHARS:
+        if len(text) > _MAX_NAV_CHARS and not _is_menu(text):
             break
     return 0
 
@@ -298,7 +399,7 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
     header, subscribe_seen = False, False
     while i < len(blocks):
         line, block = blocks[i]
-        if _is_chrome(block):
+        if _is_page_chrome(block):
             subscribe_seen = subscribe_seen or block.casefold() == _SUBSCRIBE
             header = header or _is_header(block)
             i += 1
@@ -313,13 +414,13 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
 
 
 def _is_footer(text: str) -> bool:
-    """Page chrome after the papers: navigation links, a pagination bar."""
-    return _is_chrome(text) or bool(_PAGINATION.match(_spaced(text)))
+    """Page chrome after the papers: navigation links, a pagination bar, the site's footer."""
+    return _is_page_chrome(text) or bool(_PAGINATION.match(_spaced(text)))
 
 
 def _looks_like_chrome(text: str) -> bool:
-    """Short and not a sentence: what a footer link looks like, not an abstract."""
-    return len(text) < 40 and not text.rstrip().endswith((".", "!", "?", ")", "]"))
+    """Short and not ending as an abstract does: what a footer link looks like."""
+    return len(text) < 40 and _cut_off(text.rstrip())
 
 
 def _short(text: str, n: int = 60) -> str:
@@ -330,7 +431,9 @@ def read_hf_papers_text(source, config: Config, context: ReadContext | None = No
     folder = config.resolve(source.path).is_dir()
     for path in expand_paths(config.base_dir, source.path):
         try:
-            yield from parse_hf_papers_text(_read_bytes(path, config), _display(path, config), source.label)
+            yield from parse_hf_papers_text(
+                _read_bytes(path, config), _display(path, config), source.label, context.warn if context else None
+            )
         except InputError as exc:
             if not folder or path.suffix.lower() == ".txt":
                 raise

@@ -442,3 +442,24 @@ def test_an_error_page_in_an_unknown_encoding_still_reports_its_status(http_serv
     with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
         f.get(http_server.url("/gone"), source="blog")
     assert str(info.value) == f"{http_server.url('/gone')}: source 'blog': HTTP 404 Not Found"
+
+
+def test_without_the_brotli_package_br_is_neither_offered_nor_taken(http_server, clock, tmp_path, monkeypatch):
+    """An install without an optional decoder still works, and never asks for what it cannot read."""
+    import sys
+
+    import brotli
+
+    from newsletter.fetching import accept_encoding, decoders
+
+    monkeypatch.setitem(sys.modules, "brotli", None)  # import brotli -> ImportError
+    decoders.cache_clear()
+    try:
+        assert accept_encoding() == "gzip, deflate, zstd"
+        http_server.route("/feed", Reply(200, brotli.compress(b"<rss/>"), {"Content-Encoding": "br"}))
+        with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
+            f.get(http_server.url("/feed"), source="blog")
+    finally:
+        decoders.cache_clear()
+    assert http_server.requests[0].headers["accept-encoding"] == "gzip, deflate, zstd"
+    assert "compressed as 'br' (Content-Encoding), which this client cannot decode" in str(info.value)

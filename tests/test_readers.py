@@ -16,6 +16,21 @@ def parse(name: str):
     return parse_hf_papers_text((DATA / name).read_bytes(), name)
 
 
+#: Site menus and footers as a browser's copy puts them: all on one line, or
+#: separated by dots and bars, with the logo's emoji and a search box.
+MENUS = [
+    "Hugging Face Models Datasets Spaces Posts Docs Enterprise Pricing Log In Sign Up",
+    "🤗 Hugging Face · Models · Datasets · Spaces · Community · Docs · Solutions · Pricing · Log In · Sign Up",
+    "Skip to main content Hugging Face Search models, datasets, users... Models Datasets Spaces Docs Pricing",
+    "Hugging Face | Models | Datasets | Spaces | Buckets | Docs | Enterprise | Pricing | Website",  # a new tab
+    "Back to Papers Daily Weekly Monthly Trending Papers Submit paper Search any paper with AI",
+]
+FOOTERS = [
+    "System theme Company TOS Privacy About Jobs Website Models Datasets Spaces Pricing Docs",
+    "© 2024 Hugging Face · Terms of Service · Privacy Policy · Careers · Press · Status · GitHub · Discord",
+]
+
+
 def test_blank_lines_layout_reads_every_paper():
     papers = parse("hf-papers-blank-lines.txt")
     assert len(papers) == 63
@@ -268,7 +283,9 @@ def test_send_reads_copies_with_page_chrome_and_stops_at_a_truncated_one(tmp_pat
     papers.mkdir()
     blank = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").rstrip("\n")
     compact = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
-    (papers / "a.txt").write_text("Papers\n\nTrending\n\n" + blank + "\n\nPrevious\n\nNext\n", encoding="utf-8")
+    (papers / "a.txt").write_text(
+        f"{MENUS[0]}\n\nPapers\n\nTrending\n\n{blank}\n\nPrevious\n\nNext\n\n{FOOTERS[1]}\n", encoding="utf-8"
+    )
     (papers / "b.txt").write_text(compact + compact, encoding="utf-8")
     write_config(
         tmp_path,
@@ -342,6 +359,148 @@ def test_utf8_with_a_stray_latin_1_byte_is_still_an_error():
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(data, "mixed.txt")
     assert str(info.value).startswith("mixed.txt:6: not UTF-8 text (byte 0xe9)")
+
+
+@pytest.mark.parametrize("menu", MENUS)
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_a_site_menu_in_one_long_paragraph_above_the_header_is_chrome(menu, name):
+    """A whole-page copy puts the site's menu on one line, often longer than the
+    short navigation lines allowed before the header: it was "no header"."""
+    sep = "\n\n" if "blank" in name else "\n"
+    for before in (menu + sep, "Hugging Face" + sep + menu + sep, menu + sep + "Papers" + sep + "Trending" + sep):
+        text = before + (DATA / name).read_text(encoding="utf-8")
+        assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+@pytest.mark.parametrize("footer", FOOTERS + MENUS[:1])
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_a_site_footer_in_one_paragraph_after_the_papers_is_chrome(footer, name):
+    sep = "\n\n" if "blank" in name else "\n"
+    text = (DATA / name).read_text(encoding="utf-8").rstrip("\n") + sep + "Load more" + sep + footer + "\n"
+    assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+def test_two_whole_page_copies_with_their_menus_in_one_file_read_as_both():
+    first, second = ((DATA / n).read_text(encoding="utf-8").rstrip("\n") for n in ("hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"))
+    text = f"{MENUS[0]}\n\n{first}\n\n{FOOTERS[0]}\n\n{MENUS[1]}\n\n{second}\n\n{FOOTERS[1]}\n"
+    papers = parse_hf_papers_text(text.encode(), "both.txt")
+    assert [p.title for p in papers] == titles("hf-papers-blank-lines.txt") + titles("hf-papers-blank-lines-2.txt")
+
+
+@pytest.mark.parametrize(
+    "before",
+    [
+        # a paper (title and abstract) above the header: not navigation, never dropped in silence
+        "Flow Matching for Generative Modeling on Datasets and Spaces\n\n"
+        "We introduce flow matching, a simulation-free way to train continuous normalizing flows.\n\n",
+        # a title made of the site's words but one is a title, with its abstract
+        "Learning to Search with Open Source Models and Datasets\n\n"
+        "We train agents to search a hub of open models and datasets for the one that fits a task.\n\n",
+        # a sentence made mostly of the site's words is still a sentence
+        "I copied these models and datasets papers from the Hugging Face site to read them on the train.\n\n",
+    ],
+)
+def test_text_above_the_header_that_is_not_a_menu_is_still_refused(before):
+    text = MENUS[0] + "\n\n" + before + (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "notes.txt")
+    assert str(info.value).startswith("notes.txt:1: no Hugging Face papers page header")
+
+
+def test_a_title_made_of_the_sites_words_is_still_a_paper():
+    text = (DATA / "hf-papers-overlap.txt").read_text(encoding="utf-8").rstrip()
+    text += "\n\nLearning to Search with Open Source Models and Datasets\n\nWe train agents to search the hub.\n"
+    assert titles("hf-papers-overlap.txt") + ["Learning to Search with Open Source Models and Datasets"] == [
+        p.title for p in parse_hf_papers_text(text.encode(), "x.txt")
+    ]
+
+
+def test_a_menu_without_any_page_header_is_not_an_export():
+    text = f"{MENUS[0]}\n\n{FOOTERS[0]}\n\nSome Title\n\nSome text about it.\n"
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "menu.txt")
+    assert str(info.value).startswith("menu.txt:1: no Hugging Face papers page header")
+
+
+def cut_in_last_abstract(name: str, keep: float = 0.5) -> tuple[str, int]:
+    """The export cut off inside its last abstract (mid-word, as a truncated
+    download ends), and the line of the last title."""
+    text = (DATA / name).read_text(encoding="utf-8").rstrip()
+    sep = "\n\n" if "blank" in name else "\n"
+    start = text.rindex(sep) + len(sep)
+    cut = text[: start + int((len(text) - start) * keep)]
+    cut = cut.rstrip(" .,;:!?)")[:-1]  # never at a sentence's end
+    return cut, text[:start].rstrip().count("\n") + 1
+
+
+def parse_warned(text: str | bytes, name: str = "cut.txt") -> tuple[list, list[str]]:
+    warnings: list[str] = []
+    data = text.encode() if isinstance(text, str) else text
+    return parse_hf_papers_text(data, name, warn=warnings.append), warnings
+
+
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt", "hf-papers-blank-lines-2.txt"])
+def test_an_export_cut_off_inside_the_last_abstract_keeps_the_others_and_says_so(name):
+    cut, line = cut_in_last_abstract(name)
+    papers, warnings = parse_warned(cut)
+    complete = titles(name)
+    assert [p.title for p in papers] == complete[:-1]
+    (warning,) = warnings
+    assert warning.startswith(f"cut.txt:{line}: the last paper, {complete[-1]!r}, ends in the middle of its abstract")
+    assert "cut off" in warning and "left out" in warning and "\n" not in warning
+
+
+def test_a_cut_inside_a_multibyte_character_is_a_cut_not_binary_data():
+    text = (DATA / "hf-papers-overlap.txt").read_text(encoding="utf-8").rstrip()
+    text += "\n\nBridges Revisited\n\nWe revisit the problem of the time-reversed Schrödinger bridge"
+    data = text.encode()
+    data = data[: data.rindex("ö".encode()) + 1]  # half of the two bytes of "ö"
+    papers, warnings = parse_warned(data)
+    assert "Bridges Revisited" not in [p.title for p in papers] and len(papers) == len(titles("hf-papers-overlap.txt"))
+    assert len(warnings) == 1 and "'Bridges Revisited', ends in the middle of its abstract" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "last",
+    [
+        "We study it.",  # short, but a sentence
+        "Does it scale? Yes!",
+        "Code is available at https://github.com/example/short-abstract",
+        "It beats the baseline (90.2% vs. 88.1%)",
+        "We bound the error by $O(n^{-1/2})$",
+        "Il décrit «la méthode»",
+    ],
+)
+def test_a_short_or_unusual_last_abstract_is_complete(last):
+    text = (DATA / "hf-papers-overlap.txt").read_text(encoding="utf-8").rstrip() + f"\n\nLast Paper\n\n{last}\n"
+    papers, warnings = parse_warned(text)
+    assert warnings == [] and papers[-1].title == "Last Paper" and papers[-1].abstract == last
+
+
+@pytest.mark.parametrize("footer", ["Load more", "‹\n\n1\n\n2\n\n›", FOOTERS[0]])
+def test_an_abstract_without_a_full_stop_before_the_page_footer_is_complete(footer):
+    """The copy went on past the papers (to the footer): the last abstract is whole."""
+    text = (DATA / "hf-papers-overlap.txt").read_text(encoding="utf-8").rstrip()
+    text += f"\n\nLast Paper\n\nAn abstract that ends without a full stop\n\n{footer}\n"
+    papers, warnings = parse_warned(text)
+    assert warnings == [] and papers[-1].abstract == "An abstract that ends without a full stop"
+
+
+def test_papers_warns_of_a_cut_export_and_validate_refuses_it(tmp_path, cli):
+    """End to end: `papers` lists every complete paper and warns (FILE:LINE) of
+    the one cut off; `validate`, stricter, makes it a problem (exit 2)."""
+    (tmp_path / "papers").mkdir()
+    cut, line = cut_in_last_abstract("hf-papers-blank-lines.txt")
+    (tmp_path / "papers" / "cut.txt").write_text(cut, encoding="utf-8")
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: 'papers/*.txt'}]\ntopics: {t: {any: [diffusion]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert [p["title"] for p in json.loads(r.out)] == titles("hf-papers-blank-lines.txt")[:-1]
+    (warning,) = r.err.strip().splitlines()
+    assert warning.startswith(f"warning: papers/cut.txt:{line}: the last paper, 'Gradient is All You Need?', ends in")
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"papers/cut.txt:{line}: the last paper, 'Gradient is All You Need?'" in r.err
 
 
 def test_a_folder_path_names_the_glob_when_a_file_in_it_is_no_export(workdir, cli):
