@@ -36,6 +36,8 @@ from .errors import ConfigError, Problem, line_of
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
+#: The template files an email is built from (see rendering.py); a `templates:` folder overrides any of them.
+TEMPLATE_NAMES = ("digest.html", "digest.txt", "style.css")
 DEFAULT_SUBJECT = "{{ count }} new paper{{ 's' if count != 1 }}: {{ topics | join(', ') }}"
 FIELDS = ("title", "abstract", "authors", "categories")
 
@@ -1123,6 +1125,18 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     templates = data.get("templates")
     if isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
         add(("templates",), f"{templates!r}: no such folder")
+    elif isinstance(templates, str):
+        folder = base / os.path.expanduser(templates)
+        names = sorted(f.name for f in folder.iterdir() if f.is_file())
+        if not set(names) & set(TEMPLATE_NAMES):
+            # None of the names the email is built from: nothing in it would be
+            # used, and the digest would silently look like the default one.
+            close = []
+            for n in names:
+                hint = difflib.get_close_matches(n, TEMPLATE_NAMES, n=1)
+                close.append(f"{n!r} (did you mean {hint[0]!r}?)" if hint else repr(n))
+            found = f"; it holds {', '.join(close)}" if close else " (it is empty)"
+            add(("templates",), f"{templates!r} holds none of {', '.join(TEMPLATE_NAMES)}, so the defaults would be used{found}")
     state = data.get("state")
     if isinstance(state, str) and state and "://" not in state:
         folder = (base / os.path.expanduser(state)).parent

@@ -521,3 +521,22 @@ def test_a_folder_without_files_says_its_subfolders_are_not_read(workdir, cli):
     ], result.err
     write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: exports/**/*.txt\n"))
     assert cli("validate").code == 0
+
+
+def test_a_templates_folder_with_none_of_the_template_names_is_located(workdir, cli):
+    """A template saved as digest.htm is never used: the digest silently looks
+    like the default one.  A folder with one of the names is fine (the rest
+    fall back to the defaults, partials may sit beside them)."""
+    (workdir / "mine").mkdir()
+    (workdir / "mine" / "digest.htm").write_text("<p>{{ count }}</p>", encoding="utf-8")
+    (workdir / "mine" / "notes.md").write_text("my notes", encoding="utf-8")
+    write_config(workdir, BASIC_CONFIG + "templates: mine/\n")
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:18: templates: 'mine/' holds none of digest.html, digest.txt, style.css, so the defaults "
+        "would be used; it holds 'digest.htm' (did you mean 'digest.html'?), 'notes.md'"
+    ], result.err
+    (workdir / "mine" / "digest.htm").rename(workdir / "mine" / "digest.html")
+    ok = cli("validate")
+    assert ok.code == 0, ok.err
