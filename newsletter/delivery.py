@@ -587,13 +587,8 @@ def _pipelined_sendmail(
     if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
         smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
         smtp.getreply()
-    if 421 in (mail[0], to[0], go[0]):
-        smtp.close()
-    elif mail[0] != 250 or to[0] not in (250, 251) or go[0] != 354:
-        try:
-            smtp.rset()
-        except smtplib.SMTPException:
-            pass
+    if mail[0] != 250 or to[0] not in (250, 251) or go[0] != 354:
+        _abandon(smtp, mail[0], to[0], go[0])
     if mail[0] != 250:
         raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
     if to[0] not in (250, 251):
@@ -609,15 +604,10 @@ def _pipelined_sendmail(
     # without a verdict is a drop, retried, not an unknown outcome.
     code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None, unknown=not primed)
     if code != 250:
-        if code == 421:
-            smtp.close()
-        elif then is None:
-            try:
-                smtp.rset()
-            except smtplib.SMTPException:
-                pass
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
+        if code == 421 or then is None:
+            _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, text)
 
 
@@ -643,9 +633,10 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
         raise smtplib.SMTPDataError(code, text)
 
 
-def _abandon(smtp: smtplib.SMTP, code: int) -> None:
-    """After a refusal: a 421 closes the session, anything else resets it."""
-    if code == 421:
+def _abandon(smtp: smtplib.SMTP, *codes: int) -> None:
+    """After a refusal (``codes``: the replies to the transaction's commands):
+    a 421 among them closes the session, anything else resets it."""
+    if 421 in codes:
         smtp.close()
         return
     try:
