@@ -319,16 +319,15 @@ class Topic(_Model):
         # or rules the sentence would be silently missing).
         if value is None or not value.strip():
             raise ValueError("'about' is empty: describe the interest in one to a few sentences, or remove the key")
-        if value is not None:
-            from .ranking import content_words
+        from .ranking import content_words
 
-            if not content_words(value):
-                # ranked by nothing, it would pick the day's papers at random, each
-                # "close in meaning to your interest"
-                raise ValueError(
-                    f"'about' ({value.strip()[:60]!r}) has no word to rank papers by, only common words "
-                    "or symbols: describe the interest in one to a few sentences"
-                )
+        if not content_words(value):
+            # ranked by nothing, it would pick the day's papers at random, each
+            # "close in meaning to your interest"
+            raise ValueError(
+                f"'about' ({value.strip()[:60]!r}) has no word to rank papers by, only common words "
+                "or symbols: describe the interest in one to a few sentences"
+            )
         return value
 
     @field_validator("like")

@@ -415,12 +415,13 @@ def _converted(text: str) -> str:
     return "".join(out)
 
 
-#: LaTeX dashes between words (``Erd\H{o}s--R\'enyi``, ``1990---2000``), in text that has LaTeX.
-_DASHES = re.compile(r"(?<=\w)(---?)(?=\w)")
+#: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
+#: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
+_EN_DASH = re.compile(r"(?<=\w)--(?=\w)")
 
 
 def _text(segment: str) -> str:
-    segment = _DASHES.sub(lambda m: "—" if len(m.group(1)) == 3 else "–", segment)
+    segment = _EN_DASH.sub("–", segment)
     if "\\" not in segment:
         return segment
     return _TEXT_MACRO.sub(_text_macro, segment)
