@@ -232,11 +232,14 @@ class PaperMatch:
     terms: tuple[str, ...]  # distinct matched terms, as written in the config
     hits: tuple[Hit, ...]
     pinned: bool = False
-    reasons: tuple[str, ...] = ()
-    """Why, in words, for ranked topics ("close to your interest: message passing")."""
     topic_reasons: tuple[str, ...] = ()
     """Each topic's reason in words, aligned with ``topics`` ("" for a keyword topic),
     so an email can say which topic gave which reason."""
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why, in words, for ranked topics ("close to your interest: message passing"), each once."""
+        return tuple(dict.fromkeys(r for r in self.topic_reasons if r))
 
     @property
     def reason(self) -> str:
@@ -594,10 +597,9 @@ class TopicIndex:
                 parts = sorted(parts, key=_fit, reverse=True)
             hits = tuple(h for p in parts for h in p.match.hits)
             terms = tuple(dict.fromkeys(h.term for h in hits))
-            reasons = tuple(dict.fromkeys(p.match.reason for p in parts if p.match.reason))
             topics = tuple(p.match.topic for p in parts)
             topic_reasons = tuple(p.match.reason or "" for p in parts)
-            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], reasons, topic_reasons))
+            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], topic_reasons))
         return tuple(out)
 
 

@@ -296,7 +296,6 @@ class Card:
         return getattr(self, name, default)
 
 
-
 def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
     """The reason in words under a paper.  A paper two ranked topics found
     has a reason from each: each is named with its topic
@@ -387,7 +386,7 @@ class Composer:
     def _card(self, m: PaperMatch, limit: int) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
         topics found it the same way, so it is built once (cached)."""
-        key = (m.paper.id, m.topics, m.terms, m.reasons, limit)
+        key = (m.paper.id, m.topics, m.terms, m.topic_reasons, limit)
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
