@@ -411,7 +411,9 @@ class Embedder:
                 "SELECT id, title_key, title, text FROM papers ORDER BY rowid DESC LIMIT ?", (count + len(day),)
             ).fetchall()
             for pid, key, title, text in rows:
-                if pid in ids or key in titles or len(out) >= count:
+                if len(out) >= count:
+                    break
+                if pid in ids or key in titles:
                     continue
                 titles.add(key)
                 prefix = f"{title}. "

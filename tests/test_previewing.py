@@ -133,6 +133,17 @@ def _start_serving(folder):
     return proc, out_q
 
 
+def _stop_serving(proc, sig) -> int:
+    """Send ``sig`` to a ``preview --serve`` process; its exit code (killed,
+    and the test failed, if it is still running after 15 s)."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+
+
 def test_serve_reloads_on_template_change(tmp_path):
     tpl = tmp_path / "templates"
     tpl.mkdir()
@@ -174,12 +185,7 @@ def test_serve_reloads_on_template_change(tmp_path):
         assert "templates/digest.html:1: template syntax error" in bad
         assert _get(url + "__version") == version and "MARKER-1" in _get(url + "ada@example.org.html")
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            code = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        code = _stop_serving(proc, signal.SIGINT)
     drain_err()
     assert code == 0
     assert not any("Traceback" in e for e in errors), "".join(errors)
@@ -263,11 +269,6 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path):
     try:
         assert "Serving" in out_q.get(timeout=30)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            code = proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            raise
+        code = _stop_serving(proc, signal.SIGTERM)
     assert code == 0
     assert "stopped" in proc.stderr.read()
