@@ -158,6 +158,9 @@ def test_hf_daily_keeps_upvotes_keywords_and_github():
         (data("hf-daily-2024-06-07.json")[:900], None, "invalid JSON"),
         (b'{"error": "Invalid date"}', 1, "expected a JSON list of daily papers, got dict"),
         (b"\xff\xfe[]", 1, "not UTF-8"),
+        # what Python's json module raises, not a JSONDecodeError: a RecursionError, a ValueError
+        (b"\n\n" + b"[" * 100_000 + b"]" * 100_000, 3, "nested too deeply"),
+        (b'[\n{"paper": {"id": "2406.00001", "title": "t",\n "upvotes": 1' + b"0" * 5000 + b"}}]", 3, "digits"),
     ],
 )
 def test_broken_hf_json_is_an_error_with_a_line(body, line, words):
