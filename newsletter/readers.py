@@ -116,6 +116,10 @@ _SUBSCRIBE = "subscribe"
 _UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 MAX_TITLE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+#: Line breaks other than CR and LF that copies from macOS, Safari or Word
+#: carry (vertical tab is Word's line break, U+2029 a paragraph's end).
+_ODD_BREAK = re.compile("[\x0b\x0c\x85\u2028\u2029]")
+_LINE_BREAKS = {0x0B: "\n", 0x0C: "\n", 0x85: "\n", 0x2028: "\n", 0x2029: "\n\n"}
 
 
 def _spaced(text: str) -> str:
@@ -170,7 +174,10 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
 
     UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
     order mark (what Windows editors save as "Unicode"), or Windows-1252 /
-    Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).  Invisible characters a
+    Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).
+    Lines may end in LF, CRLF, CR alone, or Unicode's line and paragraph
+    separators (U+2028, U+2029: a copy on macOS), NEL, or Word's vertical tab
+    and form feed; all become LF (a paragraph separator a blank line).  Invisible characters a
     browser's copy leaves (zero-width spaces, soft hyphens, stray BOMs) are
     dropped: a line holding only those is blank.  ``cut_ok``: a UTF-8
     character cut in half at the very end (a truncated download) is dropped,
@@ -198,6 +205,8 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
                         "(save the export as UTF-8)", name, line)
             ) from None
         text = ansi
+    if _ODD_BREAK.search(text):  # a macOS or Word copy: Unicode's line and paragraph separators
+        text = text.translate(_LINE_BREAKS)
     if m := _CONTROL.search(text):
         line = line_of(text, m.start())
         raise InputError(Problem(f"binary data (control character {m.group()!r}), not a text export", name, line))

@@ -83,6 +83,24 @@ def test_crlf_and_bom_are_accepted():
     assert papers[0].title.endswith("Highly Sparse Graphs")
 
 
+@pytest.mark.parametrize(
+    "name, line_end, paragraph_end",
+    [
+        ("blank-lines", "\u2028", "\u2029"),  # a copy on macOS: Unicode's line and paragraph separators
+        ("blank-lines", "\u2028", "\u2028\u2028"),
+        ("blank-lines", "\x85", "\x85\x85"),  # NEL
+        ("blank-lines", "\x0b", "\x0c"),  # Word: vertical tab (a line break), form feed
+        ("compact", "\u2028", None),
+    ],
+)
+def test_unicode_and_word_line_breaks_end_lines(name, line_end, paragraph_end):
+    text = (DATA / f"hf-papers-{name}.txt").read_text(encoding="utf-8")
+    if paragraph_end:
+        text = text.replace("\n\n", paragraph_end)
+    papers = parse_hf_papers_text(text.replace("\n", line_end).encode("utf-8"), "x.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse(f"hf-papers-{name}.txt")]
+
+
 def test_duplicates_across_files_are_collapsed(tmp_path):
     (tmp_path / "papers").mkdir()
     for name in ("hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"):
