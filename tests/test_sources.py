@@ -747,6 +747,10 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
         ("{type: hf-daily, date: 7 June}", "config.yaml:2: sources[0].date: '7 June' is not a date in the form YYYY-MM-DD"),
         ("{type: feed, url: 'ftp://example.org/x'}", "config.yaml:2: sources[0].url: 'ftp://example.org/x' is not an http:// or https:// URL"),
         ("{type: feed, path: nothere.xml}", "config.yaml:2: sources[0].path: 'nothere.xml': no such file"),
+        # what is there instead of a file is named, not called missing
+        ("{type: feed, path: /dev/zero}", "config.yaml:2: sources[0].path: '/dev/zero' is a device, not a regular file"),
+        ("{type: hf-daily, path: /tmp}", "config.yaml:2: sources[0].path: '/tmp' is a folder, not a file"),
+        ("{type: hf-papers-text, path: /dev/null}", "config.yaml:2: sources[0].path: '/dev/null' is a device, not a regular"),
     ],
 )
 def test_source_config_errors_have_file_and_line(tmp_path, source, message):
