@@ -271,6 +271,16 @@ def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
     return False
 
 
+#: A web page saved from the browser: "Web Page, HTML only" / "complete", or
+#: Chrome's single-file MHTML (a MIME message holding the page).
+_HTML_PAGE = re.compile(r"<!doctype\s+html|<html[\s>]|^From: <Saved by |^Content-Type: multipart/related",
+                        re.IGNORECASE | re.MULTILINE)
+_HTML_PAGE_HINT = (
+    " (it is a web page saved as HTML: the export is the page's text; in the browser select all "
+    "(Ctrl+A), copy, and paste into a .txt file)"
+)
+
+
 def parse_hf_papers_text(
     data: bytes, name: str, source: str = "hf-papers-text", warn: Callable[[str], None] | None = None
 ) -> list[Paper]:
@@ -297,7 +307,8 @@ def parse_hf_papers_text(
         start = blocks[0][1][:1]
         hint = (
             " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
-            else " (it looks like XML or HTML: a saved feed is read by type: feed or arxiv)" if start == "<"
+            else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
+            else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"
             else "; is this a papers listing export?"
         )
         raise InputError(

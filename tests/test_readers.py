@@ -360,6 +360,23 @@ def test_a_saved_answer_of_another_source_type_says_which_type_reads_it(name, wo
     assert message.startswith(f"{name}:1: no Hugging Face papers page header") and words in message
 
 
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<!DOCTYPE html>\n<html lang=en><head><title>Daily Papers - Hugging Face</title></head><body>",
+        "<!-- saved from url=(0029)https://huggingface.co/papers -->\n<html><head><title>Daily Papers</title>",
+        "From: <Saved by Blink>\nSnapshot-Content-Location: https://huggingface.co/papers\n"
+        "Subject: Daily Papers - Hugging Face\nMIME-Version: 1.0\nContent-Type: multipart/related;\n",
+    ],
+)
+def test_a_web_page_saved_as_html_says_to_copy_its_text(page):
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text((page + "<h3>Learning Things</h3><p>We learn.</p>\n" * 3).encode(), "day.html")
+    message = str(info.value)
+    assert message.startswith("day.html:1: no Hugging Face papers page header"), message
+    assert "a web page saved as HTML" in message and "a saved feed" not in message
+
+
 @pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
 def test_an_export_saved_as_windows_1252_or_latin_1_is_read(encoding):
     """Windows' "ANSI" save: no UTF-8 in it at all, so the bytes are that encoding's."""
