@@ -464,10 +464,75 @@ def read_hf_papers_text(source, config: Config, context: ReadContext | None = No
 
 
 def _read_bytes(path: Path, config: Config) -> bytes:
+    """A local file's bytes; one packed by gzip, bzip2 or xz (an archived day,
+    ``gzip day.txt``) unpacked, whatever its name (see :func:`unpacked`)."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(Problem(f"cannot read: {exc.strerror}", _display(path, config))) from None
+    return unpacked(data, _display(path, config))
+
+
+#: The first bytes of a packed file, and the name of what packed it.
+_PACKED_BY = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+#: Archives of several files: which of them is the export is the user's call.
+_ARCHIVES = ((b"PK\x03\x04", "a zip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"))
+#: The most a packed local file may unpack to (a few bytes of gzip can unpack to gigabytes).
+MAX_UNPACKED = 256 * 1024 * 1024
+_UNPACK_PIECE = 1024 * 1024
+
+
+def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
+    """``data`` itself, or unpacked when it is gzip, bzip2 or xz (told by its
+    first bytes, not its name), at most ``limit`` bytes (default
+    :data:`MAX_UNPACKED`).  A packed file that is
+    cut off, corrupt or too big, or an archive (zip, 7z), is an
+    :class:`InputError` saying so: its bytes are no text to read."""
+    import lzma
+    import zlib
+
+    for magic, what in _ARCHIVES:
+        if data.startswith(magic):
+            raise InputError(Problem(f"{what}, not a text file: extract the export from it and read that", name, 1))
+    packer = next((what for magic, what in _PACKED_BY if data.startswith(magic)), None)
+    if packer is None:
+        return data
+    limit = MAX_UNPACKED if limit is None else limit
+    pieces: list[bytes] = []
+    size = 0
+    rest = data
+    try:
+        while rest:  # one member after another: `cat a.gz b.gz`, pbzip2 and xz write several
+            decompressor = _decompressor(packer)
+            piece = decompressor.decompress(rest, _UNPACK_PIECE)
+            while True:
+                # a piece at a time, so a bomb is stopped at the limit with no more than that in memory
+                pieces.append(piece)
+                size += len(piece)
+                if size > limit:
+                    raise InputError(Problem(f"packed by {packer}, it unpacks to more than {limit // 2**20} MB",
+                                             name, 1))
+                if decompressor.eof:
+                    break
+                if not piece:  # no more input, and no end of the packed data
+                    raise InputError(Problem(f"packed by {packer} but cut off (it ends before its packed data "
+                                             "does); a truncated download or copy?", name, 1))
+                # zlib hands back what it did not read; bz2 and lzma keep it
+                piece = decompressor.decompress(getattr(decompressor, "unconsumed_tail", b""), _UNPACK_PIECE)
+            rest = decompressor.unused_data
+    except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
+        raise InputError(Problem(f"packed by {packer} but does not unpack ({exc}); a damaged file?", name, 1)) from None
+    return b"".join(pieces)
+
+
+def _decompressor(packer: str) -> Any:
+    import bz2
+    import lzma
+    import zlib
+
+    if packer == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return bz2.BZ2Decompressor() if packer == "bzip2" else lzma.LZMADecompressor()
 
 
 def _display(path: Path, config: Config) -> str:

@@ -7,6 +7,7 @@ import json
 import pytest
 from conftest import DATA, write_config
 
+from newsletter import readers
 from newsletter.config import parse_config
 from newsletter.errors import InputError
 from newsletter.readers import parse_hf_papers_text, read_papers
@@ -556,3 +557,28 @@ def test_a_folder_path_names_the_glob_when_a_file_in_it_is_no_export(workdir, cl
     (workdir / "papers" / "broken.txt").write_text("Daily Papers\n", encoding="utf-8")
     result = cli("validate")  # a broken .txt export: no word about globs
     assert result.code == 2 and "reads every file" not in result.err and "papers/broken.txt:" in result.err
+
+
+@pytest.mark.parametrize("packer", ["gzip", "bz2", "lzma"])
+def test_a_packed_export_is_read_unpacked_and_a_cut_or_bomb_one_is_an_error(tmp_path, packer, monkeypatch):
+    import bz2
+    import gzip
+    import lzma
+
+    pack = {"gzip": gzip.compress, "bz2": bz2.compress, "lzma": lzma.compress}[packer]
+    raw = (DATA / "hf-papers-blank-lines.txt").read_bytes()
+    # two members, as `cat a.gz b.gz` and parallel packers write them
+    (tmp_path / "day.txt.z").write_bytes(pack(raw[:20_000]) + pack(raw[20_000:]))
+    write_config(tmp_path, "sources:\n  - {type: hf-papers-text, path: 'day.txt.*'}\ntopics: {t: {any: [x]}}\n")
+    config = parse_config((tmp_path / "config.yaml").read_text(), tmp_path / "config.yaml")
+    assert [p.title for p in read_papers(config)] == [p.title for p in parse("hf-papers-blank-lines.txt")]
+    monkeypatch.setattr(readers, "MAX_UNPACKED", 2 * 2**20)  # (256 MB by default)
+    for content, words in [
+        (pack(raw)[:3000], "cut off"),
+        (pack(b"\n" * (3 * 2**20)), "unpacks to more than 2 MB"),
+        (b"PK\x03\x04" + raw[:100], "a zip archive, not a text file"),
+    ]:
+        (tmp_path / "day.txt.z").write_bytes(content)
+        with pytest.raises(InputError) as info:
+            read_papers(config)
+        assert str(info.value).startswith(f"{tmp_path / 'day.txt.z'}:1: ") and words in str(info.value)
