@@ -437,6 +437,9 @@ class SMTPSession:
             if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
                 # which check failed: an unknown CA (ca_file) or another host name (host)
                 why = f"{why} ({exc.verify_message}; trust a private CA with delivery.ca_file)"
+            elif exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text answer to our TLS hello
+                why = (f"{why} (the server answered without TLS: security: ssl is for a port such as 465; "
+                       "for 587 or 25 use starttls)") if t.security == "ssl" else f"{why} (the server's answer was not TLS)"
             raise TransportBroken(f"TLS with {where} failed: {why}") from None
         except TransportBroken:
             _close(smtp)
@@ -448,6 +451,10 @@ class SMTPSession:
             raise TransportBroken(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
         except (OSError, smtplib.SMTPException) as exc:
             _close(smtp)
+            if isinstance(exc, smtplib.SMTPServerDisconnected) and _timed_out(exc):  # connected, then silence
+                raise Unreachable(
+                    f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
+                ) from None
             raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}") from None
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:

@@ -418,7 +418,18 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
         outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=0.5)
     [o] = outcomes
     assert not o.delivered and not o.permanent
-    assert "timed out" in o.error or "timeout" in o.error.lower()
+    # said as what happened: connected, then no greeting (smtplib says "Connection unexpectedly closed")
+    assert o.error.endswith(" did not answer within 0.3 s (its greeting or EHLO)"), o.error
+
+
+def test_implicit_tls_against_a_plain_port_says_the_port_does_not_speak_tls(smtp_server):
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="ssl", timeout=5, connections=1)
+    t.check()
+    outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2)
+    assert [o.delivered for o in outcomes] == [False, False] and slept == []  # a TLS failure is not retried
+    assert "WRONG_VERSION_NUMBER (the server answered without TLS: security: ssl is for a port such as 465" in (
+        outcomes[0].error
+    )
 
 
 def test_outbox_name_is_in_utc_whatever_the_offset_of_created(tmp_path):
