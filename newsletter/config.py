@@ -379,7 +379,7 @@ class Subscriber(_Model):
     schedule: Schedule | None = None
     timezone: str | None = None
     max_papers: int = Field(20, ge=1, le=1000)
-    pin: list[str] = []
+    pin: list[str] = Field(default_factory=list)  # not `= []`: pydantic deep-copies such a default per subscriber
     """Authors whose papers go first in this subscriber's digest."""
     send_empty: bool | None = None
 
@@ -773,34 +773,48 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     each path and the duplicate keys, as :func:`_load_yaml` and
     :func:`_record_lines` give them, without holding a node for every value
     (a config with 100,000 subscribers would take over 500 MB as nodes).
-    None for anything else: the node path handles it."""
+    None for anything else: the node path handles it.
+
+    A quoted scalar is a string as written; a plain one is resolved and
+    built as ``safe_load`` would, once per distinct text (the values it
+    builds are immutable: a subscriber list repeats ``true`` and ``14``
+    thousands of times)."""
     helper = yaml.SafeLoader("")  # the resolver and constructors of safe_load
+    plain: dict[str, Any] = {}  # a plain scalar's text -> its value
     lines: dict[tuple, int] = {}
     problems: list[Problem] = []
     # frames: [container, path, is_mapping, pending key (raw text, value) or None, keys seen]
     stack: list[list] = []
     result: Any = None
     documents = 0
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
     for event in yaml.parse(text, Loader=_Loader):
         kind = type(event)
-        if kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-            if event.anchor is not None or (event.tag is not None and not (kind is yaml.ScalarEvent and event.tag == "!")):
+        if kind is scalar_event or kind is mapping_start or kind is sequence_start:
+            if event.anchor is not None or (event.tag is not None and not (kind is scalar_event and event.tag == "!")):
                 return None
             line = event.start_mark.line + 1
-            if kind is yaml.ScalarEvent:
-                tag = helper.resolve(yaml.ScalarNode, event.value, event.implicit)
-                if tag == _STR:
-                    value = event.value
+            if kind is scalar_event:
+                raw_value = event.value
+                if not event.implicit[0]:  # quoted: a string, as safe_load's resolver says
+                    value = raw_value
+                elif raw_value in plain:
+                    value = plain[raw_value]
                 else:
-                    construct = helper.yaml_constructors.get(tag)
-                    if construct is None or tag == "tag:yaml.org,2002:merge":
-                        return None
-                    try:
-                        value = construct(helper, yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark))
-                    except Exception:  # noqa: BLE001 -- the node path reports it as before
-                        return None
+                    tag = helper.resolve(yaml.ScalarNode, raw_value, event.implicit)
+                    if tag == _STR:
+                        value = raw_value
+                    else:
+                        construct = helper.yaml_constructors.get(tag)
+                        if construct is None or tag == "tag:yaml.org,2002:merge":
+                            return None
+                        try:
+                            value = construct(helper, yaml.ScalarNode(tag, raw_value, event.start_mark, event.end_mark))
+                        except Exception:  # noqa: BLE001 -- the node path reports it as before
+                            return None
+                    plain[raw_value] = value
             else:
-                value = {} if kind is yaml.MappingStartEvent else []
+                value = {} if kind is mapping_start else []
             if not stack:
                 result = value
                 lines.setdefault((), line)
@@ -809,7 +823,7 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
                 frame = stack[-1]
                 container, at, is_mapping, pending, seen = frame
                 if is_mapping and pending is None:  # a key
-                    if kind is not yaml.ScalarEvent:
+                    if kind is not scalar_event:
                         return None
                     raw = event.value
                     if raw in seen:
@@ -826,8 +840,8 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
                     path = at + (len(container),)
                     container.append(value)
                     lines.setdefault(path, line)
-            if kind is not yaml.ScalarEvent:
-                stack.append([value, path, kind is yaml.MappingStartEvent, None, set()])
+            if kind is not scalar_event:
+                stack.append([value, path, kind is mapping_start, None, set()])
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             stack.pop()
         elif kind is yaml.DocumentStartEvent:
