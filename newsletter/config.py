@@ -148,7 +148,65 @@ def _check_url(value):
     return value
 
 
-_ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
+#: arXiv's categories (https://arxiv.org/category_taxonomy): each archive and its
+#: subject classes, the aliases included (``math.MP`` is ``math-ph``, ``cs.NA``
+#: ``math.NA``, ``math.ST`` ``stat.TH``, ...).  An archive alone (``astro-ph``,
+#: ``cs``) is valid too: the announcement feed lists a whole archive.
+ARXIV_TAXONOMY: dict[str, tuple[str, ...]] = {
+    archive: tuple(subjects.split())
+    for archive, subjects in {
+        "astro-ph": "CO EP GA HE IM SR",
+        "cond-mat": "dis-nn mes-hall mtrl-sci other quant-gas soft stat-mech str-el supr-con",
+        "cs": "AI AR CC CE CG CL CR CV CY DB DC DL DM DS ET FL GL GR GT HC IR IT LG LO MA MM MS NA NE NI "
+        "OH OS PF PL RO SC SD SE SI SY",
+        "econ": "EM GN TH",
+        "eess": "AS IV SP SY",
+        "gr-qc": "",
+        "hep-ex": "",
+        "hep-lat": "",
+        "hep-ph": "",
+        "hep-th": "",
+        "math": "AC AG AP AT CA CO CT CV DG DS FA GM GN GR GT HO IT KT LO MG MP NA NT OA OC PR QA RA RT SG SP ST",
+        "math-ph": "",
+        "nlin": "AO CD CG PS SI",
+        "nucl-ex": "",
+        "nucl-th": "",
+        "physics": "acc-ph ao-ph app-ph atm-clus atom-ph bio-ph chem-ph class-ph comp-ph data-an ed-ph flu-dyn "
+        "gen-ph geo-ph hist-ph ins-det med-ph optics plasm-ph pop-ph soc-ph space-ph",
+        "q-bio": "BM CB GN MN NC OT PE QM SC TO",
+        "q-fin": "CP EC GN MF PM PR RM ST TR",
+        "quant-ph": "",
+        "stat": "AP CO ME ML OT TH",
+    }.items()
+}
+#: Every category, by its case-folded spelling (``cs.lg`` is ``cs.LG``).
+_CATEGORIES = {
+    name.casefold(): name
+    for archive, subjects in ARXIV_TAXONOMY.items()
+    for name in (archive, *(f"{archive}.{subject}" for subject in subjects))
+}
+
+
+def check_arxiv_category(value: str) -> str:
+    """``value`` as arXiv spells it (``cs.lg`` -> ``cs.LG``), or an error
+    saying what was meant: a category arXiv does not have matches no paper,
+    and the API and the feed answer it with nothing, never an error, so a
+    typo would read as a quiet day forever."""
+    known = _CATEGORIES.get(value.strip().casefold())
+    if known is not None:
+        return known
+    close = difflib.get_close_matches(value.strip().casefold(), list(_CATEGORIES), n=1, cutoff=0.75)
+    archive = value.strip().split(".")[0].casefold()
+    if close:
+        hint = f"did you mean {_CATEGORIES[close[0]]!r}?"
+    elif ARXIV_TAXONOMY.get(archive):
+        hint = f"{archive} has " + ", ".join(f"{archive}.{s}" for s in ARXIV_TAXONOMY[archive])
+    else:
+        hint = "the archives are " + ", ".join(ARXIV_TAXONOMY) + "; e.g. 'cs.LG', 'stat.ML', 'hep-th'"
+    raise ValueError(f"{value!r} is not an arXiv category ({hint})")
+
+
+ArxivCategory = Annotated[str, AfterValidator(check_arxiv_category)]
 
 
 class ArxivSource(_Source):
@@ -157,7 +215,7 @@ class ArxivSource(_Source):
 
     type: Literal["arxiv"]
     query: str | None = None
-    categories: list[str] = []
+    categories: list[ArxivCategory] = []
     max_results: int = Field(100, ge=1, le=30000)
     feed: Literal["api", "rss"] = "api"
     announce_type: list[Literal["new", "cross", "replace", "replace-cross"]] = []
@@ -165,14 +223,6 @@ class ArxivSource(_Source):
     path: str | None = None
 
     _v_url = field_validator("url")(lambda cls, v: _check_url(v))
-
-    @field_validator("categories")
-    @classmethod
-    def _category_names(cls, value):
-        for cat in value:
-            if not _ARXIV_CATEGORY.match(cat):
-                raise ValueError(f"{cat!r} is not an arXiv category (such as 'cs.LG', 'stat.ML', 'hep-th')")
-        return value
 
     @model_validator(mode="after")
     def _enough_to_ask(self):
@@ -302,7 +352,7 @@ class Topic(_Model):
     all: list[TermText] = []
     none: list[TermText] = []
     fields: list[Literal["title", "abstract", "authors", "categories"]] = ["title", "abstract"]
-    categories: list[str] = []
+    categories: list[ArxivCategory] = []
     """arXiv categories (``cs.LG``): when given, a paper must be in one of them."""
     about: str | None = None
     """The interest in words (one to a few sentences): papers are ranked by how well they fit."""
