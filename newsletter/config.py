@@ -1172,9 +1172,9 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
                 add(("sources", i, "path"), f"{src['path']!r} is a folder with no files in it "
                     f"(its subfolders are not read; {inside!r} reads them)")
             else:
-                add(("sources", i, "path"), f"{src['path']!r} matches no file")
+                add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ' matches no file')}")
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
-            add(("sources", i, "path"), f"{src['path']!r}: no such file")
+            add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ': no such file')}")
 
     email = e if isinstance(e := data.get("email"), dict) else {}
     unsubscribe = email.get("unsubscribe")
@@ -1206,6 +1206,20 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         if not folder.is_dir():
             add(("state",), f"{state!r}: its folder {str(folder)!r} does not exist (the state file is created, not its folder)")
     return problems
+
+
+def _not_a_file(base: Path, pattern: str, missing: str) -> str:
+    """Why ``pattern`` names no file to read: ``missing``, or what is there instead
+    (a FIFO or a device would block or never end, so they are not read)."""
+    p = base / os.path.expanduser(pattern)
+    try:
+        mode = p.stat().st_mode
+    except OSError:
+        return missing
+    if stat.S_ISDIR(mode):
+        return " is a folder, not a file"
+    what = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
+    return f" is {what}, not a regular file (save the export or the feed to a file)"
 
 
 def expand_paths(base: Path, pattern: str) -> list[Path]:

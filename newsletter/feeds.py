@@ -390,6 +390,12 @@ def _hf_time(value) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+#: Where a JSON document nests deeper than any daily papers answer (it has 4 levels).
+_DEEP_JSON = re.compile(rb"(?:[\[{]\s*){200}")
+#: A number longer than Python converts (``sys.get_int_max_str_digits``, 4,300 digits).
+_LONG_NUMBER = re.compile(rb"\d{4000}")
+
+
 def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
     try:
@@ -405,6 +411,17 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
             ) from None
         raise InputError(
             Problem(f"source {source!r}: invalid JSON ({exc.msg} at column {exc.colno}); truncated?", name, exc.lineno)
+        ) from None
+    except RecursionError:  # json's C scanner recurses per level: [[[[...]]]] a hundred thousand deep
+        m = _DEEP_JSON.search(data)
+        raise InputError(
+            Problem(f"source {source!r}: JSON nested too deeply to be the list of daily papers", name,
+                    line_of(data, m.start()) if m else 1)
+        ) from None
+    except ValueError as exc:  # an integer of thousands of digits (Python refuses to convert it)
+        m = _LONG_NUMBER.search(data)
+        raise InputError(
+            Problem(f"source {source!r}: invalid JSON ({exc})", name, line_of(data, m.start()) if m else 1)
         ) from None
     if not isinstance(items, list):
         said = items.get("error") if isinstance(items, dict) else None

@@ -116,6 +116,10 @@ _SUBSCRIBE = "subscribe"
 _UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 MAX_TITLE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+#: Line breaks other than CR and LF that copies from macOS, Safari or Word
+#: carry (vertical tab is Word's line break, U+2029 a paragraph's end).
+_ODD_BREAK = re.compile("[\x0b\x0c\x85\u2028\u2029]")
+_LINE_BREAKS = {0x0B: "\n", 0x0C: "\n", 0x85: "\n", 0x2028: "\n", 0x2029: "\n\n"}
 
 
 def _spaced(text: str) -> str:
@@ -170,7 +174,10 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
 
     UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
     order mark (what Windows editors save as "Unicode"), or Windows-1252 /
-    Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).  Invisible characters a
+    Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).
+    Lines may end in LF, CRLF, CR alone, or Unicode's line and paragraph
+    separators (U+2028, U+2029: a copy on macOS), NEL, or Word's vertical tab
+    and form feed; all become LF (a paragraph separator a blank line).  Invisible characters a
     browser's copy leaves (zero-width spaces, soft hyphens, stray BOMs) are
     dropped: a line holding only those is blank.  ``cut_ok``: a UTF-8
     character cut in half at the very end (a truncated download) is dropped,
@@ -198,6 +205,8 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
                         "(save the export as UTF-8)", name, line)
             ) from None
         text = ansi
+    if _ODD_BREAK.search(text):  # a macOS or Word copy: Unicode's line and paragraph separators
+        text = text.translate(_LINE_BREAKS)
     if m := _CONTROL.search(text):
         line = line_of(text, m.start())
         raise InputError(Problem(f"binary data (control character {m.group()!r}), not a text export", name, line))
@@ -262,6 +271,16 @@ def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
     return False
 
 
+#: A web page saved from the browser: "Web Page, HTML only" / "complete", or
+#: Chrome's single-file MHTML (a MIME message holding the page).
+_HTML_PAGE = re.compile(r"<!doctype\s+html|<html[\s>]|^From: <Saved by |^Content-Type: multipart/related",
+                        re.IGNORECASE | re.MULTILINE)
+_HTML_PAGE_HINT = (
+    " (it is a web page saved as HTML: the export is the page's text; in the browser select all "
+    "(Ctrl+A), copy, and paste into a .txt file)"
+)
+
+
 def parse_hf_papers_text(
     data: bytes, name: str, source: str = "hf-papers-text", warn: Callable[[str], None] | None = None
 ) -> list[Paper]:
@@ -288,7 +307,8 @@ def parse_hf_papers_text(
         start = blocks[0][1][:1]
         hint = (
             " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
-            else " (it looks like XML or HTML: a saved feed is read by type: feed or arxiv)" if start == "<"
+            else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
+            else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"
             else "; is this a papers listing export?"
         )
         raise InputError(
@@ -444,10 +464,75 @@ def read_hf_papers_text(source, config: Config, context: ReadContext | None = No
 
 
 def _read_bytes(path: Path, config: Config) -> bytes:
+    """A local file's bytes; one packed by gzip, bzip2 or xz (an archived day,
+    ``gzip day.txt``) unpacked, whatever its name (see :func:`unpacked`)."""
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(Problem(f"cannot read: {exc.strerror}", _display(path, config))) from None
+    return unpacked(data, _display(path, config))
+
+
+#: The first bytes of a packed file, and the name of what packed it.
+_PACKED_BY = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
+#: Archives of several files: which of them is the export is the user's call.
+_ARCHIVES = ((b"PK\x03\x04", "a zip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"))
+#: The most a packed local file may unpack to (a few bytes of gzip can unpack to gigabytes).
+MAX_UNPACKED = 256 * 1024 * 1024
+_UNPACK_PIECE = 1024 * 1024
+
+
+def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
+    """``data`` itself, or unpacked when it is gzip, bzip2 or xz (told by its
+    first bytes, not its name), at most ``limit`` bytes (default
+    :data:`MAX_UNPACKED`).  A packed file that is
+    cut off, corrupt or too big, or an archive (zip, 7z), is an
+    :class:`InputError` saying so: its bytes are no text to read."""
+    import lzma
+    import zlib
+
+    for magic, what in _ARCHIVES:
+        if data.startswith(magic):
+            raise InputError(Problem(f"{what}, not a text file: extract the export from it and read that", name, 1))
+    packer = next((what for magic, what in _PACKED_BY if data.startswith(magic)), None)
+    if packer is None:
+        return data
+    limit = MAX_UNPACKED if limit is None else limit
+    pieces: list[bytes] = []
+    size = 0
+    rest = data
+    try:
+        while rest:  # one member after another: `cat a.gz b.gz`, pbzip2 and xz write several
+            decompressor = _decompressor(packer)
+            piece = decompressor.decompress(rest, _UNPACK_PIECE)
+            while True:
+                # a piece at a time, so a bomb is stopped at the limit with no more than that in memory
+                pieces.append(piece)
+                size += len(piece)
+                if size > limit:
+                    raise InputError(Problem(f"packed by {packer}, it unpacks to more than {limit // 2**20} MB",
+                                             name, 1))
+                if decompressor.eof:
+                    break
+                if not piece:  # no more input, and no end of the packed data
+                    raise InputError(Problem(f"packed by {packer} but cut off (it ends before its packed data "
+                                             "does); a truncated download or copy?", name, 1))
+                # zlib hands back what it did not read; bz2 and lzma keep it
+                piece = decompressor.decompress(getattr(decompressor, "unconsumed_tail", b""), _UNPACK_PIECE)
+            rest = decompressor.unused_data
+    except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
+        raise InputError(Problem(f"packed by {packer} but does not unpack ({exc}); a damaged file?", name, 1)) from None
+    return b"".join(pieces)
+
+
+def _decompressor(packer: str) -> Any:
+    import bz2
+    import lzma
+    import zlib
+
+    if packer == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    return bz2.BZ2Decompressor() if packer == "bzip2" else lzma.LZMADecompressor()
 
 
 def _display(path: Path, config: Config) -> str:

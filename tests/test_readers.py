@@ -7,6 +7,7 @@ import json
 import pytest
 from conftest import DATA, write_config
 
+from newsletter import readers
 from newsletter.config import parse_config
 from newsletter.errors import InputError
 from newsletter.readers import parse_hf_papers_text, read_papers
@@ -81,6 +82,24 @@ def test_crlf_and_bom_are_accepted():
     papers = parse_hf_papers_text(b"\xef\xbb\xbf" + raw.replace(b"\n", b"\r\n"), "x.txt")
     assert len(papers) == 63
     assert papers[0].title.endswith("Highly Sparse Graphs")
+
+
+@pytest.mark.parametrize(
+    "name, line_end, paragraph_end",
+    [
+        ("blank-lines", "\u2028", "\u2029"),  # a copy on macOS: Unicode's line and paragraph separators
+        ("blank-lines", "\u2028", "\u2028\u2028"),
+        ("blank-lines", "\x85", "\x85\x85"),  # NEL
+        ("blank-lines", "\x0b", "\x0c"),  # Word: vertical tab (a line break), form feed
+        ("compact", "\u2028", None),
+    ],
+)
+def test_unicode_and_word_line_breaks_end_lines(name, line_end, paragraph_end):
+    text = (DATA / f"hf-papers-{name}.txt").read_text(encoding="utf-8")
+    if paragraph_end:
+        text = text.replace("\n\n", paragraph_end)
+    papers = parse_hf_papers_text(text.replace("\n", line_end).encode("utf-8"), "x.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse(f"hf-papers-{name}.txt")]
 
 
 def test_duplicates_across_files_are_collapsed(tmp_path):
@@ -342,6 +361,23 @@ def test_a_saved_answer_of_another_source_type_says_which_type_reads_it(name, wo
     assert message.startswith(f"{name}:1: no Hugging Face papers page header") and words in message
 
 
+@pytest.mark.parametrize(
+    "page",
+    [
+        "<!DOCTYPE html>\n<html lang=en><head><title>Daily Papers - Hugging Face</title></head><body>",
+        "<!-- saved from url=(0029)https://huggingface.co/papers -->\n<html><head><title>Daily Papers</title>",
+        "From: <Saved by Blink>\nSnapshot-Content-Location: https://huggingface.co/papers\n"
+        "Subject: Daily Papers - Hugging Face\nMIME-Version: 1.0\nContent-Type: multipart/related;\n",
+    ],
+)
+def test_a_web_page_saved_as_html_says_to_copy_its_text(page):
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text((page + "<h3>Learning Things</h3><p>We learn.</p>\n" * 3).encode(), "day.html")
+    message = str(info.value)
+    assert message.startswith("day.html:1: no Hugging Face papers page header"), message
+    assert "a web page saved as HTML" in message and "a saved feed" not in message
+
+
 @pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
 def test_an_export_saved_as_windows_1252_or_latin_1_is_read(encoding):
     """Windows' "ANSI" save: no UTF-8 in it at all, so the bytes are that encoding's."""
@@ -521,3 +557,28 @@ def test_a_folder_path_names_the_glob_when_a_file_in_it_is_no_export(workdir, cl
     (workdir / "papers" / "broken.txt").write_text("Daily Papers\n", encoding="utf-8")
     result = cli("validate")  # a broken .txt export: no word about globs
     assert result.code == 2 and "reads every file" not in result.err and "papers/broken.txt:" in result.err
+
+
+@pytest.mark.parametrize("packer", ["gzip", "bz2", "lzma"])
+def test_a_packed_export_is_read_unpacked_and_a_cut_or_bomb_one_is_an_error(tmp_path, packer, monkeypatch):
+    import bz2
+    import gzip
+    import lzma
+
+    pack = {"gzip": gzip.compress, "bz2": bz2.compress, "lzma": lzma.compress}[packer]
+    raw = (DATA / "hf-papers-blank-lines.txt").read_bytes()
+    # two members, as `cat a.gz b.gz` and parallel packers write them
+    (tmp_path / "day.txt.z").write_bytes(pack(raw[:20_000]) + pack(raw[20_000:]))
+    write_config(tmp_path, "sources:\n  - {type: hf-papers-text, path: 'day.txt.*'}\ntopics: {t: {any: [x]}}\n")
+    config = parse_config((tmp_path / "config.yaml").read_text(), tmp_path / "config.yaml")
+    assert [p.title for p in read_papers(config)] == [p.title for p in parse("hf-papers-blank-lines.txt")]
+    monkeypatch.setattr(readers, "MAX_UNPACKED", 2 * 2**20)  # (256 MB by default)
+    for content, words in [
+        (pack(raw)[:3000], "cut off"),
+        (pack(b"\n" * (3 * 2**20)), "unpacks to more than 2 MB"),
+        (b"PK\x03\x04" + raw[:100], "a zip archive, not a text file"),
+    ]:
+        (tmp_path / "day.txt.z").write_bytes(content)
+        with pytest.raises(InputError) as info:
+            read_papers(config)
+        assert str(info.value).startswith(f"{tmp_path / 'day.txt.z'}:1: ") and words in str(info.value)

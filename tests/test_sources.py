@@ -158,6 +158,9 @@ def test_hf_daily_keeps_upvotes_keywords_and_github():
         (data("hf-daily-2024-06-07.json")[:900], None, "invalid JSON"),
         (b'{"error": "Invalid date"}', 1, "expected a JSON list of daily papers, got dict"),
         (b"\xff\xfe[]", 1, "not UTF-8"),
+        # what Python's json module raises, not a JSONDecodeError: a RecursionError, a ValueError
+        (b"\n\n" + b"[" * 100_000 + b"]" * 100_000, 3, "nested too deeply"),
+        (b'[\n{"paper": {"id": "2406.00001", "title": "t",\n "upvotes": 1' + b"0" * 5000 + b"}}]", 3, "digits"),
     ],
 )
 def test_broken_hf_json_is_an_error_with_a_line(body, line, words):
@@ -789,6 +792,10 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
         ("{type: hf-daily, date: 7 June}", "config.yaml:2: sources[0].date: '7 June' is not a date in the form YYYY-MM-DD"),
         ("{type: feed, url: 'ftp://example.org/x'}", "config.yaml:2: sources[0].url: 'ftp://example.org/x' is not an http:// or https:// URL"),
         ("{type: feed, path: nothere.xml}", "config.yaml:2: sources[0].path: 'nothere.xml': no such file"),
+        # what is there instead of a file is named, not called missing
+        ("{type: feed, path: /dev/zero}", "config.yaml:2: sources[0].path: '/dev/zero' is a device, not a regular file"),
+        ("{type: hf-daily, path: /tmp}", "config.yaml:2: sources[0].path: '/tmp' is a folder, not a file"),
+        ("{type: hf-papers-text, path: /dev/null}", "config.yaml:2: sources[0].path: '/dev/null' is a device, not a regular"),
     ],
 )
 def test_source_config_errors_have_file_and_line(tmp_path, source, message):
