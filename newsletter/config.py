@@ -148,7 +148,65 @@ def _check_url(value):
     return value
 
 
-_ARXIV_CATEGORY = re.compile(r"^[a-z][a-z-]*(\.[A-Za-z][A-Za-z-]*)?$")
+#: arXiv's categories (https://arxiv.org/category_taxonomy): each archive and its
+#: subject classes, the aliases included (``math.MP`` is ``math-ph``, ``cs.NA``
+#: ``math.NA``, ``math.ST`` ``stat.TH``, ...).  An archive alone (``astro-ph``,
+#: ``cs``) is valid too: the announcement feed lists a whole archive.
+ARXIV_TAXONOMY: dict[str, tuple[str, ...]] = {
+    archive: tuple(subjects.split())
+    for archive, subjects in {
+        "astro-ph": "CO EP GA HE IM SR",
+        "cond-mat": "dis-nn mes-hall mtrl-sci other quant-gas soft stat-mech str-el supr-con",
+        "cs": "AI AR CC CE CG CL CR CV CY DB DC DL DM DS ET FL GL GR GT HC IR IT LG LO MA MM MS NA NE NI "
+        "OH OS PF PL RO SC SD SE SI SY",
+        "econ": "EM GN TH",
+        "eess": "AS IV SP SY",
+        "gr-qc": "",
+        "hep-ex": "",
+        "hep-lat": "",
+        "hep-ph": "",
+        "hep-th": "",
+        "math": "AC AG AP AT CA CO CT CV DG DS FA GM GN GR GT HO IT KT LO MG MP NA NT OA OC PR QA RA RT SG SP ST",
+        "math-ph": "",
+        "nlin": "AO CD CG PS SI",
+        "nucl-ex": "",
+        "nucl-th": "",
+        "physics": "acc-ph ao-ph app-ph atm-clus atom-ph bio-ph chem-ph class-ph comp-ph data-an ed-ph flu-dyn "
+        "gen-ph geo-ph hist-ph ins-det med-ph optics plasm-ph pop-ph soc-ph space-ph",
+        "q-bio": "BM CB GN MN NC OT PE QM SC TO",
+        "q-fin": "CP EC GN MF PM PR RM ST TR",
+        "quant-ph": "",
+        "stat": "AP CO ME ML OT TH",
+    }.items()
+}
+#: Every category, by its case-folded spelling (``cs.lg`` is ``cs.LG``).
+_CATEGORIES = {
+    name.casefold(): name
+    for archive, subjects in ARXIV_TAXONOMY.items()
+    for name in (archive, *(f"{archive}.{subject}" for subject in subjects))
+}
+
+
+def check_arxiv_category(value: str) -> str:
+    """``value`` as arXiv spells it (``cs.lg`` -> ``cs.LG``), or an error
+    saying what was meant: a category arXiv does not have matches no paper,
+    and the API and the feed answer it with nothing, never an error, so a
+    typo would read as a quiet day forever."""
+    known = _CATEGORIES.get(value.strip().casefold())
+    if known is not None:
+        return known
+    close = difflib.get_close_matches(value.strip().casefold(), list(_CATEGORIES), n=1, cutoff=0.75)
+    archive = value.strip().split(".")[0].casefold()
+    if close:
+        hint = f"did you mean {_CATEGORIES[close[0]]!r}?"
+    elif ARXIV_TAXONOMY.get(archive):
+        hint = f"{archive} has " + ", ".join(f"{archive}.{s}" for s in ARXIV_TAXONOMY[archive])
+    else:
+        hint = "the archives are " + ", ".join(ARXIV_TAXONOMY) + "; e.g. 'cs.LG', 'stat.ML', 'hep-th'"
+    raise ValueError(f"{value!r} is not an arXiv category ({hint})")
+
+
+ArxivCategory = Annotated[str, AfterValidator(check_arxiv_category)]
 
 
 class ArxivSource(_Source):
@@ -157,7 +215,7 @@ class ArxivSource(_Source):
 
     type: Literal["arxiv"]
     query: str | None = None
-    categories: list[str] = []
+    categories: list[ArxivCategory] = []
     max_results: int = Field(100, ge=1, le=30000)
     feed: Literal["api", "rss"] = "api"
     announce_type: list[Literal["new", "cross", "replace", "replace-cross"]] = []
@@ -165,14 +223,6 @@ class ArxivSource(_Source):
     path: str | None = None
 
     _v_url = field_validator("url")(lambda cls, v: _check_url(v))
-
-    @field_validator("categories")
-    @classmethod
-    def _category_names(cls, value):
-        for cat in value:
-            if not _ARXIV_CATEGORY.match(cat):
-                raise ValueError(f"{cat!r} is not an arXiv category (such as 'cs.LG', 'stat.ML', 'hep-th')")
-        return value
 
     @model_validator(mode="after")
     def _enough_to_ask(self):
@@ -302,7 +352,7 @@ class Topic(_Model):
     all: list[TermText] = []
     none: list[TermText] = []
     fields: list[Literal["title", "abstract", "authors", "categories"]] = ["title", "abstract"]
-    categories: list[str] = []
+    categories: list[ArxivCategory] = []
     """arXiv categories (``cs.LG``): when given, a paper must be in one of them."""
     about: str | None = None
     """The interest in words (one to a few sentences): papers are ranked by how well they fit."""
@@ -379,7 +429,7 @@ class Subscriber(_Model):
     schedule: Schedule | None = None
     timezone: str | None = None
     max_papers: int = Field(20, ge=1, le=1000)
-    pin: list[str] = []
+    pin: list[str] = Field(default_factory=list)  # not `= []`: pydantic deep-copies such a default per subscriber
     """Authors whose papers go first in this subscriber's digest."""
     send_empty: bool | None = None
 
@@ -773,34 +823,48 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     each path and the duplicate keys, as :func:`_load_yaml` and
     :func:`_record_lines` give them, without holding a node for every value
     (a config with 100,000 subscribers would take over 500 MB as nodes).
-    None for anything else: the node path handles it."""
+    None for anything else: the node path handles it.
+
+    A quoted scalar is a string as written; a plain one is resolved and
+    built as ``safe_load`` would, once per distinct text (the values it
+    builds are immutable: a subscriber list repeats ``true`` and ``14``
+    thousands of times)."""
     helper = yaml.SafeLoader("")  # the resolver and constructors of safe_load
+    plain: dict[str, Any] = {}  # a plain scalar's text -> its value
     lines: dict[tuple, int] = {}
     problems: list[Problem] = []
     # frames: [container, path, is_mapping, pending key (raw text, value) or None, keys seen]
     stack: list[list] = []
     result: Any = None
     documents = 0
+    scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
     for event in yaml.parse(text, Loader=_Loader):
         kind = type(event)
-        if kind is yaml.ScalarEvent or kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-            if event.anchor is not None or (event.tag is not None and not (kind is yaml.ScalarEvent and event.tag == "!")):
+        if kind is scalar_event or kind is mapping_start or kind is sequence_start:
+            if event.anchor is not None or (event.tag is not None and not (kind is scalar_event and event.tag == "!")):
                 return None
             line = event.start_mark.line + 1
-            if kind is yaml.ScalarEvent:
-                tag = helper.resolve(yaml.ScalarNode, event.value, event.implicit)
-                if tag == _STR:
-                    value = event.value
+            if kind is scalar_event:
+                raw_value = event.value
+                if not event.implicit[0]:  # quoted: a string, as safe_load's resolver says
+                    value = raw_value
+                elif raw_value in plain:
+                    value = plain[raw_value]
                 else:
-                    construct = helper.yaml_constructors.get(tag)
-                    if construct is None or tag == "tag:yaml.org,2002:merge":
-                        return None
-                    try:
-                        value = construct(helper, yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark))
-                    except Exception:  # noqa: BLE001 -- the node path reports it as before
-                        return None
+                    tag = helper.resolve(yaml.ScalarNode, raw_value, event.implicit)
+                    if tag == _STR:
+                        value = raw_value
+                    else:
+                        construct = helper.yaml_constructors.get(tag)
+                        if construct is None or tag == "tag:yaml.org,2002:merge":
+                            return None
+                        try:
+                            value = construct(helper, yaml.ScalarNode(tag, raw_value, event.start_mark, event.end_mark))
+                        except Exception:  # noqa: BLE001 -- the node path reports it as before
+                            return None
+                    plain[raw_value] = value
             else:
-                value = {} if kind is yaml.MappingStartEvent else []
+                value = {} if kind is mapping_start else []
             if not stack:
                 result = value
                 lines.setdefault((), line)
@@ -809,7 +873,7 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
                 frame = stack[-1]
                 container, at, is_mapping, pending, seen = frame
                 if is_mapping and pending is None:  # a key
-                    if kind is not yaml.ScalarEvent:
+                    if kind is not scalar_event:
                         return None
                     raw = event.value
                     if raw in seen:
@@ -826,8 +890,8 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
                     path = at + (len(container),)
                     container.append(value)
                     lines.setdefault(path, line)
-            if kind is not yaml.ScalarEvent:
-                stack.append([value, path, kind is yaml.MappingStartEvent, None, set()])
+            if kind is not scalar_event:
+                stack.append([value, path, kind is mapping_start, None, set()])
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             stack.pop()
         elif kind is yaml.DocumentStartEvent:

@@ -698,6 +698,15 @@ def read_arxiv_api(
             "sortOrder": "descending",
         }
         listing = _arxiv_page(source, context, params, interval)
+        if start == 0 and listing.total == 0:
+            # Newest first over all time: an honest query always has results.
+            # None at all is a query that matches nothing (a misspelt field
+            # or author), which would otherwise read as a quiet day, run after run.
+            context.warn(
+                f"source {source.label!r}: arXiv has no paper at all for the query {query!r}, "
+                "not just nothing new; check the query (field prefixes such as ti:, abs:, au:, cat:, "
+                "and quoting: https://info.arxiv.org/help/api/user-manual.html)"
+            )
         yield from listing.papers
         start += count
         if listing.entries == 0 or (listing.total is not None and start >= listing.total):

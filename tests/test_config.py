@@ -396,6 +396,8 @@ PLAIN_CASES = [
     "a:\n  b:\n    c: [1, 2, {d: e}]\n  b: again\n",
     "# only a comment\n",
     "- a\n- b\n",
+    # a plain scalar is built once per text: repeats, and the same text quoted or tagged "!"
+    "a: 14\nb: '14'\nc: 14\nd: true\ne: \"true\"\nf: ! 14\ng: 2024-05-01\nh: [2024-05-01, true, 14, '']\n14: x\n",
 ]
 
 

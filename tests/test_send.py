@@ -1132,8 +1132,12 @@ def test_nothing_new_is_quiet_and_not_a_failure(tmp_path, cli, http_server):
     http_server.route("/feed.xml", Reply(200, b'<?xml version="1.0"?><rss version="2.0"><channel><title>q</title></channel></rss>'))
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
-    assert "warning" not in r.err and "sent 0, empty 1, failed 0, not due 0" in r.out
-    assert len(http_server.requests_to("/api/query")) == 1  # an honest "no results" is not retried
+    assert "sent 0, empty 1, failed 0, not due 0" in r.out
+    # The empty feed is quiet; arXiv's "no results" is not retried and not a
+    # failure, but named: newest-first over all time, it is a query matching nothing.
+    (warning,) = [line for line in r.err.splitlines() if "warning" in line]
+    assert "arXiv has no paper at all for the query" in warning
+    assert len(http_server.requests_to("/api/query")) == 1
 
 
 # --------------------------------------------------------------------------- PostgreSQL: bad input

@@ -486,11 +486,56 @@ def test_arxiv_staying_empty_is_a_failure_not_nothing_new(http_server, tmp_path)
     assert [p.arxiv_id for p in papers] == ["2406.00001"] and len(http_server.requests) == 4
 
 
-def test_arxiv_with_no_results_is_asked_once(http_server, tmp_path):
+def test_arxiv_with_no_results_at_all_is_asked_once_and_named(http_server, tmp_path):
+    """Newest first over all time, a query arXiv has no paper for is a broken
+    query (a misspelt prefix or author), not a quiet day: one warning, each run."""
     http_server.route("/api/query", Reply(200, _atom_page([], total=0), {"Content-Type": "application/atom+xml"}))
     config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/api/query")))
     papers, warnings = read(config)
-    assert papers == [] and warnings == [] and len(http_server.requests) == 1
+    assert papers == [] and len(http_server.requests) == 1
+    assert warnings == [
+        "source 'arXiv': arXiv has no paper at all for the query 'cat:cs.LG', not just nothing new; check the "
+        "query (field prefixes such as ti:, abs:, au:, cat:, and quoting: https://info.arxiv.org/help/api/user-manual.html)"
+    ]
+
+
+def test_an_arxiv_category_arxiv_does_not_have_is_a_located_error(tmp_path, cli):
+    """arXiv answers an unknown category with nothing, never an error: the
+    config says so at the entry's line, with the category meant."""
+    (tmp_path / "c.yaml").write_text(
+        "sources:\n"
+        "  - type: arxiv\n"
+        "    categories: [cs.LGG, stat.ml]\n"
+        "  - type: arxiv\n"
+        "    feed: rss\n"
+        "    categories:\n"
+        "      - cs.XX\n"
+        "      - foo.BAR\n"
+        "topics:\n"
+        "  t:\n"
+        "    any: [x]\n"
+        "    categories: [cs.lg, physics.fludyn]\n"
+        "subscribers: [{email: a@example.org, topics: [t]}]\n",
+        encoding="utf-8",
+    )
+    result = cli("--config", str(tmp_path / "c.yaml"), "validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    lines = result.err.splitlines()
+    assert lines[0] == f"{tmp_path / 'c.yaml'}:3: sources[0].categories[0]: 'cs.LGG' is not an arXiv category (did you mean 'cs.LG'?)"
+    assert lines[1].startswith(f"{tmp_path / 'c.yaml'}:7: sources[1].categories[0]: 'cs.XX' is not an arXiv category (cs has cs.AI, cs.AR,")
+    assert lines[2].startswith(f"{tmp_path / 'c.yaml'}:8: sources[1].categories[1]: 'foo.BAR' is not an arXiv category (the archives are astro-ph,")
+    assert lines[3] == (
+        f"{tmp_path / 'c.yaml'}:12: topics.t.categories[1]: 'physics.fludyn' is not an arXiv category (did you mean 'physics.flu-dyn'?)"
+    )
+    assert len(lines) == 4  # stat.ml and cs.lg are arXiv's stat.ML and cs.LG
+
+
+def test_arxiv_categories_are_spelt_as_arxiv_spells_them():
+    from newsletter.config import ARXIV_TAXONOMY, check_arxiv_category
+
+    assert check_arxiv_category("stat.ml") == "stat.ML" and check_arxiv_category("HEP-TH") == "hep-th"
+    assert check_arxiv_category("cond-mat.stat-mech") == "cond-mat.stat-mech" and check_arxiv_category("cs") == "cs"
+    assert len(ARXIV_TAXONOMY) == 20 and sum(len(s) for s in ARXIV_TAXONOMY.values()) == 146
 
 
 ARXIV_400 = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -740,7 +785,7 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
     "source, message",
     [
         ("{type: arxiv}", "config.yaml:2: sources[0]: an arxiv source needs 'query' and/or 'categories'"),
-        ("{type: arxiv, categories: [CS LG]}", "config.yaml:2: sources[0].categories: 'CS LG' is not an arXiv category"),
+        ("{type: arxiv, categories: [CS LG]}", "config.yaml:2: sources[0].categories[0]: 'CS LG' is not an arXiv category (did you mean 'cs.LG'?)"),
         ("{type: arxiv, categories: [cs.LG], announce_type: [new]}", "config.yaml:2: sources[0]: 'announce_type' needs 'feed: rss'"),
         ("{type: arxiv, feed: rss, categories: [cs.LG], announce_type: [neu]}", "config.yaml:2: sources[0].announce_type[0]: expected 'new', 'cross', 'replace' or 'replace-cross'"),
         ("{type: arxiv, feed: rss}", "config.yaml:2: sources[0]: an arxiv source with 'feed: rss' needs 'categories'"),
