@@ -103,12 +103,22 @@ _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
 _MAX_CHROME_CHARS = 200
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _WEEKDAY = r"((mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+_DAY = r"\d{1,2}(st|nd|rd|th)?"
+_ONE_DATE = (
+    rf"{_WEEKDAY}({_MONTH}\s+{_DAY}(,?\s+\d{{4}})?"  # (Wednesday,) Sep 4, September 4th, 2024
+    rf"|{_DAY}\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024
+    r"|\d{4}-\d{2}-\d{2}"  # 2024-09-04
+    r"|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"  # 09/04/2024, 4.9.2024
+)
 _DATE_LINE = re.compile(
-    rf"^{_WEEKDAY}({_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?(,?\s+\d{{4}})?"  # (Wednesday,) Sep 4, September 4th, 2024
-    rf"|\d{{1,2}}\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024
-    rf"|{_MONTH}\s+\d{{4}}"  # September 2024 (the monthly view)
-    r"|week\s+\d{1,2}(,?\s+\d{4})?"  # Week 36, 2024 (the weekly view)
-    r"|\d{4}-\d{2}-\d{2})$",  # 2024-09-04
+    rf"^({_ONE_DATE}"
+    # a range, as a weekly view shows its week: Sep 2 - Sep 8, 2024 / Sep 2–8 / Sep 2, 2024 — Sep 8, 2024
+    rf"(\s*[-–—]\s*({_ONE_DATE}|{_DAY}(,?\s+\d{{4}})?))?"
+    rf"|{_MONTH},?\s+\d{{4}}"  # September 2024 (the monthly view)
+    r"|(the\s+)?week(\s+of)?\s+\d{1,2}(,?\s+\d{4})?"  # Week 36, 2024 (the weekly view)
+    rf"|week\s+of\s+{_ONE_DATE}"  # Week of Sep 2, 2024
+    r"|\d{4}-w\d{1,2}"  # 2024-W36
+    r"|today|yesterday|this\s+week|this\s+month|last\s+week|last\s+month)$",
     re.IGNORECASE,
 )
 _SUBSCRIBE = "subscribe"

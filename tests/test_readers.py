@@ -163,7 +163,10 @@ def test_a_title_beginning_with_subscribe_is_kept_whole():
 @pytest.mark.parametrize(
     "date",
     ["Sep 4", "Sept 4", "September 4th, 2024", "4 Sep 2024", "2024-09-04", "Dec 12", "Jan 3, 2025",
-     "Wednesday, Sep 4", "Wed Sep 4", "September 2024", "Week 36", "Week 36, 2024"],
+     "Wednesday, Sep 4", "Wed Sep 4", "September 2024", "Week 36", "Week 36, 2024",
+     # a weekly view's range, other spellings of a week or a day
+     "Sep 2 - Sep 8, 2024", "Sep 2 – 8", "Sep 2, 2024 — Sep 8, 2024", "2024-09-02 – 2024-09-08", "2024-W36",
+     "Week of Sep 2, 2024", "September, 2024", "04.09.2024", "9/4/2024", "Today", "Yesterday"],
 )
 def test_date_lines_in_the_header_are_chrome(date):
     text = f"Get trending papers in your email inbox!\n\nSubscribe\n\n{date}\n\nA Title\n\nAn abstract of it.\n"
