@@ -63,6 +63,17 @@ HF_CHROME = HF_HEADER | frozenset(
         "Search any paper with AI",
     )
 )
+
+
+def _key(text: str) -> str:
+    """A line as compared with the page's chrome: case-folded, without white
+    space ("by AK and the research community" in one browser's copy is
+    "byAK and the research community" in another's: AK is a link)."""
+    return "".join(text.split()).casefold()
+
+
+_HEADER_KEYS = frozenset(map(_key, HF_HEADER))
+_CHROME_KEYS = frozenset(map(_key, HF_CHROME))
 #: The words of the site's menus and footers (and of a browser's copy of
 #: them: "Skip to main content", a search box's placeholder), case-folded.  A
 #: copy of the whole page may put a menu on one line: see :func:`_is_menu`.
@@ -141,8 +152,7 @@ def _spaced(text: str) -> str:
 def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
-    text = _spaced(text)
-    return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
+    return _key(text) in _CHROME_KEYS or bool(_DATE_LINE.match(_spaced(text)))
 
 
 def _is_menu(text: str) -> bool:
@@ -176,7 +186,7 @@ def _is_page_chrome(text: str) -> bool:
 
 
 def _is_header(text: str) -> bool:
-    return _spaced(text).casefold() in HF_HEADER
+    return _key(text) in _HEADER_KEYS
 
 
 def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
