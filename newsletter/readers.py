@@ -60,6 +60,12 @@ HF_CHROME = HF_HEADER | frozenset(
         "Next",
         "Load more",
         "Show more",
+        "Show less",
+        "Read more",  # under an abstract the page shortens
+        "Read less",
+        "See more",
+        "See less",
+        "View more",
         "Search any paper with AI",
     )
 )
@@ -139,7 +145,7 @@ MAX_TITLE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 #: Line breaks other than CR and LF that copies from macOS, Safari or Word
 #: carry (vertical tab is Word's line break, U+2029 a paragraph's end).
-_ODD_BREAK = re.compile("[\x0b\x0c\x85\u2028\u2029]")
+_ODD_BREAKS = "\x0b\x0c\x85\u2028\u2029"  # (five `in` scans cost less than one regex search)
 _LINE_BREAKS = {0x0B: "\n", 0x0C: "\n", 0x85: "\n", 0x2028: "\n", 0x2029: "\n\n"}
 
 
@@ -152,7 +158,8 @@ def _spaced(text: str) -> str:
 def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
-    return _key(text) in _CHROME_KEYS or bool(_DATE_LINE.match(_spaced(text)))
+    spaced = _spaced(text)
+    return spaced.replace(" ", "").casefold() in _CHROME_KEYS or bool(_DATE_LINE.match(spaced))
 
 
 def _is_menu(text: str) -> bool:
@@ -225,7 +232,7 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
                         "(save the export as UTF-8)", name, line)
             ) from None
         text = ansi
-    if _ODD_BREAK.search(text):  # a macOS or Word copy: Unicode's line and paragraph separators
+    if any(c in text for c in _ODD_BREAKS):  # a macOS or Word copy: Unicode's line and paragraph separators
         text = text.translate(_LINE_BREAKS)
     if m := _CONTROL.search(text):
         line = line_of(text, m.start())
@@ -275,20 +282,23 @@ def _is_paper_meta(text: str) -> bool:
     ``58``, ``Upvote 1.2k``, ``· 24 authors``, ``Published on Sep 4, 2024``."""
     if len(text) > 80 and not text.endswith(("authors", "author")):
         return False
-    text = _spaced(text)
+    text = text.strip()  # (the patterns take any run of white space, no-break spaces too)
     if _PAPER_META.fullmatch(text):
         return True
     m = _PUBLISHED.fullmatch(text)
-    return bool(m and _DATE_LINE.match(m.group("date").rstrip(".")))
+    return bool(m and _DATE_LINE.match(_spaced(m.group("date")).rstrip(".")))
 
 
 _NAME = re.compile(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})){1,3}")
+_FIRST_NAME = re.compile(rf"\s*{_NAME.pattern}(?:\s*,|\s+and\s|\s*&)")
 
 
 def _looks_like_names(text: str) -> bool:
     """"Ada Lovelace, Grace Hopper and E. Noether": two names or more, each of
     two to four capitalised words (particles such as "van", "de" allowed).
     Only a hint in an error: a title can look like this too."""
+    if not _FIRST_NAME.match(text):  # (an abstract fails within its first words, before any split)
+        return False
     names = [n for n in re.split(r",\s*|\s+and\s+|\s*&\s*", text.strip()) if n]
     return len(names) >= 2 and all(_NAME.fullmatch(n) and n[0].isupper() for n in names)
 
@@ -331,9 +341,11 @@ def _blocks(text: str) -> list[tuple[int, str]]:
         if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             blocks.append((n, t))
-        elif t and _is_paper_meta(t) or (t and not current and blocks and blocks[-1][1].casefold() == "submitted by"
-                                         and _SUBMITTER.fullmatch(t)):
-            # a line of a paper's card ("58", "· 24 authors") is a block of its own, even glued to a title
+        elif t and (_is_paper_meta(t) or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
+            t and not current and blocks and blocks[-1][1].casefold() == "submitted by" and _SUBMITTER.fullmatch(t)
+        ):
+            # a line of a paper's card ("58", "· 24 authors"), or of the page's of two words or more
+            # ("Read more" under an abstract), is a block of its own, even glued to a title or abstract
             if current:
                 blocks.append((start, " ".join(current)))
                 current = []
