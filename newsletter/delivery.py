@@ -64,6 +64,15 @@ class Unreachable(TransientDeliveryError):
     """No connection to the server could be opened (refused, timeout, DNS)."""
 
 
+class ServiceClosing(Unreachable):
+    """A ``421`` in the middle of a session (to MAIL, RCPT or the data): the
+    server is closing the channel for all mail (shutting down, or rate
+    limiting, as Gmail's "421 4.7.0 Try again later, closing connection"),
+    not refusing this message.  Retried like a refused session, then the
+    batch stops with the rest pending, instead of every message in turn
+    being tried (and backed off) against a server that turns them all away."""
+
+
 class Deferred(TransientDeliveryError):
     """This message fails for this run only: not retried in the run, the
     digest stays pending (with its back-off) and is never held."""
@@ -428,6 +437,9 @@ class SMTPSession:
             if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
                 # which check failed: an unknown CA (ca_file) or another host name (host)
                 why = f"{why} ({exc.verify_message}; trust a private CA with delivery.ca_file)"
+            elif exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text answer to our TLS hello
+                why = (f"{why} (the server answered without TLS: security: ssl is for a port such as 465; "
+                       "for 587 or 25 use starttls)") if t.security == "ssl" else f"{why} (the server's answer was not TLS)"
             raise TransportBroken(f"TLS with {where} failed: {why}") from None
         except TransportBroken:
             _close(smtp)
@@ -439,6 +451,10 @@ class SMTPSession:
             raise TransportBroken(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
         except (OSError, smtplib.SMTPException) as exc:
             _close(smtp)
+            if isinstance(exc, smtplib.SMTPServerDisconnected) and _timed_out(exc):  # connected, then silence
+                raise Unreachable(
+                    f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
+                ) from None
             raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}") from None
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
@@ -494,7 +510,7 @@ class SMTPSession:
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
             if code == 421:
-                self.close()
+                raise self._closing(f"RCPT TO {rcpt}", code, text) from None
             reply = _reply(code, text)
             if code >= 500 and _RELAY.search(reply):
                 raise RelayDenied(
@@ -504,7 +520,7 @@ class SMTPSession:
             self._raise(code, f"recipient {rcpt} refused: {reply}")
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code == 421:
-                self.close()
+                raise self._closing(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
             if exc.smtp_code >= 500 and exc.smtp_code not in _MESSAGE_SIZE:
                 # Not this recipient's fault: every message would be refused the
@@ -516,13 +532,20 @@ class SMTPSession:
             self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code == 421:
-                self.close()
+                raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             self._raise(exc.smtp_code, f"message to {rcpt} refused: {_reply(exc.smtp_code, exc.smtp_error)}")
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
                 raise self._timed_out(rcpt) from None
             raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
+
+    def _closing(self, answering: str, code: int, text: bytes | str) -> ServiceClosing:
+        self.close()
+        return ServiceClosing(
+            f"SMTP server {self.t.host}:{self.t.port} is closing the session: {_reply(code, text)} "
+            f"(its answer to {answering})"
+        )
 
     def _timed_out(self, rcpt: str) -> TimedOut:
         return TimedOut(

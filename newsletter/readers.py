@@ -228,6 +228,69 @@ def _windows_1252(data: bytes) -> str | None:
         return None
 
 
+#: A count as the site shows it: 58, 1,234, 1.2k.
+_COUNT = r"\d[\d.,]*\s?[km]?"
+#: The lines of a paper's card that are neither its title nor its abstract:
+#: vote, comment, star and author counts, who submitted it and when it was
+#: published.  Copies of the trending, weekly and monthly pages, and of the
+#: daily page in some browsers, have them around each paper.
+_PAPER_META = re.compile(
+    rf"(?:[·•|]\s*)?(?:"
+    rf"{_COUNT}"  # 58 (upvotes), 1.2k (GitHub stars)
+    rf"|(?:upvotes?|upvoted|votes?|comments?|likes?|stars?|github(?:\s+stars?)?|⭐|▲|👍|💬|★)\s*:?\s*{_COUNT}"
+    rf"|{_COUNT}\s*(?:upvotes?|votes?|comments?|likes?|stars?|authors?|replies|reply)"
+    r"|upvote|·|•"
+    r"|submitted\s+by(?:\s+@?[\w.-]{1,40})?"  # Submitted by akhaliq
+    r"|(?:authors?|by)\s*:\s+.+"  # Authors: Ada Lovelace, Grace Hopper
+    rf"|.+\s[·•]\s*{_COUNT}\s*authors?"  # Ada Lovelace, Grace Hopper · 24 authors
+    r")",
+    re.IGNORECASE,
+)
+_PUBLISHED = re.compile(r"(?:[·•]\s*)?(?:published|submitted|posted)(?:\s+on)?\s+(?P<date>.{3,40})", re.IGNORECASE)
+_SUBMITTER = re.compile(r"@?[\w.-]{1,40}")
+
+
+def _is_paper_meta(text: str) -> bool:
+    """A line of a paper's card that is no title or abstract (see :data:`_PAPER_META`):
+    ``58``, ``Upvote 1.2k``, ``· 24 authors``, ``Published on Sep 4, 2024``."""
+    if len(text) > 80 and not text.endswith(("authors", "author")):
+        return False
+    text = _spaced(text)
+    if _PAPER_META.fullmatch(text):
+        return True
+    m = _PUBLISHED.fullmatch(text)
+    return bool(m and _DATE_LINE.match(m.group("date").rstrip(".")))
+
+
+_NAME = re.compile(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})){1,3}")
+
+
+def _looks_like_names(text: str) -> bool:
+    """"Ada Lovelace, Grace Hopper and E. Noether": two names or more, each of
+    two to four capitalised words (particles such as "van", "de" allowed).
+    Only a hint in an error: a title can look like this too."""
+    names = [n for n in re.split(r",\s*|\s+and\s+|\s*&\s*", text.strip()) if n]
+    return len(names) >= 2 and all(_NAME.fullmatch(n) and n[0].isupper() for n in names)
+
+
+def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], bool]:
+    """``blocks`` less the lines of the papers' cards (:func:`_is_paper_meta`),
+    and the user name after a ``Submitted by`` on a line of its own; and
+    whether such lines came after the last block kept (the copy went on past
+    the last abstract: it is whole)."""
+    kept: list[tuple[int, str]] = []
+    after_submitted_by = meta_at_end = False
+    for line, text in blocks:
+        if after_submitted_by and _SUBMITTER.fullmatch(text):
+            after_submitted_by = False
+            continue
+        after_submitted_by = text.casefold() == "submitted by"
+        meta_at_end = _is_paper_meta(text)
+        if not meta_at_end:
+            kept.append((line, text))
+    return kept, meta_at_end or after_submitted_by
+
+
 def _blocks(text: str) -> list[tuple[int, str]]:
     """(line number, text) of each paragraph, or of each line when the export has no blank lines."""
     lines = text.split("\n")
@@ -247,6 +310,13 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     for n, t in content:
         if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
+            blocks.append((n, t))
+        elif t and _is_paper_meta(t) or (t and not current and blocks and blocks[-1][1].casefold() == "submitted by"
+                                         and _SUBMITTER.fullmatch(t)):
+            # a line of a paper's card ("58", "· 24 authors") is a block of its own, even glued to a title
+            if current:
+                blocks.append((start, " ".join(current)))
+                current = []
             blocks.append((n, t))
         elif t:
             if not current:
@@ -298,7 +368,7 @@ def parse_hf_papers_text(
     """
     warn = warn if warn is not None else log.warning
     text = decode_text(data, name, cut_ok=True)
-    blocks = _blocks(text)
+    blocks, meta_at_end = _without_paper_meta(_blocks(text))
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
@@ -339,6 +409,10 @@ def parse_hf_papers_text(
             if last_title:
                 prev_line, prev = last_title
                 why = f"; does {_short(prev)!r} (line {prev_line}) lack its abstract?"
+                if _looks_like_names(prev):
+                    why = (f"; line {prev_line}, {_short(prev)!r}, looks like a list of author names, which the "
+                           "export has no place for: delete that line (author lines marked 'Authors:' or "
+                           "'· N authors' are skipped)")
             else:
                 why = "; is the first title missing?"
             raise InputError(
@@ -353,6 +427,13 @@ def parse_hf_papers_text(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
                         "chrome)", name, t_line)
             )
+        if _looks_like_names(abstract):
+            # Title, authors, abstract: taken in pairs, every paper after this one would be shifted.
+            raise InputError(
+                Problem(f"title {_short(title)!r} has no abstract (line {a_line}, {_short(abstract)!r}, looks like "
+                        "a list of author names, which the export has no place for: delete that line; author "
+                        "lines marked 'Authors:' or '· N authors' are skipped)", name, t_line)
+            )
         if k + 2 >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
             # the last title has none.  Refuse rather than invent one.
@@ -365,7 +446,7 @@ def parse_hf_papers_text(
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
         last_title = (t_line, title)
         k += 2
-    if papers and not footer and last_title and _cut_off(papers[-1].abstract):
+    if papers and not footer and not meta_at_end and last_title and _cut_off(papers[-1].abstract):
         t_line, title = last_title
         a_line = body[-1][0]
         warn(

@@ -224,6 +224,24 @@ def test_transient_failures_back_off_exponentially(smtp_server):
     assert slept == [0.5, 1.0, 2.0]
 
 
+@pytest.mark.parametrize("where", ["rcpt", "data"])
+def test_a_server_closing_every_session_with_421_stops_the_batch_after_the_retries(smtp_server, where):
+    """Gmail's rate limit answers "421 4.7.0 Try again later, closing connection":
+    that is the whole server, not one recipient, so the batch stops once the
+    retries are spent instead of backing off and reconnecting for each message."""
+    box = smtp_server.mailbox
+    closing = "421 4.7.0 Try again later, closing connection"
+    if where == "rcpt":
+        box.reject = {f"user{n}@example.org": closing for n in range(5)}
+    else:
+        box.data_replies = [closing] * 10
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=2, retry_delay=0.25)
+    assert [(o.delivered, o.tries) for o in outcomes] == [(False, 3)] + [(False, 0)] * 4
+    assert "is closing the session: 421 4.7.0" in outcomes[0].error
+    assert all(o.error.startswith("not attempted: ") and not o.permanent for o in outcomes[1:])
+    assert slept == [0.25, 0.5] and box.messages == []
+
+
 def test_retries_exhausted_leave_a_transient_failure(smtp_server):
     smtp_server.mailbox.data_replies = ["451 4.3.0 later"] * 3
     outcomes, slept = run(plain(smtp_server), [envelope(1), envelope(2)], retries=2, retry_delay=1)
@@ -400,7 +418,18 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
         outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=0.5)
     [o] = outcomes
     assert not o.delivered and not o.permanent
-    assert "timed out" in o.error or "timeout" in o.error.lower()
+    # said as what happened: connected, then no greeting (smtplib says "Connection unexpectedly closed")
+    assert o.error.endswith(" did not answer within 0.3 s (its greeting or EHLO)"), o.error
+
+
+def test_implicit_tls_against_a_plain_port_says_the_port_does_not_speak_tls(smtp_server):
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="ssl", timeout=5, connections=1)
+    t.check()
+    outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2)
+    assert [o.delivered for o in outcomes] == [False, False] and slept == []  # a TLS failure is not retried
+    assert "WRONG_VERSION_NUMBER (the server answered without TLS: security: ssl is for a port such as 465" in (
+        outcomes[0].error
+    )
 
 
 def test_outbox_name_is_in_utc_whatever_the_offset_of_created(tmp_path):

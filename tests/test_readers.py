@@ -582,3 +582,62 @@ def test_a_packed_export_is_read_unpacked_and_a_cut_or_bomb_one_is_an_error(tmp_
         with pytest.raises(InputError) as info:
             read_papers(config)
         assert str(info.value).startswith(f"{tmp_path / 'day.txt.z'}:1: ") and words in str(info.value)
+
+
+def _cards(extra_before: list[str], extra_after: list[str], glued: bool) -> tuple[bytes, list[tuple[str, str]]]:
+    """The first six papers of the blank-lines sample, each card with lines of
+    its own around the title and abstract (``glued``: no blank line between them)."""
+    expected = [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")[:6]]
+    sep = "\n" if glued else "\n\n"
+    text = "Trending Papers\n\n"
+    for i, (title, abstract) in enumerate(expected):
+        before = [line.format(i=i) for line in extra_before]
+        after = [line.format(i=i) for line in extra_after]
+        text += sep.join([*before, title]) + "\n\n" + sep.join([abstract, *after]) + "\n\n"
+    return text.encode(), expected
+
+
+@pytest.mark.parametrize("glued", [False, True])
+@pytest.mark.parametrize(
+    "before, after",
+    [
+        ([], ["{i}"]),  # an upvote count after each abstract
+        (["Upvote", "1.{i}k"], ["· {i}3 comments"]),
+        (["Submitted by", "akhaliq"], ["Published on Sep {i}, 2024", "· 24 authors"]),
+        (["Submitted by akhaliq"], ["Authors: Ada Lovelace, Grace Hopper", "⭐ 2,345", "Published on Sep 4"]),
+        (["Ada Lovelace, Grace Hopper · 2 authors"], ["Upvote {i}0"]),
+    ],
+)
+def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(before, after, glued):
+    """Copies of the trending, weekly and monthly pages (and the daily one from
+    some browsers) carry each card's counts, submitter, date and authors: they
+    are skipped, not read as titles (which shifted every paper after them)."""
+    content, expected = _cards(before, after, glued)
+    papers = parse_hf_papers_text(content, "trending.txt")
+    assert [(p.title, p.abstract) for p in papers] == expected
+
+
+def test_the_card_lines_of_the_compact_layout_are_skipped_too():
+    lines = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")
+    out = lines[:2]
+    for k in range(2, 14, 2):
+        out += ["Submitted by", "akhaliq", lines[k], "· 5 authors", lines[k + 1], "Upvote", str(40 + k)]
+    papers = parse_hf_papers_text("\n".join(out).encode(), "compact.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-compact.txt")[:6]]
+
+
+@pytest.mark.parametrize("where", ["after the title", "after the abstract"])
+def test_an_unmarked_line_of_author_names_is_an_error_that_says_so(where):
+    """A line of bare names cannot be told from a title for sure: it is not
+    skipped, and the error names it instead of only 'lacks its abstract'."""
+    names = "Ada Lovelace, Grace Hopper and E. Noether"
+    if where == "after the abstract":
+        content, _ = _cards([], [names], glued=False)
+    else:
+        content, _ = _cards([], [], glued=False)
+        first = parse("hf-papers-blank-lines.txt")[0].title
+        content = content.replace(f"{first}\n\n".encode(), f"{first}\n\n{names}\n\n".encode(), 1)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(content, "day.txt")
+    message = str(info.value)
+    assert f"{names!r}, looks like a list of author names" in message and "delete that line" in message
