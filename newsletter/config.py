@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError, Problem, line_of
+from .models import ARXIV_ID
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
@@ -333,7 +334,7 @@ _PAPER_LINK = re.compile(
     r"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
     r"|arxiv:\s*"
     r"|(?:https?://)?(?:www\.)?huggingface\.co/papers/)"
-    r"(?P<id>\d{4}\.\d{4,5}(?:v\d+)?|[a-z][a-z.-]*/\d{7}(?:v\d+)?)(?:\.pdf)?/?",
+    rf"(?P<id>{ARXIV_ID})(?:\.pdf)?/?",
     re.IGNORECASE,
 )
 

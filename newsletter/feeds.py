@@ -28,15 +28,13 @@ from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from .errors import InputError, Problem, line_of
-from .models import Paper, arxiv_base_id
+from .models import ARXIV_ID, Paper, arxiv_base_id
 
 if TYPE_CHECKING:
     import feedparser
 
 Warn = Callable[[str], None]
 
-#: An arXiv identifier: new style (2401.01234, 2401.01234v2) or old style (hep-th/9901001v1).
-ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 _ARXIV_ID_FULL = re.compile(rf"^{ARXIV_ID}$")
 #: A link that names an arXiv paper: its abstract, PDF or HTML page, or its Hugging Face
 #: paper page (which exists for arXiv papers only, under the same id).

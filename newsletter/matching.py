@@ -20,11 +20,13 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-
-import regex
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, Problem
 from .models import Paper
+
+if TYPE_CHECKING:
+    import regex  # imported when a /regex/ term is compiled (it takes 10 ms to load)
 
 _SEPARATORS = r"[\s\-\u2010\u2011\u2012\u2013\u2014]+"
 _WORD_SPLIT = re.compile(r"[\s\-\u2010\u2011\u2012\u2013\u2014]+")
@@ -89,7 +91,7 @@ def tokenize(folded: str) -> frozenset[str]:
 #: which takes the regex package seconds and hundreds of MB to compile).
 MAX_REGEX_SIZE = 10_000
 
-_COUNTED = regex.compile(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
+_COUNTED = re.compile(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
 
 
 def _check_regex_size(body: str, text: str) -> None:
@@ -158,6 +160,8 @@ def compile_term(text: str) -> Term:
         if not body:
             raise ValueError(f"empty regular expression {text!r}")
         _check_regex_size(body, text)
+        import regex
+
         try:
             # The regex package (Python's syntax, V0) because it can time out:
             # a user's pattern with nested repetition must not hang a send.

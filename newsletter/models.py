@@ -8,6 +8,8 @@ from datetime import datetime
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _ARXIV_VERSION = re.compile(r"v\d+$")
+#: An arXiv identifier: new style (2401.01234, 2401.01234v2) or old style (hep-th/9901001v1).
+ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 #: cs.LG, astro-ph.CO, cond-mat.stat-mech, or an archive without subjects (hep-th, gr-qc, quant-ph).
 _ARXIV_CATEGORY = re.compile(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
 #: What browsers drop before reading a URL's scheme (WHATWG URL: C0 controls and

@@ -27,7 +27,6 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 import jinja2
-import regex
 from markupsafe import Markup, escape
 
 from .config import Config, Subscriber
@@ -155,7 +154,7 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 def _finditer(pattern, text: str) -> list:
     """Matches of a term's pattern; a user's /regex/ gets the matcher's time
     limit (no highlight rather than a hung send)."""
-    if isinstance(pattern, regex.Pattern):
+    if not isinstance(pattern, re.Pattern):  # a regex.Pattern: a user's /regex/
         try:
             return list(pattern.finditer(text, timeout=REGEX_TIMEOUT))
         except TimeoutError:
