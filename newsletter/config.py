@@ -466,7 +466,8 @@ class EmailSettings(_Model):
 
         check_header_text(value)
         try:
-            jinja2.Environment().parse(value)
+            # compiled, not only parsed: an unknown filter or test is found by the compiler
+            jinja2.Environment().compile(value)
         except jinja2.TemplateSyntaxError as exc:
             raise ValueError(f"subject template does not compile: {exc.message}") from None
         return value
