@@ -107,6 +107,21 @@ def test_config_from_environment(workdir, cli):
     assert r.code == 0, r.err
 
 
+def test_config_after_the_command_name(workdir, cli):
+    """`newsletter COMMAND --config PATH` works as `newsletter --config PATH COMMAND`
+    does, and wins over $NEWSLETTER_CONFIG and the group's --config."""
+    write_config(workdir, BASIC_CONFIG, name="other.yaml")
+    r = cli("validate", "--config", "other.yaml")
+    assert r.code == 0, r.err
+    assert r.out.startswith("other.yaml: OK")
+    r = cli("--config", "missing.yaml", "papers", "--json", "--config", "other.yaml", env={"NEWSLETTER_CONFIG": "gone.yaml"})
+    assert r.code == 0, r.err
+    assert json.loads(r.out)
+    r = cli("schedule", "--config", "missing.yaml")
+    assert r.code == 2 and "missing.yaml" in r.err
+    assert "--config PATH" in cli("state", "migrate", "--help").out
+
+
 def test_shipped_config_runs_out_of_the_box(tmp_path, cli):
     for name in ("config.yaml",):
         shutil.copy(ROOT / name, tmp_path / name)
