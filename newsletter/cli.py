@@ -189,7 +189,8 @@ def papers(state: _State, as_json: bool) -> None:
         authors = f" ({_authors(paper.authors)})" if paper.authors else ""
         click.echo(f"{n:4}. {paper.title}{authors}")
         click.echo(f"      {paper.id if paper.arxiv_id else paper.url or paper.location or paper.source}")
-    click.echo(f"{len(found)} papers from {len(state.config.sources)} source(s)")
+    papers_n, sources_n = len(found), len(state.config.sources)
+    click.echo(f"{papers_n} paper{'s' * (papers_n != 1)} from {sources_n} source{'s' * (sources_n != 1)}")
 
 
 def _authors(authors) -> str:

@@ -244,7 +244,7 @@ def send_test_email(
     if not found:
         raise InputError(
             Problem(
-                f"no papers in the current sources ({len(config.sources)} source(s) read); "
+                f"no papers in the current sources ({len(config.sources)} source{'s' * (len(config.sources) != 1)} read); "
                 "nothing to build a test digest from",
                 str(config.file),
             )

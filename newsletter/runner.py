@@ -138,9 +138,11 @@ class Runner:
         if lock is not None:
             lock.acquire()
         try:
+            n = len(self.config.subscribers)
             log.info(
-                "run: %d subscriber(s), state %s, checking every %gs; stop with Ctrl-C or SIGTERM",
-                len(self.config.subscribers),
+                "run: %d subscriber%s, state %s, checking every %gs; stop with Ctrl-C or SIGTERM",
+                n,
+                "s" * (n != 1),
                 public_url(str(self.config.state_target)),
                 self.tick_seconds,
             )
@@ -275,4 +277,5 @@ class Runner:
             log.error("run: config not reloaded: the state file cannot change while running (restart instead)")
             return
         self.config = new
-        log.info("run: config reloaded (%d subscriber(s))", len(new.subscribers))
+        n = len(new.subscribers)
+        log.info("run: config reloaded (%d subscriber%s)", n, "s" * (n != 1))

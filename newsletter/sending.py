@@ -855,8 +855,9 @@ class _SendRun:
         note = None
         skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"]
         if not self.source_problems and not self.with_papers and skipped < len(self.results):
+            sources, papers = len(self.config.sources), len(self.papers)
             note = (
-                f"no new papers: all {len(self.config.sources)} source(s) read ({len(self.papers)} papers),"
+                f"no new papers: all {sources} source{'s' * (sources != 1)} read ({papers} paper{'s' * (papers != 1)}),"
                 " none new for any due subscriber"
             )
         return SendReport(

@@ -142,7 +142,7 @@ delivery:
     r = cli("test-email", "--to", "me@example.net")
     assert r.code == 2
     assert r.err.strip() == (
-        "config.yaml: no papers in the current sources (1 source(s) read); nothing to build a test digest from"
+        "config.yaml: no papers in the current sources (1 source read); nothing to build a test digest from"
     )
     assert smtp_server.mailbox.messages == []
 
