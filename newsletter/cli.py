@@ -165,6 +165,8 @@ def validate(state: _State, fetch: bool, as_json: bool) -> None:
     """Check the config, its sources and templates."""
     show = None if as_json else (lambda source: click.echo(str(source)))
     try:
+        if state._config is None:  # a broken config: its source files are checked too
+            state._config = pipeline.load_for_validate(state.config_path)
         summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
     except NewsletterError as exc:
         if as_json:  # a script reading stdout learns what failed too (stderr says it as ever)
