@@ -740,10 +740,15 @@ def load_config(path: str | os.PathLike) -> Config:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(Problem(f"the file is over the limit of {MAX_CONFIG_BYTES:,} bytes for a config", shown, 1))
     try:
-        text = data.decode("utf-8")
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # what Windows editors save as "Unicode"
+            text = data.decode("utf-16")
+        else:
+            text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = line_of(data, exc.start)
-        raise ConfigError(Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start})", shown, line)) from None
+        encoding = "UTF-16 text after its byte order mark" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "UTF-8 text"
+        raise ConfigError(Problem(f"not {encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8",
+                                  shown, line)) from None
     return parse_config(text, path)
 
 

@@ -18,7 +18,8 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | 
     """Write ``data`` to a temporary file beside ``path`` and rename it over
     ``path``.  ``durable``: fsync before the rename (survives a power cut).
     ``mode``: the new file's permissions (default: private, 0600).  Raises
-    :class:`OSError`; the temporary file never stays behind."""
+    :class:`OSError` naming ``path`` (a full disk fails the write, which
+    names no file of its own); the temporary file never stays behind."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -29,6 +30,11 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | 
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if exc.filename is None or exc.filename == tmp:
+            exc.filename, exc.filename2 = str(path), None
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -60,9 +60,26 @@ HF_CHROME = HF_HEADER | frozenset(
         "Next",
         "Load more",
         "Show more",
+        "Show less",
+        "Read more",  # under an abstract the page shortens
+        "Read less",
+        "See more",
+        "See less",
+        "View more",
         "Search any paper with AI",
     )
 )
+
+
+def _key(text: str) -> str:
+    """A line as compared with the page's chrome: case-folded, without white
+    space ("by AK and the research community" in one browser's copy is
+    "byAK and the research community" in another's: AK is a link)."""
+    return "".join(text.split()).casefold()
+
+
+_HEADER_KEYS = frozenset(map(_key, HF_HEADER))
+_CHROME_KEYS = frozenset(map(_key, HF_CHROME))
 #: The words of the site's menus and footers (and of a browser's copy of
 #: them: "Skip to main content", a search box's placeholder), case-folded.  A
 #: copy of the whole page may put a menu on one line: see :func:`_is_menu`.
@@ -103,12 +120,22 @@ _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
 _MAX_CHROME_CHARS = 200
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
 _WEEKDAY = r"((mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
+_DAY = r"\d{1,2}(st|nd|rd|th)?"
+_ONE_DATE = (
+    rf"{_WEEKDAY}({_MONTH}\s+{_DAY}(,?\s+\d{{4}})?"  # (Wednesday,) Sep 4, September 4th, 2024
+    rf"|{_DAY}\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024
+    r"|\d{4}-\d{2}-\d{2}"  # 2024-09-04
+    r"|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"  # 09/04/2024, 4.9.2024
+)
 _DATE_LINE = re.compile(
-    rf"^{_WEEKDAY}({_MONTH}\s+\d{{1,2}}(st|nd|rd|th)?(,?\s+\d{{4}})?"  # (Wednesday,) Sep 4, September 4th, 2024
-    rf"|\d{{1,2}}\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024
-    rf"|{_MONTH}\s+\d{{4}}"  # September 2024 (the monthly view)
-    r"|week\s+\d{1,2}(,?\s+\d{4})?"  # Week 36, 2024 (the weekly view)
-    r"|\d{4}-\d{2}-\d{2})$",  # 2024-09-04
+    rf"^({_ONE_DATE}"
+    # a range, as a weekly view shows its week: Sep 2 - Sep 8, 2024 / Sep 2–8 / Sep 2, 2024 — Sep 8, 2024
+    rf"(\s*[-–—]\s*({_ONE_DATE}|{_DAY}(,?\s+\d{{4}})?))?"
+    rf"|{_MONTH},?\s+\d{{4}}"  # September 2024 (the monthly view)
+    r"|(the\s+)?week(\s+of)?\s+\d{1,2}(,?\s+\d{4})?"  # Week 36, 2024 (the weekly view)
+    rf"|week\s+of\s+{_ONE_DATE}"  # Week of Sep 2, 2024
+    r"|\d{4}-w\d{1,2}"  # 2024-W36
+    r"|today|yesterday|this\s+week|this\s+month|last\s+week|last\s+month)$",
     re.IGNORECASE,
 )
 _SUBSCRIBE = "subscribe"
@@ -118,7 +145,7 @@ MAX_TITLE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 #: Line breaks other than CR and LF that copies from macOS, Safari or Word
 #: carry (vertical tab is Word's line break, U+2029 a paragraph's end).
-_ODD_BREAK = re.compile("[\x0b\x0c\x85\u2028\u2029]")
+_ODD_BREAKS = "\x0b\x0c\x85\u2028\u2029"  # (five `in` scans cost less than one regex search)
 _LINE_BREAKS = {0x0B: "\n", 0x0C: "\n", 0x85: "\n", 0x2028: "\n", 0x2029: "\n\n"}
 
 
@@ -131,8 +158,8 @@ def _spaced(text: str) -> str:
 def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
-    text = _spaced(text)
-    return text.casefold() in HF_CHROME or bool(_DATE_LINE.match(text))
+    spaced = _spaced(text)
+    return spaced.replace(" ", "").casefold() in _CHROME_KEYS or bool(_DATE_LINE.match(spaced))
 
 
 def _is_menu(text: str) -> bool:
@@ -166,7 +193,7 @@ def _is_page_chrome(text: str) -> bool:
 
 
 def _is_header(text: str) -> bool:
-    return _spaced(text).casefold() in HF_HEADER
+    return _key(text) in _HEADER_KEYS
 
 
 def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
@@ -205,7 +232,7 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
                         "(save the export as UTF-8)", name, line)
             ) from None
         text = ansi
-    if _ODD_BREAK.search(text):  # a macOS or Word copy: Unicode's line and paragraph separators
+    if any(c in text for c in _ODD_BREAKS):  # a macOS or Word copy: Unicode's line and paragraph separators
         text = text.translate(_LINE_BREAKS)
     if m := _CONTROL.search(text):
         line = line_of(text, m.start())
@@ -255,20 +282,23 @@ def _is_paper_meta(text: str) -> bool:
     ``58``, ``Upvote 1.2k``, ``· 24 authors``, ``Published on Sep 4, 2024``."""
     if len(text) > 80 and not text.endswith(("authors", "author")):
         return False
-    text = _spaced(text)
+    text = text.strip()  # (the patterns take any run of white space, no-break spaces too)
     if _PAPER_META.fullmatch(text):
         return True
     m = _PUBLISHED.fullmatch(text)
-    return bool(m and _DATE_LINE.match(m.group("date").rstrip(".")))
+    return bool(m and _DATE_LINE.match(_spaced(m.group("date")).rstrip(".")))
 
 
 _NAME = re.compile(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})){1,3}")
+_FIRST_NAME = re.compile(rf"\s*{_NAME.pattern}(?:\s*,|\s+and\s|\s*&)")
 
 
 def _looks_like_names(text: str) -> bool:
     """"Ada Lovelace, Grace Hopper and E. Noether": two names or more, each of
     two to four capitalised words (particles such as "van", "de" allowed).
     Only a hint in an error: a title can look like this too."""
+    if not _FIRST_NAME.match(text):  # (an abstract fails within its first words, before any split)
+        return False
     names = [n for n in re.split(r",\s*|\s+and\s+|\s*&\s*", text.strip()) if n]
     return len(names) >= 2 and all(_NAME.fullmatch(n) and n[0].isupper() for n in names)
 
@@ -311,9 +341,11 @@ def _blocks(text: str) -> list[tuple[int, str]]:
         if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             blocks.append((n, t))
-        elif t and _is_paper_meta(t) or (t and not current and blocks and blocks[-1][1].casefold() == "submitted by"
-                                         and _SUBMITTER.fullmatch(t)):
-            # a line of a paper's card ("58", "· 24 authors") is a block of its own, even glued to a title
+        elif t and (_is_paper_meta(t) or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
+            t and not current and blocks and blocks[-1][1].casefold() == "submitted by" and _SUBMITTER.fullmatch(t)
+        ):
+            # a line of a paper's card ("58", "· 24 authors"), or of the page's of two words or more
+            # ("Read more" under an abstract), is a block of its own, even glued to a title or abstract
             if current:
                 blocks.append((start, " ".join(current)))
                 current = []

@@ -281,6 +281,19 @@ def test_config_that_is_not_utf8_names_the_line(workdir):
     assert str(info.value).startswith(f"{path}:2: not UTF-8 text"), str(info.value)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_a_config_saved_as_utf16_with_its_byte_order_mark_is_read(workdir, encoding):
+    """Windows Notepad's "Unicode": UTF-16 starting with its byte order mark."""
+    path = workdir / "config.yaml"
+    text = "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {name: Café, any: [x]}}\n"
+    path.write_bytes(("\ufeff" if encoding == "utf-16-be" else "").encode(encoding) + text.encode(encoding))
+    assert load_config(path).topics["t"].name == "Café"
+    path.write_bytes(path.read_bytes()[:-1])  # cut inside a character
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "not UTF-16 text after its byte order mark" in str(info.value) and "save it as UTF-8" in str(info.value)
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [('"5"', "got '5'"), ("true", "got True"), ("5.5", "got 5.5")],

@@ -272,3 +272,24 @@ def test_serve_stops_cleanly_on_sigterm(tmp_path):
         code = _stop_serving(proc, signal.SIGTERM)
     assert code == 0
     assert "stopped" in proc.stderr.read()
+
+
+def test_a_preview_folder_on_a_full_disk_names_the_file_that_did_not_fit(tmp_path):
+    """A write that fails for want of room names no file of its own: the
+    message said only "File too large" / "No space left on device"."""
+    import resource
+
+    setup(tmp_path)
+
+    def small_files() -> None:  # the child's files may not grow past 4 KB: as a full disk, for it alone
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsletter", "preview", "--out", "pv"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, preexec_fn=small_files,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert re.fullmatch(r"pv/[\w.@-]+\.html: File too large\n", proc.stderr), proc.stderr
+    assert not [p for p in (tmp_path / "pv").iterdir() if p.name.endswith(".tmp")]  # nothing half-written left

@@ -236,6 +236,22 @@ def test_newer_or_foreign_files_are_refused(tmp_path):
         State.open(tmp_path / "missing" / "s.sqlite3")
 
 
+def test_a_damaged_state_file_says_so_and_how_to_recover_it(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    with State.open(path) as st:
+        st.see_subscribers([f"user{n}@example.org" for n in range(200)], T0)
+    size = path.stat().st_size
+    with open(path, "r+b") as f:  # every page past the header page: the tables' own
+        f.seek(4096)
+        f.write(b"\xde\xad" * ((size - 4096) // 2))
+    with pytest.raises(StateError) as info:
+        with State.open(path, readonly=True) as st:
+            st.first_seen("user1@example.org")
+    message = str(info.value)
+    assert message.startswith(f"{path}: database disk image is malformed: the state file is damaged")
+    assert f"sqlite3 {path} .recover" in message
+
+
 def test_send_lock_excludes_a_second_holder(tmp_path):
     path = tmp_path / "s.sqlite3"
     clock = [0.0]

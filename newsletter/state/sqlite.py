@@ -371,6 +371,9 @@ class SQLiteState(State):
             text = str(exc)
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
                 text = "not a SQLite database (does `state:` in the config name the right file?)"
+            elif "malformed" in text:  # damaged (a disk fault, a copy taken mid-write): nothing here repairs it
+                text = (f"{text}: the state file is damaged. Restore a backup, or try "
+                        f"`sqlite3 {self.path} .recover | sqlite3 repaired.sqlite3` and point `state:` at the result")
             elif "locked" in text or "busy" in text:
                 text = f"the state is locked by another process ({text} after {BUSY_TIMEOUT_MS // 1000} s)"
             raise StateError(Problem(text, str(self.path))) from None
