@@ -92,9 +92,37 @@ def _failed(name: str, exc: BaseException | None = None) -> None:
         say(f"stdout: {getattr(exc, 'strerror', None) or exc}; the rest of the output is dropped\n", err=True)
 
 
+def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    state = ctx.find_object(_State)
+    if value is not None and state is not None:
+        state.config_path = value
+
+
+class _Command(click.Command):
+    """A command that also takes ``--config PATH`` after its name
+    (``newsletter validate --config x.yaml``), as scripts often place it;
+    it wins over the group's ``--config`` and ``$NEWSLETTER_CONFIG``."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.append(
+            click.Option(
+                ["--config", "config_path"],
+                metavar="PATH",
+                expose_value=False,
+                is_eager=True,
+                callback=_set_config,
+                help="The config file (as `newsletter --config PATH COMMAND`).",
+            )
+        )
+
+
 class _Group(click.Group):
     """Commands whose reader goes away (``newsletter papers | head -1``) end
     quietly with exit 0, as they would have had the reader read on."""
+
+    command_class = _Command
+    group_class = type  # `newsletter state ...`: a _Group too, its commands _Commands
 
     def invoke(self, ctx: click.Context):
         try:
@@ -137,6 +165,8 @@ def validate(state: _State, fetch: bool, as_json: bool) -> None:
     """Check the config, its sources and templates."""
     show = None if as_json else (lambda source: click.echo(str(source)))
     try:
+        if state._config is None:  # a broken config: its source files are checked too
+            state._config = pipeline.load_for_validate(state.config_path)
         summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
     except NewsletterError as exc:
         if as_json:  # a script reading stdout learns what failed too (stderr says it as ever)

@@ -804,8 +804,27 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     if problems:
         unique = list(dict.fromkeys(problems))
         unique.sort(key=lambda p: (p.line or 0))
-        raise ConfigError(*unique)
+        error = ConfigError(*unique)
+        if not any(p.path and re.match(r"(sources|cache|http)\b", p.path) for p in unique):
+            error.sources_config = _sources_part(data, lines, path)
+        raise error
     assert config is not None
+    config._file = path
+    config._lines = lines
+    return config
+
+
+def _sources_part(data: dict, lines: dict, path: Path) -> Config | None:
+    """The config's sources alone, as a config that reads them (with a
+    placeholder topic and no subscribers), or None when they do not validate
+    on their own: for ``validate`` to check the source files of a config
+    whose other parts are broken."""
+    part = {key: data[key] for key in ("sources", "cache", "http") if key in data}
+    part["topics"] = {"sources-only": {"any": ["sources-only"]}}
+    try:
+        config = Config.model_validate(part)
+    except ValidationError:
+        return None
     config._file = path
     config._lines = lines
     return config

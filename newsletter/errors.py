@@ -57,7 +57,13 @@ class NewsletterError(Exception):
 
 
 class ConfigError(NewsletterError):
-    """The config file is malformed or invalid; carries every problem found."""
+    """The config file is malformed or invalid; carries every problem found.
+
+    ``sources_config``: when the problems lie outside the sources, a config
+    of the sources alone (a :class:`~newsletter.config.Config`), so
+    ``validate`` can read them too and report every problem in one run."""
+
+    sources_config: object | None = None
 
 
 class InputError(NewsletterError):

@@ -477,13 +477,29 @@ class _Scored:
     score: float  # matched-term count, or the relevance of a ranked topic
 
 
-def _keyword_score(tm: TopicMatch) -> int:
+def _fusion_count(tm: TopicMatch) -> int:
+    """The rules' own order that a topic with rules and ``about``/``like``
+    fuses with relevance: each distinct term counts 1, or 2 in the title.
+
+    Not :func:`_score`'s strict order (more terms always first): the fusion
+    weights, and the quality figures in the README, were measured with this
+    count (``bench/quality.py``), and a ranked topic's order is its fused
+    relevance, not the term count."""
     title = frozenset(h.term for h in tm.hits if h.field == "title")
-    return _score(title, frozenset(h.term for h in tm.hits if h.field != "title"))
+    other = frozenset(h.term for h in tm.hits if h.field != "title")
+    return 2 * len(title) + len(other - title)
 
 
 def _score(title_terms: frozenset[str], other_terms: frozenset[str]) -> int:
-    return 2 * len(title_terms) + len(other_terms - title_terms)
+    """A keyword match's score: more distinct matched terms always rank
+    higher, and among papers with as many, more of them in the title.
+
+    With ``n`` distinct terms of which ``t`` matched in the title, it is
+    ``n(n+1)/2 + t``: one term scores 1 (2 in the title), two score 3 to 5,
+    three 6 to 9, so no title bonus lifts a paper over one with more terms.
+    """
+    n = len(title_terms | other_terms)
+    return n * (n + 1) // 2 + len(title_terms)
 
 
 def _tail(paper: Paper) -> tuple:
@@ -656,8 +672,8 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                 rules = results.get(key, {})
                 members = None
                 if topic.has_rules:
-                    # in the rules' own order (as TopicIndex sorts a keyword topic): the ranker fuses it with relevance
-                    counts = {pid: _keyword_score(tm) for pid, tm in rules.items()}
+                    # in the rules' own order: the ranker fuses it with relevance
+                    counts = {pid: _fusion_count(tm) for pid, tm in rules.items()}
                     tail = {pid: _tail(papers_by_id[pid]) for pid in rules}
                     members = [position[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))]
                 interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, topic.has_rules)

@@ -386,6 +386,42 @@ def _check_ranking_model(config: Config) -> list[Problem]:
 CHECKS.append(_check_ranking_model)
 
 
+def load_for_validate(path: str, *, now: datetime | None = None) -> Config:
+    """:func:`~newsletter.config.load_config`, for ``validate``: when the
+    config has problems outside its sources, its local source files are read
+    too, so one run names every problem (a typo in a topic and a broken
+    export both), not the second only after the first is fixed."""
+    from .config import load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        part = exc.sources_config
+        if not isinstance(part, Config):
+            raise
+        extra = [p for p in local_source_problems(part, now=now) if p not in exc.problems]
+        if not extra:
+            raise
+        raise ConfigError(*exc.problems, *extra) from None
+
+
+def local_source_problems(config: Config, *, now: datetime | None = None) -> list[Problem]:
+    """Every problem of the config's local sources, read as strictly as
+    :func:`validate` reads them; remote sources are not fetched."""
+    problems: list[Problem] = []
+    fetcher = Fetcher.from_config(config)
+    strict = ReadContext(fetcher, now or datetime.now(UTC), lambda msg: problems.append(Problem(msg)))
+    try:
+        for index, source in enumerate(config.sources):
+            if not is_remote(source):
+                result = read_source(index, source, config, strict)
+                if result.error is not None:
+                    problems.extend(result.problems())
+    finally:
+        fetcher.close()
+    return problems
+
+
 def validate(
     config: Config,
     *,

@@ -107,6 +107,47 @@ def test_config_from_environment(workdir, cli):
     assert r.code == 0, r.err
 
 
+def test_config_after_the_command_name(workdir, cli):
+    """`newsletter COMMAND --config PATH` works as `newsletter --config PATH COMMAND`
+    does, and wins over $NEWSLETTER_CONFIG and the group's --config."""
+    write_config(workdir, BASIC_CONFIG, name="other.yaml")
+    r = cli("validate", "--config", "other.yaml")
+    assert r.code == 0, r.err
+    assert r.out.startswith("other.yaml: OK")
+    r = cli("--config", "missing.yaml", "papers", "--json", "--config", "other.yaml", env={"NEWSLETTER_CONFIG": "gone.yaml"})
+    assert r.code == 0, r.err
+    assert json.loads(r.out)
+    r = cli("schedule", "--config", "missing.yaml")
+    assert r.code == 2 and "missing.yaml" in r.err
+    assert "--config PATH" in cli("state", "migrate", "--help").out
+
+
+def test_validate_names_a_broken_source_file_with_the_config_problems(workdir, cli):
+    """One run names every problem: a broken export is not held back until
+    the config's own problems are fixed."""
+    (workdir / "papers" / "zz-cut.txt").write_text(
+        "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+        "byAK and the research community\n\nSep 4\n\nA Title Without Abstract\n",
+        encoding="utf-8",
+    )
+    write_config(workdir, BASIC_CONFIG.replace("max_papers: 5", "max_papers: many"))
+    r = cli("validate", "--json")
+    assert r.code == 2
+    assert json.loads(r.out)["problems"] == [
+        "config.yaml:17: subscribers[1].max_papers: expected a valid integer, got 'many'",
+        "papers/zz-cut.txt:13: title 'A Title Without Abstract' has no abstract",
+    ]
+    assert "Traceback" not in r.err
+    # a problem in the sources themselves: those are reported alone, as before
+    write_config(workdir, BASIC_CONFIG.replace("path: papers/", "path: nowhere/").replace("max_papers: 5", "max_papers: many"))
+    r = cli("validate")
+    assert r.code == 2
+    assert r.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'nowhere/' matches no file",
+        "config.yaml:17: subscribers[1].max_papers: expected a valid integer, got 'many'",
+    ]
+
+
 def test_shipped_config_runs_out_of_the_box(tmp_path, cli):
     for name in ("config.yaml",):
         shutil.copy(ROOT / name, tmp_path / name)

@@ -90,20 +90,28 @@ def test_authors_and_categories():
 
 def test_score_counts_distinct_terms_and_title_weighs_more():
     papers = [
-        paper("Zeta: plain", "sgd and momentum and adam"),  # 3 abstract terms -> 3
-        paper("Alpha: SGD", "nothing"),  # 1 title term -> 2
-        paper("Beta", "sgd"),  # 1 abstract term -> 1
-        paper("Gamma: SGD", "sgd momentum"),  # title sgd (2) + momentum (1) -> 3, ties with Zeta
+        paper("Zeta: plain", "sgd and momentum and adam"),  # 3 terms, none in the title
+        paper("Alpha: SGD", "nothing"),  # 1 term, in the title
+        paper("Beta", "sgd"),  # 1 term, in the abstract
+        paper("Gamma: SGD", "sgd momentum"),  # 2 terms, 1 in the title
+        paper("Delta: SGD momentum", "x"),  # 2 terms, both in the title
+        paper("Eta", "momentum sgd"),  # 2 terms, none in the title
+        paper("Epsilon", "momentum and sgd"),  # ties with Eta: by title
     ]
     got = select({"o": {"any": ["SGD", "momentum", "adam"]}}, papers)
+    # More distinct terms first, however many matched in the title; then title matches; then the title.
     assert [(m.paper.title, m.score) for m in got] == [
-        ("Gamma: SGD", 3),
-        ("Zeta: plain", 3),
+        ("Zeta: plain", 6),
+        ("Delta: SGD momentum", 5),
+        ("Gamma: SGD", 4),
+        ("Epsilon", 3),
+        ("Eta", 3),
         ("Alpha: SGD", 2),
         ("Beta", 1),
     ]
-    assert got[0].terms == ("SGD", "momentum")
-    assert {(h.term, h.field) for h in got[0].hits} == {("SGD", "title"), ("SGD", "abstract"), ("momentum", "abstract")}
+    gamma = got[2]
+    assert gamma.terms == ("SGD", "momentum")
+    assert {(h.term, h.field) for h in gamma.hits} == {("SGD", "title"), ("SGD", "abstract"), ("momentum", "abstract")}
 
 
 def test_union_of_topics_and_max_papers_and_pins():
@@ -193,7 +201,7 @@ def test_select_equals_scoring_every_matched_paper():
             title = {h.term for m in ms for h in m.hits if h.field == "title"}
             other = {h.term for m in ms for h in m.hits} - title
             pinned = "Bo" in p.authors and bool(sub.pin)
-            naive.append(((not pinned, -(2 * len(title) + len(other)), -(p.upvotes or 0), p.title.casefold()), p.id))
+            naive.append(((not pinned, -len(title | other), -len(title), -(p.upvotes or 0), p.title.casefold()), p.id))
         naive.sort()
         got = index.select(sub, exclude=exclude)
         assert [m.paper.id for m in got] == [pid for _, pid in naive[: sub.max_papers]]
