@@ -503,7 +503,14 @@ def _score(title_terms: frozenset[str], other_terms: frozenset[str]) -> int:
 
 
 def _tail(paper: Paper) -> tuple:
-    """How papers of equal score are ordered: more upvotes first, then by title."""
+    """How papers of equal score are ordered: by title."""
+    return (paper.title.casefold(), paper.id)
+
+
+def _fusion_tail(paper: Paper) -> tuple:
+    """Ties in the rules' order that a ranked topic fuses with relevance:
+    more upvotes first, then the title (as :func:`_fusion_count`, the order
+    the fusion was tuned with)."""
     return (-(paper.upvotes or 0), paper.title.casefold(), paper.id)
 
 
@@ -674,7 +681,7 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                 if topic.has_rules:
                     # in the rules' own order: the ranker fuses it with relevance
                     counts = {pid: _fusion_count(tm) for pid, tm in rules.items()}
-                    tail = {pid: _tail(papers_by_id[pid]) for pid in rules}
+                    tail = {pid: _fusion_tail(papers_by_id[pid]) for pid in rules}
                     members = [position[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))]
                 interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, topic.has_rules)
                 found = ranker.rank(interest, members)

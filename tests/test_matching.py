@@ -114,6 +114,16 @@ def test_score_counts_distinct_terms_and_title_weighs_more():
     assert {(h.term, h.field) for h in gamma.hits} == {("SGD", "title"), ("SGD", "abstract"), ("momentum", "abstract")}
 
 
+def test_ties_go_by_title_whatever_the_upvotes():
+    papers = [
+        paper("Zeta on SGD", "x", upvotes=90),
+        paper("alpha on SGD", "x", upvotes=None),
+        paper("Beta on SGD", "x", upvotes=5),
+    ]
+    got = select({"o": {"any": ["SGD"]}}, papers)
+    assert [m.paper.title for m in got] == ["alpha on SGD", "Beta on SGD", "Zeta on SGD"]
+
+
 def test_union_of_topics_and_max_papers_and_pins():
     papers = [paper(f"Paper {i} diffusion", "sgd" if i % 2 else "", authors=["Pinned Person"] if i == 7 else []) for i in range(10)]
     got = select({"d": {"any": ["diffusion"]}, "o": {"any": ["sgd"]}}, papers, max_papers=3, pin=["pinned person"])
@@ -201,7 +211,7 @@ def test_select_equals_scoring_every_matched_paper():
             title = {h.term for m in ms for h in m.hits if h.field == "title"}
             other = {h.term for m in ms for h in m.hits} - title
             pinned = "Bo" in p.authors and bool(sub.pin)
-            naive.append(((not pinned, -len(title | other), -len(title), -(p.upvotes or 0), p.title.casefold()), p.id))
+            naive.append(((not pinned, -len(title | other), -len(title), p.title.casefold()), p.id))
         naive.sort()
         got = index.select(sub, exclude=exclude)
         assert [m.paper.id for m in got] == [pid for _, pid in naive[: sub.max_papers]]
