@@ -361,6 +361,16 @@ def test_a_redirect_to_a_url_that_is_not_http_fails_at_once(http_server, clock, 
     assert len(http_server.requests) == 1 and clock.sleeps == []  # not retried: it would end there again
 
 
+def test_a_redirect_loop_is_named_as_one_and_not_retried(http_server, clock, tmp_path):
+    http_server.route("/a", Reply(302, b"", {"Location": "/b"}))
+    http_server.route("/b", Reply(301, b"", {"Location": "/a"}))
+    with fetcher(clock, tmp_path, retries=3) as f:
+        with pytest.raises(InputError) as info:
+            f.get(http_server.url("/a"), source="blog")
+    assert str(info.value) == f"{http_server.url('/a')}: source 'blog': redirected more than 20 times (a redirect loop?)"
+    assert len(http_server.requests) == 21 and clock.sleeps == []
+
+
 @pytest.mark.parametrize("encoding", ["br", "zstd"])
 def test_brotli_and_zstd_bodies_are_decompressed(http_server, clock, tmp_path, encoding):
     """Servers (and CDNs in front of them) answer with what Accept-Encoding offers:
