@@ -268,6 +268,9 @@ _PAPER_META = re.compile(
     rf"|{_COUNT}\s*(?:upvotes?|votes?|comments?|likes?|stars?|authors?|replies|reply)"
     r"|upvote|·|•"
     r"|submitted\s+by(?:\s+@?[\w.-]{1,40})?"  # Submitted by akhaliq
+    # Published 2 days ago, Submitted by akhaliq · 3 hours ago
+    r"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+@?[\w.-]{1,40})?\s*[·•]?\s*)?"
+    r"(?:\d+|an?)\s+(?:second|minute|hour|day|week|month|year)s?\s+ago"
     r"|(?:authors?|by)\s*:\s+.+"  # Authors: Ada Lovelace, Grace Hopper
     rf"|.+\s[·•]\s*{_COUNT}\s*authors?"  # Ada Lovelace, Grace Hopper · 24 authors
     r")",

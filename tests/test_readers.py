@@ -613,6 +613,7 @@ def _cards(extra_before: list[str], extra_after: list[str], glued: bool) -> tupl
         (["Submitted by akhaliq"], ["Authors: Ada Lovelace, Grace Hopper", "⭐ 2,345", "Published on Sep 4"]),
         (["Ada Lovelace, Grace Hopper · 2 authors"], ["Upvote {i}0"]),
         ([], ["Read more"]),  # under an abstract the page shortens
+        (["Submitted by akhaliq · 3 hours ago"], ["Published 2 days ago", "· a month ago"]),
     ],
 )
 def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(before, after, glued):
