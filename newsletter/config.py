@@ -466,8 +466,9 @@ class EmailSettings(_Model):
 
         check_header_text(value)
         try:
-            jinja2.Environment().parse(value)
-        except jinja2.TemplateSyntaxError as exc:
+            # compiled, not only parsed: an unknown filter or test is found here
+            jinja2.Environment().from_string(value)
+        except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError (unknown filter) included
             raise ValueError(f"subject template does not compile: {exc.message}") from None
         return value
 

@@ -109,6 +109,10 @@ def test_all_problems_come_together_in_line_order(workdir):
             "config.yaml:3: email.subject: subject template does not compile",
         ),
         (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {subject: '{{ count | nofilter }}'}\n",
+            "config.yaml:3: email.subject: subject template does not compile: No filter named 'nofilter'.",
+        ),
+        (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {none: [x]}}\n",
             "config.yaml:2: topics.t: a topic needs at least one 'any' or 'all' term",
         ),
