@@ -466,9 +466,9 @@ class EmailSettings(_Model):
 
         check_header_text(value)
         try:
-            # compiled, not only parsed: an unknown filter or test is found here
-            jinja2.Environment().from_string(value)
-        except jinja2.TemplateSyntaxError as exc:  # TemplateAssertionError (unknown filter) included
+            # compiled, not only parsed: an unknown filter or test is found by the compiler
+            jinja2.Environment().compile(value)
+        except jinja2.TemplateSyntaxError as exc:
             raise ValueError(f"subject template does not compile: {exc.message}") from None
         return value
 

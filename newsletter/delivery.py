@@ -446,6 +446,12 @@ class SMTPSession:
             raise
         except smtplib.SMTPResponseException as exc:
             _close(smtp)
+            if exc.smtp_code == -1:  # smtplib's code for a line that does not start with one
+                said = _reply(-1, exc.smtp_error).removeprefix("-1 ")
+                raise TransportBroken(
+                    f"SMTP server {where} does not speak SMTP (its first line ended {said!r}): "
+                    "is this port the mail server's (587 for starttls, 465 for ssl)?"
+                ) from None
             if 400 <= exc.smtp_code < 500:
                 raise Unreachable(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None

@@ -37,6 +37,7 @@ import io
 import json
 import logging
 import socket
+import ssl
 import threading
 import time
 import zlib
@@ -338,6 +339,18 @@ def decompressed(chunks: Iterable[bytes], encodings: list[str]) -> Iterator[byte
         ) from None
 
 
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed under an httpx connection error, if that is what it was."""
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 class _Deadline(Exception):
     def __init__(self, answered: bool) -> None:
         super().__init__()
@@ -484,7 +497,18 @@ class Fetcher:
                     else f"no answer within {self.timeout:g} s"
                 )
             except httpx.TransportError as exc:
+                if (cert := _cert_error(exc)) is not None:  # asking again brings the same certificate
+                    raise InputError(
+                        Problem(f"source {source!r}: the server's TLS certificate is not trusted "
+                                f"({cert.verify_message or cert.reason}); behind a proxy or a private CA, "
+                                "point SSL_CERT_FILE at its certificate", key)
+                    ) from None
                 problem = f"connection failed: {exc or type(exc).__name__}"
+            except httpx.TooManyRedirects:
+                raise InputError(
+                    Problem(f"source {source!r}: redirected more than {self.client.max_redirects} times "
+                            "(a redirect loop?)", key)
+                ) from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             else:

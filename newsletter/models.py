@@ -39,8 +39,11 @@ def normalize_title(title: str) -> str:
 
     This is the identity of a paper whose arXiv id is unknown, so the same
     title copied from two exports (different dashes, spacing, case) is one paper.
+    A title with no letter or digit at all ("???", "🤗") is itself, case-folded
+    with its white space collapsed: made empty, every such paper would be one.
     """
-    return _NOT_ALNUM.sub(" ", title.casefold()).strip()
+    folded = title.casefold()
+    return _NOT_ALNUM.sub(" ", folded).strip() or " ".join(folded.split())
 
 
 def arxiv_base_id(arxiv_id: str) -> str:

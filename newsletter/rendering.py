@@ -306,6 +306,10 @@ def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
     return "; ".join(m.reasons)
 
 
+#: The longest subject a template may render: a header line's limit (RFC 5322 2.1.1).
+MAX_SUBJECT_CHARS = 998
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -482,6 +486,12 @@ class Composer:
         except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # A template doing arithmetic or calls on the wrong values.
             raise self._template_error(jinja2.TemplateRuntimeError(str(exc)), exc.__traceback__) from None
+        if len(subject) > MAX_SUBJECT_CHARS:  # (folding a 100 MB subject would take minutes)
+            raise TemplateError(self.config.problem(
+                ("email", "subject"),
+                f"subject template: the subject is {len(subject):,} characters long; at most {MAX_SUBJECT_CHARS} "
+                "(a header line's limit, RFC 5322)",
+            ))
         subject = " ".join(subject.split())
         return subject, html, text
 

@@ -108,9 +108,9 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {subject: '{{ count '}\n",
             "config.yaml:3: email.subject: subject template does not compile",
         ),
-        (
-            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {subject: '{{ count | nofilter }}'}\n",
-            "config.yaml:3: email.subject: subject template does not compile: No filter named 'nofilter'.",
+        (  # found only when compiled (it was a TemplateAssertionError traceback)
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {subject: '{{ count | plural }}'}\n",
+            "config.yaml:3: email.subject: subject template does not compile: No filter named 'plural'.",
         ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {none: [x]}}\n",

@@ -422,6 +422,30 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
     assert o.error.endswith(" did not answer within 0.3 s (its greeting or EHLO)"), o.error
 
 
+def test_a_port_that_does_not_speak_smtp_is_named_as_such_and_not_retried():
+    """An SSH or other server's banner where the SMTP greeting belongs (a wrong port)."""
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen(8)
+
+        def banner() -> None:
+            conn, _ = other.accept()
+            with conn:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+                conn.recv(100)
+
+        threading.Thread(target=banner, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", other.getsockname()[1], security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2)
+    assert [o.delivered for o in outcomes] == [False, False] and slept == []
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{t.port} does not speak SMTP (its first line ended '2.0-OpenSSH_9.6'): "
+        "is this port the mail server's (587 for starttls, 465 for ssl)?"
+    )
+    assert outcomes[1].error.startswith("not attempted: ")
+
+
 def test_implicit_tls_against_a_plain_port_says_the_port_does_not_speak_tls(smtp_server):
     t = SMTPTransport("127.0.0.1", smtp_server.port, security="ssl", timeout=5, connections=1)
     t.check()

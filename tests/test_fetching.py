@@ -101,6 +101,50 @@ def test_connection_refused_is_retried_then_reported(clock, tmp_path):
     assert clock.sleeps == [1.0, 2.0]
 
 
+def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it(clock, tmp_path, monkeypatch):
+    """A self-signed certificate (a proxy, a private mirror) was retried with
+    backoff as a connection failure; it fails at once, naming the check."""
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from smtp_server import make_certificate
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            body = b'<rss version="2.0"><channel><title>x</title></channel></rss>'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    cert, key = make_certificate(tmp_path)
+    server = HTTPServer(("127.0.0.1", 0), Feed)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    try:
+        with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+            f.get(url, source="mirror")
+        assert str(info.value) == (
+            f"{url}: source 'mirror': the server's TLS certificate is not trusted (self-signed certificate); "
+            "behind a proxy or a private CA, point SSL_CERT_FILE at its certificate"
+        )
+        assert clock.sleeps == []  # not retried
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as the message says
+        with fetcher(clock, tmp_path) as f:
+            assert b"<rss" in f.get(url, source="mirror").body
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_cache_fresh_then_revalidated_with_etag(http_server, clock, tmp_path):
     http_server.route("/feed", recorded("feed-rss2.xml", etag='"v1"'))
     url = http_server.url("/feed")
@@ -315,6 +359,16 @@ def test_a_redirect_to_a_url_that_is_not_http_fails_at_once(http_server, clock, 
             f.get(http_server.url("/moved"), source="blog")
     assert str(info.value).startswith(f"{http_server.url('/moved')}: source 'blog': redirected to a URL that is not http(s)")
     assert len(http_server.requests) == 1 and clock.sleeps == []  # not retried: it would end there again
+
+
+def test_a_redirect_loop_is_named_as_one_and_not_retried(http_server, clock, tmp_path):
+    http_server.route("/a", Reply(302, b"", {"Location": "/b"}))
+    http_server.route("/b", Reply(301, b"", {"Location": "/a"}))
+    with fetcher(clock, tmp_path, retries=3) as f:
+        with pytest.raises(InputError) as info:
+            f.get(http_server.url("/a"), source="blog")
+    assert str(info.value) == f"{http_server.url('/a')}: source 'blog': redirected more than 20 times (a redirect loop?)"
+    assert len(http_server.requests) == 21 and clock.sleeps == []
 
 
 @pytest.mark.parametrize("encoding", ["br", "zstd"])

@@ -608,3 +608,16 @@ def test_the_default_subject_counts_one_paper_in_the_singular(workdir, cli):
     subjects = {s["email"]: s["subject"] for s in json.loads(result.out)["subscribers"]}
     assert subjects["bob@example.org"] in ("1 new paper: Optimisation", "1 new paper: Diffusion models")
     assert subjects["ada@example.org"] == "20 new papers: Diffusion models"
+
+
+def test_a_subject_template_rendering_megabytes_is_refused_at_its_line(tmp_path):
+    """`{{ "x" * 100000000 }}` in the subject ran validate and send for minutes
+    (folding a 100 MB header); a subject longer than a header line is an error."""
+    config = load(tmp_path, extra="""  subject: '{{ "Digest " * 200 }}'\n""")
+    (sub, matches), = digests(config, "ada@example.org")
+    with pytest.raises(TemplateError) as info:
+        Composer(config).compose(sub, matches, now=NOW)
+    message = str(info.value)
+    assert re.fullmatch(r".*config\.yaml:\d+: email\.subject: subject template: the subject is 1,400 characters long; "
+                        r"at most 998 \(a header line's limit, RFC 5322\)", message), message
+    assert [str(p) for p in check_templates(config)] == [message]

@@ -703,6 +703,16 @@ def test_title_only_export_first_then_arxiv_is_one_paper_with_the_arxiv_id():
     assert len(merge_papers([hf, arxiv, export, variant])) == 1
 
 
+def test_titles_without_a_letter_or_digit_stay_distinct_papers():
+    """Their normalised title was empty, so every one of them was the same
+    paper: four such papers in an export came out as one."""
+    from newsletter.models import Paper, merge_papers
+
+    titles = ["???", "…", "🤗🤗", "🚀", "  ???  "]
+    merged = merge_papers([Paper(title=t, abstract=f"Abstract {i}.", source="s") for i, t in enumerate(titles)])
+    assert [p.id for p in merged] == ["???", "…", "🤗🤗", "🚀"]
+
+
 def test_author_and_category_rules_and_pins_on_arxiv_papers(merged_sources):
     papers, _ = read(merged_sources)
     (sub,) = merged_sources.subscribers

@@ -252,6 +252,41 @@ def test_a_damaged_state_file_says_so_and_how_to_recover_it(tmp_path):
     assert f"sqlite3 {path} .recover" in message
 
 
+_FULL_DISK = """
+import resource, signal, sys
+from datetime import UTC, datetime
+from newsletter.errors import StateError
+from newsletter.state import State
+State.open(sys.argv[1]).close()
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))  # for this process alone: a full disk
+try:
+    with State.open(sys.argv[1]) as st:
+        st.see_subscribers([f"user{n}@example.org" for n in range(20000)], datetime(2024, 5, 6, tzinfo=UTC))
+except StateError as exc:
+    print(exc)
+"""
+
+
+def test_a_state_that_cannot_grow_says_the_disk_may_be_full(tmp_path):
+    """SQLite says only "disk I/O error" when the file may not grow."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    proc = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(path)],
+        capture_output=True, text=True, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.stdout == f"{path}: disk I/O error: the state could not be written; is its disk full (or over a quota)?\n", (
+        proc.stdout + proc.stderr
+    )
+    with State.open(path, readonly=True) as st:  # the failed transaction left nothing behind
+        assert st.first_seen("user1@example.org") is None
+
+
 def test_send_lock_excludes_a_second_holder(tmp_path):
     path = tmp_path / "s.sqlite3"
     clock = [0.0]

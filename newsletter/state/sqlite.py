@@ -374,6 +374,9 @@ class SQLiteState(State):
             elif "malformed" in text:  # damaged (a disk fault, a copy taken mid-write): nothing here repairs it
                 text = (f"{text}: the state file is damaged. Restore a backup, or try "
                         f"`sqlite3 {self.path} .recover | sqlite3 repaired.sqlite3` and point `state:` at the result")
+            elif isinstance(exc, sqlite3.OperationalError) and ("disk I/O error" in text or "disk is full" in text):
+                # (SQLite says the first when the file may not grow: ENOSPC, EFBIG, a quota)
+                text = f"{text}: the state could not be written; is its disk full (or over a quota)?"
             elif "locked" in text or "busy" in text:
                 text = f"the state is locked by another process ({text} after {BUSY_TIMEOUT_MS // 1000} s)"
             raise StateError(Problem(text, str(self.path))) from None
