@@ -506,8 +506,8 @@ class Fetcher:
                 problem = f"connection failed: {exc or type(exc).__name__}"
             except httpx.TooManyRedirects:
                 raise InputError(
-                    Problem(f"source {source!r}: redirected more than {self.client.max_redirects} times "
-                            "(a redirect loop?)", key)
+                    Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}: "
+                            "a redirect loop?)", key)
                 ) from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None

@@ -367,7 +367,7 @@ def test_a_redirect_loop_is_named_as_one_and_not_retried(http_server, clock, tmp
     with fetcher(clock, tmp_path, retries=3) as f:
         with pytest.raises(InputError) as info:
             f.get(http_server.url("/a"), source="blog")
-    assert str(info.value) == f"{http_server.url('/a')}: source 'blog': redirected more than 20 times (a redirect loop?)"
+    assert str(info.value) == f"{http_server.url('/a')}: source 'blog': too many redirects (more than 20: a redirect loop?)"
     assert len(http_server.requests) == 21 and clock.sleeps == []
 
 
