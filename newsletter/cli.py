@@ -451,9 +451,10 @@ def init(state: _State, path: str | None, force: bool) -> None:
 @cli.command("test-email")
 @click.option("--to", "to", required=True, metavar="ADDRESS", help="Where to send the test digest.")
 @click.option("--subscriber", metavar="EMAIL", help="Send this subscriber's digest [default: a sample one].")
+@click.option("--json", "as_json", is_flag=True, help="Print what was sent as JSON.")
 @click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
 @pass_state
-def test_email(state: _State, to: str, subscriber: str | None, now: datetime) -> None:
+def test_email(state: _State, to: str, subscriber: str | None, as_json: bool, now: datetime) -> None:
     """Send one real digest to ADDRESS through the configured transport; record nothing.
 
     Checks the delivery settings and shows the email in your own mail
@@ -462,6 +463,9 @@ def test_email(state: _State, to: str, subscriber: str | None, now: datetime) ->
     sent = pipeline.send_test_email(state.config, to, now=now, subscriber=subscriber, warn=warn)
     if sent.note:
         click.echo(sent.note, err=True)
+    if as_json:
+        emit_json(dataclasses.asdict(sent))
+        return
     click.echo(str(sent))
 
 

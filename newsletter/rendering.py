@@ -486,6 +486,10 @@ class Composer:
         except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # A template doing arithmetic or calls on the wrong values.
             raise self._template_error(jinja2.TemplateRuntimeError(str(exc)), exc.__traceback__) from None
+        except RecursionError as exc:
+            # `{% include %}` or `{% extends %}` of itself (or a longer loop), resolved as it renders
+            loop = jinja2.TemplateRuntimeError("the template includes or extends itself (a loop); nothing can be rendered")
+            raise self._template_error(loop, exc.__traceback__) from None
         if len(subject) > MAX_SUBJECT_CHARS:  # (folding a 100 MB subject would take minutes)
             raise TemplateError(self.config.problem(
                 ("email", "subject"),

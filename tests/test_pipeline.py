@@ -4,6 +4,7 @@ to any address, recording nothing (the next ``send`` is unchanged)."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 from conftest import write_config
@@ -78,6 +79,25 @@ def test_sample_digest_over_smtp_records_nothing(tmp_path, cli, smtp_server):
     assert "sent 1, empty 0, failed 0, not due 0" in s.out
     assert box.messages[1].rcpt_tos == ["ada@example.org"]
     assert "Diffusion Models for Task 1" in box.messages[1].message.get_body(("plain",)).get_content()
+
+
+def test_json_says_what_was_sent(tmp_path, cli):
+    setup(tmp_path, "  transport: outbox\n  path: outbox\n")
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "ada@example.org", "--json", "--now", NOW)
+    assert r.code == 0, r.err
+    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    got = json.loads(r.out)
+    assert got == {
+        "to": "me@example.net",
+        "transport": "outbox",
+        "papers": 2,
+        "subject": "2 new papers: Diffusion models",
+        "message_id": got["message_id"],
+        "digest_of": "ada@example.org",
+        "note": None,
+    }
+    assert f"Message-ID: {got['message_id']}" in eml.read_text()
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
 def test_a_subscribers_next_digest_leaves_the_state_untouched(tmp_path, cli, smtp_server):

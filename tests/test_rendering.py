@@ -228,6 +228,20 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
     assert str(err.value) == f"{tpl}/digest.txt:3: template error: 'nosuchthing' is undefined"
 
 
+@pytest.mark.parametrize("tag", ['{% include "digest.html" %}', '{% extends "digest.html" %}'])
+def test_a_template_that_includes_itself_is_a_template_error_not_a_traceback(tmp_path, cli, tag):
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.html").write_text(f"<html>\n{tag}\n</html>\n")
+    load(tmp_path, extra="templates: tpl\n")
+    for command in ("validate", "preview"):
+        r = cli(command)
+        assert r.code == 2, r.err
+        assert "Traceback" not in r.err
+        (line,) = r.err.splitlines()
+        assert line.startswith("tpl/digest.html:2: template error: the template includes or extends itself"), line
+
+
 def test_validate_reports_template_problems(tmp_path, cli):
     tpl = tmp_path / "templates"
     tpl.mkdir()
