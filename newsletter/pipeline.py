@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from .config import Config, Subscriber, check_address
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
-from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem
+from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError
 from .fetching import Fetcher
 from .matching import PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
@@ -384,6 +384,23 @@ def _check_ranking_model(config: Config) -> list[Problem]:
 
 
 CHECKS.append(_check_ranking_model)
+
+
+def _check_state(config: Config) -> list[Problem]:
+    """A SQLite state ``send`` could not open (a folder, not a SQLite file, a
+    newer schema, damaged): opened read-only, so ``validate`` still writes
+    nothing.  A PostgreSQL state is not connected to here: ``validate``
+    stays offline, and ``send`` names a server it cannot reach."""
+    if config.state_is_shared:
+        return []
+    try:
+        open_state(config.state_target, readonly=True).close()
+    except StateError as exc:
+        return [config.problem(("state",), f"{p.file}: {p.message}" if p.file else p.message) for p in exc.problems]
+    return []
+
+
+CHECKS.append(_check_state)
 
 
 def load_for_validate(path: str, *, now: datetime | None = None) -> Config:

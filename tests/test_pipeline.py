@@ -223,3 +223,23 @@ def test_schedule_and_send_show_the_same_retry_minute(tmp_path, cli, smtp_server
     assert "a failed digest is retried from 2024-05-06 09:06 UTC" in text, text
     [row] = json.loads(cli("schedule", "--json", "--now", at).out)["subscribers"]
     assert row["retry_at"] == "2024-05-06T09:05:27+00:00" and row["due"] is False
+
+
+def test_validate_names_a_sqlite_state_send_could_not_open_and_writes_none(workdir, cli):
+    """`send` refuses a state that is a folder or not SQLite; `validate` says
+    so first, at the `state:` line, opening the file read-only."""
+    from conftest import BASIC_CONFIG
+
+    (workdir / "folder").mkdir()
+    (workdir / "junk.sqlite3").write_bytes(b"not a database " * 100)
+    for target, words in (("folder", "folder: the state is a folder, not a SQLite file"),
+                          ("junk.sqlite3", "junk.sqlite3: not a SQLite database")):
+        config = write_config(workdir, BASIC_CONFIG + f"state: {target}\n")
+        line = config.read_text().splitlines().index(f"state: {target}") + 1
+        r = cli("validate")
+        assert r.code == 2 and "Traceback" not in r.err
+        assert r.err.startswith(f"config.yaml:{line}: state: {words}"), r.err
+    write_config(workdir, BASIC_CONFIG + "state: new.sqlite3\n")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert not (workdir / "new.sqlite3").exists()  # validate writes no state
