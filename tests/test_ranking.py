@@ -102,6 +102,20 @@ def test_rules_decide_membership_about_ranks(workdir):
     assert all(isinstance(p["score"], float) for p in papers)
 
 
+def test_none_alone_only_excludes_and_relevance_orders_the_rest(workdir):
+    """`about` + `none` (PRODUCT's molecules example): `none` removes its papers
+    and changes nothing else; the order is not the rules' (every paper with 0
+    terms: the titles' alphabetical order)."""
+    config = ABOUT.replace("max_papers: 8", "max_papers: 100")
+    write_config(workdir, config)
+    alone, _ = match_json(workdir)
+    expected = [(p["title"], p["score"]) for p in alone["ada@example.org"] if "reflected" not in p["title"].lower()]
+    assert len(expected) >= 3 and len(expected) < len(alone["ada@example.org"])
+    write_config(workdir, config.replace("faster sampling.\n", 'faster sampling.\n    none: ["reflected"]\n'))
+    subs, _ = match_json(workdir)
+    assert [(p["title"], p["score"]) for p in subs["ada@example.org"]] == expected
+
+
 def test_like_alone_and_reason_names_the_liked_paper(workdir):
     config = ABOUT.replace(
         "    about: >-\n      Diffusion and score-based generative models: score matching, flow matching,\n"
