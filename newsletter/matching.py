@@ -678,11 +678,11 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                 topic = topics[key]
                 rules = results.get(key, {})
                 members = None
-                # Rules that select (any, all, categories) vouch for their papers and
-                # order them; `none` alone only excludes, so relevance alone orders
-                # what it lets in (else the rules' order, every paper 0 terms, would
-                # be the titles' alphabetical order) under the floor of `about`.
-                vouch = bool(topic.any or topic.all or topic.categories)
+                # Terms (any, all) vouch for their papers and order them; `none` and
+                # `categories` alone only filter, so relevance alone orders what they
+                # let in (else the rules' order, every paper 0 terms, would be the
+                # titles' alphabetical order) under the floor of `about`.
+                vouch = bool(topic.any or topic.all)
                 if topic.has_rules:
                     # in the rules' own order: the ranker fuses it with relevance
                     counts = {pid: _fusion_count(tm) for pid, tm in rules.items()}

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC
 
 import pytest
-from conftest import run_newsletter, write_config
+from conftest import DATA, run_newsletter, write_config
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
@@ -113,6 +113,30 @@ def test_none_alone_only_excludes_and_relevance_orders_the_rest(workdir):
     assert len(expected) >= 3 and len(expected) < len(alone["ada@example.org"])
     write_config(workdir, config.replace("faster sampling.\n", 'faster sampling.\n    none: ["reflected"]\n'))
     subs, _ = match_json(workdir)
+    assert [(p["title"], p["score"]) for p in subs["ada@example.org"]] == expected
+
+
+def test_categories_alone_only_filter_and_relevance_orders_the_rest(tmp_path):
+    for name in ("arxiv-api.xml", "arxiv-latex.xml"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    config = """
+sources:
+  - {type: arxiv, path: arxiv-api.xml}
+  - {type: arxiv, path: arxiv-latex.xml}
+topics:
+  t:
+    about: Optimisation for machine learning, stochastic gradient methods and their convergence.
+    min_score: 0.01
+subscribers:
+  - {email: ada@example.org, topics: [t]}
+"""
+    write_config(tmp_path, config)
+    alone, _ = match_json(tmp_path)
+    everything = {p.id: p for p in pipeline.papers(load_config(tmp_path / "config.yaml"))}
+    expected = [(p["title"], p["score"]) for p in alone["ada@example.org"] if "cs.LG" in everything[p["id"]].categories]
+    assert len(expected) >= 3
+    write_config(tmp_path, config.replace("min_score: 0.01", "min_score: 0.01\n    categories: [cs.LG]"))
+    subs, _ = match_json(tmp_path)
     assert [(p["title"], p["score"]) for p in subs["ada@example.org"]] == expected
 
 
