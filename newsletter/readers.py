@@ -268,6 +268,9 @@ _PAPER_META = re.compile(
     rf"|{_COUNT}\s*(?:upvotes?|votes?|comments?|likes?|stars?|authors?|replies|reply)"
     r"|upvote|·|•"
     r"|submitted\s+by(?:\s+@?[\w.-]{1,40})?"  # Submitted by akhaliq
+    # Published 2 days ago, Submitted by akhaliq · 3 hours ago
+    r"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+@?[\w.-]{1,40})?\s*[·•]?\s*)?"
+    r"(?:\d+|an?)\s+(?:second|minute|hour|day|week|month|year)s?\s+ago"
     r"|(?:authors?|by)\s*:\s+.+"  # Authors: Ada Lovelace, Grace Hopper
     rf"|.+\s[·•]\s*{_COUNT}\s*authors?"  # Ada Lovelace, Grace Hopper · 24 authors
     r")",
@@ -291,6 +294,17 @@ def _is_paper_meta(text: str) -> bool:
 
 _NAME = re.compile(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})){1,3}")
 _FIRST_NAME = re.compile(rf"\s*{_NAME.pattern}(?:\s*,|\s+and\s|\s*&)")
+
+
+def _reads_as_title(text: str) -> bool:
+    """Short, not one sentence mark in it, and most of its longer words capitalised:
+    "Reduced-Order Neural Operators: Learning Lagrangian Dynamics".  No abstract
+    reads so (an odd one such as "We bound the error by $O(n^{-1/2})$" has
+    lower-case words)."""
+    if len(text) > MAX_TITLE_CHARS or any(c in text for c in ".!?"):
+        return False
+    words = [w for w in text.split() if len(w) > 3 and w[0].isalpha()]
+    return len(words) >= 2 and sum(w[0].isupper() for w in words) >= 0.6 * len(words)
 
 
 def _looks_like_names(text: str) -> bool:
@@ -458,6 +472,21 @@ def parse_hf_papers_text(
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
                         "chrome)", name, t_line)
+            )
+        if k + 2 < len(body) and _reads_as_title(abstract):
+            # A title where its abstract belongs: taken in pairs, every paper after it would be shifted.
+            if _looks_like_names(title):
+                raise InputError(
+                    Problem(f"line {t_line}, {_short(title)!r}, looks like a list of author names, which the export "
+                            "has no place for: delete that line (author lines marked 'Authors:' or '· N authors' "
+                            "are skipped)", name, t_line)
+                )
+            listing = _reads_as_title(body[k + 2][1])  # and so does what would be that title's abstract
+            why = ("; the next ones too: is this a copy of a listing that shows no abstracts? The export needs each "
+                   "paper's abstract under its title" if listing else "")
+            raise InputError(
+                Problem(f"title {_short(title)!r} has no abstract (line {a_line}, {_short(abstract)!r}, reads as "
+                        f"another title: no sentence in it{why})", name, t_line)
             )
         if _looks_like_names(abstract):
             # Title, authors, abstract: taken in pairs, every paper after this one would be shifted.

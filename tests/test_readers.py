@@ -145,8 +145,10 @@ def test_missing_abstract_in_the_middle_points_at_the_paper():
     del lines[5]  # line 6: the abstract of the second paper (title at line 5)
     with pytest.raises(InputError) as info:
         parse_hf_papers_text("\n".join(lines).encode(), "cut.txt")
-    assert "Occlusion Sensitivity" in str(info.value) and "(line 5)" in str(info.value)
-    assert "lack its abstract" in str(info.value)
+    # said at the title that lacks it: the next title is where its abstract should be
+    assert str(info.value).startswith("cut.txt:5: title 'Occlusion Sensitivity Analysis"), str(info.value)
+    assert "has no abstract (line 6, 'Neural Clamping" in str(info.value) and "reads as another title" in str(info.value)
+    assert "listing that shows no abstracts" not in str(info.value)
 
 
 def test_a_title_beginning_with_subscribe_is_kept_whole():
@@ -613,6 +615,7 @@ def _cards(extra_before: list[str], extra_after: list[str], glued: bool) -> tupl
         (["Submitted by akhaliq"], ["Authors: Ada Lovelace, Grace Hopper", "⭐ 2,345", "Published on Sep 4"]),
         (["Ada Lovelace, Grace Hopper · 2 authors"], ["Upvote {i}0"]),
         ([], ["Read more"]),  # under an abstract the page shortens
+        (["Submitted by akhaliq · 3 hours ago"], ["Published 2 days ago", "· a month ago"]),
     ],
 )
 def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(before, after, glued):
@@ -648,3 +651,20 @@ def test_an_unmarked_line_of_author_names_is_an_error_that_says_so(where):
         parse_hf_papers_text(content, "day.txt")
     message = str(info.value)
     assert f"{names!r}, looks like a list of author names" in message and "delete that line" in message
+
+
+@pytest.mark.parametrize("glued", [False, True])
+def test_a_listing_of_titles_without_abstracts_is_refused_not_read_in_pairs(glued):
+    """A copy of a listing page that shows no abstracts: read in pairs, every
+    other title became the abstract of the one before it, with no error."""
+    titles = [p.title for p in parse("hf-papers-blank-lines.txt")[:8]]
+    sep = "\n" if glued else "\n\n"
+    text = "Daily Papers\n\n" + "\n\n".join(sep.join(["Submitted by", "akhaliq", t, "Upvote", "12"]) for t in titles)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "listing.txt")
+    message = str(info.value)
+    line = 5 if glued else 7  # the first title's
+    assert message.startswith(f"listing.txt:{line}: title 'Reduced-Order Neural Operators"), message
+    assert "reads as another title: no sentence in it; the next ones too: is this a copy of a listing that shows no" in (
+        message
+    )
