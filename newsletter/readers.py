@@ -397,6 +397,29 @@ _HTML_PAGE_HINT = (
 )
 
 
+#: A line of the list of links a text browser's dump ends with (``lynx -dump``):
+#: under "References", numbered URLs (and "Visible links" / "Hidden links" headings).
+_LINK_LINE = re.compile(r"(?:\d{1,5}\.\s+\S+|(?:visible|hidden) links:?)?", re.IGNORECASE)
+#: The number a text browser puts before each link's text: "[12]Paper Title".
+_LINK_MARK = re.compile(r"\[\d{1,5}\](?=[^\W\d_])")
+
+
+def _without_link_list(text: str) -> str:
+    """A text browser's dump of the page (``lynx -dump``) as its text: the
+    list of links at its end cut off (its lines left blank, so line numbers
+    hold), and the link numbers before each link's text ("[12]Paper Title")
+    dropped.  Only in a dump, told by that list: an abstract citing "[12]"
+    keeps it."""
+    at = text.rfind("References")
+    if at < 0:
+        return text
+    start = text.rfind("\n", 0, at) + 1
+    head, _, rest = text[start:].partition("\n")
+    if head.strip() != "References" or not all(_LINK_LINE.fullmatch(line.strip()) for line in rest.split("\n")):
+        return text
+    return _LINK_MARK.sub("", text[:start]) + "\n" * text.count("\n", start)
+
+
 def parse_hf_papers_text(
     data: bytes, name: str, source: str = "hf-papers-text", warn: Callable[[str], None] | None = None
 ) -> list[Paper]:
@@ -413,7 +436,7 @@ def parse_hf_papers_text(
     an abstract, the paper would count as delivered and never come whole.
     """
     warn = warn if warn is not None else log.warning
-    text = decode_text(data, name, cut_ok=True)
+    text = _without_link_list(decode_text(data, name, cut_ok=True))
     blocks, meta_at_end = _without_paper_meta(_blocks(text))
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))

@@ -668,3 +668,23 @@ def test_a_listing_of_titles_without_abstracts_is_refused_not_read_in_pairs(glue
     assert "reads as another title: no sentence in it; the next ones too: is this a copy of a listing that shows no" in (
         message
     )
+
+
+def test_a_text_browser_dump_of_the_page_is_read_without_its_link_numbers_and_list():
+    """`lynx -dump`: each link's text after its number ("[3]Paper Title"),
+    indented and wrapped lines, and the list of links at the end."""
+    import textwrap
+
+    expected = [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")[:5]]
+    dump = "   [1]Hugging Face\n\n   Get trending papers in your email inbox!\n\n   [2]Subscribe\n\n   Daily Papers\n\n"
+    for i, (title, abstract) in enumerate(expected):
+        dump += f"   [{i + 3}]{title}\n\n" + textwrap.fill(
+            abstract, 76, initial_indent="   ", subsequent_indent="   ", break_on_hyphens=False, break_long_words=False
+        )
+        dump += "\n\n"
+    dump += "References\n\n   Visible links:\n   1. https://huggingface.co/\n   2. https://huggingface.co/subscribe\n"
+    dump += "".join(f"   {i + 3}. https://huggingface.co/papers/2409.0000{i}\n" for i in range(5))
+    assert [(p.title, p.abstract) for p in parse_hf_papers_text(dump.encode(), "day.txt")] == expected
+    # without the list at the end it is no dump: a citation such as "[3]Smith" stays as written
+    text = "Daily Papers\n\nA Title\n\nAs [3]Smith showed, it works.\n"
+    assert parse_hf_papers_text(text.encode(), "x.txt")[0].abstract == "As [3]Smith showed, it works."
