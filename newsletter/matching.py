@@ -678,14 +678,19 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                 topic = topics[key]
                 rules = results.get(key, {})
                 members = None
+                # Terms (any, all) vouch for their papers and order them; `none` and
+                # `categories` alone only filter, so relevance alone orders what they
+                # let in (else the rules' order, every paper 0 terms, would be the
+                # titles' alphabetical order) under the floor of `about`.
+                vouch = bool(topic.any or topic.all)
                 if topic.has_rules:
                     # in the rules' own order: the ranker fuses it with relevance
                     counts = {pid: _fusion_count(tm) for pid, tm in rules.items()}
                     tail = {pid: _fusion_tail(papers_by_id[pid]) for pid in rules}
                     members = [position[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))]
-                interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, topic.has_rules)
-                found = ranker.rank(interest, members)
-                if not found and members and not topic.about and topic.min_score is None:
+                interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, vouch)
+                found = ranker.rank(interest, members, fuse=vouch)
+                if not found and members and vouch and not topic.about and topic.min_score is None:
                     # Rules and `like` only, and no liked paper known (each was
                     # warned about): nothing to rank by, so the rules alone decide,
                     # as without `like` (with rules the default floor lets every

@@ -659,13 +659,15 @@ class Ranker:
 
     # -- scores ------------------------------------------------------------------------
 
-    def rank(self, interest: Interest, members: Sequence[int] | None = None) -> dict[str, Relevance]:
+    def rank(self, interest: Interest, members: Sequence[int] | None = None, *, fuse: bool = True) -> dict[str, Relevance]:
         """Papers (by id) at or above the interest's floor, with score and reason.
 
         ``members`` (paper positions, in the rules' own order, best first)
         restricts the result to the papers the topic's rules let in;
         statistics still use the whole day.  Their relevance must reach
-        the floor; their score is :func:`fuse_with_rules` of the two orders.
+        the floor; their score is :func:`fuse_with_rules` of the two orders,
+        or, with ``fuse`` False (rules that only exclude, ``none``: their
+        order says nothing), the relevance itself.
         """
         if not self.day:
             return {}
@@ -690,7 +692,10 @@ class Ranker:
                 scores = np.maximum(scores, alone)
 
         floor = interest.floor
-        if members is not None:
+        if members is not None and not fuse:
+            allowed = set(members)
+            keep = [i for i in np.flatnonzero(scores[: self.day] >= floor).tolist() if i in allowed]
+        elif members is not None:
             keep = [i for i in members if scores[i] >= floor]
             scores = scores.copy()
             scores[list(members)] = fuse_with_rules(members, scores)

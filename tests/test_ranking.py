@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC
 
 import pytest
-from conftest import run_newsletter, write_config
+from conftest import DATA, run_newsletter, write_config
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
@@ -100,6 +100,44 @@ def test_rules_decide_membership_about_ranks(workdir):
     everything = {p.id: p for p in pipeline.papers(load_config(workdir / "config.yaml"))}
     assert all("diffusion" in (everything[p["id"]].title + everything[p["id"]].abstract).lower() for p in papers)
     assert all(isinstance(p["score"], float) for p in papers)
+
+
+def test_none_alone_only_excludes_and_relevance_orders_the_rest(workdir):
+    """`about` + `none` (PRODUCT's molecules example): `none` removes its papers
+    and changes nothing else; the order is not the rules' (every paper with 0
+    terms: the titles' alphabetical order)."""
+    config = ABOUT.replace("max_papers: 8", "max_papers: 100")
+    write_config(workdir, config)
+    alone, _ = match_json(workdir)
+    expected = [(p["title"], p["score"]) for p in alone["ada@example.org"] if "reflected" not in p["title"].lower()]
+    assert len(expected) >= 3 and len(expected) < len(alone["ada@example.org"])
+    write_config(workdir, config.replace("faster sampling.\n", 'faster sampling.\n    none: ["reflected"]\n'))
+    subs, _ = match_json(workdir)
+    assert [(p["title"], p["score"]) for p in subs["ada@example.org"]] == expected
+
+
+def test_categories_alone_only_filter_and_relevance_orders_the_rest(tmp_path):
+    for name in ("arxiv-api.xml", "arxiv-latex.xml"):
+        (tmp_path / name).write_bytes((DATA / name).read_bytes())
+    config = """
+sources:
+  - {type: arxiv, path: arxiv-api.xml}
+  - {type: arxiv, path: arxiv-latex.xml}
+topics:
+  t:
+    about: Optimisation for machine learning, stochastic gradient methods and their convergence.
+    min_score: 0.01
+subscribers:
+  - {email: ada@example.org, topics: [t]}
+"""
+    write_config(tmp_path, config)
+    alone, _ = match_json(tmp_path)
+    everything = {p.id: p for p in pipeline.papers(load_config(tmp_path / "config.yaml"))}
+    expected = [(p["title"], p["score"]) for p in alone["ada@example.org"] if "cs.LG" in everything[p["id"]].categories]
+    assert len(expected) >= 3
+    write_config(tmp_path, config.replace("min_score: 0.01", "min_score: 0.01\n    categories: [cs.LG]"))
+    subs, _ = match_json(tmp_path)
+    assert [(p["title"], p["score"]) for p in subs["ada@example.org"]] == expected
 
 
 def test_like_alone_and_reason_names_the_liked_paper(workdir):
