@@ -317,6 +317,16 @@ def _looks_like_names(text: str) -> bool:
     return len(names) >= 2 and all(_NAME.fullmatch(n) and n[0].isupper() for n in names)
 
 
+#: Said with every line of author names found (see :func:`_names_line`).
+_AUTHOR_LINES_SKIPPED = "author lines marked 'Authors:' or '· N authors' are skipped"
+
+
+def _names_line(line: int, text: str) -> str:
+    """What to say of a line of author names where a title or an abstract belongs."""
+    return (f"line {line}, {_short(text)!r}, looks like a list of author names, which the export has no place "
+            "for: delete that line")
+
+
 def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], bool]:
     """``blocks`` less the lines of the papers' cards (:func:`_is_paper_meta`),
     and the user name after a ``Submitted by`` on a line of its own; and
@@ -479,9 +489,7 @@ def parse_hf_papers_text(
                 prev_line, prev = last_title
                 why = f"; does {_short(prev)!r} (line {prev_line}) lack its abstract?"
                 if _looks_like_names(prev):
-                    why = (f"; line {prev_line}, {_short(prev)!r}, looks like a list of author names, which the "
-                           "export has no place for: delete that line (author lines marked 'Authors:' or "
-                           "'· N authors' are skipped)")
+                    why = f"; {_names_line(prev_line, prev)} ({_AUTHOR_LINES_SKIPPED})"
             else:
                 why = "; is the first title missing?"
             raise InputError(
@@ -500,9 +508,7 @@ def parse_hf_papers_text(
             # A title where its abstract belongs: taken in pairs, every paper after it would be shifted.
             if _looks_like_names(title):
                 raise InputError(
-                    Problem(f"line {t_line}, {_short(title)!r}, looks like a list of author names, which the export "
-                            "has no place for: delete that line (author lines marked 'Authors:' or '· N authors' "
-                            "are skipped)", name, t_line)
+                    Problem(f"{_names_line(t_line, title)} ({_AUTHOR_LINES_SKIPPED})", name, t_line)
                 )
             listing = _reads_as_title(body[k + 2][1])  # and so does what would be that title's abstract
             why = ("; the next ones too: is this a copy of a listing that shows no abstracts? The export needs each "
@@ -514,9 +520,8 @@ def parse_hf_papers_text(
         if _looks_like_names(abstract):
             # Title, authors, abstract: taken in pairs, every paper after this one would be shifted.
             raise InputError(
-                Problem(f"title {_short(title)!r} has no abstract (line {a_line}, {_short(abstract)!r}, looks like "
-                        "a list of author names, which the export has no place for: delete that line; author "
-                        "lines marked 'Authors:' or '· N authors' are skipped)", name, t_line)
+                Problem(f"title {_short(title)!r} has no abstract ({_names_line(a_line, abstract)}; "
+                        f"{_AUTHOR_LINES_SKIPPED})", name, t_line)
             )
         if k + 2 >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
