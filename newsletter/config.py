@@ -9,6 +9,7 @@ file's folder, and are resolved here so no later stage needs to know that.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import glob
 import os
@@ -740,14 +741,12 @@ def load_config(path: str | os.PathLike) -> Config:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(Problem(f"the file is over the limit of {MAX_CONFIG_BYTES:,} bytes for a config", shown, 1))
+    utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # what Windows editors save as "Unicode"
     try:
-        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # what Windows editors save as "Unicode"
-            text = data.decode("utf-16")
-        else:
-            text = data.decode("utf-8")
+        text = data.decode("utf-16" if utf16 else "utf-8")
     except UnicodeDecodeError as exc:
         line = line_of(data, exc.start)
-        encoding = "UTF-16 text after its byte order mark" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else "UTF-8 text"
+        encoding = "UTF-16 text after its byte order mark" if utf16 else "UTF-8 text"
         raise ConfigError(Problem(f"not {encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8",
                                   shown, line)) from None
     return parse_config(text, path)
