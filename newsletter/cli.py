@@ -12,7 +12,6 @@ import dataclasses
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
@@ -394,20 +393,20 @@ def preview(
     # Ctrl-C or SIGTERM stops the loop between polls: a KeyboardInterrupt
     # could land inside a rebuild (and a lock it holds) and stall the exit.
     # Caught from before the "Serving" line: a stop right after it is clean too.
-    stopping = threading.Event()
-    handlers = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        url = server.start()
-        click.echo(f"Serving {report.out} at {url} (Ctrl-C to stop)")
-        if open_browser:
-            import webbrowser
+    from .runner import stopped_by_signals
 
-            webbrowser.open(url)
-        server.watch(should_stop=stopping.is_set, wait=stopping.wait)
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
-        server.stop()
+    stopping = threading.Event()
+    with stopped_by_signals(stopping.set):
+        try:
+            url = server.start()
+            click.echo(f"Serving {report.out} at {url} (Ctrl-C to stop)")
+            if open_browser:
+                import webbrowser
+
+                webbrowser.open(url)
+            server.watch(should_stop=stopping.is_set, wait=stopping.wait)
+        finally:
+            server.stop()
     click.echo("stopped", err=True)
 
 

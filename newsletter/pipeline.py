@@ -388,15 +388,20 @@ CHECKS.append(_check_ranking_model)
 
 def _check_state(config: Config) -> list[Problem]:
     """A SQLite state ``send`` could not open (a folder, not a SQLite file, a
-    newer schema, damaged): opened read-only, so ``validate`` still writes
+    newer schema, damaged) or not write (a read-only file or folder): opened read-only, so ``validate`` still writes
     nothing.  A PostgreSQL state is not connected to here: ``validate``
     stays offline, and ``send`` names a server it cannot reach."""
     if config.state_is_shared:
         return []
+    from .state.sqlite import unwritable
+
     try:
         open_state(config.state_target, readonly=True).close()
     except StateError as exc:
         return [config.problem(("state",), f"{p.file}: {p.message}" if p.file else p.message) for p in exc.problems]
+    path = config.state_path
+    if problem := unwritable(path):
+        return [config.problem(("state",), f"{path}: {problem}")]
     return []
 
 
@@ -425,18 +430,45 @@ def load_for_validate(path: str, *, now: datetime | None = None) -> Config:
 def local_source_problems(config: Config, *, now: datetime | None = None) -> list[Problem]:
     """Every problem of the config's local sources, read as strictly as
     :func:`validate` reads them; remote sources are not fetched."""
+    return _read_sources(config, fetch=False, warn=log.warning, progress=None, now=now)[0]
+
+
+def _read_sources(
+    config: Config,
+    *,
+    fetch: bool,
+    warn: Callable[[str], None],
+    progress: Callable[[FetchedSource], None] | None,
+    now: datetime | None,
+) -> tuple[list[Problem], list[Paper], list[FetchedSource]]:
+    """Read the sources in config order as :func:`validate` does: local ones
+    strictly (a skipped entry is a problem), remote ones only with ``fetch`` and
+    leniently (a skipped entry of an answer is a warning, not the user's to fix)."""
     problems: list[Problem] = []
-    fetcher = Fetcher.from_config(config)
+    found: list[Paper] = []
+    fetched: list[FetchedSource] = []
+    fetcher = Fetcher.from_config(config)  # makes no request (nor cache folder) until asked
     strict = ReadContext(fetcher, now or datetime.now(UTC), lambda msg: problems.append(Problem(msg)))
+    lenient = ReadContext(fetcher, strict.now, warn)
     try:
         for index, source in enumerate(config.sources):
-            if not is_remote(source):
-                result = read_source(index, source, config, strict)
-                if result.error is not None:
-                    problems.extend(result.problems())
+            remote = is_remote(source)
+            if remote and not fetch:
+                continue
+            result = read_source(index, source, config, lenient if remote else strict)
+            if result.error is None:
+                found.extend(result.papers)
+            else:
+                problems.extend(result.problems())
+            if remote:
+                error = None if result.error is None else "; ".join(p.message for p in result.problems())
+                report = FetchedSource(index, source.label, result.location, len(result.papers) if error is None else None, error)
+                fetched.append(report)
+                if progress:
+                    progress(report)
     finally:
         fetcher.close()
-    return problems
+    return problems, found, fetched
 
 
 def validate(
@@ -460,31 +492,7 @@ def validate(
     papers read are named through ``warn``, not problems.
     """
     warn = warn or log.warning
-    problems: list[Problem] = []
-    found: list[Paper] = []
-    fetched: list[FetchedSource] = []
-    fetcher = Fetcher.from_config(config)  # makes no request (nor cache folder) until asked
-    strict = ReadContext(fetcher, now or datetime.now(UTC), lambda msg: problems.append(Problem(msg)))
-    lenient = ReadContext(fetcher, strict.now, warn)
-    try:
-        for index, source in enumerate(config.sources):
-            remote = is_remote(source)
-            if remote and not fetch:
-                continue
-            context = lenient if remote else strict
-            result = read_source(index, source, config, context)
-            if result.error is None:
-                found.extend(result.papers)
-            else:
-                problems.extend(result.problems())
-            if remote:
-                error = None if result.error is None else "; ".join(p.message for p in result.problems())
-                report = FetchedSource(index, source.label, result.location, len(result.papers) if error is None else None, error)
-                fetched.append(report)
-                if progress:
-                    progress(report)
-    finally:
-        fetcher.close()
+    problems, found, fetched = _read_sources(config, fetch=fetch, warn=warn, progress=progress, now=now)
     for check in CHECKS:
         problems.extend(check(config))
     if problems:

@@ -26,11 +26,12 @@ Why it looks like this:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,6 +54,24 @@ MAX_BACKOFF = timedelta(hours=1)
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
+
+
+@contextlib.contextmanager
+def stopped_by_signals(stop: Callable[[], object]) -> Iterator[None]:
+    """Inside, SIGINT (Ctrl-C) and SIGTERM (a service manager's stop) call
+    ``stop`` instead of raising ``KeyboardInterrupt`` or killing the process:
+    an exception could land inside a rebuild or a lock it holds, and a long
+    command should end its current step and exit 0.  The previous handlers
+    come back on leaving.  Only the main thread may set handlers; elsewhere
+    (a test running a server in a thread) this changes nothing."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {sig: signal.signal(sig, lambda *_: stop()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 class RunLock:
     """``<state>.run.lock``: held for the runner's lifetime; released by the kernel on death."""
@@ -128,6 +147,8 @@ class Runner:
         self._reload.set()
 
     def install_signal_handlers(self) -> None:
+        """For the process's lifetime: SIGINT/SIGTERM stop after the send in
+        progress, SIGHUP reloads the config."""
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
         signal.signal(signal.SIGHUP, self.request_reload)

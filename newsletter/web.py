@@ -24,9 +24,7 @@ would print every path, is off); each change is logged with the address.
 from __future__ import annotations
 
 import logging
-import signal
 import socket
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -43,6 +41,7 @@ from starlette.routing import Route
 from .config import Config
 from .errors import ConfigError, NewsletterError, Problem, StateError, cannot_listen
 from .messages import ONE_CLICK
+from .runner import stopped_by_signals
 from .state import open_state
 from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links
 
@@ -312,17 +311,10 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: C
     # shutdown raises the signal again for the handler it found: by default
     # that killed the command (exit 143 on a service manager's stop).  With
     # this handler in place first, a stop at any moment is a clean exit 0.
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        previous = {
-            sig: signal.signal(sig, lambda *_: setattr(server, "should_exit", True))
-            for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-    try:
-        if ready:
-            ready(f"http://{shown}:{bound_port}")
-        server.run(sockets=[sock])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sock.close()
+    with stopped_by_signals(lambda: setattr(server, "should_exit", True)):
+        try:
+            if ready:
+                ready(f"http://{shown}:{bound_port}")
+            server.run(sockets=[sock])
+        finally:
+            sock.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -159,3 +160,24 @@ def query(target, sql: str, args: tuple = ()) -> list[tuple]:
             return [tuple(r) for r in con.execute(sql.replace("?", "%s"), args).fetchall()]
     with sqlite3.connect(target) as con:
         return con.execute(sql, args).fetchall()
+
+
+@contextlib.contextmanager
+def unwritable(path: Path):
+    """``path`` (a file or a folder) made unwritable for this process: by
+    ``chmod`` for a normal user, by the immutable flag (``chattr +i``) for
+    root, whom permissions do not stop.  Skips where neither works."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not permitted here (needed to make a file read-only for root)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)

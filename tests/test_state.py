@@ -626,3 +626,30 @@ def test_a_foreign_sqlite_file_is_refused_and_left_as_it_was(tmp_path):
     assert db.execute("SELECT name FROM sqlite_master").fetchall() == [("notes",)]
     assert db.execute("PRAGMA user_version").fetchone()[0] == 0
     db.close()
+
+
+def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path):
+    """SQLite opens a read-only file and fails only at the first write
+    ("attempt to write a readonly database"); a folder refusing new files
+    fails WAL's -wal/-shm files with "unable to open database file"."""
+    from conftest import unwritable
+
+    path = tmp_path / "s.sqlite3"
+    with State.open(path) as st:
+        st.see_subscribers(["a@example.org"], T0)
+    with unwritable(path):
+        with pytest.raises(StateError) as caught:
+            State.open(path)
+        assert str(caught.value) == (
+            f"{path}: the state file is read-only for this user: `send` records there what it sends; "
+            "make it writable (`chmod u+w`) or run as its owner"
+        )
+        with State.open(path, readonly=True) as st:  # reading it is still fine
+            assert st.first_seen("a@example.org") == T0
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    with unwritable(folder):
+        with pytest.raises(StateError, match=r"the state's folder '.*locked' is not writable for this user: SQLite keeps"):
+            State.open(folder / "s.sqlite3")
+    with State.open(path) as st:  # writable again: nothing was lost
+        assert st.first_seen("a@example.org") == T0

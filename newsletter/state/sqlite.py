@@ -198,6 +198,25 @@ def _dt(value: str | None) -> datetime | None:
 PLAN_CHUNK = 500
 
 
+
+def unwritable(path: Path) -> str | None:
+    """Why this user could not write the state at ``path``, or None.
+
+    Asked before opening, because SQLite's own words come late and say
+    little: a read-only file opens fine and fails at the first write with
+    "attempt to write a readonly database", and a folder that refuses new
+    files fails WAL's ``-wal``/``-shm`` files with "unable to open database
+    file".  :func:`os.access` answers for the real user, root's immutable
+    files (``chattr +i``) included."""
+    if path.exists() and not os.access(path, os.W_OK):
+        return ("the state file is read-only for this user: `send` records there what it sends; "
+                "make it writable (`chmod u+w`) or run as its owner")
+    folder = path.parent if str(path.parent) else Path(".")
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        return (f"the state's folder {str(folder)!r} is not writable for this user: SQLite keeps its "
+                "journal files (-wal, -shm) beside the state file; make the folder writable or move `state:`")
+    return None
+
 class SQLiteState(State):
     """A connection to the state file.  Use :meth:`open`; close it, or use ``with``.
 
@@ -238,6 +257,8 @@ class SQLiteState(State):
             return state
         if path.parent and not path.parent.is_dir():
             raise StateError(Problem(f"cannot create the state: folder {str(path.parent)!r} does not exist", str(path)))
+        if problem := unwritable(path):
+            raise StateError(Problem(problem, str(path)))
         db = cls._connect(path, str(path), uri=False)
         state = cls(path, db, False)
         with state._errors():
