@@ -795,6 +795,51 @@ def load_config(path: str | os.PathLike) -> Config:
     return parse_config(text, path)
 
 
+#: A line holding ``key: value`` (or ``- key: value``): where its key starts, the key, the value.
+_KEY_LINE = re.compile(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[^\s'\"#\[\]{},:-][^:#]*?):(?:[ \t]+(?P<value>\S.*))?$")
+
+
+def _spaces(n: int) -> str:
+    return f"{n} space{'s' * (n != 1)}"
+
+
+def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
+    """The line to fix and what to change there, for the YAML slips a newcomer
+    makes, which PyYAML words as its parser's state ("mapping values are not
+    allowed in this context", "did not find expected key"): a ``: `` inside an
+    unquoted value, a key indented unlike its neighbours, ``-email`` and
+    ``key:value``.  ``line`` is 1-based, ``column`` 0-based (PyYAML's mark).
+    An empty hint when the slip is none of these."""
+    row = rows[line - 1]
+    if "could not find expected ':'" in problem and context_line and context_line <= len(rows):
+        # `host:127.0.0.1` is one plain word, noticed only at the next line
+        m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])
+        if m:
+            return context_line, f"YAML needs a space after the ':' of a key ('{m[1]}: {m[2]}')"
+        return line, ""
+    if "'-' indicator" in problem and re.match(r"[ ]*-[^\s-]", row):
+        key = row.strip()[1:].split(":")[0]
+        return line, f"a list item needs a space after its '-' ('- {key}: ...')"
+    here = _KEY_LINE.match(row)
+    mapping = "mapping values are not allowed" in problem
+    if mapping and here and here["value"] and column >= here.start("value") and here["value"][0] not in "'\"[{|>&*!":
+        key, start = here["key"], " ".join(here["value"].split()[:2])
+        return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
+                      f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
+    above = next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
+                 None)
+    if above is None or here is None:
+        return line, ""
+    prev = _KEY_LINE.match(rows[above - 1])
+    mine, theirs = len(here["lead"]), len(prev["lead"]) if prev else len(rows[above - 1]) - len(rows[above - 1].lstrip())
+    if mapping and mine > theirs and prev and prev["value"]:
+        return line, (f"this line is indented deeper ({_spaces(mine)}) than line {above} ({_spaces(theirs)}), "
+                      f"whose key '{prev['key']}' already has its value: the keys of one section line up")
+    if ("expected key" in problem or "'-' indicator" in problem) and mine != theirs:
+        return line, f"this line is indented {_spaces(mine)}, line {above} above it {theirs}: the keys of one section line up"
+    return line, ""
+
+
 def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
@@ -814,6 +859,10 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         if "\t" in bad[: len(bad) - len(bad.lstrip())]:
             # PyYAML's words for a tab ("cannot start any token") do not say what to change
             what += "; the line is indented with a tab: YAML indents with spaces only"
+        elif line and line <= len(rows):
+            context_line = exc.context_mark.line + 1 if exc.context_mark else None
+            line, hint = _yaml_hint(rows, line, mark.column if mark else 0, exc.problem or "", context_line)
+            what += f"; {hint}" if hint else ""
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
     except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
         line = line_of(text, exc.position) if isinstance(exc.position, int) else None
