@@ -756,8 +756,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
     try:
-        plain = _load_plain(text, shown)
-        root, data = (None, plain[0]) if plain is not None else _load_yaml(text)
+        loaded = _load_plain(text, shown) or _load_yaml(text, shown)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = " ".join(filter(None, [exc.context, exc.problem]))
@@ -782,12 +781,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     except _AliasProblem as exc:
         raise ConfigError(Problem(str(exc), shown, exc.line)) from None
 
-    problems: list[Problem] = []
-    lines: dict[tuple, int] = {}
-    if plain is not None:
-        lines, problems = plain[1], plain[2]
-    elif root is not None:
-        _record_lines(root, (), lines, problems, shown)
+    data, lines, problems = loaded
     if data is None:  # an empty file (or only comments): say so, not "sources: required key is missing"
         raise ConfigError(Problem(f"the config is empty; `newsletter init --force {shown}` writes a starter one", shown))
     if not isinstance(data, dict):
@@ -858,7 +852,7 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     plain: dict[str, Any] = {}  # a plain scalar's text -> its value
     lines: dict[tuple, int] = {}
     problems: list[Problem] = []
-    # frames: [container, path, is_mapping, pending key (raw text, value) or None, keys seen]
+    # frames: [container, path, is_mapping, pending key (raw text, value) or None, keys seen -> line]
     stack: list[list] = []
     result: Any = None
     documents = 0
@@ -902,8 +896,9 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
                         return None
                     raw = event.value
                     if raw in seen:
-                        problems.append(Problem(f"duplicate key {raw!r}", shown, line, _dotted(at)))
-                    seen.add(raw)
+                        problems.append(_duplicate(raw, seen[raw], shown, line, at))
+                    else:
+                        seen[raw] = line
                     lines[at + (raw,)] = line
                     frame[3] = (raw, value)
                     continue
@@ -916,7 +911,7 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
                     container.append(value)
                     lines.setdefault(path, line)
             if kind is not scalar_event:
-                stack.append([value, path, kind is mapping_start, None, set()])
+                stack.append([value, path, kind is mapping_start, None, {}])
         elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             stack.pop()
         elif kind is yaml.DocumentStartEvent:
@@ -928,21 +923,34 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     return result, lines, problems
 
 
-def _load_yaml(text: str):
-    """Parse once: the node tree (for line numbers) and the Python data built from it.
+def _load_yaml(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Problem]]:
+    """Parse once: the Python data, the line of each path and the duplicate keys.
 
     The node tree shares an aliased node wherever it is used; before building
     data from it, :func:`_check_aliases` makes sure that sharing neither loops
-    nor multiplies into millions of values."""
+    nor multiplies into millions of values.  Lines and duplicates are taken
+    from the tree as written, before it is built: building a mapping with a
+    merge key (``<<: *defaults``) puts the merged pairs into its node, where
+    a key written beside the merge key to override one would look like a
+    duplicate."""
     loader = _Loader(text)
+    lines: dict[tuple, int] = {}
+    problems: list[Problem] = []
     try:
         root = loader.get_single_node()
         if root is not None and _ANCHOR.search(text):  # no anchor, no alias: nothing is shared
             _check_aliases(root)
+        if root is not None:
+            _record_lines(root, (), lines, problems, shown)
         data = loader.construct_document(root) if root is not None else None
     finally:
         loader.dispose()
-    return root, data
+    return data, lines, problems
+
+
+def _duplicate(key: str, first: int, shown: str, line: int, at: tuple) -> Problem:
+    """A key written twice in one mapping: YAML would silently keep the last."""
+    return Problem(f"duplicate key {key!r} (first at line {first})", shown, line, _dotted(at))
 
 
 #: Something that may be a YAML anchor (``&name`` where a value starts); a
@@ -1010,9 +1018,12 @@ def _all_nodes(root) -> list:
 
 
 def _record_lines(node, at: tuple, lines: dict, problems: list, shown: str) -> None:
-    """Where each path of the config is written.  Iterative, and an aliased
-    node is walked only where it is defined: its other uses get its line but
-    are not expanded (line counting must not set off an alias bomb)."""
+    """Where each path of the config is written, walking the tree as composed
+    (merge keys not applied yet).  Iterative, in the file's order, and an
+    aliased node is walked only where it is defined (an anchor comes before
+    its aliases): its other uses get its line but are not expanded (line
+    counting must not set off an alias bomb).  A key merged in by ``<<:``
+    has no line of its own: the mapping that merges it stands for it."""
     walked: set[int] = set()
     stack = [(node, at)]
     while stack:
@@ -1021,18 +1032,21 @@ def _record_lines(node, at: tuple, lines: dict, problems: list, shown: str) -> N
         if id(node) in walked:
             continue
         walked.add(id(node))
+        children = []
         if isinstance(node, yaml.MappingNode):
-            seen = set()
+            seen: dict[str, int] = {}
             for key_node, value_node in node.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+                line = key_node.start_mark.line + 1
                 if key in seen:
-                    problems.append(Problem(f"duplicate key {key!r}", shown, key_node.start_mark.line + 1, _dotted(at)))
-                seen.add(key)
-                lines[at + (key,)] = key_node.start_mark.line + 1
-                stack.append((value_node, at + (key,)))
+                    problems.append(_duplicate(key, seen[key], shown, line, at))
+                else:
+                    seen[key] = line
+                lines[at + (key,)] = line
+                children.append((value_node, at + (key,)))
         elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                stack.append((item, at + (i,)))
+            children = [(item, at + (i,)) for i, item in enumerate(node.value)]
+        stack.extend(reversed(children))
 
 
 def _line_for(lines: dict, path: tuple) -> int | None:
