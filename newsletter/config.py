@@ -53,12 +53,50 @@ _ADDRESS = re.compile(
 
 
 def check_address(value: str) -> str:
-    """A bare e-mail address, ``local@domain.tld``; ``ValueError`` otherwise."""
+    """A bare e-mail address, ``local@domain.tld``, as it is to be used; ``ValueError`` otherwise.
+
+    A domain written in Unicode (``ada@münchen.de``) is returned in its ASCII
+    form (``ada@xn--mnchen-3ya.de``, IDNA 2008 with the UTS 46 mapping, by
+    the ``idna`` package): that is what SMTP servers without SMTPUTF8 take,
+    what the headers carry (mail clients show it in Unicode again) and what
+    the state records, so both spellings are one subscriber.  A non-ASCII
+    part before the ``@`` has no ASCII form: it would need SMTPUTF8 mail
+    (RFC 6531), which is not sent, so it is refused, saying so."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a valid address")
+    local, at, domain = value.rpartition("@")
+    if at and not local.isascii():
+        raise ValueError(
+            f"{value!r}: the part before the @ is not ASCII; such an address needs SMTPUTF8 mail (RFC 6531), "
+            "which Paper Digest does not send: use an ASCII address of the same mailbox"
+        )
+    if at and local and not domain.isascii() and "\n" not in domain and "\r" not in domain:
+        import idna  # only for the rare address that needs it
+
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise ValueError(
+                f"{value!r} is not a valid address (its domain is not a valid internationalised name: {exc})"
+            ) from None
+        value = f"{local}@{domain}"
     # fullmatch: the pattern's $ also matches before a final newline, which let
     # "ada@example.org\n" through to the headers (refused only when composing)
-    if not isinstance(value, str) or not _ADDRESS.fullmatch(value) or ".." in value:
+    if not _ADDRESS.fullmatch(value) or ".." in value:
         raise ValueError(f"{value!r} is not a valid address")
     return value
+
+
+def address_key(value: str) -> str:
+    """What tells two addresses apart: the form :func:`check_address` uses,
+    case-folded (``ADA@Example.org`` and ``ada@example.org`` are one mailbox
+    in practice); an invalid address as written."""
+    value = value.strip()
+    try:
+        value = check_address(value)
+    except ValueError:
+        pass
+    return value.lower()
 
 
 def check_header_text(value: str) -> str:
@@ -80,9 +118,13 @@ def check_mailbox(value: str) -> str:
     try:
         if len(found) != 1:
             raise ValueError
-        check_address(found[0][1])
+        written = found[0][1]
+        used = check_address(written)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid mailbox (expected 'Name <address>' or 'address')") from None
+    if used != written:  # an internationalised domain: its ASCII form, the name kept as written
+        head, _, tail = value.rpartition(written)
+        value = head + used + tail
     return value
 
 
@@ -681,8 +723,9 @@ class Config(_Model):
     # -- lookups ------------------------------------------------------------------------
 
     def subscriber(self, email: str) -> Subscriber:
+        key = address_key(email)
         for sub in self.subscribers:
-            if sub.email.lower() == email.strip().lower():
+            if sub.email.lower() == key:
                 return sub
         known = ", ".join(s.email for s in self.subscribers) or "none"
         raise ConfigError(Problem(f"no subscriber {email!r} in the config (subscribers: {known})", str(self._file)))
@@ -752,6 +795,51 @@ def load_config(path: str | os.PathLike) -> Config:
     return parse_config(text, path)
 
 
+#: A line holding ``key: value`` (or ``- key: value``): where its key starts, the key, the value.
+_KEY_LINE = re.compile(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[^\s'\"#\[\]{},:-][^:#]*?):(?:[ \t]+(?P<value>\S.*))?$")
+
+
+def _spaces(n: int) -> str:
+    return f"{n} space{'s' * (n != 1)}"
+
+
+def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
+    """The line to fix and what to change there, for the YAML slips a newcomer
+    makes, which PyYAML words as its parser's state ("mapping values are not
+    allowed in this context", "did not find expected key"): a ``: `` inside an
+    unquoted value, a key indented unlike its neighbours, ``-email`` and
+    ``key:value``.  ``line`` is 1-based, ``column`` 0-based (PyYAML's mark).
+    An empty hint when the slip is none of these."""
+    row = rows[line - 1]
+    if "could not find expected ':'" in problem and context_line and context_line <= len(rows):
+        # `host:127.0.0.1` is one plain word, noticed only at the next line
+        m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])
+        if m:
+            return context_line, f"YAML needs a space after the ':' of a key ('{m[1]}: {m[2]}')"
+        return line, ""
+    if "'-' indicator" in problem and re.match(r"[ ]*-[^\s-]", row):
+        key = row.strip()[1:].split(":")[0]
+        return line, f"a list item needs a space after its '-' ('- {key}: ...')"
+    here = _KEY_LINE.match(row)
+    mapping = "mapping values are not allowed" in problem
+    if mapping and here and here["value"] and column >= here.start("value") and here["value"][0] not in "'\"[{|>&*!":
+        key, start = here["key"], " ".join(here["value"].split()[:2])
+        return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
+                      f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
+    above = next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
+                 None)
+    if above is None or here is None:
+        return line, ""
+    prev = _KEY_LINE.match(rows[above - 1])
+    mine, theirs = len(here["lead"]), len(prev["lead"]) if prev else len(rows[above - 1]) - len(rows[above - 1].lstrip())
+    if mapping and mine > theirs and prev and prev["value"]:
+        return line, (f"this line is indented deeper ({_spaces(mine)}) than line {above} ({_spaces(theirs)}), "
+                      f"whose key '{prev['key']}' already has its value: the keys of one section line up")
+    if ("expected key" in problem or "'-' indicator" in problem) and mine != theirs:
+        return line, f"this line is indented {_spaces(mine)}, line {above} above it {theirs}: the keys of one section line up"
+    return line, ""
+
+
 def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
@@ -771,6 +859,10 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         if "\t" in bad[: len(bad) - len(bad.lstrip())]:
             # PyYAML's words for a tab ("cannot start any token") do not say what to change
             what += "; the line is indented with a tab: YAML indents with spaces only"
+        elif line and line <= len(rows):
+            context_line = exc.context_mark.line + 1 if exc.context_mark else None
+            line, hint = _yaml_hint(rows, line, mark.column if mark else 0, exc.problem or "", context_line)
+            what += f"; {hint}" if hint else ""
         raise ConfigError(Problem(f"malformed YAML: {what}", shown, line)) from None
     except yaml.reader.ReaderError as exc:  # a control character: one line, with its line number
         line = line_of(text, exc.position) if isinstance(exc.position, int) else None
@@ -1183,7 +1275,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             continue
         email = sub.get("email")
         if isinstance(email, str):
-            key = email.strip().lower()
+            key = address_key(email)
             if key in seen:
                 add(("subscribers", i, "email"), f"duplicate subscriber {email!r} (first at subscribers[{seen[key]}])")
             else:

@@ -18,6 +18,7 @@ file is involved.  ``exit_code`` tells the CLI what to return.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 
@@ -44,6 +45,16 @@ def line_of(data: bytes | str, offset: int, newline: bytes | str | None = None) 
     if newline is None:
         newline = b"\n" if isinstance(data, bytes) else "\n"
     return data.count(newline, 0, offset) + 1  # type: ignore[arg-type]
+
+
+def cannot_listen(host: str, port: int, exc: OSError) -> Problem:
+    """Why ``serve`` or ``preview --serve`` cannot take ``host:port``: a busy
+    port (README's SMTP debugging server takes 8025, serve's default) says
+    how to pick another."""
+    message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    if exc.errno == errno.EADDRINUSE:
+        message += " (another program listens there: choose another port with --port N, or --port 0 for any free one)"
+    return Problem(message)
 
 
 class NewsletterError(Exception):

@@ -254,7 +254,7 @@ def send_test_email(
     the message was not delivered.
     """
     try:
-        check_address(to)
+        to = check_address(to)
     except ValueError as exc:
         raise ConfigError(Problem(f"--to: {exc}")) from None
     sub = config.subscriber(subscriber) if subscriber else None

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import Config, Subscriber, expand_paths, load_config
-from .errors import NewsletterError, Problem
+from .errors import NewsletterError, cannot_listen
 from .files import write_atomic
 from .rendering import Composer, default_templates_dir
 
@@ -344,7 +344,7 @@ class PreviewServer:
         try:
             self._httpd = http.server.ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         except OSError as exc:  # as `serve` says it
-            raise NewsletterError(Problem(f"cannot listen on 127.0.0.1:{self._port}: {exc.strerror or exc}")) from None
+            raise NewsletterError(cannot_listen("127.0.0.1", self._port, exc)) from None
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="preview-http", daemon=True)
         self._thread.start()

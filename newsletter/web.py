@@ -39,7 +39,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .config import Config
-from .errors import ConfigError, NewsletterError, Problem, StateError
+from .errors import ConfigError, NewsletterError, Problem, StateError, cannot_listen
 from .messages import ONE_CLICK
 from .runner import stopped_by_signals
 from .state import open_state
@@ -293,7 +293,7 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: C
         sock.bind(address)
         sock.listen(128)
     except OSError as exc:
-        raise NewsletterError(Problem(f"cannot listen on {host}:{port}: {exc.strerror or exc}")) from None
+        raise NewsletterError(cannot_listen(host, port, exc)) from None
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     server = uvicorn.Server(

@@ -444,6 +444,55 @@ def test_a_duplicate_key_names_both_lines(workdir, cli):
     assert "Traceback" not in result.err
 
 
+@pytest.mark.parametrize(
+    "written, used",
+    [
+        ("ada@münchen.de", "ada@xn--mnchen-3ya.de"),
+        ("ada@MÜNCHEN.de", "ada@xn--mnchen-3ya.de"),  # a domain has no case (UTS 46 maps it)
+        ("ada@xn--mnchen-3ya.de", "ada@xn--mnchen-3ya.de"),
+        ("Ada.L@Example.org", "Ada.L@Example.org"),  # an ASCII address is kept as written
+        ("info@bücher.例え.jp", "info@xn--bcher-kva.xn--r8jz45g.jp"),
+    ],
+)
+def test_an_internationalised_domain_is_used_in_its_ascii_form(written, used):
+    """A domain in Unicode (IDNA, RFC 5890) is written in its ASCII form for
+    the envelope, the headers and the state: every server takes it, and
+    both spellings are the same subscriber."""
+    from newsletter.config import check_address
+
+    assert check_address(written) == used
+
+
+@pytest.mark.parametrize(
+    "written, words",
+    [
+        ("zoë@example.org", "'zoë@example.org': the part before the @ is not ASCII"),
+        ("ada@mün_chen.de", "'ada@mün_chen.de' is not a valid address (its domain is not a valid internationalised name"),
+        ("ada@-münchen.de", "'ada@-münchen.de' is not a valid address (its domain is not a valid internationalised name"),
+    ],
+)
+def test_an_address_that_cannot_be_written_in_ascii_is_refused_saying_why(workdir, cli, written, words):
+    write_config(workdir, BASIC_CONFIG.replace("bob@example.org", written))
+    result = cli("validate")
+    assert result.code == 2
+    [line] = [row for row in result.err.splitlines() if "subscribers[1].email" in row]
+    assert line.startswith("config.yaml:15: subscribers[1].email: ") and words in line, line
+    assert "Traceback" not in result.err
+
+
+def test_both_spellings_of_an_internationalised_domain_are_one_subscriber(workdir):
+    text = BASIC_CONFIG.replace("bob@example.org", "ada@xn--mnchen-3ya.de").replace(
+        "  - email: ada@example.org", "  - email: ada@münchen.de"
+    )
+    found = problems(workdir, text)
+    assert found == ["config.yaml:15: subscribers[1].email: duplicate subscriber 'ada@xn--mnchen-3ya.de' (first at subscribers[0])"], found
+
+
+def test_a_from_address_with_an_internationalised_domain_keeps_its_name(workdir):
+    config = load_config(write_config(workdir, BASIC_CONFIG + 'email:\n  from: "Bücher Digest <digest@bücher.example>"\n'))
+    assert config.email.from_ == "Bücher Digest <digest@xn--bcher-kva.example>"
+
+
 @pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "sparse 5 GB file", "folder"])
 def test_a_config_that_is_not_a_small_file_is_refused_at_once(cli, tmp_path, kind):
     path = tmp_path / "config.yaml"
@@ -615,3 +664,67 @@ def test_a_templates_folder_with_none_of_the_template_names_is_located(workdir, 
     (workdir / "mine" / "digest.htm").rename(workdir / "mine" / "digest.html")
     ok = cli("validate")
     assert ok.code == 0, ok.err
+
+
+# A newcomer's YAML slips: PyYAML's words ("mapping values are not allowed in
+# this context") do not say what to change; each gets a hint at the line to fix.
+
+def _basic(old: str, new: str) -> str:
+    assert old in BASIC_CONFIG
+    return BASIC_CONFIG.replace(old, new)
+
+
+def test_a_colon_inside_an_unquoted_value_says_to_quote_it(workdir, cli):
+    write_config(workdir, _basic(
+        "    name: Optimisation\n",
+        "    name: Optimisation\n    about: Optimisers for deep learning: Adam, SGD and learning rates.\n",
+    ))
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:10: malformed YAML: mapping values are not allowed in this context; the value of 'about' "
+        "holds ': ', which YAML reads as a new key: put the whole value in quotes "
+        "(about: \"Optimisers for ...\") or on the lines below 'about: >-'"
+    ], result.err
+
+
+def test_a_line_indented_under_a_key_that_has_its_value_names_both_lines(workdir):
+    found = problems(workdir, _basic("    name: Optimisation\n", "  name: Optimisation\n"))
+    assert found == [
+        "config.yaml:10: malformed YAML: mapping values are not allowed in this context; this line is indented "
+        "deeper (4 spaces) than line 9 (2 spaces), whose key 'name' already has its value: "
+        "the keys of one section line up"
+    ], found
+
+
+def test_a_key_indented_unlike_its_neighbours_names_both_indents(workdir):
+    found = problems(workdir, _basic('    any: ["SGD"', '   any: ["SGD"'))
+    assert len(found) == 1
+    assert found[0].startswith("config.yaml:10: malformed YAML: ")
+    assert found[0].endswith(
+        "this line is indented 3 spaces, line 9 above it 4: the keys of one section line up"
+    ), found
+
+
+def test_a_dash_without_a_space_names_the_missing_space(workdir):
+    found = problems(workdir, _basic("  - email: bob@example.org\n", "  -email: bob@example.org\n"))
+    assert len(found) == 1
+    assert found[0].startswith("config.yaml:15: malformed YAML: ")
+    assert found[0].endswith("a list item needs a space after its '-' ('- email: ...')"), found
+
+
+def test_a_list_item_key_indented_unlike_the_others(workdir):
+    found = problems(workdir, _basic("    max_papers: 5\n", "   max_papers: 5\n"))
+    assert len(found) == 1
+    assert found[0].startswith("config.yaml:17: malformed YAML: ")
+    assert found[0].endswith(
+        "this line is indented 3 spaces, line 16 above it 4: the keys of one section line up"
+    ), found
+
+
+def test_a_colon_without_a_space_is_reported_at_its_own_line(workdir):
+    """PyYAML notices `topics:[x]` (no space: one plain word) a line later."""
+    found = problems(workdir, _basic("    topics: [optim, diffusion]\n", "    topics:[optim, diffusion]\n"))
+    assert len(found) == 1
+    assert found[0].startswith("config.yaml:16: malformed YAML: "), found
+    assert found[0].endswith("YAML needs a space after the ':' of a key ('topics: [optim, diffusion]')"), found

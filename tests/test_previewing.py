@@ -96,7 +96,10 @@ def test_preview_serve_on_a_busy_port_says_which_in_one_line(tmp_path, cli):
         port = busy.getsockname()[1]
         r = cli("preview", "--serve", "--port", str(port))
     assert r.code == 2 and "Traceback" not in r.err
-    assert r.err.strip().splitlines()[-1] == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+    assert r.err.strip().splitlines()[-1] == (
+        f"cannot listen on 127.0.0.1:{port}: Address already in use (another program listens there: "
+        "choose another port with --port N, or --port 0 for any free one)"
+    )
 
 
 def _reader(stream, q):

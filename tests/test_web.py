@@ -369,6 +369,25 @@ def test_serve_without_the_secret_is_a_located_error(tmp_path, cli):
     assert "Traceback" not in r.err
 
 
+def test_serve_on_a_busy_port_says_how_to_pick_another(tmp_path, cli, monkeypatch):
+    """README's SMTP debugging server listens on 8025 too: the clash says what to do."""
+    import socket
+
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        r = cli("serve", "--port", str(port))
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.strip().splitlines() == [
+        f"cannot listen on 127.0.0.1:{port}: Address already in use (another program listens there: "
+        "choose another port with --port N, or --port 0 for any free one)"
+    ]
+
+
 def test_operator_unsubscribe_and_resubscribe_commands(tmp_path, cli):
     add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
     write_config(tmp_path, CONFIG.split("web:")[0])  # works without web: too (mailto requests by hand)
