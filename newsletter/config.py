@@ -460,6 +460,20 @@ class EmailSettings(_Model):
     _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
     _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _title_from_the_sender(cls, data: Any) -> Any:
+        """Without ``title:``, the digest (its heading, ``<title>``, the
+        unsubscribe pages) is called what ``from:`` calls its sender:
+        "Lab Reading List <news@lab.org>" names it, not "Paper Digest"."""
+        if isinstance(data, dict) and "title" not in data and isinstance(data.get("from"), str):
+            from email.utils import getaddresses
+
+            found = getaddresses([data["from"]])
+            if len(found) == 1 and found[0][0].strip():
+                data = {**data, "title": found[0][0].strip()}
+        return data
+
     @field_validator("subject")
     @classmethod
     def _subject_compiles(cls, value: str) -> str:
