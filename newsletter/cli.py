@@ -579,11 +579,12 @@ def serve(state: _State, host: str, port: int) -> None:
     )
 
 
-def _check_email(email: str) -> None:
+def _check_email(email: str) -> str:
+    """EMAIL as the config holds it (an internationalised domain in its ASCII form)."""
     from .config import check_address
 
     try:
-        check_address(email)
+        return check_address(email)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
 
@@ -594,7 +595,7 @@ def _check_email(email: str) -> None:
 @pass_state
 def unsubscribe(state: _State, email: str, now: datetime) -> None:
     """Stop sending to EMAIL (as its unsubscribe link does), though it stays in the config."""
-    _check_email(email)
+    email = _check_email(email)
     if pipeline.unsubscribe(state.config, email, now=now):
         click.echo(f"{email}: unsubscribed; `newsletter resubscribe {email}` undoes it")
     else:
@@ -610,7 +611,7 @@ def unsubscribe(state: _State, email: str, now: datetime) -> None:
 @pass_state
 def resubscribe(state: _State, email: str) -> None:
     """Send to EMAIL again after it unsubscribed."""
-    _check_email(email)
+    email = _check_email(email)
     if pipeline.resubscribe(state.config, email):
         click.echo(f"{email}: subscribed again")
     else:

@@ -54,12 +54,50 @@ _ADDRESS = re.compile(
 
 
 def check_address(value: str) -> str:
-    """A bare e-mail address, ``local@domain.tld``; ``ValueError`` otherwise."""
+    """A bare e-mail address, ``local@domain.tld``, as it is to be used; ``ValueError`` otherwise.
+
+    A domain written in Unicode (``ada@münchen.de``) is returned in its ASCII
+    form (``ada@xn--mnchen-3ya.de``, IDNA 2008 with the UTS 46 mapping, by
+    the ``idna`` package): that is what SMTP servers without SMTPUTF8 take,
+    what the headers carry (mail clients show it in Unicode again) and what
+    the state records, so both spellings are one subscriber.  A non-ASCII
+    part before the ``@`` has no ASCII form: it would need SMTPUTF8 mail
+    (RFC 6531), which is not sent, so it is refused, saying so."""
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a valid address")
+    local, at, domain = value.rpartition("@")
+    if at and not local.isascii():
+        raise ValueError(
+            f"{value!r}: the part before the @ is not ASCII; such an address needs SMTPUTF8 mail (RFC 6531), "
+            "which Paper Digest does not send: use an ASCII address of the same mailbox"
+        )
+    if at and local and not domain.isascii() and "\n" not in domain and "\r" not in domain:
+        import idna  # only for the rare address that needs it
+
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise ValueError(
+                f"{value!r} is not a valid address (its domain is not a valid internationalised name: {exc})"
+            ) from None
+        value = f"{local}@{domain}"
     # fullmatch: the pattern's $ also matches before a final newline, which let
     # "ada@example.org\n" through to the headers (refused only when composing)
-    if not isinstance(value, str) or not _ADDRESS.fullmatch(value) or ".." in value:
+    if not _ADDRESS.fullmatch(value) or ".." in value:
         raise ValueError(f"{value!r} is not a valid address")
     return value
+
+
+def address_key(value: str) -> str:
+    """What tells two addresses apart: the form :func:`check_address` uses,
+    case-folded (``ADA@Example.org`` and ``ada@example.org`` are one mailbox
+    in practice); an invalid address as written."""
+    value = value.strip()
+    try:
+        value = check_address(value)
+    except ValueError:
+        pass
+    return value.lower()
 
 
 def check_header_text(value: str) -> str:
@@ -81,9 +119,13 @@ def check_mailbox(value: str) -> str:
     try:
         if len(found) != 1:
             raise ValueError
-        check_address(found[0][1])
+        written = found[0][1]
+        used = check_address(written)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid mailbox (expected 'Name <address>' or 'address')") from None
+    if used != written:  # an internationalised domain: its ASCII form, the name kept as written
+        head, _, tail = value.rpartition(written)
+        value = head + used + tail
     return value
 
 
@@ -699,8 +741,9 @@ class Config(_Model):
     # -- lookups ------------------------------------------------------------------------
 
     def subscriber(self, email: str) -> Subscriber:
+        key = address_key(email)
         for sub in self.subscribers:
-            if sub.email.lower() == email.strip().lower():
+            if sub.email.lower() == key:
                 return sub
         known = ", ".join(s.email for s in self.subscribers) or "none"
         raise ConfigError(Problem(f"no subscriber {email!r} in the config (subscribers: {known})", str(self._file)))
@@ -1255,7 +1298,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             continue
         email = sub.get("email")
         if isinstance(email, str):
-            key = email.strip().lower()
+            key = address_key(email)
             if key in seen:
                 add(("subscribers", i, "email"), f"duplicate subscriber {email!r} (first at subscribers[{seen[key]}])")
             else:

@@ -657,6 +657,7 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
     with_rules = [k for k in wanted if not topics[k].ranked or topics[k].has_rules]
     results = Matcher(topics, config).results(all_papers, with_rules)
     if ranked:
+        from .latex import to_unicode
         from .ranking import Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
 
         first = topics[ranked[0]]
@@ -688,7 +689,10 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                     counts = {pid: _fusion_count(tm) for pid, tm in rules.items()}
                     tail = {pid: _fusion_tail(papers_by_id[pid]) for pid in rules}
                     members = [position[pid] for pid in sorted(rules, key=lambda pid: (-counts[pid], tail[pid]))]
-                interest = Interest(key, topic.about, tuple(topic.like), topic.min_score, vouch)
+                # The papers' LaTeX was made Unicode when they were read; a sentence
+                # written the same way ($\epsilon$-greedy) must meet them as ε-greedy.
+                about = to_unicode(topic.about) if topic.about else None
+                interest = Interest(key, about, tuple(topic.like), topic.min_score, vouch)
                 found = ranker.rank(interest, members, fuse=vouch)
                 if not found and members and vouch and not topic.about and topic.min_score is None:
                     # Rules and `like` only, and no liked paper known (each was

@@ -127,10 +127,30 @@ def unmatched_topics(
         index = topic_index(config, all_papers, [_Following(tuple(keys))], warn)
     n = len(all_papers)
     return [
-        config.problem(("topics", key), f"matches none of the {n} paper{'s' * (n != 1)} in the current sources")
+        config.problem(("topics", key), f"matches none of the {n} paper{'s' * (n != 1)} in the current sources"
+                       + _missing_data_hint(config.topics[key], all_papers))
         for key in keys
         if not index.results.get(key)
     ]
+
+
+def _missing_data_hint(topic, papers: list[Paper]) -> str:
+    """Why a topic may match nothing whatever the day: it asks for data its
+    sources do not carry.  Hugging Face exports and most feeds give no arXiv
+    categories, and exports no authors; a topic relying on them is empty
+    every day, which must not read as a run of quiet days."""
+    wanted = []
+    if topic.categories:
+        wanted.append("categories")
+    searched = set(topic.fields) if (topic.any or topic.all) else set()
+    if searched and not searched & {"title", "abstract"}:
+        wanted.extend(sorted(searched - {"categories"}))
+    missing = [what for what in wanted if not any(getattr(p, what) for p in papers)]
+    if not missing or not papers:
+        return ""
+    fix = "drop `categories`" if missing == ["categories"] else "search `fields: [title, abstract]` too"
+    return (f" (none of them has {' or '.join(missing)}, which saved Hugging Face pages do not give; "
+            f"add an arXiv source or {fix})")
 
 
 @dataclass(frozen=True)
@@ -234,7 +254,7 @@ def send_test_email(
     the message was not delivered.
     """
     try:
-        check_address(to)
+        to = check_address(to)
     except ValueError as exc:
         raise ConfigError(Problem(f"--to: {exc}")) from None
     sub = config.subscriber(subscriber) if subscriber else None

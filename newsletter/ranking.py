@@ -229,15 +229,23 @@ _TAIL_TRIM = (_STOP - frozenset("method methods approach approaches study studie
 )
 
 
+_TIGHT_GROUP = re.compile(r"(?<=\w)\([^()\s]{1,30}\)")
+_HIDE_BRACKETS = str.maketrans("()", "\ue000\ue001")
+_SHOW_BRACKETS = str.maketrans("\ue000\ue001", "()")
+
+
 def phrases(about: str, keep_capital: Callable[[str], bool] | None = None) -> list[str]:
     """The interest cut into short phrases ("message passing", "molecule
     generation"): the words a reason names.  A sentence's first word is
     lower-cased ("Diffusion models" reads "diffusion models" in a list)
     unless ``keep_capital(word)`` says it is a name ("Schrödinger bridges")."""
     out = []
+    # "(" opens an aside ("bridges (and flows)"), but not in O(√T) or f(x): such a
+    # group stays with its word, its brackets hidden from the split meanwhile.
+    about = _TIGHT_GROUP.sub(lambda m: m[0].translate(_HIDE_BRACKETS), about)
     for sentence in _SENTENCE_SPLIT.split(about):
         for n, chunk in enumerate(_PHRASE_SPLIT.split(sentence)):
-            words = chunk.split()
+            words = chunk.translate(_SHOW_BRACKETS).split()
             while words and words[0].casefold().replace("’", "'") in _LEAD_TRIM:
                 words.pop(0)
             while words and words[-1].casefold() in _TAIL_TRIM:

@@ -262,6 +262,31 @@ def test_match_and_validate_name_topics_that_match_no_paper(workdir, cli):
     assert cli("validate").err == "" and cli("match").err == ""
 
 
+def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):
+    """Saved Hugging Face pages have no arXiv categories and no authors: a
+    topic filtering on them is empty every day, not on a quiet one."""
+    write_config(workdir, BASIC_CONFIG.replace("subscribers:", """  by_cat:
+    name: By category
+    any: ["diffusion model*"]
+    categories: [cs.LG]
+  by_author:
+    name: By author
+    any: ["Ada Lovelace"]
+    fields: [authors]
+subscribers:""").replace("    topics: [diffusion]", "    topics: [diffusion, by_cat, by_author]"))
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == [
+        "warning: config.yaml:11: topics.by_cat: matches none of the 338 papers in the current sources (none of them "
+        "has categories, which saved Hugging Face pages do not give; add an arXiv source or drop `categories`)",
+        "warning: config.yaml:15: topics.by_author: matches none of the 338 papers in the current sources (none of them "
+        "has authors, which saved Hugging Face pages do not give; add an arXiv source or search "
+        "`fields: [title, abstract]` too)",
+    ]
+    r = cli("match")
+    assert "add an arXiv source or drop `categories`" in r.err
+
+
 def test_validate_qualifies_unmatched_topics_when_remote_sources_were_not_read(workdir, cli, http_server):
     write_config(workdir, WITH_DEAD_TOPIC.replace(
         "sources:\n", f"sources:\n  - type: feed\n    url: {http_server.url('/feed.xml')}\n"

@@ -449,6 +449,55 @@ def test_a_duplicate_key_names_both_lines(workdir, cli):
     assert "Traceback" not in result.err
 
 
+@pytest.mark.parametrize(
+    "written, used",
+    [
+        ("ada@münchen.de", "ada@xn--mnchen-3ya.de"),
+        ("ada@MÜNCHEN.de", "ada@xn--mnchen-3ya.de"),  # a domain has no case (UTS 46 maps it)
+        ("ada@xn--mnchen-3ya.de", "ada@xn--mnchen-3ya.de"),
+        ("Ada.L@Example.org", "Ada.L@Example.org"),  # an ASCII address is kept as written
+        ("info@bücher.例え.jp", "info@xn--bcher-kva.xn--r8jz45g.jp"),
+    ],
+)
+def test_an_internationalised_domain_is_used_in_its_ascii_form(written, used):
+    """A domain in Unicode (IDNA, RFC 5890) is written in its ASCII form for
+    the envelope, the headers and the state: every server takes it, and
+    both spellings are the same subscriber."""
+    from newsletter.config import check_address
+
+    assert check_address(written) == used
+
+
+@pytest.mark.parametrize(
+    "written, words",
+    [
+        ("zoë@example.org", "'zoë@example.org': the part before the @ is not ASCII"),
+        ("ada@mün_chen.de", "'ada@mün_chen.de' is not a valid address (its domain is not a valid internationalised name"),
+        ("ada@-münchen.de", "'ada@-münchen.de' is not a valid address (its domain is not a valid internationalised name"),
+    ],
+)
+def test_an_address_that_cannot_be_written_in_ascii_is_refused_saying_why(workdir, cli, written, words):
+    write_config(workdir, BASIC_CONFIG.replace("bob@example.org", written))
+    result = cli("validate")
+    assert result.code == 2
+    [line] = [row for row in result.err.splitlines() if "subscribers[1].email" in row]
+    assert line.startswith("config.yaml:15: subscribers[1].email: ") and words in line, line
+    assert "Traceback" not in result.err
+
+
+def test_both_spellings_of_an_internationalised_domain_are_one_subscriber(workdir):
+    text = BASIC_CONFIG.replace("bob@example.org", "ada@xn--mnchen-3ya.de").replace(
+        "  - email: ada@example.org", "  - email: ada@münchen.de"
+    )
+    found = problems(workdir, text)
+    assert found == ["config.yaml:15: subscribers[1].email: duplicate subscriber 'ada@xn--mnchen-3ya.de' (first at subscribers[0])"], found
+
+
+def test_a_from_address_with_an_internationalised_domain_keeps_its_name(workdir):
+    config = load_config(write_config(workdir, BASIC_CONFIG + 'email:\n  from: "Bücher Digest <digest@bücher.example>"\n'))
+    assert config.email.from_ == "Bücher Digest <digest@xn--bcher-kva.example>"
+
+
 @pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "sparse 5 GB file", "folder"])
 def test_a_config_that_is_not_a_small_file_is_refused_at_once(cli, tmp_path, kind):
     path = tmp_path / "config.yaml"

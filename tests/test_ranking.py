@@ -385,6 +385,28 @@ def test_phrases_are_what_a_reason_can_name():
         "theory", "careful empirical studies", "classical methods"]
 
 
+def test_a_bracket_group_tight_to_its_word_stays_in_the_phrase():
+    """An aside in brackets is its own phrase; O(√T) or f(x) is not an aside."""
+    assert phrases("Regret of order O(√T) in bandits, f(x) estimation, Schrödinger bridges (and flows).") == [
+        "regret of order O(√T) in bandits", "f(x) estimation", "Schrödinger bridges", "flows"]
+
+
+def test_an_about_written_in_latex_meets_papers_read_as_unicode(workdir):
+    """Papers' LaTeX is made Unicode when read ($\\epsilon$ -> ε); a sentence written
+    the same way must match them, and its reason must not show LaTeX source."""
+    (workdir / "papers" / "bandits.txt").write_text(
+        "Daily Papers\n\nOptimistic exploration for $\\epsilon$-greedy bandits\n\n"
+        "We prove regret bounds for $\\epsilon$-greedy exploration in stochastic bandits.\n\n",
+        encoding="utf-8")
+    write_config(workdir, ABOUT.replace("""    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.""", """    about: 'Exploration in $\\epsilon$-greedy bandits.'"""))
+    subs, _ = match_json(workdir, "--subscriber", "ada@example.org")
+    first = subs["ada@example.org"][0]
+    assert first["title"] == "Optimistic exploration for ε-greedy bandits"
+    assert first["reason"] == "close to your interest: exploration in ε-greedy bandits"
+
+
 def test_email_shows_the_reason_in_words(workdir):
     write_config(workdir, ABOUT + """
 email:

@@ -173,6 +173,29 @@ def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, sm
     assert "no new papers" in r.err
 
 
+def test_an_internationalised_domain_goes_out_in_its_ascii_form(tmp_path, cli, smtp_server):
+    """ada@münchen.de (and a From at bücher.example): the envelope and the
+    headers carry the domains' ASCII (IDNA) form, which a server without
+    SMTPUTF8 takes; the message stays 7-bit; the commands that name a
+    subscriber take either spelling."""
+    subscribers = "\n  - email: ada@münchen.de\n    name: Zoë Ünal\n    topics: [diffusion]"
+    path = setup(tmp_path, smtp(smtp_server.port), subscribers=subscribers)
+    path.write_text(path.read_text().replace("<digest@example.org>", "<digest@bücher.example>"))
+    r = cli("match", "--subscriber", "ada@münchen.de", "--json")
+    assert r.code == 0, r.err
+    assert [s["email"] for s in json.loads(r.out)["subscribers"]] == ["ada@xn--mnchen-3ya.de"]
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.out + r.err
+    [got] = smtp_server.mailbox.messages
+    assert (got.mail_from, got.rcpt_tos) == ("digest@xn--bcher-kva.example", ["ada@xn--mnchen-3ya.de"])
+    assert got.message["To"].addresses[0].addr_spec == "ada@xn--mnchen-3ya.de"
+    assert got.message["To"].addresses[0].display_name == "Zoë Ünal"
+    assert got.message["From"].addresses[0].addr_spec == "digest@xn--bcher-kva.example"
+    assert got.content.isascii()
+    r = cli("unsubscribe", "ada@MÜNCHEN.de")
+    assert r.code == 0 and r.out.startswith("ada@xn--mnchen-3ya.de: unsubscribed") and not r.err, r.out + r.err
+
+
 def test_new_papers_go_out_in_the_next_run_only(tmp_path, cli, smtp_server):
     setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
     assert cli("send", "--now", NOW).code == 0
