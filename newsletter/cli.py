@@ -12,8 +12,11 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -318,8 +321,13 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             param_hint="'--now'",
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
+    interrupted = threading.Event()
     try:
-        report = pipeline.send(state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=progress)
+        with _ctrl_c_stops(interrupted):
+            report = pipeline.send(
+                state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=progress,
+                interrupted=interrupted.is_set,
+            )
     finally:
         if progress is not None:
             progress.close()
@@ -331,9 +339,41 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         say(f"{report}\n")
     for problem in report.problems:
         say(problem + "\n", err=True)
+    if interrupted.is_set():
+        left = sum(r.status == "failed" and r.retry and r.next_attempt is None for r in report.results)
+        say(f"interrupted: {left} digest{'s' * (left != 1)} left pending (not sent); "
+            "the next `newsletter send` sends them\n", err=True)
+        _flush()
+        ctx.exit(130)
     _flush()
     if report.failed or report.problems:
         ctx.exit(1)
+
+
+@contextmanager
+def _ctrl_c_stops(flag: threading.Event) -> Iterator[None]:
+    """While a send runs, the first Ctrl-C sets ``flag``: the messages being
+    delivered finish and are recorded, the rest stay pending (not "being
+    sent", which the next run would have to warn about).  A second Ctrl-C
+    quits at once, as Ctrl-C does elsewhere.  The send workers of a big send
+    inherit the handler and see the terminal's Ctrl-C by themselves."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers live in the main thread (a script calling main() elsewhere)
+        return
+    parent = os.getpid()
+
+    def first(signum, frame) -> None:
+        flag.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if os.getpid() == parent:  # once, not once per send worker
+            os.write(2, b"\nstopping: the messages being delivered finish, the rest stay pending "
+                        b"(Ctrl-C again to quit at once)\n")
+
+    before = signal.signal(signal.SIGINT, first)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @cli.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import difflib
 import glob
+import json
 import os
 import re
 import stat
@@ -134,7 +135,10 @@ def check_timezone(value: str) -> str:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
         names = sorted(zoneinfo.available_timezones())
         same = [n for n in names if n.casefold() == str(value).casefold()]  # 'utc', 'europe/berlin'
-        hint = same or difflib.get_close_matches(value, names, n=1)
+        city = str(value).strip().replace(" ", "_").casefold()
+        # 'Paris', 'new york': the zone named after the city (its last part)
+        named = [n for n in names if "/" in n and n.rpartition("/")[2].casefold() == city and not n.startswith("posix/")]
+        hint = same or named or difflib.get_close_matches(value, names, n=1)
         raise ValueError(
             f"unknown time zone {value!r}"
             + (f" (did you mean {hint[0]!r}?)" if hint else " (use an IANA name such as 'Europe/Berlin')")
@@ -501,6 +505,20 @@ class EmailSettings(_Model):
 
     _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
     _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _title_from_the_sender(cls, data: Any) -> Any:
+        """Without ``title:``, the digest (its heading, ``<title>``, the
+        unsubscribe pages) is called what ``from:`` calls its sender:
+        "Lab Reading List <news@lab.org>" names it, not "Paper Digest"."""
+        if isinstance(data, dict) and "title" not in data and isinstance(data.get("from"), str):
+            from email.utils import getaddresses
+
+            found = getaddresses([data["from"]])
+            if len(found) == 1 and found[0][0].strip():
+                data = {**data, "title": found[0][0].strip()}
+        return data
 
     @field_validator("subject")
     @classmethod
@@ -1232,6 +1250,11 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # pydantic says "list should have at least 1 item after validation, not 0"
         what = {"sources": "source", "topics": "topic"}.get(str(path[-1]), "entry")
         message = f"is empty; give at least one {what}"
+    elif kind == "list_type" and isinstance(value, str):
+        # `topics: diff`, `any: SGD, Adam*`: a list as a newcomer writes it
+        items = [x.strip() for x in value.split(",") if x.strip()]
+        written = ", ".join(x if re.fullmatch(r"[A-Za-z_][\w-]*", x) else json.dumps(x, ensure_ascii=False) for x in items)
+        message = f"expected a list, got the text {value!r}: write it in brackets, [{written}]"
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (

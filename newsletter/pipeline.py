@@ -539,6 +539,8 @@ def validate(
         problems.extend(check(config))
     if problems:
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
+    if config.delivery.transport == "smtp" and (placeholder := _placeholder_sender(config)) is not None:
+        warn(str(placeholder))
     papers = merge_papers(found)
     unfetched = 0 if fetch else sum(1 for s in config.sources if is_remote(s))
     for problem in one_word_abouts(config):
@@ -559,6 +561,25 @@ def validate(
         tuple(fetched),
         tuple(p.path.removeprefix("topics.") for p in unmatched if p.path),
     )
+
+
+#: Domains reserved for examples and tests (RFC 2606, RFC 6761): no real mailbox.
+_RESERVED_DOMAINS = ("example.org", "example.com", "example.net", "example", "invalid", "test", "localhost")
+
+
+def _placeholder_sender(config: Config) -> Problem | None:
+    """A From address no real mail server takes: the default (``email.from``
+    left out) or the example's, under a domain reserved for examples."""
+    address = sender_address(config)
+    domain = address.rpartition("@")[2].casefold().rstrip(".")
+    reserved = next((d for d in _RESERVED_DOMAINS if domain == d or domain.endswith("." + d)), None)
+    if reserved is None:
+        return None
+    why = (f"a placeholder address ({domain} is reserved for examples) that mail servers refuse or file as spam; "
+           "set email.from to your own address")
+    if "from" not in config.email.model_fields_set and "from_" not in config.email.model_fields_set:
+        return Problem(f"not set: mail goes out from {config.email.from_!r}, {why}", str(config.file), None, "email.from")
+    return config.problem(("email", "from"), f"{config.email.from_!r} is {why}")
 
 
 # --------------------------------------------------------------------------- schedule

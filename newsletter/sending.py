@@ -180,6 +180,7 @@ def send(
     sleep: Callable[[float], object] = time.sleep,
     lock_wait: float = 600.0,
     stop: Callable[[], bool] | None = None,
+    interrupted: Callable[[], bool] | None = None,
 ) -> SendReport:
     """Build every due digest and deliver it; see PRODUCT.md "Delivery" and "State".
 
@@ -191,6 +192,10 @@ def send(
     happens (from delivery threads too, one call at a time).  ``stop()``
     returning true (``newsletter run`` got SIGTERM) ends the run early: the
     messages being delivered finish, the rest stay pending for the next run.
+    ``interrupted()`` does the same for a Ctrl-C (``newsletter send``): as
+    the terminal signals every process of the command, each send worker of
+    a big send sees it by itself (its copy of the flag), so unlike ``stop``
+    it leaves the send shared out among them.
 
     Each digest is committed as ``sending`` with its papers and Message-ID
     before the transport gets it, and recorded the moment it is delivered.
@@ -235,7 +240,11 @@ def send(
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
     with open_state(config.state_target) as state, state.exclusive(wait=lock_wait):
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
-        run.stop = stop
+        run.stop_shared = stop is not None
+        if stop is not None and interrupted is not None:
+            run.stop = lambda: stop() or interrupted()
+        else:
+            run.stop = stop or interrupted
         return run.run(subs, transport)
 
 
@@ -322,6 +331,7 @@ class _SendRun:
         self.worker_states: list[State] = []
         self.with_papers = 0
         self.stop: Callable[[], bool] | None = None
+        self.stop_shared = False  # ``stop`` is one process's to see: no send workers
         self.keep_results = True  # False in a send worker: the parent keeps them
         self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
@@ -539,7 +549,7 @@ class _SendRun:
             cores = os.cpu_count() or 1
         if (
             count < SHARD_MIN
-            or self.stop is not None
+            or self.stop_shared
             or self.config.delivery.max_per_minute
             or "fork" not in multiprocessing.get_all_start_methods()
         ):

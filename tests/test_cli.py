@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import BASIC_CONFIG, ROOT, write_config
 
 
@@ -453,3 +454,28 @@ def test_validate_json_says_what_failed_on_stdout_too(workdir, cli):
     data = json.loads(r.out)
     assert data["ok"] is False and data["problems"] and all(p in r.err for p in data["problems"])
     assert data["problems"][0].startswith("config.yaml:")
+
+
+SMTP_LOCAL = "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: 1025\n  security: none\n"
+
+
+@pytest.mark.parametrize(
+    "email_block, warned",
+    [
+        ("", "warning: config.yaml: email.from: not set: mail goes out from 'Paper Digest <digest@example.org>', "
+             "a placeholder address (example.org is reserved for examples) that mail servers refuse or file as spam; "
+             "set email.from to your own address"),
+        ("email:\n  from: \"Me <me@lab.example>\"\n",
+         "warning: config.yaml:19: email.from: 'Me <me@lab.example>' is a placeholder address (lab.example is reserved "
+         "for examples) that mail servers refuse or file as spam; set email.from to your own address"),
+        ("email:\n  from: \"Me <me@uni.edu>\"\n", None),
+    ],
+)
+def test_validate_warns_of_a_placeholder_sender_on_smtp(workdir, cli, email_block, warned):
+    """A newcomer who leaves out `from:` (or keeps the example's) sends real mail
+    from example.org: said by validate, before a server refuses it."""
+    write_config(workdir, BASIC_CONFIG + email_block + SMTP_LOCAL)
+    r = cli("validate")
+    assert r.code == 0, r.err
+    warnings = [line for line in r.err.splitlines() if "email.from" in line]
+    assert warnings == ([warned] if warned else []), r.err

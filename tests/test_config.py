@@ -236,6 +236,11 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
          "config.yaml:3: timezone: unknown time zone 'utc' (did you mean 'UTC'?)"),
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: america/new_york\n",
          "config.yaml:3: timezone: unknown time zone 'america/new_york' (did you mean 'America/New_York'?)"),
+        # A city alone, as people say it: the zone named after it.
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: Paris\n",
+         "config.yaml:3: timezone: unknown time zone 'Paris' (did you mean 'Europe/Paris'?)"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: new york\n",
+         "config.yaml:3: timezone: unknown time zone 'new york' (did you mean 'America/New_York'?)"),
         # An empty section is null: say so, without pydantic's class names.
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail:\n",
          "config.yaml:3: email: expected a mapping, got nothing (an empty section?)"),
@@ -728,3 +733,19 @@ def test_a_colon_without_a_space_is_reported_at_its_own_line(workdir):
     assert len(found) == 1
     assert found[0].startswith("config.yaml:16: malformed YAML: "), found
     assert found[0].endswith("YAML needs a space after the ':' of a key ('topics: [optim, diffusion]')"), found
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
+        ("    topics: [diffusion]\n", "    topics: diffusion\n",
+         "config.yaml:14: subscribers[0].topics: expected a list, got the text 'diffusion': write it in brackets, "
+         "[diffusion]"),
+        ('    any: ["SGD", "stochastic gradient", "optimi*"]\n', "    any: SGD, stochastic gradient, optimi*\n",
+         "config.yaml:10: topics.optim.any: expected a list, got the text 'SGD, stochastic gradient, optimi*': "
+         'write it in brackets, [SGD, "stochastic gradient", "optimi*"]'),
+    ],
+)
+def test_a_text_where_a_list_goes_shows_the_list_to_write(workdir, old, new, expected):
+    """`topics: diff` and `any: a, b` are a newcomer's lists: say how to write them."""
+    assert problems(workdir, _basic(old, new)) == [expected]

@@ -635,3 +635,22 @@ def test_a_subject_template_rendering_megabytes_is_refused_at_its_line(tmp_path)
     assert re.fullmatch(r".*config\.yaml:\d+: email\.subject: subject template: the subject is 1,400 characters long; "
                         r"at most 998 \(a header line's limit, RFC 5322\)", message), message
     assert [str(p) for p in check_templates(config)] == [message]
+
+
+@pytest.mark.parametrize(
+    "email_block, title",
+    [
+        ('  from: "Lab Reading List <news@lab.example.org>"\n', "Lab Reading List"),  # the From name heads the digest
+        ('  from: "Lab Reading List <news@lab.example.org>"\n  title: Weekly papers\n', "Weekly papers"),
+        ("  from: news@lab.example.org\n", "Paper Digest"),  # no name to take
+    ],
+)
+def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path, email_block, title):
+    """A researcher who names the digest in `from:` sees that name as its heading
+    and <title> (it said "Paper Digest" whatever `from:` said)."""
+    config = load(tmp_path, HOSTILE_CONFIG.replace("email:\n", "email:\n" + email_block), hostile=False)
+    assert config.email.title == title
+    (sub, matches), = digests(config, "cy@example.org")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert f"<title>{title}</title>" in composed.html
+    assert composed.text.startswith(f"{title} - ")

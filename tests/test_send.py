@@ -600,6 +600,81 @@ def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli,
     assert {st for _, st, *_ in digests(store.where)} == {"sent"} and len(digests(store.where)) == 6
 
 
+def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pending(tmp_path, smtp_server, cli):
+    """Ctrl-C (SIGINT to the terminal's process group) stops a send cleanly: the
+    message in flight finishes and is recorded, the rest are never claimed as
+    being sent, so the next run sends them once, without the warnings of a
+    crash, and says nothing was being sent."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does on a terminal
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        box.release.set()
+        proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert out.splitlines()[-1].startswith("sent 3, "), out
+    assert err.splitlines()[-1] == (
+        "interrupted: 3 digests left pending (not sent); the next `newsletter send` sends them"
+    ), err
+    assert [st for _, st, *_ in digests(tmp_path)] == ["sent"] * 3 + ["pending"] * 3
+    assert len(box.messages) == 3
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "was being sent" not in r.err
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
+    assert len({m.message_id for m in box.messages}) == 6
+
+
+def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_server, cli):
+    """The send workers of a big send see the terminal's Ctrl-C themselves:
+    each finishes its message in flight, nothing is left "being sent", and
+    the next run sends the rest, everyone once."""
+    from newsletter.sending import SHARD_MIN
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("a big send forks only with two cores or more")
+    box = smtp_server.mailbox
+    box.block_at = 40
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert box.blocked.wait(120), "message 40 never arrived"
+        assert len(_children(proc.pid)) == 2  # shared out, Ctrl-C or not
+        os.killpg(proc.pid, signal.SIGINT)
+        box.release.set()
+        out, err = proc.communicate(timeout=120)
+    finally:
+        box.release.set()
+        proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and err.count("stopping:") == 1, err
+    statuses = [st for _, st, *_ in digests(tmp_path)]
+    assert "sending" not in statuses and statuses.count("sent") == len(box.messages) < SHARD_MIN
+    assert err.splitlines()[-1].startswith(f"interrupted: {statuses.count('pending')} digests left pending"), err
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "was being sent" not in r.err
+    assert sorted(box.recipients()) == sorted(f"user{i:02}@example.org" for i in range(SHARD_MIN))
+    assert len({m.message_id for m in box.messages}) == SHARD_MIN
+
+
 def test_dropped_connection_is_reopened(tmp_path, cli, smtp_server):
     smtp_server.mailbox.drop_after_each = True
     setup(tmp_path, smtp(smtp_server.port).replace("retries: 1", "retries: 0"), subscribers=many(4))
