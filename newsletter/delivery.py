@@ -193,7 +193,7 @@ def make_transport(config: Config) -> Transport:
     """The transport the config's ``delivery:`` asks for."""
     if config.delivery.transport == "smtp":
         return SMTPTransport.from_config(config)
-    return OutboxTransport(config.outbox_dir)
+    return OutboxTransport(config.outbox_dir, config=config)
 
 
 # --------------------------------------------------------------------------- outbox
@@ -217,16 +217,47 @@ class OutboxTransport:
     name = "outbox"
     sessions = 1
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(self, folder: str | os.PathLike, config: Config | None = None) -> None:
         self.folder = Path(folder)
+        self._config = config
+
+    def _problem(self, message: str) -> Problem:
+        if self._config is not None:
+            return self._config.problem(("delivery", "path"), message)
+        return Problem(message, path="delivery.path")
+
+    def _shown(self, path: Path) -> str:
+        """``path`` as the config writes it: relative to the config's folder when it is in it."""
+        if self._config is not None:
+            try:
+                return str(path.relative_to(self._config.file.parent.resolve()))
+            except ValueError:
+                pass
+        return str(path)
+
+    def problem(self) -> Problem | None:
+        """What would stop :meth:`check` from making the folder (a file in its
+        place or in its path), found without creating anything: for ``validate``."""
+        folder = self.folder.resolve()
+        if folder.exists():
+            return None if folder.is_dir() else self._problem(f"the outbox {self._shown(folder)!r} is a file, not a folder")
+        parent = next(p for p in folder.parents if p.exists())
+        if not parent.is_dir():
+            return self._problem(
+                f"the outbox {self._shown(folder)!r} cannot be made: {self._shown(parent)!r} is a file, not a folder"
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return self._problem(f"the outbox {self._shown(folder)!r} cannot be made: {str(parent)!r} is not writable")
+        return None
 
     def check(self) -> None:
-        if self.folder.exists() and not self.folder.is_dir():
-            raise ConfigError(f"{self.folder}: the outbox (delivery.path) is a file, not a folder")
+        problem = self.problem()
+        if problem is not None:
+            raise ConfigError(problem)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"{self.folder}: cannot create the outbox folder: {exc.strerror}") from None
+            raise ConfigError(self._problem(f"cannot create the outbox folder {str(self.folder)!r}: {exc.strerror}")) from None
 
     def session(self) -> OutboxTransport:
         return self
