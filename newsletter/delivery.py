@@ -407,6 +407,10 @@ def _check_mechanisms(smtp: smtplib.SMTP, where: str) -> None:
         )
 
 
+#: Why a plain session (``security: none``) failed at a server that offers STARTTLS.
+_WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
+
+
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
@@ -450,6 +454,10 @@ class SMTPSession:
                 smtp.ehlo()
             if t.password is not None:
                 if not smtp.has_extn("auth"):
+                    if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)
+                        raise TransportBroken(
+                            f"SMTP server {where} does not offer AUTH on a plain connection ({_WANTS_TLS})"
+                        )
                     raise TransportBroken(f"SMTP server {where} does not offer AUTH (is security: none intended?)")
                 _check_mechanisms(smtp, where)
                 try:
@@ -562,9 +570,11 @@ class SMTPSession:
             if exc.smtp_code >= 500 and exc.smtp_code not in _MESSAGE_SIZE:
                 # Not this recipient's fault: every message would be refused the
                 # same way, and counting it against each digest would hold them all.
+                hint = "check email.from and the login"
+                if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
+                    hint = _WANTS_TLS  # "530 Must issue a STARTTLS command first"
                 raise TransportBroken(
-                    f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} "
-                    "(check email.from and the login)"
+                    f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
                 ) from None
             self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
         except smtplib.SMTPResponseException as exc:
