@@ -721,7 +721,7 @@ class Ranker:
         under: tuple[tuple[str, float], ...] = ()
         if near:
             allowed_near = None if members is None else set(members)
-            below = []
+            below: list[int] = []
             for i in np.argsort(-scores[: self.day], kind="stable").tolist():
                 if len(below) == near:
                     break
