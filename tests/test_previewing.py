@@ -13,6 +13,7 @@ import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
+from pathlib import Path
 
 from conftest import BASIC_CONFIG, DATA, ROOT, write_config
 
@@ -296,3 +297,14 @@ def test_a_preview_folder_on_a_full_disk_names_the_file_that_did_not_fit(tmp_pat
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert re.fullmatch(r"pv/[\w.@-]+\.html: File too large\n", proc.stderr), proc.stderr
     assert not [p for p in (tmp_path / "pv").iterdir() if p.name.endswith(".tmp")]  # nothing half-written left
+
+
+def test_open_without_a_browser_says_where_the_index_is(tmp_path, cli):
+    """On a server (no display, no browser), --open said nothing and opened nothing."""
+    setup(tmp_path)
+    no_browser = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "BROWSER": "", "PATH": str(Path(sys.executable).parent)}
+    r = cli("preview", "--open", env=no_browser)
+    assert r.code == 0, r.err
+    index = tmp_path / "preview" / "index.html"
+    assert index.exists()
+    assert r.err.strip().splitlines()[-1] == f"no web browser found to open it: open {index.as_uri()} yourself"
