@@ -419,7 +419,8 @@ def preview(
             if not e.would_send:
                 click.echo(f"{e.email}: no new papers, nothing would be sent")
                 continue
-            click.echo(f"{e.slug}.html  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}")
+            later = f"  (not due now: goes out {e.next_send:%Y-%m-%d %H:%M %Z})" if e.next_send else ""
+            click.echo(f"{e.slug}.html  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}{later}")
         click.echo(f"{report}: {report.out / 'index.html'}")
         if open_browser:
             _open_in_browser((report.out / "index.html").resolve().as_uri())

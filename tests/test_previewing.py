@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -308,3 +309,19 @@ def test_open_without_a_browser_says_where_the_index_is(tmp_path, cli):
     index = tmp_path / "preview" / "index.html"
     assert index.exists()
     assert r.err.strip().splitlines()[-1] == f"no web browser found to open it: open {index.as_uri()} yourself"
+
+
+def test_preview_says_when_a_subscriber_not_due_gets_the_digest_shown(tmp_path, cli):
+    """The starter's subscriber is on a daily schedule: preview showed its
+    digest while `send` said "not due"; the line says when it goes out."""
+    setup(tmp_path, "schedule: daily at 08:00\ntimezone: Europe/Berlin\n")
+    r = cli("preview", "--subscriber", "ada@example.org", "--json")
+    assert r.code == 0, r.err
+    [entry] = json.loads(r.out)["subscribers"]
+    assert entry["would_send"] is True and re.fullmatch(r"\d{4}-\d\d-\d\dT08:00:00\+0[12]:00", entry["next_send"])
+    r = cli("preview", "--subscriber", "ada@example.org")
+    assert r.code == 0, r.err
+    line = r.out.splitlines()[0]
+    assert line.startswith("ada@example.org.html") and re.search(
+        r"  \(not due now: goes out \d{4}-\d\d-\d\d 08:00 CES?T\)$", line
+    ), line
