@@ -218,7 +218,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) 
     left = pipeline.unsubscribed(config, subscriber)
     exclude = None if show_all else pipeline.already_sent(config, subscriber)
     report = pipeline.match_report(config, found, subscriber, exclude=exclude, warn=warn, left=left)
-    for problem in report.unmatched:
+    for problem in (*report.advice, *report.unmatched):
         warn(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}
     results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]

@@ -132,17 +132,23 @@ def check_mailbox(value: str) -> str:
 def check_timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+    # OSError: the key is a file path in the zone database: a region alone
+    # ('Europe') is a folder, a name over 255 bytes too long for one
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
         names = sorted(zoneinfo.available_timezones())
-        same = [n for n in names if n.casefold() == str(value).casefold()]  # 'utc', 'europe/berlin'
+        folded = str(value).casefold()
+        same = [n for n in names if n.casefold() == folded]  # 'utc', 'europe/berlin'
         city = str(value).strip().replace(" ", "_").casefold()
         # 'Paris', 'new york': the zone named after the city (its last part)
         named = [n for n in names if "/" in n and n.rpartition("/")[2].casefold() == city and not n.startswith("posix/")]
+        region = [n for n in names if n.casefold().startswith(folded + "/")]
         hint = same or named or difflib.get_close_matches(value, names, n=1)
-        raise ValueError(
-            f"unknown time zone {value!r}"
-            + (f" (did you mean {hint[0]!r}?)" if hint else " (use an IANA name such as 'Europe/Berlin')")
-        ) from None
+        shown = repr(value) if len(value) <= 60 else f"{value[:50]!r}... ({len(value) - 50} more characters)"
+        if same or named or not region:
+            why = f" (did you mean {hint[0]!r}?)" if hint else " (use an IANA name such as 'Europe/Berlin')"
+        else:
+            why = f" (a region: name one of its zones, such as {region[0]!r})"
+        raise ValueError(f"unknown time zone {shown}{why}") from None
     return value
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -153,13 +153,34 @@ def _missing_data_hint(topic, papers: list[Paper]) -> str:
             f"add an arXiv source or {fix})")
 
 
+def one_word_abouts(config: Config, topics: Iterable[str] | None = None) -> list[Problem]:
+    """The topics (default: all) ranked by an ``about`` of a single word and
+    nothing else (no rules, no liked papers), as advice: measured on the
+    samples, ``about: RL`` or ``about: LoRA`` fills a digest with papers that
+    merely sound like the word, where one sentence in the papers' own words
+    ranks well.  Not an error: the topic works, just poorly."""
+    from .ranking import content_words
+
+    out = []
+    for key in dict.fromkeys(topics if topics is not None else config.topics):
+        topic = config.topics[key]
+        if topic.about and not topic.like and not (topic.any or topic.all) and len(set(content_words(topic.about))) == 1:
+            out.append(config.problem(("topics", key, "about"),
+                                      f"{topic.about.strip()!r} is one word; a sentence or two in the words papers "
+                                      "use ranks far better (one word, an acronym above all, also brings papers "
+                                      "that merely sound like it)"))
+    return out
+
+
 @dataclass(frozen=True)
 class MatchReport:
-    """What ``newsletter match`` shows: each subscriber's next digest, and the
-    topics (of those subscribers) that select no current paper."""
+    """What ``newsletter match`` shows: each subscriber's next digest, the
+    topics (of those subscribers) that select no current paper, and advice
+    on how their topics are written (:func:`one_word_abouts`)."""
 
     subscribers: tuple[tuple[Subscriber, list[PaperMatch]], ...]
     unmatched: tuple[Problem, ...]
+    advice: tuple[Problem, ...] = ()
 
 
 def match_report(
@@ -175,7 +196,8 @@ def match_report(
     subs, index = _selection(config, all_papers, only, warn, left)
     results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
     followed = [k for s in subs for k in s.topics]
-    return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)))
+    return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
+                       tuple(one_word_abouts(config, followed)))
 
 
 def already_sent(config: Config, only: str | None = None) -> Callable[[Subscriber], frozenset[str]]:
@@ -529,6 +551,8 @@ def validate(
         warn(str(placeholder))
     papers = merge_papers(found)
     unfetched = 0 if fetch else sum(1 for s in config.sources if is_remote(s))
+    for problem in one_word_abouts(config):
+        warn(str(problem))
     unmatched: list[Problem] = []
     if papers:
         unmatched = unmatched_topics(config, papers, warn=warn)

@@ -487,11 +487,7 @@ class Composer:
 
     def _render_context(self, ctx: dict) -> tuple[str, str, str]:
         """(subject, HTML before inlining, text)."""
-        try:
-            subject = self.subject_template.render(ctx)
-        except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
-            # e.g. arithmetic on a value one subscriber lacks: that digest fails, named
-            raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {exc}")) from None
+        subject = self._subject(ctx)
         try:
             html = self.html_template.render(ctx)
             text = self.text_template.render(ctx)
@@ -504,14 +500,41 @@ class Composer:
             # `{% include %}` or `{% extends %}` of itself (or a longer loop), resolved as it renders
             loop = jinja2.TemplateRuntimeError("the template includes or extends itself (a loop); nothing can be rendered")
             raise self._template_error(loop, exc.__traceback__) from None
-        if len(subject) > MAX_SUBJECT_CHARS:  # (folding a 100 MB subject would take minutes)
+        return subject, html, text
+
+    def _subject_text(self, ctx: dict) -> str:
+        try:
+            return self.subject_template.render(ctx)
+        except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
+            # e.g. arithmetic on a value one subscriber lacks: that digest fails, named
+            raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {exc}")) from None
+
+    def _subject(self, ctx: dict) -> str:
+        """The subject, at most a header line (998 characters).  A subject
+        over that because the subscriber has many topics (the default names
+        each topic with papers) names the first ones that fit and ``and N
+        more``; one over it with a single topic is the template's doing: an
+        error at its line (folding a 100 MB subject would take minutes)."""
+        subject = self._subject_text(ctx)
+        topics = ctx["topics"]
+        if len(subject) > MAX_SUBJECT_CHARS and len(topics) > 1:
+            def shortened(k: int) -> str:
+                return self._subject_text({**ctx, "topics": [*topics[:k], f"and {len(topics) - k} more"]})
+
+            low, high = 0, len(topics) - 1  # the most topics named whole that fit (0 if even one does not)
+            if len(shortened(1)) <= MAX_SUBJECT_CHARS:
+                low = 1
+                while low < high:
+                    mid = (low + high + 1) // 2
+                    low, high = (mid, high) if len(shortened(mid)) <= MAX_SUBJECT_CHARS else (low, mid - 1)
+                subject = shortened(low)
+        if len(subject) > MAX_SUBJECT_CHARS:
             raise TemplateError(self.config.problem(
                 ("email", "subject"),
                 f"subject template: the subject is {len(subject):,} characters long; at most {MAX_SUBJECT_CHARS} "
                 "(a header line's limit, RFC 5322)",
             ))
-        subject = " ".join(subject.split())
-        return subject, html, text
+        return " ".join(subject.split())
 
     def compose(
         self,

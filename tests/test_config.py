@@ -236,6 +236,17 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
          "config.yaml:3: timezone: unknown time zone 'utc' (did you mean 'UTC'?)"),
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: america/new_york\n",
          "config.yaml:3: timezone: unknown time zone 'america/new_york' (did you mean 'America/New_York'?)"),
+        # A region alone is a folder of the zone database ("Is a directory", the
+        # install's path, no line); a name over 255 bytes failed the same way.
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: Europe\n",
+         "config.yaml:3: timezone: unknown time zone 'Europe' (a region: name one of its zones, "
+         "such as 'Europe/Amsterdam')"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: america\n",
+         "config.yaml:3: timezone: unknown time zone 'america' (a region: name one of its zones, "
+         "such as 'America/Adak')"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: Europe/" + "B" * 300 + "\n",
+         "config.yaml:3: timezone: unknown time zone 'Europe/" + "B" * 43 + "'... (257 more characters) "
+         "(use an IANA name such as 'Europe/Berlin')"),
         # A city alone, as people say it: the zone named after it.
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: Paris\n",
          "config.yaml:3: timezone: unknown time zone 'Paris' (did you mean 'Europe/Paris'?)"),

@@ -407,6 +407,31 @@ def test_an_about_written_in_latex_meets_papers_read_as_unicode(workdir):
     assert first["reason"] == "close to your interest: exploration in ε-greedy bandits"
 
 
+def test_a_one_word_about_gets_advice_from_validate_and_match_not_send(workdir):
+    """`about: RL` ranks papers that merely sound like it; one sentence ranks well.
+    Advice, not an error: validate and match (where topics are tuned) say it,
+    a send from cron does not repeat it every run."""
+    write_config(workdir, ABOUT.replace("""    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.""", """    about: "  Diffusion " """))
+    advice = ("warning: config.yaml:7: topics.generative.about: 'Diffusion' is one word; a sentence or two in the "
+              "words papers use ranks far better (one word, an acronym above all, also brings papers that merely "
+              "sound like it)")
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0 and v.err.splitlines() == [advice]
+    _, m = match_json(workdir)
+    assert m.err.splitlines() == [advice]
+    assert run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir).err.splitlines() == [advice]
+    s = run_newsletter("send", "--dry-run", cwd=workdir)
+    assert s.code == 0 and "one word" not in s.err
+    # two words, or rules or liked papers beside it, are not advised on
+    write_config(workdir, ABOUT.replace("""    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.""", """    about: "Diffusion models"
+    """))
+    assert run_newsletter("validate", cwd=workdir).err == ""
+
+
 def test_email_shows_the_reason_in_words(workdir):
     write_config(workdir, ABOUT + """
 email:

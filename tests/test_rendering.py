@@ -624,6 +624,38 @@ def test_the_default_subject_counts_one_paper_in_the_singular(workdir, cli):
     assert subjects["ada@example.org"] == "20 new papers: Diffusion models"
 
 
+def test_a_subject_naming_more_topics_than_fit_a_header_line_names_the_first_and_counts_the_rest(workdir, cli):
+    """A subscriber of 40 long-named topics: the default subject, naming every
+    topic with papers, ran over 998 characters; validate blamed an
+    `email.subject` the config does not have, and each such digest failed to
+    compose at every send.  The subject names what fits and counts the rest."""
+    names = [f"Topic {i:02} on a rather long research area name" for i in range(40)]
+    marks = [f"marker{chr(97 + i % 26)}{chr(97 + i // 26)}" for i in range(40)]  # a word for each topic
+    header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
+    (workdir / "papers" / "markers.txt").write_text(header + "".join(
+        f"Learning With {m.title()} Networks\n\nWe study {m} networks and report results on several benchmarks.\n\n" for m in marks
+    ), encoding="utf-8")
+    topics = "".join(f'  t{i}:\n    name: {name}\n    any: ["{m}"]\n' for i, (name, m) in enumerate(zip(names, marks)))
+    write_config(workdir, BASIC_CONFIG.split("topics:\n")[0] + "topics:\n" + topics + f"""
+subscribers:
+  - email: ada@example.org
+    topics: [{", ".join(f"t{i}" for i in range(40))}]
+    max_papers: 40
+""")
+    result = cli("validate")
+    assert result.code == 0, result.err
+    result = cli("preview", "--json")
+    assert result.code == 0, result.err
+    [digest] = json.loads(result.out)["subscribers"]
+    subject = digest["subject"]
+    shown = subject.split(": ", 1)[1].split(", ")
+    assert 900 < len(subject) <= 998, subject
+    assert re.fullmatch(r"and \d+ more", shown[-1]) and len(shown) > 10, subject
+    assert len(shown) - 1 + int(shown[-1].split()[1]) == len({n for n in names if n in (workdir / "preview").joinpath(
+        "ada@example.org.txt").read_text()}), subject
+    assert shown[:-1] == [n for n in names if n in shown[:-1]]  # the first ones, in the digest's order
+
+
 def test_a_subject_template_rendering_megabytes_is_refused_at_its_line(tmp_path):
     """`{{ "x" * 100000000 }}` in the subject ran validate and send for minutes
     (folding a 100 MB header); a subject longer than a header line is an error."""

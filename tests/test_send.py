@@ -863,7 +863,7 @@ def test_big_send_stops_when_its_parent_is_killed(tmp_path, cli, smtp_server, st
     in flight, with their Message-IDs."""
     import select
 
-    from newsletter.sending import SHARD_MIN
+    from newsletter.sending import SHARD_MIN, UNRECORDED_MOST
 
     if len(os.sched_getaffinity(0)) < 2:
         pytest.skip("one core: send forks no workers")
@@ -897,9 +897,10 @@ def test_big_send_stops_when_its_parent_is_killed(tmp_path, cli, smtp_server, st
     sending = {s for s, status, *_ in digests(store.where) if status == "sending"}
     unrecorded = sending & set(box.recipients())  # delivered, not (yet) recorded as sent
     # Recorded as they arrived: what the parent had not recorded when it was
-    # killed is a few (how many depends on the machine's load), at least the
-    # message whose reply the server held back.
-    assert box.messages[39].rcpt_tos[0] in unrecorded and len(unrecorded) <= at_kill // 2
+    # killed is at least the message whose reply the server held back, and at
+    # most UNRECORDED_MOST per worker (how many depends on the machine's load:
+    # on a loaded one the parent, writing to PostgreSQL, lagged 30 of 42).
+    assert box.messages[39].rcpt_tos[0] in unrecorded and len(unrecorded) <= 2 * UNRECORDED_MOST
 
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
