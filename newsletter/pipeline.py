@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .config import Config, Subscriber, check_address
-from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
+from .delivery import Dispatcher, Envelope, OutboxTransport, Outcome, Transport, make_transport, sender_address
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
@@ -256,10 +256,18 @@ class TestEmail:
     message_id: str
     digest_of: str | None  # the subscriber whose digest it was; None for a sample
     note: str | None = None
+    #: The ``outbox`` transport's file: nothing was mailed (the starter config's transport).
+    path: str | None = None
 
     def __str__(self) -> str:
         whose = f"{self.digest_of}'s digest" if self.digest_of else "a sample digest"
         n = f"{self.papers} paper{'s' * (self.papers != 1)}"
+        if self.path is not None:
+            return (
+                f"wrote {whose} ({n}) for {self.to} to {self.path}: {self.subject!r} {self.message_id}\n"
+                "the outbox transport writes .eml files and mails nothing: open it in a mail client, "
+                "or set delivery.transport: smtp to send it"
+            )
         return f"sent {whose} ({n}) to {self.to} via {self.transport}: {self.subject!r} {self.message_id}"
 
 
@@ -330,19 +338,19 @@ def send_test_email(
         (warn or log.warning)(warning)
     outcomes: list[Outcome] = []
     d = config.delivery
+    envelope = Envelope(
+        0, sender_address(config), to, composed.data, composed.message_id, now, len(matches), composed.dot_safe
+    )
     with Dispatcher(
         transport, on_outcome=outcomes.append, retries=d.retries, retry_delay=d.retry_delay, sleep=sleep
     ) as dispatcher:
-        dispatcher.submit(
-            Envelope(
-                0, sender_address(config), to, composed.data, composed.message_id, now, len(matches), composed.dot_safe
-            )
-        )
+        dispatcher.submit(envelope)
     outcome = outcomes[0]
     if not outcome.delivered:
         raise DeliveryError(f"test email to {to} not delivered: {outcome.error}")
+    written = str(transport.folder / transport.filename(envelope)) if isinstance(transport, OutboxTransport) else None
     return TestEmail(
-        to, transport.name, len(matches), composed.subject, composed.message_id, digest_of, note
+        to, transport.name, len(matches), composed.subject, composed.message_id, digest_of, note, written
     )
 
 
