@@ -235,6 +235,11 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) 
                     for sub, matches, gone in results
                 ],
                 "unmatched_topics": [p.path.removeprefix("topics.") for p in report.unmatched if p.path],
+                "near_misses": {
+                    key: {"floor": near.floor,
+                          "papers": [{"id": p.id, "title": p.title, "score": score} for p, score in near.papers]}
+                    for key, near in report.near
+                },
             }
         )
         return
@@ -251,6 +256,13 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) 
             terms = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
             why = " · ".join(filter(None, [m.reason if m.reasons else "", terms]))
             click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+    if report.near:
+        # what a lower min_score would let in: the floor is easier to set seeing these
+        click.echo("Just under a topic's floor (a lower `min_score` takes them):")
+        for key, near in report.near:
+            click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}")
+            for paper, relevance in near.papers:
+                click.echo(f"  {relevance:5.2f}  {paper.title}")
 
 
 #: How far ``send --now`` may run ahead of the real clock (clock skew between machines).
@@ -376,6 +388,15 @@ def _ctrl_c_stops(flag: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
+def _open_in_browser(url: str) -> None:
+    """``preview --open``: on a server (no display, no browser) say where the
+    page is instead of opening nothing without a word."""
+    import webbrowser
+
+    if not webbrowser.open(url):
+        click.echo(f"no web browser found to open it: open {url} yourself", err=True)
+
+
 @cli.command()
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Folder to write to [default: preview/ beside the config].")
@@ -410,12 +431,11 @@ def preview(
             if not e.would_send:
                 click.echo(f"{e.email}: no new papers, nothing would be sent")
                 continue
-            click.echo(f"{e.slug}.html  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}")
+            later = f"  (not due now: goes out {e.next_send:%Y-%m-%d %H:%M %Z})" if e.next_send else ""
+            click.echo(f"{e.slug}.html  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}{later}")
         click.echo(f"{report}: {report.out / 'index.html'}")
         if open_browser:
-            import webbrowser
-
-            webbrowser.open((report.out / "index.html").resolve().as_uri())
+            _open_in_browser((report.out / "index.html").resolve().as_uri())
         return
 
     server = PreviewServer(
@@ -441,9 +461,7 @@ def preview(
             url = server.start()
             click.echo(f"Serving {report.out} at {url} (Ctrl-C to stop)")
             if open_browser:
-                import webbrowser
-
-                webbrowser.open(url)
+                _open_in_browser(url)
             server.watch(should_stop=stopping.is_set, wait=stopping.wait)
         finally:
             server.stop()

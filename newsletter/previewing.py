@@ -47,6 +47,8 @@ class PreviewEntry:
     eml_bytes: int
     would_send: bool = True  # False: no new papers and no send_empty, so send sends nothing
     unsubscribed: datetime | None = None  # when it left (then would_send is False)
+    #: Not due now (a schedule): when ``send`` sends the digest shown (its zone); None when due now.
+    next_send: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class PreviewReport:
             "subscribers": [
                 {"email": e.email, "would_send": e.would_send, "subject": e.subject or None, "papers": e.papers,
                  "html_bytes": e.html_bytes, "eml_bytes": e.eml_bytes, "files": files(e) if e.would_send else {},
-                 "unsubscribed": e.unsubscribed.isoformat() if e.unsubscribed else None}
+                 "unsubscribed": e.unsubscribed.isoformat() if e.unsubscribed else None,
+                 "next_send": e.next_send.isoformat() if e.next_send else None}
                 for e in self.entries
             ],
             "warnings": list(self.warnings),
@@ -118,6 +121,7 @@ def preview(
     if exclude is None:
         exclude = pipeline.already_sent(config, only)
     left = pipeline.unsubscribed(config, only)
+    timing = {row.email: row for row in pipeline.schedules(config, now=now, only=only)}
     selected = dict(
         (sub.email, matches)
         for sub, matches in pipeline.match(config, found, only, exclude=exclude, warn=warnings.append, left=left)
@@ -140,7 +144,11 @@ def preview(
         files[f"{name}.html"] = html_data
         files[f"{name}.txt"] = composed.text.encode("utf-8")
         files[f"{name}.eml"] = eml
-        entries.append(PreviewEntry(sub.email, sub.name, name, composed.subject, len(matches), len(html_data), len(eml)))
+        row = timing.get(sub.email)
+        later = row.next_send if row is not None and not row.due else None
+        entries.append(
+            PreviewEntry(sub.email, sub.name, name, composed.subject, len(matches), len(html_data), len(eml), next_send=later)
+        )
         warnings.extend(composed.warnings)
     files["index.html"] = index_page(config, entries, now).encode("utf-8")
     out.mkdir(parents=True, exist_ok=True)

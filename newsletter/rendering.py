@@ -12,6 +12,8 @@ preview is byte for byte what is sent.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import functools
 import hashlib
 import logging
@@ -364,8 +366,10 @@ class Composer:
                 Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the template as UTF-8", str(file or name), line)
             ) from None
 
-    def _template_error(self, exc: jinja2.TemplateError, tb=None) -> TemplateError:
-        """One line naming the template file (and line) and what is wrong."""
+    def _template_error(self, exc: jinja2.TemplateError, tb=None, ctx: dict | None = None) -> TemplateError:
+        """One line naming the template file (and line) and what is wrong; a
+        misspelt name (``section.nme``, ``p.titel``) gets the name meant,
+        from what the templates see (``ctx``: the context rendered)."""
         if isinstance(exc, jinja2.TemplateNotFound):
             searched = ", ".join(str(d) for d in self.dirs)
             return TemplateError(Problem(f"template {exc.name!r} not found; searched: {searched}"))
@@ -378,6 +382,16 @@ class Composer:
             if any(frame.filename.startswith(str(d)) for d in self.dirs):
                 file, line = frame.filename, frame.lineno
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
+        missing = re.search(r"has no attribute '([^']+)'$|^'([^']+)' is undefined$", message)
+        if missing and ctx is not None:
+            names = set(ctx)
+            for section in ctx.get("sections", ()):
+                names.update(section)
+            names.update(f.name for f in dataclasses.fields(Card))
+            names.update(type(ctx["subscriber"]).model_fields if "subscriber" in ctx else ())
+            meant = difflib.get_close_matches(missing[1] or missing[2], sorted(names), n=1, cutoff=0.7)
+            if meant:
+                message += f" (did you mean {meant[0]!r}?)"
         return TemplateError(Problem(f"template error: {message}", file, line))
 
     def _hit_patterns(self, m: PaperMatch, field: str) -> tuple[re.Pattern, ...]:
@@ -478,7 +492,7 @@ class Composer:
             html = self.html_template.render(ctx)
             text = self.text_template.render(ctx)
         except jinja2.TemplateError as exc:
-            raise self._template_error(exc) from None
+            raise self._template_error(exc, ctx=ctx) from None
         except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # A template doing arithmetic or calls on the wrong values.
             raise self._template_error(jinja2.TemplateRuntimeError(str(exc)), exc.__traceback__) from None

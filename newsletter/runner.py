@@ -171,6 +171,7 @@ class Runner:
             self.scheduler.every(self.tick_seconds).seconds.do(self.tick)  # type: ignore[arg-type]
             self.scheduler.every(1).seconds.do(self._watch_config)
             self.tick()
+            self._say_next()
             while not self._stop.is_set():
                 self.scheduler.run_pending()
                 idle = self.scheduler.idle_seconds
@@ -247,10 +248,30 @@ class Runner:
             self._failures, self._retry_at = 0, None
         if report.sent or report.failed:
             log.info("run: %s", report)
+            self._say_next()
         if report.note != self._note:
             if report.note:
                 log.info("run: %s", report.note)  # once, not at every tick
             self._note = report.note
+
+    def _say_next(self) -> None:
+        """Log when the next digest goes out, and to whom: between slots
+        (hours, for a daily schedule) the daemon says nothing else."""
+        try:
+            rows = pipeline.schedules(self.config, now=self.clock())
+        except NewsletterError as exc:
+            log.error("run: %s", exc)
+            return
+        upcoming = sorted((r.next_send, r.email) for r in rows if r.next_send is not None)
+        if not upcoming:
+            return
+        first = upcoming[0][0]
+        who = [email for when, email in upcoming if when == first]
+        more = f" and {len(who) - 3} more" if len(who) > 3 else ""
+        log.info(
+            "run: next digest %s: %s%s (`newsletter schedule` lists every subscriber's)",
+            first.strftime("%Y-%m-%d %H:%M %Z"), ", ".join(who[:3]), more,
+        )
 
     def _schedule_retry(self, now: datetime) -> None:
         self._failures += 1

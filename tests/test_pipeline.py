@@ -95,6 +95,7 @@ def test_json_says_what_was_sent(tmp_path, cli):
         "message_id": got["message_id"],
         "digest_of": "ada@example.org",
         "note": None,
+        "path": str(eml.relative_to(tmp_path)),  # as the config names the outbox
     }
     assert f"Message-ID: {got['message_id']}" in eml.read_text()
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
@@ -132,7 +133,16 @@ def test_outbox_writes_the_eml_and_no_state(tmp_path, cli):
     assert r.code == 0, r.err
     (eml,) = (tmp_path / "outbox").glob("*.eml")
     assert "me@example.net" in eml.name and b"To: me@example.net" in eml.read_bytes()
-    assert "via outbox" in r.out
+    # Nothing is mailed: the line says where the message went, and how to mail it
+    # (the starter config writes to the outbox; "sent ... to me@example.net" misled).
+    subject = "3 new papers: Diffusion models, Optimisation"
+    assert r.out.splitlines()[0].startswith(
+        f"wrote a sample digest (3 papers) for me@example.net to {eml.relative_to(tmp_path)}: {subject!r} <"
+    )
+    assert r.out.splitlines()[1] == (
+        "the outbox transport writes .eml files and mails nothing: open it in a mail client, "
+        "or set delivery.transport: smtp to send it"
+    )
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
@@ -13,6 +14,7 @@ import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
+from pathlib import Path
 
 from conftest import BASIC_CONFIG, DATA, ROOT, write_config
 
@@ -296,3 +298,30 @@ def test_a_preview_folder_on_a_full_disk_names_the_file_that_did_not_fit(tmp_pat
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert re.fullmatch(r"pv/[\w.@-]+\.html: File too large\n", proc.stderr), proc.stderr
     assert not [p for p in (tmp_path / "pv").iterdir() if p.name.endswith(".tmp")]  # nothing half-written left
+
+
+def test_open_without_a_browser_says_where_the_index_is(tmp_path, cli):
+    """On a server (no display, no browser), --open said nothing and opened nothing."""
+    setup(tmp_path)
+    no_browser = {"DISPLAY": "", "WAYLAND_DISPLAY": "", "BROWSER": "", "PATH": str(Path(sys.executable).parent)}
+    r = cli("preview", "--open", env=no_browser)
+    assert r.code == 0, r.err
+    index = tmp_path / "preview" / "index.html"
+    assert index.exists()
+    assert r.err.strip().splitlines()[-1] == f"no web browser found to open it: open {index.as_uri()} yourself"
+
+
+def test_preview_says_when_a_subscriber_not_due_gets_the_digest_shown(tmp_path, cli):
+    """The starter's subscriber is on a daily schedule: preview showed its
+    digest while `send` said "not due"; the line says when it goes out."""
+    setup(tmp_path, "schedule: daily at 08:00\ntimezone: Europe/Berlin\n")
+    r = cli("preview", "--subscriber", "ada@example.org", "--json")
+    assert r.code == 0, r.err
+    [entry] = json.loads(r.out)["subscribers"]
+    assert entry["would_send"] is True and re.fullmatch(r"\d{4}-\d\d-\d\dT08:00:00\+0[12]:00", entry["next_send"])
+    r = cli("preview", "--subscriber", "ada@example.org")
+    assert r.code == 0, r.err
+    line = r.out.splitlines()[0]
+    assert line.startswith("ada@example.org.html") and re.search(
+        r"  \(not due now: goes out \d{4}-\d\d-\d\d 08:00 CES?T\)$", line
+    ), line

@@ -686,3 +686,26 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
     composed = Composer(config).compose(sub, matches, now=NOW)
     assert f"<title>{title}</title>" in composed.html
     assert composed.text.startswith(f"{title} - ")
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("{% for section in sections %}{{ section.nme }}{% endfor %}",
+         "'dict object' has no attribute 'nme' (did you mean 'name'?)"),
+        ("{% for section in sections %}{% for p in section.papers %}{{ p.titel }}{% endfor %}{% endfor %}",
+         "'newsletter.rendering.Card object' has no attribute 'titel' (did you mean 'title'?)"),
+        ("{{ preheadr }}", "'preheadr' is undefined (did you mean 'preheader'?)"),
+    ],
+)
+def test_a_misspelt_name_in_a_template_suggests_the_one_meant(tmp_path, body, expected):
+    """A newcomer editing their copy of the templates misspells a name: Jinja's
+    "'dict object' has no attribute 'nme'" does not say what there is."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("Hello\n" + body + "\n")
+    config = load(tmp_path, extra="templates: tpl\n")
+    sub, matches = digests(config)[0]
+    with pytest.raises(TemplateError) as err:
+        Composer(config).compose(sub, matches, now=NOW)
+    assert str(err.value) == f"{tpl}/digest.txt:2: template error: {expected}"

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC
 
@@ -479,3 +480,24 @@ def test_sigterm_while_a_source_is_retried_exits_at_once(tmp_path, http_server):
     assert took < 10, took
     assert len(http_server.requests_to("/feed.xml")) == 1
     assert "Traceback" not in err
+
+
+def test_run_says_when_the_next_digest_goes_out(tmp_path, cli, smtp_server):
+    """A newcomer starting `run` saw one line, then nothing until the first
+    slot (hours, maybe): it says when, and for whom, at start and after a send."""
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n    timezone: Europe/Berlin\n"
+    setup(tmp_path, smtp(smtp_server.port), subscribers=daily)
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0  # seen at 07:00 Berlin
+    proc = start_run(tmp_path, "2026-11-23 06:10:00")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+    try:
+        wait_until(lambda: any("next digest" in line for line in lines), proc, "the next-digest line")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        reader.join(timeout=30)
+    assert [line.strip() for line in lines if "next digest" in line] == [
+        "run: next digest 2026-11-23 08:00 CET: ada@example.org (`newsletter schedule` lists every subscriber's)"
+    ], lines

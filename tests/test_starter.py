@@ -88,7 +88,9 @@ def test_first_run_path_init_test_email_send(tmp_path, cli, http_server):
 
     r = cli("test-email", "--to", "me@example.net", "--now", "2024-06-07T09:00:00+00:00")
     assert r.code == 0, r.err
-    assert r.out.startswith("sent a sample digest (") and "to me@example.net via outbox" in r.out
+    # the starter writes to the outbox: the line says so, not "sent ... to me@example.net"
+    assert r.out.startswith("wrote a sample digest (") and "for me@example.net to outbox/" in r.out
+    assert "set delivery.transport: smtp to send it" in r.out
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
     r = cli("send", "--now", "2024-06-07T09:00:00+00:00")
     assert r.code == 0, r.err
