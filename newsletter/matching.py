@@ -177,7 +177,7 @@ def compile_term(text: str) -> Term:
             f"term {text!r} is written as a search query; a term is one word or phrase: list the words as "
             f"separate terms, [{parts}] (under all: when each must match)"
         )
-    if "," in raw:
+    if re.search(r",\s", raw):  # ("1,3-butadiene" is a chemist's word)
         parts = ", ".join(json.dumps(p.strip(), ensure_ascii=False) for p in raw.split(",") if p.strip())
         raise ValueError(f"term {text!r} holds a comma: each term is its own item, [{parts}]")
     prefix = raw.endswith("*")

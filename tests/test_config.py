@@ -780,3 +780,8 @@ def test_a_term_written_as_a_query_or_a_list_says_how_to_split_it(workdir, term,
     """`any: ["diffusion OR flow"]` was one phrase that matched nothing: a quiet week, not an error."""
     found = problems(workdir, _basic('any: ["diffusion model*", "score-based"]', f'any: ["{term}"]'))
     assert found == [f"config.yaml:7: topics.diffusion.any[0]: {expected}"], found
+
+
+def test_a_comma_inside_a_word_is_no_list(workdir):
+    config = load_config(write_config(workdir, _basic('"score-based"]', '"score-based", "1,3-butadiene", "Research or"]')))
+    assert config.topics["diffusion"].any[-2:] == ["1,3-butadiene", "Research or"]
