@@ -235,6 +235,11 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) 
                     for sub, matches, gone in results
                 ],
                 "unmatched_topics": [p.path.removeprefix("topics.") for p in report.unmatched if p.path],
+                "near_misses": {
+                    key: {"floor": near.floor,
+                          "papers": [{"id": p.id, "title": p.title, "score": score} for p, score in near.papers]}
+                    for key, near in report.near
+                },
             }
         )
         return
@@ -251,6 +256,13 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) 
             terms = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
             why = " · ".join(filter(None, [m.reason if m.reasons else "", terms]))
             click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+    if report.near:
+        # what a lower min_score would let in: the floor is easier to set seeing these
+        click.echo("Just under a topic's floor (a lower `min_score` takes them):")
+        for key, near in report.near:
+            click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}")
+            for paper, relevance in near.papers:
+                click.echo(f"  {relevance:5.2f}  {paper.title}")
 
 
 #: How far ``send --now`` may run ahead of the real clock (clock skew between machines).

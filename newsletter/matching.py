@@ -526,6 +526,15 @@ def _fusion_tail(paper: Paper) -> tuple:
     return (-(paper.upvotes or 0), paper.title.casefold(), paper.id)
 
 
+@dataclass(frozen=True)
+class NearMisses:
+    """A ranked topic's best papers just under its floor, best first, each with
+    its relevance: what lowering ``min_score`` to below ``floor`` would let in."""
+
+    floor: float
+    papers: tuple[tuple[Paper, float], ...]
+
+
 class TopicIndex:
     """Per topic, the papers it matched; :meth:`select` builds one subscriber's list.
 
@@ -535,9 +544,16 @@ class TopicIndex:
     10,000 digests does not re-score every matched paper 10,000 times.
     """
 
-    def __init__(self, papers: dict[str, Paper], results: dict[str, dict[str, TopicMatch]]):
+    def __init__(
+        self,
+        papers: dict[str, Paper],
+        results: dict[str, dict[str, TopicMatch]],
+        near: Mapping[str, NearMisses] | None = None,
+    ):
         self.papers = papers
         self.results = results
+        #: Per ranked topic, its best papers under the floor (see :func:`topic_index`'s ``near``).
+        self.near: Mapping[str, NearMisses] = near or {}
         self._scored: dict[str, dict[str, _Scored]] = {}
         self._ranked: dict[str, list[str]] = {}
         for key, matches in results.items():
@@ -653,7 +669,9 @@ def _fit(part: _Scored) -> float:
 SELECTION_CACHE = 1024
 
 
-def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None) -> TopicIndex:
+def topic_index(
+    config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None, near: int = 0
+) -> TopicIndex:
     """The topics ``subs`` follow, matched once against all papers: the one
     selection step of ``match``, ``preview`` and ``send``.
 
@@ -661,6 +679,8 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
     ``about``/``like`` are then ranked by :mod:`ranking`, which scores each
     member in [0, 1], drops those under the topic's floor and says why in
     words.  ``warn`` gets a line per ``like`` entry naming no known paper.
+    ``near``: keep each ranked topic's best papers under its floor, that
+    many, in :attr:`TopicIndex.near` (for ``match``, which shows them).
     """
     all_papers = list(all_papers)
     wanted = list(dict.fromkeys(k for s in subs for k in s.topics))
@@ -668,6 +688,7 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
     ranked = [k for k in wanted if topics[k].ranked]
     with_rules = [k for k in wanted if not topics[k].ranked or topics[k].has_rules]
     results = Matcher(topics, config).results(all_papers, with_rules)
+    near_misses: dict[str, NearMisses] = {}
     if ranked:
         from .latex import to_unicode
         from .ranking import Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
@@ -705,7 +726,11 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                 # written the same way ($\epsilon$-greedy) must meet them as ε-greedy.
                 about = to_unicode(topic.about) if topic.about else None
                 interest = Interest(key, about, tuple(topic.like), topic.min_score, vouch)
-                found = ranker.rank(interest, members, fuse=vouch)
+                ranking = ranker.ranking(interest, members, fuse=vouch, near=near)
+                found = ranking.found
+                if ranking.near:
+                    near_misses[key] = NearMisses(interest.floor, tuple(
+                        (papers_by_id[pid], score) for pid, score in ranking.near))
                 if not found and members and vouch and not topic.about and topic.min_score is None:
                     # Rules and `like` only, and no liked paper known (each was
                     # warned about): nothing to rank by, so the rules alone decide,
@@ -718,4 +743,4 @@ def topic_index(config, all_papers: list[Paper], subs, warn: Callable[[str], Non
                 }
         finally:
             embedder.close()
-    return TopicIndex({p.id: p for p in all_papers}, results)
+    return TopicIndex({p.id: p for p in all_papers}, results, near_misses)

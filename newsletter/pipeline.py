@@ -22,7 +22,7 @@ from .config import Config, Subscriber, check_address
 from .delivery import Dispatcher, Envelope, OutboxTransport, Outcome, Transport, make_transport, sender_address
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError
 from .fetching import Fetcher
-from .matching import PaperMatch, TopicIndex, topic_index
+from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
 from .readers import ReadContext, is_remote, read_papers, read_source
 from .rendering import Composer
@@ -92,6 +92,7 @@ def _selection(
     only: str | None,
     warn: Callable[[str], None] | None,
     left: Mapping[str, datetime] | None,
+    near: int = 0,
 ) -> tuple[list[Subscriber], TopicIndex]:
     """The subscribers who get a digest (not in ``left``, by default read from
     the state) and the topic index over their topics: what :func:`match` and
@@ -99,7 +100,7 @@ def _selection(
     if left is None:
         left = unsubscribed(config, only)
     subs = [s for s in subscribers(config, only) if s.email not in left]
-    return subs, topic_index(config, all_papers, subs, warn)
+    return subs, topic_index(config, all_papers, subs, warn, near=near)
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,8 @@ class MatchReport:
     subscribers: tuple[tuple[Subscriber, list[PaperMatch]], ...]
     unmatched: tuple[Problem, ...]
     advice: tuple[Problem, ...] = ()
+    #: Per ranked topic (of those subscribers), its best papers just under the floor.
+    near: tuple[tuple[str, NearMisses], ...] = ()
 
 
 def match_report(
@@ -191,13 +194,19 @@ def match_report(
     warn: Callable[[str], None] | None = None,
     left: Mapping[str, datetime] | None = None,
 ) -> MatchReport:
-    """:func:`match` plus :func:`unmatched_topics`, from one topic index.
+    """:func:`match` plus :func:`unmatched_topics`, from one topic index, and
+    each ranked topic's :data:`NEAR_MISSES` best papers under its floor.
     Subscribers in ``left`` (see :func:`match`) are left out."""
-    subs, index = _selection(config, all_papers, only, warn, left)
+    subs, index = _selection(config, all_papers, only, warn, left, near=NEAR_MISSES)
     results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
-    followed = [k for s in subs for k in s.topics]
+    followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
-                       tuple(one_word_abouts(config, followed)))
+                       tuple(one_word_abouts(config, followed)),
+                       tuple((k, index.near[k]) for k in followed if k in index.near))
+
+
+#: How many papers under a ranked topic's floor ``match`` shows (see :class:`MatchReport`).
+NEAR_MISSES = 3
 
 
 def already_sent(config: Config, only: str | None = None) -> Callable[[Subscriber], frozenset[str]]:

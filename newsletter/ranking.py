@@ -137,6 +137,16 @@ class Relevance:
     reason: str
 
 
+@dataclass(frozen=True)
+class Ranking:
+    """:meth:`Ranker.ranking`'s answer: the papers at or above the floor, and
+    the best few just under it (``near``: ids and relevance, best first), which
+    ``match`` shows so a reader can tell whether to lower ``min_score``."""
+
+    found: dict[str, Relevance]
+    near: tuple[tuple[str, float], ...] = ()
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -668,7 +678,15 @@ class Ranker:
     # -- scores ------------------------------------------------------------------------
 
     def rank(self, interest: Interest, members: Sequence[int] | None = None, *, fuse: bool = True) -> dict[str, Relevance]:
-        """Papers (by id) at or above the interest's floor, with score and reason.
+        """Papers (by id) at or above the interest's floor, with score and reason:
+        :meth:`ranking` without the papers under the floor."""
+        return self.ranking(interest, members, fuse=fuse).found
+
+    def ranking(
+        self, interest: Interest, members: Sequence[int] | None = None, *, fuse: bool = True, near: int = 0
+    ) -> Ranking:
+        """Papers (by id) at or above the interest's floor, with score and reason,
+        and the ``near`` best of the day's papers under it.
 
         ``members`` (paper positions, in the rules' own order, best first)
         restricts the result to the papers the topic's rules let in;
@@ -678,13 +696,13 @@ class Ranker:
         order says nothing), the relevance itself.
         """
         if not self.day:
-            return {}
+            return Ranking({})
         liked = self._liked(interest)
         liked_ids = {pid for pid, _, _ in liked}
         liked_vecs = self.embedder.embed([t for _, _, t in liked]) if liked else None
         scores = self.scores(interest, liked, liked_vecs)
         if scores is None:
-            return {}
+            return Ranking({})
         import numpy as np
 
         lifted = None  # which papers the liked papers raised (None: all their doing, or no liked papers)
@@ -700,6 +718,16 @@ class Ranker:
                 scores = np.maximum(scores, alone)
 
         floor = interest.floor
+        under: tuple[tuple[str, float], ...] = ()
+        if near:
+            allowed_near = None if members is None else set(members)
+            below: list[int] = []
+            for i in np.argsort(-scores[: self.day], kind="stable").tolist():
+                if len(below) == near:
+                    break
+                if scores[i] < floor and (allowed_near is None or i in allowed_near) and self.papers[i].id not in liked_ids:
+                    below.append(i)
+            under = tuple((self.papers[i].id, round(float(scores[i]), 4)) for i in below)
         if members is not None and not fuse:
             allowed = set(members)
             keep = [i for i in np.flatnonzero(scores[: self.day] >= floor).tolist() if i in allowed]
@@ -725,7 +753,7 @@ class Ranker:
                 continue
             by_like = bool(liked) and (lifted is None or bool(lifted[i]))
             out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked if by_like else [], liked_vecs))
-        return out
+        return Ranking(out, under)
 
     def scores(self, interest: Interest, liked: list, liked_vecs) -> np.ndarray | None:
         """Every paper's score in [0, 1] for ``interest`` (None: nothing to rank by).

@@ -432,6 +432,37 @@ def test_a_one_word_about_gets_advice_from_validate_and_match_not_send(workdir):
     assert run_newsletter("validate", cwd=workdir).err == ""
 
 
+def test_match_shows_the_papers_just_under_a_topics_floor_and_lowering_it_takes_them(workdir):
+    """Setting `min_score` blind is guesswork: `match` names the best papers
+    the floor left out, with their relevance."""
+    write_config(workdir, ABOUT)
+    result = run_newsletter("match", "--json", cwd=workdir)
+    data = json.loads(result.out)
+    near = data["near_misses"]
+    assert list(near) == ["generative"]  # the keyword topic has no floor
+    assert near["generative"]["floor"] == 0.5
+    under = near["generative"]["papers"]
+    assert len(under) == 3
+    scores = [p["score"] for p in under]
+    assert scores == sorted(scores, reverse=True) and all(0 < s < 0.5 for s in scores)
+    taken = {p["id"] for s in data["subscribers"] for p in s["papers"]}
+    assert not taken & {p["id"] for p in under}
+
+    text = run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir).out.splitlines()
+    at = text.index("Just under a topic's floor (a lower `min_score` takes them):")
+    assert text[at + 1:at + 5] == ["  [Generative modelling] floor 0.50"] + [
+        f"  {p['score']:5.2f}  {p['title']}" for p in under]
+
+    # a floor just under the best near miss takes it, and names the next ones
+    write_config(workdir, ABOUT.replace("      Schrödinger bridges and faster sampling.\n",
+                                        f"      Schrödinger bridges and faster sampling.\n    min_score: {scores[0] - 0.001:.4f}\n")
+                 .replace("max_papers: 8", "max_papers: 60"))
+    data = json.loads(run_newsletter("match", "--json", cwd=workdir).out)
+    ada = {p["id"]: p["score"] for s in data["subscribers"] if s["email"] == "ada@example.org" for p in s["papers"]}
+    assert ada[under[0]["id"]] == under[0]["score"] and min(ada.values()) == under[0]["score"]
+    assert under[0]["id"] not in {p["id"] for p in data["near_misses"]["generative"]["papers"]}
+
+
 def test_email_shows_the_reason_in_words(workdir):
     write_config(workdir, ABOUT + """
 email:
