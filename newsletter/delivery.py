@@ -193,7 +193,7 @@ def make_transport(config: Config) -> Transport:
     """The transport the config's ``delivery:`` asks for."""
     if config.delivery.transport == "smtp":
         return SMTPTransport.from_config(config)
-    return OutboxTransport(config.outbox_dir)
+    return OutboxTransport(config.outbox_dir, config=config)
 
 
 # --------------------------------------------------------------------------- outbox
@@ -217,16 +217,47 @@ class OutboxTransport:
     name = "outbox"
     sessions = 1
 
-    def __init__(self, folder: str | os.PathLike) -> None:
+    def __init__(self, folder: str | os.PathLike, config: Config | None = None) -> None:
         self.folder = Path(folder)
+        self._config = config
+
+    def _problem(self, message: str) -> Problem:
+        if self._config is not None:
+            return self._config.problem(("delivery", "path"), message)
+        return Problem(message, path="delivery.path")
+
+    def _shown(self, path: Path) -> str:
+        """``path`` as the config writes it: relative to the config's folder when it is in it."""
+        if self._config is not None:
+            try:
+                return str(path.relative_to(self._config.file.parent.resolve()))
+            except ValueError:
+                pass
+        return str(path)
+
+    def problem(self) -> Problem | None:
+        """What would stop :meth:`check` from making the folder (a file in its
+        place or in its path), found without creating anything: for ``validate``."""
+        folder = self.folder.resolve()
+        if folder.exists():
+            return None if folder.is_dir() else self._problem(f"the outbox {self._shown(folder)!r} is a file, not a folder")
+        parent = next(p for p in folder.parents if p.exists())
+        if not parent.is_dir():
+            return self._problem(
+                f"the outbox {self._shown(folder)!r} cannot be made: {self._shown(parent)!r} is a file, not a folder"
+            )
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return self._problem(f"the outbox {self._shown(folder)!r} cannot be made: {str(parent)!r} is not writable")
+        return None
 
     def check(self) -> None:
-        if self.folder.exists() and not self.folder.is_dir():
-            raise ConfigError(f"{self.folder}: the outbox (delivery.path) is a file, not a folder")
+        problem = self.problem()
+        if problem is not None:
+            raise ConfigError(problem)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"{self.folder}: cannot create the outbox folder: {exc.strerror}") from None
+            raise ConfigError(self._problem(f"cannot create the outbox folder {str(self.folder)!r}: {exc.strerror}")) from None
 
     def session(self) -> OutboxTransport:
         return self
@@ -376,6 +407,10 @@ def _check_mechanisms(smtp: smtplib.SMTP, where: str) -> None:
         )
 
 
+#: Why a plain session (``security: none``) failed at a server that offers STARTTLS.
+_WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
+
+
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
@@ -419,6 +454,10 @@ class SMTPSession:
                 smtp.ehlo()
             if t.password is not None:
                 if not smtp.has_extn("auth"):
+                    if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)
+                        raise TransportBroken(
+                            f"SMTP server {where} does not offer AUTH on a plain connection ({_WANTS_TLS})"
+                        )
                     raise TransportBroken(f"SMTP server {where} does not offer AUTH (is security: none intended?)")
                 _check_mechanisms(smtp, where)
                 try:
@@ -531,9 +570,11 @@ class SMTPSession:
             if exc.smtp_code >= 500 and exc.smtp_code not in _MESSAGE_SIZE:
                 # Not this recipient's fault: every message would be refused the
                 # same way, and counting it against each digest would hold them all.
+                hint = "check email.from and the login"
+                if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
+                    hint = _WANTS_TLS  # "530 Must issue a STARTTLS command first"
                 raise TransportBroken(
-                    f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} "
-                    "(check email.from and the login)"
+                    f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
                 ) from None
             self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
         except smtplib.SMTPResponseException as exc:

@@ -403,10 +403,13 @@ CHECKS.append(_check_templates)
 
 
 def _check_delivery(config: Config) -> list[Problem]:
-    """The SMTP settings ``send`` would refuse: an unset ``password_env``
-    variable, an unreadable ``ca_file`` (located at their lines)."""
+    """The delivery settings ``send`` would refuse: an unset ``password_env``
+    variable, an unreadable ``ca_file``, an outbox that cannot be a folder
+    (located at their lines)."""
     if config.delivery.transport != "smtp":
-        return []  # the outbox folder is made by send; validate creates nothing
+        # the outbox folder is made by send; validate creates nothing
+        problem = OutboxTransport(config.outbox_dir, config=config).problem()
+        return [problem] if problem else []
     try:
         make_transport(config).check()
     except ConfigError as exc:

@@ -271,3 +271,23 @@ def test_validate_names_a_read_only_state_at_the_state_line(workdir, cli):
         )
         r = cli("send")
         assert r.code == 2 and "read-only for this user" in r.err and "Traceback" not in r.err
+
+
+def test_validate_names_an_outbox_send_could_not_write_to(workdir, cli):
+    """`validate` said OK and `send` then stopped (exit 2) on an outbox path
+    that is a file, or lies under one; both name it at the `path:` line."""
+    from conftest import BASIC_CONFIG
+
+    (workdir / "notes.txt").write_text("a file")
+    for path, words in (("notes.txt", "'notes.txt' is a file, not a folder"),
+                        ("notes.txt/outbox", "'notes.txt/outbox' cannot be made: 'notes.txt' is a file, not a folder")):
+        config = write_config(workdir, BASIC_CONFIG + f"delivery:\n  transport: outbox\n  path: {path}\n")
+        line = config.read_text().splitlines().index(f"  path: {path}") + 1
+        for command in ("validate", "send"):
+            r = cli(command)
+            assert r.code == 2 and "Traceback" not in r.err, r.err
+            assert r.err.strip() == f"config.yaml:{line}: delivery.path: the outbox {words}", (command, r.err)
+    assert (workdir / "notes.txt").read_text() == "a file" and not (workdir / "newsletter-state.sqlite3").exists()
+    write_config(workdir, BASIC_CONFIG + "delivery:\n  transport: outbox\n  path: new/outbox\n")
+    assert cli("validate").code == 0
+    assert not (workdir / "new").exists()  # validate creates nothing
