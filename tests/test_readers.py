@@ -557,9 +557,9 @@ def test_a_folder_path_names_the_glob_when_a_file_in_it_is_no_export(workdir, cl
     result = cli("validate")
     assert result.code == 2
     assert result.err.splitlines() == [
-        "papers/paper.pdf:1: no Hugging Face papers page header (lines such as 'Get trending papers in your "
-        "email inbox!' and 'Subscribe'); is this a papers listing export? (path 'papers/' reads every file "
-        "in the folder; 'papers/*.txt' reads only the .txt exports)"
+        "papers/paper.pdf:1: a PDF file, not a text export: the export is the papers page's text; open the "
+        "page in a browser, select all (Ctrl+A), copy, and paste into a .txt file (path 'papers/' reads every "
+        "file in the folder; 'papers/*.txt' reads only the .txt exports)"
     ], result.err
     (workdir / "papers" / "paper.pdf").unlink()
     (workdir / "papers" / "broken.txt").write_text("Daily Papers\n", encoding="utf-8")
@@ -585,6 +585,8 @@ def test_a_packed_export_is_read_unpacked_and_a_cut_or_bomb_one_is_an_error(tmp_
         (pack(raw)[:3000], "cut off"),
         (pack(b"\n" * (3 * 2**20)), "unpacks to more than 2 MB"),
         (b"PK\x03\x04" + raw[:100], "a zip archive, not a text file"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "a PDF file, not a text export: the export is the papers page's text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image, not a text export"),
     ]:
         (tmp_path / "day.txt.z").write_bytes(content)
         with pytest.raises(InputError) as info:
