@@ -424,6 +424,7 @@ def preview(
         if as_json:
             emit_json(report.to_json())
             return
+        width = max((len(e.slug) for e in report.entries if e.would_send), default=0) + len(".html")
         for e in report.entries:
             if e.unsubscribed:
                 click.echo(f"{e.email}: unsubscribed, nothing would be sent")
@@ -432,7 +433,7 @@ def preview(
                 click.echo(f"{e.email}: no new papers, nothing would be sent")
                 continue
             later = f"  (not due now: goes out {e.next_send:%Y-%m-%d %H:%M %Z})" if e.next_send else ""
-            click.echo(f"{e.slug}.html  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}{later}")
+            click.echo(f"{e.slug + '.html':<{width}}  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}{later}")
         click.echo(f"{report}: {report.out / 'index.html'}")
         if open_browser:
             _open_in_browser((report.out / "index.html").resolve().as_uri())

@@ -16,6 +16,7 @@ title.  Order: pinned authors first, then score, then upvotes, then title.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -168,6 +169,17 @@ def compile_term(text: str) -> Term:
             return Term(text, regex.compile(body, regex.IGNORECASE | regex.V0), user_regex=True)
         except regex.error as exc:
             raise ValueError(f"invalid regular expression {text!r}: {exc}") from None
+    # A newcomer's query syntax or list in one string would be one phrase that
+    # matches (almost) nothing: a quiet week instead of an error.
+    if re.search(r"\s(?:OR|AND)\s", raw):
+        parts = ", ".join(json.dumps(p, ensure_ascii=False) for p in re.split(r"\s+(?:OR|AND)\s+", raw) if p)
+        raise ValueError(
+            f"term {text!r} is written as a search query; a term is one word or phrase: list the words as "
+            f"separate terms, [{parts}] (under all: when each must match)"
+        )
+    if re.search(r",\s", raw):  # ("1,3-butadiene" is a chemist's word)
+        parts = ", ".join(json.dumps(p.strip(), ensure_ascii=False) for p in raw.split(",") if p.strip())
+        raise ValueError(f"term {text!r} holds a comma: each term is its own item, [{parts}]")
     prefix = raw.endswith("*")
     if prefix:
         raw = raw[:-1].rstrip()

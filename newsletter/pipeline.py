@@ -561,6 +561,10 @@ def validate(
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     if config.delivery.transport == "smtp" and (placeholder := _placeholder_sender(config)) is not None:
         warn(str(placeholder))
+    followed = {key for sub in config.subscribers for key in sub.topics}
+    for key in config.topics if config.subscribers else ():
+        if key not in followed:  # written, never added to a subscriber: nothing goes out for it
+            warn(str(config.problem(("topics", key), "no subscriber follows it (add it to a subscriber's topics: list)")))
     papers = merge_papers(found)
     unfetched = 0 if fetch else sum(1 for s in config.sources if is_remote(s))
     for problem in one_word_abouts(config):

@@ -479,3 +479,12 @@ def test_validate_warns_of_a_placeholder_sender_on_smtp(workdir, cli, email_bloc
     assert r.code == 0, r.err
     warnings = [line for line in r.err.splitlines() if "email.from" in line]
     assert warnings == ([warned] if warned else []), r.err
+
+
+def test_validate_warns_of_a_topic_no_subscriber_follows(workdir, cli):
+    """A topic written and never added to a subscriber's topics sends nothing, silently."""
+    write_config(workdir, BASIC_CONFIG.replace("    topics: [optim, diffusion]\n", "    topics: [diffusion]\n"))
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert "warning: config.yaml:8: topics.optim: no subscriber follows it (add it to a subscriber's topics: list)" \
+        in r.err.splitlines(), r.err

@@ -760,3 +760,28 @@ def test_a_colon_without_a_space_is_reported_at_its_own_line(workdir):
 def test_a_text_where_a_list_goes_shows_the_list_to_write(workdir, old, new, expected):
     """`topics: diff` and `any: a, b` are a newcomer's lists: say how to write them."""
     assert problems(workdir, _basic(old, new)) == [expected]
+
+
+@pytest.mark.parametrize(
+    "term, expected",
+    [
+        ("diffusion OR flow",
+         "term 'diffusion OR flow' is written as a search query; a term is one word or phrase: list the "
+         "words as separate terms, [\"diffusion\", \"flow\"] (under all: when each must match)"),
+        ("diffusion AND score",
+         "term 'diffusion AND score' is written as a search query; a term is one word or phrase: list the "
+         "words as separate terms, [\"diffusion\", \"score\"] (under all: when each must match)"),
+        ("diffusion, flow matching",
+         "term 'diffusion, flow matching' holds a comma: each term is its own item, "
+         "[\"diffusion\", \"flow matching\"]"),
+    ],
+)
+def test_a_term_written_as_a_query_or_a_list_says_how_to_split_it(workdir, term, expected):
+    """`any: ["diffusion OR flow"]` was one phrase that matched nothing: a quiet week, not an error."""
+    found = problems(workdir, _basic('any: ["diffusion model*", "score-based"]', f'any: ["{term}"]'))
+    assert found == [f"config.yaml:7: topics.diffusion.any[0]: {expected}"], found
+
+
+def test_a_comma_inside_a_word_is_no_list(workdir):
+    config = load_config(write_config(workdir, _basic('"score-based"]', '"score-based", "1,3-butadiene", "Research or"]')))
+    assert config.topics["diffusion"].any[-2:] == ["1,3-butadiene", "Research or"]

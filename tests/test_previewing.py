@@ -325,3 +325,14 @@ def test_preview_says_when_a_subscriber_not_due_gets_the_digest_shown(tmp_path, 
     assert line.startswith("ada@example.org.html") and re.search(
         r"  \(not due now: goes out \d{4}-\d\d-\d\d 08:00 CES?T\)$", line
     ), line
+
+
+def test_preview_lines_line_up_in_columns(tmp_path, cli):
+    """Addresses of different lengths pushed the paper counts and sizes out of line."""
+    setup(tmp_path, "  - email: cy.longer.name@example.org\n    topics: [optim]\n")
+    r = cli("preview")
+    assert r.code == 0, r.err
+    rows = [line for line in r.out.splitlines() if ".html " in line]
+    assert len(rows) == 3 and len({len(row.split(".html")[0]) for row in rows}) == 2  # two address lengths
+    assert len({row.index(" papers") for row in rows}) == 1, rows
+    assert len({row.index(" KB") for row in rows}) == 1, rows
