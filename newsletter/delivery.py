@@ -57,6 +57,8 @@ from .retrying import backoff
 log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+#: Submission over implicit TLS (RFC 8314): the server's greeting comes after the handshake.
+IMPLICIT_TLS_PORT = 465
 MAX_BACKOFF = 300.0
 
 
@@ -511,6 +513,14 @@ class SMTPSession:
         except (OSError, smtplib.SMTPException) as exc:
             _close(smtp)
             if isinstance(exc, smtplib.SMTPServerDisconnected) and _timed_out(exc):  # connected, then silence
+                if t.port == IMPLICIT_TLS_PORT and t.security != "ssl" and smtp is None:
+                    # no greeting (smtplib reads it when connecting): the server waits for
+                    # our TLS handshake, and no retry brings one
+                    raise TransportBroken(
+                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): port "
+                        f"{IMPLICIT_TLS_PORT} is for implicit TLS, whose server waits for the TLS handshake first: "
+                        "set security: ssl"
+                    ) from None
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
                 ) from None

@@ -442,6 +442,29 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
     assert o.error.endswith(" did not answer within 0.3 s (its greeting or EHLO)"), o.error
 
 
+@pytest.mark.parametrize("security", ["starttls", "none"])
+def test_port_465_without_security_ssl_says_to_set_it_and_is_not_retried(security):
+    """Port 465 is implicit TLS (RFC 8314): its server says nothing until the
+    TLS handshake, so a plain session waited `timeout` for a greeting, once
+    per retry (two minutes with the defaults), then said only that it timed
+    out."""
+    with socket.socket() as tls_port:
+        tls_port.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            tls_port.bind(("127.0.0.1", 465))
+        except OSError as exc:  # a privileged port: root only (or taken)
+            pytest.skip(f"cannot listen on port 465 here: {exc}")
+        tls_port.listen(8)
+        t = SMTPTransport("127.0.0.1", 465, security=security, timeout=0.3, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(n) for n in range(2)], retries=2, retry_delay=0.5)
+    assert outcomes[0].error == (
+        "SMTP server 127.0.0.1:465 did not answer within 0.3 s (its greeting): port 465 is for implicit TLS, "
+        "whose server waits for the TLS handshake first: set security: ssl"
+    ), outcomes[0].error
+    assert slept == [] and "not attempted" in outcomes[1].error
+
+
 def test_a_port_that_does_not_speak_smtp_is_named_as_such_and_not_retried():
     """An SSH or other server's banner where the SMTP greeting belongs (a wrong port)."""
     with socket.socket() as other:
