@@ -72,20 +72,29 @@ def check_address(value: str) -> str:
             "which Paper Digest does not send: use an ASCII address of the same mailbox"
         )
     if at and local and not domain.isascii() and "\n" not in domain and "\r" not in domain:
-        import idna  # only for the rare address that needs it
-
         try:
-            domain = idna.encode(domain, uts46=True).decode("ascii")
-        except (idna.IDNAError, UnicodeError) as exc:
-            raise ValueError(
-                f"{value!r} is not a valid address (its domain is not a valid internationalised name: {exc})"
-            ) from None
+            domain = ascii_domain(domain)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid address ({exc})") from None
         value = f"{local}@{domain}"
     # fullmatch: the pattern's $ also matches before a final newline, which let
     # "ada@example.org\n" through to the headers (refused only when composing)
     if not _ADDRESS.fullmatch(value) or ".." in value:
         raise ValueError(f"{value!r} is not a valid address")
     return value
+
+
+def ascii_domain(domain: str) -> str:
+    """A domain name written in Unicode (``münchen.de``) in its ASCII form
+    (``xn--mnchen-3ya.de``: IDNA 2008 with the UTS 46 mapping, by the
+    ``idna`` package), as mail servers and URLs in headers take it;
+    ``ValueError`` saying why when it has none."""
+    import idna  # only for the rare name that needs it
+
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise ValueError(f"its domain is not a valid internationalised name: {exc}") from None
 
 
 def address_key(value: str) -> str:
@@ -638,6 +647,15 @@ class WebSettings(_Model):
                 f"{value!r} must be an https:// URL (mail providers only make one-click "
                 "unsubscribe requests over HTTPS, RFC 8058)"
             )
+        host, slash, path = value.removeprefix("https://").partition("/")
+        if not host.isascii() and host.isprintable() and " " not in host:  # an internationalised domain
+            name, colon, port = host.rpartition(":") if ":" in host else (host, "", "")
+            try:
+                value = f"https://{ascii_domain(name)}{colon}{port}{slash}{path}"
+            except ValueError as exc:
+                raise ValueError(f"{value!r}: {exc}") from None
+        if not path.isascii():
+            raise ValueError(f"{value!r}: a character of its path is not ASCII: percent-encode it (%C3%BC for ü)")
         if not _BASE_URL.match(value):
             raise ValueError(
                 f"{value!r} is not a base URL such as 'https://digest.example.org' or "

@@ -514,6 +514,34 @@ def test_both_spellings_of_an_internationalised_domain_are_one_subscriber(workdi
     assert found == ["config.yaml:15: subscribers[1].email: duplicate subscriber 'ada@xn--mnchen-3ya.de' (first at subscribers[0])"], found
 
 
+@pytest.mark.parametrize(
+    "written, used",
+    [
+        ("https://bücher.example.org/digest", "https://xn--bcher-kva.example.org/digest"),
+        ("https://Bücher.example.org:8443", "https://xn--bcher-kva.example.org:8443"),
+        ("https://digest.example.org/news/", "https://digest.example.org/news/"),
+    ],
+)
+def test_a_web_base_url_on_an_internationalised_domain_is_used_in_its_ascii_form(workdir, written, used):
+    """The links go into the List-Unsubscribe header, which takes ASCII only
+    (RFC 2369); it was refused as 'not a base URL', saying nothing of why."""
+    config = load_config(write_config(workdir, BASIC_CONFIG + f"web:\n  base_url: {written}\n  secret_env: S\n"))
+    assert config.web is not None and config.web.base_url == used
+
+
+@pytest.mark.parametrize(
+    "written, words",
+    [
+        ("https://bü_cher.example.org", "'https://bü_cher.example.org': its domain is not a valid internationalised name"),
+        ("https://digest.example.org/bücher", "a character of its path is not ASCII: percent-encode it (%C3%BC for ü)"),
+    ],
+)
+def test_a_web_base_url_that_has_no_ascii_form_says_why(workdir, written, words):
+    found = problems(workdir, BASIC_CONFIG + f"web:\n  base_url: {written}\n  secret_env: S\n")
+    [line] = [p for p in found if "web.base_url" in p]
+    assert words in line, line
+
+
 def test_a_from_address_with_an_internationalised_domain_keeps_its_name(workdir):
     config = load_config(write_config(workdir, BASIC_CONFIG + 'email:\n  from: "Bücher Digest <digest@bücher.example>"\n'))
     assert config.email.from_ == "Bücher Digest <digest@xn--bcher-kva.example>"
