@@ -353,6 +353,19 @@ class SMTPTransport:
                         f"(it must hold the SMTP password{' for ' + self.username if self.username else ''})",
                     )
                 )
+            if "\r" in password or "\n" in password:
+                # no password holds one; read from an env file with CRLF line ends it
+                # ends in "\r", and the server's 535 made the right password look wrong
+                cr = " (a carriage return: an env file saved with Windows line endings?)" if "\r" in password else ""
+                body = password.rstrip("\r\n")
+                where = "holds" if "\r" in body or "\n" in body else "ends with"
+                raise ConfigError(
+                    self._problem(
+                        "password_env",
+                        f"environment variable {self.password_env} {where} a line break{cr}; a password cannot "
+                        "hold one (not shown: it is the secret)",
+                    )
+                )
             if not (password.isascii() and (self.username or "").isascii()):
                 # smtplib sends the login as ASCII: it failed with a UnicodeEncodeError
                 # whose text, the whole login, reached the output and the state

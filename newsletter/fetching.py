@@ -36,6 +36,7 @@ import hashlib
 import io
 import json
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -45,6 +46,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import httpx
@@ -351,6 +353,48 @@ def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return None
 
 
+class _ProxyUnusable(Exception):
+    """A proxy named in the environment that httpx cannot use (an ``ftp://`` or ``socks4://`` one)."""
+
+
+#: The proxies httpx can use (socks5 through the ``socksio`` package, installed with it).
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def environment_proxies() -> list[tuple[str, str, str]]:
+    """``(scheme served, proxy URL, variable)`` for each proxy the environment
+    names, as httpx reads them (``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``,
+    either case): to say which one a failed request went through."""
+    from urllib.request import getproxies
+
+    found = getproxies()
+    out = []
+    for scheme in ("http", "https", "all"):
+        url = found.get(scheme)
+        if url:
+            names = (f"{scheme}_proxy", f"{scheme.upper()}_PROXY")
+            variable = next((n for n in names if os.environ.get(n) == url), names[1])
+            out.append((scheme, url if "://" in url else f"http://{url}", variable))
+    return out
+
+
+def shown_proxy(url: str, variable: str) -> str:
+    """``socks5://host:port of $ALL_PROXY``: the proxy without a user or password in it."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path.rstrip('/')} of ${variable}"
+
+
+def _via(url) -> str:
+    """`` (through the proxy ... of $VAR)`` when the environment sends ``url`` through one."""
+    from urllib.request import proxy_bypass
+
+    if proxy_bypass(url.host):
+        return ""
+    proxies = {scheme: (proxy, variable) for scheme, proxy, variable in environment_proxies()}
+    hit = proxies.get(url.scheme) or proxies.get("all")
+    return f" (through the proxy {shown_proxy(*hit)})" if hit else ""
+
+
 class _Deadline(Exception):
     def __init__(self, answered: bool) -> None:
         super().__init__()
@@ -427,12 +471,20 @@ class Fetcher:
         import httpx  # imported on the first request: sends from local files never need it
 
         if self._client is None:
-            self._client = httpx.Client(
-                timeout=self.timeout,
-                limits=httpx.Limits(max_keepalive_connections=0),  # one socket per request (see _request)
-                follow_redirects=True,
-                headers={"User-Agent": self.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
-            )
+            try:
+                self._client = httpx.Client(
+                    timeout=self.timeout,
+                    limits=httpx.Limits(max_keepalive_connections=0),  # one socket per request (see _request)
+                    follow_redirects=True,
+                    headers={"User-Agent": self.user_agent or default_user_agent(), "Accept-Encoding": accept_encoding()},
+                )
+            except (ValueError, ImportError) as exc:  # a proxy in the environment (httpx builds them all up front)
+                bad = [(u, v) for _, u, v in environment_proxies() if urlsplit(u).scheme.lower() not in PROXY_SCHEMES]
+                if not bad:
+                    raise
+                raise _ProxyUnusable(
+                    f"cannot use the proxy {shown_proxy(*bad[0])}: only http://, https:// and socks5:// proxies are supported"
+                ) from exc
         return self._client
 
     def get(
@@ -465,6 +517,10 @@ class Fetcher:
         if cached is not None and 0 <= self.clock() - cached.fetched_at < self.fresh_for:
             log.debug("%s: fresh in the cache", key)
             return Fetched(key, cached.body, from_cache=True)
+        try:
+            self.client  # noqa: B018 -- built before asking, so that a proxy it cannot use fails this source, named
+        except _ProxyUnusable as exc:
+            raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
 
         headers = {}
         if cached is not None:
@@ -503,7 +559,7 @@ class Fetcher:
                                 f"({cert.verify_message or cert.reason}); behind a proxy or a private CA, "
                                 "point SSL_CERT_FILE at its certificate", key)
                     ) from None
-                problem = f"connection failed: {exc or type(exc).__name__}"
+                problem = f"connection failed: {exc or type(exc).__name__}{_via(full)}"
             except httpx.TooManyRedirects:
                 raise InputError(
                     Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}: "

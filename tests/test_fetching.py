@@ -517,3 +517,53 @@ def test_without_the_brotli_package_br_is_neither_offered_nor_taken(http_server,
         decoders.cache_clear()
     assert http_server.requests[0].headers["accept-encoding"] == "gzip, deflate, zstd"
     assert "compressed as 'br' (Content-Encoding), which this client cannot decode" in str(info.value)
+
+
+@pytest.mark.parametrize("scheme", ["http", "socks5"])
+def test_a_proxy_that_refuses_is_named_with_its_variable_and_never_its_password(http_server, clock, tmp_path, monkeypatch, scheme):
+    """HTTP_PROXY (or ALL_PROXY...) pointing at nothing: 'connection refused'
+    alone sent the user to check a server that was never asked.  A socks5://
+    proxy is used (it was an ImportError traceback: socksio missing)."""
+    from smtp_server import free_port
+
+    port = free_port()
+    monkeypatch.setenv("HTTP_PROXY", f"{scheme}://digest:hunter2@127.0.0.1:{port}")
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    with pytest.raises(InputError) as info, fetcher(clock, tmp_path, retries=0) as f:
+        f.get(http_server.url("/feed.xml"), source="lab")
+    message = str(info.value)
+    assert "connection failed" in message and message.endswith(
+        f" (through the proxy {scheme}://127.0.0.1:{port} of $HTTP_PROXY)"
+    ), message
+    assert "hunter2" not in message and http_server.requests == []
+
+
+@pytest.mark.parametrize("proxy", ["ftp://proxy.example.org:21", "socks4://127.0.0.1:1080"])
+def test_a_proxy_of_a_kind_that_cannot_be_used_fails_the_source_saying_so(http_server, clock, tmp_path, monkeypatch, proxy):
+    """It was a ValueError traceback ('Unknown scheme for proxy URL')."""
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    with pytest.raises(InputError) as info, fetcher(clock, tmp_path) as f:
+        f.get(http_server.url("/feed.xml"), source="lab")
+    assert str(info.value) == (
+        f"{http_server.url('/feed.xml')}: source 'lab': cannot use the proxy {proxy} of $HTTP_PROXY: "
+        "only http://, https:// and socks5:// proxies are supported"
+    )
+
+
+def test_a_proxy_is_named_by_the_real_command_in_one_line(http_server, tmp_path, cli):
+    from conftest import write_config
+
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    write_config(tmp_path, f"""
+sources:
+  - type: feed
+    url: {http_server.url("/feed.xml")}
+topics:
+  t:
+    any: [x]
+""")
+    r = cli("papers", env={"HTTP_PROXY": "socks4://127.0.0.1:1080"})
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.splitlines()[0].endswith("cannot use the proxy socks4://127.0.0.1:1080 of $HTTP_PROXY: "
+                                          "only http://, https:// and socks5:// proxies are supported"), r.err

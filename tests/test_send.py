@@ -501,6 +501,30 @@ def test_a_non_ascii_password_is_refused_before_sending_and_never_shown(tmp_path
                      ("%sëcret%",)) == [(0,)]
 
 
+@pytest.mark.parametrize("command", ["validate", "send"])
+def test_a_password_with_a_line_break_is_refused_naming_the_variable_not_the_secret(tmp_path, cli, starttls_server, command):
+    """A password read from a .env file saved with Windows line endings ends
+    in a carriage return: the server said 535 and the right password looked
+    wrong.  No password holds a line break: said before anything is sent."""
+    setup(
+        tmp_path,
+        f"""  transport: smtp
+  host: 127.0.0.1
+  port: {starttls_server.port}
+  username: {USER}
+  password_env: DIGEST_SMTP_PASSWORD
+  ca_file: {starttls_server.cert}
+""",
+    )
+    r = cli(command, *(["--now", NOW] if command == "send" else []), env={"DIGEST_SMTP_PASSWORD": PASSWORD + "\r"})
+    assert r.code == 2, r.out + r.err
+    [line] = r.err.splitlines()
+    assert line.startswith("config.yaml:") and ": delivery.password_env: environment variable DIGEST_SMTP_PASSWORD ends " \
+        "with a line break (a carriage return: an env file saved with Windows line endings?)" in line, line
+    assert PASSWORD not in r.out + r.err and "Traceback" not in r.err
+    assert starttls_server.mailbox.messages == [] and not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
 def test_starttls_rejects_an_unknown_certificate(tmp_path, cli, starttls_server):
     setup(
         tmp_path,
