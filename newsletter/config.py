@@ -555,6 +555,9 @@ class EmailSettings(_Model):
 
 def check_env_name(value: str | None, what: str) -> str | None:
     """The *name* of an environment variable (the value itself never sits in the config)."""
+    if value is not None and (m := re.match(r"^\$(\{)?([A-Za-z_][A-Za-z0-9_]*)(?(1)\})$", value.strip())):
+        # a shell's reference to the variable ($SMTP_PASSWORD): no secret, and the name is in it
+        raise ValueError(f"write the variable's name without '$'{' and braces' if m.group(1) else ''}: {m.group(2)}")
     if value is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
         # not echoed: what sits here instead of a name is most likely the secret itself
         raise ValueError(
@@ -562,6 +565,13 @@ def check_env_name(value: str | None, what: str) -> str | None:
             f"{what} names the variable that holds the secret, not the secret)"
         )
     return value
+
+
+def unset_hint(name: str) -> str:
+    """For a variable that is not set: ``; smtp_password is set: variable
+    names are case-sensitive`` when one differing only in case is, else ''."""
+    same = sorted(n for n in os.environ if n.casefold() == name.casefold() and n != name and os.environ[n])
+    return f"; {same[0]} is set: variable names are case-sensitive" if same else ""
 
 
 class Delivery(_Model):

@@ -49,7 +49,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol, cast
 
-from .config import Config
+from .config import Config, unset_hint
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import write_atomic
 from .retrying import backoff
@@ -350,7 +350,8 @@ class SMTPTransport:
                         "password_env",
                         f"environment variable {self.password_env} is "
                         f"{'empty' if password == '' else 'not set'} "
-                        f"(it must hold the SMTP password{' for ' + self.username if self.username else ''})",
+                        f"(it must hold the SMTP password{' for ' + self.username if self.username else ''}"
+                        f"{unset_hint(self.password_env)})",
                     )
                 )
             if "\r" in password or "\n" in password:

@@ -21,7 +21,7 @@ import functools
 import hashlib
 import os
 
-from .config import Config, check_address
+from .config import Config, check_address, unset_hint
 from .errors import ConfigError, Problem
 
 #: Path of the unsubscribe page under ``web.base_url`` (the web app's route).
@@ -91,7 +91,7 @@ def secret_problem(config: Config) -> Problem | None:
         return config.problem(
             ("web", "secret_env"),
             f"environment variable {name} is not set (it must hold the key that signs unsubscribe links; "
-            "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
+            f"make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'{unset_hint(name)})",
         )
     if len(secret) < MIN_SECRET_CHARS:
         return config.problem(

@@ -163,6 +163,16 @@ def test_single_problems(workdir, text, expected):
     assert any(p.startswith(expected) for p in found), "\n".join(found)
 
 
+@pytest.mark.parametrize("written", ["$SMTP_PASSWORD", "${SMTP_PASSWORD}", "'$SMTP_PASSWORD'"])
+def test_a_shell_reference_where_the_variable_name_goes_says_to_drop_the_dollar(workdir, written):
+    text = ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+            f"delivery:\n  transport: smtp\n  host: h\n  password_env: {written}\n")
+    braces = " and braces" if "{" in written else ""
+    assert problems(workdir, text) == [
+        f"config.yaml:6: delivery.password_env: write the variable's name without '$'{braces}: SMTP_PASSWORD"
+    ]
+
+
 def test_a_secret_pasted_where_its_variable_name_goes_is_not_echoed(workdir):
     text = ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
             "delivery: {transport: smtp, host: h, password_env: 'Tr0ub4dor&3'}\n")

@@ -525,6 +525,23 @@ def test_a_password_with_a_line_break_is_refused_naming_the_variable_not_the_sec
     assert starttls_server.mailbox.messages == [] and not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
+@pytest.mark.parametrize("command", ["validate", "send"])
+def test_a_secret_variable_set_under_another_case_is_named_never_its_value(tmp_path, cli, command):
+    """password_env: SMTP_PASSWORD with smtp_password exported (or the other
+    way round): 'not set' alone sent the user to check what they had set."""
+    setup(tmp_path, smtp(free_port(), f"  username: {USER}\n  password_env: SMTP_PASSWORD\n"),
+          extra="web:\n  base_url: https://digest.example.org\n  secret_env: DIGEST_SECRET\n")
+    r = cli(command, *(["--now", NOW] if command == "send" else []),
+            env={"smtp_password": PASSWORD, "Digest_Secret": "k" * 40})
+    assert r.code == 2, r.out + r.err
+    if command == "validate":  # every problem; send stops at the first
+        assert (f"delivery.password_env: environment variable SMTP_PASSWORD is not set (it must hold the SMTP password "
+                f"for {USER}; smtp_password is set: variable names are case-sensitive)") in r.err, r.err
+    assert "web.secret_env: environment variable DIGEST_SECRET is not set (" in r.err
+    assert "; Digest_Secret is set: variable names are case-sensitive)" in r.err, r.err
+    assert PASSWORD not in r.out + r.err and "k" * 16 not in r.err and "Traceback" not in r.err
+
+
 def test_starttls_rejects_an_unknown_certificate(tmp_path, cli, starttls_server):
     setup(
         tmp_path,
