@@ -109,6 +109,9 @@ def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict
         data = bom + text
     else:
         skipped_lines = 0
+        if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
+            raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
+                                     "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
     try:
         parsed = feedparser.parse(_numeric_entities(data))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed

@@ -331,6 +331,15 @@ def test_an_html_page_instead_of_the_data_says_so():
     assert str(info.value).endswith("got dict; the API says: Invalid date")
 
 
+def test_json_where_a_feed_goes_says_so():
+    """expat said only "not well-formed (invalid token)" of a JSON answer."""
+    for body in (b'[{"paper": {"id": "2401.00001"}}]', b'\n  {"items": []}'):
+        with pytest.raises(InputError) as info:
+            parse_feed(body, "http://x/feed", "blog", Collect())
+        assert str(info.value) == ("http://x/feed:1: source 'blog': a JSON document, not an RSS or Atom feed "
+                                   "(Hugging Face's daily papers JSON is `type: hf-daily`)")
+
+
 def test_a_hugging_face_paper_link_gives_the_arxiv_id():
     """A feed of Hugging Face daily papers links each to huggingface.co/papers/<arXiv id>:
     the paper merges with the same paper from arXiv."""
