@@ -25,7 +25,7 @@ import click
 
 from . import pipeline
 from .config import DEFAULT_STATE_FILE, Config, load_config
-from .errors import NewsletterError
+from .errors import NewsletterError, SourcesFailed
 
 log = logging.getLogger("newsletter")
 
@@ -338,8 +338,14 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         with _ctrl_c_stops(interrupted):
             report = pipeline.send(
                 state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=progress,
-                interrupted=interrupted.is_set,
+                interrupted=interrupted.is_set, sleep=interrupted.wait,  # a retry's back-off ends at Ctrl-C
             )
+    except SourcesFailed:
+        if not interrupted.is_set():
+            raise
+        say("interrupted while reading the sources: nothing sent or recorded\n", err=True)
+        _flush()
+        ctx.exit(130)
     finally:
         if progress is not None:
             progress.close()

@@ -221,7 +221,9 @@ def send(
 
     # Under `run`, SIGTERM also ends fetching: a retry's backoff is cut short and
     # no new request starts (the one in flight ends within http.timeout).
-    fetcher = Fetcher.from_config(config, sleep=sleep, stop=stop) if stop is not None else None
+    # A Ctrl-C (``interrupted``) does the same.
+    halt = _either(stop, interrupted)
+    fetcher = Fetcher.from_config(config, sleep=sleep, stop=halt) if halt is not None else None
     try:
         found = read_papers(config, source_warn, now=now, fetcher=fetcher)
     except SourcesFailed as exc:
@@ -241,11 +243,16 @@ def send(
     with open_state(config.state_target) as state, state.exclusive(wait=lock_wait):
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
         run.stop_shared = stop is not None
-        if stop is not None and interrupted is not None:
-            run.stop = lambda: stop() or interrupted()
-        else:
-            run.stop = stop or interrupted
+        run.stop = halt
         return run.run(subs, transport)
+
+
+def _either(*flags: Callable[[], bool] | None) -> Callable[[], bool] | None:
+    """True once any of ``flags`` is (None when none is given)."""
+    given = [f for f in flags if f is not None]
+    if len(given) <= 1:
+        return given[0] if given else None
+    return lambda: any(f() for f in given)
 
 
 def _parts_taken(subs: Sequence[Subscriber], taken) -> Iterator[Sequence[Subscriber]]:

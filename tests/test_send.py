@@ -678,6 +678,52 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     assert len({m.message_id for m in box.messages}) == 6
 
 
+def test_ctrl_c_while_a_source_is_retried_stops_at_once_and_sends_nothing(tmp_path, http_server):
+    """Ctrl-C during the fetch (a source answering 503, long back-offs) cuts the
+    back-off short and starts no new request: exit 130 at once, nothing recorded."""
+    import time
+
+    from recorded_http import Reply
+
+    http_server.route("/feed.xml", Reply(503, b"busy"))
+    write_config(tmp_path, f"""
+sources:
+  - type: feed
+    url: {http_server.url("/feed.xml")}
+topics:
+  t:
+    any: [x]
+subscribers:
+  - email: ada@example.org
+    topics: [t]
+http:
+  retries: 5
+  backoff: 30
+""")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not http_server.requests_to("/feed.xml"):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        started = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - started
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert took < 10, took  # not the 30 s back-off
+    assert len(http_server.requests_to("/feed.xml")) == 1
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == "interrupted while reading the sources: nothing sent or recorded", err
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
 def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_server, cli):
     """The send workers of a big send see the terminal's Ctrl-C themselves:
     each finishes its message in flight, nothing is left "being sent", and
