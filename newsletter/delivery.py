@@ -600,11 +600,12 @@ class SMTPSession:
                 raise TransportBroken(
                     f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
                 ) from None
-            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
+            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}{_too_big(reply, data)}")
         except smtplib.SMTPResponseException as exc:
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
-            self._raise(exc.smtp_code, f"message to {rcpt} refused: {_reply(exc.smtp_code, exc.smtp_error)}")
+            reply = _reply(exc.smtp_code, exc.smtp_error)
+            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{_too_big(reply, data)}")
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
@@ -647,6 +648,16 @@ class SMTPSession:
 _RELAY = re.compile(r"\brelay(ing)?\b", re.IGNORECASE)
 #: Replies to MAIL FROM about this message's SIZE (RFC 1870), not the sender.
 _MESSAGE_SIZE = (552, 555)
+#: A refusal for the message's size (RFC 3463: 5.3.4 too big for the system, 5.2.3
+#: over an administrative limit), not a full mailbox (552 5.2.2).
+_SIZE_REFUSAL = re.compile(r"^55[25] (?:5\.3\.4|5\.2\.3)\b|\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)
+
+
+def _too_big(reply: str, data: bytes) -> str:
+    """What makes a digest refused for its size smaller (retrying it as it is cannot help)."""
+    if not _SIZE_REFUSAL.search(reply) or "5.2.2" in reply:
+        return ""
+    return f" (the digest is {len(data):,} bytes: lower max_papers or email.abstract_chars)"
 
 
 def _envelope_commands(smtp: smtplib.SMTP, sender: str, rcpt: str, size: int) -> bytes:

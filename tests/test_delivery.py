@@ -163,6 +163,21 @@ def test_a_refused_sender_stops_the_batch_and_a_size_refusal_does_not(smtp_serve
     assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, True, 1), (False, True, 1)]
 
 
+def test_a_message_refused_as_too_big_says_how_big_and_what_makes_it_smaller(smtp_server):
+    """A 552 5.3.4 at the end of the data is this digest's size (held after
+    three runs): the reply alone did not say what to change.  A full mailbox
+    (552 5.2.2) is no size of ours: no such hint."""
+    box = smtp_server.mailbox
+    box.data_replies = ["552 5.3.4 Message size exceeds fixed maximum message size", "552 5.2.2 Mailbox full"]
+    outcomes, _ = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=3)
+    size = len(envelope(0).data())
+    assert outcomes[0].permanent and outcomes[0].error.endswith(
+        f"552 5.3.4 Message size exceeds fixed maximum message size (the digest is {size:,} bytes: "
+        "lower max_papers or email.abstract_chars)"
+    ), outcomes[0].error
+    assert outcomes[1].permanent and outcomes[1].error.endswith("552 5.2.2 Mailbox full"), outcomes[1].error
+
+
 def test_serialisation_matches_the_standard_generator():
     msg = envelope(1).message
     msg.add_alternative("<p>" + "é x " * 3000 + "</p>\n.\n", subtype="html")
