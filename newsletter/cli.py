@@ -412,17 +412,25 @@ def _open_in_browser(url: str) -> None:
 )
 @click.option("--open", "open_browser", is_flag=True, help="Open the index page in a browser.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON (not with --serve).")
+@click.option("--now", "now_at", metavar="TIME", hidden=True,
+              help="Pretend it is this time (ISO 8601), as send --now does: for tests.")
 @pass_state
 def preview(
-    state: _State, subscriber: str | None, out: str | None, serve: bool, port: int, open_browser: bool, as_json: bool
+    state: _State,
+    subscriber: str | None,
+    out: str | None,
+    serve: bool,
+    port: int,
+    open_browser: bool,
+    as_json: bool,
+    now_at: str | None,
 ) -> None:
     """Write the exact emails `send` would send (HTML, text, .eml) plus an index page."""
-    from datetime import datetime
-
     from .previewing import PreviewServer
     from .previewing import preview as write_preview
 
-    now = lambda: datetime.now(UTC)  # noqa: E731
+    fixed = None if now_at is None else _parse_now(None, None, now_at)
+    now = (lambda: datetime.now(UTC)) if fixed is None else (lambda: fixed)  # noqa: E731
     if not serve:
         report = write_preview(state.config, now=now(), out=Path(out) if out else None, only=subscriber)
         for message in report.warnings:
