@@ -81,7 +81,7 @@ class Links:
 
 
 def secret_problem(config: Config) -> Problem | None:
-    """Why the signing key cannot be used (unset or too short), located at
+    """Why the signing key cannot be used (unset, too short, or holding a line break), located at
     ``web.secret_env``; None when it is fine or ``web:`` is not configured."""
     if config.web is None:
         return None
@@ -92,6 +92,15 @@ def secret_problem(config: Config) -> Problem | None:
             ("web", "secret_env"),
             f"environment variable {name} is not set (it must hold the key that signs unsubscribe links; "
             f"make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'{unset_hint(name)})",
+        )
+    if "\r" in secret or "\n" in secret:
+        # an env file saved with Windows line endings leaves a "\r": links signed
+        # with it fail to verify wherever the key is read without it (serve)
+        cr = " (a carriage return: an env file saved with Windows line endings?)" if "\r" in secret else ""
+        return config.problem(
+            ("web", "secret_env"),
+            f"environment variable {name} holds a line break{cr}; a signing key cannot hold one "
+            "(not shown: it is the secret)",
         )
     if len(secret) < MIN_SECRET_CHARS:
         return config.problem(

@@ -74,6 +74,23 @@ def test_secret_comes_from_the_environment_and_must_be_long_enough(workdir, monk
     assert signer.email(signer.token("bob@example.org")) == "bob@example.org"
 
 
+def test_a_signing_key_with_a_line_break_is_refused_and_never_shown(workdir, cli):
+    """An env file saved with Windows line endings leaves a "\\r" on the key:
+    links signed with it fail wherever the key is read without it."""
+    write_config(workdir, BASIC_CONFIG + WEB)
+    r = cli("validate", env={"DIGEST_TEST_SECRET": SECRET + "\r"})
+    assert r.code == 2
+    assert r.err.splitlines() == [
+        "config.yaml:21: web.secret_env: environment variable DIGEST_TEST_SECRET holds a line break (a carriage "
+        "return: an env file saved with Windows line endings?); a signing key cannot hold one (not shown: it is "
+        "the secret)"
+    ]
+    assert SECRET not in r.out + r.err
+    r = cli("send", env={"DIGEST_TEST_SECRET": SECRET + "\n"})
+    assert r.code == 2 and "holds a line break; a signing key cannot hold one" in r.err
+    assert not (workdir / "outbox").exists()  # nothing went out with links that would not verify
+
+
 def test_without_web_there_are_no_links(workdir):
     config = load_config(write_config(workdir, BASIC_CONFIG))
     assert links(config) is None and secret_problem(config) is None
