@@ -930,6 +930,9 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         raise ConfigError(Problem(f"the config is empty; `newsletter init --force {shown}` writes a starter one", shown))
     if not isinstance(data, dict):
         raise ConfigError(Problem(f"expected a mapping of settings at the top, got {type(data).__name__}", shown, 1))
+    # Top-level `x-...` keys are the config's own, as in docker-compose: a home
+    # for YAML anchors (`x-defaults: &d {...}`) that the settings then merge in.
+    data = {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
 
     config = None
     try:

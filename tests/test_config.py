@@ -442,6 +442,19 @@ def test_merge_keys_are_overridden_by_the_keys_written_beside_them(workdir, cli)
     assert result.code == 0, result.err
 
 
+def test_top_level_x_keys_hold_anchors_and_are_not_settings(workdir, cli):
+    """docker-compose's habit: `x-...` keys are the config's own, a home for
+    anchors; any other unknown key is still an error, listing the valid ones."""
+    text = "x-reader: &reader\n  max_papers: 3\n  timezone: Asia/Tokyo\n" + textwrap.dedent(BASIC_CONFIG).lstrip(
+        "\n").replace("  - email: ada@example.org\n", "  - email: ada@example.org\n    <<: *reader\n")
+    config = load_config(write_config(workdir, text))
+    ada = config.subscriber("ada@example.org")
+    assert (ada.max_papers, ada.timezone) == (3, "Asia/Tokyo")
+    assert cli("validate").code == 0
+    found = problems(workdir, text.replace("x-reader:", "xreader:"))
+    assert len(found) == 1 and found[0].startswith("config.yaml:1: xreader: unknown key"), found
+
+
 def test_a_key_written_twice_beside_a_merge_key_is_still_a_duplicate(workdir):
     text = MERGED.replace("    timezone: Asia/Tokyo\n", "    timezone: Asia/Tokyo\n    email: dan@example.org\n")
     found = problems(workdir, text)
