@@ -583,6 +583,16 @@ def unset_hint(name: str) -> str:
     return f"; {same[0]} is set: variable names are case-sensitive" if same else ""
 
 
+def line_break_hint(secret: str) -> str | None:
+    """None when a secret read from the environment holds no line break; else
+    what to say of it ('' or the carriage-return hint).  No password or key
+    holds one: read from an env file with Windows line endings it ends in
+    ``\r``, and what it signs or logs in with then fails in a misleading way."""
+    if "\r" not in secret and "\n" not in secret:
+        return None
+    return " (a carriage return: an env file saved with Windows line endings?)" if "\r" in secret else ""
+
+
 class Delivery(_Model):
     transport: Literal["outbox", "smtp"] = "outbox"
     path: str = "outbox"

@@ -49,7 +49,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol, cast
 
-from .config import Config, unset_hint
+from .config import Config, line_break_hint, unset_hint
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import write_atomic
 from .retrying import backoff
@@ -356,10 +356,9 @@ class SMTPTransport:
                         f"{unset_hint(self.password_env)})",
                     )
                 )
-            if "\r" in password or "\n" in password:
-                # no password holds one; read from an env file with CRLF line ends it
-                # ends in "\r", and the server's 535 made the right password look wrong
-                cr = " (a carriage return: an env file saved with Windows line endings?)" if "\r" in password else ""
+            cr = line_break_hint(password)
+            if cr is not None:
+                # the server's 535 made the right password look wrong
                 body = password.rstrip("\r\n")
                 where = "holds" if "\r" in body or "\n" in body else "ends with"
                 raise ConfigError(

@@ -21,7 +21,7 @@ import functools
 import hashlib
 import os
 
-from .config import Config, check_address, unset_hint
+from .config import Config, check_address, line_break_hint, unset_hint
 from .errors import ConfigError, Problem
 
 #: Path of the unsubscribe page under ``web.base_url`` (the web app's route).
@@ -93,10 +93,9 @@ def secret_problem(config: Config) -> Problem | None:
             f"environment variable {name} is not set (it must hold the key that signs unsubscribe links; "
             f"make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'{unset_hint(name)})",
         )
-    if "\r" in secret or "\n" in secret:
-        # an env file saved with Windows line endings leaves a "\r": links signed
-        # with it fail to verify wherever the key is read without it (serve)
-        cr = " (a carriage return: an env file saved with Windows line endings?)" if "\r" in secret else ""
+    cr = line_break_hint(secret)
+    if cr is not None:
+        # links signed with it fail to verify wherever the key is read without it (serve)
         return config.problem(
             ("web", "secret_env"),
             f"environment variable {name} holds a line break{cr}; a signing key cannot hold one "
