@@ -718,18 +718,17 @@ class Ranker:
                 scores = np.maximum(scores, alone)
 
         floor = interest.floor
+        allowed = None if members is None else set(members)  # the papers the rules let in
         under: tuple[tuple[str, float], ...] = ()
         if near:
-            allowed_near = None if members is None else set(members)
             below: list[int] = []
             for i in np.argsort(-scores[: self.day], kind="stable").tolist():
                 if len(below) == near:
                     break
-                if scores[i] < floor and (allowed_near is None or i in allowed_near) and self.papers[i].id not in liked_ids:
+                if scores[i] < floor and (allowed is None or i in allowed) and self.papers[i].id not in liked_ids:
                     below.append(i)
             under = tuple((self.papers[i].id, round(float(scores[i]), 4)) for i in below)
-        if members is not None and not fuse:
-            allowed = set(members)
+        if allowed is not None and not fuse:
             keep = [i for i in np.flatnonzero(scores[: self.day] >= floor).tolist() if i in allowed]
         elif members is not None:
             keep = [i for i in members if scores[i] >= floor]
