@@ -646,14 +646,23 @@ def _read_bytes(path: Path, config: Config) -> bytes:
 #: The first bytes of a packed file, and the name of what packed it.
 _PACKED_BY = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"))
 #: Archives of several files: which of them is the export is the user's call.
-_ARCHIVES = ((b"PK\x03\x04", "a zip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"))
-#: Files that are a page printed or pictured, not its text (told by their first bytes).
-_DOCUMENTS = (
-    (b"%PDF-", "a PDF file"),
-    (b"{\\rtf", "an RTF document"),
-    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a Microsoft Office document"),
-    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
-    (b"\xff\xd8\xff", "a JPEG image"),
+#: Files that hold no text to read, told by their first bytes, and what to do
+#: instead: archives (extract the export), and a page printed or pictured
+#: (copy the page's text).
+_COPY_THE_PAGE = ("the export is the papers page's text; open the page in a browser, select all (Ctrl+A), "
+                  "copy, and paste into a .txt file")
+_NOT_TEXT = tuple(
+    (magic, f"{what}, not a text file: extract the export from it and read that")
+    for magic, what in ((b"PK\x03\x04", "a zip archive"), (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"))
+) + tuple(
+    (magic, f"{what}, not a text export: {_COPY_THE_PAGE}")
+    for magic, what in (
+        (b"%PDF-", "a PDF file"),
+        (b"{\\rtf", "an RTF document"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "a Microsoft Office document"),
+        (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+        (b"\xff\xd8\xff", "a JPEG image"),
+    )
 )
 #: The most a packed local file may unpack to (a few bytes of gzip can unpack to gigabytes).
 MAX_UNPACKED = 256 * 1024 * 1024
@@ -670,14 +679,9 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
     import lzma
     import zlib
 
-    for magic, what in _ARCHIVES:
+    for magic, message in _NOT_TEXT:
         if data.startswith(magic):
-            raise InputError(Problem(f"{what}, not a text file: extract the export from it and read that", name, 1))
-    for magic, what in _DOCUMENTS:
-        if data.startswith(magic):
-            raise InputError(Problem(f"{what}, not a text export: the export is the papers page's text; open the "
-                                     "page in a browser, select all (Ctrl+A), copy, and paste into a .txt file",
-                                     name, 1))
+            raise InputError(Problem(message, name, 1))
     packer = next((what for magic, what in _PACKED_BY if data.startswith(magic)), None)
     if packer is None:
         return data
