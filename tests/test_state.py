@@ -231,8 +231,9 @@ def test_newer_or_foreign_files_are_refused(tmp_path):
     other = tmp_path / "other.sqlite3"
     with sqlite3.connect(other) as con:
         con.execute("CREATE TABLE t (x)")
-    with pytest.raises(StateError, match="not a Paper Digest state file"):
-        State.open(other)
+    for readonly in (False, True):  # read-only (match, schedule) said "run `newsletter send` once to upgrade it"
+        with pytest.raises(StateError, match=r"not a Paper Digest state file \(it has tables but no schema version\)"):
+            State.open(other, readonly=readonly)
     with pytest.raises(StateError, match="folder .* does not exist"):
         State.open(tmp_path / "missing" / "s.sqlite3")
 
