@@ -16,7 +16,7 @@ from markupsafe import escape
 from newsletter import pipeline
 from newsletter.config import load_config
 from newsletter.errors import ConfigError, TemplateError
-from newsletter.rendering import Composer, check_templates, highlight, premailer_inline, trim
+from newsletter.rendering import MAX_PART_CHARS, Composer, check_templates, highlight, premailer_inline, trim
 
 NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -240,6 +240,22 @@ def test_a_template_that_includes_itself_is_a_template_error_not_a_traceback(tmp
         assert "Traceback" not in r.err
         (line,) = r.err.splitlines()
         assert line.startswith("tpl/digest.html:2: template error: the template includes or extends itself"), line
+
+
+def test_a_template_rendering_a_runaway_amount_is_stopped_at_its_line(tmp_path, cli):
+    # A loop over the wrong range rendered a gigabyte: validate said OK after
+    # minutes, and send would have handed it to the mail server.
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("{{ count }} papers\n\n{% for i in range(10 ** 9) %}{{ i }} {% endfor %}\n")
+    load(tmp_path, extra="templates: tpl\n")
+    for command in ("validate", "preview"):
+        r = cli(command)
+        assert r.code == 2 and "Traceback" not in r.err, r.err
+        assert r.err.strip() == (
+            f"tpl/digest.txt:3: template error: the template renders more than {MAX_PART_CHARS // 1_000_000} million "
+            "characters (stopped there; no mail server takes such a message): a loop running away?"
+        )
 
 
 def test_validate_reports_template_problems(tmp_path, cli):
