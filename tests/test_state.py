@@ -494,6 +494,7 @@ def test_a_state_written_as_a_connection_string_or_another_kind_of_url_is_refuse
         ("sqlite:////srv/digest/state.db", "state: /srv/digest/state.db"),
         ("postgresql+psycopg://u@h:5432/db", "SQLAlchemy's form; write postgresql://u@h:5432/db"),
         ("postgresql+psycopg2://u:hunter2@h/db", "write postgresql://u@h/db"),
+        ("postgresql://u@h/db?sslmod=require", 'not a valid PostgreSQL URL: invalid URI query parameter: "sslmod"'),
         ("mysql://u@h/db", "'mysql' databases are not supported: give a SQLite file's path or a postgresql:// URL"),
     ]:
         with pytest.raises(ValueError, match=re.escape(expected)) as err:

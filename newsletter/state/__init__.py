@@ -92,6 +92,13 @@ def check_state_target(value: str) -> str:
             raise ValueError("the URL sets password=...: keep it out of the config (set PGPASSWORD or use ~/.pgpass)")
         if not parts.path.strip("/"):
             raise ValueError(f"{value!r} names no database (write postgresql://user@host:port/db)")
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:  # libpq's own check: a setting it does not know (?sslmod=...) stopped every send, and only send
+            conninfo_to_dict(value)
+        except ProgrammingError as exc:
+            raise ValueError(f"not a valid PostgreSQL URL: {' '.join(str(exc).split())}") from None
     return value
 
 
