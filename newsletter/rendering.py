@@ -413,15 +413,11 @@ class Composer:
         from what the templates see (``ctx``: the context rendered)."""
         if isinstance(exc, jinja2.TemplateNotFound):
             searched = ", ".join(str(d) for d in self.dirs)
-            return TemplateError(Problem(f"template {exc.name!r} not found; searched: {searched}"))
+            place = self._place(tb or exc.__traceback__)  # the {% include %} asking for it, if one did
+            return TemplateError(Problem(f"template {exc.name!r} not found; searched: {searched}", *place))
         if isinstance(exc, jinja2.TemplateSyntaxError):
             return TemplateError(Problem(f"template syntax error: {exc.message}", exc.filename or exc.name, exc.lineno))
-        # Render-time errors (undefined variables, bad filters): Jinja rewrites the
-        # traceback so the template's frames carry its file name and line.
-        file = line = None
-        for frame in traceback.extract_tb(tb or exc.__traceback__):
-            if any(frame.filename.startswith(str(d)) for d in self.dirs):
-                file, line = frame.filename, frame.lineno
+        file, line = self._place(tb or exc.__traceback__)
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
         missing = re.search(r"has no attribute '([^']+)'$|^'([^']+)' is undefined$", message)
         if missing and ctx is not None:
@@ -434,6 +430,15 @@ class Composer:
             if meant:
                 message += f" (did you mean {meant[0]!r}?)"
         return TemplateError(Problem(f"template error: {message}", file, line))
+
+    def _place(self, tb) -> tuple[str | None, int | None]:
+        """The template file and line a render-time error came from: Jinja
+        rewrites the traceback so the template's frames carry its file and line."""
+        file = line = None
+        for frame in traceback.extract_tb(tb):
+            if any(frame.filename.startswith(str(d)) for d in self.dirs):
+                file, line = frame.filename, frame.lineno
+        return file, line
 
     def _hit_patterns(self, m: PaperMatch, field: str) -> tuple[re.Pattern, ...]:
         """The regexes of the terms that matched ``field``: only they can be
@@ -543,6 +548,10 @@ class Composer:
         except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # A template doing arithmetic or calls on the wrong values.
             raise self._template_error(jinja2.TemplateRuntimeError(str(exc)), exc.__traceback__) from None
+        except (OverflowError, MemoryError) as exc:  # {{ 10.0 ** 1000 }}, {{ range(10 ** 12) | list }}
+            what = "a number too large" if isinstance(exc, OverflowError) else "more memory than there is"
+            said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise self._template_error(jinja2.TemplateRuntimeError(f"{what} ({said})"), exc.__traceback__) from None
         except RecursionError as exc:
             # `{% include %}` or `{% extends %}` of itself (or a longer loop), resolved as it renders
             loop = jinja2.TemplateRuntimeError("the template includes or extends itself (a loop); nothing can be rendered")

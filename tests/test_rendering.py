@@ -203,7 +203,8 @@ def test_missing_template_names_every_place_searched(tmp_path):
     with pytest.raises(TemplateError) as err:
         Composer(config).compose(sub, matches, now=NOW)
     msg = str(err.value)
-    assert "'partial.html' not found" in msg and str(tpl) in msg and "templates" in msg.split(str(tpl))[1]
+    assert msg.startswith(f"{tpl}/digest.html:1: template 'partial.html' not found; searched: {tpl}, ")  # the include's place
+    assert "templates" in msg.split("searched: ")[1].split(str(tpl))[1]
 
 
 def test_template_syntax_error_gives_file_and_line(tmp_path):
@@ -256,6 +257,22 @@ def test_a_template_rendering_a_runaway_amount_is_stopped_at_its_line(tmp_path, 
             f"tpl/digest.txt:3: template error: the template renders more than {MAX_PART_CHARS // 1_000_000} million "
             "characters (stopped there; no mail server takes such a message): a loop running away?"
         )
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("{{ 10.0 ** 1000 }}", "template error: a number too large (OverflowError: (34, 'Numerical result out of range'))"),
+    ('{% include "header.html" %}', "template 'header.html' not found; searched: tpl, "),
+])
+def test_an_overflow_or_a_missing_include_is_one_line_at_its_place(tmp_path, cli, body, expected):
+    # An overflow was a traceback; a missing include named no file or line.
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text(f"{{{{ count }}}} papers\n\n{body}\n")
+    load(tmp_path, extra="templates: tpl\n")
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.startswith(f"tpl/digest.txt:3: {expected}"), r.err
+    assert len(r.err.strip().splitlines()) == 1
 
 
 def test_validate_reports_template_problems(tmp_path, cli):
