@@ -644,7 +644,8 @@ class Ranker:
     """The day's papers, indexed once (BM25 + embeddings), scored per interest.
 
     ``warn`` receives one line per ``like`` entry that names no known paper;
-    ``locate(key, index)`` gives the config's ``FILE:LINE`` for it.  A day
+    ``locate(key, index)`` gives where it is (``FILE:LINE: topics.KEY.like[I]``
+    from a config, the path alone by default).  A day
     of fewer than ``min_day`` papers is scored among background papers
     (:meth:`Embedder.background`; none of ``avoid``, the topics' liked
     papers): on a 5-paper day, a relevant paper stood out only against the
@@ -729,7 +730,7 @@ class Ranker:
                 continue
             near = self._near_title(ref)
             self.warn(
-                f"{self.locate(interest.key, i)}: like {ref!r} matches no known paper "
+                f"{self.locate(interest.key, i)}: {ref!r} matches no known paper "
                 + (f"(did you mean {near!r}?)" if near else "(an arXiv id or the title of a paper from the sources)")
                 + "; it is ignored"
             )

@@ -198,9 +198,13 @@ def test_like_that_matches_no_paper_is_a_warning_not_an_error(workdir):
     subs, result = match_json(workdir)
     assert subs["ada@example.org"]
     warnings = [line for line in result.err.splitlines() if "matches no known paper" in line]
-    assert len(warnings) == 2
-    assert "config.yaml:10: " in warnings[0] and "'2101.99999'" in warnings[0]
-    assert "'A Paper Nobody Wrote'" in warnings[1]
+    # FILE:LINE: path: what is wrong, as every other problem
+    assert warnings == [
+        "warning: config.yaml:10: topics.generative.like[0]: '2101.99999' matches no known paper (an arXiv id or "
+        "the title of a paper from the sources); it is ignored",
+        "warning: config.yaml:10: topics.generative.like[1]: 'A Paper Nobody Wrote' matches no known paper (an arXiv "
+        "id or the title of a paper from the sources); it is ignored",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -367,9 +371,9 @@ def test_a_like_that_nearly_names_a_paper_suggests_it(tmp_path):
     ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append)
     ranker.rank(Interest("t", about="Diffusion models.", like=("Reflected Diffusion Model", "Tax Law Survey 2031")))
     assert warnings == [
-        "topics.t.like[0]: like 'Reflected Diffusion Model' matches no known paper "
+        "topics.t.like[0]: 'Reflected Diffusion Model' matches no known paper "
         "(did you mean 'Reflected Diffusion Models'?); it is ignored",
-        "topics.t.like[1]: like 'Tax Law Survey 2031' matches no known paper "
+        "topics.t.like[1]: 'Tax Law Survey 2031' matches no known paper "
         "(an arXiv id or the title of a paper from the sources); it is ignored",
     ]
 
