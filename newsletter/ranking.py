@@ -812,7 +812,8 @@ class Ranker:
         phrase_words = []  # (phrase, its stems, the rarest of them, their total weight): see _reason
         for ph in about_phrases:
             stems = frozenset(self.stem.tokens(ph))
-            if stems:
+            # a phrase of one-letter words is a formula's variables ("‖x‖²", "𝔼"): it names no interest
+            if any(len(w) > 1 for w in stems):
                 rarest = max(stems, key=lambda w: (self._idf(w), w))
                 phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems)))
         out = {}

@@ -763,3 +763,19 @@ def test_match_paper_never_shows_a_relevance_that_the_min_score_it_gives_contrad
         value, title = row.split(None, 1)
         exact = next(s for p, s in near if p.title == title.strip() or p.title.startswith(title.strip().removesuffix("...")))
         assert float(value) <= exact, row
+
+
+def test_a_reason_never_names_a_formula_of_the_sentence(tmp_path):
+    """`about` in LaTeX (`$\\mathbb{E}[\\|x\\|^2]$`) gave "close to your interest:
+    ‖x‖²" for every paper with an x in it: a variable names no interest."""
+    filler = [Paper(f"Paper {n} on training", f"We train model {n} with a schedule and evaluate it.", "s") for n in range(12)]
+    bound = Paper("Second moments of iterates", "We bound the second moment of x and y for stochastic iterates.", "s")
+    bridge = Paper("Schrödinger bridges for transport", "A Schrödinger bridge moves one distribution to another.", "s")
+    ranker = Ranker([*filler, bound, bridge], Embedder(tmp_path / "emb.sqlite3"))
+    about = "Schrödinger bridges. Bounds on $\\mathbb{E}[\\|x\\|^2]$, $x$ and $\\mathcal{O}(\\sqrt{T})$ rates."
+    from newsletter.latex import to_unicode
+
+    found = ranker.rank(Interest("t", about=to_unicode(about), min_score=0.0))
+    reasons = [r.reason for r in found.values()]
+    assert not [r for r in reasons if "‖x‖²" in r or r.endswith(": x") or "𝔼" in r], reasons
+    assert found[bridge.id].reason.startswith("close to your interest: Schrödinger bridges")
