@@ -167,8 +167,11 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
     - Over :data:`ranking.LONG_ABOUT_WORDS` words: a pasted abstract ranks by
       all it mentions and its reasons quote odd phrases of it.
     - Not English (:func:`ranking.not_english`): a sentence in French or
-      German ranked papers at random, each "close in meaning to your interest"."""
-    from .ranking import LONG_ABOUT_WORDS, content_words, not_english
+      German ranked papers at random, each "close in meaning to your interest".
+    - Only what is not wanted (:func:`ranking.only_unwanted`): "Not
+      diffusion models." ranked diffusion papers first.
+    - Typos (:func:`ranking.misspelt`): "grpah nueral netwroks" ranked at random."""
+    from .ranking import LONG_ABOUT_WORDS, content_words, misspelt, not_english, only_unwanted
 
     out = []
     for key in dict.fromkeys(topics if topics is not None else config.topics):
@@ -191,6 +194,14 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
             out.append(config.problem(where, (
                 f"does not read as English{named}: the ranking reads English, so a sentence in another language "
                 "ranks papers almost at random; write the interest in English, in the words papers use")))
+        elif only_unwanted(topic.about):
+            out.append(config.problem(where, "'about' says only what you do not want, so its words are the query "
+                                      "and rank exactly those papers first: describe what you want; to leave "
+                                      "papers out, list their terms under none:"))
+        elif slips := misspelt(topic.about):
+            named = ", ".join(f"{word!r} (did you mean {near!r}?)" for word, near in slips[:3])
+            out.append(config.problem(where, f"{named} occur{'s' * (len(slips) == 1)} in no paper: a word no paper "
+                                      "uses ranks nothing"))
     return out
 
 

@@ -212,6 +212,26 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\w\s]*[A-Z0-9])")
 _CLAUSE_TURN = re.compile(r",\s*(?=(?:but|not|except|rather than|other than)\b)|;\s*", re.I)
 
 
+#: A sentence that plainly says what is not wanted: opening with a negation
+#: ("Not ...", "Anything except ...") or saying so ("I'm not interested in").
+_UNWANTED = re.compile(
+    r"^\W*(?:not|no|never|except|excluding|anything|everything|nothing)\b"
+    r"|\b(?:not|n't)\s+(?:interested|want|wanted|care|looking)\b|\bdifferent (?:interest|topic)\b|\bout of scope\b",
+    re.I,
+)
+
+
+def only_unwanted(about: str) -> bool:
+    """Whether ``about`` says only what the reader does not want ("Not
+    diffusion models."): :func:`wanted` then keeps all of it, so its words
+    rank exactly those papers first.  A sentence with a "not" that says what
+    is wanted ("methods that do not need labels") is not counted."""
+    sentences = [s for s in _SENTENCE_END.split(about.strip()) if s.strip()]
+    return bool(sentences) and all(_UNWANTED.search(s) for s in sentences) and not any(
+        c.strip() and not _NEGATION.search(c) for s in sentences for c in _CLAUSE_TURN.split(s)
+    )
+
+
 def wanted(about: str) -> str:
     """What the reader wants, from ``about``: a sentence or clause saying what
     they do *not* want ("... is not what I mean", "X is a different interest",
@@ -532,6 +552,42 @@ def not_english(about: str) -> list[str] | None:
     if (foreign >= 2 and foreign > english) or (len(distinct) >= 5 and len(unknown) * 2 > len(distinct)):
         return [w for w in unknown if w not in _FOREIGN_WORDS and len(w) > 3]
     return None
+
+
+def misspelt(about: str) -> list[tuple[str, str]]:
+    """The words of ``about`` that no background paper uses, stemmed or not,
+    but that are one slip from a word several of them do ("grpah": "graph"),
+    with that word.  Only words written in lower case (or capitalised to
+    open a sentence): an acronym or a name new to the background ("QLoRA",
+    "Mamba") is no typo."""
+    import difflib
+
+    stem, vocabulary = _reference_vocabulary()
+    common = _common_words()
+    out: list[tuple[str, str]] = []
+    for found in _WORD.finditer(about):
+        written, word = found.group(), found.group().casefold()
+        opening = not about[: found.start()].strip() or about[: found.start()].rstrip()[-1] in ".!?"
+        lower = written.islower() or (opening and written[1:].islower())
+        if (not written.isalpha() or not lower or len(word) < 4 or word in _STOP
+                or stem(word) in vocabulary or any(word == w for w, _ in out)):
+            continue
+        # a slip: a letter swapped, left out or added ("things" is not "this" mistyped)
+        close = [c for c in difflib.get_close_matches(word, common, n=3, cutoff=0.8) if abs(len(c) - len(word)) <= 1]
+        if close:
+            out.append((word, close[0]))
+    return out
+
+
+@functools.cache
+def _common_words() -> list[str]:
+    """The words that at least two shipped background papers use, as written (case-folded)."""
+    seen: dict[str, int] = {}
+    for title, abstract in _shipped_background():
+        for word in set(_WORD.findall(f"{title} {abstract}".casefold())):
+            if word.isalpha():
+                seen[word] = seen.get(word, 0) + 1
+    return sorted(w for w, n in seen.items() if n >= 2)
 
 
 @functools.cache

@@ -779,3 +779,28 @@ def test_a_reason_never_names_a_formula_of_the_sentence(tmp_path):
     reasons = [r.reason for r in found.values()]
     assert not [r for r in reasons if "‖x‖²" in r or r.endswith(": x") or "𝔼" in r], reasons
     assert found[bridge.id].reason.startswith("close to your interest: Schrödinger bridges")
+
+
+def test_an_about_of_only_what_is_not_wanted_or_of_typos_gets_advice(workdir):
+    """"Not diffusion models." ranked diffusion papers first (its words are the
+    whole query); "Grpah nueral netwroks" ranked at random.  Both said nothing."""
+    cases = {
+        "Not diffusion models.": "topics.generative.about: 'about' says only what you do not want, so its words "
+        "are the query and rank exactly those papers first: describe what you want; to leave papers out, list "
+        "their terms under none:",
+        "Anything except GANs and diffusion models.": "topics.generative.about: 'about' says only what you do not "
+        "want",
+        "Grpah nueral netwroks for moleculs and message passing.": "topics.generative.about: 'grpah' (did you mean "
+        "'graph'?), 'nueral' (did you mean 'neural'?), 'netwroks' (did you mean 'networks'?) occur in no paper: "
+        "a word no paper uses ranks nothing",
+    }
+    for about, advice in cases.items():
+        write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
+        v = run_newsletter("validate", cwd=workdir)
+        assert v.code == 0 and v.err.startswith(f"warning: config.yaml:7: {advice}") and len(v.err.splitlines()) == 1, v.err
+    # a sentence with a "not" in it that says what is wanted, names and new words are left alone
+    for about in ("Methods that do not need labels: self-supervised and contrastive learning.",
+                  "QLoRA and DoRA adapters; Mamba and RWKV language models.",
+                  "Diffusion models for molecules. Not GANs."):
+        write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
+        assert run_newsletter("validate", cwd=workdir).err == "", about
