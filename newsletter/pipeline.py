@@ -286,20 +286,31 @@ class PaperStanding:
 
 def find_paper(all_papers: list[Paper], ref: str) -> Paper:
     """The paper ``ref`` names among ``all_papers``: an arXiv id or link, or a
-    title (as ``like`` entries are read).  None found is an :class:`InputError`
-    naming the nearest title, if one is close."""
+    title (as ``like`` entries are read); else the one paper whose short name
+    (its title before the colon: "DPO-Shift") or a piece of whose title (two
+    words or more, whole words) it is.  None found is an :class:`InputError`
+    naming the titles that hold the piece, or the nearest title if one is close."""
     import difflib
 
     from .config import liked_reference
     from .models import ARXIV_ID, arxiv_base_id, normalize_title
 
     wanted = liked_reference(ref.strip())
+    key = normalize_title(wanted)
     for paper in all_papers:
-        if paper.id == arxiv_base_id(wanted) or paper.title_key == normalize_title(wanted):
+        if paper.id == arxiv_base_id(wanted) or paper.title_key == key:
             return paper
+    short = [p for p in all_papers if ":" in p.title and normalize_title(p.title.split(":", 1)[0]) == key]
+    holding = [p for p in all_papers if len(key.split()) >= 2 and f" {key} " in f" {p.title_key} "]
+    if len(short) == 1 or (not short and len(holding) == 1):
+        return (short or holding)[0]
     titles = {p.title_key: p.title for p in all_papers}
-    close = difflib.get_close_matches(normalize_title(wanted), list(titles), n=1, cutoff=0.6)
-    if close:
+    close = difflib.get_close_matches(key, list(titles), n=1, cutoff=0.6)
+    if len(short or holding) > 1:
+        named = sorted(p.title for p in short or holding)
+        hint = (f" ({len(named)} titles hold it: {', '.join(repr(t) for t in named[:3])}"
+                f"{' ...' if len(named) > 3 else ''}; give more of the title)")
+    elif close:
         hint = f" (did you mean {titles[close[0]]!r}?)"
     elif re.fullmatch(ARXIV_ID, wanted):
         hint = " (a paper of another day's listing is not ranked today)"
