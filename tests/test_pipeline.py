@@ -291,3 +291,10 @@ def test_validate_names_an_outbox_send_could_not_write_to(workdir, cli):
     write_config(workdir, BASIC_CONFIG + "delivery:\n  transport: outbox\n  path: new/outbox\n")
     assert cli("validate").code == 0
     assert not (workdir / "new").exists()  # validate creates nothing
+
+
+def test_ordinal_words_places_as_english_does():
+    from newsletter.pipeline import ordinal
+
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111, 112)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th", "112th"]
