@@ -277,8 +277,8 @@ def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> 
             "paper": {"id": found.id, "title": found.title, "url": found.url},
             "topics": [{"topic": s.topic, "taken": s.taken, "score": s.score, "place": s.place, "of": s.of,
                         "floor": s.floor, "why": s.why} for s in standing.topics],
-            "subscribers": [{"email": d.subscriber.email, "place": d.place, "of": d.of, "why_not": d.why_not}
-                            for d in standing.digests],
+            "subscribers": [{"email": d.subscriber.email, "place": d.place, "of": d.of, "why_not": d.why_not,
+                             "pinned": d.pinned} for d in standing.digests],
         })
         return
     click.echo(found.title + (f" ({found.arxiv_id})" if found.arxiv_id else ""))
@@ -294,7 +294,8 @@ def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> 
             click.echo(f"  [{name}] out: {s.why}")
     for d in standing.digests:
         if d.place is not None:
-            click.echo(f"{d.subscriber.label}: in the next digest, {pipeline.ordinal(d.place)} of {d.of}")
+            pinned = " (by an author it pins)" if d.pinned else ""
+            click.echo(f"{d.subscriber.label}: in the next digest, {pipeline.ordinal(d.place)} of {d.of}{pinned}")
         else:
             click.echo(f"{d.subscriber.label}: not in the next digest: {d.why_not}")
 

@@ -248,6 +248,7 @@ class DigestStanding:
     place: int | None  # in the next digest, from 1; None when it is not in it
     of: int  # the papers in that digest
     why_not: str | None = None
+    pinned: bool = False  # in it for an author the subscriber pins (`pin`)
 
 
 @dataclass(frozen=True)
@@ -342,12 +343,14 @@ def paper_standing(
         matches = index.select(sub, excluded)
         ids = [m.paper.id for m in matches]
         if paper.id in ids:
-            digests.append(DigestStanding(sub, ids.index(paper.id) + 1, len(ids)))
+            place = ids.index(paper.id)
+            digests.append(DigestStanding(sub, place + 1, len(ids), pinned=matches[place].pinned))
         elif paper.id in excluded or paper.title_key in excluded:
             digests.append(DigestStanding(sub, None, len(ids), "sent before (`match --all` shows it as if not)"))
         elif taken & set(sub.topics):
-            digests.append(DigestStanding(sub, None, len(ids), f"its first {sub.max_papers} papers (max_papers) "
-                                          "rank above it"))
+            full = (f"its {sub.max_papers} places (max_papers) go to better fits" if sub.max_papers != 1
+                    else "its 1 place (max_papers) goes to a better fit")
+            digests.append(DigestStanding(sub, None, len(ids), full))
         else:
             digests.append(DigestStanding(sub, None, len(ids), "none of its topics takes it"))
     return PaperStanding(paper, tuple(topics), tuple(digests))

@@ -630,7 +630,7 @@ def test_match_paper_tells_a_full_digest_from_a_paper_sent_before(workdir):
     _, topics, subs = standing(workdir, tenth["id"])
     assert topics["generative"]["taken"] and topics["generative"]["place"] == 10
     assert subs["ada@example.org"] == {"email": "ada@example.org", "place": None, "of": 8,
-                                       "why_not": "its first 8 papers (max_papers) rank above it"}
+                                       "why_not": "its 8 places (max_papers) go to better fits", "pinned": False}
     assert subs["bob@example.org"]["place"] == 10
 
     first = subs_papers["ada@example.org"][0]
