@@ -302,7 +302,7 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
     import difflib
 
     from .config import liked_reference
-    from .models import ARXIV_ID, arxiv_base_id, normalize_title
+    from .models import ARXIV_ID, DOI, NO_DOI_HINT, arxiv_base_id, normalize_title
 
     wanted = liked_reference(ref.strip())
     key = normalize_title(wanted)
@@ -319,6 +319,8 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
         named = sorted(p.title for p in short or holding)
         hint = (f" ({len(named)} titles hold it: {', '.join(repr(t) for t in named[:3])}"
                 f"{' ...' if len(named) > 3 else ''}; give more of the title)")
+    elif re.fullmatch(DOI, wanted, re.I):
+        hint = f" ({NO_DOI_HINT})"
     elif close:
         hint = f" (did you mean {titles[close[0]]!r}?)"
     elif re.fullmatch(ARXIV_ID, wanted):

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import NewsletterError, Problem
-from .models import Paper, arxiv_base_id, normalize_title
+from .models import DOI, NO_DOI_HINT, Paper, arxiv_base_id, normalize_title
 
 # Scoring is many small matrix-vector products: BLAS threads only contend
 # (16x slower on a busy 2-core machine).  Effective when numpy is first
@@ -787,7 +787,9 @@ class Ranker:
             near = self._near_title(ref)
             self.warn(
                 f"{self.locate(interest.key, i)}: {ref!r} matches no known paper "
-                + (f"(did you mean {near!r}?)" if near else "(an arXiv id or the title of a paper from the sources)")
+                + (f"(did you mean {near!r}?)" if near
+                   else f"({NO_DOI_HINT})" if re.fullmatch(DOI, ref.strip(), re.I)
+                   else "(an arXiv id or the title of a paper from the sources)")
                 + "; it is ignored"
             )
         return out

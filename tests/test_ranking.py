@@ -813,3 +813,20 @@ def test_an_about_of_only_what_is_not_wanted_or_of_typos_gets_advice(workdir):
                   "Diffusion models for molecules. Not GANs."):
         write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
         assert run_newsletter("validate", cwd=workdir).err == "", about
+
+
+def test_a_journal_doi_in_like_or_paper_says_it_cannot_be_looked_up(tmp_path, workdir):
+    """arXiv's own DOI names the id; a journal's DOI names nothing offline,
+    and "an arXiv id or the title" alone did not say why it was not found."""
+    papers = [Paper("Reflected Diffusion Models", "Reflected SDEs keep samples in the data domain.", "s")]
+    warnings: list[str] = []
+    Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).rank(
+        Interest("t", about="Diffusion models.", like=("https://doi.org/10.1038/s41586-021-03819-2",)))
+    assert warnings == [
+        "topics.t.like[0]: 'https://doi.org/10.1038/s41586-021-03819-2' matches no known paper (a DOI other than "
+        "arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title); it is ignored"
+    ]
+    write_config(workdir, ABOUT)
+    result = run_newsletter("match", "--paper", "10.1038/s41586-021-03819-2", cwd=workdir)
+    assert result.code == 2 and result.err.strip().endswith(
+        "(a DOI other than arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title)")
