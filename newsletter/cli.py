@@ -205,8 +205,10 @@ def _authors(authors) -> str:
 @click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
 @click.option("--all", "show_all", is_flag=True, help="As if nothing had been sent yet (to tune rules after the first send).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--paper", metavar="ID|TITLE", help="Where this paper stands instead: in each topic (its relevance "
+              "under a floor) and in each digest (or why not).")
 @pass_state
-def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) -> None:
+def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, paper: str | None) -> None:
     """Show, per subscriber, the papers that would go into the next digest and why.
 
     Topics that select none of the current papers are named on stderr.
@@ -217,6 +219,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) 
     # unsubscribed get none; reading the state never writes it.
     left = pipeline.unsubscribed(config, subscriber)
     exclude = None if show_all else pipeline.already_sent(config, subscriber)
+    if paper is not None:
+        _paper_standing(pipeline.paper_standing(config, found, paper, subscriber, exclude, warn, left), config, as_json)
+        return
     report = pipeline.match_report(config, found, subscriber, exclude=exclude, warn=warn, left=left)
     for problem in (*report.advice, *report.unmatched):
         warn(str(problem))
@@ -261,8 +266,38 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool) 
         click.echo("Just under a topic's floor (a lower `min_score` takes them):")
         for key, near in report.near:
             click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}")
-            for paper, relevance in near.papers:
-                click.echo(f"  {relevance:5.2f}  {paper.title}")
+            for under, relevance in near.papers:
+                click.echo(f"  {relevance:5.2f}  {under.title}")
+
+
+def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> None:
+    found = standing.paper
+    if as_json:
+        emit_json({
+            "paper": {"id": found.id, "title": found.title, "url": found.url},
+            "topics": [{"topic": s.topic, "taken": s.taken, "score": s.score, "place": s.place, "of": s.of,
+                        "floor": s.floor, "why": s.why} for s in standing.topics],
+            "subscribers": [{"email": d.subscriber.email, "place": d.place, "of": d.of, "why_not": d.why_not,
+                             "pinned": d.pinned} for d in standing.digests],
+        })
+        return
+    click.echo(found.title + (f" ({found.arxiv_id})" if found.arxiv_id else ""))
+    for s in standing.topics:
+        name = config.topic_name(s.topic)
+        if s.taken:
+            score = f", {s.score:.2f}" if s.floor is not None or isinstance(s.score, float) else ""
+            click.echo(f"  [{name}] in: {pipeline.ordinal(s.place or 0)} of {s.of}{score}" + (f": {s.why}" if s.why else ""))
+        elif s.takes_at is not None:
+            click.echo(f"  [{name}] out: under the floor {s.floor:.2f}: relevance {s.score:.3f}, "
+                       f"{pipeline.ordinal(s.place or 0)} in its order (`min_score: {s.takes_at:.2f}` would take it)")
+        else:
+            click.echo(f"  [{name}] out: {s.why}")
+    for d in standing.digests:
+        if d.place is not None:
+            pinned = " (by an author it pins)" if d.pinned else ""
+            click.echo(f"{d.subscriber.label}: in the next digest, {pipeline.ordinal(d.place)} of {d.of}{pinned}")
+        else:
+            click.echo(f"{d.subscriber.label}: not in the next digest: {d.why_not}")
 
 
 #: How far ``send --now`` may run ahead of the real clock (clock skew between machines).

@@ -53,7 +53,7 @@ from typing import Protocol, cast
 
 from .config import Config, line_break_hint, unset_hint
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
-from .files import write_atomic
+from .files import fitted_name, write_atomic
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -288,7 +288,8 @@ class OutboxTransport:
     def filename(self, envelope: Envelope) -> str:
         mid = envelope.message_id.strip("<>")
         created = envelope.created.astimezone(UTC)  # the name says Z; a retry's time comes back in UTC
-        return f"{created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}.eml"
+        # (a name over a file system's limit, from a long address, is cut short: fitted_name)
+        return fitted_name(f"{created:%Y%m%dT%H%M%SZ}-{safe_name(envelope.recipient)}-{safe_name(mid)}", ".eml")
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         final = self.folder / self.filename(envelope)

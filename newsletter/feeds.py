@@ -92,11 +92,53 @@ def _numeric_entities(data: bytes) -> bytes:
     return _NAMED_ENTITY.sub(number, data)
 
 
-def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict:
+#: An HTML page: its first element (after an XML declaration, comments and a doctype) is <html>.
+_HTML_PAGE = re.compile(rb"(?:\s|<\?[^>]*>|<!--.*?-->)*(?:<!doctype\s+html[\s>]|<html[\s>])", re.IGNORECASE | re.DOTALL)
+
+
+class _FeedLinks(HTMLParser):
+    """The feeds an HTML page names in its head: ``<link rel="alternate" type="application/rss+xml" href=...>``."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag != "link":
+            return
+        a = {k.lower(): (v or "") for k, v in attrs}
+        if "alternate" in a.get("rel", "").lower().split() and a.get("type", "").lower() in (
+            "application/rss+xml", "application/atom+xml", "application/feed+json"
+        ) and a.get("href"):
+            self.hrefs.append(a["href"].strip())
+
+
+def _html_page(data: bytes, name: str, source: str, feed_link: bool) -> InputError:
+    """The error for an HTML page where a feed goes: a site's page given for
+    its feed (naming the feed the page links to, when ``feed_link``), an
+    error page or a login wall."""
+    found = _FeedLinks()
+    if feed_link:
+        try:
+            found.feed(data[:262144].decode("utf-8", "replace"))
+        except AssertionError:  # html.parser gives up on a malformed marked section: no link then
+            pass
+    base = name if name.startswith(("http://", "https://")) else ""
+    hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))]
+    if hrefs:
+        said = f"; the page names its feed: {hrefs[0]} (give that as url:)"
+    else:
+        said = " (an error page or a login wall?)"
+    return InputError(Problem(f"source {source!r}: an HTML page, not an RSS or Atom feed{said}", name, 1))
+
+
+def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
     """feedparser, strictly: a document it had to guess at is an error, not a partial list.
 
     Two common slips of feed generators are repaired first, since they lose
-    nothing: blank lines before the XML declaration, and HTML's named entities."""
+    nothing: blank lines before the XML declaration, and HTML's named entities.
+    An HTML page is named as one (with the feed it links to, for
+    ``feed_link``): expat said only "mismatched tag"."""
     import feedparser  # imported when a feed is read: most sends start without one
 
     if not data.strip():
@@ -112,6 +154,8 @@ def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict
         if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
             raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
                                      "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
+    if _HTML_PAGE.match(text[:4096]):
+        raise _html_page(text, name, source, feed_link)
     try:
         parsed = feedparser.parse(_numeric_entities(data))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
@@ -128,8 +172,9 @@ def _parse_xml(data: bytes, name: str, source: str) -> feedparser.FeedParserDict
             Problem(f"source {source!r}: not a well-formed feed ({what}); truncated or not XML?", name, line)
         )
     if not parsed.get("version"):
-        page = " (an HTML page: an error page or a login wall?)" if re.search(rb"<html[\s>]", data[:4096], re.I) else ""
-        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed{page}", name, 1))
+        if re.search(rb"<html[\s>]", data[:4096], re.I):
+            raise _html_page(data, name, source, feed_link)
+        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed", name, 1))
     return parsed
 
 
@@ -334,7 +379,7 @@ def _absolute(base: str, link: str | None) -> str | None:
 
 def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """Any RSS 2.0 or Atom feed: one paper per entry with a title."""
-    parsed = _parse_xml(data, name, source)
+    parsed = _parse_xml(data, name, source, feed_link=True)
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
     papers = []

@@ -1,14 +1,17 @@
-"""The two ways the house writes files it shares with other processes.
+"""The ways the house writes files it shares with other processes.
 
 :func:`write_atomic`: readers see the old file or the new one, never half of
 one (HTTP cache entries, the outbox, preview pages, ``init``'s starter config).
 :func:`lock_file`: an exclusive ``flock`` on a small file that names its holder
 (one ``send`` per SQLite state, one ``run`` per state); the kernel drops it when
 the holder dies, however it dies.
+:func:`fitted_name`: a file name made from an address stays within what a
+file system takes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -38,6 +41,28 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: The longest file name made here, in bytes: file systems take 255 (ext4,
+#: XFS, btrfs, tmpfs), and :func:`write_atomic`'s temporary name adds 14.
+MAX_NAME_BYTES = 200
+
+
+def fitted_name(stem: str, suffix: str = "") -> str:
+    """``stem + suffix``, or where that is over :data:`MAX_NAME_BYTES`, the
+    stem cut short and ended by ``~`` and a hash of the whole stem.
+
+    An address may be 254 characters long, and names made from one (the
+    outbox's, the preview's) were refused by the file system at every send.
+    The name stays the same on every run (a digest sent again replaces its
+    file), and two stems that share their first 180 bytes get two names.
+    """
+    name = stem + suffix
+    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+        return name
+    digest = hashlib.blake2s(stem.encode("utf-8"), digest_size=6).hexdigest()
+    room = MAX_NAME_BYTES - len(suffix.encode("utf-8")) - len(digest) - 1
+    return f"{stem.encode('utf-8')[:room].decode('utf-8', 'ignore')}~{digest}{suffix}"
 
 
 class LockHeld(Exception):

@@ -309,6 +309,7 @@ class TopicRule:
         self.none = [compile_term(t) for t in topic.none]
         self.fields = tuple(topic.fields)
         self.categories = {c.lower() for c in topic.categories}
+        self.category_names = tuple(topic.categories)  # as written, for messages
 
     def candidates(self, words: _WordIndex) -> set[int] | None:
         """Papers that may match this topic (a superset); None when any paper may."""
@@ -366,6 +367,26 @@ class TopicRule:
             hits.extend(found_any)
         return TopicMatch(self.key, tuple(hits))
 
+
+    def refusal(self, paper: Paper) -> str:
+        """Why the rules do not take ``paper``, in words (``match --paper``):
+        the first check of :meth:`match` it fails, in :meth:`match`'s order."""
+        texts = field_texts(paper)
+        folded = {k: v.casefold() for k, v in texts.items()}
+        tokens = _LazyTokens(folded)
+        if self.categories and not any(c.lower() in self.categories for c in paper.categories):
+            have = ", ".join(paper.categories) or "none given"
+            return f"not in its categories ({', '.join(self.category_names)}; the paper's: {have})"
+        for term in self.none:
+            found = self._hits(term, texts, folded, tokens)
+            if found:
+                return f"excluded by none: {term.text!r} ({found[0].field}: {short_match(found[0].text)!r})"
+        for term in self.all:
+            if not self._hits(term, texts, folded, tokens):
+                return f"lacks all: {term.text!r} (in {', '.join(self.fields)})"
+        if self.any:
+            return f"has none of its any: terms (in {', '.join(self.fields)})"
+        return "its rules do not take it"
 
 class _LazyTokens(dict):
     """Each field's word set, computed the first time a term asks for it."""
@@ -577,6 +598,16 @@ class TopicIndex:
             for author in paper.authors:
                 self._by_author.setdefault(author.casefold(), set()).add(pid)
 
+
+    def place(self, key: str, pid: str) -> tuple[int, int, TopicMatch, float] | None:
+        """Where topic ``key`` puts paper ``pid``: (its place, best first from
+        1, among how many, the verdict, the score), or None if the topic does
+        not take it."""
+        scored = self._scored.get(key, {}).get(pid)
+        if scored is None:
+            return None
+        ranked = self._ranked[key]
+        return ranked.index(pid) + 1, len(ranked), scored.match, scored.score
 
     def select(self, subscriber, exclude=frozenset(), limit: int | None = None) -> list[PaperMatch]:
         """The subscriber's papers, best first, minus ``exclude`` (ids already sent),

@@ -13,6 +13,8 @@ plain values, so a script can do what a command does without the CLI::
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -216,6 +218,157 @@ def match_report(
 
 #: How many papers under a ranked topic's floor ``match`` shows (see :class:`MatchReport`).
 NEAR_MISSES = 3
+
+
+@dataclass(frozen=True)
+class TopicStanding:
+    """Where one paper stands in one topic (:func:`paper_standing`)."""
+
+    topic: str
+    taken: bool  # the topic takes the paper (it may still miss a digest: max_papers, sent before)
+    why: str  # in words: the reason it is taken (as the email gives it), or why not
+    score: float | None = None  # relevance in [0, 1] (ranked topics) or matched-term count
+    place: int | None = None  # best first, from 1: among the topic's papers, then those under its floor
+    of: int | None = None  # the papers the topic takes
+    floor: float | None = None  # ranked topics: the relevance floor
+
+    @property
+    def takes_at(self) -> float | None:
+        """Under the floor: the ``min_score`` (two decimals) that would take it."""
+        if self.taken or self.score is None or self.floor is None:
+            return None
+        return math.floor(self.score * 100) / 100
+
+
+@dataclass(frozen=True)
+class DigestStanding:
+    """Whether one paper is in one subscriber's next digest, and why not."""
+
+    subscriber: Subscriber
+    place: int | None  # in the next digest, from 1; None when it is not in it
+    of: int  # the papers in that digest
+    why_not: str | None = None
+    pinned: bool = False  # in it for an author the subscriber pins (`pin`)
+
+
+@dataclass(frozen=True)
+class PaperStanding:
+    """``newsletter match --paper``: one paper's standing in each topic and
+    each subscriber's next digest, to tell "why is it not in my digest?"
+    (a floor a little too high, a rule that excludes it, a full digest, a
+    paper sent before) from "it is not among today's papers"."""
+
+    paper: Paper
+    topics: tuple[TopicStanding, ...]
+    digests: tuple[DigestStanding, ...]
+
+
+def find_paper(all_papers: list[Paper], ref: str) -> Paper:
+    """The paper ``ref`` names among ``all_papers``: an arXiv id or link, or a
+    title (as ``like`` entries are read).  None found is an :class:`InputError`
+    naming the nearest title, if one is close."""
+    import difflib
+
+    from .config import liked_reference
+    from .models import ARXIV_ID, arxiv_base_id, normalize_title
+
+    wanted = liked_reference(ref.strip())
+    for paper in all_papers:
+        if paper.id == arxiv_base_id(wanted) or paper.title_key == normalize_title(wanted):
+            return paper
+    titles = {p.title_key: p.title for p in all_papers}
+    close = difflib.get_close_matches(normalize_title(wanted), list(titles), n=1, cutoff=0.6)
+    if close:
+        hint = f" (did you mean {titles[close[0]]!r}?)"
+    elif re.fullmatch(ARXIV_ID, wanted):
+        hint = " (a paper of another day's listing is not ranked today)"
+    else:
+        hint = " (give its arXiv id, or its title as the sources write it)"
+    count = f"{len(all_papers)} paper{'s' * (len(all_papers) != 1)}"
+    raise InputError(Problem(f"no paper {ref!r} among the {count} the sources give now{hint}"))
+
+
+def paper_standing(
+    config: Config,
+    all_papers: list[Paper],
+    ref: str,
+    only: str | None = None,
+    exclude: Callable[[Subscriber], frozenset[str]] | None = None,
+    warn: Callable[[str], None] | None = None,
+    left: Mapping[str, datetime] | None = None,
+) -> PaperStanding:
+    """Where the paper ``ref`` (see :func:`find_paper`) stands: in each topic
+    the subscribers (``only``, or all) follow, and in each one's next digest,
+    selected exactly as :func:`match` selects (``exclude``, ``left`` as there).
+    Under a ranked topic's floor it gets its relevance and place, so the
+    ``min_score`` that would take it can be read off."""
+    from .matching import TopicRule
+
+    paper = find_paper(all_papers, ref)
+    if left is None:
+        left = unsubscribed(config, only)
+    subs = subscribers(config, only)
+    keys = list(dict.fromkeys(k for s in subs for k in s.topics))
+    index = topic_index(config, all_papers, [_Following(tuple(keys))], warn, near=len(all_papers))
+    topics = []
+    for key in keys:
+        topic = config.topics[key]
+        placed = index.place(key, paper.id)
+        near = index.near.get(key)
+        if placed is not None:
+            place, count, verdict, score = placed
+            # the reason exactly as match and the email word it
+            why = PaperMatch(paper, score, (key,), (), verdict.hits, topic_reasons=(verdict.reason or "",)).reason
+            topics.append(TopicStanding(key, True, why, score, place, count, near.floor if near else None))
+            continue
+        under = [p.id for p, _ in near.papers] if near else []
+        if near is not None and paper.id in under:
+            score = dict((p.id, s) for p, s in near.papers)[paper.id]
+            place = len(index.results.get(key, {})) + under.index(paper.id) + 1
+            topics.append(TopicStanding(key, False, "under the floor", score, place,
+                                        len(index.results.get(key, {})), near.floor))
+        elif any(liked in (paper.id, paper.title_key) for liked in _liked_keys(topic.like)):
+            topics.append(TopicStanding(key, False, "a paper you liked (`like`): never sent back to you"))
+        elif topic.has_rules:
+            topics.append(TopicStanding(key, False, TopicRule(key, topic).refusal(paper)))
+        else:
+            topics.append(TopicStanding(key, False, "not ranked today"))
+    taken = {s.topic for s in topics if s.taken}
+    digests = []
+    for sub in subs:
+        if sub.email in left:
+            digests.append(DigestStanding(sub, None, 0, "unsubscribed: gets no digest"))
+            continue
+        excluded = exclude(sub) if exclude else frozenset()
+        matches = index.select(sub, excluded)
+        ids = [m.paper.id for m in matches]
+        if paper.id in ids:
+            place = ids.index(paper.id)
+            digests.append(DigestStanding(sub, place + 1, len(ids), pinned=matches[place].pinned))
+        elif paper.id in excluded or paper.title_key in excluded:
+            digests.append(DigestStanding(sub, None, len(ids), "sent before (`match --all` shows it as if not)"))
+        elif taken & set(sub.topics):
+            full = (f"its {sub.max_papers} places (max_papers) go to better fits" if sub.max_papers != 1
+                    else "its 1 place (max_papers) goes to a better fit")
+            digests.append(DigestStanding(sub, None, len(ids), full))
+        else:
+            digests.append(DigestStanding(sub, None, len(ids), "none of its topics takes it"))
+    return PaperStanding(paper, tuple(topics), tuple(digests))
+
+
+def _liked_keys(like: Iterable[str]) -> Iterator[str]:
+    """A topic's ``like`` entries as the keys a paper is known by (id, title key)."""
+    from .models import arxiv_base_id, normalize_title
+
+    for entry in like:
+        yield arxiv_base_id(entry)
+        yield normalize_title(entry)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def already_sent(config: Config, only: str | None = None) -> Callable[[Subscriber], frozenset[str]]:

@@ -13,6 +13,7 @@ exactly what is sent.
 
 from __future__ import annotations
 
+import hashlib
 import html as html_lib
 import http.server
 import re
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from .config import Config, Subscriber, expand_paths, load_config
 from .errors import NewsletterError, cannot_listen, counted
-from .files import write_atomic
+from .files import fitted_name, write_atomic
 from .rendering import Composer, default_templates_dir
 
 VERSION_PATH = "/__version"
@@ -78,8 +79,16 @@ class PreviewReport:
 
 
 def slug(email: str) -> str:
-    """A file name for a subscriber: the address, lower-cased, safe characters only."""
-    return re.sub(r"[^a-z0-9@._+-]+", "_", email.lower())
+    """A file name for a subscriber, one per address: the address, lower-cased,
+    safe characters only.  Where a character had to be replaced, a hash of the
+    address follows (``a/b@x.org`` and ``a_b@x.org`` are two mailboxes, and
+    the second preview overwrote the first); a name too long for the file
+    system is cut short (:func:`~newsletter.files.fitted_name`)."""
+    address = email.lower()
+    name = re.sub(r"[^a-z0-9@._+-]+", "_", address)
+    if name != address:  # '~' is never kept above, so these never meet an unchanged address
+        name += "~" + hashlib.blake2s(address.encode("utf-8"), digest_size=4).hexdigest()
+    return fitted_name(name, ".html").removesuffix(".html")  # .html is the longest suffix written
 
 
 def default_out(config: Config) -> Path:

@@ -16,15 +16,18 @@ import dataclasses
 import difflib
 import functools
 import hashlib
+import itertools
 import logging
 import re
 import secrets
 import traceback
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import cast
 from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
@@ -311,6 +314,44 @@ def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
 #: The longest subject a template may render: a header line's limit (RFC 5322 2.1.1).
 MAX_SUBJECT_CHARS = 998
 
+#: The most a body template may render, in characters: beyond what mail
+#: servers take (most refuse a message over 10 to 50 MB), so only a loop
+#: running away gets there; it is stopped there, not rendered whole.
+MAX_PART_CHARS = 20_000_000
+
+
+def _render_bounded(template: jinja2.Template, ctx: dict) -> str:
+    """``template.render(ctx)``, stopped with :class:`_Runaway` at the line
+    rendering when the output passes :data:`MAX_PART_CHARS`
+    (``{% for i in range(10 ** 9) %}`` rendered a gigabyte for minutes).
+    Done as ``render`` does it (errors come out with the template's lines),
+    counting a batch of pieces at a time: as fast as ``render``."""
+    parts: list[str] = []
+    size = 0
+    try:
+        chunks = cast(types.GeneratorType, template.root_render_func(template.new_context(ctx)))
+        while batch := list(itertools.islice(chunks, 1024)):
+            parts += batch
+            size += sum(map(len, batch))
+            if size > MAX_PART_CHARS:
+                frame = chunks.gi_frame  # the template's code, where it stopped
+                line = template.get_corresponding_lineno(frame.f_lineno) if frame is not None else None
+                chunks.close()
+                raise _Runaway(template.filename, line)
+    except _Runaway:
+        raise
+    except Exception:
+        template.environment.handle_exception()
+    return "".join(parts)
+
+
+class _Runaway(Exception):
+    """A template rendered over :data:`MAX_PART_CHARS`; where it was."""
+
+    def __init__(self, filename: str | None, line: int | None) -> None:
+        super().__init__(filename, line)
+        self.filename, self.line = filename, line
+
 
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
@@ -372,15 +413,11 @@ class Composer:
         from what the templates see (``ctx``: the context rendered)."""
         if isinstance(exc, jinja2.TemplateNotFound):
             searched = ", ".join(str(d) for d in self.dirs)
-            return TemplateError(Problem(f"template {exc.name!r} not found; searched: {searched}"))
+            place = self._place(tb or exc.__traceback__)  # the {% include %} asking for it, if one did
+            return TemplateError(Problem(f"template {exc.name!r} not found; searched: {searched}", *place))
         if isinstance(exc, jinja2.TemplateSyntaxError):
             return TemplateError(Problem(f"template syntax error: {exc.message}", exc.filename or exc.name, exc.lineno))
-        # Render-time errors (undefined variables, bad filters): Jinja rewrites the
-        # traceback so the template's frames carry its file name and line.
-        file = line = None
-        for frame in traceback.extract_tb(tb or exc.__traceback__):
-            if any(frame.filename.startswith(str(d)) for d in self.dirs):
-                file, line = frame.filename, frame.lineno
+        file, line = self._place(tb or exc.__traceback__)
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
         missing = re.search(r"has no attribute '([^']+)'$|^'([^']+)' is undefined$", message)
         if missing and ctx is not None:
@@ -393,6 +430,15 @@ class Composer:
             if meant:
                 message += f" (did you mean {meant[0]!r}?)"
         return TemplateError(Problem(f"template error: {message}", file, line))
+
+    def _place(self, tb) -> tuple[str | None, int | None]:
+        """The template file and line a render-time error came from: Jinja
+        rewrites the traceback so the template's frames carry its file and line."""
+        file = line = None
+        for frame in traceback.extract_tb(tb):
+            if any(frame.filename.startswith(str(d)) for d in self.dirs):
+                file, line = frame.filename, frame.lineno
+        return file, line
 
     def _hit_patterns(self, m: PaperMatch, field: str) -> tuple[re.Pattern, ...]:
         """The regexes of the terms that matched ``field``: only they can be
@@ -489,13 +535,23 @@ class Composer:
         """(subject, HTML before inlining, text)."""
         subject = self._subject(ctx)
         try:
-            html = self.html_template.render(ctx)
-            text = self.text_template.render(ctx)
+            html = _render_bounded(self.html_template, ctx)
+            text = _render_bounded(self.text_template, ctx)
+        except _Runaway as exc:
+            millions = MAX_PART_CHARS // 1_000_000
+            raise TemplateError(Problem(
+                f"template error: the template renders more than {millions} million characters (stopped there; "
+                "no mail server takes such a message): a loop running away?", exc.filename, exc.line,
+            )) from None
         except jinja2.TemplateError as exc:
             raise self._template_error(exc, ctx=ctx) from None
         except (TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # A template doing arithmetic or calls on the wrong values.
             raise self._template_error(jinja2.TemplateRuntimeError(str(exc)), exc.__traceback__) from None
+        except (OverflowError, MemoryError) as exc:  # {{ 10.0 ** 1000 }}, {{ range(10 ** 12) | list }}
+            what = "a number too large" if isinstance(exc, OverflowError) else "more memory than there is"
+            said = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            raise self._template_error(jinja2.TemplateRuntimeError(f"{what} ({said})"), exc.__traceback__) from None
         except RecursionError as exc:
             # `{% include %}` or `{% extends %}` of itself (or a longer loop), resolved as it renders
             loop = jinja2.TemplateRuntimeError("the template includes or extends itself (a loop); nothing can be rendered")

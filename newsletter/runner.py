@@ -134,6 +134,7 @@ class Runner:
         self._retry_at: datetime | None = None
         self._note: str | None = None
         self._fatal: SourcesFailed | None = None
+        self._unreadable: str | None = None  # what was wrong with the state, said once
         if problems := unscheduled(self.config):
             raise ConfigError(*problems)
         self.scheduler = schedule_lib.Scheduler()
@@ -211,8 +212,12 @@ class Runner:
         try:
             due = self.due_now(now)
         except NewsletterError as exc:
-            log.error("run: %s", exc)
+            self._state_unreadable(exc)
             return
+        if self._unreadable is not None:
+            self._unreadable = None
+            log.info("run: the state can be read again")
+            self._say_next()
         retrying = self._retry_at is not None and now >= self._retry_at
         if not due and not retrying:
             return
@@ -258,7 +263,7 @@ class Runner:
         try:
             rows = pipeline.schedules(self.config, now=self.clock())
         except NewsletterError as exc:
-            log.error("run: %s", exc)
+            self._state_unreadable(exc)
             return
         upcoming = sorted((r.next_send, r.email) for r in rows if r.next_send is not None)
         if not upcoming:
@@ -270,6 +275,14 @@ class Runner:
             "run: next digest %s: %s%s (`newsletter schedule` lists every subscriber's)",
             first.strftime("%Y-%m-%d %H:%M %Z"), ", ".join(who[:3]), more,
         )
+
+    def _state_unreadable(self, exc: NewsletterError) -> None:
+        """Say what keeps the state from being read, once: the daemon tries
+        again at every tick, and a database down for the night was one line
+        per tick (5,760 a day at 15 s).  Said again only when it changes."""
+        if str(exc) != self._unreadable:
+            log.error("run: %s", exc)
+        self._unreadable = str(exc)
 
     def _schedule_retry(self, now: datetime) -> None:
         self._failures += 1

@@ -46,6 +46,9 @@ from .state import open_state
 from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links
 
 log = logging.getLogger(__name__)
+# The form parser logs each malformed body it is sent as a warning: any client
+# could add lines to the operator's log.  A malformed form is answered 400.
+logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 #: A one-click POST is one short field; anything longer is not one.
 MAX_BODY = 8192

@@ -567,3 +567,23 @@ def test_a_delivery_thread_that_fails_ends_the_run_with_its_error_not_a_hang(smt
     threading.Thread(target=finish, daemon=True).start()
     assert done.wait(30), "finish() hung"
     assert [str(e) for e in raised] == ["stop check broke"]
+
+
+def test_an_outbox_name_for_the_longest_address_fits_the_file_system(tmp_path):
+    # A valid address is up to 254 characters; with the time and the
+    # Message-ID the name was over the 255 bytes a file name may have, and
+    # that subscriber's digest failed at every send ("File name too long").
+    from dataclasses import replace
+
+    t = OutboxTransport(tmp_path / "out")
+    t.check()
+    domain = ".".join(["b" * 60] * 3) + ".example.org"
+    first = envelope(1, rcpt=f"{'a' * 64}@{domain}")
+    other = replace(first, recipient=f"{'a' * 64}@{domain[:-3]}net")
+    t.session().send(first)
+    t.session().send(first)  # sent again after a crash: the same name, replaced
+    t.session().send(other)
+    names = sorted(f.name for f in (tmp_path / "out").iterdir())
+    assert len(names) == 2 and all(len(n.encode()) <= 200 and n.endswith(".eml") for n in names)
+    assert all(n.startswith("20240506T090000Z-" + "a" * 64 + "@bbb") for n in names)
+    assert t.filename(envelope(2)) == "20240506T090000Z-user2@example.org-m2@example.org.eml"  # short names as before

@@ -304,3 +304,21 @@ def test_rules_whose_liked_papers_are_all_unknown_still_select_by_the_rules(work
     [after] = json.loads(result.out)["subscribers"]
     assert len(before["papers"]) == 20
     assert [(p["title"], p["score"]) for p in after["papers"]] == [(p["title"], p["score"]) for p in before["papers"]]
+
+
+def test_refusal_names_the_first_rule_a_paper_fails_in_match_order():
+    """`match --paper` says why a topic's rules leave a paper out, in words."""
+    from newsletter.matching import TopicRule
+
+    paper = Paper(title="Protein folding with diffusion", abstract="We fold proteins by score matching.",
+                  source="t", categories=("q-bio.BM",))
+    rule = lambda **kw: TopicRule("t", Topic(**kw))  # noqa: E731
+    assert rule(any=["diffusion"], none=["protein fold*"]).refusal(paper) == (
+        "excluded by none: 'protein fold*' (title: 'Protein folding')")
+    assert rule(any=["diffusion"], all=["molecul*"]).refusal(paper) == "lacks all: 'molecul*' (in title, abstract)"
+    assert rule(any=["transformer", "attention"]).refusal(paper) == "has none of its any: terms (in title, abstract)"
+    assert rule(any=["diffusion"], categories=["cs.LG", "stat.ML"]).refusal(paper) == (
+        "not in its categories (cs.LG, stat.ML; the paper's: q-bio.BM)")
+    # the checks of match, in match's order: the category check comes first
+    assert rule(categories=["cs.LG"], none=["protein"]).refusal(paper).startswith("not in its categories")
+    assert rule(any=["diffusion"]).match(paper) is not None

@@ -291,3 +291,54 @@ def test_validate_names_an_outbox_send_could_not_write_to(workdir, cli):
     write_config(workdir, BASIC_CONFIG + "delivery:\n  transport: outbox\n  path: new/outbox\n")
     assert cli("validate").code == 0
     assert not (workdir / "new").exists()  # validate creates nothing
+
+
+def test_ordinal_words_places_as_english_does():
+    from newsletter.pipeline import ordinal
+
+    assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 101, 111, 112)] == [
+        "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "101st", "111th", "112th"]
+
+
+def test_paper_standing_names_a_pinned_author_and_the_rule_that_leaves_it_out(tmp_path):
+    """A paper in a digest only for an author the subscriber pins says so; each
+    topic says which of its rules leaves it out."""
+    from conftest import DATA, write_config
+
+    from newsletter import load_config, pipeline
+
+    (tmp_path / "api.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    write_config(tmp_path, """
+        sources:
+          - type: arxiv
+            categories: [cs.LG]
+            path: api.xml
+        topics:
+          bridges:
+            any: ["Schrödinger bridge*", "diffusion"]
+          fluid:
+            any: ["neural operator*"]
+            none: ["turbulen*"]
+        subscribers:
+          - email: ada@example.org
+            topics: [bridges, fluid]
+            pin: ["Olusegun Adeyemi"]
+            max_papers: 1
+          - email: bob@example.org
+            topics: [bridges]
+            max_papers: 1
+          - email: cy@example.org
+            topics: [fluid]
+        state: state.sqlite3
+        """)
+    config = load_config(tmp_path / "config.yaml")
+    found = pipeline.papers(config)
+    standing = pipeline.paper_standing(config, found, "http://arxiv.org/abs/2406.01010v1", left={})
+    assert standing.paper.arxiv_id == "2406.01010"
+    bridges, fluid = standing.topics
+    assert (bridges.taken, bridges.why, bridges.place, bridges.of) == (True, "matched: Diffusion", 3, 5)
+    assert (fluid.taken, fluid.why) == (False, "excluded by none: 'turbulen*' (title: 'Turbulent')")
+    ada, bob, cy = standing.digests
+    assert (ada.place, ada.of, ada.pinned, ada.why_not) == (1, 1, True, None)
+    assert (bob.place, bob.why_not) == (None, "its 1 place (max_papers) goes to a better fit")
+    assert (cy.place, cy.why_not) == (None, "none of its topics takes it")

@@ -335,3 +335,26 @@ def test_preview_lines_line_up_in_columns(tmp_path, cli):
     assert len(rows) == 3 and len({len(row.split(".html")[0]) for row in rows}) == 2  # two address lengths
     assert len({row.index(" papers") for row in rows}) == 1, rows
     assert len({row.index(" KB") for row in rows}) == 1, rows
+
+
+def test_addresses_that_differ_only_in_unsafe_characters_get_their_own_files(tmp_path, cli):
+    # a/b@ and a_b@ are two mailboxes, both written as a_b@... : the second
+    # preview overwrote the first, and the index linked both to one digest.
+    # The longest valid address made a name over the file system's 255 bytes.
+    setup(tmp_path)
+    long_address = f"{'a' * 64}@{'.'.join(['b' * 60] * 3)}.example.org"
+    config = (tmp_path / "config.yaml").read_text(encoding="utf-8")
+    config = config.replace("ada@example.org", "a/b@example.org").replace("bob@example.org", "a_b@example.org")
+    config = config.replace("subscribers:\n", f"subscribers:\n  - email: {long_address}\n    topics: [diffusion]\n")
+    (tmp_path / "config.yaml").write_text(config, encoding="utf-8")
+    r = cli("preview", "--json")
+    assert r.code == 0, r.err
+    entries = json.loads(r.out)["subscribers"]
+    assert [e["email"] for e in entries] == [long_address, "a/b@example.org", "a_b@example.org"]
+    emls = [Path(e["files"]["eml"]) for e in entries]
+    assert len(set(emls)) == 3 and all(len(p.name.encode()) <= 200 for p in emls)
+    for entry, eml in zip(entries, emls):
+        assert re.search(f"^To: (.* <)?{re.escape(entry['email'])}>?$", (tmp_path / eml).read_text(encoding="utf-8"), re.M)
+    index = (tmp_path / "preview" / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="{eml.name}"' in index for eml in emls)
+    assert slug("ada@example.org") == "ada@example.org"  # a name that needs no change keeps it

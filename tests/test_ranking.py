@@ -577,3 +577,82 @@ def test_with_rules_min_score_cuts_on_the_relevance_and_the_order_fuses_both(tmp
     assert set(cut) == {papers[i].id for i in members if fit[i] >= fit[1]}
     assert papers[1].id in cut
     embedder.close()
+
+
+def standing(workdir, ref, *args):
+    result = run_newsletter("match", "--paper", ref, "--json", *args, cwd=workdir)
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    return data, {t["topic"]: t for t in data["topics"]}, {s["email"]: s for s in data["subscribers"]}
+
+
+def test_match_paper_shows_a_near_miss_with_the_min_score_that_takes_it(workdir):
+    """"Why is this paper not in my digest?": under a ranked topic's floor,
+    its relevance, its place, and the `min_score` that would take it; and
+    that `min_score` does take it."""
+    write_config(workdir, ABOUT.replace("max_papers: 8", "max_papers: 60"))
+    near = json.loads(run_newsletter("match", "--json", cwd=workdir).out)["near_misses"]["generative"]["papers"]
+    best = near[0]
+    data, topics, subs = standing(workdir, best["title"])
+    assert data["paper"]["id"] == best["id"]
+    gen = topics["generative"]
+    assert (gen["taken"], gen["score"], gen["floor"], gen["why"]) == (False, best["score"], 0.5, "under the floor")
+    assert gen["place"] == gen["of"] + 1  # the best paper under the floor comes right after the topic's last
+    assert topics["interp"] == {"topic": "interp", "taken": False, "score": None, "place": None, "of": None,
+                                "floor": None, "why": "has none of its any: terms (in title, abstract)"}
+    assert subs["ada@example.org"]["place"] is None
+    assert subs["ada@example.org"]["why_not"] == "none of its topics takes it"
+
+    text = run_newsletter("match", "--paper", best["id"], "--subscriber", "ada@example.org", cwd=workdir)
+    take = int(best["score"] * 100) / 100
+    assert text.code == 0 and text.out.splitlines() == [
+        best["title"] + (f" ({best['id']})" if best["id"][0].isdigit() else ""),
+        f"  [Generative modelling] out: under the floor 0.50: relevance {best['score']:.3f}, "
+        f"{pipeline.ordinal(gen['place'])} in its "
+        f"order (`min_score: {take:.2f}` would take it)",
+        "ada@example.org: not in the next digest: none of its topics takes it",
+    ]
+
+    write_config(workdir, ABOUT.replace("max_papers: 8", "max_papers: 60").replace(
+        "      Schrödinger bridges and faster sampling.\n",
+        f"      Schrödinger bridges and faster sampling.\n    min_score: {take:.2f}\n"))
+    _, topics, subs = standing(workdir, best["title"])
+    assert topics["generative"]["taken"] and topics["generative"]["place"] == topics["generative"]["of"]
+    assert topics["generative"]["why"].startswith("close ")  # the reason the email gives
+    assert subs["ada@example.org"]["place"] == topics["generative"]["of"]
+
+
+def test_match_paper_tells_a_full_digest_from_a_paper_sent_before(workdir):
+    write_config(workdir, ABOUT)
+    subs_papers, _ = match_json(workdir, "--all")
+    bob = subs_papers["bob@example.org"]
+    tenth = bob[9]  # taken by the topic, past ada's 8
+    _, topics, subs = standing(workdir, tenth["id"])
+    assert topics["generative"]["taken"] and topics["generative"]["place"] == 10
+    assert subs["ada@example.org"] == {"email": "ada@example.org", "place": None, "of": 8,
+                                       "why_not": "its 8 places (max_papers) go to better fits", "pinned": False}
+    assert subs["bob@example.org"]["place"] == 10
+
+    first = subs_papers["ada@example.org"][0]
+    sent = run_newsletter("send", cwd=workdir)
+    assert sent.code == 0, sent.err
+    _, _, subs = standing(workdir, first["id"])
+    assert subs["ada@example.org"]["why_not"] == "sent before (`match --all` shows it as if not)"
+    _, _, subs = standing(workdir, first["id"], "--all")
+    assert subs["ada@example.org"]["place"] == 1
+
+
+def test_match_paper_names_a_liked_paper_and_an_unknown_one(workdir):
+    write_config(workdir, ABOUT.replace("      Schrödinger bridges and faster sampling.\n",
+                                        "      Schrödinger bridges and faster sampling.\n"
+                                        "    like: [\"Reflected Diffusion Models\"]\n"))
+    _, topics, _ = standing(workdir, "reflected diffusion models")
+    assert topics["generative"]["why"] == "a paper you liked (`like`): never sent back to you"
+
+    typo = run_newsletter("match", "--paper", "Reflected Difusion Model", cwd=workdir)
+    assert typo.code == 2 and typo.out == ""
+    assert typo.err.strip() == ("no paper 'Reflected Difusion Model' among the 338 papers the sources give now "
+                                "(did you mean 'Reflected Diffusion Models'?)")
+    other_day = run_newsletter("match", "--paper", "https://arxiv.org/abs/2101.99999v2", cwd=workdir)
+    assert other_day.code == 2 and "Traceback" not in other_day.err
+    assert other_day.err.strip().endswith("(a paper of another day's listing is not ranked today)")

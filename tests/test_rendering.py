@@ -16,7 +16,7 @@ from markupsafe import escape
 from newsletter import pipeline
 from newsletter.config import load_config
 from newsletter.errors import ConfigError, TemplateError
-from newsletter.rendering import Composer, check_templates, highlight, premailer_inline, trim
+from newsletter.rendering import MAX_PART_CHARS, Composer, check_templates, highlight, premailer_inline, trim
 
 NOW = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -203,7 +203,8 @@ def test_missing_template_names_every_place_searched(tmp_path):
     with pytest.raises(TemplateError) as err:
         Composer(config).compose(sub, matches, now=NOW)
     msg = str(err.value)
-    assert "'partial.html' not found" in msg and str(tpl) in msg and "templates" in msg.split(str(tpl))[1]
+    assert msg.startswith(f"{tpl}/digest.html:1: template 'partial.html' not found; searched: {tpl}, ")  # the include's place
+    assert "templates" in msg.split("searched: ")[1].split(str(tpl))[1]
 
 
 def test_template_syntax_error_gives_file_and_line(tmp_path):
@@ -240,6 +241,38 @@ def test_a_template_that_includes_itself_is_a_template_error_not_a_traceback(tmp
         assert "Traceback" not in r.err
         (line,) = r.err.splitlines()
         assert line.startswith("tpl/digest.html:2: template error: the template includes or extends itself"), line
+
+
+def test_a_template_rendering_a_runaway_amount_is_stopped_at_its_line(tmp_path, cli):
+    # A loop over the wrong range rendered a gigabyte: validate said OK after
+    # minutes, and send would have handed it to the mail server.
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("{{ count }} papers\n\n{% for i in range(10 ** 9) %}{{ i }} {% endfor %}\n")
+    load(tmp_path, extra="templates: tpl\n")
+    for command in ("validate", "preview"):
+        r = cli(command)
+        assert r.code == 2 and "Traceback" not in r.err, r.err
+        assert r.err.strip() == (
+            f"tpl/digest.txt:3: template error: the template renders more than {MAX_PART_CHARS // 1_000_000} million "
+            "characters (stopped there; no mail server takes such a message): a loop running away?"
+        )
+
+
+@pytest.mark.parametrize("body, expected", [
+    ("{{ 10.0 ** 1000 }}", "template error: a number too large (OverflowError: (34, 'Numerical result out of range'))"),
+    ('{% include "header.html" %}', "template 'header.html' not found; searched: tpl, "),
+])
+def test_an_overflow_or_a_missing_include_is_one_line_at_its_place(tmp_path, cli, body, expected):
+    # An overflow was a traceback; a missing include named no file or line.
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text(f"{{{{ count }}}} papers\n\n{body}\n")
+    load(tmp_path, extra="templates: tpl\n")
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.startswith(f"tpl/digest.txt:3: {expected}"), r.err
+    assert len(r.err.strip().splitlines()) == 1
 
 
 def test_validate_reports_template_problems(tmp_path, cli):

@@ -505,3 +505,33 @@ def test_run_says_when_the_next_digest_goes_out(tmp_path, cli, smtp_server):
     assert [line.strip() for line in lines if "next digest" in line] == [
         "run: next digest 2026-11-23 08:00 CET: ada@example.org (`newsletter schedule` lists every subscriber's)"
     ], lines
+
+
+def test_a_state_that_cannot_be_read_is_said_once_and_its_recovery_too(tmp_path, caplog):
+    """A state the daemon cannot read (PostgreSQL down for the night, a file
+    replaced) was one error line at every tick: 5,760 a day at the default 15 s.
+    It is said once (again only if what is wrong changes), then that it is back."""
+    import logging
+    import sqlite3
+    from datetime import datetime
+
+    from newsletter.runner import Runner
+
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    config = setup(tmp_path, "  transport: outbox", subscribers=daily)
+    state = tmp_path / "newsletter-state.sqlite3"
+    with sqlite3.connect(state) as con:
+        con.execute("CREATE TABLE notes (body TEXT)")  # not a Paper Digest state (yet)
+    runner = Runner(config, clock=lambda: datetime(2026, 11, 23, 6, 10, tzinfo=UTC))
+    with caplog.at_level(logging.INFO, logger="newsletter"):
+        for _ in range(5):
+            runner.tick()
+        state.unlink()
+        runner.tick()
+        runner.tick()
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("newsletter")]
+    assert lines == [
+        f"run: {state}: not a Paper Digest state file (it has tables but no schema version)",
+        "run: the state can be read again",
+        "run: next digest 2026-11-23 08:00 UTC: ada@example.org (`newsletter schedule` lists every subscriber's)",
+    ], lines

@@ -1379,6 +1379,17 @@ def test_postgres_url_with_a_password_is_refused_at_its_line(tmp_path, cli):
     assert not (tmp_path / "outbox").exists()
 
 
+def test_a_libpq_connection_string_as_state_is_refused_at_its_line(tmp_path, cli):
+    config = setup(tmp_path, "  transport: outbox", extra="state: host=db.example.org dbname=digest user=digest")
+    line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if text.startswith("state:"))
+    for command in (("validate",), ("send", "--now", NOW)):
+        r = cli(*command)
+        assert r.code == 2 and "Traceback" not in r.err
+        assert r.err.strip().startswith(f"config.yaml:{line}: state: ")
+        assert "write it as a URL: postgresql://digest@db.example.org/digest" in r.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]  # no SQLite file of that name
+
+
 def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(tmp_path, cli, pg_server, smtp_server):
     from pg_server import LIMITED_USER, free_port
 

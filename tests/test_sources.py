@@ -325,10 +325,51 @@ def test_an_html_page_instead_of_the_data_says_so():
     assert "an HTML or XML page, not the JSON list of daily papers" in str(info.value)
     with pytest.raises(InputError) as info:
         parse_feed(page, "http://x/feed", "blog", Collect())
-    assert "not an RSS or Atom feed (an HTML page" in str(info.value)
+    assert "an HTML page, not an RSS or Atom feed (an error page or a login wall?)" in str(info.value)
     with pytest.raises(InputError) as info:
         parse_hf_daily(b'{"error": "Invalid date"}', "http://x/api", "hf", Collect())
     assert str(info.value).endswith("got dict; the API says: Invalid date")
+
+
+BLOG_PAGE = b"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Lab blog</title>
+<link rel="stylesheet" href="/style.css">
+<link rel="alternate" type="application/rss+xml" title="Lab blog" href="/blog/feed.xml">
+</head>
+<body><p>Posts<br>and news &nbsp; here</p></body>
+</html>
+"""
+
+
+def test_an_html_page_that_is_no_xml_says_so_and_names_the_feed_it_links_to(tmp_path, cli, http_server):
+    # A site's page given where its feed goes (the usual slip), or a login
+    # page: real HTML is no XML, and it read as "not a well-formed feed (not
+    # well-formed (invalid token)); truncated or not XML?".
+    with pytest.raises(InputError) as info:
+        parse_feed(BLOG_PAGE, "https://lab.example.org/blog/", "blog", Collect())
+    assert str(info.value) == (
+        "https://lab.example.org/blog/:1: source 'blog': an HTML page, not an RSS or Atom feed; the page names its "
+        "feed: https://lab.example.org/blog/feed.xml (give that as url:)"
+    )
+    login = b"<html><head><title>Sign in</title></head><body><form>Log in <input name=user></form></body></html>"
+    for parse in (parse_feed, parse_arxiv):
+        with pytest.raises(InputError) as info:
+            parse(login, "http://x/feed", "src", Collect())
+        assert str(info.value) == (
+            "http://x/feed:1: source 'src': an HTML page, not an RSS or Atom feed (an error page or a login wall?)"
+        )
+    http_server.route("/blog/", Reply(body=BLOG_PAGE, headers={"Content-Type": "text/html; charset=utf-8"}))
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: blog, url: "{http_server.url('/blog/')}"}}
+topics: {{t: {{any: [x]}}}}
+""")
+    r = cli("papers")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"the page names its feed: {http_server.url('/blog/feed.xml')} (give that as url:)" in r.err
 
 
 def test_json_where_a_feed_goes_says_so():
@@ -1109,7 +1150,7 @@ def test_a_source_of_malformed_entries_fails_loudly_and_does_not_stop_the_others
     assert r.code == 0, r.err
     assert len(json.loads(r.out)) == 3
     assert f"{http_server.url('/api/daily_papers')}?date=" in r.err and "source 'hf': no usable entry" in r.err
-    assert f"{http_server.url('/login')}:1: source 'lab': not an RSS or Atom feed (an HTML page" in r.err
+    assert f"{http_server.url('/login')}:1: source 'lab': an HTML page, not an RSS or Atom feed (an error page" in r.err
     write_config(tmp_path, "sources:\n" + broken + rest)
     r = cli("papers")
     assert r.code == 2 and r.out == "" and "Traceback" not in r.err

@@ -3,6 +3,7 @@ real PostgreSQL database (``state_target``), plus what is particular to each."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
@@ -230,8 +231,9 @@ def test_newer_or_foreign_files_are_refused(tmp_path):
     other = tmp_path / "other.sqlite3"
     with sqlite3.connect(other) as con:
         con.execute("CREATE TABLE t (x)")
-    with pytest.raises(StateError, match="not a Paper Digest state file"):
-        State.open(other)
+    for readonly in (False, True):  # read-only (match, schedule) said "run `newsletter send` once to upgrade it"
+        with pytest.raises(StateError, match=r"not a Paper Digest state file \(it has tables but no schema version\)"):
+            State.open(other, readonly=readonly)
     with pytest.raises(StateError, match="folder .* does not exist"):
         State.open(tmp_path / "missing" / "s.sqlite3")
 
@@ -476,6 +478,30 @@ def test_database_url_rules():
         check_state_target("postgresql://u@h/db?password=secret")
     with pytest.raises(ValueError, match="names no database"):
         check_state_target("postgresql://u@h:5432")
+
+
+def test_a_state_written_as_a_connection_string_or_another_kind_of_url_is_refused():
+    # Each was taken for a SQLite file name: a libpq string made a file called
+    # "host=db... dbname=digest", and every worker kept a state of its own.
+    from newsletter.state import check_state_target
+
+    for value, expected in [
+        ("host=db.example.org port=5432 dbname=digest user=digest",
+         "is a libpq connection string; write it as a URL: postgresql://digest@db.example.org:5432/digest"),
+        ("dbname=digest", "write it as a URL: postgresql:///digest"),
+        ("host=h dbname=d password=hunter2", "keep the password out of the config"),
+        ("sqlite:///digest.sqlite3", "write the SQLite file's path, not a URL: state: digest.sqlite3"),
+        ("sqlite:////srv/digest/state.db", "state: /srv/digest/state.db"),
+        ("postgresql+psycopg://u@h:5432/db", "SQLAlchemy's form; write postgresql://u@h:5432/db"),
+        ("postgresql+psycopg2://u:hunter2@h/db", "write postgresql://u@h/db"),
+        ("postgresql://u@h/db?sslmod=require", 'not a valid PostgreSQL URL: invalid URI query parameter: "sslmod"'),
+        ("mysql://u@h/db", "'mysql' databases are not supported: give a SQLite file's path or a postgresql:// URL"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(expected)) as err:
+            check_state_target(value)
+        assert "hunter2" not in str(err.value)
+    for fine in ("state.sqlite3", "data/digest state.db", "/srv/x=y/state.sqlite3", "postgresql://u@h/db"):
+        assert check_state_target(fine) == fine
 
 
 def test_postgres_workers_starting_together_create_the_schema_once(pg_url):

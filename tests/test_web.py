@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import os
 import re
 import signal
@@ -141,6 +142,19 @@ def test_post_without_the_one_click_field_changes_nothing(config, client):
     r = client.post(path, content=b"List-Unsubscribe=One-Click&" + b"x" * MAX_BODY,
                     headers={"Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 413
+    assert unsubscribed(config) == {}
+
+
+def test_a_malformed_form_leaves_no_line_in_the_log(config, client, caplog):
+    # The multipart parser logged each broken body as a warning ("Expected
+    # boundary character ..."): anyone could add lines to the operator's log.
+    path = path_for(config, "ada@example.org")
+    with caplog.at_level(logging.DEBUG):
+        for body in (b"garbage", b"--x\r\nbroken", b"--xyz\r\nContent-Disposition: form-data\r\n\r\nv\r\n--xyz--\r\n"):
+            r = client.post(path, content=body, headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+            assert r.status_code == 400
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO and not r.name.startswith("httpx")]  # (not the client)
+    assert logged == []
     assert unsubscribed(config) == {}
 
 

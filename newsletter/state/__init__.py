@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
@@ -63,8 +64,19 @@ def public_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+#: A libpq ``key=value`` connection string (``host=db dbname=digest``).
+_CONNINFO = re.compile(r"^\s*(host|hostaddr|dbname|user|port|service|password)\s*=", re.IGNORECASE)
+
+
 def check_state_target(value: str) -> str:
-    """Config check for ``state:``: a database URL must not carry a password."""
+    """Config check for ``state:``: a database URL must not carry a password;
+    a file path is a SQLite file.  What is neither, though it would make a
+    file name (a libpq connection string, a SQLAlchemy or another
+    database's URL), is refused saying what to write: taken as a file, it
+    left each worker a SQLite state of its own."""
+    not_url = _not_a_state_url(value)
+    if not_url:
+        raise ValueError(not_url)
     if is_database_url(value):
         try:
             parts = urlsplit(value)
@@ -80,7 +92,41 @@ def check_state_target(value: str) -> str:
             raise ValueError("the URL sets password=...: keep it out of the config (set PGPASSWORD or use ~/.pgpass)")
         if not parts.path.strip("/"):
             raise ValueError(f"{value!r} names no database (write postgresql://user@host:port/db)")
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:  # libpq's own check: a setting it does not know (?sslmod=...) stopped every send, and only send
+            conninfo_to_dict(value)
+        except ProgrammingError as exc:
+            raise ValueError(f"not a valid PostgreSQL URL: {' '.join(str(exc).split())}") from None
     return value
+
+
+def _not_a_state_url(value: str) -> str | None:
+    """Why ``value`` is neither a SQLite file path nor a ``postgresql://`` URL, or None."""
+    if _CONNINFO.match(value) and "/" not in value:
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            params = conninfo_to_dict(value)
+        except Exception:  # psycopg.ProgrammingError: not a connection string after all
+            return None
+        if "password" in params:
+            return "a libpq connection string with password=...: keep the password out of the config " \
+                "(set PGPASSWORD or use ~/.pgpass) and write postgresql://user@host:port/db"
+        user = f"{params['user']}@" if params.get("user") else ""
+        port = f":{params['port']}" if params.get("port") else ""
+        url = f"postgresql://{user}{params.get('host', '')}{port}/{params.get('dbname', '')}"
+        return f"{value!r} is a libpq connection string; write it as a URL: {url}"
+    scheme, sep, rest = value.partition("://")
+    if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", scheme) or scheme.lower() in DATABASE_SCHEMES:
+        return None
+    base = scheme.lower().split("+")[0]
+    if base in ("sqlite", "sqlite3"):
+        return f"write the SQLite file's path, not a URL: state: {rest[1:] if rest.startswith('/') else rest}"
+    if base in DATABASE_SCHEMES:
+        return f"{scheme}:// is SQLAlchemy's form; write {public_url(f'{base}://{rest}')}"
+    return f"{scheme!r} databases are not supported: give a SQLite file's path or a postgresql:// URL"
 
 
 def key(email: str) -> str:

@@ -206,7 +206,7 @@ def connection_params(url: str) -> dict[str, Any]:
     try:
         given = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StateError(Problem(f"not a valid PostgreSQL URL: {exc}", public_url(url))) from None
+        raise StateError(Problem(f"not a valid PostgreSQL URL: {' '.join(str(exc).split())}", public_url(url))) from None
     return {**CONNECT_DEFAULTS, **given}
 
 

@@ -331,7 +331,12 @@ class SQLiteState(State):
         if version == SCHEMA_VERSION:
             return
         if readonly:
-            if version == 0 and not self._has_tables():
+            if version == 0:
+                if self._has_tables():  # as a writer finds it (see _migrate): no upgrade would help
+                    self.close()
+                    raise StateError(
+                        Problem("not a Paper Digest state file (it has tables but no schema version)", str(self.path))
+                    )
                 self._db.close()
                 self.db = None  # an empty file: an empty state
                 return
