@@ -284,7 +284,7 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
         hint = " (a paper of another day's listing is not ranked today)"
     else:
         hint = " (give its arXiv id, or its title as the sources write it)"
-    count = f"{len(all_papers)} paper{'s' * (len(all_papers) != 1)}"
+    count = counted(len(all_papers), "paper")
     raise InputError(Problem(f"no paper {ref!r} among the {count} the sources give now{hint}"))
 
 
