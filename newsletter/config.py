@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError, Problem, line_of
+from .errors import ConfigError, Problem, counted, line_of
 from .models import ARXIV_ID
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
@@ -910,8 +910,22 @@ def load_config(path: str | os.PathLike) -> Config:
 _KEY_LINE = re.compile(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[^\s'\"#\[\]{},:-][^:#]*?):(?:[ \t]+(?P<value>\S.*))?$")
 
 
-def _spaces(n: int) -> str:
-    return f"{n} space{'s' * (n != 1)}"
+#: The longest key YAML allows without the explicit ``? key`` form (PyYAML's limit too).
+YAML_KEY_MOST = 1024
+
+
+def _long_key(row: str) -> str | None:
+    """What to change when ``row`` holds a key longer than YAML allows, or
+    None.  PyYAML stops scanning such a key and words it as another slip
+    ("mapping values are not allowed", "could not find expected ':'")."""
+    m = re.match(r"[ ]*(?:-[ ]+)*(?P<key>\"[^\"]*\"|'[^']*'|[^:]*?):(?:[ \t]|$)", row)
+    if m is None:
+        return None
+    key = m["key"].strip("\"'")
+    if len(key) <= YAML_KEY_MOST:
+        return None
+    return (f"the key '{key[:30]}...' is {len(key)} characters long, and YAML allows at most {YAML_KEY_MOST} "
+            'in a key: shorten it (a long text belongs in a value, as about: "...")')
 
 
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
@@ -944,10 +958,12 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     prev = _KEY_LINE.match(rows[above - 1])
     mine, theirs = len(here["lead"]), len(prev["lead"]) if prev else len(rows[above - 1]) - len(rows[above - 1].lstrip())
     if mapping and mine > theirs and prev and prev["value"]:
-        return line, (f"this line is indented deeper ({_spaces(mine)}) than line {above} ({_spaces(theirs)}), "
-                      f"whose key '{prev['key']}' already has its value: the keys of one section line up")
+        return line, (f"this line is indented deeper ({counted(mine, 'space')}) than line {above} "
+                      f"({counted(theirs, 'space')}), whose key '{prev['key']}' already has its value: "
+                      "the keys of one section line up")
     if ("expected key" in problem or "'-' indicator" in problem) and mine != theirs:
-        return line, f"this line is indented {_spaces(mine)}, line {above} above it {theirs}: the keys of one section line up"
+        return line, (f"this line is indented {counted(mine, 'space')}, line {above} above it {theirs}: "
+                      "the keys of one section line up")
     return line, ""
 
 
@@ -970,6 +986,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         if "\t" in bad[: len(bad) - len(bad.lstrip())]:
             # PyYAML's words for a tab ("cannot start any token") do not say what to change
             what += "; the line is indented with a tab: YAML indents with spaces only"
+        elif line and line <= len(rows) and (long := _long_key(bad)):
+            what = long  # PyYAML's words name another slip
         elif line and line <= len(rows):
             context_line = exc.context_mark.line + 1 if exc.context_mark else None
             line, hint = _yaml_hint(rows, line, mark.column if mark else 0, exc.problem or "", context_line)
