@@ -784,7 +784,7 @@ def test_a_reason_never_names_a_formula_of_the_sentence(tmp_path):
     about = "Schrödinger bridges. Bounds on $\\mathbb{E}[\\|x\\|^2]$, $x$ and $\\mathcal{O}(\\sqrt{T})$ rates."
     from newsletter.latex import to_unicode
 
-    found = ranker.rank(Interest("t", about=to_unicode(about), min_score=0.0))
+    found = ranker.ranking(Interest("t", about=to_unicode(about), min_score=0.0)).found
     reasons = [r.reason for r in found.values()]
     assert not [r for r in reasons if "‖x‖²" in r or r.endswith(": x") or "𝔼" in r], reasons
     assert found[bridge.id].reason.startswith("close to your interest: Schrödinger bridges")
@@ -820,7 +820,7 @@ def test_a_journal_doi_in_like_or_paper_says_it_cannot_be_looked_up(tmp_path, wo
     and "an arXiv id or the title" alone did not say why it was not found."""
     papers = [Paper("Reflected Diffusion Models", "Reflected SDEs keep samples in the data domain.", "s")]
     warnings: list[str] = []
-    Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).rank(
+    Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(
         Interest("t", about="Diffusion models.", like=("https://doi.org/10.1038/s41586-021-03819-2",)))
     assert warnings == [
         "topics.t.like[0]: 'https://doi.org/10.1038/s41586-021-03819-2' matches no known paper (a DOI other than "
