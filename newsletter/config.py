@@ -1366,6 +1366,13 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     for i, src in enumerate(sources):
         if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():
             continue
+        if re.match(r"(?i)https?://", src["path"].strip()):  # it read as "matches no file"
+            if src.get("type") == "hf-papers-text":
+                add(("sources", i, "path"), f"{src['path']!r} is a web address: hf-papers-text reads the page saved "
+                    "as text (give that file), and `type: hf-daily` fetches Hugging Face's daily papers itself")
+            else:
+                add(("sources", i, "path"), f"{src['path']!r} is a web address: give it as url:")
+            continue
         if src.get("type") == "hf-papers-text" and not expand_paths(base, src["path"]):
             if (base / os.path.expanduser(src["path"])).is_dir():
                 # a folder's subfolders are not read: say so, with the glob that reads them

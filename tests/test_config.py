@@ -836,3 +836,18 @@ def test_a_term_written_as_a_query_or_a_list_says_how_to_split_it(workdir, term,
 def test_a_comma_inside_a_word_is_no_list(workdir):
     config = load_config(write_config(workdir, _basic('"score-based"]', '"score-based", "1,3-butadiene", "Research or"]')))
     assert config.topics["diffusion"].any[-2:] == ["1,3-butadiene", "Research or"]
+
+
+def test_a_web_address_as_a_path_says_what_reads_it(workdir, cli):
+    # It read as "'https://huggingface.co/papers' matches no file".
+    write_config(workdir, BASIC_CONFIG.replace(
+        "    path: papers/\n",
+        "    path: https://huggingface.co/papers\n  - {type: feed, path: 'https://lab.example.org/feed.xml'}\n",
+    ))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'https://huggingface.co/papers' is a web address: hf-papers-text reads "
+        "the page saved as text (give that file), and `type: hf-daily` fetches Hugging Face's daily papers itself",
+        "config.yaml:4: sources[1].path: 'https://lab.example.org/feed.xml' is a web address: give it as url:",
+    ], result.err
