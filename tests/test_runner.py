@@ -531,3 +531,29 @@ def test_a_state_that_cannot_be_read_is_said_once_and_its_recovery_too(tmp_path,
         "run: the state can be read again",
         "run: next digest 2026-11-23 08:00 UTC: ada@example.org (`newsletter schedule` lists every subscriber's)",
     ], lines
+
+
+def test_a_catch_up_send_at_start_says_the_next_digest_once(tmp_path, caplog):
+    """A start that sends (a missed slot caught up) said the next digest's time twice."""
+    import logging
+    from datetime import datetime
+
+    from newsletter.runner import Runner
+
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    config = setup(tmp_path, "  transport: outbox", subscribers=daily)
+    assert run_newsletter("send", "--now", "2026-11-22T06:00:00+00:00", cwd=tmp_path).code == 0  # seen the day before
+    runner = Runner(config, tick=3600, clock=lambda: datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    with caplog.at_level(logging.INFO, logger="newsletter"):
+        thread = threading.Thread(target=runner.run)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not any("next digest" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        runner.stop()
+        thread.join(timeout=60)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("newsletter")]
+    assert any(line.startswith("sent        ada@example.org") for line in lines), lines
+    assert [line for line in lines if "next digest" in line] == [
+        "run: next digest 2026-11-24 08:00 UTC: ada@example.org (`newsletter schedule` lists every subscriber's)"
+    ], lines
