@@ -172,6 +172,21 @@ def _check_path(value):
     # An empty path would silently mean the config's own folder (or "fetch it").
     if value is not None and not value.strip():
         raise ValueError("empty path; give a file, a folder or a glob such as 'papers/*.txt'")
+    return _literal_path(value)
+
+
+#: A shell variable written in a path ($HOME, ${STATE_DIRECTORY}): nothing expands it.
+_VARIABLE = re.compile(r"\$(?:\{\w+\}|[A-Za-z_]\w*)")
+
+
+def _literal_path(value):
+    """A path as written: ``delivery.path: $STATE_DIRECTORY/outbox`` (systemd's
+    habit) made a folder named ``$STATE_DIRECTORY`` beside the config."""
+    if isinstance(value, str) and _VARIABLE.search(value):
+        raise ValueError(
+            f"{value!r}: environment variables are not expanded in the config's paths: "
+            "write the path itself (a leading ~ is expanded)"
+        )
     return value
 
 
@@ -611,6 +626,7 @@ class Delivery(_Model):
     """PEM file of the CA(s) to trust for TLS instead of the system's (private CA, test server)."""
 
     _v_password_env = field_validator("password_env")(lambda cls, v: check_env_name(v, "password_env"))
+    _v_paths = field_validator("path", "ca_file")(lambda cls, v: _literal_path(v))
 
     @field_validator("host")
     @classmethod
@@ -706,7 +722,8 @@ class Config(_Model):
     _lines: dict = PrivateAttr(default_factory=dict)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
-    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(v))
+    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_path(v)))
+    _v_paths = field_validator("templates", "cache")(lambda cls, v: _literal_path(v))
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
 
     @model_validator(mode="before")
@@ -1366,6 +1383,8 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     for i, src in enumerate(sources):
         if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():
             continue
+        if _VARIABLE.search(src["path"]):
+            continue  # said by the field's check
         if re.match(r"(?i)https?://", src["path"].strip()):  # it read as "matches no file"
             if src.get("type") == "hf-papers-text":
                 add(("sources", i, "path"), f"{src['path']!r} is a web address: hf-papers-text reads the page saved "
@@ -1394,7 +1413,9 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         )
 
     templates = data.get("templates")
-    if isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
+    if isinstance(templates, str) and _VARIABLE.search(templates):
+        pass  # said by the field's check
+    elif isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
         add(("templates",), f"{templates!r}: no such folder")
     elif isinstance(templates, str):
         folder = base / os.path.expanduser(templates)
@@ -1409,7 +1430,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             found = f"; it holds {', '.join(close)}" if close else " (it is empty)"
             add(("templates",), f"{templates!r} holds none of {', '.join(TEMPLATE_NAMES)}, so the defaults would be used{found}")
     state = data.get("state")
-    if isinstance(state, str) and state and "://" not in state:
+    if isinstance(state, str) and state and "://" not in state and not _VARIABLE.search(state):
         folder = (base / os.path.expanduser(state)).parent
         if not folder.is_dir():
             add(("state",), f"{state!r}: its folder {str(folder)!r} does not exist (the state file is created, not its folder)")

@@ -851,3 +851,21 @@ def test_a_web_address_as_a_path_says_what_reads_it(workdir, cli):
         "the page saved as text (give that file), and `type: hf-daily` fetches Hugging Face's daily papers itself",
         "config.yaml:4: sources[1].path: 'https://lab.example.org/feed.xml' is a web address: give it as url:",
     ], result.err
+
+
+def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdir, cli):
+    # `delivery.path: $STATE_DIRECTORY/outbox` (systemd's habit) made a folder
+    # named '$STATE_DIRECTORY' beside the config and wrote the mail there.
+    config = BASIC_CONFIG + "delivery:\n  path: $STATE_DIRECTORY/outbox\ncache: ${CACHE}/http\n"
+    config += "templates: $HOME/tpl\nstate: $HOME/digest.sqlite3\n"
+    write_config(workdir, config)
+    result = cli("send")
+    assert result.code == 2 and "Traceback" not in result.err
+    hint = "environment variables are not expanded in the config's paths: write the path itself (a leading ~ is expanded)"
+    assert sorted(result.err.splitlines()) == sorted([
+        f"config.yaml:19: delivery.path: '$STATE_DIRECTORY/outbox': {hint}",
+        f"config.yaml:20: cache: '${{CACHE}}/http': {hint}",
+        f"config.yaml:21: templates: '$HOME/tpl': {hint}",
+        f"config.yaml:22: state: '$HOME/digest.sqlite3': {hint}",
+    ]), result.err
+    assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]
