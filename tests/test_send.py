@@ -678,6 +678,40 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     assert len({m.message_id for m in box.messages}) == 6
 
 
+def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
+    """SIGTERM (`timeout 600 newsletter send` from cron, a systemd unit's stop)
+    killed a send outright: the digests it had claimed stayed "being sent" and
+    the next run warned of each as possibly sent twice.  It stops as Ctrl-C
+    does: the message in flight finishes and is recorded, the rest stay pending."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        box.release.set()
+        proc.kill()
+    assert proc.returncode == 143, (out, err)
+    assert "Traceback" not in err and "stopping (SIGTERM):" in err
+    assert out.splitlines()[-1].startswith("sent 3, "), out
+    assert err.splitlines()[-1] == (
+        "interrupted: 3 digests left pending (not sent); the next `newsletter send` sends them"
+    ), err
+    assert [st for _, st, *_ in digests(tmp_path)] == ["sent"] * 3 + ["pending"] * 3
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and "was being sent" not in r.err, r.err
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
+
+
 def test_ctrl_c_while_a_source_is_retried_stops_at_once_and_sends_nothing(tmp_path, http_server):
     """Ctrl-C during the fetch (a source answering 503, long back-offs) cuts the
     back-off short and starts no new request: exit 130 at once, nothing recorded."""
@@ -724,8 +758,10 @@ http:
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
-def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_server, cli):
-    """The send workers of a big send see the terminal's Ctrl-C themselves:
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "stopping:"), (signal.SIGTERM, 143, "stopping (SIGTERM):")])
+def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_server, cli, sig, code, said):
+    """The send workers of a big send see the terminal's Ctrl-C themselves
+    (and a SIGTERM sent to the process group, as systemd and `timeout` do):
     each finishes its message in flight, nothing is left "being sent", and
     the next run sends the rest, everyone once."""
     from newsletter.sending import SHARD_MIN
@@ -743,14 +779,14 @@ def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_serv
     try:
         assert box.blocked.wait(120), "message 40 never arrived"
         assert len(_children(proc.pid)) == 2  # shared out, Ctrl-C or not
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
         box.release.set()
         out, err = proc.communicate(timeout=120)
     finally:
         box.release.set()
         proc.kill()
-    assert proc.returncode == 130, (out, err)
-    assert "Traceback" not in err and err.count("stopping:") == 1, err
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err and err.count(said) == 1, err
     statuses = [st for _, st, *_ in digests(tmp_path)]
     assert "sending" not in statuses and statuses.count("sent") == len(box.messages) < SHARD_MIN
     assert err.splitlines()[-1].startswith(f"interrupted: {statuses.count('pending')} digests left pending"), err
