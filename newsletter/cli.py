@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -418,7 +418,9 @@ def _ctrl_c_stops(flag: threading.Event, caught: list[int] | None = None) -> Ite
         yield  # signal handlers live in the main thread (a script calling main() elsewhere)
         return
     parent = os.getpid()
-    again = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    again: dict[int, Callable[..., Any] | signal.Handlers] = {
+        signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL
+    }
 
     def first(signum, frame) -> None:
         flag.set()
