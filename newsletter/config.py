@@ -1403,6 +1403,18 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
             add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ': no such file')}")
 
+    delivery = d if isinstance(d := data.get("delivery"), dict) else {}
+    outbox = delivery.get("path", "outbox")
+    if delivery.get("transport", "outbox") == "outbox" and isinstance(outbox, str) and outbox.strip():
+        for i, src in enumerate(sources):
+            if isinstance(src, dict) and src.get("type") == "hf-papers-text" and isinstance(src.get("path"), str) \
+                    and _reads_outbox(base, src["path"], outbox):
+                add(("delivery", "path") if "path" in delivery else ("sources", i, "path"),
+                    f"the outbox {outbox!r} is where sources[{i}] reads its exports (path: {src['path']}): from the "
+                    "next send on, the digests written there would be read as exports; give the outbox a folder "
+                    "of its own")
+                break
+
     email = e if isinstance(e := data.get("email"), dict) else {}
     unsubscribe = email.get("unsubscribe")
     if isinstance(data.get("web"), dict) and isinstance(unsubscribe, str) and not unsubscribe.startswith("mailto:"):
@@ -1435,6 +1447,19 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         if not folder.is_dir():
             add(("state",), f"{state!r}: its folder {str(folder)!r} does not exist (the state file is created, not its folder)")
     return problems
+
+
+def _reads_outbox(base: Path, pattern: str, outbox: str) -> bool:
+    """Whether an export ``path:`` (a folder or a glob) takes in the files the
+    outbox at ``outbox`` writes (``<time>-<address>-<id>.eml``)."""
+    if _VARIABLE.search(pattern) or _VARIABLE.search(outbox):
+        return False  # said at their lines
+    folder = Path(os.path.abspath(base / os.path.expanduser(outbox)))
+    sample = folder / "20240101T080000Z-ada@example.org-1.2.3@example.org.eml"
+    p = Path(os.path.abspath(base / os.path.expanduser(pattern)))
+    if glob.has_magic(str(p)):
+        return sample.match(str(p))
+    return p == folder  # a folder path reads every file in it
 
 
 def _not_a_file(base: Path, pattern: str, missing: str) -> str:

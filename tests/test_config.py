@@ -869,3 +869,23 @@ def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdi
         f"config.yaml:22: state: '$HOME/digest.sqlite3': {hint}",
     ]), result.err
     assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]
+
+
+@pytest.mark.parametrize("outbox, source", [("papers", "papers/"), ("papers", "papers/*"), ("./papers/", "papers")])
+def test_an_outbox_inside_the_folder_the_exports_are_read_from_is_refused(workdir, cli, outbox, source):
+    # The first send wrote its .eml there; every later one read it as an
+    # export and stopped ("no Hugging Face papers page header"), exit 2.
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {source}\n")
+                 + f"delivery:\n  path: {outbox}\n")
+    for command in ("validate", "send"):
+        result = cli(command)
+        assert result.code == 2 and "Traceback" not in result.err
+        assert result.err.splitlines() == [
+            f"config.yaml:19: delivery.path: the outbox {outbox!r} is where sources[0] reads its exports "
+            f"(path: {source}): from the next send on, the digests written there would be read as exports; "
+            "give the outbox a folder of its own"
+        ], result.err
+    assert not list((workdir / "papers").glob("*.eml"))
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/*.txt\n")
+                 + f"delivery:\n  path: {outbox}\n")
+    assert cli("validate").code == 0  # only the .txt files are read: the .eml files are not
