@@ -220,9 +220,19 @@ class HFPapersTextSource(_Source):
 _HTTP_URL = re.compile(r"^https?://[^\s/]+\S*$")
 
 
+#: A URL written without its scheme: a host name with a dot, then a path or nothing.
+_HOST_FIRST = re.compile(r"^(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?::\d+)?(?:/\S*)?$")
+
+
 def _check_url(value):
     if value is not None and not _HTTP_URL.match(value):
-        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        if _HOST_FIRST.match(value) and "/" in value.rstrip("/") or value.startswith("www."):
+            hint = f" (did you mean 'https://{value}'?)"
+        elif value.startswith("file:") or "://" not in value:
+            hint = " (a saved file is given as path:)"
+        else:
+            hint = ""
+        raise ValueError(f"{value!r} is not an http:// or https:// URL{hint}")
     return value
 
 
