@@ -1393,8 +1393,12 @@ def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(t
     unreachable = f"postgresql://digest@127.0.0.1:{free_port()}/digest"
     limited = pg_server.create_database().replace(f"{pg_server.url('x').split('@')[0]}@", f"postgresql://{LIMITED_USER}@")
     good = pg_server.create_database()
+    missing = good.rsplit("/", 1)[0] + "/no_such_db"
     cases = [
         (unreachable, {}, f"{unreachable}: cannot reach PostgreSQL: "),
+        # (was "cannot reach PostgreSQL: FATAL: database ... does not exist": it was reached)
+        (missing, {}, f"{missing}: PostgreSQL has no database 'no_such_db' (create it, e.g. `createdb no_such_db`, "
+                      "or correct the name in state:)"),
         (good, {"PGPASSWORD": "wrong-password", "PGPASSFILE": "/nonexistent"},
          f"{good}: PostgreSQL refused the login for user 'digest_admin'"),
         (limited, {}, f"{limited}: no permission to create the state's tables (permission denied for schema public)"),
