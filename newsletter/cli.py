@@ -11,6 +11,7 @@ import atexit
 import dataclasses
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -267,7 +268,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         for key, near in report.near:
             click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}")
             for under, relevance in near.papers:
-                click.echo(f"  {relevance:5.2f}  {under.title}")
+                # cut to two decimals, not rounded up: `min_score:` that value takes the paper
+                click.echo(f"  {math.floor(relevance * 100) / 100:5.2f}  {under.title}")
 
 
 def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> None:
@@ -288,7 +290,8 @@ def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> 
             score = f", {s.score:.2f}" if s.floor is not None or isinstance(s.score, float) else ""
             click.echo(f"  [{name}] in: {pipeline.ordinal(s.place or 0)} of {s.of}{score}" + (f": {s.why}" if s.why else ""))
         elif s.takes_at is not None:
-            click.echo(f"  [{name}] out: under the floor {s.floor:.2f}: relevance {s.score:.3f}, "
+            shown = math.floor((s.score or 0) * 1000) / 1000  # cut like takes_at: 0.0698 is not "0.070"
+            click.echo(f"  [{name}] out: under the floor {s.floor:.2f}: relevance {shown:.3f}, "
                        f"{pipeline.ordinal(s.place or 0)} in its order (`min_score: {s.takes_at:.2f}` would take it)")
         else:
             click.echo(f"  [{name}] out: {s.why}")

@@ -26,6 +26,7 @@ import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -416,14 +417,42 @@ TermText = Annotated[str, AfterValidator(_check_term)]
 
 
 #: The links a researcher copies for a paper: its arXiv abstract, PDF or HTML page,
-#: ``arXiv:ID``, its Hugging Face papers page.  Each names the paper by its arXiv id.
+#: ``arXiv:ID``, its Hugging Face papers page, the DOI arXiv gives it
+#: (``10.48550/arXiv.ID``, bare or as a doi.org link).  Each names the paper by its arXiv id.
 _PAPER_LINK = re.compile(
     r"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
+    r"|(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.48550/arxiv\."
     r"|arxiv:\s*"
     r"|(?:https?://)?(?:www\.)?huggingface\.co/papers/)"
     rf"(?P<id>{ARXIV_ID})(?:\.pdf)?/?",
     re.IGNORECASE,
 )
+
+
+def arxiv_id_from_number(value: float) -> str | None:
+    """The arXiv id that YAML read as a number (``like: [2406.10000]`` arrives
+    as 2406.1), rebuilt exactly: the number after the point has 4 digits in
+    ids of 0704 to 1412 and 5 since 1501.  None when ``value`` is no such id."""
+    yymm = int(value)
+    digits = 5 if yymm >= 1501 else 4
+    number = round((value - yymm) * 10**digits)
+    if not (704 <= yymm <= 9912 and 1 <= yymm % 100 <= 12) or number <= 0 or abs(yymm + number / 10**digits - value) > 1e-9:
+        return None
+    return f"{yymm:04d}.{number:0{digits}d}"
+
+
+def _like_entry(value: Any) -> Any:
+    # An unquoted arXiv id is a number to YAML: rebuild the id rather than
+    # refuse what the reader plainly meant.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        rebuilt = arxiv_id_from_number(float(value))
+        if rebuilt is None:
+            raise ValueError(f"{value} is no arXiv id (YYMM.NNNNN): write the id or the paper's title in quotes")
+        return rebuilt
+    return value
+
+
+LikeEntry = Annotated[str, BeforeValidator(_like_entry)]
 
 
 def liked_reference(entry: str) -> str:
@@ -444,7 +473,7 @@ class Topic(_Model):
     """arXiv categories (``cs.LG``): when given, a paper must be in one of them."""
     about: str | None = None
     """The interest in words (one to a few sentences): papers are ranked by how well they fit."""
-    like: list[str] = []
+    like: list[LikeEntry] = []
     """Papers the subscriber liked (arXiv ids or titles of papers the tool has seen): extra queries."""
     min_score: float | None = Field(None, ge=0, le=1)
     """Relevance floor in [0, 1] for ``about``/``like`` ranking (default: ranking.DEFAULT_MIN_SCORE)."""
@@ -466,6 +495,26 @@ class Topic(_Model):
                 f"'about' ({value.strip()[:60]!r}) has no word to rank papers by, only common words "
                 "or symbols: describe the interest in one to a few sentences"
             )
+        return value
+
+    @field_validator("min_score", mode="before")
+    @classmethod
+    def _min_score_is_a_fraction(cls, value):
+        # 50 or "50%" is the floor as a percentage: say the fraction to write
+        if isinstance(value, str) and (pct := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)):
+            raise ValueError(f"{value!r} is a percentage: the floor is a fraction in [0, 1]; "
+                             f"write min_score: {float(pct[1]) / 100:g}")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value <= 100:
+            raise ValueError(f"{value:g} is over 1: the floor is a fraction in [0, 1], not a percentage; "
+                             f"for {value:g}% write min_score: {value / 100:g}")
+        return value
+
+    @field_validator("like", mode="before")
+    @classmethod
+    def _like_is_a_list(cls, value):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            shown = arxiv_id_from_number(float(value)) or value
+            raise ValueError(f'expected a list, got {value}: write it in brackets and quotes, like: ["{shown}"]')
         return value
 
     @field_validator("like")
@@ -1334,6 +1383,15 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         message = "expected a mapping" + (
             ", got nothing (an empty section?)" if value is None else f", got {_kind_of(value)}"
         )
+    elif kind == "string_type" and path and path[-1] == "about" and isinstance(value, list):
+        words = ", ".join(str(v) for v in value[:3] if isinstance(v, (str, int, float)))
+        message = ("expected the interest as text, got a list: write it as one to a few sentences "
+                   f"(about: {words} ...), or put the terms under any: to match them as keywords")
+    elif kind in ("float_type", "int_type") and isinstance(value, str) and (quoted := _quoted_number(value, kind)):
+        what = "a number" if kind == "float_type" else "an integer"
+        number, fix = quoted
+        key = f"{path[-1]}: " if path and isinstance(path[-1], str) else ""
+        message = f"expected {what}, got the text {value!r}{fix}, {key}{number}"
     else:
         message = msg[0].lower() + msg[1:] if msg else kind
         message = message.replace("input should be", "expected")
@@ -1346,6 +1404,18 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+def _quoted_number(text: str, kind: str) -> tuple[str, str] | None:
+    """A number written as text (``"0.5"``, or ``"0,5"`` with a decimal
+    comma): the number to write and what to change, or None."""
+    written = text.strip()
+    pattern = r"[-+]?\d+" if kind == "int_type" else r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+    if re.fullmatch(pattern, written):
+        return written, " (in quotes): write it without the quotes"
+    if kind == "float_type" and re.fullmatch(r"[-+]?\d+,\d+", written):
+        return written.replace(",", "."), ": write it with a decimal point"
+    return None
 
 
 def _kind_of(value: Any) -> str:
@@ -1365,6 +1435,11 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         problems.append(Problem(message, shown, _line_for(lines, path), _dotted(path)))
 
     topics = t if isinstance(t := data.get("topics"), dict) else {}
+    for key, topic in topics.items():
+        if isinstance(topic, dict) and "min_score" in topic and "about" not in topic and "like" not in topic:
+            # a relevance floor where nothing is ranked would silently do nothing
+            add(("topics", key, "min_score"), "has no effect without 'about' or 'like': a topic of terms alone takes "
+                "every paper its terms match; remove min_score, or describe the interest under about: to rank them")
     subscribers = s if isinstance(s := data.get("subscribers"), list) else []
     seen: dict[str, int] = {}
     for i, sub in enumerate(subscribers):

@@ -725,9 +725,17 @@ def topic_index(
         from .ranking import Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
 
         first = topics[ranked[0]]
+        def lost(reason: str) -> None:
+            if warn is not None:
+                warn(str(config.problem(("cache",), (
+                    f"cannot keep the embedding cache in {config.cache_dir} ({reason}): ranking goes on without it, "
+                    "slower, and `like` finds only the papers of the current sources; make it a folder this user "
+                    "can write, or set cache: to one"))))
+
         embedder = Embedder(
             config.cache_dir / "embeddings.sqlite3",
             where=config.problem(("topics", ranked[0], "about" if first.about else "like"), ""),
+            lost=lost,
         )
         try:
             ranker = Ranker(

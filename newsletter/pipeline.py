@@ -156,22 +156,41 @@ def _missing_data_hint(topic, papers: list[Paper]) -> str:
             f"add an arXiv source or {fix})")
 
 
-def one_word_abouts(config: Config, topics: Iterable[str] | None = None) -> list[Problem]:
-    """The topics (default: all) ranked by an ``about`` of a single word and
-    nothing else (no rules, no liked papers), as advice: measured on the
-    samples, ``about: RL`` or ``about: LoRA`` fills a digest with papers that
-    merely sound like the word, where one sentence in the papers' own words
-    ranks well.  Not an error: the topic works, just poorly."""
-    from .ranking import content_words
+def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Problem]:
+    """Advice on how the topics' (default: all) ``about`` is written; not
+    errors: each topic works, just poorly.
+
+    - One word and nothing else (no rules, no liked papers): measured on
+      the samples, ``about: RL`` or ``about: LoRA`` fills a digest with
+      papers that merely sound like the word, where one sentence in the
+      papers' own words ranks well.
+    - Over :data:`ranking.LONG_ABOUT_WORDS` words: a pasted abstract ranks by
+      all it mentions and its reasons quote odd phrases of it.
+    - Not English (:func:`ranking.not_english`): a sentence in French or
+      German ranked papers at random, each "close in meaning to your interest"."""
+    from .ranking import LONG_ABOUT_WORDS, content_words, not_english
 
     out = []
     for key in dict.fromkeys(topics if topics is not None else config.topics):
         topic = config.topics[key]
-        if topic.about and not topic.like and not (topic.any or topic.all) and len(set(content_words(topic.about))) == 1:
-            out.append(config.problem(("topics", key, "about"),
+        if not topic.about:
+            continue
+        where = ("topics", key, "about")
+        words = len(topic.about.split())
+        if not topic.like and not (topic.any or topic.all) and len(set(content_words(topic.about))) == 1:
+            out.append(config.problem(where,
                                       f"{topic.about.strip()!r} is one word; a sentence or two in the words papers "
                                       "use ranks far better (one word, an acronym above all, also brings papers "
                                       "that merely sound like it)"))
+        elif words > LONG_ABOUT_WORDS:
+            out.append(config.problem(where, f"'about' is {words:,} words long (a pasted abstract?): one to a few "
+                                      "sentences rank best and give reasons that read well; put a paper you want "
+                                      "more of under like:"))
+        elif (unknown := not_english(topic.about)) is not None:
+            named = f" ({', '.join(repr(w) for w in unknown[:3])} occur in no English paper)" if unknown else ""
+            out.append(config.problem(where, (
+                f"does not read as English{named}: the ranking reads English, so a sentence in another language "
+                "ranks papers almost at random; write the interest in English, in the words papers use")))
     return out
 
 
@@ -179,7 +198,7 @@ def one_word_abouts(config: Config, topics: Iterable[str] | None = None) -> list
 class MatchReport:
     """What ``newsletter match`` shows: each subscriber's next digest, the
     topics (of those subscribers) that select no current paper, and advice
-    on how their topics are written (:func:`one_word_abouts`)."""
+    on how their topics are written (:func:`about_advice`)."""
 
     subscribers: tuple[tuple[Subscriber, list[PaperMatch]], ...]
     unmatched: tuple[Problem, ...]
@@ -203,7 +222,7 @@ def match_report(
     results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
-                       tuple(one_word_abouts(config, followed)),
+                       tuple(about_advice(config, followed)),
                        tuple((k, index.near[k]) for k in followed if k in index.near))
 
 
@@ -720,7 +739,7 @@ def validate(
             warn(str(config.problem(("topics", key), "no subscriber follows it (add it to a subscriber's topics: list)")))
     papers = merge_papers(found)
     unfetched = 0 if fetch else sum(1 for s in config.sources if is_remote(s))
-    for problem in one_word_abouts(config):
+    for problem in about_advice(config):
         warn(str(problem))
     unmatched: list[Problem] = []
     if papers:

@@ -43,6 +43,7 @@ Heavy imports (numpy, bm25s, the model) happen only when a topic uses
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import math
@@ -274,15 +275,26 @@ class Embedder:
     """The static embedding model plus a cache of paper vectors.
 
     ``cache`` is a SQLite file (created on first use); None keeps vectors in
-    memory only.  The model loads on the first text not in the cache.
+    memory only.  The model loads on the first text not in the cache.  A
+    cache that cannot be made or written (its folder a file, a read-only
+    disk) is done without: ``lost(reason)`` is called once, to say so.
     """
 
-    def __init__(self, cache: Path | None = None, where: Problem | None = None) -> None:
+    def __init__(
+        self, cache: Path | None = None, where: Problem | None = None, lost: Callable[[str], None] | None = None
+    ) -> None:
         self.cache = cache
         self.where = where  # the config line blamed when the model cannot load
+        self._lost = lost
         self._model = None
         self._db: sqlite3.Connection | None = None
         self.model_id = f"{MODEL_PACKAGE}-{MODEL_DIM}"
+
+    def _cache_failed(self, exc: Exception) -> None:
+        """Say once that the cache is not kept (the ranking itself goes on)."""
+        if self._lost is not None:
+            lost, self._lost = self._lost, None
+            lost(getattr(exc, "strerror", None) or str(exc))
 
     # -- the model ------------------------------------------------------------------
 
@@ -328,8 +340,9 @@ class Embedder:
                 db.execute("CREATE INDEX IF NOT EXISTS papers_by_title ON papers (title_key)")
                 db.execute("CREATE TABLE IF NOT EXISTS stems (key TEXT PRIMARY KEY, words TEXT NOT NULL)")
                 self._db = db
-            except sqlite3.Error:
-                self.cache = None  # an unwritable cache folder: work without it
+            except (sqlite3.Error, OSError) as exc:
+                self.cache = None  # an unwritable cache folder, or a file where it goes: work without it
+                self._cache_failed(exc)
         return self._db
 
     def _key(self, text: str) -> str:
@@ -365,8 +378,8 @@ class Embedder:
                             "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
                             ((keys[i], vecs[j].tobytes()) for j, i in enumerate(missing)),
                         )
-                except sqlite3.Error:
-                    pass  # a read-only or full disk: the vectors are simply not kept
+                except sqlite3.Error as exc:
+                    self._cache_failed(exc)  # a read-only or full disk: the vectors are simply not kept
         return out
 
     def stems(self, texts: Sequence[str], tokens: Callable[[str], list[str]]) -> list[list[str]]:
@@ -393,8 +406,8 @@ class Embedder:
             try:
                 with db:
                     db.executemany("INSERT OR REPLACE INTO stems (key, words) VALUES (?, ?)", new)
-            except sqlite3.Error:
-                pass
+            except sqlite3.Error as exc:
+                self._cache_failed(exc)
         return out
 
     def remember(self, papers: Iterable[Paper]) -> None:
@@ -408,8 +421,8 @@ class Embedder:
                     "INSERT OR IGNORE INTO papers (id, title_key, title, text) VALUES (?, ?, ?, ?)",
                     ((p.id, p.title_key, p.title, paper_text(p)) for p in papers),
                 )
-        except sqlite3.Error:
-            pass
+        except sqlite3.Error as exc:
+            self._cache_failed(exc)
 
     def background(self, day: Sequence[Paper], count: int, avoid: Iterable[str] = ()) -> list[Paper]:
         """Up to ``count`` papers that are not ``day``'s, to score a small day
@@ -473,6 +486,62 @@ def _shipped_background() -> list[tuple[str, str]]:
             return [(str(t), str(a)) for t, a in json.load(f)]
     except (OSError, ValueError, TypeError):
         return []
+
+
+#: An ``about`` longer than this many words is advised on: the interests the
+#: ranking was measured on are 17 to 51 words; a pasted abstract (150 to 300)
+#: or paper ranks by everything it mentions and its reasons name odd phrases.
+LONG_ABOUT_WORDS = 150
+
+
+#: Function words of the languages a researcher may write in instead of
+#: English (French, German, Dutch, Spanish, Italian, Portuguese), none of
+#: them an English word nor a symbol of maths (no "y", "e", "a", "die", "per").
+_FOREIGN_WORDS = frozenset(
+    """de la le les des du et à au aux pour par une un sur dans avec est sont
+    und der das den dem für mit von zur zum ein eine einer ist sind nicht auf im aus
+    het een voor met van
+    el los las del para con por una que il di dal dei della delle degli gli che em com uma dos""".split()
+)
+
+
+def not_english(about: str) -> list[str] | None:
+    """Whether ``about`` reads as another language than English, which the
+    model and the stemmer are (a sentence in French ranked papers at random):
+    more of its words are other languages' function words ("de", "und",
+    "pour") than English ones (at least two), or it has one such word, no
+    English one, and fewer than half of its (at least five) words occur in
+    the shipped background papers.  Then its words that occur in no such
+    paper (to name in advice, function words left out), else None."""
+    written = _WORD.findall(about)
+    words = [w.casefold() for w in written]
+    # A particle of a name ("de Finetti", "van der Waals") is no sign of a
+    # language: a lower-case function word before a capitalised word, or
+    # before another such particle.
+    name_part = [False] * len(words)
+    for i in range(len(words) - 2, -1, -1):
+        if words[i] in _FOREIGN_WORDS and written[i].islower():
+            name_part[i] = written[i + 1][:1].isupper() or name_part[i + 1]
+    foreign = sum(1 for i, w in enumerate(words) if w in _FOREIGN_WORDS and not name_part[i])
+    english = sum(1 for w in words if w in _STOP)
+    if not foreign or (english and foreign <= english) or (not english and foreign < 2 and len(words) < 5):
+        return None  # the usual case, decided without reading the background papers
+    stem, vocabulary = _reference_vocabulary()
+    distinct = list(dict.fromkeys(content_words(about)))
+    unknown = [w for w in distinct if stem(w) not in vocabulary]
+    if (foreign >= 2 and foreign > english) or (len(distinct) >= 5 and len(unknown) * 2 > len(distinct)):
+        return [w for w in unknown if w not in _FOREIGN_WORDS and len(w) > 3]
+    return None
+
+
+@functools.cache
+def _reference_vocabulary() -> tuple[_Stemmer, frozenset[str]]:
+    """The stemmer and the stems of the shipped background papers' words."""
+    stem = _Stemmer()
+    vocabulary: set[str] = set()
+    for title, abstract in _shipped_background():
+        vocabulary.update(stem.tokens(f"{title} {abstract}"))
+    return stem, frozenset(vocabulary)
 
 
 def load_model(where: Problem | None = None):
@@ -727,7 +796,8 @@ class Ranker:
                     break
                 if scores[i] < floor and (allowed is None or i in allowed) and self.papers[i].id not in liked_ids:
                     below.append(i)
-            under = tuple((self.papers[i].id, round(float(scores[i]), 4)) for i in below)
+            # cut, not rounded: a min_score of the value shown must take the paper
+            under = tuple((self.papers[i].id, math.floor(float(scores[i]) * 10000) / 10000) for i in below)
         if allowed is not None and not fuse:
             keep = [i for i in np.flatnonzero(scores[: self.day] >= floor).tolist() if i in allowed]
         elif members is not None:

@@ -326,12 +326,13 @@ def test_a_config_saved_as_utf16_with_its_byte_order_mark_is_read(workdir, encod
 
 @pytest.mark.parametrize(
     "value, expected",
-    [('"5"', "got '5'"), ("true", "got True"), ("5.5", "got 5.5")],
+    [('"5"', "an integer, got the text '5' (in quotes): write it without the quotes, max_papers: 5"),
+     ("true", "a valid integer, got True"), ("5.5", "a valid integer, got 5.5")],
 )
 def test_numbers_are_not_guessed_from_other_types(workdir, value, expected):
     """YAML already gives numbers as numbers; a quoted one or a boolean is a mistake."""
     found = problems(workdir, BASIC_CONFIG.replace("max_papers: 5", f"max_papers: {value}"))
-    assert found == [f"config.yaml:17: subscribers[1].max_papers: expected a valid integer, {expected}"]
+    assert found == [f"config.yaml:17: subscribers[1].max_papers: expected {expected}"]
 
 
 @pytest.mark.parametrize("url", ["https://x.org/u?a=1,2", "https://x.org/u>,<mailto:evil@example.org", 'https://x.org/"u'])
@@ -889,3 +890,94 @@ def test_an_outbox_inside_the_folder_the_exports_are_read_from_is_refused(workdi
     write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/*.txt\n")
                  + f"delivery:\n  path: {outbox}\n")
     assert cli("validate").code == 0  # only the .txt files are read: the .eml files are not
+
+
+RANKED = """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  rlhf:
+    name: RLHF
+    about: Reinforcement learning from human feedback and reward models for language models.
+    LINE
+subscribers:
+  - email: ada@example.org
+    topics: [rlhf]
+"""
+
+
+@pytest.mark.parametrize(
+    "line, expected",
+    [
+        ('min_score: "0.5"', "topics.rlhf.min_score: expected a number, got the text '0.5' (in quotes): "
+                             "write it without the quotes, min_score: 0.5"),
+        ("min_score: 50", "topics.rlhf.min_score: 50 is over 1: the floor is a fraction in [0, 1], "
+                          "not a percentage; for 50% write min_score: 0.5"),
+        ("min_score: 50%", "topics.rlhf.min_score: '50%' is a percentage: the floor is a fraction in [0, 1]; "
+                           "write min_score: 0.5"),
+        ('min_score: "0,5"', "topics.rlhf.min_score: expected a number, got the text '0,5': "
+                             "write it with a decimal point, min_score: 0.5"),
+        ("min_score: 1000", "topics.rlhf.min_score: expected less than or equal to 1, got 1000"),
+    ],
+)
+def test_a_min_score_written_as_text_or_a_percentage_says_what_to_write(workdir, line, expected):
+    """`min_score: "0.5"` read "expected a valid number, got '0.5'", which to
+    its writer is a valid number; 50 and 50% are a percentage."""
+    assert problems(workdir, RANKED.replace("LINE", line)) == [f"config.yaml:8: {expected}"]
+
+
+def test_a_quoted_number_anywhere_says_to_drop_the_quotes(workdir):
+    found = problems(workdir, BASIC_CONFIG.replace("max_papers: 5", 'max_papers: "5"'))
+    assert found == ["config.yaml:17: subscribers[1].max_papers: expected an integer, got the text '5' (in quotes): "
+                     "write it without the quotes, max_papers: 5"]
+
+
+def test_an_about_written_as_a_list_says_to_write_sentences_or_use_any(workdir):
+    found = problems(workdir, RANKED.replace(
+        "    about: Reinforcement learning from human feedback and reward models for language models.\n    LINE\n",
+        '    about: ["RLHF", "reward models"]\n'))
+    assert found == [
+        "config.yaml:7: topics.rlhf.about: expected the interest as text, got a list: write it as one to a few "
+        "sentences (about: RLHF, reward models ...), or put the terms under any: to match them as keywords"
+    ]
+
+
+def test_a_min_score_on_a_topic_ranked_by_its_terms_alone_is_an_error(workdir):
+    """It would do nothing: only `about`/`like` topics have a relevance floor."""
+    text = RANKED.replace("    about: Reinforcement learning from human feedback and reward models for language models.\n",
+                          '    any: ["RLHF", "reward model*"]\n').replace("LINE", "min_score: 0.4")
+    assert problems(workdir, text) == [
+        "config.yaml:8: topics.rlhf.min_score: has no effect without 'about' or 'like': a topic of terms alone "
+        "takes every paper its terms match; remove min_score, or describe the interest under about: to rank them"
+    ]
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("[2406.04876]", ["2406.04876"]),
+        ("[2406.10000, 2406.04876]", ["2406.10000", "2406.04876"]),
+        ("[1412.1234, 0704.0001]", ["1412.1234", "0704.0001"]),
+        ("\n      - 2406.04876\n      - Some title", ["2406.04876", "Some title"]),
+        ('["10.48550/arXiv.2406.04876", "https://doi.org/10.48550/arXiv.2406.04876"]', ["2406.04876", "2406.04876"]),
+    ],
+)
+def test_an_arxiv_id_written_without_quotes_or_as_its_doi_is_that_id(workdir, written, expected):
+    """YAML reads `2406.10000` as the number 2406.1: the id it was is rebuilt
+    (4 digits after the point before 2015, 5 since), not refused."""
+    text = RANKED.replace("LINE", f"like: {written}")
+    assert load_config(write_config(workdir, text)).topics["rlhf"].like == expected
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("2406.04876", "topics.rlhf.like: expected a list, got 2406.04876: write it in brackets and quotes, "
+                       'like: ["2406.04876"]'),
+        ("[3.14]", "topics.rlhf.like[0]: 3.14 is no arXiv id (YYMM.NNNNN): write the id or the paper's title "
+                   "in quotes"),
+    ],
+)
+def test_a_like_that_is_no_list_or_no_id_says_what_to_write(workdir, written, expected):
+    assert problems(workdir, RANKED.replace("LINE", f"like: {written}")) == [f"config.yaml:8: {expected}"]
