@@ -96,6 +96,10 @@ from zoneinfo import ZoneInfo  # noqa: E402
 #: "Never": what :func:`next_slot` answers when the next slot would fall past
 #: the end of the calendar (a last send recorded at 9999-12-31).
 NEVER = datetime.max.replace(tzinfo=UTC)
+#: A last digest recorded this far after the clock was recorded by a clock that
+#: was ahead: nothing is due until the first slot after it, so `send` and `run`
+#: say so (an hour spares the clock set back a little).
+CLOCK_BEHIND = timedelta(hours=1)
 
 
 def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:

@@ -32,7 +32,7 @@ from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff
-from .scheduling import is_due, minute_up, next_send
+from .scheduling import CLOCK_BEHIND, is_due, minute_up, next_send
 from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
 from .tokens import links
 
@@ -753,6 +753,14 @@ class _SendRun:
         if not due:
             zone = config.zone(sub)
             nxt = next_send(sub.schedule, zone, last_sent=known.last_served, first_seen=known.first_seen, now=now)
+            last = known.last_served
+            if last is not None and last > now + CLOCK_BEHIND:
+                # recorded by a clock that was ahead: nothing is due until then, and nothing said so
+                self._warn(
+                    f"{sub.email}: its last digest is recorded at {last.astimezone(zone):%Y-%m-%d %H:%M %Z}, after "
+                    f"this machine's clock ({now.astimezone(zone):%Y-%m-%d %H:%M %Z}); it waits for its first slot "
+                    "after that (was the clock ahead then?)"
+                )
             self._result(DigestResult(sub.email, "not due", next_attempt=nxt.astimezone(zone) if nxt else None))
             return None
         sent = known.sent_paper_ids

@@ -1256,6 +1256,24 @@ def test_send_now_ahead_of_the_clock_is_refused_unless_dry_run(tmp_path, cli):
     assert "dry run: would send 2" in r.out
 
 
+def test_a_last_digest_recorded_after_the_clock_is_said(tmp_path, cli):
+    """A machine whose clock was ahead (a bad RTC, a VM restored) recorded
+    digests "in the future"; once the clock is right, the subscriber waits
+    for the first slot after that time, and nothing said so."""
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    setup(tmp_path, "  transport: outbox", subscribers=daily)
+    assert cli("send", "--now", "2024-05-01T06:00:00+00:00").code == 0  # first seen
+    assert "sent 1" in cli("send", "--now", "2024-05-09T08:30:00+00:00").out  # the clock a week ahead
+    r = cli("send", "--now", "2024-05-02T08:30:00+00:00")  # the clock put right
+    assert r.code == 0 and "not due 1" in r.out, r.out
+    assert r.err.strip() == (
+        "warning: ada@example.org: its last digest is recorded at 2024-05-09 08:30 UTC, after this machine's "
+        "clock (2024-05-02 08:30 UTC); it waits for its first slot after that (was the clock ahead then?)"
+    )
+    r = cli("send", "--now", "2024-05-09T08:40:00+00:00")  # minutes after: no warning
+    assert r.code == 0 and r.err == "", r.err
+
+
 # --------------------------------------------------------------------------- source outages
 
 
