@@ -42,7 +42,7 @@ from .config import Config, load_config
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError
 from .files import LockHeld, lock_file
 from .retrying import backoff
-from .scheduling import CLOCK_BEHIND, is_due
+from .scheduling import is_due
 from .state import open_state, public_url
 
 log = logging.getLogger("newsletter.run")
@@ -136,7 +136,6 @@ class Runner:
         self._fatal: SourcesFailed | None = None
         self._unreadable: str | None = None  # what was wrong with the state, said once
         self._told_next = False  # whether the next digest's time has been said
-        self._ahead: set[str] = set()  # subscribers whose last digest was recorded after the clock, said once
         if problems := unscheduled(self.config):
             raise ConfigError(*problems)
         self.scheduler = schedule_lib.Scheduler()
@@ -205,14 +204,6 @@ class Runner:
             if sub.email in left:
                 continue
             first, last = known[sub.email].first_seen, known[sub.email].last_served
-            if last is not None and last > now + CLOCK_BEHIND and sub.email not in self._ahead:
-                self._ahead.add(sub.email)  # once: it stays so until the clock gets there
-                zone = config.zone(sub)
-                log.warning(
-                    "warning: %s: its last digest is recorded at %s, after this machine's clock (%s); it waits for "
-                    "its first slot after that (was the clock ahead then?)", sub.email,
-                    f"{last.astimezone(zone):%Y-%m-%d %H:%M %Z}", f"{now.astimezone(zone):%Y-%m-%d %H:%M %Z}",
-                )
             if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                 due.append(sub.email)  # a new subscriber is recorded as seen by send
         return due

@@ -573,7 +573,7 @@ def test_run_says_once_when_a_last_digest_is_recorded_after_its_clock(tmp_path, 
     with caplog.at_level(logging.INFO, logger="newsletter"):
         for _ in range(3):
             runner.tick()
-    assert [r.getMessage() for r in caplog.records if r.name.startswith("newsletter")] == [
-        "warning: ada@example.org: its last digest is recorded at 2024-05-09 08:30 UTC, after this machine's "
-        "clock (2024-05-02 08:30 UTC); it waits for its first slot after that (was the clock ahead then?)"
+    assert [r.getMessage() for r in caplog.records if "warning" in r.getMessage()] == [
+        "warning: ada@example.org: its last digest is recorded at 2024-05-09 08:30 UTC, over a day after this "
+        "machine's clock (2024-05-02 08:30 UTC); it is due now, and its slots go on from there (was the clock ahead then?)"
     ]

@@ -1256,22 +1256,34 @@ def test_send_now_ahead_of_the_clock_is_refused_unless_dry_run(tmp_path, cli):
     assert "dry run: would send 2" in r.out
 
 
-def test_a_last_digest_recorded_after_the_clock_is_said(tmp_path, cli):
-    """A machine whose clock was ahead (a bad RTC, a VM restored) recorded
-    digests "in the future"; once the clock is right, the subscriber waits
-    for the first slot after that time, and nothing said so."""
+def test_a_last_digest_recorded_after_the_clock_is_due_at_once_and_said(tmp_path, cli):
+    """A machine whose clock was ahead (a bad RTC, a VM restored) recorded a
+    digest "in the future"; once the clock was right, the subscriber waited
+    for the first slot after that (a week here, a year for a clock a year
+    ahead), and nothing said so.  It is due at once, and its slots go on from there."""
     daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
     setup(tmp_path, "  transport: outbox", subscribers=daily)
     assert cli("send", "--now", "2024-05-01T06:00:00+00:00").code == 0  # first seen
     assert "sent 1" in cli("send", "--now", "2024-05-09T08:30:00+00:00").out  # the clock a week ahead
     r = cli("send", "--now", "2024-05-02T08:30:00+00:00")  # the clock put right
-    assert r.code == 0 and "not due 1" in r.out, r.out
-    assert r.err.strip() == (
-        "warning: ada@example.org: its last digest is recorded at 2024-05-09 08:30 UTC, after this machine's "
-        "clock (2024-05-02 08:30 UTC); it waits for its first slot after that (was the clock ahead then?)"
+    assert r.code == 0 and r.out.strip().endswith("not due 0"), r.out  # due (empty: its papers all went out)
+    assert r.err.splitlines()[0] == (
+        "warning: ada@example.org: its last digest is recorded at 2024-05-09 08:30 UTC, over a day after this "
+        "machine's clock (2024-05-02 08:30 UTC); it is due now, and its slots go on from there (was the clock ahead then?)"
     )
-    r = cli("send", "--now", "2024-05-09T08:40:00+00:00")  # minutes after: no warning
-    assert r.code == 0 and r.err == "", r.err
+    r = cli("send", "--now", "2024-05-02T09:00:00+00:00")  # once: then by its schedule again
+    assert r.code == 0 and "not due 1" in r.out and r.err == "", r.err
+    assert "next digest at 2024-05-03T08:00" in r.out
+
+
+def test_a_clock_set_back_less_than_a_day_never_sends_twice_that_day(tmp_path, cli):
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    setup(tmp_path, "  transport: outbox", subscribers=daily)
+    assert cli("send", "--now", "2024-05-01T06:00:00+00:00").code == 0
+    assert "sent 1" in cli("send", "--now", "2024-05-02T08:00:30+00:00").out
+    r = cli("send", "--now", "2024-05-02T08:00:10+00:00")  # the clock stepped back 20 s, or hours
+    assert "not due 1" in r.out and r.err == "", r.err
+    assert "not due 1" in cli("send", "--now", "2024-05-01T23:00:00+00:00").out
 
 
 # --------------------------------------------------------------------------- source outages
