@@ -1488,16 +1488,27 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
             add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ': no such file')}")
 
+    # Files the command writes where an export folder is read: the first send
+    # works, and every later one reads them as exports and stops.
     delivery = d if isinstance(d := data.get("delivery"), dict) else {}
     outbox = delivery.get("path", "outbox")
+    written: list[tuple[tuple, str, str, str]] = []  # (config path, file written, what it is, what happens)
     if delivery.get("transport", "outbox") == "outbox" and isinstance(outbox, str) and outbox.strip():
+        written.append((("delivery", "path") if "path" in delivery else (),
+                        f"{outbox.rstrip('/')}/20240101T080000Z-ada@example.org-1.2@example.org.eml",
+                        f"the outbox {outbox!r}", "the digests written there would be read as exports; "
+                        "give the outbox a folder of its own"))
+    state = data.get("state")
+    if isinstance(state, str) and state.strip() and "://" not in state:
+        written.append((("state",), state, f"the state {state!r}",
+                        "it would be read as an export; give the state a place of its own"))
+    for where, file, what, happens in written:
         for i, src in enumerate(sources):
             if isinstance(src, dict) and src.get("type") == "hf-papers-text" and isinstance(src.get("path"), str) \
-                    and _reads_outbox(base, src["path"], outbox):
-                add(("delivery", "path") if "path" in delivery else ("sources", i, "path"),
-                    f"the outbox {outbox!r} is where sources[{i}] reads its exports (path: {src['path']}): from the "
-                    "next send on, the digests written there would be read as exports; give the outbox a folder "
-                    "of its own")
+                    and _reads(base, src["path"], file):
+                add(where or ("sources", i, "path"),
+                    f"{what} is where sources[{i}] reads its exports (path: {src['path']}): from the next send on, "
+                    f"{happens}")
                 break
 
     email = e if isinstance(e := data.get("email"), dict) else {}
@@ -1534,17 +1545,16 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     return problems
 
 
-def _reads_outbox(base: Path, pattern: str, outbox: str) -> bool:
-    """Whether an export ``path:`` (a folder or a glob) takes in the files the
-    outbox at ``outbox`` writes (``<time>-<address>-<id>.eml``)."""
-    if _VARIABLE.search(pattern) or _VARIABLE.search(outbox):
+def _reads(base: Path, pattern: str, file: str) -> bool:
+    """Whether an export ``path:`` (a folder or a glob) takes in ``file`` (a
+    path the config gives for a file the command writes)."""
+    if _VARIABLE.search(pattern) or _VARIABLE.search(file):
         return False  # said at their lines
-    folder = Path(os.path.abspath(base / os.path.expanduser(outbox)))
-    sample = folder / "20240101T080000Z-ada@example.org-1.2.3@example.org.eml"
+    target = Path(os.path.abspath(base / os.path.expanduser(file)))
     p = Path(os.path.abspath(base / os.path.expanduser(pattern)))
     if glob.has_magic(str(p)):
-        return sample.match(str(p))
-    return p == folder  # a folder path reads every file in it
+        return target.match(str(p))
+    return p == target.parent  # a folder path reads every file in it
 
 
 def _not_a_file(base: Path, pattern: str, missing: str) -> str:

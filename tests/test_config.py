@@ -872,6 +872,19 @@ def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdi
     assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]
 
 
+def test_a_state_inside_the_folder_the_exports_are_read_from_is_refused(workdir, cli):
+    # The first send made it there; every later one read it as an export:
+    # "binary data (NUL byte), not a text export".
+    write_config(workdir, BASIC_CONFIG + "state: papers/digest.sqlite3\n")
+    result = cli("send")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:18: state: the state 'papers/digest.sqlite3' is where sources[0] reads its exports "
+        "(path: papers/): from the next send on, it would be read as an export; give the state a place of its own"
+    ], result.err
+    assert not (workdir / "papers" / "digest.sqlite3").exists()
+
+
 @pytest.mark.parametrize("outbox, source", [("papers", "papers/"), ("papers", "papers/*"), ("./papers/", "papers")])
 def test_an_outbox_inside_the_folder_the_exports_are_read_from_is_refused(workdir, cli, outbox, source):
     # The first send wrote its .eml there; every later one read it as an
