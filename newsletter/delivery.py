@@ -31,7 +31,9 @@ from __future__ import annotations
 import collections
 import email.generator
 import email.policy
+import hashlib
 import io
+import json
 import logging
 import os
 import queue
@@ -189,6 +191,25 @@ class Transport(Protocol):
 
 def sender_address(config: Config) -> str:
     return parseaddr(config.email.from_)[1]
+
+
+def settings_fingerprint(config: Config) -> str:
+    """A short digest of the delivery settings that decide where and how mail
+    is handed over: the transport, the outbox folder, SMTP's host, port,
+    security, username, CA file and the *name* of the password's variable.
+
+    A failed digest is recorded with it, and its back-off holds only while it
+    is unchanged: the wait is for a server to recover, and a user who has
+    just fixed a wrong port should see the next ``send`` try again.  Never
+    made from a secret, so a password changed only in the environment does
+    not change it (``test-email`` checks that at once).
+    """
+    d = config.delivery
+    if d.transport == "smtp":
+        settings = [d.transport, d.host, d.port, d.security, d.username, d.password_env, d.ca_file]
+    else:
+        settings = [d.transport, str(config.outbox_dir)]
+    return hashlib.sha256(json.dumps(settings).encode()).hexdigest()[:16]
 
 
 def make_transport(config: Config) -> Transport:

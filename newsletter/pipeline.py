@@ -21,7 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from .config import Config, Subscriber, check_address
-from .delivery import Dispatcher, Envelope, OutboxTransport, Outcome, Transport, make_transport, sender_address
+from .delivery import (
+    Dispatcher,
+    Envelope,
+    OutboxTransport,
+    Outcome,
+    Transport,
+    make_transport,
+    sender_address,
+    settings_fingerprint,
+)
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
@@ -824,6 +833,7 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
     """Each subscriber's last and next send time; reads the state, never writes it."""
     rows = []
     subs = subscribers(config, only)
+    settings = settings_fingerprint(config)
     with open_state(config.state_target, readonly=True) as state:
         known = state.plan([sub.email for sub in subs], with_sent=False)
         left = state.unsubscribed(sub.email for sub in subs)
@@ -834,7 +844,7 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
         nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
         owed = k.open
         due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or owed is not None
-        retry_at = owed.next_attempt if owed is not None and not owed.held else None
+        retry_at = owed.retry_from(settings) if owed is not None and not owed.held else None
         if owed is not None and (owed.held or (retry_at is not None and retry_at > now)):
             due = False  # held, or backing off after a failed run
         gone = left.get(sub.email)

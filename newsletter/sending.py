@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from .config import Config, Subscriber
-from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address
+from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address, settings_fingerprint
 from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError
 from .fetching import Fetcher
 from .matching import Matcher, topic_index
@@ -341,6 +341,7 @@ class _SendRun:
         self.stop_shared = False  # ``stop`` is one process's to see: no send workers
         self.keep_results = True  # False in a send worker: the parent keeps them
         self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
+        self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.committing = threading.Lock()
@@ -740,8 +741,9 @@ class _SendRun:
         if open_ is not None and open_.held:
             self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
             return None
-        if open_ is not None and open_.next_attempt is not None and open_.next_attempt > now:
-            self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=open_.next_attempt))
+        retry_from = open_.retry_from(self.settings) if open_ is not None else None
+        if open_ is not None and retry_from is not None and retry_from > now:
+            self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=retry_from))
             return None
         last = known.last_served
         if last is not None and clock_was_ahead(last, now):
@@ -844,6 +846,7 @@ class _SendRun:
             tries=outcome.tries,
             permanent=outcome.permanent,
             next_attempt=later,
+            settings=self.settings,
         )
         self._result(
             DigestResult(

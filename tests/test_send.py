@@ -241,6 +241,40 @@ def test_server_down_keeps_digest_pending_then_delivers_once_with_same_message_i
     assert after[: len(before)] == before and after[-1] == "latent diffusion models at scale"
 
 
+
+def test_a_digest_that_failed_on_delivery_settings_since_changed_is_retried_at_once(tmp_path, cli, store):
+    """The back-off waits for a server to recover, not for the user's fix: a
+    digest that failed with the SMTP settings of the config (here a wrong
+    port) is retried by the next send once those settings changed, while an
+    unchanged config still waits.  What the state keeps of the settings names
+    no secret."""
+    server = Server(auth=True)
+    login = f"  username: {USER}\n  password_env: DIGEST_SMTP_PASSWORD\n"
+    env = {"DIGEST_SMTP_PASSWORD": PASSWORD}
+    subscribers = "\n  - email: ada@example.org\n    topics: [diffusion]"
+    t0 = datetime.fromisoformat(NOW)
+    at = lambda minutes: (t0 + timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    try:
+        setup(tmp_path, smtp(free_port(), login), subscribers=subscribers, extra=store.line)
+        r = cli("send", "--now", at(0), env=env)
+        assert r.code == 1 and "stays pending, retried from 2024-05-06T09:05+00:00" in r.out, r.out
+        r = cli("send", "--now", at(1), env=env)  # nothing changed: the back-off holds
+        assert r.code == 0 and r.out.strip().endswith("waiting 1") and not server.mailbox.messages, r.out
+
+        setup(tmp_path, smtp(server.port, login), subscribers=subscribers, extra=store.line)  # the port fixed
+        [row] = json.loads(cli("schedule", "--json", "--now", at(2)).out)["subscribers"]
+        assert (row["due"], row["retry_at"]) == (True, None)
+        r = cli("send", "--now", at(2), env=env)
+        assert r.code == 0 and r.out.strip().endswith("sent 1, empty 0, failed 0, not due 0"), r.out + r.err
+        assert server.mailbox.recipients() == ["ada@example.org"]
+    finally:
+        server.stop()
+    [(_, status, _, attempts, _)] = digests(store.where)
+    assert (status, attempts) == ("sent", 3)
+    dump = repr(query(_target(store.where), "SELECT * FROM digests"))
+    assert PASSWORD not in dump and "DIGEST_SMTP_PASSWORD" not in dump
+
+
 def test_digests_never_attempted_wait_for_no_back_off(tmp_path, cli, store):
     """Server down: the digest that was tried backs off; those never attempted
     stay pending with no failure counted and go out with the next run."""

@@ -679,3 +679,85 @@ def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path)
             State.open(folder / "s.sqlite3")
     with State.open(path) as st:  # writable again: nothing was lost
         assert st.first_seen("a@example.org") == T0
+
+
+def test_a_failure_keeps_the_delivery_settings_it_used_and_waits_only_while_they_hold(state_target):
+    """The back-off of a failed digest holds while the delivery settings are
+    the ones it failed with; changed settings (a fixed port) end it."""
+    with open_state(state_target) as st:
+        [did] = st.claim([(None, "ada@example.org", "<m1@x>", ["p1"])], T0)
+        later = T0 + timedelta(minutes=5)
+        st.mark_unsent(did, error="cannot connect", tries=2, permanent=False, next_attempt=later, settings="port-25")
+        open_ = st.open_digest("ada@example.org")
+        assert open_.settings == "port-25"
+        assert open_.retry_from("port-25") == later and open_.retry_from("port-587") is None
+    with open_state(state_target, readonly=True) as ro:
+        assert ro.open_digest("ada@example.org").settings == "port-25"
+
+
+def _v3_file_with_a_waiting_digest(path) -> None:
+    """A state written before the settings column: one digest backing off."""
+    con = sqlite3.connect(path)
+    for migrate in state_module.MIGRATIONS[:3]:
+        migrate(con)
+    con.execute("PRAGMA user_version = 3")
+    con.execute(
+        "INSERT INTO digests (subscriber, status, attempts, message_id, created, next_attempt, failures) "
+        "VALUES ('ada@example.org', 'pending', 2, '<m1@x>', ?, ?, 1)",
+        (T0.isoformat(), (T0 + timedelta(minutes=5)).isoformat()),
+    )
+    con.commit()
+    con.close()
+
+
+def test_a_state_from_before_the_settings_column_is_read_then_upgraded_in_place_keeping_its_wait(tmp_path):
+    path = tmp_path / "s.sqlite3"
+    _v3_file_with_a_waiting_digest(path)
+    with State.open(path, readonly=True) as ro:  # read as it is (match, schedule)
+        assert ro.version == 3 and ro.open_digest("ada@example.org").settings is None
+    with State.open(path) as st:  # a writer upgrades it
+        open_ = st.open_digest("ada@example.org")
+        # recorded without settings: the wait stays whatever the settings now
+        assert (open_.settings, open_.retry_from("any"), open_.failures) == (None, T0 + timedelta(minutes=5), 1)
+        st.mark_unsent(open_.id, error="refused", tries=1, permanent=False, next_attempt=None, settings="s2")
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == state_module.SCHEMA_VERSION
+    assert con.execute("SELECT settings, failures FROM digests").fetchall() == [("s2", 2)]
+    con.close()
+
+
+def test_postgres_upgrades_a_database_from_before_the_settings_column_and_migrate_copies_them(pg_url, pg_server, tmp_path):
+    import psycopg
+
+    from newsletter.state import copy_state, postgres
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # a database written by the previous version
+        con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
+        con.execute("INSERT INTO paper_digest_schema VALUES (5)")
+        for step in postgres.MIGRATIONS[:5]:
+            for statement in step:
+                con.execute(statement)
+        con.execute(
+            "INSERT INTO digests (subscriber, status, message_id, created, next_attempt, failures) "
+            "VALUES ('ada@example.org', 'pending', '<m1@x>', %s, %s, 1)",
+            (T0, T0 + timedelta(minutes=5)),
+        )
+    with open_state(pg_url, readonly=True) as ro:
+        assert ro.version == 5 and ro.open_digest("ada@example.org").retry_from("any") == T0 + timedelta(minutes=5)
+    with open_state(pg_url) as st:  # a writer upgrades it
+        open_ = st.open_digest("ada@example.org")
+        st.mark_unsent(open_.id, error="refused", tries=1, permanent=False, next_attempt=None, settings="s2")
+    assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
+    assert query(pg_url, "SELECT settings FROM digests") == [("s2",)]
+    # `newsletter state migrate` carries them over from SQLite, and reads a file from before them
+    for name, settings in (("new.sqlite3", "s3"), ("old.sqlite3", None)):
+        path = tmp_path / name
+        if settings is None:
+            _v3_file_with_a_waiting_digest(path)
+        else:
+            with open_state(path) as st:
+                [did] = st.claim([(None, "ada@example.org", "<m2@x>", [])], T0)
+                st.mark_unsent(did, error="refused", tries=1, permanent=False, next_attempt=T0, settings=settings)
+        target = pg_server.create_database()
+        copy_state(path, target)
+        assert query(target, "SELECT settings FROM digests") == [(settings,)]

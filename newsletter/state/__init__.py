@@ -161,6 +161,20 @@ class OpenDigest:
     next_attempt: datetime | None = None
     #: Runs that failed to deliver it (any kind).
     failures: int = 0
+    #: The delivery settings its last failed run used
+    #: (:func:`delivery.settings_fingerprint`); None when not recorded.
+    settings: str | None = None
+
+    def retry_from(self, settings: str) -> datetime | None:
+        """When its back-off lets it be tried again, or None: no wait.
+
+        ``settings``: the fingerprint of the delivery settings now.  The
+        back-off waits for a server to recover; when the settings it failed
+        with have changed since (the user fixed a wrong port or host), it
+        need not wait.  A digest recorded without them keeps its wait."""
+        if self.settings is not None and self.settings != settings:
+            return None
+        return self.next_attempt
 
     @property
     def held(self) -> bool:
@@ -372,12 +386,20 @@ class State(ABC):
 
     @abstractmethod
     def mark_unsent(
-        self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
+        self,
+        digest_id: int,
+        *,
+        error: str,
+        tries: int,
+        permanent: bool,
+        next_attempt: datetime | None,
+        settings: str | None = None,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try
         again); one more failed run (``failures``) unless ``tries`` is 0 (not
         attempted: the server unreachable, the run stopped), and no new
-        attempt before ``next_attempt``."""
+        attempt before ``next_attempt`` while the delivery settings are still
+        ``settings`` (see :meth:`OpenDigest.retry_from`)."""
 
 
 def sent_keys(paper_ids: Iterable[str], titles: Iterable[str | None]) -> frozenset[str]:

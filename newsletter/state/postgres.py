@@ -161,22 +161,25 @@ _V5_ROUNDS = [
     )""",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS]
+#: Version 6: the delivery settings a failed run used (see :meth:`OpenDigest.retry_from`).
+_V6_SETTINGS = ["ALTER TABLE digests ADD COLUMN settings TEXT"]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the database lacks as empty.
 #: Raise it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database)
+READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database, version 6's settings as NULL)
 
 _PLAN = """
 SELECT k.email, s.first_seen, s.last_sent, COALESCE(s.last_served, s.last_sent), {settled},
        o.id, o.status, o.message_id, o.attempts, o.created, o.last_error, o.papers, o.next_attempt, o.failures,
-       {sent}
+       o.settings, {sent}
 FROM unnest(%(keys)s::text[]) AS k(email)
 LEFT JOIN subscribers s ON s.email = k.email
 LEFT JOIN LATERAL (
     SELECT d.id, d.status, d.message_id, d.attempts, d.created, d.last_error, d.next_attempt,
-           {failures} AS failures,
+           {failures} AS failures, {settings} AS settings,
            ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) AS papers
     FROM digests d WHERE d.subscriber = k.email AND d.status <> 'sent'
 ) o ON true
@@ -523,18 +526,27 @@ class PostgresState(State):
         # One statement, so one snapshot: read in several, a mark committed
         # between them could show a digest neither open nor settled.
         failures = "d.failures" if self.version >= 4 else "0"  # a reader of a database from before it
+        settings = "d.settings" if self.version >= 6 else "NULL::text"
         rows = con.execute(
-            _PLAN.format(settled=settled, failures=failures, sent=_SENT if with_sent else "'{}'::text[], '{}'::text[]"),
+            _PLAN.format(
+                settled=settled,
+                failures=failures,
+                settings=settings,
+                sent=_SENT if with_sent else "'{}'::text[], '{}'::text[]",
+            ),
             {"started": self.started, "keys": keys},
         ).fetchall()
         known = {}
         for (
-            k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, sent, titles
+            k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, used,
+            sent, titles,
         ) in rows:
             opened = (
                 None
                 if did is None
-                else OpenDigest(did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails)
+                else OpenDigest(
+                    did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails, used
+                )
             )
             known[k] = (_utc(first), _utc(last), _utc(served), opened, sent_keys(sent, titles), bool(settled_now))
         out = {}
@@ -656,15 +668,22 @@ class PostgresState(State):
             )
 
     def mark_unsent(
-        self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
+        self,
+        digest_id: int,
+        *,
+        error: str,
+        tries: int,
+        permanent: bool,
+        next_attempt: datetime | None,
+        settings: str | None = None,
     ) -> None:
         self._write()
         with self._con() as con:
             con.execute(
                 "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
-                "failures = failures + %s WHERE id = %s",
+                "failures = failures + %s, settings = %s WHERE id = %s",
                 # not attempted: not a failure of this digest's
-                ("failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, digest_id),
+                ("failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings, digest_id),
             )
 
 
@@ -805,6 +824,10 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
             select, kinds = tables["digests"]
             tables["digests"] = (select.replace(" FROM digests", ", failures FROM digests"), (*kinds, 0))
             columns["digests"] += ", failures"
+        if getattr(source, "version", 1) >= 4:  # the delivery settings of a failed run
+            select, kinds = tables["digests"]
+            tables["digests"] = (select.replace(" FROM digests", ", settings FROM digests"), (*kinds, 0))
+            columns["digests"] += ", settings"
         if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
             tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
             columns["unsubscribed"] = "email, at"

@@ -6,7 +6,9 @@ One file (``config.state_path``) holds
                     that failed can be rebuilt after its paper left the sources)
     subscribers     email (lower-cased), first_seen, last_sent, last_served
     digests         id, subscriber, status, attempts, last_error, message_id,
-                    created, sent, next_attempt, owner, claimed_at, failures
+                    created, sent, next_attempt, owner, claimed_at, failures,
+                    settings (a fingerprint of the delivery settings a failed
+                    run used: its back-off holds only while they are unchanged)
     digest_papers   digest_id, paper_id, position
     unsubscribed    email (lower-cased), at: who left through ``newsletter serve``
                     (or ``newsletter unsubscribe``) and when; the row goes on re-subscribe
@@ -105,6 +107,11 @@ _V3_FAILURES = """
 ALTER TABLE digests ADD COLUMN failures INTEGER NOT NULL DEFAULT 0;
 """
 
+#: The delivery settings a failed run used (see :meth:`OpenDigest.retry_from`).
+_V4_SETTINGS = """
+ALTER TABLE digests ADD COLUMN settings TEXT;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(db: sqlite3.Connection) -> None:
@@ -121,12 +128,13 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V1),
     _script(_V2_UNSUBSCRIBED),
     _script(_V3_FAILURES),
+    _script(_V4_SETTINGS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the file lacks as empty.  Raise
 #: it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1  # (version 3's column reads as 0 in an older file)
+READABLE_SINCE = 1  # (version 3's column reads as 0 in an older file, version 4's as NULL)
 
 
 _TURNS: dict[tuple[int, Path], threading.RLock] = {}
@@ -450,7 +458,8 @@ class SQLiteState(State):
             }
             opened = self._rows(
                 "SELECT id, subscriber, status, message_id, attempts, created, last_error, next_attempt, "
-                f"{'failures' if self.version >= 3 else '0'} FROM digests WHERE subscriber IN ({marks}) AND status != 'sent'",
+                f"{'failures' if self.version >= 3 else '0'}, {'settings' if self.version >= 4 else 'NULL'} "
+                f"FROM digests WHERE subscriber IN ({marks}) AND status != 'sent'",
                 keys,
             )
             papers: dict[int, list[str]] = {r[0]: [] for r in opened}
@@ -473,6 +482,7 @@ class SQLiteState(State):
                     r[6],
                     _dt(r[7]),
                     r[8],
+                    r[9],
                 )
                 for r in opened
             }
@@ -636,19 +646,27 @@ class SQLiteState(State):
             )
 
     def mark_unsent(
-        self, digest_id: int, *, error: str, tries: int, permanent: bool, next_attempt: datetime | None
+        self,
+        digest_id: int,
+        *,
+        error: str,
+        tries: int,
+        permanent: bool,
+        next_attempt: datetime | None,
+        settings: str | None = None,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
         with self.transaction(durable=False) as db:
             db.execute(
                 "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
-                "failures = failures + ? WHERE id = ?",
+                "failures = failures + ?, settings = ? WHERE id = ?",
                 (
                     "failed" if permanent else "pending",
                     tries,
                     error,
                     _ts(next_attempt) if next_attempt else None,
                     1 if tries else 0,  # not attempted: not a failure of this digest's
+                    settings,
                     digest_id,
                 ),
             )
