@@ -397,7 +397,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     for problem in report.problems:
         say(problem + "\n", err=True)
     if interrupted.is_set():
-        left = sum(r.status == "failed" and r.retry and r.next_attempt is None for r in report.results)
+        left = report.pending + sum(r.status == "failed" and r.retry and r.next_attempt is None for r in report.results)
         say(f"interrupted: {left} digest{'s' * (left != 1)} left pending (not sent); "
             "the next `newsletter send` sends them\n", err=True)
         _flush()

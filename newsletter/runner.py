@@ -254,7 +254,7 @@ class Runner:
             self._schedule_retry(now)
         else:
             self._failures, self._retry_at = 0, None
-        if report.sent or report.failed:
+        if report.sent or report.failed or report.pending:
             log.info("run: %s", report)
             self._say_next()
         if report.note != self._note:
@@ -298,7 +298,7 @@ class Runner:
 
     @staticmethod
     def _log_result(result) -> None:
-        if result.status in ("sent", "failed"):
+        if result.status in ("sent", "failed", "pending"):
             log.info("%s", result)
 
     # -- config reload ------------------------------------------------------------------

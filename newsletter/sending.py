@@ -45,7 +45,8 @@ class DigestResult:
 
     email: str
     #: "sent", "empty", "failed", "not due", "would send", "other worker",
-    #: "unsubscribed", "waiting" (a failed digest's back-off), "held"
+    #: "unsubscribed", "waiting" (a failed digest's back-off), "held",
+    #: "pending" (claimed, never tried: the run was stopped)
     status: str
     papers: int = 0
     message_id: str | None = None
@@ -70,6 +71,8 @@ class DigestResult:
             else:
                 then = f"stays pending, retried from {when}" if self.retry else f"failed permanently; retried from {when}"
             return f"failed      {self.email}: {self.error} ({then})"
+        if self.status == "pending":
+            return f"pending     {self.email}: {self.error} (stays pending, sent by the next run)"
         if self.status == "waiting":
             return f"waiting     {self.email}: last run failed ({self.error}); retried from {when}"
         if self.status == "not due" and self.next_attempt is not None:
@@ -104,6 +107,9 @@ class SendReport:
     #: What stopped part of the run (a send worker that died): its unfinished
     #: digests stay pending.  The command prints each and exits 1.
     problems: tuple[str, ...] = ()
+    #: Digests never tried because the run was stopped (Ctrl-C, SIGTERM):
+    #: not failed, pending for the next run.
+    pending: int = 0
 
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
@@ -115,9 +121,10 @@ class SendReport:
         others = f", other workers {self.other_workers}" if self.other_workers else ""
         later = f", waiting {self.waiting}" if self.waiting else ""
         held = f", held {self.held}" if self.held else ""
+        pending = f", left pending {self.pending}" if self.pending else ""
         return (
             f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
-            f"{later}{held}{left}{others}"
+            f"{later}{held}{left}{others}{pending}"
         )
 
     def to_json(self) -> dict:
@@ -132,6 +139,7 @@ class SendReport:
             "other_workers": self.other_workers,
             "waiting": self.waiting,
             "held": self.held,
+            "pending": self.pending,
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
@@ -848,6 +856,10 @@ class _SendRun:
             next_attempt=later,
             settings=self.settings,
         )
+        if outcome.tries == 0 and self.stop is not None and self.stop():
+            # never tried because the run is stopping (Ctrl-C, SIGTERM): pending, not failed
+            self._result(DigestResult(env.recipient, "pending", env.papers, env.message_id, outcome.error, True))
+            return
         self._result(
             DigestResult(
                 env.recipient, "failed", env.papers, env.message_id, outcome.error, not outcome.permanent, later, failures
@@ -904,4 +916,5 @@ class _SendRun:
             waiting=count["waiting"],
             held=count["held"],
             problems=tuple(str(p) for p in self.problems),
+            pending=count["pending"],
         )

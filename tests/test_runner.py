@@ -204,6 +204,10 @@ def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_
     assert proc.returncode == 0, err
     delivered_then = {m.rcpt_tos[0] for m in box.messages}
     assert len(delivered_then) >= 2  # the one in flight was finished
+    # the digests the stop left untried are pending, not failed
+    summary = next(line for line in err.splitlines() if "run: sent " in line)
+    assert f"run: sent {len(delivered_then)}, empty 0, failed 0, " in summary and ", left pending " in summary, err
+    assert "pending     user0" in err and "failed      " not in err, err
     rows = digests(tmp_path)
     assert not any(status == "sending" for _, status, *_ in rows)
     # Whatever was not sent is still owed: the next send delivers exactly the rest.

@@ -698,7 +698,9 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
         proc.kill()
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
-    assert out.splitlines()[-1].startswith("sent 3, "), out
+    # never tried: pending, not failed
+    assert out.splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, left pending 3", out
+    assert out.count("pending     user0") == 3 and "failed      " not in out, out
     assert err.splitlines()[-1] == (
         "interrupted: 3 digests left pending (not sent); the next `newsletter send` sends them"
     ), err
@@ -824,6 +826,9 @@ def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_serv
     statuses = [st for _, st, *_ in digests(tmp_path)]
     assert "sending" not in statuses and statuses.count("sent") == len(box.messages) < SHARD_MIN
     assert err.splitlines()[-1].startswith(f"interrupted: {statuses.count('pending')} digests left pending"), err
+    assert out.splitlines()[-1] == (
+        f"sent {len(box.messages)}, empty 0, failed 0, not due 0, left pending {statuses.count('pending')}"
+    ), out
 
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
@@ -1600,3 +1605,13 @@ def test_a_retry_time_is_shown_rounded_up_to_the_minute():
     assert str(waiting).endswith("retried from 2026-11-29T13:31+00:00")  # not 13:30: still waiting then
     on_the_minute = DigestResult("a@example.org", "waiting", error="down", next_attempt=at.replace(second=0))
     assert str(on_the_minute).endswith("retried from 2026-11-29T13:30+00:00")
+
+
+def test_digests_a_stop_left_untried_are_counted_pending_apart_from_failures():
+    from newsletter.sending import DigestResult, SendReport
+
+    untried = DigestResult("a@example.org", "pending", 2, "<m@x>", "not attempted: stop requested", True)
+    report = SendReport(sent=1, empty=0, failed=1, not_due=0, results=(untried,), pending=1)
+    assert str(report) == "sent 1, empty 0, failed 1, not due 0, left pending 1"
+    assert (report.to_json()["pending"], report.to_json()["failed"]) == (1, 1)
+    assert str(untried) == "pending     a@example.org: not attempted: stop requested (stays pending, sent by the next run)"
