@@ -941,6 +941,24 @@ def _spaces(n: int) -> str:
     return f"{n} space{'s' * (n != 1)}"
 
 
+#: The longest key YAML allows without the explicit ``? key`` form (PyYAML's limit too).
+YAML_KEY_MOST = 1024
+
+
+def _long_key(row: str) -> str | None:
+    """What to change when ``row`` holds a key longer than YAML allows, or
+    None.  PyYAML stops scanning such a key and words it as another slip
+    ("mapping values are not allowed", "could not find expected ':'")."""
+    m = re.match(r"[ ]*(?:-[ ]+)*(?P<key>\"[^\"]*\"|'[^']*'|[^:]*?):(?:[ \t]|$)", row)
+    if m is None:
+        return None
+    key = m["key"].strip("\"'")
+    if len(key) <= YAML_KEY_MOST:
+        return None
+    return (f"the key '{key[:30]}...' is {len(key)} characters long, and YAML allows at most {YAML_KEY_MOST} "
+            'in a key: shorten it (a long text belongs in a value, as about: "...")')
+
+
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
     """The line to fix and what to change there, for the YAML slips a newcomer
     makes, which PyYAML words as its parser's state ("mapping values are not
@@ -997,6 +1015,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         if "\t" in bad[: len(bad) - len(bad.lstrip())]:
             # PyYAML's words for a tab ("cannot start any token") do not say what to change
             what += "; the line is indented with a tab: YAML indents with spaces only"
+        elif line and line <= len(rows) and (long := _long_key(bad)):
+            what = long  # PyYAML's words name another slip
         elif line and line <= len(rows):
             context_line = exc.context_mark.line + 1 if exc.context_mark else None
             line, hint = _yaml_hint(rows, line, mark.column if mark else 0, exc.problem or "", context_line)

@@ -790,6 +790,35 @@ def test_a_list_item_key_indented_unlike_the_others(workdir):
     ), found
 
 
+LONG_KEY = "diffusion" + "x" * 1100  # over PyYAML's 1024 characters for a key
+
+
+def test_a_key_over_1024_characters_is_a_located_one_line_error_saying_what_to_change(workdir, cli):
+    write_config(workdir, _basic("  diffusion:\n", f"  {LONG_KEY}:\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:5: malformed YAML: the key 'diffusionxxxxxxxxxxxxxxxxxxxxx...' is 1109 characters long, "
+        "and YAML allows at most 1024 in a key: shorten it (a long text belongs in a value, as about: \"...\")"
+    ], result.err
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line"),
+    [
+        ("sources:\n", f"{LONG_KEY}: 1\nsources:\n", 1),  # top level
+        ("    max_papers: 5\n", f"    max_papers: 5\n    {LONG_KEY}: 1\n", 18),  # in a list item
+        ("  - email: bob@example.org\n", f"  - {LONG_KEY}: 1\n    email: bob@example.org\n", 15),  # opening one
+        ("  diffusion:\n", f'  "{LONG_KEY}":\n', 5),  # quoted
+    ],
+)
+def test_a_key_over_1024_characters_is_reported_at_its_line_wherever_it_stands(workdir, old, new, line):
+    found = problems(workdir, _basic(old, new))
+    assert len(found) == 1 and "\n" not in found[0], found
+    assert found[0].startswith(f"config.yaml:{line}: malformed YAML: the key 'diffusionxxx"), found
+    assert "characters long, and YAML allows at most 1024 in a key: shorten it" in found[0], found
+
+
 def test_a_colon_without_a_space_is_reported_at_its_own_line(workdir):
     """PyYAML notices `topics:[x]` (no space: one plain word) a line later."""
     found = problems(workdir, _basic("    topics: [optim, diffusion]\n", "    topics:[optim, diffusion]\n"))
