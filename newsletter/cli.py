@@ -26,7 +26,7 @@ import click
 
 from . import pipeline
 from .config import DEFAULT_STATE_FILE, Config, load_config
-from .errors import NewsletterError, SourcesFailed
+from .errors import NewsletterError, SourcesFailed, counted
 
 log = logging.getLogger("newsletter")
 
@@ -195,7 +195,7 @@ def papers(state: _State, as_json: bool) -> None:
         click.echo(f"{n:4}. {paper.title}{authors}")
         click.echo(f"      {paper.id if paper.arxiv_id else paper.url or paper.location or paper.source}")
     papers_n, sources_n = len(found), len(state.config.sources)
-    click.echo(f"{papers_n} paper{'s' * (papers_n != 1)} from {sources_n} source{'s' * (sources_n != 1)}")
+    click.echo(f"{counted(papers_n, 'paper')} from {counted(sources_n, 'source')}")
 
 
 def _authors(authors) -> str:
@@ -254,7 +254,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             click.echo(f"{sub.label}: unsubscribed {gone:%Y-%m-%d %H:%M} UTC, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
             continue
-        click.echo(f"{sub.label}: {len(matches)} paper{'s' * (len(matches) != 1)}")
+        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}")
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
             click.echo(f"  {score}  {m.paper.title}")
@@ -398,7 +398,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         say(problem + "\n", err=True)
     if interrupted.is_set():
         left = report.pending + sum(r.status == "failed" and r.retry and r.next_attempt is None for r in report.results)
-        say(f"interrupted: {left} digest{'s' * (left != 1)} left pending (not sent); "
+        say(f"interrupted: {counted(left, 'digest')} left pending (not sent); "
             "the next `newsletter send` sends them\n", err=True)
         _flush()
         ctx.exit(128 + (caught[0] if caught else signal.SIGINT))

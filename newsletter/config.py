@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError, Problem, line_of
+from .errors import ConfigError, Problem, counted, line_of
 from .models import ARXIV_ID
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
@@ -937,10 +937,6 @@ def load_config(path: str | os.PathLike) -> Config:
 _KEY_LINE = re.compile(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[^\s'\"#\[\]{},:-][^:#]*?):(?:[ \t]+(?P<value>\S.*))?$")
 
 
-def _spaces(n: int) -> str:
-    return f"{n} space{'s' * (n != 1)}"
-
-
 #: The longest key YAML allows without the explicit ``? key`` form (PyYAML's limit too).
 YAML_KEY_MOST = 1024
 
@@ -989,10 +985,12 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     prev = _KEY_LINE.match(rows[above - 1])
     mine, theirs = len(here["lead"]), len(prev["lead"]) if prev else len(rows[above - 1]) - len(rows[above - 1].lstrip())
     if mapping and mine > theirs and prev and prev["value"]:
-        return line, (f"this line is indented deeper ({_spaces(mine)}) than line {above} ({_spaces(theirs)}), "
-                      f"whose key '{prev['key']}' already has its value: the keys of one section line up")
+        return line, (f"this line is indented deeper ({counted(mine, 'space')}) than line {above} "
+                      f"({counted(theirs, 'space')}), whose key '{prev['key']}' already has its value: "
+                      "the keys of one section line up")
     if ("expected key" in problem or "'-' indicator" in problem) and mine != theirs:
-        return line, f"this line is indented {_spaces(mine)}, line {above} above it {theirs}: the keys of one section line up"
+        return line, (f"this line is indented {counted(mine, 'space')}, line {above} above it {theirs}: "
+                      "the keys of one section line up")
     return line, ""
 
 

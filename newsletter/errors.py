@@ -47,6 +47,12 @@ def line_of(data: bytes | str, offset: int, newline: bytes | str | None = None) 
     return data.count(newline, 0, offset) + 1  # type: ignore[arg-type]
 
 
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1 (``"3 papers"``,
+    ``"1 paper"``): how every message counts things (only nouns taking an -s)."""
+    return f"{n} {noun}{'s' * (n != 1)}"
+
+
 def cannot_listen(host: str, port: int, exc: OSError) -> Problem:
     """Why ``serve`` or ``preview --serve`` cannot take ``host:port``: a busy
     port (README's SMTP debugging server takes 8025, serve's default) says

@@ -30,12 +30,14 @@ Failures raise :class:`InputError` located at the URL, naming the source.
 
 from __future__ import annotations
 
+import bz2
 import email.utils
 import functools
 import hashlib
 import io
 import json
 import logging
+import lzma
 import os
 import socket
 import ssl
@@ -45,7 +47,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -206,30 +208,69 @@ class _Undecodable(Exception):
 _PIECE = 64 * 1024
 
 
-def _inflate(chunks: Iterable[bytes], wbits: int) -> Iterator[bytes]:
-    """zlib (gzip, deflate), at most ``_PIECE`` bytes out at a time.  A
-    ``deflate`` body without its zlib header (raw, as some servers send it,
-    ``wbits`` 0) is read as raw deflate, as browsers and httpx do."""
-    d = zlib.decompressobj(wbits or zlib.MAX_WBITS)
-    started = False
+class Truncated(EOFError):
+    """Packed data that ends before its end: a cut-off download or copy."""
+
+
+#: What packed data is unpacked with, by name: a new decompressor object each
+#: (zlib's, bz2's, lzma's; see :func:`unpacking`).
+UNPACKERS: dict[str, Callable[[], Any]] = {
+    "gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS),
+    "bzip2": lambda: bz2.BZ2Decompressor(),
+    "xz": lambda: lzma.LZMADecompressor(),
+}
+
+
+def unpacking(
+    chunks: Iterable[bytes],
+    new: Callable[[], Any],
+    *,
+    members: bool = False,
+    fallback: Callable[[], Any] | None = None,
+) -> Iterator[bytes]:
+    """What the packed ``chunks`` unpack to, at most 64 KiB at a time whatever
+    the ratio, so that a caller counting the pieces stops a bomb at its cap
+    with no more than that in memory.  The one bounded decompression of the
+    house: HTTP bodies (:func:`decompressed`) and packed local files
+    (``readers.unpacked``) both go through it.
+
+    ``new`` makes the decompressor (zlib's, bz2's or lzma's, as in
+    :data:`UNPACKERS`).  ``members``: another packed member may follow the
+    end of one (``cat a.gz b.gz``; pbzip2 and xz write several); otherwise
+    what follows the end is ignored, as browsers do.  ``fallback``: the
+    decompressor to start again with when the first input does not unpack
+    (a ``deflate`` body sent raw).  Raises :class:`Truncated` when the data
+    ends before its packed data does, and the decompressor's own error when
+    it does not unpack."""
+    d, begun = new(), False
     for chunk in chunks:
         data = chunk
-        while data and not d.eof:
+        while data:
+            if d.eof:
+                if not members:
+                    break  # what follows the packed data is ignored
+                d, begun = new(), False
             try:
                 out = d.decompress(data, _PIECE)
-            except zlib.error:
-                if wbits or started:
+            except Exception:
+                if fallback is None or begun:
                     raise
-                d, wbits = zlib.decompressobj(-zlib.MAX_WBITS), -zlib.MAX_WBITS  # raw deflate
+                d, fallback = fallback(), None
                 continue
-            started = True
-            data = d.unconsumed_tail
-            if out:
-                yield out
-    if out := d.flush():
-        yield out
-    if started and not d.eof:
-        raise zlib.error("the compressed data ends before its end (truncated)")
+            begun = True
+            while True:
+                if out:
+                    yield out
+                if d.eof:
+                    data = d.unused_data
+                    break
+                # zlib hands back what it did not read; bz2 and lzma keep it
+                data = getattr(d, "unconsumed_tail", b"")
+                if data or not out:
+                    break
+                out = d.decompress(b"", _PIECE)
+    if begun and not d.eof:
+        raise Truncated("the compressed data ends before its end (truncated)")
 
 
 def _unbrotli(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -289,11 +330,14 @@ def decoders() -> tuple[dict[str, Decoder], tuple[type[Exception], ...]]:
     raises.  br and zstd need ``brotli`` and ``zstandard`` (dependencies of
     this package); an install without them offers and decodes the rest."""
     table: dict[str, Decoder] = {
-        "gzip": lambda chunks: _inflate(chunks, 16 + zlib.MAX_WBITS),
-        "x-gzip": lambda chunks: _inflate(chunks, 16 + zlib.MAX_WBITS),
-        "deflate": lambda chunks: _inflate(chunks, 0),
+        "gzip": lambda chunks: unpacking(chunks, UNPACKERS["gzip"]),
+        "x-gzip": lambda chunks: unpacking(chunks, UNPACKERS["gzip"]),
+        # zlib-wrapped, or raw as some servers send it (browsers and httpx read both)
+        "deflate": lambda chunks: unpacking(
+            chunks, zlib.decompressobj, fallback=lambda: zlib.decompressobj(-zlib.MAX_WBITS)
+        ),
     }
-    errors: list[type[Exception]] = [zlib.error]
+    errors: list[type[Exception]] = [zlib.error, Truncated]
     try:
         import brotli
     except ImportError:

@@ -31,7 +31,7 @@ from .delivery import (
     sender_address,
     settings_fingerprint,
 )
-from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError
+from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
@@ -139,7 +139,7 @@ def unmatched_topics(
         index = topic_index(config, all_papers, [_Following(tuple(keys))], warn)
     n = len(all_papers)
     return [
-        config.problem(("topics", key), f"matches none of the {n} paper{'s' * (n != 1)} in the current sources"
+        config.problem(("topics", key), f"matches none of the {counted(n, 'paper')} in the current sources"
                        + _missing_data_hint(config.topics[key], all_papers))
         for key in keys
         if not index.results.get(key)
@@ -303,7 +303,7 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
         hint = " (a paper of another day's listing is not ranked today)"
     else:
         hint = " (give its arXiv id, or its title as the sources write it)"
-    count = f"{len(all_papers)} paper{'s' * (len(all_papers) != 1)}"
+    count = counted(len(all_papers), "paper")
     raise InputError(Problem(f"no paper {ref!r} among the {count} the sources give now{hint}"))
 
 
@@ -442,7 +442,7 @@ class TestEmail:
 
     def __str__(self) -> str:
         whose = f"{self.digest_of}'s digest" if self.digest_of else "a sample digest"
-        n = f"{self.papers} paper{'s' * (self.papers != 1)}"
+        n = counted(self.papers, "paper")
         if self.path is not None:
             return (
                 f"wrote {whose} ({n}) for {self.to} to {self.path}: {self.subject!r} {self.message_id}\n"
@@ -484,7 +484,7 @@ def send_test_email(
     if not found:
         raise InputError(
             Problem(
-                f"no papers in the current sources ({len(config.sources)} source{'s' * (len(config.sources) != 1)} read); "
+                f"no papers in the current sources ({counted(len(config.sources), 'source')} read); "
                 "nothing to build a test digest from",
                 str(config.file),
             )
@@ -549,9 +549,9 @@ class Summary:
     def __str__(self) -> str:
         remote = f", {self.unfetched} remote not fetched" if self.unfetched else ""
         return (
-            f"{self.sources} source{'s' * (self.sources != 1)} ({self.papers} papers{remote}), "
-            f"{self.topics} topic{'s' * (self.topics != 1)}, "
-            f"{self.subscribers} subscriber{'s' * (self.subscribers != 1)}, {self.transport} delivery"
+            f"{counted(self.sources, 'source')} ({self.papers} papers{remote}), "
+            f"{counted(self.topics, 'topic')}, "
+            f"{counted(self.subscribers, 'subscriber')}, {self.transport} delivery"
         )
 
 
@@ -566,7 +566,7 @@ class FetchedSource:
     error: str | None = None
 
     def __str__(self) -> str:
-        what = f"{self.papers} paper{'s' * (self.papers != 1)}" if self.error is None else f"FAILED: {self.error}"
+        what = counted(self.papers or 0, "paper") if self.error is None else f"FAILED: {self.error}"  # (set then)
         return f"sources[{self.index}] {self.name!r} ({self.url}): {what}"
 
 
@@ -753,7 +753,7 @@ def validate(
     unmatched: list[Problem] = []
     if papers:
         unmatched = unmatched_topics(config, papers, warn=warn)
-        partial = f" ({unfetched} remote source{'s' * (unfetched != 1)} not fetched; --fetch reads them)" if unfetched else ""
+        partial = f" ({counted(unfetched, 'remote source')} not fetched; --fetch reads them)" if unfetched else ""
         for problem in unmatched:
             warn(f"{problem}{partial}")
     return Summary(

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 
 from .config import Config, Subscriber, expand_paths, load_config
-from .errors import NewsletterError, cannot_listen
+from .errors import NewsletterError, cannot_listen, counted
 from .files import fitted_name, write_atomic
 from .rendering import Composer, default_templates_dir
 
@@ -60,7 +60,7 @@ class PreviewReport:
 
     def __str__(self) -> str:
         n = len(self.entries)
-        return f"wrote {n} preview{'s' * (n != 1)} to {self.out}"
+        return f"wrote {counted(n, 'preview')} to {self.out}"
 
     def to_json(self) -> dict:
         files = lambda e: {kind: str(self.out / f"{e.slug}.{kind}") for kind in ("html", "txt", "eml")}  # noqa: E731

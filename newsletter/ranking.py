@@ -746,11 +746,6 @@ class Ranker:
 
     # -- scores ------------------------------------------------------------------------
 
-    def rank(self, interest: Interest, members: Sequence[int] | None = None, *, fuse: bool = True) -> dict[str, Relevance]:
-        """Papers (by id) at or above the interest's floor, with score and reason:
-        :meth:`ranking` without the papers under the floor."""
-        return self.ranking(interest, members, fuse=fuse).found
-
     def ranking(
         self, interest: Interest, members: Sequence[int] | None = None, *, fuse: bool = True, near: int = 0
     ) -> Ranking:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import codecs
 import logging
+import lzma
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -23,7 +25,7 @@ from typing import Any, TypeVar
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
 from .feeds import ArxivListing, arxiv_api_error, parse_arxiv, parse_feed, parse_hf_daily
-from .fetching import Fetched, Fetcher, HTTPStatusFailure
+from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, unpacking
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 from .retrying import backoff
@@ -666,7 +668,6 @@ _NOT_TEXT = tuple(
 )
 #: The most a packed local file may unpack to (a few bytes of gzip can unpack to gigabytes).
 MAX_UNPACKED = 256 * 1024 * 1024
-_UNPACK_PIECE = 1024 * 1024
 
 
 def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
@@ -675,10 +676,9 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
     :data:`MAX_UNPACKED`).  A packed file that is
     cut off, corrupt or too big, an archive (zip, 7z), or a printed or
     pictured page (PDF, an image), is an :class:`InputError` saying so: its
-    bytes are no text to read."""
-    import lzma
-    import zlib
-
+    bytes are no text to read.  Unpacked by :func:`fetching.unpacking`, a
+    piece at a time, so a bomb is stopped at the limit with no more than
+    that in memory."""
     for magic, message in _NOT_TEXT:
         if data.startswith(magic):
             raise InputError(Problem(message, name, 1))
@@ -688,39 +688,19 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
     limit = MAX_UNPACKED if limit is None else limit
     pieces: list[bytes] = []
     size = 0
-    rest = data
     try:
-        while rest:  # one member after another: `cat a.gz b.gz`, pbzip2 and xz write several
-            decompressor = _decompressor(packer)
-            piece = decompressor.decompress(rest, _UNPACK_PIECE)
-            while True:
-                # a piece at a time, so a bomb is stopped at the limit with no more than that in memory
-                pieces.append(piece)
-                size += len(piece)
-                if size > limit:
-                    raise InputError(Problem(f"packed by {packer}, it unpacks to more than {limit // 2**20} MB",
-                                             name, 1))
-                if decompressor.eof:
-                    break
-                if not piece:  # no more input, and no end of the packed data
-                    raise InputError(Problem(f"packed by {packer} but cut off (it ends before its packed data "
-                                             "does); a truncated download or copy?", name, 1))
-                # zlib hands back what it did not read; bz2 and lzma keep it
-                piece = decompressor.decompress(getattr(decompressor, "unconsumed_tail", b""), _UNPACK_PIECE)
-            rest = decompressor.unused_data
+        # one member after another: `cat a.gz b.gz`, pbzip2 and xz write several
+        for piece in unpacking([data], UNPACKERS[packer], members=True):
+            pieces.append(piece)
+            size += len(piece)
+            if size > limit:
+                raise InputError(Problem(f"packed by {packer}, it unpacks to more than {limit // 2**20} MB", name, 1))
+    except Truncated:
+        raise InputError(Problem(f"packed by {packer} but cut off (it ends before its packed data "
+                                 "does); a truncated download or copy?", name, 1)) from None
     except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
         raise InputError(Problem(f"packed by {packer} but does not unpack ({exc}); a damaged file?", name, 1)) from None
     return b"".join(pieces)
-
-
-def _decompressor(packer: str) -> Any:
-    import bz2
-    import lzma
-    import zlib
-
-    if packer == "gzip":
-        return zlib.decompressobj(16 + zlib.MAX_WBITS)
-    return bz2.BZ2Decompressor() if packer == "bzip2" else lzma.LZMADecompressor()
 
 
 def _display(path: Path, config: Config) -> str:

@@ -35,7 +35,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from .config import Config, Subscriber
-from .errors import NewsletterError, Problem, TemplateError, line_of
+from .errors import NewsletterError, Problem, TemplateError, counted, line_of
 from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, is_long_match, short_match
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
@@ -523,7 +523,7 @@ class Composer:
         local = now.astimezone(config.zone(subscriber))
         unsubscribe = unsubscribe_url(config, subscriber)
         preheader = (
-            f"{count} new paper{'s' * (count != 1)} on {', '.join(topic_names)}"
+            f"{counted(count, 'new paper')} on {', '.join(topic_names)}"
             + (f": {matches[0].paper.title}" if matches else "")
             if count
             else "No new papers on your topics today"

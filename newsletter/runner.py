@@ -39,7 +39,7 @@ import schedule as schedule_lib
 
 from . import pipeline
 from .config import Config, load_config
-from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError
+from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, counted
 from .files import LockHeld, lock_file
 from .retrying import backoff
 from .scheduling import is_due
@@ -161,11 +161,9 @@ class Runner:
         if lock is not None:
             lock.acquire()
         try:
-            n = len(self.config.subscribers)
             log.info(
-                "run: %d subscriber%s, state %s, checking every %gs; stop with Ctrl-C or SIGTERM",
-                n,
-                "s" * (n != 1),
+                "run: %s, state %s, checking every %gs; stop with Ctrl-C or SIGTERM",
+                counted(len(self.config.subscribers), "subscriber"),
                 public_url(str(self.config.state_target)),
                 self.tick_seconds,
             )
@@ -336,5 +334,4 @@ class Runner:
             log.error("run: config not reloaded: the state file cannot change while running (restart instead)")
             return
         self.config = new
-        n = len(new.subscribers)
-        log.info("run: config reloaded (%d subscriber%s)", n, "s" * (n != 1))
+        log.info("run: config reloaded (%s)", counted(len(new.subscribers), "subscriber"))

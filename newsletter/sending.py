@@ -26,7 +26,7 @@ from typing import cast
 
 from .config import Config, Subscriber
 from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address, settings_fingerprint
-from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError
+from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
 from .fetching import Fetcher
 from .matching import Matcher, topic_index
 from .readers import read_papers
@@ -57,7 +57,7 @@ class DigestResult:
     failures: int = 0
 
     def __str__(self) -> str:
-        n = f"{self.papers} paper{'s' * (self.papers != 1)}"
+        n = counted(self.papers, "paper")
         if self.status == "sent":
             return f"sent        {self.email}: {n} {self.message_id}"
         if self.status == "would send":
@@ -899,7 +899,7 @@ class _SendRun:
         if not self.source_problems and not self.with_papers and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (
-                f"no new papers: all {sources} source{'s' * (sources != 1)} read ({papers} paper{'s' * (papers != 1)}),"
+                f"no new papers: all {counted(sources, 'source')} read ({counted(papers, 'paper')}),"
                 " none new for any due subscriber"
             )
         return SendReport(

@@ -286,7 +286,7 @@ def test_like_remembers_papers_of_earlier_days(tmp_path):
     Ranker([old], embedder)  # yesterday
     warnings: list[str] = []
     ranker = Ranker(today, embedder, warn=warnings.append)
-    found = ranker.rank(Interest("t", like=("2304.04740",), min_score=0.0))
+    found = ranker.ranking(Interest("t", like=("2304.04740",), min_score=0.0)).found
     assert not warnings
     best = max(found, key=lambda pid: found[pid].score)
     assert best == today[0].id
@@ -305,7 +305,7 @@ def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capit
     bridge = Paper("Schrödinger bridges for transport", "A Schrödinger bridge moves one distribution to another.", "s")
     ranker = Ranker([*filler, optimiser, reasoning, bridge], Embedder(tmp_path / "emb.sqlite3"))
     about = "Large language models that reason step by step. Schrödinger bridges. Transport of distributions."
-    found = ranker.rank(Interest("t", about=about, min_score=0.0))
+    found = ranker.ranking(Interest("t", about=about, min_score=0.0)).found
     assert found[reasoning.id].reason.startswith("close to your interest: large language models that reason step by step")
     assert "reason step by step" not in found[optimiser.id].reason
     assert "close to your interest: Schrödinger bridges" in found[bridge.id].reason
@@ -342,7 +342,7 @@ UNRELATED = [
 def test_a_small_day_is_scored_among_background_papers(tmp_path, day, expected):
     ranker = Ranker(day, Embedder(tmp_path / "emb.sqlite3"))
     assert ranker.day == len(day) and len(ranker.papers) == MIN_DAY
-    found = ranker.rank(Interest("m", about=MOLECULES))
+    found = ranker.ranking(Interest("m", about=MOLECULES)).found
     assert set(found) == {p.id for p in expected}  # background papers are never ranked
     assert all(r.score > 0.9 for r in found.values())
 
@@ -365,7 +365,7 @@ def test_a_like_that_nearly_names_a_paper_suggests_it(tmp_path):
               Paper("A survey of tax law", "Tax codes across countries compared.", "s")]
     warnings: list[str] = []
     ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append)
-    ranker.rank(Interest("t", about="Diffusion models.", like=("Reflected Diffusion Model", "Tax Law Survey 2031")))
+    ranker.ranking(Interest("t", about="Diffusion models.", like=("Reflected Diffusion Model", "Tax Law Survey 2031")))
     assert warnings == [
         "topics.t.like[0]: like 'Reflected Diffusion Model' matches no known paper "
         "(did you mean 'Reflected Diffusion Models'?); it is ignored",
@@ -564,7 +564,7 @@ def test_with_rules_min_score_cuts_on_the_relevance_and_the_order_fuses_both(tmp
     about = "Fast sampling for diffusion models: fewer steps and better ODE solvers."
     # the rules' order puts the tax paper first (say, more matched terms)
     members = [0, 1, 2]
-    everything = ranker.rank(Interest("t", about=about, rules=True), members)
+    everything = ranker.ranking(Interest("t", about=about, rules=True), members).found
     assert set(everything) == {papers[i].id for i in members}  # the rules decide membership
     fit = ranker.scores(Interest("t", about=about), [], None)
     assert fit[1] == max(fit[i] for i in members)  # the sampling paper fits best
@@ -574,7 +574,7 @@ def test_with_rules_min_score_cuts_on_the_relevance_and_the_order_fuses_both(tmp
     expected = fuse_with_rules(list(members), fit)
     assert [everything[papers[i].id].score for i in members] == [round(float(x), 4) for x in expected]
     assert everything[papers[0].id].score < 1  # first by the rules, not by relevance
-    cut = ranker.rank(Interest("t", about=about, min_score=float(fit[1]), rules=True), members)
+    cut = ranker.ranking(Interest("t", about=about, min_score=float(fit[1]), rules=True), members).found
     assert set(cut) == {papers[i].id for i in members if fit[i] >= fit[1]}
     assert papers[1].id in cut
     embedder.close()
