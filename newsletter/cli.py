@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -372,8 +372,9 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
     interrupted = threading.Event()
+    caught: list[int] = []  # the signal that stopped it: the exit code is 128 + its number
     try:
-        with _ctrl_c_stops(interrupted):
+        with _ctrl_c_stops(interrupted, caught):
             report = pipeline.send(
                 state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=progress,
                 interrupted=interrupted.is_set, sleep=interrupted.wait,  # a retry's back-off ends at Ctrl-C
@@ -383,7 +384,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             raise
         say("interrupted while reading the sources: nothing sent or recorded\n", err=True)
         _flush()
-        ctx.exit(130)
+        ctx.exit(128 + (caught[0] if caught else signal.SIGINT))
     finally:
         if progress is not None:
             progress.close()
@@ -400,36 +401,49 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         say(f"interrupted: {counted(left, 'digest')} left pending (not sent); "
             "the next `newsletter send` sends them\n", err=True)
         _flush()
-        ctx.exit(130)
+        ctx.exit(128 + (caught[0] if caught else signal.SIGINT))
     _flush()
     if report.failed or report.problems:
         ctx.exit(1)
 
 
 @contextmanager
-def _ctrl_c_stops(flag: threading.Event) -> Iterator[None]:
-    """While a send runs, the first Ctrl-C sets ``flag``: the messages being
-    delivered finish and are recorded, the rest stay pending (not "being
-    sent", which the next run would have to warn about).  A second Ctrl-C
-    quits at once, as Ctrl-C does elsewhere.  The send workers of a big send
-    inherit the handler and see the terminal's Ctrl-C by themselves."""
+def _ctrl_c_stops(flag: threading.Event, caught: list[int] | None = None) -> Iterator[None]:
+    """While a send runs, the first Ctrl-C or SIGTERM sets ``flag`` (and
+    appends the signal to ``caught``): the messages being delivered finish
+    and are recorded, the rest stay pending (not "being sent", which the next
+    run would have to warn about).  A second one quits at once, as Ctrl-C
+    does elsewhere.  SIGTERM is what `timeout` (cron) and a service manager's
+    stop send; it killed the send outright.  The send workers of a big send
+    inherit the handlers and see the terminal's Ctrl-C (or a stop sent to the
+    process group) by themselves."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers live in the main thread (a script calling main() elsewhere)
         return
     parent = os.getpid()
+    again: dict[int, Callable[..., Any] | signal.Handlers] = {
+        signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL
+    }
 
     def first(signum, frame) -> None:
         flag.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if caught is not None and not caught:
+            caught.append(signum)
+        signal.signal(signum, again[signum])
         if os.getpid() == parent:  # once, not once per send worker
-            os.write(2, b"\nstopping: the messages being delivered finish, the rest stay pending "
-                        b"(Ctrl-C again to quit at once)\n")
+            if signum == signal.SIGINT:
+                os.write(2, b"\nstopping: the messages being delivered finish, the rest stay pending "
+                            b"(Ctrl-C again to quit at once)\n")
+            else:
+                os.write(2, b"stopping (SIGTERM): the messages being delivered finish, the rest stay pending "
+                            b"(SIGTERM again to quit at once)\n")
 
-    before = signal.signal(signal.SIGINT, first)
+    before = {signum: signal.signal(signum, first) for signum in again}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def _open_in_browser(url: str) -> None:

@@ -173,6 +173,21 @@ def _check_path(value):
     # An empty path would silently mean the config's own folder (or "fetch it").
     if value is not None and not value.strip():
         raise ValueError("empty path; give a file, a folder or a glob such as 'papers/*.txt'")
+    return _literal_path(value)
+
+
+#: A shell variable written in a path ($HOME, ${STATE_DIRECTORY}): nothing expands it.
+_VARIABLE = re.compile(r"\$(?:\{\w+\}|[A-Za-z_]\w*)")
+
+
+def _literal_path(value):
+    """A path as written: ``delivery.path: $STATE_DIRECTORY/outbox`` (systemd's
+    habit) made a folder named ``$STATE_DIRECTORY`` beside the config."""
+    if isinstance(value, str) and _VARIABLE.search(value):
+        raise ValueError(
+            f"{value!r}: environment variables are not expanded in the config's paths: "
+            "write the path itself (a leading ~ is expanded)"
+        )
     return value
 
 
@@ -206,9 +221,19 @@ class HFPapersTextSource(_Source):
 _HTTP_URL = re.compile(r"^https?://[^\s/]+\S*$")
 
 
+#: A URL written without its scheme: a host name with a dot, then a path or nothing.
+_HOST_FIRST = re.compile(r"^(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?::\d+)?(?:/\S*)?$")
+
+
 def _check_url(value):
     if value is not None and not _HTTP_URL.match(value):
-        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        if _HOST_FIRST.match(value) and "/" in value.rstrip("/") or value.startswith("www."):
+            hint = f" (did you mean 'https://{value}'?)"
+        elif value.startswith("file:") or "://" not in value:
+            hint = " (a saved file is given as path:)"
+        else:
+            hint = ""
+        raise ValueError(f"{value!r} is not an http:// or https:// URL{hint}")
     return value
 
 
@@ -660,6 +685,7 @@ class Delivery(_Model):
     """PEM file of the CA(s) to trust for TLS instead of the system's (private CA, test server)."""
 
     _v_password_env = field_validator("password_env")(lambda cls, v: check_env_name(v, "password_env"))
+    _v_paths = field_validator("path", "ca_file")(lambda cls, v: _literal_path(v))
 
     @field_validator("host")
     @classmethod
@@ -755,7 +781,8 @@ class Config(_Model):
     _lines: dict = PrivateAttr(default_factory=dict)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
-    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(v))
+    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_path(v)))
+    _v_paths = field_validator("templates", "cache")(lambda cls, v: _literal_path(v))
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
 
     @model_validator(mode="before")
@@ -1459,6 +1486,15 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     for i, src in enumerate(sources):
         if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():
             continue
+        if _VARIABLE.search(src["path"]):
+            continue  # said by the field's check
+        if re.match(r"(?i)https?://", src["path"].strip()):  # it read as "matches no file"
+            if src.get("type") == "hf-papers-text":
+                add(("sources", i, "path"), f"{src['path']!r} is a web address: hf-papers-text reads the page saved "
+                    "as text (give that file), and `type: hf-daily` fetches Hugging Face's daily papers itself")
+            else:
+                add(("sources", i, "path"), f"{src['path']!r} is a web address: give it as url:")
+            continue
         if src.get("type") == "hf-papers-text" and not expand_paths(base, src["path"]):
             if (base / os.path.expanduser(src["path"])).is_dir():
                 # a folder's subfolders are not read: say so, with the glob that reads them
@@ -1470,6 +1506,29 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
             add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ': no such file')}")
 
+    # Files the command writes where an export folder is read: the first send
+    # works, and every later one reads them as exports and stops.
+    delivery = d if isinstance(d := data.get("delivery"), dict) else {}
+    outbox = delivery.get("path", "outbox")
+    written: list[tuple[tuple, str, str, str]] = []  # (config path, file written, what it is, what happens)
+    if delivery.get("transport", "outbox") == "outbox" and isinstance(outbox, str) and outbox.strip():
+        written.append((("delivery", "path") if "path" in delivery else (),
+                        f"{outbox.rstrip('/')}/20240101T080000Z-ada@example.org-1.2@example.org.eml",
+                        f"the outbox {outbox!r}", "the digests written there would be read as exports; "
+                        "give the outbox a folder of its own"))
+    state = data.get("state")
+    if isinstance(state, str) and state.strip() and "://" not in state:
+        written.append((("state",), state, f"the state {state!r}",
+                        "it would be read as an export; give the state a place of its own"))
+    for where, file, what, happens in written:
+        for i, src in enumerate(sources):
+            if isinstance(src, dict) and src.get("type") == "hf-papers-text" and isinstance(src.get("path"), str) \
+                    and _reads(base, src["path"], file):
+                add(where or ("sources", i, "path"),
+                    f"{what} is where sources[{i}] reads its exports (path: {src['path']}): from the next send on, "
+                    f"{happens}")
+                break
+
     email = e if isinstance(e := data.get("email"), dict) else {}
     unsubscribe = email.get("unsubscribe")
     if isinstance(data.get("web"), dict) and isinstance(unsubscribe, str) and not unsubscribe.startswith("mailto:"):
@@ -1480,7 +1539,9 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         )
 
     templates = data.get("templates")
-    if isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
+    if isinstance(templates, str) and _VARIABLE.search(templates):
+        pass  # said by the field's check
+    elif isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
         add(("templates",), f"{templates!r}: no such folder")
     elif isinstance(templates, str):
         folder = base / os.path.expanduser(templates)
@@ -1495,11 +1556,23 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             found = f"; it holds {', '.join(close)}" if close else " (it is empty)"
             add(("templates",), f"{templates!r} holds none of {', '.join(TEMPLATE_NAMES)}, so the defaults would be used{found}")
     state = data.get("state")
-    if isinstance(state, str) and state and "://" not in state:
+    if isinstance(state, str) and state and "://" not in state and not _VARIABLE.search(state):
         folder = (base / os.path.expanduser(state)).parent
         if not folder.is_dir():
             add(("state",), f"{state!r}: its folder {str(folder)!r} does not exist (the state file is created, not its folder)")
     return problems
+
+
+def _reads(base: Path, pattern: str, file: str) -> bool:
+    """Whether an export ``path:`` (a folder or a glob) takes in ``file`` (a
+    path the config gives for a file the command writes)."""
+    if _VARIABLE.search(pattern) or _VARIABLE.search(file):
+        return False  # said at their lines
+    target = Path(os.path.abspath(base / os.path.expanduser(file)))
+    p = Path(os.path.abspath(base / os.path.expanduser(pattern)))
+    if glob.has_magic(str(p)):
+        return target.match(str(p))
+    return p == target.parent  # a folder path reads every file in it
 
 
 def _not_a_file(base: Path, pattern: str, missing: str) -> str:

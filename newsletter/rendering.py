@@ -345,6 +345,22 @@ def _render_bounded(template: jinja2.Template, ctx: dict) -> str:
     return "".join(parts)
 
 
+#: The longest ``range()`` a template may loop over (Jinja's sandbox has the same bound).
+MAX_RANGE = 100_000
+
+
+def _bounded_range(*args: int) -> range:
+    """``range`` for templates: one over :data:`MAX_RANGE` numbers is refused.
+    ``{% for i in range(10 ** 12) %}{% endfor %}`` renders nothing, so no
+    bound on the output stops it: validate never came back."""
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise jinja2.TemplateRuntimeError(
+            f"range() of more than {MAX_RANGE:,} numbers ({len(numbers):,}): a loop running away?"
+        )
+    return numbers
+
+
 class _Runaway(Exception):
     """A template rendered over :data:`MAX_PART_CHARS`; where it was."""
 
@@ -377,9 +393,12 @@ class Composer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
+        self.env.globals["range"] = _bounded_range
         self.html_template = self._load(HTML_TEMPLATE)
         self.text_template = self._load(TEXT_TEMPLATE)
-        self.subject_template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(config.email.subject)
+        subject_env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+        subject_env.globals["range"] = _bounded_range
+        self.subject_template = subject_env.from_string(config.email.subject)
         from .matching import Matcher
 
         self.rules = Matcher(config.topics).rules

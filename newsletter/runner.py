@@ -135,6 +135,7 @@ class Runner:
         self._note: str | None = None
         self._fatal: SourcesFailed | None = None
         self._unreadable: str | None = None  # what was wrong with the state, said once
+        self._told_next = False  # whether the next digest's time has been said
         if problems := unscheduled(self.config):
             raise ConfigError(*problems)
         self.scheduler = schedule_lib.Scheduler()
@@ -169,8 +170,10 @@ class Runner:
             # schedule takes float intervals though its annotation says int
             self.scheduler.every(self.tick_seconds).seconds.do(self.tick)  # type: ignore[arg-type]
             self.scheduler.every(1).seconds.do(self._watch_config)
+            self._told_next = False
             self.tick()
-            self._say_next()
+            if not self._told_next:  # a catch-up send at start has said it
+                self._say_next()
             while not self._stop.is_set():
                 self.scheduler.run_pending()
                 idle = self.scheduler.idle_seconds
@@ -265,6 +268,7 @@ class Runner:
         except NewsletterError as exc:
             self._state_unreadable(exc)
             return
+        self._told_next = True
         upcoming = sorted((r.next_send, r.email) for r in rows if r.next_send is not None)
         if not upcoming:
             return

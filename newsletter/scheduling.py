@@ -96,6 +96,17 @@ from zoneinfo import ZoneInfo  # noqa: E402
 #: "Never": what :func:`next_slot` answers when the next slot would fall past
 #: the end of the calendar (a last send recorded at 9999-12-31).
 NEVER = datetime.max.replace(tzinfo=UTC)
+#: A last digest (or first sight) recorded more than this after the clock was
+#: recorded by a clock that was ahead (a bad RTC, a VM restored): the
+#: subscriber is due at once (its slots start again from that digest), or
+#: nothing would be due until then (a year, say).  A smaller step back holds
+#: it until the slot after the record, never sending twice a day.
+CLOCK_BEHIND = timedelta(days=1)
+
+
+def clock_was_ahead(recorded: datetime, now: datetime) -> bool:
+    """Whether ``recorded`` lies more than :data:`CLOCK_BEHIND` after ``now``."""
+    return recorded - now > CLOCK_BEHIND  # (now + a day overflows at the end of the calendar)
 
 
 def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
@@ -168,7 +179,7 @@ def is_due(
     since = last_sent or first_seen
     if since is None:
         return False
-    return next_slot(schedule, zone, since) <= now
+    return clock_was_ahead(since, now) or next_slot(schedule, zone, since) <= now
 
 
 def next_send(
@@ -185,7 +196,10 @@ def next_send(
     A subscriber never seen yet gets its first slot after ``now``."""
     if schedule is None:
         return None
-    return next_slot(schedule, zone, last_sent or first_seen or now)
+    since = last_sent or first_seen
+    if since is not None and clock_was_ahead(since, now):
+        return now  # due at once (see CLOCK_BEHIND)
+    return next_slot(schedule, zone, since or now)
 
 
 def minute_up(t: datetime) -> datetime:

@@ -32,7 +32,7 @@ from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff
-from .scheduling import is_due, minute_up, next_send
+from .scheduling import clock_was_ahead, is_due, minute_up, next_send
 from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
 from .tokens import links
 
@@ -753,6 +753,15 @@ class _SendRun:
         if open_ is not None and retry_from is not None and retry_from > now:
             self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=retry_from))
             return None
+        last = known.last_served
+        if last is not None and clock_was_ahead(last, now):
+            # recorded by a clock that was ahead: counted from now (it was held until then, silently)
+            zone = config.zone(sub)
+            self._warn(
+                f"{sub.email}: its last digest is recorded at {last.astimezone(zone):%Y-%m-%d %H:%M %Z}, over a day "
+                f"after this machine's clock ({now.astimezone(zone):%Y-%m-%d %H:%M %Z}); it is due now, and its slots go on from "
+                "there (was the clock ahead then?)"
+            )
         due = open_ is not None or is_due(
             sub.schedule,
             config.zone(sub),
@@ -763,6 +772,7 @@ class _SendRun:
         if not due:
             zone = config.zone(sub)
             nxt = next_send(sub.schedule, zone, last_sent=known.last_served, first_seen=known.first_seen, now=now)
+
             self._result(DigestResult(sub.email, "not due", next_attempt=nxt.astimezone(zone) if nxt else None))
             return None
         sent = known.sent_paper_ids

@@ -868,6 +868,72 @@ def test_a_comma_inside_a_word_is_no_list(workdir):
     assert config.topics["diffusion"].any[-2:] == ["1,3-butadiene", "Research or"]
 
 
+def test_a_web_address_as_a_path_says_what_reads_it(workdir, cli):
+    # It read as "'https://huggingface.co/papers' matches no file".
+    write_config(workdir, BASIC_CONFIG.replace(
+        "    path: papers/\n",
+        "    path: https://huggingface.co/papers\n  - {type: feed, path: 'https://lab.example.org/feed.xml'}\n",
+    ))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'https://huggingface.co/papers' is a web address: hf-papers-text reads "
+        "the page saved as text (give that file), and `type: hf-daily` fetches Hugging Face's daily papers itself",
+        "config.yaml:4: sources[1].path: 'https://lab.example.org/feed.xml' is a web address: give it as url:",
+    ], result.err
+
+
+def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdir, cli):
+    # `delivery.path: $STATE_DIRECTORY/outbox` (systemd's habit) made a folder
+    # named '$STATE_DIRECTORY' beside the config and wrote the mail there.
+    config = BASIC_CONFIG + "delivery:\n  path: $STATE_DIRECTORY/outbox\ncache: ${CACHE}/http\n"
+    config += "templates: $HOME/tpl\nstate: $HOME/digest.sqlite3\n"
+    write_config(workdir, config)
+    result = cli("send")
+    assert result.code == 2 and "Traceback" not in result.err
+    hint = "environment variables are not expanded in the config's paths: write the path itself (a leading ~ is expanded)"
+    assert sorted(result.err.splitlines()) == sorted([
+        f"config.yaml:19: delivery.path: '$STATE_DIRECTORY/outbox': {hint}",
+        f"config.yaml:20: cache: '${{CACHE}}/http': {hint}",
+        f"config.yaml:21: templates: '$HOME/tpl': {hint}",
+        f"config.yaml:22: state: '$HOME/digest.sqlite3': {hint}",
+    ]), result.err
+    assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]
+
+
+def test_a_state_inside_the_folder_the_exports_are_read_from_is_refused(workdir, cli):
+    # The first send made it there; every later one read it as an export:
+    # "binary data (NUL byte), not a text export".
+    write_config(workdir, BASIC_CONFIG + "state: papers/digest.sqlite3\n")
+    result = cli("send")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:18: state: the state 'papers/digest.sqlite3' is where sources[0] reads its exports "
+        "(path: papers/): from the next send on, it would be read as an export; give the state a place of its own"
+    ], result.err
+    assert not (workdir / "papers" / "digest.sqlite3").exists()
+
+
+@pytest.mark.parametrize("outbox, source", [("papers", "papers/"), ("papers", "papers/*"), ("./papers/", "papers")])
+def test_an_outbox_inside_the_folder_the_exports_are_read_from_is_refused(workdir, cli, outbox, source):
+    # The first send wrote its .eml there; every later one read it as an
+    # export and stopped ("no Hugging Face papers page header"), exit 2.
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {source}\n")
+                 + f"delivery:\n  path: {outbox}\n")
+    for command in ("validate", "send"):
+        result = cli(command)
+        assert result.code == 2 and "Traceback" not in result.err
+        assert result.err.splitlines() == [
+            f"config.yaml:19: delivery.path: the outbox {outbox!r} is where sources[0] reads its exports "
+            f"(path: {source}): from the next send on, the digests written there would be read as exports; "
+            "give the outbox a folder of its own"
+        ], result.err
+    assert not list((workdir / "papers").glob("*.eml"))
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/*.txt\n")
+                 + f"delivery:\n  path: {outbox}\n")
+    assert cli("validate").code == 0  # only the .txt files are read: the .eml files are not
+
+
 RANKED = """
 sources:
   - type: hf-papers-text

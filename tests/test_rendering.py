@@ -248,7 +248,8 @@ def test_a_template_rendering_a_runaway_amount_is_stopped_at_its_line(tmp_path, 
     # minutes, and send would have handed it to the mail server.
     tpl = tmp_path / "tpl"
     tpl.mkdir()
-    (tpl / "digest.txt").write_text("{{ count }} papers\n\n{% for i in range(10 ** 9) %}{{ i }} {% endfor %}\n")
+    loops = "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }} {% endfor %}{% endfor %}"
+    (tpl / "digest.txt").write_text(f"{{{{ count }}}} papers\n\n{loops}\n")
     load(tmp_path, extra="templates: tpl\n")
     for command in ("validate", "preview"):
         r = cli(command)
@@ -273,6 +274,30 @@ def test_an_overflow_or_a_missing_include_is_one_line_at_its_place(tmp_path, cli
     assert r.code == 2 and "Traceback" not in r.err, r.err
     assert r.err.startswith(f"tpl/digest.txt:3: {expected}"), r.err
     assert len(r.err.strip().splitlines()) == 1
+
+
+def test_a_range_too_long_to_loop_over_is_refused_at_its_line(tmp_path, cli):
+    # {% for i in range(10 ** 12) %}{% endfor %} renders nothing for hours:
+    # validate never came back.  range() stops at 100,000 numbers, as Jinja's sandbox does.
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("{{ count }} papers\n\n{% for i in range(10 ** 12) %}{% endfor %}\n")
+    load(tmp_path, extra="  subject: \"{% for i in range(10 ** 12) %}{% endfor %}digest\"\ntemplates: tpl\n")
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(
+        '  subject: "{% for i in range(10 ** 12) %}{% endfor %}digest"') + 1
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.strip() == (
+        f"config.yaml:{line}: email.subject: subject template: range() of more than 100,000 numbers "
+        "(1,000,000,000,000): a loop running away?"
+    )
+    load(tmp_path, extra="templates: tpl\n")  # the subject as it should be: the body's turn
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.strip() == (
+        "tpl/digest.txt:3: template error: range() of more than 100,000 numbers (1,000,000,000,000): "
+        "a loop running away?"
+    )
 
 
 def test_validate_reports_template_problems(tmp_path, cli):

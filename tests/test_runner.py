@@ -535,3 +535,49 @@ def test_a_state_that_cannot_be_read_is_said_once_and_its_recovery_too(tmp_path,
         "run: the state can be read again",
         "run: next digest 2026-11-23 08:00 UTC: ada@example.org (`newsletter schedule` lists every subscriber's)",
     ], lines
+
+
+def test_a_catch_up_send_at_start_says_the_next_digest_once(tmp_path, caplog):
+    """A start that sends (a missed slot caught up) said the next digest's time twice."""
+    import logging
+    from datetime import datetime
+
+    from newsletter.runner import Runner
+
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    config = setup(tmp_path, "  transport: outbox", subscribers=daily)
+    assert run_newsletter("send", "--now", "2026-11-22T06:00:00+00:00", cwd=tmp_path).code == 0  # seen the day before
+    runner = Runner(config, tick=3600, clock=lambda: datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    with caplog.at_level(logging.INFO, logger="newsletter"):
+        thread = threading.Thread(target=runner.run)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not any("next digest" in r.getMessage() for r in caplog.records) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        runner.stop()
+        thread.join(timeout=60)
+    lines = [r.getMessage() for r in caplog.records if r.name.startswith("newsletter")]
+    assert any(line.startswith("sent        ada@example.org") for line in lines), lines
+    assert [line for line in lines if "next digest" in line] == [
+        "run: next digest 2026-11-24 08:00 UTC: ada@example.org (`newsletter schedule` lists every subscriber's)"
+    ], lines
+
+
+def test_run_says_once_when_a_last_digest_is_recorded_after_its_clock(tmp_path, caplog):
+    import logging
+    from datetime import datetime
+
+    from newsletter.runner import Runner
+
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    config = setup(tmp_path, "  transport: outbox", subscribers=daily)
+    assert run_newsletter("send", "--now", "2024-05-01T06:00:00+00:00", cwd=tmp_path).code == 0
+    assert run_newsletter("send", "--now", "2024-05-09T08:30:00+00:00", cwd=tmp_path).code == 0  # a clock ahead
+    runner = Runner(config, clock=lambda: datetime(2024, 5, 2, 8, 30, tzinfo=UTC))
+    with caplog.at_level(logging.INFO, logger="newsletter"):
+        for _ in range(3):
+            runner.tick()
+    assert [r.getMessage() for r in caplog.records if "warning" in r.getMessage()] == [
+        "warning: ada@example.org: its last digest is recorded at 2024-05-09 08:30 UTC, over a day after this "
+        "machine's clock (2024-05-02 08:30 UTC); it is due now, and its slots go on from there (was the clock ahead then?)"
+    ]

@@ -171,3 +171,19 @@ def test_minute_up_never_shows_a_retry_earlier_than_it_is():
     assert minute_up(t.replace(second=0, microsecond=1)) == datetime(2026, 11, 29, 17, 12, tzinfo=UTC)
     assert minute_up(t.replace(second=0)) == t.replace(second=0)
     assert minute_up(datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC)) == datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
+
+
+def test_a_record_over_a_day_after_the_clock_is_due_at_once_a_smaller_one_waits():
+    from datetime import timedelta
+
+    from newsletter.scheduling import is_due, next_send, parse_schedule
+
+    daily, zone = parse_schedule("daily at 08:00"), ZoneInfo("Europe/Berlin")
+    now = datetime(2024, 5, 2, 10, 0, tzinfo=UTC)
+    ahead = now + timedelta(days=7)  # recorded by a clock a week ahead
+    assert is_due(daily, zone, last_sent=ahead, first_seen=None, now=now)
+    assert next_send(daily, zone, last_sent=ahead, first_seen=None, now=now) == now
+    assert is_due(daily, zone, last_sent=None, first_seen=ahead, now=now)
+    close = now + timedelta(hours=20)  # a clock set back less than a day: the slot after the record
+    assert not is_due(daily, zone, last_sent=close, first_seen=None, now=now)
+    assert next_send(daily, zone, last_sent=close, first_seen=None, now=now) == datetime(2024, 5, 4, 6, 0, tzinfo=UTC)

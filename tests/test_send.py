@@ -714,6 +714,40 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     assert len({m.message_id for m in box.messages}) == 6
 
 
+def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
+    """SIGTERM (`timeout 600 newsletter send` from cron, a systemd unit's stop)
+    killed a send outright: the digests it had claimed stayed "being sent" and
+    the next run warned of each as possibly sent twice.  It stops as Ctrl-C
+    does: the message in flight finishes and is recorded, the rest stay pending."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        box.release.set()
+        proc.kill()
+    assert proc.returncode == 143, (out, err)
+    assert "Traceback" not in err and "stopping (SIGTERM):" in err
+    assert out.splitlines()[-1].startswith("sent 3, "), out
+    assert err.splitlines()[-1] == (
+        "interrupted: 3 digests left pending (not sent); the next `newsletter send` sends them"
+    ), err
+    assert [st for _, st, *_ in digests(tmp_path)] == ["sent"] * 3 + ["pending"] * 3
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and "was being sent" not in r.err, r.err
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
+
+
 def test_ctrl_c_while_a_source_is_retried_stops_at_once_and_sends_nothing(tmp_path, http_server):
     """Ctrl-C during the fetch (a source answering 503, long back-offs) cuts the
     back-off short and starts no new request: exit 130 at once, nothing recorded."""
@@ -760,8 +794,10 @@ http:
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
-def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_server, cli):
-    """The send workers of a big send see the terminal's Ctrl-C themselves:
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "stopping:"), (signal.SIGTERM, 143, "stopping (SIGTERM):")])
+def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_server, cli, sig, code, said):
+    """The send workers of a big send see the terminal's Ctrl-C themselves
+    (and a SIGTERM sent to the process group, as systemd and `timeout` do):
     each finishes its message in flight, nothing is left "being sent", and
     the next run sends the rest, everyone once."""
     from newsletter.sending import SHARD_MIN
@@ -779,14 +815,14 @@ def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_serv
     try:
         assert box.blocked.wait(120), "message 40 never arrived"
         assert len(_children(proc.pid)) == 2  # shared out, Ctrl-C or not
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, sig)
         box.release.set()
         out, err = proc.communicate(timeout=120)
     finally:
         box.release.set()
         proc.kill()
-    assert proc.returncode == 130, (out, err)
-    assert "Traceback" not in err and err.count("stopping:") == 1, err
+    assert proc.returncode == code, (out, err)
+    assert "Traceback" not in err and err.count(said) == 1, err
     statuses = [st for _, st, *_ in digests(tmp_path)]
     assert "sending" not in statuses and statuses.count("sent") == len(box.messages) < SHARD_MIN
     assert err.splitlines()[-1].startswith(f"interrupted: {statuses.count('pending')} digests left pending"), err
@@ -1259,6 +1295,36 @@ def test_send_now_ahead_of_the_clock_is_refused_unless_dry_run(tmp_path, cli):
     assert "dry run: would send 2" in r.out
 
 
+def test_a_last_digest_recorded_after_the_clock_is_due_at_once_and_said(tmp_path, cli):
+    """A machine whose clock was ahead (a bad RTC, a VM restored) recorded a
+    digest "in the future"; once the clock was right, the subscriber waited
+    for the first slot after that (a week here, a year for a clock a year
+    ahead), and nothing said so.  It is due at once, and its slots go on from there."""
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    setup(tmp_path, "  transport: outbox", subscribers=daily)
+    assert cli("send", "--now", "2024-05-01T06:00:00+00:00").code == 0  # first seen
+    assert "sent 1" in cli("send", "--now", "2024-05-09T08:30:00+00:00").out  # the clock a week ahead
+    r = cli("send", "--now", "2024-05-02T08:30:00+00:00")  # the clock put right
+    assert r.code == 0 and r.out.strip().endswith("not due 0"), r.out  # due (empty: its papers all went out)
+    assert r.err.splitlines()[0] == (
+        "warning: ada@example.org: its last digest is recorded at 2024-05-09 08:30 UTC, over a day after this "
+        "machine's clock (2024-05-02 08:30 UTC); it is due now, and its slots go on from there (was the clock ahead then?)"
+    )
+    r = cli("send", "--now", "2024-05-02T09:00:00+00:00")  # once: then by its schedule again
+    assert r.code == 0 and "not due 1" in r.out and r.err == "", r.err
+    assert "next digest at 2024-05-03T08:00" in r.out
+
+
+def test_a_clock_set_back_less_than_a_day_never_sends_twice_that_day(tmp_path, cli):
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    setup(tmp_path, "  transport: outbox", subscribers=daily)
+    assert cli("send", "--now", "2024-05-01T06:00:00+00:00").code == 0
+    assert "sent 1" in cli("send", "--now", "2024-05-02T08:00:30+00:00").out
+    r = cli("send", "--now", "2024-05-02T08:00:10+00:00")  # the clock stepped back 20 s, or hours
+    assert "not due 1" in r.out and r.err == "", r.err
+    assert "not due 1" in cli("send", "--now", "2024-05-01T23:00:00+00:00").out
+
+
 # --------------------------------------------------------------------------- source outages
 
 
@@ -1396,8 +1462,12 @@ def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(t
     unreachable = f"postgresql://digest@127.0.0.1:{free_port()}/digest"
     limited = pg_server.create_database().replace(f"{pg_server.url('x').split('@')[0]}@", f"postgresql://{LIMITED_USER}@")
     good = pg_server.create_database()
+    missing = good.rsplit("/", 1)[0] + "/no_such_db"
     cases = [
         (unreachable, {}, f"{unreachable}: cannot reach PostgreSQL: "),
+        # (was "cannot reach PostgreSQL: FATAL: database ... does not exist": it was reached)
+        (missing, {}, f"{missing}: PostgreSQL has no database 'no_such_db' (create it, e.g. `createdb no_such_db`, "
+                      "or correct the name in state:)"),
         (good, {"PGPASSWORD": "wrong-password", "PGPASSFILE": "/nonexistent"},
          f"{good}: PostgreSQL refused the login for user 'digest_admin'"),
         (limited, {}, f"{limited}: no permission to create the state's tables (permission denied for schema public)"),

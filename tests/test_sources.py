@@ -851,6 +851,14 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
         ("{type: arxiv, feed: rss}", "config.yaml:2: sources[0]: an arxiv source with 'feed: rss' needs 'categories'"),
         ("{type: hf-daily, date: 7 June}", "config.yaml:2: sources[0].date: '7 June' is not a date in the form YYYY-MM-DD"),
         ("{type: feed, url: 'ftp://example.org/x'}", "config.yaml:2: sources[0].url: 'ftp://example.org/x' is not an http:// or https:// URL"),
+        # a slip of where the feed is: said what to write
+        ("{type: feed, url: 'file:///srv/feed.xml'}",
+         "config.yaml:2: sources[0].url: 'file:///srv/feed.xml' is not an http:// or https:// URL (a saved file is given as path:)"),
+        ("{type: feed, url: 'feeds/lab.xml'}",
+         "config.yaml:2: sources[0].url: 'feeds/lab.xml' is not an http:// or https:// URL (a saved file is given as path:)"),
+        ("{type: feed, url: 'lab.example.org/feed.xml'}",
+         "config.yaml:2: sources[0].url: 'lab.example.org/feed.xml' is not an http:// or https:// URL "
+         "(did you mean 'https://lab.example.org/feed.xml'?)"),
         ("{type: feed, path: nothere.xml}", "config.yaml:2: sources[0].path: 'nothere.xml': no such file"),
         # what is there instead of a file is named, not called missing
         ("{type: feed, path: /dev/zero}", "config.yaml:2: sources[0].path: '/dev/zero' is a device, not a regular file"),

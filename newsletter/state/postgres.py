@@ -42,6 +42,7 @@ a pooler in *session* mode (PgBouncer's transaction mode would drop it).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -227,6 +228,9 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
     lowered = text.lower()
     if "password authentication failed" in lowered:
         return f"PostgreSQL refused the login for user {user!r} (wrong password in PGPASSWORD or ~/.pgpass?)"
+    if missing := re.search(r'database "(.+)" does not exist', text):
+        name = missing[1]
+        return f"PostgreSQL has no database {name!r} (create it, e.g. `createdb {name}`, or correct the name in state:)"
     if "no password supplied" in lowered:
         return f"PostgreSQL wants a password for user {user!r} and none is set (set PGPASSWORD or add it to ~/.pgpass)"
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
