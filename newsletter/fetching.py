@@ -122,6 +122,13 @@ class ResponseCache:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
+        self._warned = False  # an unwritable cache is said once per run, not once per source
+
+    def _cannot_write(self, exc: OSError) -> None:
+        if not self._warned:
+            self._warned = True
+            log.warning("warning: cannot keep the HTTP cache in %s (%s): each run fetches the sources anew; "
+                        "make it a folder this user can write, or set cache: to one", self.folder, exc.strerror or exc)
 
     def _paths(self, url: str) -> tuple[Path, Path]:
         key = hashlib.sha256(url.encode("utf-8")).hexdigest()
@@ -171,7 +178,7 @@ class ResponseCache:
                 write_atomic(body_path, body, durable=True)
             write_atomic(meta_path, json.dumps(meta, indent=1).encode("utf-8"), durable=True)
         except OSError as exc:
-            log.warning("cannot write the HTTP cache in %s: %s", self.folder, exc.strerror or exc)
+            self._cannot_write(exc)
 
     def forget(self, url: str) -> None:
         """Remove a URL's entry (metadata first: a body alone is never used)."""

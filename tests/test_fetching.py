@@ -567,3 +567,30 @@ topics:
     assert r.code == 2 and "Traceback" not in r.err, r.err
     assert r.err.splitlines()[0].endswith("cannot use the proxy socks4://127.0.0.1:1080 of $HTTP_PROXY: "
                                           "only http://, https:// and socks5:// proxies are supported"), r.err
+
+
+def test_a_cache_folder_that_is_a_file_is_said_once_per_run_not_once_per_source(http_server, tmp_path):
+    """`cache:` naming a file printed "cannot write the HTTP cache in cache:
+    File exists" for every source and every run, without saying it is a warning."""
+    from conftest import run_newsletter, write_config
+
+    http_server.route("/a.xml", recorded("feed-rss2.xml"))
+    http_server.route("/b.xml", recorded("feed-rss2.xml"))
+    (tmp_path / "blocked").write_text("a file where the cache folder goes\n")
+    write_config(tmp_path, f"""
+        sources:
+          - type: feed
+            url: {http_server.url('/a.xml')}
+          - type: feed
+            url: {http_server.url('/b.xml')}
+        topics:
+          t:
+            any: [learning]
+        cache: blocked
+        """)
+    result = run_newsletter("papers", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert [line for line in result.err.splitlines() if "cache" in line] == [
+        "warning: cannot keep the HTTP cache in blocked (File exists): each run fetches the sources anew; "
+        "make it a folder this user can write, or set cache: to one"
+    ]
