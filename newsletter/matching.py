@@ -742,7 +742,7 @@ def topic_index(
                 all_papers,
                 embedder,
                 warn,
-                locate=lambda key, i: config.where("topics", key, "like", i),
+                locate=lambda key, i: f"{config.where('topics', key, 'like', i)}: topics.{key}.like[{i}]",
                 avoid=[ref for key in ranked for ref in topics[key].like],
             )
             position = {p.id: i for i, p in enumerate(all_papers)}

@@ -176,8 +176,11 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
     - Over :data:`ranking.LONG_ABOUT_WORDS` words: a pasted abstract ranks by
       all it mentions and its reasons quote odd phrases of it.
     - Not English (:func:`ranking.not_english`): a sentence in French or
-      German ranked papers at random, each "close in meaning to your interest"."""
-    from .ranking import LONG_ABOUT_WORDS, content_words, not_english
+      German ranked papers at random, each "close in meaning to your interest".
+    - Only what is not wanted (:func:`ranking.only_unwanted`): "Not
+      diffusion models." ranked diffusion papers first.
+    - Typos (:func:`ranking.misspelt`): "grpah nueral netwroks" ranked at random."""
+    from .ranking import LONG_ABOUT_WORDS, content_words, misspelt, not_english, only_unwanted
 
     out = []
     for key in dict.fromkeys(topics if topics is not None else config.topics):
@@ -200,6 +203,14 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
             out.append(config.problem(where, (
                 f"does not read as English{named}: the ranking reads English, so a sentence in another language "
                 "ranks papers almost at random; write the interest in English, in the words papers use")))
+        elif only_unwanted(topic.about):
+            out.append(config.problem(where, "'about' says only what you do not want, so its words are the query "
+                                      "and rank exactly those papers first: describe what you want; to leave "
+                                      "papers out, list their terms under none:"))
+        elif slips := misspelt(topic.about):
+            named = ", ".join(f"{word!r} (did you mean {near!r}?)" for word, near in slips[:3])
+            out.append(config.problem(where, f"{named} occur{'s' * (len(slips) == 1)} in no paper: a word no paper "
+                                      "uses ranks nothing"))
     return out
 
 
@@ -284,20 +295,33 @@ class PaperStanding:
 
 def find_paper(all_papers: list[Paper], ref: str) -> Paper:
     """The paper ``ref`` names among ``all_papers``: an arXiv id or link, or a
-    title (as ``like`` entries are read).  None found is an :class:`InputError`
-    naming the nearest title, if one is close."""
+    title (as ``like`` entries are read); else the one paper whose short name
+    (its title before the colon: "DPO-Shift") or a piece of whose title (two
+    words or more, whole words) it is.  None found is an :class:`InputError`
+    naming the titles that hold the piece, or the nearest title if one is close."""
     import difflib
 
     from .config import liked_reference
-    from .models import ARXIV_ID, arxiv_base_id, normalize_title
+    from .models import ARXIV_ID, DOI, NO_DOI_HINT, arxiv_base_id, normalize_title
 
     wanted = liked_reference(ref.strip())
+    key = normalize_title(wanted)
     for paper in all_papers:
-        if paper.id == arxiv_base_id(wanted) or paper.title_key == normalize_title(wanted):
+        if paper.id == arxiv_base_id(wanted) or paper.title_key == key:
             return paper
+    short = [p for p in all_papers if ":" in p.title and normalize_title(p.title.split(":", 1)[0]) == key]
+    holding = [p for p in all_papers if len(key.split()) >= 2 and f" {key} " in f" {p.title_key} "]
+    if len(short) == 1 or (not short and len(holding) == 1):
+        return (short or holding)[0]
     titles = {p.title_key: p.title for p in all_papers}
-    close = difflib.get_close_matches(normalize_title(wanted), list(titles), n=1, cutoff=0.6)
-    if close:
+    close = difflib.get_close_matches(key, list(titles), n=1, cutoff=0.6)
+    if len(short or holding) > 1:
+        named = sorted(p.title for p in short or holding)
+        hint = (f" ({len(named)} titles hold it: {', '.join(repr(t) for t in named[:3])}"
+                f"{' ...' if len(named) > 3 else ''}; give more of the title)")
+    elif re.fullmatch(DOI, wanted, re.I):
+        hint = f" ({NO_DOI_HINT})"
+    elif close:
         hint = f" (did you mean {titles[close[0]]!r}?)"
     elif re.fullmatch(ARXIV_ID, wanted):
         hint = " (a paper of another day's listing is not ranked today)"

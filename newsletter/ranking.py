@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import NewsletterError, Problem
-from .models import Paper, arxiv_base_id, normalize_title
+from .models import DOI, NO_DOI_HINT, Paper, arxiv_base_id, normalize_title
 
 # Scoring is many small matrix-vector products: BLAS threads only contend
 # (16x slower on a busy 2-core machine).  Effective when numpy is first
@@ -210,6 +210,26 @@ _NEGATION = re.compile(
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[^\w\s]*[A-Z0-9])")
 #: Where a sentence turns from what is wanted to what is not: ", but ...", ", not ...", "; ...".
 _CLAUSE_TURN = re.compile(r",\s*(?=(?:but|not|except|rather than|other than)\b)|;\s*", re.I)
+
+
+#: A sentence that plainly says what is not wanted: opening with a negation
+#: ("Not ...", "Anything except ...") or saying so ("I'm not interested in").
+_UNWANTED = re.compile(
+    r"^\W*(?:not|no|never|except|excluding|anything|everything|nothing)\b"
+    r"|\b(?:not|n't)\s+(?:interested|want|wanted|care|looking)\b|\bdifferent (?:interest|topic)\b|\bout of scope\b",
+    re.I,
+)
+
+
+def only_unwanted(about: str) -> bool:
+    """Whether ``about`` says only what the reader does not want ("Not
+    diffusion models."): :func:`wanted` then keeps all of it, so its words
+    rank exactly those papers first.  A sentence with a "not" that says what
+    is wanted ("methods that do not need labels") is not counted."""
+    sentences = [s for s in _SENTENCE_END.split(about.strip()) if s.strip()]
+    return bool(sentences) and all(_UNWANTED.search(s) for s in sentences) and not any(
+        c.strip() and not _NEGATION.search(c) for s in sentences for c in _CLAUSE_TURN.split(s)
+    )
 
 
 def wanted(about: str) -> str:
@@ -534,6 +554,42 @@ def not_english(about: str) -> list[str] | None:
     return None
 
 
+def misspelt(about: str) -> list[tuple[str, str]]:
+    """The words of ``about`` that no background paper uses, stemmed or not,
+    but that are one slip from a word several of them do ("grpah": "graph"),
+    with that word.  Only words written in lower case (or capitalised to
+    open a sentence): an acronym or a name new to the background ("QLoRA",
+    "Mamba") is no typo."""
+    import difflib
+
+    stem, vocabulary = _reference_vocabulary()
+    common = _common_words()
+    out: list[tuple[str, str]] = []
+    for found in _WORD.finditer(about):
+        written, word = found.group(), found.group().casefold()
+        opening = not about[: found.start()].strip() or about[: found.start()].rstrip()[-1] in ".!?"
+        lower = written.islower() or (opening and written[1:].islower())
+        if (not written.isalpha() or not lower or len(word) < 4 or word in _STOP
+                or stem(word) in vocabulary or any(word == w for w, _ in out)):
+            continue
+        # a slip: a letter swapped, left out or added ("things" is not "this" mistyped)
+        close = [c for c in difflib.get_close_matches(word, common, n=3, cutoff=0.8) if abs(len(c) - len(word)) <= 1]
+        if close:
+            out.append((word, close[0]))
+    return out
+
+
+@functools.cache
+def _common_words() -> list[str]:
+    """The words that at least two shipped background papers use, as written (case-folded)."""
+    seen: dict[str, int] = {}
+    for title, abstract in _shipped_background():
+        for word in set(_WORD.findall(f"{title} {abstract}".casefold())):
+            if word.isalpha():
+                seen[word] = seen.get(word, 0) + 1
+    return sorted(w for w, n in seen.items() if n >= 2)
+
+
 @functools.cache
 def _reference_vocabulary() -> tuple[_Stemmer, frozenset[str]]:
     """The stemmer and the stems of the shipped background papers' words."""
@@ -644,7 +700,8 @@ class Ranker:
     """The day's papers, indexed once (BM25 + embeddings), scored per interest.
 
     ``warn`` receives one line per ``like`` entry that names no known paper;
-    ``locate(key, index)`` gives the config's ``FILE:LINE`` for it.  A day
+    ``locate(key, index)`` gives where it is (``FILE:LINE: topics.KEY.like[I]``
+    from a config, the path alone by default).  A day
     of fewer than ``min_day`` papers is scored among background papers
     (:meth:`Embedder.background`; none of ``avoid``, the topics' liked
     papers): on a 5-paper day, a relevant paper stood out only against the
@@ -729,8 +786,10 @@ class Ranker:
                 continue
             near = self._near_title(ref)
             self.warn(
-                f"{self.locate(interest.key, i)}: like {ref!r} matches no known paper "
-                + (f"(did you mean {near!r}?)" if near else "(an arXiv id or the title of a paper from the sources)")
+                f"{self.locate(interest.key, i)}: {ref!r} matches no known paper "
+                + (f"(did you mean {near!r}?)" if near
+                   else f"({NO_DOI_HINT})" if re.fullmatch(DOI, ref.strip(), re.I)
+                   else "(an arXiv id or the title of a paper from the sources)")
                 + "; it is ignored"
             )
         return out
@@ -806,7 +865,8 @@ class Ranker:
         phrase_words = []  # (phrase, its stems, the rarest of them, their total weight): see _reason
         for ph in about_phrases:
             stems = frozenset(self.stem.tokens(ph))
-            if stems:
+            # a phrase of one-letter words is a formula's variables ("‖x‖²", "𝔼"): it names no interest
+            if any(len(w) > 1 for w in stems):
                 rarest = max(stems, key=lambda w: (self._idf(w), w))
                 phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems)))
         out = {}
@@ -937,7 +997,8 @@ class Ranker:
         if liked:
             sims = liked_vecs @ self.vectors[i]
             best = int(sims.argmax())
-            reasons.append(f"like: {liked[best][1]}")
+            # a sentence the email can open with "Why: " ("Like: DPO-Shift: ..." read as a command)
+            reasons.append(f"close to a paper you liked, “{liked[best][1]}”")
         if not reasons:
             reasons.append("close in meaning to your interest")
         return "; ".join(reasons)

@@ -697,7 +697,7 @@ def test_a_liked_paper_may_be_given_by_the_link_a_researcher_copies(tmp_path, cl
         assert json.loads(result.out) == json.loads(bare.out), link
     write_config(tmp_path, LIKED.replace("LIKE", '"https://example.org/paper/2406.04876"'))
     other = cli("match", "--json")
-    assert "like 'https://example.org/paper/2406.04876' matches no known paper" in other.err  # not a link we know
+    assert "topics.bridges.like[0]: 'https://example.org/paper/2406.04876' matches no known paper" in other.err  # not a link we know
 
 
 def test_a_folder_without_files_says_its_subfolders_are_not_read(workdir, cli):

@@ -298,7 +298,7 @@ def test_rules_whose_liked_papers_are_all_unknown_still_select_by_the_rules(work
     write_config(workdir, liked)
     result = cli("match", "--json", "--subscriber", "ada@example.org")
     assert result.code == 0, result.err
-    assert "config.yaml:8: like '2101.99999' matches no known paper" in result.err
+    assert "config.yaml:8: topics.diffusion.like[0]: '2101.99999' matches no known paper" in result.err
     assert "matches none of" not in result.err
     [before] = json.loads(plain.out)["subscribers"]
     [after] = json.loads(result.out)["subscribers"]

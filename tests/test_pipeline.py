@@ -7,6 +7,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
 from conftest import write_config
 from smtp_server import smtp_server  # noqa: F401
 
@@ -342,3 +343,32 @@ def test_paper_standing_names_a_pinned_author_and_the_rule_that_leaves_it_out(tm
     assert (ada.place, ada.of, ada.pinned, ada.why_not) == (1, 1, True, None)
     assert (bob.place, bob.why_not) == (None, "its 1 place (max_papers) goes to a better fit")
     assert (cy.place, cy.why_not) == (None, "none of its topics takes it")
+
+
+def test_match_paper_takes_the_short_name_a_researcher_calls_a_paper_by(workdir):
+    """`--paper DPO-Shift` (the name before the title's colon) or a piece of a
+    title that only one paper has said "no paper"; a piece several titles
+    share names them, to pick from."""
+    from conftest import BASIC_CONFIG, run_newsletter, write_config
+
+    from newsletter.errors import InputError
+    from newsletter.models import Paper
+    from newsletter.pipeline import find_paper
+
+    papers = [Paper("DPO-Shift: Shifting the Distribution of Direct Preference Optimization", "a", "s"),
+              Paper("Reflected Diffusion Models", "b", "s"),
+              Paper("Fixed Point Diffusion Models", "c", "s"),
+              Paper("Shifting Gears: a survey", "d", "s")]
+    assert find_paper(papers, "dpo shift").title.startswith("DPO-Shift:")
+    assert find_paper(papers, "Fixed Point Diffusion").title == "Fixed Point Diffusion Models"
+    with pytest.raises(InputError) as info:
+        find_paper(papers, "Diffusion Models")
+    assert str(info.value) == ("no paper 'Diffusion Models' among the 4 papers the sources give now (2 titles hold "
+                               "it: 'Fixed Point Diffusion Models', 'Reflected Diffusion Models'; give more of the title)")
+    with pytest.raises(InputError):
+        find_paper(papers, "Shift")  # a word inside other words is no piece of a title
+
+    write_config(workdir, BASIC_CONFIG)
+    result = run_newsletter("match", "--paper", "DPO-Shift", cwd=workdir)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == "DPO-Shift: Shifting the Distribution of Direct Preference Optimization"

@@ -151,7 +151,16 @@ def test_like_alone_and_reason_names_the_liked_paper(workdir):
     papers = subs["ada@example.org"]
     assert papers
     assert all(p["title"] != "Reflected Diffusion Models" for p in papers)  # the liked paper itself is known
-    assert papers[0]["reason"] == "like: Reflected Diffusion Models"
+    # a sentence, not "like: ..." (which the email showed as "Why: Like: DPO-Shift: Shifting ...")
+    assert papers[0]["reason"] == "close to a paper you liked, “Reflected Diffusion Models”"
+    config = load_config(workdir / "config.yaml")
+    from datetime import datetime
+
+    [(sub, matches)] = list(pipeline.match(config, pipeline.papers(config), "ada@example.org"))
+    composed = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, 8, tzinfo=UTC))
+    for part in (composed.text, composed.html):
+        assert "Why: Close to a paper you liked, “Reflected Diffusion Models”" in part
+        assert "Like:" not in part
 
 
 LLM = """
@@ -189,7 +198,7 @@ def test_liked_papers_next_to_about_only_add(workdir):
     assert raised  # the liked papers brought something (a scaling-law paper rises)
     assert any("scaling law" in p["title"].lower() for p in raised)
     for p in both:
-        named = "like: " in p["reason"]
+        named = "a paper you liked" in p["reason"]
         assert named == (p in raised), (p["title"], p["reason"])
 
 
@@ -198,9 +207,13 @@ def test_like_that_matches_no_paper_is_a_warning_not_an_error(workdir):
     subs, result = match_json(workdir)
     assert subs["ada@example.org"]
     warnings = [line for line in result.err.splitlines() if "matches no known paper" in line]
-    assert len(warnings) == 2
-    assert "config.yaml:10: " in warnings[0] and "'2101.99999'" in warnings[0]
-    assert "'A Paper Nobody Wrote'" in warnings[1]
+    # FILE:LINE: path: what is wrong, as every other problem
+    assert warnings == [
+        "warning: config.yaml:10: topics.generative.like[0]: '2101.99999' matches no known paper (an arXiv id or "
+        "the title of a paper from the sources); it is ignored",
+        "warning: config.yaml:10: topics.generative.like[1]: 'A Paper Nobody Wrote' matches no known paper (an arXiv "
+        "id or the title of a paper from the sources); it is ignored",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -290,7 +303,7 @@ def test_like_remembers_papers_of_earlier_days(tmp_path):
     assert not warnings
     best = max(found, key=lambda pid: found[pid].score)
     assert best == today[0].id
-    assert found[best].reason == "like: Reflected Diffusion Models"
+    assert found[best].reason == "close to a paper you liked, “Reflected Diffusion Models”"
     embedder.close()
 
 
@@ -367,9 +380,9 @@ def test_a_like_that_nearly_names_a_paper_suggests_it(tmp_path):
     ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append)
     ranker.ranking(Interest("t", about="Diffusion models.", like=("Reflected Diffusion Model", "Tax Law Survey 2031")))
     assert warnings == [
-        "topics.t.like[0]: like 'Reflected Diffusion Model' matches no known paper "
+        "topics.t.like[0]: 'Reflected Diffusion Model' matches no known paper "
         "(did you mean 'Reflected Diffusion Models'?); it is ignored",
-        "topics.t.like[1]: like 'Tax Law Survey 2031' matches no known paper "
+        "topics.t.like[1]: 'Tax Law Survey 2031' matches no known paper "
         "(an arXiv id or the title of a paper from the sources); it is ignored",
     ]
 
@@ -759,3 +772,61 @@ def test_match_paper_never_shows_a_relevance_that_the_min_score_it_gives_contrad
         value, title = row.split(None, 1)
         exact = next(s for p, s in near if p.title == title.strip() or p.title.startswith(title.strip().removesuffix("...")))
         assert float(value) <= exact, row
+
+
+def test_a_reason_never_names_a_formula_of_the_sentence(tmp_path):
+    """`about` in LaTeX (`$\\mathbb{E}[\\|x\\|^2]$`) gave "close to your interest:
+    ‖x‖²" for every paper with an x in it: a variable names no interest."""
+    filler = [Paper(f"Paper {n} on training", f"We train model {n} with a schedule and evaluate it.", "s") for n in range(12)]
+    bound = Paper("Second moments of iterates", "We bound the second moment of x and y for stochastic iterates.", "s")
+    bridge = Paper("Schrödinger bridges for transport", "A Schrödinger bridge moves one distribution to another.", "s")
+    ranker = Ranker([*filler, bound, bridge], Embedder(tmp_path / "emb.sqlite3"))
+    about = "Schrödinger bridges. Bounds on $\\mathbb{E}[\\|x\\|^2]$, $x$ and $\\mathcal{O}(\\sqrt{T})$ rates."
+    from newsletter.latex import to_unicode
+
+    found = ranker.ranking(Interest("t", about=to_unicode(about), min_score=0.0)).found
+    reasons = [r.reason for r in found.values()]
+    assert not [r for r in reasons if "‖x‖²" in r or r.endswith(": x") or "𝔼" in r], reasons
+    assert found[bridge.id].reason.startswith("close to your interest: Schrödinger bridges")
+
+
+def test_an_about_of_only_what_is_not_wanted_or_of_typos_gets_advice(workdir):
+    """"Not diffusion models." ranked diffusion papers first (its words are the
+    whole query); "Grpah nueral netwroks" ranked at random.  Both said nothing."""
+    cases = {
+        "Not diffusion models.": "topics.generative.about: 'about' says only what you do not want, so its words "
+        "are the query and rank exactly those papers first: describe what you want; to leave papers out, list "
+        "their terms under none:",
+        "Anything except GANs and diffusion models.": "topics.generative.about: 'about' says only what you do not "
+        "want",
+        "Grpah nueral netwroks for moleculs and message passing.": "topics.generative.about: 'grpah' (did you mean "
+        "'graph'?), 'nueral' (did you mean 'neural'?), 'netwroks' (did you mean 'networks'?) occur in no paper: "
+        "a word no paper uses ranks nothing",
+    }
+    for about, advice in cases.items():
+        write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
+        v = run_newsletter("validate", cwd=workdir)
+        assert v.code == 0 and v.err.startswith(f"warning: config.yaml:7: {advice}") and len(v.err.splitlines()) == 1, v.err
+    # a sentence with a "not" in it that says what is wanted, names and new words are left alone
+    for about in ("Methods that do not need labels: self-supervised and contrastive learning.",
+                  "QLoRA and DoRA adapters; Mamba and RWKV language models.",
+                  "Diffusion models for molecules. Not GANs."):
+        write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
+        assert run_newsletter("validate", cwd=workdir).err == "", about
+
+
+def test_a_journal_doi_in_like_or_paper_says_it_cannot_be_looked_up(tmp_path, workdir):
+    """arXiv's own DOI names the id; a journal's DOI names nothing offline,
+    and "an arXiv id or the title" alone did not say why it was not found."""
+    papers = [Paper("Reflected Diffusion Models", "Reflected SDEs keep samples in the data domain.", "s")]
+    warnings: list[str] = []
+    Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(
+        Interest("t", about="Diffusion models.", like=("https://doi.org/10.1038/s41586-021-03819-2",)))
+    assert warnings == [
+        "topics.t.like[0]: 'https://doi.org/10.1038/s41586-021-03819-2' matches no known paper (a DOI other than "
+        "arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title); it is ignored"
+    ]
+    write_config(workdir, ABOUT)
+    result = run_newsletter("match", "--paper", "10.1038/s41586-021-03819-2", cwd=workdir)
+    assert result.code == 2 and result.err.strip().endswith(
+        "(a DOI other than arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title)")
