@@ -92,6 +92,25 @@ def _numeric_entities(data: bytes) -> bytes:
     return _NAMED_ENTITY.sub(number, data)
 
 
+#: Files that are no text, told by their first bytes: given (or served) where a
+#: feed or the daily papers JSON goes, expat said only "not well-formed".
+_NO_TEXT = (
+    (b"%PDF-", "a PDF file"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x1f\x8b", "gzip-packed data"),
+)
+
+
+def _no_text(data: bytes, name: str, source: str, expected: str) -> None:
+    """An :class:`InputError` when ``data`` starts as a file that holds no text."""
+    kind = next((what for magic, what in _NO_TEXT if data.startswith(magic)), None)
+    if kind is not None:
+        raise InputError(Problem(f"source {source!r}: {kind}, not {expected} (is the address right?)", name, 1))
+
+
 #: An HTML page: its first element (after an XML declaration, comments and a doctype) is <html>.
 _HTML_PAGE = re.compile(rb"(?:\s|<\?[^>]*>|<!--.*?-->)*(?:<!doctype\s+html[\s>]|<html[\s>])", re.IGNORECASE | re.DOTALL)
 
@@ -143,6 +162,7 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
 
     if not data.strip():
         raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
+    _no_text(data, name, source, "an RSS or Atom feed")
     bom = _UTF8_BOM if data.startswith(_UTF8_BOM) else b""
     body = data[len(bom):]
     text = body.lstrip(b" \t\r\n")
@@ -444,6 +464,7 @@ _LONG_NUMBER = re.compile(rb"\d{4000}")
 
 def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
+    _no_text(data, name, source, "the JSON list of daily papers")
     try:
         items = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:

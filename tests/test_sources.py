@@ -372,6 +372,23 @@ topics: {{t: {{any: [x]}}}}
     assert f"the page names its feed: {http_server.url('/blog/feed.xml')} (give that as url:)" in r.err
 
 
+@pytest.mark.parametrize("body, kind", [
+    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", "a PDF file"),
+    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "a PNG image"),
+    (b"\xff\xd8\xff\xe0" + b"\x00" * 40, "a JPEG image"),
+    (b"PK\x03\x04" + b"\x00" * 40, "a zip archive"),
+    (b"\x1f\x8b\x08\x00" + b"\x00" * 40, "gzip-packed data"),
+])
+def test_a_file_that_is_no_text_where_a_feed_goes_is_named(body, kind):
+    # They read as "not a well-formed feed (not well-formed (invalid token)); truncated or not XML?"
+    # or "not UTF-8 text, expected JSON".
+    for parse, expected in ((parse_feed, "an RSS or Atom feed"), (parse_arxiv, "an RSS or Atom feed"),
+                            (parse_hf_daily, "the JSON list of daily papers")):
+        with pytest.raises(InputError) as info:
+            parse(body, "http://x/feed", "src", Collect())
+        assert str(info.value) == f"http://x/feed:1: source 'src': {kind}, not {expected} (is the address right?)"
+
+
 def test_json_where_a_feed_goes_says_so():
     """expat said only "not well-formed (invalid token)" of a JSON answer."""
     for body in (b'[{"paper": {"id": "2401.00001"}}]', b'\n  {"items": []}'):
