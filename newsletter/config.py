@@ -1429,6 +1429,9 @@ def _quoted_number(text: str, kind: str) -> tuple[str, str] | None:
     comma): the number to write and what to change, or None."""
     written = text.strip()
     pattern = r"[-+]?\d+" if kind == "int_type" else r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+    if kind == "float_type" and re.fullmatch(r"[-+]?\d+[eE][-+]?\d+", written):
+        # YAML 1.1 (PyYAML) reads 1e-1 as text, quoted or not: it wants a point
+        return re.sub(r"(?<=\d)(?=[eE])", ".0", written, count=1), ": YAML reads an exponent without a point as text; write"
     if re.fullmatch(pattern, written):
         return written, " (in quotes): write it without the quotes"
     if kind == "float_type" and re.fullmatch(r"[-+]?\d+,\d+", written):

