@@ -291,8 +291,10 @@ def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> 
             click.echo(f"  [{name}] in: {pipeline.ordinal(s.place or 0)} of {s.of}{score}" + (f": {s.why}" if s.why else ""))
         elif s.takes_at is not None:
             shown = math.floor((s.score or 0) * 1000) / 1000  # cut like takes_at: 0.0698 is not "0.070"
+            # how many papers that floor lets in with it: a far-off topic's 0.04 would take most of the day
+            above = f", and the {counted(s.place - 1, 'paper')} above it" if s.place and s.place > 1 else ""
             click.echo(f"  [{name}] out: under the floor {s.floor:.2f}: relevance {shown:.3f}, "
-                       f"{pipeline.ordinal(s.place or 0)} in its order (`min_score: {s.takes_at:.2f}` would take it)")
+                       f"{pipeline.ordinal(s.place or 0)} in its order (`min_score: {s.takes_at:.2f}` would take it{above})")
         else:
             click.echo(f"  [{name}] out: {s.why}")
     for d in standing.digests:

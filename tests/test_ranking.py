@@ -621,7 +621,7 @@ def test_match_paper_shows_a_near_miss_with_the_min_score_that_takes_it(workdir)
         best["title"] + (f" ({best['id']})" if best["id"][0].isdigit() else ""),
         f"  [Generative modelling] out: under the floor 0.50: relevance {best['score']:.3f}, "
         f"{pipeline.ordinal(gen['place'])} in its "
-        f"order (`min_score: {take:.2f}` would take it)",
+        f"order (`min_score: {take:.2f}` would take it, and the {gen['place'] - 1} papers above it)",
         "ada@example.org: not in the next digest: none of its topics takes it",
     ]
 
