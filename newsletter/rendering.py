@@ -361,6 +361,18 @@ def _bounded_range(*args: int) -> range:
     return numbers
 
 
+def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002 -- Jinja's names
+    """Jinja's ``lipsum`` for templates, refused over :data:`MAX_RANGE` words
+    (``lipsum(10 ** 9)`` built its text in memory before any output bound)."""
+    if n * max > MAX_RANGE:
+        raise jinja2.TemplateRuntimeError(
+            f"lipsum() of up to {n * max:,} words, over {MAX_RANGE:,}: a placeholder running away?"
+        )
+    from jinja2.utils import generate_lorem_ipsum
+
+    return generate_lorem_ipsum(n=n, html=html, min=min, max=max)
+
+
 class _Runaway(Exception):
     """A template rendered over :data:`MAX_PART_CHARS`; where it was."""
 
@@ -393,11 +405,11 @@ class Composer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
         )
-        self.env.globals["range"] = _bounded_range
+        self.env.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
         self.html_template = self._load(HTML_TEMPLATE)
         self.text_template = self._load(TEXT_TEMPLATE)
         subject_env = jinja2.Environment(undefined=jinja2.StrictUndefined)
-        subject_env.globals["range"] = _bounded_range
+        subject_env.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
         self.subject_template = subject_env.from_string(config.email.subject)
         from .matching import Matcher
 

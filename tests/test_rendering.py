@@ -300,6 +300,22 @@ def test_a_range_too_long_to_loop_over_is_refused_at_its_line(tmp_path, cli):
     )
 
 
+def test_lipsum_in_a_template_is_bounded_like_range(tmp_path, cli):
+    """lipsum(10 ** 9) built a billion paragraphs in memory before any output
+    bound could stop it; a placeholder of a few paragraphs still works."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("{{ count }} papers\n\n{{ lipsum(10 ** 9) }}\n")
+    load(tmp_path, extra="templates: tpl\n")
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.strip() == ("tpl/digest.txt:3: template error: lipsum() of up to 100,000,000,000 words, "
+                             "over 100,000: a placeholder running away?")
+    (tpl / "digest.txt").write_text("{{ count }} papers\n\n{{ lipsum(2, html=False, min=5, max=8) }}\n")
+    r = cli("validate")
+    assert r.code == 0, r.err
+
+
 def test_validate_reports_template_problems(tmp_path, cli):
     tpl = tmp_path / "templates"
     tpl.mkdir()
