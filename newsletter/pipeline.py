@@ -364,12 +364,11 @@ def paper_standing(
             why = PaperMatch(paper, score, (key,), (), verdict.hits, topic_reasons=(verdict.reason or "",)).reason
             topics.append(TopicStanding(key, True, why, score, place, count, near.floor if near else None))
             continue
-        under = [p.id for p, _ in near.papers] if near else []
-        if near is not None and paper.id in under:
-            score = dict((p.id, s) for p, s in near.papers)[paper.id]
-            place = len(index.results.get(key, {})) + under.index(paper.id) + 1
-            topics.append(TopicStanding(key, False, "under the floor", score, place,
-                                        len(index.results.get(key, {})), near.floor))
+        # its place among the papers under the floor, which come after the topic's own
+        under = next(((n, s) for n, (p, s) in enumerate(near.papers) if p.id == paper.id), None) if near else None
+        if near is not None and under is not None:
+            count = len(index.results.get(key, {}))
+            topics.append(TopicStanding(key, False, "under the floor", under[1], count + under[0] + 1, count, near.floor))
         elif any(liked in (paper.id, paper.title_key) for liked in _liked_keys(topic.like)):
             topics.append(TopicStanding(key, False, "a paper you liked (`like`): never sent back to you"))
         elif topic.has_rules:
