@@ -80,6 +80,17 @@ def smtp(port: int, more: str = "") -> str:
 {more}"""
 
 
+def tls_login(server) -> str:
+    """The delivery block for ``server`` (the STARTTLS test server): its own CA, a login."""
+    return f"""  transport: smtp
+  host: 127.0.0.1
+  port: {server.port}
+  username: {USER}
+  password_env: DIGEST_SMTP_PASSWORD
+  ca_file: {server.cert}
+"""
+
+
 def many(n: int) -> str:
     return "".join(f"\n  - email: user{i:02}@example.org\n    topics: [diffusion]" for i in range(n))
 
@@ -515,16 +526,7 @@ def test_a_non_ascii_password_is_refused_before_sending_and_never_shown(tmp_path
     digest with a UnicodeEncodeError whose text (the whole login) went to stdout,
     stderr and the state's last_error."""
     secret = "pässwörd-sëcret"
-    setup(
-        tmp_path,
-        f"""  transport: smtp
-  host: 127.0.0.1
-  port: {starttls_server.port}
-  username: {USER}
-  password_env: DIGEST_SMTP_PASSWORD
-  ca_file: {starttls_server.cert}
-""",
-    )
+    setup(tmp_path, tls_login(starttls_server))
     r = cli("-v", "send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": secret})
     assert r.code == 2, r.out + r.err
     assert "password_env: environment variable DIGEST_SMTP_PASSWORD or the username holds non-ASCII" in r.err
@@ -540,16 +542,7 @@ def test_a_password_with_a_line_break_is_refused_naming_the_variable_not_the_sec
     """A password read from a .env file saved with Windows line endings ends
     in a carriage return: the server said 535 and the right password looked
     wrong.  No password holds a line break: said before anything is sent."""
-    setup(
-        tmp_path,
-        f"""  transport: smtp
-  host: 127.0.0.1
-  port: {starttls_server.port}
-  username: {USER}
-  password_env: DIGEST_SMTP_PASSWORD
-  ca_file: {starttls_server.cert}
-""",
-    )
+    setup(tmp_path, tls_login(starttls_server))
     r = cli(command, *(["--now", NOW] if command == "send" else []), env={"DIGEST_SMTP_PASSWORD": PASSWORD + "\r"})
     assert r.code == 2, r.out + r.err
     [line] = r.err.splitlines()
