@@ -504,7 +504,12 @@ class Topic(_Model):
         if isinstance(value, str) and (pct := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)):
             raise ValueError(f"{value!r} is a percentage: the floor is a fraction in [0, 1]; "
                              f"write min_score: {float(pct[1]) / 100:g}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value <= 100:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value < 10:
+            # 1.5 or 3 is far likelier a slip (a score on another scale, a missed
+            # "0.") than a floor of 1.5 %, which would take nearly every paper
+            raise ValueError(f"{value:g} is over 1: the floor is a fraction in [0, 1] (0.5 is the default, "
+                             "0.8 keeps only the clear fits, 1 the best alone); write e.g. min_score: 0.5")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 10 <= value <= 100:
             raise ValueError(f"{value:g} is over 1: the floor is a fraction in [0, 1], not a percentage; "
                              f"for {value:g}% write min_score: {value / 100:g}")
         return value

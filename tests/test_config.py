@@ -961,6 +961,15 @@ subscribers:
         ('min_score: "0,5"', "topics.rlhf.min_score: expected a number, got the text '0,5': "
                              "write it with a decimal point, min_score: 0.5"),
         ("min_score: 1000", "topics.rlhf.min_score: expected less than or equal to 1, got 1000"),
+        # just over 1 is a slip for a fraction, not a floor of 1.5 % (it took nearly every paper)
+        ("min_score: 1.5", "topics.rlhf.min_score: 1.5 is over 1: the floor is a fraction in [0, 1] (0.5 is the "
+                           "default, 0.8 keeps only the clear fits, 1 the best alone); write e.g. min_score: 0.5"),
+        ("min_score: 8", "topics.rlhf.min_score: 8 is over 1: the floor is a fraction in [0, 1] (0.5 is the "
+                         "default, 0.8 keeps only the clear fits, 1 the best alone); write e.g. min_score: 0.5"),
+        ("min_score: 1.5%", "topics.rlhf.min_score: '1.5%' is a percentage: the floor is a fraction in [0, 1]; "
+                            "write min_score: 0.015"),
+        ("min_score: 10", "topics.rlhf.min_score: 10 is over 1: the floor is a fraction in [0, 1], "
+                          "not a percentage; for 10% write min_score: 0.1"),
     ],
 )
 def test_a_min_score_written_as_text_or_a_percentage_says_what_to_write(workdir, line, expected):
