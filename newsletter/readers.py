@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
-from .feeds import ArxivListing, arxiv_api_error, parse_arxiv, parse_feed, parse_hf_daily
+from .feeds import ArxivListing, arxiv_api_error, no_text_kind, parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, unpacking
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
@@ -736,9 +736,21 @@ def is_remote(source) -> bool:
     return source.type != "hf-papers-text" and not getattr(source, "path", None)
 
 
-def _local(source, config: Config) -> tuple[bytes, str]:
+def _local(source, config: Config, expected: str) -> tuple[bytes, str]:
+    """A saved response's bytes (unpacked) and its name.  A PDF, an image or a
+    zip given where ``expected`` goes is named as such, like one served over
+    HTTP (the export's advice, "copy the page's text", was meant for
+    ``hf-papers-text``)."""
     path = config.resolve(source.path)
-    return _read_bytes(path, config), _display(path, config)
+    name = _display(path, config)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(Problem(f"cannot read: {exc.strerror}", name)) from None
+    kind = no_text_kind(data, packed=False)
+    if kind is not None:
+        raise InputError(Problem(f"source {source.label!r}: {kind}, not {expected} (is the path right?)", name, 1))
+    return unpacked(data, name), name
 
 
 def arxiv_search_query(query: str | None, categories: list[str]) -> str:
@@ -754,7 +766,7 @@ def arxiv_search_query(query: str | None, categories: list[str]) -> str:
 
 def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
-        data, name = _local(source, config)
+        data, name = _local(source, config, "an RSS or Atom feed")
         yield from parse_arxiv(data, name, source.label, context.warn, source.announce_type).papers
     elif source.feed == "rss":
         url = source.url or ARXIV_RSS + "+".join(source.categories)
@@ -837,7 +849,7 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
 
 def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
-        data, name = _local(source, config)
+        data, name = _local(source, config, "the JSON list of daily papers")
         yield from parse_hf_daily(data, name, source.label, context.warn)
         return
     last = date.fromisoformat(source.date) if source.date else context.now.astimezone(UTC).date()
@@ -849,7 +861,7 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
-        data, name = _local(source, config)
+        data, name = _local(source, config, "an RSS or Atom feed")
         yield from parse_feed(data, name, source.label, context.warn)
         return
     assert source.url is not None, "the config requires path or url"

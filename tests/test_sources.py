@@ -1201,3 +1201,38 @@ def test_a_hostile_abstract_does_not_crash_the_run(tmp_path, cli):
     assert r.code == 0 and "Traceback" not in r.err, r.err
     deep_paper, flat = json.loads(r.out)
     assert "{" * 5000 in deep_paper["abstract"] and flat["title"] == "Flat x²"
+
+
+@pytest.mark.parametrize("kind", ["feed", "arxiv", "hf-daily"])
+def test_a_pdf_saved_where_a_feed_goes_is_named_as_a_pdf(tmp_path, cli, kind):
+    """A feed's path: holding a PDF got the export's advice ("the export is the
+    papers page's text; ... select all, copy"), meant for hf-papers-text."""
+    (tmp_path / "saved").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    (tmp_path / "pic").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    expected = "the JSON list of daily papers" if kind == "hf-daily" else "an RSS or Atom feed"
+    for name, what in (("saved", "a PDF file"), ("pic", "a PNG image")):
+        write_config(tmp_path, f"""
+sources:
+  - {{type: {kind}, name: mine, path: {name}}}
+topics: {{t: {{any: [x]}}}}
+""")
+        r = cli("papers")
+        assert r.code == 2 and "Traceback" not in r.err
+        assert r.err.strip() == f"{name}:1: source 'mine': {what}, not {expected} (is the path right?)"
+
+
+def test_a_gzip_packed_saved_feed_is_still_read(tmp_path, cli):
+    import gzip
+
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+      <description>d</description><item><title>Flow Matching on Lie Groups</title>
+      <link>https://arxiv.org/abs/2406.05501</link></item></channel></rss>"""
+    (tmp_path / "feed.xml.gz").write_bytes(gzip.compress(feed))
+    write_config(tmp_path, """
+sources:
+  - {type: feed, name: mine, path: feed.xml.gz}
+topics: {t: {any: [x]}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert [p["id"] for p in json.loads(r.out)] == ["2406.05501"]
