@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import fnmatch
 import glob
 import json
 import os
@@ -18,7 +19,7 @@ import re
 import stat
 import zoneinfo
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -1579,8 +1580,40 @@ def _reads(base: Path, pattern: str, file: str) -> bool:
     target = Path(os.path.abspath(base / os.path.expanduser(file)))
     p = Path(os.path.abspath(base / os.path.expanduser(pattern)))
     if glob.has_magic(str(p)):
-        return target.match(str(p))
+        return _glob_takes(p.parts, target.parts)
     return p == target.parent  # a folder path reads every file in it
+
+
+def _glob_takes(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    """Whether ``glob.glob(pattern, recursive=True)`` would list ``path`` (both
+    split into parts), were it there: ``**`` takes any number of folders
+    (``papers/**`` every file under papers/; Path.match reads it as one
+    folder), and a name starting with a dot only a part that starts with one."""
+    if not pattern:
+        return not path
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        for taken in range(len(path) + 1):
+            if _glob_takes(rest, path[taken:]):
+                return True
+            if taken < len(path) and path[taken].startswith("."):
+                return False
+        return False
+    if not path or (path[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(path[0], head) and _glob_takes(rest, path[1:])
+
+
+def export_folder_source(config: Config, folder: Path, names: Iterable[str]) -> int | None:
+    """The index of the first ``hf-papers-text`` source that would read one
+    of the files ``names`` written into ``folder`` (``preview --out``), else
+    None: the next run would read them as exports and stop."""
+    for i, src in enumerate(config.sources):
+        if src.type == "hf-papers-text" and any(
+            _reads(config.base_dir, src.path, os.path.abspath(folder / name)) for name in names
+        ):
+            return i
+    return None
 
 
 def _not_a_file(base: Path, pattern: str, missing: str) -> str:

@@ -914,6 +914,31 @@ def test_a_state_inside_the_folder_the_exports_are_read_from_is_refused(workdir,
     assert not (workdir / "papers" / "digest.sqlite3").exists()
 
 
+@pytest.mark.parametrize("source, where, written", [
+    ("papers/**", "delivery:\n  path: papers/out\n", "19: delivery.path: the outbox 'papers/out'"),
+    ("'**'", "delivery:\n  path: outbox\n", "19: delivery.path: the outbox 'outbox'"),
+    ("papers/**/*", "state: papers/db/digest.sqlite3\n", "18: state: the state 'papers/db/digest.sqlite3'"),
+])
+def test_an_outbox_or_state_under_a_recursive_glob_is_refused(workdir, cli, source, where, written):
+    """`**` takes any number of folders: Path.match read it as one, and the
+    outbox in papers/out or a state in papers/db were let through."""
+    (workdir / "papers" / "out").mkdir()
+    (workdir / "papers" / "db").mkdir()
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {source}\n") + where)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"config.yaml:{written} is where sources[0] reads its exports (path: {source.strip(chr(39))})" \
+        in result.err, result.err
+
+
+def test_a_recursive_glob_that_skips_the_outbox_is_fine(workdir, cli):
+    # papers/**/*.txt does not take the .eml files; a folder starting with a dot is not walked by **
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/**/*.txt\n")
+                 + "delivery:\n  path: papers/out\nstate: papers/.state/digest.sqlite3\n")
+    (workdir / "papers" / ".state").mkdir()
+    assert cli("validate").code == 0
+
+
 @pytest.mark.parametrize("outbox, source", [("papers", "papers/"), ("papers", "papers/*"), ("./papers/", "papers")])
 def test_an_outbox_inside_the_folder_the_exports_are_read_from_is_refused(workdir, cli, outbox, source):
     # The first send wrote its .eml there; every later one read it as an
