@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
@@ -847,11 +848,31 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     )
 
 
+def future_date(source: HFDailySource, config: Config, now: datetime) -> Problem | None:
+    """The problem with an ``hf-daily`` ``date:`` after today in the config's
+    time zone: Hugging Face lists nothing for a day to come, so every run
+    would read as "nothing new" until then (a typo'd year, 2205-06-07)."""
+    if source.path or not source.date:
+        return None
+    zone = config.timezone
+    today = now.astimezone(ZoneInfo(zone)).date()
+    if date.fromisoformat(source.date) <= today:
+        return None
+    index = next(i for i, s in enumerate(config.sources) if s is source)
+    return config.problem(
+        ("sources", index, "date"),
+        f"{source.date} is after today ({today.isoformat()} in {zone}): Hugging Face lists no papers for a day "
+        "to come, so every run would find nothing new; give a past date, or leave date: out to end at today",
+    )
+
+
 def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
         data, name = _local(source, config, "the JSON list of daily papers")
         yield from parse_hf_daily(data, name, source.label, context.warn)
         return
+    if (problem := future_date(source, config, context.now)) is not None:
+        raise InputError(problem)
     last = date.fromisoformat(source.date) if source.date else context.now.astimezone(UTC).date()
     for back in range(source.days):
         day = last - timedelta(days=back)

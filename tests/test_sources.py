@@ -686,6 +686,46 @@ def test_hf_daily_explicit_date(http_server, tmp_path):
     assert {p.upvotes for p in papers} == {103, 8}
 
 
+def test_hf_daily_with_a_date_to_come_is_an_error_at_its_line(http_server, tmp_path, cli):
+    """Hugging Face lists nothing for a day to come: every run read 'nothing
+    new' (a typo'd year, 2205-06-07), and validate passed it."""
+    http_server.route("/d", recorded("hf-daily-2024-06-06.json"))
+    text = f"""
+        timezone: TZ
+        sources:
+          - {{type: hf-daily, name: HF, date: 2024-06-08, url: "{http_server.url('/d')}"}}
+        topics: {{t: {{any: [x]}}}}
+        """
+    config = config_at(tmp_path, text.replace("TZ", "UTC"))
+    with pytest.raises(SourcesFailed) as info:
+        read(config)  # 2024-06-07 08:00 UTC
+    assert str(info.value).splitlines()[0] == f"{tmp_path / 'config.yaml'}:3: " + (
+        "sources[0].date: source 'HF': 2024-06-08 is after today (2024-06-07 in UTC): Hugging Face "
+        "lists no papers for a day to come, so every run would find nothing new; give a past date, or leave date: "
+        "out to end at today"
+    )
+    assert http_server.requests == []
+    # today in the config's time zone: 17:00 in Tokyo is still the 7th, 05:00 the next morning is the 8th
+    config = config_at(tmp_path, text.replace("TZ", "Asia/Tokyo"))
+    with pytest.raises(SourcesFailed, match=r"after today \(2024-06-07 in Asia/Tokyo\)"):
+        read(config)
+    papers = read_papers(config, Collect(), now=datetime(2024, 6, 7, 20, 0, tzinfo=UTC))
+    assert [r.query["date"] for r in http_server.requests] == ["2024-06-08"] and papers
+
+    # validate names it without fetching; with --fetch too, once
+    write_config(tmp_path, text.replace("TZ", "UTC"))
+    for extra in ((), ("--fetch",)):
+        r = cli("validate", "--now", "2024-06-07T08:00:00+00:00", *extra)
+        assert r.code == 2 and "Traceback" not in r.err
+        assert [line for line in r.err.splitlines() if "after today" in line] == [
+            "config.yaml:3: sources[0].date: source 'HF': 2024-06-08 is after today (2024-06-07 in UTC): Hugging "
+            "Face lists no papers for a day to come, so every run would find nothing new; give a past date, or leave "
+            "date: out to end at today"
+        ], r.err
+    assert cli("validate", "--now", "2024-06-08T00:00:00+00:00").code == 0
+    assert len(http_server.requests) == 1  # only the Tokyo read above fetched
+
+
 MERGE_CONFIG = """
 sources:
   - type: hf-papers-text
