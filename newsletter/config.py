@@ -1639,6 +1639,44 @@ def expand_paths(base: Path, pattern: str) -> list[Path]:
         return sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
     if p.is_file():
         return [p]
+    if "**" in p.parts:
+        return _walk_glob(p)
     if glob.has_magic(str(p)):
         return sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
     return []
+
+
+def _walk_glob(pattern: Path) -> list[Path]:
+    """The files a ``**`` glob takes, each folder walked once: glob.glob
+    follows a link back up the tree (``papers/self -> .``) forty times deep,
+    reading each export forty times, and two such links took it 2**40 paths
+    (the command never ended).  A folder reached again by another link, and
+    a file reached again, are taken once."""
+    first = next(i for i, part in enumerate(pattern.parts) if glob.has_magic(part))
+    root = Path(*pattern.parts[:first])
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # ** takes no hidden folder, as glob's
+        for name in sorted(files):
+            path = Path(folder, name)
+            if not _glob_takes(pattern.parts, path.parts):
+                continue
+            try:
+                fst = path.stat()
+            except OSError:
+                continue
+            if stat.S_ISREG(fst.st_mode) and (fst.st_dev, fst.st_ino) not in seen_files:
+                seen_files.add((fst.st_dev, fst.st_ino))
+                found.append(path)
+    return sorted(found)
