@@ -37,6 +37,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError, Problem, counted, line_of
+from .files import broken_link
 from .models import ARXIV_ID
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
@@ -1620,6 +1621,8 @@ def _not_a_file(base: Path, pattern: str, missing: str) -> str:
     """Why ``pattern`` names no file to read: ``missing``, or what is there instead
     (a FIFO or a device would block or never end, so they are not read)."""
     p = base / os.path.expanduser(pattern)
+    if (link := broken_link(p)) is not None:
+        return f" is {link}"
     try:
         mode = p.stat().st_mode
     except OSError:
@@ -1630,19 +1633,27 @@ def _not_a_file(base: Path, pattern: str, missing: str) -> str:
     return f" is {what}, not a regular file (save the export or the feed to a file)"
 
 
+def _listed(path: Path) -> bool:
+    """A file a folder or a glob gives to read: a regular file, or a link to
+    none (read, it is an error naming the link: a link to an export on a
+    drive not mounted left its papers out without a word)."""
+    return path.is_file() or broken_link(path) is not None
+
+
 def expand_paths(base: Path, pattern: str) -> list[Path]:
-    """A file, every file in a folder, or every file a glob matches, sorted."""
+    """A file, every file in a folder, or every file a glob matches, sorted;
+    symbolic links that lead nowhere among them (see :func:`broken_link`)."""
     p = Path(os.path.expanduser(pattern))
     if not p.is_absolute():
         p = base / p
     if p.is_dir():
-        return sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        return sorted(f for f in p.iterdir() if _listed(f) and not f.name.startswith("."))
     if p.is_file():
         return [p]
     if "**" in p.parts:
         return _walk_glob(p)
     if glob.has_magic(str(p)):
-        return sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
+        return sorted(Path(f) for f in glob.glob(str(p), recursive=True) if _listed(Path(f)))
     return []
 
 
@@ -1675,6 +1686,8 @@ def _walk_glob(pattern: Path) -> list[Path]:
             try:
                 fst = path.stat()
             except OSError:
+                if broken_link(path) is not None:
+                    found.append(path)  # an error when read, naming the link
                 continue
             if stat.S_ISREG(fst.st_mode) and (fst.st_dev, fst.st_ino) not in seen_files:
                 seen_files.add((fst.st_dev, fst.st_ino))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import logging
 import lzma
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expa
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
 from .feeds import ArxivListing, arxiv_api_error, no_text_kind, parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, unpacking
+from .files import broken_link
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 from .retrying import backoff
@@ -642,7 +644,8 @@ def _read_bytes(path: Path, config: Config) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(Problem(f"cannot read: {exc.strerror}", _display(path, config))) from None
+        link = broken_link(path)
+        raise InputError(Problem(f"cannot read: {link or exc.strerror}", _display(path, config))) from None
     return unpacked(data, _display(path, config))
 
 
@@ -707,7 +710,11 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
 def _display(path: Path, config: Config) -> str:
     """A path as short as it can be shown: relative to the working folder when inside it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        resolved = path.resolve()
+    except (RuntimeError, OSError):  # a link that loops (Python 3.11 raises RuntimeError): shown as given
+        resolved = Path(os.path.abspath(path))
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 

@@ -725,3 +725,39 @@ topics: {t: {any: [diffusion]}}
     r = cli("papers", "--json")
     assert r.code == 0, r.err
     assert len(json.loads(r.out)) == 63
+
+
+def test_a_link_to_nowhere_among_the_exports_is_an_error_naming_it(tmp_path, cli):
+    """A link to an export on a drive not mounted was skipped without a word
+    (its papers silently missing); a link that loops was a traceback
+    (RuntimeError: Symlink loop)."""
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
+    (papers / "other.txt").symlink_to("/nonexistent-drive/other.txt")
+    for path in ("papers/", "papers/*.txt", "'papers/**/*.txt'"):
+        write_config(tmp_path, f"""
+sources:
+  - type: hf-papers-text
+    path: {path}
+topics: {{t: {{any: [diffusion]}}}}
+""")
+        r = cli("papers")
+        assert r.code == 2 and "Traceback" not in r.err
+        assert r.err.splitlines() == [
+            "papers/other.txt: cannot read: a symbolic link to '/nonexistent-drive/other.txt', which does not exist"
+        ], (path, r.err)
+    (papers / "other.txt").unlink()
+    (papers / "other.txt").symlink_to("other.txt")
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines() == [
+        "papers/other.txt: cannot read: a symbolic link that loops (it leads back to itself)"]
+    write_config(tmp_path, """
+sources:
+  - type: hf-papers-text
+    path: papers/other.txt
+topics: {t: {any: [diffusion]}}
+""")
+    r = cli("validate")
+    assert r.code == 2 and r.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'papers/other.txt' is a symbolic link that loops (it leads back to itself)"]
