@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from .errors import InputError, Problem, line_of
@@ -405,8 +405,16 @@ def _absolute(base: str, link: str | None) -> str | None:
         return None
 
 
+#: JSON Feed's ``version`` (https://jsonfeed.org/version/1.1): 1 and 1.1.
+_JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$")
+
+
 def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
-    """Any RSS 2.0 or Atom feed: one paper per entry with a title."""
+    """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title."""
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
+        if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
+            return parse_json_feed(document, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
@@ -451,6 +459,67 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     return papers
 
 
+def parse_json_feed(document: dict, name: str, source: str, warn: Warn) -> list[Paper]:
+    """A JSON Feed (https://jsonfeed.org, versions 1 and 1.1), as loaded:
+    one paper per item with a title, read as :func:`parse_feed` reads RSS.
+    (feedparser 6 reads no JSON; the feed an HTML page links to may be one.)
+    Titles are text; the abstract is the longest of ``content_html`` (its
+    text), ``content_text`` and ``summary``; ``authors`` (1.1) or ``author``
+    (1); links relative to the feed's own URL, else its ``home_page_url``."""
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise InputError(Problem(f"source {source!r}: a JSON Feed without its list of items", name, 1))
+    home = document.get("home_page_url") or document.get("feed_url")
+    base = name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else ""
+    papers = []
+    skipped: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            skipped.append(f"item {index + 1} is not an object")
+            continue
+        texts: dict[str, str] = {
+            key: value if isinstance(value := item.get(key), str) else "" for key in
+            ("id", "url", "external_url", "title", "content_html", "content_text", "summary", "date_published")
+        }
+        title = collapse(texts["title"])
+        if not title:
+            ident = texts["id"] or texts["url"]
+            skipped.append(f"item {index + 1}" + (f" ({ident})" if ident else "") + " has no title")
+            continue
+        m = next((m for m in map(_ARXIV_LINK.search, (texts["url"], texts["external_url"], texts["id"])) if m), None)
+        arxiv_id = m.group(1).removesuffix(".pdf") if m else None
+        abstract = max((html_text(texts["content_html"]), collapse(texts["content_text"]), collapse(texts["summary"])),
+                       key=len)
+        people: list = item["authors"] if isinstance(item.get("authors"), list) else [item.get("author")]
+        authors = [collapse(a["name"]) for a in people if isinstance(a, dict) and isinstance(a.get("name"), str)]
+        tags: list = item["tags"] if isinstance(item.get("tags"), list) else []
+        papers.append(
+            Paper(
+                title=title,
+                abstract=abstract,
+                source=source,
+                arxiv_id=arxiv_id,
+                authors=tuple(a for a in authors if a),
+                url=abs_url(arxiv_id) if arxiv_id else _absolute(base, texts["url"] or texts["external_url"] or None),
+                pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
+                published=_iso_time(texts["date_published"]),
+                categories=tuple(dict.fromkeys(collapse(t) for t in tags if isinstance(t, str) and t.strip())),
+                location=name,
+            )
+        )
+    _skipped(skipped, len(items), name, source, warn)
+    return papers
+
+
+def _iso_time(value: str) -> datetime | None:
+    """An RFC 3339 time (``2024-06-07T10:00:00Z``) in UTC, or None."""
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 # --------------------------------------------------------------------------- Hugging Face
 
 
@@ -470,18 +539,20 @@ _DEEP_JSON = re.compile(rb"(?:[\[{]\s*){200}")
 _LONG_NUMBER = re.compile(rb"\d{4000}")
 
 
-def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
-    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
-    _no_text(data, name, source, "the JSON list of daily papers")
+def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
+    """``data`` as JSON, or an :class:`InputError` at its line saying what is
+    wrong (not UTF-8, an HTML page, invalid or cut off, nested or numbered
+    beyond what Python reads); ``expected`` names the document wanted."""
+    _no_text(data, name, source, expected)
     try:
-        items = json.loads(data.decode("utf-8-sig"))
+        return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         line = line_of(data, exc.start)
         raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
     except json.JSONDecodeError as exc:
         if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             raise InputError(
-                Problem(f"source {source!r}: an HTML or XML page, not the JSON list of daily papers "
+                Problem(f"source {source!r}: an HTML or XML page, not {expected} "
                         "(an error page or a login wall?)", name, 1)
             ) from None
         raise InputError(
@@ -490,7 +561,7 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
     except RecursionError:  # json's C scanner recurses per level: [[[[...]]]] a hundred thousand deep
         m = _DEEP_JSON.search(data)
         raise InputError(
-            Problem(f"source {source!r}: JSON nested too deeply to be the list of daily papers", name,
+            Problem(f"source {source!r}: JSON nested too deeply to be {expected}", name,
                     line_of(data, m.start()) if m else 1)
         ) from None
     except ValueError as exc:  # an integer of thousands of digits (Python refuses to convert it)
@@ -498,6 +569,11 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         raise InputError(
             Problem(f"source {source!r}: invalid JSON ({exc})", name, line_of(data, m.start()) if m else 1)
         ) from None
+
+
+def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
+    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
+    items = _load_json(data, name, source, "the JSON list of daily papers")
     if not isinstance(items, list):
         said = items.get("error") if isinstance(items, dict) else None
         said = f"; the API says: {collapse(said)}" if isinstance(said, str) else ""

@@ -1276,3 +1276,54 @@ topics: {t: {any: [x]}}
     r = cli("papers", "--json")
     assert r.code == 0, r.err
     assert [p["id"] for p in json.loads(r.out)] == ["2406.05501"]
+
+
+JSON_FEED = {
+    "version": "https://jsonfeed.org/version/1.1",
+    "title": "Lab reading list",
+    "home_page_url": "https://lab.example.org/",
+    "items": [
+        {"id": "1", "url": "https://arxiv.org/abs/2406.05501v2", "title": "Flow Matching on Lie Groups",
+         "content_html": "<p>We extend flow matching to <em>Lie groups</em> &amp; more.</p>",
+         "authors": [{"name": "Ingrid Solberg"}, {"name": "Rafael Costa"}], "tags": ["flows"],
+         "date_published": "2024-06-07T10:00:00+02:00"},
+        {"id": "2", "url": "/notes/2", "title": "A note on <b> tags", "content_text": "Plain text, kept as is.",
+         "author": {"name": "Ada"}},
+        {"id": "3", "content_text": "a micro-post with no title"},
+    ],
+}
+
+
+def test_a_json_feed_is_read_like_rss(http_server, tmp_path, cli):
+    """JSON Feed (jsonfeed.org) 1 and 1.1: it was 'a JSON document, not an RSS
+    or Atom feed', even when an HTML page named it as its feed and the
+    message said to give that URL."""
+    http_server.route("/feed.json", Reply(body=json.dumps(JSON_FEED).encode(),
+                                          headers={"Content-Type": "application/feed+json"}))
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: lab, url: "{http_server.url('/feed.json')}"}}
+topics: {{t: {{any: [x]}}}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    first, second = json.loads(r.out)
+    assert first["id"] == "2406.05501" and first["url"] == "https://arxiv.org/abs/2406.05501"
+    assert first["abstract"] == "We extend flow matching to Lie groups & more."
+    assert first["authors"] == ["Ingrid Solberg", "Rafael Costa"]
+    assert first["published"] == "2024-06-07T08:00:00+00:00"
+    assert second["title"] == "A note on <b> tags" and second["abstract"] == "Plain text, kept as is."
+    assert second["url"] == http_server.url("/notes/2") and second["authors"] == ["Ada"]
+    assert "item 3 (3) has no title; skipped" in r.err  # like an RSS item without one
+
+
+def test_a_json_feed_broken_or_without_items_is_a_located_error():
+    body = json.dumps(JSON_FEED, indent=1).encode()
+    with pytest.raises(InputError) as info:
+        parse_feed(body[:300], "f.json", "lab", Collect())
+    assert re.fullmatch(r"f\.json:\d+: source 'lab': invalid JSON \(.*\); truncated\?", str(info.value))
+    with pytest.raises(InputError) as info:
+        parse_feed(b'{"version": "https://jsonfeed.org/version/1", "title": "x"}', "f.json", "lab", Collect())
+    assert str(info.value) == "f.json:1: source 'lab': a JSON Feed without its list of items"
+    with pytest.raises(InputError, match="no usable entry: item 1 has no title"):
+        parse_feed(b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": 1}]}', "f.json", "lab", Collect())
