@@ -292,9 +292,24 @@ def _plain(detail, value: str | None) -> str:
     return collapse(value)
 
 
+#: Markup in a title given as text: a pair of HTML's inline tags (``<i>E. coli</i>``,
+#: ``H<sub>2</sub>O``) or a line break.  One tag alone (``a note on <b> tags``) is text.
+_TITLE_MARKUP = re.compile(
+    r"<(em|i|b|strong|sub|sup|span|a|code|u|small|font|tt|var|q|cite|abbr|math)(?:\s[^<>]*)?>"
+    r".*?</\1\s*>|<br\s*/?>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 def _title(entry) -> str:
-    """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's RDF feed adds."""
-    return _ARXIV_TITLE_SUFFIX.sub("", _plain(entry.get("title_detail"), entry.get("title")))
+    """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's
+    RDF feed adds.  feedparser takes an RSS title for text, but journals' feeds
+    write ``<i>E. coli</i>`` there (in CDATA or escaped): markup read as such
+    is shown as its text, not as tags (a ``<script>`` stays text, to be seen and escaped)."""
+    detail, value = entry.get("title_detail"), entry.get("title") or ""
+    if _TITLE_MARKUP.search(value) and not re.search(r"<(?:script|style)\b", value, re.IGNORECASE):
+        return _ARXIV_TITLE_SUFFIX.sub("", html_text(value))
+    return _ARXIV_TITLE_SUFFIX.sub("", _plain(detail, value))
 
 
 def _authors(entry, split: bool) -> list[str]:

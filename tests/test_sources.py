@@ -1327,3 +1327,19 @@ def test_a_json_feed_broken_or_without_items_is_a_located_error():
     assert str(info.value) == "f.json:1: source 'lab': a JSON Feed without its list of items"
     with pytest.raises(InputError, match="no usable entry: item 1 has no title"):
         parse_feed(b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": 1}]}', "f.json", "lab", Collect())
+
+
+def test_markup_in_a_feed_title_is_shown_as_its_text():
+    """feedparser takes an RSS title for text: a journal's `<i>E. coli</i>` (in
+    CDATA or escaped) showed its tags in the email; a lone `<b>` or a
+    `<script>` stays text (escaped when shown)."""
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>j</title><link>https://j.org/</link>
+      <description>d</description>
+      <item><title><![CDATA[Growth of <i>E. coli</i> in H<sub>2</sub>O]]></title><link>https://j.org/1</link></item>
+      <item><title>Spin &lt;em&gt;glasses&lt;/em&gt;&lt;br/&gt;revisited</title><link>https://j.org/2</link></item>
+      <item><title><![CDATA[A note on <b> tags, and n < m]]></title><link>https://j.org/3</link></item>
+      <item><title><![CDATA[<i>x</i><script>alert(1)</script>]]></title><link>https://j.org/4</link></item>
+    </channel></rss>"""
+    titles = [p.title for p in parse_feed(body, "j.xml", "journal", Collect())]
+    assert titles == ["Growth of E. coli in H2O", "Spin glasses revisited", "A note on <b> tags, and n < m",
+                      "<i>x</i><script>alert(1)</script>"]
