@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InputError, Problem, line_of
 from .models import ARXIV_ID, Paper, arxiv_base_id
@@ -415,9 +415,11 @@ def _absolute(base: str, link: str | None) -> str | None:
     if not link:
         return None
     try:
-        return urljoin(base, link)
+        joined = urlsplit(urljoin(base, link))
     except ValueError:
         return None
+    # a private feed's user and password (or its *** as messages show them) never go into a link
+    return urlunsplit(joined._replace(netloc=joined.netloc.rpartition("@")[2]))
 
 
 #: JSON Feed's ``version`` (https://jsonfeed.org/version/1.1): 1 and 1.1.

@@ -1343,3 +1343,32 @@ def test_markup_in_a_feed_title_is_shown_as_its_text():
     titles = [p.title for p in parse_feed(body, "j.xml", "journal", Collect())]
     assert titles == ["Growth of E. coli in H2O", "Spin glasses revisited", "A note on <b> tags, and n < m",
                       "<i>x</i><script>alert(1)</script>"]
+
+
+def test_a_private_feeds_password_and_token_never_show_in_messages_or_links(http_server, tmp_path, cli):
+    """`url: https://ada:s3cret@host/feed.xml?token=t0ken` was printed whole in
+    every failure line and warning (cron mails them); a relative link in such
+    a feed put the password into every email's link."""
+    http_server.route("/down.xml", Reply(500, b"Internal error"))
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>notes/</link>
+      <description>d</description><item><title>A private note</title><link>/notes/1</link></item></channel></rss>"""
+    http_server.route("/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    private = http_server.url("/").replace("http://", "http://ada:s3cret@")
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: lab, url: "{private}feed.xml?token=t0ken&page=2"}}
+  - {{type: feed, name: down, url: "{private}down.xml?api_key=k3y"}}
+topics: {{t: {{any: [note]}}}}
+http: {{retries: 0}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert "s3cret" not in r.out + r.err and "t0ken" not in r.out + r.err and "k3y" not in r.out + r.err
+    shown = http_server.url("/").replace("http://", "http://ada:***@")
+    assert f"{shown}down.xml?api_key=***: source 'down': HTTP 500 Internal Server Error" in r.err
+    [paper] = json.loads(r.out)
+    assert paper["url"] == http_server.url("/notes/1")  # no user, no password
+    assert http_server.requests[0].headers["authorization"].startswith("Basic ")  # still sent to the server
+    r = cli("validate", "--fetch")
+    assert r.code == 2 and "s3cret" not in r.out + r.err and "k3y" not in r.out + r.err
+    assert f"sources[1] 'down' ({shown}down.xml?api_key=***): FAILED" in r.out
