@@ -588,6 +588,55 @@ class Subscriber(_Model):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
+_DNS_LABELS = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+
+
+class DkimSettings(_Model):
+    """DKIM signing of every digest (see :mod:`signing`): the public key is
+    published at ``SELECTOR._domainkey.DOMAIN``.  Mail providers honour
+    one-click unsubscribe only from signed mail (RFC 8058, section 4)."""
+
+    domain: str
+    selector: str
+    key_env: str | None = None
+    """Name of the environment variable holding the private key (PEM)."""
+    key_file: str | None = None
+    """Or: a PEM file with the private key (relative to the config's folder)."""
+
+    _v_key_env = field_validator("key_env")(lambda cls, v: check_env_name(v, "key_env"))
+    _v_key_file = field_validator("key_file")(lambda cls, v: _literal_path(v))
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip().rstrip(".")
+        try:
+            value = ascii_domain(value) if not value.isascii() else value
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+        if "." not in value or not _DNS_LABELS.match(value):
+            raise ValueError(f"{value!r} is not a domain name (e.g. example.org)")
+        return value.lower()
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str) -> str:
+        if not _DNS_LABELS.match(value):
+            raise ValueError(
+                f"{value!r} is not a selector: letters, digits and '-', in labels joined by '.' "
+                "(the key is published at SELECTOR._domainkey.DOMAIN)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self):
+        if (self.key_env is None) == (self.key_file is None):
+            raise ValueError(
+                "give the private key as key_env (the name of a variable holding it) or key_file (a PEM file), one of them"
+            )
+        return self
+
+
 class EmailSettings(_Model):
     from_: str = Field("Paper Digest <digest@example.org>", alias="from")
     subject: str = DEFAULT_SUBJECT
@@ -598,6 +647,7 @@ class EmailSettings(_Model):
     max_html_kb: int = Field(100, ge=1)
     #: What moves the stylesheet into style="" attributes: css_inline (fast) or premailer.
     inliner: Literal["css-inline", "premailer"] = "css-inline"
+    dkim: DkimSettings | None = None
 
     _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
     _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
