@@ -899,11 +899,18 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
 
 
 def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:
-    """``parse(body, url, *args)`` of a fetched answer; a body that is not the format (an error page
+    """``parse(body, url, *args)`` of a fetched answer (unpacked when it is a
+    gzip, bzip2 or xz file); a body that is not the format (an error page
     served with 200, a cut-off document) is dropped from the cache, so the next
     run asks the server again instead of failing from disk for ``fresh_for``."""
+    name = shown_url(fetched.url)  # the name in messages: no password
     try:
-        return parse(fetched.body, shown_url(fetched.url), *args)  # the name in messages: no password
+        body = fetched.body
+        if body.startswith(tuple(magic for magic, _ in _PACKED_BY)):
+            # a packed file served as such (feed.xml.gz, no Content-Encoding): read unpacked,
+            # within the size a response may have
+            body = unpacked(body, name, limit=context.fetcher.max_bytes)
+        return parse(body, name, *args)
     except InputError:
         context.fetcher.forget(fetched.url)
         raise
