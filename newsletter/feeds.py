@@ -156,11 +156,25 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool) -> InputErr
             pass
     base = name if name.startswith(("http://", "https://")) else ""
     hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))]
+    site = next((what for page, what in _SITE_PAGES if page.match(name)), None)
     if hrefs:
         said = f"; the page names its feed: {hrefs[0]} (give that as url:)"
+    elif site:
+        said = f": {site}"
     else:
         said = " (an error page or a login wall?)"
     return InputError(Problem(f"source {source!r}: an HTML page, not an RSS or Atom feed{said}", name, 1))
+
+
+#: Sites' own pages that people give as a feed's url:, and what reads them
+#: (without it, "an error page or a login wall?" sent them looking for a fault).
+_SITE_PAGES = (
+    (re.compile(r"(?i)https?://(?:www\.)?huggingface\.co/papers(?:[/?#]|$)"),
+     "Hugging Face's papers page has no feed; `type: hf-daily` reads its daily papers"),
+    (re.compile(r"(?i)https?://(?:www\.|export\.)?arxiv\.org/(?:list|catchup|abs|a)/"),
+     "arXiv's pages are no feed; `type: arxiv` reads its API, and with `feed: rss` and `categories:` "
+     "the day's announcements"),
+)
 
 
 def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:

@@ -1437,3 +1437,21 @@ topics: {{t: {{any: [x]}}}}
     r = cli("papers")
     assert r.code == 2 and "Traceback" not in r.err
     assert f"{http_server.url('/cut.xml.gz')}:1: source 'cut': packed by gzip but cut off" in r.err
+
+
+@pytest.mark.parametrize("path, hint", [
+    ("/papers", "Hugging Face's papers page has no feed; `type: hf-daily` reads its daily papers"),
+    ("/list/cs.LG/new", "arXiv's pages are no feed; `type: arxiv` reads its API, and with `feed: rss` and "
+                        "`categories:` the day's announcements"),
+])
+def test_a_sites_own_page_given_as_a_feed_says_what_reads_it(path, hint):
+    """It said '(an error page or a login wall?)', sending the user after a fault."""
+    page = b"<!doctype html><html><head><title>Daily Papers</title></head><body>...</body></html>"
+    for host in ("https://huggingface.co", "https://arxiv.org"):
+        url = host + path
+        with pytest.raises(InputError) as info:
+            parse_feed(page, url, "src", Collect())
+        if (host == "https://huggingface.co") == (path == "/papers"):
+            assert str(info.value) == f"{url}:1: source 'src': an HTML page, not an RSS or Atom feed: {hint}"
+        else:
+            assert str(info.value).endswith("(an error page or a login wall?)")
