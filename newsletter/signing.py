@@ -51,17 +51,19 @@ def _relaxed_header(name: bytes, value: bytes) -> bytes:
 
 
 def _relaxed_body(body: bytes) -> bytes:
-    """RFC 6376, 3.4.4: spaces at line ends dropped, runs of spaces as one, no empty lines at the end."""
-    if b"\t" not in body and b"  " not in body and b" \r\n" not in body and not body.endswith(b" "):
-        # nothing to change but the end (the common case: quoted-printable parts), without a pass per line
-        end = len(body)
-        while body.endswith(b"\r\n", 0, end):
-            end -= 2
-        return body[:end] + b"\r\n" if end else b""
-    lines = [_WSP.sub(b" ", line).rstrip(b" \t") for line in body.split(b"\r\n")]
-    while lines and not lines[-1]:
-        lines.pop()
-    return b"".join(line + b"\r\n" for line in lines)
+    """RFC 6376, 3.4.4: spaces at line ends dropped, runs of spaces as one, no
+    empty lines at the end.  On the whole body at once, not line by line (a
+    digest's HTML part is indented: that took 1.8 ms a message)."""
+    body = body.replace(b"\t", b" ")
+    while b"  " in body:  # each pass halves every run: a few passes of a fast replace (a regex took 1.2 ms)
+        body = body.replace(b"  ", b" ")
+    if b" \r\n" in body:
+        body = body.replace(b" \r\n", b"\r\n")
+    body = body.rstrip(b" ")  # the last line, if it has no line end
+    end = len(body)
+    while body.endswith(b"\r\n", 0, end):
+        end -= 2
+    return body[:end] + b"\r\n" if end else b""
 
 
 def _headers(head: bytes) -> list[tuple[bytes, bytes]]:
