@@ -51,17 +51,19 @@ def _relaxed_header(name: bytes, value: bytes) -> bytes:
 
 
 def _relaxed_body(body: bytes) -> bytes:
-    """RFC 6376, 3.4.4: spaces at line ends dropped, runs of spaces as one, no empty lines at the end."""
-    if b"\t" not in body and b"  " not in body and b" \r\n" not in body and not body.endswith(b" "):
-        # nothing to change but the end (the common case: quoted-printable parts), without a pass per line
-        end = len(body)
-        while body.endswith(b"\r\n", 0, end):
-            end -= 2
-        return body[:end] + b"\r\n" if end else b""
-    lines = [_WSP.sub(b" ", line).rstrip(b" \t") for line in body.split(b"\r\n")]
-    while lines and not lines[-1]:
-        lines.pop()
-    return b"".join(line + b"\r\n" for line in lines)
+    """RFC 6376, 3.4.4: spaces at line ends dropped, runs of spaces as one, no
+    empty lines at the end.  On the whole body at once, not line by line (a
+    digest's HTML part is indented: that took 1.8 ms a message)."""
+    body = body.replace(b"\t", b" ")
+    while b"  " in body:  # each pass halves every run: a few passes of a fast replace (a regex took 1.2 ms)
+        body = body.replace(b"  ", b" ")
+    if b" \r\n" in body:
+        body = body.replace(b" \r\n", b"\r\n")
+    body = body.rstrip(b" ")  # the last line, if it has no line end
+    end = len(body)
+    while body.endswith(b"\r\n", 0, end):
+        end -= 2
+    return body[:end] + b"\r\n" if end else b""
 
 
 def _headers(head: bytes) -> list[tuple[bytes, bytes]]:
@@ -141,11 +143,12 @@ class Signer:
             if k < len(instances):
                 signed += _relaxed_header(*instances[len(instances) - 1 - k])
         body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest()).decode("ascii")
+        # h= as one piece per name, so the field folds between them (white space may stand around each ':')
+        listed = [f"{n}:" for n in names[:-1]] + [f"{names[-1]};"]
+        listed[0] = "h=" + listed[0]
         tags = [
             "v=1;", f"a={self.algorithm};", "c=relaxed/relaxed;", f"d={self.domain};", f"s={self.selector};",
-            # the names as pieces, so the field folds between them (white space may stand around each ':')
-            *[f"h={names[0]}:", *[f"{n}:" for n in names[1:-1]], f"{names[-1]};"],
-            f"bh={body_hash};",
+            *listed, f"bh={body_hash};",
         ]
         unsigned = _folded(tags, "")
         field_name, _, field_value = unsigned.removesuffix(b"\r\n").partition(b":")
