@@ -731,6 +731,19 @@ def check_env_name(value: str | None, what: str) -> str | None:
     return value
 
 
+def unset_variable(name: str, key: str, state: str, holds: str) -> str:
+    """The error for the variable ``key`` (``password_env``, ``secret_env``)
+    names when it is ``state`` ('not set', 'empty'): named when NAME is
+    written as variable names are (``SMTP_PASSWORD``, ``smtp_password``), else
+    not: ``password_env: hunter2`` holds the password itself, and the error
+    printed it to the terminal, cron's mail and the logs.  ``holds``: what
+    the variable must hold, said with a shown name."""
+    if re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*|[a-z][a-z0-9]*(?:_[a-z0-9]+)+", name) or unset_hint(name):
+        return f"environment variable {name} is {state} ({holds}{unset_hint(name)})"
+    return (f"the environment variable it names is {state} (the name is not shown: it does not look like a variable "
+            f"name such as SMTP_PASSWORD, and may be the secret itself; {key} holds the variable's NAME)")
+
+
 def unset_hint(name: str) -> str:
     """For a variable that is not set: ``; smtp_password is set: variable
     names are case-sensitive`` when one differing only in case is, else ''."""

@@ -51,7 +51,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol, cast
 
-from .config import Config, line_break_hint, unset_hint
+from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import fitted_name, write_atomic
 from .retrying import backoff
@@ -372,10 +372,10 @@ class SMTPTransport:
                 raise ConfigError(
                     self._problem(
                         "password_env",
-                        f"environment variable {self.password_env} is "
-                        f"{'empty' if password == '' else 'not set'} "
-                        f"(it must hold the SMTP password{' for ' + self.username if self.username else ''}"
-                        f"{unset_hint(self.password_env)})",
+                        unset_variable(
+                            self.password_env, "password_env", "empty" if password == "" else "not set",
+                            f"it must hold the SMTP password{' for ' + self.username if self.username else ''}",
+                        ),
                     )
                 )
             cr = line_break_hint(password)

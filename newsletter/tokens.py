@@ -21,7 +21,7 @@ import functools
 import hashlib
 import os
 
-from .config import Config, check_address, line_break_hint, unset_hint
+from .config import Config, check_address, line_break_hint, unset_variable
 from .errors import ConfigError, Problem
 
 #: Path of the unsubscribe page under ``web.base_url`` (the web app's route).
@@ -90,8 +90,8 @@ def secret_problem(config: Config) -> Problem | None:
     if not secret:
         return config.problem(
             ("web", "secret_env"),
-            f"environment variable {name} is not set (it must hold the key that signs unsubscribe links; "
-            f"make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'{unset_hint(name)})",
+            unset_variable(name, "secret_env", "not set", "it must hold the key that signs unsubscribe links; make "
+                           "one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"),
         )
     cr = line_break_hint(secret)
     if cr is not None:

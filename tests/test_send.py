@@ -1608,3 +1608,24 @@ def test_digests_a_stop_left_untried_are_counted_pending_apart_from_failures():
     assert str(report) == "sent 1, empty 0, failed 1, not due 0, left pending 1"
     assert (report.to_json()["pending"], report.to_json()["failed"]) == (1, 1)
     assert str(untried) == "pending     a@example.org: not attempted: stop requested (stays pending, sent by the next run)"
+
+
+@pytest.mark.parametrize("command", ["validate", "send"])
+def test_a_secret_written_where_its_variable_name_goes_is_not_echoed(tmp_path, cli, command):
+    """password_env: hunter2 (the password itself, in the shape of a name)
+    answered 'environment variable hunter2 is not set': the password in the
+    output, the cron mail and the logs.  So did a signing key without '-'."""
+    key = "Q7xkP2mVbN9rT4wYzL8cH3jD6fG1sA5eU0iO"
+    setup(tmp_path, smtp(free_port(), f"  username: {USER}\n  password_env: hunter2\n"),
+          extra=f"web:\n  base_url: https://digest.example.org\n  secret_env: {key}\n")
+    r = cli(command, *(["--now", NOW] if command == "send" else []))
+    assert r.code == 2, r.out + r.err
+    assert "hunter2" not in r.out + r.err and key not in r.out + r.err and "Traceback" not in r.err
+    if command == "validate":  # every problem; send stops at the first
+        assert ("delivery.password_env: the environment variable it names is not set (the name is not shown: it does "
+                "not look like a variable name such as SMTP_PASSWORD, and may be the secret itself; password_env "
+                "holds the variable's NAME)") in r.err, r.err
+    assert "web.secret_env: the environment variable it names is not set (the name is not shown: " in r.err, r.err
+    # a name as people write them is still named
+    setup(tmp_path, smtp(free_port(), f"  username: {USER}\n  password_env: lab_smtp_password\n"))
+    assert "environment variable lab_smtp_password is not set" in cli(command, *(["--now", NOW] if command == "send" else [])).err
