@@ -154,6 +154,7 @@ class Ranking:
 _WORD = re.compile(r"\w[\w\-]*\w|\w", re.UNICODE)
 _SENTENCE_SPLIT = re.compile(r"(?<=[.!?:])\s+")
 _PHRASE_SPLIT = re.compile(r"[,;:.()\[\]!?/]+|\s+(?:and|as well as|including|such as|e\.g\.|i\.e\.)\s+", re.I)
+_PHRASE_SPLIT_KEEP = re.compile(f"({_PHRASE_SPLIT.pattern})", re.I)  # the same, keeping what split
 _STOP = frozenset(
     """a an the of for in on at to from by with without and or as is are be been being this that these those
     it its their our we i my me you your they them into onto over under between among via using use used
@@ -265,25 +266,45 @@ _HIDE_BRACKETS = str.maketrans("()", "\ue000\ue001")
 _SHOW_BRACKETS = str.maketrans("\ue000\ue001", "()")
 
 
-def phrases(about: str, keep_capital: Callable[[str], bool] | None = None) -> list[str]:
+def phrases(
+    about: str,
+    keep_capital: Callable[[str], bool] | None = None,
+    said: Callable[[str, str], bool] | None = None,
+) -> list[str]:
     """The interest cut into short phrases ("message passing", "molecule
     generation"): the words a reason names.  A sentence's first word is
     lower-cased ("Diffusion models" reads "diffusion models" in a list)
-    unless ``keep_capital(word)`` says it is a name ("Schrödinger bridges")."""
+    unless ``keep_capital(word)`` says it is a name ("Schrödinger bridges").
+
+    "finite and boundary elements" shares its noun: the first phrase reads
+    "finite elements", not "finite", when ``said(word, noun)`` says papers
+    write the two together ("attacks and adversarial training" stays
+    "attacks": nobody writes "attacks training")."""
     out = []
     # "(" opens an aside ("bridges (and flows)"), but not in O(√T) or f(x): such a
     # group stays with its word, its brackets hidden from the split meanwhile.
     about = _TIGHT_GROUP.sub(lambda m: m[0].translate(_HIDE_BRACKETS), about)
     for sentence in _SENTENCE_SPLIT.split(about):
-        for n, chunk in enumerate(_PHRASE_SPLIT.split(sentence)):
-            words = chunk.translate(_SHOW_BRACKETS).split()
+        parts = _PHRASE_SPLIT_KEEP.split(sentence)  # phrases at even places, what split them between
+        chunks = [part.translate(_SHOW_BRACKETS).split() for part in parts[::2]]
+        for words in chunks:
             while words and words[0].casefold().replace("’", "'") in _LEAD_TRIM:
                 words.pop(0)
             while words and words[-1].casefold() in _TAIL_TRIM:
                 words.pop()
+        for n, words in enumerate(chunks):
+            if (
+                said is not None
+                and len(words) == 1
+                and n + 1 < len(chunks)
+                and parts[2 * n + 1].strip().casefold() == "and"
+                and len(chunks[n + 1]) == 2
+                and said(words[0], chunks[n + 1][1])
+            ):
+                words = [words[0], chunks[n + 1][1]]
             if words and len(words) <= 8:
                 if n == 0 and words[0][1:].islower() and not (keep_capital and keep_capital(words[0])):
-                    words[0] = words[0].lower()  # "Diffusion" opening a sentence reads as "diffusion"
+                    words = [words[0].lower(), *words[1:]]  # "Diffusion" opening a sentence reads as "diffusion"
                 out.append(" ".join(words))
     return list(dict.fromkeys(out))
 
@@ -861,7 +882,7 @@ class Ranker:
             floor = 0.0  # the floor applied to the relevance itself, above
         else:
             keep = np.flatnonzero(scores[: self.day] >= floor).tolist()
-        about_phrases = phrases(wanted(interest.about), self._is_name) if interest.about else []
+        about_phrases = phrases(wanted(interest.about), self._is_name, self._said) if interest.about else []
         phrase_words = []  # (phrase, its stems, the rarest of them, their total weight): see _reason
         for ph in about_phrases:
             stems = frozenset(self.stem.tokens(ph))
@@ -967,6 +988,18 @@ class Ranker:
                     break
             known = self._names[key] = capital and not lower
         return known
+
+    def _said(self, word: str, noun: str) -> bool:
+        """Whether some paper of the day (or its background) writes ``word``
+        directly before ``noun`` (stems: "finite element" for "finite
+        elements"); see :func:`phrases`."""
+        first, second = self.stem(word.casefold()), self.stem(noun.casefold())
+        # in the text itself: the stems lose the punctuation between "bounds. Measures"
+        together = re.compile(rf"(?<!\w){re.escape(first)}\w*[ -]+{re.escape(second)}", re.IGNORECASE)
+        return any(
+            first in words and second in words and together.search(paper_text(self.papers[i]))
+            for i, words in enumerate(self.token_sets)
+        )
 
     def _idf(self, stem: str) -> float:
         return math.log((1 + len(self.papers)) / (1 + self.df.get(stem, 0)))
