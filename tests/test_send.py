@@ -1629,3 +1629,15 @@ def test_a_secret_written_where_its_variable_name_goes_is_not_echoed(tmp_path, c
     # a name as people write them is still named
     setup(tmp_path, smtp(free_port(), f"  username: {USER}\n  password_env: lab_smtp_password\n"))
     assert "environment variable lab_smtp_password is not set" in cli(command, *(["--now", NOW] if command == "send" else [])).err
+
+
+def test_starttls_against_an_implicit_tls_port_says_to_set_security_ssl(tmp_path, cli, ssl_server):
+    """Amazon SES serves implicit TLS on 2465 as well as 465: `security:
+    starttls` there waited for a greeting four times (two minutes with the
+    defaults) and ended 'did not answer within 30 s (its greeting or EHLO)'."""
+    setup(tmp_path, tls_login(ssl_server).replace("  ca_file:", "  timeout: 1\n  retries: 3\n  ca_file:"))
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 1, r.out + r.err
+    assert (f"SMTP server 127.0.0.1:{ssl_server.port} did not answer within 1 s (its greeting): it waits for a TLS "
+            "handshake first (implicit TLS, as on port 465): set security: ssl") in r.out + r.err, r.out + r.err
+    assert "retrying" not in r.out + r.err and ssl_server.mailbox.messages == []
