@@ -365,7 +365,19 @@ class SMTPTransport:
         return Problem(message, path=f"delivery.{key}")
 
     def check(self) -> None:
-        """Read the password and build the TLS context; ConfigError (exit 2) if impossible."""
+        """Read the password and build the TLS context; ConfigError (exit 2) if
+        impossible, naming the password's and the CA file's problems together
+        (``validate`` named a missing ``ca_file`` only once the password was set)."""
+        problems: list[Problem] = []
+        for step in (self._read_password, self._make_context):
+            try:
+                step()
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(*problems)
+
+    def _read_password(self) -> None:
         if self.password_env:
             password = os.environ.get(self.password_env)
             if not password:
@@ -401,6 +413,8 @@ class SMTPTransport:
                     )
                 )
             self._password = password
+
+    def _make_context(self) -> None:
         if self.security != "none":
             if self.ca_file and not self.ca_file.is_file():
                 raise ConfigError(self._problem("ca_file", f"{str(self.ca_file)!r}: no such file"))

@@ -1641,3 +1641,14 @@ def test_starttls_against_an_implicit_tls_port_says_to_set_security_ssl(tmp_path
     assert (f"SMTP server 127.0.0.1:{ssl_server.port} did not answer within 1 s (its greeting): it waits for a TLS "
             "handshake first (implicit TLS, as on port 465): set security: ssl") in r.out + r.err, r.out + r.err
     assert "retrying" not in r.out + r.err and ssl_server.mailbox.messages == []
+
+
+def test_validate_names_an_unset_password_and_a_missing_ca_file_together(tmp_path, cli):
+    """The first validate named the unset password only; the missing CA file
+    came one fix later."""
+    setup(tmp_path, smtp(free_port(), f"  username: {USER}\n  password_env: DIGEST_SMTP_PASSWORD\n  ca_file: ca.pem\n")
+          .replace("security: none", "security: starttls"))
+    r = cli("validate")
+    assert r.code == 2, r.out + r.err
+    assert "delivery.password_env: environment variable DIGEST_SMTP_PASSWORD is not set" in r.err, r.err
+    assert "config.yaml:31: delivery.ca_file: 'ca.pem': no such file" in r.err, r.err
