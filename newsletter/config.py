@@ -701,6 +701,12 @@ class EmailSettings(_Model):
             jinja2.Environment().compile(value)
         except jinja2.TemplateSyntaxError as exc:
             raise ValueError(f"subject template does not compile: {exc.message}") from None
+        # `unsubscribe:` fills in {email}: a subject written the same way
+        # went out as '{count} new papers on {topics}'
+        bare = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", " ", value, flags=re.DOTALL)
+        if single := re.search(r"\{\s*([A-Za-z_][\w.]*)\s*\}", bare):
+            raise ValueError(f"{single.group()!r} would go out as written: the subject is a Jinja template, "
+                             f"write {{{{ {single.group(1)} }}}}")
         return value
 
     @field_validator("unsubscribe")

@@ -1086,3 +1086,23 @@ def test_validate_warns_of_a_zone_without_daylight_saving_or_with_an_inverted_si
     # a place's zone, and UTC, are no cause for a warning
     write_config(workdir, text.replace("EST", "America/New_York").replace("Etc/GMT+1", "Etc/UTC"))
     assert "timezone" not in cli("validate").err
+
+
+@pytest.mark.parametrize(
+    "subject, placeholder",
+    [("{count} new papers on {topics}", "{count}"), ("Digest for { name }: {{ count }} papers", "{ name }")],
+)
+def test_a_subject_with_single_brace_placeholders_is_refused(workdir, cli, subject, placeholder):
+    """`unsubscribe:` fills in {email}, so the subject was written the same way:
+    it went out as '{count} new papers on {topics}', and validate said OK."""
+    write_config(workdir, BASIC_CONFIG + f"email:\n  subject: {subject!r}\n")
+    result = cli("validate")
+    assert result.code == 2, result.out + result.err
+    name = placeholder.strip("{} ")
+    assert result.err.startswith(
+        f"config.yaml:19: email.subject: {placeholder!r} would go out as written: the subject is a Jinja template, "
+        f"write {{{{ {name} }}}}"), result.err
+    # doubled braces, Jinja's own, and a brace that names nothing are fine
+    for fine in ("{{ count }} new papers", "Papers {% if count > 9 %}(many){% endif %}", "{ } and {1}"):
+        write_config(workdir, BASIC_CONFIG + f"email:\n  subject: {fine!r}\n")
+        assert cli("validate").code == 0, fine
