@@ -198,3 +198,51 @@ def test_an_export_shows_latex_quotes_and_dashes_as_typography(workdir, cli):
     assert "those that are the “thriftiest”, i.e." in monge["abstract"]
     assert "We identify two fundamental axioms—Sensitivity" in papers["Axiomatic Attribution for Deep Networks"]["abstract"]
     assert not any("``" in p["abstract"] for p in papers.values())
+
+
+# --------------------------------------------------------------------------- math that lost its backslashes
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # A Hugging Face text export drops every backslash and dollar sign:
+        # '$\ell_2$' arrives as 'ell_2', '$\varepsilon^2$' as 'varepsilon^2'.
+        ("Certified ell_2 Attribution Robustness", "Certified ℓ₂ Attribution Robustness"),
+        ("under both ell_2 and ell_infty-norm perturbations", "under both ℓ₂ and ℓ_∞-norm perturbations"),
+        ("for varepsilon^2,varphi''+a(x),varphi=0 in the regime", "for ε²,φ″+a(x),φ=0 in the regime"),
+        ("of magnitude O(varepsilon^{N}) where N", "of magnitude O(εᴺ) where N"),
+        ("like O(varepsilon^{-2}exp(-cvarepsilon^{-1})) with", "like O(ε⁻²exp(-cε⁻¹)) with"),
+        ("a simplex in R^K, where", "a simplex in Rᴷ, where"),
+        ("at most varepsilon from the true simplex (for any varepsilon>0).",
+         "at most ε from the true simplex (for any ε>0)."),
+        ("the order N_{opt} is chosen", "the order Nₒₚₜ is chosen"),
+        ("rates of alpha^2 and sigma^{-1}.", "rates of α² and σ⁻¹."),
+    ],
+)
+def test_math_that_lost_its_backslashes_in_an_export_is_shown_as_unicode(lost, shown):
+    assert to_unicode(lost) == shown
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        "a snake_case name, file_2 and C++ code",
+        "the epsilon-greedy policy and the alpha parameter",
+        "the delta method and a beta distribution",
+        "totally well-defined; cell_2 of the table",
+        "we use x_i in the tables",
+    ],
+)
+def test_prose_with_command_like_words_is_left_alone(plain):
+    assert to_unicode(plain) == plain
+
+
+def test_an_export_shows_lost_math_as_unicode(workdir, cli):
+    from conftest import BASIC_CONFIG
+
+    write_config(workdir, BASIC_CONFIG)
+    result = cli("papers", "--json")
+    assert result.code == 0, result.err
+    titles = {p["title"] for p in json.loads(result.out)}
+    assert "Certified ℓ₂ Attribution Robustness via Uniformly Smoothed Attributions" in titles
+    assert not any("ell_2" in t for t in titles)
