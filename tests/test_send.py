@@ -1652,3 +1652,15 @@ def test_validate_names_an_unset_password_and_a_missing_ca_file_together(tmp_pat
     assert r.code == 2, r.out + r.err
     assert "delivery.password_env: environment variable DIGEST_SMTP_PASSWORD is not set" in r.err, r.err
     assert "config.yaml:31: delivery.ca_file: 'ca.pem': no such file" in r.err, r.err
+
+
+def test_match_shows_when_a_subscriber_left_in_its_own_time_zone(tmp_path, cli):
+    """`schedule` said 'unsubscribed 2026-11-30 08:04 CET' and `match` '07:04 UTC'
+    for the same Berlin subscriber."""
+    import re
+
+    setup(tmp_path, "  transport: outbox\n", extra="timezone: Europe/Berlin\n")
+    assert cli("unsubscribe", "ada@example.org").code == 0
+    out = cli("match").out
+    assert re.search(r"^Ada Lovelace <ada@example.org>: unsubscribed \d{4}-\d\d-\d\d \d\d:\d\d CES?T, gets no digest",
+                     out, re.M), out
