@@ -799,7 +799,7 @@ def zone_advice(config: Config) -> list[Problem]:
     and 'Etc/GMT+1' (UTC-01:00) shift every digest by an hour or two, silently."""
     from .config import fixed_zone_advice
 
-    written = [(("timezone",), config.timezone)] if "timezone" in config.model_fields_set else []
+    written: list[tuple[tuple, str]] = [(("timezone",), config.timezone)] if "timezone" in config.model_fields_set else []
     written += [(("subscribers", i, "timezone"), sub.timezone) for i, sub in enumerate(config.subscribers) if sub.timezone]
     return [config.problem(where, why) for where, name in written if (why := fixed_zone_advice(name)) is not None]
 
