@@ -160,17 +160,28 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     ctx.obj = _State(config_path)
 
 
+def _parse_now(ctx, param, value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        now = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2024-05-01T08:00:00+00:00") from None
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
 @cli.command()
 @click.option("--fetch", is_flag=True, help="Also fetch the remote sources and report each one's papers or error.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
 @pass_state
-def validate(state: _State, fetch: bool, as_json: bool) -> None:
+def validate(state: _State, fetch: bool, as_json: bool, now: datetime) -> None:
     """Check the config, its sources and templates."""
     show = None if as_json else (lambda source: click.echo(str(source)))
     try:
         if state._config is None:  # a broken config: its source files are checked too
             state._config = pipeline.load_for_validate(state.config_path)
-        summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show)
+        summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show, now=now)
     except NewsletterError as exc:
         if as_json:  # a script reading stdout learns what failed too (stderr says it as ever)
             emit_json({"config": state.config_path, "ok": False, "problems": [str(p) for p in exc.problems]})
@@ -307,16 +318,6 @@ def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> 
 
 #: How far ``send --now`` may run ahead of the real clock (clock skew between machines).
 NOW_SLACK = timedelta(minutes=5)
-
-
-def _parse_now(ctx, param, value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC)
-    try:
-        now = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2024-05-01T08:00:00+00:00") from None
-    return now if now.tzinfo else now.replace(tzinfo=UTC)
 
 
 #: A send to this many subscribers or more shows a progress bar on a terminal.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import difflib
+import fnmatch
 import glob
 import json
 import os
@@ -18,7 +19,7 @@ import re
 import stat
 import zoneinfo
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -585,7 +586,12 @@ class Topic(_Model):
         if isinstance(value, str) and (pct := re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*%\s*", value)):
             raise ValueError(f"{value!r} is a percentage: the floor is a fraction in [0, 1]; "
                              f"write min_score: {float(pct[1]) / 100:g}")
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value <= 100:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 1 < value < 10:
+            # 1.5 or 3 is far likelier a slip (a score on another scale, a missed
+            # "0.") than a floor of 1.5 %, which would take nearly every paper
+            raise ValueError(f"{value:g} is over 1: the floor is a fraction in [0, 1] (0.5 is the default, "
+                             "0.8 keeps only the clear fits, 1 the best alone); write e.g. min_score: 0.5")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 10 <= value <= 100:
             raise ValueError(f"{value:g} is over 1: the floor is a fraction in [0, 1], not a percentage; "
                              f"for {value:g}% write min_score: {value / 100:g}")
         return value
@@ -1674,8 +1680,40 @@ def _reads(base: Path, pattern: str, file: str) -> bool:
     target = Path(os.path.abspath(base / os.path.expanduser(file)))
     p = Path(os.path.abspath(base / os.path.expanduser(pattern)))
     if glob.has_magic(str(p)):
-        return target.match(str(p))
+        return _glob_takes(p.parts, target.parts)
     return p == target.parent  # a folder path reads every file in it
+
+
+def _glob_takes(pattern: tuple[str, ...], path: tuple[str, ...]) -> bool:
+    """Whether ``glob.glob(pattern, recursive=True)`` would list ``path`` (both
+    split into parts), were it there: ``**`` takes any number of folders
+    (``papers/**`` every file under papers/; Path.match reads it as one
+    folder), and a name starting with a dot only a part that starts with one."""
+    if not pattern:
+        return not path
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
+        for taken in range(len(path) + 1):
+            if _glob_takes(rest, path[taken:]):
+                return True
+            if taken < len(path) and path[taken].startswith("."):
+                return False
+        return False
+    if not path or (path[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(path[0], head) and _glob_takes(rest, path[1:])
+
+
+def export_folder_source(config: Config, folder: Path, names: Iterable[str]) -> int | None:
+    """The index of the first ``hf-papers-text`` source that would read one
+    of the files ``names`` written into ``folder`` (``preview --out``), else
+    None: the next run would read them as exports and stop."""
+    for i, src in enumerate(config.sources):
+        if src.type == "hf-papers-text" and any(
+            _reads(config.base_dir, src.path, os.path.abspath(folder / name)) for name in names
+        ):
+            return i
+    return None
 
 
 def _not_a_file(base: Path, pattern: str, missing: str) -> str:

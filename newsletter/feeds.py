@@ -104,9 +104,17 @@ _NO_TEXT = (
 )
 
 
+def no_text_kind(data: bytes, *, packed: bool = True) -> str | None:
+    """What ``data`` is when its first bytes say it holds no text (``"a PDF
+    file"``), else None; gzip-packed data counts only when ``packed`` (a local
+    file packed by gzip is unpacked and read)."""
+    return next((what for magic, what in _NO_TEXT if data.startswith(magic) and (packed or what != "gzip-packed data")),
+                None)
+
+
 def _no_text(data: bytes, name: str, source: str, expected: str) -> None:
     """An :class:`InputError` when ``data`` starts as a file that holds no text."""
-    kind = next((what for magic, what in _NO_TEXT if data.startswith(magic)), None)
+    kind = no_text_kind(data)
     if kind is not None:
         raise InputError(Problem(f"source {source!r}: {kind}, not {expected} (is the address right?)", name, 1))
 

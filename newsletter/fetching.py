@@ -39,6 +39,7 @@ import json
 import logging
 import lzma
 import os
+import re
 import socket
 import ssl
 import threading
@@ -404,6 +405,26 @@ def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return None
 
 
+def _speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at ``host:port`` completes a TLS handshake (any
+    certificate): asked when an ``http://`` request was cut off or answered
+    with bytes that are no HTTP, to tell a URL that should say ``https://``
+    (retrying it only brings the same failure) from a transient one."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock, \
+                context.wrap_socket(sock, server_hostname=host):
+            return True
+    except (OSError, ValueError):  # ssl.SSLError is an OSError
+        return False
+
+
+#: What web servers answer to a plain HTTP request on their HTTPS port (nginx, Go's net/http).
+_PLAIN_HTTP_TO_HTTPS = re.compile(rb"plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server", re.I)
+
+
 class _ProxyUnusable(Exception):
     """A proxy named in the environment that httpx cannot use (an ``ftp://`` or ``socks4://`` one)."""
 
@@ -610,6 +631,10 @@ class Fetcher:
                                 f"({cert.verify_message or cert.reason}); behind a proxy or a private CA, "
                                 "point SSL_CERT_FILE at its certificate", key)
                     ) from None
+                if (attempt == 0 and full.scheme == "http" and not isinstance(exc, httpx.ConnectError)
+                        and not _via(full) and _speaks_tls(full.host, full.port or 80, min(self.timeout, 10.0))):
+                    raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
+                                             f"({full.copy_with(scheme='https')})", key)) from None
                 problem = f"connection failed: {exc or type(exc).__name__}{_via(full)}"
             except httpx.TooManyRedirects:
                 raise InputError(
@@ -628,6 +653,10 @@ class Fetcher:
                     self._store(key, body, response, None)
                     return Fetched(key, body)
                 problem = f"HTTP {status} {response.reason_phrase}".rstrip()
+                if status == 400 and full.scheme == "http" and _PLAIN_HTTP_TO_HTTPS.search(body[:4096]):
+                    raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}: the server expects TLS on "
+                                                    f"this port: use https:// ({full.copy_with(scheme='https')})",
+                                                    key), status, body)
                 if status not in RETRY_STATUSES:
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}", key), status, body)
                 wait = retry_after(response.headers.get("Retry-After"), self.clock())

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .config import Config, Subscriber, check_address
+from .config import Config, HFDailySource, Subscriber, check_address
 from .delivery import (
     Dispatcher,
     Envelope,
@@ -35,7 +35,7 @@ from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Pro
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
-from .readers import ReadContext, is_remote, read_papers, read_source
+from .readers import ReadContext, SourceRead, future_date, is_remote, read_papers, read_source
 from .rendering import Composer
 from .scheduling import is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
@@ -720,6 +720,9 @@ def _read_sources(
         for index, source in enumerate(config.sources):
             remote = is_remote(source)
             if remote and not fetch:
+                # not fetched, but a date to come is wrong whatever the server says
+                if isinstance(source, HFDailySource) and (problem := future_date(source, config, strict.now)):
+                    problems.extend(SourceRead(index, source, "", error=InputError(problem)).problems())
                 continue
             result = read_source(index, source, config, lenient if remote else strict)
             if result.error is None:

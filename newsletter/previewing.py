@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .config import Config, Subscriber, expand_paths, load_config
-from .errors import NewsletterError, cannot_listen, counted
+from .config import Config, Subscriber, expand_paths, export_folder_source, load_config
+from .errors import ConfigError, NewsletterError, cannot_listen, counted
 from .files import fitted_name, write_atomic
 from .rendering import Composer, default_templates_dir
 
@@ -96,6 +96,21 @@ def default_out(config: Config) -> Path:
     return config.base_dir / "preview"
 
 
+def refuse_export_folder(config: Config, out: Path) -> None:
+    """A :class:`ConfigError` at the source's line when an ``hf-papers-text``
+    source reads the files a preview writes to ``out`` (``--out papers`` with
+    ``path: papers/``): the preview would work, and every later run would read
+    its pages as exports and stop, as an outbox there would."""
+    index = export_folder_source(config, out, ("index.html", "x@example.org.txt", "x@example.org.eml"))
+    if index is not None:
+        path = config.sources[index].path
+        raise ConfigError(config.problem(
+            ("sources", index, "path"),
+            f"{path!r} reads the folder preview would write to ({str(out)!r}): from the next run on, its "
+            ".html, .txt and .eml files would be read as exports; write the preview elsewhere (--out DIR)",
+        ))
+
+
 def preview(
     config: Config,
     *,
@@ -121,6 +136,7 @@ def preview(
     from . import pipeline
 
     out = Path(out) if out is not None else default_out(config)
+    refuse_export_folder(config, out)
     composer = composer or Composer(config)
     found = pipeline.papers(config) if papers is None else papers
     files: dict[str, bytes] = {}

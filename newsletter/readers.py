@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
-from .feeds import ArxivListing, arxiv_api_error, parse_arxiv, parse_feed, parse_hf_daily
+from .feeds import ArxivListing, arxiv_api_error, no_text_kind, parse_arxiv, parse_feed, parse_hf_daily
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, unpacking
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
@@ -736,9 +737,21 @@ def is_remote(source) -> bool:
     return source.type != "hf-papers-text" and not getattr(source, "path", None)
 
 
-def _local(source, config: Config) -> tuple[bytes, str]:
+def _local(source, config: Config, expected: str) -> tuple[bytes, str]:
+    """A saved response's bytes (unpacked) and its name.  A PDF, an image or a
+    zip given where ``expected`` goes is named as such, like one served over
+    HTTP (the export's advice, "copy the page's text", was meant for
+    ``hf-papers-text``)."""
     path = config.resolve(source.path)
-    return _read_bytes(path, config), _display(path, config)
+    name = _display(path, config)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(Problem(f"cannot read: {exc.strerror}", name)) from None
+    kind = no_text_kind(data, packed=False)
+    if kind is not None:
+        raise InputError(Problem(f"source {source.label!r}: {kind}, not {expected} (is the path right?)", name, 1))
+    return unpacked(data, name), name
 
 
 def arxiv_search_query(query: str | None, categories: list[str]) -> str:
@@ -754,7 +767,7 @@ def arxiv_search_query(query: str | None, categories: list[str]) -> str:
 
 def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
-        data, name = _local(source, config)
+        data, name = _local(source, config, "an RSS or Atom feed")
         yield from parse_arxiv(data, name, source.label, context.warn, source.announce_type).papers
     elif source.feed == "rss":
         url = source.url or ARXIV_RSS + "+".join(source.categories)
@@ -835,11 +848,31 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     )
 
 
+def future_date(source: HFDailySource, config: Config, now: datetime) -> Problem | None:
+    """The problem with an ``hf-daily`` ``date:`` after today in the config's
+    time zone: Hugging Face lists nothing for a day to come, so every run
+    would read as "nothing new" until then (a typo'd year, 2205-06-07)."""
+    if source.path or not source.date:
+        return None
+    zone = config.timezone
+    today = now.astimezone(ZoneInfo(zone)).date()
+    if date.fromisoformat(source.date) <= today:
+        return None
+    index = next(i for i, s in enumerate(config.sources) if s is source)
+    return config.problem(
+        ("sources", index, "date"),
+        f"{source.date} is after today ({today.isoformat()} in {zone}): Hugging Face lists no papers for a day "
+        "to come, so every run would find nothing new; give a past date, or leave date: out to end at today",
+    )
+
+
 def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
-        data, name = _local(source, config)
+        data, name = _local(source, config, "the JSON list of daily papers")
         yield from parse_hf_daily(data, name, source.label, context.warn)
         return
+    if (problem := future_date(source, config, context.now)) is not None:
+        raise InputError(problem)
     last = date.fromisoformat(source.date) if source.date else context.now.astimezone(UTC).date()
     for back in range(source.days):
         day = last - timedelta(days=back)
@@ -849,7 +882,7 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:
     if source.path:
-        data, name = _local(source, config)
+        data, name = _local(source, config, "an RSS or Atom feed")
         yield from parse_feed(data, name, source.label, context.warn)
         return
     assert source.url is not None, "the config requires path or url"

@@ -914,6 +914,31 @@ def test_a_state_inside_the_folder_the_exports_are_read_from_is_refused(workdir,
     assert not (workdir / "papers" / "digest.sqlite3").exists()
 
 
+@pytest.mark.parametrize("source, where, written", [
+    ("papers/**", "delivery:\n  path: papers/out\n", "19: delivery.path: the outbox 'papers/out'"),
+    ("'**'", "delivery:\n  path: outbox\n", "19: delivery.path: the outbox 'outbox'"),
+    ("papers/**/*", "state: papers/db/digest.sqlite3\n", "18: state: the state 'papers/db/digest.sqlite3'"),
+])
+def test_an_outbox_or_state_under_a_recursive_glob_is_refused(workdir, cli, source, where, written):
+    """`**` takes any number of folders: Path.match read it as one, and the
+    outbox in papers/out or a state in papers/db were let through."""
+    (workdir / "papers" / "out").mkdir()
+    (workdir / "papers" / "db").mkdir()
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {source}\n") + where)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert f"config.yaml:{written} is where sources[0] reads its exports (path: {source.strip(chr(39))})" \
+        in result.err, result.err
+
+
+def test_a_recursive_glob_that_skips_the_outbox_is_fine(workdir, cli):
+    # papers/**/*.txt does not take the .eml files; a folder starting with a dot is not walked by **
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/**/*.txt\n")
+                 + "delivery:\n  path: papers/out\nstate: papers/.state/digest.sqlite3\n")
+    (workdir / "papers" / ".state").mkdir()
+    assert cli("validate").code == 0
+
+
 @pytest.mark.parametrize("outbox, source", [("papers", "papers/"), ("papers", "papers/*"), ("./papers/", "papers")])
 def test_an_outbox_inside_the_folder_the_exports_are_read_from_is_refused(workdir, cli, outbox, source):
     # The first send wrote its .eml there; every later one read it as an
@@ -961,6 +986,15 @@ subscribers:
         ('min_score: "0,5"', "topics.rlhf.min_score: expected a number, got the text '0,5': "
                              "write it with a decimal point, min_score: 0.5"),
         ("min_score: 1000", "topics.rlhf.min_score: expected less than or equal to 1, got 1000"),
+        # just over 1 is a slip for a fraction, not a floor of 1.5 % (it took nearly every paper)
+        ("min_score: 1.5", "topics.rlhf.min_score: 1.5 is over 1: the floor is a fraction in [0, 1] (0.5 is the "
+                           "default, 0.8 keeps only the clear fits, 1 the best alone); write e.g. min_score: 0.5"),
+        ("min_score: 8", "topics.rlhf.min_score: 8 is over 1: the floor is a fraction in [0, 1] (0.5 is the "
+                         "default, 0.8 keeps only the clear fits, 1 the best alone); write e.g. min_score: 0.5"),
+        ("min_score: 1.5%", "topics.rlhf.min_score: '1.5%' is a percentage: the floor is a fraction in [0, 1]; "
+                            "write min_score: 0.015"),
+        ("min_score: 10", "topics.rlhf.min_score: 10 is over 1: the floor is a fraction in [0, 1], "
+                          "not a percentage; for 10% write min_score: 0.1"),
     ],
 )
 def test_a_min_score_written_as_text_or_a_percentage_says_what_to_write(workdir, line, expected):

@@ -104,6 +104,27 @@ def test_connection_refused_is_retried_then_reported(clock, tmp_path):
 def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it(clock, tmp_path, monkeypatch):
     """A self-signed certificate (a proxy, a private mirror) was retried with
     backoff as a connection failure; it fails at once, naming the check."""
+    server, cert = _tls_server(tmp_path)
+    url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    try:
+        with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+            f.get(url, source="mirror")
+        assert str(info.value) == (
+            f"{url}: source 'mirror': the server's TLS certificate is not trusted (self-signed certificate); "
+            "behind a proxy or a private CA, point SSL_CERT_FILE at its certificate"
+        )
+        assert clock.sleeps == []  # not retried
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as the message says
+        with fetcher(clock, tmp_path) as f:
+            assert b"<rss" in f.get(url, source="mirror").body
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _tls_server(tmp_path):
+    """A real HTTPS server on 127.0.0.1 serving a feed, and its self-signed certificate."""
     import ssl
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -127,22 +148,66 @@ def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it(clock, 
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-    url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
-    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    return server, cert
+
+
+def test_http_to_a_tls_port_fails_at_once_saying_to_use_https(clock, tmp_path, monkeypatch):
+    """http:// at a port that speaks TLS was retried with backoff as a reset
+    connection ('connection failed: [Errno 104] Connection reset by peer (gave
+    up after 4 attempts)'): it fails at once, saying to write https://."""
+    for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    server, _ = _tls_server(tmp_path)
+    port = server.server_address[1]
+    url = f"http://127.0.0.1:{port}/feed.xml"
     try:
         with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
             f.get(url, source="mirror")
         assert str(info.value) == (
-            f"{url}: source 'mirror': the server's TLS certificate is not trusted (self-signed certificate); "
-            "behind a proxy or a private CA, point SSL_CERT_FILE at its certificate"
+            f"{url}: source 'mirror': the server answered in TLS: use https:// (https://127.0.0.1:{port}/feed.xml)"
         )
         assert clock.sleeps == []  # not retried
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # as the message says
-        with fetcher(clock, tmp_path) as f:
-            assert b"<rss" in f.get(url, source="mirror").body
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
+    """The TLS check does not turn every reset into 'use https://'."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        import threading
+
+        def reset_each() -> None:
+            for _ in range(4):  # three tries and the TLS check
+                conn, _ = listener.accept()
+                conn.recv(1024)
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                conn.close()
+
+        thread = threading.Thread(target=reset_each, daemon=True)
+        thread.start()
+        with fetcher(clock, tmp_path, retries=2, backoff=1) as f, pytest.raises(InputError) as info:
+            f.get(f"http://127.0.0.1:{port}/feed", source="blog")
+        thread.join(5)
+    assert "the server answered in TLS" not in str(info.value)
+    assert "gave up after 3 attempts" in str(info.value)
+    assert clock.sleeps == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("body", [
+    b"<html><center>The plain HTTP request was sent to HTTPS port</center></html>",  # nginx
+    b"Client sent an HTTP request to an HTTPS server.\n",  # Go's net/http
+])
+def test_a_400_saying_the_port_wants_https_says_to_use_https(http_server, clock, tmp_path, body):
+    http_server.route("/feed", Reply(400, body, {"Content-Type": "text/html"}))
+    url = http_server.url("/feed")
+    with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
+        f.get(url, source="blog")
+    assert str(info.value) == (f"{url}: source 'blog': HTTP 400 Bad Request: the server expects TLS on this port: "
+                               f"use https:// ({url.replace('http://', 'https://')})")
 
 
 def test_cache_fresh_then_revalidated_with_etag(http_server, clock, tmp_path):

@@ -16,6 +16,7 @@ import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from conftest import BASIC_CONFIG, DATA, ROOT, write_config
 
 from newsletter.config import load_config
@@ -86,6 +87,34 @@ def test_preview_command_and_size_warning(tmp_path, cli):
     assert "warning: digest for ada@example.org: HTML body is" in r.err and "over 5 KB" in r.err
     assert "wrote 2 previews" in r.out
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
+@pytest.mark.parametrize("source, out", [
+    ("papers/", "papers"), ("papers/*.txt", "papers"), ("papers/**/*.txt", "papers/preview"), ("'**/*.txt'", None),
+])
+def test_a_preview_into_the_folder_the_exports_are_read_from_is_refused(tmp_path, cli, source, out):
+    """The preview worked, and the next send read its .html/.txt/.eml files as
+    exports and stopped (exit 2), as an outbox there would; `**` included."""
+    setup(tmp_path)
+    write_config(tmp_path, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {source}\n"))
+    before = sorted(p.name for p in (tmp_path / "papers").iterdir())
+    r = cli("preview", *(("--out", out) if out else ()))
+    shown = out or "preview"
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines() == [
+        f"config.yaml:3: sources[0].path: {source.strip(chr(39))!r} reads the folder preview would write to "
+        f"({shown!r}): from the next run on, its .html, .txt and .eml files would be read as exports; "
+        "write the preview elsewhere (--out DIR)"
+    ], r.err
+    assert sorted(p.name for p in (tmp_path / "papers").iterdir()) == before
+    assert not (tmp_path / "preview").exists()
+
+
+def test_a_preview_beside_exports_read_as_txt_only_is_fine(tmp_path, cli):
+    setup(tmp_path)
+    write_config(tmp_path, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/*.txt\n"))
+    assert cli("preview", "--out", "papers/pv").code == 0  # a subfolder: *.txt does not reach it
+    assert cli("send").code == 0
 
 
 def test_preview_serve_on_a_busy_port_says_which_in_one_line(tmp_path, cli):

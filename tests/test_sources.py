@@ -686,6 +686,46 @@ def test_hf_daily_explicit_date(http_server, tmp_path):
     assert {p.upvotes for p in papers} == {103, 8}
 
 
+def test_hf_daily_with_a_date_to_come_is_an_error_at_its_line(http_server, tmp_path, cli):
+    """Hugging Face lists nothing for a day to come: every run read 'nothing
+    new' (a typo'd year, 2205-06-07), and validate passed it."""
+    http_server.route("/d", recorded("hf-daily-2024-06-06.json"))
+    text = f"""
+        timezone: TZ
+        sources:
+          - {{type: hf-daily, name: HF, date: 2024-06-08, url: "{http_server.url('/d')}"}}
+        topics: {{t: {{any: [x]}}}}
+        """
+    config = config_at(tmp_path, text.replace("TZ", "UTC"))
+    with pytest.raises(SourcesFailed) as info:
+        read(config)  # 2024-06-07 08:00 UTC
+    assert str(info.value).splitlines()[0] == f"{tmp_path / 'config.yaml'}:3: " + (
+        "sources[0].date: source 'HF': 2024-06-08 is after today (2024-06-07 in UTC): Hugging Face "
+        "lists no papers for a day to come, so every run would find nothing new; give a past date, or leave date: "
+        "out to end at today"
+    )
+    assert http_server.requests == []
+    # today in the config's time zone: 17:00 in Tokyo is still the 7th, 05:00 the next morning is the 8th
+    config = config_at(tmp_path, text.replace("TZ", "Asia/Tokyo"))
+    with pytest.raises(SourcesFailed, match=r"after today \(2024-06-07 in Asia/Tokyo\)"):
+        read(config)
+    papers = read_papers(config, Collect(), now=datetime(2024, 6, 7, 20, 0, tzinfo=UTC))
+    assert [r.query["date"] for r in http_server.requests] == ["2024-06-08"] and papers
+
+    # validate names it without fetching; with --fetch too, once
+    write_config(tmp_path, text.replace("TZ", "UTC"))
+    for extra in ((), ("--fetch",)):
+        r = cli("validate", "--now", "2024-06-07T08:00:00+00:00", *extra)
+        assert r.code == 2 and "Traceback" not in r.err
+        assert [line for line in r.err.splitlines() if "after today" in line] == [
+            "config.yaml:3: sources[0].date: source 'HF': 2024-06-08 is after today (2024-06-07 in UTC): Hugging "
+            "Face lists no papers for a day to come, so every run would find nothing new; give a past date, or leave "
+            "date: out to end at today"
+        ], r.err
+    assert cli("validate", "--now", "2024-06-08T00:00:00+00:00").code == 0
+    assert len(http_server.requests) == 1  # only the Tokyo read above fetched
+
+
 MERGE_CONFIG = """
 sources:
   - type: hf-papers-text
@@ -1201,3 +1241,38 @@ def test_a_hostile_abstract_does_not_crash_the_run(tmp_path, cli):
     assert r.code == 0 and "Traceback" not in r.err, r.err
     deep_paper, flat = json.loads(r.out)
     assert "{" * 5000 in deep_paper["abstract"] and flat["title"] == "Flat x²"
+
+
+@pytest.mark.parametrize("kind", ["feed", "arxiv", "hf-daily"])
+def test_a_pdf_saved_where_a_feed_goes_is_named_as_a_pdf(tmp_path, cli, kind):
+    """A feed's path: holding a PDF got the export's advice ("the export is the
+    papers page's text; ... select all, copy"), meant for hf-papers-text."""
+    (tmp_path / "saved").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+    (tmp_path / "pic").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    expected = "the JSON list of daily papers" if kind == "hf-daily" else "an RSS or Atom feed"
+    for name, what in (("saved", "a PDF file"), ("pic", "a PNG image")):
+        write_config(tmp_path, f"""
+sources:
+  - {{type: {kind}, name: mine, path: {name}}}
+topics: {{t: {{any: [x]}}}}
+""")
+        r = cli("papers")
+        assert r.code == 2 and "Traceback" not in r.err
+        assert r.err.strip() == f"{name}:1: source 'mine': {what}, not {expected} (is the path right?)"
+
+
+def test_a_gzip_packed_saved_feed_is_still_read(tmp_path, cli):
+    import gzip
+
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+      <description>d</description><item><title>Flow Matching on Lie Groups</title>
+      <link>https://arxiv.org/abs/2406.05501</link></item></channel></rss>"""
+    (tmp_path / "feed.xml.gz").write_bytes(gzip.compress(feed))
+    write_config(tmp_path, """
+sources:
+  - {type: feed, name: mine, path: feed.xml.gz}
+topics: {t: {any: [x]}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert [p["id"] for p in json.loads(r.out)] == ["2406.05501"]
