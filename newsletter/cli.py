@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import gc
 import json
 import logging
 import math
@@ -40,7 +41,25 @@ class _State:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
+            _resume_collector()
         return self._config
+
+
+#: The garbage collector was turned off for the command's start (see
+#: :mod:`newsletter.__main__`) and is to be turned on once the config is read.
+_collector_paused = False
+
+
+def _resume_collector() -> None:
+    """Freeze what the start made (modules, the config: they live as long as
+    the process, and a frozen object is never scanned again, nor copied into
+    a forked send worker by a collection that touches it), then turn the
+    collector back on, if the command's start turned it off."""
+    global _collector_paused
+    if _collector_paused:
+        _collector_paused = False
+        gc.freeze()
+        gc.enable()
 
 
 pass_state = click.make_pass_decorator(_State)
@@ -734,8 +753,12 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def entry_point() -> NoReturn:
+def entry_point(*, collector_paused: bool = False) -> NoReturn:
     """The ``newsletter`` executable: :func:`main`, then leave at once.
+
+    ``collector_paused``: the caller turned the garbage collector off before
+    importing this module; it is turned on again once the config is read
+    (see :mod:`newsletter.__main__`), or here for a command that reads none.
 
     A normal exit tears the interpreter down: every module and object is
     freed one by one, some 50 ms after a big ``send`` that nobody waits for
@@ -744,11 +767,14 @@ def entry_point() -> NoReturn:
     When another thread is still running, or a profiler or tracer is on
     (``python -m cProfile``, a debugger), it exits the normal way instead.
     """
+    global _collector_paused
+    _collector_paused = collector_paused
     try:
         main()
         code: str | int | None = 0
     except SystemExit as exc:
         code = exc.code
+    _resume_collector()
     if threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
         sys.exit(code)  # a thread to wait for, or a profiler or debugger that reports at exit
     if code is None:

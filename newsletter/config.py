@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError, Problem, counted, line_of
+from .files import broken_link
 from .models import ARXIV_ID
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
@@ -668,6 +669,55 @@ class Subscriber(_Model):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
+_DNS_LABELS = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+
+
+class DkimSettings(_Model):
+    """DKIM signing of every digest (see :mod:`signing`): the public key is
+    published at ``SELECTOR._domainkey.DOMAIN``.  Mail providers honour
+    one-click unsubscribe only from signed mail (RFC 8058, section 4)."""
+
+    domain: str
+    selector: str
+    key_env: str | None = None
+    """Name of the environment variable holding the private key (PEM)."""
+    key_file: str | None = None
+    """Or: a PEM file with the private key (relative to the config's folder)."""
+
+    _v_key_env = field_validator("key_env")(lambda cls, v: check_env_name(v, "key_env"))
+    _v_key_file = field_validator("key_file")(lambda cls, v: _literal_path(v))
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        value = value.strip().rstrip(".")
+        try:
+            value = ascii_domain(value) if not value.isascii() else value
+        except ValueError as exc:
+            raise ValueError(f"{value!r}: {exc}") from None
+        if "." not in value or not _DNS_LABELS.match(value):
+            raise ValueError(f"{value!r} is not a domain name (e.g. example.org)")
+        return value.lower()
+
+    @field_validator("selector")
+    @classmethod
+    def _selector(cls, value: str) -> str:
+        if not _DNS_LABELS.match(value):
+            raise ValueError(
+                f"{value!r} is not a selector: letters, digits and '-', in labels joined by '.' "
+                "(the key is published at SELECTOR._domainkey.DOMAIN)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_key(self):
+        if (self.key_env is None) == (self.key_file is None):
+            raise ValueError(
+                "give the private key as key_env (the name of a variable holding it) or key_file (a PEM file), one of them"
+            )
+        return self
+
+
 class EmailSettings(_Model):
     from_: str = Field("Paper Digest <digest@example.org>", alias="from")
     subject: str = DEFAULT_SUBJECT
@@ -678,6 +728,7 @@ class EmailSettings(_Model):
     max_html_kb: int = Field(100, ge=1)
     #: What moves the stylesheet into style="" attributes: css_inline (fast) or premailer.
     inliner: Literal["css-inline", "premailer"] = "css-inline"
+    dkim: DkimSettings | None = None
 
     _v_from = field_validator("from_")(lambda cls, v: check_mailbox(v))
     _v_reply = field_validator("reply_to")(lambda cls, v: v if v is None else check_mailbox(v))
@@ -1720,6 +1771,8 @@ def _not_a_file(base: Path, pattern: str, missing: str) -> str:
     """Why ``pattern`` names no file to read: ``missing``, or what is there instead
     (a FIFO or a device would block or never end, so they are not read)."""
     p = base / os.path.expanduser(pattern)
+    if (link := broken_link(p)) is not None:
+        return f" is {link}"
     try:
         mode = p.stat().st_mode
     except OSError:
@@ -1730,15 +1783,63 @@ def _not_a_file(base: Path, pattern: str, missing: str) -> str:
     return f" is {what}, not a regular file (save the export or the feed to a file)"
 
 
+def _listed(path: Path) -> bool:
+    """A file a folder or a glob gives to read: a regular file, or a link to
+    none (read, it is an error naming the link: a link to an export on a
+    drive not mounted left its papers out without a word)."""
+    return path.is_file() or broken_link(path) is not None
+
+
 def expand_paths(base: Path, pattern: str) -> list[Path]:
-    """A file, every file in a folder, or every file a glob matches, sorted."""
+    """A file, every file in a folder, or every file a glob matches, sorted;
+    symbolic links that lead nowhere among them (see :func:`broken_link`)."""
     p = Path(os.path.expanduser(pattern))
     if not p.is_absolute():
         p = base / p
     if p.is_dir():
-        return sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        return sorted(f for f in p.iterdir() if _listed(f) and not f.name.startswith("."))
     if p.is_file():
         return [p]
+    if "**" in p.parts:
+        return _walk_glob(p)
     if glob.has_magic(str(p)):
-        return sorted(Path(f) for f in glob.glob(str(p), recursive=True) if Path(f).is_file())
+        return sorted(Path(f) for f in glob.glob(str(p), recursive=True) if _listed(Path(f)))
     return []
+
+
+def _walk_glob(pattern: Path) -> list[Path]:
+    """The files a ``**`` glob takes, each folder walked once: glob.glob
+    follows a link back up the tree (``papers/self -> .``) forty times deep,
+    reading each export forty times, and two such links took it 2**40 paths
+    (the command never ended).  A folder reached again by another link, and
+    a file reached again, are taken once."""
+    first = next(i for i, part in enumerate(pattern.parts) if glob.has_magic(part))
+    root = Path(*pattern.parts[:first])
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        try:
+            st = os.stat(folder)
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            dirs[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # ** takes no hidden folder, as glob's
+        for name in sorted(files):
+            path = Path(folder, name)
+            if not _glob_takes(pattern.parts, path.parts):
+                continue
+            try:
+                fst = path.stat()
+            except OSError:
+                if broken_link(path) is not None:
+                    found.append(path)  # an error when read, naming the link
+                continue
+            if stat.S_ISREG(fst.st_mode) and (fst.st_dev, fst.st_ino) not in seen_files:
+                seen_files.add((fst.st_dev, fst.st_ino))
+                found.append(path)
+    return sorted(found)

@@ -53,7 +53,7 @@ from typing import Protocol, cast
 
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
-from .files import fitted_name, write_atomic
+from .files import broken_link, fitted_name, write_atomic
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -260,8 +260,16 @@ class OutboxTransport:
 
     def problem(self) -> Problem | None:
         """What would stop :meth:`check` from making the folder (a file in its
-        place or in its path), found without creating anything: for ``validate``."""
-        folder = self.folder.resolve()
+        place or in its path), found without creating anything: for ``validate``.
+        A symbolic link that leads nowhere (to a drive not mounted) is named:
+        making its target would put the digests on the wrong disk."""
+        shown = self._shown(Path(os.path.abspath(self.folder)))
+        if (link := broken_link(self.folder)) is not None:
+            return self._problem(f"the outbox {shown!r} is {link}")
+        try:
+            folder = self.folder.resolve()
+        except (RuntimeError, OSError):  # a loop in a folder above it (Python 3.11 raises RuntimeError)
+            return self._problem(f"the outbox {shown!r} cannot be reached: its path holds a symbolic link that loops")
         if folder.exists():
             return None if folder.is_dir() else self._problem(f"the outbox {self._shown(folder)!r} is a file, not a folder")
         parent = next(p for p in folder.parents if p.exists())

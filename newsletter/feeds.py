@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING
-from urllib.parse import urljoin
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InputError, Problem, line_of
 from .models import ARXIV_ID, Paper, arxiv_base_id
@@ -292,9 +292,24 @@ def _plain(detail, value: str | None) -> str:
     return collapse(value)
 
 
+#: Markup in a title given as text: a pair of HTML's inline tags (``<i>E. coli</i>``,
+#: ``H<sub>2</sub>O``) or a line break.  One tag alone (``a note on <b> tags``) is text.
+_TITLE_MARKUP = re.compile(
+    r"<(em|i|b|strong|sub|sup|span|a|code|u|small|font|tt|var|q|cite|abbr|math)(?:\s[^<>]*)?>"
+    r".*?</\1\s*>|<br\s*/?>",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
 def _title(entry) -> str:
-    """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's RDF feed adds."""
-    return _ARXIV_TITLE_SUFFIX.sub("", _plain(entry.get("title_detail"), entry.get("title")))
+    """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's
+    RDF feed adds.  feedparser takes an RSS title for text, but journals' feeds
+    write ``<i>E. coli</i>`` there (in CDATA or escaped): markup read as such
+    is shown as its text, not as tags (a ``<script>`` stays text, to be seen and escaped)."""
+    detail, value = entry.get("title_detail"), entry.get("title") or ""
+    if _TITLE_MARKUP.search(value) and not re.search(r"<(?:script|style)\b", value, re.IGNORECASE):
+        return _ARXIV_TITLE_SUFFIX.sub("", html_text(value))
+    return _ARXIV_TITLE_SUFFIX.sub("", _plain(detail, value))
 
 
 def _authors(entry, split: bool) -> list[str]:
@@ -400,13 +415,23 @@ def _absolute(base: str, link: str | None) -> str | None:
     if not link:
         return None
     try:
-        return urljoin(base, link)
+        joined = urlsplit(urljoin(base, link))
     except ValueError:
         return None
+    # a private feed's user and password (or its *** as messages show them) never go into a link
+    return urlunsplit(joined._replace(netloc=joined.netloc.rpartition("@")[2]))
+
+
+#: JSON Feed's ``version`` (https://jsonfeed.org/version/1.1): 1 and 1.1.
+_JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$")
 
 
 def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
-    """Any RSS 2.0 or Atom feed: one paper per entry with a title."""
+    """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title."""
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+        document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
+        if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
+            return parse_json_feed(document, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
@@ -451,6 +476,67 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     return papers
 
 
+def parse_json_feed(document: dict, name: str, source: str, warn: Warn) -> list[Paper]:
+    """A JSON Feed (https://jsonfeed.org, versions 1 and 1.1), as loaded:
+    one paper per item with a title, read as :func:`parse_feed` reads RSS.
+    (feedparser 6 reads no JSON; the feed an HTML page links to may be one.)
+    Titles are text; the abstract is the longest of ``content_html`` (its
+    text), ``content_text`` and ``summary``; ``authors`` (1.1) or ``author``
+    (1); links relative to the feed's own URL, else its ``home_page_url``."""
+    items = document.get("items")
+    if not isinstance(items, list):
+        raise InputError(Problem(f"source {source!r}: a JSON Feed without its list of items", name, 1))
+    home = document.get("home_page_url") or document.get("feed_url")
+    base = name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else ""
+    papers = []
+    skipped: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            skipped.append(f"item {index + 1} is not an object")
+            continue
+        texts: dict[str, str] = {
+            key: value if isinstance(value := item.get(key), str) else "" for key in
+            ("id", "url", "external_url", "title", "content_html", "content_text", "summary", "date_published")
+        }
+        title = collapse(texts["title"])
+        if not title:
+            ident = texts["id"] or texts["url"]
+            skipped.append(f"item {index + 1}" + (f" ({ident})" if ident else "") + " has no title")
+            continue
+        m = next((m for m in map(_ARXIV_LINK.search, (texts["url"], texts["external_url"], texts["id"])) if m), None)
+        arxiv_id = m.group(1).removesuffix(".pdf") if m else None
+        abstract = max((html_text(texts["content_html"]), collapse(texts["content_text"]), collapse(texts["summary"])),
+                       key=len)
+        people: list = item["authors"] if isinstance(item.get("authors"), list) else [item.get("author")]
+        authors = [collapse(a["name"]) for a in people if isinstance(a, dict) and isinstance(a.get("name"), str)]
+        tags: list = item["tags"] if isinstance(item.get("tags"), list) else []
+        papers.append(
+            Paper(
+                title=title,
+                abstract=abstract,
+                source=source,
+                arxiv_id=arxiv_id,
+                authors=tuple(a for a in authors if a),
+                url=abs_url(arxiv_id) if arxiv_id else _absolute(base, texts["url"] or texts["external_url"] or None),
+                pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
+                published=_iso_time(texts["date_published"]),
+                categories=tuple(dict.fromkeys(collapse(t) for t in tags if isinstance(t, str) and t.strip())),
+                location=name,
+            )
+        )
+    _skipped(skipped, len(items), name, source, warn)
+    return papers
+
+
+def _iso_time(value: str) -> datetime | None:
+    """An RFC 3339 time (``2024-06-07T10:00:00Z``) in UTC, or None."""
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 # --------------------------------------------------------------------------- Hugging Face
 
 
@@ -470,18 +556,20 @@ _DEEP_JSON = re.compile(rb"(?:[\[{]\s*){200}")
 _LONG_NUMBER = re.compile(rb"\d{4000}")
 
 
-def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
-    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
-    _no_text(data, name, source, "the JSON list of daily papers")
+def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
+    """``data`` as JSON, or an :class:`InputError` at its line saying what is
+    wrong (not UTF-8, an HTML page, invalid or cut off, nested or numbered
+    beyond what Python reads); ``expected`` names the document wanted."""
+    _no_text(data, name, source, expected)
     try:
-        items = json.loads(data.decode("utf-8-sig"))
+        return json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         line = line_of(data, exc.start)
         raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
     except json.JSONDecodeError as exc:
         if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             raise InputError(
-                Problem(f"source {source!r}: an HTML or XML page, not the JSON list of daily papers "
+                Problem(f"source {source!r}: an HTML or XML page, not {expected} "
                         "(an error page or a login wall?)", name, 1)
             ) from None
         raise InputError(
@@ -490,7 +578,7 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
     except RecursionError:  # json's C scanner recurses per level: [[[[...]]]] a hundred thousand deep
         m = _DEEP_JSON.search(data)
         raise InputError(
-            Problem(f"source {source!r}: JSON nested too deeply to be the list of daily papers", name,
+            Problem(f"source {source!r}: JSON nested too deeply to be {expected}", name,
                     line_of(data, m.start()) if m else 1)
         ) from None
     except ValueError as exc:  # an integer of thousands of digits (Python refuses to convert it)
@@ -498,6 +586,11 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         raise InputError(
             Problem(f"source {source!r}: invalid JSON ({exc})", name, line_of(data, m.start()) if m else 1)
         ) from None
+
+
+def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
+    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
+    items = _load_json(data, name, source, "the JSON list of daily papers")
     if not isinstance(items, list):
         said = items.get("error") if isinstance(items, dict) else None
         said = f"; the API says: {collapse(said)}" if isinstance(said, str) else ""

@@ -46,7 +46,7 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -456,6 +456,38 @@ def shown_proxy(url: str, variable: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path.rstrip('/')} of ${variable}"
 
 
+#: Query parameters that carry a secret in a private feed's URL (``?token=...``).
+_SECRET_PARAMS = frozenset(
+    "token access_token auth_token private_token api_key apikey key secret password passwd pass auth sig signature"
+    .split()
+)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The secrets a URL carries, as written in it: the password of
+    ``https://user:PASSWORD@host/...`` and the values of ``?token=``,
+    ``?key=`` and the like."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return []
+    found = [password] if password else []
+    for pair in parts.query.split("&"):
+        name, _, value = pair.partition("=")
+        if value and name.strip().lower().replace("-", "_") in _SECRET_PARAMS:
+            found.append(value)
+    return found
+
+
+def shown_url(url: str, secrets: list[str] | None = None) -> str:
+    """``url`` (or any text holding it) with the secrets it carries as ``***``:
+    what messages and logs show (cron mails them, journald keeps them)."""
+    for secret in sorted(url_secrets(url) if secrets is None else secrets, key=len, reverse=True):
+        url = url.replace(secret, "***")
+    return url
+
+
 def _via(url) -> str:
     """`` (through the proxy ... of $VAR)`` when the environment sends ``url`` through one."""
     from urllib.request import proxy_bypass
@@ -574,8 +606,28 @@ class Fetcher:
         least time between two requests to the URL's host (a cached answer
         makes no request, so it does not wait).  ``refresh`` asks the server
         again, unconditionally, whatever the cache holds (a cached answer
-        the caller found wanting).
+        the caller found wanting).  Errors show the URL without the secrets
+        it carries (see :func:`shown_url`).
         """
+        try:
+            return self._get(url, params, source=source, min_interval=min_interval, refresh=refresh)
+        except InputError as exc:
+            secrets = url_secrets(url)
+            if secrets:
+                exc.problems = tuple(replace(p, message=shown_url(p.message, secrets),
+                                             file=p.file and shown_url(p.file, secrets)) for p in exc.problems)
+                exc.args = ("\n".join(str(p) for p in exc.problems),)
+            raise
+
+    def _get(
+        self,
+        url: str,
+        params: Mapping[str, object] | None,
+        *,
+        source: str,
+        min_interval: float,
+        refresh: bool,
+    ) -> Fetched:
         import httpx
 
         try:
@@ -587,7 +639,7 @@ class Fetcher:
         key = str(full)
         cached = self.cache.load(key) if self.cache and not refresh else None
         if cached is not None and 0 <= self.clock() - cached.fetched_at < self.fresh_for:
-            log.debug("%s: fresh in the cache", key)
+            log.debug("%s: fresh in the cache", shown_url(key))
             return Fetched(key, cached.body, from_cache=True)
         try:
             self.client  # noqa: B018 -- built before asking, so that a proxy it cannot use fails this source, named
@@ -646,7 +698,7 @@ class Fetcher:
             else:
                 status = response.status_code
                 if status == 304 and cached is not None:
-                    log.debug("%s: not modified, reusing the cached copy", key)
+                    log.debug("%s: not modified, reusing the cached copy", shown_url(key))
                     self._store(key, cached.body, response, cached)
                     return Fetched(key, cached.body, revalidated=True)
                 if 200 <= status < 300:
@@ -668,7 +720,7 @@ class Fetcher:
                     )
             if attempt + 1 < attempts:
                 delay = min(wait, self.max_wait) if wait is not None else backoff(self.backoff, attempt + 1, self.max_wait)
-                log.info("%s: %s; retry %d of %d in %g s", key, problem, attempt + 1, self.retries, delay)
+                log.info("%s: %s; retry %d of %d in %g s", shown_url(key), problem, attempt + 1, self.retries, delay)
                 self.sleep(delay)
         tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
         raise InputError(Problem(f"source {source!r}: {problem}{tries}", key))

@@ -7,10 +7,13 @@ one (HTTP cache entries, the outbox, preview pages, ``init``'s starter config).
 the holder dies, however it dies.
 :func:`fitted_name`: a file name made from an address stays within what a
 file system takes.
+:func:`broken_link`: a symbolic link where a file or folder is read or
+written that leads nowhere, named as such.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -92,3 +95,18 @@ def lock_file(path: Path, owner: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, owner.encode(), 0)
     return fd
+
+
+def broken_link(path: Path) -> str | None:
+    """``"a link to '/mnt/x/day.txt', which does not exist"`` (or ``"... a
+    link that loops"``) when ``path`` is a symbolic link that leads to no
+    file, else None."""
+    if not path.is_symlink():
+        return None
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link that loops (it leads back to itself)"
+        return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
+    return None

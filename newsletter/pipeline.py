@@ -632,6 +632,16 @@ def _check_web_secret(config: Config) -> list[Problem]:
 CHECKS.append(_check_web_secret)
 
 
+def _check_dkim_key(config: Config) -> list[Problem]:
+    from .signing import key_problem
+
+    problem = key_problem(config)
+    return [problem] if problem else []
+
+
+CHECKS.append(_check_dkim_key)
+
+
 def _check_ranking_model(config: Config) -> list[Problem]:
     """Topics with ``about``/``like`` need the embedding model: a broken install
     is found by ``validate``, not by the first ``send``.  Loading it takes a

@@ -14,6 +14,7 @@ from __future__ import annotations
 import codecs
 import logging
 import lzma
+import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
@@ -26,7 +27,8 @@ from zoneinfo import ZoneInfo
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
 from .feeds import ArxivListing, arxiv_api_error, no_text_kind, parse_arxiv, parse_feed, parse_hf_daily
-from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, unpacking
+from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
+from .files import broken_link
 from .latex import paper_to_unicode
 from .models import Paper, merge_papers
 from .retrying import backoff
@@ -642,7 +644,8 @@ def _read_bytes(path: Path, config: Config) -> bytes:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InputError(Problem(f"cannot read: {exc.strerror}", _display(path, config))) from None
+        link = broken_link(path)
+        raise InputError(Problem(f"cannot read: {link or exc.strerror}", _display(path, config))) from None
     return unpacked(data, _display(path, config))
 
 
@@ -707,7 +710,11 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
 def _display(path: Path, config: Config) -> str:
     """A path as short as it can be shown: relative to the working folder when inside it."""
     try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+        resolved = path.resolve()
+    except (RuntimeError, OSError):  # a link that loops (Python 3.11 raises RuntimeError): shown as given
+        resolved = Path(os.path.abspath(path))
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
 
@@ -839,12 +846,13 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
         if attempt + 1 < attempts:
             delay = backoff(fetcher.backoff, attempt + 1, fetcher.max_wait)
             log.info("%s: %d results announced but no entries; retry %d of %d in %g s",
-                     fetched.url, total, attempt + 1, attempts - 1, delay)
+                     shown_url(fetched.url), total, attempt + 1, attempts - 1, delay)
             fetcher.sleep(delay)
     fetcher.forget(fetched.url)  # the next run asks again rather than reuse it
     tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
     raise InputError(
-        Problem(f"source {source.label!r}: arXiv announced {total} results but sent no entries{tries}", fetched.url)
+        Problem(f"source {source.label!r}: arXiv announced {total} results but sent no entries{tries}",
+                shown_url(fetched.url))
     )
 
 
@@ -895,7 +903,7 @@ def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *ar
     served with 200, a cut-off document) is dropped from the cache, so the next
     run asks the server again instead of failing from disk for ``fresh_for``."""
     try:
-        return parse(fetched.body, fetched.url, *args)
+        return parse(fetched.body, shown_url(fetched.url), *args)  # the name in messages: no password
     except InputError:
         context.fetcher.forget(fetched.url)
         raise
@@ -936,7 +944,12 @@ class SourceRead:
 
 def source_location(source: Source, config: Config) -> str:
     """Where a source reads from: its local path, else the URL it asks (the
-    endpoint; queries and dates are added per request)."""
+    endpoint; queries and dates are added per request), as messages show it
+    (without a password or token it carries)."""
+    return shown_url(_endpoint(source))
+
+
+def _endpoint(source: Source) -> str:
     path = getattr(source, "path", None)
     if source.type == "hf-papers-text" or path:
         return str(path)

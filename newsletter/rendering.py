@@ -395,6 +395,9 @@ class Composer:
         self.config = config
         self.inliner = inliner or make_inliner(config.email.inliner)
         self.writer = writer or MessageWriter(config)
+        from .signing import signer
+
+        self.signer = signer(config)  # DKIM, when email.dkim is set; a bad key fails here, before any send
         self.dirs = template_dirs(config)
         loader = jinja2.FileSystemLoader([str(d) for d in self.dirs])
         self.env = jinja2.Environment(
@@ -660,6 +663,8 @@ class Composer:
             else:
                 html, text = parts()
                 data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
+        if self.signer is not None:
+            data = self.signer(data)
         warnings = []
         if size > self.config.email.max_html_kb * 1024:
             warnings.append(

@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import select
 import signal
 import threading
 import time
@@ -162,9 +163,9 @@ MAX_SHARDS = 8
 WORKER_NICENESS = 5
 #: A send worker passes at most this many results to the parent at once.
 RELAY_GROUP = 64
-#: The parent of send workers records their deliveries once this many have
-#: come in, or when the first of them is this old (seconds), whichever is first.
-RECORD_GROUP = 32
+#: The parent of send workers records their deliveries a group at a time: it
+#: wakes for the first of a group, lets the rest come in for this long
+#: (seconds), then reads them all and records them in one transaction.
 RECORD_WITHIN = 0.005
 #: A send worker has at most this many deliveries that the parent has not
 #: recorded yet; it waits for the parent beyond that (a parent held up by a
@@ -330,6 +331,38 @@ class _Relay:
         if self.items:
             items, self.items = self.items, []
             self.conn.send(("results", items, 0))
+
+
+class _Listening:
+    """The parent's ear on its send workers' pipes: one ``poll`` object for
+    the whole send, and one per pipe to ask whether more has come."""
+
+    def __init__(self, readers: Iterable) -> None:
+        self.poller = select.poll()
+        self.by_fd: dict[int, multiprocessing.connection.Connection] = {}
+        self.one: dict[multiprocessing.connection.Connection, select.poll] = {}
+        for reader in readers:
+            fd = reader.fileno()
+            self.poller.register(fd, select.POLLIN)
+            self.by_fd[fd] = reader
+            self.one[reader] = single = select.poll()
+            single.register(fd, select.POLLIN)
+
+    def ready(self, timeout: float | None) -> list:
+        """The pipes with something to read (or closed), waiting at most
+        ``timeout`` seconds (None: until one has)."""
+        events = self.poller.poll(None if timeout is None else timeout * 1000)
+        return [self.by_fd[fd] for fd, _ in events if fd in self.by_fd]
+
+    def more(self, reader) -> bool:
+        """Whether ``reader`` has more to read (or was closed) right now."""
+        return bool(self.one[reader].poll(0))
+
+    def forget(self, reader) -> None:
+        """``reader``'s worker said its last word: its pipe is not polled again."""
+        fd = reader.fileno()
+        if self.by_fd.pop(fd, None) is not None:
+            self.poller.unregister(fd)
 
 
 class _SendRun:
@@ -602,19 +635,30 @@ class _SendRun:
             writer.close()
             workers.append((proc, reader))
         waiting: dict = {reader: proc for proc, reader in workers}
+        # One poller for the whole send (multiprocessing.connection.wait builds
+        # a selector per call, and Connection.poll another: two per delivery,
+        # about a tenth of the parent's CPU while the workers send).
+        listening = _Listening(waiting)
         delivered: list[tuple] = []  # told, not recorded yet
         since = 0.0  # when the first of them came in
         try:
             while waiting:
-                timeout = None if not delivered else max(0.0, since + RECORD_WITHIN - time.monotonic())
-                ready = multiprocessing.connection.wait(list(waiting), timeout)
-                if self._hear(ready, waiting, delivered) and timeout is None:
+                gathering = bool(delivered)
+                if gathering:
+                    # One wake-up per group, not one per delivery: the rest of the
+                    # group comes in while this process sleeps (a worker waits only
+                    # once UNRECORDED_MOST of its deliveries are unrecorded).
+                    pause = since + RECORD_WITHIN - time.monotonic()
+                    if pause > 0:
+                        time.sleep(pause)
+                ready = listening.ready(0 if gathering else None)
+                if self._hear(ready, waiting, delivered, listening) and not gathering:
                     since = time.monotonic()  # the first of a new group
-                if delivered and (
-                    len(delivered) >= RECORD_GROUP or not waiting or time.monotonic() >= since + RECORD_WITHIN
-                ):
+                elif delivered:
                     self._record_delivered(delivered)
                     delivered = []
+            if delivered:
+                self._record_delivered(delivered)
         except BaseException:
             for proc in waiting.values():  # what they deliver now would not be recorded
                 proc.terminate()
@@ -625,13 +669,13 @@ class _SendRun:
         # A worker's problems go in the report (what the others delivered is
         # recorded; the rest is pending): see SendReport.problems.
 
-    def _hear(self, ready: list, waiting: dict, delivered: list[tuple]) -> bool:
+    def _hear(self, ready: list, waiting: dict, delivered: list[tuple], listening: _Listening) -> bool:
         """Take in everything the workers in ``ready`` have said: deliveries
         join ``delivered`` (true if any did), other results are shown now, a
         worker's failure joins :attr:`problems`.
 
         The parent is the one process that writes ``sent`` marks, a group at
-        a time (see :data:`RECORD_GROUP`): the workers' delivery threads would
+        a time (see :data:`RECORD_WITHIN`): the workers' delivery threads would
         otherwise queue for SQLite's write lock, one connection idle each
         time, and SQLite orders processes by polling (1 to 100 ms sleeps).
         A delivery is recorded a few milliseconds after the server accepted
@@ -655,13 +699,14 @@ class _SendRun:
                     results.extend(payload)
                 else:  # the worker's last word
                     del waiting[reader]
+                    listening.forget(reader)
                     proc.join()
                     if kind == "ok":
                         self.with_papers += extra
                     else:
                         self.problems.append(Problem(str(payload)))
                     break
-                if not reader.poll():
+                if not listening.more(reader):
                     break
         for result in results:  # progress is shown here, in one process
             self._result(result)

@@ -74,6 +74,10 @@ subscribers:
 email:
   from: "Paper Digest <digest@example.org>"
   # unsubscribe: "mailto:digest@example.org?subject=unsubscribe"
+  # dkim:                          # sign the digests, if your relay does not (README "DKIM")
+  #   domain: example.org
+  #   selector: digest2026
+  #   key_env: DKIM_PRIVATE_KEY    # the NAME of the variable holding the PEM private key
 
 # Each digest is written as an .eml file to outbox/ (open it in any mail client).
 delivery:

@@ -488,3 +488,41 @@ def test_validate_warns_of_a_topic_no_subscriber_follows(workdir, cli):
     assert r.code == 0, r.err
     assert "warning: config.yaml:8: topics.optim: no subscriber follows it (add it to a subscriber's topics: list)" \
         in r.err.splitlines(), r.err
+
+
+def test_importing_the_package_loads_nothing_until_a_name_is_used():
+    """``newsletter`` exports its names lazily: the command turns the garbage
+    collector off before pydantic and the config's models load
+    (``newsletter.__main__``), which an eager ``__init__`` would have loaded first."""
+    code = (
+        "import sys, newsletter\n"
+        "assert 'pydantic' not in sys.modules and 'newsletter.config' not in sys.modules\n"
+        "from newsletter import NewsletterError, load_config, pipeline\n"
+        "assert newsletter.Config.__module__ == 'newsletter.config' and callable(load_config)\n"
+        "try:\n    newsletter.no_such_name\nexcept AttributeError as exc:\n    print(exc)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "module 'newsletter' has no attribute 'no_such_name'"
+
+
+def test_the_command_collects_garbage_again_once_its_config_is_read(workdir, monkeypatch):
+    """The command's start runs with the collector off; reading the config
+    freezes what exists and turns it on again (a long `run` must collect)."""
+    import gc
+
+    from newsletter import cli as cli_module
+
+    config = write_config(workdir, BASIC_CONFIG)
+    monkeypatch.setattr(cli_module, "_collector_paused", True)
+    frozen = gc.get_freeze_count()
+    gc.disable()
+    try:
+        state = cli_module._State(str(config))
+        assert state.config.subscribers and gc.isenabled()
+        assert gc.get_freeze_count() > frozen
+        gc.disable()
+        assert state.config is state.config and not gc.isenabled()  # once only
+    finally:
+        gc.enable()
+        gc.unfreeze()

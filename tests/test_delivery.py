@@ -387,6 +387,26 @@ def test_an_outbox_path_that_is_a_file_is_named_as_such(tmp_path):
         OutboxTransport(tmp_path / "out").check()  # (was: "cannot create the outbox folder: File exists")
 
 
+def test_an_outbox_that_is_a_link_to_nowhere_or_a_loop_is_named_as_such(tmp_path):
+    """A link to a drive not mounted read 'cannot create the outbox folder:
+    File exists' from send, and validate passed it; a link that loops was a
+    traceback (RuntimeError: Symlink loop) from both."""
+    (tmp_path / "gone").symlink_to("/nonexistent-drive/outbox")
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "loop2").mkdir()
+    for name, what in (("gone", "a symbolic link to '/nonexistent-drive/outbox', which does not exist"),
+                       ("loop", "a symbolic link that loops (it leads back to itself)")):
+        outbox = OutboxTransport(tmp_path / name)
+        assert str(outbox.problem()) == f"delivery.path: the outbox '{tmp_path / name}' is {what}"
+        with pytest.raises(ConfigError):
+            outbox.check()
+    assert not (tmp_path / "nonexistent-drive").exists()
+    (tmp_path / "loop2" / "up").symlink_to("../loop2/up")
+    assert str(OutboxTransport(tmp_path / "loop2" / "up" / "out").problem()) == (
+        f"delivery.path: the outbox '{tmp_path / 'loop2' / 'up' / 'out'}' cannot be reached: its path holds a "
+        "symbolic link that loops")
+
+
 def test_an_unexpected_error_fails_one_message_not_the_batch():
     """A bug or an odd OS error in a session (seen: EINVAL from a sleep) is recorded
     as that message's failure; the thread goes on and nothing is left 'sending'."""

@@ -690,3 +690,74 @@ def test_a_text_browser_dump_of_the_page_is_read_without_its_link_numbers_and_li
     # without the list at the end it is no dump: a citation such as "[3]Smith" stays as written
     text = "Daily Papers\n\nA Title\n\nAs [3]Smith showed, it works.\n"
     assert parse_hf_papers_text(text.encode(), "x.txt")[0].abstract == "As [3]Smith showed, it works."
+
+
+def test_a_recursive_glob_walks_each_folder_once_through_links_that_loop(tmp_path):
+    """glob.glob followed `papers/self -> .` forty times deep (each export read
+    forty times); with a second such link it had 2**40 paths and never ended."""
+    from newsletter.config import expand_paths
+
+    papers = tmp_path / "papers"
+    (papers / "sub").mkdir(parents=True)
+    (papers / ".hidden").mkdir()
+    for name in ("day.txt", "sub/more.txt", ".hidden/no.txt", "sub/notes.md"):
+        (papers / name).write_text("x")
+    (papers / "self").symlink_to(".")
+    (papers / "sub" / "up").symlink_to("..")
+    (papers / "twin.txt").symlink_to("day.txt")  # the same file by another name: read once
+    assert expand_paths(tmp_path, "papers/**/*.txt") == [papers / "day.txt", papers / "sub" / "more.txt"]
+    assert expand_paths(tmp_path, "papers/**") == [papers / "day.txt", papers / "sub" / "more.txt",
+                                                   papers / "sub" / "notes.md"]
+
+
+def test_an_export_folder_with_links_that_loop_is_read_once_end_to_end(tmp_path, cli):
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
+    (papers / "self").symlink_to(".")
+    (papers / "again").symlink_to(".")
+    write_config(tmp_path, """
+sources:
+  - type: hf-papers-text
+    path: "papers/**/*.txt"
+topics: {t: {any: [diffusion]}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert len(json.loads(r.out)) == 63
+
+
+def test_a_link_to_nowhere_among_the_exports_is_an_error_naming_it(tmp_path, cli):
+    """A link to an export on a drive not mounted was skipped without a word
+    (its papers silently missing); a link that loops was a traceback
+    (RuntimeError: Symlink loop)."""
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
+    (papers / "other.txt").symlink_to("/nonexistent-drive/other.txt")
+    for path in ("papers/", "papers/*.txt", "'papers/**/*.txt'"):
+        write_config(tmp_path, f"""
+sources:
+  - type: hf-papers-text
+    path: {path}
+topics: {{t: {{any: [diffusion]}}}}
+""")
+        r = cli("papers")
+        assert r.code == 2 and "Traceback" not in r.err
+        assert r.err.splitlines() == [
+            "papers/other.txt: cannot read: a symbolic link to '/nonexistent-drive/other.txt', which does not exist"
+        ], (path, r.err)
+    (papers / "other.txt").unlink()
+    (papers / "other.txt").symlink_to("other.txt")
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines() == [
+        "papers/other.txt: cannot read: a symbolic link that loops (it leads back to itself)"]
+    write_config(tmp_path, """
+sources:
+  - type: hf-papers-text
+    path: papers/other.txt
+topics: {t: {any: [diffusion]}}
+""")
+    r = cli("validate")
+    assert r.code == 2 and r.err.splitlines() == [
+        "config.yaml:3: sources[0].path: 'papers/other.txt' is a symbolic link that loops (it leads back to itself)"]

@@ -1093,6 +1093,30 @@ def test_a_send_worker_waits_for_the_parent_to_record_its_deliveries():
         orphan.wait_for_room()
 
 
+def test_the_parent_hears_its_workers_through_one_poller():
+    """The parent of send workers polls their pipes with one poller for the
+    whole send: it is told which pipe has news (or closed), whether more is
+    waiting on one, and stops polling a pipe whose worker said its last word."""
+    import multiprocessing
+
+    from newsletter.sending import _Listening
+
+    ctx = multiprocessing.get_context("fork")
+    (r1, w1), (r2, w2) = ctx.Pipe(duplex=False), ctx.Pipe(duplex=False)
+    listening = _Listening([r1, r2])
+    assert listening.ready(0) == []
+    w2.send(("delivered", 1, []))
+    w2.send(("delivered", 2, []))
+    assert listening.ready(1.0) == [r2]
+    assert r2.recv()[1] == 1 and listening.more(r2)
+    assert r2.recv()[1] == 2 and not listening.more(r2)
+    w1.close()  # a worker gone: its pipe reads as ready (EOF) ...
+    assert listening.ready(1.0) == [r1] and listening.more(r1)
+    listening.forget(r1)  # ... until its last word is taken
+    assert listening.ready(0) == []
+    w2.close()
+
+
 def test_a_send_worker_killed_mid_send_is_reported_with_the_summary(tmp_path, smtp_server, cli):
     """The other worker finishes; the summary and the JSON report still come,
     with the dead worker named (killed by SIGKILL), exit 1; nothing is lost."""

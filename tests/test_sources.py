@@ -1276,3 +1276,99 @@ topics: {t: {any: [x]}}
     r = cli("papers", "--json")
     assert r.code == 0, r.err
     assert [p["id"] for p in json.loads(r.out)] == ["2406.05501"]
+
+
+JSON_FEED = {
+    "version": "https://jsonfeed.org/version/1.1",
+    "title": "Lab reading list",
+    "home_page_url": "https://lab.example.org/",
+    "items": [
+        {"id": "1", "url": "https://arxiv.org/abs/2406.05501v2", "title": "Flow Matching on Lie Groups",
+         "content_html": "<p>We extend flow matching to <em>Lie groups</em> &amp; more.</p>",
+         "authors": [{"name": "Ingrid Solberg"}, {"name": "Rafael Costa"}], "tags": ["flows"],
+         "date_published": "2024-06-07T10:00:00+02:00"},
+        {"id": "2", "url": "/notes/2", "title": "A note on <b> tags", "content_text": "Plain text, kept as is.",
+         "author": {"name": "Ada"}},
+        {"id": "3", "content_text": "a micro-post with no title"},
+    ],
+}
+
+
+def test_a_json_feed_is_read_like_rss(http_server, tmp_path, cli):
+    """JSON Feed (jsonfeed.org) 1 and 1.1: it was 'a JSON document, not an RSS
+    or Atom feed', even when an HTML page named it as its feed and the
+    message said to give that URL."""
+    http_server.route("/feed.json", Reply(body=json.dumps(JSON_FEED).encode(),
+                                          headers={"Content-Type": "application/feed+json"}))
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: lab, url: "{http_server.url('/feed.json')}"}}
+topics: {{t: {{any: [x]}}}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    first, second = json.loads(r.out)
+    assert first["id"] == "2406.05501" and first["url"] == "https://arxiv.org/abs/2406.05501"
+    assert first["abstract"] == "We extend flow matching to Lie groups & more."
+    assert first["authors"] == ["Ingrid Solberg", "Rafael Costa"]
+    assert first["published"] == "2024-06-07T08:00:00+00:00"
+    assert second["title"] == "A note on <b> tags" and second["abstract"] == "Plain text, kept as is."
+    assert second["url"] == http_server.url("/notes/2") and second["authors"] == ["Ada"]
+    assert "item 3 (3) has no title; skipped" in r.err  # like an RSS item without one
+
+
+def test_a_json_feed_broken_or_without_items_is_a_located_error():
+    body = json.dumps(JSON_FEED, indent=1).encode()
+    with pytest.raises(InputError) as info:
+        parse_feed(body[:300], "f.json", "lab", Collect())
+    assert re.fullmatch(r"f\.json:\d+: source 'lab': invalid JSON \(.*\); truncated\?", str(info.value))
+    with pytest.raises(InputError) as info:
+        parse_feed(b'{"version": "https://jsonfeed.org/version/1", "title": "x"}', "f.json", "lab", Collect())
+    assert str(info.value) == "f.json:1: source 'lab': a JSON Feed without its list of items"
+    with pytest.raises(InputError, match="no usable entry: item 1 has no title"):
+        parse_feed(b'{"version": "https://jsonfeed.org/version/1", "items": [{"id": 1}]}', "f.json", "lab", Collect())
+
+
+def test_markup_in_a_feed_title_is_shown_as_its_text():
+    """feedparser takes an RSS title for text: a journal's `<i>E. coli</i>` (in
+    CDATA or escaped) showed its tags in the email; a lone `<b>` or a
+    `<script>` stays text (escaped when shown)."""
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>j</title><link>https://j.org/</link>
+      <description>d</description>
+      <item><title><![CDATA[Growth of <i>E. coli</i> in H<sub>2</sub>O]]></title><link>https://j.org/1</link></item>
+      <item><title>Spin &lt;em&gt;glasses&lt;/em&gt;&lt;br/&gt;revisited</title><link>https://j.org/2</link></item>
+      <item><title><![CDATA[A note on <b> tags, and n < m]]></title><link>https://j.org/3</link></item>
+      <item><title><![CDATA[<i>x</i><script>alert(1)</script>]]></title><link>https://j.org/4</link></item>
+    </channel></rss>"""
+    titles = [p.title for p in parse_feed(body, "j.xml", "journal", Collect())]
+    assert titles == ["Growth of E. coli in H2O", "Spin glasses revisited", "A note on <b> tags, and n < m",
+                      "<i>x</i><script>alert(1)</script>"]
+
+
+def test_a_private_feeds_password_and_token_never_show_in_messages_or_links(http_server, tmp_path, cli):
+    """`url: https://ada:s3cret@host/feed.xml?token=t0ken` was printed whole in
+    every failure line and warning (cron mails them); a relative link in such
+    a feed put the password into every email's link."""
+    http_server.route("/down.xml", Reply(500, b"Internal error"))
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>notes/</link>
+      <description>d</description><item><title>A private note</title><link>/notes/1</link></item></channel></rss>"""
+    http_server.route("/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    private = http_server.url("/").replace("http://", "http://ada:s3cret@")
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: lab, url: "{private}feed.xml?token=t0ken&page=2"}}
+  - {{type: feed, name: down, url: "{private}down.xml?api_key=k3y"}}
+topics: {{t: {{any: [note]}}}}
+http: {{retries: 0}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert "s3cret" not in r.out + r.err and "t0ken" not in r.out + r.err and "k3y" not in r.out + r.err
+    shown = http_server.url("/").replace("http://", "http://ada:***@")
+    assert f"{shown}down.xml?api_key=***: source 'down': HTTP 500 Internal Server Error" in r.err
+    [paper] = json.loads(r.out)
+    assert paper["url"] == http_server.url("/notes/1")  # no user, no password
+    assert http_server.requests[0].headers["authorization"].startswith("Basic ")  # still sent to the server
+    r = cli("validate", "--fetch")
+    assert r.code == 2 and "s3cret" not in r.out + r.err and "k3y" not in r.out + r.err
+    assert f"sources[1] 'down' ({shown}down.xml?api_key=***): FAILED" in r.out

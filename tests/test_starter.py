@@ -122,3 +122,22 @@ def test_init_into_a_folder_that_does_not_exist_yet(tmp_path, cli):
     assert cli("--config", "digest/config.yaml", "validate").code == 0
     again = cli("init", "digest/")
     assert again.code == 2 and "digest/config.yaml: already exists" in again.err
+
+
+def test_starter_dkim_block_uncommented_signs(tmp_path, monkeypatch):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    from newsletter.config import parse_config
+    from newsletter.signing import signer
+    from newsletter.starter import starter_config
+
+    text = starter_config()
+    for line in ("  # dkim:", "  #   domain:", "  #   selector:", "  #   key_env:"):
+        text = text.replace(line, line.replace("# ", "", 1))
+    config = parse_config(text, tmp_path / "config.yaml")
+    key = ed25519.Ed25519PrivateKey.generate()
+    monkeypatch.setenv("DKIM_PRIVATE_KEY", key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
+    made = signer(config)
+    assert made is not None and (made.domain, made.selector) == ("example.org", "digest2026")

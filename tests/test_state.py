@@ -681,6 +681,19 @@ def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path)
         assert st.first_seen("a@example.org") == T0
 
 
+def test_a_state_that_is_a_link_to_nowhere_or_a_loop_is_named_as_such(tmp_path):
+    """SQLite said only "unable to open database file", and validate (which
+    opens it read-only, a missing file being an empty state) passed it."""
+    (tmp_path / "gone.sqlite3").symlink_to("/nonexistent-drive/digest.sqlite3")
+    (tmp_path / "loop.sqlite3").symlink_to("loop.sqlite3")
+    for name, what in (("gone.sqlite3", "a symbolic link to '/nonexistent-drive/digest.sqlite3', which does not exist"),
+                       ("loop.sqlite3", "a symbolic link that loops (it leads back to itself)")):
+        for readonly in (False, True):
+            with pytest.raises(StateError) as caught:
+                State.open(tmp_path / name, readonly=readonly)
+            assert str(caught.value) == f"{tmp_path / name}: the state is {what} (see `state:` in the config)"
+
+
 def test_a_failure_keeps_the_delivery_settings_it_used_and_waits_only_while_they_hold(state_target):
     """The back-off of a failed digest holds while the delivery settings are
     the ones it failed with; changed settings (a fixed port) end it."""

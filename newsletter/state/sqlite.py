@@ -53,6 +53,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ..errors import Problem, StateError
+from ..files import broken_link
 from ..models import Paper
 from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
 from . import key as _key
@@ -252,6 +253,8 @@ class SQLiteState(State):
         empty state.
         """
         path = Path(path)
+        if (link := broken_link(path)) is not None:  # SQLite said only "unable to open database file"
+            raise StateError(Problem(f"the state is {link} (see `state:` in the config)", str(path)))
         if path.exists() and not path.is_file():  # SQLite said only "unable to open" or "disk I/O error"
             what = "a folder" if path.is_dir() else "not a regular file"
             raise StateError(Problem(f"the state is {what}, not a SQLite file (see `state:` in the config)", str(path)))
