@@ -568,13 +568,15 @@ class Summary:
     unfetched: int = 0  # remote sources, not fetched by validate
     fetched: tuple[FetchedSource, ...] = ()  # with validate --fetch: each remote source's outcome
     unmatched_topics: tuple[str, ...] = ()  # topics that select none of the papers read
+    dkim_record: str | None = None  # with email.dkim: where the public key must be published (DNS TXT)
 
     def __str__(self) -> str:
         remote = f", {self.unfetched} remote not fetched" if self.unfetched else ""
+        signed = f", DKIM-signed (public key at {self.dkim_record})" if self.dkim_record else ""
         return (
             f"{counted(self.sources, 'source')} ({self.papers} papers{remote}), "
             f"{counted(self.topics, 'topic')}, "
-            f"{counted(self.subscribers, 'subscriber')}, {self.transport} delivery"
+            f"{counted(self.subscribers, 'subscriber')}, {self.transport} delivery{signed}"
         )
 
 
@@ -803,6 +805,7 @@ def validate(
         unfetched,
         tuple(fetched),
         tuple(p.path.removeprefix("topics.") for p in unmatched if p.path),
+        f"{config.email.dkim.selector}._domainkey.{config.email.dkim.domain}" if config.email.dkim else None,
     )
 
 

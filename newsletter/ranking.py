@@ -266,6 +266,10 @@ _HIDE_BRACKETS = str.maketrans("()", "\ue000\ue001")
 _SHOW_BRACKETS = str.maketrans("\ue000\ue001", "()")
 
 
+#: Words after which a phrase's noun has come ("SDE solvers for the reverse process").
+_NOUN_ENDS = frozenset("for of in on with to from under via".split())
+
+
 def phrases(
     about: str,
     keep_capital: Callable[[str], bool] | None = None,
@@ -279,7 +283,8 @@ def phrases(
     "finite and boundary elements" shares its noun: the first phrase reads
     "finite elements", not "finite", when ``said(word, noun)`` says papers
     write the two together ("attacks and adversarial training" stays
-    "attacks": nobody writes "attacks training")."""
+    "attacks": nobody writes "attacks training"); so does "better ODE and SDE
+    solvers for the reverse process" ("better ODE solvers")."""
     out = []
     # "(" opens an aside ("bridges (and flows)"), but not in O(√T) or f(x): such a
     # group stays with its word, its brackets hidden from the split meanwhile.
@@ -295,13 +300,14 @@ def phrases(
         for n, words in enumerate(chunks):
             if (
                 said is not None
-                and len(words) == 1
+                and 1 <= len(words) <= 2
                 and n + 1 < len(chunks)
-                and parts[2 * n + 1].strip().casefold() == "and"
-                and len(chunks[n + 1]) == 2
-                and said(words[0], chunks[n + 1][1])
+                and parts[2 * n + 1].strip().casefold() in ("and", "/")
+                and len(chunks[n + 1]) >= 2
+                and (len(chunks[n + 1]) == 2 or chunks[n + 1][2].casefold() in _NOUN_ENDS)
+                and said(words[-1], chunks[n + 1][1])
             ):
-                words = [words[0], chunks[n + 1][1]]
+                words = [*words, chunks[n + 1][1]]
             if words and len(words) <= 8:
                 if n == 0 and words[0][1:].islower() and not (keep_capital and keep_capital(words[0])):
                     words = [words[0].lower(), *words[1:]]  # "Diffusion" opening a sentence reads as "diffusion"

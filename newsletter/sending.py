@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import select
 import signal
 import threading
@@ -325,7 +326,12 @@ class _Relay:
     def delivered(self, outcome: Outcome) -> None:
         env = outcome.envelope
         items, self.items = self.items, []
-        self.conn.send(("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id), items))
+        # pickle.dumps, not Connection.send's ForkingPickler (a pickler object
+        # per message): the parent's recv() reads either
+        self.conn.send_bytes(pickle.dumps(
+            ("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id), items),
+            pickle.HIGHEST_PROTOCOL,
+        ))
 
     def flush(self) -> None:
         if self.items:
@@ -871,7 +877,8 @@ class _SendRun:
 
     def _record(self, outcome: Outcome) -> None:
         """In a delivery thread, right after the attempt: commit what happened."""
-        self.tried.set()
+        if not self.tried.is_set():  # (setting it takes its lock and wakes waiters: once is enough)
+            self.tried.set()
         env = outcome.envelope
         assert env.digest_id is not None, "claimed digests carry their id"
         if outcome.delivered:

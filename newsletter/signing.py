@@ -143,11 +143,12 @@ class Signer:
             if k < len(instances):
                 signed += _relaxed_header(*instances[len(instances) - 1 - k])
         body_hash = base64.b64encode(hashlib.sha256(_relaxed_body(body)).digest()).decode("ascii")
+        # h= as one piece per name, so the field folds between them (white space may stand around each ':')
+        listed = [f"{n}:" for n in names[:-1]] + [f"{names[-1]};"]
+        listed[0] = "h=" + listed[0]
         tags = [
             "v=1;", f"a={self.algorithm};", "c=relaxed/relaxed;", f"d={self.domain};", f"s={self.selector};",
-            # the names as pieces, so the field folds between them (white space may stand around each ':')
-            *[f"h={names[0]}:", *[f"{n}:" for n in names[1:-1]], f"{names[-1]};"],
-            f"bh={body_hash};",
+            *listed, f"bh={body_hash};",
         ]
         unsigned = _folded(tags, "")
         field_name, _, field_value = unsigned.removesuffix(b"\r\n").partition(b":")

@@ -174,7 +174,10 @@ def test_a_signing_domain_other_than_the_senders_is_refused_at_its_line(tmp_path
     assert f"config.yaml:{_line_of(path, 'domain: mailer')}: email.dkim.domain: 'mailer.example.net' is not the sender's domain" in r.err
     # a domain of the sender's organisation is aligned (DMARC relaxed alignment)
     with_dkim(tmp_path, dkim_block=DKIM_ENV.replace("domain: example.org", "domain: mail.example.org"))
-    assert cli("validate", env={KEY_ENV: pem(rsa_key), **SECRET}).code == 0
+    r = cli("validate", env={KEY_ENV: pem(rsa_key), **SECRET})
+    assert r.code == 0, r.err
+    # and validate says where the public key goes
+    assert "DKIM-signed (public key at digest2026._domainkey.mail.example.org)" in r.out
 
 
 @pytest.mark.parametrize(

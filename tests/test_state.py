@@ -220,6 +220,30 @@ def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
     assert "note" in {r[1] for r in con.execute("PRAGMA table_info(subscribers)")}
 
 
+def test_a_new_state_is_created_in_one_transaction(tmp_path, monkeypatch):
+    """Every migration step commits together (one fsync for a new file, part
+    of a first send's start): a step that fails leaves the file as it was,
+    and the next open creates the whole schema."""
+    path = tmp_path / "s.sqlite3"
+
+    def broken(db):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    good = state_module.MIGRATIONS
+    monkeypatch.setattr(state_module, "MIGRATIONS", good[:2] + [broken] + good[3:])
+    with pytest.raises(StateError, match="disk I/O error"):
+        State.open(path)
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0  # the first steps too
+    con.close()
+    monkeypatch.setattr(state_module, "MIGRATIONS", good)
+    State.open(path).close()
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA user_version").fetchone()[0] == state_module.SCHEMA_VERSION
+    con.close()
+
+
 def test_newer_or_foreign_files_are_refused(tmp_path):
     path = tmp_path / "s.sqlite3"
     State.open(path).close()

@@ -365,22 +365,21 @@ class SQLiteState(State):
             return self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
 
     def _migrate(self, version: int) -> None:
-        """Upgrade from ``version``, each step in a transaction that reads the
-        version again: another process may be creating or upgrading the same
-        file at this moment (two sends started together)."""
-        while version < SCHEMA_VERSION:
-            with self.transaction():
-                current = self._db.execute("PRAGMA user_version").fetchone()[0]
-                if current != version:  # another process migrated meanwhile
-                    version = current
-                    continue
-                if version == 0 and self._has_tables():
-                    raise StateError(
-                        Problem("not a Paper Digest state file (it has tables but no schema version)", str(self.path))
-                    )
+        """Upgrade from ``version`` in one transaction that reads the version
+        again: another process may be creating or upgrading the same file at
+        this moment (two sends started together).  One commit (one fsync) for
+        every step: a new state is created with the first ``send``, whose
+        start it is part of."""
+        with self.transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            if version == 0 and self._has_tables():
+                raise StateError(
+                    Problem("not a Paper Digest state file (it has tables but no schema version)", str(self.path))
+                )
+            while version < SCHEMA_VERSION:
                 MIGRATIONS[version](self._db)
-                self._db.execute(f"PRAGMA user_version={version + 1}")
-            version += 1
+                version += 1
+                self._db.execute(f"PRAGMA user_version={version}")
 
     def close(self) -> None:
         """Close; a writer also folds the WAL back into the file when it is the last user."""
