@@ -864,7 +864,8 @@ def future_date(source: HFDailySource, config: Config, now: datetime) -> Problem
         return None
     zone = config.timezone
     today = now.astimezone(ZoneInfo(zone)).date()
-    if date.fromisoformat(source.date) <= today:
+    # a date that is already today in UTC (which the daily papers' dates follow) is no future one
+    if date.fromisoformat(source.date) <= max(today, now.astimezone(UTC).date()):
         return None
     index = next(i for i, s in enumerate(config.sources) if s is source)
     return config.problem(

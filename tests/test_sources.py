@@ -711,6 +711,9 @@ def test_hf_daily_with_a_date_to_come_is_an_error_at_its_line(http_server, tmp_p
         read(config)
     papers = read_papers(config, Collect(), now=datetime(2024, 6, 7, 20, 0, tzinfo=UTC))
     assert [r.query["date"] for r in http_server.requests] == ["2024-06-08"] and papers
+    # behind UTC: at 20:00 in Los Angeles it is the 8th in UTC, which the daily papers follow
+    config = config_at(tmp_path, text.replace("TZ", "America/Los_Angeles"))
+    assert read_papers(config, Collect(), now=datetime(2024, 6, 8, 3, 0, tzinfo=UTC))  # (from the cache)
 
     # validate names it without fetching; with --fetch too, once
     write_config(tmp_path, text.replace("TZ", "UTC"))
