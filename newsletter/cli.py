@@ -281,7 +281,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         return
     for sub, matches, gone in results:
         if gone:
-            click.echo(f"{sub.label}: unsubscribed {gone:%Y-%m-%d %H:%M} UTC, gets no digest "
+            click.echo(f"{sub.label}: unsubscribed {gone.astimezone(config.zone(sub)):%Y-%m-%d %H:%M %Z}, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
             continue
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}")

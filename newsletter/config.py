@@ -20,6 +20,7 @@ import stat
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -141,12 +142,92 @@ def check_mailbox(value: str) -> str:
     return value
 
 
+#: Abbreviations people write for a zone (not zone names, except the few
+#: legacy ones below that are fixed offsets): the zones of places they mean.
+_ABBREVIATIONS = {
+    **dict.fromkeys(("PST", "PDT", "PT"), ("America/Los_Angeles",)),
+    **dict.fromkeys(("MDT", "MT"), ("America/Denver",)),
+    **dict.fromkeys(("CST", "CDT", "CT"), ("America/Chicago", "Asia/Shanghai")),
+    **dict.fromkeys(("EDT", "ET"), ("America/New_York",)),
+    **dict.fromkeys(("AKST", "AKDT"), ("America/Anchorage",)),
+    **dict.fromkeys(("CEST", "MEZ", "MESZ"), ("Europe/Berlin", "Europe/Paris")),
+    **dict.fromkeys(("BST",), ("Europe/London",)),
+    **dict.fromkeys(("IST",), ("Asia/Kolkata", "Europe/Dublin", "Asia/Jerusalem")),
+    **dict.fromkeys(("EEST",), ("Europe/Athens", "Europe/Helsinki")),
+    **dict.fromkeys(("WEST",), ("Europe/Lisbon",)),
+    **dict.fromkeys(("MSK",), ("Europe/Moscow",)),
+    **dict.fromkeys(("JST",), ("Asia/Tokyo",)),
+    **dict.fromkeys(("KST",), ("Asia/Seoul",)),
+    **dict.fromkeys(("SGT",), ("Asia/Singapore",)),
+    **dict.fromkeys(("HKT",), ("Asia/Hong_Kong",)),
+    **dict.fromkeys(("AEST", "AEDT"), ("Australia/Sydney",)),
+    **dict.fromkeys(("ACST", "ACDT"), ("Australia/Adelaide",)),
+    **dict.fromkeys(("AWST",), ("Australia/Perth",)),
+    **dict.fromkeys(("NZST", "NZDT"), ("Pacific/Auckland",)),
+    **dict.fromkeys(("BRT",), ("America/Sao_Paulo",)),
+}
+#: Where an ambiguous abbreviation's zones are.
+_ZONE_PLACES = {"Asia/Kolkata": "India", "Europe/Dublin": "Ireland", "Asia/Jerusalem": "Israel",
+                "America/Chicago": "US Central", "Asia/Shanghai": "China"}
+#: 'UTC+1', 'GMT-05:00', '+05:30': an offset written as a zone.
+_OFFSET = re.compile(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+#: Zone names of the database that are fixed offsets a reader takes for a place's time.
+_FIXED_LEGACY = {"EST": "US Eastern time write 'America/New_York'", "MST": "US Mountain time write 'America/Denver'"}
+
+
+def _zone_hint(value: str) -> str | None:
+    """What to write instead of an abbreviation or an offset, which the
+    nearest spelling answered wrongly ('PST': 'MST', 'CEST': 'EST', 'GMT+1':
+    'Etc/GMT+1', which is UTC-01:00); None for anything else."""
+    if (offset := _OFFSET.match(value.strip())) is not None:
+        sign, hours, minutes = offset.group(1), int(offset.group(2)), int(offset.group(3) or 0)
+        place = "'Asia/Kolkata'" if minutes else "'Europe/Berlin', which keeps that place's clock all year"
+        hint = f"an offset, not a zone: write the zone of a place, such as {place}"
+        if not minutes and 0 < hours <= (14 if sign == "+" else 12):
+            etc = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
+            hint += f"; for UTC{sign}{hours:02d}:00 all year, {etc!r}: the Etc/GMT names' signs are inverted"
+        return hint
+    meant = _ABBREVIATIONS.get(value.strip().upper())
+    if meant is None:
+        if re.fullmatch(r"[A-Z]{2,5}", value.strip()):
+            return "an abbreviation? write the zone of a place, such as 'Europe/Berlin'"
+        return None
+    if len(meant) == 1:
+        return f"an abbreviation, not a zone: write the zone of a place, {meant[0]!r}, which keeps that place's clock all year"
+    if all(zone in _ZONE_PLACES for zone in meant):
+        named = [f"{zone!r} ({_ZONE_PLACES[zone]})" for zone in meant]
+    else:
+        named = [repr(zone) for zone in meant]
+    listed = " or ".join(named) if len(named) == 2 else f"{', '.join(named[:-1])} or {named[-1]}"
+    return f"an abbreviation, not a zone: write the zone of a place, such as {listed}"
+
+
+def fixed_zone_advice(name: str) -> str | None:
+    """Why a zone name the database knows is probably not what its writer
+    meant: 'EST' is UTC-05:00 all year (New York's digests an hour late all
+    summer), 'Etc/GMT+1' is UTC-01:00.  None for any other name."""
+    if name in _FIXED_LEGACY:
+        offset = zoneinfo.ZoneInfo(name).utcoffset(datetime(2000, 1, 1))
+        hours = int(offset.total_seconds() // 3600) if offset is not None else 0
+        return (f"{name!r} is UTC{'+' if hours >= 0 else '-'}{abs(hours):02d}:00 all year, without daylight saving "
+                f"time: for {_FIXED_LEGACY[name]}")
+    if (etc := re.fullmatch(r"Etc/GMT([+-])(\d{1,2})", name)) and int(etc.group(2)):
+        written, hours = etc.group(1), int(etc.group(2))
+        real = "-" if written == "+" else "+"
+        return (f"{name!r} is UTC{real}{hours:02d}:00 all year (the Etc/GMT names' signs are inverted): for "
+                f"UTC{written}{hours:02d}:00 write 'Etc/GMT{real}{hours}', or the zone of a place, such as "
+                "'Europe/Berlin'")
+    return None
+
+
 def check_timezone(value: str) -> str:
     try:
         zoneinfo.ZoneInfo(value)
     # OSError: the key is a file path in the zone database: a region alone
     # ('Europe') is a folder, a name over 255 bytes too long for one
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        if isinstance(value, str) and (place := _zone_hint(value)) is not None:
+            raise ValueError(f"unknown time zone {value!r} ({place})") from None
         names = sorted(zoneinfo.available_timezones())
         folded = str(value).casefold()
         same = [n for n in names if n.casefold() == folded]  # 'utc', 'europe/berlin'
@@ -677,6 +758,12 @@ class EmailSettings(_Model):
             jinja2.Environment().compile(value)
         except jinja2.TemplateSyntaxError as exc:
             raise ValueError(f"subject template does not compile: {exc.message}") from None
+        # `unsubscribe:` fills in {email}: a subject written the same way
+        # went out as '{count} new papers on {topics}'
+        bare = re.sub(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", " ", value, flags=re.DOTALL)
+        if single := re.search(r"\{\s*([A-Za-z_][\w.]*)\s*\}", bare):
+            raise ValueError(f"{single.group()!r} would go out as written: the subject is a Jinja template, "
+                             f"write {{{{ {single.group(1)} }}}}")
         return value
 
     @field_validator("unsubscribe")
@@ -705,6 +792,19 @@ def check_env_name(value: str | None, what: str) -> str | None:
             f"{what} names the variable that holds the secret, not the secret)"
         )
     return value
+
+
+def unset_variable(name: str, key: str, state: str, holds: str) -> str:
+    """The error for the variable ``key`` (``password_env``, ``secret_env``)
+    names when it is ``state`` ('not set', 'empty'): named when NAME is
+    written as variable names are (``SMTP_PASSWORD``, ``smtp_password``), else
+    not: ``password_env: hunter2`` holds the password itself, and the error
+    printed it to the terminal, cron's mail and the logs.  ``holds``: what
+    the variable must hold, said with a shown name."""
+    if re.fullmatch(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*|[a-z][a-z0-9]*(?:_[a-z0-9]+)+", name) or unset_hint(name):
+        return f"environment variable {name} is {state} ({holds}{unset_hint(name)})"
+    return (f"the environment variable it names is {state} (the name is not shown: it does not look like a variable "
+            f"name such as SMTP_PASSWORD, and may be the secret itself; {key} holds the variable's NAME)")
 
 
 def unset_hint(name: str) -> str:

@@ -51,7 +51,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Protocol, cast
 
-from .config import Config, line_break_hint, unset_hint
+from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, write_atomic
 from .retrying import backoff
@@ -373,17 +373,29 @@ class SMTPTransport:
         return Problem(message, path=f"delivery.{key}")
 
     def check(self) -> None:
-        """Read the password and build the TLS context; ConfigError (exit 2) if impossible."""
+        """Read the password and build the TLS context; ConfigError (exit 2) if
+        impossible, naming the password's and the CA file's problems together
+        (``validate`` named a missing ``ca_file`` only once the password was set)."""
+        problems: list[Problem] = []
+        for step in (self._read_password, self._make_context):
+            try:
+                step()
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(*problems)
+
+    def _read_password(self) -> None:
         if self.password_env:
             password = os.environ.get(self.password_env)
             if not password:
                 raise ConfigError(
                     self._problem(
                         "password_env",
-                        f"environment variable {self.password_env} is "
-                        f"{'empty' if password == '' else 'not set'} "
-                        f"(it must hold the SMTP password{' for ' + self.username if self.username else ''}"
-                        f"{unset_hint(self.password_env)})",
+                        unset_variable(
+                            self.password_env, "password_env", "empty" if password == "" else "not set",
+                            f"it must hold the SMTP password{' for ' + self.username if self.username else ''}",
+                        ),
                     )
                 )
             cr = line_break_hint(password)
@@ -409,6 +421,8 @@ class SMTPTransport:
                     )
                 )
             self._password = password
+
+    def _make_context(self) -> None:
         if self.security != "none":
             if self.ca_file and not self.ca_file.is_file():
                 raise ConfigError(self._problem("ca_file", f"{str(self.ca_file)!r}: no such file"))
@@ -469,6 +483,25 @@ class _Dropped(Exception):
 class _Unanswered(Exception):
     """The connection ended after the end of a message's data went out, before
     the server's reply: it may have taken the message (RFC 5321 6.1)."""
+
+
+def _speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """Whether a server that sent no SMTP greeting answers a TLS handshake:
+    implicit TLS on a port other than 465 (Amazon SES's 2465), whose server
+    says nothing until the handshake.  The handshake only tells the protocol
+    (the certificate is not checked and nothing is sent over it); a server
+    that is merely hung fails it too, within ``timeout`` (at most 5 s)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=min(timeout, 5.0)) as raw, \
+                context.wrap_socket(raw, server_hostname=host):
+            return True
+    except ssl.SSLError as exc:  # a TLS alert is TLS too (a client certificate wanted, say)
+        return "ALERT" in (exc.reason or "")
+    except OSError:
+        return False
 
 
 class SMTPSession:
@@ -549,6 +582,11 @@ class SMTPSession:
                         f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): port "
                         f"{IMPLICIT_TLS_PORT} is for implicit TLS, whose server waits for the TLS handshake first: "
                         "set security: ssl"
+                    ) from None
+                if t.security != "ssl" and smtp is None and _speaks_tls(t.host, t.port, t.timeout):
+                    raise TransportBroken(
+                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): it waits for a "
+                        f"TLS handshake first (implicit TLS, as on port {IMPLICIT_TLS_PORT}): set security: ssl"
                     ) from None
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"

@@ -391,6 +391,63 @@ def _typography(text: str) -> str:
     return text
 
 
+#: In text without a backslash or a dollar sign: what only math that lost them
+#: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
+#: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
+_LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?")
+#: The macros such math had, found again: long names anywhere (``cvarepsilon``
+#: is c times epsilon), short ones only at the start of a word, ``ell`` only
+#: before a script (``cell_2`` is a table's cell).
+_LOST_MACRO = re.compile(
+    "(?:" + "|".join(sorted((
+        "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "theta", "vartheta", "iota", "kappa",
+        "lambda", "varrho", "sigma", "varsigma", "upsilon", "varphi", "omega", "Gamma", "Delta", "Theta", "Lambda",
+        "Sigma", "Upsilon", "Omega", "infty", "nabla", "cdots", "cdot", "ldots", "times", "leq", "geq", "neq",
+        "propto", "rightarrow", "leftarrow", "Rightarrow", "Leftarrow", "leftrightarrow", "left", "right", "sqrt",
+        "mathcal", "mathbb", "mathbf", "mathrm",
+    ), key=len, reverse=True))
+    # words of prose that start with a name: 'approximate', 'partially'; \frac without its braces
+    + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)"
+    + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi)(?![a-z])|(?<![A-Za-z])ell(?=[_^])"
+)
+#: A transpose, ``^\\top`` without its backslash.
+_LOST_TOP = re.compile(r"\^\{?top\}?(?![a-z])")
+
+
+def _lost_math(text: str) -> str:
+    """Math that lost its backslashes and dollar signs, as Unicode: each
+    word with a mark of it (:data:`_LOST_MARK`) gets its macros back and is
+    converted as math; other words, and sentence punctuation after a word,
+    are left as written ('the epsilon-greedy policy' is prose)."""
+
+    def word(m: re.Match) -> str:
+        written = m.group()
+        if not _LOST_MARK.search(written):
+            return written
+        core = written.rstrip(".,;:")
+        tail = written[len(core):]
+        core = _LOST_TOP.sub("ᵀ", core.replace("\'\'", "″"))  # a double prime, not a closing quote
+
+        def macro(n: re.Match) -> str:  # braces end the name before a letter: '\\varepsilon{}ll'
+            return "\\" + n.group() + ("{}" if core[n.end():n.end() + 1].isalpha() else "")
+
+        shown = _math(_LOST_MACRO.sub(macro, core))
+        return shown + tail if shown.strip() else written
+
+    return re.sub(r"\S+", word, text)
+
+
+@functools.lru_cache(maxsize=65536)
+def lost_math_shown(text: str) -> str:
+    """``text`` as an email shows it: math that lost its backslashes and
+    dollar signs (a Hugging Face text export: ``ell_2``, ``varepsilon^2``)
+    as Unicode, the rest as written.  Only for display: matching and ranking
+    read the text as the source gave it (their figures were measured on it)."""
+    if "\\" in text or "$" in text or not _LOST_MARK.search(text):
+        return text
+    return _lost_math(text)
+
+
 @functools.lru_cache(maxsize=65536)
 def to_unicode(text: str) -> str:
     """``text`` with its LaTeX shown as Unicode; text without LaTeX comes back as is."""

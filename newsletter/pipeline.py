@@ -780,6 +780,8 @@ def validate(
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     if config.delivery.transport == "smtp" and (placeholder := _placeholder_sender(config)) is not None:
         warn(str(placeholder))
+    for problem in zone_advice(config):
+        warn(str(problem))
     followed = {key for sub in config.subscribers for key in sub.topics}
     for key in config.topics if config.subscribers else ():
         if key not in followed:  # written, never added to a subscriber: nothing goes out for it
@@ -805,6 +807,17 @@ def validate(
         tuple(p.path.removeprefix("topics.") for p in unmatched if p.path),
         f"{config.email.dkim.selector}._domainkey.{config.email.dkim.domain}" if config.email.dkim else None,
     )
+
+
+def zone_advice(config: Config) -> list[Problem]:
+    """Time zones the database knows that their writer most likely did not
+    mean (:func:`config.fixed_zone_advice`): 'EST' (no daylight saving time)
+    and 'Etc/GMT+1' (UTC-01:00) shift every digest by an hour or two, silently."""
+    from .config import fixed_zone_advice
+
+    written: list[tuple[tuple, str]] = [(("timezone",), config.timezone)] if "timezone" in config.model_fields_set else []
+    written += [(("subscribers", i, "timezone"), sub.timezone) for i, sub in enumerate(config.subscribers) if sub.timezone]
+    return [config.problem(where, why) for where, name in written if (why := fixed_zone_advice(name)) is not None]
 
 
 #: Domains reserved for examples and tests (RFC 2606, RFC 6761): no real mailbox.

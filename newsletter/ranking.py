@@ -601,9 +601,23 @@ def misspelt(about: str) -> list[tuple[str, str]]:
             continue
         # a slip: a letter swapped, left out or added ("things" is not "this" mistyped)
         close = [c for c in difflib.get_close_matches(word, common, n=3, cutoff=0.8) if abs(len(c) - len(word)) <= 1]
-        if close:
+        if close and word not in _model_words():  # 'thought' is a word, not 'though' mistyped
             out.append((word, close[0]))
     return out
+
+
+@functools.cache
+def _model_words() -> frozenset[str]:
+    """The words the model's tokenizer holds whole (``▁thought``): English
+    words common enough to be one token, which a typo ("grpah", "nueral")
+    is not.  The background papers alone miss common words such as
+    'thought'.  Loaded only when a word looks like a slip; empty if the
+    model cannot be loaded (that is reported where it is used)."""
+    try:
+        vocabulary = load_model().tokenizer.get_vocab()
+    except RankingError:
+        return frozenset()
+    return frozenset(token[1:].casefold() for token in vocabulary if token.startswith("▁") and token[1:].isalpha())
 
 
 @functools.cache

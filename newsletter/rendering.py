@@ -36,6 +36,7 @@ from markupsafe import Markup, escape
 
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
+from .latex import lost_math_shown
 from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, is_long_match, short_match
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
@@ -488,14 +489,17 @@ class Composer:
         if card is not None and card.paper is m.paper:
             return card
         paper = m.paper
-        abstract = trim(paper.abstract, limit)
+        # math an export lost the backslashes of (ell_2) as Unicode (ℓ₂): shown only,
+        # so highlighting runs on the text shown and matching on the text read
+        title = lost_math_shown(paper.title)
+        abstract = trim(lost_math_shown(paper.abstract), limit)
         config = self.config
         code = code_link(paper)
         published = paper.published
         card = Card(
             paper=paper,
-            title=paper.title,
-            title_html=highlight(paper.title, self._hit_patterns(m, "title")),
+            title=title,
+            title_html=highlight(title, self._hit_patterns(m, "title")),
             url=paper_link(paper),
             url_label="Abstract" if paper.url or paper.arxiv_id else "Search arXiv",  # as paper_link decides
             anchor=anchor_for(paper.id),

@@ -57,9 +57,11 @@ def parse_schedule(text: str) -> Schedule:
             if not word:
                 continue
             if word not in _DAY_ALIASES:
+                meant = _meant(norm)
                 raise ValueError(
                     f"unknown weekday {word!r} in schedule {text!r}; "
-                    f"valid weekdays: {', '.join(WEEKDAYS)} (or their first three letters)"
+                    + (f"did you mean {meant!r}? " if meant else "")
+                    + f"valid weekdays: {', '.join(WEEKDAYS)} (or their first three letters)"
                 )
             day = WEEKDAYS.index(_DAY_ALIASES[word])
             if day not in days:
@@ -78,7 +80,44 @@ def parse_schedule(text: str) -> Schedule:
                 f"(at most {MAX_INTERVAL_MINUTES // 60} hours or {MAX_INTERVAL_MINUTES} minutes)"
             )
         return Schedule(text, "interval", interval_minutes=n * unit)
-    raise ValueError(f"cannot parse schedule {text!r}; valid forms: {VALID_FORMS}")
+    meant = _meant(norm)
+    raise ValueError(f"cannot parse schedule {text!r}; "
+                     + (f"did you mean {meant!r}? " if meant else "") + f"valid forms: {VALID_FORMS}")
+
+
+#: A time of day as people write it: 8am, 8 am, 8:30, 8.30, 20h, 8:30 p.m.
+_SAID_TIME = re.compile(r"(?<![\d:])(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|h\b|o'?clock)?(?![\d:])")
+
+
+def _meant(norm: str) -> str | None:
+    """The schedule a free-form one means, when it names days (or 'daily',
+    'every day') and a time: 'mondays 8am' -> 'weekly on monday at 08:00'.
+    None when unsure (no time, or no day, or an interval)."""
+    if re.search(r"\b(hours?|minutes?|mins?)\b", norm):
+        return None
+    days = []
+    for word in re.findall(r"[a-z]+", norm):
+        day = _DAY_ALIASES.get(word) or _DAY_ALIASES.get(word.removesuffix("s"))
+        named = WEEKDAYS[:5] if word in ("weekday", "weekdays") else (day,) if day else ()
+        days += [d for d in named if d not in days]
+    daily = re.search(r"\b(daily|every ?day|each day)\b", norm) is not None
+    said = [m for m in _SAID_TIME.finditer(norm) if m.group(2) or m.group(3)] or list(_SAID_TIME.finditer(norm))
+    if len(said) != 1 or not (days or daily):
+        return None
+    hour, minute, suffix = int(said[0].group(1)), int(said[0].group(2) or 0), (said[0].group(3) or "").replace(".", "")
+    if suffix in ("am", "pm") and not 1 <= hour <= 12:
+        return None
+    if suffix == "pm" and hour != 12:
+        hour += 12
+    elif suffix == "am" and hour == 12:
+        hour = 0
+    if hour > 23 or minute > 59:
+        return None
+    at = f"at {hour:02d}:{minute:02d}"
+    if days:
+        ordered = sorted(days, key=WEEKDAYS.index)
+        return f"daily {at}" if len(ordered) == 7 else f"weekly on {', '.join(ordered)} {at}"
+    return f"daily {at}"
 
 
 def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:

@@ -21,7 +21,7 @@ import functools
 import hashlib
 import os
 
-from .config import Config, check_address, line_break_hint, unset_hint
+from .config import Config, check_address, line_break_hint, unset_variable
 from .errors import ConfigError, Problem
 
 #: Path of the unsubscribe page under ``web.base_url`` (the web app's route).
@@ -69,9 +69,14 @@ class Links:
         except (BadData, ValueError, TypeError, UnicodeError):
             raise BadToken("not a valid link") from None
         try:
-            return check_address(value)
+            email = check_address(value)
         except ValueError:
             raise BadToken("not a valid link") from None
+        if not isinstance(value, str) or self.token(value) != token:
+            # base64 decoding drops the last character's spare bits: 'Ptg4' and
+            # 'Ptg5' read alike, and only the token we made is one of ours
+            raise BadToken("not a valid link")
+        return email
 
     def unsubscribe_url(self, email: str) -> str:
         return self.base_url + UNSUBSCRIBE_PATH.format(token=self.token(email))
@@ -90,8 +95,8 @@ def secret_problem(config: Config) -> Problem | None:
     if not secret:
         return config.problem(
             ("web", "secret_env"),
-            f"environment variable {name} is not set (it must hold the key that signs unsubscribe links; "
-            f"make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'{unset_hint(name)})",
+            unset_variable(name, "secret_env", "not set", "it must hold the key that signs unsubscribe links; make "
+                           "one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"),
         )
     cr = line_break_hint(secret)
     if cr is not None:

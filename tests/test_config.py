@@ -1067,3 +1067,76 @@ def test_an_exponent_without_a_point_says_yaml_reads_it_as_text(workdir, written
     shown = written.strip("'")
     assert found == [f"config.yaml:8: topics.rlhf.min_score: expected a number, got the text {shown!r}: YAML reads "
                      f"an exponent without a point as text; write, min_score: {fix}"]
+
+
+# --------------------------------------------------------------------------- time zones as people write them
+
+_TZ_CONFIG = "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: '%s'\n"
+
+
+@pytest.mark.parametrize(
+    "zone, expected",
+    [
+        # Abbreviations got the nearest spelling of another zone: PST 'MST' (Mountain,
+        # no daylight saving time), CEST 'EST' (New York), BST and IST 'MST'.
+        ("PST", "unknown time zone 'PST' (an abbreviation, not a zone: write the zone of a place, "
+                "'America/Los_Angeles', which keeps that place's clock all year)"),
+        ("CEST", "unknown time zone 'CEST' (an abbreviation, not a zone: write the zone of a place, "
+                 "such as 'Europe/Berlin' or 'Europe/Paris')"),
+        ("BST", "(an abbreviation, not a zone: write the zone of a place, 'Europe/London', "),
+        ("IST", "such as 'Asia/Kolkata' (India), 'Europe/Dublin' (Ireland) or 'Asia/Jerusalem' (Israel)"),
+        ("XYZT", "unknown time zone 'XYZT' (an abbreviation? write the zone of a place, such as 'Europe/Berlin')"),
+        # Offsets: 'GMT+1' was told 'Etc/GMT+1', which is UTC-01:00 (POSIX inverts the sign).
+        ("GMT+1", "unknown time zone 'GMT+1' (an offset, not a zone: write the zone of a place, such as "
+                  "'Europe/Berlin', which keeps that place's clock all year; for UTC+01:00 all year, 'Etc/GMT-1': "
+                  "the Etc/GMT names' signs are inverted)"),
+        ("UTC-5", "for UTC-05:00 all year, 'Etc/GMT+5': the Etc/GMT names' signs are inverted)"),
+        ("+05:30", "unknown time zone '+05:30' (an offset, not a zone: write the zone of a place, such as "
+                   "'Asia/Kolkata')"),
+        ("UTC+01:00", "for UTC+01:00 all year, 'Etc/GMT-1'"),
+    ],
+)
+def test_a_time_zone_abbreviation_or_offset_points_at_a_place(workdir, zone, expected):
+    path = write_config(workdir, _TZ_CONFIG % zone)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "config.yaml:3: timezone: unknown time zone " in str(info.value) and expected in str(info.value), \
+        str(info.value)
+    assert "did you mean" not in str(info.value)
+
+
+def test_validate_warns_of_a_zone_without_daylight_saving_or_with_an_inverted_sign(workdir, cli):
+    """'EST' is UTC-05:00 all year (digests an hour late all summer in New York)
+    and 'Etc/GMT+1' is UTC-01:00: both were taken without a word."""
+    text = BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 5\n    timezone: Etc/GMT+1\n") + "timezone: EST\n"
+    write_config(workdir, text)
+    result = cli("validate")
+    assert result.code == 0, result.err
+    assert ("warning: config.yaml:19: timezone: 'EST' is UTC-05:00 all year, without daylight saving time: "
+            "for US Eastern time write 'America/New_York'") in result.err, result.err
+    assert ("warning: config.yaml:18: subscribers[1].timezone: 'Etc/GMT+1' is UTC-01:00 all year (the Etc/GMT "
+            "names' signs are inverted): for UTC+01:00 write 'Etc/GMT-1', or the zone of a place, such as "
+            "'Europe/Berlin'") in result.err, result.err
+    # a place's zone, and UTC, are no cause for a warning
+    write_config(workdir, text.replace("EST", "America/New_York").replace("Etc/GMT+1", "Etc/UTC"))
+    assert "timezone" not in cli("validate").err
+
+
+@pytest.mark.parametrize(
+    "subject, placeholder",
+    [("{count} new papers on {topics}", "{count}"), ("Digest for { name }: {{ count }} papers", "{ name }")],
+)
+def test_a_subject_with_single_brace_placeholders_is_refused(workdir, cli, subject, placeholder):
+    """`unsubscribe:` fills in {email}, so the subject was written the same way:
+    it went out as '{count} new papers on {topics}', and validate said OK."""
+    write_config(workdir, BASIC_CONFIG + f"email:\n  subject: {subject!r}\n")
+    result = cli("validate")
+    assert result.code == 2, result.out + result.err
+    name = placeholder.strip("{} ")
+    assert result.err.startswith(
+        f"config.yaml:19: email.subject: {placeholder!r} would go out as written: the subject is a Jinja template, "
+        f"write {{{{ {name} }}}}"), result.err
+    # doubled braces, Jinja's own, and a brace that names nothing are fine
+    for fine in ("{{ count }} new papers", "Papers {% if count > 9 %}(many){% endif %}", "{ } and {1}"):
+        write_config(workdir, BASIC_CONFIG + f"email:\n  subject: {fine!r}\n")
+        assert cli("validate").code == 0, fine

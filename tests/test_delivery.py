@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
 
 import pytest
-from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, starttls_server  # noqa: F401
+from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.delivery import (
     Dispatcher,
@@ -498,6 +498,24 @@ def test_port_465_without_security_ssl_says_to_set_it_and_is_not_retried(securit
         "whose server waits for the TLS handshake first: set security: ssl"
     ), outcomes[0].error
     assert slept == [] and "not attempted" in outcomes[1].error
+
+
+@pytest.mark.parametrize("security", ["starttls", "none"])
+def test_implicit_tls_on_another_port_than_465_says_to_set_security_ssl(ssl_server, security, monkeypatch):
+    """Providers serve implicit TLS on other ports too (Amazon SES: 465 and
+    2465): a session without security: ssl waited for a greeting, once per
+    retry (two minutes with the defaults), then said only that it timed out."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    t = SMTPTransport("127.0.0.1", ssl_server.port, security=security, timeout=0.5, connections=1,
+                      username=USER, password_env="DIGEST_PW")
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(2)], retries=2, retry_delay=0.5)
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{ssl_server.port} did not answer within 0.5 s (its greeting): it waits for a TLS "
+        "handshake first (implicit TLS, as on port 465): set security: ssl"
+    ), outcomes[0].error
+    assert slept == [] and "not attempted" in outcomes[1].error
+    assert ssl_server.mailbox.messages == []
 
 
 def test_a_port_that_does_not_speak_smtp_is_named_as_such_and_not_retried():

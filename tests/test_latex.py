@@ -11,7 +11,7 @@ import pytest
 from conftest import DATA, write_config
 
 from newsletter.config import load_config
-from newsletter.latex import paper_to_unicode, to_unicode
+from newsletter.latex import lost_math_shown, paper_to_unicode, to_unicode
 from newsletter.models import Paper
 from newsletter.readers import read_papers
 
@@ -198,3 +198,68 @@ def test_an_export_shows_latex_quotes_and_dashes_as_typography(workdir, cli):
     assert "those that are the “thriftiest”, i.e." in monge["abstract"]
     assert "We identify two fundamental axioms—Sensitivity" in papers["Axiomatic Attribution for Deep Networks"]["abstract"]
     assert not any("``" in p["abstract"] for p in papers.values())
+
+
+# --------------------------------------------------------------------------- math that lost its backslashes
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # A Hugging Face text export drops every backslash and dollar sign:
+        # '$\ell_2$' arrives as 'ell_2', '$\varepsilon^2$' as 'varepsilon^2'.
+        ("Certified ell_2 Attribution Robustness", "Certified ℓ₂ Attribution Robustness"),
+        ("under both ell_2 and ell_infty-norm perturbations", "under both ℓ₂ and ℓ_∞-norm perturbations"),
+        ("for varepsilon^2,varphi''+a(x),varphi=0 in the regime", "for ε²,φ″+a(x),φ=0 in the regime"),
+        ("of magnitude O(varepsilon^{N}) where N", "of magnitude O(εᴺ) where N"),
+        ("like O(varepsilon^{-2}exp(-cvarepsilon^{-1})) with", "like O(ε⁻²exp(-cε⁻¹)) with"),
+        ("a simplex in R^K, where", "a simplex in Rᴷ, where"),
+        ("at most varepsilon from the true simplex (for any varepsilon>0).",
+         "at most ε from the true simplex (for any ε>0)."),
+        ("the order N_{opt} is chosen", "the order Nₒₚₜ is chosen"),
+        ("rates of alpha^2 and sigma^{-1}.", "rates of α² and σ⁻¹."),
+    ],
+)
+def test_math_that_lost_its_backslashes_in_an_export_is_shown_as_unicode(lost, shown):
+    assert lost_math_shown(lost) == shown
+    assert to_unicode(lost) == lost  # matching and ranking read it as the source gave it
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        "a snake_case name, file_2 and C++ code",
+        "the epsilon-greedy policy and the alpha parameter",
+        "the delta method and a beta distribution",
+        "totally well-defined; cell_2 of the table",
+        "we use x_i in the tables",
+    ],
+)
+def test_prose_with_command_like_words_is_left_alone(plain):
+    assert lost_math_shown(plain) == plain
+
+
+@pytest.mark.parametrize("latex", [r"$\tilde{\mathcal{O}}(d^{1/4}\epsilon^{-7/4})$", r"an $O(n^{3/2}\log n)$ algorithm",
+                                   r"$\ell_\infty$ and $x_{t-1}^2$"])
+def test_math_converted_from_latex_is_not_converted_again(latex):
+    """The email shows papers after :func:`to_unicode`: its 'd^(1/4)' is no lost math."""
+    shown = to_unicode(latex)
+    assert lost_math_shown(shown) == shown
+
+
+def test_the_email_shows_an_exports_lost_math_as_unicode(workdir, cli):
+    """'Certified ell_2 Attribution Robustness' (the export dropped '$\\ell_2$''s
+    backslash and dollars) went out as written, in the title, the contents
+    list and the text part."""
+    from conftest import BASIC_CONFIG
+
+    write_config(workdir, BASIC_CONFIG.replace('any: ["SGD", "stochastic gradient", "optimi*"]', 'any: [attribution*]')
+                 .replace("topics: [optim, diffusion]", "topics: [optim]"))
+    result = cli("preview", "--subscriber", "bob@example.org", "--out", "pv")
+    assert result.code == 0, result.err
+    html = (workdir / "pv" / "bob@example.org.html").read_text(encoding="utf-8")
+    text = (workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8")
+    assert re.search(r"Certified ℓ₂ <mark[^>]*>Attribution</mark> Robustness", html)  # the card, highlighted
+    assert ">Certified ℓ₂ Attribution Robustness via Uniformly Smoothed Attributions</a>" in html  # the contents
+    assert "] Certified ℓ₂ Attribution Robustness via Uniformly Smoothed Attributions\n" in text
+    # only the search link keeps the title as arXiv's listing has it
+    assert "ell_2" not in text.replace("+ell_2+", "") and "ell_2" not in html.replace("+ell_2+", "")

@@ -809,7 +809,10 @@ def test_an_about_of_only_what_is_not_wanted_or_of_typos_gets_advice(workdir):
     # a sentence with a "not" in it that says what is wanted, names and new words are left alone
     for about in ("Methods that do not need labels: self-supervised and contrastive learning.",
                   "QLoRA and DoRA adapters; Mamba and RWKV language models.",
-                  "Diffusion models for molecules. Not GANs."):
+                  "Diffusion models for molecules. Not GANs.",
+                  # English words the background papers happen not to use: 'thought' was
+                  # "(did you mean 'though'?)", in the contract's own kind of sentence
+                  "Large language models that reason step by step: chain of thought and self-consistency."):
         write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
         assert run_newsletter("validate", cwd=workdir).err == "", about
 

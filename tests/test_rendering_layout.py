@@ -1,4 +1,4 @@
-"""The rendered email in real headless Chromium: no horizontal overflow at 375 and 1200 px."""
+"""The rendered email in real headless Chromium: no horizontal overflow at 320, 375 and 1200 px."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ def test_no_horizontal_overflow_and_dark_mode(tmp_path):
     sub, matches = next(iter(pipeline.match(config, pipeline.papers(config), "ada@example.org")))
     assert any(m.paper.title.startswith("<script>") for m in matches)  # has the very long unbroken word
     html = Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html
-    for width in (375, 1200):
+    for width in (320, 375, 1200):  # 320: the narrowest phones still in use (iPhone SE, 1st gen)
         scroll, viewport, _ = measure(html, width, tmp_path / f"profile-{width}")
         assert viewport == width
         assert scroll <= viewport, f"horizontal overflow at {width}px: scrollWidth {scroll}"

@@ -187,3 +187,45 @@ def test_a_record_over_a_day_after_the_clock_is_due_at_once_a_smaller_one_waits(
     close = now + timedelta(hours=20)  # a clock set back less than a day: the slot after the record
     assert not is_due(daily, zone, last_sent=close, first_seen=None, now=now)
     assert next_send(daily, zone, last_sent=close, first_seen=None, now=now) == datetime(2024, 5, 4, 6, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "text, meant",
+    [
+        ("mondays 8am", "weekly on monday at 08:00"),
+        ("weekly on monday at 8am", "weekly on monday at 08:00"),
+        ("weekly on mondays at 08:00", "weekly on monday at 08:00"),
+        ("every monday at 8:00", "weekly on monday at 08:00"),
+        ("Mon and Thu 9:15am", "weekly on monday, thursday at 09:15"),
+        ("weekdays at 7.30", "weekly on monday, tuesday, wednesday, thursday, friday at 07:30"),
+        ("daily at 8", "daily at 08:00"),
+        ("every day at 12pm", "daily at 12:00"),
+        ("daily 12am", "daily at 00:00"),
+        ("daily at 8:30 p.m.", "daily at 20:30"),
+    ],
+)
+def test_a_schedule_written_as_people_say_it_names_the_form_meant(text, meant):
+    """'mondays 8am' got only the list of valid forms, to be matched by hand."""
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    assert f"did you mean {meant!r}?" in str(info.value), str(info.value)
+    parse_schedule(meant)  # and what it names is a schedule
+
+
+@pytest.mark.parametrize("text", ["weekly", "mondays", "every 6 hrs", "weekly on monday at 20:00 pm", "daily at 25:00 or 8"])
+def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    assert "did you mean" not in str(info.value) and "valid" in str(info.value)
+
+
+def test_validate_says_which_schedule_mondays_8am_means(cli, tmp_path):
+    from conftest import write_config
+
+    (tmp_path / "p.txt").write_text("x", encoding="utf-8")
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: p.txt}]\ntopics: {t: {any: [x]}}\n"
+                 "schedule: mondays 8am\n")
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert ("config.yaml:3: schedule: cannot parse schedule 'mondays 8am'; did you mean 'weekly on monday at 08:00'? "
+            "valid forms: ") in result.err, result.err

@@ -1632,3 +1632,59 @@ def test_digests_a_stop_left_untried_are_counted_pending_apart_from_failures():
     assert str(report) == "sent 1, empty 0, failed 1, not due 0, left pending 1"
     assert (report.to_json()["pending"], report.to_json()["failed"]) == (1, 1)
     assert str(untried) == "pending     a@example.org: not attempted: stop requested (stays pending, sent by the next run)"
+
+
+@pytest.mark.parametrize("command", ["validate", "send"])
+def test_a_secret_written_where_its_variable_name_goes_is_not_echoed(tmp_path, cli, command):
+    """password_env: hunter2 (the password itself, in the shape of a name)
+    answered 'environment variable hunter2 is not set': the password in the
+    output, the cron mail and the logs.  So did a signing key without '-'."""
+    key = "Q7xkP2mVbN9rT4wYzL8cH3jD6fG1sA5eU0iO"
+    setup(tmp_path, smtp(free_port(), f"  username: {USER}\n  password_env: hunter2\n"),
+          extra=f"web:\n  base_url: https://digest.example.org\n  secret_env: {key}\n")
+    r = cli(command, *(["--now", NOW] if command == "send" else []))
+    assert r.code == 2, r.out + r.err
+    assert "hunter2" not in r.out + r.err and key not in r.out + r.err and "Traceback" not in r.err
+    if command == "validate":  # every problem; send stops at the first
+        assert ("delivery.password_env: the environment variable it names is not set (the name is not shown: it does "
+                "not look like a variable name such as SMTP_PASSWORD, and may be the secret itself; password_env "
+                "holds the variable's NAME)") in r.err, r.err
+    assert "web.secret_env: the environment variable it names is not set (the name is not shown: " in r.err, r.err
+    # a name as people write them is still named
+    setup(tmp_path, smtp(free_port(), f"  username: {USER}\n  password_env: lab_smtp_password\n"))
+    assert "environment variable lab_smtp_password is not set" in cli(command, *(["--now", NOW] if command == "send" else [])).err
+
+
+def test_starttls_against_an_implicit_tls_port_says_to_set_security_ssl(tmp_path, cli, ssl_server):
+    """Amazon SES serves implicit TLS on 2465 as well as 465: `security:
+    starttls` there waited for a greeting four times (two minutes with the
+    defaults) and ended 'did not answer within 30 s (its greeting or EHLO)'."""
+    setup(tmp_path, tls_login(ssl_server).replace("  ca_file:", "  timeout: 1\n  retries: 3\n  ca_file:"))
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 1, r.out + r.err
+    assert (f"SMTP server 127.0.0.1:{ssl_server.port} did not answer within 1 s (its greeting): it waits for a TLS "
+            "handshake first (implicit TLS, as on port 465): set security: ssl") in r.out + r.err, r.out + r.err
+    assert "retrying" not in r.out + r.err and ssl_server.mailbox.messages == []
+
+
+def test_validate_names_an_unset_password_and_a_missing_ca_file_together(tmp_path, cli):
+    """The first validate named the unset password only; the missing CA file
+    came one fix later."""
+    setup(tmp_path, smtp(free_port(), f"  username: {USER}\n  password_env: DIGEST_SMTP_PASSWORD\n  ca_file: ca.pem\n")
+          .replace("security: none", "security: starttls"))
+    r = cli("validate")
+    assert r.code == 2, r.out + r.err
+    assert "delivery.password_env: environment variable DIGEST_SMTP_PASSWORD is not set" in r.err, r.err
+    assert "config.yaml:31: delivery.ca_file: 'ca.pem': no such file" in r.err, r.err
+
+
+def test_match_shows_when_a_subscriber_left_in_its_own_time_zone(tmp_path, cli):
+    """`schedule` said 'unsubscribed 2026-11-30 08:04 CET' and `match` '07:04 UTC'
+    for the same Berlin subscriber."""
+    import re
+
+    setup(tmp_path, "  transport: outbox\n", extra="timezone: Europe/Berlin\n")
+    assert cli("unsubscribe", "ada@example.org").code == 0
+    out = cli("match").out
+    assert re.search(r"^Ada Lovelace <ada@example.org>: unsubscribed \d{4}-\d\d-\d\d \d\d:\d\d CES?T, gets no digest",
+                     out, re.M), out
