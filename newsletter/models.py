@@ -50,6 +50,19 @@ def normalize_title(title: str) -> str:
     return _NOT_ALNUM.sub(" ", folded).strip() or " ".join(folded.split())
 
 
+def idless_hint(papers) -> str | None:
+    """Why an arXiv id names none of ``papers`` when some of them come
+    without one (saved Hugging Face pages give none): a paper right there
+    is named by its title.  None when every paper has its id."""
+    papers = list(papers)
+    without = sum(1 for p in papers if not p.arxiv_id)
+    if not without:
+        return None
+    many = f"all {without}" if without == len(papers) else f"{without} of the {len(papers)}"
+    return (f"no paper of the sources has that arXiv id, and {many} come without one, as saved pages give them: "
+            "name it by its title")
+
+
 def arxiv_base_id(arxiv_id: str) -> str:
     """``2401.01234v3`` -> ``2401.01234``: versions are the same paper."""
     return _ARXIV_VERSION.sub("", arxiv_id.strip())

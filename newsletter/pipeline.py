@@ -302,7 +302,7 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
     import difflib
 
     from .config import liked_reference
-    from .models import ARXIV_ID, DOI, NO_DOI_HINT, arxiv_base_id, normalize_title
+    from .models import ARXIV_ID, DOI, NO_DOI_HINT, arxiv_base_id, idless_hint, normalize_title
 
     wanted = liked_reference(ref.strip())
     key = normalize_title(wanted)
@@ -324,7 +324,8 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
     elif close:
         hint = f" (did you mean {titles[close[0]]!r}?)"
     elif re.fullmatch(ARXIV_ID, wanted):
-        hint = " (a paper of another day's listing is not ranked today)"
+        idless = idless_hint(all_papers)
+        hint = f" ({idless})" if idless else " (a paper of another day's listing is not ranked today)"
     else:
         hint = " (give its arXiv id, or its title as the sources write it)"
     count = counted(len(all_papers), "paper")

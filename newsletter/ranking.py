@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import NewsletterError, Problem
-from .models import DOI, NO_DOI_HINT, Paper, arxiv_base_id, normalize_title
+from .models import ARXIV_ID, DOI, NO_DOI_HINT, Paper, arxiv_base_id, idless_hint, normalize_title
 
 # Scoring is many small matrix-vector products: BLAS threads only contend
 # (16x slower on a busy 2-core machine).  Effective when numpy is first
@@ -826,10 +826,12 @@ class Ranker:
                 out.append(old)
                 continue
             near = self._near_title(ref)
+            idless = idless_hint(self.papers[: self.day]) if re.fullmatch(ARXIV_ID, arxiv_base_id(ref)) else None
             self.warn(
                 f"{self.locate(interest.key, i)}: {ref!r} matches no known paper "
                 + (f"(did you mean {near!r}?)" if near
                    else f"({NO_DOI_HINT})" if re.fullmatch(DOI, ref.strip(), re.I)
+                   else f"({idless})" if idless
                    else "(an arXiv id or the title of a paper from the sources)")
                 + "; it is ignored"
             )

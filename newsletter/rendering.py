@@ -305,10 +305,16 @@ def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
     """The reason in words under a paper.  A paper two ranked topics found
     has a reason from each: each is named with its topic
     ("Optimisation: close to your interest: ...; LLM reasoning: ..."), or the
-    reader cannot tell which interest a reason speaks for."""
+    reader cannot tell which interest a reason speaks for.  Topics giving the
+    same reason are named together ("Interpretability and LLM reasoning:
+    close in meaning to your interest"), not the reason twice."""
     given = [(t, r) for t, r in zip(m.topics, m.topic_reasons) if r]
     if len(given) > 1:
-        return "; ".join(f"{topic_name(t)}: {r}" for t, r in given)
+        by_reason: dict[str, list[str]] = {}
+        for t, r in given:
+            by_reason.setdefault(r, []).append(topic_name(t))
+        return "; ".join(f"{', '.join(names[:-1])} and {names[-1]}: {r}" if len(names) > 1 else f"{names[0]}: {r}"
+                         for r, names in by_reason.items())
     return "; ".join(m.reasons)
 
 

@@ -207,8 +207,9 @@ def test_like_that_matches_no_paper_is_a_warning_not_an_error(workdir):
     warnings = [line for line in result.err.splitlines() if "matches no known paper" in line]
     # FILE:LINE: path: what is wrong, as every other problem
     assert warnings == [
-        "warning: config.yaml:10: topics.generative.like[0]: '2101.99999' matches no known paper (an arXiv id or "
-        "the title of a paper from the sources); it is ignored",
+        "warning: config.yaml:10: topics.generative.like[0]: '2101.99999' matches no known paper (no paper of the "
+        "sources has that arXiv id, and all 338 come without one, as saved pages give them: name it by its title); "
+        "it is ignored",
         "warning: config.yaml:10: topics.generative.like[1]: 'A Paper Nobody Wrote' matches no known paper (an arXiv "
         "id or the title of a paper from the sources); it is ignored",
     ]
@@ -667,7 +668,8 @@ def test_match_paper_names_a_liked_paper_and_an_unknown_one(workdir):
                                 "(did you mean 'Reflected Diffusion Models'?)")
     other_day = run_newsletter("match", "--paper", "https://arxiv.org/abs/2101.99999v2", cwd=workdir)
     assert other_day.code == 2 and "Traceback" not in other_day.err
-    assert other_day.err.strip().endswith("(a paper of another day's listing is not ranked today)")
+    assert other_day.err.strip().endswith("(no paper of the sources has that arXiv id, and all 338 come without one, "
+                                          "as saved pages give them: name it by its title)")
 
 
 SENTENCE = """    about: >-
@@ -856,3 +858,26 @@ def test_a_word_joined_by_and_to_a_two_word_phrase_shares_its_noun_when_papers_w
     found = ranker.ranking(Interest("t", about=about, min_score=0.0)).found
     assert "finite elements" in found[fem.id].reason
     assert "close to your interest: finite," not in found[fem.id].reason
+
+
+def test_an_arxiv_link_to_a_paper_of_saved_pages_says_to_name_it_by_title(workdir):
+    """Saved Hugging Face pages give no arXiv ids: a `like` (or `match
+    --paper`) given as the paper's arXiv link was 'matches no known paper (an
+    arXiv id or the title ...)', 'not ranked today', for a paper right there."""
+    write_config(workdir, ABOUT.replace("Schrödinger bridges and faster sampling.",
+                                        "Schrödinger bridges and faster sampling.\n    like: [\"https://arxiv.org/abs/1703.01365\"]"))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0, v.err
+    assert ("topics.generative.like[0]: '1703.01365' matches no known paper (no paper of the "
+            "sources has that arXiv id, and all 338 come without one, as saved pages give them: name it by its "
+            "title); it is ignored") in v.err, v.err
+    m = run_newsletter("match", "--paper", "arXiv:1703.01365", cwd=workdir)
+    assert m.code == 2 and m.err.strip().endswith(
+        "(no paper of the sources has that arXiv id, and all 338 come without one, as saved pages give them: "
+        "name it by its title)"), m.err
+    # where the sources give arXiv ids, an unknown one is another day's paper
+    (workdir / "api.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    write_config(workdir, ABOUT.replace("  - type: hf-papers-text\n    path: papers/", "  - type: arxiv\n    path: api.xml"))
+    other_day = run_newsletter("match", "--paper", "https://arxiv.org/abs/2101.99999v2", cwd=workdir)
+    assert other_day.code == 2 and other_day.err.strip().endswith("(a paper of another day's listing is not ranked today)"), \
+        other_day.err

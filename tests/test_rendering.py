@@ -783,3 +783,22 @@ def test_a_misspelt_name_in_a_template_suggests_the_one_meant(tmp_path, body, ex
     with pytest.raises(TemplateError) as err:
         Composer(config).compose(sub, matches, now=NOW)
     assert str(err.value) == f"{tpl}/digest.txt:2: template error: {expected}"
+
+
+def test_two_topics_giving_the_same_reason_are_named_together():
+    """'Interpretability: close in meaning to your interest; LLM reasoning:
+    close in meaning to your interest' said the same thing twice."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.rendering import reason_text
+
+    paper = Paper("Sparse autoencoders", "Features of a protein language model.", "s")
+    names = {"interp": "Interpretability", "llm": "LLM reasoning", "gen": "Generative models"}.__getitem__
+    same = PaperMatch(paper, 1.0, ("interp", "llm"), (), (),
+                      topic_reasons=("close in meaning to your interest", "close in meaning to your interest"))
+    assert reason_text(same, names) == "Interpretability and LLM reasoning: close in meaning to your interest"
+    mixed = PaperMatch(paper, 1.0, ("interp", "llm", "gen"), (), (), topic_reasons=(
+        "close to your interest: feature attribution", "close in meaning to your interest",
+        "close in meaning to your interest"))
+    assert reason_text(mixed, names) == ("Interpretability: close to your interest: feature attribution; "
+                                         "LLM reasoning and Generative models: close in meaning to your interest")
