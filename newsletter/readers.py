@@ -670,6 +670,25 @@ _NOT_TEXT = tuple(
         (b"\xff\xd8\xff", "a JPEG image"),
     )
 )
+def _word_processor_file(data: bytes) -> str | None:
+    """What a page pasted into a word processor and saved is (``"a Word
+    document (.docx)"``), told by the zip's first entries or a Safari web
+    archive's header; None for anything else.  As a zip it read "extract the
+    export from it", which a .docx holds none of."""
+    if data.startswith(b"bplist00") and b"WebMainResource" in data[:4096]:
+        return "a Safari web archive (.webarchive)"
+    if not data.startswith(b"PK\x03\x04"):
+        return None
+    head = data[:4096]
+    if b"mimetypeapplication/vnd.oasis.opendocument.text" in head:
+        return "an OpenDocument text (.odt)"
+    if b"word/" in head or (b"[Content_Types].xml" in head and b"docProps/" in head):
+        return "a Word document (.docx)"
+    if (b"index.xml" in head and b"QuickLook/" in head) or b"Index/Document.iwa" in head:
+        return "a Pages document"
+    return None
+
+
 #: The most a packed local file may unpack to (a few bytes of gzip can unpack to gigabytes).
 MAX_UNPACKED = 256 * 1024 * 1024
 
@@ -683,6 +702,9 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
     bytes are no text to read.  Unpacked by :func:`fetching.unpacking`, a
     piece at a time, so a bomb is stopped at the limit with no more than
     that in memory."""
+    if (document := _word_processor_file(data)) is not None:
+        raise InputError(Problem(f"{document}, not a text export: save it as plain text (.txt), or paste the "
+                                 "page's text into a plain text editor", name, 1))
     for magic, message in _NOT_TEXT:
         if data.startswith(magic):
             raise InputError(Problem(message, name, 1))
