@@ -730,15 +730,23 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
 
 
 def _display(path: Path, config: Config) -> str:
-    """A path as short as it can be shown: relative to the working folder when inside it."""
+    """A path as short as it can be shown: relative to the working folder when
+    inside it, a control character in a name written as its escape (a file
+    named with a line break made a message two lines, and an escape sequence
+    would reach the terminal)."""
     try:
         resolved = path.resolve()
     except (RuntimeError, OSError):  # a link that loops (Python 3.11 raises RuntimeError): shown as given
         resolved = Path(os.path.abspath(path))
     try:
-        return str(resolved.relative_to(Path.cwd().resolve()))
+        shown = str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        shown = str(path)
+    return _CONTROL_IN_NAME.sub(lambda m: repr(m.group())[1:-1], shown)
+
+
+#: Characters that a one-line message must not carry as they are.
+_CONTROL_IN_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # --------------------------------------------------------------------------- remote sources

@@ -795,3 +795,15 @@ def test_a_page_pasted_into_a_word_processor_says_to_save_it_as_text(tmp_path, c
                                  "paste the page's text into a plain text editor"), r.err
     (tmp_path / "papers" / "day.txt").write_bytes(zipped("day.txt"))  # an archive holding the export
     assert "a zip archive, not a text file: extract the export from it" in cli("papers").err
+
+
+def test_a_file_name_with_a_line_break_or_an_escape_stays_one_line(tmp_path, cli):
+    """A broken export named 'day\\nevil.txt' made its message two lines; an
+    escape sequence in a name reached the terminal as it was."""
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "day\nevil\x1b[31m.txt").write_bytes(b"not an export\n")
+    write_config(tmp_path, "sources:\n  - {type: hf-papers-text, path: papers/}\ntopics: {t: {any: [x]}}\n")
+    r = cli("papers")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert len(r.err.splitlines()) == 1 and "\x1b" not in r.err
+    assert r.err.startswith("papers/day\\nevil\\x1b[31m.txt:1: no Hugging Face papers page header"), r.err
