@@ -430,7 +430,8 @@ class Matcher:
             part = papers[start : start + INDEX_SLICE]
             texts = [field_texts(p) for p in part]
             folded = [{k: v.casefold() for k, v in t.items()} for t in texts]
-            words = _WordIndex(folded)
+            lookups = len(part) * sum((len(r.any) + len(r.all)) * len(r.fields) for r in rules)
+            words = _WordIndex(folded, scan=lookups <= SCAN_MOST)
             for rule in rules:
                 found = results[rule.key]
                 candidates = rule.candidates(words)
@@ -456,15 +457,46 @@ class Matcher:
         return RegexTimeout(exc.term, self.config.problem(("topics", key), message))
 
 
-class _WordIndex:
-    """Per field, which papers contain each word (built lazily, field by field)."""
+#: Up to this many (paper, term, field) lookups, a term's candidates are found
+#: by searching each paper's folded text for its words (a few hundred papers:
+#: a day's listing); beyond, through an index of every word (see _WordIndex).
+SCAN_MOST = 100_000
 
-    def __init__(self, folded: Sequence[Mapping[str, str]]):
+
+class _NoTokens(dict):
+    """No word set for any field (see :meth:`_WordIndex.tokens`)."""
+
+    def __missing__(self, field: str) -> None:
+        return None
+
+
+_NO_TOKENS = _NoTokens()
+
+
+class _WordIndex:
+    """Per field, which papers contain each word (built lazily, field by field).
+
+    ``scan``: for a few papers, :meth:`term` searches each paper's folded text
+    instead, which finds the same candidates (or a few more: a word may occur
+    inside another) without splitting every text into words and indexing them
+    (the rules' own check, which follows, splits only the candidates)."""
+
+    def __init__(self, folded: Sequence[Mapping[str, str]], *, scan: bool = False):
         self.folded = folded
+        self.scan = scan
         self._tokens: list[_LazyTokens | None] = [None] * len(folded)
         self._postings: dict[str, dict[str, set[int]]] = {}
 
-    def tokens(self, i: int) -> _LazyTokens:
+    def tokens(self, i: int) -> Mapping[str, frozenset[str] | None]:
+        """Paper ``i``'s words per field, for :meth:`Term.search`; with ``scan``,
+        none (None for every field): the texts are not split into words, and a
+        term's regular expression decides alone (the words only spared
+        searches that the substring check before it now spares)."""
+        if self.scan:
+            return _NO_TOKENS
+        return self._words(i)
+
+    def _words(self, i: int) -> _LazyTokens:
         t = self._tokens[i]
         if t is None:
             t = self._tokens[i] = _LazyTokens(self.folded[i])
@@ -475,7 +507,7 @@ class _WordIndex:
         if post is None:
             post = self._postings[field] = defaultdict(set)
             for i in range(len(self.folded)):
-                for word in self.tokens(i)[field]:
+                for word in self._words(i)[field]:
                     post[word].add(i)
             post.default_factory = None  # a plain lookup from here on
         return post
@@ -483,6 +515,19 @@ class _WordIndex:
     def term(self, term: Term, fields: Iterable[str]) -> set[int] | None:
         """Papers that may match ``term`` in ``fields``; None when any paper may."""
         out: set[int] = set()
+        if self.scan:
+            # A word of a text is in it as a substring, and so is a literal made
+            # of word characters: a superset of what the index would give.
+            needles = term.words or ((term.literal,) if term.literal and _TOKEN.fullmatch(term.literal) else ())
+            if not needles:
+                return None
+            for field in fields:
+                texts = [f[field] for f in self.folded]
+                found: Sequence[int] = range(len(texts))
+                for needle in needles:
+                    found = [i for i in found if needle in texts[i]]
+                out.update(found)
+            return out
         for field in fields:
             post = self.postings(field)
             if term.words:

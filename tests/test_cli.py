@@ -359,9 +359,10 @@ def test_validate_fetch_reports_each_remote_source(workdir, cli, http_server):
 
 
 def _entry_point(tmp_path, *argv: str, before: str = "") -> subprocess.CompletedProcess:
-    """The executable's entry point (``newsletter.cli:entry_point``), as the
-    console script and ``python -m newsletter`` call it, with ``before`` run first."""
-    code = f"import sys\n{before}\nsys.argv = {['newsletter', *argv]!r}\nfrom newsletter.cli import entry_point\nentry_point()\n"
+    """The executable's entry point (``newsletter.__main__:main``, which runs
+    ``newsletter.cli.entry_point`` with the collector paused), as the console
+    script and ``python -m newsletter`` call it, with ``before`` run first."""
+    code = f"import sys\n{before}\nsys.argv = {['newsletter', *argv]!r}\nfrom newsletter.__main__ import main\nmain()\n"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
     return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
@@ -374,6 +375,20 @@ def test_entry_point_runs_exit_handlers_and_keeps_the_exit_code(tmp_path):
     assert r.returncode == 2
     assert "missing.yaml" in r.stderr and "Traceback" not in r.stderr
     assert marker.read_text() == "yes"
+
+
+def test_the_executable_collects_garbage_again_once_the_config_is_read(workdir):
+    """The executable's start runs with the collector off (newsletter.__main__);
+    by the end of a command that read the config it is on again, with what
+    the start made frozen."""
+    write_config(workdir, BASIC_CONFIG)
+    seen = workdir / "gc-seen"
+    before = ("import atexit, gc\n"
+              f"atexit.register(lambda: open({str(seen)!r}, 'w').write(f'{{gc.isenabled()}} {{gc.get_freeze_count()}}'))")
+    r = _entry_point(workdir, "validate", before=before)
+    assert r.returncode == 0, r.stderr
+    enabled, frozen = seen.read_text().split()
+    assert enabled == "True" and int(frozen) > 10_000
 
 
 def test_entry_point_flushes_everything_written_to_a_pipe(workdir):
@@ -526,3 +541,14 @@ def test_the_command_collects_garbage_again_once_its_config_is_read(workdir, mon
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("command", [("send",), ("send", "--dry-run"), ("match",), ("preview",), ("schedule",)])
+def test_an_empty_subscriber_option_is_an_error_not_every_subscriber(workdir, cli, command):
+    """`send --subscriber "$EMAIL"` with the variable unset sent every subscriber's digest."""
+    write_config(workdir, BASIC_CONFIG)
+    r = cli(*command, "--subscriber", "")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "Invalid value for '--subscriber': empty: give a subscriber's address (an unset variable?); leave the " \
+           "option out to mean every subscriber" in r.err
+    assert not (workdir / "outbox").exists() and not (workdir / "preview").exists()

@@ -140,13 +140,17 @@ def test_excluded_papers_are_not_selected():
     assert [m.paper.title for m in got] == ["Diffusion B"]
 
 
+@pytest.mark.parametrize("scan_most", [0, 10**9], ids=["word index", "text scan"])
 @pytest.mark.parametrize("index_slice", [4096, 7], ids=["one slice", "slices of 7 papers"])
-def test_word_index_finds_exactly_what_checking_every_paper_finds(monkeypatch, index_slice):
+def test_word_index_finds_exactly_what_checking_every_paper_finds(monkeypatch, index_slice, scan_most):
     """The inverted index only prunes; it must never lose a match, whether
-    the papers are indexed at once or a slice at a time (memory bound)."""
+    the papers are indexed at once or a slice at a time (memory bound), and
+    whether candidates come from the index of every word or (a small day,
+    under SCAN_MOST lookups) from searching each paper's text."""
     import newsletter.matching
 
     monkeypatch.setattr(newsletter.matching, "INDEX_SLICE", index_slice)
+    monkeypatch.setattr(newsletter.matching, "SCAN_MOST", scan_most)
     import random
     import re as _re
 
