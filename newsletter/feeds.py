@@ -52,9 +52,19 @@ _ANNOUNCE_PREFIX = re.compile(
 _ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:{ARXIV_ID}(?:\s+\[[^\]]*\])?(?:\s+[A-Z][A-Z ]*)?\)\s*$")
 
 
+#: Control characters: JSON carries them (``"\u001b[2J"``), XML only as white space.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+
+
 def collapse(text: str | None) -> str:
-    """Every run of white space (line breaks from XML wrapping included) to one space."""
-    return " ".join((text or "").split())
+    """Every run of white space (line breaks from XML wrapping included) to
+    one space, and control characters dropped: a JSON source's escape
+    sequences reached the terminal through `papers` and the text part of
+    the email, and a NUL is refused by PostgreSQL's state."""
+    text = text or ""
+    if _CONTROLS.search(text):
+        text = _CONTROLS.sub("", text)
+    return " ".join(text.split())
 
 
 def abs_url(arxiv_id: str) -> str:

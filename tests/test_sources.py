@@ -1458,3 +1458,29 @@ def test_a_sites_own_page_given_as_a_feed_says_what_reads_it(path, hint):
             assert str(info.value) == f"{url}:1: source 'src': an HTML page, not an RSS or Atom feed: {hint}"
         else:
             assert str(info.value).endswith("(an error page or a login wall?)")
+
+
+def test_control_characters_in_json_text_are_dropped(tmp_path, cli):
+    """JSON carries "\\u001b[2J" and "\\u0000" where XML cannot: they reached the
+    terminal through `papers` (an escape sequence clears it, sets its title)
+    and the email's text part; PostgreSQL refuses a NUL."""
+    items = [{"paper": {"id": "2406.05501", "title": "Evil\u001b]0;pwned\u0007 \u001b[2Jtitle\u0000",
+                        "summary": "An abstract\u001b[31m in red.\u0085", "authors": [{"name": "Ada\u0000 Lovelace"}]}}]
+    (tmp_path / "daily.json").write_text(json.dumps(items))
+    (tmp_path / "feed.json").write_text(json.dumps({
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [{"id": "1", "title": "Bell\u0007 paper", "content_text": "Text\u009b1m."}]}))
+    write_config(tmp_path, """
+sources:
+  - {type: hf-daily, path: daily.json}
+  - {type: feed, path: feed.json}
+topics: {t: {any: [x]}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    first, second = json.loads(r.out)
+    assert (first["title"], first["abstract"], first["authors"]) == (
+        "Evil]0;pwned [2Jtitle", "An abstract[31m in red.", ["Ada Lovelace"])
+    assert (second["title"], second["abstract"]) == ("Bell paper", "Text1m.")
+    r = cli("papers")
+    assert r.code == 0 and not re.search(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]", r.out)
