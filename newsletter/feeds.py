@@ -247,10 +247,16 @@ def arxiv_api_error(data: bytes) -> str | None:
 
 
 def _published(entry) -> datetime | None:
+    """When an entry was published (else updated), in UTC; None for a date
+    outside what a datetime holds (``9999-12-31T23:59:59-12:00`` is in year
+    10000 in UTC: it was a traceback)."""
     for key in ("published_parsed", "updated_parsed"):
         t = entry.get(key)
         if t:
-            return datetime(*t[:6]).replace(tzinfo=UTC)
+            try:
+                return datetime(*t[:6]).replace(tzinfo=UTC)
+            except (ValueError, OverflowError):
+                return None
     return None
 
 
@@ -560,9 +566,9 @@ def _iso_time(value: str) -> datetime | None:
     """An RFC 3339 time (``2024-06-07T10:00:00Z``) in UTC, or None."""
     try:
         when = datetime.fromisoformat(value.strip())
-    except ValueError:
+        return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):  # not a time, or beyond year 9999 in UTC
         return None
-    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 # --------------------------------------------------------------------------- Hugging Face
@@ -571,11 +577,7 @@ def _iso_time(value: str) -> datetime | None:
 def _hf_time(value) -> datetime | None:
     if not isinstance(value, str):
         return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return _iso_time(value.replace("Z", "+00:00"))
 
 
 #: Where a JSON document nests deeper than any daily papers answer (it has 4 levels).

@@ -1484,3 +1484,27 @@ topics: {t: {any: [x]}}
     assert (second["title"], second["abstract"]) == ("Bell paper", "Text1m.")
     r = cli("papers")
     assert r.code == 0 and not re.search(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]", r.out)
+
+
+def test_a_date_beyond_what_a_datetime_holds_is_an_unknown_date_not_a_traceback(tmp_path, cli):
+    """`9999-12-31T23:59:59-12:00` is in year 10000 in UTC: a feed, a JSON Feed
+    or the daily papers with it stopped `papers` with a traceback."""
+    far = "9999-12-31T23:59:59-12:00"
+    (tmp_path / "f.xml").write_text(f"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>
+      <entry><title>Far future</title><id>urn:1</id><updated>{far}</updated></entry>
+      <entry><title>Year zero</title><id>urn:2</id><updated>0001-01-01T00:00:00+14:00</updated></entry></feed>""")
+    (tmp_path / "f.json").write_text(json.dumps({"version": "https://jsonfeed.org/version/1.1", "items": [
+        {"id": "1", "title": "Far JSON", "date_published": far}]}))
+    (tmp_path / "d.json").write_text(json.dumps([{"paper": {"id": "2406.05501", "title": "Far daily",
+                                                            "publishedAt": far}}]))
+    write_config(tmp_path, """
+sources:
+  - {type: feed, path: f.xml}
+  - {type: feed, path: f.json}
+  - {type: hf-daily, path: d.json}
+topics: {t: {any: [x]}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    assert [(p["title"], p["published"]) for p in json.loads(r.out)] == [
+        ("Far future", None), ("Year zero", None), ("Far JSON", None), ("Far daily", None)]
