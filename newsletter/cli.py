@@ -179,6 +179,16 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     ctx.obj = _State(config_path)
 
 
+def _one_subscriber(ctx, param, value: str | None) -> str | None:
+    """``--subscriber ""`` (``--subscriber "$EMAIL"`` with the variable unset)
+    read as no option at all: `send` sent every subscriber's digest."""
+    if value is not None and not value.strip():
+        raise click.BadParameter(
+            "empty: give a subscriber's address (an unset variable?); leave the option out to mean every subscriber"
+        )
+    return value
+
+
 def _parse_now(ctx, param, value: str | None) -> datetime:
     if value is None:
         return datetime.now(UTC)
@@ -233,7 +243,7 @@ def _authors(authors) -> str:
 
 
 @cli.command()
-@click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
 @click.option("--all", "show_all", is_flag=True, help="As if nothing had been sent yet (to tune rules after the first send).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--paper", metavar="ID|TITLE", help="Where this paper stands instead: in each topic (its relevance "
@@ -377,7 +387,7 @@ class _SendProgress:
 
 
 @cli.command()
-@click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
 @click.option("--dry-run", is_flag=True, help="Show who would get how many papers; send and record nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests and backfills.")
@@ -478,7 +488,7 @@ def _open_in_browser(url: str) -> None:
 
 
 @cli.command()
-@click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Folder to write to [default: preview/ beside the config].")
 @click.option("--serve", is_flag=True, help="Serve the folder on 127.0.0.1 and re-render on changes.")
 @click.option(
@@ -596,7 +606,8 @@ def init(state: _State, path: str | None, force: bool) -> None:
 
 @cli.command("test-email")
 @click.option("--to", "to", required=True, metavar="ADDRESS", help="Where to send the test digest.")
-@click.option("--subscriber", metavar="EMAIL", help="Send this subscriber's digest [default: a sample one].")
+@click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber,
+              help="Send this subscriber's digest [default: a sample one].")
 @click.option("--json", "as_json", is_flag=True, help="Print what was sent as JSON.")
 @click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
 @pass_state
@@ -643,7 +654,7 @@ def state_migrate(state: _State, to: str, source: str | None) -> None:
 
 
 @cli.command("schedule")
-@click.option("--subscriber", metavar="EMAIL", help="Only this subscriber.")
+@click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests.")
 @pass_state

@@ -38,7 +38,11 @@ Warn = Callable[[str], None]
 _ARXIV_ID_FULL = re.compile(rf"^{ARXIV_ID}$")
 #: A link that names an arXiv paper: its abstract, PDF or HTML page, or its Hugging Face
 #: paper page (which exists for arXiv papers only, under the same id).
-_ARXIV_LINK = re.compile(rf"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/)({ARXIV_ID})", re.IGNORECASE)
+_ARXIV_LINK = re.compile(
+    # a link to the paper's pages, arXiv's DOI for it, or an id as arXiv's own feeds give it (a guid)
+    rf"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/|10\.48550/arxiv\.|^oai:arxiv\.org:|^arxiv:)({ARXIV_ID})",
+    re.IGNORECASE,
+)
 _ARXIV_ENTRY_ID = re.compile(rf"(?:arxiv\.org/abs/|^oai:arXiv\.org:)({ARXIV_ID})$", re.IGNORECASE)
 _ANNOUNCE_PREFIX = re.compile(
     rf"^\s*arXiv:{ARXIV_ID}\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.IGNORECASE
@@ -152,11 +156,25 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool) -> InputErr
             pass
     base = name if name.startswith(("http://", "https://")) else ""
     hrefs = [h for h in (urljoin(base, h) for h in found.hrefs) if h.startswith(("http://", "https://"))]
+    site = next((what for page, what in _SITE_PAGES if page.match(name)), None)
     if hrefs:
         said = f"; the page names its feed: {hrefs[0]} (give that as url:)"
+    elif site:
+        said = f": {site}"
     else:
         said = " (an error page or a login wall?)"
     return InputError(Problem(f"source {source!r}: an HTML page, not an RSS or Atom feed{said}", name, 1))
+
+
+#: Sites' own pages that people give as a feed's url:, and what reads them
+#: (without it, "an error page or a login wall?" sent them looking for a fault).
+_SITE_PAGES = (
+    (re.compile(r"(?i)https?://(?:www\.)?huggingface\.co/papers(?:[/?#]|$)"),
+     "Hugging Face's papers page has no feed; `type: hf-daily` reads its daily papers"),
+    (re.compile(r"(?i)https?://(?:www\.|export\.)?arxiv\.org/(?:list|catchup|abs|a)/"),
+     "arXiv's pages are no feed; `type: arxiv` reads its API, and with `feed: rss` and `categories:` "
+     "the day's announcements"),
+)
 
 
 def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
@@ -561,12 +579,17 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
     wrong (not UTF-8, an HTML page, invalid or cut off, nested or numbered
     beyond what Python reads); ``expected`` names the document wanted."""
     _no_text(data, name, source, expected)
+    # UTF-8 (a BOM too), or UTF-16/32 told by their BOM or zero bytes, as RFC 4627 and
+    # json.loads read them: a file saved by PowerShell's Out-File is UTF-16
+    encoding = json.detect_encoding(data)
     try:
-        return json.loads(data.decode("utf-8-sig"))
+        return json.loads(data.decode(encoding))
     except UnicodeDecodeError as exc:
-        line = line_of(data, exc.start)
+        line = line_of(data, exc.start) if encoding.startswith("utf-8") else 1
         raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
     except json.JSONDecodeError as exc:
+        if not encoding.startswith("utf-8"):  # bytes that only looked like UTF-16 or 32
+            raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, 1)) from None
         if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
             raise InputError(
                 Problem(f"source {source!r}: an HTML or XML page, not {expected} "

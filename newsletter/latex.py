@@ -437,13 +437,18 @@ def _lost_math(text: str) -> str:
     return re.sub(r"\S+", word, text)
 
 
+#: What :data:`_LOST_MARK` needs, as plain substrings: most texts have none, and
+#: looking for them costs a tenth of the regex's search.
+_LOST_PIECES = ("^", "_{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math")
+
+
 @functools.lru_cache(maxsize=65536)
 def lost_math_shown(text: str) -> str:
     """``text`` as an email shows it: math that lost its backslashes and
     dollar signs (a Hugging Face text export: ``ell_2``, ``varepsilon^2``)
     as Unicode, the rest as written.  Only for display: matching and ranking
     read the text as the source gave it (their figures were measured on it)."""
-    if "\\" in text or "$" in text or not _LOST_MARK.search(text):
+    if "\\" in text or "$" in text or not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):
         return text
     return _lost_math(text)
 

@@ -302,12 +302,16 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
     import difflib
 
     from .config import liked_reference
+    from .latex import lost_math_shown
     from .models import ARXIV_ID, DOI, NO_DOI_HINT, arxiv_base_id, idless_hint, normalize_title
 
     wanted = liked_reference(ref.strip())
     key = normalize_title(wanted)
     for paper in all_papers:
         if paper.id == arxiv_base_id(wanted) or paper.title_key == key:
+            return paper
+    for paper in all_papers:  # a title as the email shows it (ℓ₂ for an export's ell_2)
+        if (shown := lost_math_shown(paper.title)) != paper.title and normalize_title(shown) == key:
             return paper
     short = [p for p in all_papers if ":" in p.title and normalize_title(p.title.split(":", 1)[0]) == key]
     holding = [p for p in all_papers if len(key.split()) >= 2 and f" {key} " in f" {p.title_key} "]

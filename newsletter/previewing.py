@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import html as html_lib
 import http.server
+import os
 import re
 import threading
 import time
@@ -100,7 +101,8 @@ def refuse_export_folder(config: Config, out: Path) -> None:
     """A :class:`ConfigError` at the source's line when an ``hf-papers-text``
     source reads the files a preview writes to ``out`` (``--out papers`` with
     ``path: papers/``): the preview would work, and every later run would read
-    its pages as exports and stop, as an outbox there would."""
+    its pages as exports and stop, as an outbox there would.  Nor may ``out``
+    be the outbox (at its line)."""
     index = export_folder_source(config, out, ("index.html", "x@example.org.txt", "x@example.org.eml"))
     if index is not None:
         path = config.sources[index].path
@@ -108,6 +110,14 @@ def refuse_export_folder(config: Config, out: Path) -> None:
             ("sources", index, "path"),
             f"{path!r} reads the folder preview would write to ({str(out)!r}): from the next run on, its "
             ".html, .txt and .eml files would be read as exports; write the preview elsewhere (--out DIR)",
+        ))
+    if config.delivery.transport == "outbox" and os.path.abspath(out) == os.path.abspath(config.outbox_dir):
+        # its .eml files would sit among the digests sent, as if sent (and a mailer
+        # that takes the outbox's files would send them)
+        raise ConfigError(config.problem(
+            ("delivery", "path"),
+            f"preview --out {str(out)!r} is the outbox: its .eml files would sit among the digests sent, "
+            "as if sent; write the preview elsewhere (--out DIR)",
         ))
 
 

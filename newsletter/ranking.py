@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import NewsletterError, Problem
+from .latex import lost_math_shown
 from .models import ARXIV_ID, DOI, NO_DOI_HINT, Paper, arxiv_base_id, idless_hint, normalize_title
 
 # Scoring is many small matrix-vector products: BLAS threads only contend
@@ -777,6 +778,9 @@ class Ranker:
         self.by_title: dict[str, int] = {}
         for i, p in enumerate(self.papers):
             self.by_title.setdefault(p.title_key, i)
+        for i, p in enumerate(self.papers[: self.day]):  # the title as the email shows it (ℓ₂ for ell_2)
+            if (shown := lost_math_shown(p.title)) != p.title:
+                self.by_title.setdefault(normalize_title(shown), i)
         self.tokens = embedder.stems(
             [" ".join([p.title] * TITLE_REPEAT + [p.abstract]) for p in self.papers], self.stem.tokens
         )

@@ -864,7 +864,8 @@ def future_date(source: HFDailySource, config: Config, now: datetime) -> Problem
         return None
     zone = config.timezone
     today = now.astimezone(ZoneInfo(zone)).date()
-    if date.fromisoformat(source.date) <= today:
+    # a date that is already today in UTC (which the daily papers' dates follow) is no future one
+    if date.fromisoformat(source.date) <= max(today, now.astimezone(UTC).date()):
         return None
     index = next(i for i, s in enumerate(config.sources) if s is source)
     return config.problem(
@@ -899,11 +900,18 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
 
 
 def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:
-    """``parse(body, url, *args)`` of a fetched answer; a body that is not the format (an error page
+    """``parse(body, url, *args)`` of a fetched answer (unpacked when it is a
+    gzip, bzip2 or xz file); a body that is not the format (an error page
     served with 200, a cut-off document) is dropped from the cache, so the next
     run asks the server again instead of failing from disk for ``fresh_for``."""
+    name = shown_url(fetched.url)  # the name in messages: no password
     try:
-        return parse(fetched.body, shown_url(fetched.url), *args)  # the name in messages: no password
+        body = fetched.body
+        if body.startswith(tuple(magic for magic, _ in _PACKED_BY)):
+            # a packed file served as such (feed.xml.gz, no Content-Encoding): read unpacked,
+            # within the size a response may have
+            body = unpacked(body, name, limit=context.fetcher.max_bytes)
+        return parse(body, name, *args)
     except InputError:
         context.fetcher.forget(fetched.url)
         raise

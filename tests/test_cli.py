@@ -541,3 +541,14 @@ def test_the_command_collects_garbage_again_once_its_config_is_read(workdir, mon
     finally:
         gc.enable()
         gc.unfreeze()
+
+
+@pytest.mark.parametrize("command", [("send",), ("send", "--dry-run"), ("match",), ("preview",), ("schedule",)])
+def test_an_empty_subscriber_option_is_an_error_not_every_subscriber(workdir, cli, command):
+    """`send --subscriber "$EMAIL"` with the variable unset sent every subscriber's digest."""
+    write_config(workdir, BASIC_CONFIG)
+    r = cli(*command, "--subscriber", "")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert "Invalid value for '--subscriber': empty: give a subscriber's address (an unset variable?); leave the " \
+           "option out to mean every subscriber" in r.err
+    assert not (workdir / "outbox").exists() and not (workdir / "preview").exists()

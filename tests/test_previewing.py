@@ -387,3 +387,17 @@ def test_addresses_that_differ_only_in_unsafe_characters_get_their_own_files(tmp
     index = (tmp_path / "preview" / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{eml.name}"' in index for eml in emls)
     assert slug("ada@example.org") == "ada@example.org"  # a name that needs no change keeps it
+
+
+def test_a_preview_into_the_outbox_is_refused(tmp_path, cli):
+    """Its ada@example.org.eml sat among the digests sent, as if sent."""
+    setup(tmp_path, extra="delivery:\n  path: out\n")
+    for out in ("out", "./out/"):
+        r = cli("preview", "--out", out)
+        assert r.code == 2 and "Traceback" not in r.err
+        assert r.err.splitlines() == [
+            "config.yaml:19: delivery.path: preview --out 'out' is the outbox: its .eml files would sit among "
+            "the digests sent, as if sent; write the preview elsewhere (--out DIR)"
+        ], r.err
+    assert not (tmp_path / "out").exists()
+    assert cli("preview", "--out", "out/preview").code == 0  # a folder of its own inside it is fine

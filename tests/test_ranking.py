@@ -881,3 +881,17 @@ def test_an_arxiv_link_to_a_paper_of_saved_pages_says_to_name_it_by_title(workdi
     other_day = run_newsletter("match", "--paper", "https://arxiv.org/abs/2101.99999v2", cwd=workdir)
     assert other_day.code == 2 and other_day.err.strip().endswith("(a paper of another day's listing is not ranked today)"), \
         other_day.err
+
+
+def test_a_title_copied_from_the_email_names_its_paper(workdir):
+    """The email shows an export's lost math as Unicode ('Certified ℓ₂
+    Attribution ...' for 'Certified ell_2 Attribution ...'): a title copied
+    from it into `like` or `match --paper` named no paper."""
+    shown = "Certified ℓ₂ Attribution Robustness via Uniformly Smoothed Attributions"
+    write_config(workdir, ABOUT.replace("Schrödinger bridges and faster sampling.",
+                                        f"Schrödinger bridges and faster sampling.\n    like: [\"{shown}\"]"))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0 and "matches no known paper" not in v.err, v.err
+    m = run_newsletter("match", "--paper", shown, cwd=workdir)
+    assert m.code == 0, m.err
+    assert m.out.startswith("Certified ell_2 Attribution Robustness via Uniformly Smoothed Attributions\n"), m.out

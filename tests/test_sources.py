@@ -711,6 +711,9 @@ def test_hf_daily_with_a_date_to_come_is_an_error_at_its_line(http_server, tmp_p
         read(config)
     papers = read_papers(config, Collect(), now=datetime(2024, 6, 7, 20, 0, tzinfo=UTC))
     assert [r.query["date"] for r in http_server.requests] == ["2024-06-08"] and papers
+    # behind UTC: at 20:00 in Los Angeles it is the 8th in UTC, which the daily papers follow
+    config = config_at(tmp_path, text.replace("TZ", "America/Los_Angeles"))
+    assert read_papers(config, Collect(), now=datetime(2024, 6, 8, 3, 0, tzinfo=UTC))  # (from the cache)
 
     # validate names it without fetching; with --fetch too, once
     write_config(tmp_path, text.replace("TZ", "UTC"))
@@ -1372,3 +1375,86 @@ http: {{retries: 0}}
     r = cli("validate", "--fetch")
     assert r.code == 2 and "s3cret" not in r.out + r.err and "k3y" not in r.out + r.err
     assert f"sources[1] 'down' ({shown}down.xml?api_key=***): FAILED" in r.out
+
+
+def test_a_json_document_in_utf16_with_its_bom_is_read(tmp_path, cli):
+    """A daily papers JSON saved by PowerShell (Out-File writes UTF-16 with a
+    BOM) was 'not UTF-8 text, expected JSON'; JSON's own rules read it."""
+    items = [{"paper": {"id": "2406.09999", "title": "Schrödinger Bridges", "summary": "Café."}}]
+    (tmp_path / "daily.json").write_bytes(json.dumps(items, ensure_ascii=False).encode("utf-16"))
+    (tmp_path / "feed.json").write_bytes(json.dumps(JSON_FEED).encode("utf-16-le"))  # no BOM: told by its zeros
+    write_config(tmp_path, """
+sources:
+  - {type: hf-daily, path: daily.json}
+  - {type: feed, path: feed.json}
+topics: {t: {any: [x]}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    papers = json.loads(r.out)
+    assert [(p["title"], p["abstract"][:5]) for p in papers] == [
+        ("Schrödinger Bridges", "Café."), ("Flow Matching on Lie Groups", "We ex"), ("A note on <b> tags", "Plain")]
+    with pytest.raises(InputError, match=r"^f:1: source 'src': not UTF-8 text, expected JSON$"):
+        parse_hf_daily('[{"paper": {"id": "1", "title": "Café"}}]'.encode("latin-1"), "f", "src", Collect())
+
+
+def test_an_arxiv_guid_or_doi_in_a_feed_gives_the_arxiv_id():
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><link>https://x.org/</link>
+      <description>d</description>
+      <item><title>By guid</title><guid isPermaLink="false">oai:arXiv.org:2406.05501v1</guid></item>
+      <item><title>By DOI</title><link>https://doi.org/10.48550/arXiv.2406.05502</link></item>
+      <item><title>By arXiv: id</title><guid isPermaLink="false">arXiv:2406.05503v2</guid></item>
+      <item><title>A journal DOI</title><link>https://doi.org/10.1038/s41586-024-07421-0</link></item>
+    </channel></rss>"""
+    papers = parse_feed(body, "f.xml", "blog", Collect())
+    assert [p.arxiv_id for p in papers] == ["2406.05501", "2406.05502", "2406.05503", None]
+    assert papers[3].url == "https://doi.org/10.1038/s41586-024-07421-0"
+
+
+def test_a_packed_feed_served_as_a_file_is_read_unpacked(http_server, tmp_path, cli):
+    """https://.../feed.xml.gz served as application/gzip (no Content-Encoding)
+    was 'gzip-packed data, not an RSS or Atom feed (is the address right?)';
+    a local path: was read unpacked already."""
+    import bz2
+    import gzip
+
+    feed = (DATA / "feed-rss2.xml").read_bytes()
+    http_server.route("/feed.xml.gz", Reply(body=gzip.compress(feed), headers={"Content-Type": "application/gzip"}))
+    http_server.route("/feed.xml.bz2", Reply(body=bz2.compress(feed)))
+    http_server.route("/cut.xml.gz", Reply(body=gzip.compress(feed)[:-20]))
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: gz, url: "{http_server.url('/feed.xml.gz')}"}}
+  - {{type: feed, name: bz2, url: "{http_server.url('/feed.xml.bz2')}"}}
+topics: {{t: {{any: [x]}}}}
+""")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    expected = parse_feed(feed, "f", "x", Collect())
+    assert len(json.loads(r.out)) == len(expected) > 0
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: cut, url: "{http_server.url('/cut.xml.gz')}"}}
+topics: {{t: {{any: [x]}}}}
+""")
+    r = cli("papers")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert f"{http_server.url('/cut.xml.gz')}:1: source 'cut': packed by gzip but cut off" in r.err
+
+
+@pytest.mark.parametrize("path, hint", [
+    ("/papers", "Hugging Face's papers page has no feed; `type: hf-daily` reads its daily papers"),
+    ("/list/cs.LG/new", "arXiv's pages are no feed; `type: arxiv` reads its API, and with `feed: rss` and "
+                        "`categories:` the day's announcements"),
+])
+def test_a_sites_own_page_given_as_a_feed_says_what_reads_it(path, hint):
+    """It said '(an error page or a login wall?)', sending the user after a fault."""
+    page = b"<!doctype html><html><head><title>Daily Papers</title></head><body>...</body></html>"
+    for host in ("https://huggingface.co", "https://arxiv.org"):
+        url = host + path
+        with pytest.raises(InputError) as info:
+            parse_feed(page, url, "src", Collect())
+        if (host == "https://huggingface.co") == (path == "/papers"):
+            assert str(info.value) == f"{url}:1: source 'src': an HTML page, not an RSS or Atom feed: {hint}"
+        else:
+            assert str(info.value).endswith("(an error page or a login wall?)")
