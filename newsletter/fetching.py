@@ -48,7 +48,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -59,6 +59,7 @@ from .files import write_atomic
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
+E = TypeVar("E", bound=BaseException)
 
 #: Default cap on one response body (after decompression).
 MAX_BYTES = 50 * 1024 * 1024
@@ -393,16 +394,21 @@ def decompressed(chunks: Iterable[bytes], encodings: list[str]) -> Iterator[byte
         ) from None
 
 
-def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate check that failed under an httpx connection error, if that is what it was."""
+def _cause(exc: BaseException, kind: type[E]) -> E | None:
+    """The ``kind`` of error under ``exc`` (its cause or context, a few deep), if any."""
     seen: BaseException | None = exc
     for _ in range(6):
         if seen is None:
             return None
-        if isinstance(seen, ssl.SSLCertVerificationError):
+        if isinstance(seen, kind):
             return seen
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed under an httpx connection error, if that is what it was."""
+    return _cause(exc, ssl.SSLCertVerificationError)
 
 
 def _speaks_tls(host: str, port: int, timeout: float) -> bool:
@@ -687,7 +693,12 @@ class Fetcher:
                         and not _via(full) and _speaks_tls(full.host, full.port or 80, min(self.timeout, 10.0))):
                     raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
                                              f"({full.copy_with(scheme='https')})", key)) from None
-                problem = f"connection failed: {exc or type(exc).__name__}{_via(full)}"
+                unresolved = _cause(exc, socket.gaierror)
+                if unresolved is not None and not _via(full):  # "[Errno -2] Name or service not known"
+                    problem = (f"cannot find the host {full.host!r} ({unresolved.strerror}): "
+                               "a typo in the URL, or no network?")
+                else:
+                    problem = f"connection failed: {exc or type(exc).__name__}{_via(full)}"
             except httpx.TooManyRedirects:
                 raise InputError(
                     Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}: "

@@ -670,6 +670,25 @@ _NOT_TEXT = tuple(
         (b"\xff\xd8\xff", "a JPEG image"),
     )
 )
+def _word_processor_file(data: bytes) -> str | None:
+    """What a page pasted into a word processor and saved is (``"a Word
+    document (.docx)"``), told by the zip's first entries or a Safari web
+    archive's header; None for anything else.  As a zip it read "extract the
+    export from it", which a .docx holds none of."""
+    if data.startswith(b"bplist00") and b"WebMainResource" in data[:4096]:
+        return "a Safari web archive (.webarchive)"
+    if not data.startswith(b"PK\x03\x04"):
+        return None
+    head = data[:4096]
+    if b"mimetypeapplication/vnd.oasis.opendocument.text" in head:
+        return "an OpenDocument text (.odt)"
+    if b"word/" in head or (b"[Content_Types].xml" in head and b"docProps/" in head):
+        return "a Word document (.docx)"
+    if (b"index.xml" in head and b"QuickLook/" in head) or b"Index/Document.iwa" in head:
+        return "a Pages document"
+    return None
+
+
 #: The most a packed local file may unpack to (a few bytes of gzip can unpack to gigabytes).
 MAX_UNPACKED = 256 * 1024 * 1024
 
@@ -683,6 +702,9 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
     bytes are no text to read.  Unpacked by :func:`fetching.unpacking`, a
     piece at a time, so a bomb is stopped at the limit with no more than
     that in memory."""
+    if (document := _word_processor_file(data)) is not None:
+        raise InputError(Problem(f"{document}, not a text export: save it as plain text (.txt), or paste the "
+                                 "page's text into a plain text editor", name, 1))
     for magic, message in _NOT_TEXT:
         if data.startswith(magic):
             raise InputError(Problem(message, name, 1))
@@ -708,15 +730,23 @@ def unpacked(data: bytes, name: str, limit: int | None = None) -> bytes:
 
 
 def _display(path: Path, config: Config) -> str:
-    """A path as short as it can be shown: relative to the working folder when inside it."""
+    """A path as short as it can be shown: relative to the working folder when
+    inside it, a control character in a name written as its escape (a file
+    named with a line break made a message two lines, and an escape sequence
+    would reach the terminal)."""
     try:
         resolved = path.resolve()
     except (RuntimeError, OSError):  # a link that loops (Python 3.11 raises RuntimeError): shown as given
         resolved = Path(os.path.abspath(path))
     try:
-        return str(resolved.relative_to(Path.cwd().resolve()))
+        shown = str(resolved.relative_to(Path.cwd().resolve()))
     except ValueError:
-        return str(path)
+        shown = str(path)
+    return _CONTROL_IN_NAME.sub(lambda m: repr(m.group())[1:-1], shown)
+
+
+#: Characters that a one-line message must not carry as they are.
+_CONTROL_IN_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # --------------------------------------------------------------------------- remote sources

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import socket
 
 import pytest
@@ -659,3 +660,15 @@ def test_a_cache_folder_that_is_a_file_is_said_once_per_run_not_once_per_source(
         "warning: cannot keep the HTTP cache in blocked (File exists): each run fetches the sources anew; "
         "make it a folder this user can write, or set cache: to one"
     ]
+
+
+def test_a_host_that_does_not_resolve_is_named_as_such(clock, tmp_path, monkeypatch):
+    """It read 'connection failed: [Errno -2] Name or service not known'."""
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with fetcher(clock, tmp_path, retries=1, backoff=1) as f, pytest.raises(InputError) as info:
+        f.get("https://feeds.example.invalid/lab.xml", source="lab")  # .invalid never resolves (RFC 6761)
+    assert re.fullmatch(r"https://feeds\.example\.invalid/lab\.xml: source 'lab': cannot find the host "
+                        r"'feeds\.example\.invalid' \(.+\): a typo in the URL, or no network\? "
+                        r"\(gave up after 2 attempts\)", str(info.value)), str(info.value)
+    assert clock.sleeps == [1.0]  # still retried: the network may be down for a moment

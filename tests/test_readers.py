@@ -761,3 +761,49 @@ topics: {t: {any: [diffusion]}}
     r = cli("validate")
     assert r.code == 2 and r.err.splitlines() == [
         "config.yaml:3: sources[0].path: 'papers/other.txt' is a symbolic link that loops (it leads back to itself)"]
+
+
+def test_a_page_pasted_into_a_word_processor_says_to_save_it_as_text(tmp_path, cli):
+    """A .docx is a zip: it read 'a zip archive, not a text file: extract the
+    export from it', which it holds none of."""
+    import io
+    import zipfile
+
+    def zipped(*names: str, first: tuple[str, bytes] | None = None) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as z:
+            if first:
+                z.writestr(zipfile.ZipInfo(first[0]), first[1])  # stored, as ODF wants its mimetype
+            for n in names:
+                z.writestr(n, "<x/>")
+        return buffer.getvalue()
+
+    (tmp_path / "papers").mkdir()
+    cases = [
+        (zipped("[Content_Types].xml", "_rels/.rels", "word/document.xml", "docProps/core.xml"),
+         "a Word document (.docx)"),
+        (zipped("content.xml", first=("mimetype", b"application/vnd.oasis.opendocument.text")),
+         "an OpenDocument text (.odt)"),
+        (b"bplist00\xd1\x01\x02_\x10\x0fWebMainResource" + b"\x00" * 40, "a Safari web archive (.webarchive)"),
+    ]
+    write_config(tmp_path, "sources:\n  - {type: hf-papers-text, path: papers/day.txt}\ntopics: {t: {any: [x]}}\n")
+    for data, what in cases:
+        (tmp_path / "papers" / "day.txt").write_bytes(data)
+        r = cli("papers")
+        assert r.code == 2 and "Traceback" not in r.err
+        assert r.err.strip() == (f"papers/day.txt:1: {what}, not a text export: save it as plain text (.txt), or "
+                                 "paste the page's text into a plain text editor"), r.err
+    (tmp_path / "papers" / "day.txt").write_bytes(zipped("day.txt"))  # an archive holding the export
+    assert "a zip archive, not a text file: extract the export from it" in cli("papers").err
+
+
+def test_a_file_name_with_a_line_break_or_an_escape_stays_one_line(tmp_path, cli):
+    """A broken export named 'day\\nevil.txt' made its message two lines; an
+    escape sequence in a name reached the terminal as it was."""
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "day\nevil\x1b[31m.txt").write_bytes(b"not an export\n")
+    write_config(tmp_path, "sources:\n  - {type: hf-papers-text, path: papers/}\ntopics: {t: {any: [x]}}\n")
+    r = cli("papers")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert len(r.err.splitlines()) == 1 and "\x1b" not in r.err
+    assert r.err.startswith("papers/day\\nevil\\x1b[31m.txt:1: no Hugging Face papers page header"), r.err
