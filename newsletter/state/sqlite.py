@@ -543,19 +543,21 @@ class SQLiteState(State):
 
     def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
         """Record ``first_seen`` for subscribers this state has not met yet."""
+        stamp = _ts(now)  # once, not per subscriber (2,000 of them: 3 ms of a send's start)
         with self.transaction() as db:
             db.executemany(
                 "INSERT OR IGNORE INTO subscribers (email, first_seen) VALUES (?, ?)",
-                ((_key(e), _ts(now)) for e in emails),
+                ((_key(e), stamp) for e in emails),
             )
 
     def see_papers(self, papers: Iterable[Paper], now: datetime) -> int:
         """Record papers not seen before; returns how many were new."""
+        stamp = _ts(now)
         with self.transaction() as db:
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO papers (id, title, first_seen, data) VALUES (?, ?, ?, ?)",
-                ((p.id, p.title, _ts(now), json.dumps(p.to_json(), ensure_ascii=False)) for p in papers),
+                ((p.id, p.title, stamp, json.dumps(p.to_json(), ensure_ascii=False)) for p in papers),
             )
             return db.total_changes - before
 
@@ -627,7 +629,8 @@ class SQLiteState(State):
     def served(self, emails: Iterable[str], now: datetime) -> None:
         """Due subscribers with nothing to send: their slot is settled."""
         with self.transaction() as db:
-            db.executemany("UPDATE subscribers SET last_served = ? WHERE email = ?", ((_ts(now), _key(e)) for e in emails))
+            stamp = _ts(now)
+            db.executemany("UPDATE subscribers SET last_served = ? WHERE email = ?", ((stamp, _key(e)) for e in emails))
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         self.mark_sent_many([(digest_id, email, tries)], now)
