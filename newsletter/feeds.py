@@ -61,7 +61,7 @@ def collapse(text: str | None) -> str:
     one space, and control characters dropped: a JSON source's escape
     sequences reached the terminal through `papers` and the text part of
     the email, and a NUL is refused by PostgreSQL's state."""
-    text = text or ""
+    text = text if isinstance(text, str) else ""  # a JSON field of another type than promised
     if _CONTROLS.search(text):
         text = _CONTROLS.sub("", text)
     return " ".join(text.split())
@@ -649,12 +649,12 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
             continue
         arxiv_id = ident if is_arxiv_id(ident) else None
         authors = []
-        for author in paper.get("authors") or []:
+        for author in _listed(paper.get("authors")):
             author_name = author.get("name") if isinstance(author, dict) else author
             if isinstance(author_name, str) and author_name.strip():
                 authors.append(collapse(author_name))
         upvotes = paper.get("upvotes")
-        keywords = paper.get("ai_keywords") or []
+        keywords = _listed(paper.get("ai_keywords"))
         github = paper.get("githubRepo")
         papers.append(
             Paper(
@@ -674,6 +674,12 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         )
     _skipped(skipped, len(items), name, source, warn)
     return papers
+
+
+def _listed(value: Any) -> list:
+    """A JSON field meant as a list: itself, else nothing (an API that changed
+    ``authors`` to a count or an object stopped the read with a TypeError)."""
+    return value if isinstance(value, list) else []
 
 
 def _skipped(skipped: list[str], total: int, name: str, source: str, warn: Warn) -> None:

@@ -1508,3 +1508,18 @@ topics: {t: {any: [x]}}
     assert r.code == 0 and "Traceback" not in r.err, r.err
     assert [(p["title"], p["published"]) for p in json.loads(r.out)] == [
         ("Far future", None), ("Year zero", None), ("Far JSON", None), ("Far daily", None)]
+
+
+def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
+    """An answer whose `authors` or `ai_keywords` became a number or an object,
+    or whose item title is not text, stopped the read with a TypeError."""
+    body = json.dumps([
+        {"paper": {"id": "2406.05501", "title": "Flow Matching", "authors": 3, "ai_keywords": {"a": 1}}},
+        {"paper": {"id": "2406.05502", "title": 7}, "title": 8},
+        {"paper": {"id": "2406.05503", "title": "Third", "authors": "Ada", "summary": ["x"]}},
+    ]).encode()
+    warnings = Collect()
+    papers = parse_hf_daily(body, "d.json", "hf", warnings)
+    assert [(p.arxiv_id, p.title, p.authors, p.keywords, p.abstract) for p in papers] == [
+        ("2406.05501", "Flow Matching", (), (), ""), ("2406.05503", "Third", (), (), "")]
+    assert warnings == ["d.json: source 'hf': item 2 (2406.05502) has no title; skipped"]
