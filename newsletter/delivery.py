@@ -946,7 +946,11 @@ class Dispatcher:
         clock: Callable[[], float] = time.monotonic,
         stop: Callable[[], bool] | None = None,
         backlog: int = 0,
+        left: str | None = "the remaining digests stay pending",
     ) -> None:
+        """``left``: what the log's "delivery stopped" line adds about the
+        envelopes not attempted (None: nothing; ``test-email`` has no digests)."""
+        self.left = left
         self.transport = transport
         self.stop_requested = stop  # true: retry nothing more, attempt nothing new (SIGTERM)
         self.on_outcome = on_outcome
@@ -1001,7 +1005,7 @@ class Dispatcher:
     def _stop(self, reason: str) -> None:
         if self.stopped is None:
             self.stopped = reason
-            log.error("delivery stopped: %s; the remaining digests stay pending", reason)
+            log.error("delivery stopped: %s%s", reason, f"; {self.left}" if self.left else "")
 
     def _redacted(self, text: str) -> str:
         """``text`` (an unexpected error, bound for the output and the state)

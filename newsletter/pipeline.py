@@ -551,7 +551,7 @@ def send_test_email(
         0, sender_address(config), to, composed.data, composed.message_id, now, len(matches), composed.dot_safe
     )
     with Dispatcher(
-        transport, on_outcome=outcomes.append, retries=d.retries, retry_delay=d.retry_delay, sleep=sleep
+        transport, on_outcome=outcomes.append, retries=d.retries, retry_delay=d.retry_delay, sleep=sleep, left=None
     ) as dispatcher:
         dispatcher.submit(envelope)
     outcome = outcomes[0]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_config
-from smtp_server import smtp_server  # noqa: F401
+from smtp_server import smtp_server, starttls_server  # noqa: F401
 
 NOW = "2024-05-06T09:00:00+00:00"
 HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
@@ -372,3 +372,16 @@ def test_match_paper_takes_the_short_name_a_researcher_calls_a_paper_by(workdir)
     result = run_newsletter("match", "--paper", "DPO-Shift", cwd=workdir)
     assert result.code == 0, result.err
     assert result.out.splitlines()[0] == "DPO-Shift: Shifting the Distribution of Direct Preference Optimization"
+
+
+def test_a_test_email_whose_login_is_refused_says_so_without_speaking_of_digests(tmp_path, cli, starttls_server):
+    """test-email records nothing: its failure must not say "the remaining
+    digests stay pending", as a send's does."""
+    from smtp_server import PASSWORD, USER
+    from test_send import tls_login
+
+    setup(tmp_path, tls_login(starttls_server))
+    r = cli("test-email", "--to", "me@example.net", env={"DIGEST_SMTP_PASSWORD": PASSWORD + "-wrong"})
+    assert r.code == 1, r.out + r.err
+    assert f"rejected the login for '{USER}'" in r.err
+    assert "digests" not in r.err and PASSWORD not in r.out + r.err and "Traceback" not in r.err
