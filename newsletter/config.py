@@ -506,7 +506,8 @@ _PAPER_LINK = re.compile(
     r"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
     r"|(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.48550/arxiv\."
     r"|arxiv:\s*"
-    r"|(?:https?://)?(?:www\.)?huggingface\.co/papers/)"
+    r"|(?:https?://)?(?:www\.)?huggingface\.co/papers/"
+    r"|(?:https?://)?(?:www\.)?alphaxiv\.org/(?:abs|overview|pdf)/)"
     rf"(?P<id>{ARXIV_ID})(?:\.pdf)?/?",
     re.IGNORECASE,
 )

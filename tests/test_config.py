@@ -689,6 +689,8 @@ def test_a_liked_paper_may_be_given_by_the_link_a_researcher_copies(tmp_path, cl
         "https://arxiv.org/pdf/2406.04876.pdf",
         "arXiv:2406.04876",
         "https://huggingface.co/papers/2406.04876",
+        "https://www.alphaxiv.org/abs/2406.04876",
+        "https://www.alphaxiv.org/overview/2406.04876v2",
     ]
     for link in links:
         write_config(tmp_path, LIKED.replace("LIKE", json.dumps(link)))
