@@ -204,7 +204,7 @@ def _is_header(text: str) -> bool:
 def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     """Bytes to text, or an :class:`InputError` at the line where it stops being text.
 
-    UTF-8 (with or without a BOM), or UTF-16 when it starts with its byte
+    UTF-8 (with or without a BOM), or UTF-16 or UTF-32 when it starts with its byte
     order mark (what Windows editors save as "Unicode"), or Windows-1252 /
     Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).
     Lines may end in LF, CRLF, CR alone, or Unicode's line and paragraph
@@ -214,13 +214,21 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     dropped: a line holding only those is blank.  ``cut_ok``: a UTF-8
     character cut in half at the very end (a truncated download) is dropped,
     not called binary data."""
-    if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            line = line_of(data, exc.start, "\n".encode("utf-16-le" if data[:2] == codecs.BOM_UTF16_LE else "utf-16-be"))
-            raise InputError(Problem("not UTF-16 text after its byte order mark (truncated or corrupt?)", name, line)) from None
-        data = text.encode("utf-8")
+    # UTF-32's marks first: UTF-32-LE's begins with UTF-16-LE's
+    for bom, codec, le, be in (
+        (codecs.BOM_UTF32_LE, "utf-32", "utf-32-le", None), (codecs.BOM_UTF32_BE, "utf-32", None, "utf-32-be"),
+        (codecs.BOM_UTF16_LE, "utf-16", "utf-16-le", None), (codecs.BOM_UTF16_BE, "utf-16", None, "utf-16-be"),
+    ):
+        if data.startswith(bom):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError as exc:
+                line = line_of(data, exc.start, "\n".encode(le or be or codec))
+                raise InputError(Problem(
+                    f"not {codec.upper()} text after its byte order mark (truncated or corrupt?)", name, line
+                )) from None
+            data = text.encode("utf-8")
+            break
     if b"\x00" in data:
         pos = data.index(b"\x00")
         raise InputError(Problem("binary data (NUL byte), not a text export", name, line_of(data, pos)))

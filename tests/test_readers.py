@@ -207,6 +207,22 @@ def test_utf16_export_with_byte_order_mark_is_read(encoding):
     assert any("Schrödinger" in p.title for p in papers)
 
 
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-le", "utf-32-be"])
+def test_utf32_export_with_byte_order_mark_is_read(encoding):
+    """UTF-32-LE's byte order mark begins with UTF-16-LE's: it was read as
+    UTF-16 and called binary data."""
+    import codecs
+
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
+    bom = {"utf-32": b"", "utf-32-le": codecs.BOM_UTF32_LE, "utf-32-be": codecs.BOM_UTF32_BE}[encoding]
+    papers = parse_hf_papers_text(bom + text.encode(encoding), "win.txt")
+    assert [p.title for p in papers] == [p.title for p in parse("hf-papers-compact.txt")]
+    cut = codecs.BOM_UTF32_LE + "new\n\nSubscribe\n\nA Title\n\nAn abstract.".encode("utf-32-le") + b"\x00"
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(cut, "cut.txt")
+    assert str(info.value).startswith("cut.txt:7: ") and "UTF-32" in str(info.value)
+
+
 def test_utf16_without_byte_order_mark_is_still_refused():
     text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
     with pytest.raises(InputError) as info:
