@@ -232,7 +232,7 @@ def papers(state: _State, as_json: bool) -> None:
         return
     for n, paper in enumerate(found, 1):
         authors = f" ({_authors(paper.authors)})" if paper.authors else ""
-        click.echo(f"{n:4}. {paper.title}{authors}")
+        click.echo(f"{n:4}. {_shown(paper.title)}{authors}")
         click.echo(f"      {paper.id if paper.arxiv_id else paper.url or paper.location or paper.source}")
     papers_n, sources_n = len(found), len(state.config.sources)
     click.echo(f"{counted(papers_n, 'paper')} from {counted(sources_n, 'source')}")
@@ -240,6 +240,14 @@ def papers(state: _State, as_json: bool) -> None:
 
 def _authors(authors) -> str:
     return ", ".join(authors[:3]) + (" et al." if len(authors) > 3 else "")
+
+
+def _shown(title: str) -> str:
+    """A title as the email shows it: math an export lost its backslashes and
+    dollars of (``ell_2``) as Unicode (``ℓ₂``); ``--json`` keeps the text as read."""
+    from .latex import lost_math_shown
+
+    return lost_math_shown(title)
 
 
 @cli.command()
@@ -297,7 +305,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}")
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
-            click.echo(f"  {score}  {m.paper.title}")
+            click.echo(f"  {score}  {_shown(m.paper.title)}")
             # the reason in words (ranked topics) and the rule terms that matched (rules)
             terms = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
             why = " · ".join(filter(None, [m.reason if m.reasons else "", terms]))
@@ -309,7 +317,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}")
             for under, relevance in near.papers:
                 # cut to two decimals, not rounded up: `min_score:` that value takes the paper
-                click.echo(f"  {math.floor(relevance * 100) / 100:5.2f}  {under.title}")
+                click.echo(f"  {math.floor(relevance * 100) / 100:5.2f}  {_shown(under.title)}")
 
 
 def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> None:
@@ -323,7 +331,7 @@ def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> 
                              "pinned": d.pinned} for d in standing.digests],
         })
         return
-    click.echo(found.title + (f" ({found.arxiv_id})" if found.arxiv_id else ""))
+    click.echo(_shown(found.title) + (f" ({found.arxiv_id})" if found.arxiv_id else ""))
     for s in standing.topics:
         name = config.topic_name(s.topic)
         if s.taken:

@@ -552,3 +552,15 @@ def test_an_empty_subscriber_option_is_an_error_not_every_subscriber(workdir, cl
     assert "Invalid value for '--subscriber': empty: give a subscriber's address (an unset variable?); leave the " \
            "option out to mean every subscriber" in r.err
     assert not (workdir / "outbox").exists() and not (workdir / "preview").exists()
+
+
+def test_text_output_shows_lost_math_as_the_email_does_and_json_keeps_the_text_as_read(workdir, cli):
+    """A text export lost the backslash of \\ell_2: `papers` and `match --paper`
+    print "ℓ₂" as the email does; `--json` keeps what the source said."""
+    write_config(workdir, BASIC_CONFIG)
+    text = cli("papers")
+    assert text.code == 0 and "Certified ℓ₂ Attribution Robustness" in text.out and "ell_2" not in text.out
+    data = json.loads(cli("papers", "--json").out)
+    assert any(p["title"].startswith("Certified ell_2 Attribution") for p in data)
+    found = cli("match", "--paper", "Certified ell_2 Attribution Robustness via Uniformly Smoothed Attributions")
+    assert found.code == 0 and found.out.startswith("Certified ℓ₂ Attribution Robustness"), found.out + found.err
