@@ -29,7 +29,7 @@ import os
 import re
 from email.utils import parseaddr
 
-from .config import Config, unset_hint
+from .config import Config, unset_variable
 from .errors import ConfigError, Problem
 
 #: Signed headers, in this order; those marked are also listed once more than
@@ -188,11 +188,11 @@ def signer(config: Config) -> Signer | None:
     if dkim.key_env is not None:
         where, pem_text = "key_env", os.environ.get(dkim.key_env, "")
         if not pem_text.strip():
-            raise problem(
-                where,
-                f"environment variable {dkim.key_env} is not set (it must hold the PEM private key; make one with: "
-                f"openssl genrsa -out dkim.pem 2048){unset_hint(dkim.key_env)}",
-            )
+            state = "not set" if dkim.key_env not in os.environ else "empty"
+            raise problem(where, unset_variable(
+                dkim.key_env, "key_env", state,
+                "it must hold the PEM private key; make one with: openssl genrsa -out dkim.pem 2048",
+            ))
         pem_text = pem_text.replace("\r\n", "\n")
         if "\n" not in pem_text.strip() and "\\n" in pem_text:
             pem_text = pem_text.replace("\\n", "\n")  # written on one line with \n for its line breaks (env files)
