@@ -649,12 +649,17 @@ def read_hf_papers_text(source, config: Config, context: ReadContext | None = No
 def _read_bytes(path: Path, config: Config) -> bytes:
     """A local file's bytes; one packed by gzip, bzip2 or xz (an archived day,
     ``gzip day.txt``) unpacked, whatever its name (see :func:`unpacked`)."""
+    name = _display(path, config)
+    return unpacked(_file_bytes(path, name), name)
+
+
+def _file_bytes(path: Path, name: str) -> bytes:
+    """A local file's bytes as stored; one that cannot be read is an
+    :class:`InputError` naming ``name`` (and a link to nowhere as such)."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
-        link = broken_link(path)
-        raise InputError(Problem(f"cannot read: {link or exc.strerror}", _display(path, config))) from None
-    return unpacked(data, _display(path, config))
+        raise InputError(Problem(f"cannot read: {broken_link(path) or exc.strerror}", name)) from None
 
 
 #: The first bytes of a packed file, and the name of what packed it.
@@ -789,10 +794,7 @@ def _local(source, config: Config, expected: str) -> tuple[bytes, str]:
     ``hf-papers-text``)."""
     path = config.resolve(source.path)
     name = _display(path, config)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputError(Problem(f"cannot read: {exc.strerror}", name)) from None
+    data = _file_bytes(path, name)
     kind = no_text_kind(data, packed=False)
     if kind is not None:
         raise InputError(Problem(f"source {source.label!r}: {kind}, not {expected} (is the path right?)", name, 1))
