@@ -54,7 +54,7 @@ from typing import Protocol, cast
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, write_atomic
-from .retrying import backoff
+from .retrying import backoff, speaks_tls
 
 log = logging.getLogger(__name__)
 
@@ -485,25 +485,6 @@ class _Unanswered(Exception):
     the server's reply: it may have taken the message (RFC 5321 6.1)."""
 
 
-def _speaks_tls(host: str, port: int, timeout: float) -> bool:
-    """Whether a server that sent no SMTP greeting answers a TLS handshake:
-    implicit TLS on a port other than 465 (Amazon SES's 2465), whose server
-    says nothing until the handshake.  The handshake only tells the protocol
-    (the certificate is not checked and nothing is sent over it); a server
-    that is merely hung fails it too, within ``timeout`` (at most 5 s)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection((host, port), timeout=min(timeout, 5.0)) as raw, \
-                context.wrap_socket(raw, server_hostname=host):
-            return True
-    except ssl.SSLError as exc:  # a TLS alert is TLS too (a client certificate wanted, say)
-        return "ALERT" in (exc.reason or "")
-    except OSError:
-        return False
-
-
 class SMTPSession:
     """One SMTP connection, opened on first use and re-opened when the server drops it."""
 
@@ -583,7 +564,7 @@ class SMTPSession:
                         f"{IMPLICIT_TLS_PORT} is for implicit TLS, whose server waits for the TLS handshake first: "
                         "set security: ssl"
                     ) from None
-                if t.security != "ssl" and smtp is None and _speaks_tls(t.host, t.port, t.timeout):
+                if t.security != "ssl" and smtp is None and speaks_tls(t.host, t.port, min(t.timeout, 5.0)):
                     raise TransportBroken(
                         f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): it waits for a "
                         f"TLS handshake first (implicit TLS, as on port {IMPLICIT_TLS_PORT}): set security: ssl"

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 from .errors import InputError, Problem
 from .files import write_atomic
-from .retrying import backoff
+from .retrying import backoff, speaks_tls
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
@@ -411,22 +411,6 @@ def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return _cause(exc, ssl.SSLCertVerificationError)
 
 
-def _speaks_tls(host: str, port: int, timeout: float) -> bool:
-    """Whether the server at ``host:port`` completes a TLS handshake (any
-    certificate): asked when an ``http://`` request was cut off or answered
-    with bytes that are no HTTP, to tell a URL that should say ``https://``
-    (retrying it only brings the same failure) from a transient one."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    try:
-        with socket.create_connection((host, port), timeout=timeout) as sock, \
-                context.wrap_socket(sock, server_hostname=host):
-            return True
-    except (OSError, ValueError):  # ssl.SSLError is an OSError
-        return False
-
-
 #: What web servers answer to a plain HTTP request on their HTTPS port (nginx, Go's net/http).
 _PLAIN_HTTP_TO_HTTPS = re.compile(rb"plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server", re.I)
 
@@ -690,7 +674,7 @@ class Fetcher:
                                 "point SSL_CERT_FILE at its certificate", key)
                     ) from None
                 if (attempt == 0 and full.scheme == "http" and not isinstance(exc, httpx.ConnectError)
-                        and not _via(full) and _speaks_tls(full.host, full.port or 80, min(self.timeout, 10.0))):
+                        and not _via(full) and speaks_tls(full.host, full.port or 80, min(self.timeout, 10.0))):
                     raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
                                              f"({full.copy_with(scheme='https')})", key)) from None
                 unresolved = _cause(exc, socket.gaierror)
