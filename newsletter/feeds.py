@@ -543,7 +543,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn) -> list[
                        key=len)
         people: list = item["authors"] if isinstance(item.get("authors"), list) else [item.get("author")]
         authors = [collapse(a["name"]) for a in people if isinstance(a, dict) and isinstance(a.get("name"), str)]
-        tags: list = item["tags"] if isinstance(item.get("tags"), list) else []
+        tags = _listed(item.get("tags"))
         papers.append(
             Paper(
                 title=title,
