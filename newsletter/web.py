@@ -137,15 +137,21 @@ class _App:
 
     def starlette(self) -> Starlette:
         assert self.config.web is not None
+        # Under base_url's path, as a proxy passing the path on unchanged asks,
+        # and at the root too: nginx's `location /news/ { proxy_pass
+        # http://127.0.0.1:8025/; }` strips the prefix, and every one-click POST
+        # got a 404 (the pages' forms post to relative URLs, right either way).
         prefix = urlsplit(self.config.web.base).path.rstrip("/")
-        return Starlette(
-            routes=[
-                Route(prefix + UNSUBSCRIBE_PATH, self.unsubscribe, methods=["GET", "POST"]),
-                Route(prefix + RESUBSCRIBE_PATH, self.resubscribe, methods=["GET", "POST"]),
-                Route(prefix + "/healthz", self.health, methods=["GET"]),
-            ],
-            middleware=[Middleware(_SecurityHeaders)],
-        )
+        routes = [
+            route
+            for root in dict.fromkeys((prefix, ""))
+            for route in (
+                Route(root + UNSUBSCRIBE_PATH, self.unsubscribe, methods=["GET", "POST"]),
+                Route(root + RESUBSCRIBE_PATH, self.resubscribe, methods=["GET", "POST"]),
+                Route(root + "/healthz", self.health, methods=["GET"]),
+            )
+        ]
+        return Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)])
 
     # -- pages ---------------------------------------------------------------------------
 

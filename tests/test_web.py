@@ -307,6 +307,30 @@ def test_emailed_link_get_then_post_against_the_real_server_and_send(tmp_path, c
         check_the_whole_way(tmp_path, cli, env, server)
 
 
+def test_a_proxy_that_strips_base_urls_path_reaches_the_same_endpoint(tmp_path, cli):
+    """base_url https://digest.example.org/news behind nginx's `location /news/
+    { proxy_pass http://127.0.0.1:8025/; }` (a URI part: the prefix is cut):
+    every one-click POST got 404 and nobody could unsubscribe, and a health
+    check of 127.0.0.1:8025/healthz got 404 too.  Both paths work now."""
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG)
+    env = {"DIGEST_WEB_SECRET": SECRET}
+    assert cli("send", "--now", "2024-05-06T09:00:00+00:00", env=env).code == 0
+    (ada_msg,) = eml(tmp_path, "ada@example.org")
+    path = urlsplit(link_in(ada_msg)).path
+    assert path.startswith("/news/unsubscribe/")
+    with serving(tmp_path) as (base, proc), httpx.Client() as http:
+        assert http.get(base + "/healthz").text == "ok\n"
+        assert http.get(base + "/news/healthz").text == "ok\n"
+        stripped = base + path.removeprefix("/news")
+        page = http.get(stripped)
+        assert page.status_code == 200 and '<form method="post" action="">' in page.text
+        done = http.post(stripped, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200 and 'action="../resubscribe/' in done.text
+        assert http.post(stripped[:-2], data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert query(tmp_path / "newsletter-state.sqlite3", "SELECT email FROM unsubscribed") == [("ada@example.org",)]
+
+
 def check_the_whole_way(tmp_path, cli, env, server):
     r = cli("send", "--now", "2024-05-06T09:00:00+00:00", env=env)
     assert r.code == 0, r.err
