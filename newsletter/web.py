@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -130,10 +131,16 @@ def create_app(config: Config, *, now: Callable[[], datetime] | None = None) -> 
     return _App(config, signed, now or (lambda: datetime.now(UTC))).starlette()
 
 
+#: At most one "signed with another key" warning per this many seconds.
+OTHER_KEY_WARN_EVERY = 3600.0
+
+
 class _App:
     def __init__(self, config: Config, signed: Links, now: Callable[[], datetime]) -> None:
         self.config, self.links, self.now = config, signed, now
         self.title = config.email.title
+        self.subscribers = {s.email.lower() for s in config.subscribers}
+        self.warned_at: float | None = None
 
     def starlette(self) -> Starlette:
         assert self.config.web is not None
@@ -192,7 +199,30 @@ class _App:
         try:
             return self.links.email(request.path_params["token"])
         except BadToken:
+            self._other_key(request.path_params["token"])
             return None
+
+    def _other_key(self, token: str) -> None:
+        """Warn (at most once an hour) when a refused link names a subscriber of
+        the config: the digests are likely signed with another key than this
+        process's (`send` from cron, `serve` under systemd, each with its own
+        env file), and then nobody can unsubscribe.  Neither the token nor the
+        address is logged."""
+        email = self.links.signed_elsewhere(token)
+        if email is None or email.lower() not in self.subscribers:
+            return
+        clock = time.monotonic()
+        if self.warned_at is not None and clock - self.warned_at < OTHER_KEY_WARN_EVERY:
+            return
+        self.warned_at = clock
+        assert self.config.web is not None
+        name = self.config.web.secret_env
+        log.warning(
+            "warning: %s: web.secret_env: refused a subscriber's link signed with another key than %s's: if `send` or `run` "
+            "run with another %s than `serve`, no emailed unsubscribe link works; give every process the same "
+            "key (a key changed since a digest went out breaks that digest's links too)",
+            self.config.where("web", "secret_env"), name, name,
+        )
 
     async def unsubscribe(self, request: Request) -> Response:
         return await self._change(
