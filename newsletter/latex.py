@@ -133,7 +133,9 @@ def _frac(node, l2tobj) -> str:
 
 
 def _plain(node, l2tobj) -> str:
-    return _arg_text(node, l2tobj, 0)
+    """The macro's last argument as text (``\\operatorname*{argmin}``'s first is its star)."""
+    args = node.nodeargd.argnlist if node.nodeargd else []
+    return _arg_text(node, l2tobj, len(args) - 1) if args else ""
 
 
 def _href(node, l2tobj) -> str:
@@ -160,8 +162,11 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
     walker_db.add_context_category(
         "paper-digest",
         prepend=True,
-        macros=[MacroSpec(name, "{") for name in ("widetilde", "widehat", "overline", "mathscr", "mathfrak")]
-        + [MacroSpec("url", "{"), MacroSpec("href", "{{")],
+        macros=[MacroSpec(name, "{") for name in (
+            "widetilde", "widehat", "overline", "mathscr", "mathfrak", "texttt", "textsf", "textsl", "textsc",
+            "textup", "textmd", "mbox", "hbox", "mathnormal",
+        )]
+        + [MacroSpec("url", "{"), MacroSpec("href", "{{"), MacroSpec("operatorname", "*{")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -191,6 +196,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             *(spec(name, simplify_repl=_plain) for name in (
                 "mathcal", "mathscr", "mathfrak", "mathbf", "mathrm", "mathit", "mathsf", "mathtt",
                 "boldsymbol", "bm", "operatorname", "text", "textrm", "textnormal", "url",
+                # in math (outside it _unwrap_styles has taken them off already)
+                "texttt", "textsf", "textsl", "textsc", "textup", "textmd", "mbox", "hbox", "mathnormal",
             )),
             spec("href", simplify_repl=_href),
         ],
@@ -287,8 +294,9 @@ def _scripts(math: str) -> str:
 _OPERATOR = re.compile(r"(?<=[\w})])\\(log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg)(?![a-zA-Z])")
 
 
-#: A space between two macros (``\le \epsilon``), which pylatexenc would drop.
-_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=\\[a-zA-Z])")
+#: A space between two macros (``\le \epsilon``), or after a group before a macro
+#: (``\mathbf{W} \in``), which pylatexenc would drop.
+_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
 
 
 def _math(source: str) -> str:

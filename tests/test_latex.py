@@ -37,6 +37,12 @@ from newsletter.readers import read_papers
         (r"$\eta < 1/L$ & $p > 1$", "η < 1/L & p > 1"),
         (r"$<$script$>$alert(1)$<$/script$>$", "<script>alert(1)</script>"),
         (r"\(x^2\) and \[y_1\]", "x² and y₁"),
+        # Text styles inside math keep their text; \operatorname* drops its star.
+        (r"$\mathrm{KL}(p\|q)$, $\mathsf{SGD}$ and $\texttt{Adam}$", "KL(p‖q), SGD and Adam"),
+        (r"$\textsf{A}$, $\textsc{Llama}$ and $\mbox{if } x > 0$", "A, Llama and if x > 0"),
+        (r"$\operatorname*{argmin}_x f(x)$", "argminₓ f(x)"),
+        # A space after a group, before a macro, stays (pylatexenc drops it).
+        (r"$\mathbf{W} \in \mathbb{R}^{m \times n}$ and $\{x\} \cup A$", "W ∈ ℝ^(m × n) and {x} ∪ A"),
         # Font styles are unwrapped, braces and all, with math inside them converted.
         (r"Erd\H{o}s on \emph{A $k$-NN View}", "Erdős on A k-NN View"),
         (r"\textbf{\emph{$\alpha$-Divergence}} and {\em $\beta$ test}", "α-Divergence and β test"),
