@@ -138,6 +138,24 @@ def _plain(node, l2tobj) -> str:
     return _arg_text(node, l2tobj, len(args) - 1) if args else ""
 
 
+def _binom(node, l2tobj) -> str:
+    return f"C({_arg_text(node, l2tobj, 0).strip()}, {_arg_text(node, l2tobj, 1).strip()})"
+
+
+def _script(up: bool):
+    """``5\\textsuperscript{th}`` -> ``5ᵗʰ`` where Unicode has every letter, else ``5^(th)``."""
+
+    def script(node, l2tobj) -> str:
+        text = _arg_text(node, l2tobj, 0).strip()
+        table = _SUPERSCRIPT if up else _SUBSCRIPT
+        mapped = text.translate(table)
+        if text and all(a != b for a, b in zip(text, mapped)):
+            return mapped
+        return ("^" if up else "_") + (text if len(text) == 1 else f"({text})")
+
+    return script
+
+
 def _href(node, l2tobj) -> str:
     return _arg_text(node, l2tobj, 1)
 
@@ -166,7 +184,9 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             "widetilde", "widehat", "overline", "mathscr", "mathfrak", "texttt", "textsf", "textsl", "textsc",
             "textup", "textmd", "mbox", "hbox", "mathnormal",
         )]
-        + [MacroSpec("url", "{"), MacroSpec("href", "{{"), MacroSpec("operatorname", "*{")],
+        + [MacroSpec("url", "{"), MacroSpec("href", "{{"), MacroSpec("operatorname", "*{")]
+        + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "binom", "tbinom", "dbinom")]
+        + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -200,6 +220,15 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
                 "texttt", "textsf", "textsl", "textsc", "textup", "textmd", "mbox", "hbox", "mathnormal",
             )),
             spec("href", simplify_repl=_href),
+            spec("binom", simplify_repl=_binom),
+            spec("tbinom", simplify_repl=_binom),
+            spec("dbinom", simplify_repl=_binom),
+            spec("textsuperscript", simplify_repl=_script(True)),
+            spec("textsubscript", simplify_repl=_script(False)),
+            # symbols pylatexenc has no text for
+            spec("gets", "←"),
+            spec("ddagger", "‡"),
+            spec("S", "§"),
         ],
     )
     return latex2text.LatexNodes2Text(
@@ -309,7 +338,7 @@ def _math(source: str) -> str:
 
 
 #: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
-_INNER_SPACE = re.compile(r"(?<=[(\[])\s+|\s+(?=[)\]])")
+_INNER_SPACE = re.compile(r"(?<=[(\[⟨⌊⌈])\s+|\s+(?=[)\]⟩⌋⌉])")
 
 
 def _escape_comments(latex: str) -> str:

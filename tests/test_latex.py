@@ -41,6 +41,9 @@ from newsletter.readers import read_papers
         (r"$\mathrm{KL}(p\|q)$, $\mathsf{SGD}$ and $\texttt{Adam}$", "KL(p‖q), SGD and Adam"),
         (r"$\textsf{A}$, $\textsc{Llama}$ and $\mbox{if } x > 0$", "A, Llama and if x > 0"),
         (r"$\operatorname*{argmin}_x f(x)$", "argminₓ f(x)"),
+        (r"$\tfrac{1}{2}$, $\dfrac{a}{b+c}$ and $\binom{n}{k}$", "1/2, a/(b+c) and C(n, k)"),
+        (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
+        (r"$\gets$ and $\ddagger$, \S 3, $\langle x, y \rangle$ and $\lfloor n/2 \rfloor$", "← and ‡, § 3, ⟨x, y⟩ and ⌊n/2⌋"),
         # A space after a group, before a macro, stays (pylatexenc drops it).
         (r"$\mathbf{W} \in \mathbb{R}^{m \times n}$ and $\{x\} \cup A$", "W ∈ ℝ^(m × n) and {x} ∪ A"),
         # Font styles are unwrapped, braces and all, with math inside them converted.
