@@ -95,6 +95,7 @@ _TEXT_MACRO = re.compile(
     rf"[\"'`^~=.](?:{_ARG}|\\[a-zA-Z]+|[a-zA-Z])"  # accents: \"o \'{e} \"\i
     rf"|(?P<name>[a-zA-Z]+)\*?(?:{_ARG})*"  # \emph{x}, \ss, \i
     r"|[&%$#_{}]"  # escaped specials
+    r"|[,;:! \\\\]"  # spacing (\, \; \ ) and a line break (\\)
     r"))"
     r"(?(open)\})"
 )
@@ -186,7 +187,9 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         )]
         + [MacroSpec("url", "{"), MacroSpec("href", "{{"), MacroSpec("operatorname", "*{")]
         + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "binom", "tbinom", "dbinom")]
-        + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")],
+        + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
+        + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
+        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -229,6 +232,35 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("gets", "←"),
             spec("ddagger", "‡"),
             spec("S", "§"),
+            # layout that means a space, or nothing, in one paragraph of text
+            *(spec(name, " ") for name in ("newline", "linebreak", "par", "smallskip", "medskip", "bigskip", "hfill")),
+            spec("noindent", ""),
+            spec("ne", "≠"),
+            spec("coloneqq", "≔"),
+            spec("eqqcolon", "≕"),
+            spec("neg", "¬"),
+            spec("lnot", "¬"),
+            spec("land", "∧"),
+            spec("lor", "∨"),
+            spec("implies", "⟹"),
+            spec("impliedby", "⟸"),
+            spec("iff", "⟺"),
+            spec("bot", "⊥"),
+            spec("models", "⊨"),
+            spec("triangle", "△"),
+            spec("Re", "ℜ"),
+            spec("Im", "ℑ"),
+            spec("checkmark", "✓"),
+            spec("xrightarrow", "→"),
+            spec("xleftarrow", "←"),
+            spec("mathring", simplify_repl=_combining("\u030a")),
+            spec("overrightarrow", simplify_repl=_combining("\u20d7")),
+            # operator names LaTeX sets upright (pylatexenc drops them), and the
+            # ones papers define as such
+            *(spec(name, name) for name in (
+                "det", "arg", "deg", "dim", "ker", "hom", "Pr", "gcd", "lcm", "sgn", "sign", "tr", "Tr",
+                "diag", "rank", "erf", "argmin", "argmax", "Var", "Cov", "poly", "polylog", "softmax",
+            )),
         ],
     )
     return latex2text.LatexNodes2Text(
@@ -358,7 +390,7 @@ def _text_macro(m: re.Match) -> str:
         text = _to_text(_escape_comments(m.group("macro")))
     except _failures():
         return m.group(0)
-    return text
+    return " " if text.isspace() else text
 
 
 
@@ -511,7 +543,10 @@ def _converted(text: str) -> str:
         out.append(_math(source))
         pos = end
     out.append(_text(text[pos:]))
-    return "".join(out)
+    return _SPACES.sub(" ", "".join(out))  # a line break or \\quad next to a space: one space
+
+
+_SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
