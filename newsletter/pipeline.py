@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import time
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ from .readers import ReadContext, SourceRead, future_date, is_remote, read_paper
 from .rendering import Composer
 from .scheduling import is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
-from .state import open_state
+from .state import DigestRecord, open_state
 from .tokens import secret_problem
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "TestEmail",
     "Summary",
     "ScheduleRow",
+    "History",
+    "history",
     "already_sent",
     "match",
     "match_report",
@@ -441,6 +444,29 @@ def unsubscribe(config: Config, email: str, *, now: datetime) -> bool:
     is added back."""
     with open_state(config.state_target) as state:
         return state.unsubscribe(email, now)
+
+
+@dataclass(frozen=True)
+class History:
+    """What ``newsletter history`` shows: the newest digests (newest first),
+    how many the state holds in each status, and the zone each address's
+    times are shown in (its own, or the config's for one no longer in it)."""
+
+    digests: list[DigestRecord]
+    counts: dict[str, int]
+    zones: dict[str, zoneinfo.ZoneInfo]
+
+
+def history(config: Config, *, email: str | None = None, limit: int = 20) -> History:
+    """The digests the state recorded, read-only: ``email``'s (any address,
+    one edited out of the config too) or everyone's, the newest ``limit``.
+    With a PostgreSQL state it is the one way to look without `psql`."""
+    with open_state(config.state_target, readonly=True) as state:
+        digests = state.history(email, limit)
+        counts = state.digest_counts()
+    own = {sub.email.lower(): config.zone(sub) for sub in config.subscribers}
+    fallback = zoneinfo.ZoneInfo(config.timezone)
+    return History(digests, counts, {d.subscriber: own.get(d.subscriber, fallback) for d in digests})
 
 
 def resubscribe(config: Config, email: str) -> bool:

@@ -184,6 +184,36 @@ def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, sm
     assert "no new papers" in r.err
 
 
+def test_history_shows_what_went_to_whom_on_either_backend(tmp_path, cli, smtp_server, store):
+    """A subscriber says Monday's digest never came: `history` gives the
+    time, the papers and the Message-ID to look for in the relay's log, also
+    for an address since edited out of the config, and on PostgreSQL, where
+    "inspect it with sqlite3" did not apply."""
+    setup(tmp_path, smtp(smtp_server.port), extra=store.line)
+    assert cli("send", "--now", NOW).code == 0
+    ada_mid = next(m.message_id for m in smtp_server.mailbox.messages if m.rcpt_tos == ["ada@example.org"])
+    r = cli("history", "--subscriber", "ada@example.org")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [
+        f"2024-05-06 09:00 UTC  sent  4 papers  {ada_mid}",
+        *(f"    Diffusion Models for Task {n}" for n in range(1, 5)),
+    ]
+    # Ada edited out of the config: her digests stay in the state, and are shown.
+    setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: bob@example.org\n    topics: [optim]",
+          extra=store.line)
+    out = json.loads(cli("history", "--subscriber", "ada@example.org", "--json").out)
+    [digest] = out["digests"]
+    assert (digest["email"], digest["status"], digest["message_id"]) == ("ada@example.org", "sent", ada_mid)
+    assert digest["sent"] == "2024-05-06T09:00:00+00:00" and len(digest["papers"]) == 4
+    assert set(digest["papers"][0]) == {"id", "title"} and out["counts"] == {"sent": 2}
+    r = cli("history", "--limit", "1")
+    assert r.code == 0 and len(r.out.splitlines()) == 2
+    assert r.out.splitlines()[-1] == "digests: 2 sent, 0 pending, 0 failed, 0 sending (the newest 1 above; --limit N for more)"
+    r = cli("history", "--subscriber", "zed@example.org")
+    assert r.out.strip() == "zed@example.org: no digest recorded (and not a subscriber in the config)"
+    assert cli("history", "--subscriber", "not-an-address").code == 2
+
+
 def test_an_internationalised_domain_goes_out_in_its_ascii_form(tmp_path, cli, smtp_server):
     """ada@münchen.de (and a From at bücher.example): the envelope and the
     headers carry the domains' ASCII (IDNA) form, which a server without
