@@ -654,11 +654,16 @@ def state_migrate(state: _State, to: str, source: str | None) -> None:
     """
     from .state import copy_state
 
+    config = state.config
     if source is None:
-        config = state.config
         source = str(config.base_dir / DEFAULT_STATE_FILE if config.state_is_shared else config.state_path)
     report = copy_state(source, to)
     click.echo(str(report))
+    if config.state != to:
+        # until then every send goes on writing the SQLite file, and the copy
+        # falls behind: a later switch would send those digests' papers again
+        click.echo(f"next: set `state: {to}` in {state.config_path} (until then `send` and `run` go on with "
+                   f"{source}, and the copy falls behind)")
 
 
 @cli.command("schedule")

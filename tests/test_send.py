@@ -1584,9 +1584,11 @@ def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_
 
     r = cli("state", "migrate", "--to", pg_url)
     assert r.code == 0, r.err
-    assert r.out.strip() == (
-        f"copied 6 papers, 2 subscribers and 2 digests (6 papers in digests) from newsletter-state.sqlite3 to {pg_url}"
-    )
+    assert r.out.strip().splitlines() == [
+        f"copied 6 papers, 2 subscribers and 2 digests (6 papers in digests) from newsletter-state.sqlite3 to {pg_url}",
+        f"next: set `state: {pg_url}` in config.yaml (until then `send` and `run` go on with "
+        "newsletter-state.sqlite3, and the copy falls behind)",
+    ]
     assert digests(pg_url) == before
     r = cli("state", "migrate", "--to", pg_url)  # never into a database that holds a state
     assert r.code == 2 and "already holds a state (6 papers, 2 subscribers, 2 digests)" in r.err
