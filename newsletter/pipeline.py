@@ -717,6 +717,19 @@ def _check_state(config: Config) -> list[Problem]:
 CHECKS.append(_check_state)
 
 
+def _reach_database(config: Config) -> list[Problem]:
+    """``validate --fetch`` goes online, so it logs in to a PostgreSQL state
+    too (read-only, creating nothing): run from cron's or a unit's
+    environment without ``PGPASSWORD`` or ``.pgpass`` it said OK, and every
+    ``send`` then stopped at the database."""
+    try:
+        with open_state(config.state_target, readonly=True) as state:
+            state.digest_counts()
+    except StateError as exc:
+        return [config.problem(("state",), f"{p.file}: {p.message}" if p.file else p.message) for p in exc.problems]
+    return []
+
+
 def load_for_validate(path: str, *, now: datetime | None = None) -> Config:
     """:func:`~newsletter.config.load_config`, for ``validate``: when the
     config has problems outside its sources, its local source files are read
@@ -807,6 +820,8 @@ def validate(
     problems, found, fetched = _read_sources(config, fetch=fetch, warn=warn, progress=progress, now=now)
     for check in CHECKS:
         problems.extend(check(config))
+    if fetch and config.state_is_shared:
+        problems.extend(_reach_database(config))
     if problems:
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     if config.delivery.transport == "smtp" and (placeholder := _placeholder_sender(config)) is not None:
