@@ -1666,10 +1666,11 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         said = f" (did you mean {hint[0]!r}?)" if hint else ""
         if not hint and len(orphans) == 1 and len(unknown) == 1:
             said = f" (renamed? {orphans[0]!r} is the topic no subscriber follows)"
-        for i, j in places[:UNKNOWN_TOPIC_LINES]:
+        one_by_one = places if len(places) <= UNKNOWN_TOPIC_LINES + 1 else places[:UNKNOWN_TOPIC_LINES]
+        for i, j in one_by_one:
             add(("subscribers", i, "topics", j),
                 f"unknown topic {name!r}{said}; defined topics: {', '.join(topics) or 'none'}")
-        if len(places) > UNKNOWN_TOPIC_LINES:
+        if len(one_by_one) < len(places):
             i, j = places[UNKNOWN_TOPIC_LINES]
             add(("subscribers", i, "topics", j),
                 f"unknown topic {name!r} here and in {len(places) - UNKNOWN_TOPIC_LINES - 1:,} more subscribers "

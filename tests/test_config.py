@@ -1171,3 +1171,16 @@ subscribers:
         "config.yaml:19: subscribers[4].topics[0]: unknown topic 'interp' here and in 2 more subscribers after this "
         "one (renamed? 'interpretability' is the topic no subscriber follows)",
     ]
+
+    four = "".join(f"  - email: m{i}@example.org\n    topics: [intrep]\n" for i in range(4))
+    found = problems(workdir, f"""
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  interp:
+    any: ["saliency"]
+subscribers:
+{four}""")
+    assert [line.split(": ", 1)[0] for line in found] == [f"config.yaml:{n}" for n in (9, 11, 13, 15)]
+    assert all("unknown topic 'intrep' (did you mean 'interp'?)" in line for line in found)  # four: each said
