@@ -249,6 +249,17 @@ def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
     # and --json keeps every subscriber
     rows = json.loads(cli("send", "--now", "2024-05-01T09:20:00+00:00", "--json").out)
     assert sum(1 for row in rows["digests"] if row["status"] == "not due") == MANY + 1
+    # those who left: named one by one up to 10, then one line
+    for i in range(11):
+        assert cli("unsubscribe", f"r{i:02d}@example.org").code == 0
+    r = cli("send", "--now", "2024-05-01T09:30:00+00:00")
+    assert r.out.splitlines()[1:] == [
+        "unsubscribed 11 subscribers (`newsletter schedule` says since when)",
+        f"sent 0, empty 0, failed 0, not due {MANY - 10}, unsubscribed 11",
+    ]
+    assert cli("resubscribe", "r00@example.org").code == 0
+    r = cli("send", "--now", "2024-05-01T09:40:00+00:00")
+    assert r.out.splitlines()[1:-1] == [f"unsubscribed r{i:02d}@example.org" for i in range(1, 11)]
 
 
 def test_long_send_on_a_terminal_shows_a_progress_bar(workdir):
