@@ -361,11 +361,12 @@ NOW_SLACK = timedelta(minutes=5)
 LONG_SEND = 50
 
 
-#: In a long send, up to this many lines of one skipped kind ("not due",
-#: "unsubscribed", "other worker") are printed; past it, one for them all.
+#: In a long send, up to this many lines of one skipped kind ("empty", "not
+#: due", "unsubscribed", "other worker") are printed; past it, one for them all.
 NOT_DUE_LINES = 10
 #: What each folded kind says after its count.
 _FOLDED = {
+    "empty": " (nothing new for them: no email)",
     "not due": "",
     "unsubscribed": " (`newsletter schedule` says since when)",
     "other worker": " (another worker sends theirs)",
@@ -377,7 +378,7 @@ class _SendProgress:
     for a long send: a progress bar on stderr, with only the failures printed
     above it.  Otherwise (a pipe, a file, a short send): one line per digest,
     as ever, written without a flush per line; but in a long send the
-    subscribers skipped as not due, unsubscribed or another worker's are one
+    subscribers skipped (empty, not due, unsubscribed, another worker's) are one
     line of each kind when there are more than :data:`NOT_DUE_LINES` (cron
     every 10 minutes on a list of 2,500 wrote 2,500 "not due" lines to its
     log each time, 36 MB a day; each PostgreSQL worker listed every
