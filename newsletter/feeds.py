@@ -106,6 +106,57 @@ def _numeric_entities(data: bytes) -> bytes:
     return _NAMED_ENTITY.sub(number, data)
 
 
+#: What XML 1.0 forbids that feeds carry anyway, outside CDATA (kept whole,
+#: but for its control characters): an ``&`` that starts no reference ("R&D",
+#: a link's ``?a=1&b=2``), a character reference to a character XML has not
+#: (``&#8;``, ``&#xD800;``), and a control character or U+FFFE/U+FFFF as is.
+_XML_SLIPS = re.compile(
+    rb"(?P<cdata><!\[CDATA\[.*?\]\]>)"
+    rb"|&(?![A-Za-z_][\w.-]*;|#[0-9]+;|#[xX][0-9A-Fa-f]+;)"
+    rb"|&#(?P<dec>[0-9]+);|&#[xX](?P<hex>[0-9A-Fa-f]+);"
+    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]",
+    re.DOTALL,
+)
+_XML_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+
+
+def _xml_char(code: int) -> bool:
+    """A character XML 1.0 allows (its production ``Char``)."""
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+
+
+def _without_xml_slips(data: bytes) -> bytes:
+    """``data`` less what XML 1.0 forbids and feed generators write anyway (see
+    :data:`_XML_SLIPS`): a bare ``&`` escaped, a reference to a control character
+    or a surrogate and a control character as is dropped (Word's vertical tab and
+    form feed become a space).  None of them carries text, and expat stops at the
+    first one, which made one post pasted from a word processor sink every item
+    of the feed.  A document in UTF-16 or UTF-32 is left as it is (its NUL bytes
+    are text)."""
+    if data[:4].count(b"\x00") or data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data
+
+    def repair(m: re.Match) -> bytes:
+        whole = m.group(0)
+        if m.group("cdata") is not None:
+            return _XML_CONTROLS.sub(_spaced_control, whole) if _XML_CONTROLS.search(whole) else whole
+        if whole == b"&":
+            return b"&amp;"
+        number = m.group("dec") or m.group("hex")
+        if number is not None:
+            code = int(number, 10 if m.group("dec") else 16) if len(number) < 10 else -1
+            if _xml_char(code):
+                return whole
+            return b" " if code in (0xB, 0xC) else b""
+        return _spaced_control(m)
+
+    return _XML_SLIPS.sub(repair, data)
+
+
+def _spaced_control(m: re.Match) -> bytes:
+    return b" " if m.group(0) in (b"\x0b", b"\x0c") else b""
+
+
 #: Files that are no text, told by their first bytes: given (or served) where a
 #: feed or the daily papers JSON goes, expat said only "not well-formed".
 _NO_TEXT = (
@@ -190,8 +241,9 @@ _SITE_PAGES = (
 def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
     """feedparser, strictly: a document it had to guess at is an error, not a partial list.
 
-    Two common slips of feed generators are repaired first, since they lose
-    nothing: blank lines before the XML declaration, and HTML's named entities.
+    Common slips of feed generators are repaired first, since they lose
+    nothing: blank lines before the XML declaration, HTML's named entities, a
+    bare ``&`` and control characters (see :func:`_without_xml_slips`).
     An HTML page is named as one (with the feed it links to, for
     ``feed_link``): expat said only "mismatched tag"."""
     import feedparser  # imported when a feed is read: most sends start without one
@@ -213,7 +265,7 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     if _HTML_PAGE.match(text[:4096]):
         raise _html_page(text, name, source, feed_link)
     try:
-        parsed = feedparser.parse(_numeric_entities(data))
+        parsed = feedparser.parse(_without_xml_slips(_numeric_entities(data)))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
         raise InputError(
             Problem(f"source {source!r}: not a well-formed feed ({type(error).__name__}: {error}); "

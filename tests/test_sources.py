@@ -307,7 +307,7 @@ def test_a_document_whose_every_entry_is_malformed_is_a_failed_source(parse, bod
     "body",
     [
         b'<?xml version="1.0" encoding="utf-8\xd1"?><rss version="2.0"><channel><title>t</title></channel></rss>',
-        b'<?xml version="1.0" encoding="ut\x00f-8"?><rss version="2.0"><channel><title>t</title></channel></rss>',
+        b'<?xml version="1.0" encoding="ut\xfff-8"?><rss version="2.0"><channel><title>t</title></channel></rss>',
         b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:x="urn:a&nbsp;b"><x:y/></feed>',
     ],
 )
@@ -1523,3 +1523,34 @@ def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
     assert [(p.arxiv_id, p.title, p.authors, p.keywords, p.abstract) for p in papers] == [
         ("2406.05501", "Flow Matching", (), (), ""), ("2406.05503", "Third", (), (), "")]
     assert warnings == ["d.json: source 'hf': item 2 (2406.05502) has no title; skipped"]
+
+
+def test_control_characters_and_bare_ampersands_in_a_feed_do_not_sink_it(tmp_path, http_server):
+    """XML forbids a control character (as is or as ``&#8;``), a reference to a
+    surrogate and a bare ``&``; feeds carry them (a post pasted from a word
+    processor, "R&D", a link's query).  expat stopped at the first, and every
+    item of the feed was lost: now they are dropped (a bare ``&`` escaped),
+    and CDATA keeps its ``&`` as written."""
+    items = (
+        "<item><title>R&D at AT&T:\x0bnotes</title><link>https://x.org/p?a=1&b=2</link>"
+        "<description>Fast&#8; sampling&#x1b;\x08 &#xD800;&#x110000;&#0; now &#8212; done</description></item>"
+        "<item><title><![CDATA[Q&A \x0c<b>time</b>]]></title><link>https://x.org/q</link>"
+        "<description>Second &#233;.</description></item>"
+    )
+    body = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+            f"<link>https://x.org/</link><description>d</description>{items}</channel></rss>").encode()
+    first, second = parse_feed(body, "f.xml", "blog", Collect())
+    assert (first.title, first.url, first.abstract) == ("R&D at AT&T: notes", "https://x.org/p?a=1&b=2",
+                                                        "Fast sampling now — done")
+    assert (second.title, second.abstract) == ("Q&A time", "Second é.")
+    http_server.route("/blog/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    config = config_at(tmp_path, f"sources: [{{type: feed, name: blog, url: '{http_server.url('/blog/feed.xml')}'}}]\n"
+                                 "topics: {t: {any: [x]}}\n")
+    papers, _ = read(config)
+    assert [p.title for p in papers] == ["R&D at AT&T: notes", "Q&A time"]
+
+
+def test_a_utf16_feed_is_not_taken_for_control_characters():
+    body = data("feed-rss2.xml").decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    for encoded in (body.encode("utf-16"), body.encode("utf-16-le")):
+        assert len(parse_feed(encoded, "f.xml", "blog", Collect())) == 3
