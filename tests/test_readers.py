@@ -223,11 +223,25 @@ def test_utf32_export_with_byte_order_mark_is_read(encoding):
     assert str(info.value).startswith("cut.txt:7: ") and "UTF-32" in str(info.value)
 
 
-def test_utf16_without_byte_order_mark_is_still_refused():
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_without_byte_order_mark_are_read(encoding):
+    """Python's ``encoding="utf-16-le"`` and ``iconv -t UTF-16LE`` write no byte
+    order mark: it was "binary data (NUL byte)" at line 1."""
     text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
-    with pytest.raises(InputError) as info:
-        parse_hf_papers_text(text.encode("utf-16-le"), "win.txt")
-    assert str(info.value).startswith("win.txt:1: ")
+    papers = parse_hf_papers_text(text.encode(encoding), "win.txt")
+    assert [p.title for p in papers] == [p.title for p in parse("hf-papers-compact.txt")]
+    assert any("Schrödinger" in p.title for p in papers)
+    width = 4 if "32" in encoding else 2
+    cut = parse_hf_papers_text(text.encode(encoding)[: -width - 1], "cut.txt", warn=(said := []).append)
+    assert len(cut) == len(papers) - 1 and "ends in the middle of its abstract" in said[0]
+
+
+def test_nul_bytes_that_are_no_utf16_are_still_binary_data():
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").encode()
+    for data in (text[:300] + b"\x00" + text[300:], bytes(range(256)) * 20):
+        with pytest.raises(InputError) as info:
+            parse_hf_papers_text(data, "bin.txt")
+        assert "binary data (NUL byte), not a text export" in str(info.value)
 
 
 def test_truncated_utf16_is_an_error_with_file_and_line():
