@@ -230,15 +230,15 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
                 )) from None
             data = text.encode("utf-8")
             break
-    if b"\x00" in data and (codec := _bomless_unicode(data)) is not None:
-        width = 4 if "32" in codec else 2
+    if b"\x00" in data and (unmarked := _bomless_unicode(data)) is not None:
+        width = 4 if "32" in unmarked else 2
         if cut_ok:  # a download cut off within its last character
             data = data[: len(data) - len(data) % width]
         try:
-            data = data.decode(codec).encode("utf-8")
+            data = data.decode(unmarked).encode("utf-8")
         except UnicodeDecodeError as exc:
-            line = line_of(data, exc.start, "\n".encode(codec))
-            raise InputError(Problem(f"not {codec.upper()} text (truncated or corrupt?)", name, line)) from None
+            line = line_of(data, exc.start, "\n".encode(unmarked))
+            raise InputError(Problem(f"not {unmarked.upper()} text (truncated or corrupt?)", name, line)) from None
     if b"\x00" in data:
         pos = data.index(b"\x00")
         raise InputError(Problem("binary data (NUL byte), not a text export", name, line_of(data, pos)))
