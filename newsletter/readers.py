@@ -97,7 +97,7 @@ MENU_WORDS = frozenset(
     home menu search users organizations inference endpoints providers huggingchat chat tasks hub
     api pro account settings profile notifications toggle navigation skip to main content back next
     previous more load show all see view theme system dark light mode language english cookies
-    submit any with ai browse explore open source and
+    submit any with ai browse explore open source and logo s copyright rights reserved inc
     """.split()
 )
 #: The words of MENU_WORDS that only the site's chrome has (never "models",
@@ -645,8 +645,17 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
 
 
 def _is_footer(text: str) -> bool:
-    """Page chrome after the papers: navigation links, a pagination bar, the site's footer."""
-    return _is_page_chrome(text) or bool(_PAGINATION.match(_spaced(text)))
+    """Page chrome after the papers: navigation links, a pagination bar, the
+    site's footer, whole or one item a line ("System theme", "TOS", "Jobs": a
+    copy that keeps the page's lines has no paragraph that is a menu).  Asked
+    only of the file's last blocks, from its end: an abstract, which has
+    words of its own, stops the footer."""
+    if _is_page_chrome(text) or _PAGINATION.match(_spaced(text)):
+        return True
+    if len(text) > _MAX_NAV_CHARS:
+        return False
+    words = _MENU_WORD.findall(text.casefold())
+    return bool(words) and all(w in MENU_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words)
 
 
 def _looks_like_chrome(text: str) -> bool:

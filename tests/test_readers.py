@@ -454,6 +454,29 @@ def test_a_site_footer_in_one_paragraph_after_the_papers_is_chrome(footer, name)
     assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
 
 
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_a_site_footer_one_item_a_line_after_the_papers_is_chrome(name):
+    """A copy that keeps the page's lines has the footer one item a line, and
+    its "System theme" toggle apart: "title 'Pricing' has no abstract"."""
+    sep = "\n\n" if "blank" in name else "\n"
+    items = ["System theme", "Company", "TOS", "Privacy", "About", "Jobs", "Website", "Models", "Datasets", "Spaces",
+             "Pricing", "Docs", "Copyright © 2024 Hugging Face, Inc. All rights reserved."]
+    text = (DATA / name).read_text(encoding="utf-8").rstrip("\n")
+    for footer in (sep.join(items), "\n".join(items), items[0] + sep + " · ".join(items[1:])):
+        data = f"{text}{sep}{footer}\n".encode()
+        assert [p.title for p in parse_hf_papers_text(data, name)] == titles(name)
+
+
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_the_logos_text_above_the_sites_menu_is_chrome(name):
+    """Text taken from the page with its images' text starts "Hugging Face's
+    logo": with it, the menu read as no menu and the export as "no header"."""
+    sep = "\n\n" if "blank" in name else "\n"
+    menu = "Hugging Face's logo\nHugging Face\nModels\nDatasets\nSpaces\nCommunity\nDocs\nEnterprise\nPricing"
+    text = f"{menu}{sep}Log In\nSign Up{sep}" + (DATA / name).read_text(encoding="utf-8")
+    assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
 def test_two_whole_page_copies_with_their_menus_in_one_file_read_as_both():
     first, second = ((DATA / n).read_text(encoding="utf-8").rstrip("\n") for n in ("hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"))
     text = f"{MENUS[0]}\n\n{first}\n\n{FOOTERS[0]}\n\n{MENUS[1]}\n\n{second}\n\n{FOOTERS[1]}\n"
