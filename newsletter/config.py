@@ -1152,9 +1152,41 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     return line, ""
 
 
+#: Spaces that are not YAML's: a no-break space (what a web page, a chat or a
+#: mail client gives when YAML is copied from it), the typographic spaces.
+_ODD_SPACES = "\u00a0\u2000-\u200a\u202f\u205f\u3000"
+_ODD_SPACE = re.compile(f"[{_ODD_SPACES}]")
+#: Where such spaces are YAML's syntax: a line's indent, after a list's ``-``, after a key's ``:``.
+_ODD_SYNTAX_SPACE = re.compile(
+    rf"^(?P<lead>[ {_ODD_SPACES}]*(?:-[ {_ODD_SPACES}]+)*)"
+    rf"(?:(?P<key>[^\s'\"#\[\]{{}},:-][^:#]*?:)(?P<after>[ {_ODD_SPACES}]+))?",
+    re.MULTILINE,
+)
+
+
+def _ordinary_spaces(text: str) -> str:
+    """``text`` with the no-break and typographic spaces that stand where YAML
+    wants a space (an indent, after ``-`` or a key's ``:``) made spaces, one for
+    one, so lines and columns hold.  YAML takes a no-break space for a
+    character of a key or value: an indented ``any:`` read as the key "  any"
+    beside its topic, which then had no rules.  A no-break space inside a
+    value (``name: Paper\u00a0Digest``) is kept."""
+    if not _ODD_SPACE.search(text):
+        return text
+
+    def spaced(m: re.Match) -> str:
+        lead = _ODD_SPACE.sub(" ", m.group("lead"))
+        if m.group("key") is None:
+            return lead
+        return lead + m.group("key") + " " * len(m.group("after"))
+
+    return _ODD_SYNTAX_SPACE.sub(spaced, text)
+
+
 def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
+    text = _ordinary_spaces(text)
     try:
         loaded = _load_plain(text, shown) or _load_yaml(text, shown)
     except yaml.MarkedYAMLError as exc:

@@ -187,6 +187,20 @@ def test_a_tab_in_the_indentation_is_named(workdir):
     assert found[0].endswith("indented with a tab: YAML indents with spaces only")
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\u202f", "\u3000"])
+def test_no_break_spaces_where_yaml_wants_spaces_are_spaces(workdir, space):
+    """YAML copied from a web page, a chat or a mail has no-break spaces: an
+    indented ``any:`` was read as the key "  any" beside its topic ("topics.all:
+    expected a mapping, got nothing").  One inside a value is kept."""
+    text = BASIC_CONFIG.replace("Ada Lovelace", "Ada\u00a0Lovelace")
+    odd = text.replace("  ", space * 2).replace("- email", f"-{space}email").replace("max_papers: ", f"max_papers:{space}")
+    assert odd.count(space) > 20
+    config, plain = load_config(write_config(workdir, odd)), load_config(write_config(workdir, text))
+    assert config.model_dump() == plain.model_dump()
+    assert config.subscribers[0].name == "Ada\u00a0Lovelace" and config.subscribers[1].max_papers == 5
+    assert config.where("subscribers", 1, "max_papers") == plain.where("subscribers", 1, "max_papers")
+
+
 @pytest.mark.parametrize("text", ["", "# nothing yet\n", "---\n"])
 def test_an_empty_config_is_one_problem_saying_so(workdir, text):
     path = write_config(workdir, text)
