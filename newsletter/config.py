@@ -1183,10 +1183,36 @@ def _ordinary_spaces(text: str) -> str:
     return _ODD_SYNTAX_SPACE.sub(spaced, text)
 
 
+#: A value written between typographic quotes (“a*”, ‘x’: what a word processor, a
+#: macOS editor or a chat makes of straight ones), where YAML reads a value:
+#: after ``key: ``, ``- ``, ``[`` or ``,``, and up to the value's end.
+_CURLY_QUOTED = re.compile(
+    r"(?:(?<=: )|(?<=- )|(?<=\[)|(?<=, )|(?<=,)|(?<=\[ ))"
+    r"(?:“(?P<double>[^“”\"\n]*)”|‘(?P<single>[^‘’\n]*)’)"
+    r"(?=[ \t]*(?:[,\]}]|#|$))",
+    re.MULTILINE,
+)
+
+
+def _straight_quotes(text: str) -> str:
+    """``text`` with each value written between typographic quotes (“a*”, ‘x’)
+    quoted as YAML quotes: YAML knows only straight quotes, and kept the
+    curly ones as part of the value (the term “a*” refused as "'*' is only
+    allowed at the end", a subject sent with its quotes).  Lines hold."""
+    if "“" not in text and "‘" not in text:
+        return text
+
+    def quoted(m: re.Match) -> str:
+        value = m.group("double") if m.group("double") is not None else m.group("single")
+        return "'" + value.replace("'", "''") + "'"
+
+    return _CURLY_QUOTED.sub(quoted, text)
+
+
 def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
-    text = _ordinary_spaces(text)
+    text = _straight_quotes(_ordinary_spaces(text))
     try:
         loaded = _load_plain(text, shown) or _load_yaml(text, shown)
     except yaml.MarkedYAMLError as exc:

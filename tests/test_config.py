@@ -201,6 +201,25 @@ def test_no_break_spaces_where_yaml_wants_spaces_are_spaces(workdir, space):
     assert config.where("subscribers", 1, "max_papers") == plain.where("subscribers", 1, "max_papers")
 
 
+def test_values_in_typographic_quotes_are_quoted_values(workdir):
+    """A config typed in a word processor or a macOS editor has “smart” quotes,
+    which YAML kept in the value: the term “diffusion model*” was refused
+    ("'*' is only allowed at the end") and a subject went out with its quotes."""
+    text = BASIC_CONFIG.replace('["diffusion model*", "score-based"]', "[“diffusion model*”, ‘score-based’]")
+    text = text.replace("name: Optimisation", "name: “Optimisation” # theory") + 'email:\n  subject: “It’s {{ count }}”\n'
+    text = text.replace("    name: Ada Lovelace", "    name: ‘Ada “the Countess” Lovelace’")
+    config = load_config(write_config(workdir, text))
+    assert config.topics["diffusion"].any == ["diffusion model*", "score-based"]
+    assert config.topics["optim"].name == "Optimisation"
+    assert config.email.subject == "It’s {{ count }}"
+    assert config.subscribers[0].name == "Ada “the Countess” Lovelace"
+    about = 'topics:\n  t:\n    about: A “quoted” word and “another”\n'
+    sources = "sources: [{type: hf-papers-text, path: papers/}]\n"
+    assert load_config(write_config(workdir, sources + about)).topics["t"].about == (
+        "A “quoted” word and “another”"
+    )
+
+
 @pytest.mark.parametrize("text", ["", "# nothing yet\n", "---\n"])
 def test_an_empty_config_is_one_problem_saying_so(workdir, text):
     path = write_config(workdir, text)
