@@ -238,12 +238,24 @@ _SITE_PAGES = (
 )
 
 
+#: Where a feed starts: its XML declaration or its root element.
+_FEED_START = re.compile(rb"<\?xml[\s?]|<(?:rss|feed|rdf:RDF)[\s>]")
+#: How far into an answer text printed before the feed is looked past.
+_JUNK_MOST = 4096
+
+
+def _quoted(text: str, most: int = 80) -> str:
+    return repr(text if len(text) <= most else text[: most - 1] + "…")
+
+
 def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
     """feedparser, strictly: a document it had to guess at is an error, not a partial list.
 
     Common slips of feed generators are repaired first, since they lose
-    nothing: blank lines before the XML declaration, HTML's named entities, a
-    bare ``&`` and control characters (see :func:`_without_xml_slips`).
+    nothing: blank lines or a line of text (a PHP warning) before the XML
+    declaration, HTML's named entities, a bare ``&`` and control characters
+    (see :func:`_without_xml_slips`).  An answer that is text and no XML
+    (arXiv's "Rate exceeded.") is quoted.
     An HTML page is named as one (with the feed it links to, for
     ``feed_link``): expat said only "mismatched tag"."""
     import feedparser  # imported when a feed is read: most sends start without one
@@ -255,13 +267,24 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     body = data[len(bom):]
     text = body.lstrip(b" \t\r\n")
     skipped_lines = body[: len(body) - len(text)].count(b"\n")
+    if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
+        raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
+                                 "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
+    unicode = b"\x00" in text[:4] or text.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 and UTF-32 start so
+    if not unicode and not text.startswith((b"<?xml", b"<!")) and not _HTML_PAGE.match(text[:4096]):
+        m = _FEED_START.search(text[:_JUNK_MOST])
+        if m and m.start():
+            # a PHP warning (text or HTML) or a debug line printed before the feed: the feed itself is whole
+            skipped_lines += text[: m.start()].count(b"\n")
+            text = text[m.start():]
+        elif not m and not text.startswith(b"<"):
+            said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+            raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
+                                     f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
         data = bom + text
     else:
         skipped_lines = 0
-        if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
-            raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
-                                     "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
     if _HTML_PAGE.match(text[:4096]):
         raise _html_page(text, name, source, feed_link)
     try:

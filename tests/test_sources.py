@@ -1554,3 +1554,34 @@ def test_a_utf16_feed_is_not_taken_for_control_characters():
     body = data("feed-rss2.xml").decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
     for encoded in (body.encode("utf-16"), body.encode("utf-16-le")):
         assert len(parse_feed(encoded, "f.xml", "blog", Collect())) == 3
+
+
+@pytest.mark.parametrize("junk", [
+    b"<br />\n<b>Warning</b>:  Undefined variable $id in <b>/var/www/feed.php</b> on line <b>12</b><br />\n",
+    b"Deprecated: Function get_magic_quotes_gpc() is deprecated in /var/www/wp-includes/load.php on line 651\n",
+])
+def test_a_php_warning_printed_before_the_feed_is_not_the_feed(junk):
+    """A site whose PHP prints a warning before the XML: expat stopped at once
+    ("XML or text declaration not at start of entity", "junk after document
+    element") and every item was lost.  A cut feed after it still fails, at
+    the line of the whole answer."""
+    body = data("feed-rss2.xml")
+    assert [p.title for p in parse_feed(junk + body, "f.xml", "blog", Collect())] == [
+        p.title for p in parse_feed(body, "f.xml", "blog", Collect())
+    ]
+    cut = junk + body[: len(body) // 2]
+    with pytest.raises(InputError) as info:
+        parse_feed(cut, "f.xml", "blog", Collect())
+    assert info.value.problems[0].line == cut.count(b"\n") + 1
+
+
+def test_an_answer_that_is_text_is_quoted(tmp_path, http_server):
+    """arXiv's API answers "Rate exceeded." when asked too often: it read
+    "not a well-formed feed (syntax error); truncated or not XML?"."""
+    http_server.route("/api/query", Reply(body=b"Rate exceeded.\n", headers={"Content-Type": "text/plain"}))
+    config = config_at(tmp_path, f"sources: [{{type: arxiv, categories: [cs.LG], url: '{http_server.url('/api/query')}'}}]\n"
+                                 "topics: {t: {any: [x]}}\n")
+    with pytest.raises(SourcesFailed) as info:
+        read(config)
+    message = str(info.value).splitlines()[0]
+    assert message.endswith(":1: source 'arxiv': not an RSS or Atom feed: the answer is text, 'Rate exceeded.'"), message
