@@ -53,14 +53,19 @@ _ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:{ARXIV_ID}(?:\s+\[[^\]]*\])?(?
 
 
 #: Control characters: JSON carries them (``"\u001b[2J"``), XML only as white space.
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+#: And what shows nothing (as :data:`newsletter.readers._INVISIBLE` for exports): a soft hyphen,
+#: from a site's ``&shy;``, split "neu\u00adral" from the keyword "neural" and
+#: from the same title without it.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u00ad\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
 
 
 def collapse(text: str | None) -> str:
     """Every run of white space (line breaks from XML wrapping included) to
     one space, and control characters dropped: a JSON source's escape
     sequences reached the terminal through `papers` and the text part of
-    the email, and a NUL is refused by PostgreSQL's state."""
+    the email, and a NUL is refused by PostgreSQL's state.  So are the
+    characters that show nothing: soft hyphens, zero-width spaces and bidi
+    overrides (:data:`_CONTROLS`)."""
     text = text if isinstance(text, str) else ""  # a JSON field of another type than promised
     if _CONTROLS.search(text):
         text = _CONTROLS.sub("", text)

@@ -119,8 +119,10 @@ _YEAR_OR_COUNT = re.compile(r"\d+(\.\d+)?[km]?")
 _PAGINATION = re.compile(r"^(\d{1,3}|\.\.\.|…|[‹«<]|[›»>])$")
 #: Leading lines (site navigation) before the header: few, and short.
 _MAX_NAV_LINES, _MAX_NAV_CHARS = 20, 60
-#: Invisible characters a browser's copy may leave, alone on a line or inside words.
-_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
+#: Invisible characters a browser's copy may leave, alone on a line or inside words;
+#: and bidi embeddings and overrides (U+202A-U+202E, U+2066-U+2069), which turn
+#: the text after them around on screen ("\u202egnp.exe" shows as "exe.png").
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069]")
 #: Longer than any line of the site's chrome (menu, header, date, footer).
 _MAX_CHROME_CHARS = 200
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"

@@ -1585,3 +1585,28 @@ def test_an_answer_that_is_text_is_quoted(tmp_path, http_server):
         read(config)
     message = str(info.value).splitlines()[0]
     assert message.endswith(":1: source 'arxiv': not an RSS or Atom feed: the answer is text, 'Rate exceeded.'"), message
+
+
+def test_soft_hyphens_and_bidi_overrides_show_nothing_and_split_no_word(tmp_path, http_server):
+    """A site's ``&shy;`` (hyphenation hints) kept "Neu\\u00adral" in the feed's
+    title: the keyword "neural" missed it, and the same paper from an export
+    (without it) went out twice.  A bidi override turned the rest of a title
+    around on screen."""
+    title = "Neural Operators for Turbulent Flows"
+    feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>lab</title><item>'
+            f"<title>Neu&shy;ral Op&#173;er\u200bators for Tur\u2060bulent Flows</title><link>https://lab.example.org/1</link>"
+            f"<description>We train neu&shy;ral operators.</description></item></channel></rss>").encode()
+    http_server.route("/feed.xml", Reply(body=feed, headers={"Content-Type": "application/rss+xml"}))
+    (tmp_path / "papers").mkdir()
+    header = "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+    (tmp_path / "papers" / "day.txt").write_text(
+        f"{header}{title}\n\nWe train neural operators on turbulent flows.\n\n"
+        "Safe Sampling \u202egnp.exe\n\nA paper whose title turns around on screen.\n", encoding="utf-8")
+    config = config_at(tmp_path, "sources:\n  - type: hf-papers-text\n    path: papers/\n"
+                                 f"  - {{type: feed, name: lab, url: '{http_server.url('/feed.xml')}'}}\n"
+                                 "topics: {t: {any: [neural operator*]}}\n")
+    papers, _ = read(config)
+    assert [p.title for p in papers] == [title, "Safe Sampling gnp.exe"]
+    assert papers[0].abstract == "We train neural operators on turbulent flows."
+    (alone,) = parse_feed(feed, "feed.xml", "lab", Collect())
+    assert (alone.title, alone.abstract) == (title, "We train neural operators.")
