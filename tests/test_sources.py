@@ -1593,9 +1593,9 @@ def test_soft_hyphens_and_bidi_overrides_show_nothing_and_split_no_word(tmp_path
     (without it) went out twice.  A bidi override turned the rest of a title
     around on screen."""
     title = "Neural Operators for Turbulent Flows"
-    feed = (f'<?xml version="1.0"?><rss version="2.0"><channel><title>lab</title><item>'
-            f"<title>Neu&shy;ral Op&#173;er\u200bators for Tur\u2060bulent Flows</title><link>https://lab.example.org/1</link>"
-            f"<description>We train neu&shy;ral operators.</description></item></channel></rss>").encode()
+    feed = ('<?xml version="1.0"?><rss version="2.0"><channel><title>lab</title><item>'
+            "<title>Neu&shy;ral Op&#173;er\u200bators for Tur\u2060bulent Flows</title><link>https://lab.example.org/1</link>"
+            "<description>We train neu&shy;ral operators.</description></item></channel></rss>").encode()
     http_server.route("/feed.xml", Reply(body=feed, headers={"Content-Type": "application/rss+xml"}))
     (tmp_path / "papers").mkdir()
     header = "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
