@@ -20,17 +20,27 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
-from .feeds import ArxivListing, arxiv_api_error, no_text_kind, parse_arxiv, parse_feed, parse_hf_daily
+from .feeds import (
+    ArxivListing,
+    abs_url,
+    arxiv_api_error,
+    no_text_kind,
+    parse_arxiv,
+    parse_feed,
+    parse_hf_daily,
+    pdf_url,
+)
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
 from .files import broken_link
 from .latex import paper_to_unicode
-from .models import Paper, merge_papers
+from .models import ARXIV_ID, Paper, merge_papers
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -72,6 +82,12 @@ HF_CHROME = HF_HEADER | frozenset(
         "See less",
         "View more",
         "Search any paper with AI",
+        # a paper's own page: its links and sections after the abstract
+        "View arXiv page",
+        "View PDF",
+        "Add to collection",
+        "Project page",
+        "Community",
     )
 )
 
@@ -495,6 +511,8 @@ def parse_hf_papers_text(
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
     i, header = _skip_header(blocks, _nav_lines(blocks))
+    if not header and (page := _paper_page(blocks, name, source)) is not None:
+        return [page]
     if not header:
         start = blocks[0][1][:1]
         hint = (
@@ -588,6 +606,37 @@ def parse_hf_papers_text(
         )
         papers.pop()
     return papers
+
+
+#: The line a Hugging Face paper's own page names its paper by: ``arxiv:2409.02345``.
+_ARXIV_LINE = re.compile(rf"arxiv:\s*(?P<id>{ARXIV_ID})", re.IGNORECASE)
+_ABSTRACT_HEADING = "abstract"
+
+
+def _paper_page(blocks: list[tuple[int, str]], name: str, source: str) -> Paper | None:
+    """The paper of a copy of one paper's page on Hugging Face (``/papers/ID``,
+    saved beside the listings to read that paper too): its ``arxiv:ID`` line
+    near the top, the title under it, and the paragraph under ``Abstract``.
+    It has the paper's arXiv id, which a listing does not give.  None when
+    ``blocks`` are no such page; an error when the page has no abstract."""
+    found = next(((j, m["id"]) for j, (_, text) in enumerate(blocks[: _MAX_NAV_LINES + 4])
+                  if (m := _ARXIV_LINE.fullmatch(text))), None)
+    if found is None:
+        return None
+    at, arxiv_id = found
+    rest = [(line, text) for line, text in blocks[at + 1:] if not _is_page_chrome(text)]
+    if not rest:
+        return None
+    t_line, title = rest[0]
+    heading = next((k for k, (_, text) in enumerate(rest) if text.casefold().rstrip(":") == _ABSTRACT_HEADING), None)
+    if heading is None or heading + 1 >= len(rest) or len(title) > MAX_TITLE_CHARS:
+        raise InputError(Problem(f"a Hugging Face paper's page (arxiv:{arxiv_id}) without its title and an "
+                                 "'Abstract' heading over the abstract; copy the whole page again", name, t_line))
+    # the abstract's lines up to the page's links under it (a copy without blank lines has one block a line)
+    after = blocks[next(k for k, (line, _) in enumerate(blocks) if line == rest[heading][0]) + 1:]
+    abstract = " ".join(text for _, text in takewhile(lambda block: not _is_page_chrome(block[1]), after))
+    return Paper(title=_spaced(title), abstract=_spaced(abstract), source=source, arxiv_id=arxiv_id,
+                 url=abs_url(arxiv_id), pdf_url=pdf_url(arxiv_id), location=f"{name}:{t_line}")
 
 
 #: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.

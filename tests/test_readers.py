@@ -860,3 +860,36 @@ def test_a_file_name_with_a_line_break_or_an_escape_stays_one_line(tmp_path, cli
     assert r.code == 2 and "Traceback" not in r.err
     assert len(r.err.splitlines()) == 1 and "\x1b" not in r.err
     assert r.err.startswith("papers/day\\nevil\\x1b[31m.txt:1: no Hugging Face papers page header"), r.err
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "one line each"])
+def test_a_copy_of_one_papers_own_page_is_that_paper_with_its_arxiv_id(layout):
+    """A paper's page on Hugging Face (``/papers/ID``), saved beside the listings
+    to get that paper too, was "no Hugging Face papers page header"."""
+    text = (DATA / "hf-paper-page.txt").read_text(encoding="utf-8")
+    if layout != "blank lines":
+        text = text.replace("\n\n", "\n")
+    (paper,) = parse_hf_papers_text(text.encode(), "page.txt")
+    assert paper.title == "Reduced-Order Neural Operators: Learning Lagrangian Dynamics on Highly Sparse Graphs"
+    assert paper.abstract.startswith("We present a neural operator architecture to simulate Lagrangian dynamics, ")
+    assert paper.abstract.endswith(" with negligible change in computation time.")
+    assert (paper.arxiv_id, paper.url) == ("2409.02345", "https://arxiv.org/abs/2409.02345")
+    assert paper.location == ("page.txt:15" if layout == "blank lines" else "page.txt:12")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.replace("Abstract\n", "").encode(), "page.txt")
+    assert str(info.value).startswith("page.txt:1")
+    assert "a Hugging Face paper's page (arxiv:2409.02345) without its title and an 'Abstract' heading" in str(info.value)
+
+
+def test_a_papers_page_beside_a_listing_is_read_and_merges_by_its_id(tmp_path, cli):
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
+    (papers / "one.txt").write_bytes((DATA / "hf-paper-page.txt").read_bytes())
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: 'papers/*.txt'}]\ntopics: {t: {any: [operator*]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    listed = json.loads(r.out)
+    assert len(listed) == len(titles("hf-papers-blank-lines.txt"))  # the page's paper is the listing's first one
+    (first,) = [p for p in listed if p["title"].startswith("Reduced-Order Neural Operators")]
+    assert first["arxiv_id"] == "2409.02345"
