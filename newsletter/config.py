@@ -17,6 +17,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -56,6 +57,11 @@ _ADDRESS = re.compile(
 
 # --------------------------------------------------------------------------- checks
 
+#: Characters that show nothing: zero-width spaces and joiners, a soft hyphen, a
+#: BOM, bidi marks, embeddings and overrides.
+_SHOWS_NOTHING = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+
+
 
 def check_address(value: str) -> str:
     """A bare e-mail address, ``local@domain.tld``, as it is to be used; ``ValueError`` otherwise.
@@ -66,9 +72,21 @@ def check_address(value: str) -> str:
     what the headers carry (mail clients show it in Unicode again) and what
     the state records, so both spellings are one subscriber.  A non-ASCII
     part before the ``@`` has no ASCII form: it would need SMTPUTF8 mail
-    (RFC 6531), which is not sent, so it is refused, saying so."""
+    (RFC 6531), which is not sent, so it is refused, saying so.  Spaces
+    around the address and characters that show nothing (a zero-width space
+    copied with it) are dropped: "needs SMTPUTF8" was said of an address
+    that looked plain ASCII."""
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a valid address")
+    # what a copy from a web page, a chat or a spreadsheet brings along: spaces
+    # around it, characters that show nothing (no address holds any)
+    value = _SHOWS_NOTHING.sub("", value)
+    if "\n" not in value and "\r" not in value:  # (a line break is refused below: it reached headers and state)
+        value = value.strip()
+    if any(c.isspace() and c not in "\r\n" for c in value):
+        odd = next((c for c in value if c.isspace() and c != " "), None)
+        what = f" ({unicodedata.name(odd, 'a space').lower()})" if odd and odd not in "\t\r\n" else ""
+        raise ValueError(f"{value!r} is not a valid address: it holds a space{what}")
     local, at, domain = value.rpartition("@")
     if at and not local.isascii():
         raise ValueError(
