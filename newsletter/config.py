@@ -1041,8 +1041,18 @@ class Config(_Model):
         for sub in self.subscribers:
             if sub.email.lower() == key:
                 return sub
-        known = ", ".join(s.email for s in self.subscribers) or "none"
-        raise ConfigError(Problem(f"no subscriber {email!r} in the config (subscribers: {known})", str(self._file)))
+        raise ConfigError(Problem(f"no subscriber {email!r} in the config ({self._known(key)})", str(self._file)))
+
+    def _known(self, key: str) -> str:
+        """Which subscribers there are, for an address that is none of them:
+        the few addresses, or on a mailing list of thousands their count and
+        the one meant (the whole list was a line of 80 KB on the terminal)."""
+        emails = [s.email for s in self.subscribers]
+        if len(emails) <= LIST_SUBSCRIBERS_AT_MOST:
+            return "subscribers: " + (", ".join(emails) or "none")
+        close = difflib.get_close_matches(key, [e.lower() for e in emails], n=1, cutoff=0.8)
+        meant = f"; did you mean {close[0]!r}?" if close else "; `newsletter schedule` lists them"
+        return f"{len(emails):,} subscribers{meant}"
 
     def selected_subscribers(self, only: str | None = None) -> list[Subscriber]:
         """All subscribers, or just ``only`` (an address; unknown is a ConfigError)."""
@@ -1057,6 +1067,10 @@ class Config(_Model):
 
     def topic_name(self, key: str) -> str:
         return self.topics[key].name or key
+
+
+#: Up to this many subscribers, a wrong ``--subscriber`` lists them all.
+LIST_SUBSCRIBERS_AT_MOST = 5
 
 
 # --------------------------------------------------------------------------- loading

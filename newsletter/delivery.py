@@ -54,7 +54,7 @@ from typing import Protocol, cast
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, write_atomic
-from .retrying import backoff, speaks_tls
+from .retrying import backoff, certificate_fault, speaks_tls
 
 log = logging.getLogger(__name__)
 
@@ -352,6 +352,19 @@ class SMTPTransport:
         self._password: str | None = None
         self._context: ssl.SSLContext | None = None
 
+    def certificate_remedy(self, exc: ssl.SSLCertVerificationError) -> str:
+        """What mends the server's refused certificate, by the check that failed."""
+        fault = certificate_fault(exc)
+        if fault == "date":
+            return ("the mail server's certificate must be renewed on the server, or this machine's clock is wrong; "
+                    "no setting here mends it")
+        if fault == "name":
+            return f"set delivery.host to a name the certificate is for, not {self.host!r}"
+        if fault == "issuer" and self.ca_file:
+            return (f"delivery.ca_file {str(self.ca_file)!r} does not hold the CA that signed it: point it at that "
+                    "CA's certificate, or remove ca_file for a relay with a public certificate")
+        return "trust a private CA with delivery.ca_file"
+
     @classmethod
     def from_config(cls, config: Config) -> SMTPTransport:
         d = config.delivery
@@ -533,8 +546,7 @@ class SMTPSession:
             _close(smtp)
             why = exc.reason or str(exc)
             if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
-                # which check failed: an unknown CA (ca_file) or another host name (host)
-                why = f"{why} ({exc.verify_message}; trust a private CA with delivery.ca_file)"
+                why = f"{why} ({exc.verify_message}; {t.certificate_remedy(exc)})"
             elif exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text answer to our TLS hello
                 why = (f"{why} (the server answered without TLS: security: ssl is for a port such as 465; "
                        "for 587 or 25 use starttls)") if t.security == "ssl" else f"{why} (the server's answer was not TLS)"

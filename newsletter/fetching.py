@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 from .errors import InputError, Problem
 from .files import write_atomic
-from .retrying import backoff, speaks_tls
+from .retrying import backoff, certificate_fault, speaks_tls
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
@@ -406,6 +406,16 @@ def _cause(exc: BaseException, kind: type[E]) -> E | None:
     return None
 
 
+def _certificate_remedy(exc: ssl.SSLCertVerificationError, host: str) -> str:
+    """What mends a refused certificate, by the check that failed."""
+    fault = certificate_fault(exc)
+    if fault == "date":
+        return "the site must renew it, or this machine's clock is wrong; no setting here mends it"
+    if fault == "name":
+        return f"it is for another name than {host!r}: check the host in the URL"
+    return "behind a proxy or a private CA, point SSL_CERT_FILE at its certificate"
+
+
 def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     """The certificate check that failed under an httpx connection error, if that is what it was."""
     return _cause(exc, ssl.SSLCertVerificationError)
@@ -689,8 +699,8 @@ class Fetcher:
                 if (cert := _cert_error(exc)) is not None:  # asking again brings the same certificate
                     raise InputError(
                         Problem(f"source {source!r}: the server's TLS certificate is not trusted "
-                                f"({cert.verify_message or cert.reason}){moved}; behind a proxy or a private CA, "
-                                "point SSL_CERT_FILE at its certificate", key)
+                                f"({cert.verify_message or cert.reason}){moved}; "
+                                f"{_certificate_remedy(cert, target.host)}", key)
                     ) from None
                 if str(exc).startswith("Invalid URL in location header"):  # asking again is redirected there again
                     raise InputError(Problem(f"source {source!r}: redirected to an address that is not a URL "

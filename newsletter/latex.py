@@ -95,6 +95,7 @@ _TEXT_MACRO = re.compile(
     rf"[\"'`^~=.](?:{_ARG}|\\[a-zA-Z]+|[a-zA-Z])"  # accents: \"o \'{e} \"\i
     rf"|(?P<name>[a-zA-Z]+)\*?(?:{_ARG})*"  # \emph{x}, \ss, \i
     r"|[&%$#_{}]"  # escaped specials
+    r"|[,;:! \\\\]"  # spacing (\, \; \ ) and a line break (\\)
     r"))"
     r"(?(open)\})"
 )
@@ -133,7 +134,27 @@ def _frac(node, l2tobj) -> str:
 
 
 def _plain(node, l2tobj) -> str:
-    return _arg_text(node, l2tobj, 0)
+    """The macro's last argument as text (``\\operatorname*{argmin}``'s first is its star)."""
+    args = node.nodeargd.argnlist if node.nodeargd else []
+    return _arg_text(node, l2tobj, len(args) - 1) if args else ""
+
+
+def _binom(node, l2tobj) -> str:
+    return f"C({_arg_text(node, l2tobj, 0).strip()}, {_arg_text(node, l2tobj, 1).strip()})"
+
+
+def _script(up: bool):
+    """``5\\textsuperscript{th}`` -> ``5ᵗʰ`` where Unicode has every letter, else ``5^(th)``."""
+
+    def script(node, l2tobj) -> str:
+        text = _arg_text(node, l2tobj, 0).strip()
+        table = _SUPERSCRIPT if up else _SUBSCRIPT
+        mapped = text.translate(table)
+        if text and all(a != b for a, b in zip(text, mapped)):
+            return mapped
+        return ("^" if up else "_") + (text if len(text) == 1 else f"({text})")
+
+    return script
 
 
 def _href(node, l2tobj) -> str:
@@ -160,8 +181,15 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
     walker_db.add_context_category(
         "paper-digest",
         prepend=True,
-        macros=[MacroSpec(name, "{") for name in ("widetilde", "widehat", "overline", "mathscr", "mathfrak")]
-        + [MacroSpec("url", "{"), MacroSpec("href", "{{")],
+        macros=[MacroSpec(name, "{") for name in (
+            "widetilde", "widehat", "overline", "mathscr", "mathfrak", "texttt", "textsf", "textsl", "textsc",
+            "textup", "textmd", "mbox", "hbox", "mathnormal",
+        )]
+        + [MacroSpec("url", "{"), MacroSpec("href", "{{"), MacroSpec("operatorname", "*{")]
+        + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "binom", "tbinom", "dbinom")]
+        + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
+        + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
+        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -191,8 +219,48 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             *(spec(name, simplify_repl=_plain) for name in (
                 "mathcal", "mathscr", "mathfrak", "mathbf", "mathrm", "mathit", "mathsf", "mathtt",
                 "boldsymbol", "bm", "operatorname", "text", "textrm", "textnormal", "url",
+                # in math (outside it _unwrap_styles has taken them off already)
+                "texttt", "textsf", "textsl", "textsc", "textup", "textmd", "mbox", "hbox", "mathnormal",
             )),
             spec("href", simplify_repl=_href),
+            spec("binom", simplify_repl=_binom),
+            spec("tbinom", simplify_repl=_binom),
+            spec("dbinom", simplify_repl=_binom),
+            spec("textsuperscript", simplify_repl=_script(True)),
+            spec("textsubscript", simplify_repl=_script(False)),
+            # symbols pylatexenc has no text for
+            spec("gets", "←"),
+            spec("ddagger", "‡"),
+            spec("S", "§"),
+            # layout that means a space, or nothing, in one paragraph of text
+            *(spec(name, " ") for name in ("newline", "linebreak", "par", "smallskip", "medskip", "bigskip", "hfill")),
+            spec("noindent", ""),
+            spec("ne", "≠"),
+            spec("coloneqq", "≔"),
+            spec("eqqcolon", "≕"),
+            spec("neg", "¬"),
+            spec("lnot", "¬"),
+            spec("land", "∧"),
+            spec("lor", "∨"),
+            spec("implies", "⟹"),
+            spec("impliedby", "⟸"),
+            spec("iff", "⟺"),
+            spec("bot", "⊥"),
+            spec("models", "⊨"),
+            spec("triangle", "△"),
+            spec("Re", "ℜ"),
+            spec("Im", "ℑ"),
+            spec("checkmark", "✓"),
+            spec("xrightarrow", "→"),
+            spec("xleftarrow", "←"),
+            spec("mathring", simplify_repl=_combining("\u030a")),
+            spec("overrightarrow", simplify_repl=_combining("\u20d7")),
+            # operator names LaTeX sets upright (pylatexenc drops them), and the
+            # ones papers define as such
+            *(spec(name, name) for name in (
+                "det", "arg", "deg", "dim", "ker", "hom", "Pr", "gcd", "lcm", "sgn", "sign", "tr", "Tr",
+                "diag", "rank", "erf", "argmin", "argmax", "Var", "Cov", "poly", "polylog", "softmax",
+            )),
         ],
     )
     return latex2text.LatexNodes2Text(
@@ -287,8 +355,9 @@ def _scripts(math: str) -> str:
 _OPERATOR = re.compile(r"(?<=[\w})])\\(log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg)(?![a-zA-Z])")
 
 
-#: A space between two macros (``\le \epsilon``), which pylatexenc would drop.
-_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+)\s+(?=\\[a-zA-Z])")
+#: A space between two macros (``\le \epsilon``), or after a group before a macro
+#: (``\mathbf{W} \in``), which pylatexenc would drop.
+_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
 
 
 def _math(source: str) -> str:
@@ -301,7 +370,7 @@ def _math(source: str) -> str:
 
 
 #: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
-_INNER_SPACE = re.compile(r"(?<=[(\[])\s+|\s+(?=[)\]])")
+_INNER_SPACE = re.compile(r"(?<=[(\[⟨⌊⌈])\s+|\s+(?=[)\]⟩⌋⌉])")
 
 
 def _escape_comments(latex: str) -> str:
@@ -321,7 +390,7 @@ def _text_macro(m: re.Match) -> str:
         text = _to_text(_escape_comments(m.group("macro")))
     except _failures():
         return m.group(0)
-    return text
+    return " " if text.isspace() else text
 
 
 
@@ -474,7 +543,10 @@ def _converted(text: str) -> str:
         out.append(_math(source))
         pos = end
     out.append(_text(text[pos:]))
-    return "".join(out)
+    return _SPACES.sub(" ", "".join(out))  # a line break or \\quad next to a space: one space
+
+
+_SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX

@@ -7,7 +7,9 @@ twice that after the second, and so on, never longer than ``most``.
 
 :func:`speaks_tls` tells a failure no retry mends: a client speaking plain
 text (``http://``, SMTP without ``security: ssl``) to a port whose server
-waits for a TLS handshake first.  Fetching and delivery both ask it.
+waits for a TLS handshake first.  Fetching and delivery both ask it, and
+both word a refused certificate by :func:`certificate_fault`: no retry mends
+one either, and what mends it depends on which check failed.
 """
 
 from __future__ import annotations
@@ -38,3 +40,27 @@ def speaks_tls(host: str, port: int, timeout: float) -> bool:
         return "ALERT" in (exc.reason or "")
     except (OSError, ValueError):
         return False
+
+
+#: OpenSSL's verify codes (``X509_V_ERR_*``) by what mends them.
+_OUT_OF_DATE = {9: "not yet valid", 10: "expired"}
+_OTHER_NAME = {62, 64}  # HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH
+_UNKNOWN_ISSUER = {2, 18, 19, 20, 21}  # no issuer here, self-signed (leaf or in the chain), cannot verify the leaf
+
+
+def certificate_fault(exc: ssl.SSLCertVerificationError) -> str:
+    """Which check refused the server's certificate: ``"date"`` (expired or
+    not yet valid: the server's to renew, or this machine's clock), ``"name"``
+    (issued for another host name), ``"issuer"`` (signed by a CA not trusted
+    here: a private CA, a proxy) or ``"other"`` (a revoked or malformed one).
+    Each has its own remedy; naming the CA setting for all of them sent a
+    user whose CA file was right, but whose relay's certificate had expired,
+    to change it."""
+    code = exc.verify_code
+    if code in _OUT_OF_DATE:
+        return "date"
+    if code in _OTHER_NAME:
+        return "name"
+    if code in _UNKNOWN_ISSUER:
+        return "issuer"
+    return "other"

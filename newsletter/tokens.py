@@ -78,6 +78,22 @@ class Links:
             raise BadToken("not a valid link")
         return email
 
+    def signed_elsewhere(self, token: str) -> str | None:
+        """The address a well-formed token names when its signature is not
+        ours (another key made it), else None.  Never a reason to act on the
+        token: only to tell the operator that the links going out may be
+        signed with another key than the one checking them."""
+        try:
+            valid, value = self._serializer.loads_unsafe(token)
+        except Exception:  # itsdangerous's own decoding of a stranger's bytes
+            return None
+        if valid or not isinstance(value, str):
+            return None
+        try:
+            return check_address(value)
+        except ValueError:
+            return None
+
     def unsubscribe_url(self, email: str) -> str:
         return self.base_url + UNSUBSCRIBE_PATH.format(token=self.token(email))
 
@@ -95,8 +111,9 @@ def secret_problem(config: Config) -> Problem | None:
     if not secret:
         return config.problem(
             ("web", "secret_env"),
-            unset_variable(name, "secret_env", "not set", "it must hold the key that signs unsubscribe links; make "
-                           "one with: python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"),
+            unset_variable(name, "secret_env", "not set", "it must hold the key that signs unsubscribe links, the "
+                           "same one `newsletter serve` checks them with; for a first key: "
+                           "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"),
         )
     cr = line_break_hint(secret)
     if cr is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -130,22 +131,34 @@ def create_app(config: Config, *, now: Callable[[], datetime] | None = None) -> 
     return _App(config, signed, now or (lambda: datetime.now(UTC))).starlette()
 
 
+#: At most one "signed with another key" warning per this many seconds.
+OTHER_KEY_WARN_EVERY = 3600.0
+
+
 class _App:
     def __init__(self, config: Config, signed: Links, now: Callable[[], datetime]) -> None:
         self.config, self.links, self.now = config, signed, now
         self.title = config.email.title
+        self.subscribers = {s.email.lower() for s in config.subscribers}
+        self.warned_at: float | None = None
 
     def starlette(self) -> Starlette:
         assert self.config.web is not None
+        # Under base_url's path, as a proxy passing the path on unchanged asks,
+        # and at the root too: nginx's `location /news/ { proxy_pass
+        # http://127.0.0.1:8025/; }` strips the prefix, and every one-click POST
+        # got a 404 (the pages' forms post to relative URLs, right either way).
         prefix = urlsplit(self.config.web.base).path.rstrip("/")
-        return Starlette(
-            routes=[
-                Route(prefix + UNSUBSCRIBE_PATH, self.unsubscribe, methods=["GET", "POST"]),
-                Route(prefix + RESUBSCRIBE_PATH, self.resubscribe, methods=["GET", "POST"]),
-                Route(prefix + "/healthz", self.health, methods=["GET"]),
-            ],
-            middleware=[Middleware(_SecurityHeaders)],
-        )
+        routes = [
+            route
+            for root in dict.fromkeys((prefix, ""))
+            for route in (
+                Route(root + UNSUBSCRIBE_PATH, self.unsubscribe, methods=["GET", "POST"]),
+                Route(root + RESUBSCRIBE_PATH, self.resubscribe, methods=["GET", "POST"]),
+                Route(root + "/healthz", self.health, methods=["GET"]),
+            )
+        ]
+        return Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)])
 
     # -- pages ---------------------------------------------------------------------------
 
@@ -186,7 +199,30 @@ class _App:
         try:
             return self.links.email(request.path_params["token"])
         except BadToken:
+            self._other_key(request.path_params["token"])
             return None
+
+    def _other_key(self, token: str) -> None:
+        """Warn (at most once an hour) when a refused link names a subscriber of
+        the config: the digests are likely signed with another key than this
+        process's (`send` from cron, `serve` under systemd, each with its own
+        env file), and then nobody can unsubscribe.  Neither the token nor the
+        address is logged."""
+        email = self.links.signed_elsewhere(token)
+        if email is None or email.lower() not in self.subscribers:
+            return
+        clock = time.monotonic()
+        if self.warned_at is not None and clock - self.warned_at < OTHER_KEY_WARN_EVERY:
+            return
+        self.warned_at = clock
+        assert self.config.web is not None
+        name = self.config.web.secret_env
+        log.warning(
+            "warning: %s: web.secret_env: refused a subscriber's link signed with another key than %s's: if `send` or `run` "
+            "run with another %s than `serve`, no emailed unsubscribe link works; give every process the same "
+            "key (a key changed since a digest went out breaks that digest's links too)",
+            self.config.where("web", "secret_env"), name, name,
+        )
 
     async def unsubscribe(self, request: Request) -> Response:
         return await self._change(

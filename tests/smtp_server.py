@@ -133,8 +133,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem)."""
+def make_certificate(folder: Path, *, expired: bool = False) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem);
+    ``expired``: one whose validity ended yesterday (a relay nobody renewed)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -142,7 +143,7 @@ def make_certificate(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(days=3 if expired else 0)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
         x509.CertificateBuilder()
@@ -232,6 +233,7 @@ class Server:
         folder: Path | None = None,
         auth: bool = False,
         mechanisms: tuple[str, ...] | None = None,
+        expired: bool = False,
     ):
         """``mechanisms``: the AUTH mechanisms to advertise instead of aiosmtpd's
         LOGIN and PLAIN (those not built in are offered and always fail)."""
@@ -240,7 +242,7 @@ class Server:
         self.cert = None
         kwargs = {}
         if tls:
-            self.cert, key = make_certificate(folder)
+            self.cert, key = make_certificate(folder, expired=expired)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(self.cert, key)
             if tls == "starttls":

@@ -74,6 +74,20 @@ def test_match_json_shape_and_subscriber_filter(workdir, cli):
     assert r.code == 2 and "no subscriber 'nobody@example.org'" in r.err
 
 
+def test_an_unknown_subscriber_on_a_big_list_is_one_short_line(workdir, cli):
+    """A mailing list of thousands: a mistyped --subscriber named every
+    address in one line of 80 KB; now their count and the one meant."""
+    people = "".join(f"  - email: member{i:04d}@lists.example.org\n    topics: [diffusion]\n" for i in range(2000))
+    write_config(workdir, BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + people)
+    for command in (["schedule"], ["match"], ["preview"], ["send", "--dry-run"]):
+        r = cli(*command, "--subscriber", "member0010@list.example.org")
+        assert (r.code, r.err.strip()) == (2, "config.yaml: no subscriber 'member0010@list.example.org' in the config "
+                                              "(2,000 subscribers; did you mean 'member0010@lists.example.org'?)"), command
+    r = cli("schedule", "--subscriber", "someone.else@elsewhere.net")
+    assert r.err.strip() == ("config.yaml: no subscriber 'someone.else@elsewhere.net' in the config "
+                             "(2,000 subscribers; `newsletter schedule` lists them)")
+
+
 def test_match_text_shows_why(workdir, cli):
     write_config(workdir, BASIC_CONFIG)
     r = cli("match", "--subscriber", "ada@example.org")

@@ -297,6 +297,49 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
     assert starttls_server.mailbox.messages == []
 
 
+def test_a_refused_certificate_names_what_mends_it(tmp_path, monkeypatch):
+    """The hint was 'trust a private CA with delivery.ca_file' for every
+    refused certificate: a wrong ca_file (already set) and a relay whose
+    certificate expired got it too.  Each check now names its own remedy."""
+    from smtp_server import make_certificate
+
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    (tmp_path / "other").mkdir()
+    other_ca, _ = make_certificate(tmp_path / "other")
+    right = Server(tls="starttls", folder=tmp_path, auth=True)
+    (tmp_path / "old").mkdir()
+    expired = Server(tls="starttls", folder=tmp_path / "old", auth=True, expired=True)
+    try:
+        for server, ca_file, remedy in (
+            (right, other_ca, f"self-signed certificate; delivery.ca_file '{other_ca}' does not hold the CA that "
+                              "signed it: point it at that CA's certificate, or remove ca_file for a relay with a "
+                              "public certificate"),
+            (right, None, "self-signed certificate; trust a private CA with delivery.ca_file"),
+            (expired, expired.cert, "certificate has expired; the mail server's certificate must be renewed on the "
+                                    "server, or this machine's clock is wrong; no setting here mends it"),
+        ):
+            t = SMTPTransport("127.0.0.1", server.port, username=USER, password_env="DIGEST_PW", ca_file=ca_file,
+                              timeout=5)
+            t.check()
+            outcomes, _ = run(t, [envelope(n) for n in range(2)])
+            assert outcomes[0].error == (
+                f"TLS with 127.0.0.1:{server.port} failed: CERTIFICATE_VERIFY_FAILED ({remedy})"
+            ), ca_file
+            assert server.mailbox.messages == []
+    finally:
+        right.stop()
+        expired.stop()
+
+
+def test_a_certificate_for_another_name_says_to_set_the_host():
+    import ssl
+
+    exc = ssl.SSLCertVerificationError()
+    exc.verify_code = 62  # X509_V_ERR_HOSTNAME_MISMATCH
+    t = SMTPTransport("mail.internal", 587)
+    assert t.certificate_remedy(exc) == "set delivery.host to a name the certificate is for, not 'mail.internal'"
+
+
 @pytest.mark.parametrize("login", [False, True])
 def test_security_none_against_a_server_that_wants_starttls_says_to_set_starttls(starttls_server, monkeypatch, login):
     """Port 587 with `security: none` (a common slip): the server offers

@@ -124,7 +124,26 @@ def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it(clock, 
         server.server_close()
 
 
-def _tls_server(tmp_path):
+def test_an_expired_certificate_says_no_setting_mends_it(clock, tmp_path, monkeypatch):
+    """An expired certificate said to point SSL_CERT_FILE at it, which
+    cannot help: the site must renew it (or the clock here is wrong)."""
+    server, cert = _tls_server(tmp_path, expired=True)
+    url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted, but out of date
+    try:
+        with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+            f.get(url, source="mirror")
+        assert str(info.value) == (
+            f"{url}: source 'mirror': the server's TLS certificate is not trusted (certificate has expired); "
+            "the site must renew it, or this machine's clock is wrong; no setting here mends it"
+        )
+        assert clock.sleeps == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _tls_server(tmp_path, *, expired: bool = False):
     """A real HTTPS server on 127.0.0.1 serving a feed, and its self-signed certificate."""
     import ssl
     import threading
@@ -143,7 +162,7 @@ def _tls_server(tmp_path):
         def log_message(self, *args) -> None:
             pass
 
-    cert, key = make_certificate(tmp_path)
+    cert, key = make_certificate(tmp_path, expired=expired)
     server = HTTPServer(("127.0.0.1", 0), Feed)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)

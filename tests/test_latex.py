@@ -37,6 +37,17 @@ from newsletter.readers import read_papers
         (r"$\eta < 1/L$ & $p > 1$", "η < 1/L & p > 1"),
         (r"$<$script$>$alert(1)$<$/script$>$", "<script>alert(1)</script>"),
         (r"\(x^2\) and \[y_1\]", "x² and y₁"),
+        # Text styles inside math keep their text; \operatorname* drops its star.
+        (r"$\mathrm{KL}(p\|q)$, $\mathsf{SGD}$ and $\texttt{Adam}$", "KL(p‖q), SGD and Adam"),
+        (r"$\textsf{A}$, $\textsc{Llama}$ and $\mbox{if } x > 0$", "A, Llama and if x > 0"),
+        (r"$\operatorname*{argmin}_x f(x)$", "argminₓ f(x)"),
+        (r"$\tfrac{1}{2}$, $\dfrac{a}{b+c}$ and $\binom{n}{k}$", "1/2, a/(b+c) and C(n, k)"),
+        (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
+        (r"$\gets$ and $\ddagger$, \S 3, $\langle x, y \rangle$ and $\lfloor n/2 \rfloor$", "← and ‡, § 3, ⟨x, y⟩ and ⌊n/2⌋"),
+        (r"$\det(A) \ne 0$, $\Pr[X]$, $\neg p \land q \implies r$", "det(A) ≠ 0, Pr[X], ¬ p ∧ q ⟹ r"),
+        (r"We show that\\ it works.\newline \noindent Thin\,space and \aa\ ok", "We show that it works. Thin space and å ok"),
+        # A space after a group, before a macro, stays (pylatexenc drops it).
+        (r"$\mathbf{W} \in \mathbb{R}^{m \times n}$ and $\{x\} \cup A$", "W ∈ ℝ^(m × n) and {x} ∪ A"),
         # Font styles are unwrapped, braces and all, with math inside them converted.
         (r"Erd\H{o}s on \emph{A $k$-NN View}", "Erdős on A k-NN View"),
         (r"\textbf{\emph{$\alpha$-Divergence}} and {\em $\beta$ test}", "α-Divergence and β test"),

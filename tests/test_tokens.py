@@ -80,7 +80,8 @@ def test_secret_comes_from_the_environment_and_must_be_long_enough(workdir, monk
     problem = secret_problem(config)
     assert str(problem) == (
         f"{workdir / 'config.yaml'}:21: web.secret_env: environment variable DIGEST_TEST_SECRET is not set "
-        "(it must hold the key that signs unsubscribe links; make one with: "
+        "(it must hold the key that signs unsubscribe links, the same one `newsletter serve` checks them with; "
+        "for a first key: "
         "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
     )
     with pytest.raises(ConfigError, match="DIGEST_TEST_SECRET is not set"):
@@ -123,7 +124,8 @@ def test_validate_names_the_unset_variable_with_file_and_line(workdir, cli):
     assert r.code == 2
     assert r.err.splitlines() == [
         "config.yaml:21: web.secret_env: environment variable DIGEST_TEST_SECRET is not set "
-        "(it must hold the key that signs unsubscribe links; make one with: "
+        "(it must hold the key that signs unsubscribe links, the same one `newsletter serve` checks them with; "
+        "for a first key: "
         "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
     ]
     r = cli("validate", env={"DIGEST_TEST_SECRET": SECRET})

@@ -214,6 +214,32 @@ def test_nothing_lists_subscribers_or_tells_who_is_subscribed(config, client):
     assert client.post(ada, data={"List-Unsubscribe": "One-Click"}).text == a.text
 
 
+def test_a_link_signed_with_another_key_warns_the_operator_once(config, client, caplog):
+    """`send` from cron with one NEWSLETTER_SECRET and `serve` under systemd
+    with another (each unit's env file made its own key): every link got
+    "This link does not work" and nothing told the operator.  A refused link
+    that names a subscriber of the config now warns, once an hour at most,
+    without the token or the address."""
+    from newsletter.tokens import Links
+
+    other = Links("https://digest.example.org/news", "another-key-0123456789")
+    ada = urlsplit(other.unsubscribe_url("ada@example.org")).path
+    stranger = urlsplit(other.unsubscribe_url("eve@example.net")).path
+    with caplog.at_level(logging.WARNING, logger="newsletter.web"):
+        assert client.post(stranger, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+        assert caplog.messages == []  # not one of ours: a forgery, nothing to tell
+        for _ in range(3):
+            assert client.post(ada, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert unsubscribed(config) == {}
+    assert caplog.messages == [
+        f"warning: {config.file}:18: web.secret_env: refused a subscriber's link signed with another key than "
+        "DIGEST_WEB_SECRET's: if `send` or `run` run with another DIGEST_WEB_SECRET than `serve`, no emailed "
+        "unsubscribe link works; give every process the same key (a key changed since a digest went out breaks "
+        "that digest's links too)"
+    ]
+    assert "ada@" not in caplog.text and ada.rpartition("/")[2] not in caplog.text
+
+
 def test_every_response_forbids_caching_framing_and_referrers(config, client):
     for r in (client.get(path_for(config, "ada@example.org")), client.get("/news/unsubscribe/forged"), client.get("/")):
         assert r.headers["cache-control"] == "no-store"
@@ -305,6 +331,44 @@ def test_emailed_link_get_then_post_against_the_real_server_and_send(tmp_path, c
     env = {"DIGEST_WEB_SECRET": SECRET}
     with serving(tmp_path) as server:
         check_the_whole_way(tmp_path, cli, env, server)
+
+
+def test_a_proxy_that_strips_base_urls_path_reaches_the_same_endpoint(tmp_path, cli):
+    """base_url https://digest.example.org/news behind nginx's `location /news/
+    { proxy_pass http://127.0.0.1:8025/; }` (a URI part: the prefix is cut):
+    every one-click POST got 404 and nobody could unsubscribe, and a health
+    check of 127.0.0.1:8025/healthz got 404 too.  Both paths work now."""
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG)
+    env = {"DIGEST_WEB_SECRET": SECRET}
+    assert cli("send", "--now", "2024-05-06T09:00:00+00:00", env=env).code == 0
+    (ada_msg,) = eml(tmp_path, "ada@example.org")
+    path = urlsplit(link_in(ada_msg)).path
+    assert path.startswith("/news/unsubscribe/")
+    with serving(tmp_path) as (base, proc), httpx.Client() as http:
+        assert http.get(base + "/healthz").text == "ok\n"
+        assert http.get(base + "/news/healthz").text == "ok\n"
+        stripped = base + path.removeprefix("/news")
+        page = http.get(stripped)
+        assert page.status_code == 200 and '<form method="post" action="">' in page.text
+        done = http.post(stripped, data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200 and 'action="../resubscribe/' in done.text
+        assert http.post(stripped[:-2], data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert query(tmp_path / "newsletter-state.sqlite3", "SELECT email FROM unsubscribed") == [("ada@example.org",)]
+
+
+def test_send_and_serve_with_different_keys_is_told_in_serves_log(tmp_path, cli):
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG)
+    r = cli("send", "--now", "2024-05-06T09:00:00+00:00", env={"DIGEST_WEB_SECRET": "cron-made-its-own-key-42"})
+    assert r.code == 0, r.err
+    link = link_in(eml(tmp_path, "ada@example.org")[0])
+    with serving(tmp_path) as (base, proc), httpx.Client() as http:
+        assert http.post(base + urlsplit(link).path, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "web.secret_env: refused a subscriber's link signed with another key than DIGEST_WEB_SECRET's" in err
+    assert query(tmp_path / "newsletter-state.sqlite3", "SELECT count(*) FROM unsubscribed") == [(0,)]
 
 
 def check_the_whole_way(tmp_path, cli, env, server):
