@@ -417,32 +417,65 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     has_blank_lines = any(not t for n, t in content if first < n < last)
     if not has_blank_lines or _glued_subscribe(nonblank):
         return nonblank
-    blocks: list[tuple[int, str]] = []
-    current: list[str] = []
-    start = 0
+    # each paragraph's lines (a line of chrome or of a card's counts alone, as a paragraph that is no candidate)
+    paragraphs: list[list[tuple[int, str]]] = []
+    alone: set[int] = set()  # indexes of those
+    current: list[tuple[int, str]] = []
     for n, t in content:
         if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
-            blocks.append((n, t))
+            alone.add(len(paragraphs))
+            paragraphs.append([(n, t)])
         elif t and (_is_paper_meta(t) or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
-            t and not current and blocks and blocks[-1][1].casefold() == "submitted by" and _SUBMITTER.fullmatch(t)
+            t and not current and paragraphs and paragraphs[-1][0][1].casefold() == "submitted by"
+            and _SUBMITTER.fullmatch(t)
         ):
             # a line of a paper's card ("58", "· 24 authors"), or of the page's of two words or more
             # ("Read more" under an abstract), is a block of its own, even glued to a title or abstract
             if current:
-                blocks.append((start, " ".join(current)))
+                paragraphs.append(current)
                 current = []
-            blocks.append((n, t))
+            alone.add(len(paragraphs))
+            paragraphs.append([(n, t)])
         elif t:
-            if not current:
-                start = n
-            current.append(t)
+            current.append((n, t))
         elif current:
-            blocks.append((start, " ".join(current)))
+            paragraphs.append(current)
             current = []
     if current:
-        blocks.append((start, " ".join(current)))
+        paragraphs.append(current)
+    cards = _card_layout([para for k, para in enumerate(paragraphs) if k not in alone])
+    blocks: list[tuple[int, str]] = []
+    for k, para in enumerate(paragraphs):
+        if cards and k not in alone and len(para) > 1:
+            blocks.append(para[0])  # the card's title line, its abstract under it
+            para = para[1:]
+        blocks.append((para[0][0], " ".join(t for _, t in para)))
     return blocks
+
+
+#: Paragraphs, of those that may be papers, that must be "a title line, then
+#: an abstract" for the export to be read as cards (see :func:`_card_layout`).
+_CARDS_SHARE = 0.8
+#: Shorter than an abstract is.
+_MIN_ABSTRACT_CHARS = 100
+
+
+def _card_layout(paragraphs: list[list[tuple[int, str]]]) -> bool:
+    """Whether the papers are cards, one paragraph each: the title on its first
+    line, the abstract on the lines under it, blank lines between papers (a
+    browser that copies a card as one block).  Told by nearly every paragraph
+    being so; in the layout with blank lines between title and abstract, titles
+    are paragraphs of their own (and a copy that wraps lines, a text browser's,
+    has abstracts over many lines but titles alone), so at most half are."""
+    if len(paragraphs) < 2:
+        return False
+    cards = sum(
+        1 for para in paragraphs
+        if len(para) > 1 and len(para[0][1]) <= MAX_TITLE_CHARS
+        and sum(len(t) for _, t in para[1:]) >= _MIN_ABSTRACT_CHARS
+    )
+    return cards >= _CARDS_SHARE * len(paragraphs)
 
 
 def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:

@@ -893,3 +893,40 @@ def test_a_papers_page_beside_a_listing_is_read_and_merges_by_its_id(tmp_path, c
     assert len(listed) == len(titles("hf-papers-blank-lines.txt"))  # the page's paper is the listing's first one
     (first,) = [p for p in listed if p["title"].startswith("Reduced-Order Neural Operators")]
     assert first["arxiv_id"] == "2409.02345"
+
+
+def _as_cards(name: str, card: str = "{title}\n{abstract}") -> str:
+    """The export with each paper one paragraph: its title line, its abstract under it."""
+    text = (DATA / name).read_text(encoding="utf-8")
+    start = text.index(titles(name)[0])
+    paragraphs = [p for p in text[start:].split("\n\n") if p.strip()]
+    cards = [card.format(title=t, abstract=a) for t, a in zip(paragraphs[::2], paragraphs[1::2], strict=True)]
+    return text[:start] + "\n\n".join(cards) + "\n"
+
+
+@pytest.mark.parametrize("card", ["{title}\n{abstract}", "58\n{title}\n{abstract}\nUpvote", "{title}\n\n\n{abstract}"])
+def test_papers_as_cards_a_title_line_over_its_abstract_are_read(card):
+    """A browser that copies each paper's card as one block gives title and
+    abstract on consecutive lines, blank lines between papers: it read as one
+    paragraph per paper ("expected a paper title, found a 1,605-character
+    paragraph")."""
+    text = _as_cards("hf-papers-blank-lines.txt", card)
+    papers = parse_hf_papers_text(text.encode(), "cards.txt")
+    expected = parse("hf-papers-blank-lines.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    cut = text.rstrip()[: -len(expected[-1].abstract) // 2]  # the last card cut within its abstract
+    said: list[str] = []
+    assert len(parse_hf_papers_text(cut.encode(), "cards.txt", warn=said.append)) == len(expected) - 1
+    assert "ends in the middle of its abstract" in said[0]
+
+
+def test_an_abstract_wrapped_over_lines_is_no_card():
+    """A text browser's copy wraps every paragraph: abstracts span lines, titles
+    stand alone; its first line is no title."""
+    import textwrap
+
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    start = text.index(titles("hf-papers-blank-lines.txt")[0])
+    wrapped = "\n\n".join(textwrap.fill(p, 40, break_on_hyphens=False, break_long_words=False) for p in text[start:].split("\n\n") if p.strip())
+    papers = parse_hf_papers_text((text[:start] + wrapped + "\n").encode(), "lynx.txt")
+    assert [p.title for p in papers] == titles("hf-papers-blank-lines.txt")
