@@ -447,10 +447,13 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     cards = _card_layout([para for k, para in enumerate(paragraphs) if k not in alone])
     blocks: list[tuple[int, str]] = []
     for k, para in enumerate(paragraphs):
-        if cards and k not in alone and len(para) > 1:
+        if len(para) == 1:  # (most are)
+            blocks.append(para[0])
+            continue
+        if cards and k not in alone:
             blocks.append(para[0])  # the card's title line, its abstract under it
             para = para[1:]
-        blocks.append((para[0][0], " ".join(t for _, t in para)))
+        blocks.append((para[0][0], " ".join([t for _, t in para])))
     return blocks
 
 
@@ -470,12 +473,14 @@ def _card_layout(paragraphs: list[list[tuple[int, str]]]) -> bool:
     has abstracts over many lines but titles alone), so at most half are."""
     if len(paragraphs) < 2:
         return False
-    cards = sum(
-        1 for para in paragraphs
-        if len(para) > 1 and len(para[0][1]) <= MAX_TITLE_CHARS
-        and sum(len(t) for _, t in para[1:]) >= _MIN_ABSTRACT_CHARS
-    )
-    return cards >= _CARDS_SHARE * len(paragraphs)
+    others, most = 0, (1 - _CARDS_SHARE) * len(paragraphs)
+    for para in paragraphs:
+        if not (len(para) > 1 and len(para[0][1]) <= MAX_TITLE_CHARS
+                and sum(len(t) for _, t in para[1:]) >= _MIN_ABSTRACT_CHARS):
+            others += 1
+            if others > most:  # (a layout of another kind is told within its first paragraphs)
+                return False
+    return True
 
 
 def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
