@@ -704,8 +704,17 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
 
 
 def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
-    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
-    items = _load_json(data, name, source, "the JSON list of daily papers")
+    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``;
+    also as JSON Lines, one entry a line (what ``jq -c '.[]'`` saves), or one
+    entry alone (one paper's ``/api/papers/ID``)."""
+    try:
+        items = _load_json(data, name, source, "the JSON list of daily papers")
+    except InputError:
+        items = _json_lines(data)
+        if items is None:
+            raise
+    if isinstance(items, dict) and (isinstance(items.get("paper"), dict) or {"id", "title"} <= items.keys()):
+        items = [items]
     if not isinstance(items, list):
         said = items.get("error") if isinstance(items, dict) else None
         said = f"; the API says: {collapse(said)}" if isinstance(said, str) else ""
@@ -754,6 +763,23 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         )
     _skipped(skipped, len(items), name, source, warn)
     return papers
+
+
+def _json_lines(data: bytes) -> list[dict] | None:
+    """JSON Lines of objects, one a line (blank lines allowed), as a list; None
+    when ``data`` is not that."""
+    items = []
+    for line in data.decode("utf-8-sig", "replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(item, dict):
+            return None
+        items.append(item)
+    return items if len(items) > 1 else None
 
 
 def _listed(value: Any) -> list:

@@ -1610,3 +1610,21 @@ def test_soft_hyphens_and_bidi_overrides_show_nothing_and_split_no_word(tmp_path
     assert papers[0].abstract == "We train neural operators on turbulent flows."
     (alone,) = parse_feed(feed, "feed.xml", "lab", Collect())
     assert (alone.title, alone.abstract) == (title, "We train neural operators.")
+
+
+def test_daily_papers_as_json_lines_or_one_entry_are_read(tmp_path):
+    """``curl .../api/daily_papers | jq -c '.[]' > day.jsonl`` saves one entry a
+    line: it was "invalid JSON (Extra data ...); truncated?".  One paper's own
+    JSON (an entry alone) was "expected a JSON list, got dict"."""
+    entries = json.loads(data("hf-daily-2024-06-07.json"))
+    expected = [p.title for p in parse_hf_daily(data("hf-daily-2024-06-07.json"), "day.json", "hf", Collect())]
+    (tmp_path / "day.jsonl").write_text("\n".join(json.dumps(e) for e in entries) + "\n\n", encoding="utf-8")
+    (tmp_path / "one.json").write_text(json.dumps(entries[0]["paper"]), encoding="utf-8")
+    config = config_at(tmp_path, "sources:\n  - {type: hf-daily, path: day.jsonl}\n  - {type: hf-daily, path: one.json}\n"
+                                 "topics: {t: {any: [x]}}\n")
+    papers, _ = read(config)
+    assert [p.title for p in papers] == expected
+    cut = "\n".join(json.dumps(e) for e in entries)[:-40].encode()
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(cut, "cut.jsonl", "hf", Collect())
+    assert "invalid JSON" in str(info.value)
