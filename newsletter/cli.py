@@ -654,11 +654,16 @@ def state_migrate(state: _State, to: str, source: str | None) -> None:
     """
     from .state import copy_state
 
+    config = state.config
     if source is None:
-        config = state.config
         source = str(config.base_dir / DEFAULT_STATE_FILE if config.state_is_shared else config.state_path)
     report = copy_state(source, to)
     click.echo(str(report))
+    if config.state != to:
+        # until then every send goes on writing the SQLite file, and the copy
+        # falls behind: a later switch would send those digests' papers again
+        click.echo(f"next: set `state: {to}` in {state.config_path} (until then `send` and `run` go on with "
+                   f"{source}, and the copy falls behind)")
 
 
 @cli.command("schedule")
@@ -685,6 +690,53 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         if r.unsubscribed:
             nxt = f"unsubscribed {fmt(r.unsubscribed)}, no digest until re-subscribed"
         click.echo(f"{r.email}: {when}; last sent {fmt(r.last_sent)}; {nxt}")
+
+
+@cli.command()
+@click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber,
+              help="Only this address (one edited out of the config too), with each digest's papers.")
+@click.option("--limit", type=click.IntRange(1), default=20, show_default=True, help="How many digests, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_state
+def history(state: _State, subscriber: str | None, limit: int, as_json: bool) -> None:
+    """The digests sent (or owed), newest first, with their Message-IDs; reads the state only."""
+    email = _check_email(subscriber) if subscriber is not None else None
+    found = pipeline.history(state.config, email=email, limit=limit)
+    if as_json:
+        iso = lambda t: t.isoformat() if t else None  # noqa: E731
+        emit_json({
+            "digests": [
+                {"id": d.id, "email": d.subscriber, "status": d.status,
+                 "created": iso(d.created.astimezone(found.zones[d.subscriber])),
+                 "sent": iso(d.sent.astimezone(found.zones[d.subscriber]) if d.sent else None),
+                 "attempts": d.attempts, "message_id": d.message_id, "last_error": d.last_error,
+                 "papers": [{"id": pid, "title": title} for pid, title in d.papers]}
+                for d in found.digests
+            ],
+            "counts": found.counts,
+        })
+        return
+    for d in found.digests:
+        zone = found.zones[d.subscriber]
+        when = (d.sent or d.created).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        what = d.status
+        if d.status != "sent":
+            what += f" (created {d.created.astimezone(zone):%Y-%m-%d %H:%M}, {counted(d.attempts, 'attempt')}"
+            what += f": {d.last_error})" if d.last_error else ")"
+        who = "" if email else f"  {d.subscriber}"
+        click.echo(f"{when}  {what}{who}  {counted(len(d.papers), 'paper')}  {d.message_id}")
+        if email:
+            for _, title in d.papers:
+                click.echo(f"    {title}")
+    if email and not found.digests:
+        known = email.casefold() in {s.email.casefold() for s in state.config.subscribers}
+        click.echo(f"{email}: no digest recorded" + ("" if known else " (and not a subscriber in the config)"))
+    if not email:
+        order = ("sent", "pending", "failed", "sending")
+        total = sum(found.counts.values())
+        parts = ", ".join(f"{found.counts.get(k, 0):,} {k}" for k in order)
+        more = f" (the newest {len(found.digests)} above; --limit N for more)" if total > len(found.digests) else ""
+        click.echo(f"digests: {parts}{more}")
 
 
 @cli.command()

@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import time
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ from .readers import ReadContext, SourceRead, future_date, is_remote, read_paper
 from .rendering import Composer
 from .scheduling import is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
-from .state import open_state
+from .state import DigestRecord, open_state
 from .tokens import secret_problem
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
     "TestEmail",
     "Summary",
     "ScheduleRow",
+    "History",
+    "history",
     "already_sent",
     "match",
     "match_report",
@@ -443,6 +446,29 @@ def unsubscribe(config: Config, email: str, *, now: datetime) -> bool:
         return state.unsubscribe(email, now)
 
 
+@dataclass(frozen=True)
+class History:
+    """What ``newsletter history`` shows: the newest digests (newest first),
+    how many the state holds in each status, and the zone each address's
+    times are shown in (its own, or the config's for one no longer in it)."""
+
+    digests: list[DigestRecord]
+    counts: dict[str, int]
+    zones: dict[str, zoneinfo.ZoneInfo]
+
+
+def history(config: Config, *, email: str | None = None, limit: int = 20) -> History:
+    """The digests the state recorded, read-only: ``email``'s (any address,
+    one edited out of the config too) or everyone's, the newest ``limit``.
+    With a PostgreSQL state it is the one way to look without `psql`."""
+    with open_state(config.state_target, readonly=True) as state:
+        digests = state.history(email, limit)
+        counts = state.digest_counts()
+    own = {sub.email.lower(): config.zone(sub) for sub in config.subscribers}
+    fallback = zoneinfo.ZoneInfo(config.timezone)
+    return History(digests, counts, {d.subscriber: own.get(d.subscriber, fallback) for d in digests})
+
+
 def resubscribe(config: Config, email: str) -> bool:
     """Let ``email`` receive digests again; False if it had not unsubscribed."""
     with open_state(config.state_target) as state:
@@ -691,6 +717,19 @@ def _check_state(config: Config) -> list[Problem]:
 CHECKS.append(_check_state)
 
 
+def _reach_database(config: Config) -> list[Problem]:
+    """``validate --fetch`` goes online, so it logs in to a PostgreSQL state
+    too (read-only, creating nothing): run from cron's or a unit's
+    environment without ``PGPASSWORD`` or ``.pgpass`` it said OK, and every
+    ``send`` then stopped at the database."""
+    try:
+        with open_state(config.state_target, readonly=True) as state:
+            state.digest_counts()
+    except StateError as exc:
+        return [config.problem(("state",), f"{p.file}: {p.message}" if p.file else p.message) for p in exc.problems]
+    return []
+
+
 def load_for_validate(path: str, *, now: datetime | None = None) -> Config:
     """:func:`~newsletter.config.load_config`, for ``validate``: when the
     config has problems outside its sources, its local source files are read
@@ -781,6 +820,8 @@ def validate(
     problems, found, fetched = _read_sources(config, fetch=fetch, warn=warn, progress=progress, now=now)
     for check in CHECKS:
         problems.extend(check(config))
+    if fetch and config.state_is_shared:
+        problems.extend(_reach_database(config))
     if problems:
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     if config.delivery.transport == "smtp" and (placeholder := _placeholder_sender(config)) is not None:

@@ -432,17 +432,41 @@ class _SendRun:
                 else:
                     self._result(item)
 
+    #: Up to this many digests of a stopped run are named one line each.
+    RECOVERED_LINES = 5
+
+    def _warn_recovered(self, recovered: list[tuple[int, str, str, str | None]]) -> None:
+        """Say which digests a stopped run left ``sending`` go out again.  A
+        big send killed mid-batch leaves hundreds (its whole claimed batch),
+        of which only those in flight may arrive twice: one line per stopped
+        run past a few, naming the first ones, not hundreds of lines in the
+        cron mail."""
+        by_owner: dict[str, list[tuple[int, str, str]]] = {}
+        for did, email, message_id, owner in recovered:
+            by_owner.setdefault(owner or "unknown", []).append((did, email, message_id))
+        for owner, items in by_owner.items():
+            if len(items) <= self.RECOVERED_LINES:
+                for did, email, message_id in items:
+                    self.warn(
+                        f"digest {did} for {email} {message_id} was being sent when an earlier run "
+                        f"({owner}) stopped; sending it again with the same Message-ID "
+                        "(if the server had accepted it just before, it arrives twice with that Message-ID)"
+                    )
+                continue
+            named = ", ".join(f"{email} {message_id}" for _, email, message_id in items[:3])
+            self.warn(
+                f"{len(items):,} digests were being sent when an earlier run ({owner}) stopped; sending them "
+                "again with the same Message-IDs (those the server had accepted just before, at most one per "
+                f"connection, arrive twice with their Message-ID): {named} and {len(items) - 3:,} more "
+                "(`newsletter history` lists them)"
+            )
+
     def run(self, subs: list[Subscriber], transport: Transport | None) -> SendReport:
         config, state, now = self.config, self.state, self.now
         dry = transport is None
         if not dry:
             state.see_subscribers((s.email for s in subs), now)
-            for did, email, message_id, owner in state.recover():
-                self.warn(
-                    f"digest {did} for {email} {message_id} was being sent when an earlier run "
-                    f"({owner or 'unknown'}) stopped; sending it again with the same Message-ID "
-                    "(if the server had accepted it just before, it arrives twice with that Message-ID)"
-                )
+            self._warn_recovered(state.recover())
         left = state.unsubscribed(s.email for s in subs)
         if left:
             for sub in subs:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BASIC_CONFIG, ROOT, write_config
+from conftest import BASIC_CONFIG, ROOT, query, write_config
 
 
 def test_validate_ok(workdir, cli):
@@ -72,6 +72,24 @@ def test_match_json_shape_and_subscriber_filter(workdir, cli):
     assert [s["email"] for s in only["subscribers"]] == ["ada@example.org"]
     r = cli("match", "--subscriber", "nobody@example.org")
     assert r.code == 2 and "no subscriber 'nobody@example.org'" in r.err
+
+
+def test_validate_fetch_logs_in_to_a_postgresql_state(workdir, cli, pg_url, tmp_path):
+    """`validate --fetch` in cron's environment (no PGPASSWORD, no .pgpass)
+    said OK, and every `send` then stopped at the database.  Offline,
+    `validate` still does not connect."""
+    write_config(workdir, BASIC_CONFIG + f"state: {pg_url}\n")
+    no_password = {"PGPASSFILE": str(tmp_path / "none"), "PGPASSWORD": ""}
+    r = cli("validate", "--fetch", env=no_password)
+    assert r.code == 2
+    assert r.err.strip() == (
+        f"config.yaml:18: state: {pg_url}: PostgreSQL wants a password for user 'digest_admin' and none is set "
+        "(set PGPASSWORD or add it to ~/.pgpass)"
+    )
+    assert cli("validate", env=no_password).code == 0
+    r = cli("validate", "--fetch")
+    assert r.code == 0, r.err
+    assert query(pg_url, "SELECT count(*) FROM pg_tables WHERE tablename = 'digests'") == [(0,)]  # created nothing
 
 
 def test_an_unknown_subscriber_on_a_big_list_is_one_short_line(workdir, cli):

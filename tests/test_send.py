@@ -7,18 +7,19 @@ import email
 import email.policy
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, query, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
-from newsletter.state import SCHEMA_VERSION
+from newsletter.state import SCHEMA_VERSION, open_state
 
 NOW = "2024-05-06T09:00:00+00:00"
 
@@ -182,6 +183,36 @@ def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, sm
     r = cli("send", "--now", NOW)
     assert len(box.messages) == 3 and "sent 0, empty 2, failed 0" in r.out
     assert "no new papers" in r.err
+
+
+def test_history_shows_what_went_to_whom_on_either_backend(tmp_path, cli, smtp_server, store):
+    """A subscriber says Monday's digest never came: `history` gives the
+    time, the papers and the Message-ID to look for in the relay's log, also
+    for an address since edited out of the config, and on PostgreSQL, where
+    "inspect it with sqlite3" did not apply."""
+    setup(tmp_path, smtp(smtp_server.port), extra=store.line)
+    assert cli("send", "--now", NOW).code == 0
+    ada_mid = next(m.message_id for m in smtp_server.mailbox.messages if m.rcpt_tos == ["ada@example.org"])
+    r = cli("history", "--subscriber", "ada@example.org")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [
+        f"2024-05-06 09:00 UTC  sent  4 papers  {ada_mid}",
+        *(f"    Diffusion Models for Task {n}" for n in range(1, 5)),
+    ]
+    # Ada edited out of the config: her digests stay in the state, and are shown.
+    setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: bob@example.org\n    topics: [optim]",
+          extra=store.line)
+    out = json.loads(cli("history", "--subscriber", "ada@example.org", "--json").out)
+    [digest] = out["digests"]
+    assert (digest["email"], digest["status"], digest["message_id"]) == ("ada@example.org", "sent", ada_mid)
+    assert digest["sent"] == "2024-05-06T09:00:00+00:00" and len(digest["papers"]) == 4
+    assert set(digest["papers"][0]) == {"id", "title"} and out["counts"] == {"sent": 2}
+    r = cli("history", "--limit", "1")
+    assert r.code == 0 and len(r.out.splitlines()) == 2
+    assert r.out.splitlines()[-1] == "digests: 2 sent, 0 pending, 0 failed, 0 sending (the newest 1 above; --limit N for more)"
+    r = cli("history", "--subscriber", "zed@example.org")
+    assert r.out.strip() == "zed@example.org: no digest recorded (and not a subscriber in the config)"
+    assert cli("history", "--subscriber", "not-an-address").code == 2
 
 
 def test_an_internationalised_domain_goes_out_in_its_ascii_form(tmp_path, cli, smtp_server):
@@ -686,6 +717,26 @@ def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli,
     assert {st for _, st, *_ in digests(store.where)} == {"sent"} and len(digests(store.where)) == 6
 
 
+def test_a_stopped_runs_many_claimed_digests_are_one_warning_not_one_each(tmp_path, cli, smtp_server):
+    """A 2,000-member send killed mid-batch left 150 digests `sending`, and
+    the next send printed 150 warnings, each saying it may arrive twice
+    (only those in flight can).  Past 5, one line per stopped run."""
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8))
+    with open_state(tmp_path / "newsletter-state.sqlite3") as st:  # a run that claimed its batch, then died
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(8)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+        st.claim([(None, f"user{i:02}@example.org", f"<m{i}@x>", ["diffusion models for task 1"]) for i in range(8)],
+                 datetime(2024, 5, 6, 8, tzinfo=UTC))
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    [line] = [x for x in r.err.splitlines() if "being sent" in x]
+    assert re.fullmatch(
+        r"warning: 8 digests were being sent when an earlier run \(\d+@[^)]+\) stopped; sending them again with the "
+        r"same Message-IDs \(those the server had accepted just before, at most one per connection, arrive twice "
+        r"with their Message-ID\): user00@example.org <m0@x>, user01@example.org <m1@x>, user02@example.org <m2@x> "
+        r"and 5 more \(`newsletter history` lists them\)", line), line
+    assert sorted(m.message_id for m in smtp_server.mailbox.messages)[:8] == sorted(f"<m{i}@x>" for i in range(8))
+
+
 def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pending(tmp_path, smtp_server, cli):
     """Ctrl-C (SIGINT to the terminal's process group) stops a send cleanly: the
     message in flight finishes and is recorded, the rest are never claimed as
@@ -1099,7 +1150,7 @@ def test_big_send_stops_when_its_parent_is_killed(tmp_path, cli, smtp_server, st
 
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
-    assert "was being sent when an earlier run" in r.err
+    assert "being sent when an earlier run" in r.err  # one line each, or one for the run past 5
     everyone = [f"user{i:02}@example.org" for i in range(SHARD_MIN)]
     assert set(box.recipients()) == set(everyone)
     ids: dict[str, set[str]] = {}
@@ -1551,9 +1602,11 @@ def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_
 
     r = cli("state", "migrate", "--to", pg_url)
     assert r.code == 0, r.err
-    assert r.out.strip() == (
-        f"copied 6 papers, 2 subscribers and 2 digests (6 papers in digests) from newsletter-state.sqlite3 to {pg_url}"
-    )
+    assert r.out.strip().splitlines() == [
+        f"copied 6 papers, 2 subscribers and 2 digests (6 papers in digests) from newsletter-state.sqlite3 to {pg_url}",
+        f"next: set `state: {pg_url}` in config.yaml (until then `send` and `run` go on with "
+        "newsletter-state.sqlite3, and the copy falls behind)",
+    ]
     assert digests(pg_url) == before
     r = cli("state", "migrate", "--to", pg_url)  # never into a database that holds a state
     assert r.code == 2 and "already holds a state (6 papers, 2 subscribers, 2 digests)" in r.err
@@ -1640,7 +1693,8 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
 
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
-    assert f"{in_flight.message_id} was being sent when an earlier run" in r.err
+    # the victim's digests, named one by one or (past 5) in one line for the run
+    assert re.search(rf"(was|were) being sent when an earlier run \({pid}@", r.err), r.err
     rows = digests(pg_url)
     assert len(rows) == count and {status for _, status, *_ in rows} == {"sent"}
     assert sorted(s for s, *_ in rows) == sorted(f"user{i:02}@example.org" for i in range(count))

@@ -187,6 +187,33 @@ def test_recover_turns_stale_sending_into_pending(state_target):
         assert st.recover() == []
 
 
+def test_history_lists_the_newest_digests_with_their_papers(state_target):
+    """What `newsletter history` reads: with a PostgreSQL state there was no
+    way to see what went to whom short of `psql`."""
+    papers = [Paper("Diffusion A", "abs", "src", arxiv_id="2401.00001"), Paper("Some Title!", "abs", "src")]
+    with open_state(state_target, readonly=True) as ro:
+        assert ro.history(None, 10) == [] and ro.digest_counts() == {}
+    with open_state(state_target) as st:
+        st.see_subscribers(["ada@example.org", "bob@example.org"], T0)
+        st.see_papers(papers, T0)
+        [first] = st.claim([(None, "ada@example.org", "<m1@x>", ["some title", "2401.00001"])], T0)
+        st.mark_sent(first, "ada@example.org", 1, T0 + timedelta(minutes=1))
+        [second] = st.claim([(None, "bob@example.org", "<m2@x>", ["2401.00001", "gone"])], T0 + timedelta(days=1))
+        st.mark_unsent(second, error="451 later", tries=2, permanent=False, next_attempt=None)
+    with open_state(state_target, readonly=True) as ro:
+        newest, older = ro.history(None, 10)
+        assert ro.history(None, 1) == [newest]
+        assert (newest.subscriber, newest.status, newest.message_id, newest.attempts, newest.last_error) == (
+            "bob@example.org", "pending", "<m2@x>", 2, "451 later")
+        assert newest.sent is None and newest.created == T0 + timedelta(days=1)
+        assert newest.papers == (("2401.00001", "Diffusion A"), ("gone", "gone"))  # an unknown title: its id
+        assert (older.status, older.sent, older.papers) == (
+            "sent", T0 + timedelta(minutes=1), (("some title", "Some Title!"), ("2401.00001", "Diffusion A")))
+        assert ro.history("ADA@example.org", 10) == [older]
+        assert ro.history("zed@example.org", 10) == []
+        assert ro.digest_counts() == {"sent": 1, "pending": 1}
+
+
 def test_readonly_state_that_does_not_exist_yet_is_empty(state_target):
     with open_state(state_target, readonly=True) as st:
         assert st.plan(["a@example.org"])["a@example.org"].open is None

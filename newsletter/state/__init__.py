@@ -145,6 +145,23 @@ def _hostname() -> str:
 
 
 @dataclass(frozen=True)
+class DigestRecord:
+    """One digest as the state keeps it, for ``newsletter history``: whether
+    and when it went out, with which Message-ID (to find it in a relay's
+    log) and which papers (ids and titles, in the digest's order)."""
+
+    id: int
+    subscriber: str
+    status: str
+    created: datetime
+    sent: datetime | None
+    attempts: int
+    message_id: str
+    last_error: str | None
+    papers: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class OpenDigest:
     """A digest owed to a subscriber: pending, failed, or left ``sending`` by a
     run that stopped.  Its Message-ID is reused when it is sent again."""
@@ -335,6 +352,15 @@ class State(ABC):
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         """Papers recorded earlier, rebuilt from the state (for a digest whose
         papers are no longer in any source)."""
+
+    @abstractmethod
+    def history(self, email: str | None, limit: int) -> list[DigestRecord]:
+        """The newest ``limit`` digests, newest first: ``email``'s, or
+        everyone's when None (an address no longer in the config too)."""
+
+    @abstractmethod
+    def digest_counts(self) -> dict[str, int]:
+        """How many digests the state holds in each status (absent: none)."""
 
     @abstractmethod
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:

@@ -56,7 +56,18 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import Problem, StateError
 from ..models import Paper
-from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, public_url, sent_keys
+from . import (
+    Batch,
+    DigestRecord,
+    OpenDigest,
+    State,
+    SubscriberState,
+    chunks,
+    owner_id,
+    paper_from_json,
+    public_url,
+    sent_keys,
+)
 from . import key as _key
 
 #: Advisory lock key (transaction level) serialising schema migrations.
@@ -563,6 +574,33 @@ class PostgresState(State):
             rows = con.execute("SELECT id, data FROM papers WHERE id = ANY(%s) AND data IS NOT NULL", (wanted,)).fetchall()
         found = {pid: paper_from_json(data) for pid, data in rows}
         return {pid: found[pid] for pid in wanted if pid in found}
+
+    def history(self, email: str | None, limit: int) -> list[DigestRecord]:
+        if self._empty:
+            return []
+        where, args = ("WHERE subscriber = %s", (_key(email),)) if email is not None else ("", ())
+        with self._con() as con:
+            rows = con.execute(
+                "SELECT id, subscriber, status, created, sent, attempts, message_id, last_error FROM digests "
+                f"{where} ORDER BY id DESC LIMIT %s", (*args, limit),
+            ).fetchall()
+            papers: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in rows}
+            for digest_id, pid, title in con.execute(
+                "SELECT dp.digest_id, dp.paper_id, p.title FROM digest_papers dp LEFT JOIN papers p ON p.id = dp.paper_id "
+                "WHERE dp.digest_id = ANY(%s) ORDER BY dp.digest_id, dp.position", (list(papers),),
+            ).fetchall():
+                papers[digest_id].append((pid, title or pid))
+        return [
+            DigestRecord(i, sub, status, created.astimezone(UTC), sent.astimezone(UTC) if sent else None, attempts,
+                         mid, error, tuple(papers[i]))
+            for i, sub, status, created, sent, attempts, mid, error in rows
+        ]
+
+    def digest_counts(self) -> dict[str, int]:
+        if self._empty:
+            return {}
+        with self._con() as con:
+            return {status: n for status, n in con.execute("SELECT status, count(*) FROM digests GROUP BY status")}
 
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
         if self._empty or self.version < 2:

@@ -55,7 +55,7 @@ from pathlib import Path
 from ..errors import Problem, StateError
 from ..files import broken_link
 from ..models import Paper
-from . import Batch, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
+from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
 from . import key as _key
 
 BUSY_TIMEOUT_MS = 30_000
@@ -518,6 +518,28 @@ class SQLiteState(State):
             if rows and rows[0][0]:
                 out[pid] = paper_from_json(json.loads(rows[0][0]))
         return out
+
+    def history(self, email: str | None, limit: int) -> list[DigestRecord]:
+        where, args = ("WHERE subscriber = ?", (_key(email),)) if email is not None else ("", ())
+        rows = self._rows(
+            "SELECT id, subscriber, status, created, sent, attempts, message_id, last_error FROM digests "
+            f"{where} ORDER BY id DESC LIMIT ?", (*args, limit),
+        )
+        papers: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in rows}
+        for part in chunks(list(papers), PLAN_CHUNK):
+            for digest_id, pid, title in self._rows(
+                "SELECT dp.digest_id, dp.paper_id, p.title FROM digest_papers dp LEFT JOIN papers p ON p.id = dp.paper_id "
+                f"WHERE dp.digest_id IN ({','.join('?' * len(part))}) ORDER BY dp.digest_id, dp.position", part,
+            ):
+                papers[digest_id].append((pid, title or pid))
+        return [
+            DigestRecord(i, sub, status, datetime.fromisoformat(created).astimezone(UTC), _dt(sent), attempts, mid,
+                         error, tuple(papers[i]))
+            for i, sub, status, created, sent, attempts, mid, error in rows
+        ]
+
+    def digest_counts(self) -> dict[str, int]:
+        return dict(self._rows("SELECT status, count(*) FROM digests GROUP BY status"))
 
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
         # One query for the whole list, whatever its length: the table holds
