@@ -564,7 +564,9 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
         detail = entry.get("summary_detail")
         if entry.get("content"):
             longest = max(entry.content, key=lambda c: len(c.get("value") or ""))
-            if len(longest.get("value") or "") > len(body or ""):
+            # an entry with only a content (Atom's <content type="html">, RSS's content:encoded) has
+            # feedparser's copy of it as its summary, with no type to say it is HTML: its tags were text
+            if detail is None or len(longest.get("value") or "") > len(body or ""):
                 body, detail = longest.get("value"), longest
         abstract = _plain(detail, body)
         prefix = _ANNOUNCE_PREFIX.match(abstract)

@@ -1628,3 +1628,29 @@ def test_daily_papers_as_json_lines_or_one_entry_are_read(tmp_path):
     with pytest.raises(InputError) as info:
         parse_hf_daily(cut, "cut.jsonl", "hf", Collect())
     assert "invalid JSON" in str(info.value)
+
+
+def test_an_entry_with_only_html_content_shows_its_text_not_its_tags(tmp_path, http_server):
+    """Atom's <content type="html"> or RSS's content:encoded with no summary:
+    feedparser copies it into the summary with no type, and the email showed
+    "<p>Some <b>notes</b>.</p>" as its abstract.  A text content keeps a
+    tag it writes as text."""
+    atom = (b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            b"<id>urn:x</id><updated>2024-06-10T00:00:00Z</updated>"
+            b'<entry><title>Content only</title><link href="https://x.org/1"/><id>urn:1</id>'
+            b'<updated>2024-06-10T00:00:00Z</updated><content type="html">&lt;p&gt;Some &lt;b&gt;notes&lt;/b&gt; '
+            b"&amp;amp; more.&lt;/p&gt;</content></entry>"
+            b'<entry><title>Text content</title><link href="https://x.org/2"/><id>urn:2</id>'
+            b'<updated>2024-06-10T00:00:00Z</updated><content type="text">Use a &lt;b&gt; tag.</content></entry></feed>')
+    rss = (b'<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+           b"<channel><title>t</title><item><title>Encoded only</title><link>https://x.org/3</link>"
+           b"<content:encoded><![CDATA[<p>Some <em>notes</em> here.</p>]]></content:encoded></item></channel></rss>")
+    http_server.route("/atom.xml", Reply(body=atom, headers={"Content-Type": "application/atom+xml"}))
+    http_server.route("/rss.xml", Reply(body=rss, headers={"Content-Type": "application/rss+xml"}))
+    config = config_at(tmp_path, f"sources:\n  - {{type: feed, name: a, url: '{http_server.url('/atom.xml')}'}}\n"
+                                 f"  - {{type: feed, name: r, url: '{http_server.url('/rss.xml')}'}}\n"
+                                 "topics: {t: {any: [x]}}\n")
+    papers, _ = read(config)
+    assert [(p.title, p.abstract) for p in papers] == [
+        ("Content only", "Some notes & more."), ("Text content", "Use a <b> tag."), ("Encoded only", "Some notes here."),
+    ]
