@@ -1874,11 +1874,19 @@ def _not_a_file(base: Path, pattern: str, missing: str) -> str:
     return f" is {what}, not a regular file (save the export or the feed to a file)"
 
 
+#: Files an operating system leaves in folders by itself (Windows' folder settings
+#: and thumbnails, macOS's folder icon, an open Office document's owner file):
+#: no one saved them there as exports.
+_OS_LITTER = re.compile(r"(?i)desktop\.ini|(?:eh)?thumbs\.db|Icon\r|~\$.*")
+
+
 def _listed(path: Path) -> bool:
     """A file a folder or a glob gives to read: a regular file, or a link to
     none (read, it is an error naming the link: a link to an export on a
-    drive not mounted left its papers out without a word)."""
-    return path.is_file() or broken_link(path) is not None
+    drive not mounted left its papers out without a word); not one an
+    operating system leaves in every folder (``desktop.ini``, ``Thumbs.db``:
+    read as an export, it stopped every send)."""
+    return not _OS_LITTER.fullmatch(path.name) and (path.is_file() or broken_link(path) is not None)
 
 
 def expand_paths(base: Path, pattern: str) -> list[Path]:
@@ -1922,7 +1930,7 @@ def _walk_glob(pattern: Path) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # ** takes no hidden folder, as glob's
         for name in sorted(files):
             path = Path(folder, name)
-            if not _glob_takes(pattern.parts, path.parts):
+            if _OS_LITTER.fullmatch(name) or not _glob_takes(pattern.parts, path.parts):
                 continue
             try:
                 fst = path.stat()

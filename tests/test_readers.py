@@ -930,3 +930,24 @@ def test_an_abstract_wrapped_over_lines_is_no_card():
     wrapped = "\n\n".join(textwrap.fill(p, 40, break_on_hyphens=False, break_long_words=False) for p in text[start:].split("\n\n") if p.strip())
     papers = parse_hf_papers_text((text[:start] + wrapped + "\n").encode(), "lynx.txt")
     assert [p.title for p in papers] == titles("hf-papers-blank-lines.txt")
+
+
+def test_files_an_operating_system_leaves_in_the_exports_folder_are_not_exports(tmp_path, cli):
+    """Windows writes desktop.ini and Thumbs.db into folders (a synced or
+    customised one), macOS an ``Icon\\r``, Word an owner file ``~$notes.docx``:
+    ``path: papers/`` read them as exports and every send stopped."""
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
+    (papers / "desktop.ini").write_bytes(b"[.ShellClassInfo]\r\nIconResource=C:\\icon.ico,0\r\n")
+    (papers / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64))
+    (papers / "Icon\r").write_bytes(b"")
+    (papers / "~$notes.docx").write_bytes(b"\x05Ada  ")
+    for path in ("papers/", "'papers/*'", "'papers/**/*'"):
+        write_config(tmp_path, f"sources: [{{type: hf-papers-text, path: {path}}}]\ntopics: {{t: {{any: [x]}}}}\n")
+        r = cli("papers", "--json")
+        assert r.code == 0, (path, r.err)
+        assert len(json.loads(r.out)) == len(titles("hf-papers-blank-lines.txt"))
+    (papers / "notes.ini").write_bytes(b"[section]\r\n")  # any other file is still read, and refused
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n")
+    assert cli("papers").code == 2
