@@ -1069,6 +1069,9 @@ class Config(_Model):
         return self.topics[key].name or key
 
 
+#: Places an unknown topic name is reported at one by one; the rest are one line.
+UNKNOWN_TOPIC_LINES = 3
+
 #: Up to this many subscribers, a wrong ``--subscriber`` lists them all.
 LIST_SUBSCRIBERS_AT_MOST = 5
 
@@ -1711,6 +1714,8 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
                 "every paper its terms match; remove min_score, or describe the interest under about: to rank them")
     subscribers = s if isinstance(s := data.get("subscribers"), list) else []
     seen: dict[str, int] = {}
+    unknown: dict[str, list[tuple[int, int]]] = {}  # a topic name no topic has -> where it is named
+    followed: set[str] = set()
     for i, sub in enumerate(subscribers):
         if not isinstance(sub, dict):
             continue
@@ -1725,13 +1730,27 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         if isinstance(wanted, list):
             for j, name in enumerate(wanted):
                 if isinstance(name, str) and name not in topics:
-                    hint = difflib.get_close_matches(name, list(topics), n=1)
-                    add(
-                        ("subscribers", i, "topics", j),
-                        f"unknown topic {name!r}"
-                        + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                        + f"; defined topics: {', '.join(topics) or 'none'}",
-                    )
+                    unknown.setdefault(name, []).append((i, j))
+                elif isinstance(name, str):
+                    followed.add(name)
+    # A topic renamed in `topics:` only: every subscriber still names the old
+    # key (hundreds of lines on a mailing list), and the new key is the topic
+    # nobody follows.  Each name's first few places, then one line for the rest.
+    orphans = [key for key in topics if key not in followed]
+    for name, places in unknown.items():
+        hint = difflib.get_close_matches(name, list(topics), n=1)
+        said = f" (did you mean {hint[0]!r}?)" if hint else ""
+        if not hint and len(orphans) == 1 and len(unknown) == 1:
+            said = f" (renamed? {orphans[0]!r} is the topic no subscriber follows)"
+        one_by_one = places if len(places) <= UNKNOWN_TOPIC_LINES + 1 else places[:UNKNOWN_TOPIC_LINES]
+        for i, j in one_by_one:
+            add(("subscribers", i, "topics", j),
+                f"unknown topic {name!r}{said}; defined topics: {', '.join(topics) or 'none'}")
+        if len(one_by_one) < len(places):
+            i, j = places[UNKNOWN_TOPIC_LINES]
+            add(("subscribers", i, "topics", j),
+                f"unknown topic {name!r} here and in {len(places) - UNKNOWN_TOPIC_LINES - 1:,} more subscribers "
+                f"after this one{said}")
 
     sources = s if isinstance(s := data.get("sources"), list) else []
     for i, src in enumerate(sources):

@@ -230,6 +230,27 @@ def test_long_send_to_a_pipe_prints_one_line_per_digest_as_before(workdir, cli):
     assert "%|" not in r.out + r.err and "\r" not in r.out + r.err  # no bar
 
 
+def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
+    """cron every 10 minutes on a list of 2,500 on a schedule: each run wrote
+    2,500 "not due" lines to its log (36 MB a day).  Past 10, one line."""
+    subs = "".join(f"  - email: r{i:02d}@example.org\n    topics: [diffusion]\n" for i in range(MANY))
+    subs += "  - email: early@example.org\n    topics: [diffusion]\n    schedule: daily at 06:00\n"
+    write_config(workdir, "schedule: daily at 08:00\n" + BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + subs)
+    r = cli("send", "--now", "2024-05-01T09:00:00+00:00")  # new subscribers wait for their first slot
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [
+        f"not due     {MANY + 1} subscribers; the soonest: early@example.org: next digest at 2024-05-02T06:00+00:00 "
+        "(`newsletter schedule` lists each)",
+        f"sent 0, empty 0, failed 0, not due {MANY + 1}",
+    ]
+    # a short send still names each one
+    r = cli("send", "--now", "2024-05-01T09:10:00+00:00", "--subscriber", "r01@example.org")
+    assert r.out.splitlines()[0] == "not due     r01@example.org: next digest at 2024-05-02T08:00+00:00"
+    # and --json keeps every subscriber
+    rows = json.loads(cli("send", "--now", "2024-05-01T09:20:00+00:00", "--json").out)
+    assert sum(1 for row in rows["digests"] if row["status"] == "not due") == MANY + 1
+
+
 def test_long_send_on_a_terminal_shows_a_progress_bar(workdir):
     import fcntl
     import os

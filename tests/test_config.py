@@ -1175,3 +1175,45 @@ def test_a_subject_with_single_brace_placeholders_is_refused(workdir, cli, subje
     for fine in ("{{ count }} new papers", "Papers {% if count > 9 %}(many){% endif %}", "{ } and {1}"):
         write_config(workdir, BASIC_CONFIG + f"email:\n  subject: {fine!r}\n")
         assert cli("validate").code == 0, fine
+
+
+def test_a_topic_renamed_in_topics_only_is_a_few_lines_and_names_the_new_key(workdir):
+    """`interp:` renamed to `interpretability:` and the subscribers' lists
+    left as they were: one error line per subscriber (hundreds on a mailing
+    list), none saying which key was meant.  Now three, then one for the
+    rest, pointing at the topic nobody follows."""
+    people = "".join(f"  - email: m{i}@example.org\n    topics: [interp]\n" for i in range(6))
+    found = problems(workdir, f"""
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  interpretability:
+    any: ["saliency"]
+  optim:
+    any: ["SGD"]
+subscribers:
+  - email: ada@example.org
+    topics: [optim]
+{people}""")
+    said = "unknown topic 'interp' (renamed? 'interpretability' is the topic no subscriber follows)"
+    assert found == [
+        f"config.yaml:13: subscribers[1].topics[0]: {said}; defined topics: interpretability, optim",
+        f"config.yaml:15: subscribers[2].topics[0]: {said}; defined topics: interpretability, optim",
+        f"config.yaml:17: subscribers[3].topics[0]: {said}; defined topics: interpretability, optim",
+        "config.yaml:19: subscribers[4].topics[0]: unknown topic 'interp' here and in 2 more subscribers after this "
+        "one (renamed? 'interpretability' is the topic no subscriber follows)",
+    ]
+
+    four = "".join(f"  - email: m{i}@example.org\n    topics: [intrep]\n" for i in range(4))
+    found = problems(workdir, f"""
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  interp:
+    any: ["saliency"]
+subscribers:
+{four}""")
+    assert [line.split(": ", 1)[0] for line in found] == [f"config.yaml:{n}" for n in (9, 11, 13, 15)]
+    assert all("unknown topic 'intrep' (did you mean 'interp'?)" in line for line in found)  # four: each said
