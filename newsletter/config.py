@@ -1199,13 +1199,21 @@ _ODD_SYNTAX_SPACE = re.compile(
 )
 
 
+#: A key written with a full-width colon (``timezone：``, as a Chinese or Japanese
+#: input method types it): YAML reads the line as one plain value.
+_WIDE_COLON = re.compile(r"^(?P<lead>[ ]*(?:-[ ]+)*[A-Za-z_][\w.-]*)：(?P<glued>(?=[^ \t\r\n]))?", re.MULTILINE)
+
+
 def _ordinary_spaces(text: str) -> str:
     """``text`` with the no-break and typographic spaces that stand where YAML
     wants a space (an indent, after ``-`` or a key's ``:``) made spaces, one for
     one, so lines and columns hold.  YAML takes a no-break space for a
     character of a key or value: an indented ``any:`` read as the key "  any"
     beside its topic, which then had no rules.  A no-break space inside a
-    value (``name: Paper\u00a0Digest``) is kept."""
+    value (``name: Paper\u00a0Digest``) is kept.  So is a settings key's
+    full-width colon (``timezone：``) made a colon."""
+    if "：" in text:
+        text = _WIDE_COLON.sub(lambda m: m["lead"] + (": " if m["glued"] is not None else ":"), text)
     if not _ODD_SPACE.search(text):
         return text
 
@@ -1264,6 +1272,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         if "\t" in bad[: len(bad) - len(bad.lstrip())]:
             # PyYAML's words for a tab ("cannot start any token") do not say what to change
             what += "; the line is indented with a tab: YAML indents with spaces only"
+        elif "cannot start any token" in what and mark and bad[mark.column: mark.column + 1] == "\t":
+            what += "; a tab stands where YAML wants a space (after a '-' or a ':'): write a space"
         elif line and line <= len(rows) and (long := _long_key(bad)):
             what = long  # PyYAML's words name another slip
         elif line and line <= len(rows):

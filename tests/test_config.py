@@ -201,6 +201,22 @@ def test_no_break_spaces_where_yaml_wants_spaces_are_spaces(workdir, space):
     assert config.where("subscribers", 1, "max_papers") == plain.where("subscribers", 1, "max_papers")
 
 
+def test_a_full_width_colon_after_a_key_is_a_colon(workdir):
+    """A Chinese or Japanese input method types "：": ``timezone： Europe/Paris``
+    was one plain value and the next key "not allowed in this context"."""
+    text = BASIC_CONFIG.replace("topics:\n", "topics：\n").replace("    max_papers: 5", "    max_papers：5")
+    text = text.replace("name: Diffusion models", "name: 拡散：モデル") + "timezone： Europe/Paris\n"
+    config = load_config(write_config(workdir, text))
+    assert config.timezone == "Europe/Paris" and config.subscribers[1].max_papers == 5
+    assert config.topics["diffusion"].name == "拡散：モデル"
+
+
+def test_a_tab_after_a_list_dash_is_named(workdir):
+    found = problems(workdir, BASIC_CONFIG.replace("  - email: bob", "  -\temail: bob"))
+    assert len(found) == 1 and found[0].startswith("config.yaml:15: malformed YAML:")
+    assert found[0].endswith("a tab stands where YAML wants a space (after a '-' or a ':'): write a space")
+
+
 def test_values_in_typographic_quotes_are_quoted_values(workdir):
     """A config typed in a word processor or a macOS editor has “smart” quotes,
     which YAML kept in the value: the term “diffusion model*” was refused
