@@ -867,11 +867,18 @@ class Delivery(_Model):
     @classmethod
     def _host_alone(cls, value: str | None) -> str | None:
         """A host name or address, not a URL or ``host:port`` (which reached
-        the resolver as a name: 'cannot connect ... Name or service not known')."""
+        the resolver as a name: 'cannot connect ... Name or service not known');
+        an IPv6 address in brackets (``[::1]``, as URLs write it) is the address."""
         if value is None:
             return value
         if "://" in value or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a host name or address (e.g. smtp.example.org; no URL)")
+        bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", value)
+        if bracketed:  # an IPv6 address as a URL writes it: the resolver knows no "[::1]"
+            address, port = bracketed.groups()
+            if port:
+                raise ValueError(f"{value!r} includes a port: write host: '{address}' and port: {port}")
+            return address
         host, colon, port = value.rpartition(":")
         if colon and port.isdigit() and host and ":" not in host:
             raise ValueError(f"{value!r} includes a port: write host: {host} and port: {port}")
