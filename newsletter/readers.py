@@ -527,6 +527,52 @@ def _without_link_list(text: str) -> str:
     return _LINK_MARK.sub("", text[:start]) + "\n" * text.count("\n", start)
 
 
+_MD_HEADING = re.compile(r"[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
+_MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\((?:<([^>\n]*)>|([^)\s]*))(?:[ \t]+\"[^\"\n]*\")?\)")
+_MD_RULE = re.compile(r"[ ]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
+_MD_QUOTE = re.compile(r"[ ]{0,3}>[ ]?")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|:])")
+#: A paper's page, as a link to it names it: on Hugging Face or arXiv.
+_PAPER_LINK = re.compile(rf"(?:huggingface\.co/papers/|arxiv\.org/(?:abs|pdf)/)({ARXIV_ID})(?:\.pdf)?/?(?:[?#].*)?$")
+#: Lines a Markdown copy of the page has: a heading, or a line that is a link.
+_MD_SIGN = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}#{0,6}[ \t]*\[[^\]\n]+\]\(https?://", re.MULTILINE)
+
+
+def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
+    """A Markdown copy of the page (a clipper such as Obsidian's or MarkDownload
+    saves one) as the page's text, line for line, and the arXiv id of each
+    title that links to its paper (``### [Title](https://huggingface.co/papers/ID)``).
+    Its front matter and rules become blank lines; headings, quotes, links,
+    images and backslash escapes give their text.  A text copy is returned
+    as it is: told by its having fewer than two headings or link lines."""
+    if "\n#" not in text and "](" not in text and not text.startswith("#"):  # (a text copy: most are)
+        return text, {}
+    signs = _MD_SIGN.finditer(text)
+    if next(signs, None) is None or next(signs, None) is None:
+        return text, {}
+    lines = text.split("\n")
+    if lines[0].strip() == "---":  # front matter: blank, so that line numbers hold
+        end = next((i for i in range(1, min(len(lines), 60)) if lines[i].strip() == "---"), None)
+        if end is not None:
+            lines[: end + 1] = [""] * (end + 1)
+    ids: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        if _MD_RULE.fullmatch(line):
+            lines[i] = ""
+            continue
+        while (quote := _MD_QUOTE.match(line)) is not None:
+            line = line[quote.end():]
+        if heading := _MD_HEADING.fullmatch(line):
+            line = heading.group(1)
+        whole = _MD_LINK.fullmatch(line.strip())
+        line = _MD_LINK.sub(lambda m: "" if m.group(1) else m.group(2), line)
+        line = _MD_ESCAPE.sub(r"\1", line)
+        if whole and not whole.group(1) and (target := _PAPER_LINK.search(whole.group(3) or whole.group(4) or "")):
+            ids[_spaced(line)] = target.group(1)
+        lines[i] = line
+    return "\n".join(lines), ids
+
+
 def parse_hf_papers_text(
     data: bytes, name: str, source: str = "hf-papers-text", warn: Callable[[str], None] | None = None
 ) -> list[Paper]:
@@ -543,7 +589,7 @@ def parse_hf_papers_text(
     an abstract, the paper would count as delivered and never come whole.
     """
     warn = warn if warn is not None else log.warning
-    text = _without_link_list(decode_text(data, name, cut_ok=True))
+    text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
     blocks, meta_at_end = _without_paper_meta(_blocks(text))
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
@@ -631,7 +677,10 @@ def parse_hf_papers_text(
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
         title, abstract = _spaced(title), _spaced(abstract)
-        papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
+        arxiv_id = ids.get(title)
+        papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
+                            arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
+                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None))
         last_title = (t_line, title)
         k += 2
     if papers and not footer and not meta_at_end and last_title and _cut_off(papers[-1].abstract):

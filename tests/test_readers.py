@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import DATA, write_config
@@ -951,3 +952,42 @@ def test_files_an_operating_system_leaves_in_the_exports_folder_are_not_exports(
     (papers / "notes.ini").write_bytes(b"[section]\r\n")  # any other file is still read, and refused
     write_config(tmp_path, "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n")
     assert cli("papers").code == 2
+
+
+def _as_markdown(name: str) -> str:
+    """The export as a web clipper (Obsidian's, MarkDownload) saves the page:
+    front matter, headings, each title a link to its paper, thumbnails,
+    Markdown's backslash escapes."""
+    text = (DATA / name).read_text(encoding="utf-8")
+    start = text.index(titles(name)[0])
+    paragraphs = [p for p in text[start:].split("\n\n") if p.strip()]
+    page = ("---\ncreated: 2024-09-05T10:00:00 (UTC +02:00)\ntags: []\nsource: https://huggingface.co/papers\n---\n\n"
+            "# Daily Papers - Hugging Face\n\n> ## Excerpt\n> Your daily dose of AI research from AK\n\n---\n\n"
+            "Get trending papers in your email inbox!\n\n[Subscribe](https://huggingface.co/login?next=%2Fpapers)\n\n"
+            "## Daily Papers\n\n### by [AK](https://huggingface.co/akhaliq) and the research community\n\nSep 4\n\n")
+    for k, (title, abstract) in enumerate(zip(paragraphs[::2], paragraphs[1::2], strict=True)):
+        escaped = re.sub(r"([\\_*\[\]`])", r"\\\1", abstract)
+        page += (f"### [{title}](https://huggingface.co/papers/2409.{k:05d})\n\n"
+                 f"![](https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2409.{k:05d}.png)\n\n{escaped}\n\n")
+    return page
+
+
+def test_a_markdown_copy_of_the_page_is_read_with_each_papers_arxiv_id():
+    """A web clipper's Markdown (``### [Title](https://huggingface.co/papers/ID)``)
+    read its heading marks and link syntax as text, and pairs went wrong at
+    the header's links.  Its links give each paper its arXiv id."""
+    papers = parse_hf_papers_text(_as_markdown("hf-papers-blank-lines.txt").encode(), "day.md")
+    expected = parse("hf-papers-blank-lines.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    assert [p.arxiv_id for p in papers[:2]] == ["2409.00000", "2409.00001"]
+    assert papers[0].url == "https://arxiv.org/abs/2409.00000"
+    assert papers[0].location == "day.md:24"
+
+
+def test_brackets_and_hashes_in_a_text_export_are_text():
+    """One heading-like or link-like line does not make an export Markdown."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    title = titles("hf-papers-blank-lines.txt")[1]
+    text = text.replace(title, f"# {title}", 1).replace("provided at https://", "provided at [code](https://", 1)
+    papers = parse_hf_papers_text(text.encode(), "day.txt")
+    assert papers[1].title == f"# {title}" and "[code](https://" in papers[0].abstract
