@@ -361,8 +361,16 @@ NOW_SLACK = timedelta(minutes=5)
 LONG_SEND = 50
 
 
-#: In a long send, up to this many "not due" lines are printed; past it, one for them all.
+#: In a long send, up to this many lines of one skipped kind ("empty", "not
+#: due", "unsubscribed", "other worker") are printed; past it, one for them all.
 NOT_DUE_LINES = 10
+#: What each folded kind says after its count.
+_FOLDED = {
+    "empty": " (nothing new for them: no email)",
+    "not due": "",
+    "unsubscribed": " (`newsletter schedule` says since when)",
+    "other worker": " (another worker sends theirs)",
+}
 
 
 class _SendProgress:
@@ -370,15 +378,17 @@ class _SendProgress:
     for a long send: a progress bar on stderr, with only the failures printed
     above it.  Otherwise (a pipe, a file, a short send): one line per digest,
     as ever, written without a flush per line; but in a long send the
-    subscribers not due are one line when there are more than
-    :data:`NOT_DUE_LINES` (cron every 10 minutes on a list of 2,500 wrote
-    2,500 "not due" lines to its log each time, 36 MB a day)."""
+    subscribers skipped (empty, not due, unsubscribed, another worker's) are one
+    line of each kind when there are more than :data:`NOT_DUE_LINES` (cron
+    every 10 minutes on a list of 2,500 wrote 2,500 "not due" lines to its
+    log each time, 36 MB a day; each PostgreSQL worker listed every
+    subscriber of the others)."""
 
     def __init__(self, total: int) -> None:
         self.bar: Any = None  # a tqdm bar
         self.long = total >= LONG_SEND
-        self.not_due: list[Any] = []  # the first NOT_DUE_LINES + 1 of them
-        self.not_due_count = 0
+        self.held: dict[str, list[Any]] = {kind: [] for kind in _FOLDED}  # the first NOT_DUE_LINES + 1 of each
+        self.counts: dict[str, int] = dict.fromkeys(_FOLDED, 0)
         self.soonest: Any = None  # the one not due whose digest comes first
         if self.long and sys.stdout.isatty() and sys.stderr.isatty():
             from tqdm import tqdm
@@ -386,11 +396,11 @@ class _SendProgress:
             self.bar = tqdm(total=total, unit="digest", file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, result) -> None:
-        if self.bar is None and self.long and result.status == "not due":
-            self.not_due_count += 1
-            if len(self.not_due) <= NOT_DUE_LINES:
-                self.not_due.append(result)
-            if result.next_attempt is not None and (
+        if self.bar is None and self.long and result.status in _FOLDED:
+            self.counts[result.status] += 1
+            if len(self.held[result.status]) <= NOT_DUE_LINES:
+                self.held[result.status].append(result)
+            if result.status == "not due" and result.next_attempt is not None and (
                     self.soonest is None or result.next_attempt < self.soonest.next_attempt):
                 self.soonest = result
             return
@@ -410,12 +420,15 @@ class _SendProgress:
                 self.bar.close()
             except (OSError, ValueError):
                 pass
-        if self.not_due_count > NOT_DUE_LINES:
-            soonest = f"; the soonest: {self.soonest}".replace("not due     ", "") if self.soonest else ""
-            say(f"not due     {self.not_due_count:,} subscribers{soonest} (`newsletter schedule` lists each)\n")
-        else:
-            for result in self.not_due:
-                say(f"{result}\n")
+        for kind, said in _FOLDED.items():
+            if self.counts[kind] <= NOT_DUE_LINES:
+                for result in self.held[kind]:
+                    say(f"{result}\n")
+                continue
+            if kind == "not due":
+                soonest = f"; the soonest: {self.soonest}".replace("not due     ", "") if self.soonest else ""
+                said = f"{soonest} (`newsletter schedule` lists each)"
+            say(f"{kind:<11} {self.counts[kind]:,} subscribers{said}\n")
         _flush()
 
 

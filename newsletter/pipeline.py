@@ -828,6 +828,10 @@ def validate(
         warn(str(placeholder))
     for problem in zone_advice(config):
         warn(str(problem))
+    from .signing import key_file_advice
+
+    if (loose := key_file_advice(config)) is not None:
+        warn(str(loose))
     followed = {key for sub in config.subscribers for key in sub.topics}
     for key in config.topics if config.subscribers else ():
         if key not in followed:  # written, never added to a subscriber: nothing goes out for it

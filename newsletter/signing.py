@@ -168,6 +168,28 @@ def key_problem(config: Config) -> Problem | None:
     return None
 
 
+def key_file_advice(config: Config) -> Problem | None:
+    """A warning for a ``key_file`` that other users of the machine can read
+    (``openssl genrsa`` writes it 0644 under a usual umask): with the private
+    key anyone can sign mail as the domain.  None when it is private, absent
+    (:func:`key_problem` says that) or not configured."""
+    dkim = config.email.dkim
+    if dkim is None or dkim.key_file is None:
+        return None
+    path = config.resolve(dkim.key_file)
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if not mode & 0o077:
+        return None
+    return config.problem(
+        ("email", "dkim", "key_file"),
+        f"{str(path)!r} can be read by other users of this machine (mode {mode & 0o777:o}): anyone with the private "
+        f"key can sign mail as {dkim.domain}; chmod 600 {path}",
+    )
+
+
 def signer(config: Config) -> Signer | None:
     """The config's :class:`Signer`, or None without ``email.dkim``.  Raises
     :class:`ConfigError` (exit 2) saying what is wrong with the key, at its line."""

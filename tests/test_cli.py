@@ -249,6 +249,29 @@ def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
     # and --json keeps every subscriber
     rows = json.loads(cli("send", "--now", "2024-05-01T09:20:00+00:00", "--json").out)
     assert sum(1 for row in rows["digests"] if row["status"] == "not due") == MANY + 1
+    # those who left: named one by one up to 10, then one line
+    for i in range(11):
+        assert cli("unsubscribe", f"r{i:02d}@example.org").code == 0
+    r = cli("send", "--now", "2024-05-01T09:30:00+00:00")
+    assert r.out.splitlines()[1:] == [
+        "unsubscribed 11 subscribers (`newsletter schedule` says since when)",
+        f"sent 0, empty 0, failed 0, not due {MANY - 10}, unsubscribed 11",
+    ]
+    assert cli("resubscribe", "r00@example.org").code == 0
+    r = cli("send", "--now", "2024-05-01T09:40:00+00:00")
+    assert r.out.splitlines()[1:-1] == [f"unsubscribed r{i:02d}@example.org" for i in range(1, 11)]
+    # the slot comes: each digest sent is a line; the next day, nothing new for anyone: one line
+    r = cli("send", "--now", "2024-05-02T08:30:00+00:00")
+    assert sum(line.startswith("sent        ") for line in r.out.splitlines()) == MANY - 10 + 1
+    for day in range(3, 10):  # 20 papers a day until each has had every paper
+        r = cli("send", "--now", f"2024-05-{day:02d}T08:30:00+00:00")
+        if "sent 0," in r.out:
+            break
+    assert r.out.splitlines() == [
+        f"empty       {MANY - 10 + 1} subscribers (nothing new for them: no email)",
+        "unsubscribed r01@example.org", *(f"unsubscribed r{i:02d}@example.org" for i in range(2, 11)),
+        f"sent 0, empty {MANY - 10 + 1}, failed 0, not due 0, unsubscribed 10",
+    ]
 
 
 def test_long_send_on_a_terminal_shows_a_progress_bar(workdir):

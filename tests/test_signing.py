@@ -118,6 +118,24 @@ def test_an_ed25519_key_signs_too_and_preview_shows_the_signed_message(tmp_path,
         assert verified(data, key)
 
 
+def test_validate_warns_of_a_key_file_other_users_can_read(tmp_path, cli, rsa_key):
+    """`openssl genrsa -out dkim.pem` under the usual umask writes 0644: any
+    user of the machine could sign mail as the domain, and nothing said so."""
+    key_file = tmp_path / "dkim.pem"
+    key_file.write_text(pem(rsa_key))
+    key_file.chmod(0o644)
+    path = with_dkim(tmp_path, dkim_block=DKIM_ENV.replace(f"key_env: {KEY_ENV}", "key_file: dkim.pem"))
+    r = cli("validate", env=SECRET)
+    assert r.code == 0, r.err
+    line = _line_of(path, "key_file:")
+    assert f"warning: config.yaml:{line}: email.dkim.key_file: 'dkim.pem' can be read by other users of this " \
+           "machine (mode 644): anyone with the private key can sign mail as example.org; chmod 600 dkim.pem" \
+           in r.err.splitlines()
+    key_file.chmod(0o600)
+    r = cli("validate", env=SECRET)
+    assert r.code == 0 and "can be read by other users" not in r.err
+
+
 def test_signer_reads_a_key_written_on_one_line_with_backslash_n(tmp_path, monkeypatch, rsa_key):
     """Env files and CI secrets often hold a PEM on one line, its line breaks as \\n."""
     path = with_dkim(tmp_path)
