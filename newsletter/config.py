@@ -17,6 +17,7 @@ import json
 import os
 import re
 import stat
+import unicodedata
 import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -56,6 +57,11 @@ _ADDRESS = re.compile(
 
 # --------------------------------------------------------------------------- checks
 
+#: Characters that show nothing: zero-width spaces and joiners, a soft hyphen, a
+#: BOM, bidi marks, embeddings and overrides.
+_SHOWS_NOTHING = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+
+
 
 def check_address(value: str) -> str:
     """A bare e-mail address, ``local@domain.tld``, as it is to be used; ``ValueError`` otherwise.
@@ -66,9 +72,21 @@ def check_address(value: str) -> str:
     what the headers carry (mail clients show it in Unicode again) and what
     the state records, so both spellings are one subscriber.  A non-ASCII
     part before the ``@`` has no ASCII form: it would need SMTPUTF8 mail
-    (RFC 6531), which is not sent, so it is refused, saying so."""
+    (RFC 6531), which is not sent, so it is refused, saying so.  Spaces
+    around the address and characters that show nothing (a zero-width space
+    copied with it) are dropped: "needs SMTPUTF8" was said of an address
+    that looked plain ASCII."""
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a valid address")
+    # what a copy from a web page, a chat or a spreadsheet brings along: spaces
+    # around it, characters that show nothing (no address holds any)
+    value = _SHOWS_NOTHING.sub("", value)
+    if "\n" not in value and "\r" not in value:  # (a line break is refused below: it reached headers and state)
+        value = value.strip()
+    if any(c.isspace() and c not in "\r\n" for c in value):
+        odd = next((c for c in value if c.isspace() and c != " "), None)
+        what = f" ({unicodedata.name(odd, 'a space').lower()})" if odd and odd not in "\t\r\n" else ""
+        raise ValueError(f"{value!r} is not a valid address: it holds a space{what}")
     local, at, domain = value.rpartition("@")
     if at and not local.isascii():
         raise ValueError(
@@ -849,11 +867,18 @@ class Delivery(_Model):
     @classmethod
     def _host_alone(cls, value: str | None) -> str | None:
         """A host name or address, not a URL or ``host:port`` (which reached
-        the resolver as a name: 'cannot connect ... Name or service not known')."""
+        the resolver as a name: 'cannot connect ... Name or service not known');
+        an IPv6 address in brackets (``[::1]``, as URLs write it) is the address."""
         if value is None:
             return value
         if "://" in value or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a host name or address (e.g. smtp.example.org; no URL)")
+        bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", value)
+        if bracketed:  # an IPv6 address as a URL writes it: the resolver knows no "[::1]"
+            address, port = bracketed.groups()
+            if port:
+                raise ValueError(f"{value!r} includes a port: write host: '{address}' and port: {port}")
+            return address
         host, colon, port = value.rpartition(":")
         if colon and port.isdigit() and host and ":" not in host:
             raise ValueError(f"{value!r} includes a port: write host: {host} and port: {port}")
@@ -1169,9 +1194,75 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     return line, ""
 
 
+#: Spaces that are not YAML's: a no-break space (what a web page, a chat or a
+#: mail client gives when YAML is copied from it), the typographic spaces.
+_ODD_SPACES = "\u00a0\u2000-\u200a\u202f\u205f\u3000"
+_ODD_SPACE = re.compile(f"[{_ODD_SPACES}]")
+#: Where such spaces are YAML's syntax: a line's indent, after a list's ``-``, after a key's ``:``.
+_ODD_SYNTAX_SPACE = re.compile(
+    rf"^(?P<lead>[ {_ODD_SPACES}]*(?:-[ {_ODD_SPACES}]+)*)"
+    rf"(?:(?P<key>[^\s'\"#\[\]{{}},:-][^:#]*?:)(?P<after>[ {_ODD_SPACES}]+))?",
+    re.MULTILINE,
+)
+
+
+#: A key written with a full-width colon (``timezone：``, as a Chinese or Japanese
+#: input method types it): YAML reads the line as one plain value.
+_WIDE_COLON = re.compile(r"^(?P<lead>[ ]*(?:-[ ]+)*[A-Za-z_][\w.-]*)：(?P<glued>(?=[^ \t\r\n]))?", re.MULTILINE)
+
+
+def _ordinary_spaces(text: str) -> str:
+    """``text`` with the no-break and typographic spaces that stand where YAML
+    wants a space (an indent, after ``-`` or a key's ``:``) made spaces, one for
+    one, so lines and columns hold.  YAML takes a no-break space for a
+    character of a key or value: an indented ``any:`` read as the key "  any"
+    beside its topic, which then had no rules.  A no-break space inside a
+    value (``name: Paper\u00a0Digest``) is kept.  So is a settings key's
+    full-width colon (``timezone：``) made a colon."""
+    if "：" in text:
+        text = _WIDE_COLON.sub(lambda m: m["lead"] + (": " if m["glued"] is not None else ":"), text)
+    if not _ODD_SPACE.search(text):
+        return text
+
+    def spaced(m: re.Match) -> str:
+        lead = _ODD_SPACE.sub(" ", m.group("lead"))
+        if m.group("key") is None:
+            return lead
+        return lead + m.group("key") + " " * len(m.group("after"))
+
+    return _ODD_SYNTAX_SPACE.sub(spaced, text)
+
+
+#: A value written between typographic quotes (“a*”, ‘x’: what a word processor, a
+#: macOS editor or a chat makes of straight ones), where YAML reads a value:
+#: after ``key: ``, ``- ``, ``[`` or ``,``, and up to the value's end.
+_CURLY_QUOTED = re.compile(
+    r"(?:(?<=: )|(?<=- )|(?<=\[)|(?<=, )|(?<=,)|(?<=\[ ))"
+    r"(?:“(?P<double>[^“”\"\n]*)”|‘(?P<single>[^‘’\n]*)’)"
+    r"(?=[ \t]*(?:[,\]}]|#|$))",
+    re.MULTILINE,
+)
+
+
+def _straight_quotes(text: str) -> str:
+    """``text`` with each value written between typographic quotes (“a*”, ‘x’)
+    quoted as YAML quotes: YAML knows only straight quotes, and kept the
+    curly ones as part of the value (the term “a*” refused as "'*' is only
+    allowed at the end", a subject sent with its quotes).  Lines hold."""
+    if "“" not in text and "‘" not in text:
+        return text
+
+    def quoted(m: re.Match) -> str:
+        value = m.group("double") if m.group("double") is not None else m.group("single")
+        return "'" + value.replace("'", "''") + "'"
+
+    return _CURLY_QUOTED.sub(quoted, text)
+
+
 def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
+    text = _straight_quotes(_ordinary_spaces(text))
     try:
         loaded = _load_plain(text, shown) or _load_yaml(text, shown)
     except yaml.MarkedYAMLError as exc:
@@ -1188,6 +1279,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         if "\t" in bad[: len(bad) - len(bad.lstrip())]:
             # PyYAML's words for a tab ("cannot start any token") do not say what to change
             what += "; the line is indented with a tab: YAML indents with spaces only"
+        elif "cannot start any token" in what and mark and bad[mark.column: mark.column + 1] == "\t":
+            what += "; a tab stands where YAML wants a space (after a '-' or a ':'): write a space"
         elif line and line <= len(rows) and (long := _long_key(bad)):
             what = long  # PyYAML's words name another slip
         elif line and line <= len(rows):
@@ -1817,11 +1910,19 @@ def _not_a_file(base: Path, pattern: str, missing: str) -> str:
     return f" is {what}, not a regular file (save the export or the feed to a file)"
 
 
+#: Files an operating system leaves in folders by itself (Windows' folder settings
+#: and thumbnails, macOS's folder icon, an open Office document's owner file):
+#: no one saved them there as exports.
+_OS_LITTER = re.compile(r"(?i)desktop\.ini|(?:eh)?thumbs\.db|Icon\r|~\$.*")
+
+
 def _listed(path: Path) -> bool:
     """A file a folder or a glob gives to read: a regular file, or a link to
     none (read, it is an error naming the link: a link to an export on a
-    drive not mounted left its papers out without a word)."""
-    return path.is_file() or broken_link(path) is not None
+    drive not mounted left its papers out without a word); not one an
+    operating system leaves in every folder (``desktop.ini``, ``Thumbs.db``:
+    read as an export, it stopped every send)."""
+    return not _OS_LITTER.fullmatch(path.name) and (path.is_file() or broken_link(path) is not None)
 
 
 def expand_paths(base: Path, pattern: str) -> list[Path]:
@@ -1865,7 +1966,7 @@ def _walk_glob(pattern: Path) -> list[Path]:
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # ** takes no hidden folder, as glob's
         for name in sorted(files):
             path = Path(folder, name)
-            if not _glob_takes(pattern.parts, path.parts):
+            if _OS_LITTER.fullmatch(name) or not _glob_takes(pattern.parts, path.parts):
                 continue
             try:
                 fst = path.stat()

@@ -53,14 +53,19 @@ _ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:{ARXIV_ID}(?:\s+\[[^\]]*\])?(?
 
 
 #: Control characters: JSON carries them (``"\u001b[2J"``), XML only as white space.
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+#: And what shows nothing (as :data:`newsletter.readers._INVISIBLE` for exports): a soft hyphen,
+#: from a site's ``&shy;``, split "neu\u00adral" from the keyword "neural" and
+#: from the same title without it.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u00ad\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
 
 
 def collapse(text: str | None) -> str:
     """Every run of white space (line breaks from XML wrapping included) to
     one space, and control characters dropped: a JSON source's escape
     sequences reached the terminal through `papers` and the text part of
-    the email, and a NUL is refused by PostgreSQL's state."""
+    the email, and a NUL is refused by PostgreSQL's state.  So are the
+    characters that show nothing: soft hyphens, zero-width spaces and bidi
+    overrides (:data:`_CONTROLS`)."""
     text = text if isinstance(text, str) else ""  # a JSON field of another type than promised
     if _CONTROLS.search(text):
         text = _CONTROLS.sub("", text)
@@ -104,6 +109,57 @@ def _numeric_entities(data: bytes) -> bytes:
         return m.group(0) if chars is None else "".join(f"&#{ord(c)};" for c in chars).encode("ascii")
 
     return _NAMED_ENTITY.sub(number, data)
+
+
+#: What XML 1.0 forbids that feeds carry anyway, outside CDATA (kept whole,
+#: but for its control characters): an ``&`` that starts no reference ("R&D",
+#: a link's ``?a=1&b=2``), a character reference to a character XML has not
+#: (``&#8;``, ``&#xD800;``), and a control character or U+FFFE/U+FFFF as is.
+_XML_SLIPS = re.compile(
+    rb"(?P<cdata><!\[CDATA\[.*?\]\]>)"
+    rb"|&(?![A-Za-z_][\w.-]*;|#[0-9]+;|#[xX][0-9A-Fa-f]+;)"
+    rb"|&#(?P<dec>[0-9]+);|&#[xX](?P<hex>[0-9A-Fa-f]+);"
+    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]",
+    re.DOTALL,
+)
+_XML_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+
+
+def _xml_char(code: int) -> bool:
+    """A character XML 1.0 allows (its production ``Char``)."""
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+
+
+def _without_xml_slips(data: bytes) -> bytes:
+    """``data`` less what XML 1.0 forbids and feed generators write anyway (see
+    :data:`_XML_SLIPS`): a bare ``&`` escaped, a reference to a control character
+    or a surrogate and a control character as is dropped (Word's vertical tab and
+    form feed become a space).  None of them carries text, and expat stops at the
+    first one, which made one post pasted from a word processor sink every item
+    of the feed.  A document in UTF-16 or UTF-32 is left as it is (its NUL bytes
+    are text)."""
+    if data[:4].count(b"\x00") or data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data
+
+    def repair(m: re.Match) -> bytes:
+        whole = m.group(0)
+        if m.group("cdata") is not None:
+            return _XML_CONTROLS.sub(_spaced_control, whole) if _XML_CONTROLS.search(whole) else whole
+        if whole == b"&":
+            return b"&amp;"
+        number = m.group("dec") or m.group("hex")
+        if number is not None:
+            code = int(number, 10 if m.group("dec") else 16) if len(number) < 10 else -1
+            if _xml_char(code):
+                return whole
+            return b" " if code in (0xB, 0xC) else b""
+        return _spaced_control(m)
+
+    return _XML_SLIPS.sub(repair, data)
+
+
+def _spaced_control(m: re.Match) -> bytes:
+    return b" " if m.group(0) in (b"\x0b", b"\x0c") else b""
 
 
 #: Files that are no text, told by their first bytes: given (or served) where a
@@ -187,11 +243,24 @@ _SITE_PAGES = (
 )
 
 
+#: Where a feed starts: its XML declaration or its root element.
+_FEED_START = re.compile(rb"<\?xml[\s?]|<(?:rss|feed|rdf:RDF)[\s>]")
+#: How far into an answer text printed before the feed is looked past.
+_JUNK_MOST = 4096
+
+
+def _quoted(text: str, most: int = 80) -> str:
+    return repr(text if len(text) <= most else text[: most - 1] + "…")
+
+
 def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> feedparser.FeedParserDict:
     """feedparser, strictly: a document it had to guess at is an error, not a partial list.
 
-    Two common slips of feed generators are repaired first, since they lose
-    nothing: blank lines before the XML declaration, and HTML's named entities.
+    Common slips of feed generators are repaired first, since they lose
+    nothing: blank lines or a line of text (a PHP warning) before the XML
+    declaration, HTML's named entities, a bare ``&`` and control characters
+    (see :func:`_without_xml_slips`).  An answer that is text and no XML
+    (arXiv's "Rate exceeded.") is quoted.
     An HTML page is named as one (with the feed it links to, for
     ``feed_link``): expat said only "mismatched tag"."""
     import feedparser  # imported when a feed is read: most sends start without one
@@ -203,17 +272,28 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     body = data[len(bom):]
     text = body.lstrip(b" \t\r\n")
     skipped_lines = body[: len(body) - len(text)].count(b"\n")
+    if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
+        raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
+                                 "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
+    unicode = b"\x00" in text[:4] or text.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 and UTF-32 start so
+    if not unicode and not text.startswith((b"<?xml", b"<!")) and not _HTML_PAGE.match(text[:4096]):
+        m = _FEED_START.search(text[:_JUNK_MOST])
+        if m and m.start():
+            # a PHP warning (text or HTML) or a debug line printed before the feed: the feed itself is whole
+            skipped_lines += text[: m.start()].count(b"\n")
+            text = text[m.start():]
+        elif not m and not text.startswith(b"<"):
+            said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+            raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
+                                     f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
         data = bom + text
     else:
         skipped_lines = 0
-        if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
-            raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
-                                     "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
     if _HTML_PAGE.match(text[:4096]):
         raise _html_page(text, name, source, feed_link)
     try:
-        parsed = feedparser.parse(_numeric_entities(data))
+        parsed = feedparser.parse(_without_xml_slips(_numeric_entities(data)))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
         raise InputError(
             Problem(f"source {source!r}: not a well-formed feed ({type(error).__name__}: {error}); "
@@ -484,7 +564,9 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
         detail = entry.get("summary_detail")
         if entry.get("content"):
             longest = max(entry.content, key=lambda c: len(c.get("value") or ""))
-            if len(longest.get("value") or "") > len(body or ""):
+            # an entry with only a content (Atom's <content type="html">, RSS's content:encoded) has
+            # feedparser's copy of it as its summary, with no type to say it is HTML: its tags were text
+            if detail is None or len(longest.get("value") or "") > len(body or ""):
                 body, detail = longest.get("value"), longest
         abstract = _plain(detail, body)
         prefix = _ANNOUNCE_PREFIX.match(abstract)
@@ -624,8 +706,17 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
 
 
 def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
-    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``."""
-    items = _load_json(data, name, source, "the JSON list of daily papers")
+    """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``;
+    also as JSON Lines, one entry a line (what ``jq -c '.[]'`` saves), or one
+    entry alone (one paper's ``/api/papers/ID``)."""
+    try:
+        items = _load_json(data, name, source, "the JSON list of daily papers")
+    except InputError:
+        items = _json_lines(data)
+        if items is None:
+            raise
+    if isinstance(items, dict) and (isinstance(items.get("paper"), dict) or {"id", "title"} <= items.keys()):
+        items = [items]
     if not isinstance(items, list):
         said = items.get("error") if isinstance(items, dict) else None
         said = f"; the API says: {collapse(said)}" if isinstance(said, str) else ""
@@ -674,6 +765,23 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         )
     _skipped(skipped, len(items), name, source, warn)
     return papers
+
+
+def _json_lines(data: bytes) -> list[dict] | None:
+    """JSON Lines of objects, one a line (blank lines allowed), as a list; None
+    when ``data`` is not that."""
+    items = []
+    for line in data.decode("utf-8-sig", "replace").splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(item, dict):
+            return None
+        items.append(item)
+    return items if len(items) > 1 else None
 
 
 def _listed(value: Any) -> list:

@@ -499,6 +499,23 @@ def _via(url) -> str:
     return f" (through the proxy {shown_proxy(*hit)})" if hit else ""
 
 
+def _asked(event: httpx.HTTPError | httpx.Response, url: httpx.URL) -> httpx.URL:
+    """The URL of the request ``event`` (a response or a failure) answered:
+    ``url`` or, after redirects, the last one they led to."""
+    try:
+        return event.request.url
+    except (RuntimeError, AttributeError):  # an error raised before any request was made
+        return url
+
+
+def _redirected(url: httpx.URL, event: httpx.HTTPError | httpx.Response) -> str:
+    """`` (redirected to ...)`` when ``event`` came from where redirects led
+    from ``url``: "connection refused" or a 404 for the configured URL, which
+    answers, only misleads."""
+    asked = _asked(event, url)
+    return "" if asked == url else f" (redirected to {shown_url(str(asked))})"
+
+
 class _Deadline(Exception):
     def __init__(self, answered: bool) -> None:
         super().__init__()
@@ -664,8 +681,8 @@ class Fetcher:
                 response, body = self._request(full, headers)
             except (_TooBig, _Undecodable) as exc:
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
-            except httpx.TimeoutException:
-                problem = f"no answer within {self.timeout:g} s"
+            except httpx.TimeoutException as exc:
+                problem = f"no answer within {self.timeout:g} s{_redirected(full, exc)}"
             except httpx.UnsupportedProtocol as exc:  # a redirect to file:, ftp:...: asking again ends there again
                 raise InputError(
                     Problem(f"source {source!r}: redirected to a URL that is not http(s) ({exc})", key)
@@ -677,27 +694,38 @@ class Fetcher:
                     else f"no answer within {self.timeout:g} s"
                 )
             except httpx.TransportError as exc:
+                # the URL asked when it failed: a redirect's target is not the configured URL
+                target, moved = _asked(exc, full), _redirected(full, exc)
                 if (cert := _cert_error(exc)) is not None:  # asking again brings the same certificate
                     raise InputError(
                         Problem(f"source {source!r}: the server's TLS certificate is not trusted "
-                                f"({cert.verify_message or cert.reason}); {_certificate_remedy(cert, full.host)}", key)
+                                f"({cert.verify_message or cert.reason}){moved}; "
+                                f"{_certificate_remedy(cert, target.host)}", key)
                     ) from None
-                if (attempt == 0 and full.scheme == "http" and not isinstance(exc, httpx.ConnectError)
-                        and not _via(full) and speaks_tls(full.host, full.port or 80, min(self.timeout, 10.0))):
+                if str(exc).startswith("Invalid URL in location header"):  # asking again is redirected there again
+                    raise InputError(Problem(f"source {source!r}: redirected to an address that is not a URL "
+                                             f"({exc})", key)) from None
+                if (attempt == 0 and target.scheme == "http" and not isinstance(exc, httpx.ConnectError)
+                        and not _via(target) and speaks_tls(target.host, target.port or 80, min(self.timeout, 10.0))):
                     raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
-                                             f"({full.copy_with(scheme='https')})", key)) from None
+                                             f"({target.copy_with(scheme='https')})", key)) from None
                 unresolved = _cause(exc, socket.gaierror)
-                if unresolved is not None and not _via(full):  # "[Errno -2] Name or service not known"
-                    problem = (f"cannot find the host {full.host!r} ({unresolved.strerror}): "
-                               "a typo in the URL, or no network?")
+                if unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
+                    problem = (f"cannot find the host {target.host!r} ({unresolved.strerror}){moved}: "
+                               + ("a host the site no longer has, or no network?" if moved
+                                  else "a typo in the URL, or no network?"))
                 else:
-                    problem = f"connection failed: {exc or type(exc).__name__}{_via(full)}"
+                    problem = f"connection failed: {exc or type(exc).__name__}{_via(target)}{moved}"
             except httpx.TooManyRedirects:
                 raise InputError(
                     Problem(f"source {source!r}: too many redirects (more than {self.client.max_redirects}: "
                             "a redirect loop?)", key)
                 ) from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:  # retrying will not help
+            except httpx.InvalidURL as exc:  # the configured URL parsed above: a redirect's Location did not
+                raise InputError(
+                    Problem(f"source {source!r}: redirected to an address that cannot be fetched ({exc})", key)
+                ) from None
+            except httpx.HTTPError as exc:  # retrying will not help
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             else:
                 status = response.status_code
@@ -709,6 +737,9 @@ class Fetcher:
                     self._store(key, body, response, None)
                     return Fetched(key, body)
                 problem = f"HTTP {status} {response.reason_phrase}".rstrip()
+                if 300 <= status < 400 and "Location" not in response.headers:
+                    problem += " (a redirect that names no address to go to)"
+                problem += _redirected(full, response)
                 if status == 400 and full.scheme == "http" and _PLAIN_HTTP_TO_HTTPS.search(body[:4096]):
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}: the server expects TLS on "
                                                     f"this port: use https:// ({full.copy_with(scheme='https')})",

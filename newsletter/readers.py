@@ -20,17 +20,27 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
-from .feeds import ArxivListing, arxiv_api_error, no_text_kind, parse_arxiv, parse_feed, parse_hf_daily
+from .feeds import (
+    ArxivListing,
+    abs_url,
+    arxiv_api_error,
+    no_text_kind,
+    parse_arxiv,
+    parse_feed,
+    parse_hf_daily,
+    pdf_url,
+)
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
 from .files import broken_link
 from .latex import paper_to_unicode
-from .models import Paper, merge_papers
+from .models import ARXIV_ID, Paper, merge_papers
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -72,6 +82,12 @@ HF_CHROME = HF_HEADER | frozenset(
         "See less",
         "View more",
         "Search any paper with AI",
+        # a paper's own page: its links and sections after the abstract
+        "View arXiv page",
+        "View PDF",
+        "Add to collection",
+        "Project page",
+        "Community",
     )
 )
 
@@ -97,7 +113,7 @@ MENU_WORDS = frozenset(
     home menu search users organizations inference endpoints providers huggingchat chat tasks hub
     api pro account settings profile notifications toggle navigation skip to main content back next
     previous more load show all see view theme system dark light mode language english cookies
-    submit any with ai browse explore open source and
+    submit any with ai browse explore open source and logo s copyright rights reserved inc
     """.split()
 )
 #: The words of MENU_WORDS that only the site's chrome has (never "models",
@@ -119,8 +135,10 @@ _YEAR_OR_COUNT = re.compile(r"\d+(\.\d+)?[km]?")
 _PAGINATION = re.compile(r"^(\d{1,3}|\.\.\.|…|[‹«<]|[›»>])$")
 #: Leading lines (site navigation) before the header: few, and short.
 _MAX_NAV_LINES, _MAX_NAV_CHARS = 20, 60
-#: Invisible characters a browser's copy may leave, alone on a line or inside words.
-_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
+#: Invisible characters a browser's copy may leave, alone on a line or inside words;
+#: and bidi embeddings and overrides (U+202A-U+202E, U+2066-U+2069), which turn
+#: the text after them around on screen ("\u202egnp.exe" shows as "exe.png").
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069]")
 #: Longer than any line of the site's chrome (menu, header, date, footer).
 _MAX_CHROME_CHARS = 200
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -205,7 +223,8 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     """Bytes to text, or an :class:`InputError` at the line where it stops being text.
 
     UTF-8 (with or without a BOM), or UTF-16 or UTF-32 when it starts with its byte
-    order mark (what Windows editors save as "Unicode"), or Windows-1252 /
+    order mark (what Windows editors save as "Unicode") or has none but its zero
+    bytes say which (see :func:`_bomless_unicode`), or Windows-1252 /
     Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).
     Lines may end in LF, CRLF, CR alone, or Unicode's line and paragraph
     separators (U+2028, U+2029: a copy on macOS), NEL, or Word's vertical tab
@@ -229,6 +248,15 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
                 )) from None
             data = text.encode("utf-8")
             break
+    if b"\x00" in data and (unmarked := _bomless_unicode(data)) is not None:
+        width = 4 if "32" in unmarked else 2
+        if cut_ok:  # a download cut off within its last character
+            data = data[: len(data) - len(data) % width]
+        try:
+            data = data.decode(unmarked).encode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = line_of(data, exc.start, "\n".encode(unmarked))
+            raise InputError(Problem(f"not {unmarked.upper()} text (truncated or corrupt?)", name, line)) from None
     if b"\x00" in data:
         pos = data.index(b"\x00")
         raise InputError(Problem("binary data (NUL byte), not a text export", name, line_of(data, pos)))
@@ -253,6 +281,24 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     if _INVISIBLE.search(text):  # (str.translate would cost 70 us per paper on every export)
         text = _INVISIBLE.sub("", text)
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _bomless_unicode(data: bytes) -> str | None:
+    """The codec of UTF-16 or UTF-32 saved without a byte order mark (Python's
+    ``encoding="utf-16-le"``, ``iconv -t UTF-16LE``, some editors' "UCS-2"),
+    told by where its zero bytes fall: in Latin text every second (or third
+    and fourth) byte is zero, at the same place in each character.  None for
+    anything else (binary data keeps its "NUL byte" error)."""
+    sample = data[:4096]
+    # (codec, bytes per character, the byte of each that Latin text leaves zero, the byte it never does)
+    for codec, width, zeros, text in (("utf-32-le", 4, (2, 3), 0), ("utf-32-be", 4, (0, 1), 3),
+                                      ("utf-16-le", 2, (1,), 0), ("utf-16-be", 2, (0,), 1)):
+        columns = [sample[i::width] for i in range(width)]
+        if len(sample) >= 4 * width and all(columns[i].count(0) >= 0.9 * len(columns[i]) for i in zeros) and (
+            columns[text].count(0) <= 0.1 * len(columns[text])
+        ):
+            return codec
+    return None
 
 
 def _windows_1252(data: bytes) -> str | None:
@@ -371,32 +417,70 @@ def _blocks(text: str) -> list[tuple[int, str]]:
     has_blank_lines = any(not t for n, t in content if first < n < last)
     if not has_blank_lines or _glued_subscribe(nonblank):
         return nonblank
-    blocks: list[tuple[int, str]] = []
-    current: list[str] = []
-    start = 0
+    # each paragraph's lines (a line of chrome or of a card's counts alone, as a paragraph that is no candidate)
+    paragraphs: list[list[tuple[int, str]]] = []
+    alone: set[int] = set()  # indexes of those
+    current: list[tuple[int, str]] = []
     for n, t in content:
         if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
-            blocks.append((n, t))
+            alone.add(len(paragraphs))
+            paragraphs.append([(n, t)])
         elif t and (_is_paper_meta(t) or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
-            t and not current and blocks and blocks[-1][1].casefold() == "submitted by" and _SUBMITTER.fullmatch(t)
+            t and not current and paragraphs and paragraphs[-1][0][1].casefold() == "submitted by"
+            and _SUBMITTER.fullmatch(t)
         ):
             # a line of a paper's card ("58", "· 24 authors"), or of the page's of two words or more
             # ("Read more" under an abstract), is a block of its own, even glued to a title or abstract
             if current:
-                blocks.append((start, " ".join(current)))
+                paragraphs.append(current)
                 current = []
-            blocks.append((n, t))
+            alone.add(len(paragraphs))
+            paragraphs.append([(n, t)])
         elif t:
-            if not current:
-                start = n
-            current.append(t)
+            current.append((n, t))
         elif current:
-            blocks.append((start, " ".join(current)))
+            paragraphs.append(current)
             current = []
     if current:
-        blocks.append((start, " ".join(current)))
+        paragraphs.append(current)
+    cards = _card_layout([para for k, para in enumerate(paragraphs) if k not in alone])
+    blocks: list[tuple[int, str]] = []
+    for k, para in enumerate(paragraphs):
+        if len(para) == 1:  # (most are)
+            blocks.append(para[0])
+            continue
+        if cards and k not in alone:
+            blocks.append(para[0])  # the card's title line, its abstract under it
+            para = para[1:]
+        blocks.append((para[0][0], " ".join([t for _, t in para])))
     return blocks
+
+
+#: Paragraphs, of those that may be papers, that must be "a title line, then
+#: an abstract" for the export to be read as cards (see :func:`_card_layout`).
+_CARDS_SHARE = 0.8
+#: Shorter than an abstract is.
+_MIN_ABSTRACT_CHARS = 100
+
+
+def _card_layout(paragraphs: list[list[tuple[int, str]]]) -> bool:
+    """Whether the papers are cards, one paragraph each: the title on its first
+    line, the abstract on the lines under it, blank lines between papers (a
+    browser that copies a card as one block).  Told by nearly every paragraph
+    being so; in the layout with blank lines between title and abstract, titles
+    are paragraphs of their own (and a copy that wraps lines, a text browser's,
+    has abstracts over many lines but titles alone), so at most half are."""
+    if len(paragraphs) < 2:
+        return False
+    others, most = 0, (1 - _CARDS_SHARE) * len(paragraphs)
+    for para in paragraphs:
+        if not (len(para) > 1 and len(para[0][1]) <= MAX_TITLE_CHARS
+                and sum(len(t) for _, t in para[1:]) >= _MIN_ABSTRACT_CHARS):
+            others += 1
+            if others > most:  # (a layout of another kind is told within its first paragraphs)
+                return False
+    return True
 
 
 def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
@@ -443,6 +527,52 @@ def _without_link_list(text: str) -> str:
     return _LINK_MARK.sub("", text[:start]) + "\n" * text.count("\n", start)
 
 
+_MD_HEADING = re.compile(r"[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
+_MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\((?:<([^>\n]*)>|([^)\s]*))(?:[ \t]+\"[^\"\n]*\")?\)")
+_MD_RULE = re.compile(r"[ ]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
+_MD_QUOTE = re.compile(r"[ ]{0,3}>[ ]?")
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|:])")
+#: A paper's page, as a link to it names it: on Hugging Face or arXiv.
+_PAPER_LINK = re.compile(rf"(?:huggingface\.co/papers/|arxiv\.org/(?:abs|pdf)/)({ARXIV_ID})(?:\.pdf)?/?(?:[?#].*)?$")
+#: Lines a Markdown copy of the page has: a heading, or a line that is a link.
+_MD_SIGN = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}#{0,6}[ \t]*\[[^\]\n]+\]\(https?://", re.MULTILINE)
+
+
+def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
+    """A Markdown copy of the page (a clipper such as Obsidian's or MarkDownload
+    saves one) as the page's text, line for line, and the arXiv id of each
+    title that links to its paper (``### [Title](https://huggingface.co/papers/ID)``).
+    Its front matter and rules become blank lines; headings, quotes, links,
+    images and backslash escapes give their text.  A text copy is returned
+    as it is: told by its having fewer than two headings or link lines."""
+    if "\n#" not in text and "](" not in text and not text.startswith("#"):  # (a text copy: most are)
+        return text, {}
+    signs = _MD_SIGN.finditer(text)
+    if next(signs, None) is None or next(signs, None) is None:
+        return text, {}
+    lines = text.split("\n")
+    if lines[0].strip() == "---":  # front matter: blank, so that line numbers hold
+        end = next((i for i in range(1, min(len(lines), 60)) if lines[i].strip() == "---"), None)
+        if end is not None:
+            lines[: end + 1] = [""] * (end + 1)
+    ids: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        if _MD_RULE.fullmatch(line):
+            lines[i] = ""
+            continue
+        while (quote := _MD_QUOTE.match(line)) is not None:
+            line = line[quote.end():]
+        if heading := _MD_HEADING.fullmatch(line):
+            line = heading.group(1)
+        whole = _MD_LINK.fullmatch(line.strip())
+        line = _MD_LINK.sub(lambda m: "" if m.group(1) else m.group(2), line)
+        line = _MD_ESCAPE.sub(r"\1", line)
+        if whole and not whole.group(1) and (target := _PAPER_LINK.search(whole.group(3) or whole.group(4) or "")):
+            ids[_spaced(line)] = target.group(1)
+        lines[i] = line
+    return "\n".join(lines), ids
+
+
 def parse_hf_papers_text(
     data: bytes, name: str, source: str = "hf-papers-text", warn: Callable[[str], None] | None = None
 ) -> list[Paper]:
@@ -459,12 +589,14 @@ def parse_hf_papers_text(
     an abstract, the paper would count as delivered and never come whole.
     """
     warn = warn if warn is not None else log.warning
-    text = _without_link_list(decode_text(data, name, cut_ok=True))
+    text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
     blocks, meta_at_end = _without_paper_meta(_blocks(text))
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
     i, header = _skip_header(blocks, _nav_lines(blocks))
+    if not header and (page := _paper_page(blocks, name, source)) is not None:
+        return [page]
     if not header:
         start = blocks[0][1][:1]
         hint = (
@@ -545,7 +677,10 @@ def parse_hf_papers_text(
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
         title, abstract = _spaced(title), _spaced(abstract)
-        papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}"))
+        arxiv_id = ids.get(title)
+        papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
+                            arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
+                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None))
         last_title = (t_line, title)
         k += 2
     if papers and not footer and not meta_at_end and last_title and _cut_off(papers[-1].abstract):
@@ -558,6 +693,37 @@ def parse_hf_papers_text(
         )
         papers.pop()
     return papers
+
+
+#: The line a Hugging Face paper's own page names its paper by: ``arxiv:2409.02345``.
+_ARXIV_LINE = re.compile(rf"arxiv:\s*(?P<id>{ARXIV_ID})", re.IGNORECASE)
+_ABSTRACT_HEADING = "abstract"
+
+
+def _paper_page(blocks: list[tuple[int, str]], name: str, source: str) -> Paper | None:
+    """The paper of a copy of one paper's page on Hugging Face (``/papers/ID``,
+    saved beside the listings to read that paper too): its ``arxiv:ID`` line
+    near the top, the title under it, and the paragraph under ``Abstract``.
+    It has the paper's arXiv id, which a listing does not give.  None when
+    ``blocks`` are no such page; an error when the page has no abstract."""
+    found = next(((j, m["id"]) for j, (_, text) in enumerate(blocks[: _MAX_NAV_LINES + 4])
+                  if (m := _ARXIV_LINE.fullmatch(text))), None)
+    if found is None:
+        return None
+    at, arxiv_id = found
+    rest = [(line, text) for line, text in blocks[at + 1:] if not _is_page_chrome(text)]
+    if not rest:
+        return None
+    t_line, title = rest[0]
+    heading = next((k for k, (_, text) in enumerate(rest) if text.casefold().rstrip(":") == _ABSTRACT_HEADING), None)
+    if heading is None or heading + 1 >= len(rest) or len(title) > MAX_TITLE_CHARS:
+        raise InputError(Problem(f"a Hugging Face paper's page (arxiv:{arxiv_id}) without its title and an "
+                                 "'Abstract' heading over the abstract; copy the whole page again", name, t_line))
+    # the abstract's lines up to the page's links under it (a copy without blank lines has one block a line)
+    after = blocks[next(k for k, (line, _) in enumerate(blocks) if line == rest[heading][0]) + 1:]
+    abstract = " ".join(text for _, text in takewhile(lambda block: not _is_page_chrome(block[1]), after))
+    return Paper(title=_spaced(title), abstract=_spaced(abstract), source=source, arxiv_id=arxiv_id,
+                 url=abs_url(arxiv_id), pdf_url=pdf_url(arxiv_id), location=f"{name}:{t_line}")
 
 
 #: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.
@@ -617,8 +783,17 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
 
 
 def _is_footer(text: str) -> bool:
-    """Page chrome after the papers: navigation links, a pagination bar, the site's footer."""
-    return _is_page_chrome(text) or bool(_PAGINATION.match(_spaced(text)))
+    """Page chrome after the papers: navigation links, a pagination bar, the
+    site's footer, whole or one item a line ("System theme", "TOS", "Jobs": a
+    copy that keeps the page's lines has no paragraph that is a menu).  Asked
+    only of the file's last blocks, from its end: an abstract, which has
+    words of its own, stops the footer."""
+    if _is_page_chrome(text) or _PAGINATION.match(_spaced(text)):
+        return True
+    if len(text) > _MAX_NAV_CHARS:
+        return False
+    words = _MENU_WORD.findall(text.casefold())
+    return bool(words) and all(w in MENU_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words)
 
 
 def _looks_like_chrome(text: str) -> bool:

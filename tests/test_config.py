@@ -187,6 +187,55 @@ def test_a_tab_in_the_indentation_is_named(workdir):
     assert found[0].endswith("indented with a tab: YAML indents with spaces only")
 
 
+@pytest.mark.parametrize("space", ["\u00a0", "\u202f", "\u3000"])
+def test_no_break_spaces_where_yaml_wants_spaces_are_spaces(workdir, space):
+    """YAML copied from a web page, a chat or a mail has no-break spaces: an
+    indented ``any:`` was read as the key "  any" beside its topic ("topics.all:
+    expected a mapping, got nothing").  One inside a value is kept."""
+    text = BASIC_CONFIG.replace("Ada Lovelace", "Ada\u00a0Lovelace")
+    odd = text.replace("  ", space * 2).replace("- email", f"-{space}email").replace("max_papers: ", f"max_papers:{space}")
+    assert odd.count(space) > 20
+    config, plain = load_config(write_config(workdir, odd)), load_config(write_config(workdir, text))
+    assert config.model_dump() == plain.model_dump()
+    assert config.subscribers[0].name == "Ada\u00a0Lovelace" and config.subscribers[1].max_papers == 5
+    assert config.where("subscribers", 1, "max_papers") == plain.where("subscribers", 1, "max_papers")
+
+
+def test_a_full_width_colon_after_a_key_is_a_colon(workdir):
+    """A Chinese or Japanese input method types "：": ``timezone： Europe/Paris``
+    was one plain value and the next key "not allowed in this context"."""
+    text = BASIC_CONFIG.replace("topics:\n", "topics：\n").replace("    max_papers: 5", "    max_papers：5")
+    text = text.replace("name: Diffusion models", "name: 拡散：モデル") + "timezone： Europe/Paris\n"
+    config = load_config(write_config(workdir, text))
+    assert config.timezone == "Europe/Paris" and config.subscribers[1].max_papers == 5
+    assert config.topics["diffusion"].name == "拡散：モデル"
+
+
+def test_a_tab_after_a_list_dash_is_named(workdir):
+    found = problems(workdir, BASIC_CONFIG.replace("  - email: bob", "  -\temail: bob"))
+    assert len(found) == 1 and found[0].startswith("config.yaml:15: malformed YAML:")
+    assert found[0].endswith("a tab stands where YAML wants a space (after a '-' or a ':'): write a space")
+
+
+def test_values_in_typographic_quotes_are_quoted_values(workdir):
+    """A config typed in a word processor or a macOS editor has “smart” quotes,
+    which YAML kept in the value: the term “diffusion model*” was refused
+    ("'*' is only allowed at the end") and a subject went out with its quotes."""
+    text = BASIC_CONFIG.replace('["diffusion model*", "score-based"]', "[“diffusion model*”, ‘score-based’]")
+    text = text.replace("name: Optimisation", "name: “Optimisation” # theory") + 'email:\n  subject: “It’s {{ count }}”\n'
+    text = text.replace("    name: Ada Lovelace", "    name: ‘Ada “the Countess” Lovelace’")
+    config = load_config(write_config(workdir, text))
+    assert config.topics["diffusion"].any == ["diffusion model*", "score-based"]
+    assert config.topics["optim"].name == "Optimisation"
+    assert config.email.subject == "It’s {{ count }}"
+    assert config.subscribers[0].name == "Ada “the Countess” Lovelace"
+    about = 'topics:\n  t:\n    about: A “quoted” word and “another”\n'
+    sources = "sources: [{type: hf-papers-text, path: papers/}]\n"
+    assert load_config(write_config(workdir, sources + about)).topics["t"].about == (
+        "A “quoted” word and “another”"
+    )
+
+
 @pytest.mark.parametrize("text", ["", "# nothing yet\n", "---\n"])
 def test_an_empty_config_is_one_problem_saying_so(workdir, text):
     path = write_config(workdir, text)

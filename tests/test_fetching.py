@@ -456,6 +456,33 @@ def test_a_redirect_loop_is_named_as_one_and_not_retried(http_server, clock, tmp
     assert len(http_server.requests) == 21 and clock.sleeps == []
 
 
+def test_a_failure_after_a_redirect_names_where_the_redirect_led(http_server, clock, tmp_path):
+    """The configured URL answers (with a redirect): "connection refused" or
+    "404" said of it alone sent users to a server that works."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead = f"http://127.0.0.1:{closed.getsockname()[1]}/feed.xml?token=s3cr3t"
+    closed.close()
+    http_server.route("/moved", Reply(301, b"", {"Location": dead}))
+    http_server.route("/renamed", Reply(302, b"", {"Location": "/gone.xml"}))
+    http_server.route("/nowhere", Reply(302, b""))
+    http_server.route("/bad", Reply(302, b"", {"Location": "http://[::1/feed"}))
+    http_server.route("/mail", Reply(302, b"", {"Location": "mailto:feeds@example.org"}))
+    failures = {}
+    with fetcher(clock, tmp_path, retries=1) as f:
+        for path in ("/moved", "/renamed", "/nowhere", "/bad", "/mail"):
+            with pytest.raises(InputError) as info:
+                f.get(http_server.url(path), source="blog")
+            failures[path] = str(info.value).removeprefix(f"{http_server.url(path)}: source 'blog': ")
+    assert failures["/moved"].startswith("connection failed: ")
+    assert failures["/moved"].endswith(f" (redirected to {dead.replace('s3cr3t', '***')}) (gave up after 2 attempts)")
+    assert failures["/renamed"] == f"HTTP 404 Not Found (redirected to {http_server.url('/gone.xml')})"
+    assert failures["/nowhere"] == "HTTP 302 Found (a redirect that names no address to go to)"
+    assert failures["/bad"].startswith("redirected to an address that is not a URL (")
+    assert failures["/mail"].startswith("redirected to an address that cannot be fetched (")
+    assert len(http_server.requests_to("/bad")) == len(http_server.requests_to("/mail")) == 1  # not retried
+
+
 @pytest.mark.parametrize("encoding", ["br", "zstd"])
 def test_brotli_and_zstd_bodies_are_decompressed(http_server, clock, tmp_path, encoding):
     """Servers (and CDNs in front of them) answer with what Accept-Encoding offers:
@@ -691,3 +718,16 @@ def test_a_host_that_does_not_resolve_is_named_as_such(clock, tmp_path, monkeypa
                         r"'feeds\.example\.invalid' \(.+\): a typo in the URL, or no network\? "
                         r"\(gave up after 2 attempts\)", str(info.value)), str(info.value)
     assert clock.sleeps == [1.0]  # still retried: the network may be down for a moment
+
+
+def test_a_redirect_to_a_host_that_does_not_resolve_names_that_host(http_server, clock, tmp_path, monkeypatch):
+    """It named the configured host, which resolves: the site had moved its feed."""
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    http_server.route("/feed.xml", Reply(301, b"", {"Location": "http://feeds.example.invalid/lab.xml"}))
+    with fetcher(clock, tmp_path, retries=0) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed.xml"), source="lab")
+    assert str(info.value).startswith(f"{http_server.url('/feed.xml')}: source 'lab': cannot find the host "
+                                      "'feeds.example.invalid' ("), str(info.value)
+    assert str(info.value).endswith(") (redirected to http://feeds.example.invalid/lab.xml): a host the site no "
+                                    "longer has, or no network?")

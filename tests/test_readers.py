@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from conftest import DATA, write_config
@@ -223,11 +224,25 @@ def test_utf32_export_with_byte_order_mark_is_read(encoding):
     assert str(info.value).startswith("cut.txt:7: ") and "UTF-32" in str(info.value)
 
 
-def test_utf16_without_byte_order_mark_is_still_refused():
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_without_byte_order_mark_are_read(encoding):
+    """Python's ``encoding="utf-16-le"`` and ``iconv -t UTF-16LE`` write no byte
+    order mark: it was "binary data (NUL byte)" at line 1."""
     text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8")
-    with pytest.raises(InputError) as info:
-        parse_hf_papers_text(text.encode("utf-16-le"), "win.txt")
-    assert str(info.value).startswith("win.txt:1: ")
+    papers = parse_hf_papers_text(text.encode(encoding), "win.txt")
+    assert [p.title for p in papers] == [p.title for p in parse("hf-papers-compact.txt")]
+    assert any("Schrödinger" in p.title for p in papers)
+    width = 4 if "32" in encoding else 2
+    cut = parse_hf_papers_text(text.encode(encoding)[: -width - 1], "cut.txt", warn=(said := []).append)
+    assert len(cut) == len(papers) - 1 and "ends in the middle of its abstract" in said[0]
+
+
+def test_nul_bytes_that_are_no_utf16_are_still_binary_data():
+    text = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").encode()
+    for data in (text[:300] + b"\x00" + text[300:], bytes(range(256)) * 20):
+        with pytest.raises(InputError) as info:
+            parse_hf_papers_text(data, "bin.txt")
+        assert "binary data (NUL byte), not a text export" in str(info.value)
 
 
 def test_truncated_utf16_is_an_error_with_file_and_line():
@@ -437,6 +452,29 @@ def test_a_site_menu_in_one_long_paragraph_above_the_header_is_chrome(menu, name
 def test_a_site_footer_in_one_paragraph_after_the_papers_is_chrome(footer, name):
     sep = "\n\n" if "blank" in name else "\n"
     text = (DATA / name).read_text(encoding="utf-8").rstrip("\n") + sep + "Load more" + sep + footer + "\n"
+    assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_a_site_footer_one_item_a_line_after_the_papers_is_chrome(name):
+    """A copy that keeps the page's lines has the footer one item a line, and
+    its "System theme" toggle apart: "title 'Pricing' has no abstract"."""
+    sep = "\n\n" if "blank" in name else "\n"
+    items = ["System theme", "Company", "TOS", "Privacy", "About", "Jobs", "Website", "Models", "Datasets", "Spaces",
+             "Pricing", "Docs", "Copyright © 2024 Hugging Face, Inc. All rights reserved."]
+    text = (DATA / name).read_text(encoding="utf-8").rstrip("\n")
+    for footer in (sep.join(items), "\n".join(items), items[0] + sep + " · ".join(items[1:])):
+        data = f"{text}{sep}{footer}\n".encode()
+        assert [p.title for p in parse_hf_papers_text(data, name)] == titles(name)
+
+
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_the_logos_text_above_the_sites_menu_is_chrome(name):
+    """Text taken from the page with its images' text starts "Hugging Face's
+    logo": with it, the menu read as no menu and the export as "no header"."""
+    sep = "\n\n" if "blank" in name else "\n"
+    menu = "Hugging Face's logo\nHugging Face\nModels\nDatasets\nSpaces\nCommunity\nDocs\nEnterprise\nPricing"
+    text = f"{menu}{sep}Log In\nSign Up{sep}" + (DATA / name).read_text(encoding="utf-8")
     assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
 
 
@@ -823,3 +861,133 @@ def test_a_file_name_with_a_line_break_or_an_escape_stays_one_line(tmp_path, cli
     assert r.code == 2 and "Traceback" not in r.err
     assert len(r.err.splitlines()) == 1 and "\x1b" not in r.err
     assert r.err.startswith("papers/day\\nevil\\x1b[31m.txt:1: no Hugging Face papers page header"), r.err
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "one line each"])
+def test_a_copy_of_one_papers_own_page_is_that_paper_with_its_arxiv_id(layout):
+    """A paper's page on Hugging Face (``/papers/ID``), saved beside the listings
+    to get that paper too, was "no Hugging Face papers page header"."""
+    text = (DATA / "hf-paper-page.txt").read_text(encoding="utf-8")
+    if layout != "blank lines":
+        text = text.replace("\n\n", "\n")
+    (paper,) = parse_hf_papers_text(text.encode(), "page.txt")
+    assert paper.title == "Reduced-Order Neural Operators: Learning Lagrangian Dynamics on Highly Sparse Graphs"
+    assert paper.abstract.startswith("We present a neural operator architecture to simulate Lagrangian dynamics, ")
+    assert paper.abstract.endswith(" with negligible change in computation time.")
+    assert (paper.arxiv_id, paper.url) == ("2409.02345", "https://arxiv.org/abs/2409.02345")
+    assert paper.location == ("page.txt:15" if layout == "blank lines" else "page.txt:12")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.replace("Abstract\n", "").encode(), "page.txt")
+    assert str(info.value).startswith("page.txt:1")
+    assert "a Hugging Face paper's page (arxiv:2409.02345) without its title and an 'Abstract' heading" in str(info.value)
+
+
+def test_a_papers_page_beside_a_listing_is_read_and_merges_by_its_id(tmp_path, cli):
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
+    (papers / "one.txt").write_bytes((DATA / "hf-paper-page.txt").read_bytes())
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: 'papers/*.txt'}]\ntopics: {t: {any: [operator*]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    listed = json.loads(r.out)
+    assert len(listed) == len(titles("hf-papers-blank-lines.txt"))  # the page's paper is the listing's first one
+    (first,) = [p for p in listed if p["title"].startswith("Reduced-Order Neural Operators")]
+    assert first["arxiv_id"] == "2409.02345"
+
+
+def _as_cards(name: str, card: str = "{title}\n{abstract}") -> str:
+    """The export with each paper one paragraph: its title line, its abstract under it."""
+    text = (DATA / name).read_text(encoding="utf-8")
+    start = text.index(titles(name)[0])
+    paragraphs = [p for p in text[start:].split("\n\n") if p.strip()]
+    cards = [card.format(title=t, abstract=a) for t, a in zip(paragraphs[::2], paragraphs[1::2], strict=True)]
+    return text[:start] + "\n\n".join(cards) + "\n"
+
+
+@pytest.mark.parametrize("card", ["{title}\n{abstract}", "58\n{title}\n{abstract}\nUpvote", "{title}\n\n\n{abstract}"])
+def test_papers_as_cards_a_title_line_over_its_abstract_are_read(card):
+    """A browser that copies each paper's card as one block gives title and
+    abstract on consecutive lines, blank lines between papers: it read as one
+    paragraph per paper ("expected a paper title, found a 1,605-character
+    paragraph")."""
+    text = _as_cards("hf-papers-blank-lines.txt", card)
+    papers = parse_hf_papers_text(text.encode(), "cards.txt")
+    expected = parse("hf-papers-blank-lines.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    cut = text.rstrip()[: -len(expected[-1].abstract) // 2]  # the last card cut within its abstract
+    said: list[str] = []
+    assert len(parse_hf_papers_text(cut.encode(), "cards.txt", warn=said.append)) == len(expected) - 1
+    assert "ends in the middle of its abstract" in said[0]
+
+
+def test_an_abstract_wrapped_over_lines_is_no_card():
+    """A text browser's copy wraps every paragraph: abstracts span lines, titles
+    stand alone; its first line is no title."""
+    import textwrap
+
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    start = text.index(titles("hf-papers-blank-lines.txt")[0])
+    wrapped = "\n\n".join(textwrap.fill(p, 40, break_on_hyphens=False, break_long_words=False) for p in text[start:].split("\n\n") if p.strip())
+    papers = parse_hf_papers_text((text[:start] + wrapped + "\n").encode(), "lynx.txt")
+    assert [p.title for p in papers] == titles("hf-papers-blank-lines.txt")
+
+
+def test_files_an_operating_system_leaves_in_the_exports_folder_are_not_exports(tmp_path, cli):
+    """Windows writes desktop.ini and Thumbs.db into folders (a synced or
+    customised one), macOS an ``Icon\\r``, Word an owner file ``~$notes.docx``:
+    ``path: papers/`` read them as exports and every send stopped."""
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_bytes((DATA / "hf-papers-blank-lines.txt").read_bytes())
+    (papers / "desktop.ini").write_bytes(b"[.ShellClassInfo]\r\nIconResource=C:\\icon.ico,0\r\n")
+    (papers / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(64))
+    (papers / "Icon\r").write_bytes(b"")
+    (papers / "~$notes.docx").write_bytes(b"\x05Ada  ")
+    for path in ("papers/", "'papers/*'", "'papers/**/*'"):
+        write_config(tmp_path, f"sources: [{{type: hf-papers-text, path: {path}}}]\ntopics: {{t: {{any: [x]}}}}\n")
+        r = cli("papers", "--json")
+        assert r.code == 0, (path, r.err)
+        assert len(json.loads(r.out)) == len(titles("hf-papers-blank-lines.txt"))
+    (papers / "notes.ini").write_bytes(b"[section]\r\n")  # any other file is still read, and refused
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n")
+    assert cli("papers").code == 2
+
+
+def _as_markdown(name: str) -> str:
+    """The export as a web clipper (Obsidian's, MarkDownload) saves the page:
+    front matter, headings, each title a link to its paper, thumbnails,
+    Markdown's backslash escapes."""
+    text = (DATA / name).read_text(encoding="utf-8")
+    start = text.index(titles(name)[0])
+    paragraphs = [p for p in text[start:].split("\n\n") if p.strip()]
+    page = ("---\ncreated: 2024-09-05T10:00:00 (UTC +02:00)\ntags: []\nsource: https://huggingface.co/papers\n---\n\n"
+            "# Daily Papers - Hugging Face\n\n> ## Excerpt\n> Your daily dose of AI research from AK\n\n---\n\n"
+            "Get trending papers in your email inbox!\n\n[Subscribe](https://huggingface.co/login?next=%2Fpapers)\n\n"
+            "## Daily Papers\n\n### by [AK](https://huggingface.co/akhaliq) and the research community\n\nSep 4\n\n")
+    for k, (title, abstract) in enumerate(zip(paragraphs[::2], paragraphs[1::2], strict=True)):
+        escaped = re.sub(r"([\\_*\[\]`])", r"\\\1", abstract)
+        page += (f"### [{title}](https://huggingface.co/papers/2409.{k:05d})\n\n"
+                 f"![](https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2409.{k:05d}.png)\n\n{escaped}\n\n")
+    return page
+
+
+def test_a_markdown_copy_of_the_page_is_read_with_each_papers_arxiv_id():
+    """A web clipper's Markdown (``### [Title](https://huggingface.co/papers/ID)``)
+    read its heading marks and link syntax as text, and pairs went wrong at
+    the header's links.  Its links give each paper its arXiv id."""
+    papers = parse_hf_papers_text(_as_markdown("hf-papers-blank-lines.txt").encode(), "day.md")
+    expected = parse("hf-papers-blank-lines.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    assert [p.arxiv_id for p in papers[:2]] == ["2409.00000", "2409.00001"]
+    assert papers[0].url == "https://arxiv.org/abs/2409.00000"
+    assert papers[0].location == "day.md:24"
+
+
+def test_brackets_and_hashes_in_a_text_export_are_text():
+    """One heading-like or link-like line does not make an export Markdown."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    title = titles("hf-papers-blank-lines.txt")[1]
+    text = text.replace(title, f"# {title}", 1).replace("provided at https://", "provided at [code](https://", 1)
+    papers = parse_hf_papers_text(text.encode(), "day.txt")
+    assert papers[1].title == f"# {title}" and "[code](https://" in papers[0].abstract

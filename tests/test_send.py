@@ -238,6 +238,55 @@ def test_an_internationalised_domain_goes_out_in_its_ascii_form(tmp_path, cli, s
     assert r.code == 0 and r.out.startswith("ada@xn--mnchen-3ya.de: unsubscribed") and not r.err, r.out + r.err
 
 
+def test_an_address_copied_with_invisible_characters_or_spaces_is_the_plain_address(tmp_path, cli, smtp_server):
+    """A zero-width space or a bidi mark copied with an address from a web page
+    or a chat made it "not ASCII, needs SMTPUTF8", of an address that shows
+    plain ASCII; spaces around a quoted one made it invalid.  A space inside
+    is named as such."""
+    subscribers = ('\n  - email: "ada\\u200b@example.org\\u200e"\n    topics: [diffusion]'
+                   '\n  - email: " \\u202abob@example.org\\u202c\\u00a0"\n    topics: [diffusion]')
+    setup(tmp_path, smtp(smtp_server.port), subscribers=subscribers)
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.out + r.err
+    assert smtp_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+    assert cli("unsubscribe", "\u200bada@example.org ").out.startswith("ada@example.org: unsubscribed")
+    setup(tmp_path, smtp(smtp_server.port), subscribers='\n  - email: "ada\\u00a0@example.org"\n    topics: [diffusion]')
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip().endswith(
+        "subscribers[0].email: 'ada\\xa0@example.org' is not a valid address: it holds a space (no-break space)"), r.err
+
+
+def test_an_ipv6_host_in_brackets_is_its_address(tmp_path, cli):
+    """``host: '[::1]'``, as URLs write an IPv6 address, passed validate and
+    failed every send: "cannot connect to SMTP server [::1]:N: Name or service
+    not known"."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from smtp_server import Mailbox, free_port
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    mailbox, port = Mailbox(), free_port()
+    controller = Controller(mailbox, hostname="::1", port=port)
+    controller.start()
+    try:
+        path = setup(tmp_path, smtp(port).replace("host: 127.0.0.1", "host: '[::1]'"))
+        r = cli("send", "--now", NOW)
+        assert r.code == 0, r.out + r.err
+        assert mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+        path.write_text(path.read_text().replace("host: '[::1]'", f"host: '[::1]:{port}'"))
+        r = cli("validate")
+        assert r.code == 2 and f"delivery.host: '[::1]:{port}' includes a port: write host: '::1' and port: {port}" in r.err
+    finally:
+        controller.stop()
+
+
 def test_new_papers_go_out_in_the_next_run_only(tmp_path, cli, smtp_server):
     setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
     assert cli("send", "--now", NOW).code == 0

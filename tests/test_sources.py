@@ -307,7 +307,7 @@ def test_a_document_whose_every_entry_is_malformed_is_a_failed_source(parse, bod
     "body",
     [
         b'<?xml version="1.0" encoding="utf-8\xd1"?><rss version="2.0"><channel><title>t</title></channel></rss>',
-        b'<?xml version="1.0" encoding="ut\x00f-8"?><rss version="2.0"><channel><title>t</title></channel></rss>',
+        b'<?xml version="1.0" encoding="ut\xfff-8"?><rss version="2.0"><channel><title>t</title></channel></rss>',
         b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xmlns:x="urn:a&nbsp;b"><x:y/></feed>',
     ],
 )
@@ -1523,3 +1523,134 @@ def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
     assert [(p.arxiv_id, p.title, p.authors, p.keywords, p.abstract) for p in papers] == [
         ("2406.05501", "Flow Matching", (), (), ""), ("2406.05503", "Third", (), (), "")]
     assert warnings == ["d.json: source 'hf': item 2 (2406.05502) has no title; skipped"]
+
+
+def test_control_characters_and_bare_ampersands_in_a_feed_do_not_sink_it(tmp_path, http_server):
+    """XML forbids a control character (as is or as ``&#8;``), a reference to a
+    surrogate and a bare ``&``; feeds carry them (a post pasted from a word
+    processor, "R&D", a link's query).  expat stopped at the first, and every
+    item of the feed was lost: now they are dropped (a bare ``&`` escaped),
+    and CDATA keeps its ``&`` as written."""
+    items = (
+        "<item><title>R&D at AT&T:\x0bnotes</title><link>https://x.org/p?a=1&b=2</link>"
+        "<description>Fast&#8; sampling&#x1b;\x08 &#xD800;&#x110000;&#0; now &#8212; done</description></item>"
+        "<item><title><![CDATA[Q&A \x0c<b>time</b>]]></title><link>https://x.org/q</link>"
+        "<description>Second &#233;.</description></item>"
+    )
+    body = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t</title>'
+            f"<link>https://x.org/</link><description>d</description>{items}</channel></rss>").encode()
+    first, second = parse_feed(body, "f.xml", "blog", Collect())
+    assert (first.title, first.url, first.abstract) == ("R&D at AT&T: notes", "https://x.org/p?a=1&b=2",
+                                                        "Fast sampling now — done")
+    assert (second.title, second.abstract) == ("Q&A time", "Second é.")
+    http_server.route("/blog/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    config = config_at(tmp_path, f"sources: [{{type: feed, name: blog, url: '{http_server.url('/blog/feed.xml')}'}}]\n"
+                                 "topics: {t: {any: [x]}}\n")
+    papers, _ = read(config)
+    assert [p.title for p in papers] == ["R&D at AT&T: notes", "Q&A time"]
+
+
+def test_a_utf16_feed_is_not_taken_for_control_characters():
+    body = data("feed-rss2.xml").decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    for encoded in (body.encode("utf-16"), body.encode("utf-16-le")):
+        assert len(parse_feed(encoded, "f.xml", "blog", Collect())) == 3
+
+
+@pytest.mark.parametrize("junk", [
+    b"<br />\n<b>Warning</b>:  Undefined variable $id in <b>/var/www/feed.php</b> on line <b>12</b><br />\n",
+    b"Deprecated: Function get_magic_quotes_gpc() is deprecated in /var/www/wp-includes/load.php on line 651\n",
+])
+def test_a_php_warning_printed_before_the_feed_is_not_the_feed(junk):
+    """A site whose PHP prints a warning before the XML: expat stopped at once
+    ("XML or text declaration not at start of entity", "junk after document
+    element") and every item was lost.  A cut feed after it still fails, at
+    the line of the whole answer."""
+    body = data("feed-rss2.xml")
+    assert [p.title for p in parse_feed(junk + body, "f.xml", "blog", Collect())] == [
+        p.title for p in parse_feed(body, "f.xml", "blog", Collect())
+    ]
+    cut = junk + body[: len(body) // 2]
+    with pytest.raises(InputError) as info:
+        parse_feed(cut, "f.xml", "blog", Collect())
+    assert info.value.problems[0].line == cut.count(b"\n") + 1
+
+
+def test_an_answer_that_is_text_is_quoted(tmp_path, http_server):
+    """arXiv's API answers "Rate exceeded." when asked too often: it read
+    "not a well-formed feed (syntax error); truncated or not XML?"."""
+    http_server.route("/api/query", Reply(body=b"Rate exceeded.\n", headers={"Content-Type": "text/plain"}))
+    config = config_at(tmp_path, f"sources: [{{type: arxiv, categories: [cs.LG], url: '{http_server.url('/api/query')}'}}]\n"
+                                 "topics: {t: {any: [x]}}\n")
+    with pytest.raises(SourcesFailed) as info:
+        read(config)
+    message = str(info.value).splitlines()[0]
+    assert message.endswith(":1: source 'arxiv': not an RSS or Atom feed: the answer is text, 'Rate exceeded.'"), message
+
+
+def test_soft_hyphens_and_bidi_overrides_show_nothing_and_split_no_word(tmp_path, http_server):
+    """A site's ``&shy;`` (hyphenation hints) kept "Neu\\u00adral" in the feed's
+    title: the keyword "neural" missed it, and the same paper from an export
+    (without it) went out twice.  A bidi override turned the rest of a title
+    around on screen."""
+    title = "Neural Operators for Turbulent Flows"
+    feed = ('<?xml version="1.0"?><rss version="2.0"><channel><title>lab</title><item>'
+            "<title>Neu&shy;ral Op&#173;er\u200bators for Tur\u2060bulent Flows</title><link>https://lab.example.org/1</link>"
+            "<description>We train neu&shy;ral operators.</description></item></channel></rss>").encode()
+    http_server.route("/feed.xml", Reply(body=feed, headers={"Content-Type": "application/rss+xml"}))
+    (tmp_path / "papers").mkdir()
+    header = "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+    (tmp_path / "papers" / "day.txt").write_text(
+        f"{header}{title}\n\nWe train neural operators on turbulent flows.\n\n"
+        "Safe Sampling \u202egnp.exe\n\nA paper whose title turns around on screen.\n", encoding="utf-8")
+    config = config_at(tmp_path, "sources:\n  - type: hf-papers-text\n    path: papers/\n"
+                                 f"  - {{type: feed, name: lab, url: '{http_server.url('/feed.xml')}'}}\n"
+                                 "topics: {t: {any: [neural operator*]}}\n")
+    papers, _ = read(config)
+    assert [p.title for p in papers] == [title, "Safe Sampling gnp.exe"]
+    assert papers[0].abstract == "We train neural operators on turbulent flows."
+    (alone,) = parse_feed(feed, "feed.xml", "lab", Collect())
+    assert (alone.title, alone.abstract) == (title, "We train neural operators.")
+
+
+def test_daily_papers_as_json_lines_or_one_entry_are_read(tmp_path):
+    """``curl .../api/daily_papers | jq -c '.[]' > day.jsonl`` saves one entry a
+    line: it was "invalid JSON (Extra data ...); truncated?".  One paper's own
+    JSON (an entry alone) was "expected a JSON list, got dict"."""
+    entries = json.loads(data("hf-daily-2024-06-07.json"))
+    expected = [p.title for p in parse_hf_daily(data("hf-daily-2024-06-07.json"), "day.json", "hf", Collect())]
+    (tmp_path / "day.jsonl").write_text("\n".join(json.dumps(e) for e in entries) + "\n\n", encoding="utf-8")
+    (tmp_path / "one.json").write_text(json.dumps(entries[0]["paper"]), encoding="utf-8")
+    config = config_at(tmp_path, "sources:\n  - {type: hf-daily, path: day.jsonl}\n  - {type: hf-daily, path: one.json}\n"
+                                 "topics: {t: {any: [x]}}\n")
+    papers, _ = read(config)
+    assert [p.title for p in papers] == expected
+    cut = "\n".join(json.dumps(e) for e in entries)[:-40].encode()
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(cut, "cut.jsonl", "hf", Collect())
+    assert "invalid JSON" in str(info.value)
+
+
+def test_an_entry_with_only_html_content_shows_its_text_not_its_tags(tmp_path, http_server):
+    """Atom's <content type="html"> or RSS's content:encoded with no summary:
+    feedparser copies it into the summary with no type, and the email showed
+    "<p>Some <b>notes</b>.</p>" as its abstract.  A text content keeps a
+    tag it writes as text."""
+    atom = (b'<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>'
+            b"<id>urn:x</id><updated>2024-06-10T00:00:00Z</updated>"
+            b'<entry><title>Content only</title><link href="https://x.org/1"/><id>urn:1</id>'
+            b'<updated>2024-06-10T00:00:00Z</updated><content type="html">&lt;p&gt;Some &lt;b&gt;notes&lt;/b&gt; '
+            b"&amp;amp; more.&lt;/p&gt;</content></entry>"
+            b'<entry><title>Text content</title><link href="https://x.org/2"/><id>urn:2</id>'
+            b'<updated>2024-06-10T00:00:00Z</updated><content type="text">Use a &lt;b&gt; tag.</content></entry></feed>')
+    rss = (b'<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+           b"<channel><title>t</title><item><title>Encoded only</title><link>https://x.org/3</link>"
+           b"<content:encoded><![CDATA[<p>Some <em>notes</em> here.</p>]]></content:encoded></item></channel></rss>")
+    http_server.route("/atom.xml", Reply(body=atom, headers={"Content-Type": "application/atom+xml"}))
+    http_server.route("/rss.xml", Reply(body=rss, headers={"Content-Type": "application/rss+xml"}))
+    config = config_at(tmp_path, f"sources:\n  - {{type: feed, name: a, url: '{http_server.url('/atom.xml')}'}}\n"
+                                 f"  - {{type: feed, name: r, url: '{http_server.url('/rss.xml')}'}}\n"
+                                 "topics: {t: {any: [x]}}\n")
+    papers, _ = read(config)
+    assert [(p.title, p.abstract) for p in papers] == [
+        ("Content only", "Some notes & more."), ("Text content", "Use a <b> tag."), ("Encoded only", "Some notes here."),
+    ]
