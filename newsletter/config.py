@@ -327,8 +327,17 @@ _HOST_FIRST = re.compile(r"^(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z
 
 
 def _check_url(value):
+    """An http(s) URL as it is to be asked: without the spaces around it and the
+    characters that show nothing which a copy from a web page or a chat brings
+    along (pages put zero-width spaces and soft hyphens into long URLs, to
+    break them: they reached the server, which answered 404)."""
+    if isinstance(value, str):
+        value = _SHOWS_NOTHING.sub("", value).strip()
     if value is not None and not _HTTP_URL.match(value):
-        if _HOST_FIRST.match(value) and "/" in value.rstrip("/") or value.startswith("www."):
+        feed = re.match(r"(?i)feed:(?://)?(https?://)?(.+)", value)
+        if feed:  # the feed: scheme of old browsers' feed links
+            hint = f" (a feed: link: write it as '{feed.group(1) or 'https://'}{feed.group(2)}')"
+        elif _HOST_FIRST.match(value) and "/" in value.rstrip("/") or value.startswith("www."):
             hint = f" (did you mean 'https://{value}'?)"
         elif value.startswith("file:") or "://" not in value:
             hint = " (a saved file is given as path:)"
