@@ -871,6 +871,10 @@ class Delivery(_Model):
 
     _v_password_env = field_validator("password_env")(lambda cls, v: check_env_name(v, "password_env"))
     _v_paths = field_validator("path", "ca_file")(lambda cls, v: _literal_path(v))
+    # a login name copied with a space or a zero-width space after it failed every login ("535")
+    _v_username = field_validator("username")(
+        lambda cls, v: _SHOWS_NOTHING.sub("", v).strip() or None if isinstance(v, str) else v
+    )
 
     @field_validator("host")
     @classmethod
