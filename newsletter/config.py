@@ -884,6 +884,7 @@ class Delivery(_Model):
         an IPv6 address in brackets (``[::1]``, as URLs write it) is the address."""
         if value is None:
             return value
+        value = _SHOWS_NOTHING.sub("", value).strip()  # as a copy from a provider's page brings them
         if "://" in value or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a host name or address (e.g. smtp.example.org; no URL)")
         bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", value)
