@@ -327,8 +327,17 @@ _HOST_FIRST = re.compile(r"^(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z
 
 
 def _check_url(value):
+    """An http(s) URL as it is to be asked: without the spaces around it and the
+    characters that show nothing which a copy from a web page or a chat brings
+    along (pages put zero-width spaces and soft hyphens into long URLs, to
+    break them: they reached the server, which answered 404)."""
+    if isinstance(value, str):
+        value = _SHOWS_NOTHING.sub("", value).strip()
     if value is not None and not _HTTP_URL.match(value):
-        if _HOST_FIRST.match(value) and "/" in value.rstrip("/") or value.startswith("www."):
+        feed = re.match(r"(?i)feed:(?://)?(https?://)?(.+)", value)
+        if feed:  # the feed: scheme of old browsers' feed links
+            hint = f" (a feed: link: write it as '{feed.group(1) or 'https://'}{feed.group(2)}')"
+        elif _HOST_FIRST.match(value) and "/" in value.rstrip("/") or value.startswith("www."):
             hint = f" (did you mean 'https://{value}'?)"
         elif value.startswith("file:") or "://" not in value:
             hint = " (a saved file is given as path:)"
@@ -862,6 +871,10 @@ class Delivery(_Model):
 
     _v_password_env = field_validator("password_env")(lambda cls, v: check_env_name(v, "password_env"))
     _v_paths = field_validator("path", "ca_file")(lambda cls, v: _literal_path(v))
+    # a login name copied with a space or a zero-width space after it failed every login ("535")
+    _v_username = field_validator("username")(
+        lambda cls, v: _SHOWS_NOTHING.sub("", v).strip() or None if isinstance(v, str) else v
+    )
 
     @field_validator("host")
     @classmethod
@@ -871,6 +884,7 @@ class Delivery(_Model):
         an IPv6 address in brackets (``[::1]``, as URLs write it) is the address."""
         if value is None:
             return value
+        value = _SHOWS_NOTHING.sub("", value).strip()  # as a copy from a provider's page brings them
         if "://" in value or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a host name or address (e.g. smtp.example.org; no URL)")
         bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", value)

@@ -438,7 +438,9 @@ class SMTPTransport:
     def _make_context(self) -> None:
         if self.security != "none":
             if self.ca_file and not self.ca_file.is_file():
-                raise ConfigError(self._problem("ca_file", f"{str(self.ca_file)!r}: no such file"))
+                what = ("a folder, not a PEM file of certificates (name the file in it)" if self.ca_file.is_dir()
+                        else "no such file")
+                raise ConfigError(self._problem("ca_file", f"{str(self.ca_file)!r}: {what}"))
             try:
                 self._context = ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
             except (ssl.SSLError, OSError) as exc:

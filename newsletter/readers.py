@@ -676,7 +676,7 @@ def parse_hf_papers_text(
                         "to be one; a line of page chrome after the papers, or an export cut off?)", name, t_line)
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
-        title, abstract = _spaced(title), _spaced(abstract)
+        title, abstract = _spaced(title), _MORE_AT_END.sub("", _spaced(abstract))
         arxiv_id = ids.get(title)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
@@ -693,6 +693,12 @@ def parse_hf_papers_text(
         )
         papers.pop()
     return papers
+
+
+#: The page's button under a shortened abstract, when a copy glues it to the
+#: abstract's last line ("... in computation time. Read more"): the button's label,
+#: as the page writes it, is no part of the abstract.
+_MORE_AT_END = re.compile(r"\s+(?:Read|Show|See|View) (?:more|less)$")
 
 
 #: The line a Hugging Face paper's own page names its paper by: ``arxiv:2409.02345``.

@@ -397,6 +397,9 @@ def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):
         SMTPTransport("h", username="u", password_env="NOPE_PW").check()
     with pytest.raises(ConfigError, match="delivery.ca_file: .*no such file"):
         SMTPTransport("h", ca_file=tmp_path / "none.pem").check()
+    # the folder of the certificates given where the file goes: it was "no such file", of a folder that is there
+    with pytest.raises(ConfigError, match=r"delivery.ca_file: '.*': a folder, not a PEM file of certificates \(name"):
+        SMTPTransport("h", ca_file=tmp_path).check()
 
 
 def test_rate_limit_spaces_sends_evenly():

@@ -991,3 +991,19 @@ def test_brackets_and_hashes_in_a_text_export_are_text():
     text = text.replace(title, f"# {title}", 1).replace("provided at https://", "provided at [code](https://", 1)
     papers = parse_hf_papers_text(text.encode(), "day.txt")
     assert papers[1].title == f"# {title}" and "[code](https://" in papers[0].abstract
+
+
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_a_read_more_button_glued_to_each_abstract_is_not_text(name):
+    """A copy that glues the button under each abstract to its last line
+    ("... theoretical insights. Read more") put "Read more" in every abstract,
+    and the last paper, ending in "more", was left out as cut off."""
+    expected = parse(name)
+    text = (DATA / name).read_text(encoding="utf-8")
+    for paper in expected:
+        text = text.replace(paper.abstract, paper.abstract + " Read more", 1)
+    said: list[str] = []
+    papers = parse_hf_papers_text(text.encode(), name, warn=said.append)
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected] and not said
+    ends = "We show more"  # an abstract's own words are kept
+    assert parse_hf_papers_text(text.replace(" Read more", " We show more", 1).encode(), name)[0].abstract.endswith(ends)

@@ -555,6 +555,17 @@ def test_more_connections_than_the_server_allows_still_send_everything(tmp_path,
     assert box.recipients() == [f"user{i:02}@example.org" for i in range(10)] and box.turned_away >= 1
 
 
+def test_a_username_copied_with_a_space_or_a_zero_width_space_logs_in(tmp_path, cli, starttls_server):
+    """``username: "digest-user\u200b "`` (copied from a provider's page): every
+    login was refused with 535, and the user named in the error looked right.
+    A host so copied did not resolve."""
+    setup(tmp_path, tls_login(starttls_server).replace(f"username: {USER}", f'username: "{USER}\\u200b "')
+          .replace("host: 127.0.0.1", 'host: " 127.0.0.1\\u200b"'))
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0, r.out + r.err
+    assert starttls_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+
+
 def test_starttls_with_auth(tmp_path, cli, starttls_server):
     setup(
         tmp_path,

@@ -1654,3 +1654,18 @@ def test_an_entry_with_only_html_content_shows_its_text_not_its_tags(tmp_path, h
     assert [(p.title, p.abstract) for p in papers] == [
         ("Content only", "Some notes & more."), ("Text content", "Use a <b> tag."), ("Encoded only", "Some notes here."),
     ]
+
+
+def test_a_url_copied_with_invisible_characters_is_the_plain_url(tmp_path, http_server):
+    """Pages put zero-width spaces and soft hyphens into long URLs to break
+    them; copied with the URL, they reached the server ("HTTP 404 Not Found"
+    for ".../feed.xml%E2%80%8B").  A feed:// link names the URL to write."""
+    http_server.route("/lab/feed.xml", recorded("feed-rss2.xml", headers={"Content-Type": "application/rss+xml"}))
+    url = http_server.url("/lab/feed.xml").replace("/lab/", "/la\u00adb/") + "\u200b"
+    config = config_at(tmp_path, f"sources: [{{type: feed, name: lab, url: ' {url} '}}]\ntopics: {{t: {{any: [x]}}}}\n")
+    assert config.sources[0].url == http_server.url("/lab/feed.xml")
+    papers, _ = read(config)
+    assert len(papers) == 3 and [r.path for r in http_server.requests] == ["/lab/feed.xml"]
+    with pytest.raises(ConfigError) as info:
+        config_at(tmp_path, "sources: [{type: feed, url: 'feed://lab.example.org/rss'}]\ntopics: {t: {any: [x]}}\n")
+    assert "(a feed: link: write it as 'https://lab.example.org/rss')" in str(info.value)
