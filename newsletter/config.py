@@ -566,7 +566,7 @@ def _like_entry(value: Any) -> Any:
         if rebuilt is None:
             raise ValueError(f"{value} is no arXiv id (YYMM.NNNNN): write the id or the paper's title in quotes")
         return rebuilt
-    return value
+    return _visible(value)  # a title copied with a soft hyphen in it named no paper
 
 
 LikeEntry = Annotated[str, BeforeValidator(_like_entry)]

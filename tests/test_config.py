@@ -1243,3 +1243,5 @@ def test_terms_and_categories_copied_with_invisible_characters_are_the_plain_one
     config = load_config(write_config(workdir, text))
     assert config.topics["diffusion"].any == ["diffusion model*", "score-based"]
     assert config.topics["optim"].any[0] == "SGD" and config.topics["optim"].categories == ["cs.LG"]
+    liked = text.replace("    name: Optimisation\n", "    name: Optimisation\n    about: SGD\n    like: ['Heavy\u00adTailed SGD']\n")
+    assert load_config(write_config(workdir, liked)).topics["optim"].like == ["HeavyTailed SGD"]
