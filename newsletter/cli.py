@@ -728,6 +728,24 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         if r.unsubscribed:
             nxt = f"unsubscribed {fmt(r.unsubscribed)}, no digest until re-subscribed"
         click.echo(f"{r.email}: {when}; last sent {fmt(r.last_sent)}; {nxt}")
+    if subscriber is None and rows:
+        click.echo(_schedule_summary(rows, fmt))
+
+
+def _schedule_summary(rows: list, fmt: Callable) -> str:
+    """The list at a glance, after its lines (2,500 of them on a mailing
+    list): how many are due now, waiting, held or gone, and when the next
+    digest goes out."""
+    kinds = [
+        (sum(r.due for r in rows), "due now"),
+        (sum(bool(r.retry_at) and not r.due and not r.held for r in rows), "waiting after a failed delivery"),
+        (sum(r.held for r in rows), "held"),
+        (sum(bool(r.unsubscribed) for r in rows), "unsubscribed"),
+    ]
+    said = ", ".join(f"{n:,} {what}" for n, what in kinds if n)
+    upcoming = [r.next_send for r in rows if r.next_send and not r.due and not r.unsubscribed and not r.held]
+    soonest = f"; next digest {fmt(min(upcoming))}" if upcoming else ""
+    return f"{len(rows):,} subscriber{'s' * (len(rows) != 1)}" + (f": {said}" if said else "") + soonest
 
 
 @cli.command()

@@ -274,6 +274,20 @@ def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
     ]
 
 
+def test_schedule_ends_with_the_list_at_a_glance(workdir, cli):
+    """2,500 lines of `schedule` and no way to see how many are due, gone or
+    held: a last line says it, and when the next digest goes out."""
+    subs = "".join(f"  - email: r{i:02d}@example.org\n    topics: [diffusion]\n" for i in range(3))
+    subs += "  - email: cron@example.org\n    topics: [diffusion]\n    schedule: every 6 hours\n"
+    write_config(workdir, "schedule: daily at 08:00\n" + BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + subs)
+    assert cli("send", "--now", "2024-05-01T05:00:00+00:00").code == 0  # first seen: each waits for its slot
+    assert cli("unsubscribe", "r02@example.org").code == 0
+    r = cli("schedule", "--now", "2024-05-01T07:00:00+00:00")
+    assert r.out.splitlines()[-1] == "4 subscribers: 1 due now, 1 unsubscribed; next digest 2024-05-01 08:00 UTC"
+    r = cli("schedule", "--now", "2024-05-01T07:00:00+00:00", "--subscriber", "r00@example.org")
+    assert len(r.out.splitlines()) == 1  # one subscriber: its line alone
+
+
 def test_long_send_on_a_terminal_shows_a_progress_bar(workdir):
     import fcntl
     import os
