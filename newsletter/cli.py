@@ -783,7 +783,7 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
         click.echo(f"{when}  {what}{who}  {counted(len(d.papers), 'paper')}  {d.message_id}")
         if email:
             for _, title in d.papers:
-                click.echo(f"    {title}")
+                click.echo(f"    {_shown(title)}")
     if email and not found.digests:
         known = email.casefold() in {s.email.casefold() for s in state.config.subscribers}
         click.echo(f"{email}: no digest recorded" + ("" if known else " (and not a subscriber in the config)"))

@@ -97,6 +97,12 @@ delivery:
 # web:
 #   base_url: https://digest.example.org
 #   secret_env: NEWSLETTER_SECRET  # the NAME of the variable holding the signing key
+
+# What went to whom: a SQLite file beside this config (newsletter-state.sqlite3).
+# For send workers on several hosts, a PostgreSQL database instead (password from
+# PGPASSWORD or ~/.pgpass; README "PostgreSQL"; `newsletter state migrate` copies
+# the file there first):
+# state: postgresql://digest@db.example.org:5432/digest
 """
 
 def starter_config() -> str:

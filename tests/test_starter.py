@@ -141,3 +141,14 @@ def test_starter_dkim_block_uncommented_signs(tmp_path, monkeypatch):
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode())
     made = signer(config)
     assert made is not None and (made.domain, made.selector) == ("example.org", "digest2026")
+
+
+def test_starter_state_line_uncommented_is_a_postgresql_state(tmp_path):
+    """A deployer reading the starter learnt of PostgreSQL only from the README."""
+    from newsletter.config import parse_config
+    from newsletter.starter import starter_config
+
+    text = starter_config()
+    assert "\n# state: postgresql://" in text
+    config = parse_config(text.replace("\n# state: postgresql://", "\nstate: postgresql://"), tmp_path / "config.yaml")
+    assert config.state_is_shared and config.state == "postgresql://digest@db.example.org:5432/digest"
