@@ -255,7 +255,9 @@ def wanted(about: str) -> str:
 #: methods are my core").  A phrase may end in a noun the query leaves out
 #: ("classical methods", "empirical studies").
 _LEAD_TRIM = _STOP | frozenset(
-    "i i'm im am we we're our my after want wanted care looking focus mainly mostly main contribution is".split()
+    "i i'm im am we we're our my after want wanted care looking focus mainly mostly main contribution is"
+    # what the reader wants of the subject, not the subject: "better ODE solvers", "making diffusion ... cheap"
+    " better make making improve improved improving new novel".split()
 )
 _TAIL_TRIM = (_STOP - frozenset("method methods approach approaches study studies work works".split())) | frozenset(
     "are is both welcome my our core main focus built mean meant".split()
@@ -299,21 +301,33 @@ def phrases(
             while words and words[-1].casefold() in _TAIL_TRIM:
                 words.pop()
         for n, words in enumerate(chunks):
-            if (
-                said is not None
-                and 1 <= len(words) <= 2
-                and n + 1 < len(chunks)
-                and parts[2 * n + 1].strip().casefold() in ("and", "/")
-                and len(chunks[n + 1]) >= 2
-                and (len(chunks[n + 1]) == 2 or chunks[n + 1][2].casefold() in _NOUN_ENDS)
-                and said(words[-1], chunks[n + 1][1])
-            ):
-                words = [*words, chunks[n + 1][1]]
+            noun = _list_noun(chunks, parts, n) if said is not None and 1 <= len(words) <= 2 else None
+            if noun is not None and said is not None and said(words[-1], noun):
+                words = [*words, noun]
             if words and len(words) <= 8:
                 if n == 0 and words[0][1:].islower() and not (keep_capital and keep_capital(words[0])):
                     words = [words[0].lower(), *words[1:]]  # "Diffusion" opening a sentence reads as "diffusion"
                 out.append(" ".join(words))
     return list(dict.fromkeys(out))
+
+
+def _list_noun(chunks: list[list[str]], parts: list[str], n: int) -> str | None:
+    """The noun that ends the list chunk ``n`` (one or two words) opens, if
+    it is a list: "finite and boundary elements", "covariate, label or
+    target shift" (its last item holds "or"), "ODE/SDE solvers for the
+    reverse process" (the noun comes before "for").  Commas alone make no
+    list ("calibration, prediction intervals" are two subjects)."""
+    for m in range(n + 1, len(chunks)):
+        joined_by = parts[2 * m - 1].strip().casefold()
+        if joined_by not in (",", "and", "/"):
+            return None
+        last = chunks[m]
+        if len(last) >= 2 and (joined_by != "," or last[1].casefold() in ("or", "and")):
+            ends = [k for k, w in enumerate(last) if k >= 1 and w.casefold() in _NOUN_ENDS]
+            return last[ends[0] - 1] if ends else last[-1]
+        if not 1 <= len(last) <= 2 or joined_by != ",":
+            return None
+    return None
 
 
 # --------------------------------------------------------------------------- embeddings

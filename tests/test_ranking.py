@@ -838,21 +838,25 @@ def test_a_journal_doi_in_like_or_paper_says_it_cannot_be_looked_up(tmp_path, wo
 
 def test_a_word_joined_by_and_to_a_two_word_phrase_shares_its_noun_when_papers_write_them_together(tmp_path):
     """"finite and boundary elements": the reason says "finite elements", not
-    "finite" ("better ODE/SDE solvers for ..." says "better ODE solvers");
+    "finite" ("better ODE/SDE solvers for ..." says "ODE solvers", and
+    "covariate, label or target shift" says "covariate shift");
     "attacks and adversarial training" stays "attacks" (no paper
     writes "attacks training"), and "bounds. Measures" across a full stop is
     not "bounds measures"."""
     fem = Paper("A finite-element solver", "Finite elements on unstructured meshes; an ODE solver in time.", "s")
     bem = Paper("Boundary element methods", "We couple boundary elements with an iterative solver.", "s")
     theory = Paper("Generalization bounds", "We prove bounds. Measures of complexity are compared.", "s")
+    shift = Paper("Covariate shift", "Under covariate shift, importance weights correct the risk; calibration intervals are wider.", "s")
     filler = [Paper(f"Paper {n} on attacks", f"Attacks on model {n} and adversarial training of it.", "s") for n in range(12)]
-    ranker = Ranker([fem, bem, theory, *filler], Embedder(tmp_path / "emb.sqlite3"))
+    ranker = Ranker([fem, bem, theory, shift, *filler], Embedder(tmp_path / "emb.sqlite3"))
     about = ("Discretisations (finite and boundary elements). Robustness: attacks and adversarial training. "
-             "Theory: bounds and generalization measures. Sampling: better ODE/SDE solvers for the reverse process.")
+             "Theory: bounds and generalization measures. Sampling: better ODE/SDE solvers for the reverse process. "
+             "Shift: covariate, label or target shift; calibration, prediction intervals.")
     assert phrases(about, ranker._is_name, ranker._said) == [
         "discretisations", "finite elements", "boundary elements", "robustness", "attacks", "adversarial training",
-        "theory", "bounds", "generalization measures", "sampling", "better ODE solvers",
-        "SDE solvers for the reverse process",
+        "theory", "bounds", "generalization measures", "sampling", "ODE solvers",
+        "SDE solvers for the reverse process", "shift", "covariate shift", "label or target shift", "calibration",
+        "prediction intervals",
     ]
     assert phrases(about)[1] == "finite"  # without the papers' evidence, nothing is guessed
     found = ranker.ranking(Interest("t", about=about, min_score=0.0)).found
