@@ -161,3 +161,59 @@ def test_css_inline_and_premailer_render_the_same_in_chromium(tmp_path):
     assert found, f"no probe in chromium output: {proc.stderr[-2000:]}"
     elements, diff = int(found.group(1)), html_lib.unescape(found.group(2))
     assert elements > 50 and diff == "same", diff  # ...the same computed style on every element
+
+
+CHIP_PROBE = (
+    "<script>function probe(f){var d=f.contentDocument,terms=d.querySelectorAll('.term'),split=0;"
+    "terms.forEach(function(t){if(t.getClientRects().length>1)split++});"
+    "document.documentElement.setAttribute('data-probe',terms.length+'x'+split+'x'+d.documentElement.scrollWidth);}</script>"
+)
+
+CHIPS_FEED = """<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>x</id><updated>2024-06-11T00:00:00Z</updated>
+<entry><id>http://arxiv.org/abs/2406.10001v1</id><published>2024-06-07T00:00:00Z</published>
+<title>Adaptive step size and heavy ball momentum</title>
+<summary>We study gradient descent, stochastic optimization, the convergence rate, a learning rate schedule,
+mirror descent, heavy ball momentum, an adaptive step size, saddle point escape, proximal point methods,
+variance reduced estimators and the Polyak Lojasiewicz inequality.</summary>
+<link href="http://arxiv.org/abs/2406.10001v1" rel="alternate" type="text/html"/></entry>
+</feed>
+"""
+
+
+def test_a_reason_chip_wraps_whole_never_split_across_lines(tmp_path):
+    """Each "Why" term is a pill: split over two lines it reads as two half-pills
+    ("explain … / prediction").  At phone widths every chip sits on one line."""
+    (tmp_path / "chips.xml").write_text(CHIPS_FEED, encoding="utf-8")
+    terms = ["gradient descent", "stochastic optimization", "convergence rate", "learning rate schedule",
+             "mirror descent", "heavy ball momentum", "adaptive step size", "saddle point escape",
+             "proximal point methods", "variance reduced estimators", "Polyak Lojasiewicz inequality"]
+    write_config(tmp_path, f"""
+        sources: [{{type: arxiv, path: chips.xml}}]
+        topics:
+          opt: {{name: Optimisation, any: {terms!r}, fields: [abstract]}}
+        subscribers: [{{email: a@example.org, name: A, topics: [opt]}}]
+        """)
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
+    email_html = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html
+    for width in (320, 375, 414):
+        page = tmp_path / f"chips-{width}.html"
+        page.write_text(
+            f"<!DOCTYPE html><html><head>{CHIP_PROBE}</head><body style='margin:0'>"
+            f"<iframe onload='probe(this)' style='width:{width}px;height:900px;border:0' "
+            f"srcdoc=\"{html_lib.escape(email_html, quote=True)}\"></iframe></body></html>",
+            encoding="utf-8",
+        )
+        flags = [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / f'profile-{width}'}", "--window-size=1000,1000", "--hide-scrollbars",
+        ]
+        proc = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+        found = re.search(r'data-probe="(\d+)x(\d+)x(\d+)"', proc.stdout)
+        assert found, proc.stderr[-2000:]
+        chips, split, scroll = map(int, found.groups())
+        assert chips == len(terms), chips
+        assert split == 0, f"{split} reason chips split across lines at {width}px"
+        assert scroll <= width, f"horizontal overflow at {width}px: {scroll}"
