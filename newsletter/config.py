@@ -62,6 +62,12 @@ _ADDRESS = re.compile(
 _SHOWS_NOTHING = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
 
 
+def _visible(value):
+    """A setting's text without the characters that show nothing (a zero-width
+    space copied with a term from a web page: the papers lose theirs when read,
+    so the term matched none of them)."""
+    return _SHOWS_NOTHING.sub("", value) if isinstance(value, str) else value
+
 
 def check_address(value: str) -> str:
     """A bare e-mail address, ``local@domain.tld``, as it is to be used; ``ValueError`` otherwise.
@@ -405,7 +411,7 @@ def check_arxiv_category(value: str) -> str:
     raise ValueError(f"{value!r} is not an arXiv category ({hint})")
 
 
-ArxivCategory = Annotated[str, AfterValidator(check_arxiv_category)]
+ArxivCategory = Annotated[str, BeforeValidator(_visible), AfterValidator(check_arxiv_category)]
 
 
 class ArxivSource(_Source):
@@ -523,7 +529,7 @@ def _check_term(term: str) -> str:
     return term
 
 
-TermText = Annotated[str, AfterValidator(_check_term)]
+TermText = Annotated[str, BeforeValidator(_visible), AfterValidator(_check_term)]
 
 
 #: The links a researcher copies for a paper: its arXiv abstract, PDF or HTML page,
@@ -560,7 +566,7 @@ def _like_entry(value: Any) -> Any:
         if rebuilt is None:
             raise ValueError(f"{value} is no arXiv id (YYMM.NNNNN): write the id or the paper's title in quotes")
         return rebuilt
-    return value
+    return _visible(value)  # a title copied with a soft hyphen in it named no paper
 
 
 LikeEntry = Annotated[str, BeforeValidator(_like_entry)]

@@ -533,9 +533,9 @@ _MD_RULE = re.compile(r"[ ]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
 _MD_QUOTE = re.compile(r"[ ]{0,3}>[ ]?")
 _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|:])")
 #: A paper's page, as a link to it names it: on Hugging Face or arXiv.
-_PAPER_LINK = re.compile(rf"(?:huggingface\.co/papers/|arxiv\.org/(?:abs|pdf)/)({ARXIV_ID})(?:\.pdf)?/?(?:[?#].*)?$")
+_PAPER_LINK = re.compile(rf"(?:(?:huggingface\.co)?/papers/|arxiv\.org/(?:abs|pdf)/)({ARXIV_ID})(?:\.pdf)?/?(?:[?#].*)?$")
 #: Lines a Markdown copy of the page has: a heading, or a line that is a link.
-_MD_SIGN = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}#{0,6}[ \t]*\[[^\]\n]+\]\(https?://", re.MULTILINE)
+_MD_SIGN = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}#{0,6}[ \t]*\[[^\]\n]+\]\((?:https?://|/)", re.MULTILINE)
 
 
 def _from_markdown(text: str) -> tuple[str, dict[str, str]]:

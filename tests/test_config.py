@@ -1237,3 +1237,15 @@ subscribers:
 {four}""")
     assert [line.split(": ", 1)[0] for line in found] == [f"config.yaml:{n}" for n in (9, 11, 13, 15)]
     assert all("unknown topic 'intrep' (did you mean 'interp'?)" in line for line in found)  # four: each said
+
+
+def test_terms_and_categories_copied_with_invisible_characters_are_the_plain_ones(workdir):
+    """A term copied from a web page with a zero-width space or a soft hyphen in
+    it matched no paper (the papers lose theirs when read): a quiet week, every week."""
+    text = BASIC_CONFIG.replace('"diffusion model*"', '"diffusion\u00ad model*\u200b"').replace(
+        '["SGD", ', '["\u200eSGD", ').replace("    name: Optimisation\n", "    name: Optimisation\n    categories: ['cs.LG\u200b']\n")
+    config = load_config(write_config(workdir, text))
+    assert config.topics["diffusion"].any == ["diffusion model*", "score-based"]
+    assert config.topics["optim"].any[0] == "SGD" and config.topics["optim"].categories == ["cs.LG"]
+    liked = text.replace("    name: Optimisation\n", "    name: Optimisation\n    about: SGD\n    like: ['Heavy\u00adTailed SGD']\n")
+    assert load_config(write_config(workdir, liked)).topics["optim"].like == ["HeavyTailed SGD"]

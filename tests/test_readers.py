@@ -982,6 +982,8 @@ def test_a_markdown_copy_of_the_page_is_read_with_each_papers_arxiv_id():
     assert [p.arxiv_id for p in papers[:2]] == ["2409.00000", "2409.00001"]
     assert papers[0].url == "https://arxiv.org/abs/2409.00000"
     assert papers[0].location == "day.md:24"
+    relative = _as_markdown("hf-papers-blank-lines.txt").replace("(https://huggingface.co/papers/", "(/papers/")
+    assert parse_hf_papers_text(relative.encode(), "day.md")[1].arxiv_id == "2409.00001"  # a clipper keeping the page's links
 
 
 def test_brackets_and_hashes_in_a_text_export_are_text():
