@@ -354,6 +354,12 @@ def _scripts(math: str) -> str:
 #: Operator names that read as words: ``\sqrt{d}\log n`` must not become "√dlog n".
 _OPERATOR = re.compile(r"(?<=[\w})])\\(log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg)(?![a-zA-Z])")
 
+#: ... and after them before a macro or group: ``\log\frac{1}{\epsilon}`` is "log 1/ε",
+#: ``\sin\theta`` "sin θ", never "log1/ε" or "sinθ"; ``\log\left(`` and ``\max\{`` stay tight.
+_OPERATOR_AFTER = re.compile(
+    r"(\\(?:log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg))(?=\s*(?:\{|\\(?!left|right|[bB]igg?[lr]?(?![a-zA-Z]))[a-zA-Z]))"
+)
+
 
 #: A space between two macros (``\le \epsilon``), or after a group before a macro
 #: (``\mathbf{W} \in``), which pylatexenc would drop.
@@ -361,7 +367,7 @@ _MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
 
 
 def _math(source: str) -> str:
-    prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source)))
+    prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
         text = _to_text(_scripts(prepared))
     except _failures():

@@ -22,7 +22,7 @@ import re
 import secrets
 import traceback
 import types
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
@@ -120,8 +120,35 @@ def highlight(text: str, patterns: Sequence[re.Pattern]) -> Markup:
 MAX_MARKS = 3
 
 
+#: How far a match cut inside a word is widened to the word's ends; further
+#: (text without spaces, as in Chinese or Japanese) it is left as it matched.
+WIDEN_CHARS = 24
+
+
+def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span ``text[start:end]`` widened to whole words where a match cuts
+    one: ``/explain\\w*\\W+(?:\\w+\\W+){0,3}?predict/`` finds "explain their
+    predict" in "explain their predictions", and the reader must see (and
+    have marked) "predictions", not a word cut in two.  Whole-word terms are
+    unchanged."""
+    s = start
+    if start < end and text[start].isalnum():
+        while s > 0 and text[s - 1].isalnum() and start - s < WIDEN_CHARS:
+            s -= 1
+        if s > 0 and text[s - 1].isalnum():
+            s = start
+    e = end
+    if start < end and text[end - 1].isalnum():
+        while e < len(text) and text[e].isalnum() and e - end < WIDEN_CHARS:
+            e += 1
+        if e < len(text) and text[e].isalnum():
+            e = end
+    return s, e
+
+
 def _marked_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """``[(start, end)]`` for a short match; its first and last words for a long one."""
+    start, end = whole_words(text, start, end)
     if not is_long_match(text[start:end]):
         return [(start, end)]
     words = list(WORD.finditer(text, start, end))
@@ -228,17 +255,23 @@ def anchor_for(paper_id: str) -> str:
     return f"paper-{readable}-{digest}" if readable else f"paper-{digest}"
 
 
-def reason_words(hits) -> list[str]:
+def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
     """What made the paper match, as the paper writes it: the matched text
     (``optimization``, ``Schrödinger``), never the rule (``optimi*``,
     ``/.../``).  One per term, from its first hit (the title's when it
     matched there); a long regex match shows as its first and last words, a
     category as ``in cs.LG``, an author as ``by Ana Müller``;
-    case-insensitive duplicates are dropped."""
+    case-insensitive duplicates are dropped.  With the fields' ``texts``, a
+    match cut inside a word names the whole word (:func:`whole_words`)."""
     words: dict[str, str] = {}
     seen_terms: set[str] = set()
     for h in hits:
-        text = " ".join(h.text.split())
+        text = h.text
+        field_text = texts.get(h.field, "") if texts else ""
+        at = field_text.find(text) if text else -1
+        if at >= 0:
+            text = field_text[slice(*whole_words(field_text, at, at + len(text)))]
+        text = " ".join(text.split())
         if not text or h.term in seen_terms:
             continue
         seen_terms.add(h.term)
@@ -515,7 +548,7 @@ class Composer:
             category=paper.primary_category,
             abstract=abstract,
             abstract_html=highlight(abstract, self._hit_patterns(m, "abstract")),
-            reasons=reason_words(m.hits),
+            reasons=reason_words(m.hits, {"title": paper.title, "abstract": paper.abstract}),
             terms=list(m.terms),
             score=m.score,
             upvotes=paper.upvotes,

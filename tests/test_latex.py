@@ -29,6 +29,9 @@ from newsletter.readers import read_papers
         (r"$x^2 + y_i$ and $\ell_1$", "x² + yᵢ and ℓ₁"),
         (r"$\frac{a+b}{2}$", "(a+b)/2"),
         (r"$O(n\log n)$", "O(n log n)"),
+        # ... and a space after an operator name before a macro: never "log1/ε" or "sinθ".
+        (r"$\log\frac{1}{\varepsilon}$, $\sin\theta$, $\log\sqrt{n}$", "log 1/ε, sin θ, log √n"),
+        (r"$\log\left(\frac{1}{\delta}\right)$, $\log_2 n$, $\max\{a,b\}$", "log(1/δ), log₂ n, max{a,b}"),
         (r"$\mathbb{R}^d$", "ℝᵈ"),
         (r"the \emph{tightness} and {\em stability}", "the tightness and stability"),
         (r"AT\&T saves 5\%", "AT&T saves 5%"),

@@ -802,3 +802,20 @@ def test_two_topics_giving_the_same_reason_are_named_together():
         "close in meaning to your interest"))
     assert reason_text(mixed, names) == ("Interpretability: close to your interest: feature attribution; "
                                          "LLM reasoning and Generative models: close in meaning to your interest")
+
+
+def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
+    """A lazy regex stops mid-word ("Explain Their Predict"); the reason and the mark name the whole word."""
+    from newsletter.matching import Hit
+    from newsletter.rendering import reason_words
+
+    pattern = re.compile(r"explain\w*\W+(?:\w+\W+){0,3}?predict", re.IGNORECASE)
+    title = "Why Do Models Explain Their Predictions?"
+    assert str(highlight(title, [pattern])) == "Why Do Models <mark>Explain Their Predictions</mark>?"
+    hit = Hit(r"/explain\w*\W+(?:\w+\W+){0,3}?predict/", "title", pattern.search(title).group())
+    assert hit.text == "Explain Their Predict"
+    assert reason_words([hit], {"title": title}) == ["Explain Their Predictions"]
+    # whole-word terms are unchanged; text without spaces (CJK) is left as matched
+    assert str(highlight("score-based models", [re.compile(r"\bscore\b")])) == "<mark>score</mark>-based models"
+    cjk = "説明" * 30 + "予測" + "説明" * 30
+    assert str(highlight(cjk, [re.compile("予測")])).count("<mark>予測</mark>") == 1
