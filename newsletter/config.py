@@ -786,6 +786,8 @@ class EmailSettings(_Model):
     def _subject_compiles(cls, value: str) -> str:
         import jinja2
 
+        if not value.strip():  # it went out with an empty Subject:, which spam filters score
+            raise ValueError("is empty: a digest needs a subject; leave subject: out for the default")
         check_header_text(value)
         try:
             # compiled, not only parsed: an unknown filter or test is found by the compiler

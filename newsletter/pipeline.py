@@ -826,6 +826,9 @@ def validate(
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     if config.delivery.transport == "smtp" and (placeholder := _placeholder_sender(config)) is not None:
         warn(str(placeholder))
+    if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
+        warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
+                                "made and the password is never used; set username: to the account's login")))
     for problem in zone_advice(config):
         warn(str(problem))
     from .signing import key_file_advice

@@ -142,7 +142,13 @@ class Runner:
 
     # -- control --------------------------------------------------------------------------
 
-    def stop(self, *_args) -> None:
+    def stop(self, signum: int | None = None, _frame=None) -> None:
+        """Stop after the send in progress.  As a signal's handler it says so
+        at once, on stderr (the journal's), once: written directly, since
+        the signal may have come while the main thread was inside logging."""
+        if signum is not None and not self._stop.is_set():
+            name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+            os.write(2, f"stopping ({name}): the message being delivered finishes, the rest stay pending\n".encode())
         self._stop.set()
 
     def request_reload(self, *_args) -> None:

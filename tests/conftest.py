@@ -62,6 +62,24 @@ def workdir(tmp_path):
     return tmp_path
 
 
+def stderr_until(proc: subprocess.Popen, text: str, timeout: float = 60) -> str:
+    """What ``proc`` (started with ``stderr=PIPE``, text mode, not yet read) writes
+    to stderr up to and including ``text``.  A signal's handler runs in the main
+    thread when it next gets the CPU; on a loaded machine a delivery thread could
+    otherwise take the server's next answer and start another message first,
+    so a test waits for the handler's line before the server answers."""
+    import select
+
+    fd, seen = proc.stderr.fileno(), b""  # type: ignore[union-attr]
+    while text.encode() not in seen:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, f"{text!r} never came: {seen!r}"
+        chunk = os.read(fd, 65536)
+        assert chunk, f"stderr ended without {text!r}: {seen!r}"
+        seen += chunk
+    return seen.decode()
+
+
 def write_config(folder: Path, text: str, name: str = "config.yaml") -> Path:
     path = folder / name
     path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")

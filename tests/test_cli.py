@@ -586,6 +586,22 @@ def test_validate_warns_of_a_placeholder_sender_on_smtp(workdir, cli, email_bloc
     assert warnings == ([warned] if warned else []), r.err
 
 
+def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypatch):
+    """`password_env` without `username`: no login is made, the password is
+    never used, and a relay that wants a login refuses every message."""
+    monkeypatch.setenv("DIGEST_TEST_PW", "s3cret-pw")
+    write_config(workdir, BASIC_CONFIG + "email:\n  from: \"Me <me@uni.edu>\"\n" + SMTP_LOCAL
+                 + "  password_env: DIGEST_TEST_PW\n")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert ("warning: config.yaml:25: delivery.password_env: is set but delivery.username is not: no login is made "
+            "and the password is never used; set username: to the account's login") in r.err.splitlines(), r.err
+    assert "s3cret-pw" not in r.err
+    write_config(workdir, BASIC_CONFIG + "email:\n  from: \"Me <me@uni.edu>\"\n" + SMTP_LOCAL
+                 + "  username: me\n  password_env: DIGEST_TEST_PW\n")
+    assert "username" not in cli("validate").err
+
+
 def test_validate_warns_of_a_topic_no_subscriber_follows(workdir, cli):
     """A topic written and never added to a subscriber's topics sends nothing, silently."""
     write_config(workdir, BASIC_CONFIG.replace("    topics: [optim, diffusion]\n", "    topics: [diffusion]\n"))

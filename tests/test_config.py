@@ -108,6 +108,10 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {subject: '{{ count '}\n",
             "config.yaml:3: email.subject: subject template does not compile",
         ),
+        (  # it went out with an empty Subject:
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {subject: '  '}\n",
+            "config.yaml:3: email.subject: is empty: a digest needs a subject; leave subject: out for the default",
+        ),
         (  # found only when compiled (it was a TemplateAssertionError traceback)
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {subject: '{{ count | plural }}'}\n",
             "config.yaml:3: email.subject: subject template does not compile: No filter named 'plural'.",

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, query, write_config
+from conftest import ROOT, query, stderr_until, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -795,7 +795,7 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does on a terminal
-        said = _stderr_until(proc, "stopping:")  # the stop is seen before the server answers
+        said = stderr_until(proc, "stopping:")  # the stop is seen before the server answers
         box.release.set()
         out, err = proc.communicate(timeout=60)
         err = said + err
@@ -836,7 +836,7 @@ def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
-        said = _stderr_until(proc, "stopping (SIGTERM):")
+        said = stderr_until(proc, "stopping (SIGTERM):")
         box.release.set()
         out, err = proc.communicate(timeout=60)
         err = said + err
@@ -1112,24 +1112,6 @@ def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli
         pids = {m.message_id.split(".")[1] for m in box.messages}  # make_msgid puts the pid there
         assert len(pids) == 2
     assert cli("send").out.strip().splitlines()[-1].startswith("sent 0,")
-
-
-def _stderr_until(proc: subprocess.Popen, text: str, timeout: float = 60) -> str:
-    """What ``proc`` (started with ``stderr=PIPE``, text mode, not yet read) writes
-    to stderr up to and including ``text``.  A signal's handler runs in the main
-    thread when it next gets the CPU; on a loaded machine a delivery thread could
-    otherwise take the server's next answer and start another message first,
-    so a test waits for the handler's line before the server answers."""
-    import select
-
-    fd, seen = proc.stderr.fileno(), b""  # type: ignore[union-attr]
-    while text.encode() not in seen:
-        ready, _, _ = select.select([fd], [], [], timeout)
-        assert ready, f"{text!r} never came: {seen!r}"
-        chunk = os.read(fd, 65536)
-        assert chunk, f"stderr ended without {text!r}: {seen!r}"
-        seen += chunk
-    return seen.decode()
 
 
 def _children(pid: int) -> list[int]:
