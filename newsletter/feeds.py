@@ -434,7 +434,32 @@ def _authors(entry, split: bool) -> list[str]:
     names = [n for n in names if n]
     if split or any("<a " in n.casefold() for n in raw):
         return _split_creators(names)
+    if len(names) == 1 and (listed := _surname_list(names[0])):
+        return listed
     return names
+
+
+#: "Smith, J." or "van der Berg, A. M.": a surname, a comma, initials.
+_INITIALS = r"(?:[^\W\d_]{1,2}(?:\.|(?=[\s,-]|$))[\s-]*)+"
+_SURNAME_INITIALS = rf"[^\W\d][^,;]*?,\s*{_INITIALS}"
+_SURNAME_LIST = re.compile(rf"{_SURNAME_INITIALS}(?:,\s*{_SURNAME_INITIALS})+")
+
+
+def _surname_list(creator: str) -> list[str]:
+    """A journal's or bioRxiv's one ``dc:creator`` listing every author as
+    "Smith, J., Doe, A. B." (or with semicolons: "Smith, John; Doe, Ann"), as
+    names: "J. Smith", "A. B. Doe".  Empty when it is not such a list (one
+    name, "Smith, John", stays as written)."""
+    if ";" in creator:
+        parts = [p.strip() for p in creator.split(";") if p.strip()]
+        if len(parts) >= 2 and all(p.count(",") == 1 for p in parts):
+            return [" ".join(reversed([w.strip() for w in p.split(",")])) for p in parts]
+        return []
+    creator = re.sub(r",?\s+and\s+", ", ", creator.strip())
+    if not _SURNAME_LIST.fullmatch(creator):
+        return []
+    pairs = re.findall(rf"([^\W\d][^,;]*?),\s*({_INITIALS})(?:,|$)", creator)
+    return [f"{initials.strip()} {surname.strip()}" for surname, initials in pairs]
 
 
 def _split_creators(names: list[str]) -> list[str]:

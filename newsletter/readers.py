@@ -355,6 +355,17 @@ _NAME = re.compile(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.
 _FIRST_NAME = re.compile(rf"\s*{_NAME.pattern}(?:\s*,|\s+and\s|\s*&)")
 
 
+def _abstract_goes_on(text: str) -> bool:
+    """Whether a paragraph read as an abstract is one, so that an over-long
+    paragraph after it (where a title belongs) is its second paragraph: it
+    is sentences (two, or one past half a title's length, ending with a
+    full stop).  A title read where an abstract belongs (a paper without
+    one) ends without a full stop, as titles do."""
+    text = text.rstrip()
+    sentences = len(re.findall(r"[.!?][)\"”’]?(?:\s|$)", text))
+    return text.endswith((".", ".)", ".”", '."')) and (sentences >= 2 or len(text) > MAX_TITLE_CHARS // 2)
+
+
 def _reads_as_title(text: str) -> bool:
     """Short, not one sentence mark in it, and most of its longer words capitalised:
     "Reduced-Order Neural Operators: Learning Lagrangian Dynamics".  No abstract
@@ -630,6 +641,12 @@ def parse_hf_papers_text(
             k, _ = _skip_header(body, k)
             continue
         if len(title) > MAX_TITLE_CHARS:
+            if last_title and papers and _abstract_goes_on(papers[-1].abstract):
+                # an abstract of two paragraphs (the page set a blank line inside it): one abstract
+                first_part = papers[-1]
+                papers[-1] = replace(first_part, abstract=f"{first_part.abstract} {_MORE_AT_END.sub('', _spaced(title))}")
+                k += 1
+                continue
             if last_title:
                 prev_line, prev = last_title
                 why = f"; does {_short(prev)!r} (line {prev_line}) lack its abstract?"

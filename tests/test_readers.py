@@ -152,6 +152,25 @@ def test_missing_abstract_in_the_middle_points_at_the_paper():
     assert "listing that shows no abstracts" not in str(info.value)
 
 
+def test_an_abstract_of_two_paragraphs_is_one_abstract():
+    """A blank line inside an abstract (a page that sets it in two paragraphs):
+    it was 'expected a paper title, found a 1,002-character paragraph; does
+    ... lack its abstract?', of a paper that has one."""
+    whole = parse_hf_papers_text((DATA / "hf-papers-blank-lines.txt").read_bytes(), "x.txt")
+    paragraphs = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").split("\n\n")
+    at = next(i for i, p in enumerate(paragraphs) if i > 10 and len(p) > 600)
+    cut = paragraphs[at].find(". ", 300) + 1
+    paragraphs[at] = paragraphs[at][:cut] + "\n\n" + paragraphs[at][cut + 1:]
+    split = parse_hf_papers_text("\n\n".join(paragraphs).encode(), "x.txt")
+    assert [(p.title, p.abstract) for p in split] == [(p.title, p.abstract) for p in whole]
+    # a paragraph that is no abstract (a title written in lower case, no full stop) followed
+    # by a long one is still refused: the first paper lacks its abstract
+    text = ("Daily Papers\n\nA Paper Without Its Abstract\n\non the convergence of gradient descent for "
+            "over-parameterized models\n\n" + "We study things. " * 30 + "\n")
+    with pytest.raises(InputError, match="expected a paper title, found a 509-character paragraph"):
+        parse_hf_papers_text(text.encode(), "y.txt")
+
+
 def test_a_title_beginning_with_subscribe_is_kept_whole():
     text = (
         "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n4 Sep 2024\n\n"

@@ -1669,3 +1669,24 @@ def test_a_url_copied_with_invisible_characters_is_the_plain_url(tmp_path, http_
     with pytest.raises(ConfigError) as info:
         config_at(tmp_path, "sources: [{type: feed, url: 'feed://lab.example.org/rss'}]\ntopics: {t: {any: [x]}}\n")
     assert "(a feed: link: write it as 'https://lab.example.org/rss')" in str(info.value)
+
+
+def test_a_journals_one_creator_listing_every_author_by_surname_gives_the_authors():
+    """bioRxiv and journals put "Smith, J., Doe, A. B." in one dc:creator: it
+    read as one author; "Smith, John" alone, or "Ada Lovelace, Grace Hopper",
+    stays as written."""
+    def creators(*written: str) -> list[tuple[str, ...]]:
+        items = "".join(
+            f"<item><title>Paper {n}</title><link>https://example.org/{n}</link>"
+            f"<description>We study things.</description><dc:creator>{who}</dc:creator></item>"
+            for n, who in enumerate(written)
+        )
+        body = ('<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+                f"<channel><title>bioRxiv</title>{items}</channel></rss>").encode()
+        return [p.authors for p in parse_feed(body, "f.xml", "biorxiv", Collect())]
+
+    assert creators("Smith, J., Doe, A. B., van der Berg, M.", "Wang, X., Li, Y. and Chen, Z.",
+                    "Müller, K.-R.; Samek, Wojciech", "Smith, John", "Ada Lovelace, Grace Hopper, Alan Turing") == [
+        ("J. Smith", "A. B. Doe", "M. van der Berg"), ("X. Wang", "Y. Li", "Z. Chen"),
+        ("K.-R. Müller", "Wojciech Samek"), ("Smith, John",), ("Ada Lovelace, Grace Hopper, Alan Turing",),
+    ]
