@@ -301,7 +301,7 @@ def phrases(
             while words and words[-1].casefold() in _TAIL_TRIM:
                 words.pop()
         for n, words in enumerate(chunks):
-            noun = _list_noun(chunks, parts, n) if said is not None and 1 <= len(words) <= 2 else None
+            noun = _list_noun(chunks, parts, n) if said is not None and len(words) == 1 else None
             if noun is not None and said is not None and said(words[-1], noun):
                 words = [*words, noun]
             if words and len(words) <= 8:
@@ -312,20 +312,26 @@ def phrases(
 
 
 def _list_noun(chunks: list[list[str]], parts: list[str], n: int) -> str | None:
-    """The noun that ends the list chunk ``n`` (one or two words) opens, if
-    it is a list: "finite and boundary elements", "covariate, label or
-    target shift" (its last item holds "or"), "ODE/SDE solvers for the
-    reverse process" (the noun comes before "for").  Commas alone make no
-    list ("calibration, prediction intervals" are two subjects)."""
+    """The noun that ends the list the one-word chunk ``n`` opens, if it is
+    one: "finite and boundary elements", "covariate, label or target shift"
+    (its last item holds "or"), "ODE/SDE solvers for the reverse process"
+    (the noun comes before "for"), "diffusion and score-based generative
+    models".  The last item must be a noun with a word or two before it: in
+    "diffusion, language models and transformers that explain predictions"
+    no item shares "predictions".  Commas alone make
+    no list ("calibration, prediction intervals" are two subjects)."""
     for m in range(n + 1, len(chunks)):
         joined_by = parts[2 * m - 1].strip().casefold()
         if joined_by not in (",", "and", "/"):
             return None
         last = chunks[m]
-        if len(last) >= 2 and (joined_by != "," or last[1].casefold() in ("or", "and")):
-            ends = [k for k, w in enumerate(last) if k >= 1 and w.casefold() in _NOUN_ENDS]
-            return last[ends[0] - 1] if ends else last[-1]
-        if not 1 <= len(last) <= 2 or joined_by != ",":
+        inner = len(last) > 2 and last[1].casefold() in ("or", "and")
+        if len(last) >= 2 and (joined_by != "," or inner):
+            item = last[2:] if inner else last
+            if len(item) == 2 or (len(item) > 2 and item[2].casefold() in _NOUN_ENDS):
+                return item[1]
+            return item[2] if len(item) == 3 else None  # "score-based generative models"
+        if len(last) != 1 or joined_by != ",":
             return None
     return None
 

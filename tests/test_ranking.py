@@ -859,6 +859,12 @@ def test_a_word_joined_by_and_to_a_two_word_phrase_shares_its_noun_when_papers_w
         "prediction intervals",
     ]
     assert phrases(about)[1] == "finite"  # without the papers' evidence, nothing is guessed
+    # a list whose last item is no noun with a word before it shares nothing ("model predictions"
+    # is written, "diffusion models predictions" was named)
+    model = Paper("Model predictions", "Model predictions of diffusion models and language models.", "s")
+    ranker2 = Ranker([model, *filler], Embedder(tmp_path / "emb2.sqlite3"))
+    assert phrases("Diffusion models, language models and transformers that explain predictions.", ranker2._is_name,
+                   ranker2._said) == ["diffusion models", "language models", "transformers that explain predictions"]
     found = ranker.ranking(Interest("t", about=about, min_score=0.0)).found
     assert "finite elements" in found[fem.id].reason
     assert "close to your interest: finite," not in found[fem.id].reason
