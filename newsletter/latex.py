@@ -558,10 +558,12 @@ _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
 #: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
 _EN_DASH = re.compile(r"(?<=\w)--(?=\w)")
+#: A dash set off by spaces in text that has LaTeX (``results --- and more``, ``a -- b``).
+_SPACED_DASH = re.compile(r"(?<=\S) (---?) (?=\S)")
 
 
 def _text(segment: str) -> str:
-    segment = _EN_DASH.sub("–", segment)
+    segment = _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", segment))
     if "\\" not in segment:
         return segment
     return _TEXT_MACRO.sub(_text_macro, segment)
