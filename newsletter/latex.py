@@ -559,7 +559,7 @@ _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 #: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
 _EN_DASH = re.compile(r"(?<=\w)--(?=\w)")
 #: A dash set off by spaces in text that has LaTeX (``results --- and more``, ``a -- b``).
-_SPACED_DASH = re.compile(r"(?<=\S) (---?) (?=\S)")
+_SPACED_DASH = re.compile(r"(?:(?<=\S)|^) (---?) (?=\S)")
 
 
 def _text(segment: str) -> str:

@@ -50,7 +50,7 @@ from newsletter.readers import read_papers
         (r"$\det(A) \ne 0$, $\Pr[X]$, $\neg p \land q \implies r$", "det(A) ≠ 0, Pr[X], ¬ p ∧ q ⟹ r"),
         (r"We show that\\ it works.\newline \noindent Thin\,space and \aa\ ok", "We show that it works. Thin space and å ok"),
         # Dashes set off by spaces in text with LaTeX; text without LaTeX is left as written.
-        (r"$x$ is small --- and more -- in 1990--2000", "x is small — and more – in 1990–2000"),
+        (r"$x$ is small --- and more -- in 1990--2000; $y$ -- right after math", "x is small — and more – in 1990–2000; y – right after math"),
         # A space after a group, before a macro, stays (pylatexenc drops it).
         (r"$\mathbf{W} \in \mathbb{R}^{m \times n}$ and $\{x\} \cup A$", "W ∈ ℝ^(m × n) and {x} ∪ A"),
         # Font styles are unwrapped, braces and all, with math inside them converted.
