@@ -141,7 +141,9 @@ _MAX_NAV_LINES, _MAX_NAV_CHARS = 20, 60
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad\u202a-\u202e\u2066-\u2069]")
 #: The same characters one by one: looking for each with ``in`` costs a
 #: hundredth of the regex's search over a whole export.
-_INVISIBLE_CHARS = "\u200b\u2060\ufeff\u00ad" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+_INVISIBLE_CHARS = (
+    "\u200b\u2060\ufeff\u00ad" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+)
 #: Longer than any line of the site's chrome (menu, header, date, footer).
 _MAX_CHROME_CHARS = 200
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
