@@ -1028,3 +1028,10 @@ def test_a_read_more_button_glued_to_each_abstract_is_not_text(name):
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected] and not said
     ends = "We show more"  # an abstract's own words are kept
     assert parse_hf_papers_text(text.replace(" Read more", " We show more", 1).encode(), name)[0].abstract.endswith(ends)
+
+
+def test_the_invisible_characters_looked_for_are_the_ones_dropped():
+    """decode_text looks for them one by one (fast), then drops them with the regex."""
+    from newsletter.readers import _INVISIBLE, _INVISIBLE_CHARS
+
+    assert {chr(c) for c in range(0x10000) if _INVISIBLE.fullmatch(chr(c))} == set(_INVISIBLE_CHARS)
