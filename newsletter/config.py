@@ -40,7 +40,7 @@ from pydantic import (
 
 from .errors import ConfigError, Problem, counted, line_of
 from .files import broken_link
-from .models import ARXIV_ID
+from .models import ARXIV_ID, SHOWS_NOTHING
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
@@ -57,9 +57,9 @@ _ADDRESS = re.compile(
 
 # --------------------------------------------------------------------------- checks
 
-#: Characters that show nothing: zero-width spaces and joiners, a soft hyphen, a
-#: BOM, bidi marks, embeddings and overrides.
-_SHOWS_NOTHING = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+#: Characters that show nothing (:data:`models.SHOWS_NOTHING`), and in a setting
+#: also the zero-width joiners and the left-to-right and right-to-left marks.
+_SHOWS_NOTHING = re.compile(f"[{SHOWS_NOTHING}\u200c-\u200f]")
 
 
 def _visible(value):

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InputError, Problem, line_of
-from .models import ARXIV_ID, Paper, arxiv_base_id
+from .models import ARXIV_ID, SHOWS_NOTHING, Paper, arxiv_base_id
 
 if TYPE_CHECKING:
     import feedparser
@@ -53,10 +53,8 @@ _ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:{ARXIV_ID}(?:\s+\[[^\]]*\])?(?
 
 
 #: Control characters: JSON carries them (``"\u001b[2J"``), XML only as white space.
-#: And what shows nothing (as :data:`newsletter.readers._INVISIBLE` for exports): a soft hyphen,
-#: from a site's ``&shy;``, split "neu\u00adral" from the keyword "neural" and
-#: from the same title without it.
-_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\u00ad\u200b\u2060\ufeff\u202a-\u202e\u2066-\u2069]")
+#: And what shows nothing (:data:`models.SHOWS_NOTHING`, as exports drop it).
+_CONTROLS = re.compile(f"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f{SHOWS_NOTHING}]")
 
 
 def collapse(text: str | None) -> str:

@@ -15,6 +15,15 @@ ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 DOI = r"(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.\d{4,9}/\S+"
 NO_DOI_HINT = "a DOI other than arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title"
 #: cs.LG, astro-ph.CO, cond-mat.stat-mech, or an archive without subjects (hep-th, gr-qc, quant-ph).
+#: What shows nothing on screen and no text needs: a soft hyphen (a site's
+#: ``&shy;``, which split "neu\u00adral" from the keyword "neural"), a zero-width
+#: space, a word joiner, a byte order mark, and bidi embeddings and overrides
+#: (U+202A-U+202E, U+2066-U+2069: "\u202egnp.exe" shows as "exe.png").  Exports
+#: (:mod:`readers`), feeds' fields (:mod:`feeds`) and settings (:mod:`config`)
+#: drop them.
+SHOWS_NOTHING = (
+    "\u00ad\u200b\u2060\ufeff" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+)
 _ARXIV_CATEGORY = re.compile(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
 #: What browsers drop before reading a URL's scheme (WHATWG URL: C0 controls and
 #: space at the ends, tab and newlines anywhere), so ``" java\tscript:"`` is caught.
