@@ -113,14 +113,20 @@ def _numeric_entities(data: bytes) -> bytes:
 #: but for its control characters): an ``&`` that starts no reference ("R&D",
 #: a link's ``?a=1&b=2``), a character reference to a character XML has not
 #: (``&#8;``, ``&#xD800;``), and a control character or U+FFFE/U+FFFF as is.
+_XML_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
 _XML_SLIPS = re.compile(
     rb"(?P<cdata><!\[CDATA\[.*?\]\]>)"
     rb"|&(?![A-Za-z_][\w.-]*;|#[0-9]+;|#[xX][0-9A-Fa-f]+;)"
     rb"|&#(?P<dec>[0-9]+);|&#[xX](?P<hex>[0-9A-Fa-f]+);"
-    rb"|[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]",
+    rb"|" + _XML_CONTROLS.pattern,
     re.DOTALL,
 )
-_XML_CONTROLS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+
+
+def _wide_unicode(data: bytes) -> bool:
+    """Whether ``data`` is UTF-16 or UTF-32, as they start: with a byte order
+    mark, or with a NUL byte among the first four (XML's ``<?`` in them)."""
+    return b"\x00" in data[:4] or data.startswith((b"\xff\xfe", b"\xfe\xff"))
 
 
 def _xml_char(code: int) -> bool:
@@ -136,7 +142,7 @@ def _without_xml_slips(data: bytes) -> bytes:
     first one, which made one post pasted from a word processor sink every item
     of the feed.  A document in UTF-16 or UTF-32 is left as it is (its NUL bytes
     are text)."""
-    if data[:4].count(b"\x00") or data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    if _wide_unicode(data):
         return data
 
     def repair(m: re.Match) -> bytes:
@@ -273,8 +279,7 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     if text[:1] in (b"{", b"["):  # expat would only say "not well-formed (invalid token)"
         raise InputError(Problem(f"source {source!r}: a JSON document, not an RSS or Atom feed "
                                  "(Hugging Face's daily papers JSON is `type: hf-daily`)", name, 1))
-    unicode = b"\x00" in text[:4] or text.startswith((b"\xff\xfe", b"\xfe\xff"))  # UTF-16 and UTF-32 start so
-    if not unicode and not text.startswith((b"<?xml", b"<!")) and not _HTML_PAGE.match(text[:4096]):
+    if not _wide_unicode(text) and not text.startswith((b"<?xml", b"<!")) and not _HTML_PAGE.match(text[:4096]):
         m = _FEED_START.search(text[:_JUNK_MOST])
         if m and m.start():
             # a PHP warning (text or HTML) or a debug line printed before the feed: the feed itself is whole
