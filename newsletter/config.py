@@ -86,7 +86,7 @@ def check_address(value: str) -> str:
         raise ValueError(f"{value!r} is not a valid address")
     # what a copy from a web page, a chat or a spreadsheet brings along: spaces
     # around it, characters that show nothing (no address holds any)
-    value = _SHOWS_NOTHING.sub("", value)
+    value = _visible(value)
     if "\n" not in value and "\r" not in value:  # (a line break is refused below: it reached headers and state)
         value = value.strip()
     if any(c.isspace() and c not in "\r\n" for c in value):
@@ -338,7 +338,7 @@ def _check_url(value):
     along (pages put zero-width spaces and soft hyphens into long URLs, to
     break them: they reached the server, which answered 404)."""
     if isinstance(value, str):
-        value = _SHOWS_NOTHING.sub("", value).strip()
+        value = _visible(value).strip()
     if value is not None and not _HTTP_URL.match(value):
         feed = re.match(r"(?i)feed:(?://)?(https?://)?(.+)", value)
         if feed:  # the feed: scheme of old browsers' feed links
@@ -881,7 +881,7 @@ class Delivery(_Model):
     _v_paths = field_validator("path", "ca_file")(lambda cls, v: _literal_path(v))
     # a login name copied with a space or a zero-width space after it failed every login ("535")
     _v_username = field_validator("username")(
-        lambda cls, v: _SHOWS_NOTHING.sub("", v).strip() or None if isinstance(v, str) else v
+        lambda cls, v: _visible(v).strip() or None if isinstance(v, str) else v
     )
 
     @field_validator("host")
@@ -892,7 +892,7 @@ class Delivery(_Model):
         an IPv6 address in brackets (``[::1]``, as URLs write it) is the address."""
         if value is None:
             return value
-        value = _SHOWS_NOTHING.sub("", value).strip()  # as a copy from a provider's page brings them
+        value = _visible(value).strip()  # as a copy from a provider's page brings them
         if "://" in value or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a host name or address (e.g. smtp.example.org; no URL)")
         bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", value)
