@@ -66,6 +66,9 @@ MAX_BYTES = 50 * 1024 * 1024
 
 #: Answers worth asking again for: rate limiting and server-side trouble.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# getaddrinfo's "no such name" answers (not EAI_AGAIN, "temporary failure", which
+# keeps the full backoff).
+_NO_SUCH_NAME = frozenset(getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name))
 
 
 def default_user_agent() -> str:
@@ -672,6 +675,7 @@ class Fetcher:
 
         attempts = self.retries + 1
         problem = ""
+        attempt, retries = 0, self.retries
         for attempt in range(attempts):
             if self.stop is not None and self.stop():
                 raise InputError(Problem(f"source {source!r}: not fetched: stop requested", key))
@@ -714,6 +718,14 @@ class Fetcher:
                     problem = (f"cannot find the host {target.host!r} ({unresolved.strerror}){moved}: "
                                + ("a host the site no longer has, or no network?" if moved
                                   else "a typo in the URL, or no network?"))
+                    if unresolved.errno in _NO_SUCH_NAME:
+                        # The resolver answered that the name does not exist (offline, it
+                        # often says so too): one more try covers a resolver that was
+                        # restarting; the full backoff only made a first run offline wait
+                        # half a minute per source before saying so.
+                        retries = min(retries, 1)
+                        if attempt >= retries:
+                            break
                 else:
                     problem = f"connection failed: {exc or type(exc).__name__}{_via(target)}{moved}"
             except httpx.TooManyRedirects:
@@ -755,9 +767,9 @@ class Fetcher:
                     )
             if attempt + 1 < attempts:
                 delay = min(wait, self.max_wait) if wait is not None else backoff(self.backoff, attempt + 1, self.max_wait)
-                log.info("%s: %s; retry %d of %d in %g s", shown_url(key), problem, attempt + 1, self.retries, delay)
+                log.info("%s: %s; retry %d of %d in %g s", shown_url(key), problem, attempt + 1, retries, delay)
                 self.sleep(delay)
-        tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
+        tries = f" (gave up after {attempt + 1} attempts)" if attempt else ""
         raise InputError(Problem(f"source {source!r}: {problem}{tries}", key))
 
     def _request(self, url: httpx.URL, headers: dict) -> tuple[httpx.Response, bytes]:

@@ -720,6 +720,16 @@ def test_a_host_that_does_not_resolve_is_named_as_such(clock, tmp_path, monkeypa
     assert clock.sleeps == [1.0]  # still retried: the network may be down for a moment
 
 
+def test_a_host_that_does_not_exist_is_tried_twice_not_through_the_whole_backoff(clock, tmp_path, monkeypatch):
+    """Offline, a first run waited 2 + 4 + 8 s per source before saying 'no network?'."""
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with fetcher(clock, tmp_path, retries=3, backoff=2) as f, pytest.raises(InputError) as info:
+        f.get("https://feeds.example.invalid/lab.xml", source="lab")
+    assert str(info.value).endswith("a typo in the URL, or no network? (gave up after 2 attempts)"), str(info.value)
+    assert clock.sleeps == [2.0]
+
+
 def test_a_redirect_to_a_host_that_does_not_resolve_names_that_host(http_server, clock, tmp_path, monkeypatch):
     """It named the configured host, which resolves: the site had moved its feed."""
     for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
