@@ -700,6 +700,8 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
     """``data`` as JSON, or an :class:`InputError` at its line saying what is
     wrong (not UTF-8, an HTML page, invalid or cut off, nested or numbered
     beyond what Python reads); ``expected`` names the document wanted."""
+    if not data.lstrip(_UTF8_BOM).strip():
+        raise InputError(Problem(f"source {source!r}: empty document, expected {expected}", name, 1))
     _no_text(data, name, source, expected)
     # UTF-8 (a BOM too), or UTF-16/32 told by their BOM or zero bytes, as RFC 4627 and
     # json.loads read them: a file saved by PowerShell's Out-File is UTF-16
@@ -743,14 +745,13 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         items = _json_lines(data)
         if items is None:
             raise
-    if isinstance(items, dict) and (isinstance(items.get("paper"), dict) or {"id", "title"} <= items.keys()):
+    if _is_entry(items):
         items = [items]
+    elif isinstance(items, dict):
+        items = _wrapped_entries(items, name, source)
     if not isinstance(items, list):
-        said = items.get("error") if isinstance(items, dict) else None
-        said = f"; the API says: {collapse(said)}" if isinstance(said, str) else ""
         raise InputError(
-            Problem(f"source {source!r}: expected a JSON list of daily papers, got {type(items).__name__}{said}",
-                    name, 1)
+            Problem(f"source {source!r}: expected a JSON list of daily papers, got {type(items).__name__}", name, 1)
         )
     papers = []
     skipped: list[str] = []
@@ -793,6 +794,39 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         )
     _skipped(skipped, len(items), name, source, warn)
     return papers
+
+
+def _is_entry(item: Any) -> bool:
+    """A daily papers entry (``{"paper": {...}}``) or a paper itself (``id`` and ``title``)."""
+    return isinstance(item, dict) and (isinstance(item.get("paper"), dict) or {"id", "title"} <= item.keys())
+
+
+def _wrapped_entries(document: dict, name: str, source: str, depth: int = 0) -> list:
+    """The list of entries an object wraps: the papers page's own data is
+    ``{"dailyPapers": [...], "date": ...}``, other endpoints ``{"papers": [...]}``
+    or ``{"data": {"items": [...]}}``; it was "expected a JSON list, got dict".
+    The list is the one value (at most two objects deep) that is a list of
+    entries, or an empty list under a name that says papers.  Anything else is
+    an :class:`InputError` quoting the API's error, or naming the keys found."""
+    for value in document.values():
+        if isinstance(value, list) and value and all(map(_is_entry, value)):
+            return value
+    for key, value in document.items():
+        if isinstance(value, list) and not value and "paper" in key.casefold():
+            return value
+    if depth < 2:
+        for value in document.values():
+            if isinstance(value, dict):
+                try:
+                    return _wrapped_entries(value, name, source, depth + 1)
+                except InputError:
+                    continue
+    said = document.get("error")
+    if isinstance(said, str):
+        what = f"; the API says: {collapse(said)}"
+    else:
+        what = f" with no list of papers in it (keys: {', '.join(sorted(map(str, document))[:8]) or 'none'})"
+    raise InputError(Problem(f"source {source!r}: expected a JSON list of daily papers, got dict{what}", name, 1))
 
 
 def _json_lines(data: bytes) -> list[dict] | None:

@@ -1690,3 +1690,25 @@ def test_a_journals_one_creator_listing_every_author_by_surname_gives_the_author
         ("J. Smith", "A. B. Doe", "M. van der Berg"), ("X. Wang", "Y. Li", "Z. Chen"),
         ("K.-R. Müller", "Wojciech Samek"), ("Smith, John",), ("Ada Lovelace, Grace Hopper, Alan Turing",),
     ]
+
+
+def test_daily_papers_wrapped_in_an_object_are_read_and_an_empty_answer_is_named_empty():
+    """The papers page's own data (``{"dailyPapers": [...], "date": ...}``) and
+    other endpoints wrap the list in an object: it was "expected a JSON list
+    of daily papers, got dict".  An empty answer said "invalid JSON
+    (Expecting value at column 1); truncated?"."""
+    entries = json.loads(data("hf-daily-2024-06-07.json"))
+    expected = [p.title for p in parse_hf_daily(data("hf-daily-2024-06-07.json"), "day.json", "hf", Collect())]
+    for wrapper in ({"dailyPapers": entries, "date": "2024-06-07", "numTotalItems": len(entries)},
+                    {"papers": entries}, {"data": {"items": entries}}):
+        papers = parse_hf_daily(json.dumps(wrapper).encode(), "day.json", "hf", Collect())
+        assert [p.title for p in papers] == expected
+    assert parse_hf_daily(b'{"dailyPapers": [], "date": "2024-06-07"}', "day.json", "hf", Collect()) == []
+    with pytest.raises(InputError, match=r"got dict with no list of papers in it \(keys: error, status\)$"):
+        parse_hf_daily(b'{"error": 7, "status": 500}', "day.json", "hf", Collect())
+    with pytest.raises(InputError, match=r"got dict with no list of papers in it \(keys: models, spaces\)$"):
+        parse_hf_daily(b'{"models": [{"id": "x"}], "spaces": []}', "day.json", "hf", Collect())
+    for empty in (b"", b" \r\n\t", b"\xef\xbb\xbf\n"):
+        with pytest.raises(InputError) as info:
+            parse_hf_daily(empty, "day.json", "hf", Collect())
+        assert str(info.value) == "day.json:1: source 'hf': empty document, expected the JSON list of daily papers"
