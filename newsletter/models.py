@@ -8,6 +8,7 @@ from datetime import datetime
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _ARXIV_VERSION = re.compile(r"v\d+$")
+_OLD_SUBJECT_CLASS = re.compile(r"^([a-z][a-z-]*)\.[A-Z]{2}(?=/\d{7}$)")
 #: An arXiv identifier: new style (2401.01234, 2401.01234v2) or old style (hep-th/9901001v1).
 ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 #: A DOI (``10.1038/...``, bare, ``doi:`` or a doi.org link): besides arXiv's own
@@ -73,8 +74,10 @@ def idless_hint(papers) -> str | None:
 
 
 def arxiv_base_id(arxiv_id: str) -> str:
-    """``2401.01234v3`` -> ``2401.01234``: versions are the same paper."""
-    return _ARXIV_VERSION.sub("", arxiv_id.strip())
+    """``2401.01234v3`` -> ``2401.01234``: versions are the same paper; and
+    ``math.GT/0309136`` -> ``math/0309136``: an old-style id cited with its
+    subject class is arXiv's id without it (both were read, as two papers)."""
+    return _OLD_SUBJECT_CLASS.sub(r"\1", _ARXIV_VERSION.sub("", arxiv_id.strip()))
 
 
 @dataclass(frozen=True, slots=True)

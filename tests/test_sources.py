@@ -823,6 +823,24 @@ def test_titles_without_a_letter_or_digit_stay_distinct_papers():
     assert [p.id for p in merged] == ["???", "…", "🤗🤗", "🚀"]
 
 
+def test_an_old_style_arxiv_id_with_its_subject_class_is_the_same_paper():
+    """``math.GT/0309136`` (how old papers are cited, and linked from feeds) is
+    arXiv's ``math/0309136``: the two were two papers, sent twice."""
+    from newsletter.models import Paper, arxiv_base_id, merge_papers
+
+    atom = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>q</title><id>x</id>
+      <entry><id>http://arxiv.org/abs/math/0309136v1</id><title>The entropy formula for the Ricci flow</title>
+      <summary>We present a monotonic expression for the Ricci flow.</summary><updated>2003-09-10T00:00:00Z</updated>
+      </entry></feed>"""
+    (api,) = parse_arxiv(atom, "api.xml", "arxiv", Collect()).papers
+    cited = Paper(title="Ricci flow with surgery (the entropy paper)", abstract="x", source="s",
+                  arxiv_id="math.GT/0309136v2")
+    assert api.id == cited.id == "math/0309136"
+    (one,) = merge_papers([api, cited])
+    assert one.url == "https://arxiv.org/abs/math/0309136"
+    assert arxiv_base_id("hep-th/9901001v3") == "hep-th/9901001" and arxiv_base_id("2401.01234v2") == "2401.01234"
+
+
 def test_author_and_category_rules_and_pins_on_arxiv_papers(merged_sources):
     papers, _ = read(merged_sources)
     (sub,) = merged_sources.subscribers
