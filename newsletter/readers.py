@@ -585,6 +585,37 @@ def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
     return "\n".join(lines), ids
 
 
+#: What a browser's "save as text" writes after a link's text: `` <https://...>``.
+_LINK_TARGET = re.compile(r"[ \t]*<(https?://[^\s<>]+)>")
+_SENTENCE_END = re.compile(r"[.!?][)\"”’]?(?:\s|$)")
+_SITE_LINK = re.compile(r"https://(?:huggingface\.co|arxiv\.org)/")
+
+
+def _without_link_targets(text: str) -> tuple[str, dict[str, str]]:
+    """``text`` less the link targets a text save puts after each link's text
+    ("Daily Papers <https://huggingface.co/papers>", "Title <https://huggingface.co/papers/ID>"),
+    and the arXiv id of each title whose link is its paper's page.  Read as
+    text, the header's links were no header (its lines became a paper) and
+    each title ended with its link.  Only in a line as short as a title, and
+    that is no sentence or links only to the site or arXiv: an abstract's
+    "Code at <https://github.com/...>. It runs." keeps its link."""
+    if "<http" not in text:
+        return text, {}
+    lines = text.split("\n")
+    ids: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        targets = _LINK_TARGET.findall(line) if "<http" in line else []
+        plain = _LINK_TARGET.sub("", line)
+        if not targets or len(plain) > MAX_TITLE_CHARS:
+            continue
+        if _SENTENCE_END.search(plain) and not all(_SITE_LINK.match(t) for t in targets):
+            continue
+        lines[i] = plain
+        if line.rstrip().endswith(">") and (paper := _PAPER_LINK.search(targets[-1])):
+            ids[_spaced(plain)] = paper.group(1)
+    return "\n".join(lines), ids
+
+
 def parse_hf_papers_text(
     data: bytes, name: str, source: str = "hf-papers-text", warn: Callable[[str], None] | None = None
 ) -> list[Paper]:
@@ -602,6 +633,8 @@ def parse_hf_papers_text(
     """
     warn = warn if warn is not None else log.warning
     text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
+    text, linked = _without_link_targets(text)
+    ids.update(linked)
     blocks, meta_at_end = _without_paper_meta(_blocks(text))
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))

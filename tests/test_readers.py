@@ -1036,3 +1036,33 @@ def test_the_invisible_characters_looked_for_are_the_ones_dropped():
     from newsletter.readers import _INVISIBLE
 
     assert {chr(c) for c in range(0x10000) if _INVISIBLE.fullmatch(chr(c))} == set(SHOWS_NOTHING)
+
+
+def _with_link_targets(name: str) -> str:
+    """``name`` as a browser's "save as text" writes a page whose titles and
+    header are links: each link's text followed by `` <URL>``."""
+    text = (DATA / name).read_text(encoding="utf-8")
+    text = text.replace("\nDaily Papers\n", "\nDaily Papers <https://huggingface.co/papers>\n")
+    text = text.replace("\nbyAK and the research community\n",
+                        "\nby AK <https://huggingface.co/akhaliq> and the research community\n")
+    paragraphs = text.split("\n\n")
+    first = next(i for i, p in enumerate(paragraphs) if p.startswith("Reduced-Order Neural Operators"))
+    for n, i in enumerate(range(first, len(paragraphs), 2)):
+        if paragraphs[i].strip():
+            paragraphs[i] += f" <https://huggingface.co/papers/2409.{n:05}>"
+    return "\n\n".join(paragraphs)
+
+
+def test_link_targets_a_text_save_writes_after_titles_and_header_are_not_text():
+    """"Daily Papers <https://huggingface.co/papers>" no longer read as header
+    chrome: it came out as a paper whose abstract was the "by AK" line, and
+    every title ended with its link.  The links give each paper its arXiv id;
+    an abstract's own link in angle brackets stays."""
+    papers = parse_hf_papers_text(_with_link_targets("hf-papers-blank-lines.txt").encode(), "day.txt")
+    expected = parse("hf-papers-blank-lines.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    assert [p.arxiv_id for p in papers[:2]] == ["2409.00000", "2409.00001"]
+    assert papers[0].url == "https://arxiv.org/abs/2409.00000" and papers[0].location == "day.txt:13"
+    header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+    cited = header + "A Title\n\nWe release code at <https://github.com/x/y>. It works.\n"
+    assert parse_hf_papers_text(cited.encode(), "c.txt")[0].abstract == "We release code at <https://github.com/x/y>. It works."
