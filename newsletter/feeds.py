@@ -484,6 +484,15 @@ class ArxivListing:
     entries: int  # entries in the document, kept or not
 
 
+#: How arXiv marks a withdrawn paper, in the abstract of the version that
+#: withdraws it or in its comment: the entry keeps its title, so it matched
+#: topics and went out as "This paper has been withdrawn by the author".
+_WITHDRAWN = re.compile(
+    r"\s*(?:withdrawn\b|this (?:paper|article|submission|manuscript|work|version) (?:has been|is|was) withdrawn\b)",
+    re.IGNORECASE,
+)
+
+
 def parse_arxiv(
     data: bytes,
     name: str,
@@ -495,7 +504,8 @@ def parse_arxiv(
 
     ``announce_types`` (``new``, ``cross``, ``replace``, ``replace-cross``)
     keeps only those announcements; entries without a type (API responses)
-    are always kept.
+    are always kept.  A withdrawn paper (see :data:`_WITHDRAWN`) is no paper
+    to send.
     """
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
@@ -519,6 +529,9 @@ def parse_arxiv(
             abstract = abstract[prefix.end():]
         if wanted and announce and announce not in wanted:
             continue
+        comment = collapse(entry.get("arxiv_comment")) or None
+        if _WITHDRAWN.match(abstract) or (comment and _WITHDRAWN.match(comment)):
+            continue
         names = _authors(entry, split=bool(announce))
         primary = (entry.get("arxiv_primary_category") or {}).get("term")
         categories = [primary] if primary else []
@@ -538,7 +551,7 @@ def parse_arxiv(
                 pdf_url=pdf.replace("http://", "https://", 1) if pdf else pdf_url(arxiv_id),
                 published=_published(entry),
                 categories=tuple(dict.fromkeys(categories)),
-                comment=collapse(entry.get("arxiv_comment")) or None,
+                comment=comment,
                 location=name,
             )
         )

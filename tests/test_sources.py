@@ -841,6 +841,29 @@ def test_an_old_style_arxiv_id_with_its_subject_class_is_the_same_paper():
     assert arxiv_base_id("hep-th/9901001v3") == "hep-th/9901001" and arxiv_base_id("2401.01234v2") == "2401.01234"
 
 
+def test_a_withdrawn_arxiv_paper_is_not_a_paper_to_send():
+    """A withdrawn paper's entry keeps its title, its abstract says it was
+    withdrawn: it went out in digests, its title matching a topic, as
+    "This paper has been withdrawn by the author due to a crucial error"."""
+    def entry(n: int, summary: str, comment: str = "") -> str:
+        more = f"<arxiv:comment>{comment}</arxiv:comment>" if comment else ""
+        return (f"<entry><id>http://arxiv.org/abs/2406.0000{n}v2</id><title>Diffusion Paper {n}</title>"
+                f"<summary>{summary}</summary>{more}<updated>2024-06-06T00:00:00Z</updated></entry>")
+
+    atom = ('<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" '
+            'xmlns:arxiv="http://arxiv.org/schemas/atom"><title>q</title><id>x</id>'
+            + entry(1, "This paper has been withdrawn by the author due to a crucial error in Theorem 2.")
+            + entry(2, "We study diffusion models.", "This paper has been withdrawn")
+            + entry(3, "Withdrawn.")
+            + entry(4, "This submission has been withdrawn by arXiv administrators due to inappropriate text reuse.")
+            + entry(5, "We show that withdrawn papers can be predicted from citation graphs.", "12 pages")
+            + "</feed>").encode()
+    warnings = Collect()
+    listing = parse_arxiv(atom, "api.xml", "arxiv", warnings)
+    assert [p.title for p in listing.papers] == ["Diffusion Paper 5"]
+    assert listing.entries == 5 and warnings == []
+
+
 def test_author_and_category_rules_and_pins_on_arxiv_papers(merged_sources):
     papers, _ = read(merged_sources)
     (sub,) = merged_sources.subscribers
