@@ -1867,7 +1867,10 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     state = data.get("state")
     if isinstance(state, str) and state and "://" not in state and not _VARIABLE.search(state):
         folder = (base / os.path.expanduser(state)).parent
-        if not folder.is_dir():
+        if state.rstrip().endswith(("/", os.sep)):
+            add(("state",), f"{state!r} ends with '/', a folder: the state is one SQLite file; write its name, "
+                f"such as {state.rstrip().rstrip('/' + os.sep) + '/' + DEFAULT_STATE_FILE!r}")
+        elif not folder.is_dir():
             add(("state",), f"{state!r}: its folder {str(folder)!r} does not exist (the state file is created, not its folder)")
     return problems
 

@@ -136,6 +136,11 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nstate: nodir/sub/state.sqlite3\n",
             "config.yaml:3: state: 'nodir/sub/state.sqlite3': its folder",
         ),
+        (  # a file named "state" was created beside the config, the folder never used
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nstate: state/\n",
+            "config.yaml:3: state: 'state/' ends with '/', a folder: the state is one SQLite file; "
+            "write its name, such as 'state/newsletter-state.sqlite3'",
+        ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nemail: {unsubscribe: 'http://x.org/u'}\n",
             "config.yaml:3: email.unsubscribe: 'http://x.org/u' must be a mailto: address or an https:// URL",
