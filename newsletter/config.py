@@ -200,9 +200,9 @@ _FIXED_LEGACY = {"EST": "US Eastern time write 'America/New_York'", "MST": "US M
 
 
 def _zone_hint(value: str) -> str | None:
-    """What to write instead of an abbreviation or an offset, which the
-    nearest spelling answered wrongly ('PST': 'MST', 'CEST': 'EST', 'GMT+1':
-    'Etc/GMT+1', which is UTC-01:00); None for anything else."""
+    """What to write instead of an abbreviation, an offset or ISO 8601's 'Z',
+    which the nearest spelling answered wrongly ('PST': 'MST', 'CEST': 'EST',
+    'GMT+1': 'Etc/GMT+1', which is UTC-01:00, 'Z': 'NZ'); None for anything else."""
     if (offset := _OFFSET.match(value.strip())) is not None:
         sign, hours, minutes = offset.group(1), int(offset.group(2)), int(offset.group(3) or 0)
         place = "'Asia/Kolkata'" if minutes else "'Europe/Berlin', which keeps that place's clock all year"
@@ -211,6 +211,8 @@ def _zone_hint(value: str) -> str | None:
             etc = f"Etc/GMT{'-' if sign == '+' else '+'}{hours}"
             hint += f"; for UTC{sign}{hours:02d}:00 all year, {etc!r}: the Etc/GMT names' signs are inverted"
         return hint
+    if value.strip().upper() == "Z":  # the nearest spelling was 'NZ', New Zealand
+        return "ISO 8601's mark for UTC, not a zone: write 'UTC'"
     meant = _ABBREVIATIONS.get(value.strip().upper())
     if meant is None:
         if re.fullmatch(r"[A-Z]{2,5}", value.strip()):

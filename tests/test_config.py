@@ -1154,6 +1154,9 @@ _TZ_CONFIG = "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any
         ("+05:30", "unknown time zone '+05:30' (an offset, not a zone: write the zone of a place, such as "
                    "'Asia/Kolkata')"),
         ("UTC+01:00", "for UTC+01:00 all year, 'Etc/GMT-1'"),
+        # ISO 8601's Z (UTC) was told "did you mean 'NZ'?": New Zealand, 12 or 13 hours off.
+        ("Z", "unknown time zone 'Z' (ISO 8601's mark for UTC, not a zone: write 'UTC')"),
+        ("z", "unknown time zone 'z' (ISO 8601's mark for UTC, not a zone: write 'UTC')"),
     ],
 )
 def test_a_time_zone_abbreviation_or_offset_points_at_a_place(workdir, zone, expected):
