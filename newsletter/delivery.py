@@ -640,6 +640,8 @@ class SMTPSession:
             raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
+            if not _is_reply(code):
+                raise self._garbled(f"RCPT TO {rcpt}", code, text) from None
             if code == 421:
                 raise self._closing(f"RCPT TO {rcpt}", code, text) from None
             reply = _reply(code, text)
@@ -650,6 +652,8 @@ class SMTPSession:
                 ) from None
             self._raise(code, f"recipient {rcpt} refused: {reply}")
         except smtplib.SMTPSenderRefused as exc:
+            if not _is_reply(exc.smtp_code):
+                raise self._garbled(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
             if exc.smtp_code == 421:
                 raise self._closing(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
@@ -664,6 +668,8 @@ class SMTPSession:
                 ) from None
             self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}{_too_big(reply, data)}")
         except smtplib.SMTPResponseException as exc:
+            if not _is_reply(exc.smtp_code):
+                raise self._garbled(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
@@ -679,6 +685,18 @@ class SMTPSession:
         return ServiceClosing(
             f"SMTP server {self.t.host}:{self.t.port} is closing the session: {_reply(code, text)} "
             f"(its answer to {answering})"
+        )
+
+    def _garbled(self, answering: str, code: int, text: bytes | str) -> TransportBroken:
+        """A line that is no SMTP reply (see :func:`_is_reply`) where one was due:
+        the server's or a proxy's fault, no recipient's, and the same for every
+        message; each digest "failed permanently", and three runs held them all."""
+        self.close()
+        reply = _reply(code, text)
+        said = f"ended {reply.removeprefix('-1 ')!r}" if code == -1 else repr(reply)
+        return TransportBroken(
+            f"SMTP server {self.t.host}:{self.t.port} answered {answering} with no SMTP reply (its line {said}): "
+            "is a proxy or another service in the way?"
         )
 
     def _timed_out(self, rcpt: str) -> TimedOut:
@@ -703,6 +721,12 @@ class SMTPSession:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 _close(smtp)
+
+
+def _is_reply(code: int) -> bool:
+    """Whether ``code`` is an SMTP reply code (RFC 5321: 2yz to 5yz); smtplib
+    gives -1 for a line that does not start with one."""
+    return 200 <= code <= 599
 
 
 #: How servers word a refusal to relay (Postfix "Relay access denied",

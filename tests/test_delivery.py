@@ -163,6 +163,28 @@ def test_a_refused_sender_stops_the_batch_and_a_size_refusal_does_not(smtp_serve
     assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, True, 1), (False, True, 1)]
 
 
+@pytest.mark.parametrize("where", ["mail", "rcpt", "data"])
+@pytest.mark.parametrize("answer, shown", [("hello there", "ended 'o there'"), ("600 weird", "'600 weird'")])
+def test_an_answer_that_is_no_smtp_reply_stops_the_batch_and_fails_no_digest(smtp_server, where, answer, shown):
+    """A line without a reply code (smtplib's -1), or a code no SMTP server
+    sends, in the middle of a session: each digest "failed permanently" as
+    "sender digest@example.org refused: -1 o there", and three such runs held
+    them all.  It is the server's (or a proxy's) fault: the batch stops and
+    every digest stays pending."""
+    box = smtp_server.mailbox
+    if where == "mail":
+        box.mail_reply = answer
+    elif where == "rcpt":
+        box.reject = {f"user{n}@example.org": answer for n in range(3)}
+    else:
+        box.data_replies = [answer] * 3
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1), (False, False, 0), (False, False, 0)]
+    assert outcomes[0].error.startswith(f"SMTP server 127.0.0.1:{smtp_server.port} answered ")
+    assert shown in outcomes[0].error and "no SMTP reply" in outcomes[0].error
+    assert outcomes[1].error.startswith("not attempted: ") and slept == [] and box.messages == []
+
+
 def test_a_message_refused_as_too_big_says_how_big_and_what_makes_it_smaller(smtp_server):
     """A 552 5.3.4 at the end of the data is this digest's size (held after
     three runs): the reply alone did not say what to change.  A full mailbox
