@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from itertools import takewhile
+from itertools import pairwise, takewhile
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -640,8 +640,8 @@ def parse_hf_papers_text(
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
     i, header = _skip_header(blocks, _nav_lines(blocks))
-    if not header and (page := _paper_page(blocks, name, source)) is not None:
-        return [page]
+    if not header and (pages := _paper_pages(blocks, name, source)):
+        return pages
     if not header:
         start = blocks[0][1][:1]
         hint = (
@@ -762,6 +762,23 @@ def _without_more(abstract: str) -> str:
 #: The line a Hugging Face paper's own page names its paper by: ``arxiv:2409.02345``.
 _ARXIV_LINE = re.compile(rf"arxiv:\s*(?P<id>{ARXIV_ID})", re.IGNORECASE)
 _ABSTRACT_HEADING = "abstract"
+
+
+def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> list[Paper]:
+    """The papers of a copy of one or more papers' pages (see :func:`_paper_page`),
+    each starting at its ``arxiv:ID`` line: a second page pasted under the first
+    was dropped without a word.  The same page twice is one paper.  Empty when
+    ``blocks`` start with no such page."""
+    first = _paper_page(blocks, name, source)
+    if first is None:
+        return []
+    starts = [j for j, (_, text) in enumerate(blocks) if _ARXIV_LINE.fullmatch(text)]
+    papers = [first]
+    for start, end in pairwise([*starts[1:], len(blocks)]):
+        page = _paper_page(blocks[start:end], name, source)
+        if page is not None:
+            papers.append(page)
+    return merge_papers(papers)
 
 
 def _paper_page(blocks: list[tuple[int, str]], name: str, source: str) -> Paper | None:

@@ -901,6 +901,26 @@ def test_a_copy_of_one_papers_own_page_is_that_paper_with_its_arxiv_id(layout):
     assert "a Hugging Face paper's page (arxiv:2409.02345) without its title and an 'Abstract' heading" in str(info.value)
 
 
+@pytest.mark.parametrize("layout", ["blank lines", "compact"])
+def test_two_papers_pages_pasted_into_one_file_are_both_read(layout):
+    """A second paper's page pasted under the first was dropped without a
+    word: only the first page's paper was read.  The same page twice is one paper."""
+    page = (DATA / "hf-paper-page.txt").read_text(encoding="utf-8")
+    other = (page.replace("2409.02345", "2409.09999")
+             .replace("Reduced-Order Neural Operators: Learning Lagrangian Dynamics on Highly Sparse Graphs",
+                      "Sparse Graph Operators for Granular Flows")
+             .replace("We present a neural operator", "We present a sparse graph operator"))
+    text = page + "\n" + other + "\n" + page
+    if layout != "blank lines":
+        text = text.replace("\n\n", "\n")
+    papers = parse_hf_papers_text(text.encode(), "pages.txt")
+    assert [(p.arxiv_id, p.title[:26]) for p in papers] == [
+        ("2409.02345", "Reduced-Order Neural Opera"), ("2409.09999", "Sparse Graph Operators for")
+    ]
+    assert papers[1].abstract.startswith("We present a sparse graph operator architecture")
+    assert papers[1].location == f"pages.txt:{text.count(chr(10), 0, text.index('Sparse Graph Operators')) + 1}"
+
+
 def test_a_papers_page_beside_a_listing_is_read_and_merges_by_its_id(tmp_path, cli):
     papers = tmp_path / "papers"
     papers.mkdir()
