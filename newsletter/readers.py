@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise, takewhile
+from itertools import takewhile
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -640,8 +640,13 @@ def parse_hf_papers_text(
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
     i, header = _skip_header(blocks, _nav_lines(blocks))
-    if not header and (pages := _paper_pages(blocks, name, source)):
-        return pages
+    pages: list[Paper] = []
+    if not header:
+        pages, listing = _paper_pages(blocks, name, source)
+        if pages and listing is None:
+            return pages
+        if listing is not None:  # a listing pasted under the papers' pages
+            i, header = _skip_header(blocks, listing)
     if not header:
         start = blocks[0][1][:1]
         hint = (
@@ -667,12 +672,21 @@ def parse_hf_papers_text(
 
     papers: list[Paper] = []
     last_title: tuple[int, str] | None = None
+    page_last = False  # the last paper read is a paper's page's: the listing before it is whole
     k = 0
     while k < len(body):
         t_line, title = body[k]
         if _is_page_chrome(title):
             # a page header (and the site's menu) again: two exports saved into one file
             k, _ = _skip_header(body, k)
+            continue
+        if (page_at := _page_ahead(body, k)) is not None and (found := _paper_pages(blocks[i + k:], name, source))[0]:
+            # a paper's page pasted under the listing ("title 'arxiv:ID' has no abstract")
+            papers.extend(found[0])
+            page_last = True
+            if found[1] is None:
+                break
+            k = max(k + found[1], page_at + 1)
             continue
         if len(title) > MAX_TITLE_CHARS:
             if last_title and papers and _abstract_goes_on(papers[-1].abstract):
@@ -732,9 +746,9 @@ def parse_hf_papers_text(
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
                             pdf_url=pdf_url(arxiv_id) if arxiv_id else None))
-        last_title = (t_line, title)
+        last_title, page_last = (t_line, title), False
         k += 2
-    if papers and not footer and not meta_at_end and last_title and _cut_off(papers[-1].abstract):
+    if papers and not footer and not meta_at_end and last_title and not page_last and _cut_off(papers[-1].abstract):
         t_line, title = last_title
         a_line = body[-1][0]
         warn(
@@ -743,7 +757,7 @@ def parse_hf_papers_text(
             f"that paper is left out, the {len(papers) - 1} before it are read (export the page again for it)"
         )
         papers.pop()
-    return papers
+    return pages + papers
 
 
 #: The page's button under a shortened abstract, when a copy glues it to the
@@ -764,21 +778,39 @@ _ARXIV_LINE = re.compile(rf"arxiv:\s*(?P<id>{ARXIV_ID})", re.IGNORECASE)
 _ABSTRACT_HEADING = "abstract"
 
 
-def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> list[Paper]:
-    """The papers of a copy of one or more papers' pages (see :func:`_paper_page`),
-    each starting at its ``arxiv:ID`` line: a second page pasted under the first
-    was dropped without a word.  The same page twice is one paper.  Empty when
-    ``blocks`` start with no such page."""
-    first = _paper_page(blocks, name, source)
-    if first is None:
-        return []
-    starts = [j for j, (_, text) in enumerate(blocks) if _ARXIV_LINE.fullmatch(text)]
-    papers = [first]
-    for start, end in pairwise([*starts[1:], len(blocks)]):
-        page = _paper_page(blocks[start:end], name, source)
-        if page is not None:
-            papers.append(page)
-    return merge_papers(papers)
+def _page_ahead(blocks: list[tuple[int, str]], k: int) -> int | None:
+    """The index of a paper's page's ``arxiv:ID`` line at ``blocks[k]`` or under
+    the page's navigation that starts there (short lines: "Hugging Face",
+    "Models", ...; one a block in a copy without blank lines, where they read
+    as titles and abstracts), else None."""
+    for j in range(k, min(k + _MAX_NAV_LINES, len(blocks))):
+        text = blocks[j][1]
+        if _ARXIV_LINE.fullmatch(text):
+            return j
+        if len(text) > _MAX_NAV_CHARS and not _is_menu(text):
+            return None
+    return None
+
+
+def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> tuple[list[Paper], int | None]:
+    """The papers of a copy of one or more papers' pages (see :func:`_paper_page`)
+    at the start of ``blocks``, each from its ``arxiv:ID`` line (a second page
+    pasted under the first was dropped without a word; the same page twice is
+    one paper), and the index of a listing's header after them, where a
+    listing pasted under them starts (it was dropped too), else None.  No
+    papers when ``blocks`` start with no such page."""
+    papers: list[Paper] = []
+    at = 0
+    while (page := _paper_page(blocks[at:], name, source)) is not None:
+        papers.append(page)
+        heading = next(j for j in range(at, len(blocks))
+                       if blocks[j][1].casefold().rstrip(":") == _ABSTRACT_HEADING)
+        after = next((j for j in range(heading + 1, len(blocks))
+                      if _ARXIV_LINE.fullmatch(blocks[j][1]) or _is_header(blocks[j][1])), None)
+        if after is None or _is_header(blocks[after][1]):
+            return merge_papers(papers), after
+        at = after
+    return merge_papers(papers), None
 
 
 def _paper_page(blocks: list[tuple[int, str]], name: str, source: str) -> Paper | None:

@@ -921,6 +921,26 @@ def test_two_papers_pages_pasted_into_one_file_are_both_read(layout):
     assert papers[1].location == f"pages.txt:{text.count(chr(10), 0, text.index('Sparse Graph Operators')) + 1}"
 
 
+@pytest.mark.parametrize("listing", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+def test_a_listing_and_a_papers_page_pasted_into_one_file_are_both_read(listing):
+    """A listing pasted under a paper's page was dropped without a word (only
+    the page's paper was read); a page pasted under a listing was "title
+    'arxiv:2409.02345' has no abstract"."""
+    page = (DATA / "hf-paper-page.txt").read_text(encoding="utf-8")
+    if "compact" in listing:  # the page copied the same way: no blank lines
+        page = re.sub(r"\n+", "\n", page)
+    listed = (DATA / listing).read_text(encoding="utf-8")
+    expected = [p.title for p in parse(listing)]
+    glue = "" if "compact" in listing else "\n"
+    for text, order in ((page + glue + listed, "page first"), (listed + glue + page, "listing first")):
+        papers = parse_hf_papers_text(text.encode(), "both.txt")
+        titles_read = [p.title for p in papers]
+        page_paper = "Reduced-Order Neural Operators: Learning Lagrangian Dynamics on Highly Sparse Graphs"
+        assert titles_read.count(page_paper) == 1 + (page_paper in expected), order
+        assert [t for t in titles_read if t != page_paper] == [t for t in expected if t != page_paper], order
+        assert [p.arxiv_id for p in papers if p.arxiv_id] == ["2409.02345"], order
+
+
 def test_a_papers_page_beside_a_listing_is_read_and_merges_by_its_id(tmp_path, cli):
     papers = tmp_path / "papers"
     papers.mkdir()
