@@ -506,6 +506,9 @@ _WITHDRAWN = re.compile(
     r"\s*(?:withdrawn\b|this (?:paper|article|submission|manuscript|work|version) (?:has been|is|was) withdrawn\b)",
     re.IGNORECASE,
 )
+#: Longer than any withdrawal notice put where the abstract was: an abstract
+#: that merely starts with the word ("Withdrawn drugs ...") is a paper's.
+_WITHDRAWAL_MOST = 400
 
 
 def parse_arxiv(
@@ -545,7 +548,7 @@ def parse_arxiv(
         if wanted and announce and announce not in wanted:
             continue
         comment = collapse(entry.get("arxiv_comment")) or None
-        if _WITHDRAWN.match(abstract) or (comment and _WITHDRAWN.match(comment)):
+        if (_WITHDRAWN.match(abstract) and len(abstract) < _WITHDRAWAL_MOST) or (comment and _WITHDRAWN.match(comment)):
             continue
         names = _authors(entry, split=bool(announce))
         primary = (entry.get("arxiv_primary_category") or {}).get("term")

@@ -857,11 +857,12 @@ def test_a_withdrawn_arxiv_paper_is_not_a_paper_to_send():
             + entry(3, "Withdrawn.")
             + entry(4, "This submission has been withdrawn by arXiv administrators due to inappropriate text reuse.")
             + entry(5, "We show that withdrawn papers can be predicted from citation graphs.", "12 pages")
+            + entry(6, "Withdrawn drugs leave traces in adverse event reports. " * 10)
             + "</feed>").encode()
     warnings = Collect()
     listing = parse_arxiv(atom, "api.xml", "arxiv", warnings)
-    assert [p.title for p in listing.papers] == ["Diffusion Paper 5"]
-    assert listing.entries == 5 and warnings == []
+    assert [p.title for p in listing.papers] == ["Diffusion Paper 5", "Diffusion Paper 6"]
+    assert listing.entries == 6 and warnings == []
 
 
 def test_compatibility_characters_fold_so_one_title_written_two_ways_is_one_paper():
