@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -1930,11 +1931,39 @@ def _not_a_file(base: Path, pattern: str, missing: str) -> str:
     try:
         mode = p.stat().st_mode
     except OSError:
-        return missing
+        return missing + _meant_path(base, pattern)
     if stat.S_ISDIR(mode):
         return " is a folder, not a file"
     what = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket"
     return f" is {what}, not a regular file (save the export or the feed to a file)"
+
+
+def _meant_path(base: Path, pattern: str) -> str:
+    """What a path that names nothing was meant to be, as ``" (...)"``, when a
+    slip explains it: a space at an end, a ``file://`` URL, quotes inside the
+    YAML quotes, Windows' backslashes, or a name in another case; else ''.
+    Each was only "matches no file", beside the file it meant."""
+    if pattern != pattern.strip() and expand_paths(base, pattern.strip()):
+        where = "ends" if pattern != pattern.rstrip() else "starts"
+        return f" (it {where} with a space: without it, it names a file)"
+    if pattern.startswith("file://"):
+        path = unquote(urlsplit(pattern).path)
+        return f" (a file:// URL: write the path itself, {path!r})" if expand_paths(base, path) else ""
+    if len(pattern) > 1 and pattern[0] == pattern[-1] and pattern[0] in "'\"" and expand_paths(base, pattern[1:-1]):
+        return " (the quotes are part of it: write it without them)"
+    if "\\" in pattern and expand_paths(base, pattern.replace("\\", "/")):
+        return " (write / between folders, not \\)"
+    p = Path(os.path.expanduser(pattern))
+    folder = p.parent if p.is_absolute() else base / p.parent
+    if not glob.has_magic(pattern) and folder.is_dir():
+        try:
+            same = sorted(f.name for f in folder.iterdir() if f.name.casefold() == p.name.casefold())
+        except OSError:  # a folder we may not list
+            same = []
+        if same:
+            meant = str(p.parent / same[0]) if str(p.parent) != "." else same[0]
+            return f" (did you mean {meant!r}? names are case-sensitive)"
+    return ""
 
 
 #: Files an operating system leaves in folders by itself (Windows' folder settings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -941,6 +942,30 @@ def test_a_web_address_as_a_path_says_what_reads_it(workdir, cli):
         "the page saved as text (give that file), and `type: hf-daily` fetches Hugging Face's daily papers itself",
         "config.yaml:4: sources[1].path: 'https://lab.example.org/feed.xml' is a web address: give it as url:",
     ], result.err
+
+
+def test_a_path_that_names_no_file_says_which_file_was_meant(workdir, cli):
+    """A space after the name, a file:// URL, quotes inside the quotes, Windows'
+    backslashes, or another case: each was only "matches no file"."""
+    (workdir / "papers" / "Day-1.txt").write_bytes((workdir / "papers" / "hf-papers-blank-lines.txt").read_bytes())
+    sources = [
+        ("hf-papers-text", "papers/hf-papers-compact.txt ", "it ends with a space: without it, it names a file"),
+        ("hf-papers-text", f"file://{workdir}/papers/hf-papers-compact.txt",
+         f"a file:// URL: write the path itself, {str(workdir / 'papers/hf-papers-compact.txt')!r}"),
+        ("hf-papers-text", "'papers/*.txt'", "the quotes are part of it: write it without them"),
+        ("hf-papers-text", "papers\\*.txt", "write / between folders, not \\"),
+        ("feed", "papers/day-1.TXT", "did you mean 'papers/Day-1.txt'? names are case-sensitive"),
+    ]
+    listed = "".join(f"  - {{type: {kind}, path: {json.dumps(path)}}}\n" for kind, path, _ in sources)
+    write_config(workdir, BASIC_CONFIG.replace("  - type: hf-papers-text\n    path: papers/\n", listed))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    found = result.err.splitlines()
+    assert len(found) == len(sources), result.err
+    for line, (kind, path, hint) in zip(found, sources, strict=True):
+        missing = "no such file" if kind == "feed" else "matches no file"
+        assert line.startswith("config.yaml:") and f"{path!r}" in line and missing in line, line
+        assert line.endswith(f"({hint})"), line
 
 
 def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdir, cli):
