@@ -1712,9 +1712,24 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message += ", got null"
         elif value is not None and not isinstance(value, (dict, list)):
             message += f", got {value!r}"
+            if kind == "literal_error" and isinstance(value, str):
+                message += _literal_hint(value, re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))))
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+def _literal_hint(value: str, valid: list[str]) -> str:
+    """Which of ``valid`` a value written otherwise meant: ``STARTTLS``
+    (the values are lower case), ``smpt``, or ``tls`` (which names both ways
+    of mail over TLS); '' when none is near."""
+    same = [v for v in valid if v.casefold() == value.strip().casefold()]
+    if same:
+        return f" (write it in lower case: {same[0]})"
+    if value.strip().casefold() in ("tls", "ssl/tls", "smtps") and {"ssl", "starttls"} <= set(valid):
+        return " (implicit TLS, as on port 465, is ssl; STARTTLS, as on port 587, is starttls)"
+    near = difflib.get_close_matches(value.strip(), valid, n=1, cutoff=0.6)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _quoted_number(text: str, kind: str) -> tuple[str, str] | None:

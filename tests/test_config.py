@@ -79,7 +79,7 @@ delivery:
         "config.yaml:21: subscribers[2].email: duplicate subscriber 'ADA@example.org'",
         "config.yaml:22: subscribers[2].name: 'Ada\\nBcc: eve@example.org' contains a line break",
         "config.yaml:24: subscribers[2].max_papers: expected a valid integer",
-        "config.yaml:26: delivery.transport: expected 'outbox' or 'smtp', got 'smpt'",
+        "config.yaml:26: delivery.transport: expected 'outbox' or 'smtp', got 'smpt' (did you mean 'smtp'?)",
     ],
 )
 def test_each_problem_is_reported_with_its_line(workdir, expected):
@@ -136,6 +136,18 @@ def test_all_problems_come_together_in_line_order(workdir):
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nstate: nodir/sub/state.sqlite3\n",
             "config.yaml:3: state: 'nodir/sub/state.sqlite3': its folder",
+        ),
+        (  # the values are lower case: 'STARTTLS' was only "expected 'starttls', 'ssl' or 'none'"
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+            "delivery: {transport: SMTP, host: h, security: STARTTLS}\n",
+            "config.yaml:3: delivery.security: expected 'starttls', 'ssl' or 'none', got 'STARTTLS' "
+            "(write it in lower case: starttls)",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+            "delivery: {transport: smtp, host: h, security: TLS}\n",
+            "config.yaml:3: delivery.security: expected 'starttls', 'ssl' or 'none', got 'TLS' "
+            "(implicit TLS, as on port 465, is ssl; STARTTLS, as on port 587, is starttls)",
         ),
         (  # a file named "state" was created beside the config, the folder never used
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nstate: state/\n",
