@@ -7,6 +7,8 @@ session sends one :class:`Envelope` at a time and raises
 - :class:`TransientDeliveryError` for what may go away (4xx replies,
   refused or reset connections) -- retried with backoff;
   :class:`Unreachable` when no session could be opened at all;
+  :class:`Dropped` when the server closed the session before taking the
+  message (a few messages in a row so stop the batch);
   :class:`TimedOut` when the server stopped answering during a message --
   not retried, and the batch stops (the message may have arrived);
   :class:`Deferred` (:class:`Unconfirmed`, :class:`RelayDenied`) -- not
@@ -66,6 +68,19 @@ MAX_BACKOFF = 300.0
 
 class Unreachable(TransientDeliveryError):
     """No connection to the server could be opened (refused, timeout, DNS)."""
+
+
+class Dropped(TransientDeliveryError):
+    """The server closed the session before taking the message, with no reply
+    saying why.  Retried like any transient failure; but a server (or a
+    firewall) dropping every session so would cost each message all its
+    retries in turn, so :data:`DROPS_TO_STOP` messages in a row failing so
+    stop the batch, the rest pending.  One message whose session is dropped
+    (its recipient, its size) stops nothing."""
+
+
+#: Messages in a row whose every try ended in a dropped session (see :class:`Dropped`) before the batch stops.
+DROPS_TO_STOP = 2
 
 
 class ServiceClosing(Unreachable):
@@ -601,7 +616,7 @@ class SMTPSession:
         except _Dropped:
             self.close()
             if not reused:
-                raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+                raise Dropped(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
         # Servers close idle or long-lived sessions: a reused one gets a fresh session at once.
         log.debug("SMTP session to %s:%s was dropped; reconnecting", self.t.host, self.t.port)
         self.smtp = self._open()
@@ -609,7 +624,7 @@ class SMTPSession:
             self._send(envelope, data, then)
         except _Dropped:
             self.close()
-            raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+            raise Dropped(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
 
     def _send(self, envelope: Envelope, data: bytes, then: Envelope | None) -> None:
         rcpt = envelope.recipient
@@ -989,6 +1004,7 @@ class Dispatcher:
         self.handed_back: collections.deque[Envelope] = collections.deque()
         self.sharing = threading.Condition()
         self.alive = self.busy = self.count
+        self.dropped_in_a_row = 0  # messages whose every try ended in a dropped session (see Dropped)
         self.threads = [
             threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True) for i in range(self.count)
         ]
@@ -1025,6 +1041,15 @@ class Dispatcher:
         if self.stopped is None:
             self.stopped = reason
             log.error("delivery stopped: %s%s", reason, f"; {self.left}" if self.left else "")
+
+    def _dropped_again(self, exc: Dropped) -> None:
+        """One more message whose every try ended in a dropped session: the
+        batch stops at :data:`DROPS_TO_STOP` in a row (see :class:`Dropped`)."""
+        with self.sharing:
+            self.dropped_in_a_row += 1
+            dropped = self.dropped_in_a_row
+        if dropped >= DROPS_TO_STOP:
+            self._stop(f"{exc} on every try of {dropped} messages in a row")
 
     def _redacted(self, text: str) -> str:
         """``text`` (an unexpected error, bound for the output and the state)
@@ -1141,6 +1166,7 @@ class Dispatcher:
             self.rate.wait()
             try:
                 session.send(envelope, then)
+                self.dropped_in_a_row = 0
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
@@ -1156,6 +1182,8 @@ class Dispatcher:
                             log.info("%s; its messages go through the other sessions", exc)
                             return None
                         self._stop(str(exc))
+                    elif isinstance(exc, Dropped):
+                        self._dropped_again(exc)
                     return Outcome(envelope, False, tries, str(exc))
                 delay = backoff(self.retry_delay, tries, MAX_BACKOFF)
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)

@@ -58,6 +58,7 @@ class Mailbox:
         self.hang_data = False  # take every message, never answer its DATA (a hung server)
         self.unanswered = 0  # take this many messages, each time dropping the connection before the reply
         self.mail_reply: str | None = None  # the answer to every MAIL FROM, instead of accepting it
+        self.drop_at: set[str] = set()  # "MAIL", or recipients: close the connection without a word there
         self.max_sessions: int | None = None  # more connections at once get "421 too many" as the greeting
         self.sessions = 0  # connections open now
         self.turned_away = 0  # connections refused for max_sessions
@@ -68,6 +69,9 @@ class Mailbox:
             responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
         return responses
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if "MAIL" in self.drop_at:
+            server.transport.close()
+            return "250 OK (never seen by the client)"
         if self.mail_reply:
             return self.mail_reply
         envelope.mail_from = address
@@ -75,6 +79,9 @@ class Mailbox:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.drop_at:
+            server.transport.close()
+            return "250 OK (never seen by the client)"
         if address in self.reject:
             return self.reject[address]
         envelope.rcpt_tos.append(address)
