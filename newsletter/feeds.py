@@ -792,7 +792,7 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
             skipped.append(f"item {index + 1} is not a paper object")
             continue
         ident = str(paper.get("id") or "").strip()
-        title = collapse(paper.get("title") if isinstance(paper.get("title"), str) else item.get("title"))
+        title = collapse(_own_or_entry(paper, item, "title"))
         if not ident or not title:
             what = "no id" if not ident else "no title"
             label = f"item {index + 1}" + (f" ({ident})" if ident else "")
@@ -810,7 +810,7 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         papers.append(
             Paper(
                 title=title,
-                abstract=collapse(paper.get("summary") if isinstance(paper.get("summary"), str) else ""),
+                abstract=collapse(_own_or_entry(paper, item, "summary") or ""),
                 source=source,
                 arxiv_id=arxiv_id,
                 authors=tuple(authors),
@@ -825,6 +825,15 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         )
     _skipped(skipped, len(items), name, source, warn)
     return papers
+
+
+def _own_or_entry(paper: dict, item: Any, key: str) -> str | None:
+    """The paper's ``key`` (title, summary), else the entry's beside it (the
+    daily list repeats both there), else None: text only."""
+    for holder in (paper, item if isinstance(item, dict) else {}):
+        if isinstance(value := holder.get(key), str) and value.strip():
+            return value
+    return None
 
 
 def _is_entry(item: Any) -> bool:

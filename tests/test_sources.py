@@ -1755,6 +1755,18 @@ def test_a_journals_one_creator_listing_every_author_by_surname_gives_the_author
     ]
 
 
+def test_a_daily_papers_entry_with_its_summary_beside_the_paper_keeps_it():
+    """The entry's own ``title`` stood in for the paper's, but its ``summary``
+    did not: the paper went out without its abstract."""
+    body = b"""[{"paper": {"id": "2406.05501", "authors": [{"name": "Ingrid Solberg"}]},
+                 "title": "Flow Matching on Lie Groups", "summary": "We extend flow matching to Lie groups."},
+                {"paper": {"id": "2406.05502", "title": "Own Title", "summary": "Its own summary."},
+                 "title": "Entry Title", "summary": "The entry's summary."}]"""
+    first, second = parse_hf_daily(body, "hf.json", "hf", Collect())
+    assert (first.title, first.abstract) == ("Flow Matching on Lie Groups", "We extend flow matching to Lie groups.")
+    assert (second.title, second.abstract) == ("Own Title", "Its own summary.")
+
+
 def test_daily_papers_wrapped_in_an_object_are_read_and_an_empty_answer_is_named_empty():
     """The papers page's own data (``{"dailyPapers": [...], "date": ...}``) and
     other endpoints wrap the list in an object: it was "expected a JSON list
