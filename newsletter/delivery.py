@@ -6,9 +6,9 @@ session sends one :class:`Envelope` at a time and raises
 
 - :class:`TransientDeliveryError` for what may go away (4xx replies,
   refused or reset connections) -- retried with backoff;
-  :class:`Unreachable` when no session could be opened at all;
-  :class:`Dropped` when the server closed the session before taking the
-  message (a few messages in a row so stop the batch);
+  :class:`Unreachable` when no session could be opened at all; a few
+  messages in a row failing on every try stop the batch (see
+  :data:`FAILING_TO_STOP`);
   :class:`TimedOut` when the server stopped answering during a message --
   not retried, and the batch stops (the message may have arrived);
   :class:`Deferred` (:class:`Unconfirmed`, :class:`RelayDenied`) -- not
@@ -70,17 +70,13 @@ class Unreachable(TransientDeliveryError):
     """No connection to the server could be opened (refused, timeout, DNS)."""
 
 
-class Dropped(TransientDeliveryError):
-    """The server closed the session before taking the message, with no reply
-    saying why.  Retried like any transient failure; but a server (or a
-    firewall) dropping every session so would cost each message all its
-    retries in turn, so :data:`DROPS_TO_STOP` messages in a row failing so
-    stop the batch, the rest pending.  One message whose session is dropped
-    (its recipient, its size) stops nothing."""
-
-
-#: Messages in a row whose every try ended in a dropped session (see :class:`Dropped`) before the batch stops.
-DROPS_TO_STOP = 2
+#: Messages in a row that failed on every try (transient failures: a dropped
+#: session, 4xx replies) before the batch stops, the rest pending.  A server,
+#: firewall or quota turning every message away so (dropping each session at
+#: MAIL FROM, "452 4.5.3 Too many recipients", greylisting) cost each message
+#: all its retries in turn, 7 s apiece by default, hours for a big batch; one
+#: message failing so (its recipient, its size) stops nothing.
+FAILING_TO_STOP = 3
 
 
 class ServiceClosing(Unreachable):
@@ -616,7 +612,7 @@ class SMTPSession:
         except _Dropped:
             self.close()
             if not reused:
-                raise Dropped(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+                raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
         # Servers close idle or long-lived sessions: a reused one gets a fresh session at once.
         log.debug("SMTP session to %s:%s was dropped; reconnecting", self.t.host, self.t.port)
         self.smtp = self._open()
@@ -624,7 +620,7 @@ class SMTPSession:
             self._send(envelope, data, then)
         except _Dropped:
             self.close()
-            raise Dropped(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+            raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
 
     def _send(self, envelope: Envelope, data: bytes, then: Envelope | None) -> None:
         rcpt = envelope.recipient
@@ -1004,7 +1000,7 @@ class Dispatcher:
         self.handed_back: collections.deque[Envelope] = collections.deque()
         self.sharing = threading.Condition()
         self.alive = self.busy = self.count
-        self.dropped_in_a_row = 0  # messages whose every try ended in a dropped session (see Dropped)
+        self.failing_in_a_row = 0  # messages that failed on every try (see FAILING_TO_STOP)
         self.threads = [
             threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True) for i in range(self.count)
         ]
@@ -1042,14 +1038,14 @@ class Dispatcher:
             self.stopped = reason
             log.error("delivery stopped: %s%s", reason, f"; {self.left}" if self.left else "")
 
-    def _dropped_again(self, exc: Dropped) -> None:
-        """One more message whose every try ended in a dropped session: the
-        batch stops at :data:`DROPS_TO_STOP` in a row (see :class:`Dropped`)."""
+    def _failed_again(self, exc: TransientDeliveryError) -> None:
+        """One more message that failed on every try: the batch stops at
+        :data:`FAILING_TO_STOP` in a row."""
         with self.sharing:
-            self.dropped_in_a_row += 1
-            dropped = self.dropped_in_a_row
-        if dropped >= DROPS_TO_STOP:
-            self._stop(f"{exc} on every try of {dropped} messages in a row")
+            self.failing_in_a_row += 1
+            failing = self.failing_in_a_row
+        if failing >= FAILING_TO_STOP:
+            self._stop(f"{failing} messages in a row failed on every try, the last with: {exc}")
 
     def _redacted(self, text: str) -> str:
         """``text`` (an unexpected error, bound for the output and the state)
@@ -1166,7 +1162,7 @@ class Dispatcher:
             self.rate.wait()
             try:
                 session.send(envelope, then)
-                self.dropped_in_a_row = 0
+                self.failing_in_a_row = 0
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
@@ -1182,8 +1178,8 @@ class Dispatcher:
                             log.info("%s; its messages go through the other sessions", exc)
                             return None
                         self._stop(str(exc))
-                    elif isinstance(exc, Dropped):
-                        self._dropped_again(exc)
+                    elif self.stopped is None:
+                        self._failed_again(exc)
                     return Outcome(envelope, False, tries, str(exc))
                 delay = backoff(self.retry_delay, tries, MAX_BACKOFF)
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)

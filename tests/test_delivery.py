@@ -185,22 +185,27 @@ def test_an_answer_that_is_no_smtp_reply_stops_the_batch_and_fails_no_digest(smt
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and box.messages == []
 
 
-def test_a_server_dropping_every_session_before_the_message_stops_the_batch(smtp_server):
-    """A server (or a firewall) that closes each session at MAIL FROM: every
-    message went through all its retries in turn, 7 s each with the default
-    backoff, hours for a big batch.  Two messages in a row failing so stop the
-    batch, the rest pending; one recipient whose session is dropped does not."""
+@pytest.mark.parametrize("failing", ["drop at MAIL", "452 to RCPT"])
+def test_messages_failing_on_every_try_one_after_another_stop_the_batch(smtp_server, failing):
+    """A server (or a firewall, or a quota) that closes each session at MAIL
+    FROM, or answers every RCPT "452 4.5.3 Too many recipients": every message
+    went through all its retries in turn, 7 s each with the default backoff,
+    hours for a big batch.  Three messages in a row failing so stop the batch,
+    the rest pending; a recipient now and then failing so does not."""
     box = smtp_server.mailbox
-    box.drop_at = {"MAIL"}
-    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=2)
-    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 3)] * 2 + [(False, False, 0)] * 3
-    assert outcomes[0].error == f"SMTP server 127.0.0.1:{smtp_server.port} closed the connection"
-    assert outcomes[2].error == (f"not attempted: SMTP server 127.0.0.1:{smtp_server.port} closed the connection "
-                                 "on every try of 2 messages in a row")
-    assert slept == [1.0, 2.0] * 2 and box.messages == []
-    box.drop_at = {"user1@example.org", "user3@example.org"}
-    outcomes, _ = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=2)
-    assert [(o.delivered, o.tries) for o in outcomes] == [(True, 1), (False, 3), (True, 1), (False, 3), (True, 1)]
+    port = smtp_server.port
+    if failing == "drop at MAIL":
+        box.drop_at, last = {"MAIL"}, f"SMTP server 127.0.0.1:{port} closed the connection"
+    else:
+        box.reject = {f"user{n}@example.org": "452 4.5.3 Too many recipients" for n in range(6)}
+        last = "recipient user2@example.org refused: 452 4.5.3 Too many recipients"
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(6)], retries=2)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 3)] * 3 + [(False, False, 0)] * 3
+    assert outcomes[3].error == f"not attempted: 3 messages in a row failed on every try, the last with: {last}"
+    assert slept == [1.0, 2.0] * 3 and box.messages == []
+    box.drop_at, box.reject = {"user1@example.org", "user2@example.org", "user4@example.org"}, {}
+    outcomes, _ = run(plain(smtp_server), [envelope(n) for n in range(6)], retries=2)
+    assert [(o.delivered, o.tries) for o in outcomes] == [(True, 1), (False, 3), (False, 3), (True, 1), (False, 3), (True, 1)]
 
 
 def test_a_message_refused_as_too_big_says_how_big_and_what_makes_it_smaller(smtp_server):
