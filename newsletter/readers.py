@@ -317,6 +317,9 @@ def _windows_1252(data: bytes) -> str | None:
 
 #: A count as the site shows it: 58, 1,234, 1.2k.
 _COUNT = r"\d[\d.,]*\s?[km]?"
+#: Who submitted a paper, as a card shows them: a user name (akhaliq), or the
+#: name they go by, two to four words (Niels Rogge, José María Pérez-García).
+_SUBMITTER_NAME = r"@?[\w.-]{1,40}|[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*){1,3}"
 #: The lines of a paper's card that are neither its title nor its abstract:
 #: vote, comment, star and author counts, who submitted it and when it was
 #: published.  Copies of the trending, weekly and monthly pages, and of the
@@ -327,9 +330,9 @@ _PAPER_META = re.compile(
     rf"|(?:upvotes?|upvoted|votes?|comments?|likes?|stars?|github(?:\s+stars?)?|⭐|▲|👍|💬|★)\s*:?\s*{_COUNT}"
     rf"|{_COUNT}\s*(?:upvotes?|votes?|comments?|likes?|stars?|authors?|replies|reply)"
     r"|upvote|·|•"
-    r"|submitted\s+by(?:\s+@?[\w.-]{1,40})?"  # Submitted by akhaliq
+    rf"|submitted\s+by(?:\s+(?:{_SUBMITTER_NAME}))?"  # Submitted by akhaliq
     # Published 2 days ago, Submitted by akhaliq · 3 hours ago
-    r"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+@?[\w.-]{1,40})?\s*[·•]?\s*)?"
+    rf"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+(?:{_SUBMITTER_NAME}))?\s*[·•]?\s*)?"
     r"(?:\d+|an?)\s+(?:second|minute|hour|day|week|month|year)s?\s+ago"
     r"|(?:authors?|by)\s*:\s+.+"  # Authors: Ada Lovelace, Grace Hopper
     rf"|.+\s[·•]\s*{_COUNT}\s*authors?"  # Ada Lovelace, Grace Hopper · 24 authors
@@ -337,7 +340,7 @@ _PAPER_META = re.compile(
     re.IGNORECASE,
 )
 _PUBLISHED = re.compile(r"(?:[·•]\s*)?(?:published|submitted|posted)(?:\s+on)?\s+(?P<date>.{3,40})", re.IGNORECASE)
-_SUBMITTER = re.compile(r"@?[\w.-]{1,40}")
+_SUBMITTER = re.compile(_SUBMITTER_NAME)
 
 
 def _is_paper_meta(text: str) -> bool:
@@ -398,6 +401,17 @@ def _names_line(line: int, text: str) -> str:
             "for: delete that line")
 
 
+def _is_submitter(text: str, after: str | None) -> bool:
+    """Whether ``text``, under a ``Submitted by`` line, names who submitted the
+    paper: a user name, or a name of two to four words unless an abstract
+    follows it (then it is the title of a card showing no name)."""
+    if not _SUBMITTER.fullmatch(text):
+        return False
+    if " " not in text.strip() or after is None:
+        return True
+    return not _abstract_goes_on(after)
+
+
 def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], bool]:
     """``blocks`` less the lines of the papers' cards (:func:`_is_paper_meta`),
     and the user name after a ``Submitted by`` on a line of its own; and
@@ -405,8 +419,8 @@ def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, 
     the last abstract: it is whole)."""
     kept: list[tuple[int, str]] = []
     after_submitted_by = meta_at_end = False
-    for line, text in blocks:
-        if after_submitted_by and _SUBMITTER.fullmatch(text):
+    for k, (line, text) in enumerate(blocks):
+        if after_submitted_by and _is_submitter(text, blocks[k + 1][1] if k + 1 < len(blocks) else None):
             after_submitted_by = False
             continue
         after_submitted_by = text.casefold() == "submitted by"

@@ -691,6 +691,10 @@ def _cards(extra_before: list[str], extra_after: list[str], glued: bool) -> tupl
         (["Ada Lovelace, Grace Hopper · 2 authors"], ["Upvote {i}0"]),
         ([], ["Read more"]),  # under an abstract the page shortens
         (["Submitted by akhaliq · 3 hours ago"], ["Published 2 days ago", "· a month ago"]),
+        # a submitter shown by the name they go by, not their user name: it was read as a title
+        (["Submitted by", "Niels Rogge", "{i}2"], ["· 24 authors"]),
+        (["Submitted by José María Pérez-García · 3 hours ago"], []),
+        (["Submitted by Niels Rogge"], ["Upvote {i}0"]),
     ],
 )
 def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(before, after, glued):
@@ -702,11 +706,22 @@ def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(bef
     assert [(p.title, p.abstract) for p in papers] == expected
 
 
-def test_the_card_lines_of_the_compact_layout_are_skipped_too():
+def test_a_short_title_under_a_submitted_by_line_without_a_name_is_still_the_title():
+    """A card showing its submitter by avatar only: the short title under
+    "Submitted by" reads like a name, but an abstract follows it."""
+    abstract = "We revisit scaling laws for language models. They hold across three orders of magnitude."
+    text = ("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+            f"Submitted by\n\nScaling Laws Revisited\n\n{abstract}\n")
+    (paper,) = parse_hf_papers_text(text.encode(), "day.txt")
+    assert (paper.title, paper.abstract) == ("Scaling Laws Revisited", abstract)
+
+
+@pytest.mark.parametrize("submitter", ["akhaliq", "Niels Rogge"])
+def test_the_card_lines_of_the_compact_layout_are_skipped_too(submitter):
     lines = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n")
     out = lines[:2]
     for k in range(2, 14, 2):
-        out += ["Submitted by", "akhaliq", lines[k], "· 5 authors", lines[k + 1], "Upvote", str(40 + k)]
+        out += ["Submitted by", submitter, lines[k], "· 5 authors", lines[k + 1], "Upvote", str(40 + k)]
     papers = parse_hf_papers_text("\n".join(out).encode(), "compact.txt")
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-compact.txt")[:6]]
 
