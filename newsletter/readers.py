@@ -339,18 +339,30 @@ _PAPER_META = re.compile(
     r")",
     re.IGNORECASE,
 )
-_PUBLISHED = re.compile(r"(?:[·•]\s*)?(?:published|submitted|posted)(?:\s+on)?\s+(?P<date>.{3,40})", re.IGNORECASE)
+_PUBLISHED = re.compile(
+    rf"(?:[·•]\s*)?(?:(?:published|submitted|posted)(?:\s+by\s+(?:{_SUBMITTER_NAME}))?(?:\s+on)?|on)\s+(?P<date>.{{3,40}})",
+    re.IGNORECASE,
+)
+#: What joins the parts of a card's line: "Published on Sep 4, 2024 · Submitted by akhaliq".
+_META_JOIN = re.compile(r"\s*[·•]\s*")
 _SUBMITTER = re.compile(_SUBMITTER_NAME)
 
 
 def _is_paper_meta(text: str) -> bool:
     """A line of a paper's card that is no title or abstract (see :data:`_PAPER_META`):
-    ``58``, ``Upvote 1.2k``, ``· 24 authors``, ``Published on Sep 4, 2024``."""
+    ``58``, ``Upvote 1.2k``, ``· 24 authors``, ``Published on Sep 4, 2024``, or
+    such parts joined by ``·`` ("Published on Sep 4, 2024 · Submitted by akhaliq")."""
     if len(text) > 80 and not text.endswith(("authors", "author")):
         return False
     text = text.strip()  # (the patterns take any run of white space, no-break spaces too)
-    if _PAPER_META.fullmatch(text):
+    if _PAPER_META.fullmatch(text) or _published(text):
         return True
+    parts = [part for part in _META_JOIN.split(text) if part]
+    return len(parts) > 1 and all(_PAPER_META.fullmatch(part) or _published(part) for part in parts)
+
+
+def _published(text: str) -> bool:
+    """``Published on Sep 4, 2024``, ``Submitted by akhaliq on Sep 5, 2024``, ``on Sep 5, 2024``."""
     m = _PUBLISHED.fullmatch(text)
     return bool(m and _DATE_LINE.match(_spaced(m.group("date")).rstrip(".")))
 

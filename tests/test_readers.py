@@ -695,6 +695,9 @@ def _cards(extra_before: list[str], extra_after: list[str], glued: bool) -> tupl
         (["Submitted by", "Niels Rogge", "{i}2"], ["· 24 authors"]),
         (["Submitted by José María Pérez-García · 3 hours ago"], []),
         (["Submitted by Niels Rogge"], ["Upvote {i}0"]),
+        # the date a paper was submitted, and a card's parts joined on one line
+        (["Submitted by akhaliq on Sep 5, 2024"], ["Published on Sep 4, 2024 · Submitted by akhaliq · 12 comments"]),
+        (["Submitted by", "hrishivish23", "on Sep 5, 2024"], ["· 24 authors · 3 comments"]),
     ],
 )
 def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(before, after, glued):
