@@ -443,9 +443,34 @@ def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, 
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:
-    """(line number, text) of each paragraph, or of each line when the export has no blank lines."""
-    lines = text.split("\n")
-    content = [(i + 1, ln.strip()) for i, ln in enumerate(lines)]
+    """(line number, text) of each paragraph, or of each line where the export
+    has no blank lines: each export of a file (see :func:`_exports`) in its own layout."""
+    content = [(i + 1, ln.strip()) for i, ln in enumerate(text.split("\n"))]
+    return [block for export in _exports(content) for block in _layout_blocks(export)]
+
+
+def _exports(content: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    """``content`` cut where another export saved into the same file starts: at
+    a page header line after a line of papers.  Each is in its own layout: a
+    copy without blank lines under one with them was read as one paragraph,
+    its papers glued to the last abstract without a word."""
+    exports: list[list[tuple[int, str]]] = []
+    start, papers_seen = 0, False
+    for k, (_, t) in enumerate(content):
+        if not t:
+            continue
+        if _is_header(t):
+            if papers_seen:
+                exports.append(content[start:k])
+                start, papers_seen = k, False
+        elif not papers_seen and not _is_page_chrome(t):
+            papers_seen = True
+    exports.append(content[start:])
+    return exports
+
+
+def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """:func:`_blocks` of one export: (line number, text) of each of its lines."""
     nonblank = [(n, t) for n, t in content if t]
     if not nonblank:
         return []
