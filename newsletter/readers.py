@@ -525,6 +525,9 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
 _CARDS_SHARE = 0.8
 #: Shorter than an abstract is.
 _MIN_ABSTRACT_CHARS = 100
+#: Longer than any abstract, in two paragraphs or one (arXiv takes 1,920 characters):
+#: a "second paragraph" that makes an abstract longer is something else.
+_MAX_ABSTRACT_CHARS = 5000
 
 
 def _card_layout(paragraphs: list[list[tuple[int, str]]]) -> bool:
@@ -740,7 +743,8 @@ def parse_hf_papers_text(
             k = max(k + found[1], page_at + 1)
             continue
         if len(title) > MAX_TITLE_CHARS:
-            if last_title and papers and _abstract_goes_on(papers[-1].abstract):
+            if (last_title and papers and _abstract_goes_on(papers[-1].abstract)
+                    and len(papers[-1].abstract) + len(title) <= _MAX_ABSTRACT_CHARS):
                 # an abstract of two paragraphs (the page set a blank line inside it): one abstract
                 first_part = papers[-1]
                 papers[-1] = replace(first_part, abstract=f"{first_part.abstract} {_without_more(_spaced(title))}")
@@ -793,6 +797,11 @@ def parse_hf_papers_text(
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
         title, abstract = _spaced(title), _without_more(_spaced(abstract))
+        if len(abstract) > _MAX_ABSTRACT_CHARS:
+            raise InputError(
+                Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
+                        "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
+            )
         arxiv_id = ids.get(title)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,

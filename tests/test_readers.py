@@ -169,6 +169,17 @@ def test_an_abstract_of_two_paragraphs_is_one_abstract():
             "over-parameterized models\n\n" + "We study things. " * 30 + "\n")
     with pytest.raises(InputError, match="expected a paper title, found a 509-character paragraph"):
         parse_hf_papers_text(text.encode(), "y.txt")
+    # a "second paragraph" longer than any abstract (arXiv takes 1,920 characters) is no part of one:
+    # a copy without blank lines pasted under the papers, header and all lost, was glued to the last abstract
+    compact = (DATA / "hf-papers-compact.txt").read_text(encoding="utf-8").split("\n", 2)[2].removeprefix("Subscribe")
+    listing = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    with pytest.raises(InputError, match=r"x.txt:\d+: expected a paper title, found a [\d,]+-character paragraph"):
+        parse_hf_papers_text((listing + "\n\n" + compact).encode(), "x.txt")
+    with pytest.raises(InputError) as info:  # and with no blank line between, into the last abstract itself
+        parse_hf_papers_text((listing + "\n" + compact).encode(), "x.txt")
+    assert re.fullmatch(r"x.txt:\d+: the abstract of 'Gradient is All You Need\?' is [\d,]+ characters long, longer "
+                        r"than any abstract \(arXiv takes 1,920\): is another copy glued to it without a blank line\?",
+                        str(info.value)), str(info.value)
 
 
 def test_a_title_beginning_with_subscribe_is_kept_whole():
