@@ -1698,6 +1698,14 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         words = ", ".join(str(v) for v in value[:3] if isinstance(v, (str, int, float)))
         message = ("expected the interest as text, got a list: write it as one to a few sentences "
                    f"(about: {words} ...), or put the terms under any: to match them as keywords")
+    elif kind == "string_type" and isinstance(value, (bool, int, float)):
+        got = ("true" if value else "false") if isinstance(value, bool) else f"the number {value}"
+        if "[key]" in err["loc"]:
+            path = path[:-1] + (_written_key(lines, path[:-1], value),)
+            whose = "a topic's name" if path[0] == "topics" else "a key"
+            message = f"{whose} must be text, got {got} ({_YAML_TEXT})"
+        else:
+            message = f"expected text, got {got} ({_YAML_TEXT})"
     elif kind in ("float_type", "int_type") and isinstance(value, str) and (quoted := _quoted_number(value, kind)):
         what = "a number" if kind == "float_type" else "an integer"
         number, fix = quoted
@@ -1730,6 +1738,25 @@ def _literal_hint(value: str, valid: list[str]) -> str:
         return " (implicit TLS, as on port 465, is ssl; STARTTLS, as on port 587, is starttls)"
     near = difflib.get_close_matches(value.strip(), valid, n=1, cutoff=0.6)
     return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+#: Why a word or a number written where text goes is not text.
+_YAML_TEXT = ("YAML reads an unquoted yes, no, on, off (in any case) as true or false, and digits as a number: "
+              "quote it")
+
+
+def _written_key(lines: dict, parent: tuple, value: Any) -> Any:
+    """The key of the mapping at ``parent`` as written (``off``) that YAML read
+    as ``value`` (False; pydantic names it 0), else ``value``."""
+    for path in lines:
+        if len(path) == len(parent) + 1 and path[:-1] == parent and isinstance(path[-1], str):
+            try:
+                read = yaml.safe_load(path[-1])
+            except yaml.YAMLError:
+                continue
+            if type(read) is type(value) and read == value:
+                return path[-1]
+    return value
 
 
 def _quoted_number(text: str, kind: str) -> tuple[str, str] | None:

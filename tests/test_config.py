@@ -956,6 +956,20 @@ def test_a_web_address_as_a_path_says_what_reads_it(workdir, cli):
     ], result.err
 
 
+def test_a_word_or_number_yaml_reads_as_no_text_says_to_quote_it(workdir):
+    """``any: [NO, 2024]`` (nitric oxide, a year) and a topic named ``off``:
+    YAML 1.1 reads them as false and a number, and the errors said only
+    "expected a valid string, got False", the topic's at the line of ``topics:``."""
+    text = ("sources: [{type: hf-papers-text, path: papers/}]\ntopics:\n  chem:\n    any: [NO, 2024]\n"
+            "  off:\n    any: [x]\nsubscribers:\n  - {email: a@example.org, topics: [chem]}\n")
+    hint = "YAML reads an unquoted yes, no, on, off (in any case) as true or false, and digits as a number: quote it"
+    assert problems(workdir, text) == [
+        f"config.yaml:4: topics.chem.any[0]: expected text, got false ({hint})",
+        f"config.yaml:4: topics.chem.any[1]: expected text, got the number 2024 ({hint})",
+        f"config.yaml:5: topics.off: a topic's name must be text, got false ({hint})",
+    ]
+
+
 def test_a_path_that_names_no_file_says_which_file_was_meant(workdir, cli):
     """A space after the name, a file:// URL, quotes inside the quotes, Windows'
     backslashes, or another case: each was only "matches no file"."""
