@@ -110,6 +110,8 @@ def check_address(value: str) -> str:
     # "ada@example.org\n" through to the headers (refused only when composing)
     if not _ADDRESS.fullmatch(value) or ".." in value:
         raise ValueError(f"{value!r} is not a valid address")
+    if local.startswith(".") or local.endswith("."):  # taken here, it was refused by every send, with no line
+        raise ValueError(f"{value!r} is not a valid address: the part before the @ may not start or end with a dot")
     return value
 
 

@@ -137,6 +137,12 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nstate: nodir/sub/state.sqlite3\n",
             "config.yaml:3: state: 'nodir/sub/state.sqlite3': its folder",
         ),
+        (  # taken here, then refused by every send ("digest not composed"), with no file or line
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+            "subscribers: [{email: ada.@example.org, topics: [t]}]\n",
+            "config.yaml:3: subscribers[0].email: 'ada.@example.org' is not a valid address: the part before the @ "
+            "may not start or end with a dot",
+        ),
         (  # the values are lower case: 'STARTTLS' was only "expected 'starttls', 'ssl' or 'none'"
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
             "delivery: {transport: SMTP, host: h, security: STARTTLS}\n",
