@@ -70,6 +70,10 @@ def _visible(value):
     return _SHOWS_NOTHING.sub("", value) if isinstance(value, str) else value
 
 
+#: A mailbox with its name, where a bare address goes.
+_NAMED_ADDRESS = re.compile(r"[^<>\r\n]*<(?P<addr>[^<>\s]+@[^<>\s]+)>")
+
+
 def check_address(value: str) -> str:
     """A bare e-mail address, ``local@domain.tld``, as it is to be used; ``ValueError`` otherwise.
 
@@ -90,6 +94,11 @@ def check_address(value: str) -> str:
     value = _visible(value)
     if "\n" not in value and "\r" not in value:  # (a line break is refused below: it reached headers and state)
         value = value.strip()
+    if (named := _NAMED_ADDRESS.fullmatch(value)) is not None:  # "Ada Lovelace <ada@example.org>"
+        raise ValueError(f"{value!r} is not a bare address: write the address alone, {named['addr'].strip()}, "
+                         "and the name under name:")
+    if value[:7].casefold() == "mailto:":
+        raise ValueError(f"{value!r} is not a bare address: write it without 'mailto:', {value[7:]}")
     if any(c.isspace() and c not in "\r\n" for c in value):
         odd = next((c for c in value if c.isspace() and c != " "), None)
         what = f" ({unicodedata.name(odd, 'a space').lower()})" if odd and odd not in "\t\r\n" else ""

@@ -137,6 +137,18 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nstate: nodir/sub/state.sqlite3\n",
             "config.yaml:3: state: 'nodir/sub/state.sqlite3': its folder",
         ),
+        (  # it said "it holds a space", and "is not a valid address" of a mailto: link
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+            "subscribers: [{email: 'Ada Lovelace <ada@example.org>', topics: [t]}, {email: 'mailto:bob@example.org'}]\n",
+            "config.yaml:3: subscribers[0].email: 'Ada Lovelace <ada@example.org>' is not a bare address: write the "
+            "address alone, ada@example.org, and the name under name:",
+        ),
+        (
+            "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+            "subscribers: [{email: 'mailto:bob@example.org', topics: [t]}]\n",
+            "config.yaml:3: subscribers[0].email: 'mailto:bob@example.org' is not a bare address: write it without "
+            "'mailto:', bob@example.org",
+        ),
         (  # taken here, then refused by every send ("digest not composed"), with no file or line
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
             "subscribers: [{email: ada.@example.org, topics: [t]}]\n",
