@@ -525,6 +525,7 @@ class SMTPSession:
         t = self.t
         where = f"{t.host}:{t.port}"
         smtp: smtplib.SMTP | None = None
+        handshake = False  # in the TLS handshake after STARTTLS
         try:
             if t.security == "ssl":
                 smtp = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
@@ -535,7 +536,9 @@ class SMTPSession:
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     raise TransportBroken(f"SMTP server {where} does not offer STARTTLS (set security: ssl or none)")
+                handshake = True
                 smtp.starttls(context=t.context)
+                handshake = False
                 smtp.ehlo()
             if t.password is not None:
                 if not smtp.has_extn("auth"):
@@ -580,6 +583,11 @@ class SMTPSession:
             raise TransportBroken(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
         except (OSError, smtplib.SMTPException) as exc:
             _close(smtp)
+            if handshake and isinstance(exc, TimeoutError):
+                # "220 Ready to start TLS", then nothing (a middlebox eating the handshake): it
+                # read "cannot connect", of a server that had answered three commands
+                raise Unreachable(f"SMTP server {where} took STARTTLS but did not complete the TLS handshake "
+                                  f"within {t.timeout:g} s") from None
             if isinstance(exc, smtplib.SMTPServerDisconnected) and _timed_out(exc):  # connected, then silence
                 if t.port == IMPLICIT_TLS_PORT and t.security != "ssl" and smtp is None:
                     # no greeting (smtplib reads it when connecting): the server waits for

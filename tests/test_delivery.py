@@ -633,6 +633,41 @@ def test_a_port_that_does_not_speak_smtp_is_named_as_such_and_not_retried():
     assert outcomes[1].error.startswith("not attempted: ")
 
 
+def test_a_server_taking_starttls_then_silent_is_named_as_a_tls_handshake_not_a_connection():
+    """"220 Ready to start TLS", then no handshake (a middlebox eating it): it
+    was "cannot connect to SMTP server ...: timed out", of a server that had
+    answered three commands."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        done = threading.Event()
+
+        def starttls_then_silence() -> None:
+            while not done.is_set():
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn, conn.makefile("rb") as lines:
+                    conn.sendall(b"220 mx ESMTP\r\n")
+                    for line in lines:
+                        if line.upper().startswith(b"EHLO"):
+                            conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+                        elif line.upper().startswith(b"STARTTLS"):
+                            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                            done.wait(5)
+                            break
+
+        threading.Thread(target=starttls_then_silence, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="starttls", timeout=0.3, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1), envelope(2)], retries=0)
+        done.set()
+    assert outcomes[0].error == (f"SMTP server 127.0.0.1:{t.port} took STARTTLS but did not complete the TLS handshake "
+                                 "within 0.3 s")
+    assert outcomes[1].error.startswith("not attempted: ") and not any(o.delivered for o in outcomes)
+
+
 def test_implicit_tls_against_a_plain_port_says_the_port_does_not_speak_tls(smtp_server):
     t = SMTPTransport("127.0.0.1", smtp_server.port, security="ssl", timeout=5, connections=1)
     t.check()
