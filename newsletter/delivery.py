@@ -987,7 +987,8 @@ class Dispatcher:
         left: str | None = "the remaining digests stay pending",
     ) -> None:
         """``left``: what the log's "delivery stopped" line adds about the
-        envelopes not attempted (None: nothing; ``test-email`` has no digests)."""
+        envelopes not attempted (None: no such line; ``test-email`` sends one
+        message, and its own error line says why it was not delivered)."""
         self.left = left
         self.transport = transport
         self.stop_requested = stop  # true: retry nothing more, attempt nothing new (SIGTERM)
@@ -1044,7 +1045,8 @@ class Dispatcher:
     def _stop(self, reason: str) -> None:
         if self.stopped is None:
             self.stopped = reason
-            log.error("delivery stopped: %s%s", reason, f"; {self.left}" if self.left else "")
+            if self.left is not None:  # (None: the caller's own line says it, as test-email's does)
+                log.error("delivery stopped: %s%s", reason, f"; {self.left}" if self.left else "")
 
     def _failed_again(self, exc: TransientDeliveryError) -> None:
         """One more message that failed on every try: the batch stops at

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -203,6 +204,20 @@ def test_a_refused_test_email_exits_1_with_the_reply(tmp_path, cli, smtp_server)
         "test email to me@example.net not delivered: recipient me@example.net refused: 550 5.1.1 no such user"
     )
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
+
+
+def test_a_test_email_the_server_cannot_take_is_one_line(tmp_path, cli):
+    """A server that cannot be reached said so twice: the dispatcher's
+    "delivery stopped: ..." and then "test email to ... not delivered: ..."."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there
+    setup(tmp_path, smtp(port).replace("retries: 1", "retries: 0"))
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code == 1
+    assert r.err.strip().splitlines() == [
+        f"test email to me@example.net not delivered: cannot connect to SMTP server 127.0.0.1:{port}: Connection refused"
+    ]
 
 
 def test_a_subscriber_with_nothing_matching_is_a_located_error(tmp_path, cli):
