@@ -766,6 +766,12 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
         ) from None
 
 
+#: Where Hugging Face's daily papers JSON is (``?date=YYYY-MM-DD``).
+HF_DAILY_API = "https://huggingface.co/api/daily_papers"
+#: Hugging Face's papers page (HTML), where its JSON API's answer was wanted.
+_HF_PAGE = re.compile(rb"<title>[^<]*(?:Daily Papers|Papers)[^<]*Hugging Face[^<]*</title>", re.IGNORECASE)
+
+
 def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``;
     also as JSON Lines, one entry a line (what ``jq -c '.[]'`` saves), or one
@@ -774,6 +780,9 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         items = _load_json(data, name, source, "the JSON list of daily papers")
     except InputError:
         items = _json_lines(data)
+        if items is None and _HF_PAGE.search(data[:4096]):
+            raise InputError(Problem(f"source {source!r}: Hugging Face's papers page, not the JSON list of daily "
+                                     f"papers: leave url: out (or give {HF_DAILY_API})", name, 1)) from None
         if items is None:
             raise
     if _is_entry(items):

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
 from .feeds import (
+    HF_DAILY_API,
     ArxivListing,
     abs_url,
     arxiv_api_error,
@@ -1114,7 +1115,6 @@ _CONTROL_IN_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 ARXIV_API = "https://export.arxiv.org/api/query"
 ARXIV_RSS = "https://rss.arxiv.org/atom/"
-HF_DAILY_API = "https://huggingface.co/api/daily_papers"
 #: arXiv's terms of use: no more than one API request every three seconds.
 ARXIV_INTERVAL = 3.0
 #: Results per arXiv API request; arXiv suggests small slices for big queries.

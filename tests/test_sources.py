@@ -1755,6 +1755,20 @@ def test_a_journals_one_creator_listing_every_author_by_surname_gives_the_author
     ]
 
 
+def test_the_papers_page_where_the_daily_papers_json_goes_says_which_address_gives_it():
+    """``url: https://huggingface.co/papers`` (the page, not its API) was "an
+    HTML or XML page ... (an error page or a login wall?)"."""
+    page = b"<!DOCTYPE html>\n<html><head><title>Daily Papers - Hugging Face</title></head><body></body></html>"
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(page, "https://huggingface.co/papers?date=2024-06-07", "hf", Collect())
+    assert str(info.value) == (
+        "https://huggingface.co/papers?date=2024-06-07:1: source 'hf': Hugging Face's papers page, not the JSON "
+        "list of daily papers: leave url: out (or give https://huggingface.co/api/daily_papers)"
+    )
+    with pytest.raises(InputError, match=r"an error page or a login wall\?"):  # any other page as before
+        parse_hf_daily(b"<html><body>502 Bad Gateway</body></html>", "x.json", "hf", Collect())
+
+
 def test_a_daily_papers_entry_with_its_summary_beside_the_paper_keeps_it():
     """The entry's own ``title`` stood in for the paper's, but its ``summary``
     did not: the paper went out without its abstract."""
