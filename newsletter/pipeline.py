@@ -36,7 +36,7 @@ from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Pro
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
-from .readers import ReadContext, SourceRead, future_date, is_remote, read_papers, read_source
+from .readers import ReadContext, SourceRead, future_date, is_remote, offline_hint, read_papers, read_source
 from .rendering import Composer
 from .scheduling import is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
@@ -769,6 +769,7 @@ def _read_sources(
     problems: list[Problem] = []
     found: list[Paper] = []
     fetched: list[FetchedSource] = []
+    failed: list[SourceRead] = []  # the remote sources that failed
     fetcher = Fetcher.from_config(config)  # makes no request (nor cache folder) until asked
     strict = ReadContext(fetcher, now or datetime.now(UTC), lambda msg: problems.append(Problem(msg)))
     lenient = ReadContext(fetcher, strict.now, warn)
@@ -786,6 +787,7 @@ def _read_sources(
             else:
                 problems.extend(result.problems())
             if remote:
+                failed.extend([result] if result.error is not None else [])
                 error = None if result.error is None else "; ".join(p.message for p in result.problems())
                 report = FetchedSource(index, source.label, result.location, len(result.papers) if error is None else None, error)
                 fetched.append(report)
@@ -793,6 +795,8 @@ def _read_sources(
                     progress(report)
     finally:
         fetcher.close()
+    if len(failed) == len(config.sources) and (hint := offline_hint(failed)):
+        problems.append(hint)
     return problems, found, fetched
 
 
