@@ -190,6 +190,25 @@ def test_shipped_config_runs_out_of_the_box(tmp_path, cli):
     assert all(s["papers"] for s in data["subscribers"])
 
 
+def test_readme_match_examples_are_what_the_shipped_config_prints(tmp_path, cli):
+    """README's `match` examples had drifted from the real output (and, run after the
+    quick start's `send`, showed other papers): each `$ newsletter match ...` block is
+    what that command prints on the shipped config, up to the block's `...`."""
+    import shlex
+
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    blocks = re.findall(r"```\n(\$ newsletter match .*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        command, *shown = block.rstrip("\n").split("\n")
+        if shown and shown[-1].strip() == "...":
+            shown.pop()
+        r = cli(*shlex.split(command.removeprefix("$ newsletter ")))
+        assert r.code == 0, (command, r.err)
+        assert r.out.splitlines()[: len(shown)] == shown, command
+
+
 def test_validate_json(workdir, cli):
     write_config(workdir, BASIC_CONFIG)
     r = cli("validate", "--json")
