@@ -353,6 +353,8 @@ def test_preview_says_when_a_subscriber_not_due_gets_the_digest_shown(tmp_path, 
     assert r.code == 0, r.err
     line = r.out.splitlines()[0]
     assert line.startswith("ada@example.org.html") and line.endswith("  (not due now: goes out 2024-06-07 08:00 CEST)")
+    index = (tmp_path / "preview" / "index.html").read_text(encoding="utf-8")  # the page said nothing of it
+    assert "<small>not due now: goes out 2024-06-07 08:00 CEST</small>" in index
 
 
 def test_preview_lines_line_up_in_columns(tmp_path, cli):
