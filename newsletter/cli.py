@@ -700,8 +700,9 @@ def state_migrate(state: _State, to: str, source: str | None) -> None:
     if config.state != to:
         # until then every send goes on writing the SQLite file, and the copy
         # falls behind: a later switch would send those digests' papers again
-        click.echo(f"next: set `state: {to}` in {state.config_path} (until then `send` and `run` go on with "
-                   f"{source}, and the copy falls behind)")
+        # a `serve` started before the switch went on recording unsubscribes in the file: lost
+        click.echo(f"next: set `state: {to}` in {state.config_path} and restart a running `newsletter serve` "
+                   f"or `run` (until then `send`, `run` and `serve` go on with {source}, and the copy falls behind)")
 
 
 @cli.command("schedule")

@@ -470,7 +470,9 @@ class CopyReport:
         return (
             f"copied {c.get('papers', 0)} papers, {c.get('subscribers', 0)} subscribers and {c.get('digests', 0)} digests "
             f"({c.get('digest_papers', 0)} papers in digests)"
-            + (f", {c['unsubscribed']} unsubscribed" if c.get("unsubscribed") else "")
+            # ", 2 unsubscribed from FILE" read as "2 left the file's list", all of them at times
+            + (f" and the {c['unsubscribed']} address{'es' * (c['unsubscribed'] != 1)} that unsubscribed,"
+               if c.get("unsubscribed") else "")
             + f" from {self.source} to {self.target}"
         )
 
