@@ -700,9 +700,9 @@ def state_migrate(state: _State, to: str, source: str | None) -> None:
     if config.state != to:
         # until then every send goes on writing the SQLite file, and the copy
         # falls behind: a later switch would send those digests' papers again
-        # a `serve` started before the switch went on recording unsubscribes in the file: lost
-        click.echo(f"next: set `state: {to}` in {state.config_path} and restart a running `newsletter serve` "
-                   f"or `run` (until then `send`, `run` and `serve` go on with {source}, and the copy falls behind)")
+        # a running `run` keeps the state it opened (serve re-reads `state:` when the file changes)
+        click.echo(f"next: set `state: {to}` in {state.config_path} and restart a running `newsletter run` "
+                   f"(until then `send` and `run` go on with {source}, and the copy falls behind)")
 
 
 @cli.command("schedule")

@@ -1629,8 +1629,8 @@ def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_
     assert r.code == 0, r.err
     assert r.out.strip().splitlines() == [
         f"copied 6 papers, 2 subscribers and 2 digests (6 papers in digests) from newsletter-state.sqlite3 to {pg_url}",
-        f"next: set `state: {pg_url}` in config.yaml and restart a running `newsletter serve` or `run` "
-        "(until then `send`, `run` and `serve` go on with newsletter-state.sqlite3, and the copy falls behind)",
+        f"next: set `state: {pg_url}` in config.yaml and restart a running `newsletter run` "
+        "(until then `send` and `run` go on with newsletter-state.sqlite3, and the copy falls behind)",
     ]
     assert digests(pg_url) == before
     r = cli("state", "migrate", "--to", pg_url)  # never into a database that holds a state
