@@ -449,6 +449,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             param_hint="'--now'",
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
+    first_outbox = state.config.delivery.transport == "outbox" and not state.config.outbox_dir.exists()
     interrupted = threading.Event()
     caught: list[int] = []  # the signal that stopped it: the exit code is 128 + its number
     try:
@@ -472,6 +473,10 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         if report.note:
             say(report.note + "\n", err=True)
         say(f"{report}\n")
+        if first_outbox and report.sent:
+            # "sent ada@example.org" on a first run read as mail gone out to those addresses
+            say(f"outbox: {counted(report.sent, 'digest')} written as .eml files to {state.config.outbox_dir} "
+                "(open one in a mail client); nothing was mailed: `delivery: smtp` mails them\n", err=True)
     for problem in report.problems:
         say(problem + "\n", err=True)
     if interrupted.is_set():

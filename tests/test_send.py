@@ -1076,6 +1076,15 @@ def test_shipped_config_send_leaves_eml_files_in_outbox(tmp_path, cli):
     assert r.code == 0, r.err
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
     assert r.out.strip().endswith("sent 3, empty 0, failed 0, not due 0")
+    # the quick start's "sent ada@example.org" read as mail gone out: the first send says where it went
+    assert r.err.strip().splitlines()[-1] == (
+        "outbox: 3 digests written as .eml files to outbox (open one in a mail client); "
+        "nothing was mailed: `delivery: smtp` mails them")
+    (tmp_path / "samples" / "papers" / "more.txt").write_text(
+        (ROOT / "tests" / "data" / "hf-papers-overlap.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    r = cli("send")
+    assert r.code == 0 and "sent 0," not in r.out, r.out + r.err
+    assert "outbox:" not in r.err  # once, when it makes the folder: no line in every cron mail
 
 
 def test_send_one_subscriber_as_json(tmp_path, cli):
