@@ -260,7 +260,10 @@ def _shown(title: str) -> str:
 def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, paper: str | None) -> None:
     """Show, per subscriber, the papers that would go into the next digest and why.
 
-    Topics that select none of the current papers are named on stderr.
+    A score in [0, 1] is a paper's relevance to a topic written as `about`/`like`;
+    a whole number is a keyword topic's (more matched terms first, in the title
+    more); in one list a whole number n ranks as n/(n+1).  Topics that select
+    none of the current papers are named on stderr.
     """
     config = state.config
     found = pipeline.papers(config, warn=warn)
@@ -297,7 +300,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             }
         )
         return
+    mixed = False  # a list showing 8 under 0.90 and over 0.82 read as out of order
     for sub, matches, gone in results:
+        mixed = mixed or len({bool(m.reasons) for m in matches}) == 2
         if gone:
             click.echo(f"{sub.label}: unsubscribed {gone.astimezone(config.zone(sub)):%Y-%m-%d %H:%M %Z}, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
@@ -310,6 +315,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             terms = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
             why = " · ".join(filter(None, [m.reason if m.reasons else "", terms]))
             click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+    if mixed:
+        click.echo("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a "
+                   "keyword topic's (its matched terms), placed as n/(n+1) (8 as 0.89).")
     if report.near:
         # what a lower min_score would let in: the floor is easier to set seeing these
         click.echo("Just under a topic's floor (a lower `min_score` takes them):")

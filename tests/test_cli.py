@@ -209,6 +209,24 @@ def test_readme_match_examples_are_what_the_shipped_config_prints(tmp_path, cli)
         assert r.out.splitlines()[: len(shown)] == shown, command
 
 
+def test_match_says_how_to_read_a_list_mixing_both_kinds_of_score(workdir, cli):
+    """A subscriber of a keyword topic and a topic in words saw `8` under `0.90`
+    and over `0.82`, and took the list for out of order; one line says how to
+    read it, only where a list mixes them."""
+    about = '  words:\n    name: Generative models\n    about: "Diffusion and score-based generative models."\n'
+    mixed = BASIC_CONFIG.replace("subscribers:\n", about + "subscribers:\n").replace(
+        "topics: [optim, diffusion]", "topics: [optim, words]").replace("max_papers: 5", "max_papers: 60")
+    write_config(workdir, mixed)
+    r = cli("match", "--subscriber", "bob@example.org")
+    assert r.code == 0, r.err
+    scores = [line.split()[0] for line in r.out.splitlines() if re.match(r"^ +\d", line)]
+    assert any("." in s for s in scores) and any("." not in s for s in scores), r.out  # both kinds shown
+    assert ("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a keyword "
+            "topic's (its matched terms), placed as n/(n+1) (8 as 0.89).") in r.out.splitlines()
+    r = cli("match", "--subscriber", "ada@example.org")  # keyword scores alone: nothing to explain
+    assert r.code == 0 and "Scores:" not in r.out
+
+
 def test_validate_json(workdir, cli):
     write_config(workdir, BASIC_CONFIG)
     r = cli("validate", "--json")
