@@ -483,7 +483,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         say(f"{report}\n")
         if first_outbox and report.sent:
             # "sent ada@example.org" on a first run read as mail gone out to those addresses
-            say(f"outbox: {counted(report.sent, 'digest')} written as .eml files to {state.config.outbox_dir} "
+            files = "an .eml file" if report.sent == 1 else ".eml files"
+            say(f"outbox: {counted(report.sent, 'digest')} written as {files} to {state.config.outbox_dir} "
                 "(open one in a mail client); nothing was mailed: `delivery: smtp` mails them\n", err=True)
     for problem in report.problems:
         say(problem + "\n", err=True)
