@@ -20,6 +20,7 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from .config import Config, HFDailySource, Subscriber, check_address
 from .delivery import (
@@ -828,8 +829,10 @@ def validate(
         problems.extend(_reach_database(config))
     if problems:
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
-    if config.delivery.transport == "smtp" and (placeholder := _placeholder_sender(config)) is not None:
-        warn(str(placeholder))
+    if config.delivery.transport == "smtp":
+        for placeholder in (_placeholder_sender(config), _placeholder_base_url(config)):
+            if placeholder is not None:
+                warn(str(placeholder))
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
@@ -881,13 +884,31 @@ def zone_advice(config: Config) -> list[Problem]:
 _RESERVED_DOMAINS = ("example.org", "example.com", "example.net", "example", "invalid", "test", "localhost")
 
 
+def _reserved(domain: str) -> bool:
+    """Whether ``domain`` is under a name reserved for examples (RFC 2606, 6761)."""
+    domain = domain.casefold().rstrip(".")
+    return any(domain == d or domain.endswith("." + d) for d in _RESERVED_DOMAINS)
+
+
+def _placeholder_base_url(config: Config) -> Problem | None:
+    """The starter's (or README's) ``web.base_url`` kept as it is: every email's
+    unsubscribe link, the one Gmail and Yahoo offer as a button, leads nowhere."""
+    if config.web is None:
+        return None
+    host = urlsplit(config.web.base_url).hostname or ""
+    if not _reserved(host):
+        return None
+    return config.problem(("web", "base_url"), f"{config.web.base_url!r} is a placeholder ({host} is reserved for "
+                          "examples): the unsubscribe link in every email would lead nowhere; set it to the HTTPS "
+                          "address where `newsletter serve` is reachable")
+
+
 def _placeholder_sender(config: Config) -> Problem | None:
     """A From address no real mail server takes: the default (``email.from``
     left out) or the example's, under a domain reserved for examples."""
     address = sender_address(config)
     domain = address.rpartition("@")[2].casefold().rstrip(".")
-    reserved = next((d for d in _RESERVED_DOMAINS if domain == d or domain.endswith("." + d)), None)
-    if reserved is None:
+    if not _reserved(domain):
         return None
     why = (f"a placeholder address ({domain} is reserved for examples) that mail servers refuse or file as spam; "
            "set email.from to your own address")

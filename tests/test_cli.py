@@ -623,6 +623,23 @@ def test_validate_warns_of_a_placeholder_sender_on_smtp(workdir, cli, email_bloc
     assert warnings == ([warned] if warned else []), r.err
 
 
+def test_validate_warns_of_the_starters_placeholder_base_url_on_smtp(workdir, cli, monkeypatch):
+    """The starter's `web:` block uncommented as it is: every email's unsubscribe
+    link pointed at digest.example.org, and validate said OK."""
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "a-signing-key-of-32-characters-00")
+    sender = "email:\n  from: \"Me <me@uni.edu>\"\n"
+    web = "web:\n  base_url: {}\n  secret_env: DIGEST_TEST_SECRET\n"
+    write_config(workdir, BASIC_CONFIG + sender + SMTP_LOCAL + web.format("https://digest.example.org"))
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if "base_url" in line] == [
+        "warning: config.yaml:26: web.base_url: 'https://digest.example.org' is a placeholder (digest.example.org is "
+        "reserved for examples): the unsubscribe link in every email would lead nowhere; set it to the HTTPS "
+        "address where `newsletter serve` is reachable"]
+    write_config(workdir, BASIC_CONFIG + sender + SMTP_LOCAL + web.format("https://digest.uni.edu/news"))
+    assert "base_url" not in cli("validate").err
+
+
 def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypatch):
     """`password_env` without `username`: no login is made, the password is
     never used, and a relay that wants a login refuses every message."""
