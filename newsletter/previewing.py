@@ -148,11 +148,12 @@ def preview(
     out = Path(out) if out is not None else default_out(config)
     refuse_export_folder(config, out)
     composer = composer or Composer(config)
-    found = pipeline.papers(config) if papers is None else papers
+    warnings: list[str] = []
+    # a source's warnings with the others: logged, they lost the "warning:" every other command gives them
+    found = pipeline.papers(config, warn=warnings.append) if papers is None else papers
     files: dict[str, bytes] = {}
     stale: list[str] = []
     entries: list[PreviewEntry] = []
-    warnings: list[str] = []
     if exclude is None:
         exclude = pipeline.already_sent(config, only)
     left = pipeline.unsubscribed(config, only)
