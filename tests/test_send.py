@@ -1671,7 +1671,8 @@ def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_
 def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
     setup(tmp_path, "  transport: outbox")
     r = cli("state", "migrate", "--to", "postgresql://u:hunter2@127.0.0.1:1/db")
-    assert r.code == 2 and r.err.strip().startswith("--to: 'postgresql://u@127.0.0.1:1/db' has a password in it")
+    assert r.code == 2 and r.err.strip().startswith("--to: 'postgresql://u@127.0.0.1:1/db' has a password in it: "
+                                                    "keep it out of the URL (set PGPASSWORD")  # not "of the config"
     assert "hunter2" not in r.err
     r = cli("state", "migrate", "--to", "state2.sqlite3")
     assert r.code == 2 and "--to: 'state2.sqlite3' is not a postgresql:// URL" in r.err
