@@ -623,7 +623,8 @@ class FetchedSource:
     error: str | None = None
 
     def __str__(self) -> str:
-        what = counted(self.papers or 0, "paper") if self.error is None else f"FAILED: {self.error}"  # (set then)
+        # the reason is one of validate's errors, printed with the others: said once
+        what = counted(self.papers or 0, "paper") if self.error is None else "FAILED (the reason is below)"
         return f"sources[{self.index}] {self.name!r} ({self.url}): {what}"
 
 

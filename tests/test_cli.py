@@ -472,7 +472,7 @@ def test_validate_fetch_reports_each_remote_source(workdir, cli, http_server):
     assert r.code == 2
     assert r.out.splitlines() == [
         f"sources[0] 'arXiv ML' ({http_server.url('/api/query')}): 5 papers",
-        f"sources[1] 'blog' ({http_server.url('/feed.xml')}): FAILED: source 'blog': HTTP 404 Not Found",
+        f"sources[1] 'blog' ({http_server.url('/feed.xml')}): FAILED (the reason is below)",
     ]
     assert r.err.strip() == f"{http_server.url('/feed.xml')}: source 'blog': HTTP 404 Not Found"
 
