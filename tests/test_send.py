@@ -1079,7 +1079,7 @@ def test_shipped_config_send_leaves_eml_files_in_outbox(tmp_path, cli):
     # the quick start's "sent ada@example.org" read as mail gone out: the first send says where it went
     assert r.err.strip().splitlines()[-1] == (
         "outbox: 3 digests written as .eml files to outbox (open one in a mail client); "
-        "nothing was mailed: `delivery: smtp` mails them")
+        "nothing was mailed: `transport: smtp` under delivery: mails them")
     (tmp_path / "samples" / "papers" / "more.txt").write_text(
         (ROOT / "tests" / "data" / "hf-papers-overlap.txt").read_text(encoding="utf-8"), encoding="utf-8")
     r = cli("send")
