@@ -276,13 +276,13 @@ def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
     r = cli("send", "--now", "2024-05-01T09:00:00+00:00")  # new subscribers wait for their first slot
     assert r.code == 0, r.err
     assert r.out.splitlines() == [
-        f"not due     {MANY + 1} subscribers; the soonest: early@example.org: next digest at 2024-05-02T06:00+00:00 "
+        f"not due     {MANY + 1} subscribers; the soonest: early@example.org: next digest at 2024-05-02 06:00 UTC "
         "(`newsletter schedule` lists each)",
         f"sent 0, empty 0, failed 0, not due {MANY + 1}",
     ]
     # a short send still names each one
     r = cli("send", "--now", "2024-05-01T09:10:00+00:00", "--subscriber", "r01@example.org")
-    assert r.out.splitlines()[0] == "not due     r01@example.org: next digest at 2024-05-02T08:00+00:00"
+    assert r.out.splitlines()[0] == "not due     r01@example.org: next digest at 2024-05-02 08:00 UTC"
     # and --json keeps every subscriber
     rows = json.loads(cli("send", "--now", "2024-05-01T09:20:00+00:00", "--json").out)
     assert sum(1 for row in rows["digests"] if row["status"] == "not due") == MANY + 1
