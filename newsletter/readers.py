@@ -425,14 +425,28 @@ def _is_submitter(text: str, after: str | None) -> bool:
     return not _abstract_goes_on(after)
 
 
+#: The heading of the site's own summary of a paper, over or instead of its abstract.
+_AI_SUMMARY = "ai-generated summary"
+
+
 def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], bool]:
     """``blocks`` less the lines of the papers' cards (:func:`_is_paper_meta`),
-    and the user name after a ``Submitted by`` on a line of its own; and
+    the user name after a ``Submitted by`` on a line of its own, and an
+    "AI-generated summary" heading (with the summary under it, when the
+    abstract follows: it shifted every pair after it); and
     whether such lines came after the last block kept (the copy went on past
     the last abstract: it is whole)."""
     kept: list[tuple[int, str]] = []
     after_submitted_by = meta_at_end = False
+    dropped: set[int] = set()  # an AI summary with the paper's abstract under it
     for k, (line, text) in enumerate(blocks):
+        if k in dropped:
+            continue
+        if text.casefold().rstrip(":") == _AI_SUMMARY:
+            # the heading, and the summary under it when the abstract follows (else it is the paper's text)
+            if k + 2 < len(blocks) and _abstract_goes_on(blocks[k + 2][1]):
+                dropped.add(k + 1)
+            continue
         if after_submitted_by and _is_submitter(text, blocks[k + 1][1] if k + 1 < len(blocks) else None):
             after_submitted_by = False
             continue
@@ -490,7 +504,8 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             alone.add(len(paragraphs))
             paragraphs.append([(n, t)])
-        elif t and (_is_paper_meta(t) or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
+        elif t and (_is_paper_meta(t) or t.casefold().rstrip(":") == _AI_SUMMARY
+                    or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
             t and not current and paragraphs and paragraphs[-1][0][1].casefold() == "submitted by"
             and _SUBMITTER.fullmatch(t)
         ):

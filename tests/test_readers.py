@@ -725,6 +725,29 @@ def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(bef
     assert [(p.title, p.abstract) for p in papers] == expected
 
 
+@pytest.mark.parametrize("layout", ["blank lines", "compact", "heading glued to the summary"])
+def test_an_ai_generated_summary_on_a_card_is_not_a_paper(layout):
+    """A card with the site's "AI-generated summary" over its abstract: the
+    heading became the abstract, the summary a paper of its own, and every
+    pair after it shifted, without a word.  With no abstract under it, the
+    summary is the paper's text."""
+    summary = "A simple two-step method makes noisy labels harmless at scale."
+    abstract = ("We study learning from noisy labels in large-scale settings. Our method improves accuracy by "
+                "five points on three benchmarks while using fewer parameters than prior work.")
+    header = "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+    text = (header + f"Noisy Label Learning at Scale\n\nAI-generated summary\n\n{summary}\n\n{abstract}\n\n"
+            f"Sparse Views, Dense Scenes\n\nAI-generated summary\n\n{summary}\n\n"
+            f"Proofs at Length\n\n{abstract}\n")
+    if layout == "compact":
+        text = text.replace("\n\n", "\n")
+    elif layout != "blank lines":
+        text = text.replace("AI-generated summary\n\n", "AI-generated summary\n")
+    papers = parse_hf_papers_text(text.encode(), "day.txt")
+    assert [(p.title, p.abstract) for p in papers] == [
+        ("Noisy Label Learning at Scale", abstract), ("Sparse Views, Dense Scenes", summary), ("Proofs at Length", abstract)
+    ]
+
+
 def test_a_short_title_under_a_submitted_by_line_without_a_name_is_still_the_title():
     """A card showing its submitter by avatar only: the short title under
     "Submitted by" reads like a name, but an abstract follows it."""
