@@ -460,8 +460,13 @@ def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, 
 def _blocks(text: str) -> list[tuple[int, str]]:
     """(line number, text) of each paragraph, or of each line where the export
     has no blank lines: each export of a file (see :func:`_exports`) in its own layout."""
-    content = [(i + 1, ln.strip()) for i, ln in enumerate(text.split("\n"))]
+    content = [(i + 1, "" if _RULE_LINE.fullmatch(ln) else ln.strip()) for i, ln in enumerate(text.split("\n"))]
     return [block for export in _exports(content) for block in _layout_blocks(export)]
+
+
+#: A rule between papers as a text save or a text browser writes it: a line of
+#: one sign repeated ("-----", "=====", "─────", "* * *"), which was read as a title.
+_RULE_LINE = re.compile(r"\s*([-_=*~─━═])(?:\s*\1){2,}\s*")
 
 
 def _exports(content: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:

@@ -748,6 +748,20 @@ def test_an_ai_generated_summary_on_a_card_is_not_a_paper(layout):
     ]
 
 
+@pytest.mark.parametrize("rule", ["-" * 72, "_" * 40, "=" * 60, "─" * 30, "* * *"])
+def test_a_rule_between_papers_is_no_title(rule):
+    """A text save or a text browser writes the page's rules as a line of
+    dashes: it was a title ("title '-----…' has no abstract")."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    paragraphs = text.split("\n\n")
+    first = next(i for i, p in enumerate(paragraphs) if p.startswith("Reduced-Order Neural Operators"))
+    for i in range(len(paragraphs) - 1, first, -2):  # a rule above each title but the first
+        if i + 1 < len(paragraphs):
+            paragraphs.insert(i + 1, rule)
+    papers = parse_hf_papers_text("\n\n".join(paragraphs).encode(), "day.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")]
+
+
 def test_a_short_title_under_a_submitted_by_line_without_a_name_is_still_the_title():
     """A card showing its submitter by avatar only: the short title under
     "Submitted by" reads like a name, but an abstract follows it."""
