@@ -397,6 +397,7 @@ class _SendRun:
         self.left = False  # this send worker's deliveries stopped and it counted itself out
         self.tried = threading.Event()  # a first outcome came in (see _deliver)
         self.problems: list[Problem] = []  # what stopped a send worker
+        self.lost: str | None = None  # why this worker's claims may be another's now (see _halted)
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
 
@@ -525,12 +526,12 @@ class _SendRun:
             retry_delay=d.retry_delay,
             max_per_minute=d.max_per_minute,
             sleep=self.sleep,
-            stop=self.stop,
+            stop=self._halted,
             backlog=2 * CLAIM_BATCH,
         ) as dispatcher:
             for part in parts:
-                if self.stop is not None and self.stop():
-                    dispatcher.cancel("stop requested")
+                if why := self._halted():
+                    dispatcher.cancel(why if isinstance(why, str) else "stop requested")
                     break
                 if self._batch(part, dispatcher) and self.delivering is not None:
                     # a send worker claims no more until its sessions have had a
@@ -543,6 +544,19 @@ class _SendRun:
             if worker_state is not self.state:
                 worker_state.close()
         self.worker_states.clear()
+
+    def _halted(self) -> bool | str:
+        """Whether to hand over no more messages: the run was stopped (true),
+        or the claims it holds may be taken by another worker (why, in
+        words; see :meth:`State.claims_lost`), which is said once."""
+        lost = self.state.claims_lost()
+        if lost is not None:
+            with self.lock:
+                if self.lost is None:
+                    self.lost = lost
+                    self.problems.append(Problem(lost))
+            return lost
+        return self.stop is not None and self.stop()
 
     def _leave_the_rest(self) -> bool:
         """In a send worker whose deliveries stopped (e.g. the server turned
@@ -784,7 +798,8 @@ class _SendRun:
                 transport.sessions = sessions
             self._deliver(_parts_taken(subs, taken), transport)
             self.relay.flush()
-            conn.send(("ok", None, self.with_papers))
+            # claims lost: one of the run's problems (see _halted)
+            conn.send(("error", self.lost, 0) if self.lost is not None else ("ok", None, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
             try:
                 if self.relay is not None:
@@ -932,8 +947,8 @@ class _SendRun:
             next_attempt=later,
             settings=self.settings,
         )
-        if outcome.tries == 0 and self.stop is not None and self.stop():
-            # never tried because the run is stopping (Ctrl-C, SIGTERM): pending, not failed
+        if outcome.tries == 0 and (self.lost is not None or (self.stop is not None and self.stop())):
+            # never tried because the run is stopping (Ctrl-C, SIGTERM, claims lost): pending, not failed
             self._result(DigestResult(env.recipient, "pending", env.papers, env.message_id, outcome.error, True))
             return
         self._result(

@@ -1730,6 +1730,47 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == f"sent 0, empty {count}, failed 0, not due 0"
 
 
+def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_path, cli, smtp_server, pg_url):
+    """A worker's session ended mid-batch (the server restarted, an
+    administrator or idle_session_timeout ended it) while its delivery
+    threads' pooled connections lived on: the next worker's send took its
+    claims back (its lock was free) and sent them, and the first went on
+    sending the same digests: 6 of 8 subscribers got theirs twice, and it
+    said nothing, exit 0.  It now stops at its next message: only the one in
+    flight may go twice, and it says why and exits 1."""
+    import psycopg
+
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        with psycopg.connect(pg_url, autocommit=True) as con:  # its session (the one holding a worker lock) ends
+            ended = con.execute(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert ended == [(True,)]
+        second = cli("send", "--now", NOW)
+        assert second.code == 0, second.err
+        assert "being sent when an earlier run" in second.err  # it took the claims back
+    finally:
+        box.release.set()
+        out, err = first.communicate(timeout=60)
+    in_flight = box.messages[2].message_id
+    assert first.returncode == 1, err
+    assert "the PostgreSQL session ended (terminating connection due to administrator command)" in err
+    ids = [m.message_id for m in box.messages]
+    assert len(set(ids)) == 8 and all(ids.count(i) == 1 for i in ids if i != in_flight), ids
+    assert {status for _, status, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 8
+    assert "Traceback" not in err
+
+
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():
     from datetime import UTC
 

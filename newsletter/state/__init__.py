@@ -309,6 +309,17 @@ class State(ABC):
         subscribers no other worker holds.
         """
 
+    def claims_lost(self) -> str | None:
+        """Why the digests this worker claimed may no longer be its own, or
+        None while they are.  Asked before each message is handed over.
+
+        SQLite: never (the lock file is the process's until it exits).
+        PostgreSQL: once the session holding the worker's lock has ended
+        (the server restarted, an administrator or ``idle_session_timeout``
+        ended it), the next ``send`` of any worker takes the claims back:
+        a worker that went on delivering them would send them twice."""
+        return None
+
     def for_thread(self) -> State:
         """A handle for another thread (the delivery threads record outcomes
         through it).  Close it when done unless it is this state itself."""

@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import select
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -276,6 +277,7 @@ class PostgresState(State):
         #: This worker's advisory lock key, recorded on every digest it claims.
         self.worker = secrets.randbits(63)
         self.owner = owner_id()
+        self._lost: str | None = None  # how the session ended (see claims_lost)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -468,6 +470,40 @@ class PostgresState(State):
 
     def exclusive(self, wait: float = 600.0):
         return nullcontext()
+
+    def claims_lost(self) -> str | None:
+        """See :meth:`State.claims_lost`: whether the session (and with it
+        this worker's lock) has ended.
+
+        Cheap enough for every message: a session between statements has
+        nothing to read, so a readable socket means the server said
+        something unasked (a FATAL as it ended the session) or closed it;
+        only then is it asked (``SELECT 1``).  While the planner uses the
+        session, its own statement finds out."""
+        session = self.session
+        if session is None or self.readonly:
+            return None
+        if not session.broken and not session.closed:
+            lock = session.lock
+            if not lock.acquire(blocking=False):
+                return None
+            try:
+                waiting = bool(select.select([session.fileno()], [], [], 0)[0])
+            except (OSError, ValueError, psycopg.Error):
+                waiting = True
+            finally:
+                lock.release()
+            if not waiting:
+                return None
+            try:
+                session.execute("SELECT 1")
+                return None
+            except psycopg.Error as exc:
+                self._lost = self._lost or _primary(exc)
+        return (
+            f"the PostgreSQL session ended ({self._lost or 'connection closed'}): this worker's claimed "
+            "digests are any worker's to send now, so it sends no more of them"
+        )
 
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         self._write()
@@ -717,11 +753,16 @@ class PostgresState(State):
     ) -> None:
         self._write()
         with self._con() as con:
+            # Only while the claim is this worker's: once its session ended, another
+            # worker may have taken the digest back (recover) and be sending it.
             con.execute(
                 "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
-                "failures = failures + %s, settings = %s WHERE id = %s",
+                "failures = failures + %s, settings = %s WHERE id = %s AND status = 'sending' AND worker = %s",
                 # not attempted: not a failure of this digest's
-                ("failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings, digest_id),
+                (
+                    "failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings,
+                    digest_id, self.worker,
+                ),
             )
 
 
