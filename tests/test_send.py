@@ -1771,6 +1771,41 @@ def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_pa
     assert "Traceback" not in err
 
 
+def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_path, cli, smtp_server, pg_url, pg_server):
+    """PostgreSQL restarted while the server held the third message's reply:
+    its `sent` mark failed on the pooled connection the restart had ended,
+    the send stopped (exit 2) leaving all six `sending`, and the next run sent
+    the delivered one again.  The mark is now made again on a fresh
+    connection; the send stops there (its claims are free), the rest are
+    pending, and the next run sends them once, with no 'being sent' warning."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        pg_server.restart()
+    finally:
+        box.release.set()
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 1, err
+    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, left pending 5", out
+    assert "the PostgreSQL session ended" in err and "Traceback" not in err, err
+    assert "psycopg.Connection" not in err  # the pool's repairs are not news
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3 + ["pending"] * 5
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "being sent" not in r.err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 8 and len(set(ids)) == 8
+    assert {status for _, status, *_ in digests(pg_url)} == {"sent"}
+
+
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():
     from datetime import UTC
 

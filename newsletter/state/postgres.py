@@ -455,12 +455,18 @@ class PostgresState(State):
         """The session connection in the opening thread, a pooled one elsewhere."""
         if self.session is None:
             raise StateError(Problem("internal error: the state is closed", self.name))
-        with self._errors():
-            if threading.get_ident() == self._thread or self.readonly:
-                yield self.session
-            else:
-                with self._pool().connection() as con:
-                    yield con
+        with self._errors(), self._connection() as con:
+            yield con
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """:meth:`_con` without turning errors into :class:`StateError`."""
+        assert self.session is not None
+        if threading.get_ident() == self._thread or self.readonly:
+            yield self.session
+        else:
+            with self._pool().connection() as con:
+                yield con
 
     def _write(self) -> None:
         if self.readonly:
@@ -713,33 +719,52 @@ class PostgresState(State):
         with self._con() as con:
             _served(con, emails, now)
 
-    def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
+    def _mark(self, sql: str, params: Any) -> None:
+        """Record an outcome: one statement (one round trip, atomic, safe to
+        repeat), on the connection :meth:`_con` gives; when that connection
+        turns out lost (the server restarted mid-send), once more on a fresh
+        pooled one, which waits for the server to be back.  A delivery left
+        unrecorded goes out again with the next run."""
         self._write()
-        with self._con() as con:
-            # one statement, one round trip, atomic
-            con.execute(
-                "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
-                "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
-                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-                "WHERE email = %(email)s",
-                {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
-            )
+        if self.session is None:
+            raise StateError(Problem("internal error: the state is closed", self.name))
+        with self._errors():
+            used: list[psycopg.Connection] = []
+            try:
+                with self._connection() as con:
+                    used.append(con)
+                    con.execute(sql, params)
+                return
+            except psycopg.OperationalError:
+                if not used or not used[0].broken:
+                    raise
+            pool = self._pool()
+            pool.check()  # the restart ended its other connections too
+            with pool.connection() as con:
+                con.execute(sql, params)
+
+    def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
+        self._mark(
+            "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
+            "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
+            "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+            "WHERE email = %(email)s",
+            {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
+        )
 
     def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
         """One statement for any number of deliveries."""
         self._write()
         if not items:
             return
-        with self._con() as con:
-            # one statement: one round trip, atomic, in the delivery thread's path
-            con.execute(
-                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
-                "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) AS v(id, tries) "
-                "WHERE d.id = v.id RETURNING d.subscriber) "
-                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-                "WHERE email IN (SELECT subscriber FROM d)",
-                {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
-            )
+        self._mark(
+            "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+            "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) AS v(id, tries) "
+            "WHERE d.id = v.id RETURNING d.subscriber) "
+            "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+            "WHERE email IN (SELECT subscriber FROM d)",
+            {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
+        )
 
     def mark_unsent(
         self,
@@ -751,19 +776,17 @@ class PostgresState(State):
         next_attempt: datetime | None,
         settings: str | None = None,
     ) -> None:
-        self._write()
-        with self._con() as con:
-            # Only while the claim is this worker's: once its session ended, another
-            # worker may have taken the digest back (recover) and be sending it.
-            con.execute(
-                "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
-                "failures = failures + %s, settings = %s WHERE id = %s AND status = 'sending' AND worker = %s",
-                # not attempted: not a failure of this digest's
-                (
-                    "failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings,
-                    digest_id, self.worker,
-                ),
-            )
+        # Only while the claim is this worker's: once its session ended, another
+        # worker may have taken the digest back (recover) and be sending it.
+        self._mark(
+            "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
+            "failures = failures + %s, settings = %s WHERE id = %s AND status = 'sending' AND worker = %s",
+            # not attempted: not a failure of this digest's
+            (
+                "failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings,
+                digest_id, self.worker,
+            ),
+        )
 
 
 def _claim(
