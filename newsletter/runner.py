@@ -77,7 +77,7 @@ class RunLock:
     """``<state>.run.lock``: held for the runner's lifetime; released by the kernel on death."""
 
     def __init__(self, state_path: Path):
-        self.path = Path(str(state_path) + ".run.lock")
+        self.path = Path(os.path.realpath(state_path) + ".run.lock")  # the file's, through any link
         self.fd: int | None = None
 
     def acquire(self) -> None:

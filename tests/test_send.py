@@ -729,6 +729,39 @@ def test_two_concurrent_sends_deliver_each_digest_once(tmp_path, smtp_server):
     assert summaries == ["sent 0, empty 12, failed 0, not due 0", "sent 12, empty 0, failed 0, not due 0"]
 
 
+def test_a_send_through_a_link_to_the_state_waits_for_the_send_on_the_file(tmp_path, smtp_server):
+    """Two configs naming one state file, one through a symbolic link (a
+    `current` link, a second checkout): each send took its own lock file
+    (`link.lock`, `file.lock`), so the second ran during the first, took the
+    first's claims for a stopped run's and sent them again.  The lock is
+    now the file's, whatever the name: the second waits, then sends nothing."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "state.sqlite3").symlink_to(tmp_path / "newsletter-state.sqlite3")
+    setup(other, smtp(smtp_server.port), subscribers=many(6), extra="state: state.sqlite3")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    send = [sys.executable, "-m", "newsletter", "send", "--now", NOW]
+    first = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        second = subprocess.Popen(send, cwd=other, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stderr_until(second, "is running on this state; waiting for it")
+        finally:
+            box.release.set()
+            out, err = second.communicate(timeout=60)
+    finally:
+        box.release.set()
+        first.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "sent 0, empty 6, failed 0, not due 0", out
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 6 and len(set(ids)) == 6
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3

@@ -179,7 +179,7 @@ def _writers_turn(path: Path) -> Iterator[None]:
     key = (os.getpid(), path)
     if key not in _WRITERS:
         try:
-            _WRITERS[key] = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            _WRITERS[key] = os.open(f"{os.path.realpath(path)}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
             _WRITERS[key] = None
     fd = _WRITERS[key]
@@ -740,7 +740,9 @@ def send_lock(
 
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
-    path = Path(str(state_path) + ".lock")
+    # The file's lock, whatever name reaches it: a config naming the state through
+    # a symbolic link took a lock of its own and sent during the other's send.
+    path = Path(os.path.realpath(state_path) + ".lock")
     deadline = clock() + wait
     told = False
     while True:
