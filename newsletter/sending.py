@@ -578,8 +578,14 @@ class _SendRun:
         then hand the claimed ones to the dispatcher; returns how many."""
         queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
         with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
+            # asked again for each batch: one who left through `serve` while
+            # this send ran (a long one) gets nothing from it either
+            left = self.state.unsubscribed(batch.subscribers)
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
+                if sub.email in left:
+                    self._result(DigestResult(sub.email, "unsubscribed"))
+                    continue
                 if (
                     known is None
                     or (known.open is not None and known.open.status == "sending")

@@ -762,6 +762,32 @@ def test_a_send_through_a_link_to_the_state_waits_for_the_send_on_the_file(tmp_p
     assert len(ids) == 6 and len(set(ids)) == 6
 
 
+def test_one_who_unsubscribes_during_a_long_send_gets_nothing_from_it(tmp_path, smtp_server, cli, store):
+    """The unsubscribes were read once, as the send began: one made through
+    `serve` while a long send went on (thousands of subscribers, a slow
+    server) still got that send's digest.  They are read again for each
+    batch the send claims."""
+    box = smtp_server.mailbox
+    box.block_at = 3  # by then three batches (96) are claimed, the fourth not yet
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(100), extra=store.line)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        left = cli("unsubscribe", "user99@example.org", "--now", NOW)
+        assert left.code == 0, left.err
+    finally:
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "sent 99, empty 0, failed 0, not due 0, unsubscribed 1", out
+    assert "user99@example.org" not in box.recipients()
+    assert len(box.messages) == 99
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3

@@ -647,8 +647,15 @@ class PostgresState(State):
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
         if self._empty or self.version < 2:
             return {}
+        if emails is not None:
+            emails = list(emails)
         with self._con() as con:
-            rows = con.execute("SELECT email, at FROM unsubscribed").fetchall()
+            if emails is not None and len(emails) <= PLAN_CHUNK:  # a send's batch: only its rows
+                rows = con.execute(
+                    "SELECT email, at FROM unsubscribed WHERE email = ANY(%s)", (sorted({_key(e) for e in emails}),)
+                ).fetchall()
+            else:
+                rows = con.execute("SELECT email, at FROM unsubscribed").fetchall()
         left = {email: at.astimezone(UTC) for email, at in rows}
         if emails is None:
             return left

@@ -542,10 +542,19 @@ class SQLiteState(State):
         return dict(self._rows("SELECT status, count(*) FROM digests GROUP BY status"))
 
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
-        # One query for the whole list, whatever its length: the table holds
-        # only those who left, so it is read whole and matched here.
+        # A long list: one query, the table read whole (it holds only those who
+        # left) and matched here; a send's batch: only its own rows (a send
+        # asks again before each batch, and the table may be long).
         if self.db is None or self.version < 2:
             return {}
+        if emails is not None:
+            emails = list(emails)
+            if len(emails) <= PLAN_CHUNK:
+                keys = sorted({_key(e) for e in emails})
+                marks = ",".join("?" * len(keys))
+                rows = self._rows(f"SELECT email, at FROM unsubscribed WHERE email IN ({marks})", keys) if keys else []
+                found = {email: datetime.fromisoformat(at) for email, at in rows}
+                return {e: found[_key(e)] for e in emails if _key(e) in found}
         left = {email: datetime.fromisoformat(at) for email, at in self._rows("SELECT email, at FROM unsubscribed")}
         if emails is None:
             return left
