@@ -992,7 +992,7 @@ class _SendRun:
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
-        skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"]
+        skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
         if not self.source_problems and not self.with_papers and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (

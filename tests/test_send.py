@@ -1865,6 +1865,24 @@ def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_
     assert {status for _, status, *_ in digests(pg_url)} == {"sent"}
 
 
+def test_a_worker_that_finds_every_subscriber_taken_does_not_say_there_are_no_new_papers(tmp_path, cli, smtp_server, pg_url):
+    """Of six workers racing for 200 digests, those that found every batch
+    held by the others said 'no new papers: all 1 source read (6 papers),
+    none new for any due subscriber': the others were sending those papers."""
+    import psycopg
+
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:
+        st.see_subscribers(["ada@example.org", "bob@example.org"], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    with psycopg.connect(pg_url) as other:  # another worker planning both
+        other.execute("SELECT email FROM subscriber_locks FOR UPDATE").fetchall()
+        r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 0, other workers 2", r.out
+    assert "no new papers" not in r.err, r.err
+    assert not smtp_server.mailbox.messages
+
+
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():
     from datetime import UTC
 
