@@ -156,7 +156,7 @@ CLAIM_BATCH = 32
 #: A digest whose run failed waits this long before the next attempt, twice
 #: that after a second failed run, and so on up to RETRY_MOST (seconds).
 RETRY_FIRST = 300.0
-RETRY_MOST = 86400.0
+RETRY_MOST = 86400.0  # no more than scheduling.CLOCK_BEHIND: a longer wait is a clock's doing (see _plan)
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
@@ -846,6 +846,15 @@ class _SendRun:
             self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
             return None
         retry_from = open_.retry_from(self.settings) if open_ is not None else None
+        if retry_from is not None and clock_was_ahead(retry_from, now):
+            # no back-off is over a day (RETRY_MOST): set by a clock that was ahead
+            zone = config.zone(sub)
+            self._warn(
+                f"{sub.email}: its failed digest is to be retried from {retry_from.astimezone(zone):%Y-%m-%d %H:%M %Z}, "
+                f"over a day after this machine's clock ({now.astimezone(zone):%Y-%m-%d %H:%M %Z}), longer than any "
+                "back-off; it is tried now (was the clock ahead then?)"
+            )
+            retry_from = None
         if open_ is not None and retry_from is not None and retry_from > now:
             self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=retry_from))
             return None

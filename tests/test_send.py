@@ -1506,6 +1506,30 @@ def test_a_last_digest_recorded_after_the_clock_is_due_at_once_and_said(tmp_path
     assert "next digest at 2024-05-03T08:00" in r.out
 
 
+def test_a_failed_digest_whose_retry_was_set_by_a_clock_ahead_is_tried_at_once_and_said(tmp_path, cli, smtp_server):
+    """A delivery failed on a machine whose clock was a month ahead: its
+    back-off (5 minutes) ran to a time a month away, and once the clock was
+    right the digest sat `waiting` for that month.  No back-off is longer
+    than a day, so a retry time further off than that is the clock's doing:
+    it is tried now, and said."""
+    box = smtp_server.mailbox
+    box.data_replies = ["451 4.3.0 Try again later"] * 2  # both tries of the run
+    setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    r = cli("send", "--now", "2024-06-06T09:00:00+00:00")  # the clock a month ahead
+    assert r.code == 1 and "retried from 2024-06-06T09:05" in r.out, r.out
+    r = cli("schedule", "--now", NOW, "--json")
+    [row] = json.loads(r.out)["subscribers"]
+    assert row["due"] is True and row["retry_at"] is None, row
+    r = cli("send", "--now", NOW)  # the clock put right
+    assert r.code == 0 and r.out.strip().endswith("sent 1, empty 0, failed 0, not due 0"), r.out
+    assert r.err.splitlines()[0] == (
+        "warning: ada@example.org: its failed digest is to be retried from 2024-06-06 09:05 UTC, over a day after "
+        "this machine's clock (2024-05-06 09:00 UTC), longer than any back-off; it is tried now (was the clock "
+        "ahead then?)"
+    ), r.err
+    assert len(box.messages) == 1
+
+
 def test_a_clock_set_back_less_than_a_day_never_sends_twice_that_day(tmp_path, cli):
     daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
     setup(tmp_path, "  transport: outbox", subscribers=daily)
