@@ -788,6 +788,38 @@ def test_one_who_unsubscribes_during_a_long_send_gets_nothing_from_it(tmp_path, 
     assert len(box.messages) == 99
 
 
+def test_a_state_removed_during_a_send_stops_it_loudly(tmp_path, cli, smtp_server):
+    """The state's folder removed while a send ran (a clean-up, a disk
+    swapped, a volume unmounted): SQLite wrote on into the unlinked file, the
+    send ended `sent 6`, exit 0, and its record went with the file, so the
+    next send on a new state sent all six again, and nothing had said so.
+    It now stops at its next message, says why, and exits 1."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra="state: st/state.sqlite3")
+    (tmp_path / "st").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        for path in sorted((tmp_path / "st").iterdir()):
+            path.unlink()
+        (tmp_path / "st").rmdir()
+    finally:
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, left pending 3", out
+    assert err.strip().splitlines()[-1] == (
+        "st/state.sqlite3: the state file was removed or replaced while this send ran; what it records is lost with "
+        "it, so it sends no more (the next send, on a new state, sends again what this one delivered)"
+    )
+    assert len(box.messages) == 3
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3

@@ -450,8 +450,11 @@ def test_postgres_a_worker_knows_when_its_session_ended_and_leaves_reclaimed_dig
     never undoes the digest another worker took back and sent."""
     import psycopg
 
-    with open_state(pg_url) as first, open_state(tmp_path / "unused.sqlite3") as lite:
-        assert lite.claims_lost() is None  # SQLite: the lock file is the process's until it exits
+    with open_state(pg_url) as first, open_state(tmp_path / "lite.sqlite3") as lite:
+        assert lite.claims_lost() is None  # SQLite: until the file is removed or replaced
+        (tmp_path / "lite.sqlite3").rename(tmp_path / "moved.sqlite3")
+        (tmp_path / "lite.sqlite3").write_bytes(b"")
+        assert "the state file was removed or replaced while this send ran" in lite.claims_lost()
         first.see_subscribers(["k@example.org"], T0)
         [did] = first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
         assert first.claims_lost() is None

@@ -313,7 +313,8 @@ class State(ABC):
         """Why the digests this worker claimed may no longer be its own, or
         None while they are.  Asked before each message is handed over.
 
-        SQLite: never (the lock file is the process's until it exits).
+        SQLite: once the file was removed or replaced (its folder deleted):
+        what is recorded goes with it, and the next send sends it all again.
         PostgreSQL: once the session holding the worker's lock has ended
         (the server restarted, an administrator or ``idle_session_timeout``
         ended it), the next ``send`` of any worker takes the claims back:

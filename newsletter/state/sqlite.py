@@ -193,6 +193,15 @@ def _writers_turn(path: Path) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` names now (device, inode), or None when none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 def _ts(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("state timestamps must be timezone-aware")
@@ -242,6 +251,7 @@ class SQLiteState(State):
         self.readonly = readonly
         self._synchronous = True  # the connection's setting now: FULL (fsync) or NORMAL
         self.version = SCHEMA_VERSION  # the file's, once opened (older only when read-only)
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file a writer opened
 
     # -- opening ------------------------------------------------------------------------
 
@@ -279,7 +289,21 @@ class SQLiteState(State):
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
         state._check_version(readonly=False)
+        state._identity = _identity(path)
         return state
+
+    def claims_lost(self) -> str | None:
+        """See :meth:`State.claims_lost`: whether the file at ``path`` is no
+        longer the one this connection writes (its folder removed, the file
+        deleted or replaced).  SQLite writes on into the unlinked file without
+        a word, and the next send finds no record of this one: it sends the
+        same digests again."""
+        if self.readonly or self._identity is None or _identity(self.path) == self._identity:
+            return None
+        return (
+            f"{self.path}: the state file was removed or replaced while this send ran; what it records is lost "
+            "with it, so it sends no more (the next send, on a new state, sends again what this one delivered)"
+        )
 
     def _switch_to_wal(self) -> str:
         """``PRAGMA journal_mode=WAL``, waiting like every other statement does.
