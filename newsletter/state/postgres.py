@@ -490,8 +490,8 @@ class PostgresState(State):
         if session is None or self.readonly:
             return None
         if not session.broken and not session.closed:
-            lock = session.lock
-            if not lock.acquire(blocking=False):
+            lock = getattr(session, "lock", None)  # psycopg's, held while a statement runs
+            if lock is None or not lock.acquire(blocking=False):
                 return None
             try:
                 waiting = bool(select.select([session.fileno()], [], [], 0)[0])
