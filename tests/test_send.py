@@ -1773,6 +1773,41 @@ def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_
     assert ada["papers"] == []  # everything matching was sent
 
 
+def test_state_migrate_waits_for_a_send_under_way_and_copies_what_it_delivered(tmp_path, cli, smtp_server, pg_url):
+    """`state migrate` run while a cron send was delivering copied the state
+    mid-send: the digests being sent arrived `pending` in the database, and
+    the first send on it sent them again.  It waits for the send, as a
+    second send would, and copies one consistent snapshot."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    run = [sys.executable, "-m", "newsletter"]
+    sending = subprocess.Popen(
+        [*run, "send", "--now", NOW], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        migrate = subprocess.Popen(
+            [*run, "state", "migrate", "--to", pg_url],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            stderr_until(migrate, "is running on this state; waiting for it")
+        finally:
+            box.release.set()
+            out, err = migrate.communicate(timeout=60)
+    finally:
+        box.release.set()
+        sending.communicate(timeout=60)
+    assert sending.returncode == 0 and migrate.returncode == 0, err
+    assert {status for _, status, *_ in digests(pg_url)} == {"sent"}, out
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {pg_url}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 0, empty 6, failed 0, not due 0", r.out
+    assert len(box.messages) == 6
+
+
 def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
     setup(tmp_path, "  transport: outbox")
     r = cli("state", "migrate", "--to", "postgresql://u:hunter2@127.0.0.1:1/db")

@@ -28,6 +28,7 @@ The guarantees (PRODUCT.md "State") rest on one protocol that both keep:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -504,15 +505,22 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
     from .postgres import PostgresState, import_sqlite
     from .sqlite import SQLiteState
 
-    src = SQLiteState.open(path, readonly=True)
-    try:
-        dst = PostgresState.open(url)
+    # A send under way (cron) would change the file during the copy: its digests
+    # being sent would arrive `pending` and be sent again from the database.
+    # Wait for it as a second send would; a folder no one can write holds no
+    # lock file, and no send either.
+    folder = path.parent if str(path.parent) else Path(".")
+    held = send_lock(path) if os.access(folder, os.W_OK | os.X_OK) else contextlib.nullcontext()
+    with held:
+        src = SQLiteState.open(path, readonly=True)
         try:
-            counts = import_sqlite(src, dst)
+            dst = PostgresState.open(url)
+            try:
+                counts = import_sqlite(src, dst)
+            finally:
+                dst.close()
         finally:
-            dst.close()
-    finally:
-        src.close()
+            src.close()
     return CopyReport(str(path), public_url(url), counts)
 
 

@@ -886,6 +886,17 @@ def _gone(con: psycopg.Connection, worker: int) -> bool:
 # --------------------------------------------------------------------------- from SQLite
 
 
+@contextmanager
+def _snapshot(db: Any) -> Iterator[None]:
+    """One read transaction around the copy's reads: every table as of one
+    moment (an unsubscribe through `serve` may still be written meanwhile)."""
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")
+
+
 def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
     """Copy every row of the SQLite state ``source`` into ``target`` (empty), in one transaction.
 
@@ -940,7 +951,7 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
         if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
             tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
             columns["unsubscribed"] = "email, at"
-        with source._errors():
+        with source._errors(), _snapshot(db):
             for table, (select, kinds) in tables.items():
                 n = 0
                 with con.cursor().copy(f"COPY {table} ({columns[table]}) FROM STDIN") as copy:
