@@ -254,7 +254,9 @@ class Runner:
                 log.error("run: %s", problem)
             self._schedule_retry(now)
             return
-        if report.failed:
+        for problem in report.problems:  # what stopped part of the send (e.g. a lost PostgreSQL session)
+            log.error("run: %s", problem)
+        if report.failed or report.problems:
             self._schedule_retry(now)
         else:
             self._failures, self._retry_at = 0, None
