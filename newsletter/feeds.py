@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InputError, Problem, line_of
+from .latex import SUBSCRIPT, SUPERSCRIPT
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, arxiv_base_id
 
 if TYPE_CHECKING:
@@ -355,17 +356,21 @@ class _TextOf(HTMLParser):
         "table td th tr ul".split()
     )
     _HIDDEN = frozenset({"script", "style"})
+    _SCRIPTS = {"sub": SUBSCRIPT, "sup": SUPERSCRIPT}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.hidden = 0
+        self.scripts: list[str] = []  # open <sub>/<sup>: H<sub>2</sub>O shows as H₂O
 
     def handle_starttag(self, tag: str, attrs) -> None:
         if tag in self._HIDDEN:
             self.hidden += 1
         elif tag in self._BREAKS:
             self.parts.append(" ")
+        elif tag in self._SCRIPTS:
+            self.scripts.append(tag)
 
     def handle_startendtag(self, tag: str, attrs) -> None:
         if tag in self._BREAKS:
@@ -376,10 +381,20 @@ class _TextOf(HTMLParser):
             self.hidden = max(0, self.hidden - 1)
         elif tag in self._BREAKS:
             self.parts.append(" ")
+        elif tag in self._SCRIPTS and tag in self.scripts:
+            del self.scripts[len(self.scripts) - 1 - self.scripts[::-1].index(tag)]
 
     def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            self.parts.append(data)
+        if self.hidden:
+            return
+        if self.scripts:
+            table = self._SCRIPTS[self.scripts[-1]]
+            shifted = data.translate(table)
+            # Only where every character has a raised or lowered form: "x<sup>n+1</sup>"
+            # as xⁿ⁺¹, "<sup>Corresponding author</sup>" as it is written.
+            if all(c != s or c.isspace() for c, s in zip(data, shifted, strict=True)) and not data.isspace():
+                data = shifted
+        self.parts.append(data)
 
 
 def html_text(value: str) -> str:

@@ -102,11 +102,11 @@ _TEXT_MACRO = re.compile(
 
 # --------------------------------------------------------------------------- pylatexenc setup
 
-_SUPERSCRIPT = str.maketrans(
+SUPERSCRIPT = str.maketrans(
     "0123456789+-=()abcdefghijklmnoprstuvwxyzABDEGHIJKLMNOPRTUVW",
     "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ᵃᵇᶜᵈᵉᶠᵍʰⁱʲᵏˡᵐⁿᵒᵖʳˢᵗᵘᵛʷˣʸᶻᴬᴮᴰᴱᴳᴴᴵᴶᴷᴸᴹᴺᴼᴾᴿᵀᵁⱽᵂ",
 )
-_SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
+SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
 
 
 def _grouped(text: str) -> str:
@@ -125,12 +125,43 @@ def _arg_text(node, l2t, index: int) -> str:
 def _sqrt(node, l2tobj) -> str:
     degree = _arg_text(node, l2tobj, 0).strip()
     radical = {"3": "∛", "4": "∜"}.get(degree, "√")
-    prefix = degree.translate(_SUPERSCRIPT) if degree and radical == "√" else ""
+    prefix = degree.translate(SUPERSCRIPT) if degree and radical == "√" else ""
     return prefix + radical + _grouped(_arg_text(node, l2tobj, 1))
 
 
+#: ½ for \frac{1}{2}: one character, so "a\frac{1}{2}" reads "a½", not "a1/2".
+_VULGAR = {"1/2": "½", "1/3": "⅓", "2/3": "⅔", "1/4": "¼", "3/4": "¾", "1/5": "⅕", "2/5": "⅖", "3/5": "⅗",
+           "4/5": "⅘", "1/6": "⅙", "5/6": "⅚", "1/7": "⅐", "1/8": "⅛", "3/8": "⅜", "5/8": "⅝", "7/8": "⅞",
+           "1/9": "⅑", "1/10": "⅒"}
+#: A fraction's text between these marks until _fractions_placed sees its neighbours.
+_FRAC_OPEN, _FRAC_CLOSE = "\x02", "\x03"
+_INNERMOST_FRACTION = re.compile("\x02([^\x02\x03]*)\x03")
+
+
 def _frac(node, l2tobj) -> str:
-    return _grouped(_arg_text(node, l2tobj, 0)) + "/" + _grouped(_arg_text(node, l2tobj, 1))
+    numerator, denominator = _arg_text(node, l2tobj, 0).strip(), _arg_text(node, l2tobj, 1).strip()
+    plain = f"{numerator}/{denominator}"
+    if plain in _VULGAR:
+        return _VULGAR[plain]
+    return _FRAC_OPEN + _grouped(numerator) + "/" + _grouped(denominator) + _FRAC_CLOSE
+
+
+def _fractions_placed(text: str) -> str:
+    """A fraction written against a symbol gets parentheses: ``a\frac{b}{c}`` as
+    "a(b/c)" and ``\frac{1}{n}x`` as "(1/n)x", where "ab/c" and "1/nx" would
+    read as other fractions.  Innermost first, so a nested one sees its own
+    neighbours."""
+    placed = 1
+    while placed and _FRAC_OPEN in text:  # a stray mark in the source ends it too
+        text, placed = _INNERMOST_FRACTION.subn(functools.partial(_fraction_placed, text), text)
+    return text
+
+
+def _fraction_placed(text: str, m: re.Match) -> str:
+    before = text[m.start() - 1] if m.start() else " "
+    after = text[m.end()] if m.end() < len(text) else " "
+    squeezed = before.isalnum() or before in ")]}" or after.isalnum() or after in "([{"
+    return f"({m.group(1)})" if squeezed and not m.group(1).startswith("(") else m.group(1)
 
 
 def _plain(node, l2tobj) -> str:
@@ -148,7 +179,7 @@ def _script(up: bool):
 
     def script(node, l2tobj) -> str:
         text = _arg_text(node, l2tobj, 0).strip()
-        table = _SUPERSCRIPT if up else _SUBSCRIPT
+        table = SUPERSCRIPT if up else SUBSCRIPT
         mapped = text.translate(table)
         if text and all(a != b for a, b in zip(text, mapped)):
             return mapped
@@ -285,7 +316,7 @@ def _to_text(latex: str) -> str:
     l2t, walker_db = _converter()
     walker = LatexWalker(latex, latex_context=walker_db, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
-    return l2t.nodelist_to_text(nodes)
+    return _fractions_placed(l2t.nodelist_to_text(nodes))
 
 
 # --------------------------------------------------------------------------- math
@@ -340,7 +371,7 @@ def _scripts(math: str) -> str:
                 return "".join(out)
             end, inner = m.end(), m.group(1)
         text = " ".join(_to_text(_scripts(inner)).split())
-        table = _SUPERSCRIPT if math[i] == "^" else _SUBSCRIPT
+        table = SUPERSCRIPT if math[i] == "^" else SUBSCRIPT
         mapped = text.translate(table)
         if text and all(ch != mapped_ch for ch, mapped_ch in zip(text, mapped) if not ch.isspace()) and " " not in text:
             out.append(mapped)
@@ -434,14 +465,24 @@ _CITE = re.compile(
     r"(?:\s*\[[^\]]*\])*\s*\{(?P<keys>[^{}]*)\}"
 )
 #: A cross-reference or label, with the space or tie before it.
-_REF = re.compile(r"[\s~]*\\(?:ref|eqref|autoref|cref|Cref|pageref|vref|label)\*?\{[^{}]*\}")
+_REF = re.compile(r"(?P<tie>[ \t]*~|\s+)?(?P<paren>\()?\\(?P<kind>ref|eqref|autoref|cref|Cref|pageref|vref|label)"
+                  r"\*?\{[^{}]*\}(?(paren)\))")
 
 
 def _citations(text: str) -> str:
-    """Citations as ``[key, key]``; references and labels dropped."""
+    """Citations as ``[key, key]``; labels dropped; a reference as "??", as LaTeX
+    shows one it cannot resolve (its number is not in the abstract), so "Section
+    ??, Eq. (??)" keeps its sentence where a dropped one left "in Section, we"."""
     if "\\" not in text:
         return text
-    return _REF.sub("", _CITE.sub(_citation, text))
+    return _REF.sub(_reference, _CITE.sub(_citation, text))
+
+
+def _reference(m: re.Match) -> str:
+    if m.group("kind") == "label":
+        return ""
+    shown = "(??)" if m.group("paren") or m.group("kind") == "eqref" else "??"
+    return (" " if m.group("tie") else "") + shown
 
 
 def _citation(m: re.Match) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
@@ -51,12 +52,14 @@ def normalize_title(title: str) -> str:
     """Case-fold and collapse every run of punctuation and white space to one space.
 
     This is the identity of a paper whose arXiv id is unknown, so the same
-    title copied from two exports (different dashes, spacing, case) is one paper.
+    title copied from two exports (different dashes, spacing, case) is one paper;
+    compatibility forms fold too (NFKC: "H₂O" from a feed's ``H<sub>2</sub>O`` is
+    "H2O" as another source writes it, "ﬁ" is "fi", full-width letters are letters).
     A title with no letter or digit at all ("???", "🤗") is itself, case-folded
     with its white space collapsed: made empty, every such paper would be one.
     """
-    folded = title.casefold()
-    return _NOT_ALNUM.sub(" ", folded).strip() or " ".join(folded.split())
+    folded = (unicodedata.normalize("NFKC", title) if not title.isascii() else title).casefold()
+    return _NOT_ALNUM.sub(" ", folded).strip() or " ".join(title.casefold().split())
 
 
 def idless_hint(papers) -> str | None:

@@ -44,7 +44,9 @@ from newsletter.readers import read_papers
         (r"$\mathrm{KL}(p\|q)$, $\mathsf{SGD}$ and $\texttt{Adam}$", "KL(p‖q), SGD and Adam"),
         (r"$\textsf{A}$, $\textsc{Llama}$ and $\mbox{if } x > 0$", "A, Llama and if x > 0"),
         (r"$\operatorname*{argmin}_x f(x)$", "argminₓ f(x)"),
-        (r"$\tfrac{1}{2}$, $\dfrac{a}{b+c}$ and $\binom{n}{k}$", "1/2, a/(b+c) and C(n, k)"),
+        (r"$\tfrac{1}{2}$, $\dfrac{a}{b+c}$ and $\binom{n}{k}$", "½, a/(b+c) and C(n, k)"),
+        # a fraction against a symbol: "a1/2" and "1/nx" read as other numbers
+        (r"$a\frac{1}{2}$, $\frac{1}{n}x$, $a\frac{b}{c+d}$, $\frac{\frac{a}{b}}{c}$", "a½, (1/n)x, a(b/(c+d)), (a/b)/c"),
         (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
         (r"$\gets$ and $\ddagger$, \S 3, $\langle x, y \rangle$ and $\lfloor n/2 \rfloor$", "← and ‡, § 3, ⟨x, y⟩ and ⌊n/2⌋"),
         (r"$\det(A) \ne 0$, $\Pr[X]$, $\neg p \land q \implies r$", "det(A) ≠ 0, Pr[X], ¬ p ∧ q ⟹ r"),
@@ -60,7 +62,9 @@ from newsletter.readers import read_papers
         # Citations show their keys; references and labels go, with the tie before them.
         (r"plus $\frac{a}{b}$ and \cite{foo}.", "plus a/b and [foo]."),
         (r"prior work~\citep[see][Thm.~2]{adam, sgd}; \citet*{kingma}", "prior work [adam, sgd]; [kingma]"),
-        (r"(Section~\ref{sec:x}, Eq.~\eqref{eq:1})\label{abs} done", "(Section, Eq.) done"),
+        (r"(Section~\ref{sec:x}, Eq.~\eqref{eq:1})\label{abs} done", "(Section ??, Eq. (??)) done"),
+        # a reference's number is not in the abstract: "??" as LaTeX shows it keeps the sentence
+        (r"as shown in Section~\ref{sec:x}, we and Eq.~(\ref{eq:2})", "as shown in Section ??, we and Eq. (??)"),
     ],
 )
 def test_latex_is_shown_as_unicode(latex, shown):
@@ -279,3 +283,7 @@ def test_the_email_shows_an_exports_lost_math_as_unicode(workdir, cli):
     assert "] Certified ℓ₂ Attribution Robustness via Uniformly Smoothed Attributions\n" in text
     # only the search link keeps the title as arXiv's listing has it
     assert "ell_2" not in text.replace("+ell_2+", "") and "ell_2" not in html.replace("+ell_2+", "")
+
+
+def test_a_control_character_like_the_fraction_marks_in_the_source_does_not_hang():
+    assert to_unicode("$a\x02\\frac{1}{n}x\x02$").endswith("(1/n)x\x02")

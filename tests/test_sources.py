@@ -823,6 +823,15 @@ def test_titles_without_a_letter_or_digit_stay_distinct_papers():
     assert [p.id for p in merged] == ["???", "…", "🤗🤗", "🚀"]
 
 
+def test_compatibility_characters_fold_so_one_title_written_two_ways_is_one_paper():
+    from newsletter.models import Paper, merge_papers
+
+    titles = ["Eﬃcient ﬁne-tuning of H₂O models", "Efficient fine-tuning of H2O models",
+              "Ｅｆｆｉｃｉｅｎｔ fine tuning of H2O models"]
+    merged = merge_papers([Paper(title=t, abstract=f"Abstract {i}.", source="s") for i, t in enumerate(titles)])
+    assert [p.id for p in merged] == ["efficient fine tuning of h2o models"]
+
+
 def test_author_and_category_rules_and_pins_on_arxiv_papers(merged_sources):
     papers, _ = read(merged_sources)
     (sub,) = merged_sources.subscribers
@@ -1343,9 +1352,21 @@ def test_markup_in_a_feed_title_is_shown_as_its_text():
       <item><title><![CDATA[A note on <b> tags, and n < m]]></title><link>https://j.org/3</link></item>
       <item><title><![CDATA[<i>x</i><script>alert(1)</script>]]></title><link>https://j.org/4</link></item>
     </channel></rss>"""
-    titles = [p.title for p in parse_feed(body, "j.xml", "journal", Collect())]
-    assert titles == ["Growth of E. coli in H2O", "Spin glasses revisited", "A note on <b> tags, and n < m",
-                      "<i>x</i><script>alert(1)</script>"]
+    papers = list(parse_feed(body, "j.xml", "journal", Collect()))
+    assert [p.title for p in papers] == ["Growth of E. coli in H₂O", "Spin glasses revisited",
+                                         "A note on <b> tags, and n < m", "<i>x</i><script>alert(1)</script>"]
+    assert papers[0].id == "growth of e coli in h2o"  # the same paper as another source's "H2O"
+
+
+def test_sub_and_superscripts_in_a_feed_show_raised_and_lowered_where_unicode_has_them():
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>j</title><link>https://j.org/</link>
+      <description>d</description>
+      <item><title>Water</title><link>https://j.org/1</link>
+        <description>&lt;p&gt;Rates scale as n&lt;sup&gt;2&lt;/sup&gt; and x&lt;sub&gt;i+1&lt;/sub&gt;;
+        Ada&lt;sup&gt;Corresponding author&lt;/sup&gt; and p &amp;lt; 0.05.&lt;/p&gt;</description></item>
+    </channel></rss>"""
+    (paper,) = parse_feed(body, "j.xml", "journal", Collect())
+    assert paper.abstract == "Rates scale as n² and xᵢ₊₁; AdaCorresponding author and p < 0.05."
 
 
 def test_a_private_feeds_password_and_token_never_show_in_messages_or_links(http_server, tmp_path, cli):
