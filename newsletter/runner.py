@@ -254,8 +254,8 @@ class Runner:
                 log.error("run: %s", problem)
             self._schedule_retry(now)
             return
-        for problem in report.problems:  # what stopped part of the send (e.g. a lost PostgreSQL session)
-            log.error("run: %s", problem)
+        for stopped in report.problems:  # what stopped part of the send (e.g. a lost PostgreSQL session)
+            log.error("run: %s", stopped)
         if report.failed or report.problems:
             self._schedule_retry(now)
         else:
