@@ -477,6 +477,22 @@ def test_postgres_a_worker_knows_when_its_session_ended_and_leaves_reclaimed_dig
     assert query(pg_url, "SELECT status, last_error FROM digests") == [("sent", None)]
 
 
+def test_postgres_a_writer_is_exempt_from_the_databases_idle_session_timeout(pg_url):
+    """A database with `idle_session_timeout` (set to end forgotten sessions)
+    ended a worker's session while a slow mail server took its batch, and
+    with it the worker's claims.  A writer's connections are exempt."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"ALTER DATABASE {pg_url.rsplit('/', 1)[1]} SET idle_session_timeout = '2s'")
+    with open_state(pg_url) as st:
+        assert st.session.execute("SHOW idle_session_timeout").fetchone() == ("0",)
+        with st._pool().connection() as pooled:  # the delivery threads'
+            assert pooled.execute("SHOW idle_session_timeout").fetchone() == ("0",)
+    with open_state(pg_url, readonly=True) as ro:  # (a reader holds no claims)
+        assert ro.session.execute("SHOW idle_session_timeout").fetchone() == ("2s",)
+
+
 # --------------------------------------------------------------------------- PostgreSQL: schema, errors
 
 

@@ -301,6 +301,7 @@ class PostgresState(State):
                     # and the lock that says the worker lives, end in about a minute.
                     for setting, value in SERVER_KEEPALIVES.items():
                         state.session.execute(f"SET {setting} = {value}")
+                    _stay_open(state.session)
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
                     state.started = state._join_round()
         except BaseException:
@@ -439,6 +440,7 @@ class PostgresState(State):
                 def configure(con: psycopg.Connection) -> None:
                     # outcome marks only: see the module docstring
                     con.execute("SET synchronous_commit TO OFF")
+                    _stay_open(con)
 
                 self.pool = ConnectionPool(
                     kwargs={**self.params, "autocommit": True},
@@ -872,6 +874,15 @@ def _served(con: psycopg.Connection, emails: Iterable[str], now: datetime) -> No
         "UPDATE subscribers SET last_served = %s, settled_at = clock_timestamp() WHERE email = ANY(%s)",
         (_aware(now), sorted({_key(e) for e in emails})),
     )
+
+
+def _stay_open(con: psycopg.Connection) -> None:
+    """Exempt a writer's connection from ``idle_session_timeout`` (PostgreSQL
+    14+), which a database may set to end forgotten sessions: a worker's
+    session sits idle while a slow mail server takes a batch, and ending it
+    frees the worker's claims (see :meth:`PostgresState.claims_lost`)."""
+    if con.info.server_version >= 140000:
+        con.execute("SET idle_session_timeout = 0")
 
 
 def _gone(con: psycopg.Connection, worker: int) -> bool:
