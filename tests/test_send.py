@@ -1882,7 +1882,7 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
 
 def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_path, cli, smtp_server, pg_url):
     """A worker's session ended mid-batch (the server restarted, an
-    administrator or idle_session_timeout ended it) while its delivery
+    administrator or a pooler ended it) while its delivery
     threads' pooled connections lived on: the next worker's send took its
     claims back (its lock was free) and sent them, and the first went on
     sending the same digests: 6 of 8 subscribers got theirs twice, and it

@@ -317,8 +317,8 @@ class State(ABC):
         SQLite: once the file was removed or replaced (its folder deleted):
         what is recorded goes with it, and the next send sends it all again.
         PostgreSQL: once the session holding the worker's lock has ended
-        (the server restarted, an administrator or ``idle_session_timeout``
-        ended it), the next ``send`` of any worker takes the claims back:
+        (the server restarted, an administrator or a network fault ended it),
+        the next ``send`` of any worker takes the claims back:
         a worker that went on delivering them would send them twice."""
         return None
 
