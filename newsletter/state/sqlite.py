@@ -252,6 +252,7 @@ class SQLiteState(State):
         self._synchronous = True  # the connection's setting now: FULL (fsync) or NORMAL
         self.version = SCHEMA_VERSION  # the file's, once opened (older only when read-only)
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file a writer opened
+        self._where = path  # made absolute when a writer opens it
 
     # -- opening ------------------------------------------------------------------------
 
@@ -289,7 +290,8 @@ class SQLiteState(State):
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
         state._check_version(readonly=False)
-        state._identity = _identity(path)
+        state._where = path.absolute()  # (a later chdir must not look like a removed file)
+        state._identity = _identity(state._where)
         return state
 
     def claims_lost(self) -> str | None:
@@ -298,7 +300,7 @@ class SQLiteState(State):
         deleted or replaced).  SQLite writes on into the unlinked file without
         a word, and the next send finds no record of this one: it sends the
         same digests again."""
-        if self.readonly or self._identity is None or _identity(self.path) == self._identity:
+        if self.readonly or self._identity is None or _identity(self._where) == self._identity:
             return None
         return (
             f"{self.path}: the state file was removed or replaced while this send ran; what it records is lost "
