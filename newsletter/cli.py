@@ -263,7 +263,10 @@ def _shown(title: str) -> str:
 def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, paper: str | None) -> None:
     """Show, per subscriber, the papers that would go into the next digest and why.
 
-    Topics that select none of the current papers are named on stderr.
+    A score in [0, 1] is a paper's relevance to a topic written as `about`/`like`;
+    a whole number is a keyword topic's (more matched terms first, in the title
+    more); in one list a whole number n ranks as n/(n+1).  Topics that select
+    none of the current papers are named on stderr.
     """
     config = state.config
     found = pipeline.papers(config, warn=warn)
@@ -300,7 +303,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             }
         )
         return
+    mixed = False  # a list showing 8 under 0.90 and over 0.82 read as out of order
     for sub, matches, gone in results:
+        mixed = mixed or len({bool(m.reasons) for m in matches}) == 2
         if gone:
             click.echo(f"{sub.label}: unsubscribed {gone.astimezone(config.zone(sub)):%Y-%m-%d %H:%M %Z}, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
@@ -313,6 +318,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             terms = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
             why = " · ".join(filter(None, [m.reason if m.reasons else "", terms]))
             click.echo(f"         [{', '.join(config.topic_name(t) for t in m.topics)}] {why}")
+    if mixed:
+        click.echo("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a "
+                   "keyword topic's (its matched terms), placed as n/(n+1) (8 as 0.89).")
     if report.near:
         # what a lower min_score would let in: the floor is easier to set seeing these
         click.echo("Just under a topic's floor (a lower `min_score` takes them):")
@@ -452,6 +460,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             param_hint="'--now'",
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
+    first_outbox = state.config.delivery.transport == "outbox" and not state.config.outbox_dir.exists()
     interrupted = threading.Event()
     caught: list[int] = []  # the signal that stopped it: the exit code is 128 + its number
     try:
@@ -475,6 +484,11 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         if report.note:
             say(report.note + "\n", err=True)
         say(f"{report}\n")
+        if first_outbox and report.sent:
+            # "sent ada@example.org" on a first run read as mail gone out to those addresses
+            files = "an .eml file" if report.sent == 1 else ".eml files"
+            say(f"outbox: {counted(report.sent, 'digest')} written as {files} to {state.config.outbox_dir} "
+                "(open one in a mail client); nothing was mailed: `delivery: smtp` mails them\n", err=True)
     for problem in report.problems:
         say(problem + "\n", err=True)
     if interrupted.is_set():
@@ -703,8 +717,9 @@ def state_migrate(state: _State, to: str, source: str | None) -> None:
     if config.state != to:
         # until then every send goes on writing the SQLite file, and the copy
         # falls behind: a later switch would send those digests' papers again
-        click.echo(f"next: set `state: {to}` in {state.config_path} (until then `send` and `run` go on with "
-                   f"{source}, and the copy falls behind)")
+        # a running `run` keeps the state it opened (serve re-reads `state:` when the file changes)
+        click.echo(f"next: set `state: {to}` in {state.config_path} and restart a running `newsletter run` "
+                   f"(until then `send` and `run` go on with {source}, and the copy falls behind)")
 
 
 @cli.command("schedule")

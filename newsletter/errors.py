@@ -8,7 +8,8 @@ file is involved.  ``exit_code`` tells the CLI what to return.
     NewsletterError                 exit 2 unless noted
     ├── ConfigError                 the config file: YAML, keys, types, values
     ├── InputError                  a paper source: unreadable, not the format
-    │   └── SourcesFailed           every source of a run failed: nothing to send from
+    │   ├── SourcesFailed           every source of a run failed: nothing to send from
+    │   └── Unreachable             a source's host could not be reached (no network?)
     ├── TemplateError               a template: missing, syntax, render failure
     ├── StateError                  the SQLite state: locked, corrupt, too new
     └── DeliveryError               exit 1: a message could not be delivered
@@ -92,6 +93,12 @@ class SourcesFailed(InputError):
 
     Not "nothing new": ``send`` and ``run`` send nothing, record nothing
     (nobody's scheduled slot is used up) and exit 2 naming each source."""
+
+
+class Unreachable(InputError):
+    """A source's host could not be reached at all (its name did not resolve,
+    the connection was refused or timed out), as on a machine without a network:
+    when every source fails so, the run says how to work from saved files."""
 
 
 class TemplateError(NewsletterError):

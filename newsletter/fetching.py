@@ -54,7 +54,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     import httpx
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, Unreachable
 from .files import write_atomic
 from .retrying import backoff, certificate_fault, speaks_tls
 
@@ -675,6 +675,7 @@ class Fetcher:
 
         attempts = self.retries + 1
         problem = ""
+        unreachable = False  # the last attempt reached no server (a name that did not resolve, no connection)
         attempt, retries = 0, self.retries
         for attempt in range(attempts):
             if self.stop is not None and self.stop():
@@ -687,6 +688,7 @@ class Fetcher:
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             except httpx.TimeoutException as exc:
                 problem = f"no answer within {self.timeout:g} s{_redirected(full, exc)}"
+                unreachable = isinstance(exc, httpx.ConnectTimeout)
             except httpx.UnsupportedProtocol as exc:  # a redirect to file:, ftp:...: asking again ends there again
                 raise InputError(
                     Problem(f"source {source!r}: redirected to a URL that is not http(s) ({exc})", key)
@@ -714,6 +716,7 @@ class Fetcher:
                     raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
                                              f"({target.copy_with(scheme='https')})", key)) from None
                 unresolved = _cause(exc, socket.gaierror)
+                unreachable = unresolved is not None or isinstance(exc, httpx.ConnectError)
                 if unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
                     problem = (f"cannot find the host {target.host!r} ({unresolved.strerror}){moved}: "
                                + ("a host the site no longer has, or no network?" if moved
@@ -740,6 +743,7 @@ class Fetcher:
             except httpx.HTTPError as exc:  # retrying will not help
                 raise InputError(Problem(f"source {source!r}: {exc}", key)) from None
             else:
+                unreachable = False
                 status = response.status_code
                 if status == 304 and cached is not None:
                     log.debug("%s: not modified, reusing the cached copy", shown_url(key))
@@ -770,7 +774,7 @@ class Fetcher:
                 log.info("%s: %s; retry %d of %d in %g s", shown_url(key), problem, attempt + 1, retries, delay)
                 self.sleep(delay)
         tries = f" (gave up after {attempt + 1} attempts)" if attempt else ""
-        raise InputError(Problem(f"source {source!r}: {problem}{tries}", key))
+        raise (Unreachable if unreachable else InputError)(Problem(f"source {source!r}: {problem}{tries}", key))
 
     def _request(self, url: httpx.URL, headers: dict) -> tuple[httpx.Response, bytes]:
         """One GET, streamed: the whole of it within ``timeout`` seconds and the

@@ -15,6 +15,11 @@ ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 #: (``10.48550/arXiv.ID``, read as the id), one names no paper offline.
 DOI = r"(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.\d{4,9}/\S+"
 NO_DOI_HINT = "a DOI other than arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title"
+#: Why a liked arXiv id is unknown when the sources give ids: nothing is fetched
+#: for `like:`, and the starter's own example (a 2021 paper) was never in the
+#: newest listings, so it was ignored at every run.
+OLDER_PAPER_HINT = ("no paper the sources list now, or listed on an earlier day, has that id, and nothing is "
+                    "fetched for `like:`; to like an older paper, see README \"Liking an older paper\"")
 #: cs.LG, astro-ph.CO, cond-mat.stat-mech, or an archive without subjects (hep-th, gr-qc, quant-ph).
 #: What shows nothing on screen and no text needs: a soft hyphen (a site's
 #: ``&shy;``, which split "neu\u00adral" from the keyword "neural"), a zero-width

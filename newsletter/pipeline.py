@@ -20,6 +20,7 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from .config import Config, HFDailySource, Subscriber, check_address
 from .delivery import (
@@ -36,7 +37,7 @@ from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Pro
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
-from .readers import ReadContext, SourceRead, future_date, is_remote, read_papers, read_source
+from .readers import ReadContext, SourceRead, future_date, is_remote, offline_hint, read_papers, read_source
 from .rendering import Composer
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
@@ -622,7 +623,8 @@ class FetchedSource:
     error: str | None = None
 
     def __str__(self) -> str:
-        what = counted(self.papers or 0, "paper") if self.error is None else f"FAILED: {self.error}"  # (set then)
+        # the reason is one of validate's errors, printed with the others: said once
+        what = counted(self.papers or 0, "paper") if self.error is None else "FAILED (the reason is below)"
         return f"sources[{self.index}] {self.name!r} ({self.url}): {what}"
 
 
@@ -769,6 +771,7 @@ def _read_sources(
     problems: list[Problem] = []
     found: list[Paper] = []
     fetched: list[FetchedSource] = []
+    failed: list[SourceRead] = []  # the remote sources that failed
     fetcher = Fetcher.from_config(config)  # makes no request (nor cache folder) until asked
     strict = ReadContext(fetcher, now or datetime.now(UTC), lambda msg: problems.append(Problem(msg)))
     lenient = ReadContext(fetcher, strict.now, warn)
@@ -786,6 +789,7 @@ def _read_sources(
             else:
                 problems.extend(result.problems())
             if remote:
+                failed.extend([result] if result.error is not None else [])
                 error = None if result.error is None else "; ".join(p.message for p in result.problems())
                 report = FetchedSource(index, source.label, result.location, len(result.papers) if error is None else None, error)
                 fetched.append(report)
@@ -793,6 +797,8 @@ def _read_sources(
                     progress(report)
     finally:
         fetcher.close()
+    if len(failed) == len(config.sources) and (hint := offline_hint(failed)):
+        problems.append(hint)
     return problems, found, fetched
 
 
@@ -824,8 +830,10 @@ def validate(
         problems.extend(_reach_database(config))
     if problems:
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
-    if config.delivery.transport == "smtp" and (placeholder := _placeholder_sender(config)) is not None:
-        warn(str(placeholder))
+    if config.delivery.transport == "smtp":
+        for placeholder in (_placeholder_sender(config), _placeholder_base_url(config)):
+            if placeholder is not None:
+                warn(str(placeholder))
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
@@ -877,13 +885,31 @@ def zone_advice(config: Config) -> list[Problem]:
 _RESERVED_DOMAINS = ("example.org", "example.com", "example.net", "example", "invalid", "test", "localhost")
 
 
+def _reserved(domain: str) -> bool:
+    """Whether ``domain`` is under a name reserved for examples (RFC 2606, 6761)."""
+    domain = domain.casefold().rstrip(".")
+    return any(domain == d or domain.endswith("." + d) for d in _RESERVED_DOMAINS)
+
+
+def _placeholder_base_url(config: Config) -> Problem | None:
+    """The starter's (or README's) ``web.base_url`` kept as it is: every email's
+    unsubscribe link, the one Gmail and Yahoo offer as a button, leads nowhere."""
+    if config.web is None:
+        return None
+    host = urlsplit(config.web.base_url).hostname or ""
+    if not _reserved(host):
+        return None
+    return config.problem(("web", "base_url"), f"{config.web.base_url!r} is a placeholder ({host} is reserved for "
+                          "examples): the unsubscribe link in every email would lead nowhere; set it to the HTTPS "
+                          "address where `newsletter serve` is reachable")
+
+
 def _placeholder_sender(config: Config) -> Problem | None:
     """A From address no real mail server takes: the default (``email.from``
     left out) or the example's, under a domain reserved for examples."""
     address = sender_address(config)
     domain = address.rpartition("@")[2].casefold().rstrip(".")
-    reserved = next((d for d in _RESERVED_DOMAINS if domain == d or domain.endswith("." + d)), None)
-    if reserved is None:
+    if not _reserved(domain):
         return None
     why = (f"a placeholder address ({domain} is reserved for examples) that mail servers refuse or file as spam; "
            "set email.from to your own address")

@@ -148,11 +148,12 @@ def preview(
     out = Path(out) if out is not None else default_out(config)
     refuse_export_folder(config, out)
     composer = composer or Composer(config)
-    found = pipeline.papers(config) if papers is None else papers
+    warnings: list[str] = []
+    # a source's warnings with the others: logged, they lost the "warning:" every other command gives them
+    found = pipeline.papers(config, warn=warnings.append) if papers is None else papers
     files: dict[str, bytes] = {}
     stale: list[str] = []
     entries: list[PreviewEntry] = []
-    warnings: list[str] = []
     if exclude is None:
         exclude = pipeline.already_sent(config, only)
     left = pipeline.unsubscribed(config, only)
@@ -207,9 +208,13 @@ def index_page(config: Config, entries: Iterable[PreviewEntry], now: datetime) -
             rows.append(f'<tr><td>{who}</td><td colspan="4">no new papers: nothing would be sent '
                         "(set <code>send_empty: true</code> to send and preview a short note)</td></tr>")
             continue
+        # as the command's line says it: a newcomer took the preview for what goes out now
+        when = esc(format(e.next_send, "%Y-%m-%d %H:%M %Z")) if e.next_send else ""
+        later = f"<br><small>not due now: goes out {when}</small>" if when else ""
         rows.append(
-            f'<tr><td>{who}</td><td><a href="{esc(e.slug)}.html">{esc(e.subject)}</a></td>'
-            f'<td class="n">{e.papers}</td><td class="n">{e.html_bytes / 1024:.1f} KB</td>'
+            f'<tr><td>{who}</td><td><a href="{esc(e.slug)}.html">{esc(e.subject)}</a>{later}</td>'
+            f'<td class="n" data-label="Papers">{e.papers}</td>'
+            f'<td class="n" data-label="HTML size">{e.html_bytes / 1024:.1f} KB</td>'
             f'<td><a href="{esc(e.slug)}.html">HTML</a> · <a href="{esc(e.slug)}.txt">text</a> · '
             f'<a href="{esc(e.slug)}.eml">.eml</a></td></tr>'
         )
@@ -221,17 +226,27 @@ def index_page(config: Config, entries: Iterable[PreviewEntry], now: datetime) -
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Preview: {esc(config.email.title)}</title>
 <style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1f2937; }}
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #1f2937; overflow-wrap: anywhere; }}
 table {{ border-collapse: collapse; width: 100%; }}
 th, td {{ text-align: left; padding: 6px 10px; border-bottom: 1px solid #e5e7eb; vertical-align: top; }}
 td.n {{ text-align: right; white-space: nowrap; }}
+/* a phone: one block per subscriber, each value labelled (the table ran off the screen) */
+@media (max-width: 600px) {{
+  body {{ margin: 1rem; }}
+  tr.head {{ display: none; }}
+  table, tr, td {{ display: block; }}
+  tr {{ border-bottom: 1px solid #e5e7eb; padding: 6px 0; }}
+  td {{ border: 0; padding: 2px 0; }}
+  td.n {{ text-align: left; }}
+  td[data-label]::before {{ content: attr(data-label) ": "; color: #6b7280; }}
+}}
 </style>
 </head>
 <body>
 <h1>Preview: {esc(config.email.title)}</h1>
 <p>{esc(str(config.file))} &middot; rendered {esc(now.isoformat(timespec="seconds"))}</p>
 <table>
-<tr><th>Subscriber</th><th>Subject</th><th>Papers</th><th>HTML size</th><th>Files</th></tr>
+<tr class="head"><th>Subscriber</th><th>Subject</th><th>Papers</th><th>HTML size</th><th>Files</th></tr>
 {body}
 </table>
 </body>

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING
 
 from .errors import NewsletterError, Problem
 from .latex import lost_math_shown
-from .models import ARXIV_ID, DOI, NO_DOI_HINT, Paper, arxiv_base_id, idless_hint, normalize_title
+from .models import ARXIV_ID, DOI, NO_DOI_HINT, OLDER_PAPER_HINT, Paper, arxiv_base_id, idless_hint, normalize_title
 
 # Scoring is many small matrix-vector products: BLAS threads only contend
 # (16x slower on a busy 2-core machine).  Effective when numpy is first
@@ -850,12 +850,14 @@ class Ranker:
                 out.append(old)
                 continue
             near = self._near_title(ref)
-            idless = idless_hint(self.papers[: self.day]) if re.fullmatch(ARXIV_ID, arxiv_base_id(ref)) else None
+            by_id = re.fullmatch(ARXIV_ID, arxiv_base_id(ref)) is not None
+            idless = idless_hint(self.papers[: self.day]) if by_id else None
             self.warn(
                 f"{self.locate(interest.key, i)}: {ref!r} matches no known paper "
                 + (f"(did you mean {near!r}?)" if near
                    else f"({NO_DOI_HINT})" if re.fullmatch(DOI, ref.strip(), re.I)
                    else f"({idless})" if idless
+                   else f"({OLDER_PAPER_HINT})" if by_id
                    else "(an arXiv id or the title of a paper from the sources)")
                 + "; it is ignored"
             )

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
-from .errors import InputError, NewsletterError, Problem, SourcesFailed, line_of
+from .errors import InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
 from .feeds import (
     ArxivListing,
     abs_url,
@@ -1196,6 +1196,18 @@ class SourceRead:
         return out
 
 
+def offline_hint(failed: list[SourceRead]) -> Problem | None:
+    """What to do when no source's host could be reached (a machine without a
+    network, a first run behind a firewall): the per-source lines only asked
+    "no network?", and a newcomer offline had no way on; None when any source
+    failed otherwise (an HTTP error, a broken answer: the network works)."""
+    errors = [f.error for f in failed]
+    if not errors or not all(isinstance(e, Unreachable) for e in errors):
+        return None
+    return Problem("no source's host could be reached: is this machine offline? Without a network, give each "
+                   "source a saved copy instead, `path: saved.xml` in place of its URL (README \"Offline\")")
+
+
 def source_location(source: Source, config: Config) -> str:
     """Where a source reads from: its local path, else the URL it asks (the
     endpoint; queries and dates are added per request), as messages show it
@@ -1275,7 +1287,9 @@ def read_papers(
             fetcher.close()
     if failed and len(failed) == read:
         problems = [p for f in failed for p in f.problems()]
-        raise SourcesFailed(*problems, Problem(f"every source failed ({read} of {read}); no papers were read"))
+        hint = offline_hint(failed)
+        raise SourcesFailed(*problems, *([hint] if hint else []),
+                            Problem(f"every source failed ({read} of {read}); no papers were read"))
     for f in failed:
         for p in f.problems():
             warn(f"{p} (sources[{f.index}] skipped; the other sources are used)")

@@ -79,6 +79,8 @@ class DigestResult:
             return f"waiting     {self.email}: last run failed ({self.error}); retried from {when}"
         if self.status == "not due" and self.next_attempt is not None:
             return f"not due     {self.email}: next digest at {when}"
+        if self.status == "empty":  # a bare "empty  ADDRESS" read as if the address had been emptied
+            return f"empty       {self.email}: nothing new for them: no email"
         if self.status == "held":
             return (
                 f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "

@@ -33,6 +33,9 @@ schedule: daily at 08:00           # default for subscribers without their own s
                                    # (or: weekly on monday at 09:00 / every 6 hours)
 
 sources:
+  # No network on this machine? Each source reads a saved copy instead of its URL
+  # with `path: saved.xml` (README "Offline").
+  #
   # The newest arXiv submissions in these categories (edit the list; see
   # https://arxiv.org/category_taxonomy). One request every 3 seconds, 100 papers each.
   - type: arxiv
@@ -61,8 +64,9 @@ topics:
     about: >-
       Graph neural networks for molecules: message passing, equivariant
       architectures, property prediction and molecule generation.
-    # like: ["2102.09844"]         # papers you liked (arXiv ids) sharpen the ranking
-    # min_score: 0.35              # relevance floor in [0, 1]
+    # like: ["ARXIV-ID or title"]  # papers of these sources you liked sharpen the ranking
+    #                              # (an older paper: README "Liking an older paper")
+    # min_score: 0.5               # relevance floor in [0, 1], 0.5 unless set; lower takes more papers
 
 subscribers:
   - email: you@example.org         # <- your address

@@ -104,6 +104,10 @@ class Links:
         return self.base_url + RESUBSCRIBE_PATH.format(token=self.token(email))
 
 
+#: How to make a signing key, said where a key is missing or too short.
+MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
 def secret_problem(config: Config) -> Problem | None:
     """Why the signing key cannot be used (unset, too short, or holding a line break), located at
     ``web.secret_env``; None when it is fine or ``web:`` is not configured."""
@@ -115,8 +119,7 @@ def secret_problem(config: Config) -> Problem | None:
         return config.problem(
             ("web", "secret_env"),
             unset_variable(name, "secret_env", "not set", "it must hold the key that signs unsubscribe links, the "
-                           "same one `newsletter serve` checks them with; for a first key: "
-                           "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"),
+                           f"same one `newsletter serve` checks them with; for a first key: {MAKE_A_KEY}"),
         )
     cr = line_break_hint(secret)
     if cr is not None:
@@ -130,7 +133,7 @@ def secret_problem(config: Config) -> Problem | None:
         return config.problem(
             ("web", "secret_env"),
             f"environment variable {name} holds {len(secret)} characters; "
-            f"a signing key needs at least {MIN_SECRET_CHARS}",
+            f"a signing key needs at least {MIN_SECRET_CHARS} (a random one: {MAKE_A_KEY})",
         )
     return None
 

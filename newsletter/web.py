@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import jinja2
@@ -39,11 +41,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .config import Config
+from .config import Config, load_config
 from .errors import ConfigError, NewsletterError, Problem, StateError, cannot_listen
 from .messages import ONE_CLICK
 from .runner import stopped_by_signals
-from .state import open_state
+from .state import open_state, public_url
 from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,9 @@ class _App:
         self.title = config.email.title
         self.subscribers = {s.email.lower() for s in config.subscribers}
         self.warned_at: float | None = None
+        self.state_target = config.state_target
+        self.config_seen = _modified(config.file)
+        self.rereading = threading.Lock()
 
     def starlette(self) -> Starlette:
         assert self.config.web is not None
@@ -275,10 +280,34 @@ class _App:
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
+    def _state(self) -> str | Path:
+        """Where to record a change: the ``state:`` the config file names now.
+
+        After ``newsletter state migrate`` and the switch of ``state:`` to the
+        database, a ``serve`` started before went on recording unsubscribes in
+        the SQLite file, which nothing read any more: they were lost.  The file
+        is re-read when it changes (a broken edit keeps the state in use)."""
+        with self.rereading:
+            seen = _modified(self.config.file)
+            if seen == self.config_seen:
+                return self.state_target
+            self.config_seen = seen
+            try:
+                target = load_config(self.config.file).state_target
+            except NewsletterError as exc:
+                log.error("serve: %s changed but does not load (%s); recording in %s as before",
+                          self.config.file, exc.problems[0], public_url(str(self.state_target)))
+                return self.state_target
+            if target != self.state_target:
+                log.warning("serve: %s now names the state %s: changes are recorded there", self.config.file,
+                            public_url(str(target)))
+                self.state_target = target
+            return self.state_target
+
     def _write(self, action: str, email: str) -> Response | None:
         """Record the change (in a worker thread: SQLite blocks); a page if it failed."""
         try:
-            with open_state(self.config.state_target) as state:
+            with open_state(self._state()) as state:
                 if action == "unsubscribe":
                     changed = state.unsubscribe(email, self.now())
                 else:
@@ -294,6 +323,15 @@ class _App:
         if changed:
             log.info("%s: %s (web)", "unsubscribed" if action == "unsubscribe" else "re-subscribed", email)
         return None
+
+
+def _modified(path: Path) -> tuple[int, int] | None:
+    """The file's modification time and size, None if it cannot be read: a change to re-read it for."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 async def _form(request: Request):

@@ -190,6 +190,43 @@ def test_shipped_config_runs_out_of_the_box(tmp_path, cli):
     assert all(s["papers"] for s in data["subscribers"])
 
 
+def test_readme_match_examples_are_what_the_shipped_config_prints(tmp_path, cli):
+    """README's `match` examples had drifted from the real output (and, run after the
+    quick start's `send`, showed other papers): each `$ newsletter match ...` block is
+    what that command prints on the shipped config, up to the block's `...`."""
+    import shlex
+
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
+    blocks = re.findall(r"```\n(\$ newsletter match .*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        command, *shown = block.rstrip("\n").split("\n")
+        if shown and shown[-1].strip() == "...":
+            shown.pop()
+        r = cli(*shlex.split(command.removeprefix("$ newsletter ")))
+        assert r.code == 0, (command, r.err)
+        assert r.out.splitlines()[: len(shown)] == shown, command
+
+
+def test_match_says_how_to_read_a_list_mixing_both_kinds_of_score(workdir, cli):
+    """A subscriber of a keyword topic and a topic in words saw `8` under `0.90`
+    and over `0.82`, and took the list for out of order; one line says how to
+    read it, only where a list mixes them."""
+    about = '  words:\n    name: Generative models\n    about: "Diffusion and score-based generative models."\n'
+    mixed = BASIC_CONFIG.replace("subscribers:\n", about + "subscribers:\n").replace(
+        "topics: [optim, diffusion]", "topics: [optim, words]").replace("max_papers: 5", "max_papers: 60")
+    write_config(workdir, mixed)
+    r = cli("match", "--subscriber", "bob@example.org")
+    assert r.code == 0, r.err
+    scores = [line.split()[0] for line in r.out.splitlines() if re.match(r"^ +\d", line)]
+    assert any("." in s for s in scores) and any("." not in s for s in scores), r.out  # both kinds shown
+    assert ("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a keyword "
+            "topic's (its matched terms), placed as n/(n+1) (8 as 0.89).") in r.out.splitlines()
+    r = cli("match", "--subscriber", "ada@example.org")  # keyword scores alone: nothing to explain
+    assert r.code == 0 and "Scores:" not in r.out
+
+
 def test_validate_json(workdir, cli):
     write_config(workdir, BASIC_CONFIG)
     r = cli("validate", "--json")
@@ -435,7 +472,7 @@ def test_validate_fetch_reports_each_remote_source(workdir, cli, http_server):
     assert r.code == 2
     assert r.out.splitlines() == [
         f"sources[0] 'arXiv ML' ({http_server.url('/api/query')}): 5 papers",
-        f"sources[1] 'blog' ({http_server.url('/feed.xml')}): FAILED: source 'blog': HTTP 404 Not Found",
+        f"sources[1] 'blog' ({http_server.url('/feed.xml')}): FAILED (the reason is below)",
     ]
     assert r.err.strip() == f"{http_server.url('/feed.xml')}: source 'blog': HTTP 404 Not Found"
 
@@ -584,6 +621,23 @@ def test_validate_warns_of_a_placeholder_sender_on_smtp(workdir, cli, email_bloc
     assert r.code == 0, r.err
     warnings = [line for line in r.err.splitlines() if "email.from" in line]
     assert warnings == ([warned] if warned else []), r.err
+
+
+def test_validate_warns_of_the_starters_placeholder_base_url_on_smtp(workdir, cli, monkeypatch):
+    """The starter's `web:` block uncommented as it is: every email's unsubscribe
+    link pointed at digest.example.org, and validate said OK."""
+    monkeypatch.setenv("DIGEST_TEST_SECRET", "a-signing-key-of-32-characters-00")
+    sender = "email:\n  from: \"Me <me@uni.edu>\"\n"
+    web = "web:\n  base_url: {}\n  secret_env: DIGEST_TEST_SECRET\n"
+    write_config(workdir, BASIC_CONFIG + sender + SMTP_LOCAL + web.format("https://digest.example.org"))
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if "base_url" in line] == [
+        "warning: config.yaml:26: web.base_url: 'https://digest.example.org' is a placeholder (digest.example.org is "
+        "reserved for examples): the unsubscribe link in every email would lead nowhere; set it to the HTTPS "
+        "address where `newsletter serve` is reachable"]
+    write_config(workdir, BASIC_CONFIG + sender + SMTP_LOCAL + web.format("https://digest.uni.edu/news"))
+    assert "base_url" not in cli("validate").err
 
 
 def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypatch):

@@ -353,6 +353,8 @@ def test_preview_says_when_a_subscriber_not_due_gets_the_digest_shown(tmp_path, 
     assert r.code == 0, r.err
     line = r.out.splitlines()[0]
     assert line.startswith("ada@example.org.html") and line.endswith("  (not due now: goes out 2024-06-07 08:00 CEST)")
+    index = (tmp_path / "preview" / "index.html").read_text(encoding="utf-8")  # the page said nothing of it
+    assert "<small>not due now: goes out 2024-06-07 08:00 CEST</small>" in index
 
 
 def test_preview_lines_line_up_in_columns(tmp_path, cli):
@@ -401,3 +403,15 @@ def test_a_preview_into_the_outbox_is_refused(tmp_path, cli):
         ], r.err
     assert not (tmp_path / "out").exists()
     assert cli("preview", "--out", "out/preview").code == 0  # a folder of its own inside it is fine
+
+
+def test_a_sources_warning_reads_as_one_in_preview_too(tmp_path, cli):
+    """`papers` said `warning: ... skipped`; `preview` printed the same line
+    without `warning:`, as if it were an error."""
+    shutil.copy(DATA / "hf-daily-2024-06-07.json", tmp_path / "hf.json")
+    write_config(tmp_path, "sources:\n  - {type: hf-daily, path: hf.json}\n"
+                           "topics: {t: {any: [\"/./\"]}}\nsubscribers:\n  - {email: ada@example.org, topics: [t]}\n")
+    r = cli("preview")
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if "has no title" in line] == [
+        "warning: hf.json: source 'hf-daily': item 3 (2406.09999) has no title; skipped"], r.err

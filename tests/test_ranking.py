@@ -386,6 +386,28 @@ def test_a_like_that_nearly_names_a_paper_suggests_it(tmp_path):
     ]
 
 
+def test_a_liked_older_paper_is_known_once_a_run_has_read_it(tmp_path):
+    """The starter's own `like:` example, a 2021 arXiv id, was never among the newest
+    listings: ignored at every run with no word on what to do.  The warning says
+    nothing is fetched for it and where the README shows the way; a run that
+    reads the paper once (a saved copy as a source) makes it known from then on."""
+    today = [Paper("Graph networks for molecules", "Message passing on molecular graphs.", "s", arxiv_id="2411.00001"),
+             Paper("A survey of tax law", "Tax codes across countries compared.", "s", arxiv_id="2411.00002")]
+    liked = Paper("E(n) Equivariant Graph Neural Networks", "Equivariant message passing for molecules.", "s",
+                  arxiv_id="2102.09844")
+    interest = Interest("t", about="Graph neural networks for molecules.", like=("2102.09844",))
+    warnings: list[str] = []
+    Ranker(today, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)
+    assert warnings == [
+        "topics.t.like[0]: '2102.09844' matches no known paper (no paper the sources list now, or listed on an "
+        "earlier day, has that id, and nothing is fetched for `like:`; to like an older paper, see README "
+        "\"Liking an older paper\"); it is ignored"]
+    Ranker([*today, liked], Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)  # the run
+    warnings.clear()
+    ranked = Ranker(today, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)
+    assert warnings == [] and "2411.00001" in ranked.found  # known now, from the cache: no warning
+
+
 def test_phrases_are_what_a_reason_can_name():
     assert phrases("Graph neural networks for molecules: message passing, equivariant architectures, "
                    "property prediction and molecule generation.") == [

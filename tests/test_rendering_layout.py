@@ -71,6 +71,22 @@ def test_no_horizontal_overflow_and_dark_mode(tmp_path):
     assert light == "rgb(243, 244, 246)" and dark == "rgb(17, 24, 39)"
 
 
+def test_preview_index_fits_375px(tmp_path):
+    """At 375 px the index's five-column table ran off the screen: the papers
+    count, size and file links were behind a horizontal scroll."""
+    from newsletter.previewing import preview
+
+    (tmp_path / "papers").mkdir()
+    for f in DATA.glob("hf-papers-*.txt"):
+        shutil.copy(f, tmp_path / "papers" / f.name)
+    write_config(tmp_path, BASIC_CONFIG)
+    report = preview(load_config(tmp_path / "config.yaml"), now=datetime(2024, 5, 1, tzinfo=UTC))
+    index = (report.out / "index.html").read_text(encoding="utf-8")
+    assert 'data-label="Papers"' in index
+    scroll, viewport, _ = measure(index, 375, tmp_path / "profile")
+    assert viewport == 375 and scroll <= viewport, f"horizontal overflow at 375px: scrollWidth {scroll}"
+
+
 ANCHOR_PROBE = (
     "<script>function probe(f){var d=f.contentDocument,w=f.contentWindow,out;try{"
     "var links=d.querySelectorAll('a[href^=\"#paper-\"]'),last=links[2];"

@@ -1208,6 +1208,58 @@ http: {{retries: 0}}
         assert r.out == ""
 
 
+def _closed_port() -> int:
+    """A port on 127.0.0.1 nothing listens on: a connection there is refused."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_every_source_unreachable_says_what_to_do_offline(tmp_path, cli, monkeypatch):
+    """A first run of the starter on a machine without a network said only
+    'no network?' per source; a newcomer offline had no way on."""
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: lab, url: "https://feeds.example.invalid/lab.xml"}}
+  - {{type: hf-daily, name: hf, url: "http://127.0.0.1:{_closed_port()}/api/daily_papers"}}
+topics: {{t: {{any: [x]}}}}
+http: {{retries: 0}}
+""")
+    hint = ("no source's host could be reached: is this machine offline? Without a network, give each source a "
+            "saved copy instead, `path: saved.xml` in place of its URL (README \"Offline\")")
+    for command in (("papers",), ("validate", "--fetch")):
+        r = cli(*command)
+        assert r.code == 2, command
+        lines = r.err.strip().splitlines()
+        assert "source 'lab': cannot find the host 'feeds.example.invalid'" in lines[0], lines
+        assert "source 'hf': connection failed" in lines[1], lines
+        assert lines[2] == hint, command
+        assert "Traceback" not in r.err
+        if command == ("papers",):
+            assert lines[3:] == ["every source failed (2 of 2); no papers were read"]
+
+
+def test_a_source_that_answers_is_no_sign_of_being_offline(http_server, tmp_path, cli, monkeypatch):
+    """An HTTP error means the network works: no advice to work offline."""
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    http_server.route("/feed.xml", Reply(503, b"down"))
+    write_config(tmp_path, f"""
+sources:
+  - {{type: feed, name: blog, url: "{http_server.url('/feed.xml')}"}}
+  - {{type: hf-daily, name: hf, url: "http://127.0.0.1:{_closed_port()}/api/daily_papers"}}
+topics: {{t: {{any: [x]}}}}
+http: {{retries: 0}}
+""")
+    r = cli("papers")
+    assert r.code == 2
+    assert "offline" not in r.err and r.err.strip().splitlines()[-1].startswith("every source failed (2 of 2)")
+
+
 def test_a_source_of_malformed_entries_fails_loudly_and_does_not_stop_the_others(http_server, tmp_path, cli):
     """End to end over HTTP: an hf-daily answer whose items all lack id and title (the
     API changed) and a feed answering a login page are failed sources, named with

@@ -152,3 +152,23 @@ def test_starter_state_line_uncommented_is_a_postgresql_state(tmp_path):
     assert "\n# state: postgresql://" in text
     config = parse_config(text.replace("\n# state: postgresql://", "\nstate: postgresql://"), tmp_path / "config.yaml")
     assert config.state_is_shared and config.state == "postgresql://digest@db.example.org:5432/digest"
+
+
+def test_starter_min_score_comment_shows_the_default_it_would_set():
+    """The starter's commented `min_score: 0.35` read as the default; uncommented it
+    took more papers than the topic did without it (the default is 0.5)."""
+    from newsletter.ranking import DEFAULT_MIN_SCORE
+
+    text = starter_config()
+    (line,) = [line for line in text.splitlines() if line.strip().startswith("# min_score:")]
+    uncommented = text.replace(line, line.replace("# min_score", "min_score", 1))
+    topic = parse_config(uncommented, "config.yaml").topics["molecules"]
+    assert topic.min_score == DEFAULT_MIN_SCORE
+    assert parse_config(text, "config.yaml").topics["molecules"].min_score is None
+
+
+def test_starter_says_how_to_read_saved_files_without_a_network():
+    """Offline, the starter's live sources fail; it says what to write instead."""
+    text = starter_config()
+    sources = text[text.index("\nsources:"):text.index("\ntopics:")]
+    assert "No network" in sources and "`path: saved.xml`" in sources and 'README "Offline"' in sources

@@ -88,6 +88,9 @@ def test_secret_comes_from_the_environment_and_must_be_long_enough(workdir, monk
         links(config)
     monkeypatch.setenv("DIGEST_TEST_SECRET", "s" * (MIN_SECRET_CHARS - 1))
     assert "needs at least 16" in str(secret_problem(config))
+    # a too-short key said only that: how to make one was said for an unset key alone
+    assert str(secret_problem(config)).endswith(
+        "needs at least 16 (a random one: python3 -c 'import secrets; print(secrets.token_urlsafe(32))')")
     assert "sss" not in str(secret_problem(config))  # the secret itself is never shown
     monkeypatch.setenv("DIGEST_TEST_SECRET", SECRET)
     assert secret_problem(config) is None

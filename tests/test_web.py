@@ -271,6 +271,31 @@ def test_one_click_lands_in_either_state_backend_and_the_next_send_skips(tmp_pat
     assert report.unsubscribed == 1 and report.to_json()["unsubscribed"] == 1
 
 
+def test_a_state_switched_in_the_config_takes_the_next_unsubscribe(tmp_path, monkeypatch, pg_url, caplog):
+    """After `state migrate` and `state:` set to the database, a `serve` started
+    before went on writing unsubscribes to the SQLite file nothing read any more."""
+    from newsletter.state import open_state
+
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    config = load_config(write_config(tmp_path, CONFIG))
+    one_click = {"List-Unsubscribe": "One-Click"}
+    with TestClient(create_app(config, now=lambda: T0), base_url="https://digest.example.org") as client:
+        assert client.post(path_for(config, "ada@example.org"), data=one_click).status_code == 200
+        write_config(tmp_path, CONFIG + f"state: {pg_url}\n")  # the switch, serve still running
+        with caplog.at_level(logging.WARNING, logger="newsletter.web"):
+            assert client.post(path_for(config, "bob@example.org"), data=one_click).status_code == 200
+        assert any("now names the state postgresql://" in m for m in caplog.messages), caplog.messages
+        write_config(tmp_path, CONFIG + "state: [broken\n")  # a slip while editing: the database stays in use
+        with caplog.at_level(logging.ERROR, logger="newsletter.web"):
+            assert client.post(path_for(config, "ada@example.org", "resubscribe"),
+                               data={"resubscribe": "yes"}).status_code == 200
+        assert any("changed but does not load" in m for m in caplog.messages), caplog.messages
+    assert unsubscribed(config) == {"ada@example.org": T0}  # the file: only what came before the switch
+    with open_state(pg_url, readonly=True) as state:
+        assert state.unsubscribed() == {"bob@example.org": T0}
+
+
 def test_serve_needs_web_and_its_secret(tmp_path, monkeypatch):
     add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
     no_web = load_config(write_config(tmp_path, CONFIG.split("web:")[0], name="plain.yaml"))

@@ -86,11 +86,12 @@ def check_state_target(value: str) -> str:
             raise ValueError(f"not a valid PostgreSQL URL ({exc})") from None
         if parts.password is not None:
             raise ValueError(
-                f"{public_url(value)!r} has a password in it: keep it out of the config "
+                # said of `state migrate --to` too: there it is a command line, not the config
+                f"{public_url(value)!r} has a password in it: keep it out of the URL "
                 "(set PGPASSWORD or add it to ~/.pgpass) and write postgresql://user@host:port/db"
             )
         if "password=" in parts.query.lower():
-            raise ValueError("the URL sets password=...: keep it out of the config (set PGPASSWORD or use ~/.pgpass)")
+            raise ValueError("the URL sets password=...: keep it out of the URL (set PGPASSWORD or use ~/.pgpass)")
         if not parts.path.strip("/"):
             raise ValueError(f"{value!r} names no database (write postgresql://user@host:port/db)")
         from psycopg import ProgrammingError
@@ -483,7 +484,9 @@ class CopyReport:
         return (
             f"copied {c.get('papers', 0)} papers, {c.get('subscribers', 0)} subscribers and {c.get('digests', 0)} digests "
             f"({c.get('digest_papers', 0)} papers in digests)"
-            + (f", {c['unsubscribed']} unsubscribed" if c.get("unsubscribed") else "")
+            # ", 2 unsubscribed from FILE" read as "2 left the file's list", all of them at times
+            + (f" and the {c['unsubscribed']} address{'es' * (c['unsubscribed'] != 1)} that unsubscribed,"
+               if c.get("unsubscribed") else "")
             + f" from {self.source} to {self.target}"
         )
 
