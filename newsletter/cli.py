@@ -461,6 +461,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
     first_outbox = state.config.delivery.transport == "outbox" and not state.config.outbox_dir.exists()
+    for advice in pipeline.transport_advice(state.config):  # SMTP settings with the outbox: said before "sent"
+        warn(str(advice))
     interrupted = threading.Event()
     caught: list[int] = []  # the signal that stopped it: the exit code is 128 + its number
     try:
@@ -488,7 +490,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             # "sent ada@example.org" on a first run read as mail gone out to those addresses
             files = "an .eml file" if report.sent == 1 else ".eml files"
             say(f"outbox: {counted(report.sent, 'digest')} written as {files} to {state.config.outbox_dir} "
-                "(open one in a mail client); nothing was mailed: `delivery: smtp` mails them\n", err=True)
+                "(open one in a mail client); nothing was mailed: `transport: smtp` under delivery: mails them\n", err=True)
     for problem in report.problems:
         say(problem + "\n", err=True)
     if interrupted.is_set():

@@ -837,7 +837,7 @@ def validate(
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
-    for problem in zone_advice(config):
+    for problem in (*zone_advice(config), *transport_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
 
@@ -868,6 +868,29 @@ def validate(
         tuple(p.path.removeprefix("topics.") for p in unmatched if p.path),
         f"{config.email.dkim.selector}._domainkey.{config.email.dkim.domain}" if config.email.dkim else None,
     )
+
+
+#: delivery: keys only the smtp transport reads.
+_SMTP_KEYS = ("host", "port", "security", "username", "password_env", "timeout", "max_per_minute", "connections",
+              "retries", "retry_delay", "ca_file")
+
+
+def transport_advice(config: Config) -> list[Problem]:
+    """Settings of the transport not in use.  SMTP settings written without
+    ``transport: smtp`` are the trap: every digest goes to the outbox folder,
+    none is mailed, and ``send`` says "sent"."""
+    d = config.delivery
+    if d.transport == "outbox":
+        written = [key for key in _SMTP_KEYS if key in d.model_fields_set]
+        if written:
+            return [config.problem(("delivery", written[0]), (
+                f"SMTP settings ({', '.join(written)}) but the transport is 'outbox'"
+                f"{'' if 'transport' in d.model_fields_set else ' (the default)'}: nothing is mailed, each digest "
+                f"is written to {d.path}/; add transport: smtp to mail them"))]
+    elif "path" in d.model_fields_set:
+        return [config.problem(("delivery", "path"), "is the outbox transport's folder; with transport: smtp "
+                               "nothing is written there (remove it, or set transport: outbox)")]
+    return []
 
 
 def zone_advice(config: Config) -> list[Problem]:

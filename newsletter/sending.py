@@ -64,7 +64,8 @@ class DigestResult:
             return f"sent        {self.email}: {n} {self.message_id}"
         if self.status == "would send":
             return f"would send  {self.email}: {n}"
-        when = minute_up(self.next_attempt).isoformat(timespec="minutes") if self.next_attempt else "next run"
+        # as `newsletter schedule` writes a time (in the subscriber's zone)
+        when = f"{minute_up(self.next_attempt):%Y-%m-%d %H:%M %Z}" if self.next_attempt else "next run"
         if self.status == "failed":
             if self.next_attempt is None and self.retry:  # never attempted
                 then = "stays pending, tried again by the next run"

@@ -276,13 +276,13 @@ def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
     r = cli("send", "--now", "2024-05-01T09:00:00+00:00")  # new subscribers wait for their first slot
     assert r.code == 0, r.err
     assert r.out.splitlines() == [
-        f"not due     {MANY + 1} subscribers; the soonest: early@example.org: next digest at 2024-05-02T06:00+00:00 "
+        f"not due     {MANY + 1} subscribers; the soonest: early@example.org: next digest at 2024-05-02 06:00 UTC "
         "(`newsletter schedule` lists each)",
         f"sent 0, empty 0, failed 0, not due {MANY + 1}",
     ]
     # a short send still names each one
     r = cli("send", "--now", "2024-05-01T09:10:00+00:00", "--subscriber", "r01@example.org")
-    assert r.out.splitlines()[0] == "not due     r01@example.org: next digest at 2024-05-02T08:00+00:00"
+    assert r.out.splitlines()[0] == "not due     r01@example.org: next digest at 2024-05-02 08:00 UTC"
     # and --json keeps every subscriber
     rows = json.loads(cli("send", "--now", "2024-05-01T09:20:00+00:00", "--json").out)
     assert sum(1 for row in rows["digests"] if row["status"] == "not due") == MANY + 1
@@ -724,3 +724,21 @@ def test_text_output_shows_lost_math_as_the_email_does_and_json_keeps_the_text_a
     assert any(p["title"].startswith("Certified ell_2 Attribution") for p in data)
     found = cli("match", "--paper", "Certified ell_2 Attribution Robustness via Uniformly Smoothed Attributions")
     assert found.code == 0 and found.out.startswith("Certified ℓ₂ Attribution Robustness"), found.out + found.err
+
+
+def test_smtp_settings_without_transport_smtp_are_named_before_anything_goes_to_the_outbox(workdir, cli):
+    """host, port and a login written under delivery: without `transport: smtp`:
+    validate said OK and send said 'sent', every digest went to ./outbox."""
+    write_config(workdir, BASIC_CONFIG + "delivery:\n  host: smtp.example.net\n  port: 587\n")
+    advice = ("warning: config.yaml:19: delivery.host: SMTP settings (host, port) but the transport is 'outbox' "
+              "(the default): nothing is mailed, each digest is written to outbox/; add transport: smtp to mail them")
+    r = cli("validate")
+    assert r.code == 0 and advice in r.err.splitlines(), r.err
+    r = cli("send")
+    assert r.code == 0 and r.err.splitlines()[0] == advice, r.err
+    assert list((workdir / "outbox").glob("*.eml"))
+
+    write_config(workdir, BASIC_CONFIG + "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  path: mail/\n")
+    r = cli("validate")
+    assert "warning: config.yaml:21: delivery.path: is the outbox transport's folder; with transport: smtp nothing " \
+           "is written there (remove it, or set transport: outbox)" in r.err.splitlines(), r.err

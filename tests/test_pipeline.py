@@ -225,11 +225,11 @@ def test_schedule_and_send_show_the_same_retry_minute(tmp_path, cli, smtp_server
     smtp_server.mailbox.reject["ada@example.org"] = "550 5.1.1 <ada@example.org>: no such user"
     setup(tmp_path, smtp(smtp_server.port))
     r = cli("send", "--now", "2024-05-06T09:00:27+00:00")
-    assert r.code == 1 and "retried from 2024-05-06T09:06+00:00" in r.out, r.out
+    assert r.code == 1 and "retried from 2024-05-06 09:06 UTC" in r.out, r.out
 
     at = "2024-05-06T09:05:00+00:00"  # the truncated minute: still waiting
     r = cli("send", "--dry-run", "--now", at)
-    assert "waiting     ada@example.org" in r.out and "retried from 2024-05-06T09:06+00:00" in r.out, r.out
+    assert "waiting     ada@example.org" in r.out and "retried from 2024-05-06 09:06 UTC" in r.out, r.out
     text = cli("schedule", "--now", at).out
     assert "a failed digest is retried from 2024-05-06 09:06 UTC" in text, text
     [row] = json.loads(cli("schedule", "--json", "--now", at).out)["subscribers"]

@@ -348,7 +348,7 @@ def test_a_digest_that_failed_on_delivery_settings_since_changed_is_retried_at_o
     try:
         setup(tmp_path, smtp(free_port(), login), subscribers=subscribers, extra=store.line)
         r = cli("send", "--now", at(0), env=env)
-        assert r.code == 1 and "stays pending, retried from 2024-05-06T09:05+00:00" in r.out, r.out
+        assert r.code == 1 and "stays pending, retried from 2024-05-06 09:05 UTC" in r.out, r.out
         r = cli("send", "--now", at(1), env=env)  # nothing changed: the back-off holds
         assert r.code == 0 and r.out.strip().endswith("waiting 1") and not server.mailbox.messages, r.out
 
@@ -462,13 +462,13 @@ def test_refused_digest_backs_off_then_is_held_after_three_refusals(tmp_path, cl
     at = lambda minutes: (t0 + timedelta(minutes=minutes)).isoformat()  # noqa: E731
 
     r = cli("send", "--now", at(0))
-    assert r.code == 1 and "failed permanently; retried from 2024-05-06T09:05+00:00" in r.out, r.out
+    assert r.code == 1 and "failed permanently; retried from 2024-05-06 09:05 UTC" in r.out, r.out
     r = cli("send", "--now", at(1))  # within the back-off: not tried
     assert r.code == 0 and r.out.strip().endswith("failed 0, not due 0, waiting 1"), r.out
     assert "waiting     ada@example.org: last run failed (recipient ada@example.org refused: 550" in r.out
-    assert "retried from 2024-05-06T09:05+00:00" in r.out
+    assert "retried from 2024-05-06 09:05 UTC" in r.out
     r = cli("send", "--now", at(6))  # second refusal: twice the wait
-    assert r.code == 1 and "failed permanently; retried from 2024-05-06T09:16+00:00" in r.out, r.out
+    assert r.code == 1 and "failed permanently; retried from 2024-05-06 09:16 UTC" in r.out, r.out
     r = cli("send", "--now", at(17))  # third refusal: held
     assert r.code == 1 and "refused 3 times: held, not retried" in r.out, r.out
     r = cli("send", "--now", at(24 * 60))  # a day later: still held, and said so
@@ -1103,7 +1103,7 @@ def test_schedule_waits_for_first_slot_then_sends_once_per_slot(tmp_path, cli, s
     )
     r = cli("send", "--now", "2024-05-06T09:00:00+00:00")
     assert r.code == 0 and "not due 1" in r.out
-    assert "not due     ada@example.org: next digest at 2024-05-07T08:00+00:00" in r.out  # when, in its zone
+    assert "not due     ada@example.org: next digest at 2024-05-07 08:00 UTC" in r.out  # when, in its zone
     assert cli("send", "--now", "2024-05-07T07:59:00+00:00").out.strip().endswith("not due 1")
     r = cli("send", "--now", "2024-05-07T08:01:00+00:00")
     assert "sent 1," in r.out
@@ -1170,7 +1170,7 @@ def test_shipped_config_send_leaves_eml_files_in_outbox(tmp_path, cli):
     # the quick start's "sent ada@example.org" read as mail gone out: the first send says where it went
     assert r.err.strip().splitlines()[-1] == (
         "outbox: 3 digests written as .eml files to outbox (open one in a mail client); "
-        "nothing was mailed: `delivery: smtp` mails them")
+        "nothing was mailed: `transport: smtp` under delivery: mails them")
     (tmp_path / "samples" / "papers" / "more.txt").write_text(
         (ROOT / "tests" / "data" / "hf-papers-overlap.txt").read_text(encoding="utf-8"), encoding="utf-8")
     r = cli("send")
@@ -1545,7 +1545,7 @@ def test_a_last_digest_recorded_after_the_clock_is_due_at_once_and_said(tmp_path
     )
     r = cli("send", "--now", "2024-05-02T09:00:00+00:00")  # once: then by its schedule again
     assert r.code == 0 and "not due 1" in r.out and r.err == "", r.err
-    assert "next digest at 2024-05-03T08:00" in r.out
+    assert "next digest at 2024-05-03 08:00" in r.out
 
 
 def test_a_failed_digest_whose_retry_was_set_by_a_clock_ahead_is_tried_at_once_and_said(tmp_path, cli, smtp_server):
@@ -1992,9 +1992,9 @@ def test_a_retry_time_is_shown_rounded_up_to_the_minute():
 
     at = datetime(2026, 11, 29, 13, 30, 27, tzinfo=UTC)
     waiting = DigestResult("a@example.org", "waiting", error="down", next_attempt=at)
-    assert str(waiting).endswith("retried from 2026-11-29T13:31+00:00")  # not 13:30: still waiting then
+    assert str(waiting).endswith("retried from 2026-11-29 13:31 UTC")  # not 13:30: still waiting then
     on_the_minute = DigestResult("a@example.org", "waiting", error="down", next_attempt=at.replace(second=0))
-    assert str(on_the_minute).endswith("retried from 2026-11-29T13:30+00:00")
+    assert str(on_the_minute).endswith("retried from 2026-11-29 13:30 UTC")
 
 
 def test_digests_a_stop_left_untried_are_counted_pending_apart_from_failures():
