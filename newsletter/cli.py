@@ -176,6 +176,9 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     )
     # httpx logs every request at INFO; that is -v detail, not news.
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # The pool's "discarding broken connection: <psycopg.Connection [BAD] at 0x...>"
+    # as PostgreSQL restarts: -v detail; the state says what it means for the send.
+    logging.getLogger("psycopg.pool").setLevel(logging.DEBUG if verbose else logging.ERROR)
     ctx.obj = _State(config_path)
 
 

@@ -982,7 +982,7 @@ class Dispatcher:
         max_per_minute: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
-        stop: Callable[[], bool] | None = None,
+        stop: Callable[[], bool | str] | None = None,
         backlog: int = 0,
         left: str | None = "the remaining digests stay pending",
     ) -> None:
@@ -991,7 +991,8 @@ class Dispatcher:
         message, and its own error line says why it was not delivered)."""
         self.left = left
         self.transport = transport
-        self.stop_requested = stop  # true: retry nothing more, attempt nothing new (SIGTERM)
+        # true (or a reason in words): retry nothing more, attempt nothing new (SIGTERM)
+        self.stop_requested = stop
         self.on_outcome = on_outcome
         self.retries = retries
         self.retry_delay = retry_delay
@@ -1121,8 +1122,8 @@ class Dispatcher:
                     continue
                 if self.error is not None:
                     continue  # the caller is failing; just drain the queue
-                if self.stop_requested is not None and self.stop_requested():
-                    self._stop("stop requested")
+                if self.stop_requested is not None and (why := self.stop_requested()):
+                    self._stop(why if isinstance(why, str) else "stop requested")
                 if self.stopped is not None:
                     outcome = Outcome(envelope, False, 0, f"not attempted: {self.stopped}")
                 else:
@@ -1194,6 +1195,6 @@ class Dispatcher:
                 delay = backoff(self.retry_delay, tries, MAX_BACKOFF)
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)
                 self.sleep(delay)
-                if self.stop_requested is not None and self.stop_requested():
-                    self._stop("stop requested")
+                if self.stop_requested is not None and (why := self.stop_requested()):
+                    self._stop(why if isinstance(why, str) else "stop requested")
                     return Outcome(envelope, False, tries, str(exc))

@@ -39,7 +39,7 @@ from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
 from .readers import ReadContext, SourceRead, future_date, is_remote, offline_hint, read_papers, read_source
 from .rendering import Composer
-from .scheduling import is_due, minute_up, next_send
+from .scheduling import clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
 from .state import DigestRecord, open_state
 from .tokens import secret_problem
@@ -999,6 +999,8 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
         owed = k.open
         due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or owed is not None
         retry_at = owed.retry_from(settings) if owed is not None and not owed.held else None
+        if retry_at is not None and clock_was_ahead(retry_at, now):
+            retry_at = None  # longer than any back-off: set by a clock that was ahead (send tries it now)
         if owed is not None and (owed.held or (retry_at is not None and retry_at > now)):
             due = False  # held, or backing off after a failed run
         gone = left.get(sub.email)

@@ -77,7 +77,7 @@ class RunLock:
     """``<state>.run.lock``: held for the runner's lifetime; released by the kernel on death."""
 
     def __init__(self, state_path: Path):
-        self.path = Path(str(state_path) + ".run.lock")
+        self.path = Path(os.path.realpath(state_path) + ".run.lock")  # the file's, through any link
         self.fd: int | None = None
 
     def acquire(self) -> None:
@@ -254,7 +254,9 @@ class Runner:
                 log.error("run: %s", problem)
             self._schedule_retry(now)
             return
-        if report.failed:
+        for stopped in report.problems:  # what stopped part of the send (e.g. a lost PostgreSQL session)
+            log.error("run: %s", stopped)
+        if report.failed or report.problems:
             self._schedule_retry(now)
         else:
             self._failures, self._retry_at = 0, None

@@ -159,7 +159,7 @@ CLAIM_BATCH = 32
 #: A digest whose run failed waits this long before the next attempt, twice
 #: that after a second failed run, and so on up to RETRY_MOST (seconds).
 RETRY_FIRST = 300.0
-RETRY_MOST = 86400.0
+RETRY_MOST = 86400.0  # no more than scheduling.CLOCK_BEHIND: a longer wait is a clock's doing (see _plan)
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
@@ -400,6 +400,7 @@ class _SendRun:
         self.left = False  # this send worker's deliveries stopped and it counted itself out
         self.tried = threading.Event()  # a first outcome came in (see _deliver)
         self.problems: list[Problem] = []  # what stopped a send worker
+        self.lost: str | None = None  # why this worker's claims may be another's now (see _halted)
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
 
@@ -528,12 +529,12 @@ class _SendRun:
             retry_delay=d.retry_delay,
             max_per_minute=d.max_per_minute,
             sleep=self.sleep,
-            stop=self.stop,
+            stop=self._halted,
             backlog=2 * CLAIM_BATCH,
         ) as dispatcher:
             for part in parts:
-                if self.stop is not None and self.stop():
-                    dispatcher.cancel("stop requested")
+                if why := self._halted():
+                    dispatcher.cancel(why if isinstance(why, str) else "stop requested")
                     break
                 if self._batch(part, dispatcher) and self.delivering is not None:
                     # a send worker claims no more until its sessions have had a
@@ -546,6 +547,19 @@ class _SendRun:
             if worker_state is not self.state:
                 worker_state.close()
         self.worker_states.clear()
+
+    def _halted(self) -> bool | str:
+        """Whether to hand over no more messages: the run was stopped (true),
+        or the claims it holds may be taken by another worker (why, in
+        words; see :meth:`State.claims_lost`), which is said once."""
+        lost = self.state.claims_lost()
+        if lost is not None:
+            with self.lock:
+                if self.lost is None:
+                    self.lost = lost
+                    self.problems.append(Problem(lost))
+            return lost
+        return self.stop is not None and self.stop()
 
     def _leave_the_rest(self) -> bool:
         """In a send worker whose deliveries stopped (e.g. the server turned
@@ -567,8 +581,14 @@ class _SendRun:
         then hand the claimed ones to the dispatcher; returns how many."""
         queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
         with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
+            # asked again for each batch: one who left through `serve` while
+            # this send ran (a long one) gets nothing from it either
+            left = self.state.unsubscribed(batch.subscribers)
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
+                if sub.email in left:
+                    self._result(DigestResult(sub.email, "unsubscribed"))
+                    continue
                 if (
                     known is None
                     or (known.open is not None and known.open.status == "sending")
@@ -787,7 +807,8 @@ class _SendRun:
                 transport.sessions = sessions
             self._deliver(_parts_taken(subs, taken), transport)
             self.relay.flush()
-            conn.send(("ok", None, self.with_papers))
+            # claims lost: one of the run's problems (see _halted)
+            conn.send(("error", self.lost, 0) if self.lost is not None else ("ok", None, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
             try:
                 if self.relay is not None:
@@ -828,6 +849,15 @@ class _SendRun:
             self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
             return None
         retry_from = open_.retry_from(self.settings) if open_ is not None else None
+        if retry_from is not None and clock_was_ahead(retry_from, now):
+            # no back-off is over a day (RETRY_MOST): set by a clock that was ahead
+            zone = config.zone(sub)
+            self._warn(
+                f"{sub.email}: its failed digest is to be retried from {retry_from.astimezone(zone):%Y-%m-%d %H:%M %Z}, "
+                f"over a day after this machine's clock ({now.astimezone(zone):%Y-%m-%d %H:%M %Z}), longer than any "
+                "back-off; it is tried now (was the clock ahead then?)"
+            )
+            retry_from = None
         if open_ is not None and retry_from is not None and retry_from > now:
             self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=retry_from))
             return None
@@ -935,8 +965,8 @@ class _SendRun:
             next_attempt=later,
             settings=self.settings,
         )
-        if outcome.tries == 0 and self.stop is not None and self.stop():
-            # never tried because the run is stopping (Ctrl-C, SIGTERM): pending, not failed
+        if outcome.tries == 0 and (self.lost is not None or (self.stop is not None and self.stop())):
+            # never tried because the run is stopping (Ctrl-C, SIGTERM, claims lost): pending, not failed
             self._result(DigestResult(env.recipient, "pending", env.papers, env.message_id, outcome.error, True))
             return
         self._result(
@@ -974,7 +1004,7 @@ class _SendRun:
     def _report(self, dry: bool) -> SendReport:
         count = Counter(r.status for r in self.results)
         note = None
-        skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"]
+        skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
         if not self.source_problems and not self.with_papers and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (

@@ -127,6 +127,13 @@ class PostgresServer:
         self.admin(f"CREATE DATABASE {name}")
         return self.url(name)
 
+    def restart(self) -> None:
+        """Stop (every session ends, as a minor upgrade or a failover ends
+        them) and start again on the same port and data."""
+        self._run(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-l", str(self.root / "log"), "-w", "restart"
+        )
+
     def stop(self) -> None:
         try:
             self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")

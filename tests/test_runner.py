@@ -221,6 +221,38 @@ def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_
     assert sorted(recipients) == [f"user{i:02}@example.org" for i in range(6)]
 
 
+def test_a_lost_postgres_session_is_said_and_its_digests_go_out_at_the_next_tick(tmp_path, smtp_server, pg_url):
+    """The daemon's send stops when its PostgreSQL session ends (its claims
+    are any worker's then); `run` dropped a report's problems (only the
+    delivery's 'stopped' line said why) and set no retry.  It logs them as
+    `run: ...`, and the rest go out at a following tick, each once."""
+    import psycopg
+
+    many = "".join(f"\n  - email: user{i:02}@example.org\n    topics: [diffusion]" for i in range(6))
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many, extra=f"schedule: every 1 minutes\nstate: {pg_url}")
+    box = smtp_server.mailbox
+    box.block_at = 2
+    proc = start_run(tmp_path, "2026-11-23 06:59:30")
+    try:
+        wait_until(box.blocked.is_set, proc, "the second message to be in flight")
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid <> pg_backend_pid()"
+            )
+        box.release.set()
+        wait_until(lambda: len({m.rcpt_tos[0] for m in box.messages}) == 6, proc, "every digest")
+        code, err = stop(proc)
+    finally:
+        box.release.set()
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 0, err
+    assert "run: the PostgreSQL session ended (terminating connection due to administrator command)" in err, err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 6 and len(set(ids)) == 6
+
+
 def test_schedule_command_shows_last_and_next_in_each_zone(tmp_path, cli, smtp_server):
     setup(tmp_path, smtp(smtp_server.port), subscribers=CRON_UNSCHEDULED)
     assert not (tmp_path / "newsletter-state.sqlite3").exists()

@@ -729,6 +729,97 @@ def test_two_concurrent_sends_deliver_each_digest_once(tmp_path, smtp_server):
     assert summaries == ["sent 0, empty 12, failed 0, not due 0", "sent 12, empty 0, failed 0, not due 0"]
 
 
+def test_a_send_through_a_link_to_the_state_waits_for_the_send_on_the_file(tmp_path, smtp_server):
+    """Two configs naming one state file, one through a symbolic link (a
+    `current` link, a second checkout): each send took its own lock file
+    (`link.lock`, `file.lock`), so the second ran during the first, took the
+    first's claims for a stopped run's and sent them again.  The lock is
+    now the file's, whatever the name: the second waits, then sends nothing."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "state.sqlite3").symlink_to(tmp_path / "newsletter-state.sqlite3")
+    setup(other, smtp(smtp_server.port), subscribers=many(6), extra="state: state.sqlite3")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    send = [sys.executable, "-m", "newsletter", "send", "--now", NOW]
+    first = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        second = subprocess.Popen(send, cwd=other, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            stderr_until(second, "is running on this state; waiting for it")
+        finally:
+            box.release.set()
+            out, err = second.communicate(timeout=60)
+    finally:
+        box.release.set()
+        first.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "sent 0, empty 6, failed 0, not due 0", out
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 6 and len(set(ids)) == 6
+
+
+def test_one_who_unsubscribes_during_a_long_send_gets_nothing_from_it(tmp_path, smtp_server, cli, store):
+    """The unsubscribes were read once, as the send began: one made through
+    `serve` while a long send went on (thousands of subscribers, a slow
+    server) still got that send's digest.  They are read again for each
+    batch the send claims."""
+    box = smtp_server.mailbox
+    box.block_at = 3  # by then three batches (96) are claimed, the fourth not yet
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(100), extra=store.line)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        left = cli("unsubscribe", "user99@example.org", "--now", NOW)
+        assert left.code == 0, left.err
+    finally:
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "sent 99, empty 0, failed 0, not due 0, unsubscribed 1", out
+    assert "user99@example.org" not in box.recipients()
+    assert len(box.messages) == 99
+
+
+def test_a_state_removed_during_a_send_stops_it_loudly(tmp_path, cli, smtp_server):
+    """The state's folder removed while a send ran (a clean-up, a disk
+    swapped, a volume unmounted): SQLite wrote on into the unlinked file, the
+    send ended `sent 6`, exit 0, and its record went with the file, so the
+    next send on a new state sent all six again, and nothing had said so.
+    It now stops at its next message, says why, and exits 1."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra="state: st/state.sqlite3")
+    (tmp_path / "st").mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        for path in sorted((tmp_path / "st").iterdir()):
+            path.unlink()
+        (tmp_path / "st").rmdir()
+    finally:
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, left pending 3", out
+    assert err.strip().splitlines()[-1] == (
+        "st/state.sqlite3: the state file was removed or replaced while this send ran; what it records is lost with "
+        "it, so it sends no more (the next send, on a new state, sends again what this one delivered)"
+    )
+    assert len(box.messages) == 3
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3
@@ -1457,6 +1548,30 @@ def test_a_last_digest_recorded_after_the_clock_is_due_at_once_and_said(tmp_path
     assert "next digest at 2024-05-03 08:00" in r.out
 
 
+def test_a_failed_digest_whose_retry_was_set_by_a_clock_ahead_is_tried_at_once_and_said(tmp_path, cli, smtp_server):
+    """A delivery failed on a machine whose clock was a month ahead: its
+    back-off (5 minutes) ran to a time a month away, and once the clock was
+    right the digest sat `waiting` for that month.  No back-off is longer
+    than a day, so a retry time further off than that is the clock's doing:
+    it is tried now, and said."""
+    box = smtp_server.mailbox
+    box.data_replies = ["451 4.3.0 Try again later"] * 2  # both tries of the run
+    setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    r = cli("send", "--now", "2024-06-06T09:00:00+00:00")  # the clock a month ahead
+    assert r.code == 1 and "retried from 2024-06-06 09:05 UTC" in r.out, r.out
+    r = cli("schedule", "--now", NOW, "--json")
+    [row] = json.loads(r.out)["subscribers"]
+    assert row["due"] is True and row["retry_at"] is None, row
+    r = cli("send", "--now", NOW)  # the clock put right
+    assert r.code == 0 and r.out.strip().endswith("sent 1, empty 0, failed 0, not due 0"), r.out
+    assert r.err.splitlines()[0] == (
+        "warning: ada@example.org: its failed digest is to be retried from 2024-06-06 09:05 UTC, over a day after "
+        "this machine's clock (2024-05-06 09:00 UTC), longer than any back-off; it is tried now (was the clock "
+        "ahead then?)"
+    ), r.err
+    assert len(box.messages) == 1
+
+
 def test_a_clock_set_back_less_than_a_day_never_sends_twice_that_day(tmp_path, cli):
     daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
     setup(tmp_path, "  transport: outbox", subscribers=daily)
@@ -1668,6 +1783,41 @@ def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_
     assert ada["papers"] == []  # everything matching was sent
 
 
+def test_state_migrate_waits_for_a_send_under_way_and_copies_what_it_delivered(tmp_path, cli, smtp_server, pg_url):
+    """`state migrate` run while a cron send was delivering copied the state
+    mid-send: the digests being sent arrived `pending` in the database, and
+    the first send on it sent them again.  It waits for the send, as a
+    second send would, and copies one consistent snapshot."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    run = [sys.executable, "-m", "newsletter"]
+    sending = subprocess.Popen(
+        [*run, "send", "--now", NOW], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        migrate = subprocess.Popen(
+            [*run, "state", "migrate", "--to", pg_url],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            stderr_until(migrate, "is running on this state; waiting for it")
+        finally:
+            box.release.set()
+            out, err = migrate.communicate(timeout=60)
+    finally:
+        box.release.set()
+        sending.communicate(timeout=60)
+    assert sending.returncode == 0 and migrate.returncode == 0, err
+    assert {status for _, status, *_ in digests(pg_url)} == {"sent"}, out
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {pg_url}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 0, empty 6, failed 0, not due 0", r.out
+    assert len(box.messages) == 6
+
+
 def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
     setup(tmp_path, "  transport: outbox")
     r = cli("state", "migrate", "--to", "postgresql://u:hunter2@127.0.0.1:1/db")
@@ -1739,6 +1889,100 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     assert len(set(ids)) == count and len(ids) - count <= 1
     assert all(ids.count(i) == 1 for i in ids if i != in_flight.message_id)
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == f"sent 0, empty {count}, failed 0, not due 0"
+
+
+def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_path, cli, smtp_server, pg_url):
+    """A worker's session ended mid-batch (the server restarted, an
+    administrator or a pooler ended it) while its delivery
+    threads' pooled connections lived on: the next worker's send took its
+    claims back (its lock was free) and sent them, and the first went on
+    sending the same digests: 6 of 8 subscribers got theirs twice, and it
+    said nothing, exit 0.  It now stops at its next message: only the one in
+    flight may go twice, and it says why and exits 1."""
+    import psycopg
+
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        with psycopg.connect(pg_url, autocommit=True) as con:  # its session (the one holding a worker lock) ends
+            ended = con.execute(
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid <> pg_backend_pid()"
+            ).fetchall()
+        assert ended == [(True,)]
+        second = cli("send", "--now", NOW)
+        assert second.code == 0, second.err
+        assert "being sent when an earlier run" in second.err  # it took the claims back
+    finally:
+        box.release.set()
+        out, err = first.communicate(timeout=60)
+    in_flight = box.messages[2].message_id
+    assert first.returncode == 1, err
+    assert "the PostgreSQL session ended (terminating connection due to administrator command)" in err
+    ids = [m.message_id for m in box.messages]
+    assert len(set(ids)) == 8 and all(ids.count(i) == 1 for i in ids if i != in_flight), ids
+    assert {status for _, status, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 8
+    assert "Traceback" not in err
+
+
+def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_path, cli, smtp_server, pg_url, pg_server):
+    """PostgreSQL restarted while the server held the third message's reply:
+    its `sent` mark failed on the pooled connection the restart had ended,
+    the send stopped (exit 2) leaving all six `sending`, and the next run sent
+    the delivered one again.  The mark is now made again on a fresh
+    connection; the send stops there (its claims are free), the rest are
+    pending, and the next run sends them once, with no 'being sent' warning."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    first = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        pg_server.restart()
+    finally:
+        box.release.set()
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 1, err
+    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, left pending 5", out
+    assert "the PostgreSQL session ended" in err and "Traceback" not in err, err
+    assert "psycopg.Connection" not in err  # the pool's repairs are not news
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3 + ["pending"] * 5
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "being sent" not in r.err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 8 and len(set(ids)) == 8
+    assert {status for _, status, *_ in digests(pg_url)} == {"sent"}
+
+
+def test_a_worker_that_finds_every_subscriber_taken_does_not_say_there_are_no_new_papers(tmp_path, cli, smtp_server, pg_url):
+    """Of six workers racing for 200 digests, those that found every batch
+    held by the others said 'no new papers: all 1 source read (6 papers),
+    none new for any due subscriber': the others were sending those papers."""
+    import psycopg
+
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:
+        st.see_subscribers(["ada@example.org", "bob@example.org"], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    with psycopg.connect(pg_url) as other:  # another worker planning both
+        other.execute("SELECT email FROM subscriber_locks FOR UPDATE").fetchall()
+        r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 0, other workers 2", r.out
+    assert "no new papers" not in r.err, r.err
+    assert not smtp_server.mailbox.messages
 
 
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():

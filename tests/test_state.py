@@ -444,6 +444,55 @@ def test_postgres_killed_worker_claims_are_recovered_by_the_next_one(pg_url, tmp
         assert other.open_digest("k@example.org").status == "pending"
 
 
+def test_postgres_a_worker_knows_when_its_session_ended_and_leaves_reclaimed_digests_alone(pg_url, tmp_path):
+    """A worker whose session ended holds no claim any more: it says so
+    (a send stops handing its digests over), and an outcome it records late
+    never undoes the digest another worker took back and sent."""
+    import psycopg
+
+    with open_state(pg_url) as first, open_state(tmp_path / "lite.sqlite3") as lite:
+        assert lite.claims_lost() is None  # SQLite: until the file is removed or replaced
+        (tmp_path / "lite.sqlite3").rename(tmp_path / "moved.sqlite3")
+        (tmp_path / "lite.sqlite3").write_bytes(b"")
+        assert "the state file was removed or replaced while this send ran" in lite.claims_lost()
+        first.see_subscribers(["k@example.org"], T0)
+        [did] = first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+        assert first.claims_lost() is None
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            pid = first.session.info.backend_pid
+            assert con.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone() == (True,)
+        lost = first.claims_lost()
+        assert lost is not None and "session ended (terminating connection due to administrator command)" in lost
+        with open_state(pg_url) as second:
+            assert [r[2] for r in second.recover()] == ["<k@x>"]
+            second.claim([(second.open_digest("k@example.org"), "k@example.org", "<k@x>", ["p"])], T0)
+            second.mark_sent(did, "k@example.org", 1, T0)
+        # the first worker's delivery thread (a pooled connection) records a late outcome
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(
+                first.mark_unsent, did, error="not attempted", tries=0, permanent=False, next_attempt=None
+            ).result()
+    assert query(pg_url, "SELECT status, last_error FROM digests") == [("sent", None)]
+
+
+def test_postgres_a_writer_is_exempt_from_the_databases_idle_session_timeout(pg_url):
+    """A database with `idle_session_timeout` (set to end forgotten sessions)
+    ended a worker's session while a slow mail server took its batch, and
+    with it the worker's claims.  A writer's connections are exempt."""
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute(f"ALTER DATABASE {pg_url.rsplit('/', 1)[1]} SET idle_session_timeout = '2s'")
+    with open_state(pg_url) as st:
+        assert st.session.execute("SHOW idle_session_timeout").fetchone() == ("0",)
+        with st._pool().connection() as pooled:  # the delivery threads'
+            assert pooled.execute("SHOW idle_session_timeout").fetchone() == ("0",)
+    with open_state(pg_url, readonly=True) as ro:  # (a reader holds no claims)
+        assert ro.session.execute("SHOW idle_session_timeout").fetchone() == ("2s",)
+
+
 # --------------------------------------------------------------------------- PostgreSQL: schema, errors
 
 
@@ -811,6 +860,7 @@ def test_postgres_upgrades_a_database_from_before_the_settings_column_and_migrat
         assert ro.version == 5 and ro.open_digest("ada@example.org").retry_from("any") == T0 + timedelta(minutes=5)
     with open_state(pg_url) as st:  # a writer upgrades it
         open_ = st.open_digest("ada@example.org")
+        st.claim([(open_, "ada@example.org", "<m1@x>", [])], T0)  # outcomes are marked on claimed digests
         st.mark_unsent(open_.id, error="refused", tries=1, permanent=False, next_attempt=None, settings="s2")
     assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
     assert query(pg_url, "SELECT settings FROM digests") == [("s2",)]

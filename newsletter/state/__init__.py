@@ -28,6 +28,7 @@ The guarantees (PRODUCT.md "State") rest on one protocol that both keep:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
@@ -310,6 +311,18 @@ class State(ABC):
         subscribers no other worker holds.
         """
 
+    def claims_lost(self) -> str | None:
+        """Why the digests this worker claimed may no longer be its own, or
+        None while they are.  Asked before each message is handed over.
+
+        SQLite: once the file was removed or replaced (its folder deleted):
+        what is recorded goes with it, and the next send sends it all again.
+        PostgreSQL: once the session holding the worker's lock has ended
+        (the server restarted, an administrator or a network fault ended it),
+        the next ``send`` of any worker takes the claims back:
+        a worker that went on delivering them would send them twice."""
+        return None
+
     def for_thread(self) -> State:
         """A handle for another thread (the delivery threads record outcomes
         through it).  Close it when done unless it is this state itself."""
@@ -495,15 +508,22 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
     from .postgres import PostgresState, import_sqlite
     from .sqlite import SQLiteState
 
-    src = SQLiteState.open(path, readonly=True)
-    try:
-        dst = PostgresState.open(url)
+    # A send under way (cron) would change the file during the copy: its digests
+    # being sent would arrive `pending` and be sent again from the database.
+    # Wait for it as a second send would; a folder no one can write holds no
+    # lock file, and no send either.
+    folder = path.parent if str(path.parent) else Path(".")
+    held = send_lock(path) if os.access(folder, os.W_OK | os.X_OK) else contextlib.nullcontext()
+    with held:
+        src = SQLiteState.open(path, readonly=True)
         try:
-            counts = import_sqlite(src, dst)
+            dst = PostgresState.open(url)
+            try:
+                counts = import_sqlite(src, dst)
+            finally:
+                dst.close()
         finally:
-            dst.close()
-    finally:
-        src.close()
+            src.close()
     return CopyReport(str(path), public_url(url), counts)
 
 

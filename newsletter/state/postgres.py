@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import select
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -276,6 +277,7 @@ class PostgresState(State):
         #: This worker's advisory lock key, recorded on every digest it claims.
         self.worker = secrets.randbits(63)
         self.owner = owner_id()
+        self._lost: str | None = None  # how the session ended (see claims_lost)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -299,6 +301,7 @@ class PostgresState(State):
                     # and the lock that says the worker lives, end in about a minute.
                     for setting, value in SERVER_KEEPALIVES.items():
                         state.session.execute(f"SET {setting} = {value}")
+                    _stay_open(state.session)
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
                     state.started = state._join_round()
         except BaseException:
@@ -437,6 +440,7 @@ class PostgresState(State):
                 def configure(con: psycopg.Connection) -> None:
                     # outcome marks only: see the module docstring
                     con.execute("SET synchronous_commit TO OFF")
+                    _stay_open(con)
 
                 self.pool = ConnectionPool(
                     kwargs={**self.params, "autocommit": True},
@@ -453,12 +457,18 @@ class PostgresState(State):
         """The session connection in the opening thread, a pooled one elsewhere."""
         if self.session is None:
             raise StateError(Problem("internal error: the state is closed", self.name))
-        with self._errors():
-            if threading.get_ident() == self._thread or self.readonly:
-                yield self.session
-            else:
-                with self._pool().connection() as con:
-                    yield con
+        with self._errors(), self._connection() as con:
+            yield con
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection]:
+        """:meth:`_con` without turning errors into :class:`StateError`."""
+        assert self.session is not None
+        if threading.get_ident() == self._thread or self.readonly:
+            yield self.session
+        else:
+            with self._pool().connection() as con:
+                yield con
 
     def _write(self) -> None:
         if self.readonly:
@@ -468,6 +478,40 @@ class PostgresState(State):
 
     def exclusive(self, wait: float = 600.0):
         return nullcontext()
+
+    def claims_lost(self) -> str | None:
+        """See :meth:`State.claims_lost`: whether the session (and with it
+        this worker's lock) has ended.
+
+        Cheap enough for every message: a session between statements has
+        nothing to read, so a readable socket means the server said
+        something unasked (a FATAL as it ended the session) or closed it;
+        only then is it asked (``SELECT 1``).  While the planner uses the
+        session, its own statement finds out."""
+        session = self.session
+        if session is None or self.readonly:
+            return None
+        if not session.broken and not session.closed:
+            lock = getattr(session, "lock", None)  # psycopg's, held while a statement runs
+            if lock is None or not lock.acquire(blocking=False):
+                return None
+            try:
+                waiting = bool(select.select([session.fileno()], [], [], 0)[0])
+            except (OSError, ValueError, psycopg.Error):
+                waiting = True
+            finally:
+                lock.release()
+            if not waiting:
+                return None
+            try:
+                session.execute("SELECT 1")
+                return None
+            except psycopg.Error as exc:
+                self._lost = self._lost or _primary(exc)
+        return (
+            f"the PostgreSQL session ended ({self._lost or 'connection closed'}): this worker's claimed "
+            "digests are any worker's to send now, so it sends no more of them"
+        )
 
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         self._write()
@@ -605,8 +649,15 @@ class PostgresState(State):
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
         if self._empty or self.version < 2:
             return {}
+        if emails is not None:
+            emails = list(emails)
         with self._con() as con:
-            rows = con.execute("SELECT email, at FROM unsubscribed").fetchall()
+            if emails is not None and len(emails) <= PLAN_CHUNK:  # a send's batch: only its rows
+                rows = con.execute(
+                    "SELECT email, at FROM unsubscribed WHERE email = ANY(%s)", (sorted({_key(e) for e in emails}),)
+                ).fetchall()
+            else:
+                rows = con.execute("SELECT email, at FROM unsubscribed").fetchall()
         left = {email: at.astimezone(UTC) for email, at in rows}
         if emails is None:
             return left
@@ -677,33 +728,52 @@ class PostgresState(State):
         with self._con() as con:
             _served(con, emails, now)
 
-    def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
+    def _mark(self, sql: str, params: Any) -> None:
+        """Record an outcome: one statement (one round trip, atomic, safe to
+        repeat), on the connection :meth:`_con` gives; when that connection
+        turns out lost (the server restarted mid-send), once more on a fresh
+        pooled one, which waits for the server to be back.  A delivery left
+        unrecorded goes out again with the next run."""
         self._write()
-        with self._con() as con:
-            # one statement, one round trip, atomic
-            con.execute(
-                "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
-                "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
-                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-                "WHERE email = %(email)s",
-                {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
-            )
+        if self.session is None:
+            raise StateError(Problem("internal error: the state is closed", self.name))
+        with self._errors():
+            used: list[psycopg.Connection] = []
+            try:
+                with self._connection() as con:
+                    used.append(con)
+                    con.execute(sql, params)
+                return
+            except psycopg.OperationalError:
+                if not used or not used[0].broken:
+                    raise
+            pool = self._pool()
+            pool.check()  # the restart ended its other connections too
+            with pool.connection() as con:
+                con.execute(sql, params)
+
+    def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
+        self._mark(
+            "WITH d AS (UPDATE digests SET status = 'sent', sent = %(now)s, attempts = attempts + %(tries)s, "
+            "last_error = NULL, next_attempt = NULL WHERE id = %(id)s RETURNING subscriber) "
+            "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+            "WHERE email = %(email)s",
+            {"now": _aware(now), "tries": tries, "id": digest_id, "email": _key(email)},
+        )
 
     def mark_sent_many(self, items: Sequence[tuple[int, str, int]], now: datetime) -> None:
         """One statement for any number of deliveries."""
         self._write()
         if not items:
             return
-        with self._con() as con:
-            # one statement: one round trip, atomic, in the delivery thread's path
-            con.execute(
-                "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
-                "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) AS v(id, tries) "
-                "WHERE d.id = v.id RETURNING d.subscriber) "
-                "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
-                "WHERE email IN (SELECT subscriber FROM d)",
-                {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
-            )
+        self._mark(
+            "WITH d AS (UPDATE digests d SET status = 'sent', sent = %(now)s, attempts = d.attempts + v.tries, "
+            "last_error = NULL, next_attempt = NULL FROM unnest(%(ids)s::bigint[], %(tries)s::integer[]) AS v(id, tries) "
+            "WHERE d.id = v.id RETURNING d.subscriber) "
+            "UPDATE subscribers SET last_sent = %(now)s, last_served = %(now)s, settled_at = clock_timestamp() "
+            "WHERE email IN (SELECT subscriber FROM d)",
+            {"now": _aware(now), "ids": [i for i, _, _ in items], "tries": [t for _, _, t in items]},
+        )
 
     def mark_unsent(
         self,
@@ -715,14 +785,17 @@ class PostgresState(State):
         next_attempt: datetime | None,
         settings: str | None = None,
     ) -> None:
-        self._write()
-        with self._con() as con:
-            con.execute(
-                "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
-                "failures = failures + %s, settings = %s WHERE id = %s",
-                # not attempted: not a failure of this digest's
-                ("failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings, digest_id),
-            )
+        # Only while the claim is this worker's: once its session ended, another
+        # worker may have taken the digest back (recover) and be sending it.
+        self._mark(
+            "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
+            "failures = failures + %s, settings = %s WHERE id = %s AND status = 'sending' AND worker = %s",
+            # not attempted: not a failure of this digest's
+            (
+                "failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings,
+                digest_id, self.worker,
+            ),
+        )
 
 
 def _claim(
@@ -803,6 +876,15 @@ def _served(con: psycopg.Connection, emails: Iterable[str], now: datetime) -> No
     )
 
 
+def _stay_open(con: psycopg.Connection) -> None:
+    """Exempt a writer's connection from ``idle_session_timeout`` (PostgreSQL
+    14+), which a database may set to end forgotten sessions: a worker's
+    session sits idle while a slow mail server takes a batch, and ending it
+    frees the worker's claims (see :meth:`PostgresState.claims_lost`)."""
+    if con.info.server_version >= 140000:
+        con.execute("SET idle_session_timeout = 0")
+
+
 def _gone(con: psycopg.Connection, worker: int) -> bool:
     """Whether ``worker``'s session has ended: its advisory lock is free (taken
     and let go at once to find out)."""
@@ -813,6 +895,17 @@ def _gone(con: psycopg.Connection, worker: int) -> bool:
 
 
 # --------------------------------------------------------------------------- from SQLite
+
+
+@contextmanager
+def _snapshot(db: Any) -> Iterator[None]:
+    """One read transaction around the copy's reads: every table as of one
+    moment (an unsubscribe through `serve` may still be written meanwhile)."""
+    db.execute("BEGIN")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")
 
 
 def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
@@ -869,7 +962,7 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
         if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
             tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
             columns["unsubscribed"] = "email, at"
-        with source._errors():
+        with source._errors(), _snapshot(db):
             for table, (select, kinds) in tables.items():
                 n = 0
                 with con.cursor().copy(f"COPY {table} ({columns[table]}) FROM STDIN") as copy:

@@ -179,7 +179,7 @@ def _writers_turn(path: Path) -> Iterator[None]:
     key = (os.getpid(), path)
     if key not in _WRITERS:
         try:
-            _WRITERS[key] = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            _WRITERS[key] = os.open(f"{os.path.realpath(path)}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError:
             _WRITERS[key] = None
     fd = _WRITERS[key]
@@ -191,6 +191,15 @@ def _writers_turn(path: Path) -> Iterator[None]:
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` names now (device, inode), or None when none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _ts(value: datetime) -> str:
@@ -242,6 +251,8 @@ class SQLiteState(State):
         self.readonly = readonly
         self._synchronous = True  # the connection's setting now: FULL (fsync) or NORMAL
         self.version = SCHEMA_VERSION  # the file's, once opened (older only when read-only)
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the file a writer opened
+        self._where = path  # made absolute when a writer opens it
 
     # -- opening ------------------------------------------------------------------------
 
@@ -279,7 +290,22 @@ class SQLiteState(State):
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
         state._check_version(readonly=False)
+        state._where = path.absolute()  # (a later chdir must not look like a removed file)
+        state._identity = _identity(state._where)
         return state
+
+    def claims_lost(self) -> str | None:
+        """See :meth:`State.claims_lost`: whether the file at ``path`` is no
+        longer the one this connection writes (its folder removed, the file
+        deleted or replaced).  SQLite writes on into the unlinked file without
+        a word, and the next send finds no record of this one: it sends the
+        same digests again."""
+        if self.readonly or self._identity is None or _identity(self._where) == self._identity:
+            return None
+        return (
+            f"{self.path}: the state file was removed or replaced while this send ran; what it records is lost "
+            "with it, so it sends no more (the next send, on a new state, sends again what this one delivered)"
+        )
 
     def _switch_to_wal(self) -> str:
         """``PRAGMA journal_mode=WAL``, waiting like every other statement does.
@@ -542,10 +568,19 @@ class SQLiteState(State):
         return dict(self._rows("SELECT status, count(*) FROM digests GROUP BY status"))
 
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
-        # One query for the whole list, whatever its length: the table holds
-        # only those who left, so it is read whole and matched here.
+        # A long list: one query, the table read whole (it holds only those who
+        # left) and matched here; a send's batch: only its own rows (a send
+        # asks again before each batch, and the table may be long).
         if self.db is None or self.version < 2:
             return {}
+        if emails is not None:
+            emails = list(emails)
+            if len(emails) <= PLAN_CHUNK:
+                keys = sorted({_key(e) for e in emails})
+                marks = ",".join("?" * len(keys))
+                rows = self._rows(f"SELECT email, at FROM unsubscribed WHERE email IN ({marks})", keys) if keys else []
+                found = {email: datetime.fromisoformat(at) for email, at in rows}
+                return {e: found[_key(e)] for e in emails if _key(e) in found}
         left = {email: datetime.fromisoformat(at) for email, at in self._rows("SELECT email, at FROM unsubscribed")}
         if emails is None:
             return left
@@ -740,7 +775,9 @@ def send_lock(
 
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
-    path = Path(str(state_path) + ".lock")
+    # The file's lock, whatever name reaches it: a config naming the state through
+    # a symbolic link took a lock of its own and sent during the other's send.
+    path = Path(os.path.realpath(state_path) + ".lock")
     deadline = clock() + wait
     told = False
     while True:
