@@ -341,14 +341,25 @@ def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
     reader cannot tell which interest a reason speaks for.  Topics giving the
     same reason are named together ("Interpretability and LLM reasoning:
     close in meaning to your interest"), not the reason twice."""
-    given = [(t, r) for t, r in zip(m.topics, m.topic_reasons) if r]
+    given = [(t, _in_words(r)) for t, r in zip(m.topics, m.topic_reasons) if r]
     if len(given) > 1:
         by_reason: dict[str, list[str]] = {}
         for t, r in given:
             by_reason.setdefault(r, []).append(topic_name(t))
         return "; ".join(f"{', '.join(names[:-1])} and {names[-1]}: {r}" if len(names) > 1 else f"{names[0]}: {r}"
                          for r, names in by_reason.items())
-    return "; ".join(m.reasons)
+    return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
+
+
+#: A liked paper as ranking names it, ``like: TITLE``: the config's key, which
+#: ``match --json`` keeps; an email says it in words.
+_LIKED = re.compile(r"(?:^|(?<=; ))like: (?P<title>.+?)(?=; (?:close|like: )|$)", re.S)
+
+
+def _in_words(reason: str) -> str:
+    """``reason`` without rule syntax: "like: Reflected Diffusion Models" read
+    as a key from the config, not as a reason a reader is given."""
+    return _LIKED.sub(lambda m: f"similar to a paper you liked, \u201c{m['title']}\u201d", reason)
 
 
 #: The longest subject a template may render: a header line's limit (RFC 5322 2.1.1).

@@ -819,3 +819,22 @@ def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     assert str(highlight("score-based models", [re.compile(r"\bscore\b")])) == "<mark>score</mark>-based models"
     cjk = "説明" * 30 + "予測" + "説明" * 30
     assert str(highlight(cjk, [re.compile("予測")])).count("<mark>予測</mark>") == 1
+
+
+def test_a_liked_paper_is_named_in_words_not_as_the_config_key():
+    """'Generative modelling: like: Finding ε-Stationary Points' showed the
+    config's key ``like:`` as if it were a reason."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.rendering import reason_text
+
+    paper = Paper("Faster gradient-free algorithms", "Nonsmooth nonconvex optimization.", "s")
+    names = {"theory": "Learning theory", "gen": "Generative modelling"}.__getitem__
+    one = PaperMatch(paper, 1.0, ("gen",), (), (), topic_reasons=(
+        "close to your interest: score matching; like: Finding ε-Stationary Points; in Few Queries",))
+    assert reason_text(one, names) == ("close to your interest: score matching; "
+                                       "similar to a paper you liked, \u201cFinding ε-Stationary Points; in Few Queries\u201d")
+    two = PaperMatch(paper, 1.0, ("theory", "gen"), (), (), topic_reasons=(
+        "close to your interest: sample complexity", "like: Reflected Diffusion Models"))
+    assert reason_text(two, names) == ("Learning theory: close to your interest: sample complexity; "
+                                       "Generative modelling: similar to a paper you liked, \u201cReflected Diffusion Models\u201d")
