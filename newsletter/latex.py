@@ -39,6 +39,7 @@ from __future__ import annotations
 import functools
 import logging
 import re
+import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -403,7 +404,23 @@ def _math(source: str) -> str:
         text = _to_text(_scripts(prepared))
     except _failures():
         text = source  # left readable: the source without its $ delimiters
-    return _INNER_SPACE.sub("", " ".join(text.split()))
+    # NFC: an accent on a letter as the one character fonts draw best ("Õ", not "O" + U+0303)
+    return unicodedata.normalize("NFC", _operator_spacing(_INNER_SPACE.sub("", " ".join(text.split()))))
+
+
+#: A relation or an operator with a space on one side only: the space a macro
+#: name ends with (``M\\in \\mathbb{R}^{m\\times n}`` read "M∈ ℝ^(m× n)").
+_RELATION_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫]) (?=\S)|(?<=\S) ([∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫])(?=[^\s)\],.;:])")
+_OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘]) (?=\S)|(?<=\S) ([×·⊗⊕∘])(?=[^\s)\],.;:])")
+
+
+def _operator_spacing(text: str) -> str:
+    """Spaces on both sides of a relation (``M ∈ ℝ``), none around a product
+    (``m×n``), as typesetting shows them, when the source gave one side only."""
+    if not any(c in text for c in "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫×·⊗⊕∘"):
+        return text
+    text = _RELATION_ONE_SIDE.sub(lambda m: f" {m[1] or m[2]} ", text)
+    return _OPERATOR_ONE_SIDE.sub(lambda m: m[1] or m[2], text)
 
 
 #: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
@@ -510,7 +527,8 @@ def _typography(text: str) -> str:
 #: In text without a backslash or a dollar sign: what only math that lost them
 #: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
 #: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
-_LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?")
+_LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?"
+                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}])times")
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
@@ -520,7 +538,7 @@ _LOST_MACRO = re.compile(
         "lambda", "varrho", "sigma", "varsigma", "upsilon", "varphi", "omega", "Gamma", "Delta", "Theta", "Lambda",
         "Sigma", "Upsilon", "Omega", "infty", "nabla", "cdots", "cdot", "ldots", "times", "leq", "geq", "neq",
         "propto", "rightarrow", "leftarrow", "Rightarrow", "Leftarrow", "leftrightarrow", "left", "right", "sqrt",
-        "mathcal", "mathbb", "mathbf", "mathrm",
+        "mathcal", "mathbb", "mathbf", "mathrm", "triangleq", "subseteq", "supseteq", "widetilde", "widehat",
     ), key=len, reverse=True))
     # words of prose that start with a name: 'approximate', 'partially'; \frac without its braces
     + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)"
@@ -547,15 +565,40 @@ def _lost_math(text: str) -> str:
         def macro(n: re.Match) -> str:  # braces end the name before a letter: '\\varepsilon{}ll'
             return "\\" + n.group() + ("{}" if core[n.end():n.end() + 1].isalpha() else "")
 
+        core = re.sub(r"\{[^{}]*\}", lambda g: _LOST_IN.sub(r"\\in", g.group()), core)
         shown = _math(_LOST_MACRO.sub(macro, core))
         return shown + tail if shown.strip() else written
 
-    return re.sub(r"\S+", word, text)
+    text = _LOST_WIDE.sub(r"wide\1{\2}", text)
+    return _LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text))
+
+
+#: A word of lost math: a braced group is one with its spaces (``R^{m times k}``, ``min_{x in R^d}``).
+_LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\S)+")
+#: ``widetilde O(...)``: the accent was on the letter after it.
+_LOST_WIDE = re.compile(r"(?<![A-Za-z])wide(tilde|hat) ([A-Za-z])(?![A-Za-z])")
+#: ``in`` inside a braced group of lost math is ``\in``: ``{x in R^d}``.
+_LOST_IN = re.compile(r"(?<=[\s{])in(?=\s)")
+_GREEK_NAMES = ("alpha|beta|gamma|delta|epsilon|zeta|theta|kappa|lambda|sigma|omega|xi|phi|psi|rho|tau"
+                "|Gamma|Delta|Theta|Lambda|Sigma|Omega|Phi|Psi|Xi")
+#: A Greek letter on its own in lost math: in parentheses or a list
+#: (``(delta,epsilon)-Goldstein``, ``F(x; xi)``), or a capital one before a
+#: symbol (``Delta L^3``, ``Delta = f(x_0)``); 'the delta method' stays prose.
+_LOST_GREEK = re.compile(
+    rf"(?<![A-Za-z\\])(?:(?<=[(\[,;] )|(?<=[(\[,;]))(?:{_GREEK_NAMES})(?=[)\],;])"
+    rf"|(?<![A-Za-z\\])(?:{_GREEK_NAMES})(?=,(?:{_GREEK_NAMES})\))"
+    rf"|(?<![A-Za-z\\])(?:Gamma|Delta|Theta|Lambda|Sigma|Omega|Phi|Psi|Xi)(?= (?:[A-Za-z](?![A-Za-z])|=))"
+)
+
+
+def _greek(m: re.Match) -> str:
+    return _math("\\" + m.group())
 
 
 #: What :data:`_LOST_MARK` needs, as plain substrings: most texts have none, and
 #: looking for them costs a tenth of the regex's search.
-_LOST_PIECES = ("^", "_{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math")
+_LOST_PIECES = ("^", "_{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
+                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times")
 
 
 @functools.lru_cache(maxsize=65536)

@@ -287,3 +287,38 @@ def test_the_email_shows_an_exports_lost_math_as_unicode(workdir, cli):
 
 def test_a_control_character_like_the_fraction_marks_in_the_source_does_not_hang():
     assert to_unicode("$a\x02\\frac{1}{n}x\x02$").endswith("(1/n)x\x02")
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a macro name ends with the space after it: '\in ' gave "M∈ ℝ", '\times n' gave "m× n"
+        (r"Given $M\in \mathbb{R}^{m\times n}$, find", "Given M ∈ ℝ^(m×n), find"),
+        (r"for $x\leq y$ and $\Omega\subseteq [m]\times [n]$", "for x ≤ y and Ω ⊆ [m]×[n]"),
+        (r"$a \cdot b$ and $f:\mathbb{R}^d\to\mathbb{R}$", "a · b and f:ℝᵈ→ℝ"),
+    ],
+)
+def test_a_relation_has_a_space_on_both_sides_and_a_product_on_neither(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # from tests/data/hf-papers-blank-lines-2.txt: macros next to the words that carry the mark
+        ("the bound is widetilde O(d/(nvarepsilon_DP)) in terms", "the bound is Õ(d/(nε_DP)) in terms"),
+        ("of the form min_{x in R^d} f(x) triangleq E_{xi} [F(x; xi)], where",
+         "of the form min_(x ∈ Rᵈ) f(x) ≜ E_ξ [F(x; ξ)], where"),
+        ("epsilon^{-4} + Delta L^3 d^{3/2} to find a (delta,epsilon)-Goldstein point",
+         "ε⁻⁴ + Δ L³ d^(3/2) to find a (δ,ε)-Goldstein point"),
+        ("where Delta = f(x_0) - inf_{x in R^d} f(x)", "where Δ = f(x_0) - inf_(x ∈ Rᵈ) f(x)"),
+        ("as UV^top for V in R^{ntimes k}", "as UVᵀ for V in R^(n×k)"),
+    ],
+)
+def test_macros_around_lost_math_are_shown_too(lost, shown):
+    assert lost_math_shown(lost) == shown
+
+
+def test_greek_names_in_prose_beside_lost_math_stay_words():
+    text = "the delta method and a beta prior for ell_2 and the Delta Lake store"
+    assert lost_math_shown(text) == "the delta method and a beta prior for ℓ₂ and the Delta Lake store"
