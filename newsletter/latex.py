@@ -410,14 +410,15 @@ def _math(source: str) -> str:
 
 #: A relation or an operator with a space on one side only: the space a macro
 #: name ends with (``M\\in \\mathbb{R}^{m\\times n}`` read "M∈ ℝ^(m× n)").
-_RELATION_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫]) (?=\S)|(?<=\S) ([∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫])(?=[^\s)\],.;:])")
+_RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫"
+_RELATION_ONE_SIDE = re.compile(rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:])")
 _OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘]) (?=\S)|(?<=\S) ([×·⊗⊕∘])(?=[^\s)\],.;:])")
 
 
 def _operator_spacing(text: str) -> str:
     """Spaces on both sides of a relation (``M ∈ ℝ``), none around a product
     (``m×n``), as typesetting shows them, when the source gave one side only."""
-    if not any(c in text for c in "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫×·⊗⊕∘"):
+    if not any(c in text for c in _RELATIONS + "×·⊗⊕∘"):
         return text
     text = _RELATION_ONE_SIDE.sub(lambda m: f" {m[1] or m[2]} ", text)
     return _OPERATOR_ONE_SIDE.sub(lambda m: m[1] or m[2], text)
