@@ -110,10 +110,14 @@ SUPERSCRIPT = str.maketrans(
 SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎ₐₑₕᵢⱼₖₗₘₙₒₚᵣₛₜᵤᵥₓ")
 
 
+#: A prefix operator and the space its macro name ended with: ``\\nabla f`` is "∇f", not "∇ f".
+_PREFIX_SPACE = re.compile(r"([∇∂¬]) (?=[\w(])")
+
+
 def _grouped(text: str) -> str:
     """``d`` or ``10`` stays bare after √ or around /, anything longer gets parentheses."""
-    text = text.strip()
-    if re.fullmatch(r"[√∛∜]?\w+|.", text) or (text.startswith("(") and text.endswith(")")):
+    text = _PREFIX_SPACE.sub(r"\1", text.strip())
+    if re.fullmatch(r"[√∛∜]?[∂∇]?\w+|.", text) or (text.startswith("(") and text.endswith(")")):
         return text
     return f"({text})"
 
@@ -417,9 +421,11 @@ _OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘]) (?=\S)|(?<=\S) 
 
 def _operator_spacing(text: str) -> str:
     """Spaces on both sides of a relation (``M ∈ ℝ``), none around a product
-    (``m×n``), as typesetting shows them, when the source gave one side only."""
-    if not any(c in text for c in _RELATIONS + "×·⊗⊕∘"):
+    (``m×n``), as typesetting shows them, when the source gave one side only;
+    none after a prefix operator (``∇f``, ``¬p``)."""
+    if not any(c in text for c in _RELATIONS + "×·⊗⊕∘∇∂¬"):
         return text
+    text = _PREFIX_SPACE.sub(r"\1", text)
     text = _RELATION_ONE_SIDE.sub(lambda m: f" {m[1] or m[2]} ", text)
     return _OPERATOR_ONE_SIDE.sub(lambda m: m[1] or m[2], text)
 

@@ -25,7 +25,7 @@ from newsletter.readers import read_papers
         (r"$\epsilon$-stationary points", "ε-stationary points"),
         (r"in $\mathcal{O}(\sqrt{d}/\epsilon)$ queries", "in O(√d/ε) queries"),
         (r"$\tilde{\mathcal{O}}(d^{1/4}\epsilon^{-7/4})$", "Õ(d^(1/4)ε^(-7/4))"),
-        (r"$\|\nabla f(x)\|_2 \le \epsilon$", "‖∇ f(x)‖₂ ≤ ε"),
+        (r"$\|\nabla f(x)\|_2 \le \epsilon$", "‖∇f(x)‖₂ ≤ ε"),
         (r"$x^2 + y_i$ and $\ell_1$", "x² + yᵢ and ℓ₁"),
         (r"$\frac{a+b}{2}$", "(a+b)/2"),
         (r"$O(n\log n)$", "O(n log n)"),
@@ -49,7 +49,7 @@ from newsletter.readers import read_papers
         (r"$a\frac{1}{2}$, $\frac{1}{n}x$, $a\frac{b}{c+d}$, $\frac{\frac{a}{b}}{c}$", "a½, (1/n)x, a(b/(c+d)), (a/b)/c"),
         (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
         (r"$\gets$ and $\ddagger$, \S 3, $\langle x, y \rangle$ and $\lfloor n/2 \rfloor$", "← and ‡, § 3, ⟨x, y⟩ and ⌊n/2⌋"),
-        (r"$\det(A) \ne 0$, $\Pr[X]$, $\neg p \land q \implies r$", "det(A) ≠ 0, Pr[X], ¬ p ∧ q ⟹ r"),
+        (r"$\det(A) \ne 0$, $\Pr[X]$, $\neg p \land q \implies r$", "det(A) ≠ 0, Pr[X], ¬p ∧ q ⟹ r"),
         (r"We show that\\ it works.\newline \noindent Thin\,space and \aa\ ok", "We show that it works. Thin space and å ok"),
         # Dashes set off by spaces in text with LaTeX; text without LaTeX is left as written.
         (r"$x$ is small --- and more -- in 1990--2000; $y$ -- right after math", "x is small — and more – in 1990–2000; y – right after math"),
@@ -322,3 +322,16 @@ def test_macros_around_lost_math_are_shown_too(lost, shown):
 def test_greek_names_in_prose_beside_lost_math_stay_words():
     text = "the delta method and a beta prior for ell_2 and the Delta Lake store"
     assert lost_math_shown(text) == "the delta method and a beta prior for ℓ₂ and the Delta Lake store"
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # the space that ends '\nabla' is no space in the formula: "∇ f(x)" read as two things
+        (r"$\|\nabla f(x)\|_2$", "‖∇f(x)‖₂"),
+        (r"$\frac{\partial f}{\partial x}$", "∂f/∂x"),
+        (r"$\nabla \cdot u = 0$", "∇ · u = 0"),
+    ],
+)
+def test_a_prefix_operator_is_written_against_its_operand(latex, shown):
+    assert to_unicode(latex) == shown
