@@ -442,8 +442,16 @@ def _escape_comments(latex: str) -> str:
 # --------------------------------------------------------------------------- text
 
 
+#: Abbreviation macros papers define for themselves (``\\ie`` for "i.e.\\@\\xspace"),
+#: left in abstracts as written: "(\\ie the minimum MSE denoiser)".
+_ABBREVIATIONS = {"ie": "i.e.", "eg": "e.g.", "etal": "et al.", "wrt": "w.r.t.", "cf": "cf.", "vs": "vs.",
+                  "etc": "etc.", "aka": "a.k.a.", "iid": "i.i.d.", "resp": "resp.", "Eg": "E.g.", "Ie": "I.e."}
+
+
 def _text_macro(m: re.Match) -> str:
     name = m.group("name")
+    if name in _ABBREVIATIONS and m.group(0) == "\\" + name:
+        return _ABBREVIATIONS[name]
     if name is not None:
         if _converter()[0].latex_context.get_macro_spec(name) is None:
             return m.group(0)  # not LaTeX we know: leave it as written
@@ -535,7 +543,10 @@ def _typography(text: str) -> str:
 #: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
 #: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
 _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?"
-                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}])times")
+                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}])times"
+                        r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<=,)[lc]dots(?=[,}])"
+                        r"|(?:sigma|alpha|beta|gamma|delta|lambda|theta|phi|psi|omega|exp|log|sum|max|min)left[(\[]"
+                        r"|(?<![A-Za-z])[A-Z]left\(")
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
@@ -576,14 +587,16 @@ def _lost_math(text: str) -> str:
         shown = _math(_LOST_MACRO.sub(macro, core))
         return shown + tail if shown.strip() else written
 
-    text = _LOST_WIDE.sub(r"wide\1{\2}", text)
-    return _LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text))
+    text = _LOST_BETWEEN_NUMBERS.sub(_greek, _LOST_WIDE.sub(r"\1{\2}", text))
+    return _operator_spacing(_LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text)))
 
 
 #: A word of lost math: a braced group is one with its spaces (``R^{m times k}``, ``min_{x in R^d}``).
 _LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\S)+")
 #: ``widetilde O(...)``: the accent was on the letter after it.
-_LOST_WIDE = re.compile(r"(?<![A-Za-z])wide(tilde|hat) ([A-Za-z])(?![A-Za-z])")
+_LOST_WIDE = re.compile(r"(?<![A-Za-z])(wide(?:tilde|hat)|math(?:cal|bb|bf|rm)) ([A-Za-z])(?![A-Za-z])")
+#: ``4.88 cdot 10^{-8}``, ``0.29 pm 0.01``: an operator between numbers.
+_LOST_BETWEEN_NUMBERS = re.compile(r"(?<=\d )(pm|cdot|times)(?= \d)")
 #: ``in`` inside a braced group of lost math is ``\in``: ``{x in R^d}``.
 _LOST_IN = re.compile(r"(?<=[\s{])in(?=\s)")
 _GREEK_NAMES = ("alpha|beta|gamma|delta|epsilon|zeta|theta|kappa|lambda|sigma|omega|xi|phi|psi|rho|tau"
@@ -605,7 +618,7 @@ def _greek(m: re.Match) -> str:
 #: What :data:`_LOST_MARK` needs, as plain substrings: most texts have none, and
 #: looking for them costs a tenth of the regex's search.
 _LOST_PIECES = ("^", "_{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
-                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times")
+                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left")
 
 
 @functools.lru_cache(maxsize=65536)

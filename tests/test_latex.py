@@ -335,3 +335,35 @@ def test_greek_names_in_prose_beside_lost_math_stay_words():
 )
 def test_a_prefix_operator_is_written_against_its_operand(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # from tests/data/hf-papers-blank-lines-2.txt
+        ("defined by mathcal O_i(u) = sigmaleft( x ) where mathcal W_{ij} is", "defined by Oᵢ(u) = σ( x ) where Wᵢⱼ is"),
+        ("of gradients {g(1),g(2),ldots,g(J)}, where", "of gradients g(1),g(2),…,g(J), where"),
+        ("round-(t+T). Here Tgeq 0 denotes a delay", "round-(t+T). Here T ≥ 0 denotes a delay"),
+        ("the result 0.294014873 pm 4.88 cdot 10^{-8}, whereas", "the result 0.294014873 ± 4.88 · 10⁻⁸, whereas"),
+        ("cannot achieve Oleft(1/nright) when x^2 is", "cannot achieve O(1/n) when x² is"),
+        ("and Omegasubseteq [m]times [n]", "and Ω ⊆ [m]×[n]"),
+    ],
+)
+def test_more_macros_of_lost_math_are_shown(lost, shown):
+    assert lost_math_shown(lost) == shown
+
+
+def test_words_that_end_like_a_macro_stay_words_beside_lost_math():
+    text = "the cleft(s) of the palate, at 5 pm daily, for ell_2"
+    assert lost_math_shown(text) == "the cleft(s) of the palate, at 5 pm daily, for ℓ₂"
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"budgets, \ie the robustness declines", "budgets, i.e. the robustness declines"),
+        (r"Tweedie's formula (\eg for the MSE denoiser) \wrt $x$", "Tweedie's formula (e.g. for the MSE denoiser) w.r.t. x"),
+    ],
+)
+def test_a_papers_own_abbreviation_macros_are_shown_as_the_abbreviation(latex, shown):
+    assert to_unicode(latex) == shown
