@@ -588,13 +588,17 @@ def _lost_math(text: str) -> str:
         return shown + tail if shown.strip() else written
 
     text = _LOST_BETWEEN_NUMBERS.sub(_greek, _LOST_WIDE.sub(r"\1{\2}", text))
-    return _operator_spacing(_LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text)))
+    shown = _LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text))
+    return _operator_spacing(_LOST_INDEX.sub(lambda m: m[1] + m[2].translate(SUBSCRIPT), shown))
 
 
 #: A word of lost math: a braced group is one with its spaces (``R^{m times k}``, ``min_{x in R^d}``).
 _LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\S)+")
 #: ``widetilde O(...)``: the accent was on the letter after it.
 _LOST_WIDE = re.compile(r"(?<![A-Za-z])(wide(?:tilde|hat)|math(?:cal|bb|bf|rm)) ([A-Za-z])(?![A-Za-z])")
+#: ``z_i`` beside ``z_{i-1}``: a one-letter index of a one-letter symbol, in
+#: text that has lost math (alone, 'x_i in the tables' may be an identifier).
+_LOST_INDEX = re.compile(r"(?<![\w\\])([A-Za-z])_([0-9aehijklmnoprstuvx])(?![\w^{])")
 #: ``4.88 cdot 10^{-8}``, ``0.29 pm 0.01``: an operator between numbers.
 _LOST_BETWEEN_NUMBERS = re.compile(r"(?<=\d )(pm|cdot|times)(?= \d)")
 #: ``in`` inside a braced group of lost math is ``\in``: ``{x in R^d}``.

@@ -311,7 +311,7 @@ def test_a_relation_has_a_space_on_both_sides_and_a_product_on_neither(latex, sh
          "of the form min_(x ∈ Rᵈ) f(x) ≜ E_ξ [F(x; ξ)], where"),
         ("epsilon^{-4} + Delta L^3 d^{3/2} to find a (delta,epsilon)-Goldstein point",
          "ε⁻⁴ + Δ L³ d^(3/2) to find a (δ,ε)-Goldstein point"),
-        ("where Delta = f(x_0) - inf_{x in R^d} f(x)", "where Δ = f(x_0) - inf_(x ∈ Rᵈ) f(x)"),
+        ("where Delta = f(x_0) - inf_{x in R^d} f(x)", "where Δ = f(x₀) - inf_(x ∈ Rᵈ) f(x)"),
         ("as UV^top for V in R^{ntimes k}", "as UVᵀ for V in R^(n×k)"),
     ],
 )
@@ -367,3 +367,9 @@ def test_words_that_end_like_a_macro_stay_words_beside_lost_math():
 )
 def test_a_papers_own_abbreviation_macros_are_shown_as_the_abbreviation(latex, shown):
     assert to_unicode(latex) == shown
+
+
+def test_a_one_letter_index_beside_lost_math_is_a_subscript():
+    """'zᵢ₋₁ at timestep t_i with (i,z_i)': the same index shown two ways."""
+    lost = "the state z_{i-1} at timestep t_i with (i,z_i), a file_2 and x_ij"
+    assert lost_math_shown(lost) == "the state zᵢ₋₁ at timestep tᵢ with (i,zᵢ), a file_2 and x_ij"
