@@ -334,6 +334,19 @@ class Card:
         return getattr(self, name, default)
 
 
+#: How many titles the preheader names: an inbox shows about 100 characters of it.
+PREHEADER_TITLES = 3
+
+
+def _preheader(matches: Sequence[PaperMatch]) -> str:
+    """The best papers' titles: the inbox shows the preheader after the
+    subject, which already gives the count and the topics ("30 new papers:
+    Optimisation, ..." read twice there), so it names what is new instead."""
+    titles = [lost_math_shown(m.paper.title) for m in matches[:PREHEADER_TITLES]]
+    rest = len(matches) - len(titles)
+    return " · ".join(titles) + (f" · and {counted(rest, 'more paper')}" if rest else "")
+
+
 def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
     """The reason in words under a paper.  A paper two ranked topics found
     has a reason from each: each is named with its topic
@@ -591,12 +604,7 @@ class Composer:
         count = len(matches)
         local = now.astimezone(config.zone(subscriber))
         unsubscribe = unsubscribe_url(config, subscriber)
-        preheader = (
-            f"{counted(count, 'new paper')} on {', '.join(topic_names)}"
-            + (f": {matches[0].paper.title}" if matches else "")
-            if count
-            else "No new papers on your topics today"
-        )
+        preheader = _preheader(matches) if count else "No new papers on your topics today"
         return {
             "title": config.email.title,
             "subscriber": subscriber,

@@ -838,3 +838,16 @@ def test_a_liked_paper_is_named_in_words_not_as_the_config_key():
         "close to your interest: sample complexity", "like: Reflected Diffusion Models"))
     assert reason_text(two, names) == ("Learning theory: close to your interest: sample complexity; "
                                        "Generative modelling: similar to a paper you liked, \u201cReflected Diffusion Models\u201d")
+
+
+def test_the_preheader_names_the_best_papers_not_the_subject_again(tmp_path):
+    """The inbox shows the preheader after the subject: '3 new papers:
+    Optimisation, ...' then '3 new papers on Optimisation, ...' said it twice."""
+    config = load(tmp_path)
+    (sub, matches), = digests(config, "cy@example.org")
+    html = Composer(config).compose(sub, matches, now=NOW).html
+    shown = re.search(r'class="preheader"[^>]*>([^<]*)<', html)[1]
+    first = [str(escape(m.paper.title)) for m in matches[:3]]
+    rest = len(matches) - len(first)
+    assert shown == " · ".join(first) + (f" · and {rest} more paper{'s' * (rest != 1)}" if rest else "")
+    assert "new paper" not in shown.split(" · and ")[0]
