@@ -323,6 +323,9 @@ class Card:
     topics: list
     reason: str = ""
     """Why the paper is here, in words, for ranked (``about``/``like``) topics."""
+    also: tuple[str, ...] = ()
+    """The other topics that found it, which :attr:`reason` does not name: the
+    card stands in its first topic's section only."""
 
     def __getitem__(self, name: str):
         try:
@@ -362,6 +365,15 @@ def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
         return "; ".join(f"{', '.join(names[:-1])} and {names[-1]}: {r}" if len(names) > 1 else f"{names[0]}: {r}"
                          for r, names in by_reason.items())
     return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
+
+
+def also_in(m: PaperMatch, topic_name: Callable[[str], str]) -> tuple[str, ...]:
+    """The names of the paper's other topics, but those :func:`reason_text`
+    names already: a reader of "Diffusion models" does not find it under
+    "Optimisation" without being told."""
+    named = sum(1 for r in m.topic_reasons if r) > 1
+    reasons = m.topic_reasons + ("",) * (len(m.topics) - len(m.topic_reasons))
+    return tuple(topic_name(t) for t, r in zip(m.topics[1:], reasons[1:]) if not (named and r))
 
 
 #: A liked paper as ranking names it, ``like: TITLE``: the config's key, which
@@ -581,6 +593,7 @@ class Composer:
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
             reason=reason_text(m, config.topic_name),
+            also=also_in(m, config.topic_name),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded

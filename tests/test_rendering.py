@@ -851,3 +851,34 @@ def test_the_preheader_names_the_best_papers_not_the_subject_again(tmp_path):
     rest = len(matches) - len(first)
     assert shown == " · ".join(first) + (f" · and {rest} more paper{'s' * (rest != 1)}" if rest else "")
     assert "new paper" not in shown.split(" · and ")[0]
+
+
+def test_a_card_names_the_other_topics_that_found_it():
+    """A paper stands under its first topic only: a reader of the other
+    topic was not told it is there.  Topics the reason names already
+    ('Learning theory: close to ...; Generative modelling: ...') are not named twice."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.rendering import also_in
+
+    paper = Paper("AdjointDPM: Gradient Backpropagation of Diffusion Models", "Sampling.", "s")
+    names = {"opt": "Optimisation", "diff": "Diffusion models", "theory": "Learning theory",
+             "gen": "Generative modelling"}.__getitem__
+    assert also_in(PaperMatch(paper, 1.0, ("opt",), (), ()), names) == ()
+    assert also_in(PaperMatch(paper, 1.0, ("opt", "diff"), (), ()), names) == ("Diffusion models",)
+    two_reasons = PaperMatch(paper, 1.0, ("theory", "gen", "opt"), (), (),
+                             topic_reasons=("close to your interest: sample complexity", "like: X", ""))
+    assert also_in(two_reasons, names) == ("Optimisation",)
+    one_reason = PaperMatch(paper, 1.0, ("gen", "diff"), (), (), topic_reasons=("close to your interest: x", ""))
+    assert also_in(one_reason, names) == ("Diffusion models",)
+
+
+def test_both_parts_say_which_other_topics_found_a_paper(tmp_path):
+    config = load(tmp_path)
+    (sub, matches), = digests(config, "cy@example.org")
+    several = [m for m in matches if len(m.topics) > 1]
+    assert several, "the sample digest has a paper two topics found"
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    other = config.topic_name(several[0].topics[1])
+    assert f"· also in {other}" in composed.text
+    assert f"&middot; also in {other}" in composed.html or f"· also in {other}" in composed.html
