@@ -32,9 +32,14 @@ from .errors import NewsletterError, SourcesFailed, counted
 log = logging.getLogger("newsletter")
 
 
+def _config_file(path: str) -> str:
+    """``--config DIR`` means ``DIR/config.yaml``, as ``init DIR`` writes it."""
+    return os.path.join(path, "config.yaml") if os.path.isdir(path) else path
+
+
 class _State:
     def __init__(self, config_path: str):
-        self.config_path = config_path
+        self.config_path = _config_file(config_path)
         self._config: Config | None = None
 
     @property
@@ -117,7 +122,7 @@ def _failed(name: str, exc: BaseException | None = None) -> None:
 def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     state = ctx.find_object(_State)
     if value is not None and state is not None:
-        state.config_path = value
+        state.config_path = _config_file(value)
 
 
 class _Command(click.Command):

@@ -742,3 +742,16 @@ def test_smtp_settings_without_transport_smtp_are_named_before_anything_goes_to_
     r = cli("validate")
     assert "warning: config.yaml:21: delivery.path: is the outbox transport's folder; with transport: smtp nothing " \
            "is written there (remove it, or set transport: outbox)" in r.err.splitlines(), r.err
+
+
+def test_config_given_as_a_folder_means_its_config_yaml(workdir, cli):
+    """`--config lab/` was 'not a regular file (a folder)'; `init lab/` writes lab/config.yaml."""
+    lab = workdir / "lab"
+    lab.mkdir()
+    write_config(lab, BASIC_CONFIG.replace("path: papers/", "path: ../papers/"))
+    for args in (("--config", "lab", "validate"), ("validate", "--config", "lab/")):
+        r = cli(*args)
+        assert r.code == 0 and r.out.startswith("lab/config.yaml: OK:"), (args, r.out, r.err)
+    (workdir / "none").mkdir()
+    r = cli("--config", "none", "validate")
+    assert r.code == 2 and r.err.startswith("none/config.yaml: config file not found"), r.err
