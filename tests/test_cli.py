@@ -755,3 +755,17 @@ def test_config_given_as_a_folder_means_its_config_yaml(workdir, cli):
     (workdir / "none").mkdir()
     r = cli("--config", "none", "validate")
     assert r.code == 2 and r.err.startswith("none/config.yaml: config file not found"), r.err
+
+
+def test_an_export_folder_whose_subfolders_hold_files_says_they_are_not_read(workdir, cli):
+    """A folder per month under papers/: only papers/'s own files were read, the rest without a word."""
+    month = workdir / "papers" / "2024-09"
+    month.mkdir()
+    (month / "old.txt").write_text("x", encoding="utf-8")
+    (workdir / "papers" / ".git").mkdir()  # hidden folders are no one's exports
+    (workdir / "papers" / ".git" / "HEAD").write_text("ref", encoding="utf-8")
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == ["warning: config.yaml:3: sources[0].path: the files in its subfolders (2024-09/) "
+                                  "are not read; 'papers/**/*.txt' reads them too"]
