@@ -33,8 +33,10 @@ log = logging.getLogger("newsletter")
 
 
 def _config_file(path: str) -> str:
-    """``--config DIR`` means ``DIR/config.yaml``, as ``init DIR`` writes it."""
-    return os.path.join(path, "config.yaml") if os.path.isdir(path) else path
+    """``--config DIR`` means ``DIR/config.yaml``, as ``init DIR`` writes it (a
+    folder named like a YAML file is itself, and refused as not a file)."""
+    named_as_file = path.rstrip("/").lower().endswith((".yaml", ".yml"))
+    return os.path.join(path, "config.yaml") if os.path.isdir(path) and not named_as_file else path
 
 
 class _State:
