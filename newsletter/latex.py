@@ -587,6 +587,7 @@ def _lost_math(text: str) -> str:
         shown = _math(_LOST_MACRO.sub(macro, core))
         return shown + tail if shown.strip() else written
 
+    text = _LOST_OLD_FONT.sub(r"math\1{\2}", text)
     text = _LOST_BETWEEN_NUMBERS.sub(_greek, _LOST_WIDE.sub(r"\1{\2}", text))
     shown = _LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text))
     return _operator_spacing(_LOST_INDEX.sub(lambda m: m[1] + m[2].translate(SUBSCRIPT), shown))
@@ -599,6 +600,8 @@ _LOST_WIDE = re.compile(r"(?<![A-Za-z])(wide(?:tilde|hat)|math(?:cal|bb|bf|rm)) 
 #: ``z_i`` beside ``z_{i-1}``: a one-letter index of a one-letter symbol, in
 #: text that has lost math (alone, 'x_i in the tables' may be an identifier).
 _LOST_INDEX = re.compile(r"(?<![\w\\])([A-Za-z])_([0-9aehijklmnoprstuvx])(?![\w^{])")
+#: ``{bf A}_n``: an old font switch (``{\\bf A}``) without its backslash.
+_LOST_OLD_FONT = re.compile(r"\{(bf|rm|cal|bb) ([A-Za-z0-9]+)\}")
 #: ``4.88 cdot 10^{-8}``, ``0.29 pm 0.01``: an operator between numbers.
 _LOST_BETWEEN_NUMBERS = re.compile(r"(?<=\d )(pm|cdot|times)(?= \d)")
 #: ``in`` inside a braced group of lost math is ``\in``: ``{x in R^d}``.

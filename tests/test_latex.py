@@ -373,3 +373,9 @@ def test_a_one_letter_index_beside_lost_math_is_a_subscript():
     """'zᵢ₋₁ at timestep t_i with (i,z_i)': the same index shown two ways."""
     lost = "the state z_{i-1} at timestep t_i with (i,z_i), a file_2 and x_ij"
     assert lost_math_shown(lost) == "the state zᵢ₋₁ at timestep tᵢ with (i,zᵢ), a file_2 and x_ij"
+
+
+def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
+    """From tests/data/hf-papers-blank-lines-2.txt: '{({bf A}_n, {bf b}_n): n in N^*}' kept 'bf'."""
+    lost = "random estimates {({bf A}_n, {bf b}_n): n in N^*}. Our analysis"
+    assert lost_math_shown(lost) == "random estimates (Aₙ, bₙ): n in N*. Our analysis"
