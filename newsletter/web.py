@@ -55,6 +55,8 @@ logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 #: A one-click POST is one short field; anything longer is not one.
 MAX_BODY = 8192
+#: When a request the state could not take (locked, database down) may come again.
+RETRY_AFTER_SECONDS = 60
 
 #: Sent with every response: nothing cached or indexed, no framing (a hidden
 #: frame could trick a click on the button), no Referer carrying the token.
@@ -315,11 +317,14 @@ class _App:
         except NewsletterError as exc:
             log.error("could not %s %s: %s", action, email, exc)
             busy = isinstance(exc, StateError)
-            return self.page(
+            page = self.page(
                 "Please try again",
                 "Your request could not be recorded just now; nothing changed. Please try again in a minute.",
                 status=503 if busy else 500,
             )
+            if busy:  # a mail provider's one-click POST is retried when it is told when (RFC 9110, 10.2.3)
+                page.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+            return page
         if changed:
             log.info("%s: %s (web)", "unsubscribed" if action == "unsubscribe" else "re-subscribed", email)
         return None
