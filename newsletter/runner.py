@@ -39,11 +39,12 @@ import schedule as schedule_lib
 
 from . import pipeline
 from .config import Config, load_config
+from .delivery import settings_fingerprint
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, counted
 from .files import LockHeld, lock_file
 from .retrying import backoff
-from .scheduling import is_due
-from .state import open_state, public_url
+from .scheduling import clock_was_ahead, is_due
+from .state import OpenDigest, open_state, public_url
 
 log = logging.getLogger("newsletter.run")
 
@@ -110,6 +111,15 @@ def unscheduled(config: Config) -> list[Problem]:
         for i, sub in enumerate(config.subscribers)
         if sub.schedule is None
     ]
+
+
+def _waiting(owed: OpenDigest, settings: str, now: datetime) -> bool:
+    """Whether ``send`` would leave this owed digest for later: held, or its
+    back-off not over (one set by a clock that was ahead is over)."""
+    if owed.held:
+        return True
+    retry_from = owed.retry_from(settings)
+    return retry_from is not None and retry_from > now and not clock_was_ahead(retry_from, now)
 
 
 class Runner:
@@ -198,8 +208,12 @@ class Runner:
         """Emails of the subscribers due at ``now`` (read-only look at the state).
 
         One who unsubscribed is never due: ``send`` would skip it without
-        settling its slot, and it would wake every tick."""
+        settling its slot, and it would wake every tick.  Nor is one whose
+        failed digest waits for its back-off, or is held: its slot stays
+        unsettled, so it was "due" at every tick, and each tick read every
+        source again (240 times an hour) only for ``send`` to say "waiting"."""
         config = self.config
+        settings = settings_fingerprint(config)
         due = []
         with open_state(config.state_target, readonly=True) as state:
             known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
@@ -207,8 +221,11 @@ class Runner:
         for sub in config.subscribers:
             if sub.email in left:
                 continue
-            first, last = known[sub.email].first_seen, known[sub.email].last_served
-            if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
+            first, last, owed = known[sub.email].first_seen, known[sub.email].last_served, known[sub.email].open
+            if owed is not None:
+                if not _waiting(owed, settings, now):
+                    due.append(sub.email)
+            elif first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                 due.append(sub.email)  # a new subscriber is recorded as seen by send
         return due
 
