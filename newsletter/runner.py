@@ -43,8 +43,8 @@ from .delivery import settings_fingerprint
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, counted
 from .files import LockHeld, lock_file
 from .retrying import backoff
-from .scheduling import clock_was_ahead, is_due
-from .state import OpenDigest, open_state, public_url
+from .scheduling import is_due
+from .state import open_state, public_url
 
 log = logging.getLogger("newsletter.run")
 
@@ -111,15 +111,6 @@ def unscheduled(config: Config) -> list[Problem]:
         for i, sub in enumerate(config.subscribers)
         if sub.schedule is None
     ]
-
-
-def _waiting(owed: OpenDigest, settings: str, now: datetime) -> bool:
-    """Whether ``send`` would leave this owed digest for later: held, or its
-    back-off not over (one set by a clock that was ahead is over)."""
-    if owed.held:
-        return True
-    retry_from = owed.retry_from(settings)
-    return retry_from is not None and retry_from > now and not clock_was_ahead(retry_from, now)
 
 
 class Runner:
@@ -223,7 +214,7 @@ class Runner:
                 continue
             first, last, owed = known[sub.email].first_seen, known[sub.email].last_served, known[sub.email].open
             if owed is not None:
-                if not _waiting(owed, settings, now):
+                if not pipeline.owed_waits(owed, settings, now):
                     due.append(sub.email)
             elif first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                 due.append(sub.email)  # a new subscriber is recorded as seen by send
@@ -294,7 +285,12 @@ class Runner:
             self._state_unreadable(exc)
             return
         self._told_next = True
-        upcoming = sorted((r.next_send, r.email) for r in rows if r.next_send is not None)
+        # A failed digest goes next at its retry time (its slot has passed: said
+        # as the next digest, "08:00" right after the 08:00 one failed); a held
+        # one does not go at all.
+        upcoming = sorted(
+            (r.next_attempt or r.next_send, r.email) for r in rows if r.next_send is not None and not r.held
+        )
         if not upcoming:
             return
         first = upcoming[0][0]
