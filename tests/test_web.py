@@ -535,3 +535,21 @@ def test_a_one_click_post_while_the_state_is_locked_asks_the_mailer_to_retry(con
     assert client.post(path_for(config, "bob@example.org"), **form).status_code == 200  # the retry lands
     assert "bob@example.org" in unsubscribed(config)
 
+
+
+def test_a_service_managers_reload_sighup_keeps_serve_up(tmp_path, monkeypatch):
+    """`systemctl reload` sends SIGHUP: it killed `serve` (Python's default),
+    and every one-click POST failed until a restart."""
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    config = load_config(write_config(tmp_path, CONFIG))
+    with serving(tmp_path) as (base, proc):
+        proc.send_signal(signal.SIGHUP)
+        with httpx.Client() as http:
+            done = http.post(base + path_for(config, "ada@example.org"), data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert "ada@example.org" in unsubscribed(config)
+    assert "Traceback" not in proc.stderr.read()
