@@ -1475,7 +1475,9 @@ def read_papers(
     :class:`SourcesFailed` naming each source and its URL.  Skipped entries are
     reported through ``warn`` too.  ``fetcher`` defaults to one built from the
     config's ``http`` and ``cache`` settings; ``now`` (default: the clock) is
-    "today" for date-based sources; ``offline`` skips remote sources.
+    "today" for date-based sources; ``offline`` skips remote sources (and
+    :func:`look_up_liked`, which otherwise fetches the liked papers no source
+    listed into the embedding cache, never into the list).
     """
     warn = warn if warn is not None else log.warning
     own = fetcher is None

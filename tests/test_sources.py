@@ -1949,3 +1949,10 @@ def test_no_like_lookup_without_an_arxiv_api_source(http_server, tmp_path):
     list(pipeline.match(config, papers, "ada@example.org", warn=match_warnings.append))
     assert any("'2102.09844' matches no known paper" in w and "no arxiv source (the API kind)" in w
                for w in match_warnings)
+
+
+def test_validate_without_fetch_looks_nothing_up(http_server, tmp_path):
+    http_server.route("/api/query", _listing_or(recorded("arxiv-api-liked.xml")))
+    config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
+    pipeline.validate(config, warn=Collect(), now=NOW)
+    assert http_server.requests == [] and not (tmp_path / "cache").exists()
