@@ -32,9 +32,16 @@ from .errors import NewsletterError, SourcesFailed, counted
 log = logging.getLogger("newsletter")
 
 
+def _config_file(path: str) -> str:
+    """``--config DIR`` means ``DIR/config.yaml``, as ``init DIR`` writes it (a
+    folder named like a YAML file is itself, and refused as not a file)."""
+    named_as_file = path.rstrip("/").lower().endswith((".yaml", ".yml"))
+    return os.path.join(path, "config.yaml") if os.path.isdir(path) and not named_as_file else path
+
+
 class _State:
     def __init__(self, config_path: str):
-        self.config_path = config_path
+        self.config_path = _config_file(config_path)
         self._config: Config | None = None
 
     @property
@@ -117,7 +124,7 @@ def _failed(name: str, exc: BaseException | None = None) -> None:
 def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
     state = ctx.find_object(_State)
     if value is not None and state is not None:
-        state.config_path = value
+        state.config_path = _config_file(value)
 
 
 class _Command(click.Command):

@@ -848,7 +848,7 @@ def validate(
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
-    for problem in (*zone_advice(config), *transport_advice(config)):
+    for problem in (*zone_advice(config), *transport_advice(config), *subfolder_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
 
@@ -902,6 +902,30 @@ def transport_advice(config: Config) -> list[Problem]:
         return [config.problem(("delivery", "path"), "is the outbox transport's folder; with transport: smtp "
                                "nothing is written there (remove it, or set transport: outbox)")]
     return []
+
+
+def subfolder_advice(config: Config) -> list[Problem]:
+    """An export folder whose subfolders hold files too: only its own files are
+    read (a folder per month, with this month's exports at the top, lost the
+    older ones without a word).  An empty top level is an error (config)."""
+    out = []
+    for i, source in enumerate(config.sources):
+        if source.type != "hf-papers-text":
+            continue
+        folder = config.resolve(source.path)
+        try:
+            if not folder.is_dir() or not any(f.is_file() for f in folder.iterdir()):
+                continue
+            unread = sorted(d.name for d in folder.iterdir()
+                            if d.is_dir() and not d.name.startswith(".") and any(f.is_file() for f in d.iterdir()))
+        except OSError:
+            continue  # unreadable: the source's own read says so
+        if unread:
+            shown = ", ".join(f"{name}/" for name in unread[:3]) + (", ..." if len(unread) > 3 else "")
+            out.append(config.problem(("sources", i, "path"), (
+                f"the files in its subfolders ({shown}) are not read; "
+                f"'{source.path.rstrip('/')}/**/*.txt' reads them too")))
+    return out
 
 
 def zone_advice(config: Config) -> list[Problem]:

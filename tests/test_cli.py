@@ -742,3 +742,30 @@ def test_smtp_settings_without_transport_smtp_are_named_before_anything_goes_to_
     r = cli("validate")
     assert "warning: config.yaml:21: delivery.path: is the outbox transport's folder; with transport: smtp nothing " \
            "is written there (remove it, or set transport: outbox)" in r.err.splitlines(), r.err
+
+
+def test_config_given_as_a_folder_means_its_config_yaml(workdir, cli):
+    """`--config lab/` was 'not a regular file (a folder)'; `init lab/` writes lab/config.yaml."""
+    lab = workdir / "lab"
+    lab.mkdir()
+    write_config(lab, BASIC_CONFIG.replace("path: papers/", "path: ../papers/"))
+    for args in (("--config", "lab", "validate"), ("validate", "--config", "lab/")):
+        r = cli(*args)
+        assert r.code == 0 and r.out.startswith("lab/config.yaml: OK:"), (args, r.out, r.err)
+    (workdir / "none").mkdir()
+    r = cli("--config", "none", "validate")
+    assert r.code == 2 and r.err.startswith("none/config.yaml: config file not found"), r.err
+
+
+def test_an_export_folder_whose_subfolders_hold_files_says_they_are_not_read(workdir, cli):
+    """A folder per month under papers/: only papers/'s own files were read, the rest without a word."""
+    month = workdir / "papers" / "2024-09"
+    month.mkdir()
+    (month / "old.txt").write_text("x", encoding="utf-8")
+    (workdir / "papers" / ".git").mkdir()  # hidden folders are no one's exports
+    (workdir / "papers" / ".git" / "HEAD").write_text("ref", encoding="utf-8")
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == ["warning: config.yaml:3: sources[0].path: the files in its subfolders (2024-09/) "
+                                  "are not read; 'papers/**/*.txt' reads them too"]
