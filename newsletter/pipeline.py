@@ -50,7 +50,7 @@ from .readers import (
 from .rendering import Composer
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
-from .state import DigestRecord, open_state
+from .state import DigestRecord, OpenDigest, open_state
 from .tokens import secret_problem
 
 __all__ = [
@@ -1018,6 +1018,21 @@ class ScheduleRow:
         }
 
 
+def _retry_at(owed: OpenDigest | None, settings: str, now: datetime) -> datetime | None:
+    """When a failed digest may be tried again; None: now (or held)."""
+    retry_at = owed.retry_from(settings) if owed is not None and not owed.held else None
+    if retry_at is not None and clock_was_ahead(retry_at, now):
+        return None  # longer than any back-off: set by a clock that was ahead (send tries it now)
+    return retry_at
+
+
+def owed_waits(owed: OpenDigest, settings: str, now: datetime) -> bool:
+    """Whether ``send`` leaves this owed digest for later (held, or backing
+    off): ``schedule`` shows it not due, and ``run`` does not wake for it."""
+    retry_at = _retry_at(owed, settings, now)
+    return owed.held or (retry_at is not None and retry_at > now)
+
+
 def schedules(config: Config, *, now: datetime, only: str | None = None) -> list[ScheduleRow]:
     """Each subscriber's last and next send time; reads the state, never writes it."""
     rows = []
@@ -1033,10 +1048,8 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
         nxt = next_send(sub.schedule, zone, last_sent=served, first_seen=first, now=now)
         owed = k.open
         due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or owed is not None
-        retry_at = owed.retry_from(settings) if owed is not None and not owed.held else None
-        if retry_at is not None and clock_was_ahead(retry_at, now):
-            retry_at = None  # longer than any back-off: set by a clock that was ahead (send tries it now)
-        if owed is not None and (owed.held or (retry_at is not None and retry_at > now)):
+        retry_at = _retry_at(owed, settings, now)
+        if owed is not None and owed_waits(owed, settings, now):
             due = False  # held, or backing off after a failed run
         gone = left.get(sub.email)
         if gone is not None:

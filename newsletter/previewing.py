@@ -309,6 +309,9 @@ class PreviewServer:
         self.report = report
         self.exclude_for = exclude_for
         self.version = 0
+        #: Why the last rebuild failed (None once one succeeds), shown on every page served.
+        self.error: str | None = None
+        self._failures = 0
         self.out: Path | None = None
         self._watch: dict[Path, tuple[int, int] | None] = {}
         self._port = port
@@ -328,6 +331,7 @@ class PreviewServer:
         result = preview(config, now=self.now(), out=out, only=self.only, exclude=exclude)
         self.out = out
         self.version += 1
+        self.error = None
         return result
 
     def _inputs(self) -> dict[Path, tuple[int, int] | None]:
@@ -347,7 +351,9 @@ class PreviewServer:
         try:
             result = self.build()
         except NewsletterError as exc:
-            self.report(f"preview not updated: {' / '.join(str(p) for p in exc.problems)}")
+            self.error = f"preview not updated: {' / '.join(str(p) for p in exc.problems)}"
+            self._failures += 1
+            self.report(self.error)
             return False
         self.report(f"rebuilt: {result}")
         for warning in result.warnings:
@@ -355,6 +361,13 @@ class PreviewServer:
         return True
 
     # -- serving ------------------------------------------------------------------------
+
+    def shown_version(self) -> str:
+        """What ``/__version`` answers: it changes on each rebuild and on each
+        failed one, so that an open page reloads to show the error (it was only
+        on the terminal: the page looked up to date while the edit was broken)
+        and again when the next edit fixes it."""
+        return f"{self.version}" if self.error is None else f"{self.version}-failed-{self._failures}"
 
     def start(self) -> str:
         """Serve ``self.out`` in a thread; return the URL."""
@@ -379,14 +392,14 @@ class PreviewServer:
             def do_GET(self):
                 path = self.path.split("?", 1)[0]
                 if path == VERSION_PATH:
-                    return self._send(str(server.version).encode(), "text/plain; charset=utf-8")
+                    return self._send(server.shown_version().encode(), "text/plain; charset=utf-8")
                 if path == "/":
                     path = "/index.html"
                 if path.endswith(".html"):
                     file = Path(self.translate_path(path))
                     if file.is_file():
-                        return self._send(inject_reload(file.read_text(encoding="utf-8")).encode("utf-8"),
-                                          "text/html; charset=utf-8")
+                        page = inject_reload(file.read_text(encoding="utf-8"), server.error)
+                        return self._send(page.encode("utf-8"), "text/html; charset=utf-8")
                 return super().do_GET()
 
             def _send(self, data: bytes, ctype: str):
@@ -432,7 +445,18 @@ class PreviewServer:
             self.rebuild_if_changed()
 
 
-def inject_reload(page: str) -> str:
-    """The page with the auto-reload script before ``</body>`` (serve time only)."""
+def inject_reload(page: str, error: str | None = None) -> str:
+    """The page with the auto-reload script before ``</body>`` (serve time
+    only), and ``error`` (why the last rebuild failed) as a banner at the top:
+    the page below it is the last good one."""
     at = page.lower().rfind("</body>")
-    return page + RELOAD_SCRIPT if at < 0 else page[:at] + RELOAD_SCRIPT + page[at:]
+    page = page + RELOAD_SCRIPT if at < 0 else page[:at] + RELOAD_SCRIPT + page[at:]
+    if error is None:
+        return page
+    banner = (
+        '<div id="preview-error" style="background:#fee2e2;color:#7f1d1d;border:2px solid #b91c1c;padding:8px 12px;'
+        'font:14px/1.4 monospace;white-space:pre-wrap">' + html_lib.escape(error)
+        + "\n(showing the last preview that built; it updates when the error is fixed)</div>"
+    )
+    body = re.search(r"<body\b[^>]*>", page, re.IGNORECASE)
+    return banner + page if body is None else page[: body.end()] + banner + page[body.end():]

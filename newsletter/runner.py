@@ -39,6 +39,7 @@ import schedule as schedule_lib
 
 from . import pipeline
 from .config import Config, load_config
+from .delivery import settings_fingerprint
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, counted
 from .files import LockHeld, lock_file
 from .retrying import backoff
@@ -198,8 +199,12 @@ class Runner:
         """Emails of the subscribers due at ``now`` (read-only look at the state).
 
         One who unsubscribed is never due: ``send`` would skip it without
-        settling its slot, and it would wake every tick."""
+        settling its slot, and it would wake every tick.  Nor is one whose
+        failed digest waits for its back-off, or is held: its slot stays
+        unsettled, so it was "due" at every tick, and each tick read every
+        source again (240 times an hour) only for ``send`` to say "waiting"."""
         config = self.config
+        settings = settings_fingerprint(config)
         due = []
         with open_state(config.state_target, readonly=True) as state:
             known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
@@ -207,8 +212,11 @@ class Runner:
         for sub in config.subscribers:
             if sub.email in left:
                 continue
-            first, last = known[sub.email].first_seen, known[sub.email].last_served
-            if first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
+            first, last, owed = known[sub.email].first_seen, known[sub.email].last_served, known[sub.email].open
+            if owed is not None:
+                if not pipeline.owed_waits(owed, settings, now):
+                    due.append(sub.email)
+            elif first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
                 due.append(sub.email)  # a new subscriber is recorded as seen by send
         return due
 
@@ -277,7 +285,12 @@ class Runner:
             self._state_unreadable(exc)
             return
         self._told_next = True
-        upcoming = sorted((r.next_send, r.email) for r in rows if r.next_send is not None)
+        # A failed digest goes next at its retry time (its slot has passed: said
+        # as the next digest, "08:00" right after the 08:00 one failed); a held
+        # one does not go at all.
+        upcoming = sorted(
+            (r.next_attempt or r.next_send, r.email) for r in rows if r.next_send is not None and not r.held
+        )
         if not upcoming:
             return
         first = upcoming[0][0]

@@ -175,11 +175,14 @@ def _next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
         day = local.date()
         for offset in range(0, 3):
             d = day + timedelta(days=offset)
-            for k in range(0, 24 * 60 // step):
-                minutes = k * step
-                slot = datetime.combine(d, time(minutes // 60, minutes % 60), tzinfo=zone)
-                if _real(slot) > after:
-                    return _real(slot)
+            best = None
+            for minutes in range(0, 24 * 60, step):
+                instants = _instants(datetime.combine(d, time(minutes // 60, minutes % 60), tzinfo=zone))
+                if best is not None and instants[0] >= best:
+                    return best  # first instants rise with the wall clock: none later is earlier
+                best = min([t for t in instants if t > after] + ([best] if best else []), default=None)
+            if best is not None:
+                return best
         raise AssertionError("unreachable: a slot exists within two days")
     for offset in range(0, 9):
         d = local.date() + timedelta(days=offset)
@@ -189,6 +192,18 @@ def _next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
         if slot > after:
             return slot
     raise AssertionError("unreachable: a slot exists within eight days")
+
+
+def _instants(local: datetime) -> tuple[datetime, ...]:
+    """Every instant a wall-clock time denotes, in UTC: two in the hour repeated
+    when clocks go back, so that ``every 1 hour`` is once an hour through it
+    (only the first one made the slots two hours apart), else one (a time in
+    the skipped hour is the instant :func:`_real` gives)."""
+    first = _real(local)
+    second = _real(local.replace(fold=1))
+    if second != first and second.astimezone(local.tzinfo).replace(tzinfo=None) == local.replace(tzinfo=None, fold=0):
+        return first, second
+    return (first,)
 
 
 def _real(local: datetime) -> datetime:

@@ -125,7 +125,9 @@ def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
     # A trailing slash names a folder even before it exists (Path drops the slash).
     if target.is_dir() or str(path).endswith(("/", os.sep)):
         target = target / "config.yaml"
-    if target.exists() and not force:
+    # A link to a file not there now (a dotfiles folder not mounted) is the
+    # user's config too: it was replaced by a plain file without --force.
+    if (target.exists() or target.is_symlink()) and not force:
         raise ConfigError(Problem("already exists; not overwritten (use --force to replace it)", str(target)))
     try:
         try:

@@ -23,11 +23,13 @@ would print every path, is off); each change is logged with the address.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -55,6 +57,8 @@ logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 #: A one-click POST is one short field; anything longer is not one.
 MAX_BODY = 8192
+#: When a request the state could not take (locked, database down) may come again.
+RETRY_AFTER_SECONDS = 60
 
 #: Sent with every response: nothing cached or indexed, no framing (a hidden
 #: frame could trick a click on the button), no Referer carrying the token.
@@ -125,12 +129,16 @@ def create_app(config: Config, *, now: Callable[[], datetime] | None = None) -> 
     ``now`` gives the time recorded for an unsubscribe (tests pin it).
     Raises :class:`ConfigError` without ``web:`` or without the signing key.
     """
+    return _app(config, now).starlette()
+
+
+def _app(config: Config, now: Callable[[], datetime] | None = None) -> _App:
     signed = links(config)
     if signed is None or config.web is None:
         raise ConfigError(
             Problem("`newsletter serve` needs a 'web:' section with base_url and secret_env", str(config.file))
         )
-    return _App(config, signed, now or (lambda: datetime.now(UTC))).starlette()
+    return _App(config, signed, now or (lambda: datetime.now(UTC)))
 
 
 #: At most one "signed with another key" warning per this many seconds.
@@ -280,6 +288,12 @@ class _App:
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok\n")
 
+    def reread(self, *_args) -> None:
+        """SIGHUP (a service manager's reload): read the config again before
+        the next change is recorded, changed or not.  The signal killed the
+        server (Python's default), and no unsubscribe was taken until a restart."""
+        self.config_seen = None
+
     def _state(self) -> str | Path:
         """Where to record a change: the ``state:`` the config file names now.
 
@@ -315,14 +329,30 @@ class _App:
         except NewsletterError as exc:
             log.error("could not %s %s: %s", action, email, exc)
             busy = isinstance(exc, StateError)
-            return self.page(
+            page = self.page(
                 "Please try again",
                 "Your request could not be recorded just now; nothing changed. Please try again in a minute.",
                 status=503 if busy else 500,
             )
+            if busy:  # a mail provider's one-click POST is retried when it is told when (RFC 9110, 10.2.3)
+                page.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+            return page
         if changed:
             log.info("%s: %s (web)", "unsubscribed" if action == "unsubscribe" else "re-subscribed", email)
         return None
+
+
+@contextlib.contextmanager
+def _on_hangup(handler: Callable[..., None]) -> Iterator[None]:
+    """Inside, SIGHUP calls ``handler`` (main thread only, as signals allow)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGHUP, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGHUP, previous)
 
 
 def _modified(path: Path) -> tuple[int, int] | None:
@@ -362,7 +392,7 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: C
     """
     import uvicorn
 
-    app = create_app(config)
+    app = _app(config)
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
         sock = socket.socket(family, kind, proto)
@@ -375,7 +405,7 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: C
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
+            app.starlette(),
             log_config=None,  # keep the CLI's logging; uvicorn's own warnings still show
             log_level="warning",
             access_log=False,  # it would log every token
@@ -388,7 +418,7 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: C
     # shutdown raises the signal again for the handler it found: by default
     # that killed the command (exit 143 on a service manager's stop).  With
     # this handler in place first, a stop at any moment is a clean exit 0.
-    with stopped_by_signals(lambda: setattr(server, "should_exit", True)):
+    with stopped_by_signals(lambda: setattr(server, "should_exit", True)), _on_hangup(app.reread):
         try:
             if ready:
                 ready(f"http://{shown}:{bound_port}")

@@ -212,12 +212,25 @@ def test_serve_reloads_on_template_change(tmp_path):
         assert "MARKER-1 Ada Lovelace" in _get(url + "ada@example.org.html")
         version = _get(url + "__version")
 
-        # A broken template: one-line error, the last good output stays served.
+        # A broken template: one-line error, the last good output stays served,
+        # with the error on top of every page (the open page reloads to show it).
         (tpl / "digest.html").write_text("<html>{% if %}</html>")
         _until(lambda: any("preview not updated" in e for e in drain_err()), what="the error line")
         bad = [e for e in errors if "preview not updated" in e][0]
         assert "templates/digest.html:1: template syntax error" in bad
-        assert _get(url + "__version") == version and "MARKER-1" in _get(url + "ada@example.org.html")
+        assert _get(url + "__version") != version
+        for shown in (_get(url + "ada@example.org.html"), _get(url)):
+            assert 'id="preview-error"' in shown and "templates/digest.html:1: template syntax error" in shown
+        assert "MARKER-1" in _get(url + "ada@example.org.html")
+        broken = _get(url + "__version")
+
+        # Fixed: rebuilt, and the error is gone from the page.
+        (tpl / "digest.html").write_text(
+            (ROOT / "templates" / "digest.html").read_text().replace("Hello {{ name }}", "MARKER-2 {{ name }}")
+        )
+        _until(lambda: _get(url + "__version") not in (version, broken), what="the rebuild after the fix")
+        page = _get(url + "ada@example.org.html")
+        assert "MARKER-2 Ada Lovelace" in page and 'id="preview-error"' not in page
     finally:
         code = _stop_serving(proc, signal.SIGINT)
     drain_err()

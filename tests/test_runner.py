@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -617,3 +618,57 @@ def test_run_says_once_when_a_last_digest_is_recorded_after_its_clock(tmp_path, 
         "warning: ada@example.org: its last digest is recorded at 2024-05-09 08:30 UTC, over a day after this "
         "machine's clock (2024-05-02 08:30 UTC); it is due now, and its slots go on from there (was the clock ahead then?)"
     ]
+
+
+def test_a_failed_digest_waiting_for_its_back_off_does_not_wake_every_tick(tmp_path):
+    """A failed digest leaves its slot unsettled, so the subscriber counted as
+    due at every tick: each tick (every 15 s) read every source again, only
+    for `send` to find the digest still waiting for its back-off."""
+    import socket
+    from datetime import datetime, timedelta
+
+    from newsletter.runner import Runner
+    from newsletter.state import State
+
+    with socket.socket() as probe:  # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    config = setup(tmp_path, plain_smtp(port), subscribers=daily)
+    now = [datetime(2026, 11, 23, 7, 0, tzinfo=UTC)]
+    runner = Runner(config, clock=lambda: now[0])
+    runner.tick()  # first seen
+    now[0] = datetime(2026, 11, 23, 8, 0, 5, tzinfo=UTC)
+    runner.tick()  # the slot: delivery refused, the digest stays pending
+    with State.open(tmp_path / "newsletter-state.sqlite3", readonly=True) as state:
+        owed = state.open_digest("ada@example.org")
+    assert owed is not None and owed.next_attempt is not None and owed.next_attempt > now[0]
+    assert runner.due_now(now[0] + timedelta(seconds=15)) == []
+    assert runner.due_now(owed.next_attempt - timedelta(seconds=1)) == []
+    assert runner.due_now(owed.next_attempt) == ["ada@example.org"]
+
+
+def test_after_a_failed_delivery_run_says_the_retry_as_the_next_digest(tmp_path, caplog):
+    """Right after the 08:00 digest failed, `run` said "next digest 08:00"
+    (the slot just gone): the next is the retry, after its back-off."""
+    import logging
+    import socket
+    from datetime import datetime
+
+    from newsletter.runner import Runner
+
+    with socket.socket() as probe:  # a port nothing listens on: connection refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    config = setup(tmp_path, plain_smtp(port), subscribers=daily)
+    now = [datetime(2026, 11, 23, 7, 0, tzinfo=UTC)]
+    runner = Runner(config, clock=lambda: now[0])
+    runner.tick()
+    now[0] = datetime(2026, 11, 23, 8, 0, 5, tzinfo=UTC)
+    with caplog.at_level(logging.INFO, logger="newsletter"):
+        runner.tick()
+    said = [r.getMessage() for r in caplog.records if "next digest" in r.getMessage()]
+    assert len(said) == 1, said
+    when = re.search(r"next digest (\d{4}-\d\d-\d\d \d\d:\d\d) UTC: ada@example.org", said[0])
+    assert when is not None and when.group(1) > "2026-11-23 08:00", said

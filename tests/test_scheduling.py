@@ -229,3 +229,37 @@ def test_validate_says_which_schedule_mondays_8am_means(cli, tmp_path):
     assert result.code == 2 and "Traceback" not in result.err
     assert ("config.yaml:3: schedule: cannot parse schedule 'mondays 8am'; did you mean 'weekly on monday at 08:00'? "
             "valid forms: ") in result.err, result.err
+
+
+@pytest.mark.parametrize(
+    "text, zone, start, end",
+    [
+        # Berlin falls back at 03:00 CEST -> 02:00 CET: the hour 02:00-03:00 happens twice.
+        ("every 1 hour", BERLIN, utc(2026, 10, 24, 22), utc(2026, 10, 25, 4)),
+        ("every 30 minutes", BERLIN, utc(2026, 10, 24, 22), utc(2026, 10, 25, 4)),
+        # Lord Howe falls back by half an hour (02:00 +11 -> 01:30 +10:30).
+        ("every 15 minutes", ZoneInfo("Australia/Lord_Howe"), utc(2026, 4, 4, 13), utc(2026, 4, 4, 17)),
+        # Sao Paulo (2019) fell back at midnight: 23:00-24:00 happened twice.
+        ("every 1 hour", ZoneInfo("America/Sao_Paulo"), utc(2019, 2, 16, 22), utc(2019, 2, 17, 6)),
+    ],
+)
+def test_an_interval_keeps_its_pace_through_the_repeated_hour(text, zone, start, end):
+    # "every 1 hour" means once an hour of real time: the repeated wall-clock
+    # hour when clocks go back is an hour too (it was skipped: two hours apart).
+    sends = simulate(text, zone, start, end)
+    step = timedelta(minutes=parse_schedule(text).interval_minutes)
+    gaps = {b - a for a, b in zip(sends, sends[1:])}
+    assert gaps == {step}, [t.astimezone(zone).strftime("%H:%M %Z") for t in sends]
+
+
+@pytest.mark.parametrize(
+    "text, zone, start, end",
+    [
+        ("every 1 hour", BERLIN, utc(2026, 3, 28, 22), utc(2026, 3, 29, 4)),
+        ("every 15 minutes", ZoneInfo("Australia/Lord_Howe"), utc(2026, 10, 3, 13), utc(2026, 10, 3, 17)),
+    ],
+)
+def test_an_interval_through_the_skipped_hour_sends_neither_twice_nor_late(text, zone, start, end):
+    sends = simulate(text, zone, start, end)
+    step = timedelta(minutes=parse_schedule(text).interval_minutes)
+    assert {b - a for a, b in zip(sends, sends[1:])} == {step}

@@ -172,3 +172,12 @@ def test_starter_says_how_to_read_saved_files_without_a_network():
     text = starter_config()
     sources = text[text.index("\nsources:"):text.index("\ntopics:")]
     assert "No network" in sources and "`path: saved.xml`" in sources and 'README "Offline"' in sources
+
+
+def test_init_never_replaces_a_link_whose_file_is_not_there_without_force(tmp_path, cli):
+    link = tmp_path / "config.yaml"
+    link.symlink_to(tmp_path / "dotfiles" / "config.yaml")  # its folder is not mounted now
+    r = cli("init")
+    assert r.code == 2
+    assert r.err.strip() == "config.yaml: already exists; not overwritten (use --force to replace it)"
+    assert link.is_symlink() and not (tmp_path / "dotfiles").exists()

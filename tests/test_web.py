@@ -512,3 +512,44 @@ def test_operator_unsubscribe_and_resubscribe_commands(tmp_path, cli):
     r = cli("unsubscribe", "carol@example.org\n")  # a final line break was taken (and recorded)
     assert r.code == 2 and "'carol@example.org\\n' is not a valid address" in r.err, r.err
     assert query(tmp_path / "newsletter-state.sqlite3", "SELECT count(*) FROM unsubscribed WHERE email LIKE 'carol%'") == [(0,)]
+
+
+def test_a_one_click_post_while_the_state_is_locked_asks_the_mailer_to_retry(config, client, monkeypatch):
+    # A mail provider retries a 503 only when told when; without Retry-After
+    # some give up, and the unsubscribe is lost.
+    import newsletter.state.sqlite as sqlite_state
+
+    form = {"content": b"List-Unsubscribe=One-Click", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+    assert client.post(path_for(config, "ada@example.org"), **form).status_code == 200  # the state exists
+    monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 100)
+    other = sqlite3.connect(config.state_path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        r = client.post(path_for(config, "bob@example.org"), **form)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert r.status_code == 503
+    assert r.headers["retry-after"].isdigit()
+    assert "bob@example.org" not in unsubscribed(config)
+    assert client.post(path_for(config, "bob@example.org"), **form).status_code == 200  # the retry lands
+    assert "bob@example.org" in unsubscribed(config)
+
+
+
+def test_a_service_managers_reload_sighup_keeps_serve_up(tmp_path, monkeypatch):
+    """`systemctl reload` sends SIGHUP: it killed `serve` (Python's default),
+    and every one-click POST failed until a restart."""
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    config = load_config(write_config(tmp_path, CONFIG))
+    with serving(tmp_path) as (base, proc):
+        proc.send_signal(signal.SIGHUP)
+        with httpx.Client() as http:
+            done = http.post(base + path_for(config, "ada@example.org"), data={"List-Unsubscribe": "One-Click"})
+        assert done.status_code == 200
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert "ada@example.org" in unsubscribed(config)
+    assert "Traceback" not in proc.stderr.read()
