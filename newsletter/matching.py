@@ -767,7 +767,8 @@ def topic_index(
     near_misses: dict[str, NearMisses] = {}
     if ranked:
         from .latex import to_unicode
-        from .ranking import Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
+        from .ranking import EMBEDDINGS_FILE, Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
+        from .readers import like_lookup_source
 
         first = topics[ranked[0]]
         def lost(reason: str) -> None:
@@ -778,7 +779,7 @@ def topic_index(
                     "can write, or set cache: to one"))))
 
         embedder = Embedder(
-            config.cache_dir / "embeddings.sqlite3",
+            config.cache_dir / EMBEDDINGS_FILE,
             where=config.problem(("topics", ranked[0], "about" if first.about else "like"), ""),
             lost=lost,
         )
@@ -789,6 +790,7 @@ def topic_index(
                 warn,
                 locate=lambda key, i: f"{config.where('topics', key, 'like', i)}: topics.{key}.like[{i}]",
                 avoid=[ref for key in ranked for ref in topics[key].like],
+                looks_up=like_lookup_source(config) is not None,
             )
             position = {p.id: i for i, p in enumerate(all_papers)}
             papers_by_id = {p.id: p for p in all_papers}

@@ -16,11 +16,17 @@ ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 #: (``10.48550/arXiv.ID``, read as the id), one names no paper offline.
 DOI = r"(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.\d{4,9}/\S+"
 NO_DOI_HINT = "a DOI other than arXiv's 10.48550/arXiv.ID cannot be looked up offline: give the paper's arXiv id or its title"
-#: Why a liked arXiv id is unknown when the sources give ids: nothing is fetched
-#: for `like:`, and the starter's own example (a 2021 paper) was never in the
-#: newest listings, so it was ignored at every run.
-OLDER_PAPER_HINT = ("no paper the sources list now, or listed on an earlier day, has that id, and nothing is "
-                    "fetched for `like:`; to like an older paper, see README \"Liking an older paper\"")
+#: Why a liked arXiv id is unknown when the sources give ids and none of them is
+#: arXiv's API, where it would be looked up: the starter's own example (a 2021
+#: paper) was never in the newest listings, so it was ignored at every run.
+OLDER_PAPER_HINT = ("no paper the sources list now, or listed on an earlier day, has that id, and no arxiv source "
+                    "(the API kind) is there to look it up at: add one, or see README \"Liking an older paper\"")
+#: The same with an arXiv API source: the lookup did not happen (offline, or it
+#: failed: its own warning says why).
+NOT_LOOKED_UP_HINT = ("no paper the sources list now, or listed on an earlier day, has that id, and it was not "
+                      "looked up on arXiv this run (offline, or the lookup failed: see its warning)")
+#: arXiv answered the lookup without that paper: a typo far likelier than an old paper.
+NOT_ON_ARXIV_HINT = "arXiv has no paper with that id: check it"
 #: cs.LG, astro-ph.CO, cond-mat.stat-mech, or an archive without subjects (hep-th, gr-qc, quant-ph).
 #: What shows nothing on screen and no text needs: a soft hyphen (a site's
 #: ``&shy;``, which split "neu\u00adral" from the keyword "neural"), a zero-width

@@ -37,7 +37,16 @@ from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Pro
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers
-from .readers import ReadContext, SourceRead, future_date, is_remote, offline_hint, read_papers, read_source
+from .readers import (
+    ReadContext,
+    SourceRead,
+    future_date,
+    is_remote,
+    look_up_liked,
+    offline_hint,
+    read_papers,
+    read_source,
+)
 from .rendering import Composer
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
@@ -795,6 +804,8 @@ def _read_sources(
                 fetched.append(report)
                 if progress:
                     progress(report)
+        if len(failed) < len(fetched):  # with --fetch, as the other commands do (a host reached)
+            look_up_liked(config, found, lenient)
     finally:
         fetcher.close()
     if len(failed) == len(config.sources) and (hint := offline_hint(failed)):

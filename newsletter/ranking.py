@@ -35,7 +35,8 @@ its held-out split.
 Paper embeddings are cached in a SQLite file in the config's cache folder,
 keyed by a hash of the model name and the text: a paper seen yesterday costs
 nothing today.  The same file remembers each ranked paper's title and text, so
-``like:`` can name a paper the tool saw on an earlier day.
+``like:`` can name a paper the tool saw on an earlier day, and the liked
+papers looked up on arXiv (:func:`readers.look_up_liked`).
 
 Heavy imports (numpy, bm25s, the model) happen only when a topic uses
 ``about``/``like``: the other commands start as fast as before.
@@ -57,7 +58,18 @@ from typing import TYPE_CHECKING
 
 from .errors import NewsletterError, Problem
 from .latex import lost_math_shown
-from .models import ARXIV_ID, DOI, NO_DOI_HINT, OLDER_PAPER_HINT, Paper, arxiv_base_id, idless_hint, normalize_title
+from .models import (
+    ARXIV_ID,
+    DOI,
+    NO_DOI_HINT,
+    NOT_LOOKED_UP_HINT,
+    NOT_ON_ARXIV_HINT,
+    OLDER_PAPER_HINT,
+    Paper,
+    arxiv_base_id,
+    idless_hint,
+    normalize_title,
+)
 
 # Scoring is many small matrix-vector products: BLAS threads only contend
 # (16x slower on a busy 2-core machine).  Effective when numpy is first
@@ -108,6 +120,8 @@ MIN_DAY = 100
 #: days: 336 machine-learning papers (titles and abstracts of the sample
 #: Hugging Face exports in tests/data), shipped with the package.
 BACKGROUND_FILE = Path(__file__).resolve().parent / "data" / "background.json.gz"
+#: The embedding cache's file name in the config's cache folder.
+EMBEDDINGS_FILE = "embeddings.sqlite3"
 
 
 class RankingError(NewsletterError):
@@ -407,6 +421,7 @@ class Embedder:
                 )
                 db.execute("CREATE INDEX IF NOT EXISTS papers_by_title ON papers (title_key)")
                 db.execute("CREATE TABLE IF NOT EXISTS stems (key TEXT PRIMARY KEY, words TEXT NOT NULL)")
+                db.execute("CREATE TABLE IF NOT EXISTS absent (id TEXT PRIMARY KEY)")
                 self._db = db
             except (sqlite3.Error, OSError) as exc:
                 self.cache = None  # an unwritable cache folder, or a file where it goes: work without it
@@ -491,6 +506,25 @@ class Embedder:
                 )
         except sqlite3.Error as exc:
             self._cache_failed(exc)
+
+    def remember_absent(self, ids: Iterable[str]) -> None:
+        """Keep the liked arXiv ids that arXiv itself answered it has no paper
+        for, so the ranker's warning can say so (a typo, not an old paper)."""
+        db = self._open()
+        if db is None:
+            return
+        try:
+            with db:
+                db.executemany("INSERT OR IGNORE INTO absent (id) VALUES (?)", ((i,) for i in ids))
+        except sqlite3.Error as exc:
+            self._cache_failed(exc)
+
+    def absent(self, ref: str) -> bool:
+        """Whether arXiv answered a lookup that it has no paper with id ``ref``."""
+        db = self._open()
+        return db is not None and db.execute(
+            "SELECT 1 FROM absent WHERE id = ?", (arxiv_base_id(ref),)
+        ).fetchone() is not None
 
     def background(self, day: Sequence[Paper], count: int, avoid: Iterable[str] = ()) -> list[Paper]:
         """Up to ``count`` papers that are not ``day``'s, to score a small day
@@ -768,6 +802,9 @@ class Ranker:
     (:meth:`Embedder.background`; none of ``avoid``, the topics' liked
     papers): on a 5-paper day, a relevant paper stood out only against the
     other four, and an unrelated one did on a day with nothing relevant.
+    ``looks_up``: the config has an arXiv API source, which reading the
+    sources asked for the liked ids (:func:`readers.look_up_liked`); an
+    unknown id's warning then says so instead of pointing to that source.
     """
 
     def __init__(
@@ -778,6 +815,7 @@ class Ranker:
         locate: Callable[[str, int], str] | None = None,
         min_day: int = MIN_DAY,
         avoid: Iterable[str] = (),
+        looks_up: bool = False,
     ) -> None:
         import bm25s
         import numpy as np
@@ -793,6 +831,7 @@ class Ranker:
         self.embedder = embedder
         self.warn = warn or (lambda message: None)
         self.locate = locate or (lambda key, i: f"topics.{key}.like[{i}]")
+        self.looks_up = looks_up  # whether the config has a source that liked arXiv ids are looked up at
         self.stem = _Stemmer()
         self.by_id = {p.id: i for i, p in enumerate(self.papers)}
         self.by_title: dict[str, int] = {}
@@ -857,7 +896,8 @@ class Ranker:
                 + (f"(did you mean {near!r}?)" if near
                    else f"({NO_DOI_HINT})" if re.fullmatch(DOI, ref.strip(), re.I)
                    else f"({idless})" if idless
-                   else f"({OLDER_PAPER_HINT})" if by_id
+                   else f"({NOT_ON_ARXIV_HINT})" if by_id and self.embedder.absent(ref)
+                   else f"({NOT_LOOKED_UP_HINT if self.looks_up else OLDER_PAPER_HINT})" if by_id
                    else "(an arXiv id or the title of a paper from the sources)")
                 + "; it is ignored"
             )

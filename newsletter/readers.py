@@ -41,7 +41,8 @@ from .feeds import (
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
 from .files import broken_link
 from .latex import paper_to_unicode
-from .models import ARXIV_ID, SHOWS_NOTHING, Paper, merge_papers
+from .models import ARXIV_ID, SHOWS_NOTHING, Paper, arxiv_base_id, merge_papers
+from .ranking import EMBEDDINGS_FILE, Embedder
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -1264,6 +1265,54 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     )
 
 
+def like_lookup_source(config: Config) -> ArxivSource | None:
+    """The source whose endpoint ``like:`` ids are looked up at: the first
+    ``arxiv`` source read from the API (a saved copy or the RSS feed cannot
+    be asked for one paper); None keeps ``like:`` offline."""
+    return next((s for s in config.sources if isinstance(s, ArxivSource) and not s.path and s.feed == "api"), None)
+
+
+def liked_arxiv_ids(config: Config) -> list[str]:
+    """Every topic's ``like:`` entries that are arXiv ids (base ids, once each, in config order)."""
+    refs = (arxiv_base_id(ref) for topic in config.topics.values() for ref in topic.like)
+    return list(dict.fromkeys(ref for ref in refs if re.fullmatch(ARXIV_ID, ref)))
+
+
+def look_up_liked(config: Config, papers: list[Paper], context: ReadContext) -> None:
+    """Fetch the liked papers no source listed and no earlier run saw (a
+    paper liked years ago is never in today's listings) in one request to the
+    config's arXiv API source, and keep them in the embedding cache, where the
+    ranker finds them, this run and offline later.  They are never candidates
+    for a digest: nothing is returned.  A failed lookup is one warning and
+    the run goes on without those papers."""
+    source = like_lookup_source(config)
+    listed = {arxiv_base_id(p.arxiv_id) for p in papers if p.arxiv_id}
+    wanted = [ref for ref in liked_arxiv_ids(config) if ref not in listed]
+    if source is None or not wanted:
+        return
+    embedder = Embedder(config.cache_dir / EMBEDDINGS_FILE)
+    try:
+        missing = [ref for ref in wanted if embedder.recall(ref) is None]
+        if not missing:
+            return
+        endpoint = source.url or ARXIV_API
+        params = {"id_list": ",".join(missing), "max_results": len(missing)}
+        try:
+            fetched = context.fetcher.get(endpoint, params, source=source.label, min_interval=ARXIV_INTERVAL)
+            # an entry arXiv sends without an id or title for an unknown id is no paper, not a warning
+            listing = _parsed(context, fetched, parse_arxiv, source.label, log.info)
+        except NewsletterError as exc:
+            reason = "; ".join(p.message for p in exc.problems)
+            context.warn(f"{shown_url(endpoint)}: could not look up the liked paper(s) {', '.join(missing)} on arXiv "
+                         f"({reason}); they are left out of the ranking this run")
+            return
+        found = [paper_to_unicode(p) for p in listing.papers if p.arxiv_id and arxiv_base_id(p.arxiv_id) in missing]
+        embedder.remember(found)
+        embedder.remember_absent(set(missing) - {arxiv_base_id(p.arxiv_id or "") for p in found})
+    finally:
+        embedder.close()
+
+
 def future_date(source: HFDailySource, config: Config, now: datetime) -> Problem | None:
     """The problem with an ``hf-daily`` ``date:`` after today in the config's
     time zone: Hugging Face lists nothing for a day to come, so every run
@@ -1426,7 +1475,9 @@ def read_papers(
     :class:`SourcesFailed` naming each source and its URL.  Skipped entries are
     reported through ``warn`` too.  ``fetcher`` defaults to one built from the
     config's ``http`` and ``cache`` settings; ``now`` (default: the clock) is
-    "today" for date-based sources; ``offline`` skips remote sources.
+    "today" for date-based sources; ``offline`` skips remote sources (and
+    :func:`look_up_liked`, which otherwise fetches the liked papers no source
+    listed into the embedding cache, never into the list).
     """
     warn = warn if warn is not None else log.warning
     own = fetcher is None
@@ -1444,6 +1495,8 @@ def read_papers(
                 raise result.error
             else:
                 failed.append(result)
+        if not offline and len(failed) < read:
+            look_up_liked(config, papers, context)
     finally:
         if own:
             fetcher.close()

@@ -64,8 +64,8 @@ topics:
     about: >-
       Graph neural networks for molecules: message passing, equivariant
       architectures, property prediction and molecule generation.
-    # like: ["ARXIV-ID or title"]  # papers of these sources you liked sharpen the ranking
-    #                              # (an older paper: README "Liking an older paper")
+    # like: ["ARXIV-ID or title"]  # papers you liked sharpen the ranking (an id no source
+    #                              # lists is looked up on the arXiv source above, once)
     # min_score: 0.5               # relevance floor in [0, 1], 0.5 unless set; lower takes more papers
 
 subscribers:

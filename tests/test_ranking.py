@@ -389,9 +389,10 @@ def test_a_like_that_nearly_names_a_paper_suggests_it(tmp_path):
 
 def test_a_liked_older_paper_is_known_once_a_run_has_read_it(tmp_path):
     """The starter's own `like:` example, a 2021 arXiv id, was never among the newest
-    listings: ignored at every run with no word on what to do.  The warning says
-    nothing is fetched for it and where the README shows the way; a run that
-    reads the paper once (a saved copy as a source) makes it known from then on."""
+    listings: ignored at every run with no word on what to do.  Without an arXiv
+    API source to look it up at, the warning says to add one or where the README
+    shows the way; a run that reads the paper once (a saved copy as a source)
+    makes it known from then on."""
     today = [Paper("Graph networks for molecules", "Message passing on molecular graphs.", "s", arxiv_id="2411.00001"),
              Paper("A survey of tax law", "Tax codes across countries compared.", "s", arxiv_id="2411.00002")]
     liked = Paper("E(n) Equivariant Graph Neural Networks", "Equivariant message passing for molecules.", "s",
@@ -401,8 +402,8 @@ def test_a_liked_older_paper_is_known_once_a_run_has_read_it(tmp_path):
     Ranker(today, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)
     assert warnings == [
         "topics.t.like[0]: '2102.09844' matches no known paper (no paper the sources list now, or listed on an "
-        "earlier day, has that id, and nothing is fetched for `like:`; to like an older paper, see README "
-        "\"Liking an older paper\"); it is ignored"]
+        "earlier day, has that id, and no arxiv source (the API kind) is there to look it up at: add one, or see "
+        "README \"Liking an older paper\"); it is ignored"]
     Ranker([*today, liked], Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)  # the run
     warnings.clear()
     ranked = Ranker(today, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append).ranking(interest)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -1853,3 +1854,105 @@ def test_daily_papers_wrapped_in_an_object_are_read_and_an_empty_answer_is_named
         with pytest.raises(InputError) as info:
             parse_hf_daily(empty, "day.json", "hf", Collect())
         assert str(info.value) == "day.json:1: source 'hf': empty document, expected the JSON list of daily papers"
+
+
+# --------------------------------------------------------------------------- like: looked up on arXiv
+
+LIKED = """
+        sources:
+          - type: arxiv
+            categories: [cs.LG]
+            max_results: 5
+            url: {url}
+        cache: cache
+        http: {{retries: 0}}
+        topics:
+          molecules: {{like: ["2102.09844"]}}
+          diffusion: {{like: ["https://arxiv.org/abs/2206.00364v2", "2102.09844"]}}
+        subscribers:
+          - {{email: ada@example.org, topics: [molecules]}}
+        """
+
+
+def _listing_or(lookup: Reply):
+    """The listing for a search, ``lookup`` for an ``id_list`` request."""
+    return lambda request: lookup if "id_list" in request.query else recorded("arxiv-api.xml")
+
+
+def _reasons(config, papers) -> set[str]:
+    [(_, matches)] = list(pipeline.match(config, papers, "ada@example.org"))
+    return {m.reason for m in matches}
+
+
+def test_a_liked_arxiv_id_no_source_lists_is_looked_up_in_one_request_and_kept(http_server, tmp_path):
+    """The starter's own `like:` example, a 2021 paper, is never in the newest
+    listings: it was ignored at every run.  The config's arXiv source is asked
+    for the unknown liked ids, all in one request; the papers rank (never as
+    candidates themselves) and the cache knows them from then on."""
+    http_server.route("/api/query", _listing_or(recorded("arxiv-api-liked.xml")))
+    config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
+    papers, warnings = read(config)
+    assert warnings == []
+    assert len(papers) == 5 and {p.arxiv_id for p in papers}.isdisjoint({"2102.09844", "2206.00364"})  # no candidates
+    lookups = [r.query for r in http_server.requests if "id_list" in r.query]
+    assert lookups == [{"id_list": "2102.09844,2206.00364", "max_results": "2"}]
+    assert "like: E(n) Equivariant Graph Neural Networks" in _reasons(config, papers)
+    with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite3") as db:
+        [(text,)] = db.execute("SELECT text FROM papers WHERE id = '2102.09844'").fetchall()
+    assert "E(n)-Equivariant" in text and "$" not in text  # LaTeX shown as other papers' is
+
+    # A later run with the server failing still knows them (the listing from the HTTP cache).
+    asked = len(http_server.requests)
+    http_server.route("/api/query", Reply(500))
+    again, warnings = read(config)
+    assert warnings == [] and len(http_server.requests) == asked
+    assert "like: E(n) Equivariant Graph Neural Networks" in _reasons(config, again)
+
+
+def test_a_failed_like_lookup_is_one_warning_and_the_run_goes_on(http_server, tmp_path):
+    http_server.route("/api/query", _listing_or(Reply(500)))
+    config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
+    papers, warnings = read(config)
+    assert len(papers) == 5
+    [warning] = warnings
+    assert warning.startswith(f"{http_server.url('/api/query')}: could not look up the liked paper(s) "
+                              "2102.09844, 2206.00364 on arXiv (")
+    assert "500" in warning and warning.endswith("they are left out of the ranking this run")
+    match_warnings: list[str] = []  # (an empty Collect is falsy: taken for no callback)
+    list(pipeline.match(config, papers, "ada@example.org", warn=match_warnings.append))
+    assert any("'2102.09844' matches no known paper" in w and "not looked up on arXiv this run" in w
+               for w in match_warnings)
+
+
+def test_an_id_arxiv_does_not_know_says_so(http_server, tmp_path):
+    empty = (DATA / "arxiv-api-liked.xml").read_bytes().split(b"<entry>")[0] + b"</feed>\n"
+    http_server.route("/api/query", _listing_or(Reply(200, empty, {"Content-Type": "application/atom+xml"})))
+    config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
+    papers, warnings = read(config)
+    assert warnings == []
+    match_warnings: list[str] = []  # (an empty Collect is falsy: taken for no callback)
+    list(pipeline.match(config, papers, "ada@example.org", warn=match_warnings.append))
+    [warning] = [w for w in match_warnings if "2102.09844" in w]
+    assert warning.endswith("config.yaml:9: topics.molecules.like[0]: '2102.09844' matches no known paper "
+                            "(arXiv has no paper with that id: check it); it is ignored")
+
+
+def test_no_like_lookup_without_an_arxiv_api_source(http_server, tmp_path):
+    """A saved copy or the RSS feed cannot be asked for one paper: nothing is
+    looked up (configs of local files stay offline), and the warning says how."""
+    http_server.route("/atom/cs.LG", recorded("arxiv-rss.xml"))
+    config = config_at(tmp_path, LIKED.replace("max_results: 5", "feed: rss").format(url=http_server.url("/atom/cs.LG")))
+    papers, warnings = read(config)
+    assert papers and warnings == []
+    assert all("id_list" not in r.query for r in http_server.requests) and len(http_server.requests) == 1
+    match_warnings: list[str] = []  # (an empty Collect is falsy: taken for no callback)
+    list(pipeline.match(config, papers, "ada@example.org", warn=match_warnings.append))
+    assert any("'2102.09844' matches no known paper" in w and "no arxiv source (the API kind)" in w
+               for w in match_warnings)
+
+
+def test_validate_without_fetch_looks_nothing_up(http_server, tmp_path):
+    http_server.route("/api/query", _listing_or(recorded("arxiv-api-liked.xml")))
+    config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
+    pipeline.validate(config, warn=Collect(), now=NOW)
+    assert http_server.requests == [] and not (tmp_path / "cache").exists()
