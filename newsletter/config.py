@@ -1097,6 +1097,13 @@ class Config(_Model):
         meant = f"; did you mean {close[0]!r}?" if close else "; `newsletter schedule` lists them"
         return f"{len(emails):,} subscribers{meant}"
 
+    @property
+    def like_lookup_source(self) -> ArxivSource | None:
+        """The source whose endpoint ``like:`` ids are looked up at: the first
+        ``arxiv`` source read from the API (a saved copy or the RSS feed cannot
+        be asked for one paper); None keeps ``like:`` offline."""
+        return next((s for s in self.sources if isinstance(s, ArxivSource) and not s.path and s.feed == "api"), None)
+
     def selected_subscribers(self, only: str | None = None) -> list[Subscriber]:
         """All subscribers, or just ``only`` (an address; unknown is a ConfigError)."""
         return [self.subscriber(only)] if only else list(self.subscribers)

@@ -768,7 +768,6 @@ def topic_index(
     if ranked:
         from .latex import to_unicode
         from .ranking import EMBEDDINGS_FILE, Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
-        from .readers import like_lookup_source
 
         first = topics[ranked[0]]
         def lost(reason: str) -> None:
@@ -790,7 +789,7 @@ def topic_index(
                 warn,
                 locate=lambda key, i: f"{config.where('topics', key, 'like', i)}: topics.{key}.like[{i}]",
                 avoid=[ref for key in ranked for ref in topics[key].like],
-                looks_up=like_lookup_source(config) is not None,
+                looks_up=config.like_lookup_source is not None,
             )
             position = {p.id: i for i, p in enumerate(all_papers)}
             papers_by_id = {p.id: p for p in all_papers}

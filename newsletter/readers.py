@@ -42,7 +42,6 @@ from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated,
 from .files import broken_link
 from .latex import paper_to_unicode
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, arxiv_base_id, merge_papers
-from .ranking import EMBEDDINGS_FILE, Embedder
 from .retrying import backoff
 
 log = logging.getLogger(__name__)
@@ -1265,13 +1264,6 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     )
 
 
-def like_lookup_source(config: Config) -> ArxivSource | None:
-    """The source whose endpoint ``like:`` ids are looked up at: the first
-    ``arxiv`` source read from the API (a saved copy or the RSS feed cannot
-    be asked for one paper); None keeps ``like:`` offline."""
-    return next((s for s in config.sources if isinstance(s, ArxivSource) and not s.path and s.feed == "api"), None)
-
-
 def liked_arxiv_ids(config: Config) -> list[str]:
     """Every topic's ``like:`` entries that are arXiv ids (base ids, once each, in config order)."""
     refs = (arxiv_base_id(ref) for topic in config.topics.values() for ref in topic.like)
@@ -1285,11 +1277,13 @@ def look_up_liked(config: Config, papers: list[Paper], context: ReadContext) -> 
     ranker finds them, this run and offline later.  They are never candidates
     for a digest: nothing is returned.  A failed lookup is one warning and
     the run goes on without those papers."""
-    source = like_lookup_source(config)
+    source = config.like_lookup_source
     listed = {arxiv_base_id(p.arxiv_id) for p in papers if p.arxiv_id}
     wanted = [ref for ref in liked_arxiv_ids(config) if ref not in listed]
     if source is None or not wanted:
         return
+    from .ranking import EMBEDDINGS_FILE, Embedder  # the match stage's cache, where the ranker finds them
+
     embedder = Embedder(config.cache_dir / EMBEDDINGS_FILE)
     try:
         missing = [ref for ref in wanted if embedder.recall(ref) is None]
