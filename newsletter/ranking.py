@@ -971,13 +971,15 @@ class Ranker:
         else:
             keep = np.flatnonzero(scores[: self.day] >= floor).tolist()
         about_phrases = phrases(wanted(interest.about), self._is_name, self._said) if interest.about else []
-        phrase_words = []  # (phrase, its stems, the rarest of them, their total weight): see _reason
+        phrase_words = []  # (phrase, its stems, the rarest of them, their total weight, its word pairs): see _reason
         for ph in about_phrases:
-            stems = frozenset(self.stem.tokens(ph))
+            ordered = self.stem.tokens(ph)
+            stems = frozenset(ordered)
             # a phrase of one-letter words is a formula's variables ("‖x‖²", "𝔼"): it names no interest
             if any(len(w) > 1 for w in stems):
                 rarest = max(stems, key=lambda w: (self._idf(w), w))
-                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems)))
+                pairs = frozenset(zip(ordered, ordered[1:], strict=False))
+                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), pairs))
         out = {}
         for i in keep:
             s = float(scores[i])
@@ -1103,14 +1105,25 @@ class Ranker:
         language models that reason step by step"."""
         words = self.token_sets[i]
         shared = []
-        for phrase, stems, rarest, total in phrase_words:
+        written: frozenset | None = None  # the paper's adjacent word pairs, read when first needed
+        for phrase, stems, rarest, total, pairs in phrase_words:
             if rarest not in words:
                 continue
             common = stems & words
             # the rarer the shared words, the more the phrase says about this paper
             weight = sum(self._idf(w) for w in common)
-            if weight * 2 >= total:
-                shared.append((len(common) / len(stems), weight, phrase))
+            if weight * 2 < total:
+                continue
+            inside = {pair for pair in pairs if pair[0] in common and pair[1] in common}
+            if inside:
+                # words of the phrase the paper has only apart ("sample" as a verb and
+                # "complexity" elsewhere) do not make "sample complexity" its subject
+                if written is None:
+                    tokens = self.tokens[i]
+                    written = frozenset(zip(tokens, tokens[1:], strict=False))
+                if not inside & written:
+                    continue
+            shared.append((len(common) / len(stems), weight, phrase))
         shared.sort(key=lambda t: (-t[0], -t[1]))
         reasons = []
         if shared:

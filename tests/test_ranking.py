@@ -307,6 +307,18 @@ def test_like_remembers_papers_of_earlier_days(tmp_path):
     embedder.close()
 
 
+def test_a_reason_names_a_phrase_of_several_words_only_where_the_paper_writes_them_together(tmp_path):
+    """'close to your interest: sample complexity' was given to a paper that
+    samples and measures complexity, but never writes the two together."""
+    filler = [Paper(f"Paper {n} on training", f"We train a model {n} and evaluate it on images.", "s") for n in range(12)]
+    apart = Paper("Sampling from energy models", "We sample configurations; the complexity of each step is linear.", "s")
+    together = Paper("Learning with few examples", "We bound the sample complexity of learning halfspaces.", "s")
+    ranker = Ranker([*filler, apart, together], Embedder(tmp_path / "emb.sqlite3"))
+    found = ranker.ranking(Interest("t", about="Sample complexity of learning.", min_score=0.0)).found
+    assert "sample complexity" in found[together.id].reason
+    assert "sample complexity" not in found[apart.id].reason
+
+
 def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capitalised(tmp_path):
     """"Large language models that reason step by step" is not the reason for an
     optimiser paper with large step sizes and language-model experiments; a
