@@ -171,7 +171,15 @@ class _App:
                 Route(root + "/healthz", self.health, methods=["GET"]),
             )
         ]
-        return Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)])
+        return Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)],
+                         exception_handlers={404: self.not_found})
+
+    async def not_found(self, request: Request, exc: Exception) -> Response:
+        """Any other address (a link cut before its token, a guessed path): a
+        page in the site's look saying where the working link is, not
+        Starlette's bare "Not Found"."""
+        return self.page("No such page", f"This address is not a page of {self.title}. To unsubscribe, use the "
+                         "link at the bottom of your latest digest, or reply to it.", status=404)
 
     # -- pages ---------------------------------------------------------------------------
 

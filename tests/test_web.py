@@ -553,3 +553,12 @@ def test_a_service_managers_reload_sighup_keeps_serve_up(tmp_path, monkeypatch):
         assert proc.wait(timeout=30) == 0
     assert "ada@example.org" in unsubscribed(config)
     assert "Traceback" not in proc.stderr.read()
+
+
+@pytest.mark.parametrize("path", ["/nothing", "/unsubscribe/", "/unsubscribe/../x", "/unsubscribe/a/b"])
+def test_an_address_that_is_no_page_gets_a_page_in_the_sites_look_saying_where_the_link_is(client, path):
+    """It was Starlette's bare plain-text 'Not Found'."""
+    r = client.get(path)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    assert "No such page" in r.text and "latest digest" in r.text
