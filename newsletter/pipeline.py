@@ -914,13 +914,14 @@ def subfolder_advice(config: Config) -> list[Problem]:
             continue
         folder = config.resolve(source.path)
         try:
-            if not folder.is_dir() or not any(f.is_file() for f in folder.iterdir()):
+            if not folder.is_dir():
                 continue
-            unread = sorted(d.name for d in folder.iterdir()
+            entries = list(folder.iterdir())
+            unread = sorted(d.name for d in entries
                             if d.is_dir() and not d.name.startswith(".") and any(f.is_file() for f in d.iterdir()))
         except OSError:
             continue  # unreadable: the source's own read says so
-        if unread:
+        if unread and any(f.is_file() for f in entries):
             shown = ", ".join(f"{name}/" for name in unread[:3]) + (", ..." if len(unread) > 3 else "")
             out.append(config.problem(("sources", i, "path"), (
                 f"the files in its subfolders ({shown}) are not read; "
