@@ -28,6 +28,7 @@ import click
 from . import pipeline
 from .config import DEFAULT_STATE_FILE, Config, load_config
 from .errors import NewsletterError, SourcesFailed, counted
+from .scheduling import shown_time
 
 log = logging.getLogger("newsletter")
 
@@ -314,7 +315,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     for sub, matches, gone in results:
         mixed = mixed or len({bool(m.reasons) for m in matches}) == 2
         if gone:
-            click.echo(f"{sub.label}: unsubscribed {gone.astimezone(config.zone(sub)):%Y-%m-%d %H:%M %Z}, gets no digest "
+            click.echo(f"{sub.label}: unsubscribed {shown_time(gone, config.zone(sub))}, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
             continue
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}")
@@ -602,7 +603,7 @@ def preview(
             if not e.would_send:
                 click.echo(f"{e.email}: no new papers, nothing would be sent")
                 continue
-            later = f"  (not due now: goes out {e.next_send:%Y-%m-%d %H:%M %Z})" if e.next_send else ""
+            later = f"  (not due now: goes out {shown_time(e.next_send)})" if e.next_send else ""
             click.echo(f"{e.slug + '.html':<{width}}  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}{later}")
         click.echo(f"{report}: {report.out / 'index.html'}")
         if open_browser:
@@ -742,7 +743,7 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
     if as_json:
         emit_json({"subscribers": [r.to_json() for r in rows]})
         return
-    fmt = lambda t: t.strftime("%Y-%m-%d %H:%M %Z") if t else "never"  # noqa: E731
+    fmt = lambda t: shown_time(t) if t else "never"  # noqa: E731
     for r in rows:
         when = "every send (no schedule)" if r.schedule is None else f"{r.schedule} ({r.timezone})"
         nxt = "next send" if r.schedule is None else (f"next {fmt(r.next_send)}" + (" (due now)" if r.due else ""))
@@ -801,7 +802,7 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
         return
     for d in found.digests:
         zone = found.zones[d.subscriber]
-        when = (d.sent or d.created).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+        when = shown_time(d.sent or d.created, zone)
         what = d.status
         if d.status != "sent":
             what += f" (created {d.created.astimezone(zone):%Y-%m-%d %H:%M}, {counted(d.attempts, 'attempt')}"

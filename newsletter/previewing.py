@@ -29,6 +29,7 @@ from .config import Config, Subscriber, expand_paths, export_folder_source, load
 from .errors import ConfigError, NewsletterError, cannot_listen, counted
 from .files import fitted_name, write_atomic
 from .rendering import Composer, default_templates_dir
+from .scheduling import shown_time
 
 VERSION_PATH = "/__version"
 RELOAD_SCRIPT = (
@@ -209,7 +210,7 @@ def index_page(config: Config, entries: Iterable[PreviewEntry], now: datetime) -
                         "(set <code>send_empty: true</code> to send and preview a short note)</td></tr>")
             continue
         # as the command's line says it: a newcomer took the preview for what goes out now
-        when = esc(format(e.next_send, "%Y-%m-%d %H:%M %Z")) if e.next_send else ""
+        when = esc(shown_time(e.next_send)) if e.next_send else ""
         later = f"<br><small>not due now: goes out {when}</small>" if when else ""
         rows.append(
             f'<tr><td>{who}</td><td><a href="{esc(e.slug)}.html">{esc(e.subject)}</a>{later}</td>'

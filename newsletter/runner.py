@@ -43,7 +43,7 @@ from .delivery import settings_fingerprint
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, counted
 from .files import LockHeld, lock_file
 from .retrying import backoff
-from .scheduling import is_due
+from .scheduling import is_due, shown_time
 from .state import open_state, public_url
 
 log = logging.getLogger("newsletter.run")
@@ -298,7 +298,7 @@ class Runner:
         more = f" and {len(who) - 3} more" if len(who) > 3 else ""
         log.info(
             "run: next digest %s: %s%s (`newsletter schedule` lists every subscriber's)",
-            first.strftime("%Y-%m-%d %H:%M %Z"), ", ".join(who[:3]), more,
+            shown_time(first), ", ".join(who[:3]), more,
         )
 
     def _state_unreadable(self, exc: NewsletterError) -> None:

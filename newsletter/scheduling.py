@@ -129,7 +129,7 @@ def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- slots
 
-from datetime import UTC, datetime, time, timedelta  # noqa: E402
+from datetime import UTC, datetime, time, timedelta, tzinfo  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 #: "Never": what :func:`next_slot` answers when the next slot would fall past
@@ -254,6 +254,12 @@ def next_send(
     if since is not None and clock_was_ahead(since, now):
         return now  # due at once (see CLOCK_BEHIND)
     return next_slot(schedule, zone, since or now)
+
+
+def shown_time(t: datetime, zone: tzinfo | None = None) -> str:
+    """A time as every command writes it: ``2026-12-01 08:00 CET`` (in ``zone``
+    when given, else ``t``'s own)."""
+    return f"{t.astimezone(zone) if zone is not None else t:%Y-%m-%d %H:%M %Z}"
 
 
 def minute_up(t: datetime) -> datetime:

@@ -34,7 +34,7 @@ from .matching import Matcher, topic_index
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff
-from .scheduling import clock_was_ahead, is_due, minute_up, next_send
+from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_time
 from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
 from .tokens import links
 
@@ -65,7 +65,7 @@ class DigestResult:
         if self.status == "would send":
             return f"would send  {self.email}: {n}"
         # as `newsletter schedule` writes a time (in the subscriber's zone)
-        when = f"{minute_up(self.next_attempt):%Y-%m-%d %H:%M %Z}" if self.next_attempt else "next run"
+        when = shown_time(minute_up(self.next_attempt)) if self.next_attempt else "next run"
         if self.status == "failed":
             if self.next_attempt is None and self.retry:  # never attempted
                 then = "stays pending, tried again by the next run"
@@ -853,8 +853,8 @@ class _SendRun:
             # no back-off is over a day (RETRY_MOST): set by a clock that was ahead
             zone = config.zone(sub)
             self._warn(
-                f"{sub.email}: its failed digest is to be retried from {retry_from.astimezone(zone):%Y-%m-%d %H:%M %Z}, "
-                f"over a day after this machine's clock ({now.astimezone(zone):%Y-%m-%d %H:%M %Z}), longer than any "
+                f"{sub.email}: its failed digest is to be retried from {shown_time(retry_from, zone)}, "
+                f"over a day after this machine's clock ({shown_time(now, zone)}), longer than any "
                 "back-off; it is tried now (was the clock ahead then?)"
             )
             retry_from = None
@@ -866,8 +866,8 @@ class _SendRun:
             # recorded by a clock that was ahead: counted from now (it was held until then, silently)
             zone = config.zone(sub)
             self._warn(
-                f"{sub.email}: its last digest is recorded at {last.astimezone(zone):%Y-%m-%d %H:%M %Z}, over a day "
-                f"after this machine's clock ({now.astimezone(zone):%Y-%m-%d %H:%M %Z}); it is due now, and its slots go on from "
+                f"{sub.email}: its last digest is recorded at {shown_time(last, zone)}, over a day "
+                f"after this machine's clock ({shown_time(now, zone)}); it is due now, and its slots go on from "
                 "there (was the clock ahead then?)"
             )
         due = open_ is not None or is_due(
