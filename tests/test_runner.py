@@ -620,15 +620,13 @@ def test_run_says_once_when_a_last_digest_is_recorded_after_its_clock(tmp_path, 
     ]
 
 
-def test_a_failed_digest_waiting_for_its_back_off_does_not_wake_every_tick(tmp_path):
-    """A failed digest leaves its slot unsettled, so the subscriber counted as
-    due at every tick: each tick (every 15 s) read every source again, only
-    for `send` to find the digest still waiting for its back-off."""
+def _daily_runner_refused(tmp_path):
+    """A runner for one subscriber due daily at 08:00, at 07:00 after its first
+    tick (first seen), whose SMTP port refuses every connection; and its clock."""
     import socket
-    from datetime import datetime, timedelta
+    from datetime import datetime
 
     from newsletter.runner import Runner
-    from newsletter.state import State
 
     with socket.socket() as probe:  # a port nothing listens on: connection refused
         probe.bind(("127.0.0.1", 0))
@@ -638,6 +636,18 @@ def test_a_failed_digest_waiting_for_its_back_off_does_not_wake_every_tick(tmp_p
     now = [datetime(2026, 11, 23, 7, 0, tzinfo=UTC)]
     runner = Runner(config, clock=lambda: now[0])
     runner.tick()  # first seen
+    return runner, now
+
+
+def test_a_failed_digest_waiting_for_its_back_off_does_not_wake_every_tick(tmp_path):
+    """A failed digest leaves its slot unsettled, so the subscriber counted as
+    due at every tick: each tick (every 15 s) read every source again, only
+    for `send` to find the digest still waiting for its back-off."""
+    from datetime import datetime, timedelta
+
+    from newsletter.state import State
+
+    runner, now = _daily_runner_refused(tmp_path)
     now[0] = datetime(2026, 11, 23, 8, 0, 5, tzinfo=UTC)
     runner.tick()  # the slot: delivery refused, the digest stays pending
     with State.open(tmp_path / "newsletter-state.sqlite3", readonly=True) as state:
@@ -652,19 +662,9 @@ def test_after_a_failed_delivery_run_says_the_retry_as_the_next_digest(tmp_path,
     """Right after the 08:00 digest failed, `run` said "next digest 08:00"
     (the slot just gone): the next is the retry, after its back-off."""
     import logging
-    import socket
     from datetime import datetime
 
-    from newsletter.runner import Runner
-
-    with socket.socket() as probe:  # a port nothing listens on: connection refused
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
-    config = setup(tmp_path, plain_smtp(port), subscribers=daily)
-    now = [datetime(2026, 11, 23, 7, 0, tzinfo=UTC)]
-    runner = Runner(config, clock=lambda: now[0])
-    runner.tick()
+    runner, now = _daily_runner_refused(tmp_path)
     now[0] = datetime(2026, 11, 23, 8, 0, 5, tzinfo=UTC)
     with caplog.at_level(logging.INFO, logger="newsletter"):
         runner.tick()
