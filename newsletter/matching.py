@@ -196,6 +196,38 @@ def compile_term(text: str) -> Term:
     return Term(text, re.compile(start + pattern + end, re.IGNORECASE), max(folded, key=len), whole)
 
 
+_LAST_WORD = re.compile(r"([^\W\d_]{2,})$")
+
+
+def other_number(text: str) -> str | None:
+    """The term with its last word in the other grammatical number
+    (``diffusion model`` -> ``diffusion models``; ``LLMs`` -> ``LLM``;
+    ``policy`` <-> ``policies``), for a plain term only.  Terms are whole
+    words, so ``diffusion model`` misses every paper that writes only
+    ``diffusion models``: a quiet digest nobody is told about unless someone
+    looks for the other form.  Words that end in s and are no plural
+    (``analysis``, ``robotics``) have none."""
+    raw = text.strip()
+    if raw.endswith("*") or raw.startswith("/") or not (m := _LAST_WORD.search(raw)):
+        return None
+    word, low = m[1], m[1].casefold()
+    if re.search(r"[^aeiou]ies$", low):
+        form = word[:-3] + "y"
+    elif re.search(r"(?:ss|x|z|ch|sh)es$", low):
+        form = word[:-2]
+    elif low.endswith("ss") or re.search(r"(?:x|z|ch|sh)$", low):
+        form = word + "es"
+    elif re.search(r"(?:us|is|ics|ous)$", low):
+        return None
+    elif low.endswith("s"):
+        form = word[:-1]
+    elif re.search(r"[^aeiou]y$", low):
+        form = word[:-1] + "ies"
+    else:
+        form = word + "s"
+    return raw[: m.start()] + form
+
+
 @dataclass(frozen=True)
 class Hit:
     """One term found in one field of a paper: the "why" of a match."""

@@ -414,6 +414,32 @@ subscribers:""").replace("    topics: [diffusion]", "    topics: [diffusion, by_
     assert "add an arXiv source or drop `categories`" in r.err
 
 
+def test_a_whole_word_term_missing_its_plural_is_named_with_the_prefix_to_write(workdir, cli):
+    """Terms are whole words: the contract's own ``any: ["diffusion model"]``
+    missed every paper that writes only "diffusion models", a short digest
+    with nothing said.  validate and match count those papers at the term's
+    line; a prefix, or both forms listed, is not told."""
+    write_config(workdir, BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]',
+                                               'any: ["diffusion model", "score-based"]\n    none: ["medical images"]'))
+    r = cli("validate")
+    assert r.code == 0, r.err  # advice, not an error
+    line, none = r.err.splitlines()
+    assert re.fullmatch(
+        r"warning: config\.yaml:7: topics\.diffusion\.any\[0\]: 'diffusion model' matches whole words, not "
+        r"'diffusion models', which (\d+) of the 338 papers write and no other any: term matches; write "
+        r"'diffusion model\*' \(a prefix\), or add 'diffusion models'", line), line
+    assert int(re.search(r"which (\d+)", line)[1]) > 5
+    assert none == ("warning: config.yaml:8: topics.diffusion.none[0]: 'medical images' matches whole words, not "
+                    "'medical image', which 1 of the 338 papers writes and no other none: term matches; write "
+                    "'medical image*' (a prefix), or add 'medical image'")
+    assert line in cli("match").err.splitlines()
+    assert "topics.diffusion" not in cli("match", "--subscriber", "bob@example.org", "--paper", "x").err
+
+    for fixed in ('"diffusion model*"', '"diffusion model", "diffusion models"'):
+        write_config(workdir, BASIC_CONFIG.replace('"diffusion model*"', fixed))
+        assert cli("validate").err == ""
+
+
 def test_validate_qualifies_unmatched_topics_when_remote_sources_were_not_read(workdir, cli, http_server):
     write_config(workdir, WITH_DEAD_TOPIC.replace(
         "sources:\n", f"sources:\n  - type: feed\n    url: {http_server.url('/feed.xml')}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from newsletter.config import Subscriber, Topic
-from newsletter.matching import Matcher, compile_term
+from newsletter.matching import Matcher, compile_term, other_number
 from newsletter.models import Paper
 
 
@@ -326,3 +326,21 @@ def test_refusal_names_the_first_rule_a_paper_fails_in_match_order():
     # the checks of match, in match's order: the category check comes first
     assert rule(categories=["cs.LG"], none=["protein"]).refusal(paper).startswith("not in its categories")
     assert rule(any=["diffusion"]).match(paper) is not None
+
+
+@pytest.mark.parametrize(("term", "other"), [
+    ("diffusion model", "diffusion models"),
+    ("LLMs", "LLM"),
+    ("policy", "policies"),
+    ("policies", "policy"),
+    ("loss", "losses"),
+    ("approaches", "approach"),
+    ("score-based", "score-baseds"),
+    ("analysis", None),  # ends in s, no plural
+    ("robotics", None),
+    ("optimi*", None),  # a prefix takes both already
+    ("/diffusion models?/", None),
+    ("x2", None),
+])
+def test_other_number_gives_the_term_with_its_last_word_in_the_other_number(term, other):
+    assert other_number(term) == other
