@@ -531,15 +531,27 @@ class Composer:
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
         missing = re.search(r"has no attribute '([^']+)'$|^'([^']+)' is undefined$", message)
         if missing and ctx is not None:
-            names = set(ctx)
-            for section in ctx.get("sections", ()):
-                names.update(section)
-            names.update(f.name for f in dataclasses.fields(Card))
-            names.update(type(ctx["subscriber"]).model_fields if "subscriber" in ctx else ())
-            meant = difflib.get_close_matches(missing[1] or missing[2], sorted(names), n=1, cutoff=0.7)
-            if meant:
-                message += f" (did you mean {meant[0]!r}?)"
+            message += self._meant(missing[1] or missing[2], ctx, top=missing[2] is not None)
         return TemplateError(Problem(f"template error: {message}", file, line))
+
+    @staticmethod
+    def _meant(name: str, ctx: dict, *, top: bool) -> str:
+        """The name a misspelt one means, from what the templates see.  A
+        paper's or a section's own name used at the top (``{{ paper.title }}``,
+        ``{{ papers }}``) is no misspelling: it said "'paper' is undefined (did
+        you mean 'paper'?)"; it gets the loop that holds it."""
+        fields = {f.name for f in dataclasses.fields(Card)}
+        keys = {key for section in ctx.get("sections", ()) for key in section}
+        if top and name in ("paper", "card"):
+            return " (each paper is p inside {% for p in section.papers %}: p.title, p.abstract, p.url, ...)"
+        if top and name in fields:
+            return f" (it is each paper's: p.{name} inside {{% for p in section.papers %}})"
+        if top and name in keys:
+            return f" (it is each topic's: section.{name} inside {{% for section in sections %}})"
+        names = set(ctx) | keys | fields
+        names.update(type(ctx["subscriber"]).model_fields if "subscriber" in ctx else ())
+        meant = difflib.get_close_matches(name, sorted(names - {name}), n=1, cutoff=0.7)
+        return f" (did you mean {meant[0]!r}?)" if meant else ""
 
     def _place(self, tb) -> tuple[str | None, int | None]:
         """The template file and line a render-time error came from: Jinja

@@ -770,6 +770,12 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
         ("{% for section in sections %}{% for p in section.papers %}{{ p.titel }}{% endfor %}{% endfor %}",
          "'newsletter.rendering.Card object' has no attribute 'titel' (did you mean 'title'?)"),
         ("{{ preheadr }}", "'preheadr' is undefined (did you mean 'preheader'?)"),
+        # a paper's or a section's name outside its loop: it said "(did you mean 'paper'?)"
+        ("{{ paper.title }}",
+         "'paper' is undefined (each paper is p inside {% for p in section.papers %}: p.title, p.abstract, p.url, ...)"),
+        ("{{ abstract }}", "'abstract' is undefined (it is each paper's: p.abstract inside {% for p in section.papers %})"),
+        ("{% for p in papers %}{% endfor %}",
+         "'papers' is undefined (it is each topic's: section.papers inside {% for section in sections %})"),
     ],
 )
 def test_a_misspelt_name_in_a_template_suggests_the_one_meant(tmp_path, body, expected):
