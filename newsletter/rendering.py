@@ -933,6 +933,27 @@ def make_inliner(name: str) -> Callable[[str], str]:
 # --------------------------------------------------------------------------- validate
 
 
+def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
+    """A second sample paper with every value a source may give (id, links,
+    date, category, upvotes, code, a reason in words, a second topic): beside
+    the first, the digest shows what only a digest of two papers, or of such
+    a paper, shows (the contents list, a card's links), so a misspelt name
+    there is found by ``validate``, not by the first real ``send``."""
+    from .matching import Hit
+    from .models import Paper
+
+    paper = Paper(
+        title="A second sample paper", abstract="Its abstract.", source="validate", arxiv_id="2401.00001",
+        authors=("C. Author",), url="https://arxiv.org/abs/2401.00001", pdf_url="https://arxiv.org/pdf/2401.00001",
+        published=now, categories=("cs.LG",), upvotes=3, github="https://github.com/example/sample",
+        comment="8 pages",
+    )
+    topics = tuple(sub.topics[1::-1]) if len(sub.topics) > 1 else (sub.topics[0],)
+    reasons = ("close to your interest: samples",) + ("",) * (len(topics) - 1)
+    return PaperMatch(paper, 0.9, topics, ("abstract",), (Hit("abstract", "abstract", "abstract"),),
+                      topic_reasons=reasons)
+
+
 def check_templates(config: Config) -> list[Problem]:
     """For ``newsletter validate``: the templates load, and render a sample
     digest (one paper with markup in its title, and an empty one) without error."""
@@ -955,6 +976,7 @@ def check_templates(config: Config) -> list[Problem]:
         match = PaperMatch(paper, 2, (sub.topics[0],), ("sample",), (Hit("sample", "title", "sample"),))
         now = datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC"))
         composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
+        composer.compose(sub, [match, _full_sample(sub, now)], now=now, message_id="<validate@localhost>")
         composer.compose(sub, [], now=now, message_id="<validate@localhost>")
     except NewsletterError as exc:
         return list(exc.problems)

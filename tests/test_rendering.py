@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
@@ -227,6 +228,24 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
     with pytest.raises(TemplateError) as err:
         Composer(config).compose(sub, matches, now=NOW)
     assert str(err.value) == f"{tpl}/digest.txt:3: template error: 'nosuchthing' is undefined"
+
+
+@pytest.mark.parametrize("line, edit", [
+    (17, ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),  # the contents: a digest of 2 papers or more
+    (43, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
+])
+def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_path, line, edit):
+    """validate rendered a sample of one bare paper: a misspelt name in the
+    contents list (shown from two papers up) or beside a PDF link passed, and
+    the first real send stopped at it."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    default = (Path(__file__).parent.parent / "templates" / "digest.txt").read_text(encoding="utf-8")
+    assert default.splitlines()[line - 1].startswith(edit[0])
+    (tpl / "digest.txt").write_text(default.replace(edit[0], edit[1], 1), encoding="utf-8")
+    config = load(tmp_path, extra="templates: tpl\n")
+    (problem,) = check_templates(config)
+    assert str(problem).startswith(f"{tpl}/digest.txt:{line}: template error: "), problem
 
 
 @pytest.mark.parametrize("tag", ['{% include "digest.html" %}', '{% extends "digest.html" %}'])
