@@ -276,6 +276,22 @@ def _number_message(text: str, form: str, kind: str, missed: int, n: int) -> str
             f"write{'s' * (missed == 1)}{alone}; write {prefix}add {form!r}")
 
 
+def pin_advice(config: Config, papers: list[Paper], only: str | None = None) -> list[Problem]:
+    """``pin:`` where no paper of the sources has authors (saved Hugging Face
+    pages give none): pinning can never apply, and the digest looked the same
+    as without it, nothing said.  One line for all such subscribers (a list of
+    thousands sharing an anchor would say it thousands of times)."""
+    wanted = config.subscriber(only).email if only else None
+    pinning = [i for i, sub in enumerate(config.subscribers) if sub.pin and wanted in (None, sub.email)]
+    if not pinning or not papers or any(p.authors for p in papers):
+        return []
+    more = f" (nor for {counted(len(pinning) - 1, 'more subscriber')} with pin:)" if len(pinning) > 1 else ""
+    return [config.problem(("subscribers", pinning[0], "pin"),
+                           f"pins authors, but none of the {counted(len(papers), 'paper')} in the current sources "
+                           f"has authors (saved Hugging Face pages give none), so no paper is pinned{more}; add an "
+                           "arxiv or hf-daily source")]
+
+
 @dataclass(frozen=True)
 class MatchReport:
     """What ``newsletter match`` shows: each subscriber's next digest, the
@@ -304,7 +320,8 @@ def match_report(
     results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
-                       (*about_advice(config, followed), *number_advice(config, all_papers, followed)),
+                       (*about_advice(config, followed), *number_advice(config, all_papers, followed),
+                        *pin_advice(config, all_papers, only)),
                        tuple((k, index.near[k]) for k in followed if k in index.near))
 
 
@@ -917,6 +934,8 @@ def validate(
         partial = f" ({counted(unfetched, 'remote source')} not fetched; --fetch reads them)" if unfetched else ""
         for problem in unmatched:
             warn(f"{problem}{partial}")
+        for problem in pin_advice(config, papers) if not unfetched else ():
+            warn(str(problem))
     return Summary(
         len(config.sources),
         len(papers),

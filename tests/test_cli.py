@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BASIC_CONFIG, ROOT, query, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, query, write_config
 
 
 def test_validate_ok(workdir, cli):
@@ -438,6 +438,26 @@ def test_a_whole_word_term_missing_its_plural_is_named_with_the_prefix_to_write(
     for fixed in ('"diffusion model*"', '"diffusion model", "diffusion models"'):
         write_config(workdir, BASIC_CONFIG.replace('"diffusion model*"', fixed))
         assert cli("validate").err == ""
+
+
+def test_pin_where_no_paper_has_authors_is_named_once(workdir, cli):
+    """Saved Hugging Face pages give no authors: a subscriber's pin: could
+    never apply and the digest was the same as without it, nothing said."""
+    pinned = BASIC_CONFIG.replace("    topics: [diffusion]\n", "    topics: [diffusion]\n    pin: [Yang Song]\n").replace(
+        "    max_papers: 5\n", "    max_papers: 5\n    pin: [Ada Lovelace]\n")
+    write_config(workdir, pinned)
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == [
+        "warning: config.yaml:15: subscribers[0].pin: pins authors, but none of the 338 papers in the current sources "
+        "has authors (saved Hugging Face pages give none), so no paper is pinned (nor for 1 more subscriber with "
+        "pin:); add an arxiv or hf-daily source"]
+    assert cli("match", "--subscriber", "bob@example.org").err.startswith(
+        "warning: config.yaml:19: subscribers[1].pin: pins authors, but none of the 338 papers")
+
+    (workdir / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())  # papers with authors
+    write_config(workdir, pinned.replace("sources:\n", "sources:\n  - type: arxiv\n    path: arxiv.xml\n"))
+    assert "pin" not in cli("validate").err + cli("match").err
 
 
 def test_validate_qualifies_unmatched_topics_when_remote_sources_were_not_read(workdir, cli, http_server):
