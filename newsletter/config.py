@@ -1645,6 +1645,17 @@ def _data_path(loc: tuple, data: Any) -> tuple:
     return tuple(out)
 
 
+#: Source types written as the format or the site (the contract's table says
+#: "feed (RSS/Atom URL or file)"): the type that reads it.
+_FORMAT_TYPES = {
+    **dict.fromkeys(("rss", "atom", "rss2", "json-feed", "jsonfeed", "blog"),
+                    "RSS, Atom and JSON feeds are read by type: feed"),
+    **dict.fromkeys(("huggingface", "hugging-face", "hf", "hf-papers-json"),
+                    "Hugging Face's daily papers are type: hf-daily; a papers page saved as text is "
+                    "type: hf-papers-text"),
+}
+
+
 def _valid_keys(path: tuple, data: Any) -> list[str]:
     model: type[BaseModel] | None = None
     if len(path) == 0:
@@ -1691,8 +1702,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         valid = list(SOURCE_MODELS)
         tag = value.get("type") if isinstance(value, dict) else value
         hint = difflib.get_close_matches(str(tag), valid, n=1)
+        meant = _FORMAT_TYPES.get(str(tag).strip().casefold().replace("_", "-").replace(" ", "-"))
         message = (
-            f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
+            f"unknown source type {tag!r}" + (f" (did you mean {hint[0]!r}?)" if hint else f" ({meant})" if meant else "")
             + f"; valid types: {', '.join(valid)}"
         )
     elif kind == "union_tag_not_found":

@@ -87,6 +87,20 @@ def test_each_problem_is_reported_with_its_line(workdir, expected):
     assert any(p.startswith(expected) for p in found), "\n".join(found)
 
 
+@pytest.mark.parametrize(("written", "meant"), [
+    ("rss", "(RSS, Atom and JSON feeds are read by type: feed)"),
+    ("Atom", "(RSS, Atom and JSON feeds are read by type: feed)"),
+    ("huggingface", "(Hugging Face's daily papers are type: hf-daily; a papers page saved as text is "
+                    "type: hf-papers-text)"),
+])
+def test_a_source_type_written_as_its_format_or_site_names_the_type_that_reads_it(workdir, written, meant):
+    """The contract's table says "feed (RSS/Atom URL or file)": `type: rss`
+    got only the list of types, nothing close to 'rss' among them."""
+    found = problems(workdir, BASIC_CONFIG.replace("type: hf-papers-text", f"type: {written}"))
+    assert found == [f"config.yaml:2: sources[0].type: unknown source type {written!r} {meant}; valid types: "
+                     "hf-papers-text, arxiv, hf-daily, feed"]
+
+
 def test_all_problems_come_together_in_line_order(workdir):
     found = problems(workdir, BAD)
     assert len(found) == 14
