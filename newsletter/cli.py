@@ -560,6 +560,18 @@ def _open_in_browser(url: str) -> None:
         click.echo(f"no web browser found to open it: open {url} yourself", err=True)
 
 
+def _serve_options(serve: bool, as_json: bool) -> None:
+    """Options of ``preview`` that the other mode ignored without a word:
+    ``--port 9000`` without ``--serve`` wrote files and served nothing, and
+    ``--serve --json`` served and printed no JSON to the script waiting for it."""
+    if serve and as_json:
+        raise click.UsageError("--json prints what one preview wrote; --serve keeps writing and prints no JSON: "
+                               "give one of them")
+    given = click.get_current_context().get_parameter_source("port")
+    if not serve and given in (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT):
+        raise click.UsageError("--port is the port of --serve, and without it nothing is served: add --serve")
+
+
 @cli.command()
 @click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Folder to write to [default: preview/ beside the config].")
@@ -586,6 +598,7 @@ def preview(
     from .previewing import PreviewServer
     from .previewing import preview as write_preview
 
+    _serve_options(serve, as_json)
     fixed = None if now_at is None else _parse_now(None, None, now_at)
     now = (lambda: datetime.now(UTC)) if fixed is None else (lambda: fixed)  # noqa: E731
     if not serve:

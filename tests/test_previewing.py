@@ -117,6 +117,20 @@ def test_a_preview_beside_exports_read_as_txt_only_is_fine(tmp_path, cli):
     assert cli("send").code == 0
 
 
+@pytest.mark.parametrize(("args", "said"), [
+    (("--port", "9000"), "Error: --port is the port of --serve, and without it nothing is served: add --serve"),
+    (("--serve", "--json"), "Error: --json prints what one preview wrote; --serve keeps writing and prints no JSON: "
+                            "give one of them"),
+])
+def test_an_option_of_the_other_preview_mode_is_refused(tmp_path, cli, args, said):
+    """`preview --port 9000` wrote files and served nothing; `--serve --json`
+    served and gave the script waiting for JSON none: each was ignored."""
+    setup(tmp_path)
+    r = cli("preview", *args)
+    assert r.code == 2 and r.err.splitlines()[-1] == said, r.err
+    assert not (tmp_path / "preview").exists()
+
+
 def test_preview_serve_on_a_busy_port_says_which_in_one_line(tmp_path, cli):
     import socket
 
