@@ -208,7 +208,27 @@ _ZONE_PLACES = {"Asia/Kolkata": "India", "Europe/Dublin": "Ireland", "Asia/Jerus
 #: 'UTC+1', 'GMT-05:00', '+05:30': an offset written as a zone.
 _OFFSET = re.compile(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 #: Zone names of the database that are fixed offsets a reader takes for a place's time.
-_FIXED_LEGACY = {"EST": "US Eastern time write 'America/New_York'", "MST": "US Mountain time write 'America/Denver'"}
+_FIXED_LEGACY = {"EST": "US Eastern time write 'America/New_York'", "MST": "US Mountain time write 'America/Denver'",
+                 "GMT": "UK time write 'Europe/London' (for UTC, 'UTC')"}
+#: Names for "the zone of this machine", which the database has as 'localtime'
+#: (a link to /etc/localtime) or not at all.
+_MACHINE_ZONE = ("local", "localtime", "system", "machine", "server")
+
+
+def _machine_zone() -> str | None:
+    """This machine's zone by name ('Europe/Berlin'), from where /etc/localtime
+    links to; None where it is no link into the zone database."""
+    target = os.path.realpath("/etc/localtime")
+    return target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else None
+
+
+def _machine_zone_hint(name: str, *, known: bool) -> str:
+    """Why 'localtime' is no zone to write: the config moves (to a server, a
+    container, a systemd unit on a UTC host) and the digests' hour with it."""
+    here = _machine_zone()
+    write = f"write its name, {here!r} here" if here else "write its name, such as 'Europe/Berlin'"
+    what = f"{name!r} is the zone of whichever machine runs the command:" if known else "this machine's zone?"
+    return f"{what} {write}; a server or a container running this config has its own, often UTC"
 
 
 def _zone_hint(value: str) -> str | None:
@@ -225,6 +245,8 @@ def _zone_hint(value: str) -> str | None:
         return hint
     if value.strip().upper() == "Z":  # the nearest spelling was 'NZ', New Zealand
         return "ISO 8601's mark for UTC, not a zone: write 'UTC'"
+    if value.strip().casefold() in _MACHINE_ZONE:  # the nearest spelling of 'local' was 'localtime'
+        return _machine_zone_hint(value.strip(), known=False)
     meant = _ABBREVIATIONS.get(value.strip().upper())
     if meant is None:
         if re.fullmatch(r"[A-Z]{2,5}", value.strip()):
@@ -243,7 +265,10 @@ def _zone_hint(value: str) -> str | None:
 def fixed_zone_advice(name: str) -> str | None:
     """Why a zone name the database knows is probably not what its writer
     meant: 'EST' is UTC-05:00 all year (New York's digests an hour late all
-    summer), 'Etc/GMT+1' is UTC-01:00.  None for any other name."""
+    summer), 'Etc/GMT+1' is UTC-01:00, 'localtime' is whichever machine's.
+    None for any other name."""
+    if name.casefold() in _MACHINE_ZONE:
+        return _machine_zone_hint(name, known=True)
     if name in _FIXED_LEGACY:
         offset = zoneinfo.ZoneInfo(name).utcoffset(datetime(2000, 1, 1))
         hours = int(offset.total_seconds() // 3600) if offset is not None else 0

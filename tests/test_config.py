@@ -1251,6 +1251,27 @@ def test_a_time_zone_abbreviation_or_offset_points_at_a_place(workdir, zone, exp
     assert "did you mean" not in str(info.value)
 
 
+def test_gmt_and_the_machines_zone_are_warned_of_and_local_is_no_localtime(workdir, cli):
+    """'GMT' is UTC all year (a London reader's digest an hour late all
+    summer); 'localtime' is whichever machine's zone runs the config (a UTC
+    server's, once deployed), and 'local' was told "did you mean 'localtime'?"."""
+    write_config(workdir, BASIC_CONFIG + "timezone: GMT\n")
+    result = cli("validate")
+    assert result.code == 0 and result.err.splitlines() == [
+        "warning: config.yaml:18: timezone: 'GMT' is UTC+00:00 all year, without daylight saving time: for UK time "
+        "write 'Europe/London' (for UTC, 'UTC')"], result.err
+    write_config(workdir, BASIC_CONFIG + "timezone: localtime\n")
+    result = cli("validate")
+    assert result.code == 0, result.err
+    assert result.err.startswith("warning: config.yaml:18: timezone: 'localtime' is the zone of whichever machine runs "
+                                 "the command: write its name, "), result.err
+    assert result.err.rstrip().endswith("; a server or a container running this config has its own, often UTC")
+    found = problems(workdir, BASIC_CONFIG + "timezone: local\n")
+    assert len(found) == 1 and found[0].startswith(
+        "config.yaml:18: timezone: unknown time zone 'local' (this machine's zone? write its name, "), found
+    assert "localtime" not in found[0]
+
+
 def test_validate_warns_of_a_zone_without_daylight_saving_or_with_an_inverted_sign(workdir, cli):
     """'EST' is UTC-05:00 all year (digests an hour late all summer in New York)
     and 'Etc/GMT+1' is UTC-01:00: both were taken without a word."""
