@@ -453,6 +453,34 @@ def check_arxiv_category(value: str) -> str:
 ArxivCategory = Annotated[str, BeforeValidator(_visible), AfterValidator(check_arxiv_category)]
 
 
+#: The arXiv API's field prefixes, and what people write for them.
+_ARXIV_PREFIXES = ("ti", "au", "abs", "co", "jr", "cat", "rn", "id", "all")
+_ARXIV_PREFIX_MEANT = {"title": "ti", "author": "au", "authors": "au", "abstract": "abs", "summary": "abs",
+                       "comment": "co", "comments": "co", "journal": "jr", "category": "cat", "categories": "cat",
+                       "any": "all", "text": "all"}
+
+
+def _check_arxiv_query(value: str | None) -> str | None:
+    """arXiv's search syntax where it differs from what people type: its
+    operators are AND, OR and ANDNOT in capitals (the API documents no other
+    spelling: 'diffusion or flow' is no OR), there is no NOT, and the fields
+    have short prefixes ('title:' is none).  Each fetched the wrong papers,
+    or none, and every digest after was short without a word."""
+    if value is None:
+        return value
+    outside = re.sub(r'"[^"]*"', " ", value)  # a quoted phrase is words, whatever they are
+    operators = "arXiv's operators are AND, OR and ANDNOT, in capitals"
+    if m := re.search(r"(?<![\w:])(and|or|andnot|And|Or|AndNot|NOT)(?![\w:])", outside):
+        fix = "A ANDNOT B" if m[1] == "NOT" else m[1].upper()
+        raise ValueError(f"query {value!r}: {m[1]!r} is no operator of arXiv's ({operators}): write {fix!r}")
+    for m in re.finditer(r"(?<![\w.])([A-Za-z]+):", outside):
+        if m[1].casefold() not in _ARXIV_PREFIXES:
+            meant = _ARXIV_PREFIX_MEANT.get(m[1].casefold())
+            hint = f"write {meant + ':'!r}" if meant else f"arXiv's are {', '.join(p + ':' for p in _ARXIV_PREFIXES)}"
+            raise ValueError(f"query {value!r}: {m[1] + ':'!r} is no arXiv field prefix; {hint}")
+    return value
+
+
 class ArxivSource(_Source):
     """arXiv: the search API (``feed: api``, by ``query``/``categories``) or the
     daily announcement feed (``feed: rss``, by ``categories``), or a saved file."""
@@ -467,6 +495,7 @@ class ArxivSource(_Source):
     path: str | None = None
 
     _v_url = field_validator("url")(lambda cls, v: _check_url(v))
+    _v_query = field_validator("query")(lambda cls, v: _check_arxiv_query(v))
 
     @model_validator(mode="after")
     def _enough_to_ask(self):

@@ -101,6 +101,41 @@ def test_a_source_type_written_as_its_format_or_site_names_the_type_that_reads_i
                      "hf-papers-text, arxiv, hf-daily, feed"]
 
 
+ARXIV_QUERY = """
+sources:
+  - type: arxiv
+    query: QUERY
+topics:
+  d:
+    any: [diffusion]
+subscribers:
+  - {email: ada@example.org, topics: [d]}
+"""
+
+
+@pytest.mark.parametrize(("query", "said"), [
+    ("diffusion or flow", "'or' is no operator of arXiv's (arXiv's operators are AND, OR and ANDNOT, in capitals): "
+                          "write 'OR'"),
+    ("diffusion NOT medical", "'NOT' is no operator of arXiv's (arXiv's operators are AND, OR and ANDNOT, in "
+                              "capitals): write 'A ANDNOT B'"),
+    ("title:diffusion", "'title:' is no arXiv field prefix; write 'ti:'"),
+    ("author:Song", "'author:' is no arXiv field prefix; write 'au:'"),
+    ("foo:bar", "'foo:' is no arXiv field prefix; arXiv's are ti:, au:, abs:, co:, jr:, cat:, rn:, id:, all:"),
+])
+def test_an_arxiv_query_in_another_search_syntax_is_refused_at_its_line(workdir, query, said):
+    """'diffusion or flow', NOT, 'title:' are no arXiv syntax: the source
+    fetched the wrong papers, or none, and every digest was short, unsaid."""
+    found = problems(workdir, ARXIV_QUERY.replace("QUERY", repr(query)))
+    assert found == [f"config.yaml:3: sources[0].query: query {query!r}: {said}"]
+
+
+@pytest.mark.parametrize("query", ['ti:diffusion ANDNOT abs:medical', 'all:"flow or diffusion" OR TI:x',
+                                   'cat:cs.LG AND all:"A: B"', "diffusion OR interpretability"])
+def test_an_arxiv_query_in_its_syntax_is_taken(workdir, query):
+    config = load_config(write_config(workdir, ARXIV_QUERY.replace("QUERY", repr(query))))
+    assert config.sources[0].query == query
+
+
 def test_all_problems_come_together_in_line_order(workdir):
     found = problems(workdir, BAD)
     assert len(found) == 14
