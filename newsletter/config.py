@@ -215,17 +215,26 @@ _FIXED_LEGACY = {"EST": "US Eastern time write 'America/New_York'", "MST": "US M
 _MACHINE_ZONE = ("local", "localtime", "system", "machine", "server")
 
 
-def _machine_zone() -> str | None:
-    """This machine's zone by name ('Europe/Berlin'), from where /etc/localtime
-    links to; None where it is no link into the zone database."""
+def machine_zone() -> str | None:
+    """This machine's zone by name ('Europe/Berlin'): ``$TZ`` when it names
+    one, else where /etc/localtime links to; None where neither names a zone
+    of the database."""
+    tz = os.environ.get("TZ", "").removeprefix(":")
     target = os.path.realpath("/etc/localtime")
-    return target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else None
+    for name in (tz, target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else ""):
+        if re.fullmatch(r"[A-Za-z][\w+-]*(?:/[\w+-]+)*", name) and name.casefold() not in _MACHINE_ZONE:
+            try:
+                zoneinfo.ZoneInfo(name)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+                continue
+            return name
+    return None
 
 
 def _machine_zone_hint(name: str, *, known: bool) -> str:
     """Why 'localtime' is no zone to write: the config moves (to a server, a
     container, a systemd unit on a UTC host) and the digests' hour with it."""
-    here = _machine_zone()
+    here = machine_zone()
     write = f"write its name, {here!r} here" if here else "write its name, such as 'Europe/Berlin'"
     what = f"{name!r} is the zone of whichever machine runs the command:" if known else "this machine's zone?"
     return f"{what} {write}; a server or a container running this config has its own, often UTC"

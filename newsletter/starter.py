@@ -109,9 +109,23 @@ delivery:
 # state: postgresql://digest@db.example.org:5432/digest
 """
 
-def starter_config() -> str:
-    """The starter file's text."""
-    return STARTER_CONFIG
+#: Names of UTC itself, which the starter writes as 'UTC'.
+_UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu", "Etc/GMT",
+              "GMT", "Etc/Greenwich", "Greenwich", "GMT0", "Etc/GMT0", "GMT+0", "GMT-0", "Etc/GMT+0", "Etc/GMT-0")
+
+
+def starter_config(zone: str | None = None) -> str:
+    """The starter file's text, its time zone ``zone`` (default: this
+    machine's, :func:`config.machine_zone`, unless validate would warn of
+    it).  It said UTC everywhere: a newcomer in Berlin who kept it got the
+    08:00 digest at 09:00 or 10:00."""
+    from .config import fixed_zone_advice, machine_zone
+
+    zone = zone or machine_zone() or "UTC"
+    if zone in _UTC_NAMES or fixed_zone_advice(zone) is not None:
+        zone = "UTC"
+    written = "timezone: UTC                      #"
+    return STARTER_CONFIG.replace(written, f"{'timezone: ' + zone:<34} #", 1)
 
 
 def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:

@@ -3,6 +3,7 @@ an existing file is never replaced without --force."""
 
 from __future__ import annotations
 
+import pytest
 import yaml
 
 from newsletter.config import parse_config
@@ -181,3 +182,22 @@ def test_init_never_replaces_a_link_whose_file_is_not_there_without_force(tmp_pa
     assert r.code == 2
     assert r.err.strip() == "config.yaml: already exists; not overwritten (use --force to replace it)"
     assert link.is_symlink() and not (tmp_path / "dotfiles").exists()
+
+
+@pytest.mark.parametrize(("tz", "written"), [
+    ("Europe/Berlin", "Europe/Berlin"),
+    (":America/New_York", "America/New_York"),
+    ("Etc/UTC", "UTC"),
+    ("EST", "UTC"),  # a fixed offset validate would warn of
+])
+def test_init_writes_this_machines_time_zone(tmp_path, cli, tz, written):
+    """The starter said `timezone: UTC` everywhere: a newcomer in Berlin who
+    kept it (most do) got the 08:00 digest at 09:00 in winter, 10:00 in summer."""
+    r = cli("init", env={"TZ": tz})
+    assert r.code == 0, r.err
+    text = (tmp_path / "config.yaml").read_text(encoding="utf-8")
+    (line,) = [x for x in text.splitlines() if x.startswith("timezone:")]
+    assert line.split("#")[0].split() == ["timezone:", written]
+    assert line.index("#") == 35 or len(line.split("#")[0]) > 35  # the comments stay in their column
+    v = cli("validate", env={"TZ": tz})
+    assert v.code == 0 and v.err == "", v.err
