@@ -859,7 +859,7 @@ def _check_email(email: str) -> str:
     from .config import check_address
 
     try:
-        return check_address(email)
+        return check_address(email, in_config=False)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="EMAIL") from None
 

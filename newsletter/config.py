@@ -74,7 +74,7 @@ def _visible(value):
 _NAMED_ADDRESS = re.compile(r"[^<>\r\n]*<(?P<addr>[^<>\s]+@[^<>\s]+)>")
 
 
-def check_address(value: str) -> str:
+def check_address(value: str, *, in_config: bool = True) -> str:
     """A bare e-mail address, ``local@domain.tld``, as it is to be used; ``ValueError`` otherwise.
 
     A domain written in Unicode (``ada@münchen.de``) is returned in its ASCII
@@ -86,7 +86,8 @@ def check_address(value: str) -> str:
     (RFC 6531), which is not sent, so it is refused, saying so.  Spaces
     around the address and characters that show nothing (a zero-width space
     copied with it) are dropped: "needs SMTPUTF8" was said of an address
-    that looked plain ASCII."""
+    that looked plain ASCII.  ``in_config=False`` for one given on the
+    command line, where there is no ``name:`` to put a name under."""
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a valid address")
     # what a copy from a web page, a chat or a spreadsheet brings along: spaces
@@ -95,8 +96,8 @@ def check_address(value: str) -> str:
     if "\n" not in value and "\r" not in value:  # (a line break is refused below: it reached headers and state)
         value = value.strip()
     if (named := _NAMED_ADDRESS.fullmatch(value)) is not None:  # "Ada Lovelace <ada@example.org>"
-        raise ValueError(f"{value!r} is not a bare address: write the address alone, {named['addr'].strip()}, "
-                         "and the name under name:")
+        raise ValueError(f"{value!r} is not a bare address: write the address alone, {named['addr'].strip()}"
+                         + (", and the name under name:" if in_config else ""))
     if value[:7].casefold() == "mailto:":
         raise ValueError(f"{value!r} is not a bare address: write it without 'mailto:', {value[7:]}")
     if any(c.isspace() and c not in "\r\n" for c in value):

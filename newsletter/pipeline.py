@@ -604,7 +604,7 @@ def send_test_email(
     the message was not delivered.
     """
     try:
-        to = check_address(to)
+        to = check_address(to, in_config=False)
     except ValueError as exc:
         raise ConfigError(Problem(f"--to: {exc}")) from None
     sub = config.subscriber(subscriber) if subscriber else None

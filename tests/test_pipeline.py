@@ -60,6 +60,17 @@ def digest_of(folder: Path) -> str | None:
     return hashlib.sha256(state.read_bytes()).hexdigest() if state.exists() else None
 
 
+def test_an_address_with_its_name_on_the_command_line_is_told_without_name_key(tmp_path, cli):
+    """`--to "Me <me@x.org>"` was told to put the name "under name:", a
+    config key the command line has none of."""
+    setup(tmp_path, "  transport: outbox\n")
+    r = cli("test-email", "--to", "Me <me@example.net>", "--now", NOW)
+    assert r.code == 2 and r.err.strip() == (
+        "--to: 'Me <me@example.net>' is not a bare address: write the address alone, me@example.net")
+    r = cli("unsubscribe", "Ada <ada@example.org>")
+    assert r.code == 2 and r.err.strip().endswith("write the address alone, ada@example.org"), r.err
+
+
 def test_sample_digest_over_smtp_records_nothing(tmp_path, cli, smtp_server):
     setup(tmp_path, smtp(smtp_server.port))
     r = cli("test-email", "--to", "me@example.net", "--now", NOW)
