@@ -469,8 +469,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
     first_outbox = state.config.delivery.transport == "outbox" and not state.config.outbox_dir.exists()
-    for advice in pipeline.transport_advice(state.config):  # SMTP settings with the outbox: said before "sent"
-        warn(str(advice))
+    for advice in (*pipeline.no_subscribers(state.config), *pipeline.transport_advice(state.config)):
+        warn(str(advice))  # said before "sent": SMTP settings with the outbox, nobody to send to
     interrupted = threading.Event()
     caught: list[int] = []  # the signal that stopped it: the exit code is 128 + its number
     try:

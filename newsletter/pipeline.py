@@ -914,7 +914,8 @@ def validate(
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
-    for problem in (*zone_advice(config), *transport_advice(config), *subfolder_advice(config)):
+    for problem in (*no_subscribers(config), *zone_advice(config), *transport_advice(config),
+                    *subfolder_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
 
@@ -952,6 +953,18 @@ def validate(
 #: delivery: keys only the smtp transport reads.
 _SMTP_KEYS = ("host", "port", "security", "username", "password_env", "timeout", "max_per_minute", "connections",
               "retries", "retry_delay", "ca_file")
+
+
+def no_subscribers(config: Config) -> list[Problem]:
+    """A config without subscribers (the key left out, or an empty list):
+    validate said OK and every send 'sent 0' with exit 0, a digest that
+    never comes with nothing said."""
+    if config.subscribers:
+        return []
+    message = "no subscribers, so nothing is ever sent: add one (email: and topics:) under subscribers:"
+    if "subscribers" not in config.model_fields_set:  # no line to name (the file's first is not it)
+        return [Problem(message, str(config.file), None, "subscribers")]
+    return [config.problem(("subscribers",), message)]
 
 
 def transport_advice(config: Config) -> list[Problem]:

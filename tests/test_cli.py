@@ -460,6 +460,22 @@ def test_pin_where_no_paper_has_authors_is_named_once(workdir, cli):
     assert "pin" not in cli("validate").err + cli("match").err
 
 
+def test_a_config_without_subscribers_says_nothing_is_ever_sent(workdir, cli):
+    """validate said OK and send 'sent 0', exit 0, for a config whose
+    subscribers were left out: a digest that never comes, nothing said."""
+    without = BASIC_CONFIG.split("subscribers:")[0]
+    write_config(workdir, without)
+    said = "no subscribers, so nothing is ever sent: add one (email: and topics:) under subscribers:"
+    r = cli("validate")
+    assert r.code == 0 and r.err.splitlines() == [f"warning: config.yaml: subscribers: {said}"], r.err
+    write_config(workdir, without + "subscribers: []\n")
+    r = cli("send")
+    assert r.code == 0 and r.err.splitlines() == [f"warning: config.yaml:11: subscribers: {said}"], r.err
+    assert r.out.strip() == "sent 0, empty 0, failed 0, not due 0"
+    write_config(workdir, BASIC_CONFIG)
+    assert "subscribers" not in cli("validate").err
+
+
 def test_validate_qualifies_unmatched_topics_when_remote_sources_were_not_read(workdir, cli, http_server):
     write_config(workdir, WITH_DEAD_TOPIC.replace(
         "sources:\n", f"sources:\n  - type: feed\n    url: {http_server.url('/feed.xml')}\n"
