@@ -248,6 +248,8 @@ _SITE_PAGES = (
 )
 
 
+#: The header lines of a Hugging Face papers page saved as text.
+_HF_EXPORT = re.compile(rb"^(?:Get trending papers in your email inbox|byAK and the research community)", re.M)
 #: Where a feed starts: its XML declaration or its root element.
 _FEED_START = re.compile(rb"<\?xml[\s?]|<(?:rss|feed|rdf:RDF)[\s>]")
 #: How far into an answer text printed before the feed is looked past.
@@ -288,6 +290,9 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
             text = text[m.start():]
         elif not m and not text.startswith(b"<"):
             said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+            if _HF_EXPORT.search(text[:_JUNK_MOST]):
+                raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not an RSS "
+                                         "or Atom feed (`type: hf-papers-text` reads it)", name, 1))
             raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
                                      f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
@@ -745,7 +750,11 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
     except json.JSONDecodeError as exc:
         if not encoding.startswith("utf-8"):  # bytes that only looked like UTF-16 or 32
             raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, 1)) from None
-        if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        if (text := data.lstrip(b"\xef\xbb\xbf \t\r\n")).startswith(b"<"):
+            if not _HTML_PAGE.match(text[:4096]) and _FEED_START.search(text[:_JUNK_MOST]):
+                # a saved feed given where JSON goes: "an error page or a login wall?" of a file read fine
+                raise InputError(Problem(f"source {source!r}: an RSS or Atom feed, not {expected} (a feed is "
+                                         "read by type: feed, or arxiv for arXiv's)", name, 1)) from None
             raise InputError(
                 Problem(f"source {source!r}: an HTML or XML page, not {expected} "
                         "(an error page or a login wall?)", name, 1)

@@ -1956,3 +1956,19 @@ def test_validate_without_fetch_looks_nothing_up(http_server, tmp_path):
     config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
     pipeline.validate(config, warn=Collect(), now=NOW)
     assert http_server.requests == [] and not (tmp_path / "cache").exists()
+
+
+def test_a_saved_file_of_another_source_type_names_the_type_that_reads_it():
+    """A saved Atom feed under type: hf-daily was "an HTML or XML page ...
+    (an error page or a login wall?)", and a Hugging Face page saved as text
+    under type: arxiv or feed "the answer is text, 'new'": both sent the user
+    looking for a fault in a file that is fine."""
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(data("arxiv-api.xml"), "saved.xml", "hf", Collect())
+    assert str(info.value) == ("saved.xml:1: source 'hf': an RSS or Atom feed, not the JSON list of daily papers "
+                               "(a feed is read by type: feed, or arxiv for arXiv's)")
+    for name in ("hf-papers-compact.txt", "hf-papers-blank-lines.txt"):
+        with pytest.raises(InputError) as info:
+            parse_feed(data(name), name, "blog", Collect())
+        assert str(info.value) == (f"{name}:1: source 'blog': a Hugging Face papers page saved as text, not an RSS "
+                                   "or Atom feed (`type: hf-papers-text` reads it)")
