@@ -1464,6 +1464,13 @@ def test_sub_and_superscripts_in_a_feed_show_raised_and_lowered_where_unicode_ha
     assert paper.abstract == "Rates scale as n² and xᵢ₊₁; AdaCorresponding author and p < 0.05."
 
 
+def test_a_script_tag_nested_in_the_other_kind_closes_the_innermost_of_its_kind():
+    """`</sub>` closes the `<sub>` even when a `<sup>` opened inside it was
+    never closed: the text after it is raised, as the `<sup>` still is."""
+    assert html_text("x<sup>2<sub>1</sub>3</sup>4") == "x²₁³4"
+    assert html_text("a<sub>1<sup>2</sub>3</sup>") == "a₁²³"
+
+
 def test_a_private_feeds_password_and_token_never_show_in_messages_or_links(http_server, tmp_path, cli):
     """`url: https://ada:s3cret@host/feed.xml?token=t0ken` was printed whole in
     every failure line and warning (cron mails them); a relative link in such
