@@ -237,13 +237,15 @@ def number_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
     is not told."""
     from .matching import compile_term, field_texts, other_number
 
-    if not papers:
-        return []
+    keys = list(dict.fromkeys(topics if topics is not None else config.topics))
+    if not papers or not any(other_number(t) for k in keys for kind in ("any", "all", "none")
+                             for t in getattr(config.topics[k], kind)):
+        return []  # (topics in words only: nothing to fold)
     texts = [field_texts(p) for p in papers]
     folded = [{k: v.casefold() for k, v in t.items()} for t in texts]
     everything = "\n".join(v for f in folded for v in f.values())  # most forms occur nowhere: one look each
     out = []
-    for key in dict.fromkeys(topics if topics is not None else config.topics):
+    for key in keys:
         topic = config.topics[key]
         for kind in ("any", "all", "none"):
             terms = getattr(topic, kind)
