@@ -174,6 +174,9 @@ class Runner:
                 public_url(str(self.config.state_target)),
                 self.tick_seconds,
             )
+            if self.config.delivery.transport == "outbox":  # "sent ada@..." read as mail gone out, as send's did
+                log.info("run: digests are written as .eml files to %s, not mailed (`transport: smtp` under "
+                         "delivery: mails them)", self.config.outbox_dir)
             # schedule takes float intervals though its annotation says int
             self.scheduler.every(self.tick_seconds).seconds.do(self.tick)  # type: ignore[arg-type]
             self.scheduler.every(1).seconds.do(self._watch_config)

@@ -598,6 +598,9 @@ def test_a_catch_up_send_at_start_says_the_next_digest_once(tmp_path, caplog):
     assert [line for line in lines if "next digest" in line] == [
         "run: next digest 2026-11-24 08:00 UTC: ada@example.org (`newsletter schedule` lists every subscriber's)"
     ], lines
+    # the outbox said at start: "sent ada@example.org" read as mail gone out
+    assert lines[1] == (f"run: digests are written as .eml files to {tmp_path / 'outbox'}, not mailed "
+                        "(`transport: smtp` under delivery: mails them)"), lines
 
 
 def test_run_says_once_when_a_last_digest_is_recorded_after_its_clock(tmp_path, caplog):
