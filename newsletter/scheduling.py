@@ -92,7 +92,11 @@ _SAID_TIME = re.compile(r"(?<![\d:])(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m
 def _meant(norm: str) -> str | None:
     """The schedule a free-form one means, when it names days (or 'daily',
     'every day') and a time: 'mondays 8am' -> 'weekly on monday at 08:00'.
-    None when unsure (no time, or no day, or an interval)."""
+    An interval as people write it gets its form too: 'hourly' -> 'every
+    hour', 'every 6 hrs' -> 'every 6 hours', 'twice a day' -> 'every 12 hours'.
+    None when unsure (no time, or no day)."""
+    if (every := _said_interval(norm)) is not None:
+        return every
     if re.search(r"\b(hours?|minutes?|mins?)\b", norm):
         return None
     days = []
@@ -118,6 +122,25 @@ def _meant(norm: str) -> str | None:
         ordered = sorted(days, key=WEEKDAYS.index)
         return f"daily {at}" if len(ordered) == 7 else f"weekly on {', '.join(ordered)} {at}"
     return f"daily {at}"
+
+
+_INTERVAL_SAID = re.compile(r"^(?:every|each)\s*(\d+)?\s*(h|hr|hrs|hour|hours|m|min|mins|minute|minutes)$")
+_PER_DAY = {"hourly": "every hour", "every hour": "every hour", "twice daily": "every 12 hours",
+            "twice a day": "every 12 hours", "four times a day": "every 6 hours", "every half hour": "every 30 minutes",
+            "half-hourly": "every 30 minutes", "every minute": "every minute"}
+
+
+def _said_interval(norm: str) -> str | None:
+    """The ``every N hours/minutes`` form an interval written otherwise means."""
+    if norm in _PER_DAY:
+        return _PER_DAY[norm]
+    if (m := _INTERVAL_SAID.match(norm)) is None:
+        return None
+    unit = "hour" if m.group(2).startswith("h") else "minute"
+    n = int(m.group(1) or 1) if len(m.group(1) or "") <= 6 else 0
+    if n == 0:
+        return None
+    return f"every {unit}" if n == 1 else f"every {n} {unit}s"
 
 
 def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:

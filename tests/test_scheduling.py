@@ -202,6 +202,12 @@ def test_a_record_over_a_day_after_the_clock_is_due_at_once_a_smaller_one_waits(
         ("every day at 12pm", "daily at 12:00"),
         ("daily 12am", "daily at 00:00"),
         ("daily at 8:30 p.m.", "daily at 20:30"),
+        # intervals as people write them
+        ("hourly", "every hour"),
+        ("every 6 hrs", "every 6 hours"),
+        ("every 6h", "every 6 hours"),
+        ("every 30 mins", "every 30 minutes"),
+        ("twice a day", "every 12 hours"),
     ],
 )
 def test_a_schedule_written_as_people_say_it_names_the_form_meant(text, meant):
@@ -212,7 +218,7 @@ def test_a_schedule_written_as_people_say_it_names_the_form_meant(text, meant):
     parse_schedule(meant)  # and what it names is a schedule
 
 
-@pytest.mark.parametrize("text", ["weekly", "mondays", "every 6 hrs", "weekly on monday at 20:00 pm", "daily at 25:00 or 8"])
+@pytest.mark.parametrize("text", ["weekly", "mondays", "every 0 hrs", "weekly on monday at 20:00 pm", "daily at 25:00 or 8"])
 def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
     with pytest.raises(ValueError) as info:
         parse_schedule(text)
