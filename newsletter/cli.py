@@ -218,16 +218,23 @@ def _parse_now(ctx, param, value: str | None) -> datetime:
 def validate(state: _State, fetch: bool, as_json: bool, now: datetime) -> None:
     """Check the config, its sources and templates."""
     show = None if as_json else (lambda source: click.echo(str(source)))
+    said: list[str] = []  # the warnings, for --json: a script saw "ok": true and none of them
+
+    def warned(message: str) -> None:
+        said.append(message)
+        warn(message)
+
     try:
         if state._config is None:  # a broken config: its source files are checked too
             state._config = pipeline.load_for_validate(state.config_path)
-        summary = pipeline.validate(state.config, fetch=fetch, warn=warn, progress=show, now=now)
+        summary = pipeline.validate(state.config, fetch=fetch, warn=warned, progress=show, now=now)
     except NewsletterError as exc:
         if as_json:  # a script reading stdout learns what failed too (stderr says it as ever)
-            emit_json({"config": state.config_path, "ok": False, "problems": [str(p) for p in exc.problems]})
+            emit_json({"config": state.config_path, "ok": False, "problems": [str(p) for p in exc.problems],
+                       "warnings": said})
         raise
     if as_json:
-        emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary)})
+        emit_json({"config": str(state.config.file), "ok": True, **dataclasses.asdict(summary), "warnings": said})
         return
     click.echo(f"{state.config.file}: OK: {summary}")
 

@@ -384,8 +384,12 @@ def test_match_and_validate_name_topics_that_match_no_paper(workdir, cli):
     v = cli("validate")
     assert v.code == 0, v.err  # a warning, not an error
     assert v.err.startswith(warning) and len(v.err.strip().splitlines()) == 1
-    assert json.loads(cli("validate", "--json").out)["unmatched_topics"] == ["quantum"]
+    data = json.loads(cli("validate", "--json").out)
+    assert data["unmatched_topics"] == ["quantum"]
+    # the warnings themselves too: a script saw "ok": true and nothing of them
+    assert data["warnings"] == [v.err.strip().removeprefix("warning: ")]
     write_config(workdir, BASIC_CONFIG)
+    assert json.loads(cli("validate", "--json").out)["warnings"] == []
     assert cli("validate").err == "" and cli("match").err == ""
 
 
