@@ -1270,6 +1270,10 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     ``key:value``.  ``line`` is 1-based, ``column`` 0-based (PyYAML's mark).
     An empty hint when the slip is none of these."""
     row = rows[line - 1]
+    if "undefined alias" in problem and (token := re.match(r"\*[^\s,\]}]*", row[column:])):
+        # `any: [*diffusion]`: a suffix wanted, an anchor's alias read
+        return line, (f"YAML reads {token[0]} as an alias (a reference to an '&' anchor): to mean the text, "
+                      f"write it in quotes, \"{token[0]}\"")
     if "could not find expected ':'" in problem and context_line and context_line <= len(rows):
         # `host:127.0.0.1` is one plain word, noticed only at the next line
         m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])

@@ -1396,3 +1396,13 @@ def test_terms_and_categories_copied_with_invisible_characters_are_the_plain_one
     assert config.topics["optim"].any[0] == "SGD" and config.topics["optim"].categories == ["cs.LG"]
     liked = text.replace("    name: Optimisation\n", "    name: Optimisation\n    about: SGD\n    like: ['Heavy\u00adTailed SGD']\n")
     assert load_config(write_config(workdir, liked)).topics["optim"].like == ["HeavyTailed SGD"]
+
+
+@pytest.mark.parametrize("terms", ["[*diffusion]", "[score-based, *diffusion ]", "\n      - *diffusion"])
+def test_a_term_starting_with_a_star_says_yaml_reads_it_as_an_alias(workdir, terms):
+    """`any: [*diffusion]` (a suffix wanted) was "malformed YAML: found
+    undefined alias", which says nothing to someone who never wrote an anchor."""
+    found = problems(workdir, BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]', f"any: {terms}"))
+    line = 8 if terms.startswith("\n") else 7
+    assert found == [f"config.yaml:{line}: malformed YAML: found undefined alias; YAML reads *diffusion as an alias "
+                     "(a reference to an '&' anchor): to mean the text, write it in quotes, \"*diffusion\""]
