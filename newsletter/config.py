@@ -1274,6 +1274,9 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         # `any: [*diffusion]`: a suffix wanted, an anchor's alias read
         return line, (f"YAML reads {token[0]} as an alias (a reference to an '&' anchor): to mean the text, "
                       f"write it in quotes, \"{token[0]}\"")
+    if "cannot start any token" in problem and row[column:column + 1] in ("@", "`"):
+        word = row[column:].split()[0].rstrip(",]}")
+        return line, f"YAML keeps {row[column]} for itself at the start of a value: write it in quotes, \"{word}\""
     if "could not find expected ':'" in problem and context_line and context_line <= len(rows):
         # `host:127.0.0.1` is one plain word, noticed only at the next line
         m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])

@@ -1406,3 +1406,11 @@ def test_a_term_starting_with_a_star_says_yaml_reads_it_as_an_alias(workdir, ter
     line = 8 if terms.startswith("\n") else 7
     assert found == [f"config.yaml:{line}: malformed YAML: found undefined alias; YAML reads *diffusion as an alias "
                      "(a reference to an '&' anchor): to mean the text, write it in quotes, \"*diffusion\""]
+
+
+@pytest.mark.parametrize(("terms", "word"), [("[score-based, @score]", "@score"), ("[`diffusion`]", "`diffusion`")])
+def test_a_term_starting_with_a_character_yaml_keeps_says_to_quote_it(workdir, terms, word):
+    """`any: [@score]` was "found character that cannot start any token"."""
+    found = problems(workdir, BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]', f"any: {terms}"))
+    assert len(found) == 1 and found[0].startswith("config.yaml:7: malformed YAML: ") and found[0].endswith(
+        f"YAML keeps {word[0]} for itself at the start of a value: write it in quotes, \"{word}\""), found
