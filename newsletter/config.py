@@ -1287,6 +1287,11 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         key = row.strip()[1:].split(":")[0]
         return line, f"a list item needs a space after its '-' ('- {key}: ...')"
     here = _KEY_LINE.match(row)
+    if here and here["value"] and here["value"].startswith(("{{", "{%")):
+        # `subject: {{ count }} new papers`: a Jinja template read as a YAML mapping
+        value = here["value"].split(" #")[0].strip()
+        quoted = "'" + value.replace("'", "''") + "'" if '"' in value else f'"{value}"'
+        return line, f"YAML reads a value starting with '{{' as a mapping: put the template in quotes, {here['key']}: {quoted}"
     mapping = "mapping values are not allowed" in problem
     if mapping and here and here["value"] and column >= here.start("value") and here["value"][0] not in "'\"[{|>&*!":
         key, start = here["key"], " ".join(here["value"].split()[:2])

@@ -1414,3 +1414,17 @@ def test_a_term_starting_with_a_character_yaml_keeps_says_to_quote_it(workdir, t
     found = problems(workdir, BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]', f"any: {terms}"))
     assert len(found) == 1 and found[0].startswith("config.yaml:7: malformed YAML: ") and found[0].endswith(
         f"YAML keeps {word[0]} for itself at the start of a value: write it in quotes, \"{word}\""), found
+
+
+@pytest.mark.parametrize(("subject", "quoted"), [
+    ("{{ count }} papers", '"{{ count }} papers"'),
+    ('{{ count }} new: {{ topics | join(", ") }}', """'{{ count }} new: {{ topics | join(", ") }}'"""),
+    ("{{ count }}", '"{{ count }}"'),
+])
+def test_a_subject_template_without_quotes_says_to_quote_it(workdir, subject, quoted):
+    """`subject: {{ count }} papers` was told its line was indented unlike
+    the one above (or "found unhashable key"): YAML read a mapping."""
+    found = problems(workdir, BASIC_CONFIG + f"email:\n  subject: {subject}\n")
+    assert len(found) == 1 and found[0].startswith("config.yaml:19: malformed YAML: "), found
+    assert found[0].endswith(f"YAML reads a value starting with '{{' as a mapping: put the template in quotes, "
+                             f"subject: {quoted}"), found
