@@ -476,7 +476,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
     first_outbox = state.config.delivery.transport == "outbox" and not state.config.outbox_dir.exists()
-    for advice in (*pipeline.no_subscribers(state.config), *pipeline.transport_advice(state.config)):
+    for advice in (*pipeline.no_subscribers(state.config), *pipeline.transport_advice(state.config),
+                   *pipeline.port_advice(state.config)):
         warn(str(advice))  # said before "sent": SMTP settings with the outbox, nobody to send to
     interrupted = threading.Event()
     caught: list[int] = []  # the signal that stopped it: the exit code is 128 + its number
@@ -710,6 +711,8 @@ def test_email(state: _State, to: str, subscriber: str | None, as_json: bool, no
     Checks the delivery settings and shows the email in your own mail
     client; the next `send` is the same as if this had not run.
     """
+    for advice in pipeline.port_advice(state.config):  # before it waits out a timeout on the port
+        warn(str(advice))
     sent = pipeline.send_test_email(state.config, to, now=now, subscriber=subscriber, warn=warn)
     if sent.note:
         click.echo(sent.note, err=True)

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from .config import Config, HFDailySource, Subscriber, check_address
 from .delivery import (
+    IMPLICIT_TLS_PORT,
     Dispatcher,
     Envelope,
     OutboxTransport,
@@ -916,7 +917,7 @@ def validate(
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
-    for problem in (*no_subscribers(config), *zone_advice(config), *transport_advice(config),
+    for problem in (*no_subscribers(config), *zone_advice(config), *transport_advice(config), *port_advice(config),
                     *subfolder_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
@@ -984,6 +985,26 @@ def transport_advice(config: Config) -> list[Problem]:
     elif "path" in d.model_fields_set:
         return [config.problem(("delivery", "path"), "is the outbox transport's folder; with transport: smtp "
                                "nothing is written there (remove it, or set transport: outbox)")]
+    return []
+
+
+def port_advice(config: Config) -> list[Problem]:
+    """A port whose kind of TLS is not ``security:``'s: port 465 without
+    ``security: ssl`` (a provider's page saying "port 465", the default
+    starttls kept) hung until the timeout at every send before saying so;
+    587 with ``ssl`` failed the handshake.  Warned by validate, before a send."""
+    d = config.delivery
+    if d.transport != "smtp" or d.port is None:
+        return []
+    if d.port == IMPLICIT_TLS_PORT and d.security != "ssl":
+        why = " (the default)" if "security" not in d.model_fields_set else ""
+        return [config.problem(("delivery", "port"), (
+            f"465 is the port of implicit TLS, whose server waits for a TLS handshake first, but security is "
+            f"{d.security!r}{why}: set security: ssl (or port: 587 for starttls)"))]
+    if d.port in (587, 25) and d.security == "ssl":
+        return [config.problem(("delivery", "security"), (
+            f"ssl (implicit TLS) on port {d.port}, whose servers speak plain SMTP and offer STARTTLS: set security: "
+            "starttls (or port: 465 for ssl)"))]
     return []
 
 

@@ -810,6 +810,27 @@ def test_smtp_settings_without_transport_smtp_are_named_before_anything_goes_to_
            "is written there (remove it, or set transport: outbox)" in r.err.splitlines(), r.err
 
 
+def test_a_port_whose_tls_is_not_security_s_is_warned_of_before_a_send_hangs_on_it(workdir, cli):
+    """`port: 465` from a provider's page, the default starttls kept: validate
+    said OK and every send waited the whole timeout for a greeting that an
+    implicit-TLS server never sends first.  587 with ssl, the other way round."""
+    smtp = "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: PORT\n  timeout: 0.5\n  retries: 0\n"
+    write_config(workdir, BASIC_CONFIG + smtp.replace("PORT", "465"))
+    said = ("warning: config.yaml:21: delivery.port: 465 is the port of implicit TLS, whose server waits for a TLS "
+            "handshake first, but security is 'starttls' (the default): set security: ssl (or port: 587 for starttls)")
+    r = cli("validate")
+    assert r.code == 0 and said in r.err.splitlines(), r.err
+    assert said in cli("send", "--dry-run").err.splitlines()
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code != 0 and r.err.splitlines()[0] == said, r.err  # said before the connection fails
+    write_config(workdir, BASIC_CONFIG + smtp.replace("PORT", "587") + "  security: ssl\n")
+    assert ("warning: config.yaml:24: delivery.security: ssl (implicit TLS) on port 587, whose servers speak plain "
+            "SMTP and offer STARTTLS: set security: starttls (or port: 465 for ssl)") in cli("validate").err.splitlines()
+    for fine in ("  port: 465\n  security: ssl\n", "  port: 2525\n  security: none\n"):
+        write_config(workdir, BASIC_CONFIG + "delivery:\n  transport: smtp\n  host: 127.0.0.1\n" + fine)
+        assert "delivery" not in cli("validate").err
+
+
 def test_config_given_as_a_folder_means_its_config_yaml(workdir, cli):
     """`--config lab/` was 'not a regular file (a folder)'; `init lab/` writes lab/config.yaml."""
     lab = workdir / "lab"
