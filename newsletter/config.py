@@ -1800,6 +1800,11 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         message = "expected a mapping" + (
             ", got nothing (an empty section?)" if value is None else f", got {_kind_of(value)}"
         )
+        if path == ("delivery",) and isinstance(value, str) and value.strip().casefold() in ("smtp", "outbox"):
+            # `delivery: smtp`, as the contract's words "delivery: picks the transport" read
+            message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"
+                        + (", and beside it host:, port:, security:, username:, password_env:"
+                           if value.strip().casefold() == "smtp" else ""))
     elif kind == "string_type" and path and path[-1] == "about" and isinstance(value, list):
         words = ", ".join(str(v) for v in value[:3] if isinstance(v, (str, int, float)))
         message = ("expected the interest as text, got a list: write it as one to a few sentences "

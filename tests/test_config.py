@@ -1428,3 +1428,15 @@ def test_a_subject_template_without_quotes_says_to_quote_it(workdir, subject, qu
     assert len(found) == 1 and found[0].startswith("config.yaml:19: malformed YAML: "), found
     assert found[0].endswith(f"YAML reads a value starting with '{{' as a mapping: put the template in quotes, "
                              f"subject: {quoted}"), found
+
+
+@pytest.mark.parametrize(("written", "said"), [
+    ("smtp", "write `transport: smtp` indented on a line under `delivery:`, and beside it host:, port:, security:, "
+             "username:, password_env:"),
+    ("outbox", "write `transport: outbox` indented on a line under `delivery:`"),
+])
+def test_delivery_written_as_its_transport_says_where_the_transport_goes(workdir, written, said):
+    """`delivery: smtp` (the contract: "delivery: picks the transport") got only
+    "expected a mapping, got 'smtp'"."""
+    found = problems(workdir, BASIC_CONFIG + f"delivery: {written}\n")
+    assert found == [f"config.yaml:18: delivery: expected a mapping, got {written!r}: {said}"]
