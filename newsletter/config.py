@@ -1011,9 +1011,13 @@ class WebSettings(_Model):
     def _https_base(cls, value: str) -> str:
         check_header_text(value)
         if not value.startswith("https://"):
+            local = re.match(r"(?i)https?://(?:localhost|127\.0\.0\.1|\[::1\]|0\.0\.0\.0)(?::\d+)?(?:/|$)", value)
             raise ValueError(
                 f"{value!r} must be an https:// URL (mail providers only make one-click "
                 "unsubscribe requests over HTTPS, RFC 8058)"
+                # trying the pages on this machine: the links' paths work on serve's own address
+                + ("; to try the pages here, keep an https:// base_url and open a link's path on "
+                   "`newsletter serve`'s address (http://127.0.0.1:8025/unsubscribe/TOKEN)" if local else "")
             )
         host, slash, path = value.removeprefix("https://").partition("/")
         if not host.isascii() and host.isprintable() and " " not in host:  # an internationalised domain
