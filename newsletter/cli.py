@@ -306,6 +306,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                         "name": sub.name,
                         "papers": [m.to_json() for m in matches],
                         "unsubscribed": gone.isoformat() if gone else None,
+                        "sent_before": report.sent_before.get(sub.email, 0),
                     }
                     for sub, matches, gone in results
                 ],
@@ -325,7 +326,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             click.echo(f"{sub.label}: unsubscribed {shown_time(gone, config.zone(sub))}, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
             continue
-        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}")
+        before = report.sent_before.get(sub.email)
+        gone_out = (f" (the {counted(before, 'paper')} its topics take now went out before; `match --all` "
+                    "shows them)") if before else ""
+        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}")
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")

@@ -18,7 +18,7 @@ import re
 import time
 import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -261,8 +261,8 @@ def number_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
                 others = compiled if kind != "all" else [compiled[i]]
                 missed = sum(
                     1 for t, f in zip(texts, folded, strict=True)
-                    if any(variant.search(t[field], f[field]) for field in topic.fields)
-                    and not any(term.search(t[field], f[field]) for term in others for field in topic.fields)
+                    if any(variant.search(t[name], f[name]) for name in topic.fields)
+                    and not any(term.search(t[name], f[name]) for term in others for name in topic.fields)
                 )
                 if missed:
                     message = _number_message(text, form, kind, missed, len(papers))
@@ -306,6 +306,9 @@ class MatchReport:
     advice: tuple[Problem, ...] = ()
     #: Per ranked topic (of those subscribers), its best papers just under the floor.
     near: tuple[tuple[str, NearMisses], ...] = ()
+    #: Per subscriber whose next digest is empty only because its papers went
+    #: out before: how many its topics take now (up to max_papers).
+    sent_before: Mapping[str, int] = field(default_factory=dict)
 
 
 def match_report(
@@ -321,11 +324,13 @@ def match_report(
     Subscribers in ``left`` (see :func:`match`) are left out."""
     subs, index = _selection(config, all_papers, only, warn, left, near=NEAR_MISSES)
     results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
+    # "0 papers" right after a send read as rules that match nothing
+    before = {sub.email: n for sub, found in results if exclude and not found and (n := len(index.select(sub)))}
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
                        (*about_advice(config, followed), *number_advice(config, all_papers, followed),
                         *pin_advice(config, all_papers, only)),
-                       tuple((k, index.near[k]) for k in followed if k in index.near))
+                       tuple((k, index.near[k]) for k in followed if k in index.near), before)
 
 
 #: How many papers under a ranked topic's floor ``match`` shows (see :class:`MatchReport`).

@@ -418,6 +418,21 @@ subscribers:""").replace("    topics: [diffusion]", "    topics: [diffusion, by_
     assert "add an arXiv source or drop `categories`" in r.err
 
 
+def test_match_after_a_send_says_the_papers_went_out_before(workdir, cli):
+    """Right after a send, `match` said "0 papers", read as rules that match
+    nothing: it says how many went out before and that --all shows them."""
+    write_config(workdir, BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]', 'any: ["AutoDiffusion"]'))
+    assert cli("send", "--subscriber", "ada@example.org").code == 0
+    r = cli("match", "--subscriber", "ada@example.org")
+    assert r.out.splitlines()[0] == ("Ada Lovelace <ada@example.org>: 0 papers (the 1 paper its topics take now went "
+                                     "out before; `match --all` shows them)"), r.out
+    data = json.loads(cli("match", "--json").out)
+    assert [(s["email"], s["sent_before"]) for s in data["subscribers"]] == [
+        ("ada@example.org", 1), ("bob@example.org", 0)]  # bob's digest is not empty: nothing to say
+    assert cli("match", "--all", "--subscriber", "ada@example.org").out.startswith(
+        "Ada Lovelace <ada@example.org>: 1 paper\n")
+
+
 def test_a_whole_word_term_missing_its_plural_is_named_with_the_prefix_to_write(workdir, cli):
     """Terms are whole words: the contract's own ``any: ["diffusion model"]``
     missed every paper that writes only "diffusion models", a short digest
