@@ -232,10 +232,10 @@ def number_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
     """Terms of the topics (default: all) that miss papers only for the
     grammatical number of their last word: terms are whole words, so the
     contract's own example ``any: ["diffusion model"]`` missed 19 of the 336
-    sample papers, which write only "diffusion models" (and none of its other
-    terms), and the digest was short with nothing said.  Counted only where no other term of the same
-    list matches the paper, so a topic that lists both forms, or a prefix,
-    is not told."""
+    sample papers, which write only "diffusion models" (and none of its
+    other terms), and the digest was short with nothing said.  Counted only
+    where no other term of the same list matches the paper, so a topic that
+    lists both forms, or a prefix, is not told."""
     from .matching import compile_term, field_texts, other_number
 
     keys = list(dict.fromkeys(topics if topics is not None else config.topics))
@@ -244,7 +244,7 @@ def number_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
         return []  # (topics in words only: nothing to fold)
     texts = [field_texts(p) for p in papers]
     folded = [{k: v.casefold() for k, v in t.items()} for t in texts]
-    everything = "\n".join(v for f in folded for v in f.values())  # most forms occur nowhere: one look each
+    everything = "\n".join(v for f in folded for v in f.values())
     out = []
     for key in keys:
         topic = config.topics[key]
@@ -253,11 +253,10 @@ def number_advice(config: Config, papers: list[Paper], topics: Iterable[str] | N
             compiled = [compile_term(t) for t in terms]
             for i, text in enumerate(terms):
                 form = other_number(text)
-                if form is None:
+                last = re.search(r"[^\W\d_]+$", form or "")  # the changed word: most occur nowhere
+                if form is None or last is None or last[0].casefold() not in everything:
                     continue
                 variant = compile_term(form)
-                if re.search(r"\w+$", form)[0].casefold() not in everything:  # type: ignore[index]
-                    continue
                 others = compiled if kind != "all" else [compiled[i]]
                 missed = sum(
                     1 for t, f in zip(texts, folded, strict=True)
