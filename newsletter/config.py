@@ -172,6 +172,11 @@ def check_mailbox(value: str) -> str:
         written = found[0][1]
         used = check_address(written)
     except ValueError:
+        named = re.fullmatch(r"\s*([^\"<>@]*[,;][^\"<>@]*?)\s*(<[^<>]+>)\s*", value)
+        if named and len(found) != 1:  # 'Lab, Digest <d@x.org>': a comma in the name splits it in two
+            raise ValueError(f"{value!r}: the name holds {next(c for c in ',;' if c in named[1])!r}, which splits "
+                             f"or ends an address: put the name in double quotes, '\"{named[1]}\" {named[2]}'"
+                             ) from None
         raise ValueError(f"{value!r} is not a valid mailbox (expected 'Name <address>' or 'address')") from None
     if used != written:  # an internationalised domain: its ASCII form, the name kept as written
         head, _, tail = value.rpartition(written)

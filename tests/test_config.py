@@ -429,6 +429,11 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
          "email: {from: 'x@example.org <digest@example.org>'}\n",
          "config.yaml:3: email.from: 'x@example.org <digest@example.org>' is not a valid mailbox"),
+        # a comma in the name: it was "not a valid mailbox", the quotes it needs unsaid
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "email: {from: 'Lab, Digest <digest@example.org>'}\n",
+         "config.yaml:3: email.from: 'Lab, Digest <digest@example.org>': the name holds ',', which splits or ends an "
+         "address: put the name in double quotes, '\"Lab, Digest\" <digest@example.org>'"),
         # An endless timeout passed validation and failed every message (OverflowError).
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
          "delivery: {transport: smtp, host: h, timeout: .inf}\n",
