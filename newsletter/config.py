@@ -1741,6 +1741,25 @@ _FORMAT_TYPES = {
 }
 
 
+def _home_of(key: str) -> str | None:
+    """Where a section's setting written at the top of the file goes
+    (``from:`` beside ``sources:``): it was told "did you mean 'subscribers'?"
+    for ``unsubscribe:``, or the list of top-level keys."""
+    if key in ("smtp", "outbox"):
+        return f"the transport is set under delivery: (transport: {key})"
+    sections = (("email", EmailSettings), ("delivery", Delivery), ("web", WebSettings), ("http", HttpSettings))
+    homes = [section for section, model in sections if key in {f.alias or n for n, f in model.model_fields.items()}]
+    if homes:  # (timeout: delivery's for SMTP, http's for fetching)
+        under = f"`{homes[0]}:`" if len(homes) == 1 else "the one meant"
+        return f"it is a setting of {' or '.join(h + ':' for h in homes)} (indent it under {under})"
+    if key in Subscriber.model_fields:
+        return ("it is each subscriber's setting (write it in each, or once in an `x-` anchor they merge in: README "
+                "\"Many subscribers\")")
+    if key in Topic.model_fields:
+        return "it is a topic's setting (indent it under the topic's name in topics:)"
+    return None
+
+
 def _valid_keys(path: tuple, data: Any) -> list[str]:
     model: type[BaseModel] | None = None
     if len(path) == 0:
@@ -1775,7 +1794,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         key = path[-1]
         valid = _valid_keys(path[:-1], data)
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
+        home = _home_of(str(key)) if len(path) == 1 else None
         message = f"unknown key {key!r}" + (
+            f" at the top: {home}" if home else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")
         )
     elif kind == "missing":

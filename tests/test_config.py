@@ -1451,3 +1451,21 @@ def test_delivery_written_as_its_transport_says_where_the_transport_goes(workdir
     "expected a mapping, got 'smtp'"."""
     found = problems(workdir, BASIC_CONFIG + f"delivery: {written}\n")
     assert found == [f"config.yaml:18: delivery: expected a mapping, got {written!r}: {said}"]
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ("unsubscribe: 'mailto:d@example.org'", "it is a setting of email: (indent it under `email:`)"),
+    ("from: 'Lab <d@example.org>'", "it is a setting of email: (indent it under `email:`)"),
+    ("host: smtp.example.org", "it is a setting of delivery: (indent it under `delivery:`)"),
+    ("timeout: 30", "it is a setting of delivery: or http: (indent it under the one meant)"),
+    ("smtp: {host: x}", "the transport is set under delivery: (transport: smtp)"),
+    ("max_papers: 10", "it is each subscriber's setting (write it in each, or once in an `x-` anchor they merge in: "
+                       "README \"Many subscribers\")"),
+    ("min_score: 0.4", "it is a topic's setting (indent it under the topic's name in topics:)"),
+])
+def test_a_sections_setting_written_at_the_top_says_where_it_goes(workdir, line, said):
+    """`unsubscribe:` beside `sources:` was told "did you mean 'subscribers'?",
+    `from:` or `max_papers:` got the list of top-level keys."""
+    key = line.split(":")[0]
+    found = problems(workdir, BASIC_CONFIG + line + "\n")
+    assert found == [f"config.yaml:18: {key}: unknown key {key!r} at the top: {said}"]
