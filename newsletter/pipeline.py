@@ -175,7 +175,10 @@ def _missing_data_hint(topic, papers: list[Paper]) -> str:
     if not missing or not papers:
         return ""
     fix = "drop `categories`" if missing == ["categories"] else "search `fields: [title, abstract]` too"
-    return (f" (none of them has {' or '.join(missing)}, which saved Hugging Face pages do not give; "
+    # (the daily papers' JSON has authors but no categories: "saved pages" sent hf-daily users looking for one)
+    givers = ("Hugging Face's papers (saved pages or hf-daily) and most feeds" if missing == ["categories"]
+              else "saved Hugging Face pages")
+    return (f" (none of them has {' or '.join(missing)}, which {givers} do not give; "
             f"add an arXiv source or {fix})")
 
 

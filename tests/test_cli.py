@@ -409,7 +409,8 @@ subscribers:""").replace("    topics: [diffusion]", "    topics: [diffusion, by_
     assert r.code == 0, r.err
     assert r.err.splitlines() == [
         "warning: config.yaml:11: topics.by_cat: matches none of the 338 papers in the current sources (none of them "
-        "has categories, which saved Hugging Face pages do not give; add an arXiv source or drop `categories`)",
+        "has categories, which Hugging Face's papers (saved pages or hf-daily) and most feeds do not give; add an "
+        "arXiv source or drop `categories`)",
         "warning: config.yaml:15: topics.by_author: matches none of the 338 papers in the current sources (none of them "
         "has authors, which saved Hugging Face pages do not give; add an arXiv source or search "
         "`fields: [title, abstract]` too)",
