@@ -543,8 +543,8 @@ def _typography(text: str) -> str:
 #: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
 #: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
 _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?"
-                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}])times"
-                        r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<=,)[lc]dots(?=[,}])"
+                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}\ue001])times"
+                        r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<=,)[lc]dots(?=[,}\ue001])"
                         r"|(?:sigma|alpha|beta|gamma|delta|lambda|theta|phi|psi|omega|exp|log|sum|max|min)left[(\[]"
                         r"|(?<![A-Za-z])[A-Z]left\(")
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
@@ -583,18 +583,47 @@ def _lost_math(text: str) -> str:
         def macro(n: re.Match) -> str:  # braces end the name before a letter: '\\varepsilon{}ll'
             return "\\" + n.group() + ("{}" if core[n.end():n.end() + 1].isalpha() else "")
 
-        core = re.sub(r"\{[^{}]*\}", lambda g: _LOST_IN.sub(r"\\in", g.group()), core)
+        core = re.sub(r"\{[^{}]*\}|\ue000[^\ue000\ue001]*\ue001", lambda g: _LOST_IN.sub(r"\\in", g.group()), core)
         shown = _math(_LOST_MACRO.sub(macro, core))
         return shown + tail if shown.strip() else written
 
-    text = _LOST_OLD_FONT.sub(r"math\1{\2}", text)
+    text = _set_braces_marked(_LOST_OLD_FONT.sub(r"math\1{\2}", text))
     text = _LOST_BETWEEN_NUMBERS.sub(_greek, _LOST_WIDE.sub(r"\1{\2}", text))
     shown = _LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text))
+    shown = shown.replace(_SET_OPEN, "{").replace(_SET_CLOSE, "}")
     return _operator_spacing(_LOST_INDEX.sub(lambda m: m[1] + m[2].translate(SUBSCRIPT), shown))
 
 
+#: A set's braces (``\{0,1\}`` in the source) between these marks while the rest
+#: of lost math is converted, which drops a group's braces.
+_SET_OPEN, _SET_CLOSE = "\ue000", "\ue001"
+#: An operator written before a set: ``min{a,b}`` (a group's brace follows a script,
+#: a macro's name or the group before it: ``frac{a}{b}``).
+_OPERATOR_BEFORE = re.compile(r"(?<![A-Za-z])(?:arg)?(?:min|max|sup|inf)\Z")
+
+
+def _set_braces_marked(text: str) -> str:
+    """The braces of sets in lost math (``{0,1}^n``, ``{x_i}_{i=1}^n``: the export
+    dropped ``\\{``'s backslash) marked, so they are shown where the math
+    conversion drops a group's braces ("0,1ⁿ" read as a number)."""
+    if "{" not in text:
+        return text
+    out, pos = [], 0
+    while (i := text.find("{", pos)) >= 0:
+        end = _braced(text, i)
+        if end is None:
+            break
+        before = text[max(0, i - 6):i]
+        is_set = _OPERATOR_BEFORE.search(before) is not None or not re.search(r"[\^_}\w]\Z", before)
+        inner = _set_braces_marked(text[i + 1:end - 1])
+        out += [text[pos:i], _SET_OPEN if is_set else "{", inner, _SET_CLOSE if is_set else "}"]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 #: A word of lost math: a braced group is one with its spaces (``R^{m times k}``, ``min_{x in R^d}``).
-_LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\S)+")
+_LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\ue000[^\ue000\ue001\n]{0,80}\ue001|\S)+")
 #: ``widetilde O(...)``: the accent was on the letter after it.
 _LOST_WIDE = re.compile(r"(?<![A-Za-z])(wide(?:tilde|hat)|math(?:cal|bb|bf|rm)) ([A-Za-z])(?![A-Za-z])")
 #: ``z_i`` beside ``z_{i-1}``: a one-letter index of a one-letter symbol, in
@@ -605,7 +634,7 @@ _LOST_OLD_FONT = re.compile(r"\{(bf|rm|cal|bb) ([A-Za-z0-9]+)\}")
 #: ``4.88 cdot 10^{-8}``, ``0.29 pm 0.01``: an operator between numbers.
 _LOST_BETWEEN_NUMBERS = re.compile(r"(?<=\d )(pm|cdot|times)(?= \d)")
 #: ``in`` inside a braced group of lost math is ``\in``: ``{x in R^d}``.
-_LOST_IN = re.compile(r"(?<=[\s{])in(?=\s)")
+_LOST_IN = re.compile(r"(?<=[\s{\ue000])in(?=\s)")
 _GREEK_NAMES = ("alpha|beta|gamma|delta|epsilon|zeta|theta|kappa|lambda|sigma|omega|xi|phi|psi|rho|tau"
                 "|Gamma|Delta|Theta|Lambda|Sigma|Omega|Phi|Psi|Xi")
 #: A Greek letter on its own in lost math: in parentheses or a list

@@ -342,7 +342,7 @@ def test_a_prefix_operator_is_written_against_its_operand(latex, shown):
     [
         # from tests/data/hf-papers-blank-lines-2.txt
         ("defined by mathcal O_i(u) = sigmaleft( x ) where mathcal W_{ij} is", "defined by Oᵢ(u) = σ( x ) where Wᵢⱼ is"),
-        ("of gradients {g(1),g(2),ldots,g(J)}, where", "of gradients g(1),g(2),…,g(J), where"),
+        ("of gradients {g(1),g(2),ldots,g(J)}, where", "of gradients {g(1),g(2),…,g(J)}, where"),
         ("round-(t+T). Here Tgeq 0 denotes a delay", "round-(t+T). Here T ≥ 0 denotes a delay"),
         ("the result 0.294014873 pm 4.88 cdot 10^{-8}, whereas", "the result 0.294014873 ± 4.88 · 10⁻⁸, whereas"),
         ("cannot achieve Oleft(1/nright) when x^2 is", "cannot achieve O(1/n) when x² is"),
@@ -378,4 +378,24 @@ def test_a_one_letter_index_beside_lost_math_is_a_subscript():
 def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
     """From tests/data/hf-papers-blank-lines-2.txt: '{({bf A}_n, {bf b}_n): n in N^*}' kept 'bf'."""
     lost = "random estimates {({bf A}_n, {bf b}_n): n in N^*}. Our analysis"
-    assert lost_math_shown(lost) == "random estimates (Aₙ, bₙ): n in N*. Our analysis"
+    assert lost_math_shown(lost) == "random estimates {(Aₙ, bₙ): n ∈ N*}. Our analysis"
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # '$\\{0,1\\}^n$' arrives as '{0,1}^n': the set's braces went with the group braces ("0,1ⁿ")
+        ("inputs in {0,1}^n and {-1,+1}^d", "inputs in {0,1}ⁿ and {-1,+1}ᵈ"),
+        ("samples {x_i}_{i=1}^n drawn", "samples {xᵢ}ᵢ₌₁ⁿ drawn"),
+        ("the set {x in R^d : f(x) leq 0} is convex", "the set {x ∈ Rᵈ : f(x) ≤ 0} is convex"),
+        # group braces still go: a script's, a macro's, a fraction's
+        ("frac{a}{b}^2 and mathcal{O}(n^{3/2})", "(a/b)² and O(n^(3/2))"),
+        ("a cost max{a_i,b_i}^2", "a cost max{aᵢ,bᵢ}²"),
+    ],
+)
+def test_set_braces_of_lost_math_are_shown(lost, shown):
+    assert lost_math_shown(lost) == shown
+
+
+def test_braces_of_prose_beside_lost_math_are_left_as_written():
+    assert lost_math_shown('a config {"a": 1} and x^2') == 'a config {"a": 1} and x²'
