@@ -663,9 +663,33 @@ def lost_math_shown(text: str) -> str:
     dollar signs (a Hugging Face text export: ``ell_2``, ``varepsilon^2``)
     as Unicode, the rest as written.  Only for display: matching and ranking
     read the text as the source gave it (their figures were measured on it)."""
-    if "\\" in text or "$" in text or not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):
+    if "\\" in text or "$" in text:
+        return text
+    if "{" in text or "times" in text:
+        text = _lost_braces(text)
+    if not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):
         return text
     return _lost_math(text)
+
+
+#: A group of prose words (``\emph{error indicator}`` without its macro): shown without braces.
+_LOST_PROSE_GROUP = re.compile(r"(?<![\w^_}])\{([A-Za-z][a-z]+(?:[ -][A-Za-z]+)+)\}")
+#: An operator braced for its spacing (``N{+}D``, ``D{=}1``, ``64{times}64``).
+_LOST_BRACED_OPERATOR = re.compile(r"\{(\+|-|=|<|>|times|to|cdot|leq|geq)\}")
+_OPERATOR_SHOWN = {"times": "×", "to": "→", "cdot": "·", "leq": "≤", "geq": "≥"}
+#: ``512times512``: a product of numbers without its backslash.
+_LOST_NUMBER_TIMES = re.compile(r"(?<![\w.])(\d+)times(\d+)(?!\w)")
+
+
+def _lost_braces(text: str) -> str:
+    """Braces an export kept where it dropped the LaTeX around them: an
+    old font switch (``{cal O}(1/k)``), an emphasised phrase, an operator
+    braced for its spacing.  Each reads as typeset, with or without other
+    lost math in the text."""
+    text = _LOST_OLD_FONT.sub(lambda m: _math(f"\\math{m[1]}{{{m[2]}}}"), text)
+    text = _LOST_PROSE_GROUP.sub(r"\1", text)
+    text = _LOST_BRACED_OPERATOR.sub(lambda m: _OPERATOR_SHOWN.get(m[1], m[1]), text)
+    return _LOST_NUMBER_TIMES.sub(r"\1×\2", text)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -399,3 +399,24 @@ def test_set_braces_of_lost_math_are_shown(lost, shown):
 
 def test_braces_of_prose_beside_lost_math_are_left_as_written():
     assert lost_math_shown('a config {"a": 1} and x^2') == 'a config {"a": 1} and x²'
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # from samples/papers and tests/data: braces an export kept where it dropped the LaTeX around them
+        ("a rate of {cal O}(1/k), where k", "a rate of O(1/k), where k"),
+        ("makes {the classical unenriched proper orthogonal decomposition method} more",
+         "makes the classical unenriched proper orthogonal decomposition method more"),
+        ("paths in N{+}D dimensional space, PFGM when D{=}1", "paths in N+D dimensional space, PFGM when D=1"),
+        ("diffusion models (D{to} infty) on 64{times}64 images", "diffusion models (D → ∞) on 64×64 images"),
+        ("For ImageNet 512times512, we", "For ImageNet 512×512, we"),
+    ],
+)
+def test_braces_left_by_an_export_read_as_typeset(lost, shown):
+    assert lost_math_shown(lost) == shown
+
+
+@pytest.mark.parametrize("plain", ['a JSON {"key": 1} body', "the sets {a, b} and {x}", "a 3times faster run"])
+def test_braces_and_words_that_are_no_lost_latex_stay(plain):
+    assert lost_math_shown(plain) == plain
