@@ -367,13 +367,29 @@ def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
     return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
 
 
-def also_in(m: PaperMatch, topic_name: Callable[[str], str]) -> tuple[str, ...]:
+def also_in(
+    m: PaperMatch, topic_name: Callable[[str], str], words: Callable[[str], list[str]] | None = None
+) -> tuple[str, ...]:
     """The names of the paper's other topics, but those :func:`reason_text`
     names already: a reader of "Diffusion models" does not find it under
-    "Optimisation" without being told."""
+    "Optimisation" without being told.  With ``words``, each name is followed
+    by what that topic found ("Optimisation (optimizing)")."""
     named = sum(1 for r in m.topic_reasons if r) > 1
     reasons = m.topic_reasons + ("",) * (len(m.topics) - len(m.topic_reasons))
-    return tuple(topic_name(t) for t, r in zip(m.topics[1:], reasons[1:]) if not (named and r))
+    out = []
+    for t, r in zip(m.topics[1:], reasons[1:]):
+        if not (named and r):
+            found = words(t) if words else []
+            out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
+    return tuple(out)
+
+
+def topic_hits(m: PaperMatch, topic) -> tuple:
+    """The hits of ``topic``'s own terms: a paper two topics found was given,
+    under the first one's heading, the words of both ("Diffusion models" said
+    "Why: diffusion models, optimizing")."""
+    terms = {*topic.any, *topic.all, *topic.categories}
+    return tuple(h for h in m.hits if h.term in terms)
 
 
 #: A liked paper as ranking names it, ``like: TITLE``: the config's key, which
@@ -571,6 +587,14 @@ class Composer:
         config = self.config
         code = code_link(paper)
         published = paper.published
+        texts = {"title": paper.title, "abstract": paper.abstract}
+        own = topic_hits(m, config.topics[m.topics[0]]) if len(m.topics) > 1 else m.hits
+        reasons = reason_words(own, texts)
+        shown = {r.casefold() for r in reasons}
+
+        def others_found(topic: str) -> list[str]:
+            return [w for w in reason_words(topic_hits(m, config.topics[topic]), texts) if w.casefold() not in shown]
+
         card = Card(
             paper=paper,
             title=title,
@@ -584,7 +608,7 @@ class Composer:
             category=paper.primary_category,
             abstract=abstract,
             abstract_html=highlight(abstract, self._hit_patterns(m, "abstract")),
-            reasons=reason_words(m.hits, {"title": paper.title, "abstract": paper.abstract}),
+            reasons=reasons,
             terms=list(m.terms),
             score=m.score,
             upvotes=paper.upvotes,
@@ -593,7 +617,7 @@ class Composer:
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
             reason=reason_text(m, config.topic_name),
-            also=also_in(m, config.topic_name),
+            also=also_in(m, config.topic_name, others_found),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded

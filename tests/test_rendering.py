@@ -494,7 +494,7 @@ def test_reasons_are_the_matched_words_never_rule_syntax(tmp_path):
     shown = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", w)) for w in why)
     assert "optimi*" not in shown and "/explain" not in shown and ".*" not in shown
     assert "Optimization" in shown and "Schrödinger" in shown and "Explaining Predictions" in shown
-    assert "optimi*" not in text and ".*" not in text and "Why: Optimization, Schrödinger" in text
+    assert "optimi*" not in text and ".*" not in text and "Why: Optimization · also in Schrödinger bridges (Schrödinger)" in text
 
 
 def test_a_greedy_pattern_marks_words_not_a_paragraph(tmp_path):
@@ -882,3 +882,22 @@ def test_both_parts_say_which_other_topics_found_a_paper(tmp_path):
     other = config.topic_name(several[0].topics[1])
     assert f"· also in {other}" in composed.text
     assert f"&middot; also in {other}" in composed.html or f"· also in {other}" in composed.html
+
+
+def test_a_card_gives_under_its_heading_only_that_topics_words_and_the_others_with_their_names(tmp_path):
+    """'Stochastic Interpolants' under "Diffusion models" said "Why: diffusion
+    models, score-based, Schrödinger bridge, optimizing": the last is the word
+    of Optimisation theory, which the card then named without it."""
+    config = load(tmp_path, text=BASIC_CONFIG.replace(
+        'any: ["diffusion model*", "score-based"]', 'any: ["diffusion model*", "score-based", "Schrödinger bridge*"]'
+    ).replace('any: ["SGD", "stochastic gradient", "optimi*"]', 'any: ["optimi*"]'), hostile=False)
+    (sub, matches), = digests(config, "bob@example.org")
+    (m,) = [m for m in matches if m.paper.title.startswith("Stochastic Interpolants")]
+    assert m.topics == ("diffusion", "optim")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    lines = composed.text.splitlines()
+    at = max(i for i, line in enumerate(lines) if line.endswith("] " + m.paper.title))  # the card, after the contents
+    why = next(line for line in lines[at:] if line.startswith("Why:"))
+    assert why == "Why: diffusion models, score-based, Schrödinger bridge · also in Optimisation (optimizing)"
+    (card,) = [c for c in cards(composed.html) if "Stochastic Interpolants" in c]
+    assert ">optimizing</span>" not in card and "also in Optimisation (optimizing)" in card
