@@ -59,6 +59,9 @@ _CLOSER = {
 }
 #: Inside ``$...$``: something only LaTeX writes.
 _LATEX_MARK = re.compile(r"[\\^_{}]")
+#: A relation or operator alone in math, written before a number (``$>$90\%``,
+#: ``p$<$0.05``): math although a digit follows, which a price's ``$`` never encloses.
+_SYMBOL_MATH = re.compile(r"[<>=+\-*/|~]{1,2}")
 
 
 def _math_spans(text: str):
@@ -78,7 +81,8 @@ def _math_spans(text: str):
             continue
         content = text[m.end():close.start()]
         if opener == "$" and not _LATEX_MARK.search(content) and (
-            not content or content[0].isspace() or content[-1].isspace() or text[close.end():close.end() + 1].isdigit()
+            not content or content[0].isspace() or content[-1].isspace()
+            or (text[close.end():close.end() + 1].isdigit() and not _SYMBOL_MATH.fullmatch(content))
         ):
             pos = close.start()  # this $ may open the next span
             continue

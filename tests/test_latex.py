@@ -420,3 +420,20 @@ def test_braces_left_by_an_export_read_as_typeset(lost, shown):
 @pytest.mark.parametrize("plain", ['a JSON {"key": 1} body', "the sets {a, b} and {x}", "a 3times faster run"])
 def test_braces_and_words_that_are_no_lost_latex_stay(plain):
     assert lost_math_shown(plain) == plain
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a relation alone in math before a number: the '$' read as a price's, and the rest went wrong
+        (r"\textsc{Bert} gets $>$90\% and $\sim$3$\times$ faster", "Bert gets >90% and ∼3× faster"),
+        (r"a 2--3$\times$ speed-up (p$<$0.05) with $k$=5", "a 2–3× speed-up (p<0.05) with k=5"),
+    ],
+)
+def test_a_relation_alone_in_math_before_a_number_is_math(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize("plain", ["costs $5-$10 a day", "https://example.org/~ana/ and $x$"])
+def test_prices_and_a_urls_tilde_stay(plain):
+    assert to_unicode(plain).startswith(plain.split(" and ")[0])
