@@ -314,7 +314,7 @@ def _failures() -> tuple[type[Exception], ...]:
     nested thousands deep, as a hostile feed may send)."""
     from pylatexenc.latexwalker import LatexWalkerError
 
-    return (LatexWalkerError, IndexError, ValueError, AttributeError, TypeError, RecursionError)
+    return (LatexWalkerError, IndexError, KeyError, ValueError, AttributeError, TypeError, RecursionError)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -511,7 +511,32 @@ def _citations(text: str) -> str:
     ??, Eq. (??)" keeps its sentence where a dropped one left "in Section, we"."""
     if "\\" not in text:
         return text
-    return _REF.sub(_reference, _CITE.sub(_citation, text))
+    return _REF.sub(_reference, _CITE.sub(_citation, _footnotes(text)))
+
+
+_FOOTNOTE = re.compile(r"\s*\\footnote(?![a-zA-Z])\s*")
+
+
+def _footnotes(text: str) -> str:
+    """A footnote's text in parentheses where its mark was: "X (Code at
+    https://...) for Y"; an abstract has no foot to put it at, and as it
+    was, "X[Code at ...]" read as a citation glued to the word.  A
+    ``\\footnote`` without its text (cut short) is dropped: pylatexenc
+    raised on it, and the paper's source was lost with a traceback."""
+    out, pos = [], 0
+    for m in _FOOTNOTE.finditer(text):
+        if m.start() < pos:
+            continue
+        end = _braced(text, m.end()) if text.startswith("{", m.end()) else None
+        if end is None:
+            out += [text[pos:m.start()], " " if m.end() < len(text) else ""]
+            pos = m.end()
+            continue
+        note = text[m.end() + 1:end - 1].strip()
+        out += [text[pos:m.start()], f" ({note})" if note else ""]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _reference(m: re.Match) -> str:

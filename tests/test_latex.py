@@ -437,3 +437,23 @@ def test_a_relation_alone_in_math_before_a_number_is_math(latex, shown):
 @pytest.mark.parametrize("plain", ["costs $5-$10 a day", "https://example.org/~ana/ and $x$"])
 def test_prices_and_a_urls_tilde_stay(plain):
     assert to_unicode(plain).startswith(plain.split(" and ")[0])
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"We propose X\footnote{Code: \url{https://github.com/a/b}} for Y.",
+         "We propose X (Code: https://github.com/a/b) for Y."),
+        (r"Results\footnote{Equal contribution.} hold.", "Results (Equal contribution.) hold."),
+    ],
+)
+def test_a_footnote_is_shown_where_its_mark_was_in_parentheses(latex, shown):
+    """It read "X[Code: ...]": a citation glued to the word."""
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize("latex", [r"a \footnote b and $x$", r"cut short\footnote{x and $y$", r"end $x$\footnote"])
+def test_a_footnote_without_its_text_is_no_traceback(latex):
+    """pylatexenc raised KeyError on it: the source's papers were lost with a traceback."""
+    shown = to_unicode(latex)
+    assert "footnote" not in shown and "x" in shown
