@@ -192,6 +192,8 @@ def _script(up: bool):
         mapped = text.translate(table)
         if text and all(a != b for a, b in zip(text, mapped)):
             return mapped
+        if up and text in ("*", "†", "‡", "§", "¶", "#"):  # an affiliation's or a note's mark
+            return text
         return ("^" if up else "_") + (text if len(text) == 1 else f"({text})")
 
     return script
@@ -270,6 +272,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("textsubscript", simplify_repl=_script(False)),
             # symbols pylatexenc has no text for
             spec("gets", "←"),
+            spec("colon", ": "),
             spec("ddagger", "‡"),
             spec("S", "§"),
             # layout that means a space, or nothing, in one paragraph of text
@@ -384,8 +387,8 @@ def _scripts(math: str) -> str:
         mapped = text.translate(table)
         if text and all(ch != mapped_ch for ch, mapped_ch in zip(text, mapped) if not ch.isspace()) and " " not in text:
             out.append(mapped)
-        elif text in ("'", "′", "″", "*", "†", "⊤", "⊥") and math[i] == "^":
-            out.append({"⊤": "ᵀ", "'": "′"}.get(text, text))
+        elif text in ("'", "′", "″", "*", "†", "‡", "⊤", "⊥", "∘", "○") and math[i] == "^":
+            out.append({"⊤": "ᵀ", "'": "′", "∘": "°", "○": "°"}.get(text, text))
         else:
             out.append(math[i] + (text if len(text) == 1 else f"({text})"))
         pos = end
@@ -556,7 +559,7 @@ def _citation(m: re.Match) -> str:
 #: exports drop backslashes and $), so they are converted whether or not other LaTeX is there.
 _DOUBLE_QUOTES = re.compile(r"``([^`\n]{1,300}?)(?:''|\")")  # some close with a plain "
 _SINGLE_QUOTES = re.compile(r"(?<![\w`])`([^`'\n]{1,100}?)'(?!\w)")
-_EM_DASH = re.compile(r"(?<=\w)---(?=\w)")
+_EM_DASH = re.compile(r"(?<=[\w”’)\]])---(?=[\w“‘(\[])")
 
 
 def _typography(text: str) -> str:
@@ -755,11 +758,19 @@ _EN_DASH = re.compile(r"(?<=\w)--(?=\w)")
 _SPACED_DASH = re.compile(r"(?:(?<=\S)|^) (---?) (?=\S)")
 
 
+#: A tie (``Fig.~3``, ``95.3\%~(+2.1\%)``) between two words: a space; not the ``~`` of a URL (``/~user``).
+_TIE = re.compile(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
+#: A letter macro ended by a space, which TeX swallows: ``Polyak-\L ojasiewicz`` is "Łojasiewicz".
+_LETTER_MACRO_SPACE = re.compile(r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])")
+
+
 def _text(segment: str) -> str:
     segment = _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", segment))
+    if "~" in segment:
+        segment = _TIE.sub(" ", segment)
     if "\\" not in segment:
         return segment
-    return _TEXT_MACRO.sub(_text_macro, segment)
+    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(r"\1{}", segment))
 
 
 def paper_to_unicode(paper: Paper) -> Paper:

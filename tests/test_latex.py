@@ -457,3 +457,21 @@ def test_a_footnote_without_its_text_is_no_traceback(latex):
     """pylatexenc raised KeyError on it: the source's papers were lost with a traceback."""
     shown = to_unicode(latex)
     assert "footnote" not in shown and "x" in shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a tie is a space
+        (r"See Fig.~3 and Table~\ref{tab:x}; 95.3\%~(+2.1\%), \emph{SOTA}~results",
+         "See Fig. 3 and Table ??; 95.3% (+2.1%), SOTA results"),
+        # TeX swallows the space that ends a letter macro
+        (r"the Polyak-\L ojasiewicz condition, Stra\ss e", "the Polyak-Łojasiewicz condition, Straße"),
+        (r"at 45$^\circ$ and 90$^{\circ}$", "at 45° and 90°"),
+        (r"Ana\textsuperscript{*} and Bo\textsuperscript{\dag}", "Ana* and Bo†"),
+        (r"a map $f\colon X\to Y$", "a map f: X → Y"),
+        (r"``LLMs are \emph{not} reasoners''---or are they?", "“LLMs are not reasoners”—or are they?"),
+    ],
+)
+def test_ties_degrees_marks_and_dashes_of_real_abstracts_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
