@@ -217,8 +217,9 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
     from pylatexenc import latex2text, latexwalker
     from pylatexenc.macrospec import MacroSpec
 
-    # Its tolerant parser logs every skipped error at INFO: noise on the CLI's stderr.
-    logging.getLogger("pylatexenc").setLevel(logging.WARNING)
+    # Its tolerant parser logs every skipped error at INFO, and a macro without its
+    # arguments (``a \\underline b``) at WARNING: noise on the CLI's stderr.
+    logging.getLogger("pylatexenc").setLevel(logging.ERROR)
     walker_db = latexwalker.get_default_latex_context_db()
     walker_db.add_context_category(
         "paper-digest",
@@ -231,7 +232,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "binom", "tbinom", "dbinom")]
         + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
-        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow")],
+        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -265,6 +266,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
                 "texttt", "textsf", "textsl", "textsc", "textup", "textmd", "mbox", "hbox", "mathnormal",
             )),
             spec("href", simplify_repl=_href),
+            # physics' one-argument form, \braket{a|b}: pylatexenc's takes two ("⟨%s|%s⟩a|b")
+            spec("braket", simplify_repl=lambda node, l2tobj: f"⟨{_arg_text(node, l2tobj, 0)}⟩"),
             spec("binom", simplify_repl=_binom),
             spec("tbinom", simplify_repl=_binom),
             spec("dbinom", simplify_repl=_binom),
@@ -328,7 +331,11 @@ def _to_text(latex: str) -> str:
     l2t, walker_db = _converter()
     walker = LatexWalker(latex, latex_context=walker_db, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
-    return _fractions_placed(l2t.nodelist_to_text(nodes))
+    text = l2t.nodelist_to_text(nodes)
+    if "%" in text and ("%s" in text or "%(" in text) and "%" not in latex.replace("\\%", ""):
+        # a macro without its arguments (``a \\nicefrac b``) keeps pylatexenc's template: not shown
+        raise ValueError(f"a macro's arguments are missing in {latex!r}")
+    return _fractions_placed(text)
 
 
 # --------------------------------------------------------------------------- math

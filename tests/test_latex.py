@@ -475,3 +475,17 @@ def test_a_footnote_without_its_text_is_no_traceback(latex):
 )
 def test_ties_degrees_marks_and_dashes_of_real_abstracts_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"states $\ket{\psi}$ with $\braket{\psi|H|\psi}$", "states |ψ⟩ with ⟨ψ|H|ψ⟩"),  # was "⟨%s|%s⟩ψ|H|ψ"
+        (r"a \nicefrac b and $x$", r"a \nicefrac b and x"),  # was "a %s/%s b", with a WARNING line on stderr
+        (r"an \underline and $x$", r"an \underline and x"),
+    ],
+)
+def test_a_macro_missing_its_arguments_shows_no_template_and_logs_nothing(latex, shown, caplog):
+    with caplog.at_level(logging.INFO):
+        assert to_unicode(latex) == shown
+    assert not [r for r in caplog.records if r.name.startswith("pylatexenc")]
