@@ -247,12 +247,13 @@ def short_authors(authors: Sequence[str], keep: int = 3, most: int = 4) -> str:
     return ", ".join(authors[:keep]) + f", … and {len(authors) - keep} more"
 
 
-def anchor_for(paper_id: str) -> str:
-    """The card's in-page anchor: readable, stable across digests (cards are
-    shared between subscribers), unique per paper id."""
+def anchor_for(paper_id: str, kind: str = "paper") -> str:
+    """The card's in-page anchor (or a topic's section's, ``kind="topic"``):
+    readable, stable across digests (cards are shared between subscribers),
+    unique per paper id."""
     readable = re.sub(r"[^A-Za-z0-9]+", "-", paper_id).strip("-")[:40]
     digest = hashlib.blake2s(paper_id.encode("utf-8"), digest_size=3).hexdigest()
-    return f"paper-{readable}-{digest}" if readable else f"paper-{digest}"
+    return f"{kind}-{readable}-{digest}" if readable else f"{kind}-{digest}"
 
 
 def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
@@ -631,7 +632,7 @@ class Composer:
         limit = config.email.abstract_chars
         sections: dict[str, dict] = {}
         for key in subscriber.topics:
-            sections[key] = {"key": key, "name": config.topic_name(key), "papers": []}
+            sections[key] = {"key": key, "name": config.topic_name(key), "anchor": anchor_for(key, "topic"), "papers": []}
         for m in matches:
             sections[m.topics[0]]["papers"].append(self._card(m, limit))
         groups = [s for s in sections.values() if s["papers"]]

@@ -466,8 +466,10 @@ def test_contents_links_every_card_and_each_card_links_back(tmp_path):
     for anchor in targets:
         assert html.count(f'name="{anchor}"') == 1
     # grouped by topic, in the subscriber's order, with the titles as shown
-    topics = re.findall(r'class="contents-topic"[^>]*>([^<]+)', contents)
-    assert [t.strip() for t in topics] == ["Optimization", "Schrödinger bridges"]
+    topics = re.findall(r'class="contents-topic"[^>]*><a href="#(topic-[^"]+)"[^>]*>([^<]+)', contents)
+    assert [t.strip() for _, t in topics] == ["Optimization", "Schrödinger bridges"]
+    for anchor, _ in topics:  # each topic links to its section's heading
+        assert re.search(rf'class="section-title"[^>]*><a name="{anchor}"', html)
     for m in matches:
         assert html_lib.escape(m.paper.title, quote=False) in contents
     assert all(card.count('href="#contents"') == 1 for card in cards(html))

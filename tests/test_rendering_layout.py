@@ -233,3 +233,44 @@ def test_a_reason_chip_wraps_whole_never_split_across_lines(tmp_path):
         assert chips == len(terms), chips
         assert split == 0, f"{split} reason chips split across lines at {width}px"
         assert scroll <= width, f"horizontal overflow at {width}px: {scroll}"
+
+
+TOPIC_PROBE = (
+    "<script>function probe(f){var d=f.contentDocument,out;try{"
+    "var links=d.querySelectorAll('.contents-topic a'),last=links[links.length-1];"
+    "var target=d.getElementsByName(last.getAttribute('href').slice(1))[0];"
+    "last.click();var title=target.parentNode;"
+    "out=[links.length,Math.round(title.getBoundingClientRect().top),title.textContent.trim()].join('|');"
+    "}catch(e){out='error '+e;}document.documentElement.setAttribute('data-probe',out);}</script>"
+)
+
+
+def test_a_topic_in_the_contents_jumps_to_its_section(tmp_path):
+    """With many topics the contents list runs for screens at 375 px, and only
+    the papers in it linked: a reader after the last topic scrolled past
+    every paper before it."""
+    (tmp_path / "papers").mkdir()
+    for f in DATA.glob("hf-papers-*.txt"):
+        shutil.copy(f, tmp_path / "papers" / f.name)
+    write_config(tmp_path, BASIC_CONFIG.replace("max_papers: 5", "max_papers: 30"))
+    config = load_config(tmp_path / "config.yaml")
+    sub, matches = next(iter(pipeline.match(config, pipeline.papers(config), "bob@example.org")))
+    email = tmp_path / "email.html"
+    email.write_text(Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html, encoding="utf-8")
+    page = tmp_path / "page.html"
+    page.write_text(
+        f"<!DOCTYPE html><html><head>{TOPIC_PROBE}</head><body style='margin:0'>"
+        "<iframe onload='probe(this)' style='width:375px;height:700px;border:0' src='email.html'></iframe></body></html>",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--allow-file-access-from-files",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=60,
+    )
+    found = re.search(r'data-probe="(\d+)\|(-?\d+)\|([^"]*)"', proc.stdout)
+    assert found, re.findall(r'data-probe="[^"]*"', proc.stdout) or proc.stderr[-2000:]
+    links, top, heading = int(found.group(1)), int(found.group(2)), html_lib.unescape(found.group(3))
+    assert links == 2 and heading.startswith("Diffusion models (")
+    assert abs(top) <= 2, f"the section's heading should be at the top after its contents link, is at {top}px"
