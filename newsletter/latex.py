@@ -578,6 +578,9 @@ def _typography(text: str) -> str:
     return text
 
 
+#: Greek letters a lost script marks as math: ``pi_0``, ``A_mu`` (not ``eta_`` of a ``beta_`` word).
+_SCRIPTED_GREEK = "alpha|beta|gamma|delta|epsilon|theta|kappa|lambda|mu|nu|xi|pi|rho|sigma|tau|phi|psi|omega"
+
 #: In text without a backslash or a dollar sign: what only math that lost them
 #: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
 #: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
@@ -585,7 +588,11 @@ _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|th
                         r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}\ue001])times"
                         r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<=,)[lc]dots(?=[,}\ue001])"
                         r"|(?:sigma|alpha|beta|gamma|delta|lambda|theta|phi|psi|omega|exp|log|sum|max|min)left[(\[]"
-                        r"|(?<![A-Za-z])[A-Z]left\(")
+                        r"|(?<![A-Za-z])[A-Z]left\("
+                        # a Greek letter with a script, or as one (pi_0, A_mu), a big operator's limits (sum_j),
+                        # a bold symbol
+                        rf"|(?<![\w])(?:{_SCRIPTED_GREEK})_(?=[A-Za-z0-9](?!\w)|\{{)|(?<![\w])[A-Za-z]_(?:{_SCRIPTED_GREEK})(?!\w)"
+                        rf"|(?<![\w])(?:sum|prod|int)_(?=[A-Za-z0-9](?!\w)|\{{|(?i:{_SCRIPTED_GREEK})(?!\w))|boldsymbol\{{")
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
@@ -596,10 +603,12 @@ _LOST_MACRO = re.compile(
         "Sigma", "Upsilon", "Omega", "infty", "nabla", "cdots", "cdot", "ldots", "times", "leq", "geq", "neq",
         "propto", "rightarrow", "leftarrow", "Rightarrow", "Leftarrow", "leftrightarrow", "left", "right", "sqrt",
         "mathcal", "mathbb", "mathbf", "mathrm", "triangleq", "subseteq", "supseteq", "widetilde", "widehat",
+        "boldsymbol",
     ), key=len, reverse=True))
     # words of prose that start with a name: 'approximate', 'partially'; \frac without its braces
     + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)"
     + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi)(?![a-z])|(?<![A-Za-z])ell(?=[_^])"
+    + "|(?<![A-Za-z])(?:sum|prod|int)(?=_)|(?<=_)(?:mu|nu|xi|pi|rho|tau|phi|psi)(?![a-z])"
 )
 #: A transpose, ``^\\top`` without its backslash.
 _LOST_TOP = re.compile(r"\^\{?top\}?(?![a-z])")
@@ -693,7 +702,7 @@ def _greek(m: re.Match) -> str:
 #: What :data:`_LOST_MARK` needs, as plain substrings: most texts have none, and
 #: looking for them costs a tenth of the regex's search.
 _LOST_PIECES = ("^", "_{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
-                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left")
+                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left", "_")
 
 
 @functools.lru_cache(maxsize=65536)

@@ -489,3 +489,24 @@ def test_a_macro_missing_its_arguments_shows_no_template_and_logs_nothing(latex,
     with caplog.at_level(logging.INFO):
         assert to_unicode(latex) == shown
     assert not [r for r in caplog.records if r.name.startswith("pylatexenc")]
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # from samples/papers: a Greek letter with a script, a big operator's limits, a bold symbol
+        ("between two distributions pi_0,pi_1 on R^d, of", "between two distributions π₀,π₁ on Rᵈ, of"),
+        ("a system matrix A_mu depending on", "a system matrix A_μ depending on"),
+        ("noise boldsymbol{epsilon}(z_i,i), and", "noise ε(zᵢ,i), and"),
+        ("by O_i(u) = sigmaleft( sum_j W_{ij} u + B_{ij}). Here", "by Oᵢ(u) = σ( ∑ⱼ Wᵢⱼ u + Bᵢⱼ). Here"),
+        ("the beta_1 and beta_2 of Adam", "the β₁ and β₂ of Adam"),
+        ("energy E(u) = int_Omega L(x) dx", "energy E(u) = ∫_Ω L(x) dx"),
+    ],
+)
+def test_greek_letters_with_scripts_and_big_operators_of_lost_math_are_shown(lost, shown):
+    assert lost_math_shown(lost) == shown
+
+
+@pytest.mark.parametrize("plain", ["see pi_config.yaml and my_pi_value", "the sum_total column", "we use x_i here"])
+def test_identifiers_that_start_like_a_greek_letter_stay(plain):
+    assert lost_math_shown(plain) == plain
