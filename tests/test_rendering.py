@@ -138,6 +138,18 @@ def test_css_inline_and_premailer_give_every_element_the_same_styles(tmp_path):
     assert 'class="brand" style="font-size: 20px;' in a  # css_inline's output, the default
 
 
+def test_outlook_gets_the_column_at_640_px_from_either_inliner(tmp_path):
+    """Outlook's Word engine ignores max-width: the column ran across the whole
+    window, lines 200 characters long.  A table only Outlook reads holds it at 640."""
+    config = load(tmp_path)
+    (sub, matches), *_ = digests(config)
+    for inliner in (None, premailer_inline):
+        html = Composer(config, inliner=inliner).compose(sub, matches, now=NOW).html
+        opened = html.index('<!--[if mso]><table role="presentation" width="640"')
+        closed = html.index("<!--[if mso]></td></tr></table><![endif]-->")
+        assert opened < html.index('class="container"') < html.index('class="footer"') < closed
+
+
 def test_both_inliners_agree_on_a_user_stylesheet(tmp_path):
     tpl = tmp_path / "tpl"
     tpl.mkdir()
