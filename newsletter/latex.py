@@ -276,6 +276,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             # symbols pylatexenc has no text for
             spec("gets", "←"),
             spec("colon", ": "),
+            spec("textgreater", ">"),
+            spec("textless", "<"),
             spec("ddagger", "‡"),
             spec("S", "§"),
             # layout that means a space, or nothing, in one paragraph of text
@@ -566,7 +568,9 @@ def _citation(m: re.Match) -> str:
 #: exports drop backslashes and $), so they are converted whether or not other LaTeX is there.
 _DOUBLE_QUOTES = re.compile(r"``([^`\n]{1,300}?)(?:''|\")")  # some close with a plain "
 _SINGLE_QUOTES = re.compile(r"(?<![\w`])`([^`'\n]{1,100}?)'(?!\w)")
-_EM_DASH = re.compile(r"(?<=[\w”’)\]])---(?=[\w“‘(\[])")
+_EM_DASH = re.compile(r"(?<=[\w”’)\]}])---(?=[\w“‘(\[\\])")
+#: A thousands separator braced for its spacing in math, ``100{,}000``, with or without its ``$``.
+_BRACED_COMMA = re.compile(r"(?<=\d)\{,\}(?=\d)")
 
 
 def _typography(text: str) -> str:
@@ -575,6 +579,8 @@ def _typography(text: str) -> str:
         text = _SINGLE_QUOTES.sub(r"‘\1’", text)
     if "---" in text:
         text = _EM_DASH.sub("—", text)
+    if "{,}" in text:
+        text = _BRACED_COMMA.sub(",", text)
     return text
 
 
@@ -777,7 +783,10 @@ _SPACED_DASH = re.compile(r"(?:(?<=\S)|^) (---?) (?=\S)")
 #: A tie (``Fig.~3``, ``95.3\%~(+2.1\%)``) between two words: a space; not the ``~`` of a URL (``/~user``).
 _TIE = re.compile(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
 #: A letter macro ended by a space, which TeX swallows: ``Polyak-\L ojasiewicz`` is "Łojasiewicz".
-_LETTER_MACRO_SPACE = re.compile(r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])")
+_LETTER_MACRO_SPACE = re.compile(
+    r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])"
+    r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
+)
 
 
 def _text(segment: str) -> str:
@@ -786,7 +795,7 @@ def _text(segment: str) -> str:
         segment = _TIE.sub(" ", segment)
     if "\\" not in segment:
         return segment
-    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(r"\1{}", segment))
+    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2]) + "{}", segment))
 
 
 def paper_to_unicode(paper: Paper) -> Paper:

@@ -510,3 +510,17 @@ def test_greek_letters_with_scripts_and_big_operators_of_lost_math_are_shown(los
 @pytest.mark.parametrize("plain", ["see pi_config.yaml and my_pi_value", "the sum_total column", "we use x_i here"])
 def test_identifiers_that_start_like_a_greek_letter_stay(plain):
     assert lost_math_shown(plain) == plain
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"\textquotedblleft hi\textquotedblright{} and it\textquoteright s", "“hi” and it’s"),
+        (r"\textgreater 5 and \textless 3 in $x$", "> 5 and < 3 in x"),
+        (r"\textit{Abstract}---We show", "Abstract—We show"),
+        ("over 100{,}000 samples", "over 100,000 samples"),  # with or without the $ an export drops
+        (r"costs \$1{,}000 for $10^4$ runs", "costs $1,000 for 10⁴ runs"),
+    ],
+)
+def test_quote_macros_comparison_words_and_braced_commas_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
