@@ -59,6 +59,8 @@ _CLOSER = {
 }
 #: Inside ``$...$``: something only LaTeX writes.
 _LATEX_MARK = re.compile(r"[\\^_{}]")
+#: The word after a "$" that nothing closes.
+_UNCLOSED_WORD = re.compile(r"[^\s$]+")
 #: A relation or operator alone in math, written before a number (``$>$90\%``,
 #: ``p$<$0.05``): math although a digit follows, which a price's ``$`` never encloses.
 _SYMBOL_MATH = re.compile(r"[<>=+\-*/|~]{1,2}")
@@ -76,6 +78,10 @@ def _math_spans(text: str):
         close = _CLOSER[opener].search(text, m.end())
         if close is None:
             if opener == "$":
+                # a "$" never closed (a feed cut an abstract, or a typo): the word after it is math when it is LaTeX
+                word = _UNCLOSED_WORD.match(text, m.end())
+                if word and _LATEX_MARK.search(word.group()):
+                    yield m.start(), word.end(), word.group()
                 return
             pos = m.end()
             continue

@@ -524,3 +524,15 @@ def test_identifiers_that_start_like_a_greek_letter_stay(plain):
 )
 def test_quote_macros_comparison_words_and_braced_commas_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"unbalanced $\alpha$ and $\beta", "unbalanced α and β"),  # was "α and $β"
+        (r"the $\mathcal{O}(n) bound, cut", "the O(n) bound, cut"),
+        ("costs $5 and more", "costs $5 and more"),
+    ],
+)
+def test_a_dollar_never_closed_makes_the_latex_word_after_it_math(latex, shown):
+    assert to_unicode(latex) == shown
