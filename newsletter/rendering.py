@@ -385,6 +385,13 @@ def also_in(
     return tuple(out)
 
 
+def _pinned_reason(authors: tuple[str, ...]) -> str:
+    if not authors:
+        return ""
+    names = authors[0] if len(authors) == 1 else ", ".join(authors[:-1]) + " and " + authors[-1]
+    return f"by {names}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
+
+
 def topic_hits(m: PaperMatch, topic) -> tuple:
     """The hits of ``topic``'s own terms: a paper two topics found was given,
     under the first one's heading, the words of both ("Diffusion models" said
@@ -573,10 +580,12 @@ class Composer:
         regex = self._term_regex
         return tuple(dict.fromkeys(regex[h.term] for h in m.hits if h.field == field and h.term in regex))
 
-    def _card(self, m: PaperMatch, limit: int) -> Card:
+    def _card(self, m: PaperMatch, limit: int, pinned: tuple[str, ...] = ()) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
-        topics found it the same way, so it is built once (cached)."""
-        key = (m.paper.id, m.topics, m.terms, m.topic_reasons, limit)
+        topics found it the same way, so it is built once (cached).  ``pinned``:
+        its authors the subscriber pinned, named in the reason (the paper stands
+        first, and the author may be among the "… and 9 more")."""
+        key = (m.paper.id, m.topics, m.terms, m.topic_reasons, limit, pinned)
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
@@ -617,7 +626,7 @@ class Composer:
             code_url=code[0] if code else None,
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
-            reason=reason_text(m, config.topic_name),
+            reason="; ".join(filter(None, [_pinned_reason(pinned), reason_text(m, config.topic_name)])),
             also=also_in(m, config.topic_name, others_found),
         )
         if len(self._cards) >= CARD_CACHE:
@@ -633,8 +642,10 @@ class Composer:
         sections: dict[str, dict] = {}
         for key in subscriber.topics:
             sections[key] = {"key": key, "name": config.topic_name(key), "anchor": anchor_for(key, "topic"), "papers": []}
+        pins = {name.casefold() for name in subscriber.pin}
         for m in matches:
-            sections[m.topics[0]]["papers"].append(self._card(m, limit))
+            pinned = tuple(a for a in m.paper.authors if a.casefold() in pins) if m.pinned else ()
+            sections[m.topics[0]]["papers"].append(self._card(m, limit, pinned))
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])

@@ -915,3 +915,32 @@ def test_a_card_gives_under_its_heading_only_that_topics_words_and_the_others_wi
     assert why == "Why: diffusion models, score-based, Schrödinger bridge · also in Optimisation (optimizing)"
     (card,) = [c for c in cards(composed.html) if "Stochastic Interpolants" in c]
     assert ">optimizing</span>" not in card and "also in Optimisation (optimizing)" in card
+
+
+def test_a_pinned_authors_paper_says_why_it_stands_first(tmp_path):
+    """A pinned author's paper goes first, and nothing said why: the author
+    may even be hidden in "… and 9 more"."""
+    shutil.copy(DATA / "arxiv-api.xml", tmp_path / "api.xml")
+    write_config(tmp_path, """
+sources:
+  - type: arxiv
+    path: api.xml
+topics:
+  diffusion:
+    name: Diffusion
+    any: ["diffusion"]
+subscribers:
+  - email: ada@example.org
+    topics: [diffusion]
+    pin: ["kenji tanaka"]
+  - email: bob@example.org
+    topics: [diffusion]
+""")
+    config = load_config(tmp_path / "config.yaml")
+    (ada, pinned), (bob, plain) = digests(config)
+    assert pinned[0].pinned and "Kenji Tanaka" in pinned[0].paper.authors
+    composer = Composer(config)
+    text = composer.compose(ada, pinned, now=NOW).text
+    assert "\nWhy: By Kenji Tanaka, an author you pinned · " in text
+    assert text.count("an author you pinned") == sum(m.pinned for m in pinned)
+    assert "pinned" not in composer.compose(bob, plain, now=NOW).text  # the same paper's card, another subscriber
