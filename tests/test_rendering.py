@@ -96,7 +96,7 @@ def test_zero_papers_renders_a_short_digest(tmp_path):
     composed = Composer(config).compose(sub, [], now=NOW)
     assert "no new papers" in composed.html and "no new papers" in composed.text
     assert 'class="paper"' not in composed.html
-    assert composed.paper_ids == () and composed.subject.startswith("0 new papers")
+    assert composed.paper_ids == () and composed.subject.startswith("No new papers: ")  # not "0 new papers"
 
 
 def inline_styles(html: str) -> list[tuple[str, dict[str, str]]]:
