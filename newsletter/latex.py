@@ -604,7 +604,9 @@ _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|th
                         # a Greek letter with a script, or as one (pi_0, A_mu), a big operator's limits (sum_j),
                         # a bold symbol
                         rf"|(?<![\w])(?:{_SCRIPTED_GREEK})_(?=[A-Za-z0-9](?!\w)|\{{)|(?<![\w])[A-Za-z]_(?:{_SCRIPTED_GREEK})(?!\w)"
-                        rf"|(?<![\w])(?:sum|prod|int)_(?=[A-Za-z0-9](?!\w)|\{{|(?i:{_SCRIPTED_GREEK})(?!\w))|boldsymbol\{{")
+                        rf"|(?<![\w])(?:sum|prod|int)_(?=[A-Za-z0-9](?!\w)|\{{|(?i:{_SCRIPTED_GREEK})(?!\w))|boldsymbol\{{"
+                        # a macro with its argument: no word of prose is followed by a brace
+                        r"|(?<![A-Za-z])(?:sqrt|frac|tilde|hat|bar|vec|dot|ddot|overline)\{(?:[^{}\n]|\{[^{}\n]*\})*\}")
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
@@ -618,7 +620,7 @@ _LOST_MACRO = re.compile(
         "boldsymbol",
     ), key=len, reverse=True))
     # words of prose that start with a name: 'approximate', 'partially'; \frac without its braces
-    + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)"
+    + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)|(?<![A-Za-z])(?:tilde|hat|bar|vec|dot|ddot|overline)(?=\\{)"
     + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi)(?![a-z])|(?<![A-Za-z])ell(?=[_^])"
     + "|(?<![A-Za-z])(?:sum|prod|int)(?=_)|(?<=_)(?:mu|nu|xi|pi|rho|tau|phi|psi)(?![a-z])"
 )
@@ -713,7 +715,7 @@ def _greek(m: re.Match) -> str:
 
 #: What :data:`_LOST_MARK` needs, as plain substrings: most texts have none, and
 #: looking for them costs a tenth of the regex's search.
-_LOST_PIECES = ("^", "_{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
+_LOST_PIECES = ("^", "_{", "{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
                 "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left", "_")
 
 

@@ -536,3 +536,20 @@ def test_quote_macros_comparison_words_and_braced_commas_read_as_typeset(latex, 
 )
 def test_a_dollar_never_closed_makes_the_latex_word_after_it_math(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        ("a rate of O(1/sqrt{T}) here", "a rate of O(1/√T) here"),  # shown as written: 'sqrt{' marked no math
+        ("regret O(sqrt{T log T}) bound", "regret O(√(T log T)) bound"),
+        ("a tilde{mathcal{O}}(d) and tilde{O}(sqrt{T}) regret", "a Õ(d) and Õ(√T) regret"),
+        ("the hat{theta} estimator, a frac{1}{2} factor", "the θ̂ estimator, a ½ factor"),
+    ],
+)
+def test_a_macro_with_its_argument_marks_lost_math(lost, shown):
+    assert lost_math_shown(lost) == shown
+
+
+def test_words_that_name_accents_stay_words():
+    assert lost_math_shown("a hat, a bar and a dot (bar{ cut") == "a hat, a bar and a dot (bar{ cut"
