@@ -621,6 +621,8 @@ _LOST_MACRO = re.compile(
     ), key=len, reverse=True))
     # words of prose that start with a name: 'approximate', 'partially'; \frac without its braces
     + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)|(?<![A-Za-z])(?:tilde|hat|bar|vec|dot|ddot|overline)(?=\\{)"
+    # a bracket's size: Obig(...big)
+    + "|(?<=[A-Za-z0-9(}])[Bb]igg?[lr]?(?=[()\\[\\]|])"
     + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi)(?![a-z])|(?<![A-Za-z])ell(?=[_^])"
     + "|(?<![A-Za-z])(?:sum|prod|int)(?=_)|(?<=_)(?:mu|nu|xi|pi|rho|tau|phi|psi)(?![a-z])"
 )

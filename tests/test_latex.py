@@ -553,3 +553,7 @@ def test_a_macro_with_its_argument_marks_lost_math(lost, shown):
 
 def test_words_that_name_accents_stay_words():
     assert lost_math_shown("a hat, a bar and a dot (bar{ cut") == "a hat, a bar and a dot (bar{ cut"
+
+
+def test_a_brackets_size_in_lost_math_goes():
+    assert lost_math_shown("achieves Obig(frac{1}{n}big) and a big(ger) x^2") == "achieves O(1/n) and a big(ger) x²"
