@@ -363,8 +363,7 @@ def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
         by_reason: dict[str, list[str]] = {}
         for t, r in given:
             by_reason.setdefault(r, []).append(topic_name(t))
-        return "; ".join(f"{', '.join(names[:-1])} and {names[-1]}: {r}" if len(names) > 1 else f"{names[0]}: {r}"
-                         for r, names in by_reason.items())
+        return "; ".join(f"{_listed(names)}: {r}" for r, names in by_reason.items())
     return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
 
 
@@ -385,11 +384,16 @@ def also_in(
     return tuple(out)
 
 
+def _listed(names: Sequence[str]) -> str:
+    """"A", "A and B", "A, B and C", as a sentence names them."""
+    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+
+
 def _pinned_reason(authors: tuple[str, ...]) -> str:
+    """Why a pinned author's paper stands first ("" for another paper)."""
     if not authors:
         return ""
-    names = authors[0] if len(authors) == 1 else ", ".join(authors[:-1]) + " and " + authors[-1]
-    return f"by {names}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
+    return f"by {_listed(authors)}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
 
 
 def topic_hits(m: PaperMatch, topic) -> tuple:
