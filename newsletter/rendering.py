@@ -396,6 +396,21 @@ def _pinned_reason(authors: tuple[str, ...]) -> str:
     return f"by {_listed(authors)}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
 
 
+def card_words(
+    m: PaperMatch, topics: Mapping, texts: Mapping[str, str]
+) -> tuple[list[str], Callable[[str], list[str]]]:
+    """The words a card gives under its topic's heading, and for each other
+    topic the words only it found (for :func:`also_in`)."""
+    own = topic_hits(m, topics[m.topics[0]]) if len(m.topics) > 1 else m.hits
+    reasons = reason_words(own, texts)
+    shown = {r.casefold() for r in reasons}
+
+    def others_found(topic: str) -> list[str]:
+        return [w for w in reason_words(topic_hits(m, topics[topic]), texts) if w.casefold() not in shown]
+
+    return reasons, others_found
+
+
 def topic_hits(m: PaperMatch, topic) -> tuple:
     """The hits of ``topic``'s own terms: a paper two topics found was given,
     under the first one's heading, the words of both ("Diffusion models" said
@@ -601,14 +616,7 @@ class Composer:
         config = self.config
         code = code_link(paper)
         published = paper.published
-        texts = {"title": paper.title, "abstract": paper.abstract}
-        own = topic_hits(m, config.topics[m.topics[0]]) if len(m.topics) > 1 else m.hits
-        reasons = reason_words(own, texts)
-        shown = {r.casefold() for r in reasons}
-
-        def others_found(topic: str) -> list[str]:
-            return [w for w in reason_words(topic_hits(m, config.topics[topic]), texts) if w.casefold() not in shown]
-
+        reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract})
         card = Card(
             paper=paper,
             title=title,

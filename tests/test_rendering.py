@@ -944,3 +944,17 @@ subscribers:
     assert "\nWhy: By Kenji Tanaka, an author you pinned · " in text
     assert text.count("an author you pinned") == sum(m.pinned for m in pinned)
     assert "pinned" not in composer.compose(bob, plain, now=NOW).text  # the same paper's card, another subscriber
+
+
+
+def test_a_card_under_a_ranked_topic_gives_no_word_of_a_keyword_topic_as_its_own(tmp_path):
+    from newsletter.matching import Hit, PaperMatch
+    from newsletter.models import Paper
+    from newsletter.rendering import card_words
+
+    config = load(tmp_path)
+    paper = Paper("Optimizing diffusion", "We optimize.", "s")
+    ranked = PaperMatch(paper, 1.0, ("diffusion", "optim"), ("optimi*",), (Hit("optimi*", "title", "Optimizing"),),
+                        topic_reasons=("close to your interest: x", ""))
+    reasons, others = card_words(ranked, config.topics, {"title": paper.title, "abstract": paper.abstract})
+    assert reasons == [] and others("optim") == ["Optimizing"]
