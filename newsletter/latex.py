@@ -175,7 +175,7 @@ def _fractions_placed(text: str) -> str:
 def _fraction_placed(text: str, m: re.Match) -> str:
     before = text[m.start() - 1] if m.start() else " "
     after = text[m.end()] if m.end() < len(text) else " "
-    squeezed = before.isalnum() or before in ")]}" or after.isalnum() or after in "([{"
+    squeezed = before.isalnum() or before in ")]}‖|⟩" or after.isalnum() or after in "([{‖|⟨√"
     return f"({m.group(1)})" if squeezed and not m.group(1).startswith("(") else m.group(1)
 
 

@@ -557,3 +557,15 @@ def test_words_that_name_accents_stay_words():
 
 def test_a_brackets_size_in_lost_math_goes():
     assert lost_math_shown("achieves Obig(frac{1}{n}big) and a big(ger) x^2") == "achieves O(1/n) and a big(ger) x²"
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # from tests/data/arxiv-latex.xml: "λ/2‖x‖²" read as λ over 2‖x‖²
+        (r"$f(x_t) + \frac{\lambda}{2}\|x_t - x_{t-1}\|^2$", "f(xₜ) + (λ/2)‖xₜ - xₜ₋₁‖²"),
+        (r"$\frac{1}{n}|S|$ and $\frac{a}{b}\sqrt{n}$", "(1/n)|S| and (a/b)√n"),
+    ],
+)
+def test_a_fraction_before_a_norm_or_a_root_gets_parentheses(latex, shown):
+    assert to_unicode(latex) == shown
