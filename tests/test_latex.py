@@ -382,86 +382,15 @@ def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
 
 
 @pytest.mark.parametrize(
-    ("lost", "shown"),
-    [
-        # '$\\{0,1\\}^n$' arrives as '{0,1}^n': the set's braces went with the group braces ("0,1ⁿ")
-        ("inputs in {0,1}^n and {-1,+1}^d", "inputs in {0,1}ⁿ and {-1,+1}ᵈ"),
-        ("samples {x_i}_{i=1}^n drawn", "samples {xᵢ}ᵢ₌₁ⁿ drawn"),
-        ("the set {x in R^d : f(x) leq 0} is convex", "the set {x ∈ Rᵈ : f(x) ≤ 0} is convex"),
-        # group braces still go: a script's, a macro's, a fraction's
-        ("frac{a}{b}^2 and mathcal{O}(n^{3/2})", "(a/b)² and O(n^(3/2))"),
-        ("a cost max{a_i,b_i}^2", "a cost max{aᵢ,bᵢ}²"),
-    ],
-)
-def test_set_braces_of_lost_math_are_shown(lost, shown):
-    assert lost_math_shown(lost) == shown
-
-
-def test_braces_of_prose_beside_lost_math_are_left_as_written():
-    assert lost_math_shown('a config {"a": 1} and x^2') == 'a config {"a": 1} and x²'
-
-
-@pytest.mark.parametrize(
-    ("lost", "shown"),
-    [
-        # from samples/papers and tests/data: braces an export kept where it dropped the LaTeX around them
-        ("a rate of {cal O}(1/k), where k", "a rate of O(1/k), where k"),
-        ("makes {the classical unenriched proper orthogonal decomposition method} more",
-         "makes the classical unenriched proper orthogonal decomposition method more"),
-        ("paths in N{+}D dimensional space, PFGM when D{=}1", "paths in N+D dimensional space, PFGM when D=1"),
-        ("diffusion models (D{to} infty) on 64{times}64 images", "diffusion models (D → ∞) on 64×64 images"),
-        ("For ImageNet 512times512, we", "For ImageNet 512×512, we"),
-    ],
-)
-def test_braces_left_by_an_export_read_as_typeset(lost, shown):
-    assert lost_math_shown(lost) == shown
-
-
-@pytest.mark.parametrize("plain", ['a JSON {"key": 1} body', "the sets {a, b} and {x}", "a 3times faster run"])
-def test_braces_and_words_that_are_no_lost_latex_stay(plain):
-    assert lost_math_shown(plain) == plain
-
-
-@pytest.mark.parametrize(
     ("latex", "shown"),
     [
         # a relation alone in math before a number: the '$' read as a price's, and the rest went wrong
         (r"\textsc{Bert} gets $>$90\% and $\sim$3$\times$ faster", "Bert gets >90% and ∼3× faster"),
         (r"a 2--3$\times$ speed-up (p$<$0.05) with $k$=5", "a 2–3× speed-up (p<0.05) with k=5"),
-    ],
-)
-def test_a_relation_alone_in_math_before_a_number_is_math(latex, shown):
-    assert to_unicode(latex) == shown
-
-
-@pytest.mark.parametrize("plain", ["costs $5-$10 a day", "https://example.org/~ana/ and $x$"])
-def test_prices_and_a_urls_tilde_stay(plain):
-    assert to_unicode(plain).startswith(plain.split(" and ")[0])
-
-
-@pytest.mark.parametrize(
-    ("latex", "shown"),
-    [
+        # a footnote where its mark was, in parentheses: it read "X[Code: ...]", a citation glued to the word
         (r"We propose X\footnote{Code: \url{https://github.com/a/b}} for Y.",
          "We propose X (Code: https://github.com/a/b) for Y."),
         (r"Results\footnote{Equal contribution.} hold.", "Results (Equal contribution.) hold."),
-    ],
-)
-def test_a_footnote_is_shown_where_its_mark_was_in_parentheses(latex, shown):
-    """It read "X[Code: ...]": a citation glued to the word."""
-    assert to_unicode(latex) == shown
-
-
-@pytest.mark.parametrize("latex", [r"a \footnote b and $x$", r"cut short\footnote{x and $y$", r"end $x$\footnote"])
-def test_a_footnote_without_its_text_is_no_traceback(latex):
-    """pylatexenc raised KeyError on it: the source's papers were lost with a traceback."""
-    shown = to_unicode(latex)
-    assert "footnote" not in shown and "x" in shown
-
-
-@pytest.mark.parametrize(
-    ("latex", "shown"),
-    [
         # a tie is a space
         (r"See Fig.~3 and Table~\ref{tab:x}; 95.3\%~(+2.1\%), \emph{SOTA}~results",
          "See Fig. 3 and Table ??; 95.3% (+2.1%), SOTA results"),
@@ -471,10 +400,35 @@ def test_a_footnote_without_its_text_is_no_traceback(latex):
         (r"Ana\textsuperscript{*} and Bo\textsuperscript{\dag}", "Ana* and Bo†"),
         (r"a map $f\colon X\to Y$", "a map f: X → Y"),
         (r"``LLMs are \emph{not} reasoners''---or are they?", "“LLMs are not reasoners”—or are they?"),
+        # quote macros, comparison words, an em dash after a group, a braced thousands comma
+        (r"\textquotedblleft hi\textquotedblright{} and it\textquoteright s", "“hi” and it’s"),
+        (r"\textgreater 5 and \textless 3 in $x$", "> 5 and < 3 in x"),
+        (r"\textit{Abstract}---We show", "Abstract—We show"),
+        ("over 100{,}000 samples", "over 100,000 samples"),  # with or without the $ an export drops
+        (r"costs \$1{,}000 for $10^4$ runs", "costs $1,000 for 10⁴ runs"),
+        # a "$" never closed: the LaTeX word after it is math
+        (r"unbalanced $\alpha$ and $\beta", "unbalanced α and β"),  # was "α and $β"
+        (r"the $\mathcal{O}(n) bound, cut", "the O(n) bound, cut"),
+        ("costs $5 and more", "costs $5 and more"),
+        # from tests/data/arxiv-latex.xml: "λ/2‖x‖²" read as λ over 2‖x‖²
+        (r"$f(x_t) + \frac{\lambda}{2}\|x_t - x_{t-1}\|^2$", "f(xₜ) + (λ/2)‖xₜ - xₜ₋₁‖²"),
+        (r"$\frac{1}{n}|S|$ and $\frac{a}{b}\sqrt{n}$", "(1/n)|S| and (a/b)√n"),
     ],
 )
-def test_ties_degrees_marks_and_dashes_of_real_abstracts_read_as_typeset(latex, shown):
+def test_forms_of_real_arxiv_abstracts_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize("plain", ["costs $5-$10 a day", "https://example.org/~ana/ and $x$"])
+def test_prices_and_a_urls_tilde_stay(plain):
+    assert to_unicode(plain).startswith(plain.split(" and ")[0])
+
+
+@pytest.mark.parametrize("latex", [r"a \footnote b and $x$", r"cut short\footnote{x and $y$", r"end $x$\footnote"])
+def test_a_footnote_without_its_text_is_no_traceback(latex):
+    """pylatexenc raised KeyError on it: the source's papers were lost with a traceback."""
+    shown = to_unicode(latex)
+    assert "footnote" not in shown and "x" in shown
 
 
 @pytest.mark.parametrize(
@@ -494,6 +448,20 @@ def test_a_macro_missing_its_arguments_shows_no_template_and_logs_nothing(latex,
 @pytest.mark.parametrize(
     ("lost", "shown"),
     [
+        # '$\\{0,1\\}^n$' arrives as '{0,1}^n': the set's braces went with the group braces ("0,1ⁿ")
+        ("inputs in {0,1}^n and {-1,+1}^d", "inputs in {0,1}ⁿ and {-1,+1}ᵈ"),
+        ("samples {x_i}_{i=1}^n drawn", "samples {xᵢ}ᵢ₌₁ⁿ drawn"),
+        ("the set {x in R^d : f(x) leq 0} is convex", "the set {x ∈ Rᵈ : f(x) ≤ 0} is convex"),
+        # group braces still go: a script's, a macro's, a fraction's
+        ("frac{a}{b}^2 and mathcal{O}(n^{3/2})", "(a/b)² and O(n^(3/2))"),
+        ("a cost max{a_i,b_i}^2", "a cost max{aᵢ,bᵢ}²"),
+        # from samples/papers and tests/data: braces an export kept where it dropped the LaTeX around them
+        ("a rate of {cal O}(1/k), where k", "a rate of O(1/k), where k"),
+        ("makes {the classical unenriched proper orthogonal decomposition method} more",
+         "makes the classical unenriched proper orthogonal decomposition method more"),
+        ("paths in N{+}D dimensional space, PFGM when D{=}1", "paths in N+D dimensional space, PFGM when D=1"),
+        ("diffusion models (D{to} infty) on 64{times}64 images", "diffusion models (D → ∞) on 64×64 images"),
+        ("For ImageNet 512times512, we", "For ImageNet 512×512, we"),
         # from samples/papers: a Greek letter with a script, a big operator's limits, a bold symbol
         ("between two distributions pi_0,pi_1 on R^d, of", "between two distributions π₀,π₁ on Rᵈ, of"),
         ("a system matrix A_mu depending on", "a system matrix A_μ depending on"),
@@ -501,71 +469,27 @@ def test_a_macro_missing_its_arguments_shows_no_template_and_logs_nothing(latex,
         ("by O_i(u) = sigmaleft( sum_j W_{ij} u + B_{ij}). Here", "by Oᵢ(u) = σ( ∑ⱼ Wᵢⱼ u + Bᵢⱼ). Here"),
         ("the beta_1 and beta_2 of Adam", "the β₁ and β₂ of Adam"),
         ("energy E(u) = int_Omega L(x) dx", "energy E(u) = ∫_Ω L(x) dx"),
-    ],
-)
-def test_greek_letters_with_scripts_and_big_operators_of_lost_math_are_shown(lost, shown):
-    assert lost_math_shown(lost) == shown
-
-
-@pytest.mark.parametrize("plain", ["see pi_config.yaml and my_pi_value", "the sum_total column", "we use x_i here"])
-def test_identifiers_that_start_like_a_greek_letter_stay(plain):
-    assert lost_math_shown(plain) == plain
-
-
-@pytest.mark.parametrize(
-    ("latex", "shown"),
-    [
-        (r"\textquotedblleft hi\textquotedblright{} and it\textquoteright s", "“hi” and it’s"),
-        (r"\textgreater 5 and \textless 3 in $x$", "> 5 and < 3 in x"),
-        (r"\textit{Abstract}---We show", "Abstract—We show"),
-        ("over 100{,}000 samples", "over 100,000 samples"),  # with or without the $ an export drops
-        (r"costs \$1{,}000 for $10^4$ runs", "costs $1,000 for 10⁴ runs"),
-    ],
-)
-def test_quote_macros_comparison_words_and_braced_commas_read_as_typeset(latex, shown):
-    assert to_unicode(latex) == shown
-
-
-@pytest.mark.parametrize(
-    ("latex", "shown"),
-    [
-        (r"unbalanced $\alpha$ and $\beta", "unbalanced α and β"),  # was "α and $β"
-        (r"the $\mathcal{O}(n) bound, cut", "the O(n) bound, cut"),
-        ("costs $5 and more", "costs $5 and more"),
-    ],
-)
-def test_a_dollar_never_closed_makes_the_latex_word_after_it_math(latex, shown):
-    assert to_unicode(latex) == shown
-
-
-@pytest.mark.parametrize(
-    ("lost", "shown"),
-    [
+        # a macro with its argument marks lost math
         ("a rate of O(1/sqrt{T}) here", "a rate of O(1/√T) here"),  # shown as written: 'sqrt{' marked no math
         ("regret O(sqrt{T log T}) bound", "regret O(√(T log T)) bound"),
         ("a tilde{mathcal{O}}(d) and tilde{O}(sqrt{T}) regret", "a Õ(d) and Õ(√T) regret"),
         ("the hat{theta} estimator, a frac{1}{2} factor", "the θ̂ estimator, a ½ factor"),
+        ('a config {"a": 1} and x^2', 'a config {"a": 1} and x²'),  # no LaTeX beside lost math
+        # a bracket's size goes
+        ("achieves Obig(frac{1}{n}big) and a big(ger) x^2", "achieves O(1/n) and a big(ger) x²"),
     ],
 )
-def test_a_macro_with_its_argument_marks_lost_math(lost, shown):
+def test_more_forms_of_lost_math_are_shown(lost, shown):
     assert lost_math_shown(lost) == shown
 
 
-def test_words_that_name_accents_stay_words():
-    assert lost_math_shown("a hat, a bar and a dot (bar{ cut") == "a hat, a bar and a dot (bar{ cut"
-
-
-def test_a_brackets_size_in_lost_math_goes():
-    assert lost_math_shown("achieves Obig(frac{1}{n}big) and a big(ger) x^2") == "achieves O(1/n) and a big(ger) x²"
-
-
 @pytest.mark.parametrize(
-    ("latex", "shown"),
+    "plain",
     [
-        # from tests/data/arxiv-latex.xml: "λ/2‖x‖²" read as λ over 2‖x‖²
-        (r"$f(x_t) + \frac{\lambda}{2}\|x_t - x_{t-1}\|^2$", "f(xₜ) + (λ/2)‖xₜ - xₜ₋₁‖²"),
-        (r"$\frac{1}{n}|S|$ and $\frac{a}{b}\sqrt{n}$", "(1/n)|S| and (a/b)√n"),
+        'a JSON {"key": 1} body', "the sets {a, b} and {x}", "a 3times faster run",
+        "see pi_config.yaml and my_pi_value", "the sum_total column", "we use x_i here",
+        "a hat, a bar and a dot (bar{ cut",  # words that name accents
     ],
 )
-def test_a_fraction_before_a_norm_or_a_root_gets_parentheses(latex, shown):
-    assert to_unicode(latex) == shown
+def test_braces_and_words_that_are_no_lost_latex_stay(plain):
+    assert lost_math_shown(plain) == plain
