@@ -98,18 +98,14 @@ ANCHOR_PROBE = (
 )
 
 
-def test_latex_digest_fits_375px_and_contents_links_jump_to_cards(tmp_path):
-    """The sample digest of docs/ (formulas, accents, long author lists, code links):
-    no horizontal overflow at 375 px; clicking a contents entry brings its card
-    to the top of the view, and the card's back link returns to the contents."""
-    root = Path(__file__).resolve().parent.parent
-    config = load_config(root / "docs" / "sample" / "config.yaml")
-    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
-    email = tmp_path / "email.html"
-    email.write_text(Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html, encoding="utf-8")
+def probed_at_375(email_html: str, probe: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Chromium's DOM after ``probe(frame)`` ran on the email in a 375 px iframe.
+    The email is a file beside the page (not srcdoc), so its in-page links
+    scroll the frame as a mail client's would."""
+    (tmp_path / "email.html").write_text(email_html, encoding="utf-8")
     page = tmp_path / "page.html"
     page.write_text(
-        f"<!DOCTYPE html><html><head>{ANCHOR_PROBE}</head><body style='margin:0'>"
+        f"<!DOCTYPE html><html><head>{probe}</head><body style='margin:0'>"
         "<iframe onload='probe(this)' style='width:375px;height:700px;border:0' src='email.html'></iframe></body></html>",
         encoding="utf-8",
     )
@@ -119,7 +115,18 @@ def test_latex_digest_fits_375px_and_contents_links_jump_to_cards(tmp_path):
         "--allow-file-access-from-files",  # the page may read its iframe's document (file: URLs)
         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800", "--hide-scrollbars",
     ]
-    proc = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+    return subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+
+
+def test_latex_digest_fits_375px_and_contents_links_jump_to_cards(tmp_path):
+    """The sample digest of docs/ (formulas, accents, long author lists, code links):
+    no horizontal overflow at 375 px; clicking a contents entry brings its card
+    to the top of the view, and the card's back link returns to the contents."""
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "docs" / "sample" / "config.yaml")
+    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html
+    proc = probed_at_375(html, ANCHOR_PROBE, tmp_path)
     found = re.search(r'data-probe="(\d+)x(-?\d+)x(\d+)x(\d+)x(\d+)"', proc.stdout)
     assert found, re.findall(r'data-probe="[^"]*"', proc.stdout) or proc.stderr[-2000:]
     links, card_top, scroll_after_back, scroll_width, viewport = map(int, found.groups())
@@ -255,20 +262,8 @@ def test_a_topic_in_the_contents_jumps_to_its_section(tmp_path):
     write_config(tmp_path, BASIC_CONFIG.replace("max_papers: 5", "max_papers: 30"))
     config = load_config(tmp_path / "config.yaml")
     sub, matches = next(iter(pipeline.match(config, pipeline.papers(config), "bob@example.org")))
-    email = tmp_path / "email.html"
-    email.write_text(Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html, encoding="utf-8")
-    page = tmp_path / "page.html"
-    page.write_text(
-        f"<!DOCTYPE html><html><head>{TOPIC_PROBE}</head><body style='margin:0'>"
-        "<iframe onload='probe(this)' style='width:375px;height:700px;border:0' src='email.html'></iframe></body></html>",
-        encoding="utf-8",
-    )
-    proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--allow-file-access-from-files",
-         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=60,
-    )
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html
+    proc = probed_at_375(html, TOPIC_PROBE, tmp_path)
     found = re.search(r'data-probe="(\d+)\|(-?\d+)\|([^"]*)"', proc.stdout)
     assert found, re.findall(r'data-probe="[^"]*"', proc.stdout) or proc.stderr[-2000:]
     links, top, heading = int(found.group(1)), int(found.group(2)), html_lib.unescape(found.group(3))
