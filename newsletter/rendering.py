@@ -665,7 +665,7 @@ class Composer:
         count = len(matches)
         local = now.astimezone(config.zone(subscriber))
         unsubscribe = unsubscribe_url(config, subscriber)
-        preheader = _preheader(matches) if count else "No new papers on your topics today"
+        preheader = _preheader(matches) if count else "No new papers on your topics this time"
         return {
             "title": config.email.title,
             "subscriber": subscriber,

@@ -95,6 +95,8 @@ def test_zero_papers_renders_a_short_digest(tmp_path):
     sub = config.subscriber("ada@example.org")
     composed = Composer(config).compose(sub, [], now=NOW)
     assert "no new papers" in composed.html and "no new papers" in composed.text
+    # not "today": a weekly digest covers a week
+    assert "today" not in composed.text and "no new papers on your topics this time." in composed.text
     assert 'class="paper"' not in composed.html
     assert composed.paper_ids == () and composed.subject.startswith("No new papers: ")  # not "0 new papers"
 
