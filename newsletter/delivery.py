@@ -1120,8 +1120,12 @@ class Dispatcher:
                         return
                     finishing = True
                     continue
-                if self.error is not None:
-                    continue  # the caller is failing; just drain the queue
+                if self.error is not None and self.stopped is None:
+                    # The caller is failing (its state refused a record): attempt
+                    # nothing more, and hand each envelope back as not attempted, so
+                    # its digest is recorded pending where it still can be, not left
+                    # "being sent" for the next run to suspect of having gone out.
+                    self.stopped = "the send stopped on an error"
                 if self.stop_requested is not None and (why := self.stop_requested()):
                     self._stop(why if isinstance(why, str) else "stop requested")
                 if self.stopped is not None:

@@ -465,11 +465,28 @@ class _SendRun:
                 "(`newsletter history` lists them)"
             )
 
+    def _warn_recorded_late(self, delivered: list[tuple[int, str, str, str]]) -> None:
+        """Say which digests an earlier run delivered but could not record
+        (:meth:`State.apply_unrecorded`): recorded now, not sent again."""
+        if len(delivered) > self.RECOVERED_LINES:
+            named = ", ".join(f"{email} {message_id}" for _, email, message_id, _ in delivered[:3])
+            self.warn(
+                f"{len(delivered):,} digests were delivered by an earlier run that could not record them "
+                f"({delivered[0][3]}); recorded as sent now, not sent again: {named} and {len(delivered) - 3:,} more"
+            )
+            return
+        for did, email, message_id, why in delivered:
+            self.warn(
+                f"digest {did} for {email} {message_id} was delivered by an earlier run that could not record it "
+                f"({why}); recorded as sent now, not sent again"
+            )
+
     def run(self, subs: list[Subscriber], transport: Transport | None) -> SendReport:
         config, state, now = self.config, self.state, self.now
         dry = transport is None
         if not dry:
             state.see_subscribers((s.email for s in subs), now)
+            self._warn_recorded_late(state.apply_unrecorded())
             self._warn_recovered(state.recover())
         left = state.unsubscribed(s.email for s in subs)
         if left:

@@ -820,6 +820,69 @@ def test_a_state_removed_during_a_send_stops_it_loudly(tmp_path, cli, smtp_serve
     assert len(box.messages) == 3
 
 
+def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server, monkeypatch):
+    """A state locked by another process past the busy timeout (a `sqlite3`
+    shell left inside a transaction) while a message was being accepted:
+    the send stopped with the message delivered but recorded `sending`, the
+    next send sent it again, and warned of it and of three digests never
+    handed over alike ("was being sent ... if the server had accepted it").
+    The outcomes the state refused are noted beside it and recorded by the
+    next send first: nothing twice, and a line only for the delivered one."""
+    import threading
+
+    import newsletter.state.sqlite as sqlite_state
+    from newsletter.config import load_config
+    from newsletter.errors import StateError
+    from newsletter.sending import send
+
+    monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.chdir(tmp_path)
+    box = smtp_server.mailbox
+    box.block_at = 3
+    config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6)))
+    failed: list[BaseException] = []
+
+    def first_send() -> None:
+        try:
+            send(config, now=datetime.fromisoformat(NOW))
+        except StateError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=first_send)
+    thread.start()
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
+        shell.execute("BEGIN IMMEDIATE")  # the other process's open transaction
+    finally:
+        box.release.set()
+        thread.join(60)
+    shell.execute("ROLLBACK")
+    shell.close()
+    [error] = failed
+    assert str(error).endswith(
+        "newsletter-state.sqlite3: the state is locked by another process (database is locked after 0 s); what this "
+        "send delivered (or failed to) from here on is noted in newsletter-state.sqlite3.unrecorded, and the next "
+        "send records it there first (nothing is sent twice)"
+    ), error
+    assert len(box.messages) == 3
+    delivered = box.messages[2]
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    warnings = [line for line in r.err.splitlines() if line.startswith("warning: digest")]
+    assert warnings == [
+        f"warning: digest 3 for user02@example.org {delivered.message_id} was delivered by an earlier run that could "
+        "not record it (the state is locked by another process (database is locked after 0 s)); recorded as sent "
+        "now, not sent again"
+    ], r.err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 6 and len(set(ids)) == 6
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
+    assert [st for _, st, *_ in digests(tmp_path)] == ["sent"] * 6
+    assert not (tmp_path / "newsletter-state.sqlite3.unrecorded").exists()
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3

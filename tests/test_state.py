@@ -187,6 +187,40 @@ def test_recover_turns_stale_sending_into_pending(state_target):
         assert st.recover() == []
 
 
+def test_outcomes_a_locked_state_refused_are_recorded_by_the_next_opener_once(tmp_path, monkeypatch):
+    """A delivery recorded while another process holds the state's write
+    lock past the busy timeout: noted beside the file, the first refusal
+    raised (the send stops), the rest noted without waiting again; the next
+    opener records them (delivered: sent; not attempted: pending), and a
+    note read twice, or cut short by a full disk, changes nothing more."""
+    monkeypatch.setattr(state_module, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.see_subscribers(["a@example.org", "b@example.org"], T0)
+        a, b = st.claim([(None, "a@example.org", "<a@x>", ["p"]), (None, "b@example.org", "<b@x>", ["q"])], T0)
+        shell = sqlite3.connect(path, isolation_level=None)
+        shell.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StateError, match=r"locked by another process .*; what this send delivered .* is noted in "
+                                             r"s\.sqlite3\.unrecorded"):
+            st.mark_sent(a, "a@example.org", 1, T0 + timedelta(minutes=1))
+        st.mark_unsent(b, error="not attempted: the send stopped on an error", tries=0, permanent=False,
+                       next_attempt=None)
+        shell.execute("ROLLBACK")
+        shell.close()
+    note = tmp_path / "s.sqlite3.unrecorded"
+    saved = note.read_text() + '{"sent": [1, "a@exa'  # and a line a full disk cut short
+    with open_state(path) as st:
+        [(did, email, mid, why)] = st.apply_unrecorded()
+        assert (did, email, mid) == (a, "a@example.org", "<a@x>") and why.startswith("the state is locked")
+        assert st.last_sent("a@example.org") == T0 + timedelta(minutes=1)
+        assert st.open_digest("a@example.org") is None
+        assert st.open_digest("b@example.org").status == "pending"
+        assert st.recover() == [] and not note.exists()
+        note.write_text(saved)
+        assert st.apply_unrecorded() == [] and not note.exists()
+        assert st.open_digest("b@example.org").attempts == 0
+
+
 def test_history_lists_the_newest_digests_with_their_papers(state_target):
     """What `newsletter history` reads: with a PostgreSQL state there was no
     way to see what went to whom short of `psql`."""

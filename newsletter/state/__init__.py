@@ -301,6 +301,15 @@ class State(ABC):
         (killed, or its host lost); a live worker's digests are never touched.
         """
 
+    def apply_unrecorded(self) -> list[tuple[int, str, str, str]]:
+        """Record the outcomes an earlier send delivered but could not write
+        into the state (it was locked, its disk full) and kept aside; call it
+        inside :meth:`exclusive`, before :meth:`recover`.  Returns ``(id,
+        subscriber, message_id, why)`` of each digest so recorded as sent:
+        not sent again.  SQLite only (a note beside the file, see
+        :mod:`.sqlite`); PostgreSQL keeps nothing aside."""
+        return []
+
     @abstractmethod
     def claiming(self, emails: Sequence[str], now: datetime) -> AbstractContextManager[Batch]:
         """Hold ``emails`` for planning and read their state (see :class:`Batch`).
