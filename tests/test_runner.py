@@ -188,6 +188,32 @@ def test_second_daemon_on_the_same_state_refuses(tmp_path, smtp_server):
     assert code == 0, log
 
 
+def test_a_second_daemon_refuses_though_the_run_lock_file_was_removed(tmp_path, smtp_server):
+    """`<state>.run.lock` removed under a running daemon (a clean-up of
+    `*.lock`): a second `run` made a new one and ran beside the first.  It
+    is refused (the first still holds the removed file), and the first
+    takes the lock again at its next tick, saying so."""
+    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    lock = tmp_path / "newsletter-state.sqlite3.run.lock"
+    first = start_run(tmp_path, "2026-11-23 06:59:30")
+    try:
+        wait_until(lambda: len(smtp_server.mailbox.messages) >= 1, first, "the first digest")
+        lock.unlink()
+        second = start_run(tmp_path, "2026-11-23 06:59:30")
+        out, err = second.communicate(timeout=30)
+        assert second.returncode == 2, out + err
+        # whether the first took the lock again (its tick) before the second asked, or not yet
+        assert re.fullmatch(
+            rf"{re.escape(str(lock))}: another `newsletter run` \(pid {first.pid}(, which holds it still though its "
+            r"lock file was removed)?\) is already running on this state; not starting a second one", err.strip()
+        ), err
+        wait_until(lock.exists, first, "the lock file taken again")
+    finally:
+        code, log = stop(first)
+    assert code == 0, log
+    assert f"warning: {lock}: the run's lock file was removed; this run took it again" in log
+
+
 def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_path, cli, smtp_server):
     many = "".join(f"\n  - email: user{i:02}@example.org\n    topics: [diffusion]" for i in range(6))
     setup(tmp_path, smtp(smtp_server.port), subscribers=many, extra="schedule: every 1 minutes")  # the default

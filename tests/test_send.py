@@ -883,6 +883,43 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
     assert not (tmp_path / "newsletter-state.sqlite3.unrecorded").exists()
 
 
+def test_a_lock_file_removed_during_a_send_lets_no_second_send_beside_it(tmp_path, smtp_server):
+    """`<state>.lock` removed while a send held it (a clean-up of `*.lock`):
+    a second send made a new lock file, took it at once, took the first's
+    claimed digests for a stopped run's and sent them again (10 messages for
+    6 subscribers).  The second now waits for the holder of the removed
+    file, which takes the lock again at its next message and says so."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    send = [sys.executable, "-m", "newsletter", "send", "--now", NOW]
+    first = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        (tmp_path / "newsletter-state.sqlite3.lock").unlink()
+        second = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            said = stderr_until(second, "is running on this state; waiting for it")
+        finally:
+            box.release.set()
+            out, err = second.communicate(timeout=60)
+    finally:
+        box.release.set()
+        first_out, first_err = first.communicate(timeout=60)
+    assert f"another send (pid {first.pid}, which holds it still though its lock file was removed)" in said
+    assert first.returncode == 0 and second.returncode == 0, first_err + err
+    assert first_out.strip().splitlines()[-1] == "sent 6, empty 0, failed 0, not due 0", first_out
+    assert first_err.strip() == (
+        f"warning: {tmp_path / 'newsletter-state.sqlite3.lock'}: the send's lock file was removed while it ran; "
+        "it took the lock again"
+    )
+    assert out.strip().splitlines()[-1] == "sent 0, empty 6, failed 0, not due 0", out
+    assert "being sent" not in err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 6 and len(set(ids)) == 6
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3

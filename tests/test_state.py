@@ -374,6 +374,31 @@ def test_a_state_that_cannot_grow_says_the_disk_may_be_full(tmp_path):
         assert st.first_seen("user1@example.org") is None
 
 
+def test_a_send_whose_lock_file_another_took_after_its_removal_hands_over_nothing_more(tmp_path):
+    """The lock file removed, and a new one taken by another send before
+    this one noticed: the other recovers this one's claims and sends them,
+    so this one must stop handing messages over (claims_lost says why)."""
+    import os
+
+    from newsletter.files import lock_file
+
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st, st.exclusive(wait=0):
+        lock = tmp_path / "s.sqlite3.lock"
+        assert st.claims_lost() is None
+        lock.unlink()
+        assert st.claims_lost() is None and lock.exists()  # taken again
+        lock.unlink()
+        other = lock_file(lock, "4242@elsewhere\n")  # (this process: the removed file's holder is not asked of)
+        try:
+            assert st.claims_lost() == (
+                f"{lock}: the send's lock file was removed while this send ran, and another send (4242@elsewhere) "
+                "has taken a new one; this send hands over nothing more (the other sends what this one claimed)"
+            )
+        finally:
+            os.close(other)
+
+
 def test_send_lock_excludes_a_second_holder(tmp_path):
     path = tmp_path / "s.sqlite3"
     clock = [0.0]

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import cast
 
 from ..errors import Problem, StateError
-from ..files import broken_link
+from ..files import HeldLock, LockHeld, broken_link
 from ..models import Paper
 from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
 from . import key as _key
@@ -262,6 +262,7 @@ class SQLiteState(State):
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file a writer opened
         self._where = path  # made absolute when a writer opens it
         self._unwritable: StateError | None = None  # a mark the state refused: the rest are noted (see _mark)
+        self._lock: HeldLock | None = None  # the send lock, inside exclusive()
 
     # -- opening ------------------------------------------------------------------------
 
@@ -309,12 +310,40 @@ class SQLiteState(State):
         deleted or replaced).  SQLite writes on into the unlinked file without
         a word, and the next send finds no record of this one: it sends the
         same digests again."""
-        if self.readonly or self._identity is None or _identity(self._where) == self._identity:
+        if self.readonly or self._identity is None:
             return None
-        return (
-            f"{self.path}: the state file was removed or replaced while this send ran; what it records is lost "
-            "with it, so it sends no more (the next send, on a new state, sends again what this one delivered)"
-        )
+        if _identity(self._where) != self._identity:
+            return (
+                f"{self.path}: the state file was removed or replaced while this send ran; what it records is lost "
+                "with it, so it sends no more (the next send, on a new state, sends again what this one delivered)"
+            )
+        return self._lock_lost()
+
+    def _lock_lost(self) -> str | None:
+        """The send lock's file removed (or replaced) while this send holds
+        it: taken again at once, before another send can start beside this
+        one (said once); None then.  Should another send have taken the new
+        file first, it recovers this one's claims as a stopped run's and
+        sends them: why this one must hand over nothing more."""
+        held = self._lock
+        if held is None:
+            return None
+        try:
+            if held.renew():
+                import logging
+
+                logging.getLogger(__name__).warning(
+                    "warning: %s: the send's lock file was removed while it ran; it took the lock again", held.path
+                )
+            return None
+        except LockHeld as other:
+            return (
+                f"{held.path}: the send's lock file was removed while this send ran, and another send "
+                f"({other.holder.strip()}) has taken a new one; this send hands over nothing more (the other sends "
+                "what this one claimed)"
+            )
+        except OSError as exc:
+            return f"{held.path}: the send's lock file was removed while this send ran and cannot be made again: {exc.strerror}"
 
     def _switch_to_wal(self) -> str:
         """``PRAGMA journal_mode=WAL``, waiting like every other statement does.
@@ -627,8 +656,14 @@ class SQLiteState(State):
             )
             return db.total_changes - before
 
-    def exclusive(self, wait: float = 600.0):
-        return send_lock(self.path, wait=wait)
+    @contextmanager
+    def exclusive(self, wait: float = 600.0) -> Iterator[None]:
+        with send_lock(self.path, wait=wait) as held:
+            self._lock = held
+            try:
+                yield
+            finally:
+                self._lock = None
 
     def for_thread(self) -> SQLiteState:
         return self
@@ -884,7 +919,7 @@ def send_lock(
     wait: float = 600.0,
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
-) -> Iterator[None]:
+) -> Iterator[HeldLock]:
     """Hold ``<state>.lock`` (``fcntl.flock``) for the length of a send.
 
     This is how two ``send``/``run`` processes on one state never both send a
@@ -893,12 +928,13 @@ def send_lock(
     finds the work done.  The kernel drops the lock when its holder dies,
     even by SIGKILL, so a crash never leaves it stuck, and any digest still
     ``sending`` when the lock is taken was left by a dead run (see
-    :meth:`State.recover`).  The file is never deleted (that would race).
+    :meth:`State.recover`).  The file is never deleted (that would race);
+    removed by someone else while held, it is taken again (see
+    :meth:`SQLiteState.claims_lost`), and a second send waits for a holder
+    of the removed file as for any other (:func:`files.lock_file`).
     """
     import logging
     import time
-
-    from ..files import LockHeld, lock_file
 
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
@@ -909,7 +945,7 @@ def send_lock(
     told = False
     while True:
         try:
-            fd = lock_file(path, f"{owner_id()}\n")
+            held_lock = HeldLock(path, f"{owner_id()}\n")
             break
         except LockHeld as held:
             if clock() >= deadline:
@@ -923,6 +959,6 @@ def send_lock(
         except OSError as exc:
             raise StateError(Problem(f"cannot create the lock file: {exc.strerror}", str(path))) from None
     try:
-        yield
+        yield held_lock
     finally:
-        os.close(fd)
+        held_lock.release()
