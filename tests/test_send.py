@@ -920,6 +920,68 @@ def test_a_lock_file_removed_during_a_send_lets_no_second_send_beside_it(tmp_pat
     assert len(ids) == 6 and len(set(ids)) == 6
 
 
+def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost(
+    tmp_path, cli, smtp_server, pg_server, pg_url, monkeypatch
+):
+    """The network to PostgreSQL partitioned mid-send (here a proxy that stops
+    forwarding, which a client cannot tell from a slow server): the worker
+    waited for the answer to its `sent` mark for ever.  It gives up after
+    ANSWER_WITHIN, saying so in one line, fails the rest at once instead of
+    waiting again for each, and the next send delivers what it left owed."""
+    import threading
+
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    import newsletter.state.postgres as postgres_state
+    from newsletter.config import load_config
+    from newsletter.errors import StateError
+    from newsletter.sending import send
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.5)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    monkeypatch.chdir(tmp_path)
+    proxy = TcpProxy(pg_server.port)
+    box = smtp_server.mailbox
+    box.block_at = 3
+    far = proxy.url(pg_url, pg_server.port)
+    config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {far}"))
+    failed: list[BaseException] = []
+
+    def first_send() -> None:
+        try:
+            send(config, now=datetime.fromisoformat(NOW))
+        except StateError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=first_send)
+    thread.start()
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        proxy.partition()
+    finally:
+        box.release.set()
+        thread.join(60)
+    assert not thread.is_alive(), "the send hung on the partitioned server"
+    [error] = failed
+    assert str(error) == (
+        f"{postgres_state.public_url(far)}: cannot reach PostgreSQL: no answer within 0.5 s "
+        "(a network fault, or the server stopped responding)"
+    )
+    proxy.stop()  # the partition ends the sessions behind it (the server's keepalives would)
+    assert len(box.messages) == 3
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {pg_url}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    ids = [m.message_id for m in box.messages]
+    # the one accepted as the partition began could not be recorded: sent again, with its Message-ID
+    assert len(set(ids)) == 6 and len(ids) <= 7 and sorted(set(box.recipients())) == [
+        f"user{i:02}@example.org" for i in range(6)
+    ]
+    assert {st for _, st, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 6
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3

@@ -399,6 +399,37 @@ def test_a_send_whose_lock_file_another_took_after_its_removal_hands_over_nothin
             os.close(other)
 
 
+def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(pg_server, pg_url, monkeypatch):
+    """A proxy between worker and server that stops forwarding (a network
+    partition no TCP timeout notices: the proxy acknowledges everything):
+    the worker's next statement waited for ever.  It gives up after
+    ANSWER_WITHIN, and the next statement fails at once."""
+    import time
+
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.3)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    try:
+        st = open_state(proxy.url(pg_url, pg_server.port))
+        st.see_subscribers(["a@example.org"], T0)
+        proxy.partition()
+        message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
+        with pytest.raises(StateError, match=re.escape(message)):
+            st.plan(["a@example.org"])
+        started = time.monotonic()
+        with pytest.raises(StateError, match=re.escape(message)):
+            st.see_subscribers(["b@example.org"], T0)
+        st.close()
+        assert time.monotonic() - started < 0.3  # not another wait
+    finally:
+        proxy.stop()
+
+
 def test_send_lock_excludes_a_second_holder(tmp_path):
     path = tmp_path / "s.sqlite3"
     clock = [0.0]
