@@ -1210,6 +1210,37 @@ def test_dropped_connection_is_reopened(tmp_path, cli, smtp_server):
 # --------------------------------------------------------------------------- outbox, state, dry run
 
 
+def test_an_outbox_disk_that_fills_up_stops_the_batch_and_loses_nothing(tmp_path, cli, pg_url):
+    """A full disk under the outbox (a file size limit here: the state is in
+    PostgreSQL, so only the .eml files are limited): the digest that did
+    not fit fails, saying why, the rest stay pending, no half-written file
+    or temporary file is left, and the next send writes each digest once."""
+    import resource
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    setup(tmp_path, "  transport: outbox\n  path: out", subscribers=many(4), extra=f"state: {pg_url}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    full = subprocess.run(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, preexec_fn=limited,
+    )
+    assert full.returncode == 1, full.stdout + full.stderr
+    assert "Traceback" not in full.stderr
+    assert re.search(r"^failed      user00@example\.org: out/[^ ]+\.eml: cannot write: File too large \(stays pending",
+                     full.stdout, re.M), full.stdout
+    assert full.stdout.strip().splitlines()[-1] == "sent 0, empty 0, failed 4, not due 0", full.stdout
+    assert list((tmp_path / "out").iterdir()) == []
+    assert {st for _, st, *_ in digests(pg_url)} == {"pending"}
+
+    r = cli("send", "--now", "2024-05-06T09:10:00+00:00")  # past the failed one's back-off
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 4, empty 0, failed 0, not due 0", r.out
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 4 and len(list((tmp_path / "out").iterdir())) == 4
+
+
 def test_outbox_writes_parseable_eml_files(tmp_path, cli):
     setup(tmp_path, "  transport: outbox\n  path: out/box")
     r = cli("send", "--now", NOW)
