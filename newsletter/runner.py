@@ -203,6 +203,7 @@ class Runner:
             if not self._told_next:  # a catch-up send at start has said it
                 self._say_next()
             while not self._stop.is_set():
+                self._unstall()
                 self.scheduler.run_pending()
                 idle = self.scheduler.idle_seconds
                 self._stop.wait(max(0.05, min(idle if idle is not None else 1.0, 1.0)))
@@ -213,6 +214,18 @@ class Runner:
                 lock.release()
         if self._fatal is not None:
             raise self._fatal  # exit 2: systemd and cron mail see the outage
+
+    def _unstall(self) -> None:
+        """The ``schedule`` package times its jobs by the machine's local wall
+        clock, naive: set back (NTP stepping it, a VM restored, and, on a
+        machine not on UTC, every autumn's DST change) it ran no job until
+        the clock caught up again, so an hour back was an hour without a tick
+        or a config reload.  A job due further off than its own period is
+        due now."""
+        now = datetime.now()  # (the package's own reading: naive local time)
+        for job in self.scheduler.jobs:
+            if job.next_run is not None and job.unit and job.next_run - now > timedelta(**{job.unit: job.interval}):
+                job.next_run = now
 
     # -- one tick ---------------------------------------------------------------------------
 

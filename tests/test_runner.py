@@ -354,6 +354,43 @@ def test_config_change_is_picked_up_without_restart(tmp_path, smtp_server):
     assert "config reloaded (2 subscribers)" in log
 
 
+def test_a_clock_set_back_does_not_stall_the_daemon(tmp_path, smtp_server):
+    """The `schedule` package times its jobs by the local wall clock: set
+    back an hour (NTP stepping it, a VM restored; on a machine not on UTC,
+    each autumn's DST change) the daemon ran nothing for that hour, not a
+    tick nor a config reload.  It goes on at once."""
+    config = setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    clock = tmp_path / "faketime.rc"
+    clock.write_text("@2026-11-23 10:00:00\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TZ": "UTC",
+        "LD_PRELOAD": LIBFAKETIME,
+        "FAKETIME_TIMESTAMP_FILE": str(clock),  # read again at every look at the clock
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_NO_CACHE": "1",
+    }
+    env.pop("FAKETIME", None)
+    env.pop("NEWSLETTER_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "run", "--tick", "0.1"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until(lambda: "run: next digest" in _peek(proc), proc, "the daemon to start")
+        clock.write_text("@2026-11-23 09:00:00\n")  # an hour back
+        text = config.read_text()
+        config.write_text(text.replace("subscribers:", "subscribers:\n  - email: newcomer@example.org\n"
+                                       "    topics: [optim]\n    schedule: every 1 minutes"))
+        wait_until(lambda: "config reloaded" in _peek(proc), proc, "the config reload", timeout=20)
+    finally:
+        code, rest = stop(proc)
+    log = _seen_output.pop(proc.pid, "") + rest
+    assert code == 0, log
+    assert "run: config reloaded (4 subscribers)" in log
+
+
 _seen_output: dict[int, str] = {}
 
 
