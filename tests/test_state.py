@@ -221,6 +221,29 @@ def test_outcomes_a_locked_state_refused_are_recorded_by_the_next_opener_once(tm
         assert st.open_digest("b@example.org").attempts == 0
 
 
+def test_migrate_records_what_a_send_could_not_before_copying(tmp_path, pg_url, monkeypatch):
+    """A send that delivered while the state was locked left it noted beside
+    the file; `state migrate` copied the digest as pending (it was left
+    `sending`), and the database sent it again.  It records the note first."""
+    from newsletter.state import copy_state
+
+    monkeypatch.setattr(state_module, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.see_subscribers(["a@example.org"], T0)
+        [did] = st.claim([(None, "a@example.org", "<a@x>", ["p"])], T0)
+        shell = sqlite3.connect(path, isolation_level=None)
+        shell.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StateError):
+            st.mark_sent(did, "a@example.org", 1, T0)
+        shell.execute("ROLLBACK")
+        shell.close()
+    copy_state(path, pg_url)
+    with open_state(pg_url, readonly=True) as pg:
+        assert pg.open_digest("a@example.org") is None and pg.last_sent("a@example.org") == T0
+    assert not (tmp_path / "s.sqlite3.unrecorded").exists()
+
+
 def test_history_lists_the_newest_digests_with_their_papers(state_target):
     """What `newsletter history` reads: with a PostgreSQL state there was no
     way to see what went to whom short of `psql`."""

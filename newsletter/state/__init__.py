@@ -524,6 +524,11 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
     folder = path.parent if str(path.parent) else Path(".")
     held = send_lock(path) if os.access(folder, os.W_OK | os.X_OK) else contextlib.nullcontext()
     with held:
+        if Path(os.path.realpath(path) + ".unrecorded").exists():
+            # What a send delivered but could not record: the copy would carry
+            # those digests as pending, and the database would send them again.
+            with SQLiteState.open(path) as writer:
+                writer.apply_unrecorded()
         src = SQLiteState.open(path, readonly=True)
         try:
             dst = PostgresState.open(url)
