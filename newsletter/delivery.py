@@ -962,6 +962,10 @@ class RateLimit:
 _NOTHING = object()
 
 
+#: Why the envelopes left when ``on_outcome`` failed were not attempted.
+STOPPED_ON_ERROR = "the send stopped on an error"
+
+
 class Dispatcher:
     """Deliver envelopes through ``transport.sessions`` parallel sessions.
 
@@ -1125,7 +1129,7 @@ class Dispatcher:
                     # nothing more, and hand each envelope back as not attempted, so
                     # its digest is recorded pending where it still can be, not left
                     # "being sent" for the next run to suspect of having gone out.
-                    self.stopped = "the send stopped on an error"
+                    self.stopped = STOPPED_ON_ERROR
                 if self.stop_requested is not None and (why := self.stop_requested()):
                     self._stop(why if isinstance(why, str) else "stop requested")
                 if self.stopped is not None:

@@ -27,7 +27,16 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from .config import Config, Subscriber
-from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address, settings_fingerprint
+from .delivery import (
+    STOPPED_ON_ERROR,
+    Dispatcher,
+    Envelope,
+    Outcome,
+    Transport,
+    make_transport,
+    sender_address,
+    settings_fingerprint,
+)
 from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
 from .fetching import Fetcher
 from .matching import Matcher, topic_index
@@ -982,8 +991,10 @@ class _SendRun:
             next_attempt=later,
             settings=self.settings,
         )
-        if outcome.tries == 0 and (self.lost is not None or (self.stop is not None and self.stop())):
-            # never tried because the run is stopping (Ctrl-C, SIGTERM, claims lost): pending, not failed
+        stopping = self.lost is not None or (self.stop is not None and self.stop())
+        if outcome.tries == 0 and (stopping or outcome.error == f"not attempted: {STOPPED_ON_ERROR}"):
+            # never tried because the run is stopping (Ctrl-C, SIGTERM, claims lost, the state
+            # refusing a record): pending, not failed
             self._result(DigestResult(env.recipient, "pending", env.papers, env.message_id, outcome.error, True))
             return
         self._result(

@@ -842,9 +842,11 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
     config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6)))
     failed: list[BaseException] = []
 
+    shown: list = []
+
     def first_send() -> None:
         try:
-            send(config, now=datetime.fromisoformat(NOW))
+            send(config, now=datetime.fromisoformat(NOW), progress=shown.append)
         except StateError as exc:
             failed.append(exc)
 
@@ -859,6 +861,9 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
         thread.join(60)
     shell.execute("ROLLBACK")
     shell.close()
+    assert [(r.email, r.status) for r in shown if r.status != "sent"] == [
+        (f"user{i:02}@example.org", "pending") for i in range(3, 6)  # never handed over: pending, not failed
+    ]
     [error] = failed
     assert str(error).endswith(
         "newsletter-state.sqlite3: the state is locked by another process (database is locked after 0 s); what this "
