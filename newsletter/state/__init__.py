@@ -325,7 +325,9 @@ class State(ABC):
         None while they are.  Asked before each message is handed over.
 
         SQLite: once the file was removed or replaced (its folder deleted):
-        what is recorded goes with it, and the next send sends it all again.
+        what is recorded goes with it, and the next send sends it all again;
+        or once another send took the lock file made anew after this one's
+        was removed (a lock file merely removed is taken again, here).
         PostgreSQL: once the session holding the worker's lock has ended
         (the server restarted, an administrator or a network fault ended it),
         the next ``send`` of any worker takes the claims back:
