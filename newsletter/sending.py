@@ -1007,9 +1007,18 @@ class _SendRun:
         """Group commit: the thread that finds no commit running records every
         delivery waiting so far in one transaction (the others' included), and
         again while more arrive; a delivery is committed a few milliseconds
-        after the server accepted it, in the transaction under way or the next."""
+        after the server accepted it, in the transaction under way or the next.
+
+        A commit held up (the state locked by another process, a database
+        gone silent) holds the delivery threads up once :data:`UNRECORDED_MOST`
+        deliveries wait for it: they delivered on meanwhile, dozens a second,
+        and a commit that failed at last left every one of them unrecorded,
+        to be sent again by the next run.  Those it leaves are recorded as
+        the state still can (SQLite notes them, see :meth:`State.mark_sent_many`)."""
         while True:
-            if not self.committing.acquire(blocking=False):
+            with self.lock:
+                crowded = len(self.delivered) > UNRECORDED_MOST
+            if not self.committing.acquire(blocking=crowded):
                 return  # the running commit picks this one up (it checks again before it stops)
             try:
                 while True:
@@ -1023,6 +1032,15 @@ class _SendRun:
                     for o in done:
                         env = o.envelope
                         self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+            except BaseException:
+                with self.lock:
+                    rest, self.delivered = self.delivered, []
+                if rest:
+                    with contextlib.suppress(NewsletterError):  # the error under way says more
+                        self._worker_state().mark_sent_many(
+                            [(cast(int, o.envelope.digest_id), o.envelope.recipient, o.tries) for o in rest], self.now
+                        )
+                raise
             finally:
                 self.committing.release()
             with self.lock:

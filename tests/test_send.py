@@ -888,6 +888,57 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
     assert not (tmp_path / "newsletter-state.sqlite3.unrecorded").exists()
 
 
+def test_deliveries_that_finish_while_a_refused_record_waits_are_not_sent_twice(
+    tmp_path, cli, smtp_server, monkeypatch
+):
+    """Two connections; the state locked while one of them waits for the
+    server's answer and the other records its delivery (waiting for the
+    lock): the answer came meanwhile, and that delivery was left to the
+    waiting record (which takes what comes in while it runs), which gave
+    up without it: left `sending`, it was sent again by the next run."""
+    import threading
+
+    import newsletter.state.sqlite as sqlite_state
+    from newsletter.config import load_config
+    from newsletter.errors import StateError
+    from newsletter.sending import send
+
+    monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.chdir(tmp_path)
+    box = smtp_server.mailbox
+    box.block_at = 3
+    config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(40)))
+    failed: list[BaseException] = []
+    shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None, check_same_thread=False)
+
+    def first_send() -> None:
+        try:
+            send(config, now=datetime.fromisoformat(NOW))
+        except StateError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=first_send)
+    thread.start()
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        shell.execute("BEGIN IMMEDIATE")  # the other connection's next record waits for this
+    finally:
+        box.release.set()  # the third one's answer comes while it waits: its thread delivers on
+        thread.join(60)
+    shell.execute("ROLLBACK")
+    shell.close()
+    assert failed, "the send did not stop"
+    before = [m.message_id for m in box.messages]
+    assert len(before) > 3
+
+    box.block_at = None
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == len(set(ids)) == 40, [mid for mid in before if ids.count(mid) > 1]
+    assert "being sent" not in r.err, r.err
+
+
 def test_a_lock_file_removed_during_a_send_lets_no_second_send_beside_it(tmp_path, smtp_server):
     """`<state>.lock` removed while a send held it (a clean-up of `*.lock`):
     a second send made a new lock file, took it at once, took the first's
