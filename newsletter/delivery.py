@@ -1024,7 +1024,12 @@ class Dispatcher:
     def __enter__(self) -> Dispatcher:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, *exc) -> None:
+        if kind is not None and self.stopped is None:
+            # The caller failed (its state refused a claim, a database went
+            # silent): what is queued would go out with nobody able to record
+            # it, to be sent again by the next run.  Attempted: nothing more.
+            self.stopped = STOPPED_ON_ERROR
         self.finish()
 
     def submit(self, envelope: Envelope) -> None:
