@@ -1297,6 +1297,24 @@ def test_an_outbox_disk_that_fills_up_stops_the_batch_and_loses_nothing(tmp_path
     assert len(list((tmp_path / "out").glob("*.eml"))) == 4 and len(list((tmp_path / "out").iterdir())) == 4
 
 
+def test_an_outbox_clears_what_a_killed_send_was_writing(tmp_path, cli):
+    """`kill -9` while a message was being written left its temporary file
+    (`.NAME.eml.XXXX.tmp`) in the outbox for ever, a few per killed run.  A
+    send removes those an hour old; a fresh one may be another process's."""
+    setup(tmp_path, "  transport: outbox\n  path: out")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".20240505T090000Z-ada@example.org-1.2.3.digest@example.org.eml.k2j4h5g6.tmp"
+    fresh = out / ".20240506T090000Z-bob@example.org-4.5.6.digest@example.org.eml.a1b2c3d4.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"From: half a mess")
+    os.utime(stale, (1_700_000_000, 1_700_000_000))  # 2023: long before this test
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert not stale.exists() and fresh.exists()
+    assert len(list(out.glob("*.eml"))) == 2
+
+
 def test_outbox_writes_parseable_eml_files(tmp_path, cli):
     setup(tmp_path, "  transport: outbox\n  path: out/box")
     r = cli("send", "--now", NOW)
