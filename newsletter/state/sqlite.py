@@ -51,6 +51,7 @@ upgrades an older file in place, and a file written by a newer version is a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -330,8 +331,6 @@ class SQLiteState(State):
             return None
         try:
             if held.renew():
-                import logging
-
                 logging.getLogger(__name__).warning(
                     "warning: %s: the send's lock file was removed while it ran; it took the lock again", held.path
                 )
@@ -933,7 +932,6 @@ def send_lock(
     :meth:`SQLiteState.claims_lost`), and a second send waits for a holder
     of the removed file as for any other (:func:`files.lock_file`).
     """
-    import logging
     import time
 
     sleep = sleep or time.sleep
