@@ -453,6 +453,35 @@ def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(
         proxy.stop()
 
 
+def test_a_state_on_a_read_only_mount_says_so_not_chmod(tmp_path):
+    """A state on a file system mounted read-only (a backup restored, a
+    container's read-only volume) was told to `chmod u+w` the file, which
+    no one can there.  Needs root to mount (a bind mount, read-only)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    source, seen = tmp_path / "rw", tmp_path / "ro"
+    source.mkdir()
+    seen.mkdir()
+    with open_state(source / "s.sqlite3") as st:
+        st.see_subscribers(["a@example.org"], T0)
+    if subprocess.run(["mount", "--bind", "-o", "ro", str(source), str(seen)], capture_output=True).returncode:
+        pytest.skip("this machine allows no bind mount")
+    try:
+        with pytest.raises(StateError) as info:
+            open_state(seen / "s.sqlite3")
+        assert str(info.value) == (
+            f"{seen / 's.sqlite3'}: the state is on a file system mounted read-only: `send` records there what it "
+            "sends; remount it read-write or point `state:` at a writable place"
+        )
+        with open_state(seen / "s.sqlite3", readonly=True) as ro:  # readers still read it
+            assert ro.first_seen("a@example.org") == T0
+    finally:
+        subprocess.run(["umount", str(seen)], check=True)
+
+
 def test_send_lock_excludes_a_second_holder(tmp_path):
     path = tmp_path / "s.sqlite3"
     clock = [0.0]

@@ -234,11 +234,19 @@ def unwritable(path: Path) -> str | None:
     "attempt to write a readonly database", and a folder that refuses new
     files fails WAL's ``-wal``/``-shm`` files with "unable to open database
     file".  :func:`os.access` answers for the real user, root's immutable
-    files (``chattr +i``) included."""
+    files (``chattr +i``) included.  A file system mounted read-only is
+    said as such: ``chmod`` cannot mend that (root is refused too)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        mounted_ro = bool(os.statvfs(path if path.exists() else folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        mounted_ro = False
+    if mounted_ro:
+        return ("the state is on a file system mounted read-only: `send` records there what it sends; "
+                "remount it read-write or point `state:` at a writable place")
     if path.exists() and not os.access(path, os.W_OK):
         return ("the state file is read-only for this user: `send` records there what it sends; "
                 "make it writable (`chmod u+w`) or run as its owner")
-    folder = path.parent if str(path.parent) else Path(".")
     if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
         return (f"the state's folder {str(folder)!r} is not writable for this user: SQLite keeps its "
                 "journal files (-wal, -shm) beside the state file; make the folder writable or move `state:`")
