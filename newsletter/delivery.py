@@ -492,6 +492,28 @@ def _check_mechanisms(smtp: smtplib.SMTP, where: str) -> None:
         )
 
 
+def _greet(smtp: smtplib.SMTP, where: str, needs: str | None) -> None:
+    """EHLO, or HELO where the server refuses EHLO (a server or proxy that
+    knows only HELO), as RFC 5321 4.1.4 asks of a client: smtplib's ``ehlo()``
+    returns the refusal, and the session went on unnamed into "503 send HELO
+    first", read as the sender refused.  ``needs``: what this session needs
+    EHLO's extensions for (STARTTLS, AUTH), which HELO cannot give.  A
+    refusal to both is raised as smtplib raises a refused greeting."""
+    code, text = smtp.ehlo()
+    if 200 <= code < 300:
+        return
+    if not 500 <= code < 600:  # 4xx (421 closing, 451 try later) or no SMTP reply: as for a greeting
+        raise smtplib.SMTPResponseException(code, text)
+    if needs is not None:
+        raise TransportBroken(
+            f"SMTP server {where} refused EHLO ({_reply(code, text)}), without which it offers no {needs}"
+        )
+    log.debug("SMTP server %s refused EHLO (%s); greeting with HELO", where, _reply(code, text))
+    code, text = smtp.helo()
+    if not 200 <= code < 300:
+        raise smtplib.SMTPResponseException(code, text)
+
+
 #: Why a plain session (``security: none``) failed at a server that offers STARTTLS.
 _WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
 
@@ -532,14 +554,14 @@ class SMTPSession:
             else:
                 smtp = smtplib.SMTP(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
             _nodelay(smtp.sock)
-            smtp.ehlo()
+            _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.password is not None else None)
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     raise TransportBroken(f"SMTP server {where} does not offer STARTTLS (set security: ssl or none)")
                 handshake = True
                 smtp.starttls(context=t.context)
                 handshake = False
-                smtp.ehlo()
+                _greet(smtp, where, "AUTH" if t.password is not None else None)
             if t.password is not None:
                 if not smtp.has_extn("auth"):
                     if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)

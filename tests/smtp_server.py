@@ -62,8 +62,11 @@ class Mailbox:
         self.max_sessions: int | None = None  # more connections at once get "421 too many" as the greeting
         self.sessions = 0  # connections open now
         self.turned_away = 0  # connections refused for max_sessions
+        self.ehlo_reply: str | None = None  # the answer to EHLO instead of its extensions (a HELO-only server)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        if self.ehlo_reply:
+            return [self.ehlo_reply]  # not greeted: MAIL gets "503 Error: send HELO first"
         session.host_name = hostname
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"

@@ -385,6 +385,31 @@ def test_a_certificate_for_another_name_says_to_set_the_host():
     assert t.certificate_remedy(exc) == "set delivery.host to a name the certificate is for, not 'mail.internal'"
 
 
+def test_a_server_refusing_ehlo_is_greeted_with_helo(smtp_server):
+    """A server (or a proxy in front of it) that knows only HELO answers EHLO
+    with 500/502: the session fell through to MAIL unnamed, was told "503
+    send HELO first", and every digest failed as 'refused the sender ...
+    (check email.from and the login)'."""
+    box = smtp_server.mailbox
+    box.ehlo_reply = "502 5.5.2 Error: command not recognized"
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(2)])
+    assert [o.delivered for o in outcomes] == [True, True] and slept == []
+    assert box.recipients() == ["user0@example.org", "user1@example.org"]
+
+
+def test_a_server_refusing_ehlo_where_starttls_needs_it_says_so(starttls_server, monkeypatch):
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    starttls_server.mailbox.ehlo_reply = "500 5.5.1 command unrecognized"
+    t = SMTPTransport("127.0.0.1", starttls_server.port, username=USER, password_env="DIGEST_PW",
+                      ca_file=starttls_server.cert, timeout=5)
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(2)])
+    assert outcomes[0].error == (f"SMTP server 127.0.0.1:{starttls_server.port} refused EHLO "
+                                 "(500 5.5.1 command unrecognized), without which it offers no STARTTLS")
+    assert not outcomes[0].permanent and slept == [] and "not attempted" in outcomes[1].error
+    assert starttls_server.mailbox.messages == []
+
+
 @pytest.mark.parametrize("login", [False, True])
 def test_security_none_against_a_server_that_wants_starttls_says_to_set_starttls(starttls_server, monkeypatch, login):
     """Port 587 with `security: none` (a common slip): the server offers
