@@ -753,7 +753,10 @@ class Fetcher:
                     self._store(key, body, response, None)
                     return Fetched(key, body)
                 problem = f"HTTP {status} {response.reason_phrase}".rstrip()
-                if 300 <= status < 400 and "Location" not in response.headers:
+                if status == 304:  # "not modified" since a copy this request did not say it had
+                    problem += (" to a request that named no cached copy (no If-None-Match or If-Modified-Since): "
+                                "the server, or a proxy or cache in the way, answers wrongly")
+                elif 300 <= status < 400 and "Location" not in response.headers:
                     problem += " (a redirect that names no address to go to)"
                 problem += _redirected(full, response)
                 if status == 400 and full.scheme == "http" and _PLAIN_HTTP_TO_HTTPS.search(body[:4096]):

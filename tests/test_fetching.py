@@ -90,6 +90,19 @@ def test_404_is_not_retried(http_server, clock, tmp_path):
     assert len(http_server.requests) == 1 and clock.sleeps == []
 
 
+def test_a_304_to_a_request_without_validators_is_named_as_such_not_as_a_redirect(http_server, clock, tmp_path):
+    """A proxy or server answering "304 Not Modified" to a plain GET (no
+    cached copy named) was told 'a redirect that names no address to go to'."""
+    http_server.route("/feed", Reply(304))
+    with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(info.value) == (
+        f"{http_server.url('/feed')}: source 'blog': HTTP 304 Not Modified to a request that named no cached copy "
+        "(no If-None-Match or If-Modified-Since): the server, or a proxy or cache in the way, answers wrongly"
+    )
+    assert "if-none-match" not in http_server.requests[0].headers and clock.sleeps == []
+
+
 def test_connection_refused_is_retried_then_reported(clock, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
