@@ -110,6 +110,40 @@ def _numeric_entities(data: bytes) -> bytes:
     return _NAMED_ENTITY.sub(number, data)
 
 
+#: A DOCTYPE with an internal subset at the head of a document (after a byte
+#: order mark, the XML declaration, comments): ``<!DOCTYPE rss [ ... ]>``.
+_INTERNAL_SUBSET = re.compile(
+    rb"\A(?P<head>(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE\s[^\[>]*?)\s*\[(?P<subset>.*?)\]\s*>",
+    re.DOTALL | re.IGNORECASE,
+)
+#: A general entity with a plain value (text and character references only).
+_PLAIN_ENTITY = re.compile(rb"""<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(?:"((?:[^"<&]|&#\w+;)*)"|'((?:[^'<&]|&#\w+;)*)')\s*>""")
+
+
+def _without_internal_subset(data: bytes) -> bytes:
+    """``data`` with its DOCTYPE's internal subset taken out and the plain
+    entities it declares written in where they are used (outside CDATA).
+
+    feedparser drops such a subset only when each declaration starts a line:
+    one written on one line (``<!DOCTYPE rss [<!ENTITY nbsp "&#160;">]>``), or
+    one pulling in XHTML's entity sets for ``&eacute;`` (``%HTMLlat1;``),
+    failed the whole feed as 'syntax error' or 'illegal parameter entity
+    reference'.  HTML's named entities are read anyway (see
+    :func:`_numeric_entities`); an entity declared from other entities (a
+    "billion laughs") stays undefined, an error where it is used.  The subset's
+    line breaks are kept, so that errors name the right line."""
+    m = None if _wide_unicode(data) else _INTERNAL_SUBSET.match(data)
+    if m is None:
+        return data
+    subset = m.group("subset")
+    values = {e.group(1): e.group(2) if e.group(2) is not None else e.group(3) for e in _PLAIN_ENTITY.finditer(subset)}
+    rest = data[m.end():]
+    if values:
+        used = re.compile(rb"(<!\[CDATA\[.*?\]\]>)|&(" + b"|".join(re.escape(n) for n in values) + rb");", re.DOTALL)
+        rest = used.sub(lambda u: u.group(1) or values[u.group(2)], rest)
+    return m.group("head") + b">" + b"\n" * subset.count(b"\n") + rest
+
+
 #: What XML 1.0 forbids that feeds carry anyway, outside CDATA (kept whole,
 #: but for its control characters): an ``&`` that starts no reference ("R&D",
 #: a link's ``?a=1&b=2``), a character reference to a character XML has not
@@ -297,7 +331,7 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     if _HTML_PAGE.match(text[:4096]):
         raise _html_page(text, name, source, feed_link)
     try:
-        parsed = feedparser.parse(_without_xml_slips(_numeric_entities(data)))
+        parsed = feedparser.parse(_without_xml_slips(_numeric_entities(_without_internal_subset(data))))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
         raise InputError(
             Problem(f"source {source!r}: not a well-formed feed ({type(error).__name__}: {error}); "

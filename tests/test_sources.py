@@ -278,6 +278,33 @@ def test_html_named_entities_in_a_feed_are_their_characters():
         assert paper.abstract == "Fast sampling & more"
 
 
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE rss [<!ENTITY nbsp "&#160;"> <!ENTITY lab \'Reading Group\'>]>',
+        '<!DOCTYPE rss [<!ENTITY % HTMLlat1 PUBLIC "-//W3C//ENTITIES Latin 1 for XHTML//EN" '
+        '"http://www.w3.org/TR/xhtml1/DTD/xhtml-lat1.ent">%HTMLlat1;<!ENTITY lab "Reading Group">]>',
+    ],
+)
+def test_a_doctype_declaring_entities_on_one_line_is_read(doctype):
+    """feedparser strips an internal subset only where each declaration starts
+    a line: one written on one line, or one pulling in XHTML's entity sets (for
+    '&eacute;'), failed the feed as 'syntax error' / 'illegal parameter entity
+    reference' at line 2.  Its entities are used."""
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n{doctype}\n<rss version="2.0"><channel><title>t</title>'
+        "<link>https://x.org/</link><description>d</description>\n"
+        "<item><title>Caf&eacute;&nbsp;models (&lab;)</title><link>https://x.org/a</link>"
+        "<description>Fast &lab; sampling</description></item></channel></rss>"
+    )
+    (paper,) = parse_feed(body.encode(), "f.xml", "blog", Collect())
+    assert paper.title == "Café models (Reading Group)" and paper.abstract == "Fast Reading Group sampling"
+    laughs = body.replace("(&lab;)", "\n(&lol;)").replace("]>", '<!ENTITY lol "&lab;&lab;">]>', 1)
+    with pytest.raises(InputError) as info:  # declared from entities: undefined, at the line that uses it
+        parse_feed(laughs.encode(), "f.xml", "blog", Collect())
+    assert str(info.value) == "f.xml:5: source 'blog': not a well-formed feed (undefined entity); truncated or not XML?"
+
+
 def test_blank_lines_before_the_xml_declaration_are_forgiven_and_lines_still_count():
     body = data("feed-rss2.xml")
     assert len(parse_feed(b"\n\n  " + body, "f.xml", "blog", Collect())) == 3
