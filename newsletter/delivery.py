@@ -577,6 +577,9 @@ class SMTPSession:
             return smtp
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)
+            if 400 <= exc.smtp_code < 500:  # "454 4.7.0 Temporary authentication failure": the password may be right
+                raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
+                                  f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(
                 f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)}"
             ) from None

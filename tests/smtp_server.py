@@ -63,6 +63,7 @@ class Mailbox:
         self.sessions = 0  # connections open now
         self.turned_away = 0  # connections refused for max_sessions
         self.ehlo_reply: str | None = None  # the answer to EHLO instead of its extensions (a HELO-only server)
+        self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         if self.ehlo_reply:
@@ -133,6 +134,11 @@ class Mailbox:
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
+    box = server.event_handler
+    with box.lock:
+        reply = box.login_replies.pop(0) if box.login_replies else None
+    if reply:
+        return AuthResult(success=False, handled=False, message=reply)
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False)
 

@@ -342,6 +342,26 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
     assert starttls_server.mailbox.messages == []
 
 
+def test_a_temporary_login_failure_is_retried_not_called_a_rejected_login(starttls_server, monkeypatch):
+    """'454 4.7.0 Temporary authentication failure' (the server's password
+    store down) stopped the batch at once as 'rejected the login', read as a
+    wrong password; it is retried like a refused session."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    # smtplib tries each mechanism offered (PLAIN, then LOGIN) before giving up: two replies, one attempt
+    starttls_server.mailbox.login_replies = ["454 4.7.0 Temporary authentication failure"] * 2
+    t = SMTPTransport(
+        "127.0.0.1", starttls_server.port, username=USER, password_env="DIGEST_PW", ca_file=starttls_server.cert, timeout=5
+    )
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(2)], retries=3, retry_delay=1)
+    assert [o.delivered for o in outcomes] == [True, True] and outcomes[0].tries == 2 and len(slept) == 1
+    starttls_server.mailbox.login_replies = ["454 4.7.0 Temporary authentication failure"] * 9
+    outcomes, _ = run(t, [envelope(n) for n in range(2)], retries=1, retry_delay=1)
+    assert outcomes[0].error == (f"SMTP server 127.0.0.1:{starttls_server.port} could not check the login for "
+                                 "'digest-user' now: 454 4.7.0 Temporary authentication failure")
+    assert not outcomes[0].permanent and len(starttls_server.mailbox.messages) == 2
+
+
 def test_a_refused_certificate_names_what_mends_it(tmp_path, monkeypatch):
     """The hint was 'trust a private CA with delivery.ca_file' for every
     refused certificate: a wrong ca_file (already set) and a relay whose
