@@ -879,6 +879,17 @@ def _own_or_entry(paper: dict, item: Any, key: str) -> str | None:
     return None
 
 
+def hf_api_error(data: bytes) -> str | None:
+    """What a Hugging Face API error answer says (``{"error": "..."}``, sent
+    with a 4xx), or None when ``data`` is not one."""
+    try:
+        document = json.loads(data[:65536])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    said = document.get("error") if isinstance(document, dict) else None
+    return collapse(said) or None if isinstance(said, str) else None
+
+
 def _is_entry(item: Any) -> bool:
     """A daily papers entry (``{"paper": {...}}``) or a paper itself (``id`` and ``title``)."""
     return isinstance(item, dict) and (isinstance(item.get("paper"), dict) or {"id", "title"} <= item.keys())

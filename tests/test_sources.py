@@ -662,6 +662,21 @@ def test_arxiv_answering_a_bad_query_with_400_gives_its_reason(http_server, tmp_
     assert info.value.problems[0].message.endswith("HTTP 400 Bad Request")  # no API document: the status alone
 
 
+def test_hf_daily_answering_with_an_error_status_gives_the_api_s_reason(http_server, tmp_path):
+    """Hugging Face's API says why it refused a request as {"error": "..."};
+    the source said only 'HTTP 400 Bad Request'."""
+    http_server.route("/api/daily_papers", Reply(400, b'{"error":"\\"date\\" must be a valid date"}',
+                                                 {"Content-Type": "application/json"}))
+    http_server.route("/other", Reply(400, b"<html>Bad Request</html>", {"Content-Type": "text/html"}))
+    for path, said in (("/api/daily_papers", ': the API says: "date" must be a valid date'), ("/other", "")):
+        config = config_at(tmp_path, f'sources: [{{type: hf-daily, url: "{http_server.url(path)}"}}]\n'
+                                     "topics: {t: {any: [x]}}\n")
+        with pytest.raises(SourcesFailed) as info:
+            read(config)
+        assert info.value.problems[0].message == f"source 'hf-daily': HTTP 400 Bad Request{said}"
+    assert len(http_server.requests) == 2  # not retried
+
+
 @pytest.mark.parametrize("kind", ["feed", "hf-daily", "arxiv"])
 def test_an_unusable_answer_is_not_kept_in_the_cache(http_server, tmp_path, kind):
     """A 200 answer that is not the format (an error page, a cut-off document) fails
