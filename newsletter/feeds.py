@@ -38,10 +38,11 @@ Warn = Callable[[str], None]
 
 _ARXIV_ID_FULL = re.compile(rf"^{ARXIV_ID}$")
 #: A link that names an arXiv paper: its abstract, PDF or HTML page, or its Hugging Face
-#: paper page (which exists for arXiv papers only, under the same id).
+#: or alphaXiv page (which exist for arXiv papers only, under the same id).
 _ARXIV_LINK = re.compile(
     # a link to the paper's pages, arXiv's DOI for it, or an id as arXiv's own feeds give it (a guid)
-    rf"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/|10\.48550/arxiv\.|^oai:arxiv\.org:|^arxiv:)({ARXIV_ID})",
+    r"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/|alphaxiv\.org/(?:abs|overview|pdf)/|10\.48550/arxiv\."
+    rf"|^oai:arxiv\.org:|^arxiv:)({ARXIV_ID})",
     re.IGNORECASE,
 )
 _ARXIV_ENTRY_ID = re.compile(rf"(?:arxiv\.org/abs/|^oai:arXiv\.org:)({ARXIV_ID})$", re.IGNORECASE)

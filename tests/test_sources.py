@@ -1563,9 +1563,11 @@ def test_an_arxiv_guid_or_doi_in_a_feed_gives_the_arxiv_id():
       <item><title>By DOI</title><link>https://doi.org/10.48550/arXiv.2406.05502</link></item>
       <item><title>By arXiv: id</title><guid isPermaLink="false">arXiv:2406.05503v2</guid></item>
       <item><title>A journal DOI</title><link>https://doi.org/10.1038/s41586-024-07421-0</link></item>
+      <item><title>By alphaXiv</title><link>https://www.alphaxiv.org/overview/2406.05504v1</link></item>
     </channel></rss>"""
     papers = parse_feed(body, "f.xml", "blog", Collect())
-    assert [p.arxiv_id for p in papers] == ["2406.05501", "2406.05502", "2406.05503", None]
+    assert [p.arxiv_id for p in papers] == ["2406.05501", "2406.05502", "2406.05503", None, "2406.05504"]
+    assert papers[4].url == "https://arxiv.org/abs/2406.05504"  # as like: and match --paper read such a link
     assert papers[3].url == "https://doi.org/10.1038/s41586-024-07421-0"
 
 
