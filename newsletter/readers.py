@@ -744,7 +744,11 @@ def parse_hf_papers_text(
         end -= 1
     body, footer = blocks[i:end], blocks[end:]
     if not body:
-        raise InputError(Problem("the page header is there but no papers follow it", name, blocks[-1][0]))
+        # A day without papers (a holiday, a weekend) exports as its header alone: an error
+        # here failed every send of a folder of daily exports until the file was removed.
+        warn(f"{name}:{blocks[-1][0]}: the page header is there but no papers follow it (a day without papers?); "
+             "nothing read from this file")
+        return []
 
     papers: list[Paper] = []
     last_title: tuple[int, str] | None = None
