@@ -18,6 +18,7 @@ not sink the rest.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -143,6 +144,41 @@ def _without_internal_subset(data: bytes) -> bytes:
         used = re.compile(rb"(<!\[CDATA\[.*?\]\]>)|&(" + b"|".join(re.escape(n) for n in values) + rb");", re.DOTALL)
         rest = used.sub(lambda u: u.group(1) or values[u.group(2)], rest)
     return m.group("head") + b">" + b"\n" * subset.count(b"\n") + rest
+
+
+#: An XML declaration's encoding, if it names one (``<?xml version="1.0" encoding="utf-8"?>``).
+_DECLARED_ENCODING = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\bencoding\s*=\s*(\S*)")
+_UTF8_NAME = re.compile(rb"""["']utf[-_]?8["']""", re.IGNORECASE)
+#: The bytes Windows-1252 leaves undefined: read as Latin-1's (C1 controls, dropped later).
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def _bytes_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: the first byte UTF-8 refused, as Windows-1252."""
+    assert isinstance(error, UnicodeDecodeError)
+    byte = error.object[error.start]
+    return (chr(byte) if byte in _CP1252_UNDEFINED else bytes([byte]).decode("cp1252")), error.start + 1
+
+
+codecs.register_error("newsletter-cp1252", _bytes_as_cp1252)
+
+
+def _utf8_mended(data: bytes) -> bytes:
+    """A UTF-8 feed with a few bytes in another encoding (a post pasted from a
+    Windows-1252 editor: ``Caf\xe9``) with those bytes read as Windows-1252 and
+    the rest as UTF-8.  feedparser read the whole document as Windows-1252
+    instead, and every other post's '—' or 'é' came out as 'â€”' or 'Ã©',
+    silently.  A document declaring another encoding is left as it is."""
+    if _wide_unicode(data):
+        return data
+    declared = _DECLARED_ENCODING.match(data)
+    if declared and not _UTF8_NAME.match(declared.group(1)):
+        return data
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "newsletter-cp1252").encode("utf-8")
 
 
 #: What XML 1.0 forbids that feeds carry anyway, outside CDATA (kept whole,
@@ -332,7 +368,7 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     if _HTML_PAGE.match(text[:4096]):
         raise _html_page(text, name, source, feed_link)
     try:
-        parsed = feedparser.parse(_without_xml_slips(_numeric_entities(_without_internal_subset(data))))
+        parsed = feedparser.parse(_without_xml_slips(_numeric_entities(_without_internal_subset(_utf8_mended(data)))))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
         raise InputError(
             Problem(f"source {source!r}: not a well-formed feed ({type(error).__name__}: {error}); "

@@ -305,6 +305,24 @@ def test_a_doctype_declaring_entities_on_one_line_is_read(doctype):
     assert str(info.value) == "f.xml:5: source 'blog': not a well-formed feed (undefined entity); truncated or not XML?"
 
 
+@pytest.mark.parametrize("declaration", [b'<?xml version="1.0" encoding="UTF-8"?>', b"<?xml version='1.0'?>", b""])
+def test_a_utf8_feed_with_a_few_windows_1252_bytes_keeps_its_utf8_text(declaration):
+    """One post pasted from a Windows-1252 editor ('Caf\\xe9') made feedparser read
+    the whole feed as Windows-1252: every other post's '—' showed as 'â€”' in the
+    emails, silently.  The stray bytes are read as Windows-1252, the rest as UTF-8;
+    a feed that declares Windows-1252 is read as it says."""
+    items = ("<item><title>Caf\xe9 \x93diffusion\x94</title><link>https://x.org/a</link><description>na\xefve</description>"
+             "</item><item><title>Flows \xe2\x80\x94 on Lie groups</title><link>https://x.org/b</link>"
+             "<description>Schr\xc3\xb6dinger</description></item>").encode("latin-1")
+    body = declaration + b'<rss version="2.0"><channel><title>t</title>' + items + b"</channel></rss>"
+    papers = parse_feed(body, "f.xml", "blog", Collect())
+    assert [(p.title, p.abstract) for p in papers] == [
+        ("Café “diffusion”", "naïve"), ("Flows — on Lie groups", "Schrödinger")]
+    cp1252 = (b'<?xml version="1.0" encoding="windows-1252"?><rss version="2.0"><channel><title>t</title>'
+              b"<item><title>Caf\xe9 \xe2\x80</title><link>https://x.org/a</link></item></channel></rss>")
+    assert [p.title for p in parse_feed(cp1252, "f.xml", "blog", Collect())] == ["Café â€"]
+
+
 def test_blank_lines_before_the_xml_declaration_are_forgiven_and_lines_still_count():
     body = data("feed-rss2.xml")
     assert len(parse_feed(b"\n\n  " + body, "f.xml", "blog", Collect())) == 3
