@@ -708,6 +708,12 @@ class Fetcher:
                                 f"({cert.verify_message or cert.reason}){moved}; "
                                 f"{_certificate_remedy(cert, target.host)}", key)
                     ) from None
+                tls = _cause(exc, ssl.SSLError)
+                if tls is not None and tls.reason == "WRONG_VERSION_NUMBER" and not _via(target):
+                    # https:// to a plain HTTP port: its "HTTP/1.1 400" read as a TLS record, and asking
+                    # again brings the same; it was retried, then called unreachable ("offline?")
+                    raise InputError(Problem(f"source {source!r}: the server answered without TLS{moved}: "
+                                             f"use http:// ({target.copy_with(scheme='http')})", key)) from None
                 if str(exc).startswith("Invalid URL in location header"):  # asking again is redirected there again
                     raise InputError(Problem(f"source {source!r}: redirected to an address that is not a URL "
                                              f"({exc})", key)) from None
@@ -716,7 +722,8 @@ class Fetcher:
                     raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
                                              f"({target.copy_with(scheme='https')})", key)) from None
                 unresolved = _cause(exc, socket.gaierror)
-                unreachable = unresolved is not None or isinstance(exc, httpx.ConnectError)
+                # a TLS handshake that failed reached the server (httpx counts it a connection error)
+                unreachable = unresolved is not None or (isinstance(exc, httpx.ConnectError) and tls is None)
                 if unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
                     problem = (f"cannot find the host {target.host!r} ({unresolved.strerror}){moved}: "
                                + ("a host the site no longer has, or no network?" if moved

@@ -205,6 +205,24 @@ def test_http_to_a_tls_port_fails_at_once_saying_to_use_https(clock, tmp_path, m
         server.server_close()
 
 
+def test_https_to_a_plain_http_port_fails_at_once_saying_to_use_http(http_server, clock, tmp_path, monkeypatch):
+    """https:// at a port that speaks plain HTTP was retried as a failed
+    connection ('[SSL: WRONG_VERSION_NUMBER] wrong version number ... gave up
+    after 4 attempts'), then called unreachable: 'is this machine offline?'."""
+    from newsletter.errors import Unreachable
+
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    url = http_server.url("/feed.xml").replace("http://", "https://")
+    with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+        f.get(url, source="mirror")
+    assert str(info.value) == (
+        f"{url}: source 'mirror': the server answered without TLS: use http:// ({http_server.url('/feed.xml')})"
+    )
+    assert clock.sleeps == [] and not isinstance(info.value, Unreachable)
+
+
 def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
     """The TLS check does not turn every reset into 'use https://'."""
     with socket.socket() as listener:
