@@ -548,6 +548,7 @@ class SMTPSession:
         where = f"{t.host}:{t.port}"
         smtp: smtplib.SMTP | None = None
         handshake = False  # in the TLS handshake after STARTTLS
+        step = "EHLO"  # the command whose answer the session waits for, once greeted
         try:
             if t.security == "ssl":
                 smtp = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
@@ -558,10 +559,11 @@ class SMTPSession:
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     raise TransportBroken(f"SMTP server {where} does not offer STARTTLS (set security: ssl or none)")
-                handshake = True
+                step, handshake = "STARTTLS", True
                 smtp.starttls(context=t.context)
-                handshake = False
+                step, handshake = "EHLO", False
                 _greet(smtp, where, "AUTH" if t.password is not None else None)
+            step = "AUTH"
             if t.password is not None:
                 if not smtp.has_extn("auth"):
                     if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)
@@ -630,6 +632,9 @@ class SMTPSession:
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
                 ) from None
+            if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
+                said = f"in answer to {step}" if smtp is not None else "before its greeting"
+                raise Unreachable(f"SMTP server {where} closed the connection {said}") from None
             raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}") from None
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:

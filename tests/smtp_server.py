@@ -58,7 +58,7 @@ class Mailbox:
         self.hang_data = False  # take every message, never answer its DATA (a hung server)
         self.unanswered = 0  # take this many messages, each time dropping the connection before the reply
         self.mail_reply: str | None = None  # the answer to every MAIL FROM, instead of accepting it
-        self.drop_at: set[str] = set()  # "MAIL", or recipients: close the connection without a word there
+        self.drop_at: set[str] = set()  # "EHLO", "MAIL", or recipients: close the connection without a word there
         self.max_sessions: int | None = None  # more connections at once get "421 too many" as the greeting
         self.sessions = 0  # connections open now
         self.turned_away = 0  # connections refused for max_sessions
@@ -66,6 +66,9 @@ class Mailbox:
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        if "EHLO" in self.drop_at:
+            server.transport.close()
+            return ["250 OK (never seen by the client)"]
         if self.ehlo_reply:
             return [self.ehlo_reply]  # not greeted: MAIL gets "503 Error: send HELO first"
         session.host_name = hostname

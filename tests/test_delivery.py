@@ -613,6 +613,32 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
     assert o.error.endswith(" did not answer within 0.3 s (its greeting or EHLO)"), o.error
 
 
+def test_a_server_closing_the_connection_before_a_message_is_not_said_to_be_unreachable(smtp_server):
+    """A server that closes at once (a blocklist, postscreen) or in answer to
+    EHLO was 'cannot connect to SMTP server ...: Connection unexpectedly
+    closed', of a server that had connected; it says where it closed."""
+    smtp_server.mailbox.drop_at = {"EHLO"}
+    outcomes, _ = run(plain(smtp_server), [envelope(1)], retries=1, retry_delay=0.5)
+    assert outcomes[0].error == f"SMTP server 127.0.0.1:{smtp_server.port} closed the connection in answer to EHLO"
+    with socket.socket() as closing:
+        closing.bind(("127.0.0.1", 0))
+        closing.listen(8)
+
+        def close_each() -> None:
+            for _ in range(2):
+                closing.accept()[0].close()
+
+        thread = threading.Thread(target=close_each, daemon=True)
+        thread.start()
+        t = SMTPTransport("127.0.0.1", closing.getsockname()[1], security="none", timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=0.5)
+        thread.join(5)
+    [o] = outcomes
+    assert not o.delivered and not o.permanent and slept == [0.5]
+    assert o.error == f"SMTP server 127.0.0.1:{t.port} closed the connection before its greeting"
+
+
 @pytest.mark.parametrize("security", ["starttls", "none"])
 def test_port_465_without_security_ssl_says_to_set_it_and_is_not_retried(security):
     """Port 465 is implicit TLS (RFC 8314): its server says nothing until the
