@@ -605,9 +605,10 @@ class SMTPSession:
                     f"SMTP server {where} does not speak SMTP (its first line ended {said!r}): "
                     "is this port the mail server's (587 for starttls, 465 for ssl)?"
                 ) from None
+            what = "STARTTLS" if step == "STARTTLS" else "the session"  # "454 4.7.0 TLS not available"
             if 400 <= exc.smtp_code < 500:
-                raise Unreachable(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
-            raise TransportBroken(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+                raise Unreachable(f"SMTP server {where} refused {what}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+            raise TransportBroken(f"SMTP server {where} refused {what}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
         except (OSError, smtplib.SMTPException) as exc:
             _close(smtp)
             if handshake and isinstance(exc, TimeoutError):

@@ -63,6 +63,7 @@ class Mailbox:
         self.sessions = 0  # connections open now
         self.turned_away = 0  # connections refused for max_sessions
         self.ehlo_reply: str | None = None  # the answer to EHLO instead of its extensions (a HELO-only server)
+        self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -74,6 +75,8 @@ class Mailbox:
         session.host_name = hostname
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
+        for keyword in self.extensions:
+            responses.insert(-1, f"250-{keyword}")
         return responses
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if "MAIL" in self.drop_at:

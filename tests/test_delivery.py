@@ -613,6 +613,16 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
     assert o.error.endswith(" did not answer within 0.3 s (its greeting or EHLO)"), o.error
 
 
+def test_a_server_refusing_starttls_it_offers_names_starttls(smtp_server):
+    """'454 TLS not available' to STARTTLS read 'refused the session'."""
+    smtp_server.mailbox.extensions = ["STARTTLS"]
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="starttls", timeout=5)
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(2)], retries=1, retry_delay=0.5)
+    assert outcomes[0].error == f"SMTP server 127.0.0.1:{smtp_server.port} refused STARTTLS: 454 TLS not available"
+    assert slept == [0.5] and not outcomes[0].permanent and smtp_server.mailbox.messages == []
+
+
 def test_a_server_closing_the_connection_before_a_message_is_not_said_to_be_unreachable(smtp_server):
     """A server that closes at once (a blocklist, postscreen) or in answer to
     EHLO was 'cannot connect to SMTP server ...: Connection unexpectedly
