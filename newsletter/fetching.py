@@ -64,6 +64,11 @@ E = TypeVar("E", bound=BaseException)
 #: Default cap on one response body (after decompression).
 MAX_BYTES = 50 * 1024 * 1024
 
+#: How long a cached answer not fetched again is kept: 30 days.
+CACHE_KEEP = 30 * 24 * 3600.0
+#: A cache entry's name: the SHA-256 of its URL.
+_CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+
 #: Answers worth asking again for: rate limiting and server-side trouble.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # getaddrinfo's "no such name" answers (not EAI_AGAIN, "temporary failure", which
@@ -184,6 +189,27 @@ class ResponseCache:
             write_atomic(meta_path, json.dumps(meta, indent=1).encode("utf-8"), durable=True)
         except OSError as exc:
             self._cannot_write(exc)
+
+    def prune(self, now: float, keep: float = CACHE_KEEP) -> None:
+        """Remove the entries not fetched for ``keep`` seconds: a URL asked once
+        and never again (the daily papers of each past day, ``?date=...``)
+        stayed for good, a new one a day, for as long as the tool ran.  Only
+        this cache's own files are looked at (the folder holds others)."""
+        try:
+            metas = [p for p in self.folder.glob("*.json") if _CACHE_KEY.fullmatch(p.stem)]
+        except OSError:
+            return
+        for meta_path in metas:
+            try:
+                fetched_at = float(json.loads(meta_path.read_text(encoding="utf-8"))["fetched_at"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # being written, or not ours to judge: load() treats it as a miss anyway
+            if now - fetched_at > keep:
+                try:
+                    meta_path.unlink(missing_ok=True)
+                    meta_path.with_suffix(".body").unlink(missing_ok=True)
+                except OSError:
+                    return
 
     def forget(self, url: str) -> None:
         """Remove a URL's entry (metadata first: a body alone is never used)."""
@@ -589,6 +615,8 @@ class Fetcher:
         if self._client is not None:
             self._client.close()
             self._client = None
+            if self.cache is not None:  # a run that asked a server (one answered from disk alone leaves it)
+                self.cache.prune(self.clock(), max(CACHE_KEEP, self.fresh_for))
 
     @property
     def client(self) -> httpx.Client:

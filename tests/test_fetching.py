@@ -308,6 +308,29 @@ def test_cache_revalidates_with_last_modified_and_takes_a_new_body(http_server, 
     f.close()
 
 
+def test_cache_entries_not_fetched_for_30_days_are_removed(http_server, clock, tmp_path):
+    """Each day's daily papers (?date=...) is a URL of its own, asked for a few
+    days and never again: the cache kept every one, a new entry a day, for good.
+    An entry not fetched for 30 days goes when a run next asks a server; the
+    folder's other files (the embeddings cache) stay."""
+    http_server.route("/d", lambda request: Reply(200, request.query["date"].encode()))
+    cache = tmp_path / "cache"
+    with fetcher(clock, tmp_path) as f:
+        f.get(http_server.url("/d"), {"date": "2024-06-01"}, source="hf")
+        f.get(http_server.url("/d"), {"date": "2024-06-02"}, source="hf")
+    (cache / "embeddings.sqlite3").write_bytes(b"not ours")
+    assert len(list(cache.glob("*.body"))) == 2
+    clock.now += 20 * 86400
+    with fetcher(clock, tmp_path) as f:
+        f.get(http_server.url("/d"), {"date": "2024-06-02"}, source="hf")  # fetched again: kept
+    clock.now += 15 * 86400
+    with fetcher(clock, tmp_path) as f:
+        assert f.get(http_server.url("/d"), {"date": "2024-07-06"}, source="hf").body == b"2024-07-06"
+    kept = sorted(json.loads(p.read_text())["url"].rsplit("=", 1)[1] for p in cache.glob("*.json"))
+    assert kept == ["2024-06-02", "2024-07-06"] and len(list(cache.glob("*.body"))) == 2
+    assert (cache / "embeddings.sqlite3").read_bytes() == b"not ours"
+
+
 def test_no_cache_folder_means_every_run_asks(http_server, clock, tmp_path):
     http_server.route("/feed", recorded("feed-rss2.xml", etag='"v1"'))
     with fetcher(clock, tmp_path, cache_dir=None) as f:
