@@ -453,7 +453,9 @@ class _TextOf(HTMLParser):
         elif tag in self._BREAKS:
             self.parts.append(" ")
         elif tag in self._SCRIPTS and tag in self.scripts:
-            del self.scripts[len(self.scripts) - 1 - self.scripts[::-1].index(tag)]
+            # the innermost open one closes, even when another kind was left open inside it
+            last = max(i for i, open_tag in enumerate(self.scripts) if open_tag == tag)
+            del self.scripts[last]
 
     def handle_data(self, data: str) -> None:
         if self.hidden:

@@ -1524,6 +1524,13 @@ def test_sub_and_superscripts_in_a_feed_show_raised_and_lowered_where_unicode_ha
     assert paper.abstract == "Rates scale as n² and xᵢ₊₁; AdaCorresponding author and p < 0.05."
 
 
+def test_a_script_tag_nested_in_the_other_kind_closes_the_innermost_of_its_kind():
+    """`</sub>` closes the `<sub>` even when a `<sup>` opened inside it was
+    never closed: the text after it is raised, as the `<sup>` still is."""
+    assert html_text("x<sup>2<sub>1</sub>3</sup>4") == "x²₁³4"
+    assert html_text("a<sub>1<sup>2</sub>3</sup>") == "a₁²³"
+
+
 def test_a_private_feeds_password_and_token_never_show_in_messages_or_links(http_server, tmp_path, cli):
     """`url: https://ada:s3cret@host/feed.xml?token=t0ken` was printed whole in
     every failure line and warning (cron mails them); a relative link in such
@@ -2018,3 +2025,26 @@ def test_validate_without_fetch_looks_nothing_up(http_server, tmp_path):
     config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
     pipeline.validate(config, warn=Collect(), now=NOW)
     assert http_server.requests == [] and not (tmp_path / "cache").exists()
+
+
+def test_validate_fetch_looks_the_liked_papers_up_and_a_failed_lookup_is_a_warning_not_a_failure(
+    http_server, tmp_path, cli
+):
+    """`validate --fetch` reads as `send` does, the liked papers' lookup
+    included: the check a user runs before the first send learns whether the
+    liked ids are found, and a lookup that fails does not fail the check (the
+    sources themselves were read)."""
+    http_server.route("/api/query", _listing_or(Reply(500)))
+    write_config(tmp_path, LIKED.format(url=http_server.url("/api/query")))
+    r = cli("validate", "--fetch")
+    assert r.code == 0, r.err
+    assert "FAILED" not in r.out and "5 papers" in r.out
+    assert "could not look up the liked paper(s) 2102.09844, 2206.00364 on arXiv" in r.err
+    assert "Traceback" not in r.err
+
+    http_server.route("/api/query", _listing_or(recorded("arxiv-api-liked.xml")))
+    r = cli("validate", "--fetch")
+    assert r.code == 0 and "could not look up" not in r.err and "matches no known paper" not in r.err, r.err
+    with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite3") as db:
+        known = {row[0] for row in db.execute("SELECT id FROM papers")}
+    assert {"2102.09844", "2206.00364"} <= known  # the send after it finds them offline
