@@ -1032,6 +1032,9 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
          "config.yaml:2: sources[0].url: 'lab.example.org/feed.xml' is not an http:// or https:// URL "
          "(did you mean 'https://lab.example.org/feed.xml'?)"),
         ("{type: feed, path: nothere.xml}", "config.yaml:2: sources[0].path: 'nothere.xml': no such file"),
+        # a glob of saved feeds: it was "no such file", of files that are there
+        ("{type: feed, path: 'feeds/*.xml'}", "config.yaml:2: sources[0].path: 'feeds/*.xml' is a glob (2 files): feed "
+         "reads one saved file; give each file a source of its own (globs and folders are for hf-papers-text exports)"),
         # what is there instead of a file is named, not called missing
         ("{type: feed, path: /dev/zero}", "config.yaml:2: sources[0].path: '/dev/zero' is a device, not a regular file"),
         ("{type: hf-daily, path: /tmp}", "config.yaml:2: sources[0].path: '/tmp' is a folder, not a file"),
@@ -1039,6 +1042,9 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
     ],
 )
 def test_source_config_errors_have_file_and_line(tmp_path, source, message):
+    (tmp_path / "feeds").mkdir()
+    for name in ("a.xml", "b.xml"):
+        (tmp_path / "feeds" / name).write_bytes(data("feed-rss2.xml"))
     write_config(tmp_path, f"sources:\n  - {source}\ntopics: {{t: {{any: [x]}}}}\n")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "config.yaml")
