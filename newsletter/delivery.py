@@ -713,6 +713,8 @@ class SMTPSession:
                 hint = "check email.from and the login"
                 if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
                     hint = _WANTS_TLS  # "530 Must issue a STARTTLS command first"
+                elif exc.smtp_code == 530 and self.t.password is None:  # "530 5.7.0 Authentication required"
+                    hint = "the server wants a login first: set delivery.username and delivery.password_env"
                 raise TransportBroken(
                     f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
                 ) from None

@@ -256,6 +256,7 @@ class Server:
         auth: bool = False,
         mechanisms: tuple[str, ...] | None = None,
         expired: bool = False,
+        auth_required: bool = False,
     ):
         """``mechanisms``: the AUTH mechanisms to advertise instead of aiosmtpd's
         LOGIN and PLAIN (those not built in are offered and always fail)."""
@@ -274,6 +275,8 @@ class Server:
         if auth or mechanisms:
             # aiosmtpd does not know an implicit-TLS socket is encrypted
             kwargs.update(authenticator=authenticator, auth_require_tls=tls == "starttls")
+        if auth_required:  # MAIL before a login gets "530 5.7.0 Authentication required"
+            kwargs.update(auth_required=True)
         if mechanisms:
             kwargs.update(auth_exclude_mechanism=[m for m in ("LOGIN", "PLAIN") if m not in mechanisms])
         self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)

@@ -613,6 +613,23 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
     assert o.error.endswith(" did not answer within 0.3 s (its greeting or EHLO)"), o.error
 
 
+def test_a_server_wanting_a_login_where_none_is_configured_says_to_set_one(tmp_path):
+    """'530 5.7.0 Authentication required' to MAIL FROM said to 'check email.from
+    and the login', with no login configured: it says to set one."""
+    server = Server(tls="starttls", folder=tmp_path, auth=True, auth_required=True)
+    try:
+        t = SMTPTransport("127.0.0.1", server.port, ca_file=server.cert, timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(n) for n in range(2)])
+    finally:
+        server.stop()
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{server.port} refused the sender digest@example.org: 530 5.7.0 Authentication "
+        "required (the server wants a login first: set delivery.username and delivery.password_env)"
+    )
+    assert slept == [] and "not attempted" in outcomes[1].error and server.mailbox.messages == []
+
+
 def test_a_server_refusing_starttls_it_offers_names_starttls(smtp_server):
     """'454 TLS not available' to STARTTLS read 'refused the session'."""
     smtp_server.mailbox.extensions = ["STARTTLS"]
