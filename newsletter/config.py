@@ -1876,9 +1876,9 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             else:
                 add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ' matches no file')}")
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
-            found = expand_paths(base, src["path"]) if glob.has_magic(src["path"]) else []
-            if found:  # it read "no such file" of a glob that matches files (saved feeds)
-                add(("sources", i, "path"), f"{src['path']!r} is a glob ({len(found)} files): {src['type']} reads "
+            matched = expand_paths(base, src["path"]) if glob.has_magic(src["path"]) else []
+            if matched:  # it read "no such file" of a glob that matches files (saved feeds)
+                add(("sources", i, "path"), f"{src['path']!r} is a glob ({len(matched)} files): {src['type']} reads "
                     "one saved file; give each file a source of its own (globs and folders are for "
                     "hf-papers-text exports)")
             else:
