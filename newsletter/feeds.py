@@ -395,7 +395,12 @@ def arxiv_api_error(data: bytes) -> str | None:
     and this document."""
     import feedparser
 
-    for entry in feedparser.parse(data).entries:
+    return _arxiv_error(feedparser.parse(data).entries)
+
+
+def _arxiv_error(entries: list) -> str | None:
+    """What the arXiv API's error entry among ``entries`` says, if one is there."""
+    for entry in entries:
         if "arxiv.org/api/errors" in (entry.get("id") or ""):
             return collapse(entry.get("summary")) or collapse(entry.get("id"))
     return None
@@ -602,10 +607,10 @@ def parse_arxiv(
     wanted = {t.casefold() for t in announce_types}
     papers = []
     skipped: list[str] = []
+    if (said := _arxiv_error(parsed.entries)) is not None:
+        raise InputError(Problem(f"source {source!r}: the arXiv API says: {said}", name))
     for index, entry in enumerate(parsed.entries):
         entry_id = (entry.get("id") or "").strip()
-        if "arxiv.org/api/errors" in entry_id:
-            raise InputError(Problem(f"source {source!r}: the arXiv API says: {collapse(entry.get('summary'))}", name))
         m = _ARXIV_ENTRY_ID.search(entry_id) or _ARXIV_LINK.search(entry.get("link") or "")
         title = _title(entry)
         if not m or not title:
@@ -679,6 +684,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
             return parse_json_feed(document, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
+    if (said := _arxiv_error(parsed.entries)) is not None:  # an arXiv API query given as a feed: its error was a paper
+        raise InputError(Problem(f"source {source!r}: the arXiv API says: {said}", name))
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
     papers = []

@@ -112,6 +112,10 @@ def test_arxiv_api_error_entry_is_an_error():
     with pytest.raises(InputError) as info:
         parse_arxiv(body, "http://x/api/query", "arxiv", Collect())
     assert str(info.value) == "http://x/api/query: source 'arxiv': the arXiv API says: incorrect id format for 1234"
+    # an API query given as a feed's url: the error entry was read as a paper titled 'Error'
+    with pytest.raises(InputError) as info:
+        parse_feed(body, "http://x/api/query", "feed", Collect())
+    assert str(info.value) == "http://x/api/query: source 'feed': the arXiv API says: incorrect id format for 1234"
 
 
 @pytest.mark.parametrize("name", ["arxiv-api.xml", "arxiv-rss.xml", "feed-rss2.xml"])
