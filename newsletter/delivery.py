@@ -690,7 +690,7 @@ class SMTPSession:
             raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
-            if not _is_reply(code):
+            if not _is_refusal(code):
                 raise self._garbled(f"RCPT TO {rcpt}", code, text) from None
             if code == 421:
                 raise self._closing(f"RCPT TO {rcpt}", code, text) from None
@@ -702,7 +702,7 @@ class SMTPSession:
                 ) from None
             self._raise(code, f"recipient {rcpt} refused: {reply}")
         except smtplib.SMTPSenderRefused as exc:
-            if not _is_reply(exc.smtp_code):
+            if not _is_refusal(exc.smtp_code):
                 raise self._garbled(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
             if exc.smtp_code == 421:
                 raise self._closing(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
@@ -720,7 +720,7 @@ class SMTPSession:
                 ) from None
             self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}{_too_big(reply, data)}")
         except smtplib.SMTPResponseException as exc:
-            if not _is_reply(exc.smtp_code):
+            if not _is_refusal(exc.smtp_code):
                 raise self._garbled(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
@@ -740,15 +740,20 @@ class SMTPSession:
         )
 
     def _garbled(self, answering: str, code: int, text: bytes | str) -> TransportBroken:
-        """A line that is no SMTP reply (see :func:`_is_reply`) where one was due:
-        the server's or a proxy's fault, no recipient's, and the same for every
+        """A line that is no SMTP reply (see :func:`_is_reply`), or a success
+        that answers another command (``250`` to DATA, ``354`` to MAIL), where
+        a command's answer was due and it was not the one that goes on: the
+        server's or a proxy's fault, no recipient's, and the same for every
         message; each digest "failed permanently", and three runs held them all."""
         self.close()
         reply = _reply(code, text)
-        said = f"ended {reply.removeprefix('-1 ')!r}" if code == -1 else repr(reply)
+        if _is_reply(code):
+            said = f"with {reply!r}, which is no answer to it"
+        else:
+            line = f"ended {reply.removeprefix('-1 ')!r}" if code == -1 else repr(reply)
+            said = f"with no SMTP reply (its line {line})"
         return TransportBroken(
-            f"SMTP server {self.t.host}:{self.t.port} answered {answering} with no SMTP reply (its line {said}): "
-            "is a proxy or another service in the way?"
+            f"SMTP server {self.t.host}:{self.t.port} answered {answering} {said}: is a proxy or another service in the way?"
         )
 
     def _timed_out(self, rcpt: str) -> TimedOut:
@@ -773,6 +778,12 @@ class SMTPSession:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 _close(smtp)
+
+
+def _is_refusal(code: int) -> bool:
+    """Whether ``code`` refuses a command (4yz or 5yz); anything else where the
+    expected answer did not come is :meth:`SMTPSession._garbled`."""
+    return 400 <= code <= 599
 
 
 def _is_reply(code: int) -> bool:

@@ -164,10 +164,15 @@ def test_a_refused_sender_stops_the_batch_and_a_size_refusal_does_not(smtp_serve
 
 
 @pytest.mark.parametrize("where", ["mail", "rcpt", "data"])
-@pytest.mark.parametrize("answer, shown", [("hello there", "ended 'o there'"), ("600 weird", "'600 weird'")])
+@pytest.mark.parametrize("answer, shown", [
+    ("hello there", "with no SMTP reply (its line ended 'o there')"),
+    ("600 weird", "with no SMTP reply (its line '600 weird')"),
+    ("354 go ahead", "with '354 go ahead', which is no answer to it"),
+])
 def test_an_answer_that_is_no_smtp_reply_stops_the_batch_and_fails_no_digest(smtp_server, where, answer, shown):
-    """A line without a reply code (smtplib's -1), or a code no SMTP server
-    sends, in the middle of a session: each digest "failed permanently" as
+    """A line without a reply code (smtplib's -1), a code no SMTP server
+    sends, or a success that answers another command (354 to MAIL, 250 to
+    DATA), in the middle of a session: each digest "failed permanently" as
     "sender digest@example.org refused: -1 o there", and three such runs held
     them all.  It is the server's (or a proxy's) fault: the batch stops and
     every digest stays pending."""
@@ -181,7 +186,7 @@ def test_an_answer_that_is_no_smtp_reply_stops_the_batch_and_fails_no_digest(smt
     outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3)
     assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1), (False, False, 0), (False, False, 0)]
     assert outcomes[0].error.startswith(f"SMTP server 127.0.0.1:{smtp_server.port} answered ")
-    assert shown in outcomes[0].error and "no SMTP reply" in outcomes[0].error
+    assert outcomes[0].error.endswith(f"{shown}: is a proxy or another service in the way?"), outcomes[0].error
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and box.messages == []
 
 
