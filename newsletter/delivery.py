@@ -1236,6 +1236,10 @@ class Dispatcher:
                     elif self.stopped is None:
                         self._failed_again(exc)
                     return Outcome(envelope, False, tries, str(exc))
+                # The retry starts a session of its own: a server that turns a session away once it
+                # has taken so many recipients ("452 4.5.3 Too many recipients" per connection) said
+                # the same to every retry in it, and three messages in a row stopped each batch.
+                session.close()
                 delay = backoff(self.retry_delay, tries, MAX_BACKOFF)
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)
                 self.sleep(delay)

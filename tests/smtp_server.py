@@ -63,6 +63,7 @@ class Mailbox:
         self.sessions = 0  # connections open now
         self.turned_away = 0  # connections refused for max_sessions
         self.ehlo_reply: str | None = None  # the answer to EHLO instead of its extensions (a HELO-only server)
+        self.session_recipients: int | None = None  # recipients one session may have; then "452 4.5.3 Too many"
         self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
@@ -89,6 +90,10 @@ class Mailbox:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.session_recipients is not None:
+            session.recipients_taken = getattr(session, "recipients_taken", 0) + 1
+            if session.recipients_taken > self.session_recipients:
+                return "452 4.5.3 Too many recipients for this session"
         if address in self.drop_at:
             server.transport.close()
             return "250 OK (never seen by the client)"

@@ -190,6 +190,17 @@ def test_an_answer_that_is_no_smtp_reply_stops_the_batch_and_fails_no_digest(smt
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and box.messages == []
 
 
+def test_a_server_limiting_recipients_per_session_gets_each_retry_in_a_new_session(smtp_server):
+    """'452 4.5.3 Too many recipients' once a session has had its share: the
+    retries went to the same session and got the same answer, three messages
+    in a row failed, and each run delivered three digests and stopped."""
+    box = smtp_server.mailbox
+    box.session_recipients = 3
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(10)], retries=2, retry_delay=1)
+    assert all(o.delivered for o in outcomes) and len(box.messages) == 10
+    assert sorted(o.tries for o in outcomes) == [1] * 7 + [2] * 3 and slept == [1.0] * 3
+
+
 @pytest.mark.parametrize("failing", ["drop at MAIL", "452 to RCPT"])
 def test_messages_failing_on_every_try_one_after_another_stop_the_batch(smtp_server, failing):
     """A server (or a firewall, or a quota) that closes each session at MAIL
