@@ -1348,6 +1348,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     # Top-level `x-...` keys are the config's own, as in docker-compose: a home
     # for YAML anchors (`x-defaults: &d {...}`) that the settings then merge in.
     data = {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
+    if _NUL_ESCAPE.search(text) and (nuls := _nul_problems(data, lines, shown)):
+        raise ConfigError(*nuls)  # before the checks that stat the paths among them
 
     config = None
     try:
@@ -1367,6 +1369,28 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     config._file = path
     config._lines = lines
     return config
+
+
+#: How YAML writes a NUL character in a double-quoted string (as is, the reader refuses it).
+_NUL_ESCAPE = re.compile(r"\\(?:0|x00|u0000|U00000000)")
+
+
+def _nul_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
+    """A problem for every text holding a NUL character (``"\\u0000"``): no
+    path, address or term can, and a path holding one made the first look at
+    the file a traceback ('embedded null byte')."""
+    found = []
+    stack: list[tuple[tuple, Any]] = [((), data)]
+    while stack:
+        at, value = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            found.append(Problem("holds a NUL character (\\u0000), which no setting can hold", shown,
+                                 _line_for(lines, at), _dotted(at)))
+        elif isinstance(value, dict):
+            stack.extend(((*at, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*at, i), item) for i, item in enumerate(value))
+    return sorted(found, key=lambda p: p.line or 0)
 
 
 def _sources_part(data: dict, lines: dict, path: Path) -> Config | None:
