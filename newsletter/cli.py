@@ -468,7 +468,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             param_hint="'--now'",
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
-    first_outbox = state.config.delivery.transport == "outbox" and not state.config.outbox_dir.exists()
+    first_outbox = state.config.delivery.transport == "outbox" and not _has_digests(state.config.outbox_dir)
     for advice in pipeline.transport_advice(state.config):  # SMTP settings with the outbox: said before "sent"
         warn(str(advice))
     interrupted = threading.Event()
@@ -675,6 +675,13 @@ def init(state: _State, path: str | None, force: bool) -> None:
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
     click.echo(f"next: put your address in it, then `newsletter{flag} validate`, "
                f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
+
+
+def _has_digests(outbox: Path) -> bool:
+    """Whether a send wrote to ``outbox`` before: a test email's folder in it
+    (README's first steps run test-email first) is none, and the first send's
+    "nothing was mailed" went unsaid."""
+    return outbox.is_dir() and next(outbox.glob("*.eml"), None) is not None
 
 
 @cli.command("test-email")

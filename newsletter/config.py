@@ -47,7 +47,7 @@ from .state import check_state_target, is_database_url
 
 #: The template files an email is built from (see rendering.py); a `templates:` folder overrides any of them.
 TEMPLATE_NAMES = ("digest.html", "digest.txt", "style.css")
-DEFAULT_SUBJECT = "{{ count }} new paper{{ 's' if count != 1 }}: {{ topics | join(', ') }}"
+DEFAULT_SUBJECT = "{{ count or 'No' }} new paper{{ 's' if count != 1 }}: {{ topics | join(', ') }}"
 FIELDS = ("title", "abstract", "authors", "categories")
 
 _ADDRESS = re.compile(

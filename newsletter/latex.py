@@ -59,6 +59,11 @@ _CLOSER = {
 }
 #: Inside ``$...$``: something only LaTeX writes.
 _LATEX_MARK = re.compile(r"[\\^_{}]")
+#: The word after a "$" that nothing closes.
+_UNCLOSED_WORD = re.compile(r"[^\s$]+")
+#: A relation or operator alone in math, written before a number (``$>$90\%``,
+#: ``p$<$0.05``): math although a digit follows, which a price's ``$`` never encloses.
+_SYMBOL_MATH = re.compile(r"[<>=+\-*/|~]{1,2}")
 
 
 def _math_spans(text: str):
@@ -73,12 +78,17 @@ def _math_spans(text: str):
         close = _CLOSER[opener].search(text, m.end())
         if close is None:
             if opener == "$":
+                # a "$" never closed (a feed cut an abstract, or a typo): the word after it is math when it is LaTeX
+                word = _UNCLOSED_WORD.match(text, m.end())
+                if word and _LATEX_MARK.search(word.group()):
+                    yield m.start(), word.end(), word.group()
                 return
             pos = m.end()
             continue
         content = text[m.end():close.start()]
         if opener == "$" and not _LATEX_MARK.search(content) and (
-            not content or content[0].isspace() or content[-1].isspace() or text[close.end():close.end() + 1].isdigit()
+            not content or content[0].isspace() or content[-1].isspace()
+            or (text[close.end():close.end() + 1].isdigit() and not _SYMBOL_MATH.fullmatch(content))
         ):
             pos = close.start()  # this $ may open the next span
             continue
@@ -165,7 +175,7 @@ def _fractions_placed(text: str) -> str:
 def _fraction_placed(text: str, m: re.Match) -> str:
     before = text[m.start() - 1] if m.start() else " "
     after = text[m.end()] if m.end() < len(text) else " "
-    squeezed = before.isalnum() or before in ")]}" or after.isalnum() or after in "([{"
+    squeezed = before.isalnum() or before in ")]}‖|⟩" or after.isalnum() or after in "([{‖|⟨√"
     return f"({m.group(1)})" if squeezed and not m.group(1).startswith("(") else m.group(1)
 
 
@@ -188,6 +198,8 @@ def _script(up: bool):
         mapped = text.translate(table)
         if text and all(a != b for a, b in zip(text, mapped)):
             return mapped
+        if up and text in ("*", "†", "‡", "§", "¶", "#"):  # an affiliation's or a note's mark
+            return text
         return ("^" if up else "_") + (text if len(text) == 1 else f"({text})")
 
     return script
@@ -211,8 +223,9 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
     from pylatexenc import latex2text, latexwalker
     from pylatexenc.macrospec import MacroSpec
 
-    # Its tolerant parser logs every skipped error at INFO: noise on the CLI's stderr.
-    logging.getLogger("pylatexenc").setLevel(logging.WARNING)
+    # Its tolerant parser logs every skipped error at INFO, and a macro without its
+    # arguments (``a \\underline b``) at WARNING: noise on the CLI's stderr.
+    logging.getLogger("pylatexenc").setLevel(logging.ERROR)
     walker_db = latexwalker.get_default_latex_context_db()
     walker_db.add_context_category(
         "paper-digest",
@@ -225,7 +238,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "binom", "tbinom", "dbinom")]
         + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
-        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow")],
+        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -259,6 +272,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
                 "texttt", "textsf", "textsl", "textsc", "textup", "textmd", "mbox", "hbox", "mathnormal",
             )),
             spec("href", simplify_repl=_href),
+            # physics' one-argument form, \braket{a|b}: pylatexenc's takes two ("⟨%s|%s⟩a|b")
+            spec("braket", simplify_repl=lambda node, l2tobj: f"⟨{_arg_text(node, l2tobj, 0)}⟩"),
             spec("binom", simplify_repl=_binom),
             spec("tbinom", simplify_repl=_binom),
             spec("dbinom", simplify_repl=_binom),
@@ -266,6 +281,9 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("textsubscript", simplify_repl=_script(False)),
             # symbols pylatexenc has no text for
             spec("gets", "←"),
+            spec("colon", ": "),
+            spec("textgreater", ">"),
+            spec("textless", "<"),
             spec("ddagger", "‡"),
             spec("S", "§"),
             # layout that means a space, or nothing, in one paragraph of text
@@ -310,7 +328,7 @@ def _failures() -> tuple[type[Exception], ...]:
     nested thousands deep, as a hostile feed may send)."""
     from pylatexenc.latexwalker import LatexWalkerError
 
-    return (LatexWalkerError, IndexError, ValueError, AttributeError, TypeError, RecursionError)
+    return (LatexWalkerError, IndexError, KeyError, ValueError, AttributeError, TypeError, RecursionError)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -321,7 +339,11 @@ def _to_text(latex: str) -> str:
     l2t, walker_db = _converter()
     walker = LatexWalker(latex, latex_context=walker_db, tolerant_parsing=True)
     nodes, _, _ = walker.get_latex_nodes()
-    return _fractions_placed(l2t.nodelist_to_text(nodes))
+    text = l2t.nodelist_to_text(nodes)
+    if "%" in text and ("%s" in text or "%(" in text) and "%" not in latex.replace("\\%", ""):
+        # a macro without its arguments (``a \\nicefrac b``) keeps pylatexenc's template: not shown
+        raise ValueError(f"a macro's arguments are missing in {latex!r}")
+    return _fractions_placed(text)
 
 
 # --------------------------------------------------------------------------- math
@@ -380,8 +402,8 @@ def _scripts(math: str) -> str:
         mapped = text.translate(table)
         if text and all(ch != mapped_ch for ch, mapped_ch in zip(text, mapped) if not ch.isspace()) and " " not in text:
             out.append(mapped)
-        elif text in ("'", "′", "″", "*", "†", "⊤", "⊥") and math[i] == "^":
-            out.append({"⊤": "ᵀ", "'": "′"}.get(text, text))
+        elif text in ("'", "′", "″", "*", "†", "‡", "⊤", "⊥", "∘", "○") and math[i] == "^":
+            out.append({"⊤": "ᵀ", "'": "′", "∘": "°", "○": "°"}.get(text, text))
         else:
             out.append(math[i] + (text if len(text) == 1 else f"({text})"))
         pos = end
@@ -507,7 +529,32 @@ def _citations(text: str) -> str:
     ??, Eq. (??)" keeps its sentence where a dropped one left "in Section, we"."""
     if "\\" not in text:
         return text
-    return _REF.sub(_reference, _CITE.sub(_citation, text))
+    return _REF.sub(_reference, _CITE.sub(_citation, _footnotes(text)))
+
+
+_FOOTNOTE = re.compile(r"\s*\\footnote(?![a-zA-Z])\s*")
+
+
+def _footnotes(text: str) -> str:
+    """A footnote's text in parentheses where its mark was: "X (Code at
+    https://...) for Y"; an abstract has no foot to put it at, and as it
+    was, "X[Code at ...]" read as a citation glued to the word.  A
+    ``\\footnote`` without its text (cut short) is dropped: pylatexenc
+    raised on it, and the paper's source was lost with a traceback."""
+    out, pos = [], 0
+    for m in _FOOTNOTE.finditer(text):
+        if m.start() < pos:
+            continue
+        end = _braced(text, m.end()) if text.startswith("{", m.end()) else None
+        if end is None:
+            out += [text[pos:m.start()], " " if m.end() < len(text) else ""]
+            pos = m.end()
+            continue
+        note = text[m.end() + 1:end - 1].strip()
+        out += [text[pos:m.start()], f" ({note})" if note else ""]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
 
 
 def _reference(m: re.Match) -> str:
@@ -527,7 +574,9 @@ def _citation(m: re.Match) -> str:
 #: exports drop backslashes and $), so they are converted whether or not other LaTeX is there.
 _DOUBLE_QUOTES = re.compile(r"``([^`\n]{1,300}?)(?:''|\")")  # some close with a plain "
 _SINGLE_QUOTES = re.compile(r"(?<![\w`])`([^`'\n]{1,100}?)'(?!\w)")
-_EM_DASH = re.compile(r"(?<=\w)---(?=\w)")
+_EM_DASH = re.compile(r"(?<=[\w”’)\]}])---(?=[\w“‘(\[\\])")
+#: A thousands separator braced for its spacing in math, ``100{,}000``, with or without its ``$``.
+_BRACED_COMMA = re.compile(r"(?<=\d)\{,\}(?=\d)")
 
 
 def _typography(text: str) -> str:
@@ -536,17 +585,28 @@ def _typography(text: str) -> str:
         text = _SINGLE_QUOTES.sub(r"‘\1’", text)
     if "---" in text:
         text = _EM_DASH.sub("—", text)
+    if "{,}" in text:
+        text = _BRACED_COMMA.sub(",", text)
     return text
 
+
+#: Greek letters a lost script marks as math: ``pi_0``, ``A_mu`` (not ``eta_`` of a ``beta_`` word).
+_SCRIPTED_GREEK = "alpha|beta|gamma|delta|epsilon|theta|kappa|lambda|mu|nu|xi|pi|rho|sigma|tau|phi|psi|omega"
 
 #: In text without a backslash or a dollar sign: what only math that lost them
 #: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
 #: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
 _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?"
-                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}])times"
-                        r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<=,)[lc]dots(?=[,}])"
+                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}\ue001])times"
+                        r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<=,)[lc]dots(?=[,}\ue001])"
                         r"|(?:sigma|alpha|beta|gamma|delta|lambda|theta|phi|psi|omega|exp|log|sum|max|min)left[(\[]"
-                        r"|(?<![A-Za-z])[A-Z]left\(")
+                        r"|(?<![A-Za-z])[A-Z]left\("
+                        # a Greek letter with a script, or as one (pi_0, A_mu), a big operator's limits (sum_j),
+                        # a bold symbol
+                        rf"|(?<![\w])(?:{_SCRIPTED_GREEK})_(?=[A-Za-z0-9](?!\w)|\{{)|(?<![\w])[A-Za-z]_(?:{_SCRIPTED_GREEK})(?!\w)"
+                        rf"|(?<![\w])(?:sum|prod|int)_(?=[A-Za-z0-9](?!\w)|\{{|(?i:{_SCRIPTED_GREEK})(?!\w))|boldsymbol\{{"
+                        # a macro with its argument: no word of prose is followed by a brace
+                        r"|(?<![A-Za-z])(?:sqrt|frac|tilde|hat|bar|vec|dot|ddot|overline)\{(?:[^{}\n]|\{[^{}\n]*\})*\}")
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
@@ -557,10 +617,14 @@ _LOST_MACRO = re.compile(
         "Sigma", "Upsilon", "Omega", "infty", "nabla", "cdots", "cdot", "ldots", "times", "leq", "geq", "neq",
         "propto", "rightarrow", "leftarrow", "Rightarrow", "Leftarrow", "leftrightarrow", "left", "right", "sqrt",
         "mathcal", "mathbb", "mathbf", "mathrm", "triangleq", "subseteq", "supseteq", "widetilde", "widehat",
+        "boldsymbol",
     ), key=len, reverse=True))
     # words of prose that start with a name: 'approximate', 'partially'; \frac without its braces
-    + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)"
+    + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)|(?<![A-Za-z])(?:tilde|hat|bar|vec|dot|ddot|overline)(?=\\{)"
+    # a bracket's size: Obig(...big)
+    + "|(?<=[A-Za-z0-9(}])[Bb]igg?[lr]?(?=[()\\[\\]|])"
     + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi)(?![a-z])|(?<![A-Za-z])ell(?=[_^])"
+    + "|(?<![A-Za-z])(?:sum|prod|int)(?=_)|(?<=_)(?:mu|nu|xi|pi|rho|tau|phi|psi)(?![a-z])"
 )
 #: A transpose, ``^\\top`` without its backslash.
 _LOST_TOP = re.compile(r"\^\{?top\}?(?![a-z])")
@@ -583,18 +647,47 @@ def _lost_math(text: str) -> str:
         def macro(n: re.Match) -> str:  # braces end the name before a letter: '\\varepsilon{}ll'
             return "\\" + n.group() + ("{}" if core[n.end():n.end() + 1].isalpha() else "")
 
-        core = re.sub(r"\{[^{}]*\}", lambda g: _LOST_IN.sub(r"\\in", g.group()), core)
+        core = re.sub(r"\{[^{}]*\}|\ue000[^\ue000\ue001]*\ue001", lambda g: _LOST_IN.sub(r"\\in", g.group()), core)
         shown = _math(_LOST_MACRO.sub(macro, core))
         return shown + tail if shown.strip() else written
 
-    text = _LOST_OLD_FONT.sub(r"math\1{\2}", text)
+    text = _set_braces_marked(_LOST_OLD_FONT.sub(r"math\1{\2}", text))
     text = _LOST_BETWEEN_NUMBERS.sub(_greek, _LOST_WIDE.sub(r"\1{\2}", text))
     shown = _LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text))
+    shown = shown.replace(_SET_OPEN, "{").replace(_SET_CLOSE, "}")
     return _operator_spacing(_LOST_INDEX.sub(lambda m: m[1] + m[2].translate(SUBSCRIPT), shown))
 
 
+#: A set's braces (``\{0,1\}`` in the source) between these marks while the rest
+#: of lost math is converted, which drops a group's braces.
+_SET_OPEN, _SET_CLOSE = "\ue000", "\ue001"
+#: An operator written before a set: ``min{a,b}`` (a group's brace follows a script,
+#: a macro's name or the group before it: ``frac{a}{b}``).
+_OPERATOR_BEFORE = re.compile(r"(?<![A-Za-z])(?:arg)?(?:min|max|sup|inf)\Z")
+
+
+def _set_braces_marked(text: str) -> str:
+    """The braces of sets in lost math (``{0,1}^n``, ``{x_i}_{i=1}^n``: the export
+    dropped ``\\{``'s backslash) marked, so they are shown where the math
+    conversion drops a group's braces ("0,1ⁿ" read as a number)."""
+    if "{" not in text:
+        return text
+    out, pos = [], 0
+    while (i := text.find("{", pos)) >= 0:
+        end = _braced(text, i)
+        if end is None:
+            break
+        before = text[max(0, i - 6):i]
+        is_set = _OPERATOR_BEFORE.search(before) is not None or not re.search(r"[\^_}\w]\Z", before)
+        inner = _set_braces_marked(text[i + 1:end - 1])
+        out += [text[pos:i], _SET_OPEN if is_set else "{", inner, _SET_CLOSE if is_set else "}"]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 #: A word of lost math: a braced group is one with its spaces (``R^{m times k}``, ``min_{x in R^d}``).
-_LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\S)+")
+_LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\ue000[^\ue000\ue001\n]{0,80}\ue001|\S)+")
 #: ``widetilde O(...)``: the accent was on the letter after it.
 _LOST_WIDE = re.compile(r"(?<![A-Za-z])(wide(?:tilde|hat)|math(?:cal|bb|bf|rm)) ([A-Za-z])(?![A-Za-z])")
 #: ``z_i`` beside ``z_{i-1}``: a one-letter index of a one-letter symbol, in
@@ -605,7 +698,7 @@ _LOST_OLD_FONT = re.compile(r"\{(bf|rm|cal|bb) ([A-Za-z0-9]+)\}")
 #: ``4.88 cdot 10^{-8}``, ``0.29 pm 0.01``: an operator between numbers.
 _LOST_BETWEEN_NUMBERS = re.compile(r"(?<=\d )(pm|cdot|times)(?= \d)")
 #: ``in`` inside a braced group of lost math is ``\in``: ``{x in R^d}``.
-_LOST_IN = re.compile(r"(?<=[\s{])in(?=\s)")
+_LOST_IN = re.compile(r"(?<=[\s{\ue000])in(?=\s)")
 _GREEK_NAMES = ("alpha|beta|gamma|delta|epsilon|zeta|theta|kappa|lambda|sigma|omega|xi|phi|psi|rho|tau"
                 "|Gamma|Delta|Theta|Lambda|Sigma|Omega|Phi|Psi|Xi")
 #: A Greek letter on its own in lost math: in parentheses or a list
@@ -624,8 +717,8 @@ def _greek(m: re.Match) -> str:
 
 #: What :data:`_LOST_MARK` needs, as plain substrings: most texts have none, and
 #: looking for them costs a tenth of the regex's search.
-_LOST_PIECES = ("^", "_{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
-                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left")
+_LOST_PIECES = ("^", "_{", "{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
+                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left", "_")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -634,9 +727,33 @@ def lost_math_shown(text: str) -> str:
     dollar signs (a Hugging Face text export: ``ell_2``, ``varepsilon^2``)
     as Unicode, the rest as written.  Only for display: matching and ranking
     read the text as the source gave it (their figures were measured on it)."""
-    if "\\" in text or "$" in text or not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):
+    if "\\" in text or "$" in text:
+        return text
+    if "{" in text or "times" in text:
+        text = _lost_braces(text)
+    if not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):
         return text
     return _lost_math(text)
+
+
+#: A group of prose words (``\emph{error indicator}`` without its macro): shown without braces.
+_LOST_PROSE_GROUP = re.compile(r"(?<![\w^_}])\{([A-Za-z][a-z]+(?:[ -][A-Za-z]+)+)\}")
+#: An operator braced for its spacing (``N{+}D``, ``D{=}1``, ``64{times}64``).
+_LOST_BRACED_OPERATOR = re.compile(r"\{(\+|-|=|<|>|times|to|cdot|leq|geq)\}")
+_OPERATOR_SHOWN = {"times": "×", "to": "→", "cdot": "·", "leq": "≤", "geq": "≥"}
+#: ``512times512``: a product of numbers without its backslash.
+_LOST_NUMBER_TIMES = re.compile(r"(?<![\w.])(\d+)times(\d+)(?!\w)")
+
+
+def _lost_braces(text: str) -> str:
+    """Braces an export kept where it dropped the LaTeX around them: an
+    old font switch (``{cal O}(1/k)``), an emphasised phrase, an operator
+    braced for its spacing.  Each reads as typeset, with or without other
+    lost math in the text."""
+    text = _LOST_OLD_FONT.sub(lambda m: _math(f"\\math{m[1]}{{{m[2]}}}"), text)
+    text = _LOST_PROSE_GROUP.sub(r"\1", text)
+    text = _LOST_BRACED_OPERATOR.sub(lambda m: _OPERATOR_SHOWN.get(m[1], m[1]), text)
+    return _LOST_NUMBER_TIMES.sub(r"\1×\2", text)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -673,11 +790,22 @@ _EN_DASH = re.compile(r"(?<=\w)--(?=\w)")
 _SPACED_DASH = re.compile(r"(?:(?<=\S)|^) (---?) (?=\S)")
 
 
+#: A tie (``Fig.~3``, ``95.3\%~(+2.1\%)``) between two words: a space; not the ``~`` of a URL (``/~user``).
+_TIE = re.compile(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
+#: A letter macro ended by a space, which TeX swallows: ``Polyak-\L ojasiewicz`` is "Łojasiewicz".
+_LETTER_MACRO_SPACE = re.compile(
+    r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])"
+    r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
+)
+
+
 def _text(segment: str) -> str:
     segment = _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", segment))
+    if "~" in segment:
+        segment = _TIE.sub(" ", segment)
     if "\\" not in segment:
         return segment
-    return _TEXT_MACRO.sub(_text_macro, segment)
+    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2]) + "{}", segment))
 
 
 def paper_to_unicode(paper: Paper) -> Paper:

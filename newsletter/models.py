@@ -117,11 +117,14 @@ class Paper:
     github: str | None = None
     comment: str | None = None  # the arXiv author comment ("12 pages; code at https://github.com/...")
     location: str | None = None  # "FILE:LINE" or URL it was read from, for messages
+    version: int | None = None  # the arXiv version read (2 for ``2401.01234v2``), when the source gave one
     title_key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "title_key", normalize_title(self.title))
         if self.arxiv_id:
+            if self.version is None and (version := _ARXIV_VERSION.search(self.arxiv_id.strip())):
+                object.__setattr__(self, "version", int(version.group()[1:]))
             object.__setattr__(self, "arxiv_id", arxiv_base_id(self.arxiv_id))
         for name in ("url", "pdf_url", "github"):
             value = getattr(self, name)
@@ -140,19 +143,25 @@ class Paper:
         return first if first and _ARXIV_CATEGORY.match(first) else None
 
     def merge(self, other: Paper) -> Paper:
-        """The same paper seen twice: keep the richest value of each field."""
+        """The same paper seen twice: keep the richest value of each field, and
+        a newer arXiv version's own text (its v2 title, not v1's read first)."""
+        versions = self.version is not None and other.version is not None and self.version != other.version
+        if versions and (other.version or 0) > (self.version or 0):
+            newer = other.merge(self)
+            return replace(newer, source=self._sources_with(other), location=self.location or newer.location)
         changes = {}
         for f in fields(self):
             if not f.init:
                 continue
             mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if f.name in ("abstract", "title") and versions:
+                continue  # two versions: the newer one's text, even where the older's is longer
             if f.name in ("abstract", "title"):
                 if len(theirs) > len(mine) and f.name == "abstract":
                     changes[f.name] = theirs
             elif f.name == "source":
-                parts = mine.split(", ")
-                if theirs not in parts:
-                    changes[f.name] = ", ".join(parts + [theirs])
+                if (sources := self._sources_with(other)) != mine:
+                    changes[f.name] = sources
             elif f.name == "upvotes":
                 if theirs is not None and (mine is None or theirs > mine):
                     changes[f.name] = theirs
@@ -163,6 +172,11 @@ class Paper:
             elif not mine and theirs:
                 changes[f.name] = theirs
         return replace(self, **changes) if changes else self
+
+    def _sources_with(self, other: Paper) -> str:
+        """The sources that gave the paper, in the order they were read."""
+        parts = self.source.split(", ")
+        return self.source if other.source in parts else ", ".join(parts + [other.source])
 
     def to_json(self) -> dict:
         return {

@@ -488,6 +488,9 @@ def resubscribe(config: Config, email: str) -> bool:
 
 #: Papers in a sample digest when no topic matches any current paper.
 SAMPLE_PAPERS = 5
+#: The outbox's subfolder for test emails: among the digests sent they looked
+#: like one (and a mailer that takes the outbox's files would send them on).
+TEST_EMAIL_FOLDER = "test-email"
 
 
 @dataclass(frozen=True)
@@ -543,6 +546,8 @@ def send_test_email(
         raise ConfigError(Problem(f"--to: {exc}")) from None
     sub = config.subscriber(subscriber) if subscriber else None
     transport = transport or make_transport(config)
+    if isinstance(transport, OutboxTransport):
+        transport = OutboxTransport(transport.folder / TEST_EMAIL_FOLDER, config=config)
     transport.check()  # e.g. an unset password variable: before fetching anything
     found = read_papers(config, warn, now=now)
     if not found:

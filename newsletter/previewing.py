@@ -59,10 +59,15 @@ class PreviewReport:
     out: Path
     entries: tuple[PreviewEntry, ...]
     warnings: tuple[str, ...]
+    #: The files of addresses no longer in the config, removed (they looked current).
+    removed: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         n = len(self.entries)
-        return f"wrote {counted(n, 'preview')} to {self.out}"
+        line = f"wrote {counted(n, 'preview')} to {self.out}"
+        if self.removed:
+            line += f"; removed {counted(len(self.removed), 'file')} of addresses no longer in the config"
+        return line
 
     def to_json(self) -> dict:
         files = lambda e: {kind: str(self.out / f"{e.slug}.{kind}") for kind in ("html", "txt", "eml")}  # noqa: E731
@@ -77,6 +82,7 @@ class PreviewReport:
                 for e in self.entries
             ],
             "warnings": list(self.warnings),
+            "removed": [str(self.out / name) for name in self.removed],
         }
 
 
@@ -193,7 +199,26 @@ def preview(
         write_atomic(out / filename, data, mode=0o644)
     for filename in stale:
         (out / filename).unlink(missing_ok=True)
-    return PreviewReport(out, tuple(entries), tuple(warnings))
+    removed = () if only is not None else _files_of_others(out, {entry.slug for entry in entries})
+    for filename in removed:
+        (out / filename).unlink(missing_ok=True)
+    return PreviewReport(out, tuple(entries), tuple(warnings), removed)
+
+
+#: A preview's file of one address, as :func:`slug` names it.
+_PREVIEW_FILE = re.compile(
+    r"(?:[a-z0-9._+-]*@[a-z0-9@._+-]*(?:~[0-9a-f]{8})?|[a-z0-9@._+-]+~[0-9a-f]{12})\.(?:html|txt|eml)"  # or cut short
+)
+
+
+def _files_of_others(out: Path, kept: set[str]) -> tuple[str, ...]:
+    """The preview files in ``out`` of addresses that are not ``kept``: a
+    subscriber taken out of the config kept its preview beside the current
+    ones, dated as fresh as they, and ``index.html`` no longer named it."""
+    return tuple(sorted(
+        path.name for path in out.iterdir()
+        if _PREVIEW_FILE.fullmatch(path.name) and path.is_file() and path.name.rsplit(".", 1)[0] not in kept
+    ))
 
 
 def index_page(config: Config, entries: Iterable[PreviewEntry], now: datetime) -> str:

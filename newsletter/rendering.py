@@ -247,12 +247,13 @@ def short_authors(authors: Sequence[str], keep: int = 3, most: int = 4) -> str:
     return ", ".join(authors[:keep]) + f", … and {len(authors) - keep} more"
 
 
-def anchor_for(paper_id: str) -> str:
-    """The card's in-page anchor: readable, stable across digests (cards are
-    shared between subscribers), unique per paper id."""
+def anchor_for(paper_id: str, kind: str = "paper") -> str:
+    """The card's in-page anchor (or a topic's section's, ``kind="topic"``):
+    readable, stable across digests (cards are shared between subscribers),
+    unique per paper id."""
     readable = re.sub(r"[^A-Za-z0-9]+", "-", paper_id).strip("-")[:40]
     digest = hashlib.blake2s(paper_id.encode("utf-8"), digest_size=3).hexdigest()
-    return f"paper-{readable}-{digest}" if readable else f"paper-{digest}"
+    return f"{kind}-{readable}-{digest}" if readable else f"{kind}-{digest}"
 
 
 def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
@@ -362,18 +363,60 @@ def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
         by_reason: dict[str, list[str]] = {}
         for t, r in given:
             by_reason.setdefault(r, []).append(topic_name(t))
-        return "; ".join(f"{', '.join(names[:-1])} and {names[-1]}: {r}" if len(names) > 1 else f"{names[0]}: {r}"
-                         for r, names in by_reason.items())
+        return "; ".join(f"{_listed(names)}: {r}" for r, names in by_reason.items())
     return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
 
 
-def also_in(m: PaperMatch, topic_name: Callable[[str], str]) -> tuple[str, ...]:
+def also_in(
+    m: PaperMatch, topic_name: Callable[[str], str], words: Callable[[str], list[str]] | None = None
+) -> tuple[str, ...]:
     """The names of the paper's other topics, but those :func:`reason_text`
     names already: a reader of "Diffusion models" does not find it under
-    "Optimisation" without being told."""
+    "Optimisation" without being told.  With ``words``, each name is followed
+    by what that topic found ("Optimisation (optimizing)")."""
     named = sum(1 for r in m.topic_reasons if r) > 1
     reasons = m.topic_reasons + ("",) * (len(m.topics) - len(m.topic_reasons))
-    return tuple(topic_name(t) for t, r in zip(m.topics[1:], reasons[1:]) if not (named and r))
+    out = []
+    for t, r in zip(m.topics[1:], reasons[1:]):
+        if not (named and r):
+            found = words(t) if words else []
+            out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
+    return tuple(out)
+
+
+def _listed(names: Sequence[str]) -> str:
+    """"A", "A and B", "A, B and C", as a sentence names them."""
+    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
+
+
+def _pinned_reason(authors: tuple[str, ...]) -> str:
+    """Why a pinned author's paper stands first ("" for another paper)."""
+    if not authors:
+        return ""
+    return f"by {_listed(authors)}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
+
+
+def card_words(
+    m: PaperMatch, topics: Mapping, texts: Mapping[str, str]
+) -> tuple[list[str], Callable[[str], list[str]]]:
+    """The words a card gives under its topic's heading, and for each other
+    topic the words only it found (for :func:`also_in`)."""
+    own = topic_hits(m, topics[m.topics[0]]) if len(m.topics) > 1 else m.hits
+    reasons = reason_words(own, texts)
+    shown = {r.casefold() for r in reasons}
+
+    def others_found(topic: str) -> list[str]:
+        return [w for w in reason_words(topic_hits(m, topics[topic]), texts) if w.casefold() not in shown]
+
+    return reasons, others_found
+
+
+def topic_hits(m: PaperMatch, topic) -> tuple:
+    """The hits of ``topic``'s own terms: a paper two topics found was given,
+    under the first one's heading, the words of both ("Diffusion models" said
+    "Why: diffusion models, optimizing")."""
+    terms = {*topic.any, *topic.all, *topic.categories}
+    return tuple(h for h in m.hits if h.term in terms)
 
 
 #: A liked paper as ranking names it, ``like: TITLE``: the config's key, which
@@ -556,10 +599,12 @@ class Composer:
         regex = self._term_regex
         return tuple(dict.fromkeys(regex[h.term] for h in m.hits if h.field == field and h.term in regex))
 
-    def _card(self, m: PaperMatch, limit: int) -> Card:
+    def _card(self, m: PaperMatch, limit: int, pinned: tuple[str, ...] = ()) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
-        topics found it the same way, so it is built once (cached)."""
-        key = (m.paper.id, m.topics, m.terms, m.topic_reasons, limit)
+        topics found it the same way, so it is built once (cached).  ``pinned``:
+        its authors the subscriber pinned, named in the reason (the paper stands
+        first, and the author may be among the "… and 9 more")."""
+        key = (m.paper.id, m.topics, m.terms, m.topic_reasons, limit, pinned)
         card = self._cards.get(key)
         if card is not None and card.paper is m.paper:
             return card
@@ -571,6 +616,7 @@ class Composer:
         config = self.config
         code = code_link(paper)
         published = paper.published
+        reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract})
         card = Card(
             paper=paper,
             title=title,
@@ -584,7 +630,7 @@ class Composer:
             category=paper.primary_category,
             abstract=abstract,
             abstract_html=highlight(abstract, self._hit_patterns(m, "abstract")),
-            reasons=reason_words(m.hits, {"title": paper.title, "abstract": paper.abstract}),
+            reasons=reasons,
             terms=list(m.terms),
             score=m.score,
             upvotes=paper.upvotes,
@@ -592,8 +638,8 @@ class Composer:
             code_url=code[0] if code else None,
             code_host=code[1] if code else None,
             topics=[config.topic_name(t) for t in m.topics],
-            reason=reason_text(m, config.topic_name),
-            also=also_in(m, config.topic_name),
+            reason="; ".join(filter(None, [_pinned_reason(pinned), reason_text(m, config.topic_name)])),
+            also=also_in(m, config.topic_name, others_found),
         )
         if len(self._cards) >= CARD_CACHE:
             self._cards.clear()  # a new batch of papers; memory stays bounded
@@ -607,9 +653,11 @@ class Composer:
         limit = config.email.abstract_chars
         sections: dict[str, dict] = {}
         for key in subscriber.topics:
-            sections[key] = {"key": key, "name": config.topic_name(key), "papers": []}
+            sections[key] = {"key": key, "name": config.topic_name(key), "anchor": anchor_for(key, "topic"), "papers": []}
+        pins = {name.casefold() for name in subscriber.pin}
         for m in matches:
-            sections[m.topics[0]]["papers"].append(self._card(m, limit))
+            pinned = tuple(a for a in m.paper.authors if a.casefold() in pins) if m.pinned else ()
+            sections[m.topics[0]]["papers"].append(self._card(m, limit, pinned))
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
@@ -617,7 +665,7 @@ class Composer:
         count = len(matches)
         local = now.astimezone(config.zone(subscriber))
         unsubscribe = unsubscribe_url(config, subscriber)
-        preheader = _preheader(matches) if count else "No new papers on your topics today"
+        preheader = _preheader(matches) if count else "No new papers on your topics this time"
         return {
             "title": config.email.title,
             "subscriber": subscriber,

@@ -342,7 +342,7 @@ def test_a_prefix_operator_is_written_against_its_operand(latex, shown):
     [
         # from tests/data/hf-papers-blank-lines-2.txt
         ("defined by mathcal O_i(u) = sigmaleft( x ) where mathcal W_{ij} is", "defined by Oᵢ(u) = σ( x ) where Wᵢⱼ is"),
-        ("of gradients {g(1),g(2),ldots,g(J)}, where", "of gradients g(1),g(2),…,g(J), where"),
+        ("of gradients {g(1),g(2),ldots,g(J)}, where", "of gradients {g(1),g(2),…,g(J)}, where"),
         ("round-(t+T). Here Tgeq 0 denotes a delay", "round-(t+T). Here T ≥ 0 denotes a delay"),
         ("the result 0.294014873 pm 4.88 cdot 10^{-8}, whereas", "the result 0.294014873 ± 4.88 · 10⁻⁸, whereas"),
         ("cannot achieve Oleft(1/nright) when x^2 is", "cannot achieve O(1/n) when x² is"),
@@ -378,4 +378,118 @@ def test_a_one_letter_index_beside_lost_math_is_a_subscript():
 def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
     """From tests/data/hf-papers-blank-lines-2.txt: '{({bf A}_n, {bf b}_n): n in N^*}' kept 'bf'."""
     lost = "random estimates {({bf A}_n, {bf b}_n): n in N^*}. Our analysis"
-    assert lost_math_shown(lost) == "random estimates (Aₙ, bₙ): n in N*. Our analysis"
+    assert lost_math_shown(lost) == "random estimates {(Aₙ, bₙ): n ∈ N*}. Our analysis"
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a relation alone in math before a number: the '$' read as a price's, and the rest went wrong
+        (r"\textsc{Bert} gets $>$90\% and $\sim$3$\times$ faster", "Bert gets >90% and ∼3× faster"),
+        (r"a 2--3$\times$ speed-up (p$<$0.05) with $k$=5", "a 2–3× speed-up (p<0.05) with k=5"),
+        # a footnote where its mark was, in parentheses: it read "X[Code: ...]", a citation glued to the word
+        (r"We propose X\footnote{Code: \url{https://github.com/a/b}} for Y.",
+         "We propose X (Code: https://github.com/a/b) for Y."),
+        (r"Results\footnote{Equal contribution.} hold.", "Results (Equal contribution.) hold."),
+        # a tie is a space
+        (r"See Fig.~3 and Table~\ref{tab:x}; 95.3\%~(+2.1\%), \emph{SOTA}~results",
+         "See Fig. 3 and Table ??; 95.3% (+2.1%), SOTA results"),
+        # TeX swallows the space that ends a letter macro
+        (r"the Polyak-\L ojasiewicz condition, Stra\ss e", "the Polyak-Łojasiewicz condition, Straße"),
+        (r"at 45$^\circ$ and 90$^{\circ}$", "at 45° and 90°"),
+        (r"Ana\textsuperscript{*} and Bo\textsuperscript{\dag}", "Ana* and Bo†"),
+        (r"a map $f\colon X\to Y$", "a map f: X → Y"),
+        (r"``LLMs are \emph{not} reasoners''---or are they?", "“LLMs are not reasoners”—or are they?"),
+        # quote macros, comparison words, an em dash after a group, a braced thousands comma
+        (r"\textquotedblleft hi\textquotedblright{} and it\textquoteright s", "“hi” and it’s"),
+        (r"\textgreater 5 and \textless 3 in $x$", "> 5 and < 3 in x"),
+        (r"\textit{Abstract}---We show", "Abstract—We show"),
+        ("over 100{,}000 samples", "over 100,000 samples"),  # with or without the $ an export drops
+        (r"costs \$1{,}000 for $10^4$ runs", "costs $1,000 for 10⁴ runs"),
+        # a "$" never closed: the LaTeX word after it is math
+        (r"unbalanced $\alpha$ and $\beta", "unbalanced α and β"),  # was "α and $β"
+        (r"the $\mathcal{O}(n) bound, cut", "the O(n) bound, cut"),
+        ("costs $5 and more", "costs $5 and more"),
+        # from tests/data/arxiv-latex.xml: "λ/2‖x‖²" read as λ over 2‖x‖²
+        (r"$f(x_t) + \frac{\lambda}{2}\|x_t - x_{t-1}\|^2$", "f(xₜ) + (λ/2)‖xₜ - xₜ₋₁‖²"),
+        (r"$\frac{1}{n}|S|$ and $\frac{a}{b}\sqrt{n}$", "(1/n)|S| and (a/b)√n"),
+    ],
+)
+def test_forms_of_real_arxiv_abstracts_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize("plain", ["costs $5-$10 a day", "https://example.org/~ana/ and $x$"])
+def test_prices_and_a_urls_tilde_stay(plain):
+    assert to_unicode(plain).startswith(plain.split(" and ")[0])
+
+
+@pytest.mark.parametrize("latex", [r"a \footnote b and $x$", r"cut short\footnote{x and $y$", r"end $x$\footnote"])
+def test_a_footnote_without_its_text_is_no_traceback(latex):
+    """pylatexenc raised KeyError on it: the source's papers were lost with a traceback."""
+    shown = to_unicode(latex)
+    assert "footnote" not in shown and "x" in shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"states $\ket{\psi}$ with $\braket{\psi|H|\psi}$", "states |ψ⟩ with ⟨ψ|H|ψ⟩"),  # was "⟨%s|%s⟩ψ|H|ψ"
+        (r"a \nicefrac b and $x$", r"a \nicefrac b and x"),  # was "a %s/%s b", with a WARNING line on stderr
+        (r"an \underline and $x$", r"an \underline and x"),
+    ],
+)
+def test_a_macro_missing_its_arguments_shows_no_template_and_logs_nothing(latex, shown, caplog):
+    with caplog.at_level(logging.INFO):
+        assert to_unicode(latex) == shown
+    assert not [r for r in caplog.records if r.name.startswith("pylatexenc")]
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # '$\\{0,1\\}^n$' arrives as '{0,1}^n': the set's braces went with the group braces ("0,1ⁿ")
+        ("inputs in {0,1}^n and {-1,+1}^d", "inputs in {0,1}ⁿ and {-1,+1}ᵈ"),
+        ("samples {x_i}_{i=1}^n drawn", "samples {xᵢ}ᵢ₌₁ⁿ drawn"),
+        ("the set {x in R^d : f(x) leq 0} is convex", "the set {x ∈ Rᵈ : f(x) ≤ 0} is convex"),
+        # group braces still go: a script's, a macro's, a fraction's
+        ("frac{a}{b}^2 and mathcal{O}(n^{3/2})", "(a/b)² and O(n^(3/2))"),
+        ("a cost max{a_i,b_i}^2", "a cost max{aᵢ,bᵢ}²"),
+        # from samples/papers and tests/data: braces an export kept where it dropped the LaTeX around them
+        ("a rate of {cal O}(1/k), where k", "a rate of O(1/k), where k"),
+        ("makes {the classical unenriched proper orthogonal decomposition method} more",
+         "makes the classical unenriched proper orthogonal decomposition method more"),
+        ("paths in N{+}D dimensional space, PFGM when D{=}1", "paths in N+D dimensional space, PFGM when D=1"),
+        ("diffusion models (D{to} infty) on 64{times}64 images", "diffusion models (D → ∞) on 64×64 images"),
+        ("For ImageNet 512times512, we", "For ImageNet 512×512, we"),
+        # from samples/papers: a Greek letter with a script, a big operator's limits, a bold symbol
+        ("between two distributions pi_0,pi_1 on R^d, of", "between two distributions π₀,π₁ on Rᵈ, of"),
+        ("a system matrix A_mu depending on", "a system matrix A_μ depending on"),
+        ("noise boldsymbol{epsilon}(z_i,i), and", "noise ε(zᵢ,i), and"),
+        ("by O_i(u) = sigmaleft( sum_j W_{ij} u + B_{ij}). Here", "by Oᵢ(u) = σ( ∑ⱼ Wᵢⱼ u + Bᵢⱼ). Here"),
+        ("the beta_1 and beta_2 of Adam", "the β₁ and β₂ of Adam"),
+        ("energy E(u) = int_Omega L(x) dx", "energy E(u) = ∫_Ω L(x) dx"),
+        # a macro with its argument marks lost math
+        ("a rate of O(1/sqrt{T}) here", "a rate of O(1/√T) here"),  # shown as written: 'sqrt{' marked no math
+        ("regret O(sqrt{T log T}) bound", "regret O(√(T log T)) bound"),
+        ("a tilde{mathcal{O}}(d) and tilde{O}(sqrt{T}) regret", "a Õ(d) and Õ(√T) regret"),
+        ("the hat{theta} estimator, a frac{1}{2} factor", "the θ̂ estimator, a ½ factor"),
+        ('a config {"a": 1} and x^2', 'a config {"a": 1} and x²'),  # no LaTeX beside lost math
+        # a bracket's size goes
+        ("achieves Obig(frac{1}{n}big) and a big(ger) x^2", "achieves O(1/n) and a big(ger) x²"),
+    ],
+)
+def test_more_forms_of_lost_math_are_shown(lost, shown):
+    assert lost_math_shown(lost) == shown
+
+
+@pytest.mark.parametrize(
+    "plain",
+    [
+        'a JSON {"key": 1} body', "the sets {a, b} and {x}", "a 3times faster run",
+        "see pi_config.yaml and my_pi_value", "the sum_total column", "we use x_i here",
+        "a hat, a bar and a dot (bar{ cut",  # words that name accents
+    ],
+)
+def test_braces_and_words_that_are_no_lost_latex_stay(plain):
+    assert lost_math_shown(plain) == plain

@@ -87,7 +87,7 @@ def test_json_says_what_was_sent(tmp_path, cli):
     setup(tmp_path, "  transport: outbox\n  path: outbox\n")
     r = cli("test-email", "--to", "me@example.net", "--subscriber", "ada@example.org", "--json", "--now", NOW)
     assert r.code == 0, r.err
-    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    (eml,) = (tmp_path / "outbox" / "test-email").glob("*.eml")
     got = json.loads(r.out)
     assert got == {
         "to": "me@example.net",
@@ -133,7 +133,9 @@ def test_outbox_writes_the_eml_and_no_state(tmp_path, cli):
     setup(tmp_path, "  transport: outbox\n  path: outbox")
     r = cli("test-email", "--to", "me@example.net")
     assert r.code == 0, r.err
-    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    # in a folder of its own: among the digests sent, it looked like one
+    assert not list((tmp_path / "outbox").glob("*.eml"))
+    (eml,) = (tmp_path / "outbox" / "test-email").glob("*.eml")
     assert "me@example.net" in eml.name and b"To: me@example.net" in eml.read_bytes()
     # Nothing is mailed: the line says where the message went, and how to mail it
     # (the starter config writes to the outbox; "sent ... to me@example.net" misled).
@@ -153,7 +155,7 @@ def test_no_paper_matching_any_topic_still_makes_a_sample(tmp_path, cli):
     r = cli("test-email", "--to", "me@example.net")
     assert r.code == 0, r.err
     assert "no current paper matches any topic; the sample shows the first 2 papers" in r.err
-    (eml,) = (tmp_path / "outbox").glob("*.eml")
+    (eml,) = (tmp_path / "outbox" / "test-email").glob("*.eml")
     assert b"Protein Folding Revisited" in eml.read_bytes()
 
 

@@ -428,3 +428,29 @@ def test_a_sources_warning_reads_as_one_in_preview_too(tmp_path, cli):
     assert r.code == 0, r.err
     assert [line for line in r.err.splitlines() if "has no title" in line] == [
         "warning: hf.json: source 'hf-daily': item 3 (2406.09999) has no title; skipped"], r.err
+
+
+def test_the_files_of_a_subscriber_taken_out_of_the_config_go(workdir, cli):
+    """Bob left the config, and his preview stayed beside Ada's, as fresh as hers
+    and no longer in the index: a digest that would never be sent looked current.
+    A preview of one subscriber removes nobody's, and the user's own files stay."""
+    write_config(workdir, BASIC_CONFIG)
+    assert cli("preview").code == 0
+    out = workdir / "preview"
+    (out / "notes.html").write_text("mine", encoding="utf-8")
+    (out / "team@lab.txt.bak").write_text("mine too", encoding="utf-8")
+    write_config(workdir, BASIC_CONFIG.replace("  - email: bob@example.org", "  - email: cy@example.org"))
+    r = cli("preview", "--subscriber", "cy@example.org")
+    assert r.code == 0, r.err
+    assert (out / "bob@example.org.eml").is_file() and "removed" not in r.out
+    r = cli("preview", "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["removed"] == [f"preview/bob@example.org.{kind}" for kind in ("eml", "html", "txt")]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "ada@example.org.eml", "ada@example.org.html", "ada@example.org.txt", "cy@example.org.eml",
+        "cy@example.org.html", "cy@example.org.txt", "index.html", "notes.html", "team@lab.txt.bak",
+    ]
+    write_config(workdir, BASIC_CONFIG.replace("  - email: bob@example.org", "  - email: dee@example.org"))
+    r = cli("preview")
+    assert r.code == 0, r.err
+    assert "removed 3 files of addresses no longer in the config" in r.out + r.err

@@ -95,8 +95,10 @@ def test_zero_papers_renders_a_short_digest(tmp_path):
     sub = config.subscriber("ada@example.org")
     composed = Composer(config).compose(sub, [], now=NOW)
     assert "no new papers" in composed.html and "no new papers" in composed.text
+    # not "today": a weekly digest covers a week
+    assert "today" not in composed.text and "no new papers on your topics this time." in composed.text
     assert 'class="paper"' not in composed.html
-    assert composed.paper_ids == () and composed.subject.startswith("0 new papers")
+    assert composed.paper_ids == () and composed.subject.startswith("No new papers: ")  # not "0 new papers"
 
 
 def inline_styles(html: str) -> list[tuple[str, dict[str, str]]]:
@@ -136,6 +138,18 @@ def test_css_inline_and_premailer_give_every_element_the_same_styles(tmp_path):
     for html in (a, b):  # what cannot be inlined stays in <style>
         assert "@media (prefers-color-scheme: dark)" in html and "@media only screen and (max-width: 480px)" in html
     assert 'class="brand" style="font-size: 20px;' in a  # css_inline's output, the default
+
+
+def test_outlook_gets_the_column_at_640_px_from_either_inliner(tmp_path):
+    """Outlook's Word engine ignores max-width: the column ran across the whole
+    window, lines 200 characters long.  A table only Outlook reads holds it at 640."""
+    config = load(tmp_path)
+    (sub, matches), *_ = digests(config)
+    for inliner in (None, premailer_inline):
+        html = Composer(config, inliner=inliner).compose(sub, matches, now=NOW).html
+        opened = html.index('<!--[if mso]><table role="presentation" width="640"')
+        closed = html.index("<!--[if mso]></td></tr></table><![endif]-->")
+        assert opened < html.index('class="container"') < html.index('class="footer"') < closed
 
 
 def test_both_inliners_agree_on_a_user_stylesheet(tmp_path):
@@ -447,7 +461,7 @@ def test_latex_reads_as_unicode_and_is_still_escaped(tmp_path):
     html, text = composed.html, composed.text
     visible = html_lib.unescape(re.sub(r"<[^>]+>", "", html))  # what a reader sees
     for shown in ("ε-Stationary Points in O(√d/ε) Gradient Queries", "Gröbner Bases Meet Erdős–Rényi Graphs",
-                  "‖∇f(x)‖₂ ≤ ε", "Õ(d^(1/4)ε^(-7/4))", "Φₜ = f(xₜ) + λ/2‖xₜ - xₜ₋₁‖²",
+                  "‖∇f(x)‖₂ ≤ ε", "Õ(d^(1/4)ε^(-7/4))", "Φₜ = f(xₜ) + (λ/2)‖xₜ - xₜ₋₁‖²",
                   "from $120 to $15 per Run", "(an 87.5% saving)", "Zoë Brändli, José Ramón García"):
         assert shown in text and shown in visible, shown
     for raw in ("$\\", "\\mathcal", "\\epsilon", '\\"o', "$<$"):
@@ -466,8 +480,10 @@ def test_contents_links_every_card_and_each_card_links_back(tmp_path):
     for anchor in targets:
         assert html.count(f'name="{anchor}"') == 1
     # grouped by topic, in the subscriber's order, with the titles as shown
-    topics = re.findall(r'class="contents-topic"[^>]*>([^<]+)', contents)
-    assert [t.strip() for t in topics] == ["Optimization", "Schrödinger bridges"]
+    topics = re.findall(r'class="contents-topic"[^>]*><a href="#(topic-[^"]+)"[^>]*>([^<]+)', contents)
+    assert [t.strip() for _, t in topics] == ["Optimization", "Schrödinger bridges"]
+    for anchor, _ in topics:  # each topic links to its section's heading
+        assert re.search(rf'class="section-title"[^>]*><a name="{anchor}"', html)
     for m in matches:
         assert html_lib.escape(m.paper.title, quote=False) in contents
     assert all(card.count('href="#contents"') == 1 for card in cards(html))
@@ -494,7 +510,7 @@ def test_reasons_are_the_matched_words_never_rule_syntax(tmp_path):
     shown = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", w)) for w in why)
     assert "optimi*" not in shown and "/explain" not in shown and ".*" not in shown
     assert "Optimization" in shown and "Schrödinger" in shown and "Explaining Predictions" in shown
-    assert "optimi*" not in text and ".*" not in text and "Why: Optimization, Schrödinger" in text
+    assert "optimi*" not in text and ".*" not in text and "Why: Optimization · also in Schrödinger bridges (Schrödinger)" in text
 
 
 def test_a_greedy_pattern_marks_words_not_a_paragraph(tmp_path):
@@ -882,3 +898,65 @@ def test_both_parts_say_which_other_topics_found_a_paper(tmp_path):
     other = config.topic_name(several[0].topics[1])
     assert f"· also in {other}" in composed.text
     assert f"&middot; also in {other}" in composed.html or f"· also in {other}" in composed.html
+
+
+def test_a_card_gives_under_its_heading_only_that_topics_words_and_the_others_with_their_names(tmp_path):
+    """'Stochastic Interpolants' under "Diffusion models" said "Why: diffusion
+    models, score-based, Schrödinger bridge, optimizing": the last is the word
+    of Optimisation theory, which the card then named without it."""
+    config = load(tmp_path, text=BASIC_CONFIG.replace(
+        'any: ["diffusion model*", "score-based"]', 'any: ["diffusion model*", "score-based", "Schrödinger bridge*"]'
+    ).replace('any: ["SGD", "stochastic gradient", "optimi*"]', 'any: ["optimi*"]'), hostile=False)
+    (sub, matches), = digests(config, "bob@example.org")
+    (m,) = [m for m in matches if m.paper.title.startswith("Stochastic Interpolants")]
+    assert m.topics == ("diffusion", "optim")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    lines = composed.text.splitlines()
+    at = max(i for i, line in enumerate(lines) if line.endswith("] " + m.paper.title))  # the card, after the contents
+    why = next(line for line in lines[at:] if line.startswith("Why:"))
+    assert why == "Why: diffusion models, score-based, Schrödinger bridge · also in Optimisation (optimizing)"
+    (card,) = [c for c in cards(composed.html) if "Stochastic Interpolants" in c]
+    assert ">optimizing</span>" not in card and "also in Optimisation (optimizing)" in card
+
+
+def test_a_pinned_authors_paper_says_why_it_stands_first(tmp_path):
+    """A pinned author's paper goes first, and nothing said why: the author
+    may even be hidden in "… and 9 more"."""
+    shutil.copy(DATA / "arxiv-api.xml", tmp_path / "api.xml")
+    write_config(tmp_path, """
+sources:
+  - type: arxiv
+    path: api.xml
+topics:
+  diffusion:
+    name: Diffusion
+    any: ["diffusion"]
+subscribers:
+  - email: ada@example.org
+    topics: [diffusion]
+    pin: ["kenji tanaka"]
+  - email: bob@example.org
+    topics: [diffusion]
+""")
+    config = load_config(tmp_path / "config.yaml")
+    (ada, pinned), (bob, plain) = digests(config)
+    assert pinned[0].pinned and "Kenji Tanaka" in pinned[0].paper.authors
+    composer = Composer(config)
+    text = composer.compose(ada, pinned, now=NOW).text
+    assert "\nWhy: By Kenji Tanaka, an author you pinned · " in text
+    assert text.count("an author you pinned") == sum(m.pinned for m in pinned)
+    assert "pinned" not in composer.compose(bob, plain, now=NOW).text  # the same paper's card, another subscriber
+
+
+
+def test_a_card_under_a_ranked_topic_gives_no_word_of_a_keyword_topic_as_its_own(tmp_path):
+    from newsletter.matching import Hit, PaperMatch
+    from newsletter.models import Paper
+    from newsletter.rendering import card_words
+
+    config = load(tmp_path)
+    paper = Paper("Optimizing diffusion", "We optimize.", "s")
+    ranked = PaperMatch(paper, 1.0, ("diffusion", "optim"), ("optimi*",), (Hit("optimi*", "title", "Optimizing"),),
+                        topic_reasons=("close to your interest: x", ""))
+    reasons, others = card_words(ranked, config.topics, {"title": paper.title, "abstract": paper.abstract})
+    assert reasons == [] and others("optim") == ["Optimizing"]

@@ -98,18 +98,14 @@ ANCHOR_PROBE = (
 )
 
 
-def test_latex_digest_fits_375px_and_contents_links_jump_to_cards(tmp_path):
-    """The sample digest of docs/ (formulas, accents, long author lists, code links):
-    no horizontal overflow at 375 px; clicking a contents entry brings its card
-    to the top of the view, and the card's back link returns to the contents."""
-    root = Path(__file__).resolve().parent.parent
-    config = load_config(root / "docs" / "sample" / "config.yaml")
-    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
-    email = tmp_path / "email.html"
-    email.write_text(Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html, encoding="utf-8")
+def probed_at_375(email_html: str, probe: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Chromium's DOM after ``probe(frame)`` ran on the email in a 375 px iframe.
+    The email is a file beside the page (not srcdoc), so its in-page links
+    scroll the frame as a mail client's would."""
+    (tmp_path / "email.html").write_text(email_html, encoding="utf-8")
     page = tmp_path / "page.html"
     page.write_text(
-        f"<!DOCTYPE html><html><head>{ANCHOR_PROBE}</head><body style='margin:0'>"
+        f"<!DOCTYPE html><html><head>{probe}</head><body style='margin:0'>"
         "<iframe onload='probe(this)' style='width:375px;height:700px;border:0' src='email.html'></iframe></body></html>",
         encoding="utf-8",
     )
@@ -119,7 +115,18 @@ def test_latex_digest_fits_375px_and_contents_links_jump_to_cards(tmp_path):
         "--allow-file-access-from-files",  # the page may read its iframe's document (file: URLs)
         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800", "--hide-scrollbars",
     ]
-    proc = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+    return subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+
+
+def test_latex_digest_fits_375px_and_contents_links_jump_to_cards(tmp_path):
+    """The sample digest of docs/ (formulas, accents, long author lists, code links):
+    no horizontal overflow at 375 px; clicking a contents entry brings its card
+    to the top of the view, and the card's back link returns to the contents."""
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "docs" / "sample" / "config.yaml")
+    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html
+    proc = probed_at_375(html, ANCHOR_PROBE, tmp_path)
     found = re.search(r'data-probe="(\d+)x(-?\d+)x(\d+)x(\d+)x(\d+)"', proc.stdout)
     assert found, re.findall(r'data-probe="[^"]*"', proc.stdout) or proc.stderr[-2000:]
     links, card_top, scroll_after_back, scroll_width, viewport = map(int, found.groups())
@@ -233,3 +240,32 @@ def test_a_reason_chip_wraps_whole_never_split_across_lines(tmp_path):
         assert chips == len(terms), chips
         assert split == 0, f"{split} reason chips split across lines at {width}px"
         assert scroll <= width, f"horizontal overflow at {width}px: {scroll}"
+
+
+TOPIC_PROBE = (
+    "<script>function probe(f){var d=f.contentDocument,out;try{"
+    "var links=d.querySelectorAll('.contents-topic a'),last=links[links.length-1];"
+    "var target=d.getElementsByName(last.getAttribute('href').slice(1))[0];"
+    "last.click();var title=target.parentNode;"
+    "out=[links.length,Math.round(title.getBoundingClientRect().top),title.textContent.trim()].join('|');"
+    "}catch(e){out='error '+e;}document.documentElement.setAttribute('data-probe',out);}</script>"
+)
+
+
+def test_a_topic_in_the_contents_jumps_to_its_section(tmp_path):
+    """With many topics the contents list runs for screens at 375 px, and only
+    the papers in it linked: a reader after the last topic scrolled past
+    every paper before it."""
+    (tmp_path / "papers").mkdir()
+    for f in DATA.glob("hf-papers-*.txt"):
+        shutil.copy(f, tmp_path / "papers" / f.name)
+    write_config(tmp_path, BASIC_CONFIG.replace("max_papers: 5", "max_papers: 30"))
+    config = load_config(tmp_path / "config.yaml")
+    sub, matches = next(iter(pipeline.match(config, pipeline.papers(config), "bob@example.org")))
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 5, 1, tzinfo=UTC)).html
+    proc = probed_at_375(html, TOPIC_PROBE, tmp_path)
+    found = re.search(r'data-probe="(\d+)\|(-?\d+)\|([^"]*)"', proc.stdout)
+    assert found, re.findall(r'data-probe="[^"]*"', proc.stdout) or proc.stderr[-2000:]
+    links, top, heading = int(found.group(1)), int(found.group(2)), html_lib.unescape(found.group(3))
+    assert links == 2 and heading.startswith("Diffusion models (")
+    assert abs(top) <= 2, f"the section's heading should be at the top after its contents link, is at {top}px"

@@ -2037,6 +2037,56 @@ def test_validate_without_fetch_looks_nothing_up(http_server, tmp_path):
     assert http_server.requests == [] and not (tmp_path / "cache").exists()
 
 
+VERSIONS_CONFIG = """
+sources:
+  - type: arxiv
+    name: yesterday
+    path: v1.xml
+  - type: arxiv
+    name: today
+    path: v2.xml
+topics:
+  bridges:
+    any: ["bridge*"]
+subscribers:
+  - email: ada@example.org
+    topics: [bridges]
+"""
+
+
+def _first_version(xml: bytes) -> bytes:
+    """The arXiv listing's first paper as its v1: another title, a longer abstract."""
+    return (xml.replace(b"2406.04321v2", b"2406.04321v1")
+            .replace(b"Score-Based Diffusion Models for Schr\xc3\xb6dinger Bridge\n  Problems", b"Diffusion Bridges Done Right")
+            .replace(b"at equal sample quality.", b"at equal sample quality, as the first version claimed at length."))
+
+
+@pytest.mark.parametrize("v1_first", [True, False])
+def test_two_versions_of_one_paper_are_one_paper_with_the_newer_versions_text(tmp_path, cli, v1_first):
+    """2406.04321 as v1 and as v2 (retitled), in either order: one paper, with
+    v2's title, abstract and PDF, linked to the abstract page without a version.
+    The title read first was kept, and the longer v1 abstract won."""
+    v2 = data("arxiv-api.xml")
+    v1 = _first_version(v2)
+    (tmp_path / "v1.xml").write_bytes(v1 if v1_first else v2)
+    (tmp_path / "v2.xml").write_bytes(v2 if v1_first else v1)
+    write_config(tmp_path, VERSIONS_CONFIG)
+    result = cli("papers", "--json")
+    assert result.code == 0, result.err
+    (paper,) = [p for p in json.loads(result.out) if p["arxiv_id"] == "2406.04321"]
+    assert paper["title"] == "Score-Based Diffusion Models for Schrödinger Bridge Problems"
+    assert paper["abstract"].endswith("at equal sample quality.")
+    assert paper["pdf_url"] == "https://arxiv.org/pdf/2406.04321v2"
+    assert paper["url"] == "https://arxiv.org/abs/2406.04321"
+    assert paper["source"] == "yesterday, today"
+    result = cli("preview", "--out", "pv")
+    assert result.code == 0, result.err
+    text = (tmp_path / "pv" / "ada@example.org.txt").read_text(encoding="utf-8")
+    assert "Diffusion Bridges Done Right" not in text
+    assert text.count("Score-Based Diffusion Models for Schrödinger Bridge Problems") == 1
+    assert "PDF: https://arxiv.org/pdf/2406.04321v2" in text
+
+
 def test_validate_fetch_looks_the_liked_papers_up_and_a_failed_lookup_is_a_warning_not_a_failure(
     http_server, tmp_path, cli
 ):

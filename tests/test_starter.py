@@ -95,9 +95,11 @@ def test_first_run_path_init_test_email_send(tmp_path, cli, http_server):
     r = cli("send", "--now", "2024-06-07T09:00:00+00:00")
     assert r.code == 0, r.err
     assert "sent 1, empty 0, failed 0, not due 0" in r.out
-    emls = sorted((tmp_path / "outbox").glob("*.eml"))
-    assert len(emls) == 2 and "you@example.org" in emls[1].name
-    assert b"Score-Based Diffusion Models" in emls[1].read_bytes()
+    # the test email's folder is no digest: the first send still says nothing was mailed
+    assert "outbox: 1 digest written as an .eml file to outbox" in r.err
+    (eml,) = (tmp_path / "outbox").glob("*.eml")  # the digest; the test email is in outbox/test-email/
+    assert "you@example.org" in eml.name and b"Score-Based Diffusion Models" in eml.read_bytes()
+    assert len(list((tmp_path / "outbox" / "test-email").glob("*.eml"))) == 1
 
 
 def test_starter_web_block_uncommented_is_valid(tmp_path, monkeypatch):
