@@ -364,6 +364,18 @@ def _check_url(value):
         else:
             hint = ""
         raise ValueError(f"{value!r} is not an http:// or https:// URL{hint}")
+    if value is not None:
+        # a URL with no host ('http://:80/feed', 'https://user@/x') or a port no server has
+        # failed at the first request as 'redirected to a URL that is not http(s)' or 'offline?'
+        try:
+            parts = urlsplit(value)
+            host, port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid URL ({exc})") from None
+        if not host:
+            raise ValueError(f"{value!r} names no host")
+        if port == 0:
+            raise ValueError(f"{value!r}: port 0 is no port a server listens on")
     return value
 
 

@@ -1036,6 +1036,11 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
          "config.yaml:2: sources[0].url: 'lab.example.org/feed.xml' is not an http:// or https:// URL "
          "(did you mean 'https://lab.example.org/feed.xml'?)"),
         ("{type: feed, path: nothere.xml}", "config.yaml:2: sources[0].path: 'nothere.xml': no such file"),
+        # no host, or a port no server has: at the first request they read 'redirected to a URL that
+        # is not http(s)' and 'is this machine offline?'
+        ("{type: feed, url: 'http://:80/feed'}", "config.yaml:2: sources[0].url: 'http://:80/feed' names no host"),
+        ("{type: feed, url: 'https://x.org:99999/f'}",
+         "config.yaml:2: sources[0].url: 'https://x.org:99999/f' is not a valid URL (Port out of range 0-65535)"),
         # a glob of saved feeds: it was "no such file", of files that are there
         ("{type: feed, path: 'feeds/*.xml'}", "config.yaml:2: sources[0].path: 'feeds/*.xml' is a glob (2 files): feed "
          "reads one saved file; give each file a source of its own (globs and folders are for hf-papers-text exports)"),
