@@ -423,6 +423,9 @@ _OPERATOR_AFTER = re.compile(
 #: (``\mathbf{W} \in``), which pylatexenc would drop.
 _MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
 
+#: ... and in text, its argument's braces go: ``O(n\log{n})`` is "O(n log n)".
+_OPERATOR_GROUP = re.compile(r"(\\(?:log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg))\{([^{}]*)\}")
+
 
 def _math(source: str) -> str:
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
@@ -805,6 +808,9 @@ def _text(segment: str) -> str:
         segment = _TIE.sub(" ", segment)
     if "\\" not in segment:
         return segment
+    # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math
+    segment = _OPERATOR_GROUP.sub(r"\1\\ \2", _OPERATOR.sub(r"\\ \\\1", segment))
+    segment = _OPERATOR_AFTER.sub(r"\1\\ ", segment)
     return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2]) + "{}", segment))
 
 

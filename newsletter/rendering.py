@@ -433,6 +433,10 @@ def _in_words(reason: str) -> str:
 #: The longest subject a template may render: a header line's limit (RFC 5322 2.1.1).
 MAX_SUBJECT_CHARS = 998
 
+#: About what an inbox's list shows of a subject: beyond it, the default's list of
+#: topics is cut to the first ones and "and N more" (see ``Composer._subject``).
+SHOWN_SUBJECT_CHARS = 78
+
 #: The most a body template may render, in characters: beyond what mail
 #: servers take (most refuse a message over 10 to 50 MB), so only a loop
 #: running away gets there; it is stopped there, not rendered whole.
@@ -723,24 +727,26 @@ class Composer:
             raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {exc}")) from None
 
     def _subject(self, ctx: dict) -> str:
-        """The subject, at most a header line (998 characters).  A subject
-        over that because the subscriber has many topics (the default names
-        each topic with papers) names the first ones that fit and ``and N
-        more``; one over it with a single topic is the template's doing: an
-        error at its line (folding a 100 MB subject would take minutes)."""
+        """The subject, within what an inbox shows where it can be.  A
+        subject over :data:`SHOWN_SUBJECT_CHARS` because the subscriber has
+        several topics with papers (the default names each) names the first
+        ones that fit and ``and N more`` (at least one whole): six topics made
+        a 160-character subject the inbox cut mid-name.  One over a header
+        line (998 characters) even so is the template's doing: an error at its
+        line (folding a 100 MB subject would take minutes)."""
         subject = self._subject_text(ctx)
         topics = ctx["topics"]
-        if len(subject) > MAX_SUBJECT_CHARS and len(topics) > 1:
+        if len(subject) > SHOWN_SUBJECT_CHARS and len(topics) > 1:
             def shortened(k: int) -> str:
                 return self._subject_text({**ctx, "topics": [*topics[:k], f"and {len(topics) - k} more"]})
 
-            low, high = 0, len(topics) - 1  # the most topics named whole that fit (0 if even one does not)
-            if len(shortened(1)) <= MAX_SUBJECT_CHARS:
-                low = 1
-                while low < high:
-                    mid = (low + high + 1) // 2
-                    low, high = (mid, high) if len(shortened(mid)) <= MAX_SUBJECT_CHARS else (low, mid - 1)
-                subject = shortened(low)
+            low, high = 1, len(topics) - 1  # the most topics named whole that fit (at least one)
+            while low < high:
+                mid = (low + high + 1) // 2
+                low, high = (mid, high) if len(shortened(mid)) <= SHOWN_SUBJECT_CHARS else (low, mid - 1)
+            subject = shortened(low)
+            if len(subject) > MAX_SUBJECT_CHARS:  # even one topic's name is too long for a header line
+                subject = shortened(0)
         if len(subject) > MAX_SUBJECT_CHARS:
             raise TemplateError(self.config.problem(
                 ("email", "subject"),

@@ -32,6 +32,8 @@ from newsletter.readers import read_papers
         # ... and a space after an operator name before a macro: never "log1/ε" or "sinθ".
         (r"$\log\frac{1}{\varepsilon}$, $\sin\theta$, $\log\sqrt{n}$", "log 1/ε, sin θ, log √n"),
         (r"$\log\left(\frac{1}{\delta}\right)$, $\log_2 n$, $\max\{a,b\}$", "log(1/δ), log₂ n, max{a,b}"),
+        # ... outside $...$ too (an abstract's text): "O(nlog n)", "O(nlogn)" read as other words
+        (r"in O(n\log n) time, O(n\log{n}) memory and a\sin b", "in O(n log n) time, O(n log n) memory and a sin b"),
         (r"$\mathbb{R}^d$", "ℝᵈ"),
         (r"the \emph{tightness} and {\em stability}", "the tightness and stability"),
         (r"AT\&T saves 5\%", "AT&T saves 5%"),
