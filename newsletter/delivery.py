@@ -300,6 +300,28 @@ class OutboxTransport:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ConfigError(self._problem(f"cannot create the outbox folder {str(self.folder)!r}: {exc.strerror}")) from None
+        self._sweep()
+
+    #: A temporary file this old was left by a send that was killed while writing it.
+    STALE_AFTER = 3600.0
+
+    def _sweep(self) -> None:
+        """Remove the temporary files of messages a killed send was writing
+        (``kill -9`` between :func:`files.write_atomic`'s write and its
+        rename): each run left a few (``.NAME.eml.XXXX.tmp``) for ever.  Their
+        digests are still owed and are written whole again.  Only old ones:
+        another process may be writing into this outbox right now."""
+        cutoff = time.time() - self.STALE_AFTER
+        try:
+            leftovers = [p for p in self.folder.glob(".*.eml.*.tmp") if p.is_file()]
+        except OSError:
+            return
+        for path in leftovers:
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+            except OSError:
+                pass  # gone already, or not ours to remove: it harms nothing
 
     def session(self) -> OutboxTransport:
         return self
@@ -1006,6 +1028,10 @@ class RateLimit:
 _NOTHING = object()
 
 
+#: Why the envelopes left when ``on_outcome`` failed were not attempted.
+STOPPED_ON_ERROR = "the send stopped on an error"
+
+
 class Dispatcher:
     """Deliver envelopes through ``transport.sessions`` parallel sessions.
 
@@ -1064,7 +1090,12 @@ class Dispatcher:
     def __enter__(self) -> Dispatcher:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind, *exc) -> None:
+        if kind is not None and self.stopped is None:
+            # The caller failed (its state refused a claim, a database went
+            # silent): what is queued would go out with nobody able to record
+            # it, to be sent again by the next run.  Attempted: nothing more.
+            self.stopped = STOPPED_ON_ERROR
         self.finish()
 
     def submit(self, envelope: Envelope) -> None:
@@ -1164,8 +1195,12 @@ class Dispatcher:
                         return
                     finishing = True
                     continue
-                if self.error is not None:
-                    continue  # the caller is failing; just drain the queue
+                if self.error is not None and self.stopped is None:
+                    # The caller is failing (its state refused a record): attempt
+                    # nothing more, and hand each envelope back as not attempted, so
+                    # its digest is recorded pending where it still can be, not left
+                    # "being sent" for the next run to suspect of having gone out.
+                    self.stopped = STOPPED_ON_ERROR
                 if self.stop_requested is not None and (why := self.stop_requested()):
                     self._stop(why if isinstance(why, str) else "stop requested")
                 if self.stopped is not None:

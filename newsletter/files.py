@@ -4,7 +4,8 @@
 one (HTTP cache entries, the outbox, preview pages, ``init``'s starter config).
 :func:`lock_file`: an exclusive ``flock`` on a small file that names its holder
 (one ``send`` per SQLite state, one ``run`` per state); the kernel drops it when
-the holder dies, however it dies.
+the holder dies, however it dies.  :class:`HeldLock` keeps one held while its
+file is removed.
 :func:`fitted_name`: a file name made from an address stays within what a
 file system takes.
 :func:`broken_link`: a symbolic link where a file or folder is read or
@@ -17,6 +18,7 @@ import errno
 import hashlib
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 
@@ -79,12 +81,23 @@ class LockHeld(Exception):
 def lock_file(path: Path, owner: str) -> int:
     """Take ``path``'s exclusive lock without waiting (creating the file) and
     write ``owner`` into it; returns the descriptor (closing it releases the
-    lock).  Raises :class:`LockHeld` naming the holder, or :class:`OSError`."""
+    lock).  Raises :class:`LockHeld` naming the holder, or :class:`OSError`.
+
+    A lock file removed while held (a clean-up of ``*.lock``, a hand
+    tidying up) left its holder locking a file no name leads to, and the
+    next taker made a new file and took it at once: two sends on one
+    state.  So a lock is held too while another process of this user still
+    holds the removed file (:func:`_removed_and_held`).  Asked before the
+    new file is locked, so that the holder of the removed one, taking the
+    lock again, never finds the new file held for the moment of asking;
+    and after, for a removal in between."""
     import fcntl
 
+    _not_held_removed(path)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _not_held_removed(path)
     except BlockingIOError:
         holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
         os.close(fd)
@@ -95,6 +108,80 @@ def lock_file(path: Path, owner: str) -> int:
     os.ftruncate(fd, 0)
     os.pwrite(fd, owner.encode(), 0)
     return fd
+
+
+def _not_held_removed(path: Path) -> None:
+    if (pid := _removed_and_held(path)) is not None:
+        raise LockHeld(f"pid {pid}, which holds it still though its lock file was removed")
+
+
+def _removed_and_held(path: Path) -> int | None:
+    """The process (not this one) holding an ``flock`` on a removed file that
+    was ``path``, or None: Linux lists the holders of ``flock`` locks in
+    ``/proc/locks`` and names a removed file ``PATH (deleted)`` among a
+    process's open files.  Another user's processes cannot be looked
+    into (None), nor can another system's."""
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    gone = f"{os.path.realpath(path)} (deleted)"
+    me = os.getpid()
+    for line in lines:
+        fields = [x for x in line.split() if x != "->"]
+        if len(fields) < 5 or fields[1] != "FLOCK" or not fields[4].isdigit() or int(fields[4]) == me:
+            continue
+        pid = int(fields[4])
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for name in names:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{name}") == gone:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+class HeldLock:
+    """A lock taken with :func:`lock_file` and kept: :meth:`renew` notices
+    its file was removed (or replaced) and takes the lock at ``path`` again."""
+
+    def __init__(self, path: Path, owner: str) -> None:
+        self.path, self.owner = path, owner
+        self.fd = lock_file(path, owner)
+        self._turn = threading.Lock()
+
+    def renew(self) -> bool:
+        """Whether the lock had to be taken again: ``path`` no longer named
+        the file this holds.  Raises :class:`LockHeld` when another process
+        took the new file first (it runs beside this one now), or
+        :class:`OSError`."""
+        with self._turn:
+            try:
+                now = os.stat(self.path)
+                if (now.st_dev, now.st_ino) == _file_of(self.fd):
+                    return False
+            except FileNotFoundError:
+                pass
+            fd = lock_file(self.path, self.owner)
+            os.close(self.fd)
+            self.fd = fd
+            return True
+
+    def release(self) -> None:
+        with self._turn:
+            if self.fd >= 0:
+                os.close(self.fd)
+                self.fd = -1
+
+
+def _file_of(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
 
 
 def broken_link(path: Path) -> str | None:

@@ -41,7 +41,7 @@ from . import pipeline
 from .config import Config, load_config
 from .delivery import settings_fingerprint
 from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, counted
-from .files import LockHeld, lock_file
+from .files import HeldLock, LockHeld
 from .retrying import backoff
 from .scheduling import is_due, shown_time
 from .state import open_state, public_url
@@ -79,12 +79,12 @@ class RunLock:
 
     def __init__(self, state_path: Path):
         self.path = Path(os.path.realpath(state_path) + ".run.lock")  # the file's, through any link
-        self.fd: int | None = None
+        self.held: HeldLock | None = None
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.fd = lock_file(self.path, f"pid {os.getpid()}")
+            self.held = HeldLock(self.path, f"pid {os.getpid()}")
         except LockHeld as held:
             raise StateError(
                 Problem(
@@ -93,10 +93,30 @@ class RunLock:
                 )
             ) from None
 
+    def keep(self) -> None:
+        """Asked at every tick: the lock file removed (a clean-up of
+        ``*.lock``) let a second ``run`` start beside this one; it is taken
+        again (said once), or, should another runner have taken the new
+        file first, this one stops (:class:`StateError`)."""
+        if self.held is None:
+            return
+        try:
+            if self.held.renew():
+                log.warning("warning: %s: the run's lock file was removed; this run took it again", self.path)
+        except (LockHeld, OSError) as exc:
+            who = exc.holder if isinstance(exc, LockHeld) else exc.strerror
+            raise StateError(
+                Problem(
+                    f"the run's lock file was removed and another `newsletter run` ({who}) has taken a new one; "
+                    "stopping this one",
+                    str(self.path),
+                )
+            ) from None
+
     def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
+        if self.held is not None:
+            self.held.release()
+            self.held = None
 
 
 def unscheduled(config: Config) -> list[Problem]:
@@ -134,7 +154,8 @@ class Runner:
         self._failures = 0
         self._retry_at: datetime | None = None
         self._note: str | None = None
-        self._fatal: SourcesFailed | None = None
+        self._fatal: SourcesFailed | StateError | None = None
+        self._run_lock: RunLock | None = None  # SQLite: held while run() runs
         self._unreadable: str | None = None  # what was wrong with the state, said once
         self._told_next = False  # whether the next digest's time has been said
         if problems := unscheduled(self.config):
@@ -164,7 +185,7 @@ class Runner:
 
     def run(self) -> None:
         """The main loop: tick at once (catch-up), then every ``tick`` seconds."""
-        lock = None if self.config.state_is_shared else RunLock(self.config.state_path)
+        lock = self._run_lock = None if self.config.state_is_shared else RunLock(self.config.state_path)
         if lock is not None:
             lock.acquire()
         try:
@@ -182,6 +203,7 @@ class Runner:
             if not self._told_next:  # a catch-up send at start has said it
                 self._say_next()
             while not self._stop.is_set():
+                self._unstall()
                 self.scheduler.run_pending()
                 idle = self.scheduler.idle_seconds
                 self._stop.wait(max(0.05, min(idle if idle is not None else 1.0, 1.0)))
@@ -192,6 +214,18 @@ class Runner:
                 lock.release()
         if self._fatal is not None:
             raise self._fatal  # exit 2: systemd and cron mail see the outage
+
+    def _unstall(self) -> None:
+        """The ``schedule`` package times its jobs by the machine's local wall
+        clock, naive: set back (NTP stepping it, a VM restored, and, on a
+        machine not on UTC, every autumn's DST change) it ran no job until
+        the clock caught up again, so an hour back was an hour without a tick
+        or a config reload.  A job due further off than its own period is
+        due now."""
+        now = datetime.now()  # (the package's own reading: naive local time)
+        for job in self.scheduler.jobs:
+            if job.next_run is not None and job.unit and job.next_run - now > timedelta(**{job.unit: job.interval}):
+                job.next_run = now
 
     # -- one tick ---------------------------------------------------------------------------
 
@@ -223,6 +257,13 @@ class Runner:
     def tick(self) -> None:
         if self._stop.is_set():
             return
+        if self._run_lock is not None:
+            try:
+                self._run_lock.keep()
+            except StateError as exc:
+                self._fatal = exc
+                self._stop.set()
+                return
         if self._reload.is_set():
             self._do_reload()
         now = self.clock()

@@ -129,7 +129,9 @@ def _clock(hh: str, mm: str, text: str) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------- slots
 
-from datetime import UTC, datetime, time, timedelta, tzinfo  # noqa: E402
+import bisect  # noqa: E402
+import functools  # noqa: E402
+from datetime import UTC, date, datetime, time, timedelta, tzinfo  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 #: "Never": what :func:`next_slot` answers when the next slot would fall past
@@ -158,7 +160,8 @@ def next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
     instant an hour "later" on the wall (no day is skipped), and a slot in the
     hour repeated when clocks go back happens once (the first time).
     ``every N minutes/hours`` slots are aligned to local midnight when N
-    divides a day, otherwise they are N minutes apart from ``after``.
+    divides a day (never two closer than N: see :func:`_day_slots`),
+    otherwise they are N minutes apart from ``after``.
     """
     try:
         return _next_slot(schedule, zone, after)
@@ -174,15 +177,10 @@ def _next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
             return (after + timedelta(minutes=step)).astimezone(UTC)
         day = local.date()
         for offset in range(0, 3):
-            d = day + timedelta(days=offset)
-            best = None
-            for minutes in range(0, 24 * 60, step):
-                instants = _instants(datetime.combine(d, time(minutes // 60, minutes % 60), tzinfo=zone))
-                if best is not None and instants[0] >= best:
-                    return best  # first instants rise with the wall clock: none later is earlier
-                best = min([t for t in instants if t > after] + ([best] if best else []), default=None)
-            if best is not None:
-                return best
+            slots = _day_slots(day + timedelta(days=offset), step, zone)
+            at = bisect.bisect_right(slots, after)
+            if at < len(slots):
+                return slots[at]
         raise AssertionError("unreachable: a slot exists within two days")
     for offset in range(0, 9):
         d = local.date() + timedelta(days=offset)
@@ -192,6 +190,35 @@ def _next_slot(schedule: Schedule, zone: ZoneInfo, after: datetime) -> datetime:
         if slot > after:
             return slot
     raise AssertionError("unreachable: a slot exists within eight days")
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_slots(day: date, step: int, zone: tzinfo) -> tuple[datetime, ...]:
+    """The slots of ``every step minutes`` (``step`` dividing a day) on the
+    local ``day``, as UTC instants in order: the wall-clock times of the
+    grid from midnight, as cron keeps them, so on the days clocks change the
+    gap across the change is an hour shorter or longer, except that
+
+    - a time in the hour repeated in autumn is a slot a second time only
+      where that keeps the pace (``every 30 minutes``, ``every 1 hour``;
+      ``every 2 hours`` sent at 02:00 and again an hour later);
+    - a slot less than half an interval after the one before is none (in
+      spring ``every 90 minutes`` sent at 01:30 and again at 03:00, 30
+      minutes later; now at 04:30).
+
+    Cached: ``run`` asks for every subscriber at every tick."""
+    grid = sorted(
+        (t, n > 0)
+        for minutes in range(0, 24 * 60, step)
+        for n, t in enumerate(_instants(datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=zone)))
+    )
+    interval = timedelta(minutes=step)
+    kept: list[datetime] = []
+    for t, again in grid:
+        gap = t - kept[-1] if kept else interval
+        if gap >= (interval if again else interval / 2) and gap > timedelta(0):
+            kept.append(t)
+    return tuple(kept)
 
 
 def _instants(local: datetime) -> tuple[datetime, ...]:

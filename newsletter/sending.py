@@ -27,7 +27,16 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from .config import Config, Subscriber
-from .delivery import Dispatcher, Envelope, Outcome, Transport, make_transport, sender_address, settings_fingerprint
+from .delivery import (
+    STOPPED_ON_ERROR,
+    Dispatcher,
+    Envelope,
+    Outcome,
+    Transport,
+    make_transport,
+    sender_address,
+    settings_fingerprint,
+)
 from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
 from .fetching import Fetcher
 from .matching import Matcher, topic_index
@@ -465,11 +474,28 @@ class _SendRun:
                 "(`newsletter history` lists them)"
             )
 
+    def _warn_recorded_late(self, delivered: list[tuple[int, str, str, str]]) -> None:
+        """Say which digests an earlier run delivered but could not record
+        (:meth:`State.apply_unrecorded`): recorded now, not sent again."""
+        if len(delivered) > self.RECOVERED_LINES:
+            named = ", ".join(f"{email} {message_id}" for _, email, message_id, _ in delivered[:3])
+            self.warn(
+                f"{len(delivered):,} digests were delivered by an earlier run that could not record them "
+                f"({delivered[0][3]}); recorded as sent now, not sent again: {named} and {len(delivered) - 3:,} more"
+            )
+            return
+        for did, email, message_id, why in delivered:
+            self.warn(
+                f"digest {did} for {email} {message_id} was delivered by an earlier run that could not record it "
+                f"({why}); recorded as sent now, not sent again"
+            )
+
     def run(self, subs: list[Subscriber], transport: Transport | None) -> SendReport:
         config, state, now = self.config, self.state, self.now
         dry = transport is None
         if not dry:
             state.see_subscribers((s.email for s in subs), now)
+            self._warn_recorded_late(state.apply_unrecorded())
             self._warn_recovered(state.recover())
         left = state.unsubscribed(s.email for s in subs)
         if left:
@@ -965,8 +991,10 @@ class _SendRun:
             next_attempt=later,
             settings=self.settings,
         )
-        if outcome.tries == 0 and (self.lost is not None or (self.stop is not None and self.stop())):
-            # never tried because the run is stopping (Ctrl-C, SIGTERM, claims lost): pending, not failed
+        stopping = self.lost is not None or (self.stop is not None and self.stop())
+        if outcome.tries == 0 and (stopping or outcome.error == f"not attempted: {STOPPED_ON_ERROR}"):
+            # never tried because the run is stopping (Ctrl-C, SIGTERM, claims lost, the state
+            # refusing a record): pending, not failed
             self._result(DigestResult(env.recipient, "pending", env.papers, env.message_id, outcome.error, True))
             return
         self._result(
@@ -979,9 +1007,18 @@ class _SendRun:
         """Group commit: the thread that finds no commit running records every
         delivery waiting so far in one transaction (the others' included), and
         again while more arrive; a delivery is committed a few milliseconds
-        after the server accepted it, in the transaction under way or the next."""
+        after the server accepted it, in the transaction under way or the next.
+
+        A commit held up (the state locked by another process, a database
+        gone silent) holds the delivery threads up once :data:`UNRECORDED_MOST`
+        deliveries wait for it: they delivered on meanwhile, dozens a second,
+        and a commit that failed at last left every one of them unrecorded,
+        to be sent again by the next run.  Those it leaves are recorded as
+        the state still can (SQLite notes them, see :meth:`State.mark_sent_many`)."""
         while True:
-            if not self.committing.acquire(blocking=False):
+            with self.lock:
+                crowded = len(self.delivered) > UNRECORDED_MOST
+            if not self.committing.acquire(blocking=crowded):
                 return  # the running commit picks this one up (it checks again before it stops)
             try:
                 while True:
@@ -995,6 +1032,15 @@ class _SendRun:
                     for o in done:
                         env = o.envelope
                         self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+            except BaseException:
+                with self.lock:
+                    rest, self.delivered = self.delivered, []
+                if rest:
+                    with contextlib.suppress(NewsletterError):  # the error under way says more
+                        self._worker_state().mark_sent_many(
+                            [(cast(int, o.envelope.digest_id), o.envelope.recipient, o.tries) for o in rest], self.now
+                        )
+                raise
             finally:
                 self.committing.release()
             with self.lock:

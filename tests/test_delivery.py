@@ -847,6 +847,35 @@ def test_a_delivery_thread_that_fails_ends_the_run_with_its_error_not_a_hang(smt
     assert [str(e) for e in raised] == ["stop check broke"]
 
 
+def test_a_caller_failing_inside_the_dispatcher_has_nothing_more_attempted(smtp_server):
+    """The send's planner failing (its state refused a claim, a database went
+    silent) while envelopes waited in the queue: leaving the `with` block
+    delivered them all, though nothing could record them, so the next run
+    sent them again.  The one in flight finishes; the rest are not attempted."""
+    box = smtp_server.mailbox
+    box.block_at = 1
+    outcomes: list = []
+
+    def release_once_stopped() -> None:  # the answer comes as the block is left
+        while dispatcher.stopped is None and not box.release.wait(0.01):
+            pass
+        box.release.set()
+
+    with pytest.raises(RuntimeError, match="the claim failed"):
+        with Dispatcher(plain(smtp_server), on_outcome=outcomes.append, backlog=8) as dispatcher:
+            for n in range(6):
+                dispatcher.submit(envelope(n))
+            assert box.blocked.wait(30)
+            releaser = threading.Thread(target=release_once_stopped)
+            releaser.start()
+            raise RuntimeError("the claim failed")
+    releaser.join()
+    assert [(o.envelope.digest_id, o.delivered, o.tries) for o in sorted(outcomes, key=lambda o: o.envelope.digest_id)] == [
+        (0, True, 1)] + [(n, False, 0) for n in range(1, 6)]
+    assert {o.error for o in outcomes[1:]} == {"not attempted: the send stopped on an error"}
+    assert len(box.messages) == 1
+
+
 def test_an_outbox_name_for_the_longest_address_fits_the_file_system(tmp_path):
     # A valid address is up to 254 characters; with the time and the
     # Message-ID the name was over the 255 bytes a file name may have, and

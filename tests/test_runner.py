@@ -188,6 +188,32 @@ def test_second_daemon_on_the_same_state_refuses(tmp_path, smtp_server):
     assert code == 0, log
 
 
+def test_a_second_daemon_refuses_though_the_run_lock_file_was_removed(tmp_path, smtp_server):
+    """`<state>.run.lock` removed under a running daemon (a clean-up of
+    `*.lock`): a second `run` made a new one and ran beside the first.  It
+    is refused (the first still holds the removed file), and the first
+    takes the lock again at its next tick, saying so."""
+    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    lock = tmp_path / "newsletter-state.sqlite3.run.lock"
+    first = start_run(tmp_path, "2026-11-23 06:59:30")
+    try:
+        wait_until(lambda: len(smtp_server.mailbox.messages) >= 1, first, "the first digest")
+        lock.unlink()
+        second = start_run(tmp_path, "2026-11-23 06:59:30")
+        out, err = second.communicate(timeout=30)
+        assert second.returncode == 2, out + err
+        # whether the first took the lock again (its tick) before the second asked, or not yet
+        assert re.fullmatch(
+            rf"{re.escape(str(lock))}: another `newsletter run` \(pid {first.pid}(, which holds it still though its "
+            r"lock file was removed)?\) is already running on this state; not starting a second one", err.strip()
+        ), err
+        wait_until(lock.exists, first, "the lock file taken again")
+    finally:
+        code, log = stop(first)
+    assert code == 0, log
+    assert f"warning: {lock}: the run's lock file was removed; this run took it again" in log
+
+
 def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_path, cli, smtp_server):
     many = "".join(f"\n  - email: user{i:02}@example.org\n    topics: [diffusion]" for i in range(6))
     setup(tmp_path, smtp(smtp_server.port), subscribers=many, extra="schedule: every 1 minutes")  # the default
@@ -326,6 +352,43 @@ def test_config_change_is_picked_up_without_restart(tmp_path, smtp_server):
     assert "config not reloaded: config.yaml:12: subscribers[0]: eager@example.org has no schedule" in log
     assert not any(m.rcpt_tos == ["eager@example.org"] for m in box.messages)
     assert "config reloaded (2 subscribers)" in log
+
+
+def test_a_clock_set_back_does_not_stall_the_daemon(tmp_path, smtp_server):
+    """The `schedule` package times its jobs by the local wall clock: set
+    back an hour (NTP stepping it, a VM restored; on a machine not on UTC,
+    each autumn's DST change) the daemon ran nothing for that hour, not a
+    tick nor a config reload.  It goes on at once."""
+    config = setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    clock = tmp_path / "faketime.rc"
+    clock.write_text("@2026-11-23 10:00:00\n")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TZ": "UTC",
+        "LD_PRELOAD": LIBFAKETIME,
+        "FAKETIME_TIMESTAMP_FILE": str(clock),  # read again at every look at the clock
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_NO_CACHE": "1",
+    }
+    env.pop("FAKETIME", None)
+    env.pop("NEWSLETTER_CONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "run", "--tick", "0.1"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        wait_until(lambda: "run: next digest" in _peek(proc), proc, "the daemon to start")
+        clock.write_text("@2026-11-23 09:00:00\n")  # an hour back
+        text = config.read_text()
+        config.write_text(text.replace("subscribers:", "subscribers:\n  - email: newcomer@example.org\n"
+                                       "    topics: [optim]\n    schedule: every 1 minutes"))
+        wait_until(lambda: "config reloaded" in _peek(proc), proc, "the config reload", timeout=20)
+    finally:
+        code, rest = stop(proc)
+    log = _seen_output.pop(proc.pid, "") + rest
+    assert code == 0, log
+    assert "run: config reloaded (4 subscribers)" in log
 
 
 _seen_output: dict[int, str] = {}

@@ -253,6 +253,38 @@ def test_an_interval_keeps_its_pace_through_the_repeated_hour(text, zone, start,
 
 
 @pytest.mark.parametrize(
+    "text, start, end, expected",
+    [
+        # spring: 03:00 CEST came 30 minutes after 01:30 CET; the slot is skipped
+        ("every 90 minutes", utc(2026, 3, 28, 22), utc(2026, 3, 29, 4),
+         ["00:00 CET", "01:30 CET", "04:30 CEST", "06:00 CEST"]),
+        # autumn: the gap across the change is an hour longer, as the wall clock says
+        ("every 90 minutes", utc(2026, 10, 24, 21), utc(2026, 10, 25, 4),
+         ["00:00 CEST", "01:30 CEST", "03:00 CET", "04:30 CET"]),
+        # autumn: 02:00 came twice, an hour apart, for a digest every two hours
+        ("every 2 hours", utc(2026, 10, 24, 21), utc(2026, 10, 25, 6),
+         ["00:00 CEST", "02:00 CEST", "04:00 CET", "06:00 CET"]),
+        # the wall-clock times stay (as cron's): 06:00 is 06:00 in spring too
+        ("every 6 hours", utc(2026, 3, 28, 22), utc(2026, 3, 29, 12), ["00:00 CET", "06:00 CEST", "12:00 CEST"]),
+        ("every 6 hours", utc(2026, 10, 24, 21), utc(2026, 10, 25, 12), ["00:00 CEST", "06:00 CET", "12:00 CET"]),
+    ],
+)
+def test_an_interval_over_an_hour_keeps_its_wall_clock_times_across_dst_and_never_comes_twice_quickly(
+    text, start, end, expected
+):
+    """`every 90 minutes` sent 30 minutes after its last digest on the day
+    clocks go forward, and `every 2 hours` a second digest an hour after
+    the first when they go back: the slots are the local times from midnight
+    (00:00, 01:30, 03:00 ...), the gap across a change an hour shorter or
+    longer, a slot under half an interval after the last is none, and the
+    repeated hour brings a slot again only where that keeps the pace."""
+    sends = simulate(text, BERLIN, start, end)
+    assert [t.astimezone(BERLIN).strftime("%H:%M %Z") for t in sends] == expected
+    step = timedelta(minutes=parse_schedule(text).interval_minutes)
+    assert all(b - a >= step / 2 for a, b in zip(sends, sends[1:]))
+
+
+@pytest.mark.parametrize(
     "text, zone, start, end",
     [
         ("every 1 hour", BERLIN, utc(2026, 3, 28, 22), utc(2026, 3, 29, 4)),

@@ -820,6 +820,224 @@ def test_a_state_removed_during_a_send_stops_it_loudly(tmp_path, cli, smtp_serve
     assert len(box.messages) == 3
 
 
+def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server, monkeypatch):
+    """A state locked by another process past the busy timeout (a `sqlite3`
+    shell left inside a transaction) while a message was being accepted:
+    the send stopped with the message delivered but recorded `sending`, the
+    next send sent it again, and warned of it and of three digests never
+    handed over alike ("was being sent ... if the server had accepted it").
+    The outcomes the state refused are noted beside it and recorded by the
+    next send first: nothing twice, and a line only for the delivered one."""
+    import threading
+
+    import newsletter.state.sqlite as sqlite_state
+    from newsletter.config import load_config
+    from newsletter.errors import StateError
+    from newsletter.sending import send
+
+    monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 200)
+    monkeypatch.chdir(tmp_path)
+    box = smtp_server.mailbox
+    box.block_at = 3
+    config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6)))
+    failed: list[BaseException] = []
+
+    shown: list = []
+
+    def first_send() -> None:
+        try:
+            send(config, now=datetime.fromisoformat(NOW), progress=shown.append)
+        except StateError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=first_send)
+    thread.start()
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
+        shell.execute("BEGIN IMMEDIATE")  # the other process's open transaction
+    finally:
+        box.release.set()
+        thread.join(60)
+    shell.execute("ROLLBACK")
+    shell.close()
+    assert [(r.email, r.status) for r in shown if r.status != "sent"] == [
+        (f"user{i:02}@example.org", "pending") for i in range(3, 6)  # never handed over: pending, not failed
+    ]
+    [error] = failed
+    assert str(error).endswith(
+        "newsletter-state.sqlite3: the state is locked by another process (database is locked after 0 s); what this "
+        "send delivered (or failed to) from here on is noted in newsletter-state.sqlite3.unrecorded, and the next "
+        "send records it there first (nothing is sent twice)"
+    ), error
+    assert len(box.messages) == 3
+    delivered = box.messages[2]
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    warnings = [line for line in r.err.splitlines() if line.startswith("warning: digest")]
+    assert warnings == [
+        f"warning: digest 3 for user02@example.org {delivered.message_id} was delivered by an earlier run that could "
+        "not record it (the state is locked by another process (database is locked after 0 s)); recorded as sent "
+        "now, not sent again"
+    ], r.err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 6 and len(set(ids)) == 6
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
+    assert [st for _, st, *_ in digests(tmp_path)] == ["sent"] * 6
+    assert not (tmp_path / "newsletter-state.sqlite3.unrecorded").exists()
+
+
+def test_deliveries_that_finish_while_a_refused_record_waits_are_not_sent_twice(
+    tmp_path, cli, smtp_server, monkeypatch
+):
+    """Two connections; the state locked while one of them waits for the
+    server's answer and the other records its delivery (waiting for the
+    lock): the answer came meanwhile, and that delivery was left to the
+    waiting record (which takes what comes in while it runs), which gave
+    up without it: left `sending`, it was sent again by the next run."""
+    import threading
+
+    import newsletter.state.sqlite as sqlite_state
+    from newsletter.config import load_config
+    from newsletter.errors import StateError
+    from newsletter.sending import send
+
+    monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 1000)
+    monkeypatch.chdir(tmp_path)
+    box = smtp_server.mailbox
+    box.block_at = 3
+    config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(40)))
+    failed: list[BaseException] = []
+    shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None, check_same_thread=False)
+
+    def first_send() -> None:
+        try:
+            send(config, now=datetime.fromisoformat(NOW))
+        except StateError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=first_send)
+    thread.start()
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        shell.execute("BEGIN IMMEDIATE")  # the other connection's next record waits for this
+    finally:
+        box.release.set()  # the third one's answer comes while it waits: its thread delivers on
+        thread.join(60)
+    shell.execute("ROLLBACK")
+    shell.close()
+    assert failed, "the send did not stop"
+    before = [m.message_id for m in box.messages]
+    assert len(before) > 3
+
+    box.block_at = None
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == len(set(ids)) == 40, [mid for mid in before if ids.count(mid) > 1]
+    assert "being sent" not in r.err, r.err
+
+
+def test_a_lock_file_removed_during_a_send_lets_no_second_send_beside_it(tmp_path, smtp_server):
+    """`<state>.lock` removed while a send held it (a clean-up of `*.lock`):
+    a second send made a new lock file, took it at once, took the first's
+    claimed digests for a stopped run's and sent them again (10 messages for
+    6 subscribers).  The second now waits for the holder of the removed
+    file, which takes the lock again at its next message and says so."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    send = [sys.executable, "-m", "newsletter", "send", "--now", NOW]
+    first = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        (tmp_path / "newsletter-state.sqlite3.lock").unlink()
+        second = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            said = stderr_until(second, "is running on this state; waiting for it")
+        finally:
+            box.release.set()
+            out, err = second.communicate(timeout=60)
+    finally:
+        box.release.set()
+        first_out, first_err = first.communicate(timeout=60)
+    assert f"another send (pid {first.pid}, which holds it still though its lock file was removed)" in said
+    assert first.returncode == 0 and second.returncode == 0, first_err + err
+    assert first_out.strip().splitlines()[-1] == "sent 6, empty 0, failed 0, not due 0", first_out
+    assert first_err.strip() == (
+        f"warning: {tmp_path / 'newsletter-state.sqlite3.lock'}: the send's lock file was removed while it ran; "
+        "it took the lock again"
+    )
+    assert out.strip().splitlines()[-1] == "sent 0, empty 6, failed 0, not due 0", out
+    assert "being sent" not in err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 6 and len(set(ids)) == 6
+
+
+def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost(
+    tmp_path, cli, smtp_server, pg_server, pg_url, monkeypatch
+):
+    """The network to PostgreSQL partitioned mid-send (here a proxy that stops
+    forwarding, which a client cannot tell from a slow server): the worker
+    waited for the answer to its `sent` mark for ever.  It gives up after
+    ANSWER_WITHIN, saying so in one line, fails the rest at once instead of
+    waiting again for each, and the next send delivers what it left owed."""
+    import threading
+
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    import newsletter.state.postgres as postgres_state
+    from newsletter.config import load_config
+    from newsletter.errors import StateError
+    from newsletter.sending import send
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.5)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    monkeypatch.chdir(tmp_path)
+    proxy = TcpProxy(pg_server.port)
+    box = smtp_server.mailbox
+    box.block_at = 3
+    far = proxy.url(pg_url, pg_server.port)
+    config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {far}"))
+    failed: list[BaseException] = []
+
+    def first_send() -> None:
+        try:
+            send(config, now=datetime.fromisoformat(NOW))
+        except StateError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=first_send)
+    thread.start()
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        proxy.partition()
+    finally:
+        box.release.set()
+        thread.join(60)
+    assert not thread.is_alive(), "the send hung on the partitioned server"
+    [error] = failed
+    assert str(error) == (
+        f"{postgres_state.public_url(far)}: cannot reach PostgreSQL: no answer within 0.5 s "
+        "(a network fault, or the server stopped responding)"
+    )
+    proxy.stop()  # the partition ends the sessions behind it (the server's keepalives would)
+    assert len(box.messages) == 3
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {pg_url}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    ids = [m.message_id for m in box.messages]
+    # the one accepted as the partition began could not be recorded: sent again, with its Message-ID
+    assert len(set(ids)) == 6 and len(ids) <= 7 and sorted(set(box.recipients())) == [
+        f"user{i:02}@example.org" for i in range(6)
+    ]
+    assert {st for _, st, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 6
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3
@@ -1046,6 +1264,55 @@ def test_dropped_connection_is_reopened(tmp_path, cli, smtp_server):
 
 
 # --------------------------------------------------------------------------- outbox, state, dry run
+
+
+def test_an_outbox_disk_that_fills_up_stops_the_batch_and_loses_nothing(tmp_path, cli, pg_url):
+    """A full disk under the outbox (a file size limit here: the state is in
+    PostgreSQL, so only the .eml files are limited): the digest that did
+    not fit fails, saying why, the rest stay pending, no half-written file
+    or temporary file is left, and the next send writes each digest once."""
+    import resource
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+    setup(tmp_path, "  transport: outbox\n  path: out", subscribers=many(4), extra=f"state: {pg_url}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    full = subprocess.run(
+        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, preexec_fn=limited,
+    )
+    assert full.returncode == 1, full.stdout + full.stderr
+    assert "Traceback" not in full.stderr
+    assert re.search(r"^failed      user00@example\.org: out/[^ ]+\.eml: cannot write: File too large \(stays pending",
+                     full.stdout, re.M), full.stdout
+    assert full.stdout.strip().splitlines()[-1] == "sent 0, empty 0, failed 4, not due 0", full.stdout
+    assert list((tmp_path / "out").iterdir()) == []
+    assert {st for _, st, *_ in digests(pg_url)} == {"pending"}
+
+    r = cli("send", "--now", "2024-05-06T09:10:00+00:00")  # past the failed one's back-off
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 4, empty 0, failed 0, not due 0", r.out
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 4 and len(list((tmp_path / "out").iterdir())) == 4
+
+
+def test_an_outbox_clears_what_a_killed_send_was_writing(tmp_path, cli):
+    """`kill -9` while a message was being written left its temporary file
+    (`.NAME.eml.XXXX.tmp`) in the outbox for ever, a few per killed run.  A
+    send removes those an hour old; a fresh one may be another process's."""
+    setup(tmp_path, "  transport: outbox\n  path: out")
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".20240505T090000Z-ada@example.org-1.2.3.digest@example.org.eml.k2j4h5g6.tmp"
+    fresh = out / ".20240506T090000Z-bob@example.org-4.5.6.digest@example.org.eml.a1b2c3d4.tmp"
+    for path in (stale, fresh):
+        path.write_bytes(b"From: half a mess")
+    os.utime(stale, (1_700_000_000, 1_700_000_000))  # 2023: long before this test
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert not stale.exists() and fresh.exists()
+    assert len(list(out.glob("*.eml"))) == 2
 
 
 def test_outbox_writes_parseable_eml_files(tmp_path, cli):

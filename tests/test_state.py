@@ -187,6 +187,63 @@ def test_recover_turns_stale_sending_into_pending(state_target):
         assert st.recover() == []
 
 
+def test_outcomes_a_locked_state_refused_are_recorded_by_the_next_opener_once(tmp_path, monkeypatch):
+    """A delivery recorded while another process holds the state's write
+    lock past the busy timeout: noted beside the file, the first refusal
+    raised (the send stops), the rest noted without waiting again; the next
+    opener records them (delivered: sent; not attempted: pending), and a
+    note read twice, or cut short by a full disk, changes nothing more."""
+    monkeypatch.setattr(state_module, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.see_subscribers(["a@example.org", "b@example.org"], T0)
+        a, b = st.claim([(None, "a@example.org", "<a@x>", ["p"]), (None, "b@example.org", "<b@x>", ["q"])], T0)
+        shell = sqlite3.connect(path, isolation_level=None)
+        shell.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StateError, match=r"locked by another process .*; what this send delivered .* is noted in "
+                                             r"s\.sqlite3\.unrecorded"):
+            st.mark_sent(a, "a@example.org", 1, T0 + timedelta(minutes=1))
+        st.mark_unsent(b, error="not attempted: the send stopped on an error", tries=0, permanent=False,
+                       next_attempt=None)
+        shell.execute("ROLLBACK")
+        shell.close()
+    note = tmp_path / "s.sqlite3.unrecorded"
+    saved = note.read_text() + '{"sent": [1, "a@exa'  # and a line a full disk cut short
+    with open_state(path) as st:
+        [(did, email, mid, why)] = st.apply_unrecorded()
+        assert (did, email, mid) == (a, "a@example.org", "<a@x>") and why.startswith("the state is locked")
+        assert st.last_sent("a@example.org") == T0 + timedelta(minutes=1)
+        assert st.open_digest("a@example.org") is None
+        assert st.open_digest("b@example.org").status == "pending"
+        assert st.recover() == [] and not note.exists()
+        note.write_text(saved)
+        assert st.apply_unrecorded() == [] and not note.exists()
+        assert st.open_digest("b@example.org").attempts == 0
+
+
+def test_migrate_records_what_a_send_could_not_before_copying(tmp_path, pg_url, monkeypatch):
+    """A send that delivered while the state was locked left it noted beside
+    the file; `state migrate` copied the digest as pending (it was left
+    `sending`), and the database sent it again.  It records the note first."""
+    from newsletter.state import copy_state
+
+    monkeypatch.setattr(state_module, "BUSY_TIMEOUT_MS", 100)
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.see_subscribers(["a@example.org"], T0)
+        [did] = st.claim([(None, "a@example.org", "<a@x>", ["p"])], T0)
+        shell = sqlite3.connect(path, isolation_level=None)
+        shell.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StateError):
+            st.mark_sent(did, "a@example.org", 1, T0)
+        shell.execute("ROLLBACK")
+        shell.close()
+    copy_state(path, pg_url)
+    with open_state(pg_url, readonly=True) as pg:
+        assert pg.open_digest("a@example.org") is None and pg.last_sent("a@example.org") == T0
+    assert not (tmp_path / "s.sqlite3.unrecorded").exists()
+
+
 def test_history_lists_the_newest_digests_with_their_papers(state_target):
     """What `newsletter history` reads: with a PostgreSQL state there was no
     way to see what went to whom short of `psql`."""
@@ -338,6 +395,91 @@ def test_a_state_that_cannot_grow_says_the_disk_may_be_full(tmp_path):
     )
     with State.open(path, readonly=True) as st:  # the failed transaction left nothing behind
         assert st.first_seen("user1@example.org") is None
+
+
+def test_a_send_whose_lock_file_another_took_after_its_removal_hands_over_nothing_more(tmp_path):
+    """The lock file removed, and a new one taken by another send before
+    this one noticed: the other recovers this one's claims and sends them,
+    so this one must stop handing messages over (claims_lost says why)."""
+    import os
+
+    from newsletter.files import lock_file
+
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st, st.exclusive(wait=0):
+        lock = tmp_path / "s.sqlite3.lock"
+        assert st.claims_lost() is None
+        lock.unlink()
+        assert st.claims_lost() is None and lock.exists()  # taken again
+        lock.unlink()
+        other = lock_file(lock, "4242@elsewhere\n")  # (this process: the removed file's holder is not asked of)
+        try:
+            assert st.claims_lost() == (
+                f"{lock}: the send's lock file was removed while this send ran, and another send (4242@elsewhere) "
+                "has taken a new one; this send hands over nothing more (the other sends what this one claimed)"
+            )
+        finally:
+            os.close(other)
+
+
+def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(pg_server, pg_url, monkeypatch):
+    """A proxy between worker and server that stops forwarding (a network
+    partition no TCP timeout notices: the proxy acknowledges everything):
+    the worker's next statement waited for ever.  It gives up after
+    ANSWER_WITHIN, and the next statement fails at once."""
+    import time
+
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.3)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    try:
+        st = open_state(proxy.url(pg_url, pg_server.port))
+        st.see_subscribers(["a@example.org"], T0)
+        proxy.partition()
+        message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
+        with pytest.raises(StateError, match=re.escape(message)):
+            st.plan(["a@example.org"])
+        started = time.monotonic()
+        with pytest.raises(StateError, match=re.escape(message)):
+            st.see_subscribers(["b@example.org"], T0)
+        st.close()
+        assert time.monotonic() - started < 0.3  # not another wait
+    finally:
+        proxy.stop()
+
+
+def test_a_state_on_a_read_only_mount_says_so_not_chmod(tmp_path):
+    """A state on a file system mounted read-only (a backup restored, a
+    container's read-only volume) was told to `chmod u+w` the file, which
+    no one can there.  Needs root to mount (a bind mount, read-only)."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    source, seen = tmp_path / "rw", tmp_path / "ro"
+    source.mkdir()
+    seen.mkdir()
+    with open_state(source / "s.sqlite3") as st:
+        st.see_subscribers(["a@example.org"], T0)
+    if subprocess.run(["mount", "--bind", "-o", "ro", str(source), str(seen)], capture_output=True).returncode:
+        pytest.skip("this machine allows no bind mount")
+    try:
+        with pytest.raises(StateError) as info:
+            open_state(seen / "s.sqlite3")
+        assert str(info.value) == (
+            f"{seen / 's.sqlite3'}: the state is on a file system mounted read-only: `send` records there what it "
+            "sends; remount it read-write or point `state:` at a writable place"
+        )
+        with open_state(seen / "s.sqlite3", readonly=True) as ro:  # readers still read it
+            assert ro.first_seen("a@example.org") == T0
+    finally:
+        subprocess.run(["umount", str(seen)], check=True)
 
 
 def test_send_lock_excludes_a_second_holder(tmp_path):

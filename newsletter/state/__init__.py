@@ -301,6 +301,15 @@ class State(ABC):
         (killed, or its host lost); a live worker's digests are never touched.
         """
 
+    def apply_unrecorded(self) -> list[tuple[int, str, str, str]]:
+        """Record the outcomes an earlier send delivered but could not write
+        into the state (it was locked, its disk full) and kept aside; call it
+        inside :meth:`exclusive`, before :meth:`recover`.  Returns ``(id,
+        subscriber, message_id, why)`` of each digest so recorded as sent:
+        not sent again.  SQLite only (a note beside the file, see
+        :mod:`.sqlite`); PostgreSQL keeps nothing aside."""
+        return []
+
     @abstractmethod
     def claiming(self, emails: Sequence[str], now: datetime) -> AbstractContextManager[Batch]:
         """Hold ``emails`` for planning and read their state (see :class:`Batch`).
@@ -316,7 +325,9 @@ class State(ABC):
         None while they are.  Asked before each message is handed over.
 
         SQLite: once the file was removed or replaced (its folder deleted):
-        what is recorded goes with it, and the next send sends it all again.
+        what is recorded goes with it, and the next send sends it all again;
+        or once another send took the lock file made anew after this one's
+        was removed (a lock file merely removed is taken again, here).
         PostgreSQL: once the session holding the worker's lock has ended
         (the server restarted, an administrator or a network fault ended it),
         the next ``send`` of any worker takes the claims back:
@@ -515,6 +526,11 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
     folder = path.parent if str(path.parent) else Path(".")
     held = send_lock(path) if os.access(folder, os.W_OK | os.X_OK) else contextlib.nullcontext()
     with held:
+        if Path(os.path.realpath(path) + ".unrecorded").exists():
+            # What a send delivered but could not record: the copy would carry
+            # those digests as pending, and the database would send them again.
+            with SQLiteState.open(path) as writer:
+                writer.apply_unrecorded()
         src = SQLiteState.open(path, readonly=True)
         try:
             dst = PostgresState.open(url)

@@ -88,7 +88,37 @@ CONNECT_DEFAULTS = {
     "keepalives_idle": "30",
     "keepalives_interval": "10",
     "keepalives_count": "3",
+    # ms: a statement sent into a network partition goes unacknowledged, and
+    # keepalives wait while it does: the kernel retried it for 15 minutes or more
+    "tcp_user_timeout": "60000",
 }
+
+#: Longest wait, in seconds, for the server's answer to one statement.  A
+#: server can be unreachable without any connection ending: a proxy, a load
+#: balancer or a NAT that stopped forwarding still acknowledges what is sent,
+#: so neither keepalives nor ``tcp_user_timeout`` notice, and the worker waited
+#: for ever.  Past this it gives up (:class:`NoAnswer`); the digests it claimed
+#: go back to pending with its session (see :meth:`PostgresState.recover`).
+ANSWER_WITHIN = 120.0
+
+
+class NoAnswer(psycopg.OperationalError):
+    """The server did not answer a statement within :data:`ANSWER_WITHIN`."""
+
+
+class _Connection(psycopg.Connection):
+    """A connection that waits for an answer at most :data:`ANSWER_WITHIN` s."""
+
+    def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
+        try:
+            return super().wait(gen, interval=interval, timeout=ANSWER_WITHIN if timeout is None else timeout)
+        except psycopg.OperationalError as exc:
+            if type(exc).__name__ != "_WaitTimeout":  # (psycopg's own, private)
+                raise
+            self.pgconn.finish()  # mid-statement, in a state no one knows: never used again
+            raise NoAnswer(
+                f"no answer within {ANSWER_WITHIN:g} s (a network fault, or the server stopped responding)"
+            ) from None
 
 #: Server-side settings of a worker's session (any user may set them).
 SERVER_KEEPALIVES = {
@@ -278,6 +308,7 @@ class PostgresState(State):
         self.worker = secrets.randbits(63)
         self.owner = owner_id()
         self._lost: str | None = None  # how the session ended (see claims_lost)
+        self._silent: str | None = None  # the server stopped answering (see _errors)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -286,7 +317,7 @@ class PostgresState(State):
         """Connect; a writer creates or upgrades the schema and takes its worker lock."""
         state = cls(url, readonly)
         try:
-            state.session = psycopg.connect(**state.params, autocommit=True)
+            state.session = _Connection.connect(**state.params, autocommit=True)
         except psycopg.Error as exc:
             raise StateError(Problem(describe(exc, state.params), state.name)) from None
         try:
@@ -407,14 +438,14 @@ class PostgresState(State):
         """Close the pool and the session (which releases this worker's lock)."""
         pool, self.pool = self.pool, None
         session, self.session = self.session, None
-        if session is not None and not self.readonly and self.started is not None:
+        if session is not None and not self.readonly and self.started is not None and self._silent is None:
             try:
                 session.execute("DELETE FROM workers WHERE worker = %s", (self.worker,))
             except psycopg.Error:
                 pass  # the next worker to start removes the row (our lock is gone)
         if pool is not None:
             try:
-                pool.close()
+                pool.close(timeout=0.0 if self._silent else 5.0)  # (workers stuck connecting to a silent server)
             except Exception:  # noqa: BLE001 -- closing: nothing left to save
                 pass
         if session is not None:
@@ -427,10 +458,17 @@ class PostgresState(State):
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
+        if self._silent is not None:
+            # The server stopped answering: each further statement would wait
+            # as long again (a send's not-attempted digests, one by one).
+            raise StateError(Problem(self._silent, self.name))
         try:
             yield
         except psycopg.Error as exc:
-            raise StateError(Problem(describe(exc, self.params), self.name)) from None
+            why = describe(exc, self.params)
+            if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
+                self._silent = why
+            raise StateError(Problem(why, self.name)) from None
 
     def _pool(self) -> Any:
         with self._pool_lock:
@@ -444,6 +482,7 @@ class PostgresState(State):
 
                 self.pool = ConnectionPool(
                     kwargs={**self.params, "autocommit": True},
+                    connection_class=_Connection,
                     min_size=1,
                     max_size=POOL_MAX,
                     configure=configure,
@@ -744,8 +783,8 @@ class PostgresState(State):
                     used.append(con)
                     con.execute(sql, params)
                 return
-            except psycopg.OperationalError:
-                if not used or not used[0].broken:
+            except psycopg.OperationalError as exc:
+                if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
                     raise
             pool = self._pool()
             pool.check()  # the restart ended its other connections too

@@ -31,6 +31,13 @@ same Message-ID).  When the last writer closes, the file is switched back to
 a rollback journal so that read-only users (``match``, ``schedule``) never
 need to create ``-wal``/``-shm`` files.
 
+A delivery the state cannot take (locked by another process past the busy
+timeout, its disk full) is noted in ``<state>.unrecorded`` instead, one JSON
+line each (:meth:`SQLiteState.mark_sent_many`, :meth:`SQLiteState.mark_unsent`),
+and the next send records it before anything else
+(:meth:`SQLiteState.apply_unrecorded`): a message the server accepted is not
+sent again because the state was busy.
+
 Read-only opens (``SQLiteState.open(path, readonly=True)``) use a ``mode=ro`` URI:
 they never create or modify the file, and a missing file reads as empty.  They
 also accept a file as old as :data:`READABLE_SINCE` (a read-only user cannot
@@ -44,6 +51,7 @@ upgrades an older file in place, and a file written by a newer version is a
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -51,9 +59,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from ..errors import Problem, StateError
-from ..files import broken_link
+from ..files import HeldLock, LockHeld, broken_link
 from ..models import Paper
 from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
 from . import key as _key
@@ -225,11 +234,19 @@ def unwritable(path: Path) -> str | None:
     "attempt to write a readonly database", and a folder that refuses new
     files fails WAL's ``-wal``/``-shm`` files with "unable to open database
     file".  :func:`os.access` answers for the real user, root's immutable
-    files (``chattr +i``) included."""
+    files (``chattr +i``) included.  A file system mounted read-only is
+    said as such: ``chmod`` cannot mend that (root is refused too)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        mounted_ro = bool(os.statvfs(path if path.exists() else folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        mounted_ro = False
+    if mounted_ro:
+        return ("the state is on a file system mounted read-only: `send` records there what it sends; "
+                "remount it read-write or point `state:` at a writable place")
     if path.exists() and not os.access(path, os.W_OK):
         return ("the state file is read-only for this user: `send` records there what it sends; "
                 "make it writable (`chmod u+w`) or run as its owner")
-    folder = path.parent if str(path.parent) else Path(".")
     if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
         return (f"the state's folder {str(folder)!r} is not writable for this user: SQLite keeps its "
                 "journal files (-wal, -shm) beside the state file; make the folder writable or move `state:`")
@@ -253,6 +270,8 @@ class SQLiteState(State):
         self.version = SCHEMA_VERSION  # the file's, once opened (older only when read-only)
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file a writer opened
         self._where = path  # made absolute when a writer opens it
+        self._unwritable: StateError | None = None  # a mark the state refused: the rest are noted (see _mark)
+        self._lock: HeldLock | None = None  # the send lock, inside exclusive()
 
     # -- opening ------------------------------------------------------------------------
 
@@ -300,12 +319,38 @@ class SQLiteState(State):
         deleted or replaced).  SQLite writes on into the unlinked file without
         a word, and the next send finds no record of this one: it sends the
         same digests again."""
-        if self.readonly or self._identity is None or _identity(self._where) == self._identity:
+        if self.readonly or self._identity is None:
             return None
-        return (
-            f"{self.path}: the state file was removed or replaced while this send ran; what it records is lost "
-            "with it, so it sends no more (the next send, on a new state, sends again what this one delivered)"
-        )
+        if _identity(self._where) != self._identity:
+            return (
+                f"{self.path}: the state file was removed or replaced while this send ran; what it records is lost "
+                "with it, so it sends no more (the next send, on a new state, sends again what this one delivered)"
+            )
+        return self._lock_lost()
+
+    def _lock_lost(self) -> str | None:
+        """The send lock's file removed (or replaced) while this send holds
+        it: taken again at once, before another send can start beside this
+        one (said once); None then.  Should another send have taken the new
+        file first, it recovers this one's claims as a stopped run's and
+        sends them: why this one must hand over nothing more."""
+        held = self._lock
+        if held is None:
+            return None
+        try:
+            if held.renew():
+                logging.getLogger(__name__).warning(
+                    "warning: %s: the send's lock file was removed while it ran; it took the lock again", held.path
+                )
+            return None
+        except LockHeld as other:
+            return (
+                f"{held.path}: the send's lock file was removed while this send ran, and another send "
+                f"({other.holder.strip()}) has taken a new one; this send hands over nothing more (the other sends "
+                "what this one claimed)"
+            )
+        except OSError as exc:
+            return f"{held.path}: the send's lock file was removed while this send ran and cannot be made again: {exc.strerror}"
 
     def _switch_to_wal(self) -> str:
         """``PRAGMA journal_mode=WAL``, waiting like every other statement does.
@@ -618,8 +663,14 @@ class SQLiteState(State):
             )
             return db.total_changes - before
 
-    def exclusive(self, wait: float = 600.0):
-        return send_lock(self.path, wait=wait)
+    @contextmanager
+    def exclusive(self, wait: float = 600.0) -> Iterator[None]:
+        with send_lock(self.path, wait=wait) as held:
+            self._lock = held
+            try:
+                yield
+            finally:
+                self._lock = None
 
     def for_thread(self) -> SQLiteState:
         return self
@@ -696,16 +747,12 @@ class SQLiteState(State):
         """One transaction for all: the delivery threads of a big send would
         otherwise queue for SQLite's write lock once per message."""
         stamp = _ts(now)
-        with self.transaction(durable=False) as db:
-            db.executemany(
-                "UPDATE digests SET status = 'sent', sent = ?, attempts = attempts + ?, last_error = NULL, "
-                "next_attempt = NULL WHERE id = ?",
-                [(stamp, tries, digest_id) for digest_id, _, tries in items],
-            )
-            db.executemany(
-                "UPDATE subscribers SET last_sent = ?, last_served = ? WHERE email = ?",
-                [(stamp, stamp, _key(email)) for _, email, _ in items],
-            )
+
+        def write() -> None:
+            with self.transaction(durable=False) as db:
+                _write_sent(db, items, stamp)
+
+        self._mark(write, [{"sent": [did, email, tries], "at": stamp} for did, email, tries in items])
 
     def mark_unsent(
         self,
@@ -718,20 +765,142 @@ class SQLiteState(State):
         settings: str | None = None,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
-        with self.transaction(durable=False) as db:
-            db.execute(
-                "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
-                "failures = failures + ?, settings = ? WHERE id = ?",
-                (
-                    "failed" if permanent else "pending",
-                    tries,
-                    error,
-                    _ts(next_attempt) if next_attempt else None,
-                    1 if tries else 0,  # not attempted: not a failure of this digest's
-                    settings,
-                    digest_id,
-                ),
-            )
+        values = {
+            "unsent": digest_id,
+            "error": error,
+            "tries": tries,
+            "permanent": permanent,
+            "next_attempt": _ts(next_attempt) if next_attempt else None,
+            "settings": settings,
+        }
+
+        def write() -> None:
+            with self.transaction(durable=False) as db:
+                _write_unsent(db, values, only_sending=False)
+
+        self._mark(write, [values])
+
+    # -- what the state could not take --------------------------------------------------
+
+    @property
+    def unrecorded_path(self) -> Path:
+        """``<state>.unrecorded``, beside the file (its real place, as the lock file's)."""
+        return Path(os.path.realpath(self._where) + ".unrecorded")
+
+    def _mark(self, write: Callable[[], None], records: list[dict]) -> None:
+        """Record a delivery's outcome with ``write``, or, when the state
+        refuses it (locked past the busy timeout, a full disk), note
+        ``records`` in :attr:`unrecorded_path` for the next send.
+
+        The message has gone (or not) whatever the state says: left
+        ``sending``, the next send would send a delivered digest again.  The
+        first refusal still stops the send (nothing more can be claimed);
+        the outcomes that come in after it are noted without trying the
+        state again (each try waits the whole busy timeout)."""
+        with _turn(self.path):  # one delivery thread finds the state refusing, the others then note at once
+            first = self._unwritable is None
+            if first:
+                try:
+                    write()
+                    return
+                except StateError as exc:
+                    self._unwritable = exc
+            if not self._note(records):
+                raise cast(StateError, self._unwritable)
+        if first:
+            why = "; ".join(p.message for p in cast(StateError, self._unwritable).problems)
+            raise StateError(Problem(
+                f"{why}; what this send delivered (or failed to) from here on is noted in "
+                f"{self.unrecorded_path.name}, and the next send records it there first (nothing is sent twice)",
+                str(self.path),
+            ))
+
+    def _note(self, records: list[dict]) -> bool:
+        """Append ``records`` to :attr:`unrecorded_path` (one write, fsynced;
+        a send's processes append to it together); False when it cannot be."""
+        why = "; ".join(p.message for p in self._unwritable.problems) if self._unwritable else ""
+        owner = owner_id()
+        data = "".join(json.dumps({**r, "owner": owner, "why": why}) + "\n" for r in records).encode()
+        try:
+            fd = os.open(self.unrecorded_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError:
+            return False
+        return True
+
+    def apply_unrecorded(self) -> list[tuple[int, str, str, str]]:
+        """Record what an earlier send noted in :attr:`unrecorded_path` (see
+        :meth:`_mark`), then remove the note; call it inside :meth:`exclusive`
+        before :meth:`recover`.  Returns ``(id, subscriber, message_id, why)``
+        of each digest recorded as delivered by it.  Only digests still
+        ``sending`` are touched, so a note applied twice (a kill between the
+        commit and the removal) changes nothing the second time."""
+        path = self.unrecorded_path
+        try:
+            text = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise StateError(Problem(f"cannot read what an earlier send could not record: {exc.strerror}", str(path))) from None
+        records = []
+        for line in text.splitlines():
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut short (the disk filled up while it was written)
+        delivered = []
+        with self.transaction() as db:
+            for record in records:
+                if "sent" in record:
+                    did, email, tries = record["sent"]
+                    row = db.execute(
+                        "SELECT message_id FROM digests WHERE id = ? AND subscriber = ? AND status = 'sending'",
+                        (did, _key(email)),
+                    ).fetchone()
+                    if row is not None:
+                        _write_sent(db, [(did, email, tries)], record["at"])
+                        delivered.append((did, email, row[0], record.get("why") or "the state could not be written"))
+                elif "unsent" in record:
+                    _write_unsent(db, record, only_sending=True)
+        path.unlink(missing_ok=True)
+        return delivered
+
+
+def _write_sent(db: sqlite3.Connection, items: Sequence[tuple[int, str, int]], stamp: str) -> None:
+    """Mark ``(digest_id, email, tries)`` each delivered at ``stamp``."""
+    db.executemany(
+        "UPDATE digests SET status = 'sent', sent = ?, attempts = attempts + ?, last_error = NULL, "
+        "next_attempt = NULL WHERE id = ?",
+        [(stamp, tries, digest_id) for digest_id, _, tries in items],
+    )
+    db.executemany(
+        "UPDATE subscribers SET last_sent = ?, last_served = ? WHERE email = ?",
+        [(stamp, stamp, _key(email)) for _, email, _ in items],
+    )
+
+
+def _write_unsent(db: sqlite3.Connection, values: dict, *, only_sending: bool) -> None:
+    """Mark a digest not delivered (see :meth:`State.mark_unsent`); ``values``
+    as :meth:`SQLiteState.mark_unsent` notes them.  ``only_sending``: leave
+    it alone unless it is still ``sending`` (a note applied late)."""
+    tries = values["tries"]
+    db.execute(
+        "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
+        "failures = failures + ?, settings = ? WHERE id = ?" + (" AND status = 'sending'" if only_sending else ""),
+        (
+            "failed" if values["permanent"] else "pending",
+            tries,
+            values["error"],
+            values["next_attempt"],
+            1 if tries else 0,  # not attempted: not a failure of this digest's
+            values["settings"],
+            values["unsent"],
+        ),
+    )
 
 
 class _SQLiteBatch(Batch):
@@ -757,7 +926,7 @@ def send_lock(
     wait: float = 600.0,
     sleep: Callable[[float], None] | None = None,
     clock: Callable[[], float] | None = None,
-) -> Iterator[None]:
+) -> Iterator[HeldLock]:
     """Hold ``<state>.lock`` (``fcntl.flock``) for the length of a send.
 
     This is how two ``send``/``run`` processes on one state never both send a
@@ -766,12 +935,12 @@ def send_lock(
     finds the work done.  The kernel drops the lock when its holder dies,
     even by SIGKILL, so a crash never leaves it stuck, and any digest still
     ``sending`` when the lock is taken was left by a dead run (see
-    :meth:`State.recover`).  The file is never deleted (that would race).
+    :meth:`State.recover`).  The file is never deleted (that would race);
+    removed by someone else while held, it is taken again (see
+    :meth:`SQLiteState.claims_lost`), and a second send waits for a holder
+    of the removed file as for any other (:func:`files.lock_file`).
     """
-    import logging
     import time
-
-    from ..files import LockHeld, lock_file
 
     sleep = sleep or time.sleep
     clock = clock or time.monotonic
@@ -782,7 +951,7 @@ def send_lock(
     told = False
     while True:
         try:
-            fd = lock_file(path, f"{owner_id()}\n")
+            held_lock = HeldLock(path, f"{owner_id()}\n")
             break
         except LockHeld as held:
             if clock() >= deadline:
@@ -796,6 +965,6 @@ def send_lock(
         except OSError as exc:
             raise StateError(Problem(f"cannot create the lock file: {exc.strerror}", str(path))) from None
     try:
-        yield
+        yield held_lock
     finally:
-        os.close(fd)
+        held_lock.release()

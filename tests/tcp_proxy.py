@@ -1,0 +1,78 @@
+"""A TCP proxy on 127.0.0.1 for the tests, to play a network partition.
+
+``TcpProxy(port)`` forwards every connection to ``127.0.0.1:port``.  After
+:meth:`partition`, it forwards nothing more, either way, but keeps every
+socket open: what a client sees when a network between it and its server
+drops packets without a word (no reset, no close), except that the local
+kernel still acknowledges what is sent, so only a deadline of the client's
+own notices.  :meth:`stop` closes everything.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+
+
+class TcpProxy:
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut = threading.Event()
+        self.closing = threading.Event()
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
+        self.thread.start()
+
+    def url(self, url: str, real_port: int) -> str:
+        """``url`` (a postgresql:// URL to the real server) through this proxy."""
+        return url.replace(f":{real_port}/", f":{self.port}/", 1)
+
+    def partition(self) -> None:
+        self.cut.set()
+
+    def stop(self) -> None:
+        self.closing.set()
+        self.listener.close()
+        with self.lock:
+            for sock in self.sockets:
+                sock.close()
+
+    def _accept(self) -> None:
+        while not self.closing.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+
+    def _pump(self, a: socket.socket, b: socket.socket) -> None:
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(a, selectors.EVENT_READ, b)
+            sel.register(b, selectors.EVENT_READ, a)
+            while not self.closing.is_set():
+                if self.cut.is_set():
+                    self.closing.wait(0.05)  # hold the sockets open, read nothing
+                    continue
+                for key, _ in sel.select(0.05):
+                    if self.cut.is_set():
+                        break
+                    data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    if not data:
+                        return
+                    key.data.sendall(data)
+        except (OSError, ValueError):  # closed by stop() (a closed socket's descriptor is -1)
+            return
+        finally:
+            sel.close()
