@@ -3,6 +3,7 @@ and a real SQLite state (inspected with sqlite3)."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -12,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,6 +120,36 @@ def digest_papers(where: Path | str, email_: str) -> list[str]:
             (email_,),
         )
     ]
+
+
+@contextlib.contextmanager
+def sending_meanwhile(config, box, **options) -> Iterator[list[BaseException]]:
+    """``send`` of ``config`` (at NOW) in a thread, held at the server's
+    ``box.block_at``-th message while the block runs (a test makes its fault
+    there); then the server answers and the send ends.  Yields the list that
+    then holds the StateError the send stopped with, if it did."""
+    import threading
+
+    from newsletter.errors import StateError
+    from newsletter.sending import send
+
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            send(config, now=datetime.fromisoformat(NOW), **options)
+        except StateError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert box.blocked.wait(60), f"message {box.block_at} never arrived"
+        yield failed
+    finally:
+        box.release.set()
+        thread.join(60)
+    assert not thread.is_alive(), "the send hung"
 
 
 class Store:
@@ -815,37 +847,19 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
     handed over alike ("was being sent ... if the server had accepted it").
     The outcomes the state refused are noted beside it and recorded by the
     next send first: nothing twice, and a line only for the delivered one."""
-    import threading
 
     import newsletter.state.sqlite as sqlite_state
     from newsletter.config import load_config
-    from newsletter.errors import StateError
-    from newsletter.sending import send
 
     monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 200)
     monkeypatch.chdir(tmp_path)
     box = smtp_server.mailbox
     box.block_at = 3
     config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6)))
-    failed: list[BaseException] = []
-
     shown: list = []
-
-    def first_send() -> None:
-        try:
-            send(config, now=datetime.fromisoformat(NOW), progress=shown.append)
-        except StateError as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=first_send)
-    thread.start()
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
+    with sending_meanwhile(config, box, progress=shown.append) as failed:
         shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
         shell.execute("BEGIN IMMEDIATE")  # the other process's open transaction
-    finally:
-        box.release.set()
-        thread.join(60)
     shell.execute("ROLLBACK")
     shell.close()
     assert [(r.email, r.status) for r in shown if r.status != "sent"] == [
@@ -883,35 +897,19 @@ def test_deliveries_that_finish_while_a_refused_record_waits_are_not_sent_twice(
     lock): the answer came meanwhile, and that delivery was left to the
     waiting record (which takes what comes in while it runs), which gave
     up without it: left `sending`, it was sent again by the next run."""
-    import threading
 
     import newsletter.state.sqlite as sqlite_state
     from newsletter.config import load_config
-    from newsletter.errors import StateError
-    from newsletter.sending import send
 
     monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 1000)
     monkeypatch.chdir(tmp_path)
     box = smtp_server.mailbox
     box.block_at = 3
     config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(40)))
-    failed: list[BaseException] = []
     shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None, check_same_thread=False)
-
-    def first_send() -> None:
-        try:
-            send(config, now=datetime.fromisoformat(NOW))
-        except StateError as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=first_send)
-    thread.start()
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
+    # the third one's answer comes (at the end of the block) while the record waits: its thread delivers on
+    with sending_meanwhile(config, box) as failed:
         shell.execute("BEGIN IMMEDIATE")  # the other connection's next record waits for this
-    finally:
-        box.release.set()  # the third one's answer comes while it waits: its thread delivers on
-        thread.join(60)
     shell.execute("ROLLBACK")
     shell.close()
     assert failed, "the send did not stop"
@@ -970,15 +968,12 @@ def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost
     waited for the answer to its `sent` mark for ever.  It gives up after
     ANSWER_WITHIN, saying so in one line, fails the rest at once instead of
     waiting again for each, and the next send delivers what it left owed."""
-    import threading
 
     from pg_server import PASSWORD
     from tcp_proxy import TcpProxy
 
     import newsletter.state.postgres as postgres_state
     from newsletter.config import load_config
-    from newsletter.errors import StateError
-    from newsletter.sending import send
 
     monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.5)
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
@@ -988,23 +983,8 @@ def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost
     box.block_at = 3
     far = proxy.url(pg_url, pg_server.port)
     config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {far}"))
-    failed: list[BaseException] = []
-
-    def first_send() -> None:
-        try:
-            send(config, now=datetime.fromisoformat(NOW))
-        except StateError as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=first_send)
-    thread.start()
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
+    with sending_meanwhile(config, box) as failed:
         proxy.partition()
-    finally:
-        box.release.set()
-        thread.join(60)
-    assert not thread.is_alive(), "the send hung on the partitioned server"
     [error] = failed
     assert str(error) == (
         f"{postgres_state.public_url(far)}: cannot reach PostgreSQL: no answer within 0.5 s "
