@@ -404,6 +404,18 @@ def _check_url(value):
         else:
             hint = ""
         raise ValueError(f"{value!r} is not an http:// or https:// URL{hint}")
+    if value is not None:
+        # a URL with no host ('http://:80/feed', 'https://user@/x') or a port no server has
+        # failed at the first request as 'redirected to a URL that is not http(s)' or 'offline?'
+        try:
+            parts = urlsplit(value)
+            host, port = parts.hostname, parts.port
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a valid URL ({exc})") from None
+        if not host:
+            raise ValueError(f"{value!r} names no host")
+        if port == 0:
+            raise ValueError(f"{value!r}: port 0 is no port a server listens on")
     return value
 
 
@@ -1433,6 +1445,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     # Top-level `x-...` keys are the config's own, as in docker-compose: a home
     # for YAML anchors (`x-defaults: &d {...}`) that the settings then merge in.
     data = {key: value for key, value in data.items() if not (isinstance(key, str) and key.startswith("x-"))}
+    if _NUL_ESCAPE.search(text) and (nuls := _nul_problems(data, lines, shown)):
+        raise ConfigError(*nuls)  # before the checks that stat the paths among them
 
     config = None
     try:
@@ -1454,6 +1468,28 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     return config
 
 
+#: How YAML writes a NUL character in a double-quoted string (as is, the reader refuses it).
+_NUL_ESCAPE = re.compile(r"\\(?:0|x00|u0000|U00000000)")
+
+
+def _nul_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
+    """A problem for every text holding a NUL character (``"\\u0000"``): no
+    path, address or term can, and a path holding one made the first look at
+    the file a traceback ('embedded null byte')."""
+    found = []
+    stack: list[tuple[tuple, Any]] = [((), data)]
+    while stack:
+        at, value = stack.pop()
+        if isinstance(value, str) and "\x00" in value:
+            found.append(Problem("holds a NUL character (\\u0000), which no setting can hold", shown,
+                                 _line_for(lines, at), _dotted(at)))
+        elif isinstance(value, dict):
+            stack.extend(((*at, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            stack.extend(((*at, i), item) for i, item in enumerate(value))
+    return sorted(found, key=lambda p: p.line or 0)
+
+
 def _sources_part(data: dict, lines: dict, path: Path) -> Config | None:
     """The config's sources alone, as a config that reads them (with a
     placeholder topic and no subscribers), or None when they do not validate
@@ -1470,8 +1506,24 @@ def _sources_part(data: dict, lines: dict, path: Path) -> Config | None:
     return config
 
 
-#: libyaml's parser when PyYAML was built with it (10x faster on big subscriber lists).
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """libyaml's parser when PyYAML was built with it (10x faster on big
+    subscriber lists), building what ``safe_load`` builds."""
+
+
+def _timestamp(loader: Any, node: Any) -> Any:
+    """A date or time as ``safe_load`` builds it; a plain value that looks like
+    one and names no such day (``date: 2024-02-30``, a month 13) is an error at
+    its line: datetime's ValueError was a traceback."""
+    try:
+        return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+    except ValueError as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"{node.value!r} is written as a date, but there is no such date ({exc})", node.start_mark
+        ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 class _AliasProblem(Exception):
@@ -1999,7 +2051,13 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             else:
                 add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ' matches no file')}")
         elif src.get("type") in ("arxiv", "hf-daily", "feed") and not (base / os.path.expanduser(src["path"])).is_file():
-            add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ': no such file')}")
+            matched = expand_paths(base, src["path"]) if glob.has_magic(src["path"]) else []
+            if matched:  # it read "no such file" of a glob that matches files (saved feeds)
+                add(("sources", i, "path"), f"{src['path']!r} is a glob ({len(matched)} files): {src['type']} reads "
+                    "one saved file; give each file a source of its own (globs and folders are for "
+                    "hf-papers-text exports)")
+            else:
+                add(("sources", i, "path"), f"{src['path']!r}{_not_a_file(base, src['path'], ': no such file')}")
 
     # Files the command writes where an export folder is read: the first send
     # works, and every later one reads them as exports and stops.

@@ -514,6 +514,28 @@ def _check_mechanisms(smtp: smtplib.SMTP, where: str) -> None:
         )
 
 
+def _greet(smtp: smtplib.SMTP, where: str, needs: str | None) -> None:
+    """EHLO, or HELO where the server refuses EHLO (a server or proxy that
+    knows only HELO), as RFC 5321 4.1.4 asks of a client: smtplib's ``ehlo()``
+    returns the refusal, and the session went on unnamed into "503 send HELO
+    first", read as the sender refused.  ``needs``: what this session needs
+    EHLO's extensions for (STARTTLS, AUTH), which HELO cannot give.  A
+    refusal to both is raised as smtplib raises a refused greeting."""
+    code, text = smtp.ehlo()
+    if 200 <= code < 300:
+        return
+    if not 500 <= code < 600:  # 4xx (421 closing, 451 try later) or no SMTP reply: as for a greeting
+        raise smtplib.SMTPResponseException(code, text)
+    if needs is not None:
+        raise TransportBroken(
+            f"SMTP server {where} refused EHLO ({_reply(code, text)}), without which it offers no {needs}"
+        )
+    log.debug("SMTP server %s refused EHLO (%s); greeting with HELO", where, _reply(code, text))
+    code, text = smtp.helo()
+    if not 200 <= code < 300:
+        raise smtplib.SMTPResponseException(code, text)
+
+
 #: Why a plain session (``security: none``) failed at a server that offers STARTTLS.
 _WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
 
@@ -548,20 +570,22 @@ class SMTPSession:
         where = f"{t.host}:{t.port}"
         smtp: smtplib.SMTP | None = None
         handshake = False  # in the TLS handshake after STARTTLS
+        step = "EHLO"  # the command whose answer the session waits for, once greeted
         try:
             if t.security == "ssl":
                 smtp = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
             else:
                 smtp = smtplib.SMTP(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
             _nodelay(smtp.sock)
-            smtp.ehlo()
+            _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.password is not None else None)
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     raise TransportBroken(f"SMTP server {where} does not offer STARTTLS (set security: ssl or none)")
-                handshake = True
+                step, handshake = "STARTTLS", True
                 smtp.starttls(context=t.context)
-                handshake = False
-                smtp.ehlo()
+                step, handshake = "EHLO", False
+                _greet(smtp, where, "AUTH" if t.password is not None else None)
+            step = "AUTH"
             if t.password is not None:
                 if not smtp.has_extn("auth"):
                     if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)
@@ -577,6 +601,9 @@ class SMTPSession:
             return smtp
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)
+            if 400 <= exc.smtp_code < 500:  # "454 4.7.0 Temporary authentication failure": the password may be right
+                raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
+                                  f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(
                 f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)}"
             ) from None
@@ -600,9 +627,10 @@ class SMTPSession:
                     f"SMTP server {where} does not speak SMTP (its first line ended {said!r}): "
                     "is this port the mail server's (587 for starttls, 465 for ssl)?"
                 ) from None
+            what = "STARTTLS" if step == "STARTTLS" else "the session"  # "454 4.7.0 TLS not available"
             if 400 <= exc.smtp_code < 500:
-                raise Unreachable(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
-            raise TransportBroken(f"SMTP server {where} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+                raise Unreachable(f"SMTP server {where} refused {what}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+            raise TransportBroken(f"SMTP server {where} refused {what}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
         except (OSError, smtplib.SMTPException) as exc:
             _close(smtp)
             if handshake and isinstance(exc, TimeoutError):
@@ -627,6 +655,9 @@ class SMTPSession:
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
                 ) from None
+            if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
+                said = f"in answer to {step}" if smtp is not None else "before its greeting"
+                raise Unreachable(f"SMTP server {where} closed the connection {said}") from None
             raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}") from None
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
@@ -681,7 +712,7 @@ class SMTPSession:
             raise _Dropped from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
-            if not _is_reply(code):
+            if not _is_refusal(code):
                 raise self._garbled(f"RCPT TO {rcpt}", code, text) from None
             if code == 421:
                 raise self._closing(f"RCPT TO {rcpt}", code, text) from None
@@ -693,7 +724,7 @@ class SMTPSession:
                 ) from None
             self._raise(code, f"recipient {rcpt} refused: {reply}")
         except smtplib.SMTPSenderRefused as exc:
-            if not _is_reply(exc.smtp_code):
+            if not _is_refusal(exc.smtp_code):
                 raise self._garbled(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
             if exc.smtp_code == 421:
                 raise self._closing(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
@@ -704,12 +735,14 @@ class SMTPSession:
                 hint = "check email.from and the login"
                 if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
                     hint = _WANTS_TLS  # "530 Must issue a STARTTLS command first"
+                elif exc.smtp_code == 530 and self.t.password is None:  # "530 5.7.0 Authentication required"
+                    hint = "the server wants a login first: set delivery.username and delivery.password_env"
                 raise TransportBroken(
                     f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
                 ) from None
             self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}{_too_big(reply, data)}")
         except smtplib.SMTPResponseException as exc:
-            if not _is_reply(exc.smtp_code):
+            if not _is_refusal(exc.smtp_code):
                 raise self._garbled(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
@@ -729,15 +762,20 @@ class SMTPSession:
         )
 
     def _garbled(self, answering: str, code: int, text: bytes | str) -> TransportBroken:
-        """A line that is no SMTP reply (see :func:`_is_reply`) where one was due:
-        the server's or a proxy's fault, no recipient's, and the same for every
+        """A line that is no SMTP reply (see :func:`_is_reply`), or a success
+        that answers another command (``250`` to DATA, ``354`` to MAIL), where
+        a command's answer was due and it was not the one that goes on: the
+        server's or a proxy's fault, no recipient's, and the same for every
         message; each digest "failed permanently", and three runs held them all."""
         self.close()
         reply = _reply(code, text)
-        said = f"ended {reply.removeprefix('-1 ')!r}" if code == -1 else repr(reply)
+        if _is_reply(code):
+            said = f"with {reply!r}, which is no answer to it"
+        else:
+            line = f"ended {reply.removeprefix('-1 ')!r}" if code == -1 else repr(reply)
+            said = f"with no SMTP reply (its line {line})"
         return TransportBroken(
-            f"SMTP server {self.t.host}:{self.t.port} answered {answering} with no SMTP reply (its line {said}): "
-            "is a proxy or another service in the way?"
+            f"SMTP server {self.t.host}:{self.t.port} answered {answering} {said}: is a proxy or another service in the way?"
         )
 
     def _timed_out(self, rcpt: str) -> TimedOut:
@@ -762,6 +800,12 @@ class SMTPSession:
                 smtp.quit()
             except (OSError, smtplib.SMTPException):
                 _close(smtp)
+
+
+def _is_refusal(code: int) -> bool:
+    """Whether ``code`` refuses a command (4yz or 5yz); anything else where the
+    expected answer did not come is :meth:`SMTPSession._garbled`."""
+    return 400 <= code <= 599
 
 
 def _is_reply(code: int) -> bool:
@@ -1227,6 +1271,10 @@ class Dispatcher:
                     elif self.stopped is None:
                         self._failed_again(exc)
                     return Outcome(envelope, False, tries, str(exc))
+                # The retry starts a session of its own: a server that turns a session away once it
+                # has taken so many recipients ("452 4.5.3 Too many recipients" per connection) said
+                # the same to every retry in it, and three messages in a row stopped each batch.
+                session.close()
                 delay = backoff(self.retry_delay, tries, MAX_BACKOFF)
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)
                 self.sleep(delay)

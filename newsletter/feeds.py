@@ -18,6 +18,7 @@ not sink the rest.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -38,10 +39,11 @@ Warn = Callable[[str], None]
 
 _ARXIV_ID_FULL = re.compile(rf"^{ARXIV_ID}$")
 #: A link that names an arXiv paper: its abstract, PDF or HTML page, or its Hugging Face
-#: paper page (which exists for arXiv papers only, under the same id).
+#: or alphaXiv page (which exist for arXiv papers only, under the same id).
 _ARXIV_LINK = re.compile(
     # a link to the paper's pages, arXiv's DOI for it, or an id as arXiv's own feeds give it (a guid)
-    rf"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/|10\.48550/arxiv\.|^oai:arxiv\.org:|^arxiv:)({ARXIV_ID})",
+    r"(?:arxiv\.org/(?:abs|pdf|html)/|huggingface\.co/papers/|alphaxiv\.org/(?:abs|overview|pdf)/|10\.48550/arxiv\."
+    rf"|^oai:arxiv\.org:|^arxiv:)({ARXIV_ID})",
     re.IGNORECASE,
 )
 _ARXIV_ENTRY_ID = re.compile(rf"(?:arxiv\.org/abs/|^oai:arXiv\.org:)({ARXIV_ID})$", re.IGNORECASE)
@@ -108,6 +110,75 @@ def _numeric_entities(data: bytes) -> bytes:
         return m.group(0) if chars is None else "".join(f"&#{ord(c)};" for c in chars).encode("ascii")
 
     return _NAMED_ENTITY.sub(number, data)
+
+
+#: A DOCTYPE with an internal subset at the head of a document (after a byte
+#: order mark, the XML declaration, comments): ``<!DOCTYPE rss [ ... ]>``.
+_INTERNAL_SUBSET = re.compile(
+    rb"\A(?P<head>(?:\xef\xbb\xbf)?(?:\s|<\?.*?\?>|<!--.*?-->)*<!DOCTYPE\s[^\[>]*?)\s*\[(?P<subset>.*?)\]\s*>",
+    re.DOTALL | re.IGNORECASE,
+)
+#: A general entity with a plain value (text and character references only).
+_PLAIN_ENTITY = re.compile(rb"""<!ENTITY\s+([A-Za-z_][\w.-]*)\s+(?:"((?:[^"<&]|&#\w+;)*)"|'((?:[^'<&]|&#\w+;)*)')\s*>""")
+
+
+def _without_internal_subset(data: bytes) -> bytes:
+    """``data`` with its DOCTYPE's internal subset taken out and the plain
+    entities it declares written in where they are used (outside CDATA).
+
+    feedparser drops such a subset only when each declaration starts a line:
+    one written on one line (``<!DOCTYPE rss [<!ENTITY nbsp "&#160;">]>``), or
+    one pulling in XHTML's entity sets for ``&eacute;`` (``%HTMLlat1;``),
+    failed the whole feed as 'syntax error' or 'illegal parameter entity
+    reference'.  HTML's named entities are read anyway (see
+    :func:`_numeric_entities`); an entity declared from other entities (a
+    "billion laughs") stays undefined, an error where it is used.  The subset's
+    line breaks are kept, so that errors name the right line."""
+    m = None if _wide_unicode(data) else _INTERNAL_SUBSET.match(data)
+    if m is None:
+        return data
+    subset = m.group("subset")
+    values = {e.group(1): e.group(2) if e.group(2) is not None else e.group(3) for e in _PLAIN_ENTITY.finditer(subset)}
+    rest = data[m.end():]
+    if values:
+        used = re.compile(rb"(<!\[CDATA\[.*?\]\]>)|&(" + b"|".join(re.escape(n) for n in values) + rb");", re.DOTALL)
+        rest = used.sub(lambda u: u.group(1) or values[u.group(2)], rest)
+    return m.group("head") + b">" + b"\n" * subset.count(b"\n") + rest
+
+
+#: An XML declaration's encoding, if it names one (``<?xml version="1.0" encoding="utf-8"?>``).
+_DECLARED_ENCODING = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\bencoding\s*=\s*(\S*)")
+_UTF8_NAME = re.compile(rb"""["']utf[-_]?8["']""", re.IGNORECASE)
+#: The bytes Windows-1252 leaves undefined: read as Latin-1's (C1 controls, dropped later).
+_CP1252_UNDEFINED = frozenset(b"\x81\x8d\x8f\x90\x9d")
+
+
+def _bytes_as_cp1252(error: UnicodeError) -> tuple[str, int]:
+    """A codec error handler: the first byte UTF-8 refused, as Windows-1252."""
+    assert isinstance(error, UnicodeDecodeError)
+    byte = error.object[error.start]
+    return (chr(byte) if byte in _CP1252_UNDEFINED else bytes([byte]).decode("cp1252")), error.start + 1
+
+
+codecs.register_error("newsletter-cp1252", _bytes_as_cp1252)
+
+
+def _utf8_mended(data: bytes) -> bytes:
+    """A UTF-8 feed with a few bytes in another encoding (a post pasted from a
+    Windows-1252 editor: ``Caf\xe9``) with those bytes read as Windows-1252 and
+    the rest as UTF-8.  feedparser read the whole document as Windows-1252
+    instead, and every other post's '—' or 'é' came out as 'â€”' or 'Ã©',
+    silently.  A document declaring another encoding is left as it is."""
+    if _wide_unicode(data):
+        return data
+    declared = _DECLARED_ENCODING.match(data)
+    if declared and not _UTF8_NAME.match(declared.group(1)):
+        return data
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "newsletter-cp1252").encode("utf-8")
 
 
 #: What XML 1.0 forbids that feeds carry anyway, outside CDATA (kept whole,
@@ -302,7 +373,7 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     if _HTML_PAGE.match(text[:4096]):
         raise _html_page(text, name, source, feed_link)
     try:
-        parsed = feedparser.parse(_without_xml_slips(_numeric_entities(data)))
+        parsed = feedparser.parse(_without_xml_slips(_numeric_entities(_without_internal_subset(_utf8_mended(data)))))
     except Exception as error:  # feedparser means never to raise; bytes it trips on are no feed
         raise InputError(
             Problem(f"source {source!r}: not a well-formed feed ({type(error).__name__}: {error}); "
@@ -329,7 +400,12 @@ def arxiv_api_error(data: bytes) -> str | None:
     and this document."""
     import feedparser
 
-    for entry in feedparser.parse(data).entries:
+    return _arxiv_error(feedparser.parse(data).entries)
+
+
+def _arxiv_error(entries: list) -> str | None:
+    """What the arXiv API's error entry among ``entries`` says, if one is there."""
+    for entry in entries:
         if "arxiv.org/api/errors" in (entry.get("id") or ""):
             return collapse(entry.get("summary")) or collapse(entry.get("id"))
     return None
@@ -536,10 +612,10 @@ def parse_arxiv(
     wanted = {t.casefold() for t in announce_types}
     papers = []
     skipped: list[str] = []
+    if (said := _arxiv_error(parsed.entries)) is not None:
+        raise InputError(Problem(f"source {source!r}: the arXiv API says: {said}", name))
     for index, entry in enumerate(parsed.entries):
         entry_id = (entry.get("id") or "").strip()
-        if "arxiv.org/api/errors" in entry_id:
-            raise InputError(Problem(f"source {source!r}: the arXiv API says: {collapse(entry.get('summary'))}", name))
         m = _ARXIV_ENTRY_ID.search(entry_id) or _ARXIV_LINK.search(entry.get("link") or "")
         title = _title(entry)
         if not m or not title:
@@ -613,6 +689,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
             return parse_json_feed(document, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
+    if (said := _arxiv_error(parsed.entries)) is not None:  # an arXiv API query given as a feed: its error was a paper
+        raise InputError(Problem(f"source {source!r}: the arXiv API says: {said}", name))
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
     papers = []
@@ -854,6 +932,17 @@ def _own_or_entry(paper: dict, item: Any, key: str) -> str | None:
         if isinstance(value := holder.get(key), str) and value.strip():
             return value
     return None
+
+
+def hf_api_error(data: bytes) -> str | None:
+    """What a Hugging Face API error answer says (``{"error": "..."}``, sent
+    with a 4xx), or None when ``data`` is not one."""
+    try:
+        document = json.loads(data[:65536])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    said = document.get("error") if isinstance(document, dict) else None
+    return collapse(said) or None if isinstance(said, str) else None
 
 
 def _is_entry(item: Any) -> bool:

@@ -64,6 +64,11 @@ E = TypeVar("E", bound=BaseException)
 #: Default cap on one response body (after decompression).
 MAX_BYTES = 50 * 1024 * 1024
 
+#: How long a cached answer not fetched again is kept: 30 days.
+CACHE_KEEP = 30 * 24 * 3600.0
+#: A cache entry's name: the SHA-256 of its URL.
+_CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+
 #: Answers worth asking again for: rate limiting and server-side trouble.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 # getaddrinfo's "no such name" answers (not EAI_AGAIN, "temporary failure", which
@@ -184,6 +189,27 @@ class ResponseCache:
             write_atomic(meta_path, json.dumps(meta, indent=1).encode("utf-8"), durable=True)
         except OSError as exc:
             self._cannot_write(exc)
+
+    def prune(self, now: float, keep: float = CACHE_KEEP) -> None:
+        """Remove the entries not fetched for ``keep`` seconds: a URL asked once
+        and never again (the daily papers of each past day, ``?date=...``)
+        stayed for good, a new one a day, for as long as the tool ran.  Only
+        this cache's own files are looked at (the folder holds others)."""
+        try:
+            metas = [p for p in self.folder.glob("*.json") if _CACHE_KEY.fullmatch(p.stem)]
+        except OSError:
+            return
+        for meta_path in metas:
+            try:
+                fetched_at = float(json.loads(meta_path.read_text(encoding="utf-8"))["fetched_at"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # being written, or not ours to judge: load() treats it as a miss anyway
+            if now - fetched_at > keep:
+                try:
+                    meta_path.unlink(missing_ok=True)
+                    meta_path.with_suffix(".body").unlink(missing_ok=True)
+                except OSError:
+                    return
 
     def forget(self, url: str) -> None:
         """Remove a URL's entry (metadata first: a body alone is never used)."""
@@ -589,6 +615,8 @@ class Fetcher:
         if self._client is not None:
             self._client.close()
             self._client = None
+            if self.cache is not None:  # a run that asked a server (one answered from disk alone leaves it)
+                self.cache.prune(self.clock(), max(CACHE_KEEP, self.fresh_for))
 
     @property
     def client(self) -> httpx.Client:
@@ -708,6 +736,12 @@ class Fetcher:
                                 f"({cert.verify_message or cert.reason}){moved}; "
                                 f"{_certificate_remedy(cert, target.host)}", key)
                     ) from None
+                tls = _cause(exc, ssl.SSLError)
+                if tls is not None and tls.reason == "WRONG_VERSION_NUMBER" and not _via(target):
+                    # https:// to a plain HTTP port: its "HTTP/1.1 400" read as a TLS record, and asking
+                    # again brings the same; it was retried, then called unreachable ("offline?")
+                    raise InputError(Problem(f"source {source!r}: the server answered without TLS{moved}: "
+                                             f"use http:// ({target.copy_with(scheme='http')})", key)) from None
                 if str(exc).startswith("Invalid URL in location header"):  # asking again is redirected there again
                     raise InputError(Problem(f"source {source!r}: redirected to an address that is not a URL "
                                              f"({exc})", key)) from None
@@ -716,7 +750,8 @@ class Fetcher:
                     raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
                                              f"({target.copy_with(scheme='https')})", key)) from None
                 unresolved = _cause(exc, socket.gaierror)
-                unreachable = unresolved is not None or isinstance(exc, httpx.ConnectError)
+                # a TLS handshake that failed reached the server (httpx counts it a connection error)
+                unreachable = unresolved is not None or (isinstance(exc, httpx.ConnectError) and tls is None)
                 if unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
                     problem = (f"cannot find the host {target.host!r} ({unresolved.strerror}){moved}: "
                                + ("a host the site no longer has, or no network?" if moved
@@ -753,7 +788,10 @@ class Fetcher:
                     self._store(key, body, response, None)
                     return Fetched(key, body)
                 problem = f"HTTP {status} {response.reason_phrase}".rstrip()
-                if 300 <= status < 400 and "Location" not in response.headers:
+                if status == 304:  # "not modified" since a copy this request did not say it had
+                    problem += (" to a request that named no cached copy (no If-None-Match or If-Modified-Since): "
+                                "the server, or a proxy or cache in the way, answers wrongly")
+                elif 300 <= status < 400 and "Location" not in response.headers:
                     problem += " (a redirect that names no address to go to)"
                 problem += _redirected(full, response)
                 if status == 400 and full.scheme == "http" and _PLAIN_HTTP_TO_HTTPS.search(body[:4096]):

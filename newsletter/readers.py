@@ -32,6 +32,7 @@ from .feeds import (
     ArxivListing,
     abs_url,
     arxiv_api_error,
+    hf_api_error,
     no_text_kind,
     parse_arxiv,
     parse_feed,
@@ -743,7 +744,11 @@ def parse_hf_papers_text(
         end -= 1
     body, footer = blocks[i:end], blocks[end:]
     if not body:
-        raise InputError(Problem("the page header is there but no papers follow it", name, blocks[-1][0]))
+        # A day without papers (a holiday, a weekend) exports as its header alone: an error
+        # here failed every send of a folder of daily exports until the file was removed.
+        warn(f"{name}:{blocks[-1][0]}: the page header is there but no papers follow it (a day without papers?); "
+             "nothing read from this file")
+        return []
 
     papers: list[Paper] = []
     last_title: tuple[int, str] | None = None
@@ -1228,6 +1233,15 @@ def read_arxiv_api(
             break
 
 
+def _api_said(exc: HTTPStatusFailure, said: str | None, api: str) -> InputError:
+    """An API's error status with the reason it gave in the body (``HTTP 400
+    Bad Request: the arXiv API says: ...``), or the status alone."""
+    if said is None:
+        return exc
+    problem = exc.problems[0]
+    return InputError(Problem(f"{problem.message}: {api} says: {said}", problem.file))
+
+
 def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interval: float) -> ArxivListing:
     """One page of API results.  arXiv sometimes answers with a feed that
     announces results (``opensearch:totalResults``) but carries no entries:
@@ -1242,11 +1256,7 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
                 source.url or ARXIV_API, params, source=source.label, min_interval=interval, refresh=attempt > 0
             )
         except HTTPStatusFailure as exc:  # a bad query: 400, and the API's reason in an Atom document
-            said = arxiv_api_error(exc.body)
-            if said is None:
-                raise
-            problem = exc.problems[0]
-            raise InputError(Problem(f"{problem.message}: the arXiv API says: {said}", problem.file)) from None
+            raise _api_said(exc, arxiv_api_error(exc.body), "the arXiv API") from None
         listing = _parsed(context, fetched, parse_arxiv, source.label, context.warn)
         total, start = listing.total or 0, int(params["start"])
         if listing.entries or total <= start:
@@ -1336,7 +1346,10 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
     last = date.fromisoformat(source.date) if source.date else context.now.astimezone(UTC).date()
     for back in range(source.days):
         day = last - timedelta(days=back)
-        fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
+        try:
+            fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
+        except HTTPStatusFailure as exc:  # a 4xx, and the API's reason as {"error": "..."}
+            raise _api_said(exc, hf_api_error(exc.body), "the API") from None
         yield from _parsed(context, fetched, parse_hf_daily, source.label, context.warn)
 
 

@@ -27,19 +27,34 @@ class Result:
     err: str
 
 
+def command_env(env: dict | None = None) -> dict:
+    """The environment the real command runs in: this checkout's package, UTC,
+    and no ``NEWSLETTER_CONFIG`` of the machine's unless ``env`` gives one."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC", **(env or {})}
+    if "NEWSLETTER_CONFIG" not in (env or {}):
+        full_env.pop("NEWSLETTER_CONFIG", None)
+    return full_env
+
+
 def run_newsletter(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> Result:
     """Run the real ``newsletter`` command (as ``python -m newsletter``) in ``cwd``."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC", **(env or {})}
-    full_env.pop("NEWSLETTER_CONFIG", None) if "NEWSLETTER_CONFIG" not in (env or {}) else None
     proc = subprocess.run(
         [sys.executable, "-m", "newsletter", *args],
         cwd=cwd,
-        env=full_env,
+        env=command_env(env),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def start_newsletter(*args: str, cwd: Path, env: dict | None = None, **popen) -> subprocess.Popen:
+    """The real command started and not waited for (a test signals it, kills
+    it or runs a second beside it); its output piped as text unless ``popen``
+    says otherwise."""
+    options = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, **popen}
+    return subprocess.Popen([sys.executable, "-m", "newsletter", *args], cwd=cwd, env=command_env(env), **options)
 
 
 @pytest.fixture

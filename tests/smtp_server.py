@@ -58,15 +58,26 @@ class Mailbox:
         self.hang_data = False  # take every message, never answer its DATA (a hung server)
         self.unanswered = 0  # take this many messages, each time dropping the connection before the reply
         self.mail_reply: str | None = None  # the answer to every MAIL FROM, instead of accepting it
-        self.drop_at: set[str] = set()  # "MAIL", or recipients: close the connection without a word there
+        self.drop_at: set[str] = set()  # "EHLO", "MAIL", or recipients: close the connection without a word there
         self.max_sessions: int | None = None  # more connections at once get "421 too many" as the greeting
         self.sessions = 0  # connections open now
         self.turned_away = 0  # connections refused for max_sessions
+        self.ehlo_reply: str | None = None  # the answer to EHLO instead of its extensions (a HELO-only server)
+        self.session_recipients: int | None = None  # recipients one session may have; then "452 4.5.3 Too many"
+        self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
+        self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        if "EHLO" in self.drop_at:
+            server.transport.close()
+            return ["250 OK (never seen by the client)"]
+        if self.ehlo_reply:
+            return [self.ehlo_reply]  # not greeted: MAIL gets "503 Error: send HELO first"
         session.host_name = hostname
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
+        for keyword in self.extensions:
+            responses.insert(-1, f"250-{keyword}")
         return responses
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if "MAIL" in self.drop_at:
@@ -79,6 +90,10 @@ class Mailbox:
         return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.session_recipients is not None:
+            session.recipients_taken = getattr(session, "recipients_taken", 0) + 1
+            if session.recipients_taken > self.session_recipients:
+                return "452 4.5.3 Too many recipients for this session"
         if address in self.drop_at:
             server.transport.close()
             return "250 OK (never seen by the client)"
@@ -130,6 +145,11 @@ class Mailbox:
 
 
 def authenticator(server, session, envelope, mechanism, auth_data):
+    box = server.event_handler
+    with box.lock:
+        reply = box.login_replies.pop(0) if box.login_replies else None
+    if reply:
+        return AuthResult(success=False, handled=False, message=reply)
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == USER.encode() and auth_data.password == PASSWORD.encode()
     return AuthResult(success=ok, handled=False)
 
@@ -241,6 +261,7 @@ class Server:
         auth: bool = False,
         mechanisms: tuple[str, ...] | None = None,
         expired: bool = False,
+        auth_required: bool = False,
     ):
         """``mechanisms``: the AUTH mechanisms to advertise instead of aiosmtpd's
         LOGIN and PLAIN (those not built in are offered and always fail)."""
@@ -259,6 +280,8 @@ class Server:
         if auth or mechanisms:
             # aiosmtpd does not know an implicit-TLS socket is encrypted
             kwargs.update(authenticator=authenticator, auth_require_tls=tls == "starttls")
+        if auth_required:  # MAIL before a login gets "530 5.7.0 Authentication required"
+            kwargs.update(auth_required=True)
         if mechanisms:
             kwargs.update(auth_exclude_mechanism=[m for m in ("LOGIN", "PLAIN") if m not in mechanisms])
         self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)

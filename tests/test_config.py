@@ -147,6 +147,19 @@ def test_all_problems_come_together_in_line_order(workdir):
     "text, expected",
     [
         ("sources: [\n  {type: x\n", "config.yaml:3: malformed YAML:"),
+        (  # a path holding a NUL: the first stat was a traceback ('embedded null byte')
+            'sources: [{type: hf-papers-text, path: "papers/\\u0000"}]\ntopics: {t: {any: [x]}}\n',
+            "config.yaml:1: sources[0].path: holds a NUL character (\\u0000), which no setting can hold",
+        ),
+        (
+            'sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ncache: "c\\0"\n',
+            "config.yaml:3: cache: holds a NUL character (\\u0000), which no setting can hold",
+        ),
+        (  # a day that does not exist, unquoted: datetime's ValueError was a traceback
+            "sources:\n  - type: hf-daily\n    date: 2024-02-30\ntopics: {t: {any: [x]}}\n",
+            "config.yaml:3: malformed YAML: '2024-02-30' is written as a date, but there is no such date "
+            "(day is out of range for month)",
+        ),
         ("a: 1\na: 2\n", "config.yaml:2: duplicate key 'a' (first at line 1)"),
         ("- just\n- a list\n", "config.yaml:1: expected a mapping of settings"),
         ("topics: {t: {any: [x]}}\n", "config.yaml:1: sources: required key is missing"),

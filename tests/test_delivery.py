@@ -164,10 +164,15 @@ def test_a_refused_sender_stops_the_batch_and_a_size_refusal_does_not(smtp_serve
 
 
 @pytest.mark.parametrize("where", ["mail", "rcpt", "data"])
-@pytest.mark.parametrize("answer, shown", [("hello there", "ended 'o there'"), ("600 weird", "'600 weird'")])
+@pytest.mark.parametrize("answer, shown", [
+    ("hello there", "with no SMTP reply (its line ended 'o there')"),
+    ("600 weird", "with no SMTP reply (its line '600 weird')"),
+    ("354 go ahead", "with '354 go ahead', which is no answer to it"),
+])
 def test_an_answer_that_is_no_smtp_reply_stops_the_batch_and_fails_no_digest(smtp_server, where, answer, shown):
-    """A line without a reply code (smtplib's -1), or a code no SMTP server
-    sends, in the middle of a session: each digest "failed permanently" as
+    """A line without a reply code (smtplib's -1), a code no SMTP server
+    sends, or a success that answers another command (354 to MAIL, 250 to
+    DATA), in the middle of a session: each digest "failed permanently" as
     "sender digest@example.org refused: -1 o there", and three such runs held
     them all.  It is the server's (or a proxy's) fault: the batch stops and
     every digest stays pending."""
@@ -181,8 +186,19 @@ def test_an_answer_that_is_no_smtp_reply_stops_the_batch_and_fails_no_digest(smt
     outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3)
     assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1), (False, False, 0), (False, False, 0)]
     assert outcomes[0].error.startswith(f"SMTP server 127.0.0.1:{smtp_server.port} answered ")
-    assert shown in outcomes[0].error and "no SMTP reply" in outcomes[0].error
+    assert outcomes[0].error.endswith(f"{shown}: is a proxy or another service in the way?"), outcomes[0].error
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and box.messages == []
+
+
+def test_a_server_limiting_recipients_per_session_gets_each_retry_in_a_new_session(smtp_server):
+    """'452 4.5.3 Too many recipients' once a session has had its share: the
+    retries went to the same session and got the same answer, three messages
+    in a row failed, and each run delivered three digests and stopped."""
+    box = smtp_server.mailbox
+    box.session_recipients = 3
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(10)], retries=2, retry_delay=1)
+    assert all(o.delivered for o in outcomes) and len(box.messages) == 10
+    assert sorted(o.tries for o in outcomes) == [1] * 7 + [2] * 3 and slept == [1.0] * 3
 
 
 @pytest.mark.parametrize("failing", ["drop at MAIL", "452 to RCPT"])
@@ -342,6 +358,26 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
     assert starttls_server.mailbox.messages == []
 
 
+def test_a_temporary_login_failure_is_retried_not_called_a_rejected_login(starttls_server, monkeypatch):
+    """'454 4.7.0 Temporary authentication failure' (the server's password
+    store down) stopped the batch at once as 'rejected the login', read as a
+    wrong password; it is retried like a refused session."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    # smtplib tries each mechanism offered (PLAIN, then LOGIN) before giving up: two replies, one attempt
+    starttls_server.mailbox.login_replies = ["454 4.7.0 Temporary authentication failure"] * 2
+    t = SMTPTransport(
+        "127.0.0.1", starttls_server.port, username=USER, password_env="DIGEST_PW", ca_file=starttls_server.cert, timeout=5
+    )
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(2)], retries=3, retry_delay=1)
+    assert [o.delivered for o in outcomes] == [True, True] and outcomes[0].tries == 2 and len(slept) == 1
+    starttls_server.mailbox.login_replies = ["454 4.7.0 Temporary authentication failure"] * 9
+    outcomes, _ = run(t, [envelope(n) for n in range(2)], retries=1, retry_delay=1)
+    assert outcomes[0].error == (f"SMTP server 127.0.0.1:{starttls_server.port} could not check the login for "
+                                 "'digest-user' now: 454 4.7.0 Temporary authentication failure")
+    assert not outcomes[0].permanent and len(starttls_server.mailbox.messages) == 2
+
+
 def test_a_refused_certificate_names_what_mends_it(tmp_path, monkeypatch):
     """The hint was 'trust a private CA with delivery.ca_file' for every
     refused certificate: a wrong ca_file (already set) and a relay whose
@@ -383,6 +419,31 @@ def test_a_certificate_for_another_name_says_to_set_the_host():
     exc.verify_code = 62  # X509_V_ERR_HOSTNAME_MISMATCH
     t = SMTPTransport("mail.internal", 587)
     assert t.certificate_remedy(exc) == "set delivery.host to a name the certificate is for, not 'mail.internal'"
+
+
+def test_a_server_refusing_ehlo_is_greeted_with_helo(smtp_server):
+    """A server (or a proxy in front of it) that knows only HELO answers EHLO
+    with 500/502: the session fell through to MAIL unnamed, was told "503
+    send HELO first", and every digest failed as 'refused the sender ...
+    (check email.from and the login)'."""
+    box = smtp_server.mailbox
+    box.ehlo_reply = "502 5.5.2 Error: command not recognized"
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(2)])
+    assert [o.delivered for o in outcomes] == [True, True] and slept == []
+    assert box.recipients() == ["user0@example.org", "user1@example.org"]
+
+
+def test_a_server_refusing_ehlo_where_starttls_needs_it_says_so(starttls_server, monkeypatch):
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    starttls_server.mailbox.ehlo_reply = "500 5.5.1 command unrecognized"
+    t = SMTPTransport("127.0.0.1", starttls_server.port, username=USER, password_env="DIGEST_PW",
+                      ca_file=starttls_server.cert, timeout=5)
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(2)])
+    assert outcomes[0].error == (f"SMTP server 127.0.0.1:{starttls_server.port} refused EHLO "
+                                 "(500 5.5.1 command unrecognized), without which it offers no STARTTLS")
+    assert not outcomes[0].permanent and slept == [] and "not attempted" in outcomes[1].error
+    assert starttls_server.mailbox.messages == []
 
 
 @pytest.mark.parametrize("login", [False, True])
@@ -566,6 +627,59 @@ def test_a_server_that_never_greets_times_out_as_a_transient_failure():
     assert not o.delivered and not o.permanent
     # said as what happened: connected, then no greeting (smtplib says "Connection unexpectedly closed")
     assert o.error.endswith(" did not answer within 0.3 s (its greeting or EHLO)"), o.error
+
+
+def test_a_server_wanting_a_login_where_none_is_configured_says_to_set_one(tmp_path):
+    """'530 5.7.0 Authentication required' to MAIL FROM said to 'check email.from
+    and the login', with no login configured: it says to set one."""
+    server = Server(tls="starttls", folder=tmp_path, auth=True, auth_required=True)
+    try:
+        t = SMTPTransport("127.0.0.1", server.port, ca_file=server.cert, timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(n) for n in range(2)])
+    finally:
+        server.stop()
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{server.port} refused the sender digest@example.org: 530 5.7.0 Authentication "
+        "required (the server wants a login first: set delivery.username and delivery.password_env)"
+    )
+    assert slept == [] and "not attempted" in outcomes[1].error and server.mailbox.messages == []
+
+
+def test_a_server_refusing_starttls_it_offers_names_starttls(smtp_server):
+    """'454 TLS not available' to STARTTLS read 'refused the session'."""
+    smtp_server.mailbox.extensions = ["STARTTLS"]
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="starttls", timeout=5)
+    t.check()
+    outcomes, slept = run(t, [envelope(n) for n in range(2)], retries=1, retry_delay=0.5)
+    assert outcomes[0].error == f"SMTP server 127.0.0.1:{smtp_server.port} refused STARTTLS: 454 TLS not available"
+    assert slept == [0.5] and not outcomes[0].permanent and smtp_server.mailbox.messages == []
+
+
+def test_a_server_closing_the_connection_before_a_message_is_not_said_to_be_unreachable(smtp_server):
+    """A server that closes at once (a blocklist, postscreen) or in answer to
+    EHLO was 'cannot connect to SMTP server ...: Connection unexpectedly
+    closed', of a server that had connected; it says where it closed."""
+    smtp_server.mailbox.drop_at = {"EHLO"}
+    outcomes, _ = run(plain(smtp_server), [envelope(1)], retries=1, retry_delay=0.5)
+    assert outcomes[0].error == f"SMTP server 127.0.0.1:{smtp_server.port} closed the connection in answer to EHLO"
+    with socket.socket() as closing:
+        closing.bind(("127.0.0.1", 0))
+        closing.listen(8)
+
+        def close_each() -> None:
+            for _ in range(2):
+                closing.accept()[0].close()
+
+        thread = threading.Thread(target=close_each, daemon=True)
+        thread.start()
+        t = SMTPTransport("127.0.0.1", closing.getsockname()[1], security="none", timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=0.5)
+        thread.join(5)
+    [o] = outcomes
+    assert not o.delivered and not o.permanent and slept == [0.5]
+    assert o.error == f"SMTP server 127.0.0.1:{t.port} closed the connection before its greeting"
 
 
 @pytest.mark.parametrize("security", ["starttls", "none"])

@@ -90,6 +90,19 @@ def test_404_is_not_retried(http_server, clock, tmp_path):
     assert len(http_server.requests) == 1 and clock.sleeps == []
 
 
+def test_a_304_to_a_request_without_validators_is_named_as_such_not_as_a_redirect(http_server, clock, tmp_path):
+    """A proxy or server answering "304 Not Modified" to a plain GET (no
+    cached copy named) was told 'a redirect that names no address to go to'."""
+    http_server.route("/feed", Reply(304))
+    with fetcher(clock, tmp_path) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(info.value) == (
+        f"{http_server.url('/feed')}: source 'blog': HTTP 304 Not Modified to a request that named no cached copy "
+        "(no If-None-Match or If-Modified-Since): the server, or a proxy or cache in the way, answers wrongly"
+    )
+    assert "if-none-match" not in http_server.requests[0].headers and clock.sleeps == []
+
+
 def test_connection_refused_is_retried_then_reported(clock, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -192,6 +205,24 @@ def test_http_to_a_tls_port_fails_at_once_saying_to_use_https(clock, tmp_path, m
         server.server_close()
 
 
+def test_https_to_a_plain_http_port_fails_at_once_saying_to_use_http(http_server, clock, tmp_path, monkeypatch):
+    """https:// at a port that speaks plain HTTP was retried as a failed
+    connection ('[SSL: WRONG_VERSION_NUMBER] wrong version number ... gave up
+    after 4 attempts'), then called unreachable: 'is this machine offline?'."""
+    from newsletter.errors import Unreachable
+
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    http_server.route("/feed.xml", recorded("feed-rss2.xml"))
+    url = http_server.url("/feed.xml").replace("http://", "https://")
+    with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+        f.get(url, source="mirror")
+    assert str(info.value) == (
+        f"{url}: source 'mirror': the server answered without TLS: use http:// ({http_server.url('/feed.xml')})"
+    )
+    assert clock.sleeps == [] and not isinstance(info.value, Unreachable)
+
+
 def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
     """The TLS check does not turn every reset into 'use https://'."""
     with socket.socket() as listener:
@@ -275,6 +306,29 @@ def test_cache_revalidates_with_last_modified_and_takes_a_new_body(http_server, 
     assert f.get(url, source="hf").revalidated  # the new ETag was stored
     assert http_server.requests[3].headers["if-none-match"] == '"v2"'
     f.close()
+
+
+def test_cache_entries_not_fetched_for_30_days_are_removed(http_server, clock, tmp_path):
+    """Each day's daily papers (?date=...) is a URL of its own, asked for a few
+    days and never again: the cache kept every one, a new entry a day, for good.
+    An entry not fetched for 30 days goes when a run next asks a server; the
+    folder's other files (the embeddings cache) stay."""
+    http_server.route("/d", lambda request: Reply(200, request.query["date"].encode()))
+    cache = tmp_path / "cache"
+    with fetcher(clock, tmp_path) as f:
+        f.get(http_server.url("/d"), {"date": "2024-06-01"}, source="hf")
+        f.get(http_server.url("/d"), {"date": "2024-06-02"}, source="hf")
+    (cache / "embeddings.sqlite3").write_bytes(b"not ours")
+    assert len(list(cache.glob("*.body"))) == 2
+    clock.now += 20 * 86400
+    with fetcher(clock, tmp_path) as f:
+        f.get(http_server.url("/d"), {"date": "2024-06-02"}, source="hf")  # fetched again: kept
+    clock.now += 15 * 86400
+    with fetcher(clock, tmp_path) as f:
+        assert f.get(http_server.url("/d"), {"date": "2024-07-06"}, source="hf").body == b"2024-07-06"
+    kept = sorted(json.loads(p.read_text())["url"].rsplit("=", 1)[1] for p in cache.glob("*.json"))
+    assert kept == ["2024-06-02", "2024-07-06"] and len(list(cache.glob("*.body"))) == 2
+    assert (cache / "embeddings.sqlite3").read_bytes() == b"not ours"
 
 
 def test_no_cache_folder_means_every_run_asks(http_server, clock, tmp_path):

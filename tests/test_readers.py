@@ -130,7 +130,6 @@ def test_duplicates_across_files_are_collapsed(tmp_path):
         (b"Subscribe\n\n\xff\xfe broken", 3, "not UTF-8"),
         (b"Hello world\n\nThis is just a note.\n", 1, "no Hugging Face papers page header"),
         (b"new\n\nSubscribe\n\nDaily Papers\n\nA Title\n\nIts abstract is here.\n\nA lonely title\n", 11, "has no abstract"),
-        (b"new\n\nSubscribe\n\nDaily Papers\n", 5, "no papers"),
     ],
 )
 def test_not_an_export_is_an_error_with_file_and_line(content, line, words):
@@ -400,6 +399,32 @@ def test_send_reads_copies_with_page_chrome_and_stops_at_a_truncated_one(tmp_pat
     (papers / "c.txt").unlink()
     r = cli("send")
     assert r.code == 0 and "sent 1," in r.out, r.err
+
+
+def test_a_day_without_papers_is_read_as_none_with_a_warning(tmp_path, cli):
+    """The export of a day without papers (a holiday) is its header alone: it was
+    an error, and one such file in a folder of daily exports stopped every send
+    (exit 2) until it was removed.  The others are read; the file is named;
+    validate, strict about local files, still names it as a problem."""
+    warnings: list[str] = []
+    for header in ("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+                   "byAK and the research community\n\nSep 7\n",
+                   "Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\n"
+                   "Subscribe\n"):
+        assert parse_hf_papers_text(header.encode(), "day.txt", warn=warnings.append) == []
+    assert warnings == [f"day.txt:{line}: the page header is there but no papers follow it (a day without papers?); "
+                        "nothing read from this file" for line in (11, 3)]
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "a.txt").write_bytes((DATA / "hf-papers-compact.txt").read_bytes())
+    (papers / "b.txt").write_text("new\n\nSubscribe\n\nDaily Papers\n\nSep 7\n", encoding="utf-8")
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [diffusion]}}\n"
+                           "subscribers: [{email: ada@example.org, topics: [t]}]\n")
+    r = cli("send")
+    assert r.code == 0 and "sent 1," in r.out, r.err
+    assert r.err.startswith("warning: papers/b.txt:7: the page header is there but no papers follow it"), r.err
+    r = cli("validate")
+    assert r.code == 2 and "papers/b.txt:7: the page header is there but no papers follow it" in r.err
 
 
 @pytest.mark.parametrize("where", ["header", "papers"])

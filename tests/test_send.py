@@ -3,6 +3,7 @@ and a real SQLite state (inspected with sqlite3)."""
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import json
@@ -12,11 +13,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, query, stderr_until, write_config
+from conftest import ROOT, command_env, query, start_newsletter, stderr_until, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -118,6 +120,36 @@ def digest_papers(where: Path | str, email_: str) -> list[str]:
             (email_,),
         )
     ]
+
+
+@contextlib.contextmanager
+def sending_meanwhile(config, box, **options) -> Iterator[list[BaseException]]:
+    """``send`` of ``config`` (at NOW) in a thread, held at the server's
+    ``box.block_at``-th message while the block runs (a test makes its fault
+    there); then the server answers and the send ends.  Yields the list that
+    then holds the StateError the send stopped with, if it did."""
+    import threading
+
+    from newsletter.errors import StateError
+    from newsletter.sending import send
+
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            send(config, now=datetime.fromisoformat(NOW), **options)
+        except StateError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        assert box.blocked.wait(60), f"message {box.block_at} never arrived"
+        yield failed
+    finally:
+        box.release.set()
+        thread.join(60)
+    assert not thread.is_alive(), "the send hung"
 
 
 class Store:
@@ -712,12 +744,8 @@ def test_unset_password_variable_exits_2_before_sending(tmp_path, cli, smtp_serv
 
 def test_two_concurrent_sends_deliver_each_digest_once(tmp_path, smtp_server):
     setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(12))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+        start_newsletter("send", "--now", NOW, cwd=tmp_path)
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=120) for p in procs]
@@ -742,12 +770,11 @@ def test_a_send_through_a_link_to_the_state_waits_for_the_send_on_the_file(tmp_p
     other.mkdir()
     (other / "state.sqlite3").symlink_to(tmp_path / "newsletter-state.sqlite3")
     setup(other, smtp(smtp_server.port), subscribers=many(6), extra="state: state.sqlite3")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    send = [sys.executable, "-m", "newsletter", "send", "--now", NOW]
-    first = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    send = ["send", "--now", NOW]
+    first = start_newsletter(*send, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
-        second = subprocess.Popen(send, cwd=other, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        second = start_newsletter(*send, cwd=other)
         try:
             stderr_until(second, "is running on this state; waiting for it")
         finally:
@@ -770,11 +797,7 @@ def test_one_who_unsubscribes_during_a_long_send_gets_nothing_from_it(tmp_path, 
     box = smtp_server.mailbox
     box.block_at = 3  # by then three batches (96) are claimed, the fourth not yet
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(100), extra=store.line)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         left = cli("unsubscribe", "user99@example.org", "--now", NOW)
@@ -798,11 +821,7 @@ def test_a_state_removed_during_a_send_stops_it_loudly(tmp_path, cli, smtp_serve
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra="state: st/state.sqlite3")
     (tmp_path / "st").mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         for path in sorted((tmp_path / "st").iterdir()):
@@ -828,37 +847,19 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
     handed over alike ("was being sent ... if the server had accepted it").
     The outcomes the state refused are noted beside it and recorded by the
     next send first: nothing twice, and a line only for the delivered one."""
-    import threading
 
     import newsletter.state.sqlite as sqlite_state
     from newsletter.config import load_config
-    from newsletter.errors import StateError
-    from newsletter.sending import send
 
     monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 200)
     monkeypatch.chdir(tmp_path)
     box = smtp_server.mailbox
     box.block_at = 3
     config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6)))
-    failed: list[BaseException] = []
-
     shown: list = []
-
-    def first_send() -> None:
-        try:
-            send(config, now=datetime.fromisoformat(NOW), progress=shown.append)
-        except StateError as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=first_send)
-    thread.start()
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
+    with sending_meanwhile(config, box, progress=shown.append) as failed:
         shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
         shell.execute("BEGIN IMMEDIATE")  # the other process's open transaction
-    finally:
-        box.release.set()
-        thread.join(60)
     shell.execute("ROLLBACK")
     shell.close()
     assert [(r.email, r.status) for r in shown if r.status != "sent"] == [
@@ -896,35 +897,19 @@ def test_deliveries_that_finish_while_a_refused_record_waits_are_not_sent_twice(
     lock): the answer came meanwhile, and that delivery was left to the
     waiting record (which takes what comes in while it runs), which gave
     up without it: left `sending`, it was sent again by the next run."""
-    import threading
 
     import newsletter.state.sqlite as sqlite_state
     from newsletter.config import load_config
-    from newsletter.errors import StateError
-    from newsletter.sending import send
 
     monkeypatch.setattr(sqlite_state, "BUSY_TIMEOUT_MS", 1000)
     monkeypatch.chdir(tmp_path)
     box = smtp_server.mailbox
     box.block_at = 3
     config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(40)))
-    failed: list[BaseException] = []
     shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None, check_same_thread=False)
-
-    def first_send() -> None:
-        try:
-            send(config, now=datetime.fromisoformat(NOW))
-        except StateError as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=first_send)
-    thread.start()
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
+    # the third one's answer comes (at the end of the block) while the record waits: its thread delivers on
+    with sending_meanwhile(config, box) as failed:
         shell.execute("BEGIN IMMEDIATE")  # the other connection's next record waits for this
-    finally:
-        box.release.set()  # the third one's answer comes while it waits: its thread delivers on
-        thread.join(60)
     shell.execute("ROLLBACK")
     shell.close()
     assert failed, "the send did not stop"
@@ -948,13 +933,12 @@ def test_a_lock_file_removed_during_a_send_lets_no_second_send_beside_it(tmp_pat
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    send = [sys.executable, "-m", "newsletter", "send", "--now", NOW]
-    first = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    send = ["send", "--now", NOW]
+    first = start_newsletter(*send, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         (tmp_path / "newsletter-state.sqlite3.lock").unlink()
-        second = subprocess.Popen(send, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        second = start_newsletter(*send, cwd=tmp_path)
         try:
             said = stderr_until(second, "is running on this state; waiting for it")
         finally:
@@ -984,15 +968,12 @@ def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost
     waited for the answer to its `sent` mark for ever.  It gives up after
     ANSWER_WITHIN, saying so in one line, fails the rest at once instead of
     waiting again for each, and the next send delivers what it left owed."""
-    import threading
 
     from pg_server import PASSWORD
     from tcp_proxy import TcpProxy
 
     import newsletter.state.postgres as postgres_state
     from newsletter.config import load_config
-    from newsletter.errors import StateError
-    from newsletter.sending import send
 
     monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.5)
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
@@ -1002,23 +983,8 @@ def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost
     box.block_at = 3
     far = proxy.url(pg_url, pg_server.port)
     config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {far}"))
-    failed: list[BaseException] = []
-
-    def first_send() -> None:
-        try:
-            send(config, now=datetime.fromisoformat(NOW))
-        except StateError as exc:
-            failed.append(exc)
-
-    thread = threading.Thread(target=first_send)
-    thread.start()
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
+    with sending_meanwhile(config, box) as failed:
         proxy.partition()
-    finally:
-        box.release.set()
-        thread.join(60)
-    assert not thread.is_alive(), "the send hung on the partitioned server"
     [error] = failed
     assert str(error) == (
         f"{postgres_state.public_url(far)}: cannot reach PostgreSQL: no answer within 0.5 s "
@@ -1042,11 +1008,7 @@ def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli,
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=store.line)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, text=False)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         assert len(box.messages) == 3  # the server has accepted it; the client has no reply yet
@@ -1096,11 +1058,7 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, start_new_session=True)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does on a terminal
@@ -1137,11 +1095,7 @@ def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
@@ -1187,11 +1141,7 @@ http:
   retries: 5
   backoff: 30
 """)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    proc = start_newsletter("send", cwd=tmp_path, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while not http_server.requests_to("/feed.xml"):
@@ -1224,11 +1174,7 @@ def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_serv
     box = smtp_server.mailbox
     box.block_at = 40
     setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, start_new_session=True)
     try:
         assert box.blocked.wait(120), "message 40 never arrived"
         assert len(_children(proc.pid)) == 2  # shared out, Ctrl-C or not
@@ -1278,11 +1224,8 @@ def test_an_outbox_disk_that_fills_up_stops_the_batch_and_loses_nothing(tmp_path
         resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
     setup(tmp_path, "  transport: outbox\n  path: out", subscribers=many(4), extra=f"state: {pg_url}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    full = subprocess.run(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, preexec_fn=limited,
-    )
+    full = subprocess.run([sys.executable, "-m", "newsletter", "send", "--now", NOW], cwd=tmp_path, env=command_env(),
+                          capture_output=True, text=True, timeout=120, preexec_fn=limited)
     assert full.returncode == 1, full.stdout + full.stderr
     assert "Traceback" not in full.stderr
     assert re.search(r"^failed      user00@example\.org: out/[^ ]+\.eml: cannot write: File too large \(stays pending",
@@ -1508,9 +1451,7 @@ def test_big_send_stops_when_its_parent_is_killed(tmp_path, cli, smtp_server, st
     box = smtp_server.mailbox
     box.block_at = 40
     setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN), extra=store.line)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    proc = subprocess.Popen([sys.executable, "-m", "newsletter", "send", "--now", NOW], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         assert box.blocked.wait(60), "the 40th message never arrived"
         workers = [os.pidfd_open(pid) for pid in _children(proc.pid)]
@@ -1612,11 +1553,9 @@ def test_a_send_worker_killed_mid_send_is_reported_with_the_summary(tmp_path, sm
     box = smtp_server.mailbox
     box.block_at = 20
     setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
     out, err = tmp_path / "out.json", tmp_path / "err.txt"
     with out.open("w") as o, err.open("w") as e:
-        proc = subprocess.Popen([sys.executable, "-m", "newsletter", "send", "--json", "--now", NOW], cwd=tmp_path,
-                                env=env, stdout=o, stderr=e)
+        proc = start_newsletter("send", "--json", "--now", NOW, cwd=tmp_path, stdout=o, stderr=e)
     try:
         assert box.blocked.wait(60), "the 20th message never arrived"
         victim = _children(proc.pid)[0]
@@ -2058,17 +1997,10 @@ def test_state_migrate_waits_for_a_send_under_way_and_copies_what_it_delivered(t
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    run = [sys.executable, "-m", "newsletter"]
-    sending = subprocess.Popen(
-        [*run, "send", "--now", NOW], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    sending = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
-        migrate = subprocess.Popen(
-            [*run, "state", "migrate", "--to", pg_url],
-            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+        migrate = start_newsletter("state", "migrate", "--to", pg_url, cwd=tmp_path)
         try:
             stderr_until(migrate, "is running on this state; waiting for it")
         finally:
@@ -2109,14 +2041,10 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     box = smtp_server.mailbox
     box.block_at = 200
     setup(tmp_path, smtp(smtp_server.port, "  connections: 1\n"), subscribers=many(count), extra=f"state: {pg_url}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
     # Output to files, not pipes: a worker must never wait for the test to read it.
     logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(3)]
     workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-            cwd=tmp_path, env=env, stdout=out.open("w"), stderr=err.open("w"), text=True,
-        )
+        start_newsletter("send", "--now", NOW, cwd=tmp_path, stdout=out.open("w"), stderr=err.open("w"))
         for out, err in logs
     ]
     try:
@@ -2171,11 +2099,7 @@ def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_pa
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    first = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         with psycopg.connect(pg_url, autocommit=True) as con:  # its session (the one holding a worker lock) ends
@@ -2209,11 +2133,7 @@ def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
-    first = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "--now", NOW],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    first = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         pg_server.restart()

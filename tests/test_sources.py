@@ -112,6 +112,10 @@ def test_arxiv_api_error_entry_is_an_error():
     with pytest.raises(InputError) as info:
         parse_arxiv(body, "http://x/api/query", "arxiv", Collect())
     assert str(info.value) == "http://x/api/query: source 'arxiv': the arXiv API says: incorrect id format for 1234"
+    # an API query given as a feed's url: the error entry was read as a paper titled 'Error'
+    with pytest.raises(InputError) as info:
+        parse_feed(body, "http://x/api/query", "feed", Collect())
+    assert str(info.value) == "http://x/api/query: source 'feed': the arXiv API says: incorrect id format for 1234"
 
 
 @pytest.mark.parametrize("name", ["arxiv-api.xml", "arxiv-rss.xml", "feed-rss2.xml"])
@@ -276,6 +280,51 @@ def test_html_named_entities_in_a_feed_are_their_characters():
         (paper,) = parse_feed(body.encode(), "f.xml", "blog", Collect())
         assert paper.title == "Café — models…"
         assert paper.abstract == "Fast sampling & more"
+
+
+@pytest.mark.parametrize(
+    "doctype",
+    [
+        '<!DOCTYPE rss [<!ENTITY nbsp "&#160;"> <!ENTITY lab \'Reading Group\'>]>',
+        '<!DOCTYPE rss [<!ENTITY % HTMLlat1 PUBLIC "-//W3C//ENTITIES Latin 1 for XHTML//EN" '
+        '"http://www.w3.org/TR/xhtml1/DTD/xhtml-lat1.ent">%HTMLlat1;<!ENTITY lab "Reading Group">]>',
+    ],
+)
+def test_a_doctype_declaring_entities_on_one_line_is_read(doctype):
+    """feedparser strips an internal subset only where each declaration starts
+    a line: one written on one line, or one pulling in XHTML's entity sets (for
+    '&eacute;'), failed the feed as 'syntax error' / 'illegal parameter entity
+    reference' at line 2.  Its entities are used."""
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n{doctype}\n<rss version="2.0"><channel><title>t</title>'
+        "<link>https://x.org/</link><description>d</description>\n"
+        "<item><title>Caf&eacute;&nbsp;models (&lab;)</title><link>https://x.org/a</link>"
+        "<description>Fast &lab; sampling</description></item></channel></rss>"
+    )
+    (paper,) = parse_feed(body.encode(), "f.xml", "blog", Collect())
+    assert paper.title == "Café models (Reading Group)" and paper.abstract == "Fast Reading Group sampling"
+    laughs = body.replace("(&lab;)", "\n(&lol;)").replace("]>", '<!ENTITY lol "&lab;&lab;">]>', 1)
+    with pytest.raises(InputError) as info:  # declared from entities: undefined, at the line that uses it
+        parse_feed(laughs.encode(), "f.xml", "blog", Collect())
+    assert str(info.value) == "f.xml:5: source 'blog': not a well-formed feed (undefined entity); truncated or not XML?"
+
+
+@pytest.mark.parametrize("declaration", [b'<?xml version="1.0" encoding="UTF-8"?>', b"<?xml version='1.0'?>", b""])
+def test_a_utf8_feed_with_a_few_windows_1252_bytes_keeps_its_utf8_text(declaration):
+    """One post pasted from a Windows-1252 editor ('Caf\\xe9') made feedparser read
+    the whole feed as Windows-1252: every other post's '—' showed as 'â€”' in the
+    emails, silently.  The stray bytes are read as Windows-1252, the rest as UTF-8;
+    a feed that declares Windows-1252 is read as it says."""
+    items = ("<item><title>Caf\xe9 \x93diffusion\x94</title><link>https://x.org/a</link><description>na\xefve</description>"
+             "</item><item><title>Flows \xe2\x80\x94 on Lie groups</title><link>https://x.org/b</link>"
+             "<description>Schr\xc3\xb6dinger</description></item>").encode("latin-1")
+    body = declaration + b'<rss version="2.0"><channel><title>t</title>' + items + b"</channel></rss>"
+    papers = parse_feed(body, "f.xml", "blog", Collect())
+    assert [(p.title, p.abstract) for p in papers] == [
+        ("Café “diffusion”", "naïve"), ("Flows — on Lie groups", "Schrödinger")]
+    cp1252 = (b'<?xml version="1.0" encoding="windows-1252"?><rss version="2.0"><channel><title>t</title>'
+              b"<item><title>Caf\xe9 \xe2\x80</title><link>https://x.org/a</link></item></channel></rss>")
+    assert [p.title for p in parse_feed(cp1252, "f.xml", "blog", Collect())] == ["Café â€"]
 
 
 def test_blank_lines_before_the_xml_declaration_are_forgiven_and_lines_still_count():
@@ -635,6 +684,21 @@ def test_arxiv_answering_a_bad_query_with_400_gives_its_reason(http_server, tmp_
     assert info.value.problems[0].message.endswith("HTTP 400 Bad Request")  # no API document: the status alone
 
 
+def test_hf_daily_answering_with_an_error_status_gives_the_api_s_reason(http_server, tmp_path):
+    """Hugging Face's API says why it refused a request as {"error": "..."};
+    the source said only 'HTTP 400 Bad Request'."""
+    http_server.route("/api/daily_papers", Reply(400, b'{"error":"\\"date\\" must be a valid date"}',
+                                                 {"Content-Type": "application/json"}))
+    http_server.route("/other", Reply(400, b"<html>Bad Request</html>", {"Content-Type": "text/html"}))
+    for path, said in (("/api/daily_papers", ': the API says: "date" must be a valid date'), ("/other", "")):
+        config = config_at(tmp_path, f'sources: [{{type: hf-daily, url: "{http_server.url(path)}"}}]\n'
+                                     "topics: {t: {any: [x]}}\n")
+        with pytest.raises(SourcesFailed) as info:
+            read(config)
+        assert info.value.problems[0].message == f"source 'hf-daily': HTTP 400 Bad Request{said}"
+    assert len(http_server.requests) == 2  # not retried
+
+
 @pytest.mark.parametrize("kind", ["feed", "hf-daily", "arxiv"])
 def test_an_unusable_answer_is_not_kept_in_the_cache(http_server, tmp_path, kind):
     """A 200 answer that is not the format (an error page, a cut-off document) fails
@@ -972,6 +1036,14 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
          "config.yaml:2: sources[0].url: 'lab.example.org/feed.xml' is not an http:// or https:// URL "
          "(did you mean 'https://lab.example.org/feed.xml'?)"),
         ("{type: feed, path: nothere.xml}", "config.yaml:2: sources[0].path: 'nothere.xml': no such file"),
+        # no host, or a port no server has: at the first request they read 'redirected to a URL that
+        # is not http(s)' and 'is this machine offline?'
+        ("{type: feed, url: 'http://:80/feed'}", "config.yaml:2: sources[0].url: 'http://:80/feed' names no host"),
+        ("{type: feed, url: 'https://x.org:99999/f'}",
+         "config.yaml:2: sources[0].url: 'https://x.org:99999/f' is not a valid URL (Port out of range 0-65535)"),
+        # a glob of saved feeds: it was "no such file", of files that are there
+        ("{type: feed, path: 'feeds/*.xml'}", "config.yaml:2: sources[0].path: 'feeds/*.xml' is a glob (2 files): feed "
+         "reads one saved file; give each file a source of its own (globs and folders are for hf-papers-text exports)"),
         # what is there instead of a file is named, not called missing
         ("{type: feed, path: /dev/zero}", "config.yaml:2: sources[0].path: '/dev/zero' is a device, not a regular file"),
         ("{type: hf-daily, path: /tmp}", "config.yaml:2: sources[0].path: '/tmp' is a folder, not a file"),
@@ -979,6 +1051,9 @@ def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
     ],
 )
 def test_source_config_errors_have_file_and_line(tmp_path, source, message):
+    (tmp_path / "feeds").mkdir()
+    for name in ("a.xml", "b.xml"):
+        (tmp_path / "feeds" / name).write_bytes(data("feed-rss2.xml"))
     write_config(tmp_path, f"sources:\n  - {source}\ntopics: {{t: {{any: [x]}}}}\n")
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "config.yaml")
@@ -1528,9 +1603,11 @@ def test_an_arxiv_guid_or_doi_in_a_feed_gives_the_arxiv_id():
       <item><title>By DOI</title><link>https://doi.org/10.48550/arXiv.2406.05502</link></item>
       <item><title>By arXiv: id</title><guid isPermaLink="false">arXiv:2406.05503v2</guid></item>
       <item><title>A journal DOI</title><link>https://doi.org/10.1038/s41586-024-07421-0</link></item>
+      <item><title>By alphaXiv</title><link>https://www.alphaxiv.org/overview/2406.05504v1</link></item>
     </channel></rss>"""
     papers = parse_feed(body, "f.xml", "blog", Collect())
-    assert [p.arxiv_id for p in papers] == ["2406.05501", "2406.05502", "2406.05503", None]
+    assert [p.arxiv_id for p in papers] == ["2406.05501", "2406.05502", "2406.05503", None, "2406.05504"]
+    assert papers[4].url == "https://arxiv.org/abs/2406.05504"  # as like: and match --paper read such a link
     assert papers[3].url == "https://doi.org/10.1038/s41586-024-07421-0"
 
 
