@@ -674,8 +674,13 @@ class SMTPSession:
             self.close()
             if not reused:
                 raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
-        # Servers close idle or long-lived sessions: a reused one gets a fresh session at once.
-        log.debug("SMTP session to %s:%s was dropped; reconnecting", self.t.host, self.t.port)
+        except ServiceClosing:
+            if not reused:
+                raise
+        # Servers close idle or long-lived sessions, or end one that has carried its
+        # share ("421 4.7.0 Too many messages for this connection"): a reused one gets
+        # a fresh session at once; a 421 to that one is the server's busy signal.
+        log.debug("SMTP session to %s:%s was dropped or closed; reconnecting", self.t.host, self.t.port)
         self.smtp = self._open()
         try:
             self._send(envelope, data, then)

@@ -64,6 +64,7 @@ class Mailbox:
         self.turned_away = 0  # connections refused for max_sessions
         self.ehlo_reply: str | None = None  # the answer to EHLO instead of its extensions (a HELO-only server)
         self.session_recipients: int | None = None  # recipients one session may have; then "452 4.5.3 Too many"
+        self.session_messages: int | None = None  # messages one session may carry; then "421 4.7.0" to MAIL
         self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
@@ -85,6 +86,10 @@ class Mailbox:
             return "250 OK (never seen by the client)"
         if self.mail_reply:
             return self.mail_reply
+        if self.session_messages is not None:
+            session.mails = getattr(session, "mails", 0) + 1
+            if session.mails > self.session_messages:
+                return "421 4.7.0 Too many messages for this connection"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

@@ -109,10 +109,12 @@ def test_session_primes_the_next_message_and_drops_it_with_a_closing_reply(smtp_
     assert session.primed is e1  # e1's MAIL, RCPT and DATA went out with e0's data
     session.send(e1)
     assert session.primed is None and len({m.peer for m in box.messages}) == 1
-    box.data_replies = ["421 4.3.2 closing"]
+    # a 421 ends the session that carried them (a new one is tried at once), then the new one too
+    box.data_replies = ["421 4.3.2 closing", "421 4.3.2 closing"]
     with pytest.raises(TransientDeliveryError, match="421 4.3.2 closing"):
         session.send(e2, then=e0)
     assert session.primed is None and session.smtp is None  # nothing of e0 is left half-sent
+    assert len(box.messages) == 2 and box.data_count == 4
     session.send(e2)
     session.close()
     assert [m.rcpt_tos[0] for m in box.messages] == ["user0@example.org", "user1@example.org", "user2@example.org"]
@@ -199,6 +201,21 @@ def test_a_server_limiting_recipients_per_session_gets_each_retry_in_a_new_sessi
     outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(10)], retries=2, retry_delay=1)
     assert all(o.delivered for o in outcomes) and len(box.messages) == 10
     assert sorted(o.tries for o in outcomes) == [1] * 7 + [2] * 3 and slept == [1.0] * 3
+
+
+def test_a_server_limiting_messages_per_connection_gets_the_next_in_a_new_one_at_once(smtp_server):
+    """'421 4.7.0 Too many messages for this connection' to the MAIL FROM of
+    a session that has carried messages: the next went through the retry
+    back-off (a second's wait, and a try counted) each time; a session that
+    has carried its share is given up at once, as a dropped one is."""
+    box = smtp_server.mailbox
+    box.session_messages = 3
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(10)], retries=2, retry_delay=1)
+    assert all(o.delivered for o in outcomes) and len(box.messages) == 10
+    assert [o.tries for o in outcomes] == [1] * 10 and slept == []
+    box.session_messages = 0  # the server turns every session away so: backed off, as before
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=1, retry_delay=1)
+    assert not outcomes[0].delivered and "421 4.7.0 Too many messages" in outcomes[0].error and slept == [1.0]
 
 
 @pytest.mark.parametrize("failing", ["drop at MAIL", "452 to RCPT"])

@@ -233,6 +233,21 @@ def test_a_test_email_the_server_cannot_take_is_one_line(tmp_path, cli):
     ]
 
 
+def test_a_test_email_whose_reply_never_came_does_not_speak_of_a_run(tmp_path, cli, smtp_server):
+    """The connection lost after the whole message, before the server's
+    reply: a send leaves that digest to its next run ("not resent in this
+    run"); test-email has no run, and says it is not sent again."""
+    setup(tmp_path, smtp(smtp_server.port))
+    smtp_server.mailbox.unanswered = 1
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code == 1 and len(smtp_server.mailbox.messages) == 1
+    assert r.err.strip() == (
+        f"test email to me@example.net not delivered: SMTP server 127.0.0.1:{smtp_server.port} closed the connection "
+        "after the message to me@example.net, before confirming it; it may have taken the message, so it is not "
+        "sent again"
+    )
+
+
 def test_a_subscriber_with_nothing_matching_is_a_located_error(tmp_path, cli):
     setup(tmp_path, "  transport: outbox", titles=("Protein Folding Revisited", "Graph Coloring Bounds"))
     r = cli("test-email", "--to", "me@example.net", "--subscriber", "ada@example.org")
