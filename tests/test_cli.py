@@ -70,6 +70,9 @@ def test_match_json_shape_and_subscriber_filter(workdir, cli):
         assert p["topics"] and p["terms"]
     only = json.loads(cli("match", "--subscriber", "ADA@example.org", "--json").out)
     assert [s["email"] for s in only["subscribers"]] == ["ada@example.org"]
+    # copied from a mail client with the name: the address it names
+    named = json.loads(cli("match", "--subscriber", "Ada Lovelace <ada@example.org>", "--json").out)
+    assert [s["email"] for s in named["subscribers"]] == ["ada@example.org"]
     r = cli("match", "--subscriber", "nobody@example.org")
     assert r.code == 2 and "no subscriber 'nobody@example.org'" in r.err
 
