@@ -1169,7 +1169,7 @@ class Config(_Model):
         bare address, or copied from a mail client with its name
         (``Ada Lovelace <ada@example.org>``, which said "no subscriber")."""
         named = _NAMED_ADDRESS.fullmatch(email.strip())
-        key = address_key(named["address"] if named else email)
+        key = address_key(named["addr"] if named else email)
         for sub in self.subscribers:
             if sub.email.lower() == key:
                 return sub
@@ -1207,9 +1207,6 @@ class Config(_Model):
     def topic_name(self, key: str) -> str:
         return self.topics[key].name or key
 
-
-#: An address with a display name before it in angle brackets, as mail clients copy it.
-_NAMED_ADDRESS = re.compile(r"[^<>]*<(?P<address>[^<>\s]+)>")
 
 #: Places an unknown topic name is reported at one by one; the rest are one line.
 UNKNOWN_TOPIC_LINES = 3
