@@ -875,9 +875,13 @@ def _read_sources(
                 if isinstance(source, HFDailySource) and (problem := future_date(source, config, strict.now)):
                     problems.extend(SourceRead(index, source, "", error=InputError(problem)).problems())
                 continue
+            before = len(problems)
             result = read_source(index, source, config, lenient if remote else strict)
             if result.error is None:
                 found.extend(result.papers)
+                if not remote and not result.papers and len(problems) == before:
+                    # said OK with "(0 papers)" in the summary: a file saved from an empty day, or the wrong one
+                    warn(f"{result.location}: source {source.label!r}: holds no papers; no digest gets any from it")
             else:
                 problems.extend(result.problems())
             if remote:

@@ -20,6 +20,25 @@ def test_validate_ok(workdir, cli):
     assert "OK" in r.out and "2 subscribers" in r.out and "papers)" in r.out
 
 
+def test_validate_warns_of_a_local_source_holding_no_papers(tmp_path, cli):
+    """A daily-papers file saved from an empty day (or the wrong file) read
+    as "OK: 1 source (0 papers)": a warning names it; a source whose parser
+    said why already (an export of its header alone) is not named twice."""
+    (tmp_path / "day.json").write_text("[]\n", encoding="utf-8")
+    write_config(tmp_path, """
+sources:
+  - type: hf-daily
+    path: day.json
+topics:
+  t: {any: [diffusion]}
+subscribers:
+  - {email: ada@example.org, topics: [t]}
+""")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.strip().splitlines() == ["warning: day.json: source 'hf-daily': holds no papers; no digest gets any from it"]
+
+
 def test_validate_reports_every_problem_and_exits_2(workdir, cli):
     write_config(workdir, BASIC_CONFIG.replace("ada@example.org", "ada@").replace("[diffusion]", "[difusion]"))
     r = cli("validate")
