@@ -49,7 +49,7 @@ from .readers import (
     read_source,
 )
 from .rendering import Composer
-from .scheduling import clock_was_ahead, is_due, minute_up, next_send
+from .scheduling import Schedule, clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, send
 from .state import DigestRecord, OpenDigest, open_state
 from .tokens import secret_problem
@@ -935,8 +935,8 @@ def validate(
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
-    for problem in (*no_subscribers(config), *zone_advice(config), *transport_advice(config), *port_advice(config),
-                    *subfolder_advice(config)):
+    for problem in (*no_subscribers(config), *zone_advice(config), *schedule_advice(config), *transport_advice(config),
+                    *port_advice(config), *subfolder_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
 
@@ -1060,6 +1060,31 @@ def zone_advice(config: Config) -> list[Problem]:
     written: list[tuple[tuple, str]] = [(("timezone",), config.timezone)] if "timezone" in config.model_fields_set else []
     written += [(("subscribers", i, "timezone"), sub.timezone) for i, sub in enumerate(config.subscribers) if sub.timezone]
     return [config.problem(where, why) for where, name in written if (why := fixed_zone_advice(name)) is not None]
+
+
+def schedule_advice(config: Config) -> list[Problem]:
+    """``every N hours`` (or minutes) where N does not divide a day: its
+    digests go N apart from the last one, drifting through the day, where
+    ``every 6 hours`` keeps 00:00, 06:00, ... (README, Schedules); a writer
+    expecting fixed times of day was not told.  Once per schedule written:
+    the top-level one, and each subscriber's own."""
+    top = config.schedule.text if config.schedule else None
+    written: list[tuple[tuple, Schedule]] = [(("schedule",), config.schedule)] if config.schedule else []
+    written += [(("subscribers", i, "schedule"), sub.schedule) for i, sub in enumerate(config.subscribers)
+                if sub.schedule is not None and sub.schedule.text != top]
+    problems = []
+    for where, schedule in written:
+        step = schedule.interval_minutes
+        if schedule.kind != "interval" or (24 * 60) % step == 0:
+            continue
+        unit, size = ("hour", 60) if step % 60 == 0 else ("minute", 1)
+        fitting = [n for n in (range(1, 25) if size == 60 else range(1, 1441)) if (24 * 60) % (n * size) == 0]
+        near = sorted(fitting, key=lambda n: (abs(n * size - step), n))[:2]
+        problems.append(config.problem(where, (
+            f"{schedule.text!r} does not divide a day: its digests go {step // size} {unit}s apart from the last "
+            f"one, at other times each day; every {' or '.join(str(n) for n in sorted(near))} {unit}s keeps "
+            "the same times every day")))
+    return problems
 
 
 #: Domains reserved for examples and tests (RFC 2606, RFC 6761): no real mailbox.

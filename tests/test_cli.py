@@ -39,6 +39,34 @@ subscribers:
     assert r.err.strip().splitlines() == ["warning: day.json: source 'hf-daily': holds no papers; no digest gets any from it"]
 
 
+def test_validate_warns_of_an_interval_that_does_not_divide_a_day(workdir, cli):
+    """`every 5 hours` sends 5 hours after the last digest, at other times
+    each day, where `every 6 hours` keeps 00:00, 06:00, ...: said once per
+    schedule written (the top-level one, a subscriber's own), not per
+    subscriber inheriting it; an interval dividing the day says nothing."""
+    write_config(workdir, """
+sources:
+  - type: hf-papers-text
+    path: papers/
+schedule: every 5 hours
+topics:
+  t: {any: [diffusion]}
+subscribers:
+  - {email: ada@example.org, topics: [t]}
+  - {email: bob@example.org, topics: [t], schedule: every 7 minutes}
+  - {email: cy@example.org, topics: [t], schedule: every 90 minutes}
+  - {email: dee@example.org, topics: [t]}
+""")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if "divide" in line] == [
+        "warning: config.yaml:4: schedule: 'every 5 hours' does not divide a day: its digests go 5 hours apart from "
+        "the last one, at other times each day; every 4 or 6 hours keeps the same times every day",
+        "warning: config.yaml:9: subscribers[1].schedule: 'every 7 minutes' does not divide a day: its digests go 7 "
+        "minutes apart from the last one, at other times each day; every 6 or 8 minutes keeps the same times every day",
+    ]
+
+
 def test_validate_reports_every_problem_and_exits_2(workdir, cli):
     write_config(workdir, BASIC_CONFIG.replace("ada@example.org", "ada@").replace("[diffusion]", "[difusion]"))
     r = cli("validate")
