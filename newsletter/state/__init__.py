@@ -526,7 +526,7 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
     folder = path.parent if str(path.parent) else Path(".")
     held = send_lock(path) if os.access(folder, os.W_OK | os.X_OK) else contextlib.nullcontext()
     with held:
-        if Path(os.path.realpath(path) + ".unrecorded").exists():
+        if unrecorded_path(path).exists():
             # What a send delivered but could not record: the copy would carry
             # those digests as pending, and the database would send them again.
             with SQLiteState.open(path) as writer:
@@ -567,7 +567,7 @@ def chunks(items: Sequence, size: int) -> Iterator[Sequence]:
         yield items[start : start + size]
 
 
-from .sqlite import MIGRATIONS, READABLE_SINCE, SCHEMA_VERSION, SQLiteState, send_lock  # noqa: E402  (the default backend)
+from .sqlite import MIGRATIONS, READABLE_SINCE, SCHEMA_VERSION, SQLiteState, send_lock, unrecorded_path  # noqa: E402  (the default backend)
 
 __all__ = [
     "MIGRATIONS",

@@ -784,8 +784,7 @@ class SQLiteState(State):
 
     @property
     def unrecorded_path(self) -> Path:
-        """``<state>.unrecorded``, beside the file (its real place, as the lock file's)."""
-        return Path(os.path.realpath(self._where) + ".unrecorded")
+        return unrecorded_path(self._where)
 
     def _mark(self, write: Callable[[], None], records: list[dict]) -> None:
         """Record a delivery's outcome with ``write``, or, when the state
@@ -868,6 +867,11 @@ class SQLiteState(State):
                     _write_unsent(db, record, only_sending=True)
         path.unlink(missing_ok=True)
         return delivered
+
+
+def unrecorded_path(state: Path) -> Path:
+    """``<state>.unrecorded``, beside the file (its real place, as the lock file's)."""
+    return Path(os.path.realpath(state) + ".unrecorded")
 
 
 def _write_sent(db: sqlite3.Connection, items: Sequence[tuple[int, str, int]], stamp: str) -> None:
