@@ -411,6 +411,13 @@ def _arxiv_error(entries: list) -> str | None:
     return None
 
 
+def _refuse_arxiv_error(entries: list, name: str, source: str) -> None:
+    """An arXiv API error document (its one entry says what is wrong) is that
+    error, not a paper titled "Error"."""
+    if (said := _arxiv_error(entries)) is not None:
+        raise InputError(Problem(f"source {source!r}: the arXiv API says: {said}", name))
+
+
 def _published(entry) -> datetime | None:
     """When an entry was published (else updated), in UTC; None for a date
     outside what a datetime holds (``9999-12-31T23:59:59-12:00`` is in year
@@ -612,8 +619,7 @@ def parse_arxiv(
     wanted = {t.casefold() for t in announce_types}
     papers = []
     skipped: list[str] = []
-    if (said := _arxiv_error(parsed.entries)) is not None:
-        raise InputError(Problem(f"source {source!r}: the arXiv API says: {said}", name))
+    _refuse_arxiv_error(parsed.entries, name, source)
     for index, entry in enumerate(parsed.entries):
         entry_id = (entry.get("id") or "").strip()
         m = _ARXIV_ENTRY_ID.search(entry_id) or _ARXIV_LINK.search(entry.get("link") or "")
@@ -684,13 +690,12 @@ _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$
 
 def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title."""
-    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+    if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"{"):
         document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
             return parse_json_feed(document, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
-    if (said := _arxiv_error(parsed.entries)) is not None:  # an arXiv API query given as a feed: its error was a paper
-        raise InputError(Problem(f"source {source!r}: the arXiv API says: {said}", name))
+    _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
     base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
     papers = []
@@ -830,7 +835,7 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
     except json.JSONDecodeError as exc:
         if not encoding.startswith("utf-8"):  # bytes that only looked like UTF-16 or 32
             raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, 1)) from None
-        if (text := data.lstrip(b"\xef\xbb\xbf \t\r\n")).startswith(b"<"):
+        if (text := data.lstrip(_UTF8_BOM + b" \t\r\n")).startswith(b"<"):
             if not _HTML_PAGE.match(text[:4096]) and _FEED_START.search(text[:_JUNK_MOST]):
                 # a saved feed given where JSON goes: "an error page or a login wall?" of a file read fine
                 raise InputError(Problem(f"source {source!r}: an RSS or Atom feed, not {expected} (a feed is "
@@ -941,8 +946,13 @@ def hf_api_error(data: bytes) -> str | None:
         document = json.loads(data[:65536])
     except (ValueError, UnicodeDecodeError):
         return None
+    return _said_error(document) or None
+
+
+def _said_error(document: Any) -> str | None:
+    """The text of a JSON answer's ``"error"`` (Hugging Face's API), or None."""
     said = document.get("error") if isinstance(document, dict) else None
-    return collapse(said) or None if isinstance(said, str) else None
+    return collapse(said) if isinstance(said, str) else None
 
 
 def _is_entry(item: Any) -> bool:
@@ -970,9 +980,8 @@ def _wrapped_entries(document: dict, name: str, source: str, depth: int = 0) -> 
                     return _wrapped_entries(value, name, source, depth + 1)
                 except InputError:
                     continue
-    said = document.get("error")
-    if isinstance(said, str):
-        what = f"; the API says: {collapse(said)}"
+    if (said := _said_error(document)) is not None:
+        what = f"; the API says: {said}"
     else:
         what = f" with no list of papers in it (keys: {', '.join(sorted(map(str, document))[:8]) or 'none'})"
     raise InputError(Problem(f"source {source!r}: expected a JSON list of daily papers, got dict{what}", name, 1))
