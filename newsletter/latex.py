@@ -410,21 +410,22 @@ def _scripts(math: str) -> str:
 
 
 #: Operator names that read as words: ``\sqrt{d}\log n`` must not become "√dlog n".
-_OPERATOR = re.compile(r"(?<=[\w})])\\(log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg)(?![a-zA-Z])")
+_OPERATOR_NAMES = "log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg"
+_OPERATOR = re.compile(rf"(?<=[\w}})])\\({_OPERATOR_NAMES})(?![a-zA-Z])")
 
 #: ... and after them before a macro or group: ``\log\frac{1}{\epsilon}`` is "log 1/ε",
 #: ``\sin\theta`` "sin θ", never "log1/ε" or "sinθ"; ``\log\left(`` and ``\max\{`` stay tight.
 _OPERATOR_AFTER = re.compile(
-    r"(\\(?:log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg))(?=\s*(?:\{|\\(?!left|right|[bB]igg?[lr]?(?![a-zA-Z]))[a-zA-Z]))"
+    rf"(\\(?:{_OPERATOR_NAMES}))(?=\s*(?:\{{|\\(?!left|right|[bB]igg?[lr]?(?![a-zA-Z]))[a-zA-Z]))"
 )
+
+#: ... and in text, its argument's braces go: ``O(n\log{n})`` is "O(n log n)".
+_OPERATOR_GROUP = re.compile(rf"(\\(?:{_OPERATOR_NAMES}))\{{([^{{}}]*)\}}")
 
 
 #: A space between two macros (``\le \epsilon``), or after a group before a macro
 #: (``\mathbf{W} \in``), which pylatexenc would drop.
 _MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
-
-#: ... and in text, its argument's braces go: ``O(n\log{n})`` is "O(n log n)".
-_OPERATOR_GROUP = re.compile(r"(\\(?:log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg))\{([^{}]*)\}")
 
 
 def _math(source: str) -> str:
