@@ -441,7 +441,10 @@ def _math(source: str) -> str:
 #: A relation or an operator with a space on one side only: the space a macro
 #: name ends with (``M\\in \\mathbb{R}^{m\\times n}`` read "M∈ ℝ^(m× n)").
 _RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫"
-_RELATION_ONE_SIDE = re.compile(rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:])")
+#: (Not ``∼`` before a number, "about": ``$\\sim$10x``.)
+_RELATION_ONE_SIDE = re.compile(
+    rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:])(?!(?<=∼)\d)"
+)
 _OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘]) (?=\S)|(?<=\S) ([×·⊗⊕∘])(?=[^\s)\],.;:])")
 
 
@@ -601,7 +604,7 @@ _SCRIPTED_GREEK = "alpha|beta|gamma|delta|epsilon|theta|kappa|lambda|mu|nu|xi|pi
 #: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
 #: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
 _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?"
-                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}\ue001])times"
+                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}\ue001])times|(?<![A-Za-z])nabla(?![a-z])"
                         r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<=,)[lc]dots(?=[,}\ue001])"
                         r"|(?:sigma|alpha|beta|gamma|delta|lambda|theta|phi|psi|omega|exp|log|sum|max|min)left[(\[]"
                         r"|(?<![A-Za-z])[A-Z]left\("
@@ -627,7 +630,7 @@ _LOST_MACRO = re.compile(
     + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)|(?<![A-Za-z])(?:tilde|hat|bar|vec|dot|ddot|overline)(?=\\{)"
     # a bracket's size: Obig(...big)
     + "|(?<=[A-Za-z0-9(}])[Bb]igg?[lr]?(?=[()\\[\\]|])"
-    + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi)(?![a-z])|(?<![A-Za-z])ell(?=[_^])"
+    + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi|sim)(?![a-z])|(?<![A-Za-z])ell(?=[_^(])"
     + "|(?<![A-Za-z])(?:sum|prod|int)(?=_)|(?<=_)(?:mu|nu|xi|pi|rho|tau|phi|psi)(?![a-z])"
 )
 #: A transpose, ``^\\top`` without its backslash.
@@ -655,7 +658,7 @@ def _lost_math(text: str) -> str:
         shown = _math(_LOST_MACRO.sub(macro, core))
         return shown + tail if shown.strip() else written
 
-    text = _set_braces_marked(_LOST_OLD_FONT.sub(r"math\1{\2}", text))
+    text = _set_braces_marked(_LOST_OLD_FONT.sub(r"math\1{\2}", _lost_relations(text)))
     text = _LOST_BETWEEN_NUMBERS.sub(_greek, _LOST_WIDE.sub(r"\1{\2}", text))
     shown = _LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text))
     shown = shown.replace(_SET_OPEN, "{").replace(_SET_CLOSE, "}")
@@ -690,6 +693,51 @@ def _set_braces_marked(text: str) -> str:
     return "".join(out)
 
 
+#: What a set reads as after a lost ``\\in``: ``R^d``, ``mathbb{R}``, ``mathcal X`` (a capital
+#: letter alone, or with a script or a brace, never the first letter of a word).
+_LOST_SET = r"(?:math(?:bb|cal|bf|rm|frak)\{?[A-Za-z]\}?|[A-Z](?=[\^_{\s,.;:)]|$))"
+#: A relation whose backslash went, glued to the symbol before it: ``Uin R^{m times k}``
+#: (``U\\in``), ``xsim p``, ``sll d`` (``s\\ll``), ``nge(K^2)`` and ``SNRgeOmega`` (``\\ge``).
+#: The symbol is one letter (or a capitals' acronym before ``ge``/``le``); letters
+#: that make a word with the name are not taken (``all``, ``ill``, ``age``, ``bin``...
+#: are taken only where no word of prose goes on like that: ``Min R^``).
+_LOST_GLUED_RELATION = re.compile(
+    rf"(?<![A-Za-z\\])(?P<in>[A-Za-z](?:_\{{[^{{}}\s]*\}}|_[A-Za-z0-9])?)(?:in | in )(?={_LOST_SET})"
+    r"|(?<![A-Za-z\\])(?P<sim>[A-Za-z])sim(?=\s|\d|[A-Z{(])|(?<![A-Za-z\\])sim(?=\d)"
+    r"|(?<![A-Za-z\\])(?P<ll>[b-df-hj-np-tv-zB-DF-HJ-NP-TV-Z])(?P<llname>ll|gg) (?=[A-Za-z0-9](?![A-Za-z]))"
+    r"|(?<![A-Za-z\\])(?P<ge>[b-df-hj-np-tv-z]|[A-Z]{2,5})(?P<gename>ge|le)"
+    rf"(?=\(|-?\d|(?:{_SCRIPTED_GREEK}|Omega|Theta|Gamma|Delta|Sigma|Lambda|Phi|Psi)(?![a-z]))"
+)
+_RELATION_SHOWN = {"ll": "≪", "gg": "≫", "ge": "≥", "le": "≤"}
+#: ``nabla f``: the gradient's operand follows it after the space a macro name ended with.
+_LOST_NABLA = re.compile(r"(?<![A-Za-z\\])nabla ?(?=[A-Za-z(])")
+#: ``operatorname*{argmin}``: the name is what shows.
+_LOST_OPERATORNAME = re.compile(r"(?<![A-Za-z\\])operatorname\*?\{([A-Za-z]+)\}")
+#: ``Tsharpmu``: a push-forward, ``T\\sharp\\mu``.
+_LOST_SHARP = re.compile(r"(?<=[A-Za-z])sharp(mu|nu|rho|pi|gamma)(?![a-z])")
+
+
+def _lost_relations(text: str) -> str:
+    """Relations and operators an export glued to their neighbours by
+    dropping the backslash (``Uin R^{m times k}`` read as a word "Uin"),
+    put back as the symbols, with a relation's spaces."""
+
+    def relation(m: re.Match) -> str:
+        if m["in"]:
+            return f"{m['in']} ∈ "
+        if m["sim"] is not None:
+            return f"{m['sim']} ∼ "
+        if m["ll"]:
+            return f"{m['ll']} {_RELATION_SHOWN[m['llname']]} "
+        if m["ge"]:
+            return f"{m['ge']} {_RELATION_SHOWN[m['gename']]} "
+        return "∼"  # sim before a number: sim1000 points
+
+    text = _LOST_GLUED_RELATION.sub(relation, text)
+    text = _LOST_OPERATORNAME.sub(r"\1", _LOST_NABLA.sub("nabla{}", text))
+    return _LOST_SHARP.sub(lambda m: "♯" + _math("\\" + m[1]), text)
+
+
 #: A word of lost math: a braced group is one with its spaces (``R^{m times k}``, ``min_{x in R^d}``).
 _LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\ue000[^\ue000\ue001\n]{0,80}\ue001|\S)+")
 #: ``widetilde O(...)``: the accent was on the letter after it.
@@ -722,7 +770,7 @@ def _greek(m: re.Match) -> str:
 #: What :data:`_LOST_MARK` needs, as plain substrings: most texts have none, and
 #: looking for them costs a tenth of the regex's search.
 _LOST_PIECES = ("^", "_{", "{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
-                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left", "_")
+                "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left", "_", "nabla")
 
 
 @functools.lru_cache(maxsize=65536)

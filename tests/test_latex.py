@@ -314,7 +314,7 @@ def test_a_relation_has_a_space_on_both_sides_and_a_product_on_neither(latex, sh
         ("epsilon^{-4} + Delta L^3 d^{3/2} to find a (delta,epsilon)-Goldstein point",
          "ε⁻⁴ + Δ L³ d^(3/2) to find a (δ,ε)-Goldstein point"),
         ("where Delta = f(x_0) - inf_{x in R^d} f(x)", "where Δ = f(x₀) - inf_(x ∈ Rᵈ) f(x)"),
-        ("as UV^top for V in R^{ntimes k}", "as UVᵀ for V in R^(n×k)"),
+        ("as UV^top for V in R^{ntimes k}", "as UVᵀ for V ∈ R^(n×k)"),
     ],
 )
 def test_macros_around_lost_math_are_shown_too(lost, shown):
@@ -495,3 +495,32 @@ def test_more_forms_of_lost_math_are_shown(lost, shown):
 )
 def test_braces_and_words_that_are_no_lost_latex_stay(plain):
     assert lost_math_shown(plain) == plain
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # from tests/data/hf-papers-blank-lines.txt and -compact.txt: '\\in' lost its backslash and glued to the symbol ("Uin")
+        ("a rank-k approximation of M as UV^top for Uin R^{mtimes k} and Vin R^{ntimes k} by",
+         "a rank-k approximation of M as UVᵀ for U ∈ R^(m×k) and V ∈ R^(n×k) by"),
+        ("a sketching matrix Rin R^{stimes d} with sll d, and", "a sketching matrix R ∈ R^(s×d) with s ≪ d, and"),
+        ("Let xin mathbb{R}^d and yin mathcal{Y} for all x_i in R^d", "Let x ∈ ℝᵈ and y ∈ Y for all xᵢ ∈ Rᵈ"),
+        ("have nge(K^2/epsilon^2)e^{Omega(K/SNR^2)} samples", "have n ≥ (K²/ε²)e^(Ω(K/SNR²)) samples"),
+        ("as long as SNRgeOmega(K^{1/2}), the", "as long as SNR ≥ Ω(K^(1/2)), the"),
+        ("the loss mathbb{E}_{xsim p}[ell(x)] and mathbb{E}_{x sim q}", "the loss 𝔼_(x ∼ p)[ℓ(x)] and 𝔼_(x ∼ q)"),
+        ("maps T=nabla f_theta, where u(x), nabla u(x)) dx", "maps T=∇f_θ, where u(x), ∇u(x)) dx"),
+        ("between Tsharpmu and nu, by M^c_rho(T)", "between T♯μ and nu, by Mᶜ_ρ(T)"),
+        ("we take operatorname*{argmin}_{theta} L(theta) over", "we take argmin_θ L(θ) over"),
+        ("graphs with sim1000 points, x^2", "graphs with ∼1000 points, x²"),
+    ],
+)
+def test_relations_an_export_glued_to_their_symbol_are_shown(lost, shown):
+    assert lost_math_shown(lost) == shown
+
+
+@pytest.mark.parametrize(
+    "plain",
+    ["we use x_i in the tables", "all d, ill x and egg y with x^2", "in Table A in Fig. 3, x^2", "an age(s) table, x^2"],
+)
+def test_words_like_a_glued_relation_stay_words(plain):
+    assert lost_math_shown(plain) == plain.replace("x^2", "x²")  # lost math beside them is shown
