@@ -428,7 +428,48 @@ _OPERATOR_GROUP = re.compile(rf"(\\(?:{_OPERATOR_NAMES}))\{{([^{{}}]*)\}}")
 _MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
 
 
+#: The innermost multi-line environment of display math (one without another inside it).
+_ENVIRONMENT = re.compile(
+    r"\\begin\{(?P<env>cases|dcases|rcases|aligned|alignedat|align\*?|alignat\*?|split|gathered|gather\*?"
+    r"|eqnarray\*?|multline\*?)\}(?:\{\d+\})?(?P<body>(?:(?!\\begin\{).)*?)\\end\{(?P=env)\}",
+    re.DOTALL,
+)
+_ROW_BREAK = re.compile(r"\\\\(?:\[[^\]]*\])?")
+_CELL_BREAK = re.compile(r"(?<!\\)&")
+#: What lays rows out and means nothing on one line.
+_ROW_LAYOUT = re.compile(r"\\(?:hline|nonumber|notag|displaystyle|label\{[^{}]*\})(?![a-zA-Z])")
+#: A row that goes on from the one before: ``f(x) &= g(x) \\ &\le h(x)``.
+_CONTINUED_ROW = re.compile(r"\s*(?:[=<>]|\\(?:le|ge|leq|geq|lesssim|gtrsim|approx|sim|equiv|ne|neq|to|in)(?![a-zA-Z]))")
+
+
+def _environments(source: str) -> str:
+    """Multi-line math on one line, as LaTeX still to convert: ``cases`` as
+    ``{a, if x > 0; b, otherwise}``, aligned equations as ``a = b = c``
+    (a row that starts with a relation goes on from the one before) or
+    ``a = b, c = d``.  pylatexenc ran the rows and cells together ("f(x)=
+    1 x>0 0 otherwise")."""
+
+    def one_line(m: re.Match) -> str:
+        rows = [_ROW_LAYOUT.sub(" ", row).strip() for row in _ROW_BREAK.split(m["body"])]
+        rows = [row for row in rows if row]
+        if m["env"].endswith("cases"):
+            cells = [[c.strip().rstrip(",.;").strip() for c in _CELL_BREAK.split(row)] for row in rows]
+            return r"\{" + "; ".join(", ".join(c for c in row if c) for row in cells) + r"\}"
+        out = ""
+        for row in rows:
+            row = " ".join(_CELL_BREAK.sub(" ", row).split()).rstrip(",.;")
+            out += (" " if _CONTINUED_ROW.match(row) else ", ") + row if out else row
+        return out
+
+    while "\\begin{" in source:
+        source, changed = _ENVIRONMENT.subn(one_line, source)
+        if not changed:
+            break
+    return source
+
+
 def _math(source: str) -> str:
+    source = _environments(source) if "\\begin{" in source else source
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
         text = _to_text(_scripts(prepared))
@@ -797,11 +838,40 @@ _OPERATOR_SHOWN = {"times": "×", "to": "→", "cdot": "·", "leq": "≤", "geq"
 _LOST_NUMBER_TIMES = re.compile(r"(?<![\w.])(\d+)times(\d+)(?!\w)")
 
 
+#: A multi-line environment whose backslashes went (``\\\\`` between rows too, leaving a wider space).
+_LOST_ENVIRONMENT = re.compile(
+    r"(?<![A-Za-z\\])begin\{(cases|aligned|align\*?|split|gathered|array|matrix|pmatrix|bmatrix)\}(?:\{[lcr| ]+\})?"
+    r"(.{1,400}?)end\{\1\}"
+)
+#: A relation's name in such an environment, where it stands alone between spaces (``&leq h(x)``).
+_LOST_ENV_RELATION = re.compile(r"(?<![A-Za-z])(?:leq?|geq?|neq?|approx|sim|equiv|propto)(?![A-Za-z])")
+
+
+def _lost_environment(m: re.Match) -> str:
+    """``begin{cases} 1 & x>0  0 & otherwise end{cases}`` as ``{1, x>0; 0, otherwise}``,
+    as :func:`_environments` shows the LaTeX; rows are told apart by the wider
+    space the lost ``\\\\`` left (where there is none, the cells run on)."""
+    body = _LOST_ENV_RELATION.sub(lambda r: _math("\\" + r[0]), m[2])
+    env, rows = m[1], [row for row in re.split(r"\s{2,}", body.strip()) if row.strip()]
+    cells = [[" ".join(c.split()) for c in row.split("&") if c.strip()] for row in rows]
+    if env == "cases":
+        return "{" + "; ".join(", ".join(row) for row in cells) + "}"
+    if env.endswith("matrix") or env == "array":
+        opened, closed = ("(", ")") if env == "pmatrix" else ("[", "]")
+        return opened + "; ".join(" ".join(row) for row in cells) + closed
+    out = ""
+    for row in (" ".join(row) for row in cells):
+        out += (" " if re.match(rf"[=<>{_RELATIONS}]", row) else ", ") + row if out else row
+    return out
+
+
 def _lost_braces(text: str) -> str:
     """Braces an export kept where it dropped the LaTeX around them: an
     old font switch (``{cal O}(1/k)``), an emphasised phrase, an operator
     braced for its spacing.  Each reads as typeset, with or without other
     lost math in the text."""
+    if "begin{" in text:
+        text = _LOST_ENVIRONMENT.sub(_lost_environment, text)
     text = _LOST_OLD_FONT.sub(lambda m: _math(f"\\math{m[1]}{{{m[2]}}}"), text)
     text = _LOST_PROSE_GROUP.sub(r"\1", text)
     text = _LOST_BRACED_OPERATOR.sub(lambda m: _OPERATOR_SHOWN.get(m[1], m[1]), text)

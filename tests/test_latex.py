@@ -524,3 +524,32 @@ def test_relations_an_export_glued_to_their_symbol_are_shown(lost, shown):
 )
 def test_words_like_a_glued_relation_stay_words(plain):
     assert lost_math_shown(plain) == plain.replace("x^2", "x²")  # lost math beside them is shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"$f(x)=\begin{cases} 1 & x>0 \\ 0 & \text{otherwise}\end{cases}$", "f(x)={1, x>0; 0, otherwise}"),
+        (r"$\|x\|=\begin{cases}\sqrt{x^2} & \text{if } x>0,\\ 0, & \text{otherwise}.\end{cases}$",
+         "‖x‖={√x², if x>0; 0, otherwise}"),
+        (r"$\begin{align*} x &= 1 \\ y &= 2\end{align*}$", "x = 1, y = 2"),
+        # a row that starts with a relation goes on from the row before
+        (r"$$\begin{aligned} f(x) &= g(x) \\ &\le h(x) \nonumber \end{aligned}$$", "f(x) = g(x) ≤ h(x)"),
+        (r"$\begin{cases} \begin{aligned} a &= b \\ &= c\end{aligned} & x>0\\ 0 & \text{else}\end{cases}$",
+         "{a = b = c, x>0; 0, else}"),
+    ],
+)
+def test_multi_line_math_reads_on_one_line(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        ("f(x) = begin{cases} 1 & x>0  0 & otherwise end{cases} and x^2", "f(x) = {1, x>0; 0, otherwise} and x²"),
+        ("begin{aligned} f(x) &= g(x)  &leq h(x) end{aligned} for x^2", "f(x) = g(x) ≤ h(x) for x²"),
+        ("A = begin{pmatrix} a & b  c & d end{pmatrix}", "A = (a b; c d)"),
+    ],
+)
+def test_multi_line_math_an_export_lost_the_backslashes_of_reads_on_one_line(lost, shown):
+    assert lost_math_shown(lost) == shown
