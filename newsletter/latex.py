@@ -497,7 +497,31 @@ def _operator_spacing(text: str) -> str:
         return text
     text = _PREFIX_SPACE.sub(r"\1", text)
     text = _RELATION_ONE_SIDE.sub(lambda m: f" {m[1] or m[2]} ", text)
-    return _OPERATOR_ONE_SIDE.sub(lambda m: m[1] or m[2], text)
+    text = _OPERATOR_ONE_SIDE.sub(lambda m: m[1] or m[2], text)
+    return _outside_scripts(text, lambda part: _RELATION_TIGHT.sub(r" \1 ", part)) if _RELATION_TIGHT.search(text) else text
+
+
+#: A relation written tight (``U\\in\\mathbb{R}^n``: nothing in the source could space it).
+_RELATION_TIGHT = re.compile(rf"(?<=[^\s(\[{{⟨|‖])([{_RELATIONS}])(?=[^\s)\]}},.;:⟩|‖])")
+_SCRIPT_GROUP = re.compile(r"[_^]\(")
+
+
+def _outside_scripts(text: str, change) -> str:
+    """``text`` with ``change`` made outside the scripts written out in
+    parentheses (``𝔼_(x∼p)``): a script is set tight, with no space around
+    its relations."""
+    out, pos = [], 0
+    while (m := _SCRIPT_GROUP.search(text, pos)) is not None:
+        depth, end = 0, len(text)
+        for i in range(m.end() - 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:
+                end = i + 1
+                break
+        out += [change(text[pos:m.start()]), text[m.start():end]]
+        pos = end
+    out.append(change(text[pos:]))
+    return "".join(out)
 
 
 #: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".

@@ -297,7 +297,10 @@ def test_a_control_character_like_the_fraction_marks_in_the_source_does_not_hang
         # a macro name ends with the space after it: '\in ' gave "M∈ ℝ", '\times n' gave "m× n"
         (r"Given $M\in \mathbb{R}^{m\times n}$, find", "Given M ∈ ℝ^(m×n), find"),
         (r"for $x\leq y$ and $\Omega\subseteq [m]\times [n]$", "for x ≤ y and Ω ⊆ [m]×[n]"),
-        (r"$a \cdot b$ and $f:\mathbb{R}^d\to\mathbb{R}$", "a · b and f:ℝᵈ→ℝ"),
+        (r"$a \cdot b$ and $f:\mathbb{R}^d\to\mathbb{R}$", "a · b and f:ℝᵈ → ℝ"),
+        # written tight, as the source could not space it ("U∈ℝ^(n×k)"); a script stays tight
+        (r"for $U\in\mathbb{R}^{n\times k}$ and $\epsilon\le1$", "for U ∈ ℝ^(n×k) and ε ≤ 1"),
+        (r"$\lim_{n\to\infty} a_n$, $\{x\in A\}$ and $\sim$10x", "lim_(n→∞) aₙ, {x ∈ A} and ∼10x"),
     ],
 )
 def test_a_relation_has_a_space_on_both_sides_and_a_product_on_neither(latex, shown):
