@@ -915,7 +915,70 @@ def to_unicode(text: str) -> str:
     return result if result.strip() else text
 
 
+#: A macro a paper defines in its abstract (it was written for the paper's preamble):
+#: ``\\newcommand{\\ours}{FooNet}``, ``\\newcommand{\\norm}[1]{\\|#1\\|}``, ``\\def\\ours{FooNet}``,
+#: ``\\DeclareMathOperator{\\Tr}{Tr}``.
+_DEFINITION = re.compile(
+    r"\\(?:(?:re|provide)?newcommand\*?|def|(?P<op>DeclareMathOperator)\*?)\s*"
+    r"(?:\{\s*\\(?P<braced>[a-zA-Z]+)\s*\}|\\(?P<bare>[a-zA-Z]+))\s*(?:\[(?P<args>[1-9])\])?\s*"
+    r"(?P<body>\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})\s?"
+)
+
+
+def _definitions(text: str) -> str:
+    """The paper's own macros used as defined, their definitions taken out:
+    "\\newcommand{\\ours}{FooNet} We propose \\ours." reads "We propose FooNet.",
+    and ``\\norm{x}`` with ``\\newcommand{\\norm}[1]{\\|#1\\|}`` reads "‖x‖"."""
+    for m in reversed(list(_DEFINITION.finditer(text))):
+        name, body, count = m["braced"] or m["bare"], m["body"][1:-1], int(m["args"] or 0)
+        if m["op"]:
+            body = rf"\operatorname{{{body}}}"
+        text = text[:m.start()] + _expanded(text[m.end():], name, body, count)
+    return text
+
+
+def _expanded(text: str, name: str, body: str, count: int) -> str:
+    """``text`` with each use of ``\\name`` (taking ``count`` braced arguments) replaced by ``body``."""
+    out, pos = [], 0
+    use = re.compile(rf"\\{name}(?![a-zA-Z])")
+    while (m := use.search(text, pos)) is not None:
+        end, args = m.end(), []
+        for _ in range(count):
+            while end < len(text) and text[end] == " ":
+                end += 1
+            close = _braced(text, end) if text.startswith("{", end) else None
+            if close is None:
+                break
+            args.append(text[end + 1:close - 1])
+            end = close
+        if len(args) < count:  # a use without its arguments: left as written
+            out.append(text[pos:end])
+            pos = end
+            continue
+        shown = re.sub(r"#([1-9])", functools.partial(_argument, args), body)
+        if not count and text.startswith("{}", end):
+            end += 2
+        glued = re.search(r"\\[a-zA-Z]+$", shown) is not None and text[end:end + 1].isalpha()
+        out += [text[pos:m.start()], "{" + shown + "}" if "$" not in shown and _in_math(text, m.start()) else shown,
+                "{}" if glued else ""]
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _argument(args: list[str], m: re.Match) -> str:
+    """A ``#n`` of a macro's body: its nth argument (a ``#n`` beyond them stays)."""
+    return args[int(m[1]) - 1] if int(m[1]) <= len(args) else m[0]
+
+
+def _in_math(text: str, at: int) -> bool:
+    """Whether ``at`` is inside a math span of ``text`` (a macro's body is a group there)."""
+    return any(start <= at < end for start, end, _ in _math_spans(text))
+
+
 def _converted(text: str) -> str:
+    if "\\def" in text or "command" in text or "\\Declare" in text:
+        text = _definitions(text)
     text = _unwrap_styles(_citations(text))
     out, pos = [], 0
     for start, end, source in _math_spans(text):

@@ -556,3 +556,19 @@ def test_multi_line_math_reads_on_one_line(latex, shown):
 )
 def test_multi_line_math_an_export_lost_the_backslashes_of_reads_on_one_line(lost, shown):
     assert lost_math_shown(lost) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"\newcommand{\ours}{FooNet} We propose \ours, and \ours{} beats it.", "We propose FooNet, and FooNet beats it."),
+        (r"\def\sys{\textsc{Sys}}We build \sys. It is $x^2$.", "We build Sys. It is x²."),
+        (r"\newcommand\R{\mathbb{R}} a map $f:\R^d\to\R$", "a map f:ℝᵈ → ℝ"),
+        (r"\newcommand{\norm}[1]{\|#1\|} a $\norm{x}^2$", "a ‖x‖²"),
+        (r"\newcommand{\ip}[2]{\langle #1, #2\rangle} then $\ip{a}{b}=0$", "then ⟨a, b⟩=0"),
+        (r"\DeclareMathOperator{\Tr}{Tr} so $\Tr(A)=1$", "so Tr(A)=1"),
+    ],
+)
+def test_a_papers_own_macro_defined_in_its_abstract_is_shown_as_defined(latex, shown):
+    assert to_unicode(latex) == shown
+
