@@ -1020,6 +1020,37 @@ def _text(segment: str) -> str:
     return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2]) + "{}", segment))
 
 
+#: Names papers give the macro for their own method, model or system (``\\method``, ``\\ours``).
+_SELF_NAMES = frozenset((
+    "method", "ours", "model", "name", "sys", "system", "approach", "algo", "alg", "algname", "ourmethod",
+    "ourmodel", "methodname", "modelname", "tool", "framework", "proposed", "our", "short", "ourapproach",
+))
+#: A macro left in an abstract, not converted (no definition came with it).
+_LEFT_MACRO = re.compile(r"\\([a-zA-Z]+)(?![a-zA-Z])(?:\{\})?")
+#: "Name: what it does", a title that names the paper's method.
+_TITLE_NAME = re.compile(r"([^\s:][^:]{0,38}?):\s+\S")
+
+
+def own_name_shown(text: str, title: str) -> str:
+    """``text`` with the macro a paper uses for its own method's name
+    (``\\method``, or one spelt like the name: ``\\dposhift``) shown as that
+    name where the title gives it ("DPO-Shift: Shifting ..."): arXiv keeps
+    such macros as written, since the definition stayed in the paper's
+    preamble, and "we introduce \\method to shift" reads as broken LaTeX.
+    Only for display (matching reads the text as the source gave it)."""
+    if "\\" not in text or (named := _TITLE_NAME.match(title)) is None:
+        return text
+    name = named[1].strip()
+    if len(name.split()) > 4:
+        return text
+    letters = re.sub(r"[^a-z0-9]", "", name.casefold())
+    left = {m[1] for m in _LEFT_MACRO.finditer(text)}
+    own = [macro for macro in left if macro in _SELF_NAMES or macro.casefold() == letters]
+    if len(own) != 1:
+        return text  # two such macros (a method and a dataset): which is the title's is not known
+    return re.sub(rf"\\{own[0]}(?![a-zA-Z])(?:\{{\}})?", lambda _: name, text)
+
+
 def paper_to_unicode(paper: Paper) -> Paper:
     """The paper with LaTeX in its title, abstract, authors and comment as Unicode
     (the same object when there is none, which is most papers)."""

@@ -36,7 +36,7 @@ from markupsafe import Markup, escape
 
 from .config import Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
-from .latex import lost_math_shown
+from .latex import lost_math_shown, own_name_shown
 from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, is_long_match, short_match
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
@@ -628,7 +628,7 @@ class Composer:
         # math an export lost the backslashes of (ell_2) as Unicode (ℓ₂): shown only,
         # so highlighting runs on the text shown and matching on the text read
         title = lost_math_shown(paper.title)
-        abstract = trim(lost_math_shown(paper.abstract), limit)
+        abstract = trim(own_name_shown(lost_math_shown(paper.abstract), paper.title), limit)
         config = self.config
         code = code_link(paper)
         published = paper.published

@@ -572,3 +572,36 @@ def test_multi_line_math_an_export_lost_the_backslashes_of_reads_on_one_line(los
 def test_a_papers_own_macro_defined_in_its_abstract_is_shown_as_defined(latex, shown):
     assert to_unicode(latex) == shown
 
+
+def test_the_macro_for_a_papers_own_method_shows_the_name_its_title_gives(workdir, cli):
+    """arXiv keeps '\\method' as written (its definition stayed in the paper's
+    preamble); tests/data/hf-papers-compact.txt has it: 'we introduce \\method to
+    controllably shift', where the title begins 'DPO-Shift:'."""
+    from conftest import BASIC_CONFIG
+
+    write_config(workdir, BASIC_CONFIG.replace('any: ["SGD", "stochastic gradient", "optimi*"]', 'any: ["DPO-Shift"]')
+                 .replace("topics: [optim, diffusion]", "topics: [optim]"))
+    result = cli("preview", "--subscriber", "bob@example.org", "--out", "pv")
+    assert result.code == 0, result.err
+    html = (workdir / "pv" / "bob@example.org.html").read_text(encoding="utf-8")
+    text = (workdir / "pv" / "bob@example.org.txt").read_text(encoding="utf-8")
+    assert "we introduce <mark" in html and ">DPO-Shift</mark> to controllably shift" in html
+    assert "we introduce DPO-Shift to controllably shift" in text
+    assert "\\method" not in html and "\\method" not in text
+    result = cli("papers", "--json")
+    assert any("\\method" in p["abstract"] for p in json.loads(result.out))  # read as the source gave it
+
+
+@pytest.mark.parametrize(
+    ("text", "title"),
+    [
+        (r"we introduce \method and \ours", "DPO-Shift: Shifting"),  # two names for one: which is it?
+        (r"we introduce \method", "Shifting the Distribution"),  # the title gives no name
+        (r"we introduce \method", "A title of many words before its colon: here"),
+        (r"we introduce \dataset", "DPO-Shift: Shifting"),  # not the method's macro
+    ],
+)
+def test_a_macro_the_title_does_not_name_stays(text, title):
+    from newsletter.latex import own_name_shown
+
+    assert own_name_shown(text, title) == text
