@@ -771,7 +771,7 @@ _LOST_GLUED_RELATION = re.compile(
     r"|(?<![A-Za-z\\])(?P<sim>[A-Za-z])sim(?=\s|\d|[A-Z{(])|(?<![A-Za-z\\])sim(?=\d)"
     r"|(?<![A-Za-z\\])(?P<ll>[b-df-hj-np-tv-zB-DF-HJ-NP-TV-Z])(?P<llname>ll|gg) (?=[A-Za-z0-9](?![A-Za-z]))"
     r"|(?<![A-Za-z\\])(?P<ge>[b-df-hj-np-tv-z]|[A-Z]{2,5})(?P<gename>ge|le)"
-    rf"(?=\(|-?\d|(?:{_SCRIPTED_GREEK}|Omega|Theta|Gamma|Delta|Sigma|Lambda|Phi|Psi)(?![a-z]))"
+    rf"(?=(?:left)?[(\[]|-?\d|(?:{_SCRIPTED_GREEK}|Omega|Theta|Gamma|Delta|Sigma|Lambda|Phi|Psi)(?:left|(?![a-z])))"
 )
 _RELATION_SHOWN = {"ll": "≪", "gg": "≫", "ge": "≥", "le": "≤"}
 #: ``nabla f``: the gradient's operand follows it after the space a macro name ended with.
@@ -825,6 +825,8 @@ _LOST_GREEK = re.compile(
     rf"(?<![A-Za-z\\])(?:(?<=[(\[,;] )|(?<=[(\[,;]))(?:{_GREEK_NAMES})(?=[)\],;])"
     rf"|(?<![A-Za-z\\])(?:{_GREEK_NAMES})(?=,(?:{_GREEK_NAMES})\))"
     rf"|(?<![A-Za-z\\])(?:Gamma|Delta|Theta|Lambda|Sigma|Omega|Phi|Psi|Xi)(?= (?:[A-Za-z](?![A-Za-z])|=))"
+    # a Greek letter set equal to something after a symbol with a script: 'A_mu alpha=C'
+    rf"|(?<=[\w)] )(?:{_GREEK_NAMES})(?==[\w(])"
 )
 
 
