@@ -659,7 +659,25 @@ def _typography(text: str) -> str:
         text = _EM_DASH.sub("—", text)
     if "{,}" in text:
         text = _BRACED_COMMA.sub(",", text)
+    if "~" in text and "\\" not in text:  # with LaTeX, _text sees the ties with the rest
+        text = _lost_ties(text)
     return text
+
+
+#: A citation whose ``\\cite{...}`` an export dropped, its key left after the tie: ``Sanghavi~jns13``.
+_LOST_CITATION = re.compile(r"(?<=[A-Za-z])~([a-z]+\d{2,4}[a-z]*)(?![\w~])")
+#: A dash between ties, ``ones~--~by``.
+_TIED_DASH = re.compile(r"~(---?)~")
+
+
+def _lost_ties(text: str) -> str:
+    """Ties (``models~(DMs)``, ``intervals.~Here``) as the spaces they are,
+    in text an export took the rest of the LaTeX from; a citation's key
+    left after one in brackets ("Sanghavi [jns13]"), as :func:`_citation`
+    shows a citation; a URL's ``/~user`` and "(~1000x)" stay."""
+    text = _TIED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", text)
+    text = _LOST_CITATION.sub(r" [\1]", text)
+    return _TIE.sub(" ", text)
 
 
 #: Greek letters a lost script marks as math: ``pi_0``, ``A_mu`` (not ``eta_`` of a ``beta_`` word).

@@ -607,3 +607,23 @@ def test_a_macro_the_title_does_not_name_stays(text, title):
     from newsletter.latex import own_name_shown
 
     assert own_name_shown(text, title) == text
+
+
+@pytest.mark.parametrize(
+    ("tied", "shown"),
+    [
+        # from tests/data/hf-papers-*.txt: the export kept the ties and dropped the rest of the LaTeX
+        ("the success of Diffusion models~(DMs) in", "the success of Diffusion models (DMs) in"),
+        ("Jain, Netrapalli and Sanghavi~jns13 showed, improved~glz17, alternating",
+         "Jain, Netrapalli and Sanghavi [jns13] showed, improved [glz17], alternating"),
+        ("yield unstable intervals.~Here, we; e.g.~iLQR - on", "yield unstable intervals. Here, we; e.g. iLQR - on"),
+        ("flat minima over sharp ones~--~by showing", "flat minima over sharp ones – by showing"),
+    ],
+)
+def test_ties_left_in_an_export_are_spaces(tied, shown):
+    assert to_unicode(tied) == shown
+
+
+@pytest.mark.parametrize("plain", ["a learning-based approach (~1000x) to", "see https://example.org/~ana/ now", "~/data"])
+def test_a_tilde_that_is_no_tie_stays(plain):
+    assert to_unicode(plain) == plain
