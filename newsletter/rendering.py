@@ -104,6 +104,18 @@ def trim(text: str, limit: int) -> str:
     return cut + "…"
 
 
+#: The space before a relation, an operator or a dash set off by spaces (``U ∈ R``, ``a + b``, ``x - y``).
+_SPACE_BEFORE_OPERATOR = re.compile(r"(?<=\S) (?=[=<>≤≥≠≈≜≡∼≃≅∝∈∉⊆⊂⊇⊃→←↔⇒⇐⇔↦≪≫+\-−±×·–—] )")
+
+
+def unbroken_before_operators(text: str) -> str:
+    """``text`` with a no-break space before each relation or operator set
+    off by spaces: a narrow screen (or a text client) breaks the line after
+    ``U ∈``, as typesetting does, never between ``U`` and ``∈ R``, which
+    left a line starting with the relation, away from what it relates."""
+    return _SPACE_BEFORE_OPERATOR.sub("\u00a0", text) if " " in text else text
+
+
 def highlight(text: str, patterns: Sequence[re.Pattern]) -> Markup:
     """``text`` escaped, with every match of ``patterns`` wrapped in ``<mark>``.
 
@@ -627,8 +639,8 @@ class Composer:
         paper = m.paper
         # math an export lost the backslashes of (ell_2) as Unicode (ℓ₂): shown only,
         # so highlighting runs on the text shown and matching on the text read
-        title = lost_math_shown(paper.title)
-        abstract = trim(own_name_shown(lost_math_shown(paper.abstract), paper.title), limit)
+        title = unbroken_before_operators(lost_math_shown(paper.title))
+        abstract = unbroken_before_operators(trim(own_name_shown(lost_math_shown(paper.abstract), paper.title), limit))
         config = self.config
         code = code_link(paper)
         published = paper.published

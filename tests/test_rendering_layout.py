@@ -269,3 +269,43 @@ def test_a_topic_in_the_contents_jumps_to_its_section(tmp_path):
     links, top, heading = int(found.group(1)), int(found.group(2)), html_lib.unescape(found.group(3))
     assert links == 2 and heading.startswith("Diffusion models (")
     assert abs(top) <= 2, f"the section's heading should be at the top after its contents link, is at {top}px"
+
+
+#: For each relation or operator set off by spaces in the email's text, in each frame: does it begin a line?
+OPERATOR_PROBE = (
+    "<script>var seen=0,total=0,first=[];function probe(f){var d=f.contentDocument;try{"
+    "var walk=d.createTreeWalker(d.body,NodeFilter.SHOW_TEXT),n,r=d.createRange();"
+    "function top(node,i){r.setStart(node,i);r.setEnd(node,i+1);var b=r.getClientRects();return b.length?b[0].top:null;}"
+    "while((n=walk.nextNode())){var t=n.data;if(n.parentNode.closest('.preheader'))continue;"
+    "for(var i=2;i<t.length-1;i++){if('=≤≥∈⊆≈+−–'.indexOf(t[i])<0||!/\\s/.test(t[i-1])||t[i+1]!==' '||/\\s/.test(t[i-2]))continue;"
+    "total++;var a=top(n,i-2),b=top(n,i);if(a!==null&&b!==null&&b>a+4)first.push(f.style.width+': '+t.slice(Math.max(0,i-12),i+8));}}"
+    "}catch(e){first.push('error '+e);}if(++seen==document.querySelectorAll('iframe').length)"
+    "document.documentElement.setAttribute('data-probe',total+'|'+first.join('||'));}</script>"
+)
+
+
+def test_a_relation_never_begins_a_line_on_a_phone(tmp_path):
+    """'U ∈ R^(m×k)' broke as 'U' / '∈ R^(m×k)' on a phone: the relation began a
+    line, away from what it relates.  The sample digest's formulas, in frames
+    of every phone width from 320 to 420 px, break after the relation or
+    operator, as typesetting does."""
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "docs" / "sample" / "config.yaml")
+    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html
+    (tmp_path / "email.html").write_text(html, encoding="utf-8")
+    frames = "".join(f"<iframe onload='probe(this)' style='width:{w}px;height:300px;border:0' src='email.html'></iframe>"
+                     for w in range(320, 421, 10))
+    page = tmp_path / "page.html"
+    page.write_text(f"<!DOCTYPE html><html><head>{OPERATOR_PROBE}</head><body>{frames}</body></html>", encoding="utf-8")
+    flags = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--allow-file-access-from-files", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1000,800",
+    ]
+    proc = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+    found = re.search(r'data-probe="(\d+)\|([^"]*)"', proc.stdout)
+    assert found, re.findall(r'data-probe="[^"]*"', proc.stdout) or proc.stderr[-2000:]
+    total, starting = int(found[1]), html_lib.unescape(found[2])
+    assert total >= 50  # the sample's formulas, in each frame
+    assert not starting, f"a relation or operator begins a line: {starting}"
