@@ -659,8 +659,6 @@ def _typography(text: str) -> str:
         text = _EM_DASH.sub("—", text)
     if "{,}" in text:
         text = _BRACED_COMMA.sub(",", text)
-    if "~" in text and "\\" not in text:  # with LaTeX, _text sees the ties with the rest
-        text = _lost_ties(text)
     return text
 
 
@@ -674,7 +672,8 @@ def _lost_ties(text: str) -> str:
     """Ties (``models~(DMs)``, ``intervals.~Here``) as the spaces they are,
     in text an export took the rest of the LaTeX from; a citation's key
     left after one in brackets ("Sanghavi [jns13]"), as :func:`_citation`
-    shows a citation; a URL's ``/~user`` and "(~1000x)" stay."""
+    shows a citation; a URL's ``/~user`` and "(~1000x)" stay.  Shown only
+    (:func:`lost_math_shown`): at reading, the changed text moved a ranking score."""
     text = _TIED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", text)
     text = _LOST_CITATION.sub(r" [\1]", text)
     return _TIE.sub(" ", text)
@@ -866,6 +865,8 @@ def lost_math_shown(text: str) -> str:
     read the text as the source gave it (their figures were measured on it)."""
     if "\\" in text or "$" in text:
         return text
+    if "~" in text:
+        text = _lost_ties(text)
     if "{" in text or "times" in text:
         text = _lost_braces(text)
     if not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):
