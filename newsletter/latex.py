@@ -121,7 +121,7 @@ SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄�
 
 
 #: A prefix operator and the space its macro name ended with: ``\\nabla f`` is "∇f", not "∇ f".
-_PREFIX_SPACE = re.compile(r"([∇∂¬]) (?=[\w(])")
+_PREFIX_SPACE = re.compile(r"([∇∂¬∀∃]) (?=[\w(])")
 
 
 def _grouped(text: str) -> str:
@@ -402,8 +402,8 @@ def _scripts(math: str) -> str:
         mapped = text.translate(table)
         if text and all(ch != mapped_ch for ch, mapped_ch in zip(text, mapped) if not ch.isspace()) and " " not in text:
             out.append(mapped)
-        elif text in ("'", "′", "″", "*", "†", "‡", "⊤", "⊥", "∘", "○") and math[i] == "^":
-            out.append({"⊤": "ᵀ", "'": "′", "∘": "°", "○": "°"}.get(text, text))
+        elif text in ("'", "′", "″", "*", "†", "‡", "⊤", "⊺", "⊥", "∘", "○") and math[i] == "^":
+            out.append({"⊤": "ᵀ", "⊺": "ᵀ", "'": "′", "∘": "°", "○": "°"}.get(text, text))
         else:
             out.append(math[i] + (text if len(text) == 1 else f"({text})"))
         pos = end
@@ -481,19 +481,19 @@ def _math(source: str) -> str:
 
 #: A relation or an operator with a space on one side only: the space a macro
 #: name ends with (``M\\in \\mathbb{R}^{m\\times n}`` read "M∈ ℝ^(m× n)").
-_RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫"
+_RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫⊥≲≳≍≺≻∩∪∖"
 #: (Not ``∼`` before a number, "about": ``$\\sim$10x``.)
 _RELATION_ONE_SIDE = re.compile(
     rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:])(?!(?<=∼)\d)"
 )
-_OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘]) (?=\S)|(?<=\S) ([×·⊗⊕∘])(?=[^\s)\],.;:])")
+_OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘⋆∗⊙]) (?=\S)|(?<=\S) ([×·⊗⊕∘⋆∗⊙])(?=[^\s)\],.;:])")
 
 
 def _operator_spacing(text: str) -> str:
     """Spaces on both sides of a relation (``M ∈ ℝ``), none around a product
     (``m×n``), as typesetting shows them, when the source gave one side only;
     none after a prefix operator (``∇f``, ``¬p``)."""
-    if not any(c in text for c in _RELATIONS + "×·⊗⊕∘∇∂¬"):
+    if not any(c in text for c in _RELATIONS + "×·⊗⊕∘⋆∗⊙∇∂¬∀∃"):
         return text
     text = _PREFIX_SPACE.sub(r"\1", text)
     text = _RELATION_ONE_SIDE.sub(lambda m: f" {m[1] or m[2]} ", text)

@@ -628,3 +628,16 @@ def test_ties_left_in_an_export_are_spaces(tied, shown):
 @pytest.mark.parametrize("plain", ["a learning-based approach (~1000x) to", "see https://example.org/~ana/ now", "~/data"])
 def test_a_tilde_that_is_no_tie_stays(plain):
     assert lost_math_shown(plain) == plain
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a relation or set operator spaced on both sides, a product on neither, a quantifier against its variable
+        (r"$x\perp y$, $a\lesssim b$, $a\gtrsim b$, $a\asymp b$", "x ⊥ y, a ≲ b, a ≳ b, a ≍ b"),
+        (r"$A\cap B\cup C$, $A\setminus B$, $a\star b$, $a\ast b$, $a\odot b$", "A ∩ B ∪ C, A ∖ B, a⋆b, a∗b, a⊙b"),
+        (r"$\forall x \in X$ and $x^{\intercal}y$", "∀x ∈ X and xᵀy"),
+    ],
+)
+def test_more_relations_and_operators_are_spaced_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
