@@ -105,7 +105,7 @@ _TEXT_MACRO = re.compile(
     r"(?P<macro>\\(?:"
     rf"[\"'`^~=.](?:{_ARG}|\\[a-zA-Z]+|[a-zA-Z])"  # accents: \"o \'{e} \"\i
     rf"|(?P<name>[a-zA-Z]+)\*?(?:{_ARG})*"  # \emph{x}, \ss, \i
-    r"|[&%$#_{}]"  # escaped specials
+    r"|[&%$#_{}@]"  # escaped specials, and \@ (a sentence's end: nothing to show)
     r"|[,;:! \\\\]"  # spacing (\, \; \ ) and a line break (\\)
     r"))"
     r"(?(open)\})"
@@ -238,7 +238,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "binom", "tbinom", "dbinom")]
         + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
-        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket")],
+        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -289,6 +289,13 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             # layout that means a space, or nothing, in one paragraph of text
             *(spec(name, " ") for name in ("newline", "linebreak", "par", "smallskip", "medskip", "bigskip", "hfill")),
             spec("noindent", ""),
+            # a size, a colour, a note to the authors' names: nothing in one paragraph of text
+            *(spec(name, "") for name in (
+                "tiny", "scriptsize", "footnotesize", "small", "normalsize", "large", "Large", "LARGE", "huge", "Huge",
+                "color", "thanks", "xspace", "limits", "nolimits", "protect",
+            )),
+            spec("copyright", "©"),
+            spec("textcopyright", "©"),
             spec("ne", "≠"),
             spec("coloneqq", "≔"),
             spec("eqqcolon", "≕"),
@@ -468,8 +475,16 @@ def _environments(source: str) -> str:
     return source
 
 
+#: Placement of a big operator's limits (nothing on one line), and the space after an
+#: opening norm bar (``\\lVert x\\rVert`` read "‖ x‖").
+_LIMITS = re.compile(r"\\(?:no)?limits(?![a-zA-Z])")
+_OPEN_BAR_SPACE = re.compile(r"(\\l[vV]ert)\s+")
+
+
 def _math(source: str) -> str:
     source = _environments(source) if "\\begin{" in source else source
+    if "\\l" in source or "\\no" in source:
+        source = _OPEN_BAR_SPACE.sub(r"\1{}", _LIMITS.sub("", source))
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
         text = _to_text(_scripts(prepared))
@@ -559,8 +574,9 @@ def _text_macro(m: re.Match) -> str:
 
 #: Font styles whose typeset text is their argument, unwrapped before math is found.
 _STYLE = re.compile(
-    r"\\(?:emph|text(?:bf|it|sl|sc|tt|sf|rm|up|md|normal)|underline|uline|mbox)\s*(?=\{)"
-    r"|(?<!\\)\{\\(?:em|it|bf|sl|sc|tt|rm|sf)(?![a-zA-Z])\s*"
+    r"\\(?:emph|text(?:bf|it|sl|sc|tt|sf|rm|up|md|normal)|underline|uline|uwave|sout|st|mbox)\s*(?=\{)"
+    r"|(?<!\\)\{\\(?:em|it|bf|sl|sc|tt|rm|sf|tiny|scriptsize|footnotesize|small|normalsize|large|Large|LARGE|huge|Huge)"
+    r"(?![a-zA-Z])\s*"
 )
 
 

@@ -641,3 +641,17 @@ def test_a_tilde_that_is_no_tie_stays(plain):
 )
 def test_more_relations_and_operators_are_spaced_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"Alice Smith\thanks{Equal contribution} and Bob", "Alice Smith and Bob"),
+        (r"{\small fast} and \textcolor{red}{red}, \color{blue}blue and \sout{gone}", "fast and red, blue and gone"),
+        (r"Our \textsc{Model}\xspace is fast, i.e.\@ it works \copyright", "Our Model is fast, i.e. it works ©"),
+        (r"$\max\limits_{x} f$, $\sum\nolimits_i$ and $\lVert x\rVert_2^2$", "maxₓ f, ∑ᵢ and ‖x‖₂²"),
+    ],
+)
+def test_layout_and_colour_macros_leave_their_text_only(latex, shown):
+    assert to_unicode(latex) == shown
