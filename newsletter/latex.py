@@ -1013,9 +1013,37 @@ def _in_math(text: str, at: int) -> bool:
     return any(start <= at < end for start, end, _ in _math_spans(text))
 
 
+#: A list in an abstract: ``\begin{enumerate}\item ... \end{enumerate}``.
+_LIST = re.compile(r"\s*\\begin\{(itemize|enumerate|description)\}(.*?)\\end\{\1\}\s*", re.DOTALL)
+_ITEM = re.compile(r"\\item(?![a-zA-Z])\s*(?:\[([^\]]*)\])?")
+
+
+def _lists(text: str) -> str:
+    """A list in the run of the paragraph, as authors write one inline:
+    "(1) first (2) second" for ``enumerate`` (or the item's own label),
+    "• first • second" for ``itemize``, a ``description`` item's label before
+    its text.  As it was, the environment's name stayed and each item began
+    a line of its own."""
+
+    def inline(m: re.Match) -> str:
+        parts = _ITEM.split(m[2])  # the text before the first item, then (label, text) pairs
+        items = []
+        for n, (label, item) in enumerate(zip(parts[1::2], parts[2::2]), start=1):
+            if m[1] == "description":
+                mark = f"{label}:" if label else "•"
+            else:
+                mark = label or (f"({n})" if m[1] == "enumerate" else "•")
+            items.append(f"{mark} {' '.join(item.split())}")
+        return " " + " ".join(items) + " "
+
+    return _LIST.sub(inline, text).strip()
+
+
 def _converted(text: str) -> str:
     if "\\def" in text or "command" in text or "\\Declare" in text:
         text = _definitions(text)
+    if "\\begin{" in text:
+        text = _lists(text)
     text = _unwrap_styles(_citations(text))
     out, pos = [], 0
     for start, end, source in _math_spans(text):

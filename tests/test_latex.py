@@ -643,6 +643,18 @@ def test_more_relations_and_operators_are_spaced_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
 
 
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"Our contributions: \begin{itemize}\item a fast solver; \item a bound.\end{itemize} We test it.",
+         "Our contributions: • a fast solver; • a bound. We test it."),
+        (r"We: \begin{enumerate} \item prove $x^2$; \item[(ii)] show.\end{enumerate}", "We: (1) prove x²; (ii) show."),
+        (r"\begin{description}\item[Speed] fast \item[Size] small\end{description}", "Speed: fast Size: small"),
+    ],
+)
+def test_a_list_reads_in_the_run_of_the_paragraph(latex, shown):
+    assert to_unicode(latex) == shown
+
 
 @pytest.mark.parametrize(
     ("latex", "shown"),
