@@ -125,9 +125,9 @@ _PREFIX_SPACE = re.compile(r"([∇∂¬∀∃]) (?=[\w(])")
 
 
 def _grouped(text: str) -> str:
-    """``d`` or ``10`` stays bare after √ or around /, anything longer gets parentheses."""
+    """``d``, ``10`` or ``p(x)`` stays bare after √ or around /, anything longer gets parentheses."""
     text = _PREFIX_SPACE.sub(r"\1", text.strip())
-    if re.fullmatch(r"[√∛∜]?[∂∇]?\w+|.", text) or (text.startswith("(") and text.endswith(")")):
+    if re.fullmatch(r"[√∛∜]?[∂∇]?\w+(?:\([^()\s]*\))?|.", text) or (text.startswith("(") and text.endswith(")")):
         return text
     return f"({text})"
 
@@ -409,7 +409,7 @@ def _scripts(math: str) -> str:
         mapped = text.translate(table)
         if text and all(ch != mapped_ch for ch, mapped_ch in zip(text, mapped) if not ch.isspace()) and " " not in text:
             out.append(mapped)
-        elif text in ("'", "′", "″", "*", "†", "‡", "⊤", "⊺", "⊥", "∘", "○") and math[i] == "^":
+        elif text in ("'", "′", "″", "*", "⋆", "∗", "†", "‡", "⊤", "⊺", "⊥", "∘", "○") and math[i] == "^":
             out.append({"⊤": "ᵀ", "⊺": "ᵀ", "'": "′", "∘": "°", "○": "°"}.get(text, text))
         else:
             out.append(math[i] + (text if len(text) == 1 else f"({text})"))

@@ -667,3 +667,16 @@ def test_a_list_reads_in_the_run_of_the_paragraph(latex, shown):
 )
 def test_layout_and_colour_macros_leave_their_text_only(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a function's value is one term: no parentheses around it in a fraction or a root
+        (r"$\frac{p(x)}{q(x)}$, $\sqrt{f(x)}$ and $\frac{f(x)+1}{2}$", "p(x)/q(x), √f(x) and (f(x)+1)/2"),
+        (r"$\int p(x)\log\frac{p(x)}{q(x)}dx$", "∫ p(x) log (p(x)/q(x))dx"),
+        (r"$\theta^*$ and $\theta^\star$", "θ* and θ⋆"),
+    ],
+)
+def test_a_functions_value_in_a_fraction_and_a_starred_symbol_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
