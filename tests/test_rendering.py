@@ -1003,3 +1003,19 @@ def test_a_card_under_a_ranked_topic_gives_no_word_of_a_keyword_topic_as_its_own
                         topic_reasons=("close to your interest: x", ""))
     reasons, others = card_words(ranked, config.topics, {"title": paper.title, "abstract": paper.abstract})
     assert reasons == [] and others("optim") == ["Optimizing"]
+
+
+def test_contents_entries_are_numbered_as_the_text_part_numbers_them(tmp_path):
+    """A long contents list was a wall of links whose wrapped lines ran into
+    the next entry: each entry now has its number (the text part's [n]),
+    its wrapped lines hung under the title."""
+    config, matches, composed = reader_digest(tmp_path)
+    html, text = composed.html, composed.text
+    contents = html[html.index('id="contents"'):html.index('class="section"')]
+    entries = re.findall(r'class="contents-item".*?<span class="num"[^>]*>(\d+)\.</span><a href="#paper-[^"]+"[^>]*>([^<]+)</a>',
+                         contents, re.S)
+    assert [int(n) for n, _ in entries] == list(range(1, len(matches) + 1))
+    text_contents = text[text.index("Contents"):text.index("== ")]
+    for n, title in entries:
+        assert f"[{n}] {html_lib.unescape(title)}\n" in text_contents
+    assert re.search(r'class="contents-item"[^>]*style="[^"]*text-indent: -30px', contents)  # hung under the title
