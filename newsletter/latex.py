@@ -883,6 +883,8 @@ def lost_math_shown(text: str) -> str:
         return text
     if "~" in text:
         text = _lost_ties(text)
+    if "--" in text:  # an export keeps LaTeX's dashes: 'pages 539--542', 'Filtering -- Data Curation'
+        text = _dashes(text)
     if "{" in text or "times" in text:
         text = _lost_braces(text)
     if not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):
@@ -1073,8 +1075,13 @@ _LETTER_MACRO_SPACE = re.compile(
 )
 
 
+def _dashes(text: str) -> str:
+    """LaTeX's dashes as typeset: ``1990--2000`` "1990–2000", ``a -- b`` "a – b", ``a --- b`` "a — b"."""
+    return _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", text))
+
+
 def _text(segment: str) -> str:
-    segment = _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", segment))
+    segment = _dashes(segment)
     if "~" in segment:
         segment = _TIE.sub(" ", segment)
     if "\\" not in segment:

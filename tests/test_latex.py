@@ -680,3 +680,23 @@ def test_layout_and_colour_macros_leave_their_text_only(latex, shown):
 )
 def test_a_functions_value_in_a_fraction_and_a_starred_symbol_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        # from tests/data/hf-papers-*.txt: an export keeps LaTeX's dashes where it dropped the rest
+        ("Scaling Laws for Data Filtering -- Data Curation cannot be Compute Agnostic",
+         "Scaling Laws for Data Filtering – Data Curation cannot be Compute Agnostic"),
+        ("the mean--square TD error; Paris 350 (2012) 539--542.", "the mean–square TD error; Paris 350 (2012) 539–542."),
+        ("the result --- and more", "the result — and more"),
+    ],
+)
+def test_an_exports_latex_dashes_are_shown_as_dashes(written, shown):
+    assert lost_math_shown(written) == shown
+    assert to_unicode(written) == written  # read as the source gave it
+
+
+@pytest.mark.parametrize("plain", ["run it with --help or --version", "an arrow <-- here, x-->y"])
+def test_hyphens_that_are_no_latex_dash_stay(plain):
+    assert lost_math_shown(plain) == plain
