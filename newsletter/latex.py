@@ -494,6 +494,17 @@ def _math(source: str) -> str:
     return unicodedata.normalize("NFC", _operator_spacing(_INNER_SPACE.sub("", " ".join(text.split()))))
 
 
+def _minus_signs(math: str) -> str:
+    """A hyphen in converted ``$...$`` math as the minus sign typesetting shows
+    (``x_t - \\eta g`` "xₜ − ηg", ``(1-1/e)``), unless it joins two words
+    (``\\text{pre-trained}``).  Not in an export's lost math, whose words
+    run on into prose ('ell_infty-norm')."""
+    return _MINUS.sub("−", math) if "-" in math else math
+
+
+_MINUS = re.compile(r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=[^A-Za-z\s])|(?<=[^A-Za-z\s])-(?=[A-Za-z]{2})")
+
+
 #: A relation or an operator with a space on one side only: the space a macro
 #: name ends with (``M\\in \\mathbb{R}^{m\\times n}`` read "M∈ ℝ^(m× n)").
 _RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫⊥≲≳≍≺≻∩∪∖"
@@ -1050,7 +1061,7 @@ def _converted(text: str) -> str:
     out, pos = [], 0
     for start, end, source in _math_spans(text):
         out.append(_text(text[pos:start]))
-        out.append(_math(source))
+        out.append(_minus_signs(_math(source)))
         pos = end
     out.append(_text(text[pos:]))
     return _SPACES.sub(" ", "".join(out))  # a line break or \\quad next to a space: one space

@@ -24,7 +24,7 @@ from newsletter.readers import read_papers
         (r"{\"O}zt{\"u}rk and Erd\H{o}s--R\'enyi", "Öztürk and Erdős–Rényi"),
         (r"$\epsilon$-stationary points", "ε-stationary points"),
         (r"in $\mathcal{O}(\sqrt{d}/\epsilon)$ queries", "in O(√d/ε) queries"),
-        (r"$\tilde{\mathcal{O}}(d^{1/4}\epsilon^{-7/4})$", "Õ(d^(1/4)ε^(-7/4))"),
+        (r"$\tilde{\mathcal{O}}(d^{1/4}\epsilon^{-7/4})$", "Õ(d^(1/4)ε^(−7/4))"),  # a minus sign, U+2212
         (r"$\|\nabla f(x)\|_2 \le \epsilon$", "‖∇f(x)‖₂ ≤ ε"),
         (r"$x^2 + y_i$ and $\ell_1$", "x² + yᵢ and ℓ₁"),
         (r"$\frac{a+b}{2}$", "(a+b)/2"),
@@ -416,7 +416,7 @@ def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
         (r"the $\mathcal{O}(n) bound, cut", "the O(n) bound, cut"),
         ("costs $5 and more", "costs $5 and more"),
         # from tests/data/arxiv-latex.xml: "λ/2‖x‖²" read as λ over 2‖x‖²
-        (r"$f(x_t) + \frac{\lambda}{2}\|x_t - x_{t-1}\|^2$", "f(xₜ) + (λ/2)‖xₜ - xₜ₋₁‖²"),
+        (r"$f(x_t) + \frac{\lambda}{2}\|x_t - x_{t-1}\|^2$", "f(xₜ) + (λ/2)‖xₜ − xₜ₋₁‖²"),
         (r"$\frac{1}{n}|S|$ and $\frac{a}{b}\sqrt{n}$", "(1/n)|S| and (a/b)√n"),
     ],
 )
@@ -700,3 +700,16 @@ def test_an_exports_latex_dashes_are_shown_as_dashes(written, shown):
 @pytest.mark.parametrize("plain", ["run it with --help or --version", "an arrow <-- here, x-->y"])
 def test_hyphens_that_are_no_latex_dash_stay(plain):
     assert lost_math_shown(plain) == plain
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        (r"$x_{t+1} = x_t - \eta\nabla f(x_t)$", "xₜ₊₁ = xₜ − η∇f(xₜ)"),
+        (r"a $(1-1/e)$-approximation, $\log(1-p)$ and $-1$", "a (1−1/e)-approximation, log(1−p) and −1"),
+        # a hyphen joining words inside math stays one, as does one outside math
+        (r"$\text{pre-trained}$ and $\mathrm{non-convex}$, $k$-NN", "pre-trained and non-convex, k-NN"),
+    ],
+)
+def test_a_hyphen_in_math_is_a_minus_sign(latex, shown):
+    assert to_unicode(latex) == shown

@@ -488,7 +488,7 @@ def test_latex_reads_as_unicode_and_is_still_escaped(tmp_path):
     html, text = composed.html, composed.text
     visible = html_lib.unescape(re.sub(r"<[^>]+>", "", html))  # what a reader sees
     for shown in ("ε-Stationary Points in O(√d/ε) Gradient Queries", "Gröbner Bases Meet Erdős–Rényi Graphs",
-                  "‖∇f(x)‖₂\u00a0≤ ε", "Õ(d^(1/4)ε^(-7/4))", "Φₜ\u00a0= f(xₜ)\u00a0+ (λ/2)‖xₜ\u00a0- xₜ₋₁‖²",
+                  "‖∇f(x)‖₂\u00a0≤ ε", "Õ(d^(1/4)ε^(−7/4))", "Φₜ\u00a0= f(xₜ)\u00a0+ (λ/2)‖xₜ\u00a0− xₜ₋₁‖²",
                   "from $120 to $15 per Run", "(an 87.5% saving)", "Zoë Brändli, José Ramón García"):
         # (a no-break space before a relation or operator: the line breaks after it)
         assert shown in text and shown in visible, shown
