@@ -709,12 +709,15 @@ def _lost_ties(text: str) -> str:
 #: Greek letters a lost script marks as math: ``pi_0``, ``A_mu`` (not ``eta_`` of a ``beta_`` word).
 _SCRIPTED_GREEK = "alpha|beta|gamma|delta|epsilon|theta|kappa|lambda|mu|nu|xi|pi|rho|sigma|tau|phi|psi|omega"
 
+#: A macro's name that no word of prose holds, after which a short name glued to it ends:
+#: 'etanabla', 'xinmathcal'.
+_LONG_MACRO = r"(?:math(?:bb|cal|bf|rm|frak)|varepsilon|epsilon|nabla|infty|partial|frac\{|sqrt\{)"
 #: In text without a backslash or a dollar sign: what only math that lost them
 #: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
 #: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
 _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?"
                         r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}\ue001])times|(?<![A-Za-z])nabla(?![a-z])"
-                        r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<=,)[lc]dots(?=[,}\ue001])"
+                        r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<![A-Za-z])(?:geq|leq|neq)(?![A-Za-z])|(?<=,)[lc]?dots(?=[,}\ue001])"
                         r"|(?:sigma|alpha|beta|gamma|delta|lambda|theta|phi|psi|omega|exp|log|sum|max|min)left[(\[]"
                         r"|(?<![A-Za-z])[A-Z]left\("
                         # a Greek letter with a script, or as one (pi_0, A_mu), a big operator's limits (sum_j),
@@ -722,7 +725,10 @@ _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|th
                         rf"|(?<![\w])(?:{_SCRIPTED_GREEK})_(?=[A-Za-z0-9](?!\w)|\{{)|(?<![\w])[A-Za-z]_(?:{_SCRIPTED_GREEK})(?!\w)"
                         rf"|(?<![\w])(?:sum|prod|int)_(?=[A-Za-z0-9](?!\w)|\{{|(?i:{_SCRIPTED_GREEK})(?!\w))|boldsymbol\{{"
                         # a macro with its argument: no word of prose is followed by a brace
-                        r"|(?<![A-Za-z])(?:sqrt|frac|tilde|hat|bar|vec|dot|ddot|overline)\{(?:[^{}\n]|\{[^{}\n]*\})*\}")
+                        r"|(?<![A-Za-z])(?:sqrt|frac|tilde|hat|bar|vec|dot|ddot|overline)\{(?:[^{}\n]|\{[^{}\n]*\})*\}"
+                        # names glued to a macro no prose word holds: ']leepsilon', 'etanabla', 'logfrac{'
+                        rf"|(?<=[}})\]])(?:le|ge|leq|geq|in|sim|to)(?={_LONG_MACRO})"
+                        rf"|(?<![A-Za-z])(?:eta|mu|nu|xi|pi|rho|tau|phi|psi|chi|log|exp|ln)(?={_LONG_MACRO})")
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
@@ -733,17 +739,22 @@ _LOST_MACRO = re.compile(
         "Sigma", "Upsilon", "Omega", "infty", "nabla", "cdots", "cdot", "ldots", "times", "leq", "geq", "neq",
         "propto", "rightarrow", "leftarrow", "Rightarrow", "Leftarrow", "leftrightarrow", "left", "right", "sqrt",
         "mathcal", "mathbb", "mathbf", "mathrm", "triangleq", "subseteq", "supseteq", "widetilde", "widehat",
-        "boldsymbol",
+        "boldsymbol", "dots",
     ), key=len, reverse=True))
     # words of prose that start with a name: 'approximate', 'partially'; \frac without its braces
-    + ")|(?:approx|partial)(?![a-z])|frac(?=\\{)|(?<![A-Za-z])(?:tilde|hat|bar|vec|dot|ddot|overline)(?=\\{)"
+    + ")|(?:approx|partial)(?:(?![a-z])|(?=" + _LONG_MACRO + "))|frac(?=\\{)"
+    + "|(?<![A-Za-z])(?:tilde|hat|bar|vec|dot|ddot|overline|text|mathsf|mathtt|mathit)(?=\\{)"
     # a bracket's size: Obig(...big)
     + "|(?<=[A-Za-z0-9(}])[Bb]igg?[lr]?(?=[()\\[\\]|])"
-    + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi|sim)(?![a-z])|(?<![A-Za-z])ell(?=[_^(])"
+    + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi|sim)(?:(?![a-z])|(?=" + _LONG_MACRO + "))"
+    + "|(?<![A-Za-z])ell(?=[_^(])"
+    # a relation glued between two symbols: 'mathbf{W}inmathbb{R}', 'xsimmathcal{D}', ']leepsilon'
+    + "|(?<=[})\\]A-Za-z0-9])(?:in|to|sim|le|ge|leq|geq|mid|approx)(?=" + _LONG_MACRO + ")"
     + "|(?<![A-Za-z])(?:sum|prod|int)(?=_)|(?<=_)(?:mu|nu|xi|pi|rho|tau|phi|psi)(?![a-z])"
 )
-#: A transpose, ``^\\top`` without its backslash.
-_LOST_TOP = re.compile(r"\^\{?top\}?(?![a-z])")
+#: A transpose, ``^\\top`` without its backslash (or a star, ``^\\star``).
+_LOST_TOP_SHOWN = {"top": "ᵀ", "star": "⋆", "ast": "*"}
+_LOST_TOP = re.compile(r"\^\{?(top|star|ast)\}?(?![a-z](?<!m(?=ath)))")
 
 
 def _lost_math(text: str) -> str:
@@ -758,7 +769,8 @@ def _lost_math(text: str) -> str:
             return written
         core = written.rstrip(".,;:")
         tail = written[len(core):]
-        core = _LOST_TOP.sub("ᵀ", core.replace("\'\'", "″"))  # a double prime, not a closing quote
+        core = core.replace("\'\'", "″")  # a double prime, not a closing quote
+        core = _LOST_TOP.sub(lambda t: _LOST_TOP_SHOWN[t[1]], core)
 
         def macro(n: re.Match) -> str:  # braces end the name before a letter: '\\varepsilon{}ll'
             return "\\" + n.group() + ("{}" if core[n.end():n.end() + 1].isalpha() else "")
@@ -812,6 +824,7 @@ _LOST_SET = r"(?:math(?:bb|cal|bf|rm|frak)\{?[A-Za-z]\}?|[A-Z](?=[\^_{\s,.;:)]|$
 #: are taken only where no word of prose goes on like that: ``Min R^``).
 _LOST_GLUED_RELATION = re.compile(
     rf"(?<![A-Za-z\\])(?P<in>[A-Za-z](?:_\{{[^{{}}\s]*\}}|_[A-Za-z0-9])?)(?:in | in )(?={_LOST_SET})"
+    rf"|(?<![A-Za-z\\])(?P<greek>{_SCRIPTED_GREEK})in(?=\{{|{_LOST_SET}| (?:\{{|{_LOST_SET}))"
     r"|(?<![A-Za-z\\])(?P<sim>[A-Za-z])sim(?=\s|\d|[A-Z{(])|(?<![A-Za-z\\])sim(?=\d)"
     r"|(?<![A-Za-z\\])(?P<ll>[b-df-hj-np-tv-zB-DF-HJ-NP-TV-Z])(?P<llname>ll|gg) (?=[A-Za-z0-9](?![A-Za-z]))"
     r"|(?<![A-Za-z\\])(?P<ge>[b-df-hj-np-tv-z]|[A-Z]{2,5})(?P<gename>ge|le)"
@@ -834,6 +847,8 @@ def _lost_relations(text: str) -> str:
     def relation(m: re.Match) -> str:
         if m["in"]:
             return f"{m['in']} ∈ "
+        if m["greek"]:
+            return _math("\\" + m["greek"]) + (" ∈" if m.string.startswith(" ", m.end()) else " ∈ ")
         if m["sim"] is not None:
             return f"{m['sim']} ∼ "
         if m["ll"]:

@@ -713,3 +713,19 @@ def test_hyphens_that_are_no_latex_dash_stay(plain):
 )
 def test_a_hyphen_in_math_is_a_minus_sign(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        # '$\\mathbf{W}\\in\\mathbb{R}^n$' as an export gives it: names run into the macro after them
+        ("with mathbf{W}inmathbb{R}^n and min_{xinmathcal{X}} f", "with W ∈ ℝⁿ and min_(x∈X) f"),
+        ("mathrm{Pr}_{xsimmathcal{D}}[h(x)neq y]leepsilon here", "Pr_(x∼D)[h(x) ≠ y] ≤ ε here"),
+        ("x_{t+1} = x_t - etanabla f(x_t) and s_theta(x)approxnabla_x log p", "xₜ₊₁ = xₜ - η∇f(xₜ) and s_θ(x) ≈ ∇ₓ log p"),
+        ("Pr[X geq 1] leq e^{-t} and sigma(mathbf{w}^topmathbf{x}), theta^star", "Pr[X ≥ 1] ≤ e⁻ᵗ and σ(wᵀx), θ⋆"),
+        ("T={t_1,dots,t_n} and text{KL}(q_phi|p) and alphain{0.1,0.5}", "T={t₁,…,tₙ} and KL(q_φ|p) and α ∈ {0.1,0.5}"),
+        ("int p(x)logfrac{p(x)}{q(x)}dx", "int p(x)log(p(x)/q(x))dx"),
+    ],
+)
+def test_names_an_export_ran_into_the_next_macro_are_shown(lost, shown):
+    assert lost_math_shown(lost) == shown
