@@ -743,18 +743,20 @@ _LOST_MACRO = re.compile(
     ), key=len, reverse=True))
     # words of prose that start with a name: 'approximate', 'partially'; \frac without its braces
     + ")|(?:approx|partial)(?:(?![a-z])|(?=" + _LONG_MACRO + "))|frac(?=\\{)"
-    + "|(?<![A-Za-z])(?:tilde|hat|bar|vec|dot|ddot|overline|text|mathsf|mathtt|mathit)(?=\\{)"
+    + "|(?<![A-Za-z])(?:tilde|hat|bar|vec|dot|ddot|overline|text|mathsf|mathtt|mathit|underbrace|overbrace|mathop)(?=\\{)"
+    # a big operator's limits placed: 'maxlimits_{x}'
+    + "|(?<=max|min|sup|inf|lim|sum|int)(?:no)?limits(?=[_^])"
     # a bracket's size: Obig(...big)
     + "|(?<=[A-Za-z0-9(}])[Bb]igg?[lr]?(?=[()\\[\\]|])"
     + "|(?<![A-Za-z])(?:phi|psi|chi|rho|tau|eta|mu|nu|xi|pi|Phi|Psi|Pi|Xi|sim)(?:(?![a-z])|(?=" + _LONG_MACRO + "))"
     + "|(?<![A-Za-z])ell(?=[_^(])"
     # a relation glued between two symbols: 'mathbf{W}inmathbb{R}', 'xsimmathcal{D}', ']leepsilon'
     + "|(?<=[})\\]A-Za-z0-9])(?:in|to|sim|le|ge|leq|geq|mid|approx)(?=" + _LONG_MACRO + ")"
-    + "|(?<![A-Za-z])(?:sum|prod|int)(?=_)|(?<=_)(?:mu|nu|xi|pi|rho|tau|phi|psi)(?![a-z])"
+    + "|(?<![A-Za-z])(?:sum|prod|int)(?=_|(?:no)?limits_)|(?<=_)(?:mu|nu|xi|pi|rho|tau|phi|psi)(?![a-z])"
 )
 #: A transpose, ``^\\top`` without its backslash (or a star, ``^\\star``).
-_LOST_TOP_SHOWN = {"top": "ᵀ", "star": "⋆", "ast": "*"}
-_LOST_TOP = re.compile(r"\^\{?(top|star|ast)\}?(?![a-z](?<!m(?=ath)))")
+_LOST_TOP_SHOWN = {"top": "ᵀ", "intercal": "ᵀ", "star": "⋆", "ast": "*", "dagger": "†", "prime": "′", "circ": "°"}
+_LOST_TOP = re.compile(r"\^\{?(top|intercal|star|ast|dagger|prime|circ)\}?(?![a-z](?<!m(?=ath)))")
 
 
 def _lost_math(text: str) -> str:
@@ -816,7 +818,7 @@ def _set_braces_marked(text: str) -> str:
 
 #: What a set reads as after a lost ``\\in``: ``R^d``, ``mathbb{R}``, ``mathcal X`` (a capital
 #: letter alone, or with a script or a brace, never the first letter of a word).
-_LOST_SET = r"(?:math(?:bb|cal|bf|rm|frak)\{?[A-Za-z]\}?|[A-Z](?=[\^_{\s,.;:)]|$))"
+_LOST_SET = r"(?:math(?:bb|cal|bf|rm|frak)\{?[A-Za-z]\}?|[A-Z](?=[\^_{}\s,.;:)]|$))"
 #: A relation whose backslash went, glued to the symbol before it: ``Uin R^{m times k}``
 #: (``U\\in``), ``xsim p``, ``sll d`` (``s\\ll``), ``nge(K^2)`` and ``SNRgeOmega`` (``\\ge``).
 #: The symbol is one letter (or a capitals' acronym before ``ge``/``le``); letters

@@ -729,3 +729,16 @@ def test_a_hyphen_in_math_is_a_minus_sign(latex, shown):
 )
 def test_names_an_export_ran_into_the_next_macro_are_shown(lost, shown):
     assert lost_math_shown(lost) == shown
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        ("A^dagger and mathbf{A}^{-1}, x^{intercal}y and f^prime", "A† and A⁻¹, xᵀy and f′"),  # was "Aᵈagger"
+        ("maxlimits_{x} f and sumnolimits_{i} x_i", "maxₓ f and ∑ᵢ xᵢ"),
+        ("underbrace{a+b}_{n} and mathop{mathrm{argmax}}_{a}", "a+bₙ and argmaxₐ"),
+        ("argmax_{ain A} Q(s,a)", "argmax_(a ∈ A) Q(s,a)"),
+    ],
+)
+def test_a_scripts_macro_and_a_limits_placement_an_export_kept_are_shown(lost, shown):
+    assert lost_math_shown(lost) == shown
