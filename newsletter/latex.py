@@ -901,6 +901,11 @@ _LOST_PIECES = ("^", "_{", "{", "ell_", "varepsilon", "varphi", "vartheta", "var
                 "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left", "_", "nabla")
 
 
+#: ``$\\sim$1000`` or ``$\\approx$ 95\\%`` that lost their backslashes and dollars (not
+#: 'the sim 2 run').
+_LOST_ABOUT = re.compile(r"(?<![A-Za-z\\])(?:(sim)(?=\d)|approx(?= ?\d))")
+
+
 @functools.lru_cache(maxsize=65536)
 def lost_math_shown(text: str) -> str:
     """``text`` as an email shows it: math that lost its backslashes and
@@ -913,6 +918,8 @@ def lost_math_shown(text: str) -> str:
         text = _lost_ties(text)
     if "--" in text:  # an export keeps LaTeX's dashes: 'pages 539--542', 'Filtering -- Data Curation'
         text = _dashes(text)
+    if "sim" in text or "approx" in text:  # 'sim 1000 points', 'approx 95%': about a number
+        text = _LOST_ABOUT.sub(lambda m: "∼" if m[1] == "sim" else "≈", text)
     if "{" in text or "times" in text:
         text = _lost_braces(text)
     if not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):

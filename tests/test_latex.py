@@ -742,3 +742,14 @@ def test_names_an_export_ran_into_the_next_macro_are_shown(lost, shown):
 )
 def test_a_scripts_macro_and_a_limits_placement_an_export_kept_are_shown(lost, shown):
     assert lost_math_shown(lost) == shown
+
+
+@pytest.mark.parametrize(
+    ("lost", "shown"),
+    [
+        ("achieves approx 95% accuracy on sim1000 points", "achieves ≈ 95% accuracy on ∼1000 points"),
+        ("approx. 95% and the sim 2 run", "approx. 95% and the sim 2 run"),  # an abbreviation and a word
+    ],
+)
+def test_about_a_number_an_export_lost_the_backslash_of_is_shown(lost, shown):
+    assert lost_math_shown(lost) == shown
