@@ -826,7 +826,7 @@ _LOST_SET = r"(?:math(?:bb|cal|bf|rm|frak)\{?[A-Za-z]\}?|[A-Z](?=[\^_{}\s,.;:)]|
 #: are taken only where no word of prose goes on like that: ``Min R^``).
 _LOST_GLUED_RELATION = re.compile(
     rf"(?<![A-Za-z\\])(?P<in>[A-Za-z](?:_\{{[^{{}}\s]*\}}|_[A-Za-z0-9])?)(?:in | in )(?={_LOST_SET})"
-    rf"|(?<![A-Za-z\\])(?P<greek>{_SCRIPTED_GREEK})in(?=\{{|{_LOST_SET}| (?:\{{|{_LOST_SET}))"
+    rf"|(?<![A-Za-z\\])(?P<greek>{_SCRIPTED_GREEK})in(?=[{{(\[]|{_LOST_SET}| (?:[{{(\[]|{_LOST_SET}))"
     r"|(?<![A-Za-z\\])(?P<sim>[A-Za-z])sim(?=\s|\d|[A-Z{(])|(?<![A-Za-z\\])sim(?=\d)"
     r"|(?<![A-Za-z\\])(?P<ll>[b-df-hj-np-tv-zB-DF-HJ-NP-TV-Z])(?P<llname>ll|gg) (?=[A-Za-z0-9](?![A-Za-z]))"
     r"|(?<![A-Za-z\\])(?P<ge>[b-df-hj-np-tv-z]|[A-Z]{2,5})(?P<gename>ge|le)"

@@ -724,6 +724,7 @@ def test_a_hyphen_in_math_is_a_minus_sign(latex, shown):
         ("x_{t+1} = x_t - etanabla f(x_t) and s_theta(x)approxnabla_x log p", "xₜ₊₁ = xₜ - η∇f(xₜ) and s_θ(x) ≈ ∇ₓ log p"),
         ("Pr[X geq 1] leq e^{-t} and sigma(mathbf{w}^topmathbf{x}), theta^star", "Pr[X ≥ 1] ≤ e⁻ᵗ and σ(wᵀx), θ⋆"),
         ("T={t_1,dots,t_n} and text{KL}(q_phi|p) and alphain{0.1,0.5}", "T={t₁,…,tₙ} and KL(q_φ|p) and α ∈ {0.1,0.5}"),
+        ("O(1/t^alpha) when alphain(0,1]. To", "O(1/t^α) when α ∈ (0,1]. To"),  # from tests/data/hf-papers-*.txt
         ("int p(x)logfrac{p(x)}{q(x)}dx", "int p(x)log(p(x)/q(x))dx"),
     ],
 )
