@@ -438,7 +438,8 @@ _MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
 #: The innermost multi-line environment of display math (one without another inside it).
 _ENVIRONMENT = re.compile(
     r"\\begin\{(?P<env>cases|dcases|rcases|aligned|alignedat|align\*?|alignat\*?|split|gathered|gather\*?"
-    r"|eqnarray\*?|multline\*?)\}(?:\{\d+\})?(?P<body>(?:(?!\\begin\{).)*?)\\end\{(?P=env)\}",
+    r"|eqnarray\*?|multline\*?|[pbBvV]?matrix|smallmatrix|array)\}(?:\{[\dlcr| ]+\})?"
+    r"(?P<body>(?:(?!\\begin\{).)*?)\\end\{(?P=env)\}",
     re.DOTALL,
 )
 _ROW_BREAK = re.compile(r"\\\\(?:\[[^\]]*\])?")
@@ -449,9 +450,13 @@ _ROW_LAYOUT = re.compile(r"\\(?:hline|nonumber|notag|displaystyle|label\{[^{}]*\
 _CONTINUED_ROW = re.compile(r"\s*(?:[=<>]|\\(?:le|ge|leq|geq|lesssim|gtrsim|approx|sim|equiv|ne|neq|to|in)(?![a-zA-Z]))")
 
 
+#: A matrix environment's delimiters, by its first letter (``matrix`` and ``array`` have none of their own).
+_MATRIX_DELIMITERS = {"p": ("(", ")"), "b": ("[", "]"), "B": (r"\{", r"\}"), "v": ("|", "|"), "V": (r"\|", r"\|")}
+
+
 def _environments(source: str) -> str:
     """Multi-line math on one line, as LaTeX still to convert: ``cases`` as
-    ``{a, if x > 0; b, otherwise}``, aligned equations as ``a = b = c``
+    ``{a, if x > 0; b, otherwise}``, a matrix as ``[a, b; c, d]``, aligned equations as ``a = b = c``
     (a row that starts with a relation goes on from the one before) or
     ``a = b, c = d``.  pylatexenc ran the rows and cells together ("f(x)=
     1 x>0 0 otherwise")."""
@@ -462,6 +467,10 @@ def _environments(source: str) -> str:
         if m["env"].endswith("cases"):
             cells = [[c.strip().rstrip(",.;").strip() for c in _CELL_BREAK.split(row)] for row in rows]
             return r"\{" + "; ".join(", ".join(c for c in row if c) for row in cells) + r"\}"
+        if m["env"].endswith("matrix") or m["env"] == "array":  # "[a, b; c, d]", its delimiters its own
+            opened, closed = _MATRIX_DELIMITERS.get(m["env"][0], ("", ""))
+            body = "; ".join(", ".join(c.strip() for c in _CELL_BREAK.split(row)) for row in rows)
+            return f"{opened}{body}{closed}"
         out = ""
         for row in rows:
             row = " ".join(_CELL_BREAK.sub(" ", row).split()).rstrip(",.;")
@@ -956,7 +965,7 @@ def _lost_environment(m: re.Match) -> str:
         return "{" + "; ".join(", ".join(row) for row in cells) + "}"
     if env.endswith("matrix") or env == "array":
         opened, closed = ("(", ")") if env == "pmatrix" else ("[", "]")
-        return opened + "; ".join(" ".join(row) for row in cells) + closed
+        return opened + "; ".join(", ".join(row) for row in cells) + closed
     out = ""
     for row in (" ".join(row) for row in cells):
         out += (" " if re.match(rf"[=<>{_RELATIONS}]", row) else ", ") + row if out else row

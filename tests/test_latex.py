@@ -542,9 +542,13 @@ def test_words_like_a_glued_relation_stay_words(plain):
         (r"$$\begin{aligned} f(x) &= g(x) \\ &\le h(x) \nonumber \end{aligned}$$", "f(x) = g(x) ≤ h(x)"),
         (r"$\begin{cases} \begin{aligned} a &= b \\ &= c\end{aligned} & x>0\\ 0 & \text{else}\end{cases}$",
          "{a = b = c, x>0; 0, else}"),
+        (r"$\begin{pmatrix} a & b \\ c & d\end{pmatrix}$ and $\left[\begin{array}{cc} 1 & 2 \\ 3 & 4\end{array}\right]$",
+         "(a, b; c, d) and [1, 2; 3, 4]"),
+        (r"$\begin{vmatrix} a & b \\ c & d\end{vmatrix}$, $\begin{bmatrix} x+y & 0\end{bmatrix}$", "|a, b; c, d|, [x+y, 0]"),
     ],
 )
 def test_multi_line_math_reads_on_one_line(latex, shown):
+    """(A matrix was pylatexenc's "[a b; c d]" whatever its delimiters, "[[1 2; 3 4]]" inside ``\\left[``.)"""
     assert to_unicode(latex) == shown
 
 
@@ -553,7 +557,7 @@ def test_multi_line_math_reads_on_one_line(latex, shown):
     [
         ("f(x) = begin{cases} 1 & x>0  0 & otherwise end{cases} and x^2", "f(x) = {1, x>0; 0, otherwise} and x²"),
         ("begin{aligned} f(x) &= g(x)  &leq h(x) end{aligned} for x^2", "f(x) = g(x) ≤ h(x) for x²"),
-        ("A = begin{pmatrix} a & b  c & d end{pmatrix}", "A = (a b; c d)"),
+        ("A = begin{pmatrix} a & b  c & d end{pmatrix}", "A = (a, b; c, d)"),
     ],
 )
 def test_multi_line_math_an_export_lost_the_backslashes_of_reads_on_one_line(lost, shown):
