@@ -205,6 +205,26 @@ def _script(up: bool):
     return script
 
 
+#: A relation with a mark set over it that Unicode has as one character.
+_STACKED = {("?", "="): "≟", ("def", "="): "≝", ("Δ", "="): "≜", ("△", "="): "≜", ("!", "="): "≠"}
+
+
+def _stacked(over: bool):
+    """``\\overset{d}{=}`` -> ``=ᵈ``, ``\\underset{x}{\\min}`` -> ``minₓ``: the mark as the
+    base's script (pylatexenc ran them together: "d=")."""
+
+    def stacked(node, l2tobj) -> str:
+        mark, base = _arg_text(node, l2tobj, 0).strip(), _arg_text(node, l2tobj, 1).strip()
+        if over and (mark, base) in _STACKED:
+            return f" {_STACKED[mark, base]} "
+        mapped = mark.translate(SUPERSCRIPT if over else SUBSCRIPT)
+        shown = base + mapped if mark and all(a != b for a, b in zip(mark, mapped)) else (
+            f"{base}{'^' if over else '_'}({mark})" if mark else base)
+        return f" {shown} " if base in _RELATIONS + "=<>" else shown  # a relation keeps its spaces
+
+    return stacked
+
+
 def _href(node, l2tobj) -> str:
     return _arg_text(node, l2tobj, 1)
 
@@ -238,7 +258,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec(name, "{{") for name in ("tfrac", "dfrac", "binom", "tbinom", "dbinom")]
         + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
-        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")],
+        + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")]
+        + [MacroSpec(name, "{{") for name in ("overset", "stackrel", "underset")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -274,6 +295,9 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("href", simplify_repl=_href),
             # physics' one-argument form, \braket{a|b}: pylatexenc's takes two ("⟨%s|%s⟩a|b")
             spec("braket", simplify_repl=lambda node, l2tobj: f"⟨{_arg_text(node, l2tobj, 0)}⟩"),
+            spec("overset", simplify_repl=_stacked(True)),
+            spec("stackrel", simplify_repl=_stacked(True)),
+            spec("underset", simplify_repl=_stacked(False)),
             spec("binom", simplify_repl=_binom),
             spec("tbinom", simplify_repl=_binom),
             spec("dbinom", simplify_repl=_binom),
@@ -518,8 +542,10 @@ _MINUS = re.compile(r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=
 #: name ends with (``M\\in \\mathbb{R}^{m\\times n}`` read "M∈ ℝ^(m× n)").
 _RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔↦≪≫⊥≲≳≍≺≻∩∪∖"
 #: (Not ``∼`` before a number, "about": ``$\\sim$10x``.)
+#: (Nor one with its own script: ``x \\stackrel{iid}{\\sim} p`` is "x ∼ⁱⁱᵈ p".)
+_SCRIPT_CHARS = "".join(chr(c) for c in (*SUPERSCRIPT.values(), *SUBSCRIPT.values()))
 _RELATION_ONE_SIDE = re.compile(
-    rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:])(?!(?<=∼)\d)"
+    rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:{_SCRIPT_CHARS}])(?!(?<=∼)\d)"
 )
 _OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘⋆∗⊙]) (?=\S)|(?<=\S) ([×·⊗⊕∘⋆∗⊙])(?=[^\s)\],.;:])")
 

@@ -758,3 +758,15 @@ def test_a_scripts_macro_and_a_limits_placement_an_export_kept_are_shown(lost, s
 )
 def test_about_a_number_an_export_lost_the_backslash_of_is_shown(lost, shown):
     assert lost_math_shown(lost) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # pylatexenc ran the mark and the relation together: "X d=Y", "a ?= b"
+        (r"$X\overset{d}{=}Y$, $a\overset{?}{=}b$, $f\stackrel{\text{def}}{=}g$", "X =ᵈ Y, a ≟ b, f ≝ g"),
+        (r"$\underset{x}{\arg\min} f$ and $x \stackrel{iid}{\sim} p$", "arg minₓ f and x ∼ⁱⁱᵈ p"),
+    ],
+)
+def test_a_mark_set_over_or_under_a_symbol_is_its_script(latex, shown):
+    assert to_unicode(latex) == shown
