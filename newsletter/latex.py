@@ -530,12 +530,14 @@ def _math(source: str) -> str:
 def _minus_signs(math: str) -> str:
     """A hyphen in converted ``$...$`` math as the minus sign typesetting shows
     (``x_t - \\eta g`` "xₜ − ηg", ``(1-1/e)``), unless it joins two words
-    (``\\text{pre-trained}``).  Not in an export's lost math, whose words
+    (``\\text{pre-trained}``) or a name in capitals (``\\epsilon\\text{-DP}``).  Not in an export's lost math, whose words
     run on into prose ('ell_infty-norm')."""
     return _MINUS.sub("−", math) if "-" in math else math
 
 
-_MINUS = re.compile(r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=[^A-Za-z\s])|(?<=[^A-Za-z\s])-(?=[A-Za-z]{2})")
+_MINUS = re.compile(
+    r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=[^A-Za-z\s])|(?<=[^A-Za-z\s])-(?=[A-Za-z]{2})(?![A-Z]+\b)"
+)
 
 
 #: A relation or an operator with a space on one side only: the space a macro

@@ -713,6 +713,7 @@ def test_hyphens_that_are_no_latex_dash_stay(plain):
         (r"a $(1-1/e)$-approximation, $\log(1-p)$ and $-1$", "a (1−1/e)-approximation, log(1−p) and −1"),
         # a hyphen joining words inside math stays one, as does one outside math
         (r"$\text{pre-trained}$ and $\mathrm{non-convex}$, $k$-NN", "pre-trained and non-convex, k-NN"),
+        (r"an $\epsilon\text{-DP}$ algorithm", "an ε-DP algorithm"),  # a name in capitals
     ],
 )
 def test_a_hyphen_in_math_is_a_minus_sign(latex, shown):
