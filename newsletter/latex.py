@@ -765,7 +765,9 @@ _LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|th
                         r"|(?<![A-Za-z])(?:sqrt|frac|tilde|hat|bar|vec|dot|ddot|overline)\{(?:[^{}\n]|\{[^{}\n]*\})*\}"
                         # names glued to a macro no prose word holds: ']leepsilon', 'etanabla', 'logfrac{'
                         rf"|(?<=[}})\]])(?:le|ge|leq|geq|in|sim|to)(?={_LONG_MACRO})"
-                        rf"|(?<![A-Za-z])(?:eta|mu|nu|xi|pi|rho|tau|phi|psi|chi|log|exp|ln)(?={_LONG_MACRO})")
+                        rf"|(?<![A-Za-z])(?:eta|mu|nu|xi|pi|rho|tau|phi|psi|chi|log|exp|ln)(?={_LONG_MACRO})"
+                        r"|(?<!\w)\{[A-Za-z][_^][A-Za-z0-9]\}")  # a symbol braced with its script: 'a small {l_1} ball'
+
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
@@ -833,6 +835,11 @@ _SET_OPEN, _SET_CLOSE = "\ue000", "\ue001"
 _OPERATOR_BEFORE = re.compile(r"(?<![A-Za-z])(?:arg)?(?:min|max|sup|inf)\Z")
 
 
+#: A group of one symbol with its script, ``{l_1}``: a group kept for the script, no set
+#: (unless a script follows it: ``{x_i}_{i=1}^n``).
+_SCRIPTED_SYMBOL = re.compile(r"[A-Za-z][_^][A-Za-z0-9]")
+
+
 def _set_braces_marked(text: str) -> str:
     """The braces of sets in lost math (``{0,1}^n``, ``{x_i}_{i=1}^n``: the export
     dropped ``\\{``'s backslash) marked, so they are shown where the math
@@ -845,7 +852,10 @@ def _set_braces_marked(text: str) -> str:
         if end is None:
             break
         before = text[max(0, i - 6):i]
-        is_set = _OPERATOR_BEFORE.search(before) is not None or not re.search(r"[\^_}\w]\Z", before)
+        is_set = _OPERATOR_BEFORE.search(before) is not None or (
+            not re.search(r"[\^_}\w]\Z", before)
+            and (_SCRIPTED_SYMBOL.fullmatch(text, i + 1, end - 1) is None or text.startswith(("_", "^"), end))
+        )
         inner = _set_braces_marked(text[i + 1:end - 1])
         out += [text[pos:i], _SET_OPEN if is_set else "{", inner, _SET_CLOSE if is_set else "}"]
         pos = end

@@ -456,6 +456,8 @@ def test_a_macro_missing_its_arguments_shows_no_template_and_logs_nothing(latex,
         # '$\\{0,1\\}^n$' arrives as '{0,1}^n': the set's braces went with the group braces ("0,1ⁿ")
         ("inputs in {0,1}^n and {-1,+1}^d", "inputs in {0,1}ⁿ and {-1,+1}ᵈ"),
         ("samples {x_i}_{i=1}^n drawn", "samples {xᵢ}ᵢ₌₁ⁿ drawn"),
+        # from tests/data/hf-papers-*.txt: a symbol braced with its script is no set (it was "{l_1}" as written)
+        ("adding a small {l_1} ball constraint to the range", "adding a small l₁ ball constraint to the range"),
         ("the set {x in R^d : f(x) leq 0} is convex", "the set {x ∈ Rᵈ : f(x) ≤ 0} is convex"),
         # group braces still go: a script's, a macro's, a fraction's
         ("frac{a}{b}^2 and mathcal{O}(n^{3/2})", "(a/b)² and O(n^(3/2))"),
