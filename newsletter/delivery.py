@@ -177,6 +177,9 @@ class Outcome:
     tries: int
     error: str | None = None
     permanent: bool = False  # a retry will not help (5xx)
+    #: Not attempted because the caller failed (its state refused a record):
+    #: the send is stopping, so the digest is pending, not failed.
+    stopped_on_error: bool = False
 
 
 class Session(Protocol):
@@ -1076,6 +1079,7 @@ class Dispatcher:
         self.count = max(1, int(getattr(transport, "sessions", 1)))
         self.queue: queue.Queue = queue.Queue(maxsize=max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
+        self.stopped_on_error = False  # ... because on_outcome failed (see Outcome.stopped_on_error)
         self.error: BaseException | None = None
         # What a session that could not connect left to the others: a server
         # allowing fewer connections than `connections` turns the extra ones
@@ -1100,7 +1104,7 @@ class Dispatcher:
             # The caller failed (its state refused a claim, a database went
             # silent): what is queued would go out with nobody able to record
             # it, to be sent again by the next run.  Attempted: nothing more.
-            self.stopped = STOPPED_ON_ERROR
+            self._stop_on_error()
         self.finish()
 
     def submit(self, envelope: Envelope) -> None:
@@ -1122,6 +1126,11 @@ class Dispatcher:
         """Attempt nothing more: messages being delivered finish, queued ones
         come back as not attempted (their digests stay pending)."""
         self._stop(reason)
+
+    def _stop_on_error(self) -> None:
+        """The caller is failing: attempt nothing more, quietly (its own
+        error says why), and mark what is left as stopped on that error."""
+        self.stopped, self.stopped_on_error = STOPPED_ON_ERROR, True
 
     def _stop(self, reason: str) -> None:
         if self.stopped is None:
@@ -1205,11 +1214,13 @@ class Dispatcher:
                     # nothing more, and hand each envelope back as not attempted, so
                     # its digest is recorded pending where it still can be, not left
                     # "being sent" for the next run to suspect of having gone out.
-                    self.stopped = STOPPED_ON_ERROR
+                    self._stop_on_error()
                 if self.stop_requested is not None and (why := self.stop_requested()):
                     self._stop(why if isinstance(why, str) else "stop requested")
                 if self.stopped is not None:
-                    outcome = Outcome(envelope, False, 0, f"not attempted: {self.stopped}")
+                    outcome = Outcome(
+                        envelope, False, 0, f"not attempted: {self.stopped}", stopped_on_error=self.stopped_on_error
+                    )
                 else:
                     then = None
                     if not self.rate.interval and not finishing:  # the session may start on the next one early

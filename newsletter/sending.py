@@ -28,7 +28,6 @@ from typing import cast
 
 from .config import Config, Subscriber
 from .delivery import (
-    STOPPED_ON_ERROR,
     Dispatcher,
     Envelope,
     Outcome,
@@ -992,7 +991,7 @@ class _SendRun:
             settings=self.settings,
         )
         stopping = self.lost is not None or (self.stop is not None and self.stop())
-        if outcome.tries == 0 and (stopping or outcome.error == f"not attempted: {STOPPED_ON_ERROR}"):
+        if outcome.tries == 0 and (stopping or outcome.stopped_on_error):
             # never tried because the run is stopping (Ctrl-C, SIGTERM, claims lost, the state
             # refusing a record): pending, not failed
             self._result(DigestResult(env.recipient, "pending", env.papers, env.message_id, outcome.error, True))
