@@ -828,6 +828,7 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
                  "created": iso(d.created.astimezone(found.zones[d.subscriber])),
                  "sent": iso(d.sent.astimezone(found.zones[d.subscriber]) if d.sent else None),
                  "attempts": d.attempts, "message_id": d.message_id, "last_error": d.last_error,
+                 "unrecorded": d.unrecorded,
                  "papers": [{"id": pid, "title": title} for pid, title in d.papers]}
                 for d in found.digests
             ],
@@ -841,6 +842,8 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
         if d.status != "sent":
             what += f" (created {d.created.astimezone(zone):%Y-%m-%d %H:%M}, {counted(d.attempts, 'attempt')}"
             what += f": {d.last_error})" if d.last_error else ")"
+        if d.unrecorded:
+            what += f" (not in the state yet: {d.unrecorded}; noted beside it, the next send records it)"
         who = "" if email else f"  {d.subscriber}"
         click.echo(f"{when}  {what}{who}  {counted(len(d.papers), 'paper')}  {d.message_id}")
         if email:

@@ -874,6 +874,14 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
     assert len(box.messages) == 3
     delivered = box.messages[2]
 
+    # meanwhile `history` and `schedule` show it delivered (they said "sending", owed, due now)
+    r = cli("history")
+    line = next(line for line in r.out.splitlines() if delivered.message_id in line)
+    assert line.split()[3] == "sent" and "not in the state yet: the state is locked" in line, r.out
+    assert r.out.splitlines()[-1].startswith("digests: 3 sent, 3 pending, 0 failed, 0 sending"), r.out
+    rows = {row["email"]: row for row in json.loads(cli("schedule", "--json", "--now", NOW).out)["subscribers"]}
+    assert rows["user02@example.org"]["last_sent"] is not None and rows["user03@example.org"]["last_sent"] is None
+
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
     warnings = [line for line in r.err.splitlines() if line.startswith("warning: digest")]

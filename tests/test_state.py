@@ -209,6 +209,15 @@ def test_outcomes_a_locked_state_refused_are_recorded_by_the_next_opener_once(tm
         shell.close()
     note = tmp_path / "s.sqlite3.unrecorded"
     saved = note.read_text() + '{"sent": [1, "a@exa'  # and a line a full disk cut short
+    note.write_text(saved)
+    with open_state(path, readonly=True) as ro:  # `history`, `schedule`: as the next send will record it
+        assert ro.last_sent("a@example.org") == T0 + timedelta(minutes=1) and ro.open_digest("a@example.org") is None
+        assert ro.open_digest("b@example.org").status == "pending"
+        assert "p" in ro.sent_paper_ids("a@example.org") and "q" not in ro.sent_paper_ids("b@example.org")
+        by_id = {d.id: d for d in ro.history(None, 10)}
+        assert (by_id[a].status, by_id[a].sent, by_id[a].attempts) == ("sent", T0 + timedelta(minutes=1), 1)
+        assert by_id[a].unrecorded.startswith("the state is locked") and by_id[b].status == "pending"
+        assert ro.digest_counts() == {"sent": 1, "pending": 1}
     with open_state(path) as st:
         [(did, email, mid, why)] = st.apply_unrecorded()
         assert (did, email, mid) == (a, "a@example.org", "<a@x>") and why.startswith("the state is locked")

@@ -161,6 +161,10 @@ class DigestRecord:
     message_id: str
     last_error: str | None
     papers: tuple[tuple[str, str], ...]
+    #: Why the state refused its outcome, which a send noted beside it
+    #: (SQLite's ``<state>.unrecorded``) for the next send to record; the
+    #: record shows that outcome already.  None: recorded.
+    unrecorded: str | None = None
 
 
 @dataclass(frozen=True)

@@ -543,6 +543,7 @@ class SQLiteState(State):
                     list(papers),
                 ):
                     papers[did].append(pid)
+            noted = self._noted() if any(r[2] == "sending" for r in opened) else {}
             open_by = {
                 r[1]: OpenDigest(
                     r[0],
@@ -557,14 +558,18 @@ class SQLiteState(State):
                     r[8],
                     r[9],
                 )
-                for r in opened
+                for r in (_noted_open(r, noted) for r in opened)
+                if r is not None
             }
+            delivered = {r[1]: (r[0], noted[r[0]]["at"]) for r in opened if _noted_sent(r[0], r[1], r[2], noted)}
             sent: dict[str, tuple[list[str], list[str]]] = {}
+            ids_noted = [did for did, _ in delivered.values()]
+            also = f" OR d.id IN ({','.join('?' * len(ids_noted))})" if ids_noted else ""
             for sub, pid, title in (
                 self._rows(
                     "SELECT d.subscriber, dp.paper_id, p.title FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
-                    f"LEFT JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber IN ({marks}) AND d.status = 'sent'",
-                    keys,
+                    f"LEFT JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber IN ({marks}) AND (d.status = 'sent'{also})",
+                    [*keys, *ids_noted],
                 )
                 if with_sent
                 else ()
@@ -575,6 +580,8 @@ class SQLiteState(State):
             for email in part:
                 k = _key(email)
                 first, last, served = subs.get(k, (None, None, None))
+                if k in delivered:  # noted delivered, not recorded yet: as the next send will record it
+                    last = served = delivered[k][1]
                 out[email] = SubscriberState(
                     email, _dt(first), _dt(last), _dt(served), open_by.get(k), sent_keys(*sent.get(k, ((), ())))
                 )
@@ -603,14 +610,31 @@ class SQLiteState(State):
                 f"WHERE dp.digest_id IN ({','.join('?' * len(part))}) ORDER BY dp.digest_id, dp.position", part,
             ):
                 papers[digest_id].append((pid, title or pid))
-        return [
-            DigestRecord(i, sub, status, datetime.fromisoformat(created).astimezone(UTC), _dt(sent), attempts, mid,
-                         error, tuple(papers[i]))
-            for i, sub, status, created, sent, attempts, mid, error in rows
-        ]
+        noted = self._noted() if any(row[2] == "sending" for row in rows) else {}
+        out = []
+        for i, sub, status, created, sent, attempts, mid, error in rows:
+            note = noted.get(i) if status == "sending" else None
+            unrecorded = None
+            if note is not None and _noted_sent(i, sub, status, noted):
+                status, sent, attempts, error = "sent", note["at"], attempts + note["sent"][2], None
+                unrecorded = note.get("why") or "the state could not be written"
+            elif note is not None and "unsent" in note:
+                status, attempts, error = _noted_status(note), attempts + note["tries"], note["error"]
+                unrecorded = note.get("why") or "the state could not be written"
+            out.append(DigestRecord(i, sub, status, datetime.fromisoformat(created).astimezone(UTC), _dt(sent),
+                                    attempts, mid, error, tuple(papers[i]), unrecorded))
+        return out
 
     def digest_counts(self) -> dict[str, int]:
-        return dict(self._rows("SELECT status, count(*) FROM digests GROUP BY status"))
+        counts = dict(self._rows("SELECT status, count(*) FROM digests GROUP BY status"))
+        if counts.get("sending"):
+            noted = self._noted()
+            for did, sub in self._rows("SELECT id, subscriber FROM digests WHERE status = 'sending'") if noted else ():
+                if did in noted and (_noted_sent(did, sub, "sending", noted) or "unsent" in noted[did]):
+                    now = "sent" if "sent" in noted[did] else _noted_status(noted[did])
+                    counts["sending"] -= 1
+                    counts[now] = counts.get(now, 0) + 1
+        return {status: n for status, n in counts.items() if n}
 
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
         # A long list: one query, the table read whole (it holds only those who
@@ -814,6 +838,22 @@ class SQLiteState(State):
                 str(self.path),
             ))
 
+    def _noted(self) -> dict[int, dict]:
+        """What a send noted in :attr:`unrecorded_path` and the state has not
+        taken yet, by digest id (the last note of each): the readers show
+        those digests as the next send will record them (delivered, not
+        "sending"), so `schedule` and `history` tell the truth meanwhile."""
+        try:
+            text = self.unrecorded_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return {}
+        noted: dict[int, dict] = {}
+        for record in _notes(text):
+            did = record["sent"][0] if "sent" in record else record.get("unsent")
+            if isinstance(did, int):
+                noted[did] = record
+        return noted
+
     def _note(self, records: list[dict]) -> bool:
         """Append ``records`` to :attr:`unrecorded_path` (one write, fsynced;
         a send's processes append to it together); False when it cannot be."""
@@ -845,12 +885,7 @@ class SQLiteState(State):
             return []
         except OSError as exc:
             raise StateError(Problem(f"cannot read what an earlier send could not record: {exc.strerror}", str(path))) from None
-        records = []
-        for line in text.splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut short (the disk filled up while it was written)
+        records = _notes(text)
         delivered = []
         with self.transaction() as db:
             for record in records:
@@ -867,6 +902,48 @@ class SQLiteState(State):
                     _write_unsent(db, record, only_sending=True)
         path.unlink(missing_ok=True)
         return delivered
+
+
+def _notes(text: str) -> list[dict]:
+    """The records of an unrecorded note (see :meth:`SQLiteState._mark`), in order."""
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short (the disk filled up while it was written, or is being written)
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _noted_sent(digest_id: int, subscriber: str, status: str, noted: dict[int, dict]) -> bool:
+    """Whether the digest row ``(digest_id, subscriber, status)`` is one the
+    note says was delivered (as :meth:`SQLiteState.apply_unrecorded` will record it)."""
+    note = noted.get(digest_id)
+    return status == "sending" and note is not None and "sent" in note and _key(note["sent"][1]) == subscriber
+
+
+def _noted_status(note: dict) -> str:
+    """The status an ``unsent`` note gives its digest (see :func:`_write_unsent`)."""
+    return "failed" if note["permanent"] else "pending"
+
+
+def _noted_open(row: tuple, noted: dict[int, dict]) -> tuple | None:
+    """An open digest's row from :meth:`SQLiteState.plan` as the note will
+    leave it: None when noted delivered; pending or failed, with its error,
+    when noted undelivered; else as it is."""
+    did, sub, status = row[0], row[1], row[2]
+    note = noted.get(did) if status == "sending" else None
+    if note is None:
+        return row
+    if _noted_sent(did, sub, status, noted):
+        return None
+    if "unsent" not in note:
+        return row
+    tries = note["tries"]
+    return (did, sub, _noted_status(note), row[3], row[4] + tries, row[5], note["error"], note["next_attempt"],
+            row[8] + (1 if tries else 0), note["settings"])
 
 
 def unrecorded_path(state: Path) -> Path:
