@@ -55,7 +55,7 @@ from typing import Protocol, cast
 
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
-from .files import broken_link, fitted_name, write_atomic
+from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
 from .retrying import backoff, certificate_fault, speaks_tls
 
 log = logging.getLogger(__name__)
@@ -305,26 +305,11 @@ class OutboxTransport:
             raise ConfigError(self._problem(f"cannot create the outbox folder {str(self.folder)!r}: {exc.strerror}")) from None
         self._sweep()
 
-    #: A temporary file this old was left by a send that was killed while writing it.
-    STALE_AFTER = 3600.0
-
     def _sweep(self) -> None:
         """Remove the temporary files of messages a killed send was writing
-        (``kill -9`` between :func:`files.write_atomic`'s write and its
-        rename): each run left a few (``.NAME.eml.XXXX.tmp``) for ever.  Their
-        digests are still owed and are written whole again.  Only old ones:
-        another process may be writing into this outbox right now."""
-        cutoff = time.time() - self.STALE_AFTER
-        try:
-            leftovers = [p for p in self.folder.glob(".*.eml.*.tmp") if p.is_file()]
-        except OSError:
-            return
-        for path in leftovers:
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except OSError:
-                pass  # gone already, or not ours to remove: it harms nothing
+        (``.NAME.eml.XXXX.tmp``, see :func:`files.sweep_temporaries`).  Their
+        digests are still owed and are written whole again."""
+        sweep_temporaries(self.folder, lambda name: name.endswith(".eml"))
 
     def session(self) -> OutboxTransport:
         return self
