@@ -628,16 +628,56 @@ def test_postgres_a_worker_knows_when_its_session_ended_and_leaves_reclaimed_dig
     assert query(pg_url, "SELECT status, last_error FROM digests") == [("sent", None)]
 
 
+def test_postgres_a_session_a_proxy_holds_after_its_worker_went_ends_and_frees_the_claims(
+    pg_server, pg_url, monkeypatch
+):
+    """A proxy (PgBouncer, a load balancer) that lost the worker's side of a
+    connection and kept the server's side open: the server's session, and
+    with it the worker's lock, lived on (keepalives reach the proxy, which
+    answers), so no other worker ever took back the digests claimed there.
+    The server now ends a worker's session idle for SESSION_IDLE_LIMIT; a
+    living worker's session never idles that long (its heartbeat)."""
+    import psycopg
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "SESSION_IDLE_LIMIT", 0.3)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    try:
+        first = open_state(proxy.url(pg_url, pg_server.port))
+        first.see_subscribers(["k@example.org"], T0)
+        first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            con.execute("SET lock_timeout = '1s'")  # over three limits: the living worker keeps its lock
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                con.execute("SELECT pg_advisory_lock(%s)", (first.worker,))
+            proxy.drop_clients()
+            con.execute("SET lock_timeout = '10s'")  # waits for the server to end the session behind the proxy
+            con.execute("SELECT pg_advisory_lock(%s)", (first.worker,))
+            con.execute("SELECT pg_advisory_unlock(%s)", (first.worker,))
+        with open_state(pg_url) as second:
+            assert [r[2] for r in second.recover()] == ["<k@x>"]
+        assert first.claims_lost() is not None
+        first.close()
+    finally:
+        proxy.stop()
+
+
 def test_postgres_a_writer_is_exempt_from_the_databases_idle_session_timeout(pg_url):
     """A database with `idle_session_timeout` (set to end forgotten sessions)
     ended a worker's session while a slow mail server took its batch, and
-    with it the worker's claims.  A writer's connections are exempt."""
+    with it the worker's claims.  A writer's connections are exempt: its
+    session has the worker's own limit, which its heartbeat keeps it under."""
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute(f"ALTER DATABASE {pg_url.rsplit('/', 1)[1]} SET idle_session_timeout = '2s'")
     with open_state(pg_url) as st:
-        assert st.session.execute("SHOW idle_session_timeout").fetchone() == ("0",)
+        assert st.session.execute("SHOW idle_session_timeout").fetchone() == ("1min",)
+        assert st.session.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("1min",)
         with st._pool().connection() as pooled:  # the delivery threads'
             assert pooled.execute("SHOW idle_session_timeout").fetchone() == ("0",)
     with open_state(pg_url, readonly=True) as ro:  # (a reader holds no claims)

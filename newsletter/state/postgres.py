@@ -120,6 +120,16 @@ class _Connection(psycopg.Connection):
                 f"no answer within {ANSWER_WITHIN:g} s (a network fault, or the server stopped responding)"
             ) from None
 
+#: Seconds a writer's session may sit idle before the server ends it (and
+#: with it the worker's lock, freeing its claims).  A proxy or load balancer
+#: between worker and server that lost the worker's side of the connection
+#: may keep the server's side open: the server's keepalives reach the proxy,
+#: which answers them, so without a limit that session, and the claims of a
+#: worker long gone, lived for as long as the proxy did.  A living worker's
+#: session never idles that long: it says something every
+#: ``SESSION_IDLE_LIMIT / 4`` seconds (:class:`_Heartbeat`).
+SESSION_IDLE_LIMIT = 60.0
+
 #: Server-side settings of a worker's session (any user may set them).
 SERVER_KEEPALIVES = {
     "tcp_keepalives_idle": 30,
@@ -309,6 +319,7 @@ class PostgresState(State):
         self.owner = owner_id()
         self._lost: str | None = None  # how the session ended (see claims_lost)
         self._silent: str | None = None  # the server stopped answering (see _errors)
+        self._heartbeat: _Heartbeat | None = None  # a writer's session, kept from idling (see SESSION_IDLE_LIMIT)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -332,9 +343,10 @@ class PostgresState(State):
                     # and the lock that says the worker lives, end in about a minute.
                     for setting, value in SERVER_KEEPALIVES.items():
                         state.session.execute(f"SET {setting} = {value}")
-                    _stay_open(state.session)
+                    _stay_open(state.session, SESSION_IDLE_LIMIT)
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
                     state.started = state._join_round()
+                    state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4)
         except BaseException:
             state.close()
             raise
@@ -438,6 +450,9 @@ class PostgresState(State):
         """Close the pool and the session (which releases this worker's lock)."""
         pool, self.pool = self.pool, None
         session, self.session = self.session, None
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.stop()
         if session is not None and not self.readonly and self.started is not None and self._silent is None:
             try:
                 session.execute("DELETE FROM workers WHERE worker = %s", (self.worker,))
@@ -915,13 +930,51 @@ def _served(con: psycopg.Connection, emails: Iterable[str], now: datetime) -> No
     )
 
 
-def _stay_open(con: psycopg.Connection) -> None:
+def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
     """Exempt a writer's connection from ``idle_session_timeout`` (PostgreSQL
     14+), which a database may set to end forgotten sessions: a worker's
     session sits idle while a slow mail server takes a batch, and ending it
-    frees the worker's claims (see :meth:`PostgresState.claims_lost`)."""
+    frees the worker's claims (see :meth:`PostgresState.claims_lost`).
+    ``limit`` (seconds): the worker's own limit instead, for the session a
+    :class:`_Heartbeat` keeps busy (see :data:`SESSION_IDLE_LIMIT`); it
+    holds inside a transaction too (a planner whose client vanished
+    mid-claim held its subscribers' rows as well)."""
+    ms = round(limit * 1000)
     if con.info.server_version >= 140000:
-        con.execute("SET idle_session_timeout = 0")
+        con.execute(f"SET idle_session_timeout = {ms}")
+    if ms:
+        con.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+
+
+class _Heartbeat:
+    """Says ``SELECT 1`` on a worker's session every ``every`` seconds it is
+    not in use, from a thread of its own: the session never idles for
+    :data:`SESSION_IDLE_LIMIT` while the worker lives, however long a mail
+    server takes, and the server ends it when only a proxy is left at the
+    other end.  It ends with the session."""
+
+    def __init__(self, session: psycopg.Connection, every: float) -> None:
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(
+            target=self._beat, args=(session, every), name="pg-heartbeat", daemon=True
+        )
+        self.thread.start()
+
+    def _beat(self, session: psycopg.Connection, every: float) -> None:
+        while not self.stopping.wait(every):
+            if session.closed or session.broken:
+                return
+            if session.lock.locked():  # a statement under way: the session is not idle
+                continue
+            try:
+                session.execute("SELECT 1")
+            except psycopg.Error:
+                pass  # the session ended, or its transaction failed: its user finds out itself
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=1.0)  # (a beat waiting on a silent server ends with the session)
 
 
 def _gone(con: psycopg.Connection, worker: int) -> bool:
