@@ -462,6 +462,35 @@ def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(
         proxy.stop()
 
 
+def test_a_postgresql_server_that_stops_answering_the_heartbeat_is_given_up_on_as_for_a_statement(
+    pg_server, pg_url, monkeypatch
+):
+    """The partition found by the session's heartbeat (the worker waiting on
+    a slow mail server meanwhile): the next statement failed with 'the
+    connection is closed', and each of the delivery threads' went on to
+    wait ANSWER_WITHIN again.  It is the same silence, said the same way."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.3)
+    monkeypatch.setattr(postgres_state, "SESSION_IDLE_LIMIT", 0.4)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    try:
+        st = open_state(proxy.url(pg_url, pg_server.port))
+        proxy.partition()
+        st._heartbeat.thread.join(10)
+        assert not st._heartbeat.thread.is_alive()
+        message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
+        with pytest.raises(StateError, match=re.escape(message)):
+            st.plan(["a@example.org"])
+        st.close()
+    finally:
+        proxy.stop()
+
+
 def test_a_state_on_a_read_only_mount_says_so_not_chmod(tmp_path):
     """A state on a file system mounted read-only (a backup restored, a
     container's read-only volume) was told to `chmod u+w` the file, which

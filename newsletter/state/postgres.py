@@ -46,7 +46,7 @@ import re
 import secrets
 import select
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -346,7 +346,7 @@ class PostgresState(State):
                     _stay_open(state.session, SESSION_IDLE_LIMIT)
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
                     state.started = state._join_round()
-                    state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4)
+                    state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4, state._fell_silent)
         except BaseException:
             state.close()
             raise
@@ -484,6 +484,10 @@ class PostgresState(State):
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
             raise StateError(Problem(why, self.name)) from None
+
+    def _fell_silent(self, exc: NoAnswer) -> None:
+        """The server gave the heartbeat no answer: as for any statement (see :meth:`_errors`)."""
+        self._silent = self._silent or describe(exc, self.params)
 
     def _pool(self) -> Any:
         with self._pool_lock:
@@ -953,8 +957,11 @@ class _Heartbeat:
     server takes, and the server ends it when only a proxy is left at the
     other end.  It ends with the session."""
 
-    def __init__(self, session: psycopg.Connection, every: float) -> None:
+    def __init__(self, session: psycopg.Connection, every: float, silent: Callable[[NoAnswer], None]) -> None:
+        """``silent``: told when the server did not answer (the session is
+        finished then, and the state tries no further statement)."""
         self.stopping = threading.Event()
+        self.silent = silent
         self.thread = threading.Thread(
             target=self._beat, args=(session, every), name="pg-heartbeat", daemon=True
         )
@@ -968,6 +975,9 @@ class _Heartbeat:
                 continue
             try:
                 session.execute("SELECT 1")
+            except NoAnswer as exc:
+                self.silent(exc)
+                return
             except psycopg.Error:
                 pass  # the session ended, or its transaction failed: its user finds out itself
 
