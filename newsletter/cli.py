@@ -27,7 +27,7 @@ import click
 
 from . import pipeline
 from .config import DEFAULT_STATE_FILE, Config, load_config
-from .errors import NewsletterError, SourcesFailed, counted
+from .errors import NewsletterError, SourcesFailed, StoppedWaiting, counted
 from .scheduling import shown_time
 
 log = logging.getLogger("newsletter")
@@ -495,6 +495,10 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         if not interrupted.is_set():
             raise
         say("interrupted while reading the sources: nothing sent or recorded\n", err=True)
+        _flush()
+        ctx.exit(128 + (caught[0] if caught else signal.SIGINT))
+    except StoppedWaiting as exc:  # another send held the state: it ignored the stop for up to ten minutes
+        say(f"interrupted: {exc}\n", err=True)
         _flush()
         ctx.exit(128 + (caught[0] if caught else signal.SIGINT))
     finally:

@@ -261,7 +261,7 @@ def send(
     if dry_run:
         with open_state(config.state_target, readonly=True) as state:
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
-    with open_state(config.state_target) as state, state.exclusive(wait=lock_wait):
+    with open_state(config.state_target) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
         run.stop_shared = stop is not None
         run.stop = halt

@@ -248,6 +248,31 @@ def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_
     assert sorted(recipients) == [f"user{i:02}@example.org" for i in range(6)]
 
 
+def test_sigterm_while_a_cron_send_holds_the_state_stops_the_daemon_at_once(tmp_path, cli, smtp_server):
+    """A tick waiting for the state's lock (a long `send` from cron beside
+    the daemon) took SIGTERM as a note for after its send and went on
+    waiting, up to ten minutes: systemd kills a unit after 90 s.  It stops
+    at once and cleanly (exit 0), nothing sent, and the digests stay due."""
+    from newsletter.state import send_lock
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0  # everyone seen: bob and cron@ due at start
+    box = smtp_server.mailbox
+    with send_lock(tmp_path / "newsletter-state.sqlite3"):
+        proc = start_run(tmp_path, "2026-11-23 06:59:30")
+        try:
+            said = stderr_until(proc, "is running on this state; waiting for it")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            err = said + err
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "stopped while waiting for another send" in err and "run: stopped" in err, err
+    assert box.messages == [] and digests(tmp_path) == []
+
+
 def test_a_lost_postgres_session_is_said_and_its_digests_go_out_at_the_next_tick(tmp_path, smtp_server, pg_url):
     """The daemon's send stops when its PostgreSQL session ends (its claims
     are any worker's then); `run` dropped a report's problems (only the

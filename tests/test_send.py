@@ -1095,6 +1095,33 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     assert len({m.message_id for m in box.messages}) == 6
 
 
+def test_sigterm_while_another_send_holds_the_state_stops_the_wait(tmp_path, smtp_server, cli):
+    """A send waiting for another send's lock (a long one from the last
+    cron slot) took SIGTERM (cron's `timeout`, a service stop) as a note
+    for later and went on waiting, up to ten minutes, until killed.  It
+    stops at once: nothing sent or recorded, exit 143."""
+    from newsletter.state import send_lock
+
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port))
+    with send_lock(tmp_path / "newsletter-state.sqlite3"):
+        proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+        try:
+            said = stderr_until(proc, "is running on this state; waiting for it")
+            proc.send_signal(signal.SIGTERM)
+            out, err = proc.communicate(timeout=30)
+            err = said + err
+        finally:
+            proc.kill()
+    assert proc.returncode == 143, (out, err)
+    assert "Traceback" not in err and box.messages == [] and out == ""
+    assert re.search(r"^interrupted: \S+newsletter-state\.sqlite3\.lock: stopped while waiting for another send "
+                     r"\(\d+@[^)]+\): nothing sent or recorded$", err, re.M), err
+    assert digests(tmp_path) == []
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and len(box.messages) == 2, r.err
+
+
 def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     """SIGTERM (`timeout 600 newsletter send` from cron, a systemd unit's stop)
     killed a send outright: the digests it had claimed stayed "being sent" and

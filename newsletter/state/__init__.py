@@ -34,7 +34,7 @@ import os
 import re
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -290,9 +290,16 @@ class State(ABC):
     # -- coordination ---------------------------------------------------------------------
 
     @abstractmethod
-    def exclusive(self, wait: float = 600.0) -> AbstractContextManager[None]:
+    def exclusive(
+        self,
+        wait: float = 600.0,
+        stop: Callable[[], bool] | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ) -> AbstractContextManager[None]:
         """Held around a whole send.  SQLite: the lock file, so a second sender
-        waits (up to ``wait`` seconds) and then finds the work done.
+        waits (up to ``wait`` seconds, or until ``stop()`` is true:
+        :class:`StoppedWaiting`; ``sleep`` waits between tries, e.g. a stop
+        event's ``wait``) and then finds the work done.
         PostgreSQL: nothing to hold; workers meet in :meth:`claiming`."""
 
     @abstractmethod

@@ -534,7 +534,7 @@ class PostgresState(State):
 
     # -- coordination ---------------------------------------------------------------------
 
-    def exclusive(self, wait: float = 600.0):
+    def exclusive(self, wait: float = 600.0, stop: Callable[[], bool] | None = None, sleep=None):
         return nullcontext()
 
     def claims_lost(self) -> str | None:

@@ -61,7 +61,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from ..errors import Problem, StateError
+from ..errors import Problem, StateError, StoppedWaiting
 from ..files import HeldLock, LockHeld, broken_link
 from ..models import Paper
 from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
@@ -688,8 +688,13 @@ class SQLiteState(State):
             return db.total_changes - before
 
     @contextmanager
-    def exclusive(self, wait: float = 600.0) -> Iterator[None]:
-        with send_lock(self.path, wait=wait) as held:
+    def exclusive(
+        self,
+        wait: float = 600.0,
+        stop: Callable[[], bool] | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ) -> Iterator[None]:
+        with send_lock(self.path, wait=wait, stop=stop, sleep=sleep) as held:
             self._lock = held
             try:
                 yield
@@ -1005,8 +1010,9 @@ def send_lock(
     state_path: str | os.PathLike,
     *,
     wait: float = 600.0,
-    sleep: Callable[[float], None] | None = None,
+    sleep: Callable[[float], object] | None = None,
     clock: Callable[[], float] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[HeldLock]:
     """Hold ``<state>.lock`` (``fcntl.flock``) for the length of a send.
 
@@ -1020,6 +1026,9 @@ def send_lock(
     removed by someone else while held, it is taken again (see
     :meth:`SQLiteState.claims_lost`), and a second send waits for a holder
     of the removed file as for any other (:func:`files.lock_file`).
+    ``stop()`` true (Ctrl-C, SIGTERM) ends the wait: :class:`StoppedWaiting`
+    (the stop was ignored for as long as ``wait``, ten minutes, while a
+    service manager gives a stopping process 90 s before it kills it).
     """
     import time
 
@@ -1035,6 +1044,11 @@ def send_lock(
             held_lock = HeldLock(path, f"{owner_id()}\n")
             break
         except LockHeld as held:
+            if stop is not None and stop():
+                raise StoppedWaiting(
+                    Problem(f"stopped while waiting for another send ({held.holder.strip()}): nothing sent or recorded",
+                            str(path))
+                ) from None
             if clock() >= deadline:
                 raise StateError(
                     Problem(f"another send ({held.holder}) has held the state for over {wait:.0f} s; giving up", str(path))
