@@ -915,7 +915,12 @@ class _SendRun:
             ranked = self._owed_first(sub, open_, ranked, sent)
         else:
             ranked = self.index.select(sub, exclude=sent)
-        matches = ranked[: sub.max_papers]
+        if open_ is not None and open_.uncertain:
+            # a stopped run may have delivered it: again as it was, the new papers go in the next digest
+            owed = set(open_.paper_ids)
+            matches = [m for m in ranked if m.paper.id in owed]
+        else:
+            matches = ranked[: sub.max_papers]
         send_empty = config.sends_empty(sub)
         if not matches and not send_empty:
             if batch is not None:

@@ -1012,6 +1012,41 @@ def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost
     assert {st for _, st, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 6
 
 
+def test_a_digest_killed_in_flight_goes_again_as_it_was_and_new_papers_wait_for_the_next(
+    tmp_path, smtp_server, cli, store
+):
+    """`kill -9` while the server was taking a digest, then new papers: the
+    next send sent that digest again with its Message-ID and the new papers
+    added.  The server had the first copy, and a mail program that keeps one
+    message per Message-ID (Gmail does) showed that one: the new papers were
+    recorded sent and never seen.  It goes again as it was; the new papers
+    go in the next digest, under a Message-ID of their own."""
+    box = smtp_server.mailbox
+    box.block_at = 2
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=store.line)
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, text=False)
+    try:
+        assert box.blocked.wait(60), "the second message never arrived"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    box.release.set()
+    first = box.messages[1]
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    again = [m for m in box.messages[2:] if m.message_id == first.message_id]
+    assert len(again) == 1 and "Arrive Later" not in again[0].content.decode(), r.out
+    titles = lambda m: sorted(set(re.findall(r"Diffusion Models for Task \d", m.content.decode())))  # noqa: E731
+    assert titles(again[0]) == titles(first) == [f"Diffusion Models for Task {n}" for n in range(1, 5)]
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    later = [m for m in box.messages if first.rcpt_tos == m.rcpt_tos and "Arrive Later" in m.content.decode()]
+    assert len(later) == 1 and later[0].message_id != first.message_id and titles(later[0]) == []
+    assert {st for _, st, *_ in digests(store.where)} == {"sent"}
+
+
 def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
     box = smtp_server.mailbox
     box.block_at = 3

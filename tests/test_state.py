@@ -184,7 +184,29 @@ def test_recover_turns_stale_sending_into_pending(state_target):
         [(rid, sub, mid, owner)] = st.recover()
         assert (rid, sub, mid) == (did, "a@example.org", "<m@x>") and "@" in owner
         assert st.open_digest("a@example.org").status == "pending"
+        assert st.open_digest("a@example.org").uncertain  # it may have gone out: again as it was
         assert st.recover() == []
+        st.claim([(st.open_digest("a@example.org"), "a@example.org", "<m@x>", ["p"])], T0)
+        st.mark_unsent(did, error="refused", tries=1, permanent=False, next_attempt=None)
+        assert st.open_digest("a@example.org").uncertain  # a failed try later: the first copy may still be out
+
+
+def test_a_digest_left_sending_in_sqlite_arrives_in_postgresql_as_uncertain(tmp_path, pg_url):
+    """`state migrate` of a state a killed send left: the digest in flight
+    goes out again as it was (see OpenDigest.uncertain), as SQLite's own next
+    send would send it."""
+    from newsletter.state import copy_state
+
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.see_subscribers(["a@example.org", "b@example.org"], T0)
+        st.claim([(None, "a@example.org", "<a@x>", ["p"]), (None, "b@example.org", "<b@x>", ["q"])], T0)
+        st.mark_unsent(2, error="refused", tries=1, permanent=False, next_attempt=None)
+    copy_state(path, pg_url)
+    with open_state(pg_url, readonly=True) as ro:
+        a, b = ro.open_digest("a@example.org"), ro.open_digest("b@example.org")
+    assert (a.status, a.uncertain, a.paper_ids) == ("pending", True, ("p",))
+    assert (b.status, b.uncertain) == ("pending", False)
 
 
 def test_outcomes_a_locked_state_refused_are_recorded_by_the_next_opener_once(tmp_path, monkeypatch):
@@ -742,9 +764,10 @@ def test_postgres_newer_schema_or_foreign_tables_are_refused(pg_url, pg_server):
     from newsletter.state import postgres
 
     with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute("UPDATE paper_digest_schema SET version = 7")
+        con.execute("UPDATE paper_digest_schema SET version = %s", (postgres.SCHEMA_VERSION + 1,))
     for readonly in (False, True):
-        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version 7; this version knows up to {postgres.SCHEMA_VERSION}\)"):
+        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version {postgres.SCHEMA_VERSION + 1}; "
+                                             rf"this version knows up to {postgres.SCHEMA_VERSION}\)"):
             open_state(pg_url, readonly=readonly)
     other = pg_server.create_database()
     with psycopg.connect(other, autocommit=True) as con:

@@ -187,6 +187,12 @@ class OpenDigest:
     #: The delivery settings its last failed run used
     #: (:func:`delivery.settings_fingerprint`); None when not recorded.
     settings: str | None = None
+    #: Left ``sending`` by a run that stopped (:meth:`State.recover`): the
+    #: server may have it.  It goes again as it was, its Message-ID and its
+    #: papers only: a reader's mail program that keeps one message per
+    #: Message-ID would hide a second copy grown by newer papers, which
+    #: were then recorded sent and never seen.
+    uncertain: bool = False
 
     def retry_from(self, settings: str) -> datetime | None:
         """When its back-off lets it be tried again, or None: no wait.
@@ -305,7 +311,8 @@ class State(ABC):
     @abstractmethod
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         """Turn digests left ``sending`` by a worker that is gone back into
-        ``pending``; returns ``(id, subscriber, message_id, owner)`` of each.
+        ``pending``, marked :attr:`OpenDigest.uncertain`; returns ``(id,
+        subscriber, message_id, owner)`` of each.
 
         SQLite: every ``sending`` digest (call it inside :meth:`exclusive`).
         PostgreSQL: those whose worker no longer holds its session lock

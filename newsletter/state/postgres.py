@@ -216,22 +216,27 @@ _V5_ROUNDS = [
 #: Version 6: the delivery settings a failed run used (see :meth:`OpenDigest.retry_from`).
 _V6_SETTINGS = ["ALTER TABLE digests ADD COLUMN settings TEXT"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS]
+#: Version 7: left ``sending`` by a worker that is gone: goes again as it was (see :attr:`OpenDigest.uncertain`).
+_V7_UNCERTAIN = ["ALTER TABLE digests ADD COLUMN uncertain BOOLEAN NOT NULL DEFAULT false"]
+
+MIGRATIONS: list[list[str]] = [
+    _V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS, _V7_UNCERTAIN
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the database lacks as empty.
 #: Raise it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database, version 6's settings as NULL)
+READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database, 6's settings as NULL, 7's as false)
 
 _PLAN = """
 SELECT k.email, s.first_seen, s.last_sent, COALESCE(s.last_served, s.last_sent), {settled},
        o.id, o.status, o.message_id, o.attempts, o.created, o.last_error, o.papers, o.next_attempt, o.failures,
-       o.settings, {sent}
+       o.settings, o.uncertain, {sent}
 FROM unnest(%(keys)s::text[]) AS k(email)
 LEFT JOIN subscribers s ON s.email = k.email
 LEFT JOIN LATERAL (
     SELECT d.id, d.status, d.message_id, d.attempts, d.created, d.last_error, d.next_attempt,
-           {failures} AS failures, {settings} AS settings,
+           {failures} AS failures, {settings} AS settings, {uncertain} AS uncertain,
            ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) AS papers
     FROM digests d WHERE d.subscriber = k.email AND d.status <> 'sent'
 ) o ON true
@@ -592,7 +597,8 @@ class PostgresState(State):
             if not gone and not orphans:
                 return []
             rows = con.execute(
-                "UPDATE digests SET status = 'pending', last_error = 'interrupted while sending (the run stopped)' "
+                "UPDATE digests SET status = 'pending', uncertain = true, "
+                "last_error = 'interrupted while sending (the run stopped)' "
                 "WHERE status = 'sending' AND (worker = ANY(%s) OR (%s AND worker IS NULL)) "
                 "RETURNING id, subscriber, message_id, owner",
                 (gone, orphans),
@@ -640,11 +646,13 @@ class PostgresState(State):
         # between them could show a digest neither open nor settled.
         failures = "d.failures" if self.version >= 4 else "0"  # a reader of a database from before it
         settings = "d.settings" if self.version >= 6 else "NULL::text"
+        uncertain = "d.uncertain" if self.version >= 7 else "false"
         rows = con.execute(
             _PLAN.format(
                 settled=settled,
                 failures=failures,
                 settings=settings,
+                uncertain=uncertain,
                 sent=_SENT if with_sent else "'{}'::text[], '{}'::text[]",
             ),
             {"started": self.started, "keys": keys},
@@ -652,13 +660,14 @@ class PostgresState(State):
         known = {}
         for (
             k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, used,
-            sent, titles,
+            doubt, sent, titles,
         ) in rows:
             opened = (
                 None
                 if did is None
                 else OpenDigest(
-                    did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails, used
+                    did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails, used,
+                    bool(doubt),
                 )
             )
             known[k] = (_utc(first), _utc(last), _utc(served), opened, sent_keys(sent, titles), bool(settled_now))
@@ -1061,6 +1070,13 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
             select, kinds = tables["digests"]
             tables["digests"] = (select.replace(" FROM digests", ", settings FROM digests"), (*kinds, 0))
             columns["digests"] += ", settings"
+        # left `sending`: may have gone out (see OpenDigest.uncertain)
+        doubt = "uncertain" if getattr(source, "version", 1) >= 5 else "0"
+        select, kinds = tables["digests"]
+        tables["digests"] = (
+            select.replace(" FROM digests", f", status = 'sending' OR {doubt} FROM digests"), (*kinds, 2)
+        )
+        columns["digests"] += ", uncertain"
         if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
             tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
             columns["unsubscribed"] = "email, at"
@@ -1069,7 +1085,7 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
                 n = 0
                 with con.cursor().copy(f"COPY {table} ({columns[table]}) FROM STDIN") as copy:
                     for row in db.execute(select):
-                        copy.write_row([iso(v) if kind else v for v, kind in zip(row, kinds)])
+                        copy.write_row([iso(v) if kind == 1 else bool(v) if kind == 2 else v for v, kind in zip(row, kinds)])
                         n += 1
                 counts[table] = n
         con.execute(

@@ -122,6 +122,11 @@ _V4_SETTINGS = """
 ALTER TABLE digests ADD COLUMN settings TEXT;
 """
 
+#: Left ``sending`` by a run that stopped: goes again as it was (see :attr:`OpenDigest.uncertain`).
+_V5_UNCERTAIN = """
+ALTER TABLE digests ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(db: sqlite3.Connection) -> None:
@@ -139,12 +144,13 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V2_UNSUBSCRIBED),
     _script(_V3_FAILURES),
     _script(_V4_SETTINGS),
+    _script(_V5_UNCERTAIN),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the file lacks as empty.  Raise
 #: it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1  # (version 3's column reads as 0 in an older file, version 4's as NULL)
+READABLE_SINCE = 1  # (version 3's and 5's columns read as 0 in an older file, version 4's as NULL)
 
 
 _TURNS: dict[tuple[int, Path], threading.RLock] = {}
@@ -531,7 +537,8 @@ class SQLiteState(State):
             }
             opened = self._rows(
                 "SELECT id, subscriber, status, message_id, attempts, created, last_error, next_attempt, "
-                f"{'failures' if self.version >= 3 else '0'}, {'settings' if self.version >= 4 else 'NULL'} "
+                f"{'failures' if self.version >= 3 else '0'}, {'settings' if self.version >= 4 else 'NULL'}, "
+                f"{'uncertain' if self.version >= 5 else '0'} "
                 f"FROM digests WHERE subscriber IN ({marks}) AND status != 'sent'",
                 keys,
             )
@@ -557,6 +564,7 @@ class SQLiteState(State):
                     _dt(r[7]),
                     r[8],
                     r[9],
+                    bool(r[10]),
                 )
                 for r in (_noted_open(r, noted) for r in opened)
                 if r is not None
@@ -718,7 +726,7 @@ class SQLiteState(State):
         with self.transaction() as db:
             rows = db.execute("SELECT id, subscriber, message_id, owner FROM digests WHERE status = 'sending'").fetchall()
             db.execute(
-                "UPDATE digests SET status = 'pending', "
+                "UPDATE digests SET status = 'pending', uncertain = 1, "
                 "last_error = 'interrupted while sending (the run stopped)' WHERE status = 'sending'"
             )
         return rows
@@ -948,7 +956,7 @@ def _noted_open(row: tuple, noted: dict[int, dict]) -> tuple | None:
         return row
     tries = note["tries"]
     return (did, sub, _noted_status(note), row[3], row[4] + tries, row[5], note["error"], note["next_attempt"],
-            row[8] + (1 if tries else 0), note["settings"])
+            row[8] + (1 if tries else 0), note["settings"], row[10])
 
 
 def unrecorded_path(state: Path) -> Path:
