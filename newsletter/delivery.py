@@ -180,6 +180,9 @@ class Outcome:
     #: Not attempted because the caller failed (its state refused a record):
     #: the send is stopping, so the digest is pending, not failed.
     stopped_on_error: bool = False
+    #: Not confirmed, but the whole message went out (:class:`Unconfirmed`):
+    #: the server may have it.
+    uncertain: bool = False
 
 
 class Session(Protocol):
@@ -1257,9 +1260,9 @@ class Dispatcher:
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
-                return Outcome(envelope, False, tries, str(exc))
+                return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, TimedOut))
             except Deferred as exc:  # it may have arrived, or a retry now is no use: not again in this run
-                return Outcome(envelope, False, tries, str(exc))
+                return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, Unconfirmed))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)
             except TransientDeliveryError as exc:

@@ -994,6 +994,7 @@ class _SendRun:
             permanent=outcome.permanent,
             next_attempt=later,
             settings=self.settings,
+            uncertain=outcome.uncertain,
         )
         stopping = self.lost is not None or (self.stop is not None and self.stop())
         if outcome.tries == 0 and (stopping or outcome.stopped_on_error):

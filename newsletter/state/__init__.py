@@ -463,12 +463,16 @@ class State(ABC):
         permanent: bool,
         next_attempt: datetime | None,
         settings: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try
         again); one more failed run (``failures``) unless ``tries`` is 0 (not
         attempted: the server unreachable, the run stopped), and no new
         attempt before ``next_attempt`` while the delivery settings are still
-        ``settings`` (see :meth:`OpenDigest.retry_from`)."""
+        ``settings`` (see :meth:`OpenDigest.retry_from`).  ``uncertain``: the
+        server may have taken it after all (it went silent or closed after
+        the whole message): it goes again as it was (:attr:`OpenDigest.uncertain`,
+        which stays set until the digest is sent)."""
 
 
 def sent_keys(paper_ids: Iterable[str], titles: Iterable[str | None]) -> frozenset[str]:

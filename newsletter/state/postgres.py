@@ -851,16 +851,18 @@ class PostgresState(State):
         permanent: bool,
         next_attempt: datetime | None,
         settings: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         # Only while the claim is this worker's: once its session ended, another
         # worker may have taken the digest back (recover) and be sending it.
         self._mark(
             "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
-            "failures = failures + %s, settings = %s WHERE id = %s AND status = 'sending' AND worker = %s",
+            "failures = failures + %s, settings = %s, uncertain = uncertain OR %s "
+            "WHERE id = %s AND status = 'sending' AND worker = %s",
             # not attempted: not a failure of this digest's
             (
                 "failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings,
-                digest_id, self.worker,
+                uncertain, digest_id, self.worker,
             ),
         )
 

@@ -800,6 +800,7 @@ class SQLiteState(State):
         permanent: bool,
         next_attempt: datetime | None,
         settings: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
         values = {
@@ -809,6 +810,7 @@ class SQLiteState(State):
             "permanent": permanent,
             "next_attempt": _ts(next_attempt) if next_attempt else None,
             "settings": settings,
+            "uncertain": uncertain,
         }
 
         def write() -> None:
@@ -956,7 +958,7 @@ def _noted_open(row: tuple, noted: dict[int, dict]) -> tuple | None:
         return row
     tries = note["tries"]
     return (did, sub, _noted_status(note), row[3], row[4] + tries, row[5], note["error"], note["next_attempt"],
-            row[8] + (1 if tries else 0), note["settings"], row[10])
+            row[8] + (1 if tries else 0), note["settings"], row[10] or note.get("uncertain", False))
 
 
 def unrecorded_path(state: Path) -> Path:
@@ -984,7 +986,8 @@ def _write_unsent(db: sqlite3.Connection, values: dict, *, only_sending: bool) -
     tries = values["tries"]
     db.execute(
         "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
-        "failures = failures + ?, settings = ? WHERE id = ?" + (" AND status = 'sending'" if only_sending else ""),
+        "failures = failures + ?, settings = ?, uncertain = max(uncertain, ?) WHERE id = ?"
+        + (" AND status = 'sending'" if only_sending else ""),
         (
             "failed" if values["permanent"] else "pending",
             tries,
@@ -992,6 +995,7 @@ def _write_unsent(db: sqlite3.Connection, values: dict, *, only_sending: bool) -
             values["next_attempt"],
             1 if tries else 0,  # not attempted: not a failure of this digest's
             values["settings"],
+            1 if values.get("uncertain") else 0,  # (a note written before there was such a thing: no)
             values["unsent"],
         ),
     )
