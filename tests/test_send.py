@@ -1166,6 +1166,38 @@ def test_sigterm_while_another_send_holds_the_state_stops_the_wait(tmp_path, smt
     assert r.code == 0 and len(box.messages) == 2, r.err
 
 
+def test_sigterm_to_a_big_sends_parent_alone_stops_its_workers_too(tmp_path, smtp_server, cli):
+    """A big send shares the subscribers among forked workers; a SIGTERM to
+    the command alone (`kill PID`, a supervisor that signals one process)
+    reached none of them: the command said "stopping ... the rest stay
+    pending" and every digest went out.  The parent passes the stop on."""
+    from newsletter.sending import SHARD_MIN
+
+    box = smtp_server.mailbox
+    box.block_at = 20
+    count = SHARD_MIN + 50
+    subscribers = "".join(f"\n  - email: user{i:03}@example.org\n    topics: [diffusion]" for i in range(count))
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=subscribers)
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        assert box.blocked.wait(60), "the 20th message never arrived"
+        proc.send_signal(signal.SIGTERM)  # to the parent alone
+        said = stderr_until(proc, "stopping (SIGTERM):")
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+        err = said + err
+    finally:
+        box.release.set()
+        proc.kill()
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    statuses = [st for _, st, *_ in digests(tmp_path)]
+    assert len(box.messages) < count // 2 and statuses.count("sent") == len(box.messages), out[-500:]
+    assert "sending" not in statuses and f"left pending {statuses.count('pending')}" in out
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert sorted(box.recipients()) == [f"user{i:03}@example.org" for i in range(count)]  # each once
+
+
 def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     """SIGTERM (`timeout 600 newsletter send` from cron, a systemd unit's stop)
     killed a send outright: the digests it had claimed stayed "being sent" and
