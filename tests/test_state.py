@@ -717,6 +717,36 @@ def test_postgres_a_session_a_proxy_holds_after_its_worker_went_ends_and_frees_t
         proxy.stop()
 
 
+def test_postgres_a_worker_that_lost_its_side_of_a_session_ends_the_servers_side(pg_server, pg_url, monkeypatch):
+    """The worker sees its session end (a proxy dropped its side) while the
+    server's side lives on behind the proxy, holding the worker's lock: its
+    claims waited for the server to find that session idle.  Closing, the
+    worker ends that session itself, and the next worker takes them at once."""
+    import psycopg
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    try:
+        first = open_state(proxy.url(pg_url, pg_server.port))
+        first.see_subscribers(["k@example.org"], T0)
+        first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+        with open_state(pg_url) as other:  # an innocent bystander's lock is left alone
+            proxy.drop_clients()
+            assert first.claims_lost() is not None
+            with open_state(pg_url) as second:
+                assert second.recover() == []  # the server's side still holds the lock
+            proxy.cut.clear()  # new connections go through again (the proxy itself is fine)
+            first.close()
+            with open_state(pg_url) as second:
+                assert [r[2] for r in second.recover()] == ["<k@x>"]
+            with psycopg.connect(pg_url, autocommit=True) as con:
+                assert con.execute("SELECT pg_try_advisory_lock(%s)", (other.worker,)).fetchone() == (False,)
+    finally:
+        proxy.stop()
+
+
 def test_postgres_a_writer_is_exempt_from_the_databases_idle_session_timeout(pg_url):
     """A database with `idle_session_timeout` (set to end forgotten sessions)
     ended a worker's session while a slow mail server took its batch, and

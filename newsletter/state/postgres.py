@@ -325,6 +325,7 @@ class PostgresState(State):
         self._lost: str | None = None  # how the session ended (see claims_lost)
         self._silent: str | None = None  # the server stopped answering (see _errors)
         self._heartbeat: _Heartbeat | None = None  # a writer's session, kept from idling (see SESSION_IDLE_LIMIT)
+        self._backend: int | None = None  # the server process of a writer's session (see _end_orphan)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -350,6 +351,7 @@ class PostgresState(State):
                         state.session.execute(f"SET {setting} = {value}")
                     _stay_open(state.session, SESSION_IDLE_LIMIT)
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
+                    state._backend = state.session.info.backend_pid
                     state.started = state._join_round()
                     state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4, state._fell_silent)
         except BaseException:
@@ -458,6 +460,10 @@ class PostgresState(State):
         heartbeat, self._heartbeat = self._heartbeat, None
         if heartbeat is not None:
             heartbeat.stop()
+        if session is not None and self._backend is not None and self._silent is None and (
+            self._lost is not None or session.broken
+        ):
+            self._end_orphan(self._backend)
         if session is not None and not self.readonly and self.started is not None and self._silent is None:
             try:
                 session.execute("DELETE FROM workers WHERE worker = %s", (self.worker,))
@@ -473,6 +479,25 @@ class PostgresState(State):
                 session.close()
             except psycopg.Error:
                 pass
+
+    def _end_orphan(self, backend: int) -> None:
+        """This worker's session ended on its side while the server's side may
+        live on, holding the worker's lock: behind a proxy or load balancer
+        that kept its connection to the server.  End it (on a new connection)
+        if it still holds that lock, so that the next send of any worker takes
+        the claims back now, not once the server finds the session idle (see
+        :data:`SESSION_IDLE_LIMIT`).  A server that cannot be reached is left
+        to do that."""
+        high, low = self.worker >> 32, self.worker & 0xFFFFFFFF
+        try:
+            with _Connection.connect(**{**self.params, "connect_timeout": "5"}, autocommit=True) as con:
+                con.execute(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND objsubid = 1 AND classid::bigint = %s AND objid::bigint = %s AND pid = %s AND granted",
+                    (high, low, backend),
+                )
+        except psycopg.Error:
+            pass  # unreachable, or not allowed: the server ends it once idle
 
     # -- plumbing -------------------------------------------------------------------------
 
