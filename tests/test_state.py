@@ -757,8 +757,8 @@ def test_postgres_a_writer_is_exempt_from_the_databases_idle_session_timeout(pg_
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute(f"ALTER DATABASE {pg_url.rsplit('/', 1)[1]} SET idle_session_timeout = '2s'")
     with open_state(pg_url) as st:
-        assert st.session.execute("SHOW idle_session_timeout").fetchone() == ("1min",)
-        assert st.session.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("1min",)
+        assert st.session.execute("SHOW idle_session_timeout").fetchone() == ("5min",)
+        assert st.session.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("5min",)
         with st._pool().connection() as pooled:  # the delivery threads'
             assert pooled.execute("SHOW idle_session_timeout").fetchone() == ("0",)
     with open_state(pg_url, readonly=True) as ro:  # (a reader holds no claims)

@@ -127,8 +127,11 @@ class _Connection(psycopg.Connection):
 #: which answers them, so without a limit that session, and the claims of a
 #: worker long gone, lived for as long as the proxy did.  A living worker's
 #: session never idles that long: it says something every
-#: ``SESSION_IDLE_LIMIT / 4`` seconds (:class:`_Heartbeat`).
-SESSION_IDLE_LIMIT = 60.0
+#: ``SESSION_IDLE_LIMIT / 4`` seconds (:class:`_Heartbeat`).  A living worker
+#: that saw its side end frees them at once (:meth:`PostgresState._end_orphan`);
+#: this is for one that died too.  A whole worker paused longer (SIGSTOP, a
+#: suspended VM) is taken for gone: it hands over nothing more once resumed.
+SESSION_IDLE_LIMIT = 300.0
 
 #: Server-side settings of a worker's session (any user may set them).
 SERVER_KEEPALIVES = {
