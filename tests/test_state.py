@@ -231,7 +231,7 @@ def test_outcomes_a_locked_state_refused_are_recorded_by_the_next_opener_once(tm
         shell.close()
     note = tmp_path / "s.sqlite3.unrecorded"
     saved = note.read_text() + '{"sent": [1, "a@exa'  # and a line a full disk cut short
-    note.write_text(saved)
+    note.write_text(saved + '\n{"sent": [1, "a@example.org", 1], "at": "yesterday"}\n{"unsent": 2}\n')  # and by hand
     with open_state(path, readonly=True) as ro:  # `history`, `schedule`: as the next send will record it
         assert ro.last_sent("a@example.org") == T0 + timedelta(minutes=1) and ro.open_digest("a@example.org") is None
         assert ro.open_digest("b@example.org").status == "pending"

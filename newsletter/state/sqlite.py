@@ -864,9 +864,8 @@ class SQLiteState(State):
             return {}
         noted: dict[int, dict] = {}
         for record in _notes(text):
-            did = record["sent"][0] if "sent" in record else record.get("unsent")
-            if isinstance(did, int):
-                noted[did] = record
+            if _readable(record):
+                noted[record["sent"][0] if "sent" in record else record["unsent"]] = record
         return noted
 
     def _note(self, records: list[dict]) -> bool:
@@ -900,7 +899,7 @@ class SQLiteState(State):
             return []
         except OSError as exc:
             raise StateError(Problem(f"cannot read what an earlier send could not record: {exc.strerror}", str(path))) from None
-        records = _notes(text)
+        records = [r for r in _notes(text) if _readable(r)]  # (a line damaged by hand stopped every send)
         delivered = []
         with self.transaction() as db:
             for record in records:
@@ -930,6 +929,27 @@ def _notes(text: str) -> list[dict]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def _readable(record: dict) -> bool:
+    """Whether a note's record has what the readers use (a note damaged by
+    hand must not stop `schedule` or `history`)."""
+    sent = record.get("sent")
+    if sent is not None:
+        return (isinstance(sent, list) and len(sent) == 3 and isinstance(sent[0], int) and isinstance(sent[1], str)
+                and isinstance(sent[2], int) and _a_time(record.get("at")))
+    return (isinstance(record.get("unsent"), int) and isinstance(record.get("tries"), int)
+            and isinstance(record.get("error"), str) and isinstance(record.get("permanent"), bool)
+            and isinstance(record.get("settings"), (str, type(None)))
+            and (record.get("next_attempt") is None or _a_time(record.get("next_attempt"))))
+
+
+def _a_time(value: object) -> bool:
+    """Whether ``value`` is a time as the state writes one (see :func:`_ts`)."""
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
 
 
 def _noted_sent(digest_id: int, subscriber: str, status: str, noted: dict[int, dict]) -> bool:
