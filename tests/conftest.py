@@ -217,6 +217,19 @@ def unwritable(path: Path):
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
+def terminated_once_said(proc: subprocess.Popen, text: str) -> tuple[str, str]:
+    """SIGTERM ``proc`` (started with ``text=True`` pipes) once it has written
+    ``text`` to stderr, and wait for it to exit: its stdout and whole stderr."""
+    try:
+        said = stderr_until(proc, text)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        return out, said + err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def killed_writing(path: Path) -> Path:
     """The temporary file :func:`files.write_atomic` leaves when its process
     is killed (SIGKILL) between the write and the rename: a real process,

@@ -18,7 +18,7 @@ import time
 from datetime import UTC
 
 import pytest
-from conftest import ROOT, run_newsletter, stderr_until, write_config
+from conftest import ROOT, run_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup
 from test_send import smtp as plain_smtp
@@ -260,14 +260,7 @@ def test_sigterm_while_a_cron_send_holds_the_state_stops_the_daemon_at_once(tmp_
     box = smtp_server.mailbox
     with send_lock(tmp_path / "newsletter-state.sqlite3"):
         proc = start_run(tmp_path, "2026-11-23 06:59:30")
-        try:
-            said = stderr_until(proc, "is running on this state; waiting for it")
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=30)
-            err = said + err
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        _, err = terminated_once_said(proc, "is running on this state; waiting for it")
     assert proc.returncode == 0 and "Traceback" not in err, err
     assert "stopped while waiting for another send" in err and "run: stopped" in err, err
     assert box.messages == [] and digests(tmp_path) == []

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, command_env, query, start_newsletter, stderr_until, write_config
+from conftest import ROOT, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -1139,6 +1139,22 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     assert len({m.message_id for m in box.messages}) == 6
 
 
+def stopped_while_held(proc: subprocess.Popen, box, what: str) -> tuple[str, str]:
+    """SIGTERM ``proc`` (a send) once the server holds its message
+    (``box.block_at``), let that message through once the stop is seen, and
+    wait for the send to exit: its stdout and stderr."""
+    try:
+        assert box.blocked.wait(60), f"{what} never arrived"
+        proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
+        said = stderr_until(proc, "stopping (SIGTERM):")
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+        return out, said + err
+    finally:
+        box.release.set()
+        proc.kill()
+
+
 def test_sigterm_while_another_send_holds_the_state_stops_the_wait(tmp_path, smtp_server, cli):
     """A send waiting for another send's lock (a long one from the last
     cron slot) took SIGTERM (cron's `timeout`, a service stop) as a note
@@ -1150,13 +1166,7 @@ def test_sigterm_while_another_send_holds_the_state_stops_the_wait(tmp_path, smt
     setup(tmp_path, smtp(smtp_server.port))
     with send_lock(tmp_path / "newsletter-state.sqlite3"):
         proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-        try:
-            said = stderr_until(proc, "is running on this state; waiting for it")
-            proc.send_signal(signal.SIGTERM)
-            out, err = proc.communicate(timeout=30)
-            err = said + err
-        finally:
-            proc.kill()
+        out, err = terminated_once_said(proc, "is running on this state; waiting for it")
     assert proc.returncode == 143, (out, err)
     assert "Traceback" not in err and box.messages == [] and out == ""
     assert re.search(r"^interrupted: \S+newsletter-state\.sqlite3\.lock: stopped while waiting for another send "
@@ -1179,16 +1189,7 @@ def test_sigterm_to_a_big_sends_parent_alone_stops_its_workers_too(tmp_path, smt
     subscribers = "".join(f"\n  - email: user{i:03}@example.org\n    topics: [diffusion]" for i in range(count))
     setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=subscribers)
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-    try:
-        assert box.blocked.wait(60), "the 20th message never arrived"
-        proc.send_signal(signal.SIGTERM)  # to the parent alone
-        said = stderr_until(proc, "stopping (SIGTERM):")
-        box.release.set()
-        out, err = proc.communicate(timeout=60)
-        err = said + err
-    finally:
-        box.release.set()
-        proc.kill()
+    out, err = stopped_while_held(proc, box, "the 20th message")  # (a signal to the parent alone)
     assert proc.returncode == 143 and "Traceback" not in err, err
     statuses = [st for _, st, *_ in digests(tmp_path)]
     assert len(box.messages) < count // 2 and statuses.count("sent") == len(box.messages), out[-500:]
@@ -1207,16 +1208,7 @@ def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
-        said = stderr_until(proc, "stopping (SIGTERM):")
-        box.release.set()
-        out, err = proc.communicate(timeout=60)
-        err = said + err
-    finally:
-        box.release.set()
-        proc.kill()
+    out, err = stopped_while_held(proc, box, "the third message")
     assert proc.returncode == 143, (out, err)
     assert "Traceback" not in err and "stopping (SIGTERM):" in err
     assert out.splitlines()[-1].startswith("sent 3, "), out

@@ -453,64 +453,61 @@ def test_a_send_whose_lock_file_another_took_after_its_removal_hands_over_nothin
             os.close(other)
 
 
-def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(pg_server, pg_url, monkeypatch):
+@pytest.fixture
+def proxied(pg_server, pg_url, monkeypatch):
+    """The test's database through a TcpProxy (tests/tcp_proxy.py): the proxy,
+    and the database's URL through it."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    yield proxy, proxy.url(pg_url, pg_server.port)
+    proxy.stop()
+
+
+def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(proxied, monkeypatch):
     """A proxy between worker and server that stops forwarding (a network
     partition no TCP timeout notices: the proxy acknowledges everything):
     the worker's next statement waited for ever.  It gives up after
     ANSWER_WITHIN, and the next statement fails at once."""
     import time
 
-    from pg_server import PASSWORD
-    from tcp_proxy import TcpProxy
-
     from newsletter.state import postgres as postgres_state
 
     monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.3)
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
-    proxy = TcpProxy(pg_server.port)
-    try:
-        st = open_state(proxy.url(pg_url, pg_server.port))
-        st.see_subscribers(["a@example.org"], T0)
-        proxy.partition()
-        message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
-        with pytest.raises(StateError, match=re.escape(message)):
-            st.plan(["a@example.org"])
-        started = time.monotonic()
-        with pytest.raises(StateError, match=re.escape(message)):
-            st.see_subscribers(["b@example.org"], T0)
-        st.close()
-        assert time.monotonic() - started < 0.3  # not another wait
-    finally:
-        proxy.stop()
+    proxy, far = proxied
+    st = open_state(far)
+    st.see_subscribers(["a@example.org"], T0)
+    proxy.partition()
+    message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
+    with pytest.raises(StateError, match=re.escape(message)):
+        st.plan(["a@example.org"])
+    started = time.monotonic()
+    with pytest.raises(StateError, match=re.escape(message)):
+        st.see_subscribers(["b@example.org"], T0)
+    st.close()
+    assert time.monotonic() - started < 0.3  # not another wait
 
 
-def test_a_postgresql_server_that_stops_answering_the_heartbeat_is_given_up_on_as_for_a_statement(
-    pg_server, pg_url, monkeypatch
-):
+def test_a_postgresql_server_that_stops_answering_the_heartbeat_is_given_up_on_as_for_a_statement(proxied, monkeypatch):
     """The partition found by the session's heartbeat (the worker waiting on
     a slow mail server meanwhile): the next statement failed with 'the
     connection is closed', and each of the delivery threads' went on to
     wait ANSWER_WITHIN again.  It is the same silence, said the same way."""
-    from pg_server import PASSWORD
-    from tcp_proxy import TcpProxy
-
     from newsletter.state import postgres as postgres_state
 
     monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.3)
     monkeypatch.setattr(postgres_state, "SESSION_IDLE_LIMIT", 0.4)
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
-    proxy = TcpProxy(pg_server.port)
-    try:
-        st = open_state(proxy.url(pg_url, pg_server.port))
-        proxy.partition()
-        st._heartbeat.thread.join(10)
-        assert not st._heartbeat.thread.is_alive()
-        message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
-        with pytest.raises(StateError, match=re.escape(message)):
-            st.plan(["a@example.org"])
-        st.close()
-    finally:
-        proxy.stop()
+    proxy, far = proxied
+    st = open_state(far)
+    proxy.partition()
+    st._heartbeat.thread.join(10)
+    assert not st._heartbeat.thread.is_alive()
+    message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
+    with pytest.raises(StateError, match=re.escape(message)):
+        st.plan(["a@example.org"])
+    st.close()
 
 
 def test_a_state_on_a_read_only_mount_says_so_not_chmod(tmp_path):
@@ -680,7 +677,7 @@ def test_postgres_a_worker_knows_when_its_session_ended_and_leaves_reclaimed_dig
 
 
 def test_postgres_a_session_a_proxy_holds_after_its_worker_went_ends_and_frees_the_claims(
-    pg_server, pg_url, monkeypatch
+    pg_url, proxied, monkeypatch
 ):
     """A proxy (PgBouncer, a load balancer) that lost the worker's side of a
     connection and kept the server's side open: the server's session, and
@@ -689,62 +686,51 @@ def test_postgres_a_session_a_proxy_holds_after_its_worker_went_ends_and_frees_t
     The server now ends a worker's session idle for SESSION_IDLE_LIMIT; a
     living worker's session never idles that long (its heartbeat)."""
     import psycopg
-    from pg_server import PASSWORD
-    from tcp_proxy import TcpProxy
 
     from newsletter.state import postgres as postgres_state
 
     monkeypatch.setattr(postgres_state, "SESSION_IDLE_LIMIT", 0.3)
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
-    proxy = TcpProxy(pg_server.port)
-    try:
-        first = open_state(proxy.url(pg_url, pg_server.port))
-        first.see_subscribers(["k@example.org"], T0)
-        first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
-        with psycopg.connect(pg_url, autocommit=True) as con:
-            con.execute("SET lock_timeout = '1s'")  # over three limits: the living worker keeps its lock
-            with pytest.raises(psycopg.errors.LockNotAvailable):
-                con.execute("SELECT pg_advisory_lock(%s)", (first.worker,))
-            proxy.drop_clients()
-            con.execute("SET lock_timeout = '10s'")  # waits for the server to end the session behind the proxy
+    proxy, far = proxied
+    first = open_state(far)
+    first.see_subscribers(["k@example.org"], T0)
+    first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("SET lock_timeout = '1s'")  # over three limits: the living worker keeps its lock
+        with pytest.raises(psycopg.errors.LockNotAvailable):
             con.execute("SELECT pg_advisory_lock(%s)", (first.worker,))
-            con.execute("SELECT pg_advisory_unlock(%s)", (first.worker,))
-        with open_state(pg_url) as second:
-            assert [r[2] for r in second.recover()] == ["<k@x>"]
-        assert first.claims_lost() is not None
-        first.close()
-    finally:
-        proxy.stop()
+        proxy.drop_clients()
+        con.execute("SET lock_timeout = '10s'")  # waits for the server to end the session behind the proxy
+        con.execute("SELECT pg_advisory_lock(%s)", (first.worker,))
+        con.execute("SELECT pg_advisory_unlock(%s)", (first.worker,))
+    with open_state(pg_url) as second:
+        assert [r[2] for r in second.recover()] == ["<k@x>"]
+    assert first.claims_lost() is not None
+    proxy.cut.clear()  # (closing, the worker looks for that session through the proxy: 5 s if it forwards nothing)
+    first.close()
 
 
-def test_postgres_a_worker_that_lost_its_side_of_a_session_ends_the_servers_side(pg_server, pg_url, monkeypatch):
+def test_postgres_a_worker_that_lost_its_side_of_a_session_ends_the_servers_side(pg_url, proxied, monkeypatch):
     """The worker sees its session end (a proxy dropped its side) while the
     server's side lives on behind the proxy, holding the worker's lock: its
     claims waited for the server to find that session idle.  Closing, the
     worker ends that session itself, and the next worker takes them at once."""
     import psycopg
-    from pg_server import PASSWORD
-    from tcp_proxy import TcpProxy
 
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
-    proxy = TcpProxy(pg_server.port)
-    try:
-        first = open_state(proxy.url(pg_url, pg_server.port))
-        first.see_subscribers(["k@example.org"], T0)
-        first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
-        with open_state(pg_url) as other:  # an innocent bystander's lock is left alone
-            proxy.drop_clients()
-            assert first.claims_lost() is not None
-            with open_state(pg_url) as second:
-                assert second.recover() == []  # the server's side still holds the lock
-            proxy.cut.clear()  # new connections go through again (the proxy itself is fine)
-            first.close()
-            with open_state(pg_url) as second:
-                assert [r[2] for r in second.recover()] == ["<k@x>"]
-            with psycopg.connect(pg_url, autocommit=True) as con:
-                assert con.execute("SELECT pg_try_advisory_lock(%s)", (other.worker,)).fetchone() == (False,)
-    finally:
-        proxy.stop()
+    proxy, far = proxied
+    first = open_state(far)
+    first.see_subscribers(["k@example.org"], T0)
+    first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+    with open_state(pg_url) as other:  # an innocent bystander's lock is left alone
+        proxy.drop_clients()
+        assert first.claims_lost() is not None
+        with open_state(pg_url) as second:
+            assert second.recover() == []  # the server's side still holds the lock
+        proxy.cut.clear()  # new connections go through again (the proxy itself is fine)
+        first.close()
+        with open_state(pg_url) as second:
+            assert [r[2] for r in second.recover()] == ["<k@x>"]
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            assert con.execute("SELECT pg_try_advisory_lock(%s)", (other.worker,)).fetchone() == (False,)
 
 
 def test_postgres_a_writer_is_exempt_from_the_databases_idle_session_timeout(pg_url):
