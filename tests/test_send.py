@@ -1031,15 +1031,8 @@ def test_a_digest_killed_in_flight_goes_again_as_it_was_and_new_papers_wait_for_
     recorded sent and never seen.  It goes again as it was; the new papers
     go in the next digest, under a Message-ID of their own."""
     box = smtp_server.mailbox
-    box.block_at = 2
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=store.line)
-    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, text=False)
-    try:
-        assert box.blocked.wait(60), "the second message never arrived"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=30)
-    box.release.set()
+    killed_while_held(tmp_path, box, 2)
     first = box.messages[1]
     (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
 
@@ -1056,18 +1049,24 @@ def test_a_digest_killed_in_flight_goes_again_as_it_was_and_new_papers_wait_for_
     assert {st for _, st, *_ in digests(store.where)} == {"sent"}
 
 
-def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
-    box = smtp_server.mailbox
-    box.block_at = 3
-    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=store.line)
-    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, text=False)
+def killed_while_held(folder: Path, box, n: int) -> None:
+    """A send in ``folder`` killed (SIGKILL) while the server holds its
+    ``n``-th message, accepted but not answered yet; then the server goes on."""
+    box.block_at = n
+    proc = start_newsletter("send", "--now", NOW, cwd=folder, text=False)
     try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        assert len(box.messages) == 3  # the server has accepted it; the client has no reply yet
+        assert box.blocked.wait(60), f"message {n} never arrived"
+        assert len(box.messages) == n  # the server has accepted it; the client has no reply yet
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     box.release.set()
+
+
+def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=store.line)
+    killed_while_held(tmp_path, box, 3)
     statuses = [st for _, st, *_ in digests(store.where)]
     assert statuses[:2] == ["sent", "sent"] and set(statuses[2:]) == {"sending"}
     in_flight = box.messages[2]
