@@ -978,6 +978,11 @@ def _mhtml_page(data: bytes) -> bytes | None:
     return None
 
 
+def holds_daily_papers(data: bytes) -> bool:
+    """Whether ``data`` is a saved Hugging Face papers page that :func:`parse_hf_daily` reads."""
+    return _page_papers(_mhtml_page(data) or data) is not None
+
+
 def _page_advice(name: str) -> str:
     """What to give instead of a papers page without its data: the API's answer
     (a url: of the page fetched it; a saved copy of the page is replaced by a saved answer)."""
