@@ -103,6 +103,15 @@ def retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def _waiting(seconds: float) -> str:
+    """A wait as people read it: a Retry-After date a month off was '2592000 s',
+    one a second off '1.40187 s'."""
+    for unit, size in (("days", 172800), ("hours", 7200), ("minutes", 120)):
+        if seconds >= size:
+            return f"{seconds / (size / 2):,.0f} {unit}"
+    return f"{round(seconds, 1):g} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
 @dataclass(frozen=True)
 class Fetched:
     """A response body and how we got it."""
@@ -804,12 +813,12 @@ class Fetcher:
                 if wait is not None and wait > self.max_wait:
                     # asked to come back later than we would wait: say so now, not after the retries
                     raise InputError(
-                        Problem(f"source {source!r}: {problem}, retry after {wait:.0f} s "
+                        Problem(f"source {source!r}: {problem}, retry after {_waiting(wait)} "
                                 f"(longer than the {self.max_wait:g} s this run waits)", key)
                     )
             if attempt + 1 < attempts:
                 delay = min(wait, self.max_wait) if wait is not None else backoff(self.backoff, attempt + 1, self.max_wait)
-                log.info("%s: %s; retry %d of %d in %g s", shown_url(key), problem, attempt + 1, retries, delay)
+                log.info("%s: %s; retry %d of %d in %s", shown_url(key), problem, attempt + 1, retries, _waiting(delay))
                 self.sleep(delay)
         tries = f" (gave up after {attempt + 1} attempts)" if attempt else ""
         raise (Unreachable if unreachable else InputError)(Problem(f"source {source!r}: {problem}{tries}", key))

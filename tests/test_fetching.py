@@ -63,7 +63,26 @@ def test_retry_after_as_http_date_and_a_wait_too_long_given_up_at_once(http_serv
     with fetcher(clock, tmp_path, max_wait=60) as f, pytest.raises(InputError) as raised:
         f.get(http_server.url("/feed"), source="blog")
     assert clock.sleeps == [30.0] and len(http_server.requests) == 2
-    assert "retry after 86400 s (longer than the 60 s this run waits)" in str(raised.value)
+    assert "retry after 24 hours (longer than the 60 s this run waits)" in str(raised.value)
+
+
+def test_waits_are_told_in_the_unit_people_read_them_in(http_server, clock, tmp_path, caplog):
+    """A Retry-After date months off read 'retry after 7776000 s', a wait of a
+    second and a bit 'retry 1 of 3 in 1.40187 s'."""
+    http_server.route(
+        "/feed",
+        Reply(429, b"", {"Retry-After": "1.40187"}),
+        Reply(429, b"", {"Retry-After": email.utils.formatdate(clock.now + 90 * 86400, usegmt=True)}),
+    )
+    with caplog.at_level("INFO"), fetcher(clock, tmp_path, max_wait=60) as f, pytest.raises(InputError) as raised:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(raised.value).endswith(
+        "source 'blog': HTTP 429 Too Many Requests, retry after 90 days (longer than the 60 s this run waits)"
+    )
+    assert [r.getMessage().split("; ")[-1] for r in caplog.records if "retry 1" in r.getMessage()] == [
+        "retry 1 of 3 in 1.4 s"
+    ]
+    assert clock.sleeps == [1.40187]
 
 
 def test_5xx_without_retry_after_backs_off_exponentially(http_server, clock, tmp_path):
