@@ -56,7 +56,7 @@ from typing import Protocol, cast
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, write_atomic
-from .retrying import backoff, certificate_fault, speaks_tls
+from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls
 
 log = logging.getLogger(__name__)
 
@@ -610,6 +610,8 @@ class SMTPSession:
         except ssl.SSLError as exc:
             _close(smtp)
             why = exc.reason or str(exc)
+            if (refused := handshake_refused(exc)) is not None:
+                raise TransportBroken(f"TLS with {where} failed: {refused[0]}") from None
             if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
                 why = f"{why} ({exc.verify_message}; {t.certificate_remedy(exc)})"
             elif exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text answer to our TLS hello
@@ -655,6 +657,8 @@ class SMTPSession:
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
                 ) from None
+            if handshake and (refused := handshake_refused(exc)) is not None:  # (a reset: an OSError)
+                raise Unreachable(f"TLS with {where} failed: {refused[0]}") from None
             if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
                 said = f"in answer to {step}" if smtp is not None else "before its greeting"
                 raise Unreachable(f"SMTP server {where} closed the connection {said}") from None

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 from .errors import InputError, Problem, Unreachable
 from .files import write_atomic
-from .retrying import backoff, certificate_fault, speaks_tls
+from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
@@ -459,6 +459,14 @@ def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return _cause(exc, ssl.SSLCertVerificationError)
 
 
+def _handshake_refused(exc: BaseException) -> tuple[str, bool] | None:
+    """:func:`handshake_refused` of the error under a failed connection (httpx's
+    ConnectError, which holds the TLS handshake: a reset there came after the
+    server took the connection)."""
+    under = _cause(exc, ssl.SSLError) or _cause(exc, ConnectionResetError)
+    return handshake_refused(under) if under is not None else None
+
+
 #: What web servers answer to a plain HTTP request on their HTTPS port (nginx, Go's net/http).
 _PLAIN_HTTP_TO_HTTPS = re.compile(rb"plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server", re.I)
 
@@ -758,6 +766,10 @@ class Fetcher:
                         and not _via(target) and speaks_tls(target.host, target.port or 80, min(self.timeout, 10.0))):
                     raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
                                              f"({target.copy_with(scheme='https')})", key)) from None
+                ended = (_handshake_refused(exc) if isinstance(exc, httpx.ConnectError) and target.scheme == "https"
+                         and not _via(target) else None)
+                if ended is not None and not ended[1]:  # no TLS version in common: asking again agrees on none again
+                    raise InputError(Problem(f"source {source!r}: {ended[0]}{moved}", key)) from None
                 unresolved = _cause(exc, socket.gaierror)
                 # a TLS handshake that failed reached the server (httpx counts it a connection error)
                 unreachable = unresolved is not None or (isinstance(exc, httpx.ConnectError) and tls is None)
@@ -773,6 +785,8 @@ class Fetcher:
                         retries = min(retries, 1)
                         if attempt >= retries:
                             break
+                elif ended is not None:  # the server took the connection: not a host unreached
+                    problem, unreachable = f"{ended[0]}{moved}", False
                 else:
                     problem = f"connection failed: {exc or type(exc).__name__}{_via(target)}{moved}"
             except httpx.TooManyRedirects:

@@ -799,6 +799,46 @@ def test_a_server_taking_starttls_then_silent_is_named_as_a_tls_handshake_not_a_
     assert outcomes[1].error.startswith("not attempted: ") and not any(o.delivered for o in outcomes)
 
 
+@pytest.mark.parametrize(("answer", "words"), [
+    (b"", "the server ended the connection in the TLS handshake (it refuses this client's TLS, or something on the "
+          "way cuts the connection)"),
+    (b"\x15\x03\x01\x00\x02\x02\x46", "the server and this client share no TLS version or cipher "
+     "(TLSV1_ALERT_PROTOCOL_VERSION): a server offering only TLS 1.0 or 1.1, which this machine's OpenSSL refuses, "
+     "needs its TLS updated"),
+])
+def test_a_tls_handshake_the_server_ends_or_refuses_says_what_happened(answer, words):
+    """After '220 Ready to start TLS' the server closed the connection, or
+    sent a protocol_version alert (a TLS 1.0-only relay): the error was
+    OpenSSL's bare 'UNEXPECTED_EOF_WHILE_READING' or 'TLSV1_ALERT_PROTOCOL_VERSION'."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def starttls_then_refuse() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn, conn.makefile("rb") as lines:
+                    conn.sendall(b"220 mx ESMTP\r\n")
+                    for line in lines:
+                        if line.upper().startswith(b"EHLO"):
+                            conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+                        elif line.upper().startswith(b"STARTTLS"):
+                            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                            conn.recv(4096)  # the client's hello
+                            conn.sendall(answer)
+                            break
+
+        threading.Thread(target=starttls_then_refuse, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="starttls", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2)
+    assert outcomes[0].error == f"TLS with 127.0.0.1:{t.port} failed: {words}"
+    assert outcomes[1].error.startswith("not attempted: ") and slept == [] and not any(o.delivered for o in outcomes)
+
+
 def test_implicit_tls_against_a_plain_port_says_the_port_does_not_speak_tls(smtp_server):
     t = SMTPTransport("127.0.0.1", smtp_server.port, security="ssl", timeout=5, connections=1)
     t.check()

@@ -267,6 +267,79 @@ def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
     assert clock.sleeps == [1.0, 2.0]
 
 
+class _HandshakeRefuser:
+    """A server on 127.0.0.1 that reads each client's TLS hello and answers
+    ``answer`` (a TLS alert record), then ends the connection (with a reset
+    when ``reset``)."""
+
+    def __init__(self, answer: bytes = b"", reset: bool = False) -> None:
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.answer, self.reset, self.accepted = answer, reset, 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            with conn:
+                if not self.reset:
+                    conn.recv(4096)
+                conn.sendall(self.answer)
+                if self.reset:  # the hello left unread: closing sends a reset
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+    def __enter__(self) -> _HandshakeRefuser:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.listener.close()
+
+
+#: A TLS alert record: fatal (2), protocol_version (70), as a TLS 1.0-only server answers a TLS 1.2+ hello.
+_PROTOCOL_VERSION_ALERT = b"\x15\x03\x01\x00\x02\x02\x46"
+
+
+def test_a_server_sharing_no_tls_version_fails_at_once_saying_so(clock, tmp_path, monkeypatch):
+    """It was retried as 'connection failed: [SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1
+    alert protocol version (_ssl.c:1006)', three times, though no retry agrees on a version."""
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with _HandshakeRefuser(_PROTOCOL_VERSION_ALERT) as server, fetcher(clock, tmp_path, retries=3) as f, \
+            pytest.raises(InputError) as info:
+        f.get(f"https://127.0.0.1:{server.port}/feed", source="old")
+    assert str(info.value) == (
+        f"https://127.0.0.1:{server.port}/feed: source 'old': the server and this client share no TLS version or "
+        "cipher (TLSV1_ALERT_PROTOCOL_VERSION): a server offering only TLS 1.0 or 1.1, which this machine's OpenSSL "
+        "refuses, needs its TLS updated"
+    )
+    assert clock.sleeps == [] and server.accepted == 1
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_a_server_ending_the_tls_handshake_is_named_and_not_taken_for_no_network(clock, tmp_path, monkeypatch, reset):
+    """'connection failed: [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in
+    violation of protocol', and a reset read '[Errno 104] Connection reset by
+    peer' and counted as a host not reached: 'is this machine offline?'."""
+    from newsletter.errors import Unreachable
+
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with _HandshakeRefuser(reset=reset) as server, fetcher(clock, tmp_path, retries=1, backoff=1) as f, \
+            pytest.raises(InputError) as info:
+        f.get(f"https://127.0.0.1:{server.port}/feed", source="blog")
+    assert str(info.value) == (
+        f"https://127.0.0.1:{server.port}/feed: source 'blog': the server ended the connection in the TLS handshake "
+        "(it refuses this client's TLS, or something on the way cuts the connection) (gave up after 2 attempts)"
+    )
+    assert not isinstance(info.value, Unreachable) and clock.sleeps == [1.0]
+
+
 @pytest.mark.parametrize("body", [
     b"<html><center>The plain HTTP request was sent to HTTPS port</center></html>",  # nginx
     b"Client sent an HTTP request to an HTTPS server.\n",  # Go's net/http
