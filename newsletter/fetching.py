@@ -534,15 +534,51 @@ def shown_url(url: str, secrets: list[str] | None = None) -> str:
     return url
 
 
-def _via(url) -> str:
-    """`` (through the proxy ... of $VAR)`` when the environment sends ``url`` through one."""
+def _proxy(url) -> tuple[str, str] | None:
+    """``(proxy URL, variable)`` when the environment sends ``url`` through a proxy."""
     from urllib.request import proxy_bypass
 
     if proxy_bypass(url.host):
-        return ""
+        return None
     proxies = {scheme: (proxy, variable) for scheme, proxy, variable in environment_proxies()}
-    hit = proxies.get(url.scheme) or proxies.get("all")
+    return proxies.get(url.scheme) or proxies.get("all")
+
+
+def _via(url) -> str:
+    """`` (through the proxy ... of $VAR)`` when the environment sends ``url`` through one."""
+    hit = _proxy(url)
     return f" (through the proxy {shown_proxy(*hit)})" if hit else ""
+
+
+def _proxy_fault(exc: httpx.TransportError, url: httpx.URL, host: str) -> tuple[str, bool] | None:
+    """What went wrong with the environment's proxy for ``url`` (``host`` is
+    the site asked), and whether asking again may mend it; None when the
+    failure is not the proxy's.  A proxy that was not running read 'connection
+    failed: [Errno 111] Connection refused (through the proxy ...)' and then
+    'is this machine offline?'; a proxy wanting a login, '407 Proxy
+    Authentication Required', was asked three times more."""
+    hit = _proxy(url)
+    if hit is None:
+        return None
+    proxy, variable = hit
+    shown = shown_proxy(proxy, variable)
+    status = re.match(r"(\d{3}) ", str(exc)) if type(exc).__name__ == "ProxyError" else None
+    if status is not None:  # the proxy's answer to CONNECT
+        said = str(exc)
+        if status.group(1) == "407":
+            return (f"the proxy {shown} wants a login ({said}): " + (
+                f"it refused the user and password in ${variable}" if urlsplit(proxy).password
+                else f"write them into ${variable} (http://USER:PASSWORD@host:port)"), False)
+        if status.group(1) == "403":
+            return (f"the proxy {shown} refused to connect to {host} ({said}): its rules block the site; "
+                    "list the host in NO_PROXY if it is reachable without the proxy", False)
+        return f"the proxy {shown} could not connect to {host} ({said})", True
+    if _cause(exc, ConnectionRefusedError) is not None or _cause(exc, socket.gaierror) is not None:
+        why = _cause(exc, OSError)
+        return (f"cannot connect to the proxy {shown} ({why.strerror if why and why.strerror else exc}): is it "
+                f"running, or is ${variable} left from another network? (unset it, or list the host in NO_PROXY)",
+                True)
+    return None
 
 
 def _asked(event: httpx.HTTPError | httpx.Response, url: httpx.URL) -> httpx.URL:
@@ -770,10 +806,15 @@ class Fetcher:
                          and not _via(target) else None)
                 if ended is not None and not ended[1]:  # no TLS version in common: asking again agrees on none again
                     raise InputError(Problem(f"source {source!r}: {ended[0]}{moved}", key)) from None
+                proxied = _proxy_fault(exc, target, target.host)
+                if proxied is not None and not proxied[1]:  # the proxy's rule or login: asking again gets the same
+                    raise InputError(Problem(f"source {source!r}: {proxied[0]}{moved}", key)) from None
                 unresolved = _cause(exc, socket.gaierror)
                 # a TLS handshake that failed reached the server (httpx counts it a connection error)
                 unreachable = unresolved is not None or (isinstance(exc, httpx.ConnectError) and tls is None)
-                if unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
+                if proxied is not None:  # the proxy's fault, not the network's: no 'offline?'
+                    problem, unreachable = f"{proxied[0]}{moved}", False
+                elif unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
                     problem = (f"cannot find the host {target.host!r} ({unresolved.strerror}){moved}: "
                                + ("a host the site no longer has, or no network?" if moved
                                   else "a typo in the URL, or no network?"))

@@ -12,7 +12,7 @@ from conftest import DATA, FakeClock
 from recorded_http import Reply, recorded
 
 from newsletter import __version__
-from newsletter.errors import InputError
+from newsletter.errors import InputError, Unreachable
 from newsletter.fetching import Fetcher, ResponseCache, retry_after
 
 
@@ -228,7 +228,6 @@ def test_https_to_a_plain_http_port_fails_at_once_saying_to_use_http(http_server
     """https:// at a port that speaks plain HTTP was retried as a failed
     connection ('[SSL: WRONG_VERSION_NUMBER] wrong version number ... gave up
     after 4 attempts'), then called unreachable: 'is this machine offline?'."""
-    from newsletter.errors import Unreachable
 
     for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
@@ -326,7 +325,6 @@ def test_a_server_ending_the_tls_handshake_is_named_and_not_taken_for_no_network
     """'connection failed: [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in
     violation of protocol', and a reset read '[Errno 104] Connection reset by
     peer' and counted as a host not reached: 'is this machine offline?'."""
-    from newsletter.errors import Unreachable
 
     for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
@@ -790,10 +788,59 @@ def test_a_proxy_that_refuses_is_named_with_its_variable_and_never_its_password(
     with pytest.raises(InputError) as info, fetcher(clock, tmp_path, retries=0) as f:
         f.get(http_server.url("/feed.xml"), source="lab")
     message = str(info.value)
-    assert "connection failed" in message and message.endswith(
-        f" (through the proxy {scheme}://127.0.0.1:{port} of $HTTP_PROXY)"
-    ), message
+    assert message == (
+        f"{http_server.url('/feed.xml')}: source 'lab': cannot connect to the proxy {scheme}://127.0.0.1:{port} of "
+        "$HTTP_PROXY (Connection refused): is it running, or is $HTTP_PROXY left from another network? (unset it, "
+        "or list the host in NO_PROXY)"
+    )
     assert "hunter2" not in message and http_server.requests == []
+    assert not isinstance(info.value, Unreachable)  # the proxy's fault: the run does not ask 'is this machine offline?'
+
+
+def _proxy_answering(status: str) -> socket.socket:
+    """An HTTP proxy on 127.0.0.1 answering every CONNECT with ``status``."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as lines:
+                for line in lines:
+                    if line in (b"\r\n", b"\n"):
+                        conn.sendall(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
+                        break
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.mark.parametrize(("status", "login", "words"), [
+    ("407 Proxy Authentication Required", "", "wants a login (407 Proxy Authentication Required): write them into "
+                                              "$HTTPS_PROXY (http://USER:PASSWORD@host:port)"),
+    ("407 Proxy Authentication Required", "digest:hunter2@", "wants a login (407 Proxy Authentication Required): "
+                                                             "it refused the user and password in $HTTPS_PROXY"),
+    ("403 Forbidden", "", "refused to connect to feeds.example.org (403 Forbidden): its rules block the site; list "
+                          "the host in NO_PROXY if it is reachable without the proxy"),
+])
+def test_a_proxy_refusing_the_tunnel_says_why_at_once(clock, tmp_path, monkeypatch, status, login, words):
+    """'connection failed: 407 Proxy Authentication Required (through the proxy ...)',
+    asked three more times though the proxy's login or rule answers the same."""
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with _proxy_answering(status) as proxy:
+        port = proxy.getsockname()[1]
+        monkeypatch.setenv("HTTPS_PROXY", f"http://{login}127.0.0.1:{port}")
+        with pytest.raises(InputError) as info, fetcher(clock, tmp_path, retries=3) as f:
+            f.get("https://feeds.example.org/lab.xml", source="lab")
+    assert str(info.value) == (
+        f"https://feeds.example.org/lab.xml: source 'lab': the proxy http://127.0.0.1:{port} of $HTTPS_PROXY {words}"
+    )
+    assert clock.sleeps == [] and "hunter2" not in str(info.value)
 
 
 @pytest.mark.parametrize("proxy", ["ftp://proxy.example.org:21", "socks4://127.0.0.1:1080"])
