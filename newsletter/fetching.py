@@ -467,6 +467,10 @@ def _handshake_refused(exc: BaseException) -> tuple[str, bool] | None:
     return handshake_refused(under) if under is not None else None
 
 
+#: How h11 says a body ended early: the connection closed before its Content-Length or last chunk.
+_CUT_OFF = re.compile(r"peer closed connection without sending complete message body \((.*)\)$")
+
+
 #: What web servers answer to a plain HTTP request on their HTTPS port (nginx, Go's net/http).
 _PLAIN_HTTP_TO_HTTPS = re.compile(rb"plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server", re.I)
 
@@ -828,6 +832,8 @@ class Fetcher:
                             break
                 elif ended is not None:  # the server took the connection: not a host unreached
                     problem, unreachable = f"{ended[0]}{moved}", False
+                elif (cut := _CUT_OFF.match(str(exc))) is not None:  # (h11's words: the connection had worked)
+                    problem = f"the answer was cut off: the server closed the connection before its end ({cut[1]}){moved}"
                 else:
                     problem = f"connection failed: {exc or type(exc).__name__}{_via(target)}{moved}"
             except httpx.TooManyRedirects:

@@ -85,6 +85,24 @@ def test_waits_are_told_in_the_unit_people_read_them_in(http_server, clock, tmp_
     assert clock.sleeps == [1.40187]
 
 
+def test_an_answer_cut_off_mid_body_is_named_so_and_asked_again(http_server, clock, tmp_path):
+    """A server closing mid-body read 'connection failed: peer closed connection
+    without sending complete message body', of a connection that had worked."""
+    body = (DATA / "feed-rss2.xml").read_bytes()
+    cut = Reply(200, body[:300], {"Content-Type": "application/rss+xml", "Content-Length": str(len(body))},
+                length=False)
+    http_server.route("/feed", cut, cut, recorded("feed-rss2.xml"))
+    with fetcher(clock, tmp_path, retries=1, backoff=1) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(info.value) == (
+        f"{http_server.url('/feed')}: source 'blog': the answer was cut off: the server closed the connection "
+        f"before its end (received 300 bytes, expected {len(body)}) (gave up after 2 attempts)"
+    )
+    assert clock.sleeps == [1.0]
+    with fetcher(clock, tmp_path, retries=1, backoff=1) as f:  # the third answer is whole
+        assert f.get(http_server.url("/feed"), source="blog").body == body
+
+
 def test_5xx_without_retry_after_backs_off_exponentially(http_server, clock, tmp_path):
     http_server.route("/feed", Reply(502), Reply(500), Reply(503), recorded("feed-rss2.xml"))
     with fetcher(clock, tmp_path, retries=3, backoff=1.5) as f:
