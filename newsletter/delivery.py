@@ -749,14 +749,16 @@ class SMTPSession:
                 raise TransportBroken(
                     f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
                 ) from None
-            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}{_too_big(reply, data)}")
+            if too_big := _too_big(reply, data, smtp):  # SIZE=n on MAIL FROM (RFC 1870): the message, not the sender
+                self._raise(exc.smtp_code, f"message to {rcpt} refused for its size at MAIL FROM: {reply}{too_big}")
+            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
         except smtplib.SMTPResponseException as exc:
             if not _is_refusal(exc.smtp_code):
                 raise self._garbled(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
-            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{_too_big(reply, data)}")
+            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{_too_big(reply, data, smtp)}")
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
@@ -833,11 +835,15 @@ _MESSAGE_SIZE = (552, 555)
 _SIZE_REFUSAL = re.compile(r"^55[25] (?:5\.3\.4|5\.2\.3)\b|\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)
 
 
-def _too_big(reply: str, data: bytes) -> str:
-    """What makes a digest refused for its size smaller (retrying it as it is cannot help)."""
+def _too_big(reply: str, data: bytes, smtp: smtplib.SMTP) -> str:
+    """What makes a digest refused for its size smaller (retrying it as it is
+    cannot help), with the limit the server advertised (EHLO's SIZE) when the
+    digest is over it."""
     if not _SIZE_REFUSAL.search(reply) or "5.2.2" in reply:
         return ""
-    return f" (the digest is {len(data):,} bytes: lower max_papers or email.abstract_chars)"
+    limit = smtp.esmtp_features.get("size", "").strip()
+    most = f", the server takes at most {int(limit):,}" if limit.isdigit() and 0 < int(limit) < len(data) else ""
+    return f" (the digest is {len(data):,} bytes{most}: lower max_papers or email.abstract_chars)"
 
 
 def _envelope_commands(smtp: smtplib.SMTP, sender: str, rcpt: str, size: int) -> bytes:

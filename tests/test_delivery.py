@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import socket
 import threading
 import time
@@ -254,6 +255,23 @@ def test_a_message_refused_as_too_big_says_how_big_and_what_makes_it_smaller(smt
         "lower max_papers or email.abstract_chars)"
     ), outcomes[0].error
     assert outcomes[1].permanent and outcomes[1].error.endswith("552 5.2.2 Mailbox full"), outcomes[1].error
+
+
+def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_sender():
+    """A server advertising SIZE refuses a bigger message's MAIL FROM ... SIZE=n
+    (RFC 1870): it read 'sender digest@example.org refused: 552 ...', as if the
+    From address were at fault, and did not say the server's limit."""
+    server = Server(size_limit=200)
+    try:
+        outcomes, _ = run(plain(server), [envelope(0)], retries=3)
+    finally:
+        server.stop()
+    size = len(envelope(0).data())
+    assert outcomes[0].permanent and outcomes[0].tries == 1 and server.mailbox.messages == []
+    assert re.fullmatch(
+        rf"message to user0@example\.org refused for its size at MAIL FROM: 552 [^()]*size[^()]* \(the digest is "
+        rf"{size:,} bytes, the server takes at most 200: lower max_papers or email\.abstract_chars\)",
+        outcomes[0].error), outcomes[0].error
 
 
 def test_serialisation_matches_the_standard_generator():
