@@ -555,6 +555,49 @@ class _Unanswered(Exception):
     the server's reply: it may have taken the message (RFC 5321 6.1)."""
 
 
+class _ReplyDeadline(io.RawIOBase):
+    """The socket under an SMTP session's replies, read so that a whole reply
+    must come within the session's timeout: the socket's own timeout is per
+    read, so a server dripping its greeting or a reply a byte a second (a
+    tarpit, a hostile or broken server) held ``send`` for hours."""
+
+    def __init__(self, smtp: _Deadlined) -> None:
+        self.smtp = smtp
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        sock, timeout = self.smtp.sock, self.smtp.timeout
+        if sock is None:
+            return 0
+        left = self.smtp.reply_by - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        sock.settimeout(min(left, timeout) if isinstance(timeout, (int, float)) else left)
+        try:
+            return sock.recv_into(buffer)
+        finally:
+            sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
+
+
+class _Deadlined(smtplib.SMTP):
+    """smtplib's session with a deadline for each whole reply (see :class:`_ReplyDeadline`)."""
+
+    reply_by = 0.0
+
+    def getreply(self):
+        if self.file is None and self.sock is not None:  # (a new connection, or the switch to TLS)
+            self.file = io.BufferedReader(_ReplyDeadline(self))
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else 60.0
+        self.reply_by = time.monotonic() + timeout
+        return super().getreply()
+
+
+class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
+    """:class:`_Deadlined` over implicit TLS."""
+
+
 class SMTPSession:
     """One SMTP connection, opened on first use and re-opened when the server drops it."""
 
@@ -573,9 +616,9 @@ class SMTPSession:
         step = "EHLO"  # the command whose answer the session waits for, once greeted
         try:
             if t.security == "ssl":
-                smtp = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
+                smtp = _DeadlinedSSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
             else:
-                smtp = smtplib.SMTP(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
+                smtp = _Deadlined(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
             _nodelay(smtp.sock)
             _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.password is not None else None)
             if t.security == "starttls":

@@ -857,6 +857,63 @@ def test_a_tls_handshake_the_server_ends_or_refuses_says_what_happened(answer, w
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and not any(o.delivered for o in outcomes)
 
 
+@pytest.mark.parametrize("where", ["greeting", "reply to the message"])
+def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
+    """The socket's timeout is per read: a greeting, or the reply to a
+    message, dripped a byte at a time (a tarpit) held the send for as long as
+    the server liked, 10,000 bytes a second apart being hours."""
+    line = b"220 " + b"x" * 400 + b"\r\n" if where == "greeting" else b"250 " + b"y" * 400 + b"\r\n"
+    dripped, done = [0], threading.Event()
+
+    def drip(conn: socket.socket) -> None:
+        for byte in line:
+            if done.wait(0.02):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:  # the client gave up
+                return
+            dripped[0] += 1
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def serve() -> None:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as lines:
+                if where == "greeting":
+                    drip(conn)
+                    return
+                conn.sendall(b"220 mx ESMTP\r\n")
+                for command in lines:
+                    if command.upper().startswith(b"EHLO"):
+                        conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
+                    elif command.upper().startswith((b"MAIL", b"RCPT")):
+                        conn.sendall(b"250 ok\r\n")
+                    elif command.upper().startswith(b"DATA"):
+                        conn.sendall(b"354 go on\r\n")
+                        for data in lines:
+                            if data == b".\r\n":
+                                break
+                        drip(conn)
+                        return
+
+        threading.Thread(target=serve, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="none", timeout=0.3, connections=1)
+        t.check()
+        outcomes, _ = run(t, [envelope(1)], retries=0)
+        sent_by_then = dripped[0]
+        done.set()
+    assert sent_by_then < len(line) // 2, sent_by_then  # given up long before the reply's end
+    assert not outcomes[0].delivered
+    assert (f"SMTP server 127.0.0.1:{t.port} did not answer within 0.3 s" if where == "greeting"
+            else f"SMTP server 127.0.0.1:{t.port} timed out (no answer within 0.3 s) sending to") in outcomes[0].error
+
+
 def test_implicit_tls_against_a_plain_port_says_the_port_does_not_speak_tls(smtp_server):
     t = SMTPTransport("127.0.0.1", smtp_server.port, security="ssl", timeout=5, connections=1)
     t.check()
