@@ -288,10 +288,10 @@ class _FeedLinks(HTMLParser):
             self.hrefs.append(a["href"].strip())
 
 
-def _html_page(data: bytes, name: str, source: str, feed_link: bool) -> InputError:
+def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str = "an HTML page") -> InputError:
     """The error for an HTML page where a feed goes: a site's page given for
     its feed (naming the feed the page links to, when ``feed_link``), an
-    error page or a login wall."""
+    error page or a login wall; ``what`` names the page."""
     found = _FeedLinks()
     if feed_link:
         try:
@@ -305,9 +305,11 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool) -> InputErr
         said = f"; the page names its feed: {hrefs[0]} (give that as url:)"
     elif site:
         said = f": {site}"
+    elif holds_daily_papers(data):  # a papers page saved whole: not a fault to look for
+        said = ": Hugging Face's papers page, whose daily papers `type: hf-daily` reads as it is"
     else:
         said = " (an error page or a login wall?)"
-    return InputError(Problem(f"source {source!r}: an HTML page, not an RSS or Atom feed{said}", name, 1))
+    return InputError(Problem(f"source {source!r}: {what}, not an RSS or Atom feed{said}", name, 1))
 
 
 #: Sites' own pages that people give as a feed's url:, and what reads them
@@ -366,6 +368,8 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
             if _HF_EXPORT.search(text[:_JUNK_MOST]):
                 raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not an RSS "
                                          "or Atom feed (`type: hf-papers-text` reads it)", name, 1))
+            if (page := _mhtml_page(text)) is not None:  # it read "the answer is text, 'From: <Saved by Blink>'"
+                raise _html_page(page, name, source, feed_link, "a web page saved as MHTML")
             raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
                                      f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):

@@ -1932,6 +1932,20 @@ def test_a_papers_page_saved_by_a_browser_gives_the_daily_papers_its_data_holds(
     assert [p["title"] for p in json.loads(r.out)] == [p.title for p in api] and r.err == ""
 
 
+def test_a_saved_papers_page_given_as_a_feed_names_the_type_that_reads_it():
+    """It was '(an error page or a login wall?)' of a page read fine, and its
+    MHTML copy 'the answer is text, 'From: <Saved by Blink>''."""
+    saved = (DATA / "hf-papers-page-2024-06-06.html").read_bytes()
+    mhtml = (b"From: <Saved by Blink>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"B\"\r\n\r\n"
+             b"--B\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+             + quopri.encodestring(saved) + b"\r\n--B--\r\n")
+    hint = "Hugging Face's papers page, whose daily papers `type: hf-daily` reads as it is"
+    for data, what in ((saved, "an HTML page"), (mhtml, "a web page saved as MHTML")):
+        with pytest.raises(InputError) as info:
+            parse_feed(data, "day.html", "src", Collect())
+        assert str(info.value) == f"day.html:1: source 'src': {what}, not an RSS or Atom feed: {hint}"
+
+
 def test_a_saved_page_without_the_daily_papers_says_what_to_save_instead():
     """The advice for a page fetched from url: (leave it out) is no advice for a
     saved file; another site's MHTML was "invalid JSON (Expecting value); truncated?"."""
