@@ -30,6 +30,7 @@ Failures raise :class:`InputError` located at the URL, naming the source.
 
 from __future__ import annotations
 
+import ast
 import bz2
 import email.utils
 import functools
@@ -467,6 +468,34 @@ def _handshake_refused(exc: BaseException) -> tuple[str, bool] | None:
     return handshake_refused(under) if under is not None else None
 
 
+#: How h11 says an answer is no HTTP: its first line, or a header line, as bytes.
+_ILLEGAL_LINE = re.compile(r"illegal (status|header) line: bytearray\((b(['\"]).*\3)\)$", re.DOTALL)
+
+
+def _not_http(exc: BaseException) -> str | None:
+    """What is wrong with an answer that is not HTTP (another service at the
+    port: SSH, SMTP, a database), or HTTP broken in a header line; None for
+    other failures.  It read 'connection failed: illegal status line:
+    bytearray(b'...')' and was asked three more times."""
+    found = _ILLEGAL_LINE.match(str(exc))
+    if found is None:
+        return None
+    try:
+        line = ast.literal_eval(found[2]).decode("utf-8", "replace")
+    except (ValueError, SyntaxError):
+        line = found[2]
+    if found[1] == "status":
+        return (f"the server's answer is not HTTP (it began {_shown_line(line)}): is the port in the URL the web "
+                "server's?")
+    return f"the server's answer is broken HTTP (a header line reads {_shown_line(line)})"
+
+
+def _shown_line(line: str, most: int = 60) -> str:
+    """A line of a server's answer as a message quotes it: printable, and short."""
+    line = "".join(c if c.isprintable() else "?" for c in line.strip())
+    return repr(line if len(line) <= most else line[: most - 1] + "…")
+
+
 #: How h11 says a body ended early: the connection closed before its Content-Length or last chunk.
 _CUT_OFF = re.compile(r"peer closed connection without sending complete message body \((.*)\)$")
 
@@ -810,6 +839,8 @@ class Fetcher:
                          and not _via(target) else None)
                 if ended is not None and not ended[1]:  # no TLS version in common: asking again agrees on none again
                     raise InputError(Problem(f"source {source!r}: {ended[0]}{moved}", key)) from None
+                if (garbled := _not_http(exc)) is not None:  # asking again brings the same answer
+                    raise InputError(Problem(f"source {source!r}: {garbled}{_via(target)}{moved}", key)) from None
                 proxied = _proxy_fault(exc, target, target.host)
                 if proxied is not None and not proxied[1]:  # the proxy's rule or login: asking again gets the same
                     raise InputError(Problem(f"source {source!r}: {proxied[0]}{moved}", key)) from None

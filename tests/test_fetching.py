@@ -284,6 +284,38 @@ def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
     assert clock.sleeps == [1.0, 2.0]
 
 
+@pytest.mark.parametrize(("answer", "words"), [
+    (b"+OK POP3 server ready\r\n\r\n", "the server's answer is not HTTP (it began '+OK POP3 server ready'): is the "
+                                         "port in the URL the web server's?"),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nBad Header Line\r\n\r\n<rss/>",
+     "the server's answer is broken HTTP (a header line reads 'Bad Header Line')"),
+])
+def test_an_answer_that_is_not_http_fails_at_once_quoting_it(clock, tmp_path, monkeypatch, answer, words):
+    """'connection failed: illegal status line: bytearray(b'+OK POP3 server
+    ready')', asked three more times: another service at the port answers the same."""
+    import threading
+
+    for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(answer)
+
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+        with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+            f.get(url, source="lab")
+    assert str(info.value) == f"{url}: source 'lab': {words}"
+    assert clock.sleeps == []
+
+
 class _HandshakeRefuser:
     """A server on 127.0.0.1 that reads each client's TLS hello and answers
     ``answer`` (a TLS alert record), then ends the connection (with a reset
