@@ -45,7 +45,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -547,7 +548,29 @@ def _reply(code: int, text: bytes | str) -> str:
 
 
 class _Dropped(Exception):
-    """The server closed the session under us (before or while sending)."""
+    """The server closed the session under us (before or while sending);
+    ``step`` is the command whose answer it ended, when known."""
+
+    def __init__(self, step: str | None = None) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+#: The ways a session ends under a command (smtplib's word, a reset, a broken pipe).
+_ENDED = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+@contextmanager
+def _at(step: str) -> Iterator[None]:
+    """Marks a session ending under ``step`` (``MAIL FROM``, ``RCPT TO``...) with
+    it: 'closed the connection' alone did not say a server drops every session
+    at MAIL FROM (a sender its policy refuses without a word)."""
+    try:
+        yield
+    except _ENDED as exc:
+        if getattr(exc, "smtp_step", None) is None:
+            setattr(exc, "smtp_step", step)  # noqa: B010 (an attribute of our own on smtplib's exception)
+        raise
 
 
 class _Unanswered(Exception):
@@ -717,10 +740,10 @@ class SMTPSession:
         try:
             self._send(envelope, data, then)
             return
-        except _Dropped:
+        except _Dropped as exc:
             self.close()
             if not reused:
-                raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+                raise self._dropped(exc) from None
         except ServiceClosing:
             if not reused:
                 raise
@@ -731,9 +754,13 @@ class SMTPSession:
         self.smtp = self._open()
         try:
             self._send(envelope, data, then)
-        except _Dropped:
+        except _Dropped as exc:
             self.close()
-            raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+            raise self._dropped(exc) from None
+
+    def _dropped(self, exc: _Dropped) -> TransientDeliveryError:
+        said = f" in answer to {exc.step}" if exc.step else ""
+        return TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection{said}")
 
     def _send(self, envelope: Envelope, data: bytes, then: Envelope | None) -> None:
         rcpt = envelope.recipient
@@ -757,11 +784,11 @@ class SMTPSession:
                 f"SMTP server {self.t.host}:{self.t.port} closed the connection after the message to {rcpt}, "
                 "before confirming it; it may have taken the message, so it is not resent in this run"
             ) from None
-        except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+        except _ENDED as exc:
             if _timed_out(exc):
                 self.close()
                 raise self._timed_out(rcpt) from None
-            raise _Dropped from None
+            raise _Dropped(getattr(exc, "smtp_step", None)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
             if not _is_refusal(code):
@@ -915,9 +942,14 @@ def _pipelined_sendmail(
     ``on_primed`` is called once ``then``'s commands are on the wire.
     ``dot_safe``: no line of ``data`` starts with a dot (looking for one costs
     as much as stuffing it)."""
-    if not primed:
-        smtp.send(_envelope_commands(smtp, sender, rcpt, len(data)))
-    mail, to, go = smtp.getreply(), smtp.getreply(), smtp.getreply()
+    with _at("MAIL FROM"):
+        if not primed:
+            smtp.send(_envelope_commands(smtp, sender, rcpt, len(data)))
+        mail = smtp.getreply()
+    with _at("RCPT TO"):
+        to = smtp.getreply()
+    with _at("DATA"):
+        go = smtp.getreply()
     if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
         smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
         smtp.getreply()
@@ -936,7 +968,8 @@ def _pipelined_sendmail(
     # each message said (it answers the commands that came with the previous
     # message's data, then closes before reading ours): its connection ending
     # without a verdict is a drop, retried, not an unknown outcome.
-    code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None, unknown=not primed)
+    with _at("the message's data"):
+        code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None, unknown=not primed)
     if code != 250:
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
@@ -949,19 +982,23 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
     """``smtp.sendmail`` for one recipient, one command at a time (a server
     without PIPELINING); raises the same exceptions, and :class:`_Unanswered`
     when the connection ends after the end of the data, before the reply."""
-    code, text = smtp.mail(sender, [f"SIZE={len(data)}"] if smtp.has_extn("size") else [])
+    with _at("MAIL FROM"):
+        code, text = smtp.mail(sender, [f"SIZE={len(data)}"] if smtp.has_extn("size") else [])
     if code != 250:
         _abandon(smtp, code)
         raise smtplib.SMTPSenderRefused(code, text, sender)
-    code, text = smtp.rcpt(rcpt)
+    with _at("RCPT TO"):
+        code, text = smtp.rcpt(rcpt)
     if code not in (250, 251):
         _abandon(smtp, code)
         raise smtplib.SMTPRecipientsRefused({rcpt: (code, text)})
-    code, text = smtp.docmd("DATA")
+    with _at("DATA"):
+        code, text = smtp.docmd("DATA")
     if code != 354:
         _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, text)
-    code, text = _end_data(smtp, data, dot_safe)
+    with _at("the message's data"):
+        code, text = _end_data(smtp, data, dot_safe)
     if code != 250:
         _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, text)

@@ -219,6 +219,19 @@ def test_a_server_limiting_messages_per_connection_gets_the_next_in_a_new_one_at
     assert not outcomes[0].delivered and "421 4.7.0 Too many messages" in outcomes[0].error and slept == [1.0]
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+@pytest.mark.parametrize(("drop", "step"), [("MAIL", "MAIL FROM"), ("user0@example.org", "RCPT TO")])
+def test_a_dropped_session_names_the_command_it_ended_under(smtp_server, pipelining, drop, step):
+    """'closed the connection' alone did not tell a server ending every
+    session at MAIL FROM (a sender its policy refuses without a word) from
+    one refusing a recipient so, or a flaky network."""
+    box = smtp_server.mailbox
+    box.pipelining, box.drop_at = pipelining, {drop}
+    outcomes, slept = run(plain(smtp_server), [envelope(0)], retries=1, retry_delay=1)
+    assert outcomes[0].error == f"SMTP server 127.0.0.1:{smtp_server.port} closed the connection in answer to {step}"
+    assert not outcomes[0].delivered and slept == [1.0]
+
+
 @pytest.mark.parametrize("failing", ["drop at MAIL", "452 to RCPT"])
 def test_messages_failing_on_every_try_one_after_another_stop_the_batch(smtp_server, failing):
     """A server (or a firewall, or a quota) that closes each session at MAIL
@@ -229,7 +242,7 @@ def test_messages_failing_on_every_try_one_after_another_stop_the_batch(smtp_ser
     box = smtp_server.mailbox
     port = smtp_server.port
     if failing == "drop at MAIL":
-        box.drop_at, last = {"MAIL"}, f"SMTP server 127.0.0.1:{port} closed the connection"
+        box.drop_at, last = {"MAIL"}, f"SMTP server 127.0.0.1:{port} closed the connection in answer to MAIL FROM"
     else:
         box.reject = {f"user{n}@example.org": "452 4.5.3 Too many recipients" for n in range(6)}
         last = "recipient user2@example.org refused: 452 4.5.3 Too many recipients"
