@@ -723,7 +723,10 @@ class SMTPSession:
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
                 ) from None
-            if handshake and (refused := handshake_refused(exc)) is not None:  # (a reset: an OSError)
+            # (a reset: an OSError; under implicit TLS, one before the session exists is in the handshake:
+            # a reset while reading the greeting reaches here as SMTPServerDisconnected)
+            in_tls = handshake or (t.security == "ssl" and smtp is None)
+            if in_tls and (refused := handshake_refused(exc)) is not None:
                 raise Unreachable(f"TLS with {where} failed: {refused[0]}") from None
             if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
                 said = f"in answer to {step}" if smtp is not None else "before its greeting"

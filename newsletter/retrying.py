@@ -84,7 +84,7 @@ def handshake_refused(exc: BaseException) -> tuple[str, bool] | None:
     if reason in _NO_COMMON_TLS:
         return (f"the server and this client share no TLS version or cipher ({reason}): a server offering only "
                 "TLS 1.0 or 1.1, which this machine's OpenSSL refuses, needs its TLS updated", False)
-    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError)):
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError)):
         return ("the server ended the connection in the TLS handshake (it refuses this client's TLS, or "
                 "something on the way cuts the connection)", True)
     return None

@@ -927,6 +927,34 @@ def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
             else f"SMTP server 127.0.0.1:{t.port} timed out (no answer within 0.3 s) sending to") in outcomes[0].error
 
 
+def test_implicit_tls_reset_in_the_handshake_says_so_not_cannot_connect():
+    """A server (or a firewall) resetting the TLS hello on port 465 read
+    'cannot connect to SMTP server ...: [Errno 104] Connection reset by
+    peer', of a server that took the connection."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def reset_each() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                conn.close()  # the hello left unread: a reset
+
+        threading.Thread(target=reset_each, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="ssl", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=1)
+    assert outcomes[0].error == (
+        f"TLS with 127.0.0.1:{t.port} failed: the server ended the connection in the TLS handshake (it refuses this "
+        "client's TLS, or something on the way cuts the connection)"
+    )
+    assert slept == [1.0] and not outcomes[0].delivered
+
+
 def test_implicit_tls_against_a_plain_port_says_the_port_does_not_speak_tls(smtp_server):
     t = SMTPTransport("127.0.0.1", smtp_server.port, security="ssl", timeout=5, connections=1)
     t.check()
