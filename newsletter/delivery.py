@@ -604,8 +604,15 @@ class _ReplyDeadline(io.RawIOBase):
             sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
 
 
+#: What an SMTP reply line over smtplib's 8,192 bytes is called (smtplib said "500 Line too long."
+#: as if the server had: a refusal of the message that may have been taken).
+_OVERLONG = "a line over 8,192 bytes"
+
+
 class _Deadlined(smtplib.SMTP):
-    """smtplib's session with a deadline for each whole reply (see :class:`_ReplyDeadline`)."""
+    """smtplib's session with a deadline for each whole reply (see
+    :class:`_ReplyDeadline`), and a reply line too long for smtplib named as
+    no reply (code -1, as smtplib names a line without a code)."""
 
     reply_by = 0.0
 
@@ -614,7 +621,12 @@ class _Deadlined(smtplib.SMTP):
             self.file = io.BufferedReader(_ReplyDeadline(self))
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else 60.0
         self.reply_by = time.monotonic() + timeout
-        return super().getreply()
+        try:
+            return super().getreply()
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 500 and exc.smtp_error == "Line too long.":  # smtplib's words, not the server's
+                raise smtplib.SMTPResponseException(-1, _OVERLONG.encode()) from None
+            raise
 
 
 class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
@@ -691,8 +703,9 @@ class SMTPSession:
             _close(smtp)
             if exc.smtp_code == -1:  # smtplib's code for a line that does not start with one
                 said = _reply(-1, exc.smtp_error).removeprefix("-1 ")
+                line = _OVERLONG if said == _OVERLONG else f"its first line ended {said!r}"
                 raise TransportBroken(
-                    f"SMTP server {where} does not speak SMTP (its first line ended {said!r}): "
+                    f"SMTP server {where} does not speak SMTP ({line}): "
                     "is this port the mail server's (587 for starttls, 465 for ssl)?"
                 ) from None
             what = "STARTTLS" if step == "STARTTLS" else "the session"  # "454 4.7.0 TLS not available"
@@ -856,8 +869,8 @@ class SMTPSession:
         if _is_reply(code):
             said = f"with {reply!r}, which is no answer to it"
         else:
-            line = f"ended {reply.removeprefix('-1 ')!r}" if code == -1 else repr(reply)
-            said = f"with no SMTP reply (its line {line})"
+            line = f"its line ended {reply.removeprefix('-1 ')!r}" if code == -1 else f"its line {reply!r}"
+            said = f"with no SMTP reply ({_OVERLONG if reply == f'-1 {_OVERLONG}' else line})"
         return TransportBroken(
             f"SMTP server {self.t.host}:{self.t.port} answered {answering} {said}: is a proxy or another service in the way?"
         )

@@ -927,6 +927,48 @@ def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
             else f"SMTP server 127.0.0.1:{t.port} timed out (no answer within 0.3 s) sending to") in outcomes[0].error
 
 
+@pytest.mark.parametrize("where", ["greeting", "end of data"])
+def test_a_reply_line_too_long_for_smtplib_is_no_refusal_of_the_server(where):
+    """smtplib answers a line over 8,192 bytes with its own '500 Line too
+    long.': it read as the server's refusal ('refused the session: 500 Line
+    too long.'), and after a message as a permanent refusal of a message the
+    server's '250 ...' may have taken."""
+    long_line = b"x" * 10000
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn, conn.makefile("rb") as lines:
+                    conn.sendall(b"220 " + long_line + b"\r\n" if where == "greeting" else b"220 mx\r\n")
+                    for line in lines:
+                        if line.upper().startswith(b"EHLO"):
+                            conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
+                        elif line.upper().startswith((b"MAIL", b"RCPT")):
+                            conn.sendall(b"250 ok\r\n")
+                        elif line.upper().startswith(b"DATA"):
+                            conn.sendall(b"354 go on\r\n")
+                            for data in lines:
+                                if data == b".\r\n":
+                                    break
+                            conn.sendall(b"250 " + long_line + b"\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, _ = run(t, [envelope(1), envelope(2)], retries=0)
+    where_said = ("does not speak SMTP (a line over 8,192 bytes): is this port the mail server's" if where == "greeting"
+                  else "answered the message to user1@example.org with no SMTP reply (a line over 8,192 bytes)")
+    assert f"SMTP server 127.0.0.1:{t.port} {where_said}" in outcomes[0].error, outcomes[0].error
+    assert "500" not in outcomes[0].error and not outcomes[0].delivered
+    assert outcomes[1].error.startswith("not attempted: ")  # the batch stops: every message would meet the same
+
+
 def test_implicit_tls_reset_in_the_handshake_says_so_not_cannot_connect():
     """A server (or a firewall) resetting the TLS hello on port 465 read
     'cannot connect to SMTP server ...: [Errno 104] Connection reset by
