@@ -899,6 +899,10 @@ class Fetcher:
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}: the server expects TLS on "
                                                     f"this port: use https:// ({full.copy_with(scheme='https')})",
                                                     key), status, body)
+                if status == 401:  # 'HTTP 401 Unauthorized' alone did not say what the URL lacks
+                    problem += (": the server refused the login the URL carries" if url_secrets(str(full))
+                                else ": the server wants a login: write it into the url "
+                                     "(https://USER:PASSWORD@host/...), or the token the site gives (?token=...)")
                 if status not in RETRY_STATUSES:
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}", key), status, body)
                 wait = retry_after(response.headers.get("Retry-After"), self.clock())

@@ -103,6 +103,22 @@ def test_an_answer_cut_off_mid_body_is_named_so_and_asked_again(http_server, clo
         assert f.get(http_server.url("/feed"), source="blog").body == body
 
 
+@pytest.mark.parametrize(("login", "words"), [
+    ("", ": the server wants a login: write it into the url (https://USER:PASSWORD@host/...), or the token the "
+         "site gives (?token=...)"),
+    ("digest:hunter2@", ": the server refused the login the URL carries"),
+])
+def test_a_401_says_whether_the_url_carries_a_login(http_server, clock, tmp_path, login, words):
+    """A private feed answered 'HTTP 401 Unauthorized' alone: whether to add a
+    login or mend the one given was left to guess."""
+    http_server.route("/private.xml", Reply(401, b"Login required", {"WWW-Authenticate": 'Basic realm="lab"'}))
+    url = http_server.url("/private.xml").replace("http://", f"http://{login}")
+    with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+        f.get(url, source="lab")
+    assert str(info.value) == f"{url.replace('hunter2', '***')}: source 'lab': HTTP 401 Unauthorized{words}"
+    assert clock.sleeps == [] and "hunter2" not in str(info.value)
+
+
 def test_5xx_without_retry_after_backs_off_exponentially(http_server, clock, tmp_path):
     http_server.route("/feed", Reply(502), Reply(500), Reply(503), recorded("feed-rss2.xml"))
     with fetcher(clock, tmp_path, retries=3, backoff=1.5) as f:
