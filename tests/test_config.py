@@ -1027,6 +1027,36 @@ def test_a_term_written_as_a_query_or_a_list_says_how_to_split_it(workdir, term,
     assert found == [f"config.yaml:7: topics.diffusion.any[0]: {expected}"], found
 
 
+@pytest.mark.parametrize(
+    "term, expected",
+    [
+        ("ti:diffusion",
+         "term 'ti:diffusion' starts with arXiv's search field 'ti:', which a term reads as text: write "
+         "'diffusion' (fields: [title] searches only there)"),
+        ("cat:cs.LG",
+         "term 'cat:cs.LG' starts with arXiv's search field 'cat:', which a term reads as text: a category goes "
+         "under categories: [cs.LG]"),
+        ('\\"score matching\\"',
+         "term '\"score matching\"' holds quotes, which a term reads as text: write 'score matching' (a term of "
+         "several words is already a phrase)"),
+        ("-medical", "term '-medical': a leading '-' excludes nothing here; write 'medical' under none:"),
+        ("diffusion AND NOT medical",
+         "term 'diffusion AND NOT medical' is written as a search query; NOT excludes nothing in a term: put "
+         "[\"medical\"] under none: and keep \"diffusion\" here"),
+    ],
+)
+def test_a_term_in_search_syntax_says_what_to_write(workdir, term, expected):
+    """Copied from an arXiv alert or a search box, each was a term that matched
+    nothing, and validate said only that the topic matched no paper."""
+    found = problems(workdir, _basic('any: ["diffusion model*", "score-based"]', f'any: ["{term}"]'))
+    assert found == [f"config.yaml:7: topics.diffusion.any[0]: {expected}"], found
+
+
+def test_a_capitalised_word_before_a_colon_is_no_search_field(workdir):
+    config = load_config(write_config(workdir, _basic('"score-based"]', '"score-based", "Ti:sapphire", "Do NOT"]')))
+    assert config.topics["diffusion"].any[-2:] == ["Ti:sapphire", "Do NOT"]
+
+
 def test_a_comma_inside_a_word_is_no_list(workdir):
     config = load_config(write_config(workdir, _basic('"score-based"]', '"score-based", "1,3-butadiene", "Research or"]')))
     assert config.topics["diffusion"].any[-2:] == ["1,3-butadiene", "Research or"]
