@@ -466,7 +466,10 @@ class _SendProgress:
 @click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
 @click.option("--dry-run", is_flag=True, help="Show who would get how many papers; send and record nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests and backfills.")
+@click.option("--now", callback=_parse_now, metavar="TIME",
+              help="Pretend it is this time (ISO 8601, 2024-05-06T08:00:00+00:00; without an offset, UTC): for "
+                   "backfills; "
+                   "at most 5 minutes ahead of the clock unless with --dry-run.")
 @pass_state
 @click.pass_context
 def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: bool, as_json: bool, now: datetime) -> None:

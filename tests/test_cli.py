@@ -205,6 +205,13 @@ def test_config_after_the_command_name(workdir, cli):
     assert "--config PATH" in cli("state", "migrate", "--help").out
 
 
+def test_send_help_lists_the_now_the_readme_documents(cli):
+    """README gives `send --now` for backfills; --help hid it."""
+    out = " ".join(cli("send", "--help").out.split())
+    assert "--now TIME Pretend it is this time (ISO 8601, 2024-05-06T08:00:00+00:00; without an offset, UTC)" in out, out
+    assert "at most 5 minutes ahead of the clock unless with --dry-run" in out
+
+
 def test_validate_names_a_broken_source_file_with_the_config_problems(workdir, cli):
     """One run names every problem: a broken export is not held back until
     the config's own problems are fixed."""
