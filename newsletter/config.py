@@ -1797,6 +1797,32 @@ _FORMAT_TYPES = {
 }
 
 
+#: delivery: keys as mail providers' help pages name them (Outlook's "Server name",
+#: "Encryption method"; Gmail's "Requires SSL"; an app's "Login"): the key they
+#: mean.  difflib finds none of them ('server' is not close to 'host').
+_DELIVERY_WORDS = {
+    **dict.fromkeys(("server", "server_name", "smtp_server", "smtp_host", "hostname", "smtp", "mail_server",
+                     "relay", "outgoing_server"), "host"),
+    **dict.fromkeys(("encryption", "encryption_method", "tls", "ssl", "starttls", "secure", "use_tls", "use_ssl",
+                     "connection_security", "requires_ssl"), "security"),
+    **dict.fromkeys(("user", "login", "user_name", "account", "smtp_user", "smtp_username"), "username"),
+    **dict.fromkeys(("password", "pass", "passwd", "app_password", "smtp_password", "secret"), "password_env"),
+    **dict.fromkeys(("smtp_port", "port_number"), "port"),
+}
+
+
+def _delivery_word(key: str) -> str | None:
+    """What a provider's name for a delivery setting is called here, with
+    its values; a password written into the config says where it goes."""
+    meant = _DELIVERY_WORDS.get(key.strip().casefold().replace("-", "_").replace(" ", "_"))
+    if meant == "password_env":
+        return ("the password never goes in the config: put it in an environment variable and give its NAME, "
+                "password_env: SMTP_PASSWORD (README \"Delivery\")")
+    if meant == "security":
+        return "the setting is called security: here, one of starttls (port 587), ssl (port 465) or none"
+    return f"the setting is called {meant}: here" if meant else None
+
+
 def _home_of(key: str) -> str | None:
     """Where a section's setting written at the top of the file goes
     (``from:`` beside ``sources:``): it was told "did you mean 'subscribers'?"
@@ -1851,8 +1877,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         valid = _valid_keys(path[:-1], data)
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         home = _home_of(str(key)) if len(path) == 1 else None
+        word = _delivery_word(str(key)) if path[:-1] == ("delivery",) else None
         message = f"unknown key {key!r}" + (
-            f" at the top: {home}" if home else
+            f" at the top: {home}" if home else f": {word}" if word else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")
         )
     elif kind == "missing":

@@ -1512,3 +1512,20 @@ def test_a_sections_setting_written_at_the_top_says_where_it_goes(workdir, line,
     key = line.split(":")[0]
     found = problems(workdir, BASIC_CONFIG + line + "\n")
     assert found == [f"config.yaml:18: {key}: unknown key {key!r} at the top: {said}"]
+
+
+def test_a_mail_providers_name_for_a_delivery_setting_names_ours(workdir):
+    """Outlook's help page says 'Server name' and 'Encryption method', and a
+    password copied in beside them: each was 'unknown key' with the list of
+    keys (or nothing close), and the password was not told where it goes."""
+    found = problems(workdir, BASIC_CONFIG + (
+        "delivery:\n  transport: smtp\n  server: smtp-mail.outlook.com\n  encryption: STARTTLS\n"
+        "  password: hunter2\n"))
+    assert found == [
+        "config.yaml:20: delivery.server: unknown key 'server': the setting is called host: here",
+        "config.yaml:21: delivery.encryption: unknown key 'encryption': the setting is called security: here, "
+        "one of starttls (port 587), ssl (port 465) or none",
+        "config.yaml:22: delivery.password: unknown key 'password': the password never goes in the config: put it "
+        "in an environment variable and give its NAME, password_env: SMTP_PASSWORD (README \"Delivery\")",
+    ], found
+    assert not any("hunter2" in p for p in found)
