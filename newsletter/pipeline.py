@@ -929,7 +929,7 @@ def validate(
     if problems:
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     if config.delivery.transport == "smtp":
-        for placeholder in (_placeholder_sender(config), _placeholder_base_url(config)):
+        for placeholder in (_placeholder_sender(config), _placeholder_base_url(config), *_placeholder_recipients(config)):
             if placeholder is not None:
                 warn(str(placeholder))
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
@@ -1108,6 +1108,23 @@ def _placeholder_base_url(config: Config) -> Problem | None:
     return config.problem(("web", "base_url"), f"{config.web.base_url!r} is a placeholder ({host} is reserved for "
                           "examples): the unsubscribe link in every email would lead nowhere; set it to the HTTPS "
                           "address where `newsletter serve` is reachable")
+
+
+def _placeholder_recipients(config: Config) -> list[Problem]:
+    """Subscribers under a domain reserved for examples: the starter's
+    ``you@example.org`` kept when switching to smtp.  Such a digest is
+    refused or bounces at every send; validate warned of the From and
+    not of where the mail goes.  The first three, then one line for the rest."""
+    places = [i for i, sub in enumerate(config.subscribers) if _reserved(sub.email.rpartition("@")[2])]
+    shown = places if len(places) <= 4 else places[:3]
+    lines = [config.problem(("subscribers", i, "email"), f"{config.subscribers[i].email!r} is a placeholder address "
+                            f"({config.subscribers[i].email.rpartition('@')[2]} is reserved for examples): no mail "
+                            "reaches it; put the subscriber's own address") for i in shown]
+    if len(shown) < len(places):
+        first = places[3]
+        lines.append(config.problem(("subscribers", first, "email"), f"{config.subscribers[first].email!r} and "
+                                    f"{len(places) - 4:,} more after it are placeholder addresses too"))
+    return lines
 
 
 def _placeholder_sender(config: Config) -> Problem | None:

@@ -762,6 +762,30 @@ def test_validate_warns_of_a_placeholder_sender_on_smtp(workdir, cli, email_bloc
     assert warnings == ([warned] if warned else []), r.err
 
 
+def test_validate_warns_of_placeholder_subscribers_on_smtp(workdir, cli):
+    """The starter's you@example.org kept when switching to smtp: validate
+    warned of the From, not of where every digest was going (a bounce)."""
+    sender = "email:\n  from: \"Me <me@uni.edu>\"\n"
+    many = "".join(f"  - {{email: m{n}@example.com, topics: [optim]}}\n" for n in range(5))
+    write_config(workdir, BASIC_CONFIG + many + sender + SMTP_LOCAL)
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if "subscribers[" in line] == [
+        "warning: config.yaml:12: subscribers[0].email: 'ada@example.org' is a placeholder address (example.org is "
+        "reserved for examples): no mail reaches it; put the subscriber's own address",
+        "warning: config.yaml:15: subscribers[1].email: 'bob@example.org' is a placeholder address (example.org is "
+        "reserved for examples): no mail reaches it; put the subscriber's own address",
+        "warning: config.yaml:18: subscribers[2].email: 'm0@example.com' is a placeholder address (example.com is "
+        "reserved for examples): no mail reaches it; put the subscriber's own address",
+        "warning: config.yaml:19: subscribers[3].email: 'm1@example.com' and 3 more after it are placeholder "
+        "addresses too",
+    ], r.err
+    write_config(workdir, BASIC_CONFIG.replace("@example.org", "@uni.edu") + sender + SMTP_LOCAL)
+    assert "subscribers[" not in cli("validate").err
+    write_config(workdir, BASIC_CONFIG + sender)  # the outbox: nothing is mailed
+    assert "subscribers[" not in cli("validate").err
+
+
 def test_validate_warns_of_the_starters_placeholder_base_url_on_smtp(workdir, cli, monkeypatch):
     """The starter's `web:` block uncommented as it is: every email's unsubscribe
     link pointed at digest.example.org, and validate said OK."""
