@@ -560,6 +560,10 @@ class HFDailySource(_Source):
             return value.isoformat()
         if value is None:
             return value
+        if str(value).strip().casefold() in ("today", "now", "latest", "yesterday"):
+            # leaving date: out is what reads the newest days; a word here was only 'not a date'
+            raise ValueError(f"{value!r} is not a date in the form YYYY-MM-DD: leave date: out to read the last "
+                             "`days:` up to today")
         try:
             dt.date.fromisoformat(str(value))
         except ValueError:

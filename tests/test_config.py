@@ -160,6 +160,11 @@ def test_all_problems_come_together_in_line_order(workdir):
             "config.yaml:3: malformed YAML: '2024-02-30' is written as a date, but there is no such date "
             "(day is out of range for month)",
         ),
+        (  # a word for the newest day: leaving date: out is what reads it
+            "sources:\n  - type: hf-daily\n    date: today\ntopics: {t: {any: [x]}}\n",
+            "config.yaml:3: sources[0].date: 'today' is not a date in the form YYYY-MM-DD: leave date: out to read "
+            "the last `days:` up to today",
+        ),
         ("a: 1\na: 2\n", "config.yaml:2: duplicate key 'a' (first at line 1)"),
         ("- just\n- a list\n", "config.yaml:1: expected a mapping of settings"),
         ("topics: {t: {any: [x]}}\n", "config.yaml:1: sources: required key is missing"),
