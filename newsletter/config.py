@@ -1827,6 +1827,21 @@ def _delivery_word(key: str) -> str | None:
     return f"the setting is called {meant}: here" if meant else None
 
 
+def _other_level(where: tuple, key: str) -> str | None:
+    """A subscriber's setting written in a topic (``max_papers``, ``schedule``)
+    or a topic's in a subscriber (``min_score``, ``none``): named as such; it
+    got the list of the other level's keys, which does not hold it."""
+    if len(where) != 2 or key in ("name",):
+        return None
+    if where[0] == "topics" and key in Subscriber.model_fields:
+        return ("it is a subscriber's setting, not a topic's: set it in each subscriber that follows the topic "
+                "(or once in an `x-` anchor they merge in)")
+    if where[0] == "subscribers" and key in Topic.model_fields:
+        return ("it is a topic's setting, not a subscriber's: set it under the topic in topics: (every subscriber "
+                "of a topic gets it; for one subscriber alone, a topic of its own)")
+    return None
+
+
 def _home_of(key: str) -> str | None:
     """Where a section's setting written at the top of the file goes
     (``from:`` beside ``sources:``): it was told "did you mean 'subscribers'?"
@@ -1881,7 +1896,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         valid = _valid_keys(path[:-1], data)
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         home = _home_of(str(key)) if len(path) == 1 else None
-        word = _delivery_word(str(key)) if path[:-1] == ("delivery",) else None
+        word = (_delivery_word(str(key)) if path[:-1] == ("delivery",) else
+                _other_level(path[:-1], str(key)))
         message = f"unknown key {key!r}" + (
             f" at the top: {home}" if home else f": {word}" if word else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")

@@ -1534,3 +1534,18 @@ def test_a_mail_providers_name_for_a_delivery_setting_names_ours(workdir):
         "in an environment variable and give its NAME, password_env: SMTP_PASSWORD (README \"Delivery\")",
     ], found
     assert not any("hunter2" in p for p in found)
+
+
+def test_a_setting_at_the_other_level_says_where_it_goes(workdir):
+    """max_papers in a topic, min_score in a subscriber: each got the other
+    level's list of keys, which does not hold it."""
+    text = (BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                 '    any: ["SGD", "stochastic gradient", "optimi*"]\n    max_papers: 5\n')
+            .replace("    topics: [diffusion]\n", "    topics: [diffusion]\n    min_score: 0.3\n"))
+    assert problems(workdir, text) == [
+        "config.yaml:11: topics.optim.max_papers: unknown key 'max_papers': it is a subscriber's setting, not a "
+        "topic's: set it in each subscriber that follows the topic (or once in an `x-` anchor they merge in)",
+        "config.yaml:16: subscribers[0].min_score: unknown key 'min_score': it is a topic's setting, not a "
+        "subscriber's: set it under the topic in topics: (every subscriber of a topic gets it; for one subscriber "
+        "alone, a topic of its own)",
+    ]
