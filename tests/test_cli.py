@@ -953,3 +953,16 @@ def test_an_export_folder_whose_subfolders_hold_files_says_they_are_not_read(wor
     assert r.code == 0, r.err
     assert r.err.splitlines() == ["warning: config.yaml:3: sources[0].path: the files in its subfolders (2024-09/) "
                                   "are not read; 'papers/**/*.txt' reads them too"]
+
+
+def test_readme_systemd_units_have_no_comment_after_a_value_and_can_be_enabled():
+    """systemd reads no comment after a value: README's `EnvironmentFile=/etc/paper-digest.env  # mode 600`
+    named a file that does not exist, and the unit failed to start; the web unit had no [Install], so
+    `systemctl enable` left it off at boot."""
+    units = re.findall(r"```ini\n(# /etc/systemd/system/\S+\.service\n.*?)```",
+                       (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(units) == 2
+    for unit in units:
+        settings = [line for line in unit.splitlines() if re.match(r"[A-Za-z]+=", line)]
+        assert settings and not [line for line in settings if "#" in line], unit
+        assert "[Install]\nWantedBy=multi-user.target" in unit, unit
