@@ -1950,6 +1950,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message = f"{whose} must be text, got {got} ({_YAML_TEXT})"
         else:
             message = f"expected text, got {got} ({_YAML_TEXT})"
+    elif kind in ("float_type", "int_type") and isinstance(value, str) and (
+            unit := _number_with_unit(value, str(path[-1]) if path else "")):
+        message = f"expected {'an integer' if kind == 'int_type' else 'a number'}, got the text {value!r}: {unit}"
     elif kind in ("float_type", "int_type") and isinstance(value, str) and (quoted := _quoted_number(value, kind)):
         what = "a number" if kind == "float_type" else "an integer"
         number, fix = quoted
@@ -1966,6 +1969,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message += f", got {value!r}"
             if kind == "literal_error" and isinstance(value, str):
                 message += _literal_hint(value, re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))))
+            elif kind == "literal_error" and isinstance(value, bool):  # security: yes
+                message += " (YAML reads an unquoted yes, no, on, off, true or false as true or false: write one of them)"
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
@@ -2001,6 +2006,30 @@ def _written_key(lines: dict, parent: tuple, value: Any) -> Any:
             if type(read) is type(value) and read == value:
                 return path[-1]
     return value
+
+
+#: Settings counted in seconds, and what a unit written after one is in seconds.
+_SECONDS_KEYS = ("timeout", "retry_delay", "backoff", "max_wait", "fresh_for")
+_SECONDS_IN = {**dict.fromkeys(("ms", "msec"), 0.001), **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+               **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+               **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600)}
+_BYTES_IN = {"b": 1, "kb": 1024, "kib": 1024, "k": 1024, "mb": 1024**2, "mib": 1024**2, "m": 1024**2,
+             "gb": 1024**3, "gib": 1024**3, "g": 1024**3}
+
+
+def _number_with_unit(text: str, key: str) -> str | None:
+    """What to write for a number given with its unit (``timeout: 30s``,
+    ``max_bytes: 50MB``, ``max_papers: 20 papers``): the number alone, in the
+    setting's own unit.  None when ``text`` is no number and a unit."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", text)
+    if m is None:
+        return None
+    number, unit = float(m[1]), m[2].casefold()
+    if key in _SECONDS_KEYS and unit in _SECONDS_IN:
+        return f"write the number of seconds alone, {key}: {number * _SECONDS_IN[unit]:g}"
+    if key == "max_bytes" and unit in _BYTES_IN:
+        return f"write the number of bytes alone, {key}: {int(number * _BYTES_IN[unit])}"
+    return f"write the number alone, {key}: {m[1]}"
 
 
 def _quoted_number(text: str, kind: str) -> tuple[str, str] | None:

@@ -1549,3 +1549,23 @@ def test_a_setting_at_the_other_level_says_where_it_goes(workdir):
         "subscriber's: set it under the topic in topics: (every subscriber of a topic gets it; for one subscriber "
         "alone, a topic of its own)",
     ]
+
+
+def test_a_number_with_its_unit_says_the_number_to_write(workdir):
+    """`timeout: 30s`, `max_bytes: 50MB` (as people write them) were 'expected a
+    valid number, got '30s'', and `security: yes` 'got True' with no word of YAML."""
+    text = BASIC_CONFIG + (
+        "delivery:\n  transport: smtp\n  host: smtp.gmail.com\n  security: yes\n  timeout: 30s\n"
+        "  retry_delay: 2 min\n  max_per_minute: 60 msgs\nhttp:\n  max_bytes: 50MB\n")
+    assert problems(workdir, text) == [
+        "config.yaml:21: delivery.security: expected 'starttls', 'ssl' or 'none', got True (YAML reads an unquoted "
+        "yes, no, on, off, true or false as true or false: write one of them)",
+        "config.yaml:22: delivery.timeout: expected a number, got the text '30s': write the number of seconds alone, "
+        "timeout: 30",
+        "config.yaml:23: delivery.retry_delay: expected a number, got the text '2 min': write the number of seconds "
+        "alone, retry_delay: 120",
+        "config.yaml:24: delivery.max_per_minute: expected an integer, got the text '60 msgs': write the number "
+        "alone, max_per_minute: 60",
+        "config.yaml:26: http.max_bytes: expected an integer, got the text '50MB': write the number of bytes alone, "
+        "max_bytes: 52428800",
+    ]
