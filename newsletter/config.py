@@ -992,6 +992,12 @@ class Delivery(_Model):
         if value is None:
             return value
         value = _visible(value).strip()  # as a copy from a provider's page brings them
+        url = re.fullmatch(r"(smtps?|submissions?|https?|mailto)://([^/:\s]+)(?::(\d+))?/?", value, re.I)
+        if url:  # smtp://smtp.gmail.com:587 from a client's settings: the host (and port) in it
+            scheme, name, port = url.groups()
+            port_too = f" and port: {port}" if port else ""
+            ssl = " (smtps:// is security: ssl)" if scheme.lower() in ("smtps", "submissions") else ""
+            raise ValueError(f"{value!r} is a URL: write host: {name}{port_too}{ssl}")
         if "://" in value or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a host name or address (e.g. smtp.example.org; no URL)")
         bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", value)

@@ -462,7 +462,15 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
          "config.yaml:5: delivery.host: 'smtp.example.org:587' includes a port: write host: smtp.example.org and port: 587"),
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
          "delivery:\n  transport: smtp\n  host: smtp://smtp.example.org\n",
-         "config.yaml:5: delivery.host: 'smtp://smtp.example.org' is not a host name or address"),
+         "config.yaml:5: delivery.host: 'smtp://smtp.example.org' is a URL: write host: smtp.example.org"),
+        # a mail client's URL: the host, port and TLS it names
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "delivery:\n  transport: smtp\n  host: smtps://smtp.gmail.com:465\n",
+         "config.yaml:5: delivery.host: 'smtps://smtp.gmail.com:465' is a URL: write host: smtp.gmail.com and port: "
+         "465 (smtps:// is security: ssl)"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "delivery:\n  transport: smtp\n  host: https://mail.example.org/smtp\n",
+         "config.yaml:5: delivery.host: 'https://mail.example.org/smtp' is not a host name or address"),
     ],
 )
 def test_more_single_problems(workdir, text, expected):
