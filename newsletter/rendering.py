@@ -1010,7 +1010,8 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
 
 def check_templates(config: Config) -> list[Problem]:
     """For ``newsletter validate``: the templates load, and render a sample
-    digest (one paper with markup in its title, and an empty one) without error."""
+    digest (one paper with markup in its title; two, one with every value; one
+    with a title and an abstract only; and an empty one) without error."""
     from .matching import Hit
     from .models import Paper
 
@@ -1031,6 +1032,11 @@ def check_templates(config: Config) -> list[Problem]:
         now = datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC"))
         composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
         composer.compose(sub, [match, _full_sample(sub, now)], now=now, message_id="<validate@localhost>")
+        # a paper with a title and an abstract only, as saved Hugging Face pages give them: a
+        # template reading p.authors[0] passed validate and stopped the first send
+        bare = Paper(title="A bare sample paper", abstract="Only a title and an abstract.", source="validate")
+        composer.compose(sub, [PaperMatch(bare, 1, (sub.topics[0],), ("sample",), ())], now=now,
+                         message_id="<validate@localhost>")
         composer.compose(sub, [], now=now, message_id="<validate@localhost>")
     except NewsletterError as exc:
         return list(exc.problems)

@@ -360,6 +360,20 @@ def test_validate_reports_template_problems(tmp_path, cli):
     assert "Traceback" not in r.err
 
 
+def test_validate_renders_a_paper_with_a_title_and_an_abstract_only(tmp_path, cli):
+    """Saved Hugging Face pages give no authors: a template reading
+    p.authors[0] passed validate (its samples all had authors) and stopped
+    the first send."""
+    tpl = tmp_path / "templates"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("{% for s in sections %}{% for p in s.papers %}\n"
+                                    "{{ p.title }} by {{ p.authors[0] }}\n{% endfor %}{% endfor %}\n")
+    load(tmp_path, extra="templates: templates\n")
+    r = cli("validate")
+    assert r.code == 2, r.out
+    assert r.err.strip() == "templates/digest.txt:2: template error: list object has no element 0", r.err
+
+
 # -- one body for subscribers who get the same papers ---------------------------------
 
 SHARED_CONFIG = BASIC_CONFIG + """
