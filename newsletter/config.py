@@ -1939,6 +1939,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         message = "expected a mapping" + (
             ", got nothing (an empty section?)" if value is None else f", got {_kind_of(value)}"
         )
+        if path == ("topics",) and isinstance(value, list):
+            # `topics: [- name: RL ...]`, as a list of subscribers is written
+            message += (": each topic goes under a key of your choosing that subscribers name in their topics: "
+                        "(`topics:`, then indented `rl:`, then its name:, any: or about: indented under that)")
         if path == ("delivery",) and isinstance(value, str) and value.strip().casefold() in ("smtp", "outbox"):
             # `delivery: smtp`, as the contract's words "delivery: picks the transport" read
             message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"
@@ -1948,6 +1952,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         words = ", ".join(str(v) for v in value[:3] if isinstance(v, (str, int, float)))
         message = ("expected the interest as text, got a list: write it as one to a few sentences "
                    f"(about: {words} ...), or put the terms under any: to match them as keywords")
+    elif kind == "string_type" and isinstance(value, dict) and len(path) == 4 and path[::2] == ("subscribers", "topics"):
+        # a topic written inside the subscriber
+        message = ("expected a topic's key, got a topic's settings: write the topic under topics: with a key "
+                   "(`rl:`), and the key here, topics: [rl]")
     elif kind == "string_type" and isinstance(value, (bool, int, float)):
         got = ("true" if value else "false") if isinstance(value, bool) else f"the number {value}"
         if "[key]" in err["loc"]:

@@ -1577,3 +1577,18 @@ def test_a_number_with_its_unit_says_the_number_to_write(workdir):
         "config.yaml:26: http.max_bytes: expected an integer, got the text '50MB': write the number of bytes alone, "
         "max_bytes: 52428800",
     ]
+
+
+def test_topics_written_as_a_list_or_inside_a_subscriber_say_how_topics_are_keyed(workdir):
+    """`topics: [- name: RL ...]` and a topic's settings inside a subscriber's
+    topics: were 'expected a mapping, got a list' and 'expected a valid string,
+    got a mapping': nothing said that topics are keyed and subscribers name the keys."""
+    text = ("sources: [{type: hf-papers-text, path: papers/}]\ntopics:\n  - name: RL\n    about: Reinforcement "
+            "learning.\nsubscribers:\n  - email: a@uni.edu\n    topics:\n      - about: Reinforcement learning.\n")
+    assert problems(workdir, text) == [
+        "config.yaml:2: topics: expected a mapping, got a list: each topic goes under a key of your choosing that "
+        "subscribers name in their topics: (`topics:`, then indented `rl:`, then its name:, any: or about: indented "
+        "under that)",
+        "config.yaml:8: subscribers[0].topics[0]: expected a topic's key, got a topic's settings: write the topic "
+        "under topics: with a key (`rl:`), and the key here, topics: [rl]",
+    ]
