@@ -772,9 +772,19 @@ class Topic(_Model):
         return self
 
 
+#: What people write for "no schedule, a digest at every send" (false: YAML's unquoted no/off).
+_EVERY_SEND = ("", "every send", "each send", "on every send", "every run", "always", "none", "no", "off",
+               "never", "cron", "immediately", "asap", "false")
+
+
 def _schedule(value):
     if value is None or isinstance(value, Schedule):
         return value
+    if value is False or (isinstance(value, str) and " ".join(value.casefold().split()) in _EVERY_SEND):
+        # `schedule: null` is what undoes the top-level default for one subscriber
+        said = "false (an unquoted no, off or false)" if value is False else repr(value)
+        raise ValueError(f"schedule {said}: for a digest at every `send` (cron's pace), leave schedule: out, "
+                         "or write schedule: null where the top-level schedule: would apply")
     if not isinstance(value, str):
         raise ValueError(f"expected a schedule string, got {value!r}")
     return parse_schedule(value)

@@ -1592,3 +1592,17 @@ def test_topics_written_as_a_list_or_inside_a_subscriber_say_how_topics_are_keye
         "config.yaml:8: subscribers[0].topics[0]: expected a topic's key, got a topic's settings: write the topic "
         "under topics: with a key (`rl:`), and the key here, topics: [rl]",
     ]
+
+
+def test_a_schedule_meaning_every_send_says_how_to_write_it(workdir):
+    """`schedule: ""` or `every send` (to undo the top-level default for one
+    subscriber) got the list of forms; `schedule: null` is what does it."""
+    head = "schedule: daily at 08:00\n" + BASIC_CONFIG
+    for written, said in (('""', "''"), ("every send", "'every send'"),
+                          ("no", "false (an unquoted no, off or false)")):
+        found = problems(workdir, head.replace("    max_papers: 5\n", f"    max_papers: 5\n    schedule: {written}\n"))
+        assert found == [f"config.yaml:20: subscribers[1].schedule: schedule {said}: for a digest at every `send` "
+                         "(cron's pace), leave schedule: out, or write schedule: null where the top-level schedule: "
+                         "would apply"], found
+    config = load_config(write_config(workdir, head.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: null\n")))
+    assert config.subscribers[0].schedule is not None and config.subscribers[1].schedule is None
