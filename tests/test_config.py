@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -1606,3 +1607,15 @@ def test_a_schedule_meaning_every_send_says_how_to_write_it(workdir):
                          "would apply"], found
     config = load_config(write_config(workdir, head.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: null\n")))
     assert config.subscribers[0].schedule is not None and config.subscribers[1].schedule is None
+
+
+def test_readme_subscriber_settings_block_loads_as_documented(workdir):
+    """README's list of a subscriber's settings is a config that loads (send_empty was documented nowhere)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"### A subscriber's settings\n\n```yaml\n(.*?)```", readme, re.S)[1]
+    head = ("sources: [{type: hf-papers-text, path: papers/}]\n"
+            "topics: {diffusion: {any: [diffusion]}, optim: {any: [SGD]}}\n")
+    sub = load_config(write_config(workdir, head + block)).subscribers[0]
+    assert (sub.email, sub.name, sub.topics, str(sub.schedule), sub.timezone, sub.max_papers, sub.pin,
+            sub.send_empty) == ("ada@uni.edu", "Ada Lovelace", ["diffusion", "optim"], "daily at 08:00",
+                                "Europe/Berlin", 20, ["Ada Lovelace"], False)
