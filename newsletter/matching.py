@@ -171,7 +171,7 @@ def _refuse_search_syntax(text: str, raw: str) -> None:
         raise ValueError(f"term {text!r} is written as a search query; NOT excludes nothing in a term: {instead}")
     if m := re.match(r"([a-z]+):(?!//)\s*(\S.*)", raw):
         if m[1] in _ARXIV_FIELDS:
-            rest, field = m[2].strip().strip('"“”'), _ARXIV_FIELDS[m[1]]
+            rest, field = m[2].strip().strip('()"“”').strip(), _ARXIV_FIELDS[m[1]]
             instead = (f"a category goes under categories: [{rest}]" if m[1] == "cat" else f"write {rest!r}"
                        + (f" ({field} searches only there)" if field else ""))
             raise ValueError(f"term {text!r} starts with arXiv's search field '{m[1]}:', which a term reads as "
@@ -205,8 +205,10 @@ def compile_term(text: str) -> Term:
     # A newcomer's query syntax or list in one string would be one phrase that
     # matches (almost) nothing: a quiet week instead of an error.
     _refuse_search_syntax(text, raw)
-    if re.search(r"\s(?:OR|AND)\s", raw):
-        parts = ", ".join(json.dumps(p, ensure_ascii=False) for p in re.split(r"\s+(?:OR|AND)\s+", raw) if p)
+    if re.search(r"\s(?:OR|AND|\|\|?)\s", raw):
+        # the words without the query's brackets and quotes: '(diffusion OR flow)' lists 'diffusion', 'flow'
+        words = (p.strip().strip('()"“”').strip() for p in re.split(r"\s+(?:OR|AND|\|\|?)\s+", raw))
+        parts = ", ".join(json.dumps(p, ensure_ascii=False) for p in words if p)
         raise ValueError(
             f"term {text!r} is written as a search query; a term is one word or phrase: list the words as "
             f"separate terms, [{parts}] (under all: when each must match)"

@@ -1030,6 +1030,12 @@ def test_a_text_where_a_list_goes_shows_the_list_to_write(workdir, old, new, exp
         ("diffusion AND score",
          "term 'diffusion AND score' is written as a search query; a term is one word or phrase: list the "
          "words as separate terms, [\"diffusion\", \"score\"] (under all: when each must match)"),
+        ("(diffusion OR flow) AND matching",  # the query's brackets are not part of the words
+         "term '(diffusion OR flow) AND matching' is written as a search query; a term is one word or phrase: list "
+         "the words as separate terms, [\"diffusion\", \"flow\", \"matching\"] (under all: when each must match)"),
+        ("diffusion | flow",
+         "term 'diffusion | flow' is written as a search query; a term is one word or phrase: list the "
+         "words as separate terms, [\"diffusion\", \"flow\"] (under all: when each must match)"),
         ("diffusion, flow matching",
          "term 'diffusion, flow matching' holds a comma: each term is its own item, "
          "[\"diffusion\", \"flow matching\"]"),
