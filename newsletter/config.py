@@ -468,6 +468,11 @@ def check_arxiv_category(value: str) -> str:
         return known
     close = difflib.get_close_matches(value.strip().casefold(), list(_CATEGORIES), n=1, cutoff=0.75)
     archive = value.strip().split(".")[0].casefold()
+    # as arXiv's pages name one: 'Machine Learning (cs.LG)', 'cs.LG - Machine Learning'
+    named = [_CATEGORIES[w.casefold()] for w in re.findall(r"[A-Za-z-]+\.[A-Za-z-]+", value)
+             if w.casefold() in _CATEGORIES]
+    if len(named) == 1:
+        raise ValueError(f"{value!r} is not an arXiv category: write its code alone, {named[0]!r}")
     if close:
         hint = f"did you mean {_CATEGORIES[close[0]]!r}?"
     elif ARXIV_TAXONOMY.get(archive):
