@@ -207,8 +207,8 @@ def compile_term(text: str) -> Term:
     _refuse_search_syntax(text, raw)
     if re.search(r"\s(?:OR|AND|\|\|?)\s", raw):
         # the words without the query's brackets and quotes: '(diffusion OR flow)' lists 'diffusion', 'flow'
-        words = (p.strip().strip('()"“”').strip() for p in re.split(r"\s+(?:OR|AND|\|\|?)\s+", raw))
-        parts = ", ".join(json.dumps(p, ensure_ascii=False) for p in words if p)
+        bare = (p.strip().strip('()"“”').strip() for p in re.split(r"\s+(?:OR|AND|\|\|?)\s+", raw))
+        parts = ", ".join(json.dumps(p, ensure_ascii=False) for p in bare if p)
         raise ValueError(
             f"term {text!r} is written as a search query; a term is one word or phrase: list the words as "
             f"separate terms, [{parts}] (under all: when each must match)"

@@ -504,6 +504,15 @@ class _Runaway(Exception):
         self.filename, self.line = filename, line
 
 
+class Names(list):
+    """Topic names as a template sees them: a list (``topics | join(', ')``,
+    ``topics[0]``) that prints as the names joined, so a subject written
+    ``{{ topics }}`` reads 'Diffusion, SGD', not Python's "['Diffusion', 'SGD']"."""
+
+    def __str__(self) -> str:
+        return ", ".join(str(name) for name in self)
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -687,9 +696,9 @@ class Composer:
             "subscriber": subscriber,
             "name": subscriber.name or subscriber.email,
             "count": count,
-            "topics": topic_names or [config.topic_name(k) for k in subscriber.topics],
+            "topics": Names(topic_names or [config.topic_name(k) for k in subscriber.topics]),
             "sections": groups,
-            "subscriber_topics": [config.topic_name(k) for k in subscriber.topics],
+            "subscriber_topics": Names(config.topic_name(k) for k in subscriber.topics),
             "date": local,
             "date_text": f"{local:%A} {local.day} {local:%B %Y}",
             "preheader": preheader,
@@ -750,7 +759,7 @@ class Composer:
         topics = ctx["topics"]
         if len(subject) > SHOWN_SUBJECT_CHARS and len(topics) > 1:
             def shortened(k: int) -> str:
-                return self._subject_text({**ctx, "topics": [*topics[:k], f"and {len(topics) - k} more"]})
+                return self._subject_text({**ctx, "topics": Names([*topics[:k], f"and {len(topics) - k} more"])})
 
             low, high = 1, len(topics) - 1  # the most topics named whole that fit (at least one)
             while low < high:

@@ -1008,3 +1008,21 @@ def test_a_card_under_a_ranked_topic_gives_no_word_of_a_keyword_topic_as_its_own
                         topic_reasons=("close to your interest: x", ""))
     reasons, others = card_words(ranked, config.topics, {"title": paper.title, "abstract": paper.abstract})
     assert reasons == [] and others("optim") == ["Optimizing"]
+
+
+def test_topics_written_alone_read_as_the_names_joined(tmp_path):
+    """`subject: "{{ count }} on {{ topics }}"` went out as "2 on ['Diffusion models', 'Optimisation']"."""
+    text = HOSTILE_CONFIG.replace("  abstract_chars: 120\n", "  abstract_chars: 120\n  subject: \"{{ count }} on {{ topics }}\"\n")
+    config = load(tmp_path, text=text.replace("name: Optimisation", "name: Optimisation <&> co"), hostile=False)
+    (sub, matches), = digests(config, "cy@example.org")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    names = sorted({m.topics[0] for m in matches})
+    assert len(names) == 2 and "[" not in composed.subject and "'" not in composed.subject, composed.subject
+    assert composed.subject.endswith(" on Optimisation <&> co, Diffusion models") or composed.subject.endswith(
+        " on Diffusion models, Optimisation <&> co"), composed.subject
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.html").write_text("<html><body><p>{{ subscriber_topics }}</p></body></html>\n")
+    config = load(tmp_path, text=text.replace("name: Optimisation", "name: Optimisation <&> co"), hostile=False,
+                  extra="templates: tpl\n")
+    html = Composer(config).compose(sub, matches, now=NOW).html
+    assert "<p>Optimisation &lt;&amp;&gt; co, Diffusion models</p>" in html, html  # escaped as any text
