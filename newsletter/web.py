@@ -165,14 +165,21 @@ class _App:
         routes = [
             route
             for root in dict.fromkeys((prefix, ""))
+            # With a slash after the token too (a link edited, or completed by
+            # a client), answered in place: Starlette's 307 to the slashless
+            # URL named this server's own host and left out the prefix a proxy
+            # strips, and a one-click POST is not followed through a redirect.
+            for slash in ("", "/")
             for route in (
-                Route(root + UNSUBSCRIBE_PATH, self.unsubscribe, methods=["GET", "POST"]),
-                Route(root + RESUBSCRIBE_PATH, self.resubscribe, methods=["GET", "POST"]),
-                Route(root + "/healthz", self.health, methods=["GET"]),
+                Route(root + UNSUBSCRIBE_PATH + slash, self.unsubscribe, methods=["GET", "POST"]),
+                Route(root + RESUBSCRIBE_PATH + slash, self.resubscribe, methods=["GET", "POST"]),
+                Route(root + "/healthz" + slash, self.health, methods=["GET"]),
             )
         ]
-        return Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)],
-                         exception_handlers={404: self.not_found})
+        app = Starlette(routes=routes, middleware=[Middleware(_SecurityHeaders)],
+                        exception_handlers={404: self.not_found})
+        app.router.redirect_slashes = False
+        return app
 
     async def not_found(self, request: Request, exc: Exception) -> Response:
         """Any other address (a link cut before its token, a guessed path): a
@@ -196,20 +203,20 @@ class _App:
             status=400,
         )
 
-    def unsubscribed_page(self, email: str, token: str) -> HTMLResponse:
+    def unsubscribed_page(self, email: str, token: str, slash: bool = False) -> HTMLResponse:
         return self.page(
             "Unsubscribed",
             f"{email} will get no more {self.title} emails. Changed your mind?",
-            action=f"../resubscribe/{token}",
+            action=_sibling("resubscribe", token, slash),
             fields=(("resubscribe", "yes"),),
             button="Re-subscribe",
         )
 
-    def resubscribed_page(self, email: str, token: str) -> HTMLResponse:
+    def resubscribed_page(self, email: str, token: str, slash: bool = False) -> HTMLResponse:
         return self.page(
             "Subscribed again",
             f"{email} will get {self.title} again, starting with the next digest.",
-            action=f"../unsubscribe/{token}",
+            action=_sibling("unsubscribe", token, slash),
             fields=(("List-Unsubscribe", "One-Click"),),
             button="Unsubscribe",
         )
@@ -265,7 +272,7 @@ class _App:
         text: str,
         field: tuple[str, str],
         button: str,
-        done: Callable[[str, str], HTMLResponse],
+        done: Callable[[str, str, bool], HTMLResponse],
         *,
         required: bool = False,
     ) -> Response:
@@ -291,7 +298,7 @@ class _App:
                 status=400,
             )
         failed = await run_in_threadpool(self._write, action, email)
-        return failed or done(email, token)
+        return failed or done(email, token, request.url.path.endswith("/"))
 
     async def health(self, request: Request) -> Response:
         return PlainTextResponse("ok\n")
@@ -370,6 +377,13 @@ def _modified(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_mtime_ns, info.st_size
+
+
+def _sibling(kind: str, token: str, slash: bool) -> str:
+    """The other endpoint's URL for a form, relative (the app works behind
+    a proxy at any path) to a page at ``.../KIND/TOKEN`` or, with ``slash``,
+    at ``.../KIND/TOKEN/``, where ``..`` only climbs to the ``KIND`` folder."""
+    return f"../../{kind}/{token}/" if slash else f"../{kind}/{token}"
 
 
 async def _form(request: Request):

@@ -17,7 +17,7 @@ import warnings
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
@@ -114,6 +114,29 @@ def test_get_shows_a_button_that_posts_the_one_click_form_and_changes_nothing(co
     r = client.post(path, data={"List-Unsubscribe": "One-Click"})
     assert r.status_code == 200
     assert unsubscribed(config) == {"ada@example.org": T0}
+
+
+def test_a_link_with_a_slash_after_its_token_is_answered_in_place_not_redirected(config, client):
+    """Starlette answered a 307 to the slashless URL, built from this
+    server's own host and without the prefix a proxy strips: the page was
+    lost behind such a proxy, and a POST is not followed through one."""
+    path = path_for(config, "ada@example.org") + "/"
+    r = client.get(path, follow_redirects=False)
+    assert r.status_code == 200 and '<form method="post" action="">' in r.text
+    assert not config.state_path.exists()
+    r = client.post(path, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+    assert r.status_code == 200
+    assert unsubscribed(config) == {"ada@example.org": T0}
+    # the page's re-subscribe button posts where that endpoint is, and back
+    action = re.search(r'<form method="post" action="([^"]*)"', r.text).group(1)
+    again = urljoin(f"https://digest.example.org{path}", action)
+    assert urlsplit(again).path == path_for(config, "ada@example.org", "resubscribe") + "/"
+    r = client.post(again, data={"resubscribe": "yes"}, follow_redirects=False)
+    assert r.status_code == 200 and unsubscribed(config) == {}
+    back = urljoin(again, re.search(r'<form method="post" action="([^"]*)"', r.text).group(1))
+    assert urlsplit(back).path == path
+    assert client.get("/healthz/", follow_redirects=False).status_code == 200
+    assert client.get("/nothing/", follow_redirects=False).status_code == 404
 
 
 def test_one_click_post_as_mail_providers_send_it(config, client):
