@@ -1971,6 +1971,13 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # a topic written inside the subscriber
         message = ("expected a topic's key, got a topic's settings: write the topic under topics: with a key "
                    "(`rl:`), and the key here, topics: [rl]")
+    elif kind == "string_type" and isinstance(value, dict) and len(value) == 1 and all(
+            isinstance(x, (str, int, float)) for x in (*value.keys(), *value.values())):
+        # a title with a colon, unquoted: `like: [DPO-Shift: Shifting ...]`
+        (key, val), = value.items()
+        written = f"{key}: {val}"
+        message = (f"expected text, got {written!r} read as a key and its value (YAML takes ': ' so): put it in "
+                   f"quotes, {json.dumps(written, ensure_ascii=False)}")
     elif kind == "string_type" and isinstance(value, (bool, int, float)):
         got = ("true" if value else "false") if isinstance(value, bool) else f"the number {value}"
         if "[key]" in err["loc"]:

@@ -1625,3 +1625,14 @@ def test_readme_subscriber_settings_block_loads_as_documented(workdir):
     assert (sub.email, sub.name, sub.topics, str(sub.schedule), sub.timezone, sub.max_papers, sub.pin,
             sub.send_empty) == ("ada@uni.edu", "Ada Lovelace", ["diffusion", "optim"], "daily at 08:00",
                                 "Europe/Berlin", 20, ["Ada Lovelace"], False)
+
+
+def test_a_title_with_a_colon_unquoted_says_to_quote_it(workdir):
+    """`like: [DPO-Shift: Shifting ...]`: YAML reads the title as a key and its
+    value, and the message was 'expected a valid string, got a mapping'."""
+    text = BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                '    any: ["SGD", "stochastic gradient", "optimi*"]\n'
+                                '    like: [DPO-Shift: Shifting the Distribution]\n')
+    assert problems(workdir, text) == [
+        "config.yaml:11: topics.optim.like[0]: expected text, got 'DPO-Shift: Shifting the Distribution' read as a "
+        "key and its value (YAML takes ': ' so): put it in quotes, \"DPO-Shift: Shifting the Distribution\""]
