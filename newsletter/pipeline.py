@@ -288,13 +288,49 @@ def pin_advice(config: Config, papers: list[Paper], only: str | None = None) -> 
     thousands sharing an anchor would say it thousands of times)."""
     wanted = config.subscriber(only).email if only else None
     pinning = [i for i, sub in enumerate(config.subscribers) if sub.pin and wanted in (None, sub.email)]
-    if not pinning or not papers or any(p.authors for p in papers):
+    if not pinning or not papers:
         return []
+    if any(p.authors for p in papers):
+        return _pin_spelling(config, papers, pinning)
     more = f" (nor for {counted(len(pinning) - 1, 'more subscriber')} with pin:)" if len(pinning) > 1 else ""
     return [config.problem(("subscribers", pinning[0], "pin"),
                            f"pins authors, but none of the {counted(len(papers), 'paper')} in the current sources "
                            f"has authors (saved Hugging Face pages give none), so no paper is pinned{more}; add an "
                            "arxiv or hf-daily source")]
+
+
+def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> list[Problem]:
+    """Pins that can never match as written: a name surname first
+    (``Lovelace, Ada``; the sources write ``Ada Lovelace``), or one the
+    current papers write otherwise (``A. Lovelace`` for ``Ada Lovelace``).
+    A pin matches an author's name exactly, so either pinned nothing, with
+    no word.  Each name once (subscribers sharing an anchor share pins)."""
+    authors = {a.casefold() for p in papers for a in p.authors}
+    by_surname: dict[str, set[str]] = {}
+    for paper in papers:
+        for author in paper.authors:
+            if author.split():
+                by_surname.setdefault(author.split()[-1].casefold(), set()).add(author)
+    problems, said = [], set()
+    for i in pinning:
+        for j, name in enumerate(config.subscribers[i].pin):
+            if name.casefold() in authors or name.casefold() in said:
+                continue
+            said.add(name.casefold())
+            surname, comma, first = (part.strip() for part in name.partition(","))
+            if not comma:
+                *given, surname = name.split() or [""]
+                first = " ".join(given)
+            close = sorted(a for a in by_surname.get(surname.casefold(), ())
+                           if first and a.split()[0][:1].casefold() == first[:1].casefold())
+            if len(close) == 1:
+                why = f"the current papers write {close[0]!r}; a pin matches a name as the sources write it"
+            elif comma and first:
+                why = f"it is written surname first; the sources write names first name first: {first} {surname}"
+            else:
+                continue
+            problems.append(config.problem(("subscribers", i, "pin", j), f"{name!r} pins no paper: {why}"))
+    return problems
 
 
 @dataclass(frozen=True)
