@@ -792,7 +792,28 @@ def _schedule(value):
                          "or write schedule: null where the top-level schedule: would apply")
     if not isinstance(value, str):
         raise ValueError(f"expected a schedule string, got {value!r}")
+    _refuse_zone_in_schedule(value)
     return parse_schedule(value)
+
+
+def _refuse_zone_in_schedule(value: str) -> None:
+    """``daily at 08:00 CET``: the zone goes under ``timezone:``.  The
+    schedule's 'did you mean' dropped it, and the digest came at 08:00 in
+    another zone (the subscriber's default) with nothing said."""
+    m = re.fullmatch(r"(.*\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?)\s+([A-Za-z]+/[\w+-]+(?:/[\w+-]+)?|[A-Z]{2,5}|"
+                     r"(?:UTC|GMT)?[+-]\d{1,2}(?::?\d{2})?)", value.strip())
+    if m is None:
+        return
+    try:
+        parse_schedule(m[1])
+    except ValueError:
+        return
+    try:
+        zone = f"timezone: {check_timezone(m[2])}"
+    except ValueError as exc:
+        zone = f"the zone under timezone: ({exc})"
+    raise ValueError(f"schedule {value!r} names a time zone, which goes apart: write schedule: '{m[1]}' and {zone} "
+                     "(in this subscriber, or at the top for everyone)")
 
 
 class Subscriber(_Model):

@@ -1636,3 +1636,14 @@ def test_a_title_with_a_colon_unquoted_says_to_quote_it(workdir):
     assert problems(workdir, text) == [
         "config.yaml:11: topics.optim.like[0]: expected text, got 'DPO-Shift: Shifting the Distribution' read as a "
         "key and its value (YAML takes ': ' so): put it in quotes, \"DPO-Shift: Shifting the Distribution\""]
+
+
+def test_a_schedule_naming_its_time_zone_says_the_zone_goes_apart(workdir):
+    """'daily at 08:00 CET' was told "did you mean 'daily at 08:00'?", which
+    then ran at 08:00 in the subscriber's default zone, nothing said."""
+    for written, zone in (("daily at 08:00 Europe/Berlin", "timezone: Europe/Berlin"),
+                          ("weekly on monday at 09:00 PST", "the zone under timezone: (unknown time zone 'PST'")):
+        found = problems(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", f"    max_papers: 5\n    schedule: {written}\n"))
+        assert len(found) == 1 and found[0].startswith(
+            f"config.yaml:18: subscribers[1].schedule: schedule {written!r} names a time zone, which goes apart: "
+            f"write schedule: '{written.rsplit(' ', 1)[0]}' and {zone}"), found
