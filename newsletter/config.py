@@ -640,12 +640,14 @@ TermText = Annotated[str, BeforeValidator(_visible), AfterValidator(_check_term)
 #: ``arXiv:ID``, its Hugging Face papers page, the DOI arXiv gives it
 #: (``10.48550/arXiv.ID``, bare or as a doi.org link).  Each names the paper by its arXiv id.
 _PAPER_LINK = re.compile(
-    r"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
+    r"(?:(?:https?://)?(?:www\.|export\.|browse\.)?arxiv\.org/(?:abs|pdf|html)/"
     r"|(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.48550/arxiv\."
     r"|arxiv:\s*"
     r"|(?:https?://)?(?:www\.)?huggingface\.co/papers/"
     r"|(?:https?://)?(?:www\.)?alphaxiv\.org/(?:abs|overview|pdf)/)"
-    rf"(?P<id>{ARXIV_ID})(?:\.pdf)?/?",
+    rf"(?P<id>{ARXIV_ID})(?:\.pdf)?/?"
+    # what follows a copy: a link's ?context=cs.LG or #S2, a listing's ' [cs.LG]'
+    r"(?:[?#]\S*|\s*\[[a-z-]+(?:\.[A-Za-z-]+)?\])?",
     re.IGNORECASE,
 )
 

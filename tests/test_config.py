@@ -1647,3 +1647,18 @@ def test_a_schedule_naming_its_time_zone_says_the_zone_goes_apart(workdir):
         assert len(found) == 1 and found[0].startswith(
             f"config.yaml:18: subscribers[1].schedule: schedule {written!r} names a time zone, which goes apart: "
             f"write schedule: '{written.rsplit(' ', 1)[0]}' and {zone}"), found
+
+
+@pytest.mark.parametrize("copied", [
+    "arXiv:2406.04876 [cs.LG]",  # as a listing or a reference list writes it
+    "arXiv:2406.04876v2 [stat.ML]",
+    "https://arxiv.org/abs/2406.04876?context=cs.LG",  # from an abstract page's browse links
+    "https://arxiv.org/html/2406.04876v1#S3",  # a section of the HTML version
+    "https://browse.arxiv.org/abs/2406.04876",
+])
+def test_a_like_copied_with_what_follows_the_id_names_the_paper(copied):
+    """Each was 'matches no known paper (an arXiv id or the title ...)'."""
+    from newsletter.config import liked_reference
+    from newsletter.models import arxiv_base_id
+
+    assert arxiv_base_id(liked_reference(copied)) == "2406.04876"
