@@ -2035,6 +2035,18 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
 
 
+#: Other names for a setting's values (arXiv's API calls the abstract 'summary'):
+#: the value meant, and what to add.
+_LITERAL_WORDS = {
+    "summary": ("abstract", ""), "body": ("abstract", ""), "description": ("abstract", ""),
+    "author": ("authors", ""), "category": ("categories", ""), "tags": ("categories", ""),
+    "headline": ("title", ""), "titles": ("title", ""), "abstracts": ("abstract", ""),
+    **dict.fromkeys(("sendmail", "mail", "email", "postfix", "exim", "local"), (
+        "smtp", " a local sendmail, Postfix or Exim takes mail by SMTP: host: localhost, port: 25, security: none")),
+    **dict.fromkeys(("file", "files", "eml", "folder", "directory", "disk"), ("outbox", "")),
+}
+
+
 def _literal_hint(value: str, valid: list[str]) -> str:
     """Which of ``valid`` a value written otherwise meant: ``STARTTLS``
     (the values are lower case), ``smpt``, or ``tls`` (which names both ways
@@ -2044,6 +2056,9 @@ def _literal_hint(value: str, valid: list[str]) -> str:
         return f" (write it in lower case: {same[0]})"
     if value.strip().casefold() in ("tls", "ssl/tls", "smtps") and {"ssl", "starttls"} <= set(valid):
         return " (implicit TLS, as on port 465, is ssl; STARTTLS, as on port 587, is starttls)"
+    meant = _LITERAL_WORDS.get(value.strip().casefold())
+    if meant and meant[0] in valid:
+        return f" (did you mean {meant[0]!r}?{meant[1]})"
     near = difflib.get_close_matches(value.strip(), valid, n=1, cutoff=0.6)
     return f" (did you mean {near[0]!r}?)" if near else ""
 

@@ -1662,3 +1662,15 @@ def test_a_like_copied_with_what_follows_the_id_names_the_paper(copied):
     from newsletter.models import arxiv_base_id
 
     assert arxiv_base_id(liked_reference(copied)) == "2406.04876"
+
+
+def test_another_name_for_a_value_says_the_one_meant(workdir):
+    """arXiv's API calls the abstract 'summary'; a local MTA is 'sendmail': each got the list of values only."""
+    text = BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                '    any: ["SGD", "stochastic gradient", "optimi*"]\n    fields: [summary]\n')
+    assert problems(workdir, text + "delivery:\n  transport: sendmail\n") == [
+        "config.yaml:11: topics.optim.fields[0]: expected 'title', 'abstract', 'authors' or 'categories', got "
+        "'summary' (did you mean 'abstract'?)",
+        "config.yaml:20: delivery.transport: expected 'outbox' or 'smtp', got 'sendmail' (did you mean 'smtp'? a "
+        "local sendmail, Postfix or Exim takes mail by SMTP: host: localhost, port: 25, security: none)",
+    ]
