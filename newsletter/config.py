@@ -100,6 +100,9 @@ def check_address(value: str, *, in_config: bool = True) -> str:
                          + (", and the name under name:" if in_config else ""))
     if value[:7].casefold() == "mailto:":
         raise ValueError(f"{value!r} is not a bare address: write it without 'mailto:', {value[7:]}")
+    if value.count("@") > 1 and re.search(r"@[^,;\s]+[,;\s]+[^,;\s]+@", value):  # a list pasted as one address
+        one = "each subscriber its own email: (an entry of its own)" if in_config else "one address at a time"
+        raise ValueError(f"{value!r} is several addresses: give {one}")
     if any(c.isspace() and c not in "\r\n" for c in value):
         odd = next((c for c in value if c.isspace() and c != " "), None)
         what = f" ({unicodedata.name(odd, 'a space').lower()})" if odd and odd not in "\t\r\n" else ""

@@ -1674,3 +1674,17 @@ def test_another_name_for_a_value_says_the_one_meant(workdir):
         "config.yaml:20: delivery.transport: expected 'outbox' or 'smtp', got 'sendmail' (did you mean 'smtp'? a "
         "local sendmail, Postfix or Exim takes mail by SMTP: host: localhost, port: 25, security: none)",
     ]
+
+
+def test_several_addresses_in_one_say_so(workdir, cli):
+    """'a@x.org, b@x.org' was 'not a valid address' (or 'it holds a space')."""
+    from newsletter.config import check_address
+
+    for listed in ("a@uni.edu,b@uni.edu", "a@uni.edu; b@uni.edu", "a@uni.edu b@uni.edu"):
+        with pytest.raises(ValueError) as info:
+            check_address(listed)
+        assert str(info.value) == (f"{listed!r} is several addresses: give each subscriber its own email: "
+                                   "(an entry of its own)")
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("test-email", "--to", "a@uni.edu, b@uni.edu")
+    assert r.code == 2 and r.err.strip() == "--to: 'a@uni.edu, b@uni.edu' is several addresses: give one address at a time"
