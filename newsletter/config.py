@@ -1980,6 +1980,12 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         message = "expected a mapping" + (
             ", got nothing (an empty section?)" if value is None else f", got {_kind_of(value)}"
         )
+        if len(path) == 2 and path[0] == "subscribers" and isinstance(value, str) and "@" in value:
+            # `- ada@uni.edu`: an address alone, as a mailing list is written
+            keys = list(t) if isinstance(data, dict) and isinstance(t := data.get("topics"), dict) else []
+            some = ", ".join(str(k) for k in keys[:3]) or "..."
+            message += (f": a subscriber is its settings, {{email: {value.strip()}, topics: [{some}]}} (the topics "
+                        "it follows are required)")
         if path == ("topics",) and isinstance(value, list):
             # `topics: [- name: RL ...]`, as a list of subscribers is written
             message += (": each topic goes under a key of your choosing that subscribers name in their topics: "

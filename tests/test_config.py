@@ -1688,3 +1688,11 @@ def test_several_addresses_in_one_say_so(workdir, cli):
     write_config(workdir, BASIC_CONFIG)
     r = cli("test-email", "--to", "a@uni.edu, b@uni.edu")
     assert r.code == 2 and r.err.strip() == "--to: 'a@uni.edu, b@uni.edu' is several addresses: give one address at a time"
+
+
+def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
+    """`subscribers: [- ada@uni.edu]` was 'expected a mapping, got 'ada@uni.edu''."""
+    text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n  - ada@uni.edu\n"
+    assert problems(workdir, text) == [
+        "config.yaml:12: subscribers[0]: expected a mapping, got 'ada@uni.edu': a subscriber is its settings, "
+        "{email: ada@uni.edu, topics: [diffusion, optim]} (the topics it follows are required)"]
