@@ -1278,6 +1278,14 @@ ALIAS_EXPANSION = 10
 ALIAS_ALLOWANCE = 100_000
 
 
+def _other_extension(path: Path) -> Path | None:
+    """The same name with YAML's other extension (``config.yml`` for
+    ``config.yaml``, and back), when that file exists."""
+    twin = {".yaml": ".yml", ".yml": ".yaml"}.get(path.suffix.lower())
+    other = path.with_suffix(twin) if twin else None
+    return other if other is not None and other.is_file() else None
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate a config file; raise :class:`ConfigError` listing every problem.
 
@@ -1300,6 +1308,8 @@ def load_config(path: str | os.PathLike) -> Config:
             data = f.read(MAX_CONFIG_BYTES + 1)  # a file growing under us is still bounded
     except FileNotFoundError:
         hint = "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG"
+        if (twin := _other_extension(path)) is not None:  # config.yml beside a default of config.yaml
+            hint = f"{twin} is there: --config {twin}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None

@@ -987,3 +987,12 @@ def test_readme_systemd_units_have_no_comment_after_a_value_and_can_be_enabled()
         settings = [line for line in unit.splitlines() if re.match(r"[A-Za-z]+=", line)]
         assert settings and not [line for line in settings if "#" in line], unit
         assert "[Install]\nWantedBy=multi-user.target" in unit, unit
+
+
+def test_a_config_saved_as_yml_is_named_when_yaml_is_not_found(workdir, cli):
+    """The default is config.yaml; a file saved as config.yml got only 'config file not found'."""
+    write_config(workdir, BASIC_CONFIG, name="config.yml")
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == ("config.yaml: config file not found (config.yml is there: "
+                                             "--config config.yml)"), r.err
+    assert cli("--config", "config.yml", "validate").code == 0
