@@ -675,8 +675,11 @@ def preview(
 def run(state: _State, tick: float) -> None:
     """Send each subscriber's digest at its scheduled times, until SIGINT/SIGTERM.
 
-    Missed slots are caught up once at start; the config is re-read when the
-    file changes or on SIGHUP; a failed delivery is retried with backoff.
+    Every subscriber needs a schedule (its own or the top-level schedule:);
+    without one it would be mailed at every tick, so run refuses to start
+    (`send` from cron serves such subscribers).  Missed slots are caught up
+    once at start; the config is re-read when the file changes or on SIGHUP;
+    a failed delivery is retried with backoff.
     """
     from .runner import Runner
 

@@ -996,3 +996,9 @@ def test_a_config_saved_as_yml_is_named_when_yaml_is_not_found(workdir, cli):
     assert r.code == 2 and r.err.strip() == ("config.yaml: config file not found (config.yml is there: "
                                              "--config config.yml)"), r.err
     assert cli("--config", "config.yml", "validate").code == 0
+
+
+def test_run_help_says_every_subscriber_needs_a_schedule(cli):
+    """run refuses subscribers without a schedule; its --help did not say so."""
+    out = " ".join(cli("run", "--help").out.split())
+    assert "Every subscriber needs a schedule (its own or the top-level schedule:)" in out, out
