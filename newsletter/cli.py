@@ -473,7 +473,12 @@ class _SendProgress:
 @pass_state
 @click.pass_context
 def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: bool, as_json: bool, now: datetime) -> None:
-    """Build the digests that are due and deliver them."""
+    """Build the digests that are due and deliver them.
+
+    Due: a subscriber one of whose schedule slots has passed since its last
+    digest (a new one waits for its first slot), or one without a schedule
+    (at every send: for cron).  Exit 1 when a delivery failed.
+    """
     if not dry_run and now > datetime.now(UTC) + NOW_SLACK:
         # The state would record sends "at" that time: every schedule would wait for it.
         raise click.BadParameter(
