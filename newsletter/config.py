@@ -632,8 +632,22 @@ Source = Annotated[
 def _check_term(term: str) -> str:
     from .matching import compile_term
 
+    if (ids := _paper_ids(term)) is not None:
+        # a term matches the words of titles and abstracts, and no paper's text holds its own id
+        raise ValueError(f"term {term!r} names a paper by its arXiv id, which no paper's text holds: a paper you "
+                         f"liked goes under the topic's like: [{', '.join(ids)}]")
     compile_term(term)
     return term
+
+
+def _paper_ids(text: str) -> list[str] | None:
+    """The arXiv ids ``text`` is made of (ids or links to papers, separated
+    by commas or spaces), or None when it holds anything else."""
+    pieces = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
+    ids = [liked_reference(p) for p in pieces]
+    if not ids or not all(re.fullmatch(ARXIV_ID, i) for i in ids):
+        return None
+    return [json.dumps(i) for i in ids]
 
 
 TermText = Annotated[str, BeforeValidator(_visible), AfterValidator(_check_term)]
@@ -714,6 +728,9 @@ class Topic(_Model):
             raise ValueError("'about' is empty: describe the interest in one to a few sentences, or remove the key")
         from .ranking import content_words
 
+        if (ids := _paper_ids(value)) is not None:
+            raise ValueError(f"'about' holds arXiv ids, not words: papers you liked go under like: [{', '.join(ids)}], "
+                             "and about: says the interest in one to a few sentences")
         if not content_words(value):
             # ranked by nothing, it would pick the day's papers at random, each
             # "close in meaning to your interest"

@@ -1696,3 +1696,16 @@ def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir
     assert problems(workdir, text) == [
         "config.yaml:12: subscribers[0]: expected a mapping, got 'ada@uni.edu': a subscriber is its settings, "
         "{email: ada@uni.edu, topics: [diffusion, optim]} (the topics it follows are required)"]
+
+
+def test_arxiv_ids_under_about_or_as_a_term_say_they_go_under_like(workdir):
+    """Ids pasted under about: ranked by 'https arxiv org' or by nothing, and as
+    a term matched no paper's text: each says like: takes them."""
+    text = BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                '    any: ["SGD", "2406.04321"]\n    about: "https://arxiv.org/abs/2406.04321, 2405.19876"\n')
+    assert problems(workdir, text) == [
+        "config.yaml:10: topics.optim.any[1]: term '2406.04321' names a paper by its arXiv id, which no paper's text "
+        "holds: a paper you liked goes under the topic's like: [\"2406.04321\"]",
+        "config.yaml:11: topics.optim.about: 'about' holds arXiv ids, not words: papers you liked go under like: "
+        "[\"2406.04321\", \"2405.19876\"], and about: says the interest in one to a few sentences",
+    ]
