@@ -503,7 +503,17 @@ def _check_arxiv_query(value: str | None) -> str | None:
     or none, and every digest after was short without a word."""
     if value is None:
         return value
+    if re.match(r"(?i)https?://", value.strip()):  # a listing page's address copied as the query
+        raise ValueError(f"query {value!r} is a web address, not arXiv search syntax: a listing's categories go "
+                         "under categories: (with feed: rss for the daily announcement)")
+    codes = [c for c in re.split(r"[,;\s]+", value.strip()) if c]
+    if codes and all(c.casefold() in _CATEGORIES and "." in c for c in codes):  # query: cs.LG
+        listed = ", ".join(_CATEGORIES[c.casefold()] for c in codes)
+        raise ValueError(f"query {value!r} is a category, which a query searches as text: write categories: [{listed}]")
     outside = re.sub(r'"[^"]*"', " ", value)  # a quoted phrase is words, whatever they are
+    if m := re.search(r"(?:^|\s)-([A-Za-z]+:)?(\w+)", outside):  # a search box's exclusion
+        raise ValueError(f"query {value!r}: arXiv excludes with ANDNOT, not a leading '-': write "
+                         f"'... ANDNOT {m[1] or 'all:'}{m[2]}'")
     operators = "arXiv's operators are AND, OR and ANDNOT, in capitals"
     if m := re.search(r"(?<![\w:])(and|or|andnot|And|Or|AndNot|NOT)(?![\w:])", outside):
         fix = "A ANDNOT B" if m[1] == "NOT" else m[1].upper()

@@ -130,6 +130,19 @@ def test_an_arxiv_query_in_another_search_syntax_is_refused_at_its_line(workdir,
     assert found == [f"config.yaml:3: sources[0].query: query {query!r}: {said}"]
 
 
+@pytest.mark.parametrize(("query", "said"), [
+    ("cs.LG", "is a category, which a query searches as text: write categories: [cs.LG]"),
+    ("cs.lg, stat.ML", "is a category, which a query searches as text: write categories: [cs.LG, stat.ML]"),
+    ("abs:diffusion -medical", ": arXiv excludes with ANDNOT, not a leading '-': write '... ANDNOT all:medical'"),
+    ("https://arxiv.org/list/cs.LG/new", "is a web address, not arXiv search syntax: a listing's categories go under "
+                                         "categories: (with feed: rss for the daily announcement)"),
+])
+def test_an_arxiv_query_written_as_a_category_a_link_or_with_a_minus_says_what_to_write(workdir, query, said):
+    """Each went to the API as text: papers mentioning 'cs.LG', or '-medical' as a word."""
+    found = problems(workdir, ARXIV_QUERY.replace("QUERY", repr(query)))
+    assert found == [f"config.yaml:3: sources[0].query: query {query!r}{'' if said[0] == ':' else ' '}{said}"], found
+
+
 @pytest.mark.parametrize("query", ['ti:diffusion ANDNOT abs:medical', 'all:"flow or diffusion" OR TI:x',
                                    'cat:cs.LG AND all:"A: B"', "diffusion OR interpretability"])
 def test_an_arxiv_query_in_its_syntax_is_taken(workdir, query):
