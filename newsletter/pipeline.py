@@ -972,7 +972,7 @@ def validate(
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
     for problem in (*no_subscribers(config), *zone_advice(config), *schedule_advice(config), *transport_advice(config),
-                    *port_advice(config), *subfolder_advice(config)):
+                    *port_advice(config), *subfolder_advice(config), *saved_copy_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
 
@@ -1084,6 +1084,29 @@ def subfolder_advice(config: Config) -> list[Problem]:
             out.append(config.problem(("sources", i, "path"), (
                 f"the files in its subfolders ({shown}) are not read; "
                 f"'{source.path.rstrip('/')}/**/*.txt' reads them too")))
+    return out
+
+
+#: A remote source's settings that say what to ask the server: a saved file (``path:``) is read whole.
+_ASKING_KEYS = ("categories", "query", "max_results", "days", "date", "url")
+
+
+def saved_copy_advice(config: Config) -> list[Problem]:
+    """A source given a saved copy (``path:``) that keeps the settings of
+    what to ask the server (``categories: [math.AP]``, ``days: 3``): the
+    file is read whole, so they filter nothing, and a reader expecting
+    only math.AP papers got every paper in the file, with no word."""
+    out = []
+    for i, source in enumerate(config.sources):
+        if source.type == "hf-papers-text" or not getattr(source, "path", None):
+            continue
+        unused = [key for key in _ASKING_KEYS if key in source.model_fields_set]
+        if unused:
+            keys = " and ".join(f"{k}:" for k in unused)
+            also = " (a topic's categories: keeps the papers of some categories)" if "categories" in unused else ""
+            out.append(config.problem(("sources", i, unused[0]), (
+                f"{keys} {'is' if len(unused) == 1 else 'are'} not used with path: (they say what to ask the "
+                f"server; the saved file is read whole){also}")))
     return out
 
 

@@ -1002,3 +1002,18 @@ def test_run_help_says_every_subscriber_needs_a_schedule(cli):
     """run refuses subscribers without a schedule; its --help did not say so."""
     out = " ".join(cli("run", "--help").out.split())
     assert "Every subscriber needs a schedule (its own or the top-level schedule:)" in out, out
+
+
+def test_what_to_ask_the_server_beside_a_saved_copy_is_named_unused(workdir, cli):
+    """categories: [math.AP] beside path: filtered nothing (the file is read
+    whole), and a reader expecting math.AP papers got every paper in it."""
+    (workdir / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    write_config(workdir, BASIC_CONFIG.replace(
+        "sources:\n", "sources:\n  - {type: arxiv, path: arxiv.xml, categories: [math.AP], max_results: 5}\n"
+        "  - {type: arxiv, path: arxiv.xml, announce_type: [new]}\n"))
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if "path:" in line] == [
+        "warning: config.yaml:2: sources[0].categories: categories: and max_results: are not used with path: (they "
+        "say what to ask the server; the saved file is read whole) (a topic's categories: keeps the papers of some "
+        "categories)"], r.err  # announce_type filters a saved announcement feed too
