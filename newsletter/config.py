@@ -1084,7 +1084,9 @@ class Delivery(_Model):
         if self.transport == "smtp" and not self.host:
             raise ValueError("the smtp transport needs 'host'")
         if self.username and not self.password_env and self.transport == "smtp":
-            raise ValueError("'username' is set but 'password_env' is not")
+            raise ValueError("'username' is set but 'password_env' is not: add password_env: SMTP_PASSWORD (the NAME "
+                             "of an environment variable), and give the password there: "
+                             "SMTP_PASSWORD='...' newsletter send")
         return self
 
 

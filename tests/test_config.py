@@ -1722,3 +1722,11 @@ def test_arxiv_ids_under_about_or_as_a_term_say_they_go_under_like(workdir):
         "config.yaml:11: topics.optim.about: 'about' holds arXiv ids, not words: papers you liked go under like: "
         "[\"2406.04321\", \"2405.19876\"], and about: says the interest in one to a few sentences",
     ]
+
+
+def test_a_username_without_password_env_says_how_the_password_is_given(workdir):
+    """It said only that password_env was not set, not what it holds or how the password is given."""
+    found = problems(workdir, BASIC_CONFIG + "delivery:\n  transport: smtp\n  host: smtp.gmail.com\n  username: me\n")
+    assert found == ["config.yaml:18: delivery: 'username' is set but 'password_env' is not: add password_env: "
+                     "SMTP_PASSWORD (the NAME of an environment variable), and give the password there: "
+                     "SMTP_PASSWORD='...' newsletter send"], found
