@@ -368,6 +368,21 @@ def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
     ]
 
 
+def test_a_lab_sized_send_from_cron_folds_who_is_not_due_too(workdir, cli):
+    """A lab of 30 on a cron line every 10 minutes wrote 30 "not due" lines a
+    run (4,000 a day): folding waited for 50 subscribers.  Output that is no
+    terminal folds past 10 whatever the list's size."""
+    subs = "".join(f"  - email: r{i:02d}@example.org\n    topics: [diffusion]\n" for i in range(30))
+    write_config(workdir, "schedule: daily at 08:00\n" + BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + subs)
+    r = cli("send", "--now", "2024-05-01T09:00:00+00:00")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [
+        "not due     30 subscribers; the soonest: r00@example.org: next digest at 2024-05-02 08:00 UTC "
+        "(`newsletter schedule` lists each)",
+        "sent 0, empty 0, failed 0, not due 30",
+    ]
+
+
 def test_schedule_ends_with_the_list_at_a_glance(workdir, cli):
     """2,500 lines of `schedule` and no way to see how many are due, gone or
     held: a last line says it, and when the next digest goes out."""
