@@ -2231,6 +2231,17 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
                 f"unknown topic {name!r} here and in {len(places) - UNKNOWN_TOPIC_LINES - 1:,} more subscribers "
                 f"after this one{said}")
 
+    topic_map = t if isinstance(t := data.get("topics"), dict) else {}
+    for key, topic in topic_map.items():
+        if not isinstance(topic, dict) or (isinstance(topic.get("fields"), list) and "categories" in topic["fields"]):
+            continue  # fields: [categories] looks for category codes as terms, as meant
+        for kind in ("any", "all", "none"):
+            for j, term in enumerate(topic.get(kind) or [] if isinstance(topic.get(kind), list) else []):
+                if isinstance(term, str) and "." in term and (code := _CATEGORIES.get(term.strip().casefold())):
+                    # an alert's category pasted as a keyword: it looked for the text 'cs.LG' in titles and abstracts
+                    add(("topics", key, kind, j), f"term {term!r} is an arXiv category, which a term looks for in "
+                        f"titles and abstracts: write it under the topic's categories: [{code}]")
+
     sources = s if isinstance(s := data.get("sources"), list) else []
     for i, src in enumerate(sources):
         if not isinstance(src, dict) or not isinstance(src.get("path"), str) or not src["path"].strip():

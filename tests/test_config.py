@@ -1730,3 +1730,13 @@ def test_a_username_without_password_env_says_how_the_password_is_given(workdir)
     assert found == ["config.yaml:18: delivery: 'username' is set but 'password_env' is not: add password_env: "
                      "SMTP_PASSWORD (the NAME of an environment variable), and give the password there: "
                      "SMTP_PASSWORD='...' newsletter send"], found
+
+
+def test_a_category_as_a_keyword_term_says_it_goes_under_categories(workdir):
+    """`any: [cs.LG]` (an alert's subscription pasted as keywords) looked for the text 'cs.LG'."""
+    text = BASIC_CONFIG.replace('["SGD", "stochastic gradient", "optimi*"]', '["SGD", "cs.lg"]')
+    assert problems(workdir, text) == [
+        "config.yaml:10: topics.optim.any[1]: term 'cs.lg' is an arXiv category, which a term looks for in titles "
+        "and abstracts: write it under the topic's categories: [cs.LG]"]
+    with_fields = text.replace('["SGD", "cs.lg"]', '["SGD", "cs.lg"]\n    fields: [title, categories]')
+    assert load_config(write_config(workdir, with_fields)).topics["optim"].any == ["SGD", "cs.lg"]  # as meant there
