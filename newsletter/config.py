@@ -20,7 +20,7 @@ import stat
 import unicodedata
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -2177,6 +2177,21 @@ def _kind_of(value: Any) -> str:
     return repr(value)
 
 
+def _category_terms(key: str, topic: dict) -> Iterator[tuple[tuple, str]]:
+    """Terms that are arXiv categories (``any: [cs.LG]``, an alert's
+    subscription pasted as keywords): they looked for the text 'cs.LG' in
+    titles and abstracts and matched nothing.  Unless ``fields:`` holds
+    categories, where such a term is as meant."""
+    if isinstance(topic.get("fields"), list) and "categories" in topic["fields"]:
+        return
+    for kind in ("any", "all", "none"):
+        terms = topic.get(kind)
+        for j, term in enumerate(terms if isinstance(terms, list) else []):
+            if isinstance(term, str) and "." in term and (code := _CATEGORIES.get(term.strip().casefold())):
+                yield (("topics", key, kind, j), f"term {term!r} is an arXiv category, which a term looks for in "
+                       f"titles and abstracts: write it under the topic's categories: [{code}]")
+
+
 def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Problem]:
     """Checks spanning several parts of the config; run on the raw data so they
     are reported together with the schema's problems."""
@@ -2187,10 +2202,18 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
 
     topics = t if isinstance(t := data.get("topics"), dict) else {}
     for key, topic in topics.items():
-        if isinstance(topic, dict) and "min_score" in topic and "about" not in topic and "like" not in topic:
+        if not isinstance(topic, dict):
+            continue
+        if "min_score" in topic and "about" not in topic and "like" not in topic:
             # a relevance floor where nothing is ranked would silently do nothing
             add(("topics", key, "min_score"), "has no effect without 'about' or 'like': a topic of terms alone takes "
                 "every paper its terms match; remove min_score, or describe the interest under about: to rank them")
+        if "fields" in topic and not any(topic.get(kind) for kind in ("any", "all", "none")):
+            # fields: says where terms are looked for; a ranked topic reads title and abstract whatever it says
+            add(("topics", key, "fields"), "has no effect without terms (any:, all: or none:): it says where they "
+                "are looked for, and about:/like: rank by title and abstract; remove fields:")
+        for path, message in _category_terms(key, topic):
+            add(path, message)
     subscribers = s if isinstance(s := data.get("subscribers"), list) else []
     seen: dict[str, int] = {}
     unknown: dict[str, list[tuple[int, int]]] = {}  # a topic name no topic has -> where it is named
@@ -2230,17 +2253,6 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             add(("subscribers", i, "topics", j),
                 f"unknown topic {name!r} here and in {len(places) - UNKNOWN_TOPIC_LINES - 1:,} more subscribers "
                 f"after this one{said}")
-
-    topic_map = t if isinstance(t := data.get("topics"), dict) else {}
-    for key, topic in topic_map.items():
-        if not isinstance(topic, dict) or (isinstance(topic.get("fields"), list) and "categories" in topic["fields"]):
-            continue  # fields: [categories] looks for category codes as terms, as meant
-        for kind in ("any", "all", "none"):
-            for j, term in enumerate(topic.get(kind) or [] if isinstance(topic.get(kind), list) else []):
-                if isinstance(term, str) and "." in term and (code := _CATEGORIES.get(term.strip().casefold())):
-                    # an alert's category pasted as a keyword: it looked for the text 'cs.LG' in titles and abstracts
-                    add(("topics", key, kind, j), f"term {term!r} is an arXiv category, which a term looks for in "
-                        f"titles and abstracts: write it under the topic's categories: [{code}]")
 
     sources = s if isinstance(s := data.get("sources"), list) else []
     for i, src in enumerate(sources):

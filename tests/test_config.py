@@ -1740,3 +1740,13 @@ def test_a_category_as_a_keyword_term_says_it_goes_under_categories(workdir):
         "and abstracts: write it under the topic's categories: [cs.LG]"]
     with_fields = text.replace('["SGD", "cs.lg"]', '["SGD", "cs.lg"]\n    fields: [title, categories]')
     assert load_config(write_config(workdir, with_fields)).topics["optim"].any == ["SGD", "cs.lg"]  # as meant there
+
+
+def test_fields_on_a_topic_without_terms_is_named(workdir):
+    """`fields: [title]` beside about: alone did nothing (the ranking reads title
+    and abstract), as min_score beside terms alone does nothing: both are named."""
+    text = BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                '    about: Stochastic gradient methods and their convergence.\n    fields: [title]\n')
+    assert problems(workdir, text) == [
+        "config.yaml:11: topics.optim.fields: has no effect without terms (any:, all: or none:): it says where they "
+        "are looked for, and about:/like: rank by title and abstract; remove fields:"]
