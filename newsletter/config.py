@@ -728,6 +728,10 @@ class Topic(_Model):
     min_score: float | None = Field(None, ge=0, le=1)
     """Relevance floor in [0, 1] for ``about``/``like`` ranking (default: ranking.DEFAULT_MIN_SCORE)."""
 
+    # a name of spaces only is no name: the topic's key shows, as for `name: ""`
+    # (it gave the subject "2 new papers: diff, " and a heading of nothing)
+    _v_name = field_validator("name")(lambda cls, v: (_visible(v).strip() or None) if isinstance(v, str) else v)
+
     @field_validator("about")
     @classmethod
     def _about_not_empty(cls, value):

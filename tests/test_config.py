@@ -1750,3 +1750,11 @@ def test_fields_on_a_topic_without_terms_is_named(workdir):
     assert problems(workdir, text) == [
         "config.yaml:11: topics.optim.fields: has no effect without terms (any:, all: or none:): it says where they "
         "are looked for, and about:/like: rank by title and abstract; remove fields:"]
+
+
+def test_a_topic_name_of_spaces_is_no_name(workdir):
+    """name: '   ' gave the subject '2 new papers: diff, ' and an empty heading; '' showed the key."""
+    text = BASIC_CONFIG.replace("    name: Optimisation\n", '    name: "  \\u200b "\n').replace(
+        "    name: Diffusion models\n", "    name: ' Diffusion models '\n")
+    config = load_config(write_config(workdir, text))
+    assert config.topic_name("optim") == "optim" and config.topic_name("diffusion") == "Diffusion models"
