@@ -27,7 +27,7 @@ import click
 
 from . import pipeline
 from .config import DEFAULT_STATE_FILE, Config, load_config
-from .errors import NewsletterError, SourcesFailed, counted
+from .errors import NewsletterError, SourcesFailed, StoppedWaiting, counted
 from .scheduling import shown_time
 
 log = logging.getLogger("newsletter")
@@ -516,6 +516,10 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         say("interrupted while reading the sources: nothing sent or recorded\n", err=True)
         _flush()
         ctx.exit(128 + (caught[0] if caught else signal.SIGINT))
+    except StoppedWaiting as exc:  # another send held the state: it ignored the stop for up to ten minutes
+        say(f"interrupted: {exc}\n", err=True)
+        _flush()
+        ctx.exit(128 + (caught[0] if caught else signal.SIGINT))
     finally:
         if progress is not None:
             progress.close()
@@ -850,6 +854,7 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
                  "created": iso(d.created.astimezone(found.zones[d.subscriber])),
                  "sent": iso(d.sent.astimezone(found.zones[d.subscriber]) if d.sent else None),
                  "attempts": d.attempts, "message_id": d.message_id, "last_error": d.last_error,
+                 "unrecorded": d.unrecorded,
                  "papers": [{"id": pid, "title": title} for pid, title in d.papers]}
                 for d in found.digests
             ],
@@ -863,6 +868,8 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
         if d.status != "sent":
             what += f" (created {d.created.astimezone(zone):%Y-%m-%d %H:%M}, {counted(d.attempts, 'attempt')}"
             what += f": {d.last_error})" if d.last_error else ")"
+        if d.unrecorded:
+            what += f" (not in the state yet: {d.unrecorded}; noted beside it, the next send records it)"
         who = "" if email else f"  {d.subscriber}"
         click.echo(f"{when}  {what}{who}  {counted(len(d.papers), 'paper')}  {d.message_id}")
         if email:

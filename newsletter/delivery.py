@@ -55,7 +55,7 @@ from typing import Protocol, cast
 
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
-from .files import broken_link, fitted_name, write_atomic
+from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
 from .retrying import backoff, certificate_fault, speaks_tls
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,12 @@ class Outcome:
     tries: int
     error: str | None = None
     permanent: bool = False  # a retry will not help (5xx)
+    #: Not attempted because the caller failed (its state refused a record):
+    #: the send is stopping, so the digest is pending, not failed.
+    stopped_on_error: bool = False
+    #: Not confirmed, but the whole message went out (:class:`Unconfirmed`):
+    #: the server may have it.
+    uncertain: bool = False
 
 
 class Session(Protocol):
@@ -302,26 +308,11 @@ class OutboxTransport:
             raise ConfigError(self._problem(f"cannot create the outbox folder {str(self.folder)!r}: {exc.strerror}")) from None
         self._sweep()
 
-    #: A temporary file this old was left by a send that was killed while writing it.
-    STALE_AFTER = 3600.0
-
     def _sweep(self) -> None:
         """Remove the temporary files of messages a killed send was writing
-        (``kill -9`` between :func:`files.write_atomic`'s write and its
-        rename): each run left a few (``.NAME.eml.XXXX.tmp``) for ever.  Their
-        digests are still owed and are written whole again.  Only old ones:
-        another process may be writing into this outbox right now."""
-        cutoff = time.time() - self.STALE_AFTER
-        try:
-            leftovers = [p for p in self.folder.glob(".*.eml.*.tmp") if p.is_file()]
-        except OSError:
-            return
-        for path in leftovers:
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-            except OSError:
-                pass  # gone already, or not ours to remove: it harms nothing
+        (``.NAME.eml.XXXX.tmp``, see :func:`files.sweep_temporaries`).  Their
+        digests are still owed and are written whole again."""
+        sweep_temporaries(self.folder, lambda name: name.endswith(".eml"))
 
     def session(self) -> OutboxTransport:
         return self
@@ -1076,6 +1067,7 @@ class Dispatcher:
         self.count = max(1, int(getattr(transport, "sessions", 1)))
         self.queue: queue.Queue = queue.Queue(maxsize=max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
+        self.stopped_on_error = False  # ... because on_outcome failed (see Outcome.stopped_on_error)
         self.error: BaseException | None = None
         # What a session that could not connect left to the others: a server
         # allowing fewer connections than `connections` turns the extra ones
@@ -1100,7 +1092,7 @@ class Dispatcher:
             # The caller failed (its state refused a claim, a database went
             # silent): what is queued would go out with nobody able to record
             # it, to be sent again by the next run.  Attempted: nothing more.
-            self.stopped = STOPPED_ON_ERROR
+            self._stop_on_error()
         self.finish()
 
     def submit(self, envelope: Envelope) -> None:
@@ -1122,6 +1114,11 @@ class Dispatcher:
         """Attempt nothing more: messages being delivered finish, queued ones
         come back as not attempted (their digests stay pending)."""
         self._stop(reason)
+
+    def _stop_on_error(self) -> None:
+        """The caller is failing: attempt nothing more, quietly (its own
+        error says why), and mark what is left as stopped on that error."""
+        self.stopped, self.stopped_on_error = STOPPED_ON_ERROR, True
 
     def _stop(self, reason: str) -> None:
         if self.stopped is None:
@@ -1205,11 +1202,13 @@ class Dispatcher:
                     # nothing more, and hand each envelope back as not attempted, so
                     # its digest is recorded pending where it still can be, not left
                     # "being sent" for the next run to suspect of having gone out.
-                    self.stopped = STOPPED_ON_ERROR
+                    self._stop_on_error()
                 if self.stop_requested is not None and (why := self.stop_requested()):
                     self._stop(why if isinstance(why, str) else "stop requested")
                 if self.stopped is not None:
-                    outcome = Outcome(envelope, False, 0, f"not attempted: {self.stopped}")
+                    outcome = Outcome(
+                        envelope, False, 0, f"not attempted: {self.stopped}", stopped_on_error=self.stopped_on_error
+                    )
                 else:
                     then = None
                     if not self.rate.interval and not finishing:  # the session may start on the next one early
@@ -1261,9 +1260,9 @@ class Dispatcher:
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
-                return Outcome(envelope, False, tries, str(exc))
+                return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, TimedOut))
             except Deferred as exc:  # it may have arrived, or a retry now is no use: not again in this run
-                return Outcome(envelope, False, tries, str(exc))
+                return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, Unconfirmed))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)
             except TransientDeliveryError as exc:

@@ -12,6 +12,7 @@ file is involved.  ``exit_code`` tells the CLI what to return.
     │   └── Unreachable             a source's host could not be reached (no network?)
     ├── TemplateError               a template: missing, syntax, render failure
     ├── StateError                  the SQLite state: locked, corrupt, too new
+    │   └── StoppedWaiting          stopped (Ctrl-C, SIGTERM) while waiting for another send
     └── DeliveryError               exit 1: a message could not be delivered
         ├── TransientDeliveryError  worth retrying (4xx, timeout, refused)
         └── PermanentDeliveryError  not worth retrying (5xx for the recipient)
@@ -107,6 +108,12 @@ class TemplateError(NewsletterError):
 
 class StateError(NewsletterError):
     """The state database cannot be used (locked by another process, corrupt...)."""
+
+
+class StoppedWaiting(StateError):
+    """The run was stopped (Ctrl-C, SIGTERM) while it waited for another
+    send to let go of the state: nothing was sent or recorded.  ``send``
+    exits as stopped (128 + the signal); ``run`` stops cleanly."""
 
 
 class DeliveryError(NewsletterError):

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import httpx
 
 from .errors import InputError, Problem, Unreachable
-from .files import write_atomic
+from .files import sweep_temporaries, write_atomic
 from .retrying import backoff, certificate_fault, speaks_tls
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,8 @@ MAX_BYTES = 50 * 1024 * 1024
 CACHE_KEEP = 30 * 24 * 3600.0
 #: A cache entry's name: the SHA-256 of its URL.
 _CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+#: An entry's file: its body or its metadata.
+_CACHE_FILE = re.compile(r"[0-9a-f]{64}\.(?:body|json)")
 
 #: Answers worth asking again for: rate limiting and server-side trouble.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -194,7 +196,9 @@ class ResponseCache:
         """Remove the entries not fetched for ``keep`` seconds: a URL asked once
         and never again (the daily papers of each past day, ``?date=...``)
         stayed for good, a new one a day, for as long as the tool ran.  Only
-        this cache's own files are looked at (the folder holds others)."""
+        this cache's own files are looked at (the folder holds others).
+        Also the temporary files of entries a killed run was writing."""
+        sweep_temporaries(self.folder, lambda name: bool(_CACHE_FILE.fullmatch(name)), now=now)
         try:
             metas = [p for p in self.folder.glob("*.json") if _CACHE_KEY.fullmatch(p.stem)]
         except OSError:

@@ -17,9 +17,12 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import socket
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -47,6 +50,40 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+#: A temporary file of :func:`write_atomic` this old (seconds) was left by a
+#: process killed between its write and its rename; a younger one may be
+#: another process's, being written right now.
+STALE_TEMPORARY = 3600.0
+#: :func:`write_atomic`'s temporary name: ``.NAME.XXXXXXXX.tmp`` (``tempfile``'s 8 random characters).
+_TEMPORARY = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+
+
+def sweep_temporaries(
+    folder: Path, ours: Callable[[str], bool], *, now: float | None = None, older_than: float = STALE_TEMPORARY
+) -> int:
+    """Remove the temporary files :func:`write_atomic` left in ``folder`` for
+    the files whose names ``ours`` accepts, when older than ``older_than``
+    (``kill -9`` mid-write: each killed run left a few for ever; their file
+    is written whole again by the next run).  ``now``: seconds since the
+    epoch (the real time when None).  Returns how many went; a file that
+    cannot be looked at or removed is left, it harms nothing."""
+    cutoff = (time.time() if now is None else now) - older_than
+    removed = 0
+    try:
+        names = [name for name in os.listdir(folder) if (m := _TEMPORARY.fullmatch(name)) and ours(m.group(1))]
+    except OSError:
+        return 0
+    for name in names:
+        path = Path(folder) / name
+        try:
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except OSError:
+            pass  # gone already, or not ours to remove
+    return removed
 
 
 #: The longest file name made here, in bytes: file systems take 255 (ext4,

@@ -1253,7 +1253,11 @@ def _retry_at(owed: OpenDigest | None, settings: str, now: datetime) -> datetime
 def owed_waits(owed: OpenDigest, settings: str, now: datetime) -> bool:
     """Whether ``send`` leaves this owed digest for later (held, or backing
     off): ``schedule`` shows it not due, and ``run`` does not wake for it."""
-    retry_at = _retry_at(owed, settings, now)
+    return _waits(owed, _retry_at(owed, settings, now), now)
+
+
+def _waits(owed: OpenDigest, retry_at: datetime | None, now: datetime) -> bool:
+    """:func:`owed_waits` given the digest's :func:`_retry_at`."""
     return owed.held or (retry_at is not None and retry_at > now)
 
 
@@ -1273,7 +1277,7 @@ def schedules(config: Config, *, now: datetime, only: str | None = None) -> list
         owed = k.open
         due = is_due(sub.schedule, zone, last_sent=served, first_seen=first, now=now) or owed is not None
         retry_at = _retry_at(owed, settings, now)
-        if owed is not None and owed_waits(owed, settings, now):
+        if owed is not None and _waits(owed, retry_at, now):
             due = False  # held, or backing off after a failed run
         gone = left.get(sub.email)
         if gone is not None:

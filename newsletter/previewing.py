@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .config import Config, Subscriber, expand_paths, export_folder_source, load_config
 from .errors import ConfigError, NewsletterError, cannot_listen, counted
-from .files import fitted_name, write_atomic
+from .files import fitted_name, sweep_temporaries, write_atomic
 from .rendering import Composer, default_templates_dir
 from .scheduling import shown_time
 
@@ -195,6 +195,8 @@ def preview(
         warnings.extend(composed.warnings)
     files["index.html"] = index_page(config, entries, now).encode("utf-8")
     out.mkdir(parents=True, exist_ok=True)
+    # what a preview killed mid-write left (.NAME.XXXX.tmp): there for ever, else
+    sweep_temporaries(out, lambda name: name == "index.html" or bool(_PREVIEW_FILE.fullmatch(name)))
     for filename, data in files.items():
         write_atomic(out / filename, data, mode=0o644)
     for filename in stale:

@@ -40,7 +40,7 @@ import schedule as schedule_lib
 from . import pipeline
 from .config import Config, load_config
 from .delivery import settings_fingerprint
-from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, counted
+from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateError, StoppedWaiting, counted
 from .files import HeldLock, LockHeld
 from .retrying import backoff
 from .scheduling import is_due, shown_time
@@ -299,6 +299,9 @@ class Runner:
             # digests go out at the next start that reads the sources.
             self._fatal = exc
             self._stop.set()
+            return
+        except StoppedWaiting as exc:  # SIGTERM while another send held the state
+            log.info("run: %s", exc)
             return
         except NewsletterError as exc:
             # A bad source or an unreachable lock: say so, keep running, try again later.

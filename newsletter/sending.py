@@ -24,11 +24,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from .config import Config, Subscriber
 from .delivery import (
-    STOPPED_ON_ERROR,
     Dispatcher,
     Envelope,
     Outcome,
@@ -185,6 +184,8 @@ RECORD_WITHIN = 0.005
 #: slow reader of its output or by the state's lock holds the workers up too,
 #: so a kill then repeats at most this many per worker).
 UNRECORDED_MOST = 32
+#: Seconds within which the parent of send workers passes a stop on to them.
+STOP_SEEN_WITHIN = 0.1
 #: Digests composed before a send claims anything, to tell templates broken
 #: for everyone from a failure on one subscriber's data (see _try_templates).
 TEMPLATE_TRIES = 3
@@ -262,7 +263,7 @@ def send(
     if dry_run:
         with open_state(config.state_target, readonly=True) as state:
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
-    with open_state(config.state_target) as state, state.exclusive(wait=lock_wait):
+    with open_state(config.state_target) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
         run.stop_shared = stop is not None
         run.stop = halt
@@ -406,6 +407,7 @@ class _SendRun:
         self.committing = threading.Lock()
         self.relay: _Relay | None = None  # in a send worker: where results go
         self.delivering = None  # in a big send: how many send workers still deliver (shared)
+        self.stopping: Any = None  # in a big send: the parent was stopped (shared, see _pass_the_stop)
         self.left = False  # this send worker's deliveries stopped and it counted itself out
         self.tried = threading.Event()  # a first outcome came in (see _deliver)
         self.problems: list[Problem] = []  # what stopped a send worker
@@ -695,6 +697,9 @@ class _SendRun:
         taken = ctx.Value("l", 0)
         # how many workers still deliver (see _leave_the_rest); inherited by each
         self.delivering = ctx.Value("i", shards)
+        # set once this process is stopped (see _pass_the_stop): a SIGTERM to it
+        # alone (`kill PID`) reached none of the workers, which sent everything
+        self.stopping = ctx.RawValue("b", 0)
         workers: list = []
         self.windows: dict = {}
         for i in range(shards):
@@ -730,7 +735,9 @@ class _SendRun:
                     pause = since + RECORD_WITHIN - time.monotonic()
                     if pause > 0:
                         time.sleep(pause)
-                ready = listening.ready(0 if gathering else None)
+                # woken now and then while a stop may come, to pass it on
+                ready = listening.ready(0 if gathering else None if self.stop is None else STOP_SEEN_WITHIN)
+                self._pass_the_stop()
                 if self._hear(ready, waiting, delivered, listening) and not gathering:
                     since = time.monotonic()  # the first of a new group
                 elif delivered:
@@ -747,6 +754,14 @@ class _SendRun:
             raise
         # A worker's problems go in the report (what the others delivered is
         # recorded; the rest is pending): see SendReport.problems.
+
+    def _pass_the_stop(self) -> None:
+        """In the parent of send workers: once stopped (Ctrl-C, SIGTERM), say
+        so to the workers through :attr:`stopping`, which each one's own
+        ``stop`` also reads (see :meth:`_shard`).  The terminal's Ctrl-C, or
+        a stop sent to the process group, reaches every worker by itself."""
+        if self.stop is not None and not self.stopping.value and self.stop():
+            self.stopping.value = 1
 
     def _hear(self, ready: list, waiting: dict, delivered: list[tuple], listening: _Listening) -> bool:
         """Take in everything the workers in ``ready`` have said: deliveries
@@ -821,6 +836,8 @@ class _SendRun:
             except OSError:
                 pass
             self.state = open_state(self.config.state_target)  # never the parent's connection
+            stopping = self.stopping
+            self.stop = _either(self.stop, lambda: bool(stopping.value))  # the parent's stop too
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
             self.recorded = set()  # what this worker's own connection recorded
@@ -916,7 +933,12 @@ class _SendRun:
             ranked = self._owed_first(sub, open_, ranked, sent)
         else:
             ranked = self.index.select(sub, exclude=sent)
-        matches = ranked[: sub.max_papers]
+        if open_ is not None and open_.uncertain:
+            # a stopped run may have delivered it: again as it was, the new papers go in the next digest
+            owed = set(open_.paper_ids)
+            matches = [m for m in ranked if m.paper.id in owed]
+        else:
+            matches = ranked[: sub.max_papers]
         send_empty = config.sends_empty(sub)
         if not matches and not send_empty:
             if batch is not None:
@@ -990,9 +1012,10 @@ class _SendRun:
             permanent=outcome.permanent,
             next_attempt=later,
             settings=self.settings,
+            uncertain=outcome.uncertain,
         )
         stopping = self.lost is not None or (self.stop is not None and self.stop())
-        if outcome.tries == 0 and (stopping or outcome.error == f"not attempted: {STOPPED_ON_ERROR}"):
+        if outcome.tries == 0 and (stopping or outcome.stopped_on_error):
             # never tried because the run is stopping (Ctrl-C, SIGTERM, claims lost, the state
             # refusing a record): pending, not failed
             self._result(DigestResult(env.recipient, "pending", env.papers, env.message_id, outcome.error, True))

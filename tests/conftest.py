@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -214,3 +215,34 @@ def unwritable(path: Path):
         yield
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def terminated_once_said(proc: subprocess.Popen, text: str) -> tuple[str, str]:
+    """SIGTERM ``proc`` (started with ``text=True`` pipes) once it has written
+    ``text`` to stderr, and wait for it to exit: its stdout and whole stderr."""
+    try:
+        said = stderr_until(proc, text)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        return out, said + err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def killed_writing(path: Path) -> Path:
+    """The temporary file :func:`files.write_atomic` leaves when its process
+    is killed (SIGKILL) between the write and the rename: a real process,
+    killed at the fsync before the rename."""
+    code = (
+        "import os, signal, sys; from pathlib import Path; from newsletter.files import write_atomic\n"
+        "os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "write_atomic(Path(sys.argv[1]), b'half of it', durable=True)\n"
+    )
+    before = set(path.parent.iterdir())
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          capture_output=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    [left] = set(path.parent.iterdir()) - before
+    assert left.name.startswith(f".{path.name}.") and left.name.endswith(".tmp") and not path.exists()
+    return left

@@ -5,7 +5,10 @@
 socket open: what a client sees when a network between it and its server
 drops packets without a word (no reset, no close), except that the local
 kernel still acknowledges what is sent, so only a deadline of the client's
-own notices.  :meth:`stop` closes everything.
+own notices.  :meth:`drop_clients` closes the clients' side of every
+connection and keeps the server's side open, forwarding nothing: a proxy or
+load balancer whose client went away (a worker killed, its host gone) while
+it holds on to the server connection.  :meth:`stop` closes everything.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class TcpProxy:
         self.cut = threading.Event()
         self.closing = threading.Event()
         self.sockets: list[socket.socket] = []
+        self.clients: list[socket.socket] = []
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
         self.thread.start()
@@ -33,6 +37,12 @@ class TcpProxy:
 
     def partition(self) -> None:
         self.cut.set()
+
+    def drop_clients(self) -> None:
+        self.cut.set()
+        with self.lock:
+            for sock in self.clients:
+                sock.close()
 
     def stop(self) -> None:
         self.closing.set()
@@ -54,6 +64,7 @@ class TcpProxy:
                 continue
             with self.lock:
                 self.sockets += [client, server]
+                self.clients.append(client)
             threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
 
     def _pump(self, a: socket.socket, b: socket.socket) -> None:

@@ -235,6 +235,7 @@ def test_messages_failing_on_every_try_one_after_another_stop_the_batch(smtp_ser
     outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(6)], retries=2)
     assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 3)] * 3 + [(False, False, 0)] * 3
     assert outcomes[3].error == f"not attempted: 3 messages in a row failed on every try, the last with: {last}"
+    assert not any(o.stopped_on_error for o in outcomes)  # stopped by the server, not the caller: failed
     assert slept == [1.0, 2.0] * 3 and box.messages == []
     box.drop_at, box.reject = {"user1@example.org", "user2@example.org", "user4@example.org"}, {}
     outcomes, _ = run(plain(smtp_server), [envelope(n) for n in range(6)], retries=2)
@@ -890,6 +891,7 @@ def test_a_caller_failing_inside_the_dispatcher_has_nothing_more_attempted(smtp_
     assert [(o.envelope.digest_id, o.delivered, o.tries) for o in sorted(outcomes, key=lambda o: o.envelope.digest_id)] == [
         (0, True, 1)] + [(n, False, 0) for n in range(1, 6)]
     assert {o.error for o in outcomes[1:]} == {"not attempted: the send stopped on an error"}
+    assert all(o.stopped_on_error for o in outcomes[1:]) and not outcomes[0].stopped_on_error
     assert len(box.messages) == 1
 
 

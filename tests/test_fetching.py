@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import email.utils
 import json
+import os
 import re
 import socket
 
 import pytest
-from conftest import DATA, FakeClock
+from conftest import DATA, FakeClock, killed_writing
 from recorded_http import Reply, recorded
 
 from newsletter import __version__
@@ -329,6 +330,28 @@ def test_cache_entries_not_fetched_for_30_days_are_removed(http_server, clock, t
     kept = sorted(json.loads(p.read_text())["url"].rsplit("=", 1)[1] for p in cache.glob("*.json"))
     assert kept == ["2024-06-02", "2024-07-06"] and len(list(cache.glob("*.body"))) == 2
     assert (cache / "embeddings.sqlite3").read_bytes() == b"not ours"
+
+
+def test_the_cache_clears_what_a_killed_fetch_was_writing(http_server, clock, tmp_path):
+    """`kill -9` of a send or fetch while it wrote a cache entry left the
+    entry's temporary file (`.KEY.body.XXXX.tmp`, a whole response body)
+    in the cache for ever.  A run that asks a server removes those an hour
+    old by its clock; a fresh one may be another run's, and a file that is
+    not the cache's is left alone."""
+    http_server.route("/feed", recorded("feed-rss2.xml"))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    key = "ab" * 32
+    stale = [killed_writing(cache / f"{key}.body"), killed_writing(cache / f"{key}.json")]
+    fresh = killed_writing(cache / f"{'cd' * 32}.body")
+    other = killed_writing(cache / "embeddings.sqlite3")
+    for path in (*stale, other):
+        os.utime(path, (clock.now - 7200, clock.now - 7200))
+    os.utime(fresh, (clock.now - 60, clock.now - 60))
+    with fetcher(clock, tmp_path) as f:
+        f.get(http_server.url("/feed"), source="blog")
+    assert not any(path.exists() for path in stale) and fresh.exists() and other.exists()
+    assert len(list(cache.glob("*.body"))) == 1
 
 
 def test_no_cache_folder_means_every_run_asks(http_server, clock, tmp_path):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, ROOT, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, killed_writing, write_config
 
 from newsletter.config import load_config
 from newsletter.previewing import RELOAD_SCRIPT, preview, slug
@@ -43,6 +43,24 @@ class Recording(Composer):
         composed = super().compose(*args, **kwargs)
         self.made.append(composed)
         return composed
+
+
+def test_a_preview_clears_what_a_killed_preview_was_writing(tmp_path):
+    """`kill -9` of a preview (or of `preview --serve` re-rendering) while it
+    wrote a page left its temporary file (`.NAME.XXXX.tmp`) in the folder for
+    ever.  A preview removes its own an hour old; a fresh one may be another
+    preview's, and a file not of the preview's is left alone."""
+    config = load_config(setup(tmp_path))
+    out = tmp_path / "preview"
+    out.mkdir()
+    stale = [killed_writing(out / "index.html"), killed_writing(out / "ada@example.org.eml")]
+    fresh = killed_writing(out / "bob@example.org.html")
+    other = killed_writing(out / "notes.md")
+    for path in (*stale, other):
+        os.utime(path, (1_700_000_000, 1_700_000_000))  # 2023: long before this test
+    preview(config, now=NOW)
+    assert not any(path.exists() for path in stale) and fresh.exists() and other.exists()
+    assert (out / "index.html").read_bytes() != b"half of it"
 
 
 def test_preview_writes_exactly_what_compose_made(tmp_path):

@@ -18,7 +18,7 @@ import time
 from datetime import UTC
 
 import pytest
-from conftest import ROOT, run_newsletter, stderr_until, write_config
+from conftest import ROOT, run_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup
 from test_send import smtp as plain_smtp
@@ -246,6 +246,24 @@ def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_
     assert r.code == 0, r.err
     recipients = [m.rcpt_tos[0] for m in box.messages]
     assert sorted(recipients) == [f"user{i:02}@example.org" for i in range(6)]
+
+
+def test_sigterm_while_a_cron_send_holds_the_state_stops_the_daemon_at_once(tmp_path, cli, smtp_server):
+    """A tick waiting for the state's lock (a long `send` from cron beside
+    the daemon) took SIGTERM as a note for after its send and went on
+    waiting, up to ten minutes: systemd kills a unit after 90 s.  It stops
+    at once and cleanly (exit 0), nothing sent, and the digests stay due."""
+    from newsletter.state import send_lock
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0  # everyone seen: bob and cron@ due at start
+    box = smtp_server.mailbox
+    with send_lock(tmp_path / "newsletter-state.sqlite3"):
+        proc = start_run(tmp_path, "2026-11-23 06:59:30")
+        _, err = terminated_once_said(proc, "is running on this state; waiting for it")
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "stopped while waiting for another send" in err and "run: stopped" in err, err
+    assert box.messages == [] and digests(tmp_path) == []
 
 
 def test_a_lost_postgres_session_is_said_and_its_digests_go_out_at_the_next_tick(tmp_path, smtp_server, pg_url):

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, command_env, query, start_newsletter, stderr_until, write_config
+from conftest import ROOT, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -562,7 +562,9 @@ def test_a_server_that_will_not_relay_for_us_holds_nobody(tmp_path, cli, smtp_se
 def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run(tmp_path, cli, smtp_server):
     """The server took ada's message and died before saying so: not resent in
     that run (it was, once per retry), bob's still goes out; the next run sends
-    ada's again with the same Message-ID (the server may not have kept it)."""
+    ada's again with the same Message-ID (the server may not have kept it),
+    and as it was: with a newer paper added, a mail program keeping one copy
+    per Message-ID would hide it.  That paper goes in the digest after."""
     box = smtp_server.mailbox
     box.unanswered = 1
     setup(tmp_path, smtp(smtp_server.port).replace("retries: 1", "retries: 3"))
@@ -572,9 +574,16 @@ def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run
     assert box.recipients() == ["ada@example.org", "bob@example.org"]  # one copy each
     rows = {sub: (status, mid) for sub, status, mid, *_ in digests(tmp_path)}
     assert rows["ada@example.org"][0] == "pending" and rows["bob@example.org"][0] == "sent"
+    assert query(tmp_path / "newsletter-state.sqlite3", "SELECT uncertain FROM digests ORDER BY id") == [(1,), (0,)]
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
     r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat())
     assert r.code == 0, r.out + r.err
-    assert [m.message_id for m in box.messages if m.rcpt_tos == ["ada@example.org"]] == [rows["ada@example.org"][1]] * 2
+    to_ada = [m for m in box.messages if m.rcpt_tos == ["ada@example.org"]]
+    assert [m.message_id for m in to_ada] == [rows["ada@example.org"][1]] * 2
+    assert "Arrive Later" not in to_ada[1].content.decode()
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=6)).isoformat())
+    to_ada = [m for m in box.messages if m.rcpt_tos == ["ada@example.org"]]
+    assert len(to_ada) == 3 and "Arrive Later" in to_ada[2].content.decode() and "Task 1" not in to_ada[2].content.decode()
 
 
 def test_more_connections_than_the_server_allows_still_send_everything(tmp_path, cli, smtp_server):
@@ -874,6 +883,14 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
     assert len(box.messages) == 3
     delivered = box.messages[2]
 
+    # meanwhile `history` and `schedule` show it delivered (they said "sending", owed, due now)
+    r = cli("history")
+    line = next(line for line in r.out.splitlines() if delivered.message_id in line)
+    assert line.split()[3] == "sent" and "not in the state yet: the state is locked" in line, r.out
+    assert r.out.splitlines()[-1].startswith("digests: 3 sent, 3 pending, 0 failed, 0 sending"), r.out
+    rows = {row["email"]: row for row in json.loads(cli("schedule", "--json", "--now", NOW).out)["subscribers"]}
+    assert rows["user02@example.org"]["last_sent"] is not None and rows["user03@example.org"]["last_sent"] is None
+
     r = cli("send", "--now", NOW)
     assert r.code == 0, r.err
     warnings = [line for line in r.err.splitlines() if line.startswith("warning: digest")]
@@ -1004,18 +1021,52 @@ def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost
     assert {st for _, st, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 6
 
 
-def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
+def test_a_digest_killed_in_flight_goes_again_as_it_was_and_new_papers_wait_for_the_next(
+    tmp_path, smtp_server, cli, store
+):
+    """`kill -9` while the server was taking a digest, then new papers: the
+    next send sent that digest again with its Message-ID and the new papers
+    added.  The server had the first copy, and a mail program that keeps one
+    message per Message-ID (Gmail does) showed that one: the new papers were
+    recorded sent and never seen.  It goes again as it was; the new papers
+    go in the next digest, under a Message-ID of their own."""
     box = smtp_server.mailbox
-    box.block_at = 3
-    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=store.line)
-    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, text=False)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=store.line)
+    killed_while_held(tmp_path, box, 2)
+    first = box.messages[1]
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
+
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    again = [m for m in box.messages[2:] if m.message_id == first.message_id]
+    assert len(again) == 1 and "Arrive Later" not in again[0].content.decode(), r.out
+    titles = lambda m: sorted(set(re.findall(r"Diffusion Models for Task \d", m.content.decode())))  # noqa: E731
+    assert titles(again[0]) == titles(first) == [f"Diffusion Models for Task {n}" for n in range(1, 5)]
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    later = [m for m in box.messages if first.rcpt_tos == m.rcpt_tos and "Arrive Later" in m.content.decode()]
+    assert len(later) == 1 and later[0].message_id != first.message_id and titles(later[0]) == []
+    assert {st for _, st, *_ in digests(store.where)} == {"sent"}
+
+
+def killed_while_held(folder: Path, box, n: int) -> None:
+    """A send in ``folder`` killed (SIGKILL) while the server holds its
+    ``n``-th message, accepted but not answered yet; then the server goes on."""
+    box.block_at = n
+    proc = start_newsletter("send", "--now", NOW, cwd=folder, text=False)
     try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        assert len(box.messages) == 3  # the server has accepted it; the client has no reply yet
+        assert box.blocked.wait(60), f"message {n} never arrived"
+        assert len(box.messages) == n  # the server has accepted it; the client has no reply yet
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
     box.release.set()
+
+
+def test_killed_mid_batch_the_rest_goes_out_next_run(tmp_path, smtp_server, cli, store):
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=store.line)
+    killed_while_held(tmp_path, box, 3)
     statuses = [st for _, st, *_ in digests(store.where)]
     assert statuses[:2] == ["sent", "sent"] and set(statuses[2:]) == {"sending"}
     in_flight = box.messages[2]
@@ -1087,6 +1138,66 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     assert len({m.message_id for m in box.messages}) == 6
 
 
+def stopped_while_held(proc: subprocess.Popen, box, what: str) -> tuple[str, str]:
+    """SIGTERM ``proc`` (a send) once the server holds its message
+    (``box.block_at``), let that message through once the stop is seen, and
+    wait for the send to exit: its stdout and stderr."""
+    try:
+        assert box.blocked.wait(60), f"{what} never arrived"
+        proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
+        said = stderr_until(proc, "stopping (SIGTERM):")
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+        return out, said + err
+    finally:
+        box.release.set()
+        proc.kill()
+
+
+def test_sigterm_while_another_send_holds_the_state_stops_the_wait(tmp_path, smtp_server, cli):
+    """A send waiting for another send's lock (a long one from the last
+    cron slot) took SIGTERM (cron's `timeout`, a service stop) as a note
+    for later and went on waiting, up to ten minutes, until killed.  It
+    stops at once: nothing sent or recorded, exit 143."""
+    from newsletter.state import send_lock
+
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port))
+    with send_lock(tmp_path / "newsletter-state.sqlite3"):
+        proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+        out, err = terminated_once_said(proc, "is running on this state; waiting for it")
+    assert proc.returncode == 143, (out, err)
+    assert "Traceback" not in err and box.messages == [] and out == ""
+    assert re.search(r"^interrupted: \S+newsletter-state\.sqlite3\.lock: stopped while waiting for another send "
+                     r"\(\d+@[^)]+\): nothing sent or recorded$", err, re.M), err
+    assert digests(tmp_path) == []
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and len(box.messages) == 2, r.err
+
+
+def test_sigterm_to_a_big_sends_parent_alone_stops_its_workers_too(tmp_path, smtp_server, cli):
+    """A big send shares the subscribers among forked workers; a SIGTERM to
+    the command alone (`kill PID`, a supervisor that signals one process)
+    reached none of them: the command said "stopping ... the rest stay
+    pending" and every digest went out.  The parent passes the stop on."""
+    from newsletter.sending import SHARD_MIN
+
+    box = smtp_server.mailbox
+    box.block_at = 20
+    count = SHARD_MIN + 50
+    subscribers = "".join(f"\n  - email: user{i:03}@example.org\n    topics: [diffusion]" for i in range(count))
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=subscribers)
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    out, err = stopped_while_held(proc, box, "the 20th message")  # (a signal to the parent alone)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    statuses = [st for _, st, *_ in digests(tmp_path)]
+    assert len(box.messages) < count // 2 and statuses.count("sent") == len(box.messages), out[-500:]
+    assert "sending" not in statuses and f"left pending {statuses.count('pending')}" in out
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert sorted(box.recipients()) == [f"user{i:03}@example.org" for i in range(count)]  # each once
+
+
 def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     """SIGTERM (`timeout 600 newsletter send` from cron, a systemd unit's stop)
     killed a send outright: the digests it had claimed stayed "being sent" and
@@ -1096,16 +1207,7 @@ def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
-        said = stderr_until(proc, "stopping (SIGTERM):")
-        box.release.set()
-        out, err = proc.communicate(timeout=60)
-        err = said + err
-    finally:
-        box.release.set()
-        proc.kill()
+    out, err = stopped_while_held(proc, box, "the third message")
     assert proc.returncode == 143, (out, err)
     assert "Traceback" not in err and "stopping (SIGTERM):" in err
     assert out.splitlines()[-1].startswith("sent 3, "), out

@@ -184,7 +184,29 @@ def test_recover_turns_stale_sending_into_pending(state_target):
         [(rid, sub, mid, owner)] = st.recover()
         assert (rid, sub, mid) == (did, "a@example.org", "<m@x>") and "@" in owner
         assert st.open_digest("a@example.org").status == "pending"
+        assert st.open_digest("a@example.org").uncertain  # it may have gone out: again as it was
         assert st.recover() == []
+        st.claim([(st.open_digest("a@example.org"), "a@example.org", "<m@x>", ["p"])], T0)
+        st.mark_unsent(did, error="refused", tries=1, permanent=False, next_attempt=None)
+        assert st.open_digest("a@example.org").uncertain  # a failed try later: the first copy may still be out
+
+
+def test_a_digest_left_sending_in_sqlite_arrives_in_postgresql_as_uncertain(tmp_path, pg_url):
+    """`state migrate` of a state a killed send left: the digest in flight
+    goes out again as it was (see OpenDigest.uncertain), as SQLite's own next
+    send would send it."""
+    from newsletter.state import copy_state
+
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.see_subscribers(["a@example.org", "b@example.org"], T0)
+        st.claim([(None, "a@example.org", "<a@x>", ["p"]), (None, "b@example.org", "<b@x>", ["q"])], T0)
+        st.mark_unsent(2, error="refused", tries=1, permanent=False, next_attempt=None)
+    copy_state(path, pg_url)
+    with open_state(pg_url, readonly=True) as ro:
+        a, b = ro.open_digest("a@example.org"), ro.open_digest("b@example.org")
+    assert (a.status, a.uncertain, a.paper_ids) == ("pending", True, ("p",))
+    assert (b.status, b.uncertain) == ("pending", False)
 
 
 def test_outcomes_a_locked_state_refused_are_recorded_by_the_next_opener_once(tmp_path, monkeypatch):
@@ -209,6 +231,15 @@ def test_outcomes_a_locked_state_refused_are_recorded_by_the_next_opener_once(tm
         shell.close()
     note = tmp_path / "s.sqlite3.unrecorded"
     saved = note.read_text() + '{"sent": [1, "a@exa'  # and a line a full disk cut short
+    note.write_text(saved + '\n{"sent": [1, "a@example.org", 1], "at": "yesterday"}\n{"unsent": 2}\n')  # and by hand
+    with open_state(path, readonly=True) as ro:  # `history`, `schedule`: as the next send will record it
+        assert ro.last_sent("a@example.org") == T0 + timedelta(minutes=1) and ro.open_digest("a@example.org") is None
+        assert ro.open_digest("b@example.org").status == "pending"
+        assert "p" in ro.sent_paper_ids("a@example.org") and "q" not in ro.sent_paper_ids("b@example.org")
+        by_id = {d.id: d for d in ro.history(None, 10)}
+        assert (by_id[a].status, by_id[a].sent, by_id[a].attempts) == ("sent", T0 + timedelta(minutes=1), 1)
+        assert by_id[a].unrecorded.startswith("the state is locked") and by_id[b].status == "pending"
+        assert ro.digest_counts() == {"sent": 1, "pending": 1}
     with open_state(path) as st:
         [(did, email, mid, why)] = st.apply_unrecorded()
         assert (did, email, mid) == (a, "a@example.org", "<a@x>") and why.startswith("the state is locked")
@@ -422,35 +453,61 @@ def test_a_send_whose_lock_file_another_took_after_its_removal_hands_over_nothin
             os.close(other)
 
 
-def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(pg_server, pg_url, monkeypatch):
+@pytest.fixture
+def proxied(pg_server, pg_url, monkeypatch):
+    """The test's database through a TcpProxy (tests/tcp_proxy.py): the proxy,
+    and the database's URL through it."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    yield proxy, proxy.url(pg_url, pg_server.port)
+    proxy.stop()
+
+
+def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(proxied, monkeypatch):
     """A proxy between worker and server that stops forwarding (a network
     partition no TCP timeout notices: the proxy acknowledges everything):
     the worker's next statement waited for ever.  It gives up after
     ANSWER_WITHIN, and the next statement fails at once."""
     import time
 
-    from pg_server import PASSWORD
-    from tcp_proxy import TcpProxy
-
     from newsletter.state import postgres as postgres_state
 
     monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.3)
-    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
-    proxy = TcpProxy(pg_server.port)
-    try:
-        st = open_state(proxy.url(pg_url, pg_server.port))
-        st.see_subscribers(["a@example.org"], T0)
-        proxy.partition()
-        message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
-        with pytest.raises(StateError, match=re.escape(message)):
-            st.plan(["a@example.org"])
-        started = time.monotonic()
-        with pytest.raises(StateError, match=re.escape(message)):
-            st.see_subscribers(["b@example.org"], T0)
-        st.close()
-        assert time.monotonic() - started < 0.3  # not another wait
-    finally:
-        proxy.stop()
+    proxy, far = proxied
+    st = open_state(far)
+    st.see_subscribers(["a@example.org"], T0)
+    proxy.partition()
+    message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
+    with pytest.raises(StateError, match=re.escape(message)):
+        st.plan(["a@example.org"])
+    started = time.monotonic()
+    with pytest.raises(StateError, match=re.escape(message)):
+        st.see_subscribers(["b@example.org"], T0)
+    st.close()
+    assert time.monotonic() - started < 0.3  # not another wait
+
+
+def test_a_postgresql_server_that_stops_answering_the_heartbeat_is_given_up_on_as_for_a_statement(proxied, monkeypatch):
+    """The partition found by the session's heartbeat (the worker waiting on
+    a slow mail server meanwhile): the next statement failed with 'the
+    connection is closed', and each of the delivery threads' went on to
+    wait ANSWER_WITHIN again.  It is the same silence, said the same way."""
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.3)
+    monkeypatch.setattr(postgres_state, "SESSION_IDLE_LIMIT", 0.4)
+    proxy, far = proxied
+    st = open_state(far)
+    proxy.partition()
+    st._heartbeat.thread.join(10)
+    assert not st._heartbeat.thread.is_alive()
+    message = "cannot reach PostgreSQL: no answer within 0.3 s (a network fault, or the server stopped responding)"
+    with pytest.raises(StateError, match=re.escape(message)):
+        st.plan(["a@example.org"])
+    st.close()
 
 
 def test_a_state_on_a_read_only_mount_says_so_not_chmod(tmp_path):
@@ -619,16 +676,75 @@ def test_postgres_a_worker_knows_when_its_session_ended_and_leaves_reclaimed_dig
     assert query(pg_url, "SELECT status, last_error FROM digests") == [("sent", None)]
 
 
+def test_postgres_a_session_a_proxy_holds_after_its_worker_went_ends_and_frees_the_claims(
+    pg_url, proxied, monkeypatch
+):
+    """A proxy (PgBouncer, a load balancer) that lost the worker's side of a
+    connection and kept the server's side open: the server's session, and
+    with it the worker's lock, lived on (keepalives reach the proxy, which
+    answers), so no other worker ever took back the digests claimed there.
+    The server now ends a worker's session idle for SESSION_IDLE_LIMIT; a
+    living worker's session never idles that long (its heartbeat)."""
+    import psycopg
+
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "SESSION_IDLE_LIMIT", 0.3)
+    proxy, far = proxied
+    first = open_state(far)
+    first.see_subscribers(["k@example.org"], T0)
+    first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("SET lock_timeout = '1s'")  # over three limits: the living worker keeps its lock
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            con.execute("SELECT pg_advisory_lock(%s)", (first.worker,))
+        proxy.drop_clients()
+        con.execute("SET lock_timeout = '10s'")  # waits for the server to end the session behind the proxy
+        con.execute("SELECT pg_advisory_lock(%s)", (first.worker,))
+        con.execute("SELECT pg_advisory_unlock(%s)", (first.worker,))
+    with open_state(pg_url) as second:
+        assert [r[2] for r in second.recover()] == ["<k@x>"]
+    assert first.claims_lost() is not None
+    proxy.cut.clear()  # (closing, the worker looks for that session through the proxy: 5 s if it forwards nothing)
+    first.close()
+
+
+def test_postgres_a_worker_that_lost_its_side_of_a_session_ends_the_servers_side(pg_url, proxied, monkeypatch):
+    """The worker sees its session end (a proxy dropped its side) while the
+    server's side lives on behind the proxy, holding the worker's lock: its
+    claims waited for the server to find that session idle.  Closing, the
+    worker ends that session itself, and the next worker takes them at once."""
+    import psycopg
+
+    proxy, far = proxied
+    first = open_state(far)
+    first.see_subscribers(["k@example.org"], T0)
+    first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+    with open_state(pg_url) as other:  # an innocent bystander's lock is left alone
+        proxy.drop_clients()
+        assert first.claims_lost() is not None
+        with open_state(pg_url) as second:
+            assert second.recover() == []  # the server's side still holds the lock
+        proxy.cut.clear()  # new connections go through again (the proxy itself is fine)
+        first.close()
+        with open_state(pg_url) as second:
+            assert [r[2] for r in second.recover()] == ["<k@x>"]
+        with psycopg.connect(pg_url, autocommit=True) as con:
+            assert con.execute("SELECT pg_try_advisory_lock(%s)", (other.worker,)).fetchone() == (False,)
+
+
 def test_postgres_a_writer_is_exempt_from_the_databases_idle_session_timeout(pg_url):
     """A database with `idle_session_timeout` (set to end forgotten sessions)
     ended a worker's session while a slow mail server took its batch, and
-    with it the worker's claims.  A writer's connections are exempt."""
+    with it the worker's claims.  A writer's connections are exempt: its
+    session has the worker's own limit, which its heartbeat keeps it under."""
     import psycopg
 
     with psycopg.connect(pg_url, autocommit=True) as con:
         con.execute(f"ALTER DATABASE {pg_url.rsplit('/', 1)[1]} SET idle_session_timeout = '2s'")
     with open_state(pg_url) as st:
-        assert st.session.execute("SHOW idle_session_timeout").fetchone() == ("0",)
+        assert st.session.execute("SHOW idle_session_timeout").fetchone() == ("5min",)
+        assert st.session.execute("SHOW idle_in_transaction_session_timeout").fetchone() == ("5min",)
         with st._pool().connection() as pooled:  # the delivery threads'
             assert pooled.execute("SHOW idle_session_timeout").fetchone() == ("0",)
     with open_state(pg_url, readonly=True) as ro:  # (a reader holds no claims)
@@ -664,9 +780,10 @@ def test_postgres_newer_schema_or_foreign_tables_are_refused(pg_url, pg_server):
     from newsletter.state import postgres
 
     with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute("UPDATE paper_digest_schema SET version = 7")
+        con.execute("UPDATE paper_digest_schema SET version = %s", (postgres.SCHEMA_VERSION + 1,))
     for readonly in (False, True):
-        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version 7; this version knows up to {postgres.SCHEMA_VERSION}\)"):
+        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version {postgres.SCHEMA_VERSION + 1}; "
+                                             rf"this version knows up to {postgres.SCHEMA_VERSION}\)"):
             open_state(pg_url, readonly=readonly)
     other = pg_server.create_database()
     with psycopg.connect(other, autocommit=True) as con:

@@ -34,7 +34,7 @@ import os
 import re
 import socket
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -163,6 +163,10 @@ class DigestRecord:
     message_id: str
     last_error: str | None
     papers: tuple[tuple[str, str], ...]
+    #: Why the state refused its outcome, which a send noted beside it
+    #: (SQLite's ``<state>.unrecorded``) for the next send to record; the
+    #: record shows that outcome already.  None: recorded.
+    unrecorded: str | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +189,12 @@ class OpenDigest:
     #: The delivery settings its last failed run used
     #: (:func:`delivery.settings_fingerprint`); None when not recorded.
     settings: str | None = None
+    #: Left ``sending`` by a run that stopped (:meth:`State.recover`): the
+    #: server may have it.  It goes again as it was, its Message-ID and its
+    #: papers only: a reader's mail program that keeps one message per
+    #: Message-ID would hide a second copy grown by newer papers, which
+    #: were then recorded sent and never seen.
+    uncertain: bool = False
 
     def retry_from(self, settings: str) -> datetime | None:
         """When its back-off lets it be tried again, or None: no wait.
@@ -288,15 +298,23 @@ class State(ABC):
     # -- coordination ---------------------------------------------------------------------
 
     @abstractmethod
-    def exclusive(self, wait: float = 600.0) -> AbstractContextManager[None]:
+    def exclusive(
+        self,
+        wait: float = 600.0,
+        stop: Callable[[], bool] | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ) -> AbstractContextManager[None]:
         """Held around a whole send.  SQLite: the lock file, so a second sender
-        waits (up to ``wait`` seconds) and then finds the work done.
+        waits (up to ``wait`` seconds, or until ``stop()`` is true:
+        :class:`StoppedWaiting`; ``sleep`` waits between tries, e.g. a stop
+        event's ``wait``) and then finds the work done.
         PostgreSQL: nothing to hold; workers meet in :meth:`claiming`."""
 
     @abstractmethod
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         """Turn digests left ``sending`` by a worker that is gone back into
-        ``pending``; returns ``(id, subscriber, message_id, owner)`` of each.
+        ``pending``, marked :attr:`OpenDigest.uncertain`; returns ``(id,
+        subscriber, message_id, owner)`` of each.
 
         SQLite: every ``sending`` digest (call it inside :meth:`exclusive`).
         PostgreSQL: those whose worker no longer holds its session lock
@@ -447,12 +465,16 @@ class State(ABC):
         permanent: bool,
         next_attempt: datetime | None,
         settings: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try
         again); one more failed run (``failures``) unless ``tries`` is 0 (not
         attempted: the server unreachable, the run stopped), and no new
         attempt before ``next_attempt`` while the delivery settings are still
-        ``settings`` (see :meth:`OpenDigest.retry_from`)."""
+        ``settings`` (see :meth:`OpenDigest.retry_from`).  ``uncertain``: the
+        server may have taken it after all (it went silent or closed after
+        the whole message): it goes again as it was (:attr:`OpenDigest.uncertain`,
+        which stays set until the digest is sent)."""
 
 
 def sent_keys(paper_ids: Iterable[str], titles: Iterable[str | None]) -> frozenset[str]:

@@ -46,7 +46,7 @@ import re
 import secrets
 import select
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
@@ -119,6 +119,19 @@ class _Connection(psycopg.Connection):
             raise NoAnswer(
                 f"no answer within {ANSWER_WITHIN:g} s (a network fault, or the server stopped responding)"
             ) from None
+
+#: Seconds a writer's session may sit idle before the server ends it (and
+#: with it the worker's lock, freeing its claims).  A proxy or load balancer
+#: between worker and server that lost the worker's side of the connection
+#: may keep the server's side open: the server's keepalives reach the proxy,
+#: which answers them, so without a limit that session, and the claims of a
+#: worker long gone, lived for as long as the proxy did.  A living worker's
+#: session never idles that long: it says something every
+#: ``SESSION_IDLE_LIMIT / 4`` seconds (:class:`_Heartbeat`).  A living worker
+#: that saw its side end frees them at once (:meth:`PostgresState._end_orphan`);
+#: this is for one that died too.  A whole worker paused longer (SIGSTOP, a
+#: suspended VM) is taken for gone: it hands over nothing more once resumed.
+SESSION_IDLE_LIMIT = 300.0
 
 #: Server-side settings of a worker's session (any user may set them).
 SERVER_KEEPALIVES = {
@@ -206,22 +219,27 @@ _V5_ROUNDS = [
 #: Version 6: the delivery settings a failed run used (see :meth:`OpenDigest.retry_from`).
 _V6_SETTINGS = ["ALTER TABLE digests ADD COLUMN settings TEXT"]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS]
+#: Version 7: left ``sending`` by a worker that is gone: goes again as it was (see :attr:`OpenDigest.uncertain`).
+_V7_UNCERTAIN = ["ALTER TABLE digests ADD COLUMN uncertain BOOLEAN NOT NULL DEFAULT false"]
+
+MIGRATIONS: list[list[str]] = [
+    _V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS, _V7_UNCERTAIN
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the database lacks as empty.
 #: Raise it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database, version 6's settings as NULL)
+READABLE_SINCE = 1  # (version 4's failures column reads as 0 in an older database, 6's settings as NULL, 7's as false)
 
 _PLAN = """
 SELECT k.email, s.first_seen, s.last_sent, COALESCE(s.last_served, s.last_sent), {settled},
        o.id, o.status, o.message_id, o.attempts, o.created, o.last_error, o.papers, o.next_attempt, o.failures,
-       o.settings, {sent}
+       o.settings, o.uncertain, {sent}
 FROM unnest(%(keys)s::text[]) AS k(email)
 LEFT JOIN subscribers s ON s.email = k.email
 LEFT JOIN LATERAL (
     SELECT d.id, d.status, d.message_id, d.attempts, d.created, d.last_error, d.next_attempt,
-           {failures} AS failures, {settings} AS settings,
+           {failures} AS failures, {settings} AS settings, {uncertain} AS uncertain,
            ARRAY(SELECT paper_id FROM digest_papers WHERE digest_id = d.id ORDER BY position) AS papers
     FROM digests d WHERE d.subscriber = k.email AND d.status <> 'sent'
 ) o ON true
@@ -309,6 +327,8 @@ class PostgresState(State):
         self.owner = owner_id()
         self._lost: str | None = None  # how the session ended (see claims_lost)
         self._silent: str | None = None  # the server stopped answering (see _errors)
+        self._heartbeat: _Heartbeat | None = None  # a writer's session, kept from idling (see SESSION_IDLE_LIMIT)
+        self._backend: int | None = None  # the server process of a writer's session (see _end_orphan)
 
     # -- opening ------------------------------------------------------------------------
 
@@ -332,9 +352,11 @@ class PostgresState(State):
                     # and the lock that says the worker lives, end in about a minute.
                     for setting, value in SERVER_KEEPALIVES.items():
                         state.session.execute(f"SET {setting} = {value}")
-                    _stay_open(state.session)
+                    _stay_open(state.session, SESSION_IDLE_LIMIT)
                     state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
+                    state._backend = state.session.info.backend_pid
                     state.started = state._join_round()
+                    state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4, state._fell_silent)
         except BaseException:
             state.close()
             raise
@@ -438,6 +460,13 @@ class PostgresState(State):
         """Close the pool and the session (which releases this worker's lock)."""
         pool, self.pool = self.pool, None
         session, self.session = self.session, None
+        heartbeat, self._heartbeat = self._heartbeat, None
+        if heartbeat is not None:
+            heartbeat.stop()
+        if session is not None and self._backend is not None and self._silent is None and (
+            self._lost is not None or session.broken
+        ):
+            self._end_orphan(self._backend)
         if session is not None and not self.readonly and self.started is not None and self._silent is None:
             try:
                 session.execute("DELETE FROM workers WHERE worker = %s", (self.worker,))
@@ -454,6 +483,25 @@ class PostgresState(State):
             except psycopg.Error:
                 pass
 
+    def _end_orphan(self, backend: int) -> None:
+        """This worker's session ended on its side while the server's side may
+        live on, holding the worker's lock: behind a proxy or load balancer
+        that kept its connection to the server.  End it (on a new connection)
+        if it still holds that lock, so that the next send of any worker takes
+        the claims back now, not once the server finds the session idle (see
+        :data:`SESSION_IDLE_LIMIT`).  A server that cannot be reached is left
+        to do that."""
+        high, low = self.worker >> 32, self.worker & 0xFFFFFFFF
+        try:
+            with _Connection.connect(**{**self.params, "connect_timeout": "5"}, autocommit=True) as con:
+                con.execute(
+                    "SELECT pg_terminate_backend(pid, 5000) FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND objsubid = 1 AND classid::bigint = %s AND objid::bigint = %s AND pid = %s AND granted",
+                    (high, low, backend),
+                )
+        except psycopg.Error:
+            pass  # unreachable, or not allowed: the server ends it once idle
+
     # -- plumbing -------------------------------------------------------------------------
 
     @contextmanager
@@ -469,6 +517,10 @@ class PostgresState(State):
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
             raise StateError(Problem(why, self.name)) from None
+
+    def _fell_silent(self, exc: NoAnswer) -> None:
+        """The server gave the heartbeat no answer: as for any statement (see :meth:`_errors`)."""
+        self._silent = self._silent or describe(exc, self.params)
 
     def _pool(self) -> Any:
         with self._pool_lock:
@@ -515,7 +567,7 @@ class PostgresState(State):
 
     # -- coordination ---------------------------------------------------------------------
 
-    def exclusive(self, wait: float = 600.0):
+    def exclusive(self, wait: float = 600.0, stop: Callable[[], bool] | None = None, sleep=None):
         return nullcontext()
 
     def claims_lost(self) -> str | None:
@@ -573,7 +625,8 @@ class PostgresState(State):
             if not gone and not orphans:
                 return []
             rows = con.execute(
-                "UPDATE digests SET status = 'pending', last_error = 'interrupted while sending (the run stopped)' "
+                "UPDATE digests SET status = 'pending', uncertain = true, "
+                "last_error = 'interrupted while sending (the run stopped)' "
                 "WHERE status = 'sending' AND (worker = ANY(%s) OR (%s AND worker IS NULL)) "
                 "RETURNING id, subscriber, message_id, owner",
                 (gone, orphans),
@@ -621,11 +674,13 @@ class PostgresState(State):
         # between them could show a digest neither open nor settled.
         failures = "d.failures" if self.version >= 4 else "0"  # a reader of a database from before it
         settings = "d.settings" if self.version >= 6 else "NULL::text"
+        uncertain = "d.uncertain" if self.version >= 7 else "false"
         rows = con.execute(
             _PLAN.format(
                 settled=settled,
                 failures=failures,
                 settings=settings,
+                uncertain=uncertain,
                 sent=_SENT if with_sent else "'{}'::text[], '{}'::text[]",
             ),
             {"started": self.started, "keys": keys},
@@ -633,13 +688,14 @@ class PostgresState(State):
         known = {}
         for (
             k, first, last, served, settled_now, did, status, mid, attempts, created, error, papers, nxt, fails, used,
-            sent, titles,
+            doubt, sent, titles,
         ) in rows:
             opened = (
                 None
                 if did is None
                 else OpenDigest(
-                    did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails, used
+                    did, k, status, mid, attempts, tuple(papers), created.astimezone(UTC), error, _utc(nxt), fails, used,
+                    bool(doubt),
                 )
             )
             known[k] = (_utc(first), _utc(last), _utc(served), opened, sent_keys(sent, titles), bool(settled_now))
@@ -823,16 +879,18 @@ class PostgresState(State):
         permanent: bool,
         next_attempt: datetime | None,
         settings: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         # Only while the claim is this worker's: once its session ended, another
         # worker may have taken the digest back (recover) and be sending it.
         self._mark(
             "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
-            "failures = failures + %s, settings = %s WHERE id = %s AND status = 'sending' AND worker = %s",
+            "failures = failures + %s, settings = %s, uncertain = uncertain OR %s "
+            "WHERE id = %s AND status = 'sending' AND worker = %s",
             # not attempted: not a failure of this digest's
             (
                 "failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings,
-                digest_id, self.worker,
+                uncertain, digest_id, self.worker,
             ),
         )
 
@@ -915,13 +973,57 @@ def _served(con: psycopg.Connection, emails: Iterable[str], now: datetime) -> No
     )
 
 
-def _stay_open(con: psycopg.Connection) -> None:
+def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
     """Exempt a writer's connection from ``idle_session_timeout`` (PostgreSQL
     14+), which a database may set to end forgotten sessions: a worker's
     session sits idle while a slow mail server takes a batch, and ending it
-    frees the worker's claims (see :meth:`PostgresState.claims_lost`)."""
+    frees the worker's claims (see :meth:`PostgresState.claims_lost`).
+    ``limit`` (seconds): the worker's own limit instead, for the session a
+    :class:`_Heartbeat` keeps busy (see :data:`SESSION_IDLE_LIMIT`); it
+    holds inside a transaction too (a planner whose client vanished
+    mid-claim held its subscribers' rows as well)."""
+    ms = round(limit * 1000)
     if con.info.server_version >= 140000:
-        con.execute("SET idle_session_timeout = 0")
+        con.execute(f"SET idle_session_timeout = {ms}")
+    if ms:
+        con.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+
+
+class _Heartbeat:
+    """Says ``SELECT 1`` on a worker's session every ``every`` seconds it is
+    not in use, from a thread of its own: the session never idles for
+    :data:`SESSION_IDLE_LIMIT` while the worker lives, however long a mail
+    server takes, and the server ends it when only a proxy is left at the
+    other end.  It ends with the session."""
+
+    def __init__(self, session: psycopg.Connection, every: float, silent: Callable[[NoAnswer], None]) -> None:
+        """``silent``: told when the server did not answer (the session is
+        finished then, and the state tries no further statement)."""
+        self.stopping = threading.Event()
+        self.silent = silent
+        self.thread = threading.Thread(
+            target=self._beat, args=(session, every), name="pg-heartbeat", daemon=True
+        )
+        self.thread.start()
+
+    def _beat(self, session: psycopg.Connection, every: float) -> None:
+        while not self.stopping.wait(every):
+            if session.closed or session.broken:
+                return
+            if session.lock.locked():  # a statement under way: the session is not idle
+                continue
+            try:
+                session.execute("SELECT 1")
+            except NoAnswer as exc:
+                self.silent(exc)
+                return
+            except psycopg.Error:
+                pass  # the session ended, or its transaction failed: its user finds out itself
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not threading.current_thread():
+            self.thread.join(timeout=1.0)  # (a beat waiting on a silent server ends with the session)
 
 
 def _gone(con: psycopg.Connection, worker: int) -> bool:
@@ -998,6 +1100,13 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
             select, kinds = tables["digests"]
             tables["digests"] = (select.replace(" FROM digests", ", settings FROM digests"), (*kinds, 0))
             columns["digests"] += ", settings"
+        # left `sending`: may have gone out (see OpenDigest.uncertain)
+        doubt = "uncertain" if getattr(source, "version", 1) >= 5 else "0"
+        select, kinds = tables["digests"]
+        tables["digests"] = (
+            select.replace(" FROM digests", f", status = 'sending' OR {doubt} FROM digests"), (*kinds, 2)
+        )
+        columns["digests"] += ", uncertain"
         if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
             tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
             columns["unsubscribed"] = "email, at"
@@ -1006,7 +1115,7 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
                 n = 0
                 with con.cursor().copy(f"COPY {table} ({columns[table]}) FROM STDIN") as copy:
                     for row in db.execute(select):
-                        copy.write_row([iso(v) if kind else v for v, kind in zip(row, kinds)])
+                        copy.write_row([iso(v) if kind == 1 else bool(v) if kind == 2 else v for v, kind in zip(row, kinds)])
                         n += 1
                 counts[table] = n
         con.execute(

@@ -61,7 +61,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import cast
 
-from ..errors import Problem, StateError
+from ..errors import Problem, StateError, StoppedWaiting
 from ..files import HeldLock, LockHeld, broken_link
 from ..models import Paper
 from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
@@ -122,6 +122,11 @@ _V4_SETTINGS = """
 ALTER TABLE digests ADD COLUMN settings TEXT;
 """
 
+#: Left ``sending`` by a run that stopped: goes again as it was (see :attr:`OpenDigest.uncertain`).
+_V5_UNCERTAIN = """
+ALTER TABLE digests ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(db: sqlite3.Connection) -> None:
@@ -139,12 +144,13 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V2_UNSUBSCRIBED),
     _script(_V3_FAILURES),
     _script(_V4_SETTINGS),
+    _script(_V5_UNCERTAIN),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
 #: adds tables, and the readers treat a table the file lacks as empty.  Raise
 #: it to ``SCHEMA_VERSION`` when a migration changes what is already there.
-READABLE_SINCE = 1  # (version 3's column reads as 0 in an older file, version 4's as NULL)
+READABLE_SINCE = 1  # (version 3's and 5's columns read as 0 in an older file, version 4's as NULL)
 
 
 _TURNS: dict[tuple[int, Path], threading.RLock] = {}
@@ -531,7 +537,8 @@ class SQLiteState(State):
             }
             opened = self._rows(
                 "SELECT id, subscriber, status, message_id, attempts, created, last_error, next_attempt, "
-                f"{'failures' if self.version >= 3 else '0'}, {'settings' if self.version >= 4 else 'NULL'} "
+                f"{'failures' if self.version >= 3 else '0'}, {'settings' if self.version >= 4 else 'NULL'}, "
+                f"{'uncertain' if self.version >= 5 else '0'} "
                 f"FROM digests WHERE subscriber IN ({marks}) AND status != 'sent'",
                 keys,
             )
@@ -543,6 +550,7 @@ class SQLiteState(State):
                     list(papers),
                 ):
                     papers[did].append(pid)
+            noted = self._noted() if any(r[2] == "sending" for r in opened) else {}
             open_by = {
                 r[1]: OpenDigest(
                     r[0],
@@ -556,15 +564,20 @@ class SQLiteState(State):
                     _dt(r[7]),
                     r[8],
                     r[9],
+                    bool(r[10]),
                 )
-                for r in opened
+                for r in (_noted_open(r, noted) for r in opened)
+                if r is not None
             }
+            delivered = {r[1]: (r[0], noted[r[0]]["at"]) for r in opened if _noted_sent(r[0], r[1], r[2], noted)}
             sent: dict[str, tuple[list[str], list[str]]] = {}
+            ids_noted = [did for did, _ in delivered.values()]
+            also = f" OR d.id IN ({','.join('?' * len(ids_noted))})" if ids_noted else ""
             for sub, pid, title in (
                 self._rows(
                     "SELECT d.subscriber, dp.paper_id, p.title FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
-                    f"LEFT JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber IN ({marks}) AND d.status = 'sent'",
-                    keys,
+                    f"LEFT JOIN papers p ON p.id = dp.paper_id WHERE d.subscriber IN ({marks}) AND (d.status = 'sent'{also})",
+                    [*keys, *ids_noted],
                 )
                 if with_sent
                 else ()
@@ -575,6 +588,8 @@ class SQLiteState(State):
             for email in part:
                 k = _key(email)
                 first, last, served = subs.get(k, (None, None, None))
+                if k in delivered:  # noted delivered, not recorded yet: as the next send will record it
+                    last = served = delivered[k][1]
                 out[email] = SubscriberState(
                     email, _dt(first), _dt(last), _dt(served), open_by.get(k), sent_keys(*sent.get(k, ((), ())))
                 )
@@ -603,14 +618,31 @@ class SQLiteState(State):
                 f"WHERE dp.digest_id IN ({','.join('?' * len(part))}) ORDER BY dp.digest_id, dp.position", part,
             ):
                 papers[digest_id].append((pid, title or pid))
-        return [
-            DigestRecord(i, sub, status, datetime.fromisoformat(created).astimezone(UTC), _dt(sent), attempts, mid,
-                         error, tuple(papers[i]))
-            for i, sub, status, created, sent, attempts, mid, error in rows
-        ]
+        noted = self._noted() if any(row[2] == "sending" for row in rows) else {}
+        out = []
+        for i, sub, status, created, sent, attempts, mid, error in rows:
+            note = noted.get(i) if status == "sending" else None
+            unrecorded = None
+            if note is not None and _noted_sent(i, sub, status, noted):
+                status, sent, attempts, error = "sent", note["at"], attempts + note["sent"][2], None
+                unrecorded = note.get("why") or "the state could not be written"
+            elif note is not None and "unsent" in note:
+                status, attempts, error = _noted_status(note), attempts + note["tries"], note["error"]
+                unrecorded = note.get("why") or "the state could not be written"
+            out.append(DigestRecord(i, sub, status, datetime.fromisoformat(created).astimezone(UTC), _dt(sent),
+                                    attempts, mid, error, tuple(papers[i]), unrecorded))
+        return out
 
     def digest_counts(self) -> dict[str, int]:
-        return dict(self._rows("SELECT status, count(*) FROM digests GROUP BY status"))
+        counts = dict(self._rows("SELECT status, count(*) FROM digests GROUP BY status"))
+        if counts.get("sending"):
+            noted = self._noted()
+            for did, sub in self._rows("SELECT id, subscriber FROM digests WHERE status = 'sending'") if noted else ():
+                if did in noted and (_noted_sent(did, sub, "sending", noted) or "unsent" in noted[did]):
+                    now = "sent" if "sent" in noted[did] else _noted_status(noted[did])
+                    counts["sending"] -= 1
+                    counts[now] = counts.get(now, 0) + 1
+        return {status: n for status, n in counts.items() if n}
 
     def unsubscribed(self, emails: Iterable[str] | None = None) -> dict[str, datetime]:
         # A long list: one query, the table read whole (it holds only those who
@@ -664,8 +696,13 @@ class SQLiteState(State):
             return db.total_changes - before
 
     @contextmanager
-    def exclusive(self, wait: float = 600.0) -> Iterator[None]:
-        with send_lock(self.path, wait=wait) as held:
+    def exclusive(
+        self,
+        wait: float = 600.0,
+        stop: Callable[[], bool] | None = None,
+        sleep: Callable[[float], object] | None = None,
+    ) -> Iterator[None]:
+        with send_lock(self.path, wait=wait, stop=stop, sleep=sleep) as held:
             self._lock = held
             try:
                 yield
@@ -689,7 +726,7 @@ class SQLiteState(State):
         with self.transaction() as db:
             rows = db.execute("SELECT id, subscriber, message_id, owner FROM digests WHERE status = 'sending'").fetchall()
             db.execute(
-                "UPDATE digests SET status = 'pending', "
+                "UPDATE digests SET status = 'pending', uncertain = 1, "
                 "last_error = 'interrupted while sending (the run stopped)' WHERE status = 'sending'"
             )
         return rows
@@ -763,6 +800,7 @@ class SQLiteState(State):
         permanent: bool,
         next_attempt: datetime | None,
         settings: str | None = None,
+        uncertain: bool = False,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
         values = {
@@ -772,6 +810,7 @@ class SQLiteState(State):
             "permanent": permanent,
             "next_attempt": _ts(next_attempt) if next_attempt else None,
             "settings": settings,
+            "uncertain": uncertain,
         }
 
         def write() -> None:
@@ -814,6 +853,21 @@ class SQLiteState(State):
                 str(self.path),
             ))
 
+    def _noted(self) -> dict[int, dict]:
+        """What a send noted in :attr:`unrecorded_path` and the state has not
+        taken yet, by digest id (the last note of each): the readers show
+        those digests as the next send will record them (delivered, not
+        "sending"), so `schedule` and `history` tell the truth meanwhile."""
+        try:
+            text = self.unrecorded_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return {}
+        noted: dict[int, dict] = {}
+        for record in _notes(text):
+            if _readable(record):
+                noted[record["sent"][0] if "sent" in record else record["unsent"]] = record
+        return noted
+
     def _note(self, records: list[dict]) -> bool:
         """Append ``records`` to :attr:`unrecorded_path` (one write, fsynced;
         a send's processes append to it together); False when it cannot be."""
@@ -845,12 +899,7 @@ class SQLiteState(State):
             return []
         except OSError as exc:
             raise StateError(Problem(f"cannot read what an earlier send could not record: {exc.strerror}", str(path))) from None
-        records = []
-        for line in text.splitlines():
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut short (the disk filled up while it was written)
+        records = [r for r in _notes(text) if _readable(r)]  # (a line damaged by hand stopped every send)
         delivered = []
         with self.transaction() as db:
             for record in records:
@@ -867,6 +916,69 @@ class SQLiteState(State):
                     _write_unsent(db, record, only_sending=True)
         path.unlink(missing_ok=True)
         return delivered
+
+
+def _notes(text: str) -> list[dict]:
+    """The records of an unrecorded note (see :meth:`SQLiteState._mark`), in order."""
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a line cut short (the disk filled up while it was written, or is being written)
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def _readable(record: dict) -> bool:
+    """Whether a note's record has what the readers use (a note damaged by
+    hand must not stop `schedule` or `history`)."""
+    sent = record.get("sent")
+    if sent is not None:
+        return (isinstance(sent, list) and len(sent) == 3 and isinstance(sent[0], int) and isinstance(sent[1], str)
+                and isinstance(sent[2], int) and _a_time(record.get("at")))
+    return (isinstance(record.get("unsent"), int) and isinstance(record.get("tries"), int)
+            and isinstance(record.get("error"), str) and isinstance(record.get("permanent"), bool)
+            and isinstance(record.get("settings"), (str, type(None)))
+            and (record.get("next_attempt") is None or _a_time(record.get("next_attempt"))))
+
+
+def _a_time(value: object) -> bool:
+    """Whether ``value`` is a time as the state writes one (see :func:`_ts`)."""
+    try:
+        return isinstance(value, str) and datetime.fromisoformat(value).tzinfo is not None
+    except ValueError:
+        return False
+
+
+def _noted_sent(digest_id: int, subscriber: str, status: str, noted: dict[int, dict]) -> bool:
+    """Whether the digest row ``(digest_id, subscriber, status)`` is one the
+    note says was delivered (as :meth:`SQLiteState.apply_unrecorded` will record it)."""
+    note = noted.get(digest_id)
+    return status == "sending" and note is not None and "sent" in note and _key(note["sent"][1]) == subscriber
+
+
+def _noted_status(note: dict) -> str:
+    """The status an ``unsent`` note gives its digest (see :func:`_write_unsent`)."""
+    return "failed" if note["permanent"] else "pending"
+
+
+def _noted_open(row: tuple, noted: dict[int, dict]) -> tuple | None:
+    """An open digest's row from :meth:`SQLiteState.plan` as the note will
+    leave it: None when noted delivered; pending or failed, with its error,
+    when noted undelivered; else as it is."""
+    did, sub, status = row[0], row[1], row[2]
+    note = noted.get(did) if status == "sending" else None
+    if note is None:
+        return row
+    if _noted_sent(did, sub, status, noted):
+        return None
+    if "unsent" not in note:
+        return row
+    tries = note["tries"]
+    return (did, sub, _noted_status(note), row[3], row[4] + tries, row[5], note["error"], note["next_attempt"],
+            row[8] + (1 if tries else 0), note["settings"], row[10] or note.get("uncertain", False))
 
 
 def unrecorded_path(state: Path) -> Path:
@@ -894,7 +1006,8 @@ def _write_unsent(db: sqlite3.Connection, values: dict, *, only_sending: bool) -
     tries = values["tries"]
     db.execute(
         "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
-        "failures = failures + ?, settings = ? WHERE id = ?" + (" AND status = 'sending'" if only_sending else ""),
+        "failures = failures + ?, settings = ?, uncertain = max(uncertain, ?) WHERE id = ?"
+        + (" AND status = 'sending'" if only_sending else ""),
         (
             "failed" if values["permanent"] else "pending",
             tries,
@@ -902,6 +1015,7 @@ def _write_unsent(db: sqlite3.Connection, values: dict, *, only_sending: bool) -
             values["next_attempt"],
             1 if tries else 0,  # not attempted: not a failure of this digest's
             values["settings"],
+            1 if values.get("uncertain") else 0,  # (a note written before there was such a thing: no)
             values["unsent"],
         ),
     )
@@ -928,8 +1042,9 @@ def send_lock(
     state_path: str | os.PathLike,
     *,
     wait: float = 600.0,
-    sleep: Callable[[float], None] | None = None,
+    sleep: Callable[[float], object] | None = None,
     clock: Callable[[], float] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[HeldLock]:
     """Hold ``<state>.lock`` (``fcntl.flock``) for the length of a send.
 
@@ -943,6 +1058,9 @@ def send_lock(
     removed by someone else while held, it is taken again (see
     :meth:`SQLiteState.claims_lost`), and a second send waits for a holder
     of the removed file as for any other (:func:`files.lock_file`).
+    ``stop()`` true (Ctrl-C, SIGTERM) ends the wait: :class:`StoppedWaiting`
+    (the stop was ignored for as long as ``wait``, ten minutes, while a
+    service manager gives a stopping process 90 s before it kills it).
     """
     import time
 
@@ -958,6 +1076,11 @@ def send_lock(
             held_lock = HeldLock(path, f"{owner_id()}\n")
             break
         except LockHeld as held:
+            if stop is not None and stop():
+                raise StoppedWaiting(
+                    Problem(f"stopped while waiting for another send ({held.holder.strip()}): nothing sent or recorded",
+                            str(path))
+                ) from None
             if clock() >= deadline:
                 raise StateError(
                     Problem(f"another send ({held.holder}) has held the state for over {wait:.0f} s; giving up", str(path))
