@@ -2343,6 +2343,8 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         if state.rstrip().endswith(("/", os.sep)):
             add(("state",), f"{state!r} ends with '/', a folder: the state is one SQLite file; write its name, "
                 f"such as {state.rstrip().rstrip('/' + os.sep) + '/' + DEFAULT_STATE_FILE!r}")
+        elif folder.exists() and not folder.is_dir():  # it said the folder 'does not exist', of a file that does
+            add(("state",), f"{state!r}: {str(folder)!r} is a file, not a folder: the state file cannot go under it")
         elif not folder.is_dir():
             add(("state",), f"{state!r}: its folder {str(folder)!r} does not exist (the state file is created, not its folder)")
     return problems

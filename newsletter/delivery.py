@@ -45,7 +45,8 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -56,7 +57,7 @@ from typing import Protocol, cast
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
-from .retrying import backoff, certificate_fault, speaks_tls
+from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls
 
 log = logging.getLogger(__name__)
 
@@ -538,12 +539,89 @@ def _reply(code: int, text: bytes | str) -> str:
 
 
 class _Dropped(Exception):
-    """The server closed the session under us (before or while sending)."""
+    """The server closed the session under us (before or while sending);
+    ``step`` is the command whose answer it ended, when known."""
+
+    def __init__(self, step: str | None = None) -> None:
+        super().__init__(step)
+        self.step = step
+
+
+#: The ways a session ends under a command (smtplib's word, a reset, a broken pipe).
+_ENDED = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+@contextmanager
+def _at(step: str) -> Iterator[None]:
+    """Marks a session ending under ``step`` (``MAIL FROM``, ``RCPT TO``...) with
+    it: 'closed the connection' alone did not say a server drops every session
+    at MAIL FROM (a sender its policy refuses without a word)."""
+    try:
+        yield
+    except _ENDED as exc:
+        if getattr(exc, "smtp_step", None) is None:
+            setattr(exc, "smtp_step", step)  # noqa: B010 (an attribute of our own on smtplib's exception)
+        raise
 
 
 class _Unanswered(Exception):
     """The connection ended after the end of a message's data went out, before
     the server's reply: it may have taken the message (RFC 5321 6.1)."""
+
+
+class _ReplyDeadline(io.RawIOBase):
+    """The socket under an SMTP session's replies, read so that a whole reply
+    must come within the session's timeout: the socket's own timeout is per
+    read, so a server dripping its greeting or a reply a byte a second (a
+    tarpit, a hostile or broken server) held ``send`` for hours."""
+
+    def __init__(self, smtp: _Deadlined) -> None:
+        self.smtp = smtp
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        sock, timeout = self.smtp.sock, self.smtp.timeout
+        if sock is None:
+            return 0
+        left = self.smtp.reply_by - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("timed out")
+        sock.settimeout(min(left, timeout) if isinstance(timeout, (int, float)) else left)
+        try:
+            return sock.recv_into(buffer)
+        finally:
+            sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
+
+
+#: What an SMTP reply line over smtplib's 8,192 bytes is called (smtplib said "500 Line too long."
+#: as if the server had: a refusal of the message that may have been taken).
+_OVERLONG = "a line over 8,192 bytes"
+
+
+class _Deadlined(smtplib.SMTP):
+    """smtplib's session with a deadline for each whole reply (see
+    :class:`_ReplyDeadline`), and a reply line too long for smtplib named as
+    no reply (code -1, as smtplib names a line without a code)."""
+
+    reply_by = 0.0
+
+    def getreply(self):
+        if self.file is None and self.sock is not None:  # (a new connection, or the switch to TLS)
+            self.file = io.BufferedReader(_ReplyDeadline(self))
+        timeout = self.timeout if isinstance(self.timeout, (int, float)) else 60.0
+        self.reply_by = time.monotonic() + timeout
+        try:
+            return super().getreply()
+        except smtplib.SMTPResponseException as exc:
+            if exc.smtp_code == 500 and exc.smtp_error == "Line too long.":  # smtplib's words, not the server's
+                raise smtplib.SMTPResponseException(-1, _OVERLONG.encode()) from None
+            raise
+
+
+class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
+    """:class:`_Deadlined` over implicit TLS."""
 
 
 class SMTPSession:
@@ -564,9 +642,9 @@ class SMTPSession:
         step = "EHLO"  # the command whose answer the session waits for, once greeted
         try:
             if t.security == "ssl":
-                smtp = smtplib.SMTP_SSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
+                smtp = _DeadlinedSSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
             else:
-                smtp = smtplib.SMTP(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
+                smtp = _Deadlined(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
             _nodelay(smtp.sock)
             _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.password is not None else None)
             if t.security == "starttls":
@@ -601,6 +679,8 @@ class SMTPSession:
         except ssl.SSLError as exc:
             _close(smtp)
             why = exc.reason or str(exc)
+            if (refused := handshake_refused(exc)) is not None:
+                raise TransportBroken(f"TLS with {where} failed: {refused[0]}") from None
             if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
                 why = f"{why} ({exc.verify_message}; {t.certificate_remedy(exc)})"
             elif exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text answer to our TLS hello
@@ -614,8 +694,9 @@ class SMTPSession:
             _close(smtp)
             if exc.smtp_code == -1:  # smtplib's code for a line that does not start with one
                 said = _reply(-1, exc.smtp_error).removeprefix("-1 ")
+                line = _OVERLONG if said == _OVERLONG else f"its first line ended {said!r}"
                 raise TransportBroken(
-                    f"SMTP server {where} does not speak SMTP (its first line ended {said!r}): "
+                    f"SMTP server {where} does not speak SMTP ({line}): "
                     "is this port the mail server's (587 for starttls, 465 for ssl)?"
                 ) from None
             what = "STARTTLS" if step == "STARTTLS" else "the session"  # "454 4.7.0 TLS not available"
@@ -646,6 +727,11 @@ class SMTPSession:
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
                 ) from None
+            # (a reset: an OSError; under implicit TLS, one before the session exists is in the handshake:
+            # a reset while reading the greeting reaches here as SMTPServerDisconnected)
+            in_tls = handshake or (t.security == "ssl" and smtp is None)
+            if in_tls and (refused := handshake_refused(exc)) is not None:
+                raise Unreachable(f"TLS with {where} failed: {refused[0]}") from None
             if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
                 said = f"in answer to {step}" if smtp is not None else "before its greeting"
                 raise Unreachable(f"SMTP server {where} closed the connection {said}") from None
@@ -661,10 +747,10 @@ class SMTPSession:
         try:
             self._send(envelope, data, then)
             return
-        except _Dropped:
+        except _Dropped as exc:
             self.close()
             if not reused:
-                raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+                raise self._dropped(exc) from None
         except ServiceClosing:
             if not reused:
                 raise
@@ -675,9 +761,13 @@ class SMTPSession:
         self.smtp = self._open()
         try:
             self._send(envelope, data, then)
-        except _Dropped:
+        except _Dropped as exc:
             self.close()
-            raise TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection") from None
+            raise self._dropped(exc) from None
+
+    def _dropped(self, exc: _Dropped) -> TransientDeliveryError:
+        said = f" in answer to {exc.step}" if exc.step else ""
+        return TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection{said}")
 
     def _send(self, envelope: Envelope, data: bytes, then: Envelope | None) -> None:
         rcpt = envelope.recipient
@@ -701,11 +791,11 @@ class SMTPSession:
                 f"SMTP server {self.t.host}:{self.t.port} closed the connection after the message to {rcpt}, "
                 "before confirming it; it may have taken the message, so it is not resent in this run"
             ) from None
-        except (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+        except _ENDED as exc:
             if _timed_out(exc):
                 self.close()
                 raise self._timed_out(rcpt) from None
-            raise _Dropped from None
+            raise _Dropped(getattr(exc, "smtp_step", None)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
             if not _is_refusal(code):
@@ -736,14 +826,16 @@ class SMTPSession:
                 raise TransportBroken(
                     f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
                 ) from None
-            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}{_too_big(reply, data)}")
+            if too_big := _too_big(reply, data, smtp):  # SIZE=n on MAIL FROM (RFC 1870): the message, not the sender
+                self._raise(exc.smtp_code, f"message to {rcpt} refused for its size at MAIL FROM: {reply}{too_big}")
+            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
         except smtplib.SMTPResponseException as exc:
             if not _is_refusal(exc.smtp_code):
                 raise self._garbled(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
-            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{_too_big(reply, data)}")
+            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{_too_big(reply, data, smtp)}")
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
@@ -768,8 +860,8 @@ class SMTPSession:
         if _is_reply(code):
             said = f"with {reply!r}, which is no answer to it"
         else:
-            line = f"ended {reply.removeprefix('-1 ')!r}" if code == -1 else repr(reply)
-            said = f"with no SMTP reply (its line {line})"
+            line = f"its line ended {reply.removeprefix('-1 ')!r}" if code == -1 else f"its line {reply!r}"
+            said = f"with no SMTP reply ({_OVERLONG if reply == f'-1 {_OVERLONG}' else line})"
         return TransportBroken(
             f"SMTP server {self.t.host}:{self.t.port} answered {answering} {said}: is a proxy or another service in the way?"
         )
@@ -820,11 +912,15 @@ _MESSAGE_SIZE = (552, 555)
 _SIZE_REFUSAL = re.compile(r"^55[25] (?:5\.3\.4|5\.2\.3)\b|\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)
 
 
-def _too_big(reply: str, data: bytes) -> str:
-    """What makes a digest refused for its size smaller (retrying it as it is cannot help)."""
+def _too_big(reply: str, data: bytes, smtp: smtplib.SMTP) -> str:
+    """What makes a digest refused for its size smaller (retrying it as it is
+    cannot help), with the limit the server advertised (EHLO's SIZE) when the
+    digest is over it."""
     if not _SIZE_REFUSAL.search(reply) or "5.2.2" in reply:
         return ""
-    return f" (the digest is {len(data):,} bytes: lower max_papers or email.abstract_chars)"
+    limit = smtp.esmtp_features.get("size", "").strip()
+    most = f", the server takes at most {int(limit):,}" if limit.isdigit() and 0 < int(limit) < len(data) else ""
+    return f" (the digest is {len(data):,} bytes{most}: lower max_papers or email.abstract_chars)"
 
 
 def _envelope_commands(smtp: smtplib.SMTP, sender: str, rcpt: str, size: int) -> bytes:
@@ -853,9 +949,14 @@ def _pipelined_sendmail(
     ``on_primed`` is called once ``then``'s commands are on the wire.
     ``dot_safe``: no line of ``data`` starts with a dot (looking for one costs
     as much as stuffing it)."""
-    if not primed:
-        smtp.send(_envelope_commands(smtp, sender, rcpt, len(data)))
-    mail, to, go = smtp.getreply(), smtp.getreply(), smtp.getreply()
+    with _at("MAIL FROM"):
+        if not primed:
+            smtp.send(_envelope_commands(smtp, sender, rcpt, len(data)))
+        mail = smtp.getreply()
+    with _at("RCPT TO"):
+        to = smtp.getreply()
+    with _at("DATA"):
+        go = smtp.getreply()
     if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
         smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
         smtp.getreply()
@@ -874,7 +975,8 @@ def _pipelined_sendmail(
     # each message said (it answers the commands that came with the previous
     # message's data, then closes before reading ours): its connection ending
     # without a verdict is a drop, retried, not an unknown outcome.
-    code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None, unknown=not primed)
+    with _at("the message's data"):
+        code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None, unknown=not primed)
     if code != 250:
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
@@ -887,19 +989,23 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
     """``smtp.sendmail`` for one recipient, one command at a time (a server
     without PIPELINING); raises the same exceptions, and :class:`_Unanswered`
     when the connection ends after the end of the data, before the reply."""
-    code, text = smtp.mail(sender, [f"SIZE={len(data)}"] if smtp.has_extn("size") else [])
+    with _at("MAIL FROM"):
+        code, text = smtp.mail(sender, [f"SIZE={len(data)}"] if smtp.has_extn("size") else [])
     if code != 250:
         _abandon(smtp, code)
         raise smtplib.SMTPSenderRefused(code, text, sender)
-    code, text = smtp.rcpt(rcpt)
+    with _at("RCPT TO"):
+        code, text = smtp.rcpt(rcpt)
     if code not in (250, 251):
         _abandon(smtp, code)
         raise smtplib.SMTPRecipientsRefused({rcpt: (code, text)})
-    code, text = smtp.docmd("DATA")
+    with _at("DATA"):
+        code, text = smtp.docmd("DATA")
     if code != 354:
         _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, text)
-    code, text = _end_data(smtp, data, dot_safe)
+    with _at("the message's data"):
+        code, text = _end_data(smtp, data, dot_safe)
     if code != 250:
         _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, text)

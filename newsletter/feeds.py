@@ -19,6 +19,8 @@ not sink the rest.
 from __future__ import annotations
 
 import codecs
+import email
+import html
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -286,10 +288,10 @@ class _FeedLinks(HTMLParser):
             self.hrefs.append(a["href"].strip())
 
 
-def _html_page(data: bytes, name: str, source: str, feed_link: bool) -> InputError:
+def _html_page(data: bytes, name: str, source: str, feed_link: bool, what: str = "an HTML page") -> InputError:
     """The error for an HTML page where a feed goes: a site's page given for
     its feed (naming the feed the page links to, when ``feed_link``), an
-    error page or a login wall."""
+    error page or a login wall; ``what`` names the page."""
     found = _FeedLinks()
     if feed_link:
         try:
@@ -303,9 +305,11 @@ def _html_page(data: bytes, name: str, source: str, feed_link: bool) -> InputErr
         said = f"; the page names its feed: {hrefs[0]} (give that as url:)"
     elif site:
         said = f": {site}"
+    elif holds_daily_papers(data):  # a papers page saved whole: not a fault to look for
+        said = ": Hugging Face's papers page, whose daily papers `type: hf-daily` reads as it is"
     else:
         said = " (an error page or a login wall?)"
-    return InputError(Problem(f"source {source!r}: an HTML page, not an RSS or Atom feed{said}", name, 1))
+    return InputError(Problem(f"source {source!r}: {what}, not an RSS or Atom feed{said}", name, 1))
 
 
 #: Sites' own pages that people give as a feed's url:, and what reads them
@@ -364,6 +368,8 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
             if _HF_EXPORT.search(text[:_JUNK_MOST]):
                 raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not an RSS "
                                          "or Atom feed (`type: hf-papers-text` reads it)", name, 1))
+            if (page := _mhtml_page(text)) is not None:  # it read "the answer is text, 'From: <Saved by Blink>'"
+                raise _html_page(page, name, source, feed_link, "a web page saved as MHTML")
             raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
                                      f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
@@ -874,9 +880,14 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         items = _load_json(data, name, source, "the JSON list of daily papers")
     except InputError:
         items = _json_lines(data)
-        if items is None and _HF_PAGE.search(data[:4096]):
-            raise InputError(Problem(f"source {source!r}: Hugging Face's papers page, not the JSON list of daily "
-                                     f"papers: leave url: out (or give {HF_DAILY_API})", name, 1)) from None
+        page = _mhtml_page(data)
+        if items is None:
+            items = _page_papers(page or data)
+        if items is None and _HF_PAGE.search((page or data)[:4096]):
+            raise InputError(Problem(f"source {source!r}: {_page_advice(name)}", name, 1)) from None
+        if items is None and page is not None:
+            raise InputError(Problem(f"source {source!r}: a web page saved as MHTML, not the JSON list of "
+                                     "daily papers", name, 1)) from None
         if items is None:
             raise
     if _is_entry(items):
@@ -928,6 +939,62 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         )
     _skipped(skipped, len(items), name, source, warn)
     return papers
+
+
+#: A Svelte component's data on a Hugging Face page: the papers page keeps its
+#: daily papers there (``{"dailyPapers": [...], "date": ...}``), HTML-escaped.
+_PAGE_PROPS = re.compile(rb'data-props="([^"]*)"')
+
+
+def _page_papers(data: bytes) -> list | None:
+    """The daily papers of a Hugging Face papers page saved by a browser (Save
+    Page As, the SingleFile extension), read from the page's own data; None
+    when ``data`` holds none.  Its text would be a paper listing without
+    abstracts; the data holds every paper's whole entry, as the API gives it."""
+    for props in _PAGE_PROPS.finditer(data):
+        try:
+            document = json.loads(html.unescape(props.group(1).decode("utf-8")))
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(document, dict):
+            try:
+                return _wrapped_entries(document, "", "")
+            except InputError:
+                continue
+    return None
+
+
+#: Chrome's "Webpage, Single File" (.mhtml): a MIME message whose first part is the page.
+_MHTML = re.compile(rb"(?:From: <Saved by [^>]*>|MIME-Version: 1\.0)\r?\n(?:[^\r\n]+\r?\n)*?Content-Type: multipart/related",
+                    re.IGNORECASE)
+
+
+def _mhtml_page(data: bytes) -> bytes | None:
+    """The HTML page an MHTML file holds, decoded from its quoted-printable; None
+    when ``data`` is not MHTML."""
+    if not _MHTML.match(data.lstrip()[:4096]):
+        return None
+    message = email.message_from_bytes(data)
+    for part in message.walk():
+        if part.get_content_type() == "text/html":
+            page = part.get_payload(decode=True)
+            return page if isinstance(page, bytes) else None
+    return None
+
+
+def holds_daily_papers(data: bytes) -> bool:
+    """Whether ``data`` is a saved Hugging Face papers page that :func:`parse_hf_daily` reads."""
+    return _page_papers(_mhtml_page(data) or data) is not None
+
+
+def _page_advice(name: str) -> str:
+    """What to give instead of a papers page without its data: the API's answer
+    (a url: of the page fetched it; a saved copy of the page is replaced by a saved answer)."""
+    if name.startswith(("http://", "https://")):
+        return (f"Hugging Face's papers page, not the JSON list of daily papers: leave url: out "
+                f"(or give {HF_DAILY_API})")
+    return (f"a Hugging Face papers page without its papers' data, not the JSON list of daily papers: "
+            f"save the list instead (curl -o hf.json {HF_DAILY_API}) and give that file as path:")
 
 
 def _own_or_entry(paper: dict, item: Any, key: str) -> str | None:

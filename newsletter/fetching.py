@@ -30,6 +30,7 @@ Failures raise :class:`InputError` located at the URL, naming the source.
 
 from __future__ import annotations
 
+import ast
 import bz2
 import email.utils
 import functools
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 
 from .errors import InputError, Problem, Unreachable
 from .files import sweep_temporaries, write_atomic
-from .retrying import backoff, certificate_fault, speaks_tls
+from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
@@ -103,6 +104,15 @@ def retry_after(value: str | None, now: float) -> float | None:
     if when is None or when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - now)
+
+
+def _waiting(seconds: float) -> str:
+    """A wait as people read it: a Retry-After date a month off was '2592000 s',
+    one a second off '1.40187 s'."""
+    for unit, size in (("days", 172800), ("hours", 7200), ("minutes", 120)):
+        if seconds >= size:
+            return f"{seconds / (size / 2):,.0f} {unit}"
+    return f"{round(seconds, 1):g} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 @dataclass(frozen=True)
@@ -454,6 +464,46 @@ def _cert_error(exc: BaseException) -> ssl.SSLCertVerificationError | None:
     return _cause(exc, ssl.SSLCertVerificationError)
 
 
+def _handshake_refused(exc: BaseException) -> tuple[str, bool] | None:
+    """:func:`handshake_refused` of the error under a failed connection (httpx's
+    ConnectError, which holds the TLS handshake: a reset there came after the
+    server took the connection)."""
+    under = _cause(exc, ssl.SSLError) or _cause(exc, ConnectionResetError)
+    return handshake_refused(under) if under is not None else None
+
+
+#: How h11 says an answer is no HTTP: its first line, or a header line, as bytes.
+_ILLEGAL_LINE = re.compile(r"illegal (status|header) line: bytearray\((b(['\"]).*\3)\)$", re.DOTALL)
+
+
+def _not_http(exc: BaseException) -> str | None:
+    """What is wrong with an answer that is not HTTP (another service at the
+    port: SSH, SMTP, a database), or HTTP broken in a header line; None for
+    other failures.  It read 'connection failed: illegal status line:
+    bytearray(b'...')' and was asked three more times."""
+    found = _ILLEGAL_LINE.match(str(exc))
+    if found is None:
+        return None
+    try:
+        line = ast.literal_eval(found[2]).decode("utf-8", "replace")
+    except (ValueError, SyntaxError):
+        line = found[2]
+    if found[1] == "status":
+        return (f"the server's answer is not HTTP (it began {_shown_line(line)}): is the port in the URL the web "
+                "server's?")
+    return f"the server's answer is broken HTTP (a header line reads {_shown_line(line)})"
+
+
+def _shown_line(line: str, most: int = 60) -> str:
+    """A line of a server's answer as a message quotes it: printable, and short."""
+    line = "".join(c if c.isprintable() else "?" for c in line.strip())
+    return repr(line if len(line) <= most else line[: most - 1] + "…")
+
+
+#: How h11 says a body ended early: the connection closed before its Content-Length or last chunk.
+_CUT_OFF = re.compile(r"peer closed connection without sending complete message body \((.*)\)$")
+
+
 #: What web servers answer to a plain HTTP request on their HTTPS port (nginx, Go's net/http).
 _PLAIN_HTTP_TO_HTTPS = re.compile(rb"plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server", re.I)
 
@@ -521,15 +571,51 @@ def shown_url(url: str, secrets: list[str] | None = None) -> str:
     return url
 
 
-def _via(url) -> str:
-    """`` (through the proxy ... of $VAR)`` when the environment sends ``url`` through one."""
+def _proxy(url) -> tuple[str, str] | None:
+    """``(proxy URL, variable)`` when the environment sends ``url`` through a proxy."""
     from urllib.request import proxy_bypass
 
     if proxy_bypass(url.host):
-        return ""
+        return None
     proxies = {scheme: (proxy, variable) for scheme, proxy, variable in environment_proxies()}
-    hit = proxies.get(url.scheme) or proxies.get("all")
+    return proxies.get(url.scheme) or proxies.get("all")
+
+
+def _via(url) -> str:
+    """`` (through the proxy ... of $VAR)`` when the environment sends ``url`` through one."""
+    hit = _proxy(url)
     return f" (through the proxy {shown_proxy(*hit)})" if hit else ""
+
+
+def _proxy_fault(exc: httpx.TransportError, url: httpx.URL, host: str) -> tuple[str, bool] | None:
+    """What went wrong with the environment's proxy for ``url`` (``host`` is
+    the site asked), and whether asking again may mend it; None when the
+    failure is not the proxy's.  A proxy that was not running read 'connection
+    failed: [Errno 111] Connection refused (through the proxy ...)' and then
+    'is this machine offline?'; a proxy wanting a login, '407 Proxy
+    Authentication Required', was asked three times more."""
+    hit = _proxy(url)
+    if hit is None:
+        return None
+    proxy, variable = hit
+    shown = shown_proxy(proxy, variable)
+    status = re.match(r"(\d{3}) ", str(exc)) if type(exc).__name__ == "ProxyError" else None
+    if status is not None:  # the proxy's answer to CONNECT
+        said = str(exc)
+        if status.group(1) == "407":
+            return (f"the proxy {shown} wants a login ({said}): " + (
+                f"it refused the user and password in ${variable}" if urlsplit(proxy).password
+                else f"write them into ${variable} (http://USER:PASSWORD@host:port)"), False)
+        if status.group(1) == "403":
+            return (f"the proxy {shown} refused to connect to {host} ({said}): its rules block the site; "
+                    "list the host in NO_PROXY if it is reachable without the proxy", False)
+        return f"the proxy {shown} could not connect to {host} ({said})", True
+    if _cause(exc, ConnectionRefusedError) is not None or _cause(exc, socket.gaierror) is not None:
+        why = _cause(exc, OSError)
+        return (f"cannot connect to the proxy {shown} ({why.strerror if why and why.strerror else exc}): is it "
+                f"running, or is ${variable} left from another network? (unset it, or list the host in NO_PROXY)",
+                True)
+    return None
 
 
 def _asked(event: httpx.HTTPError | httpx.Response, url: httpx.URL) -> httpx.URL:
@@ -753,10 +839,21 @@ class Fetcher:
                         and not _via(target) and speaks_tls(target.host, target.port or 80, min(self.timeout, 10.0))):
                     raise InputError(Problem(f"source {source!r}: the server answered in TLS: use https:// "
                                              f"({target.copy_with(scheme='https')})", key)) from None
+                ended = (_handshake_refused(exc) if isinstance(exc, httpx.ConnectError) and target.scheme == "https"
+                         and not _via(target) else None)
+                if ended is not None and not ended[1]:  # no TLS version in common: asking again agrees on none again
+                    raise InputError(Problem(f"source {source!r}: {ended[0]}{moved}", key)) from None
+                if (garbled := _not_http(exc)) is not None:  # asking again brings the same answer
+                    raise InputError(Problem(f"source {source!r}: {garbled}{_via(target)}{moved}", key)) from None
+                proxied = _proxy_fault(exc, target, target.host)
+                if proxied is not None and not proxied[1]:  # the proxy's rule or login: asking again gets the same
+                    raise InputError(Problem(f"source {source!r}: {proxied[0]}{moved}", key)) from None
                 unresolved = _cause(exc, socket.gaierror)
                 # a TLS handshake that failed reached the server (httpx counts it a connection error)
                 unreachable = unresolved is not None or (isinstance(exc, httpx.ConnectError) and tls is None)
-                if unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
+                if proxied is not None:  # the proxy's fault, not the network's: no 'offline?'
+                    problem, unreachable = f"{proxied[0]}{moved}", False
+                elif unresolved is not None and not _via(target):  # "[Errno -2] Name or service not known"
                     problem = (f"cannot find the host {target.host!r} ({unresolved.strerror}){moved}: "
                                + ("a host the site no longer has, or no network?" if moved
                                   else "a typo in the URL, or no network?"))
@@ -768,6 +865,10 @@ class Fetcher:
                         retries = min(retries, 1)
                         if attempt >= retries:
                             break
+                elif ended is not None:  # the server took the connection: not a host unreached
+                    problem, unreachable = f"{ended[0]}{moved}", False
+                elif (cut := _CUT_OFF.match(str(exc))) is not None:  # (h11's words: the connection had worked)
+                    problem = f"the answer was cut off: the server closed the connection before its end ({cut[1]}){moved}"
                 else:
                     problem = f"connection failed: {exc or type(exc).__name__}{_via(target)}{moved}"
             except httpx.TooManyRedirects:
@@ -802,18 +903,22 @@ class Fetcher:
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}: the server expects TLS on "
                                                     f"this port: use https:// ({full.copy_with(scheme='https')})",
                                                     key), status, body)
+                if status == 401:  # 'HTTP 401 Unauthorized' alone did not say what the URL lacks
+                    problem += (": the server refused the login the URL carries" if url_secrets(str(full))
+                                else ": the server wants a login: write it into the url "
+                                     "(https://USER:PASSWORD@host/...), or the token the site gives (?token=...)")
                 if status not in RETRY_STATUSES:
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}", key), status, body)
                 wait = retry_after(response.headers.get("Retry-After"), self.clock())
                 if wait is not None and wait > self.max_wait:
                     # asked to come back later than we would wait: say so now, not after the retries
                     raise InputError(
-                        Problem(f"source {source!r}: {problem}, retry after {wait:.0f} s "
+                        Problem(f"source {source!r}: {problem}, retry after {_waiting(wait)} "
                                 f"(longer than the {self.max_wait:g} s this run waits)", key)
                     )
             if attempt + 1 < attempts:
                 delay = min(wait, self.max_wait) if wait is not None else backoff(self.backoff, attempt + 1, self.max_wait)
-                log.info("%s: %s; retry %d of %d in %g s", shown_url(key), problem, attempt + 1, retries, delay)
+                log.info("%s: %s; retry %d of %d in %s", shown_url(key), problem, attempt + 1, retries, _waiting(delay))
                 self.sleep(delay)
         tries = f" (gave up after {attempt + 1} attempts)" if attempt else ""
         raise (Unreachable if unreachable else InputError)(Problem(f"source {source!r}: {problem}{tries}", key))

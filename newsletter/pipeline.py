@@ -827,15 +827,19 @@ CHECKS.append(_check_ranking_model)
 
 def _check_state(config: Config) -> list[Problem]:
     """A SQLite state ``send`` could not open (a folder, not a SQLite file, a
-    newer schema, damaged) or not write (a read-only file or folder): opened read-only, so ``validate`` still writes
+    newer schema, damaged in any page) or not write (a read-only file or folder): opened read-only, so ``validate`` still writes
     nothing.  A PostgreSQL state is not connected to here: ``validate``
     stays offline, and ``send`` names a server it cannot reach."""
     if config.state_is_shared:
         return []
-    from .state.sqlite import unwritable
+    from .state.sqlite import SQLiteState, unwritable
 
     try:
-        open_state(config.state_target, readonly=True).close()
+        state = SQLiteState.open(config.state_path, readonly=True)
+        try:
+            state.check_intact()
+        finally:
+            state.close()
     except StateError as exc:
         return [config.problem(("state",), f"{p.file}: {p.message}" if p.file else p.message) for p in exc.problems]
     path = config.state_path

@@ -33,6 +33,7 @@ from .feeds import (
     abs_url,
     arxiv_api_error,
     hf_api_error,
+    holds_daily_papers,
     no_text_kind,
     parse_arxiv,
     parse_feed,
@@ -591,6 +592,11 @@ _HTML_PAGE_HINT = (
     "(Ctrl+A), copy, and paste into a .txt file)"
 )
 
+#: A papers page saved whole: the daily papers are in its data, which hf-daily reads.
+_DAILY_PAGE_HINT = (
+    " (it is Hugging Face's papers page saved as HTML: type: hf-daily reads such a page as it is, each paper "
+    "with its authors and date)"
+)
 
 #: A line of the list of links a text browser's dump ends with (``lynx -dump``):
 #: under "References", numbered URLs (and "Visible links" / "Hidden links" headings).
@@ -727,6 +733,7 @@ def parse_hf_papers_text(
         start = blocks[0][1][:1]
         hint = (
             " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
+            else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
             else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
             else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"
             else "; is this a papers listing export?"

@@ -9,7 +9,8 @@ twice that after the second, and so on, never longer than ``most``.
 text (``http://``, SMTP without ``security: ssl``) to a port whose server
 waits for a TLS handshake first.  Fetching and delivery both ask it, and
 both word a refused certificate by :func:`certificate_fault`: no retry mends
-one either, and what mends it depends on which check failed.
+one either, and what mends it depends on which check failed.  A handshake
+the server refused or cut short is worded by :func:`handshake_refused`.
 """
 
 from __future__ import annotations
@@ -64,3 +65,26 @@ def certificate_fault(exc: ssl.SSLCertVerificationError) -> str:
     if code in _UNKNOWN_ISSUER:
         return "issuer"
     return "other"
+
+
+#: OpenSSL's reasons for a handshake with no TLS version or cipher both sides take.
+_NO_COMMON_TLS = frozenset({
+    "TLSV1_ALERT_PROTOCOL_VERSION", "UNSUPPORTED_PROTOCOL", "NO_PROTOCOLS_AVAILABLE", "WRONG_SSL_VERSION",
+    "VERSION_TOO_LOW", "SSLV3_ALERT_HANDSHAKE_FAILURE", "NO_SHARED_CIPHER", "TLSV1_ALERT_INSUFFICIENT_SECURITY",
+})
+
+
+def handshake_refused(exc: BaseException) -> tuple[str, bool] | None:
+    """Words for a TLS handshake the server refused or ended, and whether
+    asking again may mend it; None for any other failure.  OpenSSL's own
+    words ('UNEXPECTED_EOF_WHILE_READING', 'tlsv1 alert protocol version')
+    said nothing of what happened, and the end of a connection the server
+    had accepted was taken for a host not reached ('is this machine offline?')."""
+    reason = exc.reason if isinstance(exc, ssl.SSLError) else None
+    if reason in _NO_COMMON_TLS:
+        return (f"the server and this client share no TLS version or cipher ({reason}): a server offering only "
+                "TLS 1.0 or 1.1, which this machine's OpenSSL refuses, needs its TLS updated", False)
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionResetError, BrokenPipeError)):
+        return ("the server ended the connection in the TLS handshake (it refuses this client's TLS, or "
+                "something on the way cuts the connection)", True)
+    return None

@@ -80,7 +80,9 @@ class DigestResult:
             elif self.next_attempt is None:  # refused once too often
                 then = f"refused {self.failures} times: held, not retried"
             else:
-                then = f"stays pending, retried from {when}" if self.retry else f"failed permanently; retried from {when}"
+                # (a refusal is tried again a few runs, then held: "failed permanently; retried" read as both)
+                then = f"stays pending, retried from {when}" if self.retry else (
+                    f"refused: retried from {when}; held if refused {counted(HOLD_AFTER - self.failures, 'more time')}")
             return f"failed      {self.email}: {self.error} ({then})"
         if self.status == "pending":
             return f"pending     {self.email}: {self.error} (stays pending, sent by the next run)"

@@ -267,9 +267,12 @@ class Server:
         mechanisms: tuple[str, ...] | None = None,
         expired: bool = False,
         auth_required: bool = False,
+        size_limit: int | None = None,
     ):
         """``mechanisms``: the AUTH mechanisms to advertise instead of aiosmtpd's
-        LOGIN and PLAIN (those not built in are offered and always fail)."""
+        LOGIN and PLAIN (those not built in are offered and always fail).
+        ``size_limit``: the SIZE advertised (aiosmtpd refuses a bigger
+        message's MAIL FROM ... SIZE=n, RFC 1870)."""
         self.mailbox = _with_mechanisms(mechanisms) if mechanisms else Mailbox()
         self.port = port or free_port()
         self.cert = None
@@ -287,6 +290,8 @@ class Server:
             kwargs.update(authenticator=authenticator, auth_require_tls=tls == "starttls")
         if auth_required:  # MAIL before a login gets "530 5.7.0 Authentication required"
             kwargs.update(auth_required=True)
+        if size_limit is not None:
+            kwargs.update(data_size_limit=size_limit)
         if mechanisms:
             kwargs.update(auth_exclude_mechanism=[m for m in ("LOGIN", "PLAIN") if m not in mechanisms])
         self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)

@@ -1166,6 +1166,20 @@ def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdi
     assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]
 
 
+def test_a_state_under_a_file_says_the_file_is_no_folder(workdir, cli):
+    """`state: notes.txt/digest.sqlite3` said "its folder 'notes.txt' does not
+    exist" of a file that is there."""
+    (workdir / "notes.txt").write_text("a file\n")
+    write_config(workdir, BASIC_CONFIG + "state: notes.txt/digest.sqlite3\n")
+    for command in ("validate", "send"):
+        result = cli(command)
+        assert result.code == 2 and "Traceback" not in result.err
+        assert result.err.splitlines()[0] == (
+            "config.yaml:18: state: 'notes.txt/digest.sqlite3': 'notes.txt' is a file, not a "
+            "folder: the state file cannot go under it"
+        ), result.err
+
+
 def test_a_state_inside_the_folder_the_exports_are_read_from_is_refused(workdir, cli):
     # The first send made it there; every later one read it as an export:
     # "binary data (NUL byte), not a text export".

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import socket
 import threading
 import time
@@ -218,6 +219,19 @@ def test_a_server_limiting_messages_per_connection_gets_the_next_in_a_new_one_at
     assert not outcomes[0].delivered and "421 4.7.0 Too many messages" in outcomes[0].error and slept == [1.0]
 
 
+@pytest.mark.parametrize("pipelining", [True, False])
+@pytest.mark.parametrize(("drop", "step"), [("MAIL", "MAIL FROM"), ("user0@example.org", "RCPT TO")])
+def test_a_dropped_session_names_the_command_it_ended_under(smtp_server, pipelining, drop, step):
+    """'closed the connection' alone did not tell a server ending every
+    session at MAIL FROM (a sender its policy refuses without a word) from
+    one refusing a recipient so, or a flaky network."""
+    box = smtp_server.mailbox
+    box.pipelining, box.drop_at = pipelining, {drop}
+    outcomes, slept = run(plain(smtp_server), [envelope(0)], retries=1, retry_delay=1)
+    assert outcomes[0].error == f"SMTP server 127.0.0.1:{smtp_server.port} closed the connection in answer to {step}"
+    assert not outcomes[0].delivered and slept == [1.0]
+
+
 @pytest.mark.parametrize("failing", ["drop at MAIL", "452 to RCPT"])
 def test_messages_failing_on_every_try_one_after_another_stop_the_batch(smtp_server, failing):
     """A server (or a firewall, or a quota) that closes each session at MAIL
@@ -228,7 +242,7 @@ def test_messages_failing_on_every_try_one_after_another_stop_the_batch(smtp_ser
     box = smtp_server.mailbox
     port = smtp_server.port
     if failing == "drop at MAIL":
-        box.drop_at, last = {"MAIL"}, f"SMTP server 127.0.0.1:{port} closed the connection"
+        box.drop_at, last = {"MAIL"}, f"SMTP server 127.0.0.1:{port} closed the connection in answer to MAIL FROM"
     else:
         box.reject = {f"user{n}@example.org": "452 4.5.3 Too many recipients" for n in range(6)}
         last = "recipient user2@example.org refused: 452 4.5.3 Too many recipients"
@@ -255,6 +269,23 @@ def test_a_message_refused_as_too_big_says_how_big_and_what_makes_it_smaller(smt
         "lower max_papers or email.abstract_chars)"
     ), outcomes[0].error
     assert outcomes[1].permanent and outcomes[1].error.endswith("552 5.2.2 Mailbox full"), outcomes[1].error
+
+
+def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_sender():
+    """A server advertising SIZE refuses a bigger message's MAIL FROM ... SIZE=n
+    (RFC 1870): it read 'sender digest@example.org refused: 552 ...', as if the
+    From address were at fault, and did not say the server's limit."""
+    server = Server(size_limit=200)
+    try:
+        outcomes, _ = run(plain(server), [envelope(0)], retries=3)
+    finally:
+        server.stop()
+    size = len(envelope(0).data())
+    assert outcomes[0].permanent and outcomes[0].tries == 1 and server.mailbox.messages == []
+    assert re.fullmatch(
+        rf"message to user0@example\.org refused for its size at MAIL FROM: 552 [^()]*size[^()]* \(the digest is "
+        rf"{size:,} bytes, the server takes at most 200: lower max_papers or email\.abstract_chars\)",
+        outcomes[0].error), outcomes[0].error
 
 
 def test_serialisation_matches_the_standard_generator():
@@ -798,6 +829,173 @@ def test_a_server_taking_starttls_then_silent_is_named_as_a_tls_handshake_not_a_
     assert outcomes[0].error == (f"SMTP server 127.0.0.1:{t.port} took STARTTLS but did not complete the TLS handshake "
                                  "within 0.3 s")
     assert outcomes[1].error.startswith("not attempted: ") and not any(o.delivered for o in outcomes)
+
+
+@pytest.mark.parametrize(("answer", "words"), [
+    (b"", "the server ended the connection in the TLS handshake (it refuses this client's TLS, or something on the "
+          "way cuts the connection)"),
+    (b"\x15\x03\x01\x00\x02\x02\x46", "the server and this client share no TLS version or cipher "
+     "(TLSV1_ALERT_PROTOCOL_VERSION): a server offering only TLS 1.0 or 1.1, which this machine's OpenSSL refuses, "
+     "needs its TLS updated"),
+])
+def test_a_tls_handshake_the_server_ends_or_refuses_says_what_happened(answer, words):
+    """After '220 Ready to start TLS' the server closed the connection, or
+    sent a protocol_version alert (a TLS 1.0-only relay): the error was
+    OpenSSL's bare 'UNEXPECTED_EOF_WHILE_READING' or 'TLSV1_ALERT_PROTOCOL_VERSION'."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def starttls_then_refuse() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn, conn.makefile("rb") as lines:
+                    conn.sendall(b"220 mx ESMTP\r\n")
+                    for line in lines:
+                        if line.upper().startswith(b"EHLO"):
+                            conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+                        elif line.upper().startswith(b"STARTTLS"):
+                            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                            conn.recv(4096)  # the client's hello
+                            conn.sendall(answer)
+                            break
+
+        threading.Thread(target=starttls_then_refuse, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="starttls", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2)
+    assert outcomes[0].error == f"TLS with 127.0.0.1:{t.port} failed: {words}"
+    assert outcomes[1].error.startswith("not attempted: ") and slept == [] and not any(o.delivered for o in outcomes)
+
+
+@pytest.mark.parametrize("where", ["greeting", "reply to the message"])
+def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
+    """The socket's timeout is per read: a greeting, or the reply to a
+    message, dripped a byte at a time (a tarpit) held the send for as long as
+    the server liked, 10,000 bytes a second apart being hours."""
+    line = b"220 " + b"x" * 400 + b"\r\n" if where == "greeting" else b"250 " + b"y" * 400 + b"\r\n"
+    dripped, done = [0], threading.Event()
+
+    def drip(conn: socket.socket) -> None:
+        for byte in line:
+            if done.wait(0.02):
+                return
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:  # the client gave up
+                return
+            dripped[0] += 1
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def serve() -> None:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as lines:
+                if where == "greeting":
+                    drip(conn)
+                    return
+                conn.sendall(b"220 mx ESMTP\r\n")
+                for command in lines:
+                    if command.upper().startswith(b"EHLO"):
+                        conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
+                    elif command.upper().startswith((b"MAIL", b"RCPT")):
+                        conn.sendall(b"250 ok\r\n")
+                    elif command.upper().startswith(b"DATA"):
+                        conn.sendall(b"354 go on\r\n")
+                        for data in lines:
+                            if data == b".\r\n":
+                                break
+                        drip(conn)
+                        return
+
+        threading.Thread(target=serve, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="none", timeout=0.3, connections=1)
+        t.check()
+        outcomes, _ = run(t, [envelope(1)], retries=0)
+        sent_by_then = dripped[0]
+        done.set()
+    assert sent_by_then < len(line) // 2, sent_by_then  # given up long before the reply's end
+    assert not outcomes[0].delivered
+    assert (f"SMTP server 127.0.0.1:{t.port} did not answer within 0.3 s" if where == "greeting"
+            else f"SMTP server 127.0.0.1:{t.port} timed out (no answer within 0.3 s) sending to") in outcomes[0].error
+
+
+@pytest.mark.parametrize("where", ["greeting", "end of data"])
+def test_a_reply_line_too_long_for_smtplib_is_no_refusal_of_the_server(where):
+    """smtplib answers a line over 8,192 bytes with its own '500 Line too
+    long.': it read as the server's refusal ('refused the session: 500 Line
+    too long.'), and after a message as a permanent refusal of a message the
+    server's '250 ...' may have taken."""
+    long_line = b"x" * 10000
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn, conn.makefile("rb") as lines:
+                    conn.sendall(b"220 " + long_line + b"\r\n" if where == "greeting" else b"220 mx\r\n")
+                    for line in lines:
+                        if line.upper().startswith(b"EHLO"):
+                            conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
+                        elif line.upper().startswith((b"MAIL", b"RCPT")):
+                            conn.sendall(b"250 ok\r\n")
+                        elif line.upper().startswith(b"DATA"):
+                            conn.sendall(b"354 go on\r\n")
+                            for data in lines:
+                                if data == b".\r\n":
+                                    break
+                            conn.sendall(b"250 " + long_line + b"\r\n")
+
+        threading.Thread(target=serve, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, _ = run(t, [envelope(1), envelope(2)], retries=0)
+    where_said = ("does not speak SMTP (a line over 8,192 bytes): is this port the mail server's" if where == "greeting"
+                  else "answered the message to user1@example.org with no SMTP reply (a line over 8,192 bytes)")
+    assert f"SMTP server 127.0.0.1:{t.port} {where_said}" in outcomes[0].error, outcomes[0].error
+    assert "500" not in outcomes[0].error and not outcomes[0].delivered
+    assert outcomes[1].error.startswith("not attempted: ")  # the batch stops: every message would meet the same
+
+
+def test_implicit_tls_reset_in_the_handshake_says_so_not_cannot_connect():
+    """A server (or a firewall) resetting the TLS hello on port 465 read
+    'cannot connect to SMTP server ...: [Errno 104] Connection reset by
+    peer', of a server that took the connection."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+
+        def reset_each() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                conn.close()  # the hello left unread: a reset
+
+        threading.Thread(target=reset_each, daemon=True).start()
+        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="ssl", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=1)
+    assert outcomes[0].error == (
+        f"TLS with 127.0.0.1:{t.port} failed: the server ended the connection in the TLS handshake (it refuses this "
+        "client's TLS, or something on the way cuts the connection)"
+    )
+    assert slept == [1.0] and not outcomes[0].delivered
 
 
 def test_implicit_tls_against_a_plain_port_says_the_port_does_not_speak_tls(smtp_server):

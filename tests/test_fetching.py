@@ -13,7 +13,7 @@ from conftest import DATA, FakeClock, killed_writing
 from recorded_http import Reply, recorded
 
 from newsletter import __version__
-from newsletter.errors import InputError
+from newsletter.errors import InputError, Unreachable
 from newsletter.fetching import Fetcher, ResponseCache, retry_after
 
 
@@ -64,7 +64,60 @@ def test_retry_after_as_http_date_and_a_wait_too_long_given_up_at_once(http_serv
     with fetcher(clock, tmp_path, max_wait=60) as f, pytest.raises(InputError) as raised:
         f.get(http_server.url("/feed"), source="blog")
     assert clock.sleeps == [30.0] and len(http_server.requests) == 2
-    assert "retry after 86400 s (longer than the 60 s this run waits)" in str(raised.value)
+    assert "retry after 24 hours (longer than the 60 s this run waits)" in str(raised.value)
+
+
+def test_waits_are_told_in_the_unit_people_read_them_in(http_server, clock, tmp_path, caplog):
+    """A Retry-After date months off read 'retry after 7776000 s', a wait of a
+    second and a bit 'retry 1 of 3 in 1.40187 s'."""
+    http_server.route(
+        "/feed",
+        Reply(429, b"", {"Retry-After": "1.40187"}),
+        Reply(429, b"", {"Retry-After": email.utils.formatdate(clock.now + 90 * 86400, usegmt=True)}),
+    )
+    with caplog.at_level("INFO"), fetcher(clock, tmp_path, max_wait=60) as f, pytest.raises(InputError) as raised:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(raised.value).endswith(
+        "source 'blog': HTTP 429 Too Many Requests, retry after 90 days (longer than the 60 s this run waits)"
+    )
+    assert [r.getMessage().split("; ")[-1] for r in caplog.records if "retry 1" in r.getMessage()] == [
+        "retry 1 of 3 in 1.4 s"
+    ]
+    assert clock.sleeps == [1.40187]
+
+
+def test_an_answer_cut_off_mid_body_is_named_so_and_asked_again(http_server, clock, tmp_path):
+    """A server closing mid-body read 'connection failed: peer closed connection
+    without sending complete message body', of a connection that had worked."""
+    body = (DATA / "feed-rss2.xml").read_bytes()
+    cut = Reply(200, body[:300], {"Content-Type": "application/rss+xml", "Content-Length": str(len(body))},
+                length=False)
+    http_server.route("/feed", cut, cut, recorded("feed-rss2.xml"))
+    with fetcher(clock, tmp_path, retries=1, backoff=1) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(info.value) == (
+        f"{http_server.url('/feed')}: source 'blog': the answer was cut off: the server closed the connection "
+        f"before its end (received 300 bytes, expected {len(body)}) (gave up after 2 attempts)"
+    )
+    assert clock.sleeps == [1.0]
+    with fetcher(clock, tmp_path, retries=1, backoff=1) as f:  # the third answer is whole
+        assert f.get(http_server.url("/feed"), source="blog").body == body
+
+
+@pytest.mark.parametrize(("login", "words"), [
+    ("", ": the server wants a login: write it into the url (https://USER:PASSWORD@host/...), or the token the "
+         "site gives (?token=...)"),
+    ("digest:hunter2@", ": the server refused the login the URL carries"),
+])
+def test_a_401_says_whether_the_url_carries_a_login(http_server, clock, tmp_path, login, words):
+    """A private feed answered 'HTTP 401 Unauthorized' alone: whether to add a
+    login or mend the one given was left to guess."""
+    http_server.route("/private.xml", Reply(401, b"Login required", {"WWW-Authenticate": 'Basic realm="lab"'}))
+    url = http_server.url("/private.xml").replace("http://", f"http://{login}")
+    with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+        f.get(url, source="lab")
+    assert str(info.value) == f"{url.replace('hunter2', '***')}: source 'lab': HTTP 401 Unauthorized{words}"
+    assert clock.sleeps == [] and "hunter2" not in str(info.value)
 
 
 def test_5xx_without_retry_after_backs_off_exponentially(http_server, clock, tmp_path):
@@ -210,7 +263,6 @@ def test_https_to_a_plain_http_port_fails_at_once_saying_to_use_http(http_server
     """https:// at a port that speaks plain HTTP was retried as a failed
     connection ('[SSL: WRONG_VERSION_NUMBER] wrong version number ... gave up
     after 4 attempts'), then called unreachable: 'is this machine offline?'."""
-    from newsletter.errors import Unreachable
 
     for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
@@ -247,6 +299,110 @@ def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
     assert "the server answered in TLS" not in str(info.value)
     assert "gave up after 3 attempts" in str(info.value)
     assert clock.sleeps == [1.0, 2.0]
+
+
+@pytest.mark.parametrize(("answer", "words"), [
+    (b"+OK POP3 server ready\r\n\r\n", "the server's answer is not HTTP (it began '+OK POP3 server ready'): is the "
+                                         "port in the URL the web server's?"),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nBad Header Line\r\n\r\n<rss/>",
+     "the server's answer is broken HTTP (a header line reads 'Bad Header Line')"),
+])
+def test_an_answer_that_is_not_http_fails_at_once_quoting_it(clock, tmp_path, monkeypatch, answer, words):
+    """'connection failed: illegal status line: bytearray(b'+OK POP3 server
+    ready')', asked three more times: another service at the port answers the same."""
+    import threading
+
+    for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(4096)
+                    conn.sendall(answer)
+
+        threading.Thread(target=serve, daemon=True).start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+        with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+            f.get(url, source="lab")
+    assert str(info.value) == f"{url}: source 'lab': {words}"
+    assert clock.sleeps == []
+
+
+class _HandshakeRefuser:
+    """A server on 127.0.0.1 that reads each client's TLS hello and answers
+    ``answer`` (a TLS alert record), then ends the connection (with a reset
+    when ``reset``)."""
+
+    def __init__(self, answer: bytes = b"", reset: bool = False) -> None:
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.answer, self.reset, self.accepted = answer, reset, 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            with conn:
+                if not self.reset:
+                    conn.recv(4096)
+                conn.sendall(self.answer)
+                if self.reset:  # the hello left unread: closing sends a reset
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+
+    def __enter__(self) -> _HandshakeRefuser:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.listener.close()
+
+
+#: A TLS alert record: fatal (2), protocol_version (70), as a TLS 1.0-only server answers a TLS 1.2+ hello.
+_PROTOCOL_VERSION_ALERT = b"\x15\x03\x01\x00\x02\x02\x46"
+
+
+def test_a_server_sharing_no_tls_version_fails_at_once_saying_so(clock, tmp_path, monkeypatch):
+    """It was retried as 'connection failed: [SSL: TLSV1_ALERT_PROTOCOL_VERSION] tlsv1
+    alert protocol version (_ssl.c:1006)', three times, though no retry agrees on a version."""
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with _HandshakeRefuser(_PROTOCOL_VERSION_ALERT) as server, fetcher(clock, tmp_path, retries=3) as f, \
+            pytest.raises(InputError) as info:
+        f.get(f"https://127.0.0.1:{server.port}/feed", source="old")
+    assert str(info.value) == (
+        f"https://127.0.0.1:{server.port}/feed: source 'old': the server and this client share no TLS version or "
+        "cipher (TLSV1_ALERT_PROTOCOL_VERSION): a server offering only TLS 1.0 or 1.1, which this machine's OpenSSL "
+        "refuses, needs its TLS updated"
+    )
+    assert clock.sleeps == [] and server.accepted == 1
+
+
+@pytest.mark.parametrize("reset", [False, True])
+def test_a_server_ending_the_tls_handshake_is_named_and_not_taken_for_no_network(clock, tmp_path, monkeypatch, reset):
+    """'connection failed: [SSL: UNEXPECTED_EOF_WHILE_READING] EOF occurred in
+    violation of protocol', and a reset read '[Errno 104] Connection reset by
+    peer' and counted as a host not reached: 'is this machine offline?'."""
+
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with _HandshakeRefuser(reset=reset) as server, fetcher(clock, tmp_path, retries=1, backoff=1) as f, \
+            pytest.raises(InputError) as info:
+        f.get(f"https://127.0.0.1:{server.port}/feed", source="blog")
+    assert str(info.value) == (
+        f"https://127.0.0.1:{server.port}/feed: source 'blog': the server ended the connection in the TLS handshake "
+        "(it refuses this client's TLS, or something on the way cuts the connection) (gave up after 2 attempts)"
+    )
+    assert not isinstance(info.value, Unreachable) and clock.sleeps == [1.0]
 
 
 @pytest.mark.parametrize("body", [
@@ -721,10 +877,59 @@ def test_a_proxy_that_refuses_is_named_with_its_variable_and_never_its_password(
     with pytest.raises(InputError) as info, fetcher(clock, tmp_path, retries=0) as f:
         f.get(http_server.url("/feed.xml"), source="lab")
     message = str(info.value)
-    assert "connection failed" in message and message.endswith(
-        f" (through the proxy {scheme}://127.0.0.1:{port} of $HTTP_PROXY)"
-    ), message
+    assert message == (
+        f"{http_server.url('/feed.xml')}: source 'lab': cannot connect to the proxy {scheme}://127.0.0.1:{port} of "
+        "$HTTP_PROXY (Connection refused): is it running, or is $HTTP_PROXY left from another network? (unset it, "
+        "or list the host in NO_PROXY)"
+    )
     assert "hunter2" not in message and http_server.requests == []
+    assert not isinstance(info.value, Unreachable)  # the proxy's fault: the run does not ask 'is this machine offline?'
+
+
+def _proxy_answering(status: str) -> socket.socket:
+    """An HTTP proxy on 127.0.0.1 answering every CONNECT with ``status``."""
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rb") as lines:
+                for line in lines:
+                    if line in (b"\r\n", b"\n"):
+                        conn.sendall(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
+                        break
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.mark.parametrize(("status", "login", "words"), [
+    ("407 Proxy Authentication Required", "", "wants a login (407 Proxy Authentication Required): write them into "
+                                              "$HTTPS_PROXY (http://USER:PASSWORD@host:port)"),
+    ("407 Proxy Authentication Required", "digest:hunter2@", "wants a login (407 Proxy Authentication Required): "
+                                                             "it refused the user and password in $HTTPS_PROXY"),
+    ("403 Forbidden", "", "refused to connect to feeds.example.org (403 Forbidden): its rules block the site; list "
+                          "the host in NO_PROXY if it is reachable without the proxy"),
+])
+def test_a_proxy_refusing_the_tunnel_says_why_at_once(clock, tmp_path, monkeypatch, status, login, words):
+    """'connection failed: 407 Proxy Authentication Required (through the proxy ...)',
+    asked three more times though the proxy's login or rule answers the same."""
+    for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with _proxy_answering(status) as proxy:
+        port = proxy.getsockname()[1]
+        monkeypatch.setenv("HTTPS_PROXY", f"http://{login}127.0.0.1:{port}")
+        with pytest.raises(InputError) as info, fetcher(clock, tmp_path, retries=3) as f:
+            f.get("https://feeds.example.org/lab.xml", source="lab")
+    assert str(info.value) == (
+        f"https://feeds.example.org/lab.xml: source 'lab': the proxy http://127.0.0.1:{port} of $HTTPS_PROXY {words}"
+    )
+    assert clock.sleeps == [] and "hunter2" not in str(info.value)
 
 
 @pytest.mark.parametrize("proxy", ["ftp://proxy.example.org:21", "socks4://127.0.0.1:1080"])

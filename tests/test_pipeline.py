@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -297,6 +298,29 @@ def test_validate_names_a_sqlite_state_send_could_not_open_and_writes_none(workd
     r = cli("validate")
     assert r.code == 0, r.err
     assert not (workdir / "new.sqlite3").exists()  # validate writes no state
+
+
+def test_validate_names_a_state_damaged_in_a_page_no_open_reads(workdir, cli):
+    """SQLite meets a damaged page only in a query that reads it: `validate`
+    said OK, and every `send` then stopped on 'database disk image is malformed'."""
+    from conftest import BASIC_CONFIG
+
+    config = write_config(workdir, BASIC_CONFIG + "state: s.sqlite3\n")
+    line = config.read_text().splitlines().index("state: s.sqlite3") + 1
+    assert cli("send").code == 0
+    state = workdir / "s.sqlite3"
+    pages = state.stat().st_size // 4096
+    with open(state, "r+b") as f:  # the last page, a table's: the header and schema read fine
+        f.seek((pages - 1) * 4096)
+        f.write(b"\xff" * 4096)
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert re.fullmatch(
+        rf"config.yaml:{line}: state: s.sqlite3: database disk image is malformed \(Page \d+: [^\n]*\): the state file is "
+        r"damaged\. Restore a backup, or try `sqlite3 s.sqlite3 \.recover \| sqlite3 repaired\.sqlite3` and point "
+        r"`state:` at the result\n", r.err), r.err
+    r = cli("send")
+    assert r.code == 2 and "the state file is damaged" in r.err
 
 
 def test_validate_names_a_read_only_state_at_the_state_line(workdir, cli):

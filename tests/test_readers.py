@@ -477,6 +477,19 @@ def test_a_web_page_saved_as_html_says_to_copy_its_text(page):
     assert "a web page saved as HTML" in message and "a saved feed" not in message
 
 
+def test_a_papers_page_saved_whole_given_as_a_text_export_names_the_type_that_reads_it():
+    """Such a page holds every paper's data, which hf-daily reads; being told
+    to copy its text lost the authors and dates it has."""
+    page = (DATA / "hf-papers-page-2024-06-06.html").read_bytes()
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(page, "day.html")
+    assert str(info.value) == (
+        "day.html:1: no Hugging Face papers page header (lines such as 'Get trending papers in your email inbox!' "
+        "and 'Subscribe') (it is Hugging Face's papers page saved as HTML: type: hf-daily reads such a page as it "
+        "is, each paper with its authors and date)"
+    )
+
+
 @pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
 def test_an_export_saved_as_windows_1252_or_latin_1_is_read(encoding):
     """Windows' "ANSI" save: no UTF-8 in it at all, so the bytes are that encoding's."""

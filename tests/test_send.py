@@ -487,20 +487,21 @@ def test_permanent_550_for_one_recipient_does_not_stop_the_others(tmp_path, cli,
 def test_refused_digest_backs_off_then_is_held_after_three_refusals(tmp_path, cli, smtp_server, store):
     """next_attempt is honoured (5 min, then 10: the back-off doubles), and a
     digest refused three runs running is held: said in send's summary and in
-    schedule, never tried again on its own."""
+    schedule, never tried again on its own.  Each refusal says how many more
+    hold it (it read 'failed permanently; retried from', both at once)."""
     smtp_server.mailbox.reject["ada@example.org"] = "550 5.1.1 <ada@example.org>: no such user"
     setup(tmp_path, smtp(smtp_server.port), extra=store.line)
     t0 = datetime.fromisoformat(NOW)
     at = lambda minutes: (t0 + timedelta(minutes=minutes)).isoformat()  # noqa: E731
 
     r = cli("send", "--now", at(0))
-    assert r.code == 1 and "failed permanently; retried from 2024-05-06 09:05 UTC" in r.out, r.out
+    assert r.code == 1 and "(refused: retried from 2024-05-06 09:05 UTC; held if refused 2 more times)" in r.out, r.out
     r = cli("send", "--now", at(1))  # within the back-off: not tried
     assert r.code == 0 and r.out.strip().endswith("failed 0, not due 0, waiting 1"), r.out
     assert "waiting     ada@example.org: last run failed (recipient ada@example.org refused: 550" in r.out
     assert "retried from 2024-05-06 09:05 UTC" in r.out
     r = cli("send", "--now", at(6))  # second refusal: twice the wait
-    assert r.code == 1 and "failed permanently; retried from 2024-05-06 09:16 UTC" in r.out, r.out
+    assert r.code == 1 and "(refused: retried from 2024-05-06 09:16 UTC; held if refused 1 more time)" in r.out, r.out
     r = cli("send", "--now", at(17))  # third refusal: held
     assert r.code == 1 and "refused 3 times: held, not retried" in r.out, r.out
     r = cli("send", "--now", at(24 * 60))  # a day later: still held, and said so

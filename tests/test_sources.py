@@ -3,7 +3,9 @@ parsed, merged with the other sources, matched, and run end to end through the c
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import quopri
 import re
 import sqlite3
 from datetime import UTC, datetime
@@ -1915,6 +1917,62 @@ def test_the_papers_page_where_the_daily_papers_json_goes_says_which_address_giv
     )
     with pytest.raises(InputError, match=r"an error page or a login wall\?"):  # any other page as before
         parse_hf_daily(b"<html><body>502 Bad Gateway</body></html>", "x.json", "hf", Collect())
+
+
+def test_a_papers_page_saved_by_a_browser_gives_the_daily_papers_its_data_holds(tmp_path, cli):
+    """A page saved with Ctrl+S (or as Chrome's single-file MHTML) and given as
+    hf-daily's path: holds every paper's entry HTML-escaped in its data-props;
+    it was "Hugging Face's papers page ...: leave url: out", of a config with no url:."""
+    saved = (DATA / "hf-papers-page-2024-06-06.html").read_bytes()
+    api = parse_hf_daily((DATA / "hf-daily-2024-06-06.json").read_bytes(), "hf.json", "hf", Collect())
+    assert parse_hf_daily(saved, "page.html", "hf", Collect()) == [
+        dataclasses.replace(p, location="page.html") for p in api
+    ]
+    mhtml = (b"From: <Saved by Blink>\r\nSubject: Daily Papers - Hugging Face\r\nMIME-Version: 1.0\r\n"
+             b'Content-Type: multipart/related;\r\n\ttype="text/html";\r\n\tboundary="--B--"\r\n\r\n'
+             b"----B--\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+             + quopri.encodestring(saved).replace(b"\n", b"\r\n") + b"\r\n----B----\r\n")
+    (tmp_path / "page.mhtml").write_bytes(mhtml)
+    write_config(tmp_path, """
+        sources: [{type: hf-daily, name: HF, path: page.mhtml}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: a@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert [p["title"] for p in json.loads(r.out)] == [p.title for p in api] and r.err == ""
+
+
+def test_a_saved_papers_page_given_as_a_feed_names_the_type_that_reads_it():
+    """It was '(an error page or a login wall?)' of a page read fine, and its
+    MHTML copy 'the answer is text, 'From: <Saved by Blink>''."""
+    saved = (DATA / "hf-papers-page-2024-06-06.html").read_bytes()
+    mhtml = (b"From: <Saved by Blink>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=\"B\"\r\n\r\n"
+             b"--B\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+             + quopri.encodestring(saved) + b"\r\n--B--\r\n")
+    hint = "Hugging Face's papers page, whose daily papers `type: hf-daily` reads as it is"
+    for data, what in ((saved, "an HTML page"), (mhtml, "a web page saved as MHTML")):
+        with pytest.raises(InputError) as info:
+            parse_feed(data, "day.html", "src", Collect())
+        assert str(info.value) == f"day.html:1: source 'src': {what}, not an RSS or Atom feed: {hint}"
+
+
+def test_a_saved_page_without_the_daily_papers_says_what_to_save_instead():
+    """The advice for a page fetched from url: (leave it out) is no advice for a
+    saved file; another site's MHTML was "invalid JSON (Expecting value); truncated?"."""
+    page = b"<!DOCTYPE html>\n<html><head><title>Daily Papers - Hugging Face</title></head><body></body></html>"
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(page, "saved.html", "hf", Collect())
+    assert str(info.value) == (
+        "saved.html:1: source 'hf': a Hugging Face papers page without its papers' data, not the JSON list of daily "
+        "papers: save the list instead (curl -o hf.json https://huggingface.co/api/daily_papers) and give that "
+        "file as path:"
+    )
+    other = (b"From: <Saved by Blink>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; "
+             b'boundary="B"\r\n\r\n--B\r\nContent-Type: text/html\r\n\r\n<html><title>Blog</title></html>\r\n--B--\r\n')
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(other, "blog.mhtml", "hf", Collect())
+    assert str(info.value) == "blog.mhtml:1: source 'hf': a web page saved as MHTML, not the JSON list of daily papers"
 
 
 def test_a_daily_papers_entry_with_its_summary_beside_the_paper_keeps_it():

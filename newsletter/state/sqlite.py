@@ -474,6 +474,23 @@ class SQLiteState(State):
         except sqlite3.Error:
             pass
 
+    def check_intact(self) -> None:
+        """Read every page of the file (``PRAGMA quick_check``): SQLite meets a
+        damaged page only in a query that reads it, so ``validate`` (which
+        reads none) said OK of a state whose every send then stopped."""
+        if self.db is None:
+            return
+        with self._errors():
+            found = [row[0] for row in self._db.execute("PRAGMA quick_check(1)")]
+        if found != ["ok"]:  # ('*** in database main ***\nPage 4: btreeInitPage() returns error code 11')
+            first = found[0].strip().splitlines()[-1] if found and found[0].strip() else "quick_check failed"
+            raise StateError(Problem(self._damaged(f"database disk image is malformed ({first})"), str(self.path)))
+
+    def _damaged(self, text: str) -> str:
+        """SQLite's word for a damaged file, and what mends it."""
+        return (f"{text}: the state file is damaged. Restore a backup, or try "
+                f"`sqlite3 {self.path} .recover | sqlite3 repaired.sqlite3` and point `state:` at the result")
+
     # -- plumbing -------------------------------------------------------------------------
 
     @contextmanager
@@ -485,8 +502,7 @@ class SQLiteState(State):
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in text:
                 text = "not a SQLite database (does `state:` in the config name the right file?)"
             elif "malformed" in text:  # damaged (a disk fault, a copy taken mid-write): nothing here repairs it
-                text = (f"{text}: the state file is damaged. Restore a backup, or try "
-                        f"`sqlite3 {self.path} .recover | sqlite3 repaired.sqlite3` and point `state:` at the result")
+                text = self._damaged(text)
             elif isinstance(exc, sqlite3.OperationalError) and ("disk I/O error" in text or "disk is full" in text):
                 # (SQLite says the first when the file may not grow: ENOSPC, EFBIG, a quota)
                 text = f"{text}: the state could not be written; is its disk full (or over a quota)?"
