@@ -513,6 +513,18 @@ class Names(list):
         return ", ".join(str(name) for name in self)
 
 
+def _shown(value: object) -> object:
+    """What ``{{ value }}`` prints: nothing for a value a subscriber lacks
+    (``{{ subscriber.name }}`` of one without a name went out as "None" in
+    the subject), and a date as people read it ("Monday 30 November 2026",
+    not "2026-11-30 08:00:00+01:00")."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{value:%A} {value.day} {value:%B %Y}"
+    return value
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -539,11 +551,12 @@ class Composer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            finalize=_shown,
         )
         self.env.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
         self.html_template = self._load(HTML_TEMPLATE)
         self.text_template = self._load(TEXT_TEMPLATE)
-        subject_env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+        subject_env = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=_shown)
         subject_env.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
         self.subject_template = subject_env.from_string(config.email.subject)
         from .matching import Matcher

@@ -1026,3 +1026,24 @@ def test_topics_written_alone_read_as_the_names_joined(tmp_path):
                   extra="templates: tpl\n")
     html = Composer(config).compose(sub, matches, now=NOW).html
     assert "<p>Optimisation &lt;&amp;&gt; co, Diffusion models</p>" in html, html  # escaped as any text
+
+
+def test_a_value_a_subscriber_lacks_prints_nothing_and_a_date_reads_as_a_date(tmp_path):
+    """`subject: "{{ subscriber.name }}: {{ date }}"` went out as "None: 2024-05-01 09:00:00+01:00"
+    for a subscriber without a name."""
+    text = HOSTILE_CONFIG.replace(
+        "  abstract_chars: 120\n", "  abstract_chars: 120\n  subject: \"{{ subscriber.name }}: papers of {{ date }}\"\n")
+    config = load(tmp_path, text=text, hostile=False)
+    named = {s.email: s.name for s in config.subscribers}
+    for sub, matches in digests(config):
+        subject = Composer(config).compose(sub, matches, now=NOW).subject
+        zone = config.zone(sub)
+        local = NOW.astimezone(zone)
+        day = f"{local:%A} {local.day} {local:%B %Y}"
+        assert subject == f"{named[sub.email] or ''}: papers of {day}", subject
+    assert None in named.values() and any(named.values())
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.txt").write_text("Hello {{ subscriber.name }}\n{{ date }}\n")
+    config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
+    (sub, matches), *_ = [d for d in digests(config) if d[0].name is None]
+    assert Composer(config).compose(sub, matches, now=NOW).text.startswith("Hello \nWednesday 1 May 2024\n")
