@@ -403,13 +403,21 @@ _FOLDED = {
 }
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or replaced
+        return False
+
+
 class _SendProgress:
     """What ``send`` prints per digest.  On a terminal (stdout and stderr) and
     for a long send: a progress bar on stderr, with only the failures printed
     above it.  Otherwise (a pipe, a file, a short send): one line per digest,
-    as ever, written without a flush per line; but in a long send the
-    subscribers skipped (empty, not due, unsubscribed, another worker's) are one
-    line of each kind when there are more than :data:`NOT_DUE_LINES` (cron
+    as ever, written without a flush per line; but in a long send, or one
+    whose output is no terminal, the subscribers skipped (empty, not due,
+    unsubscribed, another worker's) are one line of each kind when there are
+    more than :data:`NOT_DUE_LINES` (cron
     every 10 minutes on a list of 2,500 wrote 2,500 "not due" lines to its
     log each time, 36 MB a day; each PostgreSQL worker listed every
     subscriber of the others)."""
@@ -417,6 +425,9 @@ class _SendProgress:
     def __init__(self, total: int) -> None:
         self.bar: Any = None  # a tqdm bar
         self.long = total >= LONG_SEND
+        # folded in a long send, and wherever no one reads along (cron's log): a lab of 30 on a
+        # cron line every 10 minutes wrote 30 "not due" lines a run, 4,000 a day
+        self.fold = self.long or not _is_terminal(sys.stdout)
         self.held: dict[str, list[Any]] = {kind: [] for kind in _FOLDED}  # the first NOT_DUE_LINES + 1 of each
         self.counts: dict[str, int] = dict.fromkeys(_FOLDED, 0)
         self.soonest: Any = None  # the one not due whose digest comes first
@@ -426,7 +437,7 @@ class _SendProgress:
             self.bar = tqdm(total=total, unit="digest", file=sys.stderr, dynamic_ncols=True)
 
     def __call__(self, result) -> None:
-        if self.bar is None and self.long and result.status in _FOLDED:
+        if self.bar is None and self.fold and result.status in _FOLDED:
             self.counts[result.status] += 1
             if len(self.held[result.status]) <= NOT_DUE_LINES:
                 self.held[result.status].append(result)
@@ -466,11 +477,19 @@ class _SendProgress:
 @click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
 @click.option("--dry-run", is_flag=True, help="Show who would get how many papers; send and record nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--now", callback=_parse_now, hidden=True, help="Pretend it is this time (ISO 8601): for tests and backfills.")
+@click.option("--now", callback=_parse_now, metavar="TIME",
+              help="Pretend it is this time (ISO 8601, 2024-05-06T08:00:00+00:00; without an offset, UTC): for "
+                   "backfills; "
+                   "at most 5 minutes ahead of the clock unless with --dry-run.")
 @pass_state
 @click.pass_context
 def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: bool, as_json: bool, now: datetime) -> None:
-    """Build the digests that are due and deliver them."""
+    """Build the digests that are due and deliver them.
+
+    Due: a subscriber one of whose schedule slots has passed since its last
+    digest (a new one waits for its first slot), or one without a schedule
+    (at every send: for cron).  Exit 1 when a delivery failed.
+    """
     if not dry_run and now > datetime.now(UTC) + NOW_SLACK:
         # The state would record sends "at" that time: every schedule would wait for it.
         raise click.BadParameter(
@@ -676,8 +695,11 @@ def preview(
 def run(state: _State, tick: float) -> None:
     """Send each subscriber's digest at its scheduled times, until SIGINT/SIGTERM.
 
-    Missed slots are caught up once at start; the config is re-read when the
-    file changes or on SIGHUP; a failed delivery is retried with backoff.
+    Every subscriber needs a schedule (its own or the top-level schedule:);
+    without one it would be mailed at every tick, so run refuses to start
+    (`send` from cron serves such subscribers).  Missed slots are caught up
+    once at start; the config is re-read when the file changes or on SIGHUP;
+    a failed delivery is retried with backoff.
     """
     from .runner import Runner
 

@@ -20,7 +20,7 @@ import stat
 import unicodedata
 import zoneinfo
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -100,6 +100,9 @@ def check_address(value: str, *, in_config: bool = True) -> str:
                          + (", and the name under name:" if in_config else ""))
     if value[:7].casefold() == "mailto:":
         raise ValueError(f"{value!r} is not a bare address: write it without 'mailto:', {value[7:]}")
+    if value.count("@") > 1 and re.search(r"@[^,;\s]+[,;\s]+[^,;\s]+@", value):  # a list pasted as one address
+        one = "each subscriber its own email: (an entry of its own)" if in_config else "one address at a time"
+        raise ValueError(f"{value!r} is several addresses: give {one}")
     if any(c.isspace() and c not in "\r\n" for c in value):
         odd = next((c for c in value if c.isspace() and c != " "), None)
         what = f" ({unicodedata.name(odd, 'a space').lower()})" if odd and odd not in "\t\r\n" else ""
@@ -468,6 +471,11 @@ def check_arxiv_category(value: str) -> str:
         return known
     close = difflib.get_close_matches(value.strip().casefold(), list(_CATEGORIES), n=1, cutoff=0.75)
     archive = value.strip().split(".")[0].casefold()
+    # as arXiv's pages name one: 'Machine Learning (cs.LG)', 'cs.LG - Machine Learning'
+    named = [_CATEGORIES[w.casefold()] for w in re.findall(r"[A-Za-z-]+\.[A-Za-z-]+", value)
+             if w.casefold() in _CATEGORIES]
+    if len(named) == 1:
+        raise ValueError(f"{value!r} is not an arXiv category: write its code alone, {named[0]!r}")
     if close:
         hint = f"did you mean {_CATEGORIES[close[0]]!r}?"
     elif ARXIV_TAXONOMY.get(archive):
@@ -495,7 +503,17 @@ def _check_arxiv_query(value: str | None) -> str | None:
     or none, and every digest after was short without a word."""
     if value is None:
         return value
+    if re.match(r"(?i)https?://", value.strip()):  # a listing page's address copied as the query
+        raise ValueError(f"query {value!r} is a web address, not arXiv search syntax: a listing's categories go "
+                         "under categories: (with feed: rss for the daily announcement)")
+    codes = [c for c in re.split(r"[,;\s]+", value.strip()) if c]
+    if codes and all(c.casefold() in _CATEGORIES and "." in c for c in codes):  # query: cs.LG
+        listed = ", ".join(_CATEGORIES[c.casefold()] for c in codes)
+        raise ValueError(f"query {value!r} is a category, which a query searches as text: write categories: [{listed}]")
     outside = re.sub(r'"[^"]*"', " ", value)  # a quoted phrase is words, whatever they are
+    if m := re.search(r"(?:^|\s)-([A-Za-z]+:)?(\w+)", outside):  # a search box's exclusion
+        raise ValueError(f"query {value!r}: arXiv excludes with ANDNOT, not a leading '-': write "
+                         f"'... ANDNOT {m[1] or 'all:'}{m[2]}'")
     operators = "arXiv's operators are AND, OR and ANDNOT, in capitals"
     if m := re.search(r"(?<![\w:])(and|or|andnot|And|Or|AndNot|NOT)(?![\w:])", outside):
         fix = "A ANDNOT B" if m[1] == "NOT" else m[1].upper()
@@ -560,6 +578,10 @@ class HFDailySource(_Source):
             return value.isoformat()
         if value is None:
             return value
+        if str(value).strip().casefold() in ("today", "now", "latest", "yesterday"):
+            # leaving date: out is what reads the newest days; a word here was only 'not a date'
+            raise ValueError(f"{value!r} is not a date in the form YYYY-MM-DD: leave date: out to read the last "
+                             "`days:` up to today")
         try:
             dt.date.fromisoformat(str(value))
         except ValueError:
@@ -620,8 +642,22 @@ Source = Annotated[
 def _check_term(term: str) -> str:
     from .matching import compile_term
 
+    if (ids := _paper_ids(term)) is not None:
+        # a term matches the words of titles and abstracts, and no paper's text holds its own id
+        raise ValueError(f"term {term!r} names a paper by its arXiv id, which no paper's text holds: a paper you "
+                         f"liked goes under the topic's like: [{', '.join(ids)}]")
     compile_term(term)
     return term
+
+
+def _paper_ids(text: str) -> list[str] | None:
+    """The arXiv ids ``text`` is made of (ids or links to papers, separated
+    by commas or spaces), or None when it holds anything else."""
+    pieces = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
+    ids = [liked_reference(p) for p in pieces]
+    if not ids or not all(re.fullmatch(ARXIV_ID, i) for i in ids):
+        return None
+    return [json.dumps(i) for i in ids]
 
 
 TermText = Annotated[str, BeforeValidator(_visible), AfterValidator(_check_term)]
@@ -631,12 +667,14 @@ TermText = Annotated[str, BeforeValidator(_visible), AfterValidator(_check_term)
 #: ``arXiv:ID``, its Hugging Face papers page, the DOI arXiv gives it
 #: (``10.48550/arXiv.ID``, bare or as a doi.org link).  Each names the paper by its arXiv id.
 _PAPER_LINK = re.compile(
-    r"(?:(?:https?://)?(?:www\.|export\.)?arxiv\.org/(?:abs|pdf|html)/"
+    r"(?:(?:https?://)?(?:www\.|export\.|browse\.)?arxiv\.org/(?:abs|pdf|html)/"
     r"|(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.48550/arxiv\."
     r"|arxiv:\s*"
     r"|(?:https?://)?(?:www\.)?huggingface\.co/papers/"
     r"|(?:https?://)?(?:www\.)?alphaxiv\.org/(?:abs|overview|pdf)/)"
-    rf"(?P<id>{ARXIV_ID})(?:\.pdf)?/?",
+    rf"(?P<id>{ARXIV_ID})(?:\.pdf)?/?"
+    # what follows a copy: a link's ?context=cs.LG or #S2, a listing's ' [cs.LG]'
+    r"(?:[?#]\S*|\s*\[[a-z-]+(?:\.[A-Za-z-]+)?\])?",
     re.IGNORECASE,
 )
 
@@ -690,6 +728,10 @@ class Topic(_Model):
     min_score: float | None = Field(None, ge=0, le=1)
     """Relevance floor in [0, 1] for ``about``/``like`` ranking (default: ranking.DEFAULT_MIN_SCORE)."""
 
+    # a name of spaces only is no name: the topic's key shows, as for `name: ""`
+    # (it gave the subject "2 new papers: diff, " and a heading of nothing)
+    _v_name = field_validator("name")(lambda cls, v: (_visible(v).strip() or None) if isinstance(v, str) else v)
+
     @field_validator("about")
     @classmethod
     def _about_not_empty(cls, value):
@@ -700,6 +742,9 @@ class Topic(_Model):
             raise ValueError("'about' is empty: describe the interest in one to a few sentences, or remove the key")
         from .ranking import content_words
 
+        if (ids := _paper_ids(value)) is not None:
+            raise ValueError(f"'about' holds arXiv ids, not words: papers you liked go under like: [{', '.join(ids)}], "
+                             "and about: says the interest in one to a few sentences")
         if not content_words(value):
             # ranked by nothing, it would pick the day's papers at random, each
             # "close in meaning to your interest"
@@ -768,12 +813,43 @@ class Topic(_Model):
         return self
 
 
+#: What people write for "no schedule, a digest at every send" (false: YAML's unquoted no/off).
+_EVERY_SEND = ("", "every send", "each send", "on every send", "every run", "always", "none", "no", "off",
+               "never", "cron", "immediately", "asap", "false")
+
+
 def _schedule(value):
     if value is None or isinstance(value, Schedule):
         return value
+    if value is False or (isinstance(value, str) and " ".join(value.casefold().split()) in _EVERY_SEND):
+        # `schedule: null` is what undoes the top-level default for one subscriber
+        said = "false (an unquoted no, off or false)" if value is False else repr(value)
+        raise ValueError(f"schedule {said}: for a digest at every `send` (cron's pace), leave schedule: out, "
+                         "or write schedule: null where the top-level schedule: would apply")
     if not isinstance(value, str):
         raise ValueError(f"expected a schedule string, got {value!r}")
+    _refuse_zone_in_schedule(value)
     return parse_schedule(value)
+
+
+def _refuse_zone_in_schedule(value: str) -> None:
+    """``daily at 08:00 CET``: the zone goes under ``timezone:``.  The
+    schedule's 'did you mean' dropped it, and the digest came at 08:00 in
+    another zone (the subscriber's default) with nothing said."""
+    m = re.fullmatch(r"(.*\d{1,2}[:.]\d{2}(?:\s*[ap]\.?m\.?)?)\s+([A-Za-z]+/[\w+-]+(?:/[\w+-]+)?|[A-Z]{2,5}|"
+                     r"(?:UTC|GMT)?[+-]\d{1,2}(?::?\d{2})?)", value.strip())
+    if m is None:
+        return
+    try:
+        parse_schedule(m[1])
+    except ValueError:
+        return
+    try:
+        zone = f"timezone: {check_timezone(m[2])}"
+    except ValueError as exc:
+        zone = f"the zone under timezone: ({exc})"
+    raise ValueError(f"schedule {value!r} names a time zone, which goes apart: write schedule: '{m[1]}' and {zone} "
+                     "(in this subscriber, or at the top for everyone)")
 
 
 class Subscriber(_Model):
@@ -988,6 +1064,12 @@ class Delivery(_Model):
         if value is None:
             return value
         value = _visible(value).strip()  # as a copy from a provider's page brings them
+        url = re.fullmatch(r"(smtps?|submissions?|https?|mailto)://([^/:\s]+)(?::(\d+))?/?", value, re.I)
+        if url:  # smtp://smtp.gmail.com:587 from a client's settings: the host (and port) in it
+            scheme, name, port = url.groups()
+            port_too = f" and port: {port}" if port else ""
+            ssl = " (smtps:// is security: ssl)" if scheme.lower() in ("smtps", "submissions") else ""
+            raise ValueError(f"{value!r} is a URL: write host: {name}{port_too}{ssl}")
         if "://" in value or any(c.isspace() for c in value):
             raise ValueError(f"{value!r} is not a host name or address (e.g. smtp.example.org; no URL)")
         bracketed = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d+))?", value)
@@ -1006,7 +1088,9 @@ class Delivery(_Model):
         if self.transport == "smtp" and not self.host:
             raise ValueError("the smtp transport needs 'host'")
         if self.username and not self.password_env and self.transport == "smtp":
-            raise ValueError("'username' is set but 'password_env' is not")
+            raise ValueError("'username' is set but 'password_env' is not: add password_env: SMTP_PASSWORD (the NAME "
+                             "of an environment variable), and give the password there: "
+                             "SMTP_PASSWORD='...' newsletter send")
         return self
 
 
@@ -1227,6 +1311,14 @@ ALIAS_EXPANSION = 10
 ALIAS_ALLOWANCE = 100_000
 
 
+def _other_extension(path: Path) -> Path | None:
+    """The same name with YAML's other extension (``config.yml`` for
+    ``config.yaml``, and back), when that file exists."""
+    twin = {".yaml": ".yml", ".yml": ".yaml"}.get(path.suffix.lower())
+    other = path.with_suffix(twin) if twin else None
+    return other if other is not None and other.is_file() else None
+
+
 def load_config(path: str | os.PathLike) -> Config:
     """Parse and validate a config file; raise :class:`ConfigError` listing every problem.
 
@@ -1249,6 +1341,8 @@ def load_config(path: str | os.PathLike) -> Config:
             data = f.read(MAX_CONFIG_BYTES + 1)  # a file growing under us is still bounded
     except FileNotFoundError:
         hint = "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG"
+        if (twin := _other_extension(path)) is not None:  # config.yml beside a default of config.yaml
+            hint = f"{twin} is there: --config {twin}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
@@ -1797,6 +1891,47 @@ _FORMAT_TYPES = {
 }
 
 
+#: delivery: keys as mail providers' help pages name them (Outlook's "Server name",
+#: "Encryption method"; Gmail's "Requires SSL"; an app's "Login"): the key they
+#: mean.  difflib finds none of them ('server' is not close to 'host').
+_DELIVERY_WORDS = {
+    **dict.fromkeys(("server", "server_name", "smtp_server", "smtp_host", "hostname", "smtp", "mail_server",
+                     "relay", "outgoing_server"), "host"),
+    **dict.fromkeys(("encryption", "encryption_method", "tls", "ssl", "starttls", "secure", "use_tls", "use_ssl",
+                     "connection_security", "requires_ssl"), "security"),
+    **dict.fromkeys(("user", "login", "user_name", "account", "smtp_user", "smtp_username"), "username"),
+    **dict.fromkeys(("password", "pass", "passwd", "app_password", "smtp_password", "secret"), "password_env"),
+    **dict.fromkeys(("smtp_port", "port_number"), "port"),
+}
+
+
+def _delivery_word(key: str) -> str | None:
+    """What a provider's name for a delivery setting is called here, with
+    its values; a password written into the config says where it goes."""
+    meant = _DELIVERY_WORDS.get(key.strip().casefold().replace("-", "_").replace(" ", "_"))
+    if meant == "password_env":
+        return ("the password never goes in the config: put it in an environment variable and give its NAME, "
+                "password_env: SMTP_PASSWORD (README \"Delivery\")")
+    if meant == "security":
+        return "the setting is called security: here, one of starttls (port 587), ssl (port 465) or none"
+    return f"the setting is called {meant}: here" if meant else None
+
+
+def _other_level(where: tuple, key: str) -> str | None:
+    """A subscriber's setting written in a topic (``max_papers``, ``schedule``)
+    or a topic's in a subscriber (``min_score``, ``none``): named as such; it
+    got the list of the other level's keys, which does not hold it."""
+    if len(where) != 2 or key in ("name",):
+        return None
+    if where[0] == "topics" and key in Subscriber.model_fields:
+        return ("it is a subscriber's setting, not a topic's: set it in each subscriber that follows the topic "
+                "(or once in an `x-` anchor they merge in)")
+    if where[0] == "subscribers" and key in Topic.model_fields:
+        return ("it is a topic's setting, not a subscriber's: set it under the topic in topics: (every subscriber "
+                "of a topic gets it; for one subscriber alone, a topic of its own)")
+    return None
+
+
 def _home_of(key: str) -> str | None:
     """Where a section's setting written at the top of the file goes
     (``from:`` beside ``sources:``): it was told "did you mean 'subscribers'?"
@@ -1851,8 +1986,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         valid = _valid_keys(path[:-1], data)
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         home = _home_of(str(key)) if len(path) == 1 else None
+        word = (_delivery_word(str(key)) if path[:-1] == ("delivery",) else
+                _other_level(path[:-1], str(key)))
         message = f"unknown key {key!r}" + (
-            f" at the top: {home}" if home else
+            f" at the top: {home}" if home else f": {word}" if word else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")
         )
     elif kind == "missing":
@@ -1886,6 +2023,16 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         message = "expected a mapping" + (
             ", got nothing (an empty section?)" if value is None else f", got {_kind_of(value)}"
         )
+        if len(path) == 2 and path[0] == "subscribers" and isinstance(value, str) and "@" in value:
+            # `- ada@uni.edu`: an address alone, as a mailing list is written
+            keys = list(t) if isinstance(data, dict) and isinstance(t := data.get("topics"), dict) else []
+            some = ", ".join(str(k) for k in keys[:3]) or "..."
+            message += (f": a subscriber is its settings, {{email: {value.strip()}, topics: [{some}]}} (the topics "
+                        "it follows are required)")
+        if path == ("topics",) and isinstance(value, list):
+            # `topics: [- name: RL ...]`, as a list of subscribers is written
+            message += (": each topic goes under a key of your choosing that subscribers name in their topics: "
+                        "(`topics:`, then indented `rl:`, then its name:, any: or about: indented under that)")
         if path == ("delivery",) and isinstance(value, str) and value.strip().casefold() in ("smtp", "outbox"):
             # `delivery: smtp`, as the contract's words "delivery: picks the transport" read
             message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"
@@ -1895,6 +2042,17 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         words = ", ".join(str(v) for v in value[:3] if isinstance(v, (str, int, float)))
         message = ("expected the interest as text, got a list: write it as one to a few sentences "
                    f"(about: {words} ...), or put the terms under any: to match them as keywords")
+    elif kind == "string_type" and isinstance(value, dict) and len(path) == 4 and path[::2] == ("subscribers", "topics"):
+        # a topic written inside the subscriber
+        message = ("expected a topic's key, got a topic's settings: write the topic under topics: with a key "
+                   "(`rl:`), and the key here, topics: [rl]")
+    elif kind == "string_type" and isinstance(value, dict) and len(value) == 1 and all(
+            isinstance(x, (str, int, float)) for x in (*value.keys(), *value.values())):
+        # a title with a colon, unquoted: `like: [DPO-Shift: Shifting ...]`
+        (key, val), = value.items()
+        written = f"{key}: {val}"
+        message = (f"expected text, got {written!r} read as a key and its value (YAML takes ': ' so): put it in "
+                   f"quotes, {json.dumps(written, ensure_ascii=False)}")
     elif kind == "string_type" and isinstance(value, (bool, int, float)):
         got = ("true" if value else "false") if isinstance(value, bool) else f"the number {value}"
         if "[key]" in err["loc"]:
@@ -1903,6 +2061,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message = f"{whose} must be text, got {got} ({_YAML_TEXT})"
         else:
             message = f"expected text, got {got} ({_YAML_TEXT})"
+    elif kind in ("float_type", "int_type") and isinstance(value, str) and (
+            unit := _number_with_unit(value, str(path[-1]) if path else "")):
+        message = f"expected {'an integer' if kind == 'int_type' else 'a number'}, got the text {value!r}: {unit}"
     elif kind in ("float_type", "int_type") and isinstance(value, str) and (quoted := _quoted_number(value, kind)):
         what = "a number" if kind == "float_type" else "an integer"
         number, fix = quoted
@@ -1919,9 +2080,23 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message += f", got {value!r}"
             if kind == "literal_error" and isinstance(value, str):
                 message += _literal_hint(value, re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))))
+            elif kind == "literal_error" and isinstance(value, bool):  # security: yes
+                message += " (YAML reads an unquoted yes, no, on, off, true or false as true or false: write one of them)"
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+#: Other names for a setting's values (arXiv's API calls the abstract 'summary'):
+#: the value meant, and what to add.
+_LITERAL_WORDS = {
+    "summary": ("abstract", ""), "body": ("abstract", ""), "description": ("abstract", ""),
+    "author": ("authors", ""), "category": ("categories", ""), "tags": ("categories", ""),
+    "headline": ("title", ""), "titles": ("title", ""), "abstracts": ("abstract", ""),
+    **dict.fromkeys(("sendmail", "mail", "email", "postfix", "exim", "local"), (
+        "smtp", " a local sendmail, Postfix or Exim takes mail by SMTP: host: localhost, port: 25, security: none")),
+    **dict.fromkeys(("file", "files", "eml", "folder", "directory", "disk"), ("outbox", "")),
+}
 
 
 def _literal_hint(value: str, valid: list[str]) -> str:
@@ -1933,6 +2108,9 @@ def _literal_hint(value: str, valid: list[str]) -> str:
         return f" (write it in lower case: {same[0]})"
     if value.strip().casefold() in ("tls", "ssl/tls", "smtps") and {"ssl", "starttls"} <= set(valid):
         return " (implicit TLS, as on port 465, is ssl; STARTTLS, as on port 587, is starttls)"
+    meant = _LITERAL_WORDS.get(value.strip().casefold())
+    if meant and meant[0] in valid:
+        return f" (did you mean {meant[0]!r}?{meant[1]})"
     near = difflib.get_close_matches(value.strip(), valid, n=1, cutoff=0.6)
     return f" (did you mean {near[0]!r}?)" if near else ""
 
@@ -1954,6 +2132,30 @@ def _written_key(lines: dict, parent: tuple, value: Any) -> Any:
             if type(read) is type(value) and read == value:
                 return path[-1]
     return value
+
+
+#: Settings counted in seconds, and what a unit written after one is in seconds.
+_SECONDS_KEYS = ("timeout", "retry_delay", "backoff", "max_wait", "fresh_for")
+_SECONDS_IN = {**dict.fromkeys(("ms", "msec"), 0.001), **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
+               **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
+               **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600)}
+_BYTES_IN = {"b": 1, "kb": 1024, "kib": 1024, "k": 1024, "mb": 1024**2, "mib": 1024**2, "m": 1024**2,
+             "gb": 1024**3, "gib": 1024**3, "g": 1024**3}
+
+
+def _number_with_unit(text: str, key: str) -> str | None:
+    """What to write for a number given with its unit (``timeout: 30s``,
+    ``max_bytes: 50MB``, ``max_papers: 20 papers``): the number alone, in the
+    setting's own unit.  None when ``text`` is no number and a unit."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*", text)
+    if m is None:
+        return None
+    number, unit = float(m[1]), m[2].casefold()
+    if key in _SECONDS_KEYS and unit in _SECONDS_IN:
+        return f"write the number of seconds alone, {key}: {number * _SECONDS_IN[unit]:g}"
+    if key == "max_bytes" and unit in _BYTES_IN:
+        return f"write the number of bytes alone, {key}: {int(number * _BYTES_IN[unit])}"
+    return f"write the number alone, {key}: {m[1]}"
 
 
 def _quoted_number(text: str, kind: str) -> tuple[str, str] | None:
@@ -1979,6 +2181,21 @@ def _kind_of(value: Any) -> str:
     return repr(value)
 
 
+def _category_terms(key: str, topic: dict) -> Iterator[tuple[tuple, str]]:
+    """Terms that are arXiv categories (``any: [cs.LG]``, an alert's
+    subscription pasted as keywords): they looked for the text 'cs.LG' in
+    titles and abstracts and matched nothing.  Unless ``fields:`` holds
+    categories, where such a term is as meant."""
+    if isinstance(topic.get("fields"), list) and "categories" in topic["fields"]:
+        return
+    for kind in ("any", "all", "none"):
+        terms = topic.get(kind)
+        for j, term in enumerate(terms if isinstance(terms, list) else []):
+            if isinstance(term, str) and "." in term and (code := _CATEGORIES.get(term.strip().casefold())):
+                yield (("topics", key, kind, j), f"term {term!r} is an arXiv category, which a term looks for in "
+                       f"titles and abstracts: write it under the topic's categories: [{code}]")
+
+
 def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Problem]:
     """Checks spanning several parts of the config; run on the raw data so they
     are reported together with the schema's problems."""
@@ -1989,10 +2206,18 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
 
     topics = t if isinstance(t := data.get("topics"), dict) else {}
     for key, topic in topics.items():
-        if isinstance(topic, dict) and "min_score" in topic and "about" not in topic and "like" not in topic:
+        if not isinstance(topic, dict):
+            continue
+        if "min_score" in topic and "about" not in topic and "like" not in topic:
             # a relevance floor where nothing is ranked would silently do nothing
             add(("topics", key, "min_score"), "has no effect without 'about' or 'like': a topic of terms alone takes "
                 "every paper its terms match; remove min_score, or describe the interest under about: to rank them")
+        if "fields" in topic and not any(topic.get(kind) for kind in ("any", "all", "none")):
+            # fields: says where terms are looked for; a ranked topic reads title and abstract whatever it says
+            add(("topics", key, "fields"), "has no effect without terms (any:, all: or none:): it says where they "
+                "are looked for, and about:/like: rank by title and abstract; remove fields:")
+        for path, message in _category_terms(key, topic):
+            add(path, message)
     subscribers = s if isinstance(s := data.get("subscribers"), list) else []
     seen: dict[str, int] = {}
     unknown: dict[str, list[tuple[int, int]]] = {}  # a topic name no topic has -> where it is named

@@ -151,6 +151,39 @@ def _parsed_size(items, c) -> int:
     return total
 
 
+#: arXiv's search-field prefixes, as an alert or a search copies them (``ti:diffusion``),
+#: with the ``fields:`` (or key) that does the same here.
+_ARXIV_FIELDS = {"ti": "fields: [title]", "abs": "fields: [abstract]", "au": "fields: [authors]",
+                 "cat": "", "all": "", "co": "", "jr": ""}
+_QUOTED = re.compile(r'["“”„]\s*(?P<inner>[^"“”„]+?)\s*["“”]')
+
+
+def _refuse_search_syntax(text: str, raw: str) -> None:
+    """What search engines and arXiv alerts write but a term reads literally:
+    quotes around a phrase, a field prefix, ``NOT`` or a leading ``-``.  Each
+    made a term that matched nothing, and validate only said the topic
+    matched no paper: a quiet week with no reason given."""
+    if re.search(r"(?:^|\s)(?:AND\s+)?NOT\s|\sANDNOT\s", raw):
+        parts = re.split(r"\s*\b(?:AND\s*NOT|ANDNOT|NOT)\b\s*", raw)
+        kept, dropped = parts[0], ", ".join(json.dumps(p, ensure_ascii=False) for p in parts[1:] if p)
+        instead = f"put [{dropped}] under none:" + (f" and keep {json.dumps(kept, ensure_ascii=False)} here"
+                                                      if kept else "")
+        raise ValueError(f"term {text!r} is written as a search query; NOT excludes nothing in a term: {instead}")
+    if m := re.match(r"([a-z]+):(?!//)\s*(\S.*)", raw):
+        if m[1] in _ARXIV_FIELDS:
+            rest, field = m[2].strip().strip('()"“”').strip(), _ARXIV_FIELDS[m[1]]
+            instead = (f"a category goes under categories: [{rest}]" if m[1] == "cat" else f"write {rest!r}"
+                       + (f" ({field} searches only there)" if field else ""))
+            raise ValueError(f"term {text!r} starts with arXiv's search field '{m[1]}:', which a term reads as "
+                             f"text: {instead}")
+    if raw.startswith("-") and re.match(r"-\s*\w", raw):
+        raise ValueError(f"term {text!r}: a leading '-' excludes nothing here; write {raw[1:].strip()!r} under none:")
+    if quoted := _QUOTED.fullmatch(raw):
+        bare = quoted["inner"]
+        raise ValueError(f"term {text!r} holds quotes, which a term reads as text: write {bare!r} (a term of "
+                         "several words is already a phrase)")
+
+
 def compile_term(text: str) -> Term:
     """Compile one topic term; ``ValueError`` says what is wrong with it."""
     if not isinstance(text, str) or not text.strip():
@@ -171,8 +204,11 @@ def compile_term(text: str) -> Term:
             raise ValueError(f"invalid regular expression {text!r}: {exc}") from None
     # A newcomer's query syntax or list in one string would be one phrase that
     # matches (almost) nothing: a quiet week instead of an error.
-    if re.search(r"\s(?:OR|AND)\s", raw):
-        parts = ", ".join(json.dumps(p, ensure_ascii=False) for p in re.split(r"\s+(?:OR|AND)\s+", raw) if p)
+    _refuse_search_syntax(text, raw)
+    if re.search(r"\s(?:OR|AND|\|\|?)\s", raw):
+        # the words without the query's brackets and quotes: '(diffusion OR flow)' lists 'diffusion', 'flow'
+        bare = (p.strip().strip('()"“”').strip() for p in re.split(r"\s+(?:OR|AND|\|\|?)\s+", raw))
+        parts = ", ".join(json.dumps(p, ensure_ascii=False) for p in bare if p)
         raise ValueError(
             f"term {text!r} is written as a search query; a term is one word or phrase: list the words as "
             f"separate terms, [{parts}] (under all: when each must match)"

@@ -288,13 +288,49 @@ def pin_advice(config: Config, papers: list[Paper], only: str | None = None) -> 
     thousands sharing an anchor would say it thousands of times)."""
     wanted = config.subscriber(only).email if only else None
     pinning = [i for i, sub in enumerate(config.subscribers) if sub.pin and wanted in (None, sub.email)]
-    if not pinning or not papers or any(p.authors for p in papers):
+    if not pinning or not papers:
         return []
+    if any(p.authors for p in papers):
+        return _pin_spelling(config, papers, pinning)
     more = f" (nor for {counted(len(pinning) - 1, 'more subscriber')} with pin:)" if len(pinning) > 1 else ""
     return [config.problem(("subscribers", pinning[0], "pin"),
                            f"pins authors, but none of the {counted(len(papers), 'paper')} in the current sources "
                            f"has authors (saved Hugging Face pages give none), so no paper is pinned{more}; add an "
                            "arxiv or hf-daily source")]
+
+
+def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> list[Problem]:
+    """Pins that can never match as written: a name surname first
+    (``Lovelace, Ada``; the sources write ``Ada Lovelace``), or one the
+    current papers write otherwise (``A. Lovelace`` for ``Ada Lovelace``).
+    A pin matches an author's name exactly, so either pinned nothing, with
+    no word.  Each name once (subscribers sharing an anchor share pins)."""
+    authors = {a.casefold() for p in papers for a in p.authors}
+    by_surname: dict[str, set[str]] = {}
+    for paper in papers:
+        for author in paper.authors:
+            if author.split():
+                by_surname.setdefault(author.split()[-1].casefold(), set()).add(author)
+    problems, said = [], set()
+    for i in pinning:
+        for j, name in enumerate(config.subscribers[i].pin):
+            if name.casefold() in authors or name.casefold() in said:
+                continue
+            said.add(name.casefold())
+            surname, comma, first = (part.strip() for part in name.partition(","))
+            if not comma:
+                *given, surname = name.split() or [""]
+                first = " ".join(given)
+            close = sorted(a for a in by_surname.get(surname.casefold(), ())
+                           if first and a.split()[0][:1].casefold() == first[:1].casefold())
+            if len(close) == 1:
+                why = f"the current papers write {close[0]!r}; a pin matches a name as the sources write it"
+            elif comma and first:
+                why = f"it is written surname first; the sources write names first name first: {first} {surname}"
+            else:
+                continue
+            problems.append(config.problem(("subscribers", i, "pin", j), f"{name!r} pins no paper: {why}"))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -933,14 +969,14 @@ def validate(
     if problems:
         raise NewsletterError(*dict.fromkeys(problems))  # once each (a sample render meets them too)
     if config.delivery.transport == "smtp":
-        for placeholder in (_placeholder_sender(config), _placeholder_base_url(config)):
+        for placeholder in (_placeholder_sender(config), _placeholder_base_url(config), *_placeholder_recipients(config)):
             if placeholder is not None:
                 warn(str(placeholder))
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
     for problem in (*no_subscribers(config), *zone_advice(config), *schedule_advice(config), *transport_advice(config),
-                    *port_advice(config), *subfolder_advice(config)):
+                    *port_advice(config), *subfolder_advice(config), *saved_copy_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
 
@@ -1055,6 +1091,29 @@ def subfolder_advice(config: Config) -> list[Problem]:
     return out
 
 
+#: A remote source's settings that say what to ask the server: a saved file (``path:``) is read whole.
+_ASKING_KEYS = ("categories", "query", "max_results", "days", "date", "url")
+
+
+def saved_copy_advice(config: Config) -> list[Problem]:
+    """A source given a saved copy (``path:``) that keeps the settings of
+    what to ask the server (``categories: [math.AP]``, ``days: 3``): the
+    file is read whole, so they filter nothing, and a reader expecting
+    only math.AP papers got every paper in the file, with no word."""
+    out = []
+    for i, source in enumerate(config.sources):
+        if source.type == "hf-papers-text" or not getattr(source, "path", None):
+            continue
+        unused = [key for key in _ASKING_KEYS if key in source.model_fields_set]
+        if unused:
+            keys = " and ".join(f"{k}:" for k in unused)
+            also = " (a topic's categories: keeps the papers of some categories)" if "categories" in unused else ""
+            out.append(config.problem(("sources", i, unused[0]), (
+                f"{keys} {'is' if len(unused) == 1 else 'are'} not used with path: (they say what to ask the "
+                f"server; the saved file is read whole){also}")))
+    return out
+
+
 def zone_advice(config: Config) -> list[Problem]:
     """Time zones the database knows that their writer most likely did not
     mean (:func:`config.fixed_zone_advice`): 'EST' (no daylight saving time)
@@ -1112,6 +1171,23 @@ def _placeholder_base_url(config: Config) -> Problem | None:
     return config.problem(("web", "base_url"), f"{config.web.base_url!r} is a placeholder ({host} is reserved for "
                           "examples): the unsubscribe link in every email would lead nowhere; set it to the HTTPS "
                           "address where `newsletter serve` is reachable")
+
+
+def _placeholder_recipients(config: Config) -> list[Problem]:
+    """Subscribers under a domain reserved for examples: the starter's
+    ``you@example.org`` kept when switching to smtp.  Such a digest is
+    refused or bounces at every send; validate warned of the From and
+    not of where the mail goes.  The first three, then one line for the rest."""
+    places = [i for i, sub in enumerate(config.subscribers) if _reserved(sub.email.rpartition("@")[2])]
+    shown = places if len(places) <= 4 else places[:3]
+    lines = [config.problem(("subscribers", i, "email"), f"{config.subscribers[i].email!r} is a placeholder address "
+                            f"({config.subscribers[i].email.rpartition('@')[2]} is reserved for examples): no mail "
+                            "reaches it; put the subscriber's own address") for i in shown]
+    if len(shown) < len(places):
+        first = places[3]
+        lines.append(config.problem(("subscribers", first, "email"), f"{config.subscribers[first].email!r} and "
+                                    f"{len(places) - 4:,} more after it are placeholder addresses too"))
+    return lines
 
 
 def _placeholder_sender(config: Config) -> Problem | None:

@@ -908,9 +908,14 @@ class Ranker:
         plural, a dropped word), if one is."""
         import difflib
 
-        keys = [p.title_key for p in self.papers[: self.day]]  # not the background's: the user never saw those
-        close = difflib.get_close_matches(normalize_title(ref), keys, n=1, cutoff=0.85)
-        return self.papers[self.by_title[close[0]]].title if close else None
+        day = self.papers[: self.day]  # not the background's: the user never saw those
+        key = normalize_title(ref)
+        close = difflib.get_close_matches(key, [p.title_key for p in day], n=1, cutoff=0.85)
+        if close:
+            return self.papers[self.by_title[close[0]]].title
+        # its short name, the title before the colon ("DPO-Shift"), as `match --paper` takes it
+        short = [p.title for p in day if ":" in p.title and normalize_title(p.title.split(":", 1)[0]) == key]
+        return short[0] if len(short) == 1 else None
 
     # -- scores ------------------------------------------------------------------------
 

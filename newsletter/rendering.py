@@ -516,6 +516,27 @@ class _Runaway(Exception):
         self.filename, self.line = filename, line
 
 
+class Names(list):
+    """Topic names as a template sees them: a list (``topics | join(', ')``,
+    ``topics[0]``) that prints as the names joined, so a subject written
+    ``{{ topics }}`` reads 'Diffusion, SGD', not Python's "['Diffusion', 'SGD']"."""
+
+    def __str__(self) -> str:
+        return ", ".join(str(name) for name in self)
+
+
+def _shown(value: object) -> object:
+    """What ``{{ value }}`` prints: nothing for a value a subscriber lacks
+    (``{{ subscriber.name }}`` of one without a name went out as "None" in
+    the subject), and a date as people read it ("Monday 30 November 2026",
+    not "2026-11-30 08:00:00+01:00")."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{value:%A} {value.day} {value:%B %Y}"
+    return value
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -542,11 +563,12 @@ class Composer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            finalize=_shown,
         )
         self.env.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
         self.html_template = self._load(HTML_TEMPLATE)
         self.text_template = self._load(TEXT_TEMPLATE)
-        subject_env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+        subject_env = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=_shown)
         subject_env.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
         self.subject_template = subject_env.from_string(config.email.subject)
         from .matching import Matcher
@@ -699,9 +721,9 @@ class Composer:
             "subscriber": subscriber,
             "name": subscriber.name or subscriber.email,
             "count": count,
-            "topics": topic_names or [config.topic_name(k) for k in subscriber.topics],
+            "topics": Names(topic_names or [config.topic_name(k) for k in subscriber.topics]),
             "sections": groups,
-            "subscriber_topics": [config.topic_name(k) for k in subscriber.topics],
+            "subscriber_topics": Names(config.topic_name(k) for k in subscriber.topics),
             "date": local,
             "date_text": f"{local:%A} {local.day} {local:%B %Y}",
             "preheader": preheader,
@@ -762,7 +784,7 @@ class Composer:
         topics = ctx["topics"]
         if len(subject) > SHOWN_SUBJECT_CHARS and len(topics) > 1:
             def shortened(k: int) -> str:
-                return self._subject_text({**ctx, "topics": [*topics[:k], f"and {len(topics) - k} more"]})
+                return self._subject_text({**ctx, "topics": Names([*topics[:k], f"and {len(topics) - k} more"])})
 
             low, high = 1, len(topics) - 1  # the most topics named whole that fit (at least one)
             while low < high:
@@ -1022,7 +1044,8 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
 
 def check_templates(config: Config) -> list[Problem]:
     """For ``newsletter validate``: the templates load, and render a sample
-    digest (one paper with markup in its title, and an empty one) without error."""
+    digest (one paper with markup in its title; two, one with every value; one
+    with a title and an abstract only; and an empty one) without error."""
     from .matching import Hit
     from .models import Paper
 
@@ -1043,6 +1066,11 @@ def check_templates(config: Config) -> list[Problem]:
         now = datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC"))
         composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
         composer.compose(sub, [match, _full_sample(sub, now)], now=now, message_id="<validate@localhost>")
+        # a paper with a title and an abstract only, as saved Hugging Face pages give them: a
+        # template reading p.authors[0] passed validate and stopped the first send
+        bare = Paper(title="A bare sample paper", abstract="Only a title and an abstract.", source="validate")
+        composer.compose(sub, [PaperMatch(bare, 1, (sub.topics[0],), ("sample",), ())], now=now,
+                         message_id="<validate@localhost>")
         composer.compose(sub, [], now=now, message_id="<validate@localhost>")
     except NewsletterError as exc:
         return list(exc.problems)

@@ -80,9 +80,49 @@ def parse_schedule(text: str) -> Schedule:
                 f"(at most {MAX_INTERVAL_MINUTES // 60} hours or {MAX_INTERVAL_MINUTES} minutes)"
             )
         return Schedule(text, "interval", interval_minutes=n * unit)
+    if _CRON.match(norm):
+        meant = _cron_meant(norm)
+        raise ValueError(f"schedule {text!r} is a cron line's time, which schedule: does not read; "
+                         + (f"did you mean {meant!r}? " if meant else "") + f"valid forms: {VALID_FORMS}")
     meant = _meant(norm)
     raise ValueError(f"cannot parse schedule {text!r}; "
                      + (f"did you mean {meant!r}? " if meant else "") + f"valid forms: {VALID_FORMS}")
+
+
+#: Five cron fields (minute hour day-of-month month day-of-week), as a crontab line starts.
+_CRON = re.compile(r"^[\d*/,-]+ [\d*/,-]+ [\d*/,?l-]+ [\d*/,a-z-]+ [\d*/,a-z#?l-]+$")
+
+
+def _cron_days(field: str) -> list[str] | None:
+    """The weekdays of a cron day-of-week field (0 and 7 are Sunday; mon-fri)."""
+    days: list[int] = []
+    for part in field.split(","):
+        ends = [(WEEKDAYS.index(_DAY_ALIASES[x]) + 1) % 7 if x in _DAY_ALIASES else int(x) if x.isdigit() else -1
+                for x in part.split("-")]
+        if len(ends) > 2 or any(not 0 <= e <= 7 for e in ends):
+            return None
+        days += range(ends[0], ends[-1] + 1) if ends[-1] >= ends[0] else [*range(ends[0], 8), *range(0, ends[-1] + 1)]
+    return [d for d in WEEKDAYS if (WEEKDAYS.index(d) + 1) % 7 in {x % 7 for x in days}]
+
+
+def _cron_meant(norm: str) -> str | None:
+    """The schedule a crontab time means (a cron user writes the line they
+    know): '0 8 * * 1-5' -> 'weekly on monday, ... at 08:00', '*/30 * * * *'
+    -> 'every 30 minutes'.  None for what no form says (days of the month)."""
+    minute, hour, mday, month, wday = norm.split()
+    if mday != "*" or month != "*":
+        return None
+    if wday == "*" and hour == "*" and (m := re.fullmatch(r"\*/(\d+)", minute)):
+        return f"every {m[1]} minutes"
+    if wday == "*" and minute.isdigit() and (m := re.fullmatch(r"\*(?:/(\d+))?", hour)):
+        return f"every {m[1]} hours" if m[1] else "every hour"
+    if not (minute.isdigit() and hour.isdigit() and int(minute) < 60 and int(hour) < 24):
+        return None
+    at = f"at {int(hour):02d}:{int(minute):02d}"
+    days = WEEKDAYS if wday in ("*", "?") else _cron_days(wday)
+    if not days:
+        return None
+    return f"daily {at}" if len(days) == 7 else f"weekly on {', '.join(days)} {at}"
 
 
 #: A time of day as people write it: 8am, 8 am, 8:30, 8.30, 20h, 8:30 p.m.

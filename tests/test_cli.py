@@ -205,6 +205,13 @@ def test_config_after_the_command_name(workdir, cli):
     assert "--config PATH" in cli("state", "migrate", "--help").out
 
 
+def test_send_help_lists_the_now_the_readme_documents(cli):
+    """README gives `send --now` for backfills; --help hid it."""
+    out = " ".join(cli("send", "--help").out.split())
+    assert "--now TIME Pretend it is this time (ISO 8601, 2024-05-06T08:00:00+00:00; without an offset, UTC)" in out, out
+    assert "at most 5 minutes ahead of the clock unless with --dry-run" in out
+
+
 def test_validate_names_a_broken_source_file_with_the_config_problems(workdir, cli):
     """One run names every problem: a broken export is not held back until
     the config's own problems are fixed."""
@@ -358,6 +365,21 @@ def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
         f"empty       {MANY - 10 + 1} subscribers (nothing new for them: no email)",
         "unsubscribed r01@example.org", *(f"unsubscribed r{i:02d}@example.org" for i in range(2, 11)),
         f"sent 0, empty {MANY - 10 + 1}, failed 0, not due 0, unsubscribed 10",
+    ]
+
+
+def test_a_lab_sized_send_from_cron_folds_who_is_not_due_too(workdir, cli):
+    """A lab of 30 on a cron line every 10 minutes wrote 30 "not due" lines a
+    run (4,000 a day): folding waited for 50 subscribers.  Output that is no
+    terminal folds past 10 whatever the list's size."""
+    subs = "".join(f"  - email: r{i:02d}@example.org\n    topics: [diffusion]\n" for i in range(30))
+    write_config(workdir, "schedule: daily at 08:00\n" + BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n" + subs)
+    r = cli("send", "--now", "2024-05-01T09:00:00+00:00")
+    assert r.code == 0, r.err
+    assert r.out.splitlines() == [
+        "not due     30 subscribers; the soonest: r00@example.org: next digest at 2024-05-02 08:00 UTC "
+        "(`newsletter schedule` lists each)",
+        "sent 0, empty 0, failed 0, not due 30",
     ]
 
 
@@ -528,6 +550,27 @@ def test_pin_where_no_paper_has_authors_is_named_once(workdir, cli):
     (workdir / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())  # papers with authors
     write_config(workdir, pinned.replace("sources:\n", "sources:\n  - type: arxiv\n    path: arxiv.xml\n"))
     assert "pin" not in cli("validate").err + cli("match").err
+
+
+def test_a_pin_written_otherwise_than_the_sources_write_the_name_is_named(workdir, cli):
+    """A pin matches a name exactly: 'Tanaka, Kenji' or 'K. Tanaka' pinned
+    nothing while the papers wrote 'Kenji Tanaka', and nothing said so."""
+    (workdir / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    pinned = BASIC_CONFIG.replace("sources:\n", "sources:\n  - type: arxiv\n    path: arxiv.xml\n").replace(
+        "    topics: [diffusion]\n", "    topics: [diffusion]\n    pin: [Tanaka, Kenji, W. Zhang, Kenji Tanaka, "
+        "'Lovelace, Ada', Someone Else]\n".replace("Tanaka, Kenji", "'Tanaka, Kenji'"))
+    write_config(workdir, pinned)
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == [
+        "warning: config.yaml:17: subscribers[0].pin[0]: 'Tanaka, Kenji' pins no paper: the current papers write "
+        "'Kenji Tanaka'; a pin matches a name as the sources write it",
+        "warning: config.yaml:17: subscribers[0].pin[1]: 'W. Zhang' pins no paper: the current papers write "
+        "'Wei Zhang'; a pin matches a name as the sources write it",
+        "warning: config.yaml:17: subscribers[0].pin[3]: 'Lovelace, Ada' pins no paper: it is written surname "
+        "first; the sources write names first name first: Ada Lovelace",
+    ], r.err  # Kenji Tanaka as written, and a name no paper has, are no slip
+    assert "pins no paper" in cli("match").err
 
 
 def test_a_config_without_subscribers_says_nothing_is_ever_sent(workdir, cli):
@@ -755,6 +798,30 @@ def test_validate_warns_of_a_placeholder_sender_on_smtp(workdir, cli, email_bloc
     assert warnings == ([warned] if warned else []), r.err
 
 
+def test_validate_warns_of_placeholder_subscribers_on_smtp(workdir, cli):
+    """The starter's you@example.org kept when switching to smtp: validate
+    warned of the From, not of where every digest was going (a bounce)."""
+    sender = "email:\n  from: \"Me <me@uni.edu>\"\n"
+    many = "".join(f"  - {{email: m{n}@example.com, topics: [optim]}}\n" for n in range(5))
+    write_config(workdir, BASIC_CONFIG + many + sender + SMTP_LOCAL)
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if "subscribers[" in line] == [
+        "warning: config.yaml:12: subscribers[0].email: 'ada@example.org' is a placeholder address (example.org is "
+        "reserved for examples): no mail reaches it; put the subscriber's own address",
+        "warning: config.yaml:15: subscribers[1].email: 'bob@example.org' is a placeholder address (example.org is "
+        "reserved for examples): no mail reaches it; put the subscriber's own address",
+        "warning: config.yaml:18: subscribers[2].email: 'm0@example.com' is a placeholder address (example.com is "
+        "reserved for examples): no mail reaches it; put the subscriber's own address",
+        "warning: config.yaml:19: subscribers[3].email: 'm1@example.com' and 3 more after it are placeholder "
+        "addresses too",
+    ], r.err
+    write_config(workdir, BASIC_CONFIG.replace("@example.org", "@uni.edu") + sender + SMTP_LOCAL)
+    assert "subscribers[" not in cli("validate").err
+    write_config(workdir, BASIC_CONFIG + sender)  # the outbox: nothing is mailed
+    assert "subscribers[" not in cli("validate").err
+
+
 def test_validate_warns_of_the_starters_placeholder_base_url_on_smtp(workdir, cli, monkeypatch):
     """The starter's `web:` block uncommented as it is: every email's unsubscribe
     link pointed at digest.example.org, and validate said OK."""
@@ -922,3 +989,46 @@ def test_an_export_folder_whose_subfolders_hold_files_says_they_are_not_read(wor
     assert r.code == 0, r.err
     assert r.err.splitlines() == ["warning: config.yaml:3: sources[0].path: the files in its subfolders (2024-09/) "
                                   "are not read; 'papers/**/*.txt' reads them too"]
+
+
+def test_readme_systemd_units_have_no_comment_after_a_value_and_can_be_enabled():
+    """systemd reads no comment after a value: README's `EnvironmentFile=/etc/paper-digest.env  # mode 600`
+    named a file that does not exist, and the unit failed to start; the web unit had no [Install], so
+    `systemctl enable` left it off at boot."""
+    units = re.findall(r"```ini\n(# /etc/systemd/system/\S+\.service\n.*?)```",
+                       (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
+    assert len(units) == 2
+    for unit in units:
+        settings = [line for line in unit.splitlines() if re.match(r"[A-Za-z]+=", line)]
+        assert settings and not [line for line in settings if "#" in line], unit
+        assert "[Install]\nWantedBy=multi-user.target" in unit, unit
+
+
+def test_a_config_saved_as_yml_is_named_when_yaml_is_not_found(workdir, cli):
+    """The default is config.yaml; a file saved as config.yml got only 'config file not found'."""
+    write_config(workdir, BASIC_CONFIG, name="config.yml")
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == ("config.yaml: config file not found (config.yml is there: "
+                                             "--config config.yml)"), r.err
+    assert cli("--config", "config.yml", "validate").code == 0
+
+
+def test_run_help_says_every_subscriber_needs_a_schedule(cli):
+    """run refuses subscribers without a schedule; its --help did not say so."""
+    out = " ".join(cli("run", "--help").out.split())
+    assert "Every subscriber needs a schedule (its own or the top-level schedule:)" in out, out
+
+
+def test_what_to_ask_the_server_beside_a_saved_copy_is_named_unused(workdir, cli):
+    """categories: [math.AP] beside path: filtered nothing (the file is read
+    whole), and a reader expecting math.AP papers got every paper in it."""
+    (workdir / "arxiv.xml").write_bytes((DATA / "arxiv-api.xml").read_bytes())
+    write_config(workdir, BASIC_CONFIG.replace(
+        "sources:\n", "sources:\n  - {type: arxiv, path: arxiv.xml, categories: [math.AP], max_results: 5}\n"
+        "  - {type: arxiv, path: arxiv.xml, announce_type: [new]}\n"))
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert [line for line in r.err.splitlines() if "path:" in line] == [
+        "warning: config.yaml:2: sources[0].categories: categories: and max_results: are not used with path: (they "
+        "say what to ask the server; the saved file is read whole) (a topic's categories: keeps the papers of some "
+        "categories)"], r.err  # announce_type filters a saved announcement feed too

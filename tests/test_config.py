@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -129,6 +130,19 @@ def test_an_arxiv_query_in_another_search_syntax_is_refused_at_its_line(workdir,
     assert found == [f"config.yaml:3: sources[0].query: query {query!r}: {said}"]
 
 
+@pytest.mark.parametrize(("query", "said"), [
+    ("cs.LG", "is a category, which a query searches as text: write categories: [cs.LG]"),
+    ("cs.lg, stat.ML", "is a category, which a query searches as text: write categories: [cs.LG, stat.ML]"),
+    ("abs:diffusion -medical", ": arXiv excludes with ANDNOT, not a leading '-': write '... ANDNOT all:medical'"),
+    ("https://arxiv.org/list/cs.LG/new", "is a web address, not arXiv search syntax: a listing's categories go under "
+                                         "categories: (with feed: rss for the daily announcement)"),
+])
+def test_an_arxiv_query_written_as_a_category_a_link_or_with_a_minus_says_what_to_write(workdir, query, said):
+    """Each went to the API as text: papers mentioning 'cs.LG', or '-medical' as a word."""
+    found = problems(workdir, ARXIV_QUERY.replace("QUERY", repr(query)))
+    assert found == [f"config.yaml:3: sources[0].query: query {query!r}{'' if said[0] == ':' else ' '}{said}"], found
+
+
 @pytest.mark.parametrize("query", ['ti:diffusion ANDNOT abs:medical', 'all:"flow or diffusion" OR TI:x',
                                    'cat:cs.LG AND all:"A: B"', "diffusion OR interpretability"])
 def test_an_arxiv_query_in_its_syntax_is_taken(workdir, query):
@@ -159,6 +173,11 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources:\n  - type: hf-daily\n    date: 2024-02-30\ntopics: {t: {any: [x]}}\n",
             "config.yaml:3: malformed YAML: '2024-02-30' is written as a date, but there is no such date "
             "(day is out of range for month)",
+        ),
+        (  # a word for the newest day: leaving date: out is what reads it
+            "sources:\n  - type: hf-daily\n    date: today\ntopics: {t: {any: [x]}}\n",
+            "config.yaml:3: sources[0].date: 'today' is not a date in the form YYYY-MM-DD: leave date: out to read "
+            "the last `days:` up to today",
         ),
         ("a: 1\na: 2\n", "config.yaml:2: duplicate key 'a' (first at line 1)"),
         ("- just\n- a list\n", "config.yaml:1: expected a mapping of settings"),
@@ -457,7 +476,15 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
          "config.yaml:5: delivery.host: 'smtp.example.org:587' includes a port: write host: smtp.example.org and port: 587"),
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
          "delivery:\n  transport: smtp\n  host: smtp://smtp.example.org\n",
-         "config.yaml:5: delivery.host: 'smtp://smtp.example.org' is not a host name or address"),
+         "config.yaml:5: delivery.host: 'smtp://smtp.example.org' is a URL: write host: smtp.example.org"),
+        # a mail client's URL: the host, port and TLS it names
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "delivery:\n  transport: smtp\n  host: smtps://smtp.gmail.com:465\n",
+         "config.yaml:5: delivery.host: 'smtps://smtp.gmail.com:465' is a URL: write host: smtp.gmail.com and port: "
+         "465 (smtps:// is security: ssl)"),
+        ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
+         "delivery:\n  transport: smtp\n  host: https://mail.example.org/smtp\n",
+         "config.yaml:5: delivery.host: 'https://mail.example.org/smtp' is not a host name or address"),
     ],
 )
 def test_more_single_problems(workdir, text, expected):
@@ -1016,6 +1043,12 @@ def test_a_text_where_a_list_goes_shows_the_list_to_write(workdir, old, new, exp
         ("diffusion AND score",
          "term 'diffusion AND score' is written as a search query; a term is one word or phrase: list the "
          "words as separate terms, [\"diffusion\", \"score\"] (under all: when each must match)"),
+        ("(diffusion OR flow) AND matching",  # the query's brackets are not part of the words
+         "term '(diffusion OR flow) AND matching' is written as a search query; a term is one word or phrase: list "
+         "the words as separate terms, [\"diffusion\", \"flow\", \"matching\"] (under all: when each must match)"),
+        ("diffusion | flow",
+         "term 'diffusion | flow' is written as a search query; a term is one word or phrase: list the "
+         "words as separate terms, [\"diffusion\", \"flow\"] (under all: when each must match)"),
         ("diffusion, flow matching",
          "term 'diffusion, flow matching' holds a comma: each term is its own item, "
          "[\"diffusion\", \"flow matching\"]"),
@@ -1025,6 +1058,36 @@ def test_a_term_written_as_a_query_or_a_list_says_how_to_split_it(workdir, term,
     """`any: ["diffusion OR flow"]` was one phrase that matched nothing: a quiet week, not an error."""
     found = problems(workdir, _basic('any: ["diffusion model*", "score-based"]', f'any: ["{term}"]'))
     assert found == [f"config.yaml:7: topics.diffusion.any[0]: {expected}"], found
+
+
+@pytest.mark.parametrize(
+    "term, expected",
+    [
+        ("ti:diffusion",
+         "term 'ti:diffusion' starts with arXiv's search field 'ti:', which a term reads as text: write "
+         "'diffusion' (fields: [title] searches only there)"),
+        ("cat:cs.LG",
+         "term 'cat:cs.LG' starts with arXiv's search field 'cat:', which a term reads as text: a category goes "
+         "under categories: [cs.LG]"),
+        ('\\"score matching\\"',
+         "term '\"score matching\"' holds quotes, which a term reads as text: write 'score matching' (a term of "
+         "several words is already a phrase)"),
+        ("-medical", "term '-medical': a leading '-' excludes nothing here; write 'medical' under none:"),
+        ("diffusion AND NOT medical",
+         "term 'diffusion AND NOT medical' is written as a search query; NOT excludes nothing in a term: put "
+         "[\"medical\"] under none: and keep \"diffusion\" here"),
+    ],
+)
+def test_a_term_in_search_syntax_says_what_to_write(workdir, term, expected):
+    """Copied from an arXiv alert or a search box, each was a term that matched
+    nothing, and validate said only that the topic matched no paper."""
+    found = problems(workdir, _basic('any: ["diffusion model*", "score-based"]', f'any: ["{term}"]'))
+    assert found == [f"config.yaml:7: topics.diffusion.any[0]: {expected}"], found
+
+
+def test_a_capitalised_word_before_a_colon_is_no_search_field(workdir):
+    config = load_config(write_config(workdir, _basic('"score-based"]', '"score-based", "Ti:sapphire", "Do NOT"]')))
+    assert config.topics["diffusion"].any[-2:] == ["Ti:sapphire", "Do NOT"]
 
 
 def test_a_comma_inside_a_word_is_no_list(workdir):
@@ -1496,3 +1559,216 @@ def test_a_sections_setting_written_at_the_top_says_where_it_goes(workdir, line,
     key = line.split(":")[0]
     found = problems(workdir, BASIC_CONFIG + line + "\n")
     assert found == [f"config.yaml:18: {key}: unknown key {key!r} at the top: {said}"]
+
+
+def test_a_mail_providers_name_for_a_delivery_setting_names_ours(workdir):
+    """Outlook's help page says 'Server name' and 'Encryption method', and a
+    password copied in beside them: each was 'unknown key' with the list of
+    keys (or nothing close), and the password was not told where it goes."""
+    found = problems(workdir, BASIC_CONFIG + (
+        "delivery:\n  transport: smtp\n  server: smtp-mail.outlook.com\n  encryption: STARTTLS\n"
+        "  password: hunter2\n"))
+    assert found == [
+        "config.yaml:20: delivery.server: unknown key 'server': the setting is called host: here",
+        "config.yaml:21: delivery.encryption: unknown key 'encryption': the setting is called security: here, "
+        "one of starttls (port 587), ssl (port 465) or none",
+        "config.yaml:22: delivery.password: unknown key 'password': the password never goes in the config: put it "
+        "in an environment variable and give its NAME, password_env: SMTP_PASSWORD (README \"Delivery\")",
+    ], found
+    assert not any("hunter2" in p for p in found)
+
+
+def test_a_setting_at_the_other_level_says_where_it_goes(workdir):
+    """max_papers in a topic, min_score in a subscriber: each got the other
+    level's list of keys, which does not hold it."""
+    text = (BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                 '    any: ["SGD", "stochastic gradient", "optimi*"]\n    max_papers: 5\n')
+            .replace("    topics: [diffusion]\n", "    topics: [diffusion]\n    min_score: 0.3\n"))
+    assert problems(workdir, text) == [
+        "config.yaml:11: topics.optim.max_papers: unknown key 'max_papers': it is a subscriber's setting, not a "
+        "topic's: set it in each subscriber that follows the topic (or once in an `x-` anchor they merge in)",
+        "config.yaml:16: subscribers[0].min_score: unknown key 'min_score': it is a topic's setting, not a "
+        "subscriber's: set it under the topic in topics: (every subscriber of a topic gets it; for one subscriber "
+        "alone, a topic of its own)",
+    ]
+
+
+def test_a_number_with_its_unit_says_the_number_to_write(workdir):
+    """`timeout: 30s`, `max_bytes: 50MB` (as people write them) were 'expected a
+    valid number, got '30s'', and `security: yes` 'got True' with no word of YAML."""
+    text = BASIC_CONFIG + (
+        "delivery:\n  transport: smtp\n  host: smtp.gmail.com\n  security: yes\n  timeout: 30s\n"
+        "  retry_delay: 2 min\n  max_per_minute: 60 msgs\nhttp:\n  max_bytes: 50MB\n")
+    assert problems(workdir, text) == [
+        "config.yaml:21: delivery.security: expected 'starttls', 'ssl' or 'none', got True (YAML reads an unquoted "
+        "yes, no, on, off, true or false as true or false: write one of them)",
+        "config.yaml:22: delivery.timeout: expected a number, got the text '30s': write the number of seconds alone, "
+        "timeout: 30",
+        "config.yaml:23: delivery.retry_delay: expected a number, got the text '2 min': write the number of seconds "
+        "alone, retry_delay: 120",
+        "config.yaml:24: delivery.max_per_minute: expected an integer, got the text '60 msgs': write the number "
+        "alone, max_per_minute: 60",
+        "config.yaml:26: http.max_bytes: expected an integer, got the text '50MB': write the number of bytes alone, "
+        "max_bytes: 52428800",
+    ]
+
+
+def test_topics_written_as_a_list_or_inside_a_subscriber_say_how_topics_are_keyed(workdir):
+    """`topics: [- name: RL ...]` and a topic's settings inside a subscriber's
+    topics: were 'expected a mapping, got a list' and 'expected a valid string,
+    got a mapping': nothing said that topics are keyed and subscribers name the keys."""
+    text = ("sources: [{type: hf-papers-text, path: papers/}]\ntopics:\n  - name: RL\n    about: Reinforcement "
+            "learning.\nsubscribers:\n  - email: a@uni.edu\n    topics:\n      - about: Reinforcement learning.\n")
+    assert problems(workdir, text) == [
+        "config.yaml:2: topics: expected a mapping, got a list: each topic goes under a key of your choosing that "
+        "subscribers name in their topics: (`topics:`, then indented `rl:`, then its name:, any: or about: indented "
+        "under that)",
+        "config.yaml:8: subscribers[0].topics[0]: expected a topic's key, got a topic's settings: write the topic "
+        "under topics: with a key (`rl:`), and the key here, topics: [rl]",
+    ]
+
+
+def test_a_schedule_meaning_every_send_says_how_to_write_it(workdir):
+    """`schedule: ""` or `every send` (to undo the top-level default for one
+    subscriber) got the list of forms; `schedule: null` is what does it."""
+    head = "schedule: daily at 08:00\n" + BASIC_CONFIG
+    for written, said in (('""', "''"), ("every send", "'every send'"),
+                          ("no", "false (an unquoted no, off or false)")):
+        found = problems(workdir, head.replace("    max_papers: 5\n", f"    max_papers: 5\n    schedule: {written}\n"))
+        assert found == [f"config.yaml:20: subscribers[1].schedule: schedule {said}: for a digest at every `send` "
+                         "(cron's pace), leave schedule: out, or write schedule: null where the top-level schedule: "
+                         "would apply"], found
+    config = load_config(write_config(workdir, head.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: null\n")))
+    assert config.subscribers[0].schedule is not None and config.subscribers[1].schedule is None
+
+
+def test_readme_subscriber_settings_block_loads_as_documented(workdir):
+    """README's list of a subscriber's settings is a config that loads (send_empty was documented nowhere)."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"### A subscriber's settings\n\n```yaml\n(.*?)```", readme, re.S)[1]
+    head = ("sources: [{type: hf-papers-text, path: papers/}]\n"
+            "topics: {diffusion: {any: [diffusion]}, optim: {any: [SGD]}}\n")
+    sub = load_config(write_config(workdir, head + block)).subscribers[0]
+    assert (sub.email, sub.name, sub.topics, str(sub.schedule), sub.timezone, sub.max_papers, sub.pin,
+            sub.send_empty) == ("ada@uni.edu", "Ada Lovelace", ["diffusion", "optim"], "daily at 08:00",
+                                "Europe/Berlin", 20, ["Ada Lovelace"], False)
+
+
+def test_a_title_with_a_colon_unquoted_says_to_quote_it(workdir):
+    """`like: [DPO-Shift: Shifting ...]`: YAML reads the title as a key and its
+    value, and the message was 'expected a valid string, got a mapping'."""
+    text = BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                '    any: ["SGD", "stochastic gradient", "optimi*"]\n'
+                                '    like: [DPO-Shift: Shifting the Distribution]\n')
+    assert problems(workdir, text) == [
+        "config.yaml:11: topics.optim.like[0]: expected text, got 'DPO-Shift: Shifting the Distribution' read as a "
+        "key and its value (YAML takes ': ' so): put it in quotes, \"DPO-Shift: Shifting the Distribution\""]
+
+
+def test_a_schedule_naming_its_time_zone_says_the_zone_goes_apart(workdir):
+    """'daily at 08:00 CET' was told "did you mean 'daily at 08:00'?", which
+    then ran at 08:00 in the subscriber's default zone, nothing said."""
+    for written, zone in (("daily at 08:00 Europe/Berlin", "timezone: Europe/Berlin"),
+                          ("weekly on monday at 09:00 PST", "the zone under timezone: (unknown time zone 'PST'")):
+        found = problems(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", f"    max_papers: 5\n    schedule: {written}\n"))
+        assert len(found) == 1 and found[0].startswith(
+            f"config.yaml:18: subscribers[1].schedule: schedule {written!r} names a time zone, which goes apart: "
+            f"write schedule: '{written.rsplit(' ', 1)[0]}' and {zone}"), found
+
+
+@pytest.mark.parametrize("copied", [
+    "arXiv:2406.04876 [cs.LG]",  # as a listing or a reference list writes it
+    "arXiv:2406.04876v2 [stat.ML]",
+    "https://arxiv.org/abs/2406.04876?context=cs.LG",  # from an abstract page's browse links
+    "https://arxiv.org/html/2406.04876v1#S3",  # a section of the HTML version
+    "https://browse.arxiv.org/abs/2406.04876",
+])
+def test_a_like_copied_with_what_follows_the_id_names_the_paper(copied):
+    """Each was 'matches no known paper (an arXiv id or the title ...)'."""
+    from newsletter.config import liked_reference
+    from newsletter.models import arxiv_base_id
+
+    assert arxiv_base_id(liked_reference(copied)) == "2406.04876"
+
+
+def test_another_name_for_a_value_says_the_one_meant(workdir):
+    """arXiv's API calls the abstract 'summary'; a local MTA is 'sendmail': each got the list of values only."""
+    text = BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                '    any: ["SGD", "stochastic gradient", "optimi*"]\n    fields: [summary]\n')
+    assert problems(workdir, text + "delivery:\n  transport: sendmail\n") == [
+        "config.yaml:11: topics.optim.fields[0]: expected 'title', 'abstract', 'authors' or 'categories', got "
+        "'summary' (did you mean 'abstract'?)",
+        "config.yaml:20: delivery.transport: expected 'outbox' or 'smtp', got 'sendmail' (did you mean 'smtp'? a "
+        "local sendmail, Postfix or Exim takes mail by SMTP: host: localhost, port: 25, security: none)",
+    ]
+
+
+def test_several_addresses_in_one_say_so(workdir, cli):
+    """'a@x.org, b@x.org' was 'not a valid address' (or 'it holds a space')."""
+    from newsletter.config import check_address
+
+    for listed in ("a@uni.edu,b@uni.edu", "a@uni.edu; b@uni.edu", "a@uni.edu b@uni.edu"):
+        with pytest.raises(ValueError) as info:
+            check_address(listed)
+        assert str(info.value) == (f"{listed!r} is several addresses: give each subscriber its own email: "
+                                   "(an entry of its own)")
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("test-email", "--to", "a@uni.edu, b@uni.edu")
+    assert r.code == 2 and r.err.strip() == "--to: 'a@uni.edu, b@uni.edu' is several addresses: give one address at a time"
+
+
+def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
+    """`subscribers: [- ada@uni.edu]` was 'expected a mapping, got 'ada@uni.edu''."""
+    text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n  - ada@uni.edu\n"
+    assert problems(workdir, text) == [
+        "config.yaml:12: subscribers[0]: expected a mapping, got 'ada@uni.edu': a subscriber is its settings, "
+        "{email: ada@uni.edu, topics: [diffusion, optim]} (the topics it follows are required)"]
+
+
+def test_arxiv_ids_under_about_or_as_a_term_say_they_go_under_like(workdir):
+    """Ids pasted under about: ranked by 'https arxiv org' or by nothing, and as
+    a term matched no paper's text: each says like: takes them."""
+    text = BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                '    any: ["SGD", "2406.04321"]\n    about: "https://arxiv.org/abs/2406.04321, 2405.19876"\n')
+    assert problems(workdir, text) == [
+        "config.yaml:10: topics.optim.any[1]: term '2406.04321' names a paper by its arXiv id, which no paper's text "
+        "holds: a paper you liked goes under the topic's like: [\"2406.04321\"]",
+        "config.yaml:11: topics.optim.about: 'about' holds arXiv ids, not words: papers you liked go under like: "
+        "[\"2406.04321\", \"2405.19876\"], and about: says the interest in one to a few sentences",
+    ]
+
+
+def test_a_username_without_password_env_says_how_the_password_is_given(workdir):
+    """It said only that password_env was not set, not what it holds or how the password is given."""
+    found = problems(workdir, BASIC_CONFIG + "delivery:\n  transport: smtp\n  host: smtp.gmail.com\n  username: me\n")
+    assert found == ["config.yaml:18: delivery: 'username' is set but 'password_env' is not: add password_env: "
+                     "SMTP_PASSWORD (the NAME of an environment variable), and give the password there: "
+                     "SMTP_PASSWORD='...' newsletter send"], found
+
+
+def test_a_category_as_a_keyword_term_says_it_goes_under_categories(workdir):
+    """`any: [cs.LG]` (an alert's subscription pasted as keywords) looked for the text 'cs.LG'."""
+    text = BASIC_CONFIG.replace('["SGD", "stochastic gradient", "optimi*"]', '["SGD", "cs.lg"]')
+    assert problems(workdir, text) == [
+        "config.yaml:10: topics.optim.any[1]: term 'cs.lg' is an arXiv category, which a term looks for in titles "
+        "and abstracts: write it under the topic's categories: [cs.LG]"]
+    with_fields = text.replace('["SGD", "cs.lg"]', '["SGD", "cs.lg"]\n    fields: [title, categories]')
+    assert load_config(write_config(workdir, with_fields)).topics["optim"].any == ["SGD", "cs.lg"]  # as meant there
+
+
+def test_fields_on_a_topic_without_terms_is_named(workdir):
+    """`fields: [title]` beside about: alone did nothing (the ranking reads title
+    and abstract), as min_score beside terms alone does nothing: both are named."""
+    text = BASIC_CONFIG.replace('    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+                                '    about: Stochastic gradient methods and their convergence.\n    fields: [title]\n')
+    assert problems(workdir, text) == [
+        "config.yaml:11: topics.optim.fields: has no effect without terms (any:, all: or none:): it says where they "
+        "are looked for, and about:/like: rank by title and abstract; remove fields:"]
+
+
+def test_a_topic_name_of_spaces_is_no_name(workdir):
+    """name: '   ' gave the subject '2 new papers: diff, ' and an empty heading; '' showed the key."""
+    text = BASIC_CONFIG.replace("    name: Optimisation\n", '    name: "  \\u200b "\n').replace(
+        "    name: Diffusion models\n", "    name: ' Diffusion models '\n")
+    config = load_config(write_config(workdir, text))
+    assert config.topic_name("optim") == "optim" and config.topic_name("diffusion") == "Diffusion models"

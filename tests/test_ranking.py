@@ -372,6 +372,22 @@ def test_a_small_day_is_scored_among_background_papers(tmp_path, day, expected):
     assert all(r.score > 0.9 for r in found.values())
 
 
+def test_a_like_of_a_papers_short_name_names_the_title(tmp_path):
+    """`match --paper DPO-Shift` finds the paper; `like: [DPO-Shift]` was
+    ignored with no hint of the title to write."""
+    papers = [Paper("DPO-Shift: Shifting the Distribution of Direct Preference Optimization", "Preference tuning.", "s"),
+              Paper("GAN: one", "Adversarial nets.", "s"), Paper("GAN: two", "Adversarial nets again.", "s")]
+    warnings: list[str] = []
+    ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append)
+    ranker.ranking(Interest("t", about="Preference optimisation.", like=("DPO-Shift", "GAN")))
+    assert warnings == [
+        "topics.t.like[0]: 'DPO-Shift' matches no known paper "
+        "(did you mean 'DPO-Shift: Shifting the Distribution of Direct Preference Optimization'?); it is ignored",
+        "topics.t.like[1]: 'GAN' matches no known paper "
+        "(an arXiv id or the title of a paper from the sources); it is ignored",  # two titles: no guess
+    ]
+
+
 def test_background_is_earlier_days_papers_first_then_the_shipped_ones(tmp_path):
     embedder = Embedder(tmp_path / "emb.sqlite3")
     yesterday = [Paper(f"Yesterday's paper {n} on graphs", "A graph method.", "s", arxiv_id=f"2401.0000{n}") for n in range(3)]

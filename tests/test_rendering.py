@@ -368,6 +368,20 @@ def test_validate_reports_template_problems(tmp_path, cli):
     assert "Traceback" not in r.err
 
 
+def test_validate_renders_a_paper_with_a_title_and_an_abstract_only(tmp_path, cli):
+    """Saved Hugging Face pages give no authors: a template reading
+    p.authors[0] passed validate (its samples all had authors) and stopped
+    the first send."""
+    tpl = tmp_path / "templates"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("{% for s in sections %}{% for p in s.papers %}\n"
+                                    "{{ p.title }} by {{ p.authors[0] }}\n{% endfor %}{% endfor %}\n")
+    load(tmp_path, extra="templates: templates\n")
+    r = cli("validate")
+    assert r.code == 2, r.out
+    assert r.err.strip() == "templates/digest.txt:2: template error: list object has no element 0", r.err
+
+
 # -- one body for subscribers who get the same papers ---------------------------------
 
 SHARED_CONFIG = BASIC_CONFIG + """
@@ -1019,3 +1033,42 @@ def test_contents_entries_are_numbered_as_the_text_part_numbers_them(tmp_path):
     for n, title in entries:
         assert f"[{n}] {html_lib.unescape(title)}\n" in text_contents
     assert re.search(r'class="contents-item"[^>]*style="[^"]*text-indent: -30px', contents)  # hung under the title
+
+
+def test_topics_written_alone_read_as_the_names_joined(tmp_path):
+    """`subject: "{{ count }} on {{ topics }}"` went out as "2 on ['Diffusion models', 'Optimisation']"."""
+    text = HOSTILE_CONFIG.replace("  abstract_chars: 120\n", "  abstract_chars: 120\n  subject: \"{{ count }} on {{ topics }}\"\n")
+    config = load(tmp_path, text=text.replace("name: Optimisation", "name: Optimisation <&> co"), hostile=False)
+    (sub, matches), = digests(config, "cy@example.org")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    names = sorted({m.topics[0] for m in matches})
+    assert len(names) == 2 and "[" not in composed.subject and "'" not in composed.subject, composed.subject
+    assert composed.subject.endswith(" on Optimisation <&> co, Diffusion models") or composed.subject.endswith(
+        " on Diffusion models, Optimisation <&> co"), composed.subject
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.html").write_text("<html><body><p>{{ subscriber_topics }}</p></body></html>\n")
+    config = load(tmp_path, text=text.replace("name: Optimisation", "name: Optimisation <&> co"), hostile=False,
+                  extra="templates: tpl\n")
+    html = Composer(config).compose(sub, matches, now=NOW).html
+    assert "<p>Optimisation &lt;&amp;&gt; co, Diffusion models</p>" in html, html  # escaped as any text
+
+
+def test_a_value_a_subscriber_lacks_prints_nothing_and_a_date_reads_as_a_date(tmp_path):
+    """`subject: "{{ subscriber.name }}: {{ date }}"` went out as "None: 2024-05-01 09:00:00+01:00"
+    for a subscriber without a name."""
+    text = HOSTILE_CONFIG.replace(
+        "  abstract_chars: 120\n", "  abstract_chars: 120\n  subject: \"{{ subscriber.name }}: papers of {{ date }}\"\n")
+    config = load(tmp_path, text=text, hostile=False)
+    named = {s.email: s.name for s in config.subscribers}
+    for sub, matches in digests(config):
+        subject = Composer(config).compose(sub, matches, now=NOW).subject
+        zone = config.zone(sub)
+        local = NOW.astimezone(zone)
+        day = f"{local:%A} {local.day} {local:%B %Y}"
+        assert subject == f"{named[sub.email] or ''}: papers of {day}", subject
+    assert None in named.values() and any(named.values())
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.txt").write_text("Hello {{ subscriber.name }}\n{{ date }}\n")
+    config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
+    (sub, matches), *_ = [d for d in digests(config) if d[0].name is None]
+    assert Composer(config).compose(sub, matches, now=NOW).text.startswith("Hello \nWednesday 1 May 2024\n")

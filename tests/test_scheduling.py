@@ -218,6 +218,30 @@ def test_a_schedule_written_as_people_say_it_names_the_form_meant(text, meant):
     parse_schedule(meant)  # and what it names is a schedule
 
 
+@pytest.mark.parametrize(
+    "text, meant",
+    [
+        ("0 8 * * 1-5", "weekly on monday, tuesday, wednesday, thursday, friday at 08:00"),
+        ("30 7 * * mon,thu", "weekly on monday, thursday at 07:30"),
+        ("0 9 * * 0", "weekly on sunday at 09:00"),
+        ("15 6 * * *", "daily at 06:15"),
+        ("*/30 * * * *", "every 30 minutes"),
+        ("0 */6 * * *", "every 6 hours"),
+        ("0 * * * *", "every hour"),
+        ("0 8 1 * *", None),  # a day of the month: no form says it
+    ],
+)
+def test_a_cron_time_as_a_schedule_is_named_with_the_form_meant(text, meant):
+    """A cron user writes the crontab time they know; it got only the list of forms."""
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    said = str(info.value)
+    assert said.startswith(f"schedule {text!r} is a cron line's time, which schedule: does not read; "), said
+    assert (f"did you mean {meant!r}?" in said) if meant else ("did you mean" not in said), said
+    if meant:
+        parse_schedule(meant)
+
+
 @pytest.mark.parametrize("text", ["weekly", "mondays", "every 0 hrs", "weekly on monday at 20:00 pm", "daily at 25:00 or 8"])
 def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
     with pytest.raises(ValueError) as info:

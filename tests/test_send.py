@@ -2128,6 +2128,9 @@ def test_state_migrate_refuses_bad_targets_and_missing_sources(tmp_path, cli):
     assert "hunter2" not in r.err
     r = cli("state", "migrate", "--to", "state2.sqlite3")
     assert r.code == 2 and "--to: 'state2.sqlite3' is not a postgresql:// URL" in r.err
+    r = cli("state", "migrate", "--to", "mysql://u@h/db")  # it was told to give a SQLite file's path, which --to refuses
+    assert r.code == 2 and r.err.strip() == ("--to: 'mysql' databases are not supported: give a "
+                                             "postgresql://user@host:port/db URL"), r.err
     r = cli("state", "migrate", "--to", "postgresql://u@127.0.0.1:1/db")
     assert r.code == 2 and r.err.strip() == "newsletter-state.sqlite3: no SQLite state here (nothing to migrate)"
 

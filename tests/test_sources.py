@@ -657,6 +657,17 @@ def test_arxiv_categories_are_spelt_as_arxiv_spells_them():
     assert len(ARXIV_TAXONOMY) == 20 and sum(len(s) for s in ARXIV_TAXONOMY.values()) == 146
 
 
+def test_a_category_as_arxivs_pages_name_it_says_its_code():
+    """'Machine Learning (cs.LG)', as an abstract page's Subjects line writes it, got the list of archives."""
+    from newsletter.config import check_arxiv_category
+
+    for written, code in (("Machine Learning (cs.LG)", "cs.LG"), ("stat.ML - Machine Learning", "stat.ML"),
+                          ("Computation and Language (cs.CL)", "cs.CL")):
+        with pytest.raises(ValueError) as info:
+            check_arxiv_category(written)
+        assert str(info.value) == f"{written!r} is not an arXiv category: write its code alone, {code!r}"
+
+
 ARXIV_400 = b"""<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
   <title type="html">ArXiv Query: search_query=cat:cs.LG AND (all:diffusion&amp;id_list=</title>

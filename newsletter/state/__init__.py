@@ -69,13 +69,13 @@ def public_url(url: str) -> str:
 _CONNINFO = re.compile(r"^\s*(host|hostaddr|dbname|user|port|service|password)\s*=", re.IGNORECASE)
 
 
-def check_state_target(value: str) -> str:
+def check_state_target(value: str, *, file_ok: bool = True) -> str:
     """Config check for ``state:``: a database URL must not carry a password;
     a file path is a SQLite file.  What is neither, though it would make a
     file name (a libpq connection string, a SQLAlchemy or another
     database's URL), is refused saying what to write: taken as a file, it
     left each worker a SQLite state of its own."""
-    not_url = _not_a_state_url(value)
+    not_url = _not_a_state_url(value, file_ok=file_ok)
     if not_url:
         raise ValueError(not_url)
     if is_database_url(value):
@@ -104,8 +104,9 @@ def check_state_target(value: str) -> str:
     return value
 
 
-def _not_a_state_url(value: str) -> str | None:
-    """Why ``value`` is neither a SQLite file path nor a ``postgresql://`` URL, or None."""
+def _not_a_state_url(value: str, *, file_ok: bool = True) -> str | None:
+    """Why ``value`` is neither a SQLite file path nor a ``postgresql://`` URL, or None.
+    ``file_ok`` False: only a URL will do (``state migrate --to``)."""
     if _CONNINFO.match(value) and "/" not in value:
         from psycopg.conninfo import conninfo_to_dict
 
@@ -128,7 +129,8 @@ def _not_a_state_url(value: str) -> str | None:
         return f"write the SQLite file's path, not a URL: state: {rest[1:] if rest.startswith('/') else rest}"
     if base in DATABASE_SCHEMES:
         return f"{scheme}:// is SQLAlchemy's form; write {public_url(f'{base}://{rest}')}"
-    return f"{scheme!r} databases are not supported: give a SQLite file's path or a postgresql:// URL"
+    wanted = "a SQLite file's path or a postgresql:// URL" if file_ok else "a postgresql://user@host:port/db URL"
+    return f"{scheme!r} databases are not supported: give {wanted}"
 
 
 def key(email: str) -> str:
@@ -530,11 +532,12 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
     last-sent and last-served times (so schedules carry on), and every digest
     with its papers, status and Message-ID (so nothing is sent again)."""
     try:
-        check_state_target(url)
+        check_state_target(url, file_ok=False)
     except ValueError as exc:
         raise StateError(Problem(str(exc), path="--to")) from None
     if not is_database_url(url):
-        raise StateError(Problem(f"{url!r} is not a postgresql:// URL", path="--to"))
+        raise StateError(Problem(f"{url!r} is not a postgresql:// URL: migrate copies a SQLite state into "
+                                 "PostgreSQL (postgresql://user@host:port/db)", path="--to"))
     path = Path(source)
     if not path.is_file():
         raise StateError(Problem("no SQLite state here (nothing to migrate)", str(path)))
