@@ -585,6 +585,12 @@ class _ReplyDeadline(io.RawIOBase):
         sock, timeout = self.smtp.sock, self.smtp.timeout
         if sock is None:
             return 0
+        if self.smtp.fresh:
+            # A reply's first read: the socket's own timeout is its deadline
+            # still; most replies come whole in it, with no settimeout calls
+            # (two per read, for every reply of a big send).
+            self.smtp.fresh = False
+            return sock.recv_into(buffer)
         left = self.smtp.reply_by - time.monotonic()
         if left <= 0:
             raise TimeoutError("timed out")
@@ -606,12 +612,14 @@ class _Deadlined(smtplib.SMTP):
     no reply (code -1, as smtplib names a line without a code)."""
 
     reply_by = 0.0
+    fresh = False  # the reply being read has not read the socket yet, whose timeout is its own
 
     def getreply(self):
         if self.file is None and self.sock is not None:  # (a new connection, or the switch to TLS)
             self.file = io.BufferedReader(_ReplyDeadline(self))
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else 60.0
         self.reply_by = time.monotonic() + timeout
+        self.fresh = isinstance(self.timeout, (int, float))
         try:
             return super().getreply()
         except smtplib.SMTPResponseException as exc:
