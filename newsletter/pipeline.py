@@ -50,8 +50,8 @@ from .readers import (
 )
 from .rendering import Composer
 from .scheduling import Schedule, clock_was_ahead, is_due, minute_up, next_send
-from .sending import DigestResult, SendReport, send
-from .state import DigestRecord, OpenDigest, open_state
+from .sending import DigestResult, SendReport, digest_papers, send
+from .state import DigestRecord, OpenDigest, State, SubscriberState, open_state
 from .tokens import secret_problem
 
 __all__ = [
@@ -97,16 +97,25 @@ def match(
     exclude: Callable[[Subscriber], frozenset[str]] | None = None,
     warn: Callable[[str], None] | None = None,
     left: Mapping[str, datetime] | None = None,
+    state: State | None = None,
 ) -> Iterator[tuple[Subscriber, list[PaperMatch]]]:
     """Per subscriber, the papers for its next digest, best first.
 
     ``exclude(subscriber)`` gives the paper ids it must not get again (the
-    ones already sent, from the state).  Subscribers in ``left`` (by default
-    :func:`unsubscribed`, read from the state) get no digest and are not
-    yielded.  Topics are matched once for all subscribers; ``warn`` gets a
-    line per ``like:`` entry that names no known paper.
+    ones already sent, from the state).  With ``state`` (open, read-only is
+    enough) instead, each digest is the one ``send`` builds next
+    (:func:`sending.digest_papers`: an owed digest's papers first, one a
+    stopped run may have delivered as it was).  Subscribers in ``left`` (by
+    default :func:`unsubscribed`, read from the state) get no digest and are
+    not yielded.  Topics are matched once for all subscribers; ``warn`` gets
+    a line per ``like:`` entry that names no known paper.
     """
     subs, index = _selection(config, all_papers, only, warn, left)
+    if state is not None:
+        known = state.plan([sub.email for sub in subs])
+        for sub in subs:
+            yield sub, digest_papers(config, index, sub, known.get(sub.email) or SubscriberState(sub.email), state.papers)
+        return
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
 

@@ -30,6 +30,7 @@ from .errors import ConfigError, NewsletterError, cannot_listen, counted
 from .files import fitted_name, sweep_temporaries, write_atomic
 from .rendering import Composer, default_templates_dir
 from .scheduling import shown_time
+from .state import open_state
 
 VERSION_PATH = "/__version"
 RELOAD_SCRIPT = (
@@ -140,9 +141,11 @@ def preview(
 ) -> PreviewReport:
     """Render every subscriber's next digest (or ``only`` one) and write the files.
 
-    ``exclude(subscriber)`` gives the paper ids not to show; by default the
-    ones already sent, read from the state (read-only: preview never writes
-    it), so the preview is the digest ``send`` would build next.  A subscriber
+    ``exclude(subscriber)`` gives the paper ids not to show.  By default the
+    state (read-only: preview never writes it) says, so the preview is the
+    digest ``send`` would build next, through the same selection
+    (:func:`sending.digest_papers`): none of the papers already sent, and a
+    digest owed after a failure with its papers first and its Message-ID.  A subscriber
     with no new papers gets the short "no new papers" email only where
     ``send_empty`` would send it (set it to preview that template); otherwise
     it gets no files and the index says nothing would be sent; so does one
@@ -161,14 +164,23 @@ def preview(
     files: dict[str, bytes] = {}
     stale: list[str] = []
     entries: list[PreviewEntry] = []
-    if exclude is None:
-        exclude = pipeline.already_sent(config, only)
     left = pipeline.unsubscribed(config, only)
     timing = {row.email: row for row in pipeline.schedules(config, now=now, only=only)}
-    selected = dict(
-        (sub.email, matches)
-        for sub, matches in pipeline.match(config, found, only, exclude=exclude, warn=warnings.append, left=left)
-    )
+    owed: dict[str, str] = {}  # the Message-ID of each owed digest, which send sends again under it
+    if exclude is None:
+        # what send builds next: an owed digest's papers first, an uncertain one as it was
+        with open_state(config.state_target, readonly=True) as state:
+            emails = [sub.email for sub in pipeline.subscribers(config, only)]
+            owed = {email: k.open.message_id for email, k in state.plan(emails, with_sent=False).items() if k.open}
+            selected = dict(
+                (sub.email, matches)
+                for sub, matches in pipeline.match(config, found, only, warn=warnings.append, left=left, state=state)
+            )
+    else:
+        selected = dict(
+            (sub.email, matches)
+            for sub, matches in pipeline.match(config, found, only, exclude=exclude, warn=warnings.append, left=left)
+        )
     for sub in pipeline.subscribers(config, only):
         name = slug(sub.email)
         if sub.email in left:
@@ -181,7 +193,7 @@ def preview(
             stale.extend(f"{name}.{kind}" for kind in ("html", "txt", "eml"))
             entries.append(PreviewEntry(sub.email, sub.name, name, "", 0, 0, 0, would_send=False))
             continue
-        composed = composer.compose(sub, matches, now=now)
+        composed = composer.compose(sub, matches, now=now, message_id=owed.get(sub.email))
         html_data = composed.html.encode("utf-8")
         eml = composed.data  # the wire bytes: re-serialising the parsed message would refold headers
         files[f"{name}.html"] = html_data

@@ -38,7 +38,8 @@ from .delivery import (
 )
 from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
 from .fetching import Fetcher
-from .matching import Matcher, topic_index
+from .matching import Matcher, PaperMatch, TopicIndex, topic_index
+from .models import Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff
@@ -305,6 +306,43 @@ def _died(proc) -> str:
     else:
         how = f"exit {code}" if code is not None else "still running"
     return f"send worker {proc.name} stopped without finishing ({how}); its unfinished digests stay pending"
+
+
+def digest_papers(
+    config: Config,
+    index: TopicIndex,
+    sub: Subscriber,
+    known: SubscriberState,
+    papers_of: Callable[[list[str]], dict[str, Paper]],
+) -> list[PaperMatch]:
+    """The papers of ``sub``'s next digest, best first, as :func:`send`
+    builds it and ``preview`` shows it: those not sent before, at most
+    ``max_papers``; an owed digest's papers first, in their order, then new
+    ones (``papers_of`` rebuilds owed papers no source has any more, from
+    the state); and a digest a stopped run may have delivered (uncertain)
+    exactly as it was, its new papers left for the next digest."""
+    sent = known.sent_paper_ids
+    open_ = known.open
+    if open_ is None or not open_.paper_ids:
+        if open_ is not None and open_.uncertain:
+            return []  # an empty digest (send_empty), again as it was
+        return index.select(sub, exclude=sent)[: sub.max_papers]
+    # enough ranked papers to fill up after the owed ones, wherever those rank
+    ranked = index.select(sub, exclude=sent, limit=sub.max_papers + len(open_.paper_ids))
+    owed = [pid for pid in open_.paper_ids if pid not in sent]
+    by_id = {m.paper.id: m for m in ranked}
+    missing = [pid for pid in owed if pid not in by_id]
+    if missing:
+        old = papers_of(missing)
+        if old:
+            extra = Matcher(config.topics, config).index(old.values(), sub.topics)
+            by_id.update((m.paper.id, m) for m in extra.select(sub, exclude=sent, limit=len(old)))
+    owed_set = set(owed)
+    ranked = [by_id[pid] for pid in owed if pid in by_id] + [m for m in ranked if m.paper.id not in owed_set]
+    if open_.uncertain:
+        # a stopped run may have delivered it: again as it was, the new papers go in the next digest
+        return [m for m in ranked if m.paper.id in owed_set]
+    return ranked[: sub.max_papers]
 
 
 class _Relay:
@@ -928,19 +966,7 @@ class _SendRun:
 
             self._result(DigestResult(sub.email, "not due", next_attempt=nxt.astimezone(zone) if nxt else None))
             return None
-        sent = known.sent_paper_ids
-        if open_ and open_.paper_ids:
-            # enough ranked papers to fill up after the owed ones, wherever those rank
-            ranked = self.index.select(sub, exclude=sent, limit=sub.max_papers + len(open_.paper_ids))
-            ranked = self._owed_first(sub, open_, ranked, sent)
-        else:
-            ranked = self.index.select(sub, exclude=sent)
-        if open_ is not None and open_.uncertain:
-            # a stopped run may have delivered it: again as it was, the new papers go in the next digest
-            owed = set(open_.paper_ids)
-            matches = [m for m in ranked if m.paper.id in owed]
-        else:
-            matches = ranked[: sub.max_papers]
+        matches = digest_papers(config, self.index, sub, known, self.state.papers)
         send_empty = config.sends_empty(sub)
         if not matches and not send_empty:
             if batch is not None:
@@ -958,20 +984,6 @@ class _SendRun:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id))
             return None
         return (open_, sub, composed)
-
-    def _owed_first(self, sub, open_: OpenDigest, ranked: list, sent: frozenset) -> list:
-        """A pending digest's papers first (in their order), then the new ones;
-        papers no longer in any source are rebuilt from the state."""
-        owed = [pid for pid in open_.paper_ids if pid not in sent]
-        by_id = {m.paper.id: m for m in ranked}
-        missing = [pid for pid in owed if pid not in by_id]
-        if missing:
-            old = self.state.papers(missing)
-            if old:
-                extra = Matcher(self.config.topics, self.config).index(old.values(), sub.topics)
-                by_id.update((m.paper.id, m) for m in extra.select(sub, exclude=sent, limit=len(old)))
-        owed_set = set(owed)
-        return [by_id[pid] for pid in owed if pid in by_id] + [m for m in ranked if m.paper.id not in owed_set]
 
     def _worker_state(self) -> State:
         state = getattr(self.local, "state", None)

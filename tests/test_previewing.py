@@ -486,3 +486,45 @@ def test_the_files_of_a_subscriber_taken_out_of_the_config_go(workdir, cli):
     r = cli("preview")
     assert r.code == 0, r.err
     assert "removed 3 files of addresses no longer in the config" in r.out + r.err
+
+
+def test_a_digest_owed_after_a_failed_send_is_previewed_as_send_will_send_it(tmp_path, cli):
+    """A digest whose delivery failed is owed: the next send sends it again
+    with its Message-ID and its papers first.  The preview showed a fresh
+    digest instead, with a new paper that ranks higher in its place."""
+    import email
+    import email.policy
+
+    from conftest import query
+    from smtp_server import free_port
+
+    from newsletter.models import normalize_title
+
+    delivery = f"""delivery:
+  transport: smtp
+  host: 127.0.0.1
+  port: {free_port()}
+  security: none
+  retries: 0
+"""
+    setup(tmp_path, delivery)
+    r = cli("send", "--subscriber", "bob@example.org")
+    assert r.code == 1, r.out + r.err
+    state = str(tmp_path / "newsletter-state.sqlite3")
+    (did, message_id), = query(state, "SELECT id, message_id FROM digests WHERE status = 'pending'")
+    owed = [pid for (pid,) in query(state, "SELECT paper_id FROM digest_papers WHERE digest_id = ? ORDER BY position",
+                                    (did,))]
+    assert len(owed) == 5
+    # a new paper that every topic of bob's finds, more terms than any other: first in a fresh digest
+    fresh = "Stochastic Gradient Optimization of Score-Based Diffusion Models with SGD"
+    (tmp_path / "papers" / "newer.txt").write_text(
+        "Daily Papers\n\n" + fresh + "\n\nWe optimize score-based diffusion models with SGD and stochastic gradient "
+        "methods.\n\n", encoding="utf-8")
+    assert cli("preview", "--subscriber", "bob@example.org").code == 0
+    eml = email.message_from_bytes((tmp_path / "preview" / "bob@example.org.eml").read_bytes(),
+                                   policy=email.policy.default)
+    assert eml["Message-ID"] == message_id
+    text = (tmp_path / "preview" / "bob@example.org.txt").read_text(encoding="utf-8")
+    shown = [normalize_title(t) for t in re.findall(r"^\[\d+\] (.+)$", text, re.M)]  # contents, then cards
+    assert [t for t in dict.fromkeys(shown) if t in owed] == owed, shown
+    assert fresh not in text
