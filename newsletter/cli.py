@@ -292,7 +292,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     if paper is not None:
         _paper_standing(pipeline.paper_standing(config, found, paper, subscriber, exclude, warn, left), config, as_json)
         return
-    report = pipeline.match_report(config, found, subscriber, exclude=exclude, warn=warn, left=left)
+    # the next digest as send builds it: papers owed after a failed delivery come first
+    report = pipeline.match_report(config, found, subscriber, warn=warn, left=left, next_digest=not show_all)
     for problem in (*report.advice, *report.unmatched):
         warn(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}

@@ -112,12 +112,21 @@ def match(
     """
     subs, index = _selection(config, all_papers, only, warn, left)
     if state is not None:
-        known = state.plan([sub.email for sub in subs])
-        for sub in subs:
-            yield sub, digest_papers(config, index, sub, known.get(sub.email) or SubscriberState(sub.email), state.papers)
+        yield from _next_digests(config, index, subs, state)
         return
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
+
+
+def _next_digests(
+    config: Config, index: TopicIndex, subs: list[Subscriber], state: State
+) -> list[tuple[Subscriber, list[PaperMatch]]]:
+    """Each subscriber's next digest as ``send`` builds it, the state read once for all."""
+    known = state.plan([sub.email for sub in subs])
+    return [
+        (sub, digest_papers(config, index, sub, known.get(sub.email) or SubscriberState(sub.email), state.papers))
+        for sub in subs
+    ]
 
 
 def _selection(
@@ -365,14 +374,25 @@ def match_report(
     exclude: Callable[[Subscriber], frozenset[str]] | None = None,
     warn: Callable[[str], None] | None = None,
     left: Mapping[str, datetime] | None = None,
+    next_digest: bool = False,
 ) -> MatchReport:
     """:func:`match` plus :func:`unmatched_topics`, from one topic index, and
     each ranked topic's :data:`NEAR_MISSES` best papers under its floor.
-    Subscribers in ``left`` (see :func:`match`) are left out."""
+    Subscribers in ``left`` (see :func:`match`) are left out.  With
+    ``next_digest``, each digest is the one ``send`` builds next, read from
+    the state (see :func:`match`'s ``state``), instead of ``exclude``'s."""
     subs, index = _selection(config, all_papers, only, warn, left, near=NEAR_MISSES)
-    results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
+    if next_digest:
+        with open_state(config.state_target, readonly=True) as state:
+            results = tuple(_next_digests(config, index, subs, state))
+    else:
+        results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
     # "0 papers" right after a send read as rules that match nothing
-    before = {sub.email: n for sub, found in results if exclude and not found and (n := len(index.select(sub)))}
+    before = {
+        sub.email: n
+        for sub, found in results
+        if (exclude or next_digest) and not found and (n := len(index.select(sub)))
+    }
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
                        (*about_advice(config, followed), *number_advice(config, all_papers, followed),

@@ -488,7 +488,7 @@ def test_the_files_of_a_subscriber_taken_out_of_the_config_go(workdir, cli):
     assert "removed 3 files of addresses no longer in the config" in r.out + r.err
 
 
-def test_a_digest_owed_after_a_failed_send_is_previewed_as_send_will_send_it(tmp_path, cli):
+def test_a_digest_owed_after_a_failed_send_is_previewed_and_matched_as_send_will_send_it(tmp_path, cli):
     """A digest whose delivery failed is owed: the next send sends it again
     with its Message-ID and its papers first.  The preview showed a fresh
     digest instead, with a new paper that ranks higher in its place."""
@@ -528,3 +528,7 @@ def test_a_digest_owed_after_a_failed_send_is_previewed_as_send_will_send_it(tmp
     shown = [normalize_title(t) for t in re.findall(r"^\[\d+\] (.+)$", text, re.M)]  # contents, then cards
     assert [t for t in dict.fromkeys(shown) if t in owed] == owed, shown
     assert fresh not in text
+    # match lists the same next digest
+    r = cli("match", "--json", "--subscriber", "bob@example.org")
+    assert r.code == 0, r.err
+    assert [p["id"] for p in json.loads(r.out)["subscribers"][0]["papers"]] == owed
