@@ -132,28 +132,30 @@ def lock_file(path: Path, owner: str) -> int:
     locked, so that the holder of a removed file, taking the lock again,
     never finds the new file held for the moment of asking.  The ``flock``
     still decides between machines sharing the file (NFS)."""
-    import fcntl
-
     key = os.path.realpath(path)
     claimed = _claim_name(key, path)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        return _take_file(path, owner)
     except BaseException:
         if claimed:
             _let_go(key)
         raise
+
+
+def _take_file(path: Path, owner: str) -> int:
+    """``path``'s ``flock``, not waited for (:class:`LockHeld` names the
+    holder its file names): the descriptor, the file saying ``owner``."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
         os.close(fd)
-        if claimed:
-            _let_go(key)
         raise LockHeld(holder) from None
     except BaseException:
         os.close(fd)
-        if claimed:
-            _let_go(key)
         raise
     os.ftruncate(fd, 0)
     os.pwrite(fd, owner.encode(), 0)
