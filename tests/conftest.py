@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -246,3 +249,25 @@ def killed_writing(path: Path) -> Path:
     [left] = set(path.parent.iterdir()) - before
     assert left.name.startswith(f".{path.name}.") and left.name.endswith(".tmp") and not path.exists()
     return left
+
+
+@contextlib.contextmanager
+def serving_each(handle: Callable[[socket.socket], object]) -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that hands each connection, in turn, to
+    ``handle`` (in a thread) and closes it after; yields its port.  For peers
+    that misbehave as no server library can be made to: silence after
+    STARTTLS, a reply dripped a byte at a time, a reset, a TLS alert, another
+    protocol's banner."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+
+        def serve() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return  # the server closed: the test is over
+                with conn:
+                    handle(conn)
+
+        threading.Thread(target=serve, daemon=True).start()
+        yield server.getsockname()[1]

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
 
 import pytest
+from conftest import serving_each
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.delivery import (
@@ -712,20 +713,10 @@ def test_a_server_closing_the_connection_before_a_message_is_not_said_to_be_unre
     smtp_server.mailbox.drop_at = {"EHLO"}
     outcomes, _ = run(plain(smtp_server), [envelope(1)], retries=1, retry_delay=0.5)
     assert outcomes[0].error == f"SMTP server 127.0.0.1:{smtp_server.port} closed the connection in answer to EHLO"
-    with socket.socket() as closing:
-        closing.bind(("127.0.0.1", 0))
-        closing.listen(8)
-
-        def close_each() -> None:
-            for _ in range(2):
-                closing.accept()[0].close()
-
-        thread = threading.Thread(target=close_each, daemon=True)
-        thread.start()
-        t = SMTPTransport("127.0.0.1", closing.getsockname()[1], security="none", timeout=5)
+    with serving_each(lambda conn: None) as port:  # each connection closed at once
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5)
         t.check()
         outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=0.5)
-        thread.join(5)
     [o] = outcomes
     assert not o.delivered and not o.permanent and slept == [0.5]
     assert o.error == f"SMTP server 127.0.0.1:{t.port} closed the connection before its greeting"
@@ -774,18 +765,12 @@ def test_implicit_tls_on_another_port_than_465_says_to_set_security_ssl(ssl_serv
 
 def test_a_port_that_does_not_speak_smtp_is_named_as_such_and_not_retried():
     """An SSH or other server's banner where the SMTP greeting belongs (a wrong port)."""
-    with socket.socket() as other:
-        other.bind(("127.0.0.1", 0))
-        other.listen(8)
+    def banner(conn: socket.socket) -> None:
+        conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        conn.recv(100)
 
-        def banner() -> None:
-            conn, _ = other.accept()
-            with conn:
-                conn.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
-                conn.recv(100)
-
-        threading.Thread(target=banner, daemon=True).start()
-        t = SMTPTransport("127.0.0.1", other.getsockname()[1], security="none", timeout=5, connections=1)
+    with serving_each(banner) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
         t.check()
         outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2)
     assert [o.delivered for o in outcomes] == [False, False] and slept == []
@@ -800,29 +785,21 @@ def test_a_server_taking_starttls_then_silent_is_named_as_a_tls_handshake_not_a_
     """"220 Ready to start TLS", then no handshake (a middlebox eating it): it
     was "cannot connect to SMTP server ...: timed out", of a server that had
     answered three commands."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
-        done = threading.Event()
+    done = threading.Event()
 
-        def starttls_then_silence() -> None:
-            while not done.is_set():
-                try:
-                    conn, _ = server.accept()
-                except OSError:
-                    return
-                with conn, conn.makefile("rb") as lines:
-                    conn.sendall(b"220 mx ESMTP\r\n")
-                    for line in lines:
-                        if line.upper().startswith(b"EHLO"):
-                            conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
-                        elif line.upper().startswith(b"STARTTLS"):
-                            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
-                            done.wait(5)
-                            break
+    def starttls_then_silence(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx ESMTP\r\n")
+            for line in lines:
+                if line.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+                elif line.upper().startswith(b"STARTTLS"):
+                    conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    done.wait(5)
+                    break
 
-        threading.Thread(target=starttls_then_silence, daemon=True).start()
-        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="starttls", timeout=0.3, connections=1)
+    with serving_each(starttls_then_silence) as port:
+        t = SMTPTransport("127.0.0.1", port, security="starttls", timeout=0.3, connections=1)
         t.check()
         outcomes, slept = run(t, [envelope(1), envelope(2)], retries=0)
         done.set()
@@ -842,33 +819,42 @@ def test_a_tls_handshake_the_server_ends_or_refuses_says_what_happened(answer, w
     """After '220 Ready to start TLS' the server closed the connection, or
     sent a protocol_version alert (a TLS 1.0-only relay): the error was
     OpenSSL's bare 'UNEXPECTED_EOF_WHILE_READING' or 'TLSV1_ALERT_PROTOCOL_VERSION'."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
+    def starttls_then_refuse(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx ESMTP\r\n")
+            for line in lines:
+                if line.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+                elif line.upper().startswith(b"STARTTLS"):
+                    conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    conn.recv(4096)  # the client's hello
+                    conn.sendall(answer)
+                    break
 
-        def starttls_then_refuse() -> None:
-            while True:
-                try:
-                    conn, _ = server.accept()
-                except OSError:
-                    return
-                with conn, conn.makefile("rb") as lines:
-                    conn.sendall(b"220 mx ESMTP\r\n")
-                    for line in lines:
-                        if line.upper().startswith(b"EHLO"):
-                            conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
-                        elif line.upper().startswith(b"STARTTLS"):
-                            conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
-                            conn.recv(4096)  # the client's hello
-                            conn.sendall(answer)
-                            break
-
-        threading.Thread(target=starttls_then_refuse, daemon=True).start()
-        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="starttls", timeout=5, connections=1)
+    with serving_each(starttls_then_refuse) as port:
+        t = SMTPTransport("127.0.0.1", port, security="starttls", timeout=5, connections=1)
         t.check()
         outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2)
     assert outcomes[0].error == f"TLS with 127.0.0.1:{t.port} failed: {words}"
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and not any(o.delivered for o in outcomes)
+
+
+def _take_a_message(conn: socket.socket, lines) -> bool:
+    """Answer a client's commands as a plain server would, up to the end of a
+    message's data (True: its reply is the caller's to give), or False: the
+    client ended the session first."""
+    for command in lines:
+        if command.upper().startswith(b"EHLO"):
+            conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
+        elif command.upper().startswith((b"MAIL", b"RCPT")):
+            conn.sendall(b"250 ok\r\n")
+        elif command.upper().startswith(b"DATA"):
+            conn.sendall(b"354 go on\r\n")
+            for data in lines:
+                if data == b".\r\n":
+                    break
+            return True
+    return False
 
 
 @pytest.mark.parametrize("where", ["greeting", "reply to the message"])
@@ -889,35 +875,17 @@ def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
                 return
             dripped[0] += 1
 
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
+    def serve(conn: socket.socket) -> None:
+        if where == "greeting":
+            drip(conn)
+            return
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx ESMTP\r\n")
+            if _take_a_message(conn, lines):
+                drip(conn)
 
-        def serve() -> None:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn, conn.makefile("rb") as lines:
-                if where == "greeting":
-                    drip(conn)
-                    return
-                conn.sendall(b"220 mx ESMTP\r\n")
-                for command in lines:
-                    if command.upper().startswith(b"EHLO"):
-                        conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
-                    elif command.upper().startswith((b"MAIL", b"RCPT")):
-                        conn.sendall(b"250 ok\r\n")
-                    elif command.upper().startswith(b"DATA"):
-                        conn.sendall(b"354 go on\r\n")
-                        for data in lines:
-                            if data == b".\r\n":
-                                break
-                        drip(conn)
-                        return
-
-        threading.Thread(target=serve, daemon=True).start()
-        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="none", timeout=0.3, connections=1)
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=0.3, connections=1)
         t.check()
         outcomes, _ = run(t, [envelope(1)], retries=0)
         sent_by_then = dripped[0]
@@ -935,32 +903,14 @@ def test_a_reply_line_too_long_for_smtplib_is_no_refusal_of_the_server(where):
     too long.'), and after a message as a permanent refusal of a message the
     server's '250 ...' may have taken."""
     long_line = b"x" * 10000
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
+    def serve(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 " + long_line + b"\r\n" if where == "greeting" else b"220 mx\r\n")
+            while _take_a_message(conn, lines):
+                conn.sendall(b"250 " + long_line + b"\r\n")
 
-        def serve() -> None:
-            while True:
-                try:
-                    conn, _ = server.accept()
-                except OSError:
-                    return
-                with conn, conn.makefile("rb") as lines:
-                    conn.sendall(b"220 " + long_line + b"\r\n" if where == "greeting" else b"220 mx\r\n")
-                    for line in lines:
-                        if line.upper().startswith(b"EHLO"):
-                            conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
-                        elif line.upper().startswith((b"MAIL", b"RCPT")):
-                            conn.sendall(b"250 ok\r\n")
-                        elif line.upper().startswith(b"DATA"):
-                            conn.sendall(b"354 go on\r\n")
-                            for data in lines:
-                                if data == b".\r\n":
-                                    break
-                            conn.sendall(b"250 " + long_line + b"\r\n")
-
-        threading.Thread(target=serve, daemon=True).start()
-        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="none", timeout=5, connections=1)
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
         t.check()
         outcomes, _ = run(t, [envelope(1), envelope(2)], retries=0)
     where_said = ("does not speak SMTP (a line over 8,192 bytes): is this port the mail server's" if where == "greeting"
@@ -974,21 +924,11 @@ def test_implicit_tls_reset_in_the_handshake_says_so_not_cannot_connect():
     """A server (or a firewall) resetting the TLS hello on port 465 read
     'cannot connect to SMTP server ...: [Errno 104] Connection reset by
     peer', of a server that took the connection."""
-    with socket.socket() as server:
-        server.bind(("127.0.0.1", 0))
-        server.listen(8)
+    def reset(conn: socket.socket) -> None:  # closed with the hello left unread: a reset
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
 
-        def reset_each() -> None:
-            while True:
-                try:
-                    conn, _ = server.accept()
-                except OSError:
-                    return
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                conn.close()  # the hello left unread: a reset
-
-        threading.Thread(target=reset_each, daemon=True).start()
-        t = SMTPTransport("127.0.0.1", server.getsockname()[1], security="ssl", timeout=5, connections=1)
+    with serving_each(reset) as port:
+        t = SMTPTransport("127.0.0.1", port, security="ssl", timeout=5, connections=1)
         t.check()
         outcomes, slept = run(t, [envelope(1)], retries=1, retry_delay=1)
     assert outcomes[0].error == (

@@ -7,9 +7,10 @@ import json
 import os
 import re
 import socket
+from collections.abc import Callable
 
 import pytest
-from conftest import DATA, FakeClock, killed_writing
+from conftest import DATA, FakeClock, killed_writing, serving_each
 from recorded_http import Reply, recorded
 
 from newsletter import __version__
@@ -278,24 +279,13 @@ def test_https_to_a_plain_http_port_fails_at_once_saying_to_use_http(http_server
 
 def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
     """The TLS check does not turn every reset into 'use https://'."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(8)
-        port = listener.getsockname()[1]
-        import threading
+    def reset(conn: socket.socket) -> None:  # each of the three tries and the TLS check
+        conn.recv(1024)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
 
-        def reset_each() -> None:
-            for _ in range(4):  # three tries and the TLS check
-                conn, _ = listener.accept()
-                conn.recv(1024)
-                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                conn.close()
-
-        thread = threading.Thread(target=reset_each, daemon=True)
-        thread.start()
+    with serving_each(reset) as port:
         with fetcher(clock, tmp_path, retries=2, backoff=1) as f, pytest.raises(InputError) as info:
             f.get(f"http://127.0.0.1:{port}/feed", source="blog")
-        thread.join(5)
     assert "the server answered in TLS" not in str(info.value)
     assert "gave up after 3 attempts" in str(info.value)
     assert clock.sleeps == [1.0, 2.0]
@@ -310,23 +300,15 @@ def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
 def test_an_answer_that_is_not_http_fails_at_once_quoting_it(clock, tmp_path, monkeypatch, answer, words):
     """'connection failed: illegal status line: bytearray(b'+OK POP3 server
     ready')', asked three more times: another service at the port answers the same."""
-    import threading
-
     for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        def serve() -> None:
-            while True:
-                try:
-                    conn, _ = listener.accept()
-                except OSError:
-                    return
-                with conn:
-                    conn.recv(4096)
-                    conn.sendall(answer)
 
-        threading.Thread(target=serve, daemon=True).start()
-        url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    def serve(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(answer)
+
+    with serving_each(serve) as port:
+        url = f"http://127.0.0.1:{port}/feed"
         with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
             f.get(url, source="lab")
     assert str(info.value) == f"{url}: source 'lab': {words}"
@@ -334,37 +316,20 @@ def test_an_answer_that_is_not_http_fails_at_once_quoting_it(clock, tmp_path, mo
 
 
 class _HandshakeRefuser:
-    """A server on 127.0.0.1 that reads each client's TLS hello and answers
-    ``answer`` (a TLS alert record), then ends the connection (with a reset
-    when ``reset``)."""
+    """For :func:`conftest.serving_each`: reads each client's TLS hello and
+    answers ``answer`` (a TLS alert record), then ends the connection (with a
+    reset when ``reset``); ``accepted`` counts the connections."""
 
     def __init__(self, answer: bytes = b"", reset: bool = False) -> None:
-        import threading
-
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.answer, self.reset, self.accepted = answer, reset, 0
-        threading.Thread(target=self._serve, daemon=True).start()
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            with conn:
-                if not self.reset:
-                    conn.recv(4096)
-                conn.sendall(self.answer)
-                if self.reset:  # the hello left unread: closing sends a reset
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-
-    def __enter__(self) -> _HandshakeRefuser:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.listener.close()
+    def __call__(self, conn: socket.socket) -> None:
+        self.accepted += 1
+        if not self.reset:
+            conn.recv(4096)
+        conn.sendall(self.answer)
+        if self.reset:  # the hello left unread: closing sends a reset
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
 
 
 #: A TLS alert record: fatal (2), protocol_version (70), as a TLS 1.0-only server answers a TLS 1.2+ hello.
@@ -376,11 +341,11 @@ def test_a_server_sharing_no_tls_version_fails_at_once_saying_so(clock, tmp_path
     alert protocol version (_ssl.c:1006)', three times, though no retry agrees on a version."""
     for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
-    with _HandshakeRefuser(_PROTOCOL_VERSION_ALERT) as server, fetcher(clock, tmp_path, retries=3) as f, \
-            pytest.raises(InputError) as info:
-        f.get(f"https://127.0.0.1:{server.port}/feed", source="old")
+    server = _HandshakeRefuser(_PROTOCOL_VERSION_ALERT)
+    with serving_each(server) as port, fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+        f.get(f"https://127.0.0.1:{port}/feed", source="old")
     assert str(info.value) == (
-        f"https://127.0.0.1:{server.port}/feed: source 'old': the server and this client share no TLS version or "
+        f"https://127.0.0.1:{port}/feed: source 'old': the server and this client share no TLS version or "
         "cipher (TLSV1_ALERT_PROTOCOL_VERSION): a server offering only TLS 1.0 or 1.1, which this machine's OpenSSL "
         "refuses, needs its TLS updated"
     )
@@ -395,11 +360,11 @@ def test_a_server_ending_the_tls_handshake_is_named_and_not_taken_for_no_network
 
     for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(variable, raising=False)
-    with _HandshakeRefuser(reset=reset) as server, fetcher(clock, tmp_path, retries=1, backoff=1) as f, \
+    with serving_each(_HandshakeRefuser(reset=reset)) as port, fetcher(clock, tmp_path, retries=1, backoff=1) as f, \
             pytest.raises(InputError) as info:
-        f.get(f"https://127.0.0.1:{server.port}/feed", source="blog")
+        f.get(f"https://127.0.0.1:{port}/feed", source="blog")
     assert str(info.value) == (
-        f"https://127.0.0.1:{server.port}/feed: source 'blog': the server ended the connection in the TLS handshake "
+        f"https://127.0.0.1:{port}/feed: source 'blog': the server ended the connection in the TLS handshake "
         "(it refuses this client's TLS, or something on the way cuts the connection) (gave up after 2 attempts)"
     )
     assert not isinstance(info.value, Unreachable) and clock.sleeps == [1.0]
@@ -886,26 +851,17 @@ def test_a_proxy_that_refuses_is_named_with_its_variable_and_never_its_password(
     assert not isinstance(info.value, Unreachable)  # the proxy's fault: the run does not ask 'is this machine offline?'
 
 
-def _proxy_answering(status: str) -> socket.socket:
-    """An HTTP proxy on 127.0.0.1 answering every CONNECT with ``status``."""
-    import threading
+def _proxy_answering(status: str) -> Callable[[socket.socket], None]:
+    """For :func:`conftest.serving_each`: an HTTP proxy answering every CONNECT with ``status``."""
 
-    listener = socket.create_server(("127.0.0.1", 0))
+    def answer(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            for line in lines:
+                if line in (b"\r\n", b"\n"):
+                    conn.sendall(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
+                    break
 
-    def serve() -> None:
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            with conn, conn.makefile("rb") as lines:
-                for line in lines:
-                    if line in (b"\r\n", b"\n"):
-                        conn.sendall(f"HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n".encode())
-                        break
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener
+    return answer
 
 
 @pytest.mark.parametrize(("status", "login", "words"), [
@@ -921,8 +877,7 @@ def test_a_proxy_refusing_the_tunnel_says_why_at_once(clock, tmp_path, monkeypat
     asked three more times though the proxy's login or rule answers the same."""
     for variable in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(variable, raising=False)
-    with _proxy_answering(status) as proxy:
-        port = proxy.getsockname()[1]
+    with serving_each(_proxy_answering(status)) as port:
         monkeypatch.setenv("HTTPS_PROXY", f"http://{login}127.0.0.1:{port}")
         with pytest.raises(InputError) as info, fetcher(clock, tmp_path, retries=3) as f:
             f.get("https://feeds.example.org/lab.xml", source="lab")
