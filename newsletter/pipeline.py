@@ -51,7 +51,7 @@ from .readers import (
 from .rendering import Composer
 from .scheduling import Schedule, clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, digest_papers, send
-from .state import DigestRecord, OpenDigest, State, SubscriberState, open_state
+from .state import DigestRecord, OpenDigest, SubscriberState, open_state
 from .tokens import secret_problem
 
 __all__ = [
@@ -97,36 +97,44 @@ def match(
     exclude: Callable[[Subscriber], frozenset[str]] | None = None,
     warn: Callable[[str], None] | None = None,
     left: Mapping[str, datetime] | None = None,
-    state: State | None = None,
+    next_digest: bool = False,
 ) -> Iterator[tuple[Subscriber, list[PaperMatch]]]:
     """Per subscriber, the papers for its next digest, best first.
 
     ``exclude(subscriber)`` gives the paper ids it must not get again (the
-    ones already sent, from the state).  With ``state`` (open, read-only is
-    enough) instead, each digest is the one ``send`` builds next
-    (:func:`sending.digest_papers`: an owed digest's papers first, one a
-    stopped run may have delivered as it was).  Subscribers in ``left`` (by
+    ones already sent, from the state).  With ``next_digest`` instead, each
+    digest is the one ``send`` builds next, read from the state (read-only):
+    :func:`sending.digest_papers`, an owed digest's papers first, one a
+    stopped run may have delivered as it was.  Subscribers in ``left`` (by
     default :func:`unsubscribed`, read from the state) get no digest and are
     not yielded.  Topics are matched once for all subscribers; ``warn`` gets
     a line per ``like:`` entry that names no known paper.
     """
     subs, index = _selection(config, all_papers, only, warn, left)
-    if state is not None:
-        yield from _next_digests(config, index, subs, state)
+    if next_digest:
+        yield from _next_digests(config, index, subs)
         return
     for sub in subs:
         yield sub, index.select(sub, exclude(sub) if exclude else frozenset())
 
 
-def _next_digests(
-    config: Config, index: TopicIndex, subs: list[Subscriber], state: State
-) -> list[tuple[Subscriber, list[PaperMatch]]]:
-    """Each subscriber's next digest as ``send`` builds it, the state read once for all."""
-    known = state.plan([sub.email for sub in subs])
-    return [
-        (sub, digest_papers(config, index, sub, known.get(sub.email) or SubscriberState(sub.email), state.papers))
-        for sub in subs
-    ]
+def _next_digests(config: Config, index: TopicIndex, subs: list[Subscriber]) -> list[tuple[Subscriber, list[PaperMatch]]]:
+    """Each subscriber's next digest as ``send`` builds it, the state read (read-only) once for all."""
+    with open_state(config.state_target, readonly=True) as state:
+        known = state.plan([sub.email for sub in subs])
+        return [
+            (sub, digest_papers(config, index, sub, known.get(sub.email) or SubscriberState(sub.email), state.papers))
+            for sub in subs
+        ]
+
+
+def owed_message_ids(config: Config, only: str | None = None) -> dict[str, str]:
+    """The Message-ID of each subscriber's owed digest (a delivery failed, or
+    a run stopped while sending it), by address: ``send`` sends it again
+    under it.  Read-only."""
+    with open_state(config.state_target, readonly=True) as state:
+        known = state.plan([sub.email for sub in subscribers(config, only)], with_sent=False)
+    return {email: k.open.message_id for email, k in known.items() if k.open}
 
 
 def _selection(
@@ -380,11 +388,10 @@ def match_report(
     each ranked topic's :data:`NEAR_MISSES` best papers under its floor.
     Subscribers in ``left`` (see :func:`match`) are left out.  With
     ``next_digest``, each digest is the one ``send`` builds next, read from
-    the state (see :func:`match`'s ``state``), instead of ``exclude``'s."""
+    the state (see :func:`match`), instead of ``exclude``'s."""
     subs, index = _selection(config, all_papers, only, warn, left, near=NEAR_MISSES)
     if next_digest:
-        with open_state(config.state_target, readonly=True) as state:
-            results = tuple(_next_digests(config, index, subs, state))
+        results = tuple(_next_digests(config, index, subs))
     else:
         results = tuple((sub, index.select(sub, exclude(sub) if exclude else frozenset())) for sub in subs)
     # "0 papers" right after a send read as rules that match nothing

@@ -30,7 +30,6 @@ from .errors import ConfigError, NewsletterError, cannot_listen, counted
 from .files import fitted_name, sweep_temporaries, write_atomic
 from .rendering import Composer, default_templates_dir
 from .scheduling import shown_time
-from .state import open_state
 
 VERSION_PATH = "/__version"
 RELOAD_SCRIPT = (
@@ -166,21 +165,14 @@ def preview(
     entries: list[PreviewEntry] = []
     left = pipeline.unsubscribed(config, only)
     timing = {row.email: row for row in pipeline.schedules(config, now=now, only=only)}
-    owed: dict[str, str] = {}  # the Message-ID of each owed digest, which send sends again under it
-    if exclude is None:
-        # what send builds next: an owed digest's papers first, an uncertain one as it was
-        with open_state(config.state_target, readonly=True) as state:
-            emails = [sub.email for sub in pipeline.subscribers(config, only)]
-            owed = {email: k.open.message_id for email, k in state.plan(emails, with_sent=False).items() if k.open}
-            selected = dict(
-                (sub.email, matches)
-                for sub, matches in pipeline.match(config, found, only, warn=warnings.append, left=left, state=state)
-            )
-    else:
-        selected = dict(
-            (sub.email, matches)
-            for sub, matches in pipeline.match(config, found, only, exclude=exclude, warn=warnings.append, left=left)
+    # what send builds next (an owed digest's papers first, an uncertain one as it was), under its Message-ID
+    owed = pipeline.owed_message_ids(config, only) if exclude is None else {}
+    selected = dict(
+        (sub.email, matches)
+        for sub, matches in pipeline.match(
+            config, found, only, exclude=exclude, warn=warnings.append, left=left, next_digest=exclude is None
         )
+    )
     for sub in pipeline.subscribers(config, only):
         name = slug(sub.email)
         if sub.email in left:
