@@ -533,8 +533,13 @@ def _shown(value: object) -> object:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return f"{value:%A} {value.day} {value:%B %Y}"
+        return _day(value)
     return value
+
+
+def _day(when: datetime) -> str:
+    """A date as the digest's heading shows it: "Monday 30 November 2026"."""
+    return f"{when:%A} {when.day} {when:%B %Y}"
 
 
 class Composer:
@@ -725,7 +730,7 @@ class Composer:
             "sections": groups,
             "subscriber_topics": Names(config.topic_name(k) for k in subscriber.topics),
             "date": local,
-            "date_text": f"{local:%A} {local.day} {local:%B %Y}",
+            "date_text": _day(local),
             "preheader": preheader,
             "unsubscribe": unsubscribe,
             "unsubscribe_is_mail": bool(unsubscribe and unsubscribe.startswith("mailto:")),
