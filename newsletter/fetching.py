@@ -13,7 +13,8 @@
   (a few hundred bytes of brotli can unpack to gigabytes); a body in an
   encoding not offered fails the source at once, naming the encoding;
 - retries with exponential backoff on 429, 5xx and connection errors, waiting
-  what ``Retry-After`` asks (seconds or an HTTP date); a server asking for
+  at least what ``Retry-After`` asks (seconds or an HTTP date; a shorter ask,
+  ``Retry-After: 0``, still waits the backoff's step); a server asking for
   longer than ``max_wait`` fails the source at once, saying so (it would not
   answer sooner, and the run would only wait to fail);
 - an optional minimum interval between requests to one host (arXiv asks for
@@ -917,7 +918,9 @@ class Fetcher:
                                 f"(longer than the {self.max_wait:g} s this run waits)", key)
                     )
             if attempt + 1 < attempts:
-                delay = min(wait, self.max_wait) if wait is not None else backoff(self.backoff, attempt + 1, self.max_wait)
+                # Retry-After is the least wait: a '0' (or a second) from a server that keeps failing
+                # had every retry sent back to back, all of them spent in the same moment of trouble
+                delay = min(max(wait or 0.0, backoff(self.backoff, attempt + 1, self.max_wait)), self.max_wait)
                 log.info("%s: %s; retry %d of %d in %s", shown_url(key), problem, attempt + 1, retries, _waiting(delay))
                 self.sleep(delay)
         tries = f" (gave up after {attempt + 1} attempts)" if attempt else ""

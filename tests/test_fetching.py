@@ -76,7 +76,8 @@ def test_waits_are_told_in_the_unit_people_read_them_in(http_server, clock, tmp_
         Reply(429, b"", {"Retry-After": "1.40187"}),
         Reply(429, b"", {"Retry-After": email.utils.formatdate(clock.now + 90 * 86400, usegmt=True)}),
     )
-    with caplog.at_level("INFO"), fetcher(clock, tmp_path, max_wait=60) as f, pytest.raises(InputError) as raised:
+    with caplog.at_level("INFO"), fetcher(clock, tmp_path, max_wait=60, backoff=1) as f, \
+            pytest.raises(InputError) as raised:
         f.get(http_server.url("/feed"), source="blog")
     assert str(raised.value).endswith(
         "source 'blog': HTTP 429 Too Many Requests, retry after 90 days (longer than the 60 s this run waits)"
@@ -85,6 +86,18 @@ def test_waits_are_told_in_the_unit_people_read_them_in(http_server, clock, tmp_
         "retry 1 of 3 in 1.4 s"
     ]
     assert clock.sleeps == [1.40187]
+
+
+@pytest.mark.parametrize("asked", ["0", "0.2", email.utils.formatdate(0, usegmt=True)])
+def test_a_retry_after_shorter_than_the_backoff_still_waits_the_backoff(http_server, clock, tmp_path, asked):
+    """'Retry-After: 0' (or a date gone by) from a 503 had all three retries sent
+    back to back, in the same second of trouble, and the source failed."""
+    http_server.route("/feed", Reply(503, b"", {"Retry-After": asked}), Reply(503, b"", {"Retry-After": asked}),
+                      recorded("feed-rss2.xml"))
+    with fetcher(clock, tmp_path, retries=3, backoff=2) as f:
+        got = f.get(http_server.url("/feed"), source="blog")
+    assert b"ML Reading Group" in got.body
+    assert clock.sleeps == [2.0, 4.0]
 
 
 def test_an_answer_cut_off_mid_body_is_named_so_and_asked_again(http_server, clock, tmp_path):
