@@ -1351,13 +1351,40 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
     if (problem := future_date(source, config, context.now)) is not None:
         raise InputError(problem)
     last = date.fromisoformat(source.date) if source.date else context.now.astimezone(UTC).date()
+    failed: list[tuple[date, InputError]] = []
+    read = 0
     for back in range(source.days):
         day = last - timedelta(days=back)
         try:
-            fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
-        except HTTPStatusFailure as exc:  # a 4xx, and the API's reason as {"error": "..."}
-            raise _api_said(exc, hf_api_error(exc.body), "the API") from None
-        yield from _parsed(context, fetched, parse_hf_daily, source.label, context.warn)
+            papers = _hf_day(source, day, context)
+        except Unreachable:
+            raise  # no network: no other day answers either, and the run says so
+        except InputError as exc:
+            failed.append((day, exc))
+            if context.fetcher.stop is not None and context.fetcher.stop():
+                raise
+            if not read and len(failed) >= 2:
+                break  # two days in a row and none read: the server, not a day; not asked for the rest
+            continue
+        read += 1
+        yield from papers
+    if not read:
+        raise failed[0][1] if len(failed) == 1 else InputError(*(p for _, e in failed for p in e.problems))
+    for day, error in failed:
+        for p in error.problems:
+            context.warn(f"{p} (the day {day.isoformat()} skipped; the other days of the source are used)")
+
+
+def _hf_day(source: HFDailySource, day: date, context: ReadContext) -> list[Paper]:
+    """One day's daily papers.  A day that fails is skipped by
+    :func:`read_hf_daily`, named; with ``days: 7`` one day's 500 or error
+    page threw away the six that had come, and a source of its own failed
+    the run."""
+    try:
+        fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
+    except HTTPStatusFailure as exc:  # a 4xx, and the API's reason as {"error": "..."}
+        raise _api_said(exc, hf_api_error(exc.body), "the API") from None
+    return _parsed(context, fetched, parse_hf_daily, source.label, context.warn)
 
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:

@@ -1008,23 +1008,73 @@ def test_a_failing_required_source_stops_the_run(http_server, tmp_path):
     assert "source 'flaky blog': HTTP 503 Service Unavailable" in str(info.value)
 
 
-def test_a_source_failing_halfway_adds_nothing(http_server, tmp_path):
-    """All or nothing per source: the first day came, the second failed: no paper from it."""
-    http_server.route("/d", recorded("hf-daily-2024-06-07.json"), Reply(500))
-    config = config_at(
-        tmp_path,
-        f"""
-        sources: [{{type: hf-daily, name: hf, days: 2, url: "{http_server.url('/d')}"}}]
+def _daily_with_a_failing_day(http_server, failing: set[str]):
+    """The recorded days, an empty list for the others, a 500 for the days in ``failing``."""
+    def by_date(request):
+        day = request.query["date"]
+        name = f"hf-daily-{day}.json"
+        if day in failing:
+            return Reply(500, b"boom")
+        return recorded(name) if (DATA / name).exists() else Reply(200, b"[]", {"Content-Type": "application/json"})
+
+    http_server.route("/d", by_date)
+
+
+def test_an_hf_daily_day_that_fails_is_named_and_the_other_days_are_read(http_server, tmp_path):
+    """days: 3 and the middle day's page failed: the whole source failed, the
+    two days that had come were thrown away, and as the only source the run
+    sent nothing (exit 2)."""
+    _daily_with_a_failing_day(http_server, {"2024-06-06"})
+    config = config_at(tmp_path, f"""
+        sources: [{{type: hf-daily, name: hf, days: 3, url: "{http_server.url('/d')}"}}]
         topics: {{t: {{any: [x]}}}}
         http: {{retries: 0}}
-        """,
-    )
+        """)
+    papers, warnings = read(config)
+    assert [r.query["date"] for r in http_server.requests] == ["2024-06-07", "2024-06-06", "2024-06-05"]
+    assert [p.id for p in papers] == ["2406.04321", "2406.05503"]  # 2024-06-07's (2024-06-05 is empty)
+    assert [w for w in warnings if "skipped" in w and "title" not in w] == [
+        f"{http_server.url('/d?date=2024-06-06')}: source 'hf': HTTP 500 Internal Server Error "
+        "(the day 2024-06-06 skipped; the other days of the source are used)"
+    ]
+
+
+def test_hf_daily_days_failing_before_any_came_fail_the_source_without_asking_the_rest(http_server, tmp_path):
+    """Two days in a row and none read is the server, not a day: the source
+    fails naming both, and the other five days are not asked (each would
+    have waited through the retries)."""
+    _daily_with_a_failing_day(http_server, {"2024-06-07", "2024-06-06"})
+    config = config_at(tmp_path, f"""
+        sources: [{{type: hf-daily, name: hf, days: 7, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        http: {{retries: 0}}
+        """)
     with pytest.raises(SourcesFailed) as info:  # its only source: no papers is an outage, not "nothing new"
         read(config)
     assert len(http_server.requests) == 2
-    first, last = str(info.value).splitlines()
-    assert first.startswith(http_server.url("/d?date=2024-06-06")) and "source 'hf': HTTP 500" in first
-    assert last == "every source failed (1 of 1); no papers were read"
+    assert str(info.value).splitlines() == [
+        f"{http_server.url('/d?date=2024-06-07')}: source 'hf': HTTP 500 Internal Server Error",
+        f"{http_server.url('/d?date=2024-06-06')}: source 'hf': HTTP 500 Internal Server Error",
+        "every source failed (1 of 1); no papers were read",
+    ]
+
+
+def test_papers_with_an_hf_daily_day_failing_lists_the_other_days_and_names_it(http_server, tmp_path, cli):
+    """The real command: exit 0 (the source was read), one warning line naming the day and its URL."""
+    _daily_with_a_failing_day(http_server, {"2024-06-06"})
+    write_config(tmp_path, f"""
+        sources: [{{type: hf-daily, name: hf, days: 2, date: 2024-06-07, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [video]}}}}
+        http: {{retries: 0}}
+        """)
+    result = cli("papers", "--json")
+    assert result.code == 0, result.err
+    assert {p["id"] for p in json.loads(result.out)} == {"2406.04321", "2406.05503"}
+    assert "Traceback" not in result.err
+    assert [line for line in result.err.splitlines() if "2024-06-06" in line] == [
+        f"warning: {http_server.url('/d?date=2024-06-06')}: source 'hf': HTTP 500 Internal Server Error "
+        "(the day 2024-06-06 skipped; the other days of the source are used)"
+    ]
 
 
 # --------------------------------------------------------------------------- config and validate
