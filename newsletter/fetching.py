@@ -637,9 +637,48 @@ def _redirected(url: httpx.URL, event: httpx.HTTPError | httpx.Response) -> str:
 
 
 class _Deadline(Exception):
-    def __init__(self, answered: bool) -> None:
+    def __init__(self, answered: bool, looking_up: str | None = None) -> None:
         super().__init__()
         self.answered = answered  # the status line and headers had come
+        self.looking_up = looking_up  # the host still being looked up (or connected to) at the deadline
+
+
+#: How long after the deadline a request's thread may take to end once its sockets are shut.
+_LOOKUP_GRACE = 0.5
+
+
+class _Exchange:
+    """One request's connections, as httpcore's ``trace`` reports them, and
+    the deadline's way to end them: shut each socket down (a connection made
+    after the deadline, once a slow lookup has answered, at once)."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.fired = threading.Event()
+        self.looking_up: str | None = None  # the host of a connection begun and not yet made
+        self._streams: list = []
+        self._lock = threading.Lock()
+
+    def trace(self, event: str, info: dict) -> None:
+        if event.endswith(".connect_tcp.started"):
+            self.looking_up = info.get("host")
+        elif event.endswith((".connect_tcp.complete", ".start_tls.complete")) and info.get("return_value"):
+            self.looking_up = None
+            with self._lock:
+                self._streams.append(info["return_value"])
+            if self.fired.is_set():
+                self.abort()
+
+    def abort(self) -> None:
+        self.fired.set()
+        with self._lock:
+            streams = list(self._streams)
+        for stream in streams:
+            sock = stream.get_extra_info("socket")
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, AttributeError):
+                pass
 
 
 class Fetcher:
@@ -818,6 +857,11 @@ class Fetcher:
                     if exc.answered
                     else f"no answer within {self.timeout:g} s"
                 )
+                if exc.looking_up is not None:  # no server was reached: a DNS server not answering, or no network
+                    problem = (f"no connection to {exc.looking_up!r} within {self.timeout:g} s (http.timeout): its "
+                               "name was not looked up in time, or none of its addresses answered; a DNS server "
+                               "that does not answer, or no network?")
+                    unreachable = True
             except httpx.TransportError as exc:
                 # the URL asked when it failed: a redirect's target is not the configured URL
                 target, moved = _asked(exc, full), _redirected(full, exc)
@@ -935,32 +979,44 @@ class Fetcher:
         body or the headers) would never time out: a watchdog shuts the
         connection's socket down at the deadline (the socket comes from
         httpcore's ``trace`` extension; connections are not kept alive, so
-        every request has its own)."""
+        every request has its own).  Looking the host name up has no socket
+        to shut and no timeout of its own (a DNS server that does not answer
+        held a run for as long as the resolver's retries took): the exchange
+        runs in a thread of its own, left behind when the deadline passes
+        with no connection made."""
+        deadline = self.monotonic() + self.timeout
+        exchange = _Exchange(self.timeout)
+        outcome: list = []
+
+        def work() -> None:
+            try:
+                outcome.append(self._exchange(url, headers, exchange, deadline))
+            except BaseException as exc:  # noqa: BLE001 -- handed to the asking thread, raised there
+                outcome.append(exc)
+
+        worker = threading.Thread(target=work, name="fetch", daemon=True)
+        worker.start()
+        # past the deadline the watchdog has shut the sockets: a worker still busy a moment
+        # later is in no socket, but in the name lookup
+        worker.join(self.timeout + _LOOKUP_GRACE)
+        if not outcome:
+            exchange.abort()
+            raise _Deadline(False, looking_up=exchange.looking_up or url.host)
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    def _exchange(self, url: httpx.URL, headers: dict, exchange: _Exchange,
+                  deadline: float) -> tuple[httpx.Response, bytes]:
+        """:meth:`_request`'s GET, in its worker thread."""
         import httpx
 
-        deadline = self.monotonic() + self.timeout
         answered = False
-        streams: list = []
-        fired = threading.Event()
-
-        def trace(event: str, info: dict) -> None:
-            if event.endswith((".connect_tcp.complete", ".start_tls.complete")) and info.get("return_value"):
-                streams.append(info["return_value"])
-
-        def abort() -> None:
-            fired.set()
-            for stream in streams:
-                sock = stream.get_extra_info("socket")
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except (OSError, AttributeError):
-                    pass
-
-        watchdog = threading.Timer(self.timeout, abort)
+        watchdog = threading.Timer(self.timeout, exchange.abort)
         watchdog.daemon = True
         watchdog.start()
         try:
-            with self.client.stream("GET", url, headers=headers, extensions={"trace": trace}) as response:
+            with self.client.stream("GET", url, headers=headers, extensions={"trace": exchange.trace}) as response:
                 answered = True
                 declared = response.headers.get("Content-Length", "")
                 if declared.isdigit() and int(declared) > self.max_bytes and "Content-Encoding" not in response.headers:
@@ -979,11 +1035,11 @@ class Fetcher:
                     if response.is_success:
                         raise
                     chunks = []  # an error page's body is a bonus: its status is the news
-                if fired.is_set():
+                if exchange.fired.is_set():
                     raise _Deadline(answered)
                 return response, b"".join(chunks)
         except httpx.TransportError:
-            if fired.is_set():
+            if exchange.fired.is_set():
                 raise _Deadline(answered) from None
             raise
         finally:

@@ -548,6 +548,51 @@ def test_a_server_that_never_answers_times_out_and_is_reported(clock, tmp_path):
     assert clock.sleeps == [1.0]  # retried once, with backoff, then given up
 
 
+@pytest.fixture
+def slow_dns(monkeypatch):
+    """A resolver whose DNS server does not answer for names under .slow.test
+    (the system's lookup, which neither httpx's timeout nor a socket bounds,
+    held until the test ends); other names resolve as usual."""
+    import threading
+
+    released, real = threading.Event(), socket.getaddrinfo
+
+    def lookup(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".slow.test"):
+            released.wait(30)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    yield
+    released.set()
+
+
+def test_a_host_name_lookup_that_hangs_is_given_up_at_the_timeout(slow_dns, clock, tmp_path):
+    """The lookup was outside http.timeout: a DNS server not answering held the
+    run for as long as the resolver kept asking (minutes, with several servers
+    in resolv.conf), then 'no network?'."""
+    import time
+
+    started = time.monotonic()
+    with fetcher(clock, tmp_path, retries=0, timeout=0.4) as f, pytest.raises(Unreachable) as info:
+        f.get("http://feeds.slow.test/lab.xml", source="lab")
+    assert time.monotonic() - started < 0.4 + 1.0
+    assert str(info.value) == ("http://feeds.slow.test/lab.xml: source 'lab': no connection to 'feeds.slow.test' "
+                               "within 0.4 s (http.timeout): its name was not looked up in time, or none of its "
+                               "addresses answered; a DNS server that does not answer, or no network?")
+
+
+def test_a_redirect_to_a_host_whose_lookup_hangs_names_that_host(slow_dns, http_server, clock, tmp_path):
+    http_server.route("/feed.xml", Reply(301, b"", {"Location": "http://mirror.slow.test/lab.xml"}))
+    with fetcher(clock, tmp_path, retries=0, timeout=0.4) as f, pytest.raises(Unreachable) as info:
+        f.get(http_server.url("/feed.xml"), source="lab")
+    assert str(info.value).startswith(f"{http_server.url('/feed.xml')}: source 'lab': no connection to "
+                                      "'mirror.slow.test' within 0.4 s (http.timeout): ")
+
+
 # --------------------------------------------------------------------------- hostile servers (issue 17)
 
 
