@@ -1212,7 +1212,9 @@ def read_arxiv_api(
     interval: float = ARXIV_INTERVAL,
 ) -> Iterator[Paper]:
     """The newest ``max_results`` papers for the source's query, newest first,
-    ``page_size`` per request with ``interval`` seconds between requests."""
+    ``page_size`` per request with ``interval`` seconds between requests.  A
+    page after the first that fails ends the listing there, named in a
+    warning: the newer papers are kept."""
     query = arxiv_search_query(source.query, source.categories)
     start = 0
     while start < source.max_results:
@@ -1224,7 +1226,16 @@ def read_arxiv_api(
             "sortBy": "submittedDate",
             "sortOrder": "descending",
         }
-        listing = _arxiv_page(source, context, params, interval)
+        try:
+            listing = _arxiv_page(source, context, params, interval)
+        except InputError as exc:
+            if start == 0 or (context.fetcher.stop is not None and context.fetcher.stop()):
+                raise
+            # the newer results came: a later page's failure (arXiv's API often fails deep pages)
+            # threw them all away, and as the only source the run sent nothing
+            for p in exc.problems:
+                context.warn(f"{p} (the results from {start + 1} on skipped; the {start} newest are used)")
+            return
         if start == 0 and listing.total == 0:
             # Newest first over all time: an honest query always has results.
             # None at all is a query that matches nothing (a misspelt field
@@ -1481,7 +1492,8 @@ def _endpoint(source: Source) -> str:
 
 
 def read_sources(config: Config, context: ReadContext, *, offline: bool = False) -> Iterator[SourceRead]:
-    """Each source read in turn (all or nothing per source), errors caught and
+    """Each source read in turn (all or nothing per source, but for an hf-daily
+    day or an arXiv API page after the first, which are skipped named), errors caught and
     handed back; remote sources are left out when ``offline``."""
     for index, source in enumerate(config.sources):
         if not (offline and is_remote(source)):

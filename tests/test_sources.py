@@ -546,6 +546,35 @@ def test_arxiv_api_pages_with_three_seconds_between_requests(http_server, tmp_pa
     assert again == papers and len(http_server.requests) == 3 and clock.sleeps == []
 
 
+def test_an_arxiv_api_page_after_the_first_that_fails_keeps_the_newer_papers_and_names_it(http_server, tmp_path):
+    """max_results: 5 in pages of 2 and the second page failed: the two
+    newest papers were thrown away with it, and as the only source the run
+    sent nothing (exit 2)."""
+    ids = [f"2406.{n:05d}" for n in range(1, 12)]
+    good = _paged(ids, total=11)
+    http_server.route("/api/query", lambda request: Reply(503) if request.query["start"] == "2" else good(request))
+    config = config_at(tmp_path, f"""
+        sources: [{{type: arxiv, name: ax, categories: [cs.LG], max_results: 5, url: "{http_server.url('/api/query')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        http: {{retries: 0}}
+        """)
+    clock = FakeClock()
+    warnings = Collect()
+    with Fetcher.from_config(config, sleep=clock.sleep, clock=clock) as fetcher:
+        papers = list(read_arxiv_api(config.sources[0], ReadContext(fetcher, NOW, warnings), page_size=2))
+    assert [p.arxiv_id for p in papers] == ids[:2]
+    assert [r.query["start"] for r in http_server.requests] == ["0", "2"]  # not asked past the failure
+    [warning] = warnings
+    assert warning.startswith(f"{http_server.url('/api/query')}?search_query=cat%3Acs.LG&start=2&")
+    assert warning.endswith(": source 'ax': HTTP 503 Service Unavailable (the results from 3 on skipped; "
+                            "the 2 newest are used)")
+
+    http_server.route("/api/query", Reply(503))  # the first page failing is the source failing
+    clock.sleep(2 * 3600)  # (the cached first page is stale)
+    with Fetcher.from_config(config, sleep=clock.sleep, clock=clock) as fetcher, pytest.raises(InputError):
+        list(read_arxiv_api(config.sources[0], ReadContext(fetcher, NOW, Collect()), page_size=2))
+
+
 def test_arxiv_api_stops_at_the_total(http_server, tmp_path):
     ids = [f"2406.{n:05d}" for n in range(1, 4)]
     http_server.route("/api/query", _paged(ids, total=3))
