@@ -876,6 +876,19 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
     """The JSON list ``/api/daily_papers`` returns: ``[{"paper": {...}, ...}]``;
     also as JSON Lines, one entry a line (what ``jq -c '.[]'`` saves), or one
     entry alone (one paper's ``/api/papers/ID``)."""
+    return parse_hf_daily_page(data, name, source, warn)[1]
+
+
+def parse_hf_daily_page(data: bytes, name: str, source: str, warn: Warn) -> tuple[int, list[Paper]]:
+    """:func:`parse_hf_daily`, and how many entries the answer held (the
+    papers and those skipped): a page of the API as long as its page size
+    may have another after it."""
+    items = _hf_daily_items(data, name, source)
+    return len(items), _hf_daily_papers(items, name, source, warn)
+
+
+def _hf_daily_items(data: bytes, name: str, source: str) -> list:
+    """The entries of a daily papers document, in whichever form it came."""
     try:
         items = _load_json(data, name, source, "the JSON list of daily papers")
     except InputError:
@@ -898,6 +911,10 @@ def parse_hf_daily(data: bytes, name: str, source: str, warn: Warn) -> list[Pape
         raise InputError(
             Problem(f"source {source!r}: expected a JSON list of daily papers, got {type(items).__name__}", name, 1)
         )
+    return items
+
+
+def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Paper]:
     papers = []
     skipped: list[str] = []
     for index, item in enumerate(items):

@@ -38,6 +38,7 @@ from .feeds import (
     parse_arxiv,
     parse_feed,
     parse_hf_daily,
+    parse_hf_daily_page,
     pdf_url,
 )
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
@@ -1151,6 +1152,12 @@ ARXIV_RSS = "https://rss.arxiv.org/atom/"
 ARXIV_INTERVAL = 3.0
 #: Results per arXiv API request; arXiv suggests small slices for big queries.
 ARXIV_PAGE_SIZE = 100
+#: The papers one answer of Hugging Face's daily papers API holds when no
+#: ``limit`` is asked (huggingface_hub's ``list_daily_papers``: "Defaults to 50");
+#: a day with more has them on the next page (``p=1``, ...).
+HF_DAILY_PAGE = 50
+#: Pages asked of one day at most (a thousand papers).
+HF_DAILY_PAGES = 20
 
 
 @dataclass(frozen=True)
@@ -1391,11 +1398,30 @@ def _hf_day(source: HFDailySource, day: date, context: ReadContext) -> list[Pape
     :func:`read_hf_daily`, named; with ``days: 7`` one day's 500 or error
     page threw away the six that had come, and a source of its own failed
     the run."""
+    papers: list[Paper] = []
+    seen: set[str] = set()
+    for page in range(HF_DAILY_PAGES):
+        count, found = _hf_day_page(source, day, page, context)
+        new = [p for p in found if p.id not in seen]
+        papers += new
+        seen.update(p.id for p in new)
+        # a short page is the day's last; one with nothing new is a server that does not page
+        # (a mirror, a proxy answering p= with the same list)
+        if count < HF_DAILY_PAGE or not new:
+            break
+    return papers
+
+
+def _hf_day_page(source: HFDailySource, day: date, page: int, context: ReadContext) -> tuple[int, list[Paper]]:
+    """Page ``page`` of one day's daily papers: how many entries it held, and
+    its papers.  Only the first page was asked: a day with more than 50
+    papers lost the rest without a word."""
+    params = {"date": day.isoformat(), **({"p": page} if page else {})}
     try:
-        fetched = context.fetcher.get(source.url or HF_DAILY_API, {"date": day.isoformat()}, source=source.label)
+        fetched = context.fetcher.get(source.url or HF_DAILY_API, params, source=source.label)
     except HTTPStatusFailure as exc:  # a 4xx, and the API's reason as {"error": "..."}
         raise _api_said(exc, hf_api_error(exc.body), "the API") from None
-    return _parsed(context, fetched, parse_hf_daily, source.label, context.warn)
+    return _parsed(context, fetched, parse_hf_daily_page, source.label, context.warn)
 
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:

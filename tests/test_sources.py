@@ -779,6 +779,46 @@ def test_hf_daily_fetches_the_last_n_days_ending_today(http_server, tmp_path):
     assert len(warnings) == 1 and "has no title; skipped" in warnings[0]
 
 
+def _daily_entries(ids: list[str]) -> bytes:
+    return json.dumps([{"paper": {"id": i, "title": f"Paper {i}", "summary": f"About {i}."}} for i in ids]).encode()
+
+
+def test_hf_daily_reads_every_page_of_a_day_with_more_papers_than_one_answer_holds(http_server, tmp_path):
+    """The API answers 50 papers at most unless asked for the next page (p=1, ...):
+    a day with 120 lost 70 of them without a word."""
+    day = [f"2406.{n:05d}" for n in range(120)]
+    pages = {"2024-06-07": [day[:50], day[50:100], day[100:]],  # 50, 50, 20
+             "2024-06-06": [[f"2406.9{n:04d}" for n in range(50)], []]}  # exactly 50: the next page is empty
+
+    def by_page(request):
+        answer = pages[request.query["date"]][int(request.query.get("p", "0"))]
+        return Reply(200, _daily_entries(answer), {"Content-Type": "application/json"})
+
+    http_server.route("/d", by_page)
+    config = config_at(tmp_path, f"""
+        sources: [{{type: hf-daily, name: hf, days: 2, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        """)
+    papers, warnings = read(config)
+    assert [(r.query["date"], r.query.get("p")) for r in http_server.requests] == [
+        ("2024-06-07", None), ("2024-06-07", "1"), ("2024-06-07", "2"), ("2024-06-06", None), ("2024-06-06", "1")]
+    assert [p.id for p in papers] == day + pages["2024-06-06"][0]
+    assert list(warnings) == []
+
+
+def test_hf_daily_from_a_server_that_does_not_page_asks_one_page_more_and_repeats_nothing(http_server, tmp_path):
+    """A mirror or proxy answering every p= with the same 50 papers: one more
+    request, no paper twice, no endless paging."""
+    same = [f"2406.{n:05d}" for n in range(50)]
+    http_server.route("/d", Reply(200, _daily_entries(same), {"Content-Type": "application/json"}))
+    config = config_at(tmp_path, f"""
+        sources: [{{type: hf-daily, name: hf, days: 1, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        """)
+    papers, _ = read(config)
+    assert [p.id for p in papers] == same and len(http_server.requests) == 2
+
+
 def test_hf_daily_explicit_date(http_server, tmp_path):
     http_server.route("/d", recorded("hf-daily-2024-06-06.json"))
     config = config_at(
