@@ -505,6 +505,26 @@ def _shown_line(line: str, most: int = 60) -> str:
 _CUT_OFF = re.compile(r"peer closed connection without sending complete message body \((.*)\)$")
 
 
+#: What a bot check's page holds: Cloudflare's challenge ("Just a moment...", its scripts).
+_CHALLENGE_PAGE = re.compile(rb"<title>\s*Just a moment\.\.\.\s*</title>|/cdn-cgi/challenge-platform/|_cf_chl_opt", re.I)
+
+
+def _bot_check(response: httpx.Response, body: bytes) -> str | None:
+    """What to do about an error answer that is a site's bot check (a
+    challenge only a browser running its script passes: Cloudflare's, AWS
+    WAF's), None for any other.  It read 'HTTP 403 Forbidden' alone, as if
+    the URL were private, and a 503 challenge was asked three more times."""
+    headers = response.headers
+    if headers.get("cf-mitigated", "").lower() == "challenge" or _CHALLENGE_PAGE.search(body[:65536]):
+        who = "Cloudflare"
+    elif headers.get("x-amzn-waf-action", "").lower() in ("captcha", "challenge"):
+        who = "AWS WAF"
+    else:
+        return None
+    return (f"the site's bot check ({who}) wants a browser, which a feed reader is not: ask the site to let "
+            "its feed through, or save the feed from a browser and give the file as path:")
+
+
 #: What web servers answer to a plain HTTP request on their HTTPS port (nginx, Go's net/http).
 _PLAIN_HTTP_TO_HTTPS = re.compile(rb"plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server", re.I)
 
@@ -952,6 +972,8 @@ class Fetcher:
                     problem += (": the server refused the login the URL carries" if url_secrets(str(full))
                                 else ": the server wants a login: write it into the url "
                                      "(https://USER:PASSWORD@host/...), or the token the site gives (?token=...)")
+                if (check := _bot_check(response, body)) is not None:  # asking again meets the same check
+                    raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}: {check}", key), status, body)
                 if status not in RETRY_STATUSES:
                     raise HTTPStatusFailure(Problem(f"source {source!r}: {problem}", key), status, body)
                 wait = retry_after(response.headers.get("Retry-After"), self.clock())

@@ -158,6 +158,36 @@ def test_404_is_not_retried(http_server, clock, tmp_path):
     assert len(http_server.requests) == 1 and clock.sleeps == []
 
 
+_CHALLENGE = (b'<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title></head><body>'
+              b'<script src="/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1"></script></body></html>')
+
+
+@pytest.mark.parametrize("reply, status, who", [
+    (Reply(403, _CHALLENGE, {"Content-Type": "text/html", "cf-mitigated": "challenge", "Server": "cloudflare"}),
+     "403 Forbidden", "Cloudflare"),
+    (Reply(503, _CHALLENGE, {"Content-Type": "text/html", "Server": "cloudflare"}),
+     "503 Service Unavailable", "Cloudflare"),
+    (Reply(405, b"", {"x-amzn-waf-action": "captcha"}), "405 Method Not Allowed", "AWS WAF"),
+])
+def test_a_bot_check_says_a_browser_is_wanted_and_is_not_asked_again(http_server, clock, tmp_path, reply, status, who):
+    """A feed behind Cloudflare's challenge read 'HTTP 403 Forbidden', as if it
+    were private, and a 503 challenge was asked three more times."""
+    http_server.route("/feed", reply)
+    with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(info.value) == (f"{http_server.url('/feed')}: source 'blog': HTTP {status}: the site's bot check "
+                               f"({who}) wants a browser, which a feed reader is not: ask the site to let its feed "
+                               "through, or save the feed from a browser and give the file as path:")
+    assert len(http_server.requests) == 1 and clock.sleeps == []
+
+
+def test_a_plain_403_or_503_page_is_no_bot_check(http_server, clock, tmp_path):
+    http_server.route("/feed", Reply(403, b"<html><title>Forbidden</title></html>", {"Server": "cloudflare"}))
+    with fetcher(clock, tmp_path, retries=0) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(info.value).endswith("source 'blog': HTTP 403 Forbidden")
+
+
 def test_a_304_to_a_request_without_validators_is_named_as_such_not_as_a_redirect(http_server, clock, tmp_path):
     """A proxy or server answering "304 Not Modified" to a plain GET (no
     cached copy named) was told 'a redirect that names no address to go to'."""
