@@ -841,7 +841,18 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
     except json.JSONDecodeError as exc:
         if not encoding.startswith("utf-8"):  # bytes that only looked like UTF-16 or 32
             raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, 1)) from None
-        if (text := data.lstrip(_UTF8_BOM + b" \t\r\n")).startswith(b"<"):
+        text = data.lstrip(_UTF8_BOM + b" \t\r\n")
+        if exc.msg == "Expecting value" and exc.pos == len(exc.doc) - len(exc.doc.lstrip("\ufeff \t\r\n")) \
+                and not text.startswith(b"<"):
+            # words, not JSON ('Rate exceeded.', 'Internal Server Error'): it read 'invalid JSON
+            # (Expecting value at column 1); truncated?', of an answer that was whole
+            if _HF_EXPORT.search(text[:_JUNK_MOST]):
+                raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not "
+                                         f"{expected} (`type: hf-papers-text` reads it)", name, 1)) from None
+            said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
+            raise InputError(Problem(f"source {source!r}: not JSON: the answer is text, {_quoted(said)}, "
+                                     f"expected {expected}", name, exc.lineno)) from None
+        if text.startswith(b"<"):
             if not _HTML_PAGE.match(text[:4096]) and _FEED_START.search(text[:_JUNK_MOST]):
                 # a saved feed given where JSON goes: "an error page or a login wall?" of a file read fine
                 raise InputError(Problem(f"source {source!r}: an RSS or Atom feed, not {expected} (a feed is "

@@ -168,6 +168,12 @@ def test_hf_daily_keeps_upvotes_keywords_and_github():
         # what Python's json module raises, not a JSONDecodeError: a RecursionError, a ValueError
         (b"\n\n" + b"[" * 100_000 + b"]" * 100_000, 3, "nested too deeply"),
         (b'[\n{"paper": {"id": "2406.00001", "title": "t",\n "upvotes": 1' + b"0" * 5000 + b"}}]", 3, "digits"),
+        # words where JSON goes (a rate limit, a proxy's error): it read 'invalid JSON (Expecting
+        # value at column 1); truncated?', of an answer that was whole
+        (b"Rate exceeded.", 1, "not JSON: the answer is text, 'Rate exceeded.', expected the JSON list of daily papers"),
+        (b"\n\nInternal Server Error\n", 3, "not JSON: the answer is text, 'Internal Server Error'"),
+        (data("hf-papers-compact.txt"), 1,
+         "a Hugging Face papers page saved as text, not the JSON list of daily papers (`type: hf-papers-text` reads it)"),
     ],
 )
 def test_broken_hf_json_is_an_error_with_a_line(body, line, words):
