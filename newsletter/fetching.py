@@ -413,6 +413,24 @@ def accept_encoding() -> str:
     return ", ".join(e for e in decoders()[0] if e != "x-gzip")
 
 
+#: Content-Encoding values that misconfigured servers send for a body not compressed at all.
+_NOT_CODINGS = frozenset({"none", "binary", "text", "plain", "7bit", "8bit", "raw"})
+
+
+def _no_coding(encoding: str) -> bool:
+    """Whether a Content-Encoding says nothing of compression: a character
+    set where the charset goes ('UTF-8', sent by PHP set-ups) or a word for
+    none.  Such a feed failed as 'compressed as 'utf-8', which this client
+    cannot decode'; browsers and curl read the body as it is."""
+    if encoding in _NOT_CODINGS:
+        return True
+    try:
+        "".encode(encoding)  # a text encoding; binary transforms (base64, zlib) are no charset
+    except LookupError:
+        return False
+    return True
+
+
 def decompressed(chunks: Iterable[bytes], encodings: list[str]) -> Iterator[bytes]:
     """The body ``chunks`` with its ``Content-Encoding`` layers undone (the last
     applied first), at most 64 KiB at a time whatever the compression ratio:
@@ -420,6 +438,7 @@ def decompressed(chunks: Iterable[bytes], encodings: list[str]) -> Iterator[byte
     :class:`_Undecodable` for an encoding not in :func:`decoders` or a body
     that does not decompress."""
     table, errors = decoders()
+    encodings = [e for e in encodings if not _no_coding(e)]
     unknown = [e for e in encodings if e not in table and e != "identity"]
     if unknown:
         raise _Undecodable(

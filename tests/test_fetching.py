@@ -808,6 +808,24 @@ def test_a_content_encoding_we_cannot_decode_is_named_with_the_url(http_server, 
     assert clock.sleeps == [] and not list((tmp_path / "cache").glob("*.body"))
 
 
+@pytest.mark.parametrize("encoding", ["UTF-8", "utf8", "none", "binary", "ISO-8859-1"])
+def test_a_content_encoding_that_names_no_compression_is_read_as_it_is(http_server, clock, tmp_path, encoding):
+    """'Content-Encoding: UTF-8' (a charset where the charset goes, as some PHP
+    set-ups send it) or 'none' failed the feed as 'compressed as 'utf-8', which
+    this client cannot decode'; browsers and curl read the body as it is."""
+    import gzip
+
+    body = (DATA / "feed-rss2.xml").read_bytes()
+    http_server.route("/plain", Reply(200, body, {"Content-Encoding": encoding}))
+    http_server.route("/packed", Reply(200, gzip.compress(body), {"Content-Encoding": f"gzip, {encoding}"}))
+    with fetcher(clock, tmp_path) as f:
+        assert f.get(http_server.url("/plain"), source="blog").body == body
+        assert f.get(http_server.url("/packed"), source="blog").body == body
+    http_server.route("/b64", Reply(200, b"PHJzcy8+", {"Content-Encoding": "base64"}))  # a transform, no charset
+    with fetcher(clock, tmp_path) as f, pytest.raises(InputError, match="compressed as 'base64'"):
+        f.get(http_server.url("/b64"), source="blog")
+
+
 def test_papers_reads_a_brotli_feed_end_to_end(http_server, cli, tmp_path):
     import brotli
     from conftest import write_config
