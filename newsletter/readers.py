@@ -1369,28 +1369,37 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
     if (problem := future_date(source, config, context.now)) is not None:
         raise InputError(problem)
     last = date.fromisoformat(source.date) if source.date else context.now.astimezone(UTC).date()
+    days = [last - timedelta(days=back) for back in range(source.days)]
     failed: list[tuple[date, InputError]] = []
-    read = 0
-    for back in range(source.days):
-        day = last - timedelta(days=back)
+    unasked: list[date] = []
+    read = in_a_row = 0
+    for index, day in enumerate(days):
         try:
             papers = _hf_day(source, day, context)
-        except Unreachable:
-            raise  # no network: no other day answers either, and the run says so
         except InputError as exc:
+            stopping = context.fetcher.stop is not None and context.fetcher.stop()
+            if stopping or (not read and isinstance(exc, Unreachable)):
+                raise  # no network and nothing read: the run says so (and how to work offline)
             failed.append((day, exc))
-            if context.fetcher.stop is not None and context.fetcher.stop():
-                raise
-            if not read and len(failed) >= 2:
-                break  # two days in a row and none read: the server, not a day; not asked for the rest
+            in_a_row += 1
+            if in_a_row >= 2 or isinstance(exc, Unreachable):
+                # the server, not a day: the rest are not asked (each would wait through the retries)
+                unasked = days[index + 1:]
+                break
             continue
         read += 1
+        in_a_row = 0
         yield from papers
     if not read:
         raise failed[0][1] if len(failed) == 1 else InputError(*(p for _, e in failed for p in e.problems))
     for day, error in failed:
         for p in error.problems:
             context.warn(f"{p} (the day {day.isoformat()} skipped; the other days of the source are used)")
+    if unasked:
+        which = (f"the day {unasked[0]}" if len(unasked) == 1
+                 else f"the days {unasked[-1]} to {unasked[0]}")
+        context.warn(f"{source_location(source, config)}: source {source.label!r}: {which} not asked after the "
+                     "failures above (skipped; the other days of the source are used)")
 
 
 def _hf_day(source: HFDailySource, day: date, context: ReadContext) -> list[Paper]:

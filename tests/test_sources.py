@@ -1134,6 +1134,29 @@ def test_hf_daily_days_failing_before_any_came_fail_the_source_without_asking_th
     ]
 
 
+def test_hf_daily_days_failing_two_in_a_row_after_one_came_leave_the_rest_unasked_and_named(http_server, tmp_path):
+    """A server gone down after the first day: each of the other days waited
+    through the retries before failing; after two in a row the rest are not
+    asked, and said so."""
+    _daily_with_a_failing_day(http_server, {"2024-06-06", "2024-06-05", "2024-06-04", "2024-06-03"})
+    config = config_at(tmp_path, f"""
+        sources: [{{type: hf-daily, name: hf, days: 5, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        http: {{retries: 0}}
+        """)
+    papers, warnings = read(config)
+    assert [r.query["date"] for r in http_server.requests] == ["2024-06-07", "2024-06-06", "2024-06-05"]
+    assert [p.id for p in papers] == ["2406.04321", "2406.05503"]
+    assert [w for w in warnings if "title" not in w] == [
+        f"{http_server.url('/d?date=2024-06-06')}: source 'hf': HTTP 500 Internal Server Error "
+        "(the day 2024-06-06 skipped; the other days of the source are used)",
+        f"{http_server.url('/d?date=2024-06-05')}: source 'hf': HTTP 500 Internal Server Error "
+        "(the day 2024-06-05 skipped; the other days of the source are used)",
+        f"{http_server.url('/d')}: source 'hf': the days 2024-06-03 to 2024-06-04 not asked after the failures "
+        "above (skipped; the other days of the source are used)",
+    ]
+
+
 def test_papers_with_an_hf_daily_day_failing_lists_the_other_days_and_names_it(http_server, tmp_path, cli):
     """The real command: exit 0 (the source was read), one warning line naming the day and its URL."""
     _daily_with_a_failing_day(http_server, {"2024-06-06"})
