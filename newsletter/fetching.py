@@ -503,15 +503,41 @@ def _not_http(exc: BaseException) -> str | None:
     bytearray(b'...')' and was asked three more times."""
     found = _ILLEGAL_LINE.match(str(exc))
     if found is None:
-        return None
-    try:
-        line = ast.literal_eval(found[2]).decode("utf-8", "replace")
-    except (ValueError, SyntaxError):
-        line = found[2]
+        return _broken_framing(str(exc))
+    line = _h11_bytes(found[2])
     if found[1] == "status":
         return (f"the server's answer is not HTTP (it began {_shown_line(line)}): is the port in the URL the web "
                 "server's?")
     return f"the server's answer is broken HTTP (a header line reads {_shown_line(line)})"
+
+
+#: How h11 says an answer's framing is broken: its first line unreadable as a status line
+#: (binary bytes, HTTP/2 frames), its length or chunks told wrongly.
+_BROKEN_FRAMING = re.compile(r"(illegal request line|no response line received)|(conflicting Content-Length headers|"
+                             r"bad Content-Length|illegal chunk header|continuation line at start of headers)")
+
+
+def _broken_framing(said: str) -> str | None:
+    """:func:`_not_http` for a first line or framing h11 gives no line of:
+    they read 'connection failed: illegal chunk header: bytearray(b...)' (or
+    'illegal request line', of a response) and were asked again."""
+    found = _BROKEN_FRAMING.match(said)
+    if found is None:
+        return None
+    if found[1]:
+        return "the server's answer is not HTTP (no status line): is the port in the URL the web server's?"
+    quoted = re.search(r": bytearray\((b(['\"]).*\2)\)$", said, re.DOTALL)
+    if quoted is not None:
+        said = f"{said[:quoted.start()]}: {_shown_line(_h11_bytes(quoted[1]))}"
+    return f"the server's answer is broken HTTP ({said})"
+
+
+def _h11_bytes(literal: str) -> str:
+    """The text of the bytes h11 quotes in its errors (``b'...'``, as Python writes them)."""
+    try:
+        return ast.literal_eval(literal).decode("utf-8", "replace")
+    except (ValueError, SyntaxError, AttributeError):
+        return literal
 
 
 def _shown_line(line: str, most: int = 60) -> str:

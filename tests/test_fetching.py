@@ -339,6 +339,14 @@ def test_a_reset_from_a_plain_http_server_is_still_retried(clock, tmp_path):
                                          "port in the URL the web server's?"),
     (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nBad Header Line\r\n\r\n<rss/>",
      "the server's answer is broken HTTP (a header line reads 'Bad Header Line')"),
+    # framing h11 gives no line of: they read 'connection failed: illegal chunk header: bytearray(b...)'
+    # (or 'illegal request line', of a response) and were asked three more times
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n<rss/>",
+     "the server's answer is broken HTTP (illegal chunk header: 'ZZ')"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nContent-Length: 9\r\n\r\n<rss/>",
+     "the server's answer is broken HTTP (conflicting Content-Length headers)"),
+    (b"\x00\x00\x12\x04\x00\x00\x00\x00\x00",  # an HTTP/2-only server's SETTINGS frame
+     "the server's answer is not HTTP (no status line): is the port in the URL the web server's?"),
 ])
 def test_an_answer_that_is_not_http_fails_at_once_quoting_it(clock, tmp_path, monkeypatch, answer, words):
     """'connection failed: illegal status line: bytearray(b'+OK POP3 server
