@@ -396,8 +396,33 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     if not parsed.get("version"):
         if re.search(rb"<html[\s>]", data[:4096], re.I):
             raise _html_page(data, name, source, feed_link)
-        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed", name, 1))
+        raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed{_xml_kind(data)}", name, 1))
     return parsed
+
+
+#: The root element of an XML document that is no feed, and what it is.
+_XML_KINDS = (
+    (re.compile(rb"<opml[\s>]"), "an OPML list of feeds"),
+    (re.compile(rb"<(?:urlset|sitemapindex)[\s>]"), "a sitemap (the site's list of pages)"),
+)
+#: A feed's address in an OPML list.
+_OPML_FEED = re.compile(rb"""\sxmlUrl\s*=\s*(["'])(https?://[^"'<>\s]+)\1""")
+
+
+def _xml_kind(data: bytes) -> str:
+    """What an XML document that is no feed is, for the error (``: an OPML
+    list of feeds; ...``), naming the first feed an OPML list gives: an
+    export of a feed reader's subscriptions given as the feed read 'not an
+    RSS or Atom feed' alone."""
+    head = data[:65536]
+    kind = next((what for pattern, what in _XML_KINDS if pattern.search(head)), None)
+    if kind is None:
+        return ""
+    feeds = [html.unescape(m[2].decode("utf-8", "replace")) for m in _OPML_FEED.finditer(data)]
+    if feeds:
+        more = f" (and {len(feeds) - 1} more)" if len(feeds) > 1 else ""
+        return f": {kind}; give each as its own source, url: {feeds[0]}{more}"
+    return f": {kind}"
 
 
 def arxiv_api_error(data: bytes) -> str | None:

@@ -132,6 +132,24 @@ def test_truncated_xml_is_an_error_with_a_line(name):
     assert "source 'src': not a well-formed feed" in problem.message and "truncated" in problem.message
 
 
+def test_an_opml_list_or_a_sitemap_given_as_a_feed_says_what_it_is_and_names_a_feed_to_give(tmp_path, cli):
+    """A feed reader's subscriptions exported as OPML (or a site's sitemap.xml)
+    given as the feed read 'not an RSS or Atom feed' alone."""
+    (tmp_path / "feeds.opml").write_text(
+        '<?xml version="1.0"?><opml version="2.0"><head><title>Subscriptions</title></head><body>\n'
+        '<outline text="arXiv cs.LG" type="rss" xmlUrl="https://rss.arxiv.org/rss/cs.LG?a=1&amp;b=2"/>\n'
+        '<outline text="Lab" type="rss" xmlUrl="https://lab.example.org/feed.xml"/></body></opml>\n')
+    write_config(tmp_path, "sources: [{type: feed, path: feeds.opml}]\ntopics: {t: {any: [x]}}\n")
+    result = cli("papers")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip() == ("feeds.opml:1: source 'feed': not an RSS or Atom feed: an OPML list of feeds; give "
+                                  "each as its own source, url: https://rss.arxiv.org/rss/cs.LG?a=1&b=2 (and 1 more)")
+    sitemap = (b'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+               b"<url><loc>https://x.org/</loc></url></urlset>")
+    with pytest.raises(InputError, match=r"^s\.xml:1: source 'f': not an RSS or Atom feed: a sitemap \(the site's "):
+        parse_feed(sitemap, "s.xml", "f", Collect())
+
+
 @pytest.mark.parametrize(
     "body, line, words",
     [
