@@ -279,14 +279,16 @@ def bench_quality(table) -> None:
     """Adds one row per set, split and setting to bench/run.py's table: mean nDCG@10 / F1."""
     for name in available_sets():
         for split in SPLITS[name]:
-            for setting, (nd, f1) in summary(evaluate(split, folder=SETS[name])).items():
+            results = evaluate(split, folder=SETS[name])
+            count = len(next(iter(results.values())))
+            for setting, (nd, f1) in summary(results).items():
                 want = TARGETS.get(setting)
                 target = ok = None
                 if want:
                     target = f"nDCG >= {want[0]}" + (f", F1 >= {want[1]}" if want[1] else "")
                     ok = nd >= want[0] and (want[1] is None or f1 >= want[1])
                 label = "relevance" if name == "tuned" else f"relevance {name}"
-                table.add(f"{label} {split}: {setting} (8 interests, digest <= {DIGEST_SIZE})",
+                table.add(f"{label} {split}: {setting} ({count} interests, digest <= {DIGEST_SIZE})",
                           f"nDCG@10 {nd:.3f}, F1 {f1:.3f}", target or "", ok)
 
 
