@@ -1410,7 +1410,16 @@ def _hf_day(source: HFDailySource, day: date, context: ReadContext) -> list[Pape
     papers: list[Paper] = []
     seen: set[str] = set()
     for page in range(HF_DAILY_PAGES):
-        count, found = _hf_day_page(source, day, page, context)
+        try:
+            count, found = _hf_day_page(source, day, page, context)
+        except InputError as exc:
+            if not page or (context.fetcher.stop is not None and context.fetcher.stop()):
+                raise
+            # the day's first papers came: as an arXiv page after the first, the rest are named, not the day
+            for problem in exc.problems:
+                context.warn(f"{problem} (the papers of {day.isoformat()} from {len(papers) + 1} on skipped; "
+                             f"its {len(papers)} before are used)")
+            break
         new = [p for p in found if p.id not in seen]
         papers += new
         seen.update(p.id for p in new)

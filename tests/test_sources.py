@@ -830,6 +830,26 @@ def test_hf_daily_reads_every_page_of_a_day_with_more_papers_than_one_answer_hol
     assert list(warnings) == []
 
 
+def test_an_hf_daily_page_after_a_days_first_that_fails_keeps_the_first_and_names_the_rest(http_server, tmp_path):
+    first = [f"2406.{n:05d}" for n in range(50)]
+
+    def by_page(request):
+        if request.query.get("p"):
+            return Reply(503)
+        return Reply(200, _daily_entries(first), {"Content-Type": "application/json"})
+
+    http_server.route("/d", by_page)
+    config = config_at(tmp_path, f"""
+        sources: [{{type: hf-daily, name: hf, days: 1, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        http: {{retries: 0}}
+        """)
+    papers, warnings = read(config)
+    assert [p.id for p in papers] == first
+    assert list(warnings) == [f"{http_server.url('/d?date=2024-06-07&p=1')}: source 'hf': HTTP 503 Service Unavailable "
+                              "(the papers of 2024-06-07 from 51 on skipped; its 50 before are used)"]
+
+
 def test_hf_daily_from_a_server_that_does_not_page_asks_one_page_more_and_repeats_nothing(http_server, tmp_path):
     """A mirror or proxy answering every p= with the same 50 papers: one more
     request, no paper twice, no endless paging."""
