@@ -601,11 +601,23 @@ def _surname_list(creator: str) -> list[str]:
     return [f"{initials.strip()} {surname.strip()}" for surname, initials in pairs]
 
 
+#: What follows a name after a comma and is no name of its own ("John Smith, Jr.").
+_NAME_SUFFIX = re.compile(r"(?:Jr|Sr|Jnr|Snr)\.?|II|III|IV|V", re.IGNORECASE)
+
+
 def _split_creators(names: list[str]) -> list[str]:
-    """arXiv's announcement feeds list every author in one ``dc:creator``, comma-separated."""
+    """arXiv's announcement feeds list every author in one ``dc:creator``,
+    comma-separated.  A suffix written after a comma stays with its name:
+    "John Smith, Jr., Ann Lee" read as three authors, one named "Jr."."""
     if len(names) != 1:
         return names
-    return [n.strip() for n in re.split(r",\s*|\s+and\s+", names[0]) if n.strip()]
+    out: list[str] = []
+    for part in (n.strip() for n in re.split(r",\s*|\s+and\s+", names[0])):
+        if out and _NAME_SUFFIX.fullmatch(part):
+            out[-1] = f"{out[-1]} {part}"
+        elif part:
+            out.append(part)
+    return out
 
 
 def _entry_label(index: int, entry) -> str:

@@ -69,6 +69,15 @@ def test_arxiv_api_entries_have_every_field():
     assert listing.papers[4].categories[0] == "physics.flu-dyn"
 
 
+def test_an_arxiv_feed_name_suffix_after_a_comma_stays_with_its_name():
+    """arXiv's one dc:creator "John Smith, Jr., Ann Lee and Bo Chen III" read as
+    four authors, one of them named "Jr."."""
+    feed = data("arxiv-rss.xml").replace(b"Ingrid Solberg, Rafael Costa, Hana Kobayashi",
+                                         b"John Smith, Jr., Ann Lee, Sr and Bo Chen, III, Vera Lind")
+    first = parse_arxiv(feed, "rss.xml", "arxiv", Collect()).papers[0]
+    assert first.authors == ("John Smith Jr.", "Ann Lee Sr", "Bo Chen III", "Vera Lind")
+
+
 def test_arxiv_announcement_feed_strips_the_prefix_and_filters_announce_types():
     everything = parse_arxiv(data("arxiv-rss.xml"), "rss.xml", "arxiv", Collect())
     assert [p.arxiv_id for p in everything.papers] == [
