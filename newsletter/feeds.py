@@ -909,8 +909,12 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
         ) from None
     except ValueError as exc:  # an integer of thousands of digits (Python refuses to convert it)
         m = _LONG_NUMBER.search(data)
+        digits = re.search(r"value has (\d+) digits", str(exc))
+        # Python's own words ended 'use sys.set_int_max_str_digits() to increase the limit', a remedy
+        # for a programmer, not for a file
+        said = f"a number {digits[1]} digits long: no paper has one; damaged?" if digits else str(exc)
         raise InputError(
-            Problem(f"source {source!r}: invalid JSON ({exc})", name, line_of(data, m.start()) if m else 1)
+            Problem(f"source {source!r}: invalid JSON ({said})", name, line_of(data, m.start()) if m else 1)
         ) from None
 
 

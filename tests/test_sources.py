@@ -194,7 +194,8 @@ def test_hf_daily_keeps_upvotes_keywords_and_github():
         (b"\xff\xfe[]", 1, "not UTF-8"),
         # what Python's json module raises, not a JSONDecodeError: a RecursionError, a ValueError
         (b"\n\n" + b"[" * 100_000 + b"]" * 100_000, 3, "nested too deeply"),
-        (b'[\n{"paper": {"id": "2406.00001", "title": "t",\n "upvotes": 1' + b"0" * 5000 + b"}}]", 3, "digits"),
+        (b'[\n{"paper": {"id": "2406.00001", "title": "t",\n "upvotes": 1' + b"0" * 5000 + b"}}]", 3,
+         "invalid JSON (a number 5001 digits long: no paper has one; damaged?)"),
         # words where JSON goes (a rate limit, a proxy's error): it read 'invalid JSON (Expecting
         # value at column 1); truncated?', of an answer that was whole
         (b"Rate exceeded.", 1, "not JSON: the answer is text, 'Rate exceeded.', expected the JSON list of daily papers"),
