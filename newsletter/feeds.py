@@ -966,6 +966,14 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
     return items
 
 
+def _linked_arxiv_id(ident: str) -> str | None:
+    """The arXiv id an entry's id names as a link or ``arXiv:ID`` (a list
+    saved by another tool): it was taken for no id, the paper known by its
+    title only, and linked to 'https://huggingface.co/papers/https://...'."""
+    m = _ARXIV_LINK.search(ident)
+    return m.group(1).removesuffix(".pdf") if m else None
+
+
 def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Paper]:
     papers = []
     skipped: list[str] = []
@@ -981,7 +989,7 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             label = f"item {index + 1}" + (f" ({ident})" if ident else "")
             skipped.append(f"{label} has {what}")
             continue
-        arxiv_id = ident if is_arxiv_id(ident) else None
+        arxiv_id = ident if is_arxiv_id(ident) else _linked_arxiv_id(ident)
         authors = []
         for author in _listed(paper.get("authors")):
             author_name = author.get("name") if isinstance(author, dict) else author
@@ -997,7 +1005,8 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
                 source=source,
                 arxiv_id=arxiv_id,
                 authors=tuple(authors),
-                url=abs_url(arxiv_id) if arxiv_id else f"https://huggingface.co/papers/{ident}",
+                url=abs_url(arxiv_id) if arxiv_id else (
+                    ident if ident.startswith(("https://", "http://")) else f"https://huggingface.co/papers/{ident}"),
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
                 published=_hf_time(paper.get("publishedAt")),
                 upvotes=upvotes if isinstance(upvotes, int) and not isinstance(upvotes, bool) else None,

@@ -186,6 +186,20 @@ def test_hf_daily_keeps_upvotes_keywords_and_github():
     assert warnings == ["hf.json: source 'hf': item 3 (2406.09999) has no title; skipped"]
 
 
+def test_hf_daily_entries_whose_id_is_a_link_or_arxiv_colon_id_get_their_arxiv_id():
+    """A list saved by another tool ("id": "https://arxiv.org/abs/2406.00001v3",
+    "arXiv:2406.00002"): the paper was known by its title only, and linked to
+    'https://huggingface.co/papers/https://arxiv.org/...'; the same paper from
+    arXiv then came twice."""
+    entries = [{"paper": {"id": ident, "title": f"Paper {n}", "summary": "S."}} for n, ident in enumerate(
+        ["https://arxiv.org/abs/2406.00001v3", "arXiv:2406.00002", "https://blog.example.org/p/3"])]
+    papers = parse_hf_daily(json.dumps(entries).encode(), "hf.json", "hf", Collect())
+    assert [(p.arxiv_id, p.url) for p in papers] == [
+        ("2406.00001", "https://arxiv.org/abs/2406.00001"), ("2406.00002", "https://arxiv.org/abs/2406.00002"),
+        (None, "https://blog.example.org/p/3")]
+    assert [p.id for p in papers] == ["2406.00001", "2406.00002", "paper 2"]
+
+
 @pytest.mark.parametrize(
     "body, line, words",
     [
