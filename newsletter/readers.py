@@ -1037,9 +1037,19 @@ def _read_bytes(path: Path, config: Config) -> bytes:
 
 def _file_bytes(path: Path, name: str) -> bytes:
     """A local file's bytes as stored; one that cannot be read is an
-    :class:`InputError` naming ``name`` (and a link to nowhere as such)."""
+    :class:`InputError` naming ``name`` (and a link to nowhere as such), and
+    one over :data:`MAX_UNPACKED` too, before it is read: a dump of gigabytes
+    given as the export filled the memory (a 220 MB feed took 1.3 GB and a
+    minute; on a small machine the parser ran out and said 'not a
+    well-formed feed (MemoryError: )')."""
     try:
-        return path.read_bytes()
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > MAX_UNPACKED:
+                raise InputError(Problem(f"{size / 2**20:,.0f} MB, more than the {MAX_UNPACKED // 2**20} MB a "
+                                         "source file may be: is it the export or feed? (a listing of papers is "
+                                         "a few MB at most)", name, 1))
+            return file.read()
     except OSError as exc:
         raise InputError(Problem(f"cannot read: {broken_link(path) or exc.strerror}", name)) from None
 

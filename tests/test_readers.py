@@ -1215,3 +1215,23 @@ def test_link_targets_a_text_save_writes_after_titles_and_header_are_not_text():
     header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
     cited = header + "A Title\n\nWe release code at <https://github.com/x/y>. It works.\n"
     assert parse_hf_papers_text(cited.encode(), "c.txt")[0].abstract == "We release code at <https://github.com/x/y>. It works."
+
+
+def test_a_source_file_of_hundreds_of_megabytes_is_named_before_it_is_read(tmp_path, cli):
+    """A dump of gigabytes given as the export was read whole: a 220 MB feed
+    took 1.3 GB and a minute, and on a small machine the parser ran out of
+    memory ('not a well-formed feed (MemoryError: )')."""
+    with open(tmp_path / "dump.xml", "wb") as f:
+        f.truncate(300 * 2**20)  # sparse: no disk used
+    for kind in ("feed", "hf-daily", "arxiv"):
+        write_config(tmp_path, f"sources: [{{type: {kind}, path: dump.xml}}]\ntopics: {{t: {{any: [x]}}}}\n")
+        config = parse_config((tmp_path / "config.yaml").read_text(), tmp_path / "config.yaml")
+        with pytest.raises(InputError) as info:
+            read_papers(config)
+        assert str(info.value) == (f"{tmp_path / 'dump.xml'}:1: 300 MB, more than the 256 MB a source file may be: "
+                                   "is it the export or feed? (a listing of papers is a few MB at most)")
+    write_config(tmp_path, "sources: [{type: hf-papers-text, path: dump.xml}]\ntopics: {t: {any: [x]}}\n")
+    result = cli("papers")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip() == ("dump.xml:1: 300 MB, more than the 256 MB a source file may be: is it the export "
+                                  "or feed? (a listing of papers is a few MB at most)")
