@@ -40,6 +40,7 @@ import io
 import json
 import logging
 import lzma
+import math
 import os
 import re
 import socket
@@ -95,9 +96,11 @@ def retry_after(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:  # 'nan' or '1e400' (inf) are no wait: 'retry after inf days' was said of one
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

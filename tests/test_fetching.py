@@ -561,7 +561,8 @@ def test_min_interval_spaces_requests_to_one_host(http_server, clock, tmp_path):
 
 @pytest.mark.parametrize(
     "value, expected",
-    [("120", 120.0), (" 3 ", 3.0), ("-5", 0.0), ("soon", None), (None, None), ("Fri, 07 Jun 2024 08:01:00 GMT", 60.0)],
+    [("120", 120.0), (" 3 ", 3.0), ("-5", 0.0), ("soon", None), (None, None), ("Fri, 07 Jun 2024 08:01:00 GMT", 60.0),
+     ("1e400", None), ("nan", None), ("-inf", None)],
 )
 def test_retry_after_parsing(value, expected):
     assert retry_after(value, now=1_717_747_200.0) == expected
