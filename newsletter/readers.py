@@ -1246,7 +1246,7 @@ def read_arxiv_api(
         try:
             listing = _arxiv_page(source, context, params, interval)
         except InputError as exc:
-            if start == 0 or (context.fetcher.stop is not None and context.fetcher.stop()):
+            if start == 0 or _stop_requested(context):
                 raise
             # the newer results came: a later page's failure (arXiv's API often fails deep pages)
             # threw them all away, and as the only source the run sent nothing
@@ -1387,7 +1387,7 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
         try:
             papers = _hf_day(source, day, context)
         except InputError as exc:
-            stopping = context.fetcher.stop is not None and context.fetcher.stop()
+            stopping = _stop_requested(context)
             if stopping or (not read and isinstance(exc, Unreachable)):
                 raise  # no network and nothing read: the run says so (and how to work offline)
             failed.append((day, exc))
@@ -1412,6 +1412,12 @@ def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -
                      "failures above (skipped; the other days of the source are used)")
 
 
+def _stop_requested(context: ReadContext) -> bool:
+    """Whether ``run`` was told to stop: a day or page that failed for it is
+    no fault to name and read past, and nothing more is asked."""
+    return context.fetcher.stop is not None and context.fetcher.stop()
+
+
 def _hf_day(source: HFDailySource, day: date, context: ReadContext) -> list[Paper]:
     """One day's daily papers.  A day that fails is skipped by
     :func:`read_hf_daily`, named; with ``days: 7`` one day's 500 or error
@@ -1423,7 +1429,7 @@ def _hf_day(source: HFDailySource, day: date, context: ReadContext) -> list[Pape
         try:
             count, found = _hf_day_page(source, day, page, context)
         except InputError as exc:
-            if not page or (context.fetcher.stop is not None and context.fetcher.stop()):
+            if not page or _stop_requested(context):
                 raise
             # the day's first papers came: as an arXiv page after the first, the rest are named, not the day
             for problem in exc.problems:

@@ -1219,6 +1219,21 @@ def test_hf_daily_days_failing_two_in_a_row_after_one_came_leave_the_rest_unaske
     ]
 
 
+def test_hf_daily_told_to_stop_after_a_day_asks_no_more_and_names_no_day_skipped(http_server, tmp_path):
+    """run's SIGTERM between two days: the rest are not asked, and no day is
+    called failed (the source is not read this time, as any other stopped)."""
+    _daily_with_a_failing_day(http_server, set())
+    config = config_at(tmp_path, f"""
+        sources: [{{type: hf-daily, name: hf, days: 3, url: "{http_server.url('/d')}"}}]
+        topics: {{t: {{any: [x]}}}}
+        """)
+    clock, warnings = FakeClock(), Collect()
+    with Fetcher.from_config(config, sleep=clock.sleep, clock=clock, stop=lambda: bool(http_server.requests)) as f, \
+            pytest.raises(InputError, match="stop requested"):
+        read_papers(config, warnings, fetcher=f, now=NOW)
+    assert len(http_server.requests) == 1 and not [w for w in warnings if "skipped;" in w and "title" not in w]
+
+
 def test_papers_with_an_hf_daily_day_failing_lists_the_other_days_and_names_it(http_server, tmp_path, cli):
     """The real command: exit 0 (the source was read), one warning line naming the day and its URL."""
     _daily_with_a_failing_day(http_server, {"2024-06-06"})
