@@ -54,7 +54,10 @@ _ANNOUNCE_PREFIX = re.compile(
 )
 #: What arXiv's old RSS 1.0 (RDF) feed appends to every title:
 #: ``Title. (arXiv:2101.00001v1 [cs.LG])``, ``Title. (arXiv:2101.00001v2 [cs.LG] UPDATED)``.
-_ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:{ARXIV_ID}(?:\s+\[[^\]]*\])?(?:\s+[A-Z][A-Z ]*)?\)\s*$")
+_ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:({ARXIV_ID})(?:\s+\[[^\]]*\])?(?:\s+[A-Z][A-Z ]*)?\)\s*$")
+#: The id aggregators' feeds put before a title: ``[2406.00001] Title``, ``arXiv:2406.00001v2 Title``.
+_ARXIV_TITLE_PREFIX = re.compile(rf"^\s*(?:\[(?:arXiv:)?({ARXIV_ID})\]|arXiv:\s*({ARXIV_ID}))[\s:.–—-]*(?=\S)",
+                                 re.IGNORECASE)
 
 
 #: Control characters: JSON carries them (``"\u001b[2J"``), XML only as white space.
@@ -559,10 +562,25 @@ def _title(entry) -> str:
     RDF feed adds.  feedparser takes an RSS title for text, but journals' feeds
     write ``<i>E. coli</i>`` there (in CDATA or escaped): markup read as such
     is shown as its text, not as tags (a ``<script>`` stays text, to be seen and escaped)."""
+    return _titled_id(entry)[0]
+
+
+def _titled_id(entry) -> tuple[str, str | None]:
+    """:func:`_title`, without the arXiv id written before or after it
+    (``[2406.00001] Title``, ``arXiv:2406.00001 Title``, ``Title
+    (arXiv:2406.00001)``), and that id.  The tail was dropped with its id, and
+    the head kept in the title: an aggregator's entry linking to its own page
+    was known by its title only, and came twice with the paper from arXiv."""
     detail, value = entry.get("title_detail"), entry.get("title") or ""
     if _TITLE_MARKUP.search(value) and not re.search(r"<(?:script|style)\b", value, re.IGNORECASE):
-        return _ARXIV_TITLE_SUFFIX.sub("", html_text(value))
-    return _ARXIV_TITLE_SUFFIX.sub("", _plain(detail, value))
+        text = html_text(value)
+    else:
+        text = _plain(detail, value)
+    if (tail := _ARXIV_TITLE_SUFFIX.search(text)) is not None:
+        return text[: tail.start()], tail[1]
+    if (head := _ARXIV_TITLE_PREFIX.match(text)) is not None:
+        return text[head.end():], head[1] or head[2]
+    return text, None
 
 
 def _authors(entry, split: bool) -> list[str]:
@@ -744,14 +762,14 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     papers = []
     skipped: list[str] = []
     for index, entry in enumerate(parsed.entries):
-        title = _title(entry)
+        title, titled_id = _titled_id(entry)
         if not title:
             skipped.append(f"{_entry_label(index, entry)} has no title")
             continue
         links = [entry.get("link") or "", entry.get("id") or ""]
         links += [link.get("href") or "" for link in entry.get("links", [])]
         m = next((m for m in map(_ARXIV_LINK.search, links) if m), None)
-        arxiv_id = m.group(1).removesuffix(".pdf") if m else None
+        arxiv_id = m.group(1).removesuffix(".pdf") if m else titled_id
         body = entry.get("summary")
         detail = entry.get("summary_detail")
         if entry.get("content"):
@@ -773,7 +791,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
                 source=source,
                 arxiv_id=arxiv_id,
                 authors=tuple(authors),
-                url=abs_url(arxiv_id) if arxiv_id else _absolute(base, link),
+                # an id from the title only: the entry's own page (a reading group's notes) is its link
+                url=abs_url(arxiv_id) if arxiv_id and (m or not link) else _absolute(base, link),
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
                 published=_published(entry),
                 categories=tuple(dict.fromkeys(t.get("term") for t in entry.get("tags", []) if t.get("term"))),

@@ -2109,6 +2109,27 @@ def test_a_url_copied_with_invisible_characters_is_the_plain_url(tmp_path, http_
     assert "(a feed: link: write it as 'https://lab.example.org/rss')" in str(info.value)
 
 
+def test_an_arxiv_id_written_before_or_after_a_title_is_the_papers_id():
+    """Aggregators' feeds ("[2406.00001] Title", "arXiv:2406.00002v2 Title", and
+    arXiv's own "Title (arXiv:2406.00003)") linking to their own pages: the
+    head stayed in the title and the tail was dropped with its id, so the
+    paper was known by its title only and came twice with arXiv's."""
+    items = "".join(
+        f"<item><title>{title}</title><link>https://blog.example.org/{n}</link><description>d</description></item>"
+        for n, title in enumerate(["[2406.00001] Flow Matching on Lie Groups", "arXiv:2406.00002v2 Another Paper",
+                                   "Third Paper (arXiv:2406.00003)", "[Draft] Not an id", "Plain Paper"]))
+    body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>{items}</channel></rss>'.encode()
+    papers = parse_feed(body, "f.xml", "blog", Collect())
+    assert [(p.id, p.title, p.url) for p in papers] == [
+        ("2406.00001", "Flow Matching on Lie Groups", "https://blog.example.org/0"),  # its own page stays the link
+        ("2406.00002", "Another Paper", "https://blog.example.org/1"),
+        ("2406.00003", "Third Paper", "https://blog.example.org/2"),
+        ("draft not an id", "[Draft] Not an id", "https://blog.example.org/3"),
+        ("plain paper", "Plain Paper", "https://blog.example.org/4"),
+    ]
+    assert papers[1].pdf_url == "https://arxiv.org/pdf/2406.00002v2"
+
+
 def test_a_journals_one_creator_listing_every_author_by_surname_gives_the_authors():
     """bioRxiv and journals put "Smith, J., Doe, A. B." in one dc:creator: it
     read as one author; "Smith, John" alone, or "Ada Lovelace, Grace Hopper",
