@@ -1222,6 +1222,33 @@ def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
 
 
+def test_sigterm_while_a_slow_server_gives_its_verdict_stops_and_the_digest_goes_again_as_it_was(
+    tmp_path, smtp_server, cli
+):
+    """The verdict on a message's data may take up to 10 minutes (RFC 5321);
+    a SIGTERM meanwhile (systemd stops within 90 s) ends the wait: the
+    digest is left uncertain, the rest pending, exit 143, and the next send
+    sends it again under its Message-ID."""
+    box = smtp_server.mailbox
+    box.block_at = 1  # the first message's verdict is held until the send has stopped
+    setup(tmp_path, smtp(smtp_server.port).replace("timeout: 5", "timeout: 0.2"), subscribers=many(3))
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        out, err = terminated_once_said(proc, "has not given its verdict on the message to user00@example.org")
+    finally:
+        box.release.set()
+    assert proc.returncode == 143, (out, err)
+    assert "Traceback" not in err and "waiting up to 600 s for it (RFC 5321)" in err, err
+    assert "had given no verdict on the message to user00@example.org when the send was stopped" in out, out
+    rows = digests(tmp_path)
+    assert [st for _, st, *_ in rows] == ["pending"] * 3
+    assert query(tmp_path / "newsletter-state.sqlite3", "SELECT uncertain FROM digests ORDER BY id") == [(1,), (0,), (0,)]
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat())  # (after its back-off)
+    assert r.code == 0, r.out + r.err
+    assert box.recipients() == ["user00@example.org"] * 2 + ["user01@example.org", "user02@example.org"], r.out
+    assert [m.message_id for m in box.messages if m.rcpt_tos == ["user00@example.org"]] == [rows[0][2]] * 2
+
+
 def test_ctrl_c_while_a_source_is_retried_stops_at_once_and_sends_nothing(tmp_path, http_server):
     """Ctrl-C during the fetch (a source answering 503, long back-offs) cuts the
     back-off short and starts no new request: exit 130 at once, nothing recorded."""
@@ -1731,6 +1758,7 @@ def test_a_server_that_never_answers_data_stops_the_batch(tmp_path, cli, smtp_se
   port: {smtp_server.port}
   security: none
   timeout: 2
+  verdict_timeout: 2
   retries: 3
   retry_delay: 0.5
 """
