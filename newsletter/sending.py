@@ -267,6 +267,7 @@ def send(
         with open_state(config.state_target, readonly=True) as state:
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
     with open_state(config.state_target) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
+        state.stop_waiting_when(halt)
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
         run.stop_shared = stop is not None
         run.stop = halt
@@ -878,6 +879,7 @@ class _SendRun:
             self.state = open_state(self.config.state_target)  # never the parent's connection
             stopping = self.stopping
             self.stop = _either(self.stop, lambda: bool(stopping.value))  # the parent's stop too
+            self.state.stop_waiting_when(self.stop)
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
             self.recorded = set()  # what this worker's own connection recorded

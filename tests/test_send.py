@@ -1022,6 +1022,54 @@ def test_a_postgresql_server_cut_off_mid_send_is_given_up_on_and_nothing_is_lost
     assert {st for _, st, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 6
 
 
+def test_sigterm_during_a_postgresql_partition_stops_within_seconds_and_nothing_is_lost(
+    tmp_path, cli, smtp_server, pg_server, pg_url
+):
+    """SIGTERM (a service stop: systemd kills after 90 s) while the network
+    to PostgreSQL is cut: the message in flight finished, then its record
+    waited ANSWER_WITHIN (120 s) for a server that could not answer, and the
+    stop took that long.  Once stopping, a statement waits a few seconds at
+    most; the digest it could not record goes again with its Message-ID."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    from newsletter.state import public_url
+
+    proxy = TcpProxy(pg_server.port)
+    box = smtp_server.mailbox
+    box.block_at = 3
+    far = proxy.url(pg_url, pg_server.port)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {far}")
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, env={"PGPASSWORD": PASSWORD})
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        proxy.partition()
+        proc.send_signal(signal.SIGTERM)
+        said = stderr_until(proc, "stopping (SIGTERM):")
+        box.release.set()
+        out, err = proc.communicate(timeout=30)  # (ANSWER_WITHIN is 120 s)
+        err = said + err
+    finally:
+        box.release.set()
+        proc.kill()
+        proxy.stop()
+    assert proc.returncode == 2 and "Traceback" not in err, (out, err)  # (a state gone silent, stopped or not)
+    assert err.splitlines()[-1] == (
+        f"{public_url(far)}: cannot reach PostgreSQL: no answer within 3 s of the stop "
+        "(a network fault, or the server stopped responding)"
+    ), err
+    assert len(box.messages) == 3
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=f"state: {pg_url}")
+    r = cli("send", "--now", NOW, env={"PGPASSWORD": PASSWORD})
+    assert r.code == 0, r.out + r.err
+    ids = [m.message_id for m in box.messages]
+    # the third, taken as the partition began, could not be recorded: sent again, with its Message-ID
+    assert len(ids) == 7 and len(set(ids)) == 6 and ids.count(ids[2]) == 2, ids
+    assert sorted(set(box.recipients())) == [f"user{i:02}@example.org" for i in range(6)]
+    assert {st for _, st, *_ in digests(pg_url)} == {"sent"}
+
+
 def test_a_digest_killed_in_flight_goes_again_as_it_was_and_new_papers_wait_for_the_next(
     tmp_path, smtp_server, cli, store
 ):
