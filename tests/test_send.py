@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
+import errno
 import json
 import os
 import re
@@ -905,6 +906,74 @@ def test_a_state_locked_mid_send_sends_nothing_twice(tmp_path, cli, smtp_server,
     assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
     assert [st for _, st, *_ in digests(tmp_path)] == ["sent"] * 6
     assert not (tmp_path / "newsletter-state.sqlite3.unrecorded").exists()
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str = "2m") -> Iterator[Path]:
+    """A file system of its own, ``size`` big (tmpfs), mounted at ``folder``:
+    a test fills it up, as a full disk is, for every process on it.  Skips
+    where mounting is not permitted (not root, or no CAP_SYS_ADMIN)."""
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def fill_up(folder: Path) -> Path:
+    """Fill the file system under ``folder`` to its last byte: the filler file."""
+    filler = folder / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        for size in (1 << 16, 512, 1):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_disk_too_full_even_for_the_unrecorded_note_loses_nothing_and_sends_nothing_twice(
+    tmp_path, cli, smtp_server, monkeypatch
+):
+    """The state's disk filled up mid-send, so full that the note of what the
+    state refused (``<state>.unrecorded``) could not be written either: the
+    delivered digest stayed 'sending' and the next send sent it again,
+    after an error that named only the state.  A send keeps room for the
+    note (``<state>.spare``), frees it when the disk is full, and says so."""
+    from newsletter.config import load_config
+    from newsletter.state.sqlite import SPARE_BYTES
+
+    monkeypatch.chdir(tmp_path)
+    box = smtp_server.mailbox
+    box.block_at = 3
+    with small_disk(tmp_path / "disk") as disk:
+        config = load_config(setup(tmp_path, smtp(smtp_server.port), subscribers=many(6),
+                                   extra="state: disk/state.sqlite3"))
+        with sending_meanwhile(config, box) as failed:
+            filler = fill_up(disk)
+        [error] = failed
+        assert str(error).endswith(
+            "state.sqlite3: database or disk is full: the state could not be written; is its disk full (or over a "
+            "quota)?; what this send delivered (or failed to) from here on is noted in state.sqlite3.unrecorded (in "
+            "the room kept for it, state.sqlite3.spare: the disk is full; free some space before the next send), and "
+            "the next send records it there first (nothing is sent twice)"
+        ), error
+        assert len(box.messages) == 3 and not (disk / "state.sqlite3.spare").exists()
+        filler.unlink()
+        r = cli("send", "--now", NOW)
+        assert (disk / "state.sqlite3.spare").stat().st_size == SPARE_BYTES  # kept again, for the next time
+    assert r.code == 0, r.out + r.err
+    assert "was being sent" not in r.err and "was delivered by an earlier run that could not record it" in r.err
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == 6 and len(set(ids)) == 6, r.err
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
 
 
 def test_deliveries_that_finish_while_a_refused_record_waits_are_not_sent_twice(
