@@ -98,20 +98,9 @@ class RunLock:
         ``*.lock``) let a second ``run`` start beside this one; it is taken
         again (said once), or, should another runner have taken the new
         file first, this one stops (:class:`StateError`)."""
-        if self.held is None:
-            return
-        try:
-            if self.held.renew():
-                log.warning("warning: %s: the run's lock file was removed; this run took it again", self.path)
-        except (LockHeld, OSError) as exc:
-            who = exc.holder if isinstance(exc, LockHeld) else exc.strerror
-            raise StateError(
-                Problem(
-                    f"the run's lock file was removed and another `newsletter run` ({who}) has taken a new one; "
-                    "stopping this one",
-                    str(self.path),
-                )
-            ) from None
+        why = self.held.kept("run") if self.held is not None else None
+        if why is not None:
+            raise StateError(Problem(f"{why}; stopping this one"))
 
     def release(self) -> None:
         if self.held is not None:

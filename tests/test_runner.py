@@ -211,7 +211,7 @@ def test_a_second_daemon_refuses_though_the_run_lock_file_was_removed(tmp_path, 
     finally:
         code, log = stop(first)
     assert code == 0, log
-    assert f"warning: {lock}: the run's lock file was removed; this run took it again" in log
+    assert f"warning: {lock}: the run's lock file was removed while it ran; it took the lock again" in log
 
 
 def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_path, cli, smtp_server):

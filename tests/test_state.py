@@ -448,7 +448,7 @@ def test_a_send_whose_lock_file_another_took_after_its_removal_hands_over_nothin
         try:
             assert st.claims_lost() == (
                 f"{lock}: the send's lock file was removed while this send ran, and another send (4242@elsewhere) "
-                "has taken a new one; this send hands over nothing more (the other sends what this one claimed)"
+                "has taken a new one; this send hands over nothing more (another send may send what this one claimed)"
             )
         finally:
             os.close(other)

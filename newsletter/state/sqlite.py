@@ -343,23 +343,8 @@ class SQLiteState(State):
         one (said once); None then.  Should another send have taken the new
         file first, it recovers this one's claims as a stopped run's and
         sends them: why this one must hand over nothing more."""
-        held = self._lock
-        if held is None:
-            return None
-        try:
-            if held.renew():
-                logging.getLogger(__name__).warning(
-                    "warning: %s: the send's lock file was removed while it ran; it took the lock again", held.path
-                )
-            return None
-        except LockHeld as other:
-            return (
-                f"{held.path}: the send's lock file was removed while this send ran, and another send "
-                f"({other.holder.strip()}) has taken a new one; this send hands over nothing more (the other sends "
-                "what this one claimed)"
-            )
-        except OSError as exc:
-            return f"{held.path}: the send's lock file was removed while this send ran and cannot be made again: {exc.strerror}"
+        why = self._lock.kept("send") if self._lock is not None else None
+        return why and f"{why}; this send hands over nothing more (another send may send what this one claimed)"
 
     def _switch_to_wal(self) -> str:
         """``PRAGMA journal_mode=WAL``, waiting like every other statement does.
