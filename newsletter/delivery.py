@@ -192,6 +192,9 @@ class Outcome:
     #: Not confirmed, but the whole message went out (:class:`Unconfirmed`):
     #: the server may have it.
     uncertain: bool = False
+    #: Not attempted: the caller withdrew it at hand-over (its recipient
+    #: unsubscribed after it was queued); ``error`` says why.
+    withdrawn: bool = False
 
 
 class Session(Protocol):
@@ -1232,10 +1235,15 @@ class Dispatcher:
         stop: Callable[[], bool | str] | None = None,
         backlog: int = 0,
         left: str | None = "the remaining digests stay pending",
+        withdrawn: Callable[[Envelope], str | None] | None = None,
     ) -> None:
         """``left``: what the log's "delivery stopped" line adds about the
         envelopes not attempted (None: no such line; ``test-email`` sends one
-        message, and its own error line says why it was not delivered)."""
+        message, and its own error line says why it was not delivered).
+        ``withdrawn(envelope)``: asked just before each hand-over, why not to
+        hand it over after all (None: go on), for what changed while it was
+        queued: an unsubscribe made meanwhile must stop the digest."""
+        self.withdrawn = withdrawn
         self.left = left
         self.transport = transport
         # true (or a reason in words): retry nothing more, attempt nothing new (SIGTERM)
@@ -1390,6 +1398,8 @@ class Dispatcher:
                     outcome = Outcome(
                         envelope, False, 0, f"not attempted: {self.stopped}", stopped_on_error=self.stopped_on_error
                     )
+                elif self.withdrawn is not None and (reason := self.withdrawn(envelope)) is not None:
+                    outcome = Outcome(envelope, False, 0, reason, withdrawn=True)
                 else:
                     then = None
                     if not self.rate.interval and not finishing:  # the session may start on the next one early

@@ -600,6 +600,7 @@ class _SendRun:
             sleep=self.sleep,
             stop=self._halted,
             backlog=2 * CLAIM_BATCH,
+            withdrawn=self._left_meanwhile,
         ) as dispatcher:
             for part in parts:
                 if why := self._halted():
@@ -996,12 +997,28 @@ class _SendRun:
                 self.worker_states.append(state)
         return state
 
+    def _left_meanwhile(self, envelope: Envelope) -> str | None:
+        """In a delivery thread, just before the hand-over: whether the
+        recipient unsubscribed (through `serve`) since the digest was
+        claimed, up to two batches earlier: a click on the link, and the
+        digest still came a moment later."""
+        try:
+            left = self._worker_state().unsubscribed([envelope.recipient])
+        except StateError:
+            return None  # (the claim asked it; the record that follows says what fails)
+        return f"not sent: {envelope.recipient} unsubscribed during this send" if left else None
+
     def _record(self, outcome: Outcome) -> None:
         """In a delivery thread, right after the attempt: commit what happened."""
         if not self.tried.is_set():  # (setting it takes its lock and wakes waiters: once is enough)
             self.tried.set()
         env = outcome.envelope
         assert env.digest_id is not None, "claimed digests carry their id"
+        if outcome.withdrawn:  # pending again, no failure of its own: a re-subscribe gets it
+            self._worker_state().mark_unsent(env.digest_id, error=outcome.error or "not sent", tries=0,
+                                             permanent=False, next_attempt=None, settings=self.settings)
+            self._result(DigestResult(env.recipient, "unsubscribed"))
+            return
         if outcome.delivered:
             if self.relay is not None:  # a send worker: the parent records it
                 self.relay.wait_for_room()

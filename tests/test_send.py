@@ -822,6 +822,32 @@ def test_one_who_unsubscribes_during_a_long_send_gets_nothing_from_it(tmp_path, 
     assert len(box.messages) == 99
 
 
+def test_one_who_unsubscribes_after_the_digest_was_claimed_does_not_get_it(tmp_path, smtp_server, cli, store):
+    """A send claims its digests a batch or two ahead of the hand-over: one
+    who clicked the one-click link meanwhile (RFC 8058: the request is the
+    whole of it) still got the digest moments later.  Each digest is
+    withdrawn at hand-over if its recipient has left; it stays pending."""
+    box = smtp_server.mailbox
+    box.block_at = 3  # user03's digest is claimed and queued by then
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=store.line)
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        left = cli("unsubscribe", "user04@example.org", "--now", NOW)
+        assert left.code == 0, left.err
+    finally:
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.strip().splitlines()[-1] == "sent 5, empty 0, failed 0, not due 0, unsubscribed 1", out
+    assert "user04@example.org" not in box.recipients() and len(box.messages) == 5
+    rows = {sub: status for sub, status, *_ in digests(store.where)}
+    assert rows["user04@example.org"] == "pending"  # owed, should they come back
+    assert cli("resubscribe", "user04@example.org").code == 0
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and box.recipients().count("user04@example.org") == 1, r.out + r.err
+
+
 def test_a_state_removed_during_a_send_stops_it_loudly(tmp_path, cli, smtp_server):
     """The state's folder removed while a send ran (a clean-up, a disk
     swapped, a volume unmounted): SQLite wrote on into the unlinked file, the
