@@ -51,6 +51,7 @@ upgrades an older file in place, and a file written by a newer version is a
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -891,7 +892,7 @@ class SQLiteState(State):
             # (see _keep_spare) is freed, once (a partial line is skipped when read).
             self._spared = True
             try:
-                spare_path(self._where).unlink()
+                spare_path(self._where).unlink(missing_ok=True)  # (another process of the send may have freed it)
                 _append(self.unrecorded_path, data)
             except OSError:
                 return False
@@ -1023,7 +1024,8 @@ def _keep_spare(path: Path) -> None:
         finally:
             os.close(fd)
     except OSError:
-        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _append(path: Path, data: bytes) -> None:
