@@ -233,6 +233,7 @@ class Runner:
         settings = settings_fingerprint(config)
         due = []
         with open_state(config.state_target, readonly=True) as state:
+            state.stop_waiting_when(self._stop.is_set)  # (a partition held SIGTERM two minutes here)
             known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
             left = state.unsubscribed(sub.email for sub in config.subscribers)
         for sub in config.subscribers:
