@@ -84,12 +84,12 @@ def test_about_on_the_second_blind_set(tmp_path):
     """Six more interests (bench/quality.py --set blind2), labelled after the
     ranker's last tuning: the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules, though it is weaker here than on
-    the other sets (measured 0.709 against the prototype's 0.614 and the quick
-    rules' 0.743; quick + about 0.783)."""
+    the other sets (measured 0.741, 0.709 before the phrase bonus, against the
+    prototype's 0.614 and the quick rules' 0.743; quick + about 0.783)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind2"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
-    assert mean["about"] >= 0.69, mean
+    assert mean["about"] >= 0.72, mean
     assert mean["about"] > mean["prototype"] + 0.05, mean
     assert mean["quick + about"] > mean["quick rules"] + 0.02, mean
 
