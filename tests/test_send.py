@@ -1620,6 +1620,30 @@ def test_a_send_worker_waits_for_the_parent_to_record_its_deliveries():
         orphan.wait_for_room()
 
 
+def test_send_workers_take_a_small_part_each_first_then_bigger_ones():
+    """Each send worker's first part is CLAIM_BATCH subscribers (the first
+    messages go out early), the parts after it CLAIM_BATCH_LATER (a third as
+    many claims, each holding the state's write lock through its fsync);
+    between them the workers take every subscriber once, in order."""
+    import multiprocessing
+
+    from newsletter.sending import CLAIM_BATCH, CLAIM_BATCH_LATER, _parts_taken
+
+    ctx = multiprocessing.get_context("fork")
+    subs = list(range(1000))
+    taken = ctx.Value("l", 0)
+    one, two = _parts_taken(subs, taken, 2), _parts_taken(subs, taken, 2)  # two workers, taking in turn
+    parts = []
+    for worker in [one, two] * 20:
+        part = next(worker, None)
+        if part is not None:
+            parts.append(part)
+    assert [len(p) for p in parts[:2]] == [CLAIM_BATCH, CLAIM_BATCH]
+    assert {len(p) for p in parts[2:-1]} == {CLAIM_BATCH_LATER} and CLAIM_BATCH_LATER > CLAIM_BATCH
+    assert [s for p in parts for s in p] == subs
+    assert next(one, None) is None and next(two, None) is None
+
+
 def test_the_parent_hears_its_workers_through_one_poller():
     """The parent of send workers polls their pipes with one poller for the
     whole send: it is told which pipe has news (or closed), whether more is
