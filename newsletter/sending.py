@@ -287,22 +287,23 @@ def _either(*flags: Callable[[], bool] | None) -> Callable[[], bool] | None:
     return lambda: any(f() for f in given)
 
 
-def _parts_taken(subs: Sequence[Subscriber], taken, first: int) -> Iterator[Sequence[Subscriber]]:
+def _parts_taken(subs: Sequence[Subscriber], taken, workers: int) -> Iterator[Sequence[Subscriber]]:
     """In a send worker: the next part of ``subs`` no worker has taken yet
-    (``taken`` counts the parts taken, shared by the workers): the ``first``
-    parts (one per worker) of :data:`CLAIM_BATCH` subscribers, the rest of
-    :data:`CLAIM_BATCH_LATER`."""
+    (``taken`` counts the subscribers taken, shared by the ``workers``): its
+    first part, and each part once too few are left for a big one each,
+    :data:`CLAIM_BATCH` subscribers (the first messages go out early, and
+    the workers finish together); the others :data:`CLAIM_BATCH_LATER`."""
+    first = True
     while True:
         with taken.get_lock():
-            part = taken.value
-            taken.value += 1
-        if part < first:
-            start, size = part * CLAIM_BATCH, CLAIM_BATCH
-        else:
-            start, size = first * CLAIM_BATCH + (part - first) * CLAIM_BATCH_LATER, CLAIM_BATCH_LATER
+            start = taken.value
+            small = first or len(subs) - start < workers * CLAIM_BATCH_LATER
+            size = CLAIM_BATCH if small else CLAIM_BATCH_LATER
+            taken.value = start + size
         if start >= len(subs):
             return
         yield subs[start : start + size]
+        first = False
 
 
 def _died(proc) -> str:
