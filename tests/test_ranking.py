@@ -319,6 +319,31 @@ def test_a_reason_names_a_phrase_of_several_words_only_where_the_paper_writes_th
     assert "sample complexity" not in found[apart.id].reason
 
 
+def test_a_reason_names_what_the_paper_writes_of_a_phrase_not_the_whole_phrase(tmp_path):
+    """A line-search paper with "neural" and "search" apart read "close to
+    your interest: neural architecture search"; a Bayesian optimisation
+    tutorial got no reason from "Bayesian optimization of expensive black-box
+    functions"; "so I follow" opened a phrase.  Now the reason names the part
+    the paper writes, or the phrase's noun or a name alone when few papers
+    have it, never a qualifier ("fewer")."""
+    filler = [Paper(f"Paper {n} on training", f"We train a model {n} and evaluate it on images.", "s") for n in range(30)]
+    line_search = Paper("Line search for neural networks", "A neural network is trained; the search for a step uses a line search.", "s")
+    tutorial = Paper("A tutorial on Bayesian optimization", "Bayesian optimization with Gaussian process surrogates.", "s")
+    unlearning = Paper("Unlearning in graph networks", "We delete data from trained graph networks by unlearning.", "s")
+    fewer = Paper("Fewer parameters", "Models with fewer parameters that train faster.", "s")
+    papers = [*filler, line_search, tutorial, unlearning, fewer]
+    ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"))
+    about = ("I tune models for a living, so I follow neural architecture search and Bayesian optimization of "
+             "expensive black-box functions. Machine unlearning. Fewer sampling steps.")
+    assert "neural architecture search" in phrases(about)  # "so I follow" is how it is asked, not what
+    found = ranker.ranking(Interest("t", about=about, min_score=0.0)).found
+    assert "architecture search" not in found[line_search.id].reason
+    assert found[tutorial.id].reason.startswith("close to your interest: Bayesian optimization")
+    assert "black-box" not in found[tutorial.id].reason
+    assert found[unlearning.id].reason.startswith("close to your interest: unlearning")
+    assert "fewer" not in found[fewer.id].reason.casefold()
+
+
 def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capitalised(tmp_path):
     """"Large language models that reason step by step" is not the reason for an
     optimiser paper with large step sizes and language-model experiments; a
@@ -588,6 +613,24 @@ def test_wanted_drops_what_the_reader_does_not_want_and_keeps_the_rest():
     # "X is a different interest" goes; all of it stays when everything is a negation
     assert wanted("Adversarial attacks. Label noise is a different interest.") == "Adversarial attacks."
     assert wanted("Not gradient compression.") == "Not gradient compression."
+
+
+def test_wanted_keeps_the_list_that_follows_an_aside_of_what_is_not_wanted():
+    from newsletter.ranking import wanted
+
+    # "X, not Y: a, b": the list spells out X; it left with the aside, and the
+    # query was "how gradients get computed" alone (blind2's first measurement)
+    about = (
+        "I'm interested in how gradients get computed, not in what optimizers do with them: "
+        "automatic differentiation, adjoint methods and forward-forward training."
+    )
+    assert wanted(about) == (
+        "I'm interested in how gradients get computed: automatic differentiation, adjoint methods and "
+        "forward-forward training."
+    )
+    # a list of what is not wanted stays out: after a negated opening, or when it is negated itself
+    assert wanted("Graph networks. Not applications: imaging, robotics.") == "Graph networks."
+    assert wanted("Graph networks, not applications: imaging that is not new.") == "Graph networks"
 
 
 def test_fuse_with_rules_keeps_the_rules_order_unless_relevance_ranks_a_paper_far_apart():
