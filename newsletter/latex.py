@@ -802,6 +802,7 @@ def _has_lost_mark(text: str) -> bool:
     the first cards it built)."""
     return any(any(n in text for n in needs) and rx.search(text) is not None for needs, rx in _lost_mark_patterns())
 
+
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
