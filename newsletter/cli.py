@@ -500,6 +500,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
     first_outbox = state.config.delivery.transport == "outbox" and not _has_digests(state.config.outbox_dir)
+    new_state = not dry_run and not state.config.state_is_shared and not state.config.state_path.exists()
     for advice in (*pipeline.no_subscribers(state.config), *pipeline.transport_advice(state.config),
                    *pipeline.port_advice(state.config)):
         warn(str(advice))  # said before "sent": SMTP settings with the outbox, nobody to send to
@@ -535,6 +536,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             files = "an .eml file" if report.sent == 1 else ".eml files"
             say(f"outbox: {counted(report.sent, 'digest')} written as {files} to {state.config.outbox_dir} "
                 "(open one in a mail client); nothing was mailed: `transport: smtp` under delivery: mails them\n", err=True)
+    if new_state and state.config.state_path.exists() and (job := _ci_job()):
+        say(_ci_state_note(state.config.state_path, job) + "\n", err=True)
     for problem in report.problems:
         say(problem + "\n", err=True)
     if interrupted.is_set():
@@ -727,6 +730,29 @@ def init(state: _State, path: str | None, force: bool) -> None:
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
     click.echo(f"next: put your address in it, then `newsletter{flag} validate`, "
                f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
+
+
+#: Variables CI services set in every job (GitHub Actions, GitLab CI and most others set CI).
+CI_VARIABLES = ("GITHUB_ACTIONS", "GITLAB_CI", "CI")
+
+
+def _ci_job() -> str | None:
+    """The CI variable set in this environment, if any: a CI job starts from a
+    fresh checkout, without the state file an earlier job made."""
+    return next((name for name in CI_VARIABLES if os.environ.get(name, "").strip().lower() not in ("", "0", "false")), None)
+
+
+def _ci_state_note(path: Path, job: str) -> str:
+    """A send in a CI job that had to make the state: every job of a workflow
+    that does not keep the file makes it again, and then a subscriber on a
+    schedule is new at every run and never due ("not due", nothing sent,
+    forever), and one without a schedule gets the same papers at every run."""
+    return (
+        f"note: this send made a new state, {path.name} (${job} is set: a CI job?); it records what went to whom. "
+        "A job that starts without it sends the same papers again, and subscribers on a schedule, new again, "
+        "wait for their first slot at every run and get nothing: keep the file between runs "
+        '(README "From GitHub Actions")'
+    )
 
 
 def _has_digests(outbox: Path) -> bool:

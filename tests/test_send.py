@@ -1491,6 +1491,31 @@ def test_shipped_config_send_leaves_eml_files_in_outbox(tmp_path, cli):
     assert "outbox:" not in r.err  # once, when it makes the folder: no line in every cron mail
 
 
+def test_a_ci_job_that_makes_the_state_is_told_to_keep_it(tmp_path, cli):
+    """A GitHub Actions job starts from a fresh checkout: without the state of
+    the job before, a subscriber on a schedule is new at every run and never
+    due ("not due", nothing sent, every day), and nothing said why."""
+    setup(tmp_path, "  transport: outbox", extra="schedule: daily at 08:00")
+    ci = {"GITHUB_ACTIONS": "true", "CI": "true"}
+    for _ in range(2):  # each job without the last one's file
+        (tmp_path / "newsletter-state.sqlite3").unlink(missing_ok=True)
+        r = cli("send", "--now", NOW, env=ci)
+        assert r.code == 0 and "not due     ada@example.org" in r.out, r.out + r.err
+        assert r.err.strip().splitlines()[-1] == (
+            "note: this send made a new state, newsletter-state.sqlite3 ($GITHUB_ACTIONS is set: a CI job?); "
+            "it records what went to whom. A job that starts without it sends the same papers again, and "
+            "subscribers on a schedule, new again, wait for their first slot at every run and get nothing: "
+            'keep the file between runs (README "From GitHub Actions")')
+    r = cli("send", "--now", NOW, env=ci)  # the file kept: nothing to say
+    assert r.code == 0 and "note:" not in r.err, r.err
+    (tmp_path / "newsletter-state.sqlite3").unlink()
+    r = cli("send", "--now", NOW, env={"CI": "false"})  # no CI job: a first send as README shows it
+    assert r.code == 0 and "note:" not in r.err, r.err
+    (tmp_path / "newsletter-state.sqlite3").unlink()
+    r = cli("send", "--now", NOW, "--dry-run", env=ci)  # a dry run makes no state
+    assert r.code == 0 and "note:" not in r.err and not (tmp_path / "newsletter-state.sqlite3").exists(), r.err
+
+
 def test_send_one_subscriber_as_json(tmp_path, cli):
     import json
 
