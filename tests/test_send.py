@@ -2072,6 +2072,32 @@ def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(t
         assert smtp_server.mailbox.messages == []
 
 
+def test_a_second_workers_user_without_rights_on_the_tables_is_told_what_to_grant(tmp_path, cli, pg_server):
+    """The tables belong to the user whose first send made them; a worker with
+    another user read only 'PostgreSQL: permission denied for table
+    paper_digest_schema'.  The grant it names is enough."""
+    from pg_server import LIMITED_USER
+
+    url = pg_server.create_database()
+    setup(tmp_path, "  transport: outbox", extra=f"state: {url}")
+    assert cli("send", "--now", NOW).code == 0  # the owner makes the tables
+    worker = url.replace(f"{url.split('@')[0]}@", f"postgresql://{LIMITED_USER}@")
+    setup(tmp_path, "  transport: outbox", extra=f"state: {worker}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    grant = (f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{LIMITED_USER}"; '
+             f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{LIMITED_USER}";')
+    assert r.err.strip() == (
+        f"{worker}: PostgreSQL user '{LIMITED_USER}' may not use the state's tables (permission denied for table "
+        f"paper_digest_schema): another user made them; as that user, grant them once: {grant} "
+        "(or give every worker the same user)")
+    for statement in grant.rstrip(";").split("; "):
+        pg_server.admin(statement, database=url.rsplit("/", 1)[1])
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion models for worker two"]), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-06T10:00:00+00:00")
+    assert r.code == 0 and "sent        ada@example.org: 1 paper" in r.out, r.out + r.err
+
+
 # --------------------------------------------------------------------------- state migrate
 
 

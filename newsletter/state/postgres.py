@@ -42,6 +42,7 @@ a pooler in *session* mode (PgBouncer's transaction mode would drop it).
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import select
@@ -293,12 +294,27 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         return f"PostgreSQL has no database {name!r} (create it, e.g. `createdb {name}`, or correct the name in state:)"
     if "no password supplied" in lowered:
         return f"PostgreSQL wants a password for user {user!r} and none is set (set PGPASSWORD or add it to ~/.pgpass)"
+    if isinstance(exc, pg_errors.InsufficientPrivilege) and re.search(r"permission denied for (table|sequence) ", text):
+        return _not_granted(text, params)
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
+
+
+def _not_granted(text: str, params: dict[str, Any]) -> str:
+    """The state's tables exist but belong to another user (the one whose
+    first ``send`` made them): a second worker's user read only "permission
+    denied for table paper_digest_schema", and nothing said what to grant."""
+    user = params.get("user") or os.environ.get("PGUSER")
+    to = f'"{user}"' if user else "the workers' user"
+    return (
+        f"PostgreSQL user {user or '(default user)'!r} may not use the state's tables ({text}): another user made them; "
+        f"as that user, grant them once: GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {to}; "
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {to}; (or give every worker the same user)"
+    )
 
 
 class PostgresState(State):
