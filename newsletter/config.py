@@ -355,6 +355,20 @@ def _literal_path(value):
     return value
 
 
+def _literal_state(value):
+    """``state: ${DATABASE_URL}``, as a container or CI platform hands a
+    database over, was told to "write the path itself": the URL holds no
+    secret and goes in the config; libpq reads the rest from its variables."""
+    url = isinstance(value, str) and (_VARIABLE.fullmatch(value.strip()) or value.startswith("postgres"))
+    if url and _VARIABLE.search(value):
+        raise ValueError(
+            f"{value!r}: environment variables are not expanded in the config: write the state's database URL "
+            "itself, postgresql://user@host:port/db (no password in it: libpq reads PGPASSWORD or ~/.pgpass), or "
+            "postgresql:///db to take the host, port and user from PGHOST, PGPORT and PGUSER"
+        )
+    return _literal_path(value)
+
+
 class _Source(_Model):
     name: str | None = None
     required: bool | None = None
@@ -1169,7 +1183,7 @@ class Config(_Model):
     _lines: dict = PrivateAttr(default_factory=dict)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
-    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_path(v)))
+    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_state(v)))
     _v_paths = field_validator("templates", "cache")(lambda cls, v: _literal_path(v))
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
 

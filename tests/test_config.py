@@ -1166,6 +1166,21 @@ def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdi
     assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]
 
 
+def test_a_database_url_from_an_environment_variable_says_how_to_write_the_state(workdir, cli):
+    """`state: ${DATABASE_URL}` (how platforms hand a database over) was told
+    to "write the path itself", of a URL."""
+    hint = ("environment variables are not expanded in the config: write the state's database URL itself, "
+            "postgresql://user@host:port/db (no password in it: libpq reads PGPASSWORD or ~/.pgpass), or "
+            "postgresql:///db to take the host, port and user from PGHOST, PGPORT and PGUSER")
+    for value in ("${DATABASE_URL}", "$DATABASE_URL", "postgresql://digest@${PGHOST}/digest"):
+        write_config(workdir, BASIC_CONFIG + f"state: '{value}'\n")
+        for command in ("validate", "send"):
+            result = cli(command, env={"DATABASE_URL": "postgresql://u@db.example.org/digest", "PGHOST": "db"})
+            assert result.code == 2 and "Traceback" not in result.err
+            assert result.err.splitlines() == [f"config.yaml:18: state: {value!r}: {hint}"], result.err
+    assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]  # no SQLite file of that name
+
+
 def test_a_state_under_a_file_says_the_file_is_no_folder(workdir, cli):
     """`state: notes.txt/digest.sqlite3` said "its folder 'notes.txt' does not
     exist" of a file that is there."""
