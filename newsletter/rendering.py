@@ -542,6 +542,22 @@ def _day(when: datetime) -> str:
     return f"{when:%A} {when.day} {when:%B %Y}"
 
 
+def _no_field(message: str, ctx: dict, meant: str) -> str:
+    """Jinja's message and ``meant`` (the name meant, or ""); Jinja's
+    "'newsletter.rendering.Card object' has no attribute 'doi'" (a template
+    asking for a value a paper does not have) in the words of the templates,
+    with the names there are."""
+    found = re.fullmatch(r"'[\w.]*?(\w+) object' has no attribute '([^']+)'", message)
+    kind, name = found.groups() if found else ("", "")
+    if kind == "Card":
+        fields = [f.name for f in dataclasses.fields(Card) if f.name != "paper"]
+        return f"a paper (p) has no {name!r}{meant}; it has {', '.join(fields)}"
+    if kind == "Subscriber" and "subscriber" in ctx:
+        fields = list(type(ctx["subscriber"]).model_fields)
+        return f"the subscriber has no {name!r}{meant}; it has {', '.join(fields)}"
+    return message + meant
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -617,7 +633,7 @@ class Composer:
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
         missing = re.search(r"has no attribute '([^']+)'$|^'([^']+)' is undefined$", message)
         if missing and ctx is not None:
-            message += self._meant(missing[1] or missing[2], ctx, top=missing[2] is not None)
+            message = _no_field(message, ctx, self._meant(missing[1] or missing[2], ctx, top=missing[2] is not None))
         return TemplateError(Problem(f"template error: {message}", file, line))
 
     @staticmethod

@@ -829,13 +829,23 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
     assert composed.text.startswith(f"{title} - ")
 
 
+CARD_FIELDS = ("title, title_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
+               "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also")
+
+
 @pytest.mark.parametrize(
     "body, expected",
     [
         ("{% for section in sections %}{{ section.nme }}{% endfor %}",
          "'dict object' has no attribute 'nme' (did you mean 'name'?)"),
         ("{% for section in sections %}{% for p in section.papers %}{{ p.titel }}{% endfor %}{% endfor %}",
-         "'newsletter.rendering.Card object' has no attribute 'titel' (did you mean 'title'?)"),
+         f"a paper (p) has no 'titel' (did you mean 'title'?); it has {CARD_FIELDS}"),
+        # a value no paper has (it said "'newsletter.rendering.Card object' has no attribute 'doi'")
+        ("{% for section in sections %}{% for p in section.papers %}{{ p.doi }}{% endfor %}{% endfor %}",
+         f"a paper (p) has no 'doi'; it has {CARD_FIELDS}"),
+        ("{{ subscriber.first_name }}",
+         "the subscriber has no 'first_name'; it has email, name, topics, schedule, timezone, max_papers, pin, "
+         "send_empty"),
         ("{{ preheadr }}", "'preheadr' is undefined (did you mean 'preheader'?)"),
         # a paper's or a section's name outside its loop: it said "(did you mean 'paper'?)"
         ("{{ paper.title }}",
