@@ -1202,11 +1202,34 @@ def _placeholder_base_url(config: Config) -> Problem | None:
     if config.web is None:
         return None
     host = urlsplit(config.web.base_url).hostname or ""
+    if _local_host(host):
+        return config.problem(("web", "base_url"), f"{config.web.base_url!r} names {host}, which only this machine or "
+                              "its network reaches: the unsubscribe links of readers elsewhere, and the one-click requests "
+                              "mail providers send from their own servers, cannot reach it; set it to the public HTTPS "
+                              "address of the web server that passes requests on to `newsletter serve`")
     if not _reserved(host):
         return None
     return config.problem(("web", "base_url"), f"{config.web.base_url!r} is a placeholder ({host} is reserved for "
                           "examples): the unsubscribe link in every email would lead nowhere; set it to the HTTPS "
                           "address where `newsletter serve` is reachable")
+
+
+#: Names only a local network resolves (RFC 6762 .local, RFC 8375 home.arpa, and the usual private suffixes).
+_LOCAL_SUFFIXES = ("localhost", "local", "internal", "lan", "home.arpa", "intranet", "corp")
+
+
+def _local_host(host: str) -> bool:
+    """Whether ``host`` is this machine or a name or address of its network
+    (https://localhost:8025, the address `newsletter serve` listens on, or a
+    LAN name as ``web.base_url``): a reader's link, and the one-click request
+    a mail provider makes from its own servers, cannot reach it."""
+    import ipaddress
+
+    name = host.casefold().rstrip(".")
+    try:
+        return not ipaddress.ip_address(name).is_global
+    except ValueError:
+        return "." not in name or any(name == s or name.endswith("." + s) for s in _LOCAL_SUFFIXES)
 
 
 def _placeholder_recipients(config: Config) -> list[Problem]:

@@ -837,6 +837,18 @@ def test_validate_warns_of_the_starters_placeholder_base_url_on_smtp(workdir, cl
         "address where `newsletter serve` is reachable"]
     write_config(workdir, BASIC_CONFIG + sender + SMTP_LOCAL + web.format("https://digest.uni.edu/news"))
     assert "base_url" not in cli("validate").err
+    # the address `newsletter serve` listens on, or a LAN name: validate said OK
+    for url, host in (("https://localhost:8025", "localhost"), ("https://127.0.0.1:8025/digest", "127.0.0.1"),
+                      ("https://10.0.0.7/digest", "10.0.0.7"), ("https://digest.lab.internal", "digest.lab.internal"),
+                      ("https://digest", "digest")):
+        write_config(workdir, BASIC_CONFIG + sender + SMTP_LOCAL + web.format(url))
+        r = cli("validate")
+        assert r.code == 0, r.err
+        assert [line for line in r.err.splitlines() if "base_url" in line] == [
+            f"warning: config.yaml:26: web.base_url: {url!r} names {host}, which only this machine or its network "
+            "reaches: the unsubscribe links of readers elsewhere, and the one-click requests mail providers send from "
+            "their own servers, cannot reach it; set it to the public HTTPS address of the web server that passes "
+            "requests on to `newsletter serve`"], r.err
 
 
 def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypatch):
