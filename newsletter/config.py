@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -1134,6 +1134,7 @@ class WebSettings(_Model):
                 + ("; to try the pages here, keep an https:// base_url and open a link's path on "
                    "`newsletter serve`'s address (http://127.0.0.1:8025/unsubscribe/TOKEN)" if local else "")
             )
+        written = value
         host, slash, path = value.removeprefix("https://").partition("/")
         if not host.isascii() and host.isprintable() and " " not in host:  # an internationalised domain
             name, colon, port = host.rpartition(":") if ":" in host else (host, "", "")
@@ -1142,7 +1143,10 @@ class WebSettings(_Model):
             except ValueError as exc:
                 raise ValueError(f"{value!r}: {exc}") from None
         if not path.isascii():
-            raise ValueError(f"{value!r}: a character of its path is not ASCII: percent-encode it (%C3%BC for ü)")
+            # the character and the URL to write (it said "%C3%BC for ü" of any character, shown under the xn-- host)
+            char = next(c for c in path if not c.isascii())
+            encoded = value[: len(value) - len(path)] + quote(path, safe="/-._~!$&'()*+,;=:@%")
+            raise ValueError(f"{written!r}: {char!r} in its path is not ASCII: percent-encode it ({encoded})")
         if not _BASE_URL.match(value):
             raise ValueError(
                 f"{value!r} is not a base URL such as 'https://digest.example.org' or "

@@ -736,7 +736,12 @@ def test_a_web_base_url_on_an_internationalised_domain_is_used_in_its_ascii_form
     "written, words",
     [
         ("https://bü_cher.example.org", "'https://bü_cher.example.org': its domain is not a valid internationalised name"),
-        ("https://digest.example.org/bücher", "a character of its path is not ASCII: percent-encode it (%C3%BC for ü)"),
+        ("https://digest.example.org/bücher",
+         "'ü' in its path is not ASCII: percent-encode it (https://digest.example.org/b%C3%BCcher)"),
+        # the character written, under the domain as written (it said '%C3%BC for ü' of an ï, under xn--)
+        ("https://exämple.org/dïgest/",
+         "'https://exämple.org/dïgest/': 'ï' in its path is not ASCII: percent-encode it "
+         "(https://xn--exmple-cua.org/d%C3%AFgest/)"),
     ],
 )
 def test_a_web_base_url_that_has_no_ascii_form_says_why(workdir, written, words):
