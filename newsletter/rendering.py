@@ -1096,3 +1096,27 @@ def check_templates(config: Config) -> list[Problem]:
     except NewsletterError as exc:
         return list(exc.problems)
     return []
+
+
+def unsubscribe_advice(config: Config) -> list[Problem]:
+    """For ``newsletter validate``: the user's own ``digest.html`` or
+    ``digest.txt`` (a copy of the defaults, edited) whose digest shows no way
+    to unsubscribe.  Cutting the footer down dropped the link without a word;
+    the header alone is not shown by every mail client, and a list with no
+    visible way out gets its mail reported as spam."""
+    folder = config.templates_dir
+    if folder is None or not config.subscribers:
+        return []
+    sub = config.subscribers[0]
+    url = unsubscribe_url(config, sub)
+    if not url:
+        return []
+    composed = Composer(config).compose(sub, [], now=datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC")),
+                                        message_id="<validate@localhost>")
+    shown = {HTML_TEMPLATE: (url in composed.html or str(escape(url)) in composed.html), TEXT_TEMPLATE: url in composed.text}
+    return [
+        Problem(f"the digest it renders has no unsubscribe link ({{{{ unsubscribe }}}} is used nowhere): the default "
+                f"{name}'s footer has one; without it readers see no way out but to report the digest as spam",
+                str(folder / name))
+        for name, found in shown.items() if not found and (folder / name).is_file()
+    ]

@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, write_config
 from markupsafe import escape
 
 from newsletter import pipeline
@@ -366,6 +366,31 @@ def test_validate_reports_template_problems(tmp_path, cli):
     assert r.code == 2, r.out
     assert r.err.strip() == "templates/digest.html:3: template syntax error: unexpected '}'"
     assert "Traceback" not in r.err
+
+
+def test_validate_warns_of_own_templates_that_show_no_unsubscribe_link(tmp_path, cli):
+    """A copy of the default templates with the footer cut down lost the
+    unsubscribe link, and validate said OK: readers saw no way out."""
+    tpl = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", tpl)
+    html = (tpl / "digest.html").read_text()
+    start, end = html.index("{% if unsubscribe %}"), html.index("</td></tr>", html.index("To unsubscribe, reply"))
+    (tpl / "digest.html").write_text(html[:start] + "Thanks for reading." + html[end:])
+    # the link with a & in it, as the HTML part writes it (&amp;)
+    own_link = 'unsubscribe: "https://lists.uni.edu/leave?u={email}&list=papers"'
+    load(tmp_path, HOSTILE_CONFIG.replace('unsubscribe: "https://example.org/unsub?u={email}"', own_link),
+         extra="templates: templates\n")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.strip() == (
+        "warning: templates/digest.html: the digest it renders has no unsubscribe link ({{ unsubscribe }} is used "
+        "nowhere): the default digest.html's footer has one; without it readers see no way out but to report the "
+        "digest as spam"), r.err
+    (tpl / "digest.html").write_text(html)
+    r = cli("validate")
+    assert r.code == 0 and "unsubscribe" not in r.err, r.err
+    (tpl / "digest.txt").write_text("{{ count }} papers\n")  # a plain-text template of one's own, without it
+    assert "warning: templates/digest.txt: the digest it renders has no unsubscribe link" in cli("validate").err
 
 
 def test_validate_renders_a_paper_with_a_title_and_an_abstract_only(tmp_path, cli):
