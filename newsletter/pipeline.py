@@ -176,14 +176,28 @@ def unmatched_topics(
     if not keys:
         return []
     if index is None:
-        index = topic_index(config, all_papers, [_Following(tuple(keys))], warn)
+        index = topic_index(config, all_papers, [_Following(tuple(keys))], warn, near=1)
     n = len(all_papers)
     return [
         config.problem(("topics", key), f"matches none of the {counted(n, 'paper')} in the current sources"
-                       + _missing_data_hint(config.topics[key], all_papers))
+                       + (_floor_hint(index.near.get(key)) or _missing_data_hint(config.topics[key], all_papers)))
         for key in keys
         if not index.results.get(key)
     ]
+
+
+def _floor_hint(near: NearMisses | None) -> str:
+    """A ranked topic whose ``min_score`` is above every paper's relevance:
+    validate said only "matches none of the 336 papers", read as a topic
+    with nothing on it; the floor is the cause, and the value that takes the
+    best paper is the fix (cut, not rounded, as ``match`` shows it)."""
+    if near is None or not near.papers:
+        return ""
+    paper, relevance = near.papers[0]
+    cut = math.floor(relevance * 100) / 100
+    title = paper.title if len(paper.title) <= 60 else paper.title[:59] + "…"
+    return (f" (its min_score {near.floor:g} is over them all: the best, {title!r}, has relevance "
+            f"{math.floor(relevance * 1000) / 1000:.3f}; `min_score: {cut:.2f}` would take it)")
 
 
 def _missing_data_hint(topic, papers: list[Paper]) -> str:
