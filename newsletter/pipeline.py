@@ -48,7 +48,7 @@ from .readers import (
     read_papers,
     read_source,
 )
-from .rendering import Composer, unsubscribe_advice
+from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, digest_papers, send
 from .state import DigestRecord, OpenDigest, SubscriberState, open_state
@@ -1027,7 +1027,7 @@ def validate(
                                 "made and the password is never used; set username: to the account's login")))
     for problem in (*no_subscribers(config), *zone_advice(config), *schedule_advice(config), *transport_advice(config),
                     *port_advice(config), *subfolder_advice(config), *saved_copy_advice(config),
-                    *unsubscribe_advice(config)):
+                    *unused_template_advice(config), *unsubscribe_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
 

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup, escape
 
-from .config import Config, Subscriber
+from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
 from .latex import lost_math_shown, own_name_shown
 from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, is_long_match, short_match
@@ -1120,3 +1120,23 @@ def unsubscribe_advice(config: Config) -> list[Problem]:
                 str(folder / name))
         for name, found in shown.items() if not found and (folder / name).is_file()
     ]
+
+
+def unused_template_advice(config: Config) -> list[Problem]:
+    """For ``newsletter validate``: a file in the ``templates:`` folder named
+    almost as one the digest is built from (``styles.css``, ``digest.text``)
+    while that one is missing there, and included by no template: the user's
+    edits to it were never used, the default was, and nothing said so."""
+    folder = config.templates_dir
+    if folder is None or not folder.is_dir():
+        return []
+    files = sorted(f for f in folder.iterdir() if f.is_file())
+    texts = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files if f.stat().st_size < 1_000_000)
+    missing = [name for name in TEMPLATE_NAMES if not (folder / name).is_file()]
+    problems = []
+    for f in files:
+        meant = difflib.get_close_matches(f.name, missing, n=1, cutoff=0.75)
+        if meant and f.name not in TEMPLATE_NAMES and f.name not in texts:
+            problems.append(Problem(f"not used (did you mean {meant[0]!r}?): the digest is built from "
+                                    f"{', '.join(TEMPLATE_NAMES)}; the default {meant[0]} is used instead", str(f)))
+    return problems

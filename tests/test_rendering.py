@@ -393,6 +393,30 @@ def test_validate_warns_of_own_templates_that_show_no_unsubscribe_link(tmp_path,
     assert "warning: templates/digest.txt: the digest it renders has no unsubscribe link" in cli("validate").err
 
 
+def test_validate_warns_of_a_template_file_named_almost_as_one_the_digest_uses(tmp_path, cli):
+    """`styles.css` beside a copied digest.html: the edits to it were never
+    used (the default style.css was), and validate said OK."""
+    tpl = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", tpl)
+    (tpl / "style.css").rename(tpl / "styles.css")
+    (tpl / "digest.txt").rename(tpl / "digest.text")
+    load(tmp_path, extra="templates: templates\n")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == [
+        "warning: templates/digest.text: not used (did you mean 'digest.txt'?): the digest is built from "
+        "digest.html, digest.txt, style.css; the default digest.txt is used instead",
+        "warning: templates/styles.css: not used (did you mean 'style.css'?): the digest is built from "
+        "digest.html, digest.txt, style.css; the default style.css is used instead",
+    ], r.err
+    # a partial the templates include is used, whatever its name
+    html = (tpl / "digest.html").read_text()
+    (tpl / "digest.html").write_text(html.replace("</body>", '{% include "digest.text" %}</body>'))
+    (tpl / "styles.css").rename(tpl / "style.css")
+    r = cli("validate")
+    assert r.code == 0 and r.err == "", r.err
+
+
 def test_validate_renders_a_paper_with_a_title_and_an_abstract_only(tmp_path, cli):
     """Saved Hugging Face pages give no authors: a template reading
     p.authors[0] passed validate (its samples all had authors) and stopped
