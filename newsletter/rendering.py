@@ -12,6 +12,7 @@ preview is byte for byte what is sent.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import functools
@@ -576,7 +577,9 @@ class Composer:
 
         self.signer = signer(config)  # DKIM, when email.dkim is set; a bad key fails here, before any send
         self.dirs = template_dirs(config)
-        loader = jinja2.FileSystemLoader([str(d) for d in self.dirs])
+        # utf-8-sig: a template saved "UTF-8 with BOM" (Notepad, an editor's option) put the mark at the head
+        # of every text part, and in a style.css before its first rule, which the inliner then dropped
+        loader = jinja2.FileSystemLoader([str(d) for d in self.dirs], encoding="utf-8-sig")
         self.env = jinja2.Environment(
             loader=loader,
             autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=False),
@@ -614,7 +617,11 @@ class Composer:
             raise self._template_error(exc) from None
         except UnicodeDecodeError as exc:  # e.g. a template saved as Latin-1
             file = next((d / name for d in self.dirs if (d / name).is_file()), None)
-            line = line_of(file.read_bytes(), exc.start) if file else None
+            data = file.read_bytes() if file else b""
+            if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # what Windows editors save as "Unicode"
+                raise TemplateError(Problem("saved as UTF-16 (\"Unicode\" in Windows editors); save the template as "
+                                            "UTF-8", str(file or name), 1)) from None
+            line = line_of(data, exc.start) if file else None
             raise TemplateError(
                 Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the template as UTF-8", str(file or name), line)
             ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import html as html_lib
 import json
 import re
@@ -415,6 +416,28 @@ def test_validate_warns_of_a_template_file_named_almost_as_one_the_digest_uses(t
     (tpl / "styles.css").rename(tpl / "style.css")
     r = cli("validate")
     assert r.code == 0 and r.err == "", r.err
+
+
+def test_templates_saved_by_a_windows_editor_are_read_or_named(tmp_path, cli):
+    """Saved "UTF-8 with BOM", a copied digest.txt put the mark at the head of
+    every text part, and a style.css lost its first rule (body) to it; saved
+    as "Unicode" (UTF-16), one said 'not UTF-8 text (invalid start byte)'."""
+    default = load(tmp_path)
+    (sub, matches), = digests(default, "cy@example.org")
+    plain = Composer(default).compose(sub, matches, now=NOW)
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    for name in ("digest.txt", "style.css"):
+        (tpl / name).write_bytes(codecs.BOM_UTF8 + (ROOT / "templates" / name).read_bytes().replace(b"\n", b"\r\n"))
+    config = load(tmp_path, extra="templates: tpl\n")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert composed.text == plain.text and not composed.text.startswith("\ufeff")
+    assert composed.html == plain.html  # the body rule inlined as before
+    (tpl / "style.css").unlink()
+    (tpl / "digest.txt").write_bytes((ROOT / "templates" / "digest.txt").read_text().encode("utf-16"))
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == (
+        'tpl/digest.txt:1: saved as UTF-16 ("Unicode" in Windows editors); save the template as UTF-8'), r.err
 
 
 def test_validate_renders_a_paper_with_a_title_and_an_abstract_only(tmp_path, cli):
