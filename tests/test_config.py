@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -1792,3 +1794,30 @@ def test_a_topic_name_of_spaces_is_no_name(workdir):
         "    name: Diffusion models\n", "    name: ' Diffusion models '\n")
     config = load_config(write_config(workdir, text))
     assert config.topic_name("optim") == "optim" and config.topic_name("diffusion") == "Diffusion models"
+
+
+def test_the_readme_csv_import_reads_excel_exports(tmp_path, cli):
+    """README's CSV snippet, run as written on what Excel saves as "CSV UTF-8":
+    a byte-order mark, CRLF, and in many locales `;` between the columns
+    (it stopped with KeyError: 'email'); names with commas, quotes, accents."""
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    script = re.search(r"python3 - members\.csv >> config\.yaml <<'EOF'\n(.*?)\nEOF\n", readme, re.S)[1]
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "hf-papers-blank-lines.txt", papers)
+    head = ("sources:\n  - {type: hf-papers-text, path: papers/}\ntopics:\n  d: {name: D, any: [diffusion]}\n"
+            "x-member: &member {topics: [d], max_papers: 5}\nsubscribers:\n")
+    rows = {",": 'email,name\r\n ana@uni.edu ,"O\'Brien, Ana"\r\nbo@uni.edu,"Bö ""the"" Builder"\r\ncy@uni.edu,\r\n',
+            ";": 'email;name\r\nana@uni.edu;"O\'Brien, Ana"\r\nbo@uni.edu;"Bö ""the"" Builder"\r\ncy@uni.edu;\r\n'}
+    for rows_text in rows.values():
+        (tmp_path / "members.csv").write_bytes(codecs.BOM_UTF8 + rows_text.encode("utf-8"))
+        out = subprocess.run([sys.executable, "-", "members.csv"], input=script, cwd=tmp_path, capture_output=True,
+                             text=True, check=True).stdout
+        (tmp_path / "config.yaml").write_text(head + out, encoding="utf-8")
+        config = load_config(tmp_path / "config.yaml")
+        assert [(s.email, s.name) for s in config.subscribers] == [
+            ("ana@uni.edu", "O'Brien, Ana"), ("bo@uni.edu", 'Bö "the" Builder'), ("cy@uni.edu", None)]
+        assert cli("validate").code == 0
