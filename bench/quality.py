@@ -25,7 +25,9 @@ eight other interests, labelled after the ranker was tuned and never used to
 tune it; it has ``quick`` rules only, so ``careful`` settings are left out and
 ``quick + about`` is added).  No part of ``blind`` was tuned on, and half its
 interests have no grade-2 paper in ``heldout``, so it is scored on all its
-papers as one day (split ``all``).
+papers as one day (split ``all``).  ``blind2`` (tests/data/relevance-blind2) is
+a third set of six more interests, labelled the same way and scored the same
+way, once the second round of tuning on the first two sets was done.
 """
 
 from __future__ import annotations
@@ -54,9 +56,9 @@ from newsletter.readers import parse_hf_papers_text  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 #: The labelled sets: name -> folder (interests.yaml + labels.tsv).
-SETS = {"tuned": DATA / "relevance", "blind": DATA / "relevance-blind"}
+SETS = {"tuned": DATA / "relevance", "blind": DATA / "relevance-blind", "blind2": DATA / "relevance-blind2"}
 #: The splits each set is reported on ("all": every paper of the set as one day).
-SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"]}
+SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"], "blind2": ["all"]}
 RELEVANCE = SETS["tuned"]
 EXPORTS = ["hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"]
 SETTINGS = ["quick rules", "careful rules", "prototype", "about", "careful + about", "about + like"]
@@ -277,14 +279,16 @@ def bench_quality(table) -> None:
     """Adds one row per set, split and setting to bench/run.py's table: mean nDCG@10 / F1."""
     for name in available_sets():
         for split in SPLITS[name]:
-            for setting, (nd, f1) in summary(evaluate(split, folder=SETS[name])).items():
+            results = evaluate(split, folder=SETS[name])
+            count = len(next(iter(results.values())))
+            for setting, (nd, f1) in summary(results).items():
                 want = TARGETS.get(setting)
                 target = ok = None
                 if want:
                     target = f"nDCG >= {want[0]}" + (f", F1 >= {want[1]}" if want[1] else "")
                     ok = nd >= want[0] and (want[1] is None or f1 >= want[1])
                 label = "relevance" if name == "tuned" else f"relevance {name}"
-                table.add(f"{label} {split}: {setting} (8 interests, digest <= {DIGEST_SIZE})",
+                table.add(f"{label} {split}: {setting} ({count} interests, digest <= {DIGEST_SIZE})",
                           f"nDCG@10 {nd:.3f}, F1 {f1:.3f}", target or "", ok)
 
 

@@ -254,13 +254,27 @@ def wanted(about: str) -> str:
     "an optimizer or its analysis, not papers that simply train with Adam")
     is left out, since its words would pull exactly those papers up; the
     wanted clause before ", but"/", not" in the same sentence stays.  All of
-    it if everything is a negation."""
+    it if everything is a negation.
+
+    A list after a colon that ends such an aside spells out the wanted part:
+    in "I'm interested in how gradients get computed, not in what optimizers
+    do with them: automatic differentiation, adjoint methods, ..." the list
+    is the interest, and dropping it with the aside left only "how gradients
+    get computed".  A sentence that opens negated ("Not applications:
+    imaging, robotics") keeps nothing of it."""
     kept = []
     for sentence in _SENTENCE_END.split(about.strip()):
         if not _NEGATION.search(sentence):
             kept.append(sentence)
             continue
-        kept.extend(c for c in _CLAUSE_TURN.split(sentence) if c.strip() and not _NEGATION.search(c))
+        clauses = [c for c in _CLAUSE_TURN.split(sentence) if c.strip()]
+        for i, clause in enumerate(clauses):
+            if not _NEGATION.search(clause):
+                kept.append(clause)
+            elif i and not _NEGATION.search(clauses[0]):
+                _, colon, spelled_out = clause.partition(":")
+                if colon and not _NEGATION.search(spelled_out):
+                    kept[-1] = f"{kept[-1].rstrip()}:{spelled_out}"  # the opening clause was kept
     return " ".join(k.strip() for k in kept if k.strip()) or about
 
 

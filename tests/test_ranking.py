@@ -590,6 +590,24 @@ def test_wanted_drops_what_the_reader_does_not_want_and_keeps_the_rest():
     assert wanted("Not gradient compression.") == "Not gradient compression."
 
 
+def test_wanted_keeps_the_list_that_follows_an_aside_of_what_is_not_wanted():
+    from newsletter.ranking import wanted
+
+    # "X, not Y: a, b": the list spells out X; it left with the aside, and the
+    # query was "how gradients get computed" alone (blind2's first measurement)
+    about = (
+        "I'm interested in how gradients get computed, not in what optimizers do with them: "
+        "automatic differentiation, adjoint methods and forward-forward training."
+    )
+    assert wanted(about) == (
+        "I'm interested in how gradients get computed: automatic differentiation, adjoint methods and "
+        "forward-forward training."
+    )
+    # a list of what is not wanted stays out: after a negated opening, or when it is negated itself
+    assert wanted("Graph networks. Not applications: imaging, robotics.") == "Graph networks."
+    assert wanted("Graph networks, not applications: imaging that is not new.") == "Graph networks"
+
+
 def test_fuse_with_rules_keeps_the_rules_order_unless_relevance_ranks_a_paper_far_apart():
     import numpy as np
 
