@@ -1367,11 +1367,19 @@ def load_config(path: str | os.PathLike) -> Config:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(Problem(f"the file is over the limit of {MAX_CONFIG_BYTES:,} bytes for a config", shown, 1))
     utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # what Windows editors save as "Unicode"
+    codec = "utf-16" if utf16 else "utf-8"
+    if not utf16 and b"\x00" in data[:4096]:
+        # the exports' rule: UTF-16 without its mark (iconv -t UTF-16LE, a script's utf-16-le) said
+        # "control characters are not allowed" at line 1
+        from .readers import _bomless_unicode
+
+        codec = _bomless_unicode(data) or codec
+        utf16 = codec != "utf-8"
     try:
-        text = data.decode("utf-16" if utf16 else "utf-8")
+        text = data.decode(codec)
     except UnicodeDecodeError as exc:
         line = line_of(data, exc.start)
-        encoding = "UTF-16 text after its byte order mark" if utf16 else "UTF-8 text"
+        encoding = {"utf-16": "UTF-16 text after its byte order mark", "utf-8": "UTF-8 text"}.get(codec, f"{codec.upper()} text")
         raise ConfigError(Problem(f"not {encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8",
                                   shown, line)) from None
     return parse_config(text, path)

@@ -515,6 +515,24 @@ def test_a_config_saved_as_utf16_with_its_byte_order_mark_is_read(workdir, encod
     assert "not UTF-16 text after its byte order mark" in str(info.value) and "save it as UTF-8" in str(info.value)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_config_saved_as_utf16_without_a_byte_order_mark_is_read(workdir, cli, encoding):
+    """`iconv -t UTF-16LE` and a script writing utf-16-le give UTF-16 without
+    its mark: it read as 'control characters are not allowed' at line 1, or
+    'not UTF-8 text' at the first accent; the exports' rule reads it."""
+    text = BASIC_CONFIG.replace("name: Ada Lovelace", "name: Ada Lovelace-Müller")
+    (workdir / "config.yaml").write_bytes(text.encode(encoding))
+    r = cli("validate")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    assert load_config(workdir / "config.yaml").subscribers[0].name == "Ada Lovelace-Müller"
+    broken = text.replace("topics:\n", "topics:\n  t: [\n")
+    (workdir / "config.yaml").write_text(broken, encoding="utf-8")
+    as_utf8 = cli("validate")
+    (workdir / "config.yaml").write_bytes(broken.encode(encoding))
+    r = cli("validate")  # a YAML error in it is at its line, as in UTF-8
+    assert r.code == 2 and "malformed YAML" in r.err and r.err == as_utf8.err, r.err
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [('"5"', "an integer, got the text '5' (in quotes): write it without the quotes, max_papers: 5"),
