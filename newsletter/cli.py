@@ -345,7 +345,12 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         # what a lower min_score would let in: the floor is easier to set seeing these
         click.echo("Just under a topic's floor (a lower `min_score` takes them):")
         for key, near in report.near:
-            click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}")
+            topic = config.topics[key]
+            # rules beside the sentence: its papers above are scored in the fused order, a scale the floor
+            # does not cut (a paper listed at 0.89 may have relevance 0.31, a floor of 0.30 keeps it)
+            fused = (" on relevance (its papers above are scored in the order of its rules and relevance together, "
+                     "which the floor does not cut)") if topic.any or topic.all else ""
+            click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}{fused}")
             for under, relevance in near.papers:
                 # cut to two decimals, not rounded up: `min_score:` that value takes the paper
                 click.echo(f"  {math.floor(relevance * 100) / 100:5.2f}  {_shown(under.title)}")
