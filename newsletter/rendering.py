@@ -638,10 +638,15 @@ class Composer:
             return TemplateError(Problem(f"template syntax error: {exc.message}", exc.filename or exc.name, exc.lineno))
         file, line = self._place(tb or exc.__traceback__)
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
+        return TemplateError(Problem(f"template error: {self._explained(message, ctx)}", file, line))
+
+    def _explained(self, message: str, ctx: dict | None) -> str:
+        """Jinja's message for a name or value a template asks for and the
+        context lacks, with the name meant and the names there are."""
         missing = re.search(r"has no attribute '([^']+)'$|^'([^']+)' is undefined$", message)
-        if missing and ctx is not None:
-            message = _no_field(message, ctx, self._meant(missing[1] or missing[2], ctx, top=missing[2] is not None))
-        return TemplateError(Problem(f"template error: {message}", file, line))
+        if not missing or ctx is None:
+            return message
+        return _no_field(message, ctx, self._meant(missing[1] or missing[2], ctx, top=missing[2] is not None))
 
     @staticmethod
     def _meant(name: str, ctx: dict, *, top: bool) -> str:
@@ -798,7 +803,8 @@ class Composer:
             return self.subject_template.render(ctx)
         except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # e.g. arithmetic on a value one subscriber lacks: that digest fails, named
-            raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {exc}")) from None
+            message = self._explained(str(exc).splitlines()[0], ctx) if isinstance(exc, jinja2.UndefinedError) else exc
+            raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {message}")) from None
 
     def _subject(self, ctx: dict) -> str:
         """The subject, within what an inbox shows where it can be.  A

@@ -318,6 +318,21 @@ def test_an_overflow_or_a_missing_include_is_one_line_at_its_place(tmp_path, cli
     assert len(r.err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("subject, expected", [
+    ("{{ counts }} new papers", "'counts' is undefined (did you mean 'count'?)"),
+    ("Papers for {{ subscriber.first_name }}", "the subscriber has no 'first_name'; it has email, name, topics, "
+                                               "schedule, timezone, max_papers, pin, send_empty"),
+])
+def test_a_misspelt_name_in_the_subject_says_the_one_meant(tmp_path, cli, subject, expected):
+    """The subject said "'newsletter.config.Subscriber object' has no attribute
+    'first_name'" and "'counts' is undefined", where the body's templates
+    name what there is."""
+    load(tmp_path, extra=f'  subject: "{subject}"\n')
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(f'  subject: "{subject}"') + 1
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == f"config.yaml:{line}: email.subject: subject template: {expected}", r.err
+
+
 def test_a_range_too_long_to_loop_over_is_refused_at_its_line(tmp_path, cli):
     # {% for i in range(10 ** 12) %}{% endfor %} renders nothing for hours:
     # validate never came back.  range() stops at 100,000 numbers, as Jinja's sandbox does.
