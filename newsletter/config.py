@@ -1527,6 +1527,10 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
     text = _straight_quotes(_ordinary_spaces(text))
+    if not text.isascii():
+        # An accent as a separate mark ("o" + U+0308, as macOS and some editors copy text) is another
+        # string than the one-character "ö" papers have: `any: ["Schrödinger bridge*"]` matched none
+        text = unicodedata.normalize("NFC", text)
     try:
         loaded = _load_plain(text, shown) or _load_yaml(text, shown)
     except yaml.MarkedYAMLError as exc:

@@ -1839,3 +1839,18 @@ def test_the_readme_csv_import_reads_excel_exports(tmp_path, cli):
         assert [(s.email, s.name) for s in config.subscribers] == [
             ("ana@uni.edu", "O'Brien, Ana"), ("bo@uni.edu", 'Bö "the" Builder'), ("cy@uni.edu", None)]
         assert cli("validate").code == 0
+
+
+def test_accents_written_as_separate_marks_match_the_papers(workdir, cli):
+    """A term copied from a Mac ("o" followed by a combining umlaut) matched
+    no paper's "ö": a topic that found nothing, and nothing said why."""
+    import unicodedata
+
+    found = {}
+    for form in ("NFC", "NFD"):
+        term = unicodedata.normalize(form, "Schrödinger bridge*")
+        write_config(workdir, BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]', f'any: ["{term}"]'))
+        r = cli("match", "--json", "--subscriber", "ada@example.org")
+        assert r.code == 0, r.err
+        found[form] = [p["title"] for p in json.loads(r.out)["subscribers"][0]["papers"]]
+    assert found["NFD"] == found["NFC"] and any("Schrödinger" in t for t in found["NFC"]), found
