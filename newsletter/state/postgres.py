@@ -288,7 +288,7 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
             text = text[len(prefix) :]
     lowered = text.lower()
     if "password authentication failed" in lowered:
-        return f"PostgreSQL refused the login for user {user!r} (wrong password in PGPASSWORD or ~/.pgpass?)"
+        return f"PostgreSQL refused the login for user {user!r} ({_password_hint()})"
     if missing := re.search(r'database "(.+)" does not exist', text):
         name = missing[1]
         return f"PostgreSQL has no database {name!r} (create it, e.g. `createdb {name}`, or correct the name in state:)"
@@ -302,6 +302,20 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         reason = reason.split(" Is the server running", 1)[0]
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
+
+
+def _password_hint() -> str:
+    """Where the refused password came from, and a line break in it: a
+    secret pasted with its newline (a CI secret, an env file with Windows line
+    endings) is refused as a wrong password, and the message said only
+    "wrong password in PGPASSWORD or ~/.pgpass?"."""
+    password = os.environ.get("PGPASSWORD")
+    if password is not None and password != password.strip():
+        what = "a line break" if "\n" in password or "\r" in password else "a space"
+        return (f"PGPASSWORD ends or starts with {what}, which PostgreSQL takes as part of the password: "
+                "set it without one")
+    source = "PGPASSWORD" if password else os.environ.get("PGPASSFILE") or "~/.pgpass"
+    return f"wrong password in {source}?"
 
 
 def _not_granted(text: str, params: dict[str, Any]) -> str:
