@@ -2353,6 +2353,11 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     templates = data.get("templates")
     if isinstance(templates, str) and _VARIABLE.search(templates):
         pass  # said by the field's check
+    elif isinstance(templates, str) and (base / os.path.expanduser(templates)).is_file():
+        # the template itself named (templates: mytpl/digest.html): it said "no such folder" of a file that is there
+        holder = os.path.dirname(templates.rstrip("/")) or "."
+        add(("templates",), f"{templates!r} is a file: templates: names the folder holding "
+                            f"{', '.join(TEMPLATE_NAMES)} (templates: {holder})")
     elif isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
         add(("templates",), f"{templates!r}: no such folder")
     elif isinstance(templates, str):

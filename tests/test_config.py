@@ -1854,3 +1854,14 @@ def test_accents_written_as_separate_marks_match_the_papers(workdir, cli):
         assert r.code == 0, r.err
         found[form] = [p["title"] for p in json.loads(r.out)["subscribers"][0]["papers"]]
     assert found["NFD"] == found["NFC"] and any("Schrödinger" in t for t in found["NFC"]), found
+
+
+def test_templates_naming_a_template_file_says_to_name_its_folder(workdir, cli):
+    """`templates: mytpl/digest.html` said "no such folder" of a file that is there."""
+    (workdir / "mytpl").mkdir()
+    (workdir / "mytpl" / "digest.html").write_text("<p>{{ count }}</p>\n")
+    write_config(workdir, BASIC_CONFIG + "templates: mytpl/digest.html\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == (
+        "config.yaml:18: templates: 'mytpl/digest.html' is a file: templates: names the folder holding "
+        "digest.html, digest.txt, style.css (templates: mytpl)"), r.err
