@@ -923,7 +923,12 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
 @click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="Port (0: any free port).")
 @pass_state
 def serve(state: _State, host: str, port: int) -> None:
-    """Serve the one-click unsubscribe and re-subscribe pages (RFC 8058) until Ctrl-C."""
+    """Serve the one-click unsubscribe and re-subscribe pages (RFC 8058) until Ctrl-C.
+
+    Plain HTTP here; the emails' links point at web.base_url, the public
+    HTTPS address of a web server that passes requests on to this one
+    (under base_url's path, or with it cut off: both work).
+    """
     from .web import serve as serve_web
 
     config = state.config
