@@ -282,7 +282,7 @@ def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
     for h in hits:
         text = h.text
         field_text = texts.get(h.field, "") if texts else ""
-        at = field_text.find(text) if text else -1
+        at = _found_at(field_text, text) if text else -1
         if at >= 0:
             text = field_text[slice(*whole_words(field_text, at, at + len(text)))]
         text = " ".join(text.split())
@@ -297,6 +297,20 @@ def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
             text = short_match(text)
         words.setdefault(text.casefold(), text)
     return list(words.values())
+
+
+def _found_at(text: str, found: str) -> int:
+    """Where the matched ``found`` stands in ``text``: its first place as a
+    whole word, else its first place.  The hit holds the matched text, not its
+    place: "Diffusion" matched in "AutoDiffusion: ... Automated Diffusion
+    Model" was looked up inside "AutoDiffusion", widened to that word, and
+    the reader was told the paper is here for "AutoDiffusion"."""
+    first = at = text.find(found)
+    while at >= 0:
+        if whole_words(text, at, at + len(found)) == (at, at + len(found)):
+            return at
+        at = text.find(found, at + 1)
+    return first
 
 
 @functools.lru_cache(maxsize=16384)

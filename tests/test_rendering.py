@@ -985,6 +985,9 @@ def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     hit = Hit(r"/explain\w*\W+(?:\w+\W+){0,3}?predict/", "title", pattern.search(title).group())
     assert hit.text == "Explain Their Predict"
     assert reason_words([hit], {"title": title}) == ["Explain Their Predictions"]
+    # a whole-word match found again inside a longer word first: "Why: AutoDiffusion" of the term `diffusion`
+    auto = "AutoDiffusion: Training-Free Optimization for Automated Diffusion Model Acceleration"
+    assert reason_words([Hit("diffusion", "title", "Diffusion")], {"title": auto}) == ["Diffusion"]
     # whole-word terms are unchanged; text without spaces (CJK) is left as matched
     assert str(highlight("score-based models", [re.compile(r"\bscore\b")])) == "<mark>score</mark>-based models"
     cjk = "説明" * 30 + "予測" + "説明" * 30
