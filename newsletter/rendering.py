@@ -1090,6 +1090,41 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
                       topic_reasons=reasons)
 
 
+#: What a scan of a style sheet steps over whole: comments, quoted strings, and Jinja's own
+#: blocks (style.css is included through Jinja), whose braces are no CSS.
+_CSS_OPAQUE = re.compile(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}",
+                         re.S)
+
+
+def css_problems(config: Config) -> list[Problem]:
+    """For ``newsletter validate``: a brace left open or closed twice in the
+    user's own ``style.css``.  CSS parsers skip to the end of a broken rule,
+    which a lost ``}`` puts at the end of the file: the inliner then styled
+    3 elements of 108, and validate said OK."""
+    folder = config.templates_dir
+    css = folder / "style.css" if folder else None
+    if css is None or not css.is_file():
+        return []
+    text = css.read_text(encoding="utf-8-sig", errors="replace")
+    opened: list[int] = []  # where each open block starts
+    at = 0
+    for m in itertools.chain(_CSS_OPAQUE.finditer(text), [None]):
+        chunk = text[at : m.start() if m else len(text)]
+        for i, c in enumerate(chunk, at):
+            if c == "{":
+                opened.append(i)
+            elif c == "}" and not opened:
+                return [Problem("a '}' closes no block (one too many): the rule after it is lost", str(css),
+                                line_of(text, i))]
+            elif c == "}":
+                opened.pop()
+        at = m.end() if m else len(text)
+    if opened:
+        return [Problem("this block's '{' is never closed: every rule after it is lost (the digest goes out "
+                        "almost unstyled); add the '}'", str(css), line_of(text, opened[0]))]
+    return []
+
+
 def check_templates(config: Config) -> list[Problem]:
     """For ``newsletter validate``: the templates load, and render a sample
     digest (one paper with markup in its title; two, one with every value; one
@@ -1122,7 +1157,7 @@ def check_templates(config: Config) -> list[Problem]:
         composer.compose(sub, [], now=now, message_id="<validate@localhost>")
     except NewsletterError as exc:
         return list(exc.problems)
-    return []
+    return css_problems(config)
 
 
 def unsubscribe_advice(config: Config) -> list[Problem]:

@@ -455,6 +455,29 @@ def test_templates_saved_by_a_windows_editor_are_read_or_named(tmp_path, cli):
         'tpl/digest.txt:1: saved as UTF-16 ("Unicode" in Windows editors); save the template as UTF-8'), r.err
 
 
+def test_validate_names_a_brace_left_open_or_closed_twice_in_own_style_css(tmp_path, cli):
+    """One '}' lost in a copied style.css left the digest almost unstyled (the
+    inliner styled 3 elements of 108), and validate said OK."""
+    tpl = tmp_path / "templates"
+    tpl.mkdir()
+    css = (ROOT / "templates" / "style.css").read_text()
+    at = css.index(".wrapper")
+    line = css[:at].count("\n") + 1
+    (tpl / "style.css").write_text(css[:at] + ".note { color: red;\n" + css[at:])
+    load(tmp_path, extra="templates: templates\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == (
+        f"templates/style.css:{line}: this block's '{{' is never closed: every rule after it is lost (the digest goes "
+        "out almost unstyled); add the '}'"), r.err
+    (tpl / "style.css").write_text(css[:at] + "}\n" + css[at:])
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == (
+        f"templates/style.css:{line}: a '}}' closes no block (one too many): the rule after it is lost"), r.err
+    # braces in comments, strings and Jinja's own blocks are no CSS
+    (tpl / "style.css").write_text(css + '/* { */\n.a::before { content: "{"; }\n{% if count %}.b { c: d }{% endif %}\n')
+    assert cli("validate").code == 0
+
+
 def test_validate_renders_a_paper_with_a_title_and_an_abstract_only(tmp_path, cli):
     """Saved Hugging Face pages give no authors: a template reading
     p.authors[0] passed validate (its samples all had authors) and stopped
