@@ -111,6 +111,10 @@ SPREAD = 1.0  # z-score units per logistic unit
 RELATIVE_FLOOR = 0.4
 #: How many papers with a word are read to tell a name from a common word (Ranker._is_name).
 NAME_EVIDENCE = 50
+#: A reason names one word of a longer phrase alone ("Hamiltonian" of
+#: "Hamiltonian dynamics") only if at most this share of the day's papers
+#: have it: "search" alone says nothing of "neural architecture search".
+REASON_WORD_SHARE = 0.04
 #: A day with fewer papers is scored among background papers up to this many
 #: (see Ranker): among a handful of papers, "stands out from the day" means
 #: little (one relevant paper alone scored 0.08; on a 5-paper day with nothing
@@ -284,6 +288,8 @@ def wanted(about: str) -> str:
 #: ("classical methods", "empirical studies").
 _LEAD_TRIM = _STOP | frozenset(
     "i i'm im am we we're our my after want wanted care looking focus mainly mostly main contribution is"
+    # how a reader says they keep up with it: "so I follow hyperparameter optimization"
+    " so follow follows track read"
     # what the reader wants of the subject, not the subject: "better ODE solvers", "making diffusion ... cheap"
     " better make making improve improved improving new novel".split()
 )
@@ -990,15 +996,18 @@ class Ranker:
         else:
             keep = np.flatnonzero(scores[: self.day] >= floor).tolist()
         about_phrases = phrases(wanted(interest.about), self._is_name, self._said) if interest.about else []
-        phrase_words = []  # (phrase, its stems, the rarest of them, their total weight, its word pairs): see _reason
+        # (phrase, its stems, the rarest of them, their total weight, its stems in order
+        # with their word's place): see _reason
+        phrase_words = []
         for ph in about_phrases:
-            ordered = self.stem.tokens(ph)
-            stems = frozenset(ordered)
+            # a word no paper of the day has weighs nothing: no paper can share it
+            stems = frozenset(w for w in self.stem.tokens(ph) if self.df.get(w))
             # a phrase of one-letter words is a formula's variables ("‖x‖²", "𝔼"): it names no interest
             if any(len(w) > 1 for w in stems):
                 rarest = max(stems, key=lambda w: (self._idf(w), w))
-                pairs = frozenset(zip(ordered, ordered[1:], strict=False))
-                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), pairs))
+                # each stem of the phrase, in order, with the place of the word it comes from
+                placed = [(stem, n) for n, word in enumerate(ph.split()) for stem in self.stem.tokens(word)]
+                phrase_words.append((ph, stems, rarest, sum(self._idf(w) for w in stems), placed))
         out = {}
         for i in keep:
             s = float(scores[i])
@@ -1113,40 +1122,81 @@ class Ranker:
     def _idf(self, stem: str) -> float:
         return math.log((1 + len(self.papers)) / (1 + self.df.get(stem, 0)))
 
+    @staticmethod
+    def _alone(phrase: str, place: int) -> str | None:
+        """The phrase's word at ``place`` if it can stand for the phrase alone:
+        its noun ("unlearning" of "machine unlearning", "preconditioning" of
+        "preconditioning for linear systems") or a name ("Hamiltonian"), not
+        a word that qualifies one ("fewer" of "fewer sampling steps")."""
+        words = phrase.split()
+        head = next((k - 1 for k in range(1, len(words)) if words[k] in _NOUN_ENDS), len(words) - 1)
+        word = words[place]
+        return word if place == head or word[:1].isupper() else None
+
+    @staticmethod
+    def _written_part(phrase: str, placed: list[tuple[str, int]], written: frozenset) -> str | None:
+        """The phrase itself if it is one word or the paper writes it as the
+        phrase does (each two stems that follow each other in it also follow
+        each other in the paper), else the heaviest run of two or more of its
+        stems the paper writes so, in the phrase's words; None if none."""
+        if len(placed) == 1:
+            return phrase
+        best: tuple[int, int] | None = None
+        start = 0
+        for k in range(1, len(placed) + 1):
+            if k == len(placed) or (placed[k - 1][0], placed[k][0]) not in written:
+                if k - start >= 2 and (best is None or k - start > best[1] - best[0]):
+                    best = (start, k)
+                start = k
+        if best is None:
+            return None
+        if best == (0, len(placed)):
+            return phrase
+        words = phrase.split()
+        return " ".join(words[placed[best[0]][1] : placed[best[1] - 1][1] + 1])
+
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> str:
         """In words: the interest's phrases the paper shares, and the liked
         paper it is closest to when ``liked`` (the papers that raised it) is given.
 
-        A phrase is named when the paper has the words that carry at least
-        half its weight (each word weighted by its rarity among the day's
-        papers), its rarest word among them: an optimiser paper on "large"
-        step sizes with "language model" experiments does not share "large
-        language models that reason step by step"."""
+        What is named is what the paper writes: the phrase, or the longest
+        part of it the paper writes as one ("Bayesian optimization" of
+        "Bayesian optimization of expensive black-box functions") if that part
+        holds the phrase's rarest word or half its weight (each word weighted
+        by its rarity among the day's papers), or, with no two of its words
+        together, its noun or a name alone, if that carries half the weight
+        and few papers have it (:data:`REASON_WORD_SHARE`: "Hamiltonian").  So words the
+        paper has only apart ("sample" as a verb, "complexity" elsewhere) do
+        not make "sample complexity" its subject; an optimiser paper on
+        "large" step sizes with "language model" experiments does not share
+        "large language models that reason step by step"; and a line-search
+        paper with "neural" and "search" no longer reads "close to your
+        interest: neural architecture search", nor one on "probability flow
+        ODEs" "flow matching"."""
         words = self.token_sets[i]
+        tokens = self.tokens[i]
+        written = frozenset(zip(tokens, tokens[1:], strict=False))  # the paper's adjacent word pairs
         shared = []
-        written: frozenset | None = None  # the paper's adjacent word pairs, read when first needed
-        for phrase, stems, rarest, total, pairs in phrase_words:
-            if rarest not in words:
-                continue
+        for phrase, stems, rarest, total, placed in phrase_words:
             common = stems & words
-            # the rarer the shared words, the more the phrase says about this paper
-            weight = sum(self._idf(w) for w in common)
-            if weight * 2 < total:
+            if not common:
                 continue
-            inside = {pair for pair in pairs if pair[0] in common and pair[1] in common}
-            if inside:
-                # words of the phrase the paper has only apart ("sample" as a verb and
-                # "complexity" elsewhere) do not make "sample complexity" its subject
-                if written is None:
-                    tokens = self.tokens[i]
-                    written = frozenset(zip(tokens, tokens[1:], strict=False))
-                if not inside & written:
+            part = self._written_part(phrase, placed, written)
+            if part is not None:
+                part_stems = frozenset(self.stem.tokens(part))
+                weight = sum(self._idf(w) for w in part_stems)
+                if rarest in part_stems or weight * 2 >= total:
+                    shared.append((len(part_stems) / len(stems), weight, part))
                     continue
-            shared.append((len(common) / len(stems), weight, phrase))
+            stem = max(common, key=lambda w: (self._idf(w), w))
+            word = self._alone(phrase, dict(placed)[stem])
+            if word and self._idf(stem) * 2 >= total and self.df.get(stem, 0) <= REASON_WORD_SHARE * len(self.papers):
+                shared.append((1 / len(stems), self._idf(stem), word))
         shared.sort(key=lambda t: (-t[0], -t[1]))
         reasons = []
         if shared:
-            reasons.append("close to your interest: " + ", ".join(p for _, _, p in shared[:3]))
+            names = list(dict.fromkeys(p for _, _, p in shared))  # one part may stand for two phrases
+            reasons.append("close to your interest: " + ", ".join(names[:3]))
         if liked:
             sims = liked_vecs @ self.vectors[i]
             best = int(sims.argmax())

@@ -319,6 +319,31 @@ def test_a_reason_names_a_phrase_of_several_words_only_where_the_paper_writes_th
     assert "sample complexity" not in found[apart.id].reason
 
 
+def test_a_reason_names_what_the_paper_writes_of_a_phrase_not_the_whole_phrase(tmp_path):
+    """A line-search paper with "neural" and "search" apart read "close to
+    your interest: neural architecture search"; a Bayesian optimisation
+    tutorial got no reason from "Bayesian optimization of expensive black-box
+    functions"; "so I follow" opened a phrase.  Now the reason names the part
+    the paper writes, or the phrase's noun or a name alone when few papers
+    have it, never a qualifier ("fewer")."""
+    filler = [Paper(f"Paper {n} on training", f"We train a model {n} and evaluate it on images.", "s") for n in range(30)]
+    line_search = Paper("Line search for neural networks", "A neural network is trained; the search for a step uses a line search.", "s")
+    tutorial = Paper("A tutorial on Bayesian optimization", "Bayesian optimization with Gaussian process surrogates.", "s")
+    unlearning = Paper("Unlearning in graph networks", "We delete data from trained graph networks by unlearning.", "s")
+    fewer = Paper("Fewer parameters", "Models with fewer parameters that train faster.", "s")
+    papers = [*filler, line_search, tutorial, unlearning, fewer]
+    ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"))
+    about = ("I tune models for a living, so I follow neural architecture search and Bayesian optimization of "
+             "expensive black-box functions. Machine unlearning. Fewer sampling steps.")
+    assert "neural architecture search" in phrases(about)  # "so I follow" is how it is asked, not what
+    found = ranker.ranking(Interest("t", about=about, min_score=0.0)).found
+    assert "architecture search" not in found[line_search.id].reason
+    assert found[tutorial.id].reason.startswith("close to your interest: Bayesian optimization")
+    assert "black-box" not in found[tutorial.id].reason
+    assert found[unlearning.id].reason.startswith("close to your interest: unlearning")
+    assert "fewer" not in found[fewer.id].reason.casefold()
+
+
 def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capitalised(tmp_path):
     """"Large language models that reason step by step" is not the reason for an
     optimiser paper with large step sizes and language-model experiments; a
