@@ -1054,6 +1054,9 @@ class Delivery(_Model):
     username: str | None = None
     password_env: str | None = None
     timeout: float = Field(30.0, gt=0, le=3600)  # (.inf would reach the socket and fail every message)
+    verdict_timeout: float = Field(600.0, gt=0, le=3600)
+    """Seconds the server may take over its verdict on a message's data (RFC 5321 asks 10 minutes; never
+    less than ``timeout``): a verdict given up is a message it may have taken, sent again next run."""
     max_per_minute: int | None = Field(None, ge=1)
     connections: int = Field(1, ge=1, le=64)
     retries: int = Field(3, ge=0, le=20)
@@ -2165,7 +2168,7 @@ def _written_key(lines: dict, parent: tuple, value: Any) -> Any:
 
 
 #: Settings counted in seconds, and what a unit written after one is in seconds.
-_SECONDS_KEYS = ("timeout", "retry_delay", "backoff", "max_wait", "fresh_for")
+_SECONDS_KEYS = ("timeout", "verdict_timeout", "retry_delay", "backoff", "max_wait", "fresh_for")
 _SECONDS_IN = {**dict.fromkeys(("ms", "msec"), 0.001), **dict.fromkeys(("s", "sec", "secs", "second", "seconds"), 1),
                **dict.fromkeys(("m", "min", "mins", "minute", "minutes"), 60),
                **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600)}

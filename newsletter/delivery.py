@@ -65,6 +65,14 @@ DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 #: Submission over implicit TLS (RFC 8314): the server's greeting comes after the handshake.
 IMPLICIT_TLS_PORT = 465
 MAX_BACKOFF = 300.0
+#: How long a server may take over its verdict on a message's data: RFC 5321
+#: 4.5.3.2.6 asks a client to wait 10 minutes (a server may scan the message,
+#: or relay it on, before it answers).  Given up at ``timeout``, a slow
+#: server's message was left uncertain and went again at the next run.
+VERDICT_WITHIN = 600.0
+#: While a verdict takes longer than ``timeout``, how often the wait looks
+#: whether the send was stopped (SIGTERM must not wait 10 minutes).
+STOP_LOOKED_FOR_EVERY = 1.0
 
 
 class Unreachable(TransientDeliveryError):
@@ -184,6 +192,9 @@ class Outcome:
     #: Not confirmed, but the whole message went out (:class:`Unconfirmed`):
     #: the server may have it.
     uncertain: bool = False
+    #: Not attempted: the caller withdrew it at hand-over (its recipient
+    #: unsubscribed after it was queued); ``error`` says why.
+    withdrawn: bool = False
 
 
 class Session(Protocol):
@@ -204,7 +215,9 @@ class Transport(Protocol):
     def check(self) -> None:
         """Raise (ConfigError, exit 2) if it cannot work -- before anything is sent."""
 
-    def session(self) -> Session: ...
+    def session(self, stop: Callable[[], object] | None = None) -> Session:
+        """A new session; ``stop`` returns true once the send is stopping
+        (a session that waits long may give up then)."""
 
 
 def sender_address(config: Config) -> str:
@@ -315,7 +328,7 @@ class OutboxTransport:
         digests are still owed and are written whole again."""
         sweep_temporaries(self.folder, lambda name: name.endswith(".eml"))
 
-    def session(self) -> OutboxTransport:
+    def session(self, stop: Callable[[], object] | None = None) -> OutboxTransport:
         return self
 
     def filename(self, envelope: Envelope) -> str:
@@ -363,13 +376,17 @@ class SMTPTransport:
         ca_file: str | os.PathLike | None = None,
         local_hostname: str | None = None,
         config: Config | None = None,
+        verdict_timeout: float = VERDICT_WITHIN,
     ) -> None:
+        """``verdict_timeout``: how long the verdict on a message's data may
+        take (never less than ``timeout``; see :data:`VERDICT_WITHIN`)."""
         self.host = host
         self.port = port or DEFAULT_PORTS[security]
         self.security = security
         self.username = username
         self.password_env = password_env
         self.timeout = timeout
+        self.verdict_timeout = max(timeout, verdict_timeout)
         self.sessions = connections
         self.ca_file = Path(ca_file) if ca_file else None
         self.local_hostname = local_hostname
@@ -400,6 +417,7 @@ class SMTPTransport:
             username=d.username,
             password_env=d.password_env,
             timeout=d.timeout,
+            verdict_timeout=d.verdict_timeout,
             connections=d.connections,
             ca_file=config.resolve(d.ca_file) if d.ca_file else None,
             config=config,
@@ -471,8 +489,8 @@ class SMTPTransport:
             except (ssl.SSLError, OSError) as exc:
                 raise ConfigError(self._problem("ca_file", f"cannot load CA certificates: {exc}")) from None
 
-    def session(self) -> SMTPSession:
-        return SMTPSession(self)
+    def session(self, stop: Callable[[], object] | None = None) -> SMTPSession:
+        return SMTPSession(self, stop)
 
     @property
     def password(self) -> str | None:
@@ -582,9 +600,16 @@ class _ReplyDeadline(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:
-        sock, timeout = self.smtp.sock, self.smtp.timeout
-        if sock is None:
-            return 0
+        while self.smtp.sock is not None:
+            try:
+                return self._read(self.smtp.sock, buffer)
+            except TimeoutError:
+                if not self.smtp.wait_on():
+                    raise
+        return 0
+
+    def _read(self, sock: socket.socket, buffer) -> int:
+        timeout = self.smtp.timeout
         if self.smtp.fresh:
             # A reply's first read: the socket's own timeout is its deadline
             # still; most replies come whole in it, with no settimeout calls
@@ -613,12 +638,24 @@ class _Deadlined(smtplib.SMTP):
 
     reply_by = 0.0
     fresh = False  # the reply being read has not read the socket yet, whose timeout is its own
+    #: Set by the session: how long a verdict on a message may take, whether
+    #: the send is stopping, and the recipient (for the log line).
+    verdict_within = VERDICT_WITHIN
+    stop: Callable[[], object] | None = None
+    where = recipient = "?"
+    verdict_next = False  # the next reply is the verdict on a message's data (see _end_data)
+    verdict_by: float | None = None  # while reading a verdict: when it is given up
+    verdict_stopped = False  # the wait for a verdict ended because the send is stopping
+    verdict_waited = False  # the verdict has taken longer than ``timeout`` (said once)
 
     def getreply(self):
         if self.file is None and self.sock is not None:  # (a new connection, or the switch to TLS)
             self.file = io.BufferedReader(_ReplyDeadline(self))
         timeout = self.timeout if isinstance(self.timeout, (int, float)) else 60.0
-        self.reply_by = time.monotonic() + timeout
+        now = time.monotonic()
+        self.reply_by = now + timeout
+        self.verdict_by = now + max(timeout, self.verdict_within) if self.verdict_next else None
+        self.verdict_next = self.verdict_stopped = self.verdict_waited = False
         self.fresh = isinstance(self.timeout, (int, float))
         try:
             return super().getreply()
@@ -626,6 +663,28 @@ class _Deadlined(smtplib.SMTP):
             if exc.smtp_code == 500 and exc.smtp_error == "Line too long.":  # smtplib's words, not the server's
                 raise smtplib.SMTPResponseException(-1, _OVERLONG.encode()) from None
             raise
+
+    def wait_on(self) -> bool:
+        """A reply's ``timeout`` has passed: whether to read on.  Only the
+        verdict on a message's data waits longer, up to ``verdict_by``, in
+        steps that look whether the send is stopping: a stop then leaves
+        the message uncertain rather than holding SIGTERM for minutes."""
+        if self.verdict_by is None:
+            return False
+        if self.stop is not None and self.stop():
+            self.verdict_stopped = True
+            return False
+        now = time.monotonic()
+        if now >= self.verdict_by:
+            return False
+        if not self.verdict_waited:
+            self.verdict_waited = True
+            log.info("SMTP server %s has not given its verdict on the message to %s within %g s; waiting up to "
+                     "%g s for it (RFC 5321)", self.where, self.recipient, self.timeout,
+                     max(self.timeout, self.verdict_within))
+        self.reply_by = min(self.verdict_by, now + STOP_LOOKED_FOR_EVERY)
+        self.fresh = False
+        return True
 
 
 class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
@@ -635,8 +694,9 @@ class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
 class SMTPSession:
     """One SMTP connection, opened on first use and re-opened when the server drops it."""
 
-    def __init__(self, transport: SMTPTransport) -> None:
+    def __init__(self, transport: SMTPTransport, stop: Callable[[], object] | None = None) -> None:
         self.t = transport
+        self.stop = stop  # true once the send is stopping: a long wait for a verdict ends
         self.smtp: smtplib.SMTP | None = None
         #: The envelope whose MAIL, RCPT and DATA went out with the previous
         #: message's end of data: their replies are the next ones to read.
@@ -653,6 +713,7 @@ class SMTPSession:
                 smtp = _DeadlinedSSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
             else:
                 smtp = _Deadlined(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
+            smtp.verdict_within, smtp.stop, smtp.where = t.verdict_timeout, self.stop, where
             _nodelay(smtp.sock)
             _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.password is not None else None)
             if t.security == "starttls":
@@ -782,6 +843,8 @@ class SMTPSession:
         smtp = self.smtp
         assert smtp is not None, "send() opens the session first"
         primed, self.primed = self.primed is envelope, None
+        if isinstance(smtp, _Deadlined):
+            smtp.recipient = rcpt
         try:
             if smtp.has_extn("pipelining"):
 
@@ -802,7 +865,7 @@ class SMTPSession:
         except _ENDED as exc:
             if _timed_out(exc):
                 self.close()
-                raise self._timed_out(rcpt) from None
+                raise self._timed_out(rcpt, smtp) from None
             raise _Dropped(getattr(exc, "smtp_step", None)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
@@ -847,7 +910,7 @@ class SMTPSession:
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
-                raise self._timed_out(rcpt) from None
+                raise self._timed_out(rcpt, smtp) from None
             raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
 
     def _closing(self, answering: str, code: int, text: bytes | str) -> ServiceClosing:
@@ -874,11 +937,16 @@ class SMTPSession:
             f"SMTP server {self.t.host}:{self.t.port} answered {answering} {said}: is a proxy or another service in the way?"
         )
 
-    def _timed_out(self, rcpt: str) -> TimedOut:
-        return TimedOut(
-            f"SMTP server {self.t.host}:{self.t.port} timed out (no answer within {self.t.timeout:g} s) "
-            f"sending to {rcpt}; it may have taken the message, so it is not resent in this run"
-        )
+    def _timed_out(self, rcpt: str, smtp: smtplib.SMTP) -> TimedOut:
+        """The wait for an answer ended: at ``timeout``, at the verdict's
+        longer limit, or (waiting for a verdict) because the send is stopping."""
+        where, left = f"SMTP server {self.t.host}:{self.t.port}", "it may have taken the message, so it is not resent in this run"
+        if isinstance(smtp, _Deadlined) and smtp.verdict_by is not None:
+            if smtp.verdict_stopped:
+                return TimedOut(f"{where} had given no verdict on the message to {rcpt} when the send was stopped; {left}")
+            return TimedOut(f"{where} timed out (no verdict on the message to {rcpt} within "
+                            f"{self.t.verdict_timeout:g} s); {left}")
+        return TimedOut(f"{where} timed out (no answer within {self.t.timeout:g} s) sending to {rcpt}; {left}")
 
     @staticmethod
     def _raise(code: int, message: str):
@@ -1054,6 +1122,8 @@ def _end_data(
     smtp.send(body + end + more)
     if on_sent is not None:
         on_sent()
+    if isinstance(smtp, _Deadlined):
+        smtp.verdict_next = True  # it may take longer than other replies (see VERDICT_WITHIN)
     try:
         return smtp.getreply()
     except smtplib.SMTPServerDisconnected as exc:
@@ -1165,10 +1235,15 @@ class Dispatcher:
         stop: Callable[[], bool | str] | None = None,
         backlog: int = 0,
         left: str | None = "the remaining digests stay pending",
+        withdrawn: Callable[[Envelope], str | None] | None = None,
     ) -> None:
         """``left``: what the log's "delivery stopped" line adds about the
         envelopes not attempted (None: no such line; ``test-email`` sends one
-        message, and its own error line says why it was not delivered)."""
+        message, and its own error line says why it was not delivered).
+        ``withdrawn(envelope)``: asked just before each hand-over, why not to
+        hand it over after all (None: go on), for what changed while it was
+        queued: an unsubscribe made meanwhile must stop the digest."""
+        self.withdrawn = withdrawn
         self.left = left
         self.transport = transport
         # true (or a reason in words): retry nothing more, attempt nothing new (SIGTERM)
@@ -1323,6 +1398,8 @@ class Dispatcher:
                     outcome = Outcome(
                         envelope, False, 0, f"not attempted: {self.stopped}", stopped_on_error=self.stopped_on_error
                     )
+                elif self.withdrawn is not None and (reason := self.withdrawn(envelope)) is not None:
+                    outcome = Outcome(envelope, False, 0, reason, withdrawn=True)
                 else:
                     then = None
                     if not self.rate.interval and not finishing:  # the session may start on the next one early
@@ -1334,7 +1411,7 @@ class Dispatcher:
                             then = taken
                     try:
                         if session is None:
-                            session = self.transport.session()
+                            session = self.transport.session(self.stop_requested)
                         delivered = self._deliver(session, envelope, then)
                     except Exception as exc:  # noqa: BLE001 -- a bug or an odd OS error must not strand the digest
                         why = self._redacted(repr(exc))

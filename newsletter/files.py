@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import logging
 import os
 import re
 import socket
@@ -24,6 +25,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | None = None) -> None:
@@ -273,6 +276,23 @@ class HeldLock:
             os.close(self.fd)
             self.fd = fd
             return True
+
+    def kept(self, by: str) -> str | None:
+        """Asked while ``by`` (a send, a run) works under this lock: None
+        while it is still this process's, taken again if its file was
+        removed (a clean-up of ``*.lock``: said once, as a warning); else
+        why it is not, in words, for the caller to say what it stops."""
+        try:
+            if self.renew():
+                log.warning(
+                    "warning: %s: the %s's lock file was removed while it ran; it took the lock again", self.path, by
+                )
+            return None
+        except LockHeld as other:
+            return (f"{self.path}: the {by}'s lock file was removed while this {by} ran, and another {by} "
+                    f"({other.holder.strip()}) has taken a new one")
+        except OSError as exc:
+            return f"{self.path}: the {by}'s lock file was removed while this {by} ran and cannot be made again: {exc.strerror}"
 
     def release(self) -> None:
         with self._turn:

@@ -98,20 +98,9 @@ class RunLock:
         ``*.lock``) let a second ``run`` start beside this one; it is taken
         again (said once), or, should another runner have taken the new
         file first, this one stops (:class:`StateError`)."""
-        if self.held is None:
-            return
-        try:
-            if self.held.renew():
-                log.warning("warning: %s: the run's lock file was removed; this run took it again", self.path)
-        except (LockHeld, OSError) as exc:
-            who = exc.holder if isinstance(exc, LockHeld) else exc.strerror
-            raise StateError(
-                Problem(
-                    f"the run's lock file was removed and another `newsletter run` ({who}) has taken a new one; "
-                    "stopping this one",
-                    str(self.path),
-                )
-            ) from None
+        why = self.held.kept("run") if self.held is not None else None
+        if why is not None:
+            raise StateError(Problem(f"{why}; stopping this one"))
 
     def release(self) -> None:
         if self.held is not None:
@@ -244,6 +233,7 @@ class Runner:
         settings = settings_fingerprint(config)
         due = []
         with open_state(config.state_target, readonly=True) as state:
+            state.stop_waiting_when(self._stop.is_set)  # (a partition held SIGTERM two minutes here)
             known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
             left = state.unsubscribed(sub.email for sub in config.subscribers)
         for sub in config.subscribers:

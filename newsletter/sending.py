@@ -267,6 +267,7 @@ def send(
         with open_state(config.state_target, readonly=True) as state:
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
     with open_state(config.state_target) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
+        state.stop_waiting_when(halt)
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
         run.stop_shared = stop is not None
         run.stop = halt
@@ -599,6 +600,7 @@ class _SendRun:
             sleep=self.sleep,
             stop=self._halted,
             backlog=2 * CLAIM_BATCH,
+            withdrawn=self._left_meanwhile,
         ) as dispatcher:
             for part in parts:
                 if why := self._halted():
@@ -878,6 +880,7 @@ class _SendRun:
             self.state = open_state(self.config.state_target)  # never the parent's connection
             stopping = self.stopping
             self.stop = _either(self.stop, lambda: bool(stopping.value))  # the parent's stop too
+            self.state.stop_waiting_when(self.stop)
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
             self.recorded = set()  # what this worker's own connection recorded
@@ -994,12 +997,28 @@ class _SendRun:
                 self.worker_states.append(state)
         return state
 
+    def _left_meanwhile(self, envelope: Envelope) -> str | None:
+        """In a delivery thread, just before the hand-over: whether the
+        recipient unsubscribed (through `serve`) since the digest was
+        claimed, up to two batches earlier: a click on the link, and the
+        digest still came a moment later."""
+        try:
+            left = self._worker_state().unsubscribed([envelope.recipient])
+        except StateError:
+            return None  # (the claim asked it; the record that follows says what fails)
+        return f"not sent: {envelope.recipient} unsubscribed during this send" if left else None
+
     def _record(self, outcome: Outcome) -> None:
         """In a delivery thread, right after the attempt: commit what happened."""
         if not self.tried.is_set():  # (setting it takes its lock and wakes waiters: once is enough)
             self.tried.set()
         env = outcome.envelope
         assert env.digest_id is not None, "claimed digests carry their id"
+        if outcome.withdrawn:  # pending again, no failure of its own: a re-subscribe gets it
+            self._worker_state().mark_unsent(env.digest_id, error=outcome.error or "not sent", tries=0,
+                                             permanent=False, next_attempt=None, settings=self.settings)
+            self._result(DigestResult(env.recipient, "unsubscribed"))
+            return
         if outcome.delivered:
             if self.relay is not None:  # a send worker: the parent records it
                 self.relay.wait_for_room()

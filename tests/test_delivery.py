@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
+import logging
 import re
 import socket
 import threading
@@ -620,7 +622,7 @@ def test_an_unexpected_error_fails_one_message_not_the_batch():
         def check(self):
             pass
 
-        def session(self):
+        def session(self, stop=None):
             return self
 
         def send(self, env, then=None):
@@ -650,7 +652,7 @@ def test_an_unexpected_error_never_shows_the_password():
         def check(self):
             pass
 
-        def session(self):
+        def session(self, stop=None):
             return self
 
         def send(self, env, then=None):
@@ -885,7 +887,8 @@ def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
                 drip(conn)
 
     with serving_each(serve) as port:
-        t = SMTPTransport("127.0.0.1", port, security="none", timeout=0.3, connections=1)
+        # (the verdict on a message may take longer than the timeout: up to verdict_timeout)
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=0.3, connections=1, verdict_timeout=0.6)
         t.check()
         outcomes, _ = run(t, [envelope(1)], retries=0)
         sent_by_then = dripped[0]
@@ -893,7 +896,76 @@ def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
     assert sent_by_then < len(line) // 2, sent_by_then  # given up long before the reply's end
     assert not outcomes[0].delivered
     assert (f"SMTP server 127.0.0.1:{t.port} did not answer within 0.3 s" if where == "greeting"
-            else f"SMTP server 127.0.0.1:{t.port} timed out (no answer within 0.3 s) sending to") in outcomes[0].error
+            else f"SMTP server 127.0.0.1:{t.port} timed out (no verdict on the message to user1@example.org "
+                 "within 0.6 s)") in outcomes[0].error
+
+
+class _OnLog(logging.Handler):
+    """Calls ``then`` when the delivery log says ``text``: how a test learns
+    that a session has waited past its timeout, without a clock of its own."""
+
+    def __init__(self, text: str, then) -> None:
+        super().__init__()
+        self.text, self.then = text, then
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.then()
+
+
+@contextlib.contextmanager
+def on_log(text: str, then):
+    handler, logger = _OnLog(text, then), logging.getLogger("newsletter.delivery")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+SLOW_VERDICT = "has not given its verdict on the message to user1@example.org within 0.2 s; waiting up to 60 s"
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_verdict_slower_than_the_timeout_is_waited_for(smtp_server, pipelining):
+    """RFC 5321 4.5.3.2.6: the reply to a message's end may take 10 minutes
+    (a server scanning it, or relaying it on first). The wait ended at
+    ``timeout`` (30 s): the message, which the server then took, was left
+    uncertain and went again at the next run, a second copy."""
+    box = smtp_server.mailbox
+    box.block_at, box.pipelining = 1, pipelining  # the first message's verdict is held
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="none", timeout=0.2, connections=1, verdict_timeout=60)
+    t.check()
+    with on_log(SLOW_VERDICT, box.release.set):  # given once the client has waited past its timeout
+        outcomes, slept = run(t, [envelope(1), envelope(2)], retries=0)
+    assert [(o.delivered, o.tries, o.error) for o in outcomes] == [(True, 1, None), (True, 1, None)]
+    assert box.recipients() == ["user1@example.org", "user2@example.org"] and slept == []
+
+
+def test_a_stop_ends_the_long_wait_for_a_verdict(smtp_server):
+    """The verdict's longer wait looks for a stop (SIGTERM) each second: the
+    message is left uncertain (it goes again as it was at the next run) and
+    nothing more is attempted, instead of holding the stop for 10 minutes."""
+    box = smtp_server.mailbox
+    box.block_at = 1  # never released while the client waits
+    asked = threading.Event()
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="none", timeout=0.2, connections=1, verdict_timeout=60)
+    t.check()
+    try:
+        with on_log(SLOW_VERDICT, asked.set):
+            outcomes, _ = run(t, [envelope(1), envelope(2)], retries=0, stop=asked.is_set)
+    finally:
+        box.release.set()
+    first, second = outcomes
+    assert not first.delivered and first.uncertain and first.error == (
+        f"SMTP server 127.0.0.1:{t.port} had given no verdict on the message to user1@example.org when the send "
+        "was stopped; it may have taken the message, so it is not resent in this run"
+    )
+    assert not second.delivered and second.tries == 0 and second.error.startswith("not attempted: ")
+    assert box.recipients() == ["user1@example.org"]
 
 
 @pytest.mark.parametrize("where", ["greeting", "end of data"])

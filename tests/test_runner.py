@@ -211,7 +211,7 @@ def test_a_second_daemon_refuses_though_the_run_lock_file_was_removed(tmp_path, 
     finally:
         code, log = stop(first)
     assert code == 0, log
-    assert f"warning: {lock}: the run's lock file was removed; this run took it again" in log
+    assert f"warning: {lock}: the run's lock file was removed while it ran; it took the lock again" in log
 
 
 def test_sigterm_mid_batch_finishes_the_message_in_flight_and_loses_nothing(tmp_path, cli, smtp_server):
@@ -756,3 +756,46 @@ def test_after_a_failed_delivery_run_says_the_retry_as_the_next_digest(tmp_path,
     assert len(said) == 1, said
     when = re.search(r"next digest (\d{4}-\d\d-\d\d \d\d:\d\d) UTC: ada@example.org", said[0])
     assert when is not None and when.group(1) > "2026-11-23 08:00", said
+
+
+def test_sigterm_while_run_reads_a_postgresql_state_cut_off_stops_within_seconds(tmp_path, pg_server, pg_url,
+                                                                                  monkeypatch):
+    """Each tick reads the state to find who is due; with the network to
+    PostgreSQL cut (a proxy that stops forwarding), that read waited
+    ANSWER_WITHIN (120 s) and a SIGTERM meanwhile with it, past systemd's
+    90 s.  Once stopping, the read gives up within STOPPING_ANSWER_WITHIN."""
+    from datetime import datetime
+
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    import newsletter.runner as runner_module
+    import newsletter.state.postgres as postgres_state
+    from newsletter.config import load_config
+    from newsletter.errors import StateError
+    from newsletter.runner import Runner
+    from newsletter.state import open_state
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 30.0)  # (without the stop: a failure, not a hang)
+    monkeypatch.setattr(postgres_state, "STOPPING_ANSWER_WITHIN", 0.2)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    proxy = TcpProxy(pg_server.port)
+    try:
+        far = proxy.url(pg_url, pg_server.port)
+        config_path = setup(tmp_path, "  transport: outbox", subscribers=SCHEDULED, extra=f"state: {far}")
+        runner = Runner(config_path, config=load_config(config_path))
+        later = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)
+        open_state(far).close()  # (a writer makes the schema: a read-only look at an empty database asks nothing)
+        assert runner.due_now(later)
+
+        def cut_once_open(*args, **kwargs):  # (cut before the open, the connect's own 10 s limit would end it)
+            state = open_state(*args, **kwargs)
+            proxy.partition()
+            return state
+
+        monkeypatch.setattr(runner_module, "open_state", cut_once_open)
+        runner.stop()  # SIGTERM's handler, before the read
+        with pytest.raises(StateError, match="no answer within 0.2 s of the stop"):
+            runner.due_now(later)
+    finally:
+        proxy.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -447,7 +448,7 @@ def test_a_send_whose_lock_file_another_took_after_its_removal_hands_over_nothin
         try:
             assert st.claims_lost() == (
                 f"{lock}: the send's lock file was removed while this send ran, and another send (4242@elsewhere) "
-                "has taken a new one; this send hands over nothing more (the other sends what this one claimed)"
+                "has taken a new one; this send hands over nothing more (another send may send what this one claimed)"
             )
         finally:
             os.close(other)
@@ -488,6 +489,33 @@ def test_a_postgresql_server_that_stops_answering_is_given_up_on_not_waited_for(
         st.see_subscribers(["b@example.org"], T0)
     st.close()
     assert time.monotonic() - started < 0.3  # not another wait
+
+
+def test_a_postgresql_wait_that_looks_for_a_stop_still_gets_a_slow_answer_and_the_stop_ends_a_silent_one(
+    proxied, monkeypatch
+):
+    """Once a send may be stopped, a statement waits in steps that look for
+    the stop (a partition held SIGTERM ANSWER_WITHIN, 120 s): an answer
+    slower than a step still comes whole, and once stopped a silent server
+    is given up on within STOPPING_ANSWER_WITHIN."""
+    from newsletter.state import postgres as postgres_state
+
+    monkeypatch.setattr(postgres_state, "LOOK_FOR_A_STOP_EVERY", 0.05)
+    monkeypatch.setattr(postgres_state, "STOPPING_ANSWER_WITHIN", 0.2)
+    proxy, far = proxied
+    stopped = threading.Event()
+    st = open_state(far)
+    try:
+        st.stop_waiting_when(stopped.is_set)
+        [[slow]] = st.session.execute("SELECT pg_sleep(0.3)::text || 'answered'").fetchall()  # six steps
+        assert slow == "answered"
+        proxy.partition()
+        stopped.set()
+        message = "cannot reach PostgreSQL: no answer within 0.2 s of the stop (a network fault"
+        with pytest.raises(StateError, match=re.escape(message)):
+            st.see_subscribers(["a@example.org"], T0)  # (ANSWER_WITHIN, 120 s, is still the limit without the stop)
+    finally:
+        st.close()
 
 
 def test_a_postgresql_server_that_stops_answering_the_heartbeat_is_given_up_on_as_for_a_statement(proxied, monkeypatch):

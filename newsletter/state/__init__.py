@@ -310,6 +310,13 @@ class State(ABC):
         event's ``wait``) and then finds the work done.
         PostgreSQL: nothing to hold; workers meet in :meth:`claiming`."""
 
+    def stop_waiting_when(self, stop: Callable[[], object] | None) -> None:
+        """Once ``stop()`` is true (Ctrl-C, SIGTERM), wait only briefly for the
+        database.  PostgreSQL: a server cut off by the network held a stop
+        for as long as a statement waits for an answer (two minutes).
+        SQLite: nothing to do (its waits for a lock are short)."""
+        return None
+
     @abstractmethod
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         """Turn digests left ``sending`` by a worker that is gone back into

@@ -47,10 +47,11 @@ import re
 import secrets
 import select
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -101,6 +102,13 @@ CONNECT_DEFAULTS = {
 #: for ever.  Past this it gives up (:class:`NoAnswer`); the digests it claimed
 #: go back to pending with its session (see :meth:`PostgresState.recover`).
 ANSWER_WITHIN = 120.0
+#: Once the run is stopping (Ctrl-C, SIGTERM), the longest a statement still
+#: waits for its answer, in seconds: a service manager kills what has not
+#: stopped within 90 s, and a network partition held the stop ANSWER_WITHIN.
+#: A server that answers at all answers well within it.
+STOPPING_ANSWER_WITHIN = 3.0
+#: While a run that may be stopped waits for an answer, how often it looks.
+LOOK_FOR_A_STOP_EVERY = 0.5
 
 
 class NoAnswer(psycopg.OperationalError):
@@ -108,18 +116,34 @@ class NoAnswer(psycopg.OperationalError):
 
 
 class _Connection(psycopg.Connection):
-    """A connection that waits for an answer at most :data:`ANSWER_WITHIN` s."""
+    """A connection that waits for an answer at most :data:`ANSWER_WITHIN` s,
+    or :data:`STOPPING_ANSWER_WITHIN` once ``stopping()`` (set by its state) is true."""
+
+    stopping: Callable[[], object] | None = None
 
     def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
-        try:
-            return super().wait(gen, interval=interval, timeout=ANSWER_WITHIN if timeout is None else timeout)
-        except psycopg.OperationalError as exc:
-            if type(exc).__name__ != "_WaitTimeout":  # (psycopg's own, private)
-                raise
-            self.pgconn.finish()  # mid-statement, in a state no one knows: never used again
-            raise NoAnswer(
-                f"no answer within {ANSWER_WITHIN:g} s (a network fault, or the server stopped responding)"
-            ) from None
+        stopping, limit = self.stopping, ANSWER_WITHIN if timeout is None else timeout
+        now = time.monotonic()
+        until, stopped = now + limit, False
+        while True:
+            if stopping is not None and not stopped and stopping():
+                until, stopped = min(until, now + STOPPING_ANSWER_WITHIN), True
+            # in steps that look for the stop: psycopg's generators wait on where
+            # they were when a step ends ("a None sent means the wait timed out")
+            step = until - now if stopping is None or stopped else min(until - now, LOOK_FOR_A_STOP_EVERY)
+            try:
+                return super().wait(gen, interval=interval, timeout=max(step, 0.001))  # (0: no limit)
+            except psycopg.OperationalError as exc:
+                if type(exc).__name__ != "_WaitTimeout":  # (psycopg's own, private)
+                    raise
+            now = time.monotonic()
+            if now >= until:
+                self.pgconn.finish()  # mid-statement, in a state no one knows: never used again
+                within = f"{STOPPING_ANSWER_WITHIN:g} s of the stop" if stopped else f"{limit:g} s"
+                raise NoAnswer(
+                    f"no answer within {within} (a network fault, or the server stopped responding)"
+                ) from None
+
 
 #: Seconds a writer's session may sit idle before the server ends it (and
 #: with it the worker's lock, freeing its claims).  A proxy or load balancer
@@ -359,6 +383,7 @@ class PostgresState(State):
         self._silent: str | None = None  # the server stopped answering (see _errors)
         self._heartbeat: _Heartbeat | None = None  # a writer's session, kept from idling (see SESSION_IDLE_LIMIT)
         self._backend: int | None = None  # the server process of a writer's session (see _end_orphan)
+        self._stop: Callable[[], object] | None = None  # see stop_waiting_when
 
     # -- opening ------------------------------------------------------------------------
 
@@ -368,6 +393,7 @@ class PostgresState(State):
         state = cls(url, readonly)
         try:
             state.session = _Connection.connect(**state.params, autocommit=True)
+            state.session.stopping = state._stopping
         except psycopg.Error as exc:
             raise StateError(Problem(describe(exc, state.params), state.name)) from None
         try:
@@ -559,6 +585,7 @@ class PostgresState(State):
 
                 def configure(con: psycopg.Connection) -> None:
                     # outcome marks only: see the module docstring
+                    cast(_Connection, con).stopping = self._stopping
                     con.execute("SET synchronous_commit TO OFF")
                     _stay_open(con)
 
@@ -599,6 +626,15 @@ class PostgresState(State):
 
     def exclusive(self, wait: float = 600.0, stop: Callable[[], bool] | None = None, sleep=None):
         return nullcontext()
+
+    def stop_waiting_when(self, stop: Callable[[], object] | None) -> None:
+        """See :meth:`State.stop_waiting_when`: a statement waits for its
+        answer :data:`STOPPING_ANSWER_WITHIN` s at most once ``stop()`` is true."""
+        self._stop = stop
+
+    def _stopping(self) -> bool:
+        stop = self._stop
+        return stop is not None and bool(stop())
 
     def claims_lost(self) -> str | None:
         """See :meth:`State.claims_lost`: whether the session (and with it

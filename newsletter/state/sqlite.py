@@ -36,7 +36,8 @@ timeout, its disk full) is noted in ``<state>.unrecorded`` instead, one JSON
 line each (:meth:`SQLiteState.mark_sent_many`, :meth:`SQLiteState.mark_unsent`),
 and the next send records it before anything else
 (:meth:`SQLiteState.apply_unrecorded`): a message the server accepted is not
-sent again because the state was busy.
+sent again because the state was busy.  A disk too full for the note too is
+why a send keeps ``<state>.spare`` (:data:`SPARE_BYTES`): freed for the note.
 
 Read-only opens (``SQLiteState.open(path, readonly=True)``) use a ``mode=ro`` URI:
 they never create or modify the file, and a missing file reads as empty.  They
@@ -50,6 +51,8 @@ upgrades an older file in place, and a file written by a newer version is a
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -277,6 +280,7 @@ class SQLiteState(State):
         self._identity: tuple[int, int] | None = None  # (device, inode) of the file a writer opened
         self._where = path  # made absolute when a writer opens it
         self._unwritable: StateError | None = None  # a mark the state refused: the rest are noted (see _mark)
+        self._spared = False  # the note took the room kept for it (see _keep_spare)
         self._lock: HeldLock | None = None  # the send lock, inside exclusive()
 
     # -- opening ------------------------------------------------------------------------
@@ -340,23 +344,8 @@ class SQLiteState(State):
         one (said once); None then.  Should another send have taken the new
         file first, it recovers this one's claims as a stopped run's and
         sends them: why this one must hand over nothing more."""
-        held = self._lock
-        if held is None:
-            return None
-        try:
-            if held.renew():
-                logging.getLogger(__name__).warning(
-                    "warning: %s: the send's lock file was removed while it ran; it took the lock again", held.path
-                )
-            return None
-        except LockHeld as other:
-            return (
-                f"{held.path}: the send's lock file was removed while this send ran, and another send "
-                f"({other.holder.strip()}) has taken a new one; this send hands over nothing more (the other sends "
-                "what this one claimed)"
-            )
-        except OSError as exc:
-            return f"{held.path}: the send's lock file was removed while this send ran and cannot be made again: {exc.strerror}"
+        why = self._lock.kept("send") if self._lock is not None else None
+        return why and f"{why}; this send hands over nothing more (another send may send what this one claimed)"
 
     def _switch_to_wal(self) -> str:
         """``PRAGMA journal_mode=WAL``, waiting like every other statement does.
@@ -720,6 +709,7 @@ class SQLiteState(State):
     ) -> Iterator[None]:
         with send_lock(self.path, wait=wait, stop=stop, sleep=sleep) as held:
             self._lock = held
+            _keep_spare(spare_path(self._where))
             try:
                 yield
             finally:
@@ -859,13 +849,16 @@ class SQLiteState(State):
                     return
                 except StateError as exc:
                     self._unwritable = exc
+            spare = self._spared
             if not self._note(records):
                 raise cast(StateError, self._unwritable)
         if first:
             why = "; ".join(p.message for p in cast(StateError, self._unwritable).problems)
+            room = (f" (in the room kept for it, {spare_path(self._where).name}: the disk is full; free some space "
+                    "before the next send)") if self._spared and not spare else ""
             raise StateError(Problem(
                 f"{why}; what this send delivered (or failed to) from here on is noted in "
-                f"{self.unrecorded_path.name}, and the next send records it there first (nothing is sent twice)",
+                f"{self.unrecorded_path.name}{room}, and the next send records it there first (nothing is sent twice)",
                 str(self.path),
             ))
 
@@ -891,14 +884,18 @@ class SQLiteState(State):
         owner = owner_id()
         data = "".join(json.dumps({**r, "owner": owner, "why": why}) + "\n" for r in records).encode()
         try:
-            fd = os.open(self.unrecorded_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            _append(self.unrecorded_path, data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or self._spared:
+                return False
+            # The disk is too full even for the note: the room kept for it
+            # (see _keep_spare) is freed, once (a partial line is skipped when read).
+            self._spared = True
             try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        except OSError:
-            return False
+                spare_path(self._where).unlink(missing_ok=True)  # (another process of the send may have freed it)
+                _append(self.unrecorded_path, data)
+            except OSError:
+                return False
         return True
 
     def apply_unrecorded(self) -> list[tuple[int, str, str, str]]:
@@ -995,6 +992,51 @@ def _noted_open(row: tuple, noted: dict[int, dict]) -> tuple | None:
     tries = note["tries"]
     return (did, sub, _noted_status(note), row[3], row[4] + tries, row[5], note["error"], note["next_attempt"],
             row[8] + (1 if tries else 0), note["settings"], row[10] or note.get("uncertain", False))
+
+
+#: Bytes ``<state>.spare`` keeps for the unrecorded note: a disk too full for
+#: the state may be too full for the note, and a delivery recorded nowhere is
+#: sent again by the next send.  A record is about 500 bytes; a send notes at
+#: most a few hundred (its claimed batches, per process).
+SPARE_BYTES = 256 * 1024
+
+
+def spare_path(state: Path) -> Path:
+    """``<state>.spare``, beside the file (its real place, as the note's)."""
+    return Path(os.path.realpath(state) + ".spare")
+
+
+def _keep_spare(path: Path) -> None:
+    """Make sure ``path`` holds :data:`SPARE_BYTES` of disk space (allocated,
+    not a sparse file) for :meth:`SQLiteState._note` to free; a disk too
+    full for it already goes without (the state's own writes fail first)."""
+    try:
+        if path.stat().st_size >= SPARE_BYTES:
+            return
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            os.posix_fallocate(fd, 0, SPARE_BYTES)  # (emulated by writing where the file system lacks it)
+        finally:
+            os.close(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def _append(path: Path, data: bytes) -> None:
+    """Append ``data`` to ``path`` in one write, fsynced (a send's processes append together)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        if os.write(fd, data) != len(data):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def unrecorded_path(state: Path) -> Path:
