@@ -188,10 +188,11 @@ def test_liked_papers_next_to_about_only_add(workdir):
              "DPO-Shift: Shifting the Distribution of Direct Preference Optimization"]
     write_config(workdir, LLM.replace("LIKED", "    like:\n" + "".join(f'      - "{t}"\n' for t in liked)))
     both = match_json(workdir)[0]["ada@example.org"]
-    before = {p["id"]: p["score"] for p in alone}
+    # the liked papers themselves are never sent back (the sentence alone finds "Chinchilla Scaling")
+    before = {p["id"]: p["score"] for p in alone if p["title"] not in liked}
     after = {p["id"]: p for p in both}
     assert not {p["title"] for p in both} & set(liked)  # never sent back
-    for pid, score in before.items():  # every paper the sentence found stays, at least as high
+    for pid, score in before.items():  # every other paper the sentence found stays, at least as high
         assert pid in after and after[pid]["score"] >= score, pid
     raised = [p for p in both if p["id"] not in before or p["score"] > before[p["id"]]]
     assert raised  # the liked papers brought something (a scaling-law paper rises)
@@ -596,6 +597,70 @@ def test_calibrate_floor_is_robust_z_for_a_narrow_topic_and_relative_for_a_broad
     assert np.isfinite(calibrate(np.zeros(10))).all()
 
 
+def test_calibrate_adds_a_bonus_after_the_floor_is_measured():
+    """The phrase bonus raises the papers it is given to; the median, the
+    spread and the day's best (so the floor) stay those of the evidence."""
+    import numpy as np
+
+    from newsletter.ranking import calibrate
+
+    rng = np.random.default_rng(3)
+    fused = np.concatenate([rng.normal(0.0, 1.0, 200), [6.0, 2.0]])
+    bonus = np.zeros_like(fused)
+    bonus[-1] = 3.0
+    plain, raised = calibrate(fused), calibrate(fused, bonus)
+    assert np.array_equal(plain[:-1], raised[:-1])  # nothing else moves, the best paper included
+    assert plain[-1] < 0.5 < raised[-1]  # under the floor before, over it now
+    assert np.array_equal(calibrate(fused, None), plain)
+
+
+PHRASE_DAY = [
+    Paper("Importance sampling for posterior estimates",
+          "We use importance sampling to estimate posterior expectations of Bayesian models.", "s"),
+    Paper("Importance weights for posterior estimates",
+          "Our Bayesian method computes importance weights for each posterior expectation; a later step "
+          "draws its sampling paths.", "s"),
+    Paper("Fine-tuning large models", "We study fine-tuning of large models on new tasks.", "s"),
+]
+
+
+def test_phrase_closeness_counts_a_phrase_s_distinctive_words_written_together(tmp_path):
+    """"importance sampling" written together counts, the same words apart
+    do not; a phrase of common words ("deep learning models") counts for no
+    paper, and a hyphenated word alone ("fine-tuning") is no phrase."""
+    embedder = Embedder(tmp_path / "emb.sqlite3")
+    ranker = Ranker(PHRASE_DAY, embedder)
+    together, apart, hyphen = ranker.phrase_closeness("Importance sampling, fine-tuning.")[:3]
+    assert together > 0 and apart == 0 and hyphen == 0
+    assert not ranker.phrase_closeness("Deep learning models").any()
+    # the share of the phrase's weight written together: both of its words, all of it
+    assert together == pytest.approx(1.0)
+    embedder.close()
+
+
+def test_a_paper_writing_the_phrase_outranks_the_same_words_apart(tmp_path):
+    """Two papers with the same words (the same BM25 score and, averaged, the
+    same vector): the one that writes "importance sampling" ranks higher.
+    With rules, their matched terms already order by the words written, and
+    the relevance is left without the bonus."""
+    papers = [
+        # on something else, with the phrase's words once (so neither score is near 1)
+        Paper("Soil surveys across farms", "We compare soil records of farms, with importance sampling of the "
+              "records for the survey's weights and a long study of crops, rain and harvests.", "s"),
+        Paper("Soil surveys across farms", "We compare soil records of farms, with importance of the records "
+              "for the survey's sampling weights and a long study of crops, rain and harvests.", "s"),
+    ]
+    embedder = Embedder(tmp_path / "emb.sqlite3")
+    ranker = Ranker(papers, embedder)
+    about = "Importance sampling and Bayesian inference."
+    plain = ranker.scores(Interest("t", about=about, rules=True), [], None)
+    assert plain[0] == pytest.approx(plain[1])
+    scores = ranker.scores(Interest("t", about=about), [], None)
+    assert scores[0] > scores[1] + 0.01
+    assert scores[1] == pytest.approx(plain[1])  # the paper without the phrase keeps its score
+    embedder.close()
+
+
 def test_wanted_drops_what_the_reader_does_not_want_and_keeps_the_rest():
     from newsletter.ranking import wanted
 
@@ -673,7 +738,8 @@ def test_with_rules_min_score_cuts_on_the_relevance_and_the_order_fuses_both(tmp
     members = [0, 1, 2]
     everything = ranker.ranking(Interest("t", about=about, rules=True), members).found
     assert set(everything) == {papers[i].id for i in members}  # the rules decide membership
-    fit = ranker.scores(Interest("t", about=about), [], None)
+    # the relevance of a topic with rules (no phrase bonus: their term count orders by the words already)
+    fit = ranker.scores(Interest("t", about=about, rules=True), [], None)
     assert fit[1] == max(fit[i] for i in members)  # the sampling paper fits best
     # the scores fuse the rules' order (the members' order) with the relevance order
     from newsletter.ranking import fuse_with_rules
