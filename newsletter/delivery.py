@@ -1119,7 +1119,7 @@ def _end_data(
     ``smtplib`` raises it."""
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
-    smtp.send(body + end + more)
+    smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
     if on_sent is not None:
         on_sent()
     if isinstance(smtp, _Deadlined):

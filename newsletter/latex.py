@@ -749,24 +749,59 @@ _SCRIPTED_GREEK = "alpha|beta|gamma|delta|epsilon|theta|kappa|lambda|mu|nu|xi|pi
 #: A macro's name that no word of prose holds, after which a short name glued to it ends:
 #: 'etanabla', 'xinmathcal'.
 _LONG_MACRO = r"(?:math(?:bb|cal|bf|rm|frak)|varepsilon|epsilon|nabla|infty|partial|frac\{|sqrt\{)"
+#: Pieces one of which a text holds where :data:`_LONG_MACRO` matches.
+_LONG_MACRO_NAMES = ("math", "epsilon", "nabla", "infty", "partial", "frac{", "sqrt{")
 #: In text without a backslash or a dollar sign: what only math that lost them
 #: has (a Hugging Face text export drops both: '$\\ell_2$' arrives as 'ell_2').
-#: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.
-_LOST_MARK = re.compile(r"\^(?![(\s])|_\{|(?<![A-Za-z])ell_|var(?:epsilon|phi|theta|rho|sigma)|infty|math(?:cal|bb|bf|rm)\{?"
-                        r"|triangleq|subseteq|supseteq|widetilde|widehat|(?<=[\]}\ue001])times|(?<![A-Za-z])nabla(?![a-z])"
-                        r"|(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])|(?<![A-Za-z])(?:geq|leq|neq)(?![A-Za-z])|(?<=,)[lc]?dots(?=[,}\ue001])"
-                        r"|(?:sigma|alpha|beta|gamma|delta|lambda|theta|phi|psi|omega|exp|log|sum|max|min)left[(\[]"
-                        r"|(?<![A-Za-z])[A-Z]left\("
-                        # a Greek letter with a script, or as one (pi_0, A_mu), a big operator's limits (sum_j),
-                        # a bold symbol
-                        rf"|(?<![\w])(?:{_SCRIPTED_GREEK})_(?=[A-Za-z0-9](?!\w)|\{{)|(?<![\w])[A-Za-z]_(?:{_SCRIPTED_GREEK})(?!\w)"
-                        rf"|(?<![\w])(?:sum|prod|int)_(?=[A-Za-z0-9](?!\w)|\{{|(?i:{_SCRIPTED_GREEK})(?!\w))|boldsymbol\{{"
-                        # a macro with its argument: no word of prose is followed by a brace
-                        r"|(?<![A-Za-z])(?:sqrt|frac|tilde|hat|bar|vec|dot|ddot|overline)\{(?:[^{}\n]|\{[^{}\n]*\})*\}"
-                        # names glued to a macro no prose word holds: ']leepsilon', 'etanabla', 'logfrac{'
-                        rf"|(?<=[}})\]])(?:le|ge|leq|geq|in|sim|to)(?={_LONG_MACRO})"
-                        rf"|(?<![A-Za-z])(?:eta|mu|nu|xi|pi|rho|tau|phi|psi|chi|log|exp|ln)(?={_LONG_MACRO})"
-                        r"|(?<!\w)\{[A-Za-z][_^][A-Za-z0-9]\}")  # a symbol braced with its script: 'a small {l_1} ball'
+#: Not '^(': :func:`to_unicode` writes it for a script with no Unicode form.  Each
+#: kind with the pieces one of which it cannot match without (see :func:`_has_lost_mark`).
+_LOST_MARKS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("^",), r"\^(?![(\s])"),
+    (("_{",), r"_\{"),
+    (("ell_",), r"(?<![A-Za-z])ell_"),
+    (("var",), r"var(?:epsilon|phi|theta|rho|sigma)"),
+    (("infty",), r"infty"),
+    (("math",), r"math(?:cal|bb|bf|rm)\{?"),
+    (("triangleq",), r"triangleq"),
+    (("subseteq",), r"subseteq"),
+    (("supseteq",), r"supseteq"),
+    (("widetilde",), r"widetilde"),
+    (("widehat",), r"widehat"),
+    (("times",), r"(?<=[\]}\ue001])times"),
+    (("nabla",), r"(?<![A-Za-z])nabla(?![a-z])"),
+    (("eq",), r"(?<=[A-Za-z0-9])(?:geq|leq|neq)(?![a-z])"),
+    (("eq",), r"(?<![A-Za-z])(?:geq|leq|neq)(?![A-Za-z])"),
+    (("dots",), r"(?<=,)[lc]?dots(?=[,}\ue001])"),
+    (("left",), r"(?:sigma|alpha|beta|gamma|delta|lambda|theta|phi|psi|omega|exp|log|sum|max|min)left[(\[]"),
+    (("left(",), r"(?<![A-Za-z])[A-Z]left\("),
+    # a Greek letter with a script, or as one (pi_0, A_mu), a big operator's limits (sum_j),
+    # a bold symbol
+    (("_",), rf"(?<![\w])(?:{_SCRIPTED_GREEK})_(?=[A-Za-z0-9](?!\w)|\{{)"),
+    (("_",), rf"(?<![\w])[A-Za-z]_(?:{_SCRIPTED_GREEK})(?!\w)"),
+    (("_",), rf"(?<![\w])(?:sum|prod|int)_(?=[A-Za-z0-9](?!\w)|\{{|(?i:{_SCRIPTED_GREEK})(?!\w))"),
+    (("boldsymbol{",), r"boldsymbol\{"),
+    # a macro with its argument: no word of prose is followed by a brace
+    (("{",), r"(?<![A-Za-z])(?:sqrt|frac|tilde|hat|bar|vec|dot|ddot|overline)\{(?:[^{}\n]|\{[^{}\n]*\})*\}"),
+    # names glued to a macro no prose word holds: ']leepsilon', 'etanabla', 'logfrac{'
+    (_LONG_MACRO_NAMES, rf"(?<=[}})\]])(?:le|ge|leq|geq|in|sim|to)(?={_LONG_MACRO})"),
+    (_LONG_MACRO_NAMES, rf"(?<![A-Za-z])(?:eta|mu|nu|xi|pi|rho|tau|phi|psi|chi|log|exp|ln)(?={_LONG_MACRO})"),
+    (("{",), r"(?<!\w)\{[A-Za-z][_^][A-Za-z0-9]\}"),  # a symbol braced with its script: 'a small {l_1} ball'
+)
+
+
+@functools.cache
+def _lost_mark_patterns() -> tuple[tuple[tuple[str, ...], re.Pattern], ...]:
+    return tuple((needs, re.compile(alternative)) for needs, alternative in _LOST_MARKS)
+
+
+def _has_lost_mark(text: str) -> bool:
+    """Whether ``text`` holds a mark of :data:`_LOST_MARKS`.  Each kind is
+    looked for alone, and only in a text holding a piece it cannot match
+    without: one regex of them all tried each of them at every character
+    (0.5 ms an abstract; a tenth of a send worker's instructions went to
+    the first cards it built)."""
+    return any(any(n in text for n in needs) and rx.search(text) is not None for needs, rx in _lost_mark_patterns())
+
 
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
@@ -800,13 +835,13 @@ _LOST_TOP = re.compile(r"\^\{?(top|intercal|star|ast|dagger|prime|circ)\}?(?![a-
 
 def _lost_math(text: str) -> str:
     """Math that lost its backslashes and dollar signs, as Unicode: each
-    word with a mark of it (:data:`_LOST_MARK`) gets its macros back and is
+    word with a mark of it (:data:`_LOST_MARKS`) gets its macros back and is
     converted as math; other words, and sentence punctuation after a word,
     are left as written ('the epsilon-greedy policy' is prose)."""
 
     def word(m: re.Match) -> str:
         written = m.group()
-        if not _LOST_MARK.search(written):
+        if not _has_lost_mark(written):
             return written
         core = written.rstrip(".,;:")
         tail = written[len(core):]
@@ -942,7 +977,7 @@ def _greek(m: re.Match) -> str:
     return _math("\\" + m.group())
 
 
-#: What :data:`_LOST_MARK` needs, as plain substrings: most texts have none, and
+#: What :data:`_LOST_MARKS` need, as plain substrings: most texts have none, and
 #: looking for them costs a tenth of the regex's search.
 _LOST_PIECES = ("^", "_{", "{", "ell_", "varepsilon", "varphi", "vartheta", "varrho", "varsigma", "infty", "math",
                 "triangleq", "subseteq", "supseteq", "widetilde", "widehat", "times", "eq", "dots", "left", "_", "nabla")
@@ -969,7 +1004,7 @@ def lost_math_shown(text: str) -> str:
         text = _LOST_ABOUT.sub(lambda m: "∼" if m[1] == "sim" else "≈", text)
     if "{" in text or "times" in text:
         text = _lost_braces(text)
-    if not any(piece in text for piece in _LOST_PIECES) or not _LOST_MARK.search(text):
+    if not any(piece in text for piece in _LOST_PIECES) or not _has_lost_mark(text):
         return text
     return _lost_math(text)
 

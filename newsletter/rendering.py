@@ -879,8 +879,8 @@ class Composer:
                     subject=subject,
                     message_id=message_id,
                     date=now,
-                    text_qp=body.text_qp.fill(text_values),
-                    html_qp=body.html_qp.fill(html_values),
+                    text_qp=body.text_qp.filled(text_values),
+                    html_qp=body.html_qp.filled(html_values),
                     unsubscribe=text_values.get(self._tokens[2]),
                 )
             else:

@@ -167,6 +167,12 @@ class SendReport:
 #: Subscribers planned together: their state read in a few queries, their
 #: digests committed as ``sending`` in one transaction (one fsync).
 CLAIM_BATCH = 32
+#: A send worker's parts after its first are this many subscribers: each
+#: claim holds the state's write lock through its fsync, and the parent,
+#: queued behind it to record deliveries, held the workers' deliveries up
+#: (see :data:`UNRECORDED_MOST`); a third as many claims, a third as many
+#: waits.  The first part stays small, so the first messages go out early.
+CLAIM_BATCH_LATER = 3 * CLAIM_BATCH
 #: A digest whose run failed waits this long before the next attempt, twice
 #: that after a second failed run, and so on up to RETRY_MOST (seconds).
 RETRY_FIRST = 300.0
@@ -282,17 +288,23 @@ def _either(*flags: Callable[[], bool] | None) -> Callable[[], bool] | None:
     return lambda: any(f() for f in given)
 
 
-def _parts_taken(subs: Sequence[Subscriber], taken) -> Iterator[Sequence[Subscriber]]:
-    """In a send worker: the next :data:`CLAIM_BATCH` subscribers no worker
-    has taken yet (``taken`` counts the parts taken, shared by the workers)."""
+def _parts_taken(subs: Sequence[Subscriber], taken, workers: int) -> Iterator[Sequence[Subscriber]]:
+    """In a send worker: the next part of ``subs`` no worker has taken yet
+    (``taken`` counts the subscribers taken, shared by the ``workers``): its
+    first part, and each part once too few are left for a big one each,
+    :data:`CLAIM_BATCH` subscribers (the first messages go out early, and
+    the workers finish together); the others :data:`CLAIM_BATCH_LATER`."""
+    first = True
     while True:
         with taken.get_lock():
-            part = taken.value
-            taken.value += 1
-        start = part * CLAIM_BATCH
+            start = taken.value
+            small = first or len(subs) - start < workers * CLAIM_BATCH_LATER
+            size = CLAIM_BATCH if small else CLAIM_BATCH_LATER
+            taken.value = start + size
         if start >= len(subs):
             return
-        yield subs[start : start + CLAIM_BATCH]
+        yield subs[start : start + size]
+        first = False
 
 
 def _died(proc) -> str:
@@ -754,7 +766,7 @@ class _SendRun:
             sessions = total // shards + (1 if i < total % shards else 0)
             proc = ctx.Process(
                 target=self._shard,
-                args=(subs, taken, transport, sessions, writer, readers, window, os.getpid()),
+                args=(subs, taken, shards, transport, sessions, writer, readers, window, os.getpid()),
                 name=f"send-{i}",
             )
             proc.start()
@@ -857,7 +869,8 @@ class _SendRun:
             self._result(DigestResult(email, "sent", papers, mid))
 
     def _shard(
-        self, subs: list[Subscriber], taken, transport: Transport, sessions: int, conn, readers, window, parent: int
+        self, subs: list[Subscriber], taken, shards: int, transport: Transport, sessions: int, conn, readers, window,
+        parent: int,
     ) -> None:
         """In a forked worker: deliver the parts of ``subs`` it takes (the
         shared count ``taken``, see :func:`_parts_taken`), planning and
@@ -891,7 +904,7 @@ class _SendRun:
             self._planner = threading.get_ident()
             if hasattr(transport, "sessions"):
                 transport.sessions = sessions
-            self._deliver(_parts_taken(subs, taken), transport)
+            self._deliver(_parts_taken(subs, taken, shards), transport)
             self.relay.flush()
             # claims lost: one of the run's problems (see _halted)
             conn.send(("error", self.lost, 0) if self.lost is not None else ("ok", None, self.with_papers))

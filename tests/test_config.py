@@ -713,6 +713,35 @@ def test_an_internationalised_domain_is_used_in_its_ascii_form(written, used):
 
 
 @pytest.mark.parametrize(
+    "written",
+    [
+        "ada@example.org", "Ada.L@Example.org", "a+b@mail.example.org", "x@y.co", ".ada@example.org",
+        "ada.@example.org", "ada..l@example.org", "ada@example..org", " ada@example.org", "ada@example.org\n",
+        "ada@example.org ", "mailto:ada@example.org", "ada@@example.org", "ada@example", "ada@-x.org",
+        "ada\u200b@example.org", "Ada <ada@example.org>", "ada@example.org,bob@example.org", "ada@münchen.de",
+    ],
+)
+def test_the_quick_check_of_a_plain_address_agrees_with_the_whole_one(written):
+    """check_address takes a plain address by one match (it runs for every
+    subscriber at every start): what it returns or refuses is what the whole
+    check gives."""
+    from newsletter import config
+
+    def outcome(check):
+        try:
+            return check(written)
+        except ValueError as exc:
+            return f"refused: {exc}"
+
+    quick = outcome(config.check_address)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(config, "_plain_address", lambda value: False)
+        whole = outcome(config.check_address)
+    assert quick == whole
+    assert config._plain_address(written) == (quick == written and written.isascii() and written.strip() == written)
+
+
+@pytest.mark.parametrize(
     "written, words",
     [
         ("zoë@example.org", "'zoë@example.org': the part before the @ is not ASCII"),

@@ -792,3 +792,28 @@ def test_an_export_with_accents_as_separate_marks_is_matched_by_a_term_written_w
     assert r.code == 0, r.err
     assert [p["title"] for p in json.loads(r.out)["subscribers"][0]["papers"]] == ["Schrödinger Bridges for Sampling"]
     assert to_unicode(unicodedata.normalize("NFD", "Schrödinger")) == "Schrödinger"  # one character, as written
+
+
+def test_the_lost_math_marks_looked_for_one_by_one_are_the_one_regex_of_them_all():
+    """lost_math_shown looks for each kind of lost-math mark alone, only in a
+    text holding a piece it needs: it finds a mark exactly where the one
+    alternation of them all finds one (every line of the test data, and
+    marks of each kind, glued and apart)."""
+    import re
+
+    from conftest import DATA
+
+    from newsletter.latex import _LOST_MARKS, _has_lost_mark
+
+    together = re.compile("|".join(alternative for _, alternative in _LOST_MARKS))
+    texts = [line for path in sorted(DATA.rglob("*")) if path.is_file() and path.suffix in {".txt", ".xml", ".json"}
+             for line in path.read_text(encoding="utf-8", errors="replace").splitlines()]
+    made = ["x^2", "x^ 2", "a_{ij}", "ell_2 norm", "cell_2", "varepsilon", "O(infty)", "mathcal{L}", "mathbbR",
+            "A triangleq B", "]times 3", "}times", "64times64", "etanabla f", "nablax", "a leq b", "xleq y", "leqx",
+            "1,dots,n", "1,ldots}", "sigmaleft(x)", "Aleft(x", "pi_0 and A_mu", "sum_j x", "int_{0}", "sum_Alpha",
+            "boldsymbol{x}", "sqrt{2}", "frac{a}{b}", "hat{x}", "]leepsilon", "}geqmathbb", "etanabla", "logfrac{",
+            "a small {l_1} ball", "{x^2}", "the delta method", "an equal part", "left and right", "plain prose."]
+    assert len(texts) > 1000
+    for text in texts + made:
+        assert _has_lost_mark(text) == bool(together.search(text)), text
+    assert sum(map(_has_lost_mark, made)) >= 30  # the made ones do hold marks, most of them

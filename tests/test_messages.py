@@ -378,3 +378,30 @@ def test_without_an_unsubscribe_setting_the_from_address_takes_the_requests(work
     html = msg.get_body(("html",)).get_content()
     assert "Unsubscribe: mailto:news@lab.example.org?subject=unsubscribe" in text
     assert 'href="mailto:news@lab.example.org?subject=unsubscribe"' in html
+
+
+def test_a_message_from_a_shared_body_s_pieces_is_the_message_from_its_bytes(config):
+    """Composer hands MessageWriter.assemble a shared body's pieces unjoined
+    (the message is then the one copy made of them): byte for byte the
+    message the joined body gives."""
+    import random
+
+    from newsletter.messages import EncodedBody, MessageWriter
+
+    tokens = ("Pdtok1E", "Pdtok1N", "Pdtok1U")
+    text = "Hello Pdtok1N,\n\n.a line starting with a dot\n" + "ünïcode and a long line " * 20 + "\nbye Pdtok1E\n"
+    html = "<p>Hi Pdtok1N</p>\n<p>" + "x" * 200 + "</p>\n<a href='Pdtok1U'>leave</a>"
+    values = {tokens[0]: "ada@example.org", tokens[1]: "Ada Lövelace", tokens[2]: "https://example.org/u?x=1"}
+    sub = config.subscriber("ada@example.org")
+    writer = MessageWriter(config)
+    made = []
+    for joined in (True, False):
+        bodies = [EncodedBody(part, tokens) for part in (text, html)]
+        text_qp, html_qp = (b.fill(values) if joined else b.filled(values) for b in bodies)
+        assert b"".join(bodies[0].filled(values)) == bodies[0].fill(values)
+        random.seed(7)  # the MIME boundary
+        made.append(writer.assemble(sub, subject="s", message_id="<m@example.org>", date=NOW,
+                                    text_qp=text_qp, html_qp=html_qp))
+    assert made[0] == made[1]
+    empty = EncodedBody("", tokens)
+    assert b"".join(empty.filled(values)) == empty.fill(values) == b"\r\n"

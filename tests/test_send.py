@@ -1818,6 +1818,35 @@ def test_a_send_worker_waits_for_the_parent_to_record_its_deliveries():
         orphan.wait_for_room()
 
 
+def test_send_workers_take_a_small_part_each_first_then_bigger_ones():
+    """Each send worker's first part is CLAIM_BATCH subscribers (the first
+    messages go out early), the parts after it CLAIM_BATCH_LATER (a third as
+    many claims, each holding the state's write lock through its fsync), and
+    CLAIM_BATCH again near the end (the workers finish together); between
+    them the workers take every subscriber once, in order."""
+    import multiprocessing
+
+    from newsletter.sending import CLAIM_BATCH, CLAIM_BATCH_LATER, _parts_taken
+
+    ctx = multiprocessing.get_context("fork")
+    subs = list(range(1000))
+    taken = ctx.Value("l", 0)
+    one, two = _parts_taken(subs, taken, 2), _parts_taken(subs, taken, 2)  # two workers, taking in turn
+    parts = []
+    for worker in [one, two] * 40:
+        part = next(worker, None)
+        if part is not None:
+            parts.append(part)
+    sizes = [len(p) for p in parts]
+    assert sizes[:2] == [CLAIM_BATCH, CLAIM_BATCH] and CLAIM_BATCH_LATER > CLAIM_BATCH
+    big = sizes.index(CLAIM_BATCH_LATER)
+    small = big + sizes[big:].index(CLAIM_BATCH)
+    assert big == 2 and set(sizes[big:small]) == {CLAIM_BATCH_LATER} and set(sizes[small:-1]) == {CLAIM_BATCH}
+    assert len(subs) - sum(sizes[:small]) < 2 * CLAIM_BATCH_LATER  # small again once too few are left for a big one each
+    assert [s for p in parts for s in p] == subs
+    assert next(one, None) is None and next(two, None) is None
+
+
 def test_the_parent_hears_its_workers_through_one_poller():
     """The parent of send workers polls their pipes with one poller for the
     whole send: it is told which pipe has news (or closed), whether more is
