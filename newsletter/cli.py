@@ -345,7 +345,12 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         # what a lower min_score would let in: the floor is easier to set seeing these
         click.echo("Just under a topic's floor (a lower `min_score` takes them):")
         for key, near in report.near:
-            click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}")
+            topic = config.topics[key]
+            # rules beside the sentence: its papers above are scored in the fused order, a scale the floor
+            # does not cut (a paper listed at 0.89 may have relevance 0.31, a floor of 0.30 keeps it)
+            fused = (" on relevance (its papers above are scored in the order of its rules and relevance together, "
+                     "which the floor does not cut)") if topic.any or topic.all else ""
+            click.echo(f"  [{config.topic_name(key)}] floor {near.floor:.2f}{fused}")
             for under, relevance in near.papers:
                 # cut to two decimals, not rounded up: `min_score:` that value takes the paper
                 click.echo(f"  {math.floor(relevance * 100) / 100:5.2f}  {_shown(under.title)}")
@@ -500,6 +505,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
     first_outbox = state.config.delivery.transport == "outbox" and not _has_digests(state.config.outbox_dir)
+    new_state = not dry_run and not state.config.state_is_shared and not state.config.state_path.exists()
     for advice in (*pipeline.no_subscribers(state.config), *pipeline.transport_advice(state.config),
                    *pipeline.port_advice(state.config)):
         warn(str(advice))  # said before "sent": SMTP settings with the outbox, nobody to send to
@@ -535,6 +541,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             files = "an .eml file" if report.sent == 1 else ".eml files"
             say(f"outbox: {counted(report.sent, 'digest')} written as {files} to {state.config.outbox_dir} "
                 "(open one in a mail client); nothing was mailed: `transport: smtp` under delivery: mails them\n", err=True)
+    if new_state and state.config.state_path.exists() and (job := _ci_job()):
+        say(_ci_state_note(state.config.state_path, job) + "\n", err=True)
     for problem in report.problems:
         say(problem + "\n", err=True)
     if interrupted.is_set():
@@ -729,6 +737,29 @@ def init(state: _State, path: str | None, force: bool) -> None:
                f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
 
 
+#: Variables CI services set in every job (GitHub Actions, GitLab CI and most others set CI).
+CI_VARIABLES = ("GITHUB_ACTIONS", "GITLAB_CI", "CI")
+
+
+def _ci_job() -> str | None:
+    """The CI variable set in this environment, if any: a CI job starts from a
+    fresh checkout, without the state file an earlier job made."""
+    return next((name for name in CI_VARIABLES if os.environ.get(name, "").strip().lower() not in ("", "0", "false")), None)
+
+
+def _ci_state_note(path: Path, job: str) -> str:
+    """A send in a CI job that had to make the state: every job of a workflow
+    that does not keep the file makes it again, and then a subscriber on a
+    schedule is new at every run and never due ("not due", nothing sent,
+    forever), and one without a schedule gets the same papers at every run."""
+    return (
+        f"note: this send made a new state, {path.name} (${job} is set: a CI job?); it records what went to whom. "
+        "A job that starts without it sends the same papers again, and subscribers on a schedule, new again, "
+        "wait for their first slot at every run and get nothing: keep the file between runs "
+        '(README "From GitHub Actions")'
+    )
+
+
 def _has_digests(outbox: Path) -> bool:
     """Whether a send wrote to ``outbox`` before: a test email's folder in it
     (README's first steps run test-email first) is none, and the first send's
@@ -892,7 +923,12 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
 @click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="Port (0: any free port).")
 @pass_state
 def serve(state: _State, host: str, port: int) -> None:
-    """Serve the one-click unsubscribe and re-subscribe pages (RFC 8058) until Ctrl-C."""
+    """Serve the one-click unsubscribe and re-subscribe pages (RFC 8058) until Ctrl-C.
+
+    Plain HTTP here; the emails' links point at web.base_url, the public
+    HTTPS address of a web server that passes requests on to this one
+    (under base_url's path, or with it cut off: both work).
+    """
     from .web import serve as serve_web
 
     config = state.config

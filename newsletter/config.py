@@ -24,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import yaml
 from pydantic import (
@@ -365,6 +365,20 @@ def _literal_path(value):
             "write the path itself (a leading ~ is expanded)"
         )
     return value
+
+
+def _literal_state(value):
+    """``state: ${DATABASE_URL}``, as a container or CI platform hands a
+    database over, was told to "write the path itself": the URL holds no
+    secret and goes in the config; libpq reads the rest from its variables."""
+    url = isinstance(value, str) and (_VARIABLE.fullmatch(value.strip()) or value.startswith("postgres"))
+    if url and _VARIABLE.search(value):
+        raise ValueError(
+            f"{value!r}: environment variables are not expanded in the config: write the state's database URL "
+            "itself, postgresql://user@host:port/db (no password in it: libpq reads PGPASSWORD or ~/.pgpass), or "
+            "postgresql:///db to take the host, port and user from PGHOST, PGPORT and PGUSER"
+        )
+    return _literal_path(value)
 
 
 class _Source(_Model):
@@ -1135,6 +1149,7 @@ class WebSettings(_Model):
                 + ("; to try the pages here, keep an https:// base_url and open a link's path on "
                    "`newsletter serve`'s address (http://127.0.0.1:8025/unsubscribe/TOKEN)" if local else "")
             )
+        written = value
         host, slash, path = value.removeprefix("https://").partition("/")
         if not host.isascii() and host.isprintable() and " " not in host:  # an internationalised domain
             name, colon, port = host.rpartition(":") if ":" in host else (host, "", "")
@@ -1143,7 +1158,10 @@ class WebSettings(_Model):
             except ValueError as exc:
                 raise ValueError(f"{value!r}: {exc}") from None
         if not path.isascii():
-            raise ValueError(f"{value!r}: a character of its path is not ASCII: percent-encode it (%C3%BC for ü)")
+            # the character and the URL to write (it said "%C3%BC for ü" of any character, shown under the xn-- host)
+            char = next(c for c in path if not c.isascii())
+            encoded = value[: len(value) - len(path)] + quote(path, safe="/-._~!$&'()*+,;=:@%")
+            raise ValueError(f"{written!r}: {char!r} in its path is not ASCII: percent-encode it ({encoded})")
         if not _BASE_URL.match(value):
             raise ValueError(
                 f"{value!r} is not a base URL such as 'https://digest.example.org' or "
@@ -1184,7 +1202,7 @@ class Config(_Model):
     _lines: dict = PrivateAttr(default_factory=dict)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
-    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_path(v)))
+    _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_state(v)))
     _v_paths = field_validator("templates", "cache")(lambda cls, v: _literal_path(v))
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
 
@@ -1364,11 +1382,19 @@ def load_config(path: str | os.PathLike) -> Config:
     if len(data) > MAX_CONFIG_BYTES:
         raise ConfigError(Problem(f"the file is over the limit of {MAX_CONFIG_BYTES:,} bytes for a config", shown, 1))
     utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)  # what Windows editors save as "Unicode"
+    codec = "utf-16" if utf16 else "utf-8"
+    if not utf16 and b"\x00" in data[:4096]:
+        # the exports' rule: UTF-16 without its mark (iconv -t UTF-16LE, a script's utf-16-le) said
+        # "control characters are not allowed" at line 1
+        from .readers import _bomless_unicode
+
+        codec = _bomless_unicode(data) or codec
+        utf16 = codec != "utf-8"
     try:
-        text = data.decode("utf-16" if utf16 else "utf-8")
+        text = data.decode(codec)
     except UnicodeDecodeError as exc:
         line = line_of(data, exc.start)
-        encoding = "UTF-16 text after its byte order mark" if utf16 else "UTF-8 text"
+        encoding = {"utf-16": "UTF-16 text after its byte order mark", "utf-8": "UTF-8 text"}.get(codec, f"{codec.upper()} text")
         raise ConfigError(Problem(f"not {encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8",
                                   shown, line)) from None
     return parse_config(text, path)
@@ -1516,6 +1542,10 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     path = Path(path)
     shown = str(path)
     text = _straight_quotes(_ordinary_spaces(text))
+    if not text.isascii():
+        # An accent as a separate mark ("o" + U+0308, as macOS and some editors copy text) is another
+        # string than the one-character "ö" papers have: `any: ["Schrödinger bridge*"]` matched none
+        text = unicodedata.normalize("NFC", text)
     try:
         loaded = _load_plain(text, shown) or _load_yaml(text, shown)
     except yaml.MarkedYAMLError as exc:
@@ -2338,6 +2368,11 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     templates = data.get("templates")
     if isinstance(templates, str) and _VARIABLE.search(templates):
         pass  # said by the field's check
+    elif isinstance(templates, str) and (base / os.path.expanduser(templates)).is_file():
+        # the template itself named (templates: mytpl/digest.html): it said "no such folder" of a file that is there
+        holder = os.path.dirname(templates.rstrip("/")) or "."
+        add(("templates",), f"{templates!r} is a file: templates: names the folder holding "
+                            f"{', '.join(TEMPLATE_NAMES)} (templates: {holder})")
     elif isinstance(templates, str) and not (base / os.path.expanduser(templates)).is_dir():
         add(("templates",), f"{templates!r}: no such folder")
     elif isinstance(templates, str):

@@ -1060,7 +1060,12 @@ def _lost_braces(text: str) -> str:
 
 @functools.lru_cache(maxsize=65536)
 def to_unicode(text: str) -> str:
-    """``text`` with its LaTeX shown as Unicode; text without LaTeX comes back as is."""
+    """``text`` with its LaTeX shown as Unicode; text without LaTeX comes back as is,
+    in composed form (NFC): an accent as a separate mark ("o" + U+0308, as some
+    exports and macOS copies have it) is not the "ö" a topic's term is written
+    with, and such a paper matched no rule naming the word."""
+    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
     text = _typography(text)
     if "\\" not in text and "$" not in text:
         return text

@@ -48,7 +48,7 @@ from .readers import (
     read_papers,
     read_source,
 )
-from .rendering import Composer
+from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, digest_papers, send
 from .state import DigestRecord, OpenDigest, SubscriberState, open_state
@@ -176,14 +176,28 @@ def unmatched_topics(
     if not keys:
         return []
     if index is None:
-        index = topic_index(config, all_papers, [_Following(tuple(keys))], warn)
+        index = topic_index(config, all_papers, [_Following(tuple(keys))], warn, near=1)
     n = len(all_papers)
     return [
         config.problem(("topics", key), f"matches none of the {counted(n, 'paper')} in the current sources"
-                       + _missing_data_hint(config.topics[key], all_papers))
+                       + (_floor_hint(index.near.get(key)) or _missing_data_hint(config.topics[key], all_papers)))
         for key in keys
         if not index.results.get(key)
     ]
+
+
+def _floor_hint(near: NearMisses | None) -> str:
+    """A ranked topic whose ``min_score`` is above every paper's relevance:
+    validate said only "matches none of the 336 papers", read as a topic
+    with nothing on it; the floor is the cause, and the value that takes the
+    best paper is the fix (cut, not rounded, as ``match`` shows it)."""
+    if near is None or not near.papers:
+        return ""
+    paper, relevance = near.papers[0]
+    cut = math.floor(relevance * 100) / 100
+    title = paper.title if len(paper.title) <= 60 else paper.title[:59] + "…"
+    return (f" (its min_score {near.floor:g} is over them all: the best, {title!r}, has relevance "
+            f"{math.floor(relevance * 1000) / 1000:.3f}; `min_score: {cut:.2f}` would take it)")
 
 
 def _missing_data_hint(topic, papers: list[Paper]) -> str:
@@ -1012,7 +1026,8 @@ def validate(
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
     for problem in (*no_subscribers(config), *zone_advice(config), *schedule_advice(config), *transport_advice(config),
-                    *port_advice(config), *subfolder_advice(config), *saved_copy_advice(config)):
+                    *port_advice(config), *subfolder_advice(config), *saved_copy_advice(config),
+                    *unused_template_advice(config), *unsubscribe_advice(config)):
         warn(str(problem))
     from .signing import key_file_advice
 
@@ -1202,11 +1217,34 @@ def _placeholder_base_url(config: Config) -> Problem | None:
     if config.web is None:
         return None
     host = urlsplit(config.web.base_url).hostname or ""
+    if _local_host(host):
+        return config.problem(("web", "base_url"), f"{config.web.base_url!r} names {host}, which only this machine or "
+                              "its network reaches: the unsubscribe links of readers elsewhere, and the one-click requests "
+                              "mail providers send from their own servers, cannot reach it; set it to the public HTTPS "
+                              "address of the web server that passes requests on to `newsletter serve`")
     if not _reserved(host):
         return None
     return config.problem(("web", "base_url"), f"{config.web.base_url!r} is a placeholder ({host} is reserved for "
                           "examples): the unsubscribe link in every email would lead nowhere; set it to the HTTPS "
                           "address where `newsletter serve` is reachable")
+
+
+#: Names only a local network resolves (RFC 6762 .local, RFC 8375 home.arpa, and the usual private suffixes).
+_LOCAL_SUFFIXES = ("localhost", "local", "internal", "lan", "home.arpa", "intranet", "corp")
+
+
+def _local_host(host: str) -> bool:
+    """Whether ``host`` is this machine or a name or address of its network
+    (https://localhost:8025, the address `newsletter serve` listens on, or a
+    LAN name as ``web.base_url``): a reader's link, and the one-click request
+    a mail provider makes from its own servers, cannot reach it."""
+    import ipaddress
+
+    name = host.casefold().rstrip(".")
+    try:
+        return not ipaddress.ip_address(name).is_global
+    except ValueError:
+        return "." not in name or any(name == s or name.endswith("." + s) for s in _LOCAL_SUFFIXES)
 
 
 def _placeholder_recipients(config: Config) -> list[Problem]:

@@ -12,6 +12,7 @@ preview is byte for byte what is sent.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
 import functools
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 import jinja2
 from markupsafe import Markup, escape
 
-from .config import Config, Subscriber
+from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
 from .latex import lost_math_shown, own_name_shown
 from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, is_long_match, short_match
@@ -281,7 +282,7 @@ def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
     for h in hits:
         text = h.text
         field_text = texts.get(h.field, "") if texts else ""
-        at = field_text.find(text) if text else -1
+        at = _found_at(field_text, text) if text else -1
         if at >= 0:
             text = field_text[slice(*whole_words(field_text, at, at + len(text)))]
         text = " ".join(text.split())
@@ -296,6 +297,20 @@ def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
             text = short_match(text)
         words.setdefault(text.casefold(), text)
     return list(words.values())
+
+
+def _found_at(text: str, found: str) -> int:
+    """Where the matched ``found`` stands in ``text``: its first place as a
+    whole word, else its first place.  The hit holds the matched text, not its
+    place: "Diffusion" matched in "AutoDiffusion: ... Automated Diffusion
+    Model" was looked up inside "AutoDiffusion", widened to that word, and
+    the reader was told the paper is here for "AutoDiffusion"."""
+    first = at = text.find(found)
+    while at >= 0:
+        if whole_words(text, at, at + len(found)) == (at, at + len(found)):
+            return at
+        at = text.find(found, at + 1)
+    return first
 
 
 @functools.lru_cache(maxsize=16384)
@@ -542,6 +557,22 @@ def _day(when: datetime) -> str:
     return f"{when:%A} {when.day} {when:%B %Y}"
 
 
+def _no_field(message: str, ctx: dict, meant: str) -> str:
+    """Jinja's message and ``meant`` (the name meant, or ""); Jinja's
+    "'newsletter.rendering.Card object' has no attribute 'doi'" (a template
+    asking for a value a paper does not have) in the words of the templates,
+    with the names there are."""
+    found = re.fullmatch(r"'[\w.]*?(\w+) object' has no attribute '([^']+)'", message)
+    kind, name = found.groups() if found else ("", "")
+    if kind == "Card":
+        fields = [f.name for f in dataclasses.fields(Card) if f.name != "paper"]
+        return f"a paper (p) has no {name!r}{meant}; it has {', '.join(fields)}"
+    if kind == "Subscriber" and "subscriber" in ctx:
+        fields = list(type(ctx["subscriber"]).model_fields)
+        return f"the subscriber has no {name!r}{meant}; it has {', '.join(fields)}"
+    return message + meant
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -560,7 +591,9 @@ class Composer:
 
         self.signer = signer(config)  # DKIM, when email.dkim is set; a bad key fails here, before any send
         self.dirs = template_dirs(config)
-        loader = jinja2.FileSystemLoader([str(d) for d in self.dirs])
+        # utf-8-sig: a template saved "UTF-8 with BOM" (Notepad, an editor's option) put the mark at the head
+        # of every text part, and in a style.css before its first rule, which the inliner then dropped
+        loader = jinja2.FileSystemLoader([str(d) for d in self.dirs], encoding="utf-8-sig")
         self.env = jinja2.Environment(
             loader=loader,
             autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=False),
@@ -598,7 +631,11 @@ class Composer:
             raise self._template_error(exc) from None
         except UnicodeDecodeError as exc:  # e.g. a template saved as Latin-1
             file = next((d / name for d in self.dirs if (d / name).is_file()), None)
-            line = line_of(file.read_bytes(), exc.start) if file else None
+            data = file.read_bytes() if file else b""
+            if data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):  # what Windows editors save as "Unicode"
+                raise TemplateError(Problem("saved as UTF-16 (\"Unicode\" in Windows editors); save the template as "
+                                            "UTF-8", str(file or name), 1)) from None
+            line = line_of(data, exc.start) if file else None
             raise TemplateError(
                 Problem(f"not UTF-8 text ({exc.reason} at byte {exc.start}); save the template as UTF-8", str(file or name), line)
             ) from None
@@ -615,10 +652,15 @@ class Composer:
             return TemplateError(Problem(f"template syntax error: {exc.message}", exc.filename or exc.name, exc.lineno))
         file, line = self._place(tb or exc.__traceback__)
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
+        return TemplateError(Problem(f"template error: {self._explained(message, ctx)}", file, line))
+
+    def _explained(self, message: str, ctx: dict | None) -> str:
+        """Jinja's message for a name or value a template asks for and the
+        context lacks, with the name meant and the names there are."""
         missing = re.search(r"has no attribute '([^']+)'$|^'([^']+)' is undefined$", message)
-        if missing and ctx is not None:
-            message += self._meant(missing[1] or missing[2], ctx, top=missing[2] is not None)
-        return TemplateError(Problem(f"template error: {message}", file, line))
+        if not missing or ctx is None:
+            return message
+        return _no_field(message, ctx, self._meant(missing[1] or missing[2], ctx, top=missing[2] is not None))
 
     @staticmethod
     def _meant(name: str, ctx: dict, *, top: bool) -> str:
@@ -775,7 +817,8 @@ class Composer:
             return self.subject_template.render(ctx)
         except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # e.g. arithmetic on a value one subscriber lacks: that digest fails, named
-            raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {exc}")) from None
+            message = self._explained(str(exc).splitlines()[0], ctx) if isinstance(exc, jinja2.UndefinedError) else exc
+            raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {message}")) from None
 
     def _subject(self, ctx: dict) -> str:
         """The subject, within what an inbox shows where it can be.  A
@@ -1047,6 +1090,41 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
                       topic_reasons=reasons)
 
 
+#: What a scan of a style sheet steps over whole: comments, quoted strings, and Jinja's own
+#: blocks (style.css is included through Jinja), whose braces are no CSS.
+_CSS_OPAQUE = re.compile(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}",
+                         re.S)
+
+
+def css_problems(config: Config) -> list[Problem]:
+    """For ``newsletter validate``: a brace left open or closed twice in the
+    user's own ``style.css``.  CSS parsers skip to the end of a broken rule,
+    which a lost ``}`` puts at the end of the file: the inliner then styled
+    3 elements of 108, and validate said OK."""
+    folder = config.templates_dir
+    css = folder / "style.css" if folder else None
+    if css is None or not css.is_file():
+        return []
+    text = css.read_text(encoding="utf-8-sig", errors="replace")
+    opened: list[int] = []  # where each open block starts
+    at = 0
+    for m in itertools.chain(_CSS_OPAQUE.finditer(text), [None]):
+        chunk = text[at : m.start() if m else len(text)]
+        for i, c in enumerate(chunk, at):
+            if c == "{":
+                opened.append(i)
+            elif c == "}" and not opened:
+                return [Problem("a '}' closes no block (one too many): the rule after it is lost", str(css),
+                                line_of(text, i))]
+            elif c == "}":
+                opened.pop()
+        at = m.end() if m else len(text)
+    if opened:
+        return [Problem("this block's '{' is never closed: every rule after it is lost (the digest goes out "
+                        "almost unstyled); add the '}'", str(css), line_of(text, opened[0]))]
+    return []
+
+
 def check_templates(config: Config) -> list[Problem]:
     """For ``newsletter validate``: the templates load, and render a sample
     digest (one paper with markup in its title; two, one with every value; one
@@ -1079,4 +1157,48 @@ def check_templates(config: Config) -> list[Problem]:
         composer.compose(sub, [], now=now, message_id="<validate@localhost>")
     except NewsletterError as exc:
         return list(exc.problems)
-    return []
+    return css_problems(config)
+
+
+def unsubscribe_advice(config: Config) -> list[Problem]:
+    """For ``newsletter validate``: the user's own ``digest.html`` or
+    ``digest.txt`` (a copy of the defaults, edited) whose digest shows no way
+    to unsubscribe.  Cutting the footer down dropped the link without a word;
+    the header alone is not shown by every mail client, and a list with no
+    visible way out gets its mail reported as spam."""
+    folder = config.templates_dir
+    if folder is None or not config.subscribers:
+        return []
+    sub = config.subscribers[0]
+    url = unsubscribe_url(config, sub)
+    if not url:
+        return []
+    composed = Composer(config).compose(sub, [], now=datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC")),
+                                        message_id="<validate@localhost>")
+    shown = {HTML_TEMPLATE: (url in composed.html or str(escape(url)) in composed.html), TEXT_TEMPLATE: url in composed.text}
+    return [
+        Problem(f"the digest it renders has no unsubscribe link ({{{{ unsubscribe }}}} is used nowhere): the default "
+                f"{name}'s footer has one; without it readers see no way out but to report the digest as spam",
+                str(folder / name))
+        for name, found in shown.items() if not found and (folder / name).is_file()
+    ]
+
+
+def unused_template_advice(config: Config) -> list[Problem]:
+    """For ``newsletter validate``: a file in the ``templates:`` folder named
+    almost as one the digest is built from (``styles.css``, ``digest.text``)
+    while that one is missing there, and included by no template: the user's
+    edits to it were never used, the default was, and nothing said so."""
+    folder = config.templates_dir
+    if folder is None or not folder.is_dir():
+        return []
+    files = sorted(f for f in folder.iterdir() if f.is_file())
+    texts = "\n".join(f.read_text(encoding="utf-8", errors="replace") for f in files if f.stat().st_size < 1_000_000)
+    missing = [name for name in TEMPLATE_NAMES if not (folder / name).is_file()]
+    problems = []
+    for f in files:
+        meant = difflib.get_close_matches(f.name, missing, n=1, cutoff=0.75)
+        if meant and f.name not in TEMPLATE_NAMES and f.name not in texts:
+            problems.append(Problem(f"not used (did you mean {meant[0]!r}?): the digest is built from "
+                                    f"{', '.join(TEMPLATE_NAMES)}; the default {meant[0]} is used instead", str(f)))
+    return problems

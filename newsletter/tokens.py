@@ -118,7 +118,8 @@ def secret_problem(config: Config) -> Problem | None:
     if not secret:
         return config.problem(
             ("web", "secret_env"),
-            unset_variable(name, "secret_env", "not set", "it must hold the key that signs unsubscribe links, the "
+            unset_variable(name, "secret_env", "empty" if secret == "" else "not set",
+                           "it must hold the key that signs unsubscribe links, the "
                            f"same one `newsletter serve` checks them with; for a first key: {MAKE_A_KEY}"),
         )
     cr = line_break_hint(secret)

@@ -37,6 +37,9 @@ def command_env(env: dict | None = None) -> dict:
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC", **(env or {})}
     if "NEWSLETTER_CONFIG" not in (env or {}):
         full_env.pop("NEWSLETTER_CONFIG", None)
+    for name in ("GITHUB_ACTIONS", "GITLAB_CI", "CI"):  # the suite's own CI (.ci/run sets CI) is not the command's
+        if name not in (env or {}):
+            full_env.pop(name, None)
     return full_env
 
 

@@ -465,6 +465,26 @@ def test_match_and_validate_name_topics_that_match_no_paper(workdir, cli):
     assert cli("validate").err == "" and cli("match").err == ""
 
 
+def test_a_ranked_topic_whose_floor_is_over_every_paper_says_which_min_score_takes_the_best(workdir, cli):
+    """`min_score: 0.999` while tuning: validate said only "matches none of the
+    N papers", read as a topic with nothing on it today."""
+    write_config(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n', (
+        "    about: Diffusion models and score-based generative modelling, and faster sampling.\n"
+        "    min_score: 0.9999\n")))
+    for command in ("validate", "match"):
+        r = cli(command)
+        assert r.code == 0, r.err
+        (line,) = [x for x in r.err.splitlines() if "topics.diffusion:" in x]
+        found = re.fullmatch(
+            r"warning: config\.yaml:5: topics\.diffusion: matches none of the \d+ papers in the current sources "
+            r"\(its min_score 0\.9999 is over them all: the best, '[^']+', has relevance (0\.\d{3}); "
+            r"`min_score: (0\.\d\d)` would take it\)", line)
+        assert found and found[1].startswith(found[2]), line  # cut, not rounded: the value shown takes it
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("min_score: 0.9999", f"min_score: {found[2]}"))
+    r = cli("match", "--subscriber", "ada@example.org")
+    assert r.code == 0 and "topics.diffusion" not in r.err and "Ada Lovelace <ada@example.org>: 0 papers" not in r.out
+
+
 def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):
     """Saved Hugging Face pages have no arXiv categories and no authors: a
     topic filtering on them is empty every day, not on a quiet one."""
@@ -837,6 +857,18 @@ def test_validate_warns_of_the_starters_placeholder_base_url_on_smtp(workdir, cl
         "address where `newsletter serve` is reachable"]
     write_config(workdir, BASIC_CONFIG + sender + SMTP_LOCAL + web.format("https://digest.uni.edu/news"))
     assert "base_url" not in cli("validate").err
+    # the address `newsletter serve` listens on, or a LAN name: validate said OK
+    for url, host in (("https://localhost:8025", "localhost"), ("https://127.0.0.1:8025/digest", "127.0.0.1"),
+                      ("https://10.0.0.7/digest", "10.0.0.7"), ("https://digest.lab.internal", "digest.lab.internal"),
+                      ("https://digest", "digest")):
+        write_config(workdir, BASIC_CONFIG + sender + SMTP_LOCAL + web.format(url))
+        r = cli("validate")
+        assert r.code == 0, r.err
+        assert [line for line in r.err.splitlines() if "base_url" in line] == [
+            f"warning: config.yaml:26: web.base_url: {url!r} names {host}, which only this machine or its network "
+            "reaches: the unsubscribe links of readers elsewhere, and the one-click requests mail providers send from "
+            "their own servers, cannot reach it; set it to the public HTTPS address of the web server that passes "
+            "requests on to `newsletter serve`"], r.err
 
 
 def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypatch):

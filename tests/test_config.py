@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -513,6 +515,24 @@ def test_a_config_saved_as_utf16_with_its_byte_order_mark_is_read(workdir, encod
     assert "not UTF-16 text after its byte order mark" in str(info.value) and "save it as UTF-8" in str(info.value)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_a_config_saved_as_utf16_without_a_byte_order_mark_is_read(workdir, cli, encoding):
+    """`iconv -t UTF-16LE` and a script writing utf-16-le give UTF-16 without
+    its mark: it read as 'control characters are not allowed' at line 1, or
+    'not UTF-8 text' at the first accent; the exports' rule reads it."""
+    text = BASIC_CONFIG.replace("name: Ada Lovelace", "name: Ada Lovelace-Müller")
+    (workdir / "config.yaml").write_bytes(text.encode(encoding))
+    r = cli("validate")
+    assert r.code == 0 and "Traceback" not in r.err, r.err
+    assert load_config(workdir / "config.yaml").subscribers[0].name == "Ada Lovelace-Müller"
+    broken = text.replace("topics:\n", "topics:\n  t: [\n")
+    (workdir / "config.yaml").write_text(broken, encoding="utf-8")
+    as_utf8 = cli("validate")
+    (workdir / "config.yaml").write_bytes(broken.encode(encoding))
+    r = cli("validate")  # a YAML error in it is at its line, as in UTF-8
+    assert r.code == 2 and "malformed YAML" in r.err and r.err == as_utf8.err, r.err
+
+
 @pytest.mark.parametrize(
     "value, expected",
     [('"5"', "an integer, got the text '5' (in quotes): write it without the quotes, max_papers: 5"),
@@ -765,7 +785,12 @@ def test_a_web_base_url_on_an_internationalised_domain_is_used_in_its_ascii_form
     "written, words",
     [
         ("https://bü_cher.example.org", "'https://bü_cher.example.org': its domain is not a valid internationalised name"),
-        ("https://digest.example.org/bücher", "a character of its path is not ASCII: percent-encode it (%C3%BC for ü)"),
+        ("https://digest.example.org/bücher",
+         "'ü' in its path is not ASCII: percent-encode it (https://digest.example.org/b%C3%BCcher)"),
+        # the character written, under the domain as written (it said '%C3%BC for ü' of an ï, under xn--)
+        ("https://exämple.org/dïgest/",
+         "'https://exämple.org/dïgest/': 'ï' in its path is not ASCII: percent-encode it "
+         "(https://xn--exmple-cua.org/d%C3%AFgest/)"),
     ],
 )
 def test_a_web_base_url_that_has_no_ascii_form_says_why(workdir, written, words):
@@ -1193,6 +1218,21 @@ def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdi
         f"config.yaml:22: state: '$HOME/digest.sqlite3': {hint}",
     ]), result.err
     assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]
+
+
+def test_a_database_url_from_an_environment_variable_says_how_to_write_the_state(workdir, cli):
+    """`state: ${DATABASE_URL}` (how platforms hand a database over) was told
+    to "write the path itself", of a URL."""
+    hint = ("environment variables are not expanded in the config: write the state's database URL itself, "
+            "postgresql://user@host:port/db (no password in it: libpq reads PGPASSWORD or ~/.pgpass), or "
+            "postgresql:///db to take the host, port and user from PGHOST, PGPORT and PGUSER")
+    for value in ("${DATABASE_URL}", "$DATABASE_URL", "postgresql://digest@${PGHOST}/digest"):
+        write_config(workdir, BASIC_CONFIG + f"state: '{value}'\n")
+        for command in ("validate", "send"):
+            result = cli(command, env={"DATABASE_URL": "postgresql://u@db.example.org/digest", "PGHOST": "db"})
+            assert result.code == 2 and "Traceback" not in result.err
+            assert result.err.splitlines() == [f"config.yaml:18: state: {value!r}: {hint}"], result.err
+    assert sorted(p.name for p in workdir.iterdir()) == ["config.yaml", "papers"]  # no SQLite file of that name
 
 
 def test_a_state_under_a_file_says_the_file_is_no_folder(workdir, cli):
@@ -1801,3 +1841,56 @@ def test_a_topic_name_of_spaces_is_no_name(workdir):
         "    name: Diffusion models\n", "    name: ' Diffusion models '\n")
     config = load_config(write_config(workdir, text))
     assert config.topic_name("optim") == "optim" and config.topic_name("diffusion") == "Diffusion models"
+
+
+def test_the_readme_csv_import_reads_excel_exports(tmp_path, cli):
+    """README's CSV snippet, run as written on what Excel saves as "CSV UTF-8":
+    a byte-order mark, CRLF, and in many locales `;` between the columns
+    (it stopped with KeyError: 'email'); names with commas, quotes, accents."""
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    script = re.search(r"python3 - members\.csv >> config\.yaml <<'EOF'\n(.*?)\nEOF\n", readme, re.S)[1]
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    shutil.copy(Path(__file__).parent / "data" / "hf-papers-blank-lines.txt", papers)
+    head = ("sources:\n  - {type: hf-papers-text, path: papers/}\ntopics:\n  d: {name: D, any: [diffusion]}\n"
+            "x-member: &member {topics: [d], max_papers: 5}\nsubscribers:\n")
+    rows = {",": 'email,name\r\n ana@uni.edu ,"O\'Brien, Ana"\r\nbo@uni.edu,"Bö ""the"" Builder"\r\ncy@uni.edu,\r\n',
+            ";": 'email;name\r\nana@uni.edu;"O\'Brien, Ana"\r\nbo@uni.edu;"Bö ""the"" Builder"\r\ncy@uni.edu;\r\n'}
+    for rows_text in rows.values():
+        (tmp_path / "members.csv").write_bytes(codecs.BOM_UTF8 + rows_text.encode("utf-8"))
+        out = subprocess.run([sys.executable, "-", "members.csv"], input=script, cwd=tmp_path, capture_output=True,
+                             text=True, check=True).stdout
+        (tmp_path / "config.yaml").write_text(head + out, encoding="utf-8")
+        config = load_config(tmp_path / "config.yaml")
+        assert [(s.email, s.name) for s in config.subscribers] == [
+            ("ana@uni.edu", "O'Brien, Ana"), ("bo@uni.edu", 'Bö "the" Builder'), ("cy@uni.edu", None)]
+        assert cli("validate").code == 0
+
+
+def test_accents_written_as_separate_marks_match_the_papers(workdir, cli):
+    """A term copied from a Mac ("o" followed by a combining umlaut) matched
+    no paper's "ö": a topic that found nothing, and nothing said why."""
+    import unicodedata
+
+    found = {}
+    for form in ("NFC", "NFD"):
+        term = unicodedata.normalize(form, "Schrödinger bridge*")
+        write_config(workdir, BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]', f'any: ["{term}"]'))
+        r = cli("match", "--json", "--subscriber", "ada@example.org")
+        assert r.code == 0, r.err
+        found[form] = [p["title"] for p in json.loads(r.out)["subscribers"][0]["papers"]]
+    assert found["NFD"] == found["NFC"] and any("Schrödinger" in t for t in found["NFC"]), found
+
+
+def test_templates_naming_a_template_file_says_to_name_its_folder(workdir, cli):
+    """`templates: mytpl/digest.html` said "no such folder" of a file that is there."""
+    (workdir / "mytpl").mkdir()
+    (workdir / "mytpl" / "digest.html").write_text("<p>{{ count }}</p>\n")
+    write_config(workdir, BASIC_CONFIG + "templates: mytpl/digest.html\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == (
+        "config.yaml:18: templates: 'mytpl/digest.html' is a file: templates: names the folder holding "
+        "digest.html, digest.txt, style.css (templates: mytpl)"), r.err

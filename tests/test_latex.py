@@ -775,6 +775,25 @@ def test_a_mark_set_over_or_under_a_symbol_is_its_script(latex, shown):
     assert to_unicode(latex) == shown
 
 
+def test_an_export_with_accents_as_separate_marks_is_matched_by_a_term_written_with_them(workdir, cli):
+    """A saved page whose "ö" is "o" and a combining mark (as some exports and
+    macOS copies have it) matched no topic naming "Schrödinger": the paper
+    text is read in composed form, as the config is."""
+    import unicodedata
+
+    export = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").rstrip("\n")
+    export += "\n\nSchrödinger Bridges for Sampling\n\nWe study Schrödinger bridges.\n"
+    for f in (workdir / "papers").iterdir():
+        f.unlink()
+    (workdir / "papers" / "day.txt").write_text(unicodedata.normalize("NFD", export), encoding="utf-8")
+    write_config(workdir, "sources:\n  - {type: hf-papers-text, path: papers/}\n"
+                 "topics:\n  s: {name: S, any: [\"Schrödinger bridge*\"]}\nsubscribers:\n  - {email: a@uni.edu, topics: [s]}\n")
+    r = cli("match", "--json")
+    assert r.code == 0, r.err
+    assert [p["title"] for p in json.loads(r.out)["subscribers"][0]["papers"]] == ["Schrödinger Bridges for Sampling"]
+    assert to_unicode(unicodedata.normalize("NFD", "Schrödinger")) == "Schrödinger"  # one character, as written
+
+
 def test_the_lost_math_marks_looked_for_one_by_one_are_the_one_regex_of_them_all():
     """lost_math_shown looks for each kind of lost-math mark alone, only in a
     text holding a piece it needs: it finds a mark exactly where the one

@@ -936,6 +936,22 @@ def test_match_paper_never_shows_a_relevance_that_the_min_score_it_gives_contrad
         assert float(value) <= exact, row
 
 
+def test_match_says_a_floor_beside_rules_cuts_relevance_not_the_scores_listed(workdir):
+    """Rules and a sentence together: the papers are listed with the fused
+    order's scores (0.9 and more), the floor cuts relevance (0.3): a user set
+    min_score: 0.95 after the list and wondered why nothing changed."""
+    write_config(workdir, ABOUT.replace('    any: ["attribution", "saliency"]\n', (
+        '    any: ["attribution", "saliency", "interpretab*"]\n'
+        "    about: Attribution and saliency methods that explain a network's predictions.\n"
+        "    min_score: 0.3\n")))
+    data = json.loads(run_newsletter("match", "--json", "--subscriber", "bob@example.org", cwd=workdir).out)
+    assert "interp" in data["near_misses"]
+    text = run_newsletter("match", "--subscriber", "bob@example.org", cwd=workdir).out.splitlines()
+    assert "  [Interpretability] floor 0.30 on relevance (its papers above are scored in the order of its rules and "\
+           "relevance together, which the floor does not cut)" in text, text
+    assert "  [Generative modelling] floor 0.50" in text  # a sentence alone: its scores are the relevance
+
+
 def test_a_reason_never_names_a_formula_of_the_sentence(tmp_path):
     """`about` in LaTeX (`$\\mathbb{E}[\\|x\\|^2]$`) gave "close to your interest:
     ‖x‖²" for every paper with an x in it: a variable names no interest."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import html as html_lib
 import json
 import re
@@ -11,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, write_config
 from markupsafe import escape
 
 from newsletter import pipeline
@@ -317,6 +318,21 @@ def test_an_overflow_or_a_missing_include_is_one_line_at_its_place(tmp_path, cli
     assert len(r.err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("subject, expected", [
+    ("{{ counts }} new papers", "'counts' is undefined (did you mean 'count'?)"),
+    ("Papers for {{ subscriber.first_name }}", "the subscriber has no 'first_name'; it has email, name, topics, "
+                                               "schedule, timezone, max_papers, pin, send_empty"),
+])
+def test_a_misspelt_name_in_the_subject_says_the_one_meant(tmp_path, cli, subject, expected):
+    """The subject said "'newsletter.config.Subscriber object' has no attribute
+    'first_name'" and "'counts' is undefined", where the body's templates
+    name what there is."""
+    load(tmp_path, extra=f'  subject: "{subject}"\n')
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(f'  subject: "{subject}"') + 1
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == f"config.yaml:{line}: email.subject: subject template: {expected}", r.err
+
+
 def test_a_range_too_long_to_loop_over_is_refused_at_its_line(tmp_path, cli):
     # {% for i in range(10 ** 12) %}{% endfor %} renders nothing for hours:
     # validate never came back.  range() stops at 100,000 numbers, as Jinja's sandbox does.
@@ -366,6 +382,100 @@ def test_validate_reports_template_problems(tmp_path, cli):
     assert r.code == 2, r.out
     assert r.err.strip() == "templates/digest.html:3: template syntax error: unexpected '}'"
     assert "Traceback" not in r.err
+
+
+def test_validate_warns_of_own_templates_that_show_no_unsubscribe_link(tmp_path, cli):
+    """A copy of the default templates with the footer cut down lost the
+    unsubscribe link, and validate said OK: readers saw no way out."""
+    tpl = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", tpl)
+    html = (tpl / "digest.html").read_text()
+    start, end = html.index("{% if unsubscribe %}"), html.index("</td></tr>", html.index("To unsubscribe, reply"))
+    (tpl / "digest.html").write_text(html[:start] + "Thanks for reading." + html[end:])
+    # the link with a & in it, as the HTML part writes it (&amp;)
+    own_link = 'unsubscribe: "https://lists.uni.edu/leave?u={email}&list=papers"'
+    load(tmp_path, HOSTILE_CONFIG.replace('unsubscribe: "https://example.org/unsub?u={email}"', own_link),
+         extra="templates: templates\n")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.strip() == (
+        "warning: templates/digest.html: the digest it renders has no unsubscribe link ({{ unsubscribe }} is used "
+        "nowhere): the default digest.html's footer has one; without it readers see no way out but to report the "
+        "digest as spam"), r.err
+    (tpl / "digest.html").write_text(html)
+    r = cli("validate")
+    assert r.code == 0 and "unsubscribe" not in r.err, r.err
+    (tpl / "digest.txt").write_text("{{ count }} papers\n")  # a plain-text template of one's own, without it
+    assert "warning: templates/digest.txt: the digest it renders has no unsubscribe link" in cli("validate").err
+
+
+def test_validate_warns_of_a_template_file_named_almost_as_one_the_digest_uses(tmp_path, cli):
+    """`styles.css` beside a copied digest.html: the edits to it were never
+    used (the default style.css was), and validate said OK."""
+    tpl = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", tpl)
+    (tpl / "style.css").rename(tpl / "styles.css")
+    (tpl / "digest.txt").rename(tpl / "digest.text")
+    load(tmp_path, extra="templates: templates\n")
+    r = cli("validate")
+    assert r.code == 0, r.err
+    assert r.err.splitlines() == [
+        "warning: templates/digest.text: not used (did you mean 'digest.txt'?): the digest is built from "
+        "digest.html, digest.txt, style.css; the default digest.txt is used instead",
+        "warning: templates/styles.css: not used (did you mean 'style.css'?): the digest is built from "
+        "digest.html, digest.txt, style.css; the default style.css is used instead",
+    ], r.err
+    # a partial the templates include is used, whatever its name
+    html = (tpl / "digest.html").read_text()
+    (tpl / "digest.html").write_text(html.replace("</body>", '{% include "digest.text" %}</body>'))
+    (tpl / "styles.css").rename(tpl / "style.css")
+    r = cli("validate")
+    assert r.code == 0 and r.err == "", r.err
+
+
+def test_templates_saved_by_a_windows_editor_are_read_or_named(tmp_path, cli):
+    """Saved "UTF-8 with BOM", a copied digest.txt put the mark at the head of
+    every text part, and a style.css lost its first rule (body) to it; saved
+    as "Unicode" (UTF-16), one said 'not UTF-8 text (invalid start byte)'."""
+    default = load(tmp_path)
+    (sub, matches), = digests(default, "cy@example.org")
+    plain = Composer(default).compose(sub, matches, now=NOW)
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    for name in ("digest.txt", "style.css"):
+        (tpl / name).write_bytes(codecs.BOM_UTF8 + (ROOT / "templates" / name).read_bytes().replace(b"\n", b"\r\n"))
+    config = load(tmp_path, extra="templates: tpl\n")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert composed.text == plain.text and not composed.text.startswith("\ufeff")
+    assert composed.html == plain.html  # the body rule inlined as before
+    (tpl / "style.css").unlink()
+    (tpl / "digest.txt").write_bytes((ROOT / "templates" / "digest.txt").read_text().encode("utf-16"))
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == (
+        'tpl/digest.txt:1: saved as UTF-16 ("Unicode" in Windows editors); save the template as UTF-8'), r.err
+
+
+def test_validate_names_a_brace_left_open_or_closed_twice_in_own_style_css(tmp_path, cli):
+    """One '}' lost in a copied style.css left the digest almost unstyled (the
+    inliner styled 3 elements of 108), and validate said OK."""
+    tpl = tmp_path / "templates"
+    tpl.mkdir()
+    css = (ROOT / "templates" / "style.css").read_text()
+    at = css.index(".wrapper")
+    line = css[:at].count("\n") + 1
+    (tpl / "style.css").write_text(css[:at] + ".note { color: red;\n" + css[at:])
+    load(tmp_path, extra="templates: templates\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == (
+        f"templates/style.css:{line}: this block's '{{' is never closed: every rule after it is lost (the digest goes "
+        "out almost unstyled); add the '}'"), r.err
+    (tpl / "style.css").write_text(css[:at] + "}\n" + css[at:])
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip() == (
+        f"templates/style.css:{line}: a '}}' closes no block (one too many): the rule after it is lost"), r.err
+    # braces in comments, strings and Jinja's own blocks are no CSS
+    (tpl / "style.css").write_text(css + '/* { */\n.a::before { content: "{"; }\n{% if count %}.b { c: d }{% endif %}\n')
+    assert cli("validate").code == 0
 
 
 def test_validate_renders_a_paper_with_a_title_and_an_abstract_only(tmp_path, cli):
@@ -829,13 +939,23 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
     assert composed.text.startswith(f"{title} - ")
 
 
+CARD_FIELDS = ("title, title_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
+               "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also")
+
+
 @pytest.mark.parametrize(
     "body, expected",
     [
         ("{% for section in sections %}{{ section.nme }}{% endfor %}",
          "'dict object' has no attribute 'nme' (did you mean 'name'?)"),
         ("{% for section in sections %}{% for p in section.papers %}{{ p.titel }}{% endfor %}{% endfor %}",
-         "'newsletter.rendering.Card object' has no attribute 'titel' (did you mean 'title'?)"),
+         f"a paper (p) has no 'titel' (did you mean 'title'?); it has {CARD_FIELDS}"),
+        # a value no paper has (it said "'newsletter.rendering.Card object' has no attribute 'doi'")
+        ("{% for section in sections %}{% for p in section.papers %}{{ p.doi }}{% endfor %}{% endfor %}",
+         f"a paper (p) has no 'doi'; it has {CARD_FIELDS}"),
+        ("{{ subscriber.first_name }}",
+         "the subscriber has no 'first_name'; it has email, name, topics, schedule, timezone, max_papers, pin, "
+         "send_empty"),
         ("{{ preheadr }}", "'preheadr' is undefined (did you mean 'preheader'?)"),
         # a paper's or a section's name outside its loop: it said "(did you mean 'paper'?)"
         ("{{ paper.title }}",
@@ -888,6 +1008,9 @@ def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     hit = Hit(r"/explain\w*\W+(?:\w+\W+){0,3}?predict/", "title", pattern.search(title).group())
     assert hit.text == "Explain Their Predict"
     assert reason_words([hit], {"title": title}) == ["Explain Their Predictions"]
+    # a whole-word match found again inside a longer word first: "Why: AutoDiffusion" of the term `diffusion`
+    auto = "AutoDiffusion: Training-Free Optimization for Automated Diffusion Model Acceleration"
+    assert reason_words([Hit("diffusion", "title", "Diffusion")], {"title": auto}) == ["Diffusion"]
     # whole-word terms are unchanged; text without spaces (CJK) is left as matched
     assert str(highlight("score-based models", [re.compile(r"\bscore\b")])) == "<mark>score</mark>-based models"
     cjk = "説明" * 30 + "予測" + "説明" * 30

@@ -1661,6 +1661,31 @@ def test_shipped_config_send_leaves_eml_files_in_outbox(tmp_path, cli):
     assert "outbox:" not in r.err  # once, when it makes the folder: no line in every cron mail
 
 
+def test_a_ci_job_that_makes_the_state_is_told_to_keep_it(tmp_path, cli):
+    """A GitHub Actions job starts from a fresh checkout: without the state of
+    the job before, a subscriber on a schedule is new at every run and never
+    due ("not due", nothing sent, every day), and nothing said why."""
+    setup(tmp_path, "  transport: outbox", extra="schedule: daily at 08:00")
+    ci = {"GITHUB_ACTIONS": "true", "CI": "true"}
+    for _ in range(2):  # each job without the last one's file
+        (tmp_path / "newsletter-state.sqlite3").unlink(missing_ok=True)
+        r = cli("send", "--now", NOW, env=ci)
+        assert r.code == 0 and "not due     ada@example.org" in r.out, r.out + r.err
+        assert r.err.strip().splitlines()[-1] == (
+            "note: this send made a new state, newsletter-state.sqlite3 ($GITHUB_ACTIONS is set: a CI job?); "
+            "it records what went to whom. A job that starts without it sends the same papers again, and "
+            "subscribers on a schedule, new again, wait for their first slot at every run and get nothing: "
+            'keep the file between runs (README "From GitHub Actions")')
+    r = cli("send", "--now", NOW, env=ci)  # the file kept: nothing to say
+    assert r.code == 0 and "note:" not in r.err, r.err
+    (tmp_path / "newsletter-state.sqlite3").unlink()
+    r = cli("send", "--now", NOW, env={"CI": "false"})  # no CI job: a first send as README shows it
+    assert r.code == 0 and "note:" not in r.err, r.err
+    (tmp_path / "newsletter-state.sqlite3").unlink()
+    r = cli("send", "--now", NOW, "--dry-run", env=ci)  # a dry run makes no state
+    assert r.code == 0 and "note:" not in r.err and not (tmp_path / "newsletter-state.sqlite3").exists(), r.err
+
+
 def test_send_one_subscriber_as_json(tmp_path, cli):
     import json
 
@@ -2248,6 +2273,32 @@ def test_postgres_unreachable_wrong_login_or_no_rights_exit_2_and_send_nothing(t
         assert len(r.err.strip().splitlines()) == 1 and r.err.startswith(expected), r.err
         assert "wrong-password" not in r.err and "Traceback" not in r.err
         assert smtp_server.mailbox.messages == []
+
+
+def test_a_second_workers_user_without_rights_on_the_tables_is_told_what_to_grant(tmp_path, cli, pg_server):
+    """The tables belong to the user whose first send made them; a worker with
+    another user read only 'PostgreSQL: permission denied for table
+    paper_digest_schema'.  The grant it names is enough."""
+    from pg_server import LIMITED_USER
+
+    url = pg_server.create_database()
+    setup(tmp_path, "  transport: outbox", extra=f"state: {url}")
+    assert cli("send", "--now", NOW).code == 0  # the owner makes the tables
+    worker = url.replace(f"{url.split('@')[0]}@", f"postgresql://{LIMITED_USER}@")
+    setup(tmp_path, "  transport: outbox", extra=f"state: {worker}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    grant = (f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{LIMITED_USER}"; '
+             f'GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO "{LIMITED_USER}";')
+    assert r.err.strip() == (
+        f"{worker}: PostgreSQL user '{LIMITED_USER}' may not use the state's tables (permission denied for table "
+        f"paper_digest_schema): another user made them; as that user, grant them once: {grant} "
+        "(or give every worker the same user)")
+    for statement in grant.rstrip(";").split("; "):
+        pg_server.admin(statement, database=url.rsplit("/", 1)[1])
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion models for worker two"]), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-06T10:00:00+00:00")
+    assert r.code == 0 and "sent        ada@example.org: 1 paper" in r.out, r.out + r.err
 
 
 # --------------------------------------------------------------------------- state migrate

@@ -821,7 +821,7 @@ def test_postgres_newer_schema_or_foreign_tables_are_refused(pg_url, pg_server):
 
 
 def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, monkeypatch):
-    from pg_server import LIMITED_USER, free_port
+    from pg_server import LIMITED_USER, PASSWORD, free_port
 
     unreachable = f"postgresql://digest@127.0.0.1:{free_port()}/digest"
     with pytest.raises(StateError) as err:
@@ -834,10 +834,25 @@ def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, mon
     url = pg_server.url("postgres")
     with pytest.raises(StateError) as err:
         open_state(url)
+    assert str(err.value) == f"{url}: PostgreSQL refused the login for user 'digest_admin' (wrong password in PGPASSWORD?)"
+    # a CI secret or an env file saved with its line break: the right password, refused, and nothing said why
+    monkeypatch.setenv("PGPASSWORD", PASSWORD + "\n")
+    with pytest.raises(StateError) as err:
+        open_state(url)
     assert str(err.value) == (
-        f"{url}: PostgreSQL refused the login for user 'digest_admin' (wrong password in PGPASSWORD or ~/.pgpass?)"
-    )
+        f"{url}: PostgreSQL refused the login for user 'digest_admin' (PGPASSWORD ends or starts with a line break, "
+        "which PostgreSQL takes as part of the password: set it without one)")
+    assert PASSWORD not in str(err.value)
+    # the password file the login came from, when PGPASSFILE names one
+    wrong = pg_server.root / "wrong-pgpass"
+    wrong.write_text(f"127.0.0.1:{pg_server.port}:*:digest_admin:not-it\n")
+    wrong.chmod(0o600)
     monkeypatch.delenv("PGPASSWORD")
+    monkeypatch.setenv("PGPASSFILE", str(wrong))
+    with pytest.raises(StateError) as err:
+        open_state(url)
+    assert str(err.value).endswith(f"(wrong password in {wrong}?)")
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent")
     with pytest.raises(StateError, match="wants a password for user 'digest_admin' and none is set"):
         open_state(url)
     monkeypatch.undo()

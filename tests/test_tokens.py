@@ -131,6 +131,9 @@ def test_validate_names_the_unset_variable_with_file_and_line(workdir, cli):
         "for a first key: "
         "python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
     ]
+    # a GitHub Actions secret the repository lacks is an empty variable: "not set" sent them looking for a typo
+    r = cli("validate", env={"DIGEST_TEST_SECRET": ""})
+    assert r.code == 2 and "web.secret_env: environment variable DIGEST_TEST_SECRET is empty (it must hold" in r.err
     r = cli("validate", env={"DIGEST_TEST_SECRET": SECRET})
     assert r.code == 0, r.err
     assert SECRET not in r.out + r.err

@@ -42,6 +42,7 @@ a pooler in *session* mode (PgBouncer's transaction mode would drop it).
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import select
@@ -311,18 +312,47 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
             text = text[len(prefix) :]
     lowered = text.lower()
     if "password authentication failed" in lowered:
-        return f"PostgreSQL refused the login for user {user!r} (wrong password in PGPASSWORD or ~/.pgpass?)"
+        return f"PostgreSQL refused the login for user {user!r} ({_password_hint()})"
     if missing := re.search(r'database "(.+)" does not exist', text):
         name = missing[1]
         return f"PostgreSQL has no database {name!r} (create it, e.g. `createdb {name}`, or correct the name in state:)"
     if "no password supplied" in lowered:
         return f"PostgreSQL wants a password for user {user!r} and none is set (set PGPASSWORD or add it to ~/.pgpass)"
+    if isinstance(exc, pg_errors.InsufficientPrivilege) and re.search(r"permission denied for (table|sequence) ", text):
+        return _not_granted(text, params)
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
+
+
+def _password_hint() -> str:
+    """Where the refused password came from, and a line break in it: a
+    secret pasted with its newline (a CI secret, an env file with Windows line
+    endings) is refused as a wrong password, and the message said only
+    "wrong password in PGPASSWORD or ~/.pgpass?"."""
+    password = os.environ.get("PGPASSWORD")
+    if password is not None and password != password.strip():
+        what = "a line break" if "\n" in password or "\r" in password else "a space"
+        return (f"PGPASSWORD ends or starts with {what}, which PostgreSQL takes as part of the password: "
+                "set it without one")
+    source = "PGPASSWORD" if password else os.environ.get("PGPASSFILE") or "~/.pgpass"
+    return f"wrong password in {source}?"
+
+
+def _not_granted(text: str, params: dict[str, Any]) -> str:
+    """The state's tables exist but belong to another user (the one whose
+    first ``send`` made them): a second worker's user read only "permission
+    denied for table paper_digest_schema", and nothing said what to grant."""
+    user = params.get("user") or os.environ.get("PGUSER")
+    to = f'"{user}"' if user else "the workers' user"
+    return (
+        f"PostgreSQL user {user or '(default user)'!r} may not use the state's tables ({text}): another user made them; "
+        f"as that user, grant them once: GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {to}; "
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {to}; (or give every worker the same user)"
+    )
 
 
 class PostgresState(State):
