@@ -973,6 +973,36 @@ def test_unsubscribe_resubscribe_and_the_batch_read(state_target):
         assert st.unsubscribed() == {}
 
 
+def test_a_send_thread_asks_about_an_unsubscribe_without_queueing_behind_a_claim(tmp_path):
+    """A send's delivery threads ask, before each message, whether its
+    reader left meanwhile; on the connection they share with the planner
+    each question waited for the planner's claim transaction and its fsync.
+    Asked while another thread is inside a transaction, it is answered at
+    once, and it sees an unsubscribe another process committed."""
+    path = tmp_path / "state.sqlite3"
+    with open_state(path) as st, open_state(path) as serve:
+        assert serve.unsubscribe("ada@example.org", T0) is True  # `serve`, another connection
+        inside, done = threading.Event(), threading.Event()
+
+        def claim() -> None:
+            with st.transaction():
+                inside.set()
+                done.wait(30)
+
+        answers: list = []
+        planner = threading.Thread(target=claim)
+        asking = threading.Thread(target=lambda: answers.append(st.unsubscribed(["Ada@example.org"])))
+        planner.start()
+        try:
+            assert inside.wait(30)
+            asking.start()
+            asking.join(30)
+            assert answers == [{"Ada@example.org": T0}], "the question waited for the transaction to end"
+        finally:
+            done.set()
+            planner.join(30)
+
+
 def test_unsubscribe_keeps_what_is_owed_for_a_comeback(state_target):
     with open_state(state_target) as st:
         [ada] = st.claim([(None, "ada@example.org", "<a@x>", ["p1"])], T0)

@@ -282,6 +282,8 @@ class SQLiteState(State):
         self._unwritable: StateError | None = None  # a mark the state refused: the rest are noted (see _mark)
         self._spared = False  # the note took the room kept for it (see _keep_spare)
         self._lock: HeldLock | None = None  # the send lock, inside exclusive()
+        self._beside: sqlite3.Connection | None = None  # reads that do not queue behind a write (_read_beside)
+        self._beside_turn = threading.Lock()
 
     # -- opening ------------------------------------------------------------------------
 
@@ -449,6 +451,10 @@ class SQLiteState(State):
 
     def close(self) -> None:
         """Close; a writer also folds the WAL back into the file when it is the last user."""
+        with self._beside_turn:
+            beside, self._beside = self._beside, None
+        if beside is not None:
+            beside.close()
         db, self.db = self.db, None
         if db is None:
             return
@@ -524,6 +530,26 @@ class SQLiteState(State):
             return []
         with _turn(self.path), self._errors():
             return self.db.execute(sql, args).fetchall()
+
+    def _read_beside(self, sql: str, args: Sequence = ()) -> list[tuple]:
+        """A read on a second, read-only connection when another thread of this
+        process holds the shared one (a writer's state is in WAL mode, where a
+        reader sees the last commit and waits for no writer).  A send's
+        delivery threads ask about each message just before handing it over
+        (:meth:`unsubscribed`); on the shared connection each question
+        queued behind the planner's claim transaction and its fsync, and the
+        connections stood idle meanwhile."""
+        turn = _turn(self.path)
+        if self.readonly or self.db is None or turn.acquire(blocking=False):
+            try:
+                return self._rows(sql, args)
+            finally:
+                if not (self.readonly or self.db is None):
+                    turn.release()
+        with self._beside_turn, self._errors():
+            if self._beside is None:
+                self._beside = self._connect(self.path, self._where.absolute().as_uri() + "?mode=ro", uri=True)
+            return self._beside.execute(sql, args).fetchall()
 
     # -- reading (the agreed read API) -------------------------------------------------------
 
@@ -660,7 +686,8 @@ class SQLiteState(State):
             if len(emails) <= PLAN_CHUNK:
                 keys = sorted({_key(e) for e in emails})
                 marks = ",".join("?" * len(keys))
-                rows = self._rows(f"SELECT email, at FROM unsubscribed WHERE email IN ({marks})", keys) if keys else []
+                sql = f"SELECT email, at FROM unsubscribed WHERE email IN ({marks})"
+                rows = self._read_beside(sql, keys) if keys else []
                 found = {email: datetime.fromisoformat(at) for email, at in rows}
                 return {e: found[_key(e)] for e in emails if _key(e) in found}
         left = {email: datetime.fromisoformat(at) for email, at in self._rows("SELECT email, at FROM unsubscribed")}
