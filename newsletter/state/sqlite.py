@@ -539,13 +539,14 @@ class SQLiteState(State):
         (:meth:`unsubscribed`); on the shared connection each question
         queued behind the planner's claim transaction and its fsync, and the
         connections stood idle meanwhile."""
+        if self.readonly or self.db is None:
+            return self._rows(sql, args)
         turn = _turn(self.path)
-        if self.readonly or self.db is None or turn.acquire(blocking=False):
+        if turn.acquire(blocking=False):  # (an RLock: the thread inside a transaction reads its own)
             try:
                 return self._rows(sql, args)
             finally:
-                if not (self.readonly or self.db is None):
-                    turn.release()
+                turn.release()
         with self._beside_turn, self._errors():
             if self._beside is None:
                 self._beside = self._connect(self.path, self._where.absolute().as_uri() + "?mode=ro", uri=True)
