@@ -1261,13 +1261,16 @@ class Ranker:
         return word if place == head or word[:1].isupper() else None
 
     @staticmethod
-    def _written_part(phrase: str, placed: list[tuple[str, int]], written: frozenset) -> str | None:
+    def _written_part(
+        phrase: str, placed: list[tuple[str, int]], written: frozenset
+    ) -> tuple[str, frozenset[str]] | None:
         """The phrase itself if it is one word or the paper writes it as the
         phrase does (each two stems that follow each other in it also follow
-        each other in the paper), else the heaviest run of two or more of its
-        stems the paper writes so, in the phrase's words; None if none."""
+        each other in the paper), else the longest run of two or more of its
+        stems the paper writes so, in the phrase's words; with the stems of
+        those words.  None if there is no such run."""
         if len(placed) == 1:
-            return phrase
+            return phrase, frozenset(stem for stem, _ in placed)
         best: tuple[int, int] | None = None
         start = 0
         for k in range(1, len(placed) + 1):
@@ -1278,9 +1281,10 @@ class Ranker:
         if best is None:
             return None
         if best == (0, len(placed)):
-            return phrase
-        words = phrase.split()
-        return " ".join(words[placed[best[0]][1] : placed[best[1] - 1][1] + 1])
+            return phrase, frozenset(stem for stem, _ in placed)
+        first, last = placed[best[0]][1], placed[best[1] - 1][1]
+        part = " ".join(phrase.split()[first : last + 1])
+        return part, frozenset(stem for stem, n in placed if first <= n <= last)
 
     def _reason(self, i: int, phrase_words, liked, liked_vecs) -> str:
         """In words: the interest's phrases the paper shares, and the liked
@@ -1308,9 +1312,9 @@ class Ranker:
             common = stems & words
             if not common:
                 continue
-            part = self._written_part(phrase, placed, written)
-            if part is not None:
-                part_stems = frozenset(self.stem.tokens(part))
+            written_part = self._written_part(phrase, placed, written)
+            if written_part is not None:
+                part, part_stems = written_part
                 weight = sum(self._idf(w) for w in part_stems)
                 if rarest in part_stems or weight * 2 >= total:
                     shared.append((len(part_stems) / len(stems), weight, part))
