@@ -10,6 +10,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
 
@@ -783,13 +784,10 @@ def test_a_port_that_does_not_speak_smtp_is_named_as_such_and_not_retried():
     assert outcomes[1].error.startswith("not attempted: ")
 
 
-def test_a_server_taking_starttls_then_silent_is_named_as_a_tls_handshake_not_a_connection():
-    """"220 Ready to start TLS", then no handshake (a middlebox eating it): it
-    was "cannot connect to SMTP server ...: timed out", of a server that had
-    answered three commands."""
-    done = threading.Event()
-
-    def starttls_then_silence(conn: socket.socket) -> None:
+def _starttls_then(after: Callable[[socket.socket], object]) -> Callable[[socket.socket], None]:
+    """A server script: greets, offers STARTTLS, answers it with '220 Ready to
+    start TLS', then hands the connection to ``after`` instead of a handshake."""
+    def script(conn: socket.socket) -> None:
         with conn.makefile("rb") as lines:
             conn.sendall(b"220 mx ESMTP\r\n")
             for line in lines:
@@ -797,10 +795,17 @@ def test_a_server_taking_starttls_then_silent_is_named_as_a_tls_handshake_not_a_
                     conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
                 elif line.upper().startswith(b"STARTTLS"):
                     conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
-                    done.wait(5)
+                    after(conn)
                     break
+    return script
 
-    with serving_each(starttls_then_silence) as port:
+
+def test_a_server_taking_starttls_then_silent_is_named_as_a_tls_handshake_not_a_connection():
+    """"220 Ready to start TLS", then no handshake (a middlebox eating it): it
+    was "cannot connect to SMTP server ...: timed out", of a server that had
+    answered three commands."""
+    done = threading.Event()
+    with serving_each(_starttls_then(lambda conn: done.wait(5))) as port:
         t = SMTPTransport("127.0.0.1", port, security="starttls", timeout=0.3, connections=1)
         t.check()
         outcomes, slept = run(t, [envelope(1), envelope(2)], retries=0)
@@ -821,19 +826,11 @@ def test_a_tls_handshake_the_server_ends_or_refuses_says_what_happened(answer, w
     """After '220 Ready to start TLS' the server closed the connection, or
     sent a protocol_version alert (a TLS 1.0-only relay): the error was
     OpenSSL's bare 'UNEXPECTED_EOF_WHILE_READING' or 'TLSV1_ALERT_PROTOCOL_VERSION'."""
-    def starttls_then_refuse(conn: socket.socket) -> None:
-        with conn.makefile("rb") as lines:
-            conn.sendall(b"220 mx ESMTP\r\n")
-            for line in lines:
-                if line.upper().startswith(b"EHLO"):
-                    conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
-                elif line.upper().startswith(b"STARTTLS"):
-                    conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
-                    conn.recv(4096)  # the client's hello
-                    conn.sendall(answer)
-                    break
+    def refuse(conn: socket.socket) -> None:
+        conn.recv(4096)  # the client's hello
+        conn.sendall(answer)
 
-    with serving_each(starttls_then_refuse) as port:
+    with serving_each(_starttls_then(refuse)) as port:
         t = SMTPTransport("127.0.0.1", port, security="starttls", timeout=5, connections=1)
         t.check()
         outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2)
