@@ -800,6 +800,21 @@ def test_a_send_through_a_link_to_the_state_waits_for_the_send_on_the_file(tmp_p
     assert len(ids) == 6 and len(set(ids)) == 6
 
 
+def _unsubscribe_mid_send(tmp_path, box, cli, email: str) -> str:
+    """Run `send`, and while the server holds its third message, unsubscribe
+    ``email`` through the CLI; the send's output once it has ended well."""
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        left = cli("unsubscribe", email, "--now", NOW)
+        assert left.code == 0, left.err
+    finally:
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out
+
+
 def test_one_who_unsubscribes_during_a_long_send_gets_nothing_from_it(tmp_path, smtp_server, cli, store):
     """The unsubscribes were read once, as the send began: one made through
     `serve` while a long send went on (thousands of subscribers, a slow
@@ -808,15 +823,7 @@ def test_one_who_unsubscribes_during_a_long_send_gets_nothing_from_it(tmp_path, 
     box = smtp_server.mailbox
     box.block_at = 3  # by then three batches (96) are claimed, the fourth not yet
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(100), extra=store.line)
-    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        left = cli("unsubscribe", "user99@example.org", "--now", NOW)
-        assert left.code == 0, left.err
-    finally:
-        box.release.set()
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    out = _unsubscribe_mid_send(tmp_path, box, cli, "user99@example.org")
     assert out.strip().splitlines()[-1] == "sent 99, empty 0, failed 0, not due 0, unsubscribed 1", out
     assert "user99@example.org" not in box.recipients()
     assert len(box.messages) == 99
@@ -830,15 +837,7 @@ def test_one_who_unsubscribes_after_the_digest_was_claimed_does_not_get_it(tmp_p
     box = smtp_server.mailbox
     box.block_at = 3  # user03's digest is claimed and queued by then
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6), extra=store.line)
-    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        left = cli("unsubscribe", "user04@example.org", "--now", NOW)
-        assert left.code == 0, left.err
-    finally:
-        box.release.set()
-        out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    out = _unsubscribe_mid_send(tmp_path, box, cli, "user04@example.org")
     assert out.strip().splitlines()[-1] == "sent 5, empty 0, failed 0, not due 0, unsubscribed 1", out
     assert "user04@example.org" not in box.recipients() and len(box.messages) == 5
     rows = {sub: status for sub, status, *_ in digests(store.where)}
