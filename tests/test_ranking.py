@@ -679,7 +679,7 @@ def test_a_phrase_written_in_the_title_counts_again(tmp_path):
     assert list(ranker.phrase_closeness(about, title=True)[:3]) == pytest.approx([1.0, 0.0, 0.0])
     bonus = ranker.phrase_bonus(about)
     assert bonus[0] > bonus[1] > 0 and bonus[2] == 0
-    assert ranker.phrase_bonus("Deep learning models") is None  # no phrase of distinctive words
+    assert ranker.phrase_bonus("Lattice chromodynamics") is None  # no paper writes the phrase
     embedder.close()
 
 
