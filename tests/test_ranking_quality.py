@@ -45,9 +45,9 @@ def test_careful_rules_with_about_never_lose_to_the_rules_on_heldout(tmp_path):
         assert row[0] >= rules[interest][0] - 0.005, interest
 
 
-@pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2))])
+@pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2)), ("blind3", 6, (2, 2))])
 def test_blind_sets_are_complete(name, count, likes):
-    """Each blind set (tests/data/relevance-blind, -blind2) grades every paper
+    """Each blind set (tests/data/relevance-blind, -blind2, -blind3) grades every paper
     for every interest, written in one to three sentences, and its liked
     papers are dev papers it graded 2 (blind2's ``self_supervised`` has one:
     its only grade-2 dev paper)."""
