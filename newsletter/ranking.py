@@ -102,6 +102,11 @@ RRF_K = 60
 W_RRF_RELEVANCE = 0.5
 W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
+# A liked paper lifts a paper over the sentence's score only by what it adds beyond
+# LIFT_MARGIN x the wobble: the median change (in deviations) the liked papers make to
+# the sentence's LIFT_WOBBLE_PAPERS best papers (see Ranker.lift).
+LIFT_MARGIN = 0.3
+LIFT_WOBBLE_PAPERS = 30
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
 W_TITLE = 0.5  # semantic: weight of the title-only similarity next to title + abstract
 CENTRE = True  # measure semantic similarity on vectors centred on the day's mean
@@ -1033,9 +1038,11 @@ class Ranker:
             # gives it if that is higher.  As evidence next to the sentence they
             # also pulled their own subject up and the interest's other aspects
             # down (measured on three labelled sets: up to -0.23 nDCG@10 on an
-            # interest); as the higher of the two, no interest lost.
+            # interest); as the higher of the two, no interest lost.  A lift
+            # within the calibrations' wobble does not count (see lift).
             alone = self.scores(interest, [], None)
             if alone is not None:
+                scores = self.lift(scores, alone)
                 lifted = scores > alone
                 scores = np.maximum(scores, alone)
 
@@ -1139,6 +1146,33 @@ class Ranker:
         # -0.009 nDCG@10 on the blind set).
         bonus = self.phrase_bonus(positive) if positive and not interest.rules else None
         return calibrate(fused, bonus)
+
+    def lift(self, liked, alone):
+        """The scores with the liked papers (``liked``), less a margin, so that
+        they lift a paper over its score from the sentence alone (``alone``)
+        only by more than the wobble of the two calibrations.
+
+        The liked papers' evidence changes the day's median and spread, so
+        every paper moves a little, the sentence's best ones included: the
+        wobble is the median change, in deviations, over the sentence's
+        :data:`LIFT_WOBBLE_PAPERS` best papers.  A lift of less than
+        :data:`LIFT_MARGIN` of it says little, but it was enough to pass the
+        sentence's own papers: "On Neural Differential Equations" (grade 1)
+        moved from 11th to 8th past two grade-2 papers for "how gradients get
+        computed", and a PDE paper passed a Bayesian-optimisation one for
+        "kernel methods and Gaussian processes", whose liked paper puts
+        Gaussian process priors on PDEs (bench/RANKING.md, fifteenth round).
+        """
+        import numpy as np
+
+        def logit(p):
+            p = np.clip(p, 1e-12, 1 - 1e-12)
+            return np.log(p / (1 - p))
+
+        with_liked, sentence = logit(liked), logit(alone)
+        best = np.argsort(-alone[: self.day], kind="stable")[:LIFT_WOBBLE_PAPERS]
+        wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
+        return 1.0 / (1.0 + np.exp(-(with_liked - LIFT_MARGIN * wobble)))
 
     def phrase_bonus(self, about: str):
         """The evidence a paper gains for writing the sentence's phrases

@@ -117,16 +117,18 @@ def test_about_on_the_blind_set(tmp_path):
 
 
 def test_liked_papers_never_lower_an_interest(tmp_path):
-    """``like`` must help, not hurt: on every interest of both sets (24 in all),
-    the sentence plus two liked papers orders the papers not liked at least as
-    well as the sentence alone (bench/quality.py: the worst is -0.001), and
-    the means gain."""
-    runs = [("dev", quality.SETS["tuned"]), ("heldout", quality.SETS["tuned"]), ("all", quality.SETS["blind"])]
+    """``like`` must help, not hurt: on every interest of the four sets (36 in
+    all), the sentence plus two liked papers orders the papers not liked at
+    least as well as the sentence alone (bench/quality.py: the worst is -0.004,
+    `heldout` `neural_pde`; -0.048 on blind2 before a lift had to clear the
+    calibrations' wobble), and the means do not fall."""
+    runs = [("dev", "tuned"), ("heldout", "tuned"), ("all", "blind"), ("all", "blind2"), ("all", "blind3")]
     gains = []
-    for split, folder in runs:
-        results = quality.evaluate(split, ["about", "about + like"], cache=tmp_path, folder=folder)
+    for split, name in runs:
+        results = quality.evaluate(split, ["about", "about + like"], cache=tmp_path, folder=quality.SETS[name])
         alone, liked = results["about"], results["about + like"]
         for interest, row in liked.items():
-            assert row[0] >= alone[interest][0] - 0.01, (split, interest, row[0], alone[interest][0])
+            assert row[0] >= alone[interest][0] - 0.005, (name, split, interest, row[0], alone[interest][0])
         gains.append(statistics.mean(r[0] for r in liked.values()) - statistics.mean(r[0] for r in alone.values()))
-    assert min(gains) >= 0 and max(gains) >= 0.05, gains  # heldout: 0.828 -> 0.938
+    # heldout: 0.828 -> 0.938; blind3: 0.693 both
+    assert min(gains) >= -0.001 and max(gains) >= 0.05, gains
