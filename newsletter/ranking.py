@@ -104,7 +104,7 @@ W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
 # A liked paper lifts a paper over the sentence's score only by what it adds beyond
 # LIFT_MARGIN x the wobble: the median change (in deviations) the liked papers make to
-# the sentence's LIFT_WOBBLE_PAPERS best papers (see Ranker.lift).
+# the sentence's LIFT_WOBBLE_PAPERS best papers (see lift).
 LIFT_MARGIN = 0.3
 LIFT_WOBBLE_PAPERS = 30
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
@@ -830,6 +830,35 @@ def fuse_with_rules(order: Sequence[int], relevance):
     return fused * (RRF_K + 1) / (1 + W_RRF_RELEVANCE)
 
 
+def lift(liked, alone, day: int):
+    """The scores with the liked papers (``liked``), less a margin, so that
+    they lift a paper over its score from the sentence alone (``alone``)
+    only by more than the wobble of the two calibrations (the first ``day``
+    papers are the day's, the rest background).
+
+    The liked papers' evidence changes the day's median and spread, so
+    every paper moves a little, the sentence's best ones included: the
+    wobble is the median change, in deviations, over the sentence's
+    :data:`LIFT_WOBBLE_PAPERS` best papers.  A lift of less than
+    :data:`LIFT_MARGIN` of it says little, but it was enough to pass the
+    sentence's own papers: "On Neural Differential Equations" (grade 1)
+    moved from 11th to 8th past two grade-2 papers for "how gradients get
+    computed", and a PDE paper passed a Bayesian-optimisation one for
+    "kernel methods and Gaussian processes", whose liked paper puts
+    Gaussian process priors on PDEs (bench/RANKING.md, fifteenth round).
+    """
+    import numpy as np
+
+    def logit(p):
+        p = np.clip(p, 1e-12, 1 - 1e-12)
+        return np.log(p / (1 - p))
+
+    with_liked, sentence = logit(liked), logit(alone)
+    best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]
+    wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
+    return 1.0 / (1.0 + np.exp(-(with_liked - LIFT_MARGIN * wobble)))
+
+
 def _closest_window(tokens: list[str], words: list[str], weight: dict[str, float]) -> float:
     """The largest ``weight`` of ``words`` found within :data:`PHRASE_WINDOW`
     places of each other in ``tokens``, the first of ``words`` (the phrase's
@@ -1042,7 +1071,7 @@ class Ranker:
             # within the calibrations' wobble does not count (see lift).
             alone = self.scores(interest, [], None)
             if alone is not None:
-                scores = self.lift(scores, alone)
+                scores = lift(scores, alone, self.day)
                 lifted = scores > alone
                 scores = np.maximum(scores, alone)
 
@@ -1146,33 +1175,6 @@ class Ranker:
         # -0.009 nDCG@10 on the blind set).
         bonus = self.phrase_bonus(positive) if positive and not interest.rules else None
         return calibrate(fused, bonus)
-
-    def lift(self, liked, alone):
-        """The scores with the liked papers (``liked``), less a margin, so that
-        they lift a paper over its score from the sentence alone (``alone``)
-        only by more than the wobble of the two calibrations.
-
-        The liked papers' evidence changes the day's median and spread, so
-        every paper moves a little, the sentence's best ones included: the
-        wobble is the median change, in deviations, over the sentence's
-        :data:`LIFT_WOBBLE_PAPERS` best papers.  A lift of less than
-        :data:`LIFT_MARGIN` of it says little, but it was enough to pass the
-        sentence's own papers: "On Neural Differential Equations" (grade 1)
-        moved from 11th to 8th past two grade-2 papers for "how gradients get
-        computed", and a PDE paper passed a Bayesian-optimisation one for
-        "kernel methods and Gaussian processes", whose liked paper puts
-        Gaussian process priors on PDEs (bench/RANKING.md, fifteenth round).
-        """
-        import numpy as np
-
-        def logit(p):
-            p = np.clip(p, 1e-12, 1 - 1e-12)
-            return np.log(p / (1 - p))
-
-        with_liked, sentence = logit(liked), logit(alone)
-        best = np.argsort(-alone[: self.day], kind="stable")[:LIFT_WOBBLE_PAPERS]
-        wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
-        return 1.0 / (1.0 + np.exp(-(with_liked - LIFT_MARGIN * wobble)))
 
     def phrase_bonus(self, about: str):
         """The evidence a paper gains for writing the sentence's phrases

@@ -617,6 +617,37 @@ def test_calibrate_adds_a_bonus_after_the_floor_is_measured():
     assert np.array_equal(calibrate(fused, None), plain)
 
 
+def test_a_liked_papers_lift_counts_only_beyond_the_wobble_it_causes():
+    """With liked papers every score moves a little (the day's median and
+    spread change); a paper they lift by less than LIFT_MARGIN of that
+    wobble stays behind the sentence's own papers, one lifted far passes
+    them, and background papers (after ``day``) do not set the wobble."""
+    import numpy as np
+
+    from newsletter.ranking import LIFT_MARGIN, LIFT_WOBBLE_PAPERS, lift
+
+    def score(z):
+        return 1.0 / (1.0 + np.exp(-np.asarray(z, dtype=float)))
+
+    n = LIFT_WOBBLE_PAPERS + 20
+    alone_z = np.linspace(3.0, -3.0, n)  # the sentence's order: paper 0 best
+    wobble = 0.8  # the liked papers move every paper by this much, up or down
+    liked_z = alone_z + np.where(np.arange(n) % 2, wobble, -wobble)
+    small, far = 12, 30  # two papers the liked papers raise past others
+    liked_z[small] = alone_z[small] + 0.5 * LIFT_MARGIN * wobble + 0.2
+    liked_z[far] = alone_z[far] + 5.0
+    background = np.full(LIFT_WOBBLE_PAPERS, 9.0)  # never ranked: no say in the wobble
+    alone = score(np.concatenate([alone_z, np.zeros(LIFT_WOBBLE_PAPERS)]))
+    liked = score(np.concatenate([liked_z, background]))
+    out = lift(liked, alone, n)
+    final = np.maximum(out, alone)[:n]
+    assert np.allclose(out[:n], score(liked_z - LIFT_MARGIN * wobble))
+    assert final[small] <= alone[small - 1]  # within the wobble: it does not pass the paper above
+    assert liked[small] > alone[small - 1]  # (without the margin it would have)
+    assert final[far] > alone[far - 20]  # a lift far beyond it still brings the paper up
+    assert np.isclose(lift(liked, alone, 0)[0], liked[0])  # no day: no margin
+
+
 PHRASE_DAY = [
     Paper("Importance sampling for posterior estimates",
           "We use importance sampling to estimate posterior expectations of Bayesian models.", "s"),
