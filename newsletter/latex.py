@@ -7,7 +7,8 @@ shows them as a reader would see them typeset.  The conversion is done by
 the parts of a text that are plausibly LaTeX, so plain text with prices
 (``$5 and $10``), percentages or a stray backslash passes unchanged:
 
-- math: ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``.  A ``$`` opens math
+- math: ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``, and display math
+  written as its environment in the text (``\\begin{equation}...\\end{equation}``).  A ``$`` opens math
   only when followed by a non-space and closes only when preceded by a
   non-space and not followed by a digit (pandoc's rule), so ``$5 and $10``
   is not math.  Everything inside is converted; super- and subscripts become
@@ -50,7 +51,10 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- spans
 
-_OPENER = re.compile(r"(?<!\\)(?:\$\$|\$|\\\(|\\\[)")
+#: Display math written as its environment in the text, outside any ``$``:
+#: ``we solve \\begin{equation} \\min_x f(x) \\end{equation} by``.
+_DISPLAY_NAMES = "equation|align|alignat|gather|multline|eqnarray|displaymath|math|flalign"
+_OPENER = re.compile(r"(?<!\\)(?:\$\$|\$|\\\(|\\\[)|\\begin\{(?:" + _DISPLAY_NAMES + r")\*?\}")
 _CLOSER = {
     "$$": re.compile(r"(?<!\\)\$\$"),
     "$": re.compile(r"(?<!\\)\$"),
@@ -75,6 +79,14 @@ def _math_spans(text: str):
     pos = 0
     while (m := _OPENER.search(text, pos)) is not None:
         opener = m.group()
+        if opener.startswith("\\begin"):  # the environment is the span's source, for _environments to lay out
+            close = re.compile(re.escape("\\end" + opener[6:])).search(text, m.end())
+            if close is None:
+                pos = m.end()
+                continue
+            yield m.start(), close.end(), text[m.start():close.end()]
+            pos = close.end()
+            continue
         close = _CLOSER[opener].search(text, m.end())
         if close is None:
             if opener == "$":
@@ -162,9 +174,9 @@ def _frac(node, l2tobj) -> str:
 
 
 def _fractions_placed(text: str) -> str:
-    """A fraction written against a symbol gets parentheses: ``a\frac{b}{c}`` as
-    "a(b/c)" and ``\frac{1}{n}x`` as "(1/n)x", where "ab/c" and "1/nx" would
-    read as other fractions.  Innermost first, so a nested one sees its own
+    """A fraction written against a symbol gets parentheses: ``a\\frac{b}{c}`` as
+    "a(b/c)", ``\\frac{1}{n}x`` as "(1/n)x" and ``\\frac{1}{n}\\sum`` as "(1/n)∑",
+    where "ab/c", "1/nx" and "1/n∑" would read as other fractions.  Innermost first, so a nested one sees its own
     neighbours."""
     placed = 1
     while placed and _FRAC_OPEN in text:  # a stray mark in the source ends it too
@@ -175,7 +187,7 @@ def _fractions_placed(text: str) -> str:
 def _fraction_placed(text: str, m: re.Match) -> str:
     before = text[m.start() - 1] if m.start() else " "
     after = text[m.end()] if m.end() < len(text) else " "
-    squeezed = before.isalnum() or before in ")]}‖|⟩" or after.isalnum() or after in "([{‖|⟨√"
+    squeezed = before.isalnum() or before in ")]}‖|⟩" or after.isalnum() or after in "([{‖|⟨√∑∏∫∮⋃⋂"
     return f"({m.group(1)})" if squeezed and not m.group(1).startswith("(") else m.group(1)
 
 
@@ -259,7 +271,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
         + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")]
-        + [MacroSpec(name, "{{") for name in ("overset", "stackrel", "underset")],
+        + [MacroSpec(name, "{{") for name in ("overset", "stackrel", "underset")]
+        + [MacroSpec(name, "{") for name in ("pmod", "pod")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -318,6 +331,11 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
                 "tiny", "scriptsize", "footnotesize", "small", "normalsize", "large", "Large", "LARGE", "huge", "Huge",
                 "color", "thanks", "xspace", "limits", "nolimits", "protect",
             )),
+            # modular arithmetic (pylatexenc dropped the word: "a ≡ b p", "x 2")
+            spec("bmod", " mod "),
+            spec("mod", " mod "),
+            spec("pmod", simplify_repl=lambda node, l2tobj: f" (mod {_arg_text(node, l2tobj, 0).strip()})"),
+            spec("pod", simplify_repl=lambda node, l2tobj: f" ({_arg_text(node, l2tobj, 0).strip()})"),
             spec("copyright", "©"),
             spec("textcopyright", "©"),
             spec("ne", "≠"),
@@ -462,7 +480,7 @@ _MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
 #: The innermost multi-line environment of display math (one without another inside it).
 _ENVIRONMENT = re.compile(
     r"\\begin\{(?P<env>cases|dcases|rcases|aligned|alignedat|align\*?|alignat\*?|split|gathered|gather\*?"
-    r"|eqnarray\*?|multline\*?|[pbBvV]?matrix|smallmatrix|array)\}(?:\{[\dlcr| ]+\})?"
+    r"|eqnarray\*?|multline\*?|flalign\*?|[pbBvV]?matrix|smallmatrix|array)\}(?:\{[\dlcr| ]+\})?"
     r"(?P<body>(?:(?!\\begin\{).)*?)\\end\{(?P=env)\}",
     re.DOTALL,
 )

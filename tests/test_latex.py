@@ -49,6 +49,10 @@ from newsletter.readers import read_papers
         (r"$\tfrac{1}{2}$, $\dfrac{a}{b+c}$ and $\binom{n}{k}$", "½, a/(b+c) and C(n, k)"),
         # a fraction against a symbol: "a1/2" and "1/nx" read as other numbers
         (r"$a\frac{1}{2}$, $\frac{1}{n}x$, $a\frac{b}{c+d}$, $\frac{\frac{a}{b}}{c}$", "a½, (1/n)x, a(b/(c+d)), (a/b)/c"),
+        # ... and before a big operator: "1/n∑ᵢ" read as 1 over n∑ᵢ
+        (r"$\frac{1}{n}\sum_{i} x_i$ and $\frac{1}{T}\int_0^T f$, $\frac{1}{k}\prod_j a_j$", "(1/n)∑ᵢ xᵢ and (1/T)∫₀ᵀ f, (1/k)∏ⱼ aⱼ"),
+        # modular arithmetic keeps its word (it was "a ≡ b p" and "x 2")
+        (r"$a \equiv b \pmod{p}$, $x \bmod 2$, $a \mod n$ and $a \equiv b \pod{n}$", "a ≡ b (mod p), x mod 2, a mod n and a ≡ b (n)"),
         (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
         (r"$\gets$ and $\ddagger$, \S 3, $\langle x, y \rangle$ and $\lfloor n/2 \rfloor$", "← and ‡, § 3, ⟨x, y⟩ and ⌊n/2⌋"),
         (r"$\det(A) \ne 0$, $\Pr[X]$, $\neg p \land q \implies r$", "det(A) ≠ 0, Pr[X], ¬p ∧ q ⟹ r"),
@@ -547,6 +551,13 @@ def test_words_like_a_glued_relation_stay_words(plain):
         (r"$\begin{pmatrix} a & b \\ c & d\end{pmatrix}$ and $\left[\begin{array}{cc} 1 & 2 \\ 3 & 4\end{array}\right]$",
          "(a, b; c, d) and [1, 2; 3, 4]"),
         (r"$\begin{vmatrix} a & b \\ c & d\end{vmatrix}$, $\begin{bmatrix} x+y & 0\end{bmatrix}$", "|a, b; c, d|, [x+y, 0]"),
+        # display math written in the text as its environment, no $ around it (it stayed as written)
+        (r"We solve \begin{equation} \min_x f(x) + \lambda \|x\|_1 \end{equation} fast.", "We solve minₓ f(x) + λ‖x‖₁ fast."),
+        (r"so \begin{equation*} y = Ax \end{equation*} and \begin{align} a &= b \\ c &= d \end{align} hold",
+         "so y = Ax and a = b, c = d hold"),
+        (r"and \begin{displaymath} E = mc^2 \end{displaymath}, or \begin{gather*} a \\ b \end{gather*}.",
+         "and E = mc², or a, b."),
+        (r"an \begin{equation} left open, and $x$", r"an \begin{equation} left open, and x"),
     ],
 )
 def test_multi_line_math_reads_on_one_line(latex, shown):
