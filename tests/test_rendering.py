@@ -24,6 +24,7 @@ from newsletter.rendering import (
     check_templates,
     highlight,
     premailer_inline,
+    scripts_raised,
     trim,
     unbroken_before_operators,
 )
@@ -72,6 +73,25 @@ def test_highlight_never_breaks_escaping():
     out = str(highlight("<script> & co amp lt", patterns))
     assert out == "<mark>&lt;script&gt;</mark> &amp; <mark>co</mark> <mark>amp</mark> <mark>lt</mark>"
     assert str(highlight("a < b", [re.compile("a"), re.compile("a <")])) == "<mark>a &lt;</mark> b"
+
+
+@pytest.mark.parametrize(
+    ("text", "html"),
+    [
+        # scripts Unicode has no characters for (LaTeX's output) read as LaTeX source: "θ_T", "n^(3/2)"
+        ("a drift v_θ(x,t), L(θ_T) − L(θ₀)", "a drift v<sub>θ</sub>(x,t), L(θ<sub>T</sub>) − L(θ₀)"),
+        ("O(n^(3/2) log n) and Õ(d^(1/4)ε^(−7/4))", "O(n<sup>3/2</sup> log n) and Õ(d<sup>1/4</sup>ε<sup>−7/4</sup>)"),
+        ("L_(DPO), 𝔼_(x ∼ p)[q], ℓ_∞-norm, ‖x‖_F, x^T y", "L<sub>DPO</sub>, 𝔼<sub>x ∼ p</sub>[q], ℓ<sub>∞</sub>-norm, "
+         "‖x‖<sub>F</sub>, x<sup>T</sup> y"),
+        ("<b>x_i</b> & 2^(k/2)", "&lt;b&gt;x<sub>i</sub>&lt;/b&gt; &amp; 2<sup>k/2</sup>"),
+        # names with an underscore, links and addresses stay as written
+        ("snake_case, GPT_4, a_priori, a_b_c", "snake_case, GPT_4, a_priori, a_b_c"),
+        ("github.com/a_b, https://x.org/p_q and ada_l@x.org", "github.com/a_b, https://x.org/p_q and ada_l@x.org"),
+    ],
+)
+def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
+    assert str(scripts_raised(text)) == html
+    assert str(highlight(text, [re.compile("zzz")])) == html
 
 
 def test_trim_cuts_at_a_word():
@@ -615,7 +635,9 @@ def test_latex_reads_as_unicode_and_is_still_escaped(tmp_path):
                   "‖∇f(x)‖₂\u00a0≤ ε", "Õ(d^(1/4)ε^(−7/4))", "Φₜ\u00a0= f(xₜ)\u00a0+ (λ/2)‖xₜ\u00a0− xₜ₋₁‖²",
                   "from $120 to $15 per Run", "(an 87.5% saving)", "Zoë Brändli, José Ramón García"):
         # (a no-break space before a relation or operator: the line breaks after it)
-        assert shown in text and shown in visible, shown
+        assert shown in text and shown in visible.replace("d1/4ε−7/4", "d^(1/4)ε^(−7/4)"), shown
+    # the scripts Unicode has no characters for are written out in the text part, set as such in the HTML
+    assert "Õ(d<sup" in html and ">1/4</sup>ε<sup" in html and ">−7/4</sup>)" in html
     for raw in ("$\\", "\\mathcal", "\\epsilon", '\\"o', "$<$"):
         assert raw not in html and raw not in text, raw
     # $<$script$>$ became <script>, which is text: escaped in the HTML, plain in the text part.
