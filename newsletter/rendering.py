@@ -434,13 +434,16 @@ def also_in(
     """The names of the paper's other topics, but those :func:`reason_text`
     names already: a reader of "Diffusion models" does not find it under
     "Optimisation" without being told.  With ``words``, each name is followed
-    by what that topic found ("Optimisation (optimizing)")."""
+    by what that topic found ("Optimisation (optimizing)"), unless that is
+    only the topic's own name ("Optimization (Optimization)" said it twice)."""
     named = sum(1 for r in m.topic_reasons if r) > 1
     reasons = m.topic_reasons + ("",) * (len(m.topics) - len(m.topic_reasons))
     out = []
     for t, r in zip(m.topics[1:], reasons[1:]):
         if not (named and r):
             found = words(t) if words else []
+            if [w.casefold() for w in found] == [topic_name(t).casefold()]:
+                found = []
             out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
     return tuple(out)
 

@@ -1089,6 +1089,10 @@ def test_a_card_names_the_other_topics_that_found_it():
     assert also_in(two_reasons, names) == ("Optimisation",)
     one_reason = PaperMatch(paper, 1.0, ("gen", "diff"), (), (), topic_reasons=("close to your interest: x", ""))
     assert also_in(one_reason, names) == ("Diffusion models",)
+    # what the other topic found, unless it is only its own name ("Optimisation (Optimisation)")
+    found = {"opt": ["optimizing"], "diff": ["Diffusion Models"]}.__getitem__
+    assert also_in(PaperMatch(paper, 1.0, ("gen", "opt"), (), ()), names, found) == ("Optimisation (optimizing)",)
+    assert also_in(PaperMatch(paper, 1.0, ("gen", "diff"), (), ()), names, found) == ("Diffusion models",)
 
 
 def test_both_parts_say_which_other_topics_found_a_paper(tmp_path):
