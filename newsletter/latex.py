@@ -542,19 +542,22 @@ def _math(source: str) -> str:
     except _failures():
         text = source  # left readable: the source without its $ delimiters
     # NFC: an accent on a letter as the one character fonts draw best ("Õ", not "O" + U+0303)
-    return unicodedata.normalize("NFC", _operator_spacing(_INNER_SPACE.sub("", " ".join(text.split()))))
+    text = _INNER_SPACE.sub("", " ".join(text.split()))
+    return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
 
 
 def _minus_signs(math: str) -> str:
     """A hyphen in converted ``$...$`` math as the minus sign typesetting shows
     (``x_t - \\eta g`` "xₜ − ηg", ``(1-1/e)``), unless it joins two words
-    (``\\text{pre-trained}``) or a name in capitals (``\\epsilon\\text{-DP}``).  Not in an export's lost math, whose words
+    (``\\text{pre-trained}``), a name in capitals (``\\epsilon\\text{-DP}``) or a
+    name and its number (``\\texttt{Llama-2}``, ``\\text{GPT-4o}``).  Not in an export's lost math, whose words
     run on into prose ('ell_infty-norm')."""
     return _MINUS.sub("−", math) if "-" in math else math
 
 
 _MINUS = re.compile(
-    r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=[^A-Za-z\s])|(?<=[^A-Za-z\s])-(?=[A-Za-z]{2})(?![A-Z]+\b)"
+    r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=[^A-Za-z\s])(?!\d+[A-Za-z]{0,2}\b)"
+    r"|(?<=[^A-Za-z\s])-(?=[A-Za-z]{2})(?![A-Z]+\b)"
 )
 
 
@@ -607,6 +610,16 @@ def _outside_scripts(text: str, change) -> str:
 
 #: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
 _INNER_SPACE = re.compile(r"(?<=[(\[⟨⌊⌈])\s+|\s+(?=[)\]⟩⌋⌉])")
+#: A norm's bars with what they enclose: each pair, in order.
+_NORM = re.compile(r"‖([^‖]*)‖")
+
+
+def _norm_bars_tight(text: str) -> str:
+    """No space just inside a norm's bars (``\\| y - f(x) \\|^2`` read "‖ y − f(x) ‖²"),
+    when the bars pair up (an odd count, as in ``KL(p\\|q)``, is left as it is)."""
+    if text.count("‖") % 2:
+        return text
+    return _NORM.sub(lambda m: f"‖{m[1].strip()}‖", text)
 
 
 def _escape_comments(latex: str) -> str:

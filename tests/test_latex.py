@@ -51,6 +51,12 @@ from newsletter.readers import read_papers
         (r"$a\frac{1}{2}$, $\frac{1}{n}x$, $a\frac{b}{c+d}$, $\frac{\frac{a}{b}}{c}$", "a½, (1/n)x, a(b/(c+d)), (a/b)/c"),
         # ... and before a big operator: "1/n∑ᵢ" read as 1 over n∑ᵢ
         (r"$\frac{1}{n}\sum_{i} x_i$ and $\frac{1}{T}\int_0^T f$, $\frac{1}{k}\prod_j a_j$", "(1/n)∑ᵢ xᵢ and (1/T)∫₀ᵀ f, (1/k)∏ⱼ aⱼ"),
+        # a norm's bars hold what they enclose without the source's spaces ("‖ y − f(x) ‖²")
+        (r"$\| y_i - f(x_i) \|^2$, $\left\| A \right\|_F \le \|B\|$ and $\mathrm{KL}(p \| q)$",
+         "‖yᵢ − f(xᵢ)‖², ‖A‖_F ≤ ‖B‖ and KL(p ‖ q)"),
+        # a name and its number keep their hyphen ("Llama−2" read as a subtraction); math's minus stays
+        (r"$\texttt{Llama-2}$, $\text{GPT-4o}$, $\mathrm{ResNet-50}$, $n-1$, $\alpha-1$, $e^{x}-1$",
+         "Llama-2, GPT-4o, ResNet-50, n−1, α−1, eˣ−1"),
         # modular arithmetic keeps its word (it was "a ≡ b p" and "x 2")
         (r"$a \equiv b \pmod{p}$, $x \bmod 2$, $a \mod n$ and $a \equiv b \pod{n}$", "a ≡ b (mod p), x mod 2, a mod n and a ≡ b (n)"),
         (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
