@@ -49,7 +49,7 @@ from .errors import ConfigError, NewsletterError, Problem, StateError, cannot_li
 from .messages import ONE_CLICK
 from .runner import stopped_by_signals
 from .state import open_state, public_url
-from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links
+from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links, old_secrets_problem
 
 log = logging.getLogger(__name__)
 # The form parser logs each malformed body it is sent as a warning: any client
@@ -139,6 +139,9 @@ def _app(config: Config, now: Callable[[], datetime] | None = None) -> _App:
         raise ConfigError(
             Problem("`newsletter serve` needs a 'web:' section with base_url and secret_env", str(config.file))
         )
+    old = old_secrets_problem(config)
+    if old is not None:  # the links the old keys signed would all be refused
+        raise ConfigError(old)
     return _App(config, signed, now or (lambda: datetime.now(UTC)))
 
 
@@ -249,7 +252,7 @@ class _App:
         log.warning(
             "warning: %s: web.secret_env: refused a subscriber's link signed with another key than %s's: if `send` or `run` "
             "run with another %s than `serve`, no emailed unsubscribe link works; give every process the same "
-            "key (a key changed since a digest went out breaks that digest's links too)",
+            "key (after a change of key, name the one before in web.old_secret_env: the digests it signed carry its links)",
             self.config.where("web", "secret_env"), name, name,
         )
 

@@ -289,8 +289,8 @@ def test_a_link_signed_with_another_key_warns_the_operator_once(config, client, 
     assert caplog.messages == [
         f"warning: {config.file}:18: web.secret_env: refused a subscriber's link signed with another key than "
         "DIGEST_WEB_SECRET's: if `send` or `run` run with another DIGEST_WEB_SECRET than `serve`, no emailed "
-        "unsubscribe link works; give every process the same key (a key changed since a digest went out breaks "
-        "that digest's links too)"
+        "unsubscribe link works; give every process the same key (after a change of key, name the one before in "
+        "web.old_secret_env: the digests it signed carry its links)"
     ]
     assert "ada@" not in caplog.text and ada.rpartition("/")[2] not in caplog.text
 
@@ -373,9 +373,9 @@ def link_in(message) -> str:
 
 
 @contextmanager
-def serving(folder: Path):
+def serving(folder: Path, **more_env: str):
     """The real ``newsletter serve --port 0`` (uvicorn) in ``folder``; yields its URL and the process."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC", "DIGEST_WEB_SECRET": SECRET}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC", "DIGEST_WEB_SECRET": SECRET, **more_env}
     env.pop("NEWSLETTER_CONFIG", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "serve", "--port", "0"],
@@ -516,6 +516,34 @@ def check_the_whole_way(tmp_path, cli, env, server):
     assert "unsubscribed: ada@example.org (web)" in err
     with sqlite3.connect(state) as con:
         assert con.execute("SELECT count(*) FROM unsubscribed").fetchone()[0] == 0
+
+
+def test_after_a_change_of_key_the_links_of_digests_sent_before_still_unsubscribe(tmp_path, cli):
+    """A leaked key changed: every digest already in readers' inboxes carried
+    links signed with the old one, and serve refused them all (400).  Named
+    in web.old_secret_env, the old key checks them; new digests carry links
+    signed with the new key."""
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG + "  old_secret_env: DIGEST_OLD_SECRETS\n")
+    leaked = "the-leaked-key-0123456789"
+    assert cli("send", "--now", "2024-05-06T09:00:00+00:00", env={"DIGEST_WEB_SECRET": leaked}).code == 0
+    before = {m["To"].addresses[0].addr_spec: link_in(m) for a in ("ada", "bob") for m in eml(tmp_path, f"{a}@example.org")}
+    add_papers(tmp_path, "day2.txt", ["Diffusion Models for Task 2"])
+    assert cli("send", "--now", "2024-05-07T09:00:00+00:00", env={"DIGEST_WEB_SECRET": SECRET}).code == 0
+    after = link_in(eml(tmp_path, "bob@example.org")[-1])
+    assert after != before["bob@example.org"]
+    with serving(tmp_path, DIGEST_OLD_SECRETS=leaked) as (base, proc), httpx.Client() as http:
+        assert http.post(base + urlsplit(before["ada@example.org"]).path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        assert http.post(base + urlsplit(after).path, data={"List-Unsubscribe": "One-Click"}).status_code == 200
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert leaked not in err and SECRET not in err
+    got = query(tmp_path / "newsletter-state.sqlite3", "SELECT email FROM unsubscribed ORDER BY email")
+    assert got == [("ada@example.org",), ("bob@example.org",)]
+    # without the old key serve refuses to start: each of those links would be refused
+    env = {"DIGEST_WEB_SECRET": SECRET}
+    r = cli("serve", "--port", "0", env=env)
+    assert r.code == 2 and "web.old_secret_env: environment variable DIGEST_OLD_SECRETS is not set" in r.err
 
 
 def test_serve_without_the_secret_is_a_located_error(tmp_path, cli):
