@@ -54,7 +54,8 @@ if TYPE_CHECKING:
 #: Display math written as its environment in the text, outside any ``$``:
 #: ``we solve \\begin{equation} \\min_x f(x) \\end{equation} by``.
 _DISPLAY_NAMES = "equation|align|alignat|gather|multline|eqnarray|displaymath|math|flalign"
-_OPENER = re.compile(r"(?<!\\)(?:\$\$|\$|\\\(|\\\[)|\\begin\{(?:" + _DISPLAY_NAMES + r")\*?\}")
+#: (A ``$`` after ``\\`` is escaped, unless that backslash is one of a line break's ``\\\\``.)
+_OPENER = re.compile(r"(?:(?<!\\)|(?<=\\\\))(?:\$\$|\$|\\\(|\\\[)|\\begin\{(?:" + _DISPLAY_NAMES + r")\*?\}")
 _CLOSER = {
     "$$": re.compile(r"(?<!\\)\$\$"),
     "$": re.compile(r"(?<!\\)\$"),

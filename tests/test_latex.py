@@ -42,6 +42,8 @@ from newsletter.readers import read_papers
         (r"$\eta < 1/L$ & $p > 1$", "η < 1/L & p > 1"),
         (r"$<$script$>$alert(1)$<$/script$>$", "<script>alert(1)</script>"),
         (r"\(x^2\) and \[y_1\]", "x² and y₁"),
+        # math right after a line break's \\ (its $ read as escaped: "$x^2$" stayed as written)
+        (r"ends.\\$x^2$ is, line\\\(y_1\) and \$5", "ends. x² is, line y₁ and $5"),
         # Text styles inside math keep their text; \operatorname* drops its star.
         (r"$\mathrm{KL}(p\|q)$, $\mathsf{SGD}$ and $\texttt{Adam}$", "KL(p‖q), SGD and Adam"),
         (r"$\textsf{A}$, $\textsc{Llama}$ and $\mbox{if } x > 0$", "A, Llama and if x > 0"),
