@@ -239,7 +239,16 @@ def _stacked(over: bool):
 
 
 def _href(node, l2tobj) -> str:
-    return _arg_text(node, l2tobj, 1)
+    """``\\href{URL}{text}`` as "text (URL)": the link is the point of it
+    ("code is \\href{https://github.com/a/b}{here}" read "code is here"), and
+    a text part or a copied abstract keeps no link of its own."""
+    args = node.nodeargd.argnlist if node.nodeargd else []
+    url = args[0].latex_verbatim().strip()[1:-1].strip() if args and args[0] is not None else ""
+    url = re.sub(r"\\([%#&_~$])", r"\1", url).removeprefix("mailto:")  # LaTeX escapes them in a URL: \\% is %
+    text = _arg_text(node, l2tobj, 1).strip()
+    if url in (text, "http://" + text, "https://" + text) or not re.match(r"(?:https?|ftp)://|www\.|[^\s@/]+@[\w.-]+$", url):
+        return text or url
+    return f"{text} ({url})" if text else url
 
 
 def _combining(mark: str):
@@ -1195,7 +1204,13 @@ def _lists(text: str) -> str:
     return _LIST.sub(inline, text).strip()
 
 
+#: ``\\verb|x_y|`` (any delimiter), shown as its text when that holds no other LaTeX.
+_VERB = re.compile(r"\\verb\*?([^\sa-zA-Z*])([^$\\\n]*?)\1")
+
+
 def _converted(text: str) -> str:
+    if "\\verb" in text:
+        text = _VERB.sub(r"\2", text)
     if "\\def" in text or "command" in text or "\\Declare" in text:
         text = _definitions(text)
     if "\\begin{" in text:

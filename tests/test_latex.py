@@ -42,6 +42,10 @@ from newsletter.readers import read_papers
         (r"$\eta < 1/L$ & $p > 1$", "η < 1/L & p > 1"),
         (r"$<$script$>$alert(1)$<$/script$>$", "<script>alert(1)</script>"),
         (r"\(x^2\) and \[y_1\]", "x² and y₁"),
+        # a link keeps its address ("code is here" lost the URL), unless the text is the address
+        (r"Code is \href{https://github.com/a/b_c}{here}, \href{https://x.org/\%7Eme}{page}, \href{https://x.org}{x.org}",
+         "Code is here (https://github.com/a/b_c), page (https://x.org/%7Eme), x.org"),
+        (r"write \href{mailto:a@b.org}{us}; \verb|x_y| and \verb!q!", "write us (a@b.org); x_y and q"),
         # math right after a line break's \\ (its $ read as escaped: "$x^2$" stayed as written)
         (r"ends.\\$x^2$ is, line\\\(y_1\) and \$5", "ends. x² is, line y₁ and $5"),
         # Text styles inside math keep their text; \operatorname* drops its star.
