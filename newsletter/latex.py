@@ -282,7 +282,7 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
         + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")]
         + [MacroSpec(name, "{{") for name in ("overset", "stackrel", "underset")]
-        + [MacroSpec(name, "{") for name in ("pmod", "pod")],
+        + [MacroSpec(name, "{") for name in ("pmod", "pod", "phantom", "hphantom", "vphantom", "tag")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -341,6 +341,11 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
                 "tiny", "scriptsize", "footnotesize", "small", "normalsize", "large", "Large", "LARGE", "huge", "Huge",
                 "color", "thanks", "xspace", "limits", "nolimits", "protect",
             )),
+            # space kept for what is not shown, and an equation's number: nothing on one line ("\\phantom{x}y" read "xy")
+            *(spec(name, "") for name in ("phantom", "hphantom", "vphantom", "tag")),
+            spec("leadsto", "⇝"),
+            spec("imath", "ı"),
+            spec("jmath", "ȷ"),
             # modular arithmetic (pylatexenc dropped the word: "a ≡ b p", "x 2")
             spec("bmod", " mod "),
             spec("mod", " mod "),
