@@ -547,8 +547,14 @@ _LIMITS = re.compile(r"\\(?:no)?limits(?![a-zA-Z])")
 _OPEN_BAR_SPACE = re.compile(r"(\\l[vV]ert)\s+")
 
 
+#: A big operator's limits stacked in rows: ``\\sum_{\\substack{i<n\\\\j<m}}``.
+_SUBSTACK = re.compile(r"\\substack\{([^{}]*)\}")
+
+
 def _math(source: str) -> str:
     source = _environments(source) if "\\begin{" in source else source
+    if "\\substack" in source:  # its rows on one line, as a list: "∑_(i<n, j<m)", not "∑_(i<n j<m)"
+        source = _SUBSTACK.sub(lambda m: ", ".join(r.strip() for r in _ROW_BREAK.split(m[1])), source)
     if "\\l" in source or "\\no" in source:
         source = _OPEN_BAR_SPACE.sub(r"\1{}", _LIMITS.sub("", source))
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))

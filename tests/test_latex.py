@@ -65,6 +65,7 @@ from newsletter.readers import read_papers
          "Llama-2, GPT-4o, ResNet-50, n−1, α−1, eˣ−1"),
         # what is only space (\phantom) or an equation's number shows nothing; symbols pylatexenc dropped
         (r"$\phantom{x}y$, $x = 1 \tag{1}$, $\hphantom{00}3$, $a \leadsto b$, $\imath$ and $\jmath$", "y, x = 1, 3, a ⇝ b, ı and ȷ"),
+        (r"$\sum_{\substack{i<n\\ j \neq i}} x_{ij}$", "∑_(i<n, j ≠ i) xᵢⱼ"),
         # modular arithmetic keeps its word (it was "a ≡ b p" and "x 2")
         (r"$a \equiv b \pmod{p}$, $x \bmod 2$, $a \mod n$ and $a \equiv b \pod{n}$", "a ≡ b (mod p), x mod 2, a mod n and a ≡ b (n)"),
         (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
