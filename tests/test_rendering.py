@@ -1181,7 +1181,10 @@ def test_contents_entries_are_numbered_as_the_text_part_numbers_them(tmp_path):
     text_contents = text[text.index("Contents"):text.index("== ")]
     for n, title in entries:
         assert f"[{n}] {html_lib.unescape(title)}\n" in text_contents
-    assert re.search(r'class="contents-item"[^>]*style="[^"]*text-indent: -30px', contents)  # hung under the title
+    # hung under the title, by a margin: Outlook's Word engine takes a paragraph's margin and text-indent,
+    # not its padding (the number stood out of the column there)
+    assert re.search(r'class="contents-item"[^>]*style="[^"]*margin: 0 0 5px 30px;text-indent: -30px', contents)
+    assert not re.search(r'class="contents-item"[^>]*style="[^"]*padding', contents)
     # where the number's box is not drawn (Outlook's Word engine has no inline-block, a client without
     # styles) a space still parts it from the title: "1.Schrödinger Bridges ..." read as one word
     visible = html_lib.unescape(re.sub(r"<[^>]+>", "", contents))
