@@ -1219,13 +1219,35 @@ def _lists(text: str) -> str:
 _VERB = re.compile(r"\\verb\*?([^\sa-zA-Z*])([^$\\\n]*?)\1")
 
 
+#: An environment of prose in an abstract (not math, not a list): ``\\begin{theorem}[Name] ... \\end{theorem}``.
+_PROSE_ENVIRONMENT = re.compile(
+    r"\\begin\{(?P<env>abstract|center|quote|quotation|flushleft|flushright|small|footnotesize|scriptsize"
+    r"|theorem|lemma|proposition|corollary|definition|remark|example|conjecture|claim|assumption|proof)\}"
+    r"(?:\[(?P<name>[^\]]*)\])?(?P<body>.*?)\\end\{(?P=env)\}",
+    re.DOTALL,
+)
+#: Those a typeset paper heads with their kind ("Theorem.", "Proof.").
+_HEADED = frozenset(("theorem", "lemma", "proposition", "corollary", "definition", "remark", "example", "conjecture",
+                     "claim", "assumption", "proof"))
+
+
+def _prose_environment(m: re.Match) -> str:
+    """Its text, headed as typeset where the kind is shown ("Theorem (Name). ..."):
+    the environment's name and braces stayed as written ("\\begin{theorem} ...")."""
+    body = " ".join(m["body"].split())
+    if m["env"] not in _HEADED:
+        return body
+    name = f" ({m['name'].strip()})" if m["name"] and m["name"].strip() else ""
+    return f"{m['env'].capitalize()}{name}. {body}"
+
+
 def _converted(text: str) -> str:
     if "\\verb" in text:
         text = _VERB.sub(r"\2", text)
     if "\\def" in text or "command" in text or "\\Declare" in text:
         text = _definitions(text)
     if "\\begin{" in text:
-        text = _lists(text)
+        text = _PROSE_ENVIRONMENT.sub(_prose_environment, _lists(text)).strip()
     text = _unwrap_styles(_citations(text))
     out, pos = [], 0
     for start, end, source in _math_spans(text):

@@ -63,6 +63,11 @@ from newsletter.readers import read_papers
         # a name and its number keep their hyphen ("Llama−2" read as a subtraction); math's minus stays
         (r"$\texttt{Llama-2}$, $\text{GPT-4o}$, $\mathrm{ResNet-50}$, $n-1$, $\alpha-1$, $e^{x}-1$",
          "Llama-2, GPT-4o, ResNet-50, n−1, α−1, eˣ−1"),
+        # an environment of prose reads as its text, headed as typeset where its kind is shown
+        (r"\begin{abstract} We study $x$. \end{abstract} Thus \begin{theorem}[Main] Every $x$ is y. \end{theorem}",
+         "We study x. Thus Theorem (Main). Every x is y."),
+        (r"so \begin{proof}Trivial.\end{proof} and \begin{center} a \end{center}, \begin{quote}b\end{quote}",
+         "so Proof. Trivial. and a, b"),
         # what is only space (\phantom) or an equation's number shows nothing; symbols pylatexenc dropped
         (r"$\phantom{x}y$, $x = 1 \tag{1}$, $\hphantom{00}3$, $a \leadsto b$, $\imath$ and $\jmath$", "y, x = 1, 3, a ⇝ b, ı and ȷ"),
         (r"$\sum_{\substack{i<n\\ j \neq i}} x_{ij}$", "∑_(i<n, j ≠ i) xᵢⱼ"),
