@@ -366,6 +366,7 @@ class Card:
     paper: object
     title: str
     title_html: Markup
+    contents_html: Markup  # the title as the contents list shows it: no marks, a formula's scripts set as such
     url: str  # the title's link: the abstract page, else a search for the title
     url_label: str  # what that link is: "Abstract", or "Search arXiv" when no page is known
     anchor: str  # the card's id, for the contents list
@@ -755,6 +756,7 @@ class Composer:
             paper=paper,
             title=title,
             title_html=highlight(title, self._hit_patterns(m, "title")),
+            contents_html=scripts_raised(title),
             url=paper_link(paper),
             url_label="Abstract" if paper.url or paper.arxiv_id else "Search arXiv",  # as paper_link decides
             anchor=anchor_for(paper.id),

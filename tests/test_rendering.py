@@ -961,7 +961,7 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
     assert composed.text.startswith(f"{title} - ")
 
 
-CARD_FIELDS = ("title, title_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
+CARD_FIELDS = ("title, title_html, contents_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
                "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also")
 
 
@@ -1228,3 +1228,21 @@ def test_a_value_a_subscriber_lacks_prints_nothing_and_a_date_reads_as_a_date(tm
     config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
     (sub, matches), *_ = [d for d in digests(config) if d[0].name is None]
     assert Composer(config).compose(sub, matches, now=NOW).text.startswith("Hello \nWednesday 1 May 2024\n")
+
+
+def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
+    """A title's script Unicode has no character for ('ℓ_∞') was θ<sub>..</sub>
+    on its card but 'ℓ_∞' as LaTeX source in the contents list above it."""
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_text(
+        "Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\nSubscribe"
+        "Certified $\\ell_\\infty$ Robustness of Diffusion Models\nWe certify diffusion models.\n"
+        "Fast Sampling for Score-Based Diffusion Models\nWe sample diffusion models fast.\n", encoding="utf-8")
+    write_config(tmp_path, BASIC_CONFIG)
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config, "ada@example.org")
+    html = Composer(config).compose(sub, matches, now=NOW).html
+    contents = html[html.index('id="contents"'):html.index('class="section"')]
+    assert re.search(r">Certified ℓ<sub[^>]*>∞</sub> Robustness of Diffusion Models</a>", contents)
+    assert re.search(r"Certified ℓ<sub[^>]*>∞</sub> Robustness of <mark", html[html.index('class="section"'):])
