@@ -324,6 +324,52 @@ def test_long_send_to_a_pipe_prints_one_line_per_digest_as_before(workdir, cli):
     assert "%|" not in r.out + r.err and "\r" not in r.out + r.err  # no bar
 
 
+class _Writes:
+    """A pipe as ``say`` sees it: each ``write`` call kept apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_send_writes_its_lines_to_a_pipe_a_group_at_a_time(monkeypatch):
+    """With PYTHONUNBUFFERED set (container images set it) each digest's line
+    was a write of its own, 2,000 writes waking the reader in a big send.
+    Lines go out 64 at a time, or once the first has waited 50 ms; the rest
+    at the end; none lost, none reordered."""
+    from newsletter import cli as cli_module
+    from newsletter.sending import DigestResult
+
+    pipe, clock = _Writes(), [100.0]
+    monkeypatch.setattr(sys, "stdout", pipe)
+    monkeypatch.setattr(cli_module.time, "monotonic", lambda: clock[0])
+    progress = cli_module._SendProgress(130)
+    for i in range(130):  # a burst: within the same instant
+        progress(DigestResult(f"r{i:03d}@example.org", "sent", 3, f"<m{i}@x>"))
+    assert [w.count("\n") for w in pipe.writes] == [64, 64]
+    progress.close()
+    assert [w.count("\n") for w in pipe.writes] == [64, 64, 2]
+    lines = "".join(pipe.writes).splitlines()
+    assert [line.split()[1] for line in lines] == [f"r{i:03d}@example.org:" for i in range(130)]
+    # slow deliveries: a line waits at most until the next one comes 50 ms after the first of its group
+    pipe.writes.clear()
+    progress = cli_module._SendProgress(4)
+    for i in range(4):
+        progress(DigestResult(f"s{i}@example.org", "sent", 1, f"<s{i}@x>"))
+        clock[0] += 0.06
+    assert [[line.split()[1] for line in w.splitlines()] for w in pipe.writes] == [
+        ["s0@example.org:", "s1@example.org:"], ["s2@example.org:", "s3@example.org:"]]
+
+
 def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
     """cron every 10 minutes on a list of 2,500 on a schedule: each run wrote
     2,500 "not due" lines to its log (36 MB a day).  Past 10, one line."""
