@@ -417,8 +417,46 @@ def match_report(
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
                        (*about_advice(config, followed), *number_advice(config, all_papers, followed),
-                        *pin_advice(config, all_papers, only)),
+                        *pin_advice(config, all_papers, only), *crowded_topics(config, index, results)),
                        tuple((k, index.near[k]) for k in followed if k in index.near), before)
+
+
+def crowded_topics(config: Config, index: TopicIndex,
+                   results: Iterable[tuple[Subscriber, list[PaperMatch]]]) -> list[Problem]:
+    """Topics that take papers today of which none reaches a subscriber's
+    digest: its ``max_papers`` places all go to its other topics' papers,
+    which rank higher.  One digest mixes both kinds on one scale, a keyword
+    topic's score n as n/(n+1) (0.50 for one term), under most papers of a
+    topic in words (0.9 and more), so a keyword topic next to a sentence
+    sent nothing at all, and ``match`` listed 15 papers with no word of the
+    topic missing from them.  Checked on the digest as if nothing had been
+    sent (its papers may have gone out before) and on the one shown; each
+    topic said once, with how many more subscribers it leaves out."""
+    crowded: dict[str, list[tuple[Subscriber, PaperMatch]]] = {}
+    for sub, shown in results:
+        whole = index.select(sub)
+        if len(whole) < sub.max_papers:
+            continue  # room left: every topic's papers are in
+        there = {t for m in (*whole, *shown) for t in m.topics}
+        for key in dict.fromkeys(sub.topics):
+            if key not in there and index.results.get(key):
+                crowded.setdefault(key, []).append((sub, whole[-1]))
+    row = {sub.email: i for i, sub in enumerate(config.subscribers)}
+    out = []
+    for key, subs in crowded.items():
+        sub, last = subs[0]
+        best = index.best_fit(key) or 0.0
+        more = f" (and of {counted(len(subs) - 1, 'more subscriber')})" if len(subs) > 1 else ""
+        topic, n = config.topics[key], len(index.results[key])
+        fix = (f"raise max_papers, or give {key!r} an about: sentence so its papers rank by relevance too"
+               if not (topic.about or topic.like) else "raise max_papers")
+        out.append(config.problem(("subscribers", row[sub.email], "topics"), (
+            f"{key!r} takes {counted(n, 'paper')} now, {'it is not' if n == 1 else 'none of them is'} in "
+            f"{sub.email}'s digest"
+            f"{more}: its {sub.max_papers} places (max_papers) go to its other topics' papers, which rank higher "
+            f"(the best of {key!r} at {best:.2f}, the digest's last at {last.fit:.2f}: a keyword topic's score n "
+            f"ranks as n/(n+1), 0.50 for one term; a topic in words' papers by relevance); {fix}")))
+    return out
 
 
 #: How many papers under a ranked topic's floor ``match`` shows (see :class:`MatchReport`).

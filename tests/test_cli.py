@@ -284,6 +284,37 @@ def test_match_says_how_to_read_a_list_mixing_both_kinds_of_score(workdir, cli):
     assert r.code == 0 and "Scores:" not in r.out
 
 
+def test_match_names_a_topic_whose_papers_all_miss_the_digest_for_its_other_topics(workdir, cli):
+    """A keyword topic beside a topic in words: its papers rank as n/(n+1)
+    (0.50 for one term), under the sentence's (0.9 and more), so with
+    max_papers filled by the sentence's papers the keyword topic sent
+    nothing at all, day after day, and `match` listed the digest without a
+    word of it."""
+    about = ('  words:\n    name: Generative models\n    about: "Diffusion and score-based generative models."\n'
+             '  sgd:\n    name: SGD\n    any: ["SGD"]\n')
+    crowded = BASIC_CONFIG.replace("subscribers:\n", about + "subscribers:\n").replace(
+        "topics: [optim, diffusion]", "topics: [words, sgd]")
+    write_config(workdir, crowded)
+    r = cli("match", "--subscriber", "bob@example.org")
+    assert r.code == 0, r.err
+    digest = r.out.split("Just under")[0]
+    assert "[SGD]" not in digest and digest.count("[Generative models]") == 5, r.out
+    (line,) = [x for x in r.err.splitlines() if "'sgd'" in x]
+    found = re.fullmatch(
+        r"warning: config\.yaml:\d+: subscribers\[1\]\.topics: 'sgd' takes (\d+) papers now, none of them is in "
+        r"bob@example\.org's digest: its 5 places \(max_papers\) go to its other topics' papers, which rank higher "
+        r"\(the best of 'sgd' at (0\.\d\d), the digest's last at (0\.\d\d): a keyword topic's score n ranks as "
+        r"n/\(n\+1\), 0\.50 for one term; a topic in words' papers by relevance\); raise max_papers, or give 'sgd' "
+        r"an about: sentence so its papers rank by relevance too", line)
+    assert found and float(found[2]) < float(found[3]), line
+    assert "'sgd'" not in cli("match", "--subscriber", "ada@example.org").err  # not one of Ada's topics
+
+    # with room for them, its papers come and nothing is said
+    write_config(workdir, crowded.replace("max_papers: 5", "max_papers: 200"))
+    r = cli("match", "--subscriber", "bob@example.org")
+    assert r.code == 0 and "[SGD]" in r.out and "'sgd'" not in r.err, r.err
+
+
 def test_validate_json(workdir, cli):
     write_config(workdir, BASIC_CONFIG)
     r = cli("validate", "--json")
