@@ -180,7 +180,8 @@ def unmatched_topics(
     n = len(all_papers)
     return [
         config.problem(("topics", key), f"matches none of the {counted(n, 'paper')} in the current sources"
-                       + (_floor_hint(index.near.get(key)) or _missing_data_hint(config.topics[key], all_papers)))
+                       + (_floor_hint(index.near.get(key)) or _missing_data_hint(config.topics[key], all_papers)
+                          or _no_liked_hint(config.topics[key], index.near.get(key))))
         for key in keys
         if not index.results.get(key)
     ]
@@ -198,6 +199,16 @@ def _floor_hint(near: NearMisses | None) -> str:
     title = paper.title if len(paper.title) <= 60 else paper.title[:59] + "…"
     return (f" (its min_score {near.floor:g} is over them all: the best, {title!r}, has relevance "
             f"{math.floor(relevance * 1000) / 1000:.3f}; `min_score: {cut:.2f}` would take it)")
+
+
+def _no_liked_hint(topic, near: NearMisses | None) -> str:
+    """A topic of liked papers alone none of which is known: it has nothing
+    to rank by, every day, where "matches none of the 336 papers" read as a
+    quiet day on a subject (each entry is warned of on its own line)."""
+    if not topic.like or topic.about or topic.any or topic.all or topic.categories or near is not None:
+        return ""
+    return (" (none of its like: papers is known, so it has nothing to rank by: name papers of the sources by "
+            "arXiv id or title, or describe the interest in an about: sentence)")
 
 
 def _missing_data_hint(topic, papers: list[Paper]) -> str:
@@ -428,15 +439,17 @@ def crowded_topics(config: Config, index: TopicIndex,
     which rank higher.  One digest mixes both kinds on one scale, a keyword
     topic's score n as n/(n+1) (0.50 for one term), under most papers of a
     topic in words (0.9 and more), so a keyword topic next to a sentence
-    sent nothing at all, and ``match`` listed 15 papers with no word of the
-    topic missing from them.  Checked on the digest as if nothing had been
-    sent (its papers may have gone out before) and on the one shown; each
-    topic said once, with how many more subscribers it leaves out."""
+    sent nothing at all, and ``match`` listed the digest without a word of
+    that topic.  Only where a topic in words fills the digest (among keyword
+    topics alone, more matched terms first is the rule README gives).
+    Checked on the digest as if nothing had been sent (its papers may have
+    gone out before) and on the one shown; each topic said once, with how
+    many more subscribers it leaves out."""
     crowded: dict[str, list[tuple[Subscriber, PaperMatch]]] = {}
     for sub, shown in results:
         whole = index.select(sub)
-        if len(whole) < sub.max_papers:
-            continue  # room left: every topic's papers are in
+        if len(whole) < sub.max_papers or not any(m.reasons for m in whole):
+            continue  # room left (every topic's papers are in), or keyword topics alone: more terms first, as told
         there = {t for m in (*whole, *shown) for t in m.topics}
         for key in dict.fromkeys(sub.topics):
             if key not in there and index.results.get(key):

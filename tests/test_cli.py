@@ -516,6 +516,26 @@ def test_a_ranked_topic_whose_floor_is_over_every_paper_says_which_min_score_tak
     assert r.code == 0 and "topics.diffusion" not in r.err and "Ada Lovelace <ada@example.org>: 0 papers" not in r.out
 
 
+def test_a_topic_of_liked_papers_none_of_them_known_says_it_has_nothing_to_rank_by(workdir, cli):
+    """`like:` alone, each entry a typo or a paper of no source: validate
+    said "matches none of the 336 papers", as of a quiet day on a subject,
+    every day."""
+    write_config(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n',
+                                               '    like: ["Reflected Diffusion Modelz", "A Paper Nobody Wrote"]\n'))
+    for command in ("validate", "match"):
+        r = cli(command)
+        assert r.code == 0, r.err
+        (line,) = [x for x in r.err.splitlines() if "topics.diffusion:" in x]
+        assert line.startswith("warning: config.yaml:5: topics.diffusion: matches none of the "), line
+        assert line.endswith("papers in the current sources (none of its like: papers is known, so it has nothing "
+                             "to rank by: name papers of the sources by arXiv id or title, or describe the interest "
+                             "in an about: sentence)"), line
+        assert "topics.diffusion.like[0]: 'Reflected Diffusion Modelz' matches no known paper" in r.err
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("Modelz", "Models"))
+    r = cli("validate")
+    assert r.code == 0 and "topics.diffusion:" not in r.err and "nothing to rank by" not in r.err, r.err
+
+
 def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):
     """Saved Hugging Face pages have no arXiv categories and no authors: a
     topic filtering on them is empty every day, not on a quiet one."""
