@@ -321,8 +321,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         )
         return
     mixed = False  # a list showing 8 under 0.90 and over 0.82 read as out of order
+    ranked = False  # 0.91 read as "91% relevant", of a paper on another subject on a quiet day
     for sub, matches, gone in results:
         mixed = mixed or len({bool(m.reasons) for m in matches}) == 2
+        ranked = ranked or any(m.reasons for m in matches)
         if gone:
             click.echo(f"{sub.label}: unsubscribed {shown_time(gone, config.zone(sub))}, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
@@ -341,6 +343,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     if mixed:
         click.echo("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a "
                    "keyword topic's (its matched terms), placed as n/(n+1) (8 as 0.89).")
+    if ranked:
+        click.echo("Relevance (0.00-1.00, what min_score cuts) says how far a paper stands out from today's "
+                   "typical paper, not how much of your sentence it covers: on a day with little on a topic, its "
+                   "closest papers still score high.")
     if report.near:
         # what a lower min_score would let in: the floor is easier to set seeing these
         click.echo("Just under a topic's floor (a lower `min_score` takes them):")

@@ -280,8 +280,16 @@ def test_match_says_how_to_read_a_list_mixing_both_kinds_of_score(workdir, cli):
     assert any("." in s for s in scores) and any("." not in s for s in scores), r.out  # both kinds shown
     assert ("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a keyword "
             "topic's (its matched terms), placed as n/(n+1) (8 as 0.89).") in r.out.splitlines()
+    # relevance is relative to the day: 0.91 read as "91% relevant", of a paper on another subject
+    relative = ("Relevance (0.00-1.00, what min_score cuts) says how far a paper stands out from today's typical "
+                "paper, not how much of your sentence it covers: on a day with little on a topic, its closest "
+                "papers still score high.")
+    assert relative in r.out.splitlines()
     r = cli("match", "--subscriber", "ada@example.org")  # keyword scores alone: nothing to explain
-    assert r.code == 0 and "Scores:" not in r.out
+    assert r.code == 0 and "Scores:" not in r.out and "Relevance (" not in r.out
+    write_config(workdir, mixed.replace("topics: [optim, words]", "topics: [words]"))
+    r = cli("match", "--subscriber", "bob@example.org")  # relevance alone: no mixing, still relative
+    assert r.code == 0 and "Scores:" not in r.out and relative in r.out.splitlines(), r.out
 
 
 def test_match_names_a_topic_whose_papers_all_miss_the_digest_for_its_other_topics(workdir, cli):
