@@ -426,10 +426,40 @@ def match_report(
         if (exclude or next_digest) and not found and (n := len(index.select(sub)))
     }
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
+    about = about_advice(config, followed)
+    advised = {p.path for p in about}  # a one-word sentence is told that first, not twice
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
-                       (*about_advice(config, followed), *number_advice(config, all_papers, followed),
-                        *pin_advice(config, all_papers, only), *crowded_topics(config, index, results)),
+                       (*about, *number_advice(config, all_papers, followed), *pin_advice(config, all_papers, only),
+                        *(p for p in vague_topics(config, index, followed) if p.path not in advised),
+                        *crowded_topics(config, index, results)),
                        tuple((k, index.near[k]) for k in followed if k in index.near), before)
+
+
+def vague_topics(config: Config, index: TopicIndex, topics: Iterable[str]) -> list[Problem]:
+    """Sentences none of whose papers writes a phrase of them: each reads only
+    "close in meaning to your interest".  "Interesting new methods in machine
+    learning." took 20 such papers, a digest of the day's average, and
+    nothing said how to do better: either the day has nothing on the
+    interest, or the sentence names no subject in the words papers use.
+    Topics with rules are left out: the rules vouch for their papers."""
+    from .ranking import CLOSE_IN_MEANING
+
+    out = []
+    for key in topics:
+        topic, taken = config.topics[key], index.results.get(key) or {}
+        if not topic.about or topic.any or topic.all or len(taken) < VAGUE_AT_LEAST:
+            continue
+        if all(tm.reason == CLOSE_IN_MEANING for tm in taken.values()):
+            out.append(config.problem(("topics", key, "about"), (
+                f"none of the {len(taken)} papers it takes writes a phrase of it (each is only "
+                f"'{CLOSE_IN_MEANING}'): either today's papers have nothing on it, or it names no subject in the "
+                "words papers use; name the methods, models or problems as papers write them, add like: papers, "
+                "or add a rule (any: [...]) to keep days with nothing on it empty")))
+    return out
+
+
+#: A topic in words is called vague (:func:`vague_topics`) from this many papers on.
+VAGUE_AT_LEAST = 3
 
 
 def crowded_topics(config: Config, index: TopicIndex,

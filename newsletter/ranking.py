@@ -107,6 +107,8 @@ W_TITLE = 0.5  # semantic: weight of the title-only similarity next to title + a
 CENTRE = True  # measure semantic similarity on vectors centred on the day's mean
 PRF_DOCS = 5  # pseudo-relevance feedback: how many top papers pull the semantic query
 PRF_WEIGHT = 1.0
+#: The reason of a paper that writes no phrase of the sentence and is close to no liked paper.
+CLOSE_IN_MEANING = "close in meaning to your interest"
 CENTER = 2.5  # robust z-score of the fused evidence that maps to 0.5 (the default floor)
 SPREAD = 1.0  # z-score units per logistic unit
 #: A paper whose fused evidence is this share of the way from the day's median
@@ -1334,5 +1336,5 @@ class Ranker:
             # the form issue 11 gives for it, in match --json and in the email alike
             reasons.append(f"like: {liked[best][1]}")
         if not reasons:
-            reasons.append("close in meaning to your interest")
+            reasons.append(CLOSE_IN_MEANING)
         return "; ".join(reasons)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from datetime import UTC
 
@@ -495,6 +496,33 @@ def test_an_about_written_in_latex_meets_papers_read_as_unicode(workdir):
     first = subs["ada@example.org"][0]
     assert first["title"] == "Optimistic exploration for ε-greedy bandits"
     assert first["reason"] == "close to your interest: exploration in ε-greedy bandits"
+
+
+def test_a_sentence_none_of_whose_papers_writes_a_phrase_of_it_gets_advice_from_match(workdir):
+    """'Interesting new methods in machine learning.' took 20 papers, each only
+    "close in meaning to your interest": a digest of the day's average, and
+    nothing said how to write a better sentence."""
+    vague = ABOUT.replace("""    about: >-
+      Diffusion and score-based generative models: score matching, flow matching,
+      Schrödinger bridges and faster sampling.""", """    about: Interesting new methods in machine learning.""")
+    write_config(workdir, vague)
+    subs, m = match_json(workdir, "--subscriber", "ada@example.org")
+    assert {p["reason"] for p in subs["ada@example.org"]} == {"close in meaning to your interest"}
+    (line,) = [x for x in m.err.splitlines() if "topics.generative.about" in x]
+    found = re.fullmatch(
+        r"warning: config\.yaml:7: topics\.generative\.about: none of the (\d+) papers it takes writes a phrase of "
+        r"it \(each is only 'close in meaning to your interest'\): either today's papers have nothing on it, or it "
+        r"names no subject in the words papers use; name the methods, models or problems as papers write them, add "
+        r"like: papers, or add a rule \(any: \[\.\.\.\]\) to keep days with nothing on it empty", line)
+    assert found and int(found[1]) >= len(subs["ada@example.org"]), line
+    # a sentence in the papers' words: its papers say which words, and nothing is advised
+    write_config(workdir, ABOUT)
+    _, m = match_json(workdir, "--subscriber", "ada@example.org")
+    assert "topics.generative.about" not in m.err, m.err
+    # rules beside the sentence vouch for its papers
+    write_config(workdir, vague.replace("    about: Interesting", '    any: ["diffusion model*"]\n    about: Interesting'))
+    _, m = match_json(workdir, "--subscriber", "ada@example.org")
+    assert "topics.generative.about" not in m.err, m.err
 
 
 def test_a_one_word_about_gets_advice_from_validate_and_match_not_send(workdir):
