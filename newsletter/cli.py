@@ -284,7 +284,13 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     none of the current papers are named on stderr.
     """
     config = state.config
-    found = pipeline.papers(config, warn=warn)
+    said: list[str] = []  # the warnings, for --json: advice on the topics reached no script
+
+    def warned(message: str) -> None:
+        said.append(message)
+        warn(message)
+
+    found = pipeline.papers(config, warn=warned)
     # Papers already sent are not in the next digest (unless --all), and those who
     # unsubscribed get none; reading the state never writes it.
     left = pipeline.unsubscribed(config, subscriber)
@@ -293,9 +299,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         _paper_standing(pipeline.paper_standing(config, found, paper, subscriber, exclude, warn, left), config, as_json)
         return
     # the next digest as send builds it: papers owed after a failed delivery come first
-    report = pipeline.match_report(config, found, subscriber, warn=warn, left=left, next_digest=not show_all)
+    report = pipeline.match_report(config, found, subscriber, warn=warned, left=left, next_digest=not show_all)
     for problem in (*report.advice, *report.unmatched):
-        warn(str(problem))
+        warned(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}
     results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]
     if as_json:
@@ -317,6 +323,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                           "papers": [{"id": p.id, "title": p.title, "score": score} for p, score in near.papers]}
                     for key, near in report.near
                 },
+                "warnings": said,
             }
         )
         return

@@ -316,6 +316,9 @@ def test_match_names_a_topic_whose_papers_all_miss_the_digest_for_its_other_topi
         r"an about: sentence so its papers rank by relevance too", line)
     assert found and float(found[2]) < float(found[3]), line
     assert "'sgd'" not in cli("match", "--subscriber", "ada@example.org").err  # not one of Ada's topics
+    r = cli("match", "--subscriber", "bob@example.org", "--json")  # a script gets the advice as well
+    assert r.code == 0 and json.loads(r.out)["warnings"] == [x.removeprefix("warning: ") for x in r.err.splitlines()]
+    assert line.removeprefix("warning: ") in json.loads(r.out)["warnings"]
 
     # with room for them, its papers come and nothing is said
     write_config(workdir, crowded.replace("max_papers: 5", "max_papers: 200"))
