@@ -498,7 +498,7 @@ def crowded_topics(config: Config, index: TopicIndex,
             f"{sub.email}'s digest"
             f"{more}: its {sub.max_papers} places (max_papers) go to its other topics' papers, which rank higher "
             f"(the best of {key!r} at {best:.2f}, the digest's last at {last.fit:.2f}: a keyword topic's score n "
-            f"ranks as n/(n+1), 0.50 for one term; a topic in words' papers by relevance); {fix}")))
+            f"counts as n/(n+1), 0.50 for one term, against the relevance of a topic in words); {fix}")))
     return out
 
 

@@ -311,8 +311,8 @@ def test_match_names_a_topic_whose_papers_all_miss_the_digest_for_its_other_topi
     found = re.fullmatch(
         r"warning: config\.yaml:\d+: subscribers\[1\]\.topics: 'sgd' takes (\d+) papers now, none of them is in "
         r"bob@example\.org's digest: its 5 places \(max_papers\) go to its other topics' papers, which rank higher "
-        r"\(the best of 'sgd' at (0\.\d\d), the digest's last at (0\.\d\d): a keyword topic's score n ranks as "
-        r"n/\(n\+1\), 0\.50 for one term; a topic in words' papers by relevance\); raise max_papers, or give 'sgd' "
+        r"\(the best of 'sgd' at (0\.\d\d), the digest's last at (0\.\d\d): a keyword topic's score n counts as "
+        r"n/\(n\+1\), 0\.50 for one term, against the relevance of a topic in words\); raise max_papers, or give 'sgd' "
         r"an about: sentence so its papers rank by relevance too", line)
     assert found and float(found[2]) < float(found[3]), line
     assert "'sgd'" not in cli("match", "--subscriber", "ada@example.org").err  # not one of Ada's topics
