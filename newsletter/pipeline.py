@@ -655,8 +655,38 @@ def paper_standing(
                     else "its 1 place (max_papers) goes to a better fit")
             digests.append(DigestStanding(sub, None, len(ids), full))
         else:
-            digests.append(DigestStanding(sub, None, len(ids), "none of its topics takes it"))
+            digests.append(DigestStanding(sub, None, len(ids), "none of its topics takes it"
+                                          + _floor_too_far(config, index, sub, topics, excluded)))
     return PaperStanding(paper, tuple(topics), tuple(digests))
+
+
+def _floor_too_far(config: Config, index: TopicIndex, sub: Subscriber, topics: list[TopicStanding],
+                   excluded: frozenset[str]) -> str:
+    """Why the ``min_score`` that takes a paper would still not bring it into
+    ``sub``'s digest: in each of its topics that has it under the floor, more
+    papers not sent before rank above it than the digest has places.  The
+    topic line said "`min_score: 0.57` would take it", the user set it, and
+    the paper stayed out of a digest of 5, 26 papers ranking above it."""
+    under = [s for s in topics if s.topic in sub.topics and s.takes_at is not None]
+    if not under:
+        return ""
+
+    def new(p: Paper) -> bool:
+        return p.id not in excluded and p.title_key not in excluded
+
+    fewest = None
+    for s in under:
+        # the topic's own papers, then those under its floor before this one (its place counts both)
+        ahead = [index.papers[pid] for pid in index.results.get(s.topic, {})]
+        ahead += [p for p, _ in index.near[s.topic].papers[: (s.place or 1) - (s.of or 0) - 1]]
+        above = sum(1 for p in ahead if new(p))
+        if above < sub.max_papers:
+            return ""
+        if fewest is None or above < fewest[0]:
+            fewest = (above, s.topic)
+    assert fewest is not None
+    return (f" (nor would a lower min_score bring it in: {counted(fewest[0], 'paper')} of "
+            f"{config.topic_name(fewest[1])} rank above it, for {counted(sub.max_papers, 'place')} (max_papers))")
 
 
 def _liked_keys(like: Iterable[str]) -> Iterator[str]:

@@ -826,6 +826,28 @@ def test_match_paper_shows_a_near_miss_with_the_min_score_that_takes_it(workdir)
     assert subs["ada@example.org"]["place"] == topics["generative"]["of"]
 
 
+def test_match_paper_says_when_the_min_score_that_takes_a_paper_would_not_bring_it_into_a_full_digest(workdir):
+    """The topic line said "`min_score: 0.57` would take it"; with 26 papers
+    above it and 5 places, lowering the floor changed nothing in the digest,
+    and the subscriber line said only "none of its topics takes it"."""
+    write_config(workdir, ABOUT.replace("max_papers: 8", "max_papers: 3"))
+    near = json.loads(run_newsletter("match", "--json", cwd=workdir).out)["near_misses"]["generative"]["papers"]
+    third = near[2]
+    _, topics, subs = standing(workdir, third["title"])
+    above = topics["generative"]["place"] - 1
+    assert above > 3
+    assert subs["ada@example.org"]["why_not"] == (
+        f"none of its topics takes it (nor would a lower min_score bring it in: {above} papers of Generative "
+        "modelling rank above it, for 3 places (max_papers))")
+    # one place short of it; once a send took the papers above it, a lower floor would bring it in
+    write_config(workdir, ABOUT.replace("max_papers: 8", f"max_papers: {above - 1}"))
+    _, _, subs = standing(workdir, third["title"])
+    assert subs["ada@example.org"]["why_not"].startswith("none of its topics takes it (nor would a lower min_score")
+    assert run_newsletter("send", cwd=workdir).code == 0
+    _, _, subs = standing(workdir, third["title"])
+    assert subs["ada@example.org"]["why_not"] == "none of its topics takes it"
+
+
 def test_match_paper_tells_a_full_digest_from_a_paper_sent_before(workdir):
     write_config(workdir, ABOUT)
     subs_papers, _ = match_json(workdir, "--all")
