@@ -247,8 +247,10 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
       German ranked papers at random, each "close in meaning to your interest".
     - Only what is not wanted (:func:`ranking.only_unwanted`): "Not
       diffusion models." ranked diffusion papers first.
-    - Typos (:func:`ranking.misspelt`): "grpah nueral netwroks" ranked at random."""
-    from .ranking import LONG_ABOUT_WORDS, content_words, misspelt, not_english, only_unwanted
+    - Typos (:func:`ranking.misspelt`): "grpah nueral netwroks" ranked at random.
+    - British spellings (:func:`ranking.british`): "preference optimisation"
+      found DPO-Shift, but named nothing of the sentence as its reason."""
+    from .ranking import LONG_ABOUT_WORDS, british, content_words, misspelt, not_english, only_unwanted
 
     out = []
     for key in dict.fromkeys(topics if topics is not None else config.topics):
@@ -279,6 +281,11 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
             named = ", ".join(f"{word!r} (did you mean {near!r}?)" for word, near in slips[:3])
             out.append(config.problem(where, f"{named} occur{'s' * (len(slips) == 1)} in no paper: a word no paper "
                                       "uses ranks nothing"))
+        elif spelt := british(topic.about):
+            mine, theirs = (", ".join(repr(w[i]) for w in spelt[:3]) for i in (0, 1))
+            out.append(config.problem(where, f"{mine} {'is' if len(spelt) == 1 else 'are'} spelt {theirs} in most "
+                                      "papers: the ranking and its reasons read words as papers spell them, so "
+                                      "the American spelling ranks better"))
     return out
 
 

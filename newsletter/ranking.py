@@ -717,12 +717,46 @@ def _model_words() -> frozenset[str]:
 @functools.cache
 def _common_words() -> list[str]:
     """The words that at least two shipped background papers use, as written (case-folded)."""
+    return sorted(w for w, n in _background_counts().items() if n >= 2)
+
+
+@functools.cache
+def _background_counts() -> dict[str, int]:
+    """How many shipped background papers use each word, as written (case-folded)."""
     seen: dict[str, int] = {}
     for title, abstract in _shipped_background():
         for word in set(_WORD.findall(f"{title} {abstract}".casefold())):
             if word.isalpha():
                 seen[word] = seen.get(word, 0) + 1
-    return sorted(w for w, n in seen.items() if n >= 2)
+    return seen
+
+
+#: British endings and their American forms, which stem apart ('optimis' / 'optim').
+_BRITISH = (
+    (re.compile(r"is(e|es|ed|ing|ation|ations|er|ers)$"), r"iz\1"),
+    (re.compile(r"our(s|ed|ing|al)?$"), r"or\1"),
+    (re.compile(r"yse(s|d)?$"), r"yze\1"),
+)
+
+
+def british(about: str) -> list[tuple[str, str]]:
+    """The words of ``about`` spelt the British way ("optimisation",
+    "behaviour") whose American form stems apart and is what the shipped
+    background papers write, by far, with that form.  The lexical evidence
+    and the reasons read words as written: "preference optimisation for
+    large language models" gave DPO-Shift no reason at all ("close in
+    meaning"), "preference optimization" named it."""
+    counts, stem = _background_counts(), _reference_vocabulary()[0]
+    out: list[tuple[str, str]] = []
+    for word in dict.fromkeys(w.casefold() for w in _WORD.findall(about)):
+        for ending, american in _BRITISH:
+            us = ending.sub(american, word)
+            if us != word and len(word) > 5 and word.isalpha() and us not in _STOP and stem(us) != stem(word) and (
+                    counts.get(us, 0) >= 2) and (
+                    counts.get(us, 0) > 3 * counts.get(word, 0)):
+                out.append((word, us))
+                break
+    return out
 
 
 @functools.cache

@@ -1032,6 +1032,10 @@ def test_an_about_of_only_what_is_not_wanted_or_of_typos_gets_advice(workdir):
         "Grpah nueral netwroks for moleculs and message passing.": "topics.generative.about: 'grpah' (did you mean "
         "'graph'?), 'nueral' (did you mean 'neural'?), 'netwroks' (did you mean 'networks'?) occur in no paper: "
         "a word no paper uses ranks nothing",
+        # 'preference optimisation for large language models' gave DPO-Shift no reason ("close in meaning")
+        "Preference optimisation and the behaviour of large language models.": "topics.generative.about: "
+        "'optimisation', 'behaviour' are spelt 'optimization', 'behavior' in most papers: the ranking and its "
+        "reasons read words as papers spell them, so the American spelling ranks better",
     }
     for about, advice in cases.items():
         write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
@@ -1043,7 +1047,9 @@ def test_an_about_of_only_what_is_not_wanted_or_of_typos_gets_advice(workdir):
                   "Diffusion models for molecules. Not GANs.",
                   # English words the background papers happen not to use: 'thought' was
                   # "(did you mean 'though'?)", in the contract's own kind of sentence
-                  "Large language models that reason step by step: chain of thought and self-consistency."):
+                  "Large language models that reason step by step: chain of thought and self-consistency.",
+                  # British words that papers spell as they are, or that only look British ('four' is no 'for')
+                  "Diffusion modelling: our four favourite noise schedules, and denoising at test time."):
         write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {json.dumps(about)}"))
         assert run_newsletter("validate", cwd=workdir).err == "", about
 
