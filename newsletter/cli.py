@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -284,7 +285,13 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     none of the current papers are named on stderr.
     """
     config = state.config
-    found = pipeline.papers(config, warn=warn)
+    said: list[str] = []  # the warnings, for --json: advice on the topics reached no script
+
+    def warned(message: str) -> None:
+        said.append(message)
+        warn(message)
+
+    found = pipeline.papers(config, warn=warned)
     # Papers already sent are not in the next digest (unless --all), and those who
     # unsubscribed get none; reading the state never writes it.
     left = pipeline.unsubscribed(config, subscriber)
@@ -293,9 +300,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         _paper_standing(pipeline.paper_standing(config, found, paper, subscriber, exclude, warn, left), config, as_json)
         return
     # the next digest as send builds it: papers owed after a failed delivery come first
-    report = pipeline.match_report(config, found, subscriber, warn=warn, left=left, next_digest=not show_all)
+    report = pipeline.match_report(config, found, subscriber, warn=warned, left=left, next_digest=not show_all)
     for problem in (*report.advice, *report.unmatched):
-        warn(str(problem))
+        warned(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}
     results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]
     if as_json:
@@ -317,12 +324,15 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                           "papers": [{"id": p.id, "title": p.title, "score": score} for p, score in near.papers]}
                     for key, near in report.near
                 },
+                "warnings": said,
             }
         )
         return
     mixed = False  # a list showing 8 under 0.90 and over 0.82 read as out of order
+    ranked = False  # 0.91 read as "91% relevant", of a paper on another subject on a quiet day
     for sub, matches, gone in results:
         mixed = mixed or len({bool(m.reasons) for m in matches}) == 2
+        ranked = ranked or any(m.reasons for m in matches)
         if gone:
             click.echo(f"{sub.label}: unsubscribed {shown_time(gone, config.zone(sub))}, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
@@ -341,6 +351,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     if mixed:
         click.echo("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a "
                    "keyword topic's (its matched terms), placed as n/(n+1) (8 as 0.89).")
+    if ranked:
+        click.echo("Relevance (0.00-1.00, what min_score cuts) says how far a paper stands out from today's "
+                   "typical paper, not how much of your sentence it covers: on a day with little on a topic, its "
+                   "closest papers still score high.")
     if report.near:
         # what a lower min_score would let in: the floor is easier to set seeing these
         click.echo("Just under a topic's floor (a lower `min_score` takes them):")
@@ -400,6 +414,10 @@ LONG_SEND = 50
 #: In a long send, up to this many lines of one skipped kind ("empty", "not
 #: due", "unsubscribed", "other worker") are printed; past it, one for them all.
 NOT_DUE_LINES = 10
+#: Where no one reads along (a pipe, a file), ``send``'s per-digest lines go
+#: out this many at a time, or once the first of them has waited this long (s).
+LINES_AT_ONCE = 64
+LINES_WAIT_AT_MOST = 0.05
 #: What each folded kind says after its count.
 _FOLDED = {
     "empty": " (nothing new for them: no email)",
@@ -426,7 +444,16 @@ class _SendProgress:
     more than :data:`NOT_DUE_LINES` (cron
     every 10 minutes on a list of 2,500 wrote 2,500 "not due" lines to its
     log each time, 36 MB a day; each PostgreSQL worker listed every
-    subscriber of the others)."""
+    subscriber of the others).
+
+    Lines for a pipe or a file go out a group at a time (:data:`LINES_AT_ONCE`,
+    or once the first has waited :data:`LINES_WAIT_AT_MOST`), whatever the
+    stream's buffering: with ``PYTHONUNBUFFERED`` set (as container images
+    set it), each line was a write of its own, and each write woke the
+    reader at the other end; 2,000 of them in a big send took CPU from the
+    delivering processes and from a mail server on the same machine.  A
+    group waits for the next line or the end of the send, as a block-buffered
+    stream's lines do."""
 
     def __init__(self, total: int) -> None:
         self.bar: Any = None  # a tqdm bar
@@ -434,6 +461,9 @@ class _SendProgress:
         # folded in a long send, and wherever no one reads along (cron's log): a lab of 30 on a
         # cron line every 10 minutes wrote 30 "not due" lines a run, 4,000 a day
         self.fold = self.long or not _is_terminal(sys.stdout)
+        self.lines: list[str] = []  # per-digest lines not written yet (stdout no terminal)
+        self.since = 0.0  # when the first of them came
+        self.grouped = not _is_terminal(sys.stdout)
         self.held: dict[str, list[Any]] = {kind: [] for kind in _FOLDED}  # the first NOT_DUE_LINES + 1 of each
         self.counts: dict[str, int] = dict.fromkeys(_FOLDED, 0)
         self.soonest: Any = None  # the one not due whose digest comes first
@@ -452,7 +482,15 @@ class _SendProgress:
                 self.soonest = result
             return
         if self.bar is None or "stderr" in _FAILED:
-            say(f"{result}\n")
+            if not self.grouped:
+                say(f"{result}\n")
+                return
+            now = time.monotonic()
+            if not self.lines:
+                self.since = now
+            self.lines.append(f"{result}\n")
+            if len(self.lines) >= LINES_AT_ONCE or now - self.since >= LINES_WAIT_AT_MOST:
+                self._write_lines()
             return
         try:
             self.bar.update(1)
@@ -461,7 +499,13 @@ class _SendProgress:
         except (OSError, ValueError):  # the terminal went away: lines from here on
             _failed("stderr")
 
+    def _write_lines(self) -> None:
+        text, self.lines = "".join(self.lines), []
+        say(text)
+
     def close(self) -> None:
+        if self.lines:
+            self._write_lines()
         if self.bar is not None:
             try:
                 self.bar.close()
