@@ -587,28 +587,6 @@ def test_a_server_that_never_answers_times_out_and_is_reported(clock, tmp_path):
     assert clock.sleeps == [1.0]  # retried once, with backoff, then given up
 
 
-@pytest.fixture
-def slow_dns(monkeypatch):
-    """A resolver whose DNS server does not answer for names under .slow.test
-    (the system's lookup, which neither httpx's timeout nor a socket bounds,
-    held until the test ends); other names resolve as usual."""
-    import threading
-
-    released, real = threading.Event(), socket.getaddrinfo
-
-    def lookup(host, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".slow.test"):
-            released.wait(30)
-            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-        return real(host, *args, **kwargs)
-
-    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr(socket, "getaddrinfo", lookup)
-    yield
-    released.set()
-
-
 def test_a_host_name_lookup_that_hangs_is_given_up_at_the_timeout(slow_dns, clock, tmp_path):
     """The lookup was outside http.timeout: a DNS server not answering held the
     run for as long as the resolver kept asking (minutes, with several servers
