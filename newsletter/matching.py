@@ -282,6 +282,7 @@ class TopicMatch:
     hits: tuple[Hit, ...]
     relevance: float | None = None
     reason: str | None = None
+    fit: float | None = None  # the relevance the floor cut, where ``relevance`` fuses it with the rules' order
 
 
 #: A matched text longer than this (a regex spanning a sentence) is named by
@@ -891,7 +892,7 @@ def topic_index(
                     # member in, so an empty answer can only mean that).
                     continue
                 results[key] = {
-                    pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason)
+                    pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason, r.fit)
                     for pid, r in found.items()
                 }
         finally:

@@ -172,6 +172,9 @@ class Relevance:
 
     score: float
     reason: str
+    #: The relevance the floor cut, where ``score`` fuses it with the rules'
+    #: order (a topic with terms and ``about``/``like``); None where they are one.
+    fit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -1034,6 +1037,7 @@ class Ranker:
 
         floor = interest.floor
         allowed = None if members is None else set(members)  # the papers the rules let in
+        fits = None  # the relevance, where the scores become the fused ones
         under: tuple[tuple[str, float], ...] = ()
         if near:
             below: list[int] = []
@@ -1048,6 +1052,7 @@ class Ranker:
             keep = [i for i in np.flatnonzero(scores[: self.day] >= floor).tolist() if i in allowed]
         elif members is not None:
             keep = [i for i in members if scores[i] >= floor]
+            fits = scores
             scores = scores.copy()
             scores[list(members)] = fuse_with_rules(members, scores)
             floor = 0.0  # the floor applied to the relevance itself, above
@@ -1073,7 +1078,8 @@ class Ranker:
             if s < floor or pid in liked_ids:
                 continue
             by_like = bool(liked) and (lifted is None or bool(lifted[i]))
-            out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked if by_like else [], liked_vecs))
+            fit = None if fits is None else round(float(fits[i]), 4)
+            out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked if by_like else [], liked_vecs), fit)
         return Ranking(out, under)
 
     def scores(self, interest: Interest, liked: list, liked_vecs) -> np.ndarray | None:
