@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 from ..errors import Problem, StateError, StoppedWaiting
 from ..files import HeldLock, LockHeld, broken_link
@@ -71,6 +71,7 @@ from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, o
 from . import key as _key
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 BUSY_TIMEOUT_MS = 30_000
 #: Once a run may be stopped (:meth:`SQLiteState.stop_waiting_when`), how
@@ -319,6 +320,7 @@ class SQLiteState(State):
             uri = path.absolute().as_uri() + "?mode=ro"
             db = cls._connect(path, uri, uri=True)
             state = cls(path, db, True)
+            state._stop = stop
             state._check_version(readonly=True)
             return state
         if path.parent and not path.parent.is_dir():
@@ -405,28 +407,28 @@ class SQLiteState(State):
                 f"stopped while waiting for another process to let go of the state ({exc})", str(self.path)
             )) from None
 
-    def _begin(self) -> None:
-        """``BEGIN IMMEDIATE``: the wait for the write lock, up to the busy
-        timeout, in steps that look for a stop once one may come (see
+    def _waited(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work(db)`` (one statement: ``BEGIN IMMEDIATE``, a read), waiting
+        for another process's lock on the file up to the busy timeout, in
+        steps that look for a stop once one may come (see
         :meth:`stop_waiting_when`)."""
+        db = self._db
         if self._stop is None:
-            self._db.execute("BEGIN IMMEDIATE")
-            return
+            return work(db)
         import time
 
         deadline, told = time.monotonic() + BUSY_TIMEOUT_MS / 1000, cast(list[bool], [])
-        self._db.execute(f"PRAGMA busy_timeout={LOOK_FOR_A_STOP_EVERY_MS}")
+        db.execute(f"PRAGMA busy_timeout={LOOK_FOR_A_STOP_EVERY_MS}")
         try:
             while True:
                 try:
-                    self._db.execute("BEGIN IMMEDIATE")
-                    return
+                    return work(db)
                 except sqlite3.OperationalError as exc:
                     if not _locked(exc) or time.monotonic() >= deadline:
                         raise
                     self._stopped_waiting(exc, told)
         finally:
-            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @staticmethod
     def _connect(path: Path, target: str, uri: bool) -> sqlite3.Connection:
@@ -448,7 +450,7 @@ class SQLiteState(State):
 
     def _check_version(self, readonly: bool) -> None:
         with self._errors():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._waited(lambda db: db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             self.close()
             raise StateError(
@@ -576,7 +578,7 @@ class SQLiteState(State):
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 self._synchronous = durable
             with _writers_turn(self.path):
-                self._begin()
+                self._waited(lambda db: db.execute("BEGIN IMMEDIATE"))
                 try:
                     yield self._db
                 except BaseException:
@@ -588,7 +590,9 @@ class SQLiteState(State):
         if self.db is None:
             return []
         with _turn(self.path), self._errors():
-            return self.db.execute(sql, args).fetchall()
+            if not self.readonly:  # (a writer's file is in WAL mode, where a read waits for no lock)
+                return self.db.execute(sql, args).fetchall()
+            return self._waited(lambda db: db.execute(sql, args).fetchall())
 
     def _read_beside(self, sql: str, args: Sequence = ()) -> list[tuple]:
         """A read on a second, read-only connection when another thread of this
