@@ -1005,9 +1005,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"{where}{exc.strerror or exc}", err=True)
+        click.echo(f"{where}{_os_problem(exc)}", err=True)
         sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _os_problem(exc: OSError) -> str:
+    """The system's word for a file's problem, or what it means where that
+    misleads: a folder to make where something else is (``--out /dev/null``,
+    a socket) read 'File exists', of a name the user gave as a folder's."""
+    if isinstance(exc, FileExistsError) and exc.filename and not Path(exc.filename).is_dir():
+        return "not a folder (something else of that name is there), where a folder is wanted"
+    return exc.strerror or str(exc)
 
 
 def entry_point(*, collector_paused: bool = False) -> NoReturn:
