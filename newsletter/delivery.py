@@ -58,7 +58,7 @@ from typing import Any, Protocol, cast
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
-from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls
+from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls, within
 
 log = logging.getLogger(__name__)
 
@@ -720,7 +720,7 @@ def _ehlo_name(sock: socket.socket, timeout: float | None) -> str:
     with _our_name_lock:
         if not _our_name:
             try:
-                found = _in_thread(socket.getfqdn, min(timeout or OWN_NAME_WITHIN, OWN_NAME_WITHIN), None)
+                found = within(socket.getfqdn, min(timeout or OWN_NAME_WITHIN, OWN_NAME_WITHIN), None)
             except OSError:
                 found = None
             # (no dotted name, or none in time: the literal, as smtplib gives for the first)
@@ -729,30 +729,6 @@ def _ehlo_name(sock: socket.socket, timeout: float | None) -> str:
             return _our_name[0]
     address = sock.getsockname()[0]
     return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
-
-
-def _in_thread(work: Callable[[], object], timeout: float | None, stop: Callable[[], object] | None) -> object:
-    """``work()``'s result (or its exception, raised), or None when it has
-    not ended within ``timeout`` or by a stop: a system lookup, which no
-    timeout of ours reaches, runs in a thread of its own, left behind."""
-    outcome: list = []
-
-    def run() -> None:
-        try:
-            outcome.append(work())
-        except BaseException as exc:  # noqa: BLE001 -- handed to the asking thread, raised there
-            outcome.append(exc)
-
-    worker = threading.Thread(target=run, name="smtp-lookup", daemon=True)
-    worker.start()
-    deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
-    while not outcome and (left := deadline - time.monotonic()) > 0 and not (stop is not None and stop()):
-        worker.join(min(left, STOP_LOOKED_FOR_EVERY))
-    if not outcome:
-        return None
-    if isinstance(outcome[0], BaseException):
-        raise outcome[0]
-    return outcome[0]
 
 
 class _LookupTimedOut(TimeoutError):
@@ -771,7 +747,7 @@ def _looked_up(host: str, port: int, timeout: float | None, stop: Callable[[], o
         pass
     else:
         return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
-    found = _in_thread(lambda: socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM), timeout, stop)
+    found = within(lambda: socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM), timeout, stop)
     if found is None:
         raise _LookupTimedOut("timed out")
     return cast(list, found)
