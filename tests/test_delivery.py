@@ -1187,3 +1187,13 @@ def test_ehlo_gives_this_machines_full_name_as_smtplib_did(smtp_server, monkeypa
     monkeypatch.setattr(delivery, "_our_name", [])
     outcomes, _ = run(plain(smtp_server), [envelope(1)])
     assert outcomes[0].delivered and smtp_server.mailbox.ehlo_names == ["host7.lab.example.org"]
+
+
+def test_the_tls_probe_of_a_silent_server_gives_up_on_a_hung_lookup(slow_dns):
+    """Whether a silent server waits for TLS is asked by connecting again: the
+    name's lookup there had no bound either."""
+    from newsletter.retrying import speaks_tls
+
+    started = time.monotonic()
+    assert speaks_tls("mail.slow.test", 587, 0.2) is False
+    assert time.monotonic() - started < 0.4 + 1.0
