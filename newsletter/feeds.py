@@ -168,6 +168,27 @@ def _bytes_as_cp1252(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error("newsletter-cp1252", _bytes_as_cp1252)
 
 
+#: An XML declaration naming UTF-16 or UTF-32: the name's quotes and the name.
+_WIDE_DECLARED = re.compile(
+    rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\bencoding\s*=\s*["'](?P<name>(?:utf|ucs)[-_]?(?:16|32|2|4)"""
+    rb"""(?:[-_]?[lb]e)?|iso-10646-ucs-[24]|unicode)["']""",
+    re.IGNORECASE,
+)
+
+
+def _wide_declaration_dropped(data: bytes) -> bytes:
+    """A document of one byte per ASCII character (no NUL among its first
+    bytes, no UTF-16 byte order mark) that declares UTF-16 or UTF-32 cannot
+    be what it says: .NET's StringWriter declares ``utf-16`` whatever the
+    bytes are saved as, and such feeds are served as UTF-8.  Its declaration
+    is read as UTF-8 (browsers and feed readers read them so); it was 'not a
+    well-formed feed (invalid token)', at a line the file does not have."""
+    wide = _WIDE_DECLARED.match(data)
+    if wide is None:
+        return data
+    return data[: wide.start("name")] + b"utf-8" + data[wide.end("name"):]
+
+
 def _utf8_mended(data: bytes) -> bytes:
     """A UTF-8 feed with a few bytes in another encoding (a post pasted from a
     Windows-1252 editor: ``Caf\xe9``) with those bytes read as Windows-1252 and
@@ -176,6 +197,7 @@ def _utf8_mended(data: bytes) -> bytes:
     silently.  A document declaring another encoding is left as it is."""
     if _wide_unicode(data):
         return data
+    data = _wide_declaration_dropped(data)
     declared = _DECLARED_ENCODING.match(data)
     if declared and not _UTF8_NAME.match(declared.group(1)):
         return data
