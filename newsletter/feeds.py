@@ -414,6 +414,8 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     # a declared encoding overridden is harmless: the document itself is fine
     if parsed.get("bozo") and not isinstance(exc, feedparser.CharacterEncodingOverride):
         line = exc.getLineNumber() + skipped_lines if hasattr(exc, "getLineNumber") else None
+        if line is not None and not _wide_unicode(text) and not _LIKE_A_DECLARATION.match(text):
+            line -= 1  # feedparser wrote a declaration and a line break before the document: lines named one on
         what = exc.getMessage() if hasattr(exc, "getMessage") else str(exc)
         raise InputError(
             Problem(f"source {source!r}: not a well-formed feed ({what}); truncated or not XML?", name, line)
@@ -423,6 +425,11 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
             raise _html_page(data, name, source, feed_link)
         raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed{_xml_kind(data)}", name, 1))
     return parsed
+
+
+#: What feedparser takes for an XML declaration (and replaces); before any other
+#: document it writes one of its own on a line of its own.
+_LIKE_A_DECLARATION = re.compile(rb"<\?xml[^>]*?>")
 
 
 #: The root element of an XML document that is no feed, and what it is.

@@ -393,6 +393,18 @@ def test_a_utf8_feed_declaring_utf16_is_read_as_utf8(name):
     assert [p.title for p in parse_feed(wide, "f.xml", "blog", Collect())] == ["Schrödinger bridges"]
 
 
+@pytest.mark.parametrize("head", [b"", b"\xef\xbb\xbf", b"\n\n", b'<?xml version="1.0"?>\n'])
+def test_a_broken_feed_is_named_at_its_line_with_or_without_a_declaration(head):
+    """feedparser writes a declaration of its own, on a line of its own,
+    before a document without one: every error in such a feed was named a
+    line after where it is."""
+    body = head + b'<rss version="2.0">\n<channel><title>t</title>\n<item><title>A < B</title></item></channel></rss>'
+    with pytest.raises(InputError) as info:
+        parse_feed(body, "f.xml", "blog", Collect())
+    line = 3 + head.count(b"\n")  # (the '<' of 'A < B' is on the document's third line)
+    assert str(info.value).startswith(f"f.xml:{line}: source 'blog': not a well-formed feed (")
+
+
 def test_blank_lines_before_the_xml_declaration_are_forgiven_and_lines_still_count():
     body = data("feed-rss2.xml")
     assert len(parse_feed(b"\n\n  " + body, "f.xml", "blog", Collect())) == 3
