@@ -846,10 +846,18 @@ def topic_index(
                     "slower, and `like` finds only the papers of the current sources; make it a folder this user "
                     "can write, or set cache: to one"))))
 
+        def remade(reason: str) -> None:
+            if warn is not None:
+                warn(str(config.problem(("cache",), (
+                    f"the embedding cache {config.cache_dir / EMBEDDINGS_FILE} was damaged ({reason}): it is made "
+                    "anew (its papers' vectors are computed again, and `like` finds only the papers of the current "
+                    "sources until it has seen more)"))))
+
         embedder = Embedder(
             config.cache_dir / EMBEDDINGS_FILE,
             where=config.problem(("topics", ranked[0], "about" if first.about else "like"), ""),
             lost=lost,
+            remade=remade,
         )
         try:
             ranker = Ranker(

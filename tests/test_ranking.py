@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sqlite3
 from datetime import UTC
 
@@ -288,6 +289,33 @@ def test_paper_embeddings_are_cached_a_paper_seen_yesterday_costs_nothing(workdi
     assert result.code == 0, result.err
     again = {s["email"]: s["papers"] for s in json.loads(result.out)["subscribers"]}
     assert again == first
+
+
+@pytest.mark.parametrize("damage", ["pages", "whole"])
+def test_a_damaged_embedding_cache_is_made_anew(workdir, damage):
+    """The cache commits without fsync (a cache: a crash loses only vectors):
+    after a power cut, a disk fault or a copy taken mid-write, a damaged file
+    made every match, preview and send end in a traceback (exit 1), run
+    after run.  It is said once, removed and made anew; the ranking is the same."""
+    import random
+
+    write_config(workdir, ABOUT)
+    first, _ = match_json(workdir)
+    cache = workdir / ".cache" / "embeddings.sqlite3"
+    data = bytearray(cache.read_bytes())
+    noise = random.Random(7)
+    start = 0 if damage == "whole" else 4096 * 2  # the header and schema kept: its tables' pages garbled
+    data[start:] = bytes(noise.randrange(256) for _ in range(len(data) - start))
+    cache.write_bytes(bytes(data))
+    again, result = match_json(workdir)
+    assert again == first and "Traceback" not in result.err
+    said = "malformed" if damage == "pages" else "not a database"
+    assert re.search(rf"^warning: config\.yaml:\d+: cache: the embedding cache \.cache/embeddings\.sqlite3 was "
+                     rf"damaged \([^)]*{said}[^)]*\): it is made anew ", result.err, re.M), result.err
+    with sqlite3.connect(cache) as db:
+        assert db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM vectors").fetchone()[0] > 0
+    assert "damaged" not in match_json(workdir)[1].err
 
 
 def test_like_remembers_papers_of_earlier_days(tmp_path):
