@@ -1210,7 +1210,7 @@ def test_postgres_upgrades_a_database_from_before_the_settings_column_and_migrat
         assert query(target, "SELECT settings FROM digests") == [(settings,)]
 
 
-def test_a_postgresql_host_whose_lookup_hangs_is_given_up_at_the_connect_timeout(pg_url, slow_dns):
+def test_a_postgresql_host_whose_lookup_hangs_is_given_up_at_the_connect_timeout(pg_url, slow_dns, monkeypatch):
     """psycopg looks the host's name up itself, before libpq's connect_timeout
     applies: a DNS server that does not answer held the send (and SIGTERM)
     for as long as the resolver kept asking."""
@@ -1223,6 +1223,12 @@ def test_a_postgresql_host_whose_lookup_hangs_is_given_up_at_the_connect_timeout
     assert time.monotonic() - started < 1 + 1.5
     assert str(info.value).endswith(": cannot reach PostgreSQL: the name 'db.slow.test' was not looked up within 1 s "
                                     "(connect_timeout): a DNS server that does not answer, or no network?")
+    # the host named by PGHOST, as README's postgresql:///db allows
+    monkeypatch.setenv("PGHOST", "db.slow.test")
+    started = time.monotonic()
+    with pytest.raises(StateError) as info:
+        open_state(re.sub(r"@[^/]+/", "@/", pg_url) + "?connect_timeout=1")
+    assert time.monotonic() - started < 1 + 1.5 and "the name 'db.slow.test' was not looked up" in str(info.value)
 
 
 def test_a_postgresql_host_by_name_is_reached_at_each_of_its_addresses(pg_url, slow_dns, monkeypatch):

@@ -319,8 +319,9 @@ def _looked_up(params: dict[str, Any]) -> dict[str, Any]:
     answer held a send (and SIGTERM) for as long as the resolver kept asking.
     Each address is an attempt of its own, as psycopg makes them; looked up
     at every connection, so a server moved to another address is followed."""
-    host = str(params.get("host") or "")
-    if not host or "," in host or host.startswith("/") or host[1:2] == ":" or params.get("hostaddr"):
+    host = str(params.get("host") or os.environ.get("PGHOST") or "")  # (postgresql:///db with PGHOST set)
+    if not host or "," in host or host.startswith("/") or host[1:2] == ":" or params.get("hostaddr") \
+            or os.environ.get("PGHOSTADDR"):
         return params  # a socket folder, several hosts, addresses given: as psycopg does
     try:
         ipaddress.ip_address(host)
