@@ -28,6 +28,9 @@ interests have no grade-2 paper in ``heldout``, so it is scored on all its
 papers as one day (split ``all``).  ``blind2`` (tests/data/relevance-blind2) is
 a third set of six more interests, labelled the same way and scored the same
 way, once the second round of tuning on the first two sets was done.
+``blind3`` (tests/data/relevance-blind3) is a fourth set of six further
+interests, labelled the same way without looking at any ranker output, and
+scored the same way.
 """
 
 from __future__ import annotations
@@ -56,9 +59,14 @@ from newsletter.readers import parse_hf_papers_text  # noqa: E402
 
 DATA = ROOT / "tests" / "data"
 #: The labelled sets: name -> folder (interests.yaml + labels.tsv).
-SETS = {"tuned": DATA / "relevance", "blind": DATA / "relevance-blind", "blind2": DATA / "relevance-blind2"}
+SETS = {
+    "tuned": DATA / "relevance",
+    "blind": DATA / "relevance-blind",
+    "blind2": DATA / "relevance-blind2",
+    "blind3": DATA / "relevance-blind3",
+}
 #: The splits each set is reported on ("all": every paper of the set as one day).
-SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"], "blind2": ["all"]}
+SPLITS = {"tuned": ["dev", "heldout"], "blind": ["all"], "blind2": ["all"], "blind3": ["all"]}
 RELEVANCE = SETS["tuned"]
 EXPORTS = ["hf-papers-compact.txt", "hf-papers-blank-lines.txt", "hf-papers-blank-lines-2.txt"]
 SETTINGS = ["quick rules", "careful rules", "prototype", "about", "careful + about", "about + like"]

@@ -77,17 +77,18 @@ def bench_parse_and_match(table: Table, configs: dict[int, Path], size: dict) ->
     keys = list(big.topics)
     for n in (len(keys) // 2, len(keys)):
         topics = {k: big.topics[k] for k in keys[:n]}
-        index_times[n] = timed(lambda: Matcher(topics).index(papers), size["reps"])
+        index_times[n] = timed(lambda topics=topics: Matcher(topics).index(papers), size["reps"])
         table.add(f"matching: index {n} topics x {len(papers)} papers", f"{index_times[n]:.2f} s")
     half, full = index_times[len(keys) // 2], index_times[len(keys)]
-    table.add("matching: index time 50% -> 100% topics", f"x{full / half:.2f}", "at most linear in topics (x <= 2.2)", full / half <= 2.2)
+    table.add("matching: index time 50% -> 100% topics", f"x{full / half:.2f}",
+              "at most linear in topics (x <= 2.2)", full / half <= 2.2)
 
     index = Matcher(big.topics).index(papers)
     per_sub = {}
     for n, path in sorted(configs.items()):
         subs = list(load_config(path).subscribers) if path != configs[max(configs)] else list(big.subscribers)
 
-        def select():
+        def select(subs=subs):
             # Cold: the selections the index keeps from the last repetition
             # (subscribers sharing topics share one) would make this free.
             index._selected.clear()
@@ -207,8 +208,11 @@ def bench_smtp(table: Table, data: bytes, size: dict) -> None:
         count = size["smtp_messages"]
         limit = {}
         for sessions in (1, 4):
-            limit[sessions] = statistics.median(smtp_source_rate(sink.port, sessions, count, len(data)) for _ in range(size["reps"]))
-            table.add(f"SMTP smtp-source -s {sessions} -d, {len(data) // 1024} KB messages (the limit)", f"{limit[sessions]:,.0f} msg/s")
+            limit[sessions] = statistics.median(
+                smtp_source_rate(sink.port, sessions, count, len(data)) for _ in range(size["reps"])
+            )
+            table.add(f"SMTP smtp-source -s {sessions} -d, {len(data) // 1024} KB messages (the limit)",
+                      f"{limit[sessions]:,.0f} msg/s")
         naive = statistics.median(naive_smtp_rate(sink.port, data, count // 4) for _ in range(size["reps"]))
         table.add("SMTP naive: new connection per message", f"{naive:,.0f} msg/s")
         best = 0.0

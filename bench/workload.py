@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "tests" / "data"
 
-HEADER = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
+HEADER = ("new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+          "byAK and the research community\n\nSep 4\n\n")
 STOP = set(
     """about above after again against among another based because been before being below between both could
     during each either every first further given having however including into itself large later model models

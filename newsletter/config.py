@@ -40,7 +40,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError, Problem, counted, line_of
-from .files import broken_link
+from .files import bomless_unicode, broken_link
 from .models import ARXIV_ID, SHOWS_NOTHING
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
@@ -1386,9 +1386,7 @@ def load_config(path: str | os.PathLike) -> Config:
     if not utf16 and b"\x00" in data[:4096]:
         # the exports' rule: UTF-16 without its mark (iconv -t UTF-16LE, a script's utf-16-le) said
         # "control characters are not allowed" at line 1
-        from .readers import _bomless_unicode
-
-        codec = _bomless_unicode(data) or codec
+        codec = bomless_unicode(data) or codec
         utf16 = codec != "utf-8"
     try:
         text = data.decode(codec)

@@ -319,3 +319,21 @@ def broken_link(path: Path) -> str | None:
             return "a symbolic link that loops (it leads back to itself)"
         return f"a symbolic link to {os.readlink(path)!r}, which does not exist"
     return None
+
+
+def bomless_unicode(data: bytes) -> str | None:
+    """The codec of UTF-16 or UTF-32 saved without a byte order mark (Python's
+    ``encoding="utf-16-le"``, ``iconv -t UTF-16LE``, some editors' "UCS-2"),
+    told by where its zero bytes fall: in Latin text every second (or third
+    and fourth) byte is zero, at the same place in each character.  None for
+    anything else (binary data keeps its "NUL byte" error)."""
+    sample = data[:4096]
+    # (codec, bytes per character, the byte of each that Latin text leaves zero, the byte it never does)
+    for codec, width, zeros, text in (("utf-32-le", 4, (2, 3), 0), ("utf-32-be", 4, (0, 1), 3),
+                                      ("utf-16-le", 2, (1,), 0), ("utf-16-be", 2, (0,), 1)):
+        columns = [sample[i::width] for i in range(width)]
+        if len(sample) >= 4 * width and all(columns[i].count(0) >= 0.9 * len(columns[i]) for i in zeros) and (
+            columns[text].count(0) <= 0.1 * len(columns[text])
+        ):
+            return codec
+    return None

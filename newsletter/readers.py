@@ -42,7 +42,7 @@ from .feeds import (
     pdf_url,
 )
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
-from .files import broken_link
+from .files import bomless_unicode, broken_link
 from .latex import paper_to_unicode
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, arxiv_base_id, merge_papers
 from .retrying import backoff
@@ -227,7 +227,7 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
 
     UTF-8 (with or without a BOM), or UTF-16 or UTF-32 when it starts with its byte
     order mark (what Windows editors save as "Unicode") or has none but its zero
-    bytes say which (see :func:`_bomless_unicode`), or Windows-1252 /
+    bytes say which (see :func:`bomless_unicode`), or Windows-1252 /
     Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).
     Lines may end in LF, CRLF, CR alone, or Unicode's line and paragraph
     separators (U+2028, U+2029: a copy on macOS), NEL, or Word's vertical tab
@@ -251,7 +251,7 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
                 )) from None
             data = text.encode("utf-8")
             break
-    if b"\x00" in data and (unmarked := _bomless_unicode(data)) is not None:
+    if b"\x00" in data and (unmarked := bomless_unicode(data)) is not None:
         width = 4 if "32" in unmarked else 2
         if cut_ok:  # a download cut off within its last character
             data = data[: len(data) - len(data) % width]
@@ -286,24 +286,6 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     if any(c in text for c in SHOWS_NOTHING):
         text = _INVISIBLE.sub("", text)
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _bomless_unicode(data: bytes) -> str | None:
-    """The codec of UTF-16 or UTF-32 saved without a byte order mark (Python's
-    ``encoding="utf-16-le"``, ``iconv -t UTF-16LE``, some editors' "UCS-2"),
-    told by where its zero bytes fall: in Latin text every second (or third
-    and fourth) byte is zero, at the same place in each character.  None for
-    anything else (binary data keeps its "NUL byte" error)."""
-    sample = data[:4096]
-    # (codec, bytes per character, the byte of each that Latin text leaves zero, the byte it never does)
-    for codec, width, zeros, text in (("utf-32-le", 4, (2, 3), 0), ("utf-32-be", 4, (0, 1), 3),
-                                      ("utf-16-le", 2, (1,), 0), ("utf-16-be", 2, (0,), 1)):
-        columns = [sample[i::width] for i in range(width)]
-        if len(sample) >= 4 * width and all(columns[i].count(0) >= 0.9 * len(columns[i]) for i in zeros) and (
-            columns[text].count(0) <= 0.1 * len(columns[text])
-        ):
-            return codec
-    return None
 
 
 def _windows_1252(data: bytes) -> str | None:

@@ -45,9 +45,9 @@ def test_careful_rules_with_about_never_lose_to_the_rules_on_heldout(tmp_path):
         assert row[0] >= rules[interest][0] - 0.005, interest
 
 
-@pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2))])
+@pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2)), ("blind3", 6, (2, 2))])
 def test_blind_sets_are_complete(name, count, likes):
-    """Each blind set (tests/data/relevance-blind, -blind2) grades every paper
+    """Each blind set (tests/data/relevance-blind, -blind2, -blind3) grades every paper
     for every interest, written in one to three sentences, and its liked
     papers are dev papers it graded 2 (blind2's ``self_supervised`` has one:
     its only grade-2 dev paper)."""
@@ -79,6 +79,23 @@ def test_about_on_the_second_blind_set(tmp_path):
     assert mean["about"] >= 0.72, mean
     assert mean["about"] > mean["prototype"] + 0.05, mean
     assert mean["quick + about"] > mean["quick rules"] + 0.02, mean
+
+
+def test_about_on_the_third_blind_set(tmp_path):
+    """Six more interests (bench/quality.py --set blind3), labelled blind after
+    the thirteenth round; the hardest set (quantum physics and network
+    expressivity are barely separable by words here): the sentence still ranks
+    above the issue's 20-line baseline and the 2-minute rules (measured at
+    first: ``about`` 0.686 / F1 0.440, prototype 0.602, quick rules 0.585,
+    quick + about 0.659)."""
+    results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
+                               folder=quality.SETS["blind3"])
+    mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
+    f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
+    assert mean["about"] >= 0.66, mean
+    assert mean["about"] > mean["prototype"] + 0.05, mean
+    assert mean["about"] > mean["quick rules"] + 0.05, mean
+    assert f1["about"] > f1["prototype"] + 0.02, f1
 
 
 def test_about_on_the_blind_set(tmp_path):
