@@ -688,7 +688,6 @@ class _Deadlined(smtplib.SMTP):
         self.fresh = False
         return True
 
-
     def _get_socket(self, host, port, timeout):
         return _connect(host, port, timeout, self.source_address, self.stop)
 
