@@ -20,8 +20,8 @@ query; and a robust z-score of the sum (median, MAD; the MAD capped so that a
 paper :data:`RELATIVE_FLOOR` of the way to the day's best paper also reaches
 the floor) through a logistic gives a score in [0, 1]; a paper that writes a
 phrase of the sentence's distinctive words close together ("importance
-sampling") gains a bonus added after the floor's statistics are taken
-(:meth:`Ranker.phrase_closeness`).  A topic keeps the papers whose score reaches its floor
+sampling") gains a bonus added after the floor's statistics are taken, more
+when its title writes it (:meth:`Ranker.phrase_bonus`).  A topic keeps the papers whose score reaches its floor
 (``min_score``, default :data:`DEFAULT_MIN_SCORE`), so a quiet day gives a
 short digest.  With keyword rules, the rules decide membership and the
 order fuses the rules' order with the relevance order (reciprocal rank fusion).
@@ -122,6 +122,12 @@ RELATIVE_FLOOR = 0.4
 #: are taken: it raises such papers past others and over the floor, and moves
 #: nothing else (bench/RANKING.md, thirteenth round).
 W_PHRASE = 0.25
+#: The same for a phrase written in the paper's title ("What's in a Prior?
+#: Learned Proximal Networks for Inverse Problems"), on top of the above: a
+#: title says what the paper is about, an abstract also what it uses or is
+#: compared with.  In a title the phrase's common words count too ("problems"
+#: next to "inverse"; bench/RANKING.md, fourteenth round).
+W_TITLE_PHRASE = 0.175
 #: Words of a phrase count as written together within this many places of the
 #: paper's stemmed content words (3: side by side, or one word between).
 PHRASE_WINDOW = 3
@@ -993,7 +999,8 @@ class Ranker:
         self.mean = self.vectors.mean(axis=0) if self.papers and CENTRE else np.zeros(MODEL_DIM, np.float32)
         self.centred = _unit(self.vectors - self.mean)
         self._names: dict[str, bool] = {}  # see _is_name
-        self._closeness: dict[str, np.ndarray] = {}  # see phrase_closeness: per sentence
+        self._closeness: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # see phrase_closeness: per sentence
+        self._title_tokens: dict[int, list[str]] = {}  # see _title_words
         self._phrase_cache: dict[str, list[str]] = {}  # see phrases
         self._postings: dict[str, list[int]] | None = None
         titles = embedder.embed([p.title for p in self.papers]) if self.papers else self.vectors
@@ -1189,18 +1196,29 @@ class Ranker:
                 # the liked papers are relevant for sure: they join the feedback set
                 feedback = np.vstack([feedback, liked_unit])
             fused = W_SEMANTIC * self.semantic(_unit(query + PRF_WEIGHT * _unit(feedback.mean(axis=0)))) + W_LEXICAL * lexical
-        bonus = None
-        if positive and W_PHRASE and not interest.rules:
-            # With rules, their matched-term count already orders by the words
-            # written; the bonus there counted them twice (quick rules + about:
-            # -0.009 nDCG@10 on the blind set).
-            closeness = self.phrase_closeness(positive)
-            spread = float(closeness.std())
-            if spread > 1e-9:
-                bonus = W_PHRASE * closeness / spread
+        # With rules, their matched-term count already orders by the words
+        # written; the bonus there counted them twice (quick rules + about:
+        # -0.009 nDCG@10 on the blind set).
+        bonus = self.phrase_bonus(positive) if positive and not interest.rules else None
         return calibrate(fused, bonus)
 
-    def phrase_closeness(self, about: str):
+    def phrase_bonus(self, about: str):
+        """The evidence a paper gains for writing the sentence's phrases
+        (:meth:`phrase_closeness`): :data:`W_PHRASE` for its text and
+        :data:`W_TITLE_PHRASE` more for its title, each in units of the day's
+        spread of that closeness (None: no paper writes one)."""
+        bonus = None
+        for weight, title in ((W_PHRASE, False), (W_TITLE_PHRASE, True)):
+            if not weight:
+                continue
+            closeness = self.phrase_closeness(about, title=title)
+            spread = float(closeness.std())
+            if spread > 1e-9:
+                part = weight * closeness / spread
+                bonus = part if bonus is None else bonus + part
+        return bonus
+
+    def phrase_closeness(self, about: str, *, title: bool = False):
         """How closely each paper writes the sentence's phrases: for each
         phrase of two or more words (:func:`phrases`, the phrases the reasons
         name), the best window of :data:`PHRASE_WINDOW` places in the paper's
@@ -1215,13 +1233,19 @@ class Ranker:
         and F1 on the blind one (+0.04); on the second blind set, measured
         once after the choice, +0.03 and +0.04.  Whole words only: a hyphenated word
         ("fine-tuning", "zeroth-order") is one word, not a phrase of its
-        parts, which raised every paper naming it (-0.02 on `heldout`)."""
+        parts, which raised every paper naming it (-0.02 on `heldout`).
+
+        ``title``: the same in the paper's title alone, where the rarest
+        word with any other word of the phrase counts (in an abstract
+        "problems" says nothing; next to "inverse" in a title it names the
+        subject)."""
         import numpy as np
 
         known = self._closeness.get(about)
         if known is not None:
-            return known
+            return known[title]
         out = np.zeros(len(self.papers))
+        in_title = np.zeros(len(self.papers))
         for phrase in self.phrases(about):
             stems = frozenset(self.stem(w) for w in content_words(phrase))
             if len(stems) < 2 or not any(len(w) > 1 for w in stems):
@@ -1231,15 +1255,27 @@ class Ranker:
             if rarest not in distinctive:
                 continue  # all common words: written together, they still say nothing
             total = sum(self._idf(w) for w in stems)
-            weight = {w: self._idf(w) / total for w in distinctive}
+            weight = {w: self._idf(w) / total for w in stems}
             others = distinctive - {rarest}
+            rest = stems - {rarest}
             for i in self._papers_with(rarest):
                 words = self.token_sets[i]
                 present = [w for w in others if w in words]
                 if present:  # the rarest word and another: where do they stand?
                     out[i] += _closest_window(self.tokens[i], [rarest, *present], weight)
-        self._closeness[about] = out
-        return out
+                written = [w for w in rest if w in words]
+                if written:  # in a title any word of the phrase counts: "Inverse Problems"
+                    in_title[i] += _closest_window(self._title_words(i), [rarest, *written], weight)
+        self._closeness[about] = (out, in_title)
+        return in_title if title else out
+
+    def _title_words(self, i: int) -> list[str]:
+        """The stemmed content words of paper ``i``'s title (worked out on
+        first use: only papers that write a phrase of a sentence are asked)."""
+        words = self._title_tokens.get(i)
+        if words is None:
+            words = self._title_tokens[i] = self.stem.tokens(self.papers[i].title)
+        return words
 
     def phrases(self, about: str) -> list[str]:
         """:func:`phrases` of ``about`` as this day's papers write them (names,
