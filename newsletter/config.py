@@ -1137,8 +1137,13 @@ class WebSettings(_Model):
     base_url: str
     """``https://host[:port][/path]``: the links are ``BASE/unsubscribe/<token>``."""
     secret_env: str
+    """The variable holding the key that signs the links (and checks them)."""
+    old_secret_env: str | None = None
+    """The variable holding the keys used before (separated by spaces): the
+    links in digests they signed keep working after a change of key."""
 
     _v_secret_env = field_validator("secret_env")(lambda cls, v: check_env_name(v, "secret_env"))
+    _v_old_secret_env = field_validator("old_secret_env")(lambda cls, v: check_env_name(v, "old_secret_env"))
 
     @field_validator("base_url")
     @classmethod

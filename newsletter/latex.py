@@ -7,7 +7,8 @@ shows them as a reader would see them typeset.  The conversion is done by
 the parts of a text that are plausibly LaTeX, so plain text with prices
 (``$5 and $10``), percentages or a stray backslash passes unchanged:
 
-- math: ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``.  A ``$`` opens math
+- math: ``$...$``, ``$$...$$``, ``\\(...\\)``, ``\\[...\\]``, and display math
+  written as its environment in the text (``\\begin{equation}...\\end{equation}``).  A ``$`` opens math
   only when followed by a non-space and closes only when preceded by a
   non-space and not followed by a digit (pandoc's rule), so ``$5 and $10``
   is not math.  Everything inside is converted; super- and subscripts become
@@ -50,7 +51,11 @@ if TYPE_CHECKING:
 
 # --------------------------------------------------------------------------- spans
 
-_OPENER = re.compile(r"(?<!\\)(?:\$\$|\$|\\\(|\\\[)")
+#: Display math written as its environment in the text, outside any ``$``:
+#: ``we solve \\begin{equation} \\min_x f(x) \\end{equation} by``.
+_DISPLAY_NAMES = "equation|align|alignat|gather|multline|eqnarray|displaymath|math|flalign"
+#: (A ``$`` after ``\\`` is escaped, unless that backslash is one of a line break's ``\\\\``.)
+_OPENER = re.compile(r"(?:(?<!\\)|(?<=\\\\))(?:\$\$|\$|\\\(|\\\[)|\\begin\{(?:" + _DISPLAY_NAMES + r")\*?\}")
 _CLOSER = {
     "$$": re.compile(r"(?<!\\)\$\$"),
     "$": re.compile(r"(?<!\\)\$"),
@@ -75,6 +80,14 @@ def _math_spans(text: str):
     pos = 0
     while (m := _OPENER.search(text, pos)) is not None:
         opener = m.group()
+        if opener.startswith("\\begin"):  # the environment is the span's source, for _environments to lay out
+            close = re.compile(re.escape("\\end" + opener[6:])).search(text, m.end())
+            if close is None:
+                pos = m.end()
+                continue
+            yield m.start(), close.end(), text[m.start():close.end()]
+            pos = close.end()
+            continue
         close = _CLOSER[opener].search(text, m.end())
         if close is None:
             if opener == "$":
@@ -162,9 +175,9 @@ def _frac(node, l2tobj) -> str:
 
 
 def _fractions_placed(text: str) -> str:
-    """A fraction written against a symbol gets parentheses: ``a\frac{b}{c}`` as
-    "a(b/c)" and ``\frac{1}{n}x`` as "(1/n)x", where "ab/c" and "1/nx" would
-    read as other fractions.  Innermost first, so a nested one sees its own
+    """A fraction written against a symbol gets parentheses: ``a\\frac{b}{c}`` as
+    "a(b/c)", ``\\frac{1}{n}x`` as "(1/n)x" and ``\\frac{1}{n}\\sum`` as "(1/n)∑",
+    where "ab/c", "1/nx" and "1/n∑" would read as other fractions.  Innermost first, so a nested one sees its own
     neighbours."""
     placed = 1
     while placed and _FRAC_OPEN in text:  # a stray mark in the source ends it too
@@ -175,7 +188,7 @@ def _fractions_placed(text: str) -> str:
 def _fraction_placed(text: str, m: re.Match) -> str:
     before = text[m.start() - 1] if m.start() else " "
     after = text[m.end()] if m.end() < len(text) else " "
-    squeezed = before.isalnum() or before in ")]}‖|⟩" or after.isalnum() or after in "([{‖|⟨√"
+    squeezed = before.isalnum() or before in ")]}‖|⟩" or after.isalnum() or after in "([{‖|⟨√∑∏∫∮⋃⋂"
     return f"({m.group(1)})" if squeezed and not m.group(1).startswith("(") else m.group(1)
 
 
@@ -226,7 +239,16 @@ def _stacked(over: bool):
 
 
 def _href(node, l2tobj) -> str:
-    return _arg_text(node, l2tobj, 1)
+    """``\\href{URL}{text}`` as "text (URL)": the link is the point of it
+    ("code is \\href{https://github.com/a/b}{here}" read "code is here"), and
+    a text part or a copied abstract keeps no link of its own."""
+    args = node.nodeargd.argnlist if node.nodeargd else []
+    url = args[0].latex_verbatim().strip()[1:-1].strip() if args and args[0] is not None else ""
+    url = re.sub(r"\\([%#&_~$])", r"\1", url).removeprefix("mailto:")  # LaTeX escapes them in a URL: \\% is %
+    text = _arg_text(node, l2tobj, 1).strip()
+    if url in (text, "http://" + text, "https://" + text) or not re.match(r"(?:https?|ftp)://|www\.|[^\s@/]+@[\w.-]+$", url):
+        return text or url
+    return f"{text} ({url})" if text else url
 
 
 def _combining(mark: str):
@@ -259,7 +281,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec("textsuperscript", "{"), MacroSpec("textsubscript", "{")]
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
         + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")]
-        + [MacroSpec(name, "{{") for name in ("overset", "stackrel", "underset")],
+        + [MacroSpec(name, "{{") for name in ("overset", "stackrel", "underset")]
+        + [MacroSpec(name, "{") for name in ("pmod", "pod", "phantom", "hphantom", "vphantom", "tag")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -318,6 +341,16 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
                 "tiny", "scriptsize", "footnotesize", "small", "normalsize", "large", "Large", "LARGE", "huge", "Huge",
                 "color", "thanks", "xspace", "limits", "nolimits", "protect",
             )),
+            # space kept for what is not shown, and an equation's number: nothing on one line ("\\phantom{x}y" read "xy")
+            *(spec(name, "") for name in ("phantom", "hphantom", "vphantom", "tag")),
+            spec("leadsto", "⇝"),
+            spec("imath", "ı"),
+            spec("jmath", "ȷ"),
+            # modular arithmetic (pylatexenc dropped the word: "a ≡ b p", "x 2")
+            spec("bmod", " mod "),
+            spec("mod", " mod "),
+            spec("pmod", simplify_repl=lambda node, l2tobj: f" (mod {_arg_text(node, l2tobj, 0).strip()})"),
+            spec("pod", simplify_repl=lambda node, l2tobj: f" ({_arg_text(node, l2tobj, 0).strip()})"),
             spec("copyright", "©"),
             spec("textcopyright", "©"),
             spec("ne", "≠"),
@@ -462,7 +495,7 @@ _MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
 #: The innermost multi-line environment of display math (one without another inside it).
 _ENVIRONMENT = re.compile(
     r"\\begin\{(?P<env>cases|dcases|rcases|aligned|alignedat|align\*?|alignat\*?|split|gathered|gather\*?"
-    r"|eqnarray\*?|multline\*?|[pbBvV]?matrix|smallmatrix|array)\}(?:\{[\dlcr| ]+\})?"
+    r"|eqnarray\*?|multline\*?|flalign\*?|[pbBvV]?matrix|smallmatrix|array)\}(?:\{[\dlcr| ]+\})?"
     r"(?P<body>(?:(?!\\begin\{).)*?)\\end\{(?P=env)\}",
     re.DOTALL,
 )
@@ -514,8 +547,14 @@ _LIMITS = re.compile(r"\\(?:no)?limits(?![a-zA-Z])")
 _OPEN_BAR_SPACE = re.compile(r"(\\l[vV]ert)\s+")
 
 
+#: A big operator's limits stacked in rows: ``\\sum_{\\substack{i<n\\\\j<m}}``.
+_SUBSTACK = re.compile(r"\\substack\{([^{}]*)\}")
+
+
 def _math(source: str) -> str:
     source = _environments(source) if "\\begin{" in source else source
+    if "\\substack" in source:  # its rows on one line, as a list: "∑_(i<n, j<m)", not "∑_(i<n j<m)"
+        source = _SUBSTACK.sub(lambda m: ", ".join(r.strip() for r in _ROW_BREAK.split(m[1])), source)
     if "\\l" in source or "\\no" in source:
         source = _OPEN_BAR_SPACE.sub(r"\1{}", _LIMITS.sub("", source))
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
@@ -524,19 +563,22 @@ def _math(source: str) -> str:
     except _failures():
         text = source  # left readable: the source without its $ delimiters
     # NFC: an accent on a letter as the one character fonts draw best ("Õ", not "O" + U+0303)
-    return unicodedata.normalize("NFC", _operator_spacing(_INNER_SPACE.sub("", " ".join(text.split()))))
+    text = _INNER_SPACE.sub("", " ".join(text.split()))
+    return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
 
 
 def _minus_signs(math: str) -> str:
     """A hyphen in converted ``$...$`` math as the minus sign typesetting shows
     (``x_t - \\eta g`` "xₜ − ηg", ``(1-1/e)``), unless it joins two words
-    (``\\text{pre-trained}``) or a name in capitals (``\\epsilon\\text{-DP}``).  Not in an export's lost math, whose words
+    (``\\text{pre-trained}``), a name in capitals (``\\epsilon\\text{-DP}``) or a
+    name and its number (``\\texttt{Llama-2}``, ``\\text{GPT-4o}``).  Not in an export's lost math, whose words
     run on into prose ('ell_infty-norm')."""
     return _MINUS.sub("−", math) if "-" in math else math
 
 
 _MINUS = re.compile(
-    r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=[^A-Za-z\s])|(?<=[^A-Za-z\s])-(?=[A-Za-z]{2})(?![A-Z]+\b)"
+    r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=[^A-Za-z\s])(?!\d+[A-Za-z]{0,2}\b)"
+    r"|(?<=[^A-Za-z\s])-(?=[A-Za-z]{2})(?![A-Z]+\b)"
 )
 
 
@@ -589,6 +631,16 @@ def _outside_scripts(text: str, change) -> str:
 
 #: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
 _INNER_SPACE = re.compile(r"(?<=[(\[⟨⌊⌈])\s+|\s+(?=[)\]⟩⌋⌉])")
+#: A norm's bars with what they enclose: each pair, in order.
+_NORM = re.compile(r"‖([^‖]*)‖")
+
+
+def _norm_bars_tight(text: str) -> str:
+    """No space just inside a norm's bars (``\\| y - f(x) \\|^2`` read "‖ y − f(x) ‖²"),
+    when the bars pair up (an odd count, as in ``KL(p\\|q)``, is left as it is)."""
+    if text.count("‖") % 2:
+        return text
+    return _NORM.sub(lambda m: f"‖{m[1].strip()}‖", text)
 
 
 def _escape_comments(latex: str) -> str:
@@ -1163,11 +1215,39 @@ def _lists(text: str) -> str:
     return _LIST.sub(inline, text).strip()
 
 
+#: ``\\verb|x_y|`` (any delimiter), shown as its text when that holds no other LaTeX.
+_VERB = re.compile(r"\\verb\*?([^\sa-zA-Z*])([^$\\\n]*?)\1")
+
+
+#: An environment of prose in an abstract (not math, not a list): ``\\begin{theorem}[Name] ... \\end{theorem}``.
+_PROSE_ENVIRONMENT = re.compile(
+    r"\\begin\{(?P<env>abstract|center|quote|quotation|flushleft|flushright|small|footnotesize|scriptsize"
+    r"|theorem|lemma|proposition|corollary|definition|remark|example|conjecture|claim|assumption|proof)\}"
+    r"(?:\[(?P<name>[^\]]*)\])?(?P<body>.*?)\\end\{(?P=env)\}",
+    re.DOTALL,
+)
+#: Those a typeset paper heads with their kind ("Theorem.", "Proof.").
+_HEADED = frozenset(("theorem", "lemma", "proposition", "corollary", "definition", "remark", "example", "conjecture",
+                     "claim", "assumption", "proof"))
+
+
+def _prose_environment(m: re.Match) -> str:
+    """Its text, headed as typeset where the kind is shown ("Theorem (Name). ..."):
+    the environment's name and braces stayed as written ("\\begin{theorem} ...")."""
+    body = " ".join(m["body"].split())
+    if m["env"] not in _HEADED:
+        return body
+    name = f" ({m['name'].strip()})" if m["name"] and m["name"].strip() else ""
+    return f"{m['env'].capitalize()}{name}. {body}"
+
+
 def _converted(text: str) -> str:
+    if "\\verb" in text:
+        text = _VERB.sub(r"\2", text)
     if "\\def" in text or "command" in text or "\\Declare" in text:
         text = _definitions(text)
     if "\\begin{" in text:
-        text = _lists(text)
+        text = _PROSE_ENVIRONMENT.sub(_prose_environment, _lists(text)).strip()
     text = _unwrap_styles(_citations(text))
     out, pos = [], 0
     for start, end, source in _math_spans(text):

@@ -52,7 +52,7 @@ from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, clock_was_ahead, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, digest_papers, send
 from .state import DigestRecord, OpenDigest, SubscriberState, open_state
-from .tokens import secret_problem
+from .tokens import old_secrets_problem, secret_problem
 
 __all__ = [
     "DigestResult",
@@ -845,8 +845,7 @@ CHECKS.append(_check_delivery)
 
 
 def _check_web_secret(config: Config) -> list[Problem]:
-    problem = secret_problem(config)
-    return [problem] if problem else []
+    return [p for p in (secret_problem(config), old_secrets_problem(config)) if p]
 
 
 CHECKS.append(_check_web_secret)

@@ -190,9 +190,43 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
             merged.append([start, end])
     out, pos = [], 0
     for start, end in merged:
-        out.append(escape(text[pos:start]))
-        out.append(Markup("<mark>") + escape(text[start:end]) + Markup("</mark>"))
+        out.append(scripts_raised(text[pos:start]))
+        out.append(Markup("<mark>") + scripts_raised(text[start:end]) + Markup("</mark>"))
         pos = end
+    out.append(scripts_raised(text[pos:]))
+    return Markup("").join(out)
+
+
+#: A script the text could not write in Unicode characters (:mod:`latex` leaves
+#: ``v_θ``, ``L(θ_T)``, ``d^(1/4)``, ``L_(DPO)``): a group in parentheses after
+#: a letter, a digit or a bracket, or one character after a lone letter, a Greek
+#: letter or a bracket (never inside a word: ``snake_case``, ``GPT_4`` stay).
+_RAW_SCRIPT = re.compile(
+    r"(?P<base>[\w)\]‖|])(?P<op>[_^])\((?P<group>[^()\s][^()]{0,30})\)"
+    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|])(?P<op1>[_^])(?P<one>[^\W_]|∞)(?!\w)"
+)
+#: A run of text holding an address or a link, where ``_`` is part of the name.
+_LINK_LIKE = re.compile(r"://|www\.|@|\w\.[a-z]{2,}/")
+
+
+def scripts_raised(text: str) -> Markup:
+    """``text`` escaped, with the scripts :data:`_RAW_SCRIPT` finds set as
+    ``<sub>``/``<sup>``: "θ_T" read as LaTeX source in the HTML part (the
+    text part keeps the underscore, as plain text writes it).  Not in a link
+    or an address (``github.com/a_b``): its characters must stay as they are."""
+    if "_" not in text and "^" not in text:
+        return escape(text)
+    out, pos = [], 0
+    for m in _RAW_SCRIPT.finditer(text):
+        before = text.rfind(" ", 0, m.start()) + 1
+        after = text.find(" ", m.end())
+        if _LINK_LIKE.search(text, before, len(text) if after < 0 else after):
+            continue
+        op, script = (m["op"], m["group"]) if m["op"] else (m["op1"], m["one"])
+        tag = "sub" if op == "_" else "sup"
+        out += [escape(text[pos:m.start()]), escape(m["base"] or m["base1"]),
+                Markup(f"<{tag}>") + escape(script) + Markup(f"</{tag}>")]
+        pos = m.end()
     out.append(escape(text[pos:]))
     return Markup("").join(out)
 
@@ -332,6 +366,7 @@ class Card:
     paper: object
     title: str
     title_html: Markup
+    contents_html: Markup  # the title as the contents list shows it: no marks, a formula's scripts set as such
     url: str  # the title's link: the abstract page, else a search for the title
     url_label: str  # what that link is: "Abstract", or "Search arXiv" when no page is known
     anchor: str  # the card's id, for the contents list
@@ -400,13 +435,16 @@ def also_in(
     """The names of the paper's other topics, but those :func:`reason_text`
     names already: a reader of "Diffusion models" does not find it under
     "Optimisation" without being told.  With ``words``, each name is followed
-    by what that topic found ("Optimisation (optimizing)")."""
+    by what that topic found ("Optimisation (optimizing)"), unless that is
+    only the topic's own name ("Optimization (Optimization)" said it twice)."""
     named = sum(1 for r in m.topic_reasons if r) > 1
     reasons = m.topic_reasons + ("",) * (len(m.topics) - len(m.topic_reasons))
     out = []
     for t, r in zip(m.topics[1:], reasons[1:]):
         if not (named and r):
             found = words(t) if words else []
+            if [w.casefold() for w in found] == [topic_name(t).casefold()]:
+                found = []
             out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
     return tuple(out)
 
@@ -718,6 +756,7 @@ class Composer:
             paper=paper,
             title=title,
             title_html=highlight(title, self._hit_patterns(m, "title")),
+            contents_html=scripts_raised(title),
             url=paper_link(paper),
             url_label="Abstract" if paper.url or paper.arxiv_id else "Search arXiv",  # as paper_link decides
             anchor=anchor_for(paper.id),

@@ -6,7 +6,9 @@ salt of its own so the key signs nothing else).  It names exactly one
 subscriber: changing a character of the address, the signature or the
 length makes :meth:`Links.email` refuse it, and a token cannot be moved to
 another address without the secret.  Tokens do not expire: a digest from
-last year must still unsubscribe its reader.
+last year must still unsubscribe its reader.  After a change of key (one
+that leaked), the keys used before, named by ``web.old_secret_env``, still
+check the links they signed; new links are signed with the current key only.
 
 The emails (:mod:`messages`, :mod:`rendering`) put :meth:`Links.unsubscribe_url`
 in the footer and in List-Unsubscribe; the web app (:mod:`web`) reads the
@@ -20,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Callable
 
 from .config import Config, check_address, line_break_hint, unset_variable
 from .errors import ConfigError, Problem
@@ -40,14 +43,11 @@ class BadToken(ValueError):
 class Links:
     """Signs and checks subscription tokens; builds the links that carry them."""
 
-    def __init__(self, base_url: str, secret: str) -> None:
-        # Imported here: only a config with `web:` signs anything.
-        from itsdangerous import URLSafeSerializer
-
+    def __init__(self, base_url: str, secret: str, old: tuple[str, ...] = ()) -> None:
+        """``old``: keys that signed links before ``secret`` did; they only check."""
         self.base_url = base_url.rstrip("/")
-        self._serializer = URLSafeSerializer(
-            secret, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256}
-        )
+        self._serializer = _serializer(secret)
+        self._old = tuple(_serializer(key) for key in dict.fromkeys(old) if key != secret)
         self._tokens: dict[str, str] = {}
 
     def token(self, email: str) -> str:
@@ -61,22 +61,28 @@ class Links:
         return token
 
     def email(self, token: str) -> str:
-        """The address a token names; :class:`BadToken` unless we signed it."""
+        """The address a token names; :class:`BadToken` unless we signed it,
+        with the current key or one of the old ones."""
+        email = self._signed_by(self._serializer, token, self.token)
+        if email is None:
+            email = next(filter(None, (self._signed_by(old, token, old.dumps) for old in self._old)), None)
+        if email is None:
+            raise BadToken("not a valid link")
+        return email
+
+    @staticmethod
+    def _signed_by(serializer, token: str, made: Callable[[str], str]) -> str | None:
+        """The address ``token`` names if ``serializer``'s key made it, else None."""
         from itsdangerous import BadData
 
         try:
-            value = self._serializer.loads(token)
-        except (BadData, ValueError, TypeError, UnicodeError):
-            raise BadToken("not a valid link") from None
-        try:
+            value = serializer.loads(token)
             email = check_address(value)
-        except ValueError:
-            raise BadToken("not a valid link") from None
-        if not isinstance(value, str) or self.token(value) != token:
-            # base64 decoding drops the last character's spare bits: 'Ptg4' and
-            # 'Ptg5' read alike, and only the token we made is one of ours
-            raise BadToken("not a valid link")
-        return email
+        except (BadData, ValueError, TypeError, UnicodeError):
+            return None
+        # base64 decoding drops the last character's spare bits: 'Ptg4' and
+        # 'Ptg5' read alike, and only the token we made is one of ours
+        return email if isinstance(value, str) and made(value) == token else None
 
     def signed_elsewhere(self, token: str) -> str | None:
         """The address a well-formed token names when its signature is not
@@ -102,6 +108,13 @@ class Links:
 
     def resubscribe_url(self, email: str) -> str:
         return self.base_url + RESUBSCRIBE_PATH.format(token=self.token(email))
+
+
+def _serializer(secret: str):
+    # Imported here: only a config with `web:` signs anything.
+    from itsdangerous import URLSafeSerializer
+
+    return URLSafeSerializer(secret, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 #: How to make a signing key, said where a key is missing or too short.
@@ -139,6 +152,34 @@ def secret_problem(config: Config) -> Problem | None:
     return None
 
 
+def old_secrets_problem(config: Config) -> Problem | None:
+    """Why the old keys (``web.old_secret_env``) cannot be used: the variable
+    unset or empty (every link they signed would be refused), or a key in it
+    too short; None when they are fine or not configured.  Only ``serve``
+    and ``validate`` ask: nothing else reads them."""
+    if config.web is None or config.web.old_secret_env is None:
+        return None
+    name, where = config.web.old_secret_env, ("web", "old_secret_env")
+    keys = os.environ.get(name, "").split()
+    if not keys:
+        return config.problem(where, unset_variable(
+            name, "old_secret_env", "empty" if name in os.environ else "not set",
+            "it must hold the keys that signed the links of digests already sent, separated by spaces; "
+            "leave old_secret_env out when there are none"))
+    short = [n for n, key in enumerate(keys, 1) if len(key) < MIN_SECRET_CHARS]
+    if short:
+        return config.problem(where, f"environment variable {name}: its key {short[0]} holds fewer than "
+                                     f"{MIN_SECRET_CHARS} characters: not a signing key (not shown)")
+    return None
+
+
+def old_secrets(config: Config) -> tuple[str, ...]:
+    """The keys ``web.old_secret_env`` holds (none when it is unset)."""
+    if config.web is None or config.web.old_secret_env is None:
+        return ()
+    return tuple(os.environ.get(config.web.old_secret_env, "").split())
+
+
 def links(config: Config) -> Links | None:
     """The config's :class:`Links`, or None without ``web:``.
 
@@ -150,9 +191,9 @@ def links(config: Config) -> Links | None:
     problem = secret_problem(config)
     if problem is not None:
         raise ConfigError(problem)
-    return _links(config.web.base, os.environ[config.web.secret_env])
+    return _links(config.web.base, os.environ[config.web.secret_env], old_secrets(config))
 
 
 @functools.lru_cache(maxsize=8)
-def _links(base_url: str, secret: str) -> Links:
-    return Links(base_url, secret)
+def _links(base_url: str, secret: str, old: tuple[str, ...]) -> Links:
+    return Links(base_url, secret, old)

@@ -4,8 +4,9 @@ Each digest links to ``BASE/unsubscribe/<token>`` (:mod:`tokens` makes the
 token; this app reads it back).  What the app promises:
 
 - ``POST`` of the form field ``List-Unsubscribe=One-Click`` (as mail
-  providers send it, ``multipart/form-data`` or urlencoded) unsubscribes at
-  once and answers 200: recorded in the state, honoured by every command.
+  providers send it, ``multipart/form-data`` or urlencoded; some clients
+  send it as text/plain, or send no body at all) unsubscribes at once and
+  answers 200: recorded in the state, honoured by every command.
 - ``GET`` only shows a page whose button posts that same form.  Link
   scanners and previews fetch every link, so a GET never changes anything.
 - A forged, truncated or altered token gets 400 and changes nothing.
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import jinja2
 from starlette.applications import Starlette
@@ -48,7 +49,7 @@ from .errors import ConfigError, NewsletterError, Problem, StateError, cannot_li
 from .messages import ONE_CLICK
 from .runner import stopped_by_signals
 from .state import open_state, public_url
-from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links
+from .tokens import RESUBSCRIBE_PATH, UNSUBSCRIBE_PATH, BadToken, Links, links, old_secrets_problem
 
 log = logging.getLogger(__name__)
 # The form parser logs each malformed body it is sent as a warning: any client
@@ -138,6 +139,9 @@ def _app(config: Config, now: Callable[[], datetime] | None = None) -> _App:
         raise ConfigError(
             Problem("`newsletter serve` needs a 'web:' section with base_url and secret_env", str(config.file))
         )
+    old = old_secrets_problem(config)
+    if old is not None:  # the links the old keys signed would all be refused
+        raise ConfigError(old)
     return _App(config, signed, now or (lambda: datetime.now(UTC)))
 
 
@@ -252,7 +256,7 @@ class _App:
         log.warning(
             "warning: %s: web.secret_env: refused a subscriber's link signed with another key than %s's: if `send` or `run` "
             "run with another %s than `serve`, no emailed unsubscribe link works; give every process the same "
-            "key (a key changed since a digest went out breaks that digest's links too)",
+            "key (after a change of key, name the one before in web.old_secret_env: the digests it signed carry its links)",
             self.config.where("web", "secret_env"), name, name,
         )
 
@@ -295,7 +299,7 @@ class _App:
         form = await _form(request)
         if isinstance(form, Response):
             return form
-        if required and form.get(field[0]) != field[1]:
+        if required and not _asks(form, field):
             return self.page(
                 "Nothing changed",
                 f"An unsubscribe request must carry {ONE_CLICK}; use the button on the unsubscribe page.",
@@ -383,6 +387,19 @@ def _modified(path: Path) -> tuple[int, int] | None:
     return info.st_mtime_ns, info.st_size
 
 
+def _asks(form: dict[str, str], field: tuple[str, str]) -> bool:
+    """Whether a POST asks for the change: it carries ``field`` (its value in
+    any case, spaces around it aside), or nothing at all.  Mail clients that
+    POST without the body RFC 8058 asks for (a Thunderbird add-on sends
+    none) act for a reader who clicked "Unsubscribe", as every POST to a
+    signed link does; scanners only GET.  A body holding other fields is not
+    such a request."""
+    if not form:  # no body (a form that reads as nothing is refused by _form)
+        return True
+    value = form.get(field[0])
+    return value is not None and value.strip().casefold() == field[1].casefold()
+
+
 def _sibling(kind: str, token: str, slash: bool) -> str:
     """The other endpoint's URL for a form, relative (the app works behind
     a proxy at any path) to a page at ``.../KIND/TOKEN`` or, with ``slash``,
@@ -391,13 +408,28 @@ def _sibling(kind: str, token: str, slash: bool) -> str:
 
 
 async def _form(request: Request):
-    """The POSTed form (urlencoded or multipart), at most :data:`MAX_BODY` bytes;
-    a 4xx response for anything else."""
+    """The POSTed form (urlencoded or multipart; a body of another type is read
+    as urlencoded), at most :data:`MAX_BODY` bytes, empty when nothing was
+    sent; a 4xx response for anything else."""
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_BODY:
             return PlainTextResponse("request too large\n", status_code=413)
+
+    if not body.strip():
+        return {}  # nothing sent (see _asks)
+    kind = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    fields = await _fields(request, body) if kind in ("application/x-www-form-urlencoded", "multipart/form-data") else (
+        # the field sent as text/plain or with no Content-Type (some one-click clients): read as urlencoded
+        _urlencoded(body))
+    if not fields:  # a body, but no field could be read from it
+        return PlainTextResponse("malformed form\n", status_code=400)
+    return fields
+
+
+async def _fields(request: Request, body: bytes) -> dict[str, str] | None:
+    """The fields of a form body Starlette reads (urlencoded, multipart); None if it cannot."""
 
     async def replay():
         return {"type": "http.request", "body": body, "more_body": False}
@@ -406,7 +438,14 @@ async def _form(request: Request):
         async with Request(request.scope, replay).form(max_files=0, max_fields=16) as form:
             return {k: v for k, v in form.items() if isinstance(v, str)}
     except (HTTPException, ValueError, AssertionError):
-        return PlainTextResponse("malformed form\n", status_code=400)
+        return None
+
+
+def _urlencoded(body: bytes) -> dict[str, str] | None:
+    try:
+        return dict(parse_qsl(body.decode("utf-8", "replace").strip(), keep_blank_values=True, max_num_fields=16))
+    except ValueError:
+        return None
 
 
 def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: Callable[[str], None] | None = None) -> None:

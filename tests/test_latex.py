@@ -42,6 +42,12 @@ from newsletter.readers import read_papers
         (r"$\eta < 1/L$ & $p > 1$", "η < 1/L & p > 1"),
         (r"$<$script$>$alert(1)$<$/script$>$", "<script>alert(1)</script>"),
         (r"\(x^2\) and \[y_1\]", "x² and y₁"),
+        # a link keeps its address ("code is here" lost the URL), unless the text is the address
+        (r"Code is \href{https://github.com/a/b_c}{here}, \href{https://x.org/\%7Eme}{page}, \href{https://x.org}{x.org}",
+         "Code is here (https://github.com/a/b_c), page (https://x.org/%7Eme), x.org"),
+        (r"write \href{mailto:a@b.org}{us}; \verb|x_y| and \verb!q!", "write us (a@b.org); x_y and q"),
+        # math right after a line break's \\ (its $ read as escaped: "$x^2$" stayed as written)
+        (r"ends.\\$x^2$ is, line\\\(y_1\) and \$5", "ends. x² is, line y₁ and $5"),
         # Text styles inside math keep their text; \operatorname* drops its star.
         (r"$\mathrm{KL}(p\|q)$, $\mathsf{SGD}$ and $\texttt{Adam}$", "KL(p‖q), SGD and Adam"),
         (r"$\textsf{A}$, $\textsc{Llama}$ and $\mbox{if } x > 0$", "A, Llama and if x > 0"),
@@ -49,6 +55,24 @@ from newsletter.readers import read_papers
         (r"$\tfrac{1}{2}$, $\dfrac{a}{b+c}$ and $\binom{n}{k}$", "½, a/(b+c) and C(n, k)"),
         # a fraction against a symbol: "a1/2" and "1/nx" read as other numbers
         (r"$a\frac{1}{2}$, $\frac{1}{n}x$, $a\frac{b}{c+d}$, $\frac{\frac{a}{b}}{c}$", "a½, (1/n)x, a(b/(c+d)), (a/b)/c"),
+        # ... and before a big operator: "1/n∑ᵢ" read as 1 over n∑ᵢ
+        (r"$\frac{1}{n}\sum_{i} x_i$ and $\frac{1}{T}\int_0^T f$, $\frac{1}{k}\prod_j a_j$", "(1/n)∑ᵢ xᵢ and (1/T)∫₀ᵀ f, (1/k)∏ⱼ aⱼ"),
+        # a norm's bars hold what they enclose without the source's spaces ("‖ y − f(x) ‖²")
+        (r"$\| y_i - f(x_i) \|^2$, $\left\| A \right\|_F \le \|B\|$ and $\mathrm{KL}(p \| q)$",
+         "‖yᵢ − f(xᵢ)‖², ‖A‖_F ≤ ‖B‖ and KL(p ‖ q)"),
+        # a name and its number keep their hyphen ("Llama−2" read as a subtraction); math's minus stays
+        (r"$\texttt{Llama-2}$, $\text{GPT-4o}$, $\mathrm{ResNet-50}$, $n-1$, $\alpha-1$, $e^{x}-1$",
+         "Llama-2, GPT-4o, ResNet-50, n−1, α−1, eˣ−1"),
+        # an environment of prose reads as its text, headed as typeset where its kind is shown
+        (r"\begin{abstract} We study $x$. \end{abstract} Thus \begin{theorem}[Main] Every $x$ is y. \end{theorem}",
+         "We study x. Thus Theorem (Main). Every x is y."),
+        (r"so \begin{proof}Trivial.\end{proof} and \begin{center} a \end{center}, \begin{quote}b\end{quote}",
+         "so Proof. Trivial. and a, b"),
+        # what is only space (\phantom) or an equation's number shows nothing; symbols pylatexenc dropped
+        (r"$\phantom{x}y$, $x = 1 \tag{1}$, $\hphantom{00}3$, $a \leadsto b$, $\imath$ and $\jmath$", "y, x = 1, 3, a ⇝ b, ı and ȷ"),
+        (r"$\sum_{\substack{i<n\\ j \neq i}} x_{ij}$", "∑_(i<n, j ≠ i) xᵢⱼ"),
+        # modular arithmetic keeps its word (it was "a ≡ b p" and "x 2")
+        (r"$a \equiv b \pmod{p}$, $x \bmod 2$, $a \mod n$ and $a \equiv b \pod{n}$", "a ≡ b (mod p), x mod 2, a mod n and a ≡ b (n)"),
         (r"5\textsuperscript{th} and H\textsubscript{2}O", "5ᵗʰ and H₂O"),
         (r"$\gets$ and $\ddagger$, \S 3, $\langle x, y \rangle$ and $\lfloor n/2 \rfloor$", "← and ‡, § 3, ⟨x, y⟩ and ⌊n/2⌋"),
         (r"$\det(A) \ne 0$, $\Pr[X]$, $\neg p \land q \implies r$", "det(A) ≠ 0, Pr[X], ¬p ∧ q ⟹ r"),
@@ -547,6 +571,13 @@ def test_words_like_a_glued_relation_stay_words(plain):
         (r"$\begin{pmatrix} a & b \\ c & d\end{pmatrix}$ and $\left[\begin{array}{cc} 1 & 2 \\ 3 & 4\end{array}\right]$",
          "(a, b; c, d) and [1, 2; 3, 4]"),
         (r"$\begin{vmatrix} a & b \\ c & d\end{vmatrix}$, $\begin{bmatrix} x+y & 0\end{bmatrix}$", "|a, b; c, d|, [x+y, 0]"),
+        # display math written in the text as its environment, no $ around it (it stayed as written)
+        (r"We solve \begin{equation} \min_x f(x) + \lambda \|x\|_1 \end{equation} fast.", "We solve minₓ f(x) + λ‖x‖₁ fast."),
+        (r"so \begin{equation*} y = Ax \end{equation*} and \begin{align} a &= b \\ c &= d \end{align} hold",
+         "so y = Ax and a = b, c = d hold"),
+        (r"and \begin{displaymath} E = mc^2 \end{displaymath}, or \begin{gather*} a \\ b \end{gather*}.",
+         "and E = mc², or a, b."),
+        (r"an \begin{equation} left open, and $x$", r"an \begin{equation} left open, and x"),
     ],
 )
 def test_multi_line_math_reads_on_one_line(latex, shown):

@@ -24,6 +24,7 @@ from newsletter.rendering import (
     check_templates,
     highlight,
     premailer_inline,
+    scripts_raised,
     trim,
     unbroken_before_operators,
 )
@@ -72,6 +73,25 @@ def test_highlight_never_breaks_escaping():
     out = str(highlight("<script> & co amp lt", patterns))
     assert out == "<mark>&lt;script&gt;</mark> &amp; <mark>co</mark> <mark>amp</mark> <mark>lt</mark>"
     assert str(highlight("a < b", [re.compile("a"), re.compile("a <")])) == "<mark>a &lt;</mark> b"
+
+
+@pytest.mark.parametrize(
+    ("text", "html"),
+    [
+        # scripts Unicode has no characters for (LaTeX's output) read as LaTeX source: "θ_T", "n^(3/2)"
+        ("a drift v_θ(x,t), L(θ_T) − L(θ₀)", "a drift v<sub>θ</sub>(x,t), L(θ<sub>T</sub>) − L(θ₀)"),
+        ("O(n^(3/2) log n) and Õ(d^(1/4)ε^(−7/4))", "O(n<sup>3/2</sup> log n) and Õ(d<sup>1/4</sup>ε<sup>−7/4</sup>)"),
+        ("L_(DPO), 𝔼_(x ∼ p)[q], ℓ_∞-norm, ‖x‖_F, x^T y", "L<sub>DPO</sub>, 𝔼<sub>x ∼ p</sub>[q], ℓ<sub>∞</sub>-norm, "
+         "‖x‖<sub>F</sub>, x<sup>T</sup> y"),
+        ("<b>x_i</b> & 2^(k/2)", "&lt;b&gt;x<sub>i</sub>&lt;/b&gt; &amp; 2<sup>k/2</sup>"),
+        # names with an underscore, links and addresses stay as written
+        ("snake_case, GPT_4, a_priori, a_b_c", "snake_case, GPT_4, a_priori, a_b_c"),
+        ("github.com/a_b, https://x.org/p_q and ada_l@x.org", "github.com/a_b, https://x.org/p_q and ada_l@x.org"),
+    ],
+)
+def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
+    assert str(scripts_raised(text)) == html
+    assert str(highlight(text, [re.compile("zzz")])) == html
 
 
 def test_trim_cuts_at_a_word():
@@ -615,7 +635,9 @@ def test_latex_reads_as_unicode_and_is_still_escaped(tmp_path):
                   "‖∇f(x)‖₂\u00a0≤ ε", "Õ(d^(1/4)ε^(−7/4))", "Φₜ\u00a0= f(xₜ)\u00a0+ (λ/2)‖xₜ\u00a0− xₜ₋₁‖²",
                   "from $120 to $15 per Run", "(an 87.5% saving)", "Zoë Brändli, José Ramón García"):
         # (a no-break space before a relation or operator: the line breaks after it)
-        assert shown in text and shown in visible, shown
+        assert shown in text and shown in visible.replace("d1/4ε−7/4", "d^(1/4)ε^(−7/4)"), shown
+    # the scripts Unicode has no characters for are written out in the text part, set as such in the HTML
+    assert "Õ(d<sup" in html and ">1/4</sup>ε<sup" in html and ">−7/4</sup>)" in html
     for raw in ("$\\", "\\mathcal", "\\epsilon", '\\"o', "$<$"):
         assert raw not in html and raw not in text, raw
     # $<$script$>$ became <script>, which is text: escaped in the HTML, plain in the text part.
@@ -939,7 +961,7 @@ def test_the_digest_is_headed_by_the_from_name_unless_a_title_is_given(tmp_path,
     assert composed.text.startswith(f"{title} - ")
 
 
-CARD_FIELDS = ("title, title_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
+CARD_FIELDS = ("title, title_html, contents_html, url, url_label, anchor, authors, authors_text, date_text, category, abstract, "
                "abstract_html, reasons, terms, score, upvotes, pdf_url, code_url, code_host, topics, reason, also")
 
 
@@ -1067,6 +1089,10 @@ def test_a_card_names_the_other_topics_that_found_it():
     assert also_in(two_reasons, names) == ("Optimisation",)
     one_reason = PaperMatch(paper, 1.0, ("gen", "diff"), (), (), topic_reasons=("close to your interest: x", ""))
     assert also_in(one_reason, names) == ("Diffusion models",)
+    # what the other topic found, unless it is only its own name ("Optimisation (Optimisation)")
+    found = {"opt": ["optimizing"], "diff": ["Diffusion Models"]}.__getitem__
+    assert also_in(PaperMatch(paper, 1.0, ("gen", "opt"), (), ()), names, found) == ("Optimisation (optimizing)",)
+    assert also_in(PaperMatch(paper, 1.0, ("gen", "diff"), (), ()), names, found) == ("Diffusion models",)
 
 
 def test_both_parts_say_which_other_topics_found_a_paper(tmp_path):
@@ -1149,13 +1175,20 @@ def test_contents_entries_are_numbered_as_the_text_part_numbers_them(tmp_path):
     config, matches, composed = reader_digest(tmp_path)
     html, text = composed.html, composed.text
     contents = html[html.index('id="contents"'):html.index('class="section"')]
-    entries = re.findall(r'class="contents-item".*?<span class="num"[^>]*>(\d+)\.</span><a href="#paper-[^"]+"[^>]*>([^<]+)</a>',
+    entries = re.findall(r'class="contents-item".*?<span class="num"[^>]*>(\d+)\.&nbsp;</span><a href="#paper-[^"]+"[^>]*>([^<]+)</a>',
                          contents, re.S)
     assert [int(n) for n, _ in entries] == list(range(1, len(matches) + 1))
     text_contents = text[text.index("Contents"):text.index("== ")]
     for n, title in entries:
         assert f"[{n}] {html_lib.unescape(title)}\n" in text_contents
-    assert re.search(r'class="contents-item"[^>]*style="[^"]*text-indent: -30px', contents)  # hung under the title
+    # hung under the title, by a margin: Outlook's Word engine takes a paragraph's margin and text-indent,
+    # not its padding (the number stood out of the column there)
+    assert re.search(r'class="contents-item"[^>]*style="[^"]*margin: 0 0 5px 30px;text-indent: -30px', contents)
+    assert not re.search(r'class="contents-item"[^>]*style="[^"]*padding', contents)
+    # where the number's box is not drawn (Outlook's Word engine has no inline-block, a client without
+    # styles) a space still parts it from the title: "1.Schrödinger Bridges ..." read as one word
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", contents))
+    assert f"1.\u00a0{html_lib.unescape(entries[0][1])}" in visible
 
 
 def test_topics_written_alone_read_as_the_names_joined(tmp_path):
@@ -1195,3 +1228,21 @@ def test_a_value_a_subscriber_lacks_prints_nothing_and_a_date_reads_as_a_date(tm
     config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
     (sub, matches), *_ = [d for d in digests(config) if d[0].name is None]
     assert Composer(config).compose(sub, matches, now=NOW).text.startswith("Hello \nWednesday 1 May 2024\n")
+
+
+def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
+    """A title's script Unicode has no character for ('ℓ_∞') was θ<sub>..</sub>
+    on its card but 'ℓ_∞' as LaTeX source in the contents list above it."""
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    (papers / "day.txt").write_text(
+        "Get trending papers in your email inbox once a day!\nGet trending papers in your email inbox!\nSubscribe"
+        "Certified $\\ell_\\infty$ Robustness of Diffusion Models\nWe certify diffusion models.\n"
+        "Fast Sampling for Score-Based Diffusion Models\nWe sample diffusion models fast.\n", encoding="utf-8")
+    write_config(tmp_path, BASIC_CONFIG)
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config, "ada@example.org")
+    html = Composer(config).compose(sub, matches, now=NOW).html
+    contents = html[html.index('id="contents"'):html.index('class="section"')]
+    assert re.search(r">Certified ℓ<sub[^>]*>∞</sub> Robustness of Diffusion Models</a>", contents)
+    assert re.search(r"Certified ℓ<sub[^>]*>∞</sub> Robustness of <mark", html[html.index('class="section"'):])

@@ -309,3 +309,56 @@ def test_a_relation_never_begins_a_line_on_a_phone(tmp_path):
     total, starting = int(found[1]), html_lib.unescape(found[2])
     assert total >= 50  # the sample's formulas, in each frame
     assert not starting, f"a relation or operator begins a line: {starting}"
+
+
+#: Each abstract holding a <sub> or <sup>: its height, over its line height.
+SCRIPT_PROBE = (
+    "<script>function probe(f){var d=f.contentDocument,w=f.contentWindow,out=[];"
+    "d.querySelectorAll('sub,sup').forEach(function(s){var p=s.closest('p');if(out.indexOf(p)<0)out.push(p)});"
+    "document.documentElement.setAttribute('data-probe',out.map(function(p){"
+    "return p.getBoundingClientRect().height+'/'+w.getComputedStyle(p).lineHeight}).join(' '));}</script>"
+)
+
+
+def test_a_formulas_script_makes_no_line_taller(tmp_path):
+    """'θ_T' is set as θ<sub>T</sub> in the HTML part; a script raised or
+    lowered by the browser's default made its line a few pixels taller than
+    the others (uneven lines in the abstract).  Every paragraph holding one is
+    a whole number of its lines high."""
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "docs" / "sample" / "config.yaml")
+    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html
+    assert "<sub" in html and "<sup" in html
+    proc = probed_at_375(html, SCRIPT_PROBE, tmp_path)
+    found = re.search(r'data-probe="([^"]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    paragraphs = [tuple(float(v.removesuffix("px")) for v in item.split("/")) for item in found[1].split()]
+    assert len(paragraphs) >= 2
+    for height, line in paragraphs:
+        assert abs(height / line - round(height / line)) < 0.02, f"{height}px is not whole lines of {line}px"
+
+
+#: Each contents entry's title: the left edge of its first line and of its wrapped lines.
+CONTENTS_PROBE = (
+    "<script>function probe(f){var d=f.contentDocument,out=[];"
+    "d.querySelectorAll('p.contents-item a').forEach(function(a){var r=a.getClientRects();"
+    "if(r.length>1)out.push(Math.round(r[0].left)+','+Math.round(r[r.length-1].left))});"
+    "document.documentElement.setAttribute('data-probe',out.join(' '));}</script>"
+)
+
+
+def test_a_contents_titles_wrapped_lines_hang_under_its_first(tmp_path):
+    """The number carries a no-break space after it, so a client that draws
+    no box for it (Outlook) still parts '1.' from the title; in a browser
+    the title's wrapped lines still start where its first line does."""
+    root = Path(__file__).resolve().parent.parent
+    config = load_config(root / "docs" / "sample" / "config.yaml")
+    (sub, matches), = pipeline.match(config, pipeline.papers(config, warn=lambda message: None))
+    html = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, tzinfo=UTC)).html
+    proc = probed_at_375(html, CONTENTS_PROBE, tmp_path)
+    found = re.search(r'data-probe="([^"]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    edges = [tuple(map(int, pair.split(","))) for pair in found[1].split()]
+    assert len(edges) >= 3  # titles that wrap at 375 px
+    assert all(first == wrapped for first, wrapped in edges), edges

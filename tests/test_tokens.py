@@ -137,3 +137,47 @@ def test_validate_names_the_unset_variable_with_file_and_line(workdir, cli):
     r = cli("validate", env={"DIGEST_TEST_SECRET": SECRET})
     assert r.code == 0, r.err
     assert SECRET not in r.out + r.err
+
+
+OLD_KEYS = "an-older-key-0123456789 the-key-before-ABCDEFGHIJ"
+
+
+def test_after_a_change_of_key_the_old_keys_still_check_the_links_they_signed():
+    """Changing a leaked key broke the unsubscribe link of every digest
+    already sent (the README could only say: keep the key stable).  The keys
+    used before check the links they signed; only the current one signs."""
+    before = [Links("https://d.example.org", key) for key in OLD_KEYS.split()]
+    signer = Links("https://d.example.org", SECRET, tuple(OLD_KEYS.split()))
+    for old in before:
+        assert signer.email(old.token("ada@example.org")) == "ada@example.org"
+        assert signer.token("ada@example.org") != old.token("ada@example.org")  # new links: the current key
+    ada_old = before[0].token("ada@example.org")
+    payload, _, signature = ada_old.partition(".")
+    bob_payload = before[0].token("bob@example.org").partition(".")[0]
+    for token in (f"{bob_payload}.{signature}", ada_old[:-1], Links("https://d.example.org", SECRET + "x").token("ada@example.org")):
+        with pytest.raises(BadToken):  # an old signature moved, cut, or a stranger's key: still refused
+            signer.email(token)
+    assert not [t for i in range(len(ada_old)) for c in "ABCabc019-_"
+                if (t := ada_old[:i] + c + ada_old[i + 1:]) != ada_old and _taken(signer, t)]
+    with pytest.raises(BadToken):  # without the old keys, as before
+        Links("https://d.example.org", SECRET).email(ada_old)
+
+
+def test_old_keys_are_checked_at_their_line_and_never_shown(workdir, cli):
+    write_config(workdir, BASIC_CONFIG + WEB + "  old_secret_env: DIGEST_OLD_KEYS\n")
+    r = cli("validate", env={"DIGEST_TEST_SECRET": SECRET})
+    assert r.code == 2
+    assert r.err.splitlines() == [
+        "config.yaml:22: web.old_secret_env: environment variable DIGEST_OLD_KEYS is not set (it must hold the keys "
+        "that signed the links of digests already sent, separated by spaces; leave old_secret_env out when there are none)"
+    ]
+    r = cli("validate", env={"DIGEST_TEST_SECRET": SECRET, "DIGEST_OLD_KEYS": "an-older-key-0123456789 short"})
+    assert r.code == 2 and r.err.splitlines() == [
+        "config.yaml:22: web.old_secret_env: environment variable DIGEST_OLD_KEYS: its key 2 holds fewer than 16 "
+        "characters: not a signing key (not shown)"]
+    assert "short" not in r.err.replace("key 2 holds", "")
+    r = cli("validate", env={"DIGEST_TEST_SECRET": SECRET, "DIGEST_OLD_KEYS": OLD_KEYS})
+    assert r.code == 0, r.err
+    assert not any(key in r.out + r.err for key in OLD_KEYS.split())
+    # send signs with the current key only: it does not need the old ones
+    assert cli("send", env={"DIGEST_TEST_SECRET": SECRET}).code == 0
