@@ -32,7 +32,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InputError, Problem, line_of
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .models import ARXIV_ID, SHOWS_NOTHING, Paper, arxiv_base_id
+from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, pdf_url
 
 if TYPE_CHECKING:
     import feedparser
@@ -76,14 +76,6 @@ def collapse(text: str | None) -> str:
     if _CONTROLS.search(text):
         text = _CONTROLS.sub("", text)
     return " ".join(text.split())
-
-
-def abs_url(arxiv_id: str) -> str:
-    return f"https://arxiv.org/abs/{arxiv_base_id(arxiv_id)}"
-
-
-def pdf_url(arxiv_id: str) -> str:
-    return f"https://arxiv.org/pdf/{arxiv_id}"
 
 
 def is_arxiv_id(value: str) -> bool:

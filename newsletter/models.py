@@ -94,6 +94,16 @@ def arxiv_base_id(arxiv_id: str) -> str:
     return _OLD_SUBJECT_CLASS.sub(r"\1", _ARXIV_VERSION.sub("", arxiv_id.strip()))
 
 
+def abs_url(arxiv_id: str) -> str:
+    """The paper's arXiv abstract page (every version's: the base id)."""
+    return f"https://arxiv.org/abs/{arxiv_base_id(arxiv_id)}"
+
+
+def pdf_url(arxiv_id: str) -> str:
+    """The paper's PDF on arXiv (the version the id names)."""
+    return f"https://arxiv.org/pdf/{arxiv_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class Paper:
     """One research paper as the sources describe it.

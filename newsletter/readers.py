@@ -22,30 +22,23 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import takewhile
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
-from .feeds import (
-    HF_DAILY_API,
-    ArxivListing,
-    abs_url,
-    arxiv_api_error,
-    hf_api_error,
-    holds_daily_papers,
-    no_text_kind,
-    parse_arxiv,
-    parse_feed,
-    parse_hf_daily,
-    parse_hf_daily_page,
-    pdf_url,
-)
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
 from .files import bomless_unicode, broken_link
 from .latex import paper_to_unicode
-from .models import ARXIV_ID, SHOWS_NOTHING, Paper, arxiv_base_id, merge_papers
+from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, merge_papers, pdf_url
 from .retrying import backoff
+
+if TYPE_CHECKING:
+    from .feeds import ArxivListing
+
+# The remote formats' parsers (:mod:`newsletter.feeds`, with html.parser and
+# some forty regular expressions) are imported by the readers that use them:
+# a send from exports alone never loads them (a tenth of its imports' time).
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -713,6 +706,8 @@ def parse_hf_papers_text(
         if listing is not None:  # a listing pasted under the papers' pages
             i, header = _skip_header(blocks, listing)
     if not header:
+        from .feeds import holds_daily_papers
+
         start = blocks[0][1][:1]
         hint = (
             " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
@@ -1171,6 +1166,7 @@ def _local(source, config: Config, expected: str) -> tuple[bytes, str]:
     zip given where ``expected`` goes is named as such, like one served over
     HTTP (the export's advice, "copy the page's text", was meant for
     ``hf-papers-text``)."""
+    from .feeds import no_text_kind
     path = config.resolve(source.path)
     name = _display(path, config)
     data = _file_bytes(path, name)
@@ -1192,6 +1188,7 @@ def arxiv_search_query(query: str | None, categories: list[str]) -> str:
 
 
 def read_arxiv(source: ArxivSource, config: Config, context: ReadContext) -> Iterator[Paper]:
+    from .feeds import parse_arxiv
     if source.path:
         data, name = _local(source, config, "an RSS or Atom feed")
         yield from parse_arxiv(data, name, source.label, context.warn, source.announce_type).papers
@@ -1265,6 +1262,7 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     that answer is asked again (with the fetcher's retries and backoff, never
     from the cache), and if it stays empty the source has failed; it is not
     "nothing new"."""
+    from .feeds import arxiv_api_error, parse_arxiv
     fetcher = context.fetcher
     attempts = fetcher.retries + 1
     for attempt in range(attempts):
@@ -1309,6 +1307,7 @@ def look_up_liked(config: Config, papers: list[Paper], context: ReadContext) -> 
     wanted = [ref for ref in liked_arxiv_ids(config) if ref not in listed]
     if source is None or not wanted:
         return
+    from .feeds import parse_arxiv
     from .ranking import EMBEDDINGS_FILE, Embedder  # the match stage's cache, where the ranker finds them
 
     embedder = Embedder(config.cache_dir / EMBEDDINGS_FILE)
@@ -1354,6 +1353,7 @@ def future_date(source: HFDailySource, config: Config, now: datetime) -> Problem
 
 
 def read_hf_daily(source: HFDailySource, config: Config, context: ReadContext) -> Iterator[Paper]:
+    from .feeds import parse_hf_daily
     if source.path:
         data, name = _local(source, config, "the JSON list of daily papers")
         yield from parse_hf_daily(data, name, source.label, context.warn)
@@ -1432,6 +1432,7 @@ def _hf_day_page(source: HFDailySource, day: date, page: int, context: ReadConte
     """Page ``page`` of one day's daily papers: how many entries it held, and
     its papers.  Only the first page was asked: a day with more than 50
     papers lost the rest without a word."""
+    from .feeds import HF_DAILY_API, hf_api_error, parse_hf_daily_page
     params = {"date": day.isoformat(), **({"p": page} if page else {})}
     try:
         fetched = context.fetcher.get(source.url or HF_DAILY_API, params, source=source.label)
@@ -1441,6 +1442,7 @@ def _hf_day_page(source: HFDailySource, day: date, page: int, context: ReadConte
 
 
 def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Iterator[Paper]:
+    from .feeds import parse_feed
     if source.path:
         data, name = _local(source, config, "an RSS or Atom feed")
         yield from parse_feed(data, name, source.label, context.warn)
@@ -1529,6 +1531,8 @@ def _endpoint(source: Source) -> str:
             return source.url or ARXIV_RSS + "+".join(source.categories)
         return source.url or ARXIV_API
     if isinstance(source, HFDailySource):
+        from .feeds import HF_DAILY_API
+
         return source.url or HF_DAILY_API
     return str(getattr(source, "url", "") or "")
 

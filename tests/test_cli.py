@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, ROOT, query, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, command_env, query, write_config
 
 
 def test_validate_ok(workdir, cli):
@@ -322,6 +322,52 @@ def test_long_send_to_a_pipe_prints_one_line_per_digest_as_before(workdir, cli):
     assert all(line.startswith("sent        r") for line in lines[:-1])
     assert sorted(line.split()[1] for line in lines[:-1]) == [f"r{i:02d}@example.org:" for i in range(MANY)]
     assert "%|" not in r.out + r.err and "\r" not in r.out + r.err  # no bar
+
+
+class _Writes:
+    """A pipe as ``say`` sees it: each ``write`` call kept apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+def test_send_writes_its_lines_to_a_pipe_a_group_at_a_time(monkeypatch):
+    """With PYTHONUNBUFFERED set (container images set it) each digest's line
+    was a write of its own, 2,000 writes waking the reader in a big send.
+    Lines go out 64 at a time, or once the first has waited 50 ms; the rest
+    at the end; none lost, none reordered."""
+    from newsletter import cli as cli_module
+    from newsletter.sending import DigestResult
+
+    pipe, clock = _Writes(), [100.0]
+    monkeypatch.setattr(sys, "stdout", pipe)
+    monkeypatch.setattr(cli_module.time, "monotonic", lambda: clock[0])
+    progress = cli_module._SendProgress(130)
+    for i in range(130):  # a burst: within the same instant
+        progress(DigestResult(f"r{i:03d}@example.org", "sent", 3, f"<m{i}@x>"))
+    assert [w.count("\n") for w in pipe.writes] == [64, 64]
+    progress.close()
+    assert [w.count("\n") for w in pipe.writes] == [64, 64, 2]
+    lines = "".join(pipe.writes).splitlines()
+    assert [line.split()[1] for line in lines] == [f"r{i:03d}@example.org:" for i in range(130)]
+    # slow deliveries: a line waits at most until the next one comes 50 ms after the first of its group
+    pipe.writes.clear()
+    progress = cli_module._SendProgress(4)
+    for i in range(4):
+        progress(DigestResult(f"s{i}@example.org", "sent", 1, f"<s{i}@x>"))
+        clock[0] += 0.06
+    assert [[line.split()[1] for line in w.splitlines()] for w in pipe.writes] == [
+        ["s0@example.org:", "s1@example.org:"], ["s2@example.org:", "s3@example.org:"]]
 
 
 def test_a_long_send_from_cron_says_who_is_not_due_in_one_line(workdir, cli):
@@ -910,6 +956,32 @@ def test_importing_the_package_loads_nothing_until_a_name_is_used():
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "module 'newsletter' has no attribute 'no_such_name'"
+
+
+def test_a_send_from_exports_never_loads_the_remote_formats_parsers(workdir):
+    """``newsletter.feeds`` (html.parser and some forty regexes, a twentieth of
+    the command's imports) is for feeds and APIs: a send of saved exports
+    read it at every start.  A feed source still loads it."""
+    write_config(workdir, BASIC_CONFIG)
+    code = (
+        "import sys\nsys.argv = ['newsletter', 'send', '--dry-run', '--now', '2024-05-01T08:00:00+00:00']\n"
+        "from newsletter import cli\n"
+        "try:\n    cli.main()\nexcept SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "print('feeds loaded' if 'newsletter.feeds' in sys.modules else 'feeds not loaded', file=sys.stderr)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=command_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "would send" in r.stdout and r.stderr.splitlines()[-1] == "feeds not loaded", r.stderr
+    (workdir / "lab.xml").write_text(
+        '<rss version="2.0"><channel><title>Lab</title><item><title>Denoising diffusion, again</title>'
+        "<description>A diffusion model for images.</description><link>https://lab.example/1</link></item>"
+        "</channel></rss>", encoding="utf-8")
+    write_config(workdir, BASIC_CONFIG.replace("sources:\n", "sources:\n  - type: feed\n    path: lab.xml\n", 1))
+    r = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=command_env(), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[-1] == "feeds loaded" and "would send" in r.stdout, r.stderr
 
 
 def test_the_command_collects_garbage_again_once_its_config_is_read(workdir, monkeypatch):
