@@ -285,7 +285,13 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     none of the current papers are named on stderr.
     """
     config = state.config
-    found = pipeline.papers(config, warn=warn)
+    said: list[str] = []  # the warnings, for --json: advice on the topics reached no script
+
+    def warned(message: str) -> None:
+        said.append(message)
+        warn(message)
+
+    found = pipeline.papers(config, warn=warned)
     # Papers already sent are not in the next digest (unless --all), and those who
     # unsubscribed get none; reading the state never writes it.
     left = pipeline.unsubscribed(config, subscriber)
@@ -294,9 +300,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         _paper_standing(pipeline.paper_standing(config, found, paper, subscriber, exclude, warn, left), config, as_json)
         return
     # the next digest as send builds it: papers owed after a failed delivery come first
-    report = pipeline.match_report(config, found, subscriber, warn=warn, left=left, next_digest=not show_all)
+    report = pipeline.match_report(config, found, subscriber, warn=warned, left=left, next_digest=not show_all)
     for problem in (*report.advice, *report.unmatched):
-        warn(str(problem))
+        warned(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}
     results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]
     if as_json:
@@ -318,12 +324,15 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                           "papers": [{"id": p.id, "title": p.title, "score": score} for p, score in near.papers]}
                     for key, near in report.near
                 },
+                "warnings": said,
             }
         )
         return
     mixed = False  # a list showing 8 under 0.90 and over 0.82 read as out of order
+    ranked = False  # 0.91 read as "91% relevant", of a paper on another subject on a quiet day
     for sub, matches, gone in results:
         mixed = mixed or len({bool(m.reasons) for m in matches}) == 2
+        ranked = ranked or any(m.reasons for m in matches)
         if gone:
             click.echo(f"{sub.label}: unsubscribed {shown_time(gone, config.zone(sub))}, gets no digest "
                        f"(newsletter resubscribe {sub.email} undoes it)")
@@ -342,6 +351,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
     if mixed:
         click.echo("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a "
                    "keyword topic's (its matched terms), placed as n/(n+1) (8 as 0.89).")
+    if ranked:
+        click.echo("Relevance (0.00-1.00, what min_score cuts) says how far a paper stands out from today's "
+                   "typical paper, not how much of your sentence it covers: on a day with little on a topic, its "
+                   "closest papers still score high.")
     if report.near:
         # what a lower min_score would let in: the floor is easier to set seeing these
         click.echo("Just under a topic's floor (a lower `min_score` takes them):")

@@ -780,6 +780,11 @@ def _typography(text: str) -> str:
 
 #: A citation whose ``\\cite{...}`` an export dropped, its key left after the tie: ``Sanghavi~jns13``.
 _LOST_CITATION = re.compile(r"(?<=[A-Za-z])~([a-z]+\d{2,4}[a-z]*)(?![\w~])")
+#: Keys of a citation whose ``\\cite{...}`` and tie an export both dropped, as
+#: Google Scholar's BibTeX names them (author, year, first word of the title):
+#: ``M-matrices lauritzen2019maximum,slawski2015estimation and``.
+_BARE_CITATION = re.compile(
+    r"(?<![\w/.@\[-])([a-z]{2,}(?:19|20)\d\d[a-z]{3,}(?:, ?[a-z]{2,}(?:19|20)\d\d[a-z]{3,})*)(?![\w/@\]-])")
 #: A dash between ties, ``ones~--~by``.
 _TIED_DASH = re.compile(r"~(---?)~")
 
@@ -1050,6 +1055,8 @@ def lost_math_shown(text: str) -> str:
         return text
     if "~" in text:
         text = _lost_ties(text)
+    if "20" in text or "19" in text:
+        text = _BARE_CITATION.sub(lambda m: "[" + ", ".join(k.strip() for k in m[1].split(",")) + "]", text)
     if "--" in text:  # an export keeps LaTeX's dashes: 'pages 539--542', 'Filtering -- Data Curation'
         text = _dashes(text)
     if "sim" in text or "approx" in text:  # 'sim 1000 points', 'approx 95%': about a number

@@ -327,6 +327,12 @@ class PaperMatch:
         return tuple(dict.fromkeys(r for r in self.topic_reasons if r))
 
     @property
+    def fit(self) -> float:
+        """Its place in a digest that mixes topics, on one scale: the relevance,
+        or a keyword score n as n/(n+1) (see :func:`_fit`)."""
+        return self.score if self.reasons else self.score / (self.score + 1)
+
+    @property
     def reason(self) -> str:
         """Why this paper is in the digest, in words (never rule syntax)."""
         if self.reasons:
@@ -722,6 +728,12 @@ class TopicIndex:
             return None
         ranked = self._ranked[key]
         return ranked.index(pid) + 1, len(ranked), scored.match, scored.score
+
+    def best_fit(self, key: str) -> float | None:
+        """How topic ``key``'s best paper ranks in a digest that mixes topics
+        (:func:`_fit`, the scale of :meth:`select`), or None if it takes none."""
+        ranked = self._ranked.get(key)
+        return _fit(self._scored[key][ranked[0]]) if ranked else None
 
     def select(self, subscriber, exclude=frozenset(), limit: int | None = None) -> list[PaperMatch]:
         """The subscriber's papers, best first, minus ``exclude`` (ids already sent),

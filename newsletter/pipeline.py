@@ -180,7 +180,8 @@ def unmatched_topics(
     n = len(all_papers)
     return [
         config.problem(("topics", key), f"matches none of the {counted(n, 'paper')} in the current sources"
-                       + (_floor_hint(index.near.get(key)) or _missing_data_hint(config.topics[key], all_papers)))
+                       + (_floor_hint(index.near.get(key)) or _missing_data_hint(config.topics[key], all_papers)
+                          or _no_liked_hint(config.topics[key], index.near.get(key))))
         for key in keys
         if not index.results.get(key)
     ]
@@ -198,6 +199,16 @@ def _floor_hint(near: NearMisses | None) -> str:
     title = paper.title if len(paper.title) <= 60 else paper.title[:59] + "…"
     return (f" (its min_score {near.floor:g} is over them all: the best, {title!r}, has relevance "
             f"{math.floor(relevance * 1000) / 1000:.3f}; `min_score: {cut:.2f}` would take it)")
+
+
+def _no_liked_hint(topic, near: NearMisses | None) -> str:
+    """A topic of liked papers alone none of which is known: it has nothing
+    to rank by, every day, where "matches none of the 336 papers" read as a
+    quiet day on a subject (each entry is warned of on its own line)."""
+    if not topic.like or topic.about or topic.any or topic.all or topic.categories or near is not None:
+        return ""
+    return (" (none of its like: papers is known, so it has nothing to rank by: name papers of the sources by "
+            "arXiv id or title, or describe the interest in an about: sentence)")
 
 
 def _missing_data_hint(topic, papers: list[Paper]) -> str:
@@ -236,8 +247,10 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
       German ranked papers at random, each "close in meaning to your interest".
     - Only what is not wanted (:func:`ranking.only_unwanted`): "Not
       diffusion models." ranked diffusion papers first.
-    - Typos (:func:`ranking.misspelt`): "grpah nueral netwroks" ranked at random."""
-    from .ranking import LONG_ABOUT_WORDS, content_words, misspelt, not_english, only_unwanted
+    - Typos (:func:`ranking.misspelt`): "grpah nueral netwroks" ranked at random.
+    - British spellings (:func:`ranking.british`): "preference optimisation"
+      found DPO-Shift, but named nothing of the sentence as its reason."""
+    from .ranking import LONG_ABOUT_WORDS, british, content_words, misspelt, not_english, only_unwanted
 
     out = []
     for key in dict.fromkeys(topics if topics is not None else config.topics):
@@ -268,6 +281,11 @@ def about_advice(config: Config, topics: Iterable[str] | None = None) -> list[Pr
             named = ", ".join(f"{word!r} (did you mean {near!r}?)" for word, near in slips[:3])
             out.append(config.problem(where, f"{named} occur{'s' * (len(slips) == 1)} in no paper: a word no paper "
                                       "uses ranks nothing"))
+        elif spelt := british(topic.about):
+            mine, theirs = (", ".join(repr(w[i]) for w in spelt[:3]) for i in (0, 1))
+            out.append(config.problem(where, f"{mine} {'is' if len(spelt) == 1 else 'are'} spelt {theirs} in most "
+                                      "papers: the ranking and its reasons read words as papers spell them, so "
+                                      "the American spelling ranks better"))
     return out
 
 
@@ -415,10 +433,80 @@ def match_report(
         if (exclude or next_digest) and not found and (n := len(index.select(sub)))
     }
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
+    about = about_advice(config, followed)
+    advised = {p.path for p in about}  # a one-word sentence is told that first, not twice
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
-                       (*about_advice(config, followed), *number_advice(config, all_papers, followed),
-                        *pin_advice(config, all_papers, only)),
+                       (*about, *number_advice(config, all_papers, followed), *pin_advice(config, all_papers, only),
+                        *(p for p in vague_topics(config, index, followed) if p.path not in advised),
+                        *crowded_topics(config, index, results)),
                        tuple((k, index.near[k]) for k in followed if k in index.near), before)
+
+
+def vague_topics(config: Config, index: TopicIndex, topics: Iterable[str]) -> list[Problem]:
+    """Sentences none of whose papers writes a phrase of them: each reads only
+    "close in meaning to your interest".  "Interesting new methods in machine
+    learning." took 20 such papers, a digest of the day's average, and
+    nothing said how to do better: either the day has nothing on the
+    interest, or the sentence names no subject in the words papers use.
+    Topics with rules are left out: the rules vouch for their papers."""
+    from .ranking import CLOSE_IN_MEANING
+
+    out = []
+    for key in topics:
+        topic, taken = config.topics[key], index.results.get(key) or {}
+        if not topic.about or topic.any or topic.all or len(taken) < VAGUE_AT_LEAST:
+            continue
+        if all(tm.reason == CLOSE_IN_MEANING for tm in taken.values()):
+            out.append(config.problem(("topics", key, "about"), (
+                f"none of the {len(taken)} papers it takes writes a phrase of it (each is only "
+                f"'{CLOSE_IN_MEANING}'): either today's papers have nothing on it, or it names no subject in the "
+                "words papers use; name the methods, models or problems as papers write them, add like: papers, "
+                "or add a rule (any: [...]) to keep days with nothing on it empty")))
+    return out
+
+
+#: A topic in words is called vague (:func:`vague_topics`) from this many papers on.
+VAGUE_AT_LEAST = 3
+
+
+def crowded_topics(config: Config, index: TopicIndex,
+                   results: Iterable[tuple[Subscriber, list[PaperMatch]]]) -> list[Problem]:
+    """Topics that take papers today of which none reaches a subscriber's
+    digest: its ``max_papers`` places all go to its other topics' papers,
+    which rank higher.  One digest mixes both kinds on one scale, a keyword
+    topic's score n as n/(n+1) (0.50 for one term), under most papers of a
+    topic in words (0.9 and more), so a keyword topic next to a sentence
+    sent nothing at all, and ``match`` listed the digest without a word of
+    that topic.  Only where a topic in words fills the digest (among keyword
+    topics alone, more matched terms first is the rule README gives).
+    Checked on the digest as if nothing had been sent (its papers may have
+    gone out before) and on the one shown; each topic said once, with how
+    many more subscribers it leaves out."""
+    crowded: dict[str, list[tuple[Subscriber, PaperMatch]]] = {}
+    for sub, shown in results:
+        whole = index.select(sub)
+        if len(whole) < sub.max_papers or not any(m.reasons for m in whole):
+            continue  # room left (every topic's papers are in), or keyword topics alone: more terms first, as told
+        there = {t for m in (*whole, *shown) for t in m.topics}
+        for key in dict.fromkeys(sub.topics):
+            if key not in there and index.results.get(key):
+                crowded.setdefault(key, []).append((sub, whole[-1]))
+    row = {sub.email: i for i, sub in enumerate(config.subscribers)}
+    out = []
+    for key, subs in crowded.items():
+        sub, last = subs[0]
+        best = index.best_fit(key) or 0.0
+        more = f" (and of {counted(len(subs) - 1, 'more subscriber')})" if len(subs) > 1 else ""
+        topic, n = config.topics[key], len(index.results[key])
+        fix = (f"raise max_papers, or give {key!r} an about: sentence so its papers rank by relevance too"
+               if not (topic.about or topic.like) else "raise max_papers")
+        out.append(config.problem(("subscribers", row[sub.email], "topics"), (
+            f"{key!r} takes {counted(n, 'paper')} now, {'it is not' if n == 1 else 'none of them is'} in "
+            f"{sub.email}'s digest"
+            f"{more}: its {sub.max_papers} places (max_papers) go to its other topics' papers, which rank higher "
+            f"(the best of {key!r} at {best:.2f}, the digest's last at {last.fit:.2f}: a keyword topic's score n "
+            f"counts as n/(n+1), 0.50 for one term, against the relevance of a topic in words); {fix}")))
+    return out
 
 
 #: How many papers under a ranked topic's floor ``match`` shows (see :class:`MatchReport`).
@@ -581,8 +669,38 @@ def paper_standing(
                     else "its 1 place (max_papers) goes to a better fit")
             digests.append(DigestStanding(sub, None, len(ids), full))
         else:
-            digests.append(DigestStanding(sub, None, len(ids), "none of its topics takes it"))
+            digests.append(DigestStanding(sub, None, len(ids), "none of its topics takes it"
+                                          + _floor_too_far(config, index, sub, topics, excluded)))
     return PaperStanding(paper, tuple(topics), tuple(digests))
+
+
+def _floor_too_far(config: Config, index: TopicIndex, sub: Subscriber, topics: list[TopicStanding],
+                   excluded: frozenset[str]) -> str:
+    """Why the ``min_score`` that takes a paper would still not bring it into
+    ``sub``'s digest: in each of its topics that has it under the floor, more
+    papers not sent before rank above it than the digest has places.  The
+    topic line said "`min_score: 0.57` would take it", the user set it, and
+    the paper stayed out of a digest of 5, 26 papers ranking above it."""
+    under = [s for s in topics if s.topic in sub.topics and s.takes_at is not None]
+    if not under:
+        return ""
+
+    def new(p: Paper) -> bool:
+        return p.id not in excluded and p.title_key not in excluded
+
+    fewest = None
+    for s in under:
+        # the topic's own papers, then those under its floor before this one (its place counts both)
+        ahead = [index.papers[pid] for pid in index.results.get(s.topic, {})]
+        ahead += [p for p, _ in index.near[s.topic].papers[: (s.place or 1) - (s.of or 0) - 1]]
+        above = sum(1 for p in ahead if new(p))
+        if above < sub.max_papers:
+            return ""
+        if fewest is None or above < fewest[0]:
+            fewest = (above, s.topic)
+    assert fewest is not None
+    return (f" (nor would a lower min_score bring it in: {counted(fewest[0], 'paper')} of "
+            f"{config.topic_name(fewest[1])} rank above it, for {counted(sub.max_papers, 'place')} (max_papers))")
 
 
 def _liked_keys(like: Iterable[str]) -> Iterator[str]:

@@ -110,6 +110,8 @@ W_TITLE = 0.5  # semantic: weight of the title-only similarity next to title + a
 CENTRE = True  # measure semantic similarity on vectors centred on the day's mean
 PRF_DOCS = 5  # pseudo-relevance feedback: how many top papers pull the semantic query
 PRF_WEIGHT = 1.0
+#: The reason of a paper that writes no phrase of the sentence and is close to no liked paper.
+CLOSE_IN_MEANING = "close in meaning to your interest"
 CENTER = 2.5  # robust z-score of the fused evidence that maps to 0.5 (the default floor)
 SPREAD = 1.0  # z-score units per logistic unit
 #: A paper whose fused evidence is this share of the way from the day's median
@@ -780,12 +782,46 @@ def _model_words() -> frozenset[str]:
 @functools.cache
 def _common_words() -> list[str]:
     """The words that at least two shipped background papers use, as written (case-folded)."""
+    return sorted(w for w, n in _background_counts().items() if n >= 2)
+
+
+@functools.cache
+def _background_counts() -> dict[str, int]:
+    """How many shipped background papers use each word, as written (case-folded)."""
     seen: dict[str, int] = {}
     for title, abstract in _shipped_background():
         for word in set(_WORD.findall(f"{title} {abstract}".casefold())):
             if word.isalpha():
                 seen[word] = seen.get(word, 0) + 1
-    return sorted(w for w, n in seen.items() if n >= 2)
+    return seen
+
+
+#: British endings and their American forms, which stem apart ('optimis' / 'optim').
+_BRITISH = (
+    (re.compile(r"is(e|es|ed|ing|ation|ations|er|ers)$"), r"iz\1"),
+    (re.compile(r"our(s|ed|ing|al)?$"), r"or\1"),
+    (re.compile(r"yse(s|d)?$"), r"yze\1"),
+)
+
+
+def british(about: str) -> list[tuple[str, str]]:
+    """The words of ``about`` spelt the British way ("optimisation",
+    "behaviour") whose American form stems apart and is what the shipped
+    background papers write, by far, with that form.  The lexical evidence
+    and the reasons read words as written: "preference optimisation for
+    large language models" gave DPO-Shift no reason at all ("close in
+    meaning"), "preference optimization" named it."""
+    counts, stem = _background_counts(), _reference_vocabulary()[0]
+    out: list[tuple[str, str]] = []
+    for word in dict.fromkeys(w.casefold() for w in _WORD.findall(about)):
+        for ending, american in _BRITISH:
+            us = ending.sub(american, word)
+            if us != word and len(word) > 5 and word.isalpha() and us not in _STOP and stem(us) != stem(word) and (
+                    counts.get(us, 0) >= 2) and (
+                    counts.get(us, 0) > 3 * counts.get(word, 0)):
+                out.append((word, us))
+                break
+    return out
 
 
 @functools.cache
@@ -1432,5 +1468,5 @@ class Ranker:
             # the form issue 11 gives for it, in match --json and in the email alike
             reasons.append(f"like: {liked[best][1]}")
         if not reasons:
-            reasons.append("close in meaning to your interest")
+            reasons.append(CLOSE_IN_MEANING)
         return "; ".join(reasons)

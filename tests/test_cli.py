@@ -280,8 +280,50 @@ def test_match_says_how_to_read_a_list_mixing_both_kinds_of_score(workdir, cli):
     assert any("." in s for s in scores) and any("." not in s for s in scores), r.out  # both kinds shown
     assert ("Scores: 0.00-1.00 is relevance to a topic in words (about/like); a whole number n is a keyword "
             "topic's (its matched terms), placed as n/(n+1) (8 as 0.89).") in r.out.splitlines()
+    # relevance is relative to the day: 0.91 read as "91% relevant", of a paper on another subject
+    relative = ("Relevance (0.00-1.00, what min_score cuts) says how far a paper stands out from today's typical "
+                "paper, not how much of your sentence it covers: on a day with little on a topic, its closest "
+                "papers still score high.")
+    assert relative in r.out.splitlines()
     r = cli("match", "--subscriber", "ada@example.org")  # keyword scores alone: nothing to explain
-    assert r.code == 0 and "Scores:" not in r.out
+    assert r.code == 0 and "Scores:" not in r.out and "Relevance (" not in r.out
+    write_config(workdir, mixed.replace("topics: [optim, words]", "topics: [words]"))
+    r = cli("match", "--subscriber", "bob@example.org")  # relevance alone: no mixing, still relative
+    assert r.code == 0 and "Scores:" not in r.out and relative in r.out.splitlines(), r.out
+
+
+def test_match_names_a_topic_whose_papers_all_miss_the_digest_for_its_other_topics(workdir, cli):
+    """A keyword topic beside a topic in words: its papers rank as n/(n+1)
+    (0.50 for one term), under the sentence's (0.9 and more), so with
+    max_papers filled by the sentence's papers the keyword topic sent
+    nothing at all, day after day, and `match` listed the digest without a
+    word of it."""
+    about = ('  words:\n    name: Generative models\n    about: "Diffusion and score-based generative models."\n'
+             '  sgd:\n    name: SGD\n    any: ["SGD"]\n')
+    crowded = BASIC_CONFIG.replace("subscribers:\n", about + "subscribers:\n").replace(
+        "topics: [optim, diffusion]", "topics: [words, sgd]")
+    write_config(workdir, crowded)
+    r = cli("match", "--subscriber", "bob@example.org")
+    assert r.code == 0, r.err
+    digest = r.out.split("Just under")[0]
+    assert "[SGD]" not in digest and digest.count("[Generative models]") == 5, r.out
+    (line,) = [x for x in r.err.splitlines() if "'sgd'" in x]
+    found = re.fullmatch(
+        r"warning: config\.yaml:\d+: subscribers\[1\]\.topics: 'sgd' takes (\d+) papers now, none of them is in "
+        r"bob@example\.org's digest: its 5 places \(max_papers\) go to its other topics' papers, which rank higher "
+        r"\(the best of 'sgd' at (0\.\d\d), the digest's last at (0\.\d\d): a keyword topic's score n counts as "
+        r"n/\(n\+1\), 0\.50 for one term, against the relevance of a topic in words\); raise max_papers, or give 'sgd' "
+        r"an about: sentence so its papers rank by relevance too", line)
+    assert found and float(found[2]) < float(found[3]), line
+    assert "'sgd'" not in cli("match", "--subscriber", "ada@example.org").err  # not one of Ada's topics
+    r = cli("match", "--subscriber", "bob@example.org", "--json")  # a script gets the advice as well
+    assert r.code == 0 and json.loads(r.out)["warnings"] == [x.removeprefix("warning: ") for x in r.err.splitlines()]
+    assert line.removeprefix("warning: ") in json.loads(r.out)["warnings"]
+
+    # with room for them, its papers come and nothing is said
+    write_config(workdir, crowded.replace("max_papers: 5", "max_papers: 200"))
+    r = cli("match", "--subscriber", "bob@example.org")
+    assert r.code == 0 and "[SGD]" in r.out and "'sgd'" not in r.err, r.err
 
 
 def test_validate_json(workdir, cli):
@@ -529,6 +571,26 @@ def test_a_ranked_topic_whose_floor_is_over_every_paper_says_which_min_score_tak
     write_config(workdir, (workdir / "config.yaml").read_text().replace("min_score: 0.9999", f"min_score: {found[2]}"))
     r = cli("match", "--subscriber", "ada@example.org")
     assert r.code == 0 and "topics.diffusion" not in r.err and "Ada Lovelace <ada@example.org>: 0 papers" not in r.out
+
+
+def test_a_topic_of_liked_papers_none_of_them_known_says_it_has_nothing_to_rank_by(workdir, cli):
+    """`like:` alone, each entry a typo or a paper of no source: validate
+    said "matches none of the 336 papers", as of a quiet day on a subject,
+    every day."""
+    write_config(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n',
+                                               '    like: ["Reflected Diffusion Modelz", "A Paper Nobody Wrote"]\n'))
+    for command in ("validate", "match"):
+        r = cli(command)
+        assert r.code == 0, r.err
+        (line,) = [x for x in r.err.splitlines() if "topics.diffusion:" in x]
+        assert line.startswith("warning: config.yaml:5: topics.diffusion: matches none of the "), line
+        assert line.endswith("papers in the current sources (none of its like: papers is known, so it has nothing "
+                             "to rank by: name papers of the sources by arXiv id or title, or describe the interest "
+                             "in an about: sentence)"), line
+        assert "topics.diffusion.like[0]: 'Reflected Diffusion Modelz' matches no known paper" in r.err
+    write_config(workdir, (workdir / "config.yaml").read_text().replace("Modelz", "Models"))
+    r = cli("validate")
+    assert r.code == 0 and "topics.diffusion:" not in r.err and "nothing to rank by" not in r.err, r.err
 
 
 def test_a_topic_asking_for_data_the_sources_do_not_give_says_so(workdir, cli):

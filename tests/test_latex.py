@@ -662,6 +662,30 @@ def test_ties_left_in_an_export_are_spaces(tied, shown):
     assert to_unicode(tied) == tied  # matching and ranking read it as the source gave it
 
 
+@pytest.mark.parametrize(
+    ("bare", "shown"),
+    [
+        # from tests/data/hf-papers-*.txt: the export dropped the \\cite and its tie, the keys stayed in the prose
+        ("Harmful fine-tuning issue qi2023fine poses serious safety concerns",
+         "Harmful fine-tuning issue [qi2023fine] poses serious safety concerns"),
+        ("for M-matrices lauritzen2019maximum,slawski2015estimation and even one",
+         "for M-matrices [lauritzen2019maximum, slawski2015estimation] and even one"),
+        ("existing defenses huang2024vaccine,rosati2024representation have been",
+         "existing defenses [huang2024vaccine, rosati2024representation] have been"),
+    ],
+)
+def test_citation_keys_left_bare_in_an_export_show_as_citations(bare, shown):
+    assert lost_math_shown(bare) == shown
+    assert to_unicode(bare) == bare  # matching and ranking read it as the source gave it
+
+
+@pytest.mark.parametrize("plain", ["trained on covid2019 data and gpt2024 outputs", "see https://x.org/smith2020deep/",
+                                   "mail lee2021data@uni.edu", "the [smith2020deep] citation", "CVPR2023Workshop",
+                                   "the model llama2 and word2vec in 2024"])
+def test_words_with_a_year_that_are_no_citation_keys_stay(plain):
+    assert lost_math_shown(plain) == plain
+
+
 @pytest.mark.parametrize("plain", ["a learning-based approach (~1000x) to", "see https://example.org/~ana/ now", "~/data"])
 def test_a_tilde_that_is_no_tie_stays(plain):
     assert lost_math_shown(plain) == plain

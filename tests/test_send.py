@@ -2303,6 +2303,20 @@ def test_a_second_workers_user_without_rights_on_the_tables_is_told_what_to_gran
 # --------------------------------------------------------------------------- state migrate
 
 
+def test_state_migrate_counts_one_of_a_kind_in_the_singular(tmp_path, cli, pg_url):
+    """A researcher's own digest, migrated after its first send: it said
+    "1 subscribers and 1 digests"."""
+    subs = "\n  - email: ada@example.org\n    topics: [optim]"
+    setup(tmp_path, "  transport: outbox", subscribers=subs)
+    assert "sent 1," in cli("send", "--now", "2024-05-06T09:00:00+00:00").out
+    r = cli("state", "migrate", "--to", pg_url)
+    assert r.code == 0, r.err
+    assert r.out.startswith(f"copied {len(OPTIM)} papers, 1 subscriber and 1 digest ({len(OPTIM)} papers in digests) "
+                            "from newsletter-state.sqlite3"), r.out
+    r = cli("state", "migrate", "--to", pg_url)
+    assert r.code == 2 and "already holds a state (" in r.err and "1 subscriber, 1 digest)" in r.err, r.err
+
+
 def test_state_migrate_to_postgres_then_nothing_is_sent_again(tmp_path, cli, pg_url):
     subs = "\n  - email: ada@example.org\n    topics: [diffusion]\n  - email: bob@example.org\n    topics: [optim]\n    schedule: daily at 08:00"
     setup(tmp_path, "  transport: outbox", subscribers=subs)

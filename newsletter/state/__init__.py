@@ -41,7 +41,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import Problem, StateError
+from ..errors import Problem, StateError, counted
 from ..models import Paper, normalize_title
 
 #: URL schemes that select PostgreSQL.
@@ -528,8 +528,8 @@ class CopyReport:
     def __str__(self) -> str:
         c = self.counts
         return (
-            f"copied {c.get('papers', 0)} papers, {c.get('subscribers', 0)} subscribers and {c.get('digests', 0)} digests "
-            f"({c.get('digest_papers', 0)} papers in digests)"
+            f"copied {counted(c.get('papers', 0), 'paper')}, {counted(c.get('subscribers', 0), 'subscriber')} and "
+            f"{counted(c.get('digests', 0), 'digest')} ({counted(c.get('digest_papers', 0), 'paper')} in digests)"
             # ", 2 unsubscribed from FILE" read as "2 left the file's list", all of them at times
             + (f" and the {c['unsubscribed']} address{'es' * (c['unsubscribed'] != 1)} that unsubscribed,"
                if c.get("unsubscribed") else "")

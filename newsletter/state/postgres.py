@@ -59,7 +59,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from ..errors import Problem, StateError
+from ..errors import Problem, StateError, counted
 from ..models import Paper
 from ..retrying import within
 from . import (
@@ -1174,7 +1174,8 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
         if held and any(held):
             raise StateError(
                 Problem(
-                    f"the database already holds a state ({held[0]} papers, {held[1]} subscribers, {held[2]} digests); "
+                    f"the database already holds a state ({counted(held[0], 'paper')}, {counted(held[1], 'subscriber')}, "
+                    f"{counted(held[2], 'digest')}); "
                     "migrate into an empty database",
                     target.name,
                 )
