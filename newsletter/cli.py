@@ -376,7 +376,7 @@ def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> 
         emit_json({
             "paper": {"id": found.id, "title": found.title, "url": found.url},
             "topics": [{"topic": s.topic, "taken": s.taken, "score": s.score, "place": s.place, "of": s.of,
-                        "floor": s.floor, "why": s.why} for s in standing.topics],
+                        "floor": s.floor, "relevance": s.relevance, "why": s.why} for s in standing.topics],
             "subscribers": [{"email": d.subscriber.email, "place": d.place, "of": d.of, "why_not": d.why_not,
                              "pinned": d.pinned} for d in standing.digests],
         })
@@ -385,7 +385,9 @@ def _paper_standing(standing: pipeline.PaperStanding, config, as_json: bool) -> 
     for s in standing.topics:
         name = config.topic_name(s.topic)
         if s.taken:
-            score = f", {s.score:.2f}" if s.floor is not None or isinstance(s.score, float) else ""
+            # a topic with terms as well places it by relevance and rules together; its floor cut the relevance
+            score = (f", relevance {s.relevance:.2f}" if s.relevance is not None
+                     else f", {s.score:.2f}" if isinstance(s.score, float) else "")
             click.echo(f"  [{name}] in: {pipeline.ordinal(s.place or 0)} of {s.of}{score}" + (f": {s.why}" if s.why else ""))
         elif s.takes_at is not None:
             shown = math.floor((s.score or 0) * 1000) / 1000  # cut like takes_at: 0.0698 is not "0.070"
@@ -1047,9 +1049,18 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        click.echo(f"{where}{exc.strerror or exc}", err=True)
+        click.echo(f"{where}{_os_problem(exc)}", err=True)
         sys.exit(2)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _os_problem(exc: OSError) -> str:
+    """The system's word for a file's problem, or what it means where that
+    misleads: a folder to make where something else is (``--out /dev/null``,
+    a socket) read 'File exists', of a name the user gave as a folder's."""
+    if isinstance(exc, FileExistsError) and exc.filename and not Path(exc.filename).is_dir():
+        return "not a folder (something else of that name is there), where a folder is wanted"
+    return exc.strerror or str(exc)
 
 
 def entry_point(*, collector_paused: bool = False) -> NoReturn:

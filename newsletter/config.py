@@ -1010,6 +1010,10 @@ class EmailSettings(_Model):
         if bad := re.search(r"[<>,\"]", value):
             # List-Unsubscribe is a list of <URL>s: these would end or split it (RFC 2369)
             raise ValueError(f"{value!r}: {bad.group()!r} must be percent-encoded in the unsubscribe URL")
+        if other := next((m for m in re.finditer(r"\{+[^{}]*\}*|\}+", value) if m.group() != "{email}"), None):
+            # ({name}, {{email}}, { email }: it went out as written, a link no one's address is in)
+            raise ValueError(f"{value!r}: {other.group()!r} is not filled in; only {{email}} is (the subscriber's "
+                             "address; a brace meant as such is written %7B or %7D)")
         return value
 
 

@@ -35,6 +35,7 @@ import email.generator
 import email.policy
 import hashlib
 import io
+import ipaddress
 import json
 import logging
 import os
@@ -52,12 +53,12 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
-from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls
+from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls, within
 
 log = logging.getLogger(__name__)
 
@@ -647,6 +648,7 @@ class _Deadlined(smtplib.SMTP):
     verdict_by: float | None = None  # while reading a verdict: when it is given up
     verdict_stopped = False  # the wait for a verdict ended because the send is stopping
     verdict_waited = False  # the verdict has taken longer than ``timeout`` (said once)
+    _host = ""  # (smtplib's: the server's name, for TLS)
 
     def getreply(self):
         if self.file is None and self.sock is not None:  # (a new connection, or the switch to TLS)
@@ -686,9 +688,87 @@ class _Deadlined(smtplib.SMTP):
         self.fresh = False
         return True
 
+    def _get_socket(self, host, port, timeout):
+        return _connect(host, port, timeout, self.source_address, self.stop)
+
 
 class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
     """:class:`_Deadlined` over implicit TLS."""
+
+    def _get_socket(self, host, port, timeout):
+        sock = _connect(host, port, timeout, self.source_address, self.stop)
+        return self.context.wrap_socket(sock, server_hostname=self._host)
+
+
+#: This machine's name as EHLO gives it, once found (see :func:`_ehlo_name`).
+#: A lookup answered from /etc/hosts takes a millisecond; this only bounds one
+#: whose DNS server does not answer.
+OWN_NAME_WITHIN = 5.0
+_our_name: list[str] = []
+_our_name_lock = threading.Lock()
+
+
+def _ehlo_name(sock: socket.socket, timeout: float | None) -> str:
+    """The name EHLO gives: this machine's full name, as smtplib gives it,
+    or, when the lookup of that name does not answer within ``timeout``, the
+    connection's own address as an address literal (RFC 5321 4.1.3).
+    smtplib looked the name up at every session it opened, with no timeout:
+    a DNS server that does not answer held each one for as long as the
+    resolver kept asking.  Looked up once per process, within
+    :data:`OWN_NAME_WITHIN` (or ``timeout``, if shorter)."""
+    with _our_name_lock:
+        if not _our_name:
+            try:
+                found = within(socket.getfqdn, min(timeout or OWN_NAME_WITHIN, OWN_NAME_WITHIN), None)
+            except OSError:
+                found = None
+            # (no dotted name, or none in time: the literal, as smtplib gives for the first)
+            _our_name.append(found if isinstance(found, str) and "." in found else "")
+        if _our_name[0]:
+            return _our_name[0]
+    address = sock.getsockname()[0]
+    return f"[IPv6:{address}]" if ":" in address else f"[{address}]"
+
+
+class _LookupTimedOut(TimeoutError):
+    """The server's name was not looked up within the session's timeout."""
+
+
+def _looked_up(host: str, port: int, timeout: float | None, stop: Callable[[], object] | None) -> list:
+    """The addresses of ``host``, looked up within ``timeout``: the system's
+    lookup has no timeout of its own (neither the socket's nor smtplib's
+    bounds it), so a DNS server that does not answer held ``send`` for as
+    long as the resolver kept asking, and SIGTERM with it.  The lookup runs
+    in a thread of its own, left behind when the deadline passes."""
+    try:  # an address as written needs no lookup (and no thread)
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    found = within(lambda: socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM), timeout, stop)
+    if found is None:
+        raise _LookupTimedOut("timed out")
+    return cast(list, found)
+
+
+def _connect(host: str, port: int, timeout: float | None, source: Any,
+             stop: Callable[[], object] | None) -> socket.socket:
+    """``socket.create_connection`` with the name's lookup bounded (see
+    :func:`_looked_up`): each address in turn, the first error raised."""
+    errors: list[OSError] = []
+    for family, kind, proto, _, address in _looked_up(host, port, timeout, stop):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            if source:
+                sock.bind(source)
+            sock.connect(address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            errors.append(exc)
+    raise errors[0] if errors else OSError(f"no address for {host!r}")
 
 
 class SMTPSession:
@@ -702,6 +782,25 @@ class SMTPSession:
         #: message's end of data: their replies are the next ones to read.
         self.primed: Envelope | None = None
 
+    def _connect(self, where: str) -> _Deadlined:
+        """A session greeted by the server (smtplib's constructor, with the
+        stop known to the name's lookup and the EHLO name found without an
+        unbounded lookup of our own name: see :func:`_ehlo_name`)."""
+        t = self.t
+        smtp = (_DeadlinedSSL(timeout=t.timeout, context=t.context, local_hostname="localhost")
+                if t.security == "ssl" else _Deadlined(timeout=t.timeout, local_hostname="localhost"))
+        smtp.verdict_within, smtp.stop, smtp.where = t.verdict_timeout, self.stop, where
+        smtp._host = t.host  # (the TLS server name: smtplib sets it in its constructor only)
+        try:
+            code, text = smtp.connect(t.host, t.port)
+            if code != 220:
+                raise smtplib.SMTPConnectError(code, text)
+            smtp.local_hostname = t.local_hostname or _ehlo_name(cast(socket.socket, smtp.sock), t.timeout)
+        except BaseException:
+            _close(smtp)
+            raise
+        return smtp
+
     def _open(self) -> smtplib.SMTP:
         t = self.t
         where = f"{t.host}:{t.port}"
@@ -709,11 +808,7 @@ class SMTPSession:
         handshake = False  # in the TLS handshake after STARTTLS
         step = "EHLO"  # the command whose answer the session waits for, once greeted
         try:
-            if t.security == "ssl":
-                smtp = _DeadlinedSSL(t.host, t.port, timeout=t.timeout, context=t.context, local_hostname=t.local_hostname)
-            else:
-                smtp = _Deadlined(t.host, t.port, timeout=t.timeout, local_hostname=t.local_hostname)
-            smtp.verdict_within, smtp.stop, smtp.where = t.verdict_timeout, self.stop, where
+            smtp = self._connect(where)
             _nodelay(smtp.sock)
             _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.password is not None else None)
             if t.security == "starttls":
@@ -772,6 +867,14 @@ class SMTPSession:
             if 400 <= exc.smtp_code < 500:
                 raise Unreachable(f"SMTP server {where} refused {what}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(f"SMTP server {where} refused {what}: {_reply(exc.smtp_code, exc.smtp_error)}") from None
+        except _LookupTimedOut:
+            if self.stop is not None and self.stop():
+                raise Unreachable(f"cannot connect to SMTP server {where}: the send stopped while its name was "
+                                  "looked up") from None
+            raise Unreachable(
+                f"cannot connect to SMTP server {where}: its name was not looked up within {t.timeout:g} s "
+                "(delivery.timeout): a DNS server that does not answer, or no network?"
+            ) from None
         except (OSError, smtplib.SMTPException) as exc:
             _close(smtp)
             if handshake and isinstance(exc, TimeoutError):

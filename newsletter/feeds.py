@@ -160,6 +160,27 @@ def _bytes_as_cp1252(error: UnicodeError) -> tuple[str, int]:
 codecs.register_error("newsletter-cp1252", _bytes_as_cp1252)
 
 
+#: An XML declaration naming UTF-16 or UTF-32: the name's quotes and the name.
+_WIDE_DECLARED = re.compile(
+    rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml[^>]*?\bencoding\s*=\s*["'](?P<name>(?:utf|ucs)[-_]?(?:16|32|2|4)"""
+    rb"""(?:[-_]?[lb]e)?|iso-10646-ucs-[24]|unicode)["']""",
+    re.IGNORECASE,
+)
+
+
+def _wide_declaration_dropped(data: bytes) -> bytes:
+    """A document of one byte per ASCII character (no NUL among its first
+    bytes, no UTF-16 byte order mark) that declares UTF-16 or UTF-32 cannot
+    be what it says: .NET's StringWriter declares ``utf-16`` whatever the
+    bytes are saved as, and such feeds are served as UTF-8.  Its declaration
+    is read as UTF-8 (browsers and feed readers read them so); it was 'not a
+    well-formed feed (invalid token)', at a line the file does not have."""
+    wide = _WIDE_DECLARED.match(data)
+    if wide is None:
+        return data
+    return data[: wide.start("name")] + b"utf-8" + data[wide.end("name"):]
+
+
 def _utf8_mended(data: bytes) -> bytes:
     """A UTF-8 feed with a few bytes in another encoding (a post pasted from a
     Windows-1252 editor: ``Caf\xe9``) with those bytes read as Windows-1252 and
@@ -168,6 +189,7 @@ def _utf8_mended(data: bytes) -> bytes:
     silently.  A document declaring another encoding is left as it is."""
     if _wide_unicode(data):
         return data
+    data = _wide_declaration_dropped(data)
     declared = _DECLARED_ENCODING.match(data)
     if declared and not _UTF8_NAME.match(declared.group(1)):
         return data
@@ -384,6 +406,8 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
     # a declared encoding overridden is harmless: the document itself is fine
     if parsed.get("bozo") and not isinstance(exc, feedparser.CharacterEncodingOverride):
         line = exc.getLineNumber() + skipped_lines if hasattr(exc, "getLineNumber") else None
+        if line is not None and not _wide_unicode(text) and not _LIKE_A_DECLARATION.match(text):
+            line -= 1  # feedparser wrote a declaration and a line break before the document: lines named one on
         what = exc.getMessage() if hasattr(exc, "getMessage") else str(exc)
         raise InputError(
             Problem(f"source {source!r}: not a well-formed feed ({what}); truncated or not XML?", name, line)
@@ -393,6 +417,11 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
             raise _html_page(data, name, source, feed_link)
         raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed{_xml_kind(data)}", name, 1))
     return parsed
+
+
+#: What feedparser takes for an XML declaration (and replaces); before any other
+#: document it writes one of its own on a line of its own.
+_LIKE_A_DECLARATION = re.compile(rb"<\?xml[^>]*?>")
 
 
 #: The root element of an XML document that is no feed, and what it is.

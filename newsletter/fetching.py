@@ -557,13 +557,23 @@ _CUT_OFF = re.compile(r"peer closed connection without sending complete message 
 _CHALLENGE_PAGE = re.compile(rb"<title>\s*Just a moment\.\.\.\s*</title>|/cdn-cgi/challenge-platform/|_cf_chl_opt", re.I)
 
 
+#: Where an HTML document starts (after a byte order mark, white space, comments).
+_HTML_START = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
+
+
 def _bot_check(response: httpx.Response, body: bytes) -> str | None:
-    """What to do about an error answer that is a site's bot check (a
-    challenge only a browser running its script passes: Cloudflare's, AWS
-    WAF's), None for any other.  It read 'HTTP 403 Forbidden' alone, as if
-    the URL were private, and a 503 challenge was asked three more times."""
+    """What to do about an answer that is a site's bot check (a challenge
+    only a browser running its script passes: Cloudflare's, AWS WAF's),
+    None for any other.  It read 'HTTP 403 Forbidden' alone, as if the URL
+    were private, and a 503 challenge was asked three more times.  Served
+    as 200 (Cloudflare does, to some clients), it read 'an HTML page, not
+    an RSS or Atom feed (an error page or a login wall?)', and was kept in
+    the cache as the feed: a 2xx answer's body is a challenge only when it
+    is an HTML page (a feed whose entry is titled 'Just a moment...' is a feed)."""
     headers = response.headers
-    if headers.get("cf-mitigated", "").lower() == "challenge" or _CHALLENGE_PAGE.search(body[:65536]):
+    page = _CHALLENGE_PAGE.search(body[:65536]) is not None and (
+        not 200 <= response.status_code < 300 or _HTML_START.match(body[:65536]) is not None)
+    if headers.get("cf-mitigated", "").lower() == "challenge" or page:
         who = "Cloudflare"
     elif headers.get("x-amzn-waf-action", "").lower() in ("captcha", "challenge"):
         who = "AWS WAF"
@@ -1002,6 +1012,9 @@ class Fetcher:
                     log.debug("%s: not modified, reusing the cached copy", shown_url(key))
                     self._store(key, cached.body, response, cached)
                     return Fetched(key, cached.body, revalidated=True)
+                if 200 <= status < 300 and (check := _bot_check(response, body)) is not None:
+                    raise InputError(Problem(f"source {source!r}: HTTP {status} {response.reason_phrase}, with "
+                                             f"a challenge page for the feed: {check}", key))
                 if 200 <= status < 300:
                     self._store(key, body, response, None)
                     return Fetched(key, body)

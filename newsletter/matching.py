@@ -282,6 +282,7 @@ class TopicMatch:
     hits: tuple[Hit, ...]
     relevance: float | None = None
     reason: str | None = None
+    fit: float | None = None  # the relevance the floor cut, where ``relevance`` fuses it with the rules' order
 
 
 #: A matched text longer than this (a regex spanning a sentence) is named by
@@ -857,10 +858,18 @@ def topic_index(
                     "slower, and `like` finds only the papers of the current sources; make it a folder this user "
                     "can write, or set cache: to one"))))
 
+        def remade(reason: str) -> None:
+            if warn is not None:
+                warn(str(config.problem(("cache",), (
+                    f"the embedding cache {config.cache_dir / EMBEDDINGS_FILE} was damaged ({reason}): it is made "
+                    "anew (its papers' vectors are computed again, and `like` finds only the papers of the current "
+                    "sources until it has seen more)"))))
+
         embedder = Embedder(
             config.cache_dir / EMBEDDINGS_FILE,
             where=config.problem(("topics", ranked[0], "about" if first.about else "like"), ""),
             lost=lost,
+            remade=remade,
         )
         try:
             ranker = Ranker(
@@ -903,7 +912,7 @@ def topic_index(
                     # member in, so an empty answer can only mean that).
                     continue
                 results[key] = {
-                    pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason)
+                    pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason, r.fit)
                     for pid, r in found.items()
                 }
         finally:

@@ -524,6 +524,11 @@ class TopicStanding:
     place: int | None = None  # best first, from 1: among the topic's papers, then those under its floor
     of: int | None = None  # the papers the topic takes
     floor: float | None = None  # ranked topics: the relevance floor
+    #: Ranked topics: the relevance the floor cuts.  The same as ``score``,
+    #: but for a topic with terms as well, whose ``score`` (its order) fuses
+    #: the relevance with the rules' order: a paper shown in at 0.92 may be
+    #: 0.41 to the floor, and one at 0.31 kept by a floor of 0.35.
+    relevance: float | None = None
 
     @property
     def takes_at(self) -> float | None:
@@ -630,13 +635,15 @@ def paper_standing(
             place, count, verdict, score = placed
             # the reason exactly as match and the email word it
             why = PaperMatch(paper, score, (key,), (), verdict.hits, topic_reasons=(verdict.reason or "",)).reason
-            topics.append(TopicStanding(key, True, why, score, place, count, near.floor if near else None))
+            relevance = verdict.fit if verdict.fit is not None else verdict.relevance
+            topics.append(TopicStanding(key, True, why, score, place, count, near.floor if near else None, relevance))
             continue
         # its place among the papers under the floor, which come after the topic's own
         under = next(((n, s) for n, (p, s) in enumerate(near.papers) if p.id == paper.id), None) if near else None
         if near is not None and under is not None:
             count = len(index.results.get(key, {}))
-            topics.append(TopicStanding(key, False, "under the floor", under[1], count + under[0] + 1, count, near.floor))
+            topics.append(TopicStanding(key, False, "under the floor", under[1], count + under[0] + 1, count, near.floor,
+                                        under[1]))
         elif any(liked in (paper.id, paper.title_key) for liked in _liked_keys(topic.like)):
             topics.append(TopicStanding(key, False, "a paper you liked (`like`): never sent back to you"))
         elif topic.has_rules:

@@ -47,6 +47,7 @@ Heavy imports (numpy, bm25s, the model) happen only when a topic uses
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -57,7 +58,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import NewsletterError, Problem
 from .latex import lost_math_shown
@@ -82,6 +83,8 @@ for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
+
+_T = TypeVar("_T")
 
 #: The embedding model: package and dimension (the one its wheel ships weights for).
 MODEL_PACKAGE = "wordllama"
@@ -185,6 +188,9 @@ class Relevance:
 
     score: float
     reason: str
+    #: The relevance the floor cut, where ``score`` fuses it with the rules'
+    #: order (a topic with terms and ``about``/``like``); None where they are one.
+    fit: float | None = None
 
 
 @dataclass(frozen=True)
@@ -409,15 +415,19 @@ class Embedder:
     ``cache`` is a SQLite file (created on first use); None keeps vectors in
     memory only.  The model loads on the first text not in the cache.  A
     cache that cannot be made or written (its folder a file, a read-only
-    disk) is done without: ``lost(reason)`` is called once, to say so.
+    disk) is done without: ``lost(reason)`` is called once, to say so.  A
+    damaged one is made anew: ``remade(reason)`` is called once.
     """
 
     def __init__(
-        self, cache: Path | None = None, where: Problem | None = None, lost: Callable[[str], None] | None = None
+        self, cache: Path | None = None, where: Problem | None = None, lost: Callable[[str], None] | None = None,
+        remade: Callable[[str], None] | None = None,
     ) -> None:
         self.cache = cache
         self.where = where  # the config line blamed when the model cannot load
         self._lost = lost
+        self._remade = remade
+        self._was_remade = False
         self._model = None
         self._db: sqlite3.Connection | None = None
         self.model_id = f"{MODEL_PACKAGE}-{MODEL_DIM}"
@@ -459,24 +469,94 @@ class Embedder:
     def _open(self) -> sqlite3.Connection | None:
         if self._db is None and self.cache is not None:
             try:
-                self.cache.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.cache, timeout=30)
-                # A cache: a crash may lose the last vectors (they are computed
-                # again), so no fsync per commit (one per topic's query otherwise).
-                db.execute("PRAGMA synchronous = OFF")
-                db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
-                db.execute(
-                    "CREATE TABLE IF NOT EXISTS papers (id TEXT PRIMARY KEY, title_key TEXT NOT NULL, "
-                    "title TEXT NOT NULL, text TEXT NOT NULL)"
-                )
-                db.execute("CREATE INDEX IF NOT EXISTS papers_by_title ON papers (title_key)")
-                db.execute("CREATE TABLE IF NOT EXISTS stems (key TEXT PRIMARY KEY, words TEXT NOT NULL)")
-                db.execute("CREATE TABLE IF NOT EXISTS absent (id TEXT PRIMARY KEY)")
-                self._db = db
+                self._db = self._connect(self.cache)
             except (sqlite3.Error, OSError) as exc:
+                if isinstance(exc, sqlite3.Error) and _damaged(exc):
+                    return self._remake(exc)
                 self.cache = None  # an unwritable cache folder, or a file where it goes: work without it
                 self._cache_failed(exc)
         return self._db
+
+    @staticmethod
+    def _connect(cache: Path) -> sqlite3.Connection:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(cache, timeout=30)
+        try:
+            # A cache: a crash may lose the last vectors (they are computed
+            # again), so no fsync per commit (one per topic's query otherwise).
+            db.execute("PRAGMA synchronous = OFF")
+            db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS papers (id TEXT PRIMARY KEY, title_key TEXT NOT NULL, "
+                "title TEXT NOT NULL, text TEXT NOT NULL)"
+            )
+            db.execute("CREATE INDEX IF NOT EXISTS papers_by_title ON papers (title_key)")
+            db.execute("CREATE TABLE IF NOT EXISTS stems (key TEXT PRIMARY KEY, words TEXT NOT NULL)")
+            db.execute("CREATE TABLE IF NOT EXISTS absent (id TEXT PRIMARY KEY)")
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    def _remake(self, exc: sqlite3.Error) -> sqlite3.Connection | None:
+        """A damaged cache (a power cut, with its commits not synced; a disk
+        fault; a copy taken mid-write) is removed and made anew, its vectors
+        computed again: every read of it raised, and each match, preview and
+        send ended in a traceback.  Once per run; then it is done without."""
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        cache, self.cache = self.cache, None
+        if cache is None or self._was_remade:
+            self._cache_failed(exc)
+            return None
+        self._was_remade = True
+        try:
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                cache.with_name(cache.name + suffix).unlink(missing_ok=True)
+        except OSError as gone:
+            self._cache_failed(gone)
+            return None
+        if self._remade is not None:
+            remade, self._remade = self._remade, None
+            remade(" ".join(str(exc).split()))
+        self.cache = cache
+        return self._open()
+
+    def _read(self, run: Callable[[sqlite3.Connection], _T], empty: _T) -> _T:
+        """``run(db)`` on the cache, or ``empty`` without one: a damaged cache
+        is made anew (see :meth:`_remake`), one that cannot be read (locked
+        past its timeout) done without."""
+        db = self._open()
+        if db is None:
+            return empty
+        try:
+            return run(db)
+        except sqlite3.Error as exc:
+            if _damaged(exc):
+                db = self._remake(exc)
+                return run(db) if db is not None else empty  # (a new, empty cache)
+            self._db, self.cache = None, None
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+            self._cache_failed(exc)
+            return empty
+
+    def _write(self, run: Callable[[sqlite3.Connection], object]) -> None:
+        """``run(db)`` in one transaction; a cache that refuses it is only not
+        kept (a read-only or full disk), a damaged one made anew."""
+        db = self._open()
+        if db is None:
+            return
+        try:
+            with db:
+                run(db)
+        except sqlite3.Error as exc:
+            if not _damaged(exc):
+                self._cache_failed(exc)  # a read-only or full disk: the vectors are simply not kept
+            elif (db := self._remake(exc)) is not None:
+                self._write(run)
 
     def _key(self, text: str) -> str:
         return hashlib.sha1(f"{self.model_id}\0{text}".encode()).hexdigest()
@@ -487,13 +567,7 @@ class Embedder:
 
         out = np.zeros((len(texts), MODEL_DIM), dtype=np.float32)
         keys = [self._key(t) for t in texts]
-        db = self._open()
-        found: dict[str, bytes] = {}
-        if db is not None:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(db.execute(f"SELECT key, vec FROM vectors WHERE key IN ({marks})", chunk))
+        found: dict[str, bytes] = self._read(lambda db: _by_key(db, "SELECT key, vec FROM vectors", keys), {})
         missing = [i for i, k in enumerate(keys) if k not in found]
         for i, k in enumerate(keys):
             blob = found.get(k)
@@ -504,28 +578,17 @@ class Embedder:
         if missing:
             vecs = self.encode([texts[i] for i in missing])
             out[missing] = vecs
-            if db is not None:
-                try:
-                    with db:
-                        db.executemany(
-                            "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
-                            ((keys[i], vecs[j].tobytes()) for j, i in enumerate(missing)),
-                        )
-                except sqlite3.Error as exc:
-                    self._cache_failed(exc)  # a read-only or full disk: the vectors are simply not kept
+            self._write(lambda db: db.executemany(
+                "INSERT OR REPLACE INTO vectors (key, vec) VALUES (?, ?)",
+                ((keys[i], vecs[j].tobytes()) for j, i in enumerate(missing)),
+            ))
         return out
 
     def stems(self, texts: Sequence[str], tokens: Callable[[str], list[str]]) -> list[list[str]]:
         """``tokens(text)`` for each text (BM25's stemmed words), from the cache
         where possible: stemming is the largest cost of ranking cached papers."""
         keys = [hashlib.sha1(f"stems-1\0{t}".encode()).hexdigest() for t in texts]
-        found: dict[str, str] = {}
-        db = self._open()
-        if db is not None:
-            for start in range(0, len(keys), 500):
-                chunk = keys[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                found.update(db.execute(f"SELECT key, words FROM stems WHERE key IN ({marks})", chunk))
+        found: dict[str, str] = self._read(lambda db: _by_key(db, "SELECT key, words FROM stems", keys), {})
         out = []
         new = []
         for key, text in zip(keys, texts):
@@ -535,46 +598,29 @@ class Embedder:
                 new.append((key, " ".join(out[-1])))
             else:
                 out.append(words.split())
-        if new and db is not None:
-            try:
-                with db:
-                    db.executemany("INSERT OR REPLACE INTO stems (key, words) VALUES (?, ?)", new)
-            except sqlite3.Error as exc:
-                self._cache_failed(exc)
+        if new:
+            self._write(lambda db: db.executemany("INSERT OR REPLACE INTO stems (key, words) VALUES (?, ?)", new))
         return out
 
     def remember(self, papers: Iterable[Paper]) -> None:
         """Keep ids, titles and texts, so ``like:`` can name a paper seen on an earlier day."""
-        db = self._open()
-        if db is None:
-            return
-        try:
-            with db:
-                db.executemany(
-                    "INSERT OR IGNORE INTO papers (id, title_key, title, text) VALUES (?, ?, ?, ?)",
-                    ((p.id, p.title_key, p.title, paper_text(p)) for p in papers),
-                )
-        except sqlite3.Error as exc:
-            self._cache_failed(exc)
+        papers = list(papers)
+        self._write(lambda db: db.executemany(
+            "INSERT OR IGNORE INTO papers (id, title_key, title, text) VALUES (?, ?, ?, ?)",
+            ((p.id, p.title_key, p.title, paper_text(p)) for p in papers),
+        ))
 
     def remember_absent(self, ids: Iterable[str]) -> None:
         """Keep the liked arXiv ids that arXiv itself answered it has no paper
         for, so the ranker's warning can say so (a typo, not an old paper)."""
-        db = self._open()
-        if db is None:
-            return
-        try:
-            with db:
-                db.executemany("INSERT OR IGNORE INTO absent (id) VALUES (?)", ((i,) for i in ids))
-        except sqlite3.Error as exc:
-            self._cache_failed(exc)
+        ids = list(ids)
+        self._write(lambda db: db.executemany("INSERT OR IGNORE INTO absent (id) VALUES (?)", ((i,) for i in ids)))
 
     def absent(self, ref: str) -> bool:
         """Whether arXiv answered a lookup that it has no paper with id ``ref``."""
-        db = self._open()
-        return db is not None and db.execute(
+        return self._read(lambda db: db.execute(
             "SELECT 1 FROM absent WHERE id = ?", (arxiv_base_id(ref),)
-        ).fetchone() is not None
+        ).fetchone() is not None, False)
 
     def background(self, day: Sequence[Paper], count: int, avoid: Iterable[str] = ()) -> list[Paper]:
         """Up to ``count`` papers that are not ``day``'s, to score a small day
@@ -588,19 +634,17 @@ class Embedder:
         ids = {p.id for p in day} | {arxiv_base_id(ref) for ref in avoid}
         titles = {p.title_key for p in day} | {normalize_title(ref) for ref in avoid}
         out: list[Paper] = []
-        db = self._open()
-        if db is not None:
-            rows = db.execute(
-                "SELECT id, title_key, title, text FROM papers ORDER BY rowid DESC LIMIT ?", (count + len(day),)
-            ).fetchall()
-            for pid, key, title, text in rows:
-                if len(out) >= count:
-                    break
-                if pid in ids or key in titles:
-                    continue
-                titles.add(key)
-                prefix = f"{title}. "
-                out.append(Paper(title, text[len(prefix):] if text.startswith(prefix) else text, "background"))
+        rows: list[tuple[str, str, str, str]] = self._read(lambda db: db.execute(
+            "SELECT id, title_key, title, text FROM papers ORDER BY rowid DESC LIMIT ?", (count + len(day),)
+        ).fetchall(), [])
+        for pid, key, title, text in rows:
+            if len(out) >= count:
+                break
+            if pid in ids or key in titles:
+                continue
+            titles.add(key)
+            prefix = f"{title}. "
+            out.append(Paper(title, text[len(prefix):] if text.startswith(prefix) else text, "background"))
         if len(out) < count:
             for title, abstract in _shipped_background():
                 paper = Paper(title, abstract, "background")
@@ -614,18 +658,33 @@ class Embedder:
 
     def recall(self, ref: str) -> tuple[str, str, str] | None:
         """(id, title, text) of a paper seen before, by arXiv id or title."""
-        db = self._open()
-        if db is None:
-            return None
-        row = db.execute("SELECT id, title, text FROM papers WHERE id = ?", (arxiv_base_id(ref),)).fetchone()
-        if row is None:
-            row = db.execute("SELECT id, title, text FROM papers WHERE title_key = ?", (normalize_title(ref),)).fetchone()
-        return row
+        def find(db: sqlite3.Connection) -> tuple[str, str, str] | None:
+            row = db.execute("SELECT id, title, text FROM papers WHERE id = ?", (arxiv_base_id(ref),)).fetchone()
+            if row is None:
+                row = db.execute("SELECT id, title, text FROM papers WHERE title_key = ?",
+                                 (normalize_title(ref),)).fetchone()
+            return row
+
+        return self._read(find, None)
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """SQLite's word for a file that is no (longer a whole) database."""
+    return "malformed" in str(exc) or "not a database" in str(exc)
+
+
+def _by_key(db: sqlite3.Connection, select: str, keys: Sequence[str]) -> dict:
+    """``select`` (two columns, the first ``key``) for ``keys``, 500 at a time."""
+    found: dict = {}
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        found.update(db.execute(f"{select} WHERE key IN ({','.join('?' * len(chunk))})", chunk))
+    return found
 
 
 def _shipped_background() -> list[tuple[str, str]]:
@@ -1113,6 +1172,7 @@ class Ranker:
 
         floor = interest.floor
         allowed = None if members is None else set(members)  # the papers the rules let in
+        fits = None  # the relevance, where the scores become the fused ones
         under: tuple[tuple[str, float], ...] = ()
         if near:
             below: list[int] = []
@@ -1127,6 +1187,7 @@ class Ranker:
             keep = [i for i in np.flatnonzero(scores[: self.day] >= floor).tolist() if i in allowed]
         elif members is not None:
             keep = [i for i in members if scores[i] >= floor]
+            fits = scores
             scores = scores.copy()
             scores[list(members)] = fuse_with_rules(members, scores)
             floor = 0.0  # the floor applied to the relevance itself, above
@@ -1152,7 +1213,8 @@ class Ranker:
             if s < floor or pid in liked_ids:
                 continue
             by_like = bool(liked) and (lifted is None or bool(lifted[i]))
-            out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked if by_like else [], liked_vecs))
+            fit = None if fits is None else round(float(fits[i]), 4)
+            out[pid] = Relevance(round(s, 4), self._reason(i, phrase_words, liked if by_like else [], liked_vecs), fit)
         return Ranking(out, under)
 
     def scores(self, interest: Interest, liked: list, liked_vecs) -> np.ndarray | None:

@@ -11,12 +11,25 @@ waits for a TLS handshake first.  Fetching and delivery both ask it, and
 both word a refused certificate by :func:`certificate_fault`: no retry mends
 one either, and what mends it depends on which check failed.  A handshake
 the server refused or cut short is worded by :func:`handshake_refused`.
+
+:func:`within` bounds what no timeout of ours reaches: the system's lookup
+of a host name (SMTP's server, this machine's own name, PostgreSQL's host),
+which waits as long as a DNS server that does not answer is asked.
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+_T = TypeVar("_T")
+
+#: While :func:`within` waits, how often it looks whether to stop.
+LOOK_FOR_A_STOP_EVERY = 1.0
 
 
 def backoff(first: float, failures: int, most: float) -> float:
@@ -30,6 +43,10 @@ def speaks_tls(host: str, port: int, timeout: float) -> bool:
     not checked and nothing is sent over it.  A TLS alert is TLS too (a
     server wanting a client certificate, say); a server that is merely hung,
     or speaks something else, fails it."""
+    return bool(within(lambda: _handshakes(host, port, timeout), 2 * timeout))  # (the name's lookup: see within)
+
+
+def _handshakes(host: str, port: int, timeout: float) -> bool:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -88,3 +105,27 @@ def handshake_refused(exc: BaseException) -> tuple[str, bool] | None:
         return ("the server ended the connection in the TLS handshake (it refuses this client's TLS, or "
                 "something on the way cuts the connection)", True)
     return None
+
+
+def within(work: Callable[[], _T], timeout: float | None, stop: Callable[[], object] | None = None) -> _T | None:
+    """``work()``'s result (or its exception, raised), or None when it has
+    not ended within ``timeout`` or by a stop: a system lookup, which no
+    timeout of ours reaches, runs in a thread of its own, left behind."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # noqa: BLE001 -- handed to the asking thread, raised there
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="lookup", daemon=True)
+    worker.start()
+    deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
+    while not outcome and (left := deadline - time.monotonic()) > 0 and not (stop is not None and stop()):
+        worker.join(min(left, LOOK_FOR_A_STOP_EVERY))
+    if not outcome:
+        return None
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]

@@ -192,7 +192,7 @@ class Runner:
             self.scheduler.every(1).seconds.do(self._watch_config)
             self._told_next = False
             self.tick()
-            if not self._told_next:  # a catch-up send at start has said it
+            if not self._told_next and not self._stop.is_set():  # a catch-up send at start has said it
                 self._say_next()
             while not self._stop.is_set():
                 self._unstall()
@@ -232,8 +232,8 @@ class Runner:
         config = self.config
         settings = settings_fingerprint(config)
         due = []
-        with open_state(config.state_target, readonly=True) as state:
-            state.stop_waiting_when(self._stop.is_set)  # (a partition held SIGTERM two minutes here)
+        # (a partition held SIGTERM two minutes here, another process's lock on a SQLite file 30 s)
+        with open_state(config.state_target, readonly=True, stop=self._stop.is_set) as state:
             known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
             left = state.unsubscribed(sub.email for sub in config.subscribers)
         for sub in config.subscribers:

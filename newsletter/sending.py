@@ -272,8 +272,7 @@ def send(
     if dry_run:
         with open_state(config.state_target, readonly=True) as state:
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
-    with open_state(config.state_target) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
-        state.stop_waiting_when(halt)
+    with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
         run.stop_shared = stop is not None
         run.stop = halt
@@ -890,10 +889,9 @@ class _SendRun:
                 os.nice(WORKER_NICENESS)
             except OSError:
                 pass
-            self.state = open_state(self.config.state_target)  # never the parent's connection
             stopping = self.stopping
             self.stop = _either(self.stop, lambda: bool(stopping.value))  # the parent's stop too
-            self.state.stop_waiting_when(self.stop)
+            self.state = open_state(self.config.state_target, stop=self.stop)  # never the parent's connection
             self.results, self.worker_states = [], []
             self.lock, self.local, self.with_papers = threading.Lock(), threading.local(), 0
             self.recorded = set()  # what this worker's own connection recorded

@@ -141,6 +141,10 @@ def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
         target = target / "config.yaml"
     # A link to a file not there now (a dotfiles folder not mounted) is the
     # user's config too: it was replaced by a plain file without --force.
+    if target.exists() and not target.is_file():
+        # --force renamed the starter over it: /dev/null (as root), a pipe a script reads from
+        raise ConfigError(Problem("not a file (a device, a pipe or a socket); never replaced: give init a file's "
+                                  "or a folder's path", str(target)))
     if (target.exists() or target.is_symlink()) and not force:
         raise ConfigError(Problem("already exists; not overwritten (use --force to replace it)", str(target)))
     try:

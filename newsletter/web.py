@@ -158,6 +158,10 @@ class _App:
         self.state_target = config.state_target
         self.config_seen = _modified(config.file)
         self.rereading = threading.Lock()
+        #: Set when serve is told to stop: a change waiting for another
+        #: process's lock on the state gives up (503, try again) rather than
+        #: holding the stop for the state's busy timeout.
+        self.stopping = threading.Event()
 
     def starlette(self) -> Starlette:
         assert self.config.web is not None
@@ -340,7 +344,7 @@ class _App:
     def _write(self, action: str, email: str) -> Response | None:
         """Record the change (in a worker thread: SQLite blocks); a page if it failed."""
         try:
-            with open_state(self._state()) as state:
+            with open_state(self._state(), stop=self.stopping.is_set) as state:
                 if action == "unsubscribe":
                     changed = state.unsubscribe(email, self.now())
                 else:
@@ -464,7 +468,12 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: C
         raise NewsletterError(cannot_listen(host, port, exc)) from None
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if family == socket.AF_INET6 else bound_host
-    server = uvicorn.Server(
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig, frame) -> None:
+            app.stopping.set()  # (uvicorn's own handler, while it runs: its shutdown waits for the requests)
+            super().handle_exit(sig, frame)
+
+    server = _Server(
         uvicorn.Config(
             app.starlette(),
             log_config=None,  # keep the CLI's logging; uvicorn's own warnings still show
@@ -479,7 +488,11 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: C
     # shutdown raises the signal again for the handler it found: by default
     # that killed the command (exit 143 on a service manager's stop).  With
     # this handler in place first, a stop at any moment is a clean exit 0.
-    with stopped_by_signals(lambda: setattr(server, "should_exit", True)), _on_hangup(app.reread):
+    def stop() -> None:
+        app.stopping.set()
+        server.should_exit = True
+
+    with stopped_by_signals(stop), _on_hangup(app.reread):
         try:
             if ready:
                 ready(f"http://{shown}:{bound_port}")

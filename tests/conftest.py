@@ -138,6 +138,26 @@ def http_server():
         yield server
 
 
+@pytest.fixture
+def slow_dns(monkeypatch):
+    """A resolver whose DNS server does not answer for names under .slow.test
+    (the system's lookup, which neither httpx's timeout, smtplib's nor a
+    socket's bounds, held until the test ends); other names resolve as usual."""
+    released, real = threading.Event(), socket.getaddrinfo
+
+    def lookup(host, *args, **kwargs):
+        if isinstance(host, str) and host.endswith(".slow.test"):
+            released.wait(30)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real(host, *args, **kwargs)
+
+    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    yield released
+    released.set()
+
+
 class FakeClock:
     """Seconds since the epoch that only move when told to (or when slept)."""
 

@@ -66,6 +66,7 @@ class Mailbox:
         self.session_recipients: int | None = None  # recipients one session may have; then "452 4.5.3 Too many"
         self.session_messages: int | None = None  # messages one session may carry; then "421 4.7.0" to MAIL
         self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
+        self.ehlo_names: list[str] = []  # the name each EHLO gave
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -75,6 +76,7 @@ class Mailbox:
         if self.ehlo_reply:
             return [self.ehlo_reply]  # not greeted: MAIL gets "503 Error: send HELO first"
         session.host_name = hostname
+        self.ehlo_names.append(hostname)
         if self.pipelining:
             responses.insert(-1, "250-PIPELINING")  # before the final "250 HELP"
         for keyword in self.extensions:
@@ -294,7 +296,9 @@ class Server:
             kwargs.update(data_size_limit=size_limit)
         if mechanisms:
             kwargs.update(auth_exclude_mechanism=[m for m in ("LOGIN", "PLAIN") if m not in mechanisms])
-        self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, **kwargs)
+        # (its own name given, not looked up: a test may hold this machine's lookup)
+        self.controller = _Controller(self.mailbox, hostname="127.0.0.1", port=self.port, server_hostname="mx.test",
+                                      **kwargs)
         self.controller.start()
 
     def stop(self) -> None:

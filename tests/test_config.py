@@ -550,6 +550,20 @@ def test_unsubscribe_url_cannot_end_or_split_the_header_list(workdir, url):
     assert len(found) == 1 and "must be percent-encoded in the unsubscribe URL" in found[0]
 
 
+@pytest.mark.parametrize(("url", "named"), [("https://x.org/u?e={email}&n={name}", "{name}"),
+                                           ("https://x.org/u?e={{email}}", "{{email}}"),
+                                           ("mailto:digest@x.org?subject={emial}", "{emial}")])
+def test_an_unsubscribe_placeholder_other_than_email_is_named(workdir, url, named):
+    """Only {email} is filled in: {name}, a Jinja-style {{email}} or a typo
+    went out as written, a link that names no subscriber, and validate said OK."""
+    found = problems(workdir, BASIC_CONFIG + f"email:\n  unsubscribe: '{url}'\n")
+    assert len(found) == 1 and found[0].endswith(
+        f"email.unsubscribe: {url!r}: {named!r} is not filled in; only {{email}} is (the subscriber's address; "
+        "a brace meant as such is written %7B or %7D)"), found
+    fine = load_config(write_config(workdir, BASIC_CONFIG + "email:\n  unsubscribe: 'https://x.org/u/{email}?a={email}'\n"))
+    assert fine.email.unsubscribe == "https://x.org/u/{email}?a={email}"
+
+
 def test_top_level_schedule_is_every_unscheduled_subscribers_default(workdir):
     text = BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: every 6 hours\n")
     config = load_config(write_config(workdir, "schedule: weekly on mon at 07:30\n" + text))

@@ -1120,3 +1120,80 @@ def test_an_outbox_name_for_the_longest_address_fits_the_file_system(tmp_path):
     assert len(names) == 2 and all(len(n.encode()) <= 200 and n.endswith(".eml") for n in names)
     assert all(n.startswith("20240506T090000Z-" + "a" * 64 + "@bbb") for n in names)
     assert t.filename(envelope(2)) == "20240506T090000Z-user2@example.org-m2@example.org.eml"  # short names as before
+
+
+# --------------------------------------------------------------------------- name lookups
+
+
+def test_a_server_name_whose_lookup_hangs_is_given_up_at_the_timeout(slow_dns):
+    """The lookup of delivery.host was outside delivery.timeout (smtplib's
+    socket.create_connection has none for it): a DNS server that does not
+    answer held send for as long as the resolver kept asking."""
+    t = SMTPTransport("mail.slow.test", 587, security="starttls", timeout=0.3)
+    t.check()
+    started = time.monotonic()
+    outcomes, slept = run(t, [envelope(1), envelope(2)], retries=0)
+    assert time.monotonic() - started < 0.3 + 1.0
+    assert outcomes[0].error == ("cannot connect to SMTP server mail.slow.test:587: its name was not looked up "
+                                 "within 0.3 s (delivery.timeout): a DNS server that does not answer, or no network?")
+    assert not any(o.delivered for o in outcomes)
+
+
+def test_a_stop_ends_the_wait_for_a_server_name_lookup(slow_dns):
+    """SIGTERM while the name is looked up: the wait ends at the stop, not at
+    delivery.timeout (30 s by default)."""
+    t = SMTPTransport("mail.slow.test", 465, security="ssl", timeout=30)
+    t.check()
+    stopping = threading.Event()
+    session = t.session(stop=stopping.is_set)
+    threading.Timer(0.2, stopping.set).start()
+    started = time.monotonic()
+    with pytest.raises(TransientDeliveryError, match="mail.slow.test:465: the send stopped while its name was looked up"):
+        session.send(envelope(1))
+    assert time.monotonic() - started < 0.2 + 2.0
+
+
+def test_our_own_name_whose_lookup_hangs_gives_ehlo_our_address(smtp_server, monkeypatch):
+    """smtplib looked this machine's name up (socket.getfqdn, no timeout) at
+    every session it opened: a DNS server not answering held each one."""
+    import newsletter.delivery as delivery
+
+    released = threading.Event()
+    looked_up = []
+
+    def hung() -> str:
+        looked_up.append(1)
+        released.wait(30)
+        return "late.example.org"
+
+    monkeypatch.setattr(socket, "getfqdn", hung)
+    monkeypatch.setattr(delivery, "_our_name", [])
+    monkeypatch.setattr(delivery, "OWN_NAME_WITHIN", 0.3)
+    try:
+        started = time.monotonic()
+        outcomes, _ = run(plain(smtp_server), [envelope(1)])
+        t = plain(smtp_server)
+        t.session()._open().quit()  # a second session asks no more
+    finally:
+        released.set()
+    assert outcomes[0].delivered and time.monotonic() - started < 0.3 + 1.5
+    assert smtp_server.mailbox.ehlo_names == ["[127.0.0.1]", "[127.0.0.1]"] and looked_up == [1]
+
+
+def test_ehlo_gives_this_machines_full_name_as_smtplib_did(smtp_server, monkeypatch):
+    import newsletter.delivery as delivery
+
+    monkeypatch.setattr(socket, "getfqdn", lambda: "host7.lab.example.org")
+    monkeypatch.setattr(delivery, "_our_name", [])
+    outcomes, _ = run(plain(smtp_server), [envelope(1)])
+    assert outcomes[0].delivered and smtp_server.mailbox.ehlo_names == ["host7.lab.example.org"]
+
+
+def test_the_tls_probe_of_a_silent_server_gives_up_on_a_hung_lookup(slow_dns):
+    """Whether a silent server waits for TLS is asked by connecting again: the
+    name's lookup there had no bound either."""
+    from newsletter.retrying import speaks_tls
+
+    started = time.monotonic()
+    assert speaks_tls("mail.slow.test", 587, 0.2) is False
+    assert time.monotonic() - started < 0.4 + 1.0

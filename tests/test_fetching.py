@@ -181,6 +181,34 @@ def test_a_bot_check_says_a_browser_is_wanted_and_is_not_asked_again(http_server
     assert len(http_server.requests) == 1 and clock.sleeps == []
 
 
+@pytest.mark.parametrize("headers", [{"Content-Type": "text/html; charset=UTF-8", "Server": "cloudflare"},
+                                     {"Content-Type": "text/html", "cf-mitigated": "challenge"}])
+def test_a_bot_check_served_as_200_is_named_and_not_cached(http_server, clock, tmp_path, headers):
+    """Cloudflare serves its challenge with 200 to some clients: it read 'an
+    HTML page, not an RSS or Atom feed (an error page or a login wall?)', and
+    the challenge was kept in the cache as the feed."""
+    http_server.route("/feed", Reply(200, b"\n<!-- cf -->\n" + _CHALLENGE, {**headers, "ETag": '"c1"'}))
+    with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+        f.get(http_server.url("/feed"), source="blog")
+    assert str(info.value) == (f"{http_server.url('/feed')}: source 'blog': HTTP 200 OK, with a challenge page for the "
+                               "feed: the site's bot check (Cloudflare) wants a browser, which a feed reader is not: "
+                               "ask the site to let its feed through, or save the feed from a browser and give the "
+                               "file as path:")
+    assert len(http_server.requests) == 1 and clock.sleeps == []
+    http_server.route("/feed", Reply(200, b"<rss version='2.0'><channel><title>Lab</title></channel></rss>"))
+    with fetcher(clock, tmp_path) as f:
+        assert f.get(http_server.url("/feed"), source="blog").body.startswith(b"<rss")
+    assert len(http_server.requests) == 2 and "if-none-match" not in http_server.requests[-1].headers  # none kept
+
+
+def test_a_feed_mentioning_a_challenge_is_a_feed(http_server, clock, tmp_path):
+    feed = (b"<?xml version='1.0'?><rss version='2.0'><channel><title>Ops</title><item><title>Just a moment..."
+            b"</title><description>How /cdn-cgi/challenge-platform/ works</description></item></channel></rss>")
+    http_server.route("/feed", Reply(200, feed, {"Content-Type": "application/rss+xml"}))
+    with fetcher(clock, tmp_path) as f:
+        assert f.get(http_server.url("/feed"), source="blog").body == feed
+
+
 def test_a_plain_403_or_503_page_is_no_bot_check(http_server, clock, tmp_path):
     http_server.route("/feed", Reply(403, b"<html><title>Forbidden</title></html>", {"Server": "cloudflare"}))
     with fetcher(clock, tmp_path, retries=0) as f, pytest.raises(InputError) as info:
@@ -585,28 +613,6 @@ def test_a_server_that_never_answers_times_out_and_is_reported(clock, tmp_path):
     message = str(info.value)
     assert message.startswith(f"http://127.0.0.1:{port}/feed: source 'slow': no answer within 0.3 s")
     assert clock.sleeps == [1.0]  # retried once, with backoff, then given up
-
-
-@pytest.fixture
-def slow_dns(monkeypatch):
-    """A resolver whose DNS server does not answer for names under .slow.test
-    (the system's lookup, which neither httpx's timeout nor a socket bounds,
-    held until the test ends); other names resolve as usual."""
-    import threading
-
-    released, real = threading.Event(), socket.getaddrinfo
-
-    def lookup(host, *args, **kwargs):
-        if isinstance(host, str) and host.endswith(".slow.test"):
-            released.wait(30)
-            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
-        return real(host, *args, **kwargs)
-
-    for variable in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
-        monkeypatch.delenv(variable, raising=False)
-    monkeypatch.setattr(socket, "getaddrinfo", lookup)
-    yield
-    released.set()
 
 
 def test_a_host_name_lookup_that_hangs_is_given_up_at_the_timeout(slow_dns, clock, tmp_path):

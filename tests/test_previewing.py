@@ -450,6 +450,19 @@ def test_a_preview_into_the_outbox_is_refused(tmp_path, cli):
     assert cli("preview", "--out", "out/preview").code == 0  # a folder of its own inside it is fine
 
 
+def test_a_preview_out_that_is_no_folder_says_so(tmp_path, cli):
+    """--out naming a device or a pipe (/dev/null, to throw the files away)
+    said '/dev/null: File exists', of a name given as a folder's."""
+    import os
+
+    setup(tmp_path)
+    os.mkfifo(tmp_path / "pipe")
+    for out in ("pipe", "/dev/null"):
+        r = cli("preview", "--out", out)
+        assert r.code == 2 and r.err.splitlines() == [
+            f"{out}: not a folder (something else of that name is there), where a folder is wanted"], r.err
+
+
 def test_a_sources_warning_reads_as_one_in_preview_too(tmp_path, cli):
     """`papers` said `warning: ... skipped`; `preview` printed the same line
     without `warning:`, as if it were an error."""

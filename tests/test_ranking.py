@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 from datetime import UTC
@@ -291,6 +292,33 @@ def test_paper_embeddings_are_cached_a_paper_seen_yesterday_costs_nothing(workdi
     assert result.code == 0, result.err
     again = {s["email"]: s["papers"] for s in json.loads(result.out)["subscribers"]}
     assert again == first
+
+
+@pytest.mark.parametrize("damage", ["pages", "whole"])
+def test_a_damaged_embedding_cache_is_made_anew(workdir, damage):
+    """The cache commits without fsync (a cache: a crash loses only vectors):
+    after a power cut, a disk fault or a copy taken mid-write, a damaged file
+    made every match, preview and send end in a traceback (exit 1), run
+    after run.  It is said once, removed and made anew; the ranking is the same."""
+    import random
+
+    write_config(workdir, ABOUT)
+    first, _ = match_json(workdir)
+    cache = workdir / ".cache" / "embeddings.sqlite3"
+    data = bytearray(cache.read_bytes())
+    noise = random.Random(7)
+    start = 0 if damage == "whole" else 4096 * 2  # the header and schema kept: its tables' pages garbled
+    data[start:] = bytes(noise.randrange(256) for _ in range(len(data) - start))
+    cache.write_bytes(bytes(data))
+    again, result = match_json(workdir)
+    assert again == first and "Traceback" not in result.err
+    said = "malformed" if damage == "pages" else "not a database"
+    assert re.search(rf"^warning: config\.yaml:\d+: cache: the embedding cache \.cache/embeddings\.sqlite3 was "
+                     rf"damaged \([^)]*{said}[^)]*\): it is made anew ", result.err, re.M), result.err
+    with sqlite3.connect(cache) as db:
+        assert db.execute("PRAGMA quick_check").fetchone() == ("ok",)
+        assert db.execute("SELECT count(*) FROM vectors").fetchone()[0] > 0
+    assert "damaged" not in match_json(workdir)[1].err
 
 
 def test_like_remembers_papers_of_earlier_days(tmp_path):
@@ -856,7 +884,8 @@ def test_match_paper_shows_a_near_miss_with_the_min_score_that_takes_it(workdir)
     assert (gen["taken"], gen["score"], gen["floor"], gen["why"]) == (False, best["score"], 0.5, "under the floor")
     assert gen["place"] == gen["of"] + 1  # the best paper under the floor comes right after the topic's last
     assert topics["interp"] == {"topic": "interp", "taken": False, "score": None, "place": None, "of": None,
-                                "floor": None, "why": "has none of its any: terms (in title, abstract)"}
+                                "floor": None, "relevance": None,
+                                "why": "has none of its any: terms (in title, abstract)"}
     assert subs["ada@example.org"]["place"] is None
     assert subs["ada@example.org"]["why_not"] == "none of its topics takes it"
 
@@ -1195,3 +1224,27 @@ def test_a_title_copied_from_the_email_names_its_paper(workdir):
     assert m.out.startswith(shown + "\n"), m.out  # found, and shown as the email shows it
     found = run_newsletter("match", "--paper", shown, "--json", cwd=workdir)
     assert json.loads(found.out)["paper"]["title"].startswith("Certified ell_2 Attribution")  # JSON: as read
+
+
+def test_match_paper_shows_the_relevance_the_floor_cuts_for_a_topic_with_terms(workdir):
+    """A topic with terms and `about` orders its papers by both (a fused
+    score), but min_score cuts the relevance alone: `match --paper` showed
+    the fused score ('in: 12th of 12, 0.75'), so a min_score read off it
+    let the paper stay or took it out unexpectedly.  It shows the relevance,
+    and a floor just over that relevance leaves the paper out."""
+    config = ABOUT.replace("max_papers: 8", "max_papers: 100").replace(
+        "faster sampling.\n", 'faster sampling.\n    any: ["diffusion*", "score*", "generat*"]\n')
+    write_config(workdir, config)
+    subs, _ = match_json(workdir, "--subscriber", "ada@example.org")
+    last = subs["ada@example.org"][-1]
+    _, topics, _ = standing(workdir, last["id"], "--subscriber", "ada@example.org")
+    gen = topics["generative"]
+    assert gen["taken"] and gen["score"] == last["score"] and gen["relevance"] != gen["score"]
+    text = run_newsletter("match", "--paper", last["id"], "--subscriber", "ada@example.org", cwd=workdir)
+    assert f"[Generative modelling] in: {pipeline.ordinal(gen['place'])} of {gen['of']}, relevance " \
+           f"{gen['relevance']:.2f}: " in text.out, text.out
+    over = math.floor(gen["relevance"] * 100) / 100 + 0.01
+    write_config(workdir, config.replace("faster sampling.\n", f"faster sampling.\n    min_score: {over:.2f}\n"))
+    _, topics, _ = standing(workdir, last["id"], "--subscriber", "ada@example.org")
+    out = topics["generative"]
+    assert not out["taken"] and abs(out["relevance"] - gen["relevance"]) < 0.00015  # (cut, not rounded, under it)

@@ -799,3 +799,28 @@ def test_sigterm_while_run_reads_a_postgresql_state_cut_off_stops_within_seconds
             runner.due_now(later)
     finally:
         proxy.stop()
+
+
+def test_sigterm_while_another_process_holds_the_sqlite_file_stops_the_daemon_at_once(tmp_path, cli, smtp_server):
+    """A tick reading the state while another process holds the file
+    exclusively (an sqlite3 shell's BEGIN EXCLUSIVE, a backup) waited in
+    SQLite's busy handler, where no signal handler runs: SIGTERM waited out
+    the 30 s busy timeout, then the next digest's time was read for
+    another 30 s.  The daemon stops at once and cleanly."""
+    import sqlite3
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
+    assert cli("send", "--now", "2026-11-23T06:00:00+00:00").code == 0  # the state exists (rollback journal at rest)
+    holder = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        proc = start_run(tmp_path, "2026-11-23 06:59:30")
+        _, err = terminated_once_said(proc, "is locked by another process (database is locked); waiting up to 30 s")
+        took = time.monotonic() - started  # (the busy timeout alone is 30 s)
+    finally:
+        holder.close()
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert "stopped while waiting for another process to let go of the state" in err and "run: stopped" in err, err
+    assert "next digest" not in err and smtp_server.mailbox.messages == [] and digests(tmp_path) == []
+    assert took < 20, took

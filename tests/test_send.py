@@ -2621,3 +2621,65 @@ def test_match_shows_when_a_subscriber_left_in_its_own_time_zone(tmp_path, cli):
     out = cli("match").out
     assert re.search(r"^Ada Lovelace <ada@example.org>: unsubscribed \d{4}-\d\d-\d\d \d\d:\d\d CES?T, gets no digest",
                      out, re.M), out
+
+
+@pytest.mark.parametrize("journal", ["delete", "wal"])
+def test_sigterm_while_another_process_holds_the_sqlite_file_stops_the_wait(tmp_path, smtp_server, cli, journal):
+    """Another process in a write transaction on the state file (an sqlite3
+    shell, a backup tool): SQLite's busy handler waits in C, where SIGTERM's
+    handler cannot run, so the stop waited out the 30 s busy timeout and
+    then failed as 'the state is locked' (exit 2).  It stops at once."""
+    import time
+
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port))
+    assert cli("send", "--now", NOW).code == 0 and len(box.messages) == 2
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models for Task 9"]), encoding="utf-8")
+    holder = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
+    try:
+        if journal == "wal":  # the file stays in WAL mode: the wait is the send's first write, not its open
+            holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+        out, err = terminated_once_said(proc, "is locked by another process (database is locked); waiting up to 30 s")
+        assert time.monotonic() - started < 15
+    finally:
+        holder.close()
+    assert proc.returncode == 143, (out, err)
+    assert "Traceback" not in err and len(box.messages) == 2 and out == ""
+    assert re.search(r"^interrupted: newsletter-state\.sqlite3: stopped while waiting for another process to let go "
+                     r"of the state \(database is locked\)$", err, re.M), err
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and len(box.messages) == 4, r.err
+
+
+def test_sigterm_mid_send_while_another_process_holds_the_file_loses_and_repeats_nothing(tmp_path, smtp_server, cli):
+    """The message in flight is delivered after the stop while another
+    process holds the state file: its mark cannot wait for the lock, so it
+    is noted beside the state, and the next send records it first."""
+    box = smtp_server.mailbox
+    box.block_at = 2
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(4))
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    holder = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
+    try:
+        assert box.blocked.wait(60), "the second message never arrived"
+        holder.execute("BEGIN IMMEDIATE")
+        proc.send_signal(signal.SIGTERM)
+        stderr_until(proc, "stopping (SIGTERM)")
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        holder.close()
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in err and proc.returncode == 2, (proc.returncode, out, err)
+    assert ("stopped while waiting for another process to let go of the state (database is locked); what this send "
+            "delivered (or failed to) from here on is noted in newsletter-state.sqlite3.unrecorded") in err, err
+    delivered = [m.rcpt_tos[0] for m in box.messages]
+    assert len(delivered) == 2
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    again = [m.rcpt_tos[0] for m in box.messages]
+    assert sorted(again) == [f"user{i:02}@example.org" for i in range(4)], again  # each once

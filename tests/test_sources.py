@@ -377,6 +377,34 @@ def test_a_utf8_feed_with_a_few_windows_1252_bytes_keeps_its_utf8_text(declarati
     assert [p.title for p in parse_feed(cp1252, "f.xml", "blog", Collect())] == ["Café â€"]
 
 
+@pytest.mark.parametrize("name", [b"utf-16", b"UTF-16LE", b"ucs-2", b"utf-32"])
+def test_a_utf8_feed_declaring_utf16_is_read_as_utf8(name):
+    """.NET's StringWriter declares encoding="utf-16" whatever the bytes are
+    saved as, and such feeds are served as UTF-8: 'not a well-formed feed
+    (invalid token)' at line 2 of a one-line file.  A feed that is UTF-16 is
+    read as UTF-16 still."""
+    body = (b'<?xml version="1.0" encoding="' + name + b'"?><rss version="2.0"><channel><title>t</title>'
+            b"<item><title>Diffusion bridges</title><link>https://x.org/a</link></item></channel></rss>")
+    assert [p.title for p in parse_feed(body, "f.xml", "blog", Collect())] == ["Diffusion bridges"]
+    # (one non-ASCII character, and feedparser's own fallback had read it as UTF-8)
+    accented = body.replace(b"Diffusion", b"Schr\xc3\xb6dinger")
+    assert [p.title for p in parse_feed(accented, "f.xml", "blog", Collect())] == ["Schrödinger bridges"]
+    wide = accented.decode("utf-8").replace(name.decode(), "utf-16").encode("utf-16")
+    assert [p.title for p in parse_feed(wide, "f.xml", "blog", Collect())] == ["Schrödinger bridges"]
+
+
+@pytest.mark.parametrize("head", [b"", b"\xef\xbb\xbf", b"\n\n", b'<?xml version="1.0"?>\n'])
+def test_a_broken_feed_is_named_at_its_line_with_or_without_a_declaration(head):
+    """feedparser writes a declaration of its own, on a line of its own,
+    before a document without one: every error in such a feed was named a
+    line after where it is."""
+    body = head + b'<rss version="2.0">\n<channel><title>t</title>\n<item><title>A < B</title></item></channel></rss>'
+    with pytest.raises(InputError) as info:
+        parse_feed(body, "f.xml", "blog", Collect())
+    line = 3 + head.count(b"\n")  # (the '<' of 'A < B' is on the document's third line)
+    assert str(info.value).startswith(f"f.xml:{line}: source 'blog': not a well-formed feed (")
+
+
 def test_blank_lines_before_the_xml_declaration_are_forgiven_and_lines_still_count():
     body = data("feed-rss2.xml")
     assert len(parse_feed(b"\n\n  " + body, "f.xml", "blog", Collect())) == 3

@@ -203,3 +203,19 @@ def test_init_writes_this_machines_time_zone(tmp_path, cli, tz, written):
     assert line.index("#") == 35 or len(line.split("#")[0]) > 35  # the comments stay in their column
     v = cli("validate", env={"TZ": tz})
     assert v.code == 0 and v.err == "", v.err
+
+
+def test_init_never_replaces_a_device_or_a_pipe_even_with_force(tmp_path, cli):
+    """`init /dev/null --force` as root renamed the starter over the device
+    node (every program's /dev/null then a config file); a pipe a script
+    reads from went the same way."""
+    import os
+    import stat
+
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "pipe")
+    for name in ("pipe", "link.yaml"):
+        r = cli("init", name, "--force")
+        assert r.code == 2 and r.err.splitlines() == [
+            f"{name}: not a file (a device, a pipe or a socket); never replaced: give init a file's or a folder's path"]
+    assert stat.S_ISFIFO((tmp_path / "pipe").stat().st_mode) and (tmp_path / "link.yaml").is_symlink()

@@ -1208,3 +1208,44 @@ def test_postgres_upgrades_a_database_from_before_the_settings_column_and_migrat
         target = pg_server.create_database()
         copy_state(path, target)
         assert query(target, "SELECT settings FROM digests") == [(settings,)]
+
+
+def test_a_postgresql_host_whose_lookup_hangs_is_given_up_at_the_connect_timeout(pg_url, slow_dns, monkeypatch):
+    """psycopg looks the host's name up itself, before libpq's connect_timeout
+    applies: a DNS server that does not answer held the send (and SIGTERM)
+    for as long as the resolver kept asking."""
+    import time
+
+    url = pg_url.replace("127.0.0.1", "db.slow.test") + "?connect_timeout=1"
+    started = time.monotonic()
+    with pytest.raises(StateError) as info:
+        open_state(url)
+    assert time.monotonic() - started < 1 + 1.5
+    assert str(info.value).endswith(": cannot reach PostgreSQL: the name 'db.slow.test' was not looked up within 1 s "
+                                    "(connect_timeout): a DNS server that does not answer, or no network?")
+    # the host named by PGHOST, as README's postgresql:///db allows
+    monkeypatch.setenv("PGHOST", "db.slow.test")
+    started = time.monotonic()
+    with pytest.raises(StateError) as info:
+        open_state(re.sub(r"@[^/]+/", "@/", pg_url) + "?connect_timeout=1")
+    assert time.monotonic() - started < 1 + 1.5 and "the name 'db.slow.test' was not looked up" in str(info.value)
+
+
+def test_a_postgresql_host_by_name_is_reached_at_each_of_its_addresses(pg_url, slow_dns, monkeypatch):
+    """The name looked up first (within connect_timeout) gives psycopg each
+    address as an attempt: 'localhost' reaches the server on 127.0.0.1
+    whichever of its addresses comes first, from the pool's threads too."""
+    from pg_server import PASSWORD
+
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass names the host 127.0.0.1)
+    url = pg_url.replace("127.0.0.1", "localhost")
+    seen = []
+    with open_state(url) as state:
+        state.see_subscribers(["ada@example.org"], datetime(2024, 5, 6, tzinfo=UTC))
+        worker = threading.Thread(target=lambda: seen.append(state.for_thread().unsubscribed(["ada@example.org"])))
+        worker.start()
+        worker.join(30)
+    assert seen == [{}]
+    with pytest.raises(StateError) as info:
+        open_state(pg_url.replace("127.0.0.1", "db.example.invalid"))  # .invalid never resolves (RFC 6761)
+    assert "cannot reach PostgreSQL: failed to resolve host 'db.example.invalid': " in str(info.value)

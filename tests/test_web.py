@@ -642,3 +642,35 @@ def test_an_address_that_is_no_page_gets_a_page_in_the_sites_look_saying_where_t
     assert r.status_code == 404
     assert r.headers["content-type"].startswith("text/html")
     assert "No such page" in r.text and "latest digest" in r.text
+
+
+def test_sigterm_while_a_one_click_waits_for_another_processs_lock_stops_serve_at_once(config, tmp_path):
+    """A one-click POST waiting for the state file another process holds (an
+    sqlite3 shell, a backup) held a service manager's stop for the state's
+    busy timeout (30 s: uvicorn waits for requests in flight).  The wait
+    ends at the stop: the mailer is told to try again (503, Retry-After)."""
+    import threading
+    import time
+
+    from conftest import stderr_until
+
+    with State.open(config.state_path) as state:  # the state exists (a rollback journal at rest)
+        state.see_subscribers(["ada@example.org"], datetime(2024, 5, 6, tzinfo=UTC))
+    holder = sqlite3.connect(config.state_path, isolation_level=None)
+    answers: list[httpx.Response] = []
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        with serving(tmp_path) as (url, proc):
+            post = threading.Thread(target=lambda: answers.append(httpx.post(
+                url + path_for(config, "ada@example.org"), data={"List-Unsubscribe": "One-Click"}, timeout=60)))
+            post.start()
+            stderr_until(proc, "is locked by another process (database is locked); waiting up to 30 s")
+            stopped = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+            post.join(60)
+            assert time.monotonic() - stopped < 10
+    finally:
+        holder.close()
+    assert [a.status_code for a in answers] == [503] and answers[0].headers["retry-after"].isdigit()
+    assert "ada@example.org" not in unsubscribed(config)

@@ -314,7 +314,7 @@ class State(ABC):
         """Once ``stop()`` is true (Ctrl-C, SIGTERM), wait only briefly for the
         database.  PostgreSQL: a server cut off by the network held a stop
         for as long as a statement waits for an answer (two minutes).
-        SQLite: nothing to do (its waits for a lock are short)."""
+        SQLite: a wait for another process's lock on the file ends."""
         return None
 
     @abstractmethod
@@ -498,19 +498,23 @@ def _title_key(title: str) -> str:
     return normalize_title(title)
 
 
-def open_state(target: str | os.PathLike, *, readonly: bool = False) -> State:
+def open_state(target: str | os.PathLike, *, readonly: bool = False,
+               stop: Callable[[], object] | None = None) -> State:
     """Open (and for writers create or upgrade) the state at ``target``:
     a ``postgresql://`` URL or a SQLite file path.
 
-    ``readonly``: never create or write anything.
+    ``readonly``: never create or write anything.  ``stop``: as
+    :meth:`State.stop_waiting_when`, from the open on.
     """
     if is_database_url(target):
         from .postgres import PostgresState
 
-        return PostgresState.open(str(target), readonly=readonly)
+        state: State = PostgresState.open(str(target), readonly=readonly)
+        state.stop_waiting_when(stop)
+        return state
     from .sqlite import SQLiteState
 
-    return SQLiteState.open(Path(target), readonly=readonly)
+    return SQLiteState.open(Path(target), readonly=readonly, stop=stop)
 
 
 @dataclass(frozen=True)

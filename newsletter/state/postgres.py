@@ -41,17 +41,19 @@ a pooler in *session* mode (PgBouncer's transaction mode would drop it).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
 import secrets
 import select
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -59,6 +61,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import Problem, StateError, counted
 from ..models import Paper
+from ..retrying import within
 from . import (
     Batch,
     DigestRecord,
@@ -117,9 +120,15 @@ class NoAnswer(psycopg.OperationalError):
 
 class _Connection(psycopg.Connection):
     """A connection that waits for an answer at most :data:`ANSWER_WITHIN` s,
-    or :data:`STOPPING_ANSWER_WITHIN` once ``stopping()`` (set by its state) is true."""
+    or :data:`STOPPING_ANSWER_WITHIN` once ``stopping()`` (set by its state)
+    is true, and whose server's name is looked up within ``connect_timeout``
+    (see :func:`_looked_up`)."""
 
     stopping: Callable[[], object] | None = None
+
+    @classmethod
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> Self:
+        return super().connect(conninfo, **_looked_up(kwargs))
 
     def wait(self, gen, interval: float = 0.1, timeout: float | None = None):
         stopping, limit = self.stopping, ANSWER_WITHIN if timeout is None else timeout
@@ -301,6 +310,36 @@ def _primary(exc: psycopg.Error) -> str:
     diag = getattr(exc, "diag", None)
     text = (diag.message_primary if diag is not None else None) or str(exc)
     return " ".join(text.split())
+
+
+def _looked_up(params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with the server's addresses (``hostaddr``) looked up within
+    ``connect_timeout``: psycopg looks the name up itself, with no timeout,
+    before libpq's ``connect_timeout`` applies, so a DNS server that does not
+    answer held a send (and SIGTERM) for as long as the resolver kept asking.
+    Each address is an attempt of its own, as psycopg makes them; looked up
+    at every connection, so a server moved to another address is followed."""
+    host = str(params.get("host") or os.environ.get("PGHOST") or "")  # (postgresql:///db with PGHOST set)
+    if not host or "," in host or host.startswith("/") or host[1:2] == ":" or params.get("hostaddr") \
+            or os.environ.get("PGHOSTADDR"):
+        return params  # a socket folder, several hosts, addresses given: as psycopg does
+    try:
+        ipaddress.ip_address(host)
+        return params
+    except ValueError:
+        pass
+    port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
+    timeout = float(params.get("connect_timeout") or CONNECT_DEFAULTS["connect_timeout"])
+    try:
+        found = within(lambda: socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP, type=socket.SOCK_STREAM),
+                       timeout)
+    except OSError as exc:
+        raise psycopg.OperationalError(f"failed to resolve host {host!r}: {exc}") from None
+    if found is None:
+        raise psycopg.OperationalError(f"the name {host!r} was not looked up within {timeout:g} s (connect_timeout): "
+                                       "a DNS server that does not answer, or no network?")
+    addresses = list(dict.fromkeys(str(item[4][0]) for item in found))
+    return {**params, "host": ",".join([host] * len(addresses)), "hostaddr": ",".join(addresses)}
 
 
 def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:

@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 from ..errors import Problem, StateError, StoppedWaiting
 from ..files import HeldLock, LockHeld, broken_link
@@ -70,7 +70,13 @@ from ..models import Paper
 from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
 from . import key as _key
 
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
 BUSY_TIMEOUT_MS = 30_000
+#: Once a run may be stopped (:meth:`SQLiteState.stop_waiting_when`), how
+#: often a wait for another process's lock on the file looks for the stop.
+LOOK_FOR_A_STOP_EVERY_MS = 250
 
 _V1 = """
 CREATE TABLE papers (
@@ -211,6 +217,11 @@ def _writers_turn(path: Path) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _locked(exc: sqlite3.Error) -> bool:
+    """SQLite's "database is locked" (or "busy"): another connection holds the file."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     """Which file ``path`` names now (device, inode), or None when none."""
     try:
@@ -284,15 +295,18 @@ class SQLiteState(State):
         self._lock: HeldLock | None = None  # the send lock, inside exclusive()
         self._beside: sqlite3.Connection | None = None  # reads that do not queue behind a write (_read_beside)
         self._beside_turn = threading.Lock()
+        self._stop: Callable[[], object] | None = None  # see stop_waiting_when
 
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: str | os.PathLike, *, readonly: bool = False) -> SQLiteState:
+    def open(cls, path: str | os.PathLike, *, readonly: bool = False,
+             stop: Callable[[], object] | None = None) -> SQLiteState:
         """Open (and for writers create or upgrade) the state at ``path``.
 
         ``readonly``: never create or write anything; a missing file is an
-        empty state.
+        empty state.  ``stop``: see :meth:`stop_waiting_when` (the open may
+        wait for another process's lock already).
         """
         path = Path(path)
         if (link := broken_link(path)) is not None:  # SQLite said only "unable to open database file"
@@ -306,6 +320,7 @@ class SQLiteState(State):
             uri = path.absolute().as_uri() + "?mode=ro"
             db = cls._connect(path, uri, uri=True)
             state = cls(path, db, True)
+            state._stop = stop
             state._check_version(readonly=True)
             return state
         if path.parent and not path.parent.is_dir():
@@ -314,6 +329,7 @@ class SQLiteState(State):
             raise StateError(Problem(problem, str(path)))
         db = cls._connect(path, str(path), uri=False)
         state = cls(path, db, False)
+        state._stop = stop
         with state._errors():
             mode = state._switch_to_wal()
             if mode.lower() != "wal":
@@ -360,14 +376,59 @@ class SQLiteState(State):
         """
         import time
 
-        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        deadline, told = time.monotonic() + BUSY_TIMEOUT_MS / 1000, cast(list[bool], [])
         while True:
             try:
                 return str(self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() >= deadline:
+                if not _locked(exc) or time.monotonic() >= deadline:
                     raise
+                self._stopped_waiting(exc, told)
                 time.sleep(0.01)
+
+    def stop_waiting_when(self, stop: Callable[[], object] | None) -> None:
+        """See :meth:`State.stop_waiting_when`: a wait for another process's
+        lock on the file (an ``sqlite3`` shell in a transaction, a backup
+        tool) looks for the stop every :data:`LOOK_FOR_A_STOP_EVERY_MS`.
+        SQLite's busy handler waits in C, where no signal handler runs: a
+        SIGTERM waited out the whole busy timeout (30 s), then the send
+        failed as "locked" rather than stopped."""
+        self._stop = stop
+
+    def _stopped_waiting(self, exc: sqlite3.Error, told: list[bool]) -> None:
+        """Raise :class:`StoppedWaiting` when the run is stopping; say once
+        (``told``) that it waits (a send sat silent for 30 s)."""
+        if not told:
+            told.append(True)
+            log.info("%s: the state is locked by another process (%s); waiting up to %d s for it",
+                     self.path, exc, BUSY_TIMEOUT_MS // 1000)
+        if self._stop is not None and self._stop():
+            raise StoppedWaiting(Problem(
+                f"stopped while waiting for another process to let go of the state ({exc})", str(self.path)
+            )) from None
+
+    def _waited(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work(db)`` (one statement: ``BEGIN IMMEDIATE``, a read), waiting
+        for another process's lock on the file up to the busy timeout, in
+        steps that look for a stop once one may come (see
+        :meth:`stop_waiting_when`)."""
+        db = self._db
+        if self._stop is None:
+            return work(db)
+        import time
+
+        deadline, told = time.monotonic() + BUSY_TIMEOUT_MS / 1000, cast(list[bool], [])
+        db.execute(f"PRAGMA busy_timeout={LOOK_FOR_A_STOP_EVERY_MS}")
+        try:
+            while True:
+                try:
+                    return work(db)
+                except sqlite3.OperationalError as exc:
+                    if not _locked(exc) or time.monotonic() >= deadline:
+                        raise
+                    self._stopped_waiting(exc, told)
+        finally:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
     @staticmethod
     def _connect(path: Path, target: str, uri: bool) -> sqlite3.Connection:
@@ -389,7 +450,7 @@ class SQLiteState(State):
 
     def _check_version(self, readonly: bool) -> None:
         with self._errors():
-            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            version = self._waited(lambda db: db.execute("PRAGMA user_version").fetchone()[0])
         if version > SCHEMA_VERSION:
             self.close()
             raise StateError(
@@ -517,7 +578,7 @@ class SQLiteState(State):
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 self._synchronous = durable
             with _writers_turn(self.path):
-                self._db.execute("BEGIN IMMEDIATE")
+                self._waited(lambda db: db.execute("BEGIN IMMEDIATE"))
                 try:
                     yield self._db
                 except BaseException:
@@ -529,7 +590,9 @@ class SQLiteState(State):
         if self.db is None:
             return []
         with _turn(self.path), self._errors():
-            return self.db.execute(sql, args).fetchall()
+            if not self.readonly:  # (a writer's file is in WAL mode, where a read waits for no lock)
+                return self.db.execute(sql, args).fetchall()
+            return self._waited(lambda db: db.execute(sql, args).fetchall())
 
     def _read_beside(self, sql: str, args: Sequence = ()) -> list[tuple]:
         """A read on a second, read-only connection when another thread of this
