@@ -59,7 +59,7 @@ if TYPE_CHECKING:
 
 from .errors import InputError, Problem, Unreachable
 from .files import sweep_temporaries, write_atomic
-from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls
+from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls, within
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
@@ -1069,25 +1069,13 @@ class Fetcher:
         with no connection made."""
         deadline = self.monotonic() + self.timeout
         exchange = _Exchange(self.timeout)
-        outcome: list = []
-
-        def work() -> None:
-            try:
-                outcome.append(self._exchange(url, headers, exchange, deadline))
-            except BaseException as exc:  # noqa: BLE001 -- handed to the asking thread, raised there
-                outcome.append(exc)
-
-        worker = threading.Thread(target=work, name="fetch", daemon=True)
-        worker.start()
         # past the deadline the watchdog has shut the sockets: a worker still busy a moment
         # later is in no socket, but in the name lookup
-        worker.join(self.timeout + _LOOKUP_GRACE)
-        if not outcome:
+        done = within(lambda: self._exchange(url, headers, exchange, deadline), self.timeout + _LOOKUP_GRACE)
+        if done is None:
             exchange.abort()
             raise _Deadline(False, looking_up=exchange.looking_up or url.host)
-        if isinstance(outcome[0], BaseException):
-            raise outcome[0]
-        return outcome[0]
+        return done
 
     def _exchange(self, url: httpx.URL, headers: dict, exchange: _Exchange,
                   deadline: float) -> tuple[httpx.Response, bytes]:
