@@ -374,17 +374,7 @@ class SQLiteState(State):
         two cron sends started together do.  So: try again until the busy
         timeout, as any other write would wait.
         """
-        import time
-
-        deadline, told = time.monotonic() + BUSY_TIMEOUT_MS / 1000, cast(list[bool], [])
-        while True:
-            try:
-                return str(self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0])
-            except sqlite3.OperationalError as exc:
-                if not _locked(exc) or time.monotonic() >= deadline:
-                    raise
-                self._stopped_waiting(exc, told)
-                time.sleep(0.01)
+        return self._while_locked(lambda db: str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]), pause=0.01)
 
     def stop_waiting_when(self, stop: Callable[[], object] | None) -> None:
         """See :meth:`State.stop_waiting_when`: a wait for another process's
@@ -415,20 +405,28 @@ class SQLiteState(State):
         db = self._db
         if self._stop is None:
             return work(db)
+        db.execute(f"PRAGMA busy_timeout={LOOK_FOR_A_STOP_EVERY_MS}")
+        try:
+            return self._while_locked(work)
+        finally:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    def _while_locked(self, work: Callable[[sqlite3.Connection], _T], pause: float = 0.0) -> _T:
+        """``work(db)`` tried again while the file is locked, up to the busy
+        timeout, looking for a stop between tries (``pause``: seconds between
+        them, where SQLite's busy handler does not wait for us)."""
         import time
 
         deadline, told = time.monotonic() + BUSY_TIMEOUT_MS / 1000, cast(list[bool], [])
-        db.execute(f"PRAGMA busy_timeout={LOOK_FOR_A_STOP_EVERY_MS}")
-        try:
-            while True:
-                try:
-                    return work(db)
-                except sqlite3.OperationalError as exc:
-                    if not _locked(exc) or time.monotonic() >= deadline:
-                        raise
-                    self._stopped_waiting(exc, told)
-        finally:
-            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        while True:
+            try:
+                return work(self._db)
+            except sqlite3.OperationalError as exc:
+                if not _locked(exc) or time.monotonic() >= deadline:
+                    raise
+                self._stopped_waiting(exc, told)
+                if pause:
+                    time.sleep(pause)
 
     @staticmethod
     def _connect(path: Path, target: str, uri: bool) -> sqlite3.Connection:
