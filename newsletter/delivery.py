@@ -35,7 +35,6 @@ import email.generator
 import email.policy
 import hashlib
 import io
-import ipaddress
 import json
 import logging
 import os
@@ -58,7 +57,7 @@ from typing import Any, Protocol, cast
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
-from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls, within
+from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_tls, within
 
 log = logging.getLogger(__name__)
 
@@ -740,16 +739,10 @@ def _looked_up(host: str, port: int, timeout: float | None, stop: Callable[[], o
     bounds it), so a DNS server that does not answer held ``send`` for as
     long as the resolver kept asking, and SIGTERM with it.  The lookup runs
     in a thread of its own, left behind when the deadline passes."""
-    try:  # an address as written needs no lookup (and no thread)
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
-    found = within(lambda: socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM), timeout, stop)
+    found = addresses(host, port, timeout, stop)
     if found is None:
         raise _LookupTimedOut("timed out")
-    return cast(list, found)
+    return found
 
 
 def _connect(host: str, port: int, timeout: float | None, source: Any,

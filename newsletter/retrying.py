@@ -19,6 +19,7 @@ which waits as long as a DNS server that does not answer is asked.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 import threading
@@ -129,3 +130,15 @@ def within(work: Callable[[], _T], timeout: float | None, stop: Callable[[], obj
     if isinstance(outcome[0], BaseException):
         raise outcome[0]
     return outcome[0]
+
+
+def addresses(host: str, port: int | str, timeout: float | None, stop: Callable[[], object] | None = None) -> list | None:
+    """``socket.getaddrinfo`` for a TCP connection to ``host``, looked up
+    :func:`within` ``timeout`` (None: no answer in time, or a stop); an
+    address as written is answered at once, with no lookup and no thread."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return within(lambda: socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP),
+                      timeout, stop)
+    return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP, flags=socket.AI_NUMERICHOST)

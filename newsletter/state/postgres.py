@@ -47,7 +47,6 @@ import os
 import re
 import secrets
 import select
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -61,7 +60,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from ..errors import Problem, StateError, counted
 from ..models import Paper
-from ..retrying import within
+from ..retrying import addresses
 from . import (
     Batch,
     DigestRecord,
@@ -325,21 +324,20 @@ def _looked_up(params: dict[str, Any]) -> dict[str, Any]:
         return params  # a socket folder, several hosts, addresses given: as psycopg does
     try:
         ipaddress.ip_address(host)
-        return params
+        return params  # (an address as written: psycopg looks nothing up)
     except ValueError:
         pass
     port = str(params.get("port") or os.environ.get("PGPORT") or "5432")
     timeout = float(params.get("connect_timeout") or CONNECT_DEFAULTS["connect_timeout"])
     try:
-        found = within(lambda: socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP, type=socket.SOCK_STREAM),
-                       timeout)
+        found = addresses(host, port, timeout)
     except OSError as exc:
         raise psycopg.OperationalError(f"failed to resolve host {host!r}: {exc}") from None
     if found is None:
         raise psycopg.OperationalError(f"the name {host!r} was not looked up within {timeout:g} s (connect_timeout): "
                                        "a DNS server that does not answer, or no network?")
-    addresses = list(dict.fromkeys(str(item[4][0]) for item in found))
-    return {**params, "host": ",".join([host] * len(addresses)), "hostaddr": ",".join(addresses)}
+    each = list(dict.fromkeys(str(item[4][0]) for item in found))
+    return {**params, "host": ",".join([host] * len(each)), "hostaddr": ",".join(each)}
 
 
 def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
