@@ -1249,3 +1249,41 @@ def test_a_postgresql_host_by_name_is_reached_at_each_of_its_addresses(pg_url, s
     with pytest.raises(StateError) as info:
         open_state(pg_url.replace("127.0.0.1", "db.example.invalid"))  # .invalid never resolves (RFC 6761)
     assert "cannot reach PostgreSQL: failed to resolve host 'db.example.invalid': " in str(info.value)
+
+
+def test_a_worker_gets_its_turn_to_write_after_its_parent_died_holding_it(tmp_path):
+    """A send's parent killed (SIGKILL) while it held ``<state>.writer``: its
+    forked workers had inherited the descriptor the parent locked, so the
+    lock outlived the parent, held by the workers' own copies, and each
+    worker waited for its turn for ever (the parent-kill send test hung).
+    Here a process takes its turn, forks a worker and dies holding it; the
+    worker must get the turn (an alarm ends it if it waits)."""
+    import os
+    import select
+    import signal
+
+    path = tmp_path / "state.sqlite3"
+    read_end, write_end = os.pipe()
+    parent = os.fork()
+    if parent == 0:  # the send's parent
+        try:
+            os.close(read_end)
+            ended = os.pidfd_open(os.getpid())  # (before the fork: the worker may start after it died)
+            with state_module._writers_turn(path):
+                if os.fork() == 0:  # its worker
+                    try:
+                        select.select([ended], [], [], 30)  # until the parent is gone
+                        signal.alarm(10)
+                        with state_module._writers_turn(path):
+                            os.write(write_end, b"turn")
+                    finally:
+                        os._exit(0)
+                os._exit(0)  # dies holding its turn, as SIGKILL leaves it
+        finally:
+            os._exit(1)
+    os.close(write_end)
+    os.waitpid(parent, 0)
+    ready, _, _ = select.select([read_end], [], [], 30)
+    said = os.read(read_end, 16) if ready else b""
+    os.close(read_end)
+    assert said == b"turn"

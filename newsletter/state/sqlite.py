@@ -217,6 +217,25 @@ def _writers_turn(path: Path) -> Iterator[None]:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
+def _close_parents_writers() -> None:
+    """A forked worker closes its copies of its parent's ``<state>.writer``
+    descriptors: an ``flock`` belongs to the open file, which the copies keep
+    open, so a parent killed while it held its turn (SIGKILL mid-record) left
+    the lock held by its own workers' copies, and each worker, waiting on a
+    descriptor of its own for a turn, waited for itself, for ever.  Closing a
+    copy does not release the parent's turn while the parent lives."""
+    pid = os.getpid()
+    for key in [k for k in _WRITERS if k[0] != pid]:
+        fd = _WRITERS.pop(key)
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_parents_writers)
+
+
 def _locked(exc: sqlite3.Error) -> bool:
     """SQLite's "database is locked" (or "busy"): another connection holds the file."""
     return "locked" in str(exc) or "busy" in str(exc)
