@@ -985,7 +985,8 @@ def test_a_reply_line_too_long_for_smtplib_is_no_refusal_of_the_server(where):
     where_said = ("does not speak SMTP (a line over 8,192 bytes): is this port the mail server's" if where == "greeting"
                   else "answered the message to user1@example.org with no SMTP reply (a line over 8,192 bytes)")
     assert f"SMTP server 127.0.0.1:{t.port} {where_said}" in outcomes[0].error, outcomes[0].error
-    assert "500" not in outcomes[0].error and not outcomes[0].delivered
+    # no "500" reply made up for the line (the server's port, 35007 say, is no reply code)
+    assert "500" not in outcomes[0].error.replace(f":{t.port}", "") and not outcomes[0].delivered
     assert outcomes[1].error.startswith("not attempted: ")  # the batch stops: every message would meet the same
 
 
