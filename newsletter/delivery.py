@@ -1482,14 +1482,15 @@ class Dispatcher:
                         return
                     finishing = True
                     continue
+                if self.stopped is None and self.stop_requested is not None and (why := self.stop_requested()):
+                    # (before the caller's error: a stop that ended its wait for the state is why)
+                    self._stop(why if isinstance(why, str) else "stop requested")
                 if self.error is not None and self.stopped is None:
                     # The caller is failing (its state refused a record): attempt
                     # nothing more, and hand each envelope back as not attempted, so
                     # its digest is recorded pending where it still can be, not left
                     # "being sent" for the next run to suspect of having gone out.
                     self._stop_on_error()
-                if self.stop_requested is not None and (why := self.stop_requested()):
-                    self._stop(why if isinstance(why, str) else "stop requested")
                 if self.stopped is not None:
                     outcome = Outcome(
                         envelope, False, 0, f"not attempted: {self.stopped}", stopped_on_error=self.stopped_on_error

@@ -2657,7 +2657,8 @@ def test_sigterm_while_another_process_holds_the_sqlite_file_stops_the_wait(tmp_
 def test_sigterm_mid_send_while_another_process_holds_the_file_loses_and_repeats_nothing(tmp_path, smtp_server, cli):
     """The message in flight is delivered after the stop while another
     process holds the state file: its mark cannot wait for the lock, so it
-    is noted beside the state, and the next send records it first."""
+    is noted beside the state, and the next send records it first.  Said
+    as the interruption it is (exit 143), not "stopped on an error" (exit 2)."""
     box = smtp_server.mailbox
     box.block_at = 2
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(4))
@@ -2674,9 +2675,11 @@ def test_sigterm_mid_send_while_another_process_holds_the_file_loses_and_repeats
         holder.close()
         if proc.poll() is None:
             proc.kill()
-    assert "Traceback" not in err and proc.returncode == 2, (proc.returncode, out, err)
-    assert ("stopped while waiting for another process to let go of the state (database is locked); what this send "
-            "delivered (or failed to) from here on is noted in newsletter-state.sqlite3.unrecorded") in err, err
+    assert "Traceback" not in err and proc.returncode == 143, (proc.returncode, out, err)
+    assert ("\ninterrupted: newsletter-state.sqlite3: stopped while waiting for another process to let go of the state "
+            "(database is locked); what this send delivered (or failed to) from here on is noted in "
+            "newsletter-state.sqlite3.unrecorded") in err, err
+    assert "stopped on an error" not in out + err and "not attempted: stop requested" in out, out
     delivered = [m.rcpt_tos[0] for m in box.messages]
     assert len(delivered) == 2
     r = cli("send", "--now", NOW)

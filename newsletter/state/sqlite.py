@@ -961,10 +961,14 @@ class SQLiteState(State):
             if not self._note(records):
                 raise cast(StateError, self._unwritable)
         if first:
-            why = "; ".join(p.message for p in cast(StateError, self._unwritable).problems)
+            refused = cast(StateError, self._unwritable)
+            why = "; ".join(p.message for p in refused.problems)
             room = (f" (in the room kept for it, {spare_path(self._where).name}: the disk is full; free some space "
                     "before the next send)") if self._spared and not spare else ""
-            raise StateError(Problem(
+            # A stop (SIGTERM) that ended the wait for the lock is the send's
+            # interruption, not an error of the state's: said as one (exit 143)
+            kind = StoppedWaiting if isinstance(refused, StoppedWaiting) else StateError
+            raise kind(Problem(
                 f"{why}; what this send delivered (or failed to) from here on is noted in "
                 f"{self.unrecorded_path.name}{room}, and the next send records it there first (nothing is sent twice)",
                 str(self.path),
