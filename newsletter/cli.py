@@ -1026,17 +1026,49 @@ def resubscribe(state: _State, email: str) -> None:
         click.echo(f"{email}: was not unsubscribed; nothing to do")
 
 
+class _Terminated(BaseException):
+    """SIGTERM to a command that has no stop of its own (``unsubscribe``,
+    ``match``, ``state migrate``...): raised where the command is, as Ctrl-C
+    raises ``KeyboardInterrupt``, so it ends at once (a transaction under
+    way is rolled back) with one line and exit 143.  Not a
+    ``KeyboardInterrupt``: click would print a blank line for a ``^C``
+    no one typed."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While a command runs: SIGTERM raises :class:`_Terminated` in the main
+    thread (``send``, ``run`` and the servers set their own stop inside);
+    the handler found comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers live in the main thread (a script calling main() elsewhere)
+        return
+
+    def terminated(signum, frame) -> None:
+        raise _Terminated()
+
+    before = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI, turning library errors into one-line messages; ends in
     ``SystemExit`` with the exit code (callable from Python, e.g. a script)."""
     try:
-        rv = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
+        with _sigterm_raises():
+            rv = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)
     except NewsletterError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except _Terminated:
+        click.echo("interrupted (SIGTERM)", err=True)
+        sys.exit(128 + signal.SIGTERM)
+    except click.exceptions.Abort:  # Ctrl-C (click has closed the terminal's ^C line)
+        click.echo("interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
@@ -1044,6 +1076,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)

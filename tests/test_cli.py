@@ -1198,3 +1198,64 @@ def test_what_to_ask_the_server_beside_a_saved_copy_is_named_unused(workdir, cli
         "warning: config.yaml:2: sources[0].categories: categories: and max_results: are not used with path: (they "
         "say what to ask the server; the saved file is read whole) (a topic's categories: keeps the papers of some "
         "categories)"], r.err  # announce_type filters a saved announcement feed too
+
+
+@pytest.mark.parametrize("args, sig", [
+    (("unsubscribe", "ada@example.org"), "SIGINT"),
+    (("resubscribe", "ada@example.org"), "SIGTERM"),
+    (("match",), "SIGTERM"),
+    (("schedule",), "SIGINT"),
+    (("history",), "SIGTERM"),
+    (("state", "migrate", "--to", "postgresql://digest@127.0.0.1:1/digest"), "SIGINT"),
+])
+def test_a_one_shot_command_waiting_for_a_held_state_stops_at_ctrl_c_or_sigterm(workdir, args, sig):
+    """Another process holding the SQLite file (an sqlite3 shell, a backup):
+    SQLite's busy handler waits in C, where Python's signal handlers do not
+    run, so Ctrl-C and SIGTERM waited out its 30 s and the command then
+    failed as 'locked' (exit 2).  It stops at once, with one line, exit
+    128 + the signal, having changed nothing."""
+    import signal
+    import sqlite3
+    import time
+
+    from conftest import start_newsletter, stderr_until
+
+    from newsletter.state import open_state
+
+    write_config(workdir, BASIC_CONFIG)
+    path = workdir / "newsletter-state.sqlite3"
+    open_state(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    proc = start_newsletter(*args, cwd=workdir)
+    try:
+        said = stderr_until(proc, "the state is locked by another process (database is locked); waiting up to 30 s")
+        started = time.monotonic()
+        proc.send_signal(getattr(signal, sig))
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        holder.close()
+        proc.kill()
+    assert took < 5, took  # not the rest of the 30 s
+    assert proc.returncode == 128 + getattr(signal, sig), (out, said + err)
+    assert "Traceback" not in err and out == ""
+    assert err.strip().splitlines() == ["interrupted" if sig == "SIGINT" else "interrupted (SIGTERM)"], err
+    assert query(path, "SELECT count(*) FROM unsubscribed") == [(0,)]
+
+
+def test_state_migrate_waiting_for_a_send_stops_at_sigterm(workdir):
+    """`state migrate` waits for a send under way (up to ten minutes): a
+    SIGTERM meanwhile ends it at once, one line, exit 143."""
+    from conftest import start_newsletter, terminated_once_said
+
+    from newsletter.state import open_state, send_lock
+
+    write_config(workdir, BASIC_CONFIG)
+    path = workdir / "newsletter-state.sqlite3"
+    open_state(path).close()
+    with send_lock(path):
+        proc = start_newsletter("state", "migrate", "--to", "postgresql://digest@127.0.0.1:1/digest", cwd=workdir)
+        out, err = terminated_once_said(proc, "is running on this state; waiting for it")
+    assert proc.returncode == 143 and out == "", (out, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted (SIGTERM)", err

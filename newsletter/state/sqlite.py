@@ -393,7 +393,7 @@ class SQLiteState(State):
         two cron sends started together do.  So: try again until the busy
         timeout, as any other write would wait.
         """
-        return self._while_locked(lambda db: str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]), pause=0.01)
+        return self._waited(lambda db: str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]), pause=0.01)
 
     def stop_waiting_when(self, stop: Callable[[], object] | None) -> None:
         """See :meth:`State.stop_waiting_when`: a wait for another process's
@@ -416,17 +416,21 @@ class SQLiteState(State):
                 f"stopped while waiting for another process to let go of the state ({exc})", str(self.path)
             )) from None
 
-    def _waited(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+    def _waited(self, work: Callable[[sqlite3.Connection], _T], pause: float = 0.0) -> _T:
         """``work(db)`` (one statement: ``BEGIN IMMEDIATE``, a read), waiting
         for another process's lock on the file up to the busy timeout, in
         steps that look for a stop once one may come (see
-        :meth:`stop_waiting_when`)."""
+        :meth:`stop_waiting_when`).  In the main thread always: between
+        steps a signal's handler runs there (Ctrl-C's ``KeyboardInterrupt``),
+        which SQLite's own wait, in C, held for 30 s (``unsubscribe``,
+        ``match`` and the other one-shot commands ignored Ctrl-C so long).
+        ``pause``: see :meth:`_while_locked`."""
         db = self._db
-        if self._stop is None:
-            return work(db)
+        if self._stop is None and threading.current_thread() is not threading.main_thread():
+            return self._while_locked(work, pause) if pause else work(db)
         db.execute(f"PRAGMA busy_timeout={LOOK_FOR_A_STOP_EVERY_MS}")
         try:
-            return self._while_locked(work)
+            return self._while_locked(work, pause)
         finally:
             db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
