@@ -2686,3 +2686,38 @@ def test_sigterm_mid_send_while_another_process_holds_the_file_loses_and_repeats
     assert r.code == 0, r.err
     again = [m.rcpt_tos[0] for m in box.messages]
     assert sorted(again) == [f"user{i:02}@example.org" for i in range(4)], again  # each once
+
+
+def test_sigterm_while_another_process_has_its_turn_to_write_stops_the_wait(tmp_path, smtp_server, cli):
+    """Another process writing to the state holds its turn (``<state>.writer``,
+    which the processes of a send queue on) through its whole transaction,
+    up to SQLite's 30 s when that one waits for a lock in turn: a send (or a
+    big send's worker) waiting for its turn took SIGTERM as a note for
+    later and waited on.  It stops at once: nothing sent, exit 143, and the
+    next send sends everyone once."""
+    import fcntl
+    import time
+
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port))
+    open_state(tmp_path / "newsletter-state.sqlite3").close()  # (a new state's creation waits for the turn too)
+    fd = os.open(tmp_path / "newsletter-state.sqlite3.writer", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+        said = stderr_until(proc, "waiting for its turn")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        os.close(fd)
+        if proc.poll() is None:
+            proc.kill()
+    assert took < 5, took
+    assert proc.returncode == 143, (out, said + err)
+    assert "Traceback" not in err and box.messages == [] and out == ""
+    assert re.search(r"^interrupted: newsletter-state\.sqlite3: stopped while waiting for another process to finish "
+                     r"writing to the state \(it holds newsletter-state\.sqlite3\.writer\)", err, re.M), err
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and len(box.messages) == 2, r.out + r.err

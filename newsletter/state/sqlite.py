@@ -183,10 +183,14 @@ def _turn(path: Path) -> threading.RLock:
 
 
 _WRITERS: dict[tuple[int, Path], int | None] = {}
+#: Descriptors of waits for a turn under way in a thread (see :func:`_wait_for_turn`).
+_WAITING: set[int] = set()
+#: A wait for another process's turn this long is said (once).
+TURN_WAIT_SAID_AFTER = 1.0
 
 
 @contextmanager
-def _writers_turn(path: Path) -> Iterator[None]:
+def _writers_turn(path: Path, stop: Callable[[], object] | None = None) -> Iterator[None]:
     """This process's turn to write, among the processes sharing the state.
 
     An ``flock`` on ``<state>.writer`` held around each write transaction:
@@ -196,7 +200,8 @@ def _writers_turn(path: Path) -> Iterator[None]:
     and that polling cost about a tenth of its time.  The caller holds
     :func:`_turn`, so one thread per process waits here.  The descriptor
     is per process (a forked worker opens its own); a file that cannot be
-    opened leaves the ordering to SQLite, as before.
+    opened leaves the ordering to SQLite, as before.  ``stop``: see
+    :func:`_take_turn`.
     """
     import fcntl
 
@@ -210,11 +215,77 @@ def _writers_turn(path: Path) -> Iterator[None]:
     if fd is None:
         yield
         return
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    held = _take_turn(path, fd, stop)
     try:
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        fcntl.flock(held, fcntl.LOCK_UN)
+        if held != fd:
+            _WAITING.discard(held)
+            os.close(held)
+
+
+def _take_turn(path: Path, fd: int, stop: Callable[[], object] | None) -> int:
+    """Take the ``flock`` on ``<state>.writer`` (``fd``); returns the
+    descriptor holding it.  Once a stop may come (``stop``: Ctrl-C,
+    SIGTERM), a turn not free at once is waited for in a thread
+    (:func:`_wait_for_turn`) while this one looks for the stop: ``flock``
+    waits in the kernel, where a signal's handler that only notes the stop
+    (a send's) does not end it, and a send worker waited out the other
+    writer's whole transaction (up to SQLite's 30 s) after SIGTERM."""
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError:
+        if stop is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # (in the main thread, Ctrl-C's KeyboardInterrupt ends it)
+            return fd
+    return _wait_for_turn(path, stop)
+
+
+def _wait_for_turn(path: Path, stop: Callable[[], object]) -> int:
+    """:func:`_take_turn`'s wait: a thread waits for the turn on a
+    descriptor of its own (another open of the file: the kernel wakes it the
+    moment the turn is free, and a wait given up cannot release this
+    process's other turn), while the caller looks for ``stop`` every
+    :data:`LOOK_FOR_A_STOP_EVERY_MS`.  Given up (:class:`StoppedWaiting`),
+    the thread lets go of the turn as soon as it gets it."""
+    import fcntl
+
+    own = os.open(f"{os.path.realpath(path)}.writer", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    _WAITING.add(own)
+    got, settled, abandoned = threading.Event(), threading.Lock(), [False]
+
+    def take() -> None:
+        with contextlib.suppress(OSError):  # (ENOLCK: the caller goes on without its turn, as without the file)
+            fcntl.flock(own, fcntl.LOCK_EX)
+        with settled:
+            if not abandoned[0]:
+                got.set()
+                return
+        _WAITING.discard(own)
+        os.close(own)  # the turn, given up, goes to the next writer
+
+    threading.Thread(target=take, name="writer-turn", daemon=True).start()
+    step, waited, told = LOOK_FOR_A_STOP_EVERY_MS / 1000, 0.0, False
+    while not got.wait(step):
+        waited += step
+        if stop():
+            with settled:
+                if not got.is_set():
+                    abandoned[0] = True
+                    raise StoppedWaiting(Problem(
+                        f"stopped while waiting for another process to finish writing to the state "
+                        f"(it holds {path.name}.writer): nothing more recorded", str(path)
+                    ))
+            break
+        if not told and waited >= TURN_WAIT_SAID_AFTER:
+            told = True
+            log.info("%s: another process is writing to the state (it holds %s.writer); waiting for its turn",
+                     path, path.name)
+    return own
 
 
 def _close_parents_writers() -> None:
@@ -230,6 +301,10 @@ def _close_parents_writers() -> None:
         if fd is not None:
             with contextlib.suppress(OSError):
                 os.close(fd)
+    for fd in list(_WAITING):  # (a parent's thread waiting for its turn: not in this process)
+        _WAITING.discard(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 if hasattr(os, "register_at_fork"):
@@ -598,7 +673,7 @@ class SQLiteState(State):
             if durable != self._synchronous:
                 self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
                 self._synchronous = durable
-            with _writers_turn(self.path):
+            with _writers_turn(self.path, self._stop):
                 self._waited(lambda db: db.execute("BEGIN IMMEDIATE"))
                 try:
                     yield self._db
