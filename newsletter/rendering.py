@@ -21,6 +21,7 @@ import itertools
 import logging
 import re
 import secrets
+import threading
 import traceback
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,7 @@ from urllib.parse import quote_plus
 from zoneinfo import ZoneInfo
 
 import jinja2
+import jinja2.sandbox
 from markupsafe import Markup, escape
 
 from .config import TEMPLATE_NAMES, Config, Subscriber
@@ -516,6 +518,7 @@ def _render_bounded(template: jinja2.Template, ctx: dict) -> str:
     counting a batch of pieces at a time: as fast as ``render``."""
     parts: list[str] = []
     size = 0
+    _new_render()
     try:
         chunks = cast(types.GeneratorType, template.root_render_func(template.new_context(ctx)))
         while batch := list(itertools.islice(chunks, 1024)):
@@ -561,6 +564,140 @@ def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100
     return generate_lorem_ipsum(n=n, html=html, min=min, max=max)
 
 
+#: The most loop turns one email's templates may take, all loops together:
+#: a digest of a thousand papers takes some thousands; loops nested over
+#: ``range()`` (``{% for i in range(100000) %}{% for j in range(100000) %}``)
+#: rendered nothing for hours, which no output bound stops.
+MAX_LOOP_TURNS = 1_000_000
+
+#: The largest number ``**`` may make in a template, in bits (about 30,000
+#: digits): ``{{ 10 ** (10 ** 10) }}`` computed for ever.
+MAX_NUMBER_BITS = 100_000
+
+_turns = threading.local()  # `left`: the loop turns the email being rendered may still take
+
+
+def _new_render() -> None:
+    """A new email's templates start rendering (in this thread): the loop
+    turns start again (see :data:`MAX_LOOP_TURNS`)."""
+    _turns.left = MAX_LOOP_TURNS
+
+
+def _counted(items: object) -> object:
+    """What each ``{% for %}`` of a user template loops over (see
+    :meth:`_Sandbox._parse`), its turns counted against :data:`MAX_LOOP_TURNS`."""
+    try:
+        size = len(items)  # type: ignore[arg-type]
+    except TypeError:
+        return _counted_one_by_one(items)
+    _take_turns(size)
+    return items
+
+
+def _counted_one_by_one(items):
+    for item in items:
+        _take_turns(1)
+        yield item
+
+
+def _take_turns(n: int) -> None:
+    left = getattr(_turns, "left", MAX_LOOP_TURNS) - n
+    _turns.left = left
+    if left < 0:
+        raise jinja2.TemplateRuntimeError(
+            f"the loops of one email ran over {MAX_LOOP_TURNS:,} times (stopped there): a loop running away?"
+        )
+
+
+def _bounded_binop(operator: str, left: object, right: object) -> None:
+    """Refuse ``**`` making a number over :data:`MAX_NUMBER_BITS`, and ``*``
+    or ``+`` making a text or list over :data:`MAX_PART_CHARS` (``'x' * 10
+    ** 10`` took the memory there is), before Python computes them."""
+    if operator == "**":
+        if (type(left) is int and type(right) is int and right > 1 and abs(left) > 1
+                and right * (abs(left).bit_length() - 1) > MAX_NUMBER_BITS):
+            raise jinja2.TemplateRuntimeError(
+                f"{left} ** {right} is a number of over {MAX_NUMBER_BITS:,} bits: too large to compute"
+            )
+    elif operator == "+":
+        if isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            _bounded_size(left, len(left) + len(right))
+    else:
+        for seq, times in ((left, right), (right, left)):
+            if isinstance(seq, (str, list, tuple)) and type(times) is int:
+                _bounded_size(seq, len(seq) * times)
+
+
+def _bounded_size(kind: object, size: int) -> None:
+    """Refuse a text (or list) of ``size`` over :data:`MAX_PART_CHARS`."""
+    if size > MAX_PART_CHARS:
+        what = "a text of" if isinstance(kind, str) else "a list of"
+        unit = "characters" if isinstance(kind, str) else "items"
+        raise jinja2.TemplateRuntimeError(
+            f"{what} {size:,} {unit}, over {MAX_PART_CHARS:,} (no mail server takes it): a loop running away?"
+        )
+
+
+def _bounded_text(text: str) -> str:
+    """What ``~`` joined (see :meth:`_Sandbox._parse`), refused over :data:`MAX_PART_CHARS`
+    (``{% set ns.s = ns.s ~ ns.s %}`` in a loop doubled it past the memory there is)."""
+    _bounded_size(text, len(text))
+    return text
+
+
+class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
+    """Where user templates and the subject render: Jinja's sandbox, so a
+    template reaches the values it is given and not Python's internals
+    (``{{ ''.__class__.__mro__ }}`` reached every class of the process),
+    with its loops, ``range()``, ``lipsum()``, ``**`` and ``*`` bounded so a
+    template cannot hang ``validate``, ``preview`` or ``send``."""
+
+    intercepted_binops = frozenset({"**", "*", "+"})
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
+        self.filters.update(_counted=_counted, _bounded_text=_bounded_text)
+
+    def _parse(self, source, name, filename):
+        """The template, each ``{% for %}`` looping over ``iter | _counted``
+        and each ``a ~ b`` made ``(a ~ b) | _bounded_text``."""
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(jinja2.nodes.For):
+            loop.iter = jinja2.nodes.Filter(loop.iter, "_counted", [], [], None, None, lineno=loop.iter.lineno)
+        for parent in list(tree.find_all(jinja2.nodes.Node)):
+            for name_, value in parent.iter_fields():
+                if isinstance(value, jinja2.nodes.Concat):
+                    setattr(parent, name_, self._bounded(value))
+                elif isinstance(value, list):
+                    value[:] = [self._bounded(v) if isinstance(v, jinja2.nodes.Concat) else v for v in value]
+        return tree
+
+    @staticmethod
+    def _bounded(concat: jinja2.nodes.Concat) -> jinja2.nodes.Filter:
+        return jinja2.nodes.Filter(concat, "_bounded_text", [], [], None, None, lineno=concat.lineno)
+
+    def call_binop(self, context, operator, left, right):
+        _bounded_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+    def getattr(self, obj, attribute):
+        """The sandbox's ``getattr``, at once for the values the templates
+        are given most (a paper's card, a topic's section): of these, what
+        the sandbox allows is every name not starting with ``_``, and its
+        checks tripled the time a digest took to render."""
+        if type(obj) not in _PLAIN or attribute.startswith("_"):
+            return super().getattr(obj, attribute)
+        try:
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]  # (a section's keys: section.papers)
+        except (TypeError, LookupError):
+            return self.undefined(obj=obj, name=attribute)
+
+
 class _Runaway(Exception):
     """A template rendered over :data:`MAX_PART_CHARS`; where it was."""
 
@@ -576,6 +713,11 @@ class Names(list):
 
     def __str__(self) -> str:
         return ", ".join(str(name) for name in self)
+
+
+#: The types of the values templates are given most, whose attributes the
+#: sandbox allows unless their names start with ``_`` (see :meth:`_Sandbox.getattr`).
+_PLAIN = frozenset({Card, dict, Names, Subscriber, jinja2.utils.Namespace, jinja2.runtime.LoopContext})
 
 
 def _shown(value: object) -> object:
@@ -632,7 +774,7 @@ class Composer:
         # utf-8-sig: a template saved "UTF-8 with BOM" (Notepad, an editor's option) put the mark at the head
         # of every text part, and in a style.css before its first rule, which the inliner then dropped
         loader = jinja2.FileSystemLoader([str(d) for d in self.dirs], encoding="utf-8-sig")
-        self.env = jinja2.Environment(
+        self.env = _Sandbox(
             loader=loader,
             autoescape=jinja2.select_autoescape(["html", "htm", "xml"], default_for_string=False),
             undefined=jinja2.StrictUndefined,
@@ -641,11 +783,9 @@ class Composer:
             keep_trailing_newline=True,
             finalize=_shown,
         )
-        self.env.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
         self.html_template = self._load(HTML_TEMPLATE)
         self.text_template = self._load(TEXT_TEMPLATE)
-        subject_env = jinja2.Environment(undefined=jinja2.StrictUndefined, finalize=_shown)
-        subject_env.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
+        subject_env = _Sandbox(undefined=jinja2.StrictUndefined, finalize=_shown)
         self.subject_template = subject_env.from_string(config.email.subject)
         from .matching import Matcher
 
@@ -690,6 +830,8 @@ class Composer:
             return TemplateError(Problem(f"template syntax error: {exc.message}", exc.filename or exc.name, exc.lineno))
         file, line = self._place(tb or exc.__traceback__)
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
+        if isinstance(exc, jinja2.sandbox.SecurityError):  # "access to attribute '__class__' of 'str' object is unsafe."
+            message = f"{message.rstrip('.')} (a template uses the values it is given, not Python's internals)"
         return TemplateError(Problem(f"template error: {self._explained(message, ctx)}", file, line))
 
     def _explained(self, message: str, ctx: dict | None) -> str:
@@ -853,6 +995,7 @@ class Composer:
 
     def _subject_text(self, ctx: dict) -> str:
         try:
+            _new_render()
             return self.subject_template.render(ctx)
         except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # e.g. arithmetic on a value one subscriber lacks: that digest fails, named

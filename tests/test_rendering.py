@@ -310,7 +310,7 @@ def test_a_template_rendering_a_runaway_amount_is_stopped_at_its_line(tmp_path, 
     # minutes, and send would have handed it to the mail server.
     tpl = tmp_path / "tpl"
     tpl.mkdir()
-    loops = "{% for i in range(100000) %}{% for j in range(100000) %}{{ j }} {% endfor %}{% endfor %}"
+    loops = "{% for i in range(100000) %}{{ 'x' * 100000 }} {% endfor %}"
     (tpl / "digest.txt").write_text(f"{{{{ count }}}} papers\n\n{loops}\n")
     load(tmp_path, extra="templates: tpl\n")
     for command in ("validate", "preview"):
@@ -1246,3 +1246,66 @@ def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
     contents = html[html.index('id="contents"'):html.index('class="section"')]
     assert re.search(r">Certified ℓ<sub[^>]*>∞</sub> Robustness of Diffusion Models</a>", contents)
     assert re.search(r"Certified ℓ<sub[^>]*>∞</sub> Robustness of <mark", html[html.index('class="section"'):])
+
+
+@pytest.mark.parametrize("line, said", [
+    ("{{ ''.__class__.__mro__ }}",
+     "access to attribute '__class__' of 'str' object is unsafe (a template uses the values it is given, "
+     "not Python's internals)"),
+    ("{{ cycler.__init__.__globals__ }}", "access to attribute '__init__' of 'type' object is unsafe"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+     "the loops of one email ran over 1,000,000 times (stopped there): a loop running away?"),
+    ("{{ 10 ** (10 ** 10) }}", "10 ** 10000000000 is a number of over 100,000 bits: too large to compute"),
+    ("{{ 'x' * 10 ** 10 }}", "a text of 10,000,000,000 characters, over 20,000,000 (no mail server takes it)"),
+    ("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+     "a text of 33,554,432 characters, over 20,000,000"),
+    ("{% set ns = namespace(s=[1]) %}{% for i in range(60) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+     "a list of 33,554,432 items, over 20,000,000"),
+])
+def test_an_unsafe_or_runaway_template_is_one_line_at_its_line(tmp_path, cli, line, said):
+    """User templates render in Jinja's sandbox: one could reach every class
+    of the process (``''.__class__.__mro__``), and loops nested over
+    ``range()``, a huge power or a text doubled in a loop hung validate,
+    preview and send (or took the memory there is).  Each is one line at
+    the template's line, exit 2, and send sends nothing."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text(f"{{{{ count }}}} papers\n\n{line}\n")
+    load(tmp_path, extra="templates: tpl\n")
+    every = "__mro__" in line or "range(100000)" in line  # (the others through validate alone: the same render)
+    for command in ("validate", "preview", "send") if every else ("validate",):
+        r = cli(command)
+        assert r.code == 2 and "Traceback" not in r.err, (command, r.err)
+        (shown,) = r.err.strip().splitlines()
+        assert shown.startswith(f"tpl/digest.txt:3: template error: {said}"), (command, shown)
+    assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
+
+
+def test_a_subject_reaching_for_python_internals_is_an_error_at_its_line(tmp_path, cli):
+    load(tmp_path, extra='  subject: "{{ count.__class__.__subclasses__() }}"\n')
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert re.fullmatch(r"config\.yaml:\d+: email\.subject: subject template: access to attribute '__class__' of "
+                        r"'int' object is unsafe\.?\n", r.err), r.err
+
+
+def test_the_sandbox_renders_the_default_templates_as_jinja_does(tmp_path):
+    """The sandbox, its bounded loops and operators change nothing in what
+    the default templates (with every filter they use) render."""
+    import jinja2
+
+    from newsletter.rendering import _shown
+
+    config = load(tmp_path)
+    composer = Composer(config)
+    plain = jinja2.Environment(
+        loader=composer.env.loader, autoescape=composer.env.autoescape, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, finalize=_shown,
+    )
+    plain.filters.update({k: v for k, v in composer.env.filters.items() if not k.startswith("_")})
+    plain.globals.update(composer.env.globals)
+    assert type(composer.env).__name__ == "_Sandbox"
+    for sub, matches in digests(config):
+        ctx = composer.context(sub, matches, NOW)
+        for name in ("digest.html", "digest.txt"):
+            assert composer.env.get_template(name).render(ctx) == plain.get_template(name).render(ctx), name
