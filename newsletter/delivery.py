@@ -302,7 +302,9 @@ class OutboxTransport:
         except (RuntimeError, OSError):  # a loop in a folder above it (Python 3.11 raises RuntimeError)
             return self._problem(f"the outbox {shown!r} cannot be reached: its path holds a symbolic link that loops")
         if folder.exists():
-            return None if folder.is_dir() else self._problem(f"the outbox {self._shown(folder)!r} is a file, not a folder")
+            if not folder.is_dir():
+                return self._problem(f"the outbox {self._shown(folder)!r} is a file, not a folder")
+            return self._unwritable(folder)
         parent = next(p for p in folder.parents if p.exists())
         if not parent.is_dir():
             return self._problem(
@@ -311,6 +313,21 @@ class OutboxTransport:
         if not os.access(parent, os.W_OK | os.X_OK):
             return self._problem(f"the outbox {self._shown(folder)!r} cannot be made: {str(parent)!r} is not writable")
         return None
+
+    def _unwritable(self, folder: Path) -> Problem | None:
+        """Why no message can be written into ``folder``, or None: each send
+        failed its first digest (a back-off counted against it, exit 1) and
+        ``validate`` said OK, of a folder no digest could ever go to (read-only
+        for this user, immutable, on a file system mounted read-only)."""
+        if os.access(folder, os.W_OK | os.X_OK):
+            return None
+        try:
+            mounted_ro = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        except OSError:
+            mounted_ro = False
+        why = ("is on a file system mounted read-only: remount it read-write or point delivery.path elsewhere"
+               if mounted_ro else "is not writable for this user: make it writable or point delivery.path elsewhere")
+        return self._problem(f"the outbox {self._shown(folder)!r} {why}")
 
     def check(self) -> None:
         problem = self.problem()

@@ -1512,6 +1512,28 @@ def test_an_outbox_disk_that_fills_up_stops_the_batch_and_loses_nothing(tmp_path
     assert len(list((tmp_path / "out").glob("*.eml"))) == 4 and len(list((tmp_path / "out").iterdir())) == 4
 
 
+def test_an_outbox_folder_no_one_can_write_is_a_config_error_before_anything_is_claimed(tmp_path, cli):
+    """An outbox folder read-only for this user (or immutable, or on a
+    read-only mount): `validate` said OK and every send failed its first
+    digest (exit 1, and a back-off counted against the digest), claiming
+    it for nothing.  Both say so at `delivery.path`, exit 2, nothing recorded."""
+    from conftest import unwritable
+
+    setup(tmp_path, "  transport: outbox\n  path: out")
+    (tmp_path / "out").mkdir()
+    with unwritable(tmp_path / "out"):
+        for command in ("validate", "send"):
+            r = cli(command)
+            assert r.code == 2 and "Traceback" not in r.err, r.out + r.err
+            assert r.err.strip() == (
+                "config.yaml:23: delivery.path: the outbox 'out' is not writable for this user: make it writable or "
+                "point delivery.path elsewhere"
+            ), r.err
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()  # nothing claimed, no slot used up
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and len(list((tmp_path / "out").glob("*.eml"))) == 2, r.out + r.err
+
+
 def test_an_outbox_clears_what_a_killed_send_was_writing(tmp_path, cli):
     """`kill -9` while a message was being written left its temporary file
     (`.NAME.eml.XXXX.tmp`) in the outbox for ever, a few per killed run.  A
