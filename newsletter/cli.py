@@ -8,6 +8,7 @@ its exit code (2 for bad input, 1 for failed deliveries); no traceback.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import dataclasses
 import gc
 import json
@@ -609,7 +610,8 @@ def _ctrl_c_stops(flag: threading.Event, caught: list[int] | None = None) -> Ite
     and are recorded, the rest stay pending (not "being sent", which the next
     run would have to warn about).  A second one quits at once, as Ctrl-C
     does elsewhere.  SIGTERM is what `timeout` (cron) and a service manager's
-    stop send; it killed the send outright.  The send workers of a big send
+    stop send; it killed the send outright.  SIGHUP (the terminal closed)
+    too, unless it is ignored (``nohup``).  The send workers of a big send
     inherit the handlers and see the terminal's Ctrl-C (or a stop sent to the
     process group) by themselves."""
     if threading.current_thread() is not threading.main_thread():
@@ -619,6 +621,10 @@ def _ctrl_c_stops(flag: threading.Event, caught: list[int] | None = None) -> Ite
     again: dict[int, Callable[..., Any] | signal.Handlers] = {
         signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL
     }
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_DFL:  # (under nohup it is ignored: left so)
+        # the terminal closed (an ssh session dropped): it killed the send
+        # outright, and the messages in flight went out again with the next
+        again[signal.SIGHUP] = signal.SIG_DFL
 
     def first(signum, frame) -> None:
         flag.set()
@@ -627,11 +633,14 @@ def _ctrl_c_stops(flag: threading.Event, caught: list[int] | None = None) -> Ite
         signal.signal(signum, again[signum])
         if os.getpid() == parent:  # once, not once per send worker
             if signum == signal.SIGINT:
-                os.write(2, b"\nstopping: the messages being delivered finish, the rest stay pending "
-                            b"(Ctrl-C again to quit at once)\n")
+                said = b"\nstopping: the messages being delivered finish, the rest stay pending " \
+                       b"(Ctrl-C again to quit at once)\n"
             else:
-                os.write(2, b"stopping (SIGTERM): the messages being delivered finish, the rest stay pending "
-                            b"(SIGTERM again to quit at once)\n")
+                name = signal.Signals(signum).name.encode()
+                said = b"stopping (%s): the messages being delivered finish, the rest stay pending " \
+                       b"(%s again to quit at once)\n" % (name, name)
+            with contextlib.suppress(OSError):  # (a closed terminal: the stop goes on without the line)
+                os.write(2, said)
 
     before = {signum: signal.signal(signum, first) for signum in again}
     try:

@@ -1364,6 +1364,34 @@ def test_sigterm_mid_batch_stops_as_ctrl_c_does(tmp_path, smtp_server, cli):
     assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
 
 
+def test_a_hangup_mid_batch_stops_as_sigterm_does(tmp_path, smtp_server, cli):
+    """The terminal closed under a send (an ssh session dropped): SIGHUP
+    killed it outright, its claimed digests stayed "being sent", and the
+    next send sent them again as possibly delivered.  It stops as SIGTERM
+    does: the message in flight is recorded, the rest stay pending, exit 129."""
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        pytest.skip("SIGHUP is ignored here (nohup): the send would ignore it too")
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        proc.send_signal(signal.SIGHUP)
+        said = stderr_until(proc, "stopping (SIGHUP):")
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        box.release.set()
+        proc.kill()
+    assert proc.returncode == 129 and "Traceback" not in err, (out, said + err)
+    assert err.splitlines()[-1] == "interrupted: 3 digests left pending (not sent); the next `newsletter send` sends them"
+    assert [st for _, st, *_ in digests(tmp_path)] == ["sent"] * 3 + ["pending"] * 3
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and "was being sent" not in r.err, r.err
+    assert box.recipients() == [f"user{i:02}@example.org" for i in range(6)]
+
+
 def test_sigterm_while_a_slow_server_gives_its_verdict_stops_and_the_digest_goes_again_as_it_was(
     tmp_path, smtp_server, cli
 ):
