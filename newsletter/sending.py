@@ -270,7 +270,7 @@ def send(
             fetcher.close()
     subs = config.selected_subscribers(only)
     if dry_run:
-        with open_state(config.state_target, readonly=True) as state:
+        with open_state(config.state_target, readonly=True, stop=halt) as state:
             return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
     with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)

@@ -2771,3 +2771,27 @@ def test_sigterm_while_another_process_has_its_turn_to_write_stops_the_wait(tmp_
                      r"writing to the state \(it holds newsletter-state\.sqlite3\.writer\)", err, re.M), err
     r = cli("send", "--now", NOW)
     assert r.code == 0 and len(box.messages) == 2, r.out + r.err
+
+
+def test_sigterm_to_a_dry_run_waiting_for_a_held_state_stops_it_at_once(tmp_path, cli):
+    """`send --dry-run` read the state without a stop: SIGTERM while another
+    process held the file waited out SQLite's 30 s, then failed as locked."""
+    import time
+
+    setup(tmp_path, "  transport: outbox\n")
+    assert cli("send", "--now", NOW).code == 0
+    holder = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        proc = start_newsletter("send", "--dry-run", "--now", NOW, cwd=tmp_path)
+        said = stderr_until(proc, "waiting up to 30 s for it")
+        started = time.monotonic()
+        out, err = terminated_once_said(proc, "")
+        took = time.monotonic() - started
+    finally:
+        holder.close()
+    assert took < 5 and proc.returncode == 143, (took, out, said + err)
+    assert "Traceback" not in err and err.splitlines()[-1] == (
+        "interrupted: newsletter-state.sqlite3: stopped while waiting for another process to let go of the state "
+        "(database is locked)"
+    ), err
