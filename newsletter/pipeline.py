@@ -1463,12 +1463,15 @@ def _waits(owed: OpenDigest, retry_at: datetime | None, now: datetime) -> bool:
     return owed.held or (retry_at is not None and retry_at > now)
 
 
-def schedules(config: Config, *, now: datetime, only: str | None = None) -> list[ScheduleRow]:
-    """Each subscriber's last and next send time; reads the state, never writes it."""
+def schedules(
+    config: Config, *, now: datetime, only: str | None = None, stop: Callable[[], object] | None = None
+) -> list[ScheduleRow]:
+    """Each subscriber's last and next send time; reads the state, never writes it.
+    ``stop``: see :meth:`State.stop_waiting_when` (``run`` asks between sends)."""
     rows = []
     subs = subscribers(config, only)
     settings = settings_fingerprint(config)
-    with open_state(config.state_target, readonly=True) as state:
+    with open_state(config.state_target, readonly=True, stop=stop) as state:
         known = state.plan([sub.email for sub in subs], with_sent=False)
         left = state.unsubscribed(sub.email for sub in subs)
     for sub in subs:

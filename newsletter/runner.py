@@ -317,7 +317,10 @@ class Runner:
         """Log when the next digest goes out, and to whom: between slots
         (hours, for a daily schedule) the daemon says nothing else."""
         try:
-            rows = pipeline.schedules(self.config, now=self.clock())
+            # (SIGTERM sets a flag here: another process's lock on the file held it 30 s)
+            rows = pipeline.schedules(self.config, now=self.clock(), stop=self._stop.is_set)
+        except StoppedWaiting:
+            return  # stopping: nothing to say of the next digest
         except NewsletterError as exc:
             self._state_unreadable(exc)
             return

@@ -824,3 +824,33 @@ def test_sigterm_while_another_process_holds_the_sqlite_file_stops_the_daemon_at
     assert "stopped while waiting for another process to let go of the state" in err and "run: stopped" in err, err
     assert "next digest" not in err and smtp_server.mailbox.messages == [] and digests(tmp_path) == []
     assert took < 20, took
+
+
+def test_a_stopped_run_does_not_wait_out_a_held_state_to_say_the_next_digest(tmp_path, caplog):
+    """After a send, `run` says when the next digest goes: a read of the
+    state without the stop, so a SIGTERM while another process held the
+    file waited out SQLite's 30 s there and then logged it as an error."""
+    import logging
+    import sqlite3
+    from datetime import datetime
+
+    from newsletter.runner import Runner
+    from newsletter.state import open_state
+
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    config = setup(tmp_path, "  transport: outbox", subscribers=daily)
+    state = tmp_path / "newsletter-state.sqlite3"
+    open_state(state).close()
+    runner = Runner(config, clock=lambda: datetime(2026, 11, 23, 6, 10, tzinfo=UTC))
+    runner.stop()  # SIGTERM came
+    holder = sqlite3.connect(state, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        with caplog.at_level(logging.INFO, logger="newsletter"):
+            runner._say_next()
+        took = time.monotonic() - started
+    finally:
+        holder.close()
+    assert took < 5, took
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
