@@ -2755,7 +2755,13 @@ def test_sigterm_while_another_process_has_its_turn_to_write_stops_the_wait(tmp_
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-        said = stderr_until(proc, "waiting for its turn")
+        waiting = f"-> FLOCK  ADVISORY  WRITE {proc.pid} {os.major(os.fstat(fd).st_dev):02x}:"
+        inode = f":{os.fstat(fd).st_ino} "
+        deadline = time.monotonic() + 60
+        while not any(waiting in line and inode in line for line in Path("/proc/locks").read_text().splitlines()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.02)  # (polling the process: it queues for its turn in the kernel)
+        said = ""
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)

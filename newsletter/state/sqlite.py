@@ -185,8 +185,9 @@ def _turn(path: Path) -> threading.RLock:
 _WRITERS: dict[tuple[int, Path], int | None] = {}
 #: Descriptors of waits for a turn under way in a thread (see :func:`_wait_for_turn`).
 _WAITING: set[int] = set()
-#: A wait for another process's turn this long is said (once).
-TURN_WAIT_SAID_AFTER = 1.0
+#: A wait for another process's turn this long is said (once): the turns of
+#: a big send's own processes are far shorter, even on a loaded machine.
+TURN_WAIT_SAID_AFTER = 5.0
 
 
 @contextmanager
