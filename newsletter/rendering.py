@@ -645,12 +645,14 @@ def _bounded_text(text: str) -> str:
     return text
 
 
-class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
+class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     """Where user templates and the subject render: Jinja's sandbox, so a
     template reaches the values it is given and not Python's internals
-    (``{{ ''.__class__.__mro__ }}`` reached every class of the process),
-    with its loops, ``range()``, ``lipsum()``, ``**`` and ``*`` bounded so a
-    template cannot hang ``validate``, ``preview`` or ``send``."""
+    (``{{ ''.__class__.__mro__ }}`` reached every class of the process) nor
+    changes them (``{{ p.authors.clear() }}`` emptied a card every
+    subscriber's digest shares), with its loops, ``range()``, ``lipsum()``,
+    ``**``, ``*``, ``+`` and ``~`` bounded so a template cannot hang
+    ``validate``, ``preview`` or ``send``."""
 
     intercepted_binops = frozenset({"**", "*", "+"})
 
@@ -686,15 +688,16 @@ class _Sandbox(jinja2.sandbox.SandboxedEnvironment):
         are given most (a paper's card, a topic's section): of these, what
         the sandbox allows is every name not starting with ``_``, and its
         checks tripled the time a digest took to render."""
+        if type(obj) is dict and not hasattr(dict, attribute):  # a key (section.papers), not a method
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
         if type(obj) not in _PLAIN or attribute.startswith("_"):
             return super().getattr(obj, attribute)
         try:
             return getattr(obj, attribute)
         except AttributeError:
-            pass
-        try:
-            return obj[attribute]  # (a section's keys: section.papers)
-        except (TypeError, LookupError):
             return self.undefined(obj=obj, name=attribute)
 
 
@@ -715,9 +718,10 @@ class Names(list):
         return ", ".join(str(name) for name in self)
 
 
-#: The types of the values templates are given most, whose attributes the
-#: sandbox allows unless their names start with ``_`` (see :meth:`_Sandbox.getattr`).
-_PLAIN = frozenset({Card, dict, Names, Subscriber, jinja2.utils.Namespace, jinja2.runtime.LoopContext})
+#: The types of the values templates are given most, none of them a list or
+#: a dict, whose attributes the sandbox allows unless their names start
+#: with ``_`` (see :meth:`_Sandbox.getattr`).
+_PLAIN = frozenset({Card, Subscriber, jinja2.utils.Namespace, jinja2.runtime.LoopContext})
 
 
 def _shown(value: object) -> object:
@@ -831,7 +835,8 @@ class Composer:
         file, line = self._place(tb or exc.__traceback__)
         message = str(exc.message if getattr(exc, "message", None) else exc).splitlines()[0]
         if isinstance(exc, jinja2.sandbox.SecurityError):  # "access to attribute '__class__' of 'str' object is unsafe."
-            message = f"{message.rstrip('.')} (a template uses the values it is given, not Python's internals)"
+            message = (f"{message.rstrip('.')} (a template reads the values it is given; "
+                       "it cannot change them or reach Python's internals)")
         return TemplateError(Problem(f"template error: {self._explained(message, ctx)}", file, line))
 
     def _explained(self, message: str, ctx: dict | None) -> str:

@@ -1250,8 +1250,10 @@ def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
 
 @pytest.mark.parametrize("line, said", [
     ("{{ ''.__class__.__mro__ }}",
-     "access to attribute '__class__' of 'str' object is unsafe (a template uses the values it is given, "
-     "not Python's internals)"),
+     "access to attribute '__class__' of 'str' object is unsafe (a template reads the values it is given; it "
+     "cannot change them or reach Python's internals)"),
+    ("{% for s in sections %}{% for p in s.papers %}{{ p.authors.clear() }}{% endfor %}{% endfor %}",
+     "access to attribute 'clear' of 'list' object is unsafe"),
     ("{{ cycler.__init__.__globals__ }}", "access to attribute '__init__' of 'type' object is unsafe"),
     ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
      "the loops of one email ran over 1,000,000 times (stopped there): a loop running away?"),
@@ -1264,7 +1266,8 @@ def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
 ])
 def test_an_unsafe_or_runaway_template_is_one_line_at_its_line(tmp_path, cli, line, said):
     """User templates render in Jinja's sandbox: one could reach every class
-    of the process (``''.__class__.__mro__``), and loops nested over
+    of the process (``''.__class__.__mro__``) or empty a paper's authors in
+    every digest sharing its card (``p.authors.clear()``), and loops nested over
     ``range()``, a huge power or a text doubled in a loop hung validate,
     preview and send (or took the memory there is).  Each is one line at
     the template's line, exit 2, and send sends nothing."""
