@@ -29,9 +29,9 @@ order fuses the rules' order with the relevance order (reciprocal rank fusion).
 ``like:`` papers act as extra queries: they join the feedback set (with the
 best papers of the first pass) that refines the semantic query, and the
 nearest liked paper's similarity and the liked titles (as a BM25 query, when
-two or more papers are liked) are added as evidence.  With ``about``, a paper's score is the higher of the
-scores with and without the liked papers: they can bring papers in, never
-push down what the sentence found.  Weights and the floor were tuned on
+two or more papers are liked) are added as evidence.  With ``about``, a
+paper's score is the higher of the scores with and without the liked papers:
+they can bring papers in, never push down what the sentence found.  Weights and the floor were tuned on
 the development split of tests/data/relevance (bench/quality.py), never on
 its held-out split.
 
