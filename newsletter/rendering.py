@@ -564,8 +564,9 @@ def _bounded_lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100
     return generate_lorem_ipsum(n=n, html=html, min=min, max=max)
 
 
-#: The most loop turns one email's templates may take, all loops together:
-#: a digest of a thousand papers takes some thousands; loops nested over
+#: The most loop turns one part of an email (its HTML, its text, its
+#: subject) may take in its templates, all loops together: a digest of a
+#: thousand papers takes some thousands; loops nested over
 #: ``range()`` (``{% for i in range(100000) %}{% for j in range(100000) %}``)
 #: rendered nothing for hours, which no output bound stops.
 MAX_LOOP_TURNS = 1_000_000
@@ -574,11 +575,11 @@ MAX_LOOP_TURNS = 1_000_000
 #: digits): ``{{ 10 ** (10 ** 10) }}`` computed for ever.
 MAX_NUMBER_BITS = 100_000
 
-_turns = threading.local()  # `left`: the loop turns the email being rendered may still take
+_turns = threading.local()  # `left`: the loop turns the part being rendered may still take
 
 
 def _new_render() -> None:
-    """A new email's templates start rendering (in this thread): the loop
+    """A part of an email starts rendering (in this thread): the loop
     turns start again (see :data:`MAX_LOOP_TURNS`)."""
     _turns.left = MAX_LOOP_TURNS
 
@@ -605,7 +606,8 @@ def _take_turns(n: int) -> None:
     _turns.left = left
     if left < 0:
         raise jinja2.TemplateRuntimeError(
-            f"the loops of one email ran over {MAX_LOOP_TURNS:,} times (stopped there): a loop running away?"
+            f"the template's loops ran over {MAX_LOOP_TURNS:,} times for one email (stopped there): "
+            "a loop running away?"
         )
 
 

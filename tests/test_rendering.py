@@ -1256,7 +1256,7 @@ def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
      "access to attribute 'clear' of 'list' object is unsafe"),
     ("{{ cycler.__init__.__globals__ }}", "access to attribute '__init__' of 'type' object is unsafe"),
     ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
-     "the loops of one email ran over 1,000,000 times (stopped there): a loop running away?"),
+     "the template's loops ran over 1,000,000 times for one email (stopped there): a loop running away?"),
     ("{{ 10 ** (10 ** 10) }}", "10 ** 10000000000 is a number of over 100,000 bits: too large to compute"),
     ("{{ 'x' * 10 ** 10 }}", "a text of 10,000,000,000 characters, over 20,000,000 (no mail server takes it)"),
     ("{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
