@@ -23,9 +23,9 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     # chance (a random order of the 241 dev papers) is about 0.1 nDCG@10
     # floors: the dev figures of bench/quality.py minus a small margin
-    assert mean["about"] >= 0.865, mean  # 0.882 / 0.663 (0.858 / 0.658 before the phrase bonus)
+    assert mean["about"] >= 0.865, mean  # 0.883 / 0.663 (0.858 / 0.658 before the phrase bonus)
     assert f1["about"] >= 0.64, f1
-    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.660
+    assert mean["about + like"] >= 0.865, mean  # 0.885 / 0.660
     assert f1["about + like"] >= 0.64, f1
     assert mean["about"] > mean["prototype"] + 0.05  # the issue's 20-line baseline
     assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
@@ -71,13 +71,14 @@ def test_about_on_the_second_blind_set(tmp_path):
     """Six more interests (bench/quality.py --set blind2), labelled after the
     ranker's last tuning: the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules, though it is weaker here than on
-    the other sets (measured 0.780; 0.741 before the title's phrases counted
-    again, 0.709 before the phrase bonus; against the prototype's 0.614 and the
-    quick rules' 0.743; quick + about 0.783)."""
+    the other sets (measured 0.808; 0.780 before a phrase opening the abstract
+    ordered the digest, 0.741 before the title's phrases counted again, 0.709
+    before the phrase bonus; against the prototype's 0.614 and the quick rules'
+    0.743; quick + about 0.783)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind2"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
-    assert mean["about"] >= 0.76, mean
+    assert mean["about"] >= 0.785, mean
     assert mean["about"] > mean["prototype"] + 0.05, mean
     assert mean["quick + about"] > mean["quick rules"] + 0.02, mean
 
@@ -130,5 +131,5 @@ def test_liked_papers_never_lower_an_interest(tmp_path):
         for interest, row in liked.items():
             assert row[0] >= alone[interest][0] - 0.005, (name, split, interest, row[0], alone[interest][0])
         gains.append(statistics.mean(r[0] for r in liked.values()) - statistics.mean(r[0] for r in alone.values()))
-    # heldout: 0.828 -> 0.938; blind3: 0.693 both
+    # heldout: 0.826 -> 0.937; blind3: 0.693 both
     assert min(gains) >= -0.001 and max(gains) >= 0.05, gains
