@@ -144,6 +144,11 @@ W_TITLE_PHRASE = 0.175
 #: and it passed every paper on the interest.
 W_OPENING_PHRASE = 0.1
 OPENING_CAP = 5.0
+#: A phrase counts in the opening sentence only with this share of its weight
+#: written together: "Recent machine learning tasks focus on ..." opens a
+#: third of the papers, and half of "optimization algorithms for machine
+#: learning" is in it.
+OPENING_MIN_SHARE = 0.75
 #: Words of a phrase count as written together within this many places of the
 #: paper's stemmed content words (3: side by side, or one word between).
 PHRASE_WINDOW = 3
@@ -1339,7 +1344,8 @@ class Ranker:
         word with any other word of the phrase counts (in an abstract
         "problems" says nothing; next to "inverse" in a title it names the
         subject).  ``opening``: the same as ``title``, in the abstract's
-        opening sentence."""
+        opening sentence, a phrase counting only where the window holds
+        :data:`OPENING_MIN_SHARE` of its weight."""
         import numpy as np
 
         known = self._closeness.get(about)
@@ -1368,7 +1374,9 @@ class Ranker:
                 written = [w for w in rest if w in words]
                 if written:  # in a title any word of the phrase counts: "Inverse Problems"
                     in_title[i] += _closest_window(self._title_words(i), [rarest, *written], weight)
-                    in_opening[i] += _closest_window(self._opening_words(i), [rarest, *written], weight)
+                    share = _closest_window(self._opening_words(i), [rarest, *written], weight)
+                    if share >= OPENING_MIN_SHARE:  # not "machine learning" of "optimization for machine learning"
+                        in_opening[i] += share
         self._closeness[about] = (out, in_title, in_opening)
         return in_opening if opening else in_title if title else out
 
