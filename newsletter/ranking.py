@@ -1288,7 +1288,7 @@ class Ranker:
         # -0.009 nDCG@10 on the blind set).
         bonus = self.phrase_bonus(positive) if positive and not interest.rules else None
         if positive and not interest.rules and W_OPENING_PHRASE:
-            bonus = self.opening_bonus(positive, fused, bonus, interest.floor)
+            bonus = self.opening_bonus(positive, fused, bonus)
         return calibrate(fused, bonus)
 
     def phrase_bonus(self, about: str):
@@ -1307,19 +1307,22 @@ class Ranker:
                 bonus = part if bonus is None else bonus + part
         return bonus
 
-    def opening_bonus(self, about: str, fused, bonus, floor: float):
+    def opening_bonus(self, about: str, fused, bonus):
         """``bonus`` plus :data:`W_OPENING_PHRASE` x the closeness of the
         abstract's opening sentence to the sentence's phrases (in units of
         its spread over the day, at most :data:`OPENING_CAP`), for the
-        papers that reach ``floor`` without it: it orders the digest and
-        lets no paper into it."""
+        papers that reach the default floor (:data:`DEFAULT_MIN_SCORE`)
+        without it: it orders a digest and lets no paper into it.  The
+        default, not the topic's own ``min_score``: a paper's score must not
+        depend on the floor, since ``match`` names the ``min_score`` that
+        takes a paper just under it."""
         import numpy as np
 
         closeness = self.phrase_closeness(about, opening=True)
         spread = float(closeness.std())
         if spread < 1e-9:
             return bonus
-        members = calibrate(fused, bonus) >= floor
+        members = calibrate(fused, bonus) >= DEFAULT_MIN_SCORE
         part = W_OPENING_PHRASE * np.where(members, np.minimum(closeness / spread, OPENING_CAP), 0.0)
         return part if bonus is None else bonus + part
 

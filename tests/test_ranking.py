@@ -774,9 +774,9 @@ def test_a_phrase_written_in_the_title_counts_again(tmp_path):
 
 def test_a_phrase_opening_the_abstract_orders_the_digest_and_lets_no_paper_in(tmp_path):
     """An abstract's opening sentence says what the paper is about: a phrase
-    written there moves the paper up among those that reach the floor, and
-    does nothing for a paper under it (as evidence for membership it let
-    misses in on the labelled `heldout` split)."""
+    written there moves the paper up among those that reach the default
+    floor, and does nothing for a paper under it (as evidence for membership
+    it let misses in on the labelled `heldout` split)."""
     import numpy as np
 
     from newsletter.ranking import OPENING_CAP, W_OPENING_PHRASE
@@ -793,12 +793,12 @@ def test_a_phrase_opening_the_abstract_orders_the_digest_and_lets_no_paper_in(tm
     assert list(ranker.phrase_closeness(about)[:3]) == pytest.approx([1.0, 1.0, 0.0])  # the text's own is as before
     member = np.zeros(len(ranker.papers))
     member[0] = 10.0  # far above the day: it reaches the floor without the bonus
-    bonus = ranker.opening_bonus(about, member, None, 0.5)
+    bonus = ranker.opening_bonus(about, member, None)
     assert 0 < bonus[0] <= W_OPENING_PHRASE * OPENING_CAP and bonus[1] == bonus[2] == 0
-    assert ranker.opening_bonus(about, member, np.ones(len(ranker.papers)), 0.5)[0] == pytest.approx(1 + bonus[0])
+    assert ranker.opening_bonus(about, member, np.ones(len(ranker.papers)))[0] == pytest.approx(1 + bonus[0])
     under = np.zeros(len(ranker.papers))  # nobody stands out: nobody reaches the floor
-    assert not ranker.opening_bonus(about, under, None, 0.5)[:3].any()
-    assert ranker.opening_bonus("Lattice chromodynamics", member, None, 0.5) is None  # no paper opens with it
+    assert not ranker.opening_bonus(about, under, None)[:3].any()
+    assert ranker.opening_bonus("Lattice chromodynamics", member, None) is None  # no paper opens with it
     embedder.close()
 
 

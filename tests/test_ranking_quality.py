@@ -25,7 +25,7 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     # floors: the dev figures of bench/quality.py minus a small margin
     assert mean["about"] >= 0.865, mean  # 0.883 / 0.663 (0.858 / 0.658 before the phrase bonus)
     assert f1["about"] >= 0.64, f1
-    assert mean["about + like"] >= 0.865, mean  # 0.885 / 0.660
+    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.660
     assert f1["about + like"] >= 0.64, f1
     assert mean["about"] > mean["prototype"] + 0.05  # the issue's 20-line baseline
     assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
@@ -71,7 +71,7 @@ def test_about_on_the_second_blind_set(tmp_path):
     """Six more interests (bench/quality.py --set blind2), labelled after the
     ranker's last tuning: the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules, though it is weaker here than on
-    the other sets (measured 0.808; 0.780 before a phrase opening the abstract
+    the other sets (measured 0.805; 0.780 before a phrase opening the abstract
     ordered the digest, 0.741 before the title's phrases counted again, 0.709
     before the phrase bonus; against the prototype's 0.614 and the quick rules'
     0.743; quick + about 0.783)."""
@@ -105,7 +105,7 @@ def test_about_on_the_blind_set(tmp_path):
     """On eight interests nothing was tuned on (bench/quality.py --set blind,
     all 336 papers as one day): the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules; floors are the measured figures
-    (``about`` 0.862 / F1 0.631, prototype 0.772, quick rules + ``about`` 0.861,
+    (``about`` 0.863 / F1 0.631, prototype 0.772, quick rules + ``about`` 0.861,
     quick rules 0.814) minus a small margin."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind"])
@@ -131,5 +131,5 @@ def test_liked_papers_never_lower_an_interest(tmp_path):
         for interest, row in liked.items():
             assert row[0] >= alone[interest][0] - 0.005, (name, split, interest, row[0], alone[interest][0])
         gains.append(statistics.mean(r[0] for r in liked.values()) - statistics.mean(r[0] for r in alone.values()))
-    # heldout: 0.826 -> 0.937; blind3: 0.693 both
+    # heldout: 0.828 -> 0.938; blind3: 0.693 both
     assert min(gains) >= -0.001 and max(gains) >= 0.05, gains
