@@ -21,7 +21,9 @@ paper :data:`RELATIVE_FLOOR` of the way to the day's best paper also reaches
 the floor) through a logistic gives a score in [0, 1]; a paper that writes a
 phrase of the sentence's distinctive words close together ("importance
 sampling") gains a bonus added after the floor's statistics are taken, more
-when its title writes it (:meth:`Ranker.phrase_bonus`).  A topic keeps the papers whose score reaches its floor
+when its title writes it (:meth:`Ranker.phrase_bonus`), and, among the papers
+over the default floor, more again when its abstract opens with it
+(:meth:`Ranker.opening_bonus`).  A topic keeps the papers whose score reaches its floor
 (``min_score``, default :data:`DEFAULT_MIN_SCORE`), so a quiet day gives a
 short digest.  With keyword rules, the rules decide membership and the
 order fuses the rules' order with the relevance order (reciprocal rank fusion).
