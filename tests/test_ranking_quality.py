@@ -71,7 +71,7 @@ def test_about_on_the_second_blind_set(tmp_path):
     """Six more interests (bench/quality.py --set blind2), labelled after the
     ranker's last tuning: the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules, though it is weaker here than on
-    the other sets (measured 0.805; 0.780 before a phrase opening the abstract
+    the other sets (measured 0.807; 0.780 before a phrase opening the abstract
     ordered the digest, 0.741 before the title's phrases counted again, 0.709
     before the phrase bonus; against the prototype's 0.614 and the quick rules'
     0.743; quick + about 0.783)."""
@@ -90,7 +90,8 @@ def test_about_on_the_third_blind_set(tmp_path):
     above the issue's 20-line baseline and the 2-minute rules (measured at
     first: ``about`` 0.686 / F1 0.440, prototype 0.602, quick rules 0.585,
     quick + about 0.659; ``about`` 0.693 / 0.440 once the title's phrases
-    counted again)."""
+    counted again, 0.687 / 0.440 once a phrase opening the abstract ordered
+    the digest)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
                                folder=quality.SETS["blind3"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
@@ -105,7 +106,7 @@ def test_about_on_the_blind_set(tmp_path):
     """On eight interests nothing was tuned on (bench/quality.py --set blind,
     all 336 papers as one day): the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules; floors are the measured figures
-    (``about`` 0.863 / F1 0.631, prototype 0.772, quick rules + ``about`` 0.861,
+    (``about`` 0.860 / F1 0.631, prototype 0.772, quick rules + ``about`` 0.861,
     quick rules 0.814) minus a small margin."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind"])
@@ -131,5 +132,26 @@ def test_liked_papers_never_lower_an_interest(tmp_path):
         for interest, row in liked.items():
             assert row[0] >= alone[interest][0] - 0.005, (name, split, interest, row[0], alone[interest][0])
         gains.append(statistics.mean(r[0] for r in liked.values()) - statistics.mean(r[0] for r in alone.values()))
-    # heldout: 0.828 -> 0.938; blind3: 0.693 both
+    # heldout: 0.828 -> 0.939; blind3: 0.687 -> 0.686
     assert min(gains) >= -0.001 and max(gains) >= 0.05, gains
+
+
+def test_one_liked_paper_seldom_lowers_an_interest(tmp_path):
+    """A reader often gives one liked paper: each interest of the five sets
+    with only its first, or only its last, liked paper (72 cases) against the
+    sentence alone (bench/RANKING.md, seventeenth round: 3 cases more than
+    0.005 lower, the worst blind3 `data_centric` -0.055, mean +0.018; before
+    one title was a BM25 query and its lift cleared 0.3 of the wobble: 8
+    cases, the worst blind `uncertainty_quantification` -0.086, mean +0.014)."""
+    runs = [("dev", "tuned"), ("heldout", "tuned"), ("all", "blind"), ("all", "blind2"), ("all", "blind3")]
+    changes = []
+    for split, name in runs:
+        results = quality.one_liked(split, cache=tmp_path, folder=quality.SETS[name])
+        for (interest, choice), (alone, liked) in results.items():
+            if choice != "both":
+                changes.append((liked[0] - alone[0], name, interest, choice))
+    assert len(changes) == 72
+    losses = sorted(c for c in changes if c[0] < -0.005)
+    assert len(losses) <= 3, losses
+    assert losses[0][0] >= -0.06, losses
+    assert statistics.mean(c[0] for c in changes) >= 0.015, statistics.mean(c[0] for c in changes)
