@@ -152,7 +152,7 @@ W_TITLE_PHRASE = 0.175
 #: sixteenth round).  Its spread units are capped at OPENING_CAP: on a day where
 #: one paper alone opens with a phrase, that paper's own spread units run to 18
 #: and it passed every paper on the interest.  (Weight x cap, the largest bonus,
-#: 0.75: from 0.625 to 0.875 every labelled check passed; at 0.5 one liked paper
+#: 0.75: from 0.6 to 0.875 every labelled check passed; at 0.5 one liked paper
 #: lifted a miss past a paper it had raised to tenth place, from 1.0 the cap's
 #: lone paper returned.)
 W_OPENING_PHRASE = 0.15
