@@ -137,10 +137,19 @@ SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄�
 _PREFIX_SPACE = re.compile(r"([∇∂¬∀∃]) (?=[\w(])")
 
 
-def _grouped(text: str) -> str:
-    """``d``, ``10`` or ``p(x)`` stays bare after √ or around /, anything longer gets parentheses."""
+#: A number times a symbol (``2σ²``, ``3n``): one word, but "x/2σ²" reads as (x/2)σ² and "√2n" as (√2)n.
+_PRODUCT = re.compile(r"\d+(?:\.\d+)?[^\W\d_]")
+
+
+def _grouped(text: str, product: bool = False) -> str:
+    """``d``, ``10``, ``p(x)`` or a norm ``‖x − y‖²`` stays bare after √ or around /, anything longer
+    gets parentheses; so does a ``product`` (a denominator's or a root's ``2σ²``)."""
     text = _PREFIX_SPACE.sub(r"\1", text.strip())
+    if product and _PRODUCT.match(text):
+        return f"({text})"
     if re.fullmatch(r"[√∛∜]?[∂∇]?\w+(?:\([^()\s]*\))?|.", text) or (text.startswith("(") and text.endswith(")")):
+        return text
+    if _NORM_GROUP.fullmatch(text):
         return text
     return f"({text})"
 
@@ -154,7 +163,7 @@ def _sqrt(node, l2tobj) -> str:
     degree = _arg_text(node, l2tobj, 0).strip()
     radical = {"3": "∛", "4": "∜"}.get(degree, "√")
     prefix = degree.translate(SUPERSCRIPT) if degree and radical == "√" else ""
-    return prefix + radical + _grouped(_arg_text(node, l2tobj, 1))
+    return prefix + radical + _grouped(_arg_text(node, l2tobj, 1), product=True)
 
 
 #: ½ for \frac{1}{2}: one character, so "a\frac{1}{2}" reads "a½", not "a1/2".
@@ -171,7 +180,7 @@ def _frac(node, l2tobj) -> str:
     plain = f"{numerator}/{denominator}"
     if plain in _VULGAR:
         return _VULGAR[plain]
-    return _FRAC_OPEN + _grouped(numerator) + "/" + _grouped(denominator) + _FRAC_CLOSE
+    return _FRAC_OPEN + _grouped(numerator) + "/" + _grouped(denominator, product=True) + _FRAC_CLOSE
 
 
 def _fractions_placed(text: str) -> str:
@@ -251,6 +260,19 @@ def _href(node, l2tobj) -> str:
     return f"{text} ({url})" if text else url
 
 
+def _url(node, l2tobj) -> str:
+    """``\\url{...}`` as its address, character for character: LaTeX reads the
+    argument verbatim, so its ``~`` is the tilde of ``/~user`` (pylatexenc made
+    it a space and broke the link) and ``\\%``, ``\\_`` are the characters escaped."""
+    args = node.nodeargd.argnlist if node.nodeargd else []
+    if not args or args[-1] is None:
+        return ""
+    written = args[-1].latex_verbatim().strip()
+    if written.startswith("{") and written.endswith("}"):
+        written = written[1:-1].strip()
+    return re.sub(r"\\([%#&_~$])", r"\1", written)
+
+
 def _combining(mark: str):
     def accent(node, l2tobj) -> str:
         return _arg_text(node, l2tobj, 0) + mark
@@ -311,11 +333,12 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             # Styled alphabets: 𝒪, 𝐱 are often missing from fonts; the letter reads fine.
             *(spec(name, simplify_repl=_plain) for name in (
                 "mathcal", "mathscr", "mathfrak", "mathbf", "mathrm", "mathit", "mathsf", "mathtt",
-                "boldsymbol", "bm", "operatorname", "text", "textrm", "textnormal", "url",
+                "boldsymbol", "bm", "operatorname", "text", "textrm", "textnormal",
                 # in math (outside it _unwrap_styles has taken them off already)
                 "texttt", "textsf", "textsl", "textsc", "textup", "textmd", "mbox", "hbox", "mathnormal",
             )),
             spec("href", simplify_repl=_href),
+            spec("url", simplify_repl=_url),
             # physics' one-argument form, \braket{a|b}: pylatexenc's takes two ("⟨%s|%s⟩a|b")
             spec("braket", simplify_repl=lambda node, l2tobj: f"⟨{_arg_text(node, l2tobj, 0)}⟩"),
             spec("overset", simplify_repl=_stacked(True)),
@@ -487,9 +510,9 @@ _OPERATOR_AFTER = re.compile(
 _OPERATOR_GROUP = re.compile(rf"(\\(?:{_OPERATOR_NAMES}))\{{([^{{}}]*)\}}")
 
 
-#: A space between two macros (``\le \epsilon``), or after a group before a macro
+#: A space between two macros (``\le \epsilon``, ``p \| \pi``), or after a group before a macro
 #: (``\mathbf{W} \in``), which pylatexenc would drop.
-_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
+_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\\||\\?\})\s+(?=\\[a-zA-Z])")
 
 
 #: The innermost multi-line environment of display math (one without another inside it).
@@ -557,6 +580,8 @@ def _math(source: str) -> str:
         source = _SUBSTACK.sub(lambda m: ", ".join(r.strip() for r in _ROW_BREAK.split(m[1])), source)
     if "\\l" in source or "\\no" in source:
         source = _OPEN_BAR_SPACE.sub(r"\1{}", _LIMITS.sub("", source))
+    if "'" in source:  # in math an apostrophe is a prime: "k(x, x′)", "f″" (pylatexenc made '' a closing quote)
+        source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
         text = _to_text(_scripts(prepared))
@@ -564,7 +589,13 @@ def _math(source: str) -> str:
         text = source  # left readable: the source without its $ delimiters
     # NFC: an accent on a letter as the one character fonts draw best ("Õ", not "O" + U+0303)
     text = _INNER_SPACE.sub("", " ".join(text.split()))
+    if text[:2] in ("± ", "∓ "):  # a sign before its number ("±0.1"), not a sum's operator
+        text = text[0] + text[2:]
     return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
+
+
+#: An apostrophe after a symbol in math (``x'``, ``f''``): the prime typesetting shows.
+_PRIME = re.compile(r"(?<=[\w)\]}′])'(')?")
 
 
 def _minus_signs(math: str) -> str:
@@ -588,10 +619,14 @@ _RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔
 #: (Not ``∼`` before a number, "about": ``$\\sim$10x``.)
 #: (Nor one with its own script: ``x \\stackrel{iid}{\\sim} p`` is "x ∼ⁱⁱᵈ p".)
 _SCRIPT_CHARS = "".join(chr(c) for c in (*SUPERSCRIPT.values(), *SUBSCRIPT.values()))
+#: A norm or an absolute value with its scripts, ``‖x − y‖²``: one quantity, its bars its parentheses.
+_NORM_GROUP = re.compile(rf"‖[^‖]+‖[{_SCRIPT_CHARS}]*|\|[^|]+\|[{_SCRIPT_CHARS}]*")
 _RELATION_ONE_SIDE = re.compile(
     rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:{_SCRIPT_CHARS}])(?!(?<=∼)\d)"
 )
-_OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘⋆∗⊙]) (?=\S)|(?<=\S) ([×·⊗⊕∘⋆∗⊙])(?=[^\s)\],.;:])")
+#: (Not a star before a relation: ``x^\\star \\in X`` is the point x⋆, "x⋆ ∈ X", not a product "x⋆∈ X".)
+_OPERATOR_ONE_SIDE = re.compile(
+    rf"(?<=[^\s(\[])([×·⊗⊕∘⋆∗⊙]) (?=[^\s{_RELATIONS}=<>])|(?<=\S) ([×·⊗⊕∘⋆∗⊙])(?=[^\s)\],.;:])")
 
 
 def _operator_spacing(text: str) -> str:
@@ -1258,11 +1293,21 @@ def _converted(text: str) -> str:
     text = _unwrap_styles(_citations(text))
     out, pos = [], 0
     for start, end, source in _math_spans(text):
-        out.append(_text(text[pos:start]))
+        out.append(_text(_ties_at_math(text[pos:start], pos > 0, True)))
         out.append(_minus_signs(_math(source)))
         pos = end
-    out.append(_text(text[pos:]))
+    out.append(_text(_ties_at_math(text[pos:], pos > 0, False)))
     return _SPACES.sub(" ", "".join(out))  # a line break or \\quad next to a space: one space
+
+
+def _ties_at_math(segment: str, after: bool, before: bool) -> str:
+    """A tie between math and a word (``$\\approx 9.8$~meV``, ``with~$n$``) as
+    the space it is: :data:`_TIE` sees one side only of a text cut at the math."""
+    if after and segment.startswith("~") and segment[1:2].isalnum():
+        segment = " " + segment[1:]
+    if before and segment.endswith("~") and segment[-2:-1].isalnum():
+        segment = segment[:-1] + " "
+    return segment
 
 
 _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
@@ -1270,7 +1315,7 @@ _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
 #: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
-_EN_DASH = re.compile(r"(?<=\w)--(?=\w)")
+_EN_DASH = re.compile(r"(?<=[\w}])--(?=\w|\\[a-zA-Z\"'`^~=.]|\{\\)")
 #: A dash set off by spaces in text that has LaTeX (``results --- and more``, ``a -- b``).
 _SPACED_DASH = re.compile(r"(?:(?<=\S)|^) (---?) (?=\S)")
 

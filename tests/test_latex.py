@@ -872,3 +872,32 @@ def test_the_lost_math_marks_looked_for_one_by_one_are_the_one_regex_of_them_all
     for text in texts + made:
         assert _has_lost_mark(text) == bool(together.search(text)), text
     assert sum(map(_has_lost_mark, made)) >= 30  # the made ones do hold marks, most of them
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # \url's argument is verbatim: its "~" is a home folder's (it became a space and broke the link)
+        (r"released at \url{http://example.com/~user/page\%20x} and \url{https://h.co/d/data\_v2}",
+         "released at http://example.com/~user/page%20x and https://h.co/d/data_v2"),
+        # an en dash before a name's accent macro ("Polyak--Łojasiewicz" kept its two hyphens)
+        (r"the Polyak--\L{}ojasiewicz inequality, R\'enyi--\"Ulam and {\"O}--{\"u}",
+         "the Polyak–Łojasiewicz inequality, Rényi–Ülam and Ö–ü"),
+        # a tie between math and a word ("≈ 9.8~meV")
+        (r"an error of $\approx 9.8$~meV with~$n$ samples", "an error of ≈ 9.8 meV with n samples"),
+        # a norm bar's space before a macro ("KL(π_θ ‖π_(ref))")
+        (r"$\mathrm{KL}(\pi_\theta \| \pi_{\mathrm{ref}})$", "KL(π_θ ‖ π_(ref))"),
+        # a starred point before a relation is no product ("x⋆∈ arg min f")
+        (r"$x^\star \in \arg\min f$ and $f \star g$", "x⋆ ∈ arg min f and f ⋆ g"),
+        # a denominator that is a product, a numerator that is a norm ("exp(−(‖x − x'‖²)/2σ²)")
+        (r"$k(x, x') = \exp\left(-\frac{\|x - x'\|^2}{2\sigma^2}\right)$", "k(x, x′) = exp(−‖x − x′‖²/(2σ²))"),
+        (r"$\sqrt{2n}$, $\frac{1}{2n}$, $\frac{2\sigma^2}{n}$, $\frac{|x-y|}{2}$, $\frac{a}{10}$",
+         "√(2n), 1/(2n), 2σ²/n, |x−y|/2, a/10"),
+        # a sign before its number; a sum's ± keeps its spaces
+        (r"(within $\pm 0.1$), $0.87 \pm 0.02$ and $\mp x$", "(within ±0.1), 0.87 ± 0.02 and ∓x"),
+        # in math an apostrophe is a prime
+        (r"datasets $D, D'$ with $\Pr[M(D')\in S]$ and $f''(x)$", "datasets D, D′ with Pr[M(D′) ∈ S] and f″(x)"),
+    ],
+)
+def test_more_forms_of_arxiv_abstracts_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
