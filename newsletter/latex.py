@@ -356,6 +356,12 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("textless", "<"),
             spec("ddagger", "‡"),
             spec("S", "§"),
+            spec("P", "¶"),
+            spec("pounds", "£"),
+            spec("textsterling", "£"),
+            spec("euro", "€"),
+            spec("yen", "¥"),
+            spec("textyen", "¥"),
             # layout that means a space, or nothing, in one paragraph of text
             *(spec(name, " ") for name in ("newline", "linebreak", "par", "smallskip", "medskip", "bigskip", "hfill")),
             spec("noindent", ""),
@@ -582,6 +588,12 @@ def _math(source: str) -> str:
         source = _OPEN_BAR_SPACE.sub(r"\1{}", _LIMITS.sub("", source))
     if "'" in source:  # in math an apostrophe is a prime: "k(x, x′)", "f″" (pylatexenc made '' a closing quote)
         source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
+    if "\\" in source:  # a paper's own blackboard letters: \P(X > t) is ℙ(X > t), not "(X > t)" or "¶(X > t)"
+        source = _BLACKBOARD_MACRO.sub(r"\\mathbb{\1}", source)
+    if "brace" in source:
+        source = _braces_unlabelled(source)
+    if "\\choose" in source or "\\over" in source:
+        source = _infix_fractions(source)
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
         text = _to_text(_scripts(prepared))
@@ -592,6 +604,81 @@ def _math(source: str) -> str:
     if text[:2] in ("± ", "∓ "):  # a sign before its number ("±0.1"), not a sum's operator
         text = text[0] + text[2:]
     return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
+
+
+#: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
+_BLACKBOARD_MACRO = re.compile(r"\\([PERNZQC])(?![a-zA-Z])")
+
+
+#: A brace set under or over a part of a formula, with its label as the brace's script.
+_LABELLED_BRACE = re.compile(r"\\(?:under|over)brace\s*(?=\{)")
+
+
+#: A brace's label that is words, not a symbol.
+_WORDY_LABEL = re.compile(r"\\text|\\mathrm|\s|[A-Za-z]{3}")
+
+
+def _braces_unlabelled(source: str) -> str:
+    """``\\underbrace{X}_{\\text{data fit}}`` as ``X``: on one line a label in words has
+    nowhere to go, and as X's script it read "‖f‖²ˢᵐᵒᵒᵗʰⁿᵉˢˢ"."""
+    out, pos = [], 0
+    for m in _LABELLED_BRACE.finditer(source):
+        if m.start() < pos:
+            continue
+        end = _braced(source, m.end())
+        if end is None:
+            break
+        out += [source[pos:m.start()], source[m.end():end]]
+        pos = end
+        script = re.match(r"\s*[_^]\s*", source[pos:])
+        if script:
+            label = pos + script.end()
+            close = _braced(source, label) if source.startswith("{", label) else None
+            if close is not None and _WORDY_LABEL.search(source, label, close):
+                pos = close  # a short label (a symbol: "a+bₙ") stays the script it reads as
+    out.append(source[pos:])
+    return "".join(out)
+
+
+#: Plain TeX's infix fractions, in a group or a whole formula: ``{n \\choose k}``, ``{a \\over b}``.
+_INFIX = re.compile(r"\\(choose|over)(?![a-zA-Z])")
+
+
+def _infix_fractions(source: str) -> str:
+    """``{n \\choose k}`` as ``\\binom{n}{k}`` and ``{a \\over b}`` as ``\\frac{a}{b}``
+    (pylatexenc dropped the word: "n k"), innermost group first."""
+    out, pos, i = [], 0, 0
+    while i < len(source):
+        if source[i] == "{" and (i == 0 or source[i - 1] != "\\"):
+            end = _braced(source, i)
+            if end is None:
+                break
+            out += [source[pos:i], "{" + _infix_fractions(source[i + 1:end - 1]) + "}"]
+            pos = i = end
+            continue
+        i += 1
+    out.append(source[pos:])
+    joined = "".join(out)
+    return _infix_fraction(joined) or joined
+
+
+def _infix_fraction(group: str) -> str | None:
+    """The group as ``\\binom``/``\\frac`` when it holds ``\\choose``/``\\over`` outside
+    its own groups (and not inside a set's ``\\{ \\}``), else None."""
+    m = next((m for m in _INFIX.finditer(group) if _depth(group, m.start()) == 0), None)
+    if m is None or group.count("\\{", 0, m.start()) != group.count("\\}", 0, m.start()):
+        return None
+    name = "binom" if m[1] == "choose" else "frac"
+    return f"\\{name}{{{group[:m.start()].strip()}}}{{{group[m.end():].strip()}}}"
+
+
+def _depth(text: str, at: int) -> int:
+    """How many groups (unescaped braces) are open at ``at``."""
+    depth = 0
+    for i in range(at):
+        if text[i] in "{}" and (i == 0 or text[i - 1] != "\\"):
+            depth += 1 if text[i] == "{" else -1
+    return depth
 
 
 #: An apostrophe after a symbol in math (``x'``, ``f''``): the prime typesetting shows.
@@ -1326,6 +1413,8 @@ _TIE = re.compile(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
 _LETTER_MACRO_SPACE = re.compile(
     r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])"
     r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
+    # a dash or a backslash written as a macro: "trade\\textendash off" is "trade–off", not "trade– off"
+    r"|(\\text(?:endash|emdash|backslash))[ \t]+(?=\w)"
 )
 
 
@@ -1343,7 +1432,7 @@ def _text(segment: str) -> str:
     # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math
     segment = _OPERATOR_GROUP.sub(r"\1\\ \2", _OPERATOR.sub(r"\\ \\\1", segment))
     segment = _OPERATOR_AFTER.sub(r"\1\\ ", segment)
-    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2]) + "{}", segment))
+    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2] or m[3]) + "{}", segment))
 
 
 #: Names papers give the macro for their own method, model or system (``\\method``, ``\\ours``).

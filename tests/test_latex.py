@@ -901,3 +901,26 @@ def test_the_lost_math_marks_looked_for_one_by_one_are_the_one_regex_of_them_all
 )
 def test_more_forms_of_arxiv_abstracts_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # plain TeX's infix fractions lost their word ("n k")
+        (r"${n \choose k}$, $n \choose k$, ${a \over b+c}$ and ${a \over {b \choose c}}$",
+         "C(n, k), C(n, k), a/(b+c) and a/(C(b, c))"),
+        # a brace's label in words is no script ("‖f‖²ˢᵐᵒᵒᵗʰⁿᵉˢˢ"); a symbol's stays one
+        (r"$\sum_i \underbrace{\ell(x_i)}_{\text{data fit}} + \lambda \overbrace{\|f\|^2}^{\text{smoothness}}$",
+         "∑ᵢ ℓ(xᵢ) + λ‖f‖²"),
+        # a symbol written as a macro swallows the space after it, as TeX does ("trade– off")
+        (r"the trade\textendash off, fairness\textemdash a theme, and \textbackslash n",
+         "the trade–off, fairness—a theme, and \\n"),
+        # currency and paragraph signs ("\pounds{}" and "\P 4" were left as written)
+        (r"in \pounds{} and \texteuro{}, see \S\,2 and \P 4", "in £ and €, see § 2 and ¶ 4"),
+        # a paper's own blackboard letters in math (an unknown macro showed nothing: "(X>t)")
+        (r"$\P(X>t) \le \E[X]/t$ for $x \in \R^d$ and $n \in \N$", "ℙ(X>t) ≤ 𝔼[X]/t for x ∈ ℝᵈ and n ∈ ℕ"),
+        (r"\newcommand{\E}{\mathbb{E}_{x}} $\E[X]$", "𝔼ₓ[X]"),  # a definition in the abstract wins
+    ],
+)
+def test_plain_tex_fractions_labelled_braces_and_symbol_macros_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown

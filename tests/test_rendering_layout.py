@@ -379,7 +379,7 @@ LONG_CONTENTS_PROBE = (
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
 def test_a_long_contents_keeps_each_number_on_its_titles_line_at_phone_widths(tmp_path, dark):
-    """72 papers (a title far longer than a line, forty authors, a topic named in
+    """102 papers (a title far longer than a line, forty authors, a topic named in
     three scripts): from the 10th entry on, "10." wrapped inside its 24px box and
     each title began a line below its number.  At 320, 375 and 414 px, light and
     dark, every number sits on its title's line and nothing scrolls sideways."""
@@ -391,7 +391,7 @@ def test_a_long_contents_keeps_each_number_on_its_titles_line_at_phone_widths(tm
         sources: [{type: arxiv, path: papers/arxiv-reader-latex.xml}]
         topics:
           learn: {name: "Lernen & Optimierung — Größen ≥ 1 (学习)", any: [learning], fields: [title]}
-        subscribers: [{email: ada@example.org, name: Ada Lovelace, topics: [learn], max_papers: 80}]
+        subscribers: [{email: ada@example.org, name: Ada Lovelace, topics: [learn], max_papers: 120}]
         """)
     report = preview(load_config(tmp_path / "config.yaml"), now=datetime(2024, 11, 8, tzinfo=UTC))
     email_html = (report.out / "ada@example.org.html").read_text(encoding="utf-8")
@@ -412,7 +412,7 @@ def test_a_long_contents_keeps_each_number_on_its_titles_line_at_phone_widths(tm
     assert found, proc.stderr[-2000:]
     for frame in html_lib.unescape(found[1]).split(";"):
         width, entries, apart, scroll, background, link = frame.split("|")
-        assert int(entries) == 72, frame
+        assert int(entries) == 102, frame
         assert int(apart) == 0, f"{apart} contents numbers on another line than their title at {width}"
         assert int(scroll) <= int(width.removesuffix("px")), f"horizontal overflow at {width}: {scroll}"
         assert (background, link) == (("rgb(17, 24, 39)", "rgb(147, 197, 253)") if dark
