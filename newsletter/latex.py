@@ -64,6 +64,8 @@ _CLOSER = {
 }
 #: Inside ``$...$``: something only LaTeX writes.
 _LATEX_MARK = re.compile(r"[\\^_{}]")
+#: Five words of prose in a row (outside groups, not macros' names): no formula holds them.
+_PROSE = re.compile(r"(?<![\\\w])(?:[a-z]{2,}[,;]?\s+){4}[a-z]{2,}(?![\w{])")
 #: The word after a "$" that nothing closes.
 _UNCLOSED_WORD = re.compile(r"[^\s$]+")
 #: A relation or operator alone in math, written before a number (``$>$90\%``,
@@ -99,6 +101,16 @@ def _math_spans(text: str):
             pos = m.end()
             continue
         content = text[m.end():close.start()]
+        if opener == "$" and _PROSE.search(re.sub(r"\{[^{}]*\}", "", content)):
+            # a "$" that opens no math of this length: the sentence runs on to another formula's "$"
+            # ("we use $\alpha = 0.1 and then tune ... for $n \ge 10$"); the word after it is math if it is LaTeX
+            word = _UNCLOSED_WORD.match(text, m.end())
+            if word and _LATEX_MARK.search(word.group()):
+                yield m.start(), word.end(), word.group()
+                pos = word.end()
+            else:
+                pos = m.end()
+            continue
         if opener == "$" and not _LATEX_MARK.search(content) and (
             not content or content[0].isspace() or content[-1].isspace()
             or (text[close.end():close.end() + 1].isdigit() and not _SYMBOL_MATH.fullmatch(content))
@@ -373,6 +385,11 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             # space kept for what is not shown, and an equation's number: nothing on one line ("\\phantom{x}y" read "xy")
             *(spec(name, "") for name in ("phantom", "hphantom", "vphantom", "tag")),
             spec("leadsto", "⇝"),
+            # big operators as such (pylatexenc wrote \bigoplus as the binary ⊕, and "h, ⊕ᵤ" lost its space)
+            spec("bigoplus", "⨁"),
+            spec("bigotimes", "⨂"),
+            spec("bigodot", "⨀"),
+            spec("biguplus", "⨄"),
             spec("imath", "ı"),
             spec("jmath", "ȷ"),
             # modular arithmetic (pylatexenc dropped the word: "a ≡ b p", "x 2")
@@ -516,9 +533,9 @@ _OPERATOR_AFTER = re.compile(
 _OPERATOR_GROUP = re.compile(rf"(\\(?:{_OPERATOR_NAMES}))\{{([^{{}}]*)\}}")
 
 
-#: A space between two macros (``\le \epsilon``, ``p \| \pi``), or after a group before a macro
-#: (``\mathbf{W} \in``), which pylatexenc would drop.
-_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\\||\\?\})\s+(?=\\[a-zA-Z])")
+#: A space between two macros (``\le \epsilon``, ``p \| \pi``), or after a group or a comma before a
+#: macro (``\mathbf{W} \in``, ``(h, \bigoplus``), which pylatexenc would drop.
+_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\\||\\?\}|,)\s+(?=\\[a-zA-Z])")
 
 
 #: The innermost multi-line environment of display math (one without another inside it).

@@ -924,3 +924,20 @@ def test_more_forms_of_arxiv_abstracts_read_as_typeset(latex, shown):
 )
 def test_plain_tex_fractions_labelled_braces_and_symbol_macros_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a "$" whose formula is not closed before the next one's: the sentence between them was taken
+        # for math ("results hold forn ≥ 10$")
+        (r"We use $\alpha = 0.1 and then tune the rest by grid search; results hold for $n \ge 10$.",
+         "We use α = 0.1 and then tune the rest by grid search; results hold for n ≥ 10."),
+        (r"Take $x$ and then $\text{all of the other terms here}$.", "Take x and then all of the other terms here."),
+        # a comma's space before a macro ("(α,β)"), a big operator as such ("h,⊕ᵤ")
+        (r"$(\alpha, \beta)$ and $\phi\big(h^{(l)}, \bigoplus_{u} \psi(h_u)\big)$, $a \oplus b$",
+         "(α, β) and φ(h⁽ˡ⁾, ⨁ᵤ ψ(hᵤ)), a ⊕ b"),
+    ],
+)
+def test_a_formula_never_swallows_prose_and_keeps_its_commas_spaces(latex, shown):
+    assert to_unicode(latex) == shown

@@ -87,6 +87,12 @@ def test_highlight_never_breaks_escaping():
         # names with an underscore, links and addresses stay as written
         ("snake_case, GPT_4, a_priori, a_b_c", "snake_case, GPT_4, a_priori, a_b_c"),
         ("github.com/a_b, https://x.org/p_q and ada_l@x.org", "github.com/a_b, https://x.org/p_q and ada_l@x.org"),
+        # a script holding parentheses, or one of a script, or after a big operator or an operator's name
+        # (each was left as "_(": "inf_(γ ∈ Π(μ,ν))", "∑_(⟨i,j⟩)", "arg min_T")
+        ("inf_(γ ∈ Π(μ,ν)) and 2^(Õ(k/ε))", "inf<sub>γ ∈ Π(μ,ν)</sub> and 2<sup>Õ(k/ε)</sup>"),
+        ("𝔼_(x ∼ p_(data))[ℓ]", "𝔼<sub>x ∼ p<sub>data</sub></sub>[ℓ]"),
+        ("J∑_(⟨i,j⟩) σ, ⨁_(u ∈ N(v)) ψ and arg min_T f", "J∑<sub>⟨i,j⟩</sub> σ, ⨁<sub>u ∈ N(v)</sub> ψ and arg min<sub>T</sub> f"),
+        ("f(x) (see a) and x_(1) (2), admin_x", "f(x) (see a) and x<sub>1</sub> (2), admin_x"),
     ],
 )
 def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
