@@ -475,7 +475,7 @@ def _braced(text: str, start: int) -> int | None:
 _SCRIPT_ATOM = re.compile(r"\s*(\\[a-zA-Z]+|\\.|[^\s{}\\])")
 
 
-def _scripts(math: str) -> str:
+def _scripts(math: str, lost: bool = False) -> str:
     """``x^2`` -> ``x²``, ``\\ell_1`` -> ``ℓ₁``, ``n^{3/2}`` -> ``n^(3/2)``:
     super- and subscripts converted before the rest (pylatexenc keeps the
     ``^`` and drops the braces, which makes ``n^{3/2}`` read as ``n^3/2``)."""
@@ -507,7 +507,7 @@ def _scripts(math: str) -> str:
                 out.append(math[i:])
                 return "".join(out)
             end, inner = m.end(), m.group(1)
-        text = " ".join(_to_text(_scripts(inner)).split())
+        text = " ".join(_to_text(_scripts(inner, lost)).split())
         table = SUPERSCRIPT if math[i] == "^" else SUBSCRIPT
         mapped = text.translate(table)
         if text and all(ch != mapped_ch for ch, mapped_ch in zip(text, mapped) if not ch.isspace()) and " " not in text:
@@ -515,7 +515,11 @@ def _scripts(math: str) -> str:
         elif text in ("'", "′", "″", "*", "⋆", "∗", "†", "‡", "⊤", "⊺", "⊥", "∘", "○") and math[i] == "^":
             out.append({"⊤": "ᵀ", "⊺": "ᵀ", "'": "′", "∘": "°", "○": "°"}.get(text, text))
         else:
-            out.append(math[i] + (text if len(text) == 1 else f"({text})"))
+            # one character bare, unless a letter follows it: "k_BT_c" read as k with the script BT
+            # (not in an export's lost math, whose "ε_DP" lost the braces of ε_{DP})
+            glued = len(text) == 1 and not lost and (
+                math[end:end + 1].isalnum() or math[end:end + 1] == "\\" and math[end + 1:end + 2].isalpha())
+            out.append(math[i] + (text if len(text) == 1 and not glued else f"({text})"))
         pos = end
 
 
@@ -597,7 +601,7 @@ _OPEN_BAR_SPACE = re.compile(r"(\\l[vV]ert)\s+")
 _SUBSTACK = re.compile(r"\\substack\{([^{}]*)\}")
 
 
-def _math(source: str) -> str:
+def _math(source: str, lost: bool = False) -> str:
     source = _environments(source) if "\\begin{" in source else source
     if "\\substack" in source:  # its rows on one line, as a list: "∑_(i<n, j<m)", not "∑_(i<n j<m)"
         source = _SUBSTACK.sub(lambda m: ", ".join(r.strip() for r in _ROW_BREAK.split(m[1])), source)
@@ -613,7 +617,7 @@ def _math(source: str) -> str:
         source = _infix_fractions(source)
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
-        text = _to_text(_scripts(prepared))
+        text = _to_text(_scripts(prepared, lost))
     except _failures():
         text = source  # left readable: the source without its $ delimiters
     # NFC: an accent on a letter as the one character fonts draw best ("Õ", not "O" + U+0303)
@@ -1048,7 +1052,7 @@ def _lost_math(text: str) -> str:
             return "\\" + n.group() + ("{}" if core[n.end():n.end() + 1].isalpha() else "")
 
         core = re.sub(r"\{[^{}]*\}|\ue000[^\ue000\ue001]*\ue001", lambda g: _LOST_IN.sub(r"\\in", g.group()), core)
-        shown = _math(_LOST_MACRO.sub(macro, core))
+        shown = _math(_LOST_MACRO.sub(macro, core), lost=True)
         return shown + tail if shown.strip() else written
 
     text = _set_braces_marked(_LOST_OLD_FONT.sub(r"math\1{\2}", _lost_relations(text)))

@@ -206,7 +206,7 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 _RAW_SCRIPT = re.compile(
     r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
     r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
-    r"(?P<op1>[_^])(?P<one>[^\W_]|∞)(?!\w)"
+    r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†])(?!\w)"
 )
 #: A run of text holding an address or a link, where ``_`` is part of the name.
 _LINK_LIKE = re.compile(r"://|www\.|@|\w\.[a-z]{2,}/")

@@ -941,3 +941,15 @@ def test_plain_tex_fractions_labelled_braces_and_symbol_macros_read_as_typeset(l
 )
 def test_a_formula_never_swallows_prose_and_keeps_its_commas_spaces(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a one-character script Unicode has no form for, with a letter after it: "k_BT_c" read as k sub BT
+        (r"the gap ratio $2\Delta/k_BT_c = 4.1$ and $k_B T$, $L_Dx$", "the gap ratio 2Δ/k_(B)T_c = 4.1 and k_B T, L_(D)x"),
+        (r"$M_*/M_\odot$, CO$_2$ and $\tau_\mu = 2.197\,\mu$s", "M_*/M_⊙, CO₂ and τ_μ = 2.197 μs"),
+    ],
+)
+def test_astronomy_and_physics_scripts_read_unambiguously(latex, shown):
+    assert to_unicode(latex) == shown
