@@ -149,8 +149,9 @@ SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄�
 _PREFIX_SPACE = re.compile(r"([∇∂¬∀∃]) (?=[\w(])")
 
 
-#: A number times a symbol (``2σ²``, ``3n``): one word, but "x/2σ²" reads as (x/2)σ² and "√2n" as (√2)n.
-_PRODUCT = re.compile(r"\d+(?:\.\d+)?[^\W\d_]")
+#: A number times a symbol (``2σ²``, ``3n``), or a small letter times a capital (``nI(θ)``): one word, but
+#: "x/2σ²" reads as (x/2)σ², "1/nI(θ)" as (1/n)I(θ) and "√2n" as (√2)n.
+_PRODUCT = re.compile(r"\d+(?:\.\d+)?[^\W\d_]|[a-zα-ω][A-Z]")
 
 
 def _grouped(text: str, product: bool = False) -> str:
@@ -730,7 +731,7 @@ _SCRIPT_CHARS = "".join(chr(c) for c in (*SUPERSCRIPT.values(), *SUBSCRIPT.value
 #: A norm or an absolute value with its scripts, ``‖x − y‖²``: one quantity, its bars its parentheses.
 _NORM_GROUP = re.compile(rf"‖[^‖]+‖[{_SCRIPT_CHARS}]*|\|[^|]+\|[{_SCRIPT_CHARS}]*")
 _RELATION_ONE_SIDE = re.compile(
-    rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:{_SCRIPT_CHARS}])(?!(?<=∼)\d)"
+    rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:^_{_SCRIPT_CHARS}])(?!(?<=∼)\d)"
 )
 #: (Not a star before a relation: ``x^\\star \\in X`` is the point x⋆, "x⋆ ∈ X", not a product "x⋆∈ X".)
 _OPERATOR_ONE_SIDE = re.compile(
@@ -750,7 +751,8 @@ def _operator_spacing(text: str) -> str:
 
 
 #: A relation written tight (``U\\in\\mathbb{R}^n``: nothing in the source could space it).
-_RELATION_TIGHT = re.compile(rf"(?<=[^\s(\[{{⟨|‖])([{_RELATIONS}])(?=[^\s)\]}},.;:⟩|‖])")
+#: (Not one with its own script: ``\\stackrel{\\text{i.i.d.}}{\\sim}`` is "∼^(i.i.d.)", not "∼ ^(i.i.d.)".)
+_RELATION_TIGHT = re.compile(rf"(?<=[^\s(\[{{⟨|‖])([{_RELATIONS}])(?=[^\s)\]}},.;:⟩|‖^_{_SCRIPT_CHARS}])")
 _SCRIPT_GROUP = re.compile(r"[_^]\(")
 
 

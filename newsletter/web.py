@@ -9,12 +9,15 @@ token; this app reads it back).  What the app promises:
   answers 200: recorded in the state, honoured by every command.
 - ``GET`` only shows a page whose button posts that same form.  Link
   scanners and previews fetch every link, so a GET never changes anything.
-- A forged, truncated or altered token gets 400 and changes nothing.
+- A forged, truncated or altered token gets 400 and changes nothing.  The
+  token holds the address encrypted (the links of digests sent before
+  that, signed with the address readable, still work): the app reads the
+  address from the token, not from the config's subscribers.
 - Nothing lists subscribers or tells whether an address is subscribed: a
   valid token gets the same pages whatever the state holds, and no page
   reads it.
 - After unsubscribing, the page offers to re-subscribe (a POST with the same
-  signed token to ``BASE/resubscribe/<token>``).
+  token to ``BASE/resubscribe/<token>``).
 
 Forms post to relative URLs, so the app works behind a reverse proxy at any
 path; it serves its routes under ``web.base_url``'s path, which the proxy

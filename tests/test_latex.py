@@ -953,3 +953,17 @@ def test_a_formula_never_swallows_prose_and_keeps_its_commas_spaces(latex, shown
 )
 def test_astronomy_and_physics_scripts_read_unambiguously(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a relation with a script of its own keeps it ("Xₙ ∼ ^(i.i.d.) P")
+        (r"$X_1,\ldots,X_n\stackrel{\text{i.i.d.}}{\sim}P$", "X₁,…,Xₙ ∼^(i.i.d.) P"),
+        # a denominator that is a product of a small letter and a capital ("1/nI(θ)" read as (1/n)I(θ))
+        (r"$\mathrm{Var}[\hat\theta]\geq\frac{1}{nI(\theta)}$, $\frac{1}{\log(n)}$, $\frac{1}{\mathrm{KL}(p\|q)}$",
+         "Var[θ̂] ≥ 1/(nI(θ)), 1/log(n), 1/KL(p‖q)"),
+    ],
+)
+def test_a_stacked_relation_and_a_product_denominator_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown

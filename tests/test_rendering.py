@@ -95,6 +95,7 @@ def test_highlight_never_breaks_escaping():
         ("f(x) (see a) and x_(1) (2), admin_x", "f(x) (see a) and x<sub>1</sub> (2), admin_x"),
         # a star or the Sun as a script (astronomy's stellar mass, M_⊙), and a script before a letter
         ("M_*/M_⊙ and k_(B)T_c, file_*.txt", "M<sub>*</sub>/M<sub>⊙</sub> and k<sub>B</sub>T<sub>c</sub>, file_*.txt"),
+        ("X₁,…,Xₙ ∼^(i.i.d.) P", "X₁,…,Xₙ ∼<sup>i.i.d.</sup> P"),
     ],
 )
 def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
