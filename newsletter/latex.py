@@ -712,8 +712,13 @@ def _minus_signs(math: str) -> str:
     (``x_t - \\eta g`` "xₜ − ηg", ``(1-1/e)``), unless it joins two words
     (``\\text{pre-trained}``), a name in capitals (``\\epsilon\\text{-DP}``) or a
     name and its number (``\\texttt{Llama-2}``, ``\\text{GPT-4o}``).  Not in an export's lost math, whose words
-    run on into prose ('ell_infty-norm')."""
-    return _MINUS.sub("−", math) if "-" in math else math
+    run on into prose ('ell_infty-norm').  A formula that begins with one
+    negates what follows (``-\\log\\sigma(x)`` "−log σ(x)"): no word precedes it."""
+    if "-" not in math:
+        return math
+    if math.startswith("-") and math[1:2].isalpha():
+        math = "−" + math[1:]
+    return _MINUS.sub("−", math)
 
 
 _MINUS = re.compile(

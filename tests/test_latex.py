@@ -963,6 +963,9 @@ def test_astronomy_and_physics_scripts_read_unambiguously(latex, shown):
         # a denominator that is a product of a small letter and a capital ("1/nI(θ)" read as (1/n)I(θ))
         (r"$\mathrm{Var}[\hat\theta]\geq\frac{1}{nI(\theta)}$, $\frac{1}{\log(n)}$, $\frac{1}{\mathrm{KL}(p\|q)}$",
          "Var[θ̂] ≥ 1/(nI(θ)), 1/log(n), 1/KL(p‖q)"),
+        # a formula that begins by negating a name: a minus sign, not a hyphen ("-log σ(β x)")
+        (r"the DPO loss $-\log\sigma(\beta x)$, $-\mathrm{KL}(p\|q)$ and $\epsilon\text{-DP}$",
+         "the DPO loss −log σ(β x), −KL(p‖q) and ε-DP"),
     ],
 )
 def test_a_stacked_relation_and_a_product_denominator_read_as_typeset(latex, shown):
