@@ -37,7 +37,7 @@ from .delivery import (
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
-from .models import Paper, merge_papers
+from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
     SourceRead,
@@ -595,7 +595,7 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
     for paper in all_papers:  # a title as the email shows it (ℓ₂ for an export's ell_2)
         if (shown := lost_math_shown(paper.title)) != paper.title and normalize_title(shown) == key:
             return paper
-    short = [p for p in all_papers if ":" in p.title and normalize_title(p.title.split(":", 1)[0]) == key]
+    short = [p for p in all_papers if short_title_key(p.title) == key]
     holding = [p for p in all_papers if len(key.split()) >= 2 and f" {key} " in f" {p.title_key} "]
     if len(short) == 1 or (not short and len(holding) == 1):
         return (short or holding)[0]
@@ -658,7 +658,7 @@ def paper_standing(
             count = len(index.results.get(key, {}))
             topics.append(TopicStanding(key, False, "under the floor", under[1], count + under[0] + 1, count, near.floor,
                                         under[1]))
-        elif any(liked in (paper.id, paper.title_key) for liked in _liked_keys(topic.like)):
+        elif any(liked in (paper.id, paper.title_key, short_title_key(paper.title)) for liked in _liked_keys(topic.like)):
             topics.append(TopicStanding(key, False, "a paper you liked (`like`): never sent back to you"))
         elif topic.has_rules:
             topics.append(TopicStanding(key, False, TopicRule(key, topic).refusal(paper)))

@@ -430,20 +430,58 @@ def test_a_small_day_is_scored_among_background_papers(tmp_path, day, expected):
     assert all(r.score > 0.9 for r in found.values())
 
 
-def test_a_like_of_a_papers_short_name_names_the_title(tmp_path):
-    """`match --paper DPO-Shift` finds the paper; `like: [DPO-Shift]` was
-    ignored with no hint of the title to write."""
-    papers = [Paper("DPO-Shift: Shifting the Distribution of Direct Preference Optimization", "Preference tuning.", "s"),
-              Paper("GAN: one", "Adversarial nets.", "s"), Paper("GAN: two", "Adversarial nets again.", "s")]
+def test_a_like_of_a_papers_short_name_picks_it_and_an_ambiguous_one_names_the_candidates(tmp_path):
+    """`match --paper DPO-Shift` found the paper; `like: [DPO-Shift]` was
+    ignored ("did you mean ...?").  A short name (the title before its colon)
+    that picks one known paper is that paper, on later days too; one that
+    picks several is a warning naming them."""
+    dpo = Paper("DPO-Shift: Shifting the Distribution of Direct Preference Optimization", "Preference tuning.", "s")
+    chat = Paper("Direct preference optimization for chat models", "Preference tuning of language models.", "s")
+    papers = [dpo, chat, Paper("GAN: one", "Adversarial nets.", "s"), Paper("GAN: two", "Adversarial nets again.", "s")]
     warnings: list[str] = []
-    ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"), warn=warnings.append)
-    ranker.ranking(Interest("t", about="Preference optimisation.", like=("DPO-Shift", "GAN")))
+    embedder = Embedder(tmp_path / "emb.sqlite3")
+    interest = Interest("t", about="Preference optimisation.", like=("DPO-Shift", "GAN"))
+    ranking = Ranker(papers, embedder, warn=warnings.append).ranking(interest)
     assert warnings == [
-        "topics.t.like[0]: 'DPO-Shift' matches no known paper "
-        "(did you mean 'DPO-Shift: Shifting the Distribution of Direct Preference Optimization'?); it is ignored",
-        "topics.t.like[1]: 'GAN' matches no known paper "
-        "(an arXiv id or the title of a paper from the sources); it is ignored",  # two titles: no guess
+        "topics.t.like[1]: 'GAN' is the short name of more than one known paper ('GAN: one', 'GAN: two'); write the "
+        "whole title or the arXiv id of the one you liked; it is ignored",
     ]
+    assert chat.id in ranking.found and dpo.id not in ranking.found, ranking.found  # a liked paper is never sent back
+    assert dpo.id in Ranker(papers, embedder).ranking(Interest("t", about="Preference optimisation.")).found  # unliked
+    # another day: the paper is not listed, the cache still knows it by its short name
+    warnings.clear()
+    day2 = [chat, Paper("A survey of tax law", "Tax codes across countries compared.", "s")]
+    Ranker(day2, embedder, warn=warnings.append).ranking(Interest("t", about="Tuning.", like=("dpo shift",)))
+    assert warnings == []
+    assert dpo.title_key not in {p.title_key for p in embedder.background(day2, 50, avoid=["DPO-Shift"])}
+
+
+def test_like_by_short_name_through_the_command(workdir):
+    """A new user writes `like: ["DPO-Shift"]`, the name papers go by:
+    validate, match and send take it as the paper (no warning; the paper is
+    not sent back), `match --paper` calls it liked; a short name two
+    exports' titles share is one located warning naming both."""
+    config = ABOUT.replace("      Schrödinger bridges and faster sampling.\n",
+                           '      Schrödinger bridges and faster sampling.\n    like: ["DPO-Shift"]\n')
+    write_config(workdir, config)
+    dpo = "DPO-Shift: Shifting the Distribution of Direct Preference Optimization"
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0 and "like[0]" not in v.err, v.err
+    subs, m = match_json(workdir, "--all")
+    assert "like[0]" not in m.err and dpo not in {p["title"] for ps in subs.values() for p in ps}, m.err
+    standing = run_newsletter("match", "--paper", "DPO-Shift", cwd=workdir)
+    assert "[Generative modelling] out: a paper you liked (`like`): never sent back to you" in standing.out, standing.out
+    s = run_newsletter("send", "--dry-run", cwd=workdir)
+    assert s.code == 0 and "like[0]" not in s.err, s.err
+
+    (workdir / "papers" / "shift.txt").write_text(
+        "Daily Papers\n\nDPO-Shift: A Second Paper of the Same Name\n\nWe shift preference optimization again.\n\n",
+        encoding="utf-8")
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0 and [line for line in v.err.splitlines() if "like[0]" in line] == [
+        f"warning: config.yaml:10: topics.generative.like[0]: 'DPO-Shift' is the short name of more than one known "
+        f"paper ('{dpo}', 'DPO-Shift: A Second Paper of the Same Name'); write the whole title or the arXiv id of the "
+        "one you liked; it is ignored"], v.err
 
 
 def test_background_is_earlier_days_papers_first_then_the_shipped_ones(tmp_path):
