@@ -963,7 +963,11 @@ def lift(liked, alone, day: int):
 
     def logit(p):
         p = np.clip(p, 1e-12, 1 - 1e-12)
-        return np.log(p / (1 - p))
+        # a score of 1.0 in float32 stays 1.0 clipped (1 - 1e-12 rounds to it): an infinite
+        # logit, as the figures in bench/ were measured; numpy's warning of it reached the
+        # user's terminal as a line of this file's source
+        with np.errstate(divide="ignore"):
+            return np.log(p / (1 - p))
 
     with_liked, sentence = logit(liked), logit(alone)
     best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]

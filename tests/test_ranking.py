@@ -484,6 +484,29 @@ def test_like_by_short_name_through_the_command(workdir):
         "one you liked; it is ignored"], v.err
 
 
+def test_a_liked_paper_on_a_small_day_prints_no_numpy_warning(tmp_path):
+    """Three papers and a liked one: scores of 1.0 made numpy print
+    "RuntimeWarning: divide by zero encountered in divide" and a line of
+    ranking.py's source under the digest."""
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "day.txt").write_text(
+        "Daily Papers\n\nDPO-Shift: Shifting the Distribution of Direct Preference Optimization\n\n"
+        "Preference tuning.\n\nDirect preference optimization for chat models\n\nPreference tuning of language "
+        "models.\n\nGAN: one\n\nAdversarial nets.\n\n", encoding="utf-8")
+    write_config(tmp_path, """
+sources:
+  - {type: hf-papers-text, path: papers/}
+topics:
+  t: {about: "Preference optimisation.", like: ["DPO-Shift"]}
+subscribers:
+  - {email: me@uni.edu, topics: [t]}
+""")
+    subs, m = match_json(tmp_path)
+    assert [p["title"] for p in subs["me@uni.edu"]] == ["Direct preference optimization for chat models"]
+    assert m.err and all(line.startswith("warning: config.yaml:4: topics.t.about: 'optimisation' is spelt")
+                         for line in m.err.splitlines()), m.err
+
+
 def test_background_is_earlier_days_papers_first_then_the_shipped_ones(tmp_path):
     embedder = Embedder(tmp_path / "emb.sqlite3")
     yesterday = [Paper(f"Yesterday's paper {n} on graphs", "A graph method.", "s", arxiv_id=f"2401.0000{n}") for n in range(3)]
