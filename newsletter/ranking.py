@@ -1155,9 +1155,12 @@ class Ranker:
         ranking used to say "did you mean 'DPO-Shift: Shifting the ...'?" and
         ignore it, where `match --paper DPO-Shift` found it."""
         key = normalize_title(ref)
-        found = {p.id: (p.id, p.title, paper_text(p)) for p in self.papers[: self.day] if short_title_key(p.title) == key}
+        found = {p.title_key: (p.id, p.title, paper_text(p)) for p in self.papers[: self.day]
+                 if short_title_key(p.title) == key}
+        ids = {pid for pid, _, _ in found.values()}
         for pid, title, text in self.embedder.recall_short(ref):
-            found.setdefault(pid, (pid, title, text))
+            if pid not in ids:  # (one paper seen under its title, then with its arXiv id: one title)
+                found.setdefault(normalize_title(title), (pid, title, text))
         return list(found.values())
 
     def _near_title(self, ref: str) -> str | None:

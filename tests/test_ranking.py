@@ -453,6 +453,11 @@ def test_a_like_of_a_papers_short_name_picks_it_and_an_ambiguous_one_names_the_c
     day2 = [chat, Paper("A survey of tax law", "Tax codes across countries compared.", "s")]
     Ranker(day2, embedder, warn=warnings.append).ranking(Interest("t", about="Tuning.", like=("dpo shift",)))
     assert warnings == []
+    # listed again, now with its arXiv id: the same paper as the one remembered under its title, not two
+    again = Paper(dpo.title, dpo.abstract, "s", arxiv_id="2502.07599")
+    ranking = Ranker([again, *day2], embedder, warn=warnings.append).ranking(
+        Interest("t", about="Preference optimisation.", like=("DPO-Shift",)))
+    assert warnings == [] and again.id not in ranking.found, warnings
     assert dpo.title_key not in {p.title_key for p in embedder.background(day2, 50, avoid=["DPO-Shift"])}
 
 
