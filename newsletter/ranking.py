@@ -963,16 +963,16 @@ def lift(liked, alone, day: int):
 
     def logit(p):
         p = np.clip(p, 1e-12, 1 - 1e-12)
-        # a score of 1.0 in float32 stays 1.0 clipped (1 - 1e-12 rounds to it): an infinite
-        # logit, as the figures in bench/ were measured; numpy's warning of it reached the
-        # user's terminal as a line of this file's source
-        with np.errstate(divide="ignore"):
-            return np.log(p / (1 - p))
+        return np.log(p / (1 - p))
 
-    with_liked, sentence = logit(liked), logit(alone)
-    best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]
-    wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
-    return 1.0 / (1.0 + np.exp(-(with_liked - LIFT_MARGIN * wobble)))
+    # A score of 1.0 in float32 stays 1.0 clipped (1 - 1e-12 rounds to it): an infinite
+    # logit (and inf - inf), as the figures in bench/ were measured; numpy's warnings of
+    # it reached the user's terminal as lines of this file's source.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        with_liked, sentence = logit(liked), logit(alone)
+        best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]
+        wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
+        return 1.0 / (1.0 + np.exp(-(with_liked - LIFT_MARGIN * wobble)))
 
 
 def _closest_window(tokens: list[str], words: list[str], weight: dict[str, float]) -> float:

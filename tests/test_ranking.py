@@ -430,6 +430,7 @@ def test_a_small_day_is_scored_among_background_papers(tmp_path, day, expected):
     assert all(r.score > 0.9 for r in found.values())
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # (numpy's, of scores of 1.0 on a small day: see lift)
 def test_a_like_of_a_papers_short_name_picks_it_and_an_ambiguous_one_names_the_candidates(tmp_path):
     """`match --paper DPO-Shift` found the paper; `like: [DPO-Shift]` was
     ignored ("did you mean ...?").  A short name (the title before its colon)
