@@ -715,7 +715,7 @@ def preview(
         width = max((len(e.slug) for e in report.entries if e.would_send), default=0) + len(".html")
         for e in report.entries:
             if e.unsubscribed:
-                click.echo(f"{e.email}: unsubscribed, nothing would be sent")
+                click.echo(f"{e.email}: unsubscribed, nothing would be sent (`newsletter resubscribe {e.email}` undoes it)")
                 continue
             if not e.would_send:
                 click.echo(f"{e.email}: no new papers, nothing would be sent")
