@@ -993,17 +993,17 @@ def lift(liked, alone, day: int, margin: float = LIFT_MARGIN):
     import numpy as np
 
     def logit(p):
-        p = np.clip(p, 1e-12, 1 - 1e-12)
+        # In float64: a float32 score of 1.0 stays 1.0 clipped (1 - 1e-12 rounds to
+        # it), and a paper at 1.0 in both calibrations made inf - inf, a NaN wobble
+        # and every score of the topic NaN.
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
         return np.log(p / (1 - p))
 
-    # A score of 1.0 in float32 stays 1.0 clipped (1 - 1e-12 rounds to it): an infinite
-    # logit (and inf - inf), as the figures in bench/ were measured; numpy's warnings of
-    # it reached the user's terminal as lines of this file's source.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        with_liked, sentence = logit(liked), logit(alone)
-        best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]
-        wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
-        return 1.0 / (1.0 + np.exp(-(with_liked - margin * wobble)))
+    with_liked, sentence = logit(liked), logit(alone)
+    best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]
+    wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
+    lifted = 1.0 / (1.0 + np.exp(-(with_liked - margin * wobble)))
+    return lifted.astype(np.asarray(liked).dtype, copy=False)
 
 
 def _closest_window(tokens: list[str], words: list[str], weight: dict[str, float]) -> float:

@@ -1363,3 +1363,18 @@ def test_match_paper_shows_the_relevance_the_floor_cuts_for_a_topic_with_terms(w
     _, topics, _ = standing(workdir, last["id"], "--subscriber", "ada@example.org")
     out = topics["generative"]
     assert not out["taken"] and abs(out["relevance"] - gen["relevance"]) < 0.00015  # (cut, not rounded, under it)
+
+
+def test_a_paper_saturated_in_both_calibrations_leaves_the_scores_numbers():
+    """A float32 score of 1.0 with and without the liked papers gave an infinite logit
+    on both sides, inf - inf a NaN wobble, and every score of the topic NaN."""
+    import numpy as np
+
+    from newsletter.ranking import lift
+
+    alone = np.array([1.0, 0.9, 0.5, 0.2], dtype=np.float32)
+    liked = np.array([1.0, 0.95, 0.6, 0.2], dtype=np.float32)
+    out = lift(liked, alone, 4)
+    assert not np.isnan(out).any()
+    assert out.dtype == np.float32
+    assert out[0] == 1.0 and out[1] > 0.9 and list(np.argsort(-out)) == [0, 1, 2, 3]
