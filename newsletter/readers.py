@@ -990,19 +990,29 @@ def _short(text: str, n: int = 60) -> str:
 
 
 def read_hf_papers_text(source, config: Config, context: ReadContext | None = None) -> Iterator[Paper]:
+    """Every export the source's path takes.  A file that is no export is
+    named, and so is every other one after it: a folder with two broken
+    files named the first only, and the second came up only once it was
+    mended (``validate`` names every problem)."""
     folder = config.resolve(source.path).is_dir()
+    problems: list[Problem] = []
     for path in expand_paths(config.base_dir, source.path):
         try:
-            yield from parse_hf_papers_text(
+            papers = parse_hf_papers_text(
                 _read_bytes(path, config), _display(path, config), source.label, context.warn if context else None
             )
         except InputError as exc:
             if not folder or path.suffix.lower() == ".txt":
-                raise
+                problems.extend(exc.problems)
+                continue
             # A PDF or notes saved beside the exports: say how to read the exports only.
             glob = f"{source.path.rstrip('/')}/*.txt"
             hint = f" (path {source.path!r} reads every file in the folder; {glob!r} reads only the .txt exports)"
-            raise InputError(*(replace(p, message=p.message + hint) for p in exc.problems)) from None
+            problems.extend(replace(p, message=p.message + hint) for p in exc.problems)
+            continue
+        yield from papers
+    if problems:
+        raise InputError(*problems)
 
 
 def _read_bytes(path: Path, config: Config) -> bytes:

@@ -694,6 +694,25 @@ def test_a_folder_path_names_the_glob_when_a_file_in_it_is_no_export(workdir, cl
     assert result.code == 2 and "reads every file" not in result.err and "papers/broken.txt:" in result.err
 
 
+def test_every_broken_file_of_a_folder_is_named_not_only_the_first(workdir, cli):
+    """Two broken exports in a folder: both are named in one run (the second
+    came up only once the first was mended), and the good ones still parse."""
+    from conftest import BASIC_CONFIG
+
+    (workdir / "papers" / "a-picture.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (workdir / "papers" / "b-notes.txt").write_text("hello\nmy notes\n", encoding="utf-8")
+    write_config(workdir, BASIC_CONFIG)
+    for command in (("validate",), ("papers", "--json")):
+        result = cli(*command)
+        assert result.code == 2 and "Traceback" not in result.err
+        lines = result.err.strip().splitlines()
+        assert lines[0].startswith("papers/a-picture.txt:1: a PNG image"), result.err
+        assert lines[1].startswith("papers/b-notes.txt:1: no Hugging Face papers page header"), result.err
+    (workdir / "papers" / "a-picture.txt").unlink()
+    (workdir / "papers" / "b-notes.txt").unlink()
+    assert cli("papers", "--json").code == 0
+
+
 @pytest.mark.parametrize("packer", ["gzip", "bz2", "lzma"])
 def test_a_packed_export_is_read_unpacked_and_a_cut_or_bomb_one_is_an_error(tmp_path, packer, monkeypatch):
     import bz2
