@@ -17,10 +17,12 @@ import lzma
 import os
 import re
 import zlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import takewhile
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -178,7 +180,18 @@ def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
     spaced = _spaced(text)
-    return spaced.replace(" ", "").casefold() in _CHROME_KEYS or bool(_DATE_LINE.match(spaced))
+    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _DATE_LINE.match(spaced):
+        return True
+    # lines of chrome joined on one: "Daily Papers — Sep 4, 2025", the page's title "Daily Papers - Hugging Face"
+    parts = _CHROME_JOIN.split(spaced) if len(spaced) <= _MAX_NAV_CHARS else ()
+    return len(parts) > 1 and all(
+        _key(part) in _CHROME_KEYS or _key(part) == _SITE or _DATE_LINE.match(part) for part in parts
+    )
+
+
+#: What joins two parts of the page's chrome on one line (spaced: not a hyphenated word).
+_CHROME_JOIN = re.compile(r"\s+[-–—|·•]\s+")
+_SITE = "huggingface"
 
 
 def _is_menu(text: str) -> bool:
@@ -693,14 +706,15 @@ def parse_hf_papers_text(
     text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
     text, linked = _without_link_targets(text)
     ids.update(linked)
-    blocks, meta_at_end = _without_paper_meta(_blocks(text))
+    raw = _blocks(text)
+    blocks, meta_at_end = _without_paper_meta(raw)
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
     i, header = _skip_header(blocks, _nav_lines(blocks))
     pages: list[Paper] = []
     if not header:
-        pages, listing = _paper_pages(blocks, name, source)
+        pages, listing = _paper_pages(blocks, raw, name, source)
         if pages and listing is None:
             return pages
         if listing is not None:  # a listing pasted under the papers' pages
@@ -745,7 +759,7 @@ def parse_hf_papers_text(
             # a page header (and the site's menu) again: two exports saved into one file
             k, _ = _skip_header(body, k)
             continue
-        if (page_at := _page_ahead(body, k)) is not None and (found := _paper_pages(blocks[i + k:], name, source))[0]:
+        if (page_at := _page_ahead(body, k)) is not None and (found := _paper_pages(blocks[i + k:], raw, name, source))[0]:
             # a paper's page pasted under the listing ("title 'arxiv:ID' has no abstract")
             papers.extend(found[0])
             page_last = True
@@ -814,9 +828,10 @@ def parse_hf_papers_text(
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
         arxiv_id = ids.get(title)
+        authors, published = _card_details(raw, t_line, a_line)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
-                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None))
+                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None, authors=authors, published=published))
         last_title, page_last = (t_line, title), False
         k += 2
     if papers and not footer and not meta_at_end and last_title and not page_last and _cut_off(papers[-1].abstract):
@@ -863,7 +878,9 @@ def _page_ahead(blocks: list[tuple[int, str]], k: int) -> int | None:
     return None
 
 
-def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> tuple[list[Paper], int | None]:
+def _paper_pages(
+    blocks: list[tuple[int, str]], raw: list[tuple[int, str]], name: str, source: str
+) -> tuple[list[Paper], int | None]:
     """The papers of a copy of one or more papers' pages (see :func:`_paper_page`)
     at the start of ``blocks``, each from its ``arxiv:ID`` line (a second page
     pasted under the first was dropped without a word; the same page twice is
@@ -872,7 +889,7 @@ def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> tuple
     papers when ``blocks`` start with no such page."""
     papers: list[Paper] = []
     at = 0
-    while (page := _paper_page(blocks[at:], name, source)) is not None:
+    while (page := _paper_page(blocks[at:], raw, name, source)) is not None:
         papers.append(page)
         heading = next(j for j in range(at, len(blocks))
                        if blocks[j][1].casefold().rstrip(":") == _ABSTRACT_HEADING)
@@ -884,12 +901,14 @@ def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> tuple
     return merge_papers(papers), None
 
 
-def _paper_page(blocks: list[tuple[int, str]], name: str, source: str) -> Paper | None:
+def _paper_page(blocks: list[tuple[int, str]], raw: list[tuple[int, str]], name: str, source: str) -> Paper | None:
     """The paper of a copy of one paper's page on Hugging Face (``/papers/ID``,
     saved beside the listings to read that paper too): its ``arxiv:ID`` line
     near the top, the title under it, and the paragraph under ``Abstract``.
     It has the paper's arXiv id, which a listing does not give.  None when
-    ``blocks`` are no such page; an error when the page has no abstract."""
+    ``blocks`` are no such page; an error when the page has no abstract.
+    ``raw`` are the file's blocks with the card lines :func:`_without_paper_meta`
+    drops, where the page's authors and date are (see :func:`_card_details`)."""
     found = next(((j, m["id"]) for j, (_, text) in enumerate(blocks[: _MAX_NAV_LINES + 4])
                   if (m := _ARXIV_LINE.fullmatch(text))), None)
     if found is None:
@@ -906,8 +925,63 @@ def _paper_page(blocks: list[tuple[int, str]], name: str, source: str) -> Paper 
     # the abstract's lines up to the page's links under it (a copy without blank lines has one block a line)
     after = blocks[next(k for k, (line, _) in enumerate(blocks) if line == rest[heading][0]) + 1:]
     abstract = " ".join(text for _, text in takewhile(lambda block: not _is_page_chrome(block[1]), after))
+    authors, published = _card_details(raw, t_line, rest[heading][0])
     return Paper(title=_spaced(title), abstract=_spaced(abstract), source=source, arxiv_id=arxiv_id,
-                 url=abs_url(arxiv_id), pdf_url=pdf_url(arxiv_id), location=f"{name}:{t_line}")
+                 url=abs_url(arxiv_id), pdf_url=pdf_url(arxiv_id), location=f"{name}:{t_line}",
+                 authors=authors, published=published)
+
+
+#: The line a card or a paper's page names its authors on: "Authors: Ada Lovelace, Grace Hopper"
+#: (on a paper's page the names follow on lines of their own, commas between).
+_AUTHORS_LINE = re.compile(r"authors?\s*:\s*(?P<names>.*)", re.IGNORECASE)
+_PUBLISHED_ON = re.compile(r"published\s+on\s+(?P<date>.{3,40})", re.IGNORECASE)
+#: What the site puts among the names that is no name: "+12" (more authors), "·".
+_NO_NAME = re.compile(r"\+\s*\d+(?:\s+(?:more|others|authors?))?|\d+\s+(?:more|others|authors?)|[·•…]|et al\.?",
+                      re.IGNORECASE)
+_DAY_FORMATS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%Y-%m-%d")
+
+
+def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> tuple[tuple[str, ...], datetime | None]:
+    """The authors and publication date a paper shows between the lines
+    ``after`` (its title) and ``before`` (its abstract, or the 'Abstract'
+    heading of its own page): "Authors: ..." and "Published on Sep 4, 2024".
+    They were skipped as the card's lines, and the paper came without the
+    authors and date its copy carries.  A date without its year (the site
+    leaves it out for this year's) is no date: the year is not guessed."""
+    authors: list[str] = []
+    published: datetime | None = None
+    naming = False
+    first = bisect_right(raw, after, key=itemgetter(0))  # (lines in order: a scan of the file per paper cost 2 ms)
+    for _, text in raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]:
+        for part in _META_JOIN.split(text.strip()):
+            if published is None and (m := _PUBLISHED_ON.fullmatch(part)):
+                published = _calendar_day(m.group("date"))
+        if (m := _AUTHORS_LINE.fullmatch(text.strip())) is not None and not authors:
+            naming, text = True, m.group("names")
+        elif naming and (_is_paper_meta(text) or _is_page_chrome(text)):
+            naming = False
+        if naming:
+            authors += [name for name in map(_spaced, text.split(",")) if _is_a_name(name)]
+    return tuple(dict.fromkeys(authors)), published
+
+
+def _is_a_name(text: str) -> bool:
+    """A piece of an authors line that names someone: not empty, not "+12"."""
+    return bool(text) and len(text) <= 100 and any(c.isalpha() for c in text) and not _NO_NAME.fullmatch(text)
+
+
+def _calendar_day(text: str) -> datetime | None:
+    """"Sep 4, 2024", "September 4th 2024", "4 Sep 2024", "2024-09-04" as that
+    day's start in UTC (how the other sources give a date without a time);
+    None for anything else, a day without its year included."""
+    cleaned = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b", "", text.replace(",", " ").rstrip("."), flags=re.IGNORECASE)
+    cleaned = re.sub(r"\bsept\b\.?", "Sep", " ".join(cleaned.split()), flags=re.IGNORECASE).replace(".", "")
+    for fmt in _DAY_FORMATS:
+        try:
+            return datetime.strptime(cleaned, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
 
 
 #: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.
@@ -957,6 +1031,9 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
             header = header or _is_header(block)
             i += 1
             continue
+        if (ahead := _header_after_nav(blocks, i)) is not None:
+            i = ahead  # a tab or menu item the chrome lists do not know, among the header's lines
+            continue
         if not subscribe_seen and block.casefold().startswith(_SUBSCRIBE) and len(block) > len(_SUBSCRIBE):
             # Layout (b): the button's label is glued to the first title (but a
             # title such as "Subscriber Churn..." after a "Subscribe" line is a title).
@@ -964,6 +1041,22 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
             header = True
         break
     return i, header
+
+
+def _header_after_nav(blocks: list[tuple[int, str]], i: int) -> int | None:
+    """The index of a header line that follows ``blocks[i]`` across short
+    lines only (a page's tabs: "Trending Papers", "Collections", then "new",
+    "Daily Papers"), else None.  A new tab the chrome lists do not know
+    ended the header there, and was read as the first title ("title
+    'Collections' has no abstract").  A paper stops the search: its abstract
+    is longer than any line of navigation."""
+    for j in range(i, min(i + _MAX_NAV_LINES, len(blocks))):
+        text = blocks[j][1]
+        if _is_header(text):
+            return j
+        if len(text) > _MAX_NAV_CHARS and not _is_menu(text):
+            return None
+    return None
 
 
 def _is_footer(text: str) -> bool:

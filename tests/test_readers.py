@@ -1254,3 +1254,64 @@ def test_a_source_file_of_hundreds_of_megabytes_is_named_before_it_is_read(tmp_p
     assert result.code == 2 and "Traceback" not in result.err
     assert result.err.strip() == ("dump.xml:1: 300 MB, more than the 256 MB a source file may be: is it the export "
                                   "or feed? (a listing of papers is a few MB at most)")
+
+
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+@pytest.mark.parametrize("tabs", [["Trending Papers", "Collections"], ["Papers", "Buckets", "Trending"]])
+def test_a_tab_the_chrome_lists_do_not_know_among_the_header_lines_is_chrome(name, tabs):
+    """A newer page's tab ("Collections", one not seen yet) above the header
+    ended the header there: it was the first title ("title 'Collections' has
+    no abstract")."""
+    sep = "\n" if "compact" in name else "\n\n"
+    text = sep.join(tabs) + sep + (DATA / name).read_text(encoding="utf-8")
+    assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+@pytest.mark.parametrize("line", ["Daily Papers — Sep 4, 2025", "Daily Papers - Hugging Face", "Papers | Hugging Face"])
+def test_lines_of_chrome_joined_on_one_line_are_chrome(line):
+    """The page's title, or the heading with its date on one line: it was read
+    as the first paper's title and every pair after it shifted."""
+    for name in ("hf-papers-blank-lines.txt", "hf-papers-compact.txt"):
+        sep = "\n" if "compact" in name else "\n\n"
+        text = line + sep + (DATA / name).read_text(encoding="utf-8")
+        assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+def test_a_title_with_spaced_dashes_is_still_a_title():
+    abstract = "We ask whether more data helps. It does, up to a point we measure on four benchmarks."
+    text = f"Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nData - More - Better\n\n{abstract}\n"
+    (paper,) = parse_hf_papers_text(text.encode(), "day.txt")
+    assert paper.title == "Data - More - Better"
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "one line each"])
+def test_a_papers_own_page_gives_its_authors_and_publication_date(layout):
+    """The page lists the authors and the day it was published between the
+    title and the abstract: they were skipped, and the paper came without them."""
+    from datetime import UTC, datetime
+
+    text = (DATA / "hf-paper-page.txt").read_text(encoding="utf-8")
+    if layout != "blank lines":
+        text = text.replace("\n\n", "\n")
+    (paper,) = parse_hf_papers_text(text.encode(), "page.txt")
+    assert paper.authors == ("Hrishikesh Viswanath", "Yue Chang")
+    assert paper.published == datetime(2024, 9, 4, tzinfo=UTC)  # not the day it was submitted (Sep 5)
+    without_year = parse_hf_papers_text(text.replace("Published on Sep 4, 2024", "Published on Sep 4").encode(), "p")
+    assert without_year[0].published is None  # the year is not guessed
+    assert without_year[0].authors == ("Hrishikesh Viswanath", "Yue Chang")
+
+
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+def test_a_cards_authors_and_date_between_title_and_abstract_are_read(sep):
+    from datetime import UTC, datetime
+
+    abstract = "We study learning from noisy labels. Our method improves accuracy by five points on three benchmarks."
+    text = ("Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nNoisy Label Learning at Scale\n\n"
+            "Authors: Ada Lovelace, Grace Hopper, +3\n\nPublished on September 4th, 2024 · Submitted by akhaliq\n\n"
+            f"{abstract}\n\nProofs at Length\n\n58\n\n{abstract}\n\nAuthors: Emmy Noether\n").replace("\n\n", sep)
+    first, second = parse_hf_papers_text(text.encode(), "day.txt")
+    assert (first.title, first.abstract) == ("Noisy Label Learning at Scale", abstract)
+    assert first.authors == ("Ada Lovelace", "Grace Hopper")
+    assert first.published == datetime(2024, 9, 4, tzinfo=UTC)
+    # after an abstract, a card's line may be that paper's or the next one's: not taken
+    assert (second.title, second.authors, second.published) == ("Proofs at Length", (), None)
