@@ -396,13 +396,14 @@ def _looks_like_names(text: str) -> bool:
 
 
 #: Said with every line of author names found (see :func:`_names_line`).
-_AUTHOR_LINES_SKIPPED = "author lines marked 'Authors:' or '· N authors' are skipped"
+_AUTHOR_LINES_SKIPPED = ("a line 'Authors: ...' between a title and its abstract is read as the paper's authors; "
+                         "one ending '· N authors' is skipped")
 
 
 def _names_line(line: int, text: str) -> str:
     """What to say of a line of author names where a title or an abstract belongs."""
-    return (f"line {line}, {_short(text)!r}, looks like a list of author names, which the export has no place "
-            "for: delete that line")
+    return (f"line {line}, {_short(text)!r}, looks like a list of author names without 'Authors:' before it: "
+            "write 'Authors: ' before the names, or delete that line")
 
 
 def _is_submitter(text: str, after: str | None) -> bool:
@@ -801,6 +802,12 @@ def parse_hf_papers_text(
                     Problem(f"{_names_line(t_line, title)} ({_AUTHOR_LINES_SKIPPED})", name, t_line)
                 )
             listing = _reads_as_title(body[k + 2][1])  # and so does what would be that title's abstract
+            if _looks_like_names(abstract) and not listing:
+                # names without an initial's full stop read as a title too: the names are what is wrong
+                raise InputError(
+                    Problem(f"title {_short(title)!r} has no abstract ({_names_line(a_line, abstract)}; "
+                            f"{_AUTHOR_LINES_SKIPPED})", name, t_line)
+                )
             why = ("; the next ones too: is this a copy of a listing that shows no abstracts? The export needs each "
                    "paper's abstract under its title" if listing else "")
             raise InputError(
@@ -938,6 +945,7 @@ _PUBLISHED_ON = re.compile(r"published\s+on\s+(?P<date>.{3,40})", re.IGNORECASE)
 #: What the site puts among the names that is no name: "+12" (more authors), "·".
 _NO_NAME = re.compile(r"\+\s*\d+(?:\s+(?:more|others|authors?))?|\d+\s+(?:more|others|authors?)|[·•…]|et al\.?",
                       re.IGNORECASE)
+_NAMES_SPLIT = re.compile(r",|\s+and\s+|\s*&\s*")
 _DAY_FORMATS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%Y-%m-%d")
 
 
@@ -961,7 +969,7 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> tuple[
         elif naming and (_is_paper_meta(text) or _is_page_chrome(text)):
             naming = False
         if naming:
-            authors += [name for name in map(_spaced, text.split(",")) if _is_a_name(name)]
+            authors += [name for name in map(_spaced, _NAMES_SPLIT.split(text)) if _is_a_name(name)]
     return tuple(dict.fromkeys(authors)), published
 
 

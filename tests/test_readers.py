@@ -839,11 +839,12 @@ def test_the_card_lines_of_the_compact_layout_are_skipped_too(submitter):
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-compact.txt")[:6]]
 
 
+@pytest.mark.parametrize("names", ["Ada Lovelace, Grace Hopper and E. Noether", "Ada Lovelace, Grace Hopper, Emmy Noether"])
 @pytest.mark.parametrize("where", ["after the title", "after the abstract"])
-def test_an_unmarked_line_of_author_names_is_an_error_that_says_so(where):
+def test_an_unmarked_line_of_author_names_is_an_error_that_says_so(where, names):
     """A line of bare names cannot be told from a title for sure: it is not
-    skipped, and the error names it instead of only 'lacks its abstract'."""
-    names = "Ada Lovelace, Grace Hopper and E. Noether"
+    skipped, and the error names it instead of only 'lacks its abstract'
+    (names without an initial's full stop were 'reads as another title')."""
     if where == "after the abstract":
         content, _ = _cards([], [names], glued=False)
     else:
@@ -854,6 +855,11 @@ def test_an_unmarked_line_of_author_names_is_an_error_that_says_so(where):
         parse_hf_papers_text(content, "day.txt")
     message = str(info.value)
     assert f"{names!r}, looks like a list of author names" in message and "delete that line" in message
+    # as the message says, 'Authors: ' before the names mends it (and between title and abstract, reads them)
+    papers = parse_hf_papers_text(content.replace(f"\n{names}\n".encode(), f"\nAuthors: {names}\n".encode()), "d")
+    assert len(papers) == 6  # (the cards of _cards)
+    expected = ("Ada Lovelace", "Grace Hopper", "Emmy Noether" if "Emmy" in names else "E. Noether")
+    assert papers[0].authors == (expected if where == "after the title" else ())
 
 
 @pytest.mark.parametrize("glued", [False, True])
