@@ -790,18 +790,23 @@ def parse_hf_papers_text(
             after = f" (what follows it, {_short(' '.join(t for _, t in footer))!r}, is page chrome)" if footer else ""
             raise InputError(Problem(f"title {_short(title)!r} has no abstract{after}", name, t_line))
         a_line, abstract = body[k + 1]
+        step = 2  # blocks to the next title
+        if abstract.casefold().rstrip(":") == _ABSTRACT_HEADING and k + 2 < len(body):
+            # a heading over the abstract, as a paper's page and some copies of cards have it: it was the
+            # abstract, the abstract the next title, and the error named the wrong paper
+            step, (a_line, abstract) = 3, body[k + 2]
         if _is_page_chrome(abstract):
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
                         "chrome)", name, t_line)
             )
-        if k + 2 < len(body) and _reads_as_title(abstract):
+        if k + step < len(body) and _reads_as_title(abstract):
             # A title where its abstract belongs: taken in pairs, every paper after it would be shifted.
             if _looks_like_names(title):
                 raise InputError(
                     Problem(f"{_names_line(t_line, title)} ({_AUTHOR_LINES_SKIPPED})", name, t_line)
                 )
-            listing = _reads_as_title(body[k + 2][1])  # and so does what would be that title's abstract
+            listing = _reads_as_title(body[k + step][1])  # and so does what would be that title's abstract
             if _looks_like_names(abstract) and not listing:
                 # names without an initial's full stop read as a title too: the names are what is wrong
                 raise InputError(
@@ -820,7 +825,7 @@ def parse_hf_papers_text(
                 Problem(f"title {_short(title)!r} has no abstract ({_names_line(a_line, abstract)}; "
                         f"{_AUTHOR_LINES_SKIPPED})", name, t_line)
             )
-        if k + 2 >= len(body) and _looks_like_chrome(abstract):
+        if k + step >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
             # the last title has none.  Refuse rather than invent one.
             raise InputError(
@@ -828,7 +833,7 @@ def parse_hf_papers_text(
                         "to be one; a line of page chrome after the papers, or an export cut off?)", name, t_line)
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
-        title, abstract = _spaced(title), _without_more(_spaced(abstract))
+        title, abstract = _spaced(title), _without_label(_without_more(_spaced(abstract)))
         if len(abstract) > _MAX_ABSTRACT_CHARS:
             raise InputError(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
@@ -840,7 +845,7 @@ def parse_hf_papers_text(
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
                             pdf_url=pdf_url(arxiv_id) if arxiv_id else None, authors=authors, published=published))
         last_title, page_last = (t_line, title), False
-        k += 2
+        k += step
     if papers and not footer and not meta_at_end and last_title and not page_last and _cut_off(papers[-1].abstract):
         t_line, title = last_title
         a_line = body[-1][0]
@@ -864,6 +869,16 @@ def _without_more(abstract: str) -> str:
     where the text ends so: searched in every abstract, it cost a third of
     the parse)."""
     return _MORE_AT_END.sub("", abstract) if abstract.endswith(("more", "less")) else abstract
+
+
+#: "Abstract:" before an abstract's first word, as some copies write it: no part of the abstract.
+_ABSTRACT_LABEL = re.compile(r"abstract\s*[:.—–-]\s*(?=\S)", re.IGNORECASE)
+
+
+def _without_label(abstract: str) -> str:
+    """The abstract without an "Abstract:" label before it (it led every
+    digest's abstract, and an abstract of that label alone stays itself)."""
+    return _ABSTRACT_LABEL.sub("", abstract, count=1) if abstract[:8].casefold() == "abstract" else abstract
 
 
 #: The line a Hugging Face paper's own page names its paper by: ``arxiv:2409.02345``.

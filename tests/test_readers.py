@@ -1321,3 +1321,24 @@ def test_a_cards_authors_and_date_between_title_and_abstract_are_read(sep):
     assert first.published == datetime(2024, 9, 4, tzinfo=UTC)
     # after an abstract, a card's line may be that paper's or the next one's: not taken
     assert (second.title, second.authors, second.published) == ("Proofs at Length", (), None)
+
+
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+@pytest.mark.parametrize("form", ["Abstract\n{abstract}", "Abstract:\n{abstract}", "Abstract: {abstract}", "ABSTRACT. {abstract}"])
+def test_an_abstract_heading_or_label_over_each_abstract_is_not_text(form, sep):
+    """An "Abstract" heading between title and abstract was read as the
+    abstract, every pair after it shifted (the error named the wrong paper);
+    an "Abstract:" label led each abstract in every digest."""
+    name = "hf-papers-blank-lines.txt"
+    text = _as_cards(name, "{title}\n\n" + form.replace("\n", "\n\n"))  # each line a paragraph
+    if sep == "\n":
+        text = text.replace("\n\n", "\n")  # no blank lines at all
+    papers = parse_hf_papers_text(text.encode(), "day.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse(name)]
+
+
+def test_an_abstract_about_abstracts_keeps_its_first_word():
+    abstract = "Abstractive summarisation fails on long inputs. We fix it with a retrieval step and test it on six sets."
+    text = f"Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nSummaries at Length\n\n{abstract}\n"
+    (paper,) = parse_hf_papers_text(text.encode(), "day.txt")
+    assert paper.abstract == abstract
