@@ -620,14 +620,16 @@ def _authors(entry, split: bool) -> list[str]:
 #: "Smith, J." or "van der Berg, A. M.": a surname, a comma, initials.
 _INITIALS = r"(?:[^\W\d_]{1,2}(?:\.|(?=[\s,-]|$))[\s-]*)+"
 _SURNAME_INITIALS = rf"[^\W\d][^,;]*?,\s*{_INITIALS}"
-_SURNAME_LIST = re.compile(rf"{_SURNAME_INITIALS}(?:,\s*{_SURNAME_INITIALS})+")
+_SURNAME_LIST = re.compile(rf"{_SURNAME_INITIALS}(?:,\s*{_SURNAME_INITIALS})*")
 
 
 def _surname_list(creator: str) -> list[str]:
     """A journal's or bioRxiv's one ``dc:creator`` listing every author as
     "Smith, J., Doe, A. B." (or with semicolons: "Smith, John; Doe, Ann"), as
-    names: "J. Smith", "A. B. Doe".  Empty when it is not such a list (one
-    name, "Smith, John", stays as written)."""
+    names: "J. Smith", "A. B. Doe"; one author alone too ("Doe, J.": a
+    feed's papers by one author read "Doe, J." beside the others' "A. Smith").
+    Empty when it is not such a list ("Smith, John" stays as written, and a
+    suffix is no initial: "Smith, Jr.")."""
     if ";" in creator:
         parts = [p.strip() for p in creator.split(";") if p.strip()]
         if len(parts) >= 2 and all(p.count(",") == 1 for p in parts):
@@ -637,6 +639,8 @@ def _surname_list(creator: str) -> list[str]:
     if not _SURNAME_LIST.fullmatch(creator):
         return []
     pairs = re.findall(rf"([^\W\d][^,;]*?),\s*({_INITIALS})(?:,|$)", creator)
+    if len(pairs) == 1 and _NAME_SUFFIX.fullmatch(pairs[0][1].strip()):
+        return []
     return [f"{initials.strip()} {surname.strip()}" for surname, initials in pairs]
 
 

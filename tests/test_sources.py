@@ -2173,9 +2173,11 @@ def test_a_journals_one_creator_listing_every_author_by_surname_gives_the_author
         return [p.authors for p in parse_feed(body, "f.xml", "biorxiv", Collect())]
 
     assert creators("Smith, J., Doe, A. B., van der Berg, M.", "Wang, X., Li, Y. and Chen, Z.",
-                    "Müller, K.-R.; Samek, Wojciech", "Smith, John", "Ada Lovelace, Grace Hopper, Alan Turing") == [
+                    "Müller, K.-R.; Samek, Wojciech", "Smith, John", "Ada Lovelace, Grace Hopper, Alan Turing",
+                    "Doe, J.", "Chen, Z. Y.", "Smith, Jr.") == [
         ("J. Smith", "A. B. Doe", "M. van der Berg"), ("X. Wang", "Y. Li", "Z. Chen"),
         ("K.-R. Müller", "Wojciech Samek"), ("Smith, John",), ("Ada Lovelace, Grace Hopper, Alan Turing",),
+        ("J. Doe",), ("Z. Y. Chen",), ("Smith, Jr.",),  # one author alone as the others are
     ]
 
 
