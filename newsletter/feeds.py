@@ -1005,9 +1005,21 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
         items = _wrapped_entries(items, name, source)
     if not isinstance(items, list):
         raise InputError(
-            Problem(f"source {source!r}: expected a JSON list of daily papers, got {type(items).__name__}", name, 1)
+            Problem(f"source {source!r}: expected a JSON list of daily papers, got {_json_kind(items)}", name, 1)
         )
     return items
+
+
+def _json_kind(value: Any) -> str:
+    """A JSON value as JSON names it, with the value when it is short: an
+    answer of ``null`` said "got NoneType", Python's name for it."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {_quoted(value, 60)}"
+    return type(value).__name__
 
 
 def _linked_arxiv_id(ident: str) -> str | None:

@@ -214,6 +214,11 @@ def test_hf_daily_entries_whose_id_is_a_link_or_arxiv_colon_id_get_their_arxiv_i
         # value at column 1); truncated?', of an answer that was whole
         (b"Rate exceeded.", 1, "not JSON: the answer is text, 'Rate exceeded.', expected the JSON list of daily papers"),
         (b"\n\nInternal Server Error\n", 3, "not JSON: the answer is text, 'Internal Server Error'"),
+        # JSON, but no list: named as JSON names it (it was "got NoneType", "got str")
+        (b"null", 1, "expected a JSON list of daily papers, got null"),
+        (b'"maintenance"', 1, "expected a JSON list of daily papers, got the string 'maintenance'"),
+        (b"0", 1, "expected a JSON list of daily papers, got the number 0"),
+        (b"false", 1, "expected a JSON list of daily papers, got false"),
         (data("hf-papers-compact.txt"), 1,
          "a Hugging Face papers page saved as text, not the JSON list of daily papers (`type: hf-papers-text` reads it)"),
     ],
