@@ -774,16 +774,17 @@ def _absolute(base: str, link: str | None) -> str | None:
 _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$")
 
 
-def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
-    """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title."""
+def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
+    """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title.
+    ``base``: the URL the feed came from after redirects, when not ``name``."""
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"{"):
         document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
-            return parse_json_feed(document, name, source, warn)
+            return parse_json_feed(document, name, source, warn, base=base)
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
-    base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
+    base = base or (name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or "")
     papers = []
     skipped: list[str] = []
     for index, entry in enumerate(parsed.entries):
@@ -828,7 +829,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     return papers
 
 
-def parse_json_feed(document: dict, name: str, source: str, warn: Warn) -> list[Paper]:
+def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """A JSON Feed (https://jsonfeed.org, versions 1 and 1.1), as loaded:
     one paper per item with a title, read as :func:`parse_feed` reads RSS.
     (feedparser 6 reads no JSON; the feed an HTML page links to may be one.)
@@ -839,7 +840,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn) -> list[
     if not isinstance(items, list):
         raise InputError(Problem(f"source {source!r}: a JSON Feed without its list of items", name, 1))
     home = document.get("home_page_url") or document.get("feed_url")
-    base = name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else ""
+    base = base or (name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else "")
     papers = []
     skipped: list[str] = []
     for index, item in enumerate(items):

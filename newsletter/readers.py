@@ -21,6 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from itertools import takewhile
 from operator import itemgetter
 from pathlib import Path
@@ -1575,7 +1576,9 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
         return
     assert source.url is not None, "the config requires path or url"
     fetched = context.fetcher.get(source.url, source=source.label)
-    yield from _parsed(context, fetched, parse_feed, source.label, context.warn)
+    # relative links are relative to where a redirect led, not to the address asked
+    base = shown_url(fetched.base) if fetched.final_url else None
+    yield from _parsed(context, fetched, partial(parse_feed, base=base), source.label, context.warn)
 
 
 def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:

@@ -320,6 +320,31 @@ def test_relative_links_in_a_feed_are_made_absolute(http_server, tmp_path):
     assert [p.url for p in papers] == [http_server.url("/posts/a.html"), http_server.url("/lab/posts/b.html")]
 
 
+@pytest.mark.parametrize("kind", ["rss", "json feed"])
+def test_relative_links_of_a_redirected_feed_are_relative_to_where_it_moved(http_server, tmp_path, kind):
+    """A feed moved (``/feed`` 301 to ``/lab/feed.xml``): its relative links
+    were resolved against the address asked, and led to /posts/b.html, not
+    /lab/posts/b.html; from the cache, on the next run, too."""
+    if kind == "rss":
+        body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><description>d</description>'
+                b"<item><title>Rooted</title><link>/posts/a.html</link></item>"
+                b"<item><title>Beside</title><link>posts/b.html</link></item></channel></rss>")
+    else:
+        body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+            {"id": "1", "title": "Rooted", "url": "/posts/a.html"}, {"id": "2", "title": "Beside", "url": "posts/b.html"},
+        ]}).encode()
+    http_server.route("/lab/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    http_server.route("/feed", Reply(301, b"", {"Location": "/lab/feed.xml"}))
+    config = config_at(tmp_path, f"sources: [{{type: feed, name: lab, url: '{http_server.url('/feed')}'}}]\n"
+                                 "topics: {t: {any: [x]}}\n")
+    expected = [http_server.url("/posts/a.html"), http_server.url("/lab/posts/b.html")]
+    for run in ("fetched", "from the cache"):
+        papers, warnings = read(config)
+        assert [p.url for p in papers] == expected, run
+        assert [p.location for p in papers] == [http_server.url("/feed")] * 2  # messages name the URL configured
+    assert len(http_server.requests_to("/feed")) == 1  # the second run was the cache's
+
+
 def test_html_named_entities_in_a_feed_are_their_characters():
     """'&nbsp;' or '&eacute;' outside CDATA is not XML, but feeds write it: the feed
     is read (not refused), and an RSS 0.91 DOCTYPE does not drop the character."""
