@@ -1023,6 +1023,18 @@ def _json_kind(value: Any) -> str:
     return type(value).__name__
 
 
+def _numeric_id(value: Any) -> str | None:
+    """An arXiv id a tool wrote as a JSON number (a list passed through pandas:
+    ``2406.06`` for "2406.06000"), with the digits after the point arXiv's ids
+    have (five from 1501 on, four before); None for anything else.  Read as
+    text it was "2406.06", linked to a page that does not exist."""
+    if not isinstance(value, float) or not 704 <= value < 10000:
+        return None
+    digits = 5 if value >= 1501 else 4
+    ident = f"{value:0{5 + digits}.{digits}f}"  # (0704.0001: the year's zero too)
+    return ident if float(ident) == value and 1 <= int(ident[2:4]) <= 12 else None
+
+
 def _linked_arxiv_id(ident: str) -> str | None:
     """The arXiv id an entry's id names as a link or ``arXiv:ID`` (a list
     saved by another tool): it was taken for no id, the paper known by its
@@ -1039,7 +1051,7 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
         if not isinstance(paper, dict):
             skipped.append(f"item {index + 1} is not a paper object")
             continue
-        ident = str(paper.get("id") or "").strip()
+        ident = _numeric_id(paper.get("id")) or str(paper.get("id") or "").strip()
         title = collapse(_own_or_entry(paper, item, "title"))
         if not ident or not title:
             what = "no id" if not ident else "no title"

@@ -2021,6 +2021,18 @@ def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
     assert warnings == ["d.json: source 'hf': item 2 (2406.05502) has no title; skipped"]
 
 
+def test_hf_daily_ids_a_tool_wrote_as_numbers_are_the_arxiv_ids_they_were():
+    """A list passed through pandas writes "2406.06000" as 2406.06: it was the
+    paper "2406.06", linked to https://huggingface.co/papers/2406.06 (no such page)."""
+    body = (b'[{"paper": {"id": 2406.06, "title": "Trailing Zeros"}}, {"paper": {"id": 1412.698, "title": "Adam"}},'
+            b' {"paper": {"id": 704.0001, "title": "The First"}}, {"paper": {"id": 12.5, "title": "No arXiv Id"}}]')
+    papers = parse_hf_daily(body, "d.json", "hf", Collect())
+    assert [(p.arxiv_id, p.url) for p in papers[:3]] == [
+        ("2406.06000", "https://arxiv.org/abs/2406.06000"), ("1412.6980", "https://arxiv.org/abs/1412.6980"),
+        ("0704.0001", "https://arxiv.org/abs/0704.0001")]
+    assert (papers[3].arxiv_id, papers[3].id) == (None, "no arxiv id")
+
+
 def test_control_characters_and_bare_ampersands_in_a_feed_do_not_sink_it(tmp_path, http_server):
     """XML forbids a control character (as is or as ``&#8;``), a reference to a
     surrogate and a bare ``&``; feeds carry them (a post pasted from a word
