@@ -443,11 +443,52 @@ def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, 
         if after_submitted_by and _is_submitter(text, blocks[k + 1][1] if k + 1 < len(blocks) else None):
             after_submitted_by = False
             continue
+        if _AUTHORS_HEADING.fullmatch(text):
+            # "Authors:" over the names, a line each with "," lines between (a page copied without blank
+            # lines): they were a paper titled "Ada Lovelace" whose abstract was ",", without a word
+            dropped.update(range(k + 1, _names_end(blocks, k)))
+            meta_at_end = True
+            continue
         after_submitted_by = text.casefold() == "submitted by"
         meta_at_end = _is_paper_meta(text)
         if not meta_at_end:
             kept.append((line, text))
     return kept, meta_at_end or after_submitted_by
+
+
+#: The heading of a list of names on lines of their own (see :func:`_names_end`).
+_AUTHORS_HEADING = re.compile(r"authors?\s*:", re.IGNORECASE)
+#: A sentence's end: a word (not an initial, "E.") and a full stop.
+_WORD_AND_STOP = re.compile(r"[^\W\d_]{3,}[.!?](?:\s|$)")
+#: What the site puts on a line of its own between two names.
+_NAME_SEPARATORS = frozenset({",", ";", "·", "&", "and"})
+
+
+def _names_end(blocks: list[tuple[int, str]], k: int) -> int:
+    """The index after the names under the ``Authors:`` line ``blocks[k]``:
+    a name, then another after each line of a comma (or a name ending in
+    one).  What follows the last name, a title or an abstract, is not taken
+    for one."""
+    j = k + 1
+    while j < len(blocks) and _is_name_line(blocks[j][1]):
+        j += 1
+        if blocks[j - 1][1].rstrip().endswith(","):
+            continue
+        if j < len(blocks) and blocks[j][1].strip().casefold() in _NAME_SEPARATORS:
+            j += 1
+            continue
+        break
+    if j < len(blocks) and _NO_NAME.fullmatch(blocks[j][1].strip()):  # "+12": the names not shown
+        j += 1
+    return j
+
+
+def _is_name_line(text: str) -> bool:
+    """A line of one name or a few ("Ada Lovelace", "Ada Lovelace, Grace Hopper",
+    "+12"): short, no sentence in it, each part a name."""
+    parts = [part for part in map(_spaced, _NAMES_SPLIT.split(text)) if part]
+    return (len(text) <= MAX_TITLE_CHARS and not _WORD_AND_STOP.search(text)
+            and bool(parts) and all(_is_a_name(part) and len(part.split()) <= 6 for part in parts))
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:

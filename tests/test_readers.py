@@ -1342,3 +1342,25 @@ def test_an_abstract_about_abstracts_keeps_its_first_word():
     text = f"Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nSummaries at Length\n\n{abstract}\n"
     (paper,) = parse_hf_papers_text(text.encode(), "day.txt")
     assert paper.abstract == abstract
+
+
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+@pytest.mark.parametrize("names, expected", [
+    ("Ada Lovelace\n,\nGrace Hopper\n,\nE. Noether", ("Ada Lovelace", "Grace Hopper", "E. Noether")),
+    ("Ada Lovelace,\nGrace Hopper\n+3", ("Ada Lovelace", "Grace Hopper")),
+    ("Ada Lovelace", ("Ada Lovelace",)),
+])
+def test_an_authors_heading_over_names_a_line_each_is_neither_title_nor_abstract(sep, names, expected):
+    """"Authors:" over the names, one a line with "," lines between (as a
+    paper's page shows them, copied without blank lines): the names were a
+    paper titled "Ada Lovelace" with the abstract ",", and every pair after
+    shifted without a word.  After an abstract, the names stop before the
+    next title."""
+    a1 = "We study learning from noisy labels. Our method improves accuracy by five points on three benchmarks."
+    a2 = "We prove bounds for long proofs. They are tight, as a matching lower bound on two families shows."
+    text = ("Get trending papers in your email inbox!\nSubscribe\nDaily Papers\nNoisy Label Learning at Scale\n"
+            f"Authors:\n{names}\n{a1}\nProofs at Length\n{a2}\nAuthors:\nEmmy Noether\nThird Title Here\n{a2}\n")
+    papers = parse_hf_papers_text(text.replace("\n", sep).encode(), "day.txt")
+    assert [(p.title, p.abstract) for p in papers] == [
+        ("Noisy Label Learning at Scale", a1), ("Proofs at Length", a2), ("Third Title Here", a2)]
+    assert papers[0].authors == expected
