@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InputError, Problem, line_of
+from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, pdf_url
 
@@ -916,10 +917,16 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
     # json.loads read them: a file saved by PowerShell's Out-File is UTF-16
     encoding = json.detect_encoding(data)
     try:
-        return json.loads(data.decode(encoding))
+        decoded = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = line_of(data, exc.start) if encoding.startswith("utf-8") else 1
-        raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
+        # Windows' "ANSI" (PowerShell 5's Set-Content, a server's ISO-8859-1), as an export may be
+        ansi = windows_1252(data) if encoding.startswith("utf-8") else None
+        if ansi is None:
+            line = line_of(data, exc.start) if encoding.startswith("utf-8") else 1
+            raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
+        decoded = ansi
+    try:
+        return json.loads(decoded)
     except json.JSONDecodeError as exc:
         if not encoding.startswith("utf-8"):  # bytes that only looked like UTF-16 or 32
             raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, 1)) from None

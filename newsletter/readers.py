@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
-from .files import bomless_unicode, broken_link
+from .files import bomless_unicode, broken_link, windows_1252
 from .latex import paper_to_unicode
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, merge_papers, pdf_url
 from .retrying import backoff
@@ -161,8 +161,6 @@ _DATE_LINE = re.compile(
     re.IGNORECASE,
 )
 _SUBSCRIBE = "subscribe"
-#: One well-formed multi-byte UTF-8 character.
-_UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 MAX_TITLE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 #: Line breaks other than CR and LF that copies from macOS, Safari or Word
@@ -235,7 +233,7 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     UTF-8 (with or without a BOM), or UTF-16 or UTF-32 when it starts with its byte
     order mark (what Windows editors save as "Unicode") or has none but its zero
     bytes say which (see :func:`bomless_unicode`), or Windows-1252 /
-    Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).
+    Latin-1 when not one character of it is UTF-8 (see :func:`files.windows_1252`).
     Lines may end in LF, CRLF, CR alone, or Unicode's line and paragraph
     separators (U+2028, U+2029: a copy on macOS), NEL, or Word's vertical tab
     and form feed; all become LF (a paragraph separator a blank line).  Invisible characters a
@@ -275,7 +273,7 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     except UnicodeDecodeError as exc:
         if cut_ok and exc.end == len(data) and exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
             return decode_text(data[: exc.start], name)
-        ansi = _windows_1252(data)
+        ansi = windows_1252(data)
         if ansi is None:
             line = line_of(data, exc.start)
             raise InputError(
@@ -293,19 +291,6 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     if any(c in text for c in SHOWS_NOTHING):
         text = _INVISIBLE.sub("", text)
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _windows_1252(data: bytes) -> str | None:
-    """``data`` as Windows-1252 (what Windows calls "ANSI", a superset of Latin-1's
-    text) when it is that: no UTF-8 character anywhere (a file partly UTF-8 is
-    corrupt, not another encoding), no UTF-16 byte order mark inside, and no
-    byte Windows-1252 leaves undefined.  Else None."""
-    if _UTF8_CHAR.search(data) or b"\xff\xfe" in data or b"\xfe\xff" in data:
-        return None
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
 
 
 #: A count as the site shows it: 58, 1,234, 1.2k.

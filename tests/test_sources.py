@@ -1888,8 +1888,17 @@ topics: {t: {any: [x]}}
     papers = json.loads(r.out)
     assert [(p["title"], p["abstract"][:5]) for p in papers] == [
         ("Schrödinger Bridges", "Café."), ("Flow Matching on Lie Groups", "We ex"), ("A note on <b> tags", "Plain")]
+    # Windows' "ANSI" (PowerShell 5's Set-Content, a server's ISO-8859-1) is read, as an export is;
+    # it was 'not UTF-8 text'.  UTF-8 with a stray byte in it is damaged, and still named so.
+    ansi = '[{"paper": {"id": "1", "title": "Café “Schrödinger”", "authors": [{"name": "Amélie"}]}}]'.encode("cp1252")
+    (paper,) = parse_hf_daily(ansi, "f", "src", Collect())
+    assert (paper.title, paper.authors) == ("Café “Schrödinger”", ("Amélie",))
+    (paper,) = parse_feed(json.dumps({**JSON_FEED, "items": [{"id": "1", "title": "Café"}]}, ensure_ascii=False)
+                          .encode("latin-1"), "f", "src", Collect())
+    assert paper.title == "Café"
     with pytest.raises(InputError, match=r"^f:1: source 'src': not UTF-8 text, expected JSON$"):
-        parse_hf_daily('[{"paper": {"id": "1", "title": "Café"}}]'.encode("latin-1"), "f", "src", Collect())
+        parse_hf_daily('[{"paper": {"id": "1", "title": "Café", "summary": "Naïve"}}]'.encode().replace(b"\xc3\xa9", b"\xe9"),
+                       "f", "src", Collect())
 
 
 def test_an_arxiv_guid_or_doi_in_a_feed_gives_the_arxiv_id():
