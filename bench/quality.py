@@ -242,6 +242,67 @@ def evaluate(
     return out
 
 
+#: The liked settings :func:`one_liked` scores: each interest's first liked
+#: paper alone, its last alone (a different reader's one example), both.
+LIKED_CHOICES = {"first": slice(0, 1), "last": slice(-1, None), "both": slice(None)}
+
+
+def one_liked(
+    split: str, cache: Path = ROOT / ".cache" / "bench-quality-one-liked", folder: Path = RELEVANCE
+) -> dict[tuple[str, str], tuple[tuple[float, float], tuple[float, float]]]:
+    """{(interest, choice): ((nDCG@10, F1) of ``about`` alone, (nDCG@10, F1)
+    of ``about`` + the liked papers of ``choice``)} (:data:`LIKED_CHOICES`),
+    one run for every choice: a reader often gives one liked paper.  Each
+    choice leaves out of the papers scored only its own liked papers, so
+    ``about`` alone reads differently per choice ("both" is the ``about +
+    like`` setting of :func:`evaluate`).  Every topic is ranked in one
+    config, so the day's background leaves out every liked paper."""
+    interests, grades, splits = load_labels(folder)
+    cache = cache / f"{folder.name}-{split}"
+    every = load_papers()
+    papers = [p for p in every if split == "all" or splits.get(p.id) == split]
+    from newsletter.models import normalize_title
+    from newsletter.ranking import Embedder
+
+    by_title = {p.title_key: p.id for p in every}
+    liked_of = {key: [by_title.get(normalize_title(t), t) for t in i["like"]] for key, i in interests.items()}
+    seen = Embedder(cache / "embeddings.sqlite3")
+    seen.remember([p for p in every if any(p.id in ids for ids in liked_of.values())])
+    seen.close()
+    topics = {}
+    for key, interest in interests.items():
+        topics[f"{key}__about"] = topic_for(interest, "about")
+        for choice, part in LIKED_CHOICES.items():
+            topics[f"{key}__{choice}"] = {**topic_for(interest, "about"), "like": list(interest["like"])[part]}
+    with tempfile.TemporaryDirectory(prefix="digest-one-liked-") as tmp:
+        body = "".join(f"{p.title}\n\n{p.abstract}\n\n" for p in papers)
+        (Path(tmp) / "papers.txt").write_text(HEADER + body, encoding="utf-8")
+        config = {
+            "sources": [{"type": "hf-papers-text", "path": "papers.txt"}],
+            "topics": topics,
+            "subscribers": [{"email": f"{key.replace('_', '-')}@example.org", "topics": [key],
+                             "max_papers": DIGEST_SIZE} for key in topics],
+            "cache": str(cache),
+            "state": "state.sqlite3",
+        }
+        (Path(tmp) / "config.yaml").write_text(json.dumps(config), encoding="utf-8")
+        loaded = load_config(Path(tmp) / "config.yaml")
+        ranked = {sub.topics[0]: [m.paper.id for m in found]
+                  for sub, found in pipeline.match(loaded, pipeline.papers(loaded))}
+
+    def scored(key: str, topic: str, liked: set[str]) -> tuple[float, float]:
+        pool = [p.id for p in papers if p.id not in liked]
+        order = [pid for pid in ranked[topic] if pid not in liked]
+        return ndcg(order, grades[key], pool), prf(order, grades[key], pool)[2]
+
+    out = {}
+    for key in interests:
+        for choice, part in LIKED_CHOICES.items():
+            liked = set(liked_of[key][part])
+            out[key, choice] = (scored(key, f"{key}__about", liked), scored(key, f"{key}__{choice}", liked))
+    return out
+
+
 def table(results: dict[str, dict[str, tuple]], split: str) -> str:
     settings = list(results)
     keys = list(next(iter(results.values())))

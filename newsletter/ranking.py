@@ -28,10 +28,10 @@ order fuses the rules' order with the relevance order (reciprocal rank fusion).
 
 ``like:`` papers act as extra queries: they join the feedback set (with the
 best papers of the first pass) that refines the semantic query, and the
-nearest liked paper's similarity and the liked titles (as a BM25 query) are
-added as evidence.  With ``about``, a paper's score is the higher of the
-scores with and without the liked papers: they can bring papers in, never
-push down what the sentence found.  Weights and the floor were tuned on
+nearest liked paper's similarity and the liked titles (as a BM25 query, when
+two or more papers are liked) are added as evidence.  With ``about``, a
+paper's score is the higher of the scores with and without the liked papers:
+they can bring papers in, never push down what the sentence found.  Weights and the floor were tuned on
 the development split of tests/data/relevance (bench/quality.py), never on
 its held-out split.
 
@@ -105,11 +105,19 @@ RRF_K = 60
 W_RRF_RELEVANCE = 0.5
 W_LIKE_NEAREST = 0.5  # weight of the similarity to the nearest liked paper
 W_LIKE_LEXICAL = 0.5  # weight of the liked papers' titles as a second lexical query
+#: The liked titles are a lexical query only when there are at least this many
+#: of them: one short title makes its one common word ("regression" of
+#: "Conformal Prediction via Regression-as-Classification") decide
+#: (bench/RANKING.md, seventeenth round).
+LIKE_LEXICAL_MIN = 2
 # A liked paper lifts a paper over the sentence's score only by what it adds beyond
 # LIFT_MARGIN x the wobble: the median change (in deviations) the liked papers make to
 # the sentence's LIFT_WOBBLE_PAPERS best papers (see lift).
 LIFT_MARGIN = 0.3
 LIFT_WOBBLE_PAPERS = 30
+#: The margin when one paper is liked: one example is weaker evidence than two,
+#: so its lift must clear more of the wobble (bench/RANKING.md, seventeenth round).
+LIFT_MARGIN_ONE = 0.6
 TITLE_REPEAT = 2  # the title counts this many times in BM25's text
 W_TITLE = 0.5  # semantic: weight of the title-only similarity next to title + abstract
 CENTRE = True  # measure semantic similarity on vectors centred on the day's mean
@@ -925,7 +933,7 @@ def fuse_with_rules(order: Sequence[int], relevance):
     return fused * (RRF_K + 1) / (1 + W_RRF_RELEVANCE)
 
 
-def lift(liked, alone, day: int):
+def lift(liked, alone, day: int, margin: float = LIFT_MARGIN):
     """The scores with the liked papers (``liked``), less a margin, so that
     they lift a paper over its score from the sentence alone (``alone``)
     only by more than the wobble of the two calibrations (the first ``day``
@@ -935,12 +943,16 @@ def lift(liked, alone, day: int):
     every paper moves a little, the sentence's best ones included: the
     wobble is the median change, in deviations, over the sentence's
     :data:`LIFT_WOBBLE_PAPERS` best papers.  A lift of less than
-    :data:`LIFT_MARGIN` of it says little, but it was enough to pass the
+    ``margin`` of it (:data:`LIFT_MARGIN`; :data:`LIFT_MARGIN_ONE` for one
+    liked paper) says little, but it was enough to pass the
     sentence's own papers: "On Neural Differential Equations" (grade 1)
     moved from 11th to 8th past two grade-2 papers for "how gradients get
     computed", and a PDE paper passed a Bayesian-optimisation one for
     "kernel methods and Gaussian processes", whose liked paper puts
     Gaussian process priors on PDEs (bench/RANKING.md, fifteenth round).
+    One liked paper is one example, so its lifts are noisier: at 0.3 of the
+    wobble, 8 of 72 interests with one liked paper lost more than 0.005
+    nDCG@10 against the sentence alone (seventeenth round).
     """
     import numpy as np
 
@@ -951,7 +963,7 @@ def lift(liked, alone, day: int):
     with_liked, sentence = logit(liked), logit(alone)
     best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]
     wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
-    return 1.0 / (1.0 + np.exp(-(with_liked - LIFT_MARGIN * wobble)))
+    return 1.0 / (1.0 + np.exp(-(with_liked - margin * wobble)))
 
 
 def _closest_window(tokens: list[str], words: list[str], weight: dict[str, float]) -> float:
@@ -1166,7 +1178,7 @@ class Ranker:
             # within the calibrations' wobble does not count (see lift).
             alone = self.scores(interest, [], None)
             if alone is not None:
-                scores = lift(scores, alone, self.day)
+                scores = lift(scores, alone, self.day, LIFT_MARGIN_ONE if len(liked) == 1 else LIFT_MARGIN)
                 lifted = scores > alone
                 scores = np.maximum(scores, alone)
 
@@ -1252,7 +1264,7 @@ class Ranker:
             lexical = _zscores(self.lexical(positive))
         else:
             lexical = _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
-        if liked and positive and W_LIKE_LEXICAL:
+        if len(liked) >= LIKE_LEXICAL_MIN and positive and W_LIKE_LEXICAL:
             lexical = lexical + W_LIKE_LEXICAL * _zscores(self.lexical(" ".join(title for _, title, _ in liked)))
         if liked_unit is not None and positive and W_LIKE_NEAREST:
             # each liked paper as its own query: closeness to the nearest one
