@@ -1414,10 +1414,14 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     announces results (``opensearch:totalResults``) but carries no entries:
     that answer is asked again (with the fetcher's retries and backoff, never
     from the cache), and if it stays empty the source has failed; it is not
-    "nothing new"."""
+    "nothing new".  A page short of the results announced for it (some
+    entries, fewer than asked for before the total) is asked again the same
+    way; one that stays short is used, the missing results named in a
+    warning (they were lost without a word)."""
     from .feeds import arxiv_api_error, parse_arxiv
     fetcher = context.fetcher
     attempts = fetcher.retries + 1
+    short: ArxivListing | None = None  # the fullest short page yet
     for attempt in range(attempts):
         try:
             fetched = fetcher.get(
@@ -1427,14 +1431,23 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
             raise _api_said(exc, arxiv_api_error(exc.body), "the arXiv API") from None
         listing = _parsed(context, fetched, parse_arxiv, source.label, context.warn)
         total, start = listing.total or 0, int(params["start"])
-        if listing.entries or total <= start:
+        expected = min(int(params["max_results"]), total - start)
+        if listing.entries >= expected or total <= start:
             return listing
+        if listing.entries and (short is None or listing.entries > short.entries):
+            short = listing
         if attempt + 1 < attempts:
             delay = backoff(fetcher.backoff, attempt + 1, fetcher.max_wait)
-            log.info("%s: %d results announced but no entries; retry %d of %d in %g s",
-                     shown_url(fetched.url), total, attempt + 1, attempts - 1, delay)
+            log.info("%s: %d results announced from %d on but %d entries; retry %d of %d in %g s",
+                     shown_url(fetched.url), expected, start + 1, listing.entries, attempt + 1, attempts - 1, delay)
             fetcher.sleep(delay)
     fetcher.forget(fetched.url)  # the next run asks again rather than reuse it
+    if short is not None:
+        missing = expected - short.entries
+        context.warn(f"{shown_url(fetched.url)}: source {source.label!r}: arXiv sent {short.entries} of the "
+                     f"{expected} results asked for from {start + 1} on, after {attempts} attempts; the other "
+                     f"{missing} are missing this run (the next run asks again)")
+        return short
     tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
     raise InputError(
         Problem(f"source {source.label!r}: arXiv announced {total} results but sent no entries{tries}",
