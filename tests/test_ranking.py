@@ -772,6 +772,36 @@ def test_a_phrase_written_in_the_title_counts_again(tmp_path):
     embedder.close()
 
 
+def test_a_phrase_opening_the_abstract_orders_the_digest_and_lets_no_paper_in(tmp_path):
+    """An abstract's opening sentence says what the paper is about: a phrase
+    written there moves the paper up among those that reach the default
+    floor, and does nothing for a paper under it (as evidence for membership
+    it let misses in on the labelled `heldout` split)."""
+    import numpy as np
+
+    from newsletter.ranking import OPENING_CAP, W_OPENING_PHRASE
+
+    papers = [
+        Paper("Soil surveys of farms", "Importance sampling of soil records is costly. We compare their crops.", "s"),
+        Paper("Soil surveys of farms", "We compare soil records of farms. Their crops need importance sampling.", "s"),
+        Paper("Soil surveys of farms", "We compare soil records of farms and their crops.", "s"),
+    ]
+    embedder = Embedder(tmp_path / "emb.sqlite3")
+    ranker = Ranker(papers, embedder)
+    about = "Importance sampling."
+    assert list(ranker.phrase_closeness(about, opening=True)[:3]) == pytest.approx([1.0, 0.0, 0.0])
+    assert list(ranker.phrase_closeness(about)[:3]) == pytest.approx([1.0, 1.0, 0.0])  # the text's own is as before
+    member = np.zeros(len(ranker.papers))
+    member[0] = 10.0  # far above the day: it reaches the floor without the bonus
+    bonus = ranker.opening_bonus(about, member, None)
+    assert 0 < bonus[0] <= W_OPENING_PHRASE * OPENING_CAP and bonus[1] == bonus[2] == 0
+    assert ranker.opening_bonus(about, member, np.ones(len(ranker.papers)))[0] == pytest.approx(1 + bonus[0])
+    under = np.zeros(len(ranker.papers))  # nobody stands out: nobody reaches the floor
+    assert not ranker.opening_bonus(about, under, None)[:3].any()
+    assert ranker.opening_bonus("Lattice chromodynamics", member, None) is None  # no paper opens with it
+    embedder.close()
+
+
 def test_wanted_drops_what_the_reader_does_not_want_and_keeps_the_rest():
     from newsletter.ranking import wanted
 

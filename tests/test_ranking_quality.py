@@ -23,7 +23,7 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     # chance (a random order of the 241 dev papers) is about 0.1 nDCG@10
     # floors: the dev figures of bench/quality.py minus a small margin
-    assert mean["about"] >= 0.865, mean  # 0.882 / 0.663 (0.858 / 0.658 before the phrase bonus)
+    assert mean["about"] >= 0.865, mean  # 0.883 / 0.663 (0.858 / 0.658 before the phrase bonus)
     assert f1["about"] >= 0.64, f1
     assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.660
     assert f1["about + like"] >= 0.64, f1
@@ -71,13 +71,14 @@ def test_about_on_the_second_blind_set(tmp_path):
     """Six more interests (bench/quality.py --set blind2), labelled after the
     ranker's last tuning: the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules, though it is weaker here than on
-    the other sets (measured 0.780; 0.741 before the title's phrases counted
-    again, 0.709 before the phrase bonus; against the prototype's 0.614 and the
-    quick rules' 0.743; quick + about 0.783)."""
+    the other sets (measured 0.807; 0.780 before a phrase opening the abstract
+    ordered the digest, 0.741 before the title's phrases counted again, 0.709
+    before the phrase bonus; against the prototype's 0.614 and the quick rules'
+    0.743; quick + about 0.783)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind2"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
-    assert mean["about"] >= 0.76, mean
+    assert mean["about"] >= 0.785, mean
     assert mean["about"] > mean["prototype"] + 0.05, mean
     assert mean["quick + about"] > mean["quick rules"] + 0.02, mean
 
@@ -89,7 +90,8 @@ def test_about_on_the_third_blind_set(tmp_path):
     above the issue's 20-line baseline and the 2-minute rules (measured at
     first: ``about`` 0.686 / F1 0.440, prototype 0.602, quick rules 0.585,
     quick + about 0.659; ``about`` 0.693 / 0.440 once the title's phrases
-    counted again)."""
+    counted again, 0.687 / 0.440 once a phrase opening the abstract ordered
+    the digest)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
                                folder=quality.SETS["blind3"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
@@ -104,7 +106,7 @@ def test_about_on_the_blind_set(tmp_path):
     """On eight interests nothing was tuned on (bench/quality.py --set blind,
     all 336 papers as one day): the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules; floors are the measured figures
-    (``about`` 0.862 / F1 0.631, prototype 0.772, quick rules + ``about`` 0.861,
+    (``about`` 0.860 / F1 0.631, prototype 0.772, quick rules + ``about`` 0.861,
     quick rules 0.814) minus a small margin."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind"])
@@ -130,7 +132,7 @@ def test_liked_papers_never_lower_an_interest(tmp_path):
         for interest, row in liked.items():
             assert row[0] >= alone[interest][0] - 0.005, (name, split, interest, row[0], alone[interest][0])
         gains.append(statistics.mean(r[0] for r in liked.values()) - statistics.mean(r[0] for r in alone.values()))
-    # heldout: 0.828 -> 0.938; blind3: 0.693 both
+    # heldout: 0.828 -> 0.939; blind3: 0.687 -> 0.686
     assert min(gains) >= -0.001 and max(gains) >= 0.05, gains
 
 
