@@ -64,6 +64,8 @@ _CLOSER = {
 }
 #: Inside ``$...$``: something only LaTeX writes.
 _LATEX_MARK = re.compile(r"[\\^_{}]")
+#: Five words of prose in a row (outside groups, not macros' names): no formula holds them.
+_PROSE = re.compile(r"(?<![\\\w])(?:[a-z]{2,}[,;]?\s+){4}[a-z]{2,}(?![\w{])")
 #: The word after a "$" that nothing closes.
 _UNCLOSED_WORD = re.compile(r"[^\s$]+")
 #: A relation or operator alone in math, written before a number (``$>$90\%``,
@@ -99,6 +101,16 @@ def _math_spans(text: str):
             pos = m.end()
             continue
         content = text[m.end():close.start()]
+        if opener == "$" and _PROSE.search(re.sub(r"\{[^{}]*\}", "", content)):
+            # a "$" that opens no math of this length: the sentence runs on to another formula's "$"
+            # ("we use $\alpha = 0.1 and then tune ... for $n \ge 10$"); the word after it is math if it is LaTeX
+            word = _UNCLOSED_WORD.match(text, m.end())
+            if word and _LATEX_MARK.search(word.group()):
+                yield m.start(), word.end(), word.group()
+                pos = word.end()
+            else:
+                pos = m.end()
+            continue
         if opener == "$" and not _LATEX_MARK.search(content) and (
             not content or content[0].isspace() or content[-1].isspace()
             or (text[close.end():close.end() + 1].isdigit() and not _SYMBOL_MATH.fullmatch(content))
@@ -137,10 +149,20 @@ SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄�
 _PREFIX_SPACE = re.compile(r"([∇∂¬∀∃]) (?=[\w(])")
 
 
-def _grouped(text: str) -> str:
-    """``d``, ``10`` or ``p(x)`` stays bare after √ or around /, anything longer gets parentheses."""
+#: A number times a symbol (``2σ²``, ``3n``), or a small letter times a capital (``nI(θ)``): one word, but
+#: "x/2σ²" reads as (x/2)σ², "1/nI(θ)" as (1/n)I(θ) and "√2n" as (√2)n.
+_PRODUCT = re.compile(r"\d+(?:\.\d+)?[^\W\d_]|[a-zα-ω][A-Z]")
+
+
+def _grouped(text: str, product: bool = False) -> str:
+    """``d``, ``10``, ``p(x)`` or a norm ``‖x − y‖²`` stays bare after √ or around /, anything longer
+    gets parentheses; so does a ``product`` (a denominator's or a root's ``2σ²``)."""
     text = _PREFIX_SPACE.sub(r"\1", text.strip())
+    if product and _PRODUCT.match(text):
+        return f"({text})"
     if re.fullmatch(r"[√∛∜]?[∂∇]?\w+(?:\([^()\s]*\))?|.", text) or (text.startswith("(") and text.endswith(")")):
+        return text
+    if _NORM_GROUP.fullmatch(text):
         return text
     return f"({text})"
 
@@ -154,7 +176,7 @@ def _sqrt(node, l2tobj) -> str:
     degree = _arg_text(node, l2tobj, 0).strip()
     radical = {"3": "∛", "4": "∜"}.get(degree, "√")
     prefix = degree.translate(SUPERSCRIPT) if degree and radical == "√" else ""
-    return prefix + radical + _grouped(_arg_text(node, l2tobj, 1))
+    return prefix + radical + _grouped(_arg_text(node, l2tobj, 1), product=True)
 
 
 #: ½ for \frac{1}{2}: one character, so "a\frac{1}{2}" reads "a½", not "a1/2".
@@ -171,7 +193,7 @@ def _frac(node, l2tobj) -> str:
     plain = f"{numerator}/{denominator}"
     if plain in _VULGAR:
         return _VULGAR[plain]
-    return _FRAC_OPEN + _grouped(numerator) + "/" + _grouped(denominator) + _FRAC_CLOSE
+    return _FRAC_OPEN + _grouped(numerator) + "/" + _grouped(denominator, product=True) + _FRAC_CLOSE
 
 
 def _fractions_placed(text: str) -> str:
@@ -251,6 +273,19 @@ def _href(node, l2tobj) -> str:
     return f"{text} ({url})" if text else url
 
 
+def _url(node, l2tobj) -> str:
+    """``\\url{...}`` as its address, character for character: LaTeX reads the
+    argument verbatim, so its ``~`` is the tilde of ``/~user`` (pylatexenc made
+    it a space and broke the link) and ``\\%``, ``\\_`` are the characters escaped."""
+    args = node.nodeargd.argnlist if node.nodeargd else []
+    if not args or args[-1] is None:
+        return ""
+    written = args[-1].latex_verbatim().strip()
+    if written.startswith("{") and written.endswith("}"):
+        written = written[1:-1].strip()
+    return re.sub(r"\\([%#&_~$])", r"\1", written)
+
+
 def _combining(mark: str):
     def accent(node, l2tobj) -> str:
         return _arg_text(node, l2tobj, 0) + mark
@@ -311,11 +346,12 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             # Styled alphabets: 𝒪, 𝐱 are often missing from fonts; the letter reads fine.
             *(spec(name, simplify_repl=_plain) for name in (
                 "mathcal", "mathscr", "mathfrak", "mathbf", "mathrm", "mathit", "mathsf", "mathtt",
-                "boldsymbol", "bm", "operatorname", "text", "textrm", "textnormal", "url",
+                "boldsymbol", "bm", "operatorname", "text", "textrm", "textnormal",
                 # in math (outside it _unwrap_styles has taken them off already)
                 "texttt", "textsf", "textsl", "textsc", "textup", "textmd", "mbox", "hbox", "mathnormal",
             )),
             spec("href", simplify_repl=_href),
+            spec("url", simplify_repl=_url),
             # physics' one-argument form, \braket{a|b}: pylatexenc's takes two ("⟨%s|%s⟩a|b")
             spec("braket", simplify_repl=lambda node, l2tobj: f"⟨{_arg_text(node, l2tobj, 0)}⟩"),
             spec("overset", simplify_repl=_stacked(True)),
@@ -333,6 +369,12 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("textless", "<"),
             spec("ddagger", "‡"),
             spec("S", "§"),
+            spec("P", "¶"),
+            spec("pounds", "£"),
+            spec("textsterling", "£"),
+            spec("euro", "€"),
+            spec("yen", "¥"),
+            spec("textyen", "¥"),
             # layout that means a space, or nothing, in one paragraph of text
             *(spec(name, " ") for name in ("newline", "linebreak", "par", "smallskip", "medskip", "bigskip", "hfill")),
             spec("noindent", ""),
@@ -344,6 +386,11 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             # space kept for what is not shown, and an equation's number: nothing on one line ("\\phantom{x}y" read "xy")
             *(spec(name, "") for name in ("phantom", "hphantom", "vphantom", "tag")),
             spec("leadsto", "⇝"),
+            # big operators as such (pylatexenc wrote \bigoplus as the binary ⊕, and "h, ⊕ᵤ" lost its space)
+            spec("bigoplus", "⨁"),
+            spec("bigotimes", "⨂"),
+            spec("bigodot", "⨀"),
+            spec("biguplus", "⨄"),
             spec("imath", "ı"),
             spec("jmath", "ȷ"),
             # modular arithmetic (pylatexenc dropped the word: "a ≡ b p", "x 2")
@@ -429,7 +476,7 @@ def _braced(text: str, start: int) -> int | None:
 _SCRIPT_ATOM = re.compile(r"\s*(\\[a-zA-Z]+|\\.|[^\s{}\\])")
 
 
-def _scripts(math: str) -> str:
+def _scripts(math: str, lost: bool = False) -> str:
     """``x^2`` -> ``x²``, ``\\ell_1`` -> ``ℓ₁``, ``n^{3/2}`` -> ``n^(3/2)``:
     super- and subscripts converted before the rest (pylatexenc keeps the
     ``^`` and drops the braces, which makes ``n^{3/2}`` read as ``n^3/2``)."""
@@ -461,7 +508,7 @@ def _scripts(math: str) -> str:
                 out.append(math[i:])
                 return "".join(out)
             end, inner = m.end(), m.group(1)
-        text = " ".join(_to_text(_scripts(inner)).split())
+        text = " ".join(_to_text(_scripts(inner, lost)).split())
         table = SUPERSCRIPT if math[i] == "^" else SUBSCRIPT
         mapped = text.translate(table)
         if text and all(ch != mapped_ch for ch, mapped_ch in zip(text, mapped) if not ch.isspace()) and " " not in text:
@@ -469,7 +516,11 @@ def _scripts(math: str) -> str:
         elif text in ("'", "′", "″", "*", "⋆", "∗", "†", "‡", "⊤", "⊺", "⊥", "∘", "○") and math[i] == "^":
             out.append({"⊤": "ᵀ", "⊺": "ᵀ", "'": "′", "∘": "°", "○": "°"}.get(text, text))
         else:
-            out.append(math[i] + (text if len(text) == 1 else f"({text})"))
+            # one character bare, unless a letter follows it: "k_BT_c" read as k with the script BT
+            # (not in an export's lost math, whose "ε_DP" lost the braces of ε_{DP})
+            glued = len(text) == 1 and not lost and (
+                math[end:end + 1].isalnum() or math[end:end + 1] == "\\" and math[end + 1:end + 2].isalpha())
+            out.append(math[i] + (text if len(text) == 1 and not glued else f"({text})"))
         pos = end
 
 
@@ -487,9 +538,9 @@ _OPERATOR_AFTER = re.compile(
 _OPERATOR_GROUP = re.compile(rf"(\\(?:{_OPERATOR_NAMES}))\{{([^{{}}]*)\}}")
 
 
-#: A space between two macros (``\le \epsilon``), or after a group before a macro
-#: (``\mathbf{W} \in``), which pylatexenc would drop.
-_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\?\})\s+(?=\\[a-zA-Z])")
+#: A space between two macros (``\le \epsilon``, ``p \| \pi``), or after a group or a comma before a
+#: macro (``\mathbf{W} \in``, ``(h, \bigoplus``), which pylatexenc would drop.
+_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\\||\\?\}|,)\s+(?=\\[a-zA-Z])")
 
 
 #: The innermost multi-line environment of display math (one without another inside it).
@@ -551,20 +602,109 @@ _OPEN_BAR_SPACE = re.compile(r"(\\l[vV]ert)\s+")
 _SUBSTACK = re.compile(r"\\substack\{([^{}]*)\}")
 
 
-def _math(source: str) -> str:
+def _math(source: str, lost: bool = False) -> str:
     source = _environments(source) if "\\begin{" in source else source
     if "\\substack" in source:  # its rows on one line, as a list: "∑_(i<n, j<m)", not "∑_(i<n j<m)"
         source = _SUBSTACK.sub(lambda m: ", ".join(r.strip() for r in _ROW_BREAK.split(m[1])), source)
     if "\\l" in source or "\\no" in source:
         source = _OPEN_BAR_SPACE.sub(r"\1{}", _LIMITS.sub("", source))
+    if "'" in source:  # in math an apostrophe is a prime: "k(x, x′)", "f″" (pylatexenc made '' a closing quote)
+        source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
+    if "\\" in source:  # a paper's own blackboard letters: \P(X > t) is ℙ(X > t), not "(X > t)" or "¶(X > t)"
+        source = _BLACKBOARD_MACRO.sub(r"\\mathbb{\1}", source)
+    if "brace" in source:
+        source = _braces_unlabelled(source)
+    if "\\choose" in source or "\\over" in source:
+        source = _infix_fractions(source)
     prepared = _MACRO_SPACE.sub(r"\1\\ ", _OPERATOR_AFTER.sub(r"\1\\ ", _OPERATOR.sub(r"\\ \\\1", _escape_comments(source))))
     try:
-        text = _to_text(_scripts(prepared))
+        text = _to_text(_scripts(prepared, lost))
     except _failures():
         text = source  # left readable: the source without its $ delimiters
     # NFC: an accent on a letter as the one character fonts draw best ("Õ", not "O" + U+0303)
     text = _INNER_SPACE.sub("", " ".join(text.split()))
+    if text[:2] in ("± ", "∓ "):  # a sign before its number ("±0.1"), not a sum's operator
+        text = text[0] + text[2:]
     return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
+
+
+#: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
+_BLACKBOARD_MACRO = re.compile(r"\\([PERNZQC])(?![a-zA-Z])")
+
+
+#: A brace set under or over a part of a formula, with its label as the brace's script.
+_LABELLED_BRACE = re.compile(r"\\(?:under|over)brace\s*(?=\{)")
+
+
+#: A brace's label that is words, not a symbol.
+_WORDY_LABEL = re.compile(r"\\text|\\mathrm|\s|[A-Za-z]{3}")
+
+
+def _braces_unlabelled(source: str) -> str:
+    """``\\underbrace{X}_{\\text{data fit}}`` as ``X``: on one line a label in words has
+    nowhere to go, and as X's script it read "‖f‖²ˢᵐᵒᵒᵗʰⁿᵉˢˢ"."""
+    out, pos = [], 0
+    for m in _LABELLED_BRACE.finditer(source):
+        if m.start() < pos:
+            continue
+        end = _braced(source, m.end())
+        if end is None:
+            break
+        out += [source[pos:m.start()], source[m.end():end]]
+        pos = end
+        script = re.match(r"\s*[_^]\s*", source[pos:])
+        if script:
+            label = pos + script.end()
+            close = _braced(source, label) if source.startswith("{", label) else None
+            if close is not None and _WORDY_LABEL.search(source, label, close):
+                pos = close  # a short label (a symbol: "a+bₙ") stays the script it reads as
+    out.append(source[pos:])
+    return "".join(out)
+
+
+#: Plain TeX's infix fractions, in a group or a whole formula: ``{n \\choose k}``, ``{a \\over b}``.
+_INFIX = re.compile(r"\\(choose|over)(?![a-zA-Z])")
+
+
+def _infix_fractions(source: str) -> str:
+    """``{n \\choose k}`` as ``\\binom{n}{k}`` and ``{a \\over b}`` as ``\\frac{a}{b}``
+    (pylatexenc dropped the word: "n k"), innermost group first."""
+    out, pos, i = [], 0, 0
+    while i < len(source):
+        if source[i] == "{" and (i == 0 or source[i - 1] != "\\"):
+            end = _braced(source, i)
+            if end is None:
+                break
+            out += [source[pos:i], "{" + _infix_fractions(source[i + 1:end - 1]) + "}"]
+            pos = i = end
+            continue
+        i += 1
+    out.append(source[pos:])
+    joined = "".join(out)
+    return _infix_fraction(joined) or joined
+
+
+def _infix_fraction(group: str) -> str | None:
+    """The group as ``\\binom``/``\\frac`` when it holds ``\\choose``/``\\over`` outside
+    its own groups (and not inside a set's ``\\{ \\}``), else None."""
+    m = next((m for m in _INFIX.finditer(group) if _depth(group, m.start()) == 0), None)
+    if m is None or group.count("\\{", 0, m.start()) != group.count("\\}", 0, m.start()):
+        return None
+    name = "binom" if m[1] == "choose" else "frac"
+    return f"\\{name}{{{group[:m.start()].strip()}}}{{{group[m.end():].strip()}}}"
+
+
+def _depth(text: str, at: int) -> int:
+    """How many groups (unescaped braces) are open at ``at``."""
+    depth = 0
+    for i in range(at):
+        if text[i] in "{}" and (i == 0 or text[i - 1] != "\\"):
+            depth += 1 if text[i] == "{" else -1
+    return depth
+
+
+#: An apostrophe after a symbol in math (``x'``, ``f''``): the prime typesetting shows.
+_PRIME = re.compile(r"(?<=[\w)\]}′])'(')?")
 
 
 def _minus_signs(math: str) -> str:
@@ -572,8 +712,13 @@ def _minus_signs(math: str) -> str:
     (``x_t - \\eta g`` "xₜ − ηg", ``(1-1/e)``), unless it joins two words
     (``\\text{pre-trained}``), a name in capitals (``\\epsilon\\text{-DP}``) or a
     name and its number (``\\texttt{Llama-2}``, ``\\text{GPT-4o}``).  Not in an export's lost math, whose words
-    run on into prose ('ell_infty-norm')."""
-    return _MINUS.sub("−", math) if "-" in math else math
+    run on into prose ('ell_infty-norm').  A formula that begins with one
+    negates what follows (``-\\log\\sigma(x)`` "−log σ(x)"): no word precedes it."""
+    if "-" not in math:
+        return math
+    if math.startswith("-") and math[1:2].isalpha():
+        math = "−" + math[1:]
+    return _MINUS.sub("−", math)
 
 
 _MINUS = re.compile(
@@ -588,10 +733,14 @@ _RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔
 #: (Not ``∼`` before a number, "about": ``$\\sim$10x``.)
 #: (Nor one with its own script: ``x \\stackrel{iid}{\\sim} p`` is "x ∼ⁱⁱᵈ p".)
 _SCRIPT_CHARS = "".join(chr(c) for c in (*SUPERSCRIPT.values(), *SUBSCRIPT.values()))
+#: A norm or an absolute value with its scripts, ``‖x − y‖²``: one quantity, its bars its parentheses.
+_NORM_GROUP = re.compile(rf"‖[^‖]+‖[{_SCRIPT_CHARS}]*|\|[^|]+\|[{_SCRIPT_CHARS}]*")
 _RELATION_ONE_SIDE = re.compile(
-    rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:{_SCRIPT_CHARS}])(?!(?<=∼)\d)"
+    rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:^_{_SCRIPT_CHARS}])(?!(?<=∼)\d)"
 )
-_OPERATOR_ONE_SIDE = re.compile(r"(?<=[^\s(\[])([×·⊗⊕∘⋆∗⊙]) (?=\S)|(?<=\S) ([×·⊗⊕∘⋆∗⊙])(?=[^\s)\],.;:])")
+#: (Not a star before a relation: ``x^\\star \\in X`` is the point x⋆, "x⋆ ∈ X", not a product "x⋆∈ X".)
+_OPERATOR_ONE_SIDE = re.compile(
+    rf"(?<=[^\s(\[])([×·⊗⊕∘⋆∗⊙]) (?=[^\s{_RELATIONS}=<>])|(?<=\S) ([×·⊗⊕∘⋆∗⊙])(?=[^\s)\],.;:])")
 
 
 def _operator_spacing(text: str) -> str:
@@ -607,7 +756,8 @@ def _operator_spacing(text: str) -> str:
 
 
 #: A relation written tight (``U\\in\\mathbb{R}^n``: nothing in the source could space it).
-_RELATION_TIGHT = re.compile(rf"(?<=[^\s(\[{{⟨|‖])([{_RELATIONS}])(?=[^\s)\]}},.;:⟩|‖])")
+#: (Not one with its own script: ``\\stackrel{\\text{i.i.d.}}{\\sim}`` is "∼^(i.i.d.)", not "∼ ^(i.i.d.)".)
+_RELATION_TIGHT = re.compile(rf"(?<=[^\s(\[{{⟨|‖])([{_RELATIONS}])(?=[^\s)\]}},.;:⟩|‖^_{_SCRIPT_CHARS}])")
 _SCRIPT_GROUP = re.compile(r"[_^]\(")
 
 
@@ -909,7 +1059,7 @@ def _lost_math(text: str) -> str:
             return "\\" + n.group() + ("{}" if core[n.end():n.end() + 1].isalpha() else "")
 
         core = re.sub(r"\{[^{}]*\}|\ue000[^\ue000\ue001]*\ue001", lambda g: _LOST_IN.sub(r"\\in", g.group()), core)
-        shown = _math(_LOST_MACRO.sub(macro, core))
+        shown = _math(_LOST_MACRO.sub(macro, core), lost=True)
         return shown + tail if shown.strip() else written
 
     text = _set_braces_marked(_LOST_OLD_FONT.sub(r"math\1{\2}", _lost_relations(text)))
@@ -1258,11 +1408,21 @@ def _converted(text: str) -> str:
     text = _unwrap_styles(_citations(text))
     out, pos = [], 0
     for start, end, source in _math_spans(text):
-        out.append(_text(text[pos:start]))
+        out.append(_text(_ties_at_math(text[pos:start], pos > 0, True)))
         out.append(_minus_signs(_math(source)))
         pos = end
-    out.append(_text(text[pos:]))
+    out.append(_text(_ties_at_math(text[pos:], pos > 0, False)))
     return _SPACES.sub(" ", "".join(out))  # a line break or \\quad next to a space: one space
+
+
+def _ties_at_math(segment: str, after: bool, before: bool) -> str:
+    """A tie between math and a word (``$\\approx 9.8$~meV``, ``with~$n$``) as
+    the space it is: :data:`_TIE` sees one side only of a text cut at the math."""
+    if after and segment.startswith("~") and segment[1:2].isalnum():
+        segment = " " + segment[1:]
+    if before and segment.endswith("~") and segment[-2:-1].isalnum():
+        segment = segment[:-1] + " "
+    return segment
 
 
 _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
@@ -1270,7 +1430,7 @@ _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
 #: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
-_EN_DASH = re.compile(r"(?<=\w)--(?=\w)")
+_EN_DASH = re.compile(r"(?<=[\w}])--(?=\w|\\[a-zA-Z\"'`^~=.]|\{\\)")
 #: A dash set off by spaces in text that has LaTeX (``results --- and more``, ``a -- b``).
 _SPACED_DASH = re.compile(r"(?:(?<=\S)|^) (---?) (?=\S)")
 
@@ -1281,6 +1441,8 @@ _TIE = re.compile(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
 _LETTER_MACRO_SPACE = re.compile(
     r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])"
     r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
+    # a dash or a backslash written as a macro: "trade\\textendash off" is "trade–off", not "trade– off"
+    r"|(\\text(?:endash|emdash|backslash))[ \t]+(?=\w)"
 )
 
 
@@ -1298,7 +1460,7 @@ def _text(segment: str) -> str:
     # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math
     segment = _OPERATOR_GROUP.sub(r"\1\\ \2", _OPERATOR.sub(r"\\ \\\1", segment))
     segment = _OPERATOR_AFTER.sub(r"\1\\ ", segment)
-    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2]) + "{}", segment))
+    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2] or m[3]) + "{}", segment))
 
 
 #: Names papers give the macro for their own method, model or system (``\\method``, ``\\ours``).

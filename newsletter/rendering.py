@@ -199,11 +199,14 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 
 #: A script the text could not write in Unicode characters (:mod:`latex` leaves
 #: ``v_θ``, ``L(θ_T)``, ``d^(1/4)``, ``L_(DPO)``): a group in parentheses after
-#: a letter, a digit or a bracket, or one character after a lone letter, a Greek
-#: letter or a bracket (never inside a word: ``snake_case``, ``GPT_4`` stay).
+#: a letter, a digit, a bracket or a big operator (``∑_(⟨i,j⟩)``), which may hold
+#: one level of parentheses of its own (``inf_(γ ∈ Π(μ,ν))``, ``2^(Õ(k/ε))``), or
+#: one character after a lone letter, a Greek letter, a bracket, a big operator or
+#: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay).
 _RAW_SCRIPT = re.compile(
-    r"(?P<base>[\w)\]‖|])(?P<op>[_^])\((?P<group>[^()\s][^()]{0,30})\)"
-    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|])(?P<op1>[_^])(?P<one>[^\W_]|∞)(?!\w)"
+    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
+    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
+    r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†])(?!\w)"
 )
 #: A run of text holding an address or a link, where ``_`` is part of the name.
 _LINK_LIKE = re.compile(r"://|www\.|@|\w\.[a-z]{2,}/")
@@ -224,8 +227,9 @@ def scripts_raised(text: str) -> Markup:
             continue
         op, script = (m["op"], m["group"]) if m["op"] else (m["op1"], m["one"])
         tag = "sub" if op == "_" else "sup"
+        # a script's own script (``𝔼_(x ∼ p_(data))``) is set as one too
         out += [escape(text[pos:m.start()]), escape(m["base"] or m["base1"]),
-                Markup(f"<{tag}>") + escape(script) + Markup(f"</{tag}>")]
+                Markup(f"<{tag}>") + scripts_raised(script) + Markup(f"</{tag}>")]
         pos = m.end()
     out.append(escape(text[pos:]))
     return Markup("").join(out)

@@ -1,14 +1,38 @@
-"""Signed subscription links: the one place that knows how a token is made.
+"""Subscription links: the one place that knows how a token is made.
 
-A token is the subscriber's address (lower-cased) signed with HMAC-SHA256
-under the secret named by ``web.secret_env`` (:mod:`itsdangerous`, with a
-salt of its own so the key signs nothing else).  It names exactly one
-subscriber: changing a character of the address, the signature or the
-length makes :meth:`Links.email` refuse it, and a token cannot be moved to
-another address without the secret.  Tokens do not expire: a digest from
+A token names one subscriber (the address, lower-cased) without showing it:
+the address is encrypted with AES-SIV (RFC 5297, from the ``cryptography``
+package the DKIM signatures already use) under a key derived with HKDF from
+the secret named by ``web.secret_env``.  Why this way:
+
+- AES-SIV is authenticated encryption, so a token changed by one
+  character, cut short, or made without the key is refused, as a signature
+  refused it before; and it is deterministic (no nonce), so an address gets
+  the same token every time: preview shows the links send sends, and a
+  token can be looked up in a cache.
+- The address cannot be read from the URL without the key.  The tokens
+  before this (``itsdangerous``'s signed base64) carried it readable: a link
+  forwarded, logged by a proxy or shared in a screenshot gave the address away.
+- The token is self-contained: ``serve`` reads the address from the token
+  itself, not from a table of the config's subscribers, so a subscriber
+  removed from the config (or added after ``serve`` started) is still
+  unsubscribed by the link in their last digest.
+- The address is padded to a multiple of :data:`PAD` bytes, so the token's
+  length says little about the address's.
+
+Layout (base64url, no padding): version byte :data:`VERSION`, a 4-byte key
+id, then the SIV ciphertext; the version and key id are authenticated with
+it.  The key id (a value derived from the key that tells nothing about it)
+picks the key that opens the token, and tells ``serve`` that a refused link
+was made with a key it does not have: the sign of ``send`` and ``serve``
+running with different secrets.
+
+Links already sent keep working: a token holding a ``.`` is one of the
+earlier signed tokens, and is accepted when its signature checks under the
+current key or one of the old ones.  Tokens do not expire: a digest from
 last year must still unsubscribe its reader.  After a change of key (one
 that leaked), the keys used before, named by ``web.old_secret_env``, still
-check the links they signed; new links are signed with the current key only.
+open the links they made; new links are made with the current key only.
 
 The emails (:mod:`messages`, :mod:`rendering`) put :meth:`Links.unsubscribe_url`
 in the footer and in List-Unsubscribe; the web app (:mod:`web`) reads the
@@ -19,10 +43,12 @@ never logged or shown.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import functools
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Collection
 
 from .config import Config, check_address, line_break_hint, unset_variable
 from .errors import ConfigError, Problem
@@ -33,21 +59,102 @@ UNSUBSCRIBE_PATH = "/unsubscribe/{token}"
 RESUBSCRIBE_PATH = "/resubscribe/{token}"
 #: A shorter key could be guessed offline from one link.
 MIN_SECRET_CHARS = 16
-_SALT = "paper-digest.subscription.v1"
+#: The first byte of every token made now (the signed tokens before had none: they hold a ``.``).
+VERSION = 2
+#: The address is padded to a multiple of this many bytes, and to at least twice it.
+PAD = 16
+_KEY_ID_BYTES = 4
+_HEAD_BYTES = 1 + _KEY_ID_BYTES
+_TAG_BYTES = 16  # AES-SIV's synthetic IV
+#: Longer than any token made for an address (254 characters at most): not one of ours, unread.
+MAX_TOKEN_CHARS = 512
+_SALT = b"paper-digest.subscription.v2"
+_LEGACY_SALT = "paper-digest.subscription.v1"
 
 
 class BadToken(ValueError):
     """A token that is forged, cut short, altered, or not one of ours."""
 
 
+class _Key:
+    """One secret's keys: the AES-SIV key that seals addresses, and the id that
+    names it in a token; both derived with HKDF, each for its own use, so the
+    secret itself encrypts nothing."""
+
+    def __init__(self, secret: str) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+
+        self.secret = secret
+        self.head = bytes([VERSION]) + _derive(secret, b"key id", _KEY_ID_BYTES)
+        self._siv = AESSIV(_derive(secret, b"aes-siv address", 64))  # AES-256-SIV: two 256-bit keys
+
+    def seal(self, email: str) -> str:
+        data = email.encode("utf-8")
+        padded = data.ljust(max(2 * PAD, -(-len(data) // PAD) * PAD), b"\0")
+        return _encode(self.head + self._siv.encrypt(padded, [self.head]))
+
+    def open(self, raw: bytes) -> str | None:
+        """The address ``raw`` (a decoded token carrying this key's id) holds, None unless this key sealed it."""
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            padded = self._siv.decrypt(raw[_HEAD_BYTES:], [raw[:_HEAD_BYTES]])
+            value = padded.rstrip(b"\0").decode("utf-8")
+            email = check_address(value)
+        except (InvalidTag, ValueError, UnicodeError):
+            return None
+        return email if value == value.strip().lower() else None
+
+    @functools.cached_property
+    def legacy(self):
+        """The serializer of the signed tokens made before (``itsdangerous``,
+        HMAC-SHA256): they still check the links already sent.  Made when the
+        first such link comes: a send never needs it."""
+        from itsdangerous import URLSafeSerializer
+
+        return URLSafeSerializer(self.secret, salt=_LEGACY_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def _derive(secret: str, use: bytes, length: int) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(hashes.SHA256(), length, _SALT, use).derive(secret.encode("utf-8"))
+
+
+def _encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _decode(token: str) -> bytes | None:
+    """The bytes of a token as we write them, None for anything else: base64
+    decoding drops the last character's spare bits ('Ptg4' and 'Ptg5' read
+    alike), and only the token we made is one of ours."""
+    if len(token) > MAX_TOKEN_CHARS or not token.isascii():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    return raw if _encode(raw) == token else None
+
+
+def _shaped(raw: bytes | None) -> bool:
+    """Whether decoded bytes have a made token's shape (version, head, whole pad blocks)."""
+    if not raw:
+        return False
+    body = len(raw) - _HEAD_BYTES - _TAG_BYTES
+    return raw[0] == VERSION and body >= 2 * PAD and body % PAD == 0
+
+
 class Links:
-    """Signs and checks subscription tokens; builds the links that carry them."""
+    """Makes and opens subscription tokens; builds the links that carry them."""
 
     def __init__(self, base_url: str, secret: str, old: tuple[str, ...] = ()) -> None:
-        """``old``: keys that signed links before ``secret`` did; they only check."""
+        """``old``: keys that made links before ``secret`` did; they only open."""
         self.base_url = base_url.rstrip("/")
-        self._serializer = _serializer(secret)
-        self._old = tuple(_serializer(key) for key in dict.fromkeys(old) if key != secret)
+        self._key = _Key(secret)
+        self._keys = (self._key, *(_Key(key) for key in dict.fromkeys(old) if key != secret))
         self._tokens: dict[str, str] = {}
 
     def token(self, email: str) -> str:
@@ -57,51 +164,36 @@ class Links:
         if token is None:
             if len(self._tokens) >= 100_000:
                 self._tokens.clear()
-            token = self._tokens[key] = self._serializer.dumps(key)
+            token = self._tokens[key] = self._key.seal(key)
         return token
 
     def email(self, token: str) -> str:
-        """The address a token names; :class:`BadToken` unless we signed it,
-        with the current key or one of the old ones."""
-        email = self._signed_by(self._serializer, token, self.token)
-        if email is None:
-            email = next(filter(None, (self._signed_by(old, token, old.dumps) for old in self._old)), None)
+        """The address a token names; :class:`BadToken` unless we made it,
+        with the current key or one of the old ones (either kind of token)."""
+        if "." in token:
+            email = next(filter(None, (_signed_by(key.legacy, token) for key in self._keys)), None)
+        else:
+            raw = _decode(token)
+            email = None
+            if raw is not None and _shaped(raw):
+                email = next(filter(None, (key.open(raw) for key in self._keys if raw.startswith(key.head))), None)
         if email is None:
             raise BadToken("not a valid link")
         return email
 
-    @staticmethod
-    def _signed_by(serializer, token: str, made: Callable[[str], str]) -> str | None:
-        """The address ``token`` names if ``serializer``'s key made it, else None."""
-        from itsdangerous import BadData
-
-        try:
-            value = serializer.loads(token)
-            email = check_address(value)
-        except (BadData, ValueError, TypeError, UnicodeError):
-            return None
-        # base64 decoding drops the last character's spare bits: 'Ptg4' and
-        # 'Ptg5' read alike, and only the token we made is one of ours
-        return email if isinstance(value, str) and made(value) == token else None
-
-    def signed_elsewhere(self, token: str) -> str | None:
-        """The address a well-formed token names when its signature is not
-        ours (another key made it), else None.  Never a reason to act on the
-        token: only to tell the operator that the links going out may be
-        signed with another key than the one checking them."""
-        signature = token.rpartition(".")[2]
-        if len(signature) != len(self.token("x@example.org").rpartition(".")[2]):
-            return None  # cut short or padded (a mail client's line wrap): not another key's work
-        try:
-            valid, value = self._serializer.loads_unsafe(token)
-        except Exception:  # itsdangerous's own decoding of a stranger's bytes
-            return None
-        if valid or not isinstance(value, str):
-            return None
-        try:
-            return check_address(value)
-        except ValueError:
-            return None
+    def made_elsewhere(self, token: str, subscribers: Collection[str]) -> bool:
+        """Whether a refused token looks made with a key none of ours is: one
+        of our shape carrying another key's id (which address it holds cannot
+        be known, which is the point), or one of the signed tokens from before
+        naming one of ``subscribers`` under another signature.  Never a reason
+        to act on the token: only to tell the operator that the links going
+        out may be made with another key than the one opening them.  A token
+        cut short (a mail client's line wrap) is not another key's work."""
+        if "." not in token:
+            raw = _decode(token)
+            return raw is not None and _shaped(raw) and not any(raw.startswith(key.head) for key in self._keys)
+        email = _signed_elsewhere(self._key.legacy, token)
+        return email is not None and email.lower() in subscribers
 
     def unsubscribe_url(self, email: str) -> str:
         return self.base_url + UNSUBSCRIBE_PATH.format(token=self.token(email))
@@ -110,11 +202,36 @@ class Links:
         return self.base_url + RESUBSCRIBE_PATH.format(token=self.token(email))
 
 
-def _serializer(secret: str):
-    # Imported here: only a config with `web:` signs anything.
-    from itsdangerous import URLSafeSerializer
+def _signed_by(serializer, token: str) -> str | None:
+    """The address a signed token from before names if ``serializer``'s key signed it, else None."""
+    from itsdangerous import BadData
 
-    return URLSafeSerializer(secret, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    try:
+        value = serializer.loads(token)
+        email = check_address(value)
+    except (BadData, ValueError, TypeError, UnicodeError):
+        return None
+    # base64 decoding drops the last character's spare bits: 'Ptg4' and
+    # 'Ptg5' read alike, and only the token the key made is one of ours
+    return email if isinstance(value, str) and serializer.dumps(value) == token else None
+
+
+def _signed_elsewhere(serializer, token: str) -> str | None:
+    """The address a well-formed signed token from before names when its
+    signature is not ``serializer``'s, else None."""
+    signature = token.rpartition(".")[2]
+    if len(signature) != len(serializer.dumps("x@example.org").rpartition(".")[2]):
+        return None  # cut short or padded (a mail client's line wrap): not another key's work
+    try:
+        valid, value = serializer.loads_unsafe(token)
+    except Exception:  # itsdangerous's own decoding of a stranger's bytes
+        return None
+    if valid or not isinstance(value, str):
+        return None
+    try:
+        return check_address(value)
+    except ValueError:
+        return None
 
 
 #: How to make a signing key, said where a key is missing or too short.

@@ -9,12 +9,15 @@ token; this app reads it back).  What the app promises:
   answers 200: recorded in the state, honoured by every command.
 - ``GET`` only shows a page whose button posts that same form.  Link
   scanners and previews fetch every link, so a GET never changes anything.
-- A forged, truncated or altered token gets 400 and changes nothing.
+- A forged, truncated or altered token gets 400 and changes nothing.  The
+  token holds the address encrypted (the links of digests sent before
+  that, signed with the address readable, still work): the app reads the
+  address from the token, not from the config's subscribers.
 - Nothing lists subscribers or tells whether an address is subscribed: a
   valid token gets the same pages whatever the state holds, and no page
   reads it.
 - After unsubscribing, the page offers to re-subscribe (a POST with the same
-  signed token to ``BASE/resubscribe/<token>``).
+  token to ``BASE/resubscribe/<token>``).
 
 Forms post to relative URLs, so the app works behind a reverse proxy at any
 path; it serves its routes under ``web.base_url``'s path, which the proxy
@@ -239,13 +242,13 @@ class _App:
             return None
 
     def _other_key(self, token: str) -> None:
-        """Warn (at most once an hour) when a refused link names a subscriber of
-        the config: the digests are likely signed with another key than this
+        """Warn (at most once an hour) when a refused link was made with another
+        key (a signed link from before: one naming a subscriber of the
+        config): the digests are likely made with another key than this
         process's (`send` from cron, `serve` under systemd, each with its own
-        env file), and then nobody can unsubscribe.  Neither the token nor the
+        env file), and then nobody can unsubscribe.  Neither the token nor an
         address is logged."""
-        email = self.links.signed_elsewhere(token)
-        if email is None or email.lower() not in self.subscribers:
+        if not self.links.made_elsewhere(token, self.subscribers):
             return
         clock = time.monotonic()
         if self.warned_at is not None and clock - self.warned_at < OTHER_KEY_WARN_EVERY:
@@ -254,7 +257,7 @@ class _App:
         assert self.config.web is not None
         name = self.config.web.secret_env
         log.warning(
-            "warning: %s: web.secret_env: refused a subscriber's link signed with another key than %s's: if `send` or `run` "
+            "warning: %s: web.secret_env: refused a link made with another key than %s's: if `send` or `run` "
             "run with another %s than `serve`, no emailed unsubscribe link works; give every process the same "
             "key (after a change of key, name the one before in web.old_secret_env: the digests it signed carry its links)",
             self.config.where("web", "secret_env"), name, name,

@@ -872,3 +872,101 @@ def test_the_lost_math_marks_looked_for_one_by_one_are_the_one_regex_of_them_all
     for text in texts + made:
         assert _has_lost_mark(text) == bool(together.search(text)), text
     assert sum(map(_has_lost_mark, made)) >= 30  # the made ones do hold marks, most of them
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # \url's argument is verbatim: its "~" is a home folder's (it became a space and broke the link)
+        (r"released at \url{http://example.com/~user/page\%20x} and \url{https://h.co/d/data\_v2}",
+         "released at http://example.com/~user/page%20x and https://h.co/d/data_v2"),
+        # an en dash before a name's accent macro ("Polyak--Łojasiewicz" kept its two hyphens)
+        (r"the Polyak--\L{}ojasiewicz inequality, R\'enyi--\"Ulam and {\"O}--{\"u}",
+         "the Polyak–Łojasiewicz inequality, Rényi–Ülam and Ö–ü"),
+        # a tie between math and a word ("≈ 9.8~meV")
+        (r"an error of $\approx 9.8$~meV with~$n$ samples", "an error of ≈ 9.8 meV with n samples"),
+        # a norm bar's space before a macro ("KL(π_θ ‖π_(ref))")
+        (r"$\mathrm{KL}(\pi_\theta \| \pi_{\mathrm{ref}})$", "KL(π_θ ‖ π_(ref))"),
+        # a starred point before a relation is no product ("x⋆∈ arg min f")
+        (r"$x^\star \in \arg\min f$ and $f \star g$", "x⋆ ∈ arg min f and f ⋆ g"),
+        # a denominator that is a product, a numerator that is a norm ("exp(−(‖x − x'‖²)/2σ²)")
+        (r"$k(x, x') = \exp\left(-\frac{\|x - x'\|^2}{2\sigma^2}\right)$", "k(x, x′) = exp(−‖x − x′‖²/(2σ²))"),
+        (r"$\sqrt{2n}$, $\frac{1}{2n}$, $\frac{2\sigma^2}{n}$, $\frac{|x-y|}{2}$, $\frac{a}{10}$",
+         "√(2n), 1/(2n), 2σ²/n, |x−y|/2, a/10"),
+        # a sign before its number; a sum's ± keeps its spaces
+        (r"(within $\pm 0.1$), $0.87 \pm 0.02$ and $\mp x$", "(within ±0.1), 0.87 ± 0.02 and ∓x"),
+        # in math an apostrophe is a prime
+        (r"datasets $D, D'$ with $\Pr[M(D')\in S]$ and $f''(x)$", "datasets D, D′ with Pr[M(D′) ∈ S] and f″(x)"),
+    ],
+)
+def test_more_forms_of_arxiv_abstracts_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # plain TeX's infix fractions lost their word ("n k")
+        (r"${n \choose k}$, $n \choose k$, ${a \over b+c}$ and ${a \over {b \choose c}}$",
+         "C(n, k), C(n, k), a/(b+c) and a/(C(b, c))"),
+        # a brace's label in words is no script ("‖f‖²ˢᵐᵒᵒᵗʰⁿᵉˢˢ"); a symbol's stays one
+        (r"$\sum_i \underbrace{\ell(x_i)}_{\text{data fit}} + \lambda \overbrace{\|f\|^2}^{\text{smoothness}}$",
+         "∑ᵢ ℓ(xᵢ) + λ‖f‖²"),
+        # a symbol written as a macro swallows the space after it, as TeX does ("trade– off")
+        (r"the trade\textendash off, fairness\textemdash a theme, and \textbackslash n",
+         "the trade–off, fairness—a theme, and \\n"),
+        # currency and paragraph signs ("\pounds{}" and "\P 4" were left as written)
+        (r"in \pounds{} and \texteuro{}, see \S\,2 and \P 4", "in £ and €, see § 2 and ¶ 4"),
+        # a paper's own blackboard letters in math (an unknown macro showed nothing: "(X>t)")
+        (r"$\P(X>t) \le \E[X]/t$ for $x \in \R^d$ and $n \in \N$", "ℙ(X>t) ≤ 𝔼[X]/t for x ∈ ℝᵈ and n ∈ ℕ"),
+        (r"\newcommand{\E}{\mathbb{E}_{x}} $\E[X]$", "𝔼ₓ[X]"),  # a definition in the abstract wins
+    ],
+)
+def test_plain_tex_fractions_labelled_braces_and_symbol_macros_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a "$" whose formula is not closed before the next one's: the sentence between them was taken
+        # for math ("results hold forn ≥ 10$")
+        (r"We use $\alpha = 0.1 and then tune the rest by grid search; results hold for $n \ge 10$.",
+         "We use α = 0.1 and then tune the rest by grid search; results hold for n ≥ 10."),
+        (r"Take $x$ and then $\text{all of the other terms here}$.", "Take x and then all of the other terms here."),
+        # a comma's space before a macro ("(α,β)"), a big operator as such ("h,⊕ᵤ")
+        (r"$(\alpha, \beta)$ and $\phi\big(h^{(l)}, \bigoplus_{u} \psi(h_u)\big)$, $a \oplus b$",
+         "(α, β) and φ(h⁽ˡ⁾, ⨁ᵤ ψ(hᵤ)), a ⊕ b"),
+    ],
+)
+def test_a_formula_never_swallows_prose_and_keeps_its_commas_spaces(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a one-character script Unicode has no form for, with a letter after it: "k_BT_c" read as k sub BT
+        (r"the gap ratio $2\Delta/k_BT_c = 4.1$ and $k_B T$, $L_Dx$", "the gap ratio 2Δ/k_(B)T_c = 4.1 and k_B T, L_(D)x"),
+        (r"$M_*/M_\odot$, CO$_2$ and $\tau_\mu = 2.197\,\mu$s", "M_*/M_⊙, CO₂ and τ_μ = 2.197 μs"),
+    ],
+)
+def test_astronomy_and_physics_scripts_read_unambiguously(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a relation with a script of its own keeps it ("Xₙ ∼ ^(i.i.d.) P")
+        (r"$X_1,\ldots,X_n\stackrel{\text{i.i.d.}}{\sim}P$", "X₁,…,Xₙ ∼^(i.i.d.) P"),
+        # a denominator that is a product of a small letter and a capital ("1/nI(θ)" read as (1/n)I(θ))
+        (r"$\mathrm{Var}[\hat\theta]\geq\frac{1}{nI(\theta)}$, $\frac{1}{\log(n)}$, $\frac{1}{\mathrm{KL}(p\|q)}$",
+         "Var[θ̂] ≥ 1/(nI(θ)), 1/log(n), 1/KL(p‖q)"),
+        # a formula that begins by negating a name: a minus sign, not a hyphen ("-log σ(β x)")
+        (r"the DPO loss $-\log\sigma(\beta x)$, $-\mathrm{KL}(p\|q)$ and $\epsilon\text{-DP}$",
+         "the DPO loss −log σ(β x), −KL(p‖q) and ε-DP"),
+    ],
+)
+def test_a_stacked_relation_and_a_product_denominator_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown

@@ -87,6 +87,15 @@ def test_highlight_never_breaks_escaping():
         # names with an underscore, links and addresses stay as written
         ("snake_case, GPT_4, a_priori, a_b_c", "snake_case, GPT_4, a_priori, a_b_c"),
         ("github.com/a_b, https://x.org/p_q and ada_l@x.org", "github.com/a_b, https://x.org/p_q and ada_l@x.org"),
+        # a script holding parentheses, or one of a script, or after a big operator or an operator's name
+        # (each was left as "_(": "inf_(γ ∈ Π(μ,ν))", "∑_(⟨i,j⟩)", "arg min_T")
+        ("inf_(γ ∈ Π(μ,ν)) and 2^(Õ(k/ε))", "inf<sub>γ ∈ Π(μ,ν)</sub> and 2<sup>Õ(k/ε)</sup>"),
+        ("𝔼_(x ∼ p_(data))[ℓ]", "𝔼<sub>x ∼ p<sub>data</sub></sub>[ℓ]"),
+        ("J∑_(⟨i,j⟩) σ, ⨁_(u ∈ N(v)) ψ and arg min_T f", "J∑<sub>⟨i,j⟩</sub> σ, ⨁<sub>u ∈ N(v)</sub> ψ and arg min<sub>T</sub> f"),
+        ("f(x) (see a) and x_(1) (2), admin_x", "f(x) (see a) and x<sub>1</sub> (2), admin_x"),
+        # a star or the Sun as a script (astronomy's stellar mass, M_⊙), and a script before a letter
+        ("M_*/M_⊙ and k_(B)T_c, file_*.txt", "M<sub>*</sub>/M<sub>⊙</sub> and k<sub>B</sub>T<sub>c</sub>, file_*.txt"),
+        ("X₁,…,Xₙ ∼^(i.i.d.) P", "X₁,…,Xₙ ∼<sup>i.i.d.</sup> P"),
     ],
 )
 def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
@@ -1183,7 +1192,7 @@ def test_contents_entries_are_numbered_as_the_text_part_numbers_them(tmp_path):
         assert f"[{n}] {html_lib.unescape(title)}\n" in text_contents
     # hung under the title, by a margin: Outlook's Word engine takes a paragraph's margin and text-indent,
     # not its padding (the number stood out of the column there)
-    assert re.search(r'class="contents-item"[^>]*style="[^"]*margin: 0 0 5px 30px;text-indent: -30px', contents)
+    assert re.search(r'class="contents-item"[^>]*style="[^"]*margin: 0 0 5px 34px;text-indent: -34px', contents)
     assert not re.search(r'class="contents-item"[^>]*style="[^"]*padding', contents)
     # where the number's box is not drawn (Outlook's Word engine has no inline-block, a client without
     # styles) a space still parts it from the title: "1.Schrödinger Bridges ..." read as one word
@@ -1246,3 +1255,66 @@ def test_the_contents_list_sets_a_titles_formula_as_its_card_does(tmp_path):
     contents = html[html.index('id="contents"'):html.index('class="section"')]
     assert re.search(r">Certified ℓ<sub[^>]*>∞</sub> Robustness of Diffusion Models</a>", contents)
     assert re.search(r"Certified ℓ<sub[^>]*>∞</sub> Robustness of <mark", html[html.index('class="section"'):])
+
+
+MORE_LATEX_CONFIG = """
+sources:
+  - type: arxiv
+    path: papers/arxiv-reader-latex.xml
+topics:
+  learn:
+    name: "Lernen & Optimierung — Größen ≥ 1 (学习)"
+    any: ["learning"]
+    fields: [title]
+subscribers:
+  - email: ada@example.org
+    name: Ada Lovelace
+    topics: [learn]
+    max_papers: 120
+email:
+  from: "Paper Digest <digest@example.org>"
+  abstract_chars: 1000
+"""
+
+
+def more_latex_preview(tmp_path) -> tuple[str, str]:
+    """The preview (the exact email `send` would send) of 102 arXiv abstracts written
+    as arXiv has them: formulas, accents, ties, dashes, citations, URLs, a title far
+    longer than a line, forty authors, under a topic named in three scripts."""
+    from newsletter.previewing import preview
+
+    (tmp_path / "papers").mkdir(exist_ok=True)
+    shutil.copy(DATA / "arxiv-reader-latex.xml", tmp_path / "papers" / "arxiv-reader-latex.xml")
+    write_config(tmp_path, MORE_LATEX_CONFIG)
+    report = preview(load_config(tmp_path / "config.yaml"), now=NOW)
+    out = report.out
+    return (out / "ada@example.org.html").read_text(encoding="utf-8"), (out / "ada@example.org.txt").read_text(encoding="utf-8")
+
+
+def test_a_hundred_arxiv_abstracts_show_no_latex_in_the_preview(tmp_path):
+    """Each of these showed LaTeX or broken text in the digest: a \\url's "~user"
+    as a space (a dead link), "x⋆∈", "exp(−(‖x − x'‖²)/2σ²)" (read as over 2, times
+    σ²), "‖π_(ref)" run together, "± 0.1", and in the HTML part scripts left as
+    "inf_(γ ∈ Π(μ,ν))", "𝔼_(x ∼ p_(data))", "∑_(⟨i,j⟩)", "2^(Õ(k/ε))"."""
+    html, text = more_latex_preview(tmp_path)
+    body = html[html.index("<body"):]
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", body)).replace("\u00a0", " ")
+    text = text.replace("\u00a0", " ")
+    assert visible.count("Learning with Guarantees") >= 2 * 100  # every paper, in the contents and on its card
+    for part in (visible, text):
+        # a backslash and a tilde the abstract writes as characters (\textbackslash, \textasciitilde): no LaTeX
+        part = part.replace("\\n escapes", "").replace("10~20 runs", "")
+        for raw in (r"\\[a-zA-Z]", r"\$[^\d\s]", r"\w~\w", r"[A-Za-z]--[A-Za-z]", r"[_^]\{", "''", "``"):
+            assert not re.search(raw, part), (raw, re.search(raw, part) and part[re.search(raw, part).start() - 60:][:120])
+        for shown in ("http://example.com/~user/page%20x", "exp(−‖x − x′‖²/(2σ²))", "x⋆ ∈ arg min f",
+                      "(within ±0.1)", "0.87 ± 0.02", "Polyak–Łojasiewicz", "≈ 9.8 meV", "Gödel and Turán",
+                      "Erdős–Szekeres", "François, Jiří Matoušek, Peña, Søren and Æsa", "“plug-and-play”",
+                      "[hanneke2016optimal]", "O(n log n)", "SE(3)", "D, D′ and events", "15 km of hiking trails — including",
+                      "C(n, k) ≤ (en/k)ᵏ and C(n, k)", "reported in £ and €", "The trade–off", "fairness—a recurring"):
+            assert shown in part, shown
+    assert "KL(π_θ ‖ π_(ref))" in text and "λ‖f‖_H² over the RKHS" in text
+    # the HTML part sets every script Unicode has no characters for, nested ones too
+    assert not re.search(r"[_^]\(", visible)
+    for raised in ("KL(π<sub>θ</sub> ‖ π<sub>ref</sub>)", "inf<sub>γ ∈ Π(μ,ν)</sub>", "𝔼<sub>x ∼ p<sub>data</sub></sub>",
+                   "J∑<sub>⟨i,j⟩</sub>", "2<sup>Õ(k/ε)</sup>"):
+        assert raised in re.sub(r"<(su[bp])[^>]*>", r"<\1>", body).replace("&nbsp;", " "), raised

@@ -362,3 +362,58 @@ def test_a_contents_titles_wrapped_lines_hang_under_its_first(tmp_path):
     edges = [tuple(map(int, pair.split(","))) for pair in found[1].split()]
     assert len(edges) >= 3  # titles that wrap at 375 px
     assert all(first == wrapped for first, wrapped in edges), edges
+
+
+#: For each contents entry: whether its number sits on its title's first line; the
+#: page's scroll width; the body's background; a contents link's colour.
+LONG_CONTENTS_PROBE = (
+    "<script>var seen=0,out=[];function probe(f){var d=f.contentDocument,w=f.contentWindow,apart=0,n=0;"
+    "d.querySelectorAll('p.contents-item').forEach(function(p){var num=p.querySelector('.num').getBoundingClientRect(),"
+    "a=p.querySelector('a').getClientRects()[0];n++;if(Math.abs(num.top-a.top)>6)apart++});"
+    "out.push([f.style.width,n,apart,d.documentElement.scrollWidth,w.getComputedStyle(d.body).backgroundColor,"
+    "w.getComputedStyle(d.querySelector('p.contents-item a')).color].join('|'));"
+    "if(++seen==document.querySelectorAll('iframe').length)document.documentElement.setAttribute('data-probe',out.join(';'));}"
+    "</script>"
+)
+
+
+@pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])
+def test_a_long_contents_keeps_each_number_on_its_titles_line_at_phone_widths(tmp_path, dark):
+    """102 papers (a title far longer than a line, forty authors, a topic named in
+    three scripts): from the 10th entry on, "10." wrapped inside its 24px box and
+    each title began a line below its number.  At 320, 375 and 414 px, light and
+    dark, every number sits on its title's line and nothing scrolls sideways."""
+    from newsletter.previewing import preview
+
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "arxiv-reader-latex.xml", tmp_path / "papers" / "arxiv-reader-latex.xml")
+    write_config(tmp_path, """
+        sources: [{type: arxiv, path: papers/arxiv-reader-latex.xml}]
+        topics:
+          learn: {name: "Lernen & Optimierung — Größen ≥ 1 (学习)", any: [learning], fields: [title]}
+        subscribers: [{email: ada@example.org, name: Ada Lovelace, topics: [learn], max_papers: 120}]
+        """)
+    report = preview(load_config(tmp_path / "config.yaml"), now=datetime(2024, 11, 8, tzinfo=UTC))
+    email_html = (report.out / "ada@example.org.html").read_text(encoding="utf-8")
+    assert "… and 37 more" in email_html and "Supercalifragilisticexpialidociousnessmodels" in email_html
+    (tmp_path / "email.html").write_text(email_html, encoding="utf-8")
+    frames = "".join(f"<iframe onload='probe(this)' style='width:{w}px;height:600px;border:0' src='email.html'></iframe>"
+                     for w in (320, 375, 414))
+    page = tmp_path / "page.html"
+    page.write_text(f"<!DOCTYPE html><html><head>{LONG_CONTENTS_PROBE}</head><body>{frames}</body></html>", encoding="utf-8")
+    flags = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--allow-file-access-from-files", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,800",
+        "--hide-scrollbars", *(["--force-dark-mode"] if dark else []),
+    ]
+    proc = subprocess.run(flags + ["--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=60)
+    found = re.search(r'data-probe="([^"]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    for frame in html_lib.unescape(found[1]).split(";"):
+        width, entries, apart, scroll, background, link = frame.split("|")
+        assert int(entries) == 102, frame
+        assert int(apart) == 0, f"{apart} contents numbers on another line than their title at {width}"
+        assert int(scroll) <= int(width.removesuffix("px")), f"horizontal overflow at {width}: {scroll}"
+        assert (background, link) == (("rgb(17, 24, 39)", "rgb(147, 197, 253)") if dark
+                                      else ("rgb(243, 244, 246)", "rgb(29, 78, 216)")), frame

@@ -1,9 +1,13 @@
-"""Signed subscription tokens: one subscriber each, unforgeable, not movable."""
+"""Subscription tokens: one subscriber each, unforgeable, not movable, the address not readable."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 from conftest import BASIC_CONFIG, write_config
+from itsdangerous import URLSafeSerializer
 
 from newsletter.config import load_config
 from newsletter.errors import ConfigError
@@ -31,26 +35,98 @@ def test_a_token_names_one_subscriber_and_reads_back():
 
 def test_forged_truncated_altered_or_moved_tokens_are_refused():
     signer = Links("https://digest.example.org", SECRET)
-    ada, bob = signer.token("ada@example.org"), signer.token("bob@example.org")
-    payload, _, signature = ada.partition(".")
+    ada = signer.token("ada@example.org")
+    raw = _raw(ada)
     other = Links("https://digest.example.org", SECRET + "x").token("ada@example.org")
     flipped = ada[:-1] + ("A" if ada[-1] != "A" else "B")
     bad = [
         "",
         "garbage",
         ada[:-1],  # truncated
+        ada[:-4],  # truncated by whole bytes
         ada[:10],
-        flipped,  # altered signature
-        "x" + ada,  # altered payload
-        payload,  # no signature
-        f"{bob.partition('.')[0]}.{signature}",  # Ada's signature moved onto Bob's address
-        other,  # signed with another key
-        signer._serializer.dumps(["ada@example.org"]),  # signed by us, but not an address
-        signer._serializer.dumps("not an address"),
+        flipped,  # altered ciphertext
+        "x" + ada,
+        ada + "A",
+        ada + "=",  # base64 padding a token never carries
+        _b64(bytes([1]) + raw[1:]),  # another version byte
+        _b64(_raw(other)[:5] + raw[5:]),  # our body under another key's id
+        _b64(raw + bytes(16)),  # one more pad block
+        other,  # made with another key
+        _b64(_raw(other)[:1] + raw[1:5] + _raw(other)[5:]),  # another key's token under our key id
+        signer._key.seal("not an address"),  # made with our key, but not an address
+        signer._key.seal("Ada@Example.org"),  # never made: addresses are sealed lower-cased
+        "A" * 600,  # longer than any token: not even decoded
     ]
     for token in bad:
         with pytest.raises(BadToken):
             signer.email(token)
+    assert signer.email(ada) == "ada@example.org"
+
+
+def test_a_new_token_does_not_show_the_address():
+    """The token carried the address in readable base64 (signed, not
+    hidden): a forwarded digest, a proxy's log or a screenshot of the link
+    gave the reader's address away.  Without the key nothing of it can be
+    read from the token: not the address, its user or domain, nor its length
+    within a pad block; two addresses a letter apart share nothing past the head."""
+    signer = Links("https://digest.example.org", SECRET)
+    ada, bob = signer.token("ada@example.org"), signer.token("bob@example.org")
+    for token, address in ((ada, "ada@example.org"), (bob, "bob@example.org")):
+        raw = _raw(token)
+        for shift in range(3):  # base64 of the address at any alignment, and its bytes in the decoded token
+            shown = base64.urlsafe_b64encode(b"\0" * shift + address.encode()).decode()[4:-4]
+            assert shown not in token
+        for part in address.encode().split(b"@") + [address.encode()]:
+            assert part not in raw and part.decode() not in token
+    assert len(ada) == len(bob) == len(signer.token("a@b.example")) == len(signer.token("x" * 20 + "@example.org"))
+    ada2 = signer.token("adb@example.org")
+    head = len(_b64(bytes(5))) - 1
+    assert sum(a == b for a, b in zip(ada[head:], ada2[head:], strict=True)) < len(ada) // 4
+
+
+#: Links in digests sent before the tokens were encrypted: the address signed
+#: with itsdangerous (HMAC-SHA256), made by the code of that time with SECRET
+#: and with the first of OLD_KEYS.  Every one of them must keep working.
+SIGNED_BEFORE = "ImFkYUBleGFtcGxlLm9yZyI.GGaERXSIykq8LYe-p92WCJmCoxSRQThna0vWYdZIjs8"
+SIGNED_BEFORE_OLD_KEY = "ImFkYUBleGFtcGxlLm9yZyI.cXHXZLpf8BUSB-Ovj_C_Rp388sN5pj0OvaztwRWIGUU"
+
+
+def _signed(key: str, value) -> str:
+    """A token as the signed links before were made (itsdangerous, the same salt and digest)."""
+    serializer = URLSafeSerializer(key, salt="paper-digest.subscription.v1",
+                                   signer_kwargs={"digest_method": hashlib.sha256})
+    return serializer.dumps(value)
+
+
+def test_links_signed_before_the_change_still_name_their_subscriber():
+    signer = Links("https://digest.example.org", SECRET)
+    assert signer.email(SIGNED_BEFORE) == "ada@example.org"
+    assert _signed(SECRET, "bob@example.org").partition(".")[0] not in signer.token("bob@example.org")
+    assert signer.email(_signed(SECRET, "bob@example.org")) == "bob@example.org"
+    payload, _, signature = SIGNED_BEFORE.partition(".")
+    bob_payload = _signed(SECRET, "bob@example.org").partition(".")[0]
+    for token in (
+        payload,  # no signature
+        SIGNED_BEFORE[:-1],
+        f"{bob_payload}.{signature}",  # Ada's signature moved onto Bob's address
+        _signed(SECRET + "x", "ada@example.org"),  # another key
+        _signed(SECRET, ["ada@example.org"]),  # signed by us, but not an address
+        _signed(SECRET, "not an address"),
+        SIGNED_BEFORE_OLD_KEY,  # an old key this signer was not given
+    ):
+        with pytest.raises(BadToken):
+            signer.email(token)
+    assert not [t for i in range(len(SIGNED_BEFORE)) for c in "ABCabc019-_."
+                if (t := SIGNED_BEFORE[:i] + c + SIGNED_BEFORE[i + 1:]) != SIGNED_BEFORE and _taken(signer, t)]
+
+
+def _raw(token: str) -> bytes:
+    return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def test_every_token_changed_by_one_character_is_refused():
@@ -145,22 +221,26 @@ OLD_KEYS = "an-older-key-0123456789 the-key-before-ABCDEFGHIJ"
 def test_after_a_change_of_key_the_old_keys_still_check_the_links_they_signed():
     """Changing a leaked key broke the unsubscribe link of every digest
     already sent (the README could only say: keep the key stable).  The keys
-    used before check the links they signed; only the current one signs."""
+    used before open the links they made, of either kind; only the current one makes links."""
     before = [Links("https://d.example.org", key) for key in OLD_KEYS.split()]
     signer = Links("https://d.example.org", SECRET, tuple(OLD_KEYS.split()))
     for old in before:
         assert signer.email(old.token("ada@example.org")) == "ada@example.org"
         assert signer.token("ada@example.org") != old.token("ada@example.org")  # new links: the current key
+    assert signer.token("ada@example.org") == Links("https://d.example.org", SECRET).token("ada@example.org")
+    assert signer.email(SIGNED_BEFORE_OLD_KEY) == "ada@example.org"  # signed with an old key, before the change
+    assert signer.email(_signed(OLD_KEYS.split()[1], "bob@example.org")) == "bob@example.org"
     ada_old = before[0].token("ada@example.org")
-    payload, _, signature = ada_old.partition(".")
-    bob_payload = before[0].token("bob@example.org").partition(".")[0]
-    for token in (f"{bob_payload}.{signature}", ada_old[:-1], Links("https://d.example.org", SECRET + "x").token("ada@example.org")):
-        with pytest.raises(BadToken):  # an old signature moved, cut, or a stranger's key: still refused
+    for token in (ada_old[:-1], Links("https://d.example.org", SECRET + "x").token("ada@example.org"),
+                  _b64(_raw(signer.token("ada@example.org"))[:5] + _raw(ada_old)[5:])):
+        with pytest.raises(BadToken):  # an old token cut, a stranger's key, an old body under the new key's id: refused
             signer.email(token)
     assert not [t for i in range(len(ada_old)) for c in "ABCabc019-_"
                 if (t := ada_old[:i] + c + ada_old[i + 1:]) != ada_old and _taken(signer, t)]
     with pytest.raises(BadToken):  # without the old keys, as before
         Links("https://d.example.org", SECRET).email(ada_old)
+    with pytest.raises(BadToken):
+        Links("https://d.example.org", SECRET).email(SIGNED_BEFORE_OLD_KEY)
 
 
 def test_old_keys_are_checked_at_their_line_and_never_shown(workdir, cli):

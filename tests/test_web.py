@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 import json
 import logging
 import os
@@ -213,13 +214,16 @@ def test_a_malformed_form_leaves_no_line_in_the_log(config, client, caplog):
 def test_forged_truncated_or_altered_tokens_get_4xx_and_change_nothing(config, client):
     path = path_for(config, "ada@example.org")
     prefix, _, token = path.rpartition("/")
-    bob_payload = path_for(config, "bob@example.org").rpartition("/")[2].partition(".")[0]
+    signed = _signed(SECRET, "ada@example.org")  # a link of a digest sent before tokens were encrypted
+    bob_payload = _signed(SECRET, "bob@example.org").partition(".")[0]
     forged = [
         token[:-1],
         token[:-5],
-        token.partition(".")[0],
         token[:-1] + ("A" if token[-1] != "A" else "B"),
-        bob_payload + "." + token.partition(".")[2],  # Ada's signature on Bob's address
+        "x" + token,
+        signed[:-1],
+        signed.partition(".")[0],
+        bob_payload + "." + signed.partition(".")[2],  # Ada's signature on Bob's address
         "eve",
     ]
     for bad in forged:
@@ -231,6 +235,15 @@ def test_forged_truncated_or_altered_tokens_get_4xx_and_change_nothing(config, c
         assert 400 <= r.status_code < 500
     assert unsubscribed(config) == {}
     assert not config.state_path.exists()
+
+
+def _signed(key: str, address: str) -> str:
+    """A token as links were made before they were encrypted: the address in
+    readable base64, signed (itsdangerous, HMAC-SHA256, the same salt)."""
+    from itsdangerous import URLSafeSerializer
+
+    return URLSafeSerializer(key, salt="paper-digest.subscription.v1",
+                             signer_kwargs={"digest_method": hashlib.sha256}).dumps(address)
 
 
 def test_unsubscribe_then_resubscribe_from_the_page(config, client):
@@ -270,29 +283,39 @@ def test_a_link_signed_with_another_key_warns_the_operator_once(config, client, 
     """`send` from cron with one NEWSLETTER_SECRET and `serve` under systemd
     with another (each unit's env file made its own key): every link got
     "This link does not work" and nothing told the operator.  A refused link
-    that names a subscriber of the config now warns, once an hour at most,
-    without the token or the address."""
+    made with another key (the id of a key none of ours; for a signed link
+    from before, one naming a subscriber of the config) now warns, once an
+    hour at most, without the token or an address."""
     from newsletter.tokens import Links
 
     other = Links("https://digest.example.org/news", "another-key-0123456789")
     ada = urlsplit(other.unsubscribe_url("ada@example.org")).path
-    stranger = urlsplit(other.unsubscribe_url("eve@example.net")).path
+    prefix = ada.rpartition("/")[0]
+    stranger = f"{prefix}/{_signed('another-key-0123456789', 'eve@example.net')}"
     with caplog.at_level(logging.WARNING, logger="newsletter.web"):
         assert client.post(stranger, data={"List-Unsubscribe": "One-Click"}).status_code == 400
-        assert caplog.messages == []  # not one of ours: a forgery, nothing to tell
+        assert caplog.messages == []  # a signed link naming no subscriber: a forgery, nothing to tell
         own = path_for(config, "ada@example.org")
-        assert client.post(own[:-3], data={"List-Unsubscribe": "One-Click"}).status_code == 400
-        assert caplog.messages == []  # a link cut short (a line wrap) is no sign of another key
+        for cut in (own[:-3], own[:-4], own[:-22], own[:-43]):
+            assert client.post(cut, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+        assert client.post(f"{prefix}/{'A' * 71}", data={"List-Unsubscribe": "One-Click"}).status_code == 400
+        assert caplog.messages == []  # a link cut short (a line wrap), or junk, is no sign of another key
         for _ in range(3):
             assert client.post(ada, data={"List-Unsubscribe": "One-Click"}).status_code == 400
     assert unsubscribed(config) == {}
     assert caplog.messages == [
-        f"warning: {config.file}:18: web.secret_env: refused a subscriber's link signed with another key than "
+        f"warning: {config.file}:18: web.secret_env: refused a link made with another key than "
         "DIGEST_WEB_SECRET's: if `send` or `run` run with another DIGEST_WEB_SECRET than `serve`, no emailed "
         "unsubscribe link works; give every process the same key (after a change of key, name the one before in "
         "web.old_secret_env: the digests it signed carry its links)"
     ]
     assert "ada@" not in caplog.text and ada.rpartition("/")[2] not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="newsletter.web"), TestClient(
+            create_app(config, now=lambda: T0), base_url="https://digest.example.org") as fresh:
+        signed_ada = f"{prefix}/{_signed('another-key-0123456789', 'ada@example.org')}"
+        assert fresh.post(signed_ada, data={"List-Unsubscribe": "One-Click"}).status_code == 400
+    assert [m.split(": ")[3] for m in caplog.messages] == ["refused a link made with another key than DIGEST_WEB_SECRET's"]
 
 
 def test_every_response_forbids_caching_framing_and_referrers(config, client):
@@ -447,7 +470,7 @@ def test_send_and_serve_with_different_keys_is_told_in_serves_log(tmp_path, cli)
         assert http.post(base + urlsplit(link).path, data={"List-Unsubscribe": "One-Click"}).status_code == 400
         proc.terminate()
         _, err = proc.communicate(timeout=30)
-    assert "web.secret_env: refused a subscriber's link signed with another key than DIGEST_WEB_SECRET's" in err
+    assert "web.secret_env: refused a link made with another key than DIGEST_WEB_SECRET's" in err
     assert query(tmp_path / "newsletter-state.sqlite3", "SELECT count(*) FROM unsubscribed") == [(0,)]
 
 
@@ -458,6 +481,7 @@ def check_the_whole_way(tmp_path, cli, env, server):
     assert ada_msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     link = link_in(ada_msg)
     assert link.startswith("https://digest.example.org/news/unsubscribe/")
+    assert _signed(SECRET, "ada@example.org").partition(".")[0][2:-2] not in link  # the address cannot be read from it
     assert link in ada_msg.get_body(("html",)).get_content()  # the footer links to the same page
     assert link in ada_msg.get_body(("plain",)).get_content()
     base, proc = server
@@ -544,6 +568,42 @@ def test_after_a_change_of_key_the_links_of_digests_sent_before_still_unsubscrib
     env = {"DIGEST_WEB_SECRET": SECRET}
     r = cli("serve", "--port", "0", env=env)
     assert r.code == 2 and "web.old_secret_env: environment variable DIGEST_OLD_SECRETS is not set" in r.err
+
+
+def test_links_of_digests_sent_before_tokens_were_encrypted_still_work_on_the_real_server(tmp_path, monkeypatch):
+    """The links already in inboxes carry the address signed, not encrypted:
+    after the change they still unsubscribe (one-click POST) and re-subscribe,
+    also those signed with a key since replaced (web.old_secret_env), while a
+    new link shows no address and works the same way."""
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG + "  old_secret_env: DIGEST_OLD_SECRETS\n")
+    leaked = "the-leaked-key-0123456789"
+    one_click = {"List-Unsubscribe": "One-Click"}
+    config_path = tmp_path / "config.yaml"
+    with serving(tmp_path, DIGEST_OLD_SECRETS=leaked) as (base, proc), httpx.Client() as http:
+        old_ada = f"{base}/news/unsubscribe/{_signed(SECRET, 'ada@example.org')}"
+        page = http.get(old_ada)
+        assert page.status_code == 200 and "ada@example.org" in page.text
+        done = http.post(old_ada, data=one_click)
+        assert done.status_code == 200 and "Unsubscribed" in done.text
+        again = urljoin(old_ada, re.search(r'<form method="post" action="([^"]*)">', done.text).group(1))
+        assert http.post(again, data={"resubscribe": "yes"}).status_code == 200
+        assert http.post(old_ada, data=one_click).status_code == 200
+        old_bob = f"{base}/news/unsubscribe/{_signed(leaked, 'bob@example.org')}"
+        assert http.post(old_bob, content=b"List-Unsubscribe=One-Click",
+                         headers={"Content-Type": "application/x-www-form-urlencoded"}).status_code == 200
+        assert http.post(f"{base}/news/unsubscribe/{_signed('a-stranger-key-0123456789', 'bob@example.org')}",
+                         data=one_click).status_code == 400
+        monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+        new = links(load_config(config_path))
+        fresh = base + urlsplit(new.unsubscribe_url("eve@example.org")).path
+        assert "eve" not in fresh.rpartition("/")[2]
+        assert http.post(fresh, data=one_click).status_code == 200
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert leaked not in err and SECRET not in err
+    got = query(tmp_path / "newsletter-state.sqlite3", "SELECT email FROM unsubscribed ORDER BY email")
+    assert got == [("ada@example.org",), ("bob@example.org",), ("eve@example.org",)]
 
 
 def test_serve_without_the_secret_is_a_located_error(tmp_path, cli):
