@@ -29,7 +29,7 @@ import click
 from . import pipeline
 from .config import DEFAULT_STATE_FILE, Config, load_config
 from .errors import NewsletterError, SourcesFailed, StoppedWaiting, counted
-from .scheduling import shown_time
+from .scheduling import minute_up, shown_time
 
 log = logging.getLogger("newsletter")
 
@@ -587,6 +587,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             files = "an .eml file" if report.sent == 1 else ".eml files"
             say(f"outbox: {counted(report.sent, 'digest')} written as {files} to {state.config.outbox_dir} "
                 "(open one in a mail client); nothing was mailed: `transport: smtp` under delivery: mails them\n", err=True)
+    if new_state and not as_json and not report.sent and (first := _first_slot(report)) is not None:
+        say(first + "\n", err=True)
     if new_state and state.config.state_path.exists() and (job := _ci_job()):
         say(_ci_state_note(state.config.state_path, job) + "\n", err=True)
     for problem in report.problems:
@@ -600,6 +602,18 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     _flush()
     if report.failed or report.problems:
         ctx.exit(1)
+
+
+def _first_slot(report) -> str | None:
+    """The very first send (a new state) of subscribers on a schedule sent
+    nothing: each waits for its first slot.  It said "not due ... next
+    digest at 08:00" and "sent 0", and a new user, told to run `send`,
+    saw no digest and no way to see one now."""
+    waiting = [r.next_attempt for r in report.results if r.status == "not due" and r.next_attempt is not None]
+    if not waiting:
+        return None
+    return (f"nothing sent yet: a new subscriber on a schedule waits for its first slot (the first digest goes out "
+            f"at {shown_time(minute_up(min(waiting)))}); `newsletter test-email --to ADDRESS` sends one now")
 
 
 @contextmanager
@@ -701,7 +715,7 @@ def preview(
         width = max((len(e.slug) for e in report.entries if e.would_send), default=0) + len(".html")
         for e in report.entries:
             if e.unsubscribed:
-                click.echo(f"{e.email}: unsubscribed, nothing would be sent")
+                click.echo(f"{e.email}: unsubscribed, nothing would be sent (`newsletter resubscribe {e.email}` undoes it)")
                 continue
             if not e.would_send:
                 click.echo(f"{e.email}: no new papers, nothing would be sent")

@@ -74,6 +74,14 @@ def normalize_title(title: str) -> str:
     return _NOT_ALNUM.sub(" ", folded).strip() or " ".join(title.casefold().split())
 
 
+def short_title_key(title: str) -> str | None:
+    """The key of a title's short name, its part before the colon ("DPO-Shift"
+    of "DPO-Shift: Shifting the Distribution of ..."), as researchers name a
+    paper; None for a title without one."""
+    name, colon, _ = title.partition(":")
+    return normalize_title(name) if colon and name.strip() else None
+
+
 def idless_hint(papers) -> str | None:
     """Why an arXiv id names none of ``papers`` when some of them come
     without one (saved Hugging Face pages give none): a paper right there

@@ -37,7 +37,7 @@ from .delivery import (
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
 from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
-from .models import Paper, merge_papers
+from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
     SourceRead,
@@ -405,6 +405,8 @@ class MatchReport:
     #: Per subscriber whose next digest is empty only because its papers went
     #: out before: how many its topics take now (up to max_papers).
     sent_before: Mapping[str, int] = field(default_factory=dict)
+    #: The part of ``advice`` read off the digests (:func:`digest_advice`), which ``preview`` says too.
+    digest_advice: tuple[Problem, ...] = ()
 
 
 def match_report(
@@ -433,13 +435,25 @@ def match_report(
         if (exclude or next_digest) and not found and (n := len(index.select(sub)))
     }
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
-    about = about_advice(config, followed)
-    advised = {p.path for p in about}  # a one-word sentence is told that first, not twice
+    digests = tuple(digest_advice(config, index, results, followed))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
-                       (*about, *number_advice(config, all_papers, followed), *pin_advice(config, all_papers, only),
-                        *(p for p in vague_topics(config, index, followed) if p.path not in advised),
-                        *crowded_topics(config, index, results)),
-                       tuple((k, index.near[k]) for k in followed if k in index.near), before)
+                       (*about_advice(config, followed), *number_advice(config, all_papers, followed),
+                        *pin_advice(config, all_papers, only), *digests),
+                       tuple((k, index.near[k]) for k in followed if k in index.near), before, digests)
+
+
+def digest_advice(config: Config, index: TopicIndex, results: Iterable[tuple[Subscriber, list[PaperMatch]]],
+                  topics: Iterable[str]) -> list[Problem]:
+    """What the day's digests show of how their topics are written: a
+    sentence that takes papers by vague closeness alone, a topic whose papers
+    never reach a full digest.  Only ``match`` said it, and a user who went
+    from ``validate`` to ``preview`` to ``send`` never saw why a topic was
+    missing from the email: ``validate`` and ``preview`` say it too (``send``
+    does not: it would say it at every run, to cron's log)."""
+    topics = list(topics)
+    advised = {p.path for p in about_advice(config, topics)}  # a one-word sentence is told that first, not twice
+    return [*(p for p in vague_topics(config, index, topics) if p.path not in advised),
+            *crowded_topics(config, index, results)]
 
 
 def vague_topics(config: Config, index: TopicIndex, topics: Iterable[str]) -> list[Problem]:
@@ -581,7 +595,7 @@ def find_paper(all_papers: list[Paper], ref: str) -> Paper:
     for paper in all_papers:  # a title as the email shows it (ℓ₂ for an export's ell_2)
         if (shown := lost_math_shown(paper.title)) != paper.title and normalize_title(shown) == key:
             return paper
-    short = [p for p in all_papers if ":" in p.title and normalize_title(p.title.split(":", 1)[0]) == key]
+    short = [p for p in all_papers if short_title_key(p.title) == key]
     holding = [p for p in all_papers if len(key.split()) >= 2 and f" {key} " in f" {p.title_key} "]
     if len(short) == 1 or (not short and len(holding) == 1):
         return (short or holding)[0]
@@ -644,7 +658,7 @@ def paper_standing(
             count = len(index.results.get(key, {}))
             topics.append(TopicStanding(key, False, "under the floor", under[1], count + under[0] + 1, count, near.floor,
                                         under[1]))
-        elif any(liked in (paper.id, paper.title_key) for liked in _liked_keys(topic.like)):
+        elif any(liked in (paper.id, paper.title_key, short_title_key(paper.title)) for liked in _liked_keys(topic.like)):
             topics.append(TopicStanding(key, False, "a paper you liked (`like`): never sent back to you"))
         elif topic.has_rules:
             topics.append(TopicStanding(key, False, TopicRule(key, topic).refusal(paper)))
@@ -1167,11 +1181,14 @@ def validate(
         warn(str(problem))
     unmatched: list[Problem] = []
     if papers:
-        unmatched = unmatched_topics(config, papers, warn=warn)
+        keys = list(config.topics)
+        index = topic_index(config, papers, [_Following(tuple(keys))], warn, near=1)
+        unmatched = unmatched_topics(config, papers, keys, index=index)
         partial = f" ({counted(unfetched, 'remote source')} not fetched; --fetch reads them)" if unfetched else ""
         for problem in unmatched:
             warn(f"{problem}{partial}")
-        for problem in pin_advice(config, papers) if not unfetched else ():
+        # what the digests of part of the papers hold says little of the whole day's
+        for problem in () if unfetched else (*pin_advice(config, papers), *_digest_advice(config, index)):
             warn(str(problem))
     return Summary(
         len(config.sources),
@@ -1184,6 +1201,13 @@ def validate(
         tuple(p.path.removeprefix("topics.") for p in unmatched if p.path),
         f"{config.email.dkim.selector}._domainkey.{config.email.dkim.domain}" if config.email.dkim else None,
     )
+
+
+def _digest_advice(config: Config, index: TopicIndex) -> list[Problem]:
+    """:func:`digest_advice` for ``validate``: each subscriber's digest as
+    if nothing had been sent (validate never reads the state)."""
+    followed = list(dict.fromkeys(k for sub in config.subscribers for k in sub.topics))
+    return digest_advice(config, index, [(sub, index.select(sub)) for sub in config.subscribers], followed)
 
 
 #: delivery: keys only the smtp transport reads.

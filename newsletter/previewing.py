@@ -167,12 +167,12 @@ def preview(
     timing = {row.email: row for row in pipeline.schedules(config, now=now, only=only)}
     # what send builds next (an owed digest's papers first, an uncertain one as it was), under its Message-ID
     owed = pipeline.owed_message_ids(config, only) if exclude is None else {}
-    selected = dict(
-        (sub.email, matches)
-        for sub, matches in pipeline.match(
-            config, found, only, exclude=exclude, warn=warnings.append, left=left, next_digest=exclude is None
-        )
+    report = pipeline.match_report(
+        config, found, only, exclude=exclude, warn=warnings.append, left=left, next_digest=exclude is None
     )
+    selected = {sub.email: matches for sub, matches in report.subscribers}
+    # a topic the digests leave out, or fill with vague fits: said where the digests are looked at
+    warnings.extend(str(problem) for problem in report.digest_advice)
     for sub in pipeline.subscribers(config, only):
         name = slug(sub.email)
         if sub.email in left:

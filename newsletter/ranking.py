@@ -75,6 +75,7 @@ from .models import (
     arxiv_base_id,
     idless_hint,
     normalize_title,
+    short_title_key,
 )
 
 # Scoring is many small matrix-vector products: BLAS threads only contend
@@ -127,6 +128,9 @@ PRF_DOCS = 5  # pseudo-relevance feedback: how many top papers pull the semantic
 PRF_WEIGHT = 1.0
 #: The reason of a paper that writes no phrase of the sentence and is close to no liked paper.
 CLOSE_IN_MEANING = "close in meaning to your interest"
+
+#: How many titles a ``like`` entry naming several papers by their short name lists.
+SHORT_NAMES_SHOWN = 3
 CENTER = 2.5  # robust z-score of the fused evidence that maps to 0.5 (the default floor)
 SPREAD = 1.0  # z-score units per logistic unit
 #: A paper whose fused evidence is this share of the way from the day's median
@@ -659,7 +663,8 @@ class Embedder:
             return []
         avoid = list(avoid)
         ids = {p.id for p in day} | {arxiv_base_id(ref) for ref in avoid}
-        titles = {p.title_key for p in day} | {normalize_title(ref) for ref in avoid}
+        liked = {normalize_title(ref) for ref in avoid}  # a title, or a short name (see Ranker._liked)
+        titles = {p.title_key for p in day} | liked
         out: list[Paper] = []
         rows: list[tuple[str, str, str, str]] = self._read(lambda db: db.execute(
             "SELECT id, title_key, title, text FROM papers ORDER BY rowid DESC LIMIT ?", (count + len(day),)
@@ -667,7 +672,7 @@ class Embedder:
         for pid, key, title, text in rows:
             if len(out) >= count:
                 break
-            if pid in ids or key in titles:
+            if pid in ids or key in titles or short_title_key(title) in liked:
                 continue
             titles.add(key)
             prefix = f"{title}. "
@@ -675,13 +680,25 @@ class Embedder:
         if len(out) < count:
             for title, abstract in _shipped_background():
                 paper = Paper(title, abstract, "background")
-                if paper.title_key in titles:
+                if paper.title_key in titles or short_title_key(title) in liked:
                     continue
                 titles.add(paper.title_key)
                 out.append(paper)
                 if len(out) >= count:
                     break
         return out
+
+    def recall_short(self, ref: str) -> list[tuple[str, str, str]]:
+        """(id, title, text) of the papers seen before whose short name
+        (:func:`short_title_key`) ``ref`` is, at most :data:`SHORT_NAMES_SHOWN` + 1:
+        enough to tell one from several."""
+        key = normalize_title(ref)
+        rows: list[tuple[str, str, str]] = self._read(lambda db: db.execute(
+            # the keys that start with "KEY " (the colon, like every punctuation, is a space in a key)
+            "SELECT id, title, text FROM papers WHERE title_key >= ? AND title_key < ? LIMIT 1000",
+            (f"{key} ", f"{key}!"),
+        ).fetchall(), [])
+        return [row for row in rows if short_title_key(row[1]) == key][: SHORT_NAMES_SHOWN + 1]
 
     def recall(self, ref: str) -> tuple[str, str, str] | None:
         """(id, title, text) of a paper seen before, by arXiv id or title."""
@@ -976,13 +993,17 @@ def lift(liked, alone, day: int, margin: float = LIFT_MARGIN):
     import numpy as np
 
     def logit(p):
-        p = np.clip(p, 1e-12, 1 - 1e-12)
+        # In float64: a float32 score of 1.0 stays 1.0 clipped (1 - 1e-12 rounds to
+        # it), and a paper at 1.0 in both calibrations made inf - inf, a NaN wobble
+        # and every score of the topic NaN.
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1 - 1e-12)
         return np.log(p / (1 - p))
 
     with_liked, sentence = logit(liked), logit(alone)
     best = np.argsort(-alone[:day], kind="stable")[:LIFT_WOBBLE_PAPERS]
     wobble = float(np.median(np.abs(with_liked - sentence)[best])) if len(best) else 0.0
-    return 1.0 / (1.0 + np.exp(-(with_liked - margin * wobble)))
+    lifted = 1.0 / (1.0 + np.exp(-(with_liked - margin * wobble)))
+    return lifted.astype(np.asarray(liked).dtype, copy=False)
 
 
 def _closest_window(tokens: list[str], words: list[str], weight: dict[str, float]) -> float:
@@ -1134,6 +1155,16 @@ class Ranker:
             if old is not None:
                 out.append(old)
                 continue
+            named = self._short_named(ref)
+            if len(named) == 1:
+                out.append(named[0])
+                continue
+            if named:
+                titles = ", ".join(repr(title) for _, title, _ in named[:SHORT_NAMES_SHOWN])
+                more = " ..." if len(named) > SHORT_NAMES_SHOWN else ""
+                self.warn(f"{self.locate(interest.key, i)}: {ref!r} is the short name of more than one known paper "
+                          f"({titles}{more}); write the whole title or the arXiv id of the one you liked; it is ignored")
+                continue
             near = self._near_title(ref)
             by_id = re.fullmatch(ARXIV_ID, arxiv_base_id(ref)) is not None
             idless = idless_hint(self.papers[: self.day]) if by_id else None
@@ -1149,19 +1180,29 @@ class Ranker:
             )
         return out
 
+    def _short_named(self, ref: str) -> list[tuple[str, str, str]]:
+        """(id, title, text) of each known paper whose short name ``ref`` is
+        ("DPO-Shift"), as researchers name a paper: the day's, then those seen
+        on earlier days (the liked paper is rarely in today's listing).  The
+        ranking used to say "did you mean 'DPO-Shift: Shifting the ...'?" and
+        ignore it, where `match --paper DPO-Shift` found it."""
+        key = normalize_title(ref)
+        found = {p.title_key: (p.id, p.title, paper_text(p)) for p in self.papers[: self.day]
+                 if short_title_key(p.title) == key}
+        ids = {pid for pid, _, _ in found.values()}
+        for pid, title, text in self.embedder.recall_short(ref):
+            if pid not in ids:  # (one paper seen under its title, then with its arXiv id: one title)
+                found.setdefault(normalize_title(title), (pid, title, text))
+        return list(found.values())
+
     def _near_title(self, ref: str) -> str | None:
         """The title of the day's paper whose title ``ref`` nearly is (a
         plural, a dropped word), if one is."""
         import difflib
 
         day = self.papers[: self.day]  # not the background's: the user never saw those
-        key = normalize_title(ref)
-        close = difflib.get_close_matches(key, [p.title_key for p in day], n=1, cutoff=0.85)
-        if close:
-            return self.papers[self.by_title[close[0]]].title
-        # its short name, the title before the colon ("DPO-Shift"), as `match --paper` takes it
-        short = [p.title for p in day if ":" in p.title and normalize_title(p.title.split(":", 1)[0]) == key]
-        return short[0] if len(short) == 1 else None
+        close = difflib.get_close_matches(normalize_title(ref), [p.title_key for p in day], n=1, cutoff=0.85)
+        return self.papers[self.by_title[close[0]]].title if close else None
 
     # -- scores ------------------------------------------------------------------------
 

@@ -319,11 +319,21 @@ def test_match_names_a_topic_whose_papers_all_miss_the_digest_for_its_other_topi
     r = cli("match", "--subscriber", "bob@example.org", "--json")  # a script gets the advice as well
     assert r.code == 0 and json.loads(r.out)["warnings"] == [x.removeprefix("warning: ") for x in r.err.splitlines()]
     assert line.removeprefix("warning: ") in json.loads(r.out)["warnings"]
+    # validate and preview (where a user who never runs match looks) say it once; send does not
+    for command in (("validate",), ("validate", "--json"), ("preview",), ("preview", "--subscriber", "bob@example.org")):
+        r = cli(*command)
+        assert r.code == 0 and r.err.splitlines().count(line) == 1, (command, r.err)
+    assert line.removeprefix("warning: ") in json.loads(cli("preview", "--json").out)["warnings"]
+    assert "'sgd'" not in cli("preview", "--subscriber", "ada@example.org").err
+    r = cli("send", "--dry-run")
+    assert r.code == 0 and "'sgd'" not in r.err, r.err
 
     # with room for them, its papers come and nothing is said
     write_config(workdir, crowded.replace("max_papers: 5", "max_papers: 200"))
-    r = cli("match", "--subscriber", "bob@example.org")
-    assert r.code == 0 and "[SGD]" in r.out and "'sgd'" not in r.err, r.err
+    for command in (("match", "--subscriber", "bob@example.org"), ("validate",), ("preview",)):
+        r = cli(*command)
+        assert r.code == 0 and "'sgd'" not in r.err, (command, r.err)
+    assert "[SGD]" in cli("match", "--subscriber", "bob@example.org").out
 
 
 def test_validate_json(workdir, cli):

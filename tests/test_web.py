@@ -643,6 +643,9 @@ def test_operator_unsubscribe_and_resubscribe_commands(tmp_path, cli):
     assert "not a subscriber" not in r.err
     r = cli("unsubscribe", "bob@exmaple.org")  # a typo: recorded, but the operator is told
     assert r.code == 0 and r.err.strip() == "warning: config.yaml: bob@exmaple.org is not a subscriber in the config (a typo?)"
+    r = cli("preview", "--now", "2024-05-06T09:00:00+00:00")  # an empty preview says why, and the way back
+    assert "bob@example.org: unsubscribed, nothing would be sent (`newsletter resubscribe bob@example.org` undoes it)" \
+        in r.out.splitlines(), r.out
     r = cli("send", "--now", "2024-05-06T09:00:00+00:00")
     assert r.out.strip().splitlines()[-1] == "sent 1, empty 0, failed 0, not due 0, unsubscribed 1"
     assert "was not unsubscribed" in cli("resubscribe", "ada@example.org").out
