@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InputError, Problem, line_of
+from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, pdf_url
 
@@ -620,14 +621,16 @@ def _authors(entry, split: bool) -> list[str]:
 #: "Smith, J." or "van der Berg, A. M.": a surname, a comma, initials.
 _INITIALS = r"(?:[^\W\d_]{1,2}(?:\.|(?=[\s,-]|$))[\s-]*)+"
 _SURNAME_INITIALS = rf"[^\W\d][^,;]*?,\s*{_INITIALS}"
-_SURNAME_LIST = re.compile(rf"{_SURNAME_INITIALS}(?:,\s*{_SURNAME_INITIALS})+")
+_SURNAME_LIST = re.compile(rf"{_SURNAME_INITIALS}(?:,\s*{_SURNAME_INITIALS})*")
 
 
 def _surname_list(creator: str) -> list[str]:
     """A journal's or bioRxiv's one ``dc:creator`` listing every author as
     "Smith, J., Doe, A. B." (or with semicolons: "Smith, John; Doe, Ann"), as
-    names: "J. Smith", "A. B. Doe".  Empty when it is not such a list (one
-    name, "Smith, John", stays as written)."""
+    names: "J. Smith", "A. B. Doe"; one author alone too ("Doe, J.": a
+    feed's papers by one author read "Doe, J." beside the others' "A. Smith").
+    Empty when it is not such a list ("Smith, John" stays as written, and a
+    suffix is no initial: "Smith, Jr.")."""
     if ";" in creator:
         parts = [p.strip() for p in creator.split(";") if p.strip()]
         if len(parts) >= 2 and all(p.count(",") == 1 for p in parts):
@@ -637,6 +640,8 @@ def _surname_list(creator: str) -> list[str]:
     if not _SURNAME_LIST.fullmatch(creator):
         return []
     pairs = re.findall(rf"([^\W\d][^,;]*?),\s*({_INITIALS})(?:,|$)", creator)
+    if len(pairs) == 1 and _NAME_SUFFIX.fullmatch(pairs[0][1].strip()):
+        return []
     return [f"{initials.strip()} {surname.strip()}" for surname, initials in pairs]
 
 
@@ -770,16 +775,17 @@ def _absolute(base: str, link: str | None) -> str | None:
 _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$")
 
 
-def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
-    """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title."""
+def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
+    """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title.
+    ``base``: the URL the feed came from after redirects, when not ``name``."""
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"{"):
         document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
-            return parse_json_feed(document, name, source, warn)
+            return parse_json_feed(document, name, source, warn, base=base)
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
-    base = name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or ""
+    base = base or (name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or "")
     papers = []
     skipped: list[str] = []
     for index, entry in enumerate(parsed.entries):
@@ -824,7 +830,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
     return papers
 
 
-def parse_json_feed(document: dict, name: str, source: str, warn: Warn) -> list[Paper]:
+def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """A JSON Feed (https://jsonfeed.org, versions 1 and 1.1), as loaded:
     one paper per item with a title, read as :func:`parse_feed` reads RSS.
     (feedparser 6 reads no JSON; the feed an HTML page links to may be one.)
@@ -835,7 +841,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn) -> list[
     if not isinstance(items, list):
         raise InputError(Problem(f"source {source!r}: a JSON Feed without its list of items", name, 1))
     home = document.get("home_page_url") or document.get("feed_url")
-    base = name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else ""
+    base = base or (name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else "")
     papers = []
     skipped: list[str] = []
     for index, item in enumerate(items):
@@ -911,10 +917,16 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
     # json.loads read them: a file saved by PowerShell's Out-File is UTF-16
     encoding = json.detect_encoding(data)
     try:
-        return json.loads(data.decode(encoding))
+        decoded = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        line = line_of(data, exc.start) if encoding.startswith("utf-8") else 1
-        raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
+        # Windows' "ANSI" (PowerShell 5's Set-Content, a server's ISO-8859-1), as an export may be
+        ansi = windows_1252(data) if encoding.startswith("utf-8") else None
+        if ansi is None:
+            line = line_of(data, exc.start) if encoding.startswith("utf-8") else 1
+            raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, line)) from None
+        decoded = ansi
+    try:
+        return json.loads(decoded)
     except json.JSONDecodeError as exc:
         if not encoding.startswith("utf-8"):  # bytes that only looked like UTF-16 or 32
             raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, 1)) from None
@@ -1001,9 +1013,33 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
         items = _wrapped_entries(items, name, source)
     if not isinstance(items, list):
         raise InputError(
-            Problem(f"source {source!r}: expected a JSON list of daily papers, got {type(items).__name__}", name, 1)
+            Problem(f"source {source!r}: expected a JSON list of daily papers, got {_json_kind(items)}", name, 1)
         )
     return items
+
+
+def _json_kind(value: Any) -> str:
+    """A JSON value as JSON names it, with the value when it is short: an
+    answer of ``null`` said "got NoneType", Python's name for it."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return f"the string {_quoted(value, 60)}"
+    return type(value).__name__
+
+
+def _numeric_id(value: Any) -> str | None:
+    """An arXiv id a tool wrote as a JSON number (a list passed through pandas:
+    ``2406.06`` for "2406.06000"), with the digits after the point arXiv's ids
+    have (five from 1501 on, four before); None for anything else.  Read as
+    text it was "2406.06", linked to a page that does not exist."""
+    if not isinstance(value, float) or not 704 <= value < 10000:
+        return None
+    digits = 5 if value >= 1501 else 4
+    ident = f"{value:0{5 + digits}.{digits}f}"  # (0704.0001: the year's zero too)
+    return ident if float(ident) == value and 1 <= int(ident[2:4]) <= 12 else None
 
 
 def _linked_arxiv_id(ident: str) -> str | None:
@@ -1022,7 +1058,7 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
         if not isinstance(paper, dict):
             skipped.append(f"item {index + 1} is not a paper object")
             continue
-        ident = str(paper.get("id") or "").strip()
+        ident = _numeric_id(paper.get("id")) or str(paper.get("id") or "").strip()
         title = collapse(_own_or_entry(paper, item, "title"))
         if not ident or not title:
             what = "no id" if not ident else "no title"

@@ -127,6 +127,14 @@ class Fetched:
     body: bytes
     from_cache: bool = False  # True: answered from disk, no request made
     revalidated: bool = False  # True: the server said 304 and the cached body was reused
+    #: Where the body came from, after redirects (None: ``url`` itself): a feed's relative
+    #: links are relative to it, not to the address asked (``/feed`` moved to ``/blog/feed.xml``).
+    final_url: str | None = None
+
+    @property
+    def base(self) -> str:
+        """The URL the body's relative links are relative to."""
+        return self.final_url or self.url
 
 
 @dataclass(frozen=True)
@@ -136,6 +144,7 @@ class CachedResponse:
     fetched_at: float
     etag: str | None
     last_modified: str | None
+    final_url: str | None = None  # where a redirect led (see :attr:`Fetched.final_url`)
 
 
 class ResponseCache:
@@ -175,7 +184,9 @@ class ResponseCache:
             fetched_at = float(meta["fetched_at"])
         except (KeyError, TypeError, ValueError):
             return None
-        return CachedResponse(url, body, fetched_at, meta.get("etag"), meta.get("last_modified"))
+        final = meta.get("final_url")
+        return CachedResponse(url, body, fetched_at, meta.get("etag"), meta.get("last_modified"),
+                              final if isinstance(final, str) else None)
 
     def store(
         self,
@@ -186,6 +197,7 @@ class ResponseCache:
         last_modified: str | None,
         *,
         body_unchanged: bool = False,
+        final_url: str | None = None,
     ) -> None:
         """Save atomically; a cache that cannot be written is logged, not fatal.
 
@@ -197,6 +209,7 @@ class ResponseCache:
             "etag": etag,
             "last_modified": last_modified,
             "sha256": hashlib.sha256(body).hexdigest(),
+            **({"final_url": final_url} if final_url and final_url != url else {}),
         }
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -706,6 +719,12 @@ def _asked(event: httpx.HTTPError | httpx.Response, url: httpx.URL) -> httpx.URL
         return url
 
 
+def _final(key: str, response: httpx.Response) -> str | None:
+    """Where a redirect led the request for ``key``, or None when nowhere else."""
+    final = str(response.url)
+    return final if final != key else None
+
+
 def _redirected(url: httpx.URL, event: httpx.HTTPError | httpx.Response) -> str:
     """`` (redirected to ...)`` when ``event`` came from where redirects led
     from ``url``: "connection refused" or a 404 for the configured URL, which
@@ -896,7 +915,7 @@ class Fetcher:
         cached = self.cache.load(key) if self.cache and not refresh else None
         if cached is not None and 0 <= self.clock() - cached.fetched_at < self.fresh_for:
             log.debug("%s: fresh in the cache", shown_url(key))
-            return Fetched(key, cached.body, from_cache=True)
+            return Fetched(key, cached.body, from_cache=True, final_url=cached.final_url)
         try:
             self.client  # noqa: B018 -- built before asking, so that a proxy it cannot use fails this source, named
         except _ProxyUnusable as exc:
@@ -1011,13 +1030,13 @@ class Fetcher:
                 if status == 304 and cached is not None:
                     log.debug("%s: not modified, reusing the cached copy", shown_url(key))
                     self._store(key, cached.body, response, cached)
-                    return Fetched(key, cached.body, revalidated=True)
+                    return Fetched(key, cached.body, revalidated=True, final_url=_final(key, response))
                 if 200 <= status < 300 and (check := _bot_check(response, body)) is not None:
                     raise InputError(Problem(f"source {source!r}: HTTP {status} {response.reason_phrase}, with "
                                              f"a challenge page for the feed: {check}", key))
                 if 200 <= status < 300:
                     self._store(key, body, response, None)
-                    return Fetched(key, body)
+                    return Fetched(key, body, final_url=_final(key, response))
                 problem = f"HTTP {status} {response.reason_phrase}".rstrip()
                 if status == 304:  # "not modified" since a copy this request did not say it had
                     problem += (" to a request that named no cached copy (no If-None-Match or If-Modified-Since): "
@@ -1142,4 +1161,5 @@ class Fetcher:
             return
         etag = response.headers.get("ETag") or (cached.etag if cached else None)
         modified = response.headers.get("Last-Modified") or (cached.last_modified if cached else None)
-        self.cache.store(key, body, self.clock(), etag, modified, body_unchanged=cached is not None)
+        self.cache.store(key, body, self.clock(), etag, modified, body_unchanged=cached is not None,
+                         final_url=_final(key, response))

@@ -10,6 +10,8 @@ file is removed.
 file system takes.
 :func:`broken_link`: a symbolic link where a file or folder is read or
 written that leads nowhere, named as such.
+:func:`bomless_unicode` and :func:`windows_1252`: the encodings a saved file
+comes in besides UTF-8, told by its bytes.
 """
 
 from __future__ import annotations
@@ -337,3 +339,20 @@ def bomless_unicode(data: bytes) -> str | None:
         ):
             return codec
     return None
+
+
+#: One well-formed multi-byte UTF-8 character.
+_UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def windows_1252(data: bytes) -> str | None:
+    """``data`` as Windows-1252 (what Windows calls "ANSI", a superset of Latin-1's
+    text) when it is that: no UTF-8 character anywhere (a file partly UTF-8 is
+    corrupt, not another encoding), no UTF-16 byte order mark inside, and no
+    byte Windows-1252 leaves undefined.  Else None."""
+    if _UTF8_CHAR.search(data) or b"\xff\xfe" in data or b"\xfe\xff" in data:
+        return None
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None

@@ -17,10 +17,13 @@ import lzma
 import os
 import re
 import zlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from itertools import takewhile
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -28,7 +31,7 @@ from zoneinfo import ZoneInfo
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
 from .errors import InputError, NewsletterError, Problem, SourcesFailed, Unreachable, line_of
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
-from .files import bomless_unicode, broken_link
+from .files import bomless_unicode, broken_link, windows_1252
 from .latex import paper_to_unicode
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, merge_papers, pdf_url
 from .retrying import backoff
@@ -158,8 +161,6 @@ _DATE_LINE = re.compile(
     re.IGNORECASE,
 )
 _SUBSCRIBE = "subscribe"
-#: One well-formed multi-byte UTF-8 character.
-_UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 MAX_TITLE_CHARS = 300
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 #: Line breaks other than CR and LF that copies from macOS, Safari or Word
@@ -178,7 +179,18 @@ def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
     spaced = _spaced(text)
-    return spaced.replace(" ", "").casefold() in _CHROME_KEYS or bool(_DATE_LINE.match(spaced))
+    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _DATE_LINE.match(spaced):
+        return True
+    # lines of chrome joined on one: "Daily Papers — Sep 4, 2025", the page's title "Daily Papers - Hugging Face"
+    parts = _CHROME_JOIN.split(spaced) if len(spaced) <= _MAX_NAV_CHARS else ()
+    return len(parts) > 1 and all(
+        _key(part) in _CHROME_KEYS or _key(part) == _SITE or _DATE_LINE.match(part) for part in parts
+    )
+
+
+#: What joins two parts of the page's chrome on one line (spaced: not a hyphenated word).
+_CHROME_JOIN = re.compile(r"\s+[-–—|·•]\s+")
+_SITE = "huggingface"
 
 
 def _is_menu(text: str) -> bool:
@@ -221,7 +233,7 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     UTF-8 (with or without a BOM), or UTF-16 or UTF-32 when it starts with its byte
     order mark (what Windows editors save as "Unicode") or has none but its zero
     bytes say which (see :func:`bomless_unicode`), or Windows-1252 /
-    Latin-1 when not one character of it is UTF-8 (see :func:`_windows_1252`).
+    Latin-1 when not one character of it is UTF-8 (see :func:`files.windows_1252`).
     Lines may end in LF, CRLF, CR alone, or Unicode's line and paragraph
     separators (U+2028, U+2029: a copy on macOS), NEL, or Word's vertical tab
     and form feed; all become LF (a paragraph separator a blank line).  Invisible characters a
@@ -261,7 +273,7 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     except UnicodeDecodeError as exc:
         if cut_ok and exc.end == len(data) and exc.reason == "unexpected end of data" and exc.start >= len(data) - 3:
             return decode_text(data[: exc.start], name)
-        ansi = _windows_1252(data)
+        ansi = windows_1252(data)
         if ansi is None:
             line = line_of(data, exc.start)
             raise InputError(
@@ -279,19 +291,6 @@ def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
     if any(c in text for c in SHOWS_NOTHING):
         text = _INVISIBLE.sub("", text)
     return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-def _windows_1252(data: bytes) -> str | None:
-    """``data`` as Windows-1252 (what Windows calls "ANSI", a superset of Latin-1's
-    text) when it is that: no UTF-8 character anywhere (a file partly UTF-8 is
-    corrupt, not another encoding), no UTF-16 byte order mark inside, and no
-    byte Windows-1252 leaves undefined.  Else None."""
-    if _UTF8_CHAR.search(data) or b"\xff\xfe" in data or b"\xfe\xff" in data:
-        return None
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return None
 
 
 #: A count as the site shows it: 58, 1,234, 1.2k.
@@ -383,13 +382,14 @@ def _looks_like_names(text: str) -> bool:
 
 
 #: Said with every line of author names found (see :func:`_names_line`).
-_AUTHOR_LINES_SKIPPED = "author lines marked 'Authors:' or '· N authors' are skipped"
+_AUTHOR_LINES_SKIPPED = ("a line 'Authors: ...' between a title and its abstract is read as the paper's authors; "
+                         "one ending '· N authors' is skipped")
 
 
 def _names_line(line: int, text: str) -> str:
     """What to say of a line of author names where a title or an abstract belongs."""
-    return (f"line {line}, {_short(text)!r}, looks like a list of author names, which the export has no place "
-            "for: delete that line")
+    return (f"line {line}, {_short(text)!r}, looks like a list of author names without 'Authors:' before it: "
+            "write 'Authors: ' before the names, or delete that line")
 
 
 def _is_submitter(text: str, after: str | None) -> bool:
@@ -428,11 +428,52 @@ def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, 
         if after_submitted_by and _is_submitter(text, blocks[k + 1][1] if k + 1 < len(blocks) else None):
             after_submitted_by = False
             continue
+        if _AUTHORS_HEADING.fullmatch(text):
+            # "Authors:" over the names, a line each with "," lines between (a page copied without blank
+            # lines): they were a paper titled "Ada Lovelace" whose abstract was ",", without a word
+            dropped.update(range(k + 1, _names_end(blocks, k)))
+            meta_at_end = True
+            continue
         after_submitted_by = text.casefold() == "submitted by"
         meta_at_end = _is_paper_meta(text)
         if not meta_at_end:
             kept.append((line, text))
     return kept, meta_at_end or after_submitted_by
+
+
+#: The heading of a list of names on lines of their own (see :func:`_names_end`).
+_AUTHORS_HEADING = re.compile(r"authors?\s*:", re.IGNORECASE)
+#: A sentence's end: a word (not an initial, "E.") and a full stop.
+_WORD_AND_STOP = re.compile(r"[^\W\d_]{3,}[.!?](?:\s|$)")
+#: What the site puts on a line of its own between two names.
+_NAME_SEPARATORS = frozenset({",", ";", "·", "&", "and"})
+
+
+def _names_end(blocks: list[tuple[int, str]], k: int) -> int:
+    """The index after the names under the ``Authors:`` line ``blocks[k]``:
+    a name, then another after each line of a comma (or a name ending in
+    one).  What follows the last name, a title or an abstract, is not taken
+    for one."""
+    j = k + 1
+    while j < len(blocks) and _is_name_line(blocks[j][1]):
+        j += 1
+        if blocks[j - 1][1].rstrip().endswith(","):
+            continue
+        if j < len(blocks) and blocks[j][1].strip().casefold() in _NAME_SEPARATORS:
+            j += 1
+            continue
+        break
+    if j < len(blocks) and _NO_NAME.fullmatch(blocks[j][1].strip()):  # "+12": the names not shown
+        j += 1
+    return j
+
+
+def _is_name_line(text: str) -> bool:
+    """A line of one name or a few ("Ada Lovelace", "Ada Lovelace, Grace Hopper",
+    "+12"): short, no sentence in it, each part a name."""
+    parts = [part for part in map(_spaced, _NAMES_SPLIT.split(text)) if part]
+    return (len(text) <= MAX_TITLE_CHARS and not _WORD_AND_STOP.search(text)
+            and bool(parts) and all(_is_a_name(part) and len(part.split()) <= 6 for part in parts))
 
 
 def _blocks(text: str) -> list[tuple[int, str]]:
@@ -693,14 +734,15 @@ def parse_hf_papers_text(
     text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
     text, linked = _without_link_targets(text)
     ids.update(linked)
-    blocks, meta_at_end = _without_paper_meta(_blocks(text))
+    raw = _blocks(text)
+    blocks, meta_at_end = _without_paper_meta(raw)
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
     i, header = _skip_header(blocks, _nav_lines(blocks))
     pages: list[Paper] = []
     if not header:
-        pages, listing = _paper_pages(blocks, name, source)
+        pages, listing = _paper_pages(blocks, raw, name, source)
         if pages and listing is None:
             return pages
         if listing is not None:  # a listing pasted under the papers' pages
@@ -745,7 +787,7 @@ def parse_hf_papers_text(
             # a page header (and the site's menu) again: two exports saved into one file
             k, _ = _skip_header(body, k)
             continue
-        if (page_at := _page_ahead(body, k)) is not None and (found := _paper_pages(blocks[i + k:], name, source))[0]:
+        if (page_at := _page_ahead(body, k)) is not None and (found := _paper_pages(blocks[i + k:], raw, name, source))[0]:
             # a paper's page pasted under the listing ("title 'arxiv:ID' has no abstract")
             papers.extend(found[0])
             page_last = True
@@ -775,18 +817,29 @@ def parse_hf_papers_text(
             after = f" (what follows it, {_short(' '.join(t for _, t in footer))!r}, is page chrome)" if footer else ""
             raise InputError(Problem(f"title {_short(title)!r} has no abstract{after}", name, t_line))
         a_line, abstract = body[k + 1]
+        step = 2  # blocks to the next title
+        if abstract.casefold().rstrip(":") == _ABSTRACT_HEADING and k + 2 < len(body):
+            # a heading over the abstract, as a paper's page and some copies of cards have it: it was the
+            # abstract, the abstract the next title, and the error named the wrong paper
+            step, (a_line, abstract) = 3, body[k + 2]
         if _is_page_chrome(abstract):
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract (line {a_line} {_short(abstract)!r} is page "
                         "chrome)", name, t_line)
             )
-        if k + 2 < len(body) and _reads_as_title(abstract):
+        if k + step < len(body) and _reads_as_title(abstract):
             # A title where its abstract belongs: taken in pairs, every paper after it would be shifted.
             if _looks_like_names(title):
                 raise InputError(
                     Problem(f"{_names_line(t_line, title)} ({_AUTHOR_LINES_SKIPPED})", name, t_line)
                 )
-            listing = _reads_as_title(body[k + 2][1])  # and so does what would be that title's abstract
+            listing = _reads_as_title(body[k + step][1])  # and so does what would be that title's abstract
+            if _looks_like_names(abstract) and not listing:
+                # names without an initial's full stop read as a title too: the names are what is wrong
+                raise InputError(
+                    Problem(f"title {_short(title)!r} has no abstract ({_names_line(a_line, abstract)}; "
+                            f"{_AUTHOR_LINES_SKIPPED})", name, t_line)
+                )
             why = ("; the next ones too: is this a copy of a listing that shows no abstracts? The export needs each "
                    "paper's abstract under its title" if listing else "")
             raise InputError(
@@ -799,7 +852,7 @@ def parse_hf_papers_text(
                 Problem(f"title {_short(title)!r} has no abstract ({_names_line(a_line, abstract)}; "
                         f"{_AUTHOR_LINES_SKIPPED})", name, t_line)
             )
-        if k + 2 >= len(body) and _looks_like_chrome(abstract):
+        if k + step >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
             # the last title has none.  Refuse rather than invent one.
             raise InputError(
@@ -807,18 +860,19 @@ def parse_hf_papers_text(
                         "to be one; a line of page chrome after the papers, or an export cut off?)", name, t_line)
             )
         # one space between words, as the page shows them (not the copy's tabs and no-break spaces)
-        title, abstract = _spaced(title), _without_more(_spaced(abstract))
+        title, abstract = _spaced(title), _without_label(_without_more(_spaced(abstract)))
         if len(abstract) > _MAX_ABSTRACT_CHARS:
             raise InputError(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
         arxiv_id = ids.get(title)
+        authors, published = _card_details(raw, t_line, a_line)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
-                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None))
+                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None, authors=authors, published=published))
         last_title, page_last = (t_line, title), False
-        k += 2
+        k += step
     if papers and not footer and not meta_at_end and last_title and not page_last and _cut_off(papers[-1].abstract):
         t_line, title = last_title
         a_line = body[-1][0]
@@ -844,6 +898,16 @@ def _without_more(abstract: str) -> str:
     return _MORE_AT_END.sub("", abstract) if abstract.endswith(("more", "less")) else abstract
 
 
+#: "Abstract:" before an abstract's first word, as some copies write it: no part of the abstract.
+_ABSTRACT_LABEL = re.compile(r"abstract\s*[:.—–-]\s*(?=\S)", re.IGNORECASE)
+
+
+def _without_label(abstract: str) -> str:
+    """The abstract without an "Abstract:" label before it (it led every
+    digest's abstract, and an abstract of that label alone stays itself)."""
+    return _ABSTRACT_LABEL.sub("", abstract, count=1) if abstract[:8].casefold() == "abstract" else abstract
+
+
 #: The line a Hugging Face paper's own page names its paper by: ``arxiv:2409.02345``.
 _ARXIV_LINE = re.compile(rf"arxiv:\s*(?P<id>{ARXIV_ID})", re.IGNORECASE)
 _ABSTRACT_HEADING = "abstract"
@@ -863,7 +927,9 @@ def _page_ahead(blocks: list[tuple[int, str]], k: int) -> int | None:
     return None
 
 
-def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> tuple[list[Paper], int | None]:
+def _paper_pages(
+    blocks: list[tuple[int, str]], raw: list[tuple[int, str]], name: str, source: str
+) -> tuple[list[Paper], int | None]:
     """The papers of a copy of one or more papers' pages (see :func:`_paper_page`)
     at the start of ``blocks``, each from its ``arxiv:ID`` line (a second page
     pasted under the first was dropped without a word; the same page twice is
@@ -872,7 +938,7 @@ def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> tuple
     papers when ``blocks`` start with no such page."""
     papers: list[Paper] = []
     at = 0
-    while (page := _paper_page(blocks[at:], name, source)) is not None:
+    while (page := _paper_page(blocks[at:], raw, name, source)) is not None:
         papers.append(page)
         heading = next(j for j in range(at, len(blocks))
                        if blocks[j][1].casefold().rstrip(":") == _ABSTRACT_HEADING)
@@ -884,12 +950,14 @@ def _paper_pages(blocks: list[tuple[int, str]], name: str, source: str) -> tuple
     return merge_papers(papers), None
 
 
-def _paper_page(blocks: list[tuple[int, str]], name: str, source: str) -> Paper | None:
+def _paper_page(blocks: list[tuple[int, str]], raw: list[tuple[int, str]], name: str, source: str) -> Paper | None:
     """The paper of a copy of one paper's page on Hugging Face (``/papers/ID``,
     saved beside the listings to read that paper too): its ``arxiv:ID`` line
     near the top, the title under it, and the paragraph under ``Abstract``.
     It has the paper's arXiv id, which a listing does not give.  None when
-    ``blocks`` are no such page; an error when the page has no abstract."""
+    ``blocks`` are no such page; an error when the page has no abstract.
+    ``raw`` are the file's blocks with the card lines :func:`_without_paper_meta`
+    drops, where the page's authors and date are (see :func:`_card_details`)."""
     found = next(((j, m["id"]) for j, (_, text) in enumerate(blocks[: _MAX_NAV_LINES + 4])
                   if (m := _ARXIV_LINE.fullmatch(text))), None)
     if found is None:
@@ -906,8 +974,64 @@ def _paper_page(blocks: list[tuple[int, str]], name: str, source: str) -> Paper 
     # the abstract's lines up to the page's links under it (a copy without blank lines has one block a line)
     after = blocks[next(k for k, (line, _) in enumerate(blocks) if line == rest[heading][0]) + 1:]
     abstract = " ".join(text for _, text in takewhile(lambda block: not _is_page_chrome(block[1]), after))
+    authors, published = _card_details(raw, t_line, rest[heading][0])
     return Paper(title=_spaced(title), abstract=_spaced(abstract), source=source, arxiv_id=arxiv_id,
-                 url=abs_url(arxiv_id), pdf_url=pdf_url(arxiv_id), location=f"{name}:{t_line}")
+                 url=abs_url(arxiv_id), pdf_url=pdf_url(arxiv_id), location=f"{name}:{t_line}",
+                 authors=authors, published=published)
+
+
+#: The line a card or a paper's page names its authors on: "Authors: Ada Lovelace, Grace Hopper"
+#: (on a paper's page the names follow on lines of their own, commas between).
+_AUTHORS_LINE = re.compile(r"authors?\s*:\s*(?P<names>.*)", re.IGNORECASE)
+_PUBLISHED_ON = re.compile(r"published\s+on\s+(?P<date>.{3,40})", re.IGNORECASE)
+#: What the site puts among the names that is no name: "+12" (more authors), "·".
+_NO_NAME = re.compile(r"\+\s*\d+(?:\s+(?:more|others|authors?))?|\d+\s+(?:more|others|authors?)|[·•…]|et al\.?",
+                      re.IGNORECASE)
+_NAMES_SPLIT = re.compile(r",|\s+and\s+|\s*&\s*")
+_DAY_FORMATS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%Y-%m-%d")
+
+
+def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> tuple[tuple[str, ...], datetime | None]:
+    """The authors and publication date a paper shows between the lines
+    ``after`` (its title) and ``before`` (its abstract, or the 'Abstract'
+    heading of its own page): "Authors: ..." and "Published on Sep 4, 2024".
+    They were skipped as the card's lines, and the paper came without the
+    authors and date its copy carries.  A date without its year (the site
+    leaves it out for this year's) is no date: the year is not guessed."""
+    authors: list[str] = []
+    published: datetime | None = None
+    naming = False
+    first = bisect_right(raw, after, key=itemgetter(0))  # (lines in order: a scan of the file per paper cost 2 ms)
+    for _, text in raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]:
+        for part in _META_JOIN.split(text.strip()):
+            if published is None and (m := _PUBLISHED_ON.fullmatch(part)):
+                published = _calendar_day(m.group("date"))
+        if (m := _AUTHORS_LINE.fullmatch(text.strip())) is not None and not authors:
+            naming, text = True, m.group("names")
+        elif naming and (_is_paper_meta(text) or _is_page_chrome(text)):
+            naming = False
+        if naming:
+            authors += [name for name in map(_spaced, _NAMES_SPLIT.split(text)) if _is_a_name(name)]
+    return tuple(dict.fromkeys(authors)), published
+
+
+def _is_a_name(text: str) -> bool:
+    """A piece of an authors line that names someone: not empty, not "+12"."""
+    return bool(text) and len(text) <= 100 and any(c.isalpha() for c in text) and not _NO_NAME.fullmatch(text)
+
+
+def _calendar_day(text: str) -> datetime | None:
+    """"Sep 4, 2024", "September 4th 2024", "4 Sep 2024", "2024-09-04" as that
+    day's start in UTC (how the other sources give a date without a time);
+    None for anything else, a day without its year included."""
+    cleaned = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b", "", text.replace(",", " ").rstrip("."), flags=re.IGNORECASE)
+    cleaned = re.sub(r"\bsept\b\.?", "Sep", " ".join(cleaned.split()), flags=re.IGNORECASE).replace(".", "")
+    for fmt in _DAY_FORMATS:
+        try:
+            return datetime.strptime(cleaned, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
 
 
 #: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.
@@ -957,6 +1081,9 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
             header = header or _is_header(block)
             i += 1
             continue
+        if (ahead := _header_after_nav(blocks, i)) is not None:
+            i = ahead  # a tab or menu item the chrome lists do not know, among the header's lines
+            continue
         if not subscribe_seen and block.casefold().startswith(_SUBSCRIBE) and len(block) > len(_SUBSCRIBE):
             # Layout (b): the button's label is glued to the first title (but a
             # title such as "Subscriber Churn..." after a "Subscribe" line is a title).
@@ -964,6 +1091,22 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
             header = True
         break
     return i, header
+
+
+def _header_after_nav(blocks: list[tuple[int, str]], i: int) -> int | None:
+    """The index of a header line that follows ``blocks[i]`` across short
+    lines only (a page's tabs: "Trending Papers", "Collections", then "new",
+    "Daily Papers"), else None.  A new tab the chrome lists do not know
+    ended the header there, and was read as the first title ("title
+    'Collections' has no abstract").  A paper stops the search: its abstract
+    is longer than any line of navigation."""
+    for j in range(i, min(i + _MAX_NAV_LINES, len(blocks))):
+        text = blocks[j][1]
+        if _is_header(text):
+            return j
+        if len(text) > _MAX_NAV_CHARS and not _is_menu(text):
+            return None
+    return None
 
 
 def _is_footer(text: str) -> bool:
@@ -990,19 +1133,29 @@ def _short(text: str, n: int = 60) -> str:
 
 
 def read_hf_papers_text(source, config: Config, context: ReadContext | None = None) -> Iterator[Paper]:
+    """Every export the source's path takes.  A file that is no export is
+    named, and so is every other one after it: a folder with two broken
+    files named the first only, and the second came up only once it was
+    mended (``validate`` names every problem)."""
     folder = config.resolve(source.path).is_dir()
+    problems: list[Problem] = []
     for path in expand_paths(config.base_dir, source.path):
         try:
-            yield from parse_hf_papers_text(
+            papers = parse_hf_papers_text(
                 _read_bytes(path, config), _display(path, config), source.label, context.warn if context else None
             )
         except InputError as exc:
             if not folder or path.suffix.lower() == ".txt":
-                raise
+                problems.extend(exc.problems)
+                continue
             # A PDF or notes saved beside the exports: say how to read the exports only.
             glob = f"{source.path.rstrip('/')}/*.txt"
             hint = f" (path {source.path!r} reads every file in the folder; {glob!r} reads only the .txt exports)"
-            raise InputError(*(replace(p, message=p.message + hint) for p in exc.problems)) from None
+            problems.extend(replace(p, message=p.message + hint) for p in exc.problems)
+            continue
+        yield from papers
+    if problems:
+        raise InputError(*problems)
 
 
 def _read_bytes(path: Path, config: Config) -> bytes:
@@ -1261,10 +1414,14 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
     announces results (``opensearch:totalResults``) but carries no entries:
     that answer is asked again (with the fetcher's retries and backoff, never
     from the cache), and if it stays empty the source has failed; it is not
-    "nothing new"."""
+    "nothing new".  A page short of the results announced for it (some
+    entries, fewer than asked for before the total) is asked again the same
+    way; one that stays short is used, the missing results named in a
+    warning (they were lost without a word)."""
     from .feeds import arxiv_api_error, parse_arxiv
     fetcher = context.fetcher
     attempts = fetcher.retries + 1
+    short: ArxivListing | None = None  # the fullest short page yet
     for attempt in range(attempts):
         try:
             fetched = fetcher.get(
@@ -1274,14 +1431,23 @@ def _arxiv_page(source: ArxivSource, context: ReadContext, params: dict, interva
             raise _api_said(exc, arxiv_api_error(exc.body), "the arXiv API") from None
         listing = _parsed(context, fetched, parse_arxiv, source.label, context.warn)
         total, start = listing.total or 0, int(params["start"])
-        if listing.entries or total <= start:
+        expected = min(int(params["max_results"]), total - start)
+        if listing.entries >= expected or total <= start:
             return listing
+        if listing.entries and (short is None or listing.entries > short.entries):
+            short = listing
         if attempt + 1 < attempts:
             delay = backoff(fetcher.backoff, attempt + 1, fetcher.max_wait)
-            log.info("%s: %d results announced but no entries; retry %d of %d in %g s",
-                     shown_url(fetched.url), total, attempt + 1, attempts - 1, delay)
+            log.info("%s: %d results announced from %d on but %d entries; retry %d of %d in %g s",
+                     shown_url(fetched.url), expected, start + 1, listing.entries, attempt + 1, attempts - 1, delay)
             fetcher.sleep(delay)
     fetcher.forget(fetched.url)  # the next run asks again rather than reuse it
+    if short is not None:
+        missing = expected - short.entries
+        context.warn(f"{shown_url(fetched.url)}: source {source.label!r}: arXiv sent {short.entries} of the "
+                     f"{expected} results asked for from {start + 1} on, after {attempts} attempts; the other "
+                     f"{missing} are missing this run (the next run asks again)")
+        return short
     tries = f" (gave up after {attempts} attempts)" if attempts > 1 else ""
     raise InputError(
         Problem(f"source {source.label!r}: arXiv announced {total} results but sent no entries{tries}",
@@ -1449,7 +1615,9 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
         return
     assert source.url is not None, "the config requires path or url"
     fetched = context.fetcher.get(source.url, source=source.label)
-    yield from _parsed(context, fetched, parse_feed, source.label, context.warn)
+    # relative links are relative to where a redirect led, not to the address asked
+    base = shown_url(fetched.base) if fetched.final_url else None
+    yield from _parsed(context, fetched, partial(parse_feed, base=base), source.label, context.warn)
 
 
 def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:

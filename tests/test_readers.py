@@ -694,6 +694,25 @@ def test_a_folder_path_names_the_glob_when_a_file_in_it_is_no_export(workdir, cl
     assert result.code == 2 and "reads every file" not in result.err and "papers/broken.txt:" in result.err
 
 
+def test_every_broken_file_of_a_folder_is_named_not_only_the_first(workdir, cli):
+    """Two broken exports in a folder: both are named in one run (the second
+    came up only once the first was mended), and the good ones still parse."""
+    from conftest import BASIC_CONFIG
+
+    (workdir / "papers" / "a-picture.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    (workdir / "papers" / "b-notes.txt").write_text("hello\nmy notes\n", encoding="utf-8")
+    write_config(workdir, BASIC_CONFIG)
+    for command in (("validate",), ("papers", "--json")):
+        result = cli(*command)
+        assert result.code == 2 and "Traceback" not in result.err
+        lines = result.err.strip().splitlines()
+        assert lines[0].startswith("papers/a-picture.txt:1: a PNG image"), result.err
+        assert lines[1].startswith("papers/b-notes.txt:1: no Hugging Face papers page header"), result.err
+    (workdir / "papers" / "a-picture.txt").unlink()
+    (workdir / "papers" / "b-notes.txt").unlink()
+    assert cli("papers", "--json").code == 0
+
+
 @pytest.mark.parametrize("packer", ["gzip", "bz2", "lzma"])
 def test_a_packed_export_is_read_unpacked_and_a_cut_or_bomb_one_is_an_error(tmp_path, packer, monkeypatch):
     import bz2
@@ -820,11 +839,12 @@ def test_the_card_lines_of_the_compact_layout_are_skipped_too(submitter):
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-compact.txt")[:6]]
 
 
+@pytest.mark.parametrize("names", ["Ada Lovelace, Grace Hopper and E. Noether", "Ada Lovelace, Grace Hopper, Emmy Noether"])
 @pytest.mark.parametrize("where", ["after the title", "after the abstract"])
-def test_an_unmarked_line_of_author_names_is_an_error_that_says_so(where):
+def test_an_unmarked_line_of_author_names_is_an_error_that_says_so(where, names):
     """A line of bare names cannot be told from a title for sure: it is not
-    skipped, and the error names it instead of only 'lacks its abstract'."""
-    names = "Ada Lovelace, Grace Hopper and E. Noether"
+    skipped, and the error names it instead of only 'lacks its abstract'
+    (names without an initial's full stop were 'reads as another title')."""
     if where == "after the abstract":
         content, _ = _cards([], [names], glued=False)
     else:
@@ -835,6 +855,11 @@ def test_an_unmarked_line_of_author_names_is_an_error_that_says_so(where):
         parse_hf_papers_text(content, "day.txt")
     message = str(info.value)
     assert f"{names!r}, looks like a list of author names" in message and "delete that line" in message
+    # as the message says, 'Authors: ' before the names mends it (and between title and abstract, reads them)
+    papers = parse_hf_papers_text(content.replace(f"\n{names}\n".encode(), f"\nAuthors: {names}\n".encode()), "d")
+    assert len(papers) == 6  # (the cards of _cards)
+    expected = ("Ada Lovelace", "Grace Hopper", "Emmy Noether" if "Emmy" in names else "E. Noether")
+    assert papers[0].authors == (expected if where == "after the title" else ())
 
 
 @pytest.mark.parametrize("glued", [False, True])
@@ -1235,3 +1260,107 @@ def test_a_source_file_of_hundreds_of_megabytes_is_named_before_it_is_read(tmp_p
     assert result.code == 2 and "Traceback" not in result.err
     assert result.err.strip() == ("dump.xml:1: 300 MB, more than the 256 MB a source file may be: is it the export "
                                   "or feed? (a listing of papers is a few MB at most)")
+
+
+@pytest.mark.parametrize("name", ["hf-papers-blank-lines.txt", "hf-papers-compact.txt"])
+@pytest.mark.parametrize("tabs", [["Trending Papers", "Collections"], ["Papers", "Buckets", "Trending"]])
+def test_a_tab_the_chrome_lists_do_not_know_among_the_header_lines_is_chrome(name, tabs):
+    """A newer page's tab ("Collections", one not seen yet) above the header
+    ended the header there: it was the first title ("title 'Collections' has
+    no abstract")."""
+    sep = "\n" if "compact" in name else "\n\n"
+    text = sep.join(tabs) + sep + (DATA / name).read_text(encoding="utf-8")
+    assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+@pytest.mark.parametrize("line", ["Daily Papers — Sep 4, 2025", "Daily Papers - Hugging Face", "Papers | Hugging Face"])
+def test_lines_of_chrome_joined_on_one_line_are_chrome(line):
+    """The page's title, or the heading with its date on one line: it was read
+    as the first paper's title and every pair after it shifted."""
+    for name in ("hf-papers-blank-lines.txt", "hf-papers-compact.txt"):
+        sep = "\n" if "compact" in name else "\n\n"
+        text = line + sep + (DATA / name).read_text(encoding="utf-8")
+        assert [p.title for p in parse_hf_papers_text(text.encode(), name)] == titles(name)
+
+
+def test_a_title_with_spaced_dashes_is_still_a_title():
+    abstract = "We ask whether more data helps. It does, up to a point we measure on four benchmarks."
+    text = f"Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nData - More - Better\n\n{abstract}\n"
+    (paper,) = parse_hf_papers_text(text.encode(), "day.txt")
+    assert paper.title == "Data - More - Better"
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "one line each"])
+def test_a_papers_own_page_gives_its_authors_and_publication_date(layout):
+    """The page lists the authors and the day it was published between the
+    title and the abstract: they were skipped, and the paper came without them."""
+    from datetime import UTC, datetime
+
+    text = (DATA / "hf-paper-page.txt").read_text(encoding="utf-8")
+    if layout != "blank lines":
+        text = text.replace("\n\n", "\n")
+    (paper,) = parse_hf_papers_text(text.encode(), "page.txt")
+    assert paper.authors == ("Hrishikesh Viswanath", "Yue Chang")
+    assert paper.published == datetime(2024, 9, 4, tzinfo=UTC)  # not the day it was submitted (Sep 5)
+    without_year = parse_hf_papers_text(text.replace("Published on Sep 4, 2024", "Published on Sep 4").encode(), "p")
+    assert without_year[0].published is None  # the year is not guessed
+    assert without_year[0].authors == ("Hrishikesh Viswanath", "Yue Chang")
+
+
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+def test_a_cards_authors_and_date_between_title_and_abstract_are_read(sep):
+    from datetime import UTC, datetime
+
+    abstract = "We study learning from noisy labels. Our method improves accuracy by five points on three benchmarks."
+    text = ("Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nNoisy Label Learning at Scale\n\n"
+            "Authors: Ada Lovelace, Grace Hopper, +3\n\nPublished on September 4th, 2024 · Submitted by akhaliq\n\n"
+            f"{abstract}\n\nProofs at Length\n\n58\n\n{abstract}\n\nAuthors: Emmy Noether\n").replace("\n\n", sep)
+    first, second = parse_hf_papers_text(text.encode(), "day.txt")
+    assert (first.title, first.abstract) == ("Noisy Label Learning at Scale", abstract)
+    assert first.authors == ("Ada Lovelace", "Grace Hopper")
+    assert first.published == datetime(2024, 9, 4, tzinfo=UTC)
+    # after an abstract, a card's line may be that paper's or the next one's: not taken
+    assert (second.title, second.authors, second.published) == ("Proofs at Length", (), None)
+
+
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+@pytest.mark.parametrize("form", ["Abstract\n{abstract}", "Abstract:\n{abstract}", "Abstract: {abstract}", "ABSTRACT. {abstract}"])
+def test_an_abstract_heading_or_label_over_each_abstract_is_not_text(form, sep):
+    """An "Abstract" heading between title and abstract was read as the
+    abstract, every pair after it shifted (the error named the wrong paper);
+    an "Abstract:" label led each abstract in every digest."""
+    name = "hf-papers-blank-lines.txt"
+    text = _as_cards(name, "{title}\n\n" + form.replace("\n", "\n\n"))  # each line a paragraph
+    if sep == "\n":
+        text = text.replace("\n\n", "\n")  # no blank lines at all
+    papers = parse_hf_papers_text(text.encode(), "day.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse(name)]
+
+
+def test_an_abstract_about_abstracts_keeps_its_first_word():
+    abstract = "Abstractive summarisation fails on long inputs. We fix it with a retrieval step and test it on six sets."
+    text = f"Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nSummaries at Length\n\n{abstract}\n"
+    (paper,) = parse_hf_papers_text(text.encode(), "day.txt")
+    assert paper.abstract == abstract
+
+
+@pytest.mark.parametrize("sep", ["\n\n", "\n"])
+@pytest.mark.parametrize("names, expected", [
+    ("Ada Lovelace\n,\nGrace Hopper\n,\nE. Noether", ("Ada Lovelace", "Grace Hopper", "E. Noether")),
+    ("Ada Lovelace,\nGrace Hopper\n+3", ("Ada Lovelace", "Grace Hopper")),
+    ("Ada Lovelace", ("Ada Lovelace",)),
+])
+def test_an_authors_heading_over_names_a_line_each_is_neither_title_nor_abstract(sep, names, expected):
+    """"Authors:" over the names, one a line with "," lines between (as a
+    paper's page shows them, copied without blank lines): the names were a
+    paper titled "Ada Lovelace" with the abstract ",", and every pair after
+    shifted without a word.  After an abstract, the names stop before the
+    next title."""
+    a1 = "We study learning from noisy labels. Our method improves accuracy by five points on three benchmarks."
+    a2 = "We prove bounds for long proofs. They are tight, as a matching lower bound on two families shows."
+    text = ("Get trending papers in your email inbox!\nSubscribe\nDaily Papers\nNoisy Label Learning at Scale\n"
+            f"Authors:\n{names}\n{a1}\nProofs at Length\n{a2}\nAuthors:\nEmmy Noether\nThird Title Here\n{a2}\n")
+    papers = parse_hf_papers_text(text.replace("\n", sep).encode(), "day.txt")
+    assert [(p.title, p.abstract) for p in papers] == [
+        ("Noisy Label Learning at Scale", a1), ("Proofs at Length", a2), ("Third Title Here", a2)]
+    assert papers[0].authors == expected

@@ -214,6 +214,11 @@ def test_hf_daily_entries_whose_id_is_a_link_or_arxiv_colon_id_get_their_arxiv_i
         # value at column 1); truncated?', of an answer that was whole
         (b"Rate exceeded.", 1, "not JSON: the answer is text, 'Rate exceeded.', expected the JSON list of daily papers"),
         (b"\n\nInternal Server Error\n", 3, "not JSON: the answer is text, 'Internal Server Error'"),
+        # JSON, but no list: named as JSON names it (it was "got NoneType", "got str")
+        (b"null", 1, "expected a JSON list of daily papers, got null"),
+        (b'"maintenance"', 1, "expected a JSON list of daily papers, got the string 'maintenance'"),
+        (b"0", 1, "expected a JSON list of daily papers, got the number 0"),
+        (b"false", 1, "expected a JSON list of daily papers, got false"),
         (data("hf-papers-compact.txt"), 1,
          "a Hugging Face papers page saved as text, not the JSON list of daily papers (`type: hf-papers-text` reads it)"),
     ],
@@ -313,6 +318,31 @@ def test_relative_links_in_a_feed_are_made_absolute(http_server, tmp_path):
     config = config_at(tmp_path, f"sources: [{{type: feed, name: lab, url: '{http_server.url('/lab/feed.xml')}'}}]\ntopics: {{t: {{any: [x]}}}}\n")
     papers, _ = read(config)
     assert [p.url for p in papers] == [http_server.url("/posts/a.html"), http_server.url("/lab/posts/b.html")]
+
+
+@pytest.mark.parametrize("kind", ["rss", "json feed"])
+def test_relative_links_of_a_redirected_feed_are_relative_to_where_it_moved(http_server, tmp_path, kind):
+    """A feed moved (``/feed`` 301 to ``/lab/feed.xml``): its relative links
+    were resolved against the address asked, and led to /posts/b.html, not
+    /lab/posts/b.html; from the cache, on the next run, too."""
+    if kind == "rss":
+        body = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><description>d</description>'
+                b"<item><title>Rooted</title><link>/posts/a.html</link></item>"
+                b"<item><title>Beside</title><link>posts/b.html</link></item></channel></rss>")
+    else:
+        body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+            {"id": "1", "title": "Rooted", "url": "/posts/a.html"}, {"id": "2", "title": "Beside", "url": "posts/b.html"},
+        ]}).encode()
+    http_server.route("/lab/feed.xml", Reply(body=body, headers={"Content-Type": "application/rss+xml"}))
+    http_server.route("/feed", Reply(301, b"", {"Location": "/lab/feed.xml"}))
+    config = config_at(tmp_path, f"sources: [{{type: feed, name: lab, url: '{http_server.url('/feed')}'}}]\n"
+                                 "topics: {t: {any: [x]}}\n")
+    expected = [http_server.url("/posts/a.html"), http_server.url("/lab/posts/b.html")]
+    for run in ("fetched", "from the cache"):
+        papers, warnings = read(config)
+        assert [p.url for p in papers] == expected, run
+        assert [p.location for p in papers] == [http_server.url("/feed")] * 2  # messages name the URL configured
+    assert len(http_server.requests_to("/feed")) == 1  # the second run was the cache's
 
 
 def test_html_named_entities_in_a_feed_are_their_characters():
@@ -708,6 +738,28 @@ def test_arxiv_staying_empty_is_a_failure_not_nothing_new(http_server, tmp_path)
     http_server.route("/api/query", Reply(200, _atom_page(["2406.00001"], total=1), {"Content-Type": "application/atom+xml"}))
     papers, _ = read(config, clock)
     assert [p.arxiv_id for p in papers] == ["2406.00001"] and len(http_server.requests) == 4
+
+
+def test_an_arxiv_page_short_of_the_results_announced_is_asked_again_then_named(http_server, tmp_path):
+    """A page with some entries but fewer than asked for before the total
+    (arXiv drops some now and then) was taken as it was: the others were
+    lost without a word.  It is asked again; one that stays short is used,
+    and the missing results are named."""
+    ids = [f"2406.{n:05d}" for n in range(1, 4)]
+    atom = {"Content-Type": "application/atom+xml"}
+    http_server.route("/api/query", Reply(200, _atom_page(ids[:1], total=3), atom), Reply(200, _atom_page(ids, total=3), atom))
+    config = config_at(tmp_path, ARXIV_ONLY.format(url=http_server.url("/api/query")))
+    papers, warnings = read(config)
+    assert [p.arxiv_id for p in papers] == ids and warnings == [] and len(http_server.requests) == 2
+    http_server.route("/api/query", Reply(200, _atom_page(ids[:2], total=3), atom), Reply(200, _atom_page(ids[:1], total=3), atom))
+    (tmp_path / "other").mkdir()  # (a config of its own: no cached answer)
+    fresh = config_at(tmp_path / "other", ARXIV_ONLY.format(url=http_server.url("/api/query")))
+    papers, warnings = read(fresh)
+    assert [p.arxiv_id for p in papers] == ids[:2]  # the fullest answer of the three
+    (warning,) = warnings
+    assert warning.startswith(http_server.url("/api/query?search_query=cat%3Acs.LG"))
+    assert warning.endswith(": source 'arXiv': arXiv sent 2 of the 3 results asked for from 1 on, after 3 attempts; "
+                            "the other 1 are missing this run (the next run asks again)")
 
 
 def test_arxiv_with_no_results_at_all_is_asked_once_and_named(http_server, tmp_path):
@@ -1858,8 +1910,17 @@ topics: {t: {any: [x]}}
     papers = json.loads(r.out)
     assert [(p["title"], p["abstract"][:5]) for p in papers] == [
         ("Schrödinger Bridges", "Café."), ("Flow Matching on Lie Groups", "We ex"), ("A note on <b> tags", "Plain")]
+    # Windows' "ANSI" (PowerShell 5's Set-Content, a server's ISO-8859-1) is read, as an export is;
+    # it was 'not UTF-8 text'.  UTF-8 with a stray byte in it is damaged, and still named so.
+    ansi = '[{"paper": {"id": "1", "title": "Café “Schrödinger”", "authors": [{"name": "Amélie"}]}}]'.encode("cp1252")
+    (paper,) = parse_hf_daily(ansi, "f", "src", Collect())
+    assert (paper.title, paper.authors) == ("Café “Schrödinger”", ("Amélie",))
+    (paper,) = parse_feed(json.dumps({**JSON_FEED, "items": [{"id": "1", "title": "Café"}]}, ensure_ascii=False)
+                          .encode("latin-1"), "f", "src", Collect())
+    assert paper.title == "Café"
     with pytest.raises(InputError, match=r"^f:1: source 'src': not UTF-8 text, expected JSON$"):
-        parse_hf_daily('[{"paper": {"id": "1", "title": "Café"}}]'.encode("latin-1"), "f", "src", Collect())
+        parse_hf_daily('[{"paper": {"id": "1", "title": "Café", "summary": "Naïve"}}]'.encode().replace(b"\xc3\xa9", b"\xe9"),
+                       "f", "src", Collect())
 
 
 def test_an_arxiv_guid_or_doi_in_a_feed_gives_the_arxiv_id():
@@ -1989,6 +2050,18 @@ def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
     assert [(p.arxiv_id, p.title, p.authors, p.keywords, p.abstract) for p in papers] == [
         ("2406.05501", "Flow Matching", (), (), ""), ("2406.05503", "Third", (), (), "")]
     assert warnings == ["d.json: source 'hf': item 2 (2406.05502) has no title; skipped"]
+
+
+def test_hf_daily_ids_a_tool_wrote_as_numbers_are_the_arxiv_ids_they_were():
+    """A list passed through pandas writes "2406.06000" as 2406.06: it was the
+    paper "2406.06", linked to https://huggingface.co/papers/2406.06 (no such page)."""
+    body = (b'[{"paper": {"id": 2406.06, "title": "Trailing Zeros"}}, {"paper": {"id": 1412.698, "title": "Adam"}},'
+            b' {"paper": {"id": 704.0001, "title": "The First"}}, {"paper": {"id": 12.5, "title": "No arXiv Id"}}]')
+    papers = parse_hf_daily(body, "d.json", "hf", Collect())
+    assert [(p.arxiv_id, p.url) for p in papers[:3]] == [
+        ("2406.06000", "https://arxiv.org/abs/2406.06000"), ("1412.6980", "https://arxiv.org/abs/1412.6980"),
+        ("0704.0001", "https://arxiv.org/abs/0704.0001")]
+    assert (papers[3].arxiv_id, papers[3].id) == (None, "no arxiv id")
 
 
 def test_control_characters_and_bare_ampersands_in_a_feed_do_not_sink_it(tmp_path, http_server):
@@ -2173,9 +2246,11 @@ def test_a_journals_one_creator_listing_every_author_by_surname_gives_the_author
         return [p.authors for p in parse_feed(body, "f.xml", "biorxiv", Collect())]
 
     assert creators("Smith, J., Doe, A. B., van der Berg, M.", "Wang, X., Li, Y. and Chen, Z.",
-                    "Müller, K.-R.; Samek, Wojciech", "Smith, John", "Ada Lovelace, Grace Hopper, Alan Turing") == [
+                    "Müller, K.-R.; Samek, Wojciech", "Smith, John", "Ada Lovelace, Grace Hopper, Alan Turing",
+                    "Doe, J.", "Chen, Z. Y.", "Smith, Jr.") == [
         ("J. Smith", "A. B. Doe", "M. van der Berg"), ("X. Wang", "Y. Li", "Z. Chen"),
         ("K.-R. Müller", "Wojciech Samek"), ("Smith, John",), ("Ada Lovelace, Grace Hopper, Alan Turing",),
+        ("J. Doe",), ("Z. Y. Chen",), ("Smith, Jr.",),  # one author alone as the others are
     ]
 
 
