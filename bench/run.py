@@ -113,9 +113,8 @@ def _stages(composer: Composer, writer, digests, inline) -> tuple[list[float], l
     for sub, matches in digests:
         t0 = time.perf_counter()
         ctx = composer.context(sub, matches, NOW)
-        html = composer.html_template.render(ctx)
-        text = composer.text_template.render(ctx)
-        subject = " ".join(composer.subject_template.render(ctx).split())
+        # as the product renders (the sandbox's loop and size bounds start again per part)
+        subject, html, text = composer._render_context(ctx)
         t1 = time.perf_counter()
         html = inline(html)
         t2 = time.perf_counter()
