@@ -651,6 +651,51 @@ def _bounded_text(text: str) -> str:
     return text
 
 
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
+_FORMAT_SPEC_NUMBERS = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?|\{[^{}:]*:([^{}]*)\}")
+
+
+def _bounded_width(what: str, width: object, times: int = 1) -> None:
+    """Refuse a width that would make a text over :data:`MAX_PART_CHARS`
+    (``{{ 'x' | center(10 ** 9) }}`` took the memory there is before any
+    output bound could stop it)."""
+    size = len(width) if isinstance(width, str) else width  # indent's width may be a text
+    if type(size) is int and size * times > MAX_PART_CHARS:
+        raise jinja2.TemplateRuntimeError(
+            f"{what} of width {size:,} makes a text of over {MAX_PART_CHARS:,} characters (no mail server takes it)"
+        )
+
+
+def _bounded_format(what: str, fmt: object) -> None:
+    """Refuse a format string (``%`` or ``{}`` style) whose width or precision
+    would make a text over :data:`MAX_PART_CHARS` (``'%999999999d'``)."""
+    if not isinstance(fmt, str):
+        return
+    for match in _FORMAT_SPEC_NUMBERS.finditer(fmt):
+        for spec in filter(None, match.groups()):
+            for number in re.findall(r"\d+", spec):
+                _bounded_width(what, int(number))
+
+
+def _bounded_filters() -> dict:
+    """Jinja's filters that take a width, with the width bounded."""
+    filters = jinja2.filters.FILTERS
+
+    def center(value, width=80):
+        _bounded_width("center", width)
+        return filters["center"](value, width)
+
+    def indent(s, width=4, first=False, blank=False):
+        _bounded_width("indent", width, str(s).count("\n") + 1)
+        return filters["indent"](s, width, first, blank)
+
+    def format_(value, *args, **kwargs):
+        _bounded_format("format", value)
+        return filters["format"](value, *args, **kwargs)
+
+    return {"center": center, "indent": indent, "format": format_}
+
+
 class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     """Where user templates and the subject render: Jinja's sandbox, so a
     template reaches the values it is given and not Python's internals
@@ -665,7 +710,7 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def __init__(self, **options) -> None:
         super().__init__(**options)
         self.globals.update(range=_bounded_range, lipsum=_bounded_lipsum)
-        self.filters.update(_counted=_counted, _bounded_text=_bounded_text)
+        self.filters.update(_counted=_counted, _bounded_text=_bounded_text, **_bounded_filters())
 
     def _parse(self, source, name, filename):
         """The template, each ``{% for %}`` looping over ``iter | _counted``
@@ -688,6 +733,31 @@ class _Sandbox(jinja2.sandbox.ImmutableSandboxedEnvironment):
     def call_binop(self, context, operator, left, right):
         _bounded_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(__self, __context, __obj, *args, **kwargs):  # noqa: N805 (Jinja's own signature)
+        """The sandbox's call, with the text methods that take a width
+        (``'x'.ljust(10 ** 9)``) bounded."""
+        owner = getattr(__obj, "__self__", None)
+        if isinstance(owner, str):
+            name = getattr(__obj, "__name__", "")
+            if name in _WIDTH_METHODS and args:
+                _bounded_width(name, args[0])
+            elif name == "expandtabs":
+                _bounded_width(name, args[0] if args else kwargs.get("tabsize", 8), owner.count("\t"))
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value):
+        """The sandbox's ``str.format``, its widths bounded (it is wrapped
+        where the template reads ``.format``, not where it calls it)."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+
+        def bounded(*args, **kwargs):
+            _bounded_format(value.__name__, value.__self__)
+            return wrapped(*args, **kwargs)
+
+        return bounded
 
     def getattr(self, obj, attribute):
         """The sandbox's ``getattr``, at once for the values the templates

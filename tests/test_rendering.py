@@ -386,6 +386,33 @@ def test_a_range_too_long_to_loop_over_is_refused_at_its_line(tmp_path, cli):
     )
 
 
+@pytest.mark.parametrize("body, what, width", [
+    ("{{ 'x' | center(10 ** 9) }}", "center", "1,000,000,000"),
+    ("{{ 'x'.ljust(10 ** 9) }}", "ljust", "1,000,000,000"),
+    ("{{ '%999999999d' | format(1) }}", "format", "999,999,999"),
+    ("{{ '{:>999999999}'.format(1) }}", "format", "999,999,999"),
+    ("{{ 'a\\nb' | indent(10 ** 8) }}", "indent", "100,000,000"),
+])
+def test_a_width_too_large_for_any_email_is_refused_at_its_line(tmp_path, cli, body, what, width):
+    """A width (``center``, ``indent``, ``format``, ``ljust``) made its text
+    in memory before any output bound could stop it: a gigabyte, or the
+    memory there is; ordinary widths still work."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text(f"{{{{ count }}}} papers\n\n{body}\n")
+    load(tmp_path, extra="templates: tpl\n")
+    r = cli("validate")
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert r.err.strip() == (f"tpl/digest.txt:3: template error: {what} of width {width} makes a text of over "
+                             "20,000,000 characters (no mail server takes it)")
+    (tpl / "digest.txt").write_text("{{ count }} papers\n\n{{ 'x' | center(9) }}{{ '%5.1f' | format(2.25) }}"
+                                    "{{ '{:>3}'.format(7) }}{{ 'y'.ljust(2) }}|\n")
+    assert cli("validate").code == 0
+    assert cli("preview", "--out", str(tmp_path / "pv")).code == 0
+    texts = [p.read_text() for p in (tmp_path / "pv").glob("*.txt")]
+    assert texts and all("    x      2.2  7y |" in text for text in texts)
+
+
 def test_lipsum_in_a_template_is_bounded_like_range(tmp_path, cli):
     """lipsum(10 ** 9) built a billion paragraphs in memory before any output
     bound could stop it; a placeholder of a few paragraphs still works."""
