@@ -851,25 +851,22 @@ def topic_index(
         from .ranking import EMBEDDINGS_FILE, Embedder, Interest, Ranker  # numpy, bm25s, the model: only when needed
 
         first = topics[ranked[0]]
-        def lost(reason: str) -> None:
-            if warn is not None:
-                warn(str(config.problem(("cache",), (
-                    f"cannot keep the embedding cache in {config.cache_dir} ({reason}): ranking goes on without it, "
-                    "slower, and `like` finds only the papers of the current sources; make it a folder this user "
-                    "can write, or set cache: to one"))))
 
-        def remade(reason: str) -> None:
+        def cache_said(text: str) -> None:
             if warn is not None:
-                warn(str(config.problem(("cache",), (
-                    f"the embedding cache {config.cache_dir / EMBEDDINGS_FILE} was damaged ({reason}): it is made "
-                    "anew (its papers' vectors are computed again, and `like` finds only the papers of the current "
-                    "sources until it has seen more)"))))
+                warn(str(config.problem(("cache",), text)))
 
         embedder = Embedder(
             config.cache_dir / EMBEDDINGS_FILE,
             where=config.problem(("topics", ranked[0], "about" if first.about else "like"), ""),
-            lost=lost,
-            remade=remade,
+            lost=lambda reason: cache_said(
+                f"cannot keep the embedding cache in {config.cache_dir} ({reason}): ranking goes on without it, "
+                "slower, and `like` finds only the papers of the current sources; make it a folder this user "
+                "can write, or set cache: to one"),
+            remade=lambda reason: cache_said(
+                f"the embedding cache {config.cache_dir / EMBEDDINGS_FILE} was damaged ({reason}): it is made "
+                "anew (its papers' vectors are computed again, and `like` finds only the papers of the current "
+                "sources until it has seen more)"),
         )
         try:
             ranker = Ranker(
