@@ -217,7 +217,7 @@ class _App:
     def unsubscribed_page(self, email: str, token: str, slash: bool = False) -> HTMLResponse:
         return self.page(
             "Unsubscribed",
-            f"{email} will get no more {self.title} emails. Changed your mind?",
+            f"{masked(email)} will get no more {self.title} emails. Changed your mind?",
             action=_sibling("resubscribe", token, slash),
             fields=(("resubscribe", "yes"),),
             button="Re-subscribe",
@@ -226,7 +226,7 @@ class _App:
     def resubscribed_page(self, email: str, token: str, slash: bool = False) -> HTMLResponse:
         return self.page(
             "Subscribed again",
-            f"{email} will get {self.title} again, starting with the next digest.",
+            f"{masked(email)} will get {self.title} again, starting with the next digest.",
             action=_sibling("unsubscribe", token, slash),
             fields=(("List-Unsubscribe", "One-Click"),),
             button="Unsubscribe",
@@ -297,7 +297,7 @@ class _App:
         token = request.path_params["token"]
         if request.method in ("GET", "HEAD"):
             return self.page(
-                question, text.format(title=self.title, email=email), action="", fields=(field,), button=button
+                question, text.format(title=self.title, email=masked(email)), action="", fields=(field,), button=button
             )
         form = await _form(request)
         if isinstance(form, Response):
@@ -388,6 +388,16 @@ def _modified(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_mtime_ns, info.st_size
+
+
+def masked(email: str) -> str:
+    """The address as the pages show it: its first character and its domain
+    (``a***@example.org``), enough for its owner to know it as theirs.  The
+    link travels with the email it came in, and a digest forwarded to a
+    colleague or a list gave whoever opened its unsubscribe link the full
+    address; the stars are as many whatever the length, which they hide too."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}***@{domain}"
 
 
 def _asks(form: dict[str, str], field: tuple[str, str]) -> bool:
