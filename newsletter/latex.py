@@ -24,8 +24,9 @@ the parts of a text that are plausibly LaTeX, so plain text with prices
   numbered label a typeset paper shows means nothing without its
   bibliography, while a key usually names the work (``kingma2015adam``) and
   the sentence keeps its noun.  Cross-references (``\\ref``, ``\\eqref``,
-  ``\\cref``...) and ``\\label`` are dropped with the space or ``~`` before
-  them: they point into a paper the reader does not have.
+  ``\\cref``...) show as "??" (``Eq. (??)``), as LaTeX shows one it cannot
+  resolve: they point into a paper the reader does not have; ``\\label`` is
+  dropped.
 
 What cannot be converted is left readable: math whose conversion fails keeps
 its source without the ``$`` delimiters.  pylatexenc reports what its
@@ -612,6 +613,8 @@ def _math(source: str, lost: bool = False) -> str:
         source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
     if "\\" in source:  # a paper's own blackboard letters: \P(X > t) is ℙ(X > t), not "(X > t)" or "¶(X > t)"
         source = _BLACKBOARD_MACRO.sub(r"\\mathbb{\1}", source)
+        if "\\math" in source:  # bbm's and dsfont's blackboard letters; the indicator 𝟙 (it read as a plain 1)
+            source = _INDICATOR.sub("𝟙", _BLACKBOARD_FONT.sub(r"\\mathbb", source))
     if "brace" in source:
         source = _braces_unlabelled(source)
     if "\\choose" in source or "\\over" in source:
@@ -627,6 +630,11 @@ def _math(source: str, lost: bool = False) -> str:
         text = text[0] + text[2:]
     return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
 
+
+#: The blackboard fonts of the bbm and dsfont packages (``\\mathbbm{1}``, ``\\mathds{R}``): pylatexenc knows only ``\\mathbb``.
+_BLACKBOARD_FONT = re.compile(r"\\(?:mathbbm|mathds|mathbbold)(?![a-zA-Z])")
+#: The indicator function, a blackboard one (pylatexenc has no blackboard digits).
+_INDICATOR = re.compile(r"\\mathbb\s*(?:\{\s*1\s*\}|1(?!\d))")
 
 #: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
 _BLACKBOARD_MACRO = re.compile(r"\\([PERNZQC])(?![a-zA-Z])")
@@ -1401,6 +1409,8 @@ def _prose_environment(m: re.Match) -> str:
 def _converted(text: str) -> str:
     if "\\verb" in text:
         text = _VERB.sub(r"\2", text)
+    if "\\texorpdfstring" in text:
+        text = _pdf_strings(text)
     if "\\def" in text or "command" in text or "\\Declare" in text:
         text = _definitions(text)
     if "\\begin{" in text:
@@ -1426,6 +1436,29 @@ def _ties_at_math(segment: str, after: bool, before: bool) -> str:
 
 
 _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
+
+_PDF_STRING = re.compile(r"\\texorpdfstring\s*(?=\{)")
+
+
+def _pdf_strings(text: str) -> str:
+    """``\\texorpdfstring{$\\alpha$}{alpha}`` (a title's math with its plain
+    form for the PDF's bookmarks) as its first, typeset argument: the title
+    read "{α}{alpha}-Divergence"."""
+    out, pos = [], 0
+    for m in _PDF_STRING.finditer(text):
+        if m.start() < pos:
+            continue
+        first = _braced(text, m.end())
+        if first is None:
+            continue
+        after = first + len(text[first:]) - len(text[first:].lstrip())
+        second = _braced(text, after) if text.startswith("{", after) else None
+        if second is None:
+            continue
+        out += [text[pos:m.start()], text[m.end() + 1:first - 1]]
+        pos = second
+    out.append(text[pos:])
+    return "".join(out)
 
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX

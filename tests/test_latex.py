@@ -442,6 +442,12 @@ def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
         # from tests/data/arxiv-latex.xml: "λ/2‖x‖²" read as λ over 2‖x‖²
         (r"$f(x_t) + \frac{\lambda}{2}\|x_t - x_{t-1}\|^2$", "f(xₜ) + (λ/2)‖xₜ − xₜ₋₁‖²"),
         (r"$\frac{1}{n}|S|$ and $\frac{a}{b}\sqrt{n}$", "(1/n)|S| and (a/b)√n"),
+        # a title's math with its plain form for the PDF bookmarks: it read "{α}{alpha}-Divergence"
+        (r"\texorpdfstring{$\alpha$}{alpha}-Divergence", "α-Divergence"),
+        (r"On \texorpdfstring{$f$}{f}-GANs and \texorpdfstring {$\ell_1$} {l1} Loss", "On f-GANs and ℓ₁ Loss"),
+        # the indicator function (bbm, dsfont, amssymb): it read as a plain 1
+        (r"$\mathbb{1}[x > 0]$, $\mathbbm{1}_{A}$, $\mathds{1}$ and $\mathbbm{R}^d$", "𝟙[x > 0], 𝟙_A, 𝟙 and ℝᵈ"),
+        (r"$\mathbb{10}$ and $\mathbb 1$", "10 and 𝟙"),
     ],
 )
 def test_forms_of_real_arxiv_abstracts_read_as_typeset(latex, shown):
