@@ -719,8 +719,28 @@ def test_reasons_are_the_matched_words_never_rule_syntax(tmp_path):
     assert len(why) == len(matches)
     shown = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", w)) for w in why)
     assert "optimi*" not in shown and "/explain" not in shown and ".*" not in shown
-    assert "Optimization" in shown and "Schrödinger" in shown and "Explaining Predictions" in shown
-    assert "optimi*" not in text and ".*" not in text and "Why: Optimization · also in Schrödinger bridges (Schrödinger)" in text
+    assert "optimization" in shown and "Schrödinger" in shown and "explaining predictions" in shown
+    assert "optimi*" not in text and ".*" not in text and "Why: optimization · also in Schrödinger bridges (Schrödinger)" in text
+
+
+def test_reasons_take_the_case_of_the_configs_term_not_of_the_first_hit(tmp_path):
+    """The first hit is often a title's (title case) or a sentence's first
+    word: readers were given "Why: interpretability, Explainable" and
+    "Stochastic Gradient, SGD".  A term written in lower case gives its reason
+    in lower case; acronyms, mixed-case names and terms written with capitals
+    keep the paper's letters (the marks in the text always do)."""
+    from newsletter.matching import Hit
+    from newsletter.rendering import reason_words
+
+    hits = [Hit("interpretab*", "abstract", "interpretability"), Hit("explainab*", "abstract", "Explainable"),
+            Hit("stochastic gradient", "title", "Stochastic Gradient"), Hit("sgd", "title", "SGD"),
+            Hit("physics-informed", "title", "Physics-Informed"), Hit("diffusion", "title", "AutoDiffusion"),
+            Hit("Schrödinger bridge*", "title", "Schrödinger Bridges"), Hit("/\\bllms?\\b/", "title", "LLMs"),
+            Hit("gpt*", "title", "GPT-4o")]
+    assert reason_words(hits) == ["interpretability", "explainable", "stochastic gradient", "SGD", "physics-informed",
+                                  "AutoDiffusion", "Schrödinger Bridges", "LLMs", "GPT-4o"]
+    _, _, composed = reader_digest(tmp_path)
+    assert re.search(r"<mark[^>]*>Optimization</mark>", composed.html)  # the paper's own letters where it writes them
 
 
 def test_a_greedy_pattern_marks_words_not_a_paragraph(tmp_path):
@@ -824,7 +844,7 @@ def test_reason_words_name_fields_in_words_and_search_links_say_so(tmp_path):
     hits = [Hit("optimi*", "title", "Optimization"), Hit("optimi*", "abstract", "optimizer"),
             Hit("cs.LG", "categories", "cs.LG"), Hit("Ana Müller", "authors", "Ana Müller"),
             Hit("/a.*z/", "abstract", "a " + "long " * 20 + "z")]
-    assert reason_words(hits) == ["Optimization", "in cs.LG", "by Ana Müller", "a … z"]
+    assert reason_words(hits) == ["optimization", "in cs.LG", "by Ana Müller", "a … z"]
     config = load(tmp_path)  # hf-papers-text papers: no abstract page known
     (sub, matches), = digests(config, "ada@example.org")
     composed = Composer(config).compose(sub, matches, now=NOW)
@@ -1065,10 +1085,10 @@ def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     assert str(highlight(title, [pattern])) == "Why Do Models <mark>Explain Their Predictions</mark>?"
     hit = Hit(r"/explain\w*\W+(?:\w+\W+){0,3}?predict/", "title", pattern.search(title).group())
     assert hit.text == "Explain Their Predict"
-    assert reason_words([hit], {"title": title}) == ["Explain Their Predictions"]
+    assert reason_words([hit], {"title": title}) == ["explain their predictions"]
     # a whole-word match found again inside a longer word first: "Why: AutoDiffusion" of the term `diffusion`
     auto = "AutoDiffusion: Training-Free Optimization for Automated Diffusion Model Acceleration"
-    assert reason_words([Hit("diffusion", "title", "Diffusion")], {"title": auto}) == ["Diffusion"]
+    assert reason_words([Hit("diffusion", "title", "Diffusion")], {"title": auto}) == ["diffusion"]
     # whole-word terms are unchanged; text without spaces (CJK) is left as matched
     assert str(highlight("score-based models", [re.compile(r"\bscore\b")])) == "<mark>score</mark>-based models"
     cjk = "説明" * 30 + "予測" + "説明" * 30
@@ -1201,7 +1221,7 @@ def test_a_card_under_a_ranked_topic_gives_no_word_of_a_keyword_topic_as_its_own
     ranked = PaperMatch(paper, 1.0, ("diffusion", "optim"), ("optimi*",), (Hit("optimi*", "title", "Optimizing"),),
                         topic_reasons=("close to your interest: x", ""))
     reasons, others = card_words(ranked, config.topics, {"title": paper.title, "abstract": paper.abstract})
-    assert reasons == [] and others("optim") == ["Optimizing"]
+    assert reasons == [] and others("optim") == ["optimizing"]
 
 
 def test_contents_entries_are_numbered_as_the_text_part_numbers_them(tmp_path):
