@@ -1411,6 +1411,8 @@ def _converted(text: str) -> str:
         text = _VERB.sub(r"\2", text)
     if "\\texorpdfstring" in text:
         text = _pdf_strings(text)
+    if _SIUNITX_HINT.search(text):
+        text = _quantities(text)
     if "\\def" in text or "command" in text or "\\Declare" in text:
         text = _definitions(text)
     if "\\begin{" in text:
@@ -1436,6 +1438,89 @@ def _ties_at_math(segment: str, after: bool, before: bool) -> str:
 
 
 _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
+
+#: siunitx's quantities, numbers and units: ``\\SI{5}{\\milli\\second}``, ``\\num{1e6}``, ``\\si{\\percent}``.
+_SIUNITX = re.compile(r"\\(?P<kind>SI|qty|num|si|unit|SIrange|qtyrange|numrange)\s*(?:\[[^\]]*\]\s*)?(?=\{)")
+_SIUNITX_HINT = re.compile(r"\\(?:SI|qty|num|si|unit)")
+_ARGUMENTS = {"SI": 2, "qty": 2, "num": 1, "si": 1, "unit": 1, "SIrange": 3, "qtyrange": 3, "numrange": 2}
+#: What a unit macro prints (the prefixes run into the unit after them: ``\\milli\\second`` is "ms").
+_UNITS = {
+    **dict.fromkeys(("meter", "metre"), "m"), "second": "s", "gram": "g", "kilogram": "kg", "ampere": "A",
+    "kelvin": "K", "mole": "mol", "candela": "cd", "hertz": "Hz", "newton": "N", "pascal": "Pa", "joule": "J",
+    "watt": "W", "volt": "V", "ohm": "Ω", "tesla": "T", "electronvolt": "eV", "percent": "%", "degree": "°",
+    **dict.fromkeys(("celsius", "degreeCelsius"), "°C"), **dict.fromkeys(("liter", "litre"), "L"), "byte": "B",
+    "bit": "bit", "hour": "h", "minute": "min", "day": "d", "decibel": "dB", "angstrom": "Å", "farad": "F",
+    "coulomb": "C", "henry": "H", "weber": "Wb", "siemens": "S", "radian": "rad", "steradian": "sr",
+    "becquerel": "Bq", "gray": "Gy", "sievert": "Sv", "tonne": "t", "dalton": "Da", "bar": "bar", "barn": "b",
+    "arcminute": "′", "arcsecond": "″", "femto": "f", "pico": "p", "nano": "n", "micro": "µ", "milli": "m",
+    "centi": "c", "deci": "d", "kilo": "k", "mega": "M", "giga": "G", "tera": "T", "peta": "P",
+    "per": "/", "squared": "²", "cubed": "³",
+}
+_UNIT_MACRO = re.compile(r"\\(?:(?P<power>square|cubic)\s*\\)?(?P<name>[a-zA-Z]+)\s*|(?P<dot>(?<=\w)[.~](?=\w))")
+#: An exponent in a number as siunitx writes it, ``1e6``, ``2.5E-3``.
+_EXPONENT = re.compile(r"^(?P<mantissa>[+-]?[\d.,]+)?\s*[eE]\s*(?P<power>[+-]?\d+)$")
+
+
+def _quantities(text: str) -> str:
+    """siunitx's ``\\SI{5}{\\milli\\second}`` as "5 ms", ``\\num{1e6}`` as "1 × 10⁶",
+    ``\\si{\\percent}`` as "%" (in math as text, so its spaces stay): the macros
+    were left as written outside math, and inside it the unit was lost ("5")."""
+    out, pos = [], 0
+    for m in _SIUNITX.finditer(text):
+        if m.start() < pos:
+            continue
+        groups, end = [], m.end()
+        for _ in range(_ARGUMENTS[m["kind"]]):
+            close = _braced(text, end) if text.startswith("{", end) else None
+            if close is None:
+                break
+            groups.append(text[end + 1:close - 1].strip())
+            end = close
+        else:
+            shown = _quantity(m["kind"], groups)
+            out += [text[pos:m.start()], f"\\text{{{shown}}}" if _in_math(text, m.start()) else shown]
+            pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _quantity(kind: str, groups: list[str]) -> str:
+    if kind in ("si", "unit"):
+        return _unit(groups[0])
+    if kind == "num":
+        return _number(groups[0])
+    if kind == "numrange":
+        return f"{_number(groups[0])}–{_number(groups[1])}"
+    numbers = [_number(g) for g in groups[:-1]]
+    unit = _unit(groups[-1])
+    gap = "" if unit[:1] in ("%", "°", "′", "″") and unit not in ("°C",) else " "
+    return "–".join(numbers) + gap + unit
+
+
+def _number(source: str) -> str:
+    m = _EXPONENT.match(source.replace(" ", ""))
+    if m is None:
+        return source.replace("-", "−") if source.startswith("-") else source
+    power = m["power"].lstrip("+").translate(_SUPERSCRIPT_DIGITS)
+    return f"{m['mantissa']} × 10{power}" if m["mantissa"] else f"10{power}"
+
+
+_SUPERSCRIPT_DIGITS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _unit(source: str) -> str:
+    """A unit's macros as their symbols (``\\kilo\\meter\\per\\second``: "km/s");
+    written out (``m.s^{-1}``, ``GHz``), as written, a product's dot a "·"."""
+    def one(m: re.Match) -> str:
+        if m["dot"]:
+            return "·"
+        return _UNITS.get(m["name"], m["name"]) + {"square": "²", "cubic": "³"}.get(m["power"] or "", "")
+
+    unit = _UNIT_MACRO.sub(one, source) if "\\" in source or "." in source or "~" in source else source
+    if "^" in unit:
+        unit = to_unicode(f"${unit}$")
+    return unit.replace(" ", "")
+
 
 _PDF_STRING = re.compile(r"\\texorpdfstring\s*(?=\{)")
 

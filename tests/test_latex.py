@@ -448,6 +448,14 @@ def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
         # the indicator function (bbm, dsfont, amssymb): it read as a plain 1
         (r"$\mathbb{1}[x > 0]$, $\mathbbm{1}_{A}$, $\mathds{1}$ and $\mathbbm{R}^d$", "𝟙[x > 0], 𝟙_A, 𝟙 and ℝᵈ"),
         (r"$\mathbb{10}$ and $\mathbb 1$", "10 and 𝟙"),
+        # siunitx: left as written outside math, the unit lost inside it ("5")
+        (r"a \SI{10}{\percent} gain at \SI{2.5}{\kilo\meter\per\second} in $\SI{5}{\milli\second}$",
+         "a 10% gain at 2.5 km/s in 5 ms"),
+        (r"\SI[per-mode=symbol]{9.8}{\meter\per\second\squared}, \SI{25}{\celsius}, \si{\micro\gram\per\cubic\meter}",
+         "9.8 m/s², 25 °C, µg/m³"),
+        (r"\num{1e6} runs, \qty{1.2e-3}{\square\metre}, \SIrange{1}{5}{\milli\metre}, \numrange{10}{20}, \si{m.s^{-1}}",
+         "1 × 10⁶ runs, 1.2 × 10⁻³ m², 1–5 mm, 10–20, m·s⁻¹"),
+        (r"\SI{3}{GHz} and \SI alone, \unitary{x}, \SI{5}{", r"3 GHz and \SI alone, \unitary{x}, \SI{5}{"),
     ],
 )
 def test_forms_of_real_arxiv_abstracts_read_as_typeset(latex, shown):
