@@ -307,6 +307,25 @@ def short_match(text: str) -> str:
     return f"{words[0]} … {words[-1]}" if len(words) > 1 else text[:REASON_CHARS] + "…"
 
 
+def in_terms_case(text: str, term: str) -> str:
+    """A match that is only capitalised (a title's title case, a sentence's
+    first word) in lower case when the config writes its term so: the reader
+    was given "Why: interpretability, Explainable", "Stochastic Gradient, SGD"
+    or "also in LLMs (Language Models)", the case of wherever the first hit
+    happened to be.  An acronym or a mixed-case name ("SGD", "AutoDiffusion")
+    keeps its letters, and so does every match of a term the config writes
+    with capitals ("Schrödinger bridge*")."""
+    regex = term.startswith("/")  # case-insensitive, and its capitals are escapes (\\W, \\S)
+    if (term != term.lower() and not regex) or text == text.lower():
+        return text
+    if any(part[1:] != part[1:].lower() for part in _WORD_PARTS.split(text)):
+        return text
+    return text.lower()
+
+
+_WORD_PARTS = re.compile(r"[\W_]+")  # "Physics-Informed": two words
+
+
 @dataclass(frozen=True)
 class PaperMatch:
     """A paper selected for a subscriber, with the reasons."""
@@ -338,11 +357,11 @@ class PaperMatch:
         if self.reasons:
             return "; ".join(self.reasons)
         # One entry per matched text regardless of case ("Convex" in the title and
-        # "convex" in the abstract are the same reason); the first form is kept.
+        # "convex" in the abstract are the same reason), in the term's case (the email's).
         found: dict[str, str] = {}
         for h in self.hits:
             if h.field != "categories":
-                text = short_match(h.text)
+                text = short_match(h.text if h.field == "authors" else in_terms_case(h.text, h.term))
                 found.setdefault(text.casefold(), text)
         return "matched: " + ", ".join(found.values()) if found else ""
 

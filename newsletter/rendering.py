@@ -40,7 +40,7 @@ from markupsafe import Markup, escape
 from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
 from .latex import lost_math_shown, own_name_shown
-from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, is_long_match, short_match
+from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, in_terms_case, is_long_match, short_match
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
 
@@ -334,28 +334,11 @@ def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
         elif h.field == "authors":
             text = f"by {text}"
         else:
-            text = short_match(_in_terms_case(text, h.term))
+            text = short_match(in_terms_case(text, h.term))
         words.setdefault(text.casefold(), text)
     return list(words.values())
 
 
-def _in_terms_case(text: str, term: str) -> str:
-    """A match that is only capitalised (a title's title case, a sentence's
-    first word) in lower case when the config writes its term so: the reader
-    was given "Why: interpretability, Explainable", "Stochastic Gradient, SGD"
-    or "also in LLMs (Language Models)", the case of wherever the first hit
-    happened to be.  An acronym or a mixed-case name ("SGD", "AutoDiffusion")
-    keeps its letters, and so does every match of a term the config writes
-    with capitals ("Schrödinger bridge*")."""
-    regex = term.startswith("/")  # case-insensitive, and its capitals are escapes (\\W, \\S)
-    if (term != term.lower() and not regex) or text == text.lower():
-        return text
-    if any(part[1:] != part[1:].lower() for part in _WORD_PARTS.split(text)):
-        return text
-    return text.lower()
-
-
-_WORD_PARTS = re.compile(r"[\W_]+")  # "Physics-Informed": two words
 
 
 def _found_at(text: str, found: str) -> int:
