@@ -659,6 +659,19 @@ def reader_digest(tmp_path, text=READER_CONFIG):
     return config, matches, Composer(config).compose(sub, matches, now=NOW)
 
 
+def test_one_upvote_is_said_as_one(tmp_path):
+    """A paper with one upvote read "· 1 upvotes"."""
+    from dataclasses import replace
+
+    config, matches, composed = reader_digest(tmp_path)
+    voted = [m for m in matches if m.paper.upvotes]
+    assert voted and f"{voted[0].paper.upvotes} upvotes" in composed.text
+    one = [replace(m, paper=replace(m.paper, upvotes=1)) if m is voted[0] else m for m in matches]
+    again = Composer(config).compose(config.subscribers[0], one, now=NOW)
+    for part in (again.text, again.html):
+        assert " 1 upvote\n" in part.replace("</p>", "\n") and "1 upvotes" not in part
+
+
 def cards(html: str) -> list[str]:
     return re.findall(r'<td class="paper".*?</td>', html, re.S)
 
