@@ -189,7 +189,7 @@ def compile_term(text: str) -> Term:
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"empty term {text!r}")
     raw = text.strip()
-    if len(raw) >= 2 and raw.startswith("/") and raw.endswith("/"):
+    if is_regex_term(raw):
         body = raw[1:-1]
         if not body:
             raise ValueError(f"empty regular expression {text!r}")
@@ -297,6 +297,20 @@ def is_long_match(text: str) -> bool:
     return len(text) > REASON_CHARS or len(text.split()) > REASON_WORDS
 
 
+def is_regex_term(term: str) -> bool:
+    """Whether a term as the config writes it is a ``/regex/``."""
+    raw = term.strip()
+    return len(raw) >= 2 and raw.startswith("/") and raw.endswith("/")
+
+
+def reason_match(text: str, term: str) -> str:
+    """A matched text as a reason names it: a ``/regex/``'s long match by its
+    ends (:func:`short_match`); a word or phrase term's whole, however many
+    words ("reinforcement learning from human feedback" read
+    "reinforcement … feedback", a term the reader wrote, cut)."""
+    return short_match(text) if is_regex_term(term) else " ".join(text.split())
+
+
 def short_match(text: str) -> str:
     """A matched text as a reason names it: whole when short, else its first
     and last words (``explaining … predictions``)."""
@@ -315,8 +329,8 @@ def in_terms_case(text: str, term: str) -> str:
     happened to be.  An acronym or a mixed-case name ("SGD", "AutoDiffusion")
     keeps its letters, and so does every match of a term the config writes
     with capitals ("Schrödinger bridge*")."""
-    regex = term.startswith("/")  # case-insensitive, and its capitals are escapes (\\W, \\S)
-    if (term != term.lower() and not regex) or text == text.lower():
+    # a /regex/ is case-insensitive, and its capitals are escapes (\\W, \\S)
+    if (term != term.lower() and not is_regex_term(term)) or text == text.lower():
         return text
     if any(part[1:] != part[1:].lower() for part in _WORD_PARTS.split(text)):
         return text
@@ -361,7 +375,7 @@ class PaperMatch:
         found: dict[str, str] = {}
         for h in self.hits:
             if h.field != "categories":
-                text = short_match(h.text if h.field == "authors" else in_terms_case(h.text, h.term))
+                text = reason_match(h.text if h.field == "authors" else in_terms_case(h.text, h.term), h.term)
                 found.setdefault(text.casefold(), text)
         return "matched: " + ", ".join(found.values()) if found else ""
 

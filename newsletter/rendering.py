@@ -40,7 +40,7 @@ from markupsafe import Markup, escape
 from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
 from .latex import lost_math_shown, own_name_shown
-from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, in_terms_case, is_long_match, short_match
+from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, in_terms_case, is_long_match, reason_match
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
 
@@ -161,10 +161,12 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     return s, e
 
 
-def _marked_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """``[(start, end)]`` for a short match; its first and last words for a long one."""
+def _marked_spans(text: str, start: int, end: int, whole: bool = False) -> list[tuple[int, int]]:
+    """``[(start, end)]`` for a short match, or a word or phrase term's
+    (``whole``: the reader's own phrase, however long); a long ``/regex/``
+    match's first and last words."""
     start, end = whole_words(text, start, end)
-    if not is_long_match(text[start:end]):
+    if whole or not is_long_match(text[start:end]):
         return [(start, end)]
     words = list(WORD.finditer(text, start, end))
     if not words:
@@ -182,7 +184,7 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
         for p in patterns
         for m in _finditer(p, text)[:MAX_MARKS]
         if m.end() > m.start()
-        for span in _marked_spans(text, m.start(), m.end())
+        for span in _marked_spans(text, m.start(), m.end(), isinstance(p, re.Pattern))
     )
     merged: list[list[int]] = []
     for start, end in spans:
@@ -334,7 +336,7 @@ def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
         elif h.field == "authors":
             text = f"by {text}"
         else:
-            text = short_match(in_terms_case(text, h.term))
+            text = reason_match(in_terms_case(text, h.term), h.term)
         words.setdefault(text.casefold(), text)
     return list(words.values())
 

@@ -287,6 +287,10 @@ def test_reason_names_a_long_regex_match_by_its_first_and_last_words():
         [paper("Robustness", "explaining the observed trade-off between robustness and accuracy in our predictions.")],
     )
     assert got[0].reason == "matched: explaining … predictions"
+    # a term's own phrase is never cut, however many words
+    rlhf = select({"o": {"any": ["reinforcement learning from human feedback"]}},
+                  [paper("Robustness", "we use reinforcement learning from human feedback here")])
+    assert rlhf[0].reason == "matched: reinforcement learning from human feedback"
 
 
 def test_rules_whose_liked_papers_are_all_unknown_still_select_by_the_rules(workdir, cli):

@@ -768,7 +768,9 @@ def test_a_greedy_pattern_marks_words_not_a_paragraph(tmp_path):
 
 
 def test_highlight_caps_long_matches_and_keeps_escaping():
-    pattern = re.compile(r"explain.*predictions")
+    from newsletter.matching import compile_term
+
+    pattern = compile_term("/explain.*predictions/").regex  # a user's /regex/, as the email gets it
     out = str(highlight("We explain <b> & why the predictions hold", [pattern]))
     assert out == "We <mark>explain</mark> &lt;b&gt; &amp; why the <mark>predictions</mark> hold"
     assert str(highlight("so explain predictions", [pattern])) == "so <mark>explain predictions</mark>"
@@ -1086,6 +1088,25 @@ def test_two_topics_giving_the_same_reason_are_named_together():
         "close in meaning to your interest"))
     assert reason_text(mixed, names) == ("Interpretability: close to your interest: feature attribution; "
                                          "LLM reasoning and Generative models: close in meaning to your interest")
+
+
+def test_a_long_phrase_term_is_named_and_marked_whole_only_a_regex_by_its_ends():
+    """A term of five words, as researchers write them ("reinforcement
+    learning from human feedback"), read "Why: reinforcement … feedback" and
+    was marked at its two ends, as a greedy /regex/ spanning a sentence is."""
+    from newsletter.matching import Hit, compile_term
+    from newsletter.rendering import reason_words
+
+    phrase = "reinforcement learning from human feedback"
+    text = "We revisit Reinforcement Learning from Human Feedback for small models."
+    assert reason_words([Hit(phrase, "abstract", "Reinforcement Learning from Human Feedback")]) == [phrase]
+    assert str(highlight(text, [compile_term(phrase).regex])) == (
+        "We revisit <mark>Reinforcement Learning from Human Feedback</mark> for small models.")
+    greedy = "/revisit.*models/"
+    assert reason_words([Hit(greedy, "abstract", "revisit Reinforcement Learning from Human Feedback for small models")]) == [
+        "revisit … models"]
+    assert str(highlight(text, [compile_term(greedy).regex])) == (
+        "We <mark>revisit</mark> Reinforcement Learning from Human Feedback for small <mark>models</mark>.")
 
 
 def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
