@@ -322,21 +322,29 @@ def short_match(text: str) -> str:
 
 
 def in_terms_case(text: str, term: str) -> str:
-    """A match that is only capitalised (a title's title case, a sentence's
-    first word) in lower case when the config writes its term so: the reader
-    was given "Why: interpretability, Explainable", "Stochastic Gradient, SGD"
-    or "also in LLMs (Language Models)", the case of wherever the first hit
-    happened to be.  An acronym or a mixed-case name ("SGD", "AutoDiffusion")
-    keeps its letters, and so does every match of a term the config writes
-    with capitals ("Schrödinger bridge*")."""
-    # a /regex/ is case-insensitive, and its capitals are escapes (\\W, \\S)
-    if (term != term.lower() and not is_regex_term(term)) or text == text.lower():
+    """A match's words that are only capitalised (a title's title case, a
+    sentence's first word) in lower case where the config writes the term's
+    word so: the reader was given "Why: interpretability, Explainable",
+    "Stochastic Gradient, SGD" or "also in LLMs (Language Models)", the case
+    of wherever the first hit happened to be.  An acronym or a mixed-case
+    name ("SGD", "AutoDiffusion") keeps its letters, and so does a word the
+    term writes with a capital ("Schrödinger bridge*": "Schrödinger
+    bridges").  A ``/regex/`` (case-insensitive, its capitals escapes such
+    as ``\\W``) has its match lowered only when every word of it is merely
+    capitalised."""
+    if text == text.lower():
         return text
-    if any(part[1:] != part[1:].lower() for part in _WORD_PARTS.split(text)):
-        return text
-    return text.lower()
+    words = _WORD_PARTS.split(text)
+    if is_regex_term(term):
+        return text.lower() if all(w[1:] == w[1:].lower() for w in words) else text
+    cases = [w == w.lower() for w in _WORD_PARTS.split(term.rstrip("*")) if w]
+    if len(cases) != len([w for w in words if w]):
+        return text  # not word for word (a term's phrase matched otherwise): as the paper writes it
+    at = iter(cases)
+    return _WORD_RUN.sub(lambda m: m[0].lower() if next(at) and m[0][1:] == m[0][1:].lower() else m[0], text)
 
 
+_WORD_RUN = re.compile(r"[^\W_]+")
 _WORD_PARTS = re.compile(r"[\W_]+")  # "Physics-Informed": two words
 
 

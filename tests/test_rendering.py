@@ -751,7 +751,7 @@ def test_reasons_take_the_case_of_the_configs_term_not_of_the_first_hit(tmp_path
             Hit("Schrödinger bridge*", "title", "Schrödinger Bridges"), Hit("/\\bllms?\\b/", "title", "LLMs"),
             Hit("gpt*", "title", "GPT-4o")]
     assert reason_words(hits) == ["interpretability", "explainable", "stochastic gradient", "SGD", "physics-informed",
-                                  "AutoDiffusion", "Schrödinger Bridges", "LLMs", "GPT-4o"]
+                                  "AutoDiffusion", "Schrödinger bridges", "LLMs", "GPT-4o"]
     _, _, composed = reader_digest(tmp_path)
     assert re.search(r"<mark[^>]*>Optimization</mark>", composed.html)  # the paper's own letters where it writes them
 
