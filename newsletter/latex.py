@@ -294,6 +294,15 @@ def _combining(mark: str):
     return accent
 
 
+#: The upgreek package's letters, ``\\upmu`` and the rest, as their Greek letter.
+_UPRIGHT_GREEK = dict(zip(
+    ("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau "
+     "upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split(),
+    "αβγδεεζηθϑικλμνξπρστυφφχψωΓΔΘΛΞΠΣΥΦΨΩ",
+    strict=True,
+))
+
+
 @functools.cache
 def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb]:
     """pylatexenc, set up on the first text with LaTeX in it (imported then:
@@ -330,6 +339,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("LaTeX", "LaTeX"),
             spec("TeX", "TeX"),
             spec("epsilon", "ε"),
+            # upright Greek (upgreek, as units write it: "2\\,\\upmu m"): it was dropped ("2m")
+            *(spec("up" + name, letter) for name, letter in _UPRIGHT_GREEK.items()),
             spec("varepsilon", "ε"),
             spec("phi", "φ"),
             spec("|", "‖"),
@@ -1561,6 +1572,8 @@ _LETTER_MACRO_SPACE = re.compile(
     r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
     # a dash or a backslash written as a macro: "trade\\textendash off" is "trade–off", not "trade– off"
     r"|(\\text(?:endash|emdash|backslash))[ \t]+(?=\w)"
+    # a unit's prefix or symbol written as a macro: "5\\textmu m" is "5µm", "\\textasciitilde 5" is "~5"
+    r"|(\\(?:text(?:mu|asciitilde|degree|ohm)|upmu))[ \t]+(?=\w)"
 )
 
 
@@ -1578,7 +1591,7 @@ def _text(segment: str) -> str:
     # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math
     segment = _OPERATOR_GROUP.sub(r"\1\\ \2", _OPERATOR.sub(r"\\ \\\1", segment))
     segment = _OPERATOR_AFTER.sub(r"\1\\ ", segment)
-    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2] or m[3]) + "{}", segment))
+    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2] or m[3] or m[4]) + "{}", segment))
 
 
 #: Names papers give the macro for their own method, model or system (``\\method``, ``\\ours``).

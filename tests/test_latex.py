@@ -456,6 +456,9 @@ def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
         (r"\num{1e6} runs, \qty{1.2e-3}{\square\metre}, \SIrange{1}{5}{\milli\metre}, \numrange{10}{20}, \si{m.s^{-1}}",
          "1 × 10⁶ runs, 1.2 × 10⁻³ m², 1–5 mm, 10–20, m·s⁻¹"),
         (r"\SI{3}{GHz} and \SI alone, \unitary{x}, \SI{5}{", r"3 GHz and \SI alone, \unitary{x}, \SI{5}{"),
+        # upright Greek (upgreek) was dropped ("2m"); a unit macro swallows the space after it, as in TeX
+        (r"$2\,\upmu$m, a 5\,\upmu m film, $\upalpha$-helix, $\upOmega$", "2 μm, a 5 μm film, α-helix, Ω"),
+        (r"5\textmu m, \textmu s timing, \textasciitilde 5 GB, 30\textdegree C", "5µm, µs timing, ~5 GB, 30°C"),
     ],
 )
 def test_forms_of_real_arxiv_abstracts_read_as_typeset(latex, shown):
