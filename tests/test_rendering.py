@@ -1109,6 +1109,39 @@ def test_a_long_phrase_term_is_named_and_marked_whole_only_a_regex_by_its_ends()
         "We <mark>revisit</mark> Reinforcement Learning from Human Feedback for small <mark>models</mark>.")
 
 
+def test_a_greedy_regex_is_named_by_what_the_trimmed_abstract_shows(tmp_path):
+    """/explain.*predictions?/ ran on past the trimmed abstract to a later
+    "prediction": the card marked "explain the model predictions" and its
+    reason said "explain … prediction", a word the reader could not see."""
+    header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
+    abstract = ("Occlusion methods explain the model predictions of image classifiers. " + "We study them. " * 12
+                + "Our method improves each prediction.")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "one.txt").write_text(header + f"Occlusion Sensitivity\n\n{abstract}\n", encoding="utf-8")
+    write_config(tmp_path, """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  interp:
+    name: Interpretability
+    any: ["/\\\\bexplain\\\\b.*\\\\bpredictions?\\\\b/"]
+subscribers:
+  - email: ada@example.org
+    topics: [interp]
+email:
+  from: "Paper Digest <digest@example.org>"
+  abstract_chars: 120
+""")
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config)
+    assert matches[0].hits[0].text.endswith("each prediction")  # the whole abstract's match
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert "\nWhy: explain the model predictions\n" in composed.text, composed.text
+    assert ">explain the model predictions</span>" in composed.html
+    assert re.search(r"<mark[^>]*>explain the model predictions</mark>", composed.html)
+
+
 def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     """A lazy regex stops mid-word ("Explain Their Predict"); the reason and the mark name the whole word."""
     from newsletter.matching import Hit
