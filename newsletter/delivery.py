@@ -514,6 +514,13 @@ class SMTPTransport:
         return self._password
 
     @property
+    def logs_in(self) -> bool:
+        """Whether a session logs in: only with a username as well as the
+        password, as ``validate`` says ("no login is made"); a password alone
+        was sent as a login for an empty user, refused as "the login for None"."""
+        return self._password is not None and bool(self.username)
+
+    @property
     def context(self) -> ssl.SSLContext | None:
         return self._context
 
@@ -820,16 +827,16 @@ class SMTPSession:
         try:
             smtp = self._connect(where)
             _nodelay(smtp.sock)
-            _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.password is not None else None)
+            _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.logs_in else None)
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
                     raise TransportBroken(f"SMTP server {where} does not offer STARTTLS (set security: ssl or none)")
                 step, handshake = "STARTTLS", True
                 smtp.starttls(context=t.context)
                 step, handshake = "EHLO", False
-                _greet(smtp, where, "AUTH" if t.password is not None else None)
+                _greet(smtp, where, "AUTH" if t.logs_in else None)
             step = "AUTH"
-            if t.password is not None:
+            if t.logs_in and t.password is not None:
                 if not smtp.has_extn("auth"):
                     if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)
                         raise TransportBroken(
@@ -848,7 +855,8 @@ class SMTPSession:
                 raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
                                   f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(
-                f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)}"
+                f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)} "
+                f"(check delivery.username and the password in {t.password_env}; many providers want an app password)"
             ) from None
         except ssl.SSLError as exc:
             _close(smtp)
@@ -1005,7 +1013,7 @@ class SMTPSession:
                 hint = "check email.from and the login"
                 if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
                     hint = _WANTS_TLS  # "530 Must issue a STARTTLS command first"
-                elif exc.smtp_code == 530 and self.t.password is None:  # "530 5.7.0 Authentication required"
+                elif exc.smtp_code == 530 and not self.t.logs_in:  # "530 5.7.0 Authentication required"
                     hint = "the server wants a login first: set delivery.username and delivery.password_env"
                 raise TransportBroken(
                     f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"

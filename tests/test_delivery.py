@@ -406,9 +406,23 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
     t.check()
     outcomes, _ = run(t, [envelope(n) for n in range(4)])
     assert "rejected the login for 'digest-user': 535" in outcomes[0].error
+    assert outcomes[0].error.endswith("(check delivery.username and the password in DIGEST_PW; many providers want "
+                                      "an app password)"), outcomes[0].error
     assert all("not attempted" in o.error for o in outcomes[1:])
     assert not any(PASSWORD in o.error for o in outcomes)
     assert starttls_server.mailbox.messages == []
+
+
+def test_a_password_without_a_username_makes_no_login(starttls_server, monkeypatch):
+    """`validate` says a password_env without a username makes no login; the
+    session logged in as the empty user anyway, refused as 'the login for None'."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    t = SMTPTransport("127.0.0.1", starttls_server.port, password_env="DIGEST_PW", ca_file=starttls_server.cert,
+                      timeout=5)
+    t.check()
+    outcomes, _ = run(t, [envelope(1)])
+    assert outcomes[0].delivered, outcomes[0].error
+    assert len(starttls_server.mailbox.messages) == 1
 
 
 def test_a_temporary_login_failure_is_retried_not_called_a_rejected_login(starttls_server, monkeypatch):
