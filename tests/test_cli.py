@@ -134,7 +134,7 @@ def test_validate_fetch_logs_in_to_a_postgresql_state(workdir, cli, pg_url, tmp_
     assert r.code == 2
     assert r.err.strip() == (
         f"config.yaml:18: state: {pg_url}: PostgreSQL wants a password for user 'digest_admin' and none is set "
-        "(set PGPASSWORD or add it to ~/.pgpass)"
+        f"(set PGPASSWORD or add it to {tmp_path / 'none'})"
     )
     assert cli("validate", env=no_password).code == 0
     r = cli("validate", "--fetch")
