@@ -1127,6 +1127,12 @@ class Delivery(_Model):
         return self
 
 
+#: `newsletter serve`'s default port: RFC 8058's number.  It was 8025, which the
+#: mail catchers a user tries the digests with take too (`python -m aiosmtpd`
+#: listens there by default, Mailpit and MailHog show their web pages there), so
+#: the first try of an unsubscribe link met "address already in use".
+SERVE_PORT = 8058
+
 _BASE_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+;=:@%/-]*)?$")
 
 
@@ -1156,7 +1162,7 @@ class WebSettings(_Model):
                 "unsubscribe requests over HTTPS, RFC 8058)"
                 # trying the pages on this machine: the links' paths work on serve's own address
                 + ("; to try the pages here, keep an https:// base_url and open a link's path on "
-                   "`newsletter serve`'s address (http://127.0.0.1:8025/unsubscribe/TOKEN)" if local else "")
+                   f"`newsletter serve`'s address (http://127.0.0.1:{SERVE_PORT}/unsubscribe/TOKEN)" if local else "")
             )
         written = value
         host, slash, path = value.removeprefix("https://").partition("/")

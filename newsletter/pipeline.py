@@ -1383,7 +1383,7 @@ _LOCAL_SUFFIXES = ("localhost", "local", "internal", "lan", "home.arpa", "intran
 
 def _local_host(host: str) -> bool:
     """Whether ``host`` is this machine or a name or address of its network
-    (https://localhost:8025, the address `newsletter serve` listens on, or a
+    (https://localhost:8058, the address `newsletter serve` listens on, or a
     LAN name as ``web.base_url``): a reader's link, and the one-click request
     a mail provider makes from its own servers, cannot reach it."""
     import ipaddress

@@ -267,7 +267,7 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: http://localhost:8025\n  secret_env: S\n",
             "config.yaml:4: web.base_url: 'http://localhost:8025' must be an https:// URL (mail providers only make "
             "one-click unsubscribe requests over HTTPS, RFC 8058); to try the pages here, keep an https:// base_url and "
-            "open a link's path on `newsletter serve`'s address (http://127.0.0.1:8025/unsubscribe/TOKEN)",
+            "open a link's path on `newsletter serve`'s address (http://127.0.0.1:8058/unsubscribe/TOKEN)",
         ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: https://d.example.org/?x=1\n  secret_env: S\n",
