@@ -85,8 +85,35 @@ def parse_schedule(text: str) -> Schedule:
         raise ValueError(f"schedule {text!r} is a cron line's time, which schedule: does not read; "
                          + (f"did you mean {meant!r}? " if meant else "") + f"valid forms: {VALID_FORMS}")
     meant = _meant(norm)
+    untimed = None if meant else _untimed(norm)
     raise ValueError(f"cannot parse schedule {text!r}; "
-                     + (f"did you mean {meant!r}? " if meant else "") + f"valid forms: {VALID_FORMS}")
+                     + (f"did you mean {meant!r}? " if meant else "")
+                     + (f"it names no time of day: write {untimed!r} with the time; " if untimed else "")
+                     + ("a schedule holds one time of day (two digests a day: 'every 12 hours', at 00:00 and "
+                        "12:00 in its zone); " if len(re.findall(r"\d{1,2}:\d{2}", norm)) > 1 else "")
+                     + f"valid forms: {VALID_FORMS}")
+
+
+def _untimed(norm: str) -> str | None:
+    """The form a schedule naming days but no time takes ('every monday',
+    'weekdays', 'daily'), with ``HH:MM`` for the time: the message listed
+    the forms and left the user to see that the time was what was missing."""
+    if re.search(r"\d", norm):
+        return None
+    days = _days_named(norm)
+    if days:
+        return "daily at HH:MM" if len(days) == 7 else f"weekly on {', '.join(days)} at HH:MM"
+    return "daily at HH:MM" if re.fullmatch(r"(every ?day|each day|daily|day)", norm) else None
+
+
+def _days_named(norm: str) -> list[str]:
+    """The weekdays ``norm`` names ('mondays', 'thu', 'weekdays'), in week order."""
+    days: list[str] = []
+    for word in re.findall(r"[a-z]+", norm):
+        day = _DAY_ALIASES.get(word) or _DAY_ALIASES.get(word.removesuffix("s"))
+        named = WEEKDAYS[:5] if word in ("weekday", "weekdays") else (day,) if day else ()
+        days += [d for d in named if d not in days]
+    return sorted(days, key=WEEKDAYS.index)
 
 
 #: Five cron fields (minute hour day-of-month month day-of-week), as a crontab line starts.
@@ -139,11 +166,7 @@ def _meant(norm: str) -> str | None:
         return every
     if re.search(r"\b(hours?|minutes?|mins?)\b", norm):
         return None
-    days = []
-    for word in re.findall(r"[a-z]+", norm):
-        day = _DAY_ALIASES.get(word) or _DAY_ALIASES.get(word.removesuffix("s"))
-        named = WEEKDAYS[:5] if word in ("weekday", "weekdays") else (day,) if day else ()
-        days += [d for d in named if d not in days]
+    days = _days_named(norm)
     daily = re.search(r"\b(daily|every ?day|each day)\b", norm) is not None
     said = [m for m in _SAID_TIME.finditer(norm) if m.group(2) or m.group(3)] or list(_SAID_TIME.finditer(norm))
     if len(said) != 1 or not (days or daily):
@@ -159,8 +182,7 @@ def _meant(norm: str) -> str | None:
         return None
     at = f"at {hour:02d}:{minute:02d}"
     if days:
-        ordered = sorted(days, key=WEEKDAYS.index)
-        return f"daily {at}" if len(ordered) == 7 else f"weekly on {', '.join(ordered)} {at}"
+        return f"daily {at}" if len(days) == 7 else f"weekly on {', '.join(days)} {at}"
     return f"daily {at}"
 
 

@@ -249,6 +249,33 @@ def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
     assert "did you mean" not in str(info.value) and "valid" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text, form",
+    [
+        ("every monday", "weekly on monday at HH:MM"),
+        ("weekly on mon, thu", "weekly on monday, thursday at HH:MM"),
+        ("weekdays", "weekly on monday, tuesday, wednesday, thursday, friday at HH:MM"),
+        ("daily", "daily at HH:MM"),
+        ("every day", "daily at HH:MM"),
+    ],
+)
+def test_a_schedule_naming_days_but_no_time_says_the_time_is_missing(text, form):
+    """'every monday' listed the valid forms and left the user to see what was missing."""
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    assert f"; it names no time of day: write {form!r} with the time; valid forms: " in str(info.value), info.value
+    assert "did you mean" not in str(info.value)
+    parse_schedule(form.replace("HH:MM", "08:00"))
+
+
+def test_a_schedule_with_two_times_says_a_schedule_holds_one():
+    with pytest.raises(ValueError) as info:
+        parse_schedule("daily at 08:00 and 18:00")
+    assert ("; a schedule holds one time of day (two digests a day: 'every 12 hours', at 00:00 and 12:00 in its "
+            "zone); valid forms: ") in str(info.value)
+    assert parse_schedule("every 12 hours").interval_minutes == 12 * 60
+
+
 def test_validate_says_which_schedule_mondays_8am_means(cli, tmp_path):
     from conftest import write_config
 
