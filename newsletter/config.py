@@ -2076,6 +2076,11 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         items = [x.strip() for x in value.split(",") if x.strip()]
         written = ", ".join(x if re.fullmatch(r"[A-Za-z_][\w-]*", x) else json.dumps(x, ensure_ascii=False) for x in items)
         message = f"expected a list, got the text {value!r}: write it in brackets, [{written}]"
+    elif kind == "list_type" and isinstance(value, dict) and value and all(v in (None, {}, "") for v in value.values()):
+        # `topics:` then `diffusion:` indented under it: keys, as the topics themselves are written
+        written = ", ".join(str(k) for k in value)
+        message = (f"expected a list, got a mapping (each entry ends in ':'): write it in brackets, [{written}], "
+                   "or each entry on a line of its own after '- ', without the ':'")
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (

@@ -1095,6 +1095,10 @@ def test_a_colon_without_a_space_is_reported_at_its_own_line(workdir):
         ('    any: ["SGD", "stochastic gradient", "optimi*"]\n', "    any: SGD, stochastic gradient, optimi*\n",
          "config.yaml:10: topics.optim.any: expected a list, got the text 'SGD, stochastic gradient, optimi*': "
          'write it in brackets, [SGD, "stochastic gradient", "optimi*"]'),
+        # the keys under it, as the topics themselves are written: 'expected a valid list, got a mapping'
+        ("    topics: [diffusion]\n", "    topics:\n      diffusion:\n      optim:\n",
+         "config.yaml:14: subscribers[0].topics: expected a list, got a mapping (each entry ends in ':'): write it "
+         "in brackets, [diffusion, optim], or each entry on a line of its own after '- ', without the ':'"),
     ],
 )
 def test_a_text_where_a_list_goes_shows_the_list_to_write(workdir, old, new, expected):
