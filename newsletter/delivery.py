@@ -925,9 +925,9 @@ class SMTPSession:
             if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
                 said = f"in answer to {step}" if smtp is not None else "before its greeting"
                 raise Unreachable(f"SMTP server {where} closed the connection {said}") from None
-            refused = " (nothing listens there: check delivery.host and delivery.port, or start the server)" \
+            nobody = " (nothing listens there: check delivery.host and delivery.port, or start the server)" \
                 if isinstance(exc, ConnectionRefusedError) else ""
-            raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}{refused}") from None
+            raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         data = envelope.data()
