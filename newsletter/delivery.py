@@ -574,6 +574,16 @@ def _greet(smtp: smtplib.SMTP, where: str, needs: str | None) -> None:
 _WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
 
 
+def _login_hint(variable: str | None, password: str | None) -> str:
+    """What to check after a refused login: a password copied with a space at
+    an end (an env file's ``SMTP_PASSWORD=secret ``) is sent with it, and the
+    right password reads as a wrong one."""
+    if password is not None and password != password.strip():
+        return (f"{variable} starts or ends with a space, which is sent as part of the password: set it without one "
+                "(not shown: it is the secret)")
+    return f"check delivery.username and the password in {variable}; many providers want an app password"
+
+
 def _reply(code: int, text: bytes | str) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
@@ -856,7 +866,7 @@ class SMTPSession:
                                   f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(
                 f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)} "
-                f"(check delivery.username and the password in {t.password_env}; many providers want an app password)"
+                f"({_login_hint(t.password_env, t.password)})"
             ) from None
         except ssl.SSLError as exc:
             _close(smtp)

@@ -410,6 +410,13 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
                                       "an app password)"), outcomes[0].error
     assert all("not attempted" in o.error for o in outcomes[1:])
     assert not any(PASSWORD in o.error for o in outcomes)
+    # the right password with a space copied at its end, as an env file may hold it
+    monkeypatch.setenv("DIGEST_PW", PASSWORD + " ")
+    t.check()
+    outcomes, _ = run(t, [envelope(9)])
+    assert outcomes[0].error.endswith("(DIGEST_PW starts or ends with a space, which is sent as part of the password: "
+                                      "set it without one (not shown: it is the secret))"), outcomes[0].error
+    assert PASSWORD not in outcomes[0].error
     assert starttls_server.mailbox.messages == []
 
 
