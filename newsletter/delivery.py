@@ -570,6 +570,12 @@ def _greet(smtp: smtplib.SMTP, where: str, needs: str | None) -> None:
         raise smtplib.SMTPResponseException(code, text)
 
 
+#: A server that answered in plain SMTP and offers no STARTTLS: it speaks no
+#: implicit TLS either (it said "set security: ssl or none", and ssl then
+#: failed its handshake, as with `python -m aiosmtpd` tried locally).
+_NO_TLS = ("it speaks plain SMTP and offers no TLS: set security: none for a relay on this machine or a trusted "
+           "network (the mail then goes unencrypted), or the port that offers STARTTLS, usually 587")
+
 #: Why a plain session (``security: none``) failed at a server that offers STARTTLS.
 _WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
 
@@ -840,7 +846,7 @@ class SMTPSession:
             _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.logs_in else None)
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
-                    raise TransportBroken(f"SMTP server {where} does not offer STARTTLS (set security: ssl or none)")
+                    raise TransportBroken(f"SMTP server {where} does not offer STARTTLS ({_NO_TLS})")
                 step, handshake = "STARTTLS", True
                 smtp.starttls(context=t.context)
                 step, handshake = "EHLO", False

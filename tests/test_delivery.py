@@ -720,6 +720,19 @@ def test_a_server_wanting_a_login_where_none_is_configured_says_to_set_one(tmp_p
     assert slept == [] and "not attempted" in outcomes[1].error and server.mailbox.messages == []
 
 
+def test_starttls_at_a_plain_server_says_security_none_not_ssl(smtp_server):
+    """A plain server (`python -m aiosmtpd`) under the default starttls said
+    'set security: ssl or none'; ssl then failed its handshake."""
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="starttls", timeout=5)
+    t.check()
+    outcomes, _ = run(t, [envelope(1)])
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{smtp_server.port} does not offer STARTTLS (it speaks plain SMTP and offers no TLS: set "
+        "security: none for a relay on this machine or a trusted network (the mail then goes unencrypted), or the "
+        "port that offers STARTTLS, usually 587)")
+    assert smtp_server.mailbox.messages == []
+
+
 def test_a_server_refusing_starttls_it_offers_names_starttls(smtp_server):
     """'454 TLS not available' to STARTTLS read 'refused the session'."""
     smtp_server.mailbox.extensions = ["STARTTLS"]
