@@ -57,7 +57,7 @@ from typing import Any, Protocol, cast
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
-from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_tls, within
+from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_http, speaks_tls, within
 
 log = logging.getLogger(__name__)
 
@@ -929,6 +929,12 @@ class SMTPSession:
                     raise TransportBroken(
                         f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): it waits for a "
                         f"TLS handshake first (implicit TLS, as on port {IMPLICIT_TLS_PORT}): set security: ssl"
+                    ) from None
+                if smtp is None and speaks_http(t.host, t.port, min(t.timeout, 5.0)):
+                    raise TransportBroken(
+                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): a web server "
+                        "listens there (it answers HTTP), not a mail server: check delivery.port (a relay's is "
+                        "usually 587, 465 or 25; a local mail catcher's 1025)"
                     ) from None
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"

@@ -818,6 +818,28 @@ def test_a_port_that_does_not_speak_smtp_is_named_as_such_and_not_retried():
     assert outcomes[1].error.startswith("not attempted: ")
 
 
+def test_a_web_server_where_the_smtp_server_should_be_is_named_and_not_retried():
+    """Mailpit's web page on 8025 taken for its SMTP port: the session waited
+    for a greeting once per retry (minutes with the defaults), then said only
+    that the server did not answer."""
+    import http.server
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        t = SMTPTransport("127.0.0.1", web.server_address[1], security="none", timeout=0.5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2, retry_delay=0.5)
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{t.port} did not answer within 0.5 s (its greeting): a web server listens there (it "
+        "answers HTTP), not a mail server: check delivery.port (a relay's is usually 587, 465 or 25; a local mail "
+        "catcher's 1025)"), outcomes[0].error
+    assert slept == [] and outcomes[1].error.startswith("not attempted: ")
+
+
 def _starttls_then(after: Callable[[socket.socket], object]) -> Callable[[socket.socket], None]:
     """A server script: greets, offers STARTTLS, answers it with '220 Ready to
     start TLS', then hands the connection to ``after`` instead of a handshake."""
