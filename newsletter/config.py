@@ -2503,6 +2503,31 @@ def _meant_path(base: Path, pattern: str) -> str:
         if same:
             meant = str(p.parent / same[0]) if str(p.parent) != "." else same[0]
             return f" (did you mean {meant!r}? names are case-sensitive)"
+    if (not p.is_absolute() and "**" not in pattern and base.resolve() != Path.cwd().resolve()
+            and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
+        return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
+                f"write {str(Path.cwd() / p)!r})")
+    return _missing_folder(p if p.is_absolute() else base / p)
+
+
+def _missing_folder(path: Path) -> str:
+    """The first folder of ``path`` (before any wildcard) that does not exist,
+    with the one beside it a slip means, as ``" (...)"``; '' when every folder
+    is there.  'samples/paper/*.txt' was only "matches no file", beside
+    'samples/papers/'."""
+    parts = Path(os.path.abspath(path)).parts
+    for i in range(1, len(parts) - 1):  # (parts[0] is the root)
+        if glob.has_magic(parts[i]):
+            return ""
+        folder = Path(*parts[: i + 1])
+        if folder.is_dir():
+            continue
+        try:
+            beside = sorted(f.name for f in folder.parent.iterdir() if f.is_dir())
+        except OSError:
+            return ""
+        meant = difflib.get_close_matches(parts[i], beside, n=1, cutoff=0.75)
+        return f" (there is no folder {str(folder)!r}" + (f"; did you mean {meant[0]!r}?)" if meant else ")")
     return ""
 
 

@@ -1220,6 +1220,30 @@ def test_a_path_that_names_no_file_says_which_file_was_meant(workdir, cli):
         assert line.endswith(f"({hint})"), line
 
 
+def test_a_path_through_a_missing_folder_names_the_folder_and_the_one_meant(workdir, cli):
+    """'papers/' written 'paper/': each was only "matches no file"."""
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: paper/*.txt\n"))
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.strip() == ("config.yaml:3: sources[0].path: 'paper/*.txt' matches no file (there is no folder "
+                                  f"{str(workdir / 'paper')!r}; did you mean 'papers'?)")
+
+
+def test_a_path_relative_to_the_current_folder_says_paths_are_the_configs(workdir):
+    """A path written from where the command runs, the config elsewhere
+    (`--config ~/digest`): it read as "matches no file", beside the files."""
+    from conftest import run_newsletter
+
+    folder = workdir / "digest"
+    folder.mkdir()
+    write_config(folder, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/*.txt\n"))
+    result = run_newsletter("validate", "--config", "digest", cwd=workdir)
+    assert result.code == 2
+    assert result.err.strip() == (
+        f"digest/config.yaml:3: sources[0].path: 'papers/*.txt' matches no file (paths are relative to the config's "
+        f"folder, {str(folder)!r}, not the current one: write {str(workdir / 'papers' / '*.txt')!r})"), result.err
+
+
 def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdir, cli):
     # `delivery.path: $STATE_DIRECTORY/outbox` (systemd's habit) made a folder
     # named '$STATE_DIRECTORY' beside the config and wrote the mail there.
