@@ -1163,7 +1163,8 @@ def validate(
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
-    for problem in (*no_subscribers(config), *zone_advice(config), *schedule_advice(config), *transport_advice(config),
+    for problem in (*no_subscribers(config), *zone_advice(config), *unzoned_advice(config), *schedule_advice(config),
+                    *transport_advice(config),
                     *port_advice(config), *subfolder_advice(config), *saved_copy_advice(config),
                     *unused_template_advice(config), *unsubscribe_advice(config)):
         warn(str(problem))
@@ -1322,6 +1323,36 @@ def zone_advice(config: Config) -> list[Problem]:
     written: list[tuple[tuple, str]] = [(("timezone",), config.timezone)] if "timezone" in config.model_fields_set else []
     written += [(("subscribers", i, "timezone"), sub.timezone) for i, sub in enumerate(config.subscribers) if sub.timezone]
     return [config.problem(where, why) for where, name in written if (why := fixed_zone_advice(name)) is not None]
+
+
+def unzoned_advice(config: Config) -> list[Problem]:
+    """A time of day read in UTC because no ``timezone:`` is written, on a
+    machine whose clock is another zone's: 'daily at 08:00' written in
+    Berlin went out at 09:00 there (10:00 in summer), and nothing said the
+    hour was UTC's.  One warning, at the first such schedule: one top-level
+    ``timezone:`` mends them all (``timezone: UTC`` keeps UTC and quiets it)."""
+    from .config import machine_zone
+
+    here = machine_zone()
+    if "timezone" in config.model_fields_set or here is None or not _keeps_other_hours(here):
+        return []
+    top = config.schedule.text if config.schedule else None
+    for i, subscriber in enumerate(config.subscribers):
+        schedule = subscriber.schedule
+        if subscriber.timezone or schedule is None or schedule.kind == "interval":
+            continue
+        where = ("schedule",) if schedule.text == top else ("subscribers", i, "schedule")
+        return [config.problem(where, (
+            f"{schedule.text!r} is read in UTC, as no timezone: is written, but this machine's clock is {here}'s: "
+            f"set timezone: {here} at the top for {schedule.hour:02d}:{schedule.minute:02d} on that clock "
+            "(timezone: UTC keeps UTC's)"))]
+    return []
+
+
+def _keeps_other_hours(zone: str) -> bool:
+    """Whether ``zone``'s clock differs from UTC's in winter or summer (2026's)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    return any(datetime(2026, month, 1, 12, tzinfo=tz).utcoffset() for month in (1, 7))
 
 
 def schedule_advice(config: Config) -> list[Problem]:

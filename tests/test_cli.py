@@ -1005,6 +1005,21 @@ def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypat
     assert "username" not in cli("validate").err
 
 
+def test_validate_warns_of_a_time_of_day_read_in_utc_on_a_machine_in_another_zone(workdir, cli):
+    """'daily at 08:00' with no timezone: written in Berlin went out at 09:00
+    (10:00 in summer) there, and nothing said the hour was UTC's."""
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: weekly on monday at 07:30\n"))
+    r = cli("validate", env={"TZ": "Europe/Berlin"})
+    assert r.code == 0, r.err
+    assert ("warning: config.yaml:18: subscribers[1].schedule: 'weekly on monday at 07:30' is read in UTC, as no "
+            "timezone: is written, but this machine's clock is Europe/Berlin's: set timezone: Europe/Berlin at the "
+            "top for 07:30 on that clock (timezone: UTC keeps UTC's)") in r.err.splitlines(), r.err
+    assert "read in UTC" not in cli("validate", env={"TZ": "UTC"}).err  # a server's clock: UTC meant
+    write_config(workdir, "timezone: UTC\n" + BASIC_CONFIG.replace("    max_papers: 5\n",
+                                                                     "    max_papers: 5\n    schedule: daily at 07:30\n"))
+    assert "read in UTC" not in cli("validate", env={"TZ": "Europe/Berlin"}).err  # written: meant
+
+
 def test_validate_warns_of_a_topic_no_subscriber_follows(workdir, cli):
     """A topic written and never added to a subscriber's topics sends nothing, silently."""
     write_config(workdir, BASIC_CONFIG.replace("    topics: [optim, diffusion]\n", "    topics: [diffusion]\n"))
