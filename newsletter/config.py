@@ -1435,6 +1435,27 @@ def _long_key(row: str) -> str | None:
             'in a key: shorten it (a long text belongs in a value, as about: "...")')
 
 
+def _unclosed_quote(rows: list[str], line: int, context_line: int | None) -> tuple[int, str] | None:
+    """The line whose value opens a quote it does not close there, with what
+    to do: YAML reads on to the next quote, lines below, and the error it
+    then meets (``did not find expected key``) named that later line.  The
+    lines looked at: where the parser's context began (a ``[`` list's line)
+    and the line just above the error.  None when each closes what it opens."""
+    above = next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
+                 None)
+    for n in dict.fromkeys(x for x in (context_line, above) if x is not None and x < line):
+        row = rows[n - 1]
+        doubles = row.replace("\\\\", "").replace('\\"', "").count('"')
+        m = re.match(r"[ ]*(?:-[ ]+)*(?:[^\s'\"#][^:#]*?:[ ]+)?'(?P<rest>.*)$", row)
+        if doubles % 2 == 0 and (m is None or "'" in m["rest"].replace("''", "")):
+            continue
+        q = '"' if doubles % 2 else "'"
+        opened = row[row.rindex(q) if q == '"' else row.index("'"):].strip()
+        return n, (f"the quote opening {opened[:40]!r} is not closed on its line: end the value with {q} "
+                   "(YAML read on to the next one, below)")
+    return None
+
+
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
     """The line to fix and what to change there, for the YAML slips a newcomer
     makes, which PyYAML words as its parser's state ("mapping values are not
@@ -1455,7 +1476,13 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])
         if m:
             return context_line, f"YAML needs a space after the ':' of a key ('{m[1]}: {m[2]}')"
+        # `name You`: the key's colon left out, noticed only at the next line too
+        m = re.match(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$", rows[context_line - 1])
+        if m:
+            return context_line, f"a key and its value need a ':' between them ('{m[1]}: {m[2]}')"
         return line, ""
+    if (opened := _unclosed_quote(rows, line, context_line)) is not None:
+        return opened
     if "'-' indicator" in problem and re.match(r"[ ]*-[^\s-]", row):
         key = row.strip()[1:].split(":")[0]
         return line, f"a list item needs a space after its '-' ('- {key}: ...')"

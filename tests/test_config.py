@@ -1089,6 +1089,27 @@ def test_a_colon_without_a_space_is_reported_at_its_own_line(workdir):
 @pytest.mark.parametrize(
     "old, new, expected",
     [
+        # the key's colon left out: "could not find expected ':'" alone, at the line after
+        ("    name: Ada Lovelace\n", "    name Ada Lovelace\n",
+         "config.yaml:13: malformed YAML: while scanning a simple key could not find expected ':'; a key and its "
+         "value need a ':' between them ('name: Ada Lovelace')"),
+        # a quote not closed on its line: YAML read on to the next quote, and named a later line
+        ("    name: Diffusion models\n", '    name: "Diffusion models\n',
+         "config.yaml:6: malformed YAML: while parsing a block mapping did not find expected key; the quote opening "
+         "'\"Diffusion models' is not closed on its line: end the value with \" (YAML read on to the next one, below)"),
+        ("    name: Diffusion models\n", '    name: Diffusion models\n    none: ["medical]\n',
+         "config.yaml:7: malformed YAML: while parsing a flow sequence did not find expected ',' or ']'; the quote "
+         "opening '\"medical]' is not closed on its line: end the value with \" (YAML read on to the next one, "
+         "below)"),
+    ],
+)
+def test_a_slip_yaml_notices_lines_later_is_named_at_its_own_line(workdir, old, new, expected):
+    assert problems(workdir, _basic(old, new)) == [expected]
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
         ("    topics: [diffusion]\n", "    topics: diffusion\n",
          "config.yaml:14: subscribers[0].topics: expected a list, got the text 'diffusion': write it in brackets, "
          "[diffusion]"),
