@@ -362,6 +362,8 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
+        if reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
+            reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
 
