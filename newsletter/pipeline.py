@@ -1370,6 +1370,12 @@ def schedule_advice(config: Config) -> list[Problem]:
         step = schedule.interval_minutes
         if schedule.kind != "interval" or (24 * 60) % step == 0:
             continue
+        if step % (24 * 60) == 0:  # whole days: the time of day is the last digest's, not "other times each day"
+            problems.append(config.problem(where, (
+                f"{schedule.text!r} counts {step // (24 * 60)} days from the last digest, so its time of day moves "
+                "with each send's delay and with daylight saving time; for a time that holds, 'daily at HH:MM' or "
+                "'weekly on <weekday>, <weekday> at HH:MM'")))
+            continue
         unit, size = ("hour", 60) if step % 60 == 0 else ("minute", 1)
         fitting = [n for n in (range(1, 25) if size == 60 else range(1, 1441)) if (24 * 60) % (n * size) == 0]
         near = sorted(fitting, key=lambda n: (abs(n * size - step), n))[:2]

@@ -56,9 +56,14 @@ subscribers:
   - {email: bob@example.org, topics: [t], schedule: every 7 minutes}
   - {email: cy@example.org, topics: [t], schedule: every 90 minutes}
   - {email: dee@example.org, topics: [t]}
+  - {email: eve@example.org, topics: [t], schedule: every 48 hours}
 """)
     r = cli("validate")
     assert r.code == 0, r.err
+    # whole days keep the last digest's time of day: it said "at other times each day; every 12 or 24 hours"
+    assert ("warning: config.yaml:12: subscribers[4].schedule: 'every 48 hours' counts 2 days from the last digest, "
+            "so its time of day moves with each send's delay and with daylight saving time; for a time that holds, "
+            "'daily at HH:MM' or 'weekly on <weekday>, <weekday> at HH:MM'") in r.err.splitlines(), r.err
     assert [line for line in r.err.splitlines() if "divide" in line] == [
         "warning: config.yaml:4: schedule: 'every 5 hours' does not divide a day: its digests go 5 hours apart from "
         "the last one, at other times each day; every 4 or 6 hours keeps the same times every day",
