@@ -1128,6 +1128,12 @@ class Delivery(_Model):
         return self
 
 
+#: `newsletter serve`'s default port: RFC 8058's number.  It was 8025, which the
+#: mail catchers a user tries the digests with take too (`python -m aiosmtpd`
+#: listens there by default, Mailpit and MailHog show their web pages there), so
+#: the first try of an unsubscribe link met "address already in use".
+SERVE_PORT = 8058
+
 _BASE_URL = lazy(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+;=:@%/-]*)?$")
 
 
@@ -1157,7 +1163,7 @@ class WebSettings(_Model):
                 "unsubscribe requests over HTTPS, RFC 8058)"
                 # trying the pages on this machine: the links' paths work on serve's own address
                 + ("; to try the pages here, keep an https:// base_url and open a link's path on "
-                   "`newsletter serve`'s address (http://127.0.0.1:8025/unsubscribe/TOKEN)" if local else "")
+                   f"`newsletter serve`'s address (http://127.0.0.1:{SERVE_PORT}/unsubscribe/TOKEN)" if local else "")
             )
         written = value
         host, slash, path = value.removeprefix("https://").partition("/")
@@ -1430,6 +1436,27 @@ def _long_key(row: str) -> str | None:
             'in a key: shorten it (a long text belongs in a value, as about: "...")')
 
 
+def _unclosed_quote(rows: list[str], line: int, context_line: int | None) -> tuple[int, str] | None:
+    """The line whose value opens a quote it does not close there, with what
+    to do: YAML reads on to the next quote, lines below, and the error it
+    then meets (``did not find expected key``) named that later line.  The
+    lines looked at: where the parser's context began (a ``[`` list's line)
+    and the line just above the error.  None when each closes what it opens."""
+    above = next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
+                 None)
+    for n in dict.fromkeys(x for x in (context_line, above) if x is not None and x < line):
+        row = rows[n - 1]
+        doubles = row.replace("\\\\", "").replace('\\"', "").count('"')
+        m = re.match(r"[ ]*(?:-[ ]+)*(?:[^\s'\"#][^:#]*?:[ ]+)?'(?P<rest>.*)$", row)
+        if doubles % 2 == 0 and (m is None or "'" in m["rest"].replace("''", "")):
+            continue
+        q = '"' if doubles % 2 else "'"
+        opened = row[row.rindex(q) if q == '"' else row.index("'"):].strip()
+        return n, (f"the quote opening {opened[:40]!r} is not closed on its line: end the value with {q} "
+                   "(YAML read on to the next one, below)")
+    return None
+
+
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
     """The line to fix and what to change there, for the YAML slips a newcomer
     makes, which PyYAML words as its parser's state ("mapping values are not
@@ -1450,7 +1477,13 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])
         if m:
             return context_line, f"YAML needs a space after the ':' of a key ('{m[1]}: {m[2]}')"
+        # `name You`: the key's colon left out, noticed only at the next line too
+        m = re.match(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$", rows[context_line - 1])
+        if m:
+            return context_line, f"a key and its value need a ':' between them ('{m[1]}: {m[2]}')"
         return line, ""
+    if (opened := _unclosed_quote(rows, line, context_line)) is not None:
+        return opened
     if "'-' indicator" in problem and re.match(r"[ ]*-[^\s-]", row):
         key = row.strip()[1:].split(":")[0]
         return line, f"a list item needs a space after its '-' ('- {key}: ...')"
@@ -2071,6 +2104,11 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         items = [x.strip() for x in value.split(",") if x.strip()]
         written = ", ".join(x if re.fullmatch(r"[A-Za-z_][\w-]*", x) else json.dumps(x, ensure_ascii=False) for x in items)
         message = f"expected a list, got the text {value!r}: write it in brackets, [{written}]"
+    elif kind == "list_type" and isinstance(value, dict) and value and all(v in (None, {}, "") for v in value.values()):
+        # `topics:` then `diffusion:` indented under it: keys, as the topics themselves are written
+        written = ", ".join(str(k) for k in value)
+        message = (f"expected a list, got a mapping (each entry ends in ':'): write it in brackets, [{written}], "
+                   "or each entry on a line of its own after '- ', without the ':'")
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (
@@ -2493,6 +2531,31 @@ def _meant_path(base: Path, pattern: str) -> str:
         if same:
             meant = str(p.parent / same[0]) if str(p.parent) != "." else same[0]
             return f" (did you mean {meant!r}? names are case-sensitive)"
+    if (not p.is_absolute() and "**" not in pattern and base.resolve() != Path.cwd().resolve()
+            and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
+        return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
+                f"write {str(Path.cwd() / p)!r})")
+    return _missing_folder(p if p.is_absolute() else base / p)
+
+
+def _missing_folder(path: Path) -> str:
+    """The first folder of ``path`` (before any wildcard) that does not exist,
+    with the one beside it a slip means, as ``" (...)"``; '' when every folder
+    is there.  'samples/paper/*.txt' was only "matches no file", beside
+    'samples/papers/'."""
+    parts = Path(os.path.abspath(path)).parts
+    for i in range(1, len(parts) - 1):  # (parts[0] is the root)
+        if glob.has_magic(parts[i]):
+            return ""
+        folder = Path(*parts[: i + 1])
+        if folder.is_dir():
+            continue
+        try:
+            beside = sorted(f.name for f in folder.parent.iterdir() if f.is_dir())
+        except OSError:
+            return ""
+        meant = difflib.get_close_matches(parts[i], beside, n=1, cutoff=0.75)
+        return f" (there is no folder {str(folder)!r}" + (f"; did you mean {meant[0]!r}?)" if meant else ")")
     return ""
 
 

@@ -850,6 +850,10 @@ def _no_field(message: str, ctx: dict, meant: str) -> str:
     return message + meant
 
 
+#: The names a subject template is most likely after (the context has the body's too).
+_SUBJECT_NAMES = ("count", "topics", "name", "date", "date_text", "title", "subscriber.email")
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -1114,6 +1118,9 @@ class Composer:
         except (jinja2.TemplateError, TypeError, ValueError, AttributeError, KeyError, ZeroDivisionError) as exc:
             # e.g. arithmetic on a value one subscriber lacks: that digest fails, named
             message = self._explained(str(exc).splitlines()[0], ctx) if isinstance(exc, jinja2.UndefinedError) else exc
+            if isinstance(exc, jinja2.UndefinedError) and str(message).endswith(" is undefined"):
+                # `{{ n }}`, no name near it: the names there are, as a template's missing field gets them
+                message = f"{message}; the subject knows {', '.join(_SUBJECT_NAMES)}"
             raise TemplateError(self.config.problem(("email", "subject"), f"subject template: {message}")) from None
 
     def _subject(self, ctx: dict) -> str:

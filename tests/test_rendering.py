@@ -349,6 +349,9 @@ def test_an_overflow_or_a_missing_include_is_one_line_at_its_place(tmp_path, cli
 
 @pytest.mark.parametrize("subject, expected", [
     ("{{ counts }} new papers", "'counts' is undefined (did you mean 'count'?)"),
+    # no name near it: the names there are (it said only "'n' is undefined")
+    ("{{ n }} new papers", "'n' is undefined; the subject knows count, topics, name, date, date_text, title, "
+                           "subscriber.email"),
     ("Papers for {{ subscriber.first_name }}", "the subscriber has no 'first_name'; it has email, name, topics, "
                                                "schedule, timezone, max_papers, pin, send_empty"),
 ])
