@@ -645,9 +645,9 @@ def _math(source: str, lost: bool = False) -> str:
 
 
 #: The blackboard fonts of the bbm and dsfont packages (``\\mathbbm{1}``, ``\\mathds{R}``): pylatexenc knows only ``\\mathbb``.
-_BLACKBOARD_FONT = re.compile(r"\\(?:mathbbm|mathds|mathbbold)(?![a-zA-Z])")
+_BLACKBOARD_FONT = lazy(r"\\(?:mathbbm|mathds|mathbbold)(?![a-zA-Z])")
 #: The indicator function, a blackboard one (pylatexenc has no blackboard digits).
-_INDICATOR = re.compile(r"\\mathbb\s*(?:\{\s*1\s*\}|1(?!\d))")
+_INDICATOR = lazy(r"\\mathbb\s*(?:\{\s*1\s*\}|1(?!\d))")
 
 #: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
 _BLACKBOARD_MACRO = lazy(r"\\([PERNZQC])(?![a-zA-Z])")
@@ -1453,8 +1453,8 @@ def _ties_at_math(segment: str, after: bool, before: bool) -> str:
 _SPACES = lazy(r"(?<=\S)[ \t]{2,}(?=\S)")
 
 #: siunitx's quantities, numbers and units: ``\\SI{5}{\\milli\\second}``, ``\\num{1e6}``, ``\\si{\\percent}``.
-_SIUNITX = re.compile(r"\\(?P<kind>SI|qty|num|si|unit|SIrange|qtyrange|numrange)\s*(?:\[[^\]]*\]\s*)?(?=\{)")
-_SIUNITX_HINT = re.compile(r"\\(?:SI|qty|num|si|unit)")
+_SIUNITX = lazy(r"\\(?P<kind>SI|qty|num|si|unit|SIrange|qtyrange|numrange)\s*(?:\[[^\]]*\]\s*)?(?=\{)")
+_SIUNITX_HINT = lazy(r"\\(?:SI|qty|num|si|unit)")
 _ARGUMENTS = {"SI": 2, "qty": 2, "num": 1, "si": 1, "unit": 1, "SIrange": 3, "qtyrange": 3, "numrange": 2}
 #: What a unit macro prints (the prefixes run into the unit after them: ``\\milli\\second`` is "ms").
 _UNITS = {
@@ -1469,9 +1469,9 @@ _UNITS = {
     "centi": "c", "deci": "d", "kilo": "k", "mega": "M", "giga": "G", "tera": "T", "peta": "P",
     "per": "/", "squared": "²", "cubed": "³",
 }
-_UNIT_MACRO = re.compile(r"\\(?:(?P<power>square|cubic)\s*\\)?(?P<name>[a-zA-Z]+)\s*|(?P<dot>(?<=\w)[.~](?=\w))")
+_UNIT_MACRO = lazy(r"\\(?:(?P<power>square|cubic)\s*\\)?(?P<name>[a-zA-Z]+)\s*|(?P<dot>(?<=\w)[.~](?=\w))")
 #: An exponent in a number as siunitx writes it, ``1e6``, ``2.5E-3``.
-_EXPONENT = re.compile(r"^(?P<mantissa>[+-]?[\d.,]+)?\s*[eE]\s*(?P<power>[+-]?\d+)$")
+_EXPONENT = lazy(r"^(?P<mantissa>[+-]?[\d.,]+)?\s*[eE]\s*(?P<power>[+-]?\d+)$")
 
 
 def _quantities(text: str) -> str:
@@ -1535,7 +1535,7 @@ def _unit(source: str) -> str:
     return unit.replace(" ", "")
 
 
-_PDF_STRING = re.compile(r"\\texorpdfstring\s*(?=\{)")
+_PDF_STRING = lazy(r"\\texorpdfstring\s*(?=\{)")
 
 
 def _pdf_strings(text: str) -> str:
