@@ -42,7 +42,7 @@ from .matching import Matcher, PaperMatch, TopicIndex, topic_index
 from .models import Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
-from .retrying import backoff
+from .retrying import backoff, waiting
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_time
 from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
 from .tokens import links
@@ -176,7 +176,28 @@ CLAIM_BATCH_LATER = 3 * CLAIM_BATCH
 #: A digest whose run failed waits this long before the next attempt, twice
 #: that after a second failed run, and so on up to RETRY_MOST (seconds).
 RETRY_FIRST = 300.0
-RETRY_MOST = 86400.0  # no more than scheduling.CLOCK_BEHIND: a longer wait is a clock's doing (see _plan)
+RETRY_MOST = 86400.0
+
+
+def retry_wait(failures: int) -> timedelta:
+    """The back-off a digest gets after its ``failures``-th failed run."""
+    return timedelta(seconds=backoff(RETRY_FIRST, max(failures, 1), RETRY_MOST))
+
+
+def retry_time(owed: OpenDigest, settings: str, now: datetime) -> tuple[datetime | None, bool]:
+    """When the failed digest ``owed`` may be tried again (None: now), and
+    whether its recorded retry time lies further from ``now`` than its
+    back-off (:func:`retry_wait`): set by a clock ahead of this one (a clock
+    put back since, by NTP, by hand, a VM restored).  It is tried now then:
+    no back-off waits longer than its own length, where a clock put back
+    some hours held the digest those hours more, and one put back a month
+    held it a month.  ``settings``: see :meth:`OpenDigest.retry_from`."""
+    at = owed.retry_from(settings)
+    if at is None:
+        return None, False
+    if at - now > retry_wait(owed.failures):  # (now + a wait overflows at the end of the calendar)
+        return None, True
+    return at, False
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
@@ -945,16 +966,16 @@ class _SendRun:
         if open_ is not None and open_.held:
             self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
             return None
-        retry_from = open_.retry_from(self.settings) if open_ is not None else None
-        if retry_from is not None and clock_was_ahead(retry_from, now):
-            # no back-off is over a day (RETRY_MOST): set by a clock that was ahead
-            zone = config.zone(sub)
+        retry_from, ahead = retry_time(open_, self.settings, now) if open_ is not None else (None, False)
+        if ahead:
+            assert open_ is not None and open_.next_attempt is not None
+            zone, at = config.zone(sub), open_.next_attempt
             self._warn(
-                f"{sub.email}: its failed digest is to be retried from {shown_time(retry_from, zone)}, "
-                f"over a day after this machine's clock ({shown_time(now, zone)}), longer than any "
-                "back-off; it is tried now (was the clock ahead then?)"
+                f"{sub.email}: its failed digest is to be retried from {shown_time(at, zone)}, "
+                f"{waiting((at - now).total_seconds())} after this machine's clock ({shown_time(now, zone)}), "
+                f"longer than its back-off ({waiting(retry_wait(open_.failures).total_seconds())}); it is tried now "
+                "(was the clock ahead then?)"
             )
-            retry_from = None
         if open_ is not None and retry_from is not None and retry_from > now:
             self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=retry_from))
             return None
@@ -1048,7 +1069,7 @@ class _SendRun:
         else:
             failures = self.failures.get(env.digest_id, 0) + 1
             held = outcome.permanent and failures >= HOLD_AFTER
-            later = None if held else self.now + timedelta(seconds=backoff(RETRY_FIRST, failures, RETRY_MOST))
+            later = None if held else self.now + retry_wait(failures)
         state.mark_unsent(
             env.digest_id,
             error=outcome.error or "not delivered",

@@ -2156,10 +2156,43 @@ def test_a_failed_digest_whose_retry_was_set_by_a_clock_ahead_is_tried_at_once_a
     r = cli("send", "--now", NOW)  # the clock put right
     assert r.code == 0 and r.out.strip().endswith("sent 1, empty 0, failed 0, not due 0"), r.out
     assert r.err.splitlines()[0] == (
-        "warning: ada@example.org: its failed digest is to be retried from 2024-06-06 09:05 UTC, over a day after "
-        "this machine's clock (2024-05-06 09:00 UTC), longer than any back-off; it is tried now (was the clock "
-        "ahead then?)"
+        "warning: ada@example.org: its failed digest is to be retried from 2024-06-06 09:05 UTC, 31 days after "
+        "this machine's clock (2024-05-06 09:00 UTC), longer than its back-off (5 minutes); it is tried now (was "
+        "the clock ahead then?)"
     ), r.err
+    assert len(box.messages) == 1
+
+
+def test_a_back_off_set_before_the_clock_went_back_less_than_a_day_waits_no_longer_than_itself(
+    tmp_path, cli, smtp_server
+):
+    """A delivery failed, then the clock was put back 12 hours (a wrong time
+    zone fixed, a VM restored): the digest's 5-minute back-off ran to a time
+    12 hours off, and it sat `waiting` those 12 hours.  A retry time further
+    off than the digest's own back-off is the clock's doing: tried now, and said.
+    A back-off the clock did not move still holds, to its end."""
+    box = smtp_server.mailbox
+    box.data_replies = ["451 4.3.0 Try again later"] * 4  # both tries of two runs
+    setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    assert "retried from 2024-05-06 09:05 UTC" in cli("send", "--now", NOW).out
+    r = cli("send", "--now", "2024-05-06T09:04:59+00:00")  # the clock right: the back-off holds
+    assert r.code == 0 and "waiting" in r.out and r.err == "", r.out + r.err
+    r = cli("send", "--now", "2024-05-06T09:05:00+00:00")  # the second failure: 10 minutes
+    assert r.code == 1 and "retried from 2024-05-06 09:15 UTC" in r.out, r.out
+    r = cli("schedule", "--now", "2024-05-06T09:05:30+00:00", "--json")
+    [row] = json.loads(r.out)["subscribers"]
+    assert row["retry_at"] == "2024-05-06T09:15:00+00:00" and row["due"] is False, row
+    back = "2024-05-05T21:05:00+00:00"  # the clock put back 12 hours
+    r = cli("schedule", "--now", back, "--json")
+    [row] = json.loads(r.out)["subscribers"]
+    assert row["due"] is True and row["retry_at"] is None, row
+    r = cli("send", "--now", back)
+    assert r.code == 0 and r.out.strip().endswith("sent 1, empty 0, failed 0, not due 0"), r.out
+    assert r.err.splitlines() == [
+        "warning: ada@example.org: its failed digest is to be retried from 2024-05-06 09:15 UTC, 12 hours after "
+        "this machine's clock (2024-05-05 21:05 UTC), longer than its back-off (10 minutes); it is tried now (was "
+        "the clock ahead then?)"
+    ], r.err
     assert len(box.messages) == 1
 
 
