@@ -2163,6 +2163,31 @@ def test_a_failed_digest_whose_retry_was_set_by_a_clock_ahead_is_tried_at_once_a
     assert len(box.messages) == 1
 
 
+def test_a_state_cut_to_nothing_is_refused_by_every_command_and_nothing_is_sent_again(tmp_path, cli):
+    """A state truncated to 0 bytes (a full disk, a bad copy, `> state.db`)
+    was taken as a new state: every subscriber got its papers again.  Every
+    command that reads the state now stops at it, one line, exit 2, and the
+    file is left for the user to restore."""
+    setup(tmp_path, "  transport: outbox")
+    assert cli("send", "--now", NOW).code == 0
+    outbox = sorted((tmp_path / "outbox").iterdir())
+    assert len(outbox) == 2
+    state = tmp_path / "newsletter-state.sqlite3"
+    state.write_bytes(b"")
+    said = (
+        "newsletter-state.sqlite3: the state file is empty (0 bytes), not a Paper Digest state (one is never left "
+        "empty: this one was cut short by a full disk, a bad copy or `> newsletter-state.sqlite3`, or made by hand); "
+        "restore it from a backup, or remove it to start a new state (every subscriber then gets again the papers it "
+        "was sent)"
+    )
+    for command in (["send"], ["match"], ["schedule"], ["history"], ["validate"], ["unsubscribe", "ada@example.org"]):
+        r = cli(*command, "--now", NOW) if command == ["send"] else cli(*command)
+        assert r.code == 2, (command, r.out, r.err)
+        assert [line for line in r.err.splitlines() if said in line] != [], (command, r.err)
+        assert "Traceback" not in r.err
+    assert sorted((tmp_path / "outbox").iterdir()) == outbox and state.stat().st_size == 0
+
+
 def test_a_back_off_set_before_the_clock_went_back_less_than_a_day_waits_no_longer_than_itself(
     tmp_path, cli, smtp_server
 ):
