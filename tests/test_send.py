@@ -1018,6 +1018,7 @@ def test_deliveries_that_finish_while_a_refused_record_waits_are_not_sent_twice(
     box = smtp_server.mailbox
     box.block_at = 3
     config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(40)))
+    open_state(tmp_path / "newsletter-state.sqlite3").close()  # (an empty file is no state)
     shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None, check_same_thread=False)
     # the third one's answer comes (at the end of the block) while the record waits: its thread delivers on
     with sending_meanwhile(config, box) as failed:
@@ -2776,16 +2777,18 @@ def test_sigterm_mid_send_while_another_process_holds_the_file_loses_and_repeats
     box.block_at = 2
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(4))
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-    holder = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
+    holder = None
     try:
         assert box.blocked.wait(60), "the second message never arrived"
+        holder = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)  # (the send made it)
         holder.execute("BEGIN IMMEDIATE")
         proc.send_signal(signal.SIGTERM)
         stderr_until(proc, "stopping (SIGTERM)")
         box.release.set()
         out, err = proc.communicate(timeout=60)
     finally:
-        holder.close()
+        if holder is not None:
+            holder.close()
         if proc.poll() is None:
             proc.kill()
     assert "Traceback" not in err and proc.returncode == 143, (proc.returncode, out, err)
