@@ -126,6 +126,11 @@ class SendReport:
     #: Digests never tried because the run was stopped (Ctrl-C, SIGTERM):
     #: not failed, pending for the next run.
     pending: int = 0
+    #: Subscribers the run stopped before it reached (stopped, a send worker
+    #: gone, its claims lost): nothing planned or claimed, the next send
+    #: serves them.  They were in no count, and the counts fell short of
+    #: the subscribers without a word.
+    not_reached: int = 0
 
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
@@ -138,9 +143,10 @@ class SendReport:
         later = f", waiting {self.waiting}" if self.waiting else ""
         held = f", held {self.held}" if self.held else ""
         pending = f", left pending {self.pending}" if self.pending else ""
+        unreached = f", not reached {self.not_reached}" if self.not_reached else ""
         return (
             f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
-            f"{later}{held}{left}{others}{pending}"
+            f"{later}{held}{left}{others}{pending}{unreached}"
         )
 
     def to_json(self) -> dict:
@@ -156,6 +162,7 @@ class SendReport:
             "waiting": self.waiting,
             "held": self.held,
             "pending": self.pending,
+            "not_reached": self.not_reached,
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
@@ -341,6 +348,13 @@ def _died(proc) -> str:
     return f"send worker {proc.name} stopped without finishing ({how}); its unfinished digests stay pending"
 
 
+def _stopped(why: str) -> str:
+    """A send worker's error as the parent reports it: which worker, and
+    that nothing is lost (a worker's bare error, a state it could no longer
+    reach, read as the whole send's).  In the worker."""
+    return f"send worker {multiprocessing.current_process().name} stopped: {why}; its unfinished digests stay pending"
+
+
 def digest_papers(
     config: Config,
     index: TopicIndex,
@@ -473,6 +487,7 @@ class _SendRun:
         self.stop: Callable[[], bool] | None = None
         self.stop_shared = False  # ``stop`` is one process's to see: no send workers
         self.keep_results = True  # False in a send worker: the parent keeps them
+        self.subscribers = 0  # in the run (see SendReport.not_reached)
         self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
@@ -568,6 +583,7 @@ class _SendRun:
     def run(self, subs: list[Subscriber], transport: Transport | None) -> SendReport:
         config, state, now = self.config, self.state, self.now
         dry = transport is None
+        self.subscribers = len(subs)
         if not dry:
             state.see_subscribers((s.email for s in subs), now)
             self._warn_recorded_late(state.apply_unrecorded())
@@ -869,9 +885,8 @@ class _SendRun:
                     del waiting[reader]
                     listening.forget(reader)
                     proc.join()
-                    if kind == "ok":
-                        self.with_papers += extra
-                    else:
+                    self.with_papers += extra  # (a worker that stopped composed some too)
+                    if kind != "ok":
                         self.problems.append(Problem(str(payload)))
                     break
                 if not listening.more(reader):
@@ -926,12 +941,12 @@ class _SendRun:
             self._deliver(_parts_taken(subs, taken, shards), transport)
             self.relay.flush()
             # claims lost: one of the run's problems (see _halted)
-            conn.send(("error", self.lost, 0) if self.lost is not None else ("ok", None, self.with_papers))
+            conn.send(("error" if self.lost is not None else "ok", self.lost, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
             try:
                 if self.relay is not None:
                     self.relay.flush()
-                conn.send(("error", str(exc) or type(exc).__name__, 0))
+                conn.send(("error", _stopped(str(exc) or type(exc).__name__), self.with_papers))
             except OSError:
                 pass  # the parent is gone: nobody to tell
         finally:
@@ -1139,7 +1154,8 @@ class _SendRun:
         count = Counter(r.status for r in self.results)
         note = None
         skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
-        if not self.source_problems and not self.with_papers and skipped < len(self.results):
+        composed = self.with_papers or any(r.papers for r in self.results)  # (a worker killed told nothing)
+        if not self.source_problems and not composed and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (
                 f"no new papers: all {counted(sources, 'source')} read ({counted(papers, 'paper')}),"
@@ -1160,4 +1176,5 @@ class _SendRun:
             held=count["held"],
             problems=tuple(str(p) for p in self.problems),
             pending=count["pending"],
+            not_reached=max(0, self.subscribers - len({r.email for r in self.results})) if not dry else 0,
         )

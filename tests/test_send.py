@@ -2641,6 +2641,45 @@ def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_
     assert {status for _, status, *_ in digests(pg_url)} == {"sent"}
 
 
+def test_postgres_restarted_mid_big_send_names_each_worker_and_counts_every_subscriber(
+    tmp_path, cli, smtp_server, pg_url, pg_server
+):
+    """PostgreSQL restarted in the middle of a send shared among worker
+    processes: the summary ended 'no new papers ... none new for any due
+    subscriber' (the workers whose claims were lost told the parent nothing
+    of what they had composed), a worker that could not reach the database
+    was named by the database's error alone, and the subscribers no worker
+    reached were in no count.  Now every subscriber is counted (`not
+    reached`), each stopped worker is named, and the next send sends the
+    rest, each digest once."""
+    from newsletter.sending import SHARD_MIN
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: send forks no workers")
+    box = smtp_server.mailbox
+    box.block_at = 40
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN), extra=f"state: {pg_url}")
+    first = start_newsletter("send", "--json", "--now", NOW, cwd=tmp_path)
+    try:
+        assert box.blocked.wait(60), "the 40th message never arrived"
+        pg_server.restart()
+    finally:
+        box.release.set()
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 1 and "Traceback" not in err, err
+    assert "no new papers" not in err, err
+    report = json.loads(out)
+    assert report["sent"] >= 39 and report["problems"], report["problems"]
+    for problem in report["problems"]:
+        assert problem in err and ("send worker send-" in problem or "this worker's claimed digests" in problem), problem
+    counted = report["sent"] + report["pending"] + report["failed"] + report["empty"] + report["not_reached"]
+    assert counted == SHARD_MIN, {k: v for k, v in report.items() if k != "digests"}
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err[-500:]
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == len(set(ids)) == SHARD_MIN
+
+
 def test_a_worker_that_finds_every_subscriber_taken_does_not_say_there_are_no_new_papers(tmp_path, cli, smtp_server, pg_url):
     """Of six workers racing for 200 digests, those that found every batch
     held by the others said 'no new papers: all 1 source read (6 papers),
