@@ -742,6 +742,26 @@ def test_a_failed_digest_waiting_for_its_back_off_does_not_wake_every_tick(tmp_p
     assert runner.due_now(owed.next_attempt) == ["ada@example.org"]
 
 
+def test_a_failed_digest_whose_clock_went_back_is_retried_at_the_next_tick_not_hours_later(tmp_path):
+    """The clock put back 2 hours after a delivery failed: its back-off (5
+    minutes) ran to a time 2 h 5 min off, and `run` slept those hours.  A
+    wait further off than the digest's own back-off is the clock's doing:
+    due at once (and at its proper time when the clock is right)."""
+    from datetime import datetime, timedelta
+
+    from newsletter.state import State
+
+    runner, now = _daily_runner_refused(tmp_path)
+    now[0] = datetime(2026, 11, 23, 8, 0, 5, tzinfo=UTC)
+    runner.tick()  # the slot: delivery refused, the digest stays pending
+    with State.open(tmp_path / "newsletter-state.sqlite3", readonly=True) as state:
+        owed = state.open_digest("ada@example.org")
+    assert owed is not None and owed.next_attempt == now[0] + timedelta(minutes=5)
+    assert runner.due_now(owed.next_attempt - timedelta(minutes=5)) == []  # right after: the back-off holds
+    assert runner.due_now(now[0] - timedelta(seconds=1)) == ["ada@example.org"]  # the clock put back a second
+    assert runner.due_now(now[0] - timedelta(hours=2)) == ["ada@example.org"]
+
+
 def test_after_a_failed_delivery_run_says_the_retry_as_the_next_digest(tmp_path, caplog):
     """Right after the 08:00 digest failed, `run` said "next digest 08:00"
     (the slot just gone): the next is the retry, after its back-off."""
