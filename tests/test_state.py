@@ -470,6 +470,33 @@ def test_a_first_run_killed_while_making_the_state_leaves_none_or_a_whole_one(tm
     assert not (tmp_path / "s.sqlite3.new").exists()
 
 
+_OPEN_AND_SEE = """
+import sys
+from datetime import UTC, datetime
+from newsletter.state import State
+with State.open(sys.argv[1]) as st:
+    st.see_subscribers([sys.argv[2]], datetime(2024, 5, 6, tzinfo=UTC))
+"""
+
+
+def test_first_sends_started_together_make_one_state_and_all_use_it(tmp_path):
+    """Sends started together (cron) on no state yet: one makes it, the
+    others wait for it and use it; none finds a half-made file, and none
+    replaces the one another is already writing to."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AND_SEE, str(path), f"u{n}@example.org"], env=env,
+                              stderr=subprocess.PIPE, text=True) for n in range(6)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert query(path, "SELECT count(*) FROM subscribers") == [(6,)]
+
+
 @pytest.mark.parametrize("readonly", [False, True])
 def test_a_state_cut_to_nothing_or_without_its_tables_is_refused_not_taken_as_new(tmp_path, readonly):
     """A state truncated to 0 bytes (a full disk, a bad copy, `> state.db`)
