@@ -409,7 +409,8 @@ def _create(path: Path) -> None:
             _build(temp)
             _fsync(temp)
             os.rename(temp, path)
-            _fsync(path.parent if str(path.parent) else Path("."))
+            with contextlib.suppress(OSError):  # (a file system that cannot flush a folder: the rename stands)
+                _fsync(path.parent if str(path.parent) else Path("."))
         except (OSError, sqlite3.Error) as exc:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
