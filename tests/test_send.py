@@ -1490,8 +1490,10 @@ def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_serv
     statuses = [st for _, st, *_ in digests(tmp_path)]
     assert "sending" not in statuses and statuses.count("sent") == len(box.messages) < SHARD_MIN
     assert err.splitlines()[-1].startswith(f"interrupted: {statuses.count('pending')} digests left pending"), err
+    unreached = SHARD_MIN - len(statuses)  # (the parts no worker had taken yet: in no count, they were)
     assert out.splitlines()[-1] == (
         f"sent {len(box.messages)}, empty 0, failed 0, not due 0, left pending {statuses.count('pending')}"
+        + (f", not reached {unreached}" if unreached else "")
     ), out
 
     r = cli("send", "--now", NOW)
