@@ -205,6 +205,8 @@ def retry_time(owed: OpenDigest, settings: str, now: datetime) -> tuple[datetime
     if at - now > retry_wait(owed.failures):  # (now + a wait overflows at the end of the calendar)
         return None, True
     return at, False
+
+
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8

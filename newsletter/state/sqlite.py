@@ -398,7 +398,7 @@ def _create(path: Path) -> None:
     truncated to nothing later was taken as one too, and its subscribers
     were sent again what they had had.  Made this way, a file at the
     state's path is always a whole state, and an empty one is refused
-    (:meth:`SQLiteState._not_ours`).  Two sends started together take
+    (:func:`_empty`, :meth:`SQLiteState._not_ours`).  Two sends started together take
     turns (:func:`_writers_turn`); the second finds the file made."""
     with _turn(path), _writers_turn(path):
         if path.exists() or path.is_symlink():
