@@ -470,6 +470,37 @@ def test_a_first_run_killed_while_making_the_state_leaves_none_or_a_whole_one(tm
     assert not (tmp_path / "s.sqlite3.new").exists()
 
 
+_KILLED_WRITING = """
+import os, signal, sys
+from datetime import UTC, datetime
+from newsletter.state import State
+st = State.open(sys.argv[1])
+st.see_subscribers(["old@example.org"], datetime(2024, 5, 6, tzinfo=UTC))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_state_removed_beside_the_wal_of_a_killed_send_starts_afresh(tmp_path):
+    """A send killed in WAL mode leaves `-wal` and `-shm` beside the state.
+    The state removed (to start afresh, as the refusal of an empty one
+    says), the new one read that WAL as its own: the old state's last
+    transactions came back into it (with another layout, a damaged file)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WRITING, str(path)], capture_output=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == -9 and (tmp_path / "s.sqlite3-wal").stat().st_size > 0, proc.stderr
+    path.unlink()
+    with State.open(path) as st:
+        assert st.first_seen("old@example.org") is None
+        st.see_subscribers(["new@example.org"], T0)
+    assert query(path, "SELECT email FROM subscribers") == [("new@example.org",)]
+
+
 _OPEN_AND_SEE = """
 import sys
 from datetime import UTC, datetime

@@ -408,6 +408,7 @@ def _create(path: Path) -> None:
             temp.unlink(missing_ok=True)  # left by a first run that was stopped while making it
             _build(temp)
             _fsync(temp)
+            _forget_orphans(path)
             os.rename(temp, path)
             with contextlib.suppress(OSError):  # (a file system that cannot flush a folder: the rename stands)
                 _fsync(path.parent if str(path.parent) else Path("."))
@@ -418,6 +419,17 @@ def _create(path: Path) -> None:
             if isinstance(exc, sqlite3.OperationalError) and ("disk I/O error" in why or "disk is full" in why):
                 why += ": is its disk full (or over a quota)?"  # (as SQLite says ENOSPC, EFBIG, a quota)
             raise StateError(Problem(f"cannot create the state: {why}", str(path))) from None
+
+
+def _forget_orphans(path: Path) -> None:
+    """Remove the journal files of a state that is gone (``-wal``, ``-shm``,
+    ``-journal`` beside a removed file, left by a send killed before it was
+    removed): SQLite reads them as the new file's own, and a new state took
+    the old one's last transactions (subscribers, digests) from its WAL."""
+    names = {os.path.realpath(path), str(path.absolute())}
+    for name in names:
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(name + suffix).unlink(missing_ok=True)
 
 
 def _build(temp: Path) -> None:
