@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 import click
 
 from . import pipeline
-from .config import DEFAULT_STATE_FILE, Config, load_config
+from .config import DEFAULT_STATE_FILE, SERVE_PORT, Config, load_config
 from .errors import NewsletterError, SourcesFailed, StoppedWaiting, counted
 from .scheduling import minute_up, shown_time
 
@@ -991,7 +991,7 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
 
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (a reverse proxy in front).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8025, show_default=True, help="Port (0: any free port).")
+@click.option("--port", type=click.IntRange(0, 65535), default=SERVE_PORT, show_default=True, help="Port (0: any free port).")
 @pass_state
 def serve(state: _State, host: str, port: int) -> None:
     """Serve the one-click unsubscribe and re-subscribe pages (RFC 8058) until Ctrl-C.

@@ -42,6 +42,7 @@ from pydantic import (
 from .errors import ConfigError, Problem, counted, line_of
 from .files import bomless_unicode, broken_link
 from .models import ARXIV_ID, SHOWS_NOTHING
+from .patterns import lazy
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
@@ -50,7 +51,7 @@ TEMPLATE_NAMES = ("digest.html", "digest.txt", "style.css")
 DEFAULT_SUBJECT = "{{ count or 'No' }} new paper{{ 's' if count != 1 }}: {{ topics | join(', ') }}"
 FIELDS = ("title", "abstract", "authors", "categories")
 
-_ADDRESS = re.compile(
+_ADDRESS = lazy(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
@@ -60,7 +61,7 @@ _ADDRESS = re.compile(
 
 #: Characters that show nothing (:data:`models.SHOWS_NOTHING`), and in a setting
 #: also the zero-width joiners and the left-to-right and right-to-left marks.
-_SHOWS_NOTHING = re.compile(f"[{SHOWS_NOTHING}\u200c-\u200f]")
+_SHOWS_NOTHING = lazy(f"[{SHOWS_NOTHING}\u200c-\u200f]")
 
 
 def _visible(value):
@@ -71,7 +72,7 @@ def _visible(value):
 
 
 #: A mailbox with its name, where a bare address goes.
-_NAMED_ADDRESS = re.compile(r"[^<>\r\n]*<(?P<addr>[^<>\s]+@[^<>\s]+)>")
+_NAMED_ADDRESS = lazy(r"[^<>\r\n]*<(?P<addr>[^<>\s]+@[^<>\s]+)>")
 
 
 def check_address(value: str, *, in_config: bool = True) -> str:
@@ -227,7 +228,7 @@ _ABBREVIATIONS = {
 _ZONE_PLACES = {"Asia/Kolkata": "India", "Europe/Dublin": "Ireland", "Asia/Jerusalem": "Israel",
                 "America/Chicago": "US Central", "Asia/Shanghai": "China"}
 #: 'UTC+1', 'GMT-05:00', '+05:30': an offset written as a zone.
-_OFFSET = re.compile(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+_OFFSET = lazy(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 #: Zone names of the database that are fixed offsets a reader takes for a place's time.
 _FIXED_LEGACY = {"EST": "US Eastern time write 'America/New_York'", "MST": "US Mountain time write 'America/Denver'",
                  "GMT": "UK time write 'Europe/London' (for UTC, 'UTC')"}
@@ -353,7 +354,7 @@ def _check_path(value):
 
 
 #: A shell variable written in a path ($HOME, ${STATE_DIRECTORY}): nothing expands it.
-_VARIABLE = re.compile(r"\$(?:\{\w+\}|[A-Za-z_]\w*)")
+_VARIABLE = lazy(r"\$(?:\{\w+\}|[A-Za-z_]\w*)")
 
 
 def _literal_path(value):
@@ -408,11 +409,11 @@ class HFPapersTextSource(_Source):
     path: str
 
 
-_HTTP_URL = re.compile(r"^https?://[^\s/]+\S*$")
+_HTTP_URL = lazy(r"^https?://[^\s/]+\S*$")
 
 
 #: A URL written without its scheme: a host name with a dot, then a path or nothing.
-_HOST_FIRST = re.compile(r"^(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?::\d+)?(?:/\S*)?$")
+_HOST_FIRST = lazy(r"^(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?::\d+)?(?:/\S*)?$")
 
 
 def _check_url(value):
@@ -692,7 +693,7 @@ TermText = Annotated[str, BeforeValidator(_visible), AfterValidator(_check_term)
 #: The links a researcher copies for a paper: its arXiv abstract, PDF or HTML page,
 #: ``arXiv:ID``, its Hugging Face papers page, the DOI arXiv gives it
 #: (``10.48550/arXiv.ID``, bare or as a doi.org link).  Each names the paper by its arXiv id.
-_PAPER_LINK = re.compile(
+_PAPER_LINK = lazy(
     r"(?:(?:https?://)?(?:www\.|export\.|browse\.)?arxiv\.org/(?:abs|pdf|html)/"
     r"|(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.48550/arxiv\."
     r"|arxiv:\s*"
@@ -900,7 +901,7 @@ class Subscriber(_Model):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
-_DNS_LABELS = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+_DNS_LABELS = lazy(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
 
 
 class DkimSettings(_Model):
@@ -1127,7 +1128,13 @@ class Delivery(_Model):
         return self
 
 
-_BASE_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+;=:@%/-]*)?$")
+#: `newsletter serve`'s default port: RFC 8058's number.  It was 8025, which the
+#: mail catchers a user tries the digests with take too (`python -m aiosmtpd`
+#: listens there by default, Mailpit and MailHog show their web pages there), so
+#: the first try of an unsubscribe link met "address already in use".
+SERVE_PORT = 8058
+
+_BASE_URL = lazy(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+;=:@%/-]*)?$")
 
 
 class WebSettings(_Model):
@@ -1156,7 +1163,7 @@ class WebSettings(_Model):
                 "unsubscribe requests over HTTPS, RFC 8058)"
                 # trying the pages on this machine: the links' paths work on serve's own address
                 + ("; to try the pages here, keep an https:// base_url and open a link's path on "
-                   "`newsletter serve`'s address (http://127.0.0.1:8025/unsubscribe/TOKEN)" if local else "")
+                   f"`newsletter serve`'s address (http://127.0.0.1:{SERVE_PORT}/unsubscribe/TOKEN)" if local else "")
             )
         written = value
         host, slash, path = value.removeprefix("https://").partition("/")
@@ -1408,7 +1415,7 @@ def load_config(path: str | os.PathLike) -> Config:
 
 
 #: A line holding ``key: value`` (or ``- key: value``): where its key starts, the key, the value.
-_KEY_LINE = re.compile(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[^\s'\"#\[\]{},:-][^:#]*?):(?:[ \t]+(?P<value>\S.*))?$")
+_KEY_LINE = lazy(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[^\s'\"#\[\]{},:-][^:#]*?):(?:[ \t]+(?P<value>\S.*))?$")
 
 
 #: The longest key YAML allows without the explicit ``? key`` form (PyYAML's limit too).
@@ -1427,6 +1434,27 @@ def _long_key(row: str) -> str | None:
         return None
     return (f"the key '{key[:30]}...' is {len(key)} characters long, and YAML allows at most {YAML_KEY_MOST} "
             'in a key: shorten it (a long text belongs in a value, as about: "...")')
+
+
+def _unclosed_quote(rows: list[str], line: int, context_line: int | None) -> tuple[int, str] | None:
+    """The line whose value opens a quote it does not close there, with what
+    to do: YAML reads on to the next quote, lines below, and the error it
+    then meets (``did not find expected key``) named that later line.  The
+    lines looked at: where the parser's context began (a ``[`` list's line)
+    and the line just above the error.  None when each closes what it opens."""
+    above = next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
+                 None)
+    for n in dict.fromkeys(x for x in (context_line, above) if x is not None and x < line):
+        row = rows[n - 1]
+        doubles = row.replace("\\\\", "").replace('\\"', "").count('"')
+        m = re.match(r"[ ]*(?:-[ ]+)*(?:[^\s'\"#][^:#]*?:[ ]+)?'(?P<rest>.*)$", row)
+        if doubles % 2 == 0 and (m is None or "'" in m["rest"].replace("''", "")):
+            continue
+        q = '"' if doubles % 2 else "'"
+        opened = row[row.rindex(q) if q == '"' else row.index("'"):].strip()
+        return n, (f"the quote opening {opened[:40]!r} is not closed on its line: end the value with {q} "
+                   "(YAML read on to the next one, below)")
+    return None
 
 
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
@@ -1449,7 +1477,13 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])
         if m:
             return context_line, f"YAML needs a space after the ':' of a key ('{m[1]}: {m[2]}')"
+        # `name You`: the key's colon left out, noticed only at the next line too
+        m = re.match(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$", rows[context_line - 1])
+        if m:
+            return context_line, f"a key and its value need a ':' between them ('{m[1]}: {m[2]}')"
         return line, ""
+    if (opened := _unclosed_quote(rows, line, context_line)) is not None:
+        return opened
     if "'-' indicator" in problem and re.match(r"[ ]*-[^\s-]", row):
         key = row.strip()[1:].split(":")[0]
         return line, f"a list item needs a space after its '-' ('- {key}: ...')"
@@ -1483,9 +1517,9 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
 #: Spaces that are not YAML's: a no-break space (what a web page, a chat or a
 #: mail client gives when YAML is copied from it), the typographic spaces.
 _ODD_SPACES = "\u00a0\u2000-\u200a\u202f\u205f\u3000"
-_ODD_SPACE = re.compile(f"[{_ODD_SPACES}]")
+_ODD_SPACE = lazy(f"[{_ODD_SPACES}]")
 #: Where such spaces are YAML's syntax: a line's indent, after a list's ``-``, after a key's ``:``.
-_ODD_SYNTAX_SPACE = re.compile(
+_ODD_SYNTAX_SPACE = lazy(
     rf"^(?P<lead>[ {_ODD_SPACES}]*(?:-[ {_ODD_SPACES}]+)*)"
     rf"(?:(?P<key>[^\s'\"#\[\]{{}},:-][^:#]*?:)(?P<after>[ {_ODD_SPACES}]+))?",
     re.MULTILINE,
@@ -1494,7 +1528,7 @@ _ODD_SYNTAX_SPACE = re.compile(
 
 #: A key written with a full-width colon (``timezone：``, as a Chinese or Japanese
 #: input method types it): YAML reads the line as one plain value.
-_WIDE_COLON = re.compile(r"^(?P<lead>[ ]*(?:-[ ]+)*[A-Za-z_][\w.-]*)：(?P<glued>(?=[^ \t\r\n]))?", re.MULTILINE)
+_WIDE_COLON = lazy(r"^(?P<lead>[ ]*(?:-[ ]+)*[A-Za-z_][\w.-]*)：(?P<glued>(?=[^ \t\r\n]))?", re.MULTILINE)
 
 
 def _ordinary_spaces(text: str) -> str:
@@ -1522,7 +1556,7 @@ def _ordinary_spaces(text: str) -> str:
 #: A value written between typographic quotes (“a*”, ‘x’: what a word processor, a
 #: macOS editor or a chat makes of straight ones), where YAML reads a value:
 #: after ``key: ``, ``- ``, ``[`` or ``,``, and up to the value's end.
-_CURLY_QUOTED = re.compile(
+_CURLY_QUOTED = lazy(
     r"(?:(?<=: )|(?<=- )|(?<=\[)|(?<=, )|(?<=,)|(?<=\[ ))"
     r"(?:“(?P<double>[^“”\"\n]*)”|‘(?P<single>[^‘’\n]*)’)"
     r"(?=[ \t]*(?:[,\]}]|#|$))",
@@ -1619,7 +1653,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
 
 
 #: How YAML writes a NUL character in a double-quoted string (as is, the reader refuses it).
-_NUL_ESCAPE = re.compile(r"\\(?:0|x00|u0000|U00000000)")
+_NUL_ESCAPE = lazy(r"\\(?:0|x00|u0000|U00000000)")
 
 
 def _nul_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
@@ -1804,7 +1838,7 @@ def _duplicate(key: str, first: int, shown: str, line: int, at: tuple) -> Proble
 
 #: Something that may be a YAML anchor (``&name`` where a value starts); a
 #: conservative test: an ``&`` inside a quoted string may match too.
-_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]")
+_ANCHOR = lazy(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]")
 
 
 def _children(node) -> list:
@@ -2070,6 +2104,11 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         items = [x.strip() for x in value.split(",") if x.strip()]
         written = ", ".join(x if re.fullmatch(r"[A-Za-z_][\w-]*", x) else json.dumps(x, ensure_ascii=False) for x in items)
         message = f"expected a list, got the text {value!r}: write it in brackets, [{written}]"
+    elif kind == "list_type" and isinstance(value, dict) and value and all(v in (None, {}, "") for v in value.values()):
+        # `topics:` then `diffusion:` indented under it: keys, as the topics themselves are written
+        written = ", ".join(str(k) for k in value)
+        message = (f"expected a list, got a mapping (each entry ends in ':'): write it in brackets, [{written}], "
+                   "or each entry on a line of its own after '- ', without the ':'")
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (
@@ -2492,13 +2531,38 @@ def _meant_path(base: Path, pattern: str) -> str:
         if same:
             meant = str(p.parent / same[0]) if str(p.parent) != "." else same[0]
             return f" (did you mean {meant!r}? names are case-sensitive)"
+    if (not p.is_absolute() and "**" not in pattern and base.resolve() != Path.cwd().resolve()
+            and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
+        return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
+                f"write {str(Path.cwd() / p)!r})")
+    return _missing_folder(p if p.is_absolute() else base / p)
+
+
+def _missing_folder(path: Path) -> str:
+    """The first folder of ``path`` (before any wildcard) that does not exist,
+    with the one beside it a slip means, as ``" (...)"``; '' when every folder
+    is there.  'samples/paper/*.txt' was only "matches no file", beside
+    'samples/papers/'."""
+    parts = Path(os.path.abspath(path)).parts
+    for i in range(1, len(parts) - 1):  # (parts[0] is the root)
+        if glob.has_magic(parts[i]):
+            return ""
+        folder = Path(*parts[: i + 1])
+        if folder.is_dir():
+            continue
+        try:
+            beside = sorted(f.name for f in folder.parent.iterdir() if f.is_dir())
+        except OSError:
+            return ""
+        meant = difflib.get_close_matches(parts[i], beside, n=1, cutoff=0.75)
+        return f" (there is no folder {str(folder)!r}" + (f"; did you mean {meant[0]!r}?)" if meant else ")")
     return ""
 
 
 #: Files an operating system leaves in folders by itself (Windows' folder settings
 #: and thumbnails, macOS's folder icon, an open Office document's owner file):
 #: no one saved them there as exports.
-_OS_LITTER = re.compile(r"(?i)desktop\.ini|(?:eh)?thumbs\.db|Icon\r|~\$.*")
+_OS_LITTER = lazy(r"(?i)desktop\.ini|(?:eh)?thumbs\.db|Icon\r|~\$.*")
 
 
 def _listed(path: Path) -> bool:

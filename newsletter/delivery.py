@@ -57,7 +57,7 @@ from typing import Any, Protocol, cast
 from .config import Config, line_break_hint, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
-from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_tls, within
+from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_http, speaks_tls, within
 
 log = logging.getLogger(__name__)
 
@@ -514,6 +514,13 @@ class SMTPTransport:
         return self._password
 
     @property
+    def logs_in(self) -> bool:
+        """Whether a session logs in: only with a username as well as the
+        password, as ``validate`` says ("no login is made"); a password alone
+        was sent as a login for an empty user, refused as "the login for None"."""
+        return self._password is not None and bool(self.username)
+
+    @property
     def context(self) -> ssl.SSLContext | None:
         return self._context
 
@@ -563,8 +570,24 @@ def _greet(smtp: smtplib.SMTP, where: str, needs: str | None) -> None:
         raise smtplib.SMTPResponseException(code, text)
 
 
+#: A server that answered in plain SMTP and offers no STARTTLS: it speaks no
+#: implicit TLS either (it said "set security: ssl or none", and ssl then
+#: failed its handshake, as with `python -m aiosmtpd` tried locally).
+_NO_TLS = ("it speaks plain SMTP and offers no TLS: set security: none for a relay on this machine or a trusted "
+           "network (the mail then goes unencrypted), or the port that offers STARTTLS, usually 587")
+
 #: Why a plain session (``security: none``) failed at a server that offers STARTTLS.
 _WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
+
+
+def _login_hint(variable: str | None, password: str | None) -> str:
+    """What to check after a refused login: a password copied with a space at
+    an end (an env file's ``SMTP_PASSWORD=secret ``) is sent with it, and the
+    right password reads as a wrong one."""
+    if password is not None and password != password.strip():
+        return (f"{variable} starts or ends with a space, which is sent as part of the password: set it without one "
+                "(not shown: it is the secret)")
+    return f"check delivery.username and the password in {variable}; many providers want an app password"
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -820,16 +843,16 @@ class SMTPSession:
         try:
             smtp = self._connect(where)
             _nodelay(smtp.sock)
-            _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.password is not None else None)
+            _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.logs_in else None)
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
-                    raise TransportBroken(f"SMTP server {where} does not offer STARTTLS (set security: ssl or none)")
+                    raise TransportBroken(f"SMTP server {where} does not offer STARTTLS ({_NO_TLS})")
                 step, handshake = "STARTTLS", True
                 smtp.starttls(context=t.context)
                 step, handshake = "EHLO", False
-                _greet(smtp, where, "AUTH" if t.password is not None else None)
+                _greet(smtp, where, "AUTH" if t.logs_in else None)
             step = "AUTH"
-            if t.password is not None:
+            if t.logs_in and t.password is not None:
                 if not smtp.has_extn("auth"):
                     if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)
                         raise TransportBroken(
@@ -848,7 +871,8 @@ class SMTPSession:
                 raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
                                   f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(
-                f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)}"
+                f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)} "
+                f"({_login_hint(t.password_env, t.password)})"
             ) from None
         except ssl.SSLError as exc:
             _close(smtp)
@@ -906,6 +930,12 @@ class SMTPSession:
                         f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): it waits for a "
                         f"TLS handshake first (implicit TLS, as on port {IMPLICIT_TLS_PORT}): set security: ssl"
                     ) from None
+                if smtp is None and speaks_http(t.host, t.port, min(t.timeout, 5.0)):
+                    raise TransportBroken(
+                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): a web server "
+                        "listens there (it answers HTTP), not a mail server: check delivery.port (a relay's is "
+                        "usually 587, 465 or 25; a local mail catcher's 1025)"
+                    ) from None
                 raise Unreachable(
                     f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting or EHLO)"
                 ) from None
@@ -917,7 +947,9 @@ class SMTPSession:
             if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
                 said = f"in answer to {step}" if smtp is not None else "before its greeting"
                 raise Unreachable(f"SMTP server {where} closed the connection {said}") from None
-            raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}") from None
+            nobody = " (nothing listens there: check delivery.host and delivery.port, or start the server)" \
+                if isinstance(exc, ConnectionRefusedError) else ""
+            raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         data = envelope.data()
@@ -1005,7 +1037,7 @@ class SMTPSession:
                 hint = "check email.from and the login"
                 if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
                     hint = _WANTS_TLS  # "530 Must issue a STARTTLS command first"
-                elif exc.smtp_code == 530 and self.t.password is None:  # "530 5.7.0 Authentication required"
+                elif exc.smtp_code == 530 and not self.t.logs_in:  # "530 5.7.0 Authentication required"
                     hint = "the server wants a login first: set delivery.username and delivery.password_env"
                 raise TransportBroken(
                     f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
@@ -1325,6 +1357,46 @@ _NOTHING = object()
 STOPPED_ON_ERROR = "the send stopped on an error"
 
 
+class _Backlog(queue.Queue):
+    """The dispatcher's queue: a producer that finds it full waits until a
+    quarter of it has been taken, then fills it again.  ``queue.Queue`` wakes
+    a waiting producer at every item taken, so a planner ahead of its
+    connections woke (and took the GIL from a delivery thread) once per
+    message; now once per quarter queue, and holds the GIL for no longer
+    than composing that many messages takes (about a millisecond: a
+    delivery thread whose reply has come waits for it meanwhile)."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.low = maxsize - max(1, maxsize // 4)
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        if not block or timeout is not None:
+            super().put(item, block, timeout)
+            return
+        with self.not_full:
+            if self.maxsize > 0 and self._qsize() >= self.maxsize:
+                while self._qsize() > self.low:
+                    self.not_full.wait()
+            self._put(item)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        if timeout is not None:
+            return super().get(block, timeout)
+        with self.not_empty:
+            if not self._qsize():
+                if not block:
+                    raise queue.Empty
+                while not self._qsize():
+                    self.not_empty.wait()
+            item = self._get()
+            if self._qsize() <= self.low:
+                self.not_full.notify()
+            return item
+
+
 class Dispatcher:
     """Deliver envelopes through ``transport.sessions`` parallel sessions.
 
@@ -1367,7 +1439,7 @@ class Dispatcher:
         self.sleep = sleep
         self.rate = RateLimit(max_per_minute, sleep, clock)
         self.count = max(1, int(getattr(transport, "sessions", 1)))
-        self.queue: queue.Queue = queue.Queue(maxsize=max(2 * self.count, backlog))
+        self.queue: queue.Queue = _Backlog(max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
         self.stopped_on_error = False  # ... because on_outcome failed (see Outcome.stopped_on_error)
         self.error: BaseException | None = None

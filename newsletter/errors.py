@@ -57,8 +57,7 @@ def counted(n: int, noun: str) -> str:
 
 def cannot_listen(host: str, port: int, exc: OSError) -> Problem:
     """Why ``serve`` or ``preview --serve`` cannot take ``host:port``: a busy
-    port (README's SMTP debugging server takes 8025, serve's default) says
-    how to pick another."""
+    port says how to pick another."""
     message = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
     if exc.errno == errno.EADDRINUSE:
         message += " (another program listens there: choose another port with --port N, or --port 0 for any free one)"

@@ -1163,7 +1163,8 @@ def validate(
     if config.delivery.transport == "smtp" and config.delivery.password_env and not config.delivery.username:
         warn(str(config.problem(("delivery", "password_env"), "is set but delivery.username is not: no login is "
                                 "made and the password is never used; set username: to the account's login")))
-    for problem in (*no_subscribers(config), *zone_advice(config), *schedule_advice(config), *transport_advice(config),
+    for problem in (*no_subscribers(config), *zone_advice(config), *unzoned_advice(config), *schedule_advice(config),
+                    *transport_advice(config),
                     *port_advice(config), *subfolder_advice(config), *saved_copy_advice(config),
                     *unused_template_advice(config), *unsubscribe_advice(config)):
         warn(str(problem))
@@ -1324,6 +1325,36 @@ def zone_advice(config: Config) -> list[Problem]:
     return [config.problem(where, why) for where, name in written if (why := fixed_zone_advice(name)) is not None]
 
 
+def unzoned_advice(config: Config) -> list[Problem]:
+    """A time of day read in UTC because no ``timezone:`` is written, on a
+    machine whose clock is another zone's: 'daily at 08:00' written in
+    Berlin went out at 09:00 there (10:00 in summer), and nothing said the
+    hour was UTC's.  One warning, at the first such schedule: one top-level
+    ``timezone:`` mends them all (``timezone: UTC`` keeps UTC and quiets it)."""
+    from .config import machine_zone
+
+    here = machine_zone()
+    if "timezone" in config.model_fields_set or here is None or not _keeps_other_hours(here):
+        return []
+    top = config.schedule.text if config.schedule else None
+    for i, subscriber in enumerate(config.subscribers):
+        schedule = subscriber.schedule
+        if subscriber.timezone or schedule is None or schedule.kind == "interval":
+            continue
+        where = ("schedule",) if schedule.text == top else ("subscribers", i, "schedule")
+        return [config.problem(where, (
+            f"{schedule.text!r} is read in UTC, as no timezone: is written, but this machine's clock is {here}'s: "
+            f"set timezone: {here} at the top for {schedule.hour:02d}:{schedule.minute:02d} on that clock "
+            "(timezone: UTC keeps UTC's)"))]
+    return []
+
+
+def _keeps_other_hours(zone: str) -> bool:
+    """Whether ``zone``'s clock differs from UTC's in winter or summer (2026's)."""
+    tz = zoneinfo.ZoneInfo(zone)
+    return any(datetime(2026, month, 1, 12, tzinfo=tz).utcoffset() for month in (1, 7))
+
+
 def schedule_advice(config: Config) -> list[Problem]:
     """``every N hours`` (or minutes) where N does not divide a day: its
     digests go N apart from the last one, drifting through the day, where
@@ -1338,6 +1369,12 @@ def schedule_advice(config: Config) -> list[Problem]:
     for where, schedule in written:
         step = schedule.interval_minutes
         if schedule.kind != "interval" or (24 * 60) % step == 0:
+            continue
+        if step % (24 * 60) == 0:  # whole days: the time of day is the last digest's, not "other times each day"
+            problems.append(config.problem(where, (
+                f"{schedule.text!r} counts {step // (24 * 60)} days from the last digest, so its time of day moves "
+                "with each send's delay and with daylight saving time; for a time that holds, 'daily at HH:MM' or "
+                "'weekly on <weekday>, <weekday> at HH:MM'")))
             continue
         unit, size = ("hour", 60) if step % 60 == 0 else ("minute", 1)
         fitting = [n for n in (range(1, 25) if size == 60 else range(1, 1441)) if (24 * 60) % (n * size) == 0]
@@ -1383,7 +1420,7 @@ _LOCAL_SUFFIXES = ("localhost", "local", "internal", "lan", "home.arpa", "intran
 
 def _local_host(host: str) -> bool:
     """Whether ``host`` is this machine or a name or address of its network
-    (https://localhost:8025, the address `newsletter serve` listens on, or a
+    (https://localhost:8058, the address `newsletter serve` listens on, or a
     LAN name as ``web.base_url``): a reader's link, and the one-click request
     a mail provider makes from its own servers, cannot reach it."""
     import ipaddress

@@ -332,7 +332,7 @@ class PreviewServer:
         now: Callable[[], datetime],
         report: Callable[[str], None],
         exclude_for: Callable[[Config], Callable[[Subscriber], frozenset[str]] | None] | None = None,
-        port: int = 8025,
+        port: int = 8000,
     ) -> None:
         self.config_path = Path(config_path)
         self.out_arg = out

@@ -70,6 +70,27 @@ def _handshakes(host: str, port: int, timeout: float) -> bool:
         return False
 
 
+def speaks_http(host: str, port: int, timeout: float) -> bool:
+    """Whether the server at ``host:port`` is a web server: it answers a
+    ``HEAD`` request with an HTTP status line, within ``timeout``.  An SMTP
+    client there waits for a greeting that never comes: a mail catcher's web
+    page (Mailpit and MailHog show theirs on 8025) taken for its SMTP port
+    was retried as a hung server for minutes."""
+    return bool(within(lambda: _answers_http(host, port, timeout), 2 * timeout))
+
+
+def _answers_http(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            raw.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            said = b""
+            while len(said) < 5 and (more := raw.recv(5 - len(said))):
+                said += more
+            return said == b"HTTP/"
+    except (OSError, ValueError):
+        return False
+
+
 #: OpenSSL's verify codes (``X509_V_ERR_*``) by what mends them.
 _OUT_OF_DATE = {9: "not yet valid", 10: "expired"}
 _OTHER_NAME = {62, 64}  # HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH

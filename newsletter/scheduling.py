@@ -6,8 +6,11 @@ config error with a line number rather than a surprise at 08:00 tomorrow.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
+
+from .patterns import lazy
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_ALIASES = {d[:3]: d for d in WEEKDAYS} | {d: d for d in WEEKDAYS} | {
@@ -19,9 +22,9 @@ VALID_FORMS = (
     "'every N hours', 'every N minutes'"
 )
 
-_DAILY = re.compile(r"^daily at (\d{1,2}):(\d{2})$")
-_WEEKLY = re.compile(r"^weekly on ([a-z ,]+?) at (\d{1,2}):(\d{2})$")
-_EVERY = re.compile(r"^every (\d+ )?(hour|hours|minute|minutes)$")
+_DAILY = lazy(r"^daily at (\d{1,2}):(\d{2})$")
+_WEEKLY = lazy(r"^weekly on ([a-z ,]+?) at (\d{1,2}):(\d{2})$")
+_EVERY = lazy(r"^every (\d+ )?(hour|hours|minute|minutes)$")
 #: Longest interval: a year (a longer one is a typo, and runs past the calendar).
 MAX_INTERVAL_MINUTES = 366 * 24 * 60
 
@@ -57,7 +60,7 @@ def parse_schedule(text: str) -> Schedule:
             if not word:
                 continue
             if word not in _DAY_ALIASES:
-                meant = _meant(norm)
+                meant = _respelt(norm, word) or _meant(norm)
                 raise ValueError(
                     f"unknown weekday {word!r} in schedule {text!r}; "
                     + (f"did you mean {meant!r}? " if meant else "")
@@ -84,13 +87,75 @@ def parse_schedule(text: str) -> Schedule:
         meant = _cron_meant(norm)
         raise ValueError(f"schedule {text!r} is a cron line's time, which schedule: does not read; "
                          + (f"did you mean {meant!r}? " if meant else "") + f"valid forms: {VALID_FORMS}")
-    meant = _meant(norm)
+    period = _period_hint(norm)
+    meant = None if period else _meant(norm)  # ('biweekly on monday at 9' is no weekly schedule)
+    untimed = None if meant or period else _untimed(norm)
     raise ValueError(f"cannot parse schedule {text!r}; "
-                     + (f"did you mean {meant!r}? " if meant else "") + f"valid forms: {VALID_FORMS}")
+                     + (f"did you mean {meant!r}? " if meant else "")
+                     + (f"it names no time of day: write {untimed!r} with the time; " if untimed else "")
+                     + (f"{period}; " if period else "")
+                     + ("a schedule holds one time of day (two digests a day: 'every 12 hours', at 00:00 and "
+                        "12:00 in its zone); " if len(re.findall(r"\d{1,2}:\d{2}", norm)) > 1 else "")
+                     + f"valid forms: {VALID_FORMS}")
+
+
+def _respelt(norm: str, word: str) -> str | None:
+    """``norm`` with the misspelt weekday ``word`` ('mondya') as the one it is
+    nearest, when that schedule parses; the free-form guess dropped it
+    ('weekly on mondya, thu at 09:00': 'weekly on thursday at 09:00')."""
+    close = difflib.get_close_matches(word, WEEKDAYS, n=1, cutoff=0.7)
+    if not close:
+        return None
+    respelt = re.sub(rf"\b{re.escape(word)}\b", close[0], norm, count=1)
+    try:
+        parse_schedule(respelt)
+    except ValueError:
+        return None
+    return respelt
+
+
+def _period_hint(norm: str) -> str | None:
+    """What to write for a period no form names ('every 2 days',
+    'biweekly', 'monthly'): the nearest weekly form took 'biweekly on monday
+    at 09:00' for 'weekly on monday at 09:00', twice the digests meant."""
+    if m := re.search(r"\bevery (\d+|one|two|other|second) days?\b", norm):
+        return ("days are not a unit: write 'daily at HH:MM'" if m[1] in ("1", "one") else
+                "no form skips days: 'daily at HH:MM' every day, or 'weekly on <weekday>, <weekday> at HH:MM' "
+                "on the days you choose")
+    if re.search(r"\b(bi-?weekly|fortnightly|every (other|\d+|two|second) weeks?)\b", norm) \
+            and not re.search(r"\bevery (1|one) weeks?\b", norm):
+        return "no form skips weeks: 'weekly on <weekday> at HH:MM' sends every week"
+    if re.search(r"\b(monthly|every (\d+ |one |other )?months?)\b", norm):
+        return "no form counts months: 'weekly on <weekday> at HH:MM' is the longest that keeps a day and a time"
+    if re.search(r"\bevery (1 |one )?weeks?\b", norm):
+        return "a week is not a unit: write 'weekly on <weekday> at HH:MM'"
+    return None
+
+
+def _untimed(norm: str) -> str | None:
+    """The form a schedule naming days but no time takes ('every monday',
+    'weekdays', 'daily'), with ``HH:MM`` for the time: the message listed
+    the forms and left the user to see that the time was what was missing."""
+    if re.search(r"\d", norm):
+        return None
+    days = _days_named(norm)
+    if days:
+        return "daily at HH:MM" if len(days) == 7 else f"weekly on {', '.join(days)} at HH:MM"
+    return "daily at HH:MM" if re.fullmatch(r"(every ?day|each day|daily|day)", norm) else None
+
+
+def _days_named(norm: str) -> list[str]:
+    """The weekdays ``norm`` names ('mondays', 'thu', 'weekdays'), in week order."""
+    days: list[str] = []
+    for word in re.findall(r"[a-z]+", norm):
+        day = _DAY_ALIASES.get(word) or _DAY_ALIASES.get(word.removesuffix("s"))
+        named = WEEKDAYS[:5] if word in ("weekday", "weekdays") else (day,) if day else ()
+        days += [d for d in named if d not in days]
+    return sorted(days, key=WEEKDAYS.index)
 
 
 #: Five cron fields (minute hour day-of-month month day-of-week), as a crontab line starts.
-_CRON = re.compile(r"^[\d*/,-]+ [\d*/,-]+ [\d*/,?l-]+ [\d*/,a-z-]+ [\d*/,a-z#?l-]+$")
+_CRON = lazy(r"^[\d*/,-]+ [\d*/,-]+ [\d*/,?l-]+ [\d*/,a-z-]+ [\d*/,a-z#?l-]+$")
 
 
 def _cron_days(field: str) -> list[str] | None:
@@ -126,7 +191,7 @@ def _cron_meant(norm: str) -> str | None:
 
 
 #: A time of day as people write it: 8am, 8 am, 8:30, 8.30, 20h, 8:30 p.m.
-_SAID_TIME = re.compile(r"(?<![\d:])(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|h\b|o'?clock)?(?![\d:])")
+_SAID_TIME = lazy(r"(?<![\d:])(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|h\b|o'?clock)?(?![\d:])")
 
 
 def _meant(norm: str) -> str | None:
@@ -139,11 +204,7 @@ def _meant(norm: str) -> str | None:
         return every
     if re.search(r"\b(hours?|minutes?|mins?)\b", norm):
         return None
-    days = []
-    for word in re.findall(r"[a-z]+", norm):
-        day = _DAY_ALIASES.get(word) or _DAY_ALIASES.get(word.removesuffix("s"))
-        named = WEEKDAYS[:5] if word in ("weekday", "weekdays") else (day,) if day else ()
-        days += [d for d in named if d not in days]
+    days = _days_named(norm)
     daily = re.search(r"\b(daily|every ?day|each day)\b", norm) is not None
     said = [m for m in _SAID_TIME.finditer(norm) if m.group(2) or m.group(3)] or list(_SAID_TIME.finditer(norm))
     if len(said) != 1 or not (days or daily):
@@ -159,12 +220,11 @@ def _meant(norm: str) -> str | None:
         return None
     at = f"at {hour:02d}:{minute:02d}"
     if days:
-        ordered = sorted(days, key=WEEKDAYS.index)
-        return f"daily {at}" if len(ordered) == 7 else f"weekly on {', '.join(ordered)} {at}"
+        return f"daily {at}" if len(days) == 7 else f"weekly on {', '.join(days)} {at}"
     return f"daily {at}"
 
 
-_INTERVAL_SAID = re.compile(r"^(?:every|each)\s*(\d+)?\s*(h|hr|hrs|hour|hours|m|min|mins|minute|minutes)$")
+_INTERVAL_SAID = lazy(r"^(?:every|each)\s*(\d+)?\s*(h|hr|hrs|hour|hours|m|min|mins|minute|minutes)$")
 _PER_DAY = {"hourly": "every hour", "every hour": "every hour", "twice daily": "every 12 hours",
             "twice a day": "every 12 hours", "four times a day": "every 6 hours", "every half hour": "every 30 minutes",
             "half-hourly": "every 30 minutes", "every minute": "every minute"}

@@ -129,15 +129,19 @@ def starter_config(zone: str | None = None) -> str:
 
 
 def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
-    """Write :func:`starter_config` to ``path`` (a folder gets ``config.yaml``).
+    """Write :func:`starter_config` to ``path`` (a folder, or a new name
+    without a suffix, gets ``config.yaml``).
 
     Never replaces an existing file unless ``force``; the file appears whole
     or not at all (written to a temporary name, then renamed).  Raises
     :class:`ConfigError` (exit 2) naming the file otherwise.
     """
     target = Path(path)
-    # A trailing slash names a folder even before it exists (Path drops the slash).
-    if target.is_dir() or str(path).endswith(("/", os.sep)):
+    # A trailing slash names a folder even before it exists (Path drops the slash);
+    # so does a new name without a suffix: `init ~/digest` (README's folder, its
+    # mkdir left out) wrote a file named digest, and `cd ~/digest` then failed.
+    new_folder = not target.exists() and not target.is_symlink() and not target.suffix
+    if target.is_dir() or str(path).endswith(("/", os.sep)) or new_folder:
         target = target / "config.yaml"
     # A link to a file not there now (a dotfiles folder not mounted) is the
     # user's config too: it was replaced by a plain file without --force.

@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from .config import Config, load_config
+from .config import SERVE_PORT, Config, load_config
 from .errors import ConfigError, NewsletterError, Problem, StateError, cannot_listen
 from .messages import ONE_CLICK
 from .runner import stopped_by_signals
@@ -173,7 +173,7 @@ class _App:
         assert self.config.web is not None
         # Under base_url's path, as a proxy passing the path on unchanged asks,
         # and at the root too: nginx's `location /news/ { proxy_pass
-        # http://127.0.0.1:8025/; }` strips the prefix, and every one-click POST
+        # http://127.0.0.1:8058/; }` strips the prefix, and every one-click POST
         # got a 404 (the pages' forms post to relative URLs, right either way).
         prefix = urlsplit(self.config.web.base).path.rstrip("/")
         routes = [
@@ -483,7 +483,7 @@ def _urlencoded(body: bytes) -> dict[str, str] | None:
         return None
 
 
-def serve(config: Config, *, host: str = "127.0.0.1", port: int = 8025, ready: Callable[[str], None] | None = None) -> None:
+def serve(config: Config, *, host: str = "127.0.0.1", port: int = SERVE_PORT, ready: Callable[[str], None] | None = None) -> None:
     """Run the app on uvicorn until SIGINT/SIGTERM.
 
     The socket is bound (and listening) before ``ready(url)`` is called, so a

@@ -56,9 +56,14 @@ subscribers:
   - {email: bob@example.org, topics: [t], schedule: every 7 minutes}
   - {email: cy@example.org, topics: [t], schedule: every 90 minutes}
   - {email: dee@example.org, topics: [t]}
+  - {email: eve@example.org, topics: [t], schedule: every 48 hours}
 """)
     r = cli("validate")
     assert r.code == 0, r.err
+    # whole days keep the last digest's time of day: it said "at other times each day; every 12 or 24 hours"
+    assert ("warning: config.yaml:12: subscribers[4].schedule: 'every 48 hours' counts 2 days from the last digest, "
+            "so its time of day moves with each send's delay and with daylight saving time; for a time that holds, "
+            "'daily at HH:MM' or 'weekly on <weekday>, <weekday> at HH:MM'") in r.err.splitlines(), r.err
     assert [line for line in r.err.splitlines() if "divide" in line] == [
         "warning: config.yaml:4: schedule: 'every 5 hours' does not divide a day: its digests go 5 hours apart from "
         "the last one, at other times each day; every 4 or 6 hours keeps the same times every day",
@@ -134,7 +139,7 @@ def test_validate_fetch_logs_in_to_a_postgresql_state(workdir, cli, pg_url, tmp_
     assert r.code == 2
     assert r.err.strip() == (
         f"config.yaml:18: state: {pg_url}: PostgreSQL wants a password for user 'digest_admin' and none is set "
-        "(set PGPASSWORD or add it to ~/.pgpass)"
+        f"(set PGPASSWORD or add it to {tmp_path / 'none'})"
     )
     assert cli("validate", env=no_password).code == 0
     r = cli("validate", "--fetch")
@@ -1003,6 +1008,21 @@ def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypat
     write_config(workdir, BASIC_CONFIG + "email:\n  from: \"Me <me@uni.edu>\"\n" + SMTP_LOCAL
                  + "  username: me\n  password_env: DIGEST_TEST_PW\n")
     assert "username" not in cli("validate").err
+
+
+def test_validate_warns_of_a_time_of_day_read_in_utc_on_a_machine_in_another_zone(workdir, cli):
+    """'daily at 08:00' with no timezone: written in Berlin went out at 09:00
+    (10:00 in summer) there, and nothing said the hour was UTC's."""
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 5\n    schedule: weekly on monday at 07:30\n"))
+    r = cli("validate", env={"TZ": "Europe/Berlin"})
+    assert r.code == 0, r.err
+    assert ("warning: config.yaml:18: subscribers[1].schedule: 'weekly on monday at 07:30' is read in UTC, as no "
+            "timezone: is written, but this machine's clock is Europe/Berlin's: set timezone: Europe/Berlin at the "
+            "top for 07:30 on that clock (timezone: UTC keeps UTC's)") in r.err.splitlines(), r.err
+    assert "read in UTC" not in cli("validate", env={"TZ": "UTC"}).err  # a server's clock: UTC meant
+    write_config(workdir, "timezone: UTC\n" + BASIC_CONFIG.replace("    max_papers: 5\n",
+                                                                     "    max_papers: 5\n    schedule: daily at 07:30\n"))
+    assert "read in UTC" not in cli("validate", env={"TZ": "Europe/Berlin"}).err  # written: meant
 
 
 def test_validate_warns_of_a_topic_no_subscriber_follows(workdir, cli):

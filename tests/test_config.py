@@ -267,7 +267,7 @@ def test_all_problems_come_together_in_line_order(workdir):
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: http://localhost:8025\n  secret_env: S\n",
             "config.yaml:4: web.base_url: 'http://localhost:8025' must be an https:// URL (mail providers only make "
             "one-click unsubscribe requests over HTTPS, RFC 8058); to try the pages here, keep an https:// base_url and "
-            "open a link's path on `newsletter serve`'s address (http://127.0.0.1:8025/unsubscribe/TOKEN)",
+            "open a link's path on `newsletter serve`'s address (http://127.0.0.1:8058/unsubscribe/TOKEN)",
         ),
         (
             "sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nweb:\n  base_url: https://d.example.org/?x=1\n  secret_env: S\n",
@@ -1089,12 +1089,37 @@ def test_a_colon_without_a_space_is_reported_at_its_own_line(workdir):
 @pytest.mark.parametrize(
     "old, new, expected",
     [
+        # the key's colon left out: "could not find expected ':'" alone, at the line after
+        ("    name: Ada Lovelace\n", "    name Ada Lovelace\n",
+         "config.yaml:13: malformed YAML: while scanning a simple key could not find expected ':'; a key and its "
+         "value need a ':' between them ('name: Ada Lovelace')"),
+        # a quote not closed on its line: YAML read on to the next quote, and named a later line
+        ("    name: Diffusion models\n", '    name: "Diffusion models\n',
+         "config.yaml:6: malformed YAML: while parsing a block mapping did not find expected key; the quote opening "
+         "'\"Diffusion models' is not closed on its line: end the value with \" (YAML read on to the next one, below)"),
+        ("    name: Diffusion models\n", '    name: Diffusion models\n    none: ["medical]\n',
+         "config.yaml:7: malformed YAML: while parsing a flow sequence did not find expected ',' or ']'; the quote "
+         "opening '\"medical]' is not closed on its line: end the value with \" (YAML read on to the next one, "
+         "below)"),
+    ],
+)
+def test_a_slip_yaml_notices_lines_later_is_named_at_its_own_line(workdir, old, new, expected):
+    assert problems(workdir, _basic(old, new)) == [expected]
+
+
+@pytest.mark.parametrize(
+    "old, new, expected",
+    [
         ("    topics: [diffusion]\n", "    topics: diffusion\n",
          "config.yaml:14: subscribers[0].topics: expected a list, got the text 'diffusion': write it in brackets, "
          "[diffusion]"),
         ('    any: ["SGD", "stochastic gradient", "optimi*"]\n', "    any: SGD, stochastic gradient, optimi*\n",
          "config.yaml:10: topics.optim.any: expected a list, got the text 'SGD, stochastic gradient, optimi*': "
          'write it in brackets, [SGD, "stochastic gradient", "optimi*"]'),
+        # the keys under it, as the topics themselves are written: 'expected a valid list, got a mapping'
+        ("    topics: [diffusion]\n", "    topics:\n      diffusion:\n      optim:\n",
+         "config.yaml:14: subscribers[0].topics: expected a list, got a mapping (each entry ends in ':'): write it "
+         "in brackets, [diffusion, optim], or each entry on a line of its own after '- ', without the ':'"),
     ],
 )
 def test_a_text_where_a_list_goes_shows_the_list_to_write(workdir, old, new, expected):
@@ -1214,6 +1239,30 @@ def test_a_path_that_names_no_file_says_which_file_was_meant(workdir, cli):
         missing = "no such file" if kind == "feed" else "matches no file"
         assert line.startswith("config.yaml:") and f"{path!r}" in line and missing in line, line
         assert line.endswith(f"({hint})"), line
+
+
+def test_a_path_through_a_missing_folder_names_the_folder_and_the_one_meant(workdir, cli):
+    """'papers/' written 'paper/': each was only "matches no file"."""
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", "    path: paper/*.txt\n"))
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.strip() == ("config.yaml:3: sources[0].path: 'paper/*.txt' matches no file (there is no folder "
+                                  f"{str(workdir / 'paper')!r}; did you mean 'papers'?)")
+
+
+def test_a_path_relative_to_the_current_folder_says_paths_are_the_configs(workdir):
+    """A path written from where the command runs, the config elsewhere
+    (`--config ~/digest`): it read as "matches no file", beside the files."""
+    from conftest import run_newsletter
+
+    folder = workdir / "digest"
+    folder.mkdir()
+    write_config(folder, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/*.txt\n"))
+    result = run_newsletter("validate", "--config", "digest", cwd=workdir)
+    assert result.code == 2
+    assert result.err.strip() == (
+        f"digest/config.yaml:3: sources[0].path: 'papers/*.txt' matches no file (paths are relative to the config's "
+        f"folder, {str(folder)!r}, not the current one: write {str(workdir / 'papers' / '*.txt')!r})"), result.err
 
 
 def test_an_environment_variable_in_a_path_is_named_not_taken_as_a_folder(workdir, cli):

@@ -406,9 +406,30 @@ def test_bad_login_stops_the_batch_without_revealing_the_password(starttls_serve
     t.check()
     outcomes, _ = run(t, [envelope(n) for n in range(4)])
     assert "rejected the login for 'digest-user': 535" in outcomes[0].error
+    assert outcomes[0].error.endswith("(check delivery.username and the password in DIGEST_PW; many providers want "
+                                      "an app password)"), outcomes[0].error
     assert all("not attempted" in o.error for o in outcomes[1:])
     assert not any(PASSWORD in o.error for o in outcomes)
+    # the right password with a space copied at its end, as an env file may hold it
+    monkeypatch.setenv("DIGEST_PW", PASSWORD + " ")
+    t.check()
+    outcomes, _ = run(t, [envelope(9)])
+    assert outcomes[0].error.endswith("(DIGEST_PW starts or ends with a space, which is sent as part of the password: "
+                                      "set it without one (not shown: it is the secret))"), outcomes[0].error
+    assert PASSWORD not in outcomes[0].error
     assert starttls_server.mailbox.messages == []
+
+
+def test_a_password_without_a_username_makes_no_login(starttls_server, monkeypatch):
+    """`validate` says a password_env without a username makes no login; the
+    session logged in as the empty user anyway, refused as 'the login for None'."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    t = SMTPTransport("127.0.0.1", starttls_server.port, password_env="DIGEST_PW", ca_file=starttls_server.cert,
+                      timeout=5)
+    t.check()
+    outcomes, _ = run(t, [envelope(1)])
+    assert outcomes[0].delivered, outcomes[0].error
+    assert len(starttls_server.mailbox.messages) == 1
 
 
 def test_a_temporary_login_failure_is_retried_not_called_a_rejected_login(starttls_server, monkeypatch):
@@ -699,6 +720,19 @@ def test_a_server_wanting_a_login_where_none_is_configured_says_to_set_one(tmp_p
     assert slept == [] and "not attempted" in outcomes[1].error and server.mailbox.messages == []
 
 
+def test_starttls_at_a_plain_server_says_security_none_not_ssl(smtp_server):
+    """A plain server (`python -m aiosmtpd`) under the default starttls said
+    'set security: ssl or none'; ssl then failed its handshake."""
+    t = SMTPTransport("127.0.0.1", smtp_server.port, security="starttls", timeout=5)
+    t.check()
+    outcomes, _ = run(t, [envelope(1)])
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{smtp_server.port} does not offer STARTTLS (it speaks plain SMTP and offers no TLS: set "
+        "security: none for a relay on this machine or a trusted network (the mail then goes unencrypted), or the "
+        "port that offers STARTTLS, usually 587)")
+    assert smtp_server.mailbox.messages == []
+
+
 def test_a_server_refusing_starttls_it_offers_names_starttls(smtp_server):
     """'454 TLS not available' to STARTTLS read 'refused the session'."""
     smtp_server.mailbox.extensions = ["STARTTLS"]
@@ -782,6 +816,28 @@ def test_a_port_that_does_not_speak_smtp_is_named_as_such_and_not_retried():
         "is this port the mail server's (587 for starttls, 465 for ssl)?"
     )
     assert outcomes[1].error.startswith("not attempted: ")
+
+
+def test_a_web_server_where_the_smtp_server_should_be_is_named_and_not_retried():
+    """Mailpit's web page on 8025 taken for its SMTP port: the session waited
+    for a greeting once per retry (minutes with the defaults), then said only
+    that the server did not answer."""
+    import http.server
+
+    web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    try:
+        t = SMTPTransport("127.0.0.1", web.server_address[1], security="none", timeout=0.5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(1), envelope(2)], retries=2, retry_delay=0.5)
+    finally:
+        web.shutdown()
+        web.server_close()
+    assert outcomes[0].error == (
+        f"SMTP server 127.0.0.1:{t.port} did not answer within 0.5 s (its greeting): a web server listens there (it "
+        "answers HTTP), not a mail server: check delivery.port (a relay's is usually 587, 465 or 25; a local mail "
+        "catcher's 1025)"), outcomes[0].error
+    assert slept == [] and outcomes[1].error.startswith("not attempted: ")
 
 
 def _starttls_then(after: Callable[[socket.socket], object]) -> Callable[[socket.socket], None]:
@@ -1198,3 +1254,31 @@ def test_the_tls_probe_of_a_silent_server_gives_up_on_a_hung_lookup(slow_dns):
     started = time.monotonic()
     assert speaks_tls("mail.slow.test", 587, 0.2) is False
     assert time.monotonic() - started < 0.4 + 1.0
+
+
+# -- the dispatcher's queue -------------------------------------------------------------
+
+
+def test_a_full_dispatcher_queue_wakes_its_producer_once_a_quarter_is_taken():
+    """queue.Queue woke a producer waiting on a full queue at every item
+    taken; a send's planner then woke (and took the GIL from a delivery
+    thread) once per message.  The backlog wakes it once a quarter has gone."""
+    import queue
+
+    from newsletter.delivery import _Backlog
+
+    backlog = _Backlog(8)
+    for i in range(8):
+        backlog.put(i)
+    woken = []
+    wake = backlog.not_full.notify
+    backlog.not_full.notify = lambda n=1: (woken.append(backlog._qsize()), wake(n))  # type: ignore[method-assign]  # (lock held)
+    producer = threading.Thread(target=backlog.put, args=(8,))
+    producer.start()
+    taken = [backlog.get() for _ in range(2)]
+    assert woken == [6]  # not at 7: only once two (a quarter of 8) were taken
+    producer.join()
+    taken += [backlog.get_nowait() for _ in range(backlog.qsize())]
+    assert taken == list(range(9))  # first in, first out, nothing lost
+    with pytest.raises(queue.Empty):
+        backlog.get_nowait()

@@ -231,6 +231,7 @@ def test_a_test_email_the_server_cannot_take_is_one_line(tmp_path, cli):
     assert r.code == 1
     assert r.err.strip().splitlines() == [
         f"test email to me@example.net not delivered: cannot connect to SMTP server 127.0.0.1:{port}: Connection refused"
+        " (nothing listens there: check delivery.host and delivery.port, or start the server)"
     ]
 
 

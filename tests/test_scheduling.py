@@ -249,6 +249,62 @@ def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
     assert "did you mean" not in str(info.value) and "valid" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "text, form",
+    [
+        ("every monday", "weekly on monday at HH:MM"),
+        ("weekly on mon, thu", "weekly on monday, thursday at HH:MM"),
+        ("weekdays", "weekly on monday, tuesday, wednesday, thursday, friday at HH:MM"),
+        ("daily", "daily at HH:MM"),
+        ("every day", "daily at HH:MM"),
+    ],
+)
+def test_a_schedule_naming_days_but_no_time_says_the_time_is_missing(text, form):
+    """'every monday' listed the valid forms and left the user to see what was missing."""
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    assert f"; it names no time of day: write {form!r} with the time; valid forms: " in str(info.value), info.value
+    assert "did you mean" not in str(info.value)
+    parse_schedule(form.replace("HH:MM", "08:00"))
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        # the free-form guess read 'biweekly on monday at 09:00' as weekly: twice the digests meant
+        ("biweekly on monday at 09:00", "no form skips weeks: 'weekly on <weekday> at HH:MM' sends every week"),
+        ("every 2 weeks", "no form skips weeks: 'weekly on <weekday> at HH:MM' sends every week"),
+        ("every 2 days", "no form skips days: 'daily at HH:MM' every day, or 'weekly on <weekday>, <weekday> at "
+                         "HH:MM' on the days you choose"),
+        ("every 1 day", "days are not a unit: write 'daily at HH:MM'"),
+        ("monthly", "no form counts months: 'weekly on <weekday> at HH:MM' is the longest that keeps a day and a time"),
+        ("every week", "a week is not a unit: write 'weekly on <weekday> at HH:MM'"),
+    ],
+)
+def test_a_period_no_form_names_says_what_to_write_and_guesses_nothing(text, said):
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    assert f"; {said}; valid forms: " in str(info.value), info.value
+    assert "did you mean" not in str(info.value)
+
+
+def test_a_misspelt_weekday_gets_the_schedule_with_it_respelt():
+    """'weekly on mondya, thu at 09:00' was offered 'weekly on thursday at 09:00': monday dropped."""
+    for text, meant in (("weekly on mondya at 09:00", "weekly on monday at 09:00"),
+                        ("weekly on mondya, thu at 09:00", "weekly on monday, thu at 09:00")):
+        with pytest.raises(ValueError) as info:
+            parse_schedule(text)
+        assert f"unknown weekday 'mondya' in schedule {text!r}; did you mean {meant!r}? " in str(info.value)
+
+
+def test_a_schedule_with_two_times_says_a_schedule_holds_one():
+    with pytest.raises(ValueError) as info:
+        parse_schedule("daily at 08:00 and 18:00")
+    assert ("; a schedule holds one time of day (two digests a day: 'every 12 hours', at 00:00 and 12:00 in its "
+            "zone); valid forms: ") in str(info.value)
+    assert parse_schedule("every 12 hours").interval_minutes == 12 * 60
+
+
 def test_validate_says_which_schedule_mondays_8am_means(cli, tmp_path):
     from conftest import write_config
 

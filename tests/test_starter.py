@@ -127,6 +127,16 @@ def test_init_into_a_folder_that_does_not_exist_yet(tmp_path, cli):
     assert again.code == 2 and "digest/config.yaml: already exists" in again.err
 
 
+def test_init_of_a_new_name_without_a_suffix_makes_a_folder(tmp_path, cli):
+    """`init ~/digest` (README's folder, its mkdir left out) wrote a file named
+    digest, and README's next step, `cd ~/digest`, failed."""
+    result = cli("init", "mydigest")
+    assert result.code == 0, result.err
+    assert (tmp_path / "mydigest" / "config.yaml").read_text(encoding="utf-8") == starter_config()
+    assert "wrote mydigest/config.yaml" in result.out
+    assert cli("init", "mydigest.yml").code == 0 and (tmp_path / "mydigest.yml").is_file()  # a file's name: a file
+
+
 def test_starter_dkim_block_uncommented_signs(tmp_path, monkeypatch):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ed25519

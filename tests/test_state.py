@@ -1001,7 +1001,8 @@ def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, mon
     with pytest.raises(StateError) as err:
         open_state(unreachable)
     assert str(err.value).startswith(f"{unreachable}: cannot reach PostgreSQL: ") and "\n" not in str(err.value)
-    assert "refused" in str(err.value).lower()
+    assert str(err.value).endswith("Connection refused (nothing listens there: is PostgreSQL running, and the URL's "
+                                   "host and port right?)"), str(err.value)
 
     monkeypatch.setenv("PGPASSWORD", "not-the-password")
     monkeypatch.setenv("PGPASSFILE", "/nonexistent")
@@ -1038,6 +1039,34 @@ def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, mon
     assert str(err.value).startswith(f"{limited}: no permission to create the state's tables (permission denied for schema public)")
     with open_state(limited, readonly=True) as ro:  # reading an empty database needs no rights
         assert ro.plan(["a@example.org"])["a@example.org"].open is None
+
+
+def test_no_password_found_says_why_the_password_file_gave_none(pg_server, monkeypatch, tmp_path):
+    """libpq skips a password file others may read, and takes a line only for
+    the host as written: both said "add it to ~/.pgpass" of a file that had it."""
+    from pg_server import PASSWORD
+
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    passfile = tmp_path / "pgpass"
+    passfile.write_text(f"# the team's\n127.0.0.1:{pg_server.port}:*:digest_admin:{PASSWORD}\n")
+    url = pg_server.create_database()  # (while PGPASSFILE names the server's own file)
+    monkeypatch.setenv("PGPASSFILE", str(passfile))
+    passfile.chmod(0o644)
+    with pytest.raises(StateError) as err:
+        open_state(url)
+    assert str(err.value) == (f"{url}: PostgreSQL wants a password for user 'digest_admin' and none is set ({passfile} "
+                              f"is skipped, since others may read it: chmod 600 {passfile})")
+    passfile.chmod(0o600)
+    by_name = url.replace("@127.0.0.1:", "@localhost:")
+    with pytest.raises(StateError) as err:
+        open_state(by_name)
+    assert str(err.value) == (
+        f"{by_name}: PostgreSQL wants a password for user 'digest_admin' and none is set ({passfile} has no line for "
+        f"localhost:{pg_server.port}:{url.rsplit('/', 1)[1]}:digest_admin (host:port:database:user, matched as written or *); it has "
+        f"127.0.0.1:{pg_server.port}:*:digest_admin: write the URL's host as the file does, or add a line)")
+    assert PASSWORD not in str(err.value)
+    with open_state(url) as state:  # the file as it now is, and the host as it writes it: in
+        assert state.plan(["a@example.org"])["a@example.org"].open is None
 
 
 def test_database_url_rules():

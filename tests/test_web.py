@@ -495,9 +495,9 @@ def test_the_pages_show_the_address_masked_to_whoever_holds_a_forwarded_link(tmp
 
 def test_a_proxy_that_strips_base_urls_path_reaches_the_same_endpoint(tmp_path, cli):
     """base_url https://digest.example.org/news behind nginx's `location /news/
-    { proxy_pass http://127.0.0.1:8025/; }` (a URI part: the prefix is cut):
+    { proxy_pass http://127.0.0.1:8058/; }` (a URI part: the prefix is cut):
     every one-click POST got 404 and nobody could unsubscribe, and a health
-    check of 127.0.0.1:8025/healthz got 404 too.  Both paths work now."""
+    check of 127.0.0.1:8058/healthz got 404 too.  Both paths work now."""
     add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
     write_config(tmp_path, CONFIG)
     env = {"DIGEST_WEB_SECRET": SECRET}
@@ -672,8 +672,19 @@ def test_serve_without_the_secret_is_a_located_error(tmp_path, cli):
     assert "Traceback" not in r.err
 
 
+def test_serve_listens_by_default_where_no_mail_catcher_does(cli):
+    """serve's default was 8025, where `python -m aiosmtpd` (and Mailpit's and
+    MailHog's pages) listen by default: trying an unsubscribe link beside one
+    met "address already in use"."""
+    from aiosmtpd.main import DEFAULT_PORT
+
+    r = cli("serve", "--help")
+    assert r.code == 0 and "[default: 8058;" in r.out, r.out
+    assert DEFAULT_PORT == 8025
+
+
 def test_serve_on_a_busy_port_says_how_to_pick_another(tmp_path, cli, monkeypatch):
-    """README's SMTP debugging server listens on 8025 too: the clash says what to do."""
+    """Another program on the port: the clash says what to do."""
     import socket
 
     monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)

@@ -41,6 +41,7 @@ a pooler in *session* mode (PgBouncer's transaction mode would drop it).
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import json
 import os
@@ -351,7 +352,7 @@ def _looked_up(params: dict[str, Any]) -> dict[str, Any]:
 def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
     """One line saying what went wrong, without libpq's multi-line decoration."""
     text = _primary(exc)
-    user = params.get("user") or "(default user)"
+    user = _user(params)
     for prefix in ("connection failed: ",):
         if text.startswith(prefix):
             text = text[len(prefix) :]
@@ -362,15 +363,78 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         name = missing[1]
         return f"PostgreSQL has no database {name!r} (create it, e.g. `createdb {name}`, or correct the name in state:)"
     if "no password supplied" in lowered:
-        return f"PostgreSQL wants a password for user {user!r} and none is set (set PGPASSWORD or add it to ~/.pgpass)"
+        return f"PostgreSQL wants a password for user {user!r} and none is set ({_no_password_hint(params)})"
     if isinstance(exc, pg_errors.InsufficientPrivilege) and re.search(r"permission denied for (table|sequence) ", text):
         return _not_granted(text, params)
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
+        if reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
+            reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
+
+
+def _no_password_hint(params: dict[str, Any]) -> str:
+    """Why libpq found no password in the password file it reads: it skips a
+    file others may read (after a warning of its own, which the message then
+    contradicted: "add it to ~/.pgpass"), and takes a line only for the host,
+    port, database and user as written (``localhost`` is not ``127.0.0.1``)."""
+    named = os.environ.get("PGPASSFILE")
+    shown = named or "~/.pgpass"
+    path = os.path.expanduser(shown)
+    if not os.path.isfile(path):
+        return f"set PGPASSWORD or add it to {shown}"
+    if os.name == "posix" and os.stat(path).st_mode & 0o077:
+        return f"{shown} is skipped, since others may read it: chmod 600 {shown}"
+    wanted = _pgpass_key(params)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = [fields for line in f if len(fields := _pgpass_fields(line)) == 5]
+    except OSError as exc:
+        return f"cannot read {shown}: {exc.strerror or exc}"
+    if any(all(have in ("*", want) for have, want in zip(fields[:4], wanted, strict=True)) for fields in lines):
+        return f"set PGPASSWORD or add it to {shown}"  # (a line that fits, with an empty password)
+    others = [":".join(fields[:4]) for fields in lines if fields[3] in ("*", wanted[3])]
+    return (f"{shown} has no line for {':'.join(wanted)} (host:port:database:user, matched as written or *)"
+            + (f"; it has {others[0]}: write the URL's host as the file does, or add a line" if others else ""))
+
+
+def _pgpass_key(params: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The host, port, database and user libpq looks up in the password file."""
+    host = str(params.get("host") or os.environ.get("PGHOST") or "localhost")
+    user = _user(params)
+    return ("localhost" if host.startswith("/") else host, str(params.get("port") or os.environ.get("PGPORT") or 5432),
+            str(params.get("dbname") or os.environ.get("PGDATABASE") or user), user)
+
+
+def _pgpass_fields(line: str) -> list[str]:
+    """One password file line's fields (``\\:`` is a colon, ``\\\\`` a backslash); none for a comment."""
+    if line.startswith("#"):
+        return []
+    fields: list[str] = []
+    field, escaped = "", False
+    for char in line.rstrip("\r\n"):
+        if escaped or char not in ":\\":
+            field, escaped = field + char, False
+        elif char == "\\":
+            escaped = True
+        elif len(fields) < 4:
+            fields, field = [*fields, field], ""
+        else:
+            field += char
+    return [*fields, field]
+
+
+def _user(params: dict[str, Any]) -> str:
+    """The user libpq logs in as: the URL's, else ``PGUSER``, else this system user's name."""
+    if name := params.get("user") or os.environ.get("PGUSER"):
+        return str(name)
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "(default user)"
 
 
 def _password_hint() -> str:
