@@ -596,7 +596,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         say(problem + "\n", err=True)
     if interrupted.is_set():
         left = report.pending + sum(r.status == "failed" and r.retry and r.next_attempt is None for r in report.results)
-        say(f"interrupted: {counted(left, 'digest')} left pending (not sent); "
+        unreached = f" and {counted(report.not_reached, 'subscriber')} not reached" if report.not_reached else ""
+        say(f"interrupted: {counted(left, 'digest')} left pending (not sent){unreached}; "
             "the next `newsletter send` sends them\n", err=True)
         _flush()
         ctx.exit(128 + (caught[0] if caught else signal.SIGINT))

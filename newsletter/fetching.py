@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 from .errors import InputError, Problem, Unreachable
 from .files import sweep_temporaries, write_atomic
 from .patterns import lazy
-from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls, within
+from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls, waiting, within
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
@@ -109,15 +109,6 @@ def retry_after(value: str | None, now: float) -> float | None:
     if when is None or when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - now)
-
-
-def _waiting(seconds: float) -> str:
-    """A wait as people read it: a Retry-After date a month off was '2592000 s',
-    one a second off '1.40187 s'."""
-    for unit, size in (("days", 172800), ("hours", 7200), ("minutes", 120)):
-        if seconds >= size:
-            return f"{seconds / (size / 2):,.0f} {unit}"
-    return f"{round(seconds, 1):g} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 @dataclass(frozen=True)
@@ -1061,14 +1052,14 @@ class Fetcher:
                 if wait is not None and wait > self.max_wait:
                     # asked to come back later than we would wait: say so now, not after the retries
                     raise InputError(
-                        Problem(f"source {source!r}: {problem}, retry after {_waiting(wait)} "
+                        Problem(f"source {source!r}: {problem}, retry after {waiting(wait)} "
                                 f"(longer than the {self.max_wait:g} s this run waits)", key)
                     )
             if attempt + 1 < attempts:
                 # Retry-After is the least wait: a '0' (or a second) from a server that keeps failing
                 # had every retry sent back to back, all of them spent in the same moment of trouble
                 delay = min(max(wait or 0.0, backoff(self.backoff, attempt + 1, self.max_wait)), self.max_wait)
-                log.info("%s: %s; retry %d of %d in %s", shown_url(key), problem, attempt + 1, retries, _waiting(delay))
+                log.info("%s: %s; retry %d of %d in %s", shown_url(key), problem, attempt + 1, retries, waiting(delay))
                 self.sleep(delay)
         tries = f" (gave up after {attempt + 1} attempts)" if attempt else ""
         raise (Unreachable if unreachable else InputError)(Problem(f"source {source!r}: {problem}{tries}", key))

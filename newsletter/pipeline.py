@@ -49,8 +49,8 @@ from .readers import (
     read_source,
 )
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
-from .scheduling import Schedule, clock_was_ahead, is_due, minute_up, next_send
-from .sending import DigestResult, SendReport, digest_papers, send
+from .scheduling import Schedule, is_due, minute_up, next_send
+from .sending import DigestResult, SendReport, digest_papers, retry_time, send
 from .state import DigestRecord, OpenDigest, SubscriberState, open_state
 from .tokens import old_secrets_problem, secret_problem
 
@@ -1507,10 +1507,9 @@ class ScheduleRow:
 
 def _retry_at(owed: OpenDigest | None, settings: str, now: datetime) -> datetime | None:
     """When a failed digest may be tried again; None: now (or held)."""
-    retry_at = owed.retry_from(settings) if owed is not None and not owed.held else None
-    if retry_at is not None and clock_was_ahead(retry_at, now):
-        return None  # longer than any back-off: set by a clock that was ahead (send tries it now)
-    return retry_at
+    if owed is None or owed.held:
+        return None
+    return retry_time(owed, settings, now)[0]  # (further off than its back-off: send tries it now)
 
 
 def owed_waits(owed: OpenDigest, settings: str, now: datetime) -> bool:

@@ -72,6 +72,25 @@ def template_dirs(config: Config) -> list[Path]:
     return dirs + [default_templates_dir()]
 
 
+def templates_gone(config: Config) -> Problem | None:
+    """The configured ``templates:`` folder no longer there, or holding none
+    of the templates, since the config was read (removed or emptied while
+    ``run`` runs, a volume unmounted), at its line; None while it is there.
+    The loader went on with the package's defaults: the digests went out
+    in another design, and nothing said so."""
+    folder = config.templates_dir
+    if folder is None:
+        return None
+    if not folder.is_dir():
+        why = "no such folder now"
+    elif not any((folder / name).is_file() for name in TEMPLATE_NAMES):
+        why = f"holds none of {', '.join(TEMPLATE_NAMES)} now"
+    else:
+        return None
+    return config.problem(("templates",), f"{config.templates!r}: {why} (it had them when the config was read); "
+                                          "restore it, or drop `templates:` for the defaults: nothing sent")
+
+
 @dataclass(frozen=True)
 class Composed:
     """One finished email, and the parts it was made of (for preview and the state).
@@ -871,6 +890,8 @@ class Composer:
         from .signing import signer
 
         self.signer = signer(config)  # DKIM, when email.dkim is set; a bad key fails here, before any send
+        if (gone := templates_gone(config)) is not None:
+            raise TemplateError(gone)
         self.dirs = template_dirs(config)
         # utf-8-sig: a template saved "UTF-8 with BOM" (Notepad, an editor's option) put the mark at the head
         # of every text part, and in a style.css before its first rule, which the inliner then dropped

@@ -38,6 +38,15 @@ def backoff(first: float, failures: int, most: float) -> float:
     return min(first * 2 ** max(failures - 1, 0), most)
 
 
+def waiting(seconds: float) -> str:
+    """A wait as people read it: a Retry-After date a month off was '2592000 s',
+    one a second off '1.40187 s'."""
+    for unit, size in (("days", 172800), ("hours", 7200), ("minutes", 120)):
+        if seconds >= size:
+            return f"{seconds / (size / 2):,.0f} {unit}"
+    return f"{round(seconds, 1):g} s" if seconds < 10 else f"{seconds:.0f} s"
+
+
 def speaks_tls(host: str, port: int, timeout: float) -> bool:
     """Whether the server at ``host:port`` answers a TLS handshake, within
     ``timeout``.  The handshake only tells the protocol: the certificate is

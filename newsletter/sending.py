@@ -42,7 +42,7 @@ from .matching import Matcher, PaperMatch, TopicIndex, topic_index
 from .models import Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
-from .retrying import backoff
+from .retrying import backoff, waiting
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_time
 from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
 from .tokens import links
@@ -126,6 +126,11 @@ class SendReport:
     #: Digests never tried because the run was stopped (Ctrl-C, SIGTERM):
     #: not failed, pending for the next run.
     pending: int = 0
+    #: Subscribers the run stopped before it reached (stopped, a send worker
+    #: gone, its claims lost): nothing planned or claimed, the next send
+    #: serves them.  They were in no count, and the counts fell short of
+    #: the subscribers without a word.
+    not_reached: int = 0
 
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
@@ -138,9 +143,10 @@ class SendReport:
         later = f", waiting {self.waiting}" if self.waiting else ""
         held = f", held {self.held}" if self.held else ""
         pending = f", left pending {self.pending}" if self.pending else ""
+        unreached = f", not reached {self.not_reached}" if self.not_reached else ""
         return (
             f"sent {self.sent}, empty {self.empty}, failed {self.failed}, not due {self.not_due}"
-            f"{later}{held}{left}{others}{pending}"
+            f"{later}{held}{left}{others}{pending}{unreached}"
         )
 
     def to_json(self) -> dict:
@@ -156,6 +162,7 @@ class SendReport:
             "waiting": self.waiting,
             "held": self.held,
             "pending": self.pending,
+            "not_reached": self.not_reached,
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
@@ -176,7 +183,30 @@ CLAIM_BATCH_LATER = 3 * CLAIM_BATCH
 #: A digest whose run failed waits this long before the next attempt, twice
 #: that after a second failed run, and so on up to RETRY_MOST (seconds).
 RETRY_FIRST = 300.0
-RETRY_MOST = 86400.0  # no more than scheduling.CLOCK_BEHIND: a longer wait is a clock's doing (see _plan)
+RETRY_MOST = 86400.0
+
+
+def retry_wait(failures: int) -> timedelta:
+    """The back-off a digest gets after its ``failures``-th failed run."""
+    return timedelta(seconds=backoff(RETRY_FIRST, max(failures, 1), RETRY_MOST))
+
+
+def retry_time(owed: OpenDigest, settings: str, now: datetime) -> tuple[datetime | None, bool]:
+    """When the failed digest ``owed`` may be tried again (None: now), and
+    whether its recorded retry time lies further from ``now`` than its
+    back-off (:func:`retry_wait`): set by a clock ahead of this one (a clock
+    put back since, by NTP, by hand, a VM restored).  It is tried now then:
+    no back-off waits longer than its own length, where a clock put back
+    some hours held the digest those hours more, and one put back a month
+    held it a month.  ``settings``: see :meth:`OpenDigest.retry_from`."""
+    at = owed.retry_from(settings)
+    if at is None:
+        return None, False
+    if at - now > retry_wait(owed.failures):  # (now + a wait overflows at the end of the calendar)
+        return None, True
+    return at, False
+
+
 #: A send this big (in subscribers) is shared among processes, one per core.
 SHARD_MIN = 200
 MAX_SHARDS = 8
@@ -325,6 +355,13 @@ def _died(proc) -> str:
     return f"send worker {proc.name} stopped without finishing ({how}); its unfinished digests stay pending"
 
 
+def _stopped(why: str) -> str:
+    """A send worker's error as the parent reports it: which worker, and
+    that nothing is lost (a worker's bare error, a state it could no longer
+    reach, read as the whole send's).  In the worker."""
+    return f"send worker {multiprocessing.current_process().name} stopped: {why}; its unfinished digests stay pending"
+
+
 def digest_papers(
     config: Config,
     index: TopicIndex,
@@ -457,6 +494,7 @@ class _SendRun:
         self.stop: Callable[[], bool] | None = None
         self.stop_shared = False  # ``stop`` is one process's to see: no send workers
         self.keep_results = True  # False in a send worker: the parent keeps them
+        self.subscribers = 0  # in the run (see SendReport.not_reached)
         self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
@@ -552,6 +590,7 @@ class _SendRun:
     def run(self, subs: list[Subscriber], transport: Transport | None) -> SendReport:
         config, state, now = self.config, self.state, self.now
         dry = transport is None
+        self.subscribers = len(subs)
         if not dry:
             state.see_subscribers((s.email for s in subs), now)
             signed = links(config)
@@ -883,9 +922,8 @@ class _SendRun:
                     del waiting[reader]
                     listening.forget(reader)
                     proc.join()
-                    if kind == "ok":
-                        self.with_papers += extra
-                    else:
+                    self.with_papers += extra  # (a worker that stopped composed some too)
+                    if kind != "ok":
                         self.problems.append(Problem(str(payload)))
                     break
                 if not listening.more(reader):
@@ -940,12 +978,12 @@ class _SendRun:
             self._deliver(_parts_taken(subs, taken, shards), transport)
             self.relay.flush()
             # claims lost: one of the run's problems (see _halted)
-            conn.send(("error", self.lost, 0) if self.lost is not None else ("ok", None, self.with_papers))
+            conn.send(("error" if self.lost is not None else "ok", self.lost, self.with_papers))
         except BaseException as exc:  # noqa: BLE001 -- reported by the parent, one line
             try:
                 if self.relay is not None:
                     self.relay.flush()
-                conn.send(("error", str(exc) or type(exc).__name__, 0))
+                conn.send(("error", _stopped(str(exc) or type(exc).__name__), self.with_papers))
             except OSError:
                 pass  # the parent is gone: nobody to tell
         finally:
@@ -980,16 +1018,16 @@ class _SendRun:
         if open_ is not None and open_.held:
             self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
             return None
-        retry_from = open_.retry_from(self.settings) if open_ is not None else None
-        if retry_from is not None and clock_was_ahead(retry_from, now):
-            # no back-off is over a day (RETRY_MOST): set by a clock that was ahead
-            zone = config.zone(sub)
+        retry_from, ahead = retry_time(open_, self.settings, now) if open_ is not None else (None, False)
+        if ahead:
+            assert open_ is not None and open_.next_attempt is not None
+            zone, at = config.zone(sub), open_.next_attempt
             self._warn(
-                f"{sub.email}: its failed digest is to be retried from {shown_time(retry_from, zone)}, "
-                f"over a day after this machine's clock ({shown_time(now, zone)}), longer than any "
-                "back-off; it is tried now (was the clock ahead then?)"
+                f"{sub.email}: its failed digest is to be retried from {shown_time(at, zone)}, "
+                f"{waiting((at - now).total_seconds())} after this machine's clock ({shown_time(now, zone)}), "
+                f"longer than its back-off ({waiting(retry_wait(open_.failures).total_seconds())}); it is tried now "
+                "(was the clock ahead then?)"
             )
-            retry_from = None
         if open_ is not None and retry_from is not None and retry_from > now:
             self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=retry_from))
             return None
@@ -1083,7 +1121,7 @@ class _SendRun:
         else:
             failures = self.failures.get(env.digest_id, 0) + 1
             held = outcome.permanent and failures >= HOLD_AFTER
-            later = None if held else self.now + timedelta(seconds=backoff(RETRY_FIRST, failures, RETRY_MOST))
+            later = None if held else self.now + retry_wait(failures)
         state.mark_unsent(
             env.digest_id,
             error=outcome.error or "not delivered",
@@ -1153,7 +1191,8 @@ class _SendRun:
         count = Counter(r.status for r in self.results)
         note = None
         skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
-        if not self.source_problems and not self.with_papers and skipped < len(self.results):
+        composed = self.with_papers or any(r.papers for r in self.results)  # (a worker killed told nothing)
+        if not self.source_problems and not composed and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (
                 f"no new papers: all {counted(sources, 'source')} read ({counted(papers, 'paper')}),"
@@ -1174,4 +1213,5 @@ class _SendRun:
             held=count["held"],
             problems=tuple(str(p) for p in self.problems),
             pending=count["pending"],
+            not_reached=max(0, self.subscribers - len({r.email for r in self.results})) if not dry else 0,
         )

@@ -742,6 +742,62 @@ def test_a_failed_digest_waiting_for_its_back_off_does_not_wake_every_tick(tmp_p
     assert runner.due_now(owed.next_attempt) == ["ada@example.org"]
 
 
+def test_a_failed_digest_whose_clock_went_back_is_retried_at_the_next_tick_not_hours_later(tmp_path):
+    """The clock put back 2 hours after a delivery failed: its back-off (5
+    minutes) ran to a time 2 h 5 min off, and `run` slept those hours.  A
+    wait further off than the digest's own back-off is the clock's doing:
+    due at once (and at its proper time when the clock is right)."""
+    from datetime import datetime, timedelta
+
+    from newsletter.state import State
+
+    runner, now = _daily_runner_refused(tmp_path)
+    now[0] = datetime(2026, 11, 23, 8, 0, 5, tzinfo=UTC)
+    runner.tick()  # the slot: delivery refused, the digest stays pending
+    with State.open(tmp_path / "newsletter-state.sqlite3", readonly=True) as state:
+        owed = state.open_digest("ada@example.org")
+    assert owed is not None and owed.next_attempt == now[0] + timedelta(minutes=5)
+    assert runner.due_now(owed.next_attempt - timedelta(minutes=5)) == []  # right after: the back-off holds
+    assert runner.due_now(now[0] - timedelta(seconds=1)) == ["ada@example.org"]  # the clock put back a second
+    assert runner.due_now(now[0] - timedelta(hours=2)) == ["ada@example.org"]
+
+
+def test_a_templates_folder_removed_while_run_runs_sends_nothing_in_another_design(tmp_path, caplog):
+    """The `templates:` folder removed (or moved) while `run` ran: the next
+    digests went out in the package's default design, and nothing said so
+    (`send` and `validate` refuse such a config).  Now the tick says it at
+    its line and sends nothing; the digests go out once the folder is back."""
+    import logging
+    import shutil
+    from datetime import datetime
+
+    from newsletter.runner import Runner
+
+    (tmp_path / "mine").mkdir()
+    html = (ROOT / "templates" / "digest.html").read_text(encoding="utf-8")
+    (tmp_path / "mine" / "digest.html").write_text(html.replace("<body", "<!-- my design --><body", 1), encoding="utf-8")
+    daily = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: daily at 08:00\n"
+    config = setup(tmp_path, "  transport: outbox", subscribers=daily, extra="templates: mine/")
+    now = [datetime(2026, 11, 23, 7, 0, tzinfo=UTC)]
+    runner = Runner(config, clock=lambda: now[0])
+    runner.tick()  # first seen
+    shutil.move(tmp_path / "mine", tmp_path / "mine.away")
+    now[0] = datetime(2026, 11, 23, 8, 0, 5, tzinfo=UTC)
+    with caplog.at_level(logging.INFO, logger="newsletter"):
+        runner.tick()
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert said == [
+        f"run: {config}:20: templates: 'mine/': no such folder now (it had them when the config was read); "
+        "restore it, or drop `templates:` for the defaults: nothing sent"
+    ], said
+    assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").iterdir())
+    shutil.move(tmp_path / "mine.away", tmp_path / "mine")
+    now[0] = datetime(2026, 11, 23, 8, 5, tzinfo=UTC)
+    runner.tick()
+    [sent] = list((tmp_path / "outbox").glob("*.eml"))
+    assert "my design" in sent.read_text(encoding="utf-8")
+
+
 def test_after_a_failed_delivery_run_says_the_retry_as_the_next_digest(tmp_path, caplog):
     """Right after the 08:00 digest failed, `run` said "next digest 08:00"
     (the slot just gone): the next is the retry, after its back-off."""

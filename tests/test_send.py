@@ -1018,6 +1018,7 @@ def test_deliveries_that_finish_while_a_refused_record_waits_are_not_sent_twice(
     box = smtp_server.mailbox
     box.block_at = 3
     config = load_config(setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(40)))
+    open_state(tmp_path / "newsletter-state.sqlite3").close()  # (an empty file is no state)
     shell = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None, check_same_thread=False)
     # the third one's answer comes (at the end of the block) while the record waits: its thread delivers on
     with sending_meanwhile(config, box) as failed:
@@ -1489,8 +1490,10 @@ def test_ctrl_c_stops_a_big_send_shared_by_processes_cleanly(tmp_path, smtp_serv
     statuses = [st for _, st, *_ in digests(tmp_path)]
     assert "sending" not in statuses and statuses.count("sent") == len(box.messages) < SHARD_MIN
     assert err.splitlines()[-1].startswith(f"interrupted: {statuses.count('pending')} digests left pending"), err
+    unreached = SHARD_MIN - len(statuses)  # (the parts no worker had taken yet: in no count, they were)
     assert out.splitlines()[-1] == (
         f"sent {len(box.messages)}, empty 0, failed 0, not due 0, left pending {statuses.count('pending')}"
+        + (f", not reached {unreached}" if unreached else "")
     ), out
 
     r = cli("send", "--now", NOW)
@@ -2156,10 +2159,68 @@ def test_a_failed_digest_whose_retry_was_set_by_a_clock_ahead_is_tried_at_once_a
     r = cli("send", "--now", NOW)  # the clock put right
     assert r.code == 0 and r.out.strip().endswith("sent 1, empty 0, failed 0, not due 0"), r.out
     assert r.err.splitlines()[0] == (
-        "warning: ada@example.org: its failed digest is to be retried from 2024-06-06 09:05 UTC, over a day after "
-        "this machine's clock (2024-05-06 09:00 UTC), longer than any back-off; it is tried now (was the clock "
-        "ahead then?)"
+        "warning: ada@example.org: its failed digest is to be retried from 2024-06-06 09:05 UTC, 31 days after "
+        "this machine's clock (2024-05-06 09:00 UTC), longer than its back-off (5 minutes); it is tried now (was "
+        "the clock ahead then?)"
     ), r.err
+    assert len(box.messages) == 1
+
+
+def test_a_state_cut_to_nothing_is_refused_by_every_command_and_nothing_is_sent_again(tmp_path, cli):
+    """A state truncated to 0 bytes (a full disk, a bad copy, `> state.db`)
+    was taken as a new state: every subscriber got its papers again.  Every
+    command that reads the state now stops at it, one line, exit 2, and the
+    file is left for the user to restore."""
+    setup(tmp_path, "  transport: outbox")
+    assert cli("send", "--now", NOW).code == 0
+    outbox = sorted((tmp_path / "outbox").iterdir())
+    assert len(outbox) == 2
+    state = tmp_path / "newsletter-state.sqlite3"
+    state.write_bytes(b"")
+    said = (
+        "newsletter-state.sqlite3: the state file is empty (0 bytes), not a Paper Digest state (one is never left "
+        "empty: this one was cut short by a full disk, a bad copy or `> newsletter-state.sqlite3`, or made by hand); "
+        "restore it from a backup, or remove it to start a new state (every subscriber then gets again the papers it "
+        "was sent)"
+    )
+    for command in (["send"], ["match"], ["schedule"], ["history"], ["validate"], ["unsubscribe", "ada@example.org"]):
+        r = cli(*command, "--now", NOW) if command == ["send"] else cli(*command)
+        assert r.code == 2, (command, r.out, r.err)
+        assert [line for line in r.err.splitlines() if said in line] != [], (command, r.err)
+        assert "Traceback" not in r.err
+    assert sorted((tmp_path / "outbox").iterdir()) == outbox and state.stat().st_size == 0
+
+
+def test_a_back_off_set_before_the_clock_went_back_less_than_a_day_waits_no_longer_than_itself(
+    tmp_path, cli, smtp_server
+):
+    """A delivery failed, then the clock was put back 12 hours (a wrong time
+    zone fixed, a VM restored): the digest's 5-minute back-off ran to a time
+    12 hours off, and it sat `waiting` those 12 hours.  A retry time further
+    off than the digest's own back-off is the clock's doing: tried now, and said.
+    A back-off the clock did not move still holds, to its end."""
+    box = smtp_server.mailbox
+    box.data_replies = ["451 4.3.0 Try again later"] * 4  # both tries of two runs
+    setup(tmp_path, smtp(smtp_server.port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    assert "retried from 2024-05-06 09:05 UTC" in cli("send", "--now", NOW).out
+    r = cli("send", "--now", "2024-05-06T09:04:59+00:00")  # the clock right: the back-off holds
+    assert r.code == 0 and "waiting" in r.out and r.err == "", r.out + r.err
+    r = cli("send", "--now", "2024-05-06T09:05:00+00:00")  # the second failure: 10 minutes
+    assert r.code == 1 and "retried from 2024-05-06 09:15 UTC" in r.out, r.out
+    r = cli("schedule", "--now", "2024-05-06T09:05:30+00:00", "--json")
+    [row] = json.loads(r.out)["subscribers"]
+    assert row["retry_at"] == "2024-05-06T09:15:00+00:00" and row["due"] is False, row
+    back = "2024-05-05T21:05:00+00:00"  # the clock put back 12 hours
+    r = cli("schedule", "--now", back, "--json")
+    [row] = json.loads(r.out)["subscribers"]
+    assert row["due"] is True and row["retry_at"] is None, row
+    r = cli("send", "--now", back)
+    assert r.code == 0 and r.out.strip().endswith("sent 1, empty 0, failed 0, not due 0"), r.out
+    assert r.err.splitlines() == [
+        "warning: ada@example.org: its failed digest is to be retried from 2024-05-06 09:15 UTC, 12 hours after "
+        "this machine's clock (2024-05-05 21:05 UTC), longer than its back-off (10 minutes); it is tried now (was "
+        "the clock ahead then?)"
+    ], r.err
     assert len(box.messages) == 1
 
 
@@ -2582,6 +2643,45 @@ def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_
     assert {status for _, status, *_ in digests(pg_url)} == {"sent"}
 
 
+def test_postgres_restarted_mid_big_send_names_each_worker_and_counts_every_subscriber(
+    tmp_path, cli, smtp_server, pg_url, pg_server
+):
+    """PostgreSQL restarted in the middle of a send shared among worker
+    processes: the summary ended 'no new papers ... none new for any due
+    subscriber' (the workers whose claims were lost told the parent nothing
+    of what they had composed), a worker that could not reach the database
+    was named by the database's error alone, and the subscribers no worker
+    reached were in no count.  Now every subscriber is counted (`not
+    reached`), each stopped worker is named, and the next send sends the
+    rest, each digest once."""
+    from newsletter.sending import SHARD_MIN
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: send forks no workers")
+    box = smtp_server.mailbox
+    box.block_at = 40
+    setup(tmp_path, smtp(smtp_server.port, "  connections: 2"), subscribers=many(SHARD_MIN), extra=f"state: {pg_url}")
+    first = start_newsletter("send", "--json", "--now", NOW, cwd=tmp_path)
+    try:
+        assert box.blocked.wait(60), "the 40th message never arrived"
+        pg_server.restart()
+    finally:
+        box.release.set()
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 1 and "Traceback" not in err, err
+    assert "no new papers" not in err, err
+    report = json.loads(out)
+    assert report["sent"] >= 39 and report["problems"], report["problems"]
+    for problem in report["problems"]:
+        assert problem in err and ("send worker send-" in problem or "this worker's claimed digests" in problem), problem
+    counted = report["sent"] + report["pending"] + report["failed"] + report["empty"] + report["not_reached"]
+    assert counted == SHARD_MIN, {k: v for k, v in report.items() if k != "digests"}
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err[-500:]
+    ids = [m.message_id for m in box.messages]
+    assert len(ids) == len(set(ids)) == SHARD_MIN
+
+
 def test_a_worker_that_finds_every_subscriber_taken_does_not_say_there_are_no_new_papers(tmp_path, cli, smtp_server, pg_url):
     """Of six workers racing for 200 digests, those that found every batch
     held by the others said 'no new papers: all 1 source read (6 papers),
@@ -2718,16 +2818,18 @@ def test_sigterm_mid_send_while_another_process_holds_the_file_loses_and_repeats
     box.block_at = 2
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(4))
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
-    holder = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)
+    holder = None
     try:
         assert box.blocked.wait(60), "the second message never arrived"
+        holder = sqlite3.connect(tmp_path / "newsletter-state.sqlite3", isolation_level=None)  # (the send made it)
         holder.execute("BEGIN IMMEDIATE")
         proc.send_signal(signal.SIGTERM)
         stderr_until(proc, "stopping (SIGTERM)")
         box.release.set()
         out, err = proc.communicate(timeout=60)
     finally:
-        holder.close()
+        if holder is not None:
+            holder.close()
         if proc.poll() is None:
             proc.kill()
     assert "Traceback" not in err and proc.returncode == 143, (proc.returncode, out, err)

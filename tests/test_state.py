@@ -351,23 +351,21 @@ def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
     assert "note" in {r[1] for r in con.execute("PRAGMA table_info(subscribers)")}
 
 
-def test_a_new_state_is_created_in_one_transaction(tmp_path, monkeypatch):
-    """Every migration step commits together (one fsync for a new file, part
-    of a first send's start): a step that fails leaves the file as it was,
-    and the next open creates the whole schema."""
+def test_a_new_state_is_created_whole_or_not_at_all(tmp_path, monkeypatch):
+    """The schema is built beside the state's path and renamed into place: a
+    step that fails leaves no file there (nor its half-made copy), and the
+    next open creates the whole schema."""
     path = tmp_path / "s.sqlite3"
 
     def broken(db):
-        raise sqlite3.OperationalError("disk I/O error")
+        raise sqlite3.OperationalError("out of memory")
 
     good = state_module.MIGRATIONS
     monkeypatch.setattr(state_module, "MIGRATIONS", good[:2] + [broken] + good[3:])
-    with pytest.raises(StateError, match="disk I/O error"):
+    with pytest.raises(StateError) as caught:
         State.open(path)
-    con = sqlite3.connect(path)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 0
-    assert con.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0  # the first steps too
-    con.close()
+    assert str(caught.value) == f"{path}: cannot create the state: out of memory"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite3.writer"]
     monkeypatch.setattr(state_module, "MIGRATIONS", good)
     State.open(path).close()
     con = sqlite3.connect(path)
@@ -442,6 +440,167 @@ def test_a_state_that_cannot_grow_says_the_disk_may_be_full(tmp_path):
     )
     with State.open(path, readonly=True) as st:  # the failed transaction left nothing behind
         assert st.first_seen("user1@example.org") is None
+
+
+_KILLED_CREATING = """
+import os, signal, sys
+from newsletter.state import State
+from newsletter.state import sqlite as m
+die = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
+step = sys.argv[2]
+if step == "schema":  # half of the tables made
+    m.MIGRATIONS[2] = die
+elif step == "fsync":  # made, before it is flushed
+    m._fsync = die
+elif step == "renamed":  # in place, before its folder is flushed
+    real = os.rename
+    os.rename = lambda a, b: (real(a, b), die())
+State.open(sys.argv[1]).close()
+"""
+
+
+@pytest.mark.parametrize("step", ["schema", "fsync", "renamed"])
+def test_a_first_run_killed_while_making_the_state_leaves_none_or_a_whole_one(tmp_path, step):
+    """SQLite makes its file at the open and its tables at the first commit:
+    a first run killed between the two left an empty file, taken as a new
+    state, and so was a state cut to 0 bytes later.  Now a real process,
+    killed at each step of making one, leaves no file or a whole state; the
+    next open makes or opens it, and what was half made is cleared away."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_CREATING, str(path), step], capture_output=True,
+                          timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == -9, proc.stderr
+    assert path.exists() == (step == "renamed")
+    if path.exists():
+        assert query(path, "PRAGMA user_version") == [(state_module.SCHEMA_VERSION,)]
+    with State.open(path) as st:
+        st.see_subscribers(["a@example.org"], T0)
+    with State.open(path, readonly=True) as st:
+        assert st.first_seen("a@example.org") == T0
+    assert not (tmp_path / "s.sqlite3.new").exists()
+
+
+_KILLED_WRITING = """
+import os, signal, sys
+from datetime import UTC, datetime
+from newsletter.state import State
+st = State.open(sys.argv[1])
+st.see_subscribers(["old@example.org"], datetime(2024, 5, 6, tzinfo=UTC))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_state_removed_beside_the_wal_of_a_killed_send_starts_afresh(tmp_path):
+    """A send killed in WAL mode leaves `-wal` and `-shm` beside the state.
+    The state removed (to start afresh, as the refusal of an empty one
+    says), the new one read that WAL as its own: the old state's last
+    transactions came back into it (with another layout, a damaged file)."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WRITING, str(path)], capture_output=True, timeout=60,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == -9 and (tmp_path / "s.sqlite3-wal").stat().st_size > 0, proc.stderr
+    path.unlink()
+    with State.open(path) as st:
+        assert st.first_seen("old@example.org") is None
+        st.see_subscribers(["new@example.org"], T0)
+    assert query(path, "SELECT email FROM subscribers") == [("new@example.org",)]
+
+
+_OPEN_AND_SEE = """
+import sys
+from datetime import UTC, datetime
+from newsletter.state import State
+with State.open(sys.argv[1]) as st:
+    st.see_subscribers([sys.argv[2]], datetime(2024, 5, 6, tzinfo=UTC))
+"""
+
+
+def test_first_sends_started_together_make_one_state_and_all_use_it(tmp_path):
+    """Sends started together (cron) on no state yet: one makes it, the
+    others wait for it and use it; none finds a half-made file, and none
+    replaces the one another is already writing to."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AND_SEE, str(path), f"u{n}@example.org"], env=env,
+                              stderr=subprocess.PIPE, text=True) for n in range(6)]
+    errors = [p.communicate(timeout=60)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert query(path, "SELECT count(*) FROM subscribers") == [(6,)]
+
+
+@pytest.mark.parametrize("readonly", [False, True])
+def test_a_state_cut_to_nothing_or_without_its_tables_is_refused_not_taken_as_new(tmp_path, readonly):
+    """A state truncated to 0 bytes (a full disk, a bad copy, `> state.db`)
+    was taken as a new one: every subscriber got again what it had had.
+    Nothing here leaves a state so, so it is refused, saying what to do, and
+    left as it was; so is a SQLite file without a schema version or tables."""
+    path = tmp_path / "s.sqlite3"
+    path.write_bytes(b"")
+    with pytest.raises(StateError) as caught:
+        State.open(path, readonly=readonly)
+    assert str(caught.value) == (
+        f"{path}: the state file is empty (0 bytes), not a Paper Digest state (one is never left empty: this one "
+        "was cut short by a full disk, a bad copy or `> s.sqlite3`, or made by hand); restore it from a backup, or "
+        "remove it to start a new state (every subscriber then gets again the papers it was sent)"
+    )
+    assert path.stat().st_size == 0
+    bare = tmp_path / "bare.sqlite3"
+    con = sqlite3.connect(bare)
+    con.execute("VACUUM")  # a SQLite file, header and all, with nothing in it
+    con.close()
+    assert bare.stat().st_size > 0
+    with pytest.raises(StateError) as caught:
+        State.open(bare, readonly=readonly)
+    assert str(caught.value) == (
+        f"{bare}: not a Paper Digest state file (a SQLite database without its tables); restore it from a backup, "
+        "or remove it to start a new state (every subscriber then gets again the papers it was sent)"
+    )
+    assert query(bare, "SELECT count(*) FROM sqlite_master") == [(0,)]
+
+
+_FIRST_RUN_DISK_FULL = """
+import resource, signal, sys
+from newsletter.errors import StateError
+from newsletter.state import State
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # for this process alone: a full disk
+try:
+    State.open(sys.argv[1])
+except StateError as exc:
+    print(exc)
+"""
+
+
+def test_a_first_run_on_a_full_disk_leaves_no_state_behind(tmp_path):
+    """A first send on a full disk left an empty state file, which every
+    later send took as a new state."""
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    path = tmp_path / "s.sqlite3"
+    proc = subprocess.run([sys.executable, "-c", _FIRST_RUN_DISK_FULL, str(path)], capture_output=True, text=True,
+                          timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.stdout == (
+        f"{path}: cannot create the state: disk I/O error: is its disk full (or over a quota)?\n"
+    ), proc.stdout + proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite3.writer"]
 
 
 def test_a_send_whose_lock_file_another_took_after_its_removal_hands_over_nothing_more(tmp_path):

@@ -39,6 +39,11 @@ and the next send records it before anything else
 sent again because the state was busy.  A disk too full for the note too is
 why a send keeps ``<state>.spare`` (:data:`SPARE_BYTES`): freed for the note.
 
+A new state is made whole beside its path and renamed into place
+(:func:`_create`), so a file at the path is always a whole state: one
+empty, or a SQLite file without a schema version, is refused, never taken
+for a new state (a truncated state sent everything again).
+
 Read-only opens (``SQLiteState.open(path, readonly=True)``) use a ``mode=ro`` URI:
 they never create or modify the file, and a missing file reads as empty.  They
 also accept a file as old as :data:`READABLE_SINCE` (a read-only user cannot
@@ -376,6 +381,91 @@ def unwritable(path: Path) -> str | None:
                 "journal files (-wal, -shm) beside the state file; make the folder writable or move `state:`")
     return None
 
+#: What to do with a file at the state's path that is no state (see :func:`_empty`).
+_AFRESH = ("restore it from a backup, or remove it to start a new state (every subscriber then gets again "
+           "the papers it was sent)")
+
+
+def _empty(path: Path) -> bool:
+    """Whether ``path`` is an empty file: a state cut short, never one made
+    here (:func:`_create`).  SQLite takes an empty file for a new database,
+    and a state truncated (a full disk, a bad copy, ``> state.db``) sent
+    every subscriber again the papers it had been sent."""
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
+
+
+def _create(path: Path) -> None:
+    """Make a new state at ``path``, whole or not at all: its schema is
+    built in ``<state>.new`` beside it, fsynced, and renamed into place.
+
+    SQLite creates its file empty at the open and writes the schema at the
+    first commit, so a first run stopped between the two (killed, a full
+    disk) left an empty file, which had to be taken as a new state; a state
+    truncated to nothing later was taken as one too, and its subscribers
+    were sent again what they had had.  Made this way, a file at the
+    state's path is always a whole state, and an empty one is refused
+    (:func:`_empty`, :meth:`SQLiteState._not_ours`).  Two sends started together take
+    turns (:func:`_writers_turn`); the second finds the file made."""
+    with _turn(path), _writers_turn(path):
+        if path.exists() or path.is_symlink():
+            return
+        temp = Path(os.path.realpath(path) + ".new")
+        try:
+            temp.unlink(missing_ok=True)  # left by a first run that was stopped while making it
+            _build(temp)
+            _fsync(temp)
+            _forget_orphans(path)
+            os.rename(temp, path)
+            with contextlib.suppress(OSError):  # (a file system that cannot flush a folder: the rename stands)
+                _fsync(path.parent if str(path.parent) else Path("."))
+        except (OSError, sqlite3.Error) as exc:
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if isinstance(exc, sqlite3.OperationalError) and ("disk I/O error" in why or "disk is full" in why):
+                why += ": is its disk full (or over a quota)?"  # (as SQLite says ENOSPC, EFBIG, a quota)
+            raise StateError(Problem(f"cannot create the state: {why}", str(path))) from None
+
+
+def _forget_orphans(path: Path) -> None:
+    """Remove the journal files of a state that is gone (``-wal``, ``-shm``,
+    ``-journal`` beside a removed file, left by a send killed before it was
+    removed): SQLite reads them as the new file's own, and a new state took
+    the old one's last transactions (subscribers, digests) from its WAL."""
+    names = {os.path.realpath(path), str(path.absolute())}
+    for name in names:
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(name + suffix).unlink(missing_ok=True)
+
+
+def _build(temp: Path) -> None:
+    """The current schema, in one transaction, into the new file ``temp``
+    (its journal in memory: a file stopped half-made is thrown away)."""
+    db = sqlite3.connect(temp, isolation_level=None)
+    try:
+        db.execute("PRAGMA journal_mode=MEMORY")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("BEGIN")
+        for migrate in MIGRATIONS:
+            migrate(db)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    finally:
+        db.close()
+
+
+def _fsync(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class SQLiteState(State):
     """A connection to the state file.  Use :meth:`open`; close it, or use ``with``.
 
@@ -418,6 +508,10 @@ class SQLiteState(State):
         if path.exists() and not path.is_file():  # SQLite said only "unable to open" or "disk I/O error"
             what = "a folder" if path.is_dir() else "not a regular file"
             raise StateError(Problem(f"the state is {what}, not a SQLite file (see `state:` in the config)", str(path)))
+        if _empty(path):
+            raise StateError(Problem(
+                "the state file is empty (0 bytes), not a Paper Digest state (one is never left empty: this one was "
+                f"cut short by a full disk, a bad copy or `> {path.name}`, or made by hand); {_AFRESH}", str(path)))
         if readonly:
             if not path.exists():
                 return cls(path, None, True)
@@ -431,6 +525,8 @@ class SQLiteState(State):
             raise StateError(Problem(f"cannot create the state: folder {str(path.parent)!r} does not exist", str(path)))
         if problem := unwritable(path):
             raise StateError(Problem(problem, str(path)))
+        if not path.exists():
+            _create(path)
         db = cls._connect(path, str(path), uri=False)
         state = cls(path, db, False)
         state._stop = stop
@@ -568,16 +664,12 @@ class SQLiteState(State):
             )
         if version == SCHEMA_VERSION:
             return
+        if version == 0:
+            # Never one of ours: a state is made whole before it takes its name (see _create)
+            why = self._not_ours()
+            self.close()
+            raise StateError(Problem(why, str(self.path)))
         if readonly:
-            if version == 0:
-                if self._has_tables():  # as a writer finds it (see _migrate): no upgrade would help
-                    self.close()
-                    raise StateError(
-                        Problem("not a Paper Digest state file (it has tables but no schema version)", str(self.path))
-                    )
-                self._db.close()
-                self.db = None  # an empty file: an empty state
-                return
             if version >= READABLE_SINCE:
                 self.version = version  # tables added since read as empty
                 return
@@ -599,18 +691,21 @@ class SQLiteState(State):
         with self._errors():
             return self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
 
+    def _not_ours(self) -> str:
+        """Why a SQLite file without a schema version is refused: this
+        version never leaves one so (see :func:`_create`), and what is in it
+        is not a state to send from."""
+        if self._has_tables():  # (no upgrade would help)
+            return "not a Paper Digest state file (it has tables but no schema version)"
+        return f"not a Paper Digest state file (a SQLite database without its tables); {_AFRESH}"
+
     def _migrate(self, version: int) -> None:
-        """Upgrade from ``version`` in one transaction that reads the version
-        again: another process may be creating or upgrading the same file at
-        this moment (two sends started together).  One commit (one fsync) for
-        every step: a new state is created with the first ``send``, whose
-        start it is part of."""
+        """Upgrade from ``version`` (an older schema, never 0: see
+        :func:`_create`) in one transaction that reads the version again:
+        another process may be upgrading the same file at this moment (two
+        sends started together)."""
         with self.transaction():
             version = self._db.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
-            if version == 0 and self._has_tables():
-                raise StateError(
-                    Problem("not a Paper Digest state file (it has tables but no schema version)", str(self.path))
-                )
             while version < SCHEMA_VERSION:
                 MIGRATIONS[version](self._db)
                 version += 1
