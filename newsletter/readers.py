@@ -407,18 +407,32 @@ def _is_submitter(text: str, after: str | None) -> bool:
 _AI_SUMMARY = "ai-generated summary"
 
 
-def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], bool]:
+def _without_paper_meta(
+    blocks: list[tuple[int, str]], linked: dict[int, str] | None = None
+) -> tuple[list[tuple[int, str]], bool, dict[int, str]]:
     """``blocks`` less the lines of the papers' cards (:func:`_is_paper_meta`),
-    the user name after a ``Submitted by`` on a line of its own, and an
+    the user name after a ``Submitted by`` on a line of its own, an
     "AI-generated summary" heading (with the summary under it, when the
-    abstract follows: it shifted every pair after it); and
-    whether such lines came after the last block kept (the copy went on past
-    the last abstract: it is whole)."""
+    abstract follows: it shifted every pair after it), and a card's links and
+    ``arXiv:ID`` line (:func:`_is_card_links`, :func:`_card_arxiv_id`); whether
+    such lines came after the last block kept (the copy went on past the last
+    abstract: it is whole); and the arXiv id a card gives its title, by the
+    title's line (from its ``arXiv:ID`` line, or its links' targets: ``linked``,
+    by line, see :func:`_without_link_targets`)."""
     kept: list[tuple[int, str]] = []
     after_submitted_by = meta_at_end = False
     dropped: set[int] = set()  # an AI summary with the paper's abstract under it
+    card_ids: dict[int, str] = {}
     for k, (line, text) in enumerate(blocks):
         if k in dropped:
+            continue
+        if (card_id := _card_arxiv_id(blocks, k, kept)) is not None or _is_card_links(text):
+            # a card's "arXiv:2406.01234" or "arXiv Page · PDF · Code" between its title and abstract: it
+            # was read as the abstract (or a paper's page), and the title after it had none
+            card_id = card_id or ((m := _ARXIV_LINE.search(text)) and m["id"]) or (linked or {}).get(line)
+            if card_id and kept and _titles_card(kept[-1][1]):
+                card_ids.setdefault(kept[-1][0], card_id)
+            meta_at_end = True
             continue
         if text.casefold().rstrip(":") == _AI_SUMMARY:
             # the heading, and the summary under it when the abstract follows (else it is the paper's text)
@@ -438,7 +452,43 @@ def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, 
         meta_at_end = _is_paper_meta(text)
         if not meta_at_end:
             kept.append((line, text))
-    return kept, meta_at_end or after_submitted_by
+    return kept, meta_at_end or after_submitted_by, card_ids
+
+
+#: The words of the links a card shows between its title and abstract ("arXiv Page", "PDF",
+#: "Code", "GitHub 1.2k", "Project page"), and those of them no other line is made of.
+_LINK_WORDS = frozenset("arxiv page pdf code github project website view abs html demo paper hf homepage".split())
+_STRONG_LINK_WORDS = frozenset("arxiv pdf code github".split())
+
+
+def _is_card_links(text: str) -> bool:
+    """A line of a card's links: "arXiv Page", "PDF · Code", "arXiv | PDF | GitHub 1.2k" (a
+    count beside them), and nothing else: no title is made of those words only."""
+    if len(text) > _MAX_NAV_CHARS or _is_page_chrome(text) or _ARXIV_LINE.fullmatch(text.strip()):
+        return False  # (an arXiv id line is a card's only under its title: see _card_arxiv_id)
+    words = _MENU_WORD.findall(text.casefold())
+    return (any(w in _STRONG_LINK_WORDS for w in words)
+            and all(w in _LINK_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words))
+
+
+def _titles_card(text: str) -> bool:
+    """Whether a block read just before a card's links or ``arXiv:ID`` line is
+    the card's title (not the header, a paper's abstract or the page's chrome)."""
+    return len(text) <= MAX_TITLE_CHARS and not _is_page_chrome(text) and not _abstract_goes_on(text)
+
+
+def _card_arxiv_id(blocks: list[tuple[int, str]], k: int, kept: list[tuple[int, str]]) -> str | None:
+    """The id of ``blocks[k]`` when it is a card's ``arXiv:2406.01234`` line:
+    under the card's title, over its abstract (or its 'Abstract' heading).
+    A paper's own page has the line over its title instead (see
+    :func:`_paper_page`): what follows it there reads as a title."""
+    if not (m := _ARXIV_LINE.fullmatch(blocks[k][1].strip())) or not kept or not _titles_card(kept[-1][1]):
+        return None
+    after = next((t for _, t in blocks[k + 1:] if not (_is_paper_meta(t) or _is_card_links(t))), None)
+    if after is None:
+        return None
+    heading = after.casefold().rstrip(":") == _ABSTRACT_HEADING
+    return m["id"] if heading or len(after) > MAX_TITLE_CHARS or not _reads_as_title(after) else None
 
 
 #: The heading of a list of names on lines of their own (see :func:`_names_end`).
@@ -522,13 +572,18 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
     # each paragraph's lines (a line of chrome or of a card's counts alone, as a paragraph that is no candidate)
     paragraphs: list[list[tuple[int, str]]] = []
     alone: set[int] = set()  # indexes of those
+    links: dict[int, list[tuple[int, str]]] = {}  # a card's link lines, by its paragraph's index
     current: list[tuple[int, str]] = []
     for n, t in content:
         if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             alone.add(len(paragraphs))
             paragraphs.append([(n, t)])
-        elif t and (_is_paper_meta(t) or t.casefold().rstrip(":") == _AI_SUMMARY
+        elif t and current and (_ARXIV_LINE.fullmatch(t) or _is_card_links(t)):
+            # a card's links or arXiv id inside its paragraph: a block of its own, after the card's title
+            links.setdefault(len(paragraphs), []).append((n, t))
+        elif t and (_is_paper_meta(t) or t.casefold().rstrip(":") == _AI_SUMMARY or _ARXIV_LINE.fullmatch(t)
+                    or _is_card_links(t)
                     or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
             t and not current and paragraphs and paragraphs[-1][0][1].casefold() == "submitted by"
             and _SUBMITTER.fullmatch(t)
@@ -552,11 +607,12 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
     for k, para in enumerate(paragraphs):
         if len(para) == 1:  # (most are)
             blocks.append(para[0])
-            continue
-        if cards and k not in alone:
-            blocks.append(para[0])  # the card's title line, its abstract under it
-            para = para[1:]
-        blocks.append((para[0][0], " ".join([t for _, t in para])))
+        elif cards and k not in alone:
+            # the card's title line, its abstract under it (and its links where they are, in line order)
+            blocks.extend(sorted([para[0], (para[1][0], " ".join([t for _, t in para[1:]])), *links.pop(k, ())]))
+        else:
+            blocks.append((para[0][0], " ".join([t for _, t in para])))
+        blocks.extend(links.pop(k, ()))
     return blocks
 
 
@@ -690,18 +746,22 @@ _SENTENCE_END = re.compile(r"[.!?][)\"”’]?(?:\s|$)")
 _SITE_LINK = re.compile(r"https://(?:huggingface\.co|arxiv\.org)/")
 
 
-def _without_link_targets(text: str) -> tuple[str, dict[str, str]]:
+def _without_link_targets(text: str) -> tuple[str, dict[str, str], dict[int, str]]:
     """``text`` less the link targets a text save puts after each link's text
     ("Daily Papers <https://huggingface.co/papers>", "Title <https://huggingface.co/papers/ID>"),
     and the arXiv id of each title whose link is its paper's page.  Read as
     text, the header's links were no header (its lines became a paper) and
     each title ended with its link.  Only in a line as short as a title, and
     that is no sentence or links only to the site or arXiv: an abstract's
-    "Code at <https://github.com/...>. It runs." keeps its link."""
+    "Code at <https://github.com/...>. It runs." keeps its link.  Also the
+    arXiv id a line's links name, by line number: a card's "arXiv Page
+    <https://arxiv.org/abs/ID> · PDF <...>" names its paper (see
+    :func:`_without_paper_meta`)."""
     if "<http" not in text:
-        return text, {}
+        return text, {}, {}
     lines = text.split("\n")
     ids: dict[str, str] = {}
+    by_line: dict[int, str] = {}
     for i, line in enumerate(lines):
         targets = _LINK_TARGET.findall(line) if "<http" in line else []
         plain = _LINK_TARGET.sub("", line)
@@ -712,7 +772,9 @@ def _without_link_targets(text: str) -> tuple[str, dict[str, str]]:
         lines[i] = plain
         if line.rstrip().endswith(">") and (paper := _PAPER_LINK.search(targets[-1])):
             ids[_spaced(plain)] = paper.group(1)
-    return "\n".join(lines), ids
+        if found := next((m.group(1) for t in targets if (m := _PAPER_LINK.search(t))), None):
+            by_line[i + 1] = found
+    return "\n".join(lines), ids, by_line
 
 
 def parse_hf_papers_text(
@@ -732,10 +794,10 @@ def parse_hf_papers_text(
     """
     warn = warn if warn is not None else log.warning
     text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
-    text, linked = _without_link_targets(text)
+    text, linked, linked_lines = _without_link_targets(text)
     ids.update(linked)
     raw = _blocks(text)
-    blocks, meta_at_end = _without_paper_meta(raw)
+    blocks, meta_at_end, card_ids = _without_paper_meta(raw, linked_lines)
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
@@ -866,7 +928,7 @@ def parse_hf_papers_text(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
-        arxiv_id = ids.get(title)
+        arxiv_id = ids.get(title) or card_ids.get(t_line)
         authors, published = _card_details(raw, t_line, a_line)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,

@@ -1364,3 +1364,65 @@ def test_an_authors_heading_over_names_a_line_each_is_neither_title_nor_abstract
     assert [(p.title, p.abstract) for p in papers] == [
         ("Noisy Label Learning at Scale", a1), ("Proofs at Length", a2), ("Third Title Here", a2)]
     assert papers[0].authors == expected
+
+
+_CARD_HEADER = "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+
+
+def _two_cards(lines: str, layout: str) -> bytes:
+    """Two papers of the blank-lines sample, each with ``lines`` between its
+    title and its abstract, in ``layout``: paragraphs, one line each
+    (compact), cards (a paragraph a paper), or the lines glued to the abstract."""
+    first, second = parse("hf-papers-blank-lines.txt")[:2]
+    cards = []
+    for paper in (first, second):
+        if layout == "blank lines":
+            cards.append("\n\n".join([paper.title, *lines.split("\n"), paper.abstract]))
+        elif layout == "compact":
+            cards.append("\n".join([paper.title, lines, paper.abstract]))
+        elif layout == "cards":
+            cards.append("\n".join([paper.title, lines, paper.abstract]))
+        else:  # glued to the abstract's paragraph
+            cards.append(f"{paper.title}\n\n{lines}\n{paper.abstract}")
+    sep = "\n" if layout == "compact" else "\n\n"
+    return (_CARD_HEADER.replace("\n\n", sep) + sep.join(cards) + "\n").encode()
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "compact", "cards", "glued to the abstract"])
+@pytest.mark.parametrize(
+    "lines, arxiv_id",
+    [
+        ("arXiv:2406.01234", "2406.01234"),
+        ("arXiv: 2406.01234v2", "2406.01234"),
+        ("arXiv Page", None),
+        ("PDF", None),
+        ("Code", None),
+        ("arXiv Page · PDF · Code", None),
+        ("arXiv | PDF | GitHub 1.2k", None),
+        ("arXiv:2406.01234\narXiv Page\nPDF\nCode", "2406.01234"),
+        ("arXiv Page <https://arxiv.org/abs/2406.01234> · Code <https://github.com/a/b>", "2406.01234"),
+        ("PDF <https://arxiv.org/pdf/2406.01234v3>", "2406.01234"),
+        ("Code <https://github.com/a/b>", None),
+    ],
+)
+def test_a_cards_arxiv_id_or_link_lines_between_title_and_abstract_are_read(layout, lines, arxiv_id):
+    """A card with an ``arXiv:ID`` line or its links (arXiv Page, PDF, Code)
+    between title and abstract failed loudly (a paper's page without its
+    'Abstract' heading; a title without an abstract) or was read with the line
+    glued to its abstract.  The id is the paper's, and so is a link's to arXiv."""
+    if layout == "compact" and "\n" in lines:
+        lines = lines.replace("\n", " · ")
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    papers = parse_hf_papers_text(_two_cards(lines, layout), "cards.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    assert [p.arxiv_id for p in papers] == [arxiv_id, arxiv_id]
+    assert papers[0].url == (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
+
+
+def test_a_listing_title_that_is_made_of_link_words_and_more_is_still_a_title():
+    """Only a line made of link words alone is a card's links: "Code Llama:
+    Open Foundation Models for Code" is a paper."""
+    abstract = parse("hf-papers-blank-lines.txt")[0].abstract
+    text = f"{_CARD_HEADER}Code Llama: Open Foundation Models for Code\n\n{abstract}\n\nPDF Parsing at Scale\n\n{abstract}\n"
+    papers = parse_hf_papers_text(text.encode(), "x.txt")
+    assert [p.title for p in papers] == ["Code Llama: Open Foundation Models for Code", "PDF Parsing at Scale"]
