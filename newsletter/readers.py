@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from itertools import takewhile
+from itertools import pairwise, takewhile
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -702,7 +702,10 @@ _MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|:])")
 #: A paper's page, as a link to it names it: on Hugging Face or arXiv.
 _PAPER_LINK = re.compile(rf"(?:(?:huggingface\.co)?/papers/|arxiv\.org/(?:abs|pdf)/)({ARXIV_ID})(?:\.pdf)?/?(?:[?#].*)?$")
 #: Lines a Markdown copy of the page has: a heading, or a line that is a link.
-_MD_SIGN = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}#{0,6}[ \t]*\[[^\]\n]+\]\((?:https?://|/)", re.MULTILINE)
+_MD_SIGN = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}(?:#{0,6}|[-*+]|\d{1,4}[.)])[ \t]*\[[^\]\n]+\]\((?:https?://|/)",
+                      re.MULTILINE)
+#: A list item's mark before a link ("- [Title](...)", "1. [Title](...)"): a clipper's list of the papers.
+_MD_LIST_LINK = re.compile(r"^[ ]{0,3}(?:[-*+]|\d{1,4}[.)])[ \t]+(?=\[[^\]\n]+\]\()")
 
 
 def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
@@ -731,6 +734,7 @@ def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
             line = line[quote.end():]
         if heading := _MD_HEADING.fullmatch(line):
             line = heading.group(1)
+        line = _MD_LIST_LINK.sub("", line, count=1)
         whole = _MD_LINK.fullmatch(line.strip())
         line = _MD_LINK.sub(lambda m: "" if m.group(1) else m.group(2), line)
         line = _MD_ESCAPE.sub(r"\1", line)
@@ -944,7 +948,38 @@ def parse_hf_papers_text(
             f"that paper is left out, the {len(papers) - 1} before it are read (export the page again for it)"
         )
         papers.pop()
-    return pages + papers
+    return pages + _without_list_numbers(papers)
+
+
+#: A list's number before a title, as a numbered copy of a listing writes it: "1. ", "12) ", "[3] ", "(4) ".
+_LIST_NUMBER = re.compile(r"(?:\[(?P<b>\d{1,4})\]|\((?P<p>\d{1,4})\)|(?P<n>\d{1,4})(?P<s>[.)]))\s+(?=\S)")
+
+
+def _list_number(title: str) -> tuple[str, int, int] | None:
+    """The style, number and length of a list number before ``title``, else None."""
+    if not title[:1].isdigit() and title[:1] not in "[(" or not (m := _LIST_NUMBER.match(title)):
+        return None
+    style = "[]" if m["b"] else "()" if m["p"] else m["s"]
+    return style, int(m["b"] or m["p"] or m["n"]), m.end()
+
+
+def _without_list_numbers(papers: list[Paper]) -> list[Paper]:
+    """``papers`` with the list's numbers taken off their titles, where the
+    listing is a numbered list ("1. Title", "2. Title", ...): most titles
+    carry a number of one style (more than half of them), rising down the list (a single
+    paper: 1).
+    The number was part of the paper's title and identity, so the same paper
+    from another export was two.  A title that starts with a number of its own
+    ("3D Gaussian Splatting", "1-bit LLMs", "2. Title" in an unnumbered
+    listing) keeps it."""
+    marks = [_list_number(p.title) for p in papers]
+    styles = {m[0] for m in marks if m}
+    if len(styles) != 1 or 2 * sum(1 for m in marks if m) <= len(papers):
+        return papers
+    numbers = [m[1] for m in marks if m]
+    if any(b <= a for a, b in pairwise(numbers)) or (len(numbers) == 1 and numbers != [1]):
+        return papers
+    return [replace(p, title=p.title[m[2]:]) if m else p for p, m in zip(papers, marks, strict=True)]
 
 
 #: The page's button under a shortened abstract, when a copy glues it to the

@@ -1426,3 +1426,64 @@ def test_a_listing_title_that_is_made_of_link_words_and_more_is_still_a_title():
     text = f"{_CARD_HEADER}Code Llama: Open Foundation Models for Code\n\n{abstract}\n\nPDF Parsing at Scale\n\n{abstract}\n"
     papers = parse_hf_papers_text(text.encode(), "x.txt")
     assert [p.title for p in papers] == ["Code Llama: Open Foundation Models for Code", "PDF Parsing at Scale"]
+
+
+def _numbered(titles_: list[str], marks: list[str], version: str = "") -> bytes:
+    abstract = parse("hf-papers-blank-lines.txt")[0].abstract
+    cards = [f"{mark}{title}\n\n{abstract} ({k}{version})." for k, (mark, title) in enumerate(zip(marks, titles_, strict=True))]
+    return (_CARD_HEADER + "\n\n".join(cards) + "\n").encode()
+
+
+NUMBERED = ["Reduced-Order Neural Operators", "3D Gaussian Splatting for Real-Time Rendering",
+            "1-bit LLMs Are All You Need", "2.5D Scene Graphs"]
+
+
+@pytest.mark.parametrize("style", ["{n}. ", "{n}) ", "[{n}] ", "({n}) "])
+@pytest.mark.parametrize("start", [1, 11])
+def test_a_numbered_listing_loses_its_numbers_not_the_titles_own(style, start):
+    """A copy of the listing as a numbered list ("1. Title") kept the number in
+    the title and the identity, so the same paper from another export was two.
+    A title's own leading number ("3D", "1-bit", "2.5D") stays."""
+    marks = [style.format(n=start + k) for k in range(len(NUMBERED))]
+    papers = parse_hf_papers_text(_numbered(NUMBERED, marks), "numbered.txt")
+    assert [p.title for p in papers] == NUMBERED
+    assert papers[1].id == "3d gaussian splatting for real time rendering"
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [
+        ["", "", "2. ", ""],  # one title that starts so, among unnumbered ones
+        ["3. ", "1. ", "2. ", "4. "],  # not a list's order
+        ["1. ", "2) ", "[3] ", "(4) "],  # no one style
+        ["", "", "1. ", "2. "],  # fewer than half
+    ],
+)
+def test_numbers_that_are_no_lists_numbers_stay_in_the_title(marks):
+    papers = parse_hf_papers_text(_numbered(NUMBERED, marks), "numbered.txt")
+    assert [p.title for p in papers] == [m + t for m, t in zip(marks, NUMBERED, strict=True)]
+
+
+def test_a_single_numbered_paper_loses_a_1_but_keeps_another_number():
+    assert parse_hf_papers_text(_numbered(NUMBERED[:1], ["1. "]), "one.txt")[0].title == NUMBERED[0]
+    assert parse_hf_papers_text(_numbered(NUMBERED[:1], ["7. "]), "one.txt")[0].title == "7. " + NUMBERED[0]
+
+
+def test_a_numbered_export_and_an_unnumbered_one_are_the_same_papers(tmp_path):
+    """The identity is the title without the list's number: read together, the two exports give each paper once."""
+    (tmp_path / "a.txt").write_bytes(_numbered(NUMBERED, [f"{k + 1}. " for k in range(4)]))
+    (tmp_path / "b.txt").write_bytes(_numbered(NUMBERED, [""] * 4, version=" revised"))  # (not one by the abstract)
+    path = write_config(tmp_path, "sources: [{type: hf-papers-text, path: '*.txt'}]\ntopics: {t: {any: [x]}}\n")
+    assert [p.title for p in read_papers(parse_config(path.read_text(), path))] == NUMBERED
+
+
+@pytest.mark.parametrize("mark", ["1. ", "- ", "* "])
+def test_a_markdown_list_of_linked_titles_is_read_with_their_ids(mark):
+    """A clipper's Markdown list ("1. [Title](https://huggingface.co/papers/ID)")
+    was no Markdown to the reader: titles came with their link syntax."""
+    abstract = parse("hf-papers-blank-lines.txt")[0].abstract
+    items = [f"{mark if mark != '1. ' else f'{k + 1}. '}[{t}](https://huggingface.co/papers/2406.0123{k})\n\n{abstract}"
+             for k, t in enumerate(NUMBERED[:2])]
+    text = "# Daily Papers\n\nGet trending papers in your email inbox!\n\n" + "\n\n".join(items) + "\n"
+    papers = parse_hf_papers_text(text.encode(), "list.md")
+    assert [(p.title, p.arxiv_id) for p in papers] == [(NUMBERED[0], "2406.01230"), (NUMBERED[1], "2406.01231")]
