@@ -2547,3 +2547,74 @@ def test_validate_fetch_looks_the_liked_papers_up_and_a_failed_lookup_is_a_warni
     with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite3") as db:
         known = {row[0] for row in db.execute("SELECT id FROM papers")}
     assert {"2102.09844", "2206.00364"} <= known  # the send after it finds them offline
+
+
+def _as_hf_shows(abstract: str) -> str:
+    """An arXiv abstract as a Hugging Face listing shows it: the math's ``$``,
+    backslashes and braces gone ("$\\sim$1000" is "sim1000"), accents composed."""
+    return re.sub(r"[$\\{}]", "", abstract.replace('\\"o', "ö"))
+
+
+def _changed_title_pair() -> tuple:
+    """An arXiv paper (with its id, under the title of its latest version) and
+    the same paper in a listing export: its first title, no id, its abstract as
+    the site shows it."""
+    from newsletter.readers import parse_hf_papers_text
+
+    arxiv = parse_arxiv(data("arxiv-latex.xml"), "api.xml", "arXiv", Collect()).papers[1]
+    text = (f"Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+            f"Sinkhorn-Free Schrödinger Bridges\n\n{_as_hf_shows(arxiv.abstract)}\n")
+    (export,) = parse_hf_papers_text(text.encode(), "export.txt", "export")
+    return export, arxiv
+
+
+@pytest.mark.parametrize("export_first", [True, False])
+def test_a_paper_whose_title_changed_is_one_paper_by_its_abstract(export_first):
+    """The same paper seen by its title only (an export) and, with its arXiv id,
+    under a changed title stayed two papers, and went out twice.  The same
+    abstract (math written either way) makes it one, with the arXiv id and title."""
+    from newsletter.models import merge_papers
+
+    export, arxiv = _changed_title_pair()
+    assert export.title_key != arxiv.title_key and export.abstract != arxiv.abstract
+    (one,) = merge_papers([export, arxiv] if export_first else [arxiv, export])
+    assert (one.id, one.title) == ("2406.04876", arxiv.title)
+    assert set(one.source.split(", ")) == {"export", "arXiv"}
+
+
+def test_an_abstract_decides_only_between_a_paper_with_an_arxiv_id_and_one_without():
+    """Never two different papers: two arXiv ids stay two whatever their text;
+    an abstract two arXiv papers share names neither; two papers without ids
+    (a blog's stock text under each post) stay two; a short or different
+    abstract is no match."""
+    from newsletter.models import merge_papers
+
+    export, arxiv = _changed_title_pair()
+    twin = dataclasses.replace(arxiv, arxiv_id="2406.09999", title="A Resubmission Under Another Id")
+    assert len(merge_papers([arxiv, twin])) == 2
+    assert len(merge_papers([arxiv, twin, export])) == 3  # the export fits both: left to neither
+    assert {p.arxiv_id for p in merge_papers([export, arxiv, twin])} == {"2406.04876", "2406.09999"}
+    other = dataclasses.replace(export, title="Another Post of the Blog")
+    assert len(merge_papers([export, other])) == 2
+    short = dataclasses.replace(export, abstract="We recast the Schrödinger bridge problem as one optimization.")
+    assert len(merge_papers([short, dataclasses.replace(arxiv, abstract=short.abstract)])) == 2
+    words = export.abstract.split()
+    rewritten = dataclasses.replace(export, abstract=" ".join(words[:30] + ["Entirely", "new", "results"] * 15))
+    assert len(merge_papers([rewritten, arxiv])) == 2
+    cut = dataclasses.replace(export, abstract=" ".join(words[:50]) + " Read more")  # a card's shortened abstract
+    assert len(merge_papers([arxiv, cut])) == 1
+
+
+def test_papers_lists_a_paper_whose_title_changed_once_with_its_arxiv_id(tmp_path, cli):
+    export, arxiv = _changed_title_pair()
+    (tmp_path / "api.xml").write_bytes(data("arxiv-latex.xml"))
+    (tmp_path / "export.txt").write_text(
+        "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+        f"{export.title}\n\n{export.abstract}\n", encoding="utf-8")
+    write_config(tmp_path, "sources:\n  - {type: hf-papers-text, path: export.txt}\n  - {type: arxiv, path: api.xml}\n"
+                 "topics: {t: {any: [bridge]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    listed = json.loads(r.out)
+    assert len(listed) == 6
+    assert [p["title"] for p in listed if p["id"] == "2406.04876"] == [arxiv.title.replace('\\"o', "ö")]
