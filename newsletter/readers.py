@@ -57,6 +57,8 @@ HF_HEADER = frozenset(
         "Subscribe",
         "Daily Papers",
         "Trending Papers",
+        "Weekly Papers",  # the headings of the weekly and monthly views
+        "Monthly Papers",
         "byAK and the research community",
     )
 )
@@ -157,7 +159,9 @@ _DATE_LINE = re.compile(
     r"|(the\s+)?week(\s+of)?\s+\d{1,2}(,?\s+\d{4})?"  # Week 36, 2024 (the weekly view)
     rf"|week\s+of\s+{_ONE_DATE}"  # Week of Sep 2, 2024
     r"|\d{4}-w\d{1,2}"  # 2024-W36
-    r"|today|yesterday|this\s+week|this\s+month|last\s+week|last\s+month)$",
+    r"|today|yesterday|this\s+week|this\s+month|last\s+week|last\s+month"
+    r"|(mon|tues|wednes|thurs|fri|satur|sun)day)"  # a weekly view's day headings, without the date
+    r"(\s*(?:[·•|(–—-]\s*)?\d{1,3}\s+papers?\)?)?$",  # with the day's count: "Sep 2 · 12 papers", "Sep 3 (9 papers)"
     re.IGNORECASE,
 )
 _SUBSCRIBE = "subscribe"

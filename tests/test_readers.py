@@ -198,7 +198,9 @@ def test_a_title_beginning_with_subscribe_is_kept_whole():
      "Wednesday, Sep 4", "Wed Sep 4", "September 2024", "Week 36", "Week 36, 2024",
      # a weekly view's range, other spellings of a week or a day
      "Sep 2 - Sep 8, 2024", "Sep 2 – 8", "Sep 2, 2024 — Sep 8, 2024", "2024-09-02 – 2024-09-08", "2024-W36",
-     "Week of Sep 2, 2024", "September, 2024", "04.09.2024", "9/4/2024", "Today", "Yesterday"],
+     "Week of Sep 2, 2024", "September, 2024", "04.09.2024", "9/4/2024", "Today", "Yesterday",
+     # a weekly view's day headings: the day's name alone, or with the day's count
+     "Monday", "Wednesday", "Sep 2 · 12 papers", "Sep 3 (9 papers)", "Tuesday - 1 paper"],
 )
 def test_date_lines_in_the_header_are_chrome(date):
     text = f"Get trending papers in your email inbox!\n\nSubscribe\n\n{date}\n\nA Title\n\nAn abstract of it.\n"
@@ -1487,3 +1489,31 @@ def test_a_markdown_list_of_linked_titles_is_read_with_their_ids(mark):
     text = "# Daily Papers\n\nGet trending papers in your email inbox!\n\n" + "\n\n".join(items) + "\n"
     papers = parse_hf_papers_text(text.encode(), "list.md")
     assert [(p.title, p.arxiv_id) for p in papers] == [(NUMBERED[0], "2406.01230"), (NUMBERED[1], "2406.01231")]
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "compact"])
+@pytest.mark.parametrize(
+    "view, headings",
+    [
+        ("Daily Papers\n\nWeek of Sep 2, 2024", ["Sep 2", "Sep 3", "Sep 4"]),
+        ("Weekly Papers", ["Monday, Sep 2", "Tuesday, Sep 3", "Wednesday, Sep 4"]),
+        ("Weekly Papers", ["Monday", "Tuesday", "Wednesday"]),
+        ("Monthly Papers\n\nSeptember 2024", ["Sep 2, 2024", "2024-09-03", "4 September 2024"]),
+        ("Daily Papers", ["Sep 2 · 3 papers", "Sep 3 (3 papers)", "Sep 4 · 3 papers"]),
+    ],
+)
+def test_a_week_or_month_listing_with_a_heading_per_day_reads_every_paper(view, headings, layout):
+    """The weekly and monthly views list the papers under a heading a day: a
+    heading the reader did not know ("Weekly Papers", "Monday", "Sep 2 · 3
+    papers") was read as a title, and the error named the wrong line."""
+    expected = [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")[:9]]
+    parts = [view]
+    for k, heading in enumerate(headings):
+        parts.append(heading)
+        for title, abstract in expected[3 * k:3 * k + 3]:
+            parts += [title, abstract]
+    text = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\n" + "\n\n".join(parts) + "\n"
+    if layout == "compact":
+        text = text.replace("\n\n", "\n")
+    papers = parse_hf_papers_text(text.encode(), "week.txt")
+    assert [(p.title, p.abstract) for p in papers] == expected
