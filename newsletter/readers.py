@@ -25,7 +25,7 @@ from functools import partial
 from itertools import pairwise, takewhile
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
@@ -311,7 +311,7 @@ _PAPER_META = re.compile(
     rf"{_COUNT}"  # 58 (upvotes), 1.2k (GitHub stars)
     rf"|(?:upvotes?|upvoted|votes?|comments?|likes?|stars?|github(?:\s+stars?)?|⭐|▲|👍|💬|★)\s*:?\s*{_COUNT}"
     rf"|{_COUNT}\s*(?:upvotes?|votes?|comments?|likes?|stars?|authors?|replies|reply)"
-    r"|upvote|·|•"
+    r"|upvote|·|•|\+\s?\d[\d,]*"  # +49: the upvoters (or authors) a card does not show
     rf"|submitted\s+by(?:\s+(?:{_SUBMITTER_NAME}))?"  # Submitted by akhaliq
     # Published 2 days ago, Submitted by akhaliq · 3 hours ago
     rf"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+(?:{_SUBMITTER_NAME}))?\s*[·•]?\s*)?"
@@ -937,10 +937,11 @@ def parse_hf_papers_text(
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
         arxiv_id = ids.get(title) or card_ids.get(t_line)
-        authors, published = _card_details(raw, t_line, a_line)
+        details = _card_details(raw, t_line, a_line)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
-                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None, authors=authors, published=published))
+                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None, authors=details.authors,
+                            published=details.published, upvotes=details.upvotes))
         last_title, page_last = (t_line, title), False
         k += step
     if papers and not footer and not meta_at_end and last_title and not page_last and _cut_off(papers[-1].abstract):
@@ -1075,10 +1076,10 @@ def _paper_page(blocks: list[tuple[int, str]], raw: list[tuple[int, str]], name:
     # the abstract's lines up to the page's links under it (a copy without blank lines has one block a line)
     after = blocks[next(k for k, (line, _) in enumerate(blocks) if line == rest[heading][0]) + 1:]
     abstract = " ".join(text for _, text in takewhile(lambda block: not _is_page_chrome(block[1]), after))
-    authors, published = _card_details(raw, t_line, rest[heading][0])
+    details = _card_details(raw, blocks[at][0], rest[heading][0])
     return Paper(title=_spaced(title), abstract=_spaced(abstract), source=source, arxiv_id=arxiv_id,
                  url=abs_url(arxiv_id), pdf_url=pdf_url(arxiv_id), location=f"{name}:{t_line}",
-                 authors=authors, published=published)
+                 authors=details.authors, published=details.published, upvotes=details.upvotes)
 
 
 #: The line a card or a paper's page names its authors on: "Authors: Ada Lovelace, Grace Hopper"
@@ -1092,18 +1093,26 @@ _NAMES_SPLIT = re.compile(r",|\s+and\s+|\s*&\s*")
 _DAY_FORMATS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%Y-%m-%d")
 
 
-def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> tuple[tuple[str, ...], datetime | None]:
-    """The authors and publication date a paper shows between the lines
-    ``after`` (its title) and ``before`` (its abstract, or the 'Abstract'
-    heading of its own page): "Authors: ..." and "Published on Sep 4, 2024".
-    They were skipped as the card's lines, and the paper came without the
-    authors and date its copy carries.  A date without its year (the site
-    leaves it out for this year's) is no date: the year is not guessed."""
+class CardDetails(NamedTuple):
+    authors: tuple[str, ...]
+    published: datetime | None
+    upvotes: int | None
+
+
+def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDetails:
+    """The authors, publication date and upvotes a paper shows between the
+    lines ``after`` (its title, or its page's ``arxiv:ID`` line) and ``before``
+    (its abstract, or the 'Abstract' heading of its own page): "Authors: ...",
+    "Published on Sep 4, 2024" and "Upvote 57" (see :func:`_upvotes`).  They
+    were skipped as the card's lines, and the paper came without what its
+    copy carries.  A date without its year (the site leaves it out for this
+    year's) is no date: the year is not guessed."""
     authors: list[str] = []
     published: datetime | None = None
     naming = False
     first = bisect_right(raw, after, key=itemgetter(0))  # (lines in order: a scan of the file per paper cost 2 ms)
-    for _, text in raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]:
+    lines = raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]
+    for _, text in lines:
         for part in _META_JOIN.split(text.strip()):
             if published is None and (m := _PUBLISHED_ON.fullmatch(part)):
                 published = _calendar_day(m.group("date"))
@@ -1113,7 +1122,36 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> tuple[
             naming = False
         if naming:
             authors += [name for name in map(_spaced, _NAMES_SPLIT.split(text)) if _is_a_name(name)]
-    return tuple(dict.fromkeys(authors)), published
+    return CardDetails(tuple(dict.fromkeys(authors)), published, _upvotes([text for _, text in lines]))
+
+
+#: An upvote count as a card or a paper's page names it: "Upvote 57", "57 upvotes", "▲ 1.2k".
+_UPVOTES = re.compile(rf"(?:upvotes?|upvoted|votes?|▲|👍)\s*:?\s*(?P<a>{_COUNT})|(?P<b>{_COUNT})\s*(?:upvotes?|votes?)",
+                      re.IGNORECASE)
+_BARE_COUNT = re.compile(_COUNT)
+
+
+def _upvotes(lines: list[str]) -> int | None:
+    """The upvotes among a paper's card lines: named as such ("Upvote 57",
+    "57 upvotes"), or a count on the line under an "Upvote" button; a bare
+    number elsewhere may count anything (comments, stars) and is no vote."""
+    for k, text in enumerate(lines):
+        for part in _META_JOIN.split(text.strip()):
+            if m := _UPVOTES.fullmatch(part):
+                return _count(m["a"] or m["b"])
+        if text.strip().casefold() == "upvote" and k + 1 < len(lines) and _BARE_COUNT.fullmatch(lines[k + 1].strip()):
+            return _count(lines[k + 1].strip())
+    return None
+
+
+def _count(text: str) -> int | None:
+    """"57", "1,234", "1.2k" as a number."""
+    text = text.replace(" ", "").replace(",", "").casefold()
+    scale = 1000 if text.endswith("k") else 1_000_000 if text.endswith("m") else 1
+    try:
+        return round(float(text.rstrip("km")) * scale)
+    except ValueError:
+        return None
 
 
 def _is_a_name(text: str) -> bool:

@@ -1517,3 +1517,67 @@ def test_a_week_or_month_listing_with_a_heading_per_day_reads_every_paper(view, 
         text = text.replace("\n\n", "\n")
     papers = parse_hf_papers_text(text.encode(), "week.txt")
     assert [(p.title, p.abstract) for p in papers] == expected
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "one line each"])
+@pytest.mark.parametrize(
+    "where, lines, upvotes",
+    [
+        ("arxiv:2409.02345\n", "Upvote\n\n57\n\n+49\n", 57),  # (+49: the upvoters not shown)
+        ("Published on Sep 4, 2024", "Upvote 1.2k · 3 comments\n\n", 1200),
+        ("Published on Sep 4, 2024", "57 upvotes\n\n12 comments\n\n", 57),
+        ("Published on Sep 4, 2024", "3 comments\n\n⭐ 2,345\n\n", None),  # no vote among them
+        ("Community\n", "3 comments\n\nakhaliq\n\nThis is a fine paper, we enjoyed reading it.\n\nReply\n", None),
+    ],
+)
+def test_a_papers_page_with_its_counts_is_that_paper_with_its_upvotes(where, lines, upvotes, layout):
+    """A paper's page copied with its upvote and comment counts (and its
+    comments under the abstract) is that paper, with the upvotes it shows;
+    no count is read as a title and no comment as the abstract."""
+    text = (DATA / "hf-paper-page.txt").read_text(encoding="utf-8")
+    text = text.replace(where, where + "\n" + lines if where.endswith("\n") else lines + where)
+    if layout != "blank lines":
+        text = text.replace("\n\n", "\n")
+    (paper,) = parse_hf_papers_text(text.encode(), "page.txt")
+    assert paper.title == "Reduced-Order Neural Operators: Learning Lagrangian Dynamics on Highly Sparse Graphs"
+    assert paper.abstract.endswith(" with negligible change in computation time.")
+    assert (paper.arxiv_id, paper.upvotes, paper.authors) == ("2409.02345", upvotes, ("Hrishikesh Viswanath", "Yue Chang"))
+
+
+def test_a_cards_named_upvotes_between_title_and_abstract_are_its_upvotes():
+    abstract = parse("hf-papers-blank-lines.txt")[0].abstract
+    text = f"{_CARD_HEADER}Sparse Experts\n\nUpvote 58 · 4 comments\n\n{abstract}\n\nDense Experts\n\n· 12 comments\n\n{abstract}\n"
+    assert [p.upvotes for p in parse_hf_papers_text(text.encode(), "cards.txt")] == [58, None]
+
+
+#: How other browsers and systems save the same copy: each a change to the sample's text.
+BROWSER_SAVES = {
+    "CRLF": lambda t: t.replace("\n", "\r\n"),
+    "CR alone (old Mac)": lambda t: t.replace("\n", "\r"),
+    "BOM": lambda t: "\ufeff" + t,
+    "no-break spaces": lambda t: t.replace(" ", "\u00a0"),
+    "narrow and ideographic spaces": lambda t: t.replace(" ", "\u202f", 300).replace(" ", "\u3000", 300),
+    "blank lines of white space": lambda t: t.replace("\n\n", "\n \u00a0\t\n"),
+    "zero-width characters": lambda t: t.replace("Papers", "Pa\u200bpers").replace("\n\n", "\n\u200b\u2060\n"),
+    "tabs": lambda t: "\n".join("\t" + ln if ln else ln for ln in t.split("\n")).replace(" ", "\t", 100),
+    "all at once": lambda t: "\ufeff" + t.replace("\n", "\r\n").replace(" ", "\u00a0", 400).replace(
+        "\r\n\r\n", "\r\n\u200b \t\r\n"),
+}
+
+
+@pytest.mark.parametrize("save", list(BROWSER_SAVES))
+def test_an_export_saved_by_another_browser_reads_the_same_papers(save):
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    papers = parse_hf_papers_text(BROWSER_SAVES[save](text).encode(), "saved.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")]
+
+
+def test_smart_quotes_are_text_and_the_same_identity_as_straight_ones():
+    """A copy that curls the quotes keeps them in the text, and the paper is the one the straight quotes name."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    curly = text.replace("'", "\u2019").replace("Gradient is All You Need?", "\u201cGradient\u201d is All You Need?")
+    papers = parse_hf_papers_text(curly.encode(), "curly.txt")
+    straight = parse("hf-papers-blank-lines.txt")
+    assert papers[-1].title == "\u201cGradient\u201d is All You Need?"
+    assert [p.id for p in papers] == [p.id for p in straight]
+    assert "body\u2019s" in papers[1].abstract
