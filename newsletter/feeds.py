@@ -462,7 +462,9 @@ def arxiv_api_error(data: bytes) -> str | None:
 def _arxiv_error(entries: list) -> str | None:
     """What the arXiv API's error entry among ``entries`` says, if one is there."""
     for entry in entries:
-        if "arxiv.org/api/errors" in (entry.get("id") or ""):
+        # its id names the error, or (a mirror or proxy that rewrote the ids) its link does
+        places = [entry.get("id") or "", entry.get("link") or "", *(ln.get("href") or "" for ln in entry.get("links", []))]
+        if any("arxiv.org/api/errors" in place for place in places):
             return collapse(entry.get("summary")) or collapse(entry.get("id"))
     return None
 
@@ -479,7 +481,7 @@ def _published(entry) -> datetime | None:
     outside what a datetime holds (``9999-12-31T23:59:59-12:00`` is in year
     10000 in UTC: it was a traceback)."""
     for key in ("published_parsed", "updated_parsed"):
-        t = entry.get(key)
+        t = dict.get(entry, key)  # (not feedparser's alias of one for the other, which warns it is going away)
         if t:
             try:
                 return datetime(*t[:6]).replace(tzinfo=UTC)
@@ -788,6 +790,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     base = base or (name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or "")
     papers = []
     skipped: list[str] = []
+    unresolved: list[str] = []  # relative links with nothing to resolve them against (two are enough to say)
     for index, entry in enumerate(parsed.entries):
         title, titled_id = _titled_id(entry)
         if not title:
@@ -811,6 +814,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             abstract = abstract[prefix.end():]
         authors = _authors(entry, split=bool(prefix))
         link = entry.get("link")
+        if link and not m and _relative(link) and not _web_base(base) and len(unresolved) < 2:
+            unresolved.append(link)
         papers.append(
             Paper(
                 title=title,
@@ -827,7 +832,35 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             )
         )
     _skipped(skipped, len(parsed.entries), name, source, warn)
+    _relative_links(unresolved, name, source, warn)
     return papers
+
+
+def _relative(link: str) -> bool:
+    """A link without a scheme (``/posts/1``, ``notes/one.html``); not one urllib cannot read."""
+    try:
+        return not urlsplit(link).scheme
+    except ValueError:
+        return False
+
+
+def _web_base(base: str) -> bool:
+    """Whether ``base`` is a web address relative links resolve against (a feed's
+    ``urn:`` id, which feedparser may give as its link, is none)."""
+    try:
+        return urlsplit(base).scheme in ("http", "https")
+    except ValueError:
+        return False
+
+
+def _relative_links(links: list[str], name: str, source: str, warn: Warn) -> None:
+    """Say that a saved feed's entries link relatively (``/posts/1``) and it names
+    no site of its own to resolve them against: they were dropped without a word,
+    and each paper linked to a search for its title instead of its page."""
+    if links:
+        warn(f"{name}: source {source!r}: entries link to relative addresses ({links[0]!r}) and the feed names no "
+             "site to resolve them against: those papers link to a search for their title; give the source the "
+             "feed's url: beside its path: to resolve them")
 
 
 def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
@@ -844,6 +877,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
     base = base or (name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else "")
     papers = []
     skipped: list[str] = []
+    unresolved: list[str] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             skipped.append(f"item {index + 1} is not an object")
@@ -859,6 +893,9 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
             continue
         m = next((m for m in map(_ARXIV_LINK.search, (texts["url"], texts["external_url"], texts["id"])) if m), None)
         arxiv_id = m.group(1).removesuffix(".pdf") if m else None
+        link = texts["url"] or texts["external_url"]
+        if link and not m and _relative(link) and not _web_base(base) and len(unresolved) < 2:
+            unresolved.append(link)
         abstract = max((html_text(texts["content_html"]), collapse(texts["content_text"]), collapse(texts["summary"])),
                        key=len)
         people: list = item["authors"] if isinstance(item.get("authors"), list) else [item.get("author")]
@@ -879,6 +916,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
             )
         )
     _skipped(skipped, len(items), name, source, warn)
+    _relative_links(unresolved, name, source, warn)
     return papers
 
 

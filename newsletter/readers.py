@@ -1750,7 +1750,8 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
     from .feeds import parse_feed
     if source.path:
         data, name = _local(source, config, "an RSS or Atom feed")
-        yield from parse_feed(data, name, source.label, context.warn)
+        # a saved copy's relative links are relative to where it was saved from, when the config says
+        yield from parse_feed(data, name, source.label, context.warn, base=source.url)
         return
     assert source.url is not None, "the config requires path or url"
     fetched = context.fetcher.get(source.url, source=source.label)

@@ -2618,3 +2618,53 @@ def test_papers_lists_a_paper_whose_title_changed_once_with_its_arxiv_id(tmp_pat
     listed = json.loads(r.out)
     assert len(listed) == 6
     assert [p["title"] for p in listed if p["id"] == "2406.04876"] == [arxiv.title.replace('\\"o', "ö")]
+
+
+_SITELESS_RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Reading group</title><description>d</description>
+  <item><title>Paper one</title><link>notes/one.html</link><description>We read paper one.</description></item>
+  <item><title>Paper two</title><link>/abs/two</link><description>We read paper two.</description>
+    <pubDate>not a date</pubDate></item>
+  <item><title>Paper three</title><description>No link at all, no date.</description></item>
+</channel></rss>"""
+_SITELESS_ATOM = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>urn:t</id>
+  <entry><title>Paper one</title><id>urn:a</id><link href="notes/one.html"/><summary>We read paper one.</summary></entry>
+  <entry><title>Paper two</title><id>urn:b</id><link href="/abs/two"/><summary>We read paper two.</summary></entry>
+  <entry><title>Paper three</title><id>urn:c</id><summary>No link at all, no date.</summary></entry></feed>"""
+_SITELESS_JSON = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+    {"id": "1", "url": "notes/one.html", "title": "Paper one", "content_text": "We read paper one."},
+    {"id": "2", "url": "/abs/two", "title": "Paper two", "content_text": "We read paper two."},
+    {"id": "3", "title": "Paper three", "content_text": "No link at all, no date."}]}).encode()
+
+
+@pytest.mark.parametrize("body", [_SITELESS_RSS, _SITELESS_ATOM, _SITELESS_JSON], ids=["rss", "atom", "json feed"])
+def test_a_saved_feed_with_relative_links_and_no_site_says_so_and_its_url_resolves_them(body, tmp_path):
+    """A saved feed whose entries link relatively and that names no site of
+    its own (an Atom feed's ``urn:`` id is none) lost every link without a
+    word.  It says so once; the source's ``url:`` beside its ``path:`` is
+    where the copy came from, and resolves them.  No dates is no error."""
+    warnings = Collect()
+    papers = parse_feed(body, "saved.xml", "group", warnings)
+    assert [(p.title, p.url, p.published) for p in papers] == [
+        ("Paper one", None, None), ("Paper two", None, None), ("Paper three", None, None)]
+    assert len(warnings) == 1 and warnings[0].startswith("saved.xml: source 'group': entries link to relative ")
+    assert "'notes/one.html'" in warnings[0] and "url: beside its path:" in warnings[0]
+    (tmp_path / "saved.xml").write_bytes(body)
+    config = config_at(tmp_path, "sources: [{type: feed, name: group, path: saved.xml, "
+                                 "url: 'https://group.example.org/reading/feed.xml'}]\ntopics: {t: {any: [x]}}\n")
+    papers, warnings = read(config, offline=True)
+    assert [p.url for p in papers] == ["https://group.example.org/reading/notes/one.html",
+                                       "https://group.example.org/abs/two", None]
+    assert warnings == []
+
+
+def test_an_arxiv_error_entry_named_by_its_link_is_the_error_not_a_paper():
+    """A mirror or proxy that rewrites the entries' ids leaves the error's
+    link: the entry was a paper titled 'Error' to a feed source, and "no
+    arXiv id" to an arxiv one."""
+    body = b"""<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>ArXiv Query</title>
+      <id>urn:q</id><entry><id>urn:err</id><title>Error</title><summary>start must be an integer</summary>
+      <link href="http://arxiv.org/api/errors#start_must_be_an_integer" rel="alternate"/></entry></feed>"""
+    for parse in (lambda: parse_arxiv(body, "q.xml", "arxiv", Collect()), lambda: parse_feed(body, "q.xml", "arxiv", Collect())):
+        with pytest.raises(InputError) as info:
+            parse()
+        assert str(info.value) == "q.xml: source 'arxiv': the arXiv API says: start must be an integer"
