@@ -55,7 +55,10 @@ _ANNOUNCE_PREFIX = re.compile(
 )
 #: What arXiv's old RSS 1.0 (RDF) feed appends to every title:
 #: ``Title. (arXiv:2101.00001v1 [cs.LG])``, ``Title. (arXiv:2101.00001v2 [cs.LG] UPDATED)``.
-_ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:({ARXIV_ID})(?:\s+\[[^\]]*\])?(?:\s+[A-Z][A-Z ]*)?\)\s*$")
+_ARXIV_TITLE_SUFFIX = re.compile(
+    rf"\.?\s*\(arXiv:({ARXIV_ID})(?:\s+\[[^\]]*\])?(?:\s+(?P<note>[A-Z][A-Z ]*?))?\s*\)\s*$")
+#: The announcement type the RDF feed's title tail says: none for a new paper.
+_RDF_ANNOUNCE = {"": "new", "UPDATED": "replace", "CROSS LISTED": "cross"}
 #: The id aggregators' feeds put before a title: ``[2406.00001] Title``, ``arXiv:2406.00001v2 Title``.
 _ARXIV_TITLE_PREFIX = re.compile(rf"^\s*(?:\[(?:arXiv:)?({ARXIV_ID})\]|arXiv:\s*({ARXIV_ID}))[\s:.–—-]*(?=\S)",
                                  re.IGNORECASE)
@@ -607,6 +610,16 @@ def _titled_id(entry) -> tuple[str, str | None]:
     return text, None
 
 
+def _rdf_announce(entry) -> str:
+    """The announcement type arXiv's RSS 1.0 (RDF) feed gives an entry in its
+    title's tail: ``(arXiv:ID [cs.LG] UPDATED)`` is a replacement, ``CROSS
+    LISTED`` a cross-list, none a new paper; "" for a title without that
+    tail or with a word not known.  ``announce_type: [new]`` kept every
+    replacement of a saved RDF feed, none having a type."""
+    tail = _ARXIV_TITLE_SUFFIX.search(collapse(entry.get("title")))
+    return _RDF_ANNOUNCE.get(" ".join((tail["note"] or "").split()), "") if tail else ""
+
+
 def _authors(entry, split: bool) -> list[str]:
     """Author names as text.  arXiv's feeds put every author in one ``dc:creator``,
     comma-separated (``split``), the old RDF feed as HTML links to author searches."""
@@ -719,7 +732,7 @@ def parse_arxiv(
             continue
         arxiv_id = m.group(1)
         abstract = _plain(entry.get("summary_detail"), entry.get("summary"))
-        announce = (entry.get("arxiv_announce_type") or "").strip().casefold()
+        announce = (entry.get("arxiv_announce_type") or "").strip().casefold() or _rdf_announce(entry)
         if prefix := _ANNOUNCE_PREFIX.match(abstract):
             announce = announce or prefix.group("type").casefold()
             abstract = abstract[prefix.end():]

@@ -2668,3 +2668,16 @@ def test_an_arxiv_error_entry_named_by_its_link_is_the_error_not_a_paper():
         with pytest.raises(InputError) as info:
             parse()
         assert str(info.value) == "q.xml: source 'arxiv': the arXiv API says: start must be an integer"
+
+
+def test_arxiv_rdf_feed_titles_give_the_announcement_type_a_filter_keeps():
+    """The RSS 1.0 (RDF) feed says a replacement and a cross-list in the
+    title's tail (``UPDATED``, ``CROSS LISTED``): with no type read,
+    ``announce_type: [new]`` kept every replacement of a saved RDF feed."""
+    def ids(types):
+        return [p.arxiv_id for p in parse_arxiv(data("arxiv-rdf.xml"), "cs.LG.rdf", "arXiv", Collect(), types).papers]
+
+    assert ids([]) == ["2306.01794", "2306.01811", "hep-th/9901001"]
+    assert ids(["new"]) == ["2306.01794"]
+    assert ids(["replace"]) == ["2306.01811"]
+    assert ids(["new", "cross"]) == ["2306.01794", "hep-th/9901001"]
