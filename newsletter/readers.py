@@ -18,7 +18,7 @@ import os
 import re
 import zlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -413,29 +413,32 @@ _AI_SUMMARY = "ai-generated summary"
 
 def _without_paper_meta(
     blocks: list[tuple[int, str]], linked: dict[int, str] | None = None
-) -> tuple[list[tuple[int, str]], bool, dict[int, str]]:
+) -> tuple[list[tuple[int, str]], bool, dict[int, CardLine]]:
     """``blocks`` less the lines of the papers' cards (:func:`_is_paper_meta`),
     the user name after a ``Submitted by`` on a line of its own, an
     "AI-generated summary" heading (with the summary under it, when the
     abstract follows: it shifted every pair after it), and a card's links and
-    ``arXiv:ID`` line (:func:`_is_card_links`, :func:`_card_arxiv_id`); whether
+    ``arXiv:ID`` line (:func:`_card_line`, :func:`_under_a_title`); whether
     such lines came after the last block kept (the copy went on past the last
-    abstract: it is whole); and the arXiv id a card gives its title, by the
-    title's line (from its ``arXiv:ID`` line, or its links' targets: ``linked``,
+    abstract: it is whole); and the arXiv id and code a card's lines give its
+    title, by the title's line (an id from its links' targets too: ``linked``,
     by line, see :func:`_without_link_targets`)."""
     kept: list[tuple[int, str]] = []
     after_submitted_by = meta_at_end = False
     dropped: set[int] = set()  # an AI summary with the paper's abstract under it
-    card_ids: dict[int, str] = {}
+    cards: dict[int, CardLine] = {}
     for k, (line, text) in enumerate(blocks):
         if k in dropped:
             continue
-        if (card_id := _card_arxiv_id(blocks, k, kept)) is not None or _is_card_links(text):
+        if (card := _card_line(text)) is not None and (
+            not _ARXIV_LINE.fullmatch(text.strip()) or _under_a_title(blocks, k, kept)
+        ):
             # a card's "arXiv:2406.01234" or "arXiv Page · PDF · Code" between its title and abstract: it
             # was read as the abstract (or a paper's page), and the title after it had none
-            card_id = card_id or ((m := _ARXIV_LINE.search(text)) and m["id"]) or (linked or {}).get(line)
-            if card_id and kept and _titles_card(kept[-1][1]):
-                card_ids.setdefault(kept[-1][0], card_id)
+            if kept and _titles_card(kept[-1][1]):
+                was = cards.get(kept[-1][0], CardLine(None, None))
+                cards[kept[-1][0]] = CardLine(was.arxiv_id or card.arxiv_id or (linked or {}).get(line),
+                                              was.github or card.github)
             meta_at_end = True
             continue
         if text.casefold().rstrip(":") == _AI_SUMMARY:
@@ -456,23 +459,65 @@ def _without_paper_meta(
         meta_at_end = _is_paper_meta(text)
         if not meta_at_end:
             kept.append((line, text))
-    return kept, meta_at_end or after_submitted_by, card_ids
+    return kept, meta_at_end or after_submitted_by, cards
+
+
+class CardLine(NamedTuple):
+    """What a card's line of links names: its paper's arXiv id, its code on GitHub."""
+
+    arxiv_id: str | None
+    github: str | None
 
 
 #: The words of the links a card shows between its title and abstract ("arXiv Page", "PDF",
 #: "Code", "GitHub 1.2k", "Project page"), and those of them no other line is made of.
 _LINK_WORDS = frozenset("arxiv page pdf code github project website view abs html demo paper hf homepage".split())
 _STRONG_LINK_WORDS = frozenset("arxiv pdf code github".split())
+#: A paper's id on a card's line: arXiv:ID, arXiv ID, [ID], a bare ID (a category after it), a
+#: link to its arXiv or Hugging Face page, arXiv's DOI for it.
+_ID_PART = re.compile(
+    r"(?:arxiv\s*:?\s*|(?:https?://)?(?:www\.|export\.)?(?:arxiv\.org/(?:abs|pdf)/|huggingface\.co/papers/)"
+    rf"|(?:doi\s*:?\s*)?(?:https?://(?:dx\.)?doi\.org/)?10\.48550/arxiv\.)?\[?(?P<id>{ARXIV_ID})\]?(?:\.pdf)?/?"
+    r"(?:\s*\[[\w.-]+\])?",
+    re.IGNORECASE,
+)
+#: A link on a card's line, bare or after a label of link words: "Code: https://github.com/...".
+_URL_PART = re.compile(r"(?:(?P<label>[^\W\d_]+(?:\s+[^\W\d_]+){0,2})\s*:?\s+)?<?(?P<url>https?://[^\s<>]+)>?",
+                       re.IGNORECASE)
+_CARD_SPLIT = re.compile(r"\s*[·•|]\s*")
 
 
-def _is_card_links(text: str) -> bool:
-    """A line of a card's links: "arXiv Page", "PDF · Code", "arXiv | PDF | GitHub 1.2k" (a
-    count beside them), and nothing else: no title is made of those words only."""
-    if len(text) > _MAX_NAV_CHARS or _is_page_chrome(text) or _ARXIV_LINE.fullmatch(text.strip()):
-        return False  # (an arXiv id line is a card's only under its title: see _card_arxiv_id)
+def _link_words(text: str, strong: bool = True) -> bool:
+    """Link words only ("arXiv Page", "PDF", "GitHub 1.2k"), one of them a strong
+    one unless ``strong`` is false ("Paper" beside "PDF")."""
     words = _MENU_WORD.findall(text.casefold())
-    return (any(w in _STRONG_LINK_WORDS for w in words)
+    return (bool(words) and (not strong or any(w in _STRONG_LINK_WORDS for w in words))
             and all(w in _LINK_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words))
+
+
+def _card_line(text: str) -> CardLine | None:
+    """A line of a card's links and id ("arXiv:2406.01234", "arXiv Page · PDF ·
+    Code", "https://arxiv.org/abs/ID", "Code: https://github.com/...", with
+    the card's counts beside them) and what it names; None for any other line
+    (a part that is none of those: no title is made of link words only)."""
+    if len(text) > _MAX_CHROME_CHARS or _is_page_chrome(text):
+        return None
+    arxiv_id = github = None
+    named = False
+    for part in _CARD_SPLIT.split(text.strip()):
+        if not part:
+            continue
+        if m := _ID_PART.fullmatch(part):
+            arxiv_id, named = arxiv_id or m["id"], True
+        elif (m := _URL_PART.fullmatch(part)) and (not m["label"] or _link_words(m["label"])):
+            named = True
+            github = github or (m["url"] if "github.com/" in m["url"] else None)
+            arxiv_id = arxiv_id or ((paper := _PAPER_LINK.search(m["url"])) and paper.group(1)) or None
+        elif _link_words(part):
+            named = True
+        elif not (_link_words(part, strong=False) or _is_paper_meta(part)):
+            return None
+    return CardLine(arxiv_id, github) if named else None
 
 
 def _titles_card(text: str) -> bool:
@@ -481,18 +526,18 @@ def _titles_card(text: str) -> bool:
     return len(text) <= MAX_TITLE_CHARS and not _is_page_chrome(text) and not _abstract_goes_on(text)
 
 
-def _card_arxiv_id(blocks: list[tuple[int, str]], k: int, kept: list[tuple[int, str]]) -> str | None:
-    """The id of ``blocks[k]`` when it is a card's ``arXiv:2406.01234`` line:
-    under the card's title, over its abstract (or its 'Abstract' heading).
-    A paper's own page has the line over its title instead (see
-    :func:`_paper_page`): what follows it there reads as a title."""
-    if not (m := _ARXIV_LINE.fullmatch(blocks[k][1].strip())) or not kept or not _titles_card(kept[-1][1]):
-        return None
-    after = next((t for _, t in blocks[k + 1:] if not (_is_paper_meta(t) or _is_card_links(t))), None)
+def _under_a_title(blocks: list[tuple[int, str]], k: int, kept: list[tuple[int, str]]) -> bool:
+    """Whether the ``arxiv:ID`` line ``blocks[k]`` is a card's: under the card's
+    title, over its abstract (or its 'Abstract' heading).  A paper's own page
+    has the line over its title instead (see :func:`_paper_page`): what
+    follows it there reads as a title."""
+    if not kept or not _titles_card(kept[-1][1]):
+        return False
+    after = next((t for _, t in blocks[k + 1:] if not (_is_paper_meta(t) or _card_line(t))), None)
     if after is None:
-        return None
+        return False
     heading = after.casefold().rstrip(":") == _ABSTRACT_HEADING
-    return m["id"] if heading or len(after) > MAX_TITLE_CHARS or not _reads_as_title(after) else None
+    return heading or len(after) > MAX_TITLE_CHARS or not _reads_as_title(after)
 
 
 #: The heading of a list of names on lines of their own (see :func:`_names_end`).
@@ -583,11 +628,9 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             alone.add(len(paragraphs))
             paragraphs.append([(n, t)])
-        elif t and current and (_ARXIV_LINE.fullmatch(t) or _is_card_links(t)):
-            # a card's links or arXiv id inside its paragraph: a block of its own, after the card's title
+        elif t and current and _card_links_under(current, links.get(len(paragraphs), ()), n, t):
             links.setdefault(len(paragraphs), []).append((n, t))
-        elif t and (_is_paper_meta(t) or t.casefold().rstrip(":") == _AI_SUMMARY or _ARXIV_LINE.fullmatch(t)
-                    or _is_card_links(t)
+        elif t and (_is_paper_meta(t) or t.casefold().rstrip(":") == _AI_SUMMARY or (not current and _card_line(t))
                     or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
             t and not current and paragraphs and paragraphs[-1][0][1].casefold() == "submitted by"
             and _SUBMITTER.fullmatch(t)
@@ -618,6 +661,18 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             blocks.append((para[0][0], " ".join([t for _, t in para])))
         blocks.extend(links.pop(k, ()))
     return blocks
+
+
+def _card_links_under(current: list[tuple[int, str]], links: Sequence[tuple[int, str]], n: int, text: str) -> bool:
+    """Whether line ``n``, ``text``, is a card's links or arXiv id under its title
+    in the card's paragraph (``current`` its lines so far, ``links`` those
+    taken out of it): right under the title, or under such a line.  Further
+    down it is the abstract's: a wrapped abstract's line may be a link alone
+    ("... code at" over "https://github.com/..."), and so may its first line's
+    next one, unless that first line reads as a title."""
+    if not (len(current) == 1 or (links and links[-1][0] == n - 1)) or (card := _card_line(text)) is None:
+        return False
+    return not _URL_PART.search(text) or _reads_as_title(current[0][1])
 
 
 #: Paragraphs, of those that may be papers, that must be "a title line, then
@@ -805,7 +860,7 @@ def parse_hf_papers_text(
     text, linked, linked_lines = _without_link_targets(text)
     ids.update(linked)
     raw = _blocks(text)
-    blocks, meta_at_end, card_ids = _without_paper_meta(raw, linked_lines)
+    blocks, meta_at_end, cards = _without_paper_meta(raw, linked_lines)
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
@@ -936,12 +991,13 @@ def parse_hf_papers_text(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
-        arxiv_id = ids.get(title) or card_ids.get(t_line)
+        card = cards.get(t_line, CardLine(None, None))
+        arxiv_id = ids.get(title) or card.arxiv_id
         details = _card_details(raw, t_line, a_line)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
                             pdf_url=pdf_url(arxiv_id) if arxiv_id else None, authors=details.authors,
-                            published=details.published, upvotes=details.upvotes))
+                            published=details.published, upvotes=details.upvotes, github=card.github))
         last_title, page_last = (t_line, title), False
         k += step
     if papers and not footer and not meta_at_end and last_title and not page_last and _cut_off(papers[-1].abstract):

@@ -1405,6 +1405,15 @@ def _two_cards(lines: str, layout: str) -> bytes:
         ("arXiv Page <https://arxiv.org/abs/2406.01234> · Code <https://github.com/a/b>", "2406.01234"),
         ("PDF <https://arxiv.org/pdf/2406.01234v3>", "2406.01234"),
         ("Code <https://github.com/a/b>", None),
+        ("arXiv:2406.01234 [cs.LG]", "2406.01234"),
+        ("arXiv 2406.01234", "2406.01234"),
+        ("2406.01234", "2406.01234"),
+        ("[2406.01234]", "2406.01234"),
+        ("https://arxiv.org/abs/2406.01234v2", "2406.01234"),
+        ("https://huggingface.co/papers/2406.01234", "2406.01234"),
+        ("DOI: 10.48550/arXiv.2406.01234", "2406.01234"),
+        ("Paper · arXiv:2406.01234 · PDF · Published on Sep 4, 2024", "2406.01234"),
+        ("PDF | Code | 58 upvotes", None),
     ],
 )
 def test_a_cards_arxiv_id_or_link_lines_between_title_and_abstract_are_read(layout, lines, arxiv_id):
@@ -1581,3 +1590,24 @@ def test_smart_quotes_are_text_and_the_same_identity_as_straight_ones():
     assert papers[-1].title == "\u201cGradient\u201d is All You Need?"
     assert [p.id for p in papers] == [p.id for p in straight]
     assert "body\u2019s" in papers[1].abstract
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "compact", "cards"])
+@pytest.mark.parametrize("line", ["https://github.com/a/b", "Code: https://github.com/a/b",
+                                  "arXiv Page · PDF · Code: https://github.com/a/b"])
+def test_a_cards_code_link_between_title_and_abstract_is_the_papers_code(layout, line):
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    papers = parse_hf_papers_text(_two_cards(line, layout), "cards.txt")
+    assert [(p.title, p.abstract, p.github) for p in papers] == [
+        (p.title, p.abstract, "https://github.com/a/b") for p in expected]
+
+
+def test_a_link_alone_on_a_wrapped_abstracts_line_stays_in_the_abstract():
+    """A wrapped abstract ("... code at" over a link alone) keeps its link: only
+    a card's lines right under its title are its links."""
+    abstract = ("We study the problem in depth and find a simple method that works well in practice. Our code "
+                "is available at https://github.com/a/b and the data too.")
+    text = f"{_CARD_HEADER}Sparse Experts at Scale\n\nWe study the problem in depth and find a simple method that works\n" \
+           "well in practice. Our code is available at\nhttps://github.com/a/b\nand the data too.\n"
+    (paper,) = parse_hf_papers_text(text.encode(), "wrapped.txt")
+    assert (paper.abstract, paper.github) == (abstract, None)
