@@ -670,7 +670,7 @@ def _card_links_under(current: list[tuple[int, str]], links: Sequence[tuple[int,
     down it is the abstract's: a wrapped abstract's line may be a link alone
     ("... code at" over "https://github.com/..."), and so may its first line's
     next one, unless that first line reads as a title."""
-    if not (len(current) == 1 or (links and links[-1][0] == n - 1)) or (card := _card_line(text)) is None:
+    if not (len(current) == 1 or (links and links[-1][0] == n - 1)) or _card_line(text) is None:
         return False
     return not _URL_PART.search(text) or _reads_as_title(current[0][1])
 
