@@ -2681,3 +2681,29 @@ def test_arxiv_rdf_feed_titles_give_the_announcement_type_a_filter_keeps():
     assert ids(["new"]) == ["2306.01794"]
     assert ids(["replace"]) == ["2306.01811"]
     assert ids(["new", "cross"]) == ["2306.01794", "hep-th/9901001"]
+
+
+def test_atom_with_escaped_html_cdata_and_xhtml_titles_and_summaries_reads_their_text():
+    """Atom's three ways of carrying markup (escaped HTML, HTML in CDATA, inline
+    XHTML), in titles and summaries: the text as a reader sees it, an escaped
+    ``&lt;b&gt;`` in HTML being the text "<b>", never a tag."""
+    body = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Lab</title>
+      <link href="https://lab.example.org/"/><id>urn:x</id><updated>2024-06-06T00:00:00Z</updated>
+      <entry><title type="html">Diffusion &amp;lt;b&amp;gt; Models &amp;amp; Friends</title><id>urn:1</id>
+        <link href="/posts/1"/><summary type="html">&lt;p&gt;We show that x &amp;lt; y &amp;amp; &lt;i&gt;z&lt;/i&gt;
+        holds.&lt;/p&gt;</summary></entry>
+      <entry><title type="html"><![CDATA[Transformers <i>and</i> Graphs &amp; more]]></title><id>urn:2</id>
+        <link href="posts/2.html"/><summary type="html"><![CDATA[<p>We show that <b>graphs</b> &amp; transformers mix;
+        3 &lt; 4.</p><script>alert(1)</script>]]></summary></entry>
+      <entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">XHTML <em>Title</em></div></title>
+        <id>urn:3</id><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Some &amp; content.</p></div>
+        </content></entry></feed>"""
+    warnings = Collect()
+    papers = parse_feed(body, "lab.xml", "lab", warnings)
+    assert [(p.title, p.abstract, p.url) for p in papers] == [
+        ("Diffusion <b> Models & Friends", "We show that x < y & z holds.", "https://lab.example.org/posts/1"),
+        ("Transformers and Graphs & more", "We show that graphs & transformers mix; 3 < 4.",
+         "https://lab.example.org/posts/2.html"),
+        ("XHTML Title", "Some & content.", None),
+    ]
+    assert warnings == []
