@@ -897,7 +897,8 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
             continue
         texts: dict[str, str] = {
             key: value if isinstance(value := item.get(key), str) else "" for key in
-            ("id", "url", "external_url", "title", "content_html", "content_text", "summary", "date_published")
+            ("id", "url", "external_url", "title", "content_html", "content_text", "summary", "date_published",
+             "date_modified")
         }
         title = collapse(texts["title"])
         if not title:
@@ -923,7 +924,8 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
                 authors=tuple(a for a in authors if a),
                 url=abs_url(arxiv_id) if arxiv_id else _absolute(base, texts["url"] or texts["external_url"] or None),
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
-                published=_iso_time(texts["date_published"]),
+                # (as an RSS or Atom entry's: published, else updated)
+                published=_iso_time(texts["date_published"]) or _iso_time(texts["date_modified"]),
                 categories=tuple(dict.fromkeys(collapse(t) for t in tags if isinstance(t, str) and t.strip())),
                 location=name,
             )

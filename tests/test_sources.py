@@ -2707,3 +2707,19 @@ def test_atom_with_escaped_html_cdata_and_xhtml_titles_and_summaries_reads_their
         ("XHTML Title", "Some & content.", None),
     ]
     assert warnings == []
+
+
+def test_a_json_feed_11_item_with_only_its_modified_date_or_none_is_read():
+    """JSON Feed 1.1's items: ``date_modified`` alone dates an item (as an Atom
+    entry's ``updated`` does); no date, no authors, a body in ``summary`` only
+    are unknown values, not errors."""
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Lab",
+                       "home_page_url": "https://lab.example.org/", "items": [
+                           {"id": "a", "url": "https://lab.example.org/a", "title": "Modified only",
+                            "content_text": "Text.", "date_modified": "2024-06-07T10:00:00+02:00"},
+                           {"id": "b", "title": "Undated", "summary": "Summary only.", "authors": []}]}).encode()
+    warnings = Collect()
+    first, second = parse_feed(body, "lab.json", "lab", warnings)
+    assert first.published == datetime(2024, 6, 7, 8, 0, tzinfo=UTC)
+    assert (second.published, second.abstract, second.authors, second.url) == (None, "Summary only.", (), None)
+    assert warnings == []
