@@ -656,7 +656,11 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             blocks.append(para[0])
         elif cards and k not in alone:
             # the card's title line, its abstract under it (and its links where they are, in line order)
-            blocks.extend(sorted([para[0], (para[1][0], " ".join([t for _, t in para[1:]])), *links.pop(k, ())]))
+            # a short line between the title and a long abstract (names, a venue, a heading) is a block of its
+            # own, to be read or refused: glued to the abstract, it was the abstract's first words
+            lone = [para[1]] if len(para) > 2 and _between_title_and_abstract(para[1][1], para[2][1]) else []
+            rest = para[1 + len(lone):]
+            blocks.extend(sorted([para[0], *lone, (rest[0][0], " ".join([t for _, t in rest])), *links.pop(k, ())]))
         else:
             blocks.append((para[0][0], " ".join([t for _, t in para])))
         blocks.extend(links.pop(k, ()))
@@ -673,6 +677,16 @@ def _card_links_under(current: list[tuple[int, str]], links: Sequence[tuple[int,
     if not (len(current) == 1 or (links and links[-1][0] == n - 1)) or _card_line(text) is None:
         return False
     return not _URL_PART.search(text) or _reads_as_title(current[0][1])
+
+
+def _between_title_and_abstract(line: str, after: str) -> bool:
+    """Whether a card's second line is no part of its abstract: the 'Abstract'
+    heading, or a short line that ends no sentence over a line more than
+    twice as long (a card's authors or venue; a wrapped abstract's lines are
+    all about as long as each other)."""
+    if line.casefold().rstrip(":") == _ABSTRACT_HEADING:
+        return True
+    return len(line) <= _MAX_NAV_CHARS * 2 and len(after) > 2 * len(line) and not _SENTENCE_END.search(line[-2:] + " ")
 
 
 #: Paragraphs, of those that may be papers, that must be "a title line, then
@@ -928,15 +942,22 @@ def parse_hf_papers_text(
                 papers[-1] = replace(first_part, abstract=f"{first_part.abstract} {_without_more(_spaced(title))}")
                 k += 1
                 continue
+            at = t_line
             if last_title:
                 prev_line, prev = last_title
                 why = f"; does {_short(prev)!r} (line {prev_line}) lack its abstract?"
+                if papers and len(papers[-1].abstract) < _MIN_ABSTRACT_CHARS and body[k - 1][0] > prev_line:
+                    # what was read as that abstract is a line the reader does not know, under the title
+                    at, short = body[k - 1]
+                    why = (f" at line {t_line}: this line, {_short(short)!r}, under the title {_short(prev)!r} "
+                           f"(line {prev_line}), is too short to be its abstract: a line between a title and its "
+                           "abstract that is not a card's authors, links or counts? Delete it")
                 if _looks_like_names(prev):
                     why = f"; {_names_line(prev_line, prev)} ({_AUTHOR_LINES_SKIPPED})"
             else:
                 why = "; is the first title missing?"
             raise InputError(
-                Problem(f"expected a paper title, found a {len(title):,}-character paragraph{why}", name, t_line)
+                Problem(f"expected a paper title, found a {len(title):,}-character paragraph{why}", name, at)
             )
         if k + 1 >= len(body):
             after = f" (what follows it, {_short(' '.join(t for _, t in footer))!r}, is page chrome)" if footer else ""

@@ -1611,3 +1611,33 @@ def test_a_link_alone_on_a_wrapped_abstracts_line_stays_in_the_abstract():
            "well in practice. Our code is available at\nhttps://github.com/a/b\nand the data too.\n"
     (paper,) = parse_hf_papers_text(text.encode(), "wrapped.txt")
     assert (paper.abstract, paper.github) == (abstract, None)
+
+
+@pytest.mark.parametrize("layout", ["cards", "compact", "blank lines"])
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("Ada Lovelace, Grace Hopper", "looks like a list of author names"),
+        ("Accepted at ICML 2024", "reads as another title"),
+        ("cs.LG", "this line, 'cs.LG', under the title"),
+        ("NeurIPS 2024 (Oral)", "this line, 'NeurIPS 2024 (Oral)', under the title"),
+    ],
+)
+def test_an_unknown_line_between_a_cards_title_and_abstract_is_refused_at_it(layout, line, words):
+    """A card copied as one block with a line the reader does not know under
+    its title (authors without 'Authors:', a venue, a category) had that line
+    glued to the front of its abstract, without a word; in the other layouts
+    the error named the abstract.  It is refused at that line (8 or 9)."""
+    content = _two_cards(line, layout)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(content, "cards.txt")
+    at = content.decode().split("\n").index(line) + 1
+    assert len(info.value.problems) == 1 and words in str(info.value)
+    assert str(info.value).startswith(f"cards.txt:{at}: ") or f"line {at}, {line!r}" in str(info.value)
+
+
+@pytest.mark.parametrize("heading", ["Abstract", "Abstract:"])
+def test_an_abstract_heading_inside_a_card_is_no_text(heading):
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    papers = parse_hf_papers_text(_two_cards(heading, "cards"), "cards.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
