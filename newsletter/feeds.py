@@ -1106,6 +1106,7 @@ def _linked_arxiv_id(ident: str) -> str | None:
 def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Paper]:
     papers = []
     skipped: list[str] = []
+    bare: list[str] = []  # entries without a summary: read by their titles only, and said so
     for index, item in enumerate(items):
         paper = item.get("paper", item) if isinstance(item, dict) else None
         if not isinstance(paper, dict):
@@ -1124,13 +1125,16 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             author_name = author.get("name") if isinstance(author, dict) else author
             if isinstance(author_name, str) and author_name.strip():
                 authors.append(collapse(author_name))
+        abstract = collapse(_own_or_entry(paper, item, "summary") or "")
+        if not abstract:
+            bare.append(f"item {index + 1} ({ident})")
         upvotes = paper.get("upvotes")
         keywords = _listed(paper.get("ai_keywords"))
         github = paper.get("githubRepo")
         papers.append(
             Paper(
                 title=title,
-                abstract=collapse(_own_or_entry(paper, item, "summary") or ""),
+                abstract=abstract,
                 source=source,
                 arxiv_id=arxiv_id,
                 authors=tuple(authors),
@@ -1145,6 +1149,10 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             )
         )
     _skipped(skipped, len(items), name, source, warn)
+    if bare:
+        more = f" and {len(bare) - 1} more" if len(bare) > 1 else ""
+        warn(f"{name}: source {source!r}: {bare[0]}{more} without a summary: read by the title only (topics' "
+             "abstract terms cannot match it, and the email shows no abstract)")
     return papers
 
 

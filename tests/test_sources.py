@@ -578,7 +578,9 @@ def test_hf_daily_nulls_odd_types_and_extra_fields_are_unknown_values():
                {"paper": {"id": "not-an-arxiv-id", "title": "A paper only on the Hub", "upvotes": true}}]"""
     warnings = Collect()
     first, second = parse_hf_daily(body, "hf.json", "hf", warnings)
-    assert warnings == []
+    # a paper without its summary is read by its title, and said so (a silent partial entry otherwise)
+    assert warnings == ["hf.json: source 'hf': item 1 (2406.05501) and 1 more without a summary: read by the title "
+                        "only (topics' abstract terms cannot match it, and the email shows no abstract)"]
     assert first.arxiv_id == "2406.05501" and first.abstract == ""
     assert first.authors == ("Ingrid Solberg", "Rafael Costa") and first.keywords == ("flow matching",)
     assert first.upvotes is None and first.published is None and first.github is None
@@ -2049,7 +2051,9 @@ def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
     papers = parse_hf_daily(body, "d.json", "hf", warnings)
     assert [(p.arxiv_id, p.title, p.authors, p.keywords, p.abstract) for p in papers] == [
         ("2406.05501", "Flow Matching", (), (), ""), ("2406.05503", "Third", (), (), "")]
-    assert warnings == ["d.json: source 'hf': item 2 (2406.05502) has no title; skipped"]
+    assert warnings[0] == "d.json: source 'hf': item 2 (2406.05502) has no title; skipped"
+    assert warnings[1].startswith("d.json: source 'hf': item 1 (2406.05501) and 1 more without a summary: ")
+    assert len(warnings) == 2
 
 
 def test_hf_daily_ids_a_tool_wrote_as_numbers_are_the_arxiv_ids_they_were():
