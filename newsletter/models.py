@@ -285,6 +285,7 @@ def merge_papers(papers) -> list[Paper]:
             if by_text and paper.arxiv_id and not kept.arxiv_id:
                 merged[slot] = replace(merged[slot], title=paper.title)  # the arXiv title: the newer
         current = merged[slot]
+        by_abstract.saw(current)
         if current.arxiv_id:
             by_id[current.arxiv_id] = slot
         # Every spelling seen names the paper: an export with the HF title merges
@@ -315,11 +316,16 @@ class _ByAbstract:
         self.anchors: dict[int, list[int]] = {}
         self.with_id = self.without_id = False
 
+    def saw(self, merged: Paper) -> None:
+        """Note a paper as merged (with an id or without one: a pair of the two kinds can be)."""
+        if merged.arxiv_id:
+            self.with_id = True
+        else:
+            self.without_id = True
+
     def find(self, paper: Paper) -> int | None:
         """The slot of the one merged paper whose abstract is ``paper``'s, else None."""
-        kinds = (self.with_id, self.without_id)
-        self.with_id, self.without_id = self.with_id or bool(paper.arxiv_id), self.without_id or not paper.arxiv_id
-        if not (kinds[1] if paper.arxiv_id else kinds[0]):
+        if not (self.without_id if paper.arxiv_id else self.with_id):
             return None
         self._index()
         words = abstract_words(paper.abstract)

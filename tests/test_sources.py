@@ -2607,6 +2607,11 @@ def test_an_abstract_decides_only_between_a_paper_with_an_arxiv_id_and_one_witho
     assert len(merge_papers([rewritten, arxiv])) == 2
     cut = dataclasses.replace(export, abstract=" ".join(words[:50]) + " Read more")  # a card's shortened abstract
     assert len(merge_papers([arxiv, cut])) == 1
+    # a paper that got its id by its title (an export, then the daily papers) is found by a later copy without one
+    daily = dataclasses.replace(export, arxiv_id="2406.04876", source="daily")
+    feed = dataclasses.replace(export, title="Schrödinger Bridges, Revisited", source="feed")
+    (one,) = merge_papers([export, daily, feed])
+    assert one.id == "2406.04876" and one.source == "export, daily, feed"
 
 
 def test_papers_lists_a_paper_whose_title_changed_once_with_its_arxiv_id(tmp_path, cli):
