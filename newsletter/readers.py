@@ -1047,13 +1047,12 @@ def _list_number(title: str) -> tuple[str, int, int] | None:
 
 def _without_list_numbers(papers: list[Paper]) -> list[Paper]:
     """``papers`` with the list's numbers taken off their titles, where the
-    listing is a numbered list ("1. Title", "2. Title", ...): most titles
-    carry a number of one style (more than half of them), rising down the list (a single
-    paper: 1).
-    The number was part of the paper's title and identity, so the same paper
-    from another export was two.  A title that starts with a number of its own
-    ("3D Gaussian Splatting", "1-bit LLMs", "2. Title" in an unnumbered
-    listing) keeps it."""
+    listing is a numbered list ("1. Title", "2. Title", ...): more than half
+    of the titles carry a number, all of one style, rising down the list (a
+    single paper: 1).  The number was part of the paper's title and identity,
+    so the same paper from another export was two.  A title that starts with
+    a number of its own ("3D Gaussian Splatting", "1-bit LLMs", "2. Title" in
+    an unnumbered listing) keeps it."""
     marks = [_list_number(p.title) for p in papers]
     styles = {m[0] for m in marks if m}
     if len(styles) != 1 or 2 * sum(1 for m in marks if m) <= len(papers):
