@@ -55,7 +55,10 @@ _ANNOUNCE_PREFIX = re.compile(
 )
 #: What arXiv's old RSS 1.0 (RDF) feed appends to every title:
 #: ``Title. (arXiv:2101.00001v1 [cs.LG])``, ``Title. (arXiv:2101.00001v2 [cs.LG] UPDATED)``.
-_ARXIV_TITLE_SUFFIX = re.compile(rf"\.?\s*\(arXiv:({ARXIV_ID})(?:\s+\[[^\]]*\])?(?:\s+[A-Z][A-Z ]*)?\)\s*$")
+_ARXIV_TITLE_SUFFIX = re.compile(
+    rf"\.?\s*\(arXiv:({ARXIV_ID})(?:\s+\[[^\]]*\])?(?:\s+(?P<note>[A-Z][A-Z ]*?))?\s*\)\s*$")
+#: The announcement type the RDF feed's title tail says: none for a new paper.
+_RDF_ANNOUNCE = {"": "new", "UPDATED": "replace", "CROSS LISTED": "cross"}
 #: The id aggregators' feeds put before a title: ``[2406.00001] Title``, ``arXiv:2406.00001v2 Title``.
 _ARXIV_TITLE_PREFIX = re.compile(rf"^\s*(?:\[(?:arXiv:)?({ARXIV_ID})\]|arXiv:\s*({ARXIV_ID}))[\s:.–—-]*(?=\S)",
                                  re.IGNORECASE)
@@ -462,7 +465,9 @@ def arxiv_api_error(data: bytes) -> str | None:
 def _arxiv_error(entries: list) -> str | None:
     """What the arXiv API's error entry among ``entries`` says, if one is there."""
     for entry in entries:
-        if "arxiv.org/api/errors" in (entry.get("id") or ""):
+        # its id names the error, or (a mirror or proxy that rewrote the ids) its link does
+        places = [entry.get("id") or "", entry.get("link") or "", *(ln.get("href") or "" for ln in entry.get("links", []))]
+        if any("arxiv.org/api/errors" in place for place in places):
             return collapse(entry.get("summary")) or collapse(entry.get("id"))
     return None
 
@@ -479,7 +484,7 @@ def _published(entry) -> datetime | None:
     outside what a datetime holds (``9999-12-31T23:59:59-12:00`` is in year
     10000 in UTC: it was a traceback)."""
     for key in ("published_parsed", "updated_parsed"):
-        t = entry.get(key)
+        t = dict.get(entry, key)  # (not feedparser's alias of one for the other, which warns it is going away)
         if t:
             try:
                 return datetime(*t[:6]).replace(tzinfo=UTC)
@@ -605,6 +610,16 @@ def _titled_id(entry) -> tuple[str, str | None]:
     return text, None
 
 
+def _rdf_announce(entry) -> str:
+    """The announcement type arXiv's RSS 1.0 (RDF) feed gives an entry in its
+    title's tail: ``(arXiv:ID [cs.LG] UPDATED)`` is a replacement, ``CROSS
+    LISTED`` a cross-list, none a new paper; "" for a title without that
+    tail or with a word not known.  ``announce_type: [new]`` kept every
+    replacement of a saved RDF feed, none having a type."""
+    tail = _ARXIV_TITLE_SUFFIX.search(collapse(entry.get("title")))
+    return _RDF_ANNOUNCE.get(" ".join((tail["note"] or "").split()), "") if tail else ""
+
+
 def _authors(entry, split: bool) -> list[str]:
     """Author names as text.  arXiv's feeds put every author in one ``dc:creator``,
     comma-separated (``split``), the old RDF feed as HTML links to author searches."""
@@ -717,7 +732,7 @@ def parse_arxiv(
             continue
         arxiv_id = m.group(1)
         abstract = _plain(entry.get("summary_detail"), entry.get("summary"))
-        announce = (entry.get("arxiv_announce_type") or "").strip().casefold()
+        announce = (entry.get("arxiv_announce_type") or "").strip().casefold() or _rdf_announce(entry)
         if prefix := _ANNOUNCE_PREFIX.match(abstract):
             announce = announce or prefix.group("type").casefold()
             abstract = abstract[prefix.end():]
@@ -788,6 +803,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     base = base or (name if name.startswith(("http://", "https://")) else parsed.feed.get("link") or "")
     papers = []
     skipped: list[str] = []
+    unresolved: list[str] = []  # relative links with nothing to resolve them against (two are enough to say)
     for index, entry in enumerate(parsed.entries):
         title, titled_id = _titled_id(entry)
         if not title:
@@ -811,6 +827,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             abstract = abstract[prefix.end():]
         authors = _authors(entry, split=bool(prefix))
         link = entry.get("link")
+        if link and not m and _relative(link) and not _web_base(base) and len(unresolved) < 2:
+            unresolved.append(link)
         papers.append(
             Paper(
                 title=title,
@@ -827,7 +845,35 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             )
         )
     _skipped(skipped, len(parsed.entries), name, source, warn)
+    _relative_links(unresolved, name, source, warn)
     return papers
+
+
+def _relative(link: str) -> bool:
+    """A link without a scheme (``/posts/1``, ``notes/one.html``); not one urllib cannot read."""
+    try:
+        return not urlsplit(link).scheme
+    except ValueError:
+        return False
+
+
+def _web_base(base: str) -> bool:
+    """Whether ``base`` is a web address relative links resolve against (a feed's
+    ``urn:`` id, which feedparser may give as its link, is none)."""
+    try:
+        return urlsplit(base).scheme in ("http", "https")
+    except ValueError:
+        return False
+
+
+def _relative_links(links: list[str], name: str, source: str, warn: Warn) -> None:
+    """Say that a saved feed's entries link relatively (``/posts/1``) and it names
+    no site of its own to resolve them against: they were dropped without a word,
+    and each paper linked to a search for its title instead of its page."""
+    if links:
+        warn(f"{name}: source {source!r}: entries link to relative addresses ({links[0]!r}) and the feed names no "
+             "site to resolve them against: those papers link to a search for their title; give the source the "
+             "feed's url: beside its path: to resolve them")
 
 
 def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
@@ -844,13 +890,15 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
     base = base or (name if name.startswith(("http://", "https://")) else home if isinstance(home, str) else "")
     papers = []
     skipped: list[str] = []
+    unresolved: list[str] = []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             skipped.append(f"item {index + 1} is not an object")
             continue
         texts: dict[str, str] = {
             key: value if isinstance(value := item.get(key), str) else "" for key in
-            ("id", "url", "external_url", "title", "content_html", "content_text", "summary", "date_published")
+            ("id", "url", "external_url", "title", "content_html", "content_text", "summary", "date_published",
+             "date_modified")
         }
         title = collapse(texts["title"])
         if not title:
@@ -859,6 +907,9 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
             continue
         m = next((m for m in map(_ARXIV_LINK.search, (texts["url"], texts["external_url"], texts["id"])) if m), None)
         arxiv_id = m.group(1).removesuffix(".pdf") if m else None
+        link = texts["url"] or texts["external_url"]
+        if link and not m and _relative(link) and not _web_base(base) and len(unresolved) < 2:
+            unresolved.append(link)
         abstract = max((html_text(texts["content_html"]), collapse(texts["content_text"]), collapse(texts["summary"])),
                        key=len)
         people: list = item["authors"] if isinstance(item.get("authors"), list) else [item.get("author")]
@@ -873,12 +924,14 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
                 authors=tuple(a for a in authors if a),
                 url=abs_url(arxiv_id) if arxiv_id else _absolute(base, texts["url"] or texts["external_url"] or None),
                 pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
-                published=_iso_time(texts["date_published"]),
+                # (as an RSS or Atom entry's: published, else updated)
+                published=_iso_time(texts["date_published"]) or _iso_time(texts["date_modified"]),
                 categories=tuple(dict.fromkeys(collapse(t) for t in tags if isinstance(t, str) and t.strip())),
                 location=name,
             )
         )
     _skipped(skipped, len(items), name, source, warn)
+    _relative_links(unresolved, name, source, warn)
     return papers
 
 
@@ -1053,6 +1106,7 @@ def _linked_arxiv_id(ident: str) -> str | None:
 def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Paper]:
     papers = []
     skipped: list[str] = []
+    bare: list[str] = []  # entries without a summary: read by their titles only, and said so
     for index, item in enumerate(items):
         paper = item.get("paper", item) if isinstance(item, dict) else None
         if not isinstance(paper, dict):
@@ -1071,13 +1125,16 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             author_name = author.get("name") if isinstance(author, dict) else author
             if isinstance(author_name, str) and author_name.strip():
                 authors.append(collapse(author_name))
+        abstract = collapse(_own_or_entry(paper, item, "summary") or "")
+        if not abstract:
+            bare.append(f"item {index + 1} ({ident})")
         upvotes = paper.get("upvotes")
         keywords = _listed(paper.get("ai_keywords"))
         github = paper.get("githubRepo")
         papers.append(
             Paper(
                 title=title,
-                abstract=collapse(_own_or_entry(paper, item, "summary") or ""),
+                abstract=abstract,
                 source=source,
                 arxiv_id=arxiv_id,
                 authors=tuple(authors),
@@ -1092,6 +1149,10 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             )
         )
     _skipped(skipped, len(items), name, source, warn)
+    if bare:
+        more = f" and {len(bare) - 1} more" if len(bare) > 1 else ""
+        warn(f"{name}: source {source!r}: {bare[0]}{more} without a summary: read by the title only (topics' "
+             "abstract terms cannot match it, and the email shows no abstract)")
     return papers
 
 

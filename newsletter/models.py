@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
@@ -216,11 +217,57 @@ class Paper:
         }
 
 
+#: A word of an abstract as :func:`abstract_words` takes it: letters only (math
+#: comes as "sim1000" from one source and "∼1000" from another: the digits are no word).
+_LETTERS = re.compile(r"[^\W\d_]+")
+#: Fewer words than this is no abstract to know a paper by ("Short.", "See the paper").
+MIN_ABSTRACT_WORDS = 40
+#: Words in a row that name an abstract (see :func:`_abstract_anchors`), and one such run in
+#: this many is kept (chosen by the run's text, so two copies of one abstract keep the same ones).
+_ANCHOR_WORDS = 5
+_ANCHOR_SAMPLE = 4
+#: The share of the fewer anchors that two abstracts must share to be compared word by word.
+_ANCHORS_SHARED = 0.3
+#: The share of the shorter abstract's words the other must have for the two to be one
+#: abstract: what differs is math written another way ("α" / "alpha"), not sentences.
+SAME_ABSTRACT_SHARE = 0.9
+
+
+def abstract_words(abstract: str) -> list[str]:
+    """The abstract's words, case-folded and in compatibility form (see :func:`normalize_title`)."""
+    text = unicodedata.normalize("NFKC", abstract) if not abstract.isascii() else abstract
+    return [w for w in _LETTERS.findall(text.casefold()) if len(w) > 1]
+
+
+def _abstract_anchors(words: list[str]) -> frozenset[int]:
+    """Runs of words of an abstract, some of them (by their text, not where they
+    are): two copies of one abstract share most of them even when math is
+    written differently in places ("Schr\\"odinger" is two words, "Schrödinger"
+    one) or one copy is cut short ("Read more")."""
+    if len(words) < MIN_ABSTRACT_WORDS:
+        return frozenset()
+    runs = (hash(" ".join(words[i:i + _ANCHOR_WORDS])) for i in range(len(words) - _ANCHOR_WORDS + 1))
+    return frozenset(h for h in runs if h % _ANCHOR_SAMPLE == 0)
+
+
+def same_abstract(a: list[str], b: list[str]) -> bool:
+    """Two abstracts that are one: each long enough (:data:`MIN_ABSTRACT_WORDS`),
+    and nearly every word of the shorter in the longer (:data:`SAME_ABSTRACT_SHARE`)."""
+    if min(len(a), len(b)) < MIN_ABSTRACT_WORDS:
+        return False
+    shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
+    have = set(longer)
+    return sum(w in have for w in shorter) >= SAME_ABSTRACT_SHARE * len(shorter)
+
+
 def merge_papers(papers) -> list[Paper]:
-    """Collapse duplicates (same arXiv id or same normalised title), keeping first-seen order."""
+    """Collapse duplicates, keeping first-seen order: the same arXiv id, the same
+    normalised title, or, between a paper with an arXiv id and one without,
+    the same abstract (see :class:`_ByAbstract`)."""
     merged: list[Paper] = []
     by_id: dict[str, int] = {}
     by_title: dict[str, int] = {}
+    by_abstract = _ByAbstract(merged)
     for paper in papers:
         slot = by_id.get(paper.arxiv_id) if paper.arxiv_id else None
         if slot is None:
@@ -228,12 +275,17 @@ def merge_papers(papers) -> list[Paper]:
             # Two different arXiv ids with the same title are different papers.
             if slot is not None and paper.arxiv_id and merged[slot].arxiv_id not in (None, paper.arxiv_id):
                 slot = None
+        by_text = slot is None and (slot := by_abstract.find(paper)) is not None
         if slot is None:
             merged.append(paper)
             slot = len(merged) - 1
         else:
-            merged[slot] = merged[slot].merge(paper)
+            kept = merged[slot]
+            merged[slot] = kept.merge(paper)
+            if by_text and paper.arxiv_id and not kept.arxiv_id:
+                merged[slot] = replace(merged[slot], title=paper.title)  # the arXiv title: the newer
         current = merged[slot]
+        by_abstract.saw(current)
         if current.arxiv_id:
             by_id[current.arxiv_id] = slot
         # Every spelling seen names the paper: an export with the HF title merges
@@ -241,3 +293,56 @@ def merge_papers(papers) -> list[Paper]:
         by_title.setdefault(current.title_key, slot)
         by_title.setdefault(paper.title_key, slot)
     return merged
+
+
+class _ByAbstract:
+    """The papers merged so far by their abstracts, for a paper seen by its
+    title only (an export) and, with its arXiv id, under a title its authors
+    changed since (the arXiv API, a feed): they were two papers, sent twice.
+
+    Only between a paper with an id and one without (two ids are two papers
+    whatever their text; two papers without one may be a blog's stock text
+    under each post), only for an abstract of :data:`MIN_ABSTRACT_WORDS` or
+    more that is :func:`same_abstract`, and only when one paper fits (an
+    abstract fitting two is left to neither).  The abstracts are read only
+    when such a pair can be: a run of exports alone, or of arXiv alone, pays
+    nothing."""
+
+    def __init__(self, merged: list[Paper]) -> None:
+        self.merged = merged
+        self.indexed = 0
+        self.words: list[list[str]] = []
+        self.counts: list[int] = []
+        self.anchors: dict[int, list[int]] = {}
+        self.with_id = self.without_id = False
+
+    def saw(self, merged: Paper) -> None:
+        """Note a paper as merged (with an id or without one: a pair of the two kinds can be)."""
+        if merged.arxiv_id:
+            self.with_id = True
+        else:
+            self.without_id = True
+
+    def find(self, paper: Paper) -> int | None:
+        """The slot of the one merged paper whose abstract is ``paper``'s, else None."""
+        if not (self.without_id if paper.arxiv_id else self.with_id):
+            return None
+        self._index()
+        words = abstract_words(paper.abstract)
+        anchors = _abstract_anchors(words)
+        shared = Counter(slot for anchor in anchors for slot in self.anchors.get(anchor, ()))
+        found = [slot for slot, n in sorted(shared.items())
+                 if n >= max(2, _ANCHORS_SHARED * min(len(anchors), self.counts[slot]))
+                 and bool(self.merged[slot].arxiv_id) != bool(paper.arxiv_id) and same_abstract(words, self.words[slot])]
+        return found[0] if len(found) == 1 else None
+
+    def _index(self) -> None:
+        """Index the abstracts of the papers merged since the last call."""
+        for slot in range(self.indexed, len(self.merged)):
+            words = abstract_words(self.merged[slot].abstract)
+            anchors = _abstract_anchors(words)
+            self.words.append(words)
+            self.counts.append(len(anchors))
+            for anchor in anchors:
+                self.anchors.setdefault(anchor, []).append(slot)
+        self.indexed = len(self.merged)

@@ -18,14 +18,14 @@ import os
 import re
 import zlib
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from itertools import takewhile
+from itertools import pairwise, takewhile
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
@@ -58,6 +58,8 @@ HF_HEADER = frozenset(
         "Subscribe",
         "Daily Papers",
         "Trending Papers",
+        "Weekly Papers",  # the headings of the weekly and monthly views
+        "Monthly Papers",
         "byAK and the research community",
     )
 )
@@ -158,7 +160,9 @@ _DATE_LINE = lazy(
     r"|(the\s+)?week(\s+of)?\s+\d{1,2}(,?\s+\d{4})?"  # Week 36, 2024 (the weekly view)
     rf"|week\s+of\s+{_ONE_DATE}"  # Week of Sep 2, 2024
     r"|\d{4}-w\d{1,2}"  # 2024-W36
-    r"|today|yesterday|this\s+week|this\s+month|last\s+week|last\s+month)$",
+    r"|today|yesterday|this\s+week|this\s+month|last\s+week|last\s+month"
+    r"|(mon|tues|wednes|thurs|fri|satur|sun)day)"  # a weekly view's day headings, without the date
+    r"(\s*(?:[·•|(–—-]\s*)?\d{1,3}\s+papers?\)?)?$",  # with the day's count: "Sep 2 · 12 papers", "Sep 3 (9 papers)"
     re.IGNORECASE,
 )
 _SUBSCRIBE = "subscribe"
@@ -308,7 +312,7 @@ _PAPER_META = lazy(
     rf"{_COUNT}"  # 58 (upvotes), 1.2k (GitHub stars)
     rf"|(?:upvotes?|upvoted|votes?|comments?|likes?|stars?|github(?:\s+stars?)?|⭐|▲|👍|💬|★)\s*:?\s*{_COUNT}"
     rf"|{_COUNT}\s*(?:upvotes?|votes?|comments?|likes?|stars?|authors?|replies|reply)"
-    r"|upvote|·|•"
+    r"|upvote|·|•|\+\s?\d[\d,]*"  # +49: the upvoters (or authors) a card does not show
     rf"|submitted\s+by(?:\s+(?:{_SUBMITTER_NAME}))?"  # Submitted by akhaliq
     # Published 2 days ago, Submitted by akhaliq · 3 hours ago
     rf"|(?:(?:published|submitted|posted|updated)(?:\s+by\s+(?:{_SUBMITTER_NAME}))?\s*[·•]?\s*)?"
@@ -408,18 +412,35 @@ def _is_submitter(text: str, after: str | None) -> bool:
 _AI_SUMMARY = "ai-generated summary"
 
 
-def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, str]], bool]:
+def _without_paper_meta(
+    blocks: list[tuple[int, str]], linked: dict[int, str] | None = None
+) -> tuple[list[tuple[int, str]], bool, dict[int, CardLine]]:
     """``blocks`` less the lines of the papers' cards (:func:`_is_paper_meta`),
-    the user name after a ``Submitted by`` on a line of its own, and an
+    the user name after a ``Submitted by`` on a line of its own, an
     "AI-generated summary" heading (with the summary under it, when the
-    abstract follows: it shifted every pair after it); and
-    whether such lines came after the last block kept (the copy went on past
-    the last abstract: it is whole)."""
+    abstract follows: it shifted every pair after it), and a card's links and
+    ``arXiv:ID`` line (:func:`_card_line`, :func:`_under_a_title`); whether
+    such lines came after the last block kept (the copy went on past the last
+    abstract: it is whole); and the arXiv id and code a card's lines give its
+    title, by the title's line (an id from its links' targets too: ``linked``,
+    by line, see :func:`_without_link_targets`)."""
     kept: list[tuple[int, str]] = []
     after_submitted_by = meta_at_end = False
     dropped: set[int] = set()  # an AI summary with the paper's abstract under it
+    cards: dict[int, CardLine] = {}
     for k, (line, text) in enumerate(blocks):
         if k in dropped:
+            continue
+        if (card := _card_line(text)) is not None and (
+            not _ARXIV_LINE.fullmatch(text.strip()) or _under_a_title(blocks, k, kept)
+        ):
+            # a card's "arXiv:2406.01234" or "arXiv Page · PDF · Code" between its title and abstract: it
+            # was read as the abstract (or a paper's page), and the title after it had none
+            if kept and _titles_card(kept[-1][1]):
+                was = cards.get(kept[-1][0], CardLine(None, None))
+                cards[kept[-1][0]] = CardLine(was.arxiv_id or card.arxiv_id or (linked or {}).get(line),
+                                              was.github or card.github)
+            meta_at_end = True
             continue
         if text.casefold().rstrip(":") == _AI_SUMMARY:
             # the heading, and the summary under it when the abstract follows (else it is the paper's text)
@@ -439,7 +460,85 @@ def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, 
         meta_at_end = _is_paper_meta(text)
         if not meta_at_end:
             kept.append((line, text))
-    return kept, meta_at_end or after_submitted_by
+    return kept, meta_at_end or after_submitted_by, cards
+
+
+class CardLine(NamedTuple):
+    """What a card's line of links names: its paper's arXiv id, its code on GitHub."""
+
+    arxiv_id: str | None
+    github: str | None
+
+
+#: The words of the links a card shows between its title and abstract ("arXiv Page", "PDF",
+#: "Code", "GitHub 1.2k", "Project page"), and those of them no other line is made of.
+_LINK_WORDS = frozenset("arxiv page pdf code github project website view abs html demo paper hf homepage".split())
+_STRONG_LINK_WORDS = frozenset("arxiv pdf code github".split())
+#: A paper's id on a card's line: arXiv:ID, arXiv ID, [ID], a bare ID (a category after it), a
+#: link to its arXiv or Hugging Face page, arXiv's DOI for it.
+_ID_PART = lazy(
+    r"(?:arxiv\s*:?\s*|(?:https?://)?(?:www\.|export\.)?(?:arxiv\.org/(?:abs|pdf)/|huggingface\.co/papers/)"
+    rf"|(?:doi\s*:?\s*)?(?:https?://(?:dx\.)?doi\.org/)?10\.48550/arxiv\.)?\[?(?P<id>{ARXIV_ID})\]?(?:\.pdf)?/?"
+    r"(?:\s*\[[\w.-]+\])?",
+    re.IGNORECASE,
+)
+#: A link on a card's line, bare or after a label of link words: "Code: https://github.com/...".
+_URL_PART = lazy(r"(?:(?P<label>[^\W\d_]+(?:\s+[^\W\d_]+){0,2})\s*:?\s+)?<?(?P<url>https?://[^\s<>]+)>?",
+                 re.IGNORECASE)
+_CARD_SPLIT = lazy(r"\s*[·•|]\s*")
+
+
+def _link_words(text: str, strong: bool = True) -> bool:
+    """Link words only ("arXiv Page", "PDF", "GitHub 1.2k"), one of them a strong
+    one unless ``strong`` is false ("Paper" beside "PDF")."""
+    words = _MENU_WORD.findall(text.casefold())
+    return (bool(words) and (not strong or any(w in _STRONG_LINK_WORDS for w in words))
+            and all(w in _LINK_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words))
+
+
+def _card_line(text: str) -> CardLine | None:
+    """A line of a card's links and id ("arXiv:2406.01234", "arXiv Page · PDF ·
+    Code", "https://arxiv.org/abs/ID", "Code: https://github.com/...", with
+    the card's counts beside them) and what it names; None for any other line
+    (a part that is none of those: no title is made of link words only)."""
+    if len(text) > _MAX_CHROME_CHARS or _is_page_chrome(text):
+        return None
+    arxiv_id = github = None
+    named = False
+    for part in _CARD_SPLIT.split(text.strip()):
+        if not part:
+            continue
+        if m := _ID_PART.fullmatch(part):
+            arxiv_id, named = arxiv_id or m["id"], True
+        elif (m := _URL_PART.fullmatch(part)) and (not m["label"] or _link_words(m["label"])):
+            named = True
+            github = github or (m["url"] if "github.com/" in m["url"] else None)
+            arxiv_id = arxiv_id or ((paper := _PAPER_LINK.search(m["url"])) and paper.group(1)) or None
+        elif _link_words(part):
+            named = True
+        elif not (_link_words(part, strong=False) or _is_paper_meta(part)):
+            return None
+    return CardLine(arxiv_id, github) if named else None
+
+
+def _titles_card(text: str) -> bool:
+    """Whether a block read just before a card's links or ``arXiv:ID`` line is
+    the card's title (not the header, a paper's abstract or the page's chrome)."""
+    return len(text) <= MAX_TITLE_CHARS and not _is_page_chrome(text) and not _abstract_goes_on(text)
+
+
+def _under_a_title(blocks: list[tuple[int, str]], k: int, kept: list[tuple[int, str]]) -> bool:
+    """Whether the ``arxiv:ID`` line ``blocks[k]`` is a card's: under the card's
+    title, over its abstract (or its 'Abstract' heading).  A paper's own page
+    has the line over its title instead (see :func:`_paper_page`): what
+    follows it there reads as a title."""
+    if not kept or not _titles_card(kept[-1][1]):
+        return False
+    after = next((t for _, t in blocks[k + 1:] if not (_is_paper_meta(t) or _card_line(t))), None)
+    if after is None:
+        return False
+    heading = after.casefold().rstrip(":") == _ABSTRACT_HEADING
+    return heading or len(after) > MAX_TITLE_CHARS or not _reads_as_title(after)
 
 
 #: The heading of a list of names on lines of their own (see :func:`_names_end`).
@@ -523,13 +622,16 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
     # each paragraph's lines (a line of chrome or of a card's counts alone, as a paragraph that is no candidate)
     paragraphs: list[list[tuple[int, str]]] = []
     alone: set[int] = set()  # indexes of those
+    links: dict[int, list[tuple[int, str]]] = {}  # a card's link lines, by its paragraph's index
     current: list[tuple[int, str]] = []
     for n, t in content:
         if t and not current and _is_page_chrome(t):
             # a header line is a block even with no blank line after it ("Sep 4" right above a title)
             alone.add(len(paragraphs))
             paragraphs.append([(n, t)])
-        elif t and (_is_paper_meta(t) or t.casefold().rstrip(":") == _AI_SUMMARY
+        elif t and current and _card_links_under(current, links.get(len(paragraphs), ()), n, t):
+            links.setdefault(len(paragraphs), []).append((n, t))
+        elif t and (_is_paper_meta(t) or t.casefold().rstrip(":") == _AI_SUMMARY or (not current and _card_line(t))
                     or (len(t) < _MAX_NAV_CHARS and " " in t and _key(t) in _CHROME_KEYS)) or (
             t and not current and paragraphs and paragraphs[-1][0][1].casefold() == "submitted by"
             and _SUBMITTER.fullmatch(t)
@@ -553,12 +655,39 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
     for k, para in enumerate(paragraphs):
         if len(para) == 1:  # (most are)
             blocks.append(para[0])
-            continue
-        if cards and k not in alone:
-            blocks.append(para[0])  # the card's title line, its abstract under it
-            para = para[1:]
-        blocks.append((para[0][0], " ".join([t for _, t in para])))
+        elif cards and k not in alone:
+            # the card's title line, its abstract under it (and its links where they are, in line order)
+            # a short line between the title and a long abstract (names, a venue, a heading) is a block of its
+            # own, to be read or refused: glued to the abstract, it was the abstract's first words
+            lone = [para[1]] if len(para) > 2 and _between_title_and_abstract(para[1][1], para[2][1]) else []
+            rest = para[1 + len(lone):]
+            blocks.extend(sorted([para[0], *lone, (rest[0][0], " ".join([t for _, t in rest])), *links.pop(k, ())]))
+        else:
+            blocks.append((para[0][0], " ".join([t for _, t in para])))
+        blocks.extend(links.pop(k, ()))
     return blocks
+
+
+def _card_links_under(current: list[tuple[int, str]], links: Sequence[tuple[int, str]], n: int, text: str) -> bool:
+    """Whether line ``n``, ``text``, is a card's links or arXiv id under its title
+    in the card's paragraph (``current`` its lines so far, ``links`` those
+    taken out of it): right under the title, or under such a line.  Further
+    down it is the abstract's: a wrapped abstract's line may be a link alone
+    ("... code at" over "https://github.com/..."), and so may its first line's
+    next one, unless that first line reads as a title."""
+    if not (len(current) == 1 or (links and links[-1][0] == n - 1)) or _card_line(text) is None:
+        return False
+    return not _URL_PART.search(text) or _reads_as_title(current[0][1])
+
+
+def _between_title_and_abstract(line: str, after: str) -> bool:
+    """Whether a card's second line is no part of its abstract: the 'Abstract'
+    heading, or a short line that ends no sentence over a line more than
+    twice as long (a card's authors or venue; a wrapped abstract's lines are
+    all about as long as each other)."""
+    if line.casefold().rstrip(":") == _ABSTRACT_HEADING:
+        return True
+    return len(line) <= _MAX_NAV_CHARS * 2 and len(after) > 2 * len(line) and not _SENTENCE_END.search(line[-2:] + " ")
 
 
 #: Paragraphs, of those that may be papers, that must be "a title line, then
@@ -647,7 +776,10 @@ _MD_ESCAPE = lazy(r"\\([\\`*_{}\[\]()#+\-.!>~|:])")
 #: A paper's page, as a link to it names it: on Hugging Face or arXiv.
 _PAPER_LINK = lazy(rf"(?:(?:huggingface\.co)?/papers/|arxiv\.org/(?:abs|pdf)/)({ARXIV_ID})(?:\.pdf)?/?(?:[?#].*)?$")
 #: Lines a Markdown copy of the page has: a heading, or a line that is a link.
-_MD_SIGN = lazy(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}#{0,6}[ \t]*\[[^\]\n]+\]\((?:https?://|/)", re.MULTILINE)
+_MD_SIGN = lazy(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}(?:#{0,6}|[-*+]|\d{1,4}[.)])[ \t]*\[[^\]\n]+\]\((?:https?://|/)",
+                re.MULTILINE)
+#: A list item's mark before a link ("- [Title](...)", "1. [Title](...)"): a clipper's list of the papers.
+_MD_LIST_LINK = lazy(r"^[ ]{0,3}(?:[-*+]|\d{1,4}[.)])[ \t]+(?=\[[^\]\n]+\]\()")
 
 
 def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
@@ -676,6 +808,7 @@ def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
             line = line[quote.end():]
         if heading := _MD_HEADING.fullmatch(line):
             line = heading.group(1)
+        line = _MD_LIST_LINK.sub("", line, count=1)
         whole = _MD_LINK.fullmatch(line.strip())
         line = _MD_LINK.sub(lambda m: "" if m.group(1) else m.group(2), line)
         line = _MD_ESCAPE.sub(r"\1", line)
@@ -691,18 +824,22 @@ _SENTENCE_END = lazy(r"[.!?][)\"”’]?(?:\s|$)")
 _SITE_LINK = lazy(r"https://(?:huggingface\.co|arxiv\.org)/")
 
 
-def _without_link_targets(text: str) -> tuple[str, dict[str, str]]:
+def _without_link_targets(text: str) -> tuple[str, dict[str, str], dict[int, str]]:
     """``text`` less the link targets a text save puts after each link's text
     ("Daily Papers <https://huggingface.co/papers>", "Title <https://huggingface.co/papers/ID>"),
     and the arXiv id of each title whose link is its paper's page.  Read as
     text, the header's links were no header (its lines became a paper) and
     each title ended with its link.  Only in a line as short as a title, and
     that is no sentence or links only to the site or arXiv: an abstract's
-    "Code at <https://github.com/...>. It runs." keeps its link."""
+    "Code at <https://github.com/...>. It runs." keeps its link.  Also the
+    arXiv id a line's links name, by line number: a card's "arXiv Page
+    <https://arxiv.org/abs/ID> · PDF <...>" names its paper (see
+    :func:`_without_paper_meta`)."""
     if "<http" not in text:
-        return text, {}
+        return text, {}, {}
     lines = text.split("\n")
     ids: dict[str, str] = {}
+    by_line: dict[int, str] = {}
     for i, line in enumerate(lines):
         targets = _LINK_TARGET.findall(line) if "<http" in line else []
         plain = _LINK_TARGET.sub("", line)
@@ -713,7 +850,9 @@ def _without_link_targets(text: str) -> tuple[str, dict[str, str]]:
         lines[i] = plain
         if line.rstrip().endswith(">") and (paper := _PAPER_LINK.search(targets[-1])):
             ids[_spaced(plain)] = paper.group(1)
-    return "\n".join(lines), ids
+        if found := next((m.group(1) for t in targets if (m := _PAPER_LINK.search(t))), None):
+            by_line[i + 1] = found
+    return "\n".join(lines), ids, by_line
 
 
 def parse_hf_papers_text(
@@ -733,10 +872,10 @@ def parse_hf_papers_text(
     """
     warn = warn if warn is not None else log.warning
     text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
-    text, linked = _without_link_targets(text)
+    text, linked, linked_lines = _without_link_targets(text)
     ids.update(linked)
     raw = _blocks(text)
-    blocks, meta_at_end = _without_paper_meta(raw)
+    blocks, meta_at_end, cards = _without_paper_meta(raw, linked_lines)
     if not blocks:
         raise InputError(Problem("empty file, expected the text export of a Hugging Face papers page", name, 1))
 
@@ -804,15 +943,22 @@ def parse_hf_papers_text(
                 papers[-1] = replace(first_part, abstract=f"{first_part.abstract} {_without_more(_spaced(title))}")
                 k += 1
                 continue
+            at = t_line
             if last_title:
                 prev_line, prev = last_title
                 why = f"; does {_short(prev)!r} (line {prev_line}) lack its abstract?"
+                if papers and len(papers[-1].abstract) < _MIN_ABSTRACT_CHARS and body[k - 1][0] > prev_line:
+                    # what was read as that abstract is a line the reader does not know, under the title
+                    at, short = body[k - 1]
+                    why = (f" at line {t_line}: this line, {_short(short)!r}, under the title {_short(prev)!r} "
+                           f"(line {prev_line}), is too short to be its abstract: a line between a title and its "
+                           "abstract that is not a card's authors, links or counts? Delete it")
                 if _looks_like_names(prev):
                     why = f"; {_names_line(prev_line, prev)} ({_AUTHOR_LINES_SKIPPED})"
             else:
                 why = "; is the first title missing?"
             raise InputError(
-                Problem(f"expected a paper title, found a {len(title):,}-character paragraph{why}", name, t_line)
+                Problem(f"expected a paper title, found a {len(title):,}-character paragraph{why}", name, at)
             )
         if k + 1 >= len(body):
             after = f" (what follows it, {_short(' '.join(t for _, t in footer))!r}, is page chrome)" if footer else ""
@@ -867,11 +1013,13 @@ def parse_hf_papers_text(
                 Problem(f"the abstract of {_short(title)!r} is {len(abstract):,} characters long, longer than any "
                         "abstract (arXiv takes 1,920): is another copy glued to it without a blank line?", name, a_line)
             )
-        arxiv_id = ids.get(title)
-        authors, published = _card_details(raw, t_line, a_line)
+        card = cards.get(t_line, CardLine(None, None))
+        arxiv_id = ids.get(title) or card.arxiv_id
+        details = _card_details(raw, t_line, a_line)
         papers.append(Paper(title=title, abstract=abstract, source=source, location=f"{name}:{t_line}",
                             arxiv_id=arxiv_id, url=abs_url(arxiv_id) if arxiv_id else None,
-                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None, authors=authors, published=published))
+                            pdf_url=pdf_url(arxiv_id) if arxiv_id else None, authors=details.authors,
+                            published=details.published, upvotes=details.upvotes, github=card.github))
         last_title, page_last = (t_line, title), False
         k += step
     if papers and not footer and not meta_at_end and last_title and not page_last and _cut_off(papers[-1].abstract):
@@ -883,7 +1031,37 @@ def parse_hf_papers_text(
             f"that paper is left out, the {len(papers) - 1} before it are read (export the page again for it)"
         )
         papers.pop()
-    return pages + papers
+    return pages + _without_list_numbers(papers)
+
+
+#: A list's number before a title, as a numbered copy of a listing writes it: "1. ", "12) ", "[3] ", "(4) ".
+_LIST_NUMBER = lazy(r"(?:\[(?P<b>\d{1,4})\]|\((?P<p>\d{1,4})\)|(?P<n>\d{1,4})(?P<s>[.)]))\s+(?=\S)")
+
+
+def _list_number(title: str) -> tuple[str, int, int] | None:
+    """The style, number and length of a list number before ``title``, else None."""
+    if not title[:1].isdigit() and title[:1] not in "[(" or not (m := _LIST_NUMBER.match(title)):
+        return None
+    style = "[]" if m["b"] else "()" if m["p"] else m["s"]
+    return style, int(m["b"] or m["p"] or m["n"]), m.end()
+
+
+def _without_list_numbers(papers: list[Paper]) -> list[Paper]:
+    """``papers`` with the list's numbers taken off their titles, where the
+    listing is a numbered list ("1. Title", "2. Title", ...): more than half
+    of the titles carry a number, all of one style, rising down the list (a
+    single paper: 1).  The number was part of the paper's title and identity,
+    so the same paper from another export was two.  A title that starts with
+    a number of its own ("3D Gaussian Splatting", "1-bit LLMs", "2. Title" in
+    an unnumbered listing) keeps it."""
+    marks = [_list_number(p.title) for p in papers]
+    styles = {m[0] for m in marks if m}
+    if len(styles) != 1 or 2 * sum(1 for m in marks if m) <= len(papers):
+        return papers
+    numbers = [m[1] for m in marks if m]
+    if any(b <= a for a, b in pairwise(numbers)) or (len(numbers) == 1 and numbers != [1]):
+        return papers
+    return [replace(p, title=p.title[m[2]:]) if m else p for p, m in zip(papers, marks, strict=True)]
 
 
 #: The page's button under a shortened abstract, when a copy glues it to the
@@ -975,10 +1153,10 @@ def _paper_page(blocks: list[tuple[int, str]], raw: list[tuple[int, str]], name:
     # the abstract's lines up to the page's links under it (a copy without blank lines has one block a line)
     after = blocks[next(k for k, (line, _) in enumerate(blocks) if line == rest[heading][0]) + 1:]
     abstract = " ".join(text for _, text in takewhile(lambda block: not _is_page_chrome(block[1]), after))
-    authors, published = _card_details(raw, t_line, rest[heading][0])
+    details = _card_details(raw, blocks[at][0], rest[heading][0])
     return Paper(title=_spaced(title), abstract=_spaced(abstract), source=source, arxiv_id=arxiv_id,
                  url=abs_url(arxiv_id), pdf_url=pdf_url(arxiv_id), location=f"{name}:{t_line}",
-                 authors=authors, published=published)
+                 authors=details.authors, published=details.published, upvotes=details.upvotes)
 
 
 #: The line a card or a paper's page names its authors on: "Authors: Ada Lovelace, Grace Hopper"
@@ -992,18 +1170,26 @@ _NAMES_SPLIT = lazy(r",|\s+and\s+|\s*&\s*")
 _DAY_FORMATS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%Y-%m-%d")
 
 
-def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> tuple[tuple[str, ...], datetime | None]:
-    """The authors and publication date a paper shows between the lines
-    ``after`` (its title) and ``before`` (its abstract, or the 'Abstract'
-    heading of its own page): "Authors: ..." and "Published on Sep 4, 2024".
-    They were skipped as the card's lines, and the paper came without the
-    authors and date its copy carries.  A date without its year (the site
-    leaves it out for this year's) is no date: the year is not guessed."""
+class CardDetails(NamedTuple):
+    authors: tuple[str, ...]
+    published: datetime | None
+    upvotes: int | None
+
+
+def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDetails:
+    """The authors, publication date and upvotes a paper shows between the
+    lines ``after`` (its title, or its page's ``arxiv:ID`` line) and ``before``
+    (its abstract, or the 'Abstract' heading of its own page): "Authors: ...",
+    "Published on Sep 4, 2024" and "Upvote 57" (see :func:`_upvotes`).  They
+    were skipped as the card's lines, and the paper came without what its
+    copy carries.  A date without its year (the site leaves it out for this
+    year's) is no date: the year is not guessed."""
     authors: list[str] = []
     published: datetime | None = None
     naming = False
     first = bisect_right(raw, after, key=itemgetter(0))  # (lines in order: a scan of the file per paper cost 2 ms)
-    for _, text in raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]:
+    lines = raw[first:bisect_left(raw, before, lo=first, key=itemgetter(0))]
+    for _, text in lines:
         for part in _META_JOIN.split(text.strip()):
             if published is None and (m := _PUBLISHED_ON.fullmatch(part)):
                 published = _calendar_day(m.group("date"))
@@ -1013,7 +1199,36 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> tuple[
             naming = False
         if naming:
             authors += [name for name in map(_spaced, _NAMES_SPLIT.split(text)) if _is_a_name(name)]
-    return tuple(dict.fromkeys(authors)), published
+    return CardDetails(tuple(dict.fromkeys(authors)), published, _upvotes([text for _, text in lines]))
+
+
+#: An upvote count as a card or a paper's page names it: "Upvote 57", "57 upvotes", "▲ 1.2k".
+_UPVOTES = lazy(rf"(?:upvotes?|upvoted|votes?|▲|👍)\s*:?\s*(?P<a>{_COUNT})|(?P<b>{_COUNT})\s*(?:upvotes?|votes?)",
+                re.IGNORECASE)
+_BARE_COUNT = lazy(_COUNT)
+
+
+def _upvotes(lines: list[str]) -> int | None:
+    """The upvotes among a paper's card lines: named as such ("Upvote 57",
+    "57 upvotes"), or a count on the line under an "Upvote" button; a bare
+    number elsewhere may count anything (comments, stars) and is no vote."""
+    for k, text in enumerate(lines):
+        for part in _META_JOIN.split(text.strip()):
+            if m := _UPVOTES.fullmatch(part):
+                return _count(m["a"] or m["b"])
+        if text.strip().casefold() == "upvote" and k + 1 < len(lines) and _BARE_COUNT.fullmatch(lines[k + 1].strip()):
+            return _count(lines[k + 1].strip())
+    return None
+
+
+def _count(text: str) -> int | None:
+    """"57", "1,234", "1.2k" as a number."""
+    text = text.replace(" ", "").replace(",", "").casefold()
+    scale = 1000 if text.endswith("k") else 1_000_000 if text.endswith("m") else 1
+    try:
+        return round(float(text.rstrip("km")) * scale)
+    except ValueError:
+        return None
 
 
 def _is_a_name(text: str) -> bool:
@@ -1612,7 +1827,8 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
     from .feeds import parse_feed
     if source.path:
         data, name = _local(source, config, "an RSS or Atom feed")
-        yield from parse_feed(data, name, source.label, context.warn)
+        # a saved copy's relative links are relative to where it was saved from, when the config says
+        yield from parse_feed(data, name, source.label, context.warn, base=source.url)
         return
     assert source.url is not None, "the config requires path or url"
     fetched = context.fetcher.get(source.url, source=source.label)

@@ -198,7 +198,9 @@ def test_a_title_beginning_with_subscribe_is_kept_whole():
      "Wednesday, Sep 4", "Wed Sep 4", "September 2024", "Week 36", "Week 36, 2024",
      # a weekly view's range, other spellings of a week or a day
      "Sep 2 - Sep 8, 2024", "Sep 2 – 8", "Sep 2, 2024 — Sep 8, 2024", "2024-09-02 – 2024-09-08", "2024-W36",
-     "Week of Sep 2, 2024", "September, 2024", "04.09.2024", "9/4/2024", "Today", "Yesterday"],
+     "Week of Sep 2, 2024", "September, 2024", "04.09.2024", "9/4/2024", "Today", "Yesterday",
+     # a weekly view's day headings: the day's name alone, or with the day's count
+     "Monday", "Wednesday", "Sep 2 · 12 papers", "Sep 3 (9 papers)", "Tuesday - 1 paper"],
 )
 def test_date_lines_in_the_header_are_chrome(date):
     text = f"Get trending papers in your email inbox!\n\nSubscribe\n\n{date}\n\nA Title\n\nAn abstract of it.\n"
@@ -1364,3 +1366,278 @@ def test_an_authors_heading_over_names_a_line_each_is_neither_title_nor_abstract
     assert [(p.title, p.abstract) for p in papers] == [
         ("Noisy Label Learning at Scale", a1), ("Proofs at Length", a2), ("Third Title Here", a2)]
     assert papers[0].authors == expected
+
+
+_CARD_HEADER = "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+
+
+def _two_cards(lines: str, layout: str) -> bytes:
+    """Two papers of the blank-lines sample, each with ``lines`` between its
+    title and its abstract, in ``layout``: paragraphs, one line each
+    (compact), cards (a paragraph a paper), or the lines glued to the abstract."""
+    first, second = parse("hf-papers-blank-lines.txt")[:2]
+    cards = []
+    for paper in (first, second):
+        if layout == "blank lines":
+            cards.append("\n\n".join([paper.title, *lines.split("\n"), paper.abstract]))
+        elif layout == "compact":
+            cards.append("\n".join([paper.title, lines, paper.abstract]))
+        elif layout == "cards":
+            cards.append("\n".join([paper.title, lines, paper.abstract]))
+        else:  # glued to the abstract's paragraph
+            cards.append(f"{paper.title}\n\n{lines}\n{paper.abstract}")
+    sep = "\n" if layout == "compact" else "\n\n"
+    return (_CARD_HEADER.replace("\n\n", sep) + sep.join(cards) + "\n").encode()
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "compact", "cards", "glued to the abstract"])
+@pytest.mark.parametrize(
+    "lines, arxiv_id",
+    [
+        ("arXiv:2406.01234", "2406.01234"),
+        ("arXiv: 2406.01234v2", "2406.01234"),
+        ("arXiv Page", None),
+        ("PDF", None),
+        ("Code", None),
+        ("arXiv Page · PDF · Code", None),
+        ("arXiv | PDF | GitHub 1.2k", None),
+        ("arXiv:2406.01234\narXiv Page\nPDF\nCode", "2406.01234"),
+        ("arXiv Page <https://arxiv.org/abs/2406.01234> · Code <https://github.com/a/b>", "2406.01234"),
+        ("PDF <https://arxiv.org/pdf/2406.01234v3>", "2406.01234"),
+        ("Code <https://github.com/a/b>", None),
+        ("arXiv:2406.01234 [cs.LG]", "2406.01234"),
+        ("arXiv 2406.01234", "2406.01234"),
+        ("2406.01234", "2406.01234"),
+        ("[2406.01234]", "2406.01234"),
+        ("https://arxiv.org/abs/2406.01234v2", "2406.01234"),
+        ("https://huggingface.co/papers/2406.01234", "2406.01234"),
+        ("DOI: 10.48550/arXiv.2406.01234", "2406.01234"),
+        ("Paper · arXiv:2406.01234 · PDF · Published on Sep 4, 2024", "2406.01234"),
+        ("PDF | Code | 58 upvotes", None),
+    ],
+)
+def test_a_cards_arxiv_id_or_link_lines_between_title_and_abstract_are_read(layout, lines, arxiv_id):
+    """A card with an ``arXiv:ID`` line or its links (arXiv Page, PDF, Code)
+    between title and abstract failed loudly (a paper's page without its
+    'Abstract' heading; a title without an abstract) or was read with the line
+    glued to its abstract.  The id is the paper's, and so is a link's to arXiv."""
+    if layout == "compact" and "\n" in lines:
+        lines = lines.replace("\n", " · ")
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    papers = parse_hf_papers_text(_two_cards(lines, layout), "cards.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    assert [p.arxiv_id for p in papers] == [arxiv_id, arxiv_id]
+    assert papers[0].url == (f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else None)
+
+
+def test_a_listing_title_that_is_made_of_link_words_and_more_is_still_a_title():
+    """Only a line made of link words alone is a card's links: "Code Llama:
+    Open Foundation Models for Code" is a paper."""
+    abstract = parse("hf-papers-blank-lines.txt")[0].abstract
+    text = f"{_CARD_HEADER}Code Llama: Open Foundation Models for Code\n\n{abstract}\n\nPDF Parsing at Scale\n\n{abstract}\n"
+    papers = parse_hf_papers_text(text.encode(), "x.txt")
+    assert [p.title for p in papers] == ["Code Llama: Open Foundation Models for Code", "PDF Parsing at Scale"]
+
+
+def _numbered(titles_: list[str], marks: list[str], version: str = "") -> bytes:
+    abstract = parse("hf-papers-blank-lines.txt")[0].abstract
+    cards = [f"{mark}{title}\n\n{abstract} ({k}{version})." for k, (mark, title) in enumerate(zip(marks, titles_, strict=True))]
+    return (_CARD_HEADER + "\n\n".join(cards) + "\n").encode()
+
+
+NUMBERED = ["Reduced-Order Neural Operators", "3D Gaussian Splatting for Real-Time Rendering",
+            "1-bit LLMs Are All You Need", "2.5D Scene Graphs"]
+
+
+@pytest.mark.parametrize("style", ["{n}. ", "{n}) ", "[{n}] ", "({n}) "])
+@pytest.mark.parametrize("start", [1, 11])
+def test_a_numbered_listing_loses_its_numbers_not_the_titles_own(style, start):
+    """A copy of the listing as a numbered list ("1. Title") kept the number in
+    the title and the identity, so the same paper from another export was two.
+    A title's own leading number ("3D", "1-bit", "2.5D") stays."""
+    marks = [style.format(n=start + k) for k in range(len(NUMBERED))]
+    papers = parse_hf_papers_text(_numbered(NUMBERED, marks), "numbered.txt")
+    assert [p.title for p in papers] == NUMBERED
+    assert papers[1].id == "3d gaussian splatting for real time rendering"
+
+
+@pytest.mark.parametrize(
+    "marks",
+    [
+        ["", "", "2. ", ""],  # one title that starts so, among unnumbered ones
+        ["3. ", "1. ", "2. ", "4. "],  # not a list's order
+        ["1. ", "2) ", "[3] ", "(4) "],  # no one style
+        ["", "", "1. ", "2. "],  # fewer than half
+    ],
+)
+def test_numbers_that_are_no_lists_numbers_stay_in_the_title(marks):
+    papers = parse_hf_papers_text(_numbered(NUMBERED, marks), "numbered.txt")
+    assert [p.title for p in papers] == [m + t for m, t in zip(marks, NUMBERED, strict=True)]
+
+
+def test_a_single_numbered_paper_loses_a_1_but_keeps_another_number():
+    assert parse_hf_papers_text(_numbered(NUMBERED[:1], ["1. "]), "one.txt")[0].title == NUMBERED[0]
+    assert parse_hf_papers_text(_numbered(NUMBERED[:1], ["7. "]), "one.txt")[0].title == "7. " + NUMBERED[0]
+
+
+def test_a_numbered_export_and_an_unnumbered_one_are_the_same_papers(tmp_path):
+    """The identity is the title without the list's number: read together, the two exports give each paper once."""
+    (tmp_path / "a.txt").write_bytes(_numbered(NUMBERED, [f"{k + 1}. " for k in range(4)]))
+    (tmp_path / "b.txt").write_bytes(_numbered(NUMBERED, [""] * 4, version=" revised"))  # (not one by the abstract)
+    path = write_config(tmp_path, "sources: [{type: hf-papers-text, path: '*.txt'}]\ntopics: {t: {any: [x]}}\n")
+    assert [p.title for p in read_papers(parse_config(path.read_text(), path))] == NUMBERED
+
+
+@pytest.mark.parametrize("mark", ["1. ", "- ", "* "])
+def test_a_markdown_list_of_linked_titles_is_read_with_their_ids(mark):
+    """A clipper's Markdown list ("1. [Title](https://huggingface.co/papers/ID)")
+    was no Markdown to the reader: titles came with their link syntax."""
+    abstract = parse("hf-papers-blank-lines.txt")[0].abstract
+    items = [f"{mark if mark != '1. ' else f'{k + 1}. '}[{t}](https://huggingface.co/papers/2406.0123{k})\n\n{abstract}"
+             for k, t in enumerate(NUMBERED[:2])]
+    text = "# Daily Papers\n\nGet trending papers in your email inbox!\n\n" + "\n\n".join(items) + "\n"
+    papers = parse_hf_papers_text(text.encode(), "list.md")
+    assert [(p.title, p.arxiv_id) for p in papers] == [(NUMBERED[0], "2406.01230"), (NUMBERED[1], "2406.01231")]
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "compact"])
+@pytest.mark.parametrize(
+    "view, headings",
+    [
+        ("Daily Papers\n\nWeek of Sep 2, 2024", ["Sep 2", "Sep 3", "Sep 4"]),
+        ("Weekly Papers", ["Monday, Sep 2", "Tuesday, Sep 3", "Wednesday, Sep 4"]),
+        ("Weekly Papers", ["Monday", "Tuesday", "Wednesday"]),
+        ("Monthly Papers\n\nSeptember 2024", ["Sep 2, 2024", "2024-09-03", "4 September 2024"]),
+        ("Daily Papers", ["Sep 2 · 3 papers", "Sep 3 (3 papers)", "Sep 4 · 3 papers"]),
+    ],
+)
+def test_a_week_or_month_listing_with_a_heading_per_day_reads_every_paper(view, headings, layout):
+    """The weekly and monthly views list the papers under a heading a day: a
+    heading the reader did not know ("Weekly Papers", "Monday", "Sep 2 · 3
+    papers") was read as a title, and the error named the wrong line."""
+    expected = [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")[:9]]
+    parts = [view]
+    for k, heading in enumerate(headings):
+        parts.append(heading)
+        for title, abstract in expected[3 * k:3 * k + 3]:
+            parts += [title, abstract]
+    text = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\n" + "\n\n".join(parts) + "\n"
+    if layout == "compact":
+        text = text.replace("\n\n", "\n")
+    papers = parse_hf_papers_text(text.encode(), "week.txt")
+    assert [(p.title, p.abstract) for p in papers] == expected
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "one line each"])
+@pytest.mark.parametrize(
+    "where, lines, upvotes",
+    [
+        ("arxiv:2409.02345\n", "Upvote\n\n57\n\n+49\n", 57),  # (+49: the upvoters not shown)
+        ("Published on Sep 4, 2024", "Upvote 1.2k · 3 comments\n\n", 1200),
+        ("Published on Sep 4, 2024", "57 upvotes\n\n12 comments\n\n", 57),
+        ("Published on Sep 4, 2024", "3 comments\n\n⭐ 2,345\n\n", None),  # no vote among them
+        ("Community\n", "3 comments\n\nakhaliq\n\nThis is a fine paper, we enjoyed reading it.\n\nReply\n", None),
+    ],
+)
+def test_a_papers_page_with_its_counts_is_that_paper_with_its_upvotes(where, lines, upvotes, layout):
+    """A paper's page copied with its upvote and comment counts (and its
+    comments under the abstract) is that paper, with the upvotes it shows;
+    no count is read as a title and no comment as the abstract."""
+    text = (DATA / "hf-paper-page.txt").read_text(encoding="utf-8")
+    text = text.replace(where, where + "\n" + lines if where.endswith("\n") else lines + where)
+    if layout != "blank lines":
+        text = text.replace("\n\n", "\n")
+    (paper,) = parse_hf_papers_text(text.encode(), "page.txt")
+    assert paper.title == "Reduced-Order Neural Operators: Learning Lagrangian Dynamics on Highly Sparse Graphs"
+    assert paper.abstract.endswith(" with negligible change in computation time.")
+    assert (paper.arxiv_id, paper.upvotes, paper.authors) == ("2409.02345", upvotes, ("Hrishikesh Viswanath", "Yue Chang"))
+
+
+def test_a_cards_named_upvotes_between_title_and_abstract_are_its_upvotes():
+    abstract = parse("hf-papers-blank-lines.txt")[0].abstract
+    text = f"{_CARD_HEADER}Sparse Experts\n\nUpvote 58 · 4 comments\n\n{abstract}\n\nDense Experts\n\n· 12 comments\n\n{abstract}\n"
+    assert [p.upvotes for p in parse_hf_papers_text(text.encode(), "cards.txt")] == [58, None]
+
+
+#: How other browsers and systems save the same copy: each a change to the sample's text.
+BROWSER_SAVES = {
+    "CRLF": lambda t: t.replace("\n", "\r\n"),
+    "CR alone (old Mac)": lambda t: t.replace("\n", "\r"),
+    "BOM": lambda t: "\ufeff" + t,
+    "no-break spaces": lambda t: t.replace(" ", "\u00a0"),
+    "narrow and ideographic spaces": lambda t: t.replace(" ", "\u202f", 300).replace(" ", "\u3000", 300),
+    "blank lines of white space": lambda t: t.replace("\n\n", "\n \u00a0\t\n"),
+    "zero-width characters": lambda t: t.replace("Papers", "Pa\u200bpers").replace("\n\n", "\n\u200b\u2060\n"),
+    "tabs": lambda t: "\n".join("\t" + ln if ln else ln for ln in t.split("\n")).replace(" ", "\t", 100),
+    "all at once": lambda t: "\ufeff" + t.replace("\n", "\r\n").replace(" ", "\u00a0", 400).replace(
+        "\r\n\r\n", "\r\n\u200b \t\r\n"),
+}
+
+
+@pytest.mark.parametrize("save", list(BROWSER_SAVES))
+def test_an_export_saved_by_another_browser_reads_the_same_papers(save):
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    papers = parse_hf_papers_text(BROWSER_SAVES[save](text).encode(), "saved.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")]
+
+
+def test_smart_quotes_are_text_and_the_same_identity_as_straight_ones():
+    """A copy that curls the quotes keeps them in the text, and the paper is the one the straight quotes name."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    curly = text.replace("'", "\u2019").replace("Gradient is All You Need?", "\u201cGradient\u201d is All You Need?")
+    papers = parse_hf_papers_text(curly.encode(), "curly.txt")
+    straight = parse("hf-papers-blank-lines.txt")
+    assert papers[-1].title == "\u201cGradient\u201d is All You Need?"
+    assert [p.id for p in papers] == [p.id for p in straight]
+    assert "body\u2019s" in papers[1].abstract
+
+
+@pytest.mark.parametrize("layout", ["blank lines", "compact", "cards"])
+@pytest.mark.parametrize("line", ["https://github.com/a/b", "Code: https://github.com/a/b",
+                                  "arXiv Page · PDF · Code: https://github.com/a/b"])
+def test_a_cards_code_link_between_title_and_abstract_is_the_papers_code(layout, line):
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    papers = parse_hf_papers_text(_two_cards(line, layout), "cards.txt")
+    assert [(p.title, p.abstract, p.github) for p in papers] == [
+        (p.title, p.abstract, "https://github.com/a/b") for p in expected]
+
+
+def test_a_link_alone_on_a_wrapped_abstracts_line_stays_in_the_abstract():
+    """A wrapped abstract ("... code at" over a link alone) keeps its link: only
+    a card's lines right under its title are its links."""
+    abstract = ("We study the problem in depth and find a simple method that works well in practice. Our code "
+                "is available at https://github.com/a/b and the data too.")
+    text = f"{_CARD_HEADER}Sparse Experts at Scale\n\nWe study the problem in depth and find a simple method that works\n" \
+           "well in practice. Our code is available at\nhttps://github.com/a/b\nand the data too.\n"
+    (paper,) = parse_hf_papers_text(text.encode(), "wrapped.txt")
+    assert (paper.abstract, paper.github) == (abstract, None)
+
+
+@pytest.mark.parametrize("layout", ["cards", "compact", "blank lines"])
+@pytest.mark.parametrize(
+    "line, words",
+    [
+        ("Ada Lovelace, Grace Hopper", "looks like a list of author names"),
+        ("Accepted at ICML 2024", "reads as another title"),
+        ("cs.LG", "this line, 'cs.LG', under the title"),
+        ("NeurIPS 2024 (Oral)", "this line, 'NeurIPS 2024 (Oral)', under the title"),
+    ],
+)
+def test_an_unknown_line_between_a_cards_title_and_abstract_is_refused_at_it(layout, line, words):
+    """A card copied as one block with a line the reader does not know under
+    its title (authors without 'Authors:', a venue, a category) had that line
+    glued to the front of its abstract, without a word; in the other layouts
+    the error named the abstract.  It is refused at that line (8 or 9)."""
+    content = _two_cards(line, layout)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(content, "cards.txt")
+    at = content.decode().split("\n").index(line) + 1
+    assert len(info.value.problems) == 1 and words in str(info.value)
+    assert str(info.value).startswith(f"cards.txt:{at}: ") or f"line {at}, {line!r}" in str(info.value)
+
+
+@pytest.mark.parametrize("heading", ["Abstract", "Abstract:"])
+def test_an_abstract_heading_inside_a_card_is_no_text(heading):
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    papers = parse_hf_papers_text(_two_cards(heading, "cards"), "cards.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]

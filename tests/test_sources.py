@@ -578,7 +578,9 @@ def test_hf_daily_nulls_odd_types_and_extra_fields_are_unknown_values():
                {"paper": {"id": "not-an-arxiv-id", "title": "A paper only on the Hub", "upvotes": true}}]"""
     warnings = Collect()
     first, second = parse_hf_daily(body, "hf.json", "hf", warnings)
-    assert warnings == []
+    # a paper without its summary is read by its title, and said so (a silent partial entry otherwise)
+    assert warnings == ["hf.json: source 'hf': item 1 (2406.05501) and 1 more without a summary: read by the title "
+                        "only (topics' abstract terms cannot match it, and the email shows no abstract)"]
     assert first.arxiv_id == "2406.05501" and first.abstract == ""
     assert first.authors == ("Ingrid Solberg", "Rafael Costa") and first.keywords == ("flow matching",)
     assert first.upvotes is None and first.published is None and first.github is None
@@ -2049,7 +2051,9 @@ def test_hf_daily_fields_of_another_type_than_promised_are_unknown_values():
     papers = parse_hf_daily(body, "d.json", "hf", warnings)
     assert [(p.arxiv_id, p.title, p.authors, p.keywords, p.abstract) for p in papers] == [
         ("2406.05501", "Flow Matching", (), (), ""), ("2406.05503", "Third", (), (), "")]
-    assert warnings == ["d.json: source 'hf': item 2 (2406.05502) has no title; skipped"]
+    assert warnings[0] == "d.json: source 'hf': item 2 (2406.05502) has no title; skipped"
+    assert warnings[1].startswith("d.json: source 'hf': item 1 (2406.05501) and 1 more without a summary: ")
+    assert len(warnings) == 2
 
 
 def test_hf_daily_ids_a_tool_wrote_as_numbers_are_the_arxiv_ids_they_were():
@@ -2547,3 +2551,184 @@ def test_validate_fetch_looks_the_liked_papers_up_and_a_failed_lookup_is_a_warni
     with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite3") as db:
         known = {row[0] for row in db.execute("SELECT id FROM papers")}
     assert {"2102.09844", "2206.00364"} <= known  # the send after it finds them offline
+
+
+def _as_hf_shows(abstract: str) -> str:
+    """An arXiv abstract as a Hugging Face listing shows it: the math's ``$``,
+    backslashes and braces gone ("$\\sim$1000" is "sim1000"), accents composed."""
+    return re.sub(r"[$\\{}]", "", abstract.replace('\\"o', "ö"))
+
+
+def _changed_title_pair() -> tuple:
+    """An arXiv paper (with its id, under the title of its latest version) and
+    the same paper in a listing export: its first title, no id, its abstract as
+    the site shows it."""
+    from newsletter.readers import parse_hf_papers_text
+
+    arxiv = parse_arxiv(data("arxiv-latex.xml"), "api.xml", "arXiv", Collect()).papers[1]
+    text = (f"Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+            f"Sinkhorn-Free Schrödinger Bridges\n\n{_as_hf_shows(arxiv.abstract)}\n")
+    (export,) = parse_hf_papers_text(text.encode(), "export.txt", "export")
+    return export, arxiv
+
+
+@pytest.mark.parametrize("export_first", [True, False])
+def test_a_paper_whose_title_changed_is_one_paper_by_its_abstract(export_first):
+    """The same paper seen by its title only (an export) and, with its arXiv id,
+    under a changed title stayed two papers, and went out twice.  The same
+    abstract (math written either way) makes it one, with the arXiv id and title."""
+    from newsletter.models import merge_papers
+
+    export, arxiv = _changed_title_pair()
+    assert export.title_key != arxiv.title_key and export.abstract != arxiv.abstract
+    (one,) = merge_papers([export, arxiv] if export_first else [arxiv, export])
+    assert (one.id, one.title) == ("2406.04876", arxiv.title)
+    assert set(one.source.split(", ")) == {"export", "arXiv"}
+
+
+def test_an_abstract_decides_only_between_a_paper_with_an_arxiv_id_and_one_without():
+    """Never two different papers: two arXiv ids stay two whatever their text;
+    an abstract two arXiv papers share names neither; two papers without ids
+    (a blog's stock text under each post) stay two; a short or different
+    abstract is no match."""
+    from newsletter.models import merge_papers
+
+    export, arxiv = _changed_title_pair()
+    twin = dataclasses.replace(arxiv, arxiv_id="2406.09999", title="A Resubmission Under Another Id")
+    assert len(merge_papers([arxiv, twin])) == 2
+    assert len(merge_papers([arxiv, twin, export])) == 3  # the export fits both: left to neither
+    assert {p.arxiv_id for p in merge_papers([export, arxiv, twin])} == {"2406.04876", "2406.09999"}
+    other = dataclasses.replace(export, title="Another Post of the Blog")
+    assert len(merge_papers([export, other])) == 2
+    short = dataclasses.replace(export, abstract="We recast the Schrödinger bridge problem as one optimization.")
+    assert len(merge_papers([short, dataclasses.replace(arxiv, abstract=short.abstract)])) == 2
+    words = export.abstract.split()
+    rewritten = dataclasses.replace(export, abstract=" ".join(words[:30] + ["Entirely", "new", "results"] * 15))
+    assert len(merge_papers([rewritten, arxiv])) == 2
+    cut = dataclasses.replace(export, abstract=" ".join(words[:50]) + " Read more")  # a card's shortened abstract
+    assert len(merge_papers([arxiv, cut])) == 1
+    # a paper that got its id by its title (an export, then the daily papers) is found by a later copy without one
+    daily = dataclasses.replace(export, arxiv_id="2406.04876", source="daily")
+    feed = dataclasses.replace(export, title="Schrödinger Bridges, Revisited", source="feed")
+    (one,) = merge_papers([export, daily, feed])
+    assert one.id == "2406.04876" and one.source == "export, daily, feed"
+
+
+def test_papers_lists_a_paper_whose_title_changed_once_with_its_arxiv_id(tmp_path, cli):
+    export, arxiv = _changed_title_pair()
+    (tmp_path / "api.xml").write_bytes(data("arxiv-latex.xml"))
+    (tmp_path / "export.txt").write_text(
+        "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+        f"{export.title}\n\n{export.abstract}\n", encoding="utf-8")
+    write_config(tmp_path, "sources:\n  - {type: hf-papers-text, path: export.txt}\n  - {type: arxiv, path: api.xml}\n"
+                 "topics: {t: {any: [bridge]}}\n")
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    listed = json.loads(r.out)
+    assert len(listed) == 6
+    assert [p["title"] for p in listed if p["id"] == "2406.04876"] == [arxiv.title.replace('\\"o', "ö")]
+
+
+_SITELESS_RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Reading group</title><description>d</description>
+  <item><title>Paper one</title><link>notes/one.html</link><description>We read paper one.</description></item>
+  <item><title>Paper two</title><link>/abs/two</link><description>We read paper two.</description>
+    <pubDate>not a date</pubDate></item>
+  <item><title>Paper three</title><description>No link at all, no date.</description></item>
+</channel></rss>"""
+_SITELESS_ATOM = b"""<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>urn:t</id>
+  <entry><title>Paper one</title><id>urn:a</id><link href="notes/one.html"/><summary>We read paper one.</summary></entry>
+  <entry><title>Paper two</title><id>urn:b</id><link href="/abs/two"/><summary>We read paper two.</summary></entry>
+  <entry><title>Paper three</title><id>urn:c</id><summary>No link at all, no date.</summary></entry></feed>"""
+_SITELESS_JSON = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+    {"id": "1", "url": "notes/one.html", "title": "Paper one", "content_text": "We read paper one."},
+    {"id": "2", "url": "/abs/two", "title": "Paper two", "content_text": "We read paper two."},
+    {"id": "3", "title": "Paper three", "content_text": "No link at all, no date."}]}).encode()
+
+
+@pytest.mark.parametrize("body", [_SITELESS_RSS, _SITELESS_ATOM, _SITELESS_JSON], ids=["rss", "atom", "json feed"])
+def test_a_saved_feed_with_relative_links_and_no_site_says_so_and_its_url_resolves_them(body, tmp_path):
+    """A saved feed whose entries link relatively and that names no site of
+    its own (an Atom feed's ``urn:`` id is none) lost every link without a
+    word.  It says so once; the source's ``url:`` beside its ``path:`` is
+    where the copy came from, and resolves them.  No dates is no error."""
+    warnings = Collect()
+    papers = parse_feed(body, "saved.xml", "group", warnings)
+    assert [(p.title, p.url, p.published) for p in papers] == [
+        ("Paper one", None, None), ("Paper two", None, None), ("Paper three", None, None)]
+    assert len(warnings) == 1 and warnings[0].startswith("saved.xml: source 'group': entries link to relative ")
+    assert "'notes/one.html'" in warnings[0] and "url: beside its path:" in warnings[0]
+    (tmp_path / "saved.xml").write_bytes(body)
+    config = config_at(tmp_path, "sources: [{type: feed, name: group, path: saved.xml, "
+                                 "url: 'https://group.example.org/reading/feed.xml'}]\ntopics: {t: {any: [x]}}\n")
+    papers, warnings = read(config, offline=True)
+    assert [p.url for p in papers] == ["https://group.example.org/reading/notes/one.html",
+                                       "https://group.example.org/abs/two", None]
+    assert warnings == []
+
+
+def test_an_arxiv_error_entry_named_by_its_link_is_the_error_not_a_paper():
+    """A mirror or proxy that rewrites the entries' ids leaves the error's
+    link: the entry was a paper titled 'Error' to a feed source, and "no
+    arXiv id" to an arxiv one."""
+    body = b"""<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>ArXiv Query</title>
+      <id>urn:q</id><entry><id>urn:err</id><title>Error</title><summary>start must be an integer</summary>
+      <link href="http://arxiv.org/api/errors#start_must_be_an_integer" rel="alternate"/></entry></feed>"""
+    for parse in (lambda: parse_arxiv(body, "q.xml", "arxiv", Collect()), lambda: parse_feed(body, "q.xml", "arxiv", Collect())):
+        with pytest.raises(InputError) as info:
+            parse()
+        assert str(info.value) == "q.xml: source 'arxiv': the arXiv API says: start must be an integer"
+
+
+def test_arxiv_rdf_feed_titles_give_the_announcement_type_a_filter_keeps():
+    """The RSS 1.0 (RDF) feed says a replacement and a cross-list in the
+    title's tail (``UPDATED``, ``CROSS LISTED``): with no type read,
+    ``announce_type: [new]`` kept every replacement of a saved RDF feed."""
+    def ids(types):
+        return [p.arxiv_id for p in parse_arxiv(data("arxiv-rdf.xml"), "cs.LG.rdf", "arXiv", Collect(), types).papers]
+
+    assert ids([]) == ["2306.01794", "2306.01811", "hep-th/9901001"]
+    assert ids(["new"]) == ["2306.01794"]
+    assert ids(["replace"]) == ["2306.01811"]
+    assert ids(["new", "cross"]) == ["2306.01794", "hep-th/9901001"]
+
+
+def test_atom_with_escaped_html_cdata_and_xhtml_titles_and_summaries_reads_their_text():
+    """Atom's three ways of carrying markup (escaped HTML, HTML in CDATA, inline
+    XHTML), in titles and summaries: the text as a reader sees it, an escaped
+    ``&lt;b&gt;`` in HTML being the text "<b>", never a tag."""
+    body = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Lab</title>
+      <link href="https://lab.example.org/"/><id>urn:x</id><updated>2024-06-06T00:00:00Z</updated>
+      <entry><title type="html">Diffusion &amp;lt;b&amp;gt; Models &amp;amp; Friends</title><id>urn:1</id>
+        <link href="/posts/1"/><summary type="html">&lt;p&gt;We show that x &amp;lt; y &amp;amp; &lt;i&gt;z&lt;/i&gt;
+        holds.&lt;/p&gt;</summary></entry>
+      <entry><title type="html"><![CDATA[Transformers <i>and</i> Graphs &amp; more]]></title><id>urn:2</id>
+        <link href="posts/2.html"/><summary type="html"><![CDATA[<p>We show that <b>graphs</b> &amp; transformers mix;
+        3 &lt; 4.</p><script>alert(1)</script>]]></summary></entry>
+      <entry><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">XHTML <em>Title</em></div></title>
+        <id>urn:3</id><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>Some &amp; content.</p></div>
+        </content></entry></feed>"""
+    warnings = Collect()
+    papers = parse_feed(body, "lab.xml", "lab", warnings)
+    assert [(p.title, p.abstract, p.url) for p in papers] == [
+        ("Diffusion <b> Models & Friends", "We show that x < y & z holds.", "https://lab.example.org/posts/1"),
+        ("Transformers and Graphs & more", "We show that graphs & transformers mix; 3 < 4.",
+         "https://lab.example.org/posts/2.html"),
+        ("XHTML Title", "Some & content.", None),
+    ]
+    assert warnings == []
+
+
+def test_a_json_feed_11_item_with_only_its_modified_date_or_none_is_read():
+    """JSON Feed 1.1's items: ``date_modified`` alone dates an item (as an Atom
+    entry's ``updated`` does); no date, no authors, a body in ``summary`` only
+    are unknown values, not errors."""
+    body = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "Lab",
+                       "home_page_url": "https://lab.example.org/", "items": [
+                           {"id": "a", "url": "https://lab.example.org/a", "title": "Modified only",
+                            "content_text": "Text.", "date_modified": "2024-06-07T10:00:00+02:00"},
+                           {"id": "b", "title": "Undated", "summary": "Summary only.", "authors": []}]}).encode()
+    warnings = Collect()
+    first, second = parse_feed(body, "lab.json", "lab", warnings)
+    assert first.published == datetime(2024, 6, 7, 8, 0, tzinfo=UTC)
+    assert (second.published, second.abstract, second.authors, second.url) == (None, "Summary only.", (), None)
+    assert warnings == []
