@@ -730,7 +730,8 @@ def preview(
                 click.echo(f"{e.email}: no new papers, nothing would be sent")
                 continue
             later = f"  (not due now: goes out {shown_time(e.next_send)})" if e.next_send else ""
-            click.echo(f"{e.slug + '.html':<{width}}  {e.papers:3} papers  {e.html_bytes / 1024:6.1f} KB  {e.subject}{later}")
+            papers = f"{e.papers:3} {'paper ' if e.papers == 1 else 'papers'}"
+            click.echo(f"{e.slug + '.html':<{width}}  {papers}  {e.html_bytes / 1024:6.1f} KB  {e.subject}{later}")
         click.echo(f"{report}: {report.out / 'index.html'}")
         if open_browser:
             _open_in_browser((report.out / "index.html").resolve().as_uri())

@@ -24,8 +24,9 @@ the parts of a text that are plausibly LaTeX, so plain text with prices
   numbered label a typeset paper shows means nothing without its
   bibliography, while a key usually names the work (``kingma2015adam``) and
   the sentence keeps its noun.  Cross-references (``\\ref``, ``\\eqref``,
-  ``\\cref``...) and ``\\label`` are dropped with the space or ``~`` before
-  them: they point into a paper the reader does not have.
+  ``\\cref``...) show as "??" (``Eq. (??)``), as LaTeX shows one it cannot
+  resolve: they point into a paper the reader does not have; ``\\label`` is
+  dropped.
 
 What cannot be converted is left readable: math whose conversion fails keeps
 its source without the ``$`` delimiters.  pylatexenc reports what its
@@ -293,6 +294,15 @@ def _combining(mark: str):
     return accent
 
 
+#: The upgreek package's letters, ``\\upmu`` and the rest, as their Greek letter.
+_UPRIGHT_GREEK = dict(zip(
+    ("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu nu xi pi rho sigma tau "
+     "upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega").split(),
+    "αβγδεεζηθϑικλμνξπρστυφφχψωΓΔΘΛΞΠΣΥΦΨΩ",
+    strict=True,
+))
+
+
 @functools.cache
 def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb]:
     """pylatexenc, set up on the first text with LaTeX in it (imported then:
@@ -329,6 +339,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("LaTeX", "LaTeX"),
             spec("TeX", "TeX"),
             spec("epsilon", "ε"),
+            # upright Greek (upgreek, as units write it: "2\\,\\upmu m"): it was dropped ("2m")
+            *(spec("up" + name, letter) for name, letter in _UPRIGHT_GREEK.items()),
             spec("varepsilon", "ε"),
             spec("phi", "φ"),
             spec("|", "‖"),
@@ -612,6 +624,8 @@ def _math(source: str, lost: bool = False) -> str:
         source = _PRIME.sub(lambda m: "″" if m[1] else "′", source)
     if "\\" in source:  # a paper's own blackboard letters: \P(X > t) is ℙ(X > t), not "(X > t)" or "¶(X > t)"
         source = _BLACKBOARD_MACRO.sub(r"\\mathbb{\1}", source)
+        if "\\math" in source:  # bbm's and dsfont's blackboard letters; the indicator 𝟙 (it read as a plain 1)
+            source = _INDICATOR.sub("𝟙", _BLACKBOARD_FONT.sub(r"\\mathbb", source))
     if "brace" in source:
         source = _braces_unlabelled(source)
     if "\\choose" in source or "\\over" in source:
@@ -627,6 +641,11 @@ def _math(source: str, lost: bool = False) -> str:
         text = text[0] + text[2:]
     return unicodedata.normalize("NFC", _operator_spacing(_norm_bars_tight(text) if "‖ " in text or " ‖" in text else text))
 
+
+#: The blackboard fonts of the bbm and dsfont packages (``\\mathbbm{1}``, ``\\mathds{R}``): pylatexenc knows only ``\\mathbb``.
+_BLACKBOARD_FONT = re.compile(r"\\(?:mathbbm|mathds|mathbbold)(?![a-zA-Z])")
+#: The indicator function, a blackboard one (pylatexenc has no blackboard digits).
+_INDICATOR = re.compile(r"\\mathbb\s*(?:\{\s*1\s*\}|1(?!\d))")
 
 #: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
 _BLACKBOARD_MACRO = re.compile(r"\\([PERNZQC])(?![a-zA-Z])")
@@ -1401,6 +1420,10 @@ def _prose_environment(m: re.Match) -> str:
 def _converted(text: str) -> str:
     if "\\verb" in text:
         text = _VERB.sub(r"\2", text)
+    if "\\texorpdfstring" in text:
+        text = _pdf_strings(text)
+    if _SIUNITX_HINT.search(text):
+        text = _quantities(text)
     if "\\def" in text or "command" in text or "\\Declare" in text:
         text = _definitions(text)
     if "\\begin{" in text:
@@ -1427,6 +1450,112 @@ def _ties_at_math(segment: str, after: bool, before: bool) -> str:
 
 _SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 
+#: siunitx's quantities, numbers and units: ``\\SI{5}{\\milli\\second}``, ``\\num{1e6}``, ``\\si{\\percent}``.
+_SIUNITX = re.compile(r"\\(?P<kind>SI|qty|num|si|unit|SIrange|qtyrange|numrange)\s*(?:\[[^\]]*\]\s*)?(?=\{)")
+_SIUNITX_HINT = re.compile(r"\\(?:SI|qty|num|si|unit)")
+_ARGUMENTS = {"SI": 2, "qty": 2, "num": 1, "si": 1, "unit": 1, "SIrange": 3, "qtyrange": 3, "numrange": 2}
+#: What a unit macro prints (the prefixes run into the unit after them: ``\\milli\\second`` is "ms").
+_UNITS = {
+    **dict.fromkeys(("meter", "metre"), "m"), "second": "s", "gram": "g", "kilogram": "kg", "ampere": "A",
+    "kelvin": "K", "mole": "mol", "candela": "cd", "hertz": "Hz", "newton": "N", "pascal": "Pa", "joule": "J",
+    "watt": "W", "volt": "V", "ohm": "Ω", "tesla": "T", "electronvolt": "eV", "percent": "%", "degree": "°",
+    **dict.fromkeys(("celsius", "degreeCelsius"), "°C"), **dict.fromkeys(("liter", "litre"), "L"), "byte": "B",
+    "bit": "bit", "hour": "h", "minute": "min", "day": "d", "decibel": "dB", "angstrom": "Å", "farad": "F",
+    "coulomb": "C", "henry": "H", "weber": "Wb", "siemens": "S", "radian": "rad", "steradian": "sr",
+    "becquerel": "Bq", "gray": "Gy", "sievert": "Sv", "tonne": "t", "dalton": "Da", "bar": "bar", "barn": "b",
+    "arcminute": "′", "arcsecond": "″", "femto": "f", "pico": "p", "nano": "n", "micro": "µ", "milli": "m",
+    "centi": "c", "deci": "d", "kilo": "k", "mega": "M", "giga": "G", "tera": "T", "peta": "P",
+    "per": "/", "squared": "²", "cubed": "³",
+}
+_UNIT_MACRO = re.compile(r"\\(?:(?P<power>square|cubic)\s*\\)?(?P<name>[a-zA-Z]+)\s*|(?P<dot>(?<=\w)[.~](?=\w))")
+#: An exponent in a number as siunitx writes it, ``1e6``, ``2.5E-3``.
+_EXPONENT = re.compile(r"^(?P<mantissa>[+-]?[\d.,]+)?\s*[eE]\s*(?P<power>[+-]?\d+)$")
+
+
+def _quantities(text: str) -> str:
+    """siunitx's ``\\SI{5}{\\milli\\second}`` as "5 ms", ``\\num{1e6}`` as "1 × 10⁶",
+    ``\\si{\\percent}`` as "%" (in math as text, so its spaces stay): the macros
+    were left as written outside math, and inside it the unit was lost ("5")."""
+    out, pos = [], 0
+    for m in _SIUNITX.finditer(text):
+        if m.start() < pos:
+            continue
+        groups, end = [], m.end()
+        for _ in range(_ARGUMENTS[m["kind"]]):
+            close = _braced(text, end) if text.startswith("{", end) else None
+            if close is None:
+                break
+            groups.append(text[end + 1:close - 1].strip())
+            end = close
+        else:
+            shown = _quantity(m["kind"], groups)
+            out += [text[pos:m.start()], f"\\text{{{shown}}}" if _in_math(text, m.start()) else shown]
+            pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _quantity(kind: str, groups: list[str]) -> str:
+    if kind in ("si", "unit"):
+        return _unit(groups[0])
+    if kind == "num":
+        return _number(groups[0])
+    if kind == "numrange":
+        return f"{_number(groups[0])}–{_number(groups[1])}"
+    numbers = [_number(g) for g in groups[:-1]]
+    unit = _unit(groups[-1])
+    gap = "" if unit[:1] in ("%", "°", "′", "″") and unit not in ("°C",) else " "
+    return "–".join(numbers) + gap + unit
+
+
+def _number(source: str) -> str:
+    m = _EXPONENT.match(source.replace(" ", ""))
+    if m is None:
+        return source.replace("-", "−") if source.startswith("-") else source
+    power = m["power"].lstrip("+").translate(_SUPERSCRIPT_DIGITS)
+    return f"{m['mantissa']} × 10{power}" if m["mantissa"] else f"10{power}"
+
+
+_SUPERSCRIPT_DIGITS = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _unit(source: str) -> str:
+    """A unit's macros as their symbols (``\\kilo\\meter\\per\\second``: "km/s");
+    written out (``m.s^{-1}``, ``GHz``), as written, a product's dot a "·"."""
+    def one(m: re.Match) -> str:
+        if m["dot"]:
+            return "·"
+        return _UNITS.get(m["name"], m["name"]) + {"square": "²", "cubic": "³"}.get(m["power"] or "", "")
+
+    unit = _UNIT_MACRO.sub(one, source) if "\\" in source or "." in source or "~" in source else source
+    if "^" in unit:
+        unit = to_unicode(f"${unit}$")
+    return unit.replace(" ", "")
+
+
+_PDF_STRING = re.compile(r"\\texorpdfstring\s*(?=\{)")
+
+
+def _pdf_strings(text: str) -> str:
+    """``\\texorpdfstring{$\\alpha$}{alpha}`` (a title's math with its plain
+    form for the PDF's bookmarks) as its first, typeset argument: the title
+    read "{α}{alpha}-Divergence"."""
+    out, pos = [], 0
+    for m in _PDF_STRING.finditer(text):
+        if m.start() < pos:
+            continue
+        first = _braced(text, m.end())
+        if first is None:
+            continue
+        after = first + len(text[first:]) - len(text[first:].lstrip())
+        second = _braced(text, after) if text.startswith("{", after) else None
+        if second is None:
+            continue
+        out += [text[pos:m.start()], text[m.end() + 1:first - 1]]
+        pos = second
+    out.append(text[pos:])
+    return "".join(out)
+
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
 #: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
@@ -1443,6 +1572,8 @@ _LETTER_MACRO_SPACE = re.compile(
     r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
     # a dash or a backslash written as a macro: "trade\\textendash off" is "trade–off", not "trade– off"
     r"|(\\text(?:endash|emdash|backslash))[ \t]+(?=\w)"
+    # a unit's prefix or symbol written as a macro: "5\\textmu m" is "5µm", "\\textasciitilde 5" is "~5"
+    r"|(\\(?:text(?:mu|asciitilde|degree|ohm)|upmu))[ \t]+(?=\w)"
 )
 
 
@@ -1460,7 +1591,7 @@ def _text(segment: str) -> str:
     # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math
     segment = _OPERATOR_GROUP.sub(r"\1\\ \2", _OPERATOR.sub(r"\\ \\\1", segment))
     segment = _OPERATOR_AFTER.sub(r"\1\\ ", segment)
-    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2] or m[3]) + "{}", segment))
+    return _TEXT_MACRO.sub(_text_macro, _LETTER_MACRO_SPACE.sub(lambda m: (m[1] or m[2] or m[3] or m[4]) + "{}", segment))
 
 
 #: Names papers give the macro for their own method, model or system (``\\method``, ``\\ours``).

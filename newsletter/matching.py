@@ -189,7 +189,7 @@ def compile_term(text: str) -> Term:
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"empty term {text!r}")
     raw = text.strip()
-    if len(raw) >= 2 and raw.startswith("/") and raw.endswith("/"):
+    if is_regex_term(raw):
         body = raw[1:-1]
         if not body:
             raise ValueError(f"empty regular expression {text!r}")
@@ -297,6 +297,20 @@ def is_long_match(text: str) -> bool:
     return len(text) > REASON_CHARS or len(text.split()) > REASON_WORDS
 
 
+def is_regex_term(term: str) -> bool:
+    """Whether a term as the config writes it is a ``/regex/``."""
+    raw = term.strip()
+    return len(raw) >= 2 and raw.startswith("/") and raw.endswith("/")
+
+
+def reason_match(text: str, term: str) -> str:
+    """A matched text as a reason names it: a ``/regex/``'s long match by its
+    ends (:func:`short_match`); a word or phrase term's whole, however many
+    words ("reinforcement learning from human feedback" read
+    "reinforcement … feedback", a term the reader wrote, cut)."""
+    return short_match(text) if is_regex_term(term) else " ".join(text.split())
+
+
 def short_match(text: str) -> str:
     """A matched text as a reason names it: whole when short, else its first
     and last words (``explaining … predictions``)."""
@@ -305,6 +319,33 @@ def short_match(text: str) -> str:
         return text
     words = WORD.findall(text)
     return f"{words[0]} … {words[-1]}" if len(words) > 1 else text[:REASON_CHARS] + "…"
+
+
+def in_terms_case(text: str, term: str) -> str:
+    """A match's words that are only capitalised (a title's title case, a
+    sentence's first word) in lower case where the config writes the term's
+    word so: the reader was given "Why: interpretability, Explainable",
+    "Stochastic Gradient, SGD" or "also in LLMs (Language Models)", the case
+    of wherever the first hit happened to be.  An acronym or a mixed-case
+    name ("SGD", "AutoDiffusion") keeps its letters, and so does a word the
+    term writes with a capital ("Schrödinger bridge*": "Schrödinger
+    bridges").  A ``/regex/`` (case-insensitive, its capitals escapes such
+    as ``\\W``) has its match lowered only when every word of it is merely
+    capitalised."""
+    if text == text.lower():
+        return text
+    words = _WORD_PARTS.split(text)
+    if is_regex_term(term):
+        return text.lower() if all(w[1:] == w[1:].lower() for w in words) else text
+    cases = [w == w.lower() for w in _WORD_PARTS.split(term.rstrip("*")) if w]
+    if len(cases) != len([w for w in words if w]):
+        return text  # not word for word (a term's phrase matched otherwise): as the paper writes it
+    at = iter(cases)
+    return _WORD_RUN.sub(lambda m: m[0].lower() if next(at) and m[0][1:] == m[0][1:].lower() else m[0], text)
+
+
+_WORD_RUN = re.compile(r"[^\W_]+")
+_WORD_PARTS = re.compile(r"[\W_]+")  # "Physics-Informed": two words
 
 
 @dataclass(frozen=True)
@@ -338,11 +379,11 @@ class PaperMatch:
         if self.reasons:
             return "; ".join(self.reasons)
         # One entry per matched text regardless of case ("Convex" in the title and
-        # "convex" in the abstract are the same reason); the first form is kept.
+        # "convex" in the abstract are the same reason), in the term's case (the email's).
         found: dict[str, str] = {}
         for h in self.hits:
             if h.field != "categories":
-                text = short_match(h.text)
+                text = reason_match(h.text if h.field == "authors" else in_terms_case(h.text, h.term), h.term)
                 found.setdefault(text.casefold(), text)
         return "matched: " + ", ".join(found.values()) if found else ""
 

@@ -40,7 +40,16 @@ from markupsafe import Markup, escape
 from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
 from .latex import lost_math_shown, own_name_shown
-from .matching import REASON_CHARS, REGEX_TIMEOUT, WORD, PaperMatch, is_long_match, short_match
+from .matching import (
+    REASON_CHARS,
+    REGEX_TIMEOUT,
+    WORD,
+    PaperMatch,
+    in_terms_case,
+    is_long_match,
+    is_regex_term,
+    reason_match,
+)
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
 
@@ -161,10 +170,12 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     return s, e
 
 
-def _marked_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """``[(start, end)]`` for a short match; its first and last words for a long one."""
+def _marked_spans(text: str, start: int, end: int, whole: bool = False) -> list[tuple[int, int]]:
+    """``[(start, end)]`` for a short match, or a word or phrase term's
+    (``whole``: the reader's own phrase, however long); a long ``/regex/``
+    match's first and last words."""
     start, end = whole_words(text, start, end)
-    if not is_long_match(text[start:end]):
+    if whole or not is_long_match(text[start:end]):
         return [(start, end)]
     words = list(WORD.finditer(text, start, end))
     if not words:
@@ -182,7 +193,7 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
         for p in patterns
         for m in _finditer(p, text)[:MAX_MARKS]
         if m.end() > m.start()
-        for span in _marked_spans(text, m.start(), m.end())
+        for span in _marked_spans(text, m.start(), m.end(), isinstance(p, re.Pattern))
     )
     merged: list[list[int]] = []
     for start, end in spans:
@@ -309,18 +320,21 @@ def anchor_for(paper_id: str, kind: str = "paper") -> str:
     return f"{kind}-{readable}-{digest}" if readable else f"{kind}-{digest}"
 
 
-def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
+def reason_words(hits, texts: Mapping[str, str] | None = None,
+                 shown: Callable[[object], str | None] | None = None) -> list[str]:
     """What made the paper match, as the paper writes it: the matched text
     (``optimization``, ``Schrödinger``), never the rule (``optimi*``,
     ``/.../``).  One per term, from its first hit (the title's when it
     matched there); a long regex match shows as its first and last words, a
     category as ``in cs.LG``, an author as ``by Ana Müller``;
     case-insensitive duplicates are dropped.  With the fields' ``texts``, a
-    match cut inside a word names the whole word (:func:`whole_words`)."""
+    match cut inside a word names the whole word (:func:`whole_words`).
+    ``shown(hit)``: the hit's match in the text the card shows, where it
+    differs (a greedy regex ran on past the trimmed abstract)."""
     words: dict[str, str] = {}
     seen_terms: set[str] = set()
     for h in hits:
-        text = h.text
+        text = (shown(h) if shown else None) or h.text
         field_text = texts.get(h.field, "") if texts else ""
         at = _found_at(field_text, text) if text else -1
         if at >= 0:
@@ -334,9 +348,11 @@ def reason_words(hits, texts: Mapping[str, str] | None = None) -> list[str]:
         elif h.field == "authors":
             text = f"by {text}"
         else:
-            text = short_match(text)
+            text = reason_match(in_terms_case(text, h.term), h.term)
         words.setdefault(text.casefold(), text)
     return list(words.values())
+
+
 
 
 def _found_at(text: str, found: str) -> int:
@@ -468,16 +484,17 @@ def _pinned_reason(authors: tuple[str, ...]) -> str:
 
 
 def card_words(
-    m: PaperMatch, topics: Mapping, texts: Mapping[str, str]
+    m: PaperMatch, topics: Mapping, texts: Mapping[str, str], in_shown: Callable[[object], str | None] | None = None
 ) -> tuple[list[str], Callable[[str], list[str]]]:
     """The words a card gives under its topic's heading, and for each other
-    topic the words only it found (for :func:`also_in`)."""
+    topic the words only it found (for :func:`also_in`).  ``in_shown``: see
+    :func:`reason_words`."""
     own = topic_hits(m, topics[m.topics[0]]) if len(m.topics) > 1 else m.hits
-    reasons = reason_words(own, texts)
+    reasons = reason_words(own, texts, in_shown)
     shown = {r.casefold() for r in reasons}
 
     def others_found(topic: str) -> list[str]:
-        return [w for w in reason_words(topic_hits(m, topics[topic]), texts) if w.casefold() not in shown]
+        return [w for w in reason_words(topic_hits(m, topics[topic]), texts, in_shown) if w.casefold() not in shown]
 
     return reasons, others_found
 
@@ -957,6 +974,21 @@ class Composer:
         regex = self._term_regex
         return tuple(dict.fromkeys(regex[h.term] for h in m.hits if h.field == field and h.term in regex))
 
+    def _in_shown(self, abstract: str) -> Callable[[object], str | None]:
+        """A ``/regex/`` hit's match in the ``abstract`` the card shows when
+        its match in the whole one is not there: a greedy pattern ran on past
+        the trim, and the reason named words the reader could not see
+        ("explain … prediction" over a marked "explain the model
+        predictions")."""
+        def in_shown(hit) -> str | None:
+            if hit.field != "abstract" or not is_regex_term(hit.term) or hit.text in abstract:
+                return None
+            pattern = self._term_regex.get(hit.term)
+            found = _finditer(pattern, abstract)[:1] if pattern is not None else []
+            return found[0].group() if found and found[0].group() else None
+
+        return in_shown
+
     def _card(self, m: PaperMatch, limit: int, pinned: tuple[str, ...] = ()) -> Card:
         """A paper as the templates see it; the same for every subscriber whose
         topics found it the same way, so it is built once (cached).  ``pinned``:
@@ -974,7 +1006,8 @@ class Composer:
         config = self.config
         code = code_link(paper)
         published = paper.published
-        reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract})
+        reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract},
+                                           self._in_shown(abstract))
         card = Card(
             paper=paper,
             title=title,

@@ -549,6 +549,9 @@ class _SendRun:
         dry = transport is None
         if not dry:
             state.see_subscribers((s.email for s in subs), now)
+            signed = links(config)
+            if signed is not None:  # serve tells the links of this key from made-up ones by it
+                state.record_link_key(signed.key_id, now)
             self._warn_recorded_late(state.apply_unrecorded())
             self._warn_recovered(state.recover())
         left = state.unsubscribed(s.email for s in subs)

@@ -23,9 +23,9 @@ the secret named by ``web.secret_env``.  Why this way:
 Layout (base64url, no padding): version byte :data:`VERSION`, a 4-byte key
 id, then the SIV ciphertext; the version and key id are authenticated with
 it.  The key id (a value derived from the key that tells nothing about it)
-picks the key that opens the token, and tells ``serve`` that a refused link
-was made with a key it does not have: the sign of ``send`` and ``serve``
-running with different secrets.
+picks the key that opens the token; ``send`` records the id of its key in
+the state, and a refused link carrying a recorded id that ``serve`` has no
+key for is the sign of ``send`` and ``serve`` running with different secrets.
 
 Links already sent keep working: a token holding a ``.`` is one of the
 earlier signed tokens, and is accepted when its signature checks under the
@@ -48,7 +48,6 @@ import binascii
 import functools
 import hashlib
 import os
-from collections.abc import Collection
 
 from .config import Config, check_address, line_break_hint, unset_variable
 from .errors import ConfigError, Problem
@@ -181,19 +180,29 @@ class Links:
             raise BadToken("not a valid link")
         return email
 
-    def made_elsewhere(self, token: str, subscribers: Collection[str]) -> bool:
-        """Whether a refused token looks made with a key none of ours is: one
-        of our shape carrying another key's id (which address it holds cannot
-        be known, which is the point), or one of the signed tokens from before
-        naming one of ``subscribers`` under another signature.  Never a reason
-        to act on the token: only to tell the operator that the links going
-        out may be made with another key than the one opening them.  A token
-        cut short (a mail client's line wrap) is not another key's work."""
-        if "." not in token:
-            raw = _decode(token)
-            return raw is not None and _shaped(raw) and not any(raw.startswith(key.head) for key in self._keys)
-        email = _signed_elsewhere(self._key.legacy, token)
-        return email is not None and email.lower() in subscribers
+    @property
+    def key_id(self) -> str:
+        """The id of the key new links are made with (hex; it tells nothing
+        about the key): ``send`` records it in the state, so that ``serve``
+        can tell a link made by a real send with another key (see
+        :meth:`foreign_key_id`) from a made-up one."""
+        return self._key.head[1:].hex()
+
+    def foreign_key_id(self, token: str) -> str | None:
+        """The key id a refused token of our shape carries when it is none of
+        ours (which address it holds cannot be known, which is the point),
+        else None.  Anyone can write such a token with any id: only an id a
+        send recorded (:attr:`key_id`) says that the links going out are
+        made with another key than the ones opening them.  A token cut short
+        (a mail client's line wrap) is not another key's work, nor is a
+        signed one from before: those name their address readable, and a
+        forger can write them too."""
+        if "." in token:
+            return None
+        raw = _decode(token)
+        if raw is None or not _shaped(raw) or any(raw.startswith(key.head) for key in self._keys):
+            return None
+        return raw[1:_HEAD_BYTES].hex()
 
     def unsubscribe_url(self, email: str) -> str:
         return self.base_url + UNSUBSCRIBE_PATH.format(token=self.token(email))
@@ -214,24 +223,6 @@ def _signed_by(serializer, token: str) -> str | None:
     # base64 decoding drops the last character's spare bits: 'Ptg4' and
     # 'Ptg5' read alike, and only the token the key made is one of ours
     return email if isinstance(value, str) and serializer.dumps(value) == token else None
-
-
-def _signed_elsewhere(serializer, token: str) -> str | None:
-    """The address a well-formed signed token from before names when its
-    signature is not ``serializer``'s, else None."""
-    signature = token.rpartition(".")[2]
-    if len(signature) != len(serializer.dumps("x@example.org").rpartition(".")[2]):
-        return None  # cut short or padded (a mail client's line wrap): not another key's work
-    try:
-        valid, value = serializer.loads_unsafe(token)
-    except Exception:  # itsdangerous's own decoding of a stranger's bytes
-        return None
-    if valid or not isinstance(value, str):
-        return None
-    try:
-        return check_address(value)
-    except ValueError:
-        return None
 
 
 #: How to make a signing key, said where a key is missing or too short.

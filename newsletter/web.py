@@ -150,14 +150,17 @@ def _app(config: Config, now: Callable[[], datetime] | None = None) -> _App:
 
 #: At most one "signed with another key" warning per this many seconds.
 OTHER_KEY_WARN_EVERY = 3600.0
+#: How long the key ids sends recorded are kept before the state is read again.
+LINK_KEYS_READ_EVERY = 60.0
 
 
 class _App:
     def __init__(self, config: Config, signed: Links, now: Callable[[], datetime]) -> None:
         self.config, self.links, self.now = config, signed, now
         self.title = config.email.title
-        self.subscribers = {s.email.lower() for s in config.subscribers}
         self.warned_at: float | None = None
+        self.keys_read_at: float | None = None
+        self.recorded_keys: frozenset[str] = frozenset()
         self.state_target = config.state_target
         self.config_seen = _modified(config.file)
         self.rereading = threading.Lock()
@@ -217,7 +220,7 @@ class _App:
     def unsubscribed_page(self, email: str, token: str, slash: bool = False) -> HTMLResponse:
         return self.page(
             "Unsubscribed",
-            f"{email} will get no more {self.title} emails. Changed your mind?",
+            f"{masked(email)} will get no more {self.title} emails. Changed your mind?",
             action=_sibling("resubscribe", token, slash),
             fields=(("resubscribe", "yes"),),
             button="Re-subscribe",
@@ -226,7 +229,7 @@ class _App:
     def resubscribed_page(self, email: str, token: str, slash: bool = False) -> HTMLResponse:
         return self.page(
             "Subscribed again",
-            f"{email} will get {self.title} again, starting with the next digest.",
+            f"{masked(email)} will get {self.title} again, starting with the next digest.",
             action=_sibling("unsubscribe", token, slash),
             fields=(("List-Unsubscribe", "One-Click"),),
             button="Unsubscribe",
@@ -238,20 +241,25 @@ class _App:
         try:
             return self.links.email(request.path_params["token"])
         except BadToken:
-            self._other_key(request.path_params["token"])
             return None
 
     def _other_key(self, token: str) -> None:
-        """Warn (at most once an hour) when a refused link was made with another
-        key (a signed link from before: one naming a subscriber of the
-        config): the digests are likely made with another key than this
-        process's (`send` from cron, `serve` under systemd, each with its own
-        env file), and then nobody can unsubscribe.  Neither the token nor an
-        address is logged."""
-        if not self.links.made_elsewhere(token, self.subscribers):
+        """Warn (at most once an hour) when a refused link was made with a key
+        a send recorded in the state (:meth:`State.record_link_key`) and this
+        process does not have: the digests are made with another key than
+        this process's (`send` from cron, `serve` under systemd, each with
+        its own env file, or an old key dropped), and then nobody can
+        unsubscribe.  Any key id can be written into a made-up link; only a
+        send can record one, so no stranger can set the warning off.
+        Neither the token nor an address is logged.  Runs in a worker
+        thread (the state is read, at most once a minute)."""
+        key_id = self.links.foreign_key_id(token)
+        if key_id is None:
             return
         clock = time.monotonic()
         if self.warned_at is not None and clock - self.warned_at < OTHER_KEY_WARN_EVERY:
+            return
+        if key_id not in self._recorded_keys(clock):
             return
         self.warned_at = clock
         assert self.config.web is not None
@@ -262,6 +270,19 @@ class _App:
             "key (after a change of key, name the one before in web.old_secret_env: the digests it signed carry its links)",
             self.config.where("web", "secret_env"), name, name,
         )
+
+    def _recorded_keys(self, clock: float) -> frozenset[str]:
+        """The key ids sends recorded, read again at most every
+        :data:`LINK_KEYS_READ_EVERY` seconds: made-up links, however many,
+        cost the state one read a minute."""
+        if self.keys_read_at is None or clock - self.keys_read_at >= LINK_KEYS_READ_EVERY:
+            self.keys_read_at = clock
+            try:
+                with open_state(self._state(), readonly=True) as state:
+                    self.recorded_keys = state.link_keys()
+            except NewsletterError as exc:
+                log.error("serve: cannot read the state to check a refused link's key (%s)", exc)
+        return self.recorded_keys
 
     async def unsubscribe(self, request: Request) -> Response:
         return await self._change(
@@ -292,12 +313,13 @@ class _App:
         unsubscribe: RFC 8058's ``List-Unsubscribe=One-Click``; a re-subscribe
         needs only the link)."""
         email = self._email(request)
-        if email is None:
-            return self.bad_link()
         token = request.path_params["token"]
+        if email is None:
+            await run_in_threadpool(self._other_key, token)
+            return self.bad_link()
         if request.method in ("GET", "HEAD"):
             return self.page(
-                question, text.format(title=self.title, email=email), action="", fields=(field,), button=button
+                question, text.format(title=self.title, email=masked(email)), action="", fields=(field,), button=button
             )
         form = await _form(request)
         if isinstance(form, Response):
@@ -388,6 +410,16 @@ def _modified(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return info.st_mtime_ns, info.st_size
+
+
+def masked(email: str) -> str:
+    """The address as the pages show it: its first character and its domain
+    (``a***@example.org``), enough for its owner to know it as theirs.  The
+    link travels with the email it came in, and a digest forwarded to a
+    colleague or a list gave whoever opened its unsubscribe link the full
+    address; the stars are as many whatever the length, which they hide too."""
+    local, _, domain = email.rpartition("@")
+    return f"{local[:1]}***@{domain}"
 
 
 def _asks(form: dict[str, str], field: tuple[str, str]) -> bool:

@@ -442,6 +442,23 @@ def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
         # from tests/data/arxiv-latex.xml: "λ/2‖x‖²" read as λ over 2‖x‖²
         (r"$f(x_t) + \frac{\lambda}{2}\|x_t - x_{t-1}\|^2$", "f(xₜ) + (λ/2)‖xₜ − xₜ₋₁‖²"),
         (r"$\frac{1}{n}|S|$ and $\frac{a}{b}\sqrt{n}$", "(1/n)|S| and (a/b)√n"),
+        # a title's math with its plain form for the PDF bookmarks: it read "{α}{alpha}-Divergence"
+        (r"\texorpdfstring{$\alpha$}{alpha}-Divergence", "α-Divergence"),
+        (r"On \texorpdfstring{$f$}{f}-GANs and \texorpdfstring {$\ell_1$} {l1} Loss", "On f-GANs and ℓ₁ Loss"),
+        # the indicator function (bbm, dsfont, amssymb): it read as a plain 1
+        (r"$\mathbb{1}[x > 0]$, $\mathbbm{1}_{A}$, $\mathds{1}$ and $\mathbbm{R}^d$", "𝟙[x > 0], 𝟙_A, 𝟙 and ℝᵈ"),
+        (r"$\mathbb{10}$ and $\mathbb 1$", "10 and 𝟙"),
+        # siunitx: left as written outside math, the unit lost inside it ("5")
+        (r"a \SI{10}{\percent} gain at \SI{2.5}{\kilo\meter\per\second} in $\SI{5}{\milli\second}$",
+         "a 10% gain at 2.5 km/s in 5 ms"),
+        (r"\SI[per-mode=symbol]{9.8}{\meter\per\second\squared}, \SI{25}{\celsius}, \si{\micro\gram\per\cubic\meter}",
+         "9.8 m/s², 25 °C, µg/m³"),
+        (r"\num{1e6} runs, \qty{1.2e-3}{\square\metre}, \SIrange{1}{5}{\milli\metre}, \numrange{10}{20}, \si{m.s^{-1}}",
+         "1 × 10⁶ runs, 1.2 × 10⁻³ m², 1–5 mm, 10–20, m·s⁻¹"),
+        (r"\SI{3}{GHz} and \SI alone, \unitary{x}, \SI{5}{", r"3 GHz and \SI alone, \unitary{x}, \SI{5}{"),
+        # upright Greek (upgreek) was dropped ("2m"); a unit macro swallows the space after it, as in TeX
+        (r"$2\,\upmu$m, a 5\,\upmu m film, $\upalpha$-helix, $\upOmega$", "2 μm, a 5 μm film, α-helix, Ω"),
+        (r"5\textmu m, \textmu s timing, \textasciitilde 5 GB, 30\textdegree C", "5µm, µs timing, ~5 GB, 30°C"),
     ],
 )
 def test_forms_of_real_arxiv_abstracts_read_as_typeset(latex, shown):

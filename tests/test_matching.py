@@ -275,7 +275,10 @@ def test_reason_names_each_matched_text_once_whatever_its_case():
         {"o": {"any": ["convex", "optimization", "score-based"]}},
         [paper("Convex optimization for Score-Based models", "convex sets; score-based sampling; Optimization")],
     )
-    assert got[0].reason == "matched: Convex, optimization, Score-Based"
+    assert got[0].reason == "matched: convex, optimization, score-based"  # in the terms' case, as the email says it
+    by = select({"o": {"any": ["GPT*", "ana müller", "LLM*"], "fields": ["title", "authors"]}},
+                [paper("GPT-4o and LLMs", "x", authors=("Ana Müller",))])
+    assert by[0].reason == "matched: GPT, Ana Müller, LLMs"  # names and acronyms keep their letters
 
 
 def test_reason_names_a_long_regex_match_by_its_first_and_last_words():
@@ -284,6 +287,10 @@ def test_reason_names_a_long_regex_match_by_its_first_and_last_words():
         [paper("Robustness", "explaining the observed trade-off between robustness and accuracy in our predictions.")],
     )
     assert got[0].reason == "matched: explaining … predictions"
+    # a term's own phrase is never cut, however many words
+    rlhf = select({"o": {"any": ["reinforcement learning from human feedback"]}},
+                  [paper("Robustness", "we use reinforcement learning from human feedback here")])
+    assert rlhf[0].reason == "matched: reinforcement learning from human feedback"
 
 
 def test_rules_whose_liked_papers_are_all_unknown_still_select_by_the_rules(workdir, cli):

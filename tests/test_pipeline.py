@@ -404,7 +404,7 @@ def test_paper_standing_names_a_pinned_author_and_the_rule_that_leaves_it_out(tm
     standing = pipeline.paper_standing(config, found, "http://arxiv.org/abs/2406.01010v1", left={})
     assert standing.paper.arxiv_id == "2406.01010"
     bridges, fluid = standing.topics
-    assert (bridges.taken, bridges.why, bridges.place, bridges.of) == (True, "matched: Diffusion", 3, 5)
+    assert (bridges.taken, bridges.why, bridges.place, bridges.of) == (True, "matched: diffusion", 3, 5)
     assert (fluid.taken, fluid.why) == (False, "excluded by none: 'turbulen*' (title: 'Turbulent')")
     ada, bob, cy = standing.digests
     assert (ada.place, ada.of, ada.pinned, ada.why_not) == (1, 1, True, None)

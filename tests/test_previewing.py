@@ -411,6 +411,15 @@ def test_preview_lines_line_up_in_columns(tmp_path, cli):
     assert len(rows) == 3 and len({len(row.split(".html")[0]) for row in rows}) == 2  # two address lengths
     assert len({row.index(" papers") for row in rows}) == 1, rows
     assert len({row.index(" KB") for row in rows}) == 1, rows
+    # one paper is "1 paper" ("1 papers" it was), in the same columns
+    setup_one = tmp_path / "one"
+    setup_one.mkdir()
+    setup(setup_one, "  - email: cy@example.org\n    topics: [optim]\n    max_papers: 1\n")
+    r = cli("preview", "--config", str(setup_one))
+    rows = [line for line in r.out.splitlines() if ".html " in line]
+    one = [row for row in rows if row.startswith("cy@")]
+    assert one and "   1 paper   " in one[0] and " 1 papers" not in r.out, r.out
+    assert len({row.index(" KB") for row in rows}) == 1, rows
 
 
 def test_addresses_that_differ_only_in_unsafe_characters_get_their_own_files(tmp_path, cli):

@@ -659,6 +659,19 @@ def reader_digest(tmp_path, text=READER_CONFIG):
     return config, matches, Composer(config).compose(sub, matches, now=NOW)
 
 
+def test_one_upvote_is_said_as_one(tmp_path):
+    """A paper with one upvote read "· 1 upvotes"."""
+    from dataclasses import replace
+
+    config, matches, composed = reader_digest(tmp_path)
+    voted = [m for m in matches if m.paper.upvotes]
+    assert voted and f"{voted[0].paper.upvotes} upvotes" in composed.text
+    one = [replace(m, paper=replace(m.paper, upvotes=1)) if m is voted[0] else m for m in matches]
+    again = Composer(config).compose(config.subscribers[0], one, now=NOW)
+    for part in (again.text, again.html):
+        assert " 1 upvote\n" in part.replace("</p>", "\n") and "1 upvotes" not in part
+
+
 def cards(html: str) -> list[str]:
     return re.findall(r'<td class="paper".*?</td>', html, re.S)
 
@@ -719,8 +732,28 @@ def test_reasons_are_the_matched_words_never_rule_syntax(tmp_path):
     assert len(why) == len(matches)
     shown = " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", w)) for w in why)
     assert "optimi*" not in shown and "/explain" not in shown and ".*" not in shown
-    assert "Optimization" in shown and "Schrödinger" in shown and "Explaining Predictions" in shown
-    assert "optimi*" not in text and ".*" not in text and "Why: Optimization · also in Schrödinger bridges (Schrödinger)" in text
+    assert "optimization" in shown and "Schrödinger" in shown and "explaining predictions" in shown
+    assert "optimi*" not in text and ".*" not in text and "Why: optimization · also in Schrödinger bridges (Schrödinger)" in text
+
+
+def test_reasons_take_the_case_of_the_configs_term_not_of_the_first_hit(tmp_path):
+    """The first hit is often a title's (title case) or a sentence's first
+    word: readers were given "Why: interpretability, Explainable" and
+    "Stochastic Gradient, SGD".  A term written in lower case gives its reason
+    in lower case; acronyms, mixed-case names and terms written with capitals
+    keep the paper's letters (the marks in the text always do)."""
+    from newsletter.matching import Hit
+    from newsletter.rendering import reason_words
+
+    hits = [Hit("interpretab*", "abstract", "interpretability"), Hit("explainab*", "abstract", "Explainable"),
+            Hit("stochastic gradient", "title", "Stochastic Gradient"), Hit("sgd", "title", "SGD"),
+            Hit("physics-informed", "title", "Physics-Informed"), Hit("diffusion", "title", "AutoDiffusion"),
+            Hit("Schrödinger bridge*", "title", "Schrödinger Bridges"), Hit("/\\bllms?\\b/", "title", "LLMs"),
+            Hit("gpt*", "title", "GPT-4o")]
+    assert reason_words(hits) == ["interpretability", "explainable", "stochastic gradient", "SGD", "physics-informed",
+                                  "AutoDiffusion", "Schrödinger bridges", "LLMs", "GPT-4o"]
+    _, _, composed = reader_digest(tmp_path)
+    assert re.search(r"<mark[^>]*>Optimization</mark>", composed.html)  # the paper's own letters where it writes them
 
 
 def test_a_greedy_pattern_marks_words_not_a_paragraph(tmp_path):
@@ -735,7 +768,9 @@ def test_a_greedy_pattern_marks_words_not_a_paragraph(tmp_path):
 
 
 def test_highlight_caps_long_matches_and_keeps_escaping():
-    pattern = re.compile(r"explain.*predictions")
+    from newsletter.matching import compile_term
+
+    pattern = compile_term("/explain.*predictions/").regex  # a user's /regex/, as the email gets it
     out = str(highlight("We explain <b> & why the predictions hold", [pattern]))
     assert out == "We <mark>explain</mark> &lt;b&gt; &amp; why the <mark>predictions</mark> hold"
     assert str(highlight("so explain predictions", [pattern])) == "so <mark>explain predictions</mark>"
@@ -824,7 +859,7 @@ def test_reason_words_name_fields_in_words_and_search_links_say_so(tmp_path):
     hits = [Hit("optimi*", "title", "Optimization"), Hit("optimi*", "abstract", "optimizer"),
             Hit("cs.LG", "categories", "cs.LG"), Hit("Ana Müller", "authors", "Ana Müller"),
             Hit("/a.*z/", "abstract", "a " + "long " * 20 + "z")]
-    assert reason_words(hits) == ["Optimization", "in cs.LG", "by Ana Müller", "a … z"]
+    assert reason_words(hits) == ["optimization", "in cs.LG", "by Ana Müller", "a … z"]
     config = load(tmp_path)  # hf-papers-text papers: no abstract page known
     (sub, matches), = digests(config, "ada@example.org")
     composed = Composer(config).compose(sub, matches, now=NOW)
@@ -1055,6 +1090,58 @@ def test_two_topics_giving_the_same_reason_are_named_together():
                                          "LLM reasoning and Generative models: close in meaning to your interest")
 
 
+def test_a_long_phrase_term_is_named_and_marked_whole_only_a_regex_by_its_ends():
+    """A term of five words, as researchers write them ("reinforcement
+    learning from human feedback"), read "Why: reinforcement … feedback" and
+    was marked at its two ends, as a greedy /regex/ spanning a sentence is."""
+    from newsletter.matching import Hit, compile_term
+    from newsletter.rendering import reason_words
+
+    phrase = "reinforcement learning from human feedback"
+    text = "We revisit Reinforcement Learning from Human Feedback for small models."
+    assert reason_words([Hit(phrase, "abstract", "Reinforcement Learning from Human Feedback")]) == [phrase]
+    assert str(highlight(text, [compile_term(phrase).regex])) == (
+        "We revisit <mark>Reinforcement Learning from Human Feedback</mark> for small models.")
+    greedy = "/revisit.*models/"
+    assert reason_words([Hit(greedy, "abstract", "revisit Reinforcement Learning from Human Feedback for small models")]) == [
+        "revisit … models"]
+    assert str(highlight(text, [compile_term(greedy).regex])) == (
+        "We <mark>revisit</mark> Reinforcement Learning from Human Feedback for small <mark>models</mark>.")
+
+
+def test_a_greedy_regex_is_named_by_what_the_trimmed_abstract_shows(tmp_path):
+    """/explain.*predictions?/ ran on past the trimmed abstract to a later
+    "prediction": the card marked "explain the model predictions" and its
+    reason said "explain … prediction", a word the reader could not see."""
+    header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
+    abstract = ("Occlusion methods explain the model predictions of image classifiers. " + "We study them. " * 12
+                + "Our method improves each prediction.")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "one.txt").write_text(header + f"Occlusion Sensitivity\n\n{abstract}\n", encoding="utf-8")
+    write_config(tmp_path, """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  interp:
+    name: Interpretability
+    any: ["/\\\\bexplain\\\\b.*\\\\bpredictions?\\\\b/"]
+subscribers:
+  - email: ada@example.org
+    topics: [interp]
+email:
+  from: "Paper Digest <digest@example.org>"
+  abstract_chars: 120
+""")
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config)
+    assert matches[0].hits[0].text.endswith("each prediction")  # the whole abstract's match
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert "\nWhy: explain the model predictions\n" in composed.text, composed.text
+    assert ">explain the model predictions</span>" in composed.html
+    assert re.search(r"<mark[^>]*>explain the model predictions</mark>", composed.html)
+
+
 def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     """A lazy regex stops mid-word ("Explain Their Predict"); the reason and the mark name the whole word."""
     from newsletter.matching import Hit
@@ -1065,10 +1152,10 @@ def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     assert str(highlight(title, [pattern])) == "Why Do Models <mark>Explain Their Predictions</mark>?"
     hit = Hit(r"/explain\w*\W+(?:\w+\W+){0,3}?predict/", "title", pattern.search(title).group())
     assert hit.text == "Explain Their Predict"
-    assert reason_words([hit], {"title": title}) == ["Explain Their Predictions"]
+    assert reason_words([hit], {"title": title}) == ["explain their predictions"]
     # a whole-word match found again inside a longer word first: "Why: AutoDiffusion" of the term `diffusion`
     auto = "AutoDiffusion: Training-Free Optimization for Automated Diffusion Model Acceleration"
-    assert reason_words([Hit("diffusion", "title", "Diffusion")], {"title": auto}) == ["Diffusion"]
+    assert reason_words([Hit("diffusion", "title", "Diffusion")], {"title": auto}) == ["diffusion"]
     # whole-word terms are unchanged; text without spaces (CJK) is left as matched
     assert str(highlight("score-based models", [re.compile(r"\bscore\b")])) == "<mark>score</mark>-based models"
     cjk = "説明" * 30 + "予測" + "説明" * 30
@@ -1201,7 +1288,7 @@ def test_a_card_under_a_ranked_topic_gives_no_word_of_a_keyword_topic_as_its_own
     ranked = PaperMatch(paper, 1.0, ("diffusion", "optim"), ("optimi*",), (Hit("optimi*", "title", "Optimizing"),),
                         topic_reasons=("close to your interest: x", ""))
     reasons, others = card_words(ranked, config.topics, {"title": paper.title, "abstract": paper.abstract})
-    assert reasons == [] and others("optim") == ["Optimizing"]
+    assert reasons == [] and others("optim") == ["optimizing"]
 
 
 def test_contents_entries_are_numbered_as_the_text_part_numbers_them(tmp_path):

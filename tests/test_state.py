@@ -152,6 +152,21 @@ def test_plan_reads_a_batch_of_subscribers_at_once(state_target):
     assert all(t.sent_paper_ids == frozenset() for t in times.values())
 
 
+def test_the_ids_of_the_keys_sends_made_links_with_are_recorded_once_each(state_target):
+    """What lets `serve` tell a link a real send made with another key from a
+    made-up one (tokens.Links.foreign_key_id): a record only a send writes."""
+    with open_state(state_target, readonly=True) as ro:
+        assert ro.link_keys() == frozenset()  # nothing recorded yet (no file, no tables)
+    with open_state(state_target) as st:
+        assert st.link_keys() == frozenset()
+        for _ in range(2):
+            st.record_link_key("0a1b2c3d", T0)
+        st.record_link_key("ffee0011", T0 + timedelta(days=1))
+    with open_state(state_target, readonly=True) as ro:
+        assert ro.link_keys() == frozenset({"0a1b2c3d", "ffee0011"})
+    assert query(state_target, "SELECT count(*) FROM link_keys") == [(2,)]
+
+
 def test_claiming_a_batch_commits_claims_drops_and_served_together(state_target):
     emails = ["a@example.org", "b@example.org", "c@example.org"]
     with open_state(state_target) as st:

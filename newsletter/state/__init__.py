@@ -420,7 +420,19 @@ class State(ABC):
         and when (UTC), keyed by the address as given; every recorded one,
         lower-cased, when ``emails`` is None.  One read for any number."""
 
+    @abstractmethod
+    def link_keys(self) -> frozenset[str]:
+        """The ids of the keys sends made unsubscribe links with (see
+        :meth:`record_link_key`); none in a state from before they were recorded."""
+
     # -- writing --------------------------------------------------------------------------
+
+    @abstractmethod
+    def record_link_key(self, key_id: str, now: datetime) -> None:
+        """Record that a send made links with the key ``key_id`` names
+        (:attr:`tokens.Links.key_id`, which tells nothing about the key).
+        ``serve`` warns of a refused link carrying one of these ids: only a
+        real send can put an id here, where anyone can write one into a link."""
 
     @abstractmethod
     def unsubscribe(self, email: str, now: datetime) -> bool:

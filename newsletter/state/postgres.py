@@ -255,8 +255,16 @@ _V6_SETTINGS = ["ALTER TABLE digests ADD COLUMN settings TEXT"]
 #: Version 7: left ``sending`` by a worker that is gone: goes again as it was (see :attr:`OpenDigest.uncertain`).
 _V7_UNCERTAIN = ["ALTER TABLE digests ADD COLUMN uncertain BOOLEAN NOT NULL DEFAULT false"]
 
+#: Version 8: the ids of the keys sends made unsubscribe links with (see :meth:`State.record_link_key`).
+_V8_LINK_KEYS = [
+    """CREATE TABLE link_keys (
+        key_id     TEXT PRIMARY KEY,
+        first_used TIMESTAMPTZ NOT NULL
+    )""",
+]
+
 MIGRATIONS: list[list[str]] = [
-    _V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS, _V7_UNCERTAIN
+    _V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS, _V7_UNCERTAIN, _V8_LINK_KEYS
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
@@ -861,7 +869,22 @@ class PostgresState(State):
             return left
         return {e: left[_key(e)] for e in emails if _key(e) in left}
 
+    def link_keys(self) -> frozenset[str]:
+        if self._empty or self.version < 8:
+            return frozenset()
+        with self._con() as con:
+            return frozenset(key_id for (key_id,) in con.execute("SELECT key_id FROM link_keys"))
+
     # -- writing ---------------------------------------------------------------------------
+
+    def record_link_key(self, key_id: str, now: datetime) -> None:
+        if key_id in self.link_keys():  # recorded: no write at every send
+            return
+        self._write()
+        with self._con() as con:
+            con.execute(
+                "INSERT INTO link_keys (key_id, first_used) VALUES (%s, %s) ON CONFLICT DO NOTHING", (key_id, _aware(now))
+            )
 
     def unsubscribe(self, email: str, now: datetime) -> bool:
         self._write()

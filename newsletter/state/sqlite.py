@@ -136,6 +136,14 @@ _V5_UNCERTAIN = """
 ALTER TABLE digests ADD COLUMN uncertain INTEGER NOT NULL DEFAULT 0;
 """
 
+#: The ids of the keys sends made unsubscribe links with (see :meth:`State.record_link_key`).
+_V6_LINK_KEYS = """
+CREATE TABLE link_keys (
+    key_id     TEXT PRIMARY KEY,
+    first_used TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+
 
 def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
     def migrate(db: sqlite3.Connection) -> None:
@@ -154,6 +162,7 @@ MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     _script(_V3_FAILURES),
     _script(_V4_SETTINGS),
     _script(_V5_UNCERTAIN),
+    _script(_V6_LINK_KEYS),
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
@@ -856,7 +865,18 @@ class SQLiteState(State):
             return left
         return {e: left[_key(e)] for e in emails if _key(e) in left}
 
+    def link_keys(self) -> frozenset[str]:
+        if self.db is None or self.version < 6:
+            return frozenset()
+        return frozenset(key_id for (key_id,) in self._rows("SELECT key_id FROM link_keys"))
+
     # -- writing ---------------------------------------------------------------------------
+
+    def record_link_key(self, key_id: str, now: datetime) -> None:
+        if key_id in self.link_keys():  # recorded: no write transaction at every send
+            return
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO link_keys (key_id, first_used) VALUES (?, ?)", (key_id, _ts(now)))
 
     def unsubscribe(self, email: str, now: datetime) -> bool:
         with self.transaction() as db:
