@@ -42,6 +42,7 @@ from pydantic import (
 from .errors import ConfigError, Problem, counted, line_of
 from .files import bomless_unicode, broken_link
 from .models import ARXIV_ID, SHOWS_NOTHING
+from .patterns import lazy
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
@@ -50,7 +51,7 @@ TEMPLATE_NAMES = ("digest.html", "digest.txt", "style.css")
 DEFAULT_SUBJECT = "{{ count or 'No' }} new paper{{ 's' if count != 1 }}: {{ topics | join(', ') }}"
 FIELDS = ("title", "abstract", "authors", "categories")
 
-_ADDRESS = re.compile(
+_ADDRESS = lazy(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
@@ -60,7 +61,7 @@ _ADDRESS = re.compile(
 
 #: Characters that show nothing (:data:`models.SHOWS_NOTHING`), and in a setting
 #: also the zero-width joiners and the left-to-right and right-to-left marks.
-_SHOWS_NOTHING = re.compile(f"[{SHOWS_NOTHING}\u200c-\u200f]")
+_SHOWS_NOTHING = lazy(f"[{SHOWS_NOTHING}\u200c-\u200f]")
 
 
 def _visible(value):
@@ -71,7 +72,7 @@ def _visible(value):
 
 
 #: A mailbox with its name, where a bare address goes.
-_NAMED_ADDRESS = re.compile(r"[^<>\r\n]*<(?P<addr>[^<>\s]+@[^<>\s]+)>")
+_NAMED_ADDRESS = lazy(r"[^<>\r\n]*<(?P<addr>[^<>\s]+@[^<>\s]+)>")
 
 
 def check_address(value: str, *, in_config: bool = True) -> str:
@@ -227,7 +228,7 @@ _ABBREVIATIONS = {
 _ZONE_PLACES = {"Asia/Kolkata": "India", "Europe/Dublin": "Ireland", "Asia/Jerusalem": "Israel",
                 "America/Chicago": "US Central", "Asia/Shanghai": "China"}
 #: 'UTC+1', 'GMT-05:00', '+05:30': an offset written as a zone.
-_OFFSET = re.compile(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
+_OFFSET = lazy(r"^(?:UTC|GMT|Z)?\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?$", re.IGNORECASE)
 #: Zone names of the database that are fixed offsets a reader takes for a place's time.
 _FIXED_LEGACY = {"EST": "US Eastern time write 'America/New_York'", "MST": "US Mountain time write 'America/Denver'",
                  "GMT": "UK time write 'Europe/London' (for UTC, 'UTC')"}
@@ -353,7 +354,7 @@ def _check_path(value):
 
 
 #: A shell variable written in a path ($HOME, ${STATE_DIRECTORY}): nothing expands it.
-_VARIABLE = re.compile(r"\$(?:\{\w+\}|[A-Za-z_]\w*)")
+_VARIABLE = lazy(r"\$(?:\{\w+\}|[A-Za-z_]\w*)")
 
 
 def _literal_path(value):
@@ -408,11 +409,11 @@ class HFPapersTextSource(_Source):
     path: str
 
 
-_HTTP_URL = re.compile(r"^https?://[^\s/]+\S*$")
+_HTTP_URL = lazy(r"^https?://[^\s/]+\S*$")
 
 
 #: A URL written without its scheme: a host name with a dot, then a path or nothing.
-_HOST_FIRST = re.compile(r"^(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?::\d+)?(?:/\S*)?$")
+_HOST_FIRST = lazy(r"^(?:www\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?::\d+)?(?:/\S*)?$")
 
 
 def _check_url(value):
@@ -692,7 +693,7 @@ TermText = Annotated[str, BeforeValidator(_visible), AfterValidator(_check_term)
 #: The links a researcher copies for a paper: its arXiv abstract, PDF or HTML page,
 #: ``arXiv:ID``, its Hugging Face papers page, the DOI arXiv gives it
 #: (``10.48550/arXiv.ID``, bare or as a doi.org link).  Each names the paper by its arXiv id.
-_PAPER_LINK = re.compile(
+_PAPER_LINK = lazy(
     r"(?:(?:https?://)?(?:www\.|export\.|browse\.)?arxiv\.org/(?:abs|pdf|html)/"
     r"|(?:(?:https?://)?(?:dx\.)?doi\.org/|doi:\s*)?10\.48550/arxiv\."
     r"|arxiv:\s*"
@@ -900,7 +901,7 @@ class Subscriber(_Model):
         return f"{self.name} <{self.email}>" if self.name else self.email
 
 
-_DNS_LABELS = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
+_DNS_LABELS = lazy(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*$")
 
 
 class DkimSettings(_Model):
@@ -1127,7 +1128,7 @@ class Delivery(_Model):
         return self
 
 
-_BASE_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+;=:@%/-]*)?$")
+_BASE_URL = lazy(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+;=:@%/-]*)?$")
 
 
 class WebSettings(_Model):
@@ -1408,7 +1409,7 @@ def load_config(path: str | os.PathLike) -> Config:
 
 
 #: A line holding ``key: value`` (or ``- key: value``): where its key starts, the key, the value.
-_KEY_LINE = re.compile(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[^\s'\"#\[\]{},:-][^:#]*?):(?:[ \t]+(?P<value>\S.*))?$")
+_KEY_LINE = lazy(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[^\s'\"#\[\]{},:-][^:#]*?):(?:[ \t]+(?P<value>\S.*))?$")
 
 
 #: The longest key YAML allows without the explicit ``? key`` form (PyYAML's limit too).
@@ -1483,9 +1484,9 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
 #: Spaces that are not YAML's: a no-break space (what a web page, a chat or a
 #: mail client gives when YAML is copied from it), the typographic spaces.
 _ODD_SPACES = "\u00a0\u2000-\u200a\u202f\u205f\u3000"
-_ODD_SPACE = re.compile(f"[{_ODD_SPACES}]")
+_ODD_SPACE = lazy(f"[{_ODD_SPACES}]")
 #: Where such spaces are YAML's syntax: a line's indent, after a list's ``-``, after a key's ``:``.
-_ODD_SYNTAX_SPACE = re.compile(
+_ODD_SYNTAX_SPACE = lazy(
     rf"^(?P<lead>[ {_ODD_SPACES}]*(?:-[ {_ODD_SPACES}]+)*)"
     rf"(?:(?P<key>[^\s'\"#\[\]{{}},:-][^:#]*?:)(?P<after>[ {_ODD_SPACES}]+))?",
     re.MULTILINE,
@@ -1494,7 +1495,7 @@ _ODD_SYNTAX_SPACE = re.compile(
 
 #: A key written with a full-width colon (``timezone：``, as a Chinese or Japanese
 #: input method types it): YAML reads the line as one plain value.
-_WIDE_COLON = re.compile(r"^(?P<lead>[ ]*(?:-[ ]+)*[A-Za-z_][\w.-]*)：(?P<glued>(?=[^ \t\r\n]))?", re.MULTILINE)
+_WIDE_COLON = lazy(r"^(?P<lead>[ ]*(?:-[ ]+)*[A-Za-z_][\w.-]*)：(?P<glued>(?=[^ \t\r\n]))?", re.MULTILINE)
 
 
 def _ordinary_spaces(text: str) -> str:
@@ -1522,7 +1523,7 @@ def _ordinary_spaces(text: str) -> str:
 #: A value written between typographic quotes (“a*”, ‘x’: what a word processor, a
 #: macOS editor or a chat makes of straight ones), where YAML reads a value:
 #: after ``key: ``, ``- ``, ``[`` or ``,``, and up to the value's end.
-_CURLY_QUOTED = re.compile(
+_CURLY_QUOTED = lazy(
     r"(?:(?<=: )|(?<=- )|(?<=\[)|(?<=, )|(?<=,)|(?<=\[ ))"
     r"(?:“(?P<double>[^“”\"\n]*)”|‘(?P<single>[^‘’\n]*)’)"
     r"(?=[ \t]*(?:[,\]}]|#|$))",
@@ -1619,7 +1620,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
 
 
 #: How YAML writes a NUL character in a double-quoted string (as is, the reader refuses it).
-_NUL_ESCAPE = re.compile(r"\\(?:0|x00|u0000|U00000000)")
+_NUL_ESCAPE = lazy(r"\\(?:0|x00|u0000|U00000000)")
 
 
 def _nul_problems(data: Any, lines: dict, shown: str) -> list[Problem]:
@@ -1804,7 +1805,7 @@ def _duplicate(key: str, first: int, shown: str, line: int, at: tuple) -> Proble
 
 #: Something that may be a YAML anchor (``&name`` where a value starts); a
 #: conservative test: an ``&`` inside a quoted string may match too.
-_ANCHOR = re.compile(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]")
+_ANCHOR = lazy(r"(?:^|[\s\[{,:-])&[^\s\[\]{},]")
 
 
 def _children(node) -> list:
@@ -2498,7 +2499,7 @@ def _meant_path(base: Path, pattern: str) -> str:
 #: Files an operating system leaves in folders by itself (Windows' folder settings
 #: and thumbnails, macOS's folder icon, an open Office document's owner file):
 #: no one saved them there as exports.
-_OS_LITTER = re.compile(r"(?i)desktop\.ini|(?:eh)?thumbs\.db|Icon\r|~\$.*")
+_OS_LITTER = lazy(r"(?i)desktop\.ini|(?:eh)?thumbs\.db|Icon\r|~\$.*")
 
 
 def _listed(path: Path) -> bool:

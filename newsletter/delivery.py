@@ -1325,6 +1325,46 @@ _NOTHING = object()
 STOPPED_ON_ERROR = "the send stopped on an error"
 
 
+class _Backlog(queue.Queue):
+    """The dispatcher's queue: a producer that finds it full waits until a
+    quarter of it has been taken, then fills it again.  ``queue.Queue`` wakes
+    a waiting producer at every item taken, so a planner ahead of its
+    connections woke (and took the GIL from a delivery thread) once per
+    message; now once per quarter queue, and holds the GIL for no longer
+    than composing that many messages takes (about a millisecond: a
+    delivery thread whose reply has come waits for it meanwhile)."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__(maxsize)
+        self.low = maxsize - max(1, maxsize // 4)
+
+    def put(self, item, block: bool = True, timeout: float | None = None) -> None:
+        if not block or timeout is not None:
+            super().put(item, block, timeout)
+            return
+        with self.not_full:
+            if self.maxsize > 0 and self._qsize() >= self.maxsize:
+                while self._qsize() > self.low:
+                    self.not_full.wait()
+            self._put(item)
+            self.unfinished_tasks += 1
+            self.not_empty.notify()
+
+    def get(self, block: bool = True, timeout: float | None = None):
+        if timeout is not None:
+            return super().get(block, timeout)
+        with self.not_empty:
+            if not self._qsize():
+                if not block:
+                    raise queue.Empty
+                while not self._qsize():
+                    self.not_empty.wait()
+            item = self._get()
+            if self._qsize() <= self.low:
+                self.not_full.notify()
+            return item
+
+
 class Dispatcher:
     """Deliver envelopes through ``transport.sessions`` parallel sessions.
 
@@ -1367,7 +1407,7 @@ class Dispatcher:
         self.sleep = sleep
         self.rate = RateLimit(max_per_minute, sleep, clock)
         self.count = max(1, int(getattr(transport, "sessions", 1)))
-        self.queue: queue.Queue = queue.Queue(maxsize=max(2 * self.count, backlog))
+        self.queue: queue.Queue = _Backlog(max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
         self.stopped_on_error = False  # ... because on_outcome failed (see Outcome.stopped_on_error)
         self.error: BaseException | None = None

@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 
 from .errors import InputError, Problem, Unreachable
 from .files import sweep_temporaries, write_atomic
+from .patterns import lazy
 from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls, within
 
 log = logging.getLogger(__name__)
@@ -70,9 +71,9 @@ MAX_BYTES = 50 * 1024 * 1024
 #: How long a cached answer not fetched again is kept: 30 days.
 CACHE_KEEP = 30 * 24 * 3600.0
 #: A cache entry's name: the SHA-256 of its URL.
-_CACHE_KEY = re.compile(r"[0-9a-f]{64}")
+_CACHE_KEY = lazy(r"[0-9a-f]{64}")
 #: An entry's file: its body or its metadata.
-_CACHE_FILE = re.compile(r"[0-9a-f]{64}\.(?:body|json)")
+_CACHE_FILE = lazy(r"[0-9a-f]{64}\.(?:body|json)")
 
 #: Answers worth asking again for: rate limiting and server-side trouble.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -509,7 +510,7 @@ def _handshake_refused(exc: BaseException) -> tuple[str, bool] | None:
 
 
 #: How h11 says an answer is no HTTP: its first line, or a header line, as bytes.
-_ILLEGAL_LINE = re.compile(r"illegal (status|header) line: bytearray\((b(['\"]).*\3)\)$", re.DOTALL)
+_ILLEGAL_LINE = lazy(r"illegal (status|header) line: bytearray\((b(['\"]).*\3)\)$", re.DOTALL)
 
 
 def _not_http(exc: BaseException) -> str | None:
@@ -529,7 +530,7 @@ def _not_http(exc: BaseException) -> str | None:
 
 #: How h11 says an answer's framing is broken: its first line unreadable as a status line
 #: (binary bytes, HTTP/2 frames), its length or chunks told wrongly.
-_BROKEN_FRAMING = re.compile(r"(illegal request line|no response line received)|(conflicting Content-Length headers|"
+_BROKEN_FRAMING = lazy(r"(illegal request line|no response line received)|(conflicting Content-Length headers|"
                              r"bad Content-Length|illegal chunk header|continuation line at start of headers)")
 
 
@@ -563,15 +564,15 @@ def _shown_line(line: str, most: int = 60) -> str:
 
 
 #: How h11 says a body ended early: the connection closed before its Content-Length or last chunk.
-_CUT_OFF = re.compile(r"peer closed connection without sending complete message body \((.*)\)$")
+_CUT_OFF = lazy(r"peer closed connection without sending complete message body \((.*)\)$")
 
 
 #: What a bot check's page holds: Cloudflare's challenge ("Just a moment...", its scripts).
-_CHALLENGE_PAGE = re.compile(rb"<title>\s*Just a moment\.\.\.\s*</title>|/cdn-cgi/challenge-platform/|_cf_chl_opt", re.I)
+_CHALLENGE_PAGE = lazy(rb"<title>\s*Just a moment\.\.\.\s*</title>|/cdn-cgi/challenge-platform/|_cf_chl_opt", re.I)
 
 
 #: Where an HTML document starts (after a byte order mark, white space, comments).
-_HTML_START = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
+_HTML_START = lazy(rb"(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)[\s>]", re.I | re.S)
 
 
 def _bot_check(response: httpx.Response, body: bytes) -> str | None:
@@ -597,7 +598,7 @@ def _bot_check(response: httpx.Response, body: bytes) -> str | None:
 
 
 #: What web servers answer to a plain HTTP request on their HTTPS port (nginx, Go's net/http).
-_PLAIN_HTTP_TO_HTTPS = re.compile(rb"plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server", re.I)
+_PLAIN_HTTP_TO_HTTPS = lazy(rb"plain HTTP request was sent to HTTPS port|HTTP request to an HTTPS server", re.I)
 
 
 class _ProxyUnusable(Exception):

@@ -45,6 +45,8 @@ import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from .patterns import lazy
+
 if TYPE_CHECKING:
     from pylatexenc import latex2text, latexwalker
 
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
 #: ``we solve \\begin{equation} \\min_x f(x) \\end{equation} by``.
 _DISPLAY_NAMES = "equation|align|alignat|gather|multline|eqnarray|displaymath|math|flalign"
 #: (A ``$`` after ``\\`` is escaped, unless that backslash is one of a line break's ``\\\\``.)
-_OPENER = re.compile(r"(?:(?<!\\)|(?<=\\\\))(?:\$\$|\$|\\\(|\\\[)|\\begin\{(?:" + _DISPLAY_NAMES + r")\*?\}")
+_OPENER = lazy(r"(?:(?<!\\)|(?<=\\\\))(?:\$\$|\$|\\\(|\\\[)|\\begin\{(?:" + _DISPLAY_NAMES + r")\*?\}")
 _CLOSER = {
     "$$": re.compile(r"(?<!\\)\$\$"),
     "$": re.compile(r"(?<!\\)\$"),
@@ -64,14 +66,14 @@ _CLOSER = {
     "\\[": re.compile(r"\\\]"),
 }
 #: Inside ``$...$``: something only LaTeX writes.
-_LATEX_MARK = re.compile(r"[\\^_{}]")
+_LATEX_MARK = lazy(r"[\\^_{}]")
 #: Five words of prose in a row (outside groups, not macros' names): no formula holds them.
-_PROSE = re.compile(r"(?<![\\\w])(?:[a-z]{2,}[,;]?\s+){4}[a-z]{2,}(?![\w{])")
+_PROSE = lazy(r"(?<![\\\w])(?:[a-z]{2,}[,;]?\s+){4}[a-z]{2,}(?![\w{])")
 #: The word after a "$" that nothing closes.
-_UNCLOSED_WORD = re.compile(r"[^\s$]+")
+_UNCLOSED_WORD = lazy(r"[^\s$]+")
 #: A relation or operator alone in math, written before a number (``$>$90\%``,
 #: ``p$<$0.05``): math although a digit follows, which a price's ``$`` never encloses.
-_SYMBOL_MATH = re.compile(r"[<>=+\-*/|~]{1,2}")
+_SYMBOL_MATH = lazy(r"[<>=+\-*/|~]{1,2}")
 
 
 def _math_spans(text: str):
@@ -126,7 +128,7 @@ def _math_spans(text: str):
 #: One text-mode macro with its arguments: ``\emph{x}``, ``\"o``, ``\"{\i}``,
 #: ``\&``; optionally wrapped in one brace group (``{\"o}``).
 _ARG = r"\{(?:[^{}]|\{[^{}]*\})*\}"
-_TEXT_MACRO = re.compile(
+_TEXT_MACRO = lazy(
     r"(?P<open>\{)?"
     r"(?P<macro>\\(?:"
     rf"[\"'`^~=.](?:{_ARG}|\\[a-zA-Z]+|[a-zA-Z])"  # accents: \"o \'{e} \"\i
@@ -147,12 +149,12 @@ SUBSCRIPT = str.maketrans("0123456789+-=()aehijklmnoprstuvx", "₀₁₂₃₄�
 
 
 #: A prefix operator and the space its macro name ended with: ``\\nabla f`` is "∇f", not "∇ f".
-_PREFIX_SPACE = re.compile(r"([∇∂¬∀∃]) (?=[\w(])")
+_PREFIX_SPACE = lazy(r"([∇∂¬∀∃]) (?=[\w(])")
 
 
 #: A number times a symbol (``2σ²``, ``3n``), or a small letter times a capital (``nI(θ)``): one word, but
 #: "x/2σ²" reads as (x/2)σ², "1/nI(θ)" as (1/n)I(θ) and "√2n" as (√2)n.
-_PRODUCT = re.compile(r"\d+(?:\.\d+)?[^\W\d_]|[a-zα-ω][A-Z]")
+_PRODUCT = lazy(r"\d+(?:\.\d+)?[^\W\d_]|[a-zα-ω][A-Z]")
 
 
 def _grouped(text: str, product: bool = False) -> str:
@@ -186,7 +188,7 @@ _VULGAR = {"1/2": "½", "1/3": "⅓", "2/3": "⅔", "1/4": "¼", "3/4": "¾", "1
            "1/9": "⅑", "1/10": "⅒"}
 #: A fraction's text between these marks until _fractions_placed sees its neighbours.
 _FRAC_OPEN, _FRAC_CLOSE = "\x02", "\x03"
-_INNERMOST_FRACTION = re.compile("\x02([^\x02\x03]*)\x03")
+_INNERMOST_FRACTION = lazy("\x02([^\x02\x03]*)\x03")
 
 
 def _frac(node, l2tobj) -> str:
@@ -485,7 +487,7 @@ def _braced(text: str, start: int) -> int | None:
     return None
 
 
-_SCRIPT_ATOM = re.compile(r"\s*(\\[a-zA-Z]+|\\.|[^\s{}\\])")
+_SCRIPT_ATOM = lazy(r"\s*(\\[a-zA-Z]+|\\.|[^\s{}\\])")
 
 
 def _scripts(math: str, lost: bool = False) -> str:
@@ -538,36 +540,36 @@ def _scripts(math: str, lost: bool = False) -> str:
 
 #: Operator names that read as words: ``\sqrt{d}\log n`` must not become "√dlog n".
 _OPERATOR_NAMES = "log|ln|exp|sin|cos|tan|max|min|sup|inf|lim|det|arg|dim|ker|Pr|deg"
-_OPERATOR = re.compile(rf"(?<=[\w}})])\\({_OPERATOR_NAMES})(?![a-zA-Z])")
+_OPERATOR = lazy(rf"(?<=[\w}})])\\({_OPERATOR_NAMES})(?![a-zA-Z])")
 
 #: ... and after them before a macro or group: ``\log\frac{1}{\epsilon}`` is "log 1/ε",
 #: ``\sin\theta`` "sin θ", never "log1/ε" or "sinθ"; ``\log\left(`` and ``\max\{`` stay tight.
-_OPERATOR_AFTER = re.compile(
+_OPERATOR_AFTER = lazy(
     rf"(\\(?:{_OPERATOR_NAMES}))(?=\s*(?:\{{|\\(?!left|right|[bB]igg?[lr]?(?![a-zA-Z]))[a-zA-Z]))"
 )
 
 #: ... and in text, its argument's braces go: ``O(n\log{n})`` is "O(n log n)".
-_OPERATOR_GROUP = re.compile(rf"(\\(?:{_OPERATOR_NAMES}))\{{([^{{}}]*)\}}")
+_OPERATOR_GROUP = lazy(rf"(\\(?:{_OPERATOR_NAMES}))\{{([^{{}}]*)\}}")
 
 
 #: A space between two macros (``\le \epsilon``, ``p \| \pi``), or after a group or a comma before a
 #: macro (``\mathbf{W} \in``, ``(h, \bigoplus``), which pylatexenc would drop.
-_MACRO_SPACE = re.compile(r"(\\[a-zA-Z]+|\\\||\\?\}|,)\s+(?=\\[a-zA-Z])")
+_MACRO_SPACE = lazy(r"(\\[a-zA-Z]+|\\\||\\?\}|,)\s+(?=\\[a-zA-Z])")
 
 
 #: The innermost multi-line environment of display math (one without another inside it).
-_ENVIRONMENT = re.compile(
+_ENVIRONMENT = lazy(
     r"\\begin\{(?P<env>cases|dcases|rcases|aligned|alignedat|align\*?|alignat\*?|split|gathered|gather\*?"
     r"|eqnarray\*?|multline\*?|flalign\*?|[pbBvV]?matrix|smallmatrix|array)\}(?:\{[\dlcr| ]+\})?"
     r"(?P<body>(?:(?!\\begin\{).)*?)\\end\{(?P=env)\}",
     re.DOTALL,
 )
-_ROW_BREAK = re.compile(r"\\\\(?:\[[^\]]*\])?")
-_CELL_BREAK = re.compile(r"(?<!\\)&")
+_ROW_BREAK = lazy(r"\\\\(?:\[[^\]]*\])?")
+_CELL_BREAK = lazy(r"(?<!\\)&")
 #: What lays rows out and means nothing on one line.
-_ROW_LAYOUT = re.compile(r"\\(?:hline|nonumber|notag|displaystyle|label\{[^{}]*\})(?![a-zA-Z])")
+_ROW_LAYOUT = lazy(r"\\(?:hline|nonumber|notag|displaystyle|label\{[^{}]*\})(?![a-zA-Z])")
 #: A row that goes on from the one before: ``f(x) &= g(x) \\ &\le h(x)``.
-_CONTINUED_ROW = re.compile(r"\s*(?:[=<>]|\\(?:le|ge|leq|geq|lesssim|gtrsim|approx|sim|equiv|ne|neq|to|in)(?![a-zA-Z]))")
+_CONTINUED_ROW = lazy(r"\s*(?:[=<>]|\\(?:le|ge|leq|geq|lesssim|gtrsim|approx|sim|equiv|ne|neq|to|in)(?![a-zA-Z]))")
 
 
 #: A matrix environment's delimiters, by its first letter (``matrix`` and ``array`` have none of their own).
@@ -606,12 +608,12 @@ def _environments(source: str) -> str:
 
 #: Placement of a big operator's limits (nothing on one line), and the space after an
 #: opening norm bar (``\\lVert x\\rVert`` read "‖ x‖").
-_LIMITS = re.compile(r"\\(?:no)?limits(?![a-zA-Z])")
-_OPEN_BAR_SPACE = re.compile(r"(\\l[vV]ert)\s+")
+_LIMITS = lazy(r"\\(?:no)?limits(?![a-zA-Z])")
+_OPEN_BAR_SPACE = lazy(r"(\\l[vV]ert)\s+")
 
 
 #: A big operator's limits stacked in rows: ``\\sum_{\\substack{i<n\\\\j<m}}``.
-_SUBSTACK = re.compile(r"\\substack\{([^{}]*)\}")
+_SUBSTACK = lazy(r"\\substack\{([^{}]*)\}")
 
 
 def _math(source: str, lost: bool = False) -> str:
@@ -648,15 +650,15 @@ _BLACKBOARD_FONT = re.compile(r"\\(?:mathbbm|mathds|mathbbold)(?![a-zA-Z])")
 _INDICATOR = re.compile(r"\\mathbb\s*(?:\{\s*1\s*\}|1(?!\d))")
 
 #: Letters papers define as blackboard bold for themselves (``\\newcommand{\\E}{\\mathbb{E}}``), used in math.
-_BLACKBOARD_MACRO = re.compile(r"\\([PERNZQC])(?![a-zA-Z])")
+_BLACKBOARD_MACRO = lazy(r"\\([PERNZQC])(?![a-zA-Z])")
 
 
 #: A brace set under or over a part of a formula, with its label as the brace's script.
-_LABELLED_BRACE = re.compile(r"\\(?:under|over)brace\s*(?=\{)")
+_LABELLED_BRACE = lazy(r"\\(?:under|over)brace\s*(?=\{)")
 
 
 #: A brace's label that is words, not a symbol.
-_WORDY_LABEL = re.compile(r"\\text|\\mathrm|\s|[A-Za-z]{3}")
+_WORDY_LABEL = lazy(r"\\text|\\mathrm|\s|[A-Za-z]{3}")
 
 
 def _braces_unlabelled(source: str) -> str:
@@ -682,7 +684,7 @@ def _braces_unlabelled(source: str) -> str:
 
 
 #: Plain TeX's infix fractions, in a group or a whole formula: ``{n \\choose k}``, ``{a \\over b}``.
-_INFIX = re.compile(r"\\(choose|over)(?![a-zA-Z])")
+_INFIX = lazy(r"\\(choose|over)(?![a-zA-Z])")
 
 
 def _infix_fractions(source: str) -> str:
@@ -723,7 +725,7 @@ def _depth(text: str, at: int) -> int:
 
 
 #: An apostrophe after a symbol in math (``x'``, ``f''``): the prime typesetting shows.
-_PRIME = re.compile(r"(?<=[\w)\]}′])'(')?")
+_PRIME = lazy(r"(?<=[\w)\]}′])'(')?")
 
 
 def _minus_signs(math: str) -> str:
@@ -740,7 +742,7 @@ def _minus_signs(math: str) -> str:
     return _MINUS.sub("−", math)
 
 
-_MINUS = re.compile(
+_MINUS = lazy(
     r"(?<![A-Za-z]{2})-(?![A-Za-z]{2})(?!$)|(?<=[A-Za-z]{2})-(?=[^A-Za-z\s])(?!\d+[A-Za-z]{0,2}\b)"
     r"|(?<=[^A-Za-z\s])-(?=[A-Za-z]{2})(?![A-Z]+\b)"
 )
@@ -753,12 +755,12 @@ _RELATIONS = "∈∉⊆⊂⊇⊃≤≥≠≈≜≡∼≃≅∝→←↔⇒⇐⇔
 #: (Nor one with its own script: ``x \\stackrel{iid}{\\sim} p`` is "x ∼ⁱⁱᵈ p".)
 _SCRIPT_CHARS = "".join(chr(c) for c in (*SUPERSCRIPT.values(), *SUBSCRIPT.values()))
 #: A norm or an absolute value with its scripts, ``‖x − y‖²``: one quantity, its bars its parentheses.
-_NORM_GROUP = re.compile(rf"‖[^‖]+‖[{_SCRIPT_CHARS}]*|\|[^|]+\|[{_SCRIPT_CHARS}]*")
-_RELATION_ONE_SIDE = re.compile(
+_NORM_GROUP = lazy(rf"‖[^‖]+‖[{_SCRIPT_CHARS}]*|\|[^|]+\|[{_SCRIPT_CHARS}]*")
+_RELATION_ONE_SIDE = lazy(
     rf"(?<=[^\s(\[])([{_RELATIONS}]) (?=\S)|(?<=\S) ([{_RELATIONS}])(?=[^\s)\],.;:^_{_SCRIPT_CHARS}])(?!(?<=∼)\d)"
 )
 #: (Not a star before a relation: ``x^\\star \\in X`` is the point x⋆, "x⋆ ∈ X", not a product "x⋆∈ X".)
-_OPERATOR_ONE_SIDE = re.compile(
+_OPERATOR_ONE_SIDE = lazy(
     rf"(?<=[^\s(\[])([×·⊗⊕∘⋆∗⊙]) (?=[^\s{_RELATIONS}=<>])|(?<=\S) ([×·⊗⊕∘⋆∗⊙])(?=[^\s)\],.;:])")
 
 
@@ -776,8 +778,8 @@ def _operator_spacing(text: str) -> str:
 
 #: A relation written tight (``U\\in\\mathbb{R}^n``: nothing in the source could space it).
 #: (Not one with its own script: ``\\stackrel{\\text{i.i.d.}}{\\sim}`` is "∼^(i.i.d.)", not "∼ ^(i.i.d.)".)
-_RELATION_TIGHT = re.compile(rf"(?<=[^\s(\[{{⟨|‖])([{_RELATIONS}])(?=[^\s)\]}},.;:⟩|‖^_{_SCRIPT_CHARS}])")
-_SCRIPT_GROUP = re.compile(r"[_^]\(")
+_RELATION_TIGHT = lazy(rf"(?<=[^\s(\[{{⟨|‖])([{_RELATIONS}])(?=[^\s)\]}},.;:⟩|‖^_{_SCRIPT_CHARS}])")
+_SCRIPT_GROUP = lazy(r"[_^]\(")
 
 
 def _outside_scripts(text: str, change) -> str:
@@ -799,9 +801,9 @@ def _outside_scripts(text: str, change) -> str:
 
 
 #: Spaces inside brackets that the source had and typesetting ignores: "( 1/2 )".
-_INNER_SPACE = re.compile(r"(?<=[(\[⟨⌊⌈])\s+|\s+(?=[)\]⟩⌋⌉])")
+_INNER_SPACE = lazy(r"(?<=[(\[⟨⌊⌈])\s+|\s+(?=[)\]⟩⌋⌉])")
 #: A norm's bars with what they enclose: each pair, in order.
-_NORM = re.compile(r"‖([^‖]*)‖")
+_NORM = lazy(r"‖([^‖]*)‖")
 
 
 def _norm_bars_tight(text: str) -> str:
@@ -842,7 +844,7 @@ def _text_macro(m: re.Match) -> str:
 
 
 #: Font styles whose typeset text is their argument, unwrapped before math is found.
-_STYLE = re.compile(
+_STYLE = lazy(
     r"\\(?:emph|text(?:bf|it|sl|sc|tt|sf|rm|up|md|normal)|underline|uline|uwave|sout|st|mbox)\s*(?=\{)"
     r"|(?<!\\)\{\\(?:em|it|bf|sl|sc|tt|rm|sf|tiny|scriptsize|footnotesize|small|normalsize|large|Large|LARGE|huge|Huge)"
     r"(?![a-zA-Z])\s*"
@@ -871,12 +873,12 @@ def _unwrap_styles(text: str) -> str:
 
 
 #: A citation, with its optional arguments: ``~\\citep[see][Thm. 2]{a,b}``.
-_CITE = re.compile(
+_CITE = lazy(
     r"(?P<tie>~)?\\(?:[cC]ite[pt]?|citealp|citealt|parencite|textcite|autocite|footcite)\*?"
     r"(?:\s*\[[^\]]*\])*\s*\{(?P<keys>[^{}]*)\}"
 )
 #: A cross-reference or label, with the space or tie before it.
-_REF = re.compile(r"(?P<tie>[ \t]*~|\s+)?(?P<paren>\()?\\(?P<kind>ref|eqref|autoref|cref|Cref|pageref|vref|label)"
+_REF = lazy(r"(?P<tie>[ \t]*~|\s+)?(?P<paren>\()?\\(?P<kind>ref|eqref|autoref|cref|Cref|pageref|vref|label)"
                   r"\*?\{[^{}]*\}(?(paren)\))")
 
 
@@ -889,7 +891,7 @@ def _citations(text: str) -> str:
     return _REF.sub(_reference, _CITE.sub(_citation, _footnotes(text)))
 
 
-_FOOTNOTE = re.compile(r"\s*\\footnote(?![a-zA-Z])\s*")
+_FOOTNOTE = lazy(r"\s*\\footnote(?![a-zA-Z])\s*")
 
 
 def _footnotes(text: str) -> str:
@@ -929,11 +931,11 @@ def _citation(m: re.Match) -> str:
 #: LaTeX quotes (``double'', `single') and an em dash between words (axioms---Sensitivity):
 #: written by authors even where the rest of the LaTeX is gone (the Hugging Face text
 #: exports drop backslashes and $), so they are converted whether or not other LaTeX is there.
-_DOUBLE_QUOTES = re.compile(r"``([^`\n]{1,300}?)(?:''|\")")  # some close with a plain "
-_SINGLE_QUOTES = re.compile(r"(?<![\w`])`([^`'\n]{1,100}?)'(?!\w)")
-_EM_DASH = re.compile(r"(?<=[\w”’)\]}])---(?=[\w“‘(\[\\])")
+_DOUBLE_QUOTES = lazy(r"``([^`\n]{1,300}?)(?:''|\")")  # some close with a plain "
+_SINGLE_QUOTES = lazy(r"(?<![\w`])`([^`'\n]{1,100}?)'(?!\w)")
+_EM_DASH = lazy(r"(?<=[\w”’)\]}])---(?=[\w“‘(\[\\])")
 #: A thousands separator braced for its spacing in math, ``100{,}000``, with or without its ``$``.
-_BRACED_COMMA = re.compile(r"(?<=\d)\{,\}(?=\d)")
+_BRACED_COMMA = lazy(r"(?<=\d)\{,\}(?=\d)")
 
 
 def _typography(text: str) -> str:
@@ -948,14 +950,14 @@ def _typography(text: str) -> str:
 
 
 #: A citation whose ``\\cite{...}`` an export dropped, its key left after the tie: ``Sanghavi~jns13``.
-_LOST_CITATION = re.compile(r"(?<=[A-Za-z])~([a-z]+\d{2,4}[a-z]*)(?![\w~])")
+_LOST_CITATION = lazy(r"(?<=[A-Za-z])~([a-z]+\d{2,4}[a-z]*)(?![\w~])")
 #: Keys of a citation whose ``\\cite{...}`` and tie an export both dropped, as
 #: Google Scholar's BibTeX names them (author, year, first word of the title):
 #: ``M-matrices lauritzen2019maximum,slawski2015estimation and``.
-_BARE_CITATION = re.compile(
+_BARE_CITATION = lazy(
     r"(?<![\w/.@\[-])([a-z]{2,}(?:19|20)\d\d[a-z]{3,}(?:, ?[a-z]{2,}(?:19|20)\d\d[a-z]{3,})*)(?![\w/@\]-])")
 #: A dash between ties, ``ones~--~by``.
-_TIED_DASH = re.compile(r"~(---?)~")
+_TIED_DASH = lazy(r"~(---?)~")
 
 
 def _lost_ties(text: str) -> str:
@@ -1032,7 +1034,7 @@ def _has_lost_mark(text: str) -> bool:
 #: The macros such math had, found again: long names anywhere (``cvarepsilon``
 #: is c times epsilon), short ones only at the start of a word, ``ell`` only
 #: before a script (``cell_2`` is a table's cell).
-_LOST_MACRO = re.compile(
+_LOST_MACRO = lazy(
     "(?:" + "|".join(sorted((
         "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "theta", "vartheta", "iota", "kappa",
         "lambda", "varrho", "sigma", "varsigma", "upsilon", "varphi", "omega", "Gamma", "Delta", "Theta", "Lambda",
@@ -1056,7 +1058,7 @@ _LOST_MACRO = re.compile(
 )
 #: A transpose, ``^\\top`` without its backslash (or a star, ``^\\star``).
 _LOST_TOP_SHOWN = {"top": "ᵀ", "intercal": "ᵀ", "star": "⋆", "ast": "*", "dagger": "†", "prime": "′", "circ": "°"}
-_LOST_TOP = re.compile(r"\^\{?(top|intercal|star|ast|dagger|prime|circ)\}?(?![a-z](?<!m(?=ath)))")
+_LOST_TOP = lazy(r"\^\{?(top|intercal|star|ast|dagger|prime|circ)\}?(?![a-z](?<!m(?=ath)))")
 
 
 def _lost_math(text: str) -> str:
@@ -1083,7 +1085,7 @@ def _lost_math(text: str) -> str:
 
     text = _set_braces_marked(_LOST_OLD_FONT.sub(r"math\1{\2}", _lost_relations(text)))
     text = _LOST_BETWEEN_NUMBERS.sub(_greek, _LOST_WIDE.sub(r"\1{\2}", text))
-    shown = _LOST_GREEK.sub(_greek, re.sub(_LOST_WORD, word, text))
+    shown = _LOST_GREEK.sub(_greek, _LOST_WORD.sub(word, text))
     shown = shown.replace(_SET_OPEN, "{").replace(_SET_CLOSE, "}")
     return _operator_spacing(_LOST_INDEX.sub(lambda m: m[1] + m[2].translate(SUBSCRIPT), shown))
 
@@ -1093,12 +1095,12 @@ def _lost_math(text: str) -> str:
 _SET_OPEN, _SET_CLOSE = "\ue000", "\ue001"
 #: An operator written before a set: ``min{a,b}`` (a group's brace follows a script,
 #: a macro's name or the group before it: ``frac{a}{b}``).
-_OPERATOR_BEFORE = re.compile(r"(?<![A-Za-z])(?:arg)?(?:min|max|sup|inf)\Z")
+_OPERATOR_BEFORE = lazy(r"(?<![A-Za-z])(?:arg)?(?:min|max|sup|inf)\Z")
 
 
 #: A group of one symbol with its script, ``{l_1}``: a group kept for the script, no set
 #: (unless a script follows it: ``{x_i}_{i=1}^n``).
-_SCRIPTED_SYMBOL = re.compile(r"[A-Za-z][_^][A-Za-z0-9]")
+_SCRIPTED_SYMBOL = lazy(r"[A-Za-z][_^][A-Za-z0-9]")
 
 
 def _set_braces_marked(text: str) -> str:
@@ -1132,7 +1134,7 @@ _LOST_SET = r"(?:math(?:bb|cal|bf|rm|frak)\{?[A-Za-z]\}?|[A-Z](?=[\^_{}\s,.;:)]|
 #: The symbol is one letter (or a capitals' acronym before ``ge``/``le``); letters
 #: that make a word with the name are not taken (``all``, ``ill``, ``age``, ``bin``...
 #: are taken only where no word of prose goes on like that: ``Min R^``).
-_LOST_GLUED_RELATION = re.compile(
+_LOST_GLUED_RELATION = lazy(
     rf"(?<![A-Za-z\\])(?P<in>[A-Za-z](?:_\{{[^{{}}\s]*\}}|_[A-Za-z0-9])?)(?:in | in )(?={_LOST_SET})"
     rf"|(?<![A-Za-z\\])(?P<greek>{_SCRIPTED_GREEK})in(?=[{{(\[]|{_LOST_SET}| (?:[{{(\[]|{_LOST_SET}))"
     r"|(?<![A-Za-z\\])(?P<sim>[A-Za-z])sim(?=\s|\d|[A-Z{(])|(?<![A-Za-z\\])sim(?=\d)"
@@ -1142,11 +1144,11 @@ _LOST_GLUED_RELATION = re.compile(
 )
 _RELATION_SHOWN = {"ll": "≪", "gg": "≫", "ge": "≥", "le": "≤"}
 #: ``nabla f``: the gradient's operand follows it after the space a macro name ended with.
-_LOST_NABLA = re.compile(r"(?<![A-Za-z\\])nabla ?(?=[A-Za-z(])")
+_LOST_NABLA = lazy(r"(?<![A-Za-z\\])nabla ?(?=[A-Za-z(])")
 #: ``operatorname*{argmin}``: the name is what shows.
-_LOST_OPERATORNAME = re.compile(r"(?<![A-Za-z\\])operatorname\*?\{([A-Za-z]+)\}")
+_LOST_OPERATORNAME = lazy(r"(?<![A-Za-z\\])operatorname\*?\{([A-Za-z]+)\}")
 #: ``Tsharpmu``: a push-forward, ``T\\sharp\\mu``.
-_LOST_SHARP = re.compile(r"(?<=[A-Za-z])sharp(mu|nu|rho|pi|gamma)(?![a-z])")
+_LOST_SHARP = lazy(r"(?<=[A-Za-z])sharp(mu|nu|rho|pi|gamma)(?![a-z])")
 
 
 def _lost_relations(text: str) -> str:
@@ -1173,24 +1175,24 @@ def _lost_relations(text: str) -> str:
 
 
 #: A word of lost math: a braced group is one with its spaces (``R^{m times k}``, ``min_{x in R^d}``).
-_LOST_WORD = re.compile(r"(?:\{[^{}\n]{0,80}\}|\ue000[^\ue000\ue001\n]{0,80}\ue001|\S)+")
+_LOST_WORD = lazy(r"(?:\{[^{}\n]{0,80}\}|\ue000[^\ue000\ue001\n]{0,80}\ue001|\S)+")
 #: ``widetilde O(...)``: the accent was on the letter after it.
-_LOST_WIDE = re.compile(r"(?<![A-Za-z])(wide(?:tilde|hat)|math(?:cal|bb|bf|rm)) ([A-Za-z])(?![A-Za-z])")
+_LOST_WIDE = lazy(r"(?<![A-Za-z])(wide(?:tilde|hat)|math(?:cal|bb|bf|rm)) ([A-Za-z])(?![A-Za-z])")
 #: ``z_i`` beside ``z_{i-1}``: a one-letter index of a one-letter symbol, in
 #: text that has lost math (alone, 'x_i in the tables' may be an identifier).
-_LOST_INDEX = re.compile(r"(?<![\w\\])([A-Za-z])_([0-9aehijklmnoprstuvx])(?![\w^{])")
+_LOST_INDEX = lazy(r"(?<![\w\\])([A-Za-z])_([0-9aehijklmnoprstuvx])(?![\w^{])")
 #: ``{bf A}_n``: an old font switch (``{\\bf A}``) without its backslash.
-_LOST_OLD_FONT = re.compile(r"\{(bf|rm|cal|bb) ([A-Za-z0-9]+)\}")
+_LOST_OLD_FONT = lazy(r"\{(bf|rm|cal|bb) ([A-Za-z0-9]+)\}")
 #: ``4.88 cdot 10^{-8}``, ``0.29 pm 0.01``: an operator between numbers.
-_LOST_BETWEEN_NUMBERS = re.compile(r"(?<=\d )(pm|cdot|times)(?= \d)")
+_LOST_BETWEEN_NUMBERS = lazy(r"(?<=\d )(pm|cdot|times)(?= \d)")
 #: ``in`` inside a braced group of lost math is ``\in``: ``{x in R^d}``.
-_LOST_IN = re.compile(r"(?<=[\s{\ue000])in(?=\s)")
+_LOST_IN = lazy(r"(?<=[\s{\ue000])in(?=\s)")
 _GREEK_NAMES = ("alpha|beta|gamma|delta|epsilon|zeta|theta|kappa|lambda|sigma|omega|xi|phi|psi|rho|tau"
                 "|Gamma|Delta|Theta|Lambda|Sigma|Omega|Phi|Psi|Xi")
 #: A Greek letter on its own in lost math: in parentheses or a list
 #: (``(delta,epsilon)-Goldstein``, ``F(x; xi)``), or a capital one before a
 #: symbol (``Delta L^3``, ``Delta = f(x_0)``); 'the delta method' stays prose.
-_LOST_GREEK = re.compile(
+_LOST_GREEK = lazy(
     rf"(?<![A-Za-z\\])(?:(?<=[(\[,;] )|(?<=[(\[,;]))(?:{_GREEK_NAMES})(?=[)\],;])"
     rf"|(?<![A-Za-z\\])(?:{_GREEK_NAMES})(?=,(?:{_GREEK_NAMES})\))"
     rf"|(?<![A-Za-z\\])(?:Gamma|Delta|Theta|Lambda|Sigma|Omega|Phi|Psi|Xi)(?= (?:[A-Za-z](?![A-Za-z])|=))"
@@ -1211,7 +1213,7 @@ _LOST_PIECES = ("^", "_{", "{", "ell_", "varepsilon", "varphi", "vartheta", "var
 
 #: ``$\\sim$1000`` or ``$\\approx$ 95\\%`` that lost their backslashes and dollars (not
 #: 'the sim 2 run').
-_LOST_ABOUT = re.compile(r"(?<![A-Za-z\\])(?:(sim)(?=\d)|approx(?= ?\d))")
+_LOST_ABOUT = lazy(r"(?<![A-Za-z\\])(?:(sim)(?=\d)|approx(?= ?\d))")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -1238,21 +1240,21 @@ def lost_math_shown(text: str) -> str:
 
 
 #: A group of prose words (``\emph{error indicator}`` without its macro): shown without braces.
-_LOST_PROSE_GROUP = re.compile(r"(?<![\w^_}])\{([A-Za-z][a-z]+(?:[ -][A-Za-z]+)+)\}")
+_LOST_PROSE_GROUP = lazy(r"(?<![\w^_}])\{([A-Za-z][a-z]+(?:[ -][A-Za-z]+)+)\}")
 #: An operator braced for its spacing (``N{+}D``, ``D{=}1``, ``64{times}64``).
-_LOST_BRACED_OPERATOR = re.compile(r"\{(\+|-|=|<|>|times|to|cdot|leq|geq)\}")
+_LOST_BRACED_OPERATOR = lazy(r"\{(\+|-|=|<|>|times|to|cdot|leq|geq)\}")
 _OPERATOR_SHOWN = {"times": "×", "to": "→", "cdot": "·", "leq": "≤", "geq": "≥"}
 #: ``512times512``: a product of numbers without its backslash.
-_LOST_NUMBER_TIMES = re.compile(r"(?<![\w.])(\d+)times(\d+)(?!\w)")
+_LOST_NUMBER_TIMES = lazy(r"(?<![\w.])(\d+)times(\d+)(?!\w)")
 
 
 #: A multi-line environment whose backslashes went (``\\\\`` between rows too, leaving a wider space).
-_LOST_ENVIRONMENT = re.compile(
+_LOST_ENVIRONMENT = lazy(
     r"(?<![A-Za-z\\])begin\{(cases|aligned|align\*?|split|gathered|array|matrix|pmatrix|bmatrix)\}(?:\{[lcr| ]+\})?"
     r"(.{1,400}?)end\{\1\}"
 )
 #: A relation's name in such an environment, where it stands alone between spaces (``&leq h(x)``).
-_LOST_ENV_RELATION = re.compile(r"(?<![A-Za-z])(?:leq?|geq?|neq?|approx|sim|equiv|propto)(?![A-Za-z])")
+_LOST_ENV_RELATION = lazy(r"(?<![A-Za-z])(?:leq?|geq?|neq?|approx|sim|equiv|propto)(?![A-Za-z])")
 
 
 def _lost_environment(m: re.Match) -> str:
@@ -1307,7 +1309,7 @@ def to_unicode(text: str) -> str:
 #: A macro a paper defines in its abstract (it was written for the paper's preamble):
 #: ``\\newcommand{\\ours}{FooNet}``, ``\\newcommand{\\norm}[1]{\\|#1\\|}``, ``\\def\\ours{FooNet}``,
 #: ``\\DeclareMathOperator{\\Tr}{Tr}``.
-_DEFINITION = re.compile(
+_DEFINITION = lazy(
     r"\\(?:(?:re|provide)?newcommand\*?|def|(?P<op>DeclareMathOperator)\*?)\s*"
     r"(?:\{\s*\\(?P<braced>[a-zA-Z]+)\s*\}|\\(?P<bare>[a-zA-Z]+))\s*(?:\[(?P<args>[1-9])\])?\s*"
     r"(?P<body>\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\})\s?"
@@ -1366,8 +1368,8 @@ def _in_math(text: str, at: int) -> bool:
 
 
 #: A list in an abstract: ``\begin{enumerate}\item ... \end{enumerate}``.
-_LIST = re.compile(r"\s*\\begin\{(itemize|enumerate|description)\}(.*?)\\end\{\1\}\s*", re.DOTALL)
-_ITEM = re.compile(r"\\item(?![a-zA-Z])\s*(?:\[([^\]]*)\])?")
+_LIST = lazy(r"\s*\\begin\{(itemize|enumerate|description)\}(.*?)\\end\{\1\}\s*", re.DOTALL)
+_ITEM = lazy(r"\\item(?![a-zA-Z])\s*(?:\[([^\]]*)\])?")
 
 
 def _lists(text: str) -> str:
@@ -1392,11 +1394,11 @@ def _lists(text: str) -> str:
 
 
 #: ``\\verb|x_y|`` (any delimiter), shown as its text when that holds no other LaTeX.
-_VERB = re.compile(r"\\verb\*?([^\sa-zA-Z*])([^$\\\n]*?)\1")
+_VERB = lazy(r"\\verb\*?([^\sa-zA-Z*])([^$\\\n]*?)\1")
 
 
 #: An environment of prose in an abstract (not math, not a list): ``\\begin{theorem}[Name] ... \\end{theorem}``.
-_PROSE_ENVIRONMENT = re.compile(
+_PROSE_ENVIRONMENT = lazy(
     r"\\begin\{(?P<env>abstract|center|quote|quotation|flushleft|flushright|small|footnotesize|scriptsize"
     r"|theorem|lemma|proposition|corollary|definition|remark|example|conjecture|claim|assumption|proof)\}"
     r"(?:\[(?P<name>[^\]]*)\])?(?P<body>.*?)\\end\{(?P=env)\}",
@@ -1448,7 +1450,7 @@ def _ties_at_math(segment: str, after: bool, before: bool) -> str:
     return segment
 
 
-_SPACES = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
+_SPACES = lazy(r"(?<=\S)[ \t]{2,}(?=\S)")
 
 #: siunitx's quantities, numbers and units: ``\\SI{5}{\\milli\\second}``, ``\\num{1e6}``, ``\\si{\\percent}``.
 _SIUNITX = re.compile(r"\\(?P<kind>SI|qty|num|si|unit|SIrange|qtyrange|numrange)\s*(?:\[[^\]]*\]\s*)?(?=\{)")
@@ -1559,15 +1561,15 @@ def _pdf_strings(text: str) -> str:
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
 #: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
-_EN_DASH = re.compile(r"(?<=[\w}])--(?=\w|\\[a-zA-Z\"'`^~=.]|\{\\)")
+_EN_DASH = lazy(r"(?<=[\w}])--(?=\w|\\[a-zA-Z\"'`^~=.]|\{\\)")
 #: A dash set off by spaces in text that has LaTeX (``results --- and more``, ``a -- b``).
-_SPACED_DASH = re.compile(r"(?:(?<=\S)|^) (---?) (?=\S)")
+_SPACED_DASH = lazy(r"(?:(?<=\S)|^) (---?) (?=\S)")
 
 
 #: A tie (``Fig.~3``, ``95.3\%~(+2.1\%)``) between two words: a space; not the ``~`` of a URL (``/~user``).
-_TIE = re.compile(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
+_TIE = lazy(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
 #: A letter macro ended by a space, which TeX swallows: ``Polyak-\L ojasiewicz`` is "Łojasiewicz".
-_LETTER_MACRO_SPACE = re.compile(
+_LETTER_MACRO_SPACE = lazy(
     r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])"
     r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
     # a dash or a backslash written as a macro: "trade\\textendash off" is "trade–off", not "trade– off"
@@ -1600,9 +1602,9 @@ _SELF_NAMES = frozenset((
     "ourmodel", "methodname", "modelname", "tool", "framework", "proposed", "our", "short", "ourapproach",
 ))
 #: A macro left in an abstract, not converted (no definition came with it).
-_LEFT_MACRO = re.compile(r"\\([a-zA-Z]+)(?![a-zA-Z])(?:\{\})?")
+_LEFT_MACRO = lazy(r"\\([a-zA-Z]+)(?![a-zA-Z])(?:\{\})?")
 #: "Name: what it does", a title that names the paper's method.
-_TITLE_NAME = re.compile(r"([^\s:][^:]{0,38}?):\s+\S")
+_TITLE_NAME = lazy(r"([^\s:][^:]{0,38}?):\s+\S")
 
 
 def own_name_shown(text: str, title: str) -> str:

@@ -34,6 +34,7 @@ from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated,
 from .files import bomless_unicode, broken_link, windows_1252
 from .latex import paper_to_unicode
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, merge_papers, pdf_url
+from .patterns import lazy
 from .retrying import backoff
 
 if TYPE_CHECKING:
@@ -129,15 +130,15 @@ MENU_ANCHORS = frozenset(
 _MENU_UNKNOWN_PER = 6
 #: Fewer words are a short line (allowed above the header anyway) or a title.
 _MENU_MIN_WORDS = 4
-_MENU_WORD = re.compile(r"[^\W_]+")
-_YEAR_OR_COUNT = re.compile(r"\d+(\.\d+)?[km]?")
+_MENU_WORD = lazy(r"[^\W_]+")
+_YEAR_OR_COUNT = lazy(r"\d+(\.\d+)?[km]?")
 #: Page numbers and ellipses of a pagination bar.
-_PAGINATION = re.compile(r"^(\d{1,3}|\.\.\.|…|[‹«<]|[›»>])$")
+_PAGINATION = lazy(r"^(\d{1,3}|\.\.\.|…|[‹«<]|[›»>])$")
 #: Leading lines (site navigation) before the header: few, and short.
 _MAX_NAV_LINES, _MAX_NAV_CHARS = 20, 60
 #: What shows nothing (:data:`models.SHOWS_NOTHING`): a browser's copy may leave it
 #: alone on a line or inside words.
-_INVISIBLE = re.compile(f"[{SHOWS_NOTHING}]")
+_INVISIBLE = lazy(f"[{SHOWS_NOTHING}]")
 #: Longer than any line of the site's chrome (menu, header, date, footer).
 _MAX_CHROME_CHARS = 200
 _MONTH = r"(jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
@@ -149,7 +150,7 @@ _ONE_DATE = (
     r"|\d{4}-\d{2}-\d{2}"  # 2024-09-04
     r"|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"  # 09/04/2024, 4.9.2024
 )
-_DATE_LINE = re.compile(
+_DATE_LINE = lazy(
     rf"^({_ONE_DATE}"
     # a range, as a weekly view shows its week: Sep 2 - Sep 8, 2024 / Sep 2–8 / Sep 2, 2024 — Sep 8, 2024
     rf"(\s*[-–—]\s*({_ONE_DATE}|{_DAY}(,?\s+\d{{4}})?))?"
@@ -162,7 +163,7 @@ _DATE_LINE = re.compile(
 )
 _SUBSCRIBE = "subscribe"
 MAX_TITLE_CHARS = 300
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_CONTROL = lazy(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 #: Line breaks other than CR and LF that copies from macOS, Safari or Word
 #: carry (vertical tab is Word's line break, U+2029 a paragraph's end).
 _ODD_BREAKS = "\x0b\x0c\x85\u2028\u2029"  # (five `in` scans cost less than one regex search)
@@ -189,7 +190,7 @@ def _is_chrome(text: str) -> bool:
 
 
 #: What joins two parts of the page's chrome on one line (spaced: not a hyphenated word).
-_CHROME_JOIN = re.compile(r"\s+[-–—|·•]\s+")
+_CHROME_JOIN = lazy(r"\s+[-–—|·•]\s+")
 _SITE = "huggingface"
 
 
@@ -302,7 +303,7 @@ _SUBMITTER_NAME = r"@?[\w.-]{1,40}|[^\W\d_][\w'’.-]*(?:\s+[^\W\d_][\w'’.-]*)
 #: vote, comment, star and author counts, who submitted it and when it was
 #: published.  Copies of the trending, weekly and monthly pages, and of the
 #: daily page in some browsers, have them around each paper.
-_PAPER_META = re.compile(
+_PAPER_META = lazy(
     rf"(?:[·•|]\s*)?(?:"
     rf"{_COUNT}"  # 58 (upvotes), 1.2k (GitHub stars)
     rf"|(?:upvotes?|upvoted|votes?|comments?|likes?|stars?|github(?:\s+stars?)?|⭐|▲|👍|💬|★)\s*:?\s*{_COUNT}"
@@ -317,13 +318,13 @@ _PAPER_META = re.compile(
     r")",
     re.IGNORECASE,
 )
-_PUBLISHED = re.compile(
+_PUBLISHED = lazy(
     rf"(?:[·•]\s*)?(?:(?:published|submitted|posted)(?:\s+by\s+(?:{_SUBMITTER_NAME}))?(?:\s+on)?|on)\s+(?P<date>.{{3,40}})",
     re.IGNORECASE,
 )
 #: What joins the parts of a card's line: "Published on Sep 4, 2024 · Submitted by akhaliq".
-_META_JOIN = re.compile(r"\s*[·•]\s*")
-_SUBMITTER = re.compile(_SUBMITTER_NAME)
+_META_JOIN = lazy(r"\s*[·•]\s*")
+_SUBMITTER = lazy(_SUBMITTER_NAME)
 
 
 def _is_paper_meta(text: str) -> bool:
@@ -345,8 +346,8 @@ def _published(text: str) -> bool:
     return bool(m and _DATE_LINE.match(_spaced(m.group("date")).rstrip(".")))
 
 
-_NAME = re.compile(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})){1,3}")
-_FIRST_NAME = re.compile(rf"\s*{_NAME.pattern}(?:\s*,|\s+and\s|\s*&)")
+_NAME = lazy(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})){1,3}")
+_FIRST_NAME = lazy(rf"\s*{_NAME.pattern}(?:\s*,|\s+and\s|\s*&)")
 
 
 def _abstract_goes_on(text: str) -> bool:
@@ -442,9 +443,9 @@ def _without_paper_meta(blocks: list[tuple[int, str]]) -> tuple[list[tuple[int, 
 
 
 #: The heading of a list of names on lines of their own (see :func:`_names_end`).
-_AUTHORS_HEADING = re.compile(r"authors?\s*:", re.IGNORECASE)
+_AUTHORS_HEADING = lazy(r"authors?\s*:", re.IGNORECASE)
 #: A sentence's end: a word (not an initial, "E.") and a full stop.
-_WORD_AND_STOP = re.compile(r"[^\W\d_]{3,}[.!?](?:\s|$)")
+_WORD_AND_STOP = lazy(r"[^\W\d_]{3,}[.!?](?:\s|$)")
 #: What the site puts on a line of its own between two names.
 _NAME_SEPARATORS = frozenset({",", ";", "·", "&", "and"})
 
@@ -485,7 +486,7 @@ def _blocks(text: str) -> list[tuple[int, str]]:
 
 #: A rule between papers as a text save or a text browser writes it: a line of
 #: one sign repeated ("-----", "=====", "─────", "* * *"), which was read as a title.
-_RULE_LINE = re.compile(r"\s*([-_=*~─━═])(?:\s*\1){2,}\s*")
+_RULE_LINE = lazy(r"\s*([-_=*~─━═])(?:\s*\1){2,}\s*")
 
 
 def _exports(content: list[tuple[int, str]]) -> list[list[tuple[int, str]]]:
@@ -602,7 +603,7 @@ def _glued_subscribe(nonblank: list[tuple[int, str]]) -> bool:
 
 #: A web page saved from the browser: "Web Page, HTML only" / "complete", or
 #: Chrome's single-file MHTML (a MIME message holding the page).
-_HTML_PAGE = re.compile(r"<!doctype\s+html|<html[\s>]|^From: <Saved by |^Content-Type: multipart/related",
+_HTML_PAGE = lazy(r"<!doctype\s+html|<html[\s>]|^From: <Saved by |^Content-Type: multipart/related",
                         re.IGNORECASE | re.MULTILINE)
 _HTML_PAGE_HINT = (
     " (it is a web page saved as HTML: the export is the page's text; in the browser select all "
@@ -617,9 +618,9 @@ _DAILY_PAGE_HINT = (
 
 #: A line of the list of links a text browser's dump ends with (``lynx -dump``):
 #: under "References", numbered URLs (and "Visible links" / "Hidden links" headings).
-_LINK_LINE = re.compile(r"(?:\d{1,5}\.\s+\S+|(?:visible|hidden) links:?)?", re.IGNORECASE)
+_LINK_LINE = lazy(r"(?:\d{1,5}\.\s+\S+|(?:visible|hidden) links:?)?", re.IGNORECASE)
 #: The number a text browser puts before each link's text: "[12]Paper Title".
-_LINK_MARK = re.compile(r"\[\d{1,5}\](?=[^\W\d_])")
+_LINK_MARK = lazy(r"\[\d{1,5}\](?=[^\W\d_])")
 
 
 def _without_link_list(text: str) -> str:
@@ -638,15 +639,15 @@ def _without_link_list(text: str) -> str:
     return _LINK_MARK.sub("", text[:start]) + "\n" * text.count("\n", start)
 
 
-_MD_HEADING = re.compile(r"[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
-_MD_LINK = re.compile(r"(!?)\[([^\]\n]*)\]\((?:<([^>\n]*)>|([^)\s]*))(?:[ \t]+\"[^\"\n]*\")?\)")
-_MD_RULE = re.compile(r"[ ]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
-_MD_QUOTE = re.compile(r"[ ]{0,3}>[ ]?")
-_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!>~|:])")
+_MD_HEADING = lazy(r"[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
+_MD_LINK = lazy(r"(!?)\[([^\]\n]*)\]\((?:<([^>\n]*)>|([^)\s]*))(?:[ \t]+\"[^\"\n]*\")?\)")
+_MD_RULE = lazy(r"[ ]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
+_MD_QUOTE = lazy(r"[ ]{0,3}>[ ]?")
+_MD_ESCAPE = lazy(r"\\([\\`*_{}\[\]()#+\-.!>~|:])")
 #: A paper's page, as a link to it names it: on Hugging Face or arXiv.
-_PAPER_LINK = re.compile(rf"(?:(?:huggingface\.co)?/papers/|arxiv\.org/(?:abs|pdf)/)({ARXIV_ID})(?:\.pdf)?/?(?:[?#].*)?$")
+_PAPER_LINK = lazy(rf"(?:(?:huggingface\.co)?/papers/|arxiv\.org/(?:abs|pdf)/)({ARXIV_ID})(?:\.pdf)?/?(?:[?#].*)?$")
 #: Lines a Markdown copy of the page has: a heading, or a line that is a link.
-_MD_SIGN = re.compile(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}#{0,6}[ \t]*\[[^\]\n]+\]\((?:https?://|/)", re.MULTILINE)
+_MD_SIGN = lazy(r"^[ ]{0,3}#{1,6}[ \t]+\S|^[ ]{0,3}#{0,6}[ \t]*\[[^\]\n]+\]\((?:https?://|/)", re.MULTILINE)
 
 
 def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
@@ -685,9 +686,9 @@ def _from_markdown(text: str) -> tuple[str, dict[str, str]]:
 
 
 #: What a browser's "save as text" writes after a link's text: `` <https://...>``.
-_LINK_TARGET = re.compile(r"[ \t]*<(https?://[^\s<>]+)>")
-_SENTENCE_END = re.compile(r"[.!?][)\"”’]?(?:\s|$)")
-_SITE_LINK = re.compile(r"https://(?:huggingface\.co|arxiv\.org)/")
+_LINK_TARGET = lazy(r"[ \t]*<(https?://[^\s<>]+)>")
+_SENTENCE_END = lazy(r"[.!?][)\"”’]?(?:\s|$)")
+_SITE_LINK = lazy(r"https://(?:huggingface\.co|arxiv\.org)/")
 
 
 def _without_link_targets(text: str) -> tuple[str, dict[str, str]]:
@@ -888,7 +889,7 @@ def parse_hf_papers_text(
 #: The page's button under a shortened abstract, when a copy glues it to the
 #: abstract's last line ("... in computation time. Read more"): the button's label,
 #: as the page writes it, is no part of the abstract.
-_MORE_AT_END = re.compile(r"\s+(?:Read|Show|See|View) (?:more|less)$")
+_MORE_AT_END = lazy(r"\s+(?:Read|Show|See|View) (?:more|less)$")
 
 
 def _without_more(abstract: str) -> str:
@@ -899,7 +900,7 @@ def _without_more(abstract: str) -> str:
 
 
 #: "Abstract:" before an abstract's first word, as some copies write it: no part of the abstract.
-_ABSTRACT_LABEL = re.compile(r"abstract\s*[:.—–-]\s*(?=\S)", re.IGNORECASE)
+_ABSTRACT_LABEL = lazy(r"abstract\s*[:.—–-]\s*(?=\S)", re.IGNORECASE)
 
 
 def _without_label(abstract: str) -> str:
@@ -909,7 +910,7 @@ def _without_label(abstract: str) -> str:
 
 
 #: The line a Hugging Face paper's own page names its paper by: ``arxiv:2409.02345``.
-_ARXIV_LINE = re.compile(rf"arxiv:\s*(?P<id>{ARXIV_ID})", re.IGNORECASE)
+_ARXIV_LINE = lazy(rf"arxiv:\s*(?P<id>{ARXIV_ID})", re.IGNORECASE)
 _ABSTRACT_HEADING = "abstract"
 
 
@@ -982,12 +983,12 @@ def _paper_page(blocks: list[tuple[int, str]], raw: list[tuple[int, str]], name:
 
 #: The line a card or a paper's page names its authors on: "Authors: Ada Lovelace, Grace Hopper"
 #: (on a paper's page the names follow on lines of their own, commas between).
-_AUTHORS_LINE = re.compile(r"authors?\s*:\s*(?P<names>.*)", re.IGNORECASE)
-_PUBLISHED_ON = re.compile(r"published\s+on\s+(?P<date>.{3,40})", re.IGNORECASE)
+_AUTHORS_LINE = lazy(r"authors?\s*:\s*(?P<names>.*)", re.IGNORECASE)
+_PUBLISHED_ON = lazy(r"published\s+on\s+(?P<date>.{3,40})", re.IGNORECASE)
 #: What the site puts among the names that is no name: "+12" (more authors), "·".
-_NO_NAME = re.compile(r"\+\s*\d+(?:\s+(?:more|others|authors?))?|\d+\s+(?:more|others|authors?)|[·•…]|et al\.?",
+_NO_NAME = lazy(r"\+\s*\d+(?:\s+(?:more|others|authors?))?|\d+\s+(?:more|others|authors?)|[·•…]|et al\.?",
                       re.IGNORECASE)
-_NAMES_SPLIT = re.compile(r",|\s+and\s+|\s*&\s*")
+_NAMES_SPLIT = lazy(r",|\s+and\s+|\s*&\s*")
 _DAY_FORMATS = ("%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%Y-%m-%d")
 
 
@@ -1037,7 +1038,7 @@ def _calendar_day(text: str) -> datetime | None:
 #: How a whole abstract ends: a sentence's end, a closing bracket or quote, or LaTeX.
 _ABSTRACT_END = frozenset(".!?)]}\"'”’»…$")
 #: ...or a link (code, project page), which abstracts often end with.
-_LINK_AT_END = re.compile(r"(https?://|www\.|doi:)\S+$|\S+@\S+\.\w+$", re.IGNORECASE)
+_LINK_AT_END = lazy(r"(https?://|www\.|doi:)\S+$|\S+@\S+\.\w+$", re.IGNORECASE)
 
 
 def _cut_off(abstract: str) -> bool:
@@ -1281,7 +1282,7 @@ def _display(path: Path, config: Config) -> str:
 
 
 #: Characters that a one-line message must not carry as they are.
-_CONTROL_IN_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_IN_NAME = lazy(r"[\x00-\x1f\x7f-\x9f]")
 
 
 # --------------------------------------------------------------------------- remote sources

@@ -1202,6 +1202,17 @@ class Composer:
 
     # -- one body for many subscribers ------------------------------------------------
 
+    def prepare(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> bool:
+        """Make the shared body :meth:`compose` would use for this digest
+        (see :meth:`_body`), without the message; true when it was not made
+        before.  A big send's parent makes the common ones before it forks
+        its workers, which then inherit them instead of each making them."""
+        if not self.share_bodies or not matches:
+            return False
+        before = len(self._bodies)
+        return self._body(subscriber, matches, now) is not None and len(self._bodies) != before
+
+
     def _values(self, subscriber: Subscriber) -> tuple[dict[str, str], dict[str, str]]:
         """Each personal token's value in the HTML part (escaped) and in the text part and subject."""
         email_token, name_token, unsubscribe_token = self._tokens
@@ -1209,7 +1220,7 @@ class Composer:
         url = unsubscribe_url(self.config, subscriber)
         if url is not None:
             text[unsubscribe_token] = url
-        return {k: str(escape(v)) for k, v in text.items()}, text
+        return {k: str(escape(v)) if _HTML_SPECIAL.search(v) else v for k, v in text.items()}, text
 
     def _tokenised(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> dict:
         """The template context with a token in place of each personal value."""
@@ -1270,6 +1281,9 @@ class Composer:
 
 #: Distinct digest bodies kept for reuse (cleared when full).
 BODY_CACHE = 64
+#: What HTML escaping changes; a value without any is its own escaped form
+#: (``escape`` makes a ``Markup`` object for each of a message's three values).
+_HTML_SPECIAL = re.compile(r"[&<>'\"]")
 
 
 @dataclass(frozen=True, slots=True)

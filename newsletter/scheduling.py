@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .patterns import lazy
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _DAY_ALIASES = {d[:3]: d for d in WEEKDAYS} | {d: d for d in WEEKDAYS} | {
     "tue": "tuesday", "tues": "tuesday", "wed": "wednesday", "thu": "thursday",
@@ -19,9 +21,9 @@ VALID_FORMS = (
     "'every N hours', 'every N minutes'"
 )
 
-_DAILY = re.compile(r"^daily at (\d{1,2}):(\d{2})$")
-_WEEKLY = re.compile(r"^weekly on ([a-z ,]+?) at (\d{1,2}):(\d{2})$")
-_EVERY = re.compile(r"^every (\d+ )?(hour|hours|minute|minutes)$")
+_DAILY = lazy(r"^daily at (\d{1,2}):(\d{2})$")
+_WEEKLY = lazy(r"^weekly on ([a-z ,]+?) at (\d{1,2}):(\d{2})$")
+_EVERY = lazy(r"^every (\d+ )?(hour|hours|minute|minutes)$")
 #: Longest interval: a year (a longer one is a typo, and runs past the calendar).
 MAX_INTERVAL_MINUTES = 366 * 24 * 60
 
@@ -90,7 +92,7 @@ def parse_schedule(text: str) -> Schedule:
 
 
 #: Five cron fields (minute hour day-of-month month day-of-week), as a crontab line starts.
-_CRON = re.compile(r"^[\d*/,-]+ [\d*/,-]+ [\d*/,?l-]+ [\d*/,a-z-]+ [\d*/,a-z#?l-]+$")
+_CRON = lazy(r"^[\d*/,-]+ [\d*/,-]+ [\d*/,?l-]+ [\d*/,a-z-]+ [\d*/,a-z#?l-]+$")
 
 
 def _cron_days(field: str) -> list[str] | None:
@@ -126,7 +128,7 @@ def _cron_meant(norm: str) -> str | None:
 
 
 #: A time of day as people write it: 8am, 8 am, 8:30, 8.30, 20h, 8:30 p.m.
-_SAID_TIME = re.compile(r"(?<![\d:])(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|h\b|o'?clock)?(?![\d:])")
+_SAID_TIME = lazy(r"(?<![\d:])(\d{1,2})(?:[:.h](\d{2}))?\s*(a\.?m\.?|p\.?m\.?|h\b|o'?clock)?(?![\d:])")
 
 
 def _meant(norm: str) -> str | None:
@@ -164,7 +166,7 @@ def _meant(norm: str) -> str | None:
     return f"daily {at}"
 
 
-_INTERVAL_SAID = re.compile(r"^(?:every|each)\s*(\d+)?\s*(h|hr|hrs|hour|hours|m|min|mins|minute|minutes)$")
+_INTERVAL_SAID = lazy(r"^(?:every|each)\s*(\d+)?\s*(h|hr|hrs|hour|hours|m|min|mins|minute|minutes)$")
 _PER_DAY = {"hourly": "every hour", "every hour": "every hour", "twice daily": "every 12 hours",
             "twice a day": "every 12 hours", "four times a day": "every 6 hours", "every half hour": "every 30 minutes",
             "half-hourly": "every 30 minutes", "every minute": "every minute"}

@@ -1198,3 +1198,31 @@ def test_the_tls_probe_of_a_silent_server_gives_up_on_a_hung_lookup(slow_dns):
     started = time.monotonic()
     assert speaks_tls("mail.slow.test", 587, 0.2) is False
     assert time.monotonic() - started < 0.4 + 1.0
+
+
+# -- the dispatcher's queue -------------------------------------------------------------
+
+
+def test_a_full_dispatcher_queue_wakes_its_producer_once_a_quarter_is_taken():
+    """queue.Queue woke a producer waiting on a full queue at every item
+    taken; a send's planner then woke (and took the GIL from a delivery
+    thread) once per message.  The backlog wakes it once a quarter has gone."""
+    import queue
+
+    from newsletter.delivery import _Backlog
+
+    backlog = _Backlog(8)
+    for i in range(8):
+        backlog.put(i)
+    woken = []
+    wake = backlog.not_full.notify
+    backlog.not_full.notify = lambda n=1: (woken.append(backlog._qsize()), wake(n))  # type: ignore[method-assign]  # (lock held)
+    producer = threading.Thread(target=backlog.put, args=(8,))
+    producer.start()
+    taken = [backlog.get() for _ in range(2)]
+    assert woken == [6]  # not at 7: only once two (a quarter of 8) were taken
+    producer.join()
+    taken += [backlog.get_nowait() for _ in range(backlog.qsize())]
+    assert taken == list(range(9))  # first in, first out, nothing lost
+    with pytest.raises(queue.Empty):
+        backlog.get_nowait()

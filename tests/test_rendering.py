@@ -597,6 +597,23 @@ def test_subscribers_with_the_same_papers_share_one_body(tmp_path):
     assert shared.share_bodies and len(shared._bodies) == 3  # bob; ada, cy and di; ed (no name: greeted by address)
 
 
+def test_a_body_prepared_before_composing_is_the_one_each_email_is_made_from(tmp_path):
+    """A big send's parent prepares the bodies its first digests share before
+    it forks its workers (Composer.prepare): the emails made from them are
+    those rendered whole, and composing makes no body of its own."""
+    config = load(tmp_path, text=SHARED_CONFIG, hostile=False)
+    prepared, whole = Composer(config), Composer(config)
+    whole.share_bodies = False
+    cases = digests(config)
+    made = [prepared.prepare(sub, matches, NOW) for sub, matches in cases]
+    assert made.count(True) == 3 and len(prepared._bodies) == 3  # bob; ada, cy and di; ed
+    assert not prepared.prepare(*cases[0], NOW)  # made already
+    for sub, matches in cases:
+        a = prepared.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        same_email(a.data, whole.compose(sub, matches, now=NOW, message_id="<m@example.org>").data)
+    assert len(prepared._bodies) == 3
+
+
 def test_a_template_that_transforms_the_name_renders_every_email_whole(tmp_path):
     tpl = tmp_path / "tpl"
     tpl.mkdir()
