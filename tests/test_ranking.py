@@ -13,7 +13,7 @@ from conftest import DATA, run_newsletter, write_config
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
-from newsletter.ranking import MIN_DAY, Embedder, Interest, Ranker, phrases
+from newsletter.ranking import MIN_DAY, Embedder, Interest, Ranker, calibrate, phrases
 from newsletter.rendering import Composer
 
 ABOUT = """
@@ -393,6 +393,53 @@ def test_a_reason_names_a_phrase_only_with_its_rarest_word_and_keeps_names_capit
     assert "reason step by step" not in found[optimiser.id].reason
     assert "close to your interest: Schrödinger bridges" in found[bridge.id].reason
     assert phrases(about, ranker._is_name)[:2] == ["large language models that reason step by step", "Schrödinger bridges"]
+
+
+def test_a_hub_paper_that_writes_no_phrase_needs_clearer_evidence_to_pass_the_floor(tmp_path, monkeypatch):
+    """"The Pitfalls of Simplicity Bias" is close in meaning to many sentences
+    and took a place in digests it had nothing to do with (bench/RANKING.md,
+    eighteenth round).  A paper many others have among their nearest, writing
+    none of the sentence's phrases, now needs W_HUB x (hub z-score - 1) more
+    evidence to pass the floor; one writing a phrase, or one well over the
+    floor, keeps its score."""
+    import numpy as np
+
+    filler = [Paper(f"Paper {n} on training", f"We train a model {n} and evaluate it on images.", "s") for n in range(30)]
+    hub = Paper("The pitfalls of simplicity bias", "Networks prefer simple features.", "s")
+    writer = Paper("Bounds for halfspaces", "We bound the sample complexity of learning halfspaces.", "s")
+    clear = Paper("Generalisation of networks", "Networks generalise from examples.", "s")
+    ranker = Ranker([*filler, hub, writer, clear], Embedder(tmp_path / "emb.sqlite3"))
+    about = "Sample complexity of learning."
+    h, w, c = (ranker.by_id[p.id] for p in (hub, writer, clear))
+    fused = np.random.default_rng(0).normal(0.0, 1.0, len(ranker.papers))
+    fused[c] = 6.0
+    fused[[h, w]] = 2.6  # just over the floor (2.5 deviations; the deviation is about 1 here)
+    hubs = np.zeros(len(ranker.papers))
+    hubs[[h, w, c]] = 3.0
+    monkeypatch.setattr(ranker, "hubness", lambda: hubs)
+    before = calibrate(fused, None)
+    after = ranker.hub_floor(about, fused, None)
+    assert 0.5 <= before[h] < 0.6 and before[w] == before[h]
+    assert after[h] < 0.5  # held under the floor
+    assert after[w] == before[w] and after[c] == before[c]  # writes the phrase; clearly over the floor
+    others = np.ones(len(fused), bool)
+    others[h] = False
+    assert (after[others] == before[others]).all()
+
+
+def test_hubness_counts_how_many_papers_have_a_paper_among_their_nearest(tmp_path):
+    import numpy as np
+
+    papers = [Paper(f"Paper {n} on training", f"We train a model {n} and evaluate it on images.", "s") for n in range(30)]
+    ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"))
+    rng = np.random.default_rng(1)
+    centre = rng.normal(size=16)
+    vectors = centre + rng.normal(size=(len(ranker.papers), 16)) * 2.0
+    vectors[0] = centre  # nearest to most of the others
+    ranker.centred = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    z = ranker.hubness()
+    assert int(np.argmax(z)) == 0 and z[0] > 3.0
+    assert abs(float(z.mean())) < 1e-9
 
 
 MOLECULES = ("Graph neural networks for molecules: message passing, equivariant architectures, "

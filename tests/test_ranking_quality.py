@@ -23,9 +23,9 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     # chance (a random order of the 241 dev papers) is about 0.1 nDCG@10
     # floors: the dev figures of bench/quality.py minus a small margin
-    assert mean["about"] >= 0.865, mean  # 0.883 / 0.663 (0.858 / 0.658 before the phrase bonus)
+    assert mean["about"] >= 0.865, mean  # 0.883 / 0.673 (0.663 before the hub floor; 0.858 / 0.658 before the phrase bonus)
     assert f1["about"] >= 0.64, f1
-    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.660
+    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.668
     assert f1["about + like"] >= 0.64, f1
     assert mean["about"] > mean["prototype"] + 0.05  # the issue's 20-line baseline
     assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
@@ -91,7 +91,8 @@ def test_about_on_the_third_blind_set(tmp_path):
     first: ``about`` 0.686 / F1 0.440, prototype 0.602, quick rules 0.585,
     quick + about 0.659; ``about`` 0.693 / 0.440 once the title's phrases
     counted again, 0.687 / 0.440 once a phrase opening the abstract ordered
-    the digest)."""
+    the digest, 0.687 / 0.445 once a hub paper writing no phrase needed clearer
+    evidence to pass the floor)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
                                folder=quality.SETS["blind3"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
@@ -106,7 +107,7 @@ def test_about_on_the_blind_set(tmp_path):
     """On eight interests nothing was tuned on (bench/quality.py --set blind,
     all 336 papers as one day): the sentence ranks above the issue's 20-line
     baseline and adds to the 2-minute rules; floors are the measured figures
-    (``about`` 0.860 / F1 0.631, prototype 0.772, quick rules + ``about`` 0.861,
+    (``about`` 0.860 / F1 0.628, prototype 0.772, quick rules + ``about`` 0.861,
     quick rules 0.814) minus a small margin."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about", "quick + about"], cache=tmp_path,
                                folder=quality.SETS["blind"])
