@@ -442,6 +442,34 @@ def test_hubness_counts_how_many_papers_have_a_paper_among_their_nearest(tmp_pat
     assert abs(float(z.mean())) < 1e-9
 
 
+def test_hubness_of_a_day_past_the_sample_counts_the_lists_of_papers_spread_over_it(tmp_path, monkeypatch):
+    """A day over HUB_SAMPLE papers counts the neighbour lists of that many
+    papers spread evenly over it (the pass grows with the day, not its
+    square); the hub still stands out, and a day within it counts every list."""
+    import numpy as np
+
+    from newsletter import ranking
+
+    papers = [Paper(f"Paper {n} on training", f"We train a model {n} and evaluate it on images.", "s") for n in range(60)]
+    size = len(Ranker(papers, Embedder(tmp_path / "emb.sqlite3")).papers)  # (the day and its background)
+    rng = np.random.default_rng(2)
+    centre = rng.normal(size=16)
+    vectors = centre + rng.normal(size=(size, 16)) * 2.0
+    vectors[7] = centre
+    centred = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def hubs(sample: int):
+        monkeypatch.setattr(ranking, "HUB_SAMPLE", sample)
+        ranker = Ranker(papers, Embedder(tmp_path / "emb.sqlite3"))
+        ranker.centred = centred
+        return ranker.hubness()
+
+    full, sampled = hubs(size), hubs(size // 3)
+    assert int(np.argmax(full)) == 7 and int(np.argmax(sampled)) == 7 and sampled[7] > 2.0
+    assert not np.allclose(full, sampled)  # fewer lists counted: another estimate of the same thing
+    assert np.array_equal(hubs(size + 1000), full)
+
+
 MOLECULES = ("Graph neural networks for molecules: message passing, equivariant architectures, "
              "property prediction and molecule generation.")
 ON_MOLECULES = [
