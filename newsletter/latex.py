@@ -217,10 +217,18 @@ def _fraction_placed(text: str, m: re.Match) -> str:
     return f"({m.group(1)})" if squeezed and not m.group(1).startswith("(") else m.group(1)
 
 
+#: A Greek letter's macro ended by a space inside an upright style, as units are
+#: written (``\\mathrm{\\mu m}``): math mode swallows the space ("μm", not "μ m").
+_UNIT_PREFIX_SPACE = lazy(r"(?<=[μΩ]) (?=[A-Za-z])")
+
+
 def _plain(node, l2tobj) -> str:
     """The macro's last argument as text (``\\operatorname*{argmin}``'s first is its star)."""
     args = node.nodeargd.argnlist if node.nodeargd else []
-    return _arg_text(node, l2tobj, len(args) - 1) if args else ""
+    text = _arg_text(node, l2tobj, len(args) - 1) if args else ""
+    if node.macroname in ("mathrm", "text", "textrm", "mathsf") and " " in text:
+        text = _UNIT_PREFIX_SPACE.sub("", text)
+    return text
 
 
 def _binom(node, l2tobj) -> str:
