@@ -804,6 +804,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     papers = []
     skipped: list[str] = []
     unresolved: list[str] = []  # relative links with nothing to resolve them against (two are enough to say)
+    bare: list[str] = []  # entries without a summary or content: read by their titles only, and said so
     for index, entry in enumerate(parsed.entries):
         title, titled_id = _titled_id(entry)
         if not title:
@@ -825,6 +826,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         prefix = _ANNOUNCE_PREFIX.match(abstract)
         if prefix:  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
+        if not abstract:
+            bare.append(_entry_label(index, entry))
         authors = _authors(entry, split=bool(prefix))
         link = entry.get("link")
         if link and not m and _relative(link) and not _web_base(base) and len(unresolved) < 2:
@@ -846,6 +849,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         )
     _skipped(skipped, len(parsed.entries), name, source, warn)
     _relative_links(unresolved, name, source, warn)
+    _bare(bare, name, source, warn)
     return papers
 
 
@@ -891,6 +895,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
     papers = []
     skipped: list[str] = []
     unresolved: list[str] = []
+    bare: list[str] = []  # items without a body: read by their titles only, and said so
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             skipped.append(f"item {index + 1} is not an object")
@@ -912,6 +917,8 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
             unresolved.append(link)
         abstract = max((html_text(texts["content_html"]), collapse(texts["content_text"]), collapse(texts["summary"])),
                        key=len)
+        if not abstract:
+            bare.append(f"item {index + 1}" + (f" ({texts['id'] or texts['url']})" if texts["id"] or texts["url"] else ""))
         people: list = item["authors"] if isinstance(item.get("authors"), list) else [item.get("author")]
         authors = [collapse(a["name"]) for a in people if isinstance(a, dict) and isinstance(a.get("name"), str)]
         tags = _listed(item.get("tags"))
@@ -932,6 +939,7 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
         )
     _skipped(skipped, len(items), name, source, warn)
     _relative_links(unresolved, name, source, warn)
+    _bare(bare, name, source, warn)
     return papers
 
 
@@ -1149,11 +1157,18 @@ def _hf_daily_papers(items: list, name: str, source: str, warn: Warn) -> list[Pa
             )
         )
     _skipped(skipped, len(items), name, source, warn)
+    _bare(bare, name, source, warn)
+    return papers
+
+
+def _bare(bare: list[str], name: str, source: str, warn: Warn) -> None:
+    """Say, once per source, that entries came without a summary (a link blog's
+    feed, a trimmed API answer): they are read by their titles only, which a
+    topic's abstract terms and an ``about`` sentence have little to go on."""
     if bare:
         more = f" and {len(bare) - 1} more" if len(bare) > 1 else ""
         warn(f"{name}: source {source!r}: {bare[0]}{more} without a summary: read by the title only (topics' "
              "abstract terms cannot match it, and the email shows no abstract)")
-    return papers
 
 
 #: A Svelte component's data on a Hugging Face page: the papers page keeps its

@@ -569,6 +569,27 @@ def test_a_hugging_face_paper_link_gives_the_arxiv_id():
     assert other.arxiv_id is None and other.url == "https://huggingface.co/papers?date=2024-06-11"
 
 
+@pytest.mark.parametrize("body, said", [
+    (b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Links</title><link>https://x.org/</link>
+      <description>d</description>
+      <item><title>Flow Matching on Lie Groups</title><link>https://x.org/1</link><guid>https://x.org/1</guid></item>
+      <item><title>Score Matching</title><link>https://x.org/2</link><description>About scores.</description></item>
+      <item><title>Reflected Diffusion</title><link>https://x.org/3</link><description> </description></item>
+    </channel></rss>""", "entry 1 (https://x.org/1) and 1 more"),
+    (json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "t", "items": [
+        {"id": "a", "title": "Flow Matching on Lie Groups", "url": "https://x.org/1"},
+        {"id": "b", "title": "Score Matching", "content_text": "About scores."}]}).encode(), "item 1 (a)"),
+], ids=["rss", "json feed"])
+def test_feed_entries_without_a_body_are_read_by_title_and_said_once(body, said):
+    """A link blog's feed gives titles and links only: its papers came with an
+    empty abstract and no word, so `about` and abstract terms had nothing to go on."""
+    warnings = Collect()
+    papers = parse_feed(body, "links.xml", "links", warnings)
+    assert [p.abstract for p in papers][:2] == ["", "About scores."]
+    assert warnings == [f"links.xml: source 'links': {said} without a summary: read by the title only (topics' "
+                        "abstract terms cannot match it, and the email shows no abstract)"]
+
+
 def test_hf_daily_nulls_odd_types_and_extra_fields_are_unknown_values():
     body = b"""[{"paper": {"id": "2406.05501", "title": "Flow Matching on Lie Groups", "summary": null,
                  "authors": [null, {"name": null}, {"_id": "x"}, {"name": " Ingrid  Solberg "}, "Rafael Costa", 7],
