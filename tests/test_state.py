@@ -291,6 +291,22 @@ def test_migrate_records_what_a_send_could_not_before_copying(tmp_path, pg_url, 
     assert not (tmp_path / "s.sqlite3.unrecorded").exists()
 
 
+def test_migrate_copies_the_keys_links_were_made_with(tmp_path, pg_url):
+    """`serve` warns of a link made with an old key only for a key a send
+    recorded; `state migrate` left that record behind, so a PostgreSQL state
+    took an old key's genuine links for made-up ones until the next send."""
+    from newsletter.state import copy_state
+
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.record_link_key("0a1b2c3d", T0)
+    report = copy_state(path, pg_url)
+    assert report.counts["link_keys"] == 1
+    with open_state(pg_url, readonly=True) as pg:
+        assert pg.link_keys() == frozenset({"0a1b2c3d"})
+    assert query(pg_url, "SELECT first_used FROM link_keys") == [(T0,)]
+
+
 def test_history_lists_the_newest_digests_with_their_papers(state_target):
     """What `newsletter history` reads: with a PostgreSQL state there was no
     way to see what went to whom short of `psql`."""

@@ -1301,6 +1301,9 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
         if getattr(source, "version", 1) >= 2:  # who unsubscribed stays out
             tables["unsubscribed"] = ("SELECT email, at FROM unsubscribed", (0, 1))
             columns["unsubscribed"] = "email, at"
+        if getattr(source, "version", 1) >= 6:  # the keys links were made with: serve's warning of an old key
+            tables["link_keys"] = ("SELECT key_id, first_used FROM link_keys", (0, 1))
+            columns["link_keys"] = "key_id, first_used"
         with source._errors(), _snapshot(db):
             for table, (select, kinds) in tables.items():
                 n = 0
