@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
@@ -246,7 +247,9 @@ def _abstract_anchors(words: list[str]) -> frozenset[int]:
     one) or one copy is cut short ("Read more")."""
     if len(words) < MIN_ABSTRACT_WORDS:
         return frozenset()
-    runs = (hash(" ".join(words[i:i + _ANCHOR_WORDS])) for i in range(len(words) - _ANCHOR_WORDS + 1))
+    # crc32, not hash(): Python salts str hashes per process, so which runs were kept, and so
+    # whether two copies shared enough of them to be compared, changed from one run to the next
+    runs = (zlib.crc32(" ".join(words[i:i + _ANCHOR_WORDS]).encode()) for i in range(len(words) - _ANCHOR_WORDS + 1))
     return frozenset(h for h in runs if h % _ANCHOR_SAMPLE == 0)
 
 

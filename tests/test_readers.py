@@ -1641,3 +1641,23 @@ def test_an_abstract_heading_inside_a_card_is_no_text(heading):
     expected = parse("hf-papers-blank-lines.txt")[:2]
     papers = parse_hf_papers_text(_two_cards(heading, "cards"), "cards.txt")
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+
+
+def test_the_runs_an_abstract_is_known_by_are_the_same_in_every_process():
+    """The same paper seen by title and by arXiv id under a changed title is
+    found by a sample of its abstract's runs of words; the sample was taken
+    by Python's hash(), salted per process, so whether two copies shared
+    enough runs to be compared changed from one run of the command to the next."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from newsletter.models import _abstract_anchors, abstract_words; "
+            "print(sorted(_abstract_anchors(abstract_words(' '.join(f'word{chr(97 + i % 26)}{chr(97 + i // 26)} "
+            "alpha' for i in range(60))))))")
+    seen = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(seen) == 1 and seen.pop().strip() not in ("", "[]")
