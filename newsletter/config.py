@@ -853,10 +853,22 @@ def _schedule(value):
         said = "false (an unquoted no, off or false)" if value is False else repr(value)
         raise ValueError(f"schedule {said}: for a digest at every `send` (cron's pace), leave schedule: out, "
                          "or write schedule: null where the top-level schedule: would apply")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        raise ValueError(_schedule_as_number(value))
     if not isinstance(value, str):
         raise ValueError(f"expected a schedule string, got {value!r}")
     _refuse_zone_in_schedule(value)
     return parse_schedule(value)
+
+
+def _schedule_as_number(value: int) -> str:
+    """``schedule: 8:00`` unquoted: YAML 1.1 reads H:MM as a number in base
+    60 (480), and the message said only "got 480", a number nobody wrote."""
+    if value < 24:
+        return f"expected a schedule string, got the number {value}; did you mean schedule: 'daily at {value:02d}:00'?"
+    hour, minute = divmod(value, 60)
+    return (f"expected a schedule string, got the number {value}: YAML reads an unquoted {hour}:{minute:02d} as "
+            f"minutes in base 60; did you mean schedule: 'daily at {hour:02d}:{minute:02d}'?")
 
 
 def _refuse_zone_in_schedule(value: str) -> None:

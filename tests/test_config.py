@@ -1957,3 +1957,18 @@ def test_templates_naming_a_template_file_says_to_name_its_folder(workdir, cli):
     assert r.code == 2 and r.err.strip() == (
         "config.yaml:18: templates: 'mytpl/digest.html' is a file: templates: names the folder holding "
         "digest.html, digest.txt, style.css (templates: mytpl)"), r.err
+
+
+@pytest.mark.parametrize("written, number, meant", [("8:00", 480, "08:00"), ("20:30", 1230, "20:30"), ("7", 7, "07:00")])
+def test_a_schedule_yaml_reads_as_a_number_says_which_schedule_was_meant(workdir, cli, written, number, meant):
+    """`schedule: 8:00` unquoted is the number 480 to YAML 1.1 (base 60): the
+    line said only "expected a schedule string, got 480", a number nobody wrote."""
+    write_config(workdir, f"schedule: {written}\n" + BASIC_CONFIG)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    why = f": YAML reads an unquoted {written} as minutes in base 60" if ":" in written else ""
+    assert result.err.splitlines() == [
+        f"config.yaml:1: schedule: expected a schedule string, got the number {number}{why}; "
+        f"did you mean schedule: 'daily at {meant}'?"], result.err
+    write_config(workdir, f"schedule: daily at {meant}\n" + BASIC_CONFIG)
+    assert cli("validate").code == 0
