@@ -2050,6 +2050,33 @@ def _home_of(key: str) -> str | None:
 
 
 def _valid_keys(path: tuple, data: Any) -> list[str]:
+    model = _model_at(path, data)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+#: What to write for a setting left empty (``email:`` with its example deleted).
+_EMPTY_EXAMPLES = {"email": "you@uni.edu", "timezone": "Europe/Berlin", "max_papers": "20", "path": "papers/",
+                   "host": "smtp.example.org", "port": "587", "from": '"Paper Digest <digest@uni.edu>"',
+                   "about": "Graph neural networks for molecules.", "min_score": "0.5"}
+
+
+def _empty_value(path: tuple, data: Any) -> str:
+    """What to write for a key with nothing after its colon: pydantic said
+    "expected a valid string, got null", and a newcomer who had deleted the
+    starter's example value did not see that the value was what was missing."""
+    key = path[-1] if path and isinstance(path[-1], str) else None
+    model = _model_at(path[:-1], data) if key else None
+    fields = {f.alias or name: f for name, f in model.model_fields.items()} if model else {}
+    optional = key in fields and not fields[key].is_required()
+    example = f" ({key}: {_EMPTY_EXAMPLES[key]})" if key in _EMPTY_EXAMPLES else ""
+    return (f"has no value (nothing after `{key}:`): write one{example}" if key else "has no value: write one") + (
+        ", or remove the line for the default" if optional else "")
+
+
+def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
+    """The settings model of the mapping at ``path`` (None where there is none)."""
     model: type[BaseModel] | None = None
     if len(path) == 0:
         model = Config
@@ -2070,9 +2097,7 @@ def _valid_keys(path: tuple, data: Any) -> list[str]:
             model = SOURCE_MODELS.get(data["sources"][path[1]].get("type"))
         except (KeyError, IndexError, TypeError, AttributeError):
             model = None
-    if model is None:
-        return []
-    return [f.alias or name for name, f in model.model_fields.items()]
+    return model
 
 
 def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str) -> Problem:
@@ -2098,6 +2123,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         path = path + ("type",)
         valid = list(SOURCE_MODELS)
         tag = value.get("type") if isinstance(value, dict) else value
+        if tag is None:  # `type:` with nothing after it was "unknown source type None"
+            return Problem(f"has no value (nothing after `type:`): write one of {', '.join(valid)}", shown,
+                           _line_for(lines, path), _dotted(path))
         hint = difflib.get_close_matches(str(tag), valid, n=1)
         meant = _FORMAT_TYPES.get(str(tag).strip().casefold().replace("_", "-").replace(" ", "-"))
         message = (
@@ -2178,7 +2206,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         if value is None and kind == "list_type":
             message += ", got nothing (an empty section?)"
         elif value is None and kind.endswith("_type"):
-            message += ", got null"
+            message = _empty_value(path, data)
         elif value is not None and not isinstance(value, (dict, list)):
             message += f", got {value!r}"
             if kind == "literal_error" and isinstance(value, str):

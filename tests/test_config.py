@@ -446,7 +446,8 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ndelivery: outbox\n",
          "config.yaml:3: delivery: expected a mapping, got 'outbox'"),
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: null\n",
-         "config.yaml:3: timezone: expected a valid string, got null"),
+         "config.yaml:3: timezone: has no value (nothing after `timezone:`): write one (timezone: Europe/Berlin), "
+         "or remove the line for the default"),
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nsubscribers:\n",
          "config.yaml:3: subscribers: expected a valid list, got nothing (an empty section?)"),
         ("sources: [hf-papers-text]\ntopics: {t: {any: [x]}}\n",
@@ -1972,3 +1973,20 @@ def test_a_schedule_yaml_reads_as_a_number_says_which_schedule_was_meant(workdir
         f"did you mean schedule: 'daily at {meant}'?"], result.err
     write_config(workdir, f"schedule: daily at {meant}\n" + BASIC_CONFIG)
     assert cli("validate").code == 0
+
+
+def test_a_setting_left_empty_says_to_write_a_value_and_whether_it_may_go(workdir, cli):
+    """The starter's example deleted and nothing written (`email:`): pydantic's
+    "expected a valid string, got null" did not say the value was missing."""
+    write_config(workdir, BASIC_CONFIG.replace("  - email: ada@example.org\n", "  - email:\n")
+                 .replace("    max_papers: 5\n", "    max_papers:\n")
+                 .replace("  - type: hf-papers-text\n", "  - type:\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:2: sources[0].type: has no value (nothing after `type:`): write one of hf-papers-text, arxiv, "
+        "hf-daily, feed",
+        "config.yaml:12: subscribers[0].email: has no value (nothing after `email:`): write one (email: you@uni.edu)",
+        "config.yaml:17: subscribers[1].max_papers: has no value (nothing after `max_papers:`): write one "
+        "(max_papers: 20), or remove the line for the default",
+    ], result.err
