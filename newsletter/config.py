@@ -2149,6 +2149,13 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         written = ", ".join(str(k) for k in value)
         message = (f"expected a list, got a mapping (each entry ends in ':'): write it in brackets, [{written}], "
                    "or each entry on a line of its own after '- ', without the ':'")
+    elif kind == "list_type" and isinstance(value, dict) and value and path in (("subscribers",), ("sources",)):
+        # `subscribers:` then `email: ...` indented under it, without the '- ' that starts each entry
+        what = "subscriber" if path == ("subscribers",) else "source"
+        key, first = next(iter(value.items()))
+        shown_first = f" {first}" if isinstance(first, (str, int, float)) and len(str(first)) < 60 else ""
+        message = (f"expected a list, got a mapping: each {what} starts with '- ' (`- {key}:{shown_first}`), "
+                   f"its other keys under it, indented as far as {key}:")
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (

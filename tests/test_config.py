@@ -1990,3 +1990,19 @@ def test_a_setting_left_empty_says_to_write_a_value_and_whether_it_may_go(workdi
         "config.yaml:17: subscribers[1].max_papers: has no value (nothing after `max_papers:`): write one "
         "(max_papers: 20), or remove the line for the default",
     ], result.err
+
+
+def test_subscribers_or_sources_written_without_the_dash_say_each_entry_starts_with_one(workdir, cli):
+    """`subscribers:` then `email: ...` indented under it (the '- ' left out):
+    "expected a valid list, got a mapping" did not say what was missing."""
+    write_config(workdir, BASIC_CONFIG.replace("  - type: hf-papers-text\n    path: papers/\n",
+                                               "  type: hf-papers-text\n  path: papers/\n")
+                 .split("subscribers:")[0] + "subscribers:\n  email: ada@example.org\n  topics: [diffusion]\n")
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:1: sources: expected a list, got a mapping: each source starts with '- ' "
+        "(`- type: hf-papers-text`), its other keys under it, indented as far as type:",
+        "config.yaml:11: subscribers: expected a list, got a mapping: each subscriber starts with '- ' "
+        "(`- email: ada@example.org`), its other keys under it, indented as far as email:",
+    ], result.err
