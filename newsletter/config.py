@@ -2168,9 +2168,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message += (f": a subscriber is its settings, {{email: {value.strip()}, topics: [{some}]}} (the topics "
                         "it follows are required)")
         if path == ("topics",) and isinstance(value, list):
-            # `topics: [- name: RL ...]`, as a list of subscribers is written
-            message += (": each topic goes under a key of your choosing that subscribers name in their topics: "
-                        "(`topics:`, then indented `rl:`, then its name:, any: or about: indented under that)")
+            message += _topics_as_list(value)
         if path == ("delivery",) and isinstance(value, str) and value.strip().casefold() in ("smtp", "outbox"):
             # `delivery: smtp`, as the contract's words "delivery: picks the transport" read
             message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"
@@ -2223,6 +2221,22 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+def _topics_as_list(items: list) -> str:
+    """What to write for ``topics:`` written as a list: each topic's key with
+    a '- ' before it (``- diffusion:``), or a list of topic settings (``- name:
+    RL``), as a list of subscribers is written."""
+    keys = [k for x in items if isinstance(x, dict) and x and (k := next(iter(x))) not in Topic.model_fields
+            and isinstance(x[k], (dict, type(None)))]
+    if keys and len(keys) == len(items):
+        return (f": remove the '- ' before each topic's key (`{keys[0]}:` under topics:, its settings "
+                "indented under it)")
+    names = [str(x["name"]) for x in items if isinstance(x, dict) and isinstance(x.get("name"), str)]
+    key = re.sub(r"[^a-z0-9]+", "_", names[0].casefold()).strip("_") if names else ""
+    key = key if re.fullmatch(r"[a-z][a-z0-9_]{0,29}", key) else "rl"
+    return (": each topic goes under a key of your choosing that subscribers name in their topics: "
+            f"(`topics:`, then indented `{key}:`, then its name:, any: or about: indented under that)")
 
 
 #: Other names for a setting's values (arXiv's API calls the abstract 'summary'):
@@ -2371,7 +2385,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             else:
                 seen[key] = i
         wanted = sub.get("topics")
-        if isinstance(wanted, list):
+        if isinstance(wanted, list) and isinstance(data.get("topics"), dict):  # (else topics: is the error)
             for j, name in enumerate(wanted):
                 if isinstance(name, str) and name not in topics:
                     unknown.setdefault(name, []).append((i, j))

@@ -2006,3 +2006,15 @@ def test_subscribers_or_sources_written_without_the_dash_say_each_entry_starts_w
         "config.yaml:11: subscribers: expected a list, got a mapping: each subscriber starts with '- ' "
         "(`- email: ada@example.org`), its other keys under it, indented as far as email:",
     ], result.err
+
+
+def test_topics_each_written_after_a_dash_say_to_remove_it_and_nothing_else(workdir, cli):
+    """`- diffusion:` under topics: (as subscribers are written) was told to
+    key its topics with an `rl:` it never wrote, and each subscriber's topic
+    was then 'unknown ...; defined topics: none' on lines of their own."""
+    write_config(workdir, BASIC_CONFIG.replace("  diffusion:\n", "  - diffusion:\n").replace("  optim:\n", "  - optim:\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:4: topics: expected a mapping, got a list: remove the '- ' before each topic's key "
+        "(`diffusion:` under topics:, its settings indented under it)"], result.err
