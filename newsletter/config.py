@@ -2075,6 +2075,22 @@ def _empty_value(path: tuple, data: Any) -> str:
         ", or remove the line for the default" if optional else "")
 
 
+def _missing_example(path: tuple, data: Any) -> str:
+    """What to write for a subscriber's missing ``topics:`` (the keys defined
+    under topics:) or ``email:``: "required key is missing" left a newcomer to
+    find the form, and for topics which names go in it."""
+    if len(path) != 3 or path[0] != "subscribers":
+        return ""
+    if path[2] == "topics":
+        keys = list(t) if isinstance(t := data.get("topics"), dict) else []
+        if not keys:
+            return ""
+        more = ", ..." if len(keys) > 3 else ""
+        return (f": write topics: [{', '.join(str(k) for k in keys[:3])}{more}] (the topics it follows, by their "
+                "keys under topics:)")
+    return f": write {path[2]}: {_EMPTY_EXAMPLES[path[2]]}" if path[2] in _EMPTY_EXAMPLES else ""
+
+
 def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
     """The settings model of the mapping at ``path`` (None where there is none)."""
     model: type[BaseModel] | None = None
@@ -2116,7 +2132,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")
         )
     elif kind == "missing":
-        message = "required key is missing"
+        message = "required key is missing" + _missing_example(path, data)
     elif kind in ("value_error", "assertion_error"):
         message = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     elif kind == "union_tag_invalid":

@@ -2018,3 +2018,17 @@ def test_topics_each_written_after_a_dash_say_to_remove_it_and_nothing_else(work
     assert result.err.splitlines() == [
         "config.yaml:4: topics: expected a mapping, got a list: remove the '- ' before each topic's key "
         "(`diffusion:` under topics:, its settings indented under it)"], result.err
+
+
+def test_a_subscriber_without_topics_or_email_is_told_what_to_write(workdir, cli):
+    """A subscriber with no topics: (a topic nobody follows then) or no email:
+    got "required key is missing", leaving the form and the names to find."""
+    write_config(workdir, BASIC_CONFIG.replace("    topics: [diffusion]\n", "")
+                 .replace("  - email: bob@example.org\n    topics: [optim, diffusion]\n", "  - topics: [optim]\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:12: subscribers[0].topics: required key is missing: write topics: [diffusion, optim] "
+        "(the topics it follows, by their keys under topics:)",
+        "config.yaml:14: subscribers[1].email: required key is missing: write email: you@uni.edu",
+    ], result.err
