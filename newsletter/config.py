@@ -1057,6 +1057,38 @@ def unset_variable(name: str, key: str, state: str, holds: str) -> str:
             f"name such as SMTP_PASSWORD, and may be the secret itself; {key} holds the variable's NAME)")
 
 
+#: How to make a signing key, said where a key is missing or too short.
+MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+#: What ``web.secret_env``'s variable holds, said when it is unset.
+SECRET_HOLDS = ("it must hold the key that signs unsubscribe links, the same one `newsletter serve` checks them "
+                f"with; for a first key: {MAKE_A_KEY}")
+
+
+def password_holds(username: str | None) -> str:
+    """What ``delivery.password_env``'s variable holds, said when it is unset."""
+    return f"it must hold the SMTP password{' for ' + username if username else ''}"
+
+
+def _unset_secrets(data: dict, lines: dict, shown: str, problems: list[Problem]) -> list[Problem]:
+    """The SMTP password's and the signing key's variables left unset, for a
+    config broken elsewhere: they were checked only once the config loaded, so
+    ``validate`` named them one run after its other problems were mended."""
+    found = []
+    smtp = d if isinstance(d := data.get("delivery"), dict) and d.get("transport") == "smtp" else {}
+    web = w if isinstance(w := data.get("web"), dict) else {}
+    username = smtp.get("username") if isinstance(smtp.get("username"), str) else None
+    for section, key, holds in (("delivery", "password_env", password_holds(username)),
+                                ("web", "secret_env", SECRET_HOLDS)):
+        name = (smtp if section == "delivery" else web).get(key)
+        said = any(p.path and p.path.startswith(f"{section}.{key}") for p in problems)
+        if not isinstance(name, str) or said or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or os.environ.get(name):
+            continue
+        state = "empty" if os.environ.get(name) == "" else "not set"
+        found.append(Problem(unset_variable(name, key, state, holds), shown, _line_for(lines, (section, key)),
+                             f"{section}.{key}"))
+    return found
+
+
 def unset_hint(name: str) -> str:
     """For a variable that is not set: ``; smtp_password is set: variable
     names are case-sensitive`` when one differing only in case is, else ''."""
@@ -1655,6 +1687,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         unique = list(dict.fromkeys(problems))
         unique.sort(key=lambda p: (p.line or 0))
         error = ConfigError(*unique)
+        error.unset_secrets = tuple(_unset_secrets(data, lines, shown, unique))
         if not any(p.path and re.match(r"(sources|cache|http)\b", p.path) for p in unique):
             error.sources_config = _sources_part(data, lines, path)
         raise error

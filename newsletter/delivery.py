@@ -54,7 +54,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from .config import Config, line_break_hint, unset_variable
+from .config import Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
 from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_http, speaks_tls, within
@@ -467,7 +467,7 @@ class SMTPTransport:
                         "password_env",
                         unset_variable(
                             self.password_env, "password_env", "empty" if password == "" else "not set",
-                            f"it must hold the SMTP password{' for ' + self.username if self.username else ''}",
+                            password_holds(self.username),
                         ),
                     )
                 )

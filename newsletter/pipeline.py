@@ -1063,12 +1063,12 @@ def load_for_validate(path: str, *, now: datetime | None = None) -> Config:
         return load_config(path)
     except ConfigError as exc:
         part = exc.sources_config
-        if not isinstance(part, Config):
+        extra = [p for p in local_source_problems(part, now=now) if p not in exc.problems] if isinstance(
+            part, Config) else []
+        if not extra and not exc.unset_secrets:
             raise
-        extra = [p for p in local_source_problems(part, now=now) if p not in exc.problems]
-        if not extra:
-            raise
-        raise ConfigError(*exc.problems, *extra) from None
+        found = sorted([*exc.problems, *exc.unset_secrets], key=lambda p: p.line or 0)
+        raise ConfigError(*found, *extra) from None
 
 
 def local_source_problems(config: Config, *, now: datetime | None = None) -> list[Problem]:

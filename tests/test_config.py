@@ -2032,3 +2032,26 @@ def test_a_subscriber_without_topics_or_email_is_told_what_to_write(workdir, cli
         "(the topics it follows, by their keys under topics:)",
         "config.yaml:14: subscribers[1].email: required key is missing: write email: you@uni.edu",
     ], result.err
+
+
+def test_validate_names_unset_secrets_with_the_configs_other_problems(workdir, cli):
+    """The SMTP password's and the signing key's variables were checked only
+    once the config loaded: a typo elsewhere hid them, and the next run of
+    `validate` brought them up one at a time (http:// base_url, then the key)."""
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", "    maxpapers: 5\n") + (
+        "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  username: ada\n  password_env: NU13_SMTP_PASSWORD\n"
+        "web:\n  base_url: http://digest.uni.edu\n  secret_env: NU13_SECRET\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert [line.split(": ", 2)[:2] for line in result.err.splitlines()] == [
+        ["config.yaml:17", "subscribers[1].maxpapers"],
+        ["config.yaml:22", "delivery.password_env"],
+        ["config.yaml:24", "web.base_url"],
+        ["config.yaml:25", "web.secret_env"],
+    ], result.err
+    assert ("config.yaml:22: delivery.password_env: environment variable NU13_SMTP_PASSWORD is not set (it must hold "
+            "the SMTP password for ada)") in result.err
+    assert "config.yaml:25: web.secret_env: environment variable NU13_SECRET is not set (it must hold the key" in result.err
+    secrets = {"NU13_SMTP_PASSWORD": "pw", "NU13_SECRET": "k" * 32}
+    assert [line.split(": ", 2)[1] for line in cli("validate", env=secrets).err.splitlines()] == [
+        "subscribers[1].maxpapers", "web.base_url"]
