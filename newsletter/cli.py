@@ -149,12 +149,35 @@ class _Command(click.Command):
         )
 
 
+#: The command a newcomer means by another word (`newsletter help`, `check`,
+#: `start`): click's guess goes by spelling only ('start': 'state').
+_OTHER_WORDS = {
+    "help": "`newsletter --help` lists the commands, `newsletter COMMAND --help` explains one.",
+    **dict.fromkeys(("check", "verify", "lint"), "Did you mean 'validate'?"),
+    **dict.fromkeys(("setup", "new", "create", "config"), "Did you mean 'init' (writes a starter config.yaml)?"),
+    **dict.fromkeys(("start", "daemon", "scheduler"), "Did you mean 'run' (sends on the schedule until stopped)?"),
+    **dict.fromkeys(("test", "try"), "Did you mean 'test-email --to ADDRESS' (one digest now), or 'preview'?"),
+    **dict.fromkeys(("deliver", "mail"), "Did you mean 'send'?"),
+    **dict.fromkeys(("list", "fetch"), "Did you mean 'papers'?"),
+    **dict.fromkeys(("status", "next"), "Did you mean 'schedule'?"),
+}
+
+
 class _Group(click.Group):
     """Commands whose reader goes away (``newsletter papers | head -1``) end
     quietly with exit 0, as they would have had the reader read on."""
 
     command_class = _Command
     group_class = type  # `newsletter state ...`: a _Group too, its commands _Commands
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            meant = _OTHER_WORDS.get(args[0].casefold()) if args and self.name == "cli" else None
+            if meant is None:
+                raise
+            raise click.UsageError(f"No such command {args[0]!r}. {meant}", ctx) from None
 
     def invoke(self, ctx: click.Context):
         try:
@@ -178,7 +201,12 @@ class _Group(click.Group):
 @click.version_option(package_name="paper-digest-mailer", prog_name="newsletter")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
-    """Paper Digest: topic-filtered e-mail digests of new research papers."""
+    """Paper Digest: topic-filtered e-mail digests of new research papers.
+
+    First time: `newsletter init` writes a commented starter config.yaml in this
+    folder; then `newsletter validate`, `newsletter test-email --to YOU@...`
+    and `newsletter send` (README, "Your own digest").
+    """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",

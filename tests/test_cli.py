@@ -210,6 +210,31 @@ def test_config_after_the_command_name(workdir, cli):
     assert "--config PATH" in cli("state", "migrate", "--help").out
 
 
+def test_newsletter_alone_says_where_a_first_run_starts(cli):
+    """`newsletter` with no command listed the commands in alphabetical order,
+    `history` first: nothing said that `init` is where one starts."""
+    r = cli()
+    assert r.code == 2
+    said = " ".join((r.out + r.err).split())
+    assert "First time: `newsletter init` writes a commented starter config.yaml in this folder; then " \
+           "`newsletter validate`, `newsletter test-email --to YOU@...` and `newsletter send`" in said, said
+
+
+@pytest.mark.parametrize("word, said", [
+    ("help", "No such command 'help'. `newsletter --help` lists the commands, `newsletter COMMAND --help` explains one."),
+    ("start", "No such command 'start'. Did you mean 'run' (sends on the schedule until stopped)?"),
+    ("check", "No such command 'check'. Did you mean 'validate'?"),
+    ("setup", "No such command 'setup'. Did you mean 'init' (writes a starter config.yaml)?"),
+    ("sned", "No such command 'sned'. Did you mean 'send'?"),
+])
+def test_a_command_named_by_another_word_says_which_is_meant(cli, word, said):
+    """`newsletter help` was only "No such command", and `start` was offered
+    'state' (click guesses by spelling)."""
+    r = cli(word)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == f"Error: {said}", r.err
+
+
 def test_send_help_lists_the_now_the_readme_documents(cli):
     """README gives `send --now` for backfills; --help hid it."""
     out = " ".join(cli("send", "--help").out.split())
