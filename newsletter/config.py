@@ -891,6 +891,21 @@ def _refuse_zone_in_schedule(value: str) -> None:
                      "(in this subscriber, or at the top for everyone)")
 
 
+#: What people write for "every paper that matches" (0 and -1 as many tools mean it).
+_NO_LIMIT = ("all", "unlimited", "no limit", "none", "any", "inf", "infinite", "infinity", "max", "0", "-1")
+
+
+def _max_papers(value: Any) -> Any:
+    """``max_papers: 0`` (or ``all``, ``-1``), meaning no limit as in many
+    tools, got "expected greater than or equal to 1": say what the most is,
+    and how a subscriber gets nothing for a while."""
+    if not isinstance(value, bool) and str(value).strip().casefold() in _NO_LIMIT:
+        raise ValueError(f"{value!r} is no number of papers (1 to 1000): for every paper its topics take, write "
+                         "max_papers: 1000, the most; to send this subscriber nothing for a while, "
+                         "`newsletter unsubscribe EMAIL`")
+    return value
+
+
 class Subscriber(_Model):
     email: str
     name: str | None = None
@@ -907,6 +922,7 @@ class Subscriber(_Model):
     _v_tz = field_validator("timezone")(lambda cls, v: v if v is None else check_timezone(v))
 
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
+    _v_max_papers = field_validator("max_papers", mode="before")(lambda cls, v: _max_papers(v))
 
     @property
     def label(self) -> str:

@@ -517,7 +517,8 @@ def crowded_topics(config: Config, index: TopicIndex,
         out.append(config.problem(("subscribers", row[sub.email], "topics"), (
             f"{key!r} takes {counted(n, 'paper')} now, {'it is not' if n == 1 else 'none of them is'} in "
             f"{sub.email}'s digest"
-            f"{more}: its {sub.max_papers} places (max_papers) go to its other topics' papers, which rank higher "
+            f"{more}: its {counted(sub.max_papers, 'place')} (max_papers) "
+            f"{'goes' if sub.max_papers == 1 else 'go'} to its other topics' papers, which rank higher "
             f"(the best of {key!r} at {best:.2f}, the digest's last at {last.fit:.2f}: a keyword topic's score n "
             f"counts as n/(n+1), 0.50 for one term, against the relevance of a topic in words); {fix}")))
     return out

@@ -2055,3 +2055,28 @@ def test_validate_names_unset_secrets_with_the_configs_other_problems(workdir, c
     secrets = {"NU13_SMTP_PASSWORD": "pw", "NU13_SECRET": "k" * 32}
     assert [line.split(": ", 2)[1] for line in cli("validate", env=secrets).err.splitlines()] == [
         "subscribers[1].maxpapers", "web.base_url"]
+
+
+@pytest.mark.parametrize("written", ["0", "-1", "all", "unlimited"])
+def test_max_papers_written_as_no_limit_says_the_most_and_how_to_pause(workdir, cli, written):
+    """`max_papers: 0` (no limit, as many tools read it) got "expected greater
+    than or equal to 1, got 0", and `all` "expected a valid integer"."""
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", f"    max_papers: {written}\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    shown = repr(int(written)) if written.lstrip("-").isdigit() else repr(written)
+    assert result.err.splitlines() == [
+        f"config.yaml:17: subscribers[1].max_papers: {shown} is no number of papers (1 to 1000): for every paper its "
+        "topics take, write max_papers: 1000, the most; to send this subscriber nothing for a while, "
+        "`newsletter unsubscribe EMAIL`"], result.err
+
+
+def test_a_topic_crowded_out_of_one_place_says_it_in_the_singular(workdir, cli):
+    """'its 1 places (max_papers) go to ...' for a subscriber of max_papers: 1."""
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 1\n").replace(
+        '    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+        "    about: Stochastic optimization for training deep networks, SGD, Adam and learning rate schedules.\n"))
+    result = cli("validate")
+    assert result.code == 0, result.err
+    assert ("none of them is in bob@example.org's digest: its 1 place (max_papers) goes to its other topics' papers"
+            in result.err), result.err
