@@ -899,7 +899,7 @@ def _max_papers(value: Any) -> Any:
     """``max_papers: 0`` (or ``all``, ``-1``), meaning no limit as in many
     tools, got "expected greater than or equal to 1": say what the most is,
     and how a subscriber gets nothing for a while."""
-    if not isinstance(value, bool) and str(value).strip().casefold() in _NO_LIMIT:
+    if value is not None and not isinstance(value, bool) and str(value).strip().casefold() in _NO_LIMIT:
         raise ValueError(f"{value!r} is no number of papers (1 to 1000): for every paper its topics take, write "
                          "max_papers: 1000, the most; to send this subscriber nothing for a while, "
                          "`newsletter unsubscribe EMAIL`")
@@ -1517,6 +1517,65 @@ def _unclosed_quote(rows: list[str], line: int, context_line: int | None) -> tup
     return None
 
 
+#: A key whose value is a block of text on the lines below (``about: >-``, ``about: |``).
+_BLOCK_KEY = lazy(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[\w.-]+):[ ]+(?P<mark>[>|][-+0-9]*)[ ]*(?:#.*)?$")
+
+
+def _indent(row: str) -> int:
+    return len(row) - len(row.lstrip(" "))
+
+
+def _above(rows: list[str], line: int) -> int | None:
+    """The nearest line above ``line`` (1-based) holding more than a comment."""
+    return next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
+                None)
+
+
+def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
+    """A text YAML read as keys, noticed at ``line`` (a line with no ':'):
+    the lines of ``about: >-`` not indented under it, or a plain text over
+    several lines whose first holds ': '.  PyYAML said "could not find
+    expected ':'", and the hint then told to add one."""
+    above = _above(rows, line)
+    if above is None:
+        return None
+    block = _BLOCK_KEY.match(rows[above - 1])
+    if block and _indent(rows[line - 1]) <= len(block["lead"]):
+        key, deeper = block["key"], len(block["lead"]) + 2
+        return line, (f"the text of '{key}: {block['mark']}' goes on the lines below it, indented deeper than "
+                      f"'{key}:' ({counted(deeper, 'space')} here)")
+    here = _KEY_LINE.match(rows[above - 1])
+    owner = _above(rows, above)
+    if here is None or " " not in here["key"].strip() or owner is None:
+        return None
+    head = _KEY_LINE.match(rows[owner - 1])
+    if head is None or head["value"] or _indent(rows[owner - 1]) >= _indent(rows[above - 1]):
+        return None
+    key, said = head["key"].strip(), here["key"].strip()
+    said = said if len(said) <= 50 else said[:50].rsplit(" ", 1)[0] + " ..."
+    return above, (f"the text under '{key}:' holds ': ' ('{said}: ...'), which YAML reads as a key: "
+                   f"write '{key}: >-' so the lines below it are read as text")
+
+
+def _quote_inside(row: str) -> str | None:
+    """What to write when a quoted value holds its own quote (``about:
+    'I'm ...'``, ``name: "The "best" digest"``): YAML ends the value there
+    and said "expected <block end>, but found '<scalar>'".  None otherwise."""
+    here = _KEY_LINE.match(row)
+    if here is None or (value := here["value"] or "")[:1] not in ("'", '"'):
+        return None
+    closed = re.match(r"'(?:[^']|'')*'" if value[0] == "'" else r'"(?:[^"\\]|\\.)*"', value)
+    if closed is None or not (rest := value[closed.end():].strip()) or rest.startswith("#"):
+        return None
+    whole = value.split(" #")[0].strip()
+    inner = whole[1:-1] if len(whole) > 1 and whole.endswith(value[0]) else whole[1:]
+    written = "'" + inner.replace("'", "''") + "'"
+    shown = written if len(written) <= 60 else written[:56] + " ...'"
+    quote = "a single quote" if value[0] == "'" else "a double quote"
+    return (f"the value between quotes holds {quote} of its own, where YAML ends it: write {here['key'].strip()}: "
+            f"{shown}" + (" (in single quotes, a ' inside is written twice)" if "'" in inner else ""))
+
+
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
     """The line to fix and what to change there, for the YAML slips a newcomer
     makes, which PyYAML words as its parser's state ("mapping values are not
@@ -1537,6 +1596,8 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])
         if m:
             return context_line, f"YAML needs a space after the ':' of a key ('{m[1]}: {m[2]}')"
+        if (text := _text_read_as_keys(rows, context_line)) is not None:
+            return text
         # `name You`: the key's colon left out, noticed only at the next line too
         m = re.match(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$", rows[context_line - 1])
         if m:
@@ -1544,6 +1605,12 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         return line, ""
     if (opened := _unclosed_quote(rows, line, context_line)) is not None:
         return opened
+    if (inside := _quote_inside(row)) is not None:
+        return line, inside
+    if "expected ',' or ']'" in problem and row.replace('\\"', "").count('"') % 2:
+        # `any: ["diffusion model*, "score-based"]`: one item's closing quote left out
+        return line, ("an item's quote is not closed in this [...] list (the line has an odd number of \"): "
+                      'each item is quoted on its own, ["a b", "c"]')
     if "'-' indicator" in problem and re.match(r"[ ]*-[^\s-]", row):
         key = row.strip()[1:].split(":")[0]
         return line, f"a list item needs a space after its '-' ('- {key}: ...')"

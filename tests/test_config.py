@@ -2080,3 +2080,43 @@ def test_a_topic_crowded_out_of_one_place_says_it_in_the_singular(workdir, cli):
     assert result.code == 0, result.err
     assert ("none of them is in bob@example.org's digest: its 1 place (max_papers) goes to its other topics' papers"
             in result.err), result.err
+
+
+_ABOUT = "    name: Optimisation\n"
+
+
+@pytest.mark.parametrize("written, expected", [
+    # the block's lines not indented under it: the hint said to put a ':' into the text
+    ("    about: >-\n    Optimizers for deep learning, Adam and SGD,\n    learning rates and schedules.\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text of "
+     "'about: >-' goes on the lines below it, indented deeper than 'about:' (6 spaces here)"),
+    # a plain text over several lines whose first holds ': ' (no hint at all)
+    ("    about:\n      Optimizers for deep learning: Adam and SGD,\n      learning rates and schedules.\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text under "
+     "'about:' holds ': ' ('Optimizers for deep learning: ...'), which YAML reads as a key: write 'about: >-' so "
+     "the lines below it are read as text"),
+    # a quote inside its own kind of quotes (no hint at all)
+    ("    about: 'I'm after optimizers for deep learning'\n",
+     "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value between "
+     "quotes holds a single quote of its own, where YAML ends it: write about: 'I''m after optimizers for deep "
+     "learning' (in single quotes, a ' inside is written twice)"),
+    ('    about: "The "best" optimizers"\n',
+     "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value between "
+     "quotes holds a double quote of its own, where YAML ends it: write about: 'The \"best\" optimizers'"),
+])
+def test_yaml_slips_in_a_text_say_how_to_write_it(workdir, cli, written, expected):
+    write_config(workdir, _basic(_ABOUT, _ABOUT + written))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [expected], result.err
+
+
+def test_a_list_item_without_its_closing_quote_is_named(workdir, cli):
+    """`any: ["diffusion model*, "score-based"]` said only "did not find expected ',' or ']'"."""
+    write_config(workdir, _basic('    any: ["diffusion model*", "score-based"]', '    any: ["diffusion model*, "score-based"]'))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:7: malformed YAML: while parsing a flow sequence did not find expected ',' or ']'; an item's "
+        "quote is not closed in this [...] list (the line has an odd number of \"): each item is quoted on its own, "
+        '["a b", "c"]'], result.err
