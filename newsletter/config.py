@@ -1960,8 +1960,15 @@ def _load_yaml(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Probl
 
 
 def _duplicate(key: str, first: int, shown: str, line: int, at: tuple) -> Problem:
-    """A key written twice in one mapping: YAML would silently keep the last."""
-    return Problem(f"duplicate key {key!r} (first at line {first})", shown, line, _dotted(at))
+    """A key written twice in one mapping: YAML would silently keep the last.
+    A section written twice at the top is most often the starter's example
+    block uncommented beside the one it was to replace (``delivery:``)."""
+    keep = ""
+    if at == () and key in ("topics", "subscribers", "sources"):
+        keep = f": the config holds one {key}: section; move these entries under the first (YAML keeps the last only)"
+    elif at == () and key in Config.model_fields:
+        keep = f": the config holds one {key}: section; delete or comment out the one not meant"
+    return Problem(f"duplicate key {key!r} (first at line {first}){keep}", shown, line, _dotted(at))
 
 
 #: Something that may be a YAML anchor (``&name`` where a value starts); a

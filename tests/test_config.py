@@ -2120,3 +2120,19 @@ def test_a_list_item_without_its_closing_quote_is_named(workdir, cli):
         "config.yaml:7: malformed YAML: while parsing a flow sequence did not find expected ',' or ']'; an item's "
         "quote is not closed in this [...] list (the line has an odd number of \"): each item is quoted on its own, "
         '["a b", "c"]'], result.err
+
+
+def test_a_section_written_twice_says_to_keep_one(workdir, cli):
+    """The starter's commented SMTP block uncommented beside the outbox block
+    it was to replace: "duplicate key 'delivery' (first at line 20)" alone;
+    a second topics: section meant more topics, and YAML kept the last only."""
+    write_config(workdir, BASIC_CONFIG + "delivery:\n  transport: outbox\n  path: outbox\n"
+                 "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  security: none\n"
+                 "topics:\n  extra:\n    any: [x]\n")
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert [line for line in result.err.splitlines() if "duplicate" in line] == [
+        "config.yaml:21: duplicate key 'delivery' (first at line 18): the config holds one delivery: section; "
+        "delete or comment out the one not meant",
+        "config.yaml:25: duplicate key 'topics' (first at line 4): the config holds one topics: section; move these "
+        "entries under the first (YAML keeps the last only)"], result.err
