@@ -1035,7 +1035,10 @@ class EmailSettings(_Model):
             return value
         check_header_text(value)
         if not re.match(r"^(mailto:[^\s@]+@[^\s@]+|https://\S+)$", value):
-            raise ValueError(f"{value!r} must be a mailto: address or an https:// URL")
+            # an address alone, as people write where to send requests: say the mailto: form
+            bare = re.fullmatch(r"[^\s@:<>]+@[^\s@:<>]+", value.strip())
+            raise ValueError(f"{value!r} must be a mailto: address or an https:// URL" + (
+                f" (for requests by mail: mailto:{value.strip()}?subject=unsubscribe)" if bare else ""))
         if bad := re.search(r"[<>,\"]", value):
             # List-Unsubscribe is a list of <URL>s: these would end or split it (RFC 2369)
             raise ValueError(f"{value!r}: {bad.group()!r} must be percent-encoded in the unsubscribe URL")

@@ -2136,3 +2136,16 @@ def test_a_section_written_twice_says_to_keep_one(workdir, cli):
         "delete or comment out the one not meant",
         "config.yaml:25: duplicate key 'topics' (first at line 4): the config holds one topics: section; move these "
         "entries under the first (YAML keeps the last only)"], result.err
+
+
+def test_an_unsubscribe_address_alone_is_told_the_mailto_form(workdir, cli):
+    """`unsubscribe: digest@uni.edu` (where requests go) said only that it
+    must be a mailto: address, leaving the form to look up."""
+    write_config(workdir, BASIC_CONFIG + "email:\n  unsubscribe: digest@uni.edu\n")
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:19: email.unsubscribe: 'digest@uni.edu' must be a mailto: address or an https:// URL (for "
+        "requests by mail: mailto:digest@uni.edu?subject=unsubscribe)"], result.err
+    write_config(workdir, BASIC_CONFIG + "email:\n  unsubscribe: mailto:digest@uni.edu?subject=unsubscribe\n")
+    assert cli("validate").code == 0
