@@ -867,7 +867,7 @@ def _has_digests(outbox: Path) -> bool:
 
 
 @cli.command("test-email")
-@click.option("--to", "to", required=True, metavar="ADDRESS", help="Where to send the test digest.")
+@click.option("--to", "to", metavar="ADDRESS", help="Where to send the test digest (required).")
 @click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber,
               help="Send this subscriber's digest [default: a sample one].")
 @click.option("--json", "as_json", is_flag=True, help="Print what was sent as JSON.")
@@ -879,6 +879,9 @@ def test_email(state: _State, to: str, subscriber: str | None, as_json: bool, no
     Checks the delivery settings and shows the email in your own mail
     client; the next `send` is the same as if this had not run.
     """
+    if to is None:
+        raise click.UsageError(f"Missing option '--to': the address the test digest goes to, your own "
+                               f"(--to {_an_address(state)})")
     for advice in pipeline.port_advice(state.config):  # before it waits out a timeout on the port
         warn(str(advice))
     sent = pipeline.send_test_email(state.config, to, now=now, subscriber=subscriber, warn=warn)
@@ -888,6 +891,16 @@ def test_email(state: _State, to: str, subscriber: str | None, as_json: bool, no
         emit_json(dataclasses.asdict(sent))
         return
     click.echo(str(sent))
+
+
+def _an_address(state: _State) -> str:
+    """An address to show in ``--to``'s example: the config's first
+    subscriber's (most often the newcomer's own), else a placeholder."""
+    try:
+        subscribers = state.config.subscribers
+    except NewsletterError:  # a broken config says so at the command that needs it
+        return "YOU@EXAMPLE.ORG"
+    return subscribers[0].email if subscribers else "YOU@EXAMPLE.ORG"
 
 
 @cli.group("state")

@@ -1314,3 +1314,14 @@ def test_state_migrate_waiting_for_a_send_stops_at_sigterm(workdir):
         out, err = terminated_once_said(proc, "is running on this state; waiting for it")
     assert proc.returncode == 143 and out == "", (out, err)
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted (SIGTERM)", err
+
+
+def test_test_email_without_to_says_what_to_give_with_the_configs_address(workdir, cli):
+    """`newsletter test-email`, as README's list names the command, said only
+    "Missing option '--to'"."""
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("test-email")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == ("Error: Missing option '--to': the address the test digest goes to, your own "
+                                      "(--to ada@example.org)"), r.err
+    assert not (workdir / "outbox").exists()
