@@ -2738,7 +2738,11 @@ def _meant_path(base: Path, pattern: str) -> str:
             and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
         return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
                 f"write {str(Path.cwd() / p)!r})")
-    return _missing_folder(p if p.is_absolute() else base / p)
+    missing = _missing_folder(p if p.is_absolute() else base / p)
+    if not missing and not p.is_absolute() and base.resolve() != Path.cwd().resolve():
+        # run from another folder (`--config ~/digest`): say where it was looked for
+        return f" (looked for in the config's folder, {os.path.abspath(base)!r}: paths are relative to it)"
+    return missing
 
 
 def _missing_folder(path: Path) -> str:

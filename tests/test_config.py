@@ -2149,3 +2149,20 @@ def test_an_unsubscribe_address_alone_is_told_the_mailto_form(workdir, cli):
         "requests by mail: mailto:digest@uni.edu?subject=unsubscribe)"], result.err
     write_config(workdir, BASIC_CONFIG + "email:\n  unsubscribe: mailto:digest@uni.edu?subject=unsubscribe\n")
     assert cli("validate").code == 0
+
+
+def test_a_missing_file_named_from_another_folder_says_where_it_was_looked_for(workdir):
+    """`--config ~/digest/config.yaml` run elsewhere, the file in neither
+    folder: "'day.txt' matches no file" did not say which folder was read."""
+    from conftest import run_newsletter
+
+    folder = workdir / "digest"
+    (folder / "papers").mkdir(parents=True)
+    write_config(folder, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/day.txt\n"))
+    result = run_newsletter("validate", "--config", "digest", cwd=workdir)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip() == (
+        f"digest/config.yaml:3: sources[0].path: 'papers/day.txt' matches no file (looked for in the config's folder, "
+        f"{str(folder)!r}: paths are relative to it)"), result.err
+    same = run_newsletter("validate", "--config", "config.yaml", cwd=folder)  # run beside it: said as before
+    assert same.err.strip() == "config.yaml:3: sources[0].path: 'papers/day.txt' matches no file", same.err
