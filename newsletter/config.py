@@ -2126,7 +2126,44 @@ _DELIVERY_WORDS = {
     **dict.fromkeys(("user", "login", "user_name", "account", "smtp_user", "smtp_username"), "username"),
     **dict.fromkeys(("password", "pass", "passwd", "app_password", "smtp_password", "secret"), "password_env"),
     **dict.fromkeys(("smtp_port", "port_number"), "port"),
+    **dict.fromkeys(("folder", "dir", "directory", "outbox", "output", "out_dir", "outbox_dir"), "path"),
 }
+
+
+#: Other words for a topic's and a subscriber's settings (a search tool's, a
+#: mailing list's), which difflib does not bring near ('keywords' is far from 'any').
+_SECTION_WORDS = {
+    "topics": {
+        **dict.fromkeys(("keywords", "keyword", "terms", "words", "include", "match", "matches", "or", "any_of",
+                         "one_of", "query", "search"), "any"),
+        **dict.fromkeys(("exclude", "excludes", "not", "without", "except", "ignore", "blacklist", "blocklist",
+                         "none_of", "negative"), "none"),
+        **dict.fromkeys(("require", "required", "must", "and", "all_of", "every"), "all"),
+        **dict.fromkeys(("description", "describe", "interest", "interests", "prompt", "text", "sentence",
+                         "summary", "topic"), "about"),
+        **dict.fromkeys(("liked", "likes", "examples", "example", "seeds", "seed", "favorites", "favourites",
+                         "papers"), "like"),
+        **dict.fromkeys(("threshold", "cutoff", "cut_off", "floor", "min_relevance", "relevance", "score"),
+                        "min_score"),
+        **dict.fromkeys(("title", "label", "display_name"), "name"),
+    },
+    "subscribers": {
+        **dict.fromkeys(("address", "mail", "e_mail", "to", "recipient"), "email"),
+        **dict.fromkeys(("interests", "subscriptions", "follows", "follow", "subjects"), "topics"),
+        **dict.fromkeys(("frequency", "when", "send_at", "time", "cron", "every"), "schedule"),
+        **dict.fromkeys(("max", "limit", "max_items", "count", "papers", "max_results", "number"), "max_papers"),
+        **dict.fromkeys(("tz", "zone", "time_zone"), "timezone"),
+    },
+}
+
+
+def _section_word(where: tuple, key: str) -> str | None:
+    """What another tool's name for a topic's or a subscriber's setting
+    (``keywords:``, ``exclude:``, ``frequency:``) is called here."""
+    if len(where) != 2 or where[0] not in _SECTION_WORDS:
+        return None
+    meant = _SECTION_WORDS[where[0]].get(key.strip().casefold().replace("-", "_").replace(" ", "_"))
+    return f"the setting is called {meant}: here" if meant else None
 
 
 def _delivery_word(key: str) -> str | None:
@@ -2252,7 +2289,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         home = _home_of(str(key)) if len(path) == 1 else None
         word = (_delivery_word(str(key)) if path[:-1] == ("delivery",) else
-                _other_level(path[:-1], str(key)))
+                _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
         message = f"unknown key {key!r}" + (
             f" at the top: {home}" if home else f": {word}" if word else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")

@@ -2166,3 +2166,20 @@ def test_a_missing_file_named_from_another_folder_says_where_it_was_looked_for(w
         f"{str(folder)!r}: paths are relative to it)"), result.err
     same = run_newsletter("validate", "--config", "config.yaml", cwd=folder)  # run beside it: said as before
     assert same.err.strip() == "config.yaml:3: sources[0].path: 'papers/day.txt' matches no file", same.err
+
+
+@pytest.mark.parametrize("old, new, said", [
+    ('    any: ["SGD"', '    keywords: ["SGD"', "config.yaml:10: topics.optim.keywords: unknown key 'keywords': the "
+     "setting is called any: here"),
+    ("    name: Optimisation\n", "    name: Optimisation\n    exclude: [medical]\n", "config.yaml:10: "
+     "topics.optim.exclude: unknown key 'exclude': the setting is called none: here"),
+    ("    max_papers: 5\n", "    limit: 5\n", "config.yaml:17: subscribers[1].limit: unknown key 'limit': the setting "
+     "is called max_papers: here"),
+])
+def test_another_tools_word_for_a_setting_is_told_ours(workdir, cli, old, new, said):
+    """`keywords:`, `exclude:`, `limit:` (a search tool's, a mailing list's
+    words) got the list of valid keys, with no pointer to the one meant."""
+    write_config(workdir, _basic(old, new))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert said in result.err.splitlines(), result.err
