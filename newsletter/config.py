@@ -1425,10 +1425,22 @@ ALIAS_ALLOWANCE = 100_000
 
 def _other_extension(path: Path) -> Path | None:
     """The same name with YAML's other extension (``config.yml`` for
-    ``config.yaml``, and back), when that file exists."""
+    ``config.yaml``, and back), when that file exists; else a file beside it
+    an editor or a download named otherwise: ``config.yaml.txt`` (Notepad,
+    TextEdit), ``Config.yaml``, ``config`` without its extension."""
     twin = {".yaml": ".yml", ".yml": ".yaml"}.get(path.suffix.lower())
     other = path.with_suffix(twin) if twin else None
-    return other if other is not None and other.is_file() else None
+    if other is not None and other.is_file():
+        return other
+    if not twin:
+        return None
+    stem = path.stem.casefold()
+    names = {f"{stem}{end}" for end in (".yaml", ".yml", ".yaml.txt", ".yml.txt", ".txt", "")}
+    try:
+        found = sorted(f for f in path.parent.iterdir() if f.name.casefold() in names and f.is_file())
+    except OSError:  # a folder we may not list
+        return None
+    return found[0] if found else None
 
 
 def load_config(path: str | os.PathLike) -> Config:
@@ -1455,6 +1467,8 @@ def load_config(path: str | os.PathLike) -> Config:
         hint = "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG"
         if (twin := _other_extension(path)) is not None:  # config.yml beside a default of config.yaml
             hint = f"{twin} is there: --config {twin}"
+            if twin.suffix.lower() not in (".yaml", ".yml") or twin.name.casefold() == path.name.casefold():
+                hint = f"{twin} is there: rename it to {path.name} (an editor's extension or case), or --config {twin}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None

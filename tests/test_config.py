@@ -2183,3 +2183,17 @@ def test_another_tools_word_for_a_setting_is_told_ours(workdir, cli, old, new, s
     result = cli("validate")
     assert result.code == 2 and "Traceback" not in result.err
     assert said in result.err.splitlines(), result.err
+
+
+@pytest.mark.parametrize("saved", ["config.yaml.txt", "Config.yaml", "config"])
+def test_a_config_saved_under_an_editors_name_is_named_with_the_rename(workdir, cli, saved):
+    """Notepad's or TextEdit's `config.yaml.txt`, a capital, a name without
+    its extension: "config file not found" beside the file."""
+    write_config(workdir, BASIC_CONFIG, name=saved)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        f"config.yaml: config file not found ({saved} is there: rename it to config.yaml (an editor's extension or "
+        f"case), or --config {saved})"], result.err
+    (workdir / saved).rename(workdir / "config.yaml")
+    assert cli("validate").code == 0
