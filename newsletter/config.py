@@ -1601,6 +1601,15 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     ``key:value``.  ``line`` is 1-based, ``column`` 0-based (PyYAML's mark).
     An empty hint when the slip is none of these."""
     row = rows[line - 1]
+    if "undefined alias" in problem and (token := re.match(r"\*[^\s,\]}]*", row[column:])) and (
+            re.search(r"<<[ ]*:[ ]*\[?[ ]*$", row[:column]) or any(f"&{token[0][1:]}" in r for r in rows[line:])):
+        # `<<: *member` with the anchor missing, or defined only further down the file
+        name = token[0][1:]
+        later = next((n for n, r in enumerate(rows[line:], line + 1) if f"&{name}" in r), None)
+        return line, (f"the anchor &{name} is defined only below, at line {later}: an anchor comes before its "
+                      "aliases, so move it up (top-level `x-` keys are there for that)" if later else
+                      f"no anchor &{name} is defined above: write one before this line, e.g. at the top "
+                      f"`x-{name}: &{name} {{max_papers: 10}}` (README \"Many subscribers\")")
     if "undefined alias" in problem and (token := re.match(r"\*[^\s,\]}]*", row[column:])):
         # `any: [*diffusion]`: a suffix wanted, an anchor's alias read
         return line, (f"YAML reads {token[0]} as an alias (a reference to an '&' anchor): to mean the text, "
@@ -1781,7 +1790,7 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            problems.append(_problem_from_pydantic(err, data, lines, shown))
+            problems.append(_problem_from_pydantic(err, data, lines, shown, _anchored_keys(text)))
     problems.extend(_cross_checks(data, lines, shown, path.parent))
     if problems:
         unique = list(dict.fromkeys(problems))
@@ -2207,6 +2216,13 @@ def _other_level(where: tuple, key: str) -> str | None:
     return None
 
 
+def _anchored_keys(text: str) -> frozenset[str]:
+    """The top-level keys whose value an anchor names (``member: &member``)."""
+    if "&" not in text:
+        return frozenset()
+    return frozenset(m[1] for m in re.finditer(r"(?m)^([A-Za-z_][\w-]*)[ ]*:[ ]*&", text))
+
+
 def _home_of(key: str) -> str | None:
     """Where a section's setting written at the top of the file goes
     (``from:`` beside ``sources:``): it was told "did you mean 'subscribers'?"
@@ -2293,7 +2309,10 @@ def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
     return model
 
 
-def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str) -> Problem:
+def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str,
+                           anchored: frozenset[str] = frozenset()) -> Problem:
+    """One pydantic error as a problem at its line, worded with what to write.
+    ``anchored``: the top-level keys whose value an anchor names."""
     kind, msg = err["type"], err["msg"]
     path = _data_path(tuple(err["loc"]), data)
     value = err.get("input")
@@ -2304,6 +2323,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         home = _home_of(str(key)) if len(path) == 1 else None
         word = (_delivery_word(str(key)) if path[:-1] == ("delivery",) else
                 _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
+        if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
+            word = f"keys of your own at the top (a home for anchors) start with x-: write x-{key}"
         message = f"unknown key {key!r}" + (
             f" at the top: {home}" if home else f": {word}" if word else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")

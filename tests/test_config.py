@@ -2197,3 +2197,25 @@ def test_a_config_saved_under_an_editors_name_is_named_with_the_rename(workdir, 
         f"case), or --config {saved})"], result.err
     (workdir / saved).rename(workdir / "config.yaml")
     assert cli("validate").code == 0
+
+
+_MEMBER = "    max_papers: 5\n"
+
+
+@pytest.mark.parametrize("head, tail, said", [
+    ("", "", "config.yaml:17: malformed YAML: found undefined alias; no anchor &member is defined above: write one "
+     "before this line, e.g. at the top `x-member: &member {max_papers: 10}` (README \"Many subscribers\")"),
+    ("", "x-member: &member {max_papers: 10}\n", "config.yaml:17: malformed YAML: found undefined alias; the anchor "
+     "&member is defined only below, at line 18: an anchor comes before its aliases, so move it up (top-level `x-` "
+     "keys are there for that)"),
+    ("member: &member {max_papers: 10}\n", "", "config.yaml:1: member: unknown key 'member': keys of your own at the "
+     "top (a home for anchors) start with x-: write x-member"),
+])
+def test_an_anchor_missing_late_or_unprefixed_says_what_to_change(workdir, cli, head, tail, said):
+    """`<<: *member` with no anchor was told to quote "*member" as text; an
+    anchor below its alias got the same; `member: &member` at the top got the
+    list of valid keys."""
+    write_config(workdir, head + _basic(_MEMBER, "    <<: *member\n") + tail)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [said], result.err
