@@ -2388,6 +2388,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"
                         + (", and beside it host:, port:, security:, username:, password_env:"
                            if value.strip().casefold() == "smtp" else ""))
+    elif kind == "string_type" and len(path) == 3 and path[::2] == ("subscribers", "email") and isinstance(value, list):
+        # `email: [a@uni.edu, b@uni.edu]`: one entry for a group
+        message = ("expected one address, got a list: give each address a subscriber entry of its own (their "
+                   "shared settings once, in an `x-` anchor: README \"Many subscribers\")")
     elif kind == "string_type" and path and path[-1] == "about" and isinstance(value, list):
         words = ", ".join(str(v) for v in value[:3] if isinstance(v, (str, int, float)))
         message = ("expected the interest as text, got a list: write it as one to a few sentences "

@@ -2219,3 +2219,14 @@ def test_an_anchor_missing_late_or_unprefixed_says_what_to_change(workdir, cli, 
     result = cli("validate")
     assert result.code == 2 and "Traceback" not in result.err
     assert result.err.splitlines() == [said], result.err
+
+
+def test_a_list_of_addresses_in_one_subscriber_says_one_entry_each(workdir, cli):
+    """`email: [ada@..., bob@...]` (a group in one entry) got "expected a valid
+    string, got a list"; a comma-separated string is named the same way already."""
+    write_config(workdir, _basic("  - email: ada@example.org\n", "  - email: [ada@example.org, eve@example.org]\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:12: subscribers[0].email: expected one address, got a list: give each address a subscriber "
+        "entry of its own (their shared settings once, in an `x-` anchor: README \"Many subscribers\")"], result.err
