@@ -1369,6 +1369,10 @@ class Config(_Model):
         for sub in self.subscribers:
             if sub.email.lower() == key:
                 return sub
+        named_so = [s for s in self.subscribers if "@" not in email and (s.name or "").casefold() == email.strip().casefold()]
+        if named_so:  # `--subscriber "Ada Lovelace"`: the name under name:, not the address
+            raise ConfigError(Problem(f"no subscriber {email!r} in the config: the subscriber is named by address, "
+                                      f"{named_so[0].email} (whose name: is {named_so[0].name})", str(self._file)))
         raise ConfigError(Problem(f"no subscriber {email!r} in the config ({self._known(key)})", str(self._file)))
 
     def _known(self, key: str) -> str:

@@ -1325,3 +1325,13 @@ def test_test_email_without_to_says_what_to_give_with_the_configs_address(workdi
     assert r.err.splitlines()[-1] == ("Error: Missing option '--to': the address the test digest goes to, your own "
                                       "(--to ada@example.org)"), r.err
     assert not (workdir / "outbox").exists()
+
+
+def test_a_subscriber_given_by_its_name_is_told_its_address(workdir, cli):
+    """`--subscriber "Ada Lovelace"` (the name the config shows under name:)
+    said only "no subscriber 'Ada Lovelace'" and the list of addresses."""
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("match", "--subscriber", "ada lovelace")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines() == ["config.yaml: no subscriber 'ada lovelace' in the config: the subscriber is named "
+                                  "by address, ada@example.org (whose name: is Ada Lovelace)"], r.err
