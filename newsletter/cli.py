@@ -371,7 +371,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                     "shows them)") if before else ""
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}")
         for m in matches:
-            score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
+            score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")
             # the reason in words (ranked topics) and the rule terms that matched (rules)
             terms = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
