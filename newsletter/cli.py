@@ -827,12 +827,15 @@ def init(state: _State, path: str | None, force: bool) -> None:
     PATH defaults to the --config file (./config.yaml); a folder gets a
     config.yaml inside.  An existing file is never replaced without --force.
     """
-    from .starter import write_starter
+    from .starter import starter_zone, write_starter
 
     written = write_starter(path or state.config_path, force=force)
     click.echo(f"wrote {written}")
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
-    click.echo(f"next: put your address in it, then `newsletter{flag} validate`, "
+    # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's
+    zone = (" (and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
+            if starter_zone() == "UTC" else "")
+    click.echo(f"next: put your address{zone} in it, then `newsletter{flag} validate`, "
                f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
 
 
