@@ -2220,6 +2220,15 @@ def _other_level(where: tuple, key: str) -> str | None:
     return None
 
 
+def _stray_topics(data: Any) -> list[str]:
+    """Top-level keys that are topics left at the left edge under an empty
+    ``topics:`` (their settings are a topic's: any:, about:, ...)."""
+    if not isinstance(data, dict) or data.get("topics") is not None:
+        return []
+    return [str(k) for k, v in data.items() if k not in Config.model_fields and isinstance(v, dict) and v
+            and set(v) <= set(Topic.model_fields)]
+
+
 def _anchored_keys(text: str) -> frozenset[str]:
     """The top-level keys whose value an anchor names (``member: &member``)."""
     if "&" not in text:
@@ -2327,6 +2336,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         home = _home_of(str(key)) if len(path) == 1 else None
         word = (_delivery_word(str(key)) if path[:-1] == ("delivery",) else
                 _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
+        if len(path) == 1 and str(key) in _stray_topics(data):  # said at topics: (not indented under it)
+            word = "a topic not indented under topics: (see there)"
         if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
             word = f"keys of your own at the top (a home for anchors) start with x-: write x-{key}"
         message = f"unknown key {key!r}" + (
@@ -2374,6 +2385,11 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         shown_first = f" {first}" if isinstance(first, (str, int, float)) and len(str(first)) < 60 else ""
         message = (f"expected a list, got a mapping: each {what} starts with '- ' (`- {key}:{shown_first}`), "
                    f"its other keys under it, indented as far as {key}:")
+    elif kind in ("dict_type", "model_type", "model_attributes_type") and path == ("topics",) and value is None and (
+            strays := _stray_topics(data)):
+        # `topics:` then each topic at the left edge: YAML read them as top-level keys
+        message = (f"is empty: the topics after it ({', '.join(strays[:3])}) are not indented under it; indent each "
+                   "topic and its settings 2 spaces deeper")
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (

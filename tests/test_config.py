@@ -2230,3 +2230,20 @@ def test_a_list_of_addresses_in_one_subscriber_says_one_entry_each(workdir, cli)
     assert result.err.splitlines() == [
         "config.yaml:12: subscribers[0].email: expected one address, got a list: give each address a subscriber "
         "entry of its own (their shared settings once, in an `x-` anchor: README \"Many subscribers\")"], result.err
+
+
+def test_topics_left_at_the_left_edge_say_to_indent_them_under_topics(workdir, cli):
+    """`topics:` then `diffusion:` at column 0: 'topics: expected a mapping,
+    got nothing' and each topic an unknown top-level key with the list of keys."""
+    write_config(workdir, BASIC_CONFIG.replace("  diffusion:\n    name: Diffusion models\n",
+                                               "diffusion:\n  name: Diffusion models\n")
+                 .replace('    any: ["diffusion model*"', '  any: ["diffusion model*"')
+                 .replace("  optim:\n    name: Optimisation\n    any:", "optim:\n  name: Optimisation\n  any:"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:4: topics: is empty: the topics after it (diffusion, optim) are not indented under it; indent "
+        "each topic and its settings 2 spaces deeper",
+        "config.yaml:5: diffusion: unknown key 'diffusion': a topic not indented under topics: (see there)",
+        "config.yaml:8: optim: unknown key 'optim': a topic not indented under topics: (see there)",
+    ], result.err
