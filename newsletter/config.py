@@ -1588,13 +1588,20 @@ def _quote_inside(row: str) -> str | None:
     closed = re.match(r"'(?:[^']|'')*'" if value[0] == "'" else r'"(?:[^"\\]|\\.)*"', value)
     if closed is None or not (rest := value[closed.end():].strip()) or rest.startswith("#"):
         return None
-    whole = value.split(" #")[0].strip()
-    inner = whole[1:-1] if len(whole) > 1 and whole.endswith(value[0]) else whole[1:]
+    key, whole = here["key"].strip(), value.split(" #")[0].strip()
+    if rest.startswith(","):  # `any: "a", "b"`: a list without its brackets
+        return f"several values are a list, written in brackets: {key}: [{whole}]"
+    quote = "a single quote" if value[0] == "'" else "a double quote"
+    if whole.endswith(value[0]):  # `about: 'I'm ...'`: the quote inside ends the value early
+        inner = whole[1:-1]
+        said = f"the value between quotes holds {quote} of its own, where YAML ends it"
+    else:  # `name: "Diffusion" models`: a value that only starts with a quoted word
+        inner = whole
+        said = f"the value starts with {quote}, where YAML takes the quoted part for the whole value"
     written = "'" + inner.replace("'", "''") + "'"
     shown = written if len(written) <= 60 else written[:56] + " ...'"
-    quote = "a single quote" if value[0] == "'" else "a double quote"
-    return (f"the value between quotes holds {quote} of its own, where YAML ends it: write {here['key'].strip()}: "
-            f"{shown}" + (" (in single quotes, a ' inside is written twice)" if "'" in inner else ""))
+    return (f"{said}: write {key}: {shown}" + (" (in single quotes, a ' inside is written twice)"
+                                               if "'" in inner else ""))
 
 
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:

@@ -2103,6 +2103,13 @@ _ABOUT = "    name: Optimisation\n"
     ('    about: "The "best" optimizers"\n',
      "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value between "
      "quotes holds a double quote of its own, where YAML ends it: write about: 'The \"best\" optimizers'"),
+    ('    about: "Adam" and other optimizers\n',
+     "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value starts "
+     "with a double quote, where YAML takes the quoted part for the whole value: write about: '\"Adam\" and other "
+     "optimizers'"),
+    ('    none: "medical", "protein"\n',
+     "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; several values are "
+     'a list, written in brackets: none: ["medical", "protein"]'),
 ])
 def test_yaml_slips_in_a_text_say_how_to_write_it(workdir, cli, written, expected):
     write_config(workdir, _basic(_ABOUT, _ABOUT + written))
