@@ -1567,7 +1567,7 @@ def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
                       f"'{key}:' ({counted(deeper, 'space')} here)")
     here = _KEY_LINE.match(rows[above - 1])
     owner = _above(rows, above)
-    if here is None or " " not in here["key"].strip() or owner is None:
+    if here is None or not here["value"] or " " not in here["key"].strip() or owner is None:
         return None
     head = _KEY_LINE.match(rows[owner - 1])
     if head is None or head["value"] or _indent(rows[owner - 1]) >= _indent(rows[above - 1]):
