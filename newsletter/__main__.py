@@ -46,3 +46,7 @@ def _no_pydantic_plugins() -> Iterator[None]:
         yield
     finally:
         os.environ.pop(PLUGINS_OFF, None)
+
+
+if __name__ == "__main__":
+    main()
