@@ -380,10 +380,17 @@ def _looks_like_names(text: str) -> bool:
     """"Ada Lovelace, Grace Hopper and E. Noether": two names or more, each of
     two to four capitalised words (particles such as "van", "de" allowed).
     Only a hint in an error: a title can look like this too."""
-    if not _FIRST_NAME.match(text):  # (an abstract fails within its first words, before any split)
-        return False
-    names = [n for n in re.split(r",\s*|\s+and\s+|\s*&\s*", text.strip()) if n]
-    return len(names) >= 2 and all(_NAME.fullmatch(n) and n[0].isupper() for n in names)
+    # the names not shown ("et al.", "and 5 others", "+3") end a list; its full stop made it a sentence
+    text, more = _MORE_NAMES.subn("", text.strip())
+    if not _FIRST_NAME.match(text) and not (more and _NAME.fullmatch(text)):
+        return False  # (an abstract fails within its first words, before any split)
+    names = [n for n in re.split(r",\s*|\s+and\s+|\s*&\s*", text) if n]
+    return len(names) >= 2 - more and all(_NAME.fullmatch(n) and n[0].isupper() for n in names)
+
+
+#: How a list of names says there are more: "et al.", ", and 5 others", "+ 3 authors".
+_MORE_NAMES = lazy(r"(?:,?\s*(?:and\s+)?(?:et\s+al\.?|\d+\s+(?:more|others?|authors?)|\+\s*\d+(?:\s+(?:more|others?|authors?))?)"
+                   r")\.?$", re.IGNORECASE)
 
 
 #: Said with every line of author names found (see :func:`_names_line`).
@@ -663,9 +670,24 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             rest = para[1 + len(lone):]
             blocks.extend(sorted([para[0], *lone, (rest[0][0], " ".join([t for _, t in rest])), *links.pop(k, ())]))
         else:
-            blocks.append((para[0][0], " ".join([t for _, t in para])))
+            # a short line over a paragraph under a title (names, a venue) is a block of its own too
+            lone = [para[0]] if _stray_over(paragraphs, alone, k) else []
+            blocks.extend([*lone, (para[len(lone)][0], " ".join([t for _, t in para[len(lone):]]))])
         blocks.extend(links.pop(k, ()))
     return blocks
+
+
+def _stray_over(paragraphs: list[list[tuple[int, str]]], alone: set[int], k: int) -> bool:
+    """Whether the first line of paragraph ``k``, in the layout with blank lines
+    between title and abstract, is no part of the abstract it is glued to: the
+    paragraph before is a title (one line, no abstract) and the line is one a
+    card would have between them (:func:`_between_title_and_abstract`)."""
+    para = paragraphs[k]
+    if len(para) < 2 or k == 0 or k - 1 in alone or len(paragraphs[k - 1]) != 1:
+        return False
+    title = paragraphs[k - 1][0][1]
+    return (len(title) <= MAX_TITLE_CHARS and not _abstract_goes_on(title)
+            and _between_title_and_abstract(para[0][1], para[1][1]))
 
 
 def _card_links_under(current: list[tuple[int, str]], links: Sequence[tuple[int, str]], n: int, text: str) -> bool:
@@ -682,12 +704,23 @@ def _card_links_under(current: list[tuple[int, str]], links: Sequence[tuple[int,
 
 def _between_title_and_abstract(line: str, after: str) -> bool:
     """Whether a card's second line is no part of its abstract: the 'Abstract'
-    heading, or a short line that ends no sentence over a line more than
-    twice as long (a card's authors or venue; a wrapped abstract's lines are
-    all about as long as each other)."""
+    heading, or a short line over a line more than twice as long (a card's
+    authors or venue; a wrapped abstract's lines are all about as long as
+    each other).  One ending a sentence is so when it is a few words or
+    names ("Accepted at NeurIPS 2024.", "Ada Lovelace et al."): a browser
+    copies an abstract as one line, so a short first sentence on a line of
+    its own is a line of the card's."""
     if line.casefold().rstrip(":") == _ABSTRACT_HEADING:
         return True
-    return len(line) <= _MAX_NAV_CHARS * 2 and len(after) > 2 * len(line) and not _SENTENCE_END.search(line[-2:] + " ")
+    if len(line) > _MAX_NAV_CHARS * 2 or len(after) <= 2 * len(line):
+        return False
+    return (not _SENTENCE_END.search(line[-2:] + " ") or len(line.split()) <= _STRAY_SENTENCE_WORDS
+            or _looks_like_names(line))
+
+
+#: At most so many words, a line ending a sentence over a much longer one is
+#: no part of the abstract under it (see :func:`_between_title_and_abstract`).
+_STRAY_SENTENCE_WORDS = 8
 
 
 #: Paragraphs, of those that may be papers, that must be "a title line, then
@@ -998,6 +1031,17 @@ def parse_hf_papers_text(
             raise InputError(
                 Problem(f"title {_short(title)!r} has no abstract ({_names_line(a_line, abstract)}; "
                         f"{_AUTHOR_LINES_SKIPPED})", name, t_line)
+            )
+        if (len(abstract) < _MIN_ABSTRACT_CHARS and k + step < len(body)
+                and len(body[k + step][1]) <= MAX_TITLE_CHARS and _abstract_goes_on(body[k + step][1])):
+            # a short line under the title, then a short abstract: taken in pairs, the abstract was the next
+            # title, and the error named it ("title 'We present ...' has no abstract"; a longer one is
+            # "expected a paper title" above)
+            raise InputError(
+                Problem(f"this line, {_short(abstract)!r}, under the title {_short(title)!r} (line {t_line}), is too "
+                        f"short to be its abstract, and line {body[k + step][0]} after it reads as one: a line between "
+                        "a title and its abstract that is not a card's authors, links or counts? Delete it (or join "
+                        "it to the abstract's line if it is the abstract's)", name, a_line)
             )
         if k + step >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 
 import pytest
 from conftest import DATA, write_config
@@ -1613,7 +1614,7 @@ def test_a_link_alone_on_a_wrapped_abstracts_line_stays_in_the_abstract():
     assert (paper.abstract, paper.github) == (abstract, None)
 
 
-@pytest.mark.parametrize("layout", ["cards", "compact", "blank lines"])
+@pytest.mark.parametrize("layout", ["cards", "compact", "blank lines", "glued to the abstract"])
 @pytest.mark.parametrize(
     "line, words",
     [
@@ -1621,13 +1622,20 @@ def test_a_link_alone_on_a_wrapped_abstracts_line_stays_in_the_abstract():
         ("Accepted at ICML 2024", "reads as another title"),
         ("cs.LG", "this line, 'cs.LG', under the title"),
         ("NeurIPS 2024 (Oral)", "this line, 'NeurIPS 2024 (Oral)', under the title"),
+        # ending with a full stop, as a sentence of the abstract would
+        ("Accepted at NeurIPS 2024.", "this line, 'Accepted at NeurIPS 2024.', under the title"),
+        ("15 pages, 6 figures.", "this line, '15 pages, 6 figures.', under the title"),
+        ("Ada Lovelace, Grace Hopper et al.", "looks like a list of author names"),
+        ("Ada Lovelace, Grace Hopper, and 5 others.", "looks like a list of author names"),
     ],
 )
 def test_an_unknown_line_between_a_cards_title_and_abstract_is_refused_at_it(layout, line, words):
     """A card copied as one block with a line the reader does not know under
     its title (authors without 'Authors:', a venue, a category) had that line
     glued to the front of its abstract, without a word; in the other layouts
-    the error named the abstract.  It is refused at that line (8 or 9)."""
+    the error named the abstract.  One ending with a full stop was glued to
+    the abstract in a card, and so was any such line on top of an abstract's
+    paragraph under a title.  It is refused at that line."""
     content = _two_cards(line, layout)
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(content, "cards.txt")
@@ -1661,3 +1669,32 @@ def test_the_runs_an_abstract_is_known_by_are_the_same_in_every_process():
         for seed in ("1", "2", "3")
     }
     assert len(seen) == 1 and seen.pop().strip() not in ("", "[]")
+
+
+@pytest.mark.parametrize("glued", [True, False])
+def test_a_stray_line_ending_with_a_full_stop_over_a_short_abstract_is_named(glued):
+    """'Accepted at NeurIPS 2024.' on the line over an abstract of 230
+    characters was the abstract's first words (glued to its paragraph) or, as
+    a paragraph of its own, the paper's abstract, and the error then named
+    the real abstract as a title without one.  Both name the stray line."""
+    data = (DATA / "stray-line-hf-papers.txt").read_bytes()
+    if not glued:
+        data = data.replace(b"2024.\n", b"2024.\n\n")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(data, "stray.txt")
+    assert str(info.value).startswith("stray.txt:15: this line, 'Accepted at NeurIPS 2024.', under the title "
+                                      "'Reduced-Order Neural Operators' (line 13), is too short to be its abstract")
+    # without the line, both papers are read
+    papers = parse_hf_papers_text(data.replace(b"Accepted at NeurIPS 2024.\n", b""), "stray.txt")
+    assert [p.abstract.split()[0] for p in papers] == ["We", "Diffusion"]
+
+
+def test_a_wrapped_abstracts_short_last_line_and_first_sentence_stay_in_it():
+    """A text browser's copy wraps an abstract into lines of about one length:
+    its short last line, and a first line ending a sentence, are the abstract's."""
+    abstract = ("We study heavy tails. " + "Gradient noise in deep networks is often heavy-tailed and we show that "
+                "clipped SGD attains the minimax rate under mild assumptions on the loss. " * 2).strip()
+    wrapped = "\n".join(textwrap.wrap(abstract, 72, break_on_hyphens=False))
+    text = f"{_CARD_HEADER}Heavy Tails in SGD\n\n{wrapped}\n\nSparse Experts at Scale\n\n{abstract}\n"
+    papers = parse_hf_papers_text(text.encode(), "wrapped.txt")
+    assert [p.abstract for p in papers] == [abstract, abstract]
