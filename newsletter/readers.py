@@ -773,6 +773,13 @@ _HTML_PAGE_HINT = (
 )
 
 #: A papers page saved whole: the daily papers are in its data, which hf-daily reads.
+#: An arXiv listing page copied as text: "[1] arXiv:2406.03001 [pdf, html, other]", or its title line.
+_ARXIV_TEXT = lazy(rf"^\s*(?:\[\d{{1,5}}\]\s+arXiv:{ARXIV_ID}\b|arXiv:{ARXIV_ID}\s+\[pdf\b)", re.MULTILINE | re.IGNORECASE)
+_ARXIV_TEXT_LOOK = 20000
+_ARXIV_TEXT_HINT = (
+    " (it is an arXiv listing copied as text: save the page itself instead, Ctrl+S as 'Web Page, HTML only', "
+    "and give that file to `type: arxiv` as `path:`)"
+)
 _DAILY_PAGE_HINT = (
     " (it is Hugging Face's papers page saved as HTML: type: hf-daily reads such a page as it is, each paper "
     "with its authors and date)"
@@ -921,11 +928,13 @@ def parse_hf_papers_text(
         if listing is not None:  # a listing pasted under the papers' pages
             i, header = _skip_header(blocks, listing)
     if not header:
-        from .feeds import holds_daily_papers
+        from .feeds import ARXIV_LISTING_SAID, holds_daily_papers, listing_page
 
         start = blocks[0][1][:1]
         hint = (
             " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
+            else f" (it is {ARXIV_LISTING_SAID})" if _HTML_PAGE.search(text[:4096]) and listing_page(data)
+            else _ARXIV_TEXT_HINT if _ARXIV_TEXT.search(text[:_ARXIV_TEXT_LOOK])
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
             else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
             else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"
