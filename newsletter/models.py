@@ -138,6 +138,9 @@ class Paper:
     comment: str | None = None  # the arXiv author comment ("12 pages; code at https://github.com/...")
     location: str | None = None  # "FILE:LINE" or URL it was read from, for messages
     version: int | None = None  # the arXiv version read (2 for ``2401.01234v2``), when the source gave one
+    # the keys of the titles it was also seen under (an export's, before its authors changed it on
+    # arXiv): a paper sent under one of them is sent (see :attr:`keys`)
+    known_as: tuple[str, ...] = field(default=(), compare=False)
     title_key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +157,12 @@ class Paper:
     @property
     def id(self) -> str:
         return self.arxiv_id or self.title_key
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """Every key the paper may have been sent under: its id, its title's
+        key, and those of the titles it was also seen under."""
+        return frozenset((self.id, self.title_key, *self.known_as))
 
     @property
     def primary_category(self) -> str | None:
@@ -185,6 +194,10 @@ class Paper:
             elif f.name == "upvotes":
                 if theirs is not None and (mine is None or theirs > mine):
                     changes[f.name] = theirs
+            elif f.name == "known_as":
+                seen = tuple(dict.fromkeys(k for k in (*mine, *theirs, self.title_key, other.title_key)))
+                if seen != mine and len(seen) > 1:
+                    changes[f.name] = seen
             elif f.name in ("categories", "keywords"):
                 merged = tuple(dict.fromkeys(mine + theirs))
                 if merged != mine:
@@ -296,6 +309,25 @@ def merge_papers(papers) -> list[Paper]:
         by_title.setdefault(current.title_key, slot)
         by_title.setdefault(paper.title_key, slot)
     return merged
+
+
+def papers_known_earlier(papers: list[Paper], recorded: list[Paper]) -> list[Paper]:
+    """``papers``, each one whose abstract is that of a ``recorded`` paper of the
+    other kind (with an arXiv id, without one: see :class:`_ByAbstract`) given
+    that paper's keys as :attr:`Paper.known_as`; one known by a key already is
+    left as it is."""
+    keys = frozenset(k for r in recorded for k in r.keys)
+    by_abstract = _ByAbstract(recorded)
+    for r in recorded:
+        by_abstract.saw(r)
+    out = []
+    for paper in papers:
+        slot = None if not keys.isdisjoint(paper.keys) else by_abstract.find(paper)
+        if slot is not None:
+            earlier = recorded[slot]
+            paper = replace(paper, known_as=tuple(dict.fromkeys((*paper.known_as, earlier.id, earlier.title_key))))
+        out.append(paper)
+    return out
 
 
 class _ByAbstract:

@@ -44,7 +44,7 @@ from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_time
-from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
+from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, known_earlier, open_state
 from .tokens import links
 
 log = logging.getLogger(__name__)
@@ -604,6 +604,7 @@ class _SendRun:
                 if sub.email in left:
                     self._result(DigestResult(sub.email, "unsubscribed"))
             subs = [s for s in subs if s.email not in left]
+        self.papers = known_earlier(state, self.papers)  # sent under another title: sent
         self.index = topic_index(config, self.papers, subs, self.warn)
         self.composer = Composer(config)
         self.sender = sender_address(config)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
+from conftest import DATA, ROOT, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -2908,3 +2908,40 @@ def test_sigterm_to_a_dry_run_waiting_for_a_held_state_stops_it_at_once(tmp_path
         "interrupted: newsletter-state.sqlite3: stopped while waiting for another process to let go of the state "
         "(database is locked)"
     ), err
+
+
+# --------------------------------------------------------------------------- a title changed between two sends
+
+
+@pytest.mark.parametrize("export_first", [True, False], ids=["export first", "arxiv first"])
+def test_a_paper_sent_under_one_title_is_not_sent_again_under_another(tmp_path, cli, store, export_first):
+    """A paper sent from an export (its title, no arXiv id) came back the next
+    day from arXiv with its id under the title its authors changed, and went
+    out again (and the other way round); with the export still read beside
+    arXiv, the merged paper also went out again.  The state's copy of the
+    sent paper is found by its abstract, as one run's two copies are."""
+    export = (DATA / "export-changed-title.txt").read_bytes()
+    (tmp_path / "api.xml").write_bytes((DATA / "arxiv-latex.xml").read_bytes())
+    (tmp_path / "export.txt").write_bytes(export)
+    first, second = ("export.txt", "api.xml") if export_first else ("api.xml", "export.txt")
+    kinds = {"export.txt": "hf-papers-text", "api.xml": "arxiv"}
+
+    def config(*paths: str) -> None:
+        sources = "".join(f"  - {{type: {kinds[p]}, path: {p}}}\n" for p in paths)
+        write_config(tmp_path, f"sources:\n{sources}topics: {{b: {{name: Bridges, any: [bridge*]}}}}\n"
+                     f"subscribers: [{{email: ada@example.org, topics: [b]}}]\n"
+                     f"delivery: {{transport: outbox, path: outbox}}\n{store.line}\n")
+
+    def sent(now: str) -> int:
+        r = cli("send", "--json", "--now", now)
+        assert r.code == 0, r.err
+        return sum(d["papers"] for d in json.loads(r.out)["digests"] if d["status"] == "sent")
+
+    config(first)
+    assert sent(NOW) == 1
+    config(second)
+    r = cli("match", "--json")
+    assert r.code == 0 and json.loads(r.out)["subscribers"][0]["papers"] == [], r.out
+    assert sent("2024-05-07T09:00:00+00:00") == 0
+    config(first, second)  # both read: one paper, sent before under either key
+    assert sent("2024-05-08T09:00:00+00:00") == 0

@@ -63,6 +63,8 @@ from ..errors import Problem, StateError, counted
 from ..models import Paper
 from ..retrying import addresses
 from . import (
+    ARXIV_ID_SQL,
+    KNOWN_EARLIER_DAYS,
     Batch,
     DigestRecord,
     OpenDigest,
@@ -888,6 +890,17 @@ class PostgresState(State):
             rows = con.execute("SELECT id, data FROM papers WHERE id = ANY(%s) AND data IS NOT NULL", (wanted,)).fetchall()
         found = {pid: paper_from_json(data) for pid, data in rows}
         return {pid: found[pid] for pid in wanted if pid in found}
+
+    def papers_sent_lately(self, *, with_id: bool) -> list[Paper]:
+        if self._empty:
+            return []
+        with self._con() as con:
+            rows = con.execute(
+                "SELECT data FROM papers WHERE first_seen >= (SELECT MAX(first_seen) FROM papers) "
+                f"- make_interval(days => %s) AND data IS NOT NULL AND {'' if with_id else 'NOT '}"
+                f"{ARXIV_ID_SQL.replace('%', '%%')}", (KNOWN_EARLIER_DAYS,),
+            ).fetchall()
+        return [paper_from_json(data) for (data,) in rows]
 
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         if self._empty:
