@@ -32,12 +32,16 @@ NOT_ON_ARXIV_HINT = "arXiv has no paper with that id: check it"
 #: cs.LG, astro-ph.CO, cond-mat.stat-mech, or an archive without subjects (hep-th, gr-qc, quant-ph).
 #: What shows nothing on screen and no text needs: a soft hyphen (a site's
 #: ``&shy;``, which split "neu\u00adral" from the keyword "neural"), a zero-width
-#: space, a word joiner, a byte order mark, and bidi embeddings and overrides
-#: (U+202A-U+202E, U+2066-U+2069: "\u202egnp.exe" shows as "exe.png").  Exports
-#: (:mod:`readers`), feeds' fields (:mod:`feeds`) and settings (:mod:`config`)
-#: drop them.
+#: space, a word joiner, a byte order mark, bidi embeddings and overrides
+#: (U+202A-U+202E, U+2066-U+2069: "\u202egnp.exe" shows as "exe.png"), and the
+#: direction marks a copy of a page with right-to-left names carries (U+200E,
+#: U+200F, U+061C: "Neural\u200e Operators" was no match for "neural operators").
+#: Exports (:mod:`readers`), feeds' fields (:mod:`feeds`) and settings
+#: (:mod:`config`) drop them.
 SHOWS_NOTHING = (
-    "\u00ad\u200b\u2060\ufeff" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+    "\u00ad\u200b\u200e\u200f\u061c\u2060\ufeff"
+    + "".join(map(chr, range(0x202A, 0x202F)))
+    + "".join(map(chr, range(0x2066, 0x206A)))
 )
 _ARXIV_CATEGORY = re.compile(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
 #: What browsers drop before reading a URL's scheme (WHATWG URL: C0 controls and

@@ -1569,6 +1569,8 @@ BROWSER_SAVES = {
     "narrow and ideographic spaces": lambda t: t.replace(" ", "\u202f", 300).replace(" ", "\u3000", 300),
     "blank lines of white space": lambda t: t.replace("\n\n", "\n \u00a0\t\n"),
     "zero-width characters": lambda t: t.replace("Papers", "Pa\u200bpers").replace("\n\n", "\n\u200b\u2060\n"),
+    # a page with right-to-left names copied: its direction marks, between words too
+    "direction marks": lambda t: t.replace(" ", "\u200e ", 300).replace("\n", "\u200f\n", 50).replace(".", ".\u061c", 50),
     "tabs": lambda t: "\n".join("\t" + ln if ln else ln for ln in t.split("\n")).replace(" ", "\t", 100),
     "all at once": lambda t: "\ufeff" + t.replace("\n", "\r\n").replace(" ", "\u00a0", 400).replace(
         "\r\n\r\n", "\r\n\u200b \t\r\n"),
