@@ -334,7 +334,10 @@ _SUBMITTER = lazy(_SUBMITTER_NAME)
 def _is_paper_meta(text: str) -> bool:
     """A line of a paper's card that is no title or abstract (see :data:`_PAPER_META`):
     ``58``, ``Upvote 1.2k``, ``· 24 authors``, ``Published on Sep 4, 2024``, or
-    such parts joined by ``·`` ("Published on Sep 4, 2024 · Submitted by akhaliq")."""
+    such parts joined by ``·`` ("Published on Sep 4, 2024 · Submitted by akhaliq"),
+    or the card's authors ending with those it does not show (:func:`_names_and_more`)."""
+    if _names_and_more(text) is not None:
+        return True
     if len(text) > 80 and not text.endswith(("authors", "author")):
         return False
     text = text.strip()  # (the patterns take any run of white space, no-break spaces too)
@@ -342,6 +345,34 @@ def _is_paper_meta(text: str) -> bool:
         return True
     parts = [part for part in _META_JOIN.split(text) if part]
     return len(parts) > 1 and all(_PAPER_META.fullmatch(part) or _published(part) for part in parts)
+
+
+#: A card's authors ending with the names it does not show: "Ada Lovelace, Grace Hopper +5 authors",
+#: "Ada Lovelace · Grace Hopper · +5", "Ada Lovelace, Grace Hopper, and 3 others", "Ada Lovelace et al.".
+_NAMES_AND_MORE = lazy(
+    r"(?P<names>[^\W\d_].*?)(?:\s*[,·•]\s*|\s+)(?:and\s+)?"
+    r"(?P<more>\+\s?\d[\d,]*(?:\s+(?:more|others?|authors?))?|\d[\d,]*\s+(?:more|others?|authors?)|et\.?\s+al)\.?",
+    re.IGNORECASE,
+)
+_NAMES_AND_MORE_SPLIT = lazy(r"\s*[,;·•&]\s*|\s+and\s+")
+#: A person's name: one to five words, each capitalised or a particle ("van", "de", "al").
+_PERSON = lazy(r"[^\W\d_](?:[^\W\d_]|['’.-])*(?:\s+[^\W\d_](?:[^\W\d_]|['’.-])*){0,4}")
+
+
+def _names_and_more(text: str) -> list[str] | None:
+    """The names of a card's authors line that ends with the ones it does not
+    show ("+5 authors", "and 3 others", "et al."): that ending makes it names,
+    where a line of names alone may be a title.  They were a paper titled
+    'Ada Lovelace · Grace Hopper · +5 authors', or glued to its abstract."""
+    if len(text) > MAX_TITLE_CHARS or not (m := _NAMES_AND_MORE.fullmatch(text.strip())):
+        return None
+    names = [_spaced(n) for n in _NAMES_AND_MORE_SPLIT.split(m.group("names")) if n.strip()]
+    people = names and all(
+        _PERSON.fullmatch(n) and all(w[0].isupper() or (w.islower() and len(w) <= 3) for w in n.split())
+        and n[0].isupper() for n in names
+    )
+    # a bare "+5" (the upvoters a card does not show, too) names more authors only after two names
+    return names if people and (len(names) > 1 or not m.group("more").lstrip("+ ").isdigit()) else None
 
 
 def _published(text: str) -> bool:
@@ -380,17 +411,10 @@ def _looks_like_names(text: str) -> bool:
     """"Ada Lovelace, Grace Hopper and E. Noether": two names or more, each of
     two to four capitalised words (particles such as "van", "de" allowed).
     Only a hint in an error: a title can look like this too."""
-    # the names not shown ("et al.", "and 5 others", "+3") end a list; its full stop made it a sentence
-    text, more = _MORE_NAMES.subn("", text.strip())
-    if not _FIRST_NAME.match(text) and not (more and _NAME.fullmatch(text)):
-        return False  # (an abstract fails within its first words, before any split)
-    names = [n for n in re.split(r",\s*|\s+and\s+|\s*&\s*", text) if n]
-    return len(names) >= 2 - more and all(_NAME.fullmatch(n) and n[0].isupper() for n in names)
-
-
-#: How a list of names says there are more: "et al.", ", and 5 others", "+ 3 authors".
-_MORE_NAMES = lazy(r"(?:,?\s*(?:and\s+)?(?:et\s+al\.?|\d+\s+(?:more|others?|authors?)|\+\s*\d+(?:\s+(?:more|others?|authors?))?)"
-                   r")\.?$", re.IGNORECASE)
+    if not _FIRST_NAME.match(text):  # (an abstract fails within its first words, before any split)
+        return False
+    names = [n for n in re.split(r",\s*|\s+and\s+|\s*&\s*", text.strip()) if n]
+    return len(names) >= 2 and all(_NAME.fullmatch(n) and n[0].isupper() for n in names)
 
 
 #: Said with every line of author names found (see :func:`_names_line`).
@@ -1246,6 +1270,9 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDe
         for part in _META_JOIN.split(text.strip()):
             if published is None and (m := _PUBLISHED_ON.fullmatch(part)):
                 published = _calendar_day(m.group("date"))
+        if not authors and (shown := _names_and_more(text)) is not None:
+            authors = shown
+            continue
         if (m := _AUTHORS_LINE.fullmatch(text.strip())) is not None and not authors:
             naming, text = True, m.group("names")
         elif naming and (_is_paper_meta(text) or _is_page_chrome(text)):

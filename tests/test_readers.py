@@ -1627,8 +1627,6 @@ def test_a_link_alone_on_a_wrapped_abstracts_line_stays_in_the_abstract():
         # ending with a full stop, as a sentence of the abstract would
         ("Accepted at NeurIPS 2024.", "this line, 'Accepted at NeurIPS 2024.', under the title"),
         ("15 pages, 6 figures.", "this line, '15 pages, 6 figures.', under the title"),
-        ("Ada Lovelace, Grace Hopper et al.", "looks like a list of author names"),
-        ("Ada Lovelace, Grace Hopper, and 5 others.", "looks like a list of author names"),
     ],
 )
 def test_an_unknown_line_between_a_cards_title_and_abstract_is_refused_at_it(layout, line, words):
@@ -1644,6 +1642,34 @@ def test_an_unknown_line_between_a_cards_title_and_abstract_is_refused_at_it(lay
     at = content.decode().split("\n").index(line) + 1
     assert len(info.value.problems) == 1 and words in str(info.value)
     assert str(info.value).startswith(f"cards.txt:{at}: ") or f"line {at}, {line!r}" in str(info.value)
+
+
+@pytest.mark.parametrize("layout", ["cards", "compact", "blank lines", "glued to the abstract"])
+@pytest.mark.parametrize(
+    "line, authors",
+    [
+        ("Ada Lovelace · Grace Hopper · +5 authors", ("Ada Lovelace", "Grace Hopper")),
+        ("Ada Lovelace, Grace Hopper + 5 authors", ("Ada Lovelace", "Grace Hopper")),
+        ("Ada Lovelace, Grace Hopper, and 3 others.", ("Ada Lovelace", "Grace Hopper")),
+        ("Émile Borel, Zoë O'Brien, Ludwig van Beethoven +2", ("Émile Borel", "Zoë O'Brien", "Ludwig van Beethoven")),
+        ("Ada Lovelace et al.", ("Ada Lovelace",)),
+    ],
+)
+def test_a_cards_authors_ending_with_those_not_shown_are_its_authors(layout, line, authors):
+    """A card's authors line ending with the names it does not show ('+5
+    authors', 'and 3 others', 'et al.') is names beyond doubt: read as the
+    paper's authors.  Without 'Authors:' before it, it was a title without an
+    abstract, or glued to the front of the abstract ('... et al. We present')."""
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    papers = parse_hf_papers_text(_two_cards(line, layout), "cards.txt")
+    assert [(p.title, p.abstract, p.authors) for p in papers] == [(p.title, p.abstract, authors) for p in expected]
+
+
+@pytest.mark.parametrize("text", ["Neural Operators +5", "GPT-4 Technical Report +5 more", "We prove it, and 5 others"])
+def test_a_title_or_sentence_ending_with_a_count_is_no_authors_line(text):
+    from newsletter.readers import _names_and_more
+
+    assert _names_and_more(text) is None
 
 
 @pytest.mark.parametrize("heading", ["Abstract", "Abstract:"])
