@@ -344,7 +344,9 @@ def _is_paper_meta(text: str) -> bool:
     if _PAPER_META.fullmatch(text) or _published(text):
         return True
     parts = [part for part in _META_JOIN.split(text) if part]
-    return len(parts) > 1 and all(_PAPER_META.fullmatch(part) or _published(part) for part in parts)
+    # a bare date among them ("Submitted by akhaliq · Sep 4") is the card's, beside its other parts
+    meta = [bool(_PAPER_META.fullmatch(part) or _published(part)) for part in parts]
+    return len(parts) > 1 and any(meta) and all(m or _DATE_LINE.match(part) for m, part in zip(meta, parts, strict=True))
 
 
 #: A card's authors ending with the names it does not show: "Ada Lovelace, Grace Hopper +5 authors",

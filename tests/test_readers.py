@@ -774,6 +774,8 @@ def _cards(extra_before: list[str], extra_after: list[str], glued: bool) -> tupl
         # the date a paper was submitted, and a card's parts joined on one line
         (["Submitted by akhaliq on Sep 5, 2024"], ["Published on Sep 4, 2024 · Submitted by akhaliq · 12 comments"]),
         (["Submitted by", "hrishivish23", "on Sep 5, 2024"], ["· 24 authors · 3 comments"]),
+        # a bare date beside the card's other parts
+        (["Submitted by akhaliq · Sep {i}"], ["Upvote 1{i} · Sep 4, 2024"]),
     ],
 )
 def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(before, after, glued):
