@@ -18,7 +18,8 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import NamedTuple
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, line_of
+from .files import windows_1252
 from .models import ARXIV_ID, Paper, abs_url, pdf_url
 
 #: What a listing page holds and no other page does: a paper's title block.
@@ -160,6 +161,19 @@ class _ListingParser(HTMLParser):
         )
 
 
+def _page_text(data: bytes, name: str, source: str) -> str:
+    """The page as text: UTF-8, as arXiv serves it and browsers save it, or
+    Windows-1252 where an editor saved it again; else an error at the line of
+    the first byte that is neither (a "�" in a title or a name was a wrong paper)."""
+    try:
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if (text := windows_1252(data)) is not None:
+            return text
+        raise InputError(Problem(f"source {source!r}: the arXiv listing page is not UTF-8 text (byte "
+                                 f"{data[exc.start]:#04x}); save the page again", name, line_of(data, exc.start))) from None
+
+
 def parse_arxiv_listing(
     data: bytes, name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str] = ()
 ) -> list[Paper]:
@@ -171,7 +185,7 @@ def parse_arxiv_listing(
     and said so once."""
     parser = _ListingParser()
     try:
-        parser.feed(data.decode("utf-8", "replace"))
+        parser.feed(_page_text(data, name, source))
         parser.close()
     except AssertionError:  # html.parser gives up on a malformed marked section
         raise InputError(Problem(f"source {source!r}: an arXiv listing page that is not well-formed HTML "

@@ -214,3 +214,17 @@ def test_a_listing_page_given_to_another_source_names_the_one_that_reads_it(tmp_
     r = cli("papers")
     assert r.code == 2 and len(r.err.splitlines()) == 1 and words in r.err, r.err
     assert r.err.startswith("new.html:1: ")
+
+
+def test_a_listing_page_saved_again_in_windows_1252_is_read_and_mixed_bytes_are_an_error():
+    """An editor's 'ANSI' copy of the page is read as such; bytes of neither
+    kind (UTF-8 with a stray Latin-1 byte) are an error at their line, never
+    a name with '�' in it."""
+    page = NEW_PAGE.read_bytes().decode("utf-8").replace("&#252;", "ü").replace("&#246;", "ö")
+    papers = parse_arxiv(page.encode("cp1252"), "new.html", "arXiv", Collect()).papers
+    assert papers[0].authors[1] == "Ana Müller" and papers[2].title == "Score Matching for Schrödinger Bridges"
+    mixed = page.encode("utf-8").replace("Müller".encode(), b"M\xfcller")
+    with pytest.raises(InputError) as info:
+        parse_arxiv(mixed, "new.html", "arXiv", Collect())
+    line = page.split("\n").index(next(ln for ln in page.split("\n") if "Müller" in ln)) + 1
+    assert str(info.value).startswith(f"new.html:{line}: source 'arXiv': the arXiv listing page is not UTF-8 text")
