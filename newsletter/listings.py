@@ -7,7 +7,10 @@ Atom feed (an error page or a login wall?)".  The page is regular: each paper
 is a ``<dt>`` naming its ``/abs/ID`` and a ``<dd>`` whose ``list-title``,
 ``list-authors``, ``list-comments`` and ``list-subjects`` blocks and
 ``mathjax`` paragraph (the abstract, on ``/new`` only) say the rest, in the
-layout before 2024 and after alike.
+layout before 2024 and after alike.  A search's results page
+(``arxiv.org/search/?query=...``) is read too: each ``arxiv-result`` item
+holds a paper's id, subject tags, title, authors, whole abstract and the
+day it was submitted.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ from .models import ARXIV_ID, Paper, abs_url, pdf_url
 
 #: What a listing page holds and no other page does: a paper's title block.
 _LISTING = re.compile(rb"""<div\s+class\s*=\s*["']list-title\b""", re.IGNORECASE)
+#: What a search's results page holds: a result's item.
+_SEARCH = re.compile(rb"""<li\s+class\s*=\s*["']arxiv-result\b""", re.IGNORECASE)
+#: When a search result was submitted: "[Submitted] 3 June, 2024; [originally announced] June 2024" (its labels skipped).
+_SUBMITTED = re.compile(r"\b(\d{1,2})\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,?\s+(\d{4})")
 _ABS_HREF = re.compile(rf"/abs/({ARXIV_ID})/?$")
 #: A category code in a subjects line: "Machine Learning (cs.LG)".
 _CATEGORY = re.compile(r"\(([a-z][a-z-]*(?:\.[A-Za-z-]+)?)\)")
@@ -40,8 +47,14 @@ Warn = Callable[[str], None]
 
 
 def is_arxiv_listing(data: bytes) -> bool:
-    """Whether ``data`` is an arXiv listing page saved as HTML."""
-    return _LISTING.search(data[:1_000_000]) is not None
+    """Whether ``data`` is an arXiv listing or search results page saved as HTML."""
+    head = data[:1_000_000]
+    return _LISTING.search(head) is not None or _SEARCH.search(head) is not None
+
+
+def _day(d: str, month: str, year: str) -> datetime:
+    """A page's day ("6", "Jun", "24" or "2024") at midnight UTC."""
+    return datetime(int(year) + (2000 if len(year) == 2 else 0), _MONTHS.index(month[:3].title()) + 1, int(d), tzinfo=UTC)
 
 
 class _Entry(NamedTuple):
@@ -52,6 +65,7 @@ class _Entry(NamedTuple):
     authors: list[str]
     abstract: str | None
     day: datetime | None
+    categories: tuple[str, ...] = ()
 
 
 class _ListingParser(HTMLParser):
@@ -133,9 +147,7 @@ class _ListingParser(HTMLParser):
             return
         days = list(_DAY.finditer(text))
         if days:  # the last: "received from Tue 4 Jun 24 to Wed 5 Jun 24, announced Thu, 6 Jun 24"
-            d, month, year = days[-1].groups()
-            self.day = datetime(int(year) + (2000 if len(year) == 2 else 0), _MONTHS.index(month[:3]) + 1, int(d),
-                                tzinfo=UTC)
+            self.day = _day(*days[-1].groups())
         if not text.lower().startswith("submissions received"):
             self.section = text
 
@@ -157,8 +169,91 @@ class _ListingParser(HTMLParser):
             return  # a <dd> without its <dt>: nothing names its paper
         text = {k: " ".join("".join(v).split()) for k, v in self.fields.items()}
         self.entries[-1] = self.entries[-1]._replace(
-            fields=text, authors=[n for n in self.authors if n], abstract=text.get("abstract")
+            fields=text, authors=[n for n in self.authors if n], abstract=text.get("abstract"),
+            categories=tuple(dict.fromkeys(_CATEGORY.findall(text.get("list-subjects", "")))),
         )
+
+
+class _SearchParser(HTMLParser):
+    """The papers of a search's results page, in page order, with the line each starts at."""
+
+    #: The parts of a result read, by (tag, class); the abstract's short form and the labels are skipped.
+    _PARTS = {("p", "list-title"): "id", ("span", "tag"): "tag", ("p", "title"): "title", ("p", "authors"): "authors",
+              ("span", "abstract-full"): "abstract", ("span", "abstract-short"): "skip", ("p", "comments"): "comments",
+              ("span", "has-text-weight-semibold"): "skip", ("p", "is-size-7"): "dates"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.entries: list[_Entry] = []
+        self.line = 0
+        self.arxiv_id: str | None = None
+        self.open: list[tuple[str, str | None]] = []  # (tag, part) of the elements open in a result
+        self.parts: dict[str, list[str]] | None = None  # the text of each part of the result being read
+        self.authors: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        classes = a.get("class", "").split()
+        if tag == "li" and "arxiv-result" in classes:
+            self.close_result()
+            self.line, self.arxiv_id, self.open, self.parts, self.authors, self.tags = self.getpos()[0], None, [], {}, [], []
+            return
+        if self.parts is None or tag in _VOID:
+            return
+        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        inside = self._part()
+        if tag == "a" and inside == "id" and (m := _ABS_HREF.search(a.get("href", "").strip())):
+            self.arxiv_id = self.arxiv_id or m.group(1)
+        elif tag == "a" and inside == "abstract":
+            part = "skip"  # its "△ Less"
+        elif tag == "a" and inside == "authors":
+            part = "author"
+        self.open.append((tag, part))
+        if part:
+            self.parts.setdefault(part, [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.parts is None:
+            return
+        if tag in ("li", "ol") and not any(t == "li" for t, _ in self.open):
+            self.close_result()
+            return
+        while self.open:
+            open_tag, part = self.open.pop()
+            if part == "author":
+                self.authors.append(" ".join("".join(self.parts.pop("author", [])).split()))
+            elif part == "tag":
+                self.tags.append(" ".join("".join(self.parts.pop("tag", [])).split()))
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        part = self._part()
+        if self.parts is not None and part and part != "skip":
+            self.parts[part].append(data)
+
+    def _part(self) -> str | None:
+        return next((part for _, part in reversed(self.open) if part), None)
+
+    def close_result(self) -> None:
+        if self.parts is None:
+            return
+        text = {k: " ".join("".join(v).split()) for k, v in self.parts.items()}
+        self.parts = None
+        day = _SUBMITTED.search(text.get("dates", ""))
+        comments = text.get("comments", "").removeprefix("Comments:").strip()
+        self.entries.append(_Entry(
+            self.line, self.arxiv_id, "new", {"list-title": text.get("title", ""), "list-comments": comments},
+            [n for n in self.authors if n], text.get("abstract") or None, _day(*day.groups()) if day else None,
+            tuple(t for t in self.tags if _CODE.fullmatch(t)),
+        ))
+
+
+#: Elements that have no end tag (an <img> in a result never closes).
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+#: A subject tag's code: "cs.LG", "math.OC", "hep-th".
+_CODE = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z-]+)?")
 
 
 def _page_text(data: bytes, name: str, source: str) -> str:
@@ -183,15 +278,19 @@ def parse_arxiv_listing(
     no id or title is an error at its line; papers without an abstract (the
     ``/recent`` and ``/pastweek`` pages show none) are read by their titles,
     and said so once."""
-    parser = _ListingParser()
+    text = _page_text(data, name, source)
+    parser: _ListingParser | _SearchParser = _ListingParser() if _LISTING.search(data[:1_000_000]) else _SearchParser()
     try:
-        parser.feed(_page_text(data, name, source))
+        parser.feed(text)
         parser.close()
     except AssertionError:  # html.parser gives up on a malformed marked section
         raise InputError(Problem(f"source {source!r}: an arXiv listing page that is not well-formed HTML "
                                  "(save the page again)", name, 1)) from None
-    parser._close_dt()
-    parser._close_dd()
+    if isinstance(parser, _ListingParser):
+        parser._close_dt()
+        parser._close_dd()
+    else:
+        parser.close_result()
     wanted = {t.casefold() for t in announce_types}
     papers: list[Paper] = []
     bare: list[int] = []  # the lines of papers without an abstract
@@ -205,11 +304,10 @@ def parse_arxiv_listing(
             continue
         if not entry.abstract:
             bare.append(entry.line)
-        primary_and_others = _CATEGORY.findall(entry.fields.get("list-subjects", ""))
         papers.append(Paper(
             title=title, abstract=entry.abstract or "", source=source, arxiv_id=entry.arxiv_id,
             authors=tuple(entry.authors), url=abs_url(entry.arxiv_id), pdf_url=pdf_url(entry.arxiv_id),
-            published=entry.day, categories=tuple(dict.fromkeys(primary_and_others)),
+            published=entry.day, categories=entry.categories,
             comment=entry.fields.get("list-comments") or None, location=f"{name}:{entry.line}",
         ))
     if not parser.entries:

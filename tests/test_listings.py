@@ -228,3 +228,22 @@ def test_a_listing_page_saved_again_in_windows_1252_is_read_and_mixed_bytes_are_
         parse_arxiv(mixed, "new.html", "arXiv", Collect())
     line = page.split("\n").index(next(ln for ln in page.split("\n") if "Müller" in ln)) + 1
     assert str(info.value).startswith(f"new.html:{line}: source 'arXiv': the arXiv listing page is not UTF-8 text")
+
+
+def test_a_saved_search_results_page_gives_its_papers_whole():
+    """arxiv.org/search/?query=... saved by a browser: each result's id,
+    subject tags, title, authors, whole abstract (not its short form, nor the
+    '△ Less' link), comments and the day it was submitted."""
+    page = (DATA / "arxiv-search.html").read_bytes()
+    warnings = Collect()
+    first, second = parse_feed(page, "search.html", "search", warnings)
+    assert (first.arxiv_id, first.title, first.authors) == (
+        "2406.02950", "Score Matching for Schrödinger Bridges", ("Kenji Tanaka", "Zoë O'Brien"))
+    assert first.abstract == ("We study score matching for Schrödinger bridges between two arbitrary distributions and "
+                              "prove that the learned bridge converges at the minimax rate when $n < d^2$.")
+    assert first.categories == ("stat.ML", "cs.LG") and first.comment == "22 pages, 3 figures"
+    assert first.published == datetime(2024, 6, 4, tzinfo=UTC)
+    item = page.decode().split("\n").index('  <li class="arxiv-result">') + 1
+    assert first.location == f"search.html:{item}"
+    assert (second.arxiv_id, second.categories, second.comment) == ("math/0309136", ("math.DG",), None)
+    assert second.published == datetime(2003, 3, 10, tzinfo=UTC) and warnings == []
