@@ -294,6 +294,7 @@ def parse_arxiv_listing(
     wanted = {t.casefold() for t in announce_types}
     papers: list[Paper] = []
     bare: list[int] = []  # the lines of papers without an abstract
+    replaced = 0  # of them, replacements (a /new page shows those without)
     for entry in parser.entries:
         title = entry.fields.get("list-title", "")
         if not entry.arxiv_id or not title:
@@ -304,6 +305,7 @@ def parse_arxiv_listing(
             continue
         if not entry.abstract:
             bare.append(entry.line)
+            replaced += entry.announce.startswith("replace")
         papers.append(Paper(
             title=title, abstract=entry.abstract or "", source=source, arxiv_id=entry.arxiv_id,
             authors=tuple(entry.authors), url=abs_url(entry.arxiv_id), pdf_url=pdf_url(entry.arxiv_id),
@@ -312,9 +314,12 @@ def parse_arxiv_listing(
         ))
     if not parser.entries:
         warn(f"{name}:1: source {source!r}: the arXiv listing page lists no papers; nothing read from it")
-    if bare:
-        warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of the arXiv listing page have no "
-             "abstract (the /recent and /pastweek pages, and /new's replacements, show none): they are read by "
-             "their titles; the /new page (arxiv.org/list/CATEGORY/new) or `type: arxiv` with `categories:` gives "
-             "abstracts")
+    if bare and replaced == len(bare):
+        warn(f"{name}:{bare[0]}: source {source!r}: the {len(bare)} replaced papers of the arXiv listing page have "
+             "no abstract (the page shows none for them): they are read by their titles; `announce_type: [new, "
+             "cross]` leaves them out")
+    elif bare:
+        warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of the arXiv listing "
+             "page have no abstract (the /recent and /pastweek pages show none): they are read by their titles; the "
+             "/new page (arxiv.org/list/CATEGORY/new) or `type: arxiv` with `categories:` gives abstracts")
     return papers
