@@ -184,7 +184,7 @@ def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
     spaced = _spaced(text)
-    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _DATE_LINE.match(spaced):
+    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _DATE_LINE.match(spaced) or _READER_VIEW.fullmatch(spaced):
         return True
     # lines of chrome joined on one: "Daily Papers — Sep 4, 2025", the page's title "Daily Papers - Hugging Face"
     parts = _CHROME_JOIN.split(spaced) if len(spaced) <= _MAX_NAV_CHARS else ()
@@ -193,6 +193,11 @@ def _is_chrome(text: str) -> bool:
     )
 
 
+#: What a browser's reader view (Firefox, Safari) puts over the page's title:
+#: the site ("huggingface.co", or the listing's address: not a paper's, which a
+#: card's line gives its id) and the reading time ("5–6 minutes").
+_READER_VIEW = lazy(r"(?:https?://)?(?:www\.)?huggingface\.co(?:/papers(?:/trending|/(?:date|week|month)/[\w-]+)?)?/?(?:\?\S*)?|\d{1,3}(?:\s*[-–—]\s*\d{1,3})?\s*min(?:ute)?s?(?:\s+read)?",
+                    re.IGNORECASE)
 #: What joins two parts of the page's chrome on one line (spaced: not a hyphenated word).
 _CHROME_JOIN = lazy(r"\s+[-–—|·•]\s+")
 _SITE = "huggingface"
@@ -229,7 +234,15 @@ def _is_page_chrome(text: str) -> bool:
 
 
 def _is_header(text: str) -> bool:
-    return _key(text) in _HEADER_KEYS
+    """A line of the page's header (:data:`HF_HEADER`), or the page's title
+    holding one as a reader view or a tab shows it, "Daily Papers - Hugging
+    Face": a copy in reader view has no other header line, and was "no
+    Hugging Face papers page header"."""
+    if _key(text) in _HEADER_KEYS:
+        return True
+    if len(text) > _MAX_NAV_CHARS or not _CHROME_JOIN.search(text):
+        return False
+    return _is_chrome(text) and any(_key(part) in _HEADER_KEYS for part in _CHROME_JOIN.split(_spaced(text)))
 
 
 def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:

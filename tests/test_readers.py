@@ -1728,3 +1728,21 @@ def test_a_wrapped_abstracts_short_last_line_and_first_sentence_stay_in_it():
     text = f"{_CARD_HEADER}Heavy Tails in SGD\n\n{wrapped}\n\nSparse Experts at Scale\n\n{abstract}\n"
     papers = parse_hf_papers_text(text.encode(), "wrapped.txt")
     assert [p.abstract for p in papers] == [abstract, abstract]
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        "huggingface.co\nDaily Papers - Hugging Face\n5–6 minutes\n\n",  # Firefox's reader view
+        "Daily Papers – Hugging Face\n\nhttps://huggingface.co/papers\n\n",  # Safari's, with the address
+        "https://huggingface.co/papers/trending\nTrending Papers - Hugging Face\n12 min read\n\n",
+    ],
+)
+def test_a_copy_of_the_page_in_reader_view_is_read(view):
+    """A browser's reader view drops the page's header lines and shows the
+    site, the page's title and a reading time over the papers: it was 'no
+    Hugging Face papers page header' of a copy that is one."""
+    data = (DATA / "reader-view-hf-papers.txt").read_text(encoding="utf-8")
+    papers = parse_hf_papers_text((view + data.split("\n\n", 1)[1]).encode(), "reader.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")[:5]]
+    assert [p.title for p in parse("reader-view-hf-papers.txt")] == [p.title for p in papers]
