@@ -636,6 +636,9 @@ def paper_standing(
     ``min_score`` that would take it can be read off."""
     from .matching import TopicRule
 
+    if exclude is not None:  # as match: a paper sent under another title is sent
+        with open_state(config.state_target, readonly=True) as state:
+            all_papers = known_earlier(state, all_papers)
     paper = find_paper(all_papers, ref)
     if left is None:
         left = unsubscribed(config, only)
