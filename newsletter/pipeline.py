@@ -867,6 +867,8 @@ def send_test_email(
     note = digest_of = None
     if sub is not None:
         digest_of = sub.email
+        with open_state(config.state_target, readonly=True) as state:  # as send: sent under another title is sent
+            found = known_earlier(state, found)
         index = topic_index(config, found, [sub])
         matches = index.select(sub, already_sent(config, sub.email)(sub))
         if not matches:
