@@ -2944,6 +2944,8 @@ def test_a_paper_sent_under_one_title_is_not_sent_again_under_another(tmp_path, 
     assert r.code == 0 and json.loads(r.out)["subscribers"][0]["papers"] == [], r.out
     r = cli("match", "--paper", "2406.04876" if export_first else "Sinkhorn-Free Schrödinger Bridges")
     assert r.code == 0 and "ada@example.org: not in the next digest: sent before" in r.out, r.out + r.err
+    r = cli("test-email", "--to", "me@example.org", "--subscriber", "ada@example.org", "--json")
+    assert r.code == 0 and json.loads(r.out)["note"].startswith("nothing new for ada@example.org"), r.out + r.err
     assert sent("2024-05-07T09:00:00+00:00") == 0
     config(first, second)  # both read: one paper, sent before under either key
     assert sent("2024-05-08T09:00:00+00:00") == 0
