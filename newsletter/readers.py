@@ -18,6 +18,7 @@ import os
 import re
 import zlib
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -1123,7 +1124,7 @@ def parse_hf_papers_text(
             f"that paper is left out, the {len(papers) - 1} before it are read (export the page again for it)"
         )
         papers.pop()
-    return pages + _without_list_numbers(papers)
+    return pages + _without_list_numbers(_without_bullets(papers))
 
 
 #: A list's number before a title, as a numbered copy of a listing writes it: "1. ", "12) ", "[3] ", "(4) ".
@@ -1154,6 +1155,37 @@ def _without_list_numbers(papers: list[Paper]) -> list[Paper]:
     if any(b <= a for a, b in pairwise(numbers)) or (len(numbers) == 1 and numbers != [1]):
         return papers
     return [replace(p, title=p.title[m[2]:]) if m else p for p, m in zip(papers, marks, strict=True)]
+
+
+#: A list's bullet before a title (or its abstract), as a copy of the page as a
+#: list writes it: a bullet sign, or Markdown's "-", "*", "+", then a space.
+_BULLET = lazy(r"([•◦▪▫‣⁃∙·●○■□►▸➢➤]|[-*+])\s+(?=\S)")
+
+
+def _without_bullets(papers: list[Paper]) -> list[Paper]:
+    """``papers`` with a list's bullets taken off their titles and abstracts,
+    where the listing was copied as a bulleted list ("• Title", "- Title"):
+    most titles (four in five) start with the same bullet, two at least for a
+    "-", "*" or "+" (a sign a title might start with).  The bullet was the
+    first character of every title and abstract the email showed."""
+    marks = [m.group(1) if (m := _BULLET.match(p.title)) else None for p in papers]
+    counted = Counter(mark for mark in marks if mark)
+    if not counted:
+        return papers
+    mark, n = counted.most_common(1)[0]
+    if n < max(2 if mark in "-*+" else 1, _BULLETED_SHARE * len(papers)):
+        return papers
+
+    def off(text: str) -> str:
+        m = _BULLET.match(text)
+        return text[m.end():] if m and m.group(1) == mark else text
+
+    return [replace(p, title=off(p.title), abstract=off(p.abstract)) if marks[k] == mark else p
+            for k, p in enumerate(papers)]
+
+
+#: Of the titles, the share that must start with one bullet for it to be the list's (see :func:`_without_bullets`).
+_BULLETED_SHARE = 0.8
 
 
 #: The page's button under a shortened abstract, when a copy glues it to the

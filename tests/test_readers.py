@@ -1746,3 +1746,26 @@ def test_a_copy_of_the_page_in_reader_view_is_read(view):
     papers = parse_hf_papers_text((view + data.split("\n\n", 1)[1]).encode(), "reader.txt")
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")[:5]]
     assert [p.title for p in parse("reader-view-hf-papers.txt")] == [p.title for p in papers]
+
+
+@pytest.mark.parametrize("bullet", ["• ", "◦ ", "▪ ", "· ", "- ", "* ", "\t• "])
+@pytest.mark.parametrize("abstracts_too", [True, False])
+def test_a_listing_copied_as_a_bulleted_list_loses_its_bullets(bullet, abstracts_too):
+    """A copy of the page as a list ('• Title' over '• Abstract', or its
+    titles only bulleted) kept the bullet as the first character of every
+    title and abstract the email showed."""
+    expected = parse("hf-papers-blank-lines.txt")[:3]
+    text = (DATA / "bulleted-hf-papers.txt").read_text(encoding="utf-8")
+    if not abstracts_too:
+        for p in expected:
+            text = text.replace(f"• {p.abstract}", p.abstract)
+    text = text.replace("• ", bullet)
+    papers = parse_hf_papers_text(text.encode(), "bulleted.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+
+
+def test_a_title_of_its_own_starting_with_a_dash_keeps_it():
+    """Only a list's bullet goes: one title of three starting with '- ' is a title's own."""
+    text = (DATA / "bulleted-hf-papers.txt").read_text(encoding="utf-8").replace("• ", "- ", 1).replace("• ", "")
+    papers = parse_hf_papers_text(text.encode(), "bulleted.txt")
+    assert [p.title[:2] for p in papers].count("- ") == 1
