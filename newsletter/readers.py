@@ -149,8 +149,9 @@ _WEEKDAY = r"((mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
 _DAY = r"\d{1,2}(st|nd|rd|th)?"
 _ONE_DATE = (
     rf"{_WEEKDAY}({_MONTH}\s+{_DAY}(,?\s+\d{{4}})?"  # (Wednesday,) Sep 4, September 4th, 2024
-    rf"|{_DAY}\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024
-    r"|\d{4}-\d{2}-\d{2}"  # 2024-09-04
+    rf"|{_DAY}\.?\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024, 4. September 2024
+    # 2024-09-04, 2024/09/04, with a time as a machine writes it: 2024-09-04T12:00:00Z
+    r"|\d{4}(-\d{2}-\d{2}|/\d{2}/\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
     r"|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"  # 09/04/2024, 4.9.2024
 )
 _DATE_LINE = lazy(
@@ -1363,10 +1364,17 @@ def _is_a_name(text: str) -> bool:
     return bool(text) and len(text) <= 100 and any(c.isalpha() for c in text) and not _NO_NAME.fullmatch(text)
 
 
+_MACHINE_DAY = lazy(r"(\d{4}[-/]\d{2}[-/]\d{2})(?:[T ]\S*)?$")
+_LEADING_WEEKDAY = lazy(r"^(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+", re.IGNORECASE)
+
+
 def _calendar_day(text: str) -> datetime | None:
     """"Sep 4, 2024", "September 4th 2024", "4 Sep 2024", "2024-09-04" as that
     day's start in UTC (how the other sources give a date without a time);
     None for anything else, a day without its year included."""
+    if m := _MACHINE_DAY.match(text.strip()):  # 2024/09/04, 2024-09-04T12:00:00Z: the day
+        text = m.group(1).replace("/", "-")
+    text = _LEADING_WEEKDAY.sub("", text.strip())  # "Wed, Sep 4, 2024"
     cleaned = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b", "", text.replace(",", " ").rstrip("."), flags=re.IGNORECASE)
     cleaned = re.sub(r"\bsept\b\.?", "Sep", " ".join(cleaned.split()), flags=re.IGNORECASE).replace(".", "")
     for fmt in _DAY_FORMATS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from datetime import UTC, datetime
 
 import pytest
 from conftest import DATA, write_config
@@ -1769,3 +1770,18 @@ def test_a_title_of_its_own_starting_with_a_dash_keeps_it():
     text = (DATA / "bulleted-hf-papers.txt").read_text(encoding="utf-8").replace("• ", "- ", 1).replace("• ", "")
     papers = parse_hf_papers_text(text.encode(), "bulleted.txt")
     assert [p.title[:2] for p in papers].count("- ") == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Published on Wed, Sep 4, 2024", "Published on 2024/09/04", "Published on 2024-09-04T12:00:00Z",
+     "Published on 2024-09-04 12:00", "Published on 4. September 2024", "Published on Sept. 4, 2024"],
+)
+@pytest.mark.parametrize("layout", ["blank lines", "cards", "compact"])
+def test_a_cards_date_in_other_forms_is_its_date(line, layout):
+    """A weekday before the date, a machine's date (with its time), a day
+    with a full stop: the date was lost, or the line refused as the abstract."""
+    papers = parse_hf_papers_text(_two_cards(line, layout), "cards.txt")
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    assert [p.published for p in papers] == [datetime(2024, 9, 4, tzinfo=UTC)] * 2
