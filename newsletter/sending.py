@@ -648,6 +648,7 @@ class _SendRun:
     def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
         """Plan, claim and hand over each subscriber's digest, in this process,
         a part (at most :data:`CLAIM_BATCH` subscribers) at a time."""
+        self.state.ready_for_threads()
         d = self.config.delivery
         with Dispatcher(
             transport,

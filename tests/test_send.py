@@ -2416,6 +2416,36 @@ def test_a_second_workers_user_without_rights_on_the_tables_is_told_what_to_gran
     assert r.code == 0 and "sent        ada@example.org: 1 paper" in r.out, r.out + r.err
 
 
+def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_leaving_it_unrecorded(
+    tmp_path, cli, pg_server, smtp_server
+):
+    """A server at max_connections (here a user at its CONNECTION LIMIT) let
+    the send's session in and refused the pool its delivery threads record
+    through: each statement waited 30 s for a connection, the digest went
+    out, its record failed ('couldn't get a connection after 30.00 sec'), and
+    the next send sent it again.  Now nothing is claimed or sent, the refusal
+    is named at once, and once there is room the digest goes out once."""
+    name = f"digest_one_{free_port()}"
+    pg_server.admin(f"CREATE ROLE {name} LOGIN PASSWORD 'one-connection' CONNECTION LIMIT 1")
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    pg_server.admin(f"ALTER DATABASE {database} OWNER TO {name}")
+    pg_server.admin(f"GRANT ALL ON SCHEMA public TO {name}", database=database)
+    mine = url.replace(f"{url.split('@')[0]}@", f"postgresql://{name}@")
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {mine}")
+    env = {"PGPASSWORD": "one-connection", "PGPASSFILE": "/nonexistent"}
+    r = cli("send", "--now", NOW, env=env)
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert r.err.startswith(f"{mine}: cannot reach PostgreSQL: ") and f'too many connections for role "{name}"' in r.err
+    assert "raise the server's max_connections or the user's CONNECTION LIMIT" in r.err and "nothing was sent" in r.err
+    assert smtp_server.mailbox.messages == [] and digests(url) == []
+    pg_server.admin(f"ALTER ROLE {name} CONNECTION LIMIT 2")  # the session and one recording connection
+    r = cli("send", "--now", NOW, env=env)
+    assert r.code == 0 and "warning" not in r.err, r.out + r.err
+    assert smtp_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+    assert [row[1] for row in digests(url)] == ["sent", "sent"]
+
+
 # --------------------------------------------------------------------------- state migrate
 
 
