@@ -440,6 +440,12 @@ class SMTPTransport:
             config=config,
         )
 
+    def at(self, key: str) -> str:
+        """``FILE:LINE: `` of ``delivery.<key>`` (of ``delivery:`` where it is
+        left to its default), to begin a failure that the setting mends: a
+        wrong port or security read as the server's fault, with no line."""
+        return f"{self._config.where('delivery', key)}: " if self._config is not None else ""
+
     def _problem(self, key: str, message: str) -> Problem:
         if self._config is not None:
             return self._config.problem(("delivery", key), message)
@@ -575,6 +581,11 @@ def _greet(smtp: smtplib.SMTP, where: str, needs: str | None) -> None:
 #: failed its handshake, as with `python -m aiosmtpd` tried locally).
 _NO_TLS = ("it speaks plain SMTP and offers no TLS: set security: none for a relay on this machine or a trusted "
            "network (the mail then goes unencrypted), or the port that offers STARTTLS, usually 587")
+
+#: getaddrinfo's "No address associated with hostname" (glibc's, not in every
+#: libc): like EAI_NONAME, a name that does not exist, not a DNS server that
+#: did not answer (EAI_AGAIN), which no setting mends.
+_EAI_NODATA = getattr(socket, "EAI_NODATA", socket.EAI_NONAME)
 
 #: Why a plain session (``security: none``) failed at a server that offers STARTTLS.
 _WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
@@ -846,7 +857,7 @@ class SMTPSession:
             _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.logs_in else None)
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
-                    raise TransportBroken(f"SMTP server {where} does not offer STARTTLS ({_NO_TLS})")
+                    raise TransportBroken(f"{t.at('security')}SMTP server {where} does not offer STARTTLS ({_NO_TLS})")
                 step, handshake = "STARTTLS", True
                 smtp.starttls(context=t.context)
                 step, handshake = "EHLO", False
@@ -856,9 +867,12 @@ class SMTPSession:
                 if not smtp.has_extn("auth"):
                     if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)
                         raise TransportBroken(
-                            f"SMTP server {where} does not offer AUTH on a plain connection ({_WANTS_TLS})"
+                            f"{t.at('security')}SMTP server {where} does not offer AUTH on a plain connection "
+                            f"({_WANTS_TLS})"
                         )
-                    raise TransportBroken(f"SMTP server {where} does not offer AUTH (is security: none intended?)")
+                    raise TransportBroken(
+                        f"{t.at('security')}SMTP server {where} does not offer AUTH (is security: none intended?)"
+                    )
                 _check_mechanisms(smtp, where)
                 try:
                     smtp.login(t.username or "", t.password)
@@ -871,20 +885,23 @@ class SMTPSession:
                 raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
                                   f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(
-                f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)} "
+                f"{t.at('username')}SMTP server {where} rejected the login for {t.username!r}: "
+                f"{_reply(exc.smtp_code, exc.smtp_error)} "
                 f"({_login_hint(t.password_env, t.password)})"
             ) from None
         except ssl.SSLError as exc:
             _close(smtp)
-            why = exc.reason or str(exc)
+            why, setting = exc.reason or str(exc), ""
             if (refused := handshake_refused(exc)) is not None:
                 raise TransportBroken(f"TLS with {where} failed: {refused[0]}") from None
             if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
                 why = f"{why} ({exc.verify_message}; {t.certificate_remedy(exc)})"
+                setting = {"name": t.at("host"), "issuer": t.at("ca_file")}.get(certificate_fault(exc) or "", "")
             elif exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text answer to our TLS hello
                 why = (f"{why} (the server answered without TLS: security: ssl is for a port such as 465; "
                        "for 587 or 25 use starttls)") if t.security == "ssl" else f"{why} (the server's answer was not TLS)"
-            raise TransportBroken(f"TLS with {where} failed: {why}") from None
+                setting = t.at("security") if t.security == "ssl" else ""
+            raise TransportBroken(f"{setting}TLS with {where} failed: {why}") from None
         except TransportBroken:
             _close(smtp)
             raise
@@ -894,7 +911,7 @@ class SMTPSession:
                 said = _reply(-1, exc.smtp_error).removeprefix("-1 ")
                 line = _OVERLONG if said == _OVERLONG else f"its first line ended {said!r}"
                 raise TransportBroken(
-                    f"SMTP server {where} does not speak SMTP ({line}): "
+                    f"{t.at('port')}SMTP server {where} does not speak SMTP ({line}): "
                     "is this port the mail server's (587 for starttls, 465 for ssl)?"
                 ) from None
             what = "STARTTLS" if step == "STARTTLS" else "the session"  # "454 4.7.0 TLS not available"
@@ -921,19 +938,19 @@ class SMTPSession:
                     # no greeting (smtplib reads it when connecting): the server waits for
                     # our TLS handshake, and no retry brings one
                     raise TransportBroken(
-                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): port "
-                        f"{IMPLICIT_TLS_PORT} is for implicit TLS, whose server waits for the TLS handshake first: "
+                        f"{t.at('security')}SMTP server {where} did not answer within {t.timeout:g} s (its greeting): "
+                        f"port {IMPLICIT_TLS_PORT} is for implicit TLS, whose server waits for the TLS handshake first: "
                         "set security: ssl"
                     ) from None
                 if t.security != "ssl" and smtp is None and speaks_tls(t.host, t.port, min(t.timeout, 5.0)):
                     raise TransportBroken(
-                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): it waits for a "
-                        f"TLS handshake first (implicit TLS, as on port {IMPLICIT_TLS_PORT}): set security: ssl"
+                        f"{t.at('security')}SMTP server {where} did not answer within {t.timeout:g} s (its greeting): "
+                        f"it waits for a TLS handshake first (implicit TLS, as on port {IMPLICIT_TLS_PORT}): set security: ssl"
                     ) from None
                 if smtp is None and speaks_http(t.host, t.port, min(t.timeout, 5.0)):
                     raise TransportBroken(
-                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): a web server "
-                        "listens there (it answers HTTP), not a mail server: check delivery.port (a relay's is "
+                        f"{t.at('port')}SMTP server {where} did not answer within {t.timeout:g} s (its greeting): "
+                        "a web server listens there (it answers HTTP), not a mail server: check delivery.port (a relay's is "
                         "usually 587, 465 or 25; a local mail catcher's 1025)"
                     ) from None
                 raise Unreachable(
@@ -947,9 +964,12 @@ class SMTPSession:
             if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
                 said = f"in answer to {step}" if smtp is not None else "before its greeting"
                 raise Unreachable(f"SMTP server {where} closed the connection {said}") from None
+            nothing_there = isinstance(exc, ConnectionRefusedError)
             nobody = " (nothing listens there: check delivery.host and delivery.port, or start the server)" \
-                if isinstance(exc, ConnectionRefusedError) else ""
-            raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
+                if nothing_there else ""
+            no_such_host = isinstance(exc, socket.gaierror) and exc.errno in (socket.EAI_NONAME, _EAI_NODATA)
+            setting = t.at("port") if nothing_there else t.at("host") if no_such_host else ""
+            raise Unreachable(f"{setting}cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         data = envelope.data()

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -293,7 +294,6 @@ def test_an_ipv6_host_in_brackets_is_its_address(tmp_path, cli):
     """``host: '[::1]'``, as URLs write an IPv6 address, passed validate and
     failed every send: "cannot connect to SMTP server [::1]:N: Name or service
     not known"."""
-    import socket
 
     from aiosmtpd.controller import Controller
     from smtp_server import Mailbox, free_port
@@ -318,6 +318,27 @@ def test_an_ipv6_host_in_brackets_is_its_address(tmp_path, cli):
         assert r.code == 2 and f"delivery.host: '[::1]:{port}' includes a port: write host: '::1' and port: {port}" in r.err
     finally:
         controller.stop()
+
+
+def test_a_delivery_setting_the_server_shows_wrong_is_named_at_its_line(tmp_path, cli, smtp_server):
+    """A port nothing listens on, or security: starttls for a plain server,
+    said 'check delivery.port' or 'set security: none' with no line of the
+    config, where every other config error names its FILE:LINE."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there
+    for delivery, key, said in (
+        (smtp(port), f"  port: {port}", f"cannot connect to SMTP server 127.0.0.1:{port}: Connection refused"),
+        (smtp(smtp_server.port).replace("security: none", "security: starttls"), "  security: starttls",
+         f"SMTP server 127.0.0.1:{smtp_server.port} does not offer STARTTLS"),
+    ):
+        path = setup(tmp_path, delivery)
+        line = path.read_text().splitlines().index(key) + 1
+        r = cli("send", "--now", NOW)
+        assert r.code == 1 and "Traceback" not in r.err, r.out + r.err
+        assert f"failed      ada@example.org: config.yaml:{line}: {said}" in r.out, r.out
+        assert f"delivery stopped: config.yaml:{line}: {said}" in r.err, r.err
+        assert smtp_server.mailbox.messages == [] and {row[1] for row in digests(tmp_path)} == {"pending"}
 
 
 def test_new_papers_go_out_in_the_next_run_only(tmp_path, cli, smtp_server):
