@@ -616,6 +616,9 @@ class _Dropped(Exception):
         self.step = step
 
 
+#: The steps (see :func:`_at`) whose answers come before any of the message's data is sent.
+_BEFORE_DATA = ("MAIL FROM", "RCPT TO", "DATA")
+
 #: The ways a session ends under a command (smtplib's word, a reset, a broken pipe).
 _ENDED = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
 
@@ -1030,7 +1033,7 @@ class SMTPSession:
         except _ENDED as exc:
             if _timed_out(exc):
                 self.close()
-                raise self._timed_out(rcpt, smtp) from None
+                raise self._timed_out(rcpt, smtp, getattr(exc, "smtp_step", None)) from None
             raise _Dropped(getattr(exc, "smtp_step", None)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
@@ -1102,10 +1105,20 @@ class SMTPSession:
             f"SMTP server {self.t.host}:{self.t.port} answered {answering} {said}: is a proxy or another service in the way?"
         )
 
-    def _timed_out(self, rcpt: str, smtp: smtplib.SMTP) -> TimedOut:
+    def _timed_out(self, rcpt: str, smtp: smtplib.SMTP, step: str | None = None) -> TransientDeliveryError:
         """The wait for an answer ended: at ``timeout``, at the verdict's
-        longer limit, or (waiting for a verdict) because the send is stopping."""
+        longer limit, or (waiting for a verdict) because the send is stopping.
+        Under ``step`` MAIL FROM, RCPT TO or DATA, none of the message had
+        gone out: it read 'it may have taken the message', the digest went
+        again as it was, and the batch stopped.  A server silent at RCPT only
+        (verifying that address with the recipient's own server) has answered
+        MAIL: that message is retried and the others go on; one silent at
+        MAIL or DATA is retried as an unreachable server."""
         where, left = f"SMTP server {self.t.host}:{self.t.port}", "it may have taken the message, so it is not resent in this run"
+        if step in _BEFORE_DATA:
+            kind = TransientDeliveryError if step == "RCPT TO" else Unreachable
+            return kind(f"{where} timed out (no answer to {step} within {self.t.timeout:g} s) sending to {rcpt}; "
+                        "none of the message was sent")
         if isinstance(smtp, _Deadlined) and smtp.verdict_by is not None:
             if smtp.verdict_stopped:
                 return TimedOut(f"{where} had given no verdict on the message to {rcpt} when the send was stopped; {left}")

@@ -67,6 +67,7 @@ class Mailbox:
         self.session_messages: int | None = None  # messages one session may carry; then "421 4.7.0" to MAIL
         self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
         self.ehlo_names: list[str] = []  # the name each EHLO gave
+        self.silent_at_rcpt: set[str] = set()  # recipients whose RCPT gets no answer until release is set
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -104,6 +105,8 @@ class Mailbox:
         if address in self.drop_at:
             server.transport.close()
             return "250 OK (never seen by the client)"
+        while address in self.silent_at_rcpt and not self.release.is_set():  # checking the address, slowly
+            await asyncio.sleep(0.01)
         if address in self.reject:
             return self.reject[address]
         envelope.rcpt_tos.append(address)

@@ -609,6 +609,24 @@ def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run
     assert len(to_ada) == 3 and "Arrive Later" in to_ada[2].content.decode() and "Task 1" not in to_ada[2].content.decode()
 
 
+def test_a_server_silent_at_one_recipients_rcpt_took_nothing_and_the_others_go_out(tmp_path, cli, smtp_server):
+    """No answer to RCPT TO (a server verifying the address with the
+    recipient's own server) read 'it may have taken the message': the batch
+    stopped, bob's digest was not tried, and ada's went again as it was
+    (new papers held back), though none of it had been sent."""
+    box = smtp_server.mailbox
+    box.silent_at_rcpt = {"ada@example.org"}
+    setup(tmp_path, smtp(smtp_server.port).replace("timeout: 5", "timeout: 0.4"))
+    r = cli("send", "--now", NOW)
+    assert r.code == 1, r.out + r.err
+    assert (f"failed      ada@example.org: SMTP server 127.0.0.1:{smtp_server.port} timed out (no answer to RCPT TO "
+            "within 0.4 s) sending to ada@example.org; none of the message was sent (stays pending") in r.out, r.out
+    assert "sent        bob@example.org" in r.out and "may have taken" not in r.out + r.err
+    assert box.recipients() == ["bob@example.org"]
+    assert query(tmp_path / "newsletter-state.sqlite3", "SELECT subscriber, status, uncertain FROM digests ORDER BY id") == [
+        ("ada@example.org", "pending", 0), ("bob@example.org", "sent", 0)]
+
+
 def test_more_connections_than_the_server_allows_still_send_everything(tmp_path, cli, smtp_server):
     box = smtp_server.mailbox
     box.max_sessions = 1
