@@ -2455,6 +2455,22 @@ def test_a_second_workers_user_without_rights_on_the_tables_is_told_what_to_gran
     assert r.code == 0 and "sent        ada@example.org: 1 paper" in r.out, r.out + r.err
 
 
+def test_a_postgresql_state_that_takes_no_writes_says_to_point_at_the_primary(tmp_path, cli, pg_server, smtp_server):
+    """A state URL on a read replica (or a database set read-only) read only
+    'PostgreSQL: cannot execute INSERT in a read-only transaction'."""
+    url = pg_server.create_database()
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+    assert cli("send", "--now", NOW).code == 0
+    pg_server.admin(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_transaction_read_only = on")
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-06T10:00:00+00:00")
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert r.err.startswith(f"{url}: PostgreSQL: cannot execute ") and r.err.rstrip().endswith(
+        "in a read-only transaction: the server takes no writes here (a read replica or hot standby, or "
+        "default_transaction_read_only set for the user or database): point state: at the primary"), r.err
+    assert len(smtp_server.mailbox.messages) == 2  # the first send's two, nothing more
+
+
 def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_leaving_it_unrecorded(
     tmp_path, cli, pg_server, smtp_server
 ):

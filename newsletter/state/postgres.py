@@ -366,6 +366,9 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         return f"PostgreSQL wants a password for user {user!r} and none is set ({_no_password_hint(params)})"
     if isinstance(exc, pg_errors.InsufficientPrivilege) and re.search(r"permission denied for (table|sequence) ", text):
         return _not_granted(text, params)
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):  # a standby, or default_transaction_read_only
+        return (f"PostgreSQL: {text}: the server takes no writes here (a read replica or hot standby, or "
+                "default_transaction_read_only set for the user or database): point state: at the primary")
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
