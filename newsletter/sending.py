@@ -499,6 +499,7 @@ class _SendRun:
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
+        self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
         self.committing = threading.Lock()
         self.relay: _Relay | None = None  # in a send worker: where results go
         self.delivering = None  # in a big send: how many send workers still deliver (shared)
@@ -571,6 +572,17 @@ class _SendRun:
                 "(`newsletter history` lists them)"
             )
 
+    def _warn_unconfirmed(self, owed: OpenDigest, email: str) -> None:
+        """Say that a digest whose outcome an earlier run could not learn (the
+        server closed or went silent after the whole message, before its
+        reply) goes again: a lost digest is worse than a second copy, and it
+        went again without a word, though the reader may get it twice."""
+        self._warn(
+            f"digest {owed.id} for {email} {owed.message_id}: the server did not confirm it in an earlier run "
+            "(it may have taken it); sending it again with the same Message-ID (if the server had taken it, "
+            "it arrives twice with that Message-ID)"
+        )
+
     def _warn_recorded_late(self, delivered: list[tuple[int, str, str, str]]) -> None:
         """Say which digests an earlier run delivered but could not record
         (:meth:`State.apply_unrecorded`): recorded now, not sent again."""
@@ -597,7 +609,9 @@ class _SendRun:
             if signed is not None:  # serve tells the links of this key from made-up ones by it
                 state.record_link_key(signed.key_id, now)
             self._warn_recorded_late(state.apply_unrecorded())
-            self._warn_recovered(state.recover())
+            recovered = state.recover()
+            self.recovered = {did for did, *_ in recovered}
+            self._warn_recovered(recovered)
         left = state.unsubscribed(s.email for s in subs)
         if left:
             for sub in subs:
@@ -1068,6 +1082,8 @@ class _SendRun:
             self._warn(warning)
         if matches:
             self.with_papers += 1
+        if batch is not None and open_ is not None and open_.uncertain and open_.id not in self.recovered:
+            self._warn_unconfirmed(open_, sub.email)
         if batch is None:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id))
             return None

@@ -601,10 +601,16 @@ def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run
     (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
     r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat())
     assert r.code == 0, r.out + r.err
+    # the resend is said, as a killed run's is (it went again without a word)
+    assert r.err.strip().splitlines() == [
+        f"warning: digest 1 for ada@example.org {rows['ada@example.org'][1]}: the server did not confirm it in an "
+        "earlier run (it may have taken it); sending it again with the same Message-ID (if the server had taken it, "
+        "it arrives twice with that Message-ID)"], r.err
     to_ada = [m for m in box.messages if m.rcpt_tos == ["ada@example.org"]]
     assert [m.message_id for m in to_ada] == [rows["ada@example.org"][1]] * 2
     assert "Arrive Later" not in to_ada[1].content.decode()
     r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=6)).isoformat())
+    assert "warning" not in r.err, r.err  # once delivered, the doubt is over
     to_ada = [m for m in box.messages if m.rcpt_tos == ["ada@example.org"]]
     assert len(to_ada) == 3 and "Arrive Later" in to_ada[2].content.decode() and "Task 1" not in to_ada[2].content.decode()
 
