@@ -116,6 +116,14 @@ class RelayDenied(Deferred):
     digest is never held for it (it would hold every subscriber's)."""
 
 
+class Unauthenticated(Deferred):
+    """A 5xx saying the sender failed the receiving server's authentication
+    checks (SPF, DKIM, DMARC: RFC 7372's X.7.20-X.7.27, as Gmail's "550 5.7.26
+    ... DMARC policy"): the fault of ``email.from``'s domain, not of the
+    address, and the same for every message to that server.  Not retried in
+    the run; never held (three runs held every subscriber's digest)."""
+
+
 class TimedOut(Unconfirmed):
     """The server stopped answering mid-message: whether it took the message is
     unknown.  Not retried in this run (that could deliver it twice) and the
@@ -440,11 +448,11 @@ class SMTPTransport:
             config=config,
         )
 
-    def at(self, key: str) -> str:
+    def at(self, key: str, section: str = "delivery") -> str:
         """``FILE:LINE: `` of ``delivery.<key>`` (of ``delivery:`` where it is
         left to its default), to begin a failure that the setting mends: a
         wrong port or security read as the server's fault, with no line."""
-        return f"{self._config.where('delivery', key)}: " if self._config is not None else ""
+        return f"{self._config.where(section, key)}: " if self._config is not None else ""
 
     def _problem(self, key: str, message: str) -> Problem:
         if self._config is not None:
@@ -1042,6 +1050,7 @@ class SMTPSession:
             if code == 421:
                 raise self._closing(f"RCPT TO {rcpt}", code, text) from None
             reply = _reply(code, text)
+            self._unauthenticated(code, reply, f"recipient {rcpt} refused", envelope.sender)
             if code >= 500 and _RELAY.search(reply):
                 raise RelayDenied(
                     f"recipient {rcpt} refused: {reply} (the server does not relay for us: "
@@ -1074,12 +1083,23 @@ class SMTPSession:
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
+            self._unauthenticated(exc.smtp_code, reply, f"message to {rcpt} refused", envelope.sender)
             self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{_too_big(reply, data, smtp)}")
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
                 raise self._timed_out(rcpt, smtp) from None
             raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
+
+    def _unauthenticated(self, code: int, reply: str, what: str, sender: str) -> None:
+        """Raise :class:`Unauthenticated` for a refusal of the sender's
+        authentication, at ``email.from``'s line: what mends it is there."""
+        if code >= 500 and _UNAUTHENTICATED.search(reply):
+            raise Unauthenticated(
+                f"{self.t.at('from', 'email')}{what}: {reply} (the receiving server found the sender {sender} "
+                "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send "
+                "through your domain's own server; no fault of the address, so the digest is not held for it)"
+            )
 
     def _closing(self, answering: str, code: int, text: bytes | str) -> ServiceClosing:
         self.close()
@@ -1159,6 +1179,10 @@ def _is_reply(code: int) -> bool:
 #: How servers word a refusal to relay (Postfix "Relay access denied",
 #: Sendmail "Relaying denied", Exchange "Unable to relay", Gmail "Mail relay denied").
 _RELAY = re.compile(r"\brelay(ing)?\b", re.IGNORECASE)
+#: RFC 7372's enhanced codes for a sender that failed authentication: no DKIM
+#: signature that passes (5.7.20-22), SPF (23-24), reverse DNS (25), several
+#: checks, as DMARC (26), a sender domain that takes no mail (27).
+_UNAUTHENTICATED = re.compile(r"\b5\.7\.2[0-7]\b")
 #: Replies to MAIL FROM about this message's SIZE (RFC 1870), not the sender.
 _MESSAGE_SIZE = (552, 555)
 #: A refusal for the message's size (RFC 3463: 5.3.4 too big for the system, 5.2.3

@@ -541,6 +541,30 @@ def test_refused_digest_backs_off_then_is_held_after_three_refusals(tmp_path, cl
     assert "ada@example.org: every send (no schedule); last sent never; held: refused 3 times (recipient" in text
 
 
+def test_a_sender_refused_as_unauthenticated_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
+    """Gmail's '550 5.7.26 ... DMARC policy' (RFC 7372's sender
+    authentication codes) refuses every message for the sender's domain, not
+    for the address: each digest was 'refused', and three runs held every
+    subscriber's, never tried again once SPF and DKIM were fixed."""
+    box = smtp_server.mailbox
+    path = setup(tmp_path, smtp(smtp_server.port))
+    line = path.read_text().splitlines().index('  from: "Paper Digest <digest@example.org>"') + 1
+    t0 = datetime.fromisoformat(NOW)
+    for minutes in (0, 6, 17, 38):  # four runs, each after the last one's back-off
+        box.data_replies = ["550 5.7.26 Unauthenticated email from example.org is not accepted due to domain's "
+                            "DMARC policy"] * 2
+        r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1 and "failed 2" in r.out and "held if" not in r.out and "held, not" not in r.out, r.out
+    assert (f"failed      ada@example.org: config.yaml:{line}: message to ada@example.org refused: 550 5.7.26 "
+            "Unauthenticated email from example.org is not accepted due to domain's DMARC policy (the receiving "
+            "server found the sender digest@example.org unauthenticated: publish SPF for the server you send "
+            "through and sign with email.dkim") in r.out, r.out
+    assert {row[1] for row in digests(tmp_path)} == {"pending"}
+    r = cli("send", "--now", (t0 + timedelta(minutes=79)).isoformat())  # fixed: out they go
+    assert r.code == 0 and "sent 2" in r.out, r.out + r.err
+    assert box.recipients() == ["ada@example.org", "bob@example.org"]
+
+
 def test_a_refused_sender_holds_nobody_and_the_digests_go_out_once_it_is_fixed(tmp_path, cli, smtp_server):
     """A 5xx to MAIL FROM (a sender the server will not take) is the config's
     fault, not the recipients': runs failing on it stop at once and count
