@@ -124,6 +124,13 @@ class Unauthenticated(Deferred):
     the run; never held (three runs held every subscriber's digest)."""
 
 
+class TooBig(Deferred):
+    """A 5xx refusing the message for its size: the digest as built, not the
+    address.  Never held: a held digest is never tried again on its own, so
+    lowering ``max_papers`` or ``email.abstract_chars``, as the refusal says
+    to, left it held for good; pending, the next send builds it smaller."""
+
+
 class TimedOut(Unconfirmed):
     """The server stopped answering mid-message: whether it took the message is
     unknown.  Not retried in this run (that could deliver it twice) and the
@@ -1075,7 +1082,8 @@ class SMTPSession:
                     f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
                 ) from None
             if too_big := _too_big(reply, data, smtp):  # SIZE=n on MAIL FROM (RFC 1870): the message, not the sender
-                self._raise(exc.smtp_code, f"message to {rcpt} refused for its size at MAIL FROM: {reply}{too_big}")
+                self._raise(exc.smtp_code, f"message to {rcpt} refused for its size at MAIL FROM: {reply}{too_big}",
+                            TooBig)
             self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
         except smtplib.SMTPResponseException as exc:
             if not _is_refusal(exc.smtp_code):
@@ -1084,7 +1092,9 @@ class SMTPSession:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
             self._unauthenticated(exc.smtp_code, reply, f"message to {rcpt} refused", envelope.sender)
-            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{_too_big(reply, data, smtp)}")
+            too_big = _too_big(reply, data, smtp)
+            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{too_big}",
+                        TooBig if too_big else PermanentDeliveryError)
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
@@ -1147,10 +1157,11 @@ class SMTPSession:
         return TimedOut(f"{where} timed out (no answer within {self.t.timeout:g} s) sending to {rcpt}; {left}")
 
     @staticmethod
-    def _raise(code: int, message: str):
+    def _raise(code: int, message: str, permanent: type[Exception] = PermanentDeliveryError):
+        """``permanent``: what a 5xx is (a refusal for the size is no refusal of the address)."""
         if 400 <= code < 500:
             raise TransientDeliveryError(message)
-        raise PermanentDeliveryError(message)
+        raise permanent(message)
 
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None

@@ -565,6 +565,29 @@ def test_a_sender_refused_as_unauthenticated_holds_nobody_and_names_email_from(t
     assert box.recipients() == ["ada@example.org", "bob@example.org"]
 
 
+def test_a_digest_refused_for_its_size_is_never_held_and_goes_out_once_made_smaller(tmp_path, cli):
+    """The refusal says to lower max_papers or email.abstract_chars; three
+    runs of it held the digest, and a held digest is never tried again on
+    its own: done as told, it stayed held ('not retried until the address is
+    fixed').  Now it stays pending and the next send builds it smaller."""
+    server = Server(size_limit=8_000)
+    try:
+        path = setup(tmp_path, smtp(server.port))
+        t0 = datetime.fromisoformat(NOW)
+        for minutes in (0, 6, 17):
+            r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+            assert r.code == 1 and "refused for its size at MAIL FROM: 552" in r.out, r.out + r.err
+            assert "lower max_papers or email.abstract_chars) (stays pending, retried from" in r.out, r.out
+        assert [row[1] for row in digests(tmp_path)] == ["pending"]
+        path.write_text(path.read_text().replace("    topics: [diffusion]\n", "    topics: [diffusion]\n    max_papers: 1\n", 1)
+                        .replace("email:\n", "email:\n  abstract_chars: 50\n", 1))
+        r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=38)).isoformat())
+        assert r.code == 0 and "sent        ada@example.org: 1 paper" in r.out, r.out + r.err
+        assert server.mailbox.recipients() == ["ada@example.org"]
+    finally:
+        server.stop()
+
+
 def test_a_refused_sender_holds_nobody_and_the_digests_go_out_once_it_is_fixed(tmp_path, cli, smtp_server):
     """A 5xx to MAIL FROM (a sender the server will not take) is the config's
     fault, not the recipients': runs failing on it stop at once and count
