@@ -1073,13 +1073,15 @@ class SMTPSession:
             if exc.smtp_code >= 500 and exc.smtp_code not in _MESSAGE_SIZE:
                 # Not this recipient's fault: every message would be refused the
                 # same way, and counting it against each digest would hold them all.
-                hint = "check email.from and the login"
+                hint, setting = "check email.from and the login", self.t.at("from", "email")
                 if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
-                    hint = _WANTS_TLS  # "530 Must issue a STARTTLS command first"
+                    hint, setting = _WANTS_TLS, self.t.at("security")  # "530 Must issue a STARTTLS command first"
                 elif exc.smtp_code == 530 and not self.t.logs_in:  # "530 5.7.0 Authentication required"
                     hint = "the server wants a login first: set delivery.username and delivery.password_env"
+                    setting = self.t.at("username")
                 raise TransportBroken(
-                    f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
+                    f"{setting}SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} "
+                    f"({hint})"
                 ) from None
             if too_big := _too_big(reply, data, smtp):  # SIZE=n on MAIL FROM (RFC 1870): the message, not the sender
                 self._raise(exc.smtp_code, f"message to {rcpt} refused for its size at MAIL FROM: {reply}{too_big}",

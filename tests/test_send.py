@@ -594,11 +594,14 @@ def test_a_refused_sender_holds_nobody_and_the_digests_go_out_once_it_is_fixed(t
     against no digest, so none is held and all go out once it is fixed."""
     box = smtp_server.mailbox
     box.mail_reply = "553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user"
-    setup(tmp_path, smtp(smtp_server.port))
+    path = setup(tmp_path, smtp(smtp_server.port))
+    line = path.read_text().splitlines().index('  from: "Paper Digest <digest@example.org>"') + 1
     t0 = datetime.fromisoformat(NOW)
     for minutes in (0, 6, 17, 40, 24 * 60):  # after each back-off, and a day later
         r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
         assert r.code == 1, r.out + r.err
+        assert f"delivery stopped: config.yaml:{line}: SMTP server 127.0.0.1:{smtp_server.port} refused the sender " \
+               "digest@example.org: 553 5.7.1" in r.err, r.err  # at email.from's line, which mends it
         assert "refused the sender digest@example.org: 553 5.7.1" in r.out and "check email.from" in r.out
         assert "held" not in r.out and "Traceback" not in r.err
     assert {status for _, status, *_ in digests(tmp_path)} == {"pending"}  # none failed (permanently), none held
