@@ -96,7 +96,8 @@ class DigestResult:
         if self.status == "held":
             return (
                 f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
-                "until the address is fixed (or the subscriber removed)"
+                f"until the address is fixed (or the subscriber removed), or `newsletter send --subscriber "
+                f"{self.email}` tries it"
             )
         return f"{self.status:<11} {self.email}"
 
@@ -306,9 +307,12 @@ def send(
     subs = config.selected_subscribers(only)
     if dry_run:
         with open_state(config.state_target, readonly=True, stop=halt) as state:
-            return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
+            dry = _SendRun(config, state, found, now, warn, progress, source_problems)
+            dry.release_held = only is not None
+            return dry.run(subs, None)
     with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
+        run.release_held = only is not None
         run.stop_shared = stop is not None
         run.stop = halt
         return run.run(subs, transport)
@@ -500,6 +504,10 @@ class _SendRun:
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
+        #: a send naming one subscriber (``--subscriber``) tries its held digest: a held digest is
+        #: never tried on its own, and a refusal that was the receiving server's passing fault
+        #: ("550 5.1.1" while its directory was rebuilt) held the subscriber's mail for good
+        self.release_held = False
         self.committing = threading.Lock()
         self.relay: _Relay | None = None  # in a send worker: where results go
         self.delivering = None  # in a big send: how many send workers still deliver (shared)
@@ -1030,7 +1038,7 @@ class _SendRun:
         composed)`` to claim, or None (not due, empty, or a dry run)."""
         config, now = self.config, self.now
         open_ = known.open
-        if open_ is not None and open_.held:
+        if open_ is not None and open_.held and not self.release_held:
             self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
             return None
         retry_from, ahead = retry_time(open_, self.settings, now) if open_ is not None else (None, False)

@@ -539,6 +539,18 @@ def test_refused_digest_backs_off_then_is_held_after_three_refusals(tmp_path, cl
     assert "550" in rows["ada@example.org"]["last_error"] and rows["bob@example.org"]["held"] is False
     text = cli("schedule", "--now", at(24 * 60)).out
     assert "ada@example.org: every send (no schedule); last sent never; held: refused 3 times (recipient" in text
+    assert "or `newsletter send --subscriber ada@example.org` tries it" in text
+
+    # The refusal was the receiving server's passing fault: a send naming ada
+    # tries the held digest (it had no way out but a new address).
+    del smtp_server.mailbox.reject["ada@example.org"]
+    r = cli("send", "--now", at(24 * 60 + 1))
+    assert r.code == 0 and "held 1" in r.out and "or `newsletter send --subscriber ada@example.org` tries it" in r.out
+    r = cli("send", "--subscriber", "ada@example.org", "--dry-run", "--now", at(24 * 60 + 1))
+    assert r.code == 0 and "would send  ada@example.org: 4 papers" in r.out, r.out
+    r = cli("send", "--subscriber", "ada@example.org", "--now", at(24 * 60 + 1))
+    assert r.code == 0 and "sent        ada@example.org: 4 papers" in r.out, r.out + r.err
+    assert smtp_server.mailbox.recipients().count("ada@example.org") == 1
 
 
 def test_a_sender_refused_as_unauthenticated_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
