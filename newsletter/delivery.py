@@ -1194,8 +1194,9 @@ def _is_reply(code: int) -> bool:
 _RELAY = re.compile(r"\brelay(ing)?\b", re.IGNORECASE)
 #: RFC 7372's enhanced codes for a sender that failed authentication: no DKIM
 #: signature that passes (5.7.20-22), SPF (23-24), reverse DNS (25), several
-#: checks, as DMARC (26), a sender domain that takes no mail (27).
-_UNAUTHENTICATED = re.compile(r"\b5\.7\.2[0-7]\b")
+#: checks, as DMARC (26), a sender domain that takes no mail (27); or another
+#: 5.7 policy code naming SPF, DKIM or DMARC (older servers: "550 5.7.1 SPF fail").
+_UNAUTHENTICATED = re.compile(r"\b5\.7\.2[0-7]\b|\b5\.7\.\d{1,3}\b.*\b(?:SPF|DKIM|DMARC)\b", re.IGNORECASE)
 #: Replies to MAIL FROM about this message's SIZE (RFC 1870), not the sender.
 _MESSAGE_SIZE = (552, 555)
 #: A refusal for the message's size (RFC 3463: 5.3.4 too big for the system, 5.2.3

@@ -278,6 +278,26 @@ def test_a_message_refused_as_too_big_says_how_big_and_what_makes_it_smaller(smt
     assert outcomes[1].permanent and outcomes[1].error.endswith("552 5.2.2 Mailbox full"), outcomes[1].error
 
 
+@pytest.mark.parametrize("reply", [
+    "550 5.7.26 Unauthenticated email from example.org is not accepted due to domain's DMARC policy",
+    "550 5.7.23 The message was rejected because of Sender Policy Framework violation",
+    "550 5.7.1 SPF fail - not authorized",
+])
+def test_a_sender_that_failed_spf_dkim_or_dmarc_is_no_refusal_of_the_address(smtp_server, reply):
+    """Each such refusal counted against the recipient's digest, and three
+    runs held them all; it is the sender domain's fault (see Unauthenticated).
+    A policy refusal of the address itself stays permanent."""
+    box = smtp_server.mailbox
+    box.data_replies = [reply, "550 5.7.1 Recipient address rejected: Access denied"]
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1), (False, True, 1)]
+    assert outcomes[0].error == (
+        f"message to user0@example.org refused: {reply} (the receiving server found the sender digest@example.org "
+        "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send through "
+        "your domain's own server; no fault of the address, so the digest is not held for it)")
+    assert slept == [] and box.messages == []
+
+
 def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_sender():
     """A server advertising SIZE refuses a bigger message's MAIL FROM ... SIZE=n
     (RFC 1870): it read 'sender digest@example.org refused: 552 ...', as if the
