@@ -671,10 +671,14 @@ class _ReplyDeadline(io.RawIOBase):
     def readinto(self, buffer) -> int:
         while self.smtp.sock is not None:
             try:
-                return self._read(self.smtp.sock, buffer)
+                read = self._read(self.smtp.sock, buffer)
             except TimeoutError:
                 if not self.smtp.wait_on():
                     raise
+                continue
+            if not read and self.smtp.verdict_by is not None and (error := _reset_after_end(self.smtp.sock)):
+                raise ConnectionResetError(error, "the server closed the connection with the message's data unread")
+            return read
         return 0
 
     def _read(self, sock: socket.socket, buffer) -> int:
@@ -693,6 +697,32 @@ class _ReplyDeadline(io.RawIOBase):
             return sock.recv_into(buffer)
         finally:
             sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
+
+
+#: How long a connection that ended, cleanly, where the verdict on a message's
+#: data was due is watched for the reset that says the server never read that
+#: data (seconds): data sent to a socket its server has closed is answered by
+#: the server's kernel with a reset, within a round trip.
+RESET_WITHIN = 0.25
+
+
+def _reset_after_end(sock: socket.socket) -> int:
+    """The error (EPIPE, ECONNRESET) the server's reset left on ``sock``, or 0.
+
+    A server that closed the session right after its ``354`` (one closing
+    after each message, answering the next message's pipelined commands
+    first) never read our data: its kernel resets the connection.  One that
+    read the whole message and closed without a verdict sends no reset: it
+    may have taken the message."""
+    deadline = time.monotonic() + RESET_WITHIN
+    while True:
+        try:
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError:
+            return 0
+        if error or time.monotonic() >= deadline:
+            return error
+        time.sleep(0.01)
 
 
 #: What an SMTP reply line over smtplib's 8,192 bytes is called (smtplib said "500 Line too long."
@@ -1265,10 +1295,10 @@ def _pipelined_sendmail(
         more = _envelope_commands(smtp, then.sender, then.recipient, len(then.data()))
     # A primed message's 354 may be the last thing a server that closes after
     # each message said (it answers the commands that came with the previous
-    # message's data, then closes before reading ours): its connection ending
-    # without a verdict is a drop, retried, not an unknown outcome.
+    # message's data, then closes before reading ours): the reset our data
+    # meets tells it from a server that read the message (see _reset_after_end).
     with _at("the message's data"):
-        code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None, unknown=not primed)
+        code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None)
     if code != 250:
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
@@ -1321,8 +1351,6 @@ def _end_data(
     dot_safe: bool,
     more: bytes = b"",
     on_sent: Callable[[], None] | None = None,
-    *,
-    unknown: bool = True,
 ) -> tuple[int, bytes]:
     """Send a message's data, its end and ``more`` (the next message's
     commands, pipelined) and read the server's verdict on the message.
@@ -1331,7 +1359,7 @@ def _end_data(
     :class:`_Unanswered`: it had read the whole message and may have taken
     it, so the caller must not send it again at once (RFC 5321 6.1 warns of
     exactly this duplicate).  A reset (the server closed with our data
-    unread), a timeout, or any end when not ``unknown`` is raised as
+    unread, see :func:`_reset_after_end`) or a timeout is raised as
     ``smtplib`` raises it."""
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
@@ -1343,7 +1371,7 @@ def _end_data(
     try:
         return smtp.getreply()
     except smtplib.SMTPServerDisconnected as exc:
-        if isinstance(exc.__context__, OSError) or not unknown:
+        if isinstance(exc.__context__, OSError):
             # A timeout (see _timed_out), or a reset: the server closed with
             # some of what we sent unread, as one that ends a session after
             # its 354 does; it did not take the message.

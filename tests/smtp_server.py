@@ -57,6 +57,7 @@ class Mailbox:
         self.pipelining = True  # advertise PIPELINING (aiosmtpd reads commands in order anyway)
         self.hang_data = False  # take every message, never answer its DATA (a hung server)
         self.unanswered = 0  # take this many messages, each time dropping the connection before the reply
+        self.answered_first = 0  # messages answered before ``unanswered`` applies (a later one in a session)
         self.mail_reply: str | None = None  # the answer to every MAIL FROM, instead of accepting it
         self.drop_at: set[str] = set()  # "EHLO", "MAIL", or recipients: close the connection without a word there
         self.max_sessions: int | None = None  # more connections at once get "421 too many" as the greeting
@@ -128,7 +129,7 @@ class Mailbox:
             self.messages.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer, message)
             )
-        if self.unanswered:
+        if self.unanswered and n > self.answered_first:
             # Taken (as a server that crashed before replying would have), never confirmed.
             with self.lock:
                 self.unanswered -= 1

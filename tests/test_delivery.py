@@ -140,6 +140,25 @@ def test_a_connection_lost_after_the_data_is_not_retried_in_the_run(smtp_server,
     assert sorted(m.rcpt_tos[0] for m in box.messages) == [f"user{n}@example.org" for n in range(3)]  # once each
 
 
+def test_a_message_whose_commands_went_with_the_last_ones_data_is_not_resent_either(smtp_server):
+    """The second message of a session (its MAIL, RCPT and DATA pipelined
+    with the first one's data): its connection ending cleanly without a
+    verdict was taken for a server closing before it read that data, and the
+    message went again at once, a duplicate of one the server had.  The
+    reset that data meets tells the two apart: a server that closes after
+    each message still has every message once."""
+    box = smtp_server.mailbox
+    box.unanswered, box.answered_first = 1, 1
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3)
+    assert [(o.delivered, o.uncertain, o.tries) for o in outcomes] == [(True, False, 1), (False, True, 1), (True, False, 1)]
+    assert "closed the connection after the message to user1@example.org, before confirming it" in outcomes[1].error
+    assert slept == [] and sorted(m.rcpt_tos[0] for m in box.messages) == [f"user{n}@example.org" for n in range(3)]
+    box.unanswered, box.drop_after_each = 0, True  # closing after each one: some 354s come just before the close
+    outcomes, _ = run(plain(smtp_server), [envelope(n, f"again{n}@example.org") for n in range(12)], retries=0)
+    assert all(o.delivered for o in outcomes), [o.error for o in outcomes if not o.delivered]
+    assert sorted(box.recipients()).count("again0@example.org") == 1 and len(box.messages) == 15
+
+
 def test_a_refusal_to_relay_is_not_retried_nor_permanent_and_the_others_go(smtp_server):
     """'Relay access denied' says the server will not take mail from us (no
     login), not that the address is wrong: no retry now, but no permanent
