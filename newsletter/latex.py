@@ -1592,10 +1592,40 @@ def _dashes(text: str) -> str:
     return _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", text))
 
 
+#: A group of plain text (``{BERT}``, ``very {nested} claim`` of an unwrapped
+#: ``\\emph``), not a macro's argument nor a script's: LaTeX prints its text.
+_BARE_GROUP = lazy(r"(?<![\\^_\]}])\{([^{}\\$]*)\}")
+#: What a macro's argument follows: the macro's name (``\\foo{x}``, ``\\"{o}``).
+_MACRO_BEFORE = lazy(r"\\(?:[a-zA-Z]+\*?|[^a-zA-Z])\s*\Z")
+#: How deep :func:`_bare_groups` looks (a hostile feed's braces nest thousands deep).
+BARE_GROUP_DEPTH = 8
+
+
+def _bare_groups(segment: str) -> str:
+    """``segment`` without the braces of its plain groups, innermost first,
+    as typeset: "A {BERT} model" read "A {BERT} model" in an abstract with
+    LaTeX, and ``\\emph{very {nested} claim}`` "very {nested} claim".  A macro's
+    argument (one it does not know stays as written) keeps its braces.
+    Groups nested deeper than :data:`BARE_GROUP_DEPTH` keep their outer ones."""
+    for _ in range(BARE_GROUP_DEPTH):
+        out, pos = [], 0
+        for m in _BARE_GROUP.finditer(segment):
+            if _MACRO_BEFORE.search(segment, max(0, m.start() - 40), m.start()):
+                continue
+            out += [segment[pos:m.start()], m[1]]
+            pos = m.end()
+        if not pos:
+            break
+        segment = "".join(out) + segment[pos:]
+    return segment
+
+
 def _text(segment: str) -> str:
     segment = _dashes(segment)
     if "~" in segment:
         segment = _TIE.sub(" ", segment)
+    if "{" in segment:
+        segment = _bare_groups(segment)
     if "\\" not in segment:
         return segment
     # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math

@@ -990,3 +990,26 @@ def test_astronomy_and_physics_scripts_read_unambiguously(latex, shown):
 )
 def test_a_stacked_relation_and_a_product_denominator_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a plain group's braces are no text: "A {BERT} model" was shown with them
+        (r"A {BERT} model for {NLP} with $x$.", "A BERT model for NLP with x."),
+        # ... nor inside a style unwrapped, nested: "very {nested} claim", "lottery {ticket}"
+        (r"A \emph{very {nested} claim} and {\em lottery {ticket}} and \emph{a {b {c}} d}.",
+         "A very nested claim and lottery ticket and a b c d."),
+        # a macro's argument, an escaped brace and a script keep theirs
+        (r"Unknown \foo{bar}, \"{o}, \L{}, a set \{1, 2\}, x^{10} and $z$.",
+         r"Unknown \foo{bar}, ö, Ł, a set {1, 2}, x^{10} and z."),
+    ],
+)
+def test_a_plain_groups_braces_are_not_shown(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+def test_braces_nested_thousands_deep_are_read_at_once():
+    text = "$x$ " + "{" * 5000 + "a" + "}" * 5000 + " {b} " * 20000
+    shown = to_unicode(text)
+    assert shown.startswith("x {{{") and "{b}" not in shown and shown.rstrip().endswith(" b b")
