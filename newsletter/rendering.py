@@ -1372,6 +1372,7 @@ def css_inliner() -> Callable[[str], str]:
 
     inline = css_inline.CSSInliner(
         keep_at_rules=True,
+        minify_css=True,
         load_remote_stylesheets=False,
         apply_width_attributes=True,
         apply_height_attributes=True,
