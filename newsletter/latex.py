@@ -495,6 +495,22 @@ def _braced(text: str, start: int) -> int | None:
     return None
 
 
+def _arguments(text: str, at: int, count: int) -> tuple[list[str], int] | None:
+    """A macro's ``count`` braced arguments from ``at`` on (TeX skips the white
+    space before each), and where the last ends; None when one is missing or
+    never closed (a text cut short): the macro is then left as written."""
+    args = []
+    for _ in range(count):
+        while at < len(text) and text[at].isspace():
+            at += 1
+        close = _braced(text, at) if text.startswith("{", at) else None
+        if close is None:
+            return None
+        args.append(text[at + 1:close - 1])
+        at = close
+    return args, at
+
+
 _SCRIPT_ATOM = lazy(r"\s*(\\[a-zA-Z]+|\\.|[^\s{}\\])")
 
 
@@ -912,14 +928,14 @@ def _footnotes(text: str) -> str:
     for m in _FOOTNOTE.finditer(text):
         if m.start() < pos:
             continue
-        end = _braced(text, m.end()) if text.startswith("{", m.end()) else None
-        if end is None:
+        found = _arguments(text, m.end(), 1)
+        if found is None:
             out += [text[pos:m.start()], " " if m.end() < len(text) else ""]
             pos = m.end()
             continue
-        note = text[m.end() + 1:end - 1].strip()
+        note = found[0][0].strip()
         out += [text[pos:m.start()], f" ({note})" if note else ""]
-        pos = end
+        pos = found[1]
     out.append(text[pos:])
     return "".join(out)
 
@@ -1341,19 +1357,12 @@ def _expanded(text: str, name: str, body: str, count: int) -> str:
     out, pos = [], 0
     use = re.compile(rf"\\{name}(?![a-zA-Z])")
     while (m := use.search(text, pos)) is not None:
-        end, args = m.end(), []
-        for _ in range(count):
-            while end < len(text) and text[end] == " ":
-                end += 1
-            close = _braced(text, end) if text.startswith("{", end) else None
-            if close is None:
-                break
-            args.append(text[end + 1:close - 1])
-            end = close
-        if len(args) < count:  # a use without its arguments: left as written
-            out.append(text[pos:end])
-            pos = end
+        found = _arguments(text, m.end(), count)
+        if found is None:  # a use without its arguments: left as written
+            out.append(text[pos:m.end()])
+            pos = m.end()
             continue
+        args, end = found
         shown = re.sub(r"#([1-9])", functools.partial(_argument, args), body)
         if not count and text.startswith("{}", end):
             end += 2
@@ -1490,17 +1499,11 @@ def _quantities(text: str) -> str:
     for m in _SIUNITX.finditer(text):
         if m.start() < pos:
             continue
-        groups, end = [], m.end()
-        for _ in range(_ARGUMENTS[m["kind"]]):
-            close = _braced(text, end) if text.startswith("{", end) else None
-            if close is None:
-                break
-            groups.append(text[end + 1:close - 1].strip())
-            end = close
-        else:
-            shown = _quantity(m["kind"], groups)
+        found = _arguments(text, m.end(), _ARGUMENTS[m["kind"]])
+        if found is not None:
+            shown = _quantity(m["kind"], [group.strip() for group in found[0]])
             out += [text[pos:m.start()], f"\\text{{{shown}}}" if _in_math(text, m.start()) else shown]
-            pos = end
+            pos = found[1]
     out.append(text[pos:])
     return "".join(out)
 
@@ -1554,15 +1557,10 @@ def _pdf_strings(text: str) -> str:
     for m in _PDF_STRING.finditer(text):
         if m.start() < pos:
             continue
-        first = _braced(text, m.end())
-        if first is None:
-            continue
-        after = first + len(text[first:]) - len(text[first:].lstrip())
-        second = _braced(text, after) if text.startswith("{", after) else None
-        if second is None:
-            continue
-        out += [text[pos:m.start()], text[m.end() + 1:first - 1]]
-        pos = second
+        found = _arguments(text, m.end(), 2)
+        if found is not None:
+            out += [text[pos:m.start()], found[0][0]]
+            pos = found[1]
     out.append(text[pos:])
     return "".join(out)
 

@@ -1013,3 +1013,12 @@ def test_braces_nested_thousands_deep_are_read_at_once():
     text = "$x$ " + "{" * 5000 + "a" + "}" * 5000 + " {b} " * 20000
     shown = to_unicode(text)
     assert shown.startswith("x {{{") and "{b}" not in shown and shown.rstrip().endswith(" b b")
+
+
+def test_a_macros_arguments_may_stand_after_white_space_as_tex_reads_them():
+    """An abstract's lines break anywhere: ``\\SI{5} {\\milli\\second}`` and a
+    paper's own ``\\norm`` with its argument on the next line were left as
+    written (or lost their macro: "x" for ‖x‖)."""
+    latex = ("takes \\SI{5} {\\milli\\second} and \\qty{3}\n{\\giga\\byte}; \\newcommand{\\norm}[1]{\\|#1\\|} "
+             "bounds $\\norm\n{x}$ and \\texorpdfstring{$\\alpha$}\n{alpha}")
+    assert to_unicode(latex) == "takes 5 ms and 3 GB; bounds ‖x‖ and α"
