@@ -242,7 +242,8 @@ def _script(up: bool):
         text = _arg_text(node, l2tobj, 0).strip()
         table = SUPERSCRIPT if up else SUBSCRIPT
         mapped = text.translate(table)
-        if text and all(a != b for a, b in zip(text, mapped)):
+        # an affiliation's marks keep their commas ("¹,²"): in text, not math, no script runs on after them
+        if text and all(a != b or a == "," for a, b in zip(text, mapped)) and mapped.strip(","):
             return mapped
         if up and text in ("*", "†", "‡", "§", "¶", "#"):  # an affiliation's or a note's mark
             return text
@@ -867,23 +868,32 @@ def _text_macro(m: re.Match) -> str:
 
 
 
-#: Font styles whose typeset text is their argument, unwrapped before math is found.
+#: Font switches, which style the rest of their group: ``{\\em x}``, ``{\\bfseries x}``.
+_SWITCHES = ("em|it|bf|sl|sc|tt|rm|sf|tiny|scriptsize|footnotesize|small|normalsize|large|Large|LARGE|huge|Huge"
+             "|itshape|bfseries|slshape|scshape|upshape|mdseries|ttfamily|sffamily|rmfamily|normalfont")
+#: Font styles whose typeset text is their argument, unwrapped before math is found;
+#: a switch outside a group of its own (``\\bf Keywords:``) styles what follows, and shows nothing.
 _STYLE = lazy(
     r"\\(?:emph|text(?:bf|it|sl|sc|tt|sf|rm|up|md|normal)|underline|uline|uwave|sout|st|mbox)\s*(?=\{)"
-    r"|(?<!\\)\{\\(?:em|it|bf|sl|sc|tt|rm|sf|tiny|scriptsize|footnotesize|small|normalsize|large|Large|LARGE|huge|Huge)"
-    r"(?![a-zA-Z])\s*"
+    rf"|(?<!\\)\{{\\(?:{_SWITCHES})(?![a-zA-Z])\s*"
+    rf"|(?P<switch>\\(?:{_SWITCHES})(?![a-zA-Z])\s*)"
 )
 
 
 def _unwrap_styles(text: str) -> str:
     """``\\emph{A $k$-NN}`` and ``{\\em A $k$-NN}`` -> ``A $k$-NN`` outside math (a
-    style macro inside math, ``$\\text{if } x$``, is left to the math conversion)."""
+    style macro inside math, ``$\\text{if } x$``, is left to the math conversion);
+    a switch on its own is dropped (``\\bf Keywords:`` was left as written)."""
     if "\\" not in text:
         return text
     spans = [(start, end) for start, end, _ in _math_spans(text)]
     out, pos = [], 0
     for m in _STYLE.finditer(text):
         if m.start() < pos or any(start <= m.start() < end for start, end in spans):
+            continue
+        if m["switch"]:
+            out.append(text[pos:m.start()])
+            pos = m.end()
             continue
         brace = m.end() if m.group().startswith("\\") else m.start()
         end = _braced(text, brace)

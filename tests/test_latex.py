@@ -1022,3 +1022,16 @@ def test_a_macros_arguments_may_stand_after_white_space_as_tex_reads_them():
     latex = ("takes \\SI{5} {\\milli\\second} and \\qty{3}\n{\\giga\\byte}; \\newcommand{\\norm}[1]{\\|#1\\|} "
              "bounds $\\norm\n{x}$ and \\texorpdfstring{$\\alpha$}\n{alpha}")
     assert to_unicode(latex) == "takes 5 ms and 3 GB; bounds ‖x‖ and α"
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a font switch outside a group of its own styles what follows: it was left as written
+        (r"\bf Keywords: \it diffusion, {\bfseries flows} and $\it x$", "Keywords: diffusion, flows and x"),
+        # an author's affiliation marks keep their comma: "^(1,2)" read as a formula
+        (r"A. Author\textsuperscript{1,2} and B. Author\textsuperscript{2}", "A. Author¹,² and B. Author²"),
+    ],
+)
+def test_font_switches_and_affiliation_marks_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown
