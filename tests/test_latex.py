@@ -1009,6 +1009,14 @@ def test_a_plain_groups_braces_are_not_shown(latex, shown):
     assert to_unicode(latex) == shown
 
 
+def test_braces_of_an_exports_lost_math_stay_for_it_to_be_read():
+    """A Hugging Face export drops most backslashes but keeps one (\\L of
+    Łojasiewicz): the braces of its lost math are no plain groups."""
+    text = (r"Polyak-\L ojasiewicz gives Obig(sqrt{p}{nepsilon}big) in 4D {cal N}=4 for a mask in {0, 1} "
+            r"or {-1, +1} of {g(1),g(2)}")
+    assert to_unicode(text) == text.replace(r"\L o", "Ło")
+
+
 def test_braces_nested_thousands_deep_are_read_at_once():
     text = "$x$ " + "{" * 5000 + "a" + "}" * 5000 + " {b} " * 20000
     shown = to_unicode(text)
