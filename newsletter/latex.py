@@ -908,7 +908,8 @@ def _unwrap_styles(text: str) -> str:
 
 #: A citation, with its optional arguments: ``~\\citep[see][Thm. 2]{a,b}``.
 _CITE = lazy(
-    r"(?P<tie>~)?\\(?:[cC]ite[pt]?|citealp|citealt|parencite|textcite|autocite|footcite)\*?"
+    r"(?P<tie>~)?\\(?P<name>[cC]ite(?:[pt]|alp|alt|author|year|yearpar|num)?|[pP]arencite|[tT]extcite|[aA]utocite"
+    r"|footcite|fullcite|nocite)\*?"
     r"(?:\s*\[[^\]]*\])*\s*\{(?P<keys>[^{}]*)\}"
 )
 #: A cross-reference or label, with the space or tie before it.
@@ -958,6 +959,8 @@ def _reference(m: re.Match) -> str:
 
 
 def _citation(m: re.Match) -> str:
+    if m["name"] == "nocite":  # a bibliography entry, nothing in the text
+        return ""
     keys = ", ".join(k.strip() for k in m.group("keys").split(",") if k.strip())
     return (" " if m.group("tie") else "") + f"[{keys}]" if keys else ""
 

@@ -1037,6 +1037,9 @@ def test_a_macros_arguments_may_stand_after_white_space_as_tex_reads_them():
     [
         # a font switch outside a group of its own styles what follows: it was left as written
         (r"\bf Keywords: \it diffusion, {\bfseries flows} and $\it x$", "Keywords: diffusion, flows and x"),
+        # natbib's and biblatex's other citations show their keys as \cite does; \nocite shows nothing
+        (r"As \citeauthor{smith} showed in \citeyear{smith}, \citenum{c}\nocite{d}; \Parencite{e}, \fullcite{f}",
+         "As [smith] showed in [smith], [c]; [e], [f]"),
         # an author's affiliation marks keep their comma: "^(1,2)" read as a formula
         (r"A. Author\textsuperscript{1,2} and B. Author\textsuperscript{2}", "A. Author¹,² and B. Author²"),
     ],
