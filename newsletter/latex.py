@@ -1580,7 +1580,7 @@ def _pdf_strings(text: str) -> str:
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
 #: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
-_EN_DASH = lazy(r"(?<=[\w}])--(?=\w|\\[a-zA-Z\"'`^~=.]|\{\\)")
+_EN_DASH = lazy(r"(?<=[\w})\]])--(?=[\w(\[]|\\[a-zA-Z\"'`^~=.]|\{\\)")
 #: A dash set off by spaces in text that has LaTeX (``results --- and more``, ``a -- b``).
 _SPACED_DASH = lazy(r"(?:(?<=\S)|^) (---?) (?=\S)")
 

@@ -1040,6 +1040,8 @@ def test_a_macros_arguments_may_stand_after_white_space_as_tex_reads_them():
         # natbib's and biblatex's other citations show their keys as \cite does; \nocite shows nothing
         (r"As \citeauthor{smith} showed in \citeyear{smith}, \citenum{c}\nocite{d}; \Parencite{e}, \fullcite{f}",
          "As [smith] showed in [smith], [c]; [e], [f]"),
+        # an en dash between citations or brackets ("[a]--[b]" stayed), not one starting an option
+        (r"see~\cite{a}--\cite{b} and (2019)--(2020), not \texttt{--flag}", "see [a]–[b] and (2019)–(2020), not --flag"),
         # an author's affiliation marks keep their comma: "^(1,2)" read as a formula
         (r"A. Author\textsuperscript{1,2} and B. Author\textsuperscript{2}", "A. Author¹,² and B. Author²"),
     ],
