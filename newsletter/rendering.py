@@ -456,18 +456,50 @@ def _preheader(matches: Sequence[PaperMatch]) -> str:
 
 def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
     """The reason in words under a paper.  A paper two ranked topics found
-    has a reason from each: each is named with its topic
-    ("Optimisation: close to your interest: ...; LLM reasoning: ..."), or the
-    reader cannot tell which interest a reason speaks for.  Topics giving the
-    same reason are named together ("Interpretability and LLM reasoning:
-    close in meaning to your interest"), not the reason twice."""
+    has a reason from each, and each says which interest it speaks for, in
+    a sentence: "close to your interests in Optimisation (step sizes) and
+    LLM reasoning (chain of thought)"; "Optimisation: close to your interest:
+    step sizes; LLM reasoning: close to your interest: ..." read as labels
+    nested in labels.  Topics giving the same reason are named together
+    ("close in meaning to your interests in Interpretability and LLM
+    reasoning"), not the reason twice."""
     given = [(t, _in_words(r)) for t, r in zip(m.topics, m.topic_reasons) if r]
     if len(given) > 1:
-        by_reason: dict[str, list[str]] = {}
-        for t, r in given:
-            by_reason.setdefault(r, []).append(topic_name(t))
-        return "; ".join(f"{_listed(names)}: {r}" for r, names in by_reason.items())
+        return _for_topics([(topic_name(t), r) for t, r in given])
     return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
+
+
+#: Where one reason in words ends and the next begins (a liked paper's title may hold "; ").
+_NEXT_REASON = re.compile(r"; (?=close |similar to a paper you liked)")
+_CLOSE_TO = "close to your interest: "
+
+
+def _for_topics(given: Sequence[tuple[str, str]]) -> str:
+    """The reasons of several topics (``(topic's name, reason in words)``) as
+    one sentence naming each topic: the phrases each is close to in
+    parentheses after its name, then those close in meaning, then the liked
+    papers ("similar to a paper you liked for Optimisation, “...”")."""
+    from .ranking import CLOSE_IN_MEANING
+
+    close: dict[str, list[str]] = {}  # topic -> the phrases it is close to
+    meaning: list[str] = []  # topics close in meaning
+    liked: dict[str, list[str]] = {}  # a liked paper's words -> its topics
+    for name, reason in given:
+        for part in _NEXT_REASON.split(reason):
+            if part.startswith(_CLOSE_TO):
+                close.setdefault(name, []).append(part.removeprefix(_CLOSE_TO))
+            elif part == CLOSE_IN_MEANING:
+                meaning.append(name)
+            else:
+                liked.setdefault(part, []).append(name)
+    out = []
+    if close:
+        topics = [f"{name} ({', '.join(phrases)})" for name, phrases in close.items()]
+        out.append(f"close to your interest{'s' if len(topics) > 1 else ''} in {_listed(topics)}")
+    if meaning:
+        out.append(f"close in meaning to your interest{'s' if len(meaning) > 1 else ''} in {_listed(meaning)}")
+    out += [part.replace(" you liked,", f" you liked for {_listed(names)},", 1) for part, names in liked.items()]
+    return "; ".join(out)
 
 
 def also_in(

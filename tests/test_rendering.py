@@ -985,7 +985,11 @@ def test_each_reason_of_a_paper_two_ranked_topics_found_names_its_topic(workdir,
         first, second = (names[t] for t in p["topics"])
         card = text.split(f"] {p['title']}\n", 2)[2]  # after the contents line, the card
         why = next(line for line in card.splitlines() if line.startswith("Why: "))
-        assert why.startswith(f"Why: {first}: close") and f"; {second}: " in why, why
+        # in one sentence naming each topic ("Why: Step sizes: close to your interest: ...; Learning rates: ..."
+        # read as labels nested in labels)
+        assert first in why and second in why and f"{first}: close" not in why, why
+        assert why.startswith(("Why: Close to your interests in ", "Why: Close to your interest in ",
+                               "Why: Close in meaning to your interests in ")), why
         assert f"] {p['title']}\n" in _sections(text)[first]
     for p in bob["papers"]:
         if len(p["topics"]) == 1:  # one topic: its reason as it is, no label
@@ -1117,7 +1121,9 @@ def test_a_misspelt_name_in_a_template_suggests_the_one_meant(tmp_path, body, ex
 
 def test_two_topics_giving_the_same_reason_are_named_together():
     """'Interpretability: close in meaning to your interest; LLM reasoning:
-    close in meaning to your interest' said the same thing twice."""
+    close in meaning to your interest' said the same thing twice; each topic
+    is named in the sentence, its phrases after it, not as a label before
+    "close to your interest: ..." (a label nested in a label)."""
     from newsletter.matching import PaperMatch
     from newsletter.models import Paper
     from newsletter.rendering import reason_text
@@ -1126,12 +1132,16 @@ def test_two_topics_giving_the_same_reason_are_named_together():
     names = {"interp": "Interpretability", "llm": "LLM reasoning", "gen": "Generative models"}.__getitem__
     same = PaperMatch(paper, 1.0, ("interp", "llm"), (), (),
                       topic_reasons=("close in meaning to your interest", "close in meaning to your interest"))
-    assert reason_text(same, names) == "Interpretability and LLM reasoning: close in meaning to your interest"
+    assert reason_text(same, names) == "close in meaning to your interests in Interpretability and LLM reasoning"
     mixed = PaperMatch(paper, 1.0, ("interp", "llm", "gen"), (), (), topic_reasons=(
         "close to your interest: feature attribution", "close in meaning to your interest",
         "close in meaning to your interest"))
-    assert reason_text(mixed, names) == ("Interpretability: close to your interest: feature attribution; "
-                                         "LLM reasoning and Generative models: close in meaning to your interest")
+    assert reason_text(mixed, names) == ("close to your interest in Interpretability (feature attribution); "
+                                         "close in meaning to your interests in LLM reasoning and Generative models")
+    close = PaperMatch(paper, 1.0, ("interp", "llm"), (), (), topic_reasons=(
+        "close to your interest: feature attribution, probing", "close to your interest: chain of thought"))
+    assert reason_text(close, names) == ("close to your interests in Interpretability (feature attribution, "
+                                         "probing) and LLM reasoning (chain of thought)")
 
 
 def test_a_long_phrase_term_is_named_and_marked_whole_only_a_regex_by_its_ends():
@@ -1221,8 +1231,8 @@ def test_a_liked_paper_is_named_in_words_not_as_the_config_key():
                                        "similar to a paper you liked, \u201cFinding ε-Stationary Points; in Few Queries\u201d")
     two = PaperMatch(paper, 1.0, ("theory", "gen"), (), (), topic_reasons=(
         "close to your interest: sample complexity", "like: Reflected Diffusion Models"))
-    assert reason_text(two, names) == ("Learning theory: close to your interest: sample complexity; "
-                                       "Generative modelling: similar to a paper you liked, \u201cReflected Diffusion Models\u201d")
+    assert reason_text(two, names) == ("close to your interest in Learning theory (sample complexity); "
+                                       "similar to a paper you liked for Generative modelling, \u201cReflected Diffusion Models\u201d")
 
 
 def test_the_preheader_names_the_best_papers_not_the_subject_again(tmp_path):
