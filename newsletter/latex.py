@@ -1617,8 +1617,8 @@ BARE_GROUP_DEPTH = 8
 
 def _bare_groups(segment: str) -> str:
     """``segment`` without the braces of its plain groups, innermost first,
-    as typeset: "A {BERT} model" read "A {BERT} model" in an abstract with
-    LaTeX, and ``\\emph{very {nested} claim}`` "very {nested} claim".  A macro's
+    as typeset: in an abstract with LaTeX, "A {BERT} model" and
+    ``\\emph{very {nested} claim}`` were shown with their braces.  A macro's
     argument (one it does not know stays as written) keeps its braces.
     Groups nested deeper than :data:`BARE_GROUP_DEPTH` keep their outer ones."""
     for _ in range(BARE_GROUP_DEPTH):

@@ -67,7 +67,8 @@ def list_id(config: Config) -> str:
     messages like these", Thunderbird's and Apple Mail's list handling);
     without it a digest was told from its sender's other mail by the From
     address alone.  The label is the digest's title as a DNS label under
-    the sender's domain; the title is the phrase when it is plain ASCII words."""
+    the sender's domain; the title is the phrase when it is words (RFC
+    2047-encoded where not ASCII), none when it would need quoting."""
     return _list_id(config.email.title, sender_domain(config))
 
 
