@@ -476,29 +476,36 @@ _CLOSE_TO = "close to your interest: "
 
 def _for_topics(given: Sequence[tuple[str, str]]) -> str:
     """The reasons of several topics (``(topic's name, reason in words)``) as
-    one sentence naming each topic: the phrases each is close to in
-    parentheses after its name, then those close in meaning, then the liked
-    papers ("similar to a paper you liked for Optimisation, “...”")."""
+    one sentence naming each topic: those close to phrases of theirs with
+    the phrases in parentheses after each name, those close in meaning, and
+    each liked paper ("similar to a paper you liked for Optimisation, “...”"),
+    in the order the topics give them (the card's own topic first)."""
     from .ranking import CLOSE_IN_MEANING
 
     close: dict[str, list[str]] = {}  # topic -> the phrases it is close to
     meaning: list[str] = []  # topics close in meaning
     liked: dict[str, list[str]] = {}  # a liked paper's words -> its topics
+    order: dict[str, None] = {}  # the kinds of reason, as first given
     for name, reason in given:
         for part in _NEXT_REASON.split(reason):
             if part.startswith(_CLOSE_TO):
                 close.setdefault(name, []).append(part.removeprefix(_CLOSE_TO))
+                order.setdefault(_CLOSE_TO)
             elif part == CLOSE_IN_MEANING:
                 meaning.append(name)
+                order.setdefault(CLOSE_IN_MEANING)
             else:
                 liked.setdefault(part, []).append(name)
+                order.setdefault(part)
     out = []
-    if close:
-        topics = [f"{name} ({', '.join(phrases)})" for name, phrases in close.items()]
-        out.append(f"close to your interest{'s' if len(topics) > 1 else ''} in {_listed(topics)}")
-    if meaning:
-        out.append(f"close in meaning to your interest{'s' if len(meaning) > 1 else ''} in {_listed(meaning)}")
-    out += [part.replace(" you liked,", f" you liked for {_listed(names)},", 1) for part, names in liked.items()]
+    for kind in order:
+        if kind == _CLOSE_TO:
+            topics = [f"{name} ({', '.join(phrases)})" for name, phrases in close.items()]
+            out.append(f"close to your interest{'s' if len(topics) > 1 else ''} in {_listed(topics)}")
+        elif kind == CLOSE_IN_MEANING:
+            out.append(f"close in meaning to your interest{'s' if len(meaning) > 1 else ''} in {_listed(meaning)}")
+        else:
+            out.append(kind.replace(" you liked,", f" you liked for {_listed(liked[kind])},", 1))
     return "; ".join(out)
 
 
