@@ -1634,7 +1634,13 @@ def _bare_groups(segment: str) -> str:
     return segment
 
 
+#: A line break's extra space, ``\\\\[2pt]``: a length, nothing shown.
+_BREAK_LENGTH = lazy(r"(?<!\\)((?:\\\\)+)\*?\[\s*[-+]?[\d.]+\s*(?:pt|em|ex|mm|cm|in|bp|pc|sp|mu|\\[a-zA-Z]+)\s*\]")
+
+
 def _text(segment: str) -> str:
+    if "\\\\[" in segment:  # "First line\\[2pt] second" showed "[2pt]"
+        segment = _BREAK_LENGTH.sub(r"\1", segment)
     segment = _dashes(segment)
     if "~" in segment:
         segment = _TIE.sub(" ", segment)
