@@ -393,6 +393,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("ddagger", "‡"),
             spec("S", "§"),
             spec("P", "¶"),
+            spec("lq", "‘"),  # plain TeX's quotes: \lq x\rq stayed as written
+            spec("rq", "’"),
             spec("pounds", "£"),
             spec("textsterling", "£"),
             spec("euro", "€"),
@@ -1590,7 +1592,7 @@ _TIE = lazy(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
 #: A letter macro ended by a space, which TeX swallows: ``Polyak-\L ojasiewicz`` is "Łojasiewicz".
 _LETTER_MACRO_SPACE = lazy(
     r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])"
-    r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
+    r"|(\\(?:text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right))|lq))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
     # a dash or a backslash written as a macro: "trade\\textendash off" is "trade–off", not "trade– off"
     r"|(\\text(?:endash|emdash|backslash))[ \t]+(?=\w)"
     # a unit's prefix or symbol written as a macro: "5\\textmu m" is "5µm", "\\textasciitilde 5" is "~5"

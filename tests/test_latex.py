@@ -1042,6 +1042,8 @@ def test_a_macros_arguments_may_stand_after_white_space_as_tex_reads_them():
          "As [smith] showed in [smith], [c]; [e], [f]"),
         # an en dash between citations or brackets ("[a]--[b]" stayed), not one starting an option
         (r"see~\cite{a}--\cite{b} and (2019)--(2020), not \texttt{--flag}", "see [a]–[b] and (2019)–(2020), not --flag"),
+        # plain TeX's quote macros
+        (r"\lq single\rq{} quotes and $x$", "‘single’ quotes and x"),
         # a line break's extra space is a length, not text: "First line [2pt] second"
         (r"First line\\[2pt] second with $x$, a\\*[1.5em]b; \\[a] stays", "First line second with x, a b; [a] stays"),
         # an author's affiliation marks keep their comma: "^(1,2)" read as a formula
