@@ -500,8 +500,11 @@ def _for_topics(given: Sequence[tuple[str, str]]) -> str:
     out = []
     for kind in order:
         if kind == _CLOSE_TO:
-            topics = [f"{name} ({', '.join(phrases)})" for name, phrases in close.items()]
-            out.append(f"close to your interest{'s' if len(topics) > 1 else ''} in {_listed(topics)}")
+            by_phrases: dict[str, list[str]] = {}  # topics close to the same phrases are named together
+            for name, phrases in close.items():
+                by_phrases.setdefault(", ".join(phrases), []).append(name)
+            topics = [f"{_listed(names)} ({phrases})" for phrases, names in by_phrases.items()]
+            out.append(f"close to your interest{'s' if len(close) > 1 else ''} in {_listed(topics)}")
         elif kind == CLOSE_IN_MEANING:
             out.append(f"close in meaning to your interest{'s' if len(meaning) > 1 else ''} in {_listed(meaning)}")
         else:

@@ -1146,6 +1146,10 @@ def test_two_topics_giving_the_same_reason_are_named_together():
         "close to your interest: feature attribution, probing", "close to your interest: chain of thought"))
     assert reason_text(close, names) == ("close to your interests in Interpretability (feature attribution, "
                                          "probing) and LLM reasoning (chain of thought)")
+    alike = PaperMatch(paper, 1.0, ("interp", "llm", "gen"), (), (), topic_reasons=(
+        "close to your interest: probing", "close to your interest: probing", "close to your interest: x"))
+    assert reason_text(alike, names) == ("close to your interests in Interpretability and LLM reasoning (probing) "
+                                         "and Generative models (x)")
 
 
 def test_a_long_phrase_term_is_named_and_marked_whole_only_a_regex_by_its_ends():
