@@ -1605,12 +1605,12 @@ def _dashes(text: str) -> str:
     return _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", text))
 
 
-#: A group of words (``{BERT}``, ``very {nested} claim`` of an unwrapped ``\\emph``),
-#: not a macro's argument nor a script's: LaTeX prints its text.  Not one glued to
+#: A group of words (``{BERT}``, ``very {nested} claim`` of an unwrapped ``\\emph``) or
+#: an empty one, not a macro's argument nor a script's: LaTeX prints its text.  Not one glued to
 #: a word or a group, an old font switch, or one of numbers or symbols: those are
 #: an export's lost math (``sqrt{p}{n}``, ``{cal N}``, the set ``{0, 1}``), which
 #: :func:`lost_math_shown` reads.
-_BARE_GROUP = lazy(r"(?<![\\^_\]}\w])\{(?!(?:cal|bf|rm|bb|it|em|sc|tt|sf|sl) )([^\W\d_](?:[^\W\d_]|[ '’-])*)\}")
+_BARE_GROUP = lazy(r"(?<![\\^_\]}\w])\{(?!(?:cal|bf|rm|bb|it|em|sc|tt|sf|sl) )((?:[^\W\d_](?:[^\W\d_]|[ '’-])*)?)\}")
 #: What a macro's argument follows: the macro's name (``\\foo{x}``, ``\\"{o}``).
 _MACRO_BEFORE = lazy(r"\\(?:[a-zA-Z]+\*?|[^a-zA-Z])\s*\Z")
 #: How deep :func:`_bare_groups` looks (a hostile feed's braces nest thousands deep).

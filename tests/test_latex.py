@@ -996,7 +996,7 @@ def test_a_stacked_relation_and_a_product_denominator_read_as_typeset(latex, sho
     ("latex", "shown"),
     [
         # a plain group's braces are no text: "A {BERT} model" was shown with them
-        (r"A {BERT} model for {NLP} with $x$.", "A BERT model for NLP with x."),
+        (r"A {BERT} model for {} {{}} {NLP} with $x$.", "A BERT model for NLP with x."),
         # ... nor inside a style unwrapped, nested: "very {nested} claim", "lottery {ticket}"
         (r"A \emph{very {nested} claim} and {\em lottery {ticket}} and \emph{a {b {c}} d}.",
          "A very nested claim and lottery ticket and a b c d."),
