@@ -361,6 +361,12 @@ class State(ABC):
         a worker that went on delivering them would send them twice."""
         return None
 
+    def ready_for_threads(self) -> None:
+        """Make sure delivery threads will be able to record what they deliver,
+        before anything is claimed; StateError when they could not (then
+        nothing is sent).  Nothing to do where they share this handle."""
+        return None
+
     def for_thread(self) -> State:
         """A handle for another thread (the delivery threads record outcomes
         through it).  Close it when done unless it is this state itself."""
