@@ -1719,6 +1719,18 @@ class _AliasProblem(Exception):
 _STR = "tag:yaml.org,2002:str"
 
 
+def _events(text: str) -> Iterator[Any]:
+    """``yaml.parse(text, Loader=_Loader)``, with one call into the parser per
+    event, not two (a big subscriber list is some 15 events a subscriber)."""
+    loader = _Loader(text)
+    try:
+        get = loader.get_event
+        while (event := get()) is not None:
+            yield event
+    finally:
+        loader.dispose()
+
+
 def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Problem]] | None:
     """A plain document (no anchors, aliases, merge keys or explicit tags, the
     usual config) straight from the parser's events: the data, the line of
@@ -1740,7 +1752,7 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     result: Any = None
     documents = 0
     scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
-    for event in yaml.parse(text, Loader=_Loader):
+    for event in _events(text):
         kind = type(event)
         if kind is scalar_event or kind is mapping_start or kind is sequence_start:
             if event.anchor is not None or (event.tag is not None and not (kind is scalar_event and event.tag == "!")):

@@ -836,6 +836,27 @@ def test_the_executable_collects_garbage_again_once_the_config_is_read(workdir):
     assert enabled == "True" and int(frozen) > 10_000
 
 
+def test_the_executable_builds_its_models_without_looking_for_pydantic_plugins(workdir):
+    """pydantic reads every installed distribution's entry points for its
+    plugins at the first model (4 ms of the start): the executable imports
+    its models with them off, and leaves the environment as it found it."""
+    write_config(workdir, BASIC_CONFIG)
+    seen = workdir / "plugins-seen"
+    before = ("import atexit, os, sys\n"
+              "os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None)\n"
+              "def seen():\n"
+              "    loader = sys.modules.get('pydantic.plugin._loader')\n"
+              f"    open({str(seen)!r}, 'w').write(f\"{{loader._plugins}} {{os.environ.get('PYDANTIC_DISABLE_PLUGINS')}}\")\n"
+              "atexit.register(seen)")
+    r = _entry_point(workdir, "validate", before=before)
+    assert r.returncode == 0, r.stderr
+    assert seen.read_text() == "None None"  # never scanned (a scan leaves {}); the variable gone again
+    before = before.replace("os.environ.pop('PYDANTIC_DISABLE_PLUGINS', None)", "os.environ['PYDANTIC_DISABLE_PLUGINS'] = 'x'")
+    r = _entry_point(workdir, "validate", before=before)
+    assert r.returncode == 0, r.stderr
+    assert seen.read_text() == "{} x"  # the user's setting is theirs: plugins looked for, the variable kept
+
+
 def test_entry_point_flushes_everything_written_to_a_pipe(workdir):
     # Far more than a pipe's buffer, written without a flush per line.
     write_config(workdir, BASIC_CONFIG)
