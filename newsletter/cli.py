@@ -959,7 +959,8 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         if r.retry_at and not r.due:
             nxt += f"; a failed digest is retried from {fmt(r.retry_at)}"
         if r.held:
-            nxt = f"held: refused {r.failures} times ({r.last_error}); not retried until the address is fixed"
+            nxt = (f"held: refused {r.failures} times ({r.last_error}); not retried until the address is fixed, "
+                   f"or `newsletter send --subscriber {r.email}` tries it")
         if r.unsubscribed:
             nxt = f"unsubscribed {fmt(r.unsubscribed)}, no digest until re-subscribed"
         click.echo(f"{r.email}: {when}; last sent {fmt(r.last_sent)}; {nxt}")

@@ -1279,6 +1279,7 @@ class Config(_Model):
 
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
+    _mtime: float | None = PrivateAttr(default=None)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
     _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_state(v)))
@@ -1314,6 +1315,13 @@ class Config(_Model):
     @property
     def base_dir(self) -> Path:
         return self._file.parent
+
+    @property
+    def read_at(self) -> float | None:
+        """The file's modification time when it was read (None for a config not
+        read from a file): a watcher comparing with it sees an edit made after
+        the read, where a time taken later missed one made in between."""
+        return self._mtime
 
     def resolve(self, path: str | os.PathLike) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -1492,7 +1500,9 @@ def load_config(path: str | os.PathLike) -> Config:
         encoding = {"utf-16": "UTF-16 text after its byte order mark", "utf-8": "UTF-8 text"}.get(codec, f"{codec.upper()} text")
         raise ConfigError(Problem(f"not {encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8",
                                   shown, line)) from None
-    return parse_config(text, path)
+    config = parse_config(text, path)
+    config._mtime = info.st_mtime
+    return config
 
 
 #: A line holding ``key: value`` (or ``- key: value``): where its key starts, the key, the value.

@@ -751,9 +751,10 @@ class TopicIndex:
             self._scored[key] = scored
         self._tail = {pid: _tail(p) for pid, p in papers.items()}
         # A paper sent under its title (a listing without arXiv ids) and read
-        # today with its arXiv id, or the other way round, is the same paper:
-        # the sent set holds both keys (see state.sent_keys).
-        self._title_key = {pid: p.title_key for pid, p in papers.items()}
+        # today with its arXiv id, or the other way round, or under a title
+        # changed since, is the same paper: the sent set holds both keys (see
+        # state.sent_keys), and the paper every key it was seen under (Paper.keys).
+        self._keys = {pid: p.keys for pid, p in papers.items()}
         self._selected: dict[tuple, tuple[PaperMatch, ...]] = {}
         for key, scored in self._scored.items():
             self._ranked[key] = sorted(scored, key=lambda pid: (-scored[pid].score, self._tail[pid]))
@@ -809,7 +810,7 @@ class TopicIndex:
             for pid in self._ranked[key]:
                 if taken >= cap:
                     break
-                if pid not in exclude and self._title_key[pid] not in exclude:
+                if exclude.isdisjoint(self._keys[pid]):
                     candidates.add(pid)
                     taken += 1
         if len(keys) > 1:
@@ -823,7 +824,7 @@ class TopicIndex:
             if any(pid in self._scored[k] for k in keys):
                 candidates.add(pid)
         if exclude:
-            candidates = {pid for pid in candidates if pid not in exclude and self._title_key[pid] not in exclude}
+            candidates = {pid for pid in candidates if exclude.isdisjoint(self._keys[pid])}
 
         selected = []
         for pid in candidates:
