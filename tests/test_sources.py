@@ -2483,7 +2483,8 @@ def test_validate_without_fetch_looks_nothing_up(http_server, tmp_path):
     http_server.route("/api/query", _listing_or(recorded("arxiv-api-liked.xml")))
     config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
     pipeline.validate(config, warn=Collect(), now=NOW)
-    assert http_server.requests == [] and not (tmp_path / "cache").exists()
+    assert http_server.requests == []
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["templates"]  # nothing fetched, templates compiled
 
 
 def test_a_saved_file_of_another_source_type_names_the_type_that_reads_it():
