@@ -149,12 +149,35 @@ class _Command(click.Command):
         )
 
 
+#: The command a newcomer means by another word (`newsletter help`, `check`,
+#: `start`): click's guess goes by spelling only ('start': 'state').
+_OTHER_WORDS = {
+    "help": "`newsletter --help` lists the commands, `newsletter COMMAND --help` explains one.",
+    **dict.fromkeys(("check", "verify", "lint"), "Did you mean 'validate'?"),
+    **dict.fromkeys(("setup", "new", "create", "config"), "Did you mean 'init' (writes a starter config.yaml)?"),
+    **dict.fromkeys(("start", "daemon", "scheduler"), "Did you mean 'run' (sends on the schedule until stopped)?"),
+    **dict.fromkeys(("test", "try"), "Did you mean 'test-email --to ADDRESS' (one digest now), or 'preview'?"),
+    **dict.fromkeys(("deliver", "mail"), "Did you mean 'send'?"),
+    **dict.fromkeys(("list", "fetch"), "Did you mean 'papers'?"),
+    **dict.fromkeys(("status", "next"), "Did you mean 'schedule'?"),
+}
+
+
 class _Group(click.Group):
     """Commands whose reader goes away (``newsletter papers | head -1``) end
     quietly with exit 0, as they would have had the reader read on."""
 
     command_class = _Command
     group_class = type  # `newsletter state ...`: a _Group too, its commands _Commands
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            meant = _OTHER_WORDS.get(args[0].casefold()) if args and self.name == "cli" else None
+            if meant is None:
+                raise
+            raise click.UsageError(f"No such command {args[0]!r}. {meant}", ctx) from None
 
     def invoke(self, ctx: click.Context):
         try:
@@ -178,7 +201,12 @@ class _Group(click.Group):
 @click.version_option(package_name="paper-digest-mailer", prog_name="newsletter")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
-    """Paper Digest: topic-filtered e-mail digests of new research papers."""
+    """Paper Digest: topic-filtered e-mail digests of new research papers.
+
+    First time: `newsletter init` writes a commented starter config.yaml in this
+    folder; then `newsletter validate`, `newsletter test-email --to YOU@...`
+    and `newsletter send` (README, "Your own digest").
+    """
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -343,7 +371,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                     "shows them)") if before else ""
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}")
         for m in matches:
-            score = f"{m.score:5.2f}" if m.reasons else f"{m.score:5}"
+            score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")
             # the reason in words (ranked topics) and the rule terms that matched (rules)
             terms = ", ".join(f"{h.term} ({h.field})" for h in m.hits)
@@ -799,12 +827,15 @@ def init(state: _State, path: str | None, force: bool) -> None:
     PATH defaults to the --config file (./config.yaml); a folder gets a
     config.yaml inside.  An existing file is never replaced without --force.
     """
-    from .starter import write_starter
+    from .starter import starter_zone, write_starter
 
     written = write_starter(path or state.config_path, force=force)
     click.echo(f"wrote {written}")
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
-    click.echo(f"next: put your address in it, then `newsletter{flag} validate`, "
+    # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's
+    zone = (" (and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
+            if starter_zone() == "UTC" else "")
+    click.echo(f"next: put your address{zone} in it, then `newsletter{flag} validate`, "
                f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
 
 
@@ -839,7 +870,7 @@ def _has_digests(outbox: Path) -> bool:
 
 
 @cli.command("test-email")
-@click.option("--to", "to", required=True, metavar="ADDRESS", help="Where to send the test digest.")
+@click.option("--to", "to", metavar="ADDRESS", help="Where to send the test digest (required).")
 @click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber,
               help="Send this subscriber's digest [default: a sample one].")
 @click.option("--json", "as_json", is_flag=True, help="Print what was sent as JSON.")
@@ -851,6 +882,9 @@ def test_email(state: _State, to: str, subscriber: str | None, as_json: bool, no
     Checks the delivery settings and shows the email in your own mail
     client; the next `send` is the same as if this had not run.
     """
+    if to is None:
+        raise click.UsageError(f"Missing option '--to': the address the test digest goes to, your own "
+                               f"(--to {_an_address(state)})")
     for advice in pipeline.port_advice(state.config):  # before it waits out a timeout on the port
         warn(str(advice))
     sent = pipeline.send_test_email(state.config, to, now=now, subscriber=subscriber, warn=warn)
@@ -860,6 +894,16 @@ def test_email(state: _State, to: str, subscriber: str | None, as_json: bool, no
         emit_json(dataclasses.asdict(sent))
         return
     click.echo(str(sent))
+
+
+def _an_address(state: _State) -> str:
+    """An address to show in ``--to``'s example: the config's first
+    subscriber's (most often the newcomer's own), else a placeholder."""
+    try:
+        subscribers = state.config.subscribers
+    except NewsletterError:  # a broken config says so at the command that needs it
+        return "YOU@EXAMPLE.ORG"
+    return subscribers[0].email if subscribers else "YOU@EXAMPLE.ORG"
 
 
 @cli.group("state")
@@ -915,7 +959,8 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         if r.retry_at and not r.due:
             nxt += f"; a failed digest is retried from {fmt(r.retry_at)}"
         if r.held:
-            nxt = f"held: refused {r.failures} times ({r.last_error}); not retried until the address is fixed"
+            nxt = (f"held: refused {r.failures} times ({r.last_error}); not retried until the address is fixed, "
+                   f"or `newsletter send --subscriber {r.email}` tries it")
         if r.unsubscribed:
             nxt = f"unsubscribed {fmt(r.unsubscribed)}, no digest until re-subscribed"
         click.echo(f"{r.email}: {when}; last sent {fmt(r.last_sent)}; {nxt}")

@@ -853,10 +853,22 @@ def _schedule(value):
         said = "false (an unquoted no, off or false)" if value is False else repr(value)
         raise ValueError(f"schedule {said}: for a digest at every `send` (cron's pace), leave schedule: out, "
                          "or write schedule: null where the top-level schedule: would apply")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+        raise ValueError(_schedule_as_number(value))
     if not isinstance(value, str):
         raise ValueError(f"expected a schedule string, got {value!r}")
     _refuse_zone_in_schedule(value)
     return parse_schedule(value)
+
+
+def _schedule_as_number(value: int) -> str:
+    """``schedule: 8:00`` unquoted: YAML 1.1 reads H:MM as a number in base
+    60 (480), and the message said only "got 480", a number nobody wrote."""
+    if value < 24:
+        return f"expected a schedule string, got the number {value}; did you mean schedule: 'daily at {value:02d}:00'?"
+    hour, minute = divmod(value, 60)
+    return (f"expected a schedule string, got the number {value}: YAML reads an unquoted {hour}:{minute:02d} as "
+            f"minutes in base 60; did you mean schedule: 'daily at {hour:02d}:{minute:02d}'?")
 
 
 def _refuse_zone_in_schedule(value: str) -> None:
@@ -879,6 +891,21 @@ def _refuse_zone_in_schedule(value: str) -> None:
                      "(in this subscriber, or at the top for everyone)")
 
 
+#: What people write for "every paper that matches" (0 and -1 as many tools mean it).
+_NO_LIMIT = ("all", "unlimited", "no limit", "none", "any", "inf", "infinite", "infinity", "max", "0", "-1")
+
+
+def _max_papers(value: Any) -> Any:
+    """``max_papers: 0`` (or ``all``, ``-1``), meaning no limit as in many
+    tools, got "expected greater than or equal to 1": say what the most is,
+    and how a subscriber gets nothing for a while."""
+    if value is not None and not isinstance(value, bool) and str(value).strip().casefold() in _NO_LIMIT:
+        raise ValueError(f"{value!r} is no number of papers (1 to 1000): for every paper its topics take, write "
+                         "max_papers: 1000, the most; to send this subscriber nothing for a while, "
+                         "`newsletter unsubscribe EMAIL`")
+    return value
+
+
 class Subscriber(_Model):
     email: str
     name: str | None = None
@@ -895,6 +922,7 @@ class Subscriber(_Model):
     _v_tz = field_validator("timezone")(lambda cls, v: v if v is None else check_timezone(v))
 
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
+    _v_max_papers = field_validator("max_papers", mode="before")(lambda cls, v: _max_papers(v))
 
     @property
     def label(self) -> str:
@@ -1007,7 +1035,10 @@ class EmailSettings(_Model):
             return value
         check_header_text(value)
         if not re.match(r"^(mailto:[^\s@]+@[^\s@]+|https://\S+)$", value):
-            raise ValueError(f"{value!r} must be a mailto: address or an https:// URL")
+            # an address alone, as people write where to send requests: say the mailto: form
+            bare = re.fullmatch(r"[^\s@:<>]+@[^\s@:<>]+", value.strip())
+            raise ValueError(f"{value!r} must be a mailto: address or an https:// URL" + (
+                f" (for requests by mail: mailto:{value.strip()}?subject=unsubscribe)" if bare else ""))
         if bad := re.search(r"[<>,\"]", value):
             # List-Unsubscribe is a list of <URL>s: these would end or split it (RFC 2369)
             raise ValueError(f"{value!r}: {bad.group()!r} must be percent-encoded in the unsubscribe URL")
@@ -1043,6 +1074,38 @@ def unset_variable(name: str, key: str, state: str, holds: str) -> str:
         return f"environment variable {name} is {state} ({holds}{unset_hint(name)})"
     return (f"the environment variable it names is {state} (the name is not shown: it does not look like a variable "
             f"name such as SMTP_PASSWORD, and may be the secret itself; {key} holds the variable's NAME)")
+
+
+#: How to make a signing key, said where a key is missing or too short.
+MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+#: What ``web.secret_env``'s variable holds, said when it is unset.
+SECRET_HOLDS = ("it must hold the key that signs unsubscribe links, the same one `newsletter serve` checks them "
+                f"with; for a first key: {MAKE_A_KEY}")
+
+
+def password_holds(username: str | None) -> str:
+    """What ``delivery.password_env``'s variable holds, said when it is unset."""
+    return f"it must hold the SMTP password{' for ' + username if username else ''}"
+
+
+def _unset_secrets(data: dict, lines: dict, shown: str, problems: list[Problem]) -> list[Problem]:
+    """The SMTP password's and the signing key's variables left unset, for a
+    config broken elsewhere: they were checked only once the config loaded, so
+    ``validate`` named them one run after its other problems were mended."""
+    found = []
+    smtp = d if isinstance(d := data.get("delivery"), dict) and d.get("transport") == "smtp" else {}
+    web = w if isinstance(w := data.get("web"), dict) else {}
+    username = smtp.get("username") if isinstance(smtp.get("username"), str) else None
+    for section, key, holds in (("delivery", "password_env", password_holds(username)),
+                                ("web", "secret_env", SECRET_HOLDS)):
+        name = (smtp if section == "delivery" else web).get(key)
+        said = any(p.path and p.path.startswith(f"{section}.{key}") for p in problems)
+        if not isinstance(name, str) or said or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or os.environ.get(name):
+            continue
+        state = "empty" if os.environ.get(name) == "" else "not set"
+        found.append(Problem(unset_variable(name, key, state, holds), shown, _line_for(lines, (section, key)),
+                             f"{section}.{key}"))
+    return found
 
 
 def unset_hint(name: str) -> str:
@@ -1216,6 +1279,7 @@ class Config(_Model):
 
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
+    _mtime: float | None = PrivateAttr(default=None)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
     _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_state(v)))
@@ -1251,6 +1315,13 @@ class Config(_Model):
     @property
     def base_dir(self) -> Path:
         return self._file.parent
+
+    @property
+    def read_at(self) -> float | None:
+        """The file's modification time when it was read (None for a config not
+        read from a file): a watcher comparing with it sees an edit made after
+        the read, where a time taken later missed one made in between."""
+        return self._mtime
 
     def resolve(self, path: str | os.PathLike) -> Path:
         """A path from the config, relative to the config file's folder."""
@@ -1306,6 +1377,10 @@ class Config(_Model):
         for sub in self.subscribers:
             if sub.email.lower() == key:
                 return sub
+        named_so = [s for s in self.subscribers if "@" not in email and (s.name or "").casefold() == email.strip().casefold()]
+        if named_so:  # `--subscriber "Ada Lovelace"`: the name under name:, not the address
+            raise ConfigError(Problem(f"no subscriber {email!r} in the config: the subscriber is named by address, "
+                                      f"{named_so[0].email} (whose name: is {named_so[0].name})", str(self._file)))
         raise ConfigError(Problem(f"no subscriber {email!r} in the config ({self._known(key)})", str(self._file)))
 
     def _known(self, key: str) -> str:
@@ -1362,10 +1437,22 @@ ALIAS_ALLOWANCE = 100_000
 
 def _other_extension(path: Path) -> Path | None:
     """The same name with YAML's other extension (``config.yml`` for
-    ``config.yaml``, and back), when that file exists."""
+    ``config.yaml``, and back), when that file exists; else a file beside it
+    an editor or a download named otherwise: ``config.yaml.txt`` (Notepad,
+    TextEdit), ``Config.yaml``, ``config`` without its extension."""
     twin = {".yaml": ".yml", ".yml": ".yaml"}.get(path.suffix.lower())
     other = path.with_suffix(twin) if twin else None
-    return other if other is not None and other.is_file() else None
+    if other is not None and other.is_file():
+        return other
+    if not twin:
+        return None
+    stem = path.stem.casefold()
+    names = {f"{stem}{end}" for end in (".yaml", ".yml", ".yaml.txt", ".yml.txt", ".txt", "")}
+    try:
+        found = sorted(f for f in path.parent.iterdir() if f.name.casefold() in names and f.is_file())
+    except OSError:  # a folder we may not list
+        return None
+    return found[0] if found else None
 
 
 def load_config(path: str | os.PathLike) -> Config:
@@ -1392,6 +1479,8 @@ def load_config(path: str | os.PathLike) -> Config:
         hint = "`newsletter init` writes a starter one; or use --config or $NEWSLETTER_CONFIG"
         if (twin := _other_extension(path)) is not None:  # config.yml beside a default of config.yaml
             hint = f"{twin} is there: --config {twin}"
+            if twin.suffix.lower() not in (".yaml", ".yml") or twin.name.casefold() == path.name.casefold():
+                hint = f"{twin} is there: rename it to {path.name} (an editor's extension or case), or --config {twin}"
         raise ConfigError(Problem(f"config file not found ({hint})", shown)) from None
     except OSError as exc:
         raise ConfigError(Problem(f"cannot read: {exc.strerror}", shown)) from None
@@ -1411,7 +1500,9 @@ def load_config(path: str | os.PathLike) -> Config:
         encoding = {"utf-16": "UTF-16 text after its byte order mark", "utf-8": "UTF-8 text"}.get(codec, f"{codec.upper()} text")
         raise ConfigError(Problem(f"not {encoding} ({exc.reason} at byte {exc.start}); save it as UTF-8",
                                   shown, line)) from None
-    return parse_config(text, path)
+    config = parse_config(text, path)
+    config._mtime = info.st_mtime
+    return config
 
 
 #: A line holding ``key: value`` (or ``- key: value``): where its key starts, the key, the value.
@@ -1457,6 +1548,72 @@ def _unclosed_quote(rows: list[str], line: int, context_line: int | None) -> tup
     return None
 
 
+#: A key whose value is a block of text on the lines below (``about: >-``, ``about: |``).
+_BLOCK_KEY = lazy(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[\w.-]+):[ ]+(?P<mark>[>|][-+0-9]*)[ ]*(?:#.*)?$")
+
+
+def _indent(row: str) -> int:
+    return len(row) - len(row.lstrip(" "))
+
+
+def _above(rows: list[str], line: int) -> int | None:
+    """The nearest line above ``line`` (1-based) holding more than a comment."""
+    return next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
+                None)
+
+
+def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
+    """A text YAML read as keys, noticed at ``line`` (a line with no ':'):
+    the lines of ``about: >-`` not indented under it, or a plain text over
+    several lines whose first holds ': '.  PyYAML said "could not find
+    expected ':'", and the hint then told to add one."""
+    above = _above(rows, line)
+    if above is None:
+        return None
+    block = _BLOCK_KEY.match(rows[above - 1])
+    if block and _indent(rows[line - 1]) <= len(block["lead"]):
+        key, deeper = block["key"], len(block["lead"]) + 2
+        return line, (f"the text of '{key}: {block['mark']}' goes on the lines below it, indented deeper than "
+                      f"'{key}:' ({counted(deeper, 'space')} here)")
+    here = _KEY_LINE.match(rows[above - 1])
+    owner = _above(rows, above)
+    if here is None or not here["value"] or " " not in here["key"].strip() or owner is None:
+        return None
+    head = _KEY_LINE.match(rows[owner - 1])
+    if head is None or head["value"] or _indent(rows[owner - 1]) >= _indent(rows[above - 1]):
+        return None
+    key, said = head["key"].strip(), here["key"].strip()
+    said = said if len(said) <= 50 else said[:50].rsplit(" ", 1)[0] + " ..."
+    return above, (f"the text under '{key}:' holds ': ' ('{said}: ...'), which YAML reads as a key: "
+                   f"write '{key}: >-' so the lines below it are read as text")
+
+
+def _quote_inside(row: str) -> str | None:
+    """What to write when a quoted value holds its own quote (``about:
+    'I'm ...'``, ``name: "The "best" digest"``): YAML ends the value there
+    and said "expected <block end>, but found '<scalar>'".  None otherwise."""
+    here = _KEY_LINE.match(row)
+    if here is None or (value := here["value"] or "")[:1] not in ("'", '"'):
+        return None
+    closed = re.match(r"'(?:[^']|'')*'" if value[0] == "'" else r'"(?:[^"\\]|\\.)*"', value)
+    if closed is None or not (rest := value[closed.end():].strip()) or rest.startswith("#"):
+        return None
+    key, whole = here["key"].strip(), value.split(" #")[0].strip()
+    if rest.startswith(","):  # `any: "a", "b"`: a list without its brackets
+        return f"several values are a list, written in brackets: {key}: [{whole}]"
+    quote = "a single quote" if value[0] == "'" else "a double quote"
+    if whole.endswith(value[0]):  # `about: 'I'm ...'`: the quote inside ends the value early
+        inner = whole[1:-1]
+        said = f"the value between quotes holds {quote} of its own, where YAML ends it"
+    else:  # `name: "Diffusion" models`: a value that only starts with a quoted word
+        inner = whole
+        said = f"the value starts with {quote}, where YAML takes the quoted part for the whole value"
+    written = "'" + inner.replace("'", "''") + "'"
+    shown = written if len(written) <= 60 else written[:56] + " ...'"
+    return (f"{said}: write {key}: {shown}" + (" (in single quotes, a ' inside is written twice)"
+                                               if "'" in inner else ""))
+
+
 def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_line: int | None) -> tuple[int, str]:
     """The line to fix and what to change there, for the YAML slips a newcomer
     makes, which PyYAML words as its parser's state ("mapping values are not
@@ -1465,6 +1622,15 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     ``key:value``.  ``line`` is 1-based, ``column`` 0-based (PyYAML's mark).
     An empty hint when the slip is none of these."""
     row = rows[line - 1]
+    if "undefined alias" in problem and (token := re.match(r"\*[^\s,\]}]*", row[column:])) and (
+            re.search(r"<<[ ]*:[ ]*\[?[ ]*$", row[:column]) or any(f"&{token[0][1:]}" in r for r in rows[line:])):
+        # `<<: *member` with the anchor missing, or defined only further down the file
+        name = token[0][1:]
+        later = next((n for n, r in enumerate(rows[line:], line + 1) if f"&{name}" in r), None)
+        return line, (f"the anchor &{name} is defined only below, at line {later}: an anchor comes before its "
+                      "aliases, so move it up (top-level `x-` keys are there for that)" if later else
+                      f"no anchor &{name} is defined above: write one before this line, e.g. at the top "
+                      f"`x-{name}: &{name} {{max_papers: 10}}` (README \"Many subscribers\")")
     if "undefined alias" in problem and (token := re.match(r"\*[^\s,\]}]*", row[column:])):
         # `any: [*diffusion]`: a suffix wanted, an anchor's alias read
         return line, (f"YAML reads {token[0]} as an alias (a reference to an '&' anchor): to mean the text, "
@@ -1477,6 +1643,8 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         m = re.match(r"[ ]*(?:-[ ]+)?([\w.-]+):(\S.*)$", rows[context_line - 1])
         if m:
             return context_line, f"YAML needs a space after the ':' of a key ('{m[1]}: {m[2]}')"
+        if (text := _text_read_as_keys(rows, context_line)) is not None:
+            return text
         # `name You`: the key's colon left out, noticed only at the next line too
         m = re.match(r"[ ]*(?:-[ ]+)?([A-Za-z_][\w-]*)[ ]+([^\s:#][^:#]*?)[ ]*$", rows[context_line - 1])
         if m:
@@ -1484,6 +1652,12 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         return line, ""
     if (opened := _unclosed_quote(rows, line, context_line)) is not None:
         return opened
+    if (inside := _quote_inside(row)) is not None:
+        return line, inside
+    if "expected ',' or ']'" in problem and row.replace('\\"', "").count('"') % 2:
+        # `any: ["diffusion model*, "score-based"]`: one item's closing quote left out
+        return line, ("an item's quote is not closed in this [...] list (the line has an odd number of \"): "
+                      'each item is quoted on its own, ["a b", "c"]')
     if "'-' indicator" in problem and re.match(r"[ ]*-[^\s-]", row):
         key = row.strip()[1:].split(":")[0]
         return line, f"a list item needs a space after its '-' ('- {key}: ...')"
@@ -1637,12 +1811,13 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            problems.append(_problem_from_pydantic(err, data, lines, shown))
+            problems.append(_problem_from_pydantic(err, data, lines, shown, _anchored_keys(text)))
     problems.extend(_cross_checks(data, lines, shown, path.parent))
     if problems:
         unique = list(dict.fromkeys(problems))
         unique.sort(key=lambda p: (p.line or 0))
         error = ConfigError(*unique)
+        error.unset_secrets = tuple(_unset_secrets(data, lines, shown, unique))
         if not any(p.path and re.match(r"(sources|cache|http)\b", p.path) for p in unique):
             error.sources_config = _sources_part(data, lines, path)
         raise error
@@ -1844,8 +2019,15 @@ def _load_yaml(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Probl
 
 
 def _duplicate(key: str, first: int, shown: str, line: int, at: tuple) -> Problem:
-    """A key written twice in one mapping: YAML would silently keep the last."""
-    return Problem(f"duplicate key {key!r} (first at line {first})", shown, line, _dotted(at))
+    """A key written twice in one mapping: YAML would silently keep the last.
+    A section written twice at the top is most often the starter's example
+    block uncommented beside the one it was to replace (``delivery:``)."""
+    keep = ""
+    if at == () and key in ("topics", "subscribers", "sources"):
+        keep = f": the config holds one {key}: section; move these entries under the first (YAML keeps the last only)"
+    elif at == () and key in Config.model_fields:
+        keep = f": the config holds one {key}: section; delete or comment out the one not meant"
+    return Problem(f"duplicate key {key!r} (first at line {first}){keep}", shown, line, _dotted(at))
 
 
 #: Something that may be a YAML anchor (``&name`` where a value starts); a
@@ -2000,7 +2182,44 @@ _DELIVERY_WORDS = {
     **dict.fromkeys(("user", "login", "user_name", "account", "smtp_user", "smtp_username"), "username"),
     **dict.fromkeys(("password", "pass", "passwd", "app_password", "smtp_password", "secret"), "password_env"),
     **dict.fromkeys(("smtp_port", "port_number"), "port"),
+    **dict.fromkeys(("folder", "dir", "directory", "outbox", "output", "out_dir", "outbox_dir"), "path"),
 }
+
+
+#: Other words for a topic's and a subscriber's settings (a search tool's, a
+#: mailing list's), which difflib does not bring near ('keywords' is far from 'any').
+_SECTION_WORDS = {
+    "topics": {
+        **dict.fromkeys(("keywords", "keyword", "terms", "words", "include", "match", "matches", "or", "any_of",
+                         "one_of", "query", "search"), "any"),
+        **dict.fromkeys(("exclude", "excludes", "not", "without", "except", "ignore", "blacklist", "blocklist",
+                         "none_of", "negative"), "none"),
+        **dict.fromkeys(("require", "required", "must", "and", "all_of", "every"), "all"),
+        **dict.fromkeys(("description", "describe", "interest", "interests", "prompt", "text", "sentence",
+                         "summary", "topic"), "about"),
+        **dict.fromkeys(("liked", "likes", "examples", "example", "seeds", "seed", "favorites", "favourites",
+                         "papers"), "like"),
+        **dict.fromkeys(("threshold", "cutoff", "cut_off", "floor", "min_relevance", "relevance", "score"),
+                        "min_score"),
+        **dict.fromkeys(("title", "label", "display_name"), "name"),
+    },
+    "subscribers": {
+        **dict.fromkeys(("address", "mail", "e_mail", "to", "recipient"), "email"),
+        **dict.fromkeys(("interests", "subscriptions", "follows", "follow", "subjects"), "topics"),
+        **dict.fromkeys(("frequency", "when", "send_at", "time", "cron", "every"), "schedule"),
+        **dict.fromkeys(("max", "limit", "max_items", "count", "papers", "max_results", "number"), "max_papers"),
+        **dict.fromkeys(("tz", "zone", "time_zone"), "timezone"),
+    },
+}
+
+
+def _section_word(where: tuple, key: str) -> str | None:
+    """What another tool's name for a topic's or a subscriber's setting
+    (``keywords:``, ``exclude:``, ``frequency:``) is called here."""
+    if len(where) != 2 or where[0] not in _SECTION_WORDS:
+        return None
+    meant = _SECTION_WORDS[where[0]].get(key.strip().casefold().replace("-", "_").replace(" ", "_"))
+    return f"the setting is called {meant}: here" if meant else None
 
 
 def _delivery_word(key: str) -> str | None:
@@ -2030,6 +2249,22 @@ def _other_level(where: tuple, key: str) -> str | None:
     return None
 
 
+def _stray_topics(data: Any) -> list[str]:
+    """Top-level keys that are topics left at the left edge under an empty
+    ``topics:`` (their settings are a topic's: any:, about:, ...)."""
+    if not isinstance(data, dict) or data.get("topics") is not None:
+        return []
+    return [str(k) for k, v in data.items() if k not in Config.model_fields and isinstance(v, dict) and v
+            and set(v) <= set(Topic.model_fields)]
+
+
+def _anchored_keys(text: str) -> frozenset[str]:
+    """The top-level keys whose value an anchor names (``member: &member``)."""
+    if "&" not in text:
+        return frozenset()
+    return frozenset(m[1] for m in re.finditer(r"(?m)^([A-Za-z_][\w-]*)[ ]*:[ ]*&", text))
+
+
 def _home_of(key: str) -> str | None:
     """Where a section's setting written at the top of the file goes
     (``from:`` beside ``sources:``): it was told "did you mean 'subscribers'?"
@@ -2050,6 +2285,49 @@ def _home_of(key: str) -> str | None:
 
 
 def _valid_keys(path: tuple, data: Any) -> list[str]:
+    model = _model_at(path, data)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+#: What to write for a setting left empty (``email:`` with its example deleted).
+_EMPTY_EXAMPLES = {"email": "you@uni.edu", "timezone": "Europe/Berlin", "max_papers": "20", "path": "papers/",
+                   "host": "smtp.example.org", "port": "587", "from": '"Paper Digest <digest@uni.edu>"',
+                   "about": "Graph neural networks for molecules.", "min_score": "0.5"}
+
+
+def _empty_value(path: tuple, data: Any) -> str:
+    """What to write for a key with nothing after its colon: pydantic said
+    "expected a valid string, got null", and a newcomer who had deleted the
+    starter's example value did not see that the value was what was missing."""
+    key = path[-1] if path and isinstance(path[-1], str) else None
+    model = _model_at(path[:-1], data) if key else None
+    fields = {f.alias or name: f for name, f in model.model_fields.items()} if model else {}
+    optional = key in fields and not fields[key].is_required()
+    example = f" ({key}: {_EMPTY_EXAMPLES[key]})" if key in _EMPTY_EXAMPLES else ""
+    return (f"has no value (nothing after `{key}:`): write one{example}" if key else "has no value: write one") + (
+        ", or remove the line for the default" if optional else "")
+
+
+def _missing_example(path: tuple, data: Any) -> str:
+    """What to write for a subscriber's missing ``topics:`` (the keys defined
+    under topics:) or ``email:``: "required key is missing" left a newcomer to
+    find the form, and for topics which names go in it."""
+    if len(path) != 3 or path[0] != "subscribers":
+        return ""
+    if path[2] == "topics":
+        keys = list(t) if isinstance(t := data.get("topics"), dict) else []
+        if not keys:
+            return ""
+        more = ", ..." if len(keys) > 3 else ""
+        return (f": write topics: [{', '.join(str(k) for k in keys[:3])}{more}] (the topics it follows, by their "
+                "keys under topics:)")
+    return f": write {path[2]}: {_EMPTY_EXAMPLES[path[2]]}" if path[2] in _EMPTY_EXAMPLES else ""
+
+
+def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
+    """The settings model of the mapping at ``path`` (None where there is none)."""
     model: type[BaseModel] | None = None
     if len(path) == 0:
         model = Config
@@ -2070,12 +2348,13 @@ def _valid_keys(path: tuple, data: Any) -> list[str]:
             model = SOURCE_MODELS.get(data["sources"][path[1]].get("type"))
         except (KeyError, IndexError, TypeError, AttributeError):
             model = None
-    if model is None:
-        return []
-    return [f.alias or name for name, f in model.model_fields.items()]
+    return model
 
 
-def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str) -> Problem:
+def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str,
+                           anchored: frozenset[str] = frozenset()) -> Problem:
+    """One pydantic error as a problem at its line, worded with what to write.
+    ``anchored``: the top-level keys whose value an anchor names."""
     kind, msg = err["type"], err["msg"]
     path = _data_path(tuple(err["loc"]), data)
     value = err.get("input")
@@ -2085,19 +2364,26 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         home = _home_of(str(key)) if len(path) == 1 else None
         word = (_delivery_word(str(key)) if path[:-1] == ("delivery",) else
-                _other_level(path[:-1], str(key)))
+                _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
+        if len(path) == 1 and str(key) in _stray_topics(data):  # said at topics: (not indented under it)
+            word = "a topic not indented under topics: (see there)"
+        if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
+            word = f"keys of your own at the top (a home for anchors) start with x-: write x-{key}"
         message = f"unknown key {key!r}" + (
             f" at the top: {home}" if home else f": {word}" if word else
             f" (did you mean {hint[0]!r}?)" if hint else (f"; valid keys: {', '.join(valid)}" if valid else "")
         )
     elif kind == "missing":
-        message = "required key is missing"
+        message = "required key is missing" + _missing_example(path, data)
     elif kind in ("value_error", "assertion_error"):
         message = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
     elif kind == "union_tag_invalid":
         path = path + ("type",)
         valid = list(SOURCE_MODELS)
         tag = value.get("type") if isinstance(value, dict) else value
+        if tag is None:  # `type:` with nothing after it was "unknown source type None"
+            return Problem(f"has no value (nothing after `type:`): write one of {', '.join(valid)}", shown,
+                           _line_for(lines, path), _dotted(path))
         hint = difflib.get_close_matches(str(tag), valid, n=1)
         meant = _FORMAT_TYPES.get(str(tag).strip().casefold().replace("_", "-").replace(" ", "-"))
         message = (
@@ -2121,6 +2407,18 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         written = ", ".join(str(k) for k in value)
         message = (f"expected a list, got a mapping (each entry ends in ':'): write it in brackets, [{written}], "
                    "or each entry on a line of its own after '- ', without the ':'")
+    elif kind == "list_type" and isinstance(value, dict) and value and path in (("subscribers",), ("sources",)):
+        # `subscribers:` then `email: ...` indented under it, without the '- ' that starts each entry
+        what = "subscriber" if path == ("subscribers",) else "source"
+        key, first = next(iter(value.items()))
+        shown_first = f" {first}" if isinstance(first, (str, int, float)) and len(str(first)) < 60 else ""
+        message = (f"expected a list, got a mapping: each {what} starts with '- ' (`- {key}:{shown_first}`), "
+                   f"its other keys under it, indented as far as {key}:")
+    elif kind in ("dict_type", "model_type", "model_attributes_type") and path == ("topics",) and value is None and (
+            strays := _stray_topics(data)):
+        # `topics:` then each topic at the left edge: YAML read them as top-level keys
+        message = (f"is empty: the topics after it ({', '.join(strays[:3])}) are not indented under it; indent each "
+                   "topic and its settings 2 spaces deeper")
     elif kind in ("dict_type", "model_type", "model_attributes_type"):
         # pydantic's wording names our classes ("or instance of EmailSettings").
         message = "expected a mapping" + (
@@ -2133,14 +2431,16 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message += (f": a subscriber is its settings, {{email: {value.strip()}, topics: [{some}]}} (the topics "
                         "it follows are required)")
         if path == ("topics",) and isinstance(value, list):
-            # `topics: [- name: RL ...]`, as a list of subscribers is written
-            message += (": each topic goes under a key of your choosing that subscribers name in their topics: "
-                        "(`topics:`, then indented `rl:`, then its name:, any: or about: indented under that)")
+            message += _topics_as_list(value)
         if path == ("delivery",) and isinstance(value, str) and value.strip().casefold() in ("smtp", "outbox"):
             # `delivery: smtp`, as the contract's words "delivery: picks the transport" read
             message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"
                         + (", and beside it host:, port:, security:, username:, password_env:"
                            if value.strip().casefold() == "smtp" else ""))
+    elif kind == "string_type" and len(path) == 3 and path[::2] == ("subscribers", "email") and isinstance(value, list):
+        # `email: [a@uni.edu, b@uni.edu]`: one entry for a group
+        message = ("expected one address, got a list: give each address a subscriber entry of its own (their "
+                   "shared settings once, in an `x-` anchor: README \"Many subscribers\")")
     elif kind == "string_type" and path and path[-1] == "about" and isinstance(value, list):
         words = ", ".join(str(v) for v in value[:3] if isinstance(v, (str, int, float)))
         message = ("expected the interest as text, got a list: write it as one to a few sentences "
@@ -2178,7 +2478,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         if value is None and kind == "list_type":
             message += ", got nothing (an empty section?)"
         elif value is None and kind.endswith("_type"):
-            message += ", got null"
+            message = _empty_value(path, data)
         elif value is not None and not isinstance(value, (dict, list)):
             message += f", got {value!r}"
             if kind == "literal_error" and isinstance(value, str):
@@ -2188,6 +2488,22 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+def _topics_as_list(items: list) -> str:
+    """What to write for ``topics:`` written as a list: each topic's key with
+    a '- ' before it (``- diffusion:``), or a list of topic settings (``- name:
+    RL``), as a list of subscribers is written."""
+    keys = [k for x in items if isinstance(x, dict) and x and (k := next(iter(x))) not in Topic.model_fields
+            and isinstance(x[k], (dict, type(None)))]
+    if keys and len(keys) == len(items):
+        return (f": remove the '- ' before each topic's key (`{keys[0]}:` under topics:, its settings "
+                "indented under it)")
+    names = [str(x["name"]) for x in items if isinstance(x, dict) and isinstance(x.get("name"), str)]
+    key = re.sub(r"[^a-z0-9]+", "_", names[0].casefold()).strip("_") if names else ""
+    key = key if re.fullmatch(r"[a-z][a-z0-9_]{0,29}", key) else "rl"
+    return (": each topic goes under a key of your choosing that subscribers name in their topics: "
+            f"(`topics:`, then indented `{key}:`, then its name:, any: or about: indented under that)")
 
 
 #: Other names for a setting's values (arXiv's API calls the abstract 'summary'):
@@ -2336,7 +2652,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             else:
                 seen[key] = i
         wanted = sub.get("topics")
-        if isinstance(wanted, list):
+        if isinstance(wanted, list) and isinstance(data.get("topics"), dict):  # (else topics: is the error)
             for j, name in enumerate(wanted):
                 if isinstance(name, str) and name not in topics:
                     unknown.setdefault(name, []).append((i, j))
@@ -2547,7 +2863,11 @@ def _meant_path(base: Path, pattern: str) -> str:
             and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
         return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
                 f"write {str(Path.cwd() / p)!r})")
-    return _missing_folder(p if p.is_absolute() else base / p)
+    missing = _missing_folder(p if p.is_absolute() else base / p)
+    if not missing and not p.is_absolute() and base.resolve() != Path.cwd().resolve():
+        # run from another folder (`--config ~/digest`): say where it was looked for
+        return f" (looked for in the config's folder, {os.path.abspath(base)!r}: paths are relative to it)"
+    return missing
 
 
 def _missing_folder(path: Path) -> str:

@@ -54,7 +54,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol, cast
 
-from .config import Config, line_break_hint, unset_variable
+from .config import Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
 from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_http, speaks_tls, within
@@ -114,6 +114,21 @@ class RelayDenied(Deferred):
     denied": no or the wrong login, or a server that is not ours to use).
     Retrying now would not help, but it is no fault of the address, so the
     digest is never held for it (it would hold every subscriber's)."""
+
+
+class Unauthenticated(Deferred):
+    """A 5xx saying the sender failed the receiving server's authentication
+    checks (SPF, DKIM, DMARC: RFC 7372's X.7.20-X.7.27, as Gmail's "550 5.7.26
+    ... DMARC policy"): the fault of ``email.from``'s domain, not of the
+    address, and the same for every message to that server.  Not retried in
+    the run; never held (three runs held every subscriber's digest)."""
+
+
+class TooBig(Deferred):
+    """A 5xx refusing the message for its size: the digest as built, not the
+    address.  Never held: a held digest is never tried again on its own, so
+    lowering ``max_papers`` or ``email.abstract_chars``, as the refusal says
+    to, left it held for good; pending, the next send builds it smaller."""
 
 
 class TimedOut(Unconfirmed):
@@ -440,6 +455,12 @@ class SMTPTransport:
             config=config,
         )
 
+    def at(self, key: str, section: str = "delivery") -> str:
+        """``FILE:LINE: `` of ``delivery.<key>`` (of ``delivery:`` where it is
+        left to its default), to begin a failure that the setting mends: a
+        wrong port or security read as the server's fault, with no line."""
+        return f"{self._config.where(section, key)}: " if self._config is not None else ""
+
     def _problem(self, key: str, message: str) -> Problem:
         if self._config is not None:
             return self._config.problem(("delivery", key), message)
@@ -467,7 +488,7 @@ class SMTPTransport:
                         "password_env",
                         unset_variable(
                             self.password_env, "password_env", "empty" if password == "" else "not set",
-                            f"it must hold the SMTP password{' for ' + self.username if self.username else ''}",
+                            password_holds(self.username),
                         ),
                     )
                 )
@@ -576,6 +597,11 @@ def _greet(smtp: smtplib.SMTP, where: str, needs: str | None) -> None:
 _NO_TLS = ("it speaks plain SMTP and offers no TLS: set security: none for a relay on this machine or a trusted "
            "network (the mail then goes unencrypted), or the port that offers STARTTLS, usually 587")
 
+#: getaddrinfo's "No address associated with hostname" (glibc's, not in every
+#: libc): like EAI_NONAME, a name that does not exist, not a DNS server that
+#: did not answer (EAI_AGAIN), which no setting mends.
+_EAI_NODATA = getattr(socket, "EAI_NODATA", socket.EAI_NONAME)
+
 #: Why a plain session (``security: none``) failed at a server that offers STARTTLS.
 _WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
 
@@ -604,6 +630,9 @@ class _Dropped(Exception):
         super().__init__(step)
         self.step = step
 
+
+#: The steps (see :func:`_at`) whose answers come before any of the message's data is sent.
+_BEFORE_DATA = ("MAIL FROM", "RCPT TO", "DATA")
 
 #: The ways a session ends under a command (smtplib's word, a reset, a broken pipe).
 _ENDED = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
@@ -642,10 +671,14 @@ class _ReplyDeadline(io.RawIOBase):
     def readinto(self, buffer) -> int:
         while self.smtp.sock is not None:
             try:
-                return self._read(self.smtp.sock, buffer)
+                read = self._read(self.smtp.sock, buffer)
             except TimeoutError:
                 if not self.smtp.wait_on():
                     raise
+                continue
+            if not read and self.smtp.verdict_by is not None and (error := _reset_after_end(self.smtp.sock)):
+                raise ConnectionResetError(error, "the server closed the connection with the message's data unread")
+            return read
         return 0
 
     def _read(self, sock: socket.socket, buffer) -> int:
@@ -664,6 +697,32 @@ class _ReplyDeadline(io.RawIOBase):
             return sock.recv_into(buffer)
         finally:
             sock.settimeout(timeout if isinstance(timeout, (int, float)) else None)
+
+
+#: How long a connection that ended, cleanly, where the verdict on a message's
+#: data was due is watched for the reset that says the server never read that
+#: data (seconds): data sent to a socket its server has closed is answered by
+#: the server's kernel with a reset, within a round trip.
+RESET_WITHIN = 0.25
+
+
+def _reset_after_end(sock: socket.socket) -> int:
+    """The error (EPIPE, ECONNRESET) the server's reset left on ``sock``, or 0.
+
+    A server that closed the session right after its ``354`` (one closing
+    after each message, answering the next message's pipelined commands
+    first) never read our data: its kernel resets the connection.  One that
+    read the whole message and closed without a verdict sends no reset: it
+    may have taken the message."""
+    deadline = time.monotonic() + RESET_WITHIN
+    while True:
+        try:
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        except OSError:
+            return 0
+        if error or time.monotonic() >= deadline:
+            return error
+        time.sleep(0.01)
 
 
 #: What an SMTP reply line over smtplib's 8,192 bytes is called (smtplib said "500 Line too long."
@@ -846,7 +905,7 @@ class SMTPSession:
             _greet(smtp, where, "STARTTLS" if t.security == "starttls" else "AUTH" if t.logs_in else None)
             if t.security == "starttls":
                 if not smtp.has_extn("starttls"):
-                    raise TransportBroken(f"SMTP server {where} does not offer STARTTLS ({_NO_TLS})")
+                    raise TransportBroken(f"{t.at('security')}SMTP server {where} does not offer STARTTLS ({_NO_TLS})")
                 step, handshake = "STARTTLS", True
                 smtp.starttls(context=t.context)
                 step, handshake = "EHLO", False
@@ -856,9 +915,12 @@ class SMTPSession:
                 if not smtp.has_extn("auth"):
                     if t.security == "none" and smtp.has_extn("starttls"):  # AUTH only under TLS (port 587)
                         raise TransportBroken(
-                            f"SMTP server {where} does not offer AUTH on a plain connection ({_WANTS_TLS})"
+                            f"{t.at('security')}SMTP server {where} does not offer AUTH on a plain connection "
+                            f"({_WANTS_TLS})"
                         )
-                    raise TransportBroken(f"SMTP server {where} does not offer AUTH (is security: none intended?)")
+                    raise TransportBroken(
+                        f"{t.at('security')}SMTP server {where} does not offer AUTH (is security: none intended?)"
+                    )
                 _check_mechanisms(smtp, where)
                 try:
                     smtp.login(t.username or "", t.password)
@@ -871,20 +933,23 @@ class SMTPSession:
                 raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
                                   f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
             raise TransportBroken(
-                f"SMTP server {where} rejected the login for {t.username!r}: {_reply(exc.smtp_code, exc.smtp_error)} "
+                f"{t.at('username')}SMTP server {where} rejected the login for {t.username!r}: "
+                f"{_reply(exc.smtp_code, exc.smtp_error)} "
                 f"({_login_hint(t.password_env, t.password)})"
             ) from None
         except ssl.SSLError as exc:
             _close(smtp)
-            why = exc.reason or str(exc)
+            why, setting = exc.reason or str(exc), ""
             if (refused := handshake_refused(exc)) is not None:
                 raise TransportBroken(f"TLS with {where} failed: {refused[0]}") from None
             if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
                 why = f"{why} ({exc.verify_message}; {t.certificate_remedy(exc)})"
+                setting = {"name": t.at("host"), "issuer": t.at("ca_file")}.get(certificate_fault(exc) or "", "")
             elif exc.reason == "WRONG_VERSION_NUMBER":  # a plain-text answer to our TLS hello
                 why = (f"{why} (the server answered without TLS: security: ssl is for a port such as 465; "
                        "for 587 or 25 use starttls)") if t.security == "ssl" else f"{why} (the server's answer was not TLS)"
-            raise TransportBroken(f"TLS with {where} failed: {why}") from None
+                setting = t.at("security") if t.security == "ssl" else ""
+            raise TransportBroken(f"{setting}TLS with {where} failed: {why}") from None
         except TransportBroken:
             _close(smtp)
             raise
@@ -894,7 +959,7 @@ class SMTPSession:
                 said = _reply(-1, exc.smtp_error).removeprefix("-1 ")
                 line = _OVERLONG if said == _OVERLONG else f"its first line ended {said!r}"
                 raise TransportBroken(
-                    f"SMTP server {where} does not speak SMTP ({line}): "
+                    f"{t.at('port')}SMTP server {where} does not speak SMTP ({line}): "
                     "is this port the mail server's (587 for starttls, 465 for ssl)?"
                 ) from None
             what = "STARTTLS" if step == "STARTTLS" else "the session"  # "454 4.7.0 TLS not available"
@@ -921,19 +986,19 @@ class SMTPSession:
                     # no greeting (smtplib reads it when connecting): the server waits for
                     # our TLS handshake, and no retry brings one
                     raise TransportBroken(
-                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): port "
-                        f"{IMPLICIT_TLS_PORT} is for implicit TLS, whose server waits for the TLS handshake first: "
+                        f"{t.at('security')}SMTP server {where} did not answer within {t.timeout:g} s (its greeting): "
+                        f"port {IMPLICIT_TLS_PORT} is for implicit TLS, whose server waits for the TLS handshake first: "
                         "set security: ssl"
                     ) from None
                 if t.security != "ssl" and smtp is None and speaks_tls(t.host, t.port, min(t.timeout, 5.0)):
                     raise TransportBroken(
-                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): it waits for a "
-                        f"TLS handshake first (implicit TLS, as on port {IMPLICIT_TLS_PORT}): set security: ssl"
+                        f"{t.at('security')}SMTP server {where} did not answer within {t.timeout:g} s (its greeting): "
+                        f"it waits for a TLS handshake first (implicit TLS, as on port {IMPLICIT_TLS_PORT}): set security: ssl"
                     ) from None
                 if smtp is None and speaks_http(t.host, t.port, min(t.timeout, 5.0)):
                     raise TransportBroken(
-                        f"SMTP server {where} did not answer within {t.timeout:g} s (its greeting): a web server "
-                        "listens there (it answers HTTP), not a mail server: check delivery.port (a relay's is "
+                        f"{t.at('port')}SMTP server {where} did not answer within {t.timeout:g} s (its greeting): "
+                        "a web server listens there (it answers HTTP), not a mail server: check delivery.port (a relay's is "
                         "usually 587, 465 or 25; a local mail catcher's 1025)"
                     ) from None
                 raise Unreachable(
@@ -947,9 +1012,12 @@ class SMTPSession:
             if isinstance(exc, smtplib.SMTPServerDisconnected):  # connected, then closed: no connection problem
                 said = f"in answer to {step}" if smtp is not None else "before its greeting"
                 raise Unreachable(f"SMTP server {where} closed the connection {said}") from None
+            nothing_there = isinstance(exc, ConnectionRefusedError)
             nobody = " (nothing listens there: check delivery.host and delivery.port, or start the server)" \
-                if isinstance(exc, ConnectionRefusedError) else ""
-            raise Unreachable(f"cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
+                if nothing_there else ""
+            no_such_host = isinstance(exc, socket.gaierror) and exc.errno in (socket.EAI_NONAME, _EAI_NODATA)
+            setting = t.at("port") if nothing_there else t.at("host") if no_such_host else ""
+            raise Unreachable(f"{setting}cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         data = envelope.data()
@@ -1010,7 +1078,7 @@ class SMTPSession:
         except _ENDED as exc:
             if _timed_out(exc):
                 self.close()
-                raise self._timed_out(rcpt, smtp) from None
+                raise self._timed_out(rcpt, smtp, getattr(exc, "smtp_step", None)) from None
             raise _Dropped(getattr(exc, "smtp_step", None)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
@@ -1019,6 +1087,7 @@ class SMTPSession:
             if code == 421:
                 raise self._closing(f"RCPT TO {rcpt}", code, text) from None
             reply = _reply(code, text)
+            self._unauthenticated(code, reply, f"recipient {rcpt} refused", envelope.sender)
             if code >= 500 and _RELAY.search(reply):
                 raise RelayDenied(
                     f"recipient {rcpt} refused: {reply} (the server does not relay for us: "
@@ -1034,16 +1103,19 @@ class SMTPSession:
             if exc.smtp_code >= 500 and exc.smtp_code not in _MESSAGE_SIZE:
                 # Not this recipient's fault: every message would be refused the
                 # same way, and counting it against each digest would hold them all.
-                hint = "check email.from and the login"
+                hint, setting = "check email.from and the login", self.t.at("from", "email")
                 if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
-                    hint = _WANTS_TLS  # "530 Must issue a STARTTLS command first"
+                    hint, setting = _WANTS_TLS, self.t.at("security")  # "530 Must issue a STARTTLS command first"
                 elif exc.smtp_code == 530 and not self.t.logs_in:  # "530 5.7.0 Authentication required"
                     hint = "the server wants a login first: set delivery.username and delivery.password_env"
+                    setting = self.t.at("username")
                 raise TransportBroken(
-                    f"SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} ({hint})"
+                    f"{setting}SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} "
+                    f"({hint})"
                 ) from None
             if too_big := _too_big(reply, data, smtp):  # SIZE=n on MAIL FROM (RFC 1870): the message, not the sender
-                self._raise(exc.smtp_code, f"message to {rcpt} refused for its size at MAIL FROM: {reply}{too_big}")
+                self._raise(exc.smtp_code, f"message to {rcpt} refused for its size at MAIL FROM: {reply}{too_big}",
+                            TooBig)
             self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
         except smtplib.SMTPResponseException as exc:
             if not _is_refusal(exc.smtp_code):
@@ -1051,12 +1123,25 @@ class SMTPSession:
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
-            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{_too_big(reply, data, smtp)}")
+            self._unauthenticated(exc.smtp_code, reply, f"message to {rcpt} refused", envelope.sender)
+            too_big = _too_big(reply, data, smtp)
+            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{too_big}",
+                        TooBig if too_big else PermanentDeliveryError)
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
                 raise self._timed_out(rcpt, smtp) from None
             raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
+
+    def _unauthenticated(self, code: int, reply: str, what: str, sender: str) -> None:
+        """Raise :class:`Unauthenticated` for a refusal of the sender's
+        authentication, at ``email.from``'s line: what mends it is there."""
+        if code >= 500 and _UNAUTHENTICATED.search(reply):
+            raise Unauthenticated(
+                f"{self.t.at('from', 'email')}{what}: {reply} (the receiving server found the sender {sender} "
+                "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send "
+                "through your domain's own server; no fault of the address, so the digest is not held for it)"
+            )
 
     def _closing(self, answering: str, code: int, text: bytes | str) -> ServiceClosing:
         self.close()
@@ -1082,10 +1167,20 @@ class SMTPSession:
             f"SMTP server {self.t.host}:{self.t.port} answered {answering} {said}: is a proxy or another service in the way?"
         )
 
-    def _timed_out(self, rcpt: str, smtp: smtplib.SMTP) -> TimedOut:
+    def _timed_out(self, rcpt: str, smtp: smtplib.SMTP, step: str | None = None) -> TransientDeliveryError:
         """The wait for an answer ended: at ``timeout``, at the verdict's
-        longer limit, or (waiting for a verdict) because the send is stopping."""
+        longer limit, or (waiting for a verdict) because the send is stopping.
+        Under ``step`` MAIL FROM, RCPT TO or DATA, none of the message had
+        gone out: it read 'it may have taken the message', the digest went
+        again as it was, and the batch stopped.  A server silent at RCPT only
+        (verifying that address with the recipient's own server) has answered
+        MAIL: that message is retried and the others go on; one silent at
+        MAIL or DATA is retried as an unreachable server."""
         where, left = f"SMTP server {self.t.host}:{self.t.port}", "it may have taken the message, so it is not resent in this run"
+        if step in _BEFORE_DATA:
+            kind = TransientDeliveryError if step == "RCPT TO" else Unreachable
+            return kind(f"{where} timed out (no answer to {step} within {self.t.timeout:g} s) sending to {rcpt}; "
+                        "none of the message was sent")
         if isinstance(smtp, _Deadlined) and smtp.verdict_by is not None:
             if smtp.verdict_stopped:
                 return TimedOut(f"{where} had given no verdict on the message to {rcpt} when the send was stopped; {left}")
@@ -1094,10 +1189,11 @@ class SMTPSession:
         return TimedOut(f"{where} timed out (no answer within {self.t.timeout:g} s) sending to {rcpt}; {left}")
 
     @staticmethod
-    def _raise(code: int, message: str):
+    def _raise(code: int, message: str, permanent: type[Exception] = PermanentDeliveryError):
+        """``permanent``: what a 5xx is (a refusal for the size is no refusal of the address)."""
         if 400 <= code < 500:
             raise TransientDeliveryError(message)
-        raise PermanentDeliveryError(message)
+        raise permanent(message)
 
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None
@@ -1126,6 +1222,11 @@ def _is_reply(code: int) -> bool:
 #: How servers word a refusal to relay (Postfix "Relay access denied",
 #: Sendmail "Relaying denied", Exchange "Unable to relay", Gmail "Mail relay denied").
 _RELAY = re.compile(r"\brelay(ing)?\b", re.IGNORECASE)
+#: RFC 7372's enhanced codes for a sender that failed authentication: no DKIM
+#: signature that passes (5.7.20-22), SPF (23-24), reverse DNS (25), several
+#: checks, as DMARC (26), a sender domain that takes no mail (27); or another
+#: 5.7 policy code naming SPF, DKIM or DMARC (older servers: "550 5.7.1 SPF fail").
+_UNAUTHENTICATED = re.compile(r"\b5\.7\.2[0-7]\b|\b5\.7\.\d{1,3}\b.*\b(?:SPF|DKIM|DMARC)\b", re.IGNORECASE)
 #: Replies to MAIL FROM about this message's SIZE (RFC 1870), not the sender.
 _MESSAGE_SIZE = (552, 555)
 #: A refusal for the message's size (RFC 3463: 5.3.4 too big for the system, 5.2.3
@@ -1194,10 +1295,10 @@ def _pipelined_sendmail(
         more = _envelope_commands(smtp, then.sender, then.recipient, len(then.data()))
     # A primed message's 354 may be the last thing a server that closes after
     # each message said (it answers the commands that came with the previous
-    # message's data, then closes before reading ours): its connection ending
-    # without a verdict is a drop, retried, not an unknown outcome.
+    # message's data, then closes before reading ours): the reset our data
+    # meets tells it from a server that read the message (see _reset_after_end).
     with _at("the message's data"):
-        code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None, unknown=not primed)
+        code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None)
     if code != 250:
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
@@ -1250,8 +1351,6 @@ def _end_data(
     dot_safe: bool,
     more: bytes = b"",
     on_sent: Callable[[], None] | None = None,
-    *,
-    unknown: bool = True,
 ) -> tuple[int, bytes]:
     """Send a message's data, its end and ``more`` (the next message's
     commands, pipelined) and read the server's verdict on the message.
@@ -1260,7 +1359,7 @@ def _end_data(
     :class:`_Unanswered`: it had read the whole message and may have taken
     it, so the caller must not send it again at once (RFC 5321 6.1 warns of
     exactly this duplicate).  A reset (the server closed with our data
-    unread), a timeout, or any end when not ``unknown`` is raised as
+    unread, see :func:`_reset_after_end`) or a timeout is raised as
     ``smtplib`` raises it."""
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
@@ -1272,7 +1371,7 @@ def _end_data(
     try:
         return smtp.getreply()
     except smtplib.SMTPServerDisconnected as exc:
-        if isinstance(exc.__context__, OSError) or not unknown:
+        if isinstance(exc.__context__, OSError):
             # A timeout (see _timed_out), or a reset: the server closed with
             # some of what we sent unread, as one that ends a session after
             # its 354 does; it did not take the message.

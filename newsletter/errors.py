@@ -79,9 +79,13 @@ class ConfigError(NewsletterError):
 
     ``sources_config``: when the problems lie outside the sources, a config
     of the sources alone (a :class:`~newsletter.config.Config`), so
-    ``validate`` can read them too and report every problem in one run."""
+    ``validate`` can read them too and report every problem in one run.
+    ``unset_secrets``: the SMTP password's and the signing key's variables
+    that are unset, which ``validate`` names with the rest (other commands
+    need them only once the config is mended)."""
 
     sources_config: object | None = None
+    unset_secrets: tuple[Problem, ...] = ()
 
 
 class InputError(NewsletterError):

@@ -33,6 +33,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from .errors import InputError, Problem, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
+from .listings import is_arxiv_listing, parse_arxiv_listing
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, pdf_url
 
 if TYPE_CHECKING:
@@ -717,6 +718,9 @@ def parse_arxiv(
     are always kept.  A withdrawn paper (see :data:`_WITHDRAWN`) is no paper
     to send.
     """
+    if (page := listing_page(data)) is not None:
+        papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
+        return ArxivListing(papers, None, len(papers))
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
     papers = []
@@ -797,6 +801,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
             return parse_json_feed(document, name, source, warn, base=base)
+    if (page := listing_page(data)) is not None:
+        return parse_arxiv_listing(page, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
@@ -1007,6 +1013,8 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
                 # a saved feed given where JSON goes: "an error page or a login wall?" of a file read fine
                 raise InputError(Problem(f"source {source!r}: an RSS or Atom feed, not {expected} (a feed is "
                                          "read by type: feed, or arxiv for arXiv's)", name, 1)) from None
+            if listing_page(data) is not None:
+                raise InputError(Problem(f"source {source!r}: {ARXIV_LISTING_SAID}, not {expected}", name, 1)) from None
             raise InputError(
                 Problem(f"source {source!r}: an HTML or XML page, not {expected} "
                         "(an error page or a login wall?)", name, 1)
@@ -1210,6 +1218,17 @@ def _mhtml_page(data: bytes) -> bytes | None:
             page = part.get_payload(decode=True)
             return page if isinstance(page, bytes) else None
     return None
+
+
+#: An arXiv listing page given to a reader of another format, and the source that reads it.
+ARXIV_LISTING_SAID = "an arXiv listing page saved from the browser (`type: arxiv` with `path:` reads it)"
+
+
+def listing_page(data: bytes) -> bytes | None:
+    """The arXiv listing page ``data`` is, saved as HTML or as MHTML (see
+    :mod:`newsletter.listings`); None for anything else."""
+    page = _mhtml_page(data) or data
+    return page if _HTML_PAGE.match(page.lstrip(_UTF8_BOM)[:4096]) and is_arxiv_listing(page) else None
 
 
 def holds_daily_papers(data: bytes) -> bool:

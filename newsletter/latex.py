@@ -242,7 +242,8 @@ def _script(up: bool):
         text = _arg_text(node, l2tobj, 0).strip()
         table = SUPERSCRIPT if up else SUBSCRIPT
         mapped = text.translate(table)
-        if text and all(a != b for a, b in zip(text, mapped)):
+        # an affiliation's marks keep their commas ("¹,²"): in text, not math, no script runs on after them
+        if text and all(a != b or a == "," for a, b in zip(text, mapped)) and mapped.strip(","):
             return mapped
         if up and text in ("*", "†", "‡", "§", "¶", "#"):  # an affiliation's or a note's mark
             return text
@@ -392,6 +393,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("ddagger", "‡"),
             spec("S", "§"),
             spec("P", "¶"),
+            spec("lq", "‘"),  # plain TeX's quotes: \lq x\rq stayed as written
+            spec("rq", "’"),
             spec("pounds", "£"),
             spec("textsterling", "£"),
             spec("euro", "€"),
@@ -493,6 +496,22 @@ def _braced(text: str, start: int) -> int | None:
             if depth == 0:
                 return i + 1
     return None
+
+
+def _arguments(text: str, at: int, count: int) -> tuple[list[str], int] | None:
+    """A macro's ``count`` braced arguments from ``at`` on (TeX skips the white
+    space before each), and where the last ends; None when one is missing or
+    never closed (a text cut short): the macro is then left as written."""
+    args = []
+    for _ in range(count):
+        while at < len(text) and text[at].isspace():
+            at += 1
+        close = _braced(text, at) if text.startswith("{", at) else None
+        if close is None:
+            return None
+        args.append(text[at + 1:close - 1])
+        at = close
+    return args, at
 
 
 _SCRIPT_ATOM = lazy(r"\s*(\\[a-zA-Z]+|\\.|[^\s{}\\])")
@@ -851,23 +870,32 @@ def _text_macro(m: re.Match) -> str:
 
 
 
-#: Font styles whose typeset text is their argument, unwrapped before math is found.
+#: Font switches, which style the rest of their group: ``{\\em x}``, ``{\\bfseries x}``.
+_SWITCHES = ("em|it|bf|sl|sc|tt|rm|sf|tiny|scriptsize|footnotesize|small|normalsize|large|Large|LARGE|huge|Huge"
+             "|itshape|bfseries|slshape|scshape|upshape|mdseries|ttfamily|sffamily|rmfamily|normalfont")
+#: Font styles whose typeset text is their argument, unwrapped before math is found;
+#: a switch outside a group of its own (``\\bf Keywords:``) styles what follows, and shows nothing.
 _STYLE = lazy(
     r"\\(?:emph|text(?:bf|it|sl|sc|tt|sf|rm|up|md|normal)|underline|uline|uwave|sout|st|mbox)\s*(?=\{)"
-    r"|(?<!\\)\{\\(?:em|it|bf|sl|sc|tt|rm|sf|tiny|scriptsize|footnotesize|small|normalsize|large|Large|LARGE|huge|Huge)"
-    r"(?![a-zA-Z])\s*"
+    rf"|(?<!\\)\{{\\(?:{_SWITCHES})(?![a-zA-Z])\s*"
+    rf"|(?P<switch>\\(?:{_SWITCHES})(?![a-zA-Z])\s*)"
 )
 
 
 def _unwrap_styles(text: str) -> str:
     """``\\emph{A $k$-NN}`` and ``{\\em A $k$-NN}`` -> ``A $k$-NN`` outside math (a
-    style macro inside math, ``$\\text{if } x$``, is left to the math conversion)."""
+    style macro inside math, ``$\\text{if } x$``, is left to the math conversion);
+    a switch on its own is dropped (``\\bf Keywords:`` was left as written)."""
     if "\\" not in text:
         return text
     spans = [(start, end) for start, end, _ in _math_spans(text)]
     out, pos = [], 0
     for m in _STYLE.finditer(text):
         if m.start() < pos or any(start <= m.start() < end for start, end in spans):
+            continue
+        if m["switch"]:
+            out.append(text[pos:m.start()])
+            pos = m.end()
             continue
         brace = m.end() if m.group().startswith("\\") else m.start()
         end = _braced(text, brace)
@@ -882,7 +910,8 @@ def _unwrap_styles(text: str) -> str:
 
 #: A citation, with its optional arguments: ``~\\citep[see][Thm. 2]{a,b}``.
 _CITE = lazy(
-    r"(?P<tie>~)?\\(?:[cC]ite[pt]?|citealp|citealt|parencite|textcite|autocite|footcite)\*?"
+    r"(?P<tie>~)?\\(?P<name>[cC]ite(?:[pt]|alp|alt|author|year|yearpar|num)?|[pP]arencite|[tT]extcite|[aA]utocite"
+    r"|footcite|fullcite|nocite)\*?"
     r"(?:\s*\[[^\]]*\])*\s*\{(?P<keys>[^{}]*)\}"
 )
 #: A cross-reference or label, with the space or tie before it.
@@ -912,14 +941,14 @@ def _footnotes(text: str) -> str:
     for m in _FOOTNOTE.finditer(text):
         if m.start() < pos:
             continue
-        end = _braced(text, m.end()) if text.startswith("{", m.end()) else None
-        if end is None:
+        found = _arguments(text, m.end(), 1)
+        if found is None:
             out += [text[pos:m.start()], " " if m.end() < len(text) else ""]
             pos = m.end()
             continue
-        note = text[m.end() + 1:end - 1].strip()
+        note = found[0][0].strip()
         out += [text[pos:m.start()], f" ({note})" if note else ""]
-        pos = end
+        pos = found[1]
     out.append(text[pos:])
     return "".join(out)
 
@@ -932,6 +961,8 @@ def _reference(m: re.Match) -> str:
 
 
 def _citation(m: re.Match) -> str:
+    if m["name"] == "nocite":  # a bibliography entry, nothing in the text
+        return ""
     keys = ", ".join(k.strip() for k in m.group("keys").split(",") if k.strip())
     return (" " if m.group("tie") else "") + f"[{keys}]" if keys else ""
 
@@ -1341,19 +1372,12 @@ def _expanded(text: str, name: str, body: str, count: int) -> str:
     out, pos = [], 0
     use = re.compile(rf"\\{name}(?![a-zA-Z])")
     while (m := use.search(text, pos)) is not None:
-        end, args = m.end(), []
-        for _ in range(count):
-            while end < len(text) and text[end] == " ":
-                end += 1
-            close = _braced(text, end) if text.startswith("{", end) else None
-            if close is None:
-                break
-            args.append(text[end + 1:close - 1])
-            end = close
-        if len(args) < count:  # a use without its arguments: left as written
-            out.append(text[pos:end])
-            pos = end
+        found = _arguments(text, m.end(), count)
+        if found is None:  # a use without its arguments: left as written
+            out.append(text[pos:m.end()])
+            pos = m.end()
             continue
+        args, end = found
         shown = re.sub(r"#([1-9])", functools.partial(_argument, args), body)
         if not count and text.startswith("{}", end):
             end += 2
@@ -1490,17 +1514,11 @@ def _quantities(text: str) -> str:
     for m in _SIUNITX.finditer(text):
         if m.start() < pos:
             continue
-        groups, end = [], m.end()
-        for _ in range(_ARGUMENTS[m["kind"]]):
-            close = _braced(text, end) if text.startswith("{", end) else None
-            if close is None:
-                break
-            groups.append(text[end + 1:close - 1].strip())
-            end = close
-        else:
-            shown = _quantity(m["kind"], groups)
+        found = _arguments(text, m.end(), _ARGUMENTS[m["kind"]])
+        if found is not None:
+            shown = _quantity(m["kind"], [group.strip() for group in found[0]])
             out += [text[pos:m.start()], f"\\text{{{shown}}}" if _in_math(text, m.start()) else shown]
-            pos = end
+            pos = found[1]
     out.append(text[pos:])
     return "".join(out)
 
@@ -1554,22 +1572,17 @@ def _pdf_strings(text: str) -> str:
     for m in _PDF_STRING.finditer(text):
         if m.start() < pos:
             continue
-        first = _braced(text, m.end())
-        if first is None:
-            continue
-        after = first + len(text[first:]) - len(text[first:].lstrip())
-        second = _braced(text, after) if text.startswith("{", after) else None
-        if second is None:
-            continue
-        out += [text[pos:m.start()], text[m.end() + 1:first - 1]]
-        pos = second
+        found = _arguments(text, m.end(), 2)
+        if found is not None:
+            out += [text[pos:m.start()], found[0][0]]
+            pos = found[1]
     out.append(text[pos:])
     return "".join(out)
 
 
 #: A LaTeX en dash between words (``Erd\H{o}s--R\'enyi``, ``1990--2000``), in text that has LaTeX
 #: (an em dash, ``---``, is one in any text: see :func:`_typography`, which ran first).
-_EN_DASH = lazy(r"(?<=[\w}])--(?=\w|\\[a-zA-Z\"'`^~=.]|\{\\)")
+_EN_DASH = lazy(r"(?<=[\w})\]])--(?=[\w(\[]|\\[a-zA-Z\"'`^~=.]|\{\\)")
 #: A dash set off by spaces in text that has LaTeX (``results --- and more``, ``a -- b``).
 _SPACED_DASH = lazy(r"(?:(?<=\S)|^) (---?) (?=\S)")
 
@@ -1579,7 +1592,7 @@ _TIE = lazy(r"(?<=[\w.,;:%)\]}])~(?=[\w(\[\\$])")
 #: A letter macro ended by a space, which TeX swallows: ``Polyak-\L ojasiewicz`` is "Łojasiewicz".
 _LETTER_MACRO_SPACE = lazy(
     r"(\\(?:L|l|O|o|ss|ae|AE|oe|OE|aa|AA|i|j))[ \t]+(?=[a-z])"
-    r"|(\\text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right)))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
+    r"|(\\(?:text(?:quote(?:dbl)?(?:left|right)|quotedbl(?:left|right))|lq))[ \t]+(?=\w)"  # \textquoteright s: "it’s"
     # a dash or a backslash written as a macro: "trade\\textendash off" is "trade–off", not "trade– off"
     r"|(\\text(?:endash|emdash|backslash))[ \t]+(?=\w)"
     # a unit's prefix or symbol written as a macro: "5\\textmu m" is "5µm", "\\textasciitilde 5" is "~5"
@@ -1592,10 +1605,49 @@ def _dashes(text: str) -> str:
     return _SPACED_DASH.sub(lambda m: " — " if m[1] == "---" else " – ", _EN_DASH.sub("–", text))
 
 
+#: A group of words (``{BERT}``, ``very {nested} claim`` of an unwrapped ``\\emph``) or
+#: an empty one, not a macro's argument nor a script's: LaTeX prints its text.  Not one glued to
+#: a word or a group, an old font switch, or one of numbers or symbols: those are
+#: an export's lost math (``sqrt{p}{n}``, ``{cal N}``, the set ``{0, 1}``), which
+#: :func:`lost_math_shown` reads.
+_BARE_GROUP = lazy(r"(?<![\\^_\]}\w])\{(?!(?:cal|bf|rm|bb|it|em|sc|tt|sf|sl) )((?:[^\W\d_](?:[^\W\d_]|[ '’-])*)?)\}")
+#: What a macro's argument follows: the macro's name (``\\foo{x}``, ``\\"{o}``).
+_MACRO_BEFORE = lazy(r"\\(?:[a-zA-Z]+\*?|[^a-zA-Z])\s*\Z")
+#: How deep :func:`_bare_groups` looks (a hostile feed's braces nest thousands deep).
+BARE_GROUP_DEPTH = 8
+
+
+def _bare_groups(segment: str) -> str:
+    """``segment`` without the braces of its plain groups, innermost first,
+    as typeset: in an abstract with LaTeX, "A {BERT} model" and
+    ``\\emph{very {nested} claim}`` were shown with their braces.  A macro's
+    argument (one it does not know stays as written) keeps its braces.
+    Groups nested deeper than :data:`BARE_GROUP_DEPTH` keep their outer ones."""
+    for _ in range(BARE_GROUP_DEPTH):
+        out, pos = [], 0
+        for m in _BARE_GROUP.finditer(segment):
+            if _MACRO_BEFORE.search(segment, max(0, m.start() - 40), m.start()):
+                continue
+            out += [segment[pos:m.start()], m[1]]
+            pos = m.end()
+        if not pos:
+            break
+        segment = "".join(out) + segment[pos:]
+    return segment
+
+
+#: A line break's extra space, ``\\\\[2pt]``: a length, nothing shown.
+_BREAK_LENGTH = lazy(r"(?<!\\)((?:\\\\)+)\*?\[\s*[-+]?[\d.]+\s*(?:pt|em|ex|mm|cm|in|bp|pc|sp|mu|\\[a-zA-Z]+)\s*\]")
+
+
 def _text(segment: str) -> str:
+    if "\\\\[" in segment:  # "First line\\[2pt] second" showed "[2pt]"
+        segment = _BREAK_LENGTH.sub(r"\1", segment)
     segment = _dashes(segment)
     if "~" in segment:
         segment = _TIE.sub(" ", segment)
+    if "{" in segment:
+        segment = _bare_groups(segment)
     if "\\" not in segment:
         return segment
     # an operator name outside $...$ (``O(n\\log n)``, ``\\log{n}``) spaced as in math

@@ -361,6 +361,9 @@ class PaperMatch:
     topic_reasons: tuple[str, ...] = ()
     """Each topic's reason in words, aligned with ``topics`` ("" for a keyword topic),
     so an email can say which topic gave which reason."""
+    counted: bool = False
+    """``score`` is a keyword topic's count though a ranked topic took the paper
+    too (the count fitted better): its place is n/(n+1), not the count."""
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -371,7 +374,7 @@ class PaperMatch:
     def fit(self) -> float:
         """Its place in a digest that mixes topics, on one scale: the relevance,
         or a keyword score n as n/(n+1) (see :func:`_fit`)."""
-        return self.score if self.reasons else self.score / (self.score + 1)
+        return self.score if self.reasons and not self.counted else self.score / (self.score + 1)
 
     @property
     def reason(self) -> str:
@@ -748,9 +751,10 @@ class TopicIndex:
             self._scored[key] = scored
         self._tail = {pid: _tail(p) for pid, p in papers.items()}
         # A paper sent under its title (a listing without arXiv ids) and read
-        # today with its arXiv id, or the other way round, is the same paper:
-        # the sent set holds both keys (see state.sent_keys).
-        self._title_key = {pid: p.title_key for pid, p in papers.items()}
+        # today with its arXiv id, or the other way round, or under a title
+        # changed since, is the same paper: the sent set holds both keys (see
+        # state.sent_keys), and the paper every key it was seen under (Paper.keys).
+        self._keys = {pid: p.keys for pid, p in papers.items()}
         self._selected: dict[tuple, tuple[PaperMatch, ...]] = {}
         for key, scored in self._scored.items():
             self._ranked[key] = sorted(scored, key=lambda pid: (-scored[pid].score, self._tail[pid]))
@@ -806,7 +810,7 @@ class TopicIndex:
             for pid in self._ranked[key]:
                 if taken >= cap:
                     break
-                if pid not in exclude and self._title_key[pid] not in exclude:
+                if exclude.isdisjoint(self._keys[pid]):
                     candidates.add(pid)
                     taken += 1
         if len(keys) > 1:
@@ -820,30 +824,35 @@ class TopicIndex:
             if any(pid in self._scored[k] for k in keys):
                 candidates.add(pid)
         if exclude:
-            candidates = {pid for pid in candidates if pid not in exclude and self._title_key[pid] not in exclude}
+            candidates = {pid for pid in candidates if exclude.isdisjoint(self._keys[pid])}
 
         selected = []
         for pid in candidates:
             parts = [self._scored[k][pid] for k in keys if pid in self._scored[k]]
             relevances = [p.match.relevance for p in parts if p.match.relevance is not None]
-            score: float
-            if relevances:
-                # Ranked topics: the best fit among them (already in [0, 1]).
-                score = value = max(relevances)
-            else:
-                if len(parts) == 1:
-                    score = parts[0].score
+            by_terms = [p for p in parts if p.match.relevance is None]
+            score: float = 0.0
+            value = -1.0
+            if by_terms:
+                if len(by_terms) == 1:
+                    score = by_terms[0].score
                 else:
-                    title_terms = frozenset().union(*(p.title_terms for p in parts))
-                    other_terms = frozenset().union(*(p.other_terms for p in parts))
+                    title_terms = frozenset().union(*(p.title_terms for p in by_terms))
+                    other_terms = frozenset().union(*(p.other_terms for p in by_terms))
                     score = _score(title_terms, other_terms)
                 # The same order as the count, on the [0, 1) scale of ranked topics
                 # (a subscriber may follow both kinds).
                 value = score / (score + 1)
-            selected.append(((pid not in pinned_ids, -value, self._tail[pid]), pid, parts, score))
+            # A keyword topic's better fit wins over a ranked one's: a paper with 4 of its
+            # terms (0.8) and 0.05 of relevance to a topic of min_score 0 was placed at 0.05.
+            counted = bool(relevances) and value > max(relevances)
+            if relevances and not counted:
+                # Ranked topics: the best fit among them (already in [0, 1]).
+                score = value = max(relevances)
+            selected.append(((pid not in pinned_ids, -value, self._tail[pid]), pid, parts, score, counted))
         selected.sort(key=lambda item: item[0])
         out = []
-        for order, pid, parts, score in selected[:cap]:
+        for order, pid, parts, score, counted in selected[:cap]:
             if len(parts) > 1:
                 # The topic it fits best first: the email files the paper there
                 # (not under whichever of its topics the subscriber listed first).
@@ -852,7 +861,7 @@ class TopicIndex:
             terms = tuple(dict.fromkeys(h.term for h in hits))
             topics = tuple(p.match.topic for p in parts)
             topic_reasons = tuple(p.match.reason or "" for p in parts)
-            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], topic_reasons))
+            out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], topic_reasons, counted))
         return tuple(out)
 
 

@@ -17,6 +17,7 @@ import functools
 import random
 import re
 import sys
+import unicodedata
 from datetime import datetime
 from email import message_from_bytes
 from email.headerregistry import Address
@@ -58,6 +59,29 @@ def _domain(mailbox: str) -> str:
 
 def new_message_id(config: Config) -> str:
     return make_msgid(idstring="digest", domain=sender_domain(config))
+
+
+def list_id(config: Config) -> str:
+    """The List-Id header's value (RFC 2919), ``Paper Digest <paper-digest.example.org>``:
+    mail clients file and filter a list's messages by it (Gmail's "filter
+    messages like these", Thunderbird's and Apple Mail's list handling);
+    without it a digest was told from its sender's other mail by the From
+    address alone.  The label is the digest's title as a DNS label under
+    the sender's domain; the title is the phrase when it is words (RFC
+    2047-encoded where not ASCII), none when it would need quoting."""
+    return _list_id(config.email.title, sender_domain(config))
+
+
+@functools.lru_cache(maxsize=64)
+def _list_id(title: str, domain: str) -> str:
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")  # "Päper": "Paper"
+    label = re.sub(r"[^a-z0-9]+", "-", ascii_title.casefold()).strip("-")[:63].strip("-") or "digest"
+    value = f"<{label}.{domain}>"
+    # a phrase of words: RFC 2047-encoded where it is not ASCII; one with a comma or quotes would need quoting
+    return f"{title} {value}" if _PHRASE_WORDS.fullmatch(title) and len(title) < 200 else value
+
+
+_PHRASE_WORDS = re.compile(r"\w+(?:[ -]\w+)*")
 
 
 def unsubscribe_url(config: Config, subscriber: Subscriber) -> str | None:
@@ -200,6 +224,7 @@ def build_message(
     if config.email.reply_to:
         name, addr = parseaddr(config.email.reply_to)
         msg["Reply-To"] = _address(name, addr, "email.reply_to")
+    msg["List-Id"] = _checked(list_id(config), "email.title")
     entries, one_click = list_unsubscribe(config, subscriber)
     if entries:
         msg.set_raw("List-Unsubscribe", _Verbatim("List-Unsubscribe", entries))
@@ -304,6 +329,7 @@ class MessageWriter:
         if config.email.reply_to:
             name, addr = parseaddr(config.email.reply_to)
             self._reply_to = _fold("Reply-To", _address(name, addr, "email.reply_to"))
+        self._list_id = _fold("List-Id", _checked(list_id(config), "email.title"))
         self._dates: dict[datetime, bytes] = {}
         self._lines: dict[str, bytes] = {}  # line -> its quoted-printable bytes
         self.max_lines = 100_000
@@ -380,6 +406,7 @@ class MessageWriter:
             raise ConfigError(Problem(f"Message-ID: {message_id!r} is not plain ASCII"))
         out.append(f"Message-ID: {message_id}\r\n".encode("ascii"))
         out.append(self._reply_to)
+        out.append(self._list_id)
         entries, one_click = list_unsubscribe(self.config, subscriber, unsubscribe)
         if entries:
             out.append(f"List-Unsubscribe: {_list_unsubscribe_lines(entries, chr(13) + chr(10))}\r\n".encode("ascii"))

@@ -32,12 +32,16 @@ NOT_ON_ARXIV_HINT = "arXiv has no paper with that id: check it"
 #: cs.LG, astro-ph.CO, cond-mat.stat-mech, or an archive without subjects (hep-th, gr-qc, quant-ph).
 #: What shows nothing on screen and no text needs: a soft hyphen (a site's
 #: ``&shy;``, which split "neu\u00adral" from the keyword "neural"), a zero-width
-#: space, a word joiner, a byte order mark, and bidi embeddings and overrides
-#: (U+202A-U+202E, U+2066-U+2069: "\u202egnp.exe" shows as "exe.png").  Exports
-#: (:mod:`readers`), feeds' fields (:mod:`feeds`) and settings (:mod:`config`)
-#: drop them.
+#: space, a word joiner, a byte order mark, bidi embeddings and overrides
+#: (U+202A-U+202E, U+2066-U+2069: "\u202egnp.exe" shows as "exe.png"), and the
+#: direction marks a copy of a page with right-to-left names carries (U+200E,
+#: U+200F, U+061C: "Neural\u200e Operators" was no match for "neural operators").
+#: Exports (:mod:`readers`), feeds' fields (:mod:`feeds`) and settings
+#: (:mod:`config`) drop them.
 SHOWS_NOTHING = (
-    "\u00ad\u200b\u2060\ufeff" + "".join(map(chr, range(0x202A, 0x202F))) + "".join(map(chr, range(0x2066, 0x206A)))
+    "\u00ad\u200b\u200e\u200f\u061c\u2060\ufeff"
+    + "".join(map(chr, range(0x202A, 0x202F)))
+    + "".join(map(chr, range(0x2066, 0x206A)))
 )
 _ARXIV_CATEGORY = re.compile(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
 #: What browsers drop before reading a URL's scheme (WHATWG URL: C0 controls and
@@ -138,6 +142,9 @@ class Paper:
     comment: str | None = None  # the arXiv author comment ("12 pages; code at https://github.com/...")
     location: str | None = None  # "FILE:LINE" or URL it was read from, for messages
     version: int | None = None  # the arXiv version read (2 for ``2401.01234v2``), when the source gave one
+    # the keys of the titles it was also seen under (an export's, before its authors changed it on
+    # arXiv): a paper sent under one of them is sent (see :attr:`keys`)
+    known_as: tuple[str, ...] = field(default=(), compare=False)
     title_key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -154,6 +161,12 @@ class Paper:
     @property
     def id(self) -> str:
         return self.arxiv_id or self.title_key
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """Every key the paper may have been sent under: its id, its title's
+        key, and those of the titles it was also seen under."""
+        return frozenset((self.id, self.title_key, *self.known_as))
 
     @property
     def primary_category(self) -> str | None:
@@ -185,6 +198,10 @@ class Paper:
             elif f.name == "upvotes":
                 if theirs is not None and (mine is None or theirs > mine):
                     changes[f.name] = theirs
+            elif f.name == "known_as":
+                seen = tuple(dict.fromkeys(k for k in (*mine, *theirs, self.title_key, other.title_key)))
+                if seen != mine and len(seen) > 1:
+                    changes[f.name] = seen
             elif f.name in ("categories", "keywords"):
                 merged = tuple(dict.fromkeys(mine + theirs))
                 if merged != mine:
@@ -296,6 +313,25 @@ def merge_papers(papers) -> list[Paper]:
         by_title.setdefault(current.title_key, slot)
         by_title.setdefault(paper.title_key, slot)
     return merged
+
+
+def papers_known_earlier(papers: list[Paper], recorded: list[Paper]) -> list[Paper]:
+    """``papers``, each one whose abstract is that of a ``recorded`` paper of the
+    other kind (with an arXiv id, without one: see :class:`_ByAbstract`) given
+    that paper's keys as :attr:`Paper.known_as`; one known by a key already is
+    left as it is."""
+    keys = frozenset(k for r in recorded for k in r.keys)
+    by_abstract = _ByAbstract(recorded)
+    for r in recorded:
+        by_abstract.saw(r)
+    out = []
+    for paper in papers:
+        slot = None if not keys.isdisjoint(paper.keys) else by_abstract.find(paper)
+        if slot is not None:
+            earlier = recorded[slot]
+            paper = replace(paper, known_as=tuple(dict.fromkeys((*paper.known_as, earlier.id, earlier.title_key))))
+        out.append(paper)
+    return out
 
 
 class _ByAbstract:

@@ -51,7 +51,7 @@ from .readers import (
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, digest_papers, retry_time, send
-from .state import DigestRecord, OpenDigest, SubscriberState, open_state
+from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state
 from .tokens import old_secrets_problem, secret_problem
 
 __all__ = [
@@ -151,6 +151,8 @@ def _selection(
     if left is None:
         left = unsubscribed(config, only)
     subs = [s for s in subscribers(config, only) if s.email not in left]
+    with open_state(config.state_target, readonly=True) as state:  # sent under another title: sent
+        all_papers = known_earlier(state, all_papers)
     return subs, topic_index(config, all_papers, subs, warn, near=near)
 
 
@@ -517,7 +519,8 @@ def crowded_topics(config: Config, index: TopicIndex,
         out.append(config.problem(("subscribers", row[sub.email], "topics"), (
             f"{key!r} takes {counted(n, 'paper')} now, {'it is not' if n == 1 else 'none of them is'} in "
             f"{sub.email}'s digest"
-            f"{more}: its {sub.max_papers} places (max_papers) go to its other topics' papers, which rank higher "
+            f"{more}: its {counted(sub.max_papers, 'place')} (max_papers) "
+            f"{'goes' if sub.max_papers == 1 else 'go'} to its other topics' papers, which rank higher "
             f"(the best of {key!r} at {best:.2f}, the digest's last at {last.fit:.2f}: a keyword topic's score n "
             f"counts as n/(n+1), 0.50 for one term, against the relevance of a topic in words); {fix}")))
     return out
@@ -634,6 +637,9 @@ def paper_standing(
     ``min_score`` that would take it can be read off."""
     from .matching import TopicRule
 
+    if exclude is not None:  # as match: a paper sent under another title is sent
+        with open_state(config.state_target, readonly=True) as state:
+            all_papers = known_earlier(state, all_papers)
     paper = find_paper(all_papers, ref)
     if left is None:
         left = unsubscribed(config, only)
@@ -676,7 +682,7 @@ def paper_standing(
         if paper.id in ids:
             place = ids.index(paper.id)
             digests.append(DigestStanding(sub, place + 1, len(ids), pinned=matches[place].pinned))
-        elif paper.id in excluded or paper.title_key in excluded:
+        elif not excluded.isdisjoint(paper.keys):
             digests.append(DigestStanding(sub, None, len(ids), "sent before (`match --all` shows it as if not)"))
         elif taken & set(sub.topics):
             full = (f"its {sub.max_papers} places (max_papers) go to better fits" if sub.max_papers != 1
@@ -700,7 +706,7 @@ def _floor_too_far(config: Config, index: TopicIndex, sub: Subscriber, topics: l
         return ""
 
     def new(p: Paper) -> bool:
-        return p.id not in excluded and p.title_key not in excluded
+        return excluded.isdisjoint(p.keys)
 
     fewest = None
     for s in under:
@@ -862,6 +868,8 @@ def send_test_email(
     note = digest_of = None
     if sub is not None:
         digest_of = sub.email
+        with open_state(config.state_target, readonly=True) as state:  # as send: sent under another title is sent
+            found = known_earlier(state, found)
         index = topic_index(config, found, [sub])
         matches = index.select(sub, already_sent(config, sub.email)(sub))
         if not matches:
@@ -1063,12 +1071,12 @@ def load_for_validate(path: str, *, now: datetime | None = None) -> Config:
         return load_config(path)
     except ConfigError as exc:
         part = exc.sources_config
-        if not isinstance(part, Config):
+        extra = [p for p in local_source_problems(part, now=now) if p not in exc.problems] if isinstance(
+            part, Config) else []
+        if not extra and not exc.unset_secrets:
             raise
-        extra = [p for p in local_source_problems(part, now=now) if p not in exc.problems]
-        if not extra:
-            raise
-        raise ConfigError(*exc.problems, *extra) from None
+        found = sorted([*exc.problems, *exc.unset_secrets], key=lambda p: p.line or 0)
+        raise ConfigError(*found, *extra) from None
 
 
 def local_source_problems(config: Config, *, now: datetime | None = None) -> list[Problem]:

@@ -18,6 +18,7 @@ import os
 import re
 import zlib
 from bisect import bisect_left, bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -148,8 +149,9 @@ _WEEKDAY = r"((mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+)?"
 _DAY = r"\d{1,2}(st|nd|rd|th)?"
 _ONE_DATE = (
     rf"{_WEEKDAY}({_MONTH}\s+{_DAY}(,?\s+\d{{4}})?"  # (Wednesday,) Sep 4, September 4th, 2024
-    rf"|{_DAY}\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024
-    r"|\d{4}-\d{2}-\d{2}"  # 2024-09-04
+    rf"|{_DAY}\.?\s+{_MONTH}(,?\s+\d{{4}})?"  # 4 Sep 2024, 4. September 2024
+    # 2024-09-04, 2024/09/04, with a time as a machine writes it: 2024-09-04T12:00:00Z
+    r"|\d{4}(-\d{2}-\d{2}|/\d{2}/\d{2})([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?"
     r"|\d{1,2}[/.]\d{1,2}[/.]\d{2,4})"  # 09/04/2024, 4.9.2024
 )
 _DATE_LINE = lazy(
@@ -184,7 +186,7 @@ def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
     spaced = _spaced(text)
-    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _DATE_LINE.match(spaced):
+    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _DATE_LINE.match(spaced) or _READER_VIEW.fullmatch(spaced):
         return True
     # lines of chrome joined on one: "Daily Papers — Sep 4, 2025", the page's title "Daily Papers - Hugging Face"
     parts = _CHROME_JOIN.split(spaced) if len(spaced) <= _MAX_NAV_CHARS else ()
@@ -193,6 +195,11 @@ def _is_chrome(text: str) -> bool:
     )
 
 
+#: What a browser's reader view (Firefox, Safari) puts over the page's title:
+#: the site ("huggingface.co", or the listing's address: not a paper's, which a
+#: card's line gives its id) and the reading time ("5–6 minutes").
+_READER_VIEW = lazy(r"(?:https?://)?(?:www\.)?huggingface\.co(?:/papers(?:/trending|/(?:date|week|month)/[\w-]+)?)?/?(?:\?\S*)?|\d{1,3}(?:\s*[-–—]\s*\d{1,3})?\s*min(?:ute)?s?(?:\s+read)?",
+                    re.IGNORECASE)
 #: What joins two parts of the page's chrome on one line (spaced: not a hyphenated word).
 _CHROME_JOIN = lazy(r"\s+[-–—|·•]\s+")
 _SITE = "huggingface"
@@ -229,7 +236,15 @@ def _is_page_chrome(text: str) -> bool:
 
 
 def _is_header(text: str) -> bool:
-    return _key(text) in _HEADER_KEYS
+    """A line of the page's header (:data:`HF_HEADER`), or the page's title
+    holding one as a reader view or a tab shows it, "Daily Papers - Hugging
+    Face": a copy in reader view has no other header line, and was "no
+    Hugging Face papers page header"."""
+    if _key(text) in _HEADER_KEYS:
+        return True
+    if len(text) > _MAX_NAV_CHARS or not _CHROME_JOIN.search(text):
+        return False
+    return _is_chrome(text) and any(_key(part) in _HEADER_KEYS for part in _CHROME_JOIN.split(_spaced(text)))
 
 
 def decode_text(data: bytes, name: str, *, cut_ok: bool = False) -> str:
@@ -334,14 +349,47 @@ _SUBMITTER = lazy(_SUBMITTER_NAME)
 def _is_paper_meta(text: str) -> bool:
     """A line of a paper's card that is no title or abstract (see :data:`_PAPER_META`):
     ``58``, ``Upvote 1.2k``, ``· 24 authors``, ``Published on Sep 4, 2024``, or
-    such parts joined by ``·`` ("Published on Sep 4, 2024 · Submitted by akhaliq")."""
+    such parts joined by ``·`` ("Published on Sep 4, 2024 · Submitted by akhaliq"),
+    or the card's authors ending with those it does not show (:func:`_names_and_more`)."""
+    if _names_and_more(text) is not None:
+        return True
     if len(text) > 80 and not text.endswith(("authors", "author")):
         return False
     text = text.strip()  # (the patterns take any run of white space, no-break spaces too)
     if _PAPER_META.fullmatch(text) or _published(text):
         return True
     parts = [part for part in _META_JOIN.split(text) if part]
-    return len(parts) > 1 and all(_PAPER_META.fullmatch(part) or _published(part) for part in parts)
+    # a bare date among them ("Submitted by akhaliq · Sep 4") is the card's, beside its other parts
+    meta = [bool(_PAPER_META.fullmatch(part) or _published(part)) for part in parts]
+    return len(parts) > 1 and any(meta) and all(m or _DATE_LINE.match(part) for m, part in zip(meta, parts, strict=True))
+
+
+#: A card's authors ending with the names it does not show: "Ada Lovelace, Grace Hopper +5 authors",
+#: "Ada Lovelace · Grace Hopper · +5", "Ada Lovelace, Grace Hopper, and 3 others", "Ada Lovelace et al.".
+_NAMES_AND_MORE = lazy(
+    r"(?P<names>[^\W\d_].*?)(?:\s*[,·•]\s*|\s+)(?:and\s+)?"
+    r"(?P<more>\+\s?\d[\d,]*(?:\s+(?:more|others?|authors?))?|\d[\d,]*\s+(?:more|others?|authors?)|et\.?\s+al)\.?",
+    re.IGNORECASE,
+)
+_NAMES_AND_MORE_SPLIT = lazy(r"\s*[,;·•&]\s*|\s+and\s+")
+#: A person's name: one to five words, each capitalised or a particle ("van", "de", "al").
+_PERSON = lazy(r"[^\W\d_](?:[^\W\d_]|['’.-])*(?:\s+[^\W\d_](?:[^\W\d_]|['’.-])*){0,4}")
+
+
+def _names_and_more(text: str) -> list[str] | None:
+    """The names of a card's authors line that ends with the ones it does not
+    show ("+5 authors", "and 3 others", "et al."): that ending makes it names,
+    where a line of names alone may be a title.  They were a paper titled
+    'Ada Lovelace · Grace Hopper · +5 authors', or glued to its abstract."""
+    if len(text) > MAX_TITLE_CHARS or not (m := _NAMES_AND_MORE.fullmatch(text.strip())):
+        return None
+    names = [_spaced(n) for n in _NAMES_AND_MORE_SPLIT.split(m.group("names")) if n.strip()]
+    people = names and all(
+        _PERSON.fullmatch(n) and all(w[0].isupper() or (w.islower() and len(w) <= 3) for w in n.split())
+        and n[0].isupper() for n in names
+    )
+    # a bare "+5" (the upvoters a card does not show, too) names more authors only after two names
+    return names if people and (len(names) > 1 or not m.group("more").lstrip("+ ").isdigit()) else None
 
 
 def _published(text: str) -> bool:
@@ -663,9 +711,24 @@ def _layout_blocks(content: list[tuple[int, str]]) -> list[tuple[int, str]]:
             rest = para[1 + len(lone):]
             blocks.extend(sorted([para[0], *lone, (rest[0][0], " ".join([t for _, t in rest])), *links.pop(k, ())]))
         else:
-            blocks.append((para[0][0], " ".join([t for _, t in para])))
+            # a short line over a paragraph under a title (names, a venue) is a block of its own too
+            lone = [para[0]] if _stray_over(paragraphs, alone, k) else []
+            blocks.extend([*lone, (para[len(lone)][0], " ".join([t for _, t in para[len(lone):]]))])
         blocks.extend(links.pop(k, ()))
     return blocks
+
+
+def _stray_over(paragraphs: list[list[tuple[int, str]]], alone: set[int], k: int) -> bool:
+    """Whether the first line of paragraph ``k``, in the layout with blank lines
+    between title and abstract, is no part of the abstract it is glued to: the
+    paragraph before is a title (one line, no abstract) and the line is one a
+    card would have between them (:func:`_between_title_and_abstract`)."""
+    para = paragraphs[k]
+    if len(para) < 2 or k == 0 or k - 1 in alone or len(paragraphs[k - 1]) != 1:
+        return False
+    title = paragraphs[k - 1][0][1]
+    return (len(title) <= MAX_TITLE_CHARS and not _abstract_goes_on(title)
+            and _between_title_and_abstract(para[0][1], para[1][1]))
 
 
 def _card_links_under(current: list[tuple[int, str]], links: Sequence[tuple[int, str]], n: int, text: str) -> bool:
@@ -682,12 +745,23 @@ def _card_links_under(current: list[tuple[int, str]], links: Sequence[tuple[int,
 
 def _between_title_and_abstract(line: str, after: str) -> bool:
     """Whether a card's second line is no part of its abstract: the 'Abstract'
-    heading, or a short line that ends no sentence over a line more than
-    twice as long (a card's authors or venue; a wrapped abstract's lines are
-    all about as long as each other)."""
+    heading, or a short line over a line more than twice as long (a card's
+    authors or venue; a wrapped abstract's lines are all about as long as
+    each other).  One ending a sentence is so when it is a few words or
+    names ("Accepted at NeurIPS 2024.", "Ada Lovelace et al."): a browser
+    copies an abstract as one line, so a short first sentence on a line of
+    its own is a line of the card's."""
     if line.casefold().rstrip(":") == _ABSTRACT_HEADING:
         return True
-    return len(line) <= _MAX_NAV_CHARS * 2 and len(after) > 2 * len(line) and not _SENTENCE_END.search(line[-2:] + " ")
+    if len(line) > _MAX_NAV_CHARS * 2 or len(after) <= 2 * len(line):
+        return False
+    return (not _SENTENCE_END.search(line[-2:] + " ") or len(line.split()) <= _STRAY_SENTENCE_WORDS
+            or _looks_like_names(line))
+
+
+#: At most so many words, a line ending a sentence over a much longer one is
+#: no part of the abstract under it (see :func:`_between_title_and_abstract`).
+_STRAY_SENTENCE_WORDS = 8
 
 
 #: Paragraphs, of those that may be papers, that must be "a title line, then
@@ -740,6 +814,13 @@ _HTML_PAGE_HINT = (
 )
 
 #: A papers page saved whole: the daily papers are in its data, which hf-daily reads.
+#: An arXiv listing page copied as text: "[1] arXiv:2406.03001 [pdf, html, other]", or its title line.
+_ARXIV_TEXT = lazy(rf"^\s*(?:\[\d{{1,5}}\]\s+arXiv:{ARXIV_ID}\b|arXiv:{ARXIV_ID}\s+\[pdf\b)", re.MULTILINE | re.IGNORECASE)
+_ARXIV_TEXT_LOOK = 20000
+_ARXIV_TEXT_HINT = (
+    " (it is an arXiv listing copied as text: save the page itself instead, Ctrl+S as 'Web Page, HTML only', "
+    "and give that file to `type: arxiv` as `path:`)"
+)
 _DAILY_PAGE_HINT = (
     " (it is Hugging Face's papers page saved as HTML: type: hf-daily reads such a page as it is, each paper "
     "with its authors and date)"
@@ -888,11 +969,13 @@ def parse_hf_papers_text(
         if listing is not None:  # a listing pasted under the papers' pages
             i, header = _skip_header(blocks, listing)
     if not header:
-        from .feeds import holds_daily_papers
+        from .feeds import ARXIV_LISTING_SAID, holds_daily_papers, listing_page
 
         start = blocks[0][1][:1]
         hint = (
             " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
+            else f" (it is {ARXIV_LISTING_SAID})" if _HTML_PAGE.search(text[:4096]) and listing_page(data)
+            else _ARXIV_TEXT_HINT if _ARXIV_TEXT.search(text[:_ARXIV_TEXT_LOOK])
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
             else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
             else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"
@@ -999,6 +1082,17 @@ def parse_hf_papers_text(
                 Problem(f"title {_short(title)!r} has no abstract ({_names_line(a_line, abstract)}; "
                         f"{_AUTHOR_LINES_SKIPPED})", name, t_line)
             )
+        if (len(abstract) < _MIN_ABSTRACT_CHARS and k + step < len(body)
+                and len(body[k + step][1]) <= MAX_TITLE_CHARS and _abstract_goes_on(body[k + step][1])):
+            # a short line under the title, then a short abstract: taken in pairs, the abstract was the next
+            # title, and the error named it ("title 'We present ...' has no abstract"; a longer one is
+            # "expected a paper title" above)
+            raise InputError(
+                Problem(f"this line, {_short(abstract)!r}, under the title {_short(title)!r} (line {t_line}), is too "
+                        f"short to be its abstract, and line {body[k + step][0]} after it reads as one: a line between "
+                        "a title and its abstract that is not a card's authors, links or counts? Delete it (or join "
+                        "it to the abstract's line if it is the abstract's)", name, a_line)
+            )
         if k + step >= len(body) and _looks_like_chrome(abstract):
             # The last "abstract" is a short line of page furniture ("See all papers"):
             # the last title has none.  Refuse rather than invent one.
@@ -1031,7 +1125,7 @@ def parse_hf_papers_text(
             f"that paper is left out, the {len(papers) - 1} before it are read (export the page again for it)"
         )
         papers.pop()
-    return pages + _without_list_numbers(papers)
+    return pages + _without_list_numbers(_without_bullets(papers))
 
 
 #: A list's number before a title, as a numbered copy of a listing writes it: "1. ", "12) ", "[3] ", "(4) ".
@@ -1062,6 +1156,37 @@ def _without_list_numbers(papers: list[Paper]) -> list[Paper]:
     if any(b <= a for a, b in pairwise(numbers)) or (len(numbers) == 1 and numbers != [1]):
         return papers
     return [replace(p, title=p.title[m[2]:]) if m else p for p, m in zip(papers, marks, strict=True)]
+
+
+#: A list's bullet before a title (or its abstract), as a copy of the page as a
+#: list writes it: a bullet sign, or Markdown's "-", "*", "+", then a space.
+_BULLET = lazy(r"([•◦▪▫‣⁃∙·●○■□►▸➢➤]|[-*+])\s+(?=\S)")
+
+
+def _without_bullets(papers: list[Paper]) -> list[Paper]:
+    """``papers`` with a list's bullets taken off their titles and abstracts,
+    where the listing was copied as a bulleted list ("• Title", "- Title"):
+    most titles (four in five) start with the same bullet, two at least for a
+    "-", "*" or "+" (a sign a title might start with).  The bullet was the
+    first character of every title and abstract the email showed."""
+    marks = [m.group(1) if (m := _BULLET.match(p.title)) else None for p in papers]
+    counted = Counter(mark for mark in marks if mark)
+    if not counted:
+        return papers
+    mark, n = counted.most_common(1)[0]
+    if n < max(2 if mark in "-*+" else 1, _BULLETED_SHARE * len(papers)):
+        return papers
+
+    def off(text: str) -> str:
+        m = _BULLET.match(text)
+        return text[m.end():] if m and m.group(1) == mark else text
+
+    return [replace(p, title=off(p.title), abstract=off(p.abstract)) if marks[k] == mark else p
+            for k, p in enumerate(papers)]
+
+
+#: Of the titles, the share that must start with one bullet for it to be the list's (see :func:`_without_bullets`).
+_BULLETED_SHARE = 0.8
 
 
 #: The page's button under a shortened abstract, when a copy glues it to the
@@ -1193,6 +1318,9 @@ def _card_details(raw: list[tuple[int, str]], after: int, before: int) -> CardDe
         for part in _META_JOIN.split(text.strip()):
             if published is None and (m := _PUBLISHED_ON.fullmatch(part)):
                 published = _calendar_day(m.group("date"))
+        if not authors and (shown := _names_and_more(text)) is not None:
+            authors = shown
+            continue
         if (m := _AUTHORS_LINE.fullmatch(text.strip())) is not None and not authors:
             naming, text = True, m.group("names")
         elif naming and (_is_paper_meta(text) or _is_page_chrome(text)):
@@ -1236,10 +1364,17 @@ def _is_a_name(text: str) -> bool:
     return bool(text) and len(text) <= 100 and any(c.isalpha() for c in text) and not _NO_NAME.fullmatch(text)
 
 
+_MACHINE_DAY = lazy(r"(\d{4}[-/]\d{2}[-/]\d{2})(?:[T ]\S*)?$")
+_LEADING_WEEKDAY = lazy(r"^(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s+", re.IGNORECASE)
+
+
 def _calendar_day(text: str) -> datetime | None:
     """"Sep 4, 2024", "September 4th 2024", "4 Sep 2024", "2024-09-04" as that
     day's start in UTC (how the other sources give a date without a time);
     None for anything else, a day without its year included."""
+    if m := _MACHINE_DAY.match(text.strip()):  # 2024/09/04, 2024-09-04T12:00:00Z: the day
+        text = m.group(1).replace("/", "-")
+    text = _LEADING_WEEKDAY.sub("", text.strip())  # "Wed, Sep 4, 2024"
     cleaned = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b", "", text.replace(",", " ").rstrip("."), flags=re.IGNORECASE)
     cleaned = re.sub(r"\bsept\b\.?", "Sep", " ".join(cleaned.split()), flags=re.IGNORECASE).replace(".", "")
     for fmt in _DAY_FORMATS:

@@ -334,11 +334,11 @@ def short_authors(authors: Sequence[str], keep: int = 3, most: int = 4) -> str:
 
 def anchor_for(paper_id: str, kind: str = "paper") -> str:
     """The card's in-page anchor (or a topic's section's, ``kind="topic"``):
-    readable, stable across digests (cards are shared between subscribers),
-    unique per paper id."""
-    readable = re.sub(r"[^A-Za-z0-9]+", "-", paper_id).strip("-")[:40]
-    digest = hashlib.blake2s(paper_id.encode("utf-8"), digest_size=3).hexdigest()
-    return f"{kind}-{readable}-{digest}" if readable else f"{kind}-{digest}"
+    stable across digests (cards are shared between subscribers), unique
+    per paper id, and short: each is written twice per paper (the card's
+    name, the contents' link), and the paper's id or title spelt out in it
+    was 5 KB of a 60-paper digest, which Gmail clips at 102 KB."""
+    return f"{kind}-{hashlib.blake2s(paper_id.encode('utf-8'), digest_size=4).hexdigest()}"
 
 
 def reason_words(hits, texts: Mapping[str, str] | None = None,
@@ -458,18 +458,60 @@ def _preheader(matches: Sequence[PaperMatch]) -> str:
 
 def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
     """The reason in words under a paper.  A paper two ranked topics found
-    has a reason from each: each is named with its topic
-    ("Optimisation: close to your interest: ...; LLM reasoning: ..."), or the
-    reader cannot tell which interest a reason speaks for.  Topics giving the
-    same reason are named together ("Interpretability and LLM reasoning:
-    close in meaning to your interest"), not the reason twice."""
+    has a reason from each, and each says which interest it speaks for, in
+    a sentence: "close to your interests in Optimisation (step sizes) and
+    LLM reasoning (chain of thought)"; "Optimisation: close to your interest:
+    step sizes; LLM reasoning: close to your interest: ..." read as labels
+    nested in labels.  Topics giving the same reason are named together
+    ("close in meaning to your interests in Interpretability and LLM
+    reasoning"), not the reason twice."""
     given = [(t, _in_words(r)) for t, r in zip(m.topics, m.topic_reasons) if r]
     if len(given) > 1:
-        by_reason: dict[str, list[str]] = {}
-        for t, r in given:
-            by_reason.setdefault(r, []).append(topic_name(t))
-        return "; ".join(f"{_listed(names)}: {r}" for r, names in by_reason.items())
+        return _for_topics([(topic_name(t), r) for t, r in given])
     return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
+
+
+#: Where one reason in words ends and the next begins (a liked paper's title may hold "; ").
+_NEXT_REASON = re.compile(r"; (?=close |similar to a paper you liked)")
+_CLOSE_TO = "close to your interest: "
+
+
+def _for_topics(given: Sequence[tuple[str, str]]) -> str:
+    """The reasons of several topics (``(topic's name, reason in words)``) as
+    one sentence naming each topic: those close to phrases of theirs with
+    the phrases in parentheses after each name, those close in meaning, and
+    each liked paper ("similar to a paper you liked for Optimisation, “...”"),
+    in the order the topics give them (the card's own topic first)."""
+    from .ranking import CLOSE_IN_MEANING
+
+    close: dict[str, list[str]] = {}  # topic -> the phrases it is close to
+    meaning: list[str] = []  # topics close in meaning
+    liked: dict[str, list[str]] = {}  # a liked paper's words -> its topics
+    order: dict[str, None] = {}  # the kinds of reason, as first given
+    for name, reason in given:
+        for part in _NEXT_REASON.split(reason):
+            if part.startswith(_CLOSE_TO):
+                close.setdefault(name, []).append(part.removeprefix(_CLOSE_TO))
+                order.setdefault(_CLOSE_TO)
+            elif part == CLOSE_IN_MEANING:
+                meaning.append(name)
+                order.setdefault(CLOSE_IN_MEANING)
+            else:
+                liked.setdefault(part, []).append(name)
+                order.setdefault(part)
+    out = []
+    for kind in order:
+        if kind == _CLOSE_TO:
+            by_phrases: dict[str, list[str]] = {}  # topics close to the same phrases are named together
+            for name, phrases in close.items():
+                by_phrases.setdefault(", ".join(phrases), []).append(name)
+            topics = [f"{_listed(names)} ({phrases})" for phrases, names in by_phrases.items()]
+            out.append(f"close to your interest{'s' if len(close) > 1 else ''} in {_listed(topics)}")
+        elif kind == CLOSE_IN_MEANING:
+            out.append(f"close in meaning to your interest{'s' if len(meaning) > 1 else ''} in {_listed(meaning)}")
+        else:
+            out.append(kind.replace(" you liked,", f" you liked for {_listed(liked[kind])},", 1))
+    return "; ".join(out)
 
 
 def also_in(
@@ -1437,6 +1479,7 @@ def css_inliner() -> Callable[[str], str]:
 
     inline = css_inline.CSSInliner(
         keep_at_rules=True,
+        minify_css=True,
         load_remote_stylesheets=False,
         apply_width_attributes=True,
         apply_height_attributes=True,

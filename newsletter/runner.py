@@ -139,7 +139,8 @@ class Runner:
         self.clock = clock
         self._stop = threading.Event()
         self._reload = threading.Event()
-        self._mtime = self._config_mtime()
+        read_at = self.config.read_at
+        self._mtime = self._config_mtime() if read_at is None else read_at
         self._failures = 0
         self._retry_at: datetime | None = None
         self._note: str | None = None

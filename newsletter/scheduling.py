@@ -92,7 +92,8 @@ def parse_schedule(text: str) -> Schedule:
     untimed = None if meant or period else _untimed(norm)
     raise ValueError(f"cannot parse schedule {text!r}; "
                      + (f"did you mean {meant!r}? " if meant else "")
-                     + (f"it names no time of day: write {untimed!r} with the time; " if untimed else "")
+                     + (f"it names no {'day or ' if '<weekday>' in untimed else ''}time of day: write {untimed!r} "
+                        f"with the {'day and ' if '<weekday>' in untimed else ''}time; " if untimed else "")
                      + (f"{period}; " if period else "")
                      + ("a schedule holds one time of day (two digests a day: 'every 12 hours', at 00:00 and "
                         "12:00 in its zone); " if len(re.findall(r"\d{1,2}:\d{2}", norm)) > 1 else "")
@@ -141,6 +142,8 @@ def _untimed(norm: str) -> str | None:
     days = _days_named(norm)
     if days:
         return "daily at HH:MM" if len(days) == 7 else f"weekly on {', '.join(days)} at HH:MM"
+    if re.fullmatch(r"(every ?week|each week|weekly|week)", norm):
+        return "weekly on <weekday> at HH:MM"
     return "daily at HH:MM" if re.fullmatch(r"(every ?day|each day|daily|day)", norm) else None
 
 
@@ -205,8 +208,10 @@ def _meant(norm: str) -> str | None:
     if re.search(r"\b(hours?|minutes?|mins?)\b", norm):
         return None
     days = _days_named(norm)
-    daily = re.search(r"\b(daily|every ?day|each day)\b", norm) is not None
     said = [m for m in _SAID_TIME.finditer(norm) if m.group(2) or m.group(3)] or list(_SAID_TIME.finditer(norm))
+    # a time alone ('08:00', 'at 8am'), as a newcomer writes "every morning at eight", is a daily one
+    alone = len(said) == 1 and re.fullmatch(r"(at)?", _SAID_TIME.sub("", norm, count=1).strip()) is not None
+    daily = alone or re.search(r"\b(daily|every ?day|each day)\b", norm) is not None
     if len(said) != 1 or not (days or daily):
         return None
     hour, minute, suffix = int(said[0].group(1)), int(said[0].group(2) or 0), (said[0].group(3) or "").replace(".", "")

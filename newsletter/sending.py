@@ -44,7 +44,7 @@ from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_time
-from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, open_state
+from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, known_earlier, open_state
 from .tokens import links
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,8 @@ class DigestResult:
         if self.status == "held":
             return (
                 f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
-                "until the address is fixed (or the subscriber removed)"
+                f"until the address is fixed (or the subscriber removed), or `newsletter send --subscriber "
+                f"{self.email}` tries it"
             )
         return f"{self.status:<11} {self.email}"
 
@@ -306,9 +307,12 @@ def send(
     subs = config.selected_subscribers(only)
     if dry_run:
         with open_state(config.state_target, readonly=True, stop=halt) as state:
-            return _SendRun(config, state, found, now, warn, progress, source_problems).run(subs, None)
+            dry = _SendRun(config, state, found, now, warn, progress, source_problems)
+            dry.release_held = only is not None
+            return dry.run(subs, None)
     with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
+        run.release_held = only is not None
         run.stop_shared = stop is not None
         run.stop = halt
         return run.run(subs, transport)
@@ -499,6 +503,11 @@ class _SendRun:
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
+        self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
+        #: a send naming one subscriber (``--subscriber``) tries its held digest: a held digest is
+        #: never tried on its own, and a refusal that was the receiving server's passing fault
+        #: ("550 5.1.1" while its directory was rebuilt) held the subscriber's mail for good
+        self.release_held = False
         self.committing = threading.Lock()
         self.relay: _Relay | None = None  # in a send worker: where results go
         self.delivering = None  # in a big send: how many send workers still deliver (shared)
@@ -571,6 +580,17 @@ class _SendRun:
                 "(`newsletter history` lists them)"
             )
 
+    def _warn_unconfirmed(self, owed: OpenDigest, email: str) -> None:
+        """Say that a digest whose outcome an earlier run could not learn (the
+        server closed or went silent after the whole message, before its
+        reply) goes again: a lost digest is worse than a second copy, and it
+        went again without a word, though the reader may get it twice."""
+        self._warn(
+            f"digest {owed.id} for {email} {owed.message_id}: the server did not confirm it in an earlier run "
+            "(it may have taken it); sending it again with the same Message-ID (if the server had taken it, "
+            "it arrives twice with that Message-ID)"
+        )
+
     def _warn_recorded_late(self, delivered: list[tuple[int, str, str, str]]) -> None:
         """Say which digests an earlier run delivered but could not record
         (:meth:`State.apply_unrecorded`): recorded now, not sent again."""
@@ -597,13 +617,16 @@ class _SendRun:
             if signed is not None:  # serve tells the links of this key from made-up ones by it
                 state.record_link_key(signed.key_id, now)
             self._warn_recorded_late(state.apply_unrecorded())
-            self._warn_recovered(state.recover())
+            recovered = state.recover()
+            self.recovered = {did for did, *_ in recovered}
+            self._warn_recovered(recovered)
         left = state.unsubscribed(s.email for s in subs)
         if left:
             for sub in subs:
                 if sub.email in left:
                     self._result(DigestResult(sub.email, "unsubscribed"))
             subs = [s for s in subs if s.email not in left]
+        self.papers = known_earlier(state, self.papers)  # sent under another title: sent
         self.index = topic_index(config, self.papers, subs, self.warn)
         self.composer = Composer(config)
         self.sender = sender_address(config)
@@ -648,6 +671,7 @@ class _SendRun:
     def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
         """Plan, claim and hand over each subscriber's digest, in this process,
         a part (at most :data:`CLAIM_BATCH` subscribers) at a time."""
+        self.state.ready_for_threads()
         d = self.config.delivery
         with Dispatcher(
             transport,
@@ -1015,7 +1039,7 @@ class _SendRun:
         composed)`` to claim, or None (not due, empty, or a dry run)."""
         config, now = self.config, self.now
         open_ = known.open
-        if open_ is not None and open_.held:
+        if open_ is not None and open_.held and not self.release_held:
             self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
             return None
         retry_from, ahead = retry_time(open_, self.settings, now) if open_ is not None else (None, False)
@@ -1067,6 +1091,8 @@ class _SendRun:
             self._warn(warning)
         if matches:
             self.with_papers += 1
+        if batch is not None and open_ is not None and open_.uncertain and open_.id not in self.recovered:
+            self._warn_unconfirmed(open_, sub.email)
         if batch is None:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id))
             return None

@@ -35,7 +35,7 @@ from .errors import ConfigError, Problem
 #: Signed headers, in this order; those marked are also listed once more than
 #: they occur ("oversigned"), so a second From, Subject or List-Unsubscribe
 #: added on the way breaks the signature instead of being shown.
-SIGNED = ("from", "to", "subject", "date", "message-id", "reply-to", "list-unsubscribe", "list-unsubscribe-post",
+SIGNED = ("from", "to", "subject", "date", "message-id", "reply-to", "list-id", "list-unsubscribe", "list-unsubscribe-post",
           "mime-version", "content-type")
 OVERSIGNED = frozenset({"from", "subject", "list-unsubscribe", "list-unsubscribe-post"})
 MIN_RSA_BITS = 1024

@@ -119,13 +119,17 @@ def starter_config(zone: str | None = None) -> str:
     machine's, :func:`config.machine_zone`, unless validate would warn of
     it).  It said UTC everywhere: a newcomer in Berlin who kept it got the
     08:00 digest at 09:00 or 10:00."""
+    written = "timezone: UTC                      #"
+    return STARTER_CONFIG.replace(written, f"{'timezone: ' + starter_zone(zone):<34} #", 1)
+
+
+def starter_zone(zone: str | None = None) -> str:
+    """The zone the starter writes: ``zone``, else this machine's, or UTC when
+    it is UTC by another name or one validate would warn of."""
     from .config import fixed_zone_advice, machine_zone
 
     zone = zone or machine_zone() or "UTC"
-    if zone in _UTC_NAMES or fixed_zone_advice(zone) is not None:
-        zone = "UTC"
-    written = "timezone: UTC                      #"
-    return STARTER_CONFIG.replace(written, f"{'timezone: ' + zone:<34} #", 1)
+    return "UTC" if zone in _UTC_NAMES or fixed_zone_advice(zone) is not None else zone
 
 
 def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:

@@ -49,7 +49,7 @@ import functools
 import hashlib
 import os
 
-from .config import Config, check_address, line_break_hint, unset_variable
+from .config import MAKE_A_KEY, SECRET_HOLDS, Config, check_address, line_break_hint, unset_variable
 from .errors import ConfigError, Problem
 
 #: Path of the unsubscribe page under ``web.base_url`` (the web app's route).
@@ -225,10 +225,6 @@ def _signed_by(serializer, token: str) -> str | None:
     return email if isinstance(value, str) and serializer.dumps(value) == token else None
 
 
-#: How to make a signing key, said where a key is missing or too short.
-MAKE_A_KEY = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
-
-
 def secret_problem(config: Config) -> Problem | None:
     """Why the signing key cannot be used (unset, too short, or holding a line break), located at
     ``web.secret_env``; None when it is fine or ``web:`` is not configured."""
@@ -239,9 +235,7 @@ def secret_problem(config: Config) -> Problem | None:
     if not secret:
         return config.problem(
             ("web", "secret_env"),
-            unset_variable(name, "secret_env", "empty" if secret == "" else "not set",
-                           "it must hold the key that signs unsubscribe links, the "
-                           f"same one `newsletter serve` checks them with; for a first key: {MAKE_A_KEY}"),
+            unset_variable(name, "secret_env", "empty" if secret == "" else "not set", SECRET_HOLDS),
         )
     cr = line_break_hint(secret)
     if cr is not None:

@@ -140,7 +140,9 @@ def _app(config: Config, now: Callable[[], datetime] | None = None) -> _App:
     signed = links(config)
     if signed is None or config.web is None:
         raise ConfigError(
-            Problem("`newsletter serve` needs a 'web:' section with base_url and secret_env", str(config.file))
+            Problem("`newsletter serve` needs a 'web:' section with base_url and secret_env: add `web:` with "
+                    "`base_url: https://...` (where readers reach serve) and `secret_env: NEWSLETTER_SECRET` "
+                    "indented under it (README \"Unsubscribe links\")", str(config.file))
         )
     old = old_secrets_problem(config)
     if old is not None:  # the links the old keys signed would all be refused

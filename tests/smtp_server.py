@@ -57,6 +57,7 @@ class Mailbox:
         self.pipelining = True  # advertise PIPELINING (aiosmtpd reads commands in order anyway)
         self.hang_data = False  # take every message, never answer its DATA (a hung server)
         self.unanswered = 0  # take this many messages, each time dropping the connection before the reply
+        self.answered_first = 0  # messages answered before ``unanswered`` applies (a later one in a session)
         self.mail_reply: str | None = None  # the answer to every MAIL FROM, instead of accepting it
         self.drop_at: set[str] = set()  # "EHLO", "MAIL", or recipients: close the connection without a word there
         self.max_sessions: int | None = None  # more connections at once get "421 too many" as the greeting
@@ -67,6 +68,7 @@ class Mailbox:
         self.session_messages: int | None = None  # messages one session may carry; then "421 4.7.0" to MAIL
         self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
         self.ehlo_names: list[str] = []  # the name each EHLO gave
+        self.silent_at_rcpt: set[str] = set()  # recipients whose RCPT gets no answer until release is set
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -104,6 +106,8 @@ class Mailbox:
         if address in self.drop_at:
             server.transport.close()
             return "250 OK (never seen by the client)"
+        while address in self.silent_at_rcpt and not self.release.is_set():  # checking the address, slowly
+            await asyncio.sleep(0.01)
         if address in self.reject:
             return self.reject[address]
         envelope.rcpt_tos.append(address)
@@ -125,7 +129,7 @@ class Mailbox:
             self.messages.append(
                 Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, session.peer, message)
             )
-        if self.unanswered:
+        if self.unanswered and n > self.answered_first:
             # Taken (as a server that crashed before replying would have), never confirmed.
             with self.lock:
                 self.unanswered -= 1

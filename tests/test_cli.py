@@ -210,6 +210,31 @@ def test_config_after_the_command_name(workdir, cli):
     assert "--config PATH" in cli("state", "migrate", "--help").out
 
 
+def test_newsletter_alone_says_where_a_first_run_starts(cli):
+    """`newsletter` with no command listed the commands in alphabetical order,
+    `history` first: nothing said that `init` is where one starts."""
+    r = cli()
+    assert r.code == 2
+    said = " ".join((r.out + r.err).split())
+    assert "First time: `newsletter init` writes a commented starter config.yaml in this folder; then " \
+           "`newsletter validate`, `newsletter test-email --to YOU@...` and `newsletter send`" in said, said
+
+
+@pytest.mark.parametrize("word, said", [
+    ("help", "No such command 'help'. `newsletter --help` lists the commands, `newsletter COMMAND --help` explains one."),
+    ("start", "No such command 'start'. Did you mean 'run' (sends on the schedule until stopped)?"),
+    ("check", "No such command 'check'. Did you mean 'validate'?"),
+    ("setup", "No such command 'setup'. Did you mean 'init' (writes a starter config.yaml)?"),
+    ("sned", "No such command 'sned'. Did you mean 'send'?"),
+])
+def test_a_command_named_by_another_word_says_which_is_meant(cli, word, said):
+    """`newsletter help` was only "No such command", and `start` was offered
+    'state' (click guesses by spelling)."""
+    r = cli(word)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == f"Error: {said}", r.err
+
+
 def test_send_help_lists_the_now_the_readme_documents(cli):
     """README gives `send --now` for backfills; --help hid it."""
     out = " ".join(cli("send", "--help").out.split())
@@ -1310,3 +1335,24 @@ def test_state_migrate_waiting_for_a_send_stops_at_sigterm(workdir):
         out, err = terminated_once_said(proc, "is running on this state; waiting for it")
     assert proc.returncode == 143 and out == "", (out, err)
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted (SIGTERM)", err
+
+
+def test_test_email_without_to_says_what_to_give_with_the_configs_address(workdir, cli):
+    """`newsletter test-email`, as README's list names the command, said only
+    "Missing option '--to'"."""
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("test-email")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == ("Error: Missing option '--to': the address the test digest goes to, your own "
+                                      "(--to ada@example.org)"), r.err
+    assert not (workdir / "outbox").exists()
+
+
+def test_a_subscriber_given_by_its_name_is_told_its_address(workdir, cli):
+    """`--subscriber "Ada Lovelace"` (the name the config shows under name:)
+    said only "no subscriber 'Ada Lovelace'" and the list of addresses."""
+    write_config(workdir, BASIC_CONFIG)
+    r = cli("match", "--subscriber", "ada lovelace")
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines() == ["config.yaml: no subscriber 'ada lovelace' in the config: the subscriber is named "
+                                  "by address, ada@example.org (whose name: is Ada Lovelace)"], r.err

@@ -446,7 +446,8 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ndelivery: outbox\n",
          "config.yaml:3: delivery: expected a mapping, got 'outbox'"),
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\ntimezone: null\n",
-         "config.yaml:3: timezone: expected a valid string, got null"),
+         "config.yaml:3: timezone: has no value (nothing after `timezone:`): write one (timezone: Europe/Berlin), "
+         "or remove the line for the default"),
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nsubscribers:\n",
          "config.yaml:3: subscribers: expected a valid list, got nothing (an empty section?)"),
         ("sources: [hf-papers-text]\ntopics: {t: {any: [x]}}\n",
@@ -1957,3 +1958,299 @@ def test_templates_naming_a_template_file_says_to_name_its_folder(workdir, cli):
     assert r.code == 2 and r.err.strip() == (
         "config.yaml:18: templates: 'mytpl/digest.html' is a file: templates: names the folder holding "
         "digest.html, digest.txt, style.css (templates: mytpl)"), r.err
+
+
+@pytest.mark.parametrize("written, number, meant", [("8:00", 480, "08:00"), ("20:30", 1230, "20:30"), ("7", 7, "07:00")])
+def test_a_schedule_yaml_reads_as_a_number_says_which_schedule_was_meant(workdir, cli, written, number, meant):
+    """`schedule: 8:00` unquoted is the number 480 to YAML 1.1 (base 60): the
+    line said only "expected a schedule string, got 480", a number nobody wrote."""
+    write_config(workdir, f"schedule: {written}\n" + BASIC_CONFIG)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    why = f": YAML reads an unquoted {written} as minutes in base 60" if ":" in written else ""
+    assert result.err.splitlines() == [
+        f"config.yaml:1: schedule: expected a schedule string, got the number {number}{why}; "
+        f"did you mean schedule: 'daily at {meant}'?"], result.err
+    write_config(workdir, f"schedule: daily at {meant}\n" + BASIC_CONFIG)
+    assert cli("validate").code == 0
+
+
+def test_a_setting_left_empty_says_to_write_a_value_and_whether_it_may_go(workdir, cli):
+    """The starter's example deleted and nothing written (`email:`): pydantic's
+    "expected a valid string, got null" did not say the value was missing."""
+    write_config(workdir, BASIC_CONFIG.replace("  - email: ada@example.org\n", "  - email:\n")
+                 .replace("    max_papers: 5\n", "    max_papers:\n")
+                 .replace("  - type: hf-papers-text\n", "  - type:\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:2: sources[0].type: has no value (nothing after `type:`): write one of hf-papers-text, arxiv, "
+        "hf-daily, feed",
+        "config.yaml:12: subscribers[0].email: has no value (nothing after `email:`): write one (email: you@uni.edu)",
+        "config.yaml:17: subscribers[1].max_papers: has no value (nothing after `max_papers:`): write one "
+        "(max_papers: 20), or remove the line for the default",
+    ], result.err
+
+
+def test_subscribers_or_sources_written_without_the_dash_say_each_entry_starts_with_one(workdir, cli):
+    """`subscribers:` then `email: ...` indented under it (the '- ' left out):
+    "expected a valid list, got a mapping" did not say what was missing."""
+    write_config(workdir, BASIC_CONFIG.replace("  - type: hf-papers-text\n    path: papers/\n",
+                                               "  type: hf-papers-text\n  path: papers/\n")
+                 .split("subscribers:")[0] + "subscribers:\n  email: ada@example.org\n  topics: [diffusion]\n")
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:1: sources: expected a list, got a mapping: each source starts with '- ' "
+        "(`- type: hf-papers-text`), its other keys under it, indented as far as type:",
+        "config.yaml:11: subscribers: expected a list, got a mapping: each subscriber starts with '- ' "
+        "(`- email: ada@example.org`), its other keys under it, indented as far as email:",
+    ], result.err
+
+
+def test_topics_each_written_after_a_dash_say_to_remove_it_and_nothing_else(workdir, cli):
+    """`- diffusion:` under topics: (as subscribers are written) was told to
+    key its topics with an `rl:` it never wrote, and each subscriber's topic
+    was then 'unknown ...; defined topics: none' on lines of their own."""
+    write_config(workdir, BASIC_CONFIG.replace("  diffusion:\n", "  - diffusion:\n").replace("  optim:\n", "  - optim:\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:4: topics: expected a mapping, got a list: remove the '- ' before each topic's key "
+        "(`diffusion:` under topics:, its settings indented under it)"], result.err
+
+
+def test_a_subscriber_without_topics_or_email_is_told_what_to_write(workdir, cli):
+    """A subscriber with no topics: (a topic nobody follows then) or no email:
+    got "required key is missing", leaving the form and the names to find."""
+    write_config(workdir, BASIC_CONFIG.replace("    topics: [diffusion]\n", "")
+                 .replace("  - email: bob@example.org\n    topics: [optim, diffusion]\n", "  - topics: [optim]\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:12: subscribers[0].topics: required key is missing: write topics: [diffusion, optim] "
+        "(the topics it follows, by their keys under topics:)",
+        "config.yaml:14: subscribers[1].email: required key is missing: write email: you@uni.edu",
+    ], result.err
+
+
+def test_validate_names_unset_secrets_with_the_configs_other_problems(workdir, cli):
+    """The SMTP password's and the signing key's variables were checked only
+    once the config loaded: a typo elsewhere hid them, and the next run of
+    `validate` brought them up one at a time (http:// base_url, then the key)."""
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", "    maxpapers: 5\n") + (
+        "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  username: ada\n  password_env: NU13_SMTP_PASSWORD\n"
+        "web:\n  base_url: http://digest.uni.edu\n  secret_env: NU13_SECRET\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert [line.split(": ", 2)[:2] for line in result.err.splitlines()] == [
+        ["config.yaml:17", "subscribers[1].maxpapers"],
+        ["config.yaml:22", "delivery.password_env"],
+        ["config.yaml:24", "web.base_url"],
+        ["config.yaml:25", "web.secret_env"],
+    ], result.err
+    assert ("config.yaml:22: delivery.password_env: environment variable NU13_SMTP_PASSWORD is not set (it must hold "
+            "the SMTP password for ada)") in result.err
+    assert "config.yaml:25: web.secret_env: environment variable NU13_SECRET is not set (it must hold the key" in result.err
+    secrets = {"NU13_SMTP_PASSWORD": "pw", "NU13_SECRET": "k" * 32}
+    assert [line.split(": ", 2)[1] for line in cli("validate", env=secrets).err.splitlines()] == [
+        "subscribers[1].maxpapers", "web.base_url"]
+
+
+@pytest.mark.parametrize("written", ["0", "-1", "all", "unlimited"])
+def test_max_papers_written_as_no_limit_says_the_most_and_how_to_pause(workdir, cli, written):
+    """`max_papers: 0` (no limit, as many tools read it) got "expected greater
+    than or equal to 1, got 0", and `all` "expected a valid integer"."""
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", f"    max_papers: {written}\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    shown = repr(int(written)) if written.lstrip("-").isdigit() else repr(written)
+    assert result.err.splitlines() == [
+        f"config.yaml:17: subscribers[1].max_papers: {shown} is no number of papers (1 to 1000): for every paper its "
+        "topics take, write max_papers: 1000, the most; to send this subscriber nothing for a while, "
+        "`newsletter unsubscribe EMAIL`"], result.err
+
+
+def test_a_topic_crowded_out_of_one_place_says_it_in_the_singular(workdir, cli):
+    """'its 1 places (max_papers) go to ...' for a subscriber of max_papers: 1."""
+    write_config(workdir, BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 1\n").replace(
+        '    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+        "    about: Stochastic optimization for training deep networks, SGD, Adam and learning rate schedules.\n"))
+    result = cli("validate")
+    assert result.code == 0, result.err
+    assert ("none of them is in bob@example.org's digest: its 1 place (max_papers) goes to its other topics' papers"
+            in result.err), result.err
+
+
+_ABOUT = "    name: Optimisation\n"
+
+
+@pytest.mark.parametrize("written, expected", [
+    # the block's lines not indented under it: the hint said to put a ':' into the text
+    ("    about: >-\n    Optimizers for deep learning, Adam and SGD,\n    learning rates and schedules.\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text of "
+     "'about: >-' goes on the lines below it, indented deeper than 'about:' (6 spaces here)"),
+    # a plain text over several lines whose first holds ': ' (no hint at all)
+    ("    about:\n      Optimizers for deep learning: Adam and SGD,\n      learning rates and schedules.\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text under "
+     "'about:' holds ': ' ('Optimizers for deep learning: ...'), which YAML reads as a key: write 'about: >-' so "
+     "the lines below it are read as text"),
+    # a quote inside its own kind of quotes (no hint at all)
+    ("    about: 'I'm after optimizers for deep learning'\n",
+     "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value between "
+     "quotes holds a single quote of its own, where YAML ends it: write about: 'I''m after optimizers for deep "
+     "learning' (in single quotes, a ' inside is written twice)"),
+    ('    about: "The "best" optimizers"\n',
+     "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value between "
+     "quotes holds a double quote of its own, where YAML ends it: write about: 'The \"best\" optimizers'"),
+    ('    about: "Adam" and other optimizers\n',
+     "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value starts "
+     "with a double quote, where YAML takes the quoted part for the whole value: write about: '\"Adam\" and other "
+     "optimizers'"),
+    ('    none: "medical", "protein"\n',
+     "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; several values are "
+     'a list, written in brackets: none: ["medical", "protein"]'),
+])
+def test_yaml_slips_in_a_text_say_how_to_write_it(workdir, cli, written, expected):
+    write_config(workdir, _basic(_ABOUT, _ABOUT + written))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [expected], result.err
+
+
+def test_a_list_item_without_its_closing_quote_is_named(workdir, cli):
+    """`any: ["diffusion model*, "score-based"]` said only "did not find expected ',' or ']'"."""
+    write_config(workdir, _basic('    any: ["diffusion model*", "score-based"]', '    any: ["diffusion model*, "score-based"]'))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:7: malformed YAML: while parsing a flow sequence did not find expected ',' or ']'; an item's "
+        "quote is not closed in this [...] list (the line has an odd number of \"): each item is quoted on its own, "
+        '["a b", "c"]'], result.err
+
+
+def test_a_section_written_twice_says_to_keep_one(workdir, cli):
+    """The starter's commented SMTP block uncommented beside the outbox block
+    it was to replace: "duplicate key 'delivery' (first at line 20)" alone;
+    a second topics: section meant more topics, and YAML kept the last only."""
+    write_config(workdir, BASIC_CONFIG + "delivery:\n  transport: outbox\n  path: outbox\n"
+                 "delivery:\n  transport: smtp\n  host: 127.0.0.1\n  security: none\n"
+                 "topics:\n  extra:\n    any: [x]\n")
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert [line for line in result.err.splitlines() if "duplicate" in line] == [
+        "config.yaml:21: duplicate key 'delivery' (first at line 18): the config holds one delivery: section; "
+        "delete or comment out the one not meant",
+        "config.yaml:25: duplicate key 'topics' (first at line 4): the config holds one topics: section; move these "
+        "entries under the first (YAML keeps the last only)"], result.err
+
+
+def test_an_unsubscribe_address_alone_is_told_the_mailto_form(workdir, cli):
+    """`unsubscribe: digest@uni.edu` (where requests go) said only that it
+    must be a mailto: address, leaving the form to look up."""
+    write_config(workdir, BASIC_CONFIG + "email:\n  unsubscribe: digest@uni.edu\n")
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:19: email.unsubscribe: 'digest@uni.edu' must be a mailto: address or an https:// URL (for "
+        "requests by mail: mailto:digest@uni.edu?subject=unsubscribe)"], result.err
+    write_config(workdir, BASIC_CONFIG + "email:\n  unsubscribe: mailto:digest@uni.edu?subject=unsubscribe\n")
+    assert cli("validate").code == 0
+
+
+def test_a_missing_file_named_from_another_folder_says_where_it_was_looked_for(workdir):
+    """`--config ~/digest/config.yaml` run elsewhere, the file in neither
+    folder: "'day.txt' matches no file" did not say which folder was read."""
+    from conftest import run_newsletter
+
+    folder = workdir / "digest"
+    (folder / "papers").mkdir(parents=True)
+    write_config(folder, BASIC_CONFIG.replace("    path: papers/\n", "    path: papers/day.txt\n"))
+    result = run_newsletter("validate", "--config", "digest", cwd=workdir)
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip() == (
+        f"digest/config.yaml:3: sources[0].path: 'papers/day.txt' matches no file (looked for in the config's folder, "
+        f"{str(folder)!r}: paths are relative to it)"), result.err
+    same = run_newsletter("validate", "--config", "config.yaml", cwd=folder)  # run beside it: said as before
+    assert same.err.strip() == "config.yaml:3: sources[0].path: 'papers/day.txt' matches no file", same.err
+
+
+@pytest.mark.parametrize("old, new, said", [
+    ('    any: ["SGD"', '    keywords: ["SGD"', "config.yaml:10: topics.optim.keywords: unknown key 'keywords': the "
+     "setting is called any: here"),
+    ("    name: Optimisation\n", "    name: Optimisation\n    exclude: [medical]\n", "config.yaml:10: "
+     "topics.optim.exclude: unknown key 'exclude': the setting is called none: here"),
+    ("    max_papers: 5\n", "    limit: 5\n", "config.yaml:17: subscribers[1].limit: unknown key 'limit': the setting "
+     "is called max_papers: here"),
+])
+def test_another_tools_word_for_a_setting_is_told_ours(workdir, cli, old, new, said):
+    """`keywords:`, `exclude:`, `limit:` (a search tool's, a mailing list's
+    words) got the list of valid keys, with no pointer to the one meant."""
+    write_config(workdir, _basic(old, new))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert said in result.err.splitlines(), result.err
+
+
+@pytest.mark.parametrize("saved", ["config.yaml.txt", "Config.yaml", "config"])
+def test_a_config_saved_under_an_editors_name_is_named_with_the_rename(workdir, cli, saved):
+    """Notepad's or TextEdit's `config.yaml.txt`, a capital, a name without
+    its extension: "config file not found" beside the file."""
+    write_config(workdir, BASIC_CONFIG, name=saved)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        f"config.yaml: config file not found ({saved} is there: rename it to config.yaml (an editor's extension or "
+        f"case), or --config {saved})"], result.err
+    (workdir / saved).rename(workdir / "config.yaml")
+    assert cli("validate").code == 0
+
+
+_MEMBER = "    max_papers: 5\n"
+
+
+@pytest.mark.parametrize("head, tail, said", [
+    ("", "", "config.yaml:17: malformed YAML: found undefined alias; no anchor &member is defined above: write one "
+     "before this line, e.g. at the top `x-member: &member {max_papers: 10}` (README \"Many subscribers\")"),
+    ("", "x-member: &member {max_papers: 10}\n", "config.yaml:17: malformed YAML: found undefined alias; the anchor "
+     "&member is defined only below, at line 18: an anchor comes before its aliases, so move it up (top-level `x-` "
+     "keys are there for that)"),
+    ("member: &member {max_papers: 10}\n", "", "config.yaml:1: member: unknown key 'member': keys of your own at the "
+     "top (a home for anchors) start with x-: write x-member"),
+])
+def test_an_anchor_missing_late_or_unprefixed_says_what_to_change(workdir, cli, head, tail, said):
+    """`<<: *member` with no anchor was told to quote "*member" as text; an
+    anchor below its alias got the same; `member: &member` at the top got the
+    list of valid keys."""
+    write_config(workdir, head + _basic(_MEMBER, "    <<: *member\n") + tail)
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [said], result.err
+
+
+def test_a_list_of_addresses_in_one_subscriber_says_one_entry_each(workdir, cli):
+    """`email: [ada@..., bob@...]` (a group in one entry) got "expected a valid
+    string, got a list"; a comma-separated string is named the same way already."""
+    write_config(workdir, _basic("  - email: ada@example.org\n", "  - email: [ada@example.org, eve@example.org]\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:12: subscribers[0].email: expected one address, got a list: give each address a subscriber "
+        "entry of its own (their shared settings once, in an `x-` anchor: README \"Many subscribers\")"], result.err
+
+
+def test_topics_left_at_the_left_edge_say_to_indent_them_under_topics(workdir, cli):
+    """`topics:` then `diffusion:` at column 0: 'topics: expected a mapping,
+    got nothing' and each topic an unknown top-level key with the list of keys."""
+    write_config(workdir, BASIC_CONFIG.replace("  diffusion:\n    name: Diffusion models\n",
+                                               "diffusion:\n  name: Diffusion models\n")
+                 .replace('    any: ["diffusion model*"', '  any: ["diffusion model*"')
+                 .replace("  optim:\n    name: Optimisation\n    any:", "optim:\n  name: Optimisation\n  any:"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:4: topics: is empty: the topics after it (diffusion, optim) are not indented under it; indent "
+        "each topic and its settings 2 spaces deeper",
+        "config.yaml:5: diffusion: unknown key 'diffusion': a topic not indented under topics: (see there)",
+        "config.yaml:8: optim: unknown key 'optim': a topic not indented under topics: (see there)",
+    ], result.err

@@ -990,3 +990,65 @@ def test_astronomy_and_physics_scripts_read_unambiguously(latex, shown):
 )
 def test_a_stacked_relation_and_a_product_denominator_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a plain group's braces are no text: "A {BERT} model" was shown with them
+        (r"A {BERT} model for {} {{}} {NLP} with $x$.", "A BERT model for NLP with x."),
+        # ... nor inside a style unwrapped, nested: "very {nested} claim", "lottery {ticket}"
+        (r"A \emph{very {nested} claim} and {\em lottery {ticket}} and \emph{a {b {c}} d}.",
+         "A very nested claim and lottery ticket and a b c d."),
+        # a macro's argument, an escaped brace and a script keep theirs
+        (r"Unknown \foo{bar}, \"{o}, \L{}, a set \{1, 2\}, x^{10} and $z$.",
+         r"Unknown \foo{bar}, ö, Ł, a set {1, 2}, x^{10} and z."),
+    ],
+)
+def test_a_plain_groups_braces_are_not_shown(latex, shown):
+    assert to_unicode(latex) == shown
+
+
+def test_braces_of_an_exports_lost_math_stay_for_it_to_be_read():
+    """A Hugging Face export drops most backslashes but keeps one (\\L of
+    Łojasiewicz): the braces of its lost math are no plain groups."""
+    text = (r"Polyak-\L ojasiewicz gives Obig(sqrt{p}{nepsilon}big) in 4D {cal N}=4 for a mask in {0, 1} "
+            r"or {-1, +1} of {g(1),g(2)}")
+    assert to_unicode(text) == text.replace(r"\L o", "Ło")
+
+
+def test_braces_nested_thousands_deep_are_read_at_once():
+    text = "$x$ " + "{" * 5000 + "a" + "}" * 5000 + " {b} " * 20000
+    shown = to_unicode(text)
+    assert shown.startswith("x {{{") and "{b}" not in shown and shown.rstrip().endswith(" b b")
+
+
+def test_a_macros_arguments_may_stand_after_white_space_as_tex_reads_them():
+    """An abstract's lines break anywhere: ``\\SI{5} {\\milli\\second}`` and a
+    paper's own ``\\norm`` with its argument on the next line were left as
+    written (or lost their macro: "x" for ‖x‖)."""
+    latex = ("takes \\SI{5} {\\milli\\second} and \\qty{3}\n{\\giga\\byte}; \\newcommand{\\norm}[1]{\\|#1\\|} "
+             "bounds $\\norm\n{x}$ and \\texorpdfstring{$\\alpha$}\n{alpha}")
+    assert to_unicode(latex) == "takes 5 ms and 3 GB; bounds ‖x‖ and α"
+
+
+@pytest.mark.parametrize(
+    ("latex", "shown"),
+    [
+        # a font switch outside a group of its own styles what follows: it was left as written
+        (r"\bf Keywords: \it diffusion, {\bfseries flows} and $\it x$", "Keywords: diffusion, flows and x"),
+        # natbib's and biblatex's other citations show their keys as \cite does; \nocite shows nothing
+        (r"As \citeauthor{smith} showed in \citeyear{smith}, \citenum{c}\nocite{d}; \Parencite{e}, \fullcite{f}",
+         "As [smith] showed in [smith], [c]; [e], [f]"),
+        # an en dash between citations or brackets ("[a]--[b]" stayed), not one starting an option
+        (r"see~\cite{a}--\cite{b} and (2019)--(2020), not \texttt{--flag}", "see [a]–[b] and (2019)–(2020), not --flag"),
+        # plain TeX's quote macros
+        (r"\lq single\rq{} quotes and $x$", "‘single’ quotes and x"),
+        # a line break's extra space is a length, not text: "First line [2pt] second"
+        (r"First line\\[2pt] second with $x$, a\\*[1.5em]b; \\[a] stays", "First line second with x, a b; [a] stays"),
+        # an author's affiliation marks keep their comma: "^(1,2)" read as a formula
+        (r"A. Author\textsuperscript{1,2} and B. Author\textsuperscript{2}", "A. Author¹,² and B. Author²"),
+    ],
+)
+def test_font_switches_and_affiliation_marks_read_as_typeset(latex, shown):
+    assert to_unicode(latex) == shown

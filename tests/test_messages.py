@@ -405,3 +405,24 @@ def test_a_message_from_a_shared_body_s_pieces_is_the_message_from_its_bytes(con
     assert made[0] == made[1]
     empty = EncodedBody("", tokens)
     assert b"".join(empty.filled(values)) == empty.fill(values) == b"\r\n"
+
+
+@pytest.mark.parametrize(("title", "shown"), [
+    (None, "Päper Digest <paper-digest.example.org>"),  # the sender's name, RFC 2047-encoded on the wire
+    ("ML digest", "ML digest <ml-digest.example.org>"),
+    ("Digest, \"weekly\"", "<digest-weekly.example.org>"),  # no phrase that would need quoting
+])
+def test_every_digest_names_its_list_for_mail_clients_filters(config, title, shown):
+    """RFC 2919's List-Id: Gmail's "filter messages like these", Thunderbird and
+    Apple Mail file a list's messages by it; a digest had none, and was told
+    from its sender's other mail by the From address alone."""
+    from newsletter.messages import MessageWriter, email_package_writer
+
+    if title is not None:
+        config = config.model_copy(update={"email": config.email.model_copy(update={"title": title})})
+    sub = config.subscriber("ada@example.org")
+    args = dict(subject="s", html="<p>x</p>", text="x", message_id="<a@b>", date=NOW)
+    fast, slow = MessageWriter(config)(sub, **args), email_package_writer(config)(sub, **args)
+    assert meaning(fast) == meaning(slow)
+    assert str(message_from_bytes(fast, policy=default)["List-Id"]) == shown
+    assert fast.split(b"\r\n\r\n")[0].isascii()

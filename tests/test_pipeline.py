@@ -226,11 +226,13 @@ def test_a_test_email_the_server_cannot_take_is_one_line(tmp_path, cli):
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]  # nothing listens there
-    setup(tmp_path, smtp(port).replace("retries: 1", "retries: 0"))
+    path = setup(tmp_path, smtp(port).replace("retries: 1", "retries: 0"))
+    line = path.read_text().splitlines().index(f"  port: {port}") + 1
     r = cli("test-email", "--to", "me@example.net")
     assert r.code == 1
     assert r.err.strip().splitlines() == [
-        f"test email to me@example.net not delivered: cannot connect to SMTP server 127.0.0.1:{port}: Connection refused"
+        f"test email to me@example.net not delivered: config.yaml:{line}: cannot connect to SMTP server 127.0.0.1:{port}: "
+        "Connection refused"
         " (nothing listens there: check delivery.host and delivery.port, or start the server)"
     ]
 

@@ -9,7 +9,7 @@ import sqlite3
 from datetime import UTC
 
 import pytest
-from conftest import DATA, run_newsletter, write_config
+from conftest import BASIC_CONFIG, DATA, run_newsletter, write_config
 
 from newsletter import load_config, pipeline
 from newsletter.models import Paper
@@ -1453,3 +1453,26 @@ def test_a_paper_saturated_in_both_calibrations_leaves_the_scores_numbers():
     assert not np.isnan(out).any()
     assert out.dtype == np.float32
     assert out[0] == 1.0 and out[1] > 0.9 and list(np.argsort(-out)) == [0, 1, 2, 3]
+
+
+def test_a_keyword_topics_better_fit_places_a_paper_a_ranked_topic_also_takes(workdir):
+    """A subscriber of a keyword topic and a topic in words at min_score 0:
+    each diffusion paper (4 terms: 0.8) was placed at its relevance to the
+    other topic (near 0), so the keyword topic's papers all fell out of the
+    digest, and validate's warning said they 'rank higher' at 0.88 than the
+    digest's last at 0.33."""
+    text = BASIC_CONFIG.replace(
+        '    any: ["SGD", "stochastic gradient", "optimi*"]\n',
+        "    about: Graph neural networks for molecules, message passing and property prediction.\n"
+        "    min_score: 0\n").replace("    topics: [diffusion]\n", "    topics: [optim, diffusion]\n")
+    write_config(workdir, text)
+    r = run_newsletter("match", "--subscriber", "ada@example.org", "--json", cwd=workdir)
+    assert r.code == 0, r.err
+    papers = json.loads(r.out)["subscribers"][0]["papers"]
+    keyword = [p for p in papers if p["topics"][0] == "diffusion"]
+    assert len(keyword) >= 5, [(p["title"], p["score"], p["topics"]) for p in papers]
+    assert all(p["score"] >= 1 and "optim" in p["topics"] for p in keyword[:3]), keyword[:3]
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0 and "none of them is in ada@example.org's digest" not in v.err, v.err
+    shown = run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir).out
+    assert re.search(r"^ +\d+  \S", shown, re.M), shown  # a count shown as a count ('4', not '4.00')

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
+from datetime import UTC, datetime
 
 import pytest
 from conftest import DATA, write_config
@@ -773,6 +775,8 @@ def _cards(extra_before: list[str], extra_after: list[str], glued: bool) -> tupl
         # the date a paper was submitted, and a card's parts joined on one line
         (["Submitted by akhaliq on Sep 5, 2024"], ["Published on Sep 4, 2024 · Submitted by akhaliq · 12 comments"]),
         (["Submitted by", "hrishivish23", "on Sep 5, 2024"], ["· 24 authors · 3 comments"]),
+        # a bare date beside the card's other parts
+        (["Submitted by akhaliq · Sep {i}"], ["Upvote 1{i} · Sep 4, 2024"]),
     ],
 )
 def test_the_lines_of_a_papers_card_around_title_and_abstract_are_not_papers(before, after, glued):
@@ -1568,6 +1572,8 @@ BROWSER_SAVES = {
     "narrow and ideographic spaces": lambda t: t.replace(" ", "\u202f", 300).replace(" ", "\u3000", 300),
     "blank lines of white space": lambda t: t.replace("\n\n", "\n \u00a0\t\n"),
     "zero-width characters": lambda t: t.replace("Papers", "Pa\u200bpers").replace("\n\n", "\n\u200b\u2060\n"),
+    # a page with right-to-left names copied: its direction marks, between words too
+    "direction marks": lambda t: t.replace(" ", "\u200e ", 300).replace("\n", "\u200f\n", 50).replace(".", ".\u061c", 50),
     "tabs": lambda t: "\n".join("\t" + ln if ln else ln for ln in t.split("\n")).replace(" ", "\t", 100),
     "all at once": lambda t: "\ufeff" + t.replace("\n", "\r\n").replace(" ", "\u00a0", 400).replace(
         "\r\n\r\n", "\r\n\u200b \t\r\n"),
@@ -1613,7 +1619,7 @@ def test_a_link_alone_on_a_wrapped_abstracts_line_stays_in_the_abstract():
     assert (paper.abstract, paper.github) == (abstract, None)
 
 
-@pytest.mark.parametrize("layout", ["cards", "compact", "blank lines"])
+@pytest.mark.parametrize("layout", ["cards", "compact", "blank lines", "glued to the abstract"])
 @pytest.mark.parametrize(
     "line, words",
     [
@@ -1621,19 +1627,52 @@ def test_a_link_alone_on_a_wrapped_abstracts_line_stays_in_the_abstract():
         ("Accepted at ICML 2024", "reads as another title"),
         ("cs.LG", "this line, 'cs.LG', under the title"),
         ("NeurIPS 2024 (Oral)", "this line, 'NeurIPS 2024 (Oral)', under the title"),
+        # ending with a full stop, as a sentence of the abstract would
+        ("Accepted at NeurIPS 2024.", "this line, 'Accepted at NeurIPS 2024.', under the title"),
+        ("15 pages, 6 figures.", "this line, '15 pages, 6 figures.', under the title"),
     ],
 )
 def test_an_unknown_line_between_a_cards_title_and_abstract_is_refused_at_it(layout, line, words):
     """A card copied as one block with a line the reader does not know under
     its title (authors without 'Authors:', a venue, a category) had that line
     glued to the front of its abstract, without a word; in the other layouts
-    the error named the abstract.  It is refused at that line (8 or 9)."""
+    the error named the abstract.  One ending with a full stop was glued to
+    the abstract in a card, and so was any such line on top of an abstract's
+    paragraph under a title.  It is refused at that line."""
     content = _two_cards(line, layout)
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(content, "cards.txt")
     at = content.decode().split("\n").index(line) + 1
     assert len(info.value.problems) == 1 and words in str(info.value)
     assert str(info.value).startswith(f"cards.txt:{at}: ") or f"line {at}, {line!r}" in str(info.value)
+
+
+@pytest.mark.parametrize("layout", ["cards", "compact", "blank lines", "glued to the abstract"])
+@pytest.mark.parametrize(
+    "line, authors",
+    [
+        ("Ada Lovelace · Grace Hopper · +5 authors", ("Ada Lovelace", "Grace Hopper")),
+        ("Ada Lovelace, Grace Hopper + 5 authors", ("Ada Lovelace", "Grace Hopper")),
+        ("Ada Lovelace, Grace Hopper, and 3 others.", ("Ada Lovelace", "Grace Hopper")),
+        ("Émile Borel, Zoë O'Brien, Ludwig van Beethoven +2", ("Émile Borel", "Zoë O'Brien", "Ludwig van Beethoven")),
+        ("Ada Lovelace et al.", ("Ada Lovelace",)),
+    ],
+)
+def test_a_cards_authors_ending_with_those_not_shown_are_its_authors(layout, line, authors):
+    """A card's authors line ending with the names it does not show ('+5
+    authors', 'and 3 others', 'et al.') is names beyond doubt: read as the
+    paper's authors.  Without 'Authors:' before it, it was a title without an
+    abstract, or glued to the front of the abstract ('... et al. We present')."""
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    papers = parse_hf_papers_text(_two_cards(line, layout), "cards.txt")
+    assert [(p.title, p.abstract, p.authors) for p in papers] == [(p.title, p.abstract, authors) for p in expected]
+
+
+@pytest.mark.parametrize("text", ["Neural Operators +5", "GPT-4 Technical Report +5 more", "We prove it, and 5 others"])
+def test_a_title_or_sentence_ending_with_a_count_is_no_authors_line(text):
+    from newsletter.readers import _names_and_more
+
+    assert _names_and_more(text) is None
 
 
 @pytest.mark.parametrize("heading", ["Abstract", "Abstract:"])
@@ -1661,3 +1700,88 @@ def test_the_runs_an_abstract_is_known_by_are_the_same_in_every_process():
         for seed in ("1", "2", "3")
     }
     assert len(seen) == 1 and seen.pop().strip() not in ("", "[]")
+
+
+@pytest.mark.parametrize("glued", [True, False])
+def test_a_stray_line_ending_with_a_full_stop_over_a_short_abstract_is_named(glued):
+    """'Accepted at NeurIPS 2024.' on the line over an abstract of 230
+    characters was the abstract's first words (glued to its paragraph) or, as
+    a paragraph of its own, the paper's abstract, and the error then named
+    the real abstract as a title without one.  Both name the stray line."""
+    data = (DATA / "stray-line-hf-papers.txt").read_bytes()
+    if not glued:
+        data = data.replace(b"2024.\n", b"2024.\n\n")
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(data, "stray.txt")
+    assert str(info.value).startswith("stray.txt:15: this line, 'Accepted at NeurIPS 2024.', under the title "
+                                      "'Reduced-Order Neural Operators' (line 13), is too short to be its abstract")
+    # without the line, both papers are read
+    papers = parse_hf_papers_text(data.replace(b"Accepted at NeurIPS 2024.\n", b""), "stray.txt")
+    assert [p.abstract.split()[0] for p in papers] == ["We", "Diffusion"]
+
+
+def test_a_wrapped_abstracts_short_last_line_and_first_sentence_stay_in_it():
+    """A text browser's copy wraps an abstract into lines of about one length:
+    its short last line, and a first line ending a sentence, are the abstract's."""
+    abstract = ("We study heavy tails. " + "Gradient noise in deep networks is often heavy-tailed and we show that "
+                "clipped SGD attains the minimax rate under mild assumptions on the loss. " * 2).strip()
+    wrapped = "\n".join(textwrap.wrap(abstract, 72, break_on_hyphens=False))
+    text = f"{_CARD_HEADER}Heavy Tails in SGD\n\n{wrapped}\n\nSparse Experts at Scale\n\n{abstract}\n"
+    papers = parse_hf_papers_text(text.encode(), "wrapped.txt")
+    assert [p.abstract for p in papers] == [abstract, abstract]
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        "huggingface.co\nDaily Papers - Hugging Face\n5–6 minutes\n\n",  # Firefox's reader view
+        "Daily Papers – Hugging Face\n\nhttps://huggingface.co/papers\n\n",  # Safari's, with the address
+        "https://huggingface.co/papers/trending\nTrending Papers - Hugging Face\n12 min read\n\n",
+    ],
+)
+def test_a_copy_of_the_page_in_reader_view_is_read(view):
+    """A browser's reader view drops the page's header lines and shows the
+    site, the page's title and a reading time over the papers: it was 'no
+    Hugging Face papers page header' of a copy that is one."""
+    data = (DATA / "reader-view-hf-papers.txt").read_text(encoding="utf-8")
+    papers = parse_hf_papers_text((view + data.split("\n\n", 1)[1]).encode(), "reader.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in parse("hf-papers-blank-lines.txt")[:5]]
+    assert [p.title for p in parse("reader-view-hf-papers.txt")] == [p.title for p in papers]
+
+
+@pytest.mark.parametrize("bullet", ["• ", "◦ ", "▪ ", "· ", "- ", "* ", "\t• "])
+@pytest.mark.parametrize("abstracts_too", [True, False])
+def test_a_listing_copied_as_a_bulleted_list_loses_its_bullets(bullet, abstracts_too):
+    """A copy of the page as a list ('• Title' over '• Abstract', or its
+    titles only bulleted) kept the bullet as the first character of every
+    title and abstract the email showed."""
+    expected = parse("hf-papers-blank-lines.txt")[:3]
+    text = (DATA / "bulleted-hf-papers.txt").read_text(encoding="utf-8")
+    if not abstracts_too:
+        for p in expected:
+            text = text.replace(f"• {p.abstract}", p.abstract)
+    text = text.replace("• ", bullet)
+    papers = parse_hf_papers_text(text.encode(), "bulleted.txt")
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+
+
+def test_a_title_of_its_own_starting_with_a_dash_keeps_it():
+    """Only a list's bullet goes: one title of three starting with '- ' is a title's own."""
+    text = (DATA / "bulleted-hf-papers.txt").read_text(encoding="utf-8").replace("• ", "- ", 1).replace("• ", "")
+    papers = parse_hf_papers_text(text.encode(), "bulleted.txt")
+    assert [p.title[:2] for p in papers].count("- ") == 1
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["Published on Wed, Sep 4, 2024", "Published on 2024/09/04", "Published on 2024-09-04T12:00:00Z",
+     "Published on 2024-09-04 12:00", "Published on 4. September 2024", "Published on Sept. 4, 2024"],
+)
+@pytest.mark.parametrize("layout", ["blank lines", "cards", "compact"])
+def test_a_cards_date_in_other_forms_is_its_date(line, layout):
+    """A weekday before the date, a machine's date (with its time), a day
+    with a full stop: the date was lost, or the line refused as the abstract."""
+    papers = parse_hf_papers_text(_two_cards(line, layout), "cards.txt")
+    expected = parse("hf-papers-blank-lines.txt")[:2]
+    assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
+    assert [p.published for p in papers] == [datetime(2024, 9, 4, tzinfo=UTC)] * 2

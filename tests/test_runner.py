@@ -572,6 +572,23 @@ def test_an_unsubscribed_subscriber_is_never_due_so_run_does_not_wake_for_it(tmp
     assert runner.due_now(later) == ["ada@example.org", "bob@example.org", "cron@example.org"]
 
 
+def test_a_config_edited_while_run_starts_is_reloaded(tmp_path):
+    """run read the config, then took the file's time for its watch: an edit
+    in between (a deployment writing the file as the service restarts) was
+    taken as the config it had read, and never loaded until the next edit."""
+    from newsletter.config import load_config
+    from newsletter.runner import Runner
+
+    config_path = setup(tmp_path, "  transport: outbox", subscribers=SCHEDULED)
+    os.utime(config_path, (1_700_000_000, 1_700_000_000))
+    read = load_config(config_path)
+    config_path.write_text(config_path.read_text().replace("  - email: cron@example.org", "  - email: carl@example.org"))
+    os.utime(config_path, (1_700_000_060, 1_700_000_060))  # a minute later
+    runner = Runner(config_path, config=read)
+    runner._watch_config()
+    assert [s.email for s in runner.config.subscribers] == ["ada@example.org", "bob@example.org", "carl@example.org"]
+
+
 def test_sigterm_while_a_source_is_retried_exits_at_once(tmp_path, http_server):
     """A feed answering 503 with long backoffs between retries: SIGTERM cuts
     the backoff short and starts no new request."""

@@ -208,6 +208,10 @@ def test_a_record_over_a_day_after_the_clock_is_due_at_once_a_smaller_one_waits(
         ("every 6h", "every 6 hours"),
         ("every 30 mins", "every 30 minutes"),
         ("twice a day", "every 12 hours"),
+        # a time alone, as "every morning at eight" is written: it got only the list of forms
+        ("08:00", "daily at 08:00"),
+        ("at 20:15", "daily at 20:15"),
+        ("at 8am", "daily at 08:00"),
     ],
 )
 def test_a_schedule_written_as_people_say_it_names_the_form_meant(text, meant):
@@ -242,7 +246,7 @@ def test_a_cron_time_as_a_schedule_is_named_with_the_form_meant(text, meant):
         parse_schedule(meant)
 
 
-@pytest.mark.parametrize("text", ["weekly", "mondays", "every 0 hrs", "weekly on monday at 20:00 pm", "daily at 25:00 or 8"])
+@pytest.mark.parametrize("text", ["weekly at 08:00", "mondays", "every 0 hrs", "weekly on monday at 20:00 pm", "daily at 25:00 or 8"])
 def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
     with pytest.raises(ValueError) as info:
         parse_schedule(text)
@@ -257,15 +261,18 @@ def test_a_schedule_with_no_single_clear_time_and_day_gets_no_guess(text):
         ("weekdays", "weekly on monday, tuesday, wednesday, thursday, friday at HH:MM"),
         ("daily", "daily at HH:MM"),
         ("every day", "daily at HH:MM"),
+        ("weekly", "weekly on <weekday> at HH:MM"),
     ],
 )
 def test_a_schedule_naming_days_but_no_time_says_the_time_is_missing(text, form):
     """'every monday' listed the valid forms and left the user to see what was missing."""
     with pytest.raises(ValueError) as info:
         parse_schedule(text)
-    assert f"; it names no time of day: write {form!r} with the time; valid forms: " in str(info.value), info.value
+    missing = "day or time of day" if "<weekday>" in form else "time of day"
+    said = "day and time" if "<weekday>" in form else "time"
+    assert f"; it names no {missing}: write {form!r} with the {said}; valid forms: " in str(info.value), info.value
     assert "did you mean" not in str(info.value)
-    parse_schedule(form.replace("HH:MM", "08:00"))
+    parse_schedule(form.replace("HH:MM", "08:00").replace("<weekday>", "monday"))
 
 
 @pytest.mark.parametrize(

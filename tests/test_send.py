@@ -11,6 +11,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
+from conftest import DATA, ROOT, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -305,7 +306,6 @@ def test_an_ipv6_host_in_brackets_is_its_address(tmp_path, cli):
     """``host: '[::1]'``, as URLs write an IPv6 address, passed validate and
     failed every send: "cannot connect to SMTP server [::1]:N: Name or service
     not known"."""
-    import socket
 
     from aiosmtpd.controller import Controller
     from smtp_server import Mailbox, free_port
@@ -330,6 +330,27 @@ def test_an_ipv6_host_in_brackets_is_its_address(tmp_path, cli):
         assert r.code == 2 and f"delivery.host: '[::1]:{port}' includes a port: write host: '::1' and port: {port}" in r.err
     finally:
         controller.stop()
+
+
+def test_a_delivery_setting_the_server_shows_wrong_is_named_at_its_line(tmp_path, cli, smtp_server):
+    """A port nothing listens on, or security: starttls for a plain server,
+    said 'check delivery.port' or 'set security: none' with no line of the
+    config, where every other config error names its FILE:LINE."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # nothing listens there
+    for delivery, key, said in (
+        (smtp(port), f"  port: {port}", f"cannot connect to SMTP server 127.0.0.1:{port}: Connection refused"),
+        (smtp(smtp_server.port).replace("security: none", "security: starttls"), "  security: starttls",
+         f"SMTP server 127.0.0.1:{smtp_server.port} does not offer STARTTLS"),
+    ):
+        path = setup(tmp_path, delivery)
+        line = path.read_text().splitlines().index(key) + 1
+        r = cli("send", "--now", NOW)
+        assert r.code == 1 and "Traceback" not in r.err, r.out + r.err
+        assert f"failed      ada@example.org: config.yaml:{line}: {said}" in r.out, r.out
+        assert f"delivery stopped: config.yaml:{line}: {said}" in r.err, r.err
+        assert smtp_server.mailbox.messages == [] and {row[1] for row in digests(tmp_path)} == {"pending"}
 
 
 def test_new_papers_go_out_in_the_next_run_only(tmp_path, cli, smtp_server):
@@ -530,6 +551,65 @@ def test_refused_digest_backs_off_then_is_held_after_three_refusals(tmp_path, cl
     assert "550" in rows["ada@example.org"]["last_error"] and rows["bob@example.org"]["held"] is False
     text = cli("schedule", "--now", at(24 * 60)).out
     assert "ada@example.org: every send (no schedule); last sent never; held: refused 3 times (recipient" in text
+    assert "or `newsletter send --subscriber ada@example.org` tries it" in text
+
+    # The refusal was the receiving server's passing fault: a send naming ada
+    # tries the held digest (it had no way out but a new address).
+    del smtp_server.mailbox.reject["ada@example.org"]
+    r = cli("send", "--now", at(24 * 60 + 1))
+    assert r.code == 0 and "held 1" in r.out and "or `newsletter send --subscriber ada@example.org` tries it" in r.out
+    r = cli("send", "--subscriber", "ada@example.org", "--dry-run", "--now", at(24 * 60 + 1))
+    assert r.code == 0 and "would send  ada@example.org: 4 papers" in r.out, r.out
+    r = cli("send", "--subscriber", "ada@example.org", "--now", at(24 * 60 + 1))
+    assert r.code == 0 and "sent        ada@example.org: 4 papers" in r.out, r.out + r.err
+    assert smtp_server.mailbox.recipients().count("ada@example.org") == 1
+
+
+def test_a_sender_refused_as_unauthenticated_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
+    """Gmail's '550 5.7.26 ... DMARC policy' (RFC 7372's sender
+    authentication codes) refuses every message for the sender's domain, not
+    for the address: each digest was 'refused', and three runs held every
+    subscriber's, never tried again once SPF and DKIM were fixed."""
+    box = smtp_server.mailbox
+    path = setup(tmp_path, smtp(smtp_server.port))
+    line = path.read_text().splitlines().index('  from: "Paper Digest <digest@example.org>"') + 1
+    t0 = datetime.fromisoformat(NOW)
+    for minutes in (0, 6, 17, 38):  # four runs, each after the last one's back-off
+        box.data_replies = ["550 5.7.26 Unauthenticated email from example.org is not accepted due to domain's "
+                            "DMARC policy"] * 2
+        r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1 and "failed 2" in r.out and "held if" not in r.out and "held, not" not in r.out, r.out
+    assert (f"failed      ada@example.org: config.yaml:{line}: message to ada@example.org refused: 550 5.7.26 "
+            "Unauthenticated email from example.org is not accepted due to domain's DMARC policy (the receiving "
+            "server found the sender digest@example.org unauthenticated: publish SPF for the server you send "
+            "through and sign with email.dkim") in r.out, r.out
+    assert {row[1] for row in digests(tmp_path)} == {"pending"}
+    r = cli("send", "--now", (t0 + timedelta(minutes=79)).isoformat())  # fixed: out they go
+    assert r.code == 0 and "sent 2" in r.out, r.out + r.err
+    assert box.recipients() == ["ada@example.org", "bob@example.org"]
+
+
+def test_a_digest_refused_for_its_size_is_never_held_and_goes_out_once_made_smaller(tmp_path, cli):
+    """The refusal says to lower max_papers or email.abstract_chars; three
+    runs of it held the digest, and a held digest is never tried again on
+    its own: done as told, it stayed held ('not retried until the address is
+    fixed').  Now it stays pending and the next send builds it smaller."""
+    server = Server(size_limit=8_000)
+    try:
+        path = setup(tmp_path, smtp(server.port))
+        t0 = datetime.fromisoformat(NOW)
+        for minutes in (0, 6, 17):
+            r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+            assert r.code == 1 and "refused for its size at MAIL FROM: 552" in r.out, r.out + r.err
+            assert "lower max_papers or email.abstract_chars) (stays pending, retried from" in r.out, r.out
+        assert [row[1] for row in digests(tmp_path)] == ["pending"]
+        path.write_text(path.read_text().replace("    topics: [diffusion]\n", "    topics: [diffusion]\n    max_papers: 1\n", 1)
+                        .replace("email:\n", "email:\n  abstract_chars: 50\n", 1))
+        r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=38)).isoformat())
+        assert r.code == 0 and "sent        ada@example.org: 1 paper" in r.out, r.out + r.err
+        assert server.mailbox.recipients() == ["ada@example.org"]
+    finally:
+        server.stop()
 
 
 def test_a_refused_sender_holds_nobody_and_the_digests_go_out_once_it_is_fixed(tmp_path, cli, smtp_server):
@@ -538,11 +618,14 @@ def test_a_refused_sender_holds_nobody_and_the_digests_go_out_once_it_is_fixed(t
     against no digest, so none is held and all go out once it is fixed."""
     box = smtp_server.mailbox
     box.mail_reply = "553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user"
-    setup(tmp_path, smtp(smtp_server.port))
+    path = setup(tmp_path, smtp(smtp_server.port))
+    line = path.read_text().splitlines().index('  from: "Paper Digest <digest@example.org>"') + 1
     t0 = datetime.fromisoformat(NOW)
     for minutes in (0, 6, 17, 40, 24 * 60):  # after each back-off, and a day later
         r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
         assert r.code == 1, r.out + r.err
+        assert f"delivery stopped: config.yaml:{line}: SMTP server 127.0.0.1:{smtp_server.port} refused the sender " \
+               "digest@example.org: 553 5.7.1" in r.err, r.err  # at email.from's line, which mends it
         assert "refused the sender digest@example.org: 553 5.7.1" in r.out and "check email.from" in r.out
         assert "held" not in r.out and "Traceback" not in r.err
     assert {status for _, status, *_ in digests(tmp_path)} == {"pending"}  # none failed (permanently), none held
@@ -592,12 +675,36 @@ def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run
     (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
     r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat())
     assert r.code == 0, r.out + r.err
+    # the resend is said, as a killed run's is (it went again without a word)
+    assert r.err.strip().splitlines() == [
+        f"warning: digest 1 for ada@example.org {rows['ada@example.org'][1]}: the server did not confirm it in an "
+        "earlier run (it may have taken it); sending it again with the same Message-ID (if the server had taken it, "
+        "it arrives twice with that Message-ID)"], r.err
     to_ada = [m for m in box.messages if m.rcpt_tos == ["ada@example.org"]]
     assert [m.message_id for m in to_ada] == [rows["ada@example.org"][1]] * 2
     assert "Arrive Later" not in to_ada[1].content.decode()
     r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=6)).isoformat())
+    assert "warning" not in r.err, r.err  # once delivered, the doubt is over
     to_ada = [m for m in box.messages if m.rcpt_tos == ["ada@example.org"]]
     assert len(to_ada) == 3 and "Arrive Later" in to_ada[2].content.decode() and "Task 1" not in to_ada[2].content.decode()
+
+
+def test_a_server_silent_at_one_recipients_rcpt_took_nothing_and_the_others_go_out(tmp_path, cli, smtp_server):
+    """No answer to RCPT TO (a server verifying the address with the
+    recipient's own server) read 'it may have taken the message': the batch
+    stopped, bob's digest was not tried, and ada's went again as it was
+    (new papers held back), though none of it had been sent."""
+    box = smtp_server.mailbox
+    box.silent_at_rcpt = {"ada@example.org"}
+    setup(tmp_path, smtp(smtp_server.port).replace("timeout: 5", "timeout: 0.4"))
+    r = cli("send", "--now", NOW)
+    assert r.code == 1, r.out + r.err
+    assert (f"failed      ada@example.org: SMTP server 127.0.0.1:{smtp_server.port} timed out (no answer to RCPT TO "
+            "within 0.4 s) sending to ada@example.org; none of the message was sent (stays pending") in r.out, r.out
+    assert "sent        bob@example.org" in r.out and "may have taken" not in r.out + r.err
+    assert box.recipients() == ["bob@example.org"]
+    assert query(tmp_path / "newsletter-state.sqlite3", "SELECT subscriber, status, uncertain FROM digests ORDER BY id") == [
+        ("ada@example.org", "pending", 0), ("bob@example.org", "sent", 0)]
 
 
 def test_more_connections_than_the_server_allows_still_send_everything(tmp_path, cli, smtp_server):
@@ -2430,6 +2537,52 @@ def test_a_second_workers_user_without_rights_on_the_tables_is_told_what_to_gran
     assert r.code == 0 and "sent        ada@example.org: 1 paper" in r.out, r.out + r.err
 
 
+def test_a_postgresql_state_that_takes_no_writes_says_to_point_at_the_primary(tmp_path, cli, pg_server, smtp_server):
+    """A state URL on a read replica (or a database set read-only) read only
+    'PostgreSQL: cannot execute INSERT in a read-only transaction'."""
+    url = pg_server.create_database()
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+    assert cli("send", "--now", NOW).code == 0
+    pg_server.admin(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_transaction_read_only = on")
+    (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
+    r = cli("send", "--now", "2024-05-06T10:00:00+00:00")
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert r.err.startswith(f"{url}: PostgreSQL: cannot execute ") and r.err.rstrip().endswith(
+        "in a read-only transaction: the server takes no writes here (a read replica or hot standby, or "
+        "default_transaction_read_only set for the user or database): point state: at the primary"), r.err
+    assert len(smtp_server.mailbox.messages) == 2  # the first send's two, nothing more
+
+
+def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_leaving_it_unrecorded(
+    tmp_path, cli, pg_server, smtp_server
+):
+    """A server at max_connections (here a user at its CONNECTION LIMIT) let
+    the send's session in and refused the pool its delivery threads record
+    through: each statement waited 30 s for a connection, the digest went
+    out, its record failed ('couldn't get a connection after 30.00 sec'), and
+    the next send sent it again.  Now nothing is claimed or sent, the refusal
+    is named at once, and once there is room the digest goes out once."""
+    name = f"digest_one_{free_port()}"
+    pg_server.admin(f"CREATE ROLE {name} LOGIN PASSWORD 'one-connection' CONNECTION LIMIT 1")
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    pg_server.admin(f"ALTER DATABASE {database} OWNER TO {name}")
+    pg_server.admin(f"GRANT ALL ON SCHEMA public TO {name}", database=database)
+    mine = url.replace(f"{url.split('@')[0]}@", f"postgresql://{name}@")
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {mine}")
+    env = {"PGPASSWORD": "one-connection", "PGPASSFILE": "/nonexistent"}
+    r = cli("send", "--now", NOW, env=env)
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert r.err.startswith(f"{mine}: cannot reach PostgreSQL: ") and f'too many connections for role "{name}"' in r.err
+    assert "raise the server's max_connections or the user's CONNECTION LIMIT" in r.err and "nothing was sent" in r.err
+    assert smtp_server.mailbox.messages == [] and digests(url) == []
+    pg_server.admin(f"ALTER ROLE {name} CONNECTION LIMIT 2")  # the session and one recording connection
+    r = cli("send", "--now", NOW, env=env)
+    assert r.code == 0 and "warning" not in r.err, r.out + r.err
+    assert smtp_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+    assert [row[1] for row in digests(url)] == ["sent", "sent"]
+
+
 # --------------------------------------------------------------------------- state migrate
 
 
@@ -2922,3 +3075,44 @@ def test_sigterm_to_a_dry_run_waiting_for_a_held_state_stops_it_at_once(tmp_path
         "interrupted: newsletter-state.sqlite3: stopped while waiting for another process to let go of the state "
         "(database is locked)"
     ), err
+
+
+# --------------------------------------------------------------------------- a title changed between two sends
+
+
+@pytest.mark.parametrize("export_first", [True, False], ids=["export first", "arxiv first"])
+def test_a_paper_sent_under_one_title_is_not_sent_again_under_another(tmp_path, cli, store, export_first):
+    """A paper sent from an export (its title, no arXiv id) came back the next
+    day from arXiv with its id under the title its authors changed, and went
+    out again (and the other way round); with the export still read beside
+    arXiv, the merged paper also went out again.  The state's copy of the
+    sent paper is found by its abstract, as one run's two copies are."""
+    export = (DATA / "export-changed-title.txt").read_bytes()
+    (tmp_path / "api.xml").write_bytes((DATA / "arxiv-latex.xml").read_bytes())
+    (tmp_path / "export.txt").write_bytes(export)
+    first, second = ("export.txt", "api.xml") if export_first else ("api.xml", "export.txt")
+    kinds = {"export.txt": "hf-papers-text", "api.xml": "arxiv"}
+
+    def config(*paths: str) -> None:
+        sources = "".join(f"  - {{type: {kinds[p]}, path: {p}}}\n" for p in paths)
+        write_config(tmp_path, f"sources:\n{sources}topics: {{b: {{name: Bridges, any: [bridge*]}}}}\n"
+                     f"subscribers: [{{email: ada@example.org, topics: [b]}}]\n"
+                     f"delivery: {{transport: outbox, path: outbox}}\n{store.line}\n")
+
+    def sent(now: str) -> int:
+        r = cli("send", "--json", "--now", now)
+        assert r.code == 0, r.err
+        return sum(d["papers"] for d in json.loads(r.out)["digests"] if d["status"] == "sent")
+
+    config(first)
+    assert sent(NOW) == 1
+    config(second)
+    r = cli("match", "--json")
+    assert r.code == 0 and json.loads(r.out)["subscribers"][0]["papers"] == [], r.out
+    r = cli("match", "--paper", "2406.04876" if export_first else "Sinkhorn-Free Schrödinger Bridges")
+    assert r.code == 0 and "ada@example.org: not in the next digest: sent before" in r.out, r.out + r.err
+    r = cli("test-email", "--to", "me@example.org", "--subscriber", "ada@example.org", "--json")
+    assert r.code == 0 and json.loads(r.out)["note"].startswith("nothing new for ada@example.org"), r.out + r.err
+    assert sent("2024-05-07T09:00:00+00:00") == 0
+    config(first, second)  # both read: one paper, sent before under either key
+    assert sent("2024-05-08T09:00:00+00:00") == 0

@@ -213,6 +213,9 @@ def test_init_writes_this_machines_time_zone(tmp_path, cli, tz, written):
     assert line.index("#") == 35 or len(line.split("#")[0]) > 35  # the comments stay in their column
     v = cli("validate", env={"TZ": tz})
     assert v.code == 0 and v.err == "", v.err
+    # a machine that names no zone but UTC (a server, a container): its next step says the digest's hour is UTC's
+    note = "(and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
+    assert (note in r.out) == (written == "UTC"), r.out
 
 
 def test_init_never_replaces_a_device_or_a_pipe_even_with_force(tmp_path, cli):

@@ -27,7 +27,7 @@ with warnings.catch_warnings():  # newer Starlette suggests httpx2 for its test 
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-from conftest import ROOT, query, write_config
+from conftest import ROOT, query, run_newsletter, write_config
 
 from newsletter.config import load_config
 from newsletter.errors import ConfigError
@@ -805,3 +805,16 @@ def test_sigterm_while_a_one_click_waits_for_another_processs_lock_stops_serve_a
         holder.close()
     assert [a.status_code for a in answers] == [503] and answers[0].headers["retry-after"].isdigit()
     assert "ada@example.org" not in unsubscribed(config)
+
+
+def test_serve_without_web_says_what_to_add(tmp_path):
+    """`newsletter serve` on the starter (its web: block commented out) named
+    the section and its keys, not what to write in them nor where it is explained."""
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG.split("web:")[0])
+    r = run_newsletter("serve", "--port", "0", cwd=tmp_path)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines() == [
+        "config.yaml: `newsletter serve` needs a 'web:' section with base_url and secret_env: add `web:` with "
+        "`base_url: https://...` (where readers reach serve) and `secret_env: NEWSLETTER_SECRET` indented under it "
+        "(README \"Unsubscribe links\")"], r.err

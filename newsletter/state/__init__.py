@@ -361,6 +361,12 @@ class State(ABC):
         a worker that went on delivering them would send them twice."""
         return None
 
+    def ready_for_threads(self) -> None:
+        """Make sure delivery threads will be able to record what they deliver,
+        before anything is claimed; StateError when they could not (then
+        nothing is sent).  Nothing to do where they share this handle."""
+        return None
+
     def for_thread(self) -> State:
         """A handle for another thread (the delivery threads record outcomes
         through it).  Close it when done unless it is this state itself."""
@@ -404,6 +410,12 @@ class State(ABC):
     def papers(self, ids: Iterable[str]) -> dict[str, Paper]:
         """Papers recorded earlier, rebuilt from the state (for a digest whose
         papers are no longer in any source)."""
+
+    @abstractmethod
+    def papers_sent_lately(self, *, with_id: bool) -> list[Paper]:
+        """The papers first sent in the :data:`KNOWN_EARLIER_DAYS` up to the newest
+        one's sending (a state idle for a while looks as far back), those
+        recorded with an arXiv id or those by their titles only (see :func:`known_earlier`)."""
 
     @abstractmethod
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
@@ -589,6 +601,32 @@ def copy_state(source: str | os.PathLike, url: str) -> CopyReport:
         finally:
             src.close()
     return CopyReport(str(path), public_url(url), counts)
+
+
+#: How long after it was sent a paper is looked for under another title
+#: (see :func:`known_earlier`): arXiv lists a paper days or weeks after an
+#: export, or an export after arXiv; a longer look reads more of the state.
+KNOWN_EARLIER_DAYS = 60
+#: What a recorded paper's id is when it is an arXiv id (a title's key has no "." or "/").
+ARXIV_ID_SQL = "(id LIKE '%.%' OR id LIKE '%/%')"
+
+
+def known_earlier(state: State, papers: list[Paper]) -> list[Paper]:
+    """``papers``, each one sent earlier under another key given that key
+    (:attr:`Paper.known_as`): a paper sent by its title (an export, without
+    an arXiv id) and read today with its id under a title its authors changed,
+    or the other way round, is found by its abstract (as :func:`merge_papers`
+    finds the two in one run) among the papers sent lately
+    (:meth:`State.papers_sent_lately`); it was sent again.  Only the kinds of
+    paper that can pair are read from the state (none for a run of exports alone)."""
+    from ..models import papers_known_earlier
+
+    recorded: list[Paper] = []
+    if any(p.arxiv_id for p in papers):
+        recorded += state.papers_sent_lately(with_id=False)
+    if any(not p.arxiv_id for p in papers):
+        recorded += state.papers_sent_lately(with_id=True)
+    return papers_known_earlier(papers, recorded) if recorded else papers
 
 
 def paper_from_json(data: dict) -> Paper:

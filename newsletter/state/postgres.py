@@ -63,6 +63,8 @@ from ..errors import Problem, StateError, counted
 from ..models import Paper
 from ..retrying import addresses
 from . import (
+    ARXIV_ID_SQL,
+    KNOWN_EARLIER_DAYS,
     Batch,
     DigestRecord,
     OpenDigest,
@@ -366,12 +368,18 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         return f"PostgreSQL wants a password for user {user!r} and none is set ({_no_password_hint(params)})"
     if isinstance(exc, pg_errors.InsufficientPrivilege) and re.search(r"permission denied for (table|sequence) ", text):
         return _not_granted(text, params)
+    if isinstance(exc, pg_errors.ReadOnlySqlTransaction):  # a standby, or default_transaction_read_only
+        return (f"PostgreSQL: {text}: the server takes no writes here (a read replica or hot standby, or "
+                "default_transaction_read_only set for the user or database): point state: at the primary")
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
         if reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
             reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
+        if "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
+            reason += (f" (a send needs 2 connections and takes up to {POOL_MAX + 1}: raise the server's "
+                       "max_connections or the user's CONNECTION LIMIT)")
         return f"cannot reach PostgreSQL: {reason}"
     return f"PostgreSQL: {text}"
 
@@ -709,6 +717,23 @@ class PostgresState(State):
                 )
             return self.pool
 
+    def ready_for_threads(self) -> None:
+        """Open the pool with its first connection before anything is claimed.
+        A server at ``max_connections`` (or a user at its ``CONNECTION LIMIT``)
+        let the session in and refused the pool: each delivery thread's
+        statement waited 30 s for a connection, the digest went out, its
+        record failed, and the next send sent it again."""
+        if self.readonly:
+            return
+        try:
+            _Connection.connect(**self.params).close()  # the pool's own attempts say nothing of why they fail
+        except psycopg.Error as exc:
+            raise StateError(Problem(
+                f"{describe(exc, self.params)}; its deliveries are recorded on a connection beside its session, "
+                "which was refused: nothing was sent", self.name)) from None
+        with self._errors():
+            self._pool().wait(timeout=float(self.params["connect_timeout"]))
+
     @contextmanager
     def _con(self) -> Iterator[psycopg.Connection]:
         """The session connection in the opening thread, a pooled one elsewhere."""
@@ -888,6 +913,17 @@ class PostgresState(State):
             rows = con.execute("SELECT id, data FROM papers WHERE id = ANY(%s) AND data IS NOT NULL", (wanted,)).fetchall()
         found = {pid: paper_from_json(data) for pid, data in rows}
         return {pid: found[pid] for pid in wanted if pid in found}
+
+    def papers_sent_lately(self, *, with_id: bool) -> list[Paper]:
+        if self._empty:
+            return []
+        with self._con() as con:
+            rows = con.execute(
+                "SELECT data FROM papers WHERE first_seen >= (SELECT MAX(first_seen) FROM papers) "
+                f"- make_interval(days => %s) AND data IS NOT NULL AND {'' if with_id else 'NOT '}"
+                f"{ARXIV_ID_SQL.replace('%', '%%')}", (KNOWN_EARLIER_DAYS,),
+            ).fetchall()
+        return [paper_from_json(data) for (data,) in rows]
 
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         if self._empty:

@@ -72,7 +72,19 @@ from typing import TypeVar, cast
 from ..errors import Problem, StateError, StoppedWaiting
 from ..files import HeldLock, LockHeld, broken_link
 from ..models import Paper
-from . import Batch, DigestRecord, OpenDigest, State, SubscriberState, chunks, owner_id, paper_from_json, sent_keys
+from . import (
+    ARXIV_ID_SQL,
+    KNOWN_EARLIER_DAYS,
+    Batch,
+    DigestRecord,
+    OpenDigest,
+    State,
+    SubscriberState,
+    chunks,
+    owner_id,
+    paper_from_json,
+    sent_keys,
+)
 from . import key as _key
 
 log = logging.getLogger(__name__)
@@ -900,6 +912,15 @@ class SQLiteState(State):
             if rows and rows[0][0]:
                 out[pid] = paper_from_json(json.loads(rows[0][0]))
         return out
+
+    def papers_sent_lately(self, *, with_id: bool) -> list[Paper]:
+        # (first_seen is ISO 8601 text in UTC: the text of the oldest time taken compares as the time)
+        rows = self._rows(
+            "SELECT data FROM papers WHERE first_seen >= (SELECT strftime('%Y-%m-%dT%H:%M:%S', MAX(first_seen), ?) "
+            f"FROM papers) AND data IS NOT NULL AND {'' if with_id else 'NOT '}{ARXIV_ID_SQL}",
+            (f"-{KNOWN_EARLIER_DAYS} days",),
+        )
+        return [paper_from_json(json.loads(data)) for (data,) in rows]
 
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         where, args = ("WHERE subscriber = ?", (_key(email),)) if email is not None else ("", ())

@@ -1,0 +1,325 @@
+"""arXiv's listing pages (``arxiv.org/list/cs.LG/new``, ``/recent``, ``/pastweek``)
+saved from a browser, read as the papers they list.
+
+Offline users save the day's listing page where they would save the feed;
+given to an ``arxiv`` or ``feed`` source it was "an HTML page, not an RSS or
+Atom feed (an error page or a login wall?)".  The page is regular: each paper
+is a ``<dt>`` naming its ``/abs/ID`` and a ``<dd>`` whose ``list-title``,
+``list-authors``, ``list-comments`` and ``list-subjects`` blocks and
+``mathjax`` paragraph (the abstract, on ``/new`` only) say the rest, in the
+layout before 2024 and after alike.  A search's results page
+(``arxiv.org/search/?query=...``) is read too: each ``arxiv-result`` item
+holds a paper's id, subject tags, title, authors, whole abstract and the
+day it was submitted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from typing import NamedTuple
+
+from .errors import InputError, Problem, line_of
+from .files import windows_1252
+from .models import ARXIV_ID, Paper, abs_url, pdf_url
+
+#: What a listing page holds and no other page does: a paper's title block.
+_LISTING = re.compile(rb"""<div\s+class\s*=\s*["']list-title\b""", re.IGNORECASE)
+#: What a search's results page holds: a result's item.
+_SEARCH = re.compile(rb"""<li\s+class\s*=\s*["']arxiv-result\b""", re.IGNORECASE)
+#: When a search result was submitted: "[Submitted] 3 June, 2024; [originally announced] June 2024" (its labels skipped).
+_SUBMITTED = re.compile(r"\b(\d{1,2})\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,?\s+(\d{4})")
+_ABS_HREF = re.compile(rf"/abs/({ARXIV_ID})/?$")
+#: A category code in a subjects line: "Machine Learning (cs.LG)".
+_CATEGORY = re.compile(r"\(([a-z][a-z-]*(?:\.[A-Za-z-]+)?)\)")
+#: A listing's day: "announced Thu,  6 Jun 24", "New submissions for Thu, 6 Jun 24", "Wed, 5 Jun 2024".
+_DAY = re.compile(r"\b(\d{1,2})\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\s+(\d{4}|\d{2})\b")
+_MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+#: The blocks of a paper's ``<dd>`` read, by their class.
+_FIELDS = ("list-title", "list-authors", "list-comments", "list-subjects")
+#: How a ``<dt>`` or a section's heading names an announcement that is not a new paper.
+_CROSS = re.compile(r"cross[- ]?list|cross submissions", re.IGNORECASE)
+_REPLACED = re.compile(r"\breplace(?:d|ment)", re.IGNORECASE)
+
+Warn = Callable[[str], None]
+
+
+def is_arxiv_listing(data: bytes) -> bool:
+    """Whether ``data`` is an arXiv listing or search results page saved as HTML."""
+    head = data[:1_000_000]
+    return _LISTING.search(head) is not None or _SEARCH.search(head) is not None
+
+
+def _day(d: str, month: str, year: str) -> datetime:
+    """A page's day ("6", "Jun", "24" or "2024") at midnight UTC."""
+    return datetime(int(year) + (2000 if len(year) == 2 else 0), _MONTHS.index(month[:3].title()) + 1, int(d), tzinfo=UTC)
+
+
+class _Entry(NamedTuple):
+    line: int
+    arxiv_id: str | None
+    announce: str
+    fields: dict[str, str]
+    authors: list[str]
+    abstract: str | None
+    day: datetime | None
+    categories: tuple[str, ...] = ()
+
+
+class _ListingParser(HTMLParser):
+    """The papers of a listing page, in page order, with the line each starts at."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.entries: list[_Entry] = []
+        self.section = ""  # the heading over the papers: "New submissions", "Cross-lists", "Replacements"
+        self.day: datetime | None = None
+        self.heading: list[str] | None = None  # the text of an <h3> or the dateline being read
+        self.dt: list[str] | None = None  # the text of a <dt> being read
+        self.dt_line = 0
+        self.dt_id: str | None = None
+        self.open: list[tuple[str, str | None]] = []  # (tag, field) of the <div>, <p> and <span> open in a <dd>
+        self.fields: dict[str, list[str]] = {}
+        self.authors: list[str] = []
+        self.author: list[str] | None = None
+        self.in_dd = False
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        classes = a.get("class", "").split()
+        if tag == "h3" or "list-dateline" in classes:
+            self.heading = []
+        if tag == "dt":
+            self._close_dd()
+            self.dt, self.dt_line, self.dt_id = [], self.getpos()[0], None
+        elif tag == "a" and self.dt is not None and (m := _ABS_HREF.search(a.get("href", "").strip())):
+            self.dt_id = self.dt_id or m.group(1)
+        elif tag == "dd":
+            self._close_dt()
+            self.in_dd, self.fields, self.authors, self.open = True, {}, [], []
+        elif self.in_dd and tag in ("div", "p", "span"):
+            field = next((c for c in classes if c in _FIELDS), None)
+            if tag == "p" and "mathjax" in classes:
+                field = "abstract"
+            elif tag == "span" and "descriptor" in classes:
+                field = "descriptor"  # "Title:", "Authors:": not the value
+            self.open.append((tag, field))
+            if field and field != "descriptor":
+                self.fields.setdefault(field, [])
+        elif self.in_dd and tag == "a" and self._field() == "list-authors":
+            self.author = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "h3" or (tag == "div" and self.heading is not None and not self.in_dd):
+            self._heading_done()
+        if tag == "dt":
+            self._close_dt()
+        elif tag in ("dd", "dl"):
+            self._close_dd()
+        elif self.in_dd and tag in ("div", "p", "span"):
+            while self.open:
+                if self.open.pop()[0] == tag:
+                    break
+        elif tag == "a" and self.author is not None:
+            self.authors.append(" ".join("".join(self.author).split()))
+            self.author = None
+
+    def handle_data(self, data: str) -> None:
+        if self.heading is not None:
+            self.heading.append(data)
+        if self.dt is not None:
+            self.dt.append(data)
+        if self.author is not None:
+            self.author.append(data)
+        field = self._field()
+        if field and field != "descriptor":
+            self.fields[field].append(data)
+
+    def _field(self) -> str | None:
+        return next((field for _, field in reversed(self.open) if field), None)
+
+    def _heading_done(self) -> None:
+        text = " ".join("".join(self.heading or []).split())
+        self.heading = None
+        if not text:
+            return
+        days = list(_DAY.finditer(text))
+        if days:  # the last: "received from Tue 4 Jun 24 to Wed 5 Jun 24, announced Thu, 6 Jun 24"
+            self.day = _day(*days[-1].groups())
+        if not text.lower().startswith("submissions received"):
+            self.section = text
+
+    def _close_dt(self) -> None:
+        if self.dt is None:
+            return
+        said = " ".join("".join(self.dt).split())
+        self.dt = None
+        replaced = bool(_REPLACED.search(said) or _REPLACED.search(self.section))
+        cross = bool(_CROSS.search(said) or _CROSS.search(self.section))
+        announce = "replace-cross" if replaced and cross else "replace" if replaced else "cross" if cross else "new"
+        self.entries.append(_Entry(self.dt_line, self.dt_id, announce, {}, [], None, self.day))
+
+    def _close_dd(self) -> None:
+        if not self.in_dd:
+            return
+        self.in_dd = False
+        if not self.entries or self.entries[-1].fields:
+            return  # a <dd> without its <dt>: nothing names its paper
+        text = {k: " ".join("".join(v).split()) for k, v in self.fields.items()}
+        self.entries[-1] = self.entries[-1]._replace(
+            fields=text, authors=[n for n in self.authors if n], abstract=text.get("abstract"),
+            categories=tuple(dict.fromkeys(_CATEGORY.findall(text.get("list-subjects", "")))),
+        )
+
+
+class _SearchParser(HTMLParser):
+    """The papers of a search's results page, in page order, with the line each starts at."""
+
+    #: The parts of a result read, by (tag, class); the abstract's short form and the labels are skipped.
+    _PARTS = {("p", "list-title"): "id", ("span", "tag"): "tag", ("p", "title"): "title", ("p", "authors"): "authors",
+              ("span", "abstract-full"): "abstract", ("span", "abstract-short"): "skip", ("p", "comments"): "comments",
+              ("span", "has-text-weight-semibold"): "skip", ("p", "is-size-7"): "dates"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.entries: list[_Entry] = []
+        self.line = 0
+        self.arxiv_id: str | None = None
+        self.open: list[tuple[str, str | None]] = []  # (tag, part) of the elements open in a result
+        self.parts: dict[str, list[str]] | None = None  # the text of each part of the result being read
+        self.authors: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        classes = a.get("class", "").split()
+        if tag == "li" and "arxiv-result" in classes:
+            self.close_result()
+            self.line, self.arxiv_id, self.open, self.parts, self.authors, self.tags = self.getpos()[0], None, [], {}, [], []
+            return
+        if self.parts is None or tag in _VOID:
+            return
+        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        inside = self._part()
+        if tag == "a" and inside == "id" and (m := _ABS_HREF.search(a.get("href", "").strip())):
+            self.arxiv_id = self.arxiv_id or m.group(1)
+        elif tag == "a" and inside == "abstract":
+            part = "skip"  # its "△ Less"
+        elif tag == "a" and inside == "authors":
+            part = "author"
+        self.open.append((tag, part))
+        if part:
+            self.parts.setdefault(part, [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.parts is None:
+            return
+        if tag in ("li", "ol") and not any(t == "li" for t, _ in self.open):
+            self.close_result()
+            return
+        while self.open:
+            open_tag, part = self.open.pop()
+            if part == "author":
+                self.authors.append(" ".join("".join(self.parts.pop("author", [])).split()))
+            elif part == "tag":
+                self.tags.append(" ".join("".join(self.parts.pop("tag", [])).split()))
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        part = self._part()
+        if self.parts is not None and part and part != "skip":
+            self.parts[part].append(data)
+
+    def _part(self) -> str | None:
+        return next((part for _, part in reversed(self.open) if part), None)
+
+    def close_result(self) -> None:
+        if self.parts is None:
+            return
+        text = {k: " ".join("".join(v).split()) for k, v in self.parts.items()}
+        self.parts = None
+        day = _SUBMITTED.search(text.get("dates", ""))
+        comments = text.get("comments", "").removeprefix("Comments:").strip()
+        self.entries.append(_Entry(
+            self.line, self.arxiv_id, "new", {"list-title": text.get("title", ""), "list-comments": comments},
+            [n for n in self.authors if n], text.get("abstract") or None, _day(*day.groups()) if day else None,
+            tuple(t for t in self.tags if _CODE.fullmatch(t)),
+        ))
+
+
+#: Elements that have no end tag (an <img> in a result never closes).
+_VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
+#: A subject tag's code: "cs.LG", "math.OC", "hep-th".
+_CODE = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z-]+)?")
+
+
+def _page_text(data: bytes, name: str, source: str) -> str:
+    """The page as text: UTF-8, as arXiv serves it and browsers save it, or
+    Windows-1252 where an editor saved it again; else an error at the line of
+    the first byte that is neither (a "�" in a title or a name was a wrong paper)."""
+    try:
+        return data.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if (text := windows_1252(data)) is not None:
+            return text
+        raise InputError(Problem(f"source {source!r}: the arXiv listing page is not UTF-8 text (byte "
+                                 f"{data[exc.start]:#04x}); save the page again", name, line_of(data, exc.start))) from None
+
+
+def parse_arxiv_listing(
+    data: bytes, name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str] = ()
+) -> list[Paper]:
+    """The papers of an arXiv listing page saved as HTML (see the module's
+    docstring); ``announce_types`` as for arXiv's feed (``new``, ``cross``,
+    ``replace``, ``replace-cross``; none: every paper).  A paper the page gives
+    no id or title is an error at its line; papers without an abstract (the
+    ``/recent`` and ``/pastweek`` pages show none) are read by their titles,
+    and said so once."""
+    text = _page_text(data, name, source)
+    parser: _ListingParser | _SearchParser = _ListingParser() if _LISTING.search(data[:1_000_000]) else _SearchParser()
+    try:
+        parser.feed(text)
+        parser.close()
+    except AssertionError:  # html.parser gives up on a malformed marked section
+        raise InputError(Problem(f"source {source!r}: an arXiv listing page that is not well-formed HTML "
+                                 "(save the page again)", name, 1)) from None
+    if isinstance(parser, _ListingParser):
+        parser._close_dt()
+        parser._close_dd()
+    else:
+        parser.close_result()
+    wanted = {t.casefold() for t in announce_types}
+    papers: list[Paper] = []
+    bare: list[int] = []  # the lines of papers without an abstract
+    replaced = 0  # of them, replacements (a /new page shows those without)
+    for entry in parser.entries:
+        title = entry.fields.get("list-title", "")
+        if not entry.arxiv_id or not title:
+            what = "no arXiv id (no link to /abs/ID)" if not entry.arxiv_id else "no title"
+            raise InputError(Problem(f"source {source!r}: this paper of the arXiv listing page has {what}; "
+                                     "the page is cut off or not arXiv's (save it again)", name, entry.line))
+        if wanted and entry.announce not in wanted:
+            continue
+        if not entry.abstract:
+            bare.append(entry.line)
+            replaced += entry.announce.startswith("replace")
+        papers.append(Paper(
+            title=title, abstract=entry.abstract or "", source=source, arxiv_id=entry.arxiv_id,
+            authors=tuple(entry.authors), url=abs_url(entry.arxiv_id), pdf_url=pdf_url(entry.arxiv_id),
+            published=entry.day, categories=entry.categories,
+            comment=entry.fields.get("list-comments") or None, location=f"{name}:{entry.line}",
+        ))
+    if not parser.entries:
+        warn(f"{name}:1: source {source!r}: the arXiv listing page lists no papers; nothing read from it")
+    if bare and replaced == len(bare):
+        warn(f"{name}:{bare[0]}: source {source!r}: the {len(bare)} replaced papers of the arXiv listing page have "
+             "no abstract (the page shows none for them): they are read by their titles; `announce_type: [new, "
+             "cross]` leaves them out")
+    elif bare:
+        warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of the arXiv listing "
+             "page have no abstract (the /recent and /pastweek pages show none): they are read by their titles; the "
+             "/new page (arxiv.org/list/CATEGORY/new) or `type: arxiv` with `categories:` gives abstracts")
+    return papers

@@ -1,0 +1,249 @@
+"""arXiv's listing pages (arxiv.org/list/cs.LG/new, /recent, /pastweek) saved
+from a browser and given to an arxiv or feed source."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import quopri
+from datetime import UTC, datetime
+
+import pytest
+from conftest import DATA, write_config
+
+from newsletter.errors import InputError
+from newsletter.feeds import parse_arxiv, parse_feed
+
+NEW_PAGE = DATA / "arxiv-list-new.html"
+
+
+class Collect(list):
+    def __call__(self, message: str) -> None:
+        self.append(message)
+
+
+def _line_of(text: str, data: bytes) -> int:
+    return data.decode().split("\n").index(text) + 1
+
+
+def test_a_saved_new_listing_page_gives_its_papers_whole():
+    """It was 'an HTML page, not an RSS or Atom feed (an error page or a login
+    wall?)'; the page holds each paper's id, title, authors, comments,
+    subjects and abstract."""
+    page = NEW_PAGE.read_bytes()
+    warnings = Collect()
+    listing = parse_arxiv(page, "new.html", "arXiv", warnings)
+    papers = listing.papers
+    assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002", "2406.02950", "hep-th/9901001", "2401.01234"]
+    first = papers[0]
+    assert first.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert first.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    assert first.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number of "
+                              "function evaluations by a factor of four at equal sample quality on CIFAR-10 & ImageNet "
+                              r"$64\times64$, where $T < 10$ steps suffice.")
+    assert first.categories == ("cs.LG", "cs.AI", "cs.CV")
+    assert first.comment == "12 pages, 4 figures; code at https://github.com/example/fastdiff"
+    assert (first.url, first.pdf_url) == ("https://arxiv.org/abs/2406.03001", "https://arxiv.org/pdf/2406.03001")
+    assert first.published == datetime(2024, 6, 6, tzinfo=UTC)  # the day it was announced
+    assert first.location == f"new.html:{_line_of('<dt>', page)}"
+    assert papers[2].title == "Score Matching for Schrödinger Bridges" and papers[2].authors[1] == "Zoë O'Brien"
+    assert papers[3].url == "https://arxiv.org/abs/hep-th/9901001" and papers[3].categories[0] == "hep-th"
+    # the replacement shows no abstract on the page: read by its title, said once at its line
+    assert papers[4].abstract == "" and len(warnings) == 1
+    fifth_dt = page.decode().split("\n").index("  <a name='item5'>[5]</a>")  # (the line over it, counted from 1)
+    assert warnings[0].startswith(f"new.html:{fifth_dt}: source 'arXiv': the 1 replaced papers of the arXiv "
+                                  "listing page have no abstract") and "`announce_type: [new, cross]`" in warnings[0]
+    # the same page given to a feed source: the same papers
+    assert parse_feed(page, "new.html", "arXiv", Collect()) == papers
+
+
+@pytest.mark.parametrize(
+    "kinds, ids",
+    [
+        (["new"], ["2406.03001", "2406.03002"]),
+        (["cross"], ["2406.02950", "hep-th/9901001"]),
+        (["replace"], ["2401.01234"]),
+        (["new", "cross"], ["2406.03001", "2406.03002", "2406.02950", "hep-th/9901001"]),
+    ],
+)
+def test_a_listing_pages_sections_are_its_announcement_types(kinds, ids):
+    """New submissions, cross-lists and replacements, as arXiv's feed names them."""
+    listing = parse_arxiv(NEW_PAGE.read_bytes(), "new.html", "arXiv", Collect(), kinds)
+    assert [p.arxiv_id for p in listing.papers] == ids
+
+
+#: /list/math.GT/recent in the layout before 2024: a day's heading, no abstracts.
+RECENT = """<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN">
+<html xmlns="http://www.w3.org/1999/xhtml" lang="en" xml:lang="en">
+<head><title>Geometric Topology authors/titles recent submissions</title></head>
+<body>
+<div id="dlpage">
+<h1>Geometric Topology</h1>
+<h2>Authors and titles for recent submissions</h2>
+<h3>Wed, 5 Jun 2024</h3>
+<dl>
+<dt><a name="item1">[1]</a>&nbsp;  <span class="list-identifier"><a href="/abs/2406.02001" title="Abstract">arXiv:2406.02001</a> [<a href="/pdf/2406.02001" title="Download PDF">pdf</a>, <a href="/format/2406.02001" title="Other formats">other</a>]</span></dt>
+<dd>
+<div class="meta">
+<div class="list-title mathjax">
+<span class="descriptor">Title:</span> Knot Floer Homology and Ricci Flow
+</div>
+<div class="list-authors">
+<span class="descriptor">Authors:</span>
+<a href="/search/math?searchtype=author&amp;query=Perelman%2C+G">Grisha Perelman</a>
+</div>
+<div class="list-subjects">
+<span class="descriptor">Subjects:</span> <span class="primary-subject">Geometric Topology (math.GT)</span>
+</div>
+</div>
+</dd>
+<dt><a name="item2">[2]</a>&nbsp;  <span class="list-identifier"><a href="/abs/math/0309136" title="Abstract">arXiv:math/0309136</a> (cross-list from math.DG) [<a href="/pdf/math/0309136" title="Download PDF">pdf</a>]</span></dt>
+<dd>
+<div class="meta">
+<div class="list-title mathjax">
+<span class="descriptor">Title:</span> Ricci flow with surgery on three-manifolds
+</div>
+<div class="list-authors">
+<span class="descriptor">Authors:</span>
+<a href="/search/math?searchtype=author&amp;query=Perelman%2C+G">Grisha Perelman</a>
+</div>
+</div>
+</dd>
+</dl>
+</div>
+</body>
+</html>
+"""
+
+
+def test_a_recent_listing_without_abstracts_is_read_by_titles_and_said_once():
+    warnings = Collect()
+    papers = parse_feed(RECENT.encode(), "recent.html", "math.GT", warnings)
+    assert [(p.arxiv_id, p.title, p.authors, p.abstract) for p in papers] == [
+        ("2406.02001", "Knot Floer Homology and Ricci Flow", ("Grisha Perelman",), ""),
+        ("math/0309136", "Ricci flow with surgery on three-manifolds", ("Grisha Perelman",), ""),
+    ]
+    assert papers[0].published == datetime(2024, 6, 5, tzinfo=UTC) and papers[0].categories == ("math.GT",)
+    (warning,) = warnings
+    assert warning.startswith("recent.html:10: source 'math.GT': 2 of the 2 papers") and "/new page" in warning
+
+
+def test_a_listing_paper_without_its_id_link_is_an_error_at_its_line():
+    """A page cut off or edited: a paper no link names is refused at its
+    <dt>, never read as a paper without an id."""
+    page = RECENT.replace('<a href="/abs/2406.02001" title="Abstract">arXiv:2406.02001</a>', "arXiv:2406.02001")
+    with pytest.raises(InputError) as info:
+        parse_feed(page.encode(), "recent.html", "math.GT", Collect())
+    assert str(info.value).startswith("recent.html:10: source 'math.GT': this paper of the arXiv listing page has "
+                                      "no arXiv id")
+
+
+def test_a_listing_page_saved_as_mhtml_is_read():
+    page = NEW_PAGE.read_bytes()
+    mhtml = (b"From: <Saved by Blink>\r\nSnapshot-Content-Location: https://arxiv.org/list/cs.LG/new\r\n"
+             b"MIME-Version: 1.0\r\nContent-Type: multipart/related;\r\n\ttype=\"text/html\";\r\n\tboundary=\"--B--\"\r\n"
+             b"\r\n----B--\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+             + quopri.encodestring(page).replace(b"\n", b"\r\n") + b"\r\n----B----\r\n")
+    assert email.message_from_bytes(mhtml).is_multipart()
+    listing = parse_arxiv(mhtml, "new.mhtml", "arXiv", Collect())
+    assert [p.title for p in listing.papers] == [p.title for p in parse_arxiv(page, "x", "arXiv", Collect()).papers]
+
+
+def test_a_saved_listing_page_goes_through_papers_match_and_send(tmp_path, cli):
+    """The real commands on a listing page given as an arxiv source's path:
+    its papers are matched and sent, the warning said once."""
+    (tmp_path / "new.html").write_bytes(NEW_PAGE.read_bytes())
+    write_config(tmp_path, """
+        sources: [{type: arxiv, name: cs.LG, path: new.html, feed: rss, announce_type: [new, cross]}]
+        topics: {diffusion: {name: Diffusion, any: ["diffusion model*", "Schrödinger bridge*"]}}
+        subscribers: [{email: ada@example.org, topics: [diffusion]}]
+        delivery: {transport: outbox, path: outbox}
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0 and r.err == "", r.err
+    assert [p["id"] for p in json.loads(r.out)] == ["2406.03001", "2406.03002", "2406.02950", "hep-th/9901001"]
+    r = cli("match", "--json")
+    assert r.code == 0, r.err
+    (sub,) = json.loads(r.out)["subscribers"]
+    assert sorted(p["id"] for p in sub["papers"]) == ["2406.02950", "2406.03001"]
+    r = cli("send")
+    assert r.code == 0, r.err
+    (eml,) = (tmp_path / "outbox").rglob("*.eml")
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    body = message.get_body(("plain",)).get_content()  # type: ignore[attr-defined, union-attr]
+    assert "Score Matching for Schrödinger Bridges" in body and "Jane Doe" in body
+
+
+#: The /new page above, selected and copied as text from the browser.
+COPIED = """Machine Learning
+New submissions
+Submissions received from Tue 4 Jun 24 to Wed 5 Jun 24, announced Thu, 6 Jun 24
+See recent articles
+Showing new listings for Thursday, 6 June 2024
+Total of 5 entries
+New submissions (showing 2 of 2 entries)
+[1] arXiv:2406.03001 [pdf, html, other]
+Title: Faster Diffusion Sampling with Learned Step Sizes
+Jane Doe, Ana Müller, John Smith
+Subjects: Machine Learning (cs.LG); Artificial Intelligence (cs.AI)
+
+We learn the step sizes of a diffusion model sampler from data.
+"""
+
+
+@pytest.mark.parametrize(
+    "kind, content, words",
+    [
+        ("hf-papers-text", NEW_PAGE.read_bytes(), "(it is an arXiv listing page saved from the browser (`type: arxiv` "
+                                                  "with `path:` reads it))"),
+        ("hf-daily", NEW_PAGE.read_bytes(), "source 'hf-daily': an arXiv listing page saved from the browser "
+                                            "(`type: arxiv` with `path:` reads it), not the JSON list"),
+        ("hf-papers-text", COPIED.encode(), "(it is an arXiv listing copied as text: save the page itself instead"),
+    ],
+)
+def test_a_listing_page_given_to_another_source_names_the_one_that_reads_it(tmp_path, cli, kind, content, words):
+    """They said 'an error page or a login wall?' and 'the export is the page's
+    text' (the HTML page), or 'is this a papers listing export?' (its text)."""
+    (tmp_path / "new.html").write_bytes(content)
+    write_config(tmp_path, f"""
+        sources: [{{type: {kind}, path: new.html}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and len(r.err.splitlines()) == 1 and words in r.err, r.err
+    assert r.err.startswith("new.html:1: ")
+
+
+def test_a_listing_page_saved_again_in_windows_1252_is_read_and_mixed_bytes_are_an_error():
+    """An editor's 'ANSI' copy of the page is read as such; bytes of neither
+    kind (UTF-8 with a stray Latin-1 byte) are an error at their line, never
+    a name with '�' in it."""
+    page = NEW_PAGE.read_bytes().decode("utf-8").replace("&#252;", "ü").replace("&#246;", "ö")
+    papers = parse_arxiv(page.encode("cp1252"), "new.html", "arXiv", Collect()).papers
+    assert papers[0].authors[1] == "Ana Müller" and papers[2].title == "Score Matching for Schrödinger Bridges"
+    mixed = page.encode("utf-8").replace("Müller".encode(), b"M\xfcller")
+    with pytest.raises(InputError) as info:
+        parse_arxiv(mixed, "new.html", "arXiv", Collect())
+    line = page.split("\n").index(next(ln for ln in page.split("\n") if "Müller" in ln)) + 1
+    assert str(info.value).startswith(f"new.html:{line}: source 'arXiv': the arXiv listing page is not UTF-8 text")
+
+
+def test_a_saved_search_results_page_gives_its_papers_whole():
+    """arxiv.org/search/?query=... saved by a browser: each result's id,
+    subject tags, title, authors, whole abstract (not its short form, nor the
+    '△ Less' link), comments and the day it was submitted."""
+    page = (DATA / "arxiv-search.html").read_bytes()
+    warnings = Collect()
+    first, second = parse_feed(page, "search.html", "search", warnings)
+    assert (first.arxiv_id, first.title, first.authors) == (
+        "2406.02950", "Score Matching for Schrödinger Bridges", ("Kenji Tanaka", "Zoë O'Brien"))
+    assert first.abstract == ("We study score matching for Schrödinger bridges between two arbitrary distributions and "
+                              "prove that the learned bridge converges at the minimax rate when $n < d^2$.")
+    assert first.categories == ("stat.ML", "cs.LG") and first.comment == "22 pages, 3 figures"
+    assert first.published == datetime(2024, 6, 4, tzinfo=UTC)
+    item = page.decode().split("\n").index('  <li class="arxiv-result">') + 1
+    assert first.location == f"search.html:{item}"
+    assert (second.arxiv_id, second.categories, second.comment) == ("math/0309136", ("math.DG",), None)
+    assert second.published == datetime(2003, 3, 10, tzinfo=UTC) and warnings == []
