@@ -1560,3 +1560,86 @@ def test_a_hundred_arxiv_abstracts_show_no_latex_in_the_preview(tmp_path):
     for raised in ("KL(π<sub>θ</sub> ‖ π<sub>ref</sub>)", "inf<sub>γ ∈ Π(μ,ν)</sub>", "𝔼<sub>x ∼ p<sub>data</sub></sub>",
                    "J∑<sub>⟨i,j⟩</sub>", "2<sup>Õ(k/ε)</sup>"):
         assert raised in re.sub(r"<(su[bp])[^>]*>", r"<\1>", body).replace("&nbsp;", " "), raised
+
+
+# ---------------------------------------------------------------- compiled templates kept between runs
+
+
+def own_templates(tmp_path: Path) -> Path:
+    """The default templates copied into a ``templates:`` folder of the user's."""
+    tpl = tmp_path / "tpl"
+    shutil.copytree(ROOT / "templates", tpl)
+    return tpl
+
+
+def compiles(monkeypatch) -> list[str]:
+    """The names of the templates the composers made from now on compile
+    (Jinja's lexing, parsing and code generation), rather than load."""
+    from newsletter.rendering import _Sandbox
+
+    names: list[str] = []
+    real = _Sandbox.compile
+
+    def counted(self, source, name=None, filename=None, *args, **kwargs):
+        if name is not None:  # not the subject (a string in the config, compiled with the config)
+            names.append(name)
+        return real(self, source, name, filename, *args, **kwargs)
+
+    monkeypatch.setattr(_Sandbox, "compile", counted)
+    return names
+
+
+def test_a_second_run_loads_the_templates_compiled_code_from_the_cache(tmp_path, monkeypatch):
+    config = load(tmp_path)
+    sub, matches = digests(config, "ada@example.org")[0]
+    compiled = compiles(monkeypatch)
+    first = Composer(config).compose(sub, matches, now=NOW)
+    assert sorted(compiled) == ["digest.html", "digest.txt", "style.css"]
+    assert len(list((tmp_path / ".cache" / "templates").iterdir())) == 3
+    compiled.clear()
+    again = Composer(config).compose(sub, matches, now=NOW)
+    assert compiled == []  # nothing lexed, parsed or generated: the code came from the cache
+    assert (again.html, again.text) == (first.html, first.text)
+
+
+def test_an_edited_template_is_compiled_anew_and_the_digest_shows_the_edit(tmp_path, monkeypatch):
+    tpl = own_templates(tmp_path)
+    config = load(tmp_path, extra="templates: tpl\n")
+    sub, matches = digests(config, "ada@example.org")[0]
+    assert "Edited by hand" not in Composer(config).compose(sub, matches, now=NOW).text
+    (tpl / "digest.txt").write_text("Edited by hand\n" + (tpl / "digest.txt").read_text(encoding="utf-8"))
+    compiled = compiles(monkeypatch)
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert composed.text.startswith("Edited by hand\n")
+    assert compiled == ["digest.txt"]  # the untouched HTML template still came from the cache
+
+
+@pytest.mark.parametrize("spoil", ["cut short", "others may write it"])
+def test_a_cached_file_cut_short_or_writable_by_others_is_compiled_anew(tmp_path, monkeypatch, spoil):
+    """The cached code runs outside the sandbox: a file another user could
+    have written is not run, and a damaged one is no error."""
+    config = load(tmp_path)
+    sub, matches = digests(config, "ada@example.org")[0]
+    first = Composer(config).compose(sub, matches, now=NOW)
+    for file in (tmp_path / ".cache" / "templates").iterdir():
+        if spoil == "cut short":
+            file.write_bytes(file.read_bytes()[:40])
+        else:
+            file.chmod(0o666)
+    compiled = compiles(monkeypatch)
+    again = Composer(config).compose(sub, matches, now=NOW)
+    assert sorted(compiled) == ["digest.html", "digest.txt", "style.css"]
+    assert again.text == first.text
+
+
+@pytest.mark.parametrize("cache", ["a-file", "ro"])
+def test_a_cache_folder_that_cannot_be_written_still_composes(tmp_path, monkeypatch, cache):
+    (tmp_path / "a-file").write_text("not a folder\n")
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "templates").write_text("a file where the cache's folder goes\n")
+    config = load(tmp_path, extra=f"cache: {cache}\n")
+    sub, matches = digests(config, "ada@example.org")[0]
+    compiled = compiles(monkeypatch)
+    for _ in range(2):
+        assert "Diffusion" in Composer(config).compose(sub, matches, now=NOW).text
+    assert len(compiled) == 6  # compiled each time, as before there was a cache

@@ -219,6 +219,18 @@ def test_send_delivers_multipart_with_headers_then_nothing_new(tmp_path, cli, sm
     assert "no new papers" in r.err
 
 
+def test_a_cache_folder_that_cannot_be_written_does_not_fail_a_send(tmp_path, cli, smtp_server):
+    """The templates' compiled code is kept in the ``cache:`` folder; one that
+    cannot be made (a file in its place) means compiling, as before."""
+    (tmp_path / "cache-file").write_text("not a folder\n")
+    setup(tmp_path, smtp(smtp_server.port), extra="cache: cache-file")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert "sent 2, empty 0, failed 0" in r.out and "Traceback" not in r.err
+    assert smtp_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+    assert (tmp_path / "cache-file").read_text() == "not a folder\n"
+
+
 def test_history_shows_what_went_to_whom_on_either_backend(tmp_path, cli, smtp_server, store):
     """A subscriber says Monday's digest never came: `history` gives the
     time, the papers and the Message-ID to look for in the relay's log, also
@@ -1717,9 +1729,11 @@ def test_dry_run_and_match_never_write_the_state(tmp_path, cli):
     assert r.code == 0, r.err
     assert "would send  ada@example.org: 4 papers" in r.out and "would send  bob@example.org: 3 papers" in r.out
     assert r.out.strip().endswith("dry run: would send 2, empty 0, not due 0 (nothing sent or recorded)")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
+    # only the cache: the templates' compiled code, as any command that renders keeps it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "config.yaml", "papers"]
+    assert [p.name for p in (tmp_path / ".cache").iterdir()] == ["templates"]
     assert cli("match").code == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "papers"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".cache", "config.yaml", "papers"]
     assert not state.exists()
 
     assert cli("send", "--now", NOW).code == 0

@@ -1431,7 +1431,8 @@ def test_validate_parses_local_files_and_does_not_fetch(http_server, tmp_path):
     assert summary.papers == 6 and summary.unfetched == 1  # 2406.03987 is in both files
     assert "3 sources (6 papers, 1 remote not fetched)" in str(summary)
     assert http_server.requests == []
-    assert not (tmp_path / ".cache").exists()
+    # nothing fetched into the cache: only the templates' compiled code is there
+    assert [p.name for p in (tmp_path / ".cache").iterdir()] == ["templates"]
 
     (tmp_path / "api.xml").write_bytes(data("arxiv-api.xml")[:3000])
     with pytest.raises(NewsletterError) as info:
@@ -2482,7 +2483,8 @@ def test_validate_without_fetch_looks_nothing_up(http_server, tmp_path):
     http_server.route("/api/query", _listing_or(recorded("arxiv-api-liked.xml")))
     config = config_at(tmp_path, LIKED.format(url=http_server.url("/api/query")))
     pipeline.validate(config, warn=Collect(), now=NOW)
-    assert http_server.requests == [] and not (tmp_path / "cache").exists()
+    assert http_server.requests == []
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["templates"]  # nothing fetched, templates compiled
 
 
 def test_a_saved_file_of_another_source_type_names_the_type_that_reads_it():

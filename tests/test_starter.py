@@ -36,7 +36,7 @@ def test_init_then_validate_passes_without_fetching(tmp_path, cli):
     v = cli("validate")
     assert v.code == 0, v.err
     assert v.out.startswith("config.yaml: OK: 2 sources (0 papers, 2 remote not fetched)")
-    assert not (tmp_path / ".cache").exists()  # nothing was fetched
+    assert [p.name for p in (tmp_path / ".cache").iterdir()] == ["templates"]  # nothing fetched, templates compiled
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
