@@ -131,15 +131,16 @@ def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) 
 
 
 class _Command(click.Command):
-    """A command that also takes ``--config PATH`` after its name
-    (``newsletter validate --config x.yaml``), as scripts often place it;
-    it wins over the group's ``--config`` and ``$NEWSLETTER_CONFIG``."""
+    """A command that also takes ``--config PATH`` (or ``-c PATH``, as most
+    tools spell it) after its name (``newsletter validate --config x.yaml``),
+    as scripts often place it; it wins over the group's ``--config`` and
+    ``$NEWSLETTER_CONFIG``."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.params.append(
             click.Option(
-                ["--config", "config_path"],
+                ["-c", "--config", "config_path"],
                 metavar="PATH",
                 expose_value=False,
                 is_eager=True,
@@ -189,6 +190,7 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
+    "-c",
     "--config",
     "config_path",
     envvar="NEWSLETTER_CONFIG",

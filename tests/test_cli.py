@@ -210,6 +210,16 @@ def test_config_after_the_command_name(workdir, cli):
     assert "--config PATH" in cli("state", "migrate", "--help").out
 
 
+def test_c_is_short_for_config(workdir, cli):
+    """`-c PATH`, as most tools spell the config option, was 'No such option'
+    before the command's name and after it."""
+    write_config(workdir, BASIC_CONFIG, name="other.yaml")
+    for args in (("-c", "other.yaml", "validate"), ("validate", "-c", "other.yaml")):
+        r = cli(*args)
+        assert r.code == 0, r.err
+        assert r.out.startswith("other.yaml: OK")
+
+
 def test_newsletter_alone_says_where_a_first_run_starts(cli):
     """`newsletter` with no command listed the commands in alphabetical order,
     `history` first: nothing said that `init` is where one starts."""
