@@ -359,9 +359,11 @@ def _is_paper_meta(text: str) -> bool:
     if _PAPER_META.fullmatch(text) or _published(text):
         return True
     parts = [part for part in _META_JOIN.split(text) if part]
+    if len(parts) < 2:  # (most lines: the one part was just tried whole)
+        return False
     # a bare date among them ("Submitted by akhaliq · Sep 4") is the card's, beside its other parts
     meta = [bool(_PAPER_META.fullmatch(part) or _published(part)) for part in parts]
-    return len(parts) > 1 and any(meta) and all(m or _DATE_LINE.match(part) for m, part in zip(meta, parts, strict=True))
+    return any(meta) and all(m or _DATE_LINE.match(part) for m, part in zip(meta, parts, strict=True))
 
 
 #: A card's authors ending with the names it does not show: "Ada Lovelace, Grace Hopper +5 authors",
@@ -381,7 +383,7 @@ def _names_and_more(text: str) -> list[str] | None:
     show ("+5 authors", "and 3 others", "et al."): that ending makes it names,
     where a line of names alone may be a title.  They were a paper titled
     'Ada Lovelace · Grace Hopper · +5 authors', or glued to its abstract."""
-    if len(text) > MAX_TITLE_CHARS or not (m := _NAMES_AND_MORE.fullmatch(text.strip())):
+    if len(text) > MAX_TITLE_CHARS or not _ends_as_more(text) or not (m := _NAMES_AND_MORE.fullmatch(text.strip())):
         return None
     names = [_spaced(n) for n in _NAMES_AND_MORE_SPLIT.split(m.group("names")) if n.strip()]
     people = names and all(
@@ -390,6 +392,18 @@ def _names_and_more(text: str) -> list[str] | None:
     )
     # a bare "+5" (the upvoters a card does not show, too) names more authors only after two names
     return names if people and (len(names) > 1 or not m.group("more").lstrip("+ ").isdigit()) else None
+
+
+#: How a line :data:`_NAMES_AND_MORE` takes ends ("+5", "3 others", "et al."), its full stop left out.
+_MORE_ENDS = ("more", "other", "others", "author", "authors", "al")
+
+
+def _ends_as_more(text: str) -> bool:
+    """Whether ``text`` ends as :data:`_NAMES_AND_MORE` needs: the pattern,
+    tried on every line that may be a title, costs a scan of the line;
+    this look at its end answers most lines."""
+    end = text.rstrip().removesuffix(".").casefold()
+    return end[-1:].isdigit() or end.endswith((",", *_MORE_ENDS))
 
 
 def _published(text: str) -> bool:
