@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from typing import NamedTuple
 
-from .errors import InputError, Problem, line_of
+from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
 from .models import ARXIV_ID, Paper, abs_url, pdf_url
 
@@ -315,9 +315,11 @@ def parse_arxiv_listing(
     if not parser.entries:
         warn(f"{name}:1: source {source!r}: the arXiv listing page lists no papers; nothing read from it")
     if bare and replaced == len(bare):
-        warn(f"{name}:{bare[0]}: source {source!r}: the {len(bare)} replaced papers of the arXiv listing page have "
-             "no abstract (the page shows none for them): they are read by their titles; `announce_type: [new, "
-             "cross]` leaves them out")
+        one = len(bare) == 1
+        warn(f"{name}:{bare[0]}: source {source!r}: the {counted(len(bare), 'replaced paper')} of the arXiv listing "
+             f"page {'has' if one else 'have'} no abstract (the page shows none for them): "
+             f"{'it is read by its title' if one else 'they are read by their titles'}; `announce_type: [new, "
+             f"cross]` leaves {'it' if one else 'them'} out")
     elif bare:
         warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of the arXiv listing "
              "page have no abstract (the /recent and /pastweek pages show none): they are read by their titles; the "

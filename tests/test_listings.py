@@ -52,8 +52,9 @@ def test_a_saved_new_listing_page_gives_its_papers_whole():
     # the replacement shows no abstract on the page: read by its title, said once at its line
     assert papers[4].abstract == "" and len(warnings) == 1
     fifth_dt = page.decode().split("\n").index("  <a name='item5'>[5]</a>")  # (the line over it, counted from 1)
-    assert warnings[0].startswith(f"new.html:{fifth_dt}: source 'arXiv': the 1 replaced papers of the arXiv "
-                                  "listing page have no abstract") and "`announce_type: [new, cross]`" in warnings[0]
+    assert warnings[0].startswith(f"new.html:{fifth_dt}: source 'arXiv': the 1 replaced paper of the arXiv "
+                                  "listing page has no abstract") and "it is read by its title" in warnings[0]
+    assert "`announce_type: [new, cross]` leaves it out" in warnings[0]
     # the same page given to a feed source: the same papers
     assert parse_feed(page, "new.html", "arXiv", Collect()) == papers
 
