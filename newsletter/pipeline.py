@@ -151,9 +151,14 @@ def _selection(
     if left is None:
         left = unsubscribed(config, only)
     subs = [s for s in subscribers(config, only) if s.email not in left]
-    with open_state(config.state_target, readonly=True) as state:  # sent under another title: sent
-        all_papers = known_earlier(state, all_papers)
-    return subs, topic_index(config, all_papers, subs, warn, near=near)
+    return subs, topic_index(config, _known_earlier(config, all_papers), subs, warn, near=near)
+
+
+def _known_earlier(config: Config, papers: list[Paper]) -> list[Paper]:
+    """``papers`` as ``send`` takes them (:func:`~newsletter.state.known_earlier`,
+    the state read-only): one sent earlier under another title is sent."""
+    with open_state(config.state_target, readonly=True) as state:
+        return known_earlier(state, papers)
 
 
 @dataclass(frozen=True)
@@ -637,9 +642,8 @@ def paper_standing(
     ``min_score`` that would take it can be read off."""
     from .matching import TopicRule
 
-    if exclude is not None:  # as match: a paper sent under another title is sent
-        with open_state(config.state_target, readonly=True) as state:
-            all_papers = known_earlier(state, all_papers)
+    if exclude is not None:  # as match
+        all_papers = _known_earlier(config, all_papers)
     paper = find_paper(all_papers, ref)
     if left is None:
         left = unsubscribed(config, only)
@@ -868,9 +872,7 @@ def send_test_email(
     note = digest_of = None
     if sub is not None:
         digest_of = sub.email
-        with open_state(config.state_target, readonly=True) as state:  # as send: sent under another title is sent
-            found = known_earlier(state, found)
-        index = topic_index(config, found, [sub])
+        index = topic_index(config, _known_earlier(config, found), [sub])
         matches = index.select(sub, already_sent(config, sub.email)(sub))
         if not matches:
             matches = index.select(sub)
