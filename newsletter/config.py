@@ -1533,8 +1533,7 @@ def _unclosed_quote(rows: list[str], line: int, context_line: int | None) -> tup
     then meets (``did not find expected key``) named that later line.  The
     lines looked at: where the parser's context began (a ``[`` list's line)
     and the line just above the error.  None when each closes what it opens."""
-    above = next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
-                 None)
+    above = _above(rows, line)
     for n in dict.fromkeys(x for x in (context_line, above) if x is not None and x < line):
         row = rows[n - 1]
         doubles = row.replace("\\\\", "").replace('\\"', "").count('"')
@@ -1672,8 +1671,7 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
         key, start = here["key"], " ".join(here["value"].split()[:2])
         return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
                       f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
-    above = next((n for n in range(line - 1, 0, -1) if rows[n - 1].strip() and not rows[n - 1].lstrip().startswith("#")),
-                 None)
+    above = _above(rows, line)
     if above is None or here is None:
         return line, ""
     prev = _KEY_LINE.match(rows[above - 1])
