@@ -11,12 +11,14 @@ session sends one :class:`Envelope` at a time and raises
   :data:`FAILING_TO_STOP`);
   :class:`TimedOut` when the server stopped answering during a message --
   not retried, and the batch stops (the message may have arrived);
-  :class:`Deferred` (:class:`Unconfirmed`, :class:`RelayDenied`) -- not
-  retried in this run, the others go on, and never a permanent failure;
+  :class:`Deferred` (:class:`Unconfirmed`, :class:`RelayDenied`,
+  :class:`MailboxFull`...) -- not retried in this run, the others go on,
+  and never a permanent failure;
 - :class:`PermanentDeliveryError` for this recipient (5xx) -- recorded, the
   others go on;
 - :class:`TransportBroken` when the transport cannot work for anyone
-  (authentication or TLS failed, outbox not writable) -- the batch stops and
+  (authentication or TLS failed, outbox not writable, the account's sending
+  limit reached: :class:`SendingLimit`) -- the batch stops and
   everything not sent stays pending.
 
 :class:`Dispatcher` runs ``transport.sessions`` worker threads, each with its
@@ -131,6 +133,15 @@ class TooBig(Deferred):
     to, left it held for good; pending, the next send builds it smaller."""
 
 
+class MailboxFull(Deferred):
+    """A refusal saying the recipient's mailbox is full (RFC 3463's X.2.2, "a
+    persistent transient failure": the recipient can make room; Gmail's
+    "452 4.2.2 ... out of storage space" and "552 5.2.2 ... over quota").  A
+    quota does not clear in seconds, so not retried in the run; never held:
+    three runs of it (a subscriber away for three days) held the digest for
+    good, as if the address were wrong."""
+
+
 class TimedOut(Unconfirmed):
     """The server stopped answering mid-message: whether it took the message is
     unknown.  Not retried in this run (that could deliver it twice) and the
@@ -140,6 +151,16 @@ class TimedOut(Unconfirmed):
 
 class TransportBroken(PermanentDeliveryError):
     """The transport cannot deliver anything (bad credentials, TLS, unwritable outbox)."""
+
+
+class SendingLimit(TransportBroken):
+    """A refusal saying the account has sent as much as it may (Gmail's "550
+    5.4.5 Daily user sending limit exceeded", Outlook's
+    "SubmissionQuotaExceeded"), to whatever command: every message after it
+    gets the same answer until the limit resets, so the batch stops and the
+    rest stay pending.  It counted against each digest as a refusal of its
+    address: every run tried every digest again, and three runs held every
+    subscriber past the limit for good."""
 
 
 @dataclass(frozen=True)
@@ -1087,7 +1108,7 @@ class SMTPSession:
             if code == 421:
                 raise self._closing(f"RCPT TO {rcpt}", code, text) from None
             reply = _reply(code, text)
-            self._unauthenticated(code, reply, f"recipient {rcpt} refused", envelope.sender)
+            self._not_the_address(code, reply, f"recipient {rcpt} refused", envelope.sender)
             if code >= 500 and _RELAY.search(reply):
                 raise RelayDenied(
                     f"recipient {rcpt} refused: {reply} (the server does not relay for us: "
@@ -1100,6 +1121,7 @@ class SMTPSession:
             if exc.smtp_code == 421:
                 raise self._closing(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
+            self._over_limit(reply, f"sender {envelope.sender} refused")
             if exc.smtp_code >= 500 and exc.smtp_code not in _MESSAGE_SIZE:
                 # Not this recipient's fault: every message would be refused the
                 # same way, and counting it against each digest would hold them all.
@@ -1123,7 +1145,7 @@ class SMTPSession:
             if exc.smtp_code == 421:
                 raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
             reply = _reply(exc.smtp_code, exc.smtp_error)
-            self._unauthenticated(exc.smtp_code, reply, f"message to {rcpt} refused", envelope.sender)
+            self._not_the_address(exc.smtp_code, reply, f"message to {rcpt} refused", envelope.sender)
             too_big = _too_big(reply, data, smtp)
             self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{too_big}",
                         TooBig if too_big else PermanentDeliveryError)
@@ -1132,6 +1154,25 @@ class SMTPSession:
             if _timed_out(exc):
                 raise self._timed_out(rcpt, smtp) from None
             raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
+
+    def _not_the_address(self, code: int, reply: str, what: str, sender: str) -> None:
+        """Raise for a refusal of a recipient or a message that names no fault
+        of the address, which three runs of would hold: the account's sending
+        limit, a full mailbox, the sender's authentication."""
+        self._over_limit(reply, what)
+        if _MAILBOX_FULL.search(reply):
+            raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, "
+                              "never held for it)")
+        self._unauthenticated(code, reply, what, sender)
+
+    def _over_limit(self, reply: str, what: str) -> None:
+        """Raise :class:`SendingLimit` for a refusal saying the account may send no more now."""
+        if _SENDING_LIMIT.search(reply):
+            raise SendingLimit(
+                f"SMTP server {self.t.host}:{self.t.port}: {what}: {reply} (the account has reached its sending "
+                "limit, no fault of the address: no digest is held for it; a provider's daily limit lifts within a "
+                "day: send to fewer subscribers a day, or through a service made for mailing lists)"
+            )
 
     def _unauthenticated(self, code: int, reply: str, what: str, sender: str) -> None:
         """Raise :class:`Unauthenticated` for a refusal of the sender's
@@ -1227,6 +1268,20 @@ _RELAY = re.compile(r"\brelay(ing)?\b", re.IGNORECASE)
 #: checks, as DMARC (26), a sender domain that takes no mail (27); or another
 #: 5.7 policy code naming SPF, DKIM or DMARC (older servers: "550 5.7.1 SPF fail").
 _UNAUTHENTICATED = re.compile(r"\b5\.7\.2[0-7]\b|\b5\.7\.\d{1,3}\b.*\b(?:SPF|DKIM|DMARC)\b", re.IGNORECASE)
+#: How servers say the account has sent all it may for now (Gmail's "550 5.4.5
+#: Daily user sending limit exceeded" or "... quota exceeded", Outlook's
+#: "SubmissionQuotaExceededException", Amazon SES's "Daily message quota exceeded").
+_SENDING_LIMIT = re.compile(
+    r"\bsending (?:limit|quota)\b|\bsubmission ?quota|\b(?:daily|hourly) (?:user )?(?:message |recipient )?(?:limit|quota)\b",
+    re.IGNORECASE,
+)
+#: A full mailbox (RFC 3463's X.2.2; Gmail's "452 4.2.2 ... out of storage space",
+#: "552 5.2.2 ... over quota"; Dovecot's "Quota exceeded (mailbox for user is full)").
+_MAILBOX_FULL = re.compile(
+    r"\b[45]\.2\.2\b|\bmailbox (?:is )?full\b|\bover (?:its |the |their )?quota\b|\bout of storage\b|"
+    r"\bquota exceeded\b",
+    re.IGNORECASE,
+)
 #: Replies to MAIL FROM about this message's SIZE (RFC 1870), not the sender.
 _MESSAGE_SIZE = (552, 555)
 #: A refusal for the message's size (RFC 3463: 5.3.4 too big for the system, 5.2.3

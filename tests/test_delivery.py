@@ -285,7 +285,7 @@ def test_a_message_refused_as_too_big_says_how_big_and_what_makes_it_smaller(smt
     alone did not say what to change.  It is not retried in the run, and no
     permanent failure of the address: one held after three runs stayed held
     once max_papers was lowered, as the hint says.  A full mailbox (552
-    5.2.2) is no size of ours: no such hint, and a permanent failure."""
+    5.2.2) is no size of ours: no such hint (see the test below)."""
     box = smtp_server.mailbox
     box.data_replies = ["552 5.3.4 Message size exceeds fixed maximum message size", "552 5.2.2 Mailbox full"]
     outcomes, _ = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=3)
@@ -294,7 +294,68 @@ def test_a_message_refused_as_too_big_says_how_big_and_what_makes_it_smaller(smt
         f"552 5.3.4 Message size exceeds fixed maximum message size (the digest is {size:,} bytes: "
         "lower max_papers or email.abstract_chars)"
     ), outcomes[0].error
-    assert outcomes[1].permanent and outcomes[1].error.endswith("552 5.2.2 Mailbox full"), outcomes[1].error
+    assert "max_papers" not in outcomes[1].error and outcomes[1].error.endswith("552 5.2.2 Mailbox full (the "
+                                                                               "recipient's mailbox is full: tried "
+                                                                               "again by later sends, never held for "
+                                                                               "it)"), outcomes[1].error
+
+
+@pytest.mark.parametrize("at, reply", [
+    ("RCPT", "552 5.2.2 <user0@example.org>: Mailbox full"),
+    ("RCPT", "452 4.2.2 The recipient's inbox is out of storage space. Please direct the recipient to"),
+    ("DATA", "552 5.2.2 The email account that you tried to reach is over quota."),
+    ("DATA", "552 Quota exceeded (mailbox for user is full)"),
+])
+def test_a_full_mailbox_is_not_retried_in_the_run_and_no_permanent_refusal(smtp_server, at, reply):
+    """RFC 3463 calls X.2.2 a persistent transient failure: the recipient can
+    make room.  As a 5xx it counted as a refusal of the address, and three
+    runs (a subscriber away three days) held the digest for good; as a 4xx it
+    was retried within the run, seconds apart, which no quota outlasts.  The
+    next message still goes."""
+    box = smtp_server.mailbox
+    if at == "RCPT":
+        box.reject["user0@example.org"] = reply
+    else:
+        box.data_replies = [reply]
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1), (True, False, 1)]
+    assert outcomes[0].error.endswith(f"{reply} (the recipient's mailbox is full: tried again by later sends, never "
+                                      "held for it)"), outcomes[0].error
+    assert slept == [] and box.recipients() == ["user1@example.org"]
+
+
+@pytest.mark.parametrize("at, reply", [
+    ("MAIL", "550 5.4.5 Daily user sending quota exceeded. d2-20020a"),
+    ("RCPT", "550 5.4.5 Daily user sending limit exceeded. For more information on Gmail 5.4.5 sending limits go to"),
+    ("DATA", "554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException; Failed to process message"),
+    ("RCPT", "454 Throttling failure: Daily message quota exceeded."),
+])
+def test_the_accounts_sending_limit_stops_the_batch_and_refuses_no_address(smtp_server, at, reply):
+    """Gmail's '550 5.4.5 Daily user sending limit exceeded' answers every
+    message after the limit, at whatever command: each digest was 'refused'
+    in turn (the server asked once per subscriber, each run), and three runs
+    held every subscriber past the limit for good.  The batch stops at the
+    first, the rest not attempted; none is a permanent failure."""
+    box = smtp_server.mailbox
+    if at == "MAIL":
+        box.mail_reply = reply
+    elif at == "RCPT":
+        box.reject = {f"user{n}@example.org": reply for n in range(1, 4)}
+    else:
+        box.data_replies = [reply]
+    first = [] if at == "DATA" else [envelope(0)]  # (the data's refusal is the first message's)
+    outcomes, slept = run(plain(smtp_server), first + [envelope(n) for n in range(1, 4)], retries=3)
+    refused = outcomes[0] if at in ("MAIL", "DATA") else outcomes[1]
+    assert not refused.delivered and not refused.permanent and refused.tries == 1
+    what = {"MAIL": "sender digest@example.org", "RCPT": "recipient user1@example.org",
+            "DATA": "message to user1@example.org"}[at]
+    assert refused.error == (
+        f"SMTP server 127.0.0.1:{smtp_server.port}: {what} refused: {reply} (the account has reached its sending "
+        "limit, no fault of the address: no digest is held for it; a provider's daily limit lifts within a day: "
+        "send to fewer subscribers a day, or through a service made for mailing lists)")
+    after = outcomes[outcomes.index(refused) + 1:]
+    assert after and all(o.tries == 0 and not o.delivered and not o.permanent for o in after)
+    assert slept == [] and len(box.messages) == len(outcomes) - 1 - len(after)
 
 
 @pytest.mark.parametrize("reply", [

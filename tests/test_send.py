@@ -589,6 +589,38 @@ def test_a_sender_refused_as_unauthenticated_holds_nobody_and_names_email_from(t
     assert box.recipients() == ["ada@example.org", "bob@example.org"]
 
 
+def test_the_accounts_sending_limit_or_a_full_mailbox_holds_nobody(tmp_path, cli, smtp_server):
+    """Gmail's '550 5.4.5 Daily user sending limit exceeded' (every message
+    after the limit) and '552 5.2.2 ... over quota' (a subscriber away,
+    mailbox full) each counted as a refusal of the address: three runs held
+    every subscriber past the limit, and the one whose mailbox was full, for
+    good.  The limit stops each run at its first refusal (the rest pending,
+    not asked for); once it lifts and room is made, every digest goes out."""
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(4))
+    t0 = datetime.fromisoformat(NOW)
+    for minutes in (0, 6, 17):  # three runs, each after the last one's back-off: three refusals held a digest
+        box.reject = {"user00@example.org": "552 5.2.2 The email account that you tried to reach is over quota.",
+                      **{f"user{n:02}@example.org": "550 5.4.5 Daily user sending limit exceeded." for n in (2, 3)}}
+        r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1 and "held if" not in r.out and "held, not" not in r.out, r.out
+    assert ("failed      user00@example.org: recipient user00@example.org refused: 552 5.2.2 The email account that "
+            "you tried to reach is over quota. (the recipient's mailbox is full: tried again by later sends, never held "
+            "for it) (stays pending, retried from") in r.out, r.out
+    assert (f"failed      user02@example.org: SMTP server 127.0.0.1:{smtp_server.port}: recipient user02@example.org "
+            "refused: 550 5.4.5 Daily user sending limit exceeded. (the account has reached its sending limit, no fault "
+            "of the address: no digest is held for it;") in r.out, r.out
+    assert "failed      user03@example.org: not attempted: " in r.out and "delivery stopped: " in r.err, r.out
+    assert box.recipients() == ["user01@example.org"]
+    assert {row[0]: row[1] for row in digests(tmp_path)} == {
+        "user00@example.org": "pending", "user01@example.org": "sent", "user02@example.org": "pending",
+        "user03@example.org": "pending"}
+    box.reject = {}
+    r = cli("send", "--now", (t0 + timedelta(hours=2)).isoformat())  # the limit lifted, room made
+    assert r.code == 0 and "sent 3, empty 1," in r.out, r.out + r.err
+    assert box.recipients() == ["user00@example.org", "user01@example.org", "user02@example.org", "user03@example.org"]
+
+
 def test_a_digest_refused_for_its_size_is_never_held_and_goes_out_once_made_smaller(tmp_path, cli):
     """The refusal says to lower max_papers or email.abstract_chars; three
     runs of it held the digest, and a held digest is never tried again on
