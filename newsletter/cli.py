@@ -1004,7 +1004,7 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
                  "created": iso(d.created.astimezone(found.zones[d.subscriber])),
                  "sent": iso(d.sent.astimezone(found.zones[d.subscriber]) if d.sent else None),
                  "attempts": d.attempts, "message_id": d.message_id, "last_error": d.last_error,
-                 "unrecorded": d.unrecorded,
+                 "unrecorded": d.unrecorded, "uncertain": d.uncertain,
                  "papers": [{"id": pid, "title": title} for pid, title in d.papers]}
                 for d in found.digests
             ],
@@ -1020,6 +1020,8 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
             what += f": {d.last_error})" if d.last_error else ")"
         if d.unrecorded:
             what += f" (not in the state yet: {d.unrecorded}; noted beside it, the next send records it)"
+        if d.uncertain:
+            what += f" ({_UNCERTAIN_SENT if d.status == 'sent' else _UNCERTAIN_OWED})"
         who = "" if email else f"  {d.subscriber}"
         click.echo(f"{when}  {what}{who}  {counted(len(d.papers), 'paper')}  {d.message_id}")
         if email:
@@ -1034,6 +1036,13 @@ def history(state: _State, subscriber: str | None, limit: int, as_json: bool) ->
         parts = ", ".join(f"{found.counts.get(k, 0):,} {k}" for k in order)
         more = f" (the newest {len(found.digests)} above; --limit N for more)" if total > len(found.digests) else ""
         click.echo(f"digests: {parts}{more}")
+
+
+#: What ``history`` says of a digest an earlier run may have delivered (see
+#: DigestRecord.uncertain): sent, it may be in the subscriber's mailbox twice,
+#: which only a warning at that send said.
+_UNCERTAIN_SENT = "may have arrived twice: an earlier run may have delivered it, unconfirmed; same Message-ID"
+_UNCERTAIN_OWED = "an earlier run may have delivered it, unconfirmed: it goes again as it was, same Message-ID"
 
 
 @cli.command()

@@ -721,6 +721,32 @@ def test_a_connection_lost_before_the_reply_to_the_data_is_not_resent_in_the_run
     assert len(to_ada) == 3 and "Arrive Later" in to_ada[2].content.decode() and "Task 1" not in to_ada[2].content.decode()
 
 
+def test_history_marks_a_digest_that_may_have_arrived_twice(tmp_path, cli, smtp_server, store):
+    """The server closed after ada's whole message, before its reply: the next
+    run sends it again, and only that run's warning said she may have it
+    twice; `history` (the one place a subscriber's complaint is looked up)
+    showed a plain 'sent'.  It says so while the digest is owed and once sent,
+    and --json has it as "uncertain"; bob's, confirmed, is not marked."""
+    box = smtp_server.mailbox
+    box.unanswered = 1
+    setup(tmp_path, smtp(smtp_server.port), extra=store.line)
+    assert cli("send", "--now", NOW).code == 1
+    [ada] = [line for line in cli("history").out.splitlines() if "ada@example.org" in line]
+    assert ada.startswith("2024-05-06 09:00 UTC  pending (created 2024-05-06 09:00, 1 attempt: SMTP server ") and (
+        "(an earlier run may have delivered it, unconfirmed: it goes again as it was, same Message-ID)  "
+        "ada@example.org  4 papers") in ada, ada
+    later = (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat()
+    assert cli("send", "--now", later).code == 0
+    ada_mid = box.messages[0].message_id
+    r = cli("history", "--subscriber", "ada@example.org")
+    assert r.out.splitlines()[0] == (
+        "2024-05-06 09:05 UTC  sent (may have arrived twice: an earlier run may have delivered it, unconfirmed; same "
+        f"Message-ID)  4 papers  {ada_mid}"), r.out
+    rows = {d["email"]: d["uncertain"] for d in json.loads(cli("history", "--json").out)["digests"]}
+    assert rows == {"ada@example.org": True, "bob@example.org": False}
+    assert "twice" not in cli("history", "--subscriber", "bob@example.org").out
+
+
 def test_a_server_silent_at_one_recipients_rcpt_took_nothing_and_the_others_go_out(tmp_path, cli, smtp_server):
     """No answer to RCPT TO (a server verifying the address with the
     recipient's own server) read 'it may have taken the message': the batch

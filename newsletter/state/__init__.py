@@ -167,6 +167,10 @@ class DigestRecord:
     #: (SQLite's ``<state>.unrecorded``) for the next send to record; the
     #: record shows that outcome already.  None: recorded.
     unrecorded: str | None = None
+    #: An earlier run may have delivered it (killed mid-send, or the server
+    #: closed or went silent after the whole message): owed, it goes again as
+    #: it was; sent, it may have arrived twice (see :attr:`OpenDigest.uncertain`).
+    uncertain: bool = False
 
 
 @dataclass(frozen=True)

@@ -931,8 +931,9 @@ class PostgresState(State):
         where, args = ("WHERE subscriber = %s", (_key(email),)) if email is not None else ("", ())
         with self._con() as con:
             rows = con.execute(
-                "SELECT id, subscriber, status, created, sent, attempts, message_id, last_error FROM digests "
-                f"{where} ORDER BY id DESC LIMIT %s", (*args, limit),
+                "SELECT id, subscriber, status, created, sent, attempts, message_id, last_error, "
+                f"{'uncertain' if self.version >= 7 else 'false'} FROM digests {where} ORDER BY id DESC LIMIT %s",
+                (*args, limit),
             ).fetchall()
             papers: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in rows}
             for digest_id, pid, title in con.execute(
@@ -942,8 +943,8 @@ class PostgresState(State):
                 papers[digest_id].append((pid, title or pid))
         return [
             DigestRecord(i, sub, status, created.astimezone(UTC), sent.astimezone(UTC) if sent else None, attempts,
-                         mid, error, tuple(papers[i]))
-            for i, sub, status, created, sent, attempts, mid, error in rows
+                         mid, error, tuple(papers[i]), uncertain=uncertain)
+            for i, sub, status, created, sent, attempts, mid, error, uncertain in rows
         ]
 
     def digest_counts(self) -> dict[str, int]:

@@ -925,8 +925,8 @@ class SQLiteState(State):
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         where, args = ("WHERE subscriber = ?", (_key(email),)) if email is not None else ("", ())
         rows = self._rows(
-            "SELECT id, subscriber, status, created, sent, attempts, message_id, last_error FROM digests "
-            f"{where} ORDER BY id DESC LIMIT ?", (*args, limit),
+            "SELECT id, subscriber, status, created, sent, attempts, message_id, last_error, "
+            f"{'uncertain' if self.version >= 5 else '0'} FROM digests {where} ORDER BY id DESC LIMIT ?", (*args, limit),
         )
         papers: dict[int, list[tuple[str, str]]] = {row[0]: [] for row in rows}
         for part in chunks(list(papers), PLAN_CHUNK):
@@ -937,7 +937,7 @@ class SQLiteState(State):
                 papers[digest_id].append((pid, title or pid))
         noted = self._noted() if any(row[2] == "sending" for row in rows) else {}
         out = []
-        for i, sub, status, created, sent, attempts, mid, error in rows:
+        for i, sub, status, created, sent, attempts, mid, error, uncertain in rows:
             note = noted.get(i) if status == "sending" else None
             unrecorded = None
             if note is not None and _noted_sent(i, sub, status, noted):
@@ -947,7 +947,7 @@ class SQLiteState(State):
                 status, attempts, error = _noted_status(note), attempts + note["tries"], note["error"]
                 unrecorded = note.get("why") or "the state could not be written"
             out.append(DigestRecord(i, sub, status, datetime.fromisoformat(created).astimezone(UTC), _dt(sent),
-                                    attempts, mid, error, tuple(papers[i]), unrecorded))
+                                    attempts, mid, error, tuple(papers[i]), unrecorded, bool(uncertain)))
         return out
 
     def digest_counts(self) -> dict[str, int]:
