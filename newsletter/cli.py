@@ -233,13 +233,34 @@ def _one_subscriber(ctx, param, value: str | None) -> str | None:
 
 
 def _parse_now(ctx, param, value: str | None) -> datetime:
+    now = _read_now(ctx, param, value)
+    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def _read_now(ctx, param, value: str | None) -> datetime:
+    """``--now`` as written: without an offset, a naive time."""
     if value is None:
         return datetime.now(UTC)
     try:
-        now = datetime.fromisoformat(value)
+        return datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 time such as 2024-05-01T08:00:00+00:00") from None
-    return now if now.tzinfo else now.replace(tzinfo=UTC)
+
+
+def _offset_wanted(now: datetime, config: Config) -> NoReturn:
+    """``send --now`` without an offset: read as UTC, a backfill meant in the
+    config's zone ran hours off, and a schedule's slot was taken as passed
+    (or not) with no word; the two readings it may mean are offered."""
+    import zoneinfo
+
+    zone = zoneinfo.ZoneInfo(config.timezone)
+    local = now.replace(tzinfo=zone).isoformat()
+    utc = now.replace(tzinfo=UTC).isoformat()
+    meant = f"{local} for {now:%H:%M} in {config.timezone} (the config's timezone)"
+    raise click.BadParameter(
+        f"{now.isoformat()} has no UTC offset: write {meant}" + ("" if local == utc else f", or {utc} for UTC"),
+        param_hint="'--now'",
+    )
 
 
 @cli.command()
@@ -560,9 +581,8 @@ class _SendProgress:
 @click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
 @click.option("--dry-run", is_flag=True, help="Show who would get how many papers; send and record nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-@click.option("--now", callback=_parse_now, metavar="TIME",
-              help="Pretend it is this time (ISO 8601, 2024-05-06T08:00:00+00:00; without an offset, UTC): for "
-                   "backfills; "
+@click.option("--now", callback=_read_now, metavar="TIME",
+              help="Pretend it is this time (ISO 8601 with its offset, 2024-05-06T08:00:00+00:00): for backfills; "
                    "at most 5 minutes ahead of the clock unless with --dry-run.")
 @pass_state
 @click.pass_context
@@ -573,6 +593,8 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     digest (a new one waits for its first slot), or one without a schedule
     (at every send: for cron).  Exit 1 when a delivery failed.
     """
+    if now.tzinfo is None:
+        _offset_wanted(now, state.config)
     if not dry_run and now > datetime.now(UTC) + NOW_SLACK:
         # The state would record sends "at" that time: every schedule would wait for it.
         raise click.BadParameter(

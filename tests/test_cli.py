@@ -248,7 +248,7 @@ def test_a_command_named_by_another_word_says_which_is_meant(cli, word, said):
 def test_send_help_lists_the_now_the_readme_documents(cli):
     """README gives `send --now` for backfills; --help hid it."""
     out = " ".join(cli("send", "--help").out.split())
-    assert "--now TIME Pretend it is this time (ISO 8601, 2024-05-06T08:00:00+00:00; without an offset, UTC)" in out, out
+    assert "--now TIME Pretend it is this time (ISO 8601 with its offset, 2024-05-06T08:00:00+00:00)" in out, out
     assert "at most 5 minutes ahead of the clock unless with --dry-run" in out
 
 

@@ -1939,6 +1939,21 @@ def test_send_one_subscriber_as_json(tmp_path, cli):
     assert r.code == 2 and "not an ISO 8601 time" in r.err
 
 
+def test_send_now_without_an_offset_is_refused_with_the_two_times_it_may_mean(tmp_path, cli):
+    """`send --now 2024-05-06T08:00` was read as UTC: a backfill meant at 08:00
+    in the config's zone ran two hours off in Berlin, and a schedule's slot
+    was taken as passed or not with no word.  Refused, nothing recorded,
+    with both spellings; with an offset (or Z) it runs."""
+    setup(tmp_path, "  transport: outbox", extra="timezone: Europe/Berlin")
+    r = cli("send", "--now", "2024-05-06T08:00")
+    assert r.code == 2 and r.err.splitlines()[-1] == (
+        "Error: Invalid value for '--now': 2024-05-06T08:00:00 has no UTC offset: write 2024-05-06T08:00:00+02:00 "
+        "for 08:00 in Europe/Berlin (the config's timezone), or 2024-05-06T08:00:00+00:00 for UTC"), r.err
+    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+    r = cli("send", "--now", "2024-05-06T08:00Z")
+    assert r.code == 0 and "sent 2," in r.out, r.out + r.err
+
+
 def test_big_send_is_shared_by_processes_and_each_digest_goes_once(tmp_path, cli, smtp_server, store):
     """At SHARD_MIN subscribers and more, send forks one process per core (at most
     one per SMTP connection); every digest still goes exactly once and is recorded."""
