@@ -307,12 +307,10 @@ def send(
     subs = config.selected_subscribers(only)
     if dry_run:
         with open_state(config.state_target, readonly=True, stop=halt) as state:
-            dry = _SendRun(config, state, found, now, warn, progress, source_problems)
-            dry.release_held = only is not None
+            dry = _SendRun(config, state, found, now, warn, progress, source_problems, release_held=only is not None)
             return dry.run(subs, None)
     with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
-        run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep)
-        run.release_held = only is not None
+        run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=only is not None)
         run.stop_shared = stop is not None
         run.stop = halt
         return run.run(subs, transport)
@@ -487,7 +485,8 @@ class _SendRun:
     dispatcher's threads, record outcomes from those threads (in a big send,
     the parent process records its workers' deliveries: :meth:`_hear`)."""
 
-    def __init__(self, config, state, found, now, warn, progress, source_problems, sleep=time.sleep):
+    def __init__(self, config, state, found, now, warn, progress, source_problems, sleep=time.sleep, *,
+                 release_held: bool = False):
         self.config, self.state, self.papers, self.now = config, state, found, now
         self.warn, self.progress, self.source_problems, self.sleep = warn, progress, source_problems, sleep
         self.results: list[DigestResult] = []
@@ -507,10 +506,10 @@ class _SendRun:
         #: a send naming one subscriber (``--subscriber``) tries its held digest: a held digest is
         #: never tried on its own, and a refusal that was the receiving server's passing fault
         #: ("550 5.1.1" while its directory was rebuilt) held the subscriber's mail for good
-        self.release_held = False
+        self.release_held = release_held
         self.committing = threading.Lock()
         self.relay: _Relay | None = None  # in a send worker: where results go
-        self.delivering = None  # in a big send: how many send workers still deliver (shared)
+        self.delivering: Any = None  # in a big send: how many send workers still deliver (shared)
         self.stopping: Any = None  # in a big send: the parent was stopped (shared, see _pass_the_stop)
         self.left = False  # this send worker's deliveries stopped and it counted itself out
         self.tried = threading.Event()  # a first outcome came in (see _deliver)
