@@ -1158,8 +1158,20 @@ class SMTPSession:
     def _not_the_address(self, code: int, reply: str, what: str, sender: str) -> None:
         """Raise for a refusal of a recipient or a message that names no fault
         of the address, which three runs of would hold: the account's sending
-        limit, a full mailbox, the sender's authentication."""
+        limit, the sender or this client refused, a full mailbox, the sender's
+        authentication."""
         self._over_limit(reply, what)
+        if found := _NOT_RECIPIENT.search(reply):
+            # Postfix checks the sender, the client and its HELO at RCPT (smtpd_delay_reject):
+            # "553 5.7.1 <digest@...>: Sender address rejected: not owned by user ..."
+            sender_refused = found.group(1).lower().startswith("sender")
+            hint = ("the sender's fault, not the address's, the same for every message: check email.from (an "
+                    "address the login may send from) and the login" if sender_refused else
+                    "the server refuses this machine (its host name or address, or an unauthenticated client), not "
+                    "the address, the same for every message: log in (username, password_env) or send through "
+                    "another server")
+            raise TransportBroken(f"{self.t.at('from', 'email') if sender_refused else ''}SMTP server "
+                                  f"{self.t.host}:{self.t.port}: {what}: {reply} ({hint})")
         if _MAILBOX_FULL.search(reply):
             raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, "
                               "never held for it)")
@@ -1275,6 +1287,10 @@ _SENDING_LIMIT = re.compile(
     r"\bsending (?:limit|quota)\b|\bsubmission ?quota|\b(?:daily|hourly) (?:user )?(?:message |recipient )?(?:limit|quota)\b",
     re.IGNORECASE,
 )
+#: Postfix's words for a refusal of the sender, of this client or of its HELO
+#: name, which it gives at RCPT TO (smtpd_delay_reject, the default): the same
+#: for every recipient ("Recipient address rejected" is the address's).
+_NOT_RECIPIENT = re.compile(r"\b(Sender address|Client host|Helo command) rejected\b", re.IGNORECASE)
 #: A full mailbox (RFC 3463's X.2.2; Gmail's "452 4.2.2 ... out of storage space",
 #: "552 5.2.2 ... over quota"; Dovecot's "Quota exceeded (mailbox for user is full)").
 _MAILBOX_FULL = re.compile(

@@ -324,6 +324,32 @@ def test_a_full_mailbox_is_not_retried_in_the_run_and_no_permanent_refusal(smtp_
     assert slept == [] and box.recipients() == ["user1@example.org"]
 
 
+@pytest.mark.parametrize("reply, hint", [
+    ("553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user digest-user",
+     "the sender's fault, not the address's, the same for every message: check email.from"),
+    ("450 4.1.8 <digest@example.org>: Sender address rejected: Domain not found",
+     "the sender's fault, not the address's, the same for every message: check email.from"),
+    ("554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: cannot find your hostname, [192.0.2.7]",
+     "the server refuses this machine (its host name or address, or an unauthenticated client), not the address"),
+    ("504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname",
+     "the server refuses this machine (its host name or address, or an unauthenticated client), not the address"),
+])
+def test_a_refusal_of_the_sender_or_this_client_at_rcpt_stops_the_batch_and_refuses_no_address(smtp_server, reply,
+                                                                                                  hint):
+    """Postfix checks the sender (smtpd_sender_login_maps: a From the login
+    may not use), the client and its HELO when RCPT TO comes: each recipient
+    was 'refused' in turn, a permanent failure of its address, and three runs
+    held every subscriber's digest.  The batch stops at the first."""
+    box = smtp_server.mailbox
+    box.reject = {f"user{n}@example.org": reply for n in range(3)}
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1)] + [(False, False, 0)] * 2
+    assert outcomes[0].error.startswith(
+        f"SMTP server 127.0.0.1:{smtp_server.port}: recipient user0@example.org refused: {reply} ({hint}"
+    ), outcomes[0].error
+    assert slept == [] and box.messages == []
+
+
 @pytest.mark.parametrize("at, reply", [
     ("MAIL", "550 5.4.5 Daily user sending quota exceeded. d2-20020a"),
     ("RCPT", "550 5.4.5 Daily user sending limit exceeded. For more information on Gmail 5.4.5 sending limits go to"),

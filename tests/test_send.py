@@ -621,6 +621,30 @@ def test_the_accounts_sending_limit_or_a_full_mailbox_holds_nobody(tmp_path, cli
     assert box.recipients() == ["user00@example.org", "user01@example.org", "user02@example.org", "user03@example.org"]
 
 
+def test_a_sender_postfix_refuses_at_rcpt_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
+    """Postfix's submission port refuses a From the login may not use at RCPT
+    TO ('553 5.7.1 <digest@example.org>: Sender address rejected: not owned by
+    user ...'): every recipient was refused in turn, and three runs held every
+    digest, still held once email.from was fixed.  Now the batch stops at
+    email.from's line and nobody is held."""
+    box = smtp_server.mailbox
+    path = setup(tmp_path, smtp(smtp_server.port))
+    line = path.read_text().splitlines().index('  from: "Paper Digest <digest@example.org>"') + 1
+    t0 = datetime.fromisoformat(NOW)
+    refusal = "553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user digest-user"
+    for minutes in (0, 6, 17):  # three runs, each after the last one's back-off: three refusals held a digest
+        box.reject = {"ada@example.org": refusal, "bob@example.org": refusal}
+        r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1 and "held if" not in r.out and "held, not" not in r.out, r.out
+    assert (f"failed      ada@example.org: config.yaml:{line}: SMTP server 127.0.0.1:{smtp_server.port}: recipient "
+            f"ada@example.org refused: {refusal} (the sender's fault, not the address's") in r.out, r.out
+    assert "failed      bob@example.org: not attempted: " in r.out, r.out
+    box.reject = {}
+    r = cli("send", "--now", (t0 + timedelta(minutes=38)).isoformat())  # email.from fixed: out they go
+    assert r.code == 0 and "sent 2" in r.out, r.out + r.err
+    assert box.recipients() == ["ada@example.org", "bob@example.org"]
+
+
 def test_a_digest_refused_for_its_size_is_never_held_and_goes_out_once_made_smaller(tmp_path, cli):
     """The refusal says to lower max_papers or email.abstract_chars; three
     runs of it held the digest, and a held digest is never tried again on
