@@ -1161,10 +1161,9 @@ class SMTPSession:
         limit, the sender or this client refused, a full mailbox, the sender's
         authentication."""
         self._over_limit(reply, what)
-        if found := _NOT_RECIPIENT.search(reply):
+        if (sender_refused := bool(_SENDER_REFUSED.search(reply))) or _CLIENT_REFUSED.search(reply):
             # Postfix checks the sender, the client and its HELO at RCPT (smtpd_delay_reject):
             # "553 5.7.1 <digest@...>: Sender address rejected: not owned by user ..."
-            sender_refused = found.group(1).lower().startswith("sender")
             hint = ("the sender's fault, not the address's, the same for every message: check email.from (an "
                     "address the login may send from) and the login" if sender_refused else
                     "the server refuses this machine (its host name or address, or an unauthenticated client), not "
@@ -1287,10 +1286,17 @@ _SENDING_LIMIT = re.compile(
     r"\bsending (?:limit|quota)\b|\bsubmission ?quota|\b(?:daily|hourly) (?:user )?(?:message |recipient )?(?:limit|quota)\b",
     re.IGNORECASE,
 )
-#: Postfix's words for a refusal of the sender, of this client or of its HELO
-#: name, which it gives at RCPT TO (smtpd_delay_reject, the default): the same
-#: for every recipient ("Recipient address rejected" is the address's).
-_NOT_RECIPIENT = re.compile(r"\b(Sender address|Client host|Helo command) rejected\b", re.IGNORECASE)
+#: A refusal of the sender at RCPT TO or at the end of the data, the same for
+#: every recipient: Postfix checks the sender when RCPT comes (smtpd_delay_reject,
+#: the default: "553 5.7.1 <...>: Sender address rejected: not owned by user");
+#: Microsoft 365 refuses a From the login may not use after the data
+#: ("554 5.2.252 SendAsDenied; ... not allowed to send as ...").
+_SENDER_REFUSED = re.compile(r"\bSender address rejected\b|\bSendAsDenied\b|\bnot (?:allowed|authori[sz]ed|permitted) to "
+                             r"send (?:as|from|on behalf of)\b", re.IGNORECASE)
+#: Postfix's refusal of this client or of its HELO name at RCPT TO ("Client host
+#: rejected", "Client host [192.0.2.7] blocked using zen.spamhaus.org", "Helo
+#: command rejected"); "Recipient address rejected" is the address's.
+_CLIENT_REFUSED = re.compile(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b", re.IGNORECASE)
 #: A full mailbox (RFC 3463's X.2.2; Gmail's "452 4.2.2 ... out of storage space",
 #: "552 5.2.2 ... over quota"; Dovecot's "Quota exceeded (mailbox for user is full)").
 _MAILBOX_FULL = re.compile(

@@ -324,28 +324,35 @@ def test_a_full_mailbox_is_not_retried_in_the_run_and_no_permanent_refusal(smtp_
     assert slept == [] and box.recipients() == ["user1@example.org"]
 
 
-@pytest.mark.parametrize("reply, hint", [
-    ("553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user digest-user",
-     "the sender's fault, not the address's, the same for every message: check email.from"),
-    ("450 4.1.8 <digest@example.org>: Sender address rejected: Domain not found",
-     "the sender's fault, not the address's, the same for every message: check email.from"),
-    ("554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: cannot find your hostname, [192.0.2.7]",
-     "the server refuses this machine (its host name or address, or an unauthenticated client), not the address"),
-    ("504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname",
-     "the server refuses this machine (its host name or address, or an unauthenticated client), not the address"),
+_SENDERS = "the sender's fault, not the address's, the same for every message: check email.from"
+_CLIENTS = "the server refuses this machine (its host name or address, or an unauthenticated client), not the address"
+
+
+@pytest.mark.parametrize("at, reply, hint", [
+    ("RCPT", "553 5.7.1 <digest@example.org>: Sender address rejected: not owned by user digest-user", _SENDERS),
+    ("RCPT", "450 4.1.8 <digest@example.org>: Sender address rejected: Domain not found", _SENDERS),
+    ("DATA", "554 5.2.252 SendAsDenied; digest@example.org not allowed to send as digest@example.org; STOREDRV",
+     _SENDERS),
+    ("RCPT", "554 5.7.1 <unknown[192.0.2.7]>: Client host rejected: cannot find your hostname, [192.0.2.7]", _CLIENTS),
+    ("RCPT", "554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked using zen.spamhaus.org", _CLIENTS),
+    ("RCPT", "504 5.5.2 <localhost>: Helo command rejected: need fully-qualified hostname", _CLIENTS),
 ])
-def test_a_refusal_of_the_sender_or_this_client_at_rcpt_stops_the_batch_and_refuses_no_address(smtp_server, reply,
-                                                                                                  hint):
+def test_a_refusal_of_the_sender_or_this_client_stops_the_batch_and_refuses_no_address(smtp_server, at, reply, hint):
     """Postfix checks the sender (smtpd_sender_login_maps: a From the login
-    may not use), the client and its HELO when RCPT TO comes: each recipient
-    was 'refused' in turn, a permanent failure of its address, and three runs
-    held every subscriber's digest.  The batch stops at the first."""
+    may not use), the client and its HELO when RCPT TO comes, Microsoft 365
+    the sender after the data: each recipient was 'refused' in turn, a
+    permanent failure of its address, and three runs held every subscriber's
+    digest.  The batch stops at the first."""
     box = smtp_server.mailbox
-    box.reject = {f"user{n}@example.org": reply for n in range(3)}
+    if at == "RCPT":
+        box.reject = {f"user{n}@example.org": reply for n in range(3)}
+    else:
+        box.data_replies = [reply] * 3
     outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(3)], retries=3)
     assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1)] + [(False, False, 0)] * 2
+    what = "recipient user0@example.org" if at == "RCPT" else "message to user0@example.org"
     assert outcomes[0].error.startswith(
-        f"SMTP server 127.0.0.1:{smtp_server.port}: recipient user0@example.org refused: {reply} ({hint}"
+        f"SMTP server 127.0.0.1:{smtp_server.port}: {what} refused: {reply} ({hint}"
     ), outcomes[0].error
     assert slept == [] and box.messages == []
 
