@@ -12,7 +12,7 @@ session sends one :class:`Envelope` at a time and raises
   :class:`TimedOut` when the server stopped answering during a message --
   not retried, and the batch stops (the message may have arrived);
   :class:`Deferred` (:class:`Unconfirmed`, :class:`RelayDenied`,
-  :class:`MailboxFull`...) -- not retried in this run, the others go on,
+  :class:`MailboxFull`, :class:`RefusedAsSpam`...) -- not retried in this run, the others go on,
   and never a permanent failure;
 - :class:`PermanentDeliveryError` for this recipient (5xx) -- recorded, the
   others go on;
@@ -140,6 +140,14 @@ class MailboxFull(Deferred):
     quota does not clear in seconds, so not retried in the run; never held:
     three runs of it (a subscriber away for three days) held the digest for
     good, as if the address were wrong."""
+
+
+class RefusedAsSpam(Deferred):
+    """A refusal of the message as spam (Gmail's "550 5.7.1 ... likely
+    unsolicited mail", a content filter's "554 5.7.1 ... spam content"): its
+    content or the sender's standing, not the address.  Not retried in the
+    run; never held: each digest differs, and held ones stayed held once the
+    sending was mended (DKIM, SPF, a template)."""
 
 
 class TimedOut(Unconfirmed):
@@ -1159,7 +1167,7 @@ class SMTPSession:
         """Raise for a refusal of a recipient or a message that names no fault
         of the address, which three runs of would hold: the account's sending
         limit, the sender or this client refused, a full mailbox, the sender's
-        authentication."""
+        authentication, a refusal as spam."""
         self._over_limit(reply, what)
         if (sender_refused := bool(_SENDER_REFUSED.search(reply))) or _CLIENT_REFUSED.search(reply):
             # Postfix checks the sender, the client and its HELO at RCPT (smtpd_delay_reject):
@@ -1175,6 +1183,9 @@ class SMTPSession:
             raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, "
                               "never held for it)")
         self._unauthenticated(code, reply, what, sender)
+        if _SPAM.search(reply):
+            raise RefusedAsSpam(f"{what}: {reply} (refused as spam, for the message or the sender's standing, no "
+                                "fault of the address: tried again by later sends, never held for it)")
 
     def _over_limit(self, reply: str, what: str) -> None:
         """Raise :class:`SendingLimit` for a refusal saying the account may send no more now."""
@@ -1297,6 +1308,10 @@ _SENDER_REFUSED = re.compile(r"\bSender address rejected\b|\bSendAsDenied\b|\bno
 #: rejected", "Client host [192.0.2.7] blocked using zen.spamhaus.org", "Helo
 #: command rejected"); "Recipient address rejected" is the address's.
 _CLIENT_REFUSED = re.compile(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b", re.IGNORECASE)
+#: A refusal of the message as spam (Gmail's "550 5.7.1 ... likely unsolicited
+#: mail", "554 5.7.1 Message blocked due to spam content", a content filter's);
+#: not "spamhaus" (a blocklist of this client: see _CLIENT_REFUSED).
+_SPAM = re.compile(r"\bspam\b|\bunsolicited\b|\bcontent filter", re.IGNORECASE)
 #: A full mailbox (RFC 3463's X.2.2; Gmail's "452 4.2.2 ... out of storage space",
 #: "552 5.2.2 ... over quota"; Dovecot's "Quota exceeded (mailbox for user is full)").
 _MAILBOX_FULL = re.compile(

@@ -324,6 +324,28 @@ def test_a_full_mailbox_is_not_retried_in_the_run_and_no_permanent_refusal(smtp_
     assert slept == [] and box.recipients() == ["user1@example.org"]
 
 
+@pytest.mark.parametrize("at, reply", [
+    ("DATA", "550 5.7.1 [192.0.2.7] Our system has detected that this message is likely unsolicited mail. To reduce "
+             "the amount of spam sent to Gmail, this message has been blocked."),
+    ("DATA", "554 5.7.1 Message blocked due to spam content in the message"),
+    ("RCPT", "550 5.7.1 Rejected by content filter"),
+])
+def test_a_message_refused_as_spam_is_no_refusal_of_the_address(smtp_server, at, reply):
+    """A refusal as spam is the message's or the sender's standing: three runs
+    of it held the digest (each digest differs; held ones stayed held once
+    DKIM or the template was mended).  Not retried in the run; the next goes."""
+    box = smtp_server.mailbox
+    if at == "RCPT":
+        box.reject["user0@example.org"] = reply
+    else:
+        box.data_replies = [reply]
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == [(False, False, 1), (True, False, 1)]
+    assert outcomes[0].error.endswith(f"{reply} (refused as spam, for the message or the sender's standing, no fault "
+                                      "of the address: tried again by later sends, never held for it)"), outcomes[0].error
+    assert slept == [] and box.recipients() == ["user1@example.org"]
+
+
 _SENDERS = "the sender's fault, not the address's, the same for every message: check email.from"
 _CLIENTS = "the server refuses this machine (its host name or address, or an unauthenticated client), not the address"
 
