@@ -423,6 +423,42 @@ def test_a_damaged_state_file_says_so_and_how_to_recover_it(tmp_path):
     assert f"sqlite3 {path} .recover" in message
 
 
+_CUT_SHORT = """
+import os, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA cache_size=1")  # the change spills into the file, its undo into <state>-journal
+db.execute("BEGIN")
+db.execute("UPDATE subscribers SET first_seen = 'x'")
+os._exit(0)  # killed mid-write: a hot journal
+"""
+
+
+def test_a_write_another_tool_left_cut_short_is_said_by_a_reader_and_undone_by_a_writer(tmp_path):
+    """A `sqlite3` shell killed in a transaction (the rollback journal mode
+    this tool never leaves a state in) leaves a hot <state>-journal, which a
+    read-only opening cannot undo: schedule, history, match and validate each
+    said only 'attempt to write a readonly database'.  A writer undoes it."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "s.sqlite3"
+    with State.open(path) as st:
+        st.see_subscribers([f"user{n}@example.org" for n in range(300)], T0)
+    subprocess.run([sys.executable, "-c", _CUT_SHORT, str(path)], check=True)
+    assert (tmp_path / "s.sqlite3-journal").stat().st_size > 0
+    with pytest.raises(StateError) as info:
+        with State.open(path, readonly=True) as st:
+            st.first_seen("user1@example.org")
+    assert str(info.value) == (
+        f"{path}: attempt to write a readonly database: a write to the state was cut short (s.sqlite3-journal, left "
+        "by a process killed while writing it) and this command only reads, so it cannot undo it; the next "
+        f"`newsletter send` does (or `sqlite3 {path} 'PRAGMA quick_check'`), then this reads it")
+    with State.open(path) as st:  # a writer rolls it back: nothing of the cut-short write stays
+        assert st.first_seen("user1@example.org") == T0
+    with State.open(path, readonly=True) as st:
+        assert st.first_seen("user1@example.org") == T0
+
+
 _FULL_DISK = """
 import resource, signal, sys
 from datetime import UTC, datetime

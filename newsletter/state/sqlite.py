@@ -393,6 +393,14 @@ def unwritable(path: Path) -> str | None:
                 "journal files (-wal, -shm) beside the state file; make the folder writable or move `state:`")
     return None
 
+def _hot_journal(path: Path) -> bool:
+    """Whether a rollback journal with content lies beside the state."""
+    try:
+        return Path(f"{path}-journal").stat().st_size > 0
+    except OSError:
+        return False
+
+
 #: What to do with a file at the state's path that is no state (see :func:`_empty`).
 _AFRESH = ("restore it from a backup, or remove it to start a new state (every subscriber then gets again "
            "the papers it was sent)")
@@ -777,7 +785,19 @@ class SQLiteState(State):
                 text = f"{text}: the state could not be written; is its disk full (or over a quota)?"
             elif "locked" in text or "busy" in text:
                 text = f"the state is locked by another process ({text} after {BUSY_TIMEOUT_MS // 1000} s)"
+            elif self.readonly and "readonly database" in text and _hot_journal(self.path):
+                text = self._cut_short(text)
             raise StateError(Problem(text, str(self.path))) from None
+
+    def _cut_short(self, text: str) -> str:
+        """Why a read failed as a write: a transaction cut short (a ``sqlite3``
+        shell or another tool killed mid-write, in the rollback journal
+        mode this tool never leaves a state in) left ``<state>-journal``,
+        which the next opening must undo, and one that only reads cannot:
+        every read-only command said "attempt to write a readonly database"."""
+        return (f"{text}: a write to the state was cut short ({self.path.name}-journal, left by a process killed "
+                "while writing it) and this command only reads, so it cannot undo it; the next `newsletter send` "
+                f"does (or `sqlite3 {self.path} 'PRAGMA quick_check'`), then this reads it")
 
     @contextmanager
     def transaction(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
