@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import errno
 import gc
 import json
 import logging
@@ -1157,9 +1158,21 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, before)
 
 
+def _closed_streams() -> None:
+    """A standard stream whose descriptor was closed when the command started
+    (``newsletter send >&-``, a supervisor that closes them) is None in
+    ``sys``: the first line ``send`` wrote after delivering ended in a
+    traceback and exit 1, read as failed deliveries.  It is written no more,
+    as a stream that fails later; stdout's is said on stderr."""
+    for name in ("stderr", "stdout"):
+        if getattr(sys, name) is None:
+            _failed(name, OSError(errno.EBADF, "closed when the command started"))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI, turning library errors into one-line messages; ends in
     ``SystemExit`` with the exit code (callable from Python, e.g. a script)."""
+    _closed_streams()
     try:
         with _sigterm_raises():
             rv = cli.main(args=argv, prog_name="newsletter", standalone_mode=False)

@@ -942,6 +942,22 @@ def test_a_send_goes_on_to_the_end_when_its_reader_goes_away(workdir):
     assert len(list((workdir / "outbox").rglob("*.eml"))) == BIG and _sent(workdir) == BIG
 
 
+@pytest.mark.parametrize("closed", [1, 2])
+def test_a_send_started_with_its_output_closed_delivers_and_exits_0(workdir, closed):
+    """`newsletter send >&-` (a supervisor that closes the standard streams):
+    Python leaves sys.stdout None, and the first line written after the
+    deliveries ended in a traceback and exit 1, read as failed deliveries."""
+    many_subscribers(workdir)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TZ": "UTC"}
+    r = subprocess.run([sys.executable, "-m", "newsletter", "send", "--now", "2024-05-01T08:00:00+00:00"],
+                       cwd=workdir, env=env, capture_output=True, text=True, timeout=300,
+                       preexec_fn=lambda: os.close(closed))
+    assert r.returncode == 0, r.stderr
+    if closed == 1:
+        assert r.stderr.splitlines()[0] == "stdout: closed when the command started; the rest of the output is dropped"
+    assert "Traceback" not in r.stderr and _sent(workdir) == MANY
+
+
 def test_a_send_to_a_full_disk_goes_on_and_says_so(workdir):
     many_subscribers(workdir)
     with open("/dev/full", "w") as full:
