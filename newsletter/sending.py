@@ -498,7 +498,8 @@ class _SendRun:
         self.stop_shared = False  # ``stop`` is one process's to see: no send workers
         self.keep_results = True  # False in a send worker: the parent keeps them
         self.subscribers = 0  # in the run (see SendReport.not_reached)
-        self.failures: dict[int, int] = {}  # digest id -> failed runs before this one
+        self.failures: dict[int, int] = {}  # digest id -> failed runs before this one (of one kind, in a row)
+        self.refused_before: dict[int, bool] = {}  # digest id -> those runs were refusals (permanent)
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
@@ -770,6 +771,7 @@ class _SendRun:
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed) in zip(ids, queued):
             self.failures[did] = open_.failures if open_ else 0
+            self.refused_before[did] = open_ is not None and open_.status == "failed"
             dispatcher.submit(
                 Envelope(
                     did,
@@ -1139,12 +1141,16 @@ class _SendRun:
             self._commit_delivered()
             return
         state = self._worker_state()
+        restart = False
         if outcome.tries == 0:
             # Not attempted (the server was unreachable, or the run stopped):
             # no failure of this digest's, so no back-off; the next run tries it.
             failures, later = self.failures.get(env.digest_id, 0), None
         else:
-            failures = self.failures.get(env.digest_id, 0) + 1
+            # A hold counts refusals in a row: two runs that found the server down,
+            # then one passing "550", held the digest as "refused 3 times".
+            restart = self.refused_before.get(env.digest_id, False) != outcome.permanent
+            failures = (0 if restart else self.failures.get(env.digest_id, 0)) + 1
             held = outcome.permanent and failures >= HOLD_AFTER
             later = None if held else self.now + retry_wait(failures)
         state.mark_unsent(
@@ -1155,6 +1161,7 @@ class _SendRun:
             next_attempt=later,
             settings=self.settings,
             uncertain=outcome.uncertain,
+            restart=restart,
         )
         stopping = self.lost is not None or (self.stop is not None and self.stop())
         if outcome.tries == 0 and (stopping or outcome.stopped_on_error):

@@ -565,6 +565,38 @@ def test_refused_digest_backs_off_then_is_held_after_three_refusals(tmp_path, cl
     assert smtp_server.mailbox.recipients().count("ada@example.org") == 1
 
 
+def test_a_hold_counts_refusals_in_a_row_not_runs_the_server_was_down(tmp_path, cli, store):
+    """The first subscriber's digest takes each run's failure when the relay
+    is down; two such runs and then one passing '550' held it for good, as
+    'refused 3 times'.  Three refusals in a row hold it, and a run that
+    fails otherwise between them starts the count again."""
+    port = free_port()
+    setup(tmp_path, smtp(port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]", extra=store.line)
+    t0 = datetime.fromisoformat(NOW)
+    at = lambda minutes: (t0 + timedelta(minutes=minutes)).isoformat()  # noqa: E731
+    for minutes in (0, 6):  # nothing listens: two failed runs
+        r = cli("send", "--now", at(minutes))
+        assert r.code == 1 and "cannot connect" in r.out, r.out
+    server = Server(port)
+    try:
+        server.mailbox.reject["ada@example.org"] = "550 5.1.1 <ada@example.org>: no such user"
+        r = cli("send", "--now", at(17))
+        assert r.code == 1 and "(refused: retried from 2024-05-06 09:22 UTC; held if refused 2 more times)" in r.out, r.out
+        server.mailbox.reject["ada@example.org"] = "451 4.3.0 Try again later"
+        r = cli("send", "--now", at(23))  # a failure of another kind: the count starts again
+        assert r.code == 1 and "stays pending, retried from" in r.out, r.out
+        server.mailbox.reject["ada@example.org"] = "550 5.1.1 <ada@example.org>: no such user"
+        for minutes, then in ((29, "held if refused 2 more times"), (35, "held if refused 1 more time"),
+                              (46, "refused 3 times: held, not retried")):
+            r = cli("send", "--now", at(minutes))
+            assert r.code == 1 and then in r.out, (minutes, r.out)
+        r = cli("send", "--now", at(24 * 60))
+        assert r.code == 0 and r.out.strip().endswith("held 1"), r.out
+        assert server.mailbox.messages == []
+    finally:
+        server.stop()
+
+
 def test_a_sender_refused_as_unauthenticated_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
     """Gmail's '550 5.7.26 ... DMARC policy' (RFC 7372's sender
     authentication codes) refuses every message for the sender's domain, not

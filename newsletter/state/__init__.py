@@ -501,10 +501,14 @@ class State(ABC):
         next_attempt: datetime | None,
         settings: str | None = None,
         uncertain: bool = False,
+        restart: bool = False,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try
         again); one more failed run (``failures``) unless ``tries`` is 0 (not
-        attempted: the server unreachable, the run stopped), and no new
+        attempted: the server unreachable, the run stopped), or the first one
+        again when ``restart`` (the runs counted so far failed the other way:
+        refused where this one was not, or the reverse; ``failures`` counts
+        failed runs of one kind in a row, so a hold counts refusals), and no new
         attempt before ``next_attempt`` while the delivery settings are still
         ``settings`` (see :meth:`OpenDigest.retry_from`).  ``uncertain``: the
         server may have taken it after all (it went silent or closed after

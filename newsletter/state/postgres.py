@@ -1107,17 +1107,18 @@ class PostgresState(State):
         next_attempt: datetime | None,
         settings: str | None = None,
         uncertain: bool = False,
+        restart: bool = False,
     ) -> None:
         # Only while the claim is this worker's: once its session ended, another
         # worker may have taken the digest back (recover) and be sending it.
         self._mark(
             "UPDATE digests SET status = %s, attempts = attempts + %s, last_error = %s, next_attempt = %s, "
-            "failures = failures + %s, settings = %s, uncertain = uncertain OR %s "
+            "failures = (CASE WHEN %s THEN 0 ELSE failures END) + %s, settings = %s, uncertain = uncertain OR %s "
             "WHERE id = %s AND status = 'sending' AND worker = %s",
             # not attempted: not a failure of this digest's
             (
-                "failed" if permanent else "pending", tries, error, next_attempt, 1 if tries else 0, settings,
-                uncertain, digest_id, self.worker,
+                "failed" if permanent else "pending", tries, error, next_attempt, bool(tries and restart),
+                1 if tries else 0, settings, uncertain, digest_id, self.worker,
             ),
         )
 

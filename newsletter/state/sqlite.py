@@ -1151,6 +1151,7 @@ class SQLiteState(State):
         next_attempt: datetime | None,
         settings: str | None = None,
         uncertain: bool = False,
+        restart: bool = False,
     ) -> None:
         """Delivery did not happen: ``failed`` (permanent) or ``pending`` (try again)."""
         values = {
@@ -1161,6 +1162,7 @@ class SQLiteState(State):
             "next_attempt": _ts(next_attempt) if next_attempt else None,
             "settings": settings,
             "uncertain": uncertain,
+            "restart": restart,
         }
 
         def write() -> None:
@@ -1412,13 +1414,14 @@ def _write_unsent(db: sqlite3.Connection, values: dict, *, only_sending: bool) -
     tries = values["tries"]
     db.execute(
         "UPDATE digests SET status = ?, attempts = attempts + ?, last_error = ?, next_attempt = ?, "
-        "failures = failures + ?, settings = ?, uncertain = max(uncertain, ?) WHERE id = ?"
+        "failures = (CASE WHEN ? THEN 0 ELSE failures END) + ?, settings = ?, uncertain = max(uncertain, ?) WHERE id = ?"
         + (" AND status = 'sending'" if only_sending else ""),
         (
             "failed" if values["permanent"] else "pending",
             tries,
             values["error"],
             values["next_attempt"],
+            1 if tries and values.get("restart") else 0,  # (a note written before there was such a thing: no)
             1 if tries else 0,  # not attempted: not a failure of this digest's
             values["settings"],
             1 if values.get("uncertain") else 0,  # (a note written before there was such a thing: no)
