@@ -51,9 +51,11 @@ from .matching import (
     is_long_match,
     is_regex_term,
     reason_match,
+    rules_reason,
 )
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
+from .reasons import for_reader, listed, ranked
 
 log = logging.getLogger(__name__)
 
@@ -457,61 +459,8 @@ def _preheader(matches: Sequence[PaperMatch]) -> str:
 
 
 def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
-    """The reason in words under a paper.  A paper two ranked topics found
-    has a reason from each, and each says which interest it speaks for, in
-    a sentence: "close to your interests in Optimisation (step sizes) and
-    LLM reasoning (chain of thought)"; "Optimisation: close to your interest:
-    step sizes; LLM reasoning: close to your interest: ..." read as labels
-    nested in labels.  Topics giving the same reason are named together
-    ("close in meaning to your interests in Interpretability and LLM
-    reasoning"), not the reason twice."""
-    given = [(t, _in_words(r)) for t, r in zip(m.topics, m.topic_reasons) if r]
-    if len(given) > 1:
-        return _for_topics([(topic_name(t), r) for t, r in given])
-    return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
-
-
-#: Where one reason in words ends and the next begins (a liked paper's title may hold "; ").
-_NEXT_REASON = re.compile(r"; (?=close |similar to a paper you liked)")
-_CLOSE_TO = "close to your interest: "
-
-
-def _for_topics(given: Sequence[tuple[str, str]]) -> str:
-    """The reasons of several topics (``(topic's name, reason in words)``) as
-    one sentence naming each topic: those close to phrases of theirs with
-    the phrases in parentheses after each name, those close in meaning, and
-    each liked paper ("similar to a paper you liked for Optimisation, “...”"),
-    in the order the topics give them (the card's own topic first)."""
-    from .ranking import CLOSE_IN_MEANING
-
-    close: dict[str, list[str]] = {}  # topic -> the phrases it is close to
-    meaning: list[str] = []  # topics close in meaning
-    liked: dict[str, list[str]] = {}  # a liked paper's words -> its topics
-    order: dict[str, None] = {}  # the kinds of reason, as first given
-    for name, reason in given:
-        for part in _NEXT_REASON.split(reason):
-            if part.startswith(_CLOSE_TO):
-                close.setdefault(name, []).append(part.removeprefix(_CLOSE_TO))
-                order.setdefault(_CLOSE_TO)
-            elif part == CLOSE_IN_MEANING:
-                meaning.append(name)
-                order.setdefault(CLOSE_IN_MEANING)
-            else:
-                liked.setdefault(part, []).append(name)
-                order.setdefault(part)
-    out = []
-    for kind in order:
-        if kind == _CLOSE_TO:
-            by_phrases: dict[str, list[str]] = {}  # topics close to the same phrases are named together
-            for name, phrases in close.items():
-                by_phrases.setdefault(", ".join(phrases), []).append(name)
-            topics = [f"{_listed(names)} ({phrases})" for phrases, names in by_phrases.items()]
-            out.append(f"close to your interest{'s' if len(close) > 1 else ''} in {_listed(topics)}")
-        elif kind == CLOSE_IN_MEANING:
-            out.append(f"close in meaning to your interest{'s' if len(meaning) > 1 else ''} in {_listed(meaning)}")
-        else:
-            out.append(kind.replace(" you liked,", f" you liked for {_listed(liked[kind])},", 1))
-    return "; ".join(out)
+    """The reason in words under a paper (see :func:`reasons.for_reader`)."""
+    return for_reader(m.topic_reasons, topic_name, m.topics)
 
 
 def also_in(
@@ -522,11 +471,11 @@ def also_in(
     "Optimisation" without being told.  With ``words``, each name is followed
     by what that topic found ("Optimisation (optimizing)"), unless that is
     only the topic's own name ("Optimization (Optimization)" said it twice)."""
-    named = sum(1 for r in m.topic_reasons if r) > 1
-    reasons = m.topic_reasons + ("",) * (len(m.topics) - len(m.topic_reasons))
+    named = len([r for r in m.topic_reasons if r is not None and r.ranked]) > 1
+    reasons = m.topic_reasons + (None,) * (len(m.topics) - len(m.topic_reasons))
     out = []
     for t, r in zip(m.topics[1:], reasons[1:]):
-        if not (named and r):
+        if not (named and r is not None and r.ranked):
             found = words(t) if words else []
             if [w.casefold() for w in found] == [topic_name(t).casefold()]:
                 found = []
@@ -534,16 +483,11 @@ def also_in(
     return tuple(out)
 
 
-def _listed(names: Sequence[str]) -> str:
-    """"A", "A and B", "A, B and C", as a sentence names them."""
-    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
-
-
 def _pinned_reason(authors: tuple[str, ...]) -> str:
     """Why a pinned author's paper stands first ("" for another paper)."""
     if not authors:
         return ""
-    return f"by {_listed(authors)}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
+    return f"by {listed(authors)}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
 
 
 def card_words(
@@ -568,17 +512,6 @@ def topic_hits(m: PaperMatch, topic) -> tuple:
     "Why: diffusion models, optimizing")."""
     terms = {*topic.any, *topic.all, *topic.categories}
     return tuple(h for h in m.hits if h.term in terms)
-
-
-#: A liked paper as ranking names it, ``like: TITLE``: the config's key, which
-#: ``match --json`` keeps; an email says it in words.
-_LIKED = re.compile(r"(?:^|(?<=; ))like: (?P<title>.+?)(?=; (?:close|like: )|$)", re.S)
-
-
-def _in_words(reason: str) -> str:
-    """``reason`` without rule syntax: "like: Reflected Diffusion Models" read
-    as a key from the config, not as a reason a reader is given."""
-    return _LIKED.sub(lambda m: f"similar to a paper you liked, \u201c{m['title']}\u201d", reason)
 
 
 #: The longest subject a template may render: a header line's limit (RFC 5322 2.1.1).
@@ -1531,9 +1464,9 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
         comment="8 pages",
     )
     topics = tuple(sub.topics[1::-1]) if len(sub.topics) > 1 else (sub.topics[0],)
-    reasons = ("close to your interest: samples",) + ("",) * (len(topics) - 1)
-    return PaperMatch(paper, 0.9, topics, ("abstract",), (Hit("abstract", "abstract", "abstract"),),
-                      topic_reasons=reasons)
+    hit = Hit("abstract", "abstract", "abstract")
+    reasons = (ranked(("samples",)),) + (rules_reason((hit,)),) * (len(topics) - 1)
+    return PaperMatch(paper, 0.9, topics, ("abstract",), (hit,), topic_reasons=reasons)
 
 
 #: What a scan of a style sheet steps over whole: comments, quoted strings, and Jinja's own

@@ -1125,29 +1125,28 @@ def test_two_topics_giving_the_same_reason_are_named_together():
     "close to your interest: ..." (a label nested in a label)."""
     from newsletter.matching import PaperMatch
     from newsletter.models import Paper
+    from newsletter.reasons import ranked
     from newsletter.rendering import reason_text
 
     paper = Paper("Sparse autoencoders", "Features of a protein language model.", "s")
     names = {"interp": "Interpretability", "llm": "LLM reasoning", "gen": "Generative models"}.__getitem__
-    same = PaperMatch(paper, 1.0, ("interp", "llm"), (), (),
-                      topic_reasons=("close in meaning to your interest", "close in meaning to your interest"))
+    same = PaperMatch(paper, 1.0, ("interp", "llm"), (), (), topic_reasons=(ranked(), ranked()))
     assert reason_text(same, names) == "close in meaning to your interests in Interpretability and LLM reasoning"
     mixed = PaperMatch(paper, 1.0, ("interp", "llm", "gen"), (), (), topic_reasons=(
-        "close to your interest: feature attribution", "close in meaning to your interest",
-        "close in meaning to your interest"))
+        ranked(["feature attribution"]), ranked(), ranked()))
     assert reason_text(mixed, names) == ("close to your interest in Interpretability (feature attribution); "
                                          "close in meaning to your interests in LLM reasoning and Generative models")
     # in the order the topics give them: the card stands under its first topic
     first = PaperMatch(paper, 1.0, ("llm", "interp"), (), (), topic_reasons=(
-        "close in meaning to your interest", "close to your interest: feature attribution"))
+        ranked(), ranked(["feature attribution"])))
     assert reason_text(first, names) == ("close in meaning to your interest in LLM reasoning; "
                                          "close to your interest in Interpretability (feature attribution)")
     close = PaperMatch(paper, 1.0, ("interp", "llm"), (), (), topic_reasons=(
-        "close to your interest: feature attribution, probing", "close to your interest: chain of thought"))
+        ranked(["feature attribution", "probing"]), ranked(["chain of thought"])))
     assert reason_text(close, names) == ("close to your interests in Interpretability (feature attribution, "
                                          "probing) and LLM reasoning (chain of thought)")
     alike = PaperMatch(paper, 1.0, ("interp", "llm", "gen"), (), (), topic_reasons=(
-        "close to your interest: probing", "close to your interest: probing", "close to your interest: x"))
+        ranked(["probing"]), ranked(["probing"]), ranked(["x"])))
     assert reason_text(alike, names) == ("close to your interests in Interpretability and LLM reasoning (probing) "
                                          "and Generative models (x)")
 
@@ -1229,16 +1228,17 @@ def test_a_liked_paper_is_named_in_words_not_as_the_config_key():
     config's key ``like:`` as if it were a reason."""
     from newsletter.matching import PaperMatch
     from newsletter.models import Paper
+    from newsletter.reasons import ranked
     from newsletter.rendering import reason_text
 
     paper = Paper("Faster gradient-free algorithms", "Nonsmooth nonconvex optimization.", "s")
     names = {"theory": "Learning theory", "gen": "Generative modelling"}.__getitem__
     one = PaperMatch(paper, 1.0, ("gen",), (), (), topic_reasons=(
-        "close to your interest: score matching; like: Finding ε-Stationary Points; in Few Queries",))
+        ranked(["score matching"], "Finding ε-Stationary Points; in Few Queries"),))
     assert reason_text(one, names) == ("close to your interest: score matching; "
                                        "similar to a paper you liked, \u201cFinding ε-Stationary Points; in Few Queries\u201d")
     two = PaperMatch(paper, 1.0, ("theory", "gen"), (), (), topic_reasons=(
-        "close to your interest: sample complexity", "like: Reflected Diffusion Models"))
+        ranked(["sample complexity"]), ranked(liked="Reflected Diffusion Models")))
     assert reason_text(two, names) == ("close to your interest in Learning theory (sample complexity); "
                                        "similar to a paper you liked for Generative modelling, \u201cReflected Diffusion Models\u201d")
 
@@ -1262,6 +1262,7 @@ def test_a_card_names_the_other_topics_that_found_it():
     ('Learning theory: close to ...; Generative modelling: ...') are not named twice."""
     from newsletter.matching import PaperMatch
     from newsletter.models import Paper
+    from newsletter.reasons import ranked
     from newsletter.rendering import also_in
 
     paper = Paper("AdjointDPM: Gradient Backpropagation of Diffusion Models", "Sampling.", "s")
@@ -1270,9 +1271,9 @@ def test_a_card_names_the_other_topics_that_found_it():
     assert also_in(PaperMatch(paper, 1.0, ("opt",), (), ()), names) == ()
     assert also_in(PaperMatch(paper, 1.0, ("opt", "diff"), (), ()), names) == ("Diffusion models",)
     two_reasons = PaperMatch(paper, 1.0, ("theory", "gen", "opt"), (), (),
-                             topic_reasons=("close to your interest: sample complexity", "like: X", ""))
+                             topic_reasons=(ranked(["sample complexity"]), ranked(liked="X"), None))
     assert also_in(two_reasons, names) == ("Optimisation",)
-    one_reason = PaperMatch(paper, 1.0, ("gen", "diff"), (), (), topic_reasons=("close to your interest: x", ""))
+    one_reason = PaperMatch(paper, 1.0, ("gen", "diff"), (), (), topic_reasons=(ranked(["x"]), None))
     assert also_in(one_reason, names) == ("Diffusion models",)
     # what the other topic found, unless it is only its own name ("Optimisation (Optimisation)")
     found = {"opt": ["optimizing"], "diff": ["Diffusion Models"]}.__getitem__
@@ -1343,12 +1344,13 @@ subscribers:
 def test_a_card_under_a_ranked_topic_gives_no_word_of_a_keyword_topic_as_its_own(tmp_path):
     from newsletter.matching import Hit, PaperMatch
     from newsletter.models import Paper
+    from newsletter.reasons import ranked as ranked_reason
     from newsletter.rendering import card_words
 
     config = load(tmp_path)
     paper = Paper("Optimizing diffusion", "We optimize.", "s")
     ranked = PaperMatch(paper, 1.0, ("diffusion", "optim"), ("optimi*",), (Hit("optimi*", "title", "Optimizing"),),
-                        topic_reasons=("close to your interest: x", ""))
+                        topic_reasons=(ranked_reason(["x"]), None))
     reasons, others = card_words(ranked, config.topics, {"title": paper.title, "abstract": paper.abstract})
     assert reasons == [] and others("optim") == ["optimizing"]
 

@@ -1,0 +1,50 @@
+"""Reasons travel as data (kind, phrases, liked title, matched words) and are
+put into words in one place: a liked paper's title holding "; close ..."
+was split by the pattern that took the reason text apart again."""
+
+from newsletter.config import Subscriber, Topic
+from newsletter.matching import Matcher, PaperMatch
+from newsletter.models import Paper
+from newsletter.reasons import CLOSE_IN_MEANING, ranked, rules, said
+from newsletter.rendering import reason_text
+
+NAMES = {"theory": "Learning theory", "gen": "Generative modelling", "bandits": "Bandits"}.__getitem__
+PAPER = Paper("Optimal regret", "Bandits with regret bounds.", "s")
+
+
+def test_a_liked_title_that_reads_like_a_reason_is_named_whole():
+    """Text "like: Regret Bounds; close to Optimal" was cut at "; close": the
+    email read "similar to a paper you liked, “Regret Bounds”" and a stray
+    "close to Optimal" as if it were phrases of the interest."""
+    title = "Regret Bounds; close to Optimal, like: Thompson Sampling"
+    one = PaperMatch(PAPER, 0.9, ("bandits",), (), (), topic_reasons=(ranked(liked=title),))
+    assert reason_text(one, NAMES) == f"similar to a paper you liked, \u201c{title}\u201d"
+    assert one.reason == f"like: {title}"
+    two = PaperMatch(PAPER, 0.9, ("theory", "bandits"), (), (),
+                     topic_reasons=(ranked(["sample complexity"]), ranked(liked=title)))
+    assert reason_text(two, NAMES) == ("close to your interest in Learning theory (sample complexity); "
+                                       f"similar to a paper you liked for Bandits, \u201c{title}\u201d")
+    assert two.to_json()["reasons"][1] == {"topic": "bandits", "kind": "ranked", "phrases": [],
+                                           "liked": title, "words": []}
+
+
+def test_match_words_each_kind_of_reason():
+    assert said((ranked(),)) == CLOSE_IN_MEANING
+    assert said((ranked(["score matching", "SDEs"], "Reflected Diffusion Models"),)) == (
+        "close to your interest: score matching, SDEs; like: Reflected Diffusion Models")
+    # a ranked topic's reason is the paper's; the rules' words only when no ranked topic took it
+    assert said((rules(["convex"]), ranked(["step sizes"]))) == "close to your interest: step sizes"
+    assert said((rules(["Convex", "SGD"]), rules(["convex", "Adam"]))) == "matched: Convex, SGD, Adam"
+    assert said((rules([]),)) == ""
+
+
+def test_match_json_gives_each_topics_reason_as_data():
+    matcher = Matcher({"o": Topic(any=["convex", "optimi*"]), "c": Topic(any=["SGD"])})
+    papers = [Paper("Convex optimization with SGD", "We study convex problems.", "test")]
+    got = matcher.index(papers).select(Subscriber(email="a@example.org", topics=["o", "c"]))
+    entry = got[0].to_json()
+    assert entry["reason"] == "matched: convex, optimization, SGD"
+    assert entry["reasons"] == [
+        {"topic": "o", "kind": "rules", "phrases": [], "liked": None, "words": ["convex", "optimization"]},
+        {"topic": "c", "kind": "rules", "phrases": [], "liked": None, "words": ["SGD"]},
+    ]
