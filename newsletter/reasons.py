@@ -67,38 +67,60 @@ def said(reasons: Sequence[Reason | None]) -> str:
     given = [r for r in reasons if r is not None]
     by_rank = [r for r in dict.fromkeys(given) if r.ranked]
     if by_rank:
-        return "; ".join(dict.fromkeys(_parts(r, liked=lambda title: f"like: {title}") for r in by_rank))
+        return "; ".join(dict.fromkeys(_said(r) for r in by_rank))
     merged = rules(w for r in given for w in r.words)
     return "matched: " + ", ".join(merged.words) if merged.words else ""
 
 
 def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str] | None = None,
                topics: Sequence[str] = ()) -> str:
-    """The ranked topics' reasons as the email says them under a paper: a
-    liked paper as "similar to a paper you liked, “<title>”" (not the
-    config's ``like:``).  A paper two ranked topics found has a reason from
-    each, and each says which interest it speaks for, in a sentence: "close
-    to your interests in Optimisation (step sizes) and LLM reasoning (chain
-    of thought)"; topics giving the same reason are named together ("close
-    in meaning to your interests in Interpretability and LLM reasoning").
-    ``topics`` (aligned with ``reasons``) and ``topic_name`` name them."""
+    """The reason the email gives under a paper, in a sentence: "close to
+    your interest in score matching and SDEs", a liked paper as "similar to
+    a paper you liked, “<title>”" (not the config's ``like:``).  A paper two
+    ranked topics found has a reason from each, and each says which
+    interest it speaks for: "close to your interests in Optimisation (step
+    sizes) and LLM reasoning (chain of thought)"; topics giving the same
+    reason are named together ("close in meaning to your interests in
+    Interpretability and LLM reasoning").  ``topics`` (aligned with
+    ``reasons``, the card's own first) and ``topic_name`` name them.  A card
+    under a keyword topic gives none here: its words are its own topic's,
+    and a ranked topic that also found it says so after "also in"
+    (:func:`found_words`); "Close to your interest: diffusion models" under
+    the heading "Diffusion models", then "also in Generative modelling", gave
+    the one topic's reason as the other's."""
+    if topics and not (reasons and reasons[0] is not None and reasons[0].ranked):
+        return ""
     given = [(t, r) for t, r in zip(topics, reasons, strict=False) if r is not None and r.ranked]
     if len(given) > 1 and topic_name is not None:
         return _for_topics([(topic_name(t), r) for t, r in given])
-    return "; ".join(dict.fromkeys(_parts(r, liked=_liked_in_words) for r in reasons if r is not None and r.ranked))
+    return "; ".join(dict.fromkeys(_sentence(r) for r in reasons if r is not None and r.ranked))
+
+
+def found_words(r: Reason) -> list[str]:
+    """What a ranked topic found, as "also in Generative modelling (...)" gives it."""
+    return [*r.phrases, *([_liked_in_words(r.liked)] if r.liked is not None else [])]
+
+
+def _sentence(r: Reason) -> str:
+    """One ranked reason alone, as the email says it."""
+    out = [f"{_CLOSE_TO} in {listed(r.phrases)}"] if r.phrases else []
+    if r.liked is not None:
+        out.append(_liked_in_words(r.liked))
+    return "; ".join(out) or CLOSE_IN_MEANING
 
 
 def _liked_in_words(title: str, topics: str = "") -> str:
     return f"similar to a paper you liked{' for ' + topics if topics else ''}, \u201c{title}\u201d"
 
 
-def _parts(r: Reason, liked: Callable[[str], str]) -> str:
-    """One ranked reason alone: its phrases, its liked paper, or that it is close in meaning."""
+def _said(r: Reason) -> str:
+    """One ranked reason alone, as ``match`` gives it: its phrases, its liked
+    paper, or that it is close in meaning."""
     out = []
     if r.phrases:
         out.append(f"{_CLOSE_TO}: " + ", ".join(r.phrases))
     if r.liked is not None:
-        out.append(liked(r.liked))
+        out.append(f"like: {r.liked}")
     return "; ".join(out) or CLOSE_IN_MEANING
 
 

@@ -55,7 +55,7 @@ from .matching import (
 )
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
-from .reasons import for_reader, listed, ranked
+from .reasons import for_reader, found_words, listed, ranked
 
 log = logging.getLogger(__name__)
 
@@ -469,17 +469,21 @@ def also_in(
     """The names of the paper's other topics, but those :func:`reason_text`
     names already: a reader of "Diffusion models" does not find it under
     "Optimisation" without being told.  With ``words``, each name is followed
-    by what that topic found ("Optimisation (optimizing)"), unless that is
-    only the topic's own name ("Optimization (Optimization)" said it twice)."""
-    named = len([r for r in m.topic_reasons if r is not None and r.ranked]) > 1
+    by what that topic found ("Optimisation (optimizing)"; a ranked topic's
+    phrases, "Generative modelling (diffusion models)", when the card stands
+    under a keyword topic), unless that is only the topic's own name
+    ("Optimization (Optimization)" said it twice)."""
     reasons = m.topic_reasons + (None,) * (len(m.topics) - len(m.topic_reasons))
+    own_ranked = reasons[0] is not None and reasons[0].ranked if reasons else False
     out = []
     for t, r in zip(m.topics[1:], reasons[1:]):
-        if not (named and r is not None and r.ranked):
-            found = words(t) if words else []
-            if [w.casefold() for w in found] == [topic_name(t).casefold()]:
-                found = []
-            out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
+        by_rank = r is not None and r.ranked
+        if own_ranked and by_rank:
+            continue  # the card's reason names it (reasons.for_reader)
+        found = found_words(r) if r is not None and by_rank else words(t) if words else []
+        if [w.casefold() for w in found] == [topic_name(t).casefold()]:
+            found = []
+        out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
     return tuple(out)
 
 

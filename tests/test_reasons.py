@@ -6,7 +6,7 @@ from newsletter.config import Subscriber, Topic
 from newsletter.matching import Matcher, PaperMatch
 from newsletter.models import Paper
 from newsletter.reasons import CLOSE_IN_MEANING, ranked, rules, said
-from newsletter.rendering import reason_text
+from newsletter.rendering import also_in, reason_text
 
 NAMES = {"theory": "Learning theory", "gen": "Generative modelling", "bandits": "Bandits"}.__getitem__
 PAPER = Paper("Optimal regret", "Bandits with regret bounds.", "s")
@@ -48,3 +48,34 @@ def test_match_json_gives_each_topics_reason_as_data():
         {"topic": "o", "kind": "rules", "phrases": [], "liked": None, "words": ["convex", "optimization"]},
         {"topic": "c", "kind": "rules", "phrases": [], "liked": None, "words": ["SGD"]},
     ]
+
+
+def test_the_email_says_a_ranked_reason_as_a_sentence():
+    """"Why: Close to your interest: score matching, SDEs" read as a label
+    nested in a label; match keeps its form (scripts read it)."""
+    both = PaperMatch(PAPER, 0.9, ("gen",), (), (), topic_reasons=(ranked(["score matching", "SDEs"], "T"),))
+    assert reason_text(both, NAMES) == ("close to your interest in score matching and SDEs; "
+                                        "similar to a paper you liked, \u201cT\u201d")
+    assert both.reason == "close to your interest: score matching, SDEs; like: T"
+    alone = PaperMatch(PAPER, 0.9, ("gen",), (), (), topic_reasons=(ranked(),))
+    assert reason_text(alone, NAMES) == CLOSE_IN_MEANING
+
+
+def test_a_card_under_a_keyword_topic_names_a_ranked_topic_with_its_phrases_after_also_in():
+    """Under the heading "Bandits" (keyword rules), the card read "Why: Close
+    to your interest: diffusion models · bandit · also in Generative
+    modelling": the ranked topic's reason shown as the keyword topic's own."""
+    m = PaperMatch(PAPER, 2, ("bandits", "gen"), ("bandit*",), (),
+                   topic_reasons=(rules(["bandits"]), ranked(["diffusion models"])))
+    assert reason_text(m, NAMES) == ""
+    assert also_in(m, NAMES, lambda t: []) == ("Generative modelling (diffusion models)",)
+    liked = PaperMatch(PAPER, 2, ("bandits", "gen", "theory"), ("bandit*",), (),
+                       topic_reasons=(rules(["bandits"]), ranked(liked="T"), ranked()))
+    assert also_in(liked, NAMES, lambda t: []) == (
+        "Generative modelling (similar to a paper you liked, \u201cT\u201d)", "Learning theory")
+    # under a ranked topic, the other ranked topics are named in its reason, not again
+    own = PaperMatch(PAPER, 0.9, ("theory", "gen", "bandits"), (), (),
+                     topic_reasons=(ranked(["regret"]), ranked(["diffusion models"]), rules(["bandits"])))
+    assert reason_text(own, NAMES) == ("close to your interests in Learning theory (regret) and "
+                                       "Generative modelling (diffusion models)")
+    assert also_in(own, NAMES, lambda t: ["bandit"]) == ("Bandits (bandit)",)

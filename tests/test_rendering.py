@@ -1235,7 +1235,7 @@ def test_a_liked_paper_is_named_in_words_not_as_the_config_key():
     names = {"theory": "Learning theory", "gen": "Generative modelling"}.__getitem__
     one = PaperMatch(paper, 1.0, ("gen",), (), (), topic_reasons=(
         ranked(["score matching"], "Finding ε-Stationary Points; in Few Queries"),))
-    assert reason_text(one, names) == ("close to your interest: score matching; "
+    assert reason_text(one, names) == ("close to your interest in score matching; "
                                        "similar to a paper you liked, \u201cFinding ε-Stationary Points; in Few Queries\u201d")
     two = PaperMatch(paper, 1.0, ("theory", "gen"), (), (), topic_reasons=(
         ranked(["sample complexity"]), ranked(liked="Reflected Diffusion Models")))
