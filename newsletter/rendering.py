@@ -518,6 +518,9 @@ def topic_hits(m: PaperMatch, topic) -> tuple:
     return tuple(h for h in m.hits if h.term in terms)
 
 
+#: The share of ``max_html_kb`` the numbers of a too-big digest's warning aim at.
+FIT_MARGIN = 0.98
+
 #: The longest subject a template may render: a header line's limit (RFC 5322 2.1.1).
 MAX_SUBJECT_CHARS = 998
 
@@ -957,6 +960,7 @@ class Composer:
 
         self.rules = Matcher(config.topics).rules
         self._cards: dict[tuple, Card] = {}
+        self._fits: dict[tuple, str] = {}  # a too-big digest's advice, per shared digest (see _fitting_once)
         self._term_regex = {t.text: t.regex for rule in self.rules.values() for t in rule.any + rule.all}
         # Stand-ins for the personal values (address, name, unsubscribe link):
         # random, so no paper or template text contains them.
@@ -1107,6 +1111,14 @@ class Composer:
         self._cards[key] = card
         return card
 
+    @staticmethod
+    def _pinned(subscriber: Subscriber, m: PaperMatch) -> tuple[str, ...]:
+        """The paper's authors the subscriber pinned, for a paper that stands first for them."""
+        if not m.pinned:
+            return ()
+        pins = {name.casefold() for name in subscriber.pin}
+        return tuple(a for a in m.paper.authors if a.casefold() in pins)
+
     # -- the context the templates see ------------------------------------------------
 
     def context(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> dict:
@@ -1115,10 +1127,8 @@ class Composer:
         sections: dict[str, dict] = {}
         for key in subscriber.topics:
             sections[key] = {"key": key, "name": config.topic_name(key), "anchor": anchor_for(key, "topic"), "papers": []}
-        pins = {name.casefold() for name in subscriber.pin}
         for m in matches:
-            pinned = tuple(a for a in m.paper.authors if a.casefold() in pins) if m.pinned else ()
-            sections[m.topics[0]]["papers"].append(self._card(m, limit, pinned))
+            sections[m.topics[0]]["papers"].append(self._card(m, limit, self._pinned(subscriber, m)))
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
@@ -1260,7 +1270,8 @@ class Composer:
         if size > self.config.email.max_html_kb * 1024:
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {size / 1024:.0f} KB, over "
-                f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); lower max_papers or abstract_chars"
+                f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); "
+                + self._fitting_once(subscriber, matches, size, now)
             )
         return Composed(
             data,
@@ -1271,6 +1282,40 @@ class Composer:
             tuple(warnings),
             dot_safe=isinstance(self.writer, MessageWriter),
         )
+
+    def _fitting_once(self, subscriber: Subscriber, matches: Sequence[PaperMatch], size: int, now: datetime) -> str:
+        """:meth:`_fitting`, worked out once for the subscribers of one shared digest (it renders it again)."""
+        key = (tuple(subscriber.topics), tuple(m.paper.id for m in matches))
+        if key not in self._fits:
+            if len(self._fits) >= CARD_CACHE:
+                self._fits.clear()
+            self._fits[key] = self._fitting(subscriber, matches, size, now)
+        return self._fits[key]
+
+    def _fitting(self, subscriber: Subscriber, matches: Sequence[PaperMatch], size: int, now: datetime) -> str:
+        """What would make a digest too big for Gmail fit, in numbers: "lower
+        max_papers or abstract_chars" was said of a 60-paper digest of 160 KB
+        whose abstracts were 36 KB of it, where no abstract_chars could do it.
+        The papers that fit are counted at this digest's size per paper, past
+        what the digest's frame takes (a digest of no papers: rendered once
+        more, for a digest too big only); both aim a little under the limit,
+        as the papers' sizes vary."""
+        email = self.config.email
+        budget = int(email.max_html_kb * 1024 * FIT_MARGIN)
+        frame = len(self.render(subscriber, [], now)[1].encode("utf-8"))
+        fit = len(matches) * max(budget - frame, 0) // max(size - frame, 1)
+        # the best papers come first and may be the longest: counted again on the digest cut there
+        while 1 < fit < len(matches) and len(self.render(subscriber, matches[:fit], now)[1].encode("utf-8")) > budget:
+            fit -= 1
+        papers = (f"max_papers to about {fit} (it has {len(matches)})" if fit else
+                  "max_papers" if len(matches) > 1 else "the template's size")
+        cards = [self._card(m, email.abstract_chars, self._pinned(subscriber, m)) for m in matches]
+        abstracts = sum(len(str(c.abstract_html).encode("utf-8")) for c in cards)
+        if not abstracts or size - abstracts > budget:
+            return f"lower {papers}: its abstracts are {abstracts / 1024:.0f} KB of it, so no abstract_chars makes it fit"
+        longest = email.abstract_chars or max(len(c.abstract) for c in cards)
+        chars = int(longest * (1 - (size - budget) / abstracts))
+        return f"lower {papers}, or abstract_chars to about {chars} (it is {longest})"
 
     # -- one body for many subscribers ------------------------------------------------
 

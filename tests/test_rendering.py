@@ -1645,3 +1645,30 @@ def test_a_cache_folder_that_cannot_be_written_still_composes(tmp_path, monkeypa
     for _ in range(2):
         assert "Diffusion" in Composer(config).compose(sub, matches, now=NOW).text
     assert len(compiled) == 6  # compiled each time, as before there was a cache
+
+
+def _size_warning(tmp_path, max_papers, abstract_chars):
+    config = load(tmp_path, text=BASIC_CONFIG.replace("topics: [diffusion]\n", "topics: [diffusion, optim]\n"
+                                                      f"    max_papers: {max_papers}\n", 1)
+                  + f"email:\n  abstract_chars: {abstract_chars}\n", hostile=False)
+    (sub, matches), = digests(config, "ada@example.org")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    return len(matches), len(composed.html.encode()), composed.warnings
+
+
+def test_a_digest_too_big_for_gmail_is_told_what_makes_it_fit(tmp_path):
+    """60 papers of 600-character abstracts came to 160 KB, of which the
+    abstracts were 37 KB, and the warning said "lower max_papers or
+    abstract_chars": no abstract_chars could make it fit.  It now gives the
+    numbers, and each one, followed, makes a digest that fits."""
+    count, size, (warning,) = _size_warning(tmp_path, 60, 600)
+    assert count == 60 and size > 140 * 1024
+    fit = int(re.search(r"lower max_papers to about (\d+) \(it has 60\): its abstracts are \d+ KB of it, "
+                        r"so no abstract_chars makes it fit$", warning)[1])
+    count, size, warnings = _size_warning(tmp_path, fit, 600)
+    assert count == fit and warnings == () and size <= 100 * 1024
+    count, size, (warning,) = _size_warning(tmp_path, fit + 2, 600)  # "about": not far under what fits
+    chars = int(re.search(rf"lower max_papers to about \d+ \(it has {fit + 2}\), or abstract_chars to about (\d+) "
+                          r"\(it is 600\)$", warning)[1])
+    assert 300 < chars < 600
+    assert _size_warning(tmp_path, fit + 2, chars)[2] == ()
