@@ -240,8 +240,8 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 #: one character after a lone letter, a Greek letter, a bracket, a big operator or
 #: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay).
 _RAW_SCRIPT = re.compile(
-    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
-    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
+    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
+    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
     r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†])(?!\w)"
 )
 #: A run of text holding an address or a link, where ``_`` is part of the name.

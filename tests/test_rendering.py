@@ -96,6 +96,8 @@ def test_highlight_never_breaks_escaping():
         # a star or the Sun as a script (astronomy's stellar mass, M_⊙), and a script before a letter
         ("M_*/M_⊙ and k_(B)T_c, file_*.txt", "M<sub>*</sub>/M<sub>⊙</sub> and k<sub>B</sub>T<sub>c</sub>, file_*.txt"),
         ("X₁,…,Xₙ ∼^(i.i.d.) P", "X₁,…,Xₙ ∼<sup>i.i.d.</sup> P"),
+        # a gradient's or a derivative's variable ($\nabla_\theta \mathcal{L}$ showed "∇_θ L")
+        ("∇_θ L, ∂_φ f and ∇_(θ,φ) J", "∇<sub>θ</sub> L, ∂<sub>φ</sub> f and ∇<sub>θ,φ</sub> J"),
     ],
 )
 def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
