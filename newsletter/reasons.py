@@ -97,8 +97,11 @@ def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str
 
 
 def found_words(r: Reason) -> list[str]:
-    """What a ranked topic found, as "also in Generative modelling (...)" gives it."""
-    return [*r.phrases, *([_liked_in_words(r.liked)] if r.liked is not None else [])]
+    """What a ranked topic found, as "also in Generative modelling (...)" gives
+    it: its phrases, and its liked paper as "similar to “<title>”" (in
+    parentheses after a list of phrases, "similar to a paper you liked,
+    “...”" read as a sentence inside a list)."""
+    return [*r.phrases, *([f"similar to \u201c{r.liked}\u201d"] if r.liked is not None else [])]
 
 
 def _sentence(r: Reason) -> str:

@@ -471,8 +471,9 @@ def also_in(
     "Optimisation" without being told.  With ``words``, each name is followed
     by what that topic found ("Optimisation (optimizing)"; a ranked topic's
     phrases, "Generative modelling (diffusion models)", when the card stands
-    under a keyword topic), unless that is only the topic's own name
-    ("Optimization (Optimization)" said it twice)."""
+    under a keyword topic), but the topic's own name ("Optimization
+    (Optimization)", "Diffusion models (diffusion model, score-based)" said
+    it twice)."""
     reasons = m.topic_reasons + (None,) * (len(m.topics) - len(m.topic_reasons))
     own_ranked = reasons[0] is not None and reasons[0].ranked if reasons else False
     out = []
@@ -481,8 +482,8 @@ def also_in(
         if own_ranked and by_rank:
             continue  # the card's reason names it (reasons.for_reader)
         found = found_words(r) if r is not None and by_rank else words(t) if words else []
-        if [w.casefold() for w in found] == [topic_name(t).casefold()]:
-            found = []
+        name = topic_name(t).casefold().removesuffix("s")
+        found = [w for w in found if w.casefold().removesuffix("s") != name]
         out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
     return tuple(out)
 

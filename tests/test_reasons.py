@@ -72,10 +72,19 @@ def test_a_card_under_a_keyword_topic_names_a_ranked_topic_with_its_phrases_afte
     liked = PaperMatch(PAPER, 2, ("bandits", "gen", "theory"), ("bandit*",), (),
                        topic_reasons=(rules(["bandits"]), ranked(liked="T"), ranked()))
     assert also_in(liked, NAMES, lambda t: []) == (
-        "Generative modelling (similar to a paper you liked, \u201cT\u201d)", "Learning theory")
+        "Generative modelling (similar to \u201cT\u201d)", "Learning theory")
     # under a ranked topic, the other ranked topics are named in its reason, not again
     own = PaperMatch(PAPER, 0.9, ("theory", "gen", "bandits"), (), (),
                      topic_reasons=(ranked(["regret"]), ranked(["diffusion models"]), rules(["bandits"])))
     assert reason_text(own, NAMES) == ("close to your interests in Learning theory (regret) and "
                                        "Generative modelling (diffusion models)")
-    assert also_in(own, NAMES, lambda t: ["bandit"]) == ("Bandits (bandit)",)
+    assert also_in(own, NAMES, lambda t: ["multi-armed"]) == ("Bandits (multi-armed)",)
+
+
+def test_also_in_leaves_out_the_words_that_are_the_topics_own_name():
+    """"also in Diffusion models (diffusion models, score-based)" said the name twice."""
+    names = {"gen": "Generative modelling", "diff": "Diffusion models"}.__getitem__
+    m = PaperMatch(PAPER, 0.9, ("gen", "diff"), (), (), topic_reasons=(ranked(["flow matching"]), rules([])))
+    found = {"diff": ["diffusion model", "score-based"]}.__getitem__
+    assert also_in(m, names, found) == ("Diffusion models (score-based)",)
+    assert also_in(m, names, {"diff": ["Diffusion Models"]}.__getitem__) == ("Diffusion models",)
