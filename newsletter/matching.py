@@ -16,6 +16,7 @@ title.  Order: pinned authors first, then score, then upvotes, then title.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import defaultdict
@@ -286,10 +287,11 @@ class TopicMatch:
     reason: Reason | None = None
     fit: float | None = None  # the relevance the floor cut, where ``relevance`` fuses it with the rules' order
 
-    @property
+    @functools.cached_property
     def why(self) -> Reason:
-        """The ranked reason, else the rules' (made here, for the few papers a
-        digest takes, not for every paper a rule matches)."""
+        """The ranked reason, else the rules' (made here, for the papers a
+        digest takes, not for every paper a rule matches; once per topic and
+        paper, for every digest that takes it)."""
         return self.reason if self.reason is not None else rules_reason(self.hits)
 
 
