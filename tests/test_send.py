@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import DATA, ROOT, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
+from conftest import DATA, ROOT, clock_off, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -2865,6 +2865,33 @@ def test_a_worker_that_finds_every_subscriber_taken_does_not_say_there_are_no_ne
     assert r.out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 0, other workers 2", r.out
     assert "no new papers" not in r.err, r.err
     assert not smtp_server.mailbox.messages
+
+
+def test_postgres_workers_go_by_the_databases_clock_not_their_own(tmp_path, cli, pg_url):
+    """Workers on several machines share one state, not one clock: a worker
+    whose clock ran ahead sent digests before they were due (the earliest
+    clock of the fleet won, every time) and recorded them sent in its future;
+    one whose clock lagged sent them late.  Each goes by PostgreSQL's clock,
+    and says how far its own is off."""
+    import psycopg
+
+    every = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: every 25 hours\n"
+    setup(tmp_path, "  transport: outbox", subscribers=every, extra=f"state: {pg_url}")
+    assert cli("send").code == 0  # ada is first seen: her first slot is 25 hours on
+    ahead = cli("send", env=clock_off("+26h"))
+    assert ahead.code == 0 and ahead.out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 1", ahead.out
+    assert f"warning: this machine's clock is 26 hours ahead of the clock of {pg_url}; due times" in ahead.err, ahead.err
+    assert cli("schedule", "--json", env=clock_off("+26h")).out.count('"due": false') == 1
+    assert digests(pg_url) == [] and not list((tmp_path / "outbox").glob("*.eml"))
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # her first slot: 5 minutes ago, by the database's clock
+        con.execute("UPDATE subscribers SET first_seen = now() - interval '25 hours 5 minutes'")
+    behind = cli("send", env=clock_off("-10m"))
+    assert behind.code == 0 and "sent 1," in behind.out, behind.out + behind.err
+    assert "warning: this machine's clock is 10 minutes behind the clock of" in behind.err, behind.err
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] and len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    # recorded by the database's clock, not ten minutes in its past
+    assert query(pg_url, "SELECT sent > now() - interval '5 minutes' FROM digests") == [(True,)]
 
 
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():

@@ -804,6 +804,13 @@ class PostgresState(State):
             "digests are any worker's to send now, so it sends no more of them"
         )
 
+    def clock(self) -> datetime:
+        """See :meth:`State.clock`: the server's."""
+        with self._con() as con:
+            row = con.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        return cast(datetime, row[0]).astimezone(UTC)
+
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         self._write()
         with self._con() as con:
