@@ -23,7 +23,6 @@ from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup
 from test_send import smtp as plain_smtp
 
-
 pytestmark = pytest.mark.skipif(LIBFAKETIME is None, reason="needs Debian's faketime (libfaketime)")
 
 

@@ -20,7 +20,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import DATA, ROOT, clock_off, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
+from conftest import (
+    DATA,
+    ROOT,
+    clock_off,
+    command_env,
+    query,
+    start_newsletter,
+    stderr_until,
+    terminated_once_said,
+    write_config,
+)
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -2892,6 +2902,40 @@ def test_postgres_workers_go_by_the_databases_clock_not_their_own(tmp_path, cli,
     assert [status for _, status, *_ in digests(pg_url)] == ["sent"] and len(list((tmp_path / "outbox").glob("*.eml"))) == 1
     # recorded by the database's clock, not ten minutes in its past
     assert query(pg_url, "SELECT sent > now() - interval '5 minutes' FROM digests") == [(True,)]
+
+
+def test_a_databases_short_statement_and_lock_timeouts_cancel_no_record_of_a_worker(tmp_path, cli, pg_url, pg_server):
+    """A database may set statement_timeout and lock_timeout for runaway
+    queries.  A worker's statements gave way to them: a delivered digest's
+    record waiting on a row lock (another worker's, a psql session) was
+    cancelled, and the next run sent the digest again.  A worker's own limit
+    (120 s with no answer) is the one that holds on its connections."""
+    import psycopg
+
+    setup(tmp_path, "  transport: outbox", subscribers=many(3), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(3)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url) as holder:  # (opened before the limits: they bind sessions opened after)
+        holder.execute("SELECT 1 FROM subscribers WHERE email = 'user01@example.org' FOR UPDATE")
+        pg_server.admin(f"ALTER DATABASE {name} SET statement_timeout = '1ms'")
+        pg_server.admin(f"ALTER DATABASE {name} SET lock_timeout = '1ms'")
+        proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+        try:
+            waited = False
+            while proc.poll() is None and not waited:  # the record of user01's digest waits for the row
+                waited = bool(holder.execute("SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+                              .fetchall())
+            holder.commit()
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    pg_server.admin(f"ALTER DATABASE {name} RESET ALL")
+    assert proc.returncode == 0 and waited, out + err
+    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", out + err
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+    assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == "sent 0, empty 3, failed 0, not due 0"
 
 
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():

@@ -1214,12 +1214,23 @@ def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
     ``limit`` (seconds): the worker's own limit instead, for the session a
     :class:`_Heartbeat` keeps busy (see :data:`SESSION_IDLE_LIMIT`); it
     holds inside a transaction too (a planner whose client vanished
-    mid-claim held its subscribers' rows as well)."""
-    ms = round(limit * 1000)
-    if con.info.server_version >= 140000:
-        con.execute(f"SET idle_session_timeout = {ms}")
-    if ms:
-        con.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+    mid-claim held its subscribers' rows as well).
+
+    The limits a database may set on statements (``statement_timeout``,
+    ``lock_timeout``, and PostgreSQL 17's ``transaction_timeout``) give way
+    to the worker's own, :data:`ANSWER_WITHIN`: a short one, meant for
+    runaway queries, cancelled a delivered digest's record (sent again by the
+    next run) or a first send's insert of its subscribers waiting on another
+    worker's (the worker stopped, exit 2)."""
+    ms, version = round(limit * 1000), con.info.server_version
+    settings = {
+        "idle_session_timeout": ms if version >= 140000 else None,
+        "idle_in_transaction_session_timeout": ms or None,
+        "statement_timeout": round(ANSWER_WITHIN * 1000),
+        "lock_timeout": 0,  # (bounded by statement_timeout)
+        "transaction_timeout": 0 if version >= 170000 else None,
+    }
+    con.execute("; ".join(f"SET {name} = {value}" for name, value in settings.items() if value is not None))
 
 
 class _Heartbeat:
