@@ -2938,6 +2938,37 @@ def test_a_databases_short_statement_and_lock_timeouts_cancel_no_record_of_a_wor
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == "sent 0, empty 3, failed 0, not due 0"
 
 
+def test_a_pooler_sharing_server_sessions_is_refused_before_anything_is_sent(tmp_path, cli, pg_server, pg_url):
+    """Through PgBouncer in transaction mode a worker's session lock (which
+    says it lives) stayed on a server connection other clients then used, so
+    another worker could find it its own and take a live worker's claims;
+    and a send stopped on 'prepared statement "_pg3_0" already exists' with
+    digests delivered and unrecorded (sent again by the next run).  It is
+    refused at once, naming the pool mode to use; session mode works."""
+    from pg_server import Bouncer
+
+    try:
+        shared, kept = Bouncer(pg_server, "transaction"), Bouncer(pg_server, "session")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    try:
+        setup(tmp_path, "  transport: outbox", subscribers=many(3), extra=f"state: {shared.url(pg_url)}")
+        r = cli("send", "--now", NOW)
+        assert r.code == 2 and r.err.strip() == (
+            f"{shared.url(pg_url)}: the connection goes through a pooler in transaction or statement mode "
+            "(PgBouncer's pool_mode = transaction), which shares one server session among its clients: a worker's "
+            "claims are held by its session; connect directly, or through a pooler in session mode (pool_mode = "
+            "session); nothing was sent"
+        ), r.err
+        assert query(pg_url, "SELECT to_regclass('digests')") == [(None,)] and not list((tmp_path / "outbox").glob("*"))
+        setup(tmp_path, "  transport: outbox", subscribers=many(3), extra=f"state: {kept.url(pg_url)}")
+        r = cli("send", "--now", NOW)
+        assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", r.out + r.err
+    finally:
+        shared.stop()
+        kept.stop()
+
+
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():
     from datetime import UTC
 

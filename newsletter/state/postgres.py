@@ -517,8 +517,7 @@ class PostgresState(State):
             if readonly:
                 with state._errors():
                     state.session.execute("SET default_transaction_read_only = on")
-            state._check_version()
-            if not readonly:
+            else:  # (a shared session is refused before a migration takes the schema's lock on it)
                 with state._errors():
                     # The server, too, must notice a worker whose host vanished
                     # (its own keepalive default is hours): then the session,
@@ -526,14 +525,48 @@ class PostgresState(State):
                     for setting, value in SERVER_KEEPALIVES.items():
                         state.session.execute(f"SET {setting} = {value}")
                     _stay_open(state.session, SESSION_IDLE_LIMIT)
-                    state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
-                    state._backend = state.session.info.backend_pid
+                    # (the server's process id: a pooler's client connection reports one of its own)
+                    state._backend = state.session.execute(
+                        "SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock(%s)) AS locked", (state.worker,)
+                    ).fetchone()[0]  # type: ignore[index]
+                state._refuse_a_shared_session()
+            state._check_version()
+            if not readonly:
+                with state._errors():
                     state.started = state._join_round()
                     state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4, state._fell_silent)
         except BaseException:
             state.close()
             raise
         return state
+
+    def _refuse_a_shared_session(self) -> None:
+        """A pooler in transaction or statement mode between worker and server
+        (PgBouncer's ``pool_mode = transaction``) hands each transaction the
+        server connection that is free: the session lock saying this worker
+        lives stayed on one that other clients then used, where any worker
+        found it its own and took the live worker's claims; and psycopg's
+        prepared statements met on the wrong connection (``prepared statement
+        "_pg3_0" already exists``) once some digests had gone out, unrecorded.
+        A second connection of this worker's is handed the same server
+        connection (a pooler gives the next client the one just let go) and
+        finds the lock its own there: refused before anything is read or
+        claimed.  A second connection the server refuses is left for
+        :meth:`ready_for_threads` to name."""
+        try:
+            probe = _Connection.connect(**self.params, autocommit=True)
+        except psycopg.Error:
+            return
+        with probe, self._errors():
+            shared = probe.execute("SELECT pg_try_advisory_lock(%s)", (self.worker,)).fetchone()[0]  # type: ignore[index]
+            if shared:
+                probe.execute("SELECT pg_advisory_unlock(%s)", (self.worker,))
+        if shared:
+            raise StateError(Problem(
+                "the connection goes through a pooler in transaction or statement mode (PgBouncer's pool_mode = "
+                "transaction), which shares one server session among its clients: a worker's claims are held by "
+                "its session; connect directly, or through a pooler in session mode (pool_mode = session); nothing "
+                "was sent", self.name))
 
     def _join_round(self) -> datetime | None:
         """Register this worker; the start of the round it joins.
