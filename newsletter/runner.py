@@ -44,6 +44,7 @@ from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateE
 from .files import HeldLock, LockHeld
 from .retrying import backoff
 from .scheduling import is_due, shown_time
+from .state import key as state_key
 from .state import open_state, public_url, shared_now
 
 log = logging.getLogger("newsletter.run")
@@ -231,7 +232,9 @@ class Runner:
         settling its slot, and it would wake every tick.  Nor is one whose
         failed digest waits for its back-off, or is held: its slot stays
         unsettled, so it was "due" at every tick, and each tick read every
-        source again (240 times an hour) only for ``send`` to say "waiting"."""
+        source again (240 times an hour) only for ``send`` to say "waiting".
+        Nor, on PostgreSQL, one whose digest another worker that lives is
+        delivering (see :meth:`State.sent_by_live_workers`)."""
         config = self.config
         settings = settings_fingerprint(config)
         due = []
@@ -240,11 +243,14 @@ class Runner:
             now = shared_now(state, now) if own_clock else now
             known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
             left = state.unsubscribed(sub.email for sub in config.subscribers)
+            busy = state.sent_by_live_workers()
         for sub in config.subscribers:
             if sub.email in left:
                 continue
             first, last, owed = known[sub.email].first_seen, known[sub.email].last_served, known[sub.email].open
             if owed is not None:
+                if owed.status == "sending" and state_key(sub.email) in busy:
+                    continue
                 if not pipeline.owed_waits(owed, settings, now):
                     due.append(sub.email)
             elif first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):

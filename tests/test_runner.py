@@ -304,6 +304,32 @@ def test_a_daemon_whose_clock_is_ahead_goes_by_postgresqls(tmp_path, pg_url):
     assert digests(pg_url) == [] and not list((tmp_path / "outbox").glob("*.eml")), err
 
 
+def test_a_daemon_does_not_wake_for_a_digest_a_live_worker_is_sending(tmp_path, pg_url):
+    """A digest another worker (a `run` on another host) is delivering is
+    owed until it is done; each daemon took it for due, and every tick
+    (15 s) read every source and ranked every paper again, only for the
+    send to find it another worker's.  Once that worker is gone, the digest
+    is due at once, and the next send takes it back."""
+    from datetime import datetime, timedelta
+
+    from newsletter.config import load_config
+    from newsletter.runner import Runner
+    from newsletter.state import open_state
+
+    config_path = setup(tmp_path, "  transport: outbox", subscribers=SCHEDULED, extra=f"state: {pg_url}")
+    runner = Runner(config_path, config=load_config(config_path))
+    now = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)
+    everyone = ["ada@example.org", "bob@example.org", "cron@example.org"]
+    with open_state(pg_url) as other:
+        other.see_subscribers(everyone, now - timedelta(days=2))
+        other.claim([(None, "ada@example.org", "<ada@x>", ["p"])], now)
+        assert runner.due_now(now) == ["bob@example.org", "cron@example.org"]
+    deadline = time.monotonic() + 10  # (the server ends the closed session a moment later: asked, not waited for)
+    while (due := runner.due_now(now)) != everyone and time.monotonic() < deadline:
+        pass
+    assert due == everyone
+
+
 def test_schedule_command_shows_last_and_next_in_each_zone(tmp_path, cli, smtp_server):
     setup(tmp_path, smtp(smtp_server.port), subscribers=CRON_UNSCHEDULED)
     assert not (tmp_path / "newsletter-state.sqlite3").exists()

@@ -362,6 +362,14 @@ class State(ABC):
         a worker that went on delivering them would send them twice."""
         return None
 
+    def sent_by_live_workers(self) -> frozenset[str]:
+        """The subscribers (as :func:`key` writes them) whose digest a worker
+        that lives is delivering right now, a ``run`` on another host say:
+        until it is done, a run waking for them would only find them another
+        worker's (reading every source again at every tick).  SQLite: none
+        (a send holds the file's lock, which ``run`` waits for)."""
+        return frozenset()
+
     def clock(self) -> datetime | None:
         """The time every worker on this state goes by, or None where it is
         this machine's own.  A SQLite file serves one machine; workers on

@@ -837,6 +837,18 @@ class PostgresState(State):
             "digests are any worker's to send now, so it sends no more of them"
         )
 
+    def sent_by_live_workers(self) -> frozenset[str]:
+        """See :meth:`State.sent_by_live_workers`: ``sending`` by a worker
+        whose session lock is held (one read of the server's lock table)."""
+        if self._empty:
+            return frozenset()
+        with self._con() as con:
+            rows = con.execute(
+                "SELECT subscriber FROM digests WHERE status = 'sending' AND worker IN (SELECT (classid::bigint << 32) "
+                "| objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted)"
+            ).fetchall()
+        return frozenset(subscriber for (subscriber,) in rows)
+
     def clock(self) -> datetime:
         """See :meth:`State.clock`: the server's."""
         with self._con() as con:
