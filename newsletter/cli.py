@@ -233,6 +233,11 @@ def _one_subscriber(ctx, param, value: str | None) -> str | None:
     return value
 
 
+def _clock_read(ctx: click.Context) -> bool:
+    """Whether ``--now`` is this machine's clock, not a time given (see ``own_clock`` of :func:`pipeline.send`)."""
+    return ctx.get_parameter_source("now") is not click.core.ParameterSource.COMMANDLINE
+
+
 def _parse_now(ctx, param, value: str | None) -> datetime:
     now = _read_now(ctx, param, value)
     return now if now.tzinfo else now.replace(tzinfo=UTC)
@@ -616,6 +621,7 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
             report = pipeline.send(
                 state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=progress,
                 interrupted=interrupted.is_set, sleep=interrupted.wait,  # a retry's back-off ends at Ctrl-C
+                own_clock=_clock_read(ctx),
             )
     except SourcesFailed:
         if not interrupted.is_set():
@@ -971,7 +977,7 @@ def state_migrate(state: _State, to: str, source: str | None) -> None:
 @pass_state
 def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: datetime) -> None:
     """Each subscriber's last and next send time, in its own time zone."""
-    rows = pipeline.schedules(state.config, now=now, only=subscriber)
+    rows = pipeline.schedules(state.config, now=now, only=subscriber, own_clock=_clock_read(click.get_current_context()))
     if as_json:
         emit_json({"subscribers": [r.to_json() for r in rows]})
         return

@@ -52,7 +52,7 @@ from .reasons import said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, digest_papers, retry_time, send
-from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state
+from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state, shared_now
 from .tokens import old_secrets_problem, secret_problem
 
 __all__ = [
@@ -1535,14 +1535,17 @@ def _waits(owed: OpenDigest, retry_at: datetime | None, now: datetime) -> bool:
 
 
 def schedules(
-    config: Config, *, now: datetime, only: str | None = None, stop: Callable[[], object] | None = None
+    config: Config, *, now: datetime, only: str | None = None, stop: Callable[[], object] | None = None,
+    own_clock: bool = False,
 ) -> list[ScheduleRow]:
     """Each subscriber's last and next send time; reads the state, never writes it.
-    ``stop``: see :meth:`State.stop_waiting_when` (``run`` asks between sends)."""
+    ``stop``: see :meth:`State.stop_waiting_when` (``run`` asks between sends).
+    ``own_clock``: as for :func:`send`, what is due is due by the state's clock."""
     rows = []
     subs = subscribers(config, only)
     settings = settings_fingerprint(config)
     with open_state(config.state_target, readonly=True, stop=stop) as state:
+        now = shared_now(state, now) if own_clock else now
         known = state.plan([sub.email for sub in subs], with_sent=False)
         left = state.unsubscribed(sub.email for sub in subs)
     for sub in subs:

@@ -44,7 +44,8 @@ from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateE
 from .files import HeldLock, LockHeld
 from .retrying import backoff
 from .scheduling import is_due, shown_time
-from .state import open_state, public_url
+from .state import key as state_key
+from .state import open_state, public_url, shared_now
 
 log = logging.getLogger("newsletter.run")
 
@@ -222,26 +223,34 @@ class Runner:
 
     # -- one tick ---------------------------------------------------------------------------
 
-    def due_now(self, now: datetime) -> list[str]:
-        """Emails of the subscribers due at ``now`` (read-only look at the state).
+    def due_now(self, now: datetime, own_clock: bool = False) -> list[str]:
+        """Emails of the subscribers due at ``now`` (read-only look at the state;
+        ``own_clock``: ``now`` is this machine's clock, and a state with a clock
+        of its own goes by that one: see :func:`state.shared_now`).
 
         One who unsubscribed is never due: ``send`` would skip it without
         settling its slot, and it would wake every tick.  Nor is one whose
         failed digest waits for its back-off, or is held: its slot stays
         unsettled, so it was "due" at every tick, and each tick read every
-        source again (240 times an hour) only for ``send`` to say "waiting"."""
+        source again (240 times an hour) only for ``send`` to say "waiting".
+        Nor, on PostgreSQL, one whose digest another worker that lives is
+        delivering (see :meth:`State.sent_by_live_workers`)."""
         config = self.config
         settings = settings_fingerprint(config)
         due = []
         # (a partition held SIGTERM two minutes here, another process's lock on a SQLite file 30 s)
         with open_state(config.state_target, readonly=True, stop=self._stop.is_set) as state:
+            now = shared_now(state, now) if own_clock else now
             known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
             left = state.unsubscribed(sub.email for sub in config.subscribers)
+            busy = state.sent_by_live_workers()
         for sub in config.subscribers:
             if sub.email in left:
                 continue
             first, last, owed = known[sub.email].first_seen, known[sub.email].last_served, known[sub.email].open
             if owed is not None:
+                if owed.status == "sending" and state_key(sub.email) in busy:
+                    continue
                 if not pipeline.owed_waits(owed, settings, now):
                     due.append(sub.email)
             elif first is None or is_due(sub.schedule, config.zone(sub), last_sent=last, first_seen=first, now=now):
@@ -261,8 +270,9 @@ class Runner:
         if self._reload.is_set():
             self._do_reload()
         now = self.clock()
+        own_clock = self.clock is utc_now  # (not a test's)
         try:
-            due = self.due_now(now)
+            due = self.due_now(now, own_clock)
         except NewsletterError as exc:
             self._state_unreadable(exc)
             return
@@ -281,6 +291,7 @@ class Runner:
                 warn=lambda m: log.warning("warning: %s", m),
                 stop=self._stop.is_set,
                 sleep=self._stop.wait,  # a retry's backoff ends early on SIGTERM
+                own_clock=own_clock,
             )
         except SourcesFailed as exc:
             if self._stop.is_set():
@@ -319,7 +330,8 @@ class Runner:
         (hours, for a daily schedule) the daemon says nothing else."""
         try:
             # (SIGTERM sets a flag here: another process's lock on the file held it 30 s)
-            rows = pipeline.schedules(self.config, now=self.clock(), stop=self._stop.is_set)
+            rows = pipeline.schedules(self.config, now=self.clock(), stop=self._stop.is_set,
+                                      own_clock=self.clock is utc_now)
         except StoppedWaiting:
             return  # stopping: nothing to say of the next digest
         except NewsletterError as exc:

@@ -44,7 +44,7 @@ from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
 from .scheduling import clock_was_ahead, is_due, minute_up, next_send, shown_time
-from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, known_earlier, open_state
+from .state import HOLD_AFTER, Batch, OpenDigest, State, SubscriberState, chunks, known_earlier, open_state, shared_now
 from .tokens import links
 
 log = logging.getLogger(__name__)
@@ -249,6 +249,7 @@ def send(
     lock_wait: float = 600.0,
     stop: Callable[[], bool] | None = None,
     interrupted: Callable[[], bool] | None = None,
+    own_clock: bool = False,
 ) -> SendReport:
     """Build every due digest and deliver it; see PRODUCT.md "Delivery" and "State".
 
@@ -263,7 +264,10 @@ def send(
     ``interrupted()`` does the same for a Ctrl-C (``newsletter send``): as
     the terminal signals every process of the command, each send worker of
     a big send sees it by itself (its copy of the flag), so unlike ``stop``
-    it leaves the send shared out among them.
+    it leaves the send shared out among them.  ``own_clock``: ``now`` was
+    read from this machine's clock (no ``--now``); on a state with a clock of
+    its own (PostgreSQL's, shared by workers on several machines) that clock's
+    time replaces it (see :func:`state.shared_now`).
 
     Each digest is committed as ``sending`` with its papers and Message-ID
     before the transport gets it, and recorded the moment it is delivered.
@@ -307,9 +311,11 @@ def send(
     subs = config.selected_subscribers(only)
     if dry_run:
         with open_state(config.state_target, readonly=True, stop=halt) as state:
+            now = shared_now(state, now, warn) if own_clock else now
             dry = _SendRun(config, state, found, now, warn, progress, source_problems, release_held=only is not None)
             return dry.run(subs, None)
     with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
+        now = shared_now(state, now, warn) if own_clock else now
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=only is not None)
         run.stop_shared = stop is not None
         run.stop = halt

@@ -24,6 +24,29 @@ os.environ["TZ"] = "UTC"
 time.tzset()
 
 
+def _libfaketime() -> str | None:
+    for folder in ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime", "/usr/lib/faketime"):
+        path = os.path.join(folder, "libfaketime.so.1")
+        if os.path.exists(path):
+            return path
+    return None
+
+
+#: Debian's libfaketime (``faketime``), or None: a command run under it reads a clock the test sets.
+LIBFAKETIME = _libfaketime()
+
+
+def clock_off(offset: str) -> dict:
+    """The environment (for :func:`run_newsletter`) of a command whose clock
+    is ``offset`` (``+10m``, ``-26h``) off the real one, as a worker on a
+    machine whose clock is wrong: libfaketime, preloaded into Python itself
+    (not the ``faketime`` wrapper); timeouts and waits stay real.  Skips
+    the test where libfaketime is not installed."""
+    if LIBFAKETIME is None:
+        pytest.skip("needs Debian's faketime (libfaketime)")
+    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1"}
+
+
 @dataclass
 class Result:
     code: int

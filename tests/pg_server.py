@@ -19,9 +19,11 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 SUPERUSER = "digest_admin"
@@ -53,6 +55,55 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class Bouncer:
+    """PgBouncer (Debian's ``pgbouncer``) in front of ``server`` on a port of
+    its own, pooling in ``mode`` (``transaction`` shares each server session
+    among its clients); its port is in the ``.pgpass`` too."""
+
+    def __init__(self, server: PostgresServer, mode: str) -> None:
+        binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK) else None)
+        if binary is None:
+            raise FileNotFoundError("pgbouncer is not installed")
+        self.server, self.port = server, free_port()
+        folder = server.root / f"bouncer-{self.port}"
+        folder.mkdir()
+        if server.user:
+            entry = pwd.getpwnam(server.user)
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+        (folder / "users.txt").write_text(f'"{SUPERUSER}" "{PASSWORD}"\n')
+        self.pidfile = folder / "pid"
+        (folder / "pgbouncer.ini").write_text(
+            f"[databases]\n* = host=127.0.0.1 port={server.port}\n[pgbouncer]\nlisten_addr = 127.0.0.1\n"
+            f"listen_port = {self.port}\nunix_socket_dir =\nauth_type = plain\nauth_file = {folder}/users.txt\n"
+            f"pool_mode = {mode}\nlogfile = {folder}/log\npidfile = {self.pidfile}\n"
+            # libpq settings psycopg passes at the start that PgBouncer does not know
+            "ignore_startup_parameters = extra_float_digits,options,tcp_keepalives_idle,tcp_keepalives_interval,"
+            "tcp_keepalives_count,tcp_user_timeout\n"
+        )
+        with server.pgpass.open("a") as f:
+            f.write(f"127.0.0.1:{self.port}:*:{SUPERUSER}:{PASSWORD}\n")
+        server._run(binary, "-d", str(folder / "pgbouncer.ini"))
+        deadline = time.monotonic() + 30
+        while True:  # (it daemonizes before it listens)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def url(self, direct: str) -> str:
+        """``direct`` (a URL of the server's) through this pooler."""
+        return direct.replace(f":{self.server.port}/", f":{self.port}/")
+
+    def stop(self) -> None:
+        try:
+            os.kill(int(self.pidfile.read_text()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
 
 
 class PostgresServer:

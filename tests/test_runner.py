@@ -18,21 +18,11 @@ import time
 from datetime import UTC
 
 import pytest
-from conftest import ROOT, run_newsletter, stderr_until, terminated_once_said, write_config
+from conftest import LIBFAKETIME, ROOT, run_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup
 from test_send import smtp as plain_smtp
 
-
-def _libfaketime() -> str | None:
-    for folder in ("/usr/lib/x86_64-linux-gnu/faketime", "/usr/lib/aarch64-linux-gnu/faketime", "/usr/lib/faketime"):
-        path = os.path.join(folder, "libfaketime.so.1")
-        if os.path.exists(path):
-            return path
-    return None
-
-
-LIBFAKETIME = _libfaketime()
 pytestmark = pytest.mark.skipif(LIBFAKETIME is None, reason="needs Debian's faketime (libfaketime)")
 
 
@@ -275,6 +265,8 @@ def test_a_lost_postgres_session_is_said_and_its_digests_go_out_at_the_next_tick
 
     many = "".join(f"\n  - email: user{i:02}@example.org\n    topics: [diffusion]" for i in range(6))
     setup(tmp_path, smtp(smtp_server.port), subscribers=many, extra=f"schedule: every 1 minutes\nstate: {pg_url}")
+    # first seen long ago: the daemon goes by PostgreSQL's clock, not its fast one, and finds them all due
+    assert run_newsletter("send", "--now", "2026-11-23T06:00:00+00:00", cwd=tmp_path).code == 0
     box = smtp_server.mailbox
     box.block_at = 2
     proc = start_run(tmp_path, "2026-11-23 06:59:30")
@@ -296,6 +288,46 @@ def test_a_lost_postgres_session_is_said_and_its_digests_go_out_at_the_next_tick
     assert "run: the PostgreSQL session ended (terminating connection due to administrator command)" in err, err
     ids = [m.message_id for m in box.messages]
     assert len(ids) == 6 and len(set(ids)) == 6
+
+
+def test_a_daemon_whose_clock_is_ahead_goes_by_postgresqls(tmp_path, pg_url):
+    """A `run` on a machine whose clock is ahead of the database's took its
+    subscribers for due and sent them early: it goes by PostgreSQL's clock,
+    which every worker shares (its own runs a day and more ahead here)."""
+    every = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: every 25 hours\n"
+    setup(tmp_path, "  transport: outbox", subscribers=every, extra=f"state: {pg_url}")
+    assert run_newsletter("send", cwd=tmp_path).code == 0  # first seen now: her first slot is 25 hours on
+    proc = start_run(tmp_path, "2030-01-01 08:00:00", speed=1)
+    _, err = terminated_once_said(proc, "run: next digest")
+    assert proc.returncode == 0, err
+    assert "warning: this machine's clock is" not in err  # (said by a send only, not at every tick)
+    assert digests(pg_url) == [] and not list((tmp_path / "outbox").glob("*.eml")), err
+
+
+def test_a_daemon_does_not_wake_for_a_digest_a_live_worker_is_sending(tmp_path, pg_url):
+    """A digest another worker (a `run` on another host) is delivering is
+    owed until it is done; each daemon took it for due, and every tick
+    (15 s) read every source and ranked every paper again, only for the
+    send to find it another worker's.  Once that worker is gone, the digest
+    is due at once, and the next send takes it back."""
+    from datetime import datetime, timedelta
+
+    from newsletter.config import load_config
+    from newsletter.runner import Runner
+    from newsletter.state import open_state
+
+    config_path = setup(tmp_path, "  transport: outbox", subscribers=SCHEDULED, extra=f"state: {pg_url}")
+    runner = Runner(config_path, config=load_config(config_path))
+    now = datetime(2026, 11, 23, 7, 30, tzinfo=UTC)
+    everyone = ["ada@example.org", "bob@example.org", "cron@example.org"]
+    with open_state(pg_url) as other:
+        other.see_subscribers(everyone, now - timedelta(days=2))
+        other.claim([(None, "ada@example.org", "<ada@x>", ["p"])], now)
+        assert runner.due_now(now) == ["bob@example.org", "cron@example.org"]
+    deadline = time.monotonic() + 10  # (the server ends the closed session a moment later: asked, not waited for)
+    while (due := runner.due_now(now)) != everyone and time.monotonic() < deadline:
+        pass
+    assert due == everyone
 
 
 def test_schedule_command_shows_last_and_next_in_each_zone(tmp_path, cli, smtp_server):

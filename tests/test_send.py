@@ -20,7 +20,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import DATA, ROOT, command_env, query, start_newsletter, stderr_until, terminated_once_said, write_config
+from conftest import (
+    DATA,
+    ROOT,
+    clock_off,
+    command_env,
+    query,
+    start_newsletter,
+    stderr_until,
+    terminated_once_said,
+    write_config,
+)
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
 from newsletter.state import SCHEMA_VERSION, open_state
@@ -2994,6 +3004,98 @@ def test_a_worker_that_finds_every_subscriber_taken_does_not_say_there_are_no_ne
     assert r.out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 0, other workers 2", r.out
     assert "no new papers" not in r.err, r.err
     assert not smtp_server.mailbox.messages
+
+
+def test_postgres_workers_go_by_the_databases_clock_not_their_own(tmp_path, cli, pg_url):
+    """Workers on several machines share one state, not one clock: a worker
+    whose clock ran ahead sent digests before they were due (the earliest
+    clock of the fleet won, every time) and recorded them sent in its future;
+    one whose clock lagged sent them late.  Each goes by PostgreSQL's clock,
+    and says how far its own is off."""
+    import psycopg
+
+    every = "\n  - email: ada@example.org\n    topics: [diffusion]\n    schedule: every 25 hours\n"
+    setup(tmp_path, "  transport: outbox", subscribers=every, extra=f"state: {pg_url}")
+    assert cli("send").code == 0  # ada is first seen: her first slot is 25 hours on
+    ahead = cli("send", env=clock_off("+26h"))
+    assert ahead.code == 0 and ahead.out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 1", ahead.out
+    assert f"warning: this machine's clock is 26 hours ahead of the clock of {pg_url}; due times" in ahead.err, ahead.err
+    assert cli("schedule", "--json", env=clock_off("+26h")).out.count('"due": false') == 1
+    assert digests(pg_url) == [] and not list((tmp_path / "outbox").glob("*.eml"))
+
+    with psycopg.connect(pg_url, autocommit=True) as con:  # her first slot: 5 minutes ago, by the database's clock
+        con.execute("UPDATE subscribers SET first_seen = now() - interval '25 hours 5 minutes'")
+    behind = cli("send", env=clock_off("-10m"))
+    assert behind.code == 0 and "sent 1," in behind.out, behind.out + behind.err
+    assert "warning: this machine's clock is 10 minutes behind the clock of" in behind.err, behind.err
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] and len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    # recorded by the database's clock, not ten minutes in its past
+    assert query(pg_url, "SELECT sent > now() - interval '5 minutes' FROM digests") == [(True,)]
+
+
+def test_a_databases_short_statement_and_lock_timeouts_cancel_no_record_of_a_worker(tmp_path, cli, pg_url, pg_server):
+    """A database may set statement_timeout and lock_timeout for runaway
+    queries.  A worker's statements gave way to them: a delivered digest's
+    record waiting on a row lock (another worker's, a psql session) was
+    cancelled, and the next run sent the digest again.  A worker's own limit
+    (120 s with no answer) is the one that holds on its connections."""
+    import psycopg
+
+    setup(tmp_path, "  transport: outbox", subscribers=many(3), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(3)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    name = pg_url.rsplit("/", 1)[1]
+    with psycopg.connect(pg_url) as holder:  # (opened before the limits: they bind sessions opened after)
+        holder.execute("SELECT 1 FROM subscribers WHERE email = 'user01@example.org' FOR UPDATE")
+        pg_server.admin(f"ALTER DATABASE {name} SET statement_timeout = '1ms'")
+        pg_server.admin(f"ALTER DATABASE {name} SET lock_timeout = '1ms'")
+        proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+        try:
+            waited = False
+            while proc.poll() is None and not waited:  # the record of user01's digest waits for the row
+                waited = bool(holder.execute("SELECT 1 FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'")
+                              .fetchall())
+            holder.commit()
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    pg_server.admin(f"ALTER DATABASE {name} RESET ALL")
+    assert proc.returncode == 0 and waited, out + err
+    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", out + err
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+    assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == "sent 0, empty 3, failed 0, not due 0"
+
+
+def test_a_pooler_sharing_server_sessions_is_refused_before_anything_is_sent(tmp_path, cli, pg_server, pg_url):
+    """Through PgBouncer in transaction mode a worker's session lock (which
+    says it lives) stayed on a server connection other clients then used, so
+    another worker could find it its own and take a live worker's claims;
+    and a send stopped on 'prepared statement "_pg3_0" already exists' with
+    digests delivered and unrecorded (sent again by the next run).  It is
+    refused at once, naming the pool mode to use; session mode works."""
+    from pg_server import Bouncer
+
+    try:
+        shared, kept = Bouncer(pg_server, "transaction"), Bouncer(pg_server, "session")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    try:
+        setup(tmp_path, "  transport: outbox", subscribers=many(3), extra=f"state: {shared.url(pg_url)}")
+        r = cli("send", "--now", NOW)
+        assert r.code == 2 and r.err.strip() == (
+            f"{shared.url(pg_url)}: the connection goes through a pooler in transaction or statement mode "
+            "(PgBouncer's pool_mode = transaction), which shares one server session among its clients: a worker's "
+            "claims are held by its session; connect directly, or through a pooler in session mode (pool_mode = "
+            "session); nothing was sent"
+        ), r.err
+        assert query(pg_url, "SELECT to_regclass('digests')") == [(None,)] and not list((tmp_path / "outbox").glob("*"))
+        setup(tmp_path, "  transport: outbox", subscribers=many(3), extra=f"state: {kept.url(pg_url)}")
+        r = cli("send", "--now", NOW)
+        assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0", r.out + r.err
+    finally:
+        shared.stop()
+        kept.stop()
 
 
 def test_a_retry_time_is_shown_rounded_up_to_the_minute():

@@ -37,12 +37,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import Problem, StateError, counted
 from ..models import Paper, normalize_title
+from ..retrying import waiting
 
 #: URL schemes that select PostgreSQL.
 DATABASE_SCHEMES = ("postgresql", "postgres")
@@ -365,6 +366,22 @@ class State(ABC):
         a worker that went on delivering them would send them twice."""
         return None
 
+    def sent_by_live_workers(self) -> frozenset[str]:
+        """The subscribers (as :func:`key` writes them) whose digest a worker
+        that lives is delivering right now, a ``run`` on another host say:
+        until it is done, a run waking for them would only find them another
+        worker's (reading every source again at every tick).  SQLite: none
+        (a send holds the file's lock, which ``run`` waits for)."""
+        return frozenset()
+
+    def clock(self) -> datetime | None:
+        """The time every worker on this state goes by, or None where it is
+        this machine's own.  A SQLite file serves one machine; workers on
+        several machines disagree by however far their clocks are apart, and
+        one ten minutes ahead sent a 08:00 digest at 07:50 (and recorded it
+        sent at 08:10): PostgreSQL's clock is the one they share."""
+        return None
+
     def ready_for_threads(self) -> None:
         """Make sure delivery threads will be able to record what they deliver,
         before anything is claimed; StateError when they could not (then
@@ -547,6 +564,28 @@ def open_state(target: str | os.PathLike, *, readonly: bool = False,
     from .sqlite import SQLiteState
 
     return SQLiteState.open(Path(target), readonly=readonly, stop=stop)
+
+
+#: A machine clock this far from the state's (see :meth:`State.clock`) is said.
+CLOCK_APART_SAID = timedelta(minutes=1)
+
+
+def shared_now(state: State, machine: datetime, warn: Callable[[str], object] | None = None) -> datetime:
+    """The time a run on ``state`` goes by, ``machine`` being this machine's
+    clock (read a moment ago): the state's clock where it has one (see
+    :meth:`State.clock`), else ``machine``.  ``warn`` is told when the two
+    are more than :data:`CLOCK_APART_SAID` apart (NTP not running)."""
+    shared = state.clock()
+    if shared is None:
+        return machine
+    apart = (datetime.now(UTC) - shared).total_seconds()
+    if warn is not None and abs(apart) > CLOCK_APART_SAID.total_seconds():
+        warn(
+            f"this machine's clock is {waiting(abs(apart))} {'ahead of' if apart > 0 else 'behind'} the clock of "
+            f"{state.name}; due times, Date headers and the state's records follow the database's clock, which "
+            "every worker shares (set this machine's clock right, e.g. with NTP)"
+        )
+    return shared
 
 
 @dataclass(frozen=True)

@@ -517,8 +517,7 @@ class PostgresState(State):
             if readonly:
                 with state._errors():
                     state.session.execute("SET default_transaction_read_only = on")
-            state._check_version()
-            if not readonly:
+            else:  # (a shared session is refused before a migration takes the schema's lock on it)
                 with state._errors():
                     # The server, too, must notice a worker whose host vanished
                     # (its own keepalive default is hours): then the session,
@@ -526,14 +525,48 @@ class PostgresState(State):
                     for setting, value in SERVER_KEEPALIVES.items():
                         state.session.execute(f"SET {setting} = {value}")
                     _stay_open(state.session, SESSION_IDLE_LIMIT)
-                    state.session.execute("SELECT pg_advisory_lock(%s)", (state.worker,))
-                    state._backend = state.session.info.backend_pid
+                    # (the server's process id: a pooler's client connection reports one of its own)
+                    state._backend = state.session.execute(
+                        "SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock(%s)) AS locked", (state.worker,)
+                    ).fetchone()[0]  # type: ignore[index]
+                state._refuse_a_shared_session()
+            state._check_version()
+            if not readonly:
+                with state._errors():
                     state.started = state._join_round()
                     state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4, state._fell_silent)
         except BaseException:
             state.close()
             raise
         return state
+
+    def _refuse_a_shared_session(self) -> None:
+        """A pooler in transaction or statement mode between worker and server
+        (PgBouncer's ``pool_mode = transaction``) hands each transaction the
+        server connection that is free: the session lock saying this worker
+        lives stayed on one that other clients then used, where any worker
+        found it its own and took the live worker's claims; and psycopg's
+        prepared statements met on the wrong connection (``prepared statement
+        "_pg3_0" already exists``) once some digests had gone out, unrecorded.
+        A second connection of this worker's is handed the same server
+        connection (a pooler gives the next client the one just let go) and
+        finds the lock its own there: refused before anything is read or
+        claimed.  A second connection the server refuses is left for
+        :meth:`ready_for_threads` to name."""
+        try:
+            probe = _Connection.connect(**self.params, autocommit=True)
+        except psycopg.Error:
+            return
+        with probe, self._errors():
+            shared = probe.execute("SELECT pg_try_advisory_lock(%s)", (self.worker,)).fetchone()[0]  # type: ignore[index]
+            if shared:
+                probe.execute("SELECT pg_advisory_unlock(%s)", (self.worker,))
+        if shared:
+            raise StateError(Problem(
+                "the connection goes through a pooler in transaction or statement mode (PgBouncer's pool_mode = "
+                "transaction), which shares one server session among its clients: a worker's claims are held by "
+                "its session; connect directly, or through a pooler in session mode (pool_mode = session); nothing "
+                "was sent", self.name))
 
     def _join_round(self) -> datetime | None:
         """Register this worker; the start of the round it joins.
@@ -803,6 +836,25 @@ class PostgresState(State):
             f"the PostgreSQL session ended ({self._lost or 'connection closed'}): this worker's claimed "
             "digests are any worker's to send now, so it sends no more of them"
         )
+
+    def sent_by_live_workers(self) -> frozenset[str]:
+        """See :meth:`State.sent_by_live_workers`: ``sending`` by a worker
+        whose session lock is held (one read of the server's lock table)."""
+        if self._empty:
+            return frozenset()
+        with self._con() as con:
+            rows = con.execute(
+                "SELECT subscriber FROM digests WHERE status = 'sending' AND worker IN (SELECT (classid::bigint << 32) "
+                "| objid::bigint FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted)"
+            ).fetchall()
+        return frozenset(subscriber for (subscriber,) in rows)
+
+    def clock(self) -> datetime:
+        """See :meth:`State.clock`: the server's."""
+        with self._con() as con:
+            row = con.execute("SELECT clock_timestamp()").fetchone()
+        assert row is not None
+        return cast(datetime, row[0]).astimezone(UTC)
 
     def recover(self) -> list[tuple[int, str, str, str | None]]:
         self._write()
@@ -1209,12 +1261,23 @@ def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
     ``limit`` (seconds): the worker's own limit instead, for the session a
     :class:`_Heartbeat` keeps busy (see :data:`SESSION_IDLE_LIMIT`); it
     holds inside a transaction too (a planner whose client vanished
-    mid-claim held its subscribers' rows as well)."""
-    ms = round(limit * 1000)
-    if con.info.server_version >= 140000:
-        con.execute(f"SET idle_session_timeout = {ms}")
-    if ms:
-        con.execute(f"SET idle_in_transaction_session_timeout = {ms}")
+    mid-claim held its subscribers' rows as well).
+
+    The limits a database may set on statements (``statement_timeout``,
+    ``lock_timeout``, and PostgreSQL 17's ``transaction_timeout``) give way
+    to the worker's own, :data:`ANSWER_WITHIN`: a short one, meant for
+    runaway queries, cancelled a delivered digest's record (sent again by the
+    next run) or a first send's insert of its subscribers waiting on another
+    worker's (the worker stopped, exit 2)."""
+    ms, version = round(limit * 1000), con.info.server_version
+    settings = {
+        "idle_session_timeout": ms if version >= 140000 else None,
+        "idle_in_transaction_session_timeout": ms or None,
+        "statement_timeout": round(ANSWER_WITHIN * 1000),
+        "lock_timeout": 0,  # (bounded by statement_timeout)
+        "transaction_timeout": 0 if version >= 170000 else None,
+    }
+    con.execute("; ".join(f"SET {name} = {value}" for name, value in settings.items() if value is not None))
 
 
 class _Heartbeat:
