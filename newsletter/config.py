@@ -2169,6 +2169,73 @@ _FORMAT_TYPES = {
 }
 
 
+#: A source's settings to show where one was written as a word, an address or a
+#: path alone (or under a key named after its type), by the type it reads as.
+_SOURCE_EXAMPLES = {
+    "arxiv": "{type: arxiv, categories: [cs.LG]}",
+    "hf-daily": "{type: hf-daily}",
+    "feed": "{type: feed, url: https://...}",
+    "hf-papers-text": "{type: hf-papers-text, path: papers/}",
+}
+
+
+def _source_for_url(url: str) -> str:
+    """The source entry that reads ``url``: arXiv's pages and feeds are
+    `arxiv` by their categories, Hugging Face's papers `hf-daily`, any other
+    address a feed."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.")
+    if host.endswith("arxiv.org"):
+        codes = [_CATEGORIES[w.casefold()] for w in re.split(r"[/+,\s]+", unquote(parts.path))
+                 if w.casefold() in _CATEGORIES]
+        rss = ", feed: rss" if host.startswith("rss.") or parts.path.rstrip("/").endswith("/new") else ""
+        return f"{{type: arxiv{rss}, categories: [{', '.join(codes) or 'cs.LG'}]}}"
+    if host.endswith("huggingface.co"):
+        return _SOURCE_EXAMPLES["hf-daily"]
+    return f"{{type: feed, url: {url}}}"
+
+
+def _source_for_text(text: str) -> str:
+    """The source entry meant by ``text`` written where a source's settings go:
+    a type's name, an address, an arXiv category or a saved file's path."""
+    word = text.strip()
+    folded = word.casefold().replace("_", "-").replace(" ", "-")
+    if folded in _SOURCE_EXAMPLES:
+        return _SOURCE_EXAMPLES[folded]
+    if folded in _FORMAT_TYPES:
+        return _SOURCE_EXAMPLES["hf-daily" if "hugging" in _FORMAT_TYPES[folded].split(":")[0].casefold()
+                                else "feed"]
+    if _HTTP_URL.match(word):
+        return _source_for_url(word)
+    codes = [c for c in re.split(r"[,;\s]+", word) if c]
+    if codes and all("." in c and c.casefold() in _CATEGORIES for c in codes):
+        return f"{{type: arxiv, categories: [{', '.join(_CATEGORIES[c.casefold()] for c in codes)}]}}"
+    kind = {".json": "hf-daily", ".xml": "feed", ".rss": "feed", ".atom": "feed"}.get(
+        os.path.splitext(word)[1].casefold(), "hf-papers-text")
+    return f"{{type: {kind}, path: {json.dumps(word, ensure_ascii=False) if ': ' in word else word}}}"
+
+
+def _source_without_type(value: Any) -> str:
+    """What to write for a source given without its `type:`: a key named after
+    a type (`- feed: https://...`, `- arxiv: cs.LG`) is that type with its
+    value where the type reads it; a url: or path: alone says which type."""
+    if not isinstance(value, dict):
+        return ""
+    for key, given in value.items():
+        kind = str(key).casefold().replace("_", "-")
+        if kind in _SOURCE_EXAMPLES and isinstance(given, str) and given.strip():
+            meant = _source_for_text(given)
+            if not meant.startswith(("{type: arxiv, categories", "{type: arxiv, feed")):
+                meant = meant if _HTTP_URL.match(given.strip()) else f"{{type: {kind}, path: {given.strip()}}}"
+            return f": write {meant}"
+    if isinstance(url := value.get("url"), str) and _HTTP_URL.match(url.strip()):
+        meant = _source_for_url(url.strip())
+        return ": add `type: feed`" if meant.startswith("{type: feed") else f": write {meant}"
+    if isinstance(path := value.get("path"), str) and path.strip():
+        return f": add `type: {_source_for_text(path).split(',')[0].removeprefix('{type: ')}`"
+    return ""
+
+
 #: delivery: keys as mail providers' help pages name them (Outlook's "Server name",
 #: "Encryption method"; Gmail's "Requires SSL"; an app's "Login"): the key they
 #: mean.  difflib finds none of them ('server' is not close to 'host').
@@ -2390,11 +2457,15 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         )
     elif kind == "union_tag_not_found":
         path = path + ("type",)
-        message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"
+        message = f"required key is missing{_source_without_type(value) or '; valid types: ' + ', '.join(SOURCE_MODELS)}"
     elif kind == "too_short" and not value:
         # pydantic says "list should have at least 1 item after validation, not 0"
         what = {"sources": "source", "topics": "topic"}.get(str(path[-1]), "entry")
         message = f"is empty; give at least one {what}"
+    elif kind == "list_type" and isinstance(value, str) and path == ("sources",):
+        # `sources: https://...`: bracketed as the next branch says, it was 'expected a mapping' at once
+        written = ", ".join(_source_for_text(x) for x in value.split(",") if x.strip())
+        message = f"expected a list of sources, got the text {value!r}: each source is its settings, [{written}]"
     elif kind == "list_type" and isinstance(value, str):
         # `topics: diff`, `any: SGD, Adam*`: a list as a newcomer writes it
         items = [x.strip() for x in value.split(",") if x.strip()]
@@ -2430,6 +2501,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
                         "it follows are required)")
         if path == ("topics",) and isinstance(value, list):
             message += _topics_as_list(value)
+        if len(path) == 2 and path[0] == "sources" and isinstance(value, str) and value.strip():
+            # `- https://...`, `- arxiv`, `- papers/*.txt`: a source as one word, an address or a path
+            message += f": a source is its settings, its type first: write {_source_for_text(value)}"
         if path == ("delivery",) and isinstance(value, str) and value.strip().casefold() in ("smtp", "outbox"):
             # `delivery: smtp`, as the contract's words "delivery: picks the transport" read
             message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"

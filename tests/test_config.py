@@ -451,7 +451,8 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nsubscribers:\n",
          "config.yaml:3: subscribers: expected a valid list, got nothing (an empty section?)"),
         ("sources: [hf-papers-text]\ntopics: {t: {any: [x]}}\n",
-         "config.yaml:1: sources[0]: expected a mapping, got 'hf-papers-text'"),
+         "config.yaml:1: sources[0]: expected a mapping, got 'hf-papers-text': a source is its settings, its type "
+         "first: write {type: hf-papers-text, path: papers/}"),
         # A final line break passed the address check (the regex's $) and failed
         # that subscriber's digest at every send instead.
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
@@ -1848,6 +1849,53 @@ def test_several_addresses_in_one_say_so(workdir, cli):
     write_config(workdir, BASIC_CONFIG)
     r = cli("test-email", "--to", "a@uni.edu, b@uni.edu")
     assert r.code == 2 and r.err.strip() == "--to: 'a@uni.edu, b@uni.edu' is several addresses: give one address at a time"
+
+
+@pytest.mark.parametrize(("written", "said"), [
+    # an address alone, as a reader lists its feeds: the hint read 'expected a mapping' and stopped
+    ("sources:\n  - https://arxiv.org/list/cs.LG/new\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'https://arxiv.org/list/cs.LG/new': a source is its "
+     "settings, its type first: write {type: arxiv, feed: rss, categories: [cs.LG]}"),
+    ("sources:\n  - https://huggingface.co/papers\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'https://huggingface.co/papers': a source is its settings, "
+     "its type first: write {type: hf-daily}"),
+    ("sources:\n  - https://blog.example.org/feed.xml\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'https://blog.example.org/feed.xml': a source is its "
+     "settings, its type first: write {type: feed, url: https://blog.example.org/feed.xml}"),
+    ("sources:\n  - arxiv\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'arxiv': a source is its settings, its type first: write "
+     "{type: arxiv, categories: [cs.LG]}"),
+    ("sources:\n  - papers/hf.json\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'papers/hf.json': a source is its settings, its type "
+     "first: write {type: hf-daily, path: papers/hf.json}"),
+    # one address for the whole section: the brackets the hint said to add led to the error above
+    ("sources: https://rss.arxiv.org/rss/cs.LG+stat.ML\n",
+     "config.yaml:1: sources: expected a list of sources, got the text 'https://rss.arxiv.org/rss/cs.LG+stat.ML': "
+     "each source is its settings, [{type: arxiv, feed: rss, categories: [cs.LG, stat.ML]}]"),
+    # the type written as the key: 'type: required key is missing; valid types: ...'
+    ("sources:\n  - feed: https://blog.example.org/feed.xml\n",
+     "config.yaml:2: sources[0].type: required key is missing: write {type: feed, url: https://blog.example.org/feed.xml}"),
+    ("sources:\n  - arxiv: cs.LG, stat.ML\n",
+     "config.yaml:2: sources[0].type: required key is missing: write {type: arxiv, categories: [cs.LG, stat.ML]}"),
+    ("sources:\n  - hf-papers-text: papers/\n",
+     "config.yaml:2: sources[0].type: required key is missing: write {type: hf-papers-text, path: papers/}"),
+    ("sources:\n  - url: https://blog.example.org/feed.xml\n    name: blog\n",
+     "config.yaml:2: sources[0].type: required key is missing: add `type: feed`"),
+])
+def test_a_source_written_as_an_address_or_a_word_says_the_entry_to_write(workdir, cli, written, said):
+    """A newcomer lists sources as a reader lists feeds (an address a line) or names
+    the type as the key; each said only 'expected a mapping' or 'type: required key
+    is missing', and `sources: URL` was told to add brackets, which gave the first."""
+    rest = "topics:" + textwrap.dedent(BASIC_CONFIG).split("topics:", 1)[1]
+    text = written + rest
+    write_config(workdir, text)
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip().replace(str(workdir / "config.yaml"), "config.yaml") == said
+    suggested = re.search(r"(\{type: .*\})", said)
+    if suggested and "..." not in suggested[1] and "path:" not in suggested[1]:
+        # what it says to write is a source that validates
+        write_config(workdir, f"sources:\n  - {suggested[1]}\n" + rest)
+        assert cli("validate").code == 0
 
 
 def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
