@@ -331,7 +331,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         _paper_standing(pipeline.paper_standing(config, found, paper, subscriber, exclude, warn, left), config, as_json)
         return
     # the next digest as send builds it: papers owed after a failed delivery come first
-    report = pipeline.match_report(config, found, subscriber, warn=warned, left=left, next_digest=not show_all)
+    report = pipeline.match_report(config, found, subscriber, exclude, warned, left, next_digest=not show_all)
     for problem in (*report.advice, *report.unmatched):
         warned(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}
@@ -346,6 +346,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                         "papers": [m.to_json() for m in matches],
                         "unsubscribed": gone.isoformat() if gone else None,
                         "sent_before": report.sent_before.get(sub.email, 0),
+                        "taken": report.capped.get(sub.email, len(matches)),
                     }
                     for sub, matches, gone in results
                 ],
@@ -371,7 +372,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         before = report.sent_before.get(sub.email)
         gone_out = (f" (the {counted(before, 'paper')} its topics take now went out before; `match --all` "
                     "shows them)") if before else ""
-        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}")
+        capped = report.capped.get(sub.email)
+        cut = (f" (the best of the {capped:,} its topics take now: max_papers: {sub.max_papers})"
+               if capped else "")
+        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")

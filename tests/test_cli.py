@@ -169,6 +169,29 @@ def test_match_text_shows_why(workdir, cli):
     assert "diffusion model* (title)" in r.out
 
 
+def test_match_says_of_how_many_papers_a_digest_cut_at_max_papers_holds_the_best(workdir, cli):
+    """Two readers of one topic, max_papers 3 and 8: each list read '3 papers' as
+    if that were all the topic took today, and nothing said max_papers cut it."""
+    text = BASIC_CONFIG.split("subscribers:")[0] + (
+        "subscribers:\n  - email: ada@example.org\n    topics: [diffusion]\n    max_papers: 3\n"
+        "  - email: bob@example.org\n    topics: [diffusion]\n    max_papers: 8\n"
+        "  - email: cy@example.org\n    topics: [diffusion]\n    max_papers: 1000\n")
+    write_config(workdir, text)
+    r = cli("match", "--json")
+    taken = {s["email"]: (len(s["papers"]), s["taken"]) for s in json.loads(r.out)["subscribers"]}
+    whole = taken["cy@example.org"][0]
+    assert whole > 8 and taken == {"ada@example.org": (3, whole), "bob@example.org": (8, whole),
+                                   "cy@example.org": (whole, whole)}
+    heads = [line for line in cli("match").out.splitlines() if "@example.org" in line]
+    assert heads == [f"ada@example.org: 3 papers (the best of the {whole} its topics take now: max_papers: 3)",
+                     f"bob@example.org: 8 papers (the best of the {whole} its topics take now: max_papers: 8)",
+                     f"cy@example.org: {whole} papers"]
+    assert cli("send").code == 0  # the next digest counts only the papers not sent yet
+    heads = [line for line in cli("match").out.splitlines() if "@example.org" in line]
+    assert heads[:2] == [f"ada@example.org: 3 papers (the best of the {whole - 3} its topics take now: max_papers: 3)",
+                         f"bob@example.org: 8 papers (the best of the {whole - 8} its topics take now: max_papers: 8)"]
+
+
 def test_match_text_shows_the_rule_terms_of_a_ranked_topic_too(workdir, cli):
     """A topic with rules and `about`: `match` gives the reason in words and
     the terms its rules matched (the terms were left out: no way to tune the
