@@ -2382,7 +2382,8 @@ def _missing_example(path: tuple, data: Any) -> str:
     if len(path) != 3 or path[0] != "subscribers":
         return ""
     if path[2] == "topics":
-        keys = list(t) if isinstance(t := data.get("topics"), dict) else []
+        settings, key = _settings_without_topic(data)  # `topics:` then `about: ...`: no topic is called 'about'
+        keys = ([k for k in t if k not in settings] or [key]) if isinstance(t := data.get("topics"), dict) else []
         if not keys:
             return ""
         more = ", ..." if len(keys) > 3 else ""
@@ -2501,6 +2502,8 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
                         "it follows are required)")
         if path == ("topics",) and isinstance(value, list):
             message += _topics_as_list(value)
+        if len(path) == 2 and path[0] == "topics" and path[1] in Topic.model_fields and not isinstance(value, dict):
+            message = _setting_as_topic(str(path[1]), data)
         if len(path) == 2 and path[0] == "sources" and isinstance(value, str) and value.strip():
             # `- https://...`, `- arxiv`, `- papers/*.txt`: a source as one word, an address or a path
             message += f": a source is its settings, its type first: write {_source_for_text(value)}"
@@ -2560,6 +2563,40 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+def _settings_without_topic(data: Any) -> tuple[list[str], str]:
+    """The topic settings written straight under ``topics:`` without a topic's
+    key (``topics:`` then ``about: ...``), and the key to put over them: the
+    one topic the subscribers name that is not there, else ``mine``.  Each
+    setting read as a topic of its own ('topics.about: expected a mapping'),
+    and the subscriber's topic was told it was renamed to 'about'."""
+    topics = data.get("topics") if isinstance(data, dict) else None
+    if not isinstance(topics, dict):
+        return [], ""
+    settings = [str(k) for k, v in topics.items() if k in Topic.model_fields and not isinstance(v, dict)]
+    subscribers = data.get("subscribers") if isinstance(data.get("subscribers"), list) else []
+    named = {n for sub in subscribers if isinstance(sub, dict) and isinstance(sub.get("topics"), list)
+             for n in sub["topics"] if isinstance(n, str) and n not in topics}
+    key = next(iter(named)) if len(named) == 1 else "mine"
+    return settings, key
+
+
+def _setting_as_topic(name: str, data: dict) -> str:
+    """What to write for the topic setting ``name`` read as a topic: under the
+    topic above it when it was indented as one (a slip of indentation), else
+    under a topic's key, which the settings were written without."""
+    keys = list(data["topics"])
+    above = [k for k in keys[:keys.index(name)] if isinstance(data["topics"][k], dict)]
+    if above:
+        return (f"{name!r} is a topic's setting, indented as a topic: indent it under the topic above, "
+                f"`{above[-1]}:`, as deep as its other settings")
+    settings, key = _settings_without_topic(data)
+    if name != settings[0]:
+        return f"{name!r} is a topic's setting too, written here as a topic (see topics.{settings[0]})"
+    return (f"{name!r} is a topic's setting, written here as a topic: the settings ({', '.join(settings)}) go "
+            f"under the topic's key, indented under topics: (`  {key}:`, then `    {name}: ...`), and subscribers "
+            f"follow it by that key, topics: [{key}]")
 
 
 def _topics_as_list(items: list) -> str:
@@ -2733,12 +2770,15 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     # A topic renamed in `topics:` only: every subscriber still names the old
     # key (hundreds of lines on a mailing list), and the new key is the topic
     # nobody follows.  Each name's first few places, then one line for the rest.
-    orphans = [key for key in topics if key not in followed]
+    settings, key = _settings_without_topic(data)
+    orphans = [key for key in topics if key not in followed and key not in settings]
     for name, places in unknown.items():
-        hint = difflib.get_close_matches(name, list(topics), n=1)
+        hint = difflib.get_close_matches(name, [k for k in topics if k not in settings], n=1)
         said = f" (did you mean {hint[0]!r}?)" if hint else ""
         if not hint and len(orphans) == 1 and len(unknown) == 1:
             said = f" (renamed? {orphans[0]!r} is the topic no subscriber follows)"
+        if settings and not hint and name == key:
+            said = f" (its settings under topics: are not under `{key}:`, see there)"
         one_by_one = places if len(places) <= UNKNOWN_TOPIC_LINES + 1 else places[:UNKNOWN_TOPIC_LINES]
         for i, j in one_by_one:
             add(("subscribers", i, "topics", j),

@@ -1898,6 +1898,44 @@ def test_a_source_written_as_an_address_or_a_word_says_the_entry_to_write(workdi
         assert cli("validate").code == 0
 
 
+def test_topic_settings_without_a_topic_key_say_to_put_them_under_one(workdir, cli):
+    """`topics:` then `about: ...` straight under it (the key of the topic left
+    out): each setting was 'expected a mapping', and the subscriber's topic was
+    told it had been renamed to 'about', or to write topics: [about]."""
+    head = "sources:\n  - type: hf-papers-text\n    path: papers/\n"
+    write_config(workdir, head + "topics:\n  name: Diffusion\n  any: [diffusion]\n  like: [\"Reflected Diffusion Models\"]\n"
+                 + "subscribers:\n  - email: ada@example.org\n    topics: [diffusion]\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:5: topics.name: 'name' is a topic's setting, written here as a topic: the settings (name, any, "
+        "like) go under the topic's key, indented under topics: (`  diffusion:`, then `    name: ...`), and "
+        "subscribers follow it by that key, topics: [diffusion]",
+        "config.yaml:6: topics.any: 'any' is a topic's setting too, written here as a topic (see topics.name)",
+        "config.yaml:7: topics.like: 'like' is a topic's setting too, written here as a topic (see topics.name)",
+        "config.yaml:10: subscribers[0].topics[0]: unknown topic 'diffusion' (its settings under topics: are not "
+        "under `diffusion:`, see there); defined topics: name, any, like"]
+    write_config(workdir, head + "topics:\n  about: >-\n    Diffusion models\n    and score matching.\n"
+                 + "subscribers:\n  - email: ada@example.org\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:5: topics.about: 'about' is a topic's setting, written here as a topic: the settings (about) go "
+        "under the topic's key, indented under topics: (`  mine:`, then `    about: ...`), and subscribers follow it "
+        "by that key, topics: [mine]",
+        "config.yaml:9: subscribers[0].topics: required key is missing: write topics: [mine] (the topics it follows, "
+        "by their keys under topics:)"]
+    # a setting of a topic indented as deep as the topic's key: it goes under the topic above
+    write_config(workdir, head + "topics:\n  diffusion:\n    any: [diffusion]\n  none: [medical]\n"
+                 + "subscribers:\n  - email: ada@example.org\n    topics: [diffusion]\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:7: topics.none: 'none' is a topic's setting, indented as a topic: indent it under the topic "
+        "above, `diffusion:`, as deep as its other settings"]
+    # written as it says, it validates
+    write_config(workdir, head + "topics:\n  mine:\n    about: >-\n      Diffusion models\n      and score matching.\n"
+                 + "subscribers:\n  - email: ada@example.org\n    topics: [mine]\n")
+    assert cli("validate").code == 0
+
+
 def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
     """`subscribers: [- ada@uni.edu]` was 'expected a mapping, got 'ada@uni.edu''."""
     text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n  - ada@uni.edu\n"
