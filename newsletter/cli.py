@@ -35,9 +35,21 @@ from .scheduling import minute_up, shown_time
 log = logging.getLogger("newsletter")
 
 
+def _home_expanded(path: str) -> str:
+    """``path`` with a leading ``~`` as the home folder, unless a file or
+    folder of that name is there (see :func:`_config_file`)."""
+    return os.path.expanduser(path) if path.startswith("~") and not os.path.lexists(path) else path
+
+
 def _config_file(path: str) -> str:
     """``--config DIR`` means ``DIR/config.yaml``, as ``init DIR`` writes it (a
-    folder named like a YAML file is itself, and refused as not a file)."""
+    folder named like a YAML file is itself, and refused as not a file).
+
+    A leading ``~`` is the home folder, unless a file or folder of that name
+    is there: the shell expands none in ``--config=~/digest``, nor do
+    systemd's ``Environment=``, a crontab's variables or a quoted
+    ``NEWSLETTER_CONFIG="~/digest"``; each was 'config file not found'."""
+    path = _home_expanded(path)
     named_as_file = path.rstrip("/").lower().endswith((".yaml", ".yml"))
     return os.path.join(path, "config.yaml") if os.path.isdir(path) and not named_as_file else path
 
@@ -835,7 +847,8 @@ def init(state: _State, path: str | None, force: bool) -> None:
     """
     from .starter import starter_zone, write_starter
 
-    written = write_starter(path or state.config_path, force=force)
+    # `init '~/digest'` made a folder named '~' here, and its next steps' `--config ~/digest/...` another file
+    written = write_starter(_home_expanded(path) if path else state.config_path, force=force)
     click.echo(f"wrote {written}")
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
     # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's

@@ -192,6 +192,31 @@ def test_match_says_of_how_many_papers_a_digest_cut_at_max_papers_holds_the_best
                          f"bob@example.org: 8 papers (the best of the {whole - 8} its topics take now: max_papers: 8)"]
 
 
+def test_a_config_path_with_an_unexpanded_tilde_is_under_the_home_folder(workdir, cli):
+    """`--config=~/digest`, systemd's Environment=, a crontab's variable or a quoted
+    NEWSLETTER_CONFIG="~/digest" reach the command with the '~' as written: it
+    was 'config file not found', and `init '~/digest'` made a folder named '~' in
+    the current one while its next steps named `--config ~/digest/...`, which a
+    shell expands to another file."""
+    home = workdir / "home"
+    (home / "digest").mkdir(parents=True)
+    shutil.copytree(workdir / "papers", home / "digest" / "papers")
+    write_config(home / "digest", BASIC_CONFIG)
+    for args, env in ((["--config=~/digest", "validate"], {}), (["validate"], {"NEWSLETTER_CONFIG": "~/digest"}),
+                      (["validate", "--config", "~/digest/config.yaml"], {})):
+        r = cli(*args, env={"HOME": str(home), **env})
+        assert r.code == 0 and r.out.startswith(f"{home / 'digest' / 'config.yaml'}: OK: "), (args, r.err)
+    r = cli("init", "~/second", env={"HOME": str(home)})
+    assert r.code == 0 and (home / "second" / "config.yaml").is_file() and not (workdir / "~").exists()
+    assert f"--config {home / 'second' / 'config.yaml'} validate" in r.err + r.out
+    # a folder really named '~' here is still that folder
+    (workdir / "~").mkdir()
+    write_config(workdir / "~", BASIC_CONFIG)
+    shutil.copytree(workdir / "papers", workdir / "~" / "papers")
+    r = cli("--config", "~", "validate", env={"HOME": str(home)})
+    assert r.code == 0 and r.out.startswith("~/config.yaml: OK: "), r.err
+
+
 def test_match_text_shows_the_rule_terms_of_a_ranked_topic_too(workdir, cli):
     """A topic with rules and `about`: `match` gives the reason in words and
     the terms its rules matched (the terms were left out: no way to tune the
