@@ -41,6 +41,11 @@ def _home_expanded(path: str) -> str:
     return os.path.expanduser(path) if path.startswith("~") and not os.path.lexists(path) else path
 
 
+def _home_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A path option's leading ``~`` that no shell expanded (``--out=~/preview``)."""
+    return _home_expanded(value) if value else value
+
+
 def _config_file(path: str) -> str:
     """``--config DIR`` means ``DIR/config.yaml``, as ``init DIR`` writes it (a
     folder named like a YAML file is itself, and refused as not a file).
@@ -734,7 +739,8 @@ def _serve_options(serve: bool, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
-@click.option("--out", "out", type=click.Path(file_okay=False), help="Folder to write to [default: preview/ beside the config].")
+@click.option("--out", "out", type=click.Path(file_okay=False), callback=_home_option,
+              help="Folder to write to [default: preview/ beside the config].")
 @click.option("--serve", is_flag=True, help="Serve the folder on 127.0.0.1 and re-render on changes.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port)."
@@ -933,7 +939,7 @@ def state_group() -> None:
 @state_group.command("migrate")
 @click.option("--to", "to", required=True, metavar="URL", help="The PostgreSQL state: postgresql://user@host:port/db.")
 @click.option(
-    "--from", "source", metavar="PATH", type=click.Path(dir_okay=False),
+    "--from", "source", metavar="PATH", type=click.Path(dir_okay=False), callback=_home_option,
     help="The SQLite state [default: the config's state: file, else newsletter-state.sqlite3 beside it].",
 )
 @pass_state

@@ -209,6 +209,8 @@ def test_a_config_path_with_an_unexpanded_tilde_is_under_the_home_folder(workdir
     r = cli("init", "~/second", env={"HOME": str(home)})
     assert r.code == 0 and (home / "second" / "config.yaml").is_file() and not (workdir / "~").exists()
     assert f"--config {home / 'second' / 'config.yaml'} validate" in r.err + r.out
+    r = cli("--config=~/digest", "preview", "--out=~/preview", env={"HOME": str(home)})
+    assert r.code == 0 and (home / "preview" / "index.html").is_file() and not (workdir / "~").exists(), r.err
     # a folder really named '~' here is still that folder
     (workdir / "~").mkdir()
     write_config(workdir / "~", BASIC_CONFIG)
