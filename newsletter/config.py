@@ -1575,6 +1575,15 @@ def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
         return line, (f"the text of '{key}: {block['mark']}' goes on the lines below it, indented deeper than "
                       f"'{key}:' ({counted(deeper, 'space')} here)")
     here = _KEY_LINE.match(rows[above - 1])
+    first = rows[line - 1].split()[0] if rows[line - 1].split() else ""
+    if (here is not None and here["key"].strip() == "about" and (here["value"] or " ")[0] not in "'\"[{>|&*"
+            and _indent(rows[line - 1]) == len(here["lead"]) and first not in Topic.model_fields):
+        # `about: I want papers on diffusion` then `and on score matching.` under the a of about:
+        # (not `about Diffusion` after a line: a key's colon left out is said below)
+        key, deeper = here["key"].strip(), len(here["lead"]) + 2
+        return line, (f"the text of '{key}:' goes on here, which YAML reads as a new key: indent its lines deeper "
+                      f"than '{key}:' ({counted(deeper, 'space')} here), or write '{key}: >-' and the whole text on "
+                      "the lines below it")
     owner = _above(rows, above)
     if here is None or not here["value"] or " " not in here["key"].strip() or owner is None:
         return None

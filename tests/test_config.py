@@ -2181,6 +2181,19 @@ _ABOUT = "    name: Optimisation\n"
      "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text under "
      "'about:' holds ': ' ('Optimizers for deep learning: ...'), which YAML reads as a key: write 'about: >-' so "
      "the lines below it are read as text"),
+    # a sentence begun on about:'s line and going on under its 'a' (the hint said to put a ':' into the text)
+    ("    about: I want optimizers for deep learning\n    and learning rate schedules.\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text of 'about:' "
+     "goes on here, which YAML reads as a new key: indent its lines deeper than 'about:' (6 spaces here), or write "
+     "'about: >-' and the whole text on the lines below it"),
+    ("    about:\n    Optimizers for deep learning and learning rate schedules.\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text of 'about:' "
+     "goes on here, which YAML reads as a new key: indent its lines deeper than 'about:' (6 spaces here), or write "
+     "'about: >-' and the whole text on the lines below it"),
+    # a setting's colon left out on the line after about: is still that
+    ("    about: Optimizers for deep learning.\n    any SGD\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; a key and its value "
+     "need a ':' between them ('any: SGD')"),
     # a quote inside its own kind of quotes (no hint at all)
     ("    about: 'I'm after optimizers for deep learning'\n",
      "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value between "
