@@ -2476,6 +2476,11 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # `sources: https://...`: bracketed as the next branch says, it was 'expected a mapping' at once
         written = ", ".join(_source_for_text(x) for x in value.split(",") if x.strip())
         message = f"expected a list of sources, got the text {value!r}: each source is its settings, [{written}]"
+    elif kind == "list_type" and isinstance(value, str) and len(path) == 3 and path[::2] == ("subscribers", "topics") \
+            and value.strip().casefold() in _EVERY_TOPIC and isinstance(data.get("topics"), dict) \
+            and value.strip() not in data["topics"]:
+        # `topics: all`: bracketed as the next branch says, it was 'unknown topic 'all''
+        message = f"expected a list of topics, got the text {value!r}: {_every_topic(data)}"
     elif kind == "list_type" and isinstance(value, str):
         # `topics: diff`, `any: SGD, Adam*`: a list as a newcomer writes it
         items = [x.strip() for x in value.split(",") if x.strip()]
@@ -2589,6 +2594,18 @@ def _settings_without_topic(data: Any) -> tuple[list[str], str]:
              for n in sub["topics"] if isinstance(n, str) and n not in topics}
     key = next(iter(named)) if len(named) == 1 else "mine"
     return settings, key
+
+
+#: What people write for "every topic" in a subscriber's topics:.
+_EVERY_TOPIC = ("all", "*", "every", "everything", "all topics", "any")
+
+
+def _every_topic(data: dict) -> str:
+    """How a subscriber follows every topic: by listing their keys (no word
+    stands for all of them)."""
+    keys = [str(k) for k in data["topics"]]
+    listed = ", ".join(keys[:6]) + (", ..." if len(keys) > 6 else "")
+    return f"a subscriber follows every topic by listing their keys, topics: [{listed}]"
 
 
 def _setting_as_topic(name: str, data: dict) -> str:
@@ -2788,6 +2805,8 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             said = f" (renamed? {orphans[0]!r} is the topic no subscriber follows)"
         if settings and not hint and name == key:
             said = f" (its settings under topics: are not under `{key}:`, see there)"
+        if name.strip().casefold() in _EVERY_TOPIC and name not in topics:
+            said = f" ({_every_topic(data)})"
         one_by_one = places if len(places) <= UNKNOWN_TOPIC_LINES + 1 else places[:UNKNOWN_TOPIC_LINES]
         for i, j in one_by_one:
             add(("subscribers", i, "topics", j),

@@ -1936,6 +1936,21 @@ def test_topic_settings_without_a_topic_key_say_to_put_them_under_one(workdir, c
     assert cli("validate").code == 0
 
 
+@pytest.mark.parametrize(("written", "said"), [
+    # bracketed as the hint said ('write it in brackets, [all]'), it was 'unknown topic 'all''
+    ("topics: all", "config.yaml:16: subscribers[1].topics: expected a list of topics, got the text 'all': a "
+                    "subscriber follows every topic by listing their keys, topics: [diffusion, optim]"),
+    ("topics: [all]", "config.yaml:16: subscribers[1].topics[0]: unknown topic 'all' (a subscriber follows every "
+                      "topic by listing their keys, topics: [diffusion, optim]); defined topics: diffusion, optim"),
+    ('topics: ["*"]', "config.yaml:16: subscribers[1].topics[0]: unknown topic '*' (a subscriber follows every "
+                      "topic by listing their keys, topics: [diffusion, optim]); defined topics: diffusion, optim"),
+])
+def test_a_subscriber_of_all_topics_is_told_to_list_them(workdir, cli, written, said):
+    write_config(workdir, BASIC_CONFIG.replace("topics: [optim, diffusion]", written))
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [said]
+
+
 def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
     """`subscribers: [- ada@uni.edu]` was 'expected a mapping, got 'ada@uni.edu''."""
     text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n  - ada@uni.edu\n"
