@@ -2388,11 +2388,25 @@ def _missing_example(path: tuple, data: Any) -> str:
     """What to write for a subscriber's missing ``topics:`` (the keys defined
     under topics:) or ``email:``: "required key is missing" left a newcomer to
     find the form, and for topics which names go in it."""
+    at_top = [str(k) for k in data if k in Topic.model_fields] if isinstance(data, dict) else []
+    if path == ("topics",):
+        # `about: ...` at the top, for a digest of one interest; or no topic at all
+        if at_top:
+            return (f": the topic's settings at the top ({', '.join(at_top)}) go under a key of your choosing in "
+                    f"it (`topics:`, then `  mine:`, then `    {at_top[0]}: ...`), which subscribers follow, "
+                    "topics: [mine]")
+        return (": write at least one topic (`topics:`, then `  mine:`, then `    about: ` and the interest in a "
+                "sentence, or `    any: [terms]`); `newsletter init` writes a commented example")
+    if path == ("sources",):
+        return (": write at least one source (`sources:`, then `  - type: arxiv` and `    categories: [cs.LG]`, or "
+                "for saved files `  - type: hf-papers-text` and `    path: papers/`); `newsletter init` writes a "
+                "commented example")
     if len(path) != 3 or path[0] != "subscribers":
         return ""
     if path[2] == "topics":
         settings, key = _settings_without_topic(data)  # `topics:` then `about: ...`: no topic is called 'about'
         keys = ([k for k in t if k not in settings] or [key]) if isinstance(t := data.get("topics"), dict) else []
+        keys = keys or (["mine"] if at_top else [])
         if not keys:
             return ""
         more = ", ..." if len(keys) > 3 else ""

@@ -1951,6 +1951,31 @@ def test_a_subscriber_of_all_topics_is_told_to_list_them(workdir, cli, written, 
     assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [said]
 
 
+def test_a_missing_topics_or_sources_section_says_what_to_write(workdir, cli):
+    """A digest of one interest, written as `about:` at the top: 'topics: required
+    key is missing' and 'subscribers[0].topics: required key is missing' said
+    nothing of the form, nor did a config without sources:."""
+    write_config(workdir, "sources:\n  - type: hf-papers-text\n    path: papers/\n"
+                 "about: Diffusion models and score matching.\nsubscribers:\n  - email: ada@example.org\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:1: topics: required key is missing: the topic's settings at the top (about) go under a key of "
+        "your choosing in it (`topics:`, then `  mine:`, then `    about: ...`), which subscribers follow, topics: [mine]",
+        "config.yaml:4: about: unknown key 'about' at the top: it is a topic's setting (indent it under the topic's "
+        "name in topics:)",
+        "config.yaml:6: subscribers[0].topics: required key is missing: write topics: [mine] (the topics it follows, "
+        "by their keys under topics:)"]
+    write_config(workdir, "subscribers:\n  - email: ada@example.org\n    topics: [mine]\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:1: sources: required key is missing: write at least one source (`sources:`, then `  - type: "
+        "arxiv` and `    categories: [cs.LG]`, or for saved files `  - type: hf-papers-text` and `    path: papers/`); "
+        "`newsletter init` writes a commented example",
+        "config.yaml:1: topics: required key is missing: write at least one topic (`topics:`, then `  mine:`, then "
+        "`    about: ` and the interest in a sentence, or `    any: [terms]`); `newsletter init` writes a commented "
+        "example"]
+
+
 def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
     """`subscribers: [- ada@uni.edu]` was 'expected a mapping, got 'ada@uni.edu''."""
     text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n  - ada@uni.edu\n"
