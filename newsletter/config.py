@@ -2308,6 +2308,23 @@ def _delivery_word(key: str) -> str | None:
     return f"the setting is called {meant}: here" if meant else None
 
 
+#: Keys of a message written in the section beside theirs: the sender under
+#: delivery:, the readers under email: (as a mail client's account settings
+#: and a newsletter tool's "To:" place them).
+_MESSAGE_KEYS = {
+    ("delivery",): (("from", "sender", "from_address", "reply_to", "subject"),
+                    "it is a setting of the message, under email:, not of the transport"),
+    ("email",): (("to", "recipient", "recipients", "cc", "bcc", "send_to"),
+                 "the readers are the subscribers: each `- email: ADDRESS` with its topics: under subscribers:"),
+}
+
+
+def _message_key(where: tuple, key: str) -> str | None:
+    """Where a message's sender or readers go when written in the other section."""
+    keys, said = _MESSAGE_KEYS.get(where, ((), ""))
+    return said if key.strip().casefold().replace("-", "_") in keys else None
+
+
 def _other_level(where: tuple, key: str) -> str | None:
     """A subscriber's setting written in a topic (``max_papers``, ``schedule``)
     or a topic's in a subscriber (``min_score``, ``none``): named as such; it
@@ -2452,8 +2469,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         valid = _valid_keys(path[:-1], data)
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         home = _home_of(str(key)) if len(path) == 1 else None
-        word = (_delivery_word(str(key)) if path[:-1] == ("delivery",) else
-                _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
+        word = _message_key(path[:-1], str(key)) or (
+            _delivery_word(str(key)) if path[:-1] == ("delivery",) else
+            _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
         if len(path) == 1 and str(key) in _stray_topics(data):  # said at topics: (not indented under it)
             word = "a topic not indented under topics: (see there)"
         if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
@@ -2490,6 +2508,12 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # `sources: https://...`: bracketed as the next branch says, it was 'expected a mapping' at once
         written = ", ".join(_source_for_text(x) for x in value.split(",") if x.strip())
         message = f"expected a list of sources, got the text {value!r}: each source is its settings, [{written}]"
+    elif kind == "list_type" and isinstance(value, str) and path == ("subscribers",) and "@" in value:
+        # `subscribers: ada@uni.edu`: bracketed as the next branch says, each address was 'expected a mapping'
+        keys = list(t) if isinstance(data, dict) and isinstance(t := data.get("topics"), dict) else []
+        some = ", ".join(str(k) for k in keys[:3]) or "..."
+        written = ", ".join(f"{{email: {x.strip()}, topics: [{some}]}}" for x in value.split(",") if x.strip())
+        message = f"expected a list of subscribers, got the text {value!r}: each subscriber is its settings, [{written}]"
     elif kind == "list_type" and isinstance(value, str) and len(path) == 3 and path[::2] == ("subscribers", "topics") \
             and value.strip().casefold() in _EVERY_TOPIC and isinstance(data.get("topics"), dict) \
             and value.strip() not in data["topics"]:
@@ -2512,6 +2536,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         shown_first = f" {first}" if isinstance(first, (str, int, float)) and len(str(first)) < 60 else ""
         message = (f"expected a list, got a mapping: each {what} starts with '- ' (`- {key}:{shown_first}`), "
                    f"its other keys under it, indented as far as {key}:")
+        if what == "subscriber" and "@" in str(key) and isinstance(first, dict):
+            # `subscribers:` then `ada@uni.edu:` and its settings under it: the address as the key
+            message = (f"expected a list, got a mapping keyed by address: each subscriber starts with '- email: ' "
+                       f"(`- email: {key}`), its other keys under it, indented as far as email:")
     elif kind in ("dict_type", "model_type", "model_attributes_type") and path == ("topics",) and value is None and (
             strays := _stray_topics(data)):
         # `topics:` then each topic at the left edge: YAML read them as top-level keys
@@ -2535,6 +2563,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         if len(path) == 2 and path[0] == "sources" and isinstance(value, str) and value.strip():
             # `- https://...`, `- arxiv`, `- papers/*.txt`: a source as one word, an address or a path
             message += f": a source is its settings, its type first: write {_source_for_text(value)}"
+        if path == ("email",) and isinstance(value, str) and "@" in value:
+            # `email: me@uni.edu`, as "your own email" reads: the section holds the message's settings
+            message += (f": email: holds the digests' settings; the sender goes under it, `from: {value.strip()}` "
+                        "indented on a line under `email:`, and each reader's address under subscribers:")
         if path == ("delivery",) and isinstance(value, str) and value.strip().casefold() in ("smtp", "outbox"):
             # `delivery: smtp`, as the contract's words "delivery: picks the transport" read
             message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"

@@ -1976,6 +1976,35 @@ def test_a_missing_topics_or_sources_section_says_what_to_write(workdir, cli):
         "example"]
 
 
+@pytest.mark.parametrize(("written", "said"), [
+    # the address as the subscriber's key: the hint said to write `- ada@uni.edu:`, still no email:
+    ("subscribers:\n  ada@uni.edu:\n    topics: [diffusion]\n",
+     "config.yaml:11: subscribers: expected a list, got a mapping keyed by address: each subscriber starts with "
+     "'- email: ' (`- email: ada@uni.edu`), its other keys under it, indented as far as email:"),
+    # bracketed as the hint said, each address was then 'expected a mapping'
+    ("subscribers: ada@uni.edu, bob@uni.edu\n",
+     "config.yaml:11: subscribers: expected a list of subscribers, got the text 'ada@uni.edu, bob@uni.edu': each "
+     "subscriber is its settings, [{email: ada@uni.edu, topics: [diffusion, optim]}, {email: bob@uni.edu, topics: "
+     "[diffusion, optim]}]"),
+    # "your own email" written as the section's value, or the readers under it, or the sender under delivery:
+    ("email: ada@uni.edu\nsubscribers:\n  - email: ada@uni.edu\n    topics: [diffusion]\n",
+     "config.yaml:11: email: expected a mapping, got 'ada@uni.edu': email: holds the digests' settings; the sender "
+     "goes under it, `from: ada@uni.edu` indented on a line under `email:`, and each reader's address under "
+     "subscribers:"),
+    ("email:\n  to: ada@uni.edu\nsubscribers:\n  - email: ada@uni.edu\n    topics: [diffusion]\n",
+     "config.yaml:12: email.to: unknown key 'to': the readers are the subscribers: each `- email: ADDRESS` with its "
+     "topics: under subscribers:"),
+    ("delivery:\n  transport: outbox\n  from: digest@uni.edu\n"
+     "subscribers:\n  - email: ada@uni.edu\n    topics: [diffusion]\n",
+     "config.yaml:13: delivery.from: unknown key 'from': it is a setting of the message, under email:, not of the "
+     "transport"),
+])
+def test_addresses_written_where_a_newcomer_puts_them_say_where_they_go(workdir, cli, written, said):
+    write_config(workdir, textwrap.dedent(BASIC_CONFIG).split("subscribers:")[0] + written)
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [said]
+
+
 def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
     """`subscribers: [- ada@uni.edu]` was 'expected a mapping, got 'ada@uni.edu''."""
     text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n  - ada@uni.edu\n"
