@@ -1287,6 +1287,12 @@ def port_advice(config: Config) -> list[Problem]:
         return [config.problem(("delivery", "security"), (
             f"ssl (implicit TLS) on port {d.port}, whose servers speak plain SMTP and offer STARTTLS: set security: "
             "starttls (or port: 465 for ssl)"))]
+    if d.security == "none" and d.username and d.password_env and d.host and not _local_host(d.host):
+        # a server that offers AUTH on a plain connection took the password as it came, readable on the way
+        return [config.problem(("delivery", "security"), (
+            f"none with a login: the password for {d.username!r} goes to {d.host} unencrypted, readable by anyone "
+            "on the way; set security: starttls (port 587) or ssl (port 465), unless the server is on a network "
+            "you trust"))]
     return []
 
 

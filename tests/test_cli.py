@@ -1116,6 +1116,24 @@ def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypat
     assert "username" not in cli("validate").err
 
 
+def test_validate_warns_of_a_login_sent_unencrypted(workdir, cli, monkeypatch):
+    """`security: none` with a username and password to a server on the internet:
+    a server that offers AUTH on a plain connection took the password readable
+    on the way, and nothing said so (a relay on this machine is not warned of)."""
+    monkeypatch.setenv("DIGEST_TEST_PW", "s3cret-pw")
+    remote = SMTP_LOCAL.replace("127.0.0.1", "mail.uni.edu")
+    write_config(workdir, BASIC_CONFIG + "email:\n  from: \"Me <me@uni.edu>\"\n" + remote
+                 + "  username: me\n  password_env: DIGEST_TEST_PW\n")
+    r = cli("validate")
+    said = ("warning: config.yaml:24: delivery.security: none with a login: the password for 'me' goes to mail.uni.edu "
+            "unencrypted, readable by anyone on the way; set security: starttls (port 587) or ssl (port 465), unless "
+            "the server is on a network you trust")
+    assert r.code == 0 and said in r.err.splitlines() and "s3cret-pw" not in r.err, r.err
+    write_config(workdir, BASIC_CONFIG + "email:\n  from: \"Me <me@uni.edu>\"\n" + SMTP_LOCAL
+                 + "  username: me\n  password_env: DIGEST_TEST_PW\n")
+    assert "unencrypted" not in cli("validate").err
+
+
 def test_validate_warns_of_a_time_of_day_read_in_utc_on_a_machine_in_another_zone(workdir, cli):
     """'daily at 08:00' with no timezone: written in Berlin went out at 09:00
     (10:00 in summer) there, and nothing said the hour was UTC's."""
