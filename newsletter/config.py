@@ -2504,9 +2504,11 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # pydantic says "list should have at least 1 item after validation, not 0"
         what = {"sources": "source", "topics": "topic"}.get(str(path[-1]), "entry")
         message = f"is empty; give at least one {what}"
-    elif kind == "list_type" and isinstance(value, str) and path == ("sources",):
+    elif kind == "list_type" and isinstance(value, str) and path == ("sources",) and value.strip(" ,"):
         # `sources: https://...`: bracketed as the next branch says, it was 'expected a mapping' at once
-        written = ", ".join(_source_for_text(x) for x in value.split(",") if x.strip())
+        whole = _source_for_text(value)  # `sources: cs.LG, stat.ML`: one arXiv source of both
+        written = whole if whole.startswith("{type: arxiv, categories") else ", ".join(
+            _source_for_text(x) for x in value.split(",") if x.strip())
         message = f"expected a list of sources, got the text {value!r}: each source is its settings, [{written}]"
     elif kind == "list_type" and isinstance(value, str) and path == ("subscribers",) and "@" in value:
         # `subscribers: ada@uni.edu`: bracketed as the next branch says, each address was 'expected a mapping'

@@ -1872,6 +1872,9 @@ def test_several_addresses_in_one_say_so(workdir, cli):
     ("sources: https://rss.arxiv.org/rss/cs.LG+stat.ML\n",
      "config.yaml:1: sources: expected a list of sources, got the text 'https://rss.arxiv.org/rss/cs.LG+stat.ML': "
      "each source is its settings, [{type: arxiv, feed: rss, categories: [cs.LG, stat.ML]}]"),
+    ("sources: cs.LG, stat.ML\n",
+     "config.yaml:1: sources: expected a list of sources, got the text 'cs.LG, stat.ML': each source is its "
+     "settings, [{type: arxiv, categories: [cs.LG, stat.ML]}]"),
     # the type written as the key: 'type: required key is missing; valid types: ...'
     ("sources:\n  - feed: https://blog.example.org/feed.xml\n",
      "config.yaml:2: sources[0].type: required key is missing: write {type: feed, url: https://blog.example.org/feed.xml}"),
