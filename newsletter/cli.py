@@ -147,11 +147,49 @@ def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) 
         state.config_path = _config_file(value)
 
 
+#: Options a newcomer gives for "this subscriber" and "only try": click's guess
+#: goes by spelling ('--to': '--json', '--now'; '--email': '--help').
+_FOR_ONE = ("--to", "--email", "--user", "--recipient", "--address", "--for", "--sub", "--subscribers")
+_ONLY_TRY = ("--test", "--dryrun", "--dry", "--try", "--simulate", "--no-send")
+
+
+def _option_meant(command: click.Command, option: str) -> str | None:
+    """What to write for ``option``, which ``command`` does not have."""
+    has = {o for p in command.params for o in getattr(p, "opts", ())}
+    if option in _FOR_ONE and "--subscriber" in has:
+        also = (" `newsletter test-email --to ADDRESS` sends one digest to an address now"
+                if command.name == "send" and option == "--to" else "")
+        return f"Did you mean '--subscriber EMAIL' (only that subscriber's digest)?{also}"
+    if option in _ONLY_TRY and "--dry-run" in has:
+        return ("Did you mean '--dry-run' (who would get how many papers, nothing sent)? "
+                "`newsletter test-email --to ADDRESS` sends one digest now")
+    return None
+
+
 class _Command(click.Command):
     """A command that also takes ``--config PATH`` (or ``-c PATH``, as most
     tools spell it) after its name (``newsletter validate --config x.yaml``),
     as scripts often place it; it wins over the group's ``--config`` and
-    ``$NEWSLETTER_CONFIG``."""
+    ``$NEWSLETTER_CONFIG``.  An address given without ``--subscriber``, or an
+    option named as other tools do, says what to write."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click takes the list apart as it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            meant = _option_meant(self, exc.option_name)
+            if meant is None:
+                raise
+            raise click.UsageError(f"No such option '{exc.option_name}'. {meant}", ctx) from None
+        except click.UsageError as exc:
+            extra = [a for a in given if "@" in a and not a.startswith("-")]
+            has = {o for p in self.params for o in getattr(p, "opts", ())}
+            option = "--to" if "--to" in has else "--subscriber"  # test-email ADDRESS: where it goes
+            if "unexpected extra argument" not in str(exc) or not extra or option not in has:
+                raise
+            raise click.UsageError(f"Got unexpected extra argument ({extra[0]}): an address goes after "
+                                   f"{option}, `newsletter {self.name} {option} {extra[0]}`", ctx) from None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

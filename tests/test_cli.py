@@ -295,6 +295,31 @@ def test_a_command_named_by_another_word_says_which_is_meant(cli, word, said):
     assert r.err.splitlines()[-1] == f"Error: {said}", r.err
 
 
+@pytest.mark.parametrize("args, said", [
+    # click guessed by spelling: '--to' was offered '--json' and '--now', '--email' '--help'
+    (("send", "--to", "ada@example.org"),
+     "No such option '--to'. Did you mean '--subscriber EMAIL' (only that subscriber's digest)? `newsletter "
+     "test-email --to ADDRESS` sends one digest to an address now"),
+    (("preview", "--email", "ada@example.org"),
+     "No such option '--email'. Did you mean '--subscriber EMAIL' (only that subscriber's digest)?"),
+    (("send", "--test"),
+     "No such option '--test'. Did you mean '--dry-run' (who would get how many papers, nothing sent)? "
+     "`newsletter test-email --to ADDRESS` sends one digest now"),
+    # an address alone after the command was 'unexpected extra argument' and no more
+    (("match", "ada@example.org"),
+     "Got unexpected extra argument (ada@example.org): an address goes after --subscriber, `newsletter match "
+     "--subscriber ada@example.org`"),
+    (("test-email", "ada@example.org"),
+     "Got unexpected extra argument (ada@example.org): an address goes after --to, `newsletter test-email --to "
+     "ada@example.org`"),
+])
+def test_an_address_or_option_written_as_other_tools_do_says_what_to_write(workdir, cli, args, said):
+    write_config(workdir, BASIC_CONFIG)
+    r = cli(*args)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == f"Error: {said}", r.err
+
+
 def test_send_help_lists_the_now_the_readme_documents(cli):
     """README gives `send --now` for backfills; --help hid it."""
     out = " ".join(cli("send", "--help").out.split())
