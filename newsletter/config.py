@@ -574,7 +574,13 @@ class ArxivSource(_Source):
         if self.path:
             return self
         if self.feed == "api" and not (self.query or self.categories):
-            raise ValueError("an arxiv source needs 'query' and/or 'categories' (or 'path' to a saved response)")
+            if self.url and re.search(r"(?i)//(?:www\.)?arxiv\.org/list/", self.url):
+                # a listing page's address copied from the browser: the API was asked nothing by it
+                settings = _source_for_url(self.url).removeprefix("{type: arxiv, ").removesuffix("}")
+                raise ValueError(f"url: {self.url!r} is arXiv's listing page, not a search: leave url: out and "
+                                 f"write {settings}")
+            raise ValueError("an arxiv source needs 'query' and/or 'categories' (or 'path' to a saved response)"
+                             + (" (url: only replaces the API's address)" if self.url else ""))
         if self.feed == "rss" and not (self.categories or self.url):
             raise ValueError("an arxiv source with 'feed: rss' needs 'categories' (or 'url' or 'path')")
         if self.feed == "rss" and self.query:
@@ -2319,6 +2325,21 @@ _MESSAGE_KEYS = {
 }
 
 
+def _text_export_url(path: tuple, data: Any) -> str | None:
+    """What an hf-papers-text source's ``url:`` is to be: it reads a page
+    saved as text; Hugging Face's daily papers by address are hf-daily's."""
+    if len(path) != 3 or path[0] != "sources" or path[2] != "url":
+        return None
+    try:
+        source = data["sources"][path[1]]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(source, dict) or source.get("type") != "hf-papers-text":
+        return None
+    return ("hf-papers-text reads a papers page saved as text (path: the file); Hugging Face's daily papers "
+            "by address are `type: hf-daily`, with no url: needed")
+
+
 def _message_key(where: tuple, key: str) -> str | None:
     """Where a message's sender or readers go when written in the other section."""
     keys, said = _MESSAGE_KEYS.get(where, ((), ""))
@@ -2469,7 +2490,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         valid = _valid_keys(path[:-1], data)
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         home = _home_of(str(key)) if len(path) == 1 else None
-        word = _message_key(path[:-1], str(key)) or (
+        word = _message_key(path[:-1], str(key)) or _text_export_url(path, data) or (
             _delivery_word(str(key)) if path[:-1] == ("delivery",) else
             _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
         if len(path) == 1 and str(key) in _stray_topics(data):  # said at topics: (not indented under it)

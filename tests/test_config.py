@@ -1884,6 +1884,15 @@ def test_several_addresses_in_one_say_so(workdir, cli):
      "config.yaml:2: sources[0].type: required key is missing: write {type: hf-papers-text, path: papers/}"),
     ("sources:\n  - url: https://blog.example.org/feed.xml\n    name: blog\n",
      "config.yaml:2: sources[0].type: required key is missing: add `type: feed`"),
+    # a listing page's address as an arxiv source's url: 'needs query and/or categories' and no more
+    ("sources:\n  - type: arxiv\n    url: https://arxiv.org/list/cs.LG/new\n",
+     "config.yaml:2: sources[0]: url: 'https://arxiv.org/list/cs.LG/new' is arXiv's listing page, not a search: "
+     "leave url: out and write feed: rss, categories: [cs.LG]"),
+    # a web address given to the text export: 'unknown key 'url'; valid keys: name, required, type, path'
+    ("sources:\n  - type: hf-papers-text\n    url: https://huggingface.co/papers\n",
+     "config.yaml:2: sources[0].path: required key is missing\n"
+     "config.yaml:3: sources[0].url: unknown key 'url': hf-papers-text reads a papers page saved as text (path: the "
+     "file); Hugging Face's daily papers by address are `type: hf-daily`, with no url: needed"),
 ])
 def test_a_source_written_as_an_address_or_a_word_says_the_entry_to_write(workdir, cli, written, said):
     """A newcomer lists sources as a reader lists feeds (an address a line) or names
