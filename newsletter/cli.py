@@ -1020,7 +1020,8 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         if r.schedule is None:
             nxt = "due at every send"
         if r.retry_at and not r.due:
-            nxt += f"; a failed digest is retried from {fmt(r.retry_at)}"
+            nxt += (f"; a failed digest is retried from {fmt(r.retry_at)}, or now by `newsletter send --subscriber "
+                    f"{r.email}`")
         if r.held:
             nxt = (f"held: refused {r.failures} times ({r.last_error}); not retried until the address is fixed, "
                    f"or `newsletter send --subscriber {r.email}` tries it")

@@ -581,6 +581,8 @@ def test_a_send_naming_a_waiting_subscriber_tries_its_digest_now(tmp_path, cli, 
     assert ("; retried from 2024-05-06 09:05 UTC, or now by `newsletter send --subscriber ada@example.org`"
             in r.out), r.out
     assert "ada@example.org" not in smtp_server.mailbox.recipients()
+    assert ("a failed digest is retried from 2024-05-06 09:05 UTC, or now by `newsletter send --subscriber "
+            "ada@example.org`") in cli("schedule", "--now", at(1)).out
     r = cli("send", "--subscriber", "ada@example.org", "--now", at(1))
     assert r.code == 0 and "sent        ada@example.org: " in r.out, r.out + r.err
     assert smtp_server.mailbox.recipients().count("ada@example.org") == 1
