@@ -2669,6 +2669,14 @@ def _settings_without_topic(data: Any) -> tuple[list[str], str]:
 _EVERY_TOPIC = ("all", "*", "every", "everything", "all topics", "any")
 
 
+def _topic_by_name(topics: dict, written: str) -> str | None:
+    """The key of the topic whose ``name:`` is ``written`` (case and spaces aside)."""
+    folded = " ".join(written.split()).casefold()
+    keys = [k for k, t in topics.items() if isinstance(t, dict) and isinstance(t.get("name"), str)
+            and " ".join(t["name"].split()).casefold() == folded]
+    return str(keys[0]) if len(keys) == 1 else None
+
+
 def _every_topic(data: dict) -> str:
     """How a subscriber follows every topic: by listing their keys (no word
     stands for all of them)."""
@@ -2876,6 +2884,9 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             said = f" (its settings under topics: are not under `{key}:`, see there)"
         if name.strip().casefold() in _EVERY_TOPIC and name not in topics:
             said = f" ({_every_topic(data)})"
+        if (named := _topic_by_name(topics, name)) is not None:
+            # the heading the email shows, written for the key: 'renamed? ...' or nothing
+            said = f" (it is the name: of topic {named!r}; a subscriber follows a topic by its key, {named})"
         one_by_one = places if len(places) <= UNKNOWN_TOPIC_LINES + 1 else places[:UNKNOWN_TOPIC_LINES]
         for i, j in one_by_one:
             add(("subscribers", i, "topics", j),

@@ -2017,6 +2017,16 @@ def test_addresses_written_where_a_newcomer_puts_them_say_where_they_go(workdir,
     assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [said]
 
 
+def test_a_topic_followed_by_its_name_says_its_key(workdir, cli):
+    """`topics: [Optimisation]`, the heading the email shows: with another topic
+    unfollowed it read 'renamed? ...', else only the defined keys."""
+    write_config(workdir, BASIC_CONFIG.replace("topics: [optim, diffusion]", "topics: [Optimisation, diffusion]"))
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:16: subscribers[1].topics[0]: unknown topic 'Optimisation' (it is the name: of topic 'optim'; a "
+        "subscriber follows a topic by its key, optim); defined topics: diffusion, optim"]
+
+
 def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
     """`subscribers: [- ada@uni.edu]` was 'expected a mapping, got 'ada@uni.edu''."""
     text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n  - ada@uni.edu\n"
