@@ -36,9 +36,26 @@ from .scheduling import minute_up, shown_time
 log = logging.getLogger("newsletter")
 
 
+def _home_expanded(path: str) -> str:
+    """``path`` with a leading ``~`` as the home folder, unless a file or
+    folder of that name is there (see :func:`_config_file`)."""
+    return os.path.expanduser(path) if path.startswith("~") and not os.path.lexists(path) else path
+
+
+def _home_option(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A path option's leading ``~`` that no shell expanded (``--out=~/preview``)."""
+    return _home_expanded(value) if value else value
+
+
 def _config_file(path: str) -> str:
     """``--config DIR`` means ``DIR/config.yaml``, as ``init DIR`` writes it (a
-    folder named like a YAML file is itself, and refused as not a file)."""
+    folder named like a YAML file is itself, and refused as not a file).
+
+    A leading ``~`` is the home folder, unless a file or folder of that name
+    is there: the shell expands none in ``--config=~/digest``, nor do
+    systemd's ``Environment=``, a crontab's variables or a quoted
+    ``NEWSLETTER_CONFIG="~/digest"``; each was 'config file not found'."""
+    path = _home_expanded(path)
     named_as_file = path.rstrip("/").lower().endswith((".yaml", ".yml"))
     return os.path.join(path, "config.yaml") if os.path.isdir(path) and not named_as_file else path
 
@@ -131,11 +148,49 @@ def _set_config(ctx: click.Context, _param: click.Parameter, value: str | None) 
         state.config_path = _config_file(value)
 
 
+#: Options a newcomer gives for "this subscriber" and "only try": click's guess
+#: goes by spelling ('--to': '--json', '--now'; '--email': '--help').
+_FOR_ONE = ("--to", "--email", "--user", "--recipient", "--address", "--for", "--sub", "--subscribers")
+_ONLY_TRY = ("--test", "--dryrun", "--dry", "--try", "--simulate", "--no-send")
+
+
+def _option_meant(command: click.Command, option: str) -> str | None:
+    """What to write for ``option``, which ``command`` does not have."""
+    has = {o for p in command.params for o in getattr(p, "opts", ())}
+    if option in _FOR_ONE and "--subscriber" in has:
+        also = (" `newsletter test-email --to ADDRESS` sends one digest to an address now"
+                if command.name == "send" and option == "--to" else "")
+        return f"Did you mean '--subscriber EMAIL' (only that subscriber's digest)?{also}"
+    if option in _ONLY_TRY and "--dry-run" in has:
+        return ("Did you mean '--dry-run' (who would get how many papers, nothing sent)? "
+                "`newsletter test-email --to ADDRESS` sends one digest now")
+    return None
+
+
 class _Command(click.Command):
     """A command that also takes ``--config PATH`` (or ``-c PATH``, as most
     tools spell it) after its name (``newsletter validate --config x.yaml``),
     as scripts often place it; it wins over the group's ``--config`` and
-    ``$NEWSLETTER_CONFIG``."""
+    ``$NEWSLETTER_CONFIG``.  An address given without ``--subscriber``, or an
+    option named as other tools do, says what to write."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click takes the list apart as it parses
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            meant = _option_meant(self, exc.option_name)
+            if meant is None:
+                raise
+            raise click.UsageError(f"No such option '{exc.option_name}'. {meant}", ctx) from None
+        except click.UsageError as exc:
+            extra = [a for a in given if "@" in a and not a.startswith("-")]
+            has = {o for p in self.params for o in getattr(p, "opts", ())}
+            option = "--to" if "--to" in has else "--subscriber"  # test-email ADDRESS: where it goes
+            if "unexpected extra argument" not in str(exc) or not extra or option not in has:
+                raise
+            raise click.UsageError(f"Got unexpected extra argument ({extra[0]}): an address goes after "
+                                   f"{option}, `newsletter {self.name} {option} {extra[0]}`", ctx) from None
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -358,7 +413,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         _paper_standing(pipeline.paper_standing(config, found, paper, subscriber, exclude, warn, left), config, as_json)
         return
     # the next digest as send builds it: papers owed after a failed delivery come first
-    report = pipeline.match_report(config, found, subscriber, warn=warned, left=left, next_digest=not show_all)
+    report = pipeline.match_report(config, found, subscriber, exclude, warned, left, next_digest=not show_all)
     for problem in (*report.advice, *report.unmatched):
         warned(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}
@@ -373,6 +428,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                         "papers": [m.to_json() for m in matches],
                         "unsubscribed": gone.isoformat() if gone else None,
                         "sent_before": report.sent_before.get(sub.email, 0),
+                        "taken": report.capped.get(sub.email, len(matches)),
                     }
                     for sub, matches, gone in results
                 ],
@@ -398,7 +454,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         before = report.sent_before.get(sub.email)
         gone_out = (f" (the {counted(before, 'paper')} its topics take now went out before; `match --all` "
                     "shows them)") if before else ""
-        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}")
+        capped = report.capped.get(sub.email)
+        cut = (f" (the best of the {capped:,} its topics take now: max_papers: {sub.max_papers})"
+               if capped else "")
+        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")
@@ -747,7 +806,8 @@ def _serve_options(serve: bool, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--subscriber", metavar="EMAIL", callback=_one_subscriber, help="Only this subscriber.")
-@click.option("--out", "out", type=click.Path(file_okay=False), help="Folder to write to [default: preview/ beside the config].")
+@click.option("--out", "out", type=click.Path(file_okay=False), callback=_home_option,
+              help="Folder to write to [default: preview/ beside the config].")
 @click.option("--serve", is_flag=True, help="Serve the folder on 127.0.0.1 and re-render on changes.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port for --serve (0: any free port)."
@@ -860,7 +920,8 @@ def init(state: _State, path: str | None, force: bool) -> None:
     """
     from .starter import starter_zone, write_starter
 
-    written = write_starter(path or state.config_path, force=force)
+    # `init '~/digest'` made a folder named '~' here, and its next steps' `--config ~/digest/...` another file
+    written = write_starter(_home_expanded(path) if path else state.config_path, force=force)
     click.echo(f"wrote {written}")
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
     # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's
@@ -945,7 +1006,7 @@ def state_group() -> None:
 @state_group.command("migrate")
 @click.option("--to", "to", required=True, metavar="URL", help="The PostgreSQL state: postgresql://user@host:port/db.")
 @click.option(
-    "--from", "source", metavar="PATH", type=click.Path(dir_okay=False),
+    "--from", "source", metavar="PATH", type=click.Path(dir_okay=False), callback=_home_option,
     help="The SQLite state [default: the config's state: file, else newsletter-state.sqlite3 beside it].",
 )
 @pass_state
@@ -988,7 +1049,8 @@ def schedule_cmd(state: _State, subscriber: str | None, as_json: bool, now: date
         if r.schedule is None:
             nxt = "due at every send"
         if r.retry_at and not r.due:
-            nxt += f"; a failed digest is retried from {fmt(r.retry_at)}"
+            nxt += (f"; a failed digest is retried from {fmt(r.retry_at)}, or now by `newsletter send --subscriber "
+                    f"{r.email}`")
         if r.held:
             nxt = (f"held: refused {r.failures} times ({r.last_error}); not retried until the address is fixed, "
                    f"or `newsletter send --subscriber {r.email}` tries it")

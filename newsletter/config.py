@@ -574,7 +574,13 @@ class ArxivSource(_Source):
         if self.path:
             return self
         if self.feed == "api" and not (self.query or self.categories):
-            raise ValueError("an arxiv source needs 'query' and/or 'categories' (or 'path' to a saved response)")
+            if self.url and re.search(r"(?i)//(?:www\.)?arxiv\.org/list/", self.url):
+                # a listing page's address copied from the browser: the API was asked nothing by it
+                settings = _source_for_url(self.url).removeprefix("{type: arxiv, ").removesuffix("}")
+                raise ValueError(f"url: {self.url!r} is arXiv's listing page, not a search: leave url: out and "
+                                 f"write {settings}")
+            raise ValueError("an arxiv source needs 'query' and/or 'categories' (or 'path' to a saved response)"
+                             + (" (url: only replaces the API's address)" if self.url else ""))
         if self.feed == "rss" and not (self.categories or self.url):
             raise ValueError("an arxiv source with 'feed: rss' needs 'categories' (or 'url' or 'path')")
         if self.feed == "rss" and self.query:
@@ -1577,6 +1583,15 @@ def _text_read_as_keys(rows: list[str], line: int) -> tuple[int, str] | None:
         return line, (f"the text of '{key}: {block['mark']}' goes on the lines below it, indented deeper than "
                       f"'{key}:' ({counted(deeper, 'space')} here)")
     here = _KEY_LINE.match(rows[above - 1])
+    first = rows[line - 1].split()[0] if rows[line - 1].split() else ""
+    if (here is not None and here["key"].strip() == "about" and (here["value"] or " ")[0] not in "'\"[{>|&*"
+            and _indent(rows[line - 1]) == len(here["lead"]) and first not in Topic.model_fields):
+        # `about: I want papers on diffusion` then `and on score matching.` under the a of about:
+        # (not `about Diffusion` after a line: a key's colon left out is said below)
+        key, deeper = here["key"].strip(), len(here["lead"]) + 2
+        return line, (f"the text of '{key}:' goes on here, which YAML reads as a new key: indent its lines deeper "
+                      f"than '{key}:' ({counted(deeper, 'space')} here), or write '{key}: >-' and the whole text on "
+                      "the lines below it")
     owner = _above(rows, above)
     if here is None or not here["value"] or " " not in here["key"].strip() or owner is None:
         return None
@@ -2171,6 +2186,73 @@ _FORMAT_TYPES = {
 }
 
 
+#: A source's settings to show where one was written as a word, an address or a
+#: path alone (or under a key named after its type), by the type it reads as.
+_SOURCE_EXAMPLES = {
+    "arxiv": "{type: arxiv, categories: [cs.LG]}",
+    "hf-daily": "{type: hf-daily}",
+    "feed": "{type: feed, url: https://...}",
+    "hf-papers-text": "{type: hf-papers-text, path: papers/}",
+}
+
+
+def _source_for_url(url: str) -> str:
+    """The source entry that reads ``url``: arXiv's pages and feeds are
+    `arxiv` by their categories, Hugging Face's papers `hf-daily`, any other
+    address a feed."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").removeprefix("www.")
+    if host.endswith("arxiv.org"):
+        codes = [_CATEGORIES[w.casefold()] for w in re.split(r"[/+,\s]+", unquote(parts.path))
+                 if w.casefold() in _CATEGORIES]
+        rss = ", feed: rss" if host.startswith("rss.") or parts.path.rstrip("/").endswith("/new") else ""
+        return f"{{type: arxiv{rss}, categories: [{', '.join(codes) or 'cs.LG'}]}}"
+    if host.endswith("huggingface.co"):
+        return _SOURCE_EXAMPLES["hf-daily"]
+    return f"{{type: feed, url: {url}}}"
+
+
+def _source_for_text(text: str) -> str:
+    """The source entry meant by ``text`` written where a source's settings go:
+    a type's name, an address, an arXiv category or a saved file's path."""
+    word = text.strip()
+    folded = word.casefold().replace("_", "-").replace(" ", "-")
+    if folded in _SOURCE_EXAMPLES:
+        return _SOURCE_EXAMPLES[folded]
+    if folded in _FORMAT_TYPES:
+        return _SOURCE_EXAMPLES["hf-daily" if "hugging" in _FORMAT_TYPES[folded].split(":")[0].casefold()
+                                else "feed"]
+    if _HTTP_URL.match(word):
+        return _source_for_url(word)
+    codes = [c for c in re.split(r"[,;\s]+", word) if c]
+    if codes and all("." in c and c.casefold() in _CATEGORIES for c in codes):
+        return f"{{type: arxiv, categories: [{', '.join(_CATEGORIES[c.casefold()] for c in codes)}]}}"
+    kind = {".json": "hf-daily", ".xml": "feed", ".rss": "feed", ".atom": "feed"}.get(
+        os.path.splitext(word)[1].casefold(), "hf-papers-text")
+    return f"{{type: {kind}, path: {json.dumps(word, ensure_ascii=False) if ': ' in word else word}}}"
+
+
+def _source_without_type(value: Any) -> str:
+    """What to write for a source given without its `type:`: a key named after
+    a type (`- feed: https://...`, `- arxiv: cs.LG`) is that type with its
+    value where the type reads it; a url: or path: alone says which type."""
+    if not isinstance(value, dict):
+        return ""
+    for key, given in value.items():
+        kind = str(key).casefold().replace("_", "-")
+        if kind in _SOURCE_EXAMPLES and isinstance(given, str) and given.strip():
+            meant = _source_for_text(given)
+            if not meant.startswith(("{type: arxiv, categories", "{type: arxiv, feed")):
+                meant = meant if _HTTP_URL.match(given.strip()) else f"{{type: {kind}, path: {given.strip()}}}"
+            return f": write {meant}"
+    if isinstance(url := value.get("url"), str) and _HTTP_URL.match(url.strip()):
+        meant = _source_for_url(url.strip())
+        return ": add `type: feed`" if meant.startswith("{type: feed") else f": write {meant}"
+    if isinstance(path := value.get("path"), str) and path.strip():
+        return f": add `type: {_source_for_text(path).split(',')[0].removeprefix('{type: ')}`"
+    return ""
+
+
 #: delivery: keys as mail providers' help pages name them (Outlook's "Server name",
 #: "Encryption method"; Gmail's "Requires SSL"; an app's "Login"): the key they
 #: mean.  difflib finds none of them ('server' is not close to 'host').
@@ -2232,6 +2314,38 @@ def _delivery_word(key: str) -> str | None:
     if meant == "security":
         return "the setting is called security: here, one of starttls (port 587), ssl (port 465) or none"
     return f"the setting is called {meant}: here" if meant else None
+
+
+#: Keys of a message written in the section beside theirs: the sender under
+#: delivery:, the readers under email: (as a mail client's account settings
+#: and a newsletter tool's "To:" place them).
+_MESSAGE_KEYS = {
+    ("delivery",): (("from", "sender", "from_address", "reply_to", "subject"),
+                    "it is a setting of the message, under email:, not of the transport"),
+    ("email",): (("to", "recipient", "recipients", "cc", "bcc", "send_to"),
+                 "the readers are the subscribers: each `- email: ADDRESS` with its topics: under subscribers:"),
+}
+
+
+def _text_export_url(path: tuple, data: Any) -> str | None:
+    """What an hf-papers-text source's ``url:`` is to be: it reads a page
+    saved as text; Hugging Face's daily papers by address are hf-daily's."""
+    if len(path) != 3 or path[0] != "sources" or path[2] != "url":
+        return None
+    try:
+        source = data["sources"][path[1]]
+    except (KeyError, IndexError, TypeError):
+        return None
+    if not isinstance(source, dict) or source.get("type") != "hf-papers-text":
+        return None
+    return ("hf-papers-text reads a papers page saved as text (path: the file); Hugging Face's daily papers "
+            "by address are `type: hf-daily`, with no url: needed")
+
+
+def _message_key(where: tuple, key: str) -> str | None:
+    """Where a message's sender or readers go when written in the other section."""
+    keys, said = _MESSAGE_KEYS.get(where, ((), ""))
+    return said if key.strip().casefold().replace("-", "_") in keys else None
 
 
 def _other_level(where: tuple, key: str) -> str | None:
@@ -2314,10 +2428,25 @@ def _missing_example(path: tuple, data: Any) -> str:
     """What to write for a subscriber's missing ``topics:`` (the keys defined
     under topics:) or ``email:``: "required key is missing" left a newcomer to
     find the form, and for topics which names go in it."""
+    at_top = [str(k) for k in data if k in Topic.model_fields] if isinstance(data, dict) else []
+    if path == ("topics",):
+        # `about: ...` at the top, for a digest of one interest; or no topic at all
+        if at_top:
+            return (f": the topic's settings at the top ({', '.join(at_top)}) go under a key of your choosing in "
+                    f"it (`topics:`, then `  mine:`, then `    {at_top[0]}: ...`), which subscribers follow, "
+                    "topics: [mine]")
+        return (": write at least one topic (`topics:`, then `  mine:`, then `    about: ` and the interest in a "
+                "sentence, or `    any: [terms]`); `newsletter init` writes a commented example")
+    if path == ("sources",):
+        return (": write at least one source (`sources:`, then `  - type: arxiv` and `    categories: [cs.LG]`, or "
+                "for saved files `  - type: hf-papers-text` and `    path: papers/`); `newsletter init` writes a "
+                "commented example")
     if len(path) != 3 or path[0] != "subscribers":
         return ""
     if path[2] == "topics":
-        keys = list(t) if isinstance(t := data.get("topics"), dict) else []
+        settings, key = _settings_without_topic(data)  # `topics:` then `about: ...`: no topic is called 'about'
+        keys = ([k for k in t if k not in settings] or [key]) if isinstance(t := data.get("topics"), dict) else []
+        keys = keys or (["mine"] if at_top else [])
         if not keys:
             return ""
         more = ", ..." if len(keys) > 3 else ""
@@ -2363,8 +2492,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         valid = _valid_keys(path[:-1], data)
         hint = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
         home = _home_of(str(key)) if len(path) == 1 else None
-        word = (_delivery_word(str(key)) if path[:-1] == ("delivery",) else
-                _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
+        word = _message_key(path[:-1], str(key)) or _text_export_url(path, data) or (
+            _delivery_word(str(key)) if path[:-1] == ("delivery",) else
+            _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
         if len(path) == 1 and str(key) in _stray_topics(data):  # said at topics: (not indented under it)
             word = "a topic not indented under topics: (see there)"
         if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
@@ -2392,11 +2522,28 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         )
     elif kind == "union_tag_not_found":
         path = path + ("type",)
-        message = f"required key is missing; valid types: {', '.join(SOURCE_MODELS)}"
+        message = f"required key is missing{_source_without_type(value) or '; valid types: ' + ', '.join(SOURCE_MODELS)}"
     elif kind == "too_short" and not value:
         # pydantic says "list should have at least 1 item after validation, not 0"
         what = {"sources": "source", "topics": "topic"}.get(str(path[-1]), "entry")
         message = f"is empty; give at least one {what}"
+    elif kind == "list_type" and isinstance(value, str) and path == ("sources",) and value.strip(" ,"):
+        # `sources: https://...`: bracketed as the next branch says, it was 'expected a mapping' at once
+        whole = _source_for_text(value)  # `sources: cs.LG, stat.ML`: one arXiv source of both
+        written = whole if whole.startswith("{type: arxiv, categories") else ", ".join(
+            _source_for_text(x) for x in value.split(",") if x.strip())
+        message = f"expected a list of sources, got the text {value!r}: each source is its settings, [{written}]"
+    elif kind == "list_type" and isinstance(value, str) and path == ("subscribers",) and "@" in value:
+        # `subscribers: ada@uni.edu`: bracketed as the next branch says, each address was 'expected a mapping'
+        keys = list(t) if isinstance(data, dict) and isinstance(t := data.get("topics"), dict) else []
+        some = ", ".join(str(k) for k in keys[:3]) or "..."
+        written = ", ".join(f"{{email: {x.strip()}, topics: [{some}]}}" for x in value.split(",") if x.strip())
+        message = f"expected a list of subscribers, got the text {value!r}: each subscriber is its settings, [{written}]"
+    elif kind == "list_type" and isinstance(value, str) and len(path) == 3 and path[::2] == ("subscribers", "topics") \
+            and value.strip().casefold() in _EVERY_TOPIC and isinstance(data.get("topics"), dict) \
+            and value.strip() not in data["topics"]:
+        # `topics: all`: bracketed as the next branch says, it was 'unknown topic 'all''
+        message = f"expected a list of topics, got the text {value!r}: {_every_topic(data)}"
     elif kind == "list_type" and isinstance(value, str):
         # `topics: diff`, `any: SGD, Adam*`: a list as a newcomer writes it
         items = [x.strip() for x in value.split(",") if x.strip()]
@@ -2414,6 +2561,10 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         shown_first = f" {first}" if isinstance(first, (str, int, float)) and len(str(first)) < 60 else ""
         message = (f"expected a list, got a mapping: each {what} starts with '- ' (`- {key}:{shown_first}`), "
                    f"its other keys under it, indented as far as {key}:")
+        if what == "subscriber" and "@" in str(key) and isinstance(first, dict):
+            # `subscribers:` then `ada@uni.edu:` and its settings under it: the address as the key
+            message = (f"expected a list, got a mapping keyed by address: each subscriber starts with '- email: ' "
+                       f"(`- email: {key}`), its other keys under it, indented as far as email:")
     elif kind in ("dict_type", "model_type", "model_attributes_type") and path == ("topics",) and value is None and (
             strays := _stray_topics(data)):
         # `topics:` then each topic at the left edge: YAML read them as top-level keys
@@ -2432,6 +2583,15 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
                         "it follows are required)")
         if path == ("topics",) and isinstance(value, list):
             message += _topics_as_list(value)
+        if len(path) == 2 and path[0] == "topics" and path[1] in Topic.model_fields and not isinstance(value, dict):
+            message = _setting_as_topic(str(path[1]), data)
+        if len(path) == 2 and path[0] == "sources" and isinstance(value, str) and value.strip():
+            # `- https://...`, `- arxiv`, `- papers/*.txt`: a source as one word, an address or a path
+            message += f": a source is its settings, its type first: write {_source_for_text(value)}"
+        if path == ("email",) and isinstance(value, str) and "@" in value:
+            # `email: me@uni.edu`, as "your own email" reads: the section holds the message's settings
+            message += (f": email: holds the digests' settings; the sender goes under it, `from: {value.strip()}` "
+                        "indented on a line under `email:`, and each reader's address under subscribers:")
         if path == ("delivery",) and isinstance(value, str) and value.strip().casefold() in ("smtp", "outbox"):
             # `delivery: smtp`, as the contract's words "delivery: picks the transport" read
             message += (f": write `transport: {value.strip().casefold()}` indented on a line under `delivery:`"
@@ -2488,6 +2648,60 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         elif isinstance(value, (dict, list)) and kind.endswith("_type"):
             message += f", got a {'mapping' if isinstance(value, dict) else 'list'}"
     return Problem(message, shown, _line_for(lines, path), _dotted(path))
+
+
+def _settings_without_topic(data: Any) -> tuple[list[str], str]:
+    """The topic settings written straight under ``topics:`` without a topic's
+    key (``topics:`` then ``about: ...``), and the key to put over them: the
+    one topic the subscribers name that is not there, else ``mine``.  Each
+    setting read as a topic of its own ('topics.about: expected a mapping'),
+    and the subscriber's topic was told it was renamed to 'about'."""
+    topics = data.get("topics") if isinstance(data, dict) else None
+    if not isinstance(topics, dict):
+        return [], ""
+    settings = [str(k) for k, v in topics.items() if k in Topic.model_fields and not isinstance(v, dict)]
+    subscribers = data.get("subscribers") if isinstance(data.get("subscribers"), list) else []
+    named = {n for sub in subscribers if isinstance(sub, dict) and isinstance(sub.get("topics"), list)
+             for n in sub["topics"] if isinstance(n, str) and n not in topics}
+    key = next(iter(named)) if len(named) == 1 else "mine"
+    return settings, key
+
+
+#: What people write for "every topic" in a subscriber's topics:.
+_EVERY_TOPIC = ("all", "*", "every", "everything", "all topics", "any")
+
+
+def _topic_by_name(topics: dict, written: str) -> str | None:
+    """The key of the topic whose ``name:`` is ``written`` (case and spaces aside)."""
+    folded = " ".join(written.split()).casefold()
+    keys = [k for k, t in topics.items() if isinstance(t, dict) and isinstance(t.get("name"), str)
+            and " ".join(t["name"].split()).casefold() == folded]
+    return str(keys[0]) if len(keys) == 1 else None
+
+
+def _every_topic(data: dict) -> str:
+    """How a subscriber follows every topic: by listing their keys (no word
+    stands for all of them)."""
+    keys = [str(k) for k in data["topics"]]
+    listed = ", ".join(keys[:6]) + (", ..." if len(keys) > 6 else "")
+    return f"a subscriber follows every topic by listing their keys, topics: [{listed}]"
+
+
+def _setting_as_topic(name: str, data: dict) -> str:
+    """What to write for the topic setting ``name`` read as a topic: under the
+    topic above it when it was indented as one (a slip of indentation), else
+    under a topic's key, which the settings were written without."""
+    keys = list(data["topics"])
+    above = [k for k in keys[:keys.index(name)] if isinstance(data["topics"][k], dict)]
+    if above:
+        return (f"{name!r} is a topic's setting, indented as a topic: indent it under the topic above, "
+                f"`{above[-1]}:`, as deep as its other settings")
+    settings, key = _settings_without_topic(data)
+    if name != settings[0]:
+        return f"{name!r} is a topic's setting too, written here as a topic (see topics.{settings[0]})"
+    return (f"{name!r} is a topic's setting, written here as a topic: the settings ({', '.join(settings)}) go "
+            f"under the topic's key, indented under topics: (`  {key}:`, then `    {name}: ...`), and subscribers "
+            f"follow it by that key, topics: [{key}]")
 
 
 def _topics_as_list(items: list) -> str:
@@ -2661,12 +2875,20 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     # A topic renamed in `topics:` only: every subscriber still names the old
     # key (hundreds of lines on a mailing list), and the new key is the topic
     # nobody follows.  Each name's first few places, then one line for the rest.
-    orphans = [key for key in topics if key not in followed]
+    settings, key = _settings_without_topic(data)
+    orphans = [key for key in topics if key not in followed and key not in settings]
     for name, places in unknown.items():
-        hint = difflib.get_close_matches(name, list(topics), n=1)
+        hint = difflib.get_close_matches(name, [k for k in topics if k not in settings], n=1)
         said = f" (did you mean {hint[0]!r}?)" if hint else ""
         if not hint and len(orphans) == 1 and len(unknown) == 1:
             said = f" (renamed? {orphans[0]!r} is the topic no subscriber follows)"
+        if settings and not hint and name == key:
+            said = f" (its settings under topics: are not under `{key}:`, see there)"
+        if name.strip().casefold() in _EVERY_TOPIC and name not in topics:
+            said = f" ({_every_topic(data)})"
+        if (named := _topic_by_name(topics, name)) is not None:
+            # the heading the email shows, written for the key: 'renamed? ...' or nothing
+            said = f" (it is the name: of topic {named!r}; a subscriber follows a topic by its key, {named})"
         one_by_one = places if len(places) <= UNKNOWN_TOPIC_LINES + 1 else places[:UNKNOWN_TOPIC_LINES]
         for i, j in one_by_one:
             add(("subscribers", i, "topics", j),

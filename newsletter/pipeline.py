@@ -399,6 +399,10 @@ def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> li
     return problems
 
 
+#: How far ``match`` counts the papers a capped digest's topics take (max_papers' own bound).
+COUNTED_UP_TO = 1000
+
+
 @dataclass(frozen=True)
 class MatchReport:
     """What ``newsletter match`` shows: each subscriber's next digest, the
@@ -415,6 +419,9 @@ class MatchReport:
     sent_before: Mapping[str, int] = field(default_factory=dict)
     #: The part of ``advice`` read off the digests (:func:`digest_advice`), which ``preview`` says too.
     digest_advice: tuple[Problem, ...] = ()
+    #: Per subscriber whose digest is cut at max_papers: how many papers its
+    #: topics take now (not sent before), of which the digest holds the best.
+    capped: Mapping[str, int] = field(default_factory=dict)
 
 
 def match_report(
@@ -442,12 +449,19 @@ def match_report(
         for sub, found in results
         if (exclude or next_digest) and not found and (n := len(index.select(sub)))
     }
+    # "3 papers" read as all there were: a newcomer's max_papers: 3 kept 3 of 40 without a word
+    capped = {
+        sub.email: n
+        for sub, found in results
+        if len(found) >= sub.max_papers
+        and (n := len(index.select(sub, exclude(sub) if exclude else frozenset(), limit=COUNTED_UP_TO))) > len(found)
+    }
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     digests = tuple(digest_advice(config, index, results, followed))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
                        (*about_advice(config, followed), *number_advice(config, all_papers, followed),
                         *pin_advice(config, all_papers, only), *digests),
-                       tuple((k, index.near[k]) for k in followed if k in index.near), before, digests)
+                       tuple((k, index.near[k]) for k in followed if k in index.near), before, digests, capped)
 
 
 def digest_advice(config: Config, index: TopicIndex, results: Iterable[tuple[Subscriber, list[PaperMatch]]],
@@ -1274,6 +1288,12 @@ def port_advice(config: Config) -> list[Problem]:
         return [config.problem(("delivery", "security"), (
             f"ssl (implicit TLS) on port {d.port}, whose servers speak plain SMTP and offer STARTTLS: set security: "
             "starttls (or port: 465 for ssl)"))]
+    if d.security == "none" and d.username and d.password_env and d.host and not _local_host(d.host):
+        # a server that offers AUTH on a plain connection took the password as it came, readable on the way
+        return [config.problem(("delivery", "security"), (
+            f"none with a login: the password for {d.username!r} goes to {d.host} unencrypted, readable by anyone "
+            "on the way; set security: starttls (port 587) or ssl (port 465), unless the server is on a network "
+            "you trust"))]
     return []
 
 

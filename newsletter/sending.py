@@ -88,7 +88,8 @@ class DigestResult:
         if self.status == "pending":
             return f"pending     {self.email}: {self.error} (stays pending, sent by the next run)"
         if self.status == "waiting":
-            return f"waiting     {self.email}: last run failed ({self.error}); retried from {when}"
+            return (f"waiting     {self.email}: last run failed ({self.error}); retried from {when}, or now by "
+                    f"`newsletter send --subscriber {self.email}`")
         if self.status == "not due" and self.next_attempt is not None:
             return f"not due     {self.email}: next digest at {when}"
         if self.status == "empty":  # a bare "empty  ADDRESS" read as if the address had been emptied
@@ -510,9 +511,11 @@ class _SendRun:
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
-        #: a send naming one subscriber (``--subscriber``) tries its held digest: a held digest is
-        #: never tried on its own, and a refusal that was the receiving server's passing fault
-        #: ("550 5.1.1" while its directory was rebuilt) held the subscriber's mail for good
+        #: a send naming one subscriber (``--subscriber``) tries its held digest, or one waiting
+        #: out its back-off: a held digest is never tried on its own, and a refusal that was the
+        #: receiving server's passing fault ("550 5.1.1" while its directory was rebuilt) held the
+        #: subscriber's mail for good; a server started after the first send failed (as the error
+        #: said to) waited its 5 minutes, with no way to try now
         self.release_held = release_held
         self.committing = threading.Lock()
         self.relay: _Relay | None = None  # in a send worker: where results go
@@ -1059,7 +1062,7 @@ class _SendRun:
                 f"longer than its back-off ({waiting(retry_wait(open_.failures).total_seconds())}); it is tried now "
                 "(was the clock ahead then?)"
             )
-        if open_ is not None and retry_from is not None and retry_from > now:
+        if open_ is not None and retry_from is not None and retry_from > now and not self.release_held:
             self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=retry_from))
             return None
         last = known.last_served

@@ -132,6 +132,18 @@ def starter_zone(zone: str | None = None) -> str:
     return "UTC" if zone in _UTC_NAMES or fixed_zone_advice(zone) is not None else zone
 
 
+def _checkout_note(folder: Path) -> str:
+    """Where a config of one's own goes when ``init`` ran in this repository's
+    checkout: its config.yaml is the sample the quick start sends, and
+    --force, the one way the refusal offered, replaced it."""
+    try:
+        own = 'name = "paper-digest-mailer"' in (folder / "pyproject.toml").read_text(encoding="utf-8")
+    except (OSError, UnicodeError):
+        return ""
+    return ("; here it is the checkout's sample config: yours goes in a folder of its own, `newsletter init "
+            "~/digest`, then `cd ~/digest`") if own else ""
+
+
 def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
     """Write :func:`starter_config` to ``path`` (a folder, or a new name
     without a suffix, gets ``config.yaml``).
@@ -154,7 +166,8 @@ def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
         raise ConfigError(Problem("not a file (a device, a pipe or a socket); never replaced: give init a file's "
                                   "or a folder's path", str(target)))
     if (target.exists() or target.is_symlink()) and not force:
-        raise ConfigError(Problem("already exists; not overwritten (use --force to replace it)", str(target)))
+        raise ConfigError(Problem("already exists; not overwritten (use --force to replace it)"
+                                  + _checkout_note(target.parent), str(target)))
     try:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

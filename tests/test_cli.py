@@ -169,6 +169,56 @@ def test_match_text_shows_why(workdir, cli):
     assert "diffusion model* (title)" in r.out
 
 
+def test_match_says_of_how_many_papers_a_digest_cut_at_max_papers_holds_the_best(workdir, cli):
+    """Two readers of one topic, max_papers 3 and 8: each list read '3 papers' as
+    if that were all the topic took today, and nothing said max_papers cut it."""
+    text = BASIC_CONFIG.split("subscribers:")[0] + (
+        "subscribers:\n  - email: ada@example.org\n    topics: [diffusion]\n    max_papers: 3\n"
+        "  - email: bob@example.org\n    topics: [diffusion]\n    max_papers: 8\n"
+        "  - email: cy@example.org\n    topics: [diffusion]\n    max_papers: 1000\n")
+    write_config(workdir, text)
+    r = cli("match", "--json")
+    taken = {s["email"]: (len(s["papers"]), s["taken"]) for s in json.loads(r.out)["subscribers"]}
+    whole = taken["cy@example.org"][0]
+    assert whole > 8 and taken == {"ada@example.org": (3, whole), "bob@example.org": (8, whole),
+                                   "cy@example.org": (whole, whole)}
+    heads = [line for line in cli("match").out.splitlines() if "@example.org" in line]
+    assert heads == [f"ada@example.org: 3 papers (the best of the {whole} its topics take now: max_papers: 3)",
+                     f"bob@example.org: 8 papers (the best of the {whole} its topics take now: max_papers: 8)",
+                     f"cy@example.org: {whole} papers"]
+    assert cli("send").code == 0  # the next digest counts only the papers not sent yet
+    heads = [line for line in cli("match").out.splitlines() if "@example.org" in line]
+    assert heads[:2] == [f"ada@example.org: 3 papers (the best of the {whole - 3} its topics take now: max_papers: 3)",
+                         f"bob@example.org: 8 papers (the best of the {whole - 8} its topics take now: max_papers: 8)"]
+
+
+def test_a_config_path_with_an_unexpanded_tilde_is_under_the_home_folder(workdir, cli):
+    """`--config=~/digest`, systemd's Environment=, a crontab's variable or a quoted
+    NEWSLETTER_CONFIG="~/digest" reach the command with the '~' as written: it
+    was 'config file not found', and `init '~/digest'` made a folder named '~' in
+    the current one while its next steps named `--config ~/digest/...`, which a
+    shell expands to another file."""
+    home = workdir / "home"
+    (home / "digest").mkdir(parents=True)
+    shutil.copytree(workdir / "papers", home / "digest" / "papers")
+    write_config(home / "digest", BASIC_CONFIG)
+    for args, env in ((["--config=~/digest", "validate"], {}), (["validate"], {"NEWSLETTER_CONFIG": "~/digest"}),
+                      (["validate", "--config", "~/digest/config.yaml"], {})):
+        r = cli(*args, env={"HOME": str(home), **env})
+        assert r.code == 0 and r.out.startswith(f"{home / 'digest' / 'config.yaml'}: OK: "), (args, r.err)
+    r = cli("init", "~/second", env={"HOME": str(home)})
+    assert r.code == 0 and (home / "second" / "config.yaml").is_file() and not (workdir / "~").exists()
+    assert f"--config {home / 'second' / 'config.yaml'} validate" in r.err + r.out
+    r = cli("--config=~/digest", "preview", "--out=~/preview", env={"HOME": str(home)})
+    assert r.code == 0 and (home / "preview" / "index.html").is_file() and not (workdir / "~").exists(), r.err
+    # a folder really named '~' here is still that folder
+    (workdir / "~").mkdir()
+    write_config(workdir / "~", BASIC_CONFIG)
+    shutil.copytree(workdir / "papers", workdir / "~" / "papers")
+    r = cli("--config", "~", "validate", env={"HOME": str(home)})
+    assert r.code == 0 and r.out.startswith("~/config.yaml: OK: "), r.err
+
+
 def test_match_text_shows_the_rule_terms_of_a_ranked_topic_too(workdir, cli):
     """A topic with rules and `about`: `match` gives the reason in words and
     the terms its rules matched (the terms were left out: no way to tune the
@@ -241,6 +291,31 @@ def test_a_command_named_by_another_word_says_which_is_meant(cli, word, said):
     """`newsletter help` was only "No such command", and `start` was offered
     'state' (click guesses by spelling)."""
     r = cli(word)
+    assert r.code == 2 and "Traceback" not in r.err
+    assert r.err.splitlines()[-1] == f"Error: {said}", r.err
+
+
+@pytest.mark.parametrize("args, said", [
+    # click guessed by spelling: '--to' was offered '--json' and '--now', '--email' '--help'
+    (("send", "--to", "ada@example.org"),
+     "No such option '--to'. Did you mean '--subscriber EMAIL' (only that subscriber's digest)? `newsletter "
+     "test-email --to ADDRESS` sends one digest to an address now"),
+    (("preview", "--email", "ada@example.org"),
+     "No such option '--email'. Did you mean '--subscriber EMAIL' (only that subscriber's digest)?"),
+    (("send", "--test"),
+     "No such option '--test'. Did you mean '--dry-run' (who would get how many papers, nothing sent)? "
+     "`newsletter test-email --to ADDRESS` sends one digest now"),
+    # an address alone after the command was 'unexpected extra argument' and no more
+    (("match", "ada@example.org"),
+     "Got unexpected extra argument (ada@example.org): an address goes after --subscriber, `newsletter match "
+     "--subscriber ada@example.org`"),
+    (("test-email", "ada@example.org"),
+     "Got unexpected extra argument (ada@example.org): an address goes after --to, `newsletter test-email --to "
+     "ada@example.org`"),
+])
+def test_an_address_or_option_written_as_other_tools_do_says_what_to_write(workdir, cli, args, said):
+    write_config(workdir, BASIC_CONFIG)
+    r = cli(*args)
     assert r.code == 2 and "Traceback" not in r.err
     assert r.err.splitlines()[-1] == f"Error: {said}", r.err
 
@@ -1080,6 +1155,24 @@ def test_validate_warns_of_a_password_without_a_username(workdir, cli, monkeypat
     write_config(workdir, BASIC_CONFIG + "email:\n  from: \"Me <me@uni.edu>\"\n" + SMTP_LOCAL
                  + "  username: me\n  password_env: DIGEST_TEST_PW\n")
     assert "username" not in cli("validate").err
+
+
+def test_validate_warns_of_a_login_sent_unencrypted(workdir, cli, monkeypatch):
+    """`security: none` with a username and password to a server on the internet:
+    a server that offers AUTH on a plain connection took the password readable
+    on the way, and nothing said so (a relay on this machine is not warned of)."""
+    monkeypatch.setenv("DIGEST_TEST_PW", "s3cret-pw")
+    remote = SMTP_LOCAL.replace("127.0.0.1", "mail.uni.edu")
+    write_config(workdir, BASIC_CONFIG + "email:\n  from: \"Me <me@uni.edu>\"\n" + remote
+                 + "  username: me\n  password_env: DIGEST_TEST_PW\n")
+    r = cli("validate")
+    said = ("warning: config.yaml:24: delivery.security: none with a login: the password for 'me' goes to mail.uni.edu "
+            "unencrypted, readable by anyone on the way; set security: starttls (port 587) or ssl (port 465), unless "
+            "the server is on a network you trust")
+    assert r.code == 0 and said in r.err.splitlines() and "s3cret-pw" not in r.err, r.err
+    write_config(workdir, BASIC_CONFIG + "email:\n  from: \"Me <me@uni.edu>\"\n" + SMTP_LOCAL
+                 + "  username: me\n  password_env: DIGEST_TEST_PW\n")
+    assert "unencrypted" not in cli("validate").err
 
 
 def test_validate_warns_of_a_time_of_day_read_in_utc_on_a_machine_in_another_zone(workdir, cli):

@@ -451,7 +451,8 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\nsubscribers:\n",
          "config.yaml:3: subscribers: expected a valid list, got nothing (an empty section?)"),
         ("sources: [hf-papers-text]\ntopics: {t: {any: [x]}}\n",
-         "config.yaml:1: sources[0]: expected a mapping, got 'hf-papers-text'"),
+         "config.yaml:1: sources[0]: expected a mapping, got 'hf-papers-text': a source is its settings, its type "
+         "first: write {type: hf-papers-text, path: papers/}"),
         # A final line break passed the address check (the regex's $) and failed
         # that subscriber's digest at every send instead.
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
@@ -1850,6 +1851,182 @@ def test_several_addresses_in_one_say_so(workdir, cli):
     assert r.code == 2 and r.err.strip() == "--to: 'a@uni.edu, b@uni.edu' is several addresses: give one address at a time"
 
 
+@pytest.mark.parametrize(("written", "said"), [
+    # an address alone, as a reader lists its feeds: the hint read 'expected a mapping' and stopped
+    ("sources:\n  - https://arxiv.org/list/cs.LG/new\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'https://arxiv.org/list/cs.LG/new': a source is its "
+     "settings, its type first: write {type: arxiv, feed: rss, categories: [cs.LG]}"),
+    ("sources:\n  - https://huggingface.co/papers\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'https://huggingface.co/papers': a source is its settings, "
+     "its type first: write {type: hf-daily}"),
+    ("sources:\n  - https://blog.example.org/feed.xml\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'https://blog.example.org/feed.xml': a source is its "
+     "settings, its type first: write {type: feed, url: https://blog.example.org/feed.xml}"),
+    ("sources:\n  - arxiv\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'arxiv': a source is its settings, its type first: write "
+     "{type: arxiv, categories: [cs.LG]}"),
+    ("sources:\n  - papers/hf.json\n",
+     "config.yaml:2: sources[0]: expected a mapping, got 'papers/hf.json': a source is its settings, its type "
+     "first: write {type: hf-daily, path: papers/hf.json}"),
+    # one address for the whole section: the brackets the hint said to add led to the error above
+    ("sources: https://rss.arxiv.org/rss/cs.LG+stat.ML\n",
+     "config.yaml:1: sources: expected a list of sources, got the text 'https://rss.arxiv.org/rss/cs.LG+stat.ML': "
+     "each source is its settings, [{type: arxiv, feed: rss, categories: [cs.LG, stat.ML]}]"),
+    ("sources: cs.LG, stat.ML\n",
+     "config.yaml:1: sources: expected a list of sources, got the text 'cs.LG, stat.ML': each source is its "
+     "settings, [{type: arxiv, categories: [cs.LG, stat.ML]}]"),
+    # the type written as the key: 'type: required key is missing; valid types: ...'
+    ("sources:\n  - feed: https://blog.example.org/feed.xml\n",
+     "config.yaml:2: sources[0].type: required key is missing: write {type: feed, url: https://blog.example.org/feed.xml}"),
+    ("sources:\n  - arxiv: cs.LG, stat.ML\n",
+     "config.yaml:2: sources[0].type: required key is missing: write {type: arxiv, categories: [cs.LG, stat.ML]}"),
+    ("sources:\n  - hf-papers-text: papers/\n",
+     "config.yaml:2: sources[0].type: required key is missing: write {type: hf-papers-text, path: papers/}"),
+    ("sources:\n  - url: https://blog.example.org/feed.xml\n    name: blog\n",
+     "config.yaml:2: sources[0].type: required key is missing: add `type: feed`"),
+    # a listing page's address as an arxiv source's url: 'needs query and/or categories' and no more
+    ("sources:\n  - type: arxiv\n    url: https://arxiv.org/list/cs.LG/new\n",
+     "config.yaml:2: sources[0]: url: 'https://arxiv.org/list/cs.LG/new' is arXiv's listing page, not a search: "
+     "leave url: out and write feed: rss, categories: [cs.LG]"),
+    # a web address given to the text export: 'unknown key 'url'; valid keys: name, required, type, path'
+    ("sources:\n  - type: hf-papers-text\n    url: https://huggingface.co/papers\n",
+     "config.yaml:2: sources[0].path: required key is missing\n"
+     "config.yaml:3: sources[0].url: unknown key 'url': hf-papers-text reads a papers page saved as text (path: the "
+     "file); Hugging Face's daily papers by address are `type: hf-daily`, with no url: needed"),
+])
+def test_a_source_written_as_an_address_or_a_word_says_the_entry_to_write(workdir, cli, written, said):
+    """A newcomer lists sources as a reader lists feeds (an address a line) or names
+    the type as the key; each said only 'expected a mapping' or 'type: required key
+    is missing', and `sources: URL` was told to add brackets, which gave the first."""
+    rest = "topics:" + textwrap.dedent(BASIC_CONFIG).split("topics:", 1)[1]
+    text = written + rest
+    write_config(workdir, text)
+    r = cli("validate")
+    assert r.code == 2 and r.err.strip().replace(str(workdir / "config.yaml"), "config.yaml") == said
+    suggested = re.search(r"(\{type: .*\})", said)
+    if suggested and "..." not in suggested[1] and "path:" not in suggested[1]:
+        # what it says to write is a source that validates
+        write_config(workdir, f"sources:\n  - {suggested[1]}\n" + rest)
+        assert cli("validate").code == 0
+
+
+def test_topic_settings_without_a_topic_key_say_to_put_them_under_one(workdir, cli):
+    """`topics:` then `about: ...` straight under it (the key of the topic left
+    out): each setting was 'expected a mapping', and the subscriber's topic was
+    told it had been renamed to 'about', or to write topics: [about]."""
+    head = "sources:\n  - type: hf-papers-text\n    path: papers/\n"
+    write_config(workdir, head + "topics:\n  name: Diffusion\n  any: [diffusion]\n  like: [\"Reflected Diffusion Models\"]\n"
+                 + "subscribers:\n  - email: ada@example.org\n    topics: [diffusion]\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:5: topics.name: 'name' is a topic's setting, written here as a topic: the settings (name, any, "
+        "like) go under the topic's key, indented under topics: (`  diffusion:`, then `    name: ...`), and "
+        "subscribers follow it by that key, topics: [diffusion]",
+        "config.yaml:6: topics.any: 'any' is a topic's setting too, written here as a topic (see topics.name)",
+        "config.yaml:7: topics.like: 'like' is a topic's setting too, written here as a topic (see topics.name)",
+        "config.yaml:10: subscribers[0].topics[0]: unknown topic 'diffusion' (its settings under topics: are not "
+        "under `diffusion:`, see there); defined topics: name, any, like"]
+    write_config(workdir, head + "topics:\n  about: >-\n    Diffusion models\n    and score matching.\n"
+                 + "subscribers:\n  - email: ada@example.org\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:5: topics.about: 'about' is a topic's setting, written here as a topic: the settings (about) go "
+        "under the topic's key, indented under topics: (`  mine:`, then `    about: ...`), and subscribers follow it "
+        "by that key, topics: [mine]",
+        "config.yaml:9: subscribers[0].topics: required key is missing: write topics: [mine] (the topics it follows, "
+        "by their keys under topics:)"]
+    # a setting of a topic indented as deep as the topic's key: it goes under the topic above
+    write_config(workdir, head + "topics:\n  diffusion:\n    any: [diffusion]\n  none: [medical]\n"
+                 + "subscribers:\n  - email: ada@example.org\n    topics: [diffusion]\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:7: topics.none: 'none' is a topic's setting, indented as a topic: indent it under the topic "
+        "above, `diffusion:`, as deep as its other settings"]
+    # written as it says, it validates
+    write_config(workdir, head + "topics:\n  mine:\n    about: >-\n      Diffusion models\n      and score matching.\n"
+                 + "subscribers:\n  - email: ada@example.org\n    topics: [mine]\n")
+    assert cli("validate").code == 0
+
+
+@pytest.mark.parametrize(("written", "said"), [
+    # bracketed as the hint said ('write it in brackets, [all]'), it was 'unknown topic 'all''
+    ("topics: all", "config.yaml:16: subscribers[1].topics: expected a list of topics, got the text 'all': a "
+                    "subscriber follows every topic by listing their keys, topics: [diffusion, optim]"),
+    ("topics: [all]", "config.yaml:16: subscribers[1].topics[0]: unknown topic 'all' (a subscriber follows every "
+                      "topic by listing their keys, topics: [diffusion, optim]); defined topics: diffusion, optim"),
+    ('topics: ["*"]', "config.yaml:16: subscribers[1].topics[0]: unknown topic '*' (a subscriber follows every "
+                      "topic by listing their keys, topics: [diffusion, optim]); defined topics: diffusion, optim"),
+])
+def test_a_subscriber_of_all_topics_is_told_to_list_them(workdir, cli, written, said):
+    write_config(workdir, BASIC_CONFIG.replace("topics: [optim, diffusion]", written))
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [said]
+
+
+def test_a_missing_topics_or_sources_section_says_what_to_write(workdir, cli):
+    """A digest of one interest, written as `about:` at the top: 'topics: required
+    key is missing' and 'subscribers[0].topics: required key is missing' said
+    nothing of the form, nor did a config without sources:."""
+    write_config(workdir, "sources:\n  - type: hf-papers-text\n    path: papers/\n"
+                 "about: Diffusion models and score matching.\nsubscribers:\n  - email: ada@example.org\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:1: topics: required key is missing: the topic's settings at the top (about) go under a key of "
+        "your choosing in it (`topics:`, then `  mine:`, then `    about: ...`), which subscribers follow, topics: [mine]",
+        "config.yaml:4: about: unknown key 'about' at the top: it is a topic's setting (indent it under the topic's "
+        "name in topics:)",
+        "config.yaml:6: subscribers[0].topics: required key is missing: write topics: [mine] (the topics it follows, "
+        "by their keys under topics:)"]
+    write_config(workdir, "subscribers:\n  - email: ada@example.org\n    topics: [mine]\n")
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:1: sources: required key is missing: write at least one source (`sources:`, then `  - type: "
+        "arxiv` and `    categories: [cs.LG]`, or for saved files `  - type: hf-papers-text` and `    path: papers/`); "
+        "`newsletter init` writes a commented example",
+        "config.yaml:1: topics: required key is missing: write at least one topic (`topics:`, then `  mine:`, then "
+        "`    about: ` and the interest in a sentence, or `    any: [terms]`); `newsletter init` writes a commented "
+        "example"]
+
+
+@pytest.mark.parametrize(("written", "said"), [
+    # the address as the subscriber's key: the hint said to write `- ada@uni.edu:`, still no email:
+    ("subscribers:\n  ada@uni.edu:\n    topics: [diffusion]\n",
+     "config.yaml:11: subscribers: expected a list, got a mapping keyed by address: each subscriber starts with "
+     "'- email: ' (`- email: ada@uni.edu`), its other keys under it, indented as far as email:"),
+    # bracketed as the hint said, each address was then 'expected a mapping'
+    ("subscribers: ada@uni.edu, bob@uni.edu\n",
+     "config.yaml:11: subscribers: expected a list of subscribers, got the text 'ada@uni.edu, bob@uni.edu': each "
+     "subscriber is its settings, [{email: ada@uni.edu, topics: [diffusion, optim]}, {email: bob@uni.edu, topics: "
+     "[diffusion, optim]}]"),
+    # "your own email" written as the section's value, or the readers under it, or the sender under delivery:
+    ("email: ada@uni.edu\nsubscribers:\n  - email: ada@uni.edu\n    topics: [diffusion]\n",
+     "config.yaml:11: email: expected a mapping, got 'ada@uni.edu': email: holds the digests' settings; the sender "
+     "goes under it, `from: ada@uni.edu` indented on a line under `email:`, and each reader's address under "
+     "subscribers:"),
+    ("email:\n  to: ada@uni.edu\nsubscribers:\n  - email: ada@uni.edu\n    topics: [diffusion]\n",
+     "config.yaml:12: email.to: unknown key 'to': the readers are the subscribers: each `- email: ADDRESS` with its "
+     "topics: under subscribers:"),
+    ("delivery:\n  transport: outbox\n  from: digest@uni.edu\n"
+     "subscribers:\n  - email: ada@uni.edu\n    topics: [diffusion]\n",
+     "config.yaml:13: delivery.from: unknown key 'from': it is a setting of the message, under email:, not of the "
+     "transport"),
+])
+def test_addresses_written_where_a_newcomer_puts_them_say_where_they_go(workdir, cli, written, said):
+    write_config(workdir, textwrap.dedent(BASIC_CONFIG).split("subscribers:")[0] + written)
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [said]
+
+
+def test_a_topic_followed_by_its_name_says_its_key(workdir, cli):
+    """`topics: [Optimisation]`, the heading the email shows: with another topic
+    unfollowed it read 'renamed? ...', else only the defined keys."""
+    write_config(workdir, BASIC_CONFIG.replace("topics: [optim, diffusion]", "topics: [Optimisation, diffusion]"))
+    r = cli("validate")
+    assert r.code == 2 and r.err.replace(str(workdir / "config.yaml"), "config.yaml").splitlines() == [
+        "config.yaml:16: subscribers[1].topics[0]: unknown topic 'Optimisation' (it is the name: of topic 'optim'; a "
+        "subscriber follows a topic by its key, optim); defined topics: diffusion, optim"]
+
+
 def test_subscribers_listed_as_addresses_say_how_a_subscriber_is_written(workdir):
     """`subscribers: [- ada@uni.edu]` was 'expected a mapping, got 'ada@uni.edu''."""
     text = BASIC_CONFIG.split("subscribers:")[0] + "subscribers:\n  - ada@uni.edu\n"
@@ -2095,6 +2272,19 @@ _ABOUT = "    name: Optimisation\n"
      "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text under "
      "'about:' holds ': ' ('Optimizers for deep learning: ...'), which YAML reads as a key: write 'about: >-' so "
      "the lines below it are read as text"),
+    # a sentence begun on about:'s line and going on under its 'a' (the hint said to put a ':' into the text)
+    ("    about: I want optimizers for deep learning\n    and learning rate schedules.\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text of 'about:' "
+     "goes on here, which YAML reads as a new key: indent its lines deeper than 'about:' (6 spaces here), or write "
+     "'about: >-' and the whole text on the lines below it"),
+    ("    about:\n    Optimizers for deep learning and learning rate schedules.\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; the text of 'about:' "
+     "goes on here, which YAML reads as a new key: indent its lines deeper than 'about:' (6 spaces here), or write "
+     "'about: >-' and the whole text on the lines below it"),
+    # a setting's colon left out on the line after about: is still that
+    ("    about: Optimizers for deep learning.\n    any SGD\n",
+     "config.yaml:11: malformed YAML: while scanning a simple key could not find expected ':'; a key and its value "
+     "need a ':' between them ('any: SGD')"),
     # a quote inside its own kind of quotes (no hint at all)
     ("    about: 'I'm after optimizers for deep learning'\n",
      "config.yaml:10: malformed YAML: while parsing a block mapping did not find expected key; the value between "

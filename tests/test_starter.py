@@ -3,8 +3,11 @@ an existing file is never replaced without --force."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import yaml
+from conftest import ROOT
 
 from newsletter.config import parse_config
 from newsletter.readers import is_remote
@@ -52,6 +55,19 @@ def test_init_never_overwrites_without_force(tmp_path, cli):
     assert r.code == 0, r.err
     assert mine.read_text(encoding="utf-8") == starter_config()
     assert [p.name for p in tmp_path.iterdir()] == ["config.yaml"]  # no temporary file left
+
+
+def test_init_in_the_checkout_says_where_a_config_of_ones_own_goes(tmp_path, cli):
+    """`newsletter init` run in the checkout (README's mkdir and cd left out):
+    'use --force to replace it' was the one way offered, and it replaced the
+    sample config the quick start sends."""
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    r = cli("init")
+    assert r.code == 2 and r.err.strip() == (
+        "config.yaml: already exists; not overwritten (use --force to replace it); here it is the checkout's sample "
+        "config: yours goes in a folder of its own, `newsletter init ~/digest`, then `cd ~/digest`")
+    assert (tmp_path / "config.yaml").read_bytes() == (ROOT / "config.yaml").read_bytes()
 
 
 def test_init_path_folder_and_config_option(tmp_path, cli):
