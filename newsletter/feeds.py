@@ -33,7 +33,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from .errors import InputError, Problem, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .listings import is_arxiv_listing, parse_arxiv_listing
+from .listings import is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, pdf_url
 
 if TYPE_CHECKING:
@@ -721,6 +721,9 @@ def parse_arxiv(
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
+    if listing_text(data):
+        papers = read_listing_text(data, name, source, warn, tuple(announce_types))
+        return ArxivListing(papers, None, len(papers))
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
     papers = []
@@ -803,6 +806,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return parse_json_feed(document, name, source, warn, base=base)
     if (page := listing_page(data)) is not None:
         return parse_arxiv_listing(page, name, source, warn)
+    if listing_text(data):
+        return read_listing_text(data, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
@@ -1005,6 +1010,9 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
             if _HF_EXPORT.search(text[:_JUNK_MOST]):
                 raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not "
                                          f"{expected} (`type: hf-papers-text` reads it)", name, 1)) from None
+            if listing_text(text):
+                raise InputError(Problem(f"source {source!r}: an arXiv listing copied as text, not {expected} "
+                                         "(`type: arxiv` with `path:` reads it)", name, 1)) from None
             said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
             raise InputError(Problem(f"source {source!r}: not JSON: the answer is text, {_quoted(said)}, "
                                      f"expected {expected}", name, exc.lineno)) from None

@@ -291,15 +291,27 @@ def parse_arxiv_listing(
         parser._close_dd()
     else:
         parser.close_result()
+    entries = parser.entries
+    if not entries:
+        warn(f"{name}:1: source {source!r}: the arXiv listing page lists no papers; nothing read from it")
+    return _papers(entries, name, source, warn, announce_types, "the arXiv listing page")
+
+
+def _papers(entries: list[_Entry], name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str],
+            what: str) -> list[Paper]:
+    """The papers of a listing's entries, those of ``announce_types`` (none:
+    every one); ``what`` names the listing in messages.  An entry without its
+    id or title is an error at its line (a page cut off); those without an
+    abstract are read by their titles and said so once."""
     wanted = {t.casefold() for t in announce_types}
     papers: list[Paper] = []
     bare: list[int] = []  # the lines of papers without an abstract
     replaced = 0  # of them, replacements (a /new page shows those without)
-    for entry in parser.entries:
+    for entry in entries:
         title = entry.fields.get("list-title", "")
         if not entry.arxiv_id or not title:
-            what = "no arXiv id (no link to /abs/ID)" if not entry.arxiv_id else "no title"
-            raise InputError(Problem(f"source {source!r}: this paper of the arXiv listing page has {what}; "
+            said = "no arXiv id (no link to /abs/ID)" if not entry.arxiv_id else "no title"
+            raise InputError(Problem(f"source {source!r}: this paper of {what} has {said}; "
                                      "the page is cut off or not arXiv's (save it again)", name, entry.line))
         if wanted and entry.announce not in wanted:
             continue
@@ -312,16 +324,168 @@ def parse_arxiv_listing(
             published=entry.day, categories=entry.categories,
             comment=entry.fields.get("list-comments") or None, location=f"{name}:{entry.line}",
         ))
-    if not parser.entries:
-        warn(f"{name}:1: source {source!r}: the arXiv listing page lists no papers; nothing read from it")
     if bare and replaced == len(bare):
         one = len(bare) == 1
-        warn(f"{name}:{bare[0]}: source {source!r}: the {counted(len(bare), 'replaced paper')} of the arXiv listing "
-             f"page {'has' if one else 'have'} no abstract (the page shows none for them): "
+        warn(f"{name}:{bare[0]}: source {source!r}: the {counted(len(bare), 'replaced paper')} of {what} "
+             f"{'has' if one else 'have'} no abstract (the page shows none for them): "
              f"{'it is read by its title' if one else 'they are read by their titles'}; `announce_type: [new, "
              f"cross]` leaves {'it' if one else 'them'} out")
     elif bare:
-        warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of the arXiv listing "
-             "page have no abstract (the /recent and /pastweek pages show none): they are read by their titles; the "
+        warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of {what} "
+             "have no abstract (the /recent and /pastweek pages show none): they are read by their titles; the "
              "/new page (arxiv.org/list/CATEGORY/new) or `type: arxiv` with `categories:` gives abstracts")
     return papers
+
+
+# --------------------------------------------------------------------------- a listing copied as text
+
+#: What a listing copied as text holds: an entry's first line, "[1] arXiv:2406.03001 [pdf, html, other]"
+#: (in the layout before 2024 "[1]  arXiv:2406.03001 [pdf, other]"), or one without its number.
+_TEXT_SIGN = re.compile(rf"^[ \t]*(?:\[\d{{1,5}}\][ \t]*arXiv:[ \t]*{ARXIV_ID}\b|arXiv:{ARXIV_ID}[ \t]+\[pdf\b)".encode(),
+                        re.MULTILINE | re.IGNORECASE)
+#: How far into a file the sign is looked for (a page's header and menu come first).
+_TEXT_LOOK = 20000
+#: An entry's first line: its number, id, notes ("(cross-list from stat.ML)", "(replaced)",
+#: "(*cross-listing*)") and links ("[pdf, html, other]").
+_TEXT_ENTRY = re.compile(rf"(?:\[\d{{1,5}}\]\s*)?arXiv:\s*(?P<id>{ARXIV_ID})(?P<notes>(?:\s*\([^()]*\))*)\s*"
+                         r"(?:\[[^\[\]]*\])?(?P<after>(?:\s*\([^()]*\))*)", re.IGNORECASE)
+#: An entry's links on a line of their own, as some copies break them off.
+_TEXT_LINKS = re.compile(r"\[\s*(?:pdf|html|other|ps|src|tex)(?:\s*,\s*(?:pdf|html|other|ps|src|tex))*\s*\]",
+                         re.IGNORECASE)
+#: An entry's labelled line: "Title: ...", "Authors: ...", "Comments: ...", "Subjects: ...".
+_TEXT_LABEL = re.compile(r"(?P<label>title|authors?|comments|journal[- ]ref|subjects|msc classes|acm classes|"
+                         r"report[- ]no|doi)\s*:\s*(?P<value>.*)", re.IGNORECASE)
+#: Which of an entry's fields a label fills (the others are read and left).
+_TEXT_FIELDS = {"title": "list-title", "comments": "list-comments", "subjects": "list-subjects"}
+#: A section's heading: "New submissions (showing 120 of 120 entries)", "Cross-lists for Thu, 6 Jun 24".
+#: (The page's menu above the papers names them bare: "Cross-lists", "Replacements"; no heading.)
+_TEXT_SECTION = re.compile(r"(?:(?:new|cross|replacement) submissions|cross-lists|replacements)"
+                           r"(?:\s*\(showing\b.*\)|\s+for\b.*)", re.IGNORECASE)
+#: A day's heading on /recent and /pastweek: "Thu, 6 Jun 2024 (showing 25 of 25 entries)".
+_TEXT_DAY = re.compile(r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|"
+                       r"sep|oct|nov|dec)[a-z]*\s+\d{2,4}(?:\s*\((?:showing\b|\d)[^)]*\))?", re.IGNORECASE)
+#: The page's own lines between and after the papers: paging, MathJax's switch, the footer.
+_TEXT_CHROME = re.compile(r"\[?\s*total of \d[\d,]* entries\b.*|\[?\s*showing (?:up to|first|new listings)\b.*|"
+                          r"links to:.*|"
+                          r"(?:disable|enable) mathjax\b.*|about|help|contact\b.*|subscribe\b.*|click here to\b.*|"
+                          r"copyright|privacy policy|web accessibility assistance|arxiv operational status\b.*|"
+                          r"get status notifications\b.*", re.IGNORECASE)
+#: Names as a listing writes them: "Jane Doe, Ana Müller, John Smith" (a name is at most a few words).
+_TEXT_NAMES_SPLIT = re.compile(r"\s*,\s*|\s+and\s+")
+_TEXT_SENTENCE_END = (".", "!", "?", ")", "]", "$")
+#: Shorter than this, a line after the last paper that ends no sentence is the page's footer, not its abstract.
+_TEXT_SHORT = 80
+
+
+def listing_text(data: bytes) -> bool:
+    """Whether ``data`` is an arXiv listing page copied as text (select all,
+    copy, paste into a file): an entry's first line near its top, in text
+    that is not markup."""
+    head = data[:_TEXT_LOOK].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return not head.startswith((b"<", b"{", b"[{")) and _TEXT_SIGN.search(head) is not None
+
+
+class _TextEntry:
+    """An entry of a copied listing as its lines are read."""
+
+    def __init__(self, line: int, arxiv_id: str, announce: str, day: datetime | None) -> None:
+        self.line, self.arxiv_id, self.announce, self.day = line, arxiv_id, announce, day
+        self.fields: dict[str, str] = {}
+        self.authors: list[str] = []
+        self.abstract: list[str] = []
+        self.stage = "id"  # what the next unlabelled line is: id (the title), title (authors), meta, abstract
+
+    def read(self, text: str) -> None:
+        """One line of the entry (not blank, white space collapsed)."""
+        if self.stage == "id" and _TEXT_LINKS.fullmatch(text):
+            return
+        if (m := _TEXT_LABEL.fullmatch(text)) and self.stage != "abstract":
+            label, value = m.group("label").casefold(), m.group("value")
+            if label.startswith("author"):
+                self.authors, self.stage = _text_names(value) or [], "meta"
+            elif label == "title":
+                self.fields["list-title"], self.stage = value, ("title" if value else "id")
+            else:
+                self.fields[_TEXT_FIELDS.get(label, label)], self.stage = value, "meta"
+            return
+        if self.stage == "id":
+            self.fields["list-title"], self.stage = text, "title"
+        elif self.stage == "title" and (names := _text_names(text)) is not None:
+            self.authors, self.stage = names, "meta"
+        else:
+            self.abstract.append(text)
+            self.stage = "abstract"
+
+    def entry(self, last: bool) -> _Entry:
+        """The entry read; the ``last`` one's lines after its abstract that end
+        no sentence and are short are the page's footer, not its abstract."""
+        parts = self.abstract
+        if last:
+            short = next((i for i, p in enumerate(parts) if len(p) < _TEXT_SHORT and not p.endswith(_TEXT_SENTENCE_END)),
+                         len(parts))
+            parts = parts[:short]
+        subjects = self.fields.get("list-subjects", "")
+        return _Entry(self.line, self.arxiv_id, self.announce, self.fields, self.authors, " ".join(parts) or None,
+                      self.day, tuple(dict.fromkeys(_CATEGORY.findall(subjects))))
+
+
+def _text_names(text: str) -> list[str] | None:
+    """The names of an authors' line, or None when it is no list of names
+    (a sentence: the abstract of an entry without authors)."""
+    names = [n for n in _TEXT_NAMES_SPLIT.split(text.strip().rstrip(".")) if n]
+    if not names or any(len(n) > 60 or len(n.split()) > 6 or n[-1] in ".!?:;" for n in names):
+        return None
+    return names
+
+
+def _announce(said: str, section: str) -> str:
+    """The announcement type an entry's notes ("(cross-list from stat.ML)",
+    "(replaced)") and its section's heading give, as arXiv's feed names it."""
+    replaced = bool(_REPLACED.search(said) or _REPLACED.search(section))
+    cross = bool(_CROSS.search(said) or _CROSS.search(section))
+    return "replace-cross" if replaced and cross else "replace" if replaced else "cross" if cross else "new"
+
+
+def parse_arxiv_listing_text(
+    text: str, name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str] = ()
+) -> list[Paper]:
+    """The papers of an arXiv listing page (``/new``, ``/recent``,
+    ``/pastweek``, either layout) copied as text from the browser: each
+    entry's line "[1] arXiv:ID [pdf, html, other]", then "Title:", the
+    authors (labelled "Authors:" in the layout before 2024), "Comments:",
+    "Subjects:" and, on ``/new``, the abstract; the section headings ("Cross
+    submissions (showing 50 of 50 entries)", "Replacements for ...") give the
+    announcement type and the day's lines the day.  ``announce_types`` as
+    for :func:`parse_arxiv_listing`."""
+    read: list[_TextEntry] = []
+    current: _TextEntry | None = None
+    section, day = "", None
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = " ".join(raw.split())
+        if not line:
+            continue
+        if m := _TEXT_ENTRY.fullmatch(line):
+            current = _TextEntry(number, m.group("id"), _announce(m.group("notes") + m.group("after"), section), day)
+            read.append(current)
+            continue
+        heading = _TEXT_SECTION.fullmatch(line) or _TEXT_DAY.fullmatch(line)
+        if current is not None and not heading and not _TEXT_CHROME.fullmatch(line):
+            current.read(line)
+            continue
+        current = None  # a heading or the page's own lines end the paper; what follows to the next is the page's
+        if _TEXT_SECTION.fullmatch(line):
+            section = line
+        if len(line) < 200 and (days := list(_DAY.finditer(line))):
+            day = _day(*days[-1].groups())  # the last: "received from ... to Wed 5 Jun 24, announced Thu, 6 Jun 24"
+    entries = [e.entry(last=i == len(read) - 1) for i, e in enumerate(read)]
+    return _papers(entries, name, source, warn, announce_types, "the arXiv listing copied as text")
+
+
+def read_listing_text(
+    data: bytes, name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str] = ()
+) -> list[Paper]:
+    """:func:`parse_arxiv_listing_text` of a file's bytes, decoded as an
+    export is (UTF-8, UTF-16, Windows-1252; any line ending)."""
+    from .readers import decode_text
+
+    return parse_arxiv_listing_text(decode_text(data, name), name, source, warn, announce_types)

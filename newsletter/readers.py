@@ -828,13 +828,6 @@ _HTML_PAGE_HINT = (
 )
 
 #: A papers page saved whole: the daily papers are in its data, which hf-daily reads.
-#: An arXiv listing page copied as text: "[1] arXiv:2406.03001 [pdf, html, other]", or its title line.
-_ARXIV_TEXT = lazy(rf"^\s*(?:\[\d{{1,5}}\]\s+arXiv:{ARXIV_ID}\b|arXiv:{ARXIV_ID}\s+\[pdf\b)", re.MULTILINE | re.IGNORECASE)
-_ARXIV_TEXT_LOOK = 20000
-_ARXIV_TEXT_HINT = (
-    " (it is an arXiv listing copied as text: save the page itself instead, Ctrl+S as 'Web Page, HTML only', "
-    "and give that file to `type: arxiv` as `path:`)"
-)
 _DAILY_PAGE_HINT = (
     " (it is Hugging Face's papers page saved as HTML: type: hf-daily reads such a page as it is, each paper "
     "with its authors and date)"
@@ -966,7 +959,8 @@ def parse_hf_papers_text(
     an abstract, the paper would count as delivered and never come whole.
     """
     warn = warn if warn is not None else log.warning
-    text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
+    decoded = decode_text(data, name, cut_ok=True)
+    text, ids = _from_markdown(_without_link_list(decoded))
     text, linked, linked_lines = _without_link_targets(text)
     ids.update(linked)
     raw = _blocks(text)
@@ -977,6 +971,10 @@ def parse_hf_papers_text(
     i, header = _skip_header(blocks, _nav_lines(blocks))
     pages: list[Paper] = []
     if not header:
+        from .listings import listing_text, parse_arxiv_listing_text
+
+        if listing_text(decoded[:20000].encode()):  # an arXiv listing copied as text among the exports
+            return parse_arxiv_listing_text(decoded, name, source, warn)
         pages, listing = _paper_pages(blocks, raw, name, source)
         if pages and listing is None:
             return pages
@@ -989,7 +987,6 @@ def parse_hf_papers_text(
         hint = (
             " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
             else f" (it is {ARXIV_LISTING_SAID})" if _HTML_PAGE.search(text[:4096]) and listing_page(data)
-            else _ARXIV_TEXT_HINT if _ARXIV_TEXT.search(text[:_ARXIV_TEXT_LOOK])
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
             else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
             else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"

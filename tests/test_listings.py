@@ -14,6 +14,7 @@ from conftest import DATA, write_config
 
 from newsletter.errors import InputError
 from newsletter.feeds import parse_arxiv, parse_feed
+from newsletter.readers import parse_hf_papers_text
 
 NEW_PAGE = DATA / "arxiv-list-new.html"
 
@@ -200,7 +201,8 @@ We learn the step sizes of a diffusion model sampler from data.
                                                   "with `path:` reads it))"),
         ("hf-daily", NEW_PAGE.read_bytes(), "source 'hf-daily': an arXiv listing page saved from the browser "
                                             "(`type: arxiv` with `path:` reads it), not the JSON list"),
-        ("hf-papers-text", COPIED.encode(), "(it is an arXiv listing copied as text: save the page itself instead"),
+        ("hf-daily", COPIED.encode(), "source 'hf-daily': an arXiv listing copied as text, not the JSON list of "
+                                      "daily papers (`type: arxiv` with `path:` reads it)"),
     ],
 )
 def test_a_listing_page_given_to_another_source_names_the_one_that_reads_it(tmp_path, cli, kind, content, words):
@@ -248,3 +250,115 @@ def test_a_saved_search_results_page_gives_its_papers_whole():
     assert first.location == f"search.html:{item}"
     assert (second.arxiv_id, second.categories, second.comment) == ("math/0309136", ("math.DG",), None)
     assert second.published == datetime(2003, 3, 10, tzinfo=UTC) and warnings == []
+
+
+COPIED_NEW = DATA / "arxiv-list-new-copied.txt"
+
+
+@pytest.mark.parametrize("parse", [
+    lambda data, w: parse_arxiv(data, "new.txt", "arXiv", w).papers,
+    lambda data, w: parse_feed(data, "new.txt", "arXiv", w),
+    lambda data, w: parse_hf_papers_text(data, "new.txt", "arXiv", w),
+], ids=["arxiv", "feed", "hf-papers-text"])
+def test_a_new_listing_copied_as_text_gives_its_papers_whole(parse):
+    """Select all on arxiv.org/list/cs.LG/new, copy, paste into a file: it was
+    refused ('save the page itself instead') by every source; the text holds
+    each paper's id, title, authors, comments, subjects and abstract, and the
+    page's menu, paging and footer are no paper's."""
+    data = COPIED_NEW.read_bytes()
+    warnings = Collect()
+    papers = parse(data, warnings)
+    assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002", "2406.02950", "hep-th/9901001",
+                                            "2401.01234", "2312.00077"]
+    first = papers[0]
+    assert first.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert first.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    assert first.abstract.startswith("We learn the step sizes") and first.abstract.endswith("$T < 10$ steps suffice.")
+    assert first.categories == ("cs.LG", "cs.AI", "cs.CV") and first.comment.startswith("12 pages, 4 figures; code")
+    assert first.published == datetime(2024, 6, 6, tzinfo=UTC) and first.location == "new.txt:16"
+    assert first.url == "https://arxiv.org/abs/2406.03001"
+    assert papers[2].authors == ("Kenji Tanaka", "Zoë O'Brien") and papers[2].comment is None
+    # the last paper (a replacement, no abstract on the page) takes none of the footer's lines
+    assert (papers[5].title, papers[5].abstract, papers[5].categories) == (
+        "Diffusion Priors for Image Restoration", "", ("cs.CV", "cs.LG"))
+    (warning,) = warnings
+    assert warning.startswith("new.txt:48: source 'arXiv': the 2 replaced papers of the arXiv listing copied as text "
+                              "have no abstract")
+
+
+@pytest.mark.parametrize("kinds, ids", [
+    (["new"], ["2406.03001", "2406.03002"]),
+    (["cross"], ["2406.02950", "hep-th/9901001"]),
+    (["replace"], ["2401.01234"]),
+    (["replace-cross"], ["2312.00077"]),
+])
+@pytest.mark.parametrize("copy", ["arxiv-list-new-copied.txt", "arxiv-list-old-copied.txt"])
+def test_a_copied_listings_sections_and_notes_are_its_announcement_types(copy, kinds, ids):
+    """'Cross submissions (showing ...)' / 'Cross-lists for Thu, 6 Jun 24',
+    '(cross-list from stat.ML)', '(replaced)', '(*cross-listing*)': as the
+    saved page's, so announce_type leaves replacements out of a copy too."""
+    papers = parse_arxiv((DATA / copy).read_bytes(), copy, "arXiv", Collect(), kinds).papers
+    expected = [i for i in ids if copy.startswith("arxiv-list-new") or i not in ("2406.03002", "hep-th/9901001")]
+    assert [p.arxiv_id for p in papers] == expected
+
+
+def test_a_listing_copied_in_the_layout_before_2024_reads_its_labelled_authors_and_whole_abstract():
+    papers = parse_arxiv((DATA / "arxiv-list-old-copied.txt").read_bytes(), "old.txt", "arXiv", Collect()).papers
+    first = papers[0]
+    assert first.authors == ("Jane Doe", "Ana Müller", "John Smith") and first.comment == "12 pages, 4 figures"
+    assert first.abstract.endswith("at equal sample quality. The learned schedule transfers across datasets "
+                                   "without retraining.")
+    assert first.published == datetime(2024, 6, 6, tzinfo=UTC) and first.location == "old.txt:15"
+    assert papers[-1].abstract == "" and papers[-1].authors == ("Li Wei", "Maria Garcia")
+
+
+def test_a_recent_listing_copied_as_text_gives_each_paper_its_day_and_says_it_has_no_abstracts():
+    warnings = Collect()
+    papers = parse_feed((DATA / "arxiv-list-recent-copied.txt").read_bytes(), "recent.txt", "cs.LG", warnings)
+    assert [(p.arxiv_id, p.published.day, p.abstract) for p in papers if p.published] == [
+        ("2406.04100", 7, ""), ("2406.04099", 7, ""), ("2406.03001", 6, "")]
+    assert papers[0].authors == ("Priya Natarajan", "Tomás Ruiz")
+    (warning,) = warnings
+    assert warning.startswith("recent.txt:9: source 'cs.LG': 3 of the 3 papers of the arXiv listing copied as text "
+                              "have no abstract")
+
+
+def test_a_copied_listing_cut_off_after_an_entrys_first_line_is_an_error_at_that_line(tmp_path, cli):
+    """The copy stopped at '[7] arXiv:...': no title, no paper; never one titled by the id."""
+    text = COPIED_NEW.read_text(encoding="utf-8")
+    cut = text[:text.rindex("Total of 6 entries")]
+    (tmp_path / "new.txt").write_text(cut + "[7] arXiv:2406.03010 [pdf, other]\n", encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: hf-papers-text, path: new.txt}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == (
+        f"new.txt:{cut.count(chr(10)) + 1}: source 'hf-papers-text': this paper of the arXiv listing copied as text has no title; the page "
+        "is cut off or not arXiv's (save it again)"), r.err
+
+
+def test_a_copied_listing_beside_hugging_face_exports_is_read_and_a_paper_in_both_is_one(tmp_path, cli):
+    """A folder of daily .txt copies, one of them arXiv's: its papers join the
+    exports', and the paper both carry (by its title on Hugging Face, by its
+    id on arXiv) comes once, with the arXiv id."""
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "arxiv.txt").write_bytes(COPIED_NEW.read_bytes())
+    (folder / "hf.txt").write_text(
+        "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\n"
+        "Jun 6\n\nScore Matching for Schrödinger Bridges\n\nWe study score matching for Schrödinger bridges between "
+        "two arbitrary distributions and prove that the learned bridge converges at the minimax rate.\n",
+        encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: hf-papers-text, path: papers/}]
+        topics: {t: {any: [score matching]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    papers = json.loads(r.out)
+    assert len(papers) == 6
+    (bridge,) = [p for p in papers if "Bridges" in p["title"]]
+    assert bridge["id"] == "2406.02950" and bridge["categories"] == ["stat.ML", "cs.LG"]
