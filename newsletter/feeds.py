@@ -33,7 +33,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from .errors import InputError, Problem, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .listings import is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text
+from .listings import arxiv_page_kind, is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, pdf_url
 
 if TYPE_CHECKING:
@@ -1021,8 +1021,9 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
                 # a saved feed given where JSON goes: "an error page or a login wall?" of a file read fine
                 raise InputError(Problem(f"source {source!r}: an RSS or Atom feed, not {expected} (a feed is "
                                          "read by type: feed, or arxiv for arXiv's)", name, 1)) from None
-            if listing_page(data) is not None:
-                raise InputError(Problem(f"source {source!r}: {ARXIV_LISTING_SAID}, not {expected}", name, 1)) from None
+            if (page := listing_page(data)) is not None:
+                raise InputError(Problem(f"source {source!r}: {arxiv_page_said(page)}, not {expected}", name,
+                                         1)) from None
             raise InputError(
                 Problem(f"source {source!r}: an HTML or XML page, not {expected} "
                         "(an error page or a login wall?)", name, 1)
@@ -1228,8 +1229,9 @@ def _mhtml_page(data: bytes) -> bytes | None:
     return None
 
 
-#: An arXiv listing page given to a reader of another format, and the source that reads it.
-ARXIV_LISTING_SAID = "an arXiv listing page saved from the browser (`type: arxiv` with `path:` reads it)"
+def arxiv_page_said(page: bytes) -> str:
+    """An arXiv page given to a reader of another format (see :func:`listing_page`), and the source that reads it."""
+    return f"{arxiv_page_kind(page)} saved from the browser (`type: arxiv` with `path:` reads it)"
 
 
 def listing_page(data: bytes) -> bytes | None:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
-from .models import ARXIV_ID, Paper, abs_url, pdf_url
+from .models import ARXIV_ID, Paper, abs_url, arxiv_base_id, pdf_url
 
 #: What a listing page holds and no other page does: a paper's title block.
 _LISTING = re.compile(rb"""<div\s+class\s*=\s*["']list-title\b""", re.IGNORECASE)
@@ -46,10 +46,23 @@ _REPLACED = re.compile(r"\breplace(?:d|ment)", re.IGNORECASE)
 Warn = Callable[[str], None]
 
 
+#: What a paper's abstract page (arxiv.org/abs/ID) holds: its title's or its abstract's block, or its
+#: id for citation managers.
+_ABS_PAGE = re.compile(rb"""<(?:h1\s+class\s*=\s*["']title\s+mathjax|blockquote\s+class\s*=\s*["']abstract\b)|"""
+                       rb"""<meta\s+name\s*=\s*["']citation_arxiv_id["']""", re.IGNORECASE)
+
+
 def is_arxiv_listing(data: bytes) -> bool:
-    """Whether ``data`` is an arXiv listing or search results page saved as HTML."""
+    """Whether ``data`` is an arXiv listing, search results or abstract page saved as HTML."""
     head = data[:1_000_000]
-    return _LISTING.search(head) is not None or _SEARCH.search(head) is not None
+    return any(kind.search(head) is not None for kind in (_LISTING, _SEARCH, _ABS_PAGE))
+
+
+def arxiv_page_kind(page: bytes) -> str:
+    """What :func:`is_arxiv_listing` found ``page`` to be, as messages name it."""
+    head = page[:1_000_000]
+    return ("an arXiv listing page" if _LISTING.search(head) else "an arXiv search results page"
+            if _SEARCH.search(head) else "an arXiv abstract page")
 
 
 def _day(d: str, month: str, year: str) -> datetime:
@@ -250,6 +263,110 @@ class _SearchParser(HTMLParser):
         ))
 
 
+class _AbsParser(HTMLParser):
+    """The one paper of an abstract page (``arxiv.org/abs/ID``): the parts of
+    its body, and its ``citation_*`` meta tags (for citation managers) where
+    the body lacks one."""
+
+    #: The parts read, by (tag, class); a part's label ("Title:", "Abstract:") is skipped.
+    _PARTS = {("h1", "title"): "title", ("div", "authors"): "authors", ("blockquote", "abstract"): "abstract",
+              ("td", "comments"): "comments", ("td", "subjects"): "subjects", ("div", "dateline"): "dateline",
+              ("td", "arxividv"): "version", ("span", "descriptor"): "skip"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.meta: dict[str, list[str]] = {}
+        self.parts: dict[str, list[str]] = {}
+        self.open: list[tuple[str, str | None]] = []  # (tag, part) of the elements open
+        self.authors: list[str] = []
+        self.ids: dict[str, str] = {}  # the first /abs/ID link in a part
+        self.title_line = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        if tag == "meta" and (key := a.get("name", "").lower()).startswith("citation_"):
+            self.meta.setdefault(key, []).append(a.get("content", ""))
+        if tag in _VOID:
+            return
+        classes = a.get("class", "").split()
+        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        inside = self._part()
+        href = a.get("href", "").strip()
+        if tag == "a" and inside and (m := _ABS_HREF.search(href)):
+            self.ids.setdefault(inside, m.group(1))
+        if tag == "a" and inside == "authors":
+            part = "author"
+        elif tag == "a" and inside == "comments" and href.startswith(("http://", "https://")):
+            part = "link"  # "this https URL", as arXiv shows a comment's link: the link itself is the text
+            self.parts["comments"].append(href)
+        if part == "title" and not self.title_line:
+            self.title_line = self.getpos()[0]
+        self.open.append((tag, part))
+        if part:
+            self.parts.setdefault(part, [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if not any(t == tag for t, _ in self.open):
+            return
+        while self.open:
+            open_tag, part = self.open.pop()
+            if part == "author":
+                self.authors.append(" ".join("".join(self.parts.pop("author", [])).split()))
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        part = self._part()
+        if part and part not in ("skip", "link"):
+            self.parts[part].append(data)
+
+    def _part(self) -> str | None:
+        return next((part for _, part in reversed(self.open) if part), None)
+
+
+#: "(this version, v2)" in an abstract page's dateline, when no link names the version.
+_THIS_VERSION = re.compile(r"this version, v(\d+)")
+#: A day as citation meta tags write it: "2024/06/04".
+_META_DAY = re.compile(r"(\d{4})/(\d{2})/(\d{2})")
+
+
+def _meta_day(value: str) -> datetime | None:
+    """A citation tag's day ("2024/06/04") at midnight UTC; None for none or no day."""
+    try:
+        return datetime.strptime(value, "%Y/%m/%d").replace(tzinfo=UTC) if _META_DAY.fullmatch(value) else None
+    except ValueError:
+        return None
+
+
+def _abs_entry(parser: _AbsParser, name: str, source: str) -> _Entry:
+    """The paper of an abstract page: its id with the version the page shows,
+    title, authors, abstract, comments, subjects and the day it was first
+    submitted (the API's ``published``).  A page without its id, title or
+    abstract is cut off or not arXiv's: an error."""
+    text = {k: " ".join("".join(v).split()) for k, v in parser.parts.items()}
+
+    def meta(key: str) -> str:
+        return " ".join((parser.meta.get(key) or [""])[0].split())
+
+    # the page's own version's link, else the id without its version (the dateline links to v1's page)
+    arxiv_id = (parser.ids.get("version") or meta("citation_arxiv_id")
+                or arxiv_base_id(parser.ids.get("dateline", "")) or None)
+    if arxiv_id and "v" not in arxiv_id.rpartition("/")[2] and (v := _THIS_VERSION.search(text.get("dateline", ""))):
+        arxiv_id += f"v{v.group(1)}"
+    title = text.get("title") or meta("citation_title")
+    abstract = text.get("abstract") or meta("citation_abstract")
+    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
+    if missing:
+        raise InputError(Problem(f"source {source!r}: the arXiv abstract page has no {' and no '.join(missing)}; "
+                                 "the page is cut off or not arXiv's (save it again)", name, parser.title_line or 1))
+    authors = [n for n in parser.authors if n] or [" ".join(reversed(n.split(", ", 1))) for n in
+                                                    parser.meta.get("citation_author", []) if n.strip()]
+    day = _DAY.search(text.get("dateline", ""))
+    published = _day(*day.groups()) if day else _meta_day(meta("citation_date"))
+    return _Entry(parser.title_line or 1, arxiv_id, "new", {"list-title": title, "list-comments": text.get("comments", "")},
+                  authors, abstract, published, tuple(dict.fromkeys(_CATEGORY.findall(text.get("subjects", "")))))
+
+
 #: Elements that have no end tag (an <img> in a result never closes).
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 #: A subject tag's code: "cs.LG", "math.OC", "hep-th".
@@ -279,13 +396,18 @@ def parse_arxiv_listing(
     ``/recent`` and ``/pastweek`` pages show none) are read by their titles,
     and said so once."""
     text = _page_text(data, name, source)
-    parser: _ListingParser | _SearchParser = _ListingParser() if _LISTING.search(data[:1_000_000]) else _SearchParser()
+    head = data[:1_000_000]
+    parser: _ListingParser | _SearchParser | _AbsParser = (
+        _ListingParser() if _LISTING.search(head) else _SearchParser() if _SEARCH.search(head) else _AbsParser()
+    )
     try:
         parser.feed(text)
         parser.close()
     except AssertionError:  # html.parser gives up on a malformed marked section
         raise InputError(Problem(f"source {source!r}: an arXiv listing page that is not well-formed HTML "
                                  "(save the page again)", name, 1)) from None
+    if isinstance(parser, _AbsParser):
+        return _papers([_abs_entry(parser, name, source)], name, source, warn, (), "the arXiv abstract page")
     if isinstance(parser, _ListingParser):
         parser._close_dt()
         parser._close_dd()

@@ -203,6 +203,8 @@ We learn the step sizes of a diffusion model sampler from data.
                                             "(`type: arxiv` with `path:` reads it), not the JSON list"),
         ("hf-daily", COPIED.encode(), "source 'hf-daily': an arXiv listing copied as text, not the JSON list of "
                                       "daily papers (`type: arxiv` with `path:` reads it)"),
+        ("hf-papers-text", (DATA / "arxiv-abs.html").read_bytes(), "(it is an arXiv abstract page saved from the "
+                                                                  "browser (`type: arxiv` with `path:` reads it))"),
     ],
 )
 def test_a_listing_page_given_to_another_source_names_the_one_that_reads_it(tmp_path, cli, kind, content, words):
@@ -362,3 +364,113 @@ def test_a_copied_listing_beside_hugging_face_exports_is_read_and_a_paper_in_bot
     assert len(papers) == 6
     (bridge,) = [p for p in papers if "Bridges" in p["title"]]
     assert bridge["id"] == "2406.02950" and bridge["categories"] == ["stat.ML", "cs.LG"]
+
+
+ABS_PAGE = DATA / "arxiv-abs.html"
+
+
+def _mhtml(page: bytes, url: str) -> bytes:
+    return (b"From: <Saved by Blink>\r\nSnapshot-Content-Location: " + url.encode() + b"\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/related;\r\n\ttype=\"text/html\";\r\n\tboundary=\"--B--\"\r\n"
+            b"\r\n----B--\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+            + quopri.encodestring(page).replace(b"\n", b"\r\n") + b"\r\n----B----\r\n")
+
+
+@pytest.mark.parametrize("saved", ["html", "mhtml"])
+def test_a_saved_abstract_page_is_its_paper_with_the_version_it_shows(saved):
+    """arxiv.org/abs/ID saved by a browser ('Save page as', HTML or Chrome's
+    MHTML) was 'an HTML page, not an RSS or Atom feed (an error page or a
+    login wall?)'; it is one paper: id and version, title, authors, abstract,
+    comments (with the link arXiv shows as 'this https URL'), subjects and
+    the day it was first submitted."""
+    page = ABS_PAGE.read_bytes()
+    data = page if saved == "html" else _mhtml(page, "https://arxiv.org/abs/2406.03001")
+    warnings = Collect()
+    (paper,) = parse_arxiv(data, "abs.html", "arXiv", warnings).papers
+    assert (paper.arxiv_id, paper.version) == ("2406.03001", 2)
+    assert paper.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert paper.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    assert paper.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number of "
+                              "function evaluations by a factor of four at equal sample quality on CIFAR-10 & ImageNet "
+                              r"$64\times64$, where $T < 10$ steps suffice.")
+    assert paper.comment == "12 pages, 4 figures; code at https://github.com/example/fastdiff"
+    assert paper.categories == ("cs.LG", "cs.AI", "cs.CV") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert (paper.url, paper.pdf_url) == ("https://arxiv.org/abs/2406.03001", "https://arxiv.org/pdf/2406.03001v2")
+    title_line = page.decode().split("\n").index(next(ln for ln in page.decode().split("\n") if 'class="title' in ln))
+    assert paper.location == f"abs.html:{title_line + 1}" and warnings == []
+    assert parse_feed(data, "abs.html", "arXiv", Collect()) == [paper]
+
+
+def test_an_abstract_page_of_another_layout_is_read_from_its_citation_tags():
+    """The page's head says the paper to citation managers (citation_title,
+    citation_author 'Doe, Jane', citation_abstract, citation_date): a body
+    the reader does not know (another layout, a page cut off after its
+    head) still gives the paper."""
+    page = ABS_PAGE.read_text(encoding="utf-8")
+    head = page[:page.index("<body")] + "<body><p>Loading…</p></body></html>"
+    (paper,) = parse_arxiv(head.encode(), "abs.html", "arXiv", Collect()).papers
+    assert (paper.arxiv_id, paper.version, paper.authors[1]) == ("2406.03001", None, "Ana Müller")
+    assert paper.abstract.endswith("$T < 10$ steps suffice.") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
+
+
+def test_an_abstract_page_without_its_abstract_is_an_error_at_its_title(tmp_path, cli):
+    """A page cut off before its abstract (and no citation tags to fall back
+    on) is no paper: never one sent with an empty abstract."""
+    page = ABS_PAGE.read_text(encoding="utf-8")
+    page = "\n".join(ln for ln in page.split("\n") if "citation_" not in ln)
+    cut = page[:page.index('<blockquote class="abstract')]
+    (tmp_path / "abs.html").write_text(cut, encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: arxiv, path: abs.html}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    line = cut.split("\n").index(next(ln for ln in cut.split("\n") if 'class="title' in ln)) + 1
+    assert r.code == 2 and r.err.strip() == (
+        f"abs.html:{line}: source 'arxiv': the arXiv abstract page has no abstract; the page is cut off or not "
+        "arXiv's (save it again)"), r.err
+
+
+def test_a_paper_sent_from_a_listing_is_not_sent_again_as_a_replacement_a_cross_list_or_its_page(tmp_path, cli):
+    """Day 1: the /new page (saved) gives 2406.03001 v1, sent.  Day 2: the
+    copied /new listing of another category has it as a cross-list, the
+    next day's as a replacement, and its abstract page shows v2 under a new
+    title: the same paper each time (its id without the version), never sent
+    again; a new paper of the day goes out alone."""
+    (tmp_path / "new.html").write_bytes(NEW_PAGE.read_bytes())
+    config = """
+        sources: [{{type: arxiv, path: {path}}}]
+        topics: {{t: {{any: ["diffusion sampling", "language model*"]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        delivery: {{transport: outbox, path: outbox}}
+        """
+    write_config(tmp_path, config.format(path="new.html"))
+    r = cli("send")
+    assert r.code == 0 and "sent        ada@example.org: 1 paper " in r.out, r.out + r.err
+    day2 = tmp_path / "day2"
+    day2.mkdir()
+    page = ABS_PAGE.read_text(encoding="utf-8").replace("Faster Diffusion Sampling with Learned", "Fast Diffusion "
+                                                                                                "Sampling by Learned")
+    (day2 / "abs.html").write_text(page, encoding="utf-8")
+    copied = COPIED_NEW.read_text(encoding="utf-8")
+    cross = copied.replace("[1] arXiv:2406.03001 [pdf, html, other]", "[1] arXiv:2406.03001v2 (cross-list from "
+                                                                      "cs.LG) [pdf, html, other]")
+    cross = cross.replace("[2] arXiv:2406.03002 [pdf, other]\nTitle: Sharp Convergence Rates for Clipped SGD under "
+                          "Heavy-Tailed Noise", "[2] arXiv:2406.05555 [pdf, other]\nTitle: Large Language Models "
+                          "Explain Their Own Mistakes")
+    (day2 / "cs.CL.txt").write_text(cross, encoding="utf-8")
+    write_config(tmp_path, config.replace("[{{type: arxiv, path: {path}}}]", "[{{type: arxiv, path: day2/abs.html}}, "
+                                          "{{type: hf-papers-text, path: day2/cs.CL.txt}}]").format())
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    papers = {p["id"]: p for p in json.loads(r.out)}
+    assert papers["2406.03001"]["title"].startswith("Fast Diffusion Sampling by Learned")  # the newer version's
+    assert sum(1 for p in json.loads(r.out) if p["id"] == "2406.03001") == 1
+    r = cli("send")
+    assert r.code == 0, r.err
+    assert "sent        ada@example.org: 1 paper " in r.out, r.out
+    newest = max((tmp_path / "outbox").rglob("*.eml"), key=lambda f: f.stat().st_mtime_ns)
+    body = email.message_from_bytes(newest.read_bytes(), policy=email.policy.default).get_body(("plain",))
+    text = body.get_content()  # type: ignore[union-attr]
+    assert "Large Language Models Explain Their Own Mistakes" in text and "Diffusion Sampling" not in text
