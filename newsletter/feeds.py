@@ -1011,7 +1011,7 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
                 raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not "
                                          f"{expected} (`type: hf-papers-text` reads it)", name, 1)) from None
             if listing_text(text):
-                raise InputError(Problem(f"source {source!r}: an arXiv listing copied as text, not {expected} "
+                raise InputError(Problem(f"source {source!r}: an arXiv page copied as text, not {expected} "
                                          "(`type: arxiv` with `path:` reads it)", name, 1)) from None
             said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
             raise InputError(Problem(f"source {source!r}: not JSON: the answer is text, {_quoted(said)}, "

@@ -499,12 +499,23 @@ _TEXT_SENTENCE_END = (".", "!", "?", ")", "]", "$")
 _TEXT_SHORT = 80
 
 
+#: What an abstract page (arxiv.org/abs/ID) copied as text holds: its dateline and its abstract's label.
+_ABS_TEXT_SIGNS = (re.compile(rb"^[ \t]*\[Submitted on \d{1,2} [A-Z][a-z]+ \d{4}", re.MULTILINE),
+                   re.compile(rb"^[ \t]*Abstract:", re.MULTILINE))
+
+
 def listing_text(data: bytes) -> bool:
-    """Whether ``data`` is an arXiv listing page copied as text (select all,
-    copy, paste into a file): an entry's first line near its top, in text
-    that is not markup."""
+    """Whether ``data`` is an arXiv listing or abstract page copied as text
+    (select all, copy, paste into a file): an entry's first line, or an
+    abstract page's dateline and abstract, near its top, in text that is not
+    markup."""
     head = data[:_TEXT_LOOK].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return not head.startswith((b"<", b"{", b"[{")) and _TEXT_SIGN.search(head) is not None
+    return not head.startswith((b"<", b"{", b"[{")) and (
+        _TEXT_SIGN.search(head) is not None or _abs_text(head))
+
+
+def _abs_text(head: bytes) -> bool:
+    return all(sign.search(head) is not None for sign in _ABS_TEXT_SIGNS)
 
 
 class _TextEntry:
@@ -578,7 +589,10 @@ def parse_arxiv_listing_text(
     "Subjects:" and, on ``/new``, the abstract; the section headings ("Cross
     submissions (showing 50 of 50 entries)", "Replacements for ...") give the
     announcement type and the day's lines the day.  ``announce_types`` as
-    for :func:`parse_arxiv_listing`."""
+    for :func:`parse_arxiv_listing`.  A paper's abstract page copied so is
+    that paper (see :func:`_abs_text_entry`)."""
+    if _abs_text(text[:_TEXT_LOOK].encode()):
+        return _papers([_abs_text_entry(text, name, source)], name, source, warn, (), "the arXiv abstract page")
     read: list[_TextEntry] = []
     current: _TextEntry | None = None
     section, day = "", None
@@ -611,3 +625,60 @@ def read_listing_text(
     from .readers import decode_text
 
     return parse_arxiv_listing_text(decode_text(data, name), name, source, warn, announce_types)
+
+
+#: The labelled lines of an abstract page copied as text ("Title:Faster ...", "Comments:\t12 pages").
+_ABS_TEXT_LABEL = re.compile(r"(?P<label>title|authors|abstract|comments|subjects|journal reference|cite as|"
+                             r"report number|msc classes|acm classes|doi|related doi)\s*:\s*(?P<value>.*)",
+                             re.IGNORECASE)
+#: The page's id line ("arXiv:2406.03001 (cs)") and its versioned citation ("(or arXiv:2406.03001v2 [cs.LG] for
+#: this version)").
+_ABS_TEXT_ID = re.compile(rf"arXiv:\s*({ARXIV_ID})\s+\([a-z][\w.-]*\)")
+_ABS_TEXT_THIS = re.compile(rf"\(or arXiv:\s*({ARXIV_ID})\b.*for this version\)")
+_ABS_TEXT_DATELINE = re.compile(r"\[Submitted on .*")
+
+
+def _abs_text_entry(text: str, name: str, source: str) -> _Entry:
+    """The paper of an abstract page copied as text: its id (with the
+    version the page shows), "Title:", "Authors:", "Abstract:" (to the next
+    label: its paragraphs), "Comments:", "Subjects:" and the day it was first
+    submitted.  A copy without its id, title or abstract is an error."""
+    values: dict[str, tuple[int, list[str]]] = {}
+    current: str | None = None
+    arxiv_id = this = dateline = None
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = " ".join(raw.split())
+        if not line:
+            continue
+        if (m := _ABS_TEXT_LABEL.fullmatch(line)) and (label := m.group("label").casefold()) not in values:
+            values[label], current = (number, [m.group("value")] if m.group("value") else []), label
+            if label == "cite as" and (cited := re.search(rf"arXiv:\s*({ARXIV_ID})", line)):
+                arxiv_id = arxiv_id or cited.group(1)
+            continue
+        if current == "abstract" or (current == "title" and not values["title"][1]):
+            values[current][1].append(line)
+        elif (m := _ABS_TEXT_THIS.search(line)) and not this:
+            this = m.group(1)
+        elif (m := _ABS_TEXT_ID.fullmatch(line)) and not arxiv_id:
+            arxiv_id = m.group(1)
+        elif _ABS_TEXT_DATELINE.fullmatch(line) and not dateline:
+            dateline = line
+
+    def value(label: str) -> str:
+        return " ".join(values.get(label, (0, []))[1])
+
+    at = values.get("title", (1, []))[0]
+    if this is None and arxiv_id and dateline and (v := _THIS_VERSION.search(dateline)):
+        this = f"{arxiv_base_id(arxiv_id)}v{v.group(1)}"
+    arxiv_id = this or arxiv_id
+    title, abstract = value("title"), value("abstract")
+    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
+    if missing:
+        raise InputError(Problem(f"source {source!r}: the arXiv abstract page copied as text has no "
+                                 f"{' and no '.join(missing)} (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); "
+                                 "the copy is cut off? Copy the whole page (Ctrl+A)", name, at))
+    day = _DAY.search(dateline or "")
+    authors = [n for n in _TEXT_NAMES_SPLIT.split(value("authors")) if n]
+    return _Entry(at, arxiv_id, "new", {"list-title": title, "list-comments": value("comments")}, authors, abstract,
+                  _day(*day.groups()) if day else None,
+                  tuple(dict.fromkeys(_CATEGORY.findall(value("subjects")))))

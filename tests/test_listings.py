@@ -201,7 +201,7 @@ We learn the step sizes of a diffusion model sampler from data.
                                                   "with `path:` reads it))"),
         ("hf-daily", NEW_PAGE.read_bytes(), "source 'hf-daily': an arXiv listing page saved from the browser "
                                             "(`type: arxiv` with `path:` reads it), not the JSON list"),
-        ("hf-daily", COPIED.encode(), "source 'hf-daily': an arXiv listing copied as text, not the JSON list of "
+        ("hf-daily", COPIED.encode(), "source 'hf-daily': an arXiv page copied as text, not the JSON list of "
                                       "daily papers (`type: arxiv` with `path:` reads it)"),
         ("hf-papers-text", (DATA / "arxiv-abs.html").read_bytes(), "(it is an arXiv abstract page saved from the "
                                                                   "browser (`type: arxiv` with `path:` reads it))"),
@@ -474,3 +474,39 @@ def test_a_paper_sent_from_a_listing_is_not_sent_again_as_a_replacement_a_cross_
     body = email.message_from_bytes(newest.read_bytes(), policy=email.policy.default).get_body(("plain",))
     text = body.get_content()  # type: ignore[union-attr]
     assert "Large Language Models Explain Their Own Mistakes" in text and "Diffusion Sampling" not in text
+
+
+ABS_COPIED = DATA / "arxiv-abs-copied.txt"
+
+
+@pytest.mark.parametrize("parse", [
+    lambda data, w: parse_arxiv(data, "abs.txt", "arXiv", w).papers,
+    lambda data, w: parse_hf_papers_text(data, "abs.txt", "arXiv", w),
+], ids=["arxiv", "hf-papers-text"])
+def test_an_abstract_page_copied_as_text_is_its_paper(parse):
+    """Select all on arxiv.org/abs/ID, copy, paste: it was 'no Hugging Face
+    papers page header' or 'the answer is text, 'Skip to main content''; the
+    id and version (the versioned citation), title, authors, abstract,
+    comments, subjects and first submission day are the page's, the menus
+    and the submission history no part of it."""
+    warnings = Collect()
+    (paper,) = parse(ABS_COPIED.read_bytes(), warnings)
+    assert (paper.arxiv_id, paper.version) == ("2406.03001", 2)
+    assert paper.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert paper.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    assert paper.abstract.startswith("We learn the step sizes") and paper.abstract.endswith("$T < 10$ steps suffice.")
+    assert paper.categories == ("cs.LG", "cs.AI", "cs.CV") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert paper.comment == "12 pages, 4 figures; code at this https URL" and paper.location == "abs.txt:10"
+    assert warnings == []
+
+
+def test_an_abstract_page_copied_without_its_abstract_is_an_error_at_its_title():
+    """A copy that stopped at the authors (a selection, not the whole page):
+    no paper with an empty abstract."""
+    text = ABS_COPIED.read_text(encoding="utf-8")
+    cut = text[:text.index("View PDF HTML")] + "Abstract:\n"
+    with pytest.raises(InputError) as info:
+        parse_arxiv(cut.encode(), "abs.txt", "arXiv", Collect())
+    assert str(info.value) == ("abs.txt:10: source 'arXiv': the arXiv abstract page copied as text has no abstract "
+                               "(lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); the copy is cut off? Copy the whole "
+                               "page (Ctrl+A)")
