@@ -34,7 +34,7 @@ from .errors import InputError, Problem, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .listings import arxiv_page_kind, is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text
-from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, pdf_url
+from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url
 
 if TYPE_CHECKING:
     import feedparser
@@ -837,6 +837,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         prefix = _ANNOUNCE_PREFIX.match(abstract)
         if prefix:  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
+            if _WITHDRAWN.match(abstract) and len(abstract) < _WITHDRAWAL_MOST:
+                continue  # a withdrawal announced as a replacement: no paper to send, as `type: arxiv` reads it
+        if arxiv_id and (guid := _ARXIV_ENTRY_ID.search((entry.get("id") or "").strip())) \
+                and arxiv_base_id(guid.group(1)) == arxiv_base_id(arxiv_id):
+            arxiv_id = guid.group(1)  # arXiv's guid names the version announced (a replacement's v2), its link none
         if not abstract:
             bare.append(_entry_label(index, entry))
         authors = _authors(entry, split=bool(prefix))

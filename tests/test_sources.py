@@ -1564,6 +1564,20 @@ Abstract: We extend flow matching to Lie groups.</description>
     assert paper.published == datetime(2024, 6, 11, 4, 0, tzinfo=UTC)
 
 
+def test_arxiv_rss2_feed_as_a_plain_feed_keeps_the_version_announced_and_drops_a_withdrawal():
+    """rss.arxiv.org/rss/cs.LG given as `type: feed`: a replacement's guid
+    names its version (v2: its text is the newer when the v1 is read too, as
+    `type: arxiv` reads it), and a replacement whose abstract is arXiv's
+    withdrawal notice is no paper; it went out as 'This paper has been
+    withdrawn by the authors'."""
+    feed = data("arxiv-rss2.xml")
+    papers = parse_feed(feed, "rss.xml", "arXiv rss", Collect())
+    assert [(p.arxiv_id, p.version) for p in papers] == [("2406.05501", 1), ("2406.02950", 2)]
+    assert papers == [dataclasses.replace(p, source="arXiv rss")
+                      for p in parse_arxiv(feed, "rss.xml", "x", Collect()).papers] != []
+    assert papers[1].pdf_url == "https://arxiv.org/pdf/2406.02950v2"
+
+
 def test_a_broken_local_file_is_an_error_unless_marked_optional(tmp_path, cli):
     """A saved feed read from path: is the user's file: broken means exit 2, like an
     export; `required: false` makes it one more optional source."""
