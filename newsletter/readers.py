@@ -167,6 +167,31 @@ _DATE_LINE = lazy(
     r"(\s*(?:[·•|(–—-]\s*)?\d{1,3}\s+papers?\)?)?$",  # with the day's count: "Sep 2 · 12 papers", "Sep 3 (9 papers)"
     re.IGNORECASE,
 )
+#: A month as the page shows it in the browser's language: German, French, Spanish, Italian,
+#: Portuguese, Dutch, Polish, Russian and Ukrainian names and their abbreviations ("Okt.",
+#: "févr.", "ago", "сент.").
+_LOCAL_MONTH = (r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mär|mrz|mai|okt|dez|févr|fevr|avr|juin|juil|août|aout|"
+                r"déc|ene|abr|ago|dic|gen|mag|giu|lug|set|ott|fev|out|mrt|mei|sty|lut|kwi|maj|cze|lip|sie|wrz|paź|lis|"
+                r"gru|янв|фев|мар|апр|ма[йя]|июн|июл|авг|сен|окт|ноя|дек|січ|лют|бер|кві|тра|чер|лип|сер|вер|жов|лис|"
+                r"гру)[^\W\d_]*\.?")
+#: The page's day in the browser's language: "4. Okt. 2024", "4 de sept. de 2024", "4 сент. 2024 г.",
+#: "Mai 4", "9月4日", "2024년 9월 4일"; a date in another was the first paper's title.
+_LOCAL_DATE_LINE = lazy(
+    rf"(\d{{1,2}}\.?\s+(de\s+)?{_LOCAL_MONTH}(,?\s+(de\s+)?\d{{4}}(\s*г\.?)?)?|{_LOCAL_MONTH}\s+\d{{1,2}}(,?\s+\d{{4}})?"
+    r"|(\d{4}\s*年\s*)?\d{1,2}\s*月\s*\d{1,2}\s*日|(\d{4}\s*년\s*)?\d{1,2}\s*월\s*\d{1,2}\s*일)",
+    re.IGNORECASE,
+)
+#: Longer than any such date.
+_LOCAL_DATE_MOST = 32
+
+
+def _date_line(text: str) -> bool:
+    """Whether ``text`` is a date as the page shows it (see :data:`_DATE_LINE`), in
+    English or the browser's language (looked for in short lines only: every
+    line of an export is asked)."""
+    return bool(_DATE_LINE.match(text)) or (len(text) <= _LOCAL_DATE_MOST and bool(_LOCAL_DATE_LINE.fullmatch(text)))
+
+
 _SUBSCRIBE = "subscribe"
 MAX_TITLE_CHARS = 300
 _CONTROL = lazy(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -186,12 +211,12 @@ def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
     spaced = _spaced(text)
-    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _DATE_LINE.match(spaced) or _READER_VIEW.fullmatch(spaced):
+    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _date_line(spaced) or _READER_VIEW.fullmatch(spaced):
         return True
     # lines of chrome joined on one: "Daily Papers — Sep 4, 2025", the page's title "Daily Papers - Hugging Face"
     parts = _CHROME_JOIN.split(spaced) if len(spaced) <= _MAX_NAV_CHARS else ()
     return len(parts) > 1 and all(
-        _key(part) in _CHROME_KEYS or _key(part) == _SITE or _DATE_LINE.match(part) for part in parts
+        _key(part) in _CHROME_KEYS or _key(part) == _SITE or _date_line(part) for part in parts
     )
 
 
@@ -363,7 +388,7 @@ def _is_paper_meta(text: str) -> bool:
         return False
     # a bare date among them ("Submitted by akhaliq · Sep 4") is the card's, beside its other parts
     meta = [bool(_PAPER_META.fullmatch(part) or _published(part)) for part in parts]
-    return any(meta) and all(m or _DATE_LINE.match(part) for m, part in zip(meta, parts, strict=True))
+    return any(meta) and all(m or _date_line(part) for m, part in zip(meta, parts, strict=True))
 
 
 #: A card's authors ending with the names it does not show: "Ada Lovelace, Grace Hopper +5 authors",
@@ -409,7 +434,7 @@ def _ends_as_more(text: str) -> bool:
 def _published(text: str) -> bool:
     """``Published on Sep 4, 2024``, ``Submitted by akhaliq on Sep 5, 2024``, ``on Sep 5, 2024``."""
     m = _PUBLISHED.fullmatch(text)
-    return bool(m and _DATE_LINE.match(_spaced(m.group("date")).rstrip(".")))
+    return bool(m and _date_line(_spaced(m.group("date")).rstrip(".")))
 
 
 _NAME = lazy(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})){1,3}")

@@ -1785,3 +1785,16 @@ def test_a_cards_date_in_other_forms_is_its_date(line, layout):
     expected = parse("hf-papers-blank-lines.txt")[:2]
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
     assert [p.published for p in papers] == [datetime(2024, 9, 4, tzinfo=UTC)] * 2
+
+
+@pytest.mark.parametrize("date", ["4. Okt. 2024", "4 août 2024", "4 de sept. de 2024", "4 сент. 2024 г.", "9月4日",
+                                  "2024年9月4日", "9월 4일", "4 set 2024", "Mai 4"])
+def test_the_pages_date_in_the_browsers_language_is_chrome(date):
+    """A browser in German, French, Spanish, Russian, Japanese or Korean shows
+    the page's day in its language; the export stopped at it: "title '4. Okt.
+    2024' has no abstract (line 13 ... reads as another title)"."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    assert "\nSep 4\n" in text
+    english = parse_hf_papers_text(text.encode(), "en.txt")
+    local = parse_hf_papers_text(text.replace("\nSep 4\n", f"\n{date}\n", 1).encode(), "local.txt")
+    assert [p.title for p in local] == [p.title for p in english] and len(local) > 10
