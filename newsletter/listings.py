@@ -44,6 +44,9 @@ _CROSS = re.compile(r"cross[- ]?list|cross submissions", re.IGNORECASE)
 _REPLACED = re.compile(r"\breplace(?:d|ment)", re.IGNORECASE)
 
 Warn = Callable[[str], None]
+#: The announcement types a source keeps (none: every one), or None for a source that cannot choose
+#: (a feed, an export: only `type: arxiv` has announce_type).
+Announce = tuple[str, ...] | list[str] | None
 
 
 #: What a paper's abstract page (arxiv.org/abs/ID) holds: its title's or its abstract's block, or its
@@ -387,11 +390,12 @@ def _page_text(data: bytes, name: str, source: str) -> str:
 
 
 def parse_arxiv_listing(
-    data: bytes, name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str] = ()
+    data: bytes, name: str, source: str, warn: Warn, announce_types: Announce = None
 ) -> list[Paper]:
     """The papers of an arXiv listing page saved as HTML (see the module's
     docstring); ``announce_types`` as for arXiv's feed (``new``, ``cross``,
-    ``replace``, ``replace-cross``; none: every paper).  A paper the page gives
+    ``replace``, ``replace-cross``; none: every paper; None: a source without
+    the choice).  A paper the page gives
     no id or title is an error at its line; papers without an abstract (the
     ``/recent`` and ``/pastweek`` pages show none) are read by their titles,
     and said so once."""
@@ -419,13 +423,13 @@ def parse_arxiv_listing(
     return _papers(entries, name, source, warn, announce_types, "the arXiv listing page")
 
 
-def _papers(entries: list[_Entry], name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str],
+def _papers(entries: list[_Entry], name: str, source: str, warn: Warn, announce_types: Announce,
             what: str) -> list[Paper]:
     """The papers of a listing's entries, those of ``announce_types`` (none:
     every one); ``what`` names the listing in messages.  An entry without its
     id or title is an error at its line (a page cut off); those without an
     abstract are read by their titles and said so once."""
-    wanted = {t.casefold() for t in announce_types}
+    wanted = {t.casefold() for t in announce_types or ()}
     papers: list[Paper] = []
     bare: list[int] = []  # the lines of papers without an abstract
     replaced = 0  # of them, replacements (a /new page shows those without)
@@ -451,7 +455,8 @@ def _papers(entries: list[_Entry], name: str, source: str, warn: Warn, announce_
         warn(f"{name}:{bare[0]}: source {source!r}: the {counted(len(bare), 'replaced paper')} of {what} "
              f"{'has' if one else 'have'} no abstract (the page shows none for them): "
              f"{'it is read by its title' if one else 'they are read by their titles'}; `announce_type: [new, "
-             f"cross]` leaves {'it' if one else 'them'} out")
+             f"cross]` leaves {'it' if one else 'them'} out"
+             + ("" if announce_types is not None else " (on a source `type: arxiv` with this file as `path:`)"))
     elif bare:
         warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of {what} "
              "have no abstract (the /recent and /pastweek pages show none): they are read by their titles; the "
@@ -580,7 +585,7 @@ def _announce(said: str, section: str) -> str:
 
 
 def parse_arxiv_listing_text(
-    text: str, name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str] = ()
+    text: str, name: str, source: str, warn: Warn, announce_types: Announce = None
 ) -> list[Paper]:
     """The papers of an arXiv listing page (``/new``, ``/recent``,
     ``/pastweek``, either layout) copied as text from the browser: each
@@ -618,7 +623,7 @@ def parse_arxiv_listing_text(
 
 
 def read_listing_text(
-    data: bytes, name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str] = ()
+    data: bytes, name: str, source: str, warn: Warn, announce_types: Announce = None
 ) -> list[Paper]:
     """:func:`parse_arxiv_listing_text` of a file's bytes, decoded as an
     export is (UTF-8, UTF-16, Windows-1252; any line ending)."""

@@ -510,3 +510,22 @@ def test_an_abstract_page_copied_without_its_abstract_is_an_error_at_its_title()
     assert str(info.value) == ("abs.txt:10: source 'arXiv': the arXiv abstract page copied as text has no abstract "
                                "(lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); the copy is cut off? Copy the whole "
                                "page (Ctrl+A)")
+
+
+def test_the_replacements_warning_names_announce_type_where_the_source_has_it():
+    """`announce_type` is an arxiv source's: a feed or export source given the
+    listing was told to set it, and validate then failed on the option."""
+    data = COPIED_NEW.read_bytes()
+    for parse, said in [
+        (lambda w: parse_arxiv(data, "new.txt", "arXiv", w), "leaves them out"),
+        (lambda w: parse_feed(data, "new.txt", "arXiv", w), "leaves them out (on a source `type: arxiv` with this "
+                                                            "file as `path:`)"),
+        (lambda w: parse_hf_papers_text(data, "new.txt", "arXiv", w), "(on a source `type: arxiv` with this file"),
+    ]:
+        warnings = Collect()
+        parse(warnings)
+        (warning,) = warnings
+        assert said in warning and warning.endswith(("out", ")")), warning
+    warnings = Collect()
+    parse_arxiv(data, "new.txt", "arXiv", warnings)
+    assert warnings[0].endswith("leaves them out")
