@@ -800,10 +800,12 @@ _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$
 def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title.
     ``base``: the URL the feed came from after redirects, when not ``name``."""
-    if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"{"):
+    if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
         document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
             return parse_json_feed(document, name, source, warn, base=base)
+        if (records := _scholarly_records(document)) is not None:
+            return parse_scholarly_json(*records, name, source, warn)
     if (page := listing_page(data)) is not None:
         return parse_arxiv_listing(page, name, source, warn)
     if listing_text(data):
@@ -959,6 +961,85 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
     return papers
 
 
+#: Where a scholarly API's answer keeps its papers: Semantic Scholar's search ("data") and
+#: recommendations ("recommendedPapers"), OpenReview's notes ("notes").
+_RECORD_LISTS = ("data", "recommendedPapers", "notes")
+
+
+def _scholarly_records(document: Any) -> tuple[list, str] | None:
+    """The paper records of a Semantic Scholar Graph API answer (``/paper/search``,
+    ``/paper/batch``, one ``/paper/ID``, recommendations) or an OpenReview
+    notes answer (API 1 or 2; one note too), and which of the two it is; None
+    for any other JSON."""
+    if not isinstance(document, (list, dict)):
+        return None
+    items = document if isinstance(document, list) else next(
+        (v for key in _RECORD_LISTS if isinstance(v := document.get(key), list)), [document])
+    records = [i for i in items if isinstance(i, dict)]
+    if not records:
+        return None
+    if all("paperId" in r for r in records):
+        return items, "Semantic Scholar"
+    if all(isinstance(r.get("content"), dict) and ("forum" in r or "invitation" in r or "invitations" in r)
+           for r in records):
+        return items, "OpenReview"
+    return None
+
+
+def _field(record: dict, key: str) -> Any:
+    """A record's field; OpenReview's API 2 wraps each as ``{"value": ...}``."""
+    value = record.get(key)
+    return value.get("value") if isinstance(value, dict) and "value" in value else value
+
+
+def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: Warn) -> list[Paper]:
+    """Papers of a Semantic Scholar or OpenReview answer saved as JSON (see
+    :func:`_scholarly_records`), given as a feed: each record's title,
+    abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``),
+    link and date.  They were 'a JSON document, not an RSS or Atom feed'."""
+    papers: list[Paper] = []
+    skipped: list[str] = []
+    bare: list[str] = []
+    for index, item in enumerate(items):
+        content = item.get("content") if isinstance(item, dict) and kind == "OpenReview" else item
+        if not isinstance(content, dict) or not isinstance(item, dict):
+            skipped.append(f"record {index + 1} is not an object")
+            continue
+        title = collapse(t) if isinstance(t := _field(content, "title"), str) else ""
+        ident = item.get("paperId") or item.get("forum") or item.get("id")
+        label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
+        if not title:
+            skipped.append(f"{label} has no title")
+            continue
+        abstract = collapse(a) if isinstance(a := _field(content, "abstract"), str) else ""
+        if not abstract:
+            bare.append(label)
+        ids = item.get("externalIds")
+        said = ids.get("ArXiv") if isinstance(ids, dict) else None
+        arxiv_id = said.strip() if isinstance(said, str) and is_arxiv_id(said.strip()) else None
+        people = _field(content, "authors") or []
+        authors = [collapse(p.get("name") if isinstance(p, dict) else p) for p in people if isinstance(p, (dict, str))]
+        if kind == "OpenReview":
+            link = f"https://openreview.net/forum?id={ident}" if isinstance(ident, str) else None
+            stamp = next((t for key in ("pdate", "odate", "cdate") if isinstance(t := item.get(key), int)), None)
+            published = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None
+            keywords = _field(content, "keywords") or []
+        else:
+            link = item.get("url") if isinstance(item.get("url"), str) else None
+            published = _iso_time(d) if isinstance(d := item.get("publicationDate"), str) else None
+            keywords = []
+        papers.append(Paper(
+            title=title, abstract=abstract, source=source, arxiv_id=arxiv_id, authors=tuple(a for a in authors if a),
+            url=abs_url(arxiv_id) if arxiv_id else link, pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
+            published=published, location=name,
+            keywords=tuple(collapse(k) for k in keywords if isinstance(k, str) and k.strip()) if isinstance(
+                keywords, list) else (),
+        ))
+    _skipped(skipped, len(items), name, source, warn)
+    _bare(bare, name, source, warn)
+    return papers
+
+
 def _iso_time(value: str) -> datetime | None:
     """An RFC 3339 time (``2024-06-07T10:00:00Z``) in UTC, or None."""
     try:
@@ -1090,6 +1171,9 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
                                      "daily papers", name, 1)) from None
         if items is None:
             raise
+    if (records := _scholarly_records(items)) is not None and not _is_entry(items):
+        raise InputError(Problem(f"source {source!r}: a saved {records[1]} answer, not the JSON list of daily papers "
+                                 "(`type: feed` with `path:` reads it)", name, 1))
     if _is_entry(items):
         items = [items]
     elif isinstance(items, dict):
