@@ -537,7 +537,13 @@ class _TextEntry:
         """One line of the entry (not blank, white space collapsed)."""
         if self.stage == "id" and _TEXT_LINKS.fullmatch(text):
             return
-        if (m := _TEXT_LABEL.fullmatch(text)) and self.stage != "abstract":
+        m = _TEXT_LABEL.fullmatch(text)
+        if m and self.stage == "abstract" and len(self.abstract) == 1 and "list-subjects" not in self.fields:
+            # the line under the title, taken for the abstract (names as no list of names looks: a
+            # collaboration's, one over 60 characters) is above the entry's labels: its authors
+            self.authors = [n for n in _TEXT_NAMES_SPLIT.split(self.abstract.pop()) if n]
+            self.stage = "meta"
+        if m and self.stage != "abstract":
             label, value = m.group("label").casefold(), m.group("value")
             if label.startswith("author"):
                 self.authors, self.stage = _text_names(value) or [], "meta"

@@ -529,3 +529,15 @@ def test_the_replacements_warning_names_announce_type_where_the_source_has_it():
     warnings = Collect()
     parse_arxiv(data, "new.txt", "arXiv", warnings)
     assert warnings[0].endswith("leaves them out")
+
+
+def test_a_copied_entrys_authors_unlike_a_list_of_names_are_still_its_authors():
+    """A collaboration's line (a name over 60 characters, six words and more)
+    under the title, above 'Subjects:': it is the authors, not the front of
+    the abstract."""
+    text = COPIED_NEW.read_text(encoding="utf-8").replace(
+        "\nAnn Lee\n", "\nThe International Consortium for Heavy-Tailed Stochastic Optimization Benchmarks, Ann Lee\n")
+    papers = parse_arxiv(text.encode(), "new.txt", "arXiv", Collect()).papers
+    assert papers[1].authors == ("The International Consortium for Heavy-Tailed Stochastic Optimization Benchmarks",
+                                 "Ann Lee")
+    assert papers[1].abstract.startswith("We prove sharp convergence rates")
