@@ -607,6 +607,7 @@ def parse_arxiv_listing_text(
     read: list[_TextEntry] = []
     current: _TextEntry | None = None
     section, day = "", None
+    headless: int | None = None  # the line of a paper's "Title:" above every entry's first line
     for number, raw in enumerate(text.split("\n"), 1):
         line = " ".join(raw.split())
         if not line:
@@ -620,10 +621,15 @@ def parse_arxiv_listing_text(
             current.read(line)
             continue
         current = None  # a heading or the page's own lines end the paper; what follows to the next is the page's
+        if not read and headless is None and line[:6].casefold() == "title:":
+            headless = number
         if _TEXT_SECTION.fullmatch(line):
             section = line
         if len(line) < 200 and (days := list(_DAY.finditer(line))):
             day = _day(*days[-1].groups())  # the last: "received from ... to Wed 5 Jun 24, announced Thu, 6 Jun 24"
+    if headless is not None:
+        warn(f"{name}:{headless}: source {source!r}: the copy of the arXiv listing starts inside a paper (its "
+             "'Title:' has no '[1] arXiv:ID' line above it): that paper is left out; copy the whole page (Ctrl+A)")
     entries = [e.entry(last=i == len(read) - 1) for i, e in enumerate(read)]
     return _papers(entries, name, source, warn, announce_types, "the arXiv listing copied as text")
 

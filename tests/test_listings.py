@@ -541,3 +541,15 @@ def test_a_copied_entrys_authors_unlike_a_list_of_names_are_still_its_authors():
     assert papers[1].authors == ("The International Consortium for Heavy-Tailed Stochastic Optimization Benchmarks",
                                  "Ann Lee")
     assert papers[1].abstract.startswith("We prove sharp convergence rates")
+
+
+def test_a_listing_copy_starting_inside_a_paper_says_that_paper_is_left_out():
+    """A selection from the middle of the first paper: the papers after it
+    are read, and the one whose id line is not in the copy is named, not
+    lost without a word."""
+    text = COPIED_NEW.read_text(encoding="utf-8")
+    start = text.index("Title: Faster Diffusion")
+    warnings = Collect()
+    papers = parse_feed(text[start:].encode(), "part.txt", "arXiv", warnings)
+    assert papers[0].arxiv_id == "2406.03002" and len(papers) == 5
+    assert warnings[0].startswith("part.txt:1: source 'arXiv': the copy of the arXiv listing starts inside a paper")
