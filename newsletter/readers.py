@@ -1477,7 +1477,38 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
             blocks[i] = (line, block[len(_SUBSCRIBE):].strip())
             header = True
         break
-    return i, header
+    return (_past_controls(blocks, i) if header else i), header
+
+
+#: The words of the page's controls between its header and the papers (sorting, filters, the
+#: day's arrows: "Sort by Upvotes", "← Previous day", "Submit a paper"): none a title is made of
+#: alone (MENU_WORDS has "open source models").
+_CONTROL_WORDS = frozenset(
+    "sort sorted by filter filters upvotes upvoted newest oldest latest top previous prev next day days week weeks "
+    "month months daily weekly monthly trending with code all a the today yesterday newsletter date calendar select "
+    "go to search submit paper papers more load show view see subscribe "
+    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august september "
+    "october november december".split()
+)
+
+
+def _past_controls(blocks: list[tuple[int, str]], i: int) -> int:
+    """Past the page's controls under its header (short lines of
+    :data:`_CONTROL_WORDS` only: "← Previous", "Sort by Upvotes", "Submit a
+    paper") when a title and its abstract follow them; each was taken for the
+    first title, and the export refused ("title '← Previous Next →' has no
+    abstract").  Without a paper after them they are left to be named."""
+    j = i
+    while j < len(blocks) and len(blocks[j][1]) <= _MAX_NAV_CHARS and _control_words_only(blocks[j][1]):
+        j += 1
+    if j == i or j + 1 >= len(blocks) or not _reads_as_title(blocks[j][1]) or _reads_as_title(blocks[j + 1][1]):
+        return i
+    return j
+
+
+def _control_words_only(text: str) -> bool:
+    words = _MENU_WORD.findall(text.casefold())
+    return bool(words) and all(w in _CONTROL_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words)
 
 
 def _header_after_nav(blocks: list[tuple[int, str]], i: int) -> int | None:

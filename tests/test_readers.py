@@ -1798,3 +1798,25 @@ def test_the_pages_date_in_the_browsers_language_is_chrome(date):
     english = parse_hf_papers_text(text.encode(), "en.txt")
     local = parse_hf_papers_text(text.replace("\nSep 4\n", f"\n{date}\n", 1).encode(), "local.txt")
     assert [p.title for p in local] == [p.title for p in english] and len(local) > 10
+
+
+@pytest.mark.parametrize("controls", ["← Previous\n\nNext →", "Sep 4, 2025\n← Sep 3\nSep 5 →", "Sort by\nUpvotes\nNewest",
+                                      "Submit a paper", "Search papers...", "🤗 Daily Papers", "All\n\nWith code"])
+def test_the_pages_controls_under_its_header_are_chrome(controls):
+    """The day's arrows, sorting and filters, a search box or a submit button
+    between the header and the papers (a newer page, another browser's copy)
+    were the first title: "title '← Previous Next →' has no abstract"."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    english = parse_hf_papers_text(text.encode(), "en.txt")
+    copied = parse_hf_papers_text(text.replace("\nSep 4\n", f"\nSep 4\n\n{controls}\n", 1).encode(), "c.txt")
+    assert [p.title for p in copied] == [p.title for p in english]
+
+
+def test_a_title_of_menu_words_without_its_abstract_under_the_header_is_still_an_error():
+    """Only controls that a paper follows are skipped: a first title without
+    its abstract stays an error at its line, never dropped."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").replace(
+        "\nSep 4\n", "\nSep 4\n\nOpen Source Models\n\nHugging Face Hub Papers\n", 1)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "c.txt")
+    assert str(info.value).startswith("c.txt:13: title 'Open Source Models' has no abstract")
