@@ -33,7 +33,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from .errors import InputError, Problem, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .listings import arxiv_page_kind, is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text
+from .listings import arxiv_page_kind, is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url
 
 if TYPE_CHECKING:
@@ -692,16 +692,6 @@ class ArxivListing:
     entries: int  # entries in the document, kept or not
 
 
-#: How arXiv marks a withdrawn paper, in the abstract of the version that
-#: withdraws it or in its comment: the entry keeps its title, so it matched
-#: topics and went out as "This paper has been withdrawn by the author".
-_WITHDRAWN = re.compile(
-    r"\s*(?:withdrawn\b|this (?:paper|article|submission|manuscript|work|version) (?:has been|is|was) withdrawn\b)",
-    re.IGNORECASE,
-)
-#: Longer than any withdrawal notice put where the abstract was: an abstract
-#: that merely starts with the word ("Withdrawn drugs ...") is a paper's.
-_WITHDRAWAL_MOST = 400
 
 
 def parse_arxiv(
@@ -715,7 +705,7 @@ def parse_arxiv(
 
     ``announce_types`` (``new``, ``cross``, ``replace``, ``replace-cross``)
     keeps only those announcements; entries without a type (API responses)
-    are always kept.  A withdrawn paper (see :data:`_WITHDRAWN`) is no paper
+    are always kept.  A withdrawn paper (see :func:`withdrawn`) is no paper
     to send.
     """
     if (page := listing_page(data)) is not None:
@@ -746,7 +736,7 @@ def parse_arxiv(
         if wanted and announce and announce not in wanted:
             continue
         comment = collapse(entry.get("arxiv_comment")) or None
-        if (_WITHDRAWN.match(abstract) and len(abstract) < _WITHDRAWAL_MOST) or (comment and _WITHDRAWN.match(comment)):
+        if withdrawn(abstract, comment):
             continue
         names = _authors(entry, split=bool(announce))
         primary = (entry.get("arxiv_primary_category") or {}).get("term")
@@ -839,7 +829,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         prefix = _ANNOUNCE_PREFIX.match(abstract)
         if prefix:  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
-            if _WITHDRAWN.match(abstract) and len(abstract) < _WITHDRAWAL_MOST:
+            if withdrawn(abstract, None):
                 continue  # a withdrawal announced as a replacement: no paper to send, as `type: arxiv` reads it
         if arxiv_id and (guid := _ARXIV_ENTRY_ID.search((entry.get("id") or "").strip())) \
                 and arxiv_base_id(guid.group(1)) == arxiv_base_id(arxiv_id):

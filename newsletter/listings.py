@@ -55,6 +55,25 @@ _ABS_PAGE = re.compile(rb"""<(?:h1\s+class\s*=\s*["']title\s+mathjax|blockquote\
                        rb"""<meta\s+name\s*=\s*["']citation_arxiv_id["']""", re.IGNORECASE)
 
 
+#: How arXiv marks a withdrawn paper, in the abstract of the version that
+#: withdraws it or in its comment: the entry keeps its title, so it matched
+#: topics and went out as "This paper has been withdrawn by the author".
+_WITHDRAWN = re.compile(
+    r"\s*(?:withdrawn\b|this (?:paper|article|submission|manuscript|work|version) (?:has been|is|was) withdrawn\b)",
+    re.IGNORECASE,
+)
+#: Longer than any withdrawal notice put where the abstract was: an abstract
+#: that merely starts with the word ("Withdrawn drugs ...") is a paper's.
+_WITHDRAWAL_MOST = 400
+
+
+def withdrawn(abstract: str, comment: str | None) -> bool:
+    """Whether arXiv says the paper is withdrawn, in the abstract the
+    withdrawing version put in its place or in its comment: no paper to send."""
+    return bool((_WITHDRAWN.match(abstract) and len(abstract) < _WITHDRAWAL_MOST)
+                or (comment and _WITHDRAWN.match(comment)))
+
+
 def is_arxiv_listing(data: bytes) -> bool:
     """Whether ``data`` is an arXiv listing, search results or abstract page saved as HTML."""
     head = data[:1_000_000]
@@ -433,6 +452,7 @@ def _papers(entries: list[_Entry], name: str, source: str, warn: Warn, announce_
     papers: list[Paper] = []
     bare: list[int] = []  # the lines of papers without an abstract
     replaced = 0  # of them, replacements (a /new page shows those without)
+    gone: list[int] = []  # the lines of withdrawn papers
     for entry in entries:
         title = entry.fields.get("list-title", "")
         if not entry.arxiv_id or not title:
@@ -441,6 +461,9 @@ def _papers(entries: list[_Entry], name: str, source: str, warn: Warn, announce_
                                      "the page is cut off or not arXiv's (save it again)", name, entry.line))
         if wanted and entry.announce not in wanted:
             continue
+        if withdrawn(entry.abstract or "", entry.fields.get("list-comments")):
+            gone.append(entry.line)
+            continue  # as the API and the feeds leave it out: it went out as a paper
         if not entry.abstract:
             bare.append(entry.line)
             replaced += entry.announce.startswith("replace")
@@ -450,6 +473,9 @@ def _papers(entries: list[_Entry], name: str, source: str, warn: Warn, announce_
             published=entry.day, categories=entry.categories,
             comment=entry.fields.get("list-comments") or None, location=f"{name}:{entry.line}",
         ))
+    if gone and len(gone) == len(entries):
+        warn(f"{name}:{gone[0]}: source {source!r}: {'the paper' if len(gone) == 1 else 'every paper'} of {what} is "
+             "withdrawn (so its comment or abstract says): nothing read from it")
     if bare and replaced == len(bare):
         one = len(bare) == 1
         warn(f"{name}:{bare[0]}: source {source!r}: the {counted(len(bare), 'replaced paper')} of {what} "

@@ -553,3 +553,19 @@ def test_a_listing_copy_starting_inside_a_paper_says_that_paper_is_left_out():
     papers = parse_feed(text[start:].encode(), "part.txt", "arXiv", warnings)
     assert papers[0].arxiv_id == "2406.03002" and len(papers) == 5
     assert warnings[0].startswith("part.txt:1: source 'arXiv': the copy of the arXiv listing starts inside a paper")
+
+
+def test_a_withdrawn_paper_of_a_listing_or_its_page_is_no_paper():
+    """arXiv announces a withdrawal as a replacement ('Comments: This paper has
+    been withdrawn by the author'); the API and the feeds leave such papers
+    out, a saved or copied page sent them by their titles."""
+    text = COPIED_NEW.read_text(encoding="utf-8").replace(
+        "Comments: v2: corrected Theorem 2", "Comments: This paper has been withdrawn by the author due to an error")
+    papers = parse_arxiv(text.encode(), "new.txt", "arXiv", Collect()).papers
+    assert "2401.01234" not in [p.arxiv_id for p in papers] and len(papers) == 5
+    page = ABS_PAGE.read_text(encoding="utf-8").replace(
+        "12 pages, 4 figures; code at", "This paper has been withdrawn by the authors; see")
+    warnings = Collect()
+    assert parse_arxiv(page.encode(), "abs.html", "arXiv", warnings).papers == []
+    (warning,) = warnings
+    assert "abs.html:" in warning and "the paper of the arXiv abstract page is withdrawn" in warning
