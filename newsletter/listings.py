@@ -630,6 +630,11 @@ def parse_arxiv_listing_text(
     that paper (see :func:`_abs_text_entry`)."""
     if _abs_text(text[:_TEXT_LOOK].encode()):
         return _papers([_abs_text_entry(text, name, source)], name, source, warn, (), "the arXiv abstract page")
+    if m := _SEARCH_TEXT.search(text):
+        raise InputError(Problem(f"source {source!r}: an arXiv search results page copied as text: it shows each "
+                                 "abstract cut short ('▽ More') and its subject tags where a title goes; save the page "
+                                 "itself instead (Ctrl+S, 'Web Page, HTML only'), which holds them whole", name,
+                                 line_of(text, m.start())))
     read: list[_TextEntry] = []
     current: _TextEntry | None = None
     section, day = "", None
@@ -670,6 +675,8 @@ def read_listing_text(
     return parse_arxiv_listing_text(decode_text(data, name), name, source, warn, announce_types)
 
 
+#: What a search's results page copied as text shows: its count, and each abstract's "▽ More" button.
+_SEARCH_TEXT = re.compile(r"^[ \t]*Showing \d[\d,]*[–-]\d[\d,]* of \d[\d,]* results\b|▽ More|△ Less", re.MULTILINE)
 #: The labelled lines of an abstract page copied as text ("Title:Faster ...", "Comments:\t12 pages").
 _ABS_TEXT_LABEL = re.compile(r"(?P<label>title|authors|abstract|comments|subjects|journal reference|cite as|"
                              r"report number|msc classes|acm classes|doi|related doi)\s*:\s*(?P<value>.*)",

@@ -569,3 +569,32 @@ def test_a_withdrawn_paper_of_a_listing_or_its_page_is_no_paper():
     assert parse_arxiv(page.encode(), "abs.html", "arXiv", warnings).papers == []
     (warning,) = warnings
     assert "abs.html:" in warning and "the paper of the arXiv abstract page is withdrawn" in warning
+
+
+SEARCH_COPIED = """Skip to main content
+Cornell University
+Showing 1–2 of 2 results for all: schrödinger bridge
+Search v0.5.6 released 2020-02-24
+arXiv:2406.02950 [pdf, other]
+stat.ML cs.LG
+Score Matching for Schrödinger Bridges
+Authors: Kenji Tanaka, Zoë O'Brien
+Abstract: We study score matching for Schrödinger bridges between two arbitrary distributions and prove that the … ▽ More
+Submitted 4 June, 2024; originally announced June 2024.
+Comments: 22 pages, 3 figures
+arXiv:math/0309136 [pdf, ps, other]
+math.DG
+Ricci flow with surgery on three-manifolds
+Authors: Grisha Perelman
+Abstract: This is a technical paper, which is a continuation of [I]. Here we verify most of the assertions made in … ▽ More
+Submitted 10 March, 2003; originally announced March 2003.
+"""
+
+
+def test_a_search_results_page_copied_as_text_is_an_error_saying_to_save_the_page():
+    """Its subject tags stand where a title goes and its abstracts are cut
+    short: read as a listing, 'stat.ML cs.LG' was the paper's title."""
+    with pytest.raises(InputError) as info:
+        parse_arxiv(SEARCH_COPIED.encode(), "search.txt", "arXiv", Collect())
+    assert str(info.value).startswith("search.txt:3: source 'arXiv': an arXiv search results page copied as text: it "
+                                      "shows each abstract cut short")
