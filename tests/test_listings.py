@@ -598,3 +598,25 @@ def test_a_search_results_page_copied_as_text_is_an_error_saying_to_save_the_pag
         parse_arxiv(SEARCH_COPIED.encode(), "search.txt", "arXiv", Collect())
     assert str(info.value).startswith("search.txt:3: source 'arXiv': an arXiv search results page copied as text: it "
                                       "shows each abstract cut short")
+
+
+def test_two_listings_copied_into_one_file_give_a_cross_listed_paper_once(tmp_path, cli):
+    """cs.LG's /new and stat.ML's /new pasted one under the other: the paper
+    new in stat.ML is a cross-list in cs.LG; it is one paper, with both
+    pages' categories."""
+    cs = COPIED_NEW.read_text(encoding="utf-8")
+    stat = cs.replace("Machine Learning\nNew submissions", "Machine Learning (stat)\nNew submissions").replace(
+        "[3] arXiv:2406.02950 (cross-list from stat.ML) [pdf, html, other]", "[3] arXiv:2406.02950 [pdf, html, other]")
+    (tmp_path / "both.txt").write_text(cs + "\n" + stat, encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: arxiv, path: both.txt, announce_type: [new, cross]}]
+        topics: {t: {any: [score matching]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    ids = [p["id"] for p in json.loads(r.out)]
+    assert sorted(ids) == ["2406.02950", "2406.03001", "2406.03002", "hep-th/9901001"]
+    r = cli("match", "--json")
+    (sub,) = json.loads(r.out)["subscribers"]
+    assert [p["id"] for p in sub["papers"]] == ["2406.02950"]
