@@ -558,6 +558,7 @@ class _TextEntry:
         self.authors: list[str] = []
         self.abstract: list[str] = []
         self.stage = "id"  # what the next unlabelled line is: id (the title), title (authors), meta, abstract
+        self.guessed: str | None = None  # the line under the title taken for the authors, unlabelled
 
     def read(self, text: str) -> None:
         """One line of the entry (not blank, white space collapsed)."""
@@ -567,12 +568,16 @@ class _TextEntry:
         if m and self.stage == "abstract" and len(self.abstract) == 1 and "list-subjects" not in self.fields:
             # the line under the title, taken for the abstract (names as no list of names looks: a
             # collaboration's, one over 60 characters) is above the entry's labels: its authors
+            if self.guessed:  # and the line taken for the authors above it was the title's end, wrapped
+                self.fields["list-title"] = f"{self.fields.get('list-title', '')} {self.guessed}".strip()
             self.authors = [n for n in _TEXT_NAMES_SPLIT.split(self.abstract.pop()) if n]
-            self.stage = "meta"
+            self.stage, self.guessed = "meta", None
         if m and self.stage != "abstract":
             label, value = m.group("label").casefold(), m.group("value")
             if label.startswith("author"):
-                self.authors, self.stage = _text_names(value) or [], "meta"
+                if self.guessed:  # "Authors:" follows: the line taken for them was the title's end, wrapped
+                    self.fields["list-title"] = f"{self.fields.get('list-title', '')} {self.guessed}".strip()
+                self.authors, self.stage, self.guessed = [n for n in _TEXT_NAMES_SPLIT.split(value) if n], "meta", None
             elif label == "title":
                 self.fields["list-title"], self.stage = value, ("title" if value else "id")
             else:
@@ -581,7 +586,7 @@ class _TextEntry:
         if self.stage == "id":
             self.fields["list-title"], self.stage = text, "title"
         elif self.stage == "title" and (names := _text_names(text)) is not None:
-            self.authors, self.stage = names, "meta"
+            self.authors, self.stage, self.guessed = names, "meta", text
         else:
             self.abstract.append(text)
             self.stage = "abstract"
@@ -658,6 +663,12 @@ def parse_arxiv_listing_text(
             section = line
         if len(line) < 200 and (days := list(_DAY.finditer(line))):
             day = _day(*days[-1].groups())  # the last: "received from ... to Wed 5 Jun 24, announced Thu, 6 Jun 24"
+    if not read:
+        sign = _TEXT_SIGN.search(text[:_TEXT_LOOK].encode())
+        raise InputError(Problem(f"source {source!r}: an arXiv listing copied as text, but no paper's first line "
+                                 "reads as one ('[1] arXiv:ID [pdf, html, other]'); copy the page from the browser "
+                                 "again, or save it (Ctrl+S)", name,
+                                 line_of(text[:_TEXT_LOOK].encode(), sign.start()) if sign else 1))
     if headless is not None:
         warn(f"{name}:{headless}: source {source!r}: the copy of the arXiv listing starts inside a paper (its "
              "'Title:' has no '[1] arXiv:ID' line above it): that paper is left out; copy the whole page (Ctrl+A)")

@@ -620,3 +620,32 @@ def test_two_listings_copied_into_one_file_give_a_cross_listed_paper_once(tmp_pa
     r = cli("match", "--json")
     (sub,) = json.loads(r.out)["subscribers"]
     assert [p["id"] for p in sub["papers"]] == ["2406.02950"]
+
+
+def test_a_copied_title_wrapped_onto_a_second_line_above_its_authors_label_is_whole():
+    """A copy from a narrow window (the layout before 2024, 'Authors:'
+    labelled): the title's end on its own line was taken for the authors."""
+    text = (DATA / "arxiv-list-old-copied.txt").read_text(encoding="utf-8").replace(
+        "Title: Faster Diffusion Sampling with Learned Step Sizes\n", "Title: Faster Diffusion Sampling\nwith Learned Step Sizes\n")
+    first = parse_arxiv(text.encode(), "old.txt", "arXiv", Collect()).papers[0]
+    assert first.title == "Faster Diffusion Sampling with Learned Step Sizes"
+    assert first.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    # and in the layout since 2024, whose authors have no label: above 'Subjects:'
+    text = COPIED_NEW.read_text(encoding="utf-8").replace(
+        "Title: Sharp Convergence Rates for Clipped SGD under Heavy-Tailed Noise\n",
+        "Title: Sharp Convergence Rates for Clipped SGD\nunder Heavy-Tailed Noise\n")
+    second = parse_arxiv(text.encode(), "new.txt", "arXiv", Collect()).papers[1]
+    assert (second.title, second.authors) == ("Sharp Convergence Rates for Clipped SGD under Heavy-Tailed Noise",
+                                              ("Ann Lee",))
+    assert second.abstract.startswith("We prove sharp")
+
+
+def test_a_listing_copy_whose_paper_lines_read_as_none_is_an_error_not_an_empty_day():
+    """A text browser's dump ('[1]arXiv:2406.03001 [[2]pdf, [3]other]'): the
+    sign of a listing is there but no paper line reads; it was no papers and
+    no word, a quiet day."""
+    text = "Machine Learning\n   [1]arXiv:2406.03001 [[2]pdf, [3]other]\n          Title: Faster Diffusion\n"
+    with pytest.raises(InputError) as info:
+        parse_arxiv(text.encode(), "dump.txt", "arXiv", Collect())
+    assert str(info.value).startswith("dump.txt:2: source 'arXiv': an arXiv listing copied as text, but no paper's "
+                                      "first line reads as one")
