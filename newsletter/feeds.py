@@ -790,6 +790,8 @@ _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$
 def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title.
     ``base``: the URL the feed came from after redirects, when not ``name``."""
+    if listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
+        return read_listing_text(data, name, source, warn)
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
         document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
@@ -798,8 +800,6 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return parse_scholarly_json(*records, name, source, warn)
     if (page := listing_page(data)) is not None:
         return parse_arxiv_listing(page, name, source, warn)
-    if listing_text(data):
-        return read_listing_text(data, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names

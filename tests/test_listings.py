@@ -649,3 +649,12 @@ def test_a_listing_copy_whose_paper_lines_read_as_none_is_an_error_not_an_empty_
         parse_arxiv(text.encode(), "dump.txt", "arXiv", Collect())
     assert str(info.value).startswith("dump.txt:2: source 'arXiv': an arXiv listing copied as text, but no paper's "
                                       "first line reads as one")
+
+
+def test_a_listing_copy_of_its_papers_alone_is_read_by_a_feed_source():
+    """Selected from the first paper down ('[1] arXiv:...' its first line):
+    the feed reader took the '[' for JSON ('invalid JSON')."""
+    text = COPIED_NEW.read_text(encoding="utf-8")
+    part = text[text.index("[1] arXiv:"):]
+    papers = parse_feed(part.encode(), "part.txt", "arXiv", Collect())
+    assert [p.arxiv_id for p in papers][:2] == ["2406.03001", "2406.03002"] and len(papers) == 6
