@@ -1079,6 +1079,9 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
         if not encoding.startswith("utf-8"):  # bytes that only looked like UTF-16 or 32
             raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, 1)) from None
         text = data.lstrip(_UTF8_BOM + b" \t\r\n")
+        if listing_text(text):  # (one copied from its first paper down starts as JSON does: "[1] arXiv:...")
+            raise InputError(Problem(f"source {source!r}: an arXiv page copied as text, not {expected} "
+                                     "(`type: arxiv` with `path:` reads it)", name, 1)) from None
         if exc.msg == "Expecting value" and exc.pos == len(exc.doc) - len(exc.doc.lstrip("\ufeff \t\r\n")) \
                 and not text.startswith(b"<"):
             # words, not JSON ('Rate exceeded.', 'Internal Server Error'): it read 'invalid JSON
@@ -1086,9 +1089,6 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
             if _HF_EXPORT.search(text[:_JUNK_MOST]):
                 raise InputError(Problem(f"source {source!r}: a Hugging Face papers page saved as text, not "
                                          f"{expected} (`type: hf-papers-text` reads it)", name, 1)) from None
-            if listing_text(text):
-                raise InputError(Problem(f"source {source!r}: an arXiv page copied as text, not {expected} "
-                                         "(`type: arxiv` with `path:` reads it)", name, 1)) from None
             said = text.split(b"\n", 1)[0].decode("utf-8", "replace").strip()
             raise InputError(Problem(f"source {source!r}: not JSON: the answer is text, {_quoted(said)}, "
                                      f"expected {expected}", name, exc.lineno)) from None

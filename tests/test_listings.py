@@ -13,7 +13,7 @@ import pytest
 from conftest import DATA, write_config
 
 from newsletter.errors import InputError
-from newsletter.feeds import parse_arxiv, parse_feed
+from newsletter.feeds import parse_arxiv, parse_feed, parse_hf_daily
 from newsletter.readers import parse_hf_papers_text
 
 NEW_PAGE = DATA / "arxiv-list-new.html"
@@ -658,3 +658,7 @@ def test_a_listing_copy_of_its_papers_alone_is_read_by_a_feed_source():
     part = text[text.index("[1] arXiv:"):]
     papers = parse_feed(part.encode(), "part.txt", "arXiv", Collect())
     assert [p.arxiv_id for p in papers][:2] == ["2406.03001", "2406.03002"] and len(papers) == 6
+    with pytest.raises(InputError) as info:  # and hf-daily names the source that reads it
+        parse_hf_daily(part.encode(), "part.txt", "hf", Collect())
+    assert str(info.value) == ("part.txt:1: source 'hf': an arXiv page copied as text, not the JSON list of daily "
+                               "papers (`type: arxiv` with `path:` reads it)")
