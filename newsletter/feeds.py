@@ -952,15 +952,17 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
 
 
 #: Where a scholarly API's answer keeps its papers: Semantic Scholar's search ("data") and
-#: recommendations ("recommendedPapers"), OpenReview's notes ("notes").
-_RECORD_LISTS = ("data", "recommendedPapers", "notes")
+#: recommendations ("recommendedPapers"), OpenReview's notes ("notes"), bioRxiv's and
+#: medRxiv's details ("collection").
+_RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection")
 
 
 def _scholarly_records(document: Any) -> tuple[list, str] | None:
     """The paper records of a Semantic Scholar Graph API answer (``/paper/search``,
-    ``/paper/batch``, one ``/paper/ID``, recommendations) or an OpenReview
-    notes answer (API 1 or 2; one note too), and which of the two it is; None
-    for any other JSON."""
+    ``/paper/batch``, one ``/paper/ID``, recommendations), an OpenReview
+    notes answer (API 1 or 2; one note too) or a bioRxiv / medRxiv details
+    answer (``api.biorxiv.org/details/...``), and which it is; None for any
+    other JSON."""
     if not isinstance(document, (list, dict)):
         return None
     items = document if isinstance(document, list) else next(
@@ -970,6 +972,8 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
         return None
     if all("paperId" in r for r in records):
         return items, "Semantic Scholar"
+    if all("doi" in r and r.get("server") in ("biorxiv", "medrxiv", "bioRxiv", "medRxiv") for r in records):
+        return items, "bioRxiv"
     if all(isinstance(r.get("content"), dict) and ("forum" in r or "invitation" in r or "invitations" in r)
            for r in records):
         return items, "OpenReview"
@@ -983,7 +987,7 @@ def _field(record: dict, key: str) -> Any:
 
 
 def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: Warn) -> list[Paper]:
-    """Papers of a Semantic Scholar or OpenReview answer saved as JSON (see
+    """Papers of a Semantic Scholar, OpenReview or bioRxiv answer saved as JSON (see
     :func:`_scholarly_records`), given as a feed: each record's title,
     abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``),
     link and date.  They were 'a JSON document, not an RSS or Atom feed'."""
@@ -996,7 +1000,7 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             skipped.append(f"record {index + 1} is not an object")
             continue
         title = collapse(t) if isinstance(t := _field(content, "title"), str) else ""
-        ident = item.get("paperId") or item.get("forum") or item.get("id")
+        ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi")
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:
             skipped.append(f"{label} has no title")
@@ -1008,26 +1012,41 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
         said = ids.get("ArXiv") if isinstance(ids, dict) else None
         arxiv_id = said.strip() if isinstance(said, str) and is_arxiv_id(said.strip()) else None
         people = _field(content, "authors") or []
+        if isinstance(people, str):  # bioRxiv's "Doe, J.; Smith, A. B."
+            people = _surname_list(people) or [people]
+        people = people if isinstance(people, list) else []
         authors = [collapse(p.get("name") if isinstance(p, dict) else p) for p in people if isinstance(p, (dict, str))]
-        if kind == "OpenReview":
-            link = f"https://openreview.net/forum?id={ident}" if isinstance(ident, str) else None
-            stamp = next((t for key in ("pdate", "odate", "cdate") if isinstance(t := item.get(key), int)), None)
-            published = datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None
-            keywords = _field(content, "keywords") or []
-        else:
-            link = item.get("url") if isinstance(item.get("url"), str) else None
-            published = _iso_time(d) if isinstance(d := item.get("publicationDate"), str) else None
-            keywords = []
+        link, published, keywords, categories = _record_extras(item, content, kind, ident)
         papers.append(Paper(
             title=title, abstract=abstract, source=source, arxiv_id=arxiv_id, authors=tuple(a for a in authors if a),
             url=abs_url(arxiv_id) if arxiv_id else link, pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
-            published=published, location=name,
-            keywords=tuple(collapse(k) for k in keywords if isinstance(k, str) and k.strip()) if isinstance(
-                keywords, list) else (),
+            published=published, location=name, categories=categories, keywords=keywords,
         ))
     _skipped(skipped, len(items), name, source, warn)
     _bare(bare, name, source, warn)
     return papers
+
+
+def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
+        str | None, datetime | None, tuple[str, ...], tuple[str, ...]]:
+    """A scholarly record's link, date, keywords and categories, as its kind
+    gives them: OpenReview's forum and publication (else creation) time in
+    milliseconds and keywords, bioRxiv's DOI page of the version and its
+    subject, Semantic Scholar's page and publication day."""
+    def texts(values: Any) -> tuple[str, ...]:
+        return tuple(collapse(v) for v in values if isinstance(v, str) and v.strip()) if isinstance(values, list) else ()
+
+    if kind == "OpenReview":
+        stamp = next((t for key in ("pdate", "odate", "cdate") if isinstance(t := item.get(key), int)), None)
+        return (f"https://openreview.net/forum?id={ident}" if isinstance(ident, str) else None,
+                datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None, texts(_field(content, "keywords")), ())
+    if kind == "bioRxiv":
+        server, version = str(item.get("server")).casefold(), str(item.get("version"))
+        link = f"https://www.{server}.org/content/{item.get('doi')}" + (f"v{version}" if version.isdigit() else "")
+        day = item.get("date")
+        return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")])
+    url, day = item.get("url"), item.get("publicationDate")
+    return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), ()
 
 
 def _iso_time(value: str) -> datetime | None:

@@ -2831,3 +2831,17 @@ def test_a_scholarly_answer_given_to_hf_daily_names_the_feed_source(saved, kind)
         parse_hf_daily(data(saved), "x.json", "hf", Collect())
     assert str(info.value) == (f"x.json:1: source 'hf': a saved {kind} answer, not the JSON list of daily papers "
                                "(`type: feed` with `path:` reads it)")
+
+
+def test_a_saved_biorxiv_details_answer_is_read_as_a_feed():
+    """api.biorxiv.org/details/biorxiv/2024-06-03/2024-06-04 (medRxiv's too):
+    its 'collection' of preprints, each with its authors ('Doe, J.; Smith, A.'
+    as names), the version's page, day and subject."""
+    warnings = Collect()
+    first, second = parse_feed(data("biorxiv-details.json"), "bio.json", "bioRxiv", warnings)
+    assert first.title == "Protein Language Models Learn Evolutionary Couplings"
+    assert first.authors == ("J. Doe", "A. B. Müller", "J. Smith") and first.categories == ("bioinformatics",)
+    assert first.url == "https://www.biorxiv.org/content/10.1101/2024.06.03.597001v2"
+    assert first.published == datetime(2024, 6, 3, tzinfo=UTC) and first.abstract.startswith("We show that")
+    assert (second.authors, second.url) == (("A. Lee",), "https://www.medrxiv.org/content/10.1101/2024.06.04.24308123v1")
+    assert warnings == []
