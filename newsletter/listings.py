@@ -191,10 +191,7 @@ class _ListingParser(HTMLParser):
             return
         said = " ".join("".join(self.dt).split())
         self.dt = None
-        replaced = bool(_REPLACED.search(said) or _REPLACED.search(self.section))
-        cross = bool(_CROSS.search(said) or _CROSS.search(self.section))
-        announce = "replace-cross" if replaced and cross else "replace" if replaced else "cross" if cross else "new"
-        self.entries.append(_Entry(self.dt_line, self.dt_id, announce, {}, [], None, self.day))
+        self.entries.append(_Entry(self.dt_line, self.dt_id, _announce(said, self.section), {}, [], None, self.day))
 
     def _close_dd(self) -> None:
         if not self.in_dd:
