@@ -662,3 +662,40 @@ def test_a_listing_copy_of_its_papers_alone_is_read_by_a_feed_source():
         parse_hf_daily(part.encode(), "part.txt", "hf", Collect())
     assert str(info.value) == ("part.txt:1: source 'hf': an arXiv page copied as text, not the JSON list of daily "
                                "papers (`type: arxiv` with `path:` reads it)")
+
+
+def test_one_paper_from_five_kinds_of_source_is_one_paper(tmp_path, cli):
+    """Hugging Face's export (by its title), its daily papers JSON, the arXiv
+    abstract page, a Semantic Scholar search and a copied /new listing all
+    carry 2406.03001: one paper, one card, every source named."""
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "hf.txt").write_text(
+        "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\n"
+        "Jun 6\n\nFaster Diffusion Sampling with Learned Step Sizes for ε-Prediction\n\nWe learn the step sizes of a "
+        "diffusion model sampler from data, reducing the number of function evaluations by a factor of four.\n",
+        encoding="utf-8")
+    title = r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    entry = {"id": "2406.03001", "title": title, "summary": "We learn the step sizes of a diffusion model sampler.",
+             "authors": [{"name": "Jane Doe"}], "publishedAt": "2024-06-04T17:59:59.000Z", "upvotes": 12}
+    (tmp_path / "hf.json").write_text(json.dumps([{"paper": entry, "title": title}]), encoding="utf-8")
+    (tmp_path / "abs.html").write_bytes(ABS_PAGE.read_bytes())
+    (tmp_path / "s2.json").write_bytes((DATA / "semantic-scholar-search.json").read_bytes())
+    (tmp_path / "new.txt").write_bytes(COPIED_NEW.read_bytes())
+    write_config(tmp_path, """
+        sources:
+          - {type: hf-papers-text, path: ex/, name: export}
+          - {type: hf-daily, path: hf.json, name: daily}
+          - {type: arxiv, path: abs.html, name: page}
+          - {type: feed, path: s2.json, name: s2, required: false}
+          - {type: arxiv, path: new.txt, name: listing, announce_type: [new]}
+        topics: {t: {any: [diffusion sampl*]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    (paper,) = [p for p in json.loads(r.out) if "Faster Diffusion" in p["title"]]
+    assert paper["id"] == "2406.03001" and paper["source"] == "export, daily, page, s2, listing"
+    assert paper["title"].endswith("for ε-Prediction") and paper["upvotes"] == 12
+    r = cli("match", "--json")
+    (sub,) = json.loads(r.out)["subscribers"]
+    assert [p["id"] for p in sub["papers"]] == ["2406.03001"]
