@@ -217,7 +217,35 @@ def _is_chrome(text: str) -> bool:
     parts = _CHROME_JOIN.split(spaced) if len(spaced) <= _MAX_NAV_CHARS else ()
     return len(parts) > 1 and all(
         _key(part) in _CHROME_KEYS or _key(part) == _SITE or _date_line(part) for part in parts
-    )
+    ) or _glued_header(spaced)
+
+
+#: The page's chrome lines, longest first (one ``startswith`` call tries them all).
+_CHROME_KEYS_LONGEST = tuple(sorted(_CHROME_KEYS, key=len, reverse=True))
+#: As long as the header's own phrases ("by AK and the research community", "Get trending
+#: papers in your email inbox!") and longer than any tab: a title is never glued of tabs alone.
+_HEADER_PHRASE = 20
+
+
+def _glued_header(text: str) -> bool:
+    """Lines of the page's header glued into one, as a copy without line breaks
+    glues them ("Daily Papersby AK and the research community", "Get trending
+    papers in your email inbox!Subscribe"): the export was "no Hugging Face
+    papers page header".  One of them is a header phrase, not only tabs
+    (a word of one is looked for first: every short line of an export is
+    asked, and spelling each out cost 3% of the parse)."""
+    if len(text) > _MAX_NAV_CHARS or ("ommunit" not in text and "nbox" not in text):  # (Community, Inbox too)
+        return False
+    key = _key(text)
+    if not (key.startswith(_CHROME_KEYS_LONGEST) and key.endswith(_CHROME_KEYS_LONGEST)):
+        return False
+    reach: dict[int, bool] = {0: False}  # how far the line is glued of chrome, and whether with a header phrase
+    for i in range(len(key)):
+        if i in reach:
+            for part in _CHROME_KEYS_LONGEST:
+                if key.startswith(part, i):
+                    reach[i + len(part)] = reach.get(i + len(part), False) or reach[i] or len(part) >= _HEADER_PHRASE
+    return reach.get(len(key), False) and key not in _CHROME_KEYS
 
 
 #: What a browser's reader view (Firefox, Safari) puts over the page's title:
@@ -267,8 +295,10 @@ def _is_header(text: str) -> bool:
     Hugging Face papers page header"."""
     if _key(text) in _HEADER_KEYS:
         return True
-    if len(text) > _MAX_NAV_CHARS or not _CHROME_JOIN.search(text):
+    if len(text) > _MAX_NAV_CHARS:
         return False
+    if not _CHROME_JOIN.search(text):
+        return _glued_header(text)
     return _is_chrome(text) and any(_key(part) in _HEADER_KEYS for part in _CHROME_JOIN.split(_spaced(text)))
 
 

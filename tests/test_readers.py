@@ -1820,3 +1820,23 @@ def test_a_title_of_menu_words_without_its_abstract_under_the_header_is_still_an
     with pytest.raises(InputError) as info:
         parse_hf_papers_text(text.encode(), "c.txt")
     assert str(info.value).startswith("c.txt:13: title 'Open Source Models' has no abstract")
+
+
+@pytest.mark.parametrize("header", ["Daily Papersby AK and the research community\nSep 4",
+                                    "Daily Papers by AK and the research community",
+                                    "Get trending papers in your email inbox!Subscribe\n\nDaily Papers"])
+def test_header_lines_glued_into_one_are_the_header(header):
+    """A copy without line breaks between the header's lines glued them
+    ('Daily Papersby AK ...', '...inbox!Subscribe'): 'no Hugging Face papers
+    page header'."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    english = parse_hf_papers_text(text.encode(), "en.txt")
+    body = text[text.index("\nSep 4\n") + len("\nSep 4\n"):]
+    glued = parse_hf_papers_text(f"{header}\n\n{body}".encode(), "glued.txt")
+    assert [p.title for p in glued] == [p.title for p in english]
+
+
+def test_a_title_of_tab_words_alone_is_no_glued_header():
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(b"New Papers\n\nWe study new papers and what they say about the field at length.\n", "x.txt")
+    assert "no Hugging Face papers page header" in str(info.value)
