@@ -338,7 +338,8 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
         + [MacroSpec(name, "[{") for name in ("xrightarrow", "xleftarrow")]
         + [MacroSpec(name, "{") for name in ("mathring", "overrightarrow", "braket", "color", "thanks")]
         + [MacroSpec(name, "{{") for name in ("overset", "stackrel", "underset")]
-        + [MacroSpec(name, "{") for name in ("pmod", "pod", "phantom", "hphantom", "vphantom", "tag")],
+        + [MacroSpec(name, "{") for name in ("pmod", "pod", "phantom", "hphantom", "vphantom", "tag")]
+        + [MacroSpec("ang", "[{")],
     )
     text_db = latex2text.get_default_latex_context_db()
     spec = latex2text.MacroTextSpec
@@ -441,6 +442,13 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
             spec("Re", "ℜ"),
             spec("Im", "ℑ"),
             spec("checkmark", "✓"),
+            # gensymb's symbols, and siunitx's angle: "rotated by 90$\\degree$" read "rotated by 90"
+            spec("degree", "°"),
+            spec("celsius", "°C"),
+            spec("ohm", "Ω"),
+            spec("micro", "µ"),
+            spec("perthousand", "‰"),
+            spec("ang", simplify_repl=_angle),
             spec("xrightarrow", "→"),
             spec("xleftarrow", "←"),
             spec("mathring", simplify_repl=_combining("\u030a")),
@@ -456,6 +464,12 @@ def _converter() -> tuple[latex2text.LatexNodes2Text, latexwalker.LatexContextDb
     return latex2text.LatexNodes2Text(
         latex_context=text_db, math_mode="text", strict_latex_spaces="based-on-source", keep_braced_groups=False
     ), walker_db
+
+
+def _angle(node, l2tobj) -> str:
+    """siunitx's ``\\ang{90}`` as "90°", and ``\\ang{1;2;3}`` (degrees; minutes; seconds) as "1°2′3″"."""
+    parts = [p.strip() for p in _arg_text(node, l2tobj, 1).split(";")]
+    return "".join(p + mark for p, mark in zip(parts, "°′″", strict=False) if p)
 
 
 @functools.cache
@@ -1596,7 +1610,7 @@ _LETTER_MACRO_SPACE = lazy(
     # a dash or a backslash written as a macro: "trade\\textendash off" is "trade–off", not "trade– off"
     r"|(\\text(?:endash|emdash|backslash))[ \t]+(?=\w)"
     # a unit's prefix or symbol written as a macro: "5\\textmu m" is "5µm", "\\textasciitilde 5" is "~5"
-    r"|(\\(?:text(?:mu|asciitilde|degree|ohm)|upmu))[ \t]+(?=\w)"
+    r"|(\\(?:text(?:mu|asciitilde|degree|ohm)|upmu|micro|degree|ohm))[ \t]+(?=\w)"
 )
 
 

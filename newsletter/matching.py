@@ -16,6 +16,7 @@ title.  Order: pinned authors first, then score, then upvotes, then title.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import defaultdict
@@ -23,8 +24,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import reasons
 from .errors import ConfigError, Problem
 from .models import Paper
+from .reasons import Reason
 
 if TYPE_CHECKING:
     import regex  # imported when a /regex/ term is compiled (it takes 10 ms to load)
@@ -276,13 +279,20 @@ class Hit:
 @dataclass(frozen=True)
 class TopicMatch:
     """A topic's verdict on a paper.  ``relevance`` (in [0, 1]) and ``reason``
-    (in words) are set when the topic ranks by ``about``/``like``."""
+    are set when the topic ranks by ``about``/``like``."""
 
     topic: str
     hits: tuple[Hit, ...]
     relevance: float | None = None
-    reason: str | None = None
+    reason: Reason | None = None
     fit: float | None = None  # the relevance the floor cut, where ``relevance`` fuses it with the rules' order
+
+    @functools.cached_property
+    def why(self) -> Reason:
+        """The ranked reason, else the rules' (made here, for the papers a
+        digest takes, not for every paper a rule matches; once per topic and
+        paper, for every digest that takes it)."""
+        return self.reason if self.reason is not None else rules_reason(self.hits)
 
 
 #: A matched text longer than this (a regex spanning a sentence) is named by
@@ -309,6 +319,15 @@ def reason_match(text: str, term: str) -> str:
     words ("reinforcement learning from human feedback" read
     "reinforcement … feedback", a term the reader wrote, cut)."""
     return short_match(text) if is_regex_term(term) else " ".join(text.split())
+
+
+def rules_reason(hits: Iterable[Hit]) -> Reason:
+    """What the rules matched, as a reader is told it: the matched texts in
+    the term's case (the email's), a long ``/regex/`` match by its ends, not
+    the categories (the reader did not write a word of them)."""
+    return reasons.rules(
+        reason_match(h.text if h.field == "authors" else in_terms_case(h.text, h.term), h.term)
+        for h in hits if h.field != "categories")
 
 
 def short_match(text: str) -> str:
@@ -358,17 +377,24 @@ class PaperMatch:
     terms: tuple[str, ...]  # distinct matched terms, as written in the config
     hits: tuple[Hit, ...]
     pinned: bool = False
-    topic_reasons: tuple[str, ...] = ()
-    """Each topic's reason in words, aligned with ``topics`` ("" for a keyword topic),
-    so an email can say which topic gave which reason."""
+    topic_reasons: tuple[Reason | None, ...] = ()
+    """Each topic's reason, aligned with ``topics``, so an email can say which
+    topic gave which reason (empty: the rules' reason is read off ``hits``)."""
     counted: bool = False
     """``score`` is a keyword topic's count though a ranked topic took the paper
     too (the count fitted better): its place is n/(n+1), not the count."""
 
     @property
-    def reasons(self) -> tuple[str, ...]:
-        """Why, in words, for ranked topics ("close to your interest: message passing"), each once."""
-        return tuple(dict.fromkeys(r for r in self.topic_reasons if r))
+    def reasons(self) -> tuple[Reason, ...]:
+        """The ranked topics' reasons, each once (empty: only rules took it)."""
+        return tuple(dict.fromkeys(r for r in self.topic_reasons if r is not None and r.ranked))
+
+    @property
+    def why(self) -> tuple[Reason, ...]:
+        """Every topic's reason, aligned with ``topics`` where they were given."""
+        if not self.topic_reasons:
+            return (rules_reason(self.hits),)
+        return tuple(r if r is not None else Reason("rules") for r in self.topic_reasons)
 
     @property
     def fit(self) -> float:
@@ -379,16 +405,7 @@ class PaperMatch:
     @property
     def reason(self) -> str:
         """Why this paper is in the digest, in words (never rule syntax)."""
-        if self.reasons:
-            return "; ".join(self.reasons)
-        # One entry per matched text regardless of case ("Convex" in the title and
-        # "convex" in the abstract are the same reason), in the term's case (the email's).
-        found: dict[str, str] = {}
-        for h in self.hits:
-            if h.field != "categories":
-                text = reason_match(h.text if h.field == "authors" else in_terms_case(h.text, h.term), h.term)
-                found.setdefault(text.casefold(), text)
-        return "matched: " + ", ".join(found.values()) if found else ""
+        return reasons.said(self.why)
 
     def to_json(self) -> dict:
         return {
@@ -398,6 +415,7 @@ class PaperMatch:
             "topics": list(self.topics),
             "terms": list(self.terms),
             "reason": self.reason,
+            "reasons": [{"topic": t, **r.to_json()} for t, r in zip(self.topics, self.why, strict=False)],
             "matches": [{"term": h.term, "field": h.field, "text": h.text} for h in self.hits],
             "url": self.paper.url,
             "pinned": self.pinned,
@@ -860,7 +878,7 @@ class TopicIndex:
             hits = tuple(h for p in parts for h in p.match.hits)
             terms = tuple(dict.fromkeys(h.term for h in hits))
             topics = tuple(p.match.topic for p in parts)
-            topic_reasons = tuple(p.match.reason or "" for p in parts)
+            topic_reasons = tuple(p.match.why for p in parts)
             out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], topic_reasons, counted))
         return tuple(out)
 
@@ -959,7 +977,7 @@ def topic_index(
                     # member in, so an empty answer can only mean that).
                     continue
                 results[key] = {
-                    pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.reason, r.fit)
+                    pid: TopicMatch(key, rules[pid].hits if pid in rules else (), r.score, r.why, r.fit)
                     for pid, r in found.items()
                 }
         finally:

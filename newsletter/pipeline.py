@@ -48,6 +48,7 @@ from .readers import (
     read_papers,
     read_source,
 )
+from .reasons import said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, digest_papers, retry_time, send
@@ -470,14 +471,14 @@ def vague_topics(config: Config, index: TopicIndex, topics: Iterable[str]) -> li
     nothing said how to do better: either the day has nothing on the
     interest, or the sentence names no subject in the words papers use.
     Topics with rules are left out: the rules vouch for their papers."""
-    from .ranking import CLOSE_IN_MEANING
+    from .reasons import CLOSE_IN_MEANING
 
     out = []
     for key in topics:
         topic, taken = config.topics[key], index.results.get(key) or {}
         if not topic.about or topic.any or topic.all or len(taken) < VAGUE_AT_LEAST:
             continue
-        if all(tm.reason == CLOSE_IN_MEANING for tm in taken.values()):
+        if all(tm.reason is not None and tm.reason.in_meaning_only for tm in taken.values()):
             out.append(config.problem(("topics", key, "about"), (
                 f"none of the {len(taken)} papers it takes writes a phrase of it (each is only "
                 f"'{CLOSE_IN_MEANING}'): either today's papers have nothing on it, or it names no subject in the "
@@ -658,7 +659,7 @@ def paper_standing(
         if placed is not None:
             place, count, verdict, score = placed
             # the reason exactly as match and the email word it
-            why = PaperMatch(paper, score, (key,), (), verdict.hits, topic_reasons=(verdict.reason or "",)).reason
+            why = said((verdict.why,))
             relevance = verdict.fit if verdict.fit is not None else verdict.relevance
             topics.append(TopicStanding(key, True, why, score, place, count, near.floor if near else None, relevance))
             continue

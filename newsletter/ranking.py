@@ -62,6 +62,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from . import reasons
 from .errors import NewsletterError, Problem
 from .latex import lost_math_shown
 from .models import (
@@ -126,8 +127,6 @@ W_TITLE = 0.5  # semantic: weight of the title-only similarity next to title + a
 CENTRE = True  # measure semantic similarity on vectors centred on the day's mean
 PRF_DOCS = 5  # pseudo-relevance feedback: how many top papers pull the semantic query
 PRF_WEIGHT = 1.0
-#: The reason of a paper that writes no phrase of the sentence and is close to no liked paper.
-CLOSE_IN_MEANING = "close in meaning to your interest"
 
 #: How many titles a ``like`` entry naming several papers by their short name lists.
 SHORT_NAMES_SHOWN = 3
@@ -234,13 +233,18 @@ class Interest:
 
 @dataclass(frozen=True)
 class Relevance:
-    """One paper's fit to one interest: a score in [0, 1] and why, in words."""
+    """One paper's fit to one interest: a score in [0, 1] and why (put into words by :mod:`reasons`)."""
 
     score: float
-    reason: str
+    why: reasons.Reason
     #: The relevance the floor cut, where ``score`` fuses it with the rules'
     #: order (a topic with terms and ``about``/``like``); None where they are one.
     fit: float | None = None
+
+    @property
+    def reason(self) -> str:
+        """In words, as ``match`` gives it."""
+        return reasons.said((self.why,))
 
 
 @dataclass(frozen=True)
@@ -1627,7 +1631,7 @@ class Ranker:
         part = " ".join(phrase.split()[first : last + 1])
         return part, frozenset(stem for stem, n in placed if first <= n <= last)
 
-    def _reason(self, i: int, phrase_words, liked, liked_vecs) -> str:
+    def _reason(self, i: int, phrase_words, liked, liked_vecs) -> reasons.Reason:
         """In words: the interest's phrases the paper shares, and the liked
         paper it is closest to when ``liked`` (the papers that raised it) is given.
 
@@ -1665,15 +1669,9 @@ class Ranker:
             if word and self._idf(stem) * 2 >= total and self.df.get(stem, 0) <= REASON_WORD_SHARE * len(self.papers):
                 shared.append((1 / len(stems), self._idf(stem), word))
         shared.sort(key=lambda t: (-t[0], -t[1]))
-        reasons = []
-        if shared:
-            names = list(dict.fromkeys(p for _, _, p in shared))  # one part may stand for two phrases
-            reasons.append("close to your interest: " + ", ".join(names[:3]))
+        names = list(dict.fromkeys(p for _, _, p in shared))[:3]  # one part may stand for two phrases
+        title = None
         if liked:
             sims = liked_vecs @ self.vectors[i]
-            best = int(sims.argmax())
-            # the form issue 11 gives for it, in match --json and in the email alike
-            reasons.append(f"like: {liked[best][1]}")
-        if not reasons:
-            reasons.append(CLOSE_IN_MEANING)
-        return "; ".join(reasons)
+            title = liked[int(sims.argmax())][1]
+        return reasons.ranked(names, title)

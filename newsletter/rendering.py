@@ -51,9 +51,11 @@ from .matching import (
     is_long_match,
     is_regex_term,
     reason_match,
+    rules_reason,
 )
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
+from .reasons import for_reader, found_words, listed, ranked
 
 log = logging.getLogger(__name__)
 
@@ -238,8 +240,8 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 #: one character after a lone letter, a Greek letter, a bracket, a big operator or
 #: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay).
 _RAW_SCRIPT = re.compile(
-    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
-    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
+    r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
+    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
     r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†])(?!\w)"
 )
 #: A run of text holding an address or a link, where ``_`` is part of the name.
@@ -457,61 +459,8 @@ def _preheader(matches: Sequence[PaperMatch]) -> str:
 
 
 def reason_text(m: PaperMatch, topic_name: Callable[[str], str]) -> str:
-    """The reason in words under a paper.  A paper two ranked topics found
-    has a reason from each, and each says which interest it speaks for, in
-    a sentence: "close to your interests in Optimisation (step sizes) and
-    LLM reasoning (chain of thought)"; "Optimisation: close to your interest:
-    step sizes; LLM reasoning: close to your interest: ..." read as labels
-    nested in labels.  Topics giving the same reason are named together
-    ("close in meaning to your interests in Interpretability and LLM
-    reasoning"), not the reason twice."""
-    given = [(t, _in_words(r)) for t, r in zip(m.topics, m.topic_reasons) if r]
-    if len(given) > 1:
-        return _for_topics([(topic_name(t), r) for t, r in given])
-    return "; ".join(dict.fromkeys(_in_words(r) for r in m.reasons))
-
-
-#: Where one reason in words ends and the next begins (a liked paper's title may hold "; ").
-_NEXT_REASON = re.compile(r"; (?=close |similar to a paper you liked)")
-_CLOSE_TO = "close to your interest: "
-
-
-def _for_topics(given: Sequence[tuple[str, str]]) -> str:
-    """The reasons of several topics (``(topic's name, reason in words)``) as
-    one sentence naming each topic: those close to phrases of theirs with
-    the phrases in parentheses after each name, those close in meaning, and
-    each liked paper ("similar to a paper you liked for Optimisation, “...”"),
-    in the order the topics give them (the card's own topic first)."""
-    from .ranking import CLOSE_IN_MEANING
-
-    close: dict[str, list[str]] = {}  # topic -> the phrases it is close to
-    meaning: list[str] = []  # topics close in meaning
-    liked: dict[str, list[str]] = {}  # a liked paper's words -> its topics
-    order: dict[str, None] = {}  # the kinds of reason, as first given
-    for name, reason in given:
-        for part in _NEXT_REASON.split(reason):
-            if part.startswith(_CLOSE_TO):
-                close.setdefault(name, []).append(part.removeprefix(_CLOSE_TO))
-                order.setdefault(_CLOSE_TO)
-            elif part == CLOSE_IN_MEANING:
-                meaning.append(name)
-                order.setdefault(CLOSE_IN_MEANING)
-            else:
-                liked.setdefault(part, []).append(name)
-                order.setdefault(part)
-    out = []
-    for kind in order:
-        if kind == _CLOSE_TO:
-            by_phrases: dict[str, list[str]] = {}  # topics close to the same phrases are named together
-            for name, phrases in close.items():
-                by_phrases.setdefault(", ".join(phrases), []).append(name)
-            topics = [f"{_listed(names)} ({phrases})" for phrases, names in by_phrases.items()]
-            out.append(f"close to your interest{'s' if len(close) > 1 else ''} in {_listed(topics)}")
-        elif kind == CLOSE_IN_MEANING:
-            out.append(f"close in meaning to your interest{'s' if len(meaning) > 1 else ''} in {_listed(meaning)}")
-        else:
-            out.append(kind.replace(" you liked,", f" you liked for {_listed(liked[kind])},", 1))
-    return "; ".join(out)
+    """The reason in words under a paper (see :func:`reasons.for_reader`)."""
+    return for_reader(m.topic_reasons, topic_name, m.topics)
 
 
 def also_in(
@@ -520,30 +469,30 @@ def also_in(
     """The names of the paper's other topics, but those :func:`reason_text`
     names already: a reader of "Diffusion models" does not find it under
     "Optimisation" without being told.  With ``words``, each name is followed
-    by what that topic found ("Optimisation (optimizing)"), unless that is
-    only the topic's own name ("Optimization (Optimization)" said it twice)."""
-    named = sum(1 for r in m.topic_reasons if r) > 1
-    reasons = m.topic_reasons + ("",) * (len(m.topics) - len(m.topic_reasons))
+    by what that topic found ("Optimisation (optimizing)"; a ranked topic's
+    phrases, "Generative modelling (diffusion models)", when the card stands
+    under a keyword topic), but the topic's own name ("Optimization
+    (Optimization)", "Diffusion models (diffusion model, score-based)" said
+    it twice)."""
+    reasons = m.topic_reasons + (None,) * (len(m.topics) - len(m.topic_reasons))
+    own_ranked = reasons[0] is not None and reasons[0].ranked if reasons else False
     out = []
     for t, r in zip(m.topics[1:], reasons[1:]):
-        if not (named and r):
-            found = words(t) if words else []
-            if [w.casefold() for w in found] == [topic_name(t).casefold()]:
-                found = []
-            out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
+        by_rank = r is not None and r.ranked
+        if own_ranked and by_rank:
+            continue  # the card's reason names it (reasons.for_reader)
+        found = found_words(r) if r is not None and by_rank else words(t) if words else []
+        name = topic_name(t).casefold().removesuffix("s")
+        found = [w for w in found if w.casefold().removesuffix("s") != name]
+        out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
     return tuple(out)
-
-
-def _listed(names: Sequence[str]) -> str:
-    """"A", "A and B", "A, B and C", as a sentence names them."""
-    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
 
 
 def _pinned_reason(authors: tuple[str, ...]) -> str:
     """Why a pinned author's paper stands first ("" for another paper)."""
     if not authors:
         return ""
-    return f"by {_listed(authors)}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
+    return f"by {listed(authors)}, {'an author' if len(authors) == 1 else 'authors'} you pinned"
 
 
 def card_words(
@@ -570,16 +519,8 @@ def topic_hits(m: PaperMatch, topic) -> tuple:
     return tuple(h for h in m.hits if h.term in terms)
 
 
-#: A liked paper as ranking names it, ``like: TITLE``: the config's key, which
-#: ``match --json`` keeps; an email says it in words.
-_LIKED = re.compile(r"(?:^|(?<=; ))like: (?P<title>.+?)(?=; (?:close|like: )|$)", re.S)
-
-
-def _in_words(reason: str) -> str:
-    """``reason`` without rule syntax: "like: Reflected Diffusion Models" read
-    as a key from the config, not as a reason a reader is given."""
-    return _LIKED.sub(lambda m: f"similar to a paper you liked, \u201c{m['title']}\u201d", reason)
-
+#: The share of ``max_html_kb`` the numbers of a too-big digest's warning aim at.
+FIT_MARGIN = 0.98
 
 #: The longest subject a template may render: a header line's limit (RFC 5322 2.1.1).
 MAX_SUBJECT_CHARS = 998
@@ -1020,6 +961,7 @@ class Composer:
 
         self.rules = Matcher(config.topics).rules
         self._cards: dict[tuple, Card] = {}
+        self._fits: dict[tuple, str] = {}  # a too-big digest's advice, per shared digest (see _fitting_once)
         self._term_regex = {t.text: t.regex for rule in self.rules.values() for t in rule.any + rule.all}
         # Stand-ins for the personal values (address, name, unsubscribe link):
         # random, so no paper or template text contains them.
@@ -1170,6 +1112,14 @@ class Composer:
         self._cards[key] = card
         return card
 
+    @staticmethod
+    def _pinned(subscriber: Subscriber, m: PaperMatch) -> tuple[str, ...]:
+        """The paper's authors the subscriber pinned, for a paper that stands first for them."""
+        if not m.pinned:
+            return ()
+        pins = {name.casefold() for name in subscriber.pin}
+        return tuple(a for a in m.paper.authors if a.casefold() in pins)
+
     # -- the context the templates see ------------------------------------------------
 
     def context(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> dict:
@@ -1178,10 +1128,8 @@ class Composer:
         sections: dict[str, dict] = {}
         for key in subscriber.topics:
             sections[key] = {"key": key, "name": config.topic_name(key), "anchor": anchor_for(key, "topic"), "papers": []}
-        pins = {name.casefold() for name in subscriber.pin}
         for m in matches:
-            pinned = tuple(a for a in m.paper.authors if a.casefold() in pins) if m.pinned else ()
-            sections[m.topics[0]]["papers"].append(self._card(m, limit, pinned))
+            sections[m.topics[0]]["papers"].append(self._card(m, limit, self._pinned(subscriber, m)))
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
@@ -1323,7 +1271,8 @@ class Composer:
         if size > self.config.email.max_html_kb * 1024:
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {size / 1024:.0f} KB, over "
-                f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); lower max_papers or abstract_chars"
+                f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); "
+                + self._fitting_once(subscriber, matches, size, now)
             )
         return Composed(
             data,
@@ -1334,6 +1283,40 @@ class Composer:
             tuple(warnings),
             dot_safe=isinstance(self.writer, MessageWriter),
         )
+
+    def _fitting_once(self, subscriber: Subscriber, matches: Sequence[PaperMatch], size: int, now: datetime) -> str:
+        """:meth:`_fitting`, worked out once for the subscribers of one shared digest (it renders it again)."""
+        key = (tuple(subscriber.topics), tuple(m.paper.id for m in matches))
+        if key not in self._fits:
+            if len(self._fits) >= CARD_CACHE:
+                self._fits.clear()
+            self._fits[key] = self._fitting(subscriber, matches, size, now)
+        return self._fits[key]
+
+    def _fitting(self, subscriber: Subscriber, matches: Sequence[PaperMatch], size: int, now: datetime) -> str:
+        """What would make a digest too big for Gmail fit, in numbers: "lower
+        max_papers or abstract_chars" was said of a 60-paper digest of 160 KB
+        whose abstracts were 36 KB of it, where no abstract_chars could do it.
+        The papers that fit are counted at this digest's size per paper, past
+        what the digest's frame takes (a digest of no papers: rendered once
+        more, for a digest too big only); both aim a little under the limit,
+        as the papers' sizes vary."""
+        email = self.config.email
+        budget = int(email.max_html_kb * 1024 * FIT_MARGIN)
+        frame = len(self.render(subscriber, [], now)[1].encode("utf-8"))
+        fit = len(matches) * max(budget - frame, 0) // max(size - frame, 1)
+        # the best papers come first and may be the longest: counted again on the digest cut there
+        while 1 < fit < len(matches) and len(self.render(subscriber, matches[:fit], now)[1].encode("utf-8")) > budget:
+            fit -= 1
+        papers = (f"max_papers to about {fit} (it has {len(matches)})" if fit else
+                  "max_papers" if len(matches) > 1 else "the template's size")
+        cards = [self._card(m, email.abstract_chars, self._pinned(subscriber, m)) for m in matches]
+        abstracts = sum(len(str(c.abstract_html).encode("utf-8")) for c in cards)
+        if not abstracts or size - abstracts > budget:
+            return f"lower {papers}: its abstracts are {abstracts / 1024:.0f} KB of it, so no abstract_chars makes it fit"
+        longest = email.abstract_chars or max(len(c.abstract) for c in cards)
+        chars = int(longest * (1 - (size - budget) / abstracts))
+        return f"lower {papers}, or abstract_chars to about {chars} (it is {longest})"
 
     # -- one body for many subscribers ------------------------------------------------
 
@@ -1531,9 +1514,9 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
         comment="8 pages",
     )
     topics = tuple(sub.topics[1::-1]) if len(sub.topics) > 1 else (sub.topics[0],)
-    reasons = ("close to your interest: samples",) + ("",) * (len(topics) - 1)
-    return PaperMatch(paper, 0.9, topics, ("abstract",), (Hit("abstract", "abstract", "abstract"),),
-                      topic_reasons=reasons)
+    hit = Hit("abstract", "abstract", "abstract")
+    reasons = (ranked(("samples",)),) + (rules_reason((hit,)),) * (len(topics) - 1)
+    return PaperMatch(paper, 0.9, topics, ("abstract",), (hit,), topic_reasons=reasons)
 
 
 #: What a scan of a style sheet steps over whole: comments, quoted strings, and Jinja's own

@@ -459,6 +459,10 @@ def test_an_old_font_switch_in_lost_math_is_shown_as_its_letter():
         # upright Greek (upgreek) was dropped ("2m"); a unit macro swallows the space after it, as in TeX
         (r"$2\,\upmu$m, a 5\,\upmu m film, $\upalpha$-helix, $\upOmega$", "2 μm, a 5 μm film, α-helix, Ω"),
         (r"5\textmu m, \textmu s timing, \textasciitilde 5 GB, 30\textdegree C", "5µm, µs timing, ~5 GB, 30°C"),
+        # gensymb's symbols and siunitx's angle: "rotated by 90$\degree$" read "rotated by 90", "45\degree" stayed
+        (r"rotated by 90$\degree$ or 45\degree, at 25\celsius, 5\micro m, 10\ohm, 3\perthousand",
+         "rotated by 90° or 45°, at 25°C, 5µm, 10Ω, 3‰"),
+        (r"a $\ang{30}$ cone and \ang{1;2;3}, $30^\circ$", "a 30° cone and 1°2′3″, 30°"),
         # a unit in an upright style: math swallows the space after the prefix's macro ("10 μ m")
         (r"a $10\,\mathrm{\mu m}$ film, $5\,\mathrm{\mu s}$, $2\,\mathrm{M\Omega}$ and $\mathrm{\mu}$-law",
          "a 10 μm film, 5 μs, 2 MΩ and μ-law"),

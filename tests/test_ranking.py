@@ -779,7 +779,7 @@ email:
     [(sub, matches)] = list(pipeline.match(config, pipeline.papers(config), "ada@example.org"))
     composed = Composer(config).compose(sub, matches, now=datetime(2024, 6, 7, 8, tzinfo=UTC))
     text = composed.data.decode("utf-8", "replace")
-    assert "Close to your interest: " in text
+    assert "Close to your interest in " in text and "Close to your interest: " not in text  # a sentence, not a label in a label
     assert "min_score" not in text and "about:" not in text
 
 

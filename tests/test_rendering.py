@@ -96,6 +96,8 @@ def test_highlight_never_breaks_escaping():
         # a star or the Sun as a script (astronomy's stellar mass, M_⊙), and a script before a letter
         ("M_*/M_⊙ and k_(B)T_c, file_*.txt", "M<sub>*</sub>/M<sub>⊙</sub> and k<sub>B</sub>T<sub>c</sub>, file_*.txt"),
         ("X₁,…,Xₙ ∼^(i.i.d.) P", "X₁,…,Xₙ ∼<sup>i.i.d.</sup> P"),
+        # a gradient's or a derivative's variable ($\nabla_\theta \mathcal{L}$ showed "∇_θ L")
+        ("∇_θ L, ∂_φ f and ∇_(θ,φ) J", "∇<sub>θ</sub> L, ∂<sub>φ</sub> f and ∇<sub>θ,φ</sub> J"),
     ],
 )
 def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
@@ -1125,29 +1127,28 @@ def test_two_topics_giving_the_same_reason_are_named_together():
     "close to your interest: ..." (a label nested in a label)."""
     from newsletter.matching import PaperMatch
     from newsletter.models import Paper
+    from newsletter.reasons import ranked
     from newsletter.rendering import reason_text
 
     paper = Paper("Sparse autoencoders", "Features of a protein language model.", "s")
     names = {"interp": "Interpretability", "llm": "LLM reasoning", "gen": "Generative models"}.__getitem__
-    same = PaperMatch(paper, 1.0, ("interp", "llm"), (), (),
-                      topic_reasons=("close in meaning to your interest", "close in meaning to your interest"))
+    same = PaperMatch(paper, 1.0, ("interp", "llm"), (), (), topic_reasons=(ranked(), ranked()))
     assert reason_text(same, names) == "close in meaning to your interests in Interpretability and LLM reasoning"
     mixed = PaperMatch(paper, 1.0, ("interp", "llm", "gen"), (), (), topic_reasons=(
-        "close to your interest: feature attribution", "close in meaning to your interest",
-        "close in meaning to your interest"))
+        ranked(["feature attribution"]), ranked(), ranked()))
     assert reason_text(mixed, names) == ("close to your interest in Interpretability (feature attribution); "
                                          "close in meaning to your interests in LLM reasoning and Generative models")
     # in the order the topics give them: the card stands under its first topic
     first = PaperMatch(paper, 1.0, ("llm", "interp"), (), (), topic_reasons=(
-        "close in meaning to your interest", "close to your interest: feature attribution"))
+        ranked(), ranked(["feature attribution"])))
     assert reason_text(first, names) == ("close in meaning to your interest in LLM reasoning; "
                                          "close to your interest in Interpretability (feature attribution)")
     close = PaperMatch(paper, 1.0, ("interp", "llm"), (), (), topic_reasons=(
-        "close to your interest: feature attribution, probing", "close to your interest: chain of thought"))
+        ranked(["feature attribution", "probing"]), ranked(["chain of thought"])))
     assert reason_text(close, names) == ("close to your interests in Interpretability (feature attribution, "
                                          "probing) and LLM reasoning (chain of thought)")
     alike = PaperMatch(paper, 1.0, ("interp", "llm", "gen"), (), (), topic_reasons=(
-        "close to your interest: probing", "close to your interest: probing", "close to your interest: x"))
+        ranked(["probing"]), ranked(["probing"]), ranked(["x"])))
     assert reason_text(alike, names) == ("close to your interests in Interpretability and LLM reasoning (probing) "
                                          "and Generative models (x)")
 
@@ -1229,16 +1230,17 @@ def test_a_liked_paper_is_named_in_words_not_as_the_config_key():
     config's key ``like:`` as if it were a reason."""
     from newsletter.matching import PaperMatch
     from newsletter.models import Paper
+    from newsletter.reasons import ranked
     from newsletter.rendering import reason_text
 
     paper = Paper("Faster gradient-free algorithms", "Nonsmooth nonconvex optimization.", "s")
     names = {"theory": "Learning theory", "gen": "Generative modelling"}.__getitem__
     one = PaperMatch(paper, 1.0, ("gen",), (), (), topic_reasons=(
-        "close to your interest: score matching; like: Finding ε-Stationary Points; in Few Queries",))
-    assert reason_text(one, names) == ("close to your interest: score matching; "
+        ranked(["score matching"], "Finding ε-Stationary Points; in Few Queries"),))
+    assert reason_text(one, names) == ("close to your interest in score matching; "
                                        "similar to a paper you liked, \u201cFinding ε-Stationary Points; in Few Queries\u201d")
     two = PaperMatch(paper, 1.0, ("theory", "gen"), (), (), topic_reasons=(
-        "close to your interest: sample complexity", "like: Reflected Diffusion Models"))
+        ranked(["sample complexity"]), ranked(liked="Reflected Diffusion Models")))
     assert reason_text(two, names) == ("close to your interest in Learning theory (sample complexity); "
                                        "similar to a paper you liked for Generative modelling, \u201cReflected Diffusion Models\u201d")
 
@@ -1262,6 +1264,7 @@ def test_a_card_names_the_other_topics_that_found_it():
     ('Learning theory: close to ...; Generative modelling: ...') are not named twice."""
     from newsletter.matching import PaperMatch
     from newsletter.models import Paper
+    from newsletter.reasons import ranked
     from newsletter.rendering import also_in
 
     paper = Paper("AdjointDPM: Gradient Backpropagation of Diffusion Models", "Sampling.", "s")
@@ -1270,9 +1273,9 @@ def test_a_card_names_the_other_topics_that_found_it():
     assert also_in(PaperMatch(paper, 1.0, ("opt",), (), ()), names) == ()
     assert also_in(PaperMatch(paper, 1.0, ("opt", "diff"), (), ()), names) == ("Diffusion models",)
     two_reasons = PaperMatch(paper, 1.0, ("theory", "gen", "opt"), (), (),
-                             topic_reasons=("close to your interest: sample complexity", "like: X", ""))
+                             topic_reasons=(ranked(["sample complexity"]), ranked(liked="X"), None))
     assert also_in(two_reasons, names) == ("Optimisation",)
-    one_reason = PaperMatch(paper, 1.0, ("gen", "diff"), (), (), topic_reasons=("close to your interest: x", ""))
+    one_reason = PaperMatch(paper, 1.0, ("gen", "diff"), (), (), topic_reasons=(ranked(["x"]), None))
     assert also_in(one_reason, names) == ("Diffusion models",)
     # what the other topic found, unless it is only its own name ("Optimisation (Optimisation)")
     found = {"opt": ["optimizing"], "diff": ["Diffusion Models"]}.__getitem__
@@ -1343,12 +1346,13 @@ subscribers:
 def test_a_card_under_a_ranked_topic_gives_no_word_of_a_keyword_topic_as_its_own(tmp_path):
     from newsletter.matching import Hit, PaperMatch
     from newsletter.models import Paper
+    from newsletter.reasons import ranked as ranked_reason
     from newsletter.rendering import card_words
 
     config = load(tmp_path)
     paper = Paper("Optimizing diffusion", "We optimize.", "s")
     ranked = PaperMatch(paper, 1.0, ("diffusion", "optim"), ("optimi*",), (Hit("optimi*", "title", "Optimizing"),),
-                        topic_reasons=("close to your interest: x", ""))
+                        topic_reasons=(ranked_reason(["x"]), None))
     reasons, others = card_words(ranked, config.topics, {"title": paper.title, "abstract": paper.abstract})
     assert reasons == [] and others("optim") == ["optimizing"]
 
@@ -1643,3 +1647,30 @@ def test_a_cache_folder_that_cannot_be_written_still_composes(tmp_path, monkeypa
     for _ in range(2):
         assert "Diffusion" in Composer(config).compose(sub, matches, now=NOW).text
     assert len(compiled) == 6  # compiled each time, as before there was a cache
+
+
+def _size_warning(tmp_path, max_papers, abstract_chars):
+    config = load(tmp_path, text=BASIC_CONFIG.replace("topics: [diffusion]\n", "topics: [diffusion, optim]\n"
+                                                      f"    max_papers: {max_papers}\n", 1)
+                  + f"email:\n  abstract_chars: {abstract_chars}\n", hostile=False)
+    (sub, matches), = digests(config, "ada@example.org")
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    return len(matches), len(composed.html.encode()), composed.warnings
+
+
+def test_a_digest_too_big_for_gmail_is_told_what_makes_it_fit(tmp_path):
+    """60 papers of 600-character abstracts came to 160 KB, of which the
+    abstracts were 37 KB, and the warning said "lower max_papers or
+    abstract_chars": no abstract_chars could make it fit.  It now gives the
+    numbers, and each one, followed, makes a digest that fits."""
+    count, size, (warning,) = _size_warning(tmp_path, 60, 600)
+    assert count == 60 and size > 140 * 1024
+    fit = int(re.search(r"lower max_papers to about (\d+) \(it has 60\): its abstracts are \d+ KB of it, "
+                        r"so no abstract_chars makes it fit$", warning)[1])
+    count, size, warnings = _size_warning(tmp_path, fit, 600)
+    assert count == fit and warnings == () and size <= 100 * 1024
+    count, size, (warning,) = _size_warning(tmp_path, fit + 2, 600)  # "about": not far under what fits
+    chars = int(re.search(rf"lower max_papers to about \d+ \(it has {fit + 2}\), or abstract_chars to about (\d+) "
+                          r"\(it is 600\)$", warning)[1])
+    assert 300 < chars < 600
+    assert _size_warning(tmp_path, fit + 2, chars)[2] == ()

@@ -1,0 +1,167 @@
+"""Why a paper is in a digest: the reason as data, and the one place it is put into words.
+
+Ranking and matching make a :class:`Reason` once per topic and paper;
+``match`` (text and ``--json``) and the email (HTML and text) word it here.
+Reasons used to travel as text ("close to your interest: ...; like: ...")
+that the email split apart again with a pattern, so a liked paper's title
+holding "; " or "close" broke the sentence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+#: What a ranked reason says of a paper that writes no phrase of the sentence and
+#: is close to no liked paper.
+CLOSE_IN_MEANING = "close in meaning to your interest"
+_CLOSE_TO = "close to your interest"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One topic's reason for taking a paper.
+
+    ``kind`` is who decided: ``"ranked"`` (an ``about``/``like`` topic's
+    relevance, which names the sentence's ``phrases`` the paper writes and
+    the ``liked`` paper that raised it, if any) or ``"rules"`` (a keyword
+    topic, which names the ``words`` its terms matched, as the paper writes
+    them: "convex", "Ana Müller", never the rule ``optimi*``)."""
+
+    kind: Literal["ranked", "rules"]
+    phrases: tuple[str, ...] = ()
+    liked: str | None = None
+    words: tuple[str, ...] = ()
+
+    @property
+    def ranked(self) -> bool:
+        return self.kind == "ranked"
+
+    @property
+    def in_meaning_only(self) -> bool:
+        """A ranked reason with nothing to name: the sentence fits, no phrase of it is written."""
+        return self.ranked and not self.phrases and self.liked is None
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "phrases": list(self.phrases), "liked": self.liked, "words": list(self.words)}
+
+
+def ranked(phrases: Sequence[str] = (), liked: str | None = None) -> Reason:
+    return Reason("ranked", tuple(phrases), liked)
+
+
+def rules(words: Iterable[str]) -> Reason:
+    """The matched texts, each once whatever its case ("Convex" in the title and
+    "convex" in the abstract are one reason), as first given."""
+    found: dict[str, str] = {}
+    for text in words:
+        found.setdefault(text.casefold(), text)
+    return Reason("rules", words=tuple(found.values()))
+
+
+def said(reasons: Sequence[Reason | None]) -> str:
+    """The reasons of a paper's topics as ``match`` and ``match --json``'s
+    ``reason`` give them: the ranked topics' ("close to your interest:
+    score matching; like: <liked title>", each reason once), else the rules'
+    matched words ("matched: convex, SGD"), else ""."""
+    given = [r for r in reasons if r is not None]
+    by_rank = [r for r in dict.fromkeys(given) if r.ranked]
+    if by_rank:
+        return "; ".join(dict.fromkeys(_said(r) for r in by_rank))
+    merged = rules(w for r in given for w in r.words)
+    return "matched: " + ", ".join(merged.words) if merged.words else ""
+
+
+def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str] | None = None,
+               topics: Sequence[str] = ()) -> str:
+    """The reason the email gives under a paper, in a sentence: "close to
+    your interest in score matching and SDEs", a liked paper as "similar to
+    a paper you liked, “<title>”" (not the config's ``like:``).  A paper two
+    ranked topics found has a reason from each, and each says which
+    interest it speaks for: "close to your interests in Optimisation (step
+    sizes) and LLM reasoning (chain of thought)"; topics giving the same
+    reason are named together ("close in meaning to your interests in
+    Interpretability and LLM reasoning").  ``topics`` (aligned with
+    ``reasons``, the card's own first) and ``topic_name`` name them.  A card
+    under a keyword topic gives none here: its words are its own topic's,
+    and a ranked topic that also found it says so after "also in"
+    (:func:`found_words`); "Close to your interest: diffusion models" under
+    the heading "Diffusion models", then "also in Generative modelling", gave
+    the one topic's reason as the other's."""
+    if topics and not (reasons and reasons[0] is not None and reasons[0].ranked):
+        return ""
+    given = [(t, r) for t, r in zip(topics, reasons, strict=False) if r is not None and r.ranked]
+    if len(given) > 1 and topic_name is not None:
+        return _for_topics([(topic_name(t), r) for t, r in given])
+    return "; ".join(dict.fromkeys(_sentence(r) for r in reasons if r is not None and r.ranked))
+
+
+def found_words(r: Reason) -> list[str]:
+    """What a ranked topic found, as "also in Generative modelling (...)" gives
+    it: its phrases, and its liked paper as "similar to “<title>”" (in
+    parentheses after a list of phrases, "similar to a paper you liked,
+    “...”" read as a sentence inside a list)."""
+    return [*r.phrases, *([f"similar to \u201c{r.liked}\u201d"] if r.liked is not None else [])]
+
+
+def _sentence(r: Reason) -> str:
+    """One ranked reason alone, as the email says it."""
+    out = [f"{_CLOSE_TO} in {listed(r.phrases)}"] if r.phrases else []
+    if r.liked is not None:
+        out.append(_liked_in_words(r.liked))
+    return "; ".join(out) or CLOSE_IN_MEANING
+
+
+def _liked_in_words(title: str, topics: str = "") -> str:
+    return f"similar to a paper you liked{' for ' + topics if topics else ''}, \u201c{title}\u201d"
+
+
+def _said(r: Reason) -> str:
+    """One ranked reason alone, as ``match`` gives it: its phrases, its liked
+    paper, or that it is close in meaning."""
+    out = []
+    if r.phrases:
+        out.append(f"{_CLOSE_TO}: " + ", ".join(r.phrases))
+    if r.liked is not None:
+        out.append(f"like: {r.liked}")
+    return "; ".join(out) or CLOSE_IN_MEANING
+
+
+def _for_topics(given: Sequence[tuple[str, Reason]]) -> str:
+    """The reasons of several topics (``(topic's name, reason)``) as one
+    sentence naming each topic: those close to phrases of theirs with the
+    phrases in parentheses after each name, those close in meaning, and each
+    liked paper ("similar to a paper you liked for Optimisation, “...”"), in
+    the order the topics give them (the card's own topic first)."""
+    close: dict[str, list[str]] = {}  # topic -> the phrases it is close to
+    meaning: list[str] = []  # topics close in meaning
+    liked: dict[str, list[str]] = {}  # a liked paper's title -> its topics
+    order: dict[tuple[str, str], None] = {}  # the kinds of reason, as first given
+    for name, r in given:
+        if r.phrases:
+            close.setdefault(name, []).extend(r.phrases)
+            order.setdefault(("close", ""))
+        if r.liked is not None:
+            liked.setdefault(r.liked, []).append(name)
+            order.setdefault(("liked", r.liked))
+        if r.in_meaning_only:
+            meaning.append(name)
+            order.setdefault(("meaning", ""))
+    out = []
+    for kind, title in order:
+        if kind == "close":
+            by_phrases: dict[str, list[str]] = {}  # topics close to the same phrases are named together
+            for name, phrases in close.items():
+                by_phrases.setdefault(", ".join(phrases), []).append(name)
+            topics = [f"{listed(names)} ({phrases})" for phrases, names in by_phrases.items()]
+            out.append(f"{_CLOSE_TO}{'s' if len(close) > 1 else ''} in {listed(topics)}")
+        elif kind == "meaning":
+            out.append(f"{CLOSE_IN_MEANING}{'s' if len(meaning) > 1 else ''} in {listed(meaning)}")
+        else:
+            out.append(_liked_in_words(title, listed(liked[title])))
+    return "; ".join(out)
+
+
+def listed(names: Sequence[str]) -> str:
+    """"A", "A and B", "A, B and C", as a sentence names them."""
+    return f"{', '.join(names[:-1])} and {names[-1]}" if len(names) > 1 else names[0]
