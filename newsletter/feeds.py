@@ -33,8 +33,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from .errors import InputError, Problem, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .listings import is_arxiv_listing, parse_arxiv_listing
-from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, pdf_url
+from .listings import arxiv_page_kind, is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
+from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url
 
 if TYPE_CHECKING:
     import feedparser
@@ -692,16 +692,6 @@ class ArxivListing:
     entries: int  # entries in the document, kept or not
 
 
-#: How arXiv marks a withdrawn paper, in the abstract of the version that
-#: withdraws it or in its comment: the entry keeps its title, so it matched
-#: topics and went out as "This paper has been withdrawn by the author".
-_WITHDRAWN = re.compile(
-    r"\s*(?:withdrawn\b|this (?:paper|article|submission|manuscript|work|version) (?:has been|is|was) withdrawn\b)",
-    re.IGNORECASE,
-)
-#: Longer than any withdrawal notice put where the abstract was: an abstract
-#: that merely starts with the word ("Withdrawn drugs ...") is a paper's.
-_WITHDRAWAL_MOST = 400
 
 
 def parse_arxiv(
@@ -715,11 +705,14 @@ def parse_arxiv(
 
     ``announce_types`` (``new``, ``cross``, ``replace``, ``replace-cross``)
     keeps only those announcements; entries without a type (API responses)
-    are always kept.  A withdrawn paper (see :data:`_WITHDRAWN`) is no paper
+    are always kept.  A withdrawn paper (see :func:`withdrawn`) is no paper
     to send.
     """
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
+        return ArxivListing(papers, None, len(papers))
+    if listing_text(data):
+        papers = read_listing_text(data, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
@@ -743,7 +736,7 @@ def parse_arxiv(
         if wanted and announce and announce not in wanted:
             continue
         comment = collapse(entry.get("arxiv_comment")) or None
-        if (_WITHDRAWN.match(abstract) and len(abstract) < _WITHDRAWAL_MOST) or (comment and _WITHDRAWN.match(comment)):
+        if withdrawn(abstract, comment):
             continue
         names = _authors(entry, split=bool(announce))
         primary = (entry.get("arxiv_primary_category") or {}).get("term")
@@ -797,10 +790,14 @@ _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$
 def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title.
     ``base``: the URL the feed came from after redirects, when not ``name``."""
-    if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"{"):
+    if listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
+        return read_listing_text(data, name, source, warn)
+    if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
         document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
             return parse_json_feed(document, name, source, warn, base=base)
+        if (records := _scholarly_records(document)) is not None:
+            return parse_scholarly_json(*records, name, source, warn)
     if (page := listing_page(data)) is not None:
         return parse_arxiv_listing(page, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
@@ -832,6 +829,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         prefix = _ANNOUNCE_PREFIX.match(abstract)
         if prefix:  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
+            if withdrawn(abstract, None):
+                continue  # a withdrawal announced as a replacement: no paper to send, as `type: arxiv` reads it
+        if arxiv_id and (guid := _ARXIV_ENTRY_ID.search((entry.get("id") or "").strip())) \
+                and arxiv_base_id(guid.group(1)) == arxiv_base_id(arxiv_id):
+            arxiv_id = guid.group(1)  # arXiv's guid names the version announced (a replacement's v2), its link none
         if not abstract:
             bare.append(_entry_label(index, entry))
         authors = _authors(entry, split=bool(prefix))
@@ -949,6 +951,104 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
     return papers
 
 
+#: Where a scholarly API's answer keeps its papers: Semantic Scholar's search ("data") and
+#: recommendations ("recommendedPapers"), OpenReview's notes ("notes"), bioRxiv's and
+#: medRxiv's details ("collection").
+_RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection")
+
+
+def _scholarly_records(document: Any) -> tuple[list, str] | None:
+    """The paper records of a Semantic Scholar Graph API answer (``/paper/search``,
+    ``/paper/batch``, one ``/paper/ID``, recommendations), an OpenReview
+    notes answer (API 1 or 2; one note too) or a bioRxiv / medRxiv details
+    answer (``api.biorxiv.org/details/...``), and which it is; None for any
+    other JSON."""
+    if not isinstance(document, (list, dict)):
+        return None
+    items = document if isinstance(document, list) else next(
+        (v for key in _RECORD_LISTS if isinstance(v := document.get(key), list)), [document])
+    records = [i for i in items if isinstance(i, dict)]
+    if not records:
+        return None
+    if all("paperId" in r for r in records):
+        return items, "Semantic Scholar"
+    if all("doi" in r and r.get("server") in ("biorxiv", "medrxiv", "bioRxiv", "medRxiv") for r in records):
+        return items, "bioRxiv"
+    if all(isinstance(r.get("content"), dict) and ("forum" in r or "invitation" in r or "invitations" in r)
+           for r in records):
+        return items, "OpenReview"
+    return None
+
+
+def _field(record: dict, key: str) -> Any:
+    """A record's field; OpenReview's API 2 wraps each as ``{"value": ...}``."""
+    value = record.get(key)
+    return value.get("value") if isinstance(value, dict) and "value" in value else value
+
+
+def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: Warn) -> list[Paper]:
+    """Papers of a Semantic Scholar, OpenReview or bioRxiv answer saved as JSON (see
+    :func:`_scholarly_records`), given as a feed: each record's title,
+    abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``),
+    link and date.  They were 'a JSON document, not an RSS or Atom feed'."""
+    papers: list[Paper] = []
+    skipped: list[str] = []
+    bare: list[str] = []
+    for index, item in enumerate(items):
+        content = item.get("content") if isinstance(item, dict) and kind == "OpenReview" else item
+        if not isinstance(content, dict) or not isinstance(item, dict):
+            skipped.append(f"record {index + 1} is not an object")
+            continue
+        title = collapse(t) if isinstance(t := _field(content, "title"), str) else ""
+        ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi")
+        label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
+        if not title:
+            skipped.append(f"{label} has no title")
+            continue
+        abstract = collapse(a) if isinstance(a := _field(content, "abstract"), str) else ""
+        if not abstract:
+            bare.append(label)
+        ids = item.get("externalIds")
+        said = ids.get("ArXiv") if isinstance(ids, dict) else None
+        arxiv_id = said.strip() if isinstance(said, str) and is_arxiv_id(said.strip()) else None
+        people = _field(content, "authors") or []
+        if isinstance(people, str):  # bioRxiv's "Doe, J.; Smith, A. B."
+            people = _surname_list(people) or [people]
+        people = people if isinstance(people, list) else []
+        authors = [collapse(p.get("name") if isinstance(p, dict) else p) for p in people if isinstance(p, (dict, str))]
+        link, published, keywords, categories = _record_extras(item, content, kind, ident)
+        papers.append(Paper(
+            title=title, abstract=abstract, source=source, arxiv_id=arxiv_id, authors=tuple(a for a in authors if a),
+            url=abs_url(arxiv_id) if arxiv_id else link, pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
+            published=published, location=name, categories=categories, keywords=keywords,
+        ))
+    _skipped(skipped, len(items), name, source, warn)
+    _bare(bare, name, source, warn)
+    return papers
+
+
+def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
+        str | None, datetime | None, tuple[str, ...], tuple[str, ...]]:
+    """A scholarly record's link, date, keywords and categories, as its kind
+    gives them: OpenReview's forum and publication (else creation) time in
+    milliseconds and keywords, bioRxiv's DOI page of the version and its
+    subject, Semantic Scholar's page and publication day."""
+    def texts(values: Any) -> tuple[str, ...]:
+        return tuple(collapse(v) for v in values if isinstance(v, str) and v.strip()) if isinstance(values, list) else ()
+
+    if kind == "OpenReview":
+        stamp = next((t for key in ("pdate", "odate", "cdate") if isinstance(t := item.get(key), int)), None)
+        return (f"https://openreview.net/forum?id={ident}" if isinstance(ident, str) else None,
+                datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None, texts(_field(content, "keywords")), ())
+    if kind == "bioRxiv":
+        server, version = str(item.get("server")).casefold(), str(item.get("version"))
+        link = f"https://www.{server}.org/content/{item.get('doi')}" + (f"v{version}" if version.isdigit() else "")
+        day = item.get("date")
+        return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")])
+    url, day = item.get("url"), item.get("publicationDate")
+    return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), ()
+
+
 def _iso_time(value: str) -> datetime | None:
     """An RFC 3339 time (``2024-06-07T10:00:00Z``) in UTC, or None."""
     try:
@@ -998,6 +1098,9 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
         if not encoding.startswith("utf-8"):  # bytes that only looked like UTF-16 or 32
             raise InputError(Problem(f"source {source!r}: not UTF-8 text, expected JSON", name, 1)) from None
         text = data.lstrip(_UTF8_BOM + b" \t\r\n")
+        if listing_text(text):  # (one copied from its first paper down starts as JSON does: "[1] arXiv:...")
+            raise InputError(Problem(f"source {source!r}: an arXiv page copied as text, not {expected} "
+                                     "(`type: arxiv` with `path:` reads it)", name, 1)) from None
         if exc.msg == "Expecting value" and exc.pos == len(exc.doc) - len(exc.doc.lstrip("\ufeff \t\r\n")) \
                 and not text.startswith(b"<"):
             # words, not JSON ('Rate exceeded.', 'Internal Server Error'): it read 'invalid JSON
@@ -1013,8 +1116,9 @@ def _load_json(data: bytes, name: str, source: str, expected: str) -> Any:
                 # a saved feed given where JSON goes: "an error page or a login wall?" of a file read fine
                 raise InputError(Problem(f"source {source!r}: an RSS or Atom feed, not {expected} (a feed is "
                                          "read by type: feed, or arxiv for arXiv's)", name, 1)) from None
-            if listing_page(data) is not None:
-                raise InputError(Problem(f"source {source!r}: {ARXIV_LISTING_SAID}, not {expected}", name, 1)) from None
+            if (page := listing_page(data)) is not None:
+                raise InputError(Problem(f"source {source!r}: {arxiv_page_said(page)}, not {expected}", name,
+                                         1)) from None
             raise InputError(
                 Problem(f"source {source!r}: an HTML or XML page, not {expected} "
                         "(an error page or a login wall?)", name, 1)
@@ -1076,6 +1180,9 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
                                      "daily papers", name, 1)) from None
         if items is None:
             raise
+    if (records := _scholarly_records(items)) is not None and not _is_entry(items):
+        raise InputError(Problem(f"source {source!r}: a saved {records[1]} answer, not the JSON list of daily papers "
+                                 "(`type: feed` with `path:` reads it)", name, 1))
     if _is_entry(items):
         items = [items]
     elif isinstance(items, dict):
@@ -1220,8 +1327,9 @@ def _mhtml_page(data: bytes) -> bytes | None:
     return None
 
 
-#: An arXiv listing page given to a reader of another format, and the source that reads it.
-ARXIV_LISTING_SAID = "an arXiv listing page saved from the browser (`type: arxiv` with `path:` reads it)"
+def arxiv_page_said(page: bytes) -> str:
+    """An arXiv page given to a reader of another format (see :func:`listing_page`), and the source that reads it."""
+    return f"{arxiv_page_kind(page)} saved from the browser (`type: arxiv` with `path:` reads it)"
 
 
 def listing_page(data: bytes) -> bytes | None:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
-from .models import ARXIV_ID, Paper, abs_url, pdf_url
+from .models import ARXIV_ID, Paper, abs_url, arxiv_base_id, pdf_url
 
 #: What a listing page holds and no other page does: a paper's title block.
 _LISTING = re.compile(rb"""<div\s+class\s*=\s*["']list-title\b""", re.IGNORECASE)
@@ -44,12 +44,47 @@ _CROSS = re.compile(r"cross[- ]?list|cross submissions", re.IGNORECASE)
 _REPLACED = re.compile(r"\breplace(?:d|ment)", re.IGNORECASE)
 
 Warn = Callable[[str], None]
+#: The announcement types a source keeps (none: every one), or None for a source that cannot choose
+#: (a feed, an export: only `type: arxiv` has announce_type).
+Announce = tuple[str, ...] | list[str] | None
+
+
+#: What a paper's abstract page (arxiv.org/abs/ID) holds: its title's or its abstract's block, or its
+#: id for citation managers.
+_ABS_PAGE = re.compile(rb"""<(?:h1\s+class\s*=\s*["']title\s+mathjax|blockquote\s+class\s*=\s*["']abstract\b)|"""
+                       rb"""<meta\s+name\s*=\s*["']citation_arxiv_id["']""", re.IGNORECASE)
+
+
+#: How arXiv marks a withdrawn paper, in the abstract of the version that
+#: withdraws it or in its comment: the entry keeps its title, so it matched
+#: topics and went out as "This paper has been withdrawn by the author".
+_WITHDRAWN = re.compile(
+    r"\s*(?:withdrawn\b|this (?:paper|article|submission|manuscript|work|version) (?:has been|is|was) withdrawn\b)",
+    re.IGNORECASE,
+)
+#: Longer than any withdrawal notice put where the abstract was: an abstract
+#: that merely starts with the word ("Withdrawn drugs ...") is a paper's.
+_WITHDRAWAL_MOST = 400
+
+
+def withdrawn(abstract: str, comment: str | None) -> bool:
+    """Whether arXiv says the paper is withdrawn, in the abstract the
+    withdrawing version put in its place or in its comment: no paper to send."""
+    return bool((_WITHDRAWN.match(abstract) and len(abstract) < _WITHDRAWAL_MOST)
+                or (comment and _WITHDRAWN.match(comment)))
 
 
 def is_arxiv_listing(data: bytes) -> bool:
-    """Whether ``data`` is an arXiv listing or search results page saved as HTML."""
+    """Whether ``data`` is an arXiv listing, search results or abstract page saved as HTML."""
     head = data[:1_000_000]
-    return _LISTING.search(head) is not None or _SEARCH.search(head) is not None
+    return any(kind.search(head) is not None for kind in (_LISTING, _SEARCH, _ABS_PAGE))
+
+
+def arxiv_page_kind(page: bytes) -> str:
+    """What :func:`is_arxiv_listing` found ``page`` to be, as messages name it."""
+    head = page[:1_000_000]
+    return ("an arXiv listing page" if _LISTING.search(head) else "an arXiv search results page"
+            if _SEARCH.search(head) else "an arXiv abstract page")
 
 
 def _day(d: str, month: str, year: str) -> datetime:
@@ -156,10 +191,7 @@ class _ListingParser(HTMLParser):
             return
         said = " ".join("".join(self.dt).split())
         self.dt = None
-        replaced = bool(_REPLACED.search(said) or _REPLACED.search(self.section))
-        cross = bool(_CROSS.search(said) or _CROSS.search(self.section))
-        announce = "replace-cross" if replaced and cross else "replace" if replaced else "cross" if cross else "new"
-        self.entries.append(_Entry(self.dt_line, self.dt_id, announce, {}, [], None, self.day))
+        self.entries.append(_Entry(self.dt_line, self.dt_id, _announce(said, self.section), {}, [], None, self.day))
 
     def _close_dd(self) -> None:
         if not self.in_dd:
@@ -250,6 +282,110 @@ class _SearchParser(HTMLParser):
         ))
 
 
+class _AbsParser(HTMLParser):
+    """The one paper of an abstract page (``arxiv.org/abs/ID``): the parts of
+    its body, and its ``citation_*`` meta tags (for citation managers) where
+    the body lacks one."""
+
+    #: The parts read, by (tag, class); a part's label ("Title:", "Abstract:") is skipped.
+    _PARTS = {("h1", "title"): "title", ("div", "authors"): "authors", ("blockquote", "abstract"): "abstract",
+              ("td", "comments"): "comments", ("td", "subjects"): "subjects", ("div", "dateline"): "dateline",
+              ("td", "arxividv"): "version", ("span", "descriptor"): "skip"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.meta: dict[str, list[str]] = {}
+        self.parts: dict[str, list[str]] = {}
+        self.open: list[tuple[str, str | None]] = []  # (tag, part) of the elements open
+        self.authors: list[str] = []
+        self.ids: dict[str, str] = {}  # the first /abs/ID link in a part
+        self.title_line = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        if tag == "meta" and (key := a.get("name", "").lower()).startswith("citation_"):
+            self.meta.setdefault(key, []).append(a.get("content", ""))
+        if tag in _VOID:
+            return
+        classes = a.get("class", "").split()
+        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        inside = self._part()
+        href = a.get("href", "").strip()
+        if tag == "a" and inside and (m := _ABS_HREF.search(href)):
+            self.ids.setdefault(inside, m.group(1))
+        if tag == "a" and inside == "authors":
+            part = "author"
+        elif tag == "a" and inside == "comments" and href.startswith(("http://", "https://")):
+            part = "link"  # "this https URL", as arXiv shows a comment's link: the link itself is the text
+            self.parts["comments"].append(href)
+        if part == "title" and not self.title_line:
+            self.title_line = self.getpos()[0]
+        self.open.append((tag, part))
+        if part:
+            self.parts.setdefault(part, [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if not any(t == tag for t, _ in self.open):
+            return
+        while self.open:
+            open_tag, part = self.open.pop()
+            if part == "author":
+                self.authors.append(" ".join("".join(self.parts.pop("author", [])).split()))
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        part = self._part()
+        if part and part not in ("skip", "link"):
+            self.parts[part].append(data)
+
+    def _part(self) -> str | None:
+        return next((part for _, part in reversed(self.open) if part), None)
+
+
+#: "(this version, v2)" in an abstract page's dateline, when no link names the version.
+_THIS_VERSION = re.compile(r"this version, v(\d+)")
+#: A day as citation meta tags write it: "2024/06/04".
+_META_DAY = re.compile(r"(\d{4})/(\d{2})/(\d{2})")
+
+
+def _meta_day(value: str) -> datetime | None:
+    """A citation tag's day ("2024/06/04") at midnight UTC; None for none or no day."""
+    try:
+        return datetime.strptime(value, "%Y/%m/%d").replace(tzinfo=UTC) if _META_DAY.fullmatch(value) else None
+    except ValueError:
+        return None
+
+
+def _abs_entry(parser: _AbsParser, name: str, source: str) -> _Entry:
+    """The paper of an abstract page: its id with the version the page shows,
+    title, authors, abstract, comments, subjects and the day it was first
+    submitted (the API's ``published``).  A page without its id, title or
+    abstract is cut off or not arXiv's: an error."""
+    text = {k: " ".join("".join(v).split()) for k, v in parser.parts.items()}
+
+    def meta(key: str) -> str:
+        return " ".join((parser.meta.get(key) or [""])[0].split())
+
+    # the page's own version's link, else the id without its version (the dateline links to v1's page)
+    arxiv_id = (parser.ids.get("version") or meta("citation_arxiv_id")
+                or arxiv_base_id(parser.ids.get("dateline", "")) or None)
+    if arxiv_id and "v" not in arxiv_id.rpartition("/")[2] and (v := _THIS_VERSION.search(text.get("dateline", ""))):
+        arxiv_id += f"v{v.group(1)}"
+    title = text.get("title") or meta("citation_title")
+    abstract = text.get("abstract") or meta("citation_abstract")
+    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
+    if missing:
+        raise InputError(Problem(f"source {source!r}: the arXiv abstract page has no {' and no '.join(missing)}; "
+                                 "the page is cut off or not arXiv's (save it again)", name, parser.title_line or 1))
+    authors = [n for n in parser.authors if n] or [" ".join(reversed(n.split(", ", 1))) for n in
+                                                    parser.meta.get("citation_author", []) if n.strip()]
+    day = _DAY.search(text.get("dateline", ""))
+    published = _day(*day.groups()) if day else _meta_day(meta("citation_date"))
+    return _Entry(parser.title_line or 1, arxiv_id, "new", {"list-title": title, "list-comments": text.get("comments", "")},
+                  authors, abstract, published, tuple(dict.fromkeys(_CATEGORY.findall(text.get("subjects", "")))))
+
+
 #: Elements that have no end tag (an <img> in a result never closes).
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 #: A subject tag's code: "cs.LG", "math.OC", "hep-th".
@@ -270,39 +406,61 @@ def _page_text(data: bytes, name: str, source: str) -> str:
 
 
 def parse_arxiv_listing(
-    data: bytes, name: str, source: str, warn: Warn, announce_types: tuple[str, ...] | list[str] = ()
+    data: bytes, name: str, source: str, warn: Warn, announce_types: Announce = None
 ) -> list[Paper]:
     """The papers of an arXiv listing page saved as HTML (see the module's
     docstring); ``announce_types`` as for arXiv's feed (``new``, ``cross``,
-    ``replace``, ``replace-cross``; none: every paper).  A paper the page gives
+    ``replace``, ``replace-cross``; none: every paper; None: a source without
+    the choice).  A paper the page gives
     no id or title is an error at its line; papers without an abstract (the
     ``/recent`` and ``/pastweek`` pages show none) are read by their titles,
     and said so once."""
     text = _page_text(data, name, source)
-    parser: _ListingParser | _SearchParser = _ListingParser() if _LISTING.search(data[:1_000_000]) else _SearchParser()
+    head = data[:1_000_000]
+    parser: _ListingParser | _SearchParser | _AbsParser = (
+        _ListingParser() if _LISTING.search(head) else _SearchParser() if _SEARCH.search(head) else _AbsParser()
+    )
     try:
         parser.feed(text)
         parser.close()
     except AssertionError:  # html.parser gives up on a malformed marked section
         raise InputError(Problem(f"source {source!r}: an arXiv listing page that is not well-formed HTML "
                                  "(save the page again)", name, 1)) from None
+    if isinstance(parser, _AbsParser):
+        return _papers([_abs_entry(parser, name, source)], name, source, warn, (), "the arXiv abstract page")
     if isinstance(parser, _ListingParser):
         parser._close_dt()
         parser._close_dd()
     else:
         parser.close_result()
-    wanted = {t.casefold() for t in announce_types}
+    entries = parser.entries
+    if not entries:
+        warn(f"{name}:1: source {source!r}: the arXiv listing page lists no papers; nothing read from it")
+    return _papers(entries, name, source, warn, announce_types, "the arXiv listing page")
+
+
+def _papers(entries: list[_Entry], name: str, source: str, warn: Warn, announce_types: Announce,
+            what: str) -> list[Paper]:
+    """The papers of a listing's entries, those of ``announce_types`` (none:
+    every one); ``what`` names the listing in messages.  An entry without its
+    id or title is an error at its line (a page cut off); those without an
+    abstract are read by their titles and said so once."""
+    wanted = {t.casefold() for t in announce_types or ()}
     papers: list[Paper] = []
     bare: list[int] = []  # the lines of papers without an abstract
     replaced = 0  # of them, replacements (a /new page shows those without)
-    for entry in parser.entries:
+    gone: list[int] = []  # the lines of withdrawn papers
+    for entry in entries:
         title = entry.fields.get("list-title", "")
         if not entry.arxiv_id or not title:
-            what = "no arXiv id (no link to /abs/ID)" if not entry.arxiv_id else "no title"
-            raise InputError(Problem(f"source {source!r}: this paper of the arXiv listing page has {what}; "
+            said = "no arXiv id (no link to /abs/ID)" if not entry.arxiv_id else "no title"
+            raise InputError(Problem(f"source {source!r}: this paper of {what} has {said}; "
                                      "the page is cut off or not arXiv's (save it again)", name, entry.line))
         if wanted and entry.announce not in wanted:
             continue
+        if withdrawn(entry.abstract or "", entry.fields.get("list-comments")):
+            gone.append(entry.line)
+            continue  # as the API and the feeds leave it out: it went out as a paper
         if not entry.abstract:
             bare.append(entry.line)
             replaced += entry.announce.startswith("replace")
@@ -312,16 +470,273 @@ def parse_arxiv_listing(
             published=entry.day, categories=entry.categories,
             comment=entry.fields.get("list-comments") or None, location=f"{name}:{entry.line}",
         ))
-    if not parser.entries:
-        warn(f"{name}:1: source {source!r}: the arXiv listing page lists no papers; nothing read from it")
+    if gone and len(gone) == len(entries):
+        warn(f"{name}:{gone[0]}: source {source!r}: {'the paper' if len(gone) == 1 else 'every paper'} of {what} is "
+             "withdrawn (so its comment or abstract says): nothing read from it")
     if bare and replaced == len(bare):
         one = len(bare) == 1
-        warn(f"{name}:{bare[0]}: source {source!r}: the {counted(len(bare), 'replaced paper')} of the arXiv listing "
-             f"page {'has' if one else 'have'} no abstract (the page shows none for them): "
+        warn(f"{name}:{bare[0]}: source {source!r}: the {counted(len(bare), 'replaced paper')} of {what} "
+             f"{'has' if one else 'have'} no abstract (the page shows none for them): "
              f"{'it is read by its title' if one else 'they are read by their titles'}; `announce_type: [new, "
-             f"cross]` leaves {'it' if one else 'them'} out")
+             f"cross]` leaves {'it' if one else 'them'} out"
+             + ("" if announce_types is not None else " (on a source `type: arxiv` with this file as `path:`)"))
     elif bare:
-        warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of the arXiv listing "
-             "page have no abstract (the /recent and /pastweek pages show none): they are read by their titles; the "
+        warn(f"{name}:{bare[0]}: source {source!r}: {len(bare)} of the {len(papers)} papers of {what} "
+             "have no abstract (the /recent and /pastweek pages show none): they are read by their titles; the "
              "/new page (arxiv.org/list/CATEGORY/new) or `type: arxiv` with `categories:` gives abstracts")
     return papers
+
+
+# --------------------------------------------------------------------------- a listing copied as text
+
+#: What a listing copied as text holds: an entry's first line, "[1] arXiv:2406.03001 [pdf, html, other]"
+#: (in the layout before 2024 "[1]  arXiv:2406.03001 [pdf, other]"), or one without its number.
+_TEXT_SIGN = re.compile(rf"^[ \t]*(?:\[\d{{1,5}}\][ \t]*arXiv:[ \t]*{ARXIV_ID}\b|arXiv:{ARXIV_ID}[ \t]+\[pdf\b)".encode(),
+                        re.MULTILINE | re.IGNORECASE)
+#: How far into a file the sign is looked for (a page's header and menu come first).
+_TEXT_LOOK = 20000
+#: An entry's first line: its number, id, notes ("(cross-list from stat.ML)", "(replaced)",
+#: "(*cross-listing*)") and links ("[pdf, html, other]").
+_TEXT_ENTRY = re.compile(rf"(?:\[\d{{1,5}}\]\s*)?arXiv:\s*(?P<id>{ARXIV_ID})(?P<notes>(?:\s*\([^()]*\))*)\s*"
+                         r"(?:\[[^\[\]]*\])?(?P<after>(?:\s*\([^()]*\))*)", re.IGNORECASE)
+#: An entry's links on a line of their own, as some copies break them off.
+_TEXT_LINKS = re.compile(r"\[\s*(?:pdf|html|other|ps|src|tex)(?:\s*,\s*(?:pdf|html|other|ps|src|tex))*\s*\]",
+                         re.IGNORECASE)
+#: An entry's labelled line: "Title: ...", "Authors: ...", "Comments: ...", "Subjects: ...".
+_TEXT_LABEL = re.compile(r"(?P<label>title|authors?|comments|journal[- ]ref|subjects|msc classes|acm classes|"
+                         r"report[- ]no|doi)\s*:\s*(?P<value>.*)", re.IGNORECASE)
+#: Which of an entry's fields a label fills (the others are read and left).
+_TEXT_FIELDS = {"title": "list-title", "comments": "list-comments", "subjects": "list-subjects"}
+#: A section's heading: "New submissions (showing 120 of 120 entries)", "Cross-lists for Thu, 6 Jun 24".
+#: (The page's menu above the papers names them bare: "Cross-lists", "Replacements"; no heading.)
+_TEXT_SECTION = re.compile(r"(?:(?:new|cross|replacement) submissions|cross-lists|replacements)"
+                           r"(?:\s*\(showing\b.*\)|\s+for\b.*)", re.IGNORECASE)
+#: A day's heading on /recent and /pastweek: "Thu, 6 Jun 2024 (showing 25 of 25 entries)".
+_TEXT_DAY = re.compile(r"(?:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+)?\d{1,2}\s+(?:jan|feb|mar|apr|may|jun|jul|aug|"
+                       r"sep|oct|nov|dec)[a-z]*\s+\d{2,4}(?:\s*\((?:showing\b|\d)[^)]*\))?", re.IGNORECASE)
+#: The page's own lines between and after the papers: paging, MathJax's switch, the footer.
+_TEXT_CHROME = re.compile(r"\[?\s*total of \d[\d,]* entries\b.*|\[?\s*showing (?:up to|first|new listings)\b.*|"
+                          r"links to:.*|"
+                          r"(?:disable|enable) mathjax\b.*|about|help|contact\b.*|subscribe\b.*|click here to\b.*|"
+                          r"copyright|privacy policy|web accessibility assistance|arxiv operational status\b.*|"
+                          r"get status notifications\b.*", re.IGNORECASE)
+#: Names as a listing writes them: "Jane Doe, Ana Müller, John Smith" (a name is at most a few words).
+_TEXT_NAMES_SPLIT = re.compile(r"\s*,\s*|\s+and\s+")
+_TEXT_SENTENCE_END = (".", "!", "?", ")", "]", "$")
+#: Shorter than this, a line after the last paper that ends no sentence is the page's footer, not its abstract.
+_TEXT_SHORT = 80
+
+
+#: What an abstract page (arxiv.org/abs/ID) copied as text holds: its dateline and its abstract's label.
+_ABS_TEXT_SIGNS = (re.compile(rb"^[ \t]*\[Submitted on \d{1,2} [A-Z][a-z]+ \d{4}", re.MULTILINE),
+                   re.compile(rb"^[ \t]*Abstract:", re.MULTILINE))
+
+
+def listing_text(data: bytes) -> bool:
+    """Whether ``data`` is an arXiv listing or abstract page copied as text
+    (select all, copy, paste into a file): an entry's first line, or an
+    abstract page's dateline and abstract, near its top, in text that is not
+    markup."""
+    head = data[:_TEXT_LOOK].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return not head.startswith((b"<", b"{", b"[{")) and (
+        _TEXT_SIGN.search(head) is not None or _abs_text(head))
+
+
+def _abs_text(head: bytes) -> bool:
+    return all(sign.search(head) is not None for sign in _ABS_TEXT_SIGNS)
+
+
+class _TextEntry:
+    """An entry of a copied listing as its lines are read."""
+
+    def __init__(self, line: int, arxiv_id: str, announce: str, day: datetime | None) -> None:
+        self.line, self.arxiv_id, self.announce, self.day = line, arxiv_id, announce, day
+        self.fields: dict[str, str] = {}
+        self.authors: list[str] = []
+        self.abstract: list[str] = []
+        self.stage = "id"  # what the next unlabelled line is: id (the title), title (authors), meta, abstract
+        self.guessed: str | None = None  # the line under the title taken for the authors, unlabelled
+
+    def read(self, text: str) -> None:
+        """One line of the entry (not blank, white space collapsed)."""
+        if self.stage == "id" and _TEXT_LINKS.fullmatch(text):
+            return
+        m = _TEXT_LABEL.fullmatch(text)
+        if m and self.stage == "abstract" and len(self.abstract) == 1 and "list-subjects" not in self.fields:
+            # the line under the title, taken for the abstract (names as no list of names looks: a
+            # collaboration's, one over 60 characters) is above the entry's labels: its authors
+            if self.guessed:  # and the line taken for the authors above it was the title's end, wrapped
+                self.fields["list-title"] = f"{self.fields.get('list-title', '')} {self.guessed}".strip()
+            self.authors = [n for n in _TEXT_NAMES_SPLIT.split(self.abstract.pop()) if n]
+            self.stage, self.guessed = "meta", None
+        if m and self.stage != "abstract":
+            label, value = m.group("label").casefold(), m.group("value")
+            if label.startswith("author"):
+                if self.guessed:  # "Authors:" follows: the line taken for them was the title's end, wrapped
+                    self.fields["list-title"] = f"{self.fields.get('list-title', '')} {self.guessed}".strip()
+                self.authors, self.stage, self.guessed = [n for n in _TEXT_NAMES_SPLIT.split(value) if n], "meta", None
+            elif label == "title":
+                self.fields["list-title"], self.stage = value, ("title" if value else "id")
+            else:
+                self.fields[_TEXT_FIELDS.get(label, label)], self.stage = value, "meta"
+            return
+        if self.stage == "id":
+            self.fields["list-title"], self.stage = text, "title"
+        elif self.stage == "title" and (names := _text_names(text)) is not None:
+            self.authors, self.stage, self.guessed = names, "meta", text
+        else:
+            self.abstract.append(text)
+            self.stage = "abstract"
+
+    def entry(self, last: bool) -> _Entry:
+        """The entry read; the ``last`` one's lines after its abstract that end
+        no sentence and are short are the page's footer, not its abstract."""
+        parts = self.abstract
+        if last:
+            short = next((i for i, p in enumerate(parts) if len(p) < _TEXT_SHORT and not p.endswith(_TEXT_SENTENCE_END)),
+                         len(parts))
+            parts = parts[:short]
+        subjects = self.fields.get("list-subjects", "")
+        return _Entry(self.line, self.arxiv_id, self.announce, self.fields, self.authors, " ".join(parts) or None,
+                      self.day, tuple(dict.fromkeys(_CATEGORY.findall(subjects))))
+
+
+def _text_names(text: str) -> list[str] | None:
+    """The names of an authors' line, or None when it is no list of names
+    (a sentence: the abstract of an entry without authors)."""
+    names = [n for n in _TEXT_NAMES_SPLIT.split(text.strip().rstrip(".")) if n]
+    if not names or any(len(n) > 60 or len(n.split()) > 6 or n[-1] in ".!?:;" for n in names):
+        return None
+    return names
+
+
+def _announce(said: str, section: str) -> str:
+    """The announcement type an entry's notes ("(cross-list from stat.ML)",
+    "(replaced)") and its section's heading give, as arXiv's feed names it."""
+    replaced = bool(_REPLACED.search(said) or _REPLACED.search(section))
+    cross = bool(_CROSS.search(said) or _CROSS.search(section))
+    return "replace-cross" if replaced and cross else "replace" if replaced else "cross" if cross else "new"
+
+
+def parse_arxiv_listing_text(
+    text: str, name: str, source: str, warn: Warn, announce_types: Announce = None
+) -> list[Paper]:
+    """The papers of an arXiv listing page (``/new``, ``/recent``,
+    ``/pastweek``, either layout) copied as text from the browser: each
+    entry's line "[1] arXiv:ID [pdf, html, other]", then "Title:", the
+    authors (labelled "Authors:" in the layout before 2024), "Comments:",
+    "Subjects:" and, on ``/new``, the abstract; the section headings ("Cross
+    submissions (showing 50 of 50 entries)", "Replacements for ...") give the
+    announcement type and the day's lines the day.  ``announce_types`` as
+    for :func:`parse_arxiv_listing`.  A paper's abstract page copied so is
+    that paper (see :func:`_abs_text_entry`)."""
+    if _abs_text(text[:_TEXT_LOOK].encode()):
+        return _papers([_abs_text_entry(text, name, source)], name, source, warn, (), "the arXiv abstract page")
+    if m := _SEARCH_TEXT.search(text):
+        raise InputError(Problem(f"source {source!r}: an arXiv search results page copied as text: it shows each "
+                                 "abstract cut short ('▽ More') and its subject tags where a title goes; save the page "
+                                 "itself instead (Ctrl+S, 'Web Page, HTML only'), which holds them whole", name,
+                                 line_of(text, m.start())))
+    read: list[_TextEntry] = []
+    current: _TextEntry | None = None
+    section, day = "", None
+    headless: int | None = None  # the line of a paper's "Title:" above every entry's first line
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = " ".join(raw.split())
+        if not line:
+            continue
+        if m := _TEXT_ENTRY.fullmatch(line):
+            current = _TextEntry(number, m.group("id"), _announce(m.group("notes") + m.group("after"), section), day)
+            read.append(current)
+            continue
+        heading = _TEXT_SECTION.fullmatch(line) or _TEXT_DAY.fullmatch(line)
+        if current is not None and not heading and not _TEXT_CHROME.fullmatch(line):
+            current.read(line)
+            continue
+        current = None  # a heading or the page's own lines end the paper; what follows to the next is the page's
+        if not read and headless is None and line[:6].casefold() == "title:":
+            headless = number
+        if _TEXT_SECTION.fullmatch(line):
+            section = line
+        if len(line) < 200 and (days := list(_DAY.finditer(line))):
+            day = _day(*days[-1].groups())  # the last: "received from ... to Wed 5 Jun 24, announced Thu, 6 Jun 24"
+    if not read:
+        sign = _TEXT_SIGN.search(text[:_TEXT_LOOK].encode())
+        raise InputError(Problem(f"source {source!r}: an arXiv listing copied as text, but no paper's first line "
+                                 "reads as one ('[1] arXiv:ID [pdf, html, other]'); copy the page from the browser "
+                                 "again, or save it (Ctrl+S)", name,
+                                 line_of(text[:_TEXT_LOOK].encode(), sign.start()) if sign else 1))
+    if headless is not None:
+        warn(f"{name}:{headless}: source {source!r}: the copy of the arXiv listing starts inside a paper (its "
+             "'Title:' has no '[1] arXiv:ID' line above it): that paper is left out; copy the whole page (Ctrl+A)")
+    entries = [e.entry(last=i == len(read) - 1) for i, e in enumerate(read)]
+    return _papers(entries, name, source, warn, announce_types, "the arXiv listing copied as text")
+
+
+def read_listing_text(
+    data: bytes, name: str, source: str, warn: Warn, announce_types: Announce = None
+) -> list[Paper]:
+    """:func:`parse_arxiv_listing_text` of a file's bytes, decoded as an
+    export is (UTF-8, UTF-16, Windows-1252; any line ending)."""
+    from .readers import decode_text
+
+    return parse_arxiv_listing_text(decode_text(data, name), name, source, warn, announce_types)
+
+
+#: What a search's results page copied as text shows: its count, and each abstract's "▽ More" button.
+_SEARCH_TEXT = re.compile(r"^[ \t]*Showing \d[\d,]*[–-]\d[\d,]* of \d[\d,]* results\b|▽ More|△ Less", re.MULTILINE)
+#: The labelled lines of an abstract page copied as text ("Title:Faster ...", "Comments:\t12 pages").
+_ABS_TEXT_LABEL = re.compile(r"(?P<label>title|authors|abstract|comments|subjects|journal reference|cite as|"
+                             r"report number|msc classes|acm classes|doi|related doi)\s*:\s*(?P<value>.*)",
+                             re.IGNORECASE)
+#: The page's id line ("arXiv:2406.03001 (cs)") and its versioned citation ("(or arXiv:2406.03001v2 [cs.LG] for
+#: this version)").
+_ABS_TEXT_ID = re.compile(rf"arXiv:\s*({ARXIV_ID})\s+\([a-z][\w.-]*\)")
+_ABS_TEXT_THIS = re.compile(rf"\(or arXiv:\s*({ARXIV_ID})\b.*for this version\)")
+_ABS_TEXT_DATELINE = re.compile(r"\[Submitted on .*")
+
+
+def _abs_text_entry(text: str, name: str, source: str) -> _Entry:
+    """The paper of an abstract page copied as text: its id (with the
+    version the page shows), "Title:", "Authors:", "Abstract:" (to the next
+    label: its paragraphs), "Comments:", "Subjects:" and the day it was first
+    submitted.  A copy without its id, title or abstract is an error."""
+    values: dict[str, tuple[int, list[str]]] = {}
+    current: str | None = None
+    arxiv_id = this = dateline = None
+    for number, raw in enumerate(text.split("\n"), 1):
+        line = " ".join(raw.split())
+        if not line:
+            continue
+        if (m := _ABS_TEXT_LABEL.fullmatch(line)) and (label := m.group("label").casefold()) not in values:
+            values[label], current = (number, [m.group("value")] if m.group("value") else []), label
+            if label == "cite as" and (cited := re.search(rf"arXiv:\s*({ARXIV_ID})", line)):
+                arxiv_id = arxiv_id or cited.group(1)
+            continue
+        if current == "abstract" or (current == "title" and not values["title"][1]):
+            values[current][1].append(line)
+        elif (m := _ABS_TEXT_THIS.search(line)) and not this:
+            this = m.group(1)
+        elif (m := _ABS_TEXT_ID.fullmatch(line)) and not arxiv_id:
+            arxiv_id = m.group(1)
+        elif _ABS_TEXT_DATELINE.fullmatch(line) and not dateline:
+            dateline = line
+
+    def value(label: str) -> str:
+        return " ".join(values.get(label, (0, []))[1])
+
+    at = values.get("title", (1, []))[0]
+    if this is None and arxiv_id and dateline and (v := _THIS_VERSION.search(dateline)):
+        this = f"{arxiv_base_id(arxiv_id)}v{v.group(1)}"
+    arxiv_id = this or arxiv_id
+    title, abstract = value("title"), value("abstract")
+    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
+    if missing:
+        raise InputError(Problem(f"source {source!r}: the arXiv abstract page copied as text has no "
+                                 f"{' and no '.join(missing)} (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); "
+                                 "the copy is cut off? Copy the whole page (Ctrl+A)", name, at))
+    day = _DAY.search(dateline or "")
+    authors = [n for n in _TEXT_NAMES_SPLIT.split(value("authors")) if n]
+    return _Entry(at, arxiv_id, "new", {"list-title": title, "list-comments": value("comments")}, authors, abstract,
+                  _day(*day.groups()) if day else None,
+                  tuple(dict.fromkeys(_CATEGORY.findall(value("subjects")))))

@@ -167,6 +167,31 @@ _DATE_LINE = lazy(
     r"(\s*(?:[·•|(–—-]\s*)?\d{1,3}\s+papers?\)?)?$",  # with the day's count: "Sep 2 · 12 papers", "Sep 3 (9 papers)"
     re.IGNORECASE,
 )
+#: A month as the page shows it in the browser's language: German, French, Spanish, Italian,
+#: Portuguese, Dutch, Polish, Russian and Ukrainian names and their abbreviations ("Okt.",
+#: "févr.", "ago", "сент.").
+_LOCAL_MONTH = (r"(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mär|mrz|mai|okt|dez|févr|fevr|avr|juin|juil|août|aout|"
+                r"déc|ene|abr|ago|dic|gen|mag|giu|lug|set|ott|fev|out|mrt|mei|sty|lut|kwi|maj|cze|lip|sie|wrz|paź|lis|"
+                r"gru|янв|фев|мар|апр|ма[йя]|июн|июл|авг|сен|окт|ноя|дек|січ|лют|бер|кві|тра|чер|лип|сер|вер|жов|лис|"
+                r"гру)[^\W\d_]*\.?")
+#: The page's day in the browser's language: "4. Okt. 2024", "4 de sept. de 2024", "4 сент. 2024 г.",
+#: "Mai 4", "9月4日", "2024년 9월 4일"; a date in another was the first paper's title.
+_LOCAL_DATE_LINE = lazy(
+    rf"(\d{{1,2}}\.?\s+(de\s+)?{_LOCAL_MONTH}(,?\s+(de\s+)?\d{{4}}(\s*г\.?)?)?|{_LOCAL_MONTH}\s+\d{{1,2}}(,?\s+\d{{4}})?"
+    r"|(\d{4}\s*年\s*)?\d{1,2}\s*月\s*\d{1,2}\s*日|(\d{4}\s*년\s*)?\d{1,2}\s*월\s*\d{1,2}\s*일)",
+    re.IGNORECASE,
+)
+#: Longer than any such date.
+_LOCAL_DATE_MOST = 32
+
+
+def _date_line(text: str) -> bool:
+    """Whether ``text`` is a date as the page shows it (see :data:`_DATE_LINE`), in
+    English or the browser's language (looked for in short lines only: every
+    line of an export is asked)."""
+    return bool(_DATE_LINE.match(text)) or (len(text) <= _LOCAL_DATE_MOST and bool(_LOCAL_DATE_LINE.fullmatch(text)))
+
+
 _SUBSCRIBE = "subscribe"
 MAX_TITLE_CHARS = 300
 _CONTROL = lazy(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -186,13 +211,41 @@ def _is_chrome(text: str) -> bool:
     if len(text) > _MAX_CHROME_CHARS:  # an abstract: no need to normalise it
         return False
     spaced = _spaced(text)
-    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _DATE_LINE.match(spaced) or _READER_VIEW.fullmatch(spaced):
+    if spaced.replace(" ", "").casefold() in _CHROME_KEYS or _date_line(spaced) or _READER_VIEW.fullmatch(spaced):
         return True
     # lines of chrome joined on one: "Daily Papers — Sep 4, 2025", the page's title "Daily Papers - Hugging Face"
     parts = _CHROME_JOIN.split(spaced) if len(spaced) <= _MAX_NAV_CHARS else ()
     return len(parts) > 1 and all(
-        _key(part) in _CHROME_KEYS or _key(part) == _SITE or _DATE_LINE.match(part) for part in parts
-    )
+        _key(part) in _CHROME_KEYS or _key(part) == _SITE or _date_line(part) for part in parts
+    ) or _glued_header(spaced)
+
+
+#: The page's chrome lines, longest first (one ``startswith`` call tries them all).
+_CHROME_KEYS_LONGEST = tuple(sorted(_CHROME_KEYS, key=len, reverse=True))
+#: As long as the header's own phrases ("by AK and the research community", "Get trending
+#: papers in your email inbox!") and longer than any tab: a title is never glued of tabs alone.
+_HEADER_PHRASE = 20
+
+
+def _glued_header(text: str) -> bool:
+    """Lines of the page's header glued into one, as a copy without line breaks
+    glues them ("Daily Papersby AK and the research community", "Get trending
+    papers in your email inbox!Subscribe"): the export was "no Hugging Face
+    papers page header".  One of them is a header phrase, not only tabs
+    (a word of one is looked for first: every short line of an export is
+    asked, and spelling each out cost 3% of the parse)."""
+    if len(text) > _MAX_NAV_CHARS or ("ommunit" not in text and "nbox" not in text):  # (Community, Inbox too)
+        return False
+    key = _key(text)
+    if not (key.startswith(_CHROME_KEYS_LONGEST) and key.endswith(_CHROME_KEYS_LONGEST)):
+        return False
+    reach: dict[int, bool] = {0: False}  # how far the line is glued of chrome, and whether with a header phrase
+    for i in range(len(key)):
+        if i in reach:
+            for part in _CHROME_KEYS_LONGEST:
+                if key.startswith(part, i):
+                    reach[i + len(part)] = reach.get(i + len(part), False) or reach[i] or len(part) >= _HEADER_PHRASE
+    return reach.get(len(key), False) and key not in _CHROME_KEYS
 
 
 #: What a browser's reader view (Firefox, Safari) puts over the page's title:
@@ -242,8 +295,10 @@ def _is_header(text: str) -> bool:
     Hugging Face papers page header"."""
     if _key(text) in _HEADER_KEYS:
         return True
-    if len(text) > _MAX_NAV_CHARS or not _CHROME_JOIN.search(text):
+    if len(text) > _MAX_NAV_CHARS:
         return False
+    if not _CHROME_JOIN.search(text):
+        return _glued_header(text)
     return _is_chrome(text) and any(_key(part) in _HEADER_KEYS for part in _CHROME_JOIN.split(_spaced(text)))
 
 
@@ -363,7 +418,7 @@ def _is_paper_meta(text: str) -> bool:
         return False
     # a bare date among them ("Submitted by akhaliq · Sep 4") is the card's, beside its other parts
     meta = [bool(_PAPER_META.fullmatch(part) or _published(part)) for part in parts]
-    return any(meta) and all(m or _DATE_LINE.match(part) for m, part in zip(meta, parts, strict=True))
+    return any(meta) and all(m or _date_line(part) for m, part in zip(meta, parts, strict=True))
 
 
 #: A card's authors ending with the names it does not show: "Ada Lovelace, Grace Hopper +5 authors",
@@ -409,7 +464,7 @@ def _ends_as_more(text: str) -> bool:
 def _published(text: str) -> bool:
     """``Published on Sep 4, 2024``, ``Submitted by akhaliq on Sep 5, 2024``, ``on Sep 5, 2024``."""
     m = _PUBLISHED.fullmatch(text)
-    return bool(m and _DATE_LINE.match(_spaced(m.group("date")).rstrip(".")))
+    return bool(m and _date_line(_spaced(m.group("date")).rstrip(".")))
 
 
 _NAME = lazy(r"(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})(?:\s+(?:[A-Z][\w'’-]*\.?|[a-z]{1,3})){1,3}")
@@ -828,13 +883,6 @@ _HTML_PAGE_HINT = (
 )
 
 #: A papers page saved whole: the daily papers are in its data, which hf-daily reads.
-#: An arXiv listing page copied as text: "[1] arXiv:2406.03001 [pdf, html, other]", or its title line.
-_ARXIV_TEXT = lazy(rf"^\s*(?:\[\d{{1,5}}\]\s+arXiv:{ARXIV_ID}\b|arXiv:{ARXIV_ID}\s+\[pdf\b)", re.MULTILINE | re.IGNORECASE)
-_ARXIV_TEXT_LOOK = 20000
-_ARXIV_TEXT_HINT = (
-    " (it is an arXiv listing copied as text: save the page itself instead, Ctrl+S as 'Web Page, HTML only', "
-    "and give that file to `type: arxiv` as `path:`)"
-)
 _DAILY_PAGE_HINT = (
     " (it is Hugging Face's papers page saved as HTML: type: hf-daily reads such a page as it is, each paper "
     "with its authors and date)"
@@ -966,7 +1014,8 @@ def parse_hf_papers_text(
     an abstract, the paper would count as delivered and never come whole.
     """
     warn = warn if warn is not None else log.warning
-    text, ids = _from_markdown(_without_link_list(decode_text(data, name, cut_ok=True)))
+    decoded = decode_text(data, name, cut_ok=True)
+    text, ids = _from_markdown(_without_link_list(decoded))
     text, linked, linked_lines = _without_link_targets(text)
     ids.update(linked)
     raw = _blocks(text)
@@ -977,19 +1026,22 @@ def parse_hf_papers_text(
     i, header = _skip_header(blocks, _nav_lines(blocks))
     pages: list[Paper] = []
     if not header:
+        from .listings import listing_text, parse_arxiv_listing_text
+
+        if listing_text(decoded[:20000].encode()):  # an arXiv listing copied as text among the exports
+            return parse_arxiv_listing_text(decoded, name, source, warn)
         pages, listing = _paper_pages(blocks, raw, name, source)
         if pages and listing is None:
             return pages
         if listing is not None:  # a listing pasted under the papers' pages
             i, header = _skip_header(blocks, listing)
     if not header:
-        from .feeds import ARXIV_LISTING_SAID, holds_daily_papers, listing_page
+        from .feeds import arxiv_page_said, holds_daily_papers, listing_page
 
         start = blocks[0][1][:1]
         hint = (
             " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
-            else f" (it is {ARXIV_LISTING_SAID})" if _HTML_PAGE.search(text[:4096]) and listing_page(data)
-            else _ARXIV_TEXT_HINT if _ARXIV_TEXT.search(text[:_ARXIV_TEXT_LOOK])
+            else f" (it is {arxiv_page_said(page)})" if _HTML_PAGE.search(text[:4096]) and (page := listing_page(data))
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
             else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
             else " (it looks like XML: a saved feed is read by type: feed or arxiv)" if start == "<"
@@ -1455,7 +1507,38 @@ def _skip_header(blocks: list[tuple[int, str]], i: int) -> tuple[int, bool]:
             blocks[i] = (line, block[len(_SUBSCRIBE):].strip())
             header = True
         break
-    return i, header
+    return (_past_controls(blocks, i) if header else i), header
+
+
+#: The words of the page's controls between its header and the papers (sorting, filters, the
+#: day's arrows: "Sort by Upvotes", "← Previous day", "Submit a paper"): none a title is made of
+#: alone (MENU_WORDS has "open source models").
+_CONTROL_WORDS = frozenset(
+    "sort sorted by filter filters upvotes upvoted newest oldest latest top previous prev next day days week weeks "
+    "month months daily weekly monthly trending with code all a the today yesterday newsletter date calendar select "
+    "go to search submit paper papers more load show view see subscribe "
+    "jan feb mar apr may jun jul aug sep sept oct nov dec january february march april june july august september "
+    "october november december".split()
+)
+
+
+def _past_controls(blocks: list[tuple[int, str]], i: int) -> int:
+    """Past the page's controls under its header (short lines of
+    :data:`_CONTROL_WORDS` only: "← Previous", "Sort by Upvotes", "Submit a
+    paper") when a title and its abstract follow them; each was taken for the
+    first title, and the export refused ("title '← Previous Next →' has no
+    abstract").  Without a paper after them they are left to be named."""
+    j = i
+    while j < len(blocks) and len(blocks[j][1]) <= _MAX_NAV_CHARS and _control_words_only(blocks[j][1]):
+        j += 1
+    if j == i or j + 1 >= len(blocks) or not _reads_as_title(blocks[j][1]) or _reads_as_title(blocks[j + 1][1]):
+        return i
+    return j
+
+
+def _control_words_only(text: str) -> bool:
+    words = _MENU_WORD.findall(text.casefold())
+    return bool(words) and all(w in _CONTROL_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words)
 
 
 def _header_after_nav(blocks: list[tuple[int, str]], i: int) -> int | None:

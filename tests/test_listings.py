@@ -13,7 +13,8 @@ import pytest
 from conftest import DATA, write_config
 
 from newsletter.errors import InputError
-from newsletter.feeds import parse_arxiv, parse_feed
+from newsletter.feeds import parse_arxiv, parse_feed, parse_hf_daily
+from newsletter.readers import parse_hf_papers_text
 
 NEW_PAGE = DATA / "arxiv-list-new.html"
 
@@ -200,7 +201,10 @@ We learn the step sizes of a diffusion model sampler from data.
                                                   "with `path:` reads it))"),
         ("hf-daily", NEW_PAGE.read_bytes(), "source 'hf-daily': an arXiv listing page saved from the browser "
                                             "(`type: arxiv` with `path:` reads it), not the JSON list"),
-        ("hf-papers-text", COPIED.encode(), "(it is an arXiv listing copied as text: save the page itself instead"),
+        ("hf-daily", COPIED.encode(), "source 'hf-daily': an arXiv page copied as text, not the JSON list of "
+                                      "daily papers (`type: arxiv` with `path:` reads it)"),
+        ("hf-papers-text", (DATA / "arxiv-abs.html").read_bytes(), "(it is an arXiv abstract page saved from the "
+                                                                  "browser (`type: arxiv` with `path:` reads it))"),
     ],
 )
 def test_a_listing_page_given_to_another_source_names_the_one_that_reads_it(tmp_path, cli, kind, content, words):
@@ -248,3 +252,450 @@ def test_a_saved_search_results_page_gives_its_papers_whole():
     assert first.location == f"search.html:{item}"
     assert (second.arxiv_id, second.categories, second.comment) == ("math/0309136", ("math.DG",), None)
     assert second.published == datetime(2003, 3, 10, tzinfo=UTC) and warnings == []
+
+
+COPIED_NEW = DATA / "arxiv-list-new-copied.txt"
+
+
+@pytest.mark.parametrize("parse", [
+    lambda data, w: parse_arxiv(data, "new.txt", "arXiv", w).papers,
+    lambda data, w: parse_feed(data, "new.txt", "arXiv", w),
+    lambda data, w: parse_hf_papers_text(data, "new.txt", "arXiv", w),
+], ids=["arxiv", "feed", "hf-papers-text"])
+def test_a_new_listing_copied_as_text_gives_its_papers_whole(parse):
+    """Select all on arxiv.org/list/cs.LG/new, copy, paste into a file: it was
+    refused ('save the page itself instead') by every source; the text holds
+    each paper's id, title, authors, comments, subjects and abstract, and the
+    page's menu, paging and footer are no paper's."""
+    data = COPIED_NEW.read_bytes()
+    warnings = Collect()
+    papers = parse(data, warnings)
+    assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002", "2406.02950", "hep-th/9901001",
+                                            "2401.01234", "2312.00077"]
+    first = papers[0]
+    assert first.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert first.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    assert first.abstract.startswith("We learn the step sizes") and first.abstract.endswith("$T < 10$ steps suffice.")
+    assert first.categories == ("cs.LG", "cs.AI", "cs.CV") and first.comment.startswith("12 pages, 4 figures; code")
+    assert first.published == datetime(2024, 6, 6, tzinfo=UTC) and first.location == "new.txt:16"
+    assert first.url == "https://arxiv.org/abs/2406.03001"
+    assert papers[2].authors == ("Kenji Tanaka", "Zoë O'Brien") and papers[2].comment is None
+    # the last paper (a replacement, no abstract on the page) takes none of the footer's lines
+    assert (papers[5].title, papers[5].abstract, papers[5].categories) == (
+        "Diffusion Priors for Image Restoration", "", ("cs.CV", "cs.LG"))
+    (warning,) = warnings
+    assert warning.startswith("new.txt:48: source 'arXiv': the 2 replaced papers of the arXiv listing copied as text "
+                              "have no abstract")
+
+
+@pytest.mark.parametrize("kinds, ids", [
+    (["new"], ["2406.03001", "2406.03002"]),
+    (["cross"], ["2406.02950", "hep-th/9901001"]),
+    (["replace"], ["2401.01234"]),
+    (["replace-cross"], ["2312.00077"]),
+])
+@pytest.mark.parametrize("copy", ["arxiv-list-new-copied.txt", "arxiv-list-old-copied.txt"])
+def test_a_copied_listings_sections_and_notes_are_its_announcement_types(copy, kinds, ids):
+    """'Cross submissions (showing ...)' / 'Cross-lists for Thu, 6 Jun 24',
+    '(cross-list from stat.ML)', '(replaced)', '(*cross-listing*)': as the
+    saved page's, so announce_type leaves replacements out of a copy too."""
+    papers = parse_arxiv((DATA / copy).read_bytes(), copy, "arXiv", Collect(), kinds).papers
+    expected = [i for i in ids if copy.startswith("arxiv-list-new") or i not in ("2406.03002", "hep-th/9901001")]
+    assert [p.arxiv_id for p in papers] == expected
+
+
+def test_a_listing_copied_in_the_layout_before_2024_reads_its_labelled_authors_and_whole_abstract():
+    papers = parse_arxiv((DATA / "arxiv-list-old-copied.txt").read_bytes(), "old.txt", "arXiv", Collect()).papers
+    first = papers[0]
+    assert first.authors == ("Jane Doe", "Ana Müller", "John Smith") and first.comment == "12 pages, 4 figures"
+    assert first.abstract.endswith("at equal sample quality. The learned schedule transfers across datasets "
+                                   "without retraining.")
+    assert first.published == datetime(2024, 6, 6, tzinfo=UTC) and first.location == "old.txt:15"
+    assert papers[-1].abstract == "" and papers[-1].authors == ("Li Wei", "Maria Garcia")
+
+
+def test_a_recent_listing_copied_as_text_gives_each_paper_its_day_and_says_it_has_no_abstracts():
+    warnings = Collect()
+    papers = parse_feed((DATA / "arxiv-list-recent-copied.txt").read_bytes(), "recent.txt", "cs.LG", warnings)
+    assert [(p.arxiv_id, p.published.day, p.abstract) for p in papers if p.published] == [
+        ("2406.04100", 7, ""), ("2406.04099", 7, ""), ("2406.03001", 6, "")]
+    assert papers[0].authors == ("Priya Natarajan", "Tomás Ruiz")
+    (warning,) = warnings
+    assert warning.startswith("recent.txt:9: source 'cs.LG': 3 of the 3 papers of the arXiv listing copied as text "
+                              "have no abstract")
+
+
+def test_a_copied_listing_cut_off_after_an_entrys_first_line_is_an_error_at_that_line(tmp_path, cli):
+    """The copy stopped at '[7] arXiv:...': no title, no paper; never one titled by the id."""
+    text = COPIED_NEW.read_text(encoding="utf-8")
+    cut = text[:text.rindex("Total of 6 entries")]
+    (tmp_path / "new.txt").write_text(cut + "[7] arXiv:2406.03010 [pdf, other]\n", encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: hf-papers-text, path: new.txt}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == (
+        f"new.txt:{cut.count(chr(10)) + 1}: source 'hf-papers-text': this paper of the arXiv listing copied as text has no title; the page "
+        "is cut off or not arXiv's (save it again)"), r.err
+
+
+def test_a_copied_listing_beside_hugging_face_exports_is_read_and_a_paper_in_both_is_one(tmp_path, cli):
+    """A folder of daily .txt copies, one of them arXiv's: its papers join the
+    exports', and the paper both carry (by its title on Hugging Face, by its
+    id on arXiv) comes once, with the arXiv id."""
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "arxiv.txt").write_bytes(COPIED_NEW.read_bytes())
+    (folder / "hf.txt").write_text(
+        "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\n"
+        "Jun 6\n\nScore Matching for Schrödinger Bridges\n\nWe study score matching for Schrödinger bridges between "
+        "two arbitrary distributions and prove that the learned bridge converges at the minimax rate.\n",
+        encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: hf-papers-text, path: papers/}]
+        topics: {t: {any: [score matching]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    papers = json.loads(r.out)
+    assert len(papers) == 6
+    (bridge,) = [p for p in papers if "Bridges" in p["title"]]
+    assert bridge["id"] == "2406.02950" and bridge["categories"] == ["stat.ML", "cs.LG"]
+
+
+ABS_PAGE = DATA / "arxiv-abs.html"
+
+
+def _mhtml(page: bytes, url: str) -> bytes:
+    return (b"From: <Saved by Blink>\r\nSnapshot-Content-Location: " + url.encode() + b"\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/related;\r\n\ttype=\"text/html\";\r\n\tboundary=\"--B--\"\r\n"
+            b"\r\n----B--\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+            + quopri.encodestring(page).replace(b"\n", b"\r\n") + b"\r\n----B----\r\n")
+
+
+@pytest.mark.parametrize("saved", ["html", "mhtml"])
+def test_a_saved_abstract_page_is_its_paper_with_the_version_it_shows(saved):
+    """arxiv.org/abs/ID saved by a browser ('Save page as', HTML or Chrome's
+    MHTML) was 'an HTML page, not an RSS or Atom feed (an error page or a
+    login wall?)'; it is one paper: id and version, title, authors, abstract,
+    comments (with the link arXiv shows as 'this https URL'), subjects and
+    the day it was first submitted."""
+    page = ABS_PAGE.read_bytes()
+    data = page if saved == "html" else _mhtml(page, "https://arxiv.org/abs/2406.03001")
+    warnings = Collect()
+    (paper,) = parse_arxiv(data, "abs.html", "arXiv", warnings).papers
+    assert (paper.arxiv_id, paper.version) == ("2406.03001", 2)
+    assert paper.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert paper.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    assert paper.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number of "
+                              "function evaluations by a factor of four at equal sample quality on CIFAR-10 & ImageNet "
+                              r"$64\times64$, where $T < 10$ steps suffice.")
+    assert paper.comment == "12 pages, 4 figures; code at https://github.com/example/fastdiff"
+    assert paper.categories == ("cs.LG", "cs.AI", "cs.CV") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert (paper.url, paper.pdf_url) == ("https://arxiv.org/abs/2406.03001", "https://arxiv.org/pdf/2406.03001v2")
+    title_line = page.decode().split("\n").index(next(ln for ln in page.decode().split("\n") if 'class="title' in ln))
+    assert paper.location == f"abs.html:{title_line + 1}" and warnings == []
+    assert parse_feed(data, "abs.html", "arXiv", Collect()) == [paper]
+
+
+def test_an_abstract_page_of_another_layout_is_read_from_its_citation_tags():
+    """The page's head says the paper to citation managers (citation_title,
+    citation_author 'Doe, Jane', citation_abstract, citation_date): a body
+    the reader does not know (another layout, a page cut off after its
+    head) still gives the paper."""
+    page = ABS_PAGE.read_text(encoding="utf-8")
+    head = page[:page.index("<body")] + "<body><p>Loading…</p></body></html>"
+    (paper,) = parse_arxiv(head.encode(), "abs.html", "arXiv", Collect()).papers
+    assert (paper.arxiv_id, paper.version, paper.authors[1]) == ("2406.03001", None, "Ana Müller")
+    assert paper.abstract.endswith("$T < 10$ steps suffice.") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
+
+
+def test_an_abstract_page_without_its_abstract_is_an_error_at_its_title(tmp_path, cli):
+    """A page cut off before its abstract (and no citation tags to fall back
+    on) is no paper: never one sent with an empty abstract."""
+    page = ABS_PAGE.read_text(encoding="utf-8")
+    page = "\n".join(ln for ln in page.split("\n") if "citation_" not in ln)
+    cut = page[:page.index('<blockquote class="abstract')]
+    (tmp_path / "abs.html").write_text(cut, encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: arxiv, path: abs.html}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    line = cut.split("\n").index(next(ln for ln in cut.split("\n") if 'class="title' in ln)) + 1
+    assert r.code == 2 and r.err.strip() == (
+        f"abs.html:{line}: source 'arxiv': the arXiv abstract page has no abstract; the page is cut off or not "
+        "arXiv's (save it again)"), r.err
+
+
+def test_a_paper_sent_from_a_listing_is_not_sent_again_as_a_replacement_a_cross_list_or_its_page(tmp_path, cli):
+    """Day 1: the /new page (saved) gives 2406.03001 v1, sent.  Day 2: the
+    copied /new listing of another category has it as a cross-list, the
+    next day's as a replacement, and its abstract page shows v2 under a new
+    title: the same paper each time (its id without the version), never sent
+    again; a new paper of the day goes out alone."""
+    (tmp_path / "new.html").write_bytes(NEW_PAGE.read_bytes())
+    config = """
+        sources: [{{type: arxiv, path: {path}}}]
+        topics: {{t: {{any: ["diffusion sampling", "language model*"]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        delivery: {{transport: outbox, path: outbox}}
+        """
+    write_config(tmp_path, config.format(path="new.html"))
+    r = cli("send")
+    assert r.code == 0 and "sent        ada@example.org: 1 paper " in r.out, r.out + r.err
+    day2 = tmp_path / "day2"
+    day2.mkdir()
+    page = ABS_PAGE.read_text(encoding="utf-8").replace("Faster Diffusion Sampling with Learned", "Fast Diffusion "
+                                                                                                "Sampling by Learned")
+    (day2 / "abs.html").write_text(page, encoding="utf-8")
+    copied = COPIED_NEW.read_text(encoding="utf-8")
+    cross = copied.replace("[1] arXiv:2406.03001 [pdf, html, other]", "[1] arXiv:2406.03001v2 (cross-list from "
+                                                                      "cs.LG) [pdf, html, other]")
+    cross = cross.replace("[2] arXiv:2406.03002 [pdf, other]\nTitle: Sharp Convergence Rates for Clipped SGD under "
+                          "Heavy-Tailed Noise", "[2] arXiv:2406.05555 [pdf, other]\nTitle: Large Language Models "
+                          "Explain Their Own Mistakes")
+    (day2 / "cs.CL.txt").write_text(cross, encoding="utf-8")
+    write_config(tmp_path, config.replace("[{{type: arxiv, path: {path}}}]", "[{{type: arxiv, path: day2/abs.html}}, "
+                                          "{{type: hf-papers-text, path: day2/cs.CL.txt}}]").format())
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    papers = {p["id"]: p for p in json.loads(r.out)}
+    assert papers["2406.03001"]["title"].startswith("Fast Diffusion Sampling by Learned")  # the newer version's
+    assert sum(1 for p in json.loads(r.out) if p["id"] == "2406.03001") == 1
+    r = cli("send")
+    assert r.code == 0, r.err
+    assert "sent        ada@example.org: 1 paper " in r.out, r.out
+    newest = max((tmp_path / "outbox").rglob("*.eml"), key=lambda f: f.stat().st_mtime_ns)
+    body = email.message_from_bytes(newest.read_bytes(), policy=email.policy.default).get_body(("plain",))
+    text = body.get_content()  # type: ignore[union-attr]
+    assert "Large Language Models Explain Their Own Mistakes" in text and "Diffusion Sampling" not in text
+
+
+ABS_COPIED = DATA / "arxiv-abs-copied.txt"
+
+
+@pytest.mark.parametrize("parse", [
+    lambda data, w: parse_arxiv(data, "abs.txt", "arXiv", w).papers,
+    lambda data, w: parse_hf_papers_text(data, "abs.txt", "arXiv", w),
+], ids=["arxiv", "hf-papers-text"])
+def test_an_abstract_page_copied_as_text_is_its_paper(parse):
+    """Select all on arxiv.org/abs/ID, copy, paste: it was 'no Hugging Face
+    papers page header' or 'the answer is text, 'Skip to main content''; the
+    id and version (the versioned citation), title, authors, abstract,
+    comments, subjects and first submission day are the page's, the menus
+    and the submission history no part of it."""
+    warnings = Collect()
+    (paper,) = parse(ABS_COPIED.read_bytes(), warnings)
+    assert (paper.arxiv_id, paper.version) == ("2406.03001", 2)
+    assert paper.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert paper.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    assert paper.abstract.startswith("We learn the step sizes") and paper.abstract.endswith("$T < 10$ steps suffice.")
+    assert paper.categories == ("cs.LG", "cs.AI", "cs.CV") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert paper.comment == "12 pages, 4 figures; code at this https URL" and paper.location == "abs.txt:10"
+    assert warnings == []
+
+
+def test_an_abstract_page_copied_without_its_abstract_is_an_error_at_its_title():
+    """A copy that stopped at the authors (a selection, not the whole page):
+    no paper with an empty abstract."""
+    text = ABS_COPIED.read_text(encoding="utf-8")
+    cut = text[:text.index("View PDF HTML")] + "Abstract:\n"
+    with pytest.raises(InputError) as info:
+        parse_arxiv(cut.encode(), "abs.txt", "arXiv", Collect())
+    assert str(info.value) == ("abs.txt:10: source 'arXiv': the arXiv abstract page copied as text has no abstract "
+                               "(lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); the copy is cut off? Copy the whole "
+                               "page (Ctrl+A)")
+
+
+def test_the_replacements_warning_names_announce_type_where_the_source_has_it():
+    """`announce_type` is an arxiv source's: a feed or export source given the
+    listing was told to set it, and validate then failed on the option."""
+    data = COPIED_NEW.read_bytes()
+    for parse, said in [
+        (lambda w: parse_arxiv(data, "new.txt", "arXiv", w), "leaves them out"),
+        (lambda w: parse_feed(data, "new.txt", "arXiv", w), "leaves them out (on a source `type: arxiv` with this "
+                                                            "file as `path:`)"),
+        (lambda w: parse_hf_papers_text(data, "new.txt", "arXiv", w), "(on a source `type: arxiv` with this file"),
+    ]:
+        warnings = Collect()
+        parse(warnings)
+        (warning,) = warnings
+        assert said in warning and warning.endswith(("out", ")")), warning
+    warnings = Collect()
+    parse_arxiv(data, "new.txt", "arXiv", warnings)
+    assert warnings[0].endswith("leaves them out")
+
+
+def test_a_copied_entrys_authors_unlike_a_list_of_names_are_still_its_authors():
+    """A collaboration's line (a name over 60 characters, six words and more)
+    under the title, above 'Subjects:': it is the authors, not the front of
+    the abstract."""
+    text = COPIED_NEW.read_text(encoding="utf-8").replace(
+        "\nAnn Lee\n", "\nThe International Consortium for Heavy-Tailed Stochastic Optimization Benchmarks, Ann Lee\n")
+    papers = parse_arxiv(text.encode(), "new.txt", "arXiv", Collect()).papers
+    assert papers[1].authors == ("The International Consortium for Heavy-Tailed Stochastic Optimization Benchmarks",
+                                 "Ann Lee")
+    assert papers[1].abstract.startswith("We prove sharp convergence rates")
+
+
+def test_a_listing_copy_starting_inside_a_paper_says_that_paper_is_left_out():
+    """A selection from the middle of the first paper: the papers after it
+    are read, and the one whose id line is not in the copy is named, not
+    lost without a word."""
+    text = COPIED_NEW.read_text(encoding="utf-8")
+    start = text.index("Title: Faster Diffusion")
+    warnings = Collect()
+    papers = parse_feed(text[start:].encode(), "part.txt", "arXiv", warnings)
+    assert papers[0].arxiv_id == "2406.03002" and len(papers) == 5
+    assert warnings[0].startswith("part.txt:1: source 'arXiv': the copy of the arXiv listing starts inside a paper")
+
+
+def test_a_withdrawn_paper_of_a_listing_or_its_page_is_no_paper():
+    """arXiv announces a withdrawal as a replacement ('Comments: This paper has
+    been withdrawn by the author'); the API and the feeds leave such papers
+    out, a saved or copied page sent them by their titles."""
+    text = COPIED_NEW.read_text(encoding="utf-8").replace(
+        "Comments: v2: corrected Theorem 2", "Comments: This paper has been withdrawn by the author due to an error")
+    papers = parse_arxiv(text.encode(), "new.txt", "arXiv", Collect()).papers
+    assert "2401.01234" not in [p.arxiv_id for p in papers] and len(papers) == 5
+    page = ABS_PAGE.read_text(encoding="utf-8").replace(
+        "12 pages, 4 figures; code at", "This paper has been withdrawn by the authors; see")
+    warnings = Collect()
+    assert parse_arxiv(page.encode(), "abs.html", "arXiv", warnings).papers == []
+    (warning,) = warnings
+    assert "abs.html:" in warning and "the paper of the arXiv abstract page is withdrawn" in warning
+
+
+SEARCH_COPIED = """Skip to main content
+Cornell University
+Showing 1–2 of 2 results for all: schrödinger bridge
+Search v0.5.6 released 2020-02-24
+arXiv:2406.02950 [pdf, other]
+stat.ML cs.LG
+Score Matching for Schrödinger Bridges
+Authors: Kenji Tanaka, Zoë O'Brien
+Abstract: We study score matching for Schrödinger bridges between two arbitrary distributions and prove that the … ▽ More
+Submitted 4 June, 2024; originally announced June 2024.
+Comments: 22 pages, 3 figures
+arXiv:math/0309136 [pdf, ps, other]
+math.DG
+Ricci flow with surgery on three-manifolds
+Authors: Grisha Perelman
+Abstract: This is a technical paper, which is a continuation of [I]. Here we verify most of the assertions made in … ▽ More
+Submitted 10 March, 2003; originally announced March 2003.
+"""
+
+
+def test_a_search_results_page_copied_as_text_is_an_error_saying_to_save_the_page():
+    """Its subject tags stand where a title goes and its abstracts are cut
+    short: read as a listing, 'stat.ML cs.LG' was the paper's title."""
+    with pytest.raises(InputError) as info:
+        parse_arxiv(SEARCH_COPIED.encode(), "search.txt", "arXiv", Collect())
+    assert str(info.value).startswith("search.txt:3: source 'arXiv': an arXiv search results page copied as text: it "
+                                      "shows each abstract cut short")
+
+
+def test_two_listings_copied_into_one_file_give_a_cross_listed_paper_once(tmp_path, cli):
+    """cs.LG's /new and stat.ML's /new pasted one under the other: the paper
+    new in stat.ML is a cross-list in cs.LG; it is one paper, with both
+    pages' categories."""
+    cs = COPIED_NEW.read_text(encoding="utf-8")
+    stat = cs.replace("Machine Learning\nNew submissions", "Machine Learning (stat)\nNew submissions").replace(
+        "[3] arXiv:2406.02950 (cross-list from stat.ML) [pdf, html, other]", "[3] arXiv:2406.02950 [pdf, html, other]")
+    (tmp_path / "both.txt").write_text(cs + "\n" + stat, encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: arxiv, path: both.txt, announce_type: [new, cross]}]
+        topics: {t: {any: [score matching]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    ids = [p["id"] for p in json.loads(r.out)]
+    assert sorted(ids) == ["2406.02950", "2406.03001", "2406.03002", "hep-th/9901001"]
+    r = cli("match", "--json")
+    (sub,) = json.loads(r.out)["subscribers"]
+    assert [p["id"] for p in sub["papers"]] == ["2406.02950"]
+
+
+def test_a_copied_title_wrapped_onto_a_second_line_above_its_authors_label_is_whole():
+    """A copy from a narrow window (the layout before 2024, 'Authors:'
+    labelled): the title's end on its own line was taken for the authors."""
+    text = (DATA / "arxiv-list-old-copied.txt").read_text(encoding="utf-8").replace(
+        "Title: Faster Diffusion Sampling with Learned Step Sizes\n", "Title: Faster Diffusion Sampling\nwith Learned Step Sizes\n")
+    first = parse_arxiv(text.encode(), "old.txt", "arXiv", Collect()).papers[0]
+    assert first.title == "Faster Diffusion Sampling with Learned Step Sizes"
+    assert first.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    # and in the layout since 2024, whose authors have no label: above 'Subjects:'
+    text = COPIED_NEW.read_text(encoding="utf-8").replace(
+        "Title: Sharp Convergence Rates for Clipped SGD under Heavy-Tailed Noise\n",
+        "Title: Sharp Convergence Rates for Clipped SGD\nunder Heavy-Tailed Noise\n")
+    second = parse_arxiv(text.encode(), "new.txt", "arXiv", Collect()).papers[1]
+    assert (second.title, second.authors) == ("Sharp Convergence Rates for Clipped SGD under Heavy-Tailed Noise",
+                                              ("Ann Lee",))
+    assert second.abstract.startswith("We prove sharp")
+
+
+def test_a_listing_copy_whose_paper_lines_read_as_none_is_an_error_not_an_empty_day():
+    """A text browser's dump ('[1]arXiv:2406.03001 [[2]pdf, [3]other]'): the
+    sign of a listing is there but no paper line reads; it was no papers and
+    no word, a quiet day."""
+    text = "Machine Learning\n   [1]arXiv:2406.03001 [[2]pdf, [3]other]\n          Title: Faster Diffusion\n"
+    with pytest.raises(InputError) as info:
+        parse_arxiv(text.encode(), "dump.txt", "arXiv", Collect())
+    assert str(info.value).startswith("dump.txt:2: source 'arXiv': an arXiv listing copied as text, but no paper's "
+                                      "first line reads as one")
+
+
+def test_a_listing_copy_of_its_papers_alone_is_read_by_a_feed_source():
+    """Selected from the first paper down ('[1] arXiv:...' its first line):
+    the feed reader took the '[' for JSON ('invalid JSON')."""
+    text = COPIED_NEW.read_text(encoding="utf-8")
+    part = text[text.index("[1] arXiv:"):]
+    papers = parse_feed(part.encode(), "part.txt", "arXiv", Collect())
+    assert [p.arxiv_id for p in papers][:2] == ["2406.03001", "2406.03002"] and len(papers) == 6
+    with pytest.raises(InputError) as info:  # and hf-daily names the source that reads it
+        parse_hf_daily(part.encode(), "part.txt", "hf", Collect())
+    assert str(info.value) == ("part.txt:1: source 'hf': an arXiv page copied as text, not the JSON list of daily "
+                               "papers (`type: arxiv` with `path:` reads it)")
+
+
+def test_one_paper_from_five_kinds_of_source_is_one_paper(tmp_path, cli):
+    """Hugging Face's export (by its title), its daily papers JSON, the arXiv
+    abstract page, a Semantic Scholar search and a copied /new listing all
+    carry 2406.03001: one paper, one card, every source named."""
+    (tmp_path / "ex").mkdir()
+    (tmp_path / "ex" / "hf.txt").write_text(
+        "Get trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\n"
+        "Jun 6\n\nFaster Diffusion Sampling with Learned Step Sizes for ε-Prediction\n\nWe learn the step sizes of a "
+        "diffusion model sampler from data, reducing the number of function evaluations by a factor of four.\n",
+        encoding="utf-8")
+    title = r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    entry = {"id": "2406.03001", "title": title, "summary": "We learn the step sizes of a diffusion model sampler.",
+             "authors": [{"name": "Jane Doe"}], "publishedAt": "2024-06-04T17:59:59.000Z", "upvotes": 12}
+    (tmp_path / "hf.json").write_text(json.dumps([{"paper": entry, "title": title}]), encoding="utf-8")
+    (tmp_path / "abs.html").write_bytes(ABS_PAGE.read_bytes())
+    (tmp_path / "s2.json").write_bytes((DATA / "semantic-scholar-search.json").read_bytes())
+    (tmp_path / "new.txt").write_bytes(COPIED_NEW.read_bytes())
+    write_config(tmp_path, """
+        sources:
+          - {type: hf-papers-text, path: ex/, name: export}
+          - {type: hf-daily, path: hf.json, name: daily}
+          - {type: arxiv, path: abs.html, name: page}
+          - {type: feed, path: s2.json, name: s2, required: false}
+          - {type: arxiv, path: new.txt, name: listing, announce_type: [new]}
+        topics: {t: {any: [diffusion sampl*]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    (paper,) = [p for p in json.loads(r.out) if "Faster Diffusion" in p["title"]]
+    assert paper["id"] == "2406.03001" and paper["source"] == "export, daily, page, s2, listing"
+    assert paper["title"].endswith("for ε-Prediction") and paper["upvotes"] == 12
+    r = cli("match", "--json")
+    (sub,) = json.loads(r.out)["subscribers"]
+    assert [p["id"] for p in sub["papers"]] == ["2406.03001"]

@@ -1785,3 +1785,58 @@ def test_a_cards_date_in_other_forms_is_its_date(line, layout):
     expected = parse("hf-papers-blank-lines.txt")[:2]
     assert [(p.title, p.abstract) for p in papers] == [(p.title, p.abstract) for p in expected]
     assert [p.published for p in papers] == [datetime(2024, 9, 4, tzinfo=UTC)] * 2
+
+
+@pytest.mark.parametrize("date", ["4. Okt. 2024", "4 août 2024", "4 de sept. de 2024", "4 сент. 2024 г.", "9月4日",
+                                  "2024年9月4日", "9월 4일", "4 set 2024", "Mai 4"])
+def test_the_pages_date_in_the_browsers_language_is_chrome(date):
+    """A browser in German, French, Spanish, Russian, Japanese or Korean shows
+    the page's day in its language; the export stopped at it: "title '4. Okt.
+    2024' has no abstract (line 13 ... reads as another title)"."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    assert "\nSep 4\n" in text
+    english = parse_hf_papers_text(text.encode(), "en.txt")
+    local = parse_hf_papers_text(text.replace("\nSep 4\n", f"\n{date}\n", 1).encode(), "local.txt")
+    assert [p.title for p in local] == [p.title for p in english] and len(local) > 10
+
+
+@pytest.mark.parametrize("controls", ["← Previous\n\nNext →", "Sep 4, 2025\n← Sep 3\nSep 5 →", "Sort by\nUpvotes\nNewest",
+                                      "Submit a paper", "Search papers...", "🤗 Daily Papers", "All\n\nWith code"])
+def test_the_pages_controls_under_its_header_are_chrome(controls):
+    """The day's arrows, sorting and filters, a search box or a submit button
+    between the header and the papers (a newer page, another browser's copy)
+    were the first title: "title '← Previous Next →' has no abstract"."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    english = parse_hf_papers_text(text.encode(), "en.txt")
+    copied = parse_hf_papers_text(text.replace("\nSep 4\n", f"\nSep 4\n\n{controls}\n", 1).encode(), "c.txt")
+    assert [p.title for p in copied] == [p.title for p in english]
+
+
+def test_a_title_of_menu_words_without_its_abstract_under_the_header_is_still_an_error():
+    """Only controls that a paper follows are skipped: a first title without
+    its abstract stays an error at its line, never dropped."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8").replace(
+        "\nSep 4\n", "\nSep 4\n\nOpen Source Models\n\nHugging Face Hub Papers\n", 1)
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(text.encode(), "c.txt")
+    assert str(info.value).startswith("c.txt:13: title 'Open Source Models' has no abstract")
+
+
+@pytest.mark.parametrize("header", ["Daily Papersby AK and the research community\nSep 4",
+                                    "Daily Papers by AK and the research community",
+                                    "Get trending papers in your email inbox!Subscribe\n\nDaily Papers"])
+def test_header_lines_glued_into_one_are_the_header(header):
+    """A copy without line breaks between the header's lines glued them
+    ('Daily Papersby AK ...', '...inbox!Subscribe'): 'no Hugging Face papers
+    page header'."""
+    text = (DATA / "hf-papers-blank-lines.txt").read_text(encoding="utf-8")
+    english = parse_hf_papers_text(text.encode(), "en.txt")
+    body = text[text.index("\nSep 4\n") + len("\nSep 4\n"):]
+    glued = parse_hf_papers_text(f"{header}\n\n{body}".encode(), "glued.txt")
+    assert [p.title for p in glued] == [p.title for p in english]
+
+
+def test_a_title_of_tab_words_alone_is_no_glued_header():
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(b"New Papers\n\nWe study new papers and what they say about the field at length.\n", "x.txt")
+    assert "no Hugging Face papers page header" in str(info.value)

@@ -1564,6 +1564,20 @@ Abstract: We extend flow matching to Lie groups.</description>
     assert paper.published == datetime(2024, 6, 11, 4, 0, tzinfo=UTC)
 
 
+def test_arxiv_rss2_feed_as_a_plain_feed_keeps_the_version_announced_and_drops_a_withdrawal():
+    """rss.arxiv.org/rss/cs.LG given as `type: feed`: a replacement's guid
+    names its version (v2: its text is the newer when the v1 is read too, as
+    `type: arxiv` reads it), and a replacement whose abstract is arXiv's
+    withdrawal notice is no paper; it went out as 'This paper has been
+    withdrawn by the authors'."""
+    feed = data("arxiv-rss2.xml")
+    papers = parse_feed(feed, "rss.xml", "arXiv rss", Collect())
+    assert [(p.arxiv_id, p.version) for p in papers] == [("2406.05501", 1), ("2406.02950", 2)]
+    assert papers == [dataclasses.replace(p, source="arXiv rss")
+                      for p in parse_arxiv(feed, "rss.xml", "x", Collect()).papers] != []
+    assert papers[1].pdf_url == "https://arxiv.org/pdf/2406.02950v2"
+
+
 def test_a_broken_local_file_is_an_error_unless_marked_optional(tmp_path, cli):
     """A saved feed read from path: is the user's file: broken means exit 2, like an
     export; `required: false` makes it one more optional source."""
@@ -2754,4 +2768,80 @@ def test_a_json_feed_11_item_with_only_its_modified_date_or_none_is_read():
     first, second = parse_feed(body, "lab.json", "lab", warnings)
     assert first.published == datetime(2024, 6, 7, 8, 0, tzinfo=UTC)
     assert (second.published, second.abstract, second.authors, second.url) == (None, "Summary only.", (), None)
+    assert warnings == []
+
+
+def test_a_saved_semantic_scholar_search_is_read_as_a_feed(tmp_path, cli):
+    """api.semanticscholar.org/graph/v1/paper/search?fields=title,abstract,authors,externalIds,url,publicationDate
+    saved and given as a feed: each record's title, abstract, authors, arXiv id and date; it was 'a JSON
+    document, not an RSS or Atom feed (Hugging Face's daily papers JSON is `type: hf-daily`)', which
+    hf-daily refused too.  A record without an abstract is said so, and the same paper from arXiv is one."""
+    warnings = Collect()
+    first, second, third = parse_feed(data("semantic-scholar-search.json"), "s2.json", "S2", warnings)
+    assert (first.arxiv_id, first.url, first.authors) == (
+        "2406.03001", "https://arxiv.org/abs/2406.03001", ("Jane Doe", "Ana Müller", "John Smith"))
+    assert first.title.endswith("for ε-Prediction") and first.abstract.endswith("T < 10 steps suffice.")
+    assert first.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert (second.arxiv_id, second.abstract, second.published) == (None, "", None)
+    assert second.url == "https://www.semanticscholar.org/paper/0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6"
+    assert third.arxiv_id == "2405.11111"
+    (warning,) = warnings
+    assert warning.startswith("s2.json: source 'S2': record 2 (0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6) without a "
+                              "summary")
+    # the bare list (/paper/batch) and one record (/paper/ID) too
+    records = json.loads(data("semantic-scholar-search.json"))["data"]
+    assert [p.title for p in parse_feed(json.dumps(records).encode(), "b.json", "S2", Collect())] == [
+        first.title, second.title, third.title]
+    assert parse_feed(json.dumps(records[0]).encode(), "one.json", "S2", Collect())[0].arxiv_id == "2406.03001"
+    (tmp_path / "s2.json").write_bytes(data("semantic-scholar-search.json"))
+    (tmp_path / "new.html").write_bytes(data("arxiv-list-new.html"))
+    write_config(tmp_path, """
+        sources: [{type: feed, path: s2.json}, {type: arxiv, path: new.html}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    ids = [p["id"] for p in json.loads(r.out)]
+    assert ids.count("2406.03001") == 1 and len(ids) == len(set(ids))
+
+
+def test_saved_openreview_notes_are_read_as_a_feed():
+    """api2.openreview.net/notes?invitation=... saved (each field wrapped as
+    {"value": ...}; API 1's plain fields too): each note's title, abstract,
+    authors, keywords, forum link and publication date."""
+    warnings = Collect()
+    first, second = parse_feed(data("openreview-notes.json"), "or.json", "ICLR", warnings)
+    assert (first.title, first.authors) == ("Faster Diffusion Sampling with Learned Step Sizes",
+                                           ("Jane Doe", "Ana Müller", "John Smith"))
+    assert first.abstract.startswith("We learn the step sizes") and first.keywords[0] == "diffusion models"
+    assert first.url == "https://openreview.net/forum?id=xT5pQ8rN2k"
+    assert first.published == datetime(2025, 1, 27, tzinfo=UTC)  # pdate, when it was published
+    assert second.published == datetime(2024, 10, 1, tzinfo=UTC) and warnings == []  # created, not yet published
+    notes = json.loads(data("openreview-notes.json"))["notes"]
+    v1 = [{**n, "content": {k: v["value"] for k, v in n["content"].items()}} for n in notes]
+    assert parse_feed(json.dumps({"notes": v1}).encode(), "or.json", "ICLR", Collect()) == [first, second]
+
+
+@pytest.mark.parametrize("saved, kind", [("semantic-scholar-search.json", "Semantic Scholar"),
+                                         ("openreview-notes.json", "OpenReview")])
+def test_a_scholarly_answer_given_to_hf_daily_names_the_feed_source(saved, kind):
+    """It said 'expected a JSON list of daily papers, got dict with no list of papers in it (keys: ...)'."""
+    with pytest.raises(InputError) as info:
+        parse_hf_daily(data(saved), "x.json", "hf", Collect())
+    assert str(info.value) == (f"x.json:1: source 'hf': a saved {kind} answer, not the JSON list of daily papers "
+                               "(`type: feed` with `path:` reads it)")
+
+
+def test_a_saved_biorxiv_details_answer_is_read_as_a_feed():
+    """api.biorxiv.org/details/biorxiv/2024-06-03/2024-06-04 (medRxiv's too):
+    its 'collection' of preprints, each with its authors ('Doe, J.; Smith, A.'
+    as names), the version's page, day and subject."""
+    warnings = Collect()
+    first, second = parse_feed(data("biorxiv-details.json"), "bio.json", "bioRxiv", warnings)
+    assert first.title == "Protein Language Models Learn Evolutionary Couplings"
+    assert first.authors == ("J. Doe", "A. B. Müller", "J. Smith") and first.categories == ("bioinformatics",)
+    assert first.url == "https://www.biorxiv.org/content/10.1101/2024.06.03.597001v2"
+    assert first.published == datetime(2024, 6, 3, tzinfo=UTC) and first.abstract.startswith("We show that")
+    assert (second.authors, second.url) == (("A. Lee",), "https://www.medrxiv.org/content/10.1101/2024.06.04.24308123v1")
     assert warnings == []
