@@ -909,7 +909,8 @@ def run(state: _State, tick: float) -> None:
 
 
 @cli.command()
-@click.argument("path", required=False, metavar="[PATH]")
+# `init '~/digest'` made a folder named '~' here, and its next steps' `--config ~/digest/...` another file
+@click.argument("path", required=False, metavar="[PATH]", callback=_home_option)
 @click.option("--force", is_flag=True, help="Replace an existing file.")
 @pass_state
 def init(state: _State, path: str | None, force: bool) -> None:
@@ -920,8 +921,7 @@ def init(state: _State, path: str | None, force: bool) -> None:
     """
     from .starter import starter_zone, write_starter
 
-    # `init '~/digest'` made a folder named '~' here, and its next steps' `--config ~/digest/...` another file
-    written = write_starter(_home_expanded(path) if path else state.config_path, force=force)
+    written = write_starter(path or state.config_path, force=force)
     click.echo(f"wrote {written}")
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
     # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's

@@ -1825,8 +1825,9 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
+        anchored = _anchored_keys(text)  # one pass over the file, not one per error
         for err in exc.errors():
-            problems.append(_problem_from_pydantic(err, data, lines, shown, _anchored_keys(text)))
+            problems.append(_problem_from_pydantic(err, data, lines, shown, anchored))
     problems.extend(_cross_checks(data, lines, shown, path.parent))
     if problems:
         unique = list(dict.fromkeys(problems))
@@ -2855,6 +2856,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     seen: dict[str, int] = {}
     unknown: dict[str, list[tuple[int, int]]] = {}  # a topic name no topic has -> where it is named
     followed: set[str] = set()
+    topics_given = isinstance(data.get("topics"), dict)  # (else topics: is the error)
     for i, sub in enumerate(subscribers):
         if not isinstance(sub, dict):
             continue
@@ -2866,7 +2868,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
             else:
                 seen[key] = i
         wanted = sub.get("topics")
-        if isinstance(wanted, list) and isinstance(data.get("topics"), dict):  # (else topics: is the error)
+        if isinstance(wanted, list) and topics_given:
             for j, name in enumerate(wanted):
                 if isinstance(name, str) and name not in topics:
                     unknown.setdefault(name, []).append((i, j))
@@ -2875,29 +2877,31 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
     # A topic renamed in `topics:` only: every subscriber still names the old
     # key (hundreds of lines on a mailing list), and the new key is the topic
     # nobody follows.  Each name's first few places, then one line for the rest.
-    settings, key = _settings_without_topic(data)
-    orphans = [key for key in topics if key not in followed and key not in settings]
-    for name, places in unknown.items():
-        hint = difflib.get_close_matches(name, [k for k in topics if k not in settings], n=1)
-        said = f" (did you mean {hint[0]!r}?)" if hint else ""
-        if not hint and len(orphans) == 1 and len(unknown) == 1:
-            said = f" (renamed? {orphans[0]!r} is the topic no subscriber follows)"
-        if settings and not hint and name == key:
-            said = f" (its settings under topics: are not under `{key}:`, see there)"
-        if name.strip().casefold() in _EVERY_TOPIC and name not in topics:
-            said = f" ({_every_topic(data)})"
-        if (named := _topic_by_name(topics, name)) is not None:
-            # the heading the email shows, written for the key: 'renamed? ...' or nothing
-            said = f" (it is the name: of topic {named!r}; a subscriber follows a topic by its key, {named})"
-        one_by_one = places if len(places) <= UNKNOWN_TOPIC_LINES + 1 else places[:UNKNOWN_TOPIC_LINES]
-        for i, j in one_by_one:
-            add(("subscribers", i, "topics", j),
-                f"unknown topic {name!r}{said}; defined topics: {', '.join(topics) or 'none'}")
-        if len(one_by_one) < len(places):
-            i, j = places[UNKNOWN_TOPIC_LINES]
-            add(("subscribers", i, "topics", j),
-                f"unknown topic {name!r} here and in {len(places) - UNKNOWN_TOPIC_LINES - 1:,} more subscribers "
-                f"after this one{said}")
+    if unknown:  # (the rest serves only the names no topic has)
+        settings, key = _settings_without_topic(data)
+        candidates = [k for k in topics if k not in settings]
+        orphans = [k for k in candidates if k not in followed]
+        for name, places in unknown.items():
+            hint = difflib.get_close_matches(name, candidates, n=1)
+            said = f" (did you mean {hint[0]!r}?)" if hint else ""
+            if not hint and len(orphans) == 1 and len(unknown) == 1:
+                said = f" (renamed? {orphans[0]!r} is the topic no subscriber follows)"
+            if settings and not hint and name == key:
+                said = f" (its settings under topics: are not under `{key}:`, see there)"
+            if name.strip().casefold() in _EVERY_TOPIC and name not in topics:
+                said = f" ({_every_topic(data)})"
+            if (named := _topic_by_name(topics, name)) is not None:
+                # the heading the email shows, written for the key: 'renamed? ...' or nothing
+                said = f" (it is the name: of topic {named!r}; a subscriber follows a topic by its key, {named})"
+            one_by_one = places if len(places) <= UNKNOWN_TOPIC_LINES + 1 else places[:UNKNOWN_TOPIC_LINES]
+            for i, j in one_by_one:
+                add(("subscribers", i, "topics", j),
+                    f"unknown topic {name!r}{said}; defined topics: {', '.join(topics) or 'none'}")
+            if len(one_by_one) < len(places):
+                i, j = places[UNKNOWN_TOPIC_LINES]
+                add(("subscribers", i, "topics", j),
+                    f"unknown topic {name!r} here and in {len(places) - UNKNOWN_TOPIC_LINES - 1:,} more subscribers "
+                    f"after this one{said}")
 
     sources = s if isinstance(s := data.get("sources"), list) else []
     for i, src in enumerate(sources):
