@@ -649,14 +649,15 @@ def parse_arxiv_listing_text(
             current = _TextEntry(number, m.group("id"), _announce(m.group("notes") + m.group("after"), section), day)
             read.append(current)
             continue
-        heading = _TEXT_SECTION.fullmatch(line) or _TEXT_DAY.fullmatch(line)
+        in_section = _TEXT_SECTION.fullmatch(line)
+        heading = in_section or _TEXT_DAY.fullmatch(line)
         if current is not None and not heading and not _TEXT_CHROME.fullmatch(line):
             current.read(line)
             continue
         current = None  # a heading or the page's own lines end the paper; what follows to the next is the page's
         if not read and headless is None and line[:6].casefold() == "title:":
             headless = number
-        if _TEXT_SECTION.fullmatch(line):
+        if in_section:
             section = line
         if len(line) < 200 and (days := list(_DAY.finditer(line))):
             day = _day(*days[-1].groups())  # the last: "received from ... to Wed 5 Jun 24, announced Thu, 6 Jun 24"

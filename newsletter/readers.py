@@ -1529,16 +1529,17 @@ def _past_controls(blocks: list[tuple[int, str]], i: int) -> int:
     first title, and the export refused ("title '← Previous Next →' has no
     abstract").  Without a paper after them they are left to be named."""
     j = i
-    while j < len(blocks) and len(blocks[j][1]) <= _MAX_NAV_CHARS and _control_words_only(blocks[j][1]):
+    while j < len(blocks) and len(blocks[j][1]) <= _MAX_NAV_CHARS and _words_only(blocks[j][1], _CONTROL_WORDS):
         j += 1
     if j == i or j + 1 >= len(blocks) or not _reads_as_title(blocks[j][1]) or _reads_as_title(blocks[j + 1][1]):
         return i
     return j
 
 
-def _control_words_only(text: str) -> bool:
+def _words_only(text: str, vocabulary: frozenset[str]) -> bool:
+    """Every word of ``text`` is one of ``vocabulary`` (a year or a count aside)."""
     words = _MENU_WORD.findall(text.casefold())
-    return bool(words) and all(w in _CONTROL_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words)
+    return bool(words) and all(w in vocabulary or _YEAR_OR_COUNT.fullmatch(w) for w in words)
 
 
 def _header_after_nav(blocks: list[tuple[int, str]], i: int) -> int | None:
@@ -1567,8 +1568,7 @@ def _is_footer(text: str) -> bool:
         return True
     if len(text) > _MAX_NAV_CHARS:
         return False
-    words = _MENU_WORD.findall(text.casefold())
-    return bool(words) and all(w in MENU_WORDS or _YEAR_OR_COUNT.fullmatch(w) for w in words)
+    return _words_only(text, MENU_WORDS)
 
 
 def _looks_like_chrome(text: str) -> bool:

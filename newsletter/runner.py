@@ -243,7 +243,8 @@ class Runner:
             now = shared_now(state, now) if own_clock else now
             known = state.plan([sub.email for sub in config.subscribers], with_sent=False)
             left = state.unsubscribed(sub.email for sub in config.subscribers)
-            busy = state.sent_by_live_workers()
+            sending = any(k.open is not None and k.open.status == "sending" for k in known.values())
+            busy = state.sent_by_live_workers() if sending else frozenset()  # (a read of the lock table each tick)
         for sub in config.subscribers:
             if sub.email in left:
                 continue

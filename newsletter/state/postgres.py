@@ -558,9 +558,7 @@ class PostgresState(State):
         except psycopg.Error:
             return
         with probe, self._errors():
-            shared = probe.execute("SELECT pg_try_advisory_lock(%s)", (self.worker,)).fetchone()[0]  # type: ignore[index]
-            if shared:
-                probe.execute("SELECT pg_advisory_unlock(%s)", (self.worker,))
+            shared = _gone(probe, self.worker)  # the worker's lock taken by its second connection: one session
         if shared:
             raise StateError(Problem(
                 "the connection goes through a pooler in transaction or statement mode (PgBouncer's pool_mode = "
