@@ -817,8 +817,20 @@ class TopicIndex:
             self._selected[key] = found
         return list(found)
 
-    def _select(self, topics, pins, cap: int, exclude: frozenset) -> tuple[PaperMatch, ...]:
-        keys = [k for k in dict.fromkeys(topics) if k in self._scored]
+    def count(self, subscriber, exclude=frozenset(), limit: int | None = None) -> int:
+        """``len(select(...))`` without building the matches (nor wording their
+        reasons): ``match`` counts up to 1,000 papers per subscriber to say what
+        ``max_papers`` cut."""
+        cap = subscriber.max_papers if limit is None else limit
+        keys = [k for k in dict.fromkeys(subscriber.topics) if k in self._scored]
+        excluded = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
+        candidates, _ = self._candidates(keys, tuple(getattr(subscriber, "pin", ())), cap, excluded)
+        return min(len(candidates), cap)
+
+    def _candidates(self, keys: list[str], pins, cap: int, exclude: frozenset) -> tuple[set[str], set[str]]:
+        """The papers that may be among the best ``cap`` of topics ``keys``
+        (each topic's first ``cap`` not excluded, the papers several of them
+        found, the pinned authors'), and the pinned authors' papers."""
         pinned_ids: set[str] = set()
         for name in pins:
             pinned_ids |= self._by_author.get(name.casefold(), set())
@@ -843,7 +855,11 @@ class TopicIndex:
                 candidates.add(pid)
         if exclude:
             candidates = {pid for pid in candidates if exclude.isdisjoint(self._keys[pid])}
+        return candidates, pinned_ids
 
+    def _select(self, topics, pins, cap: int, exclude: frozenset) -> tuple[PaperMatch, ...]:
+        keys = [k for k in dict.fromkeys(topics) if k in self._scored]
+        candidates, pinned_ids = self._candidates(keys, pins, cap, exclude)
         selected = []
         for pid in candidates:
             parts = [self._scored[k][pid] for k in keys if pid in self._scored[k]]

@@ -447,14 +447,14 @@ def match_report(
     before = {
         sub.email: n
         for sub, found in results
-        if (exclude or next_digest) and not found and (n := len(index.select(sub)))
+        if (exclude or next_digest) and not found and (n := index.count(sub))
     }
     # "3 papers" read as all there were: a newcomer's max_papers: 3 kept 3 of 40 without a word
     capped = {
         sub.email: n
         for sub, found in results
         if len(found) >= sub.max_papers
-        and (n := len(index.select(sub, exclude(sub) if exclude else frozenset(), limit=COUNTED_UP_TO))) > len(found)
+        and (n := index.count(sub, exclude(sub) if exclude else frozenset(), limit=COUNTED_UP_TO)) > len(found)
     }
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     digests = tuple(digest_advice(config, index, results, followed))

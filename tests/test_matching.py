@@ -219,6 +219,9 @@ def test_select_equals_scoring_every_matched_paper():
         naive.sort()
         got = index.select(sub, exclude=exclude)
         assert [m.paper.id for m in got] == [pid for _, pid in naive[: sub.max_papers]]
+        # match's count of what max_papers cut, without building the matches
+        assert index.count(sub, exclude=exclude) == len(got)
+        assert index.count(sub, exclude=exclude, limit=1000) == len(naive)
 
 
 def test_a_catastrophic_regex_times_out_instead_of_hanging():
