@@ -48,7 +48,7 @@ from .readers import (
     read_papers,
     read_source,
 )
-from .reasons import said
+from .reasons import CLOSE_IN_MEANING, said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, is_due, minute_up, next_send
 from .sending import DigestResult, SendReport, digest_papers, retry_time, send
@@ -485,8 +485,6 @@ def vague_topics(config: Config, index: TopicIndex, topics: Iterable[str]) -> li
     nothing said how to do better: either the day has nothing on the
     interest, or the sentence names no subject in the words papers use.
     Topics with rules are left out: the rules vouch for their papers."""
-    from .reasons import CLOSE_IN_MEANING
-
     out = []
     for key in topics:
         topic, taken = config.topics[key], index.results.get(key) or {}

@@ -88,12 +88,18 @@ def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str
     (:func:`found_words`); "Close to your interest: diffusion models" under
     the heading "Diffusion models", then "also in Generative modelling", gave
     the one topic's reason as the other's."""
-    if topics and not (reasons and reasons[0] is not None and reasons[0].ranked):
+    if topics and not under_ranked(reasons):
         return ""
     given = [(t, r) for t, r in zip(topics, reasons, strict=False) if r is not None and r.ranked]
     if len(given) > 1 and topic_name is not None:
         return _for_topics([(topic_name(t), r) for t, r in given])
     return "; ".join(dict.fromkeys(_sentence(r) for r in reasons if r is not None and r.ranked))
+
+
+def under_ranked(reasons: Sequence[Reason | None]) -> bool:
+    """The card stands under a ranked topic (its own, first, reason is one):
+    :func:`for_reader` then names every ranked topic, and ``also_in`` none."""
+    return bool(reasons) and reasons[0] is not None and reasons[0].ranked
 
 
 def found_words(r: Reason) -> list[str]:

@@ -55,7 +55,7 @@ from .matching import (
 )
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
-from .reasons import for_reader, found_words, listed, ranked
+from .reasons import for_reader, found_words, listed, ranked, under_ranked
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +475,7 @@ def also_in(
     (Optimization)", "Diffusion models (diffusion model, score-based)" said
     it twice)."""
     reasons = m.topic_reasons + (None,) * (len(m.topics) - len(m.topic_reasons))
-    own_ranked = reasons[0] is not None and reasons[0].ranked if reasons else False
+    own_ranked = under_ranked(reasons)
     out = []
     for t, r in zip(m.topics[1:], reasons[1:]):
         by_rank = r is not None and r.ranked
