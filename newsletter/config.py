@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -42,9 +41,12 @@ from pydantic import (
 from .errors import ConfigError, Problem, counted, line_of
 from .files import bomless_unicode, broken_link
 from .models import ARXIV_ID, SHOWS_NOTHING
-from .patterns import lazy
+from .patterns import lazy, lazy_while_importing
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
+
+with lazy_while_importing("yaml"):  # its patterns compiled on first use (see there)
+    import yaml
 
 #: The template files an email is built from (see rendering.py); a `templates:` folder overrides any of them.
 TEMPLATE_NAMES = ("digest.html", "digest.txt", "style.css")
@@ -1910,6 +1912,16 @@ class _AliasProblem(Exception):
 _STR = "tag:yaml.org,2002:str"
 
 
+class _Resolving(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # type: ignore[misc]
+    """The resolver and constructors of ``safe_load`` without its reader: a
+    ``SafeLoader`` checks its (empty) text for unprintable characters, and that
+    compiles PyYAML's pattern for them, which libyaml's parser never needs."""
+
+    def __init__(self) -> None:
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
 def _events(text: str) -> Iterator[Any]:
     """``yaml.parse(text, Loader=_Loader)``, with one call into the parser per
     event, not two (a big subscriber list is some 15 events a subscriber)."""
@@ -1934,7 +1946,7 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     built as ``safe_load`` would, once per distinct text (the values it
     builds are immutable: a subscriber list repeats ``true`` and ``14``
     thousands of times)."""
-    helper = yaml.SafeLoader("")  # the resolver and constructors of safe_load
+    helper = _Resolving()
     plain: dict[str, Any] = {}  # a plain scalar's text -> its value
     lines: dict[tuple, int] = {}
     problems: list[Problem] = []
