@@ -1912,7 +1912,7 @@ class _AliasProblem(Exception):
 _STR = "tag:yaml.org,2002:str"
 
 
-class _Resolving(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):  # type: ignore[misc]
+class _Resolving(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
     """The resolver and constructors of ``safe_load`` without its reader: a
     ``SafeLoader`` checks its (empty) text for unprintable characters, and that
     compiles PyYAML's pattern for them, which libyaml's parser never needs."""

@@ -74,7 +74,7 @@ def lazy_while_importing(package: str) -> Iterator[None]:
             return lazy(pattern, flags)
         return compile_now(pattern, flags)
 
-    re.compile = compile_later  # type: ignore[assignment]
+    re.compile = compile_later
     try:
         yield
     finally:
