@@ -59,6 +59,7 @@ from typing import Any, Protocol, cast
 from .config import Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
+from .patterns import lazy
 from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_http, speaks_tls, within
 
 log = logging.getLogger(__name__)
@@ -1284,16 +1285,16 @@ def _is_reply(code: int) -> bool:
 
 #: How servers word a refusal to relay (Postfix "Relay access denied",
 #: Sendmail "Relaying denied", Exchange "Unable to relay", Gmail "Mail relay denied").
-_RELAY = re.compile(r"\brelay(ing)?\b", re.IGNORECASE)
+_RELAY = lazy(r"\brelay(ing)?\b", re.IGNORECASE)
 #: RFC 7372's enhanced codes for a sender that failed authentication: no DKIM
 #: signature that passes (5.7.20-22), SPF (23-24), reverse DNS (25), several
 #: checks, as DMARC (26), a sender domain that takes no mail (27); or another
 #: 5.7 policy code naming SPF, DKIM or DMARC (older servers: "550 5.7.1 SPF fail").
-_UNAUTHENTICATED = re.compile(r"\b5\.7\.2[0-7]\b|\b5\.7\.\d{1,3}\b.*\b(?:SPF|DKIM|DMARC)\b", re.IGNORECASE)
+_UNAUTHENTICATED = lazy(r"\b5\.7\.2[0-7]\b|\b5\.7\.\d{1,3}\b.*\b(?:SPF|DKIM|DMARC)\b", re.IGNORECASE)
 #: How servers say the account has sent all it may for now (Gmail's "550 5.4.5
 #: Daily user sending limit exceeded" or "... quota exceeded", Outlook's
 #: "SubmissionQuotaExceededException", Amazon SES's "Daily message quota exceeded").
-_SENDING_LIMIT = re.compile(
+_SENDING_LIMIT = lazy(
     r"\bsending (?:limit|quota)\b|\bsubmission ?quota|\b(?:daily|hourly) (?:user )?(?:message |recipient )?(?:limit|quota)\b",
     re.IGNORECASE,
 )
@@ -1302,19 +1303,19 @@ _SENDING_LIMIT = re.compile(
 #: the default: "553 5.7.1 <...>: Sender address rejected: not owned by user");
 #: Microsoft 365 refuses a From the login may not use after the data
 #: ("554 5.2.252 SendAsDenied; ... not allowed to send as ...").
-_SENDER_REFUSED = re.compile(r"\bSender address rejected\b|\bSendAsDenied\b|\bnot (?:allowed|authori[sz]ed|permitted) to "
+_SENDER_REFUSED = lazy(r"\bSender address rejected\b|\bSendAsDenied\b|\bnot (?:allowed|authori[sz]ed|permitted) to "
                              r"send (?:as|from|on behalf of)\b", re.IGNORECASE)
 #: Postfix's refusal of this client or of its HELO name at RCPT TO ("Client host
 #: rejected", "Client host [192.0.2.7] blocked using zen.spamhaus.org", "Helo
 #: command rejected"); "Recipient address rejected" is the address's.
-_CLIENT_REFUSED = re.compile(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b", re.IGNORECASE)
+_CLIENT_REFUSED = lazy(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b", re.IGNORECASE)
 #: A refusal of the message as spam (Gmail's "550 5.7.1 ... likely unsolicited
 #: mail", "554 5.7.1 Message blocked due to spam content", a content filter's);
 #: not "spamhaus" (a blocklist of this client: see _CLIENT_REFUSED).
-_SPAM = re.compile(r"\bspam\b|\bunsolicited\b|\bcontent filter", re.IGNORECASE)
+_SPAM = lazy(r"\bspam\b|\bunsolicited\b|\bcontent filter", re.IGNORECASE)
 #: A full mailbox (RFC 3463's X.2.2; Gmail's "452 4.2.2 ... out of storage space",
 #: "552 5.2.2 ... over quota"; Dovecot's "Quota exceeded (mailbox for user is full)").
-_MAILBOX_FULL = re.compile(
+_MAILBOX_FULL = lazy(
     r"\b[45]\.2\.2\b|\bmailbox (?:is )?full\b|\bover (?:its |the |their )?quota\b|\bout of storage\b|"
     r"\bquota exceeded\b",
     re.IGNORECASE,
@@ -1323,7 +1324,7 @@ _MAILBOX_FULL = re.compile(
 _MESSAGE_SIZE = (552, 555)
 #: A refusal for the message's size (RFC 3463: 5.3.4 too big for the system, 5.2.3
 #: over an administrative limit), not a full mailbox (552 5.2.2).
-_SIZE_REFUSAL = re.compile(r"^55[25] (?:5\.3\.4|5\.2\.3)\b|\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)
+_SIZE_REFUSAL = lazy(r"^55[25] (?:5\.3\.4|5\.2\.3)\b|\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)
 
 
 def _too_big(reply: str, data: bytes, smtp: smtplib.SMTP) -> str:

@@ -55,6 +55,7 @@ from .matching import (
 )
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
+from .patterns import lazy
 from .reasons import for_reader, found_words, listed, ranked, under_ranked
 
 log = logging.getLogger(__name__)
@@ -239,13 +240,13 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 #: one level of parentheses of its own (``inf_(γ ∈ Π(μ,ν))``, ``2^(Õ(k/ε))``), or
 #: one character after a lone letter, a Greek letter, a bracket, a big operator or
 #: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay).
-_RAW_SCRIPT = re.compile(
+_RAW_SCRIPT = lazy(
     r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
     r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
     r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†])(?!\w)"
 )
 #: A run of text holding an address or a link, where ``_`` is part of the name.
-_LINK_LIKE = re.compile(r"://|www\.|@|\w\.[a-z]{2,}/")
+_LINK_LIKE = lazy(r"://|www\.|@|\w\.[a-z]{2,}/")
 
 
 def scripts_raised(text: str) -> Markup:
@@ -673,7 +674,7 @@ def _bounded_text(text: str) -> str:
 
 
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
-_FORMAT_SPEC_NUMBERS = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?|\{[^{}:]*:([^{}]*)\}")
+_FORMAT_SPEC_NUMBERS = lazy(r"%[-#0 +]*(\d*)(?:\.(\d+))?|\{[^{}:]*:([^{}]*)\}")
 
 
 def _bounded_width(what: str, width: object, times: int = 1) -> None:
@@ -1521,7 +1522,7 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
 
 #: What a scan of a style sheet steps over whole: comments, quoted strings, and Jinja's own
 #: blocks (style.css is included through Jinja), whose braces are no CSS.
-_CSS_OPAQUE = re.compile(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}",
+_CSS_OPAQUE = lazy(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}",
                          re.S)
 
 
