@@ -85,7 +85,8 @@ def test_replies_are_handled_with_and_without_pipelining(smtp_server, pipelining
     box.data_replies = ["554 5.6.0 content rejected"]
     outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=1, retry_delay=0.25)
     summary = [(o.delivered, o.permanent, o.tries) for o in outcomes]
-    assert summary == [(False, True, 1), (False, True, 1), (False, False, 2), (True, False, 1), (True, False, 1)]
+    # (the content's refusal, RFC 3463's X.6, is the message's: not retried, not the address's)
+    assert summary == [(False, False, 1), (False, True, 1), (False, False, 2), (True, False, 1), (True, False, 1)]
     assert "554 5.6.0 content rejected" in outcomes[0].error and "450 4.2.0" in outcomes[2].error
     assert slept == [0.25]
     assert sorted(m.rcpt_tos[0] for m in box.messages) == ["user3@example.org", "user4@example.org"]
@@ -431,6 +432,57 @@ def test_a_sender_that_failed_spf_dkim_or_dmarc_is_no_refusal_of_the_address(smt
         "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send through "
         "your domain's own server; no fault of the address, so the digest is not held for it)")
     assert slept == [] and box.messages == []
+
+
+_HELD = "held"  # a refusal of the address: permanent, counts towards holding the digest
+_NOT_HELD = "not held"  # not retried in the run, never held
+_STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
+
+
+@pytest.mark.parametrize("at, reply, kind, said", [
+    # the enhanced code decides where RFC 3463 gives it one meaning, whatever the words
+    ("RCPT", "550 5.1.1 <user0@example.org>: Recipient address rejected: User unknown in relay recipient table",
+     _HELD, None),
+    ("RCPT", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", _HELD, None),
+    ("RCPT", "550 5.2.1 The email account that you tried to reach is disabled.", _HELD, None),
+    ("RCPT", "550 5.7.13 User account disabled", _HELD, None),
+    ("DATA", "554 5.3.0 Mail system error", _NOT_HELD, "the receiving server's own trouble, RFC 3463 X.3.0"),
+    ("DATA", "550 5.4.6 Routing loop detected", _NOT_HELD, "the receiving server's own trouble, RFC 3463 X.4.6"),
+    ("RCPT", "550 5.3.2 System not accepting network messages", _NOT_HELD, "the receiving server's own trouble"),
+    ("DATA", "554 5.6.1 Media type not supported", _NOT_HELD, "refused for the message's content, X.6.1"),
+    ("DATA", "550 5.2.3 Message length exceeds administrative limit", _NOT_HELD, "lower max_papers"),
+    ("RCPT", "452 4.2.2 Mailbox over its storage limit", _NOT_HELD, "the recipient's mailbox is full"),
+    ("MAIL", "555 5.5.4 Unsupported option: SIZE", _NOT_HELD, "the receiving server's own trouble"),
+    ("RCPT", "530 5.7.57 Client not authenticated to send mail", _STOPS, "the server wants a login first"),
+    # ambiguous codes (X.7.1, "other", a vendor's detail, none): the words decide, else the basic code
+    ("RCPT", "554 5.7.1 <user0@example.org>: Relay access denied", _NOT_HELD, "the server does not relay for us"),
+    ("RCPT", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", _HELD, None),
+    ("RCPT", "550 5.5.0 Requested action not taken: mailbox unavailable", _HELD, None),
+    ("RCPT", "550 User unknown", _HELD, None),
+    ("DATA", "552 Message size exceeds maximum permitted", _NOT_HELD, "lower max_papers"),
+])
+def test_a_refusal_is_told_by_its_enhanced_status_code_then_its_words(smtp_server, at, reply, kind, said):
+    """RFC 3463's subject and detail say what a refusal is about; one pattern
+    per kind of refusal, tried on every reply, read Postfix's "550 5.1.1 ...
+    User unknown in relay recipient table" as a refusal to relay (a dead
+    address never held), and every refusal it had no pattern for (a full
+    mail system, a routing loop, a media type, a login wanted at RCPT) as
+    one of the address: three runs of it held the digest for good."""
+    box = smtp_server.mailbox
+    if at == "MAIL":
+        box.mail_reply = reply
+    elif at == "RCPT":
+        box.reject["user0@example.org"] = reply
+    else:
+        box.data_replies = [reply]
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=3)
+    first, second = outcomes
+    assert (first.delivered, first.permanent, first.tries, slept) == (False, kind == _HELD, 1, []), first.error
+    assert reply in first.error and (said is None or said in first.error), first.error
+    if kind == _STOPS:
+        assert second.tries == 0 and second.error.startswith("not attempted: ")
+    elif at != "MAIL":
+        assert second.delivered and box.recipients() == ["user1@example.org"]
 
 
 def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_sender():
