@@ -60,7 +60,16 @@ from .config import Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
 from .refusals import About, Refusal, classify
-from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_http, speaks_tls, within
+from .retrying import (
+    addresses,
+    backoff,
+    certificate_fault,
+    certificate_unmendable,
+    handshake_refused,
+    speaks_http,
+    speaks_tls,
+    within,
+)
 
 log = logging.getLogger(__name__)
 
@@ -476,12 +485,17 @@ class SMTPTransport:
         if fault == "date":
             return ("the mail server's certificate must be renewed on the server, or this machine's clock is wrong; "
                     "no setting here mends it")
+        if (theirs := certificate_unmendable(fault, "the mail server")) is not None:
+            return theirs
         if fault == "name":
             return f"set delivery.host to a name the certificate is for, not {self.host!r}"
         if fault == "issuer" and self.ca_file:
             return (f"delivery.ca_file {str(self.ca_file)!r} does not hold the CA that signed it: point it at that "
                     "CA's certificate, or remove ca_file for a relay with a public certificate")
-        return "trust a private CA with delivery.ca_file"
+        if fault == "issuer" or not self.ca_file:
+            return "trust a private CA with delivery.ca_file"
+        return (f"a check that delivery.ca_file does not mend: `openssl s_client -connect {self.host}:{self.port}"
+                f"{' -starttls smtp' if self.security == 'starttls' else ''}` shows the server's certificate")
 
     @classmethod
     def from_config(cls, config: Config) -> SMTPTransport:

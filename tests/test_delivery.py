@@ -696,6 +696,32 @@ def test_a_refused_certificate_names_what_mends_it(tmp_path, monkeypatch):
         expired.stop()
 
 
+@pytest.mark.parametrize("flaw, said", [
+    ("weak key", "EE certificate key too weak; the mail server needs a new certificate: its key or signature is too "
+                 "weak for this machine's OpenSSL (RSA under 2048 bits, SHA-1); no setting here mends it"),
+    ("client only", "unsuitable certificate purpose; the mail server needs a certificate made for a TLS server: its "
+                    "extended key usage leaves out serverAuth; no setting here mends it"),
+])
+def test_a_certificate_no_setting_mends_says_so_not_to_set_ca_file(tmp_path, monkeypatch, flaw, said):
+    """A relay's certificate with a 1024-bit RSA key (this machine's OpenSSL
+    refuses it) or one made for TLS clients only, with ca_file already
+    holding it: the hint was 'trust a private CA with delivery.ca_file',
+    which was done, and sent the user to change it again.  The batch stops,
+    nothing is sent, and the line names no setting."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    server = Server(tls="starttls", folder=tmp_path, auth=True, flaw=flaw)
+    try:
+        t = SMTPTransport("127.0.0.1", server.port, username=USER, password_env="DIGEST_PW", ca_file=server.cert,
+                          timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(n) for n in range(2)])
+        assert outcomes[0].error == f"TLS with 127.0.0.1:{server.port} failed: CERTIFICATE_VERIFY_FAILED ({said})"
+        assert outcomes[1].tries == 0 and not any(o.permanent for o in outcomes) and slept == []
+        assert server.mailbox.messages == []
+    finally:
+        server.stop()
+
+
 def test_a_certificate_for_another_name_says_to_set_the_host():
     import ssl
 
