@@ -1200,10 +1200,10 @@ class SMTPSession:
                 "through your domain's own server; no fault of the address, so the digest is not held for it)")
         if about is About.SERVER:
             raise ServerRefused(
-                f"{what}: {reply} (the receiving server's own trouble, RFC 3463 {_status(refusal)}no fault of the "
-                "address: tried again by later sends, never held for it)")
+                f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address: tried "
+                "again by later sends, never held for it)")
         if about is About.CONTENT:
-            raise RefusedContent(f"{what}: {reply} (refused for the message's content, {_status(refusal)}no fault of "
+            raise RefusedContent(f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of "
                                  "the address: tried again by later sends, never held for it)")
         if step == "MAIL" or about is About.LOGIN:
             # Not this recipient's fault: every message would be refused the
@@ -1298,8 +1298,8 @@ _CLIENT_HINT = ("the server refuses this machine (its host name or address, or a
 
 
 def _status(refusal: Refusal) -> str:
-    """The refusal's enhanced code as its text names it, for a hint."""
-    return "X.{}.{}: ".format(*refusal.status[1:]) if refusal.status else ""
+    """The refusal's enhanced code as RFC 3463 names it, for a hint."""
+    return "RFC 3463's X.{}.{}: ".format(*refusal.status[1:]) if refusal.status else ""
 
 
 def _too_big(data: bytes, smtp: smtplib.SMTP) -> str:
