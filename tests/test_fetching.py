@@ -282,7 +282,27 @@ def test_an_expired_certificate_says_no_setting_mends_it(clock, tmp_path, monkey
         server.server_close()
 
 
-def _tls_server(tmp_path, *, expired: bool = False):
+def test_a_certificate_with_a_weak_key_says_the_site_must_replace_it(clock, tmp_path, monkeypatch):
+    """A mirror's certificate with a 1024-bit RSA key, trusted through
+    SSL_CERT_FILE: it said to point SSL_CERT_FILE at it, which was done."""
+    server, cert = _tls_server(tmp_path, flaw="weak key")
+    url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    try:
+        with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
+            f.get(url, source="mirror")
+        assert str(info.value) == (
+            f"{url}: source 'mirror': the server's TLS certificate is not trusted (EE certificate key too weak); the "
+            "site needs a new certificate: its key or signature is too weak for this machine's OpenSSL (RSA under "
+            "2048 bits, SHA-1); no setting here mends it"
+        )
+        assert clock.sleeps == []
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _tls_server(tmp_path, *, expired: bool = False, flaw: str | None = None):
     """A real HTTPS server on 127.0.0.1 serving a feed, and its self-signed certificate."""
     import ssl
     import threading
@@ -301,9 +321,11 @@ def _tls_server(tmp_path, *, expired: bool = False):
         def log_message(self, *args) -> None:
             pass
 
-    cert, key = make_certificate(tmp_path, expired=expired)
+    cert, key = make_certificate(tmp_path, expired=expired, flaw=flaw)
     server = HTTPServer(("127.0.0.1", 0), Feed)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if flaw == "weak key":
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # (an old server's OpenSSL serves it)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
