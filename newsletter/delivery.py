@@ -96,7 +96,11 @@ class Unreachable(TransientDeliveryError):
 #: firewall or quota turning every message away so (dropping each session at
 #: MAIL FROM, "452 4.5.3 Too many recipients", greylisting) cost each message
 #: all its retries in turn, 7 s apiece by default, hours for a big batch; one
-#: message failing so (its recipient, its size) stops nothing.
+#: message failing so (its recipient, its size) stops nothing.  Messages left
+#: unconfirmed (:class:`Unconfirmed`: a server, or a content filter, that
+#: crashes after taking each message's data) count too: each may have been
+#: delivered and goes again with the next run, so every subscriber of a
+#: batch sent on into such a server could get each digest twice.
 FAILING_TO_STOP = 3
 
 
@@ -1671,7 +1675,10 @@ class Dispatcher:
         with self.sharing:
             self.failing_in_a_row += 1
             failing = self.failing_in_a_row
-        if failing >= FAILING_TO_STOP:
+        if failing >= FAILING_TO_STOP and isinstance(exc, Unconfirmed):
+            self._stop(f"{failing} messages in a row went unconfirmed, the last: {exc}; each may have arrived, and "
+                       "goes again (said) with the next run: the rest are not sent into the same doubt")
+        elif failing >= FAILING_TO_STOP:
             self._stop(f"{failing} messages in a row failed on every try, the last with: {exc}")
 
     def _redacted(self, text: str) -> str:
@@ -1804,6 +1811,8 @@ class Dispatcher:
                 self._stop(str(exc))
                 return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, TimedOut))
             except Deferred as exc:  # it may have arrived, or a retry now is no use: not again in this run
+                if isinstance(exc, Unconfirmed) and self.stopped is None:
+                    self._failed_again(exc)  # (a server dropping every message after its data: see FAILING_TO_STOP)
                 return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, Unconfirmed))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)

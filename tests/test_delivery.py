@@ -141,6 +141,23 @@ def test_a_connection_lost_after_the_data_is_not_retried_in_the_run(smtp_server,
     assert sorted(m.rcpt_tos[0] for m in box.messages) == [f"user{n}@example.org" for n in range(3)]  # once each
 
 
+def test_a_server_dropping_every_message_after_its_data_stops_the_batch_at_the_third(smtp_server):
+    """A server (or its content filter) that crashes after taking each
+    message's data, before its reply: each message may have arrived, and
+    goes again with the next run; the batch went on through every
+    subscriber, each of whom could get each digest twice.  Three in a row
+    stop it; the rest stay pending, not attempted, with no doubt on them."""
+    box = smtp_server.mailbox
+    box.unanswered = 10
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(6)], retries=3)
+    assert [(o.delivered, o.uncertain, o.tries) for o in outcomes] == [(False, True, 1)] * 3 + [(False, False, 0)] * 3
+    assert outcomes[3].error.startswith(
+        "not attempted: 3 messages in a row went unconfirmed, the last: SMTP server 127.0.0.1:"
+        f"{smtp_server.port} closed the connection after the message to user2@example.org, before confirming it; "
+    ) and outcomes[3].error.endswith("the rest are not sent into the same doubt"), outcomes[3].error
+    assert slept == [] and box.recipients() == ["user0@example.org", "user1@example.org", "user2@example.org"]
+
+
 def test_a_message_whose_commands_went_with_the_last_ones_data_is_not_resent_either(smtp_server):
     """The second message of a session (its MAIL, RCPT and DATA pipelined
     with the first one's data): its connection ending cleanly without a
