@@ -1178,13 +1178,15 @@ class SMTPSession:
                 f"{server}: {what}: {reply} (the account has reached its sending limit, no fault of the address: no "
                 "digest is held for it; a provider's daily limit lifts within a day: send to fewer subscribers a day, "
                 "or through a service made for mailing lists)")
+        if step == "MAIL":
+            self._sender_refused(refusal, reply, envelope, data, smtp)
         if about is About.MAILBOX_FULL:
             raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, never "
                               "held for it)")
         if about is About.SPAM:
             raise RefusedAsSpam(f"{what}: {reply} (refused as spam, for the message or the sender's standing, no "
                                 "fault of the address: tried again by later sends, never held for it)")
-        if about in (About.SENDER, About.CLIENT) and step != "MAIL":
+        if about in (About.SENDER, About.CLIENT):
             # Postfix checks the sender, the client and its HELO at RCPT (smtpd_delay_reject):
             # "553 5.7.1 <digest@...>: Sender address rejected: not owned by user ..."
             hint = ("the sender's fault, not the address's, the same for every message: check email.from (an "
@@ -1193,10 +1195,8 @@ class SMTPSession:
                                   f"{reply} ({hint})")
         if not refusal.permanent:
             raise TransientDeliveryError(f"{what}: {reply}")
-        if about is About.SIZE or (step == "MAIL" and code == 552 and about is About.ADDRESS):
-            # (SIZE=n on MAIL FROM, RFC 1870: its 552 is the message's, not the sender's)
-            at = " at MAIL FROM" if step == "MAIL" else ""
-            raise TooBig(f"message to {rcpt} refused for its size{at}: {reply}{_too_big(data, smtp)}")
+        if about is About.SIZE:
+            raise TooBig(f"message to {rcpt} refused for its size: {reply}{_too_big(data, smtp)}")
         if about is About.UNAUTHENTICATED:
             raise Unauthenticated(
                 f"{self.t.at('from', 'email')}{what}: {reply} (the receiving server found the sender {sender} "
@@ -1209,24 +1209,47 @@ class SMTPSession:
         if about is About.CONTENT:
             raise RefusedContent(f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of "
                                  "the address: tried again by later sends, never held for it)")
-        if step == "MAIL" or about is About.LOGIN:
-            # Not this recipient's fault: every message would be refused the
-            # same way, and counting it against each digest would hold them all.
-            hint, setting = "check email.from and the login", self.t.at("from", "email")
-            if about is About.CLIENT:
-                hint, setting = _CLIENT_HINT, ""
-            elif about is About.LOGIN:
-                hint, setting = "check delivery.username and the password's variable", self.t.at("username")
-            if code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
-                hint, setting = _WANTS_TLS, self.t.at("security")  # "530 Must issue a STARTTLS command first"
-            elif about is About.LOGIN and not self.t.logs_in:  # "530 5.7.0 Authentication required"
-                hint = "the server wants a login first: set delivery.username and delivery.password_env"
-            raise TransportBroken(f"{setting}{server} refused the sender {sender}: {reply} ({hint})"
-                                  if step == "MAIL" else f"{setting}{server}: {what}: {reply} ({hint})")
+        if about is About.LOGIN:  # (at RCPT: "530 5.7.57 Client not authenticated to send mail", every message's)
+            hint, setting = self._login_wanted(code, smtp)
+            raise TransportBroken(f"{setting}{server}: {what}: {reply} ({hint})")
         if about is About.RELAY:
             raise RelayDenied(f"{what}: {reply} (the server does not relay for us: check username/password_env and "
                               "security)")
         raise PermanentDeliveryError(f"{what}: {reply}")
+
+    def _sender_refused(self, refusal: Refusal, reply: str, envelope: Envelope, data: bytes,
+                        smtp: smtplib.SMTP) -> NoReturn:
+        """Raise for a refusal of MAIL FROM: it knows the sender and the
+        message's size (RFC 1870's SIZE=n), nothing of the recipient, so a
+        5xx is the same for every message (the batch stops: counted against
+        each digest, it held them all) unless it refuses the size."""
+        sender, about = envelope.sender, refusal.about
+        if not refusal.permanent:
+            raise TransientDeliveryError(f"sender {sender} refused: {reply}")
+        if about is About.SIZE or (refusal.code == 552 and about is About.ADDRESS):
+            # (SIZE=n on MAIL FROM, RFC 1870: its 552 is the message's, not the sender's)
+            raise TooBig(f"message to {envelope.recipient} refused for its size at MAIL FROM: {reply}"
+                         f"{_too_big(data, smtp)}")
+        hint, setting = "check email.from and the login", self.t.at("from", "email")
+        if about is About.CLIENT:
+            hint, setting = _CLIENT_HINT, ""
+        elif about is About.SERVER:
+            hint, setting = f"{_status(refusal)}the receiving server's own trouble, the same for every message", ""
+        elif about is About.UNAUTHENTICATED:
+            hint = "publish SPF for the server you send through and sign with email.dkim"
+        elif about is About.LOGIN:
+            hint, setting = self._login_wanted(refusal.code, smtp)
+        raise TransportBroken(f"{setting}SMTP server {self.t.host}:{self.t.port} refused the sender {sender}: {reply} "
+                              f"({hint})")
+
+    def _login_wanted(self, code: int, smtp: smtplib.SMTP) -> tuple[str, str]:
+        """The hint and the setting's ``FILE:LINE: `` for a refusal asking for
+        a login (530, 534, 535, 538, X.7.8...)."""
+        if code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
+            return _WANTS_TLS, self.t.at("security")  # "530 Must issue a STARTTLS command first"
+        if not self.t.logs_in:  # "530 5.7.0 Authentication required"
+            return "the server wants a login first: set delivery.username and delivery.password_env", self.t.at("username")
+        return "check delivery.username and the password's variable", self.t.at("username")
 
     def _closing(self, answering: str, code: int, text: bytes | str) -> ServiceClosing:
         self.close()

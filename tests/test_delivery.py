@@ -469,7 +469,11 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     ("DATA", "554 5.6.1 Media type not supported", _NOT_HELD, "(RFC 3463's X.6.1: refused for the message's content, no fault of the address: tried again by later sends, never held for it)"),
     ("DATA", "550 5.2.3 Message length exceeds administrative limit", _NOT_HELD, "lower max_papers"),
     ("RCPT", "452 4.2.2 Mailbox over its storage limit", _NOT_HELD, "the recipient's mailbox is full"),
-    ("MAIL", "555 5.5.4 Unsupported option: SIZE", _NOT_HELD, "the receiving server's own trouble"),
+    # at MAIL FROM, which knows nothing of the recipient, all but the size is every message's: the batch stops
+    ("MAIL", "555 5.5.4 Unsupported option: SIZE", _STOPS,
+     "(RFC 3463's X.5.4: the receiving server's own trouble, the same for every message)"),
+    ("MAIL", "550 5.7.27 Sender address has null MX", _STOPS, "publish SPF for the server you send through"),
+    ("MAIL", "552 Message size exceeds maximum permitted", _NOT_HELD, "refused for its size at MAIL FROM"),
     ("RCPT", "530 5.7.57 Client not authenticated to send mail", _STOPS, "the server wants a login first"),
     # ambiguous codes (X.7.1, "other", a vendor's detail, none): the words decide, else the basic code
     ("RCPT", "554 5.7.1 <user0@example.org>: Relay access denied", _NOT_HELD, "the server does not relay for us"),
@@ -500,6 +504,8 @@ def test_a_refusal_is_told_by_its_enhanced_status_code_then_its_words(smtp_serve
         assert second.tries == 0 and second.error.startswith("not attempted: ")
     elif at != "MAIL":
         assert second.delivered and box.recipients() == ["user1@example.org"]
+    else:  # (every MAIL FROM gets the same answer)
+        assert second.tries == 1 and reply in second.error
 
 
 def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_sender():
