@@ -56,7 +56,8 @@ A = About
 #: the sender, this client, an unknown recipient; Gmail's 5.4.5 sending limit
 #: against RFC 3463's congestion; Microsoft 365's 5.4.1 unknown recipient
 #: against "no answer from host"; Postfix's 5.5.2 HELO refusal against
-#: "syntax error"), and the details vendors made up (5.2.252 SendAsDenied).
+#: "syntax error"; Yahoo's 5.7.2 and 5.7.9), and the details vendors made up
+#: (5.2.252 SendAsDenied, 5.7.606 banned sending IP).
 _BY_STATUS: dict[tuple[int, int], About] = {
     # addressing (X.1): the recipient's, but for the sender's own (X.1.7, X.1.8)
     (1, 1): A.ADDRESS, (1, 2): A.ADDRESS, (1, 3): A.ADDRESS, (1, 4): A.ADDRESS, (1, 6): A.ADDRESS,
@@ -73,9 +74,10 @@ _BY_STATUS: dict[tuple[int, int], About] = {
     # message content or media (X.6), but for a non-ASCII address (X.6.7, RFC 6531)
     (6, 1): A.CONTENT, (6, 2): A.CONTENT, (6, 3): A.CONTENT, (6, 4): A.CONTENT, (6, 5): A.CONTENT,
     (6, 6): A.CONTENT, (6, 7): A.ADDRESS, (6, 8): A.CONTENT, (6, 9): A.CONTENT,
-    # security or policy (X.7)
-    (7, 2): A.ADDRESS,  # a mailing list that may not be expanded
-    (7, 8): A.LOGIN, (7, 9): A.LOGIN, (7, 11): A.LOGIN, (7, 12): A.LOGIN,
+    # security or policy (X.7); not X.7.2 and X.7.9 (list expansion, a weak mechanism), which Yahoo gives for
+    # refusing a client ("553 5.7.2 [TSS09] All messages from ...") and a message ("554 5.7.9 Message not
+    # accepted for policy reasons")
+    (7, 8): A.LOGIN,  # authentication credentials invalid
     (7, 13): A.ADDRESS, (7, 17): A.ADDRESS, (7, 18): A.ADDRESS,  # account disabled, mailbox or domain owner changed
     (7, 16): A.SIZE,  # too big for the priority asked
     **{(7, d): A.UNAUTHENTICATED for d in range(20, 28)},  # DKIM, SPF, reverse DNS, DMARC, null MX (RFC 7372)
@@ -99,11 +101,15 @@ _WORDED: tuple[tuple[About, re.Pattern[str]], ...] = (
                          r"\b(?:daily|hourly) (?:user )?(?:message |recipient )?(?:limit|quota)\b", re.IGNORECASE)),
     # Postfix checks the sender at RCPT (smtpd_delay_reject): "553 5.7.1 <...>: Sender address rejected: not
     # owned by user"; Microsoft 365 after the data: "554 5.2.252 SendAsDenied; ... not allowed to send as ..."
-    (A.SENDER, re.compile(r"\bSender address rejected\b|\bSendAsDenied\b|"
+    # Exim's sender callout, at RCPT: "550 Sender verify failed"; Microsoft 365's "5.7.511 Access denied, banned sender"
+    (A.SENDER, re.compile(r"\bSender address rejected\b|\bSendAsDenied\b|\bSender verify failed\b|\bbanned sender\b|"
                           r"\bnot (?:allowed|authori[sz]ed|permitted) to send (?:as|from|on behalf of)\b", re.IGNORECASE)),
     # Postfix's refusal of this client or its HELO name ("Client host [192.0.2.7] blocked using
     # zen.spamhaus.org", "Helo command rejected"); "Recipient address rejected" is the address's
-    (A.CLIENT, re.compile(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b",
+    # Exim's "rejected because 192.0.2.7 is in a black list at zen.spamhaus.org", Microsoft 365's "5.7.606 Access
+    # denied, banned sending IP [192.0.2.7]" and "5.7.708 Access denied, traffic not accepted from this IP"
+    (A.CLIENT, re.compile(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b|"
+                          r"\bis in an? (?:black|block)[- ]?list\b|\bbanned sending IP\b|\bnot accepted from this IP\b",
                           re.IGNORECASE)),
     (A.ADDRESS, re.compile(r"\bRecipient address rejected\b", re.IGNORECASE)),
     # Gmail's "452 4.2.2 ... out of storage space", Dovecot's "Quota exceeded (mailbox for user is full)"
@@ -112,7 +118,9 @@ _WORDED: tuple[tuple[About, re.Pattern[str]], ...] = (
     # older servers, without RFC 7372's codes: "550 5.7.1 SPF fail - not authorized"
     (A.UNAUTHENTICATED, re.compile(r"\b(?:SPF|DKIM|DMARC)\b")),
     # Gmail's "550 5.7.1 ... likely unsolicited mail"; not "spamhaus" (a blocklist of this client, above)
-    (A.SPAM, re.compile(r"\bspam\b|\bunsolicited\b|\bcontent filter", re.IGNORECASE)),
+    # Yahoo's "554 5.7.9 Message not accepted for policy reasons" (its sender's standing or its content)
+    (A.SPAM, re.compile(r"\bspam\b|\bunsolicited\b|\bcontent filter|\bnot accepted for policy reasons\b",
+                        re.IGNORECASE)),
     # Postfix "Relay access denied", Sendmail "Relaying denied", Exchange "Unable to relay"
     (A.RELAY, re.compile(r"\brelay(?:ing)?\b", re.IGNORECASE)),
     (A.SIZE, re.compile(r"\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)),

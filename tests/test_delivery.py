@@ -480,6 +480,13 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     ("RCPT", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", _HELD, None),
     ("RCPT", "550 5.5.0 Requested action not taken: mailbox unavailable", _HELD, None),
     ("RCPT", "550 User unknown", _HELD, None),
+    ("DATA", "554 5.7.9 Message not accepted for policy reasons. See https://help.yahoo.com/kb/postmaster/SLN7253.html",
+     _NOT_HELD, "refused as spam, for the message or the sender's standing"),
+    ("RCPT", "550 Sender verify failed", _STOPS, "the sender's fault, not the address's"),
+    ("RCPT", "550 rejected because 192.0.2.7 is in a black list at zen.spamhaus.org", _STOPS,
+     "the server refuses this machine"),
+    ("RCPT", "550 5.7.606 Access denied, banned sending IP [192.0.2.7]. To request removal from this list please visit",
+     _STOPS, "the server refuses this machine"),
     ("DATA", "552 Message size exceeds maximum permitted", _NOT_HELD, "lower max_papers"),
 ])
 def test_a_refusal_is_told_by_its_enhanced_status_code_then_its_words(smtp_server, at, reply, kind, said):
