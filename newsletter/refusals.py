@@ -8,19 +8,19 @@ the address, and counting it held digests that a later run would have
 delivered.
 
 A refusal is classified by its enhanced status code (RFC 3463 ``class.subject.
-detail``, as ``550 5.1.1``) through one small table, by the code's subject
-where the table has no entry (RFC 3463 groups the details by subject:
-addressing, mailbox, mail system, network, protocol, content, policy), and by
-the basic reply code when there is no enhanced code (RFC 5321 4.2.3).  The
-servers' wording decides only where the code is ambiguous: ``5.7.1`` (Postfix
-and Gmail give it for relaying, spam, the sender, this client and unknown
-recipients alike), a detail ``0`` ("other"), a detail a vendor made up
-(Microsoft's ``5.2.252 SendAsDenied``), ``5.4.5`` (RFC 3463's congestion,
-Gmail's daily sending limit), ``5.4.1`` (Microsoft 365's unknown recipient),
-``5.5.2`` (Postfix's HELO refusal), and a bare ``552`` or ``554``.
-One pattern per kind of refusal, tried on every reply whatever its code, read
-"5.1.1 ... relay ..." as a relaying refusal and missed each kind a server
-worded otherwise.
+detail``, as ``550 5.1.1``) through one small table of the codes that mean
+one thing whoever sends them.  The servers' wording decides only where the
+code is not in it, being ambiguous: ``5.7.1`` (Postfix and Gmail give it for
+relaying, spam, the sender, this client and unknown recipients alike), a
+detail ``0`` ("other"), a detail a vendor made up (Microsoft's ``5.2.252
+SendAsDenied``), ``5.4.5`` (RFC 3463's congestion, Gmail's daily sending
+limit), ``5.4.1`` (Microsoft 365's unknown recipient), ``5.5.2`` (Postfix's
+HELO refusal), or no enhanced code at all.  Words that say nothing known
+leave it to the code's subject (RFC 3463 groups the details by subject:
+addressing, mailbox, mail system, ..., content) and then to the basic reply
+code (RFC 5321 4.2.3).  One pattern per kind of refusal, tried on every
+reply whatever its code, read "550 5.1.1 ... User unknown in relay recipient
+table" as a refusal to relay and missed each kind a server worded otherwise.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class About(enum.Enum):
     CLOSING = "the session"  # 421: the server is closing it
 
 
-A = About
+A = About  # (short, for the tables)
 #: RFC 3463's subject.detail codes whose meaning does not depend on the
 #: wording (RFC 3463 section 3, RFC 7372, RFC 7505, RFC 6531, the IANA
 #: registry's later ones).  Left out, and so decided by the words: every
