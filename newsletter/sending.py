@@ -487,18 +487,19 @@ class _Listening:
             self.poller.unregister(fd)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Before:
     """A claimed digest's failed runs before this one: how many, in a row of
     one kind, and whether that kind was refusals (permanent).  One record,
-    where two dicts keyed by digest id had to be written in step."""
+    where two dicts keyed by digest id had to be written in step (and held
+    an entry for every digest of the run, a new one's too)."""
 
     failures: int = 0
     refused: bool = False
 
     @classmethod
-    def of(cls, owed: OpenDigest | None) -> _Before:
-        return cls(owed.failures, owed.status == "failed") if owed is not None else _NEVER_FAILED
+    def of(cls, owed: OpenDigest) -> _Before:
+        return cls(owed.failures, owed.status == "failed")
 
     def then(self, permanent: bool) -> tuple[bool, int]:
         """After one more failed run (``permanent``: a refusal): whether the
@@ -530,7 +531,7 @@ class _SendRun:
         self.stop_shared = False  # ``stop`` is one process's to see: no send workers
         self.keep_results = True  # False in a send worker: the parent keeps them
         self.subscribers = 0  # in the run (see SendReport.not_reached)
-        self.before: dict[int, _Before] = {}  # digest id -> its failed runs before this one
+        self.before: dict[int, _Before] = {}  # digest id -> its failed runs before this one (owed digests only)
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
@@ -803,7 +804,8 @@ class _SendRun:
                 self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed) in zip(ids, queued):
-            self.before[did] = _Before.of(open_)
+            if open_ is not None:  # (a new digest has failed no run: _NEVER_FAILED)
+                self.before[did] = _Before.of(open_)
             dispatcher.submit(
                 Envelope(
                     did,
