@@ -238,11 +238,12 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 #: a letter, a digit, a bracket or a big operator (``∑_(⟨i,j⟩)``), which may hold
 #: one level of parentheses of its own (``inf_(γ ∈ Π(μ,ν))``, ``2^(Õ(k/ε))``), or
 #: one character after a lone letter, a Greek letter, a bracket, a big operator or
-#: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay).
+#: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay),
+#: or a short name under a Greek letter (``ε_DP``, ``θ_ref``: an export's ``varepsilon_DP``).
 _RAW_SCRIPT = re.compile(
     r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
     r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
-    r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†])(?!\w)"
+    r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†]|(?<=[α-ωΑ-Ωϑϕϵ]_)[A-Za-z0-9]{2,4})(?!\w)"
 )
 #: A run of text holding an address or a link, where ``_`` is part of the name.
 _LINK_LIKE = re.compile(r"://|www\.|@|\w\.[a-z]{2,}/")

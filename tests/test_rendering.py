@@ -100,6 +100,8 @@ def test_highlight_never_breaks_escaping():
         ("X₁,…,Xₙ ∼^(i.i.d.) P", "X₁,…,Xₙ ∼<sup>i.i.d.</sup> P"),
         # a gradient's or a derivative's variable ($\nabla_\theta \mathcal{L}$ showed "∇_θ L")
         ("∇_θ L, ∂_φ f and ∇_(θ,φ) J", "∇<sub>θ</sub> L, ∂<sub>φ</sub> f and ∇<sub>θ,φ</sub> J"),
+        # a short name under a Greek letter (an export's 'nvarepsilon_DP'); a longer one, or one in a word, stays
+        ("Õ(d/(nε_DP)) and θ_ref, ε_abcdef, GPT_4o", "Õ(d/(nε<sub>DP</sub>)) and θ<sub>ref</sub>, ε_abcdef, GPT_4o"),
     ],
 )
 def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
