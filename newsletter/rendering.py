@@ -1660,8 +1660,9 @@ def css_problems(config: Config) -> list[Problem]:
 
 def check_templates(config: Config) -> list[Problem]:
     """For ``newsletter validate``: the templates load, and render a sample
-    digest (one paper with markup in its title; two, one with every value; one
-    with a title and an abstract only; and an empty one) without error."""
+    digest (one paper with markup in its title; two, one with every value, and
+    the same with the second listed by title as past Gmail's clip; one with a
+    title and an abstract only; and an empty one) without error."""
     from .matching import Hit
     from .models import Paper
 
@@ -1682,6 +1683,8 @@ def check_templates(config: Config) -> list[Problem]:
         now = datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC"))
         composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
         composer.compose(sub, [match, _full_sample(sub, now)], now=now, message_id="<validate@localhost>")
+        if composer.lists_more:  # the list past Gmail's clip, which only a digest over max_html_kb renders
+            composer._render_context(_cut(composer.context(sub, [match, _full_sample(sub, now)], now), 1))
         # a paper with a title and an abstract only, as saved Hugging Face pages give them: a
         # template reading p.authors[0] passed validate and stopped the first send
         bare = Paper(title="A bare sample paper", abstract="Only a title and an abstract.", source="validate")

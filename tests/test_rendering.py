@@ -308,6 +308,21 @@ def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_pa
     assert str(problem).startswith(f"{tpl}/digest.txt:{line}: template error: "), problem
 
 
+def test_validate_renders_the_list_of_papers_past_gmails_clip(tmp_path):
+    """The "N more papers" list shows only in a digest over max_html_kb: a
+    misspelt name there passed validate and stopped the first big send."""
+    tpl = own_templates(tmp_path)
+    html = (tpl / "digest.html").read_text(encoding="utf-8")
+    edit = '<a href="{{ p.url }}">{{ p.contents_html }}</a></p>\n{% endfor %}\n{% endfor %}\n  </td></tr>\n{% endif %}\n  <tr><td class="footer">'
+    assert html.count(edit) == 1
+    (tpl / "digest.html").write_text(html.replace(edit, edit.replace("p.contents_html", "p.contents_htm")), encoding="utf-8")
+    config = load(tmp_path, extra="templates: tpl\n")
+    (problem,) = check_templates(config)
+    line = 1 + html[:html.index(edit)].count("\n")
+    assert str(problem).startswith(f"{tpl}/digest.html:{line}: template error: "), problem
+    assert "contents_html" in str(problem)
+
+
 @pytest.mark.parametrize("tag", ['{% include "digest.html" %}', '{% extends "digest.html" %}'])
 def test_a_template_that_includes_itself_is_a_template_error_not_a_traceback(tmp_path, cli, tag):
     tpl = tmp_path / "tpl"
