@@ -193,6 +193,22 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     return s, e
 
 
+@functools.lru_cache(maxsize=4096)
+def phrase_pattern(phrase: str) -> re.Pattern:
+    """A phrase a ranked topic's reason names ("close to your interest in
+    Schrödinger bridges") as the paper may write it, to mark it as a keyword
+    topic's terms are: any case, its words apart by spaces or hyphens, the
+    last one singular or plural ("Schrödinger Bridge", "score based").  A
+    ranked card marked nothing, and the reader looked for the words the
+    reason named."""
+    words = [w for w in re.split(r"[\s\-\u2010\u2011]+", phrase) if w]
+    last = words[-1] if words else phrase
+    if len(last) > 3 and last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    parts = [re.escape(w) for w in words[:-1]] + [re.escape(last) + "(?:e?s)?"]
+    return re.compile(r"(?<!\w)" + r"[\s\-\u2010\u2011]+".join(parts) + r"(?!\w)", re.IGNORECASE)
+
+
 def _marked_spans(text: str, start: int, end: int, whole: bool = False) -> list[tuple[int, int]]:
     """``[(start, end)]`` for a short match, or a word or phrase term's
     (``whole``: the reader's own phrase, however long); a long ``/regex/``
@@ -1048,9 +1064,12 @@ class Composer:
 
     def _hit_patterns(self, m: PaperMatch, field: str) -> tuple[re.Pattern, ...]:
         """The regexes of the terms that matched ``field``: only they can be
-        highlighted there, and running only them is what keeps highlighting cheap."""
+        highlighted there, and running only them is what keeps highlighting cheap;
+        and those of the phrases a ranked topic's reason names (see :func:`phrase_pattern`)."""
         regex = self._term_regex
-        return tuple(dict.fromkeys(regex[h.term] for h in m.hits if h.field == field and h.term in regex))
+        terms = (regex[h.term] for h in m.hits if h.field == field and h.term in regex)
+        phrases = (phrase_pattern(p) for r in m.topic_reasons if r is not None and r.ranked for p in r.phrases)
+        return tuple(dict.fromkeys((*terms, *phrases)))
 
     def _in_shown(self, abstract: str) -> Callable[[object], str | None]:
         """A ``/regex/`` hit's match in the ``abstract`` the card shows when

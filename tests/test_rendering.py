@@ -974,6 +974,28 @@ def test_the_advice_for_a_too_big_digest_offers_no_unreadable_abstract_length(tm
     assert found and int(found[1]) < 150, warning
 
 
+def test_a_ranked_card_marks_the_phrases_its_reason_names(tmp_path):
+    """"Why: Close to your interest in Schrödinger bridges" under a card that
+    marked nothing: the reader looked for the words.  They are marked as the
+    paper writes them (singular, capitalised, hyphenated), in the title and
+    the abstract; the text part has no marks."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.reasons import ranked
+
+    config = load(tmp_path)
+    sub = config.subscribers[0]
+    paper = Paper("A Reflected Schrödinger Bridge", "We train score-based models with a large step size.", "s")
+    m = PaperMatch(paper, 0.9, (sub.topics[0],), (), (),
+                   topic_reasons=(ranked(["Schrödinger bridges", "score based", "step sizes", "flow matching"]),))
+    composed = Composer(config).compose(sub, [m], now=NOW)
+    card = cards(composed.html)[0]
+    for marked in ("Schrödinger Bridge", "score-based", "step size"):
+        assert re.search(rf"<mark[^>]*>{marked}</mark>", card), marked
+    assert card.count("<mark") == 3 and "<mark" not in composed.text
+    assert "Why: Close to your interest in Schrödinger bridges, score based, step sizes and flow matching" in composed.text
+
+
 def test_a_common_word_is_marked_a_few_times_not_everywhere():
     out = str(highlight("the a the b the c the d the", [re.compile(r"\bthe\b")]))
     assert out.count("<mark>") == 3 and out.endswith("d the")
