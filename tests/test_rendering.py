@@ -102,6 +102,8 @@ def test_highlight_never_breaks_escaping():
         ("∇_θ L, ∂_φ f and ∇_(θ,φ) J", "∇<sub>θ</sub> L, ∂<sub>φ</sub> f and ∇<sub>θ,φ</sub> J"),
         # a short name under a Greek letter (an export's 'nvarepsilon_DP'); a longer one, or one in a word, stays
         ("Õ(d/(nε_DP)) and θ_ref, ε_abcdef, GPT_4o", "Õ(d/(nε<sub>DP</sub>)) and θ<sub>ref</sub>, ε_abcdef, GPT_4o"),
+        # a script after a letter's superscript (the Monge gap 'M^c_rho', exported as 'Mᶜ_ρ')
+        ("the gap Mᶜ_ρ(T) and x²_i, not snake²_x", "the gap Mᶜ<sub>ρ</sub>(T) and x²<sub>i</sub>, not snake²_x"),
     ],
 )
 def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
