@@ -1523,6 +1523,8 @@ def _lists_more(env: jinja2.Environment) -> bool:
 
     source = env.loader.get_source(env, HTML_TEMPLATE)[0] if env.loader is not None else ""
     return "more" in meta.find_undeclared_variables(env.parse(source))
+
+
 #: What HTML escaping changes; a value without any is its own escaped form
 #: (``escape`` makes a ``Markup`` object for each of a message's three values).
 _HTML_SPECIAL = re.compile(r"[&<>'\"]")
