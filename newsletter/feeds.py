@@ -33,8 +33,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from .errors import InputError, Problem, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .listings import arxiv_page_kind, is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
-from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url
+from .listings import arxiv_page_kind, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
+from .models import ARXIV_ID, NAME_SUFFIX, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url, split_names
 
 if TYPE_CHECKING:
     import feedparser
@@ -656,28 +656,15 @@ def _surname_list(creator: str) -> list[str]:
     if not _SURNAME_LIST.fullmatch(creator):
         return []
     pairs = re.findall(rf"([^\W\d][^,;]*?),\s*({_INITIALS})(?:,|$)", creator)
-    if len(pairs) == 1 and _NAME_SUFFIX.fullmatch(pairs[0][1].strip()):
+    if len(pairs) == 1 and NAME_SUFFIX.fullmatch(pairs[0][1].strip()):
         return []
     return [f"{initials.strip()} {surname.strip()}" for surname, initials in pairs]
 
 
-#: What follows a name after a comma and is no name of its own ("John Smith, Jr.").
-_NAME_SUFFIX = re.compile(r"(?:Jr|Sr|Jnr|Snr)\.?|II|III|IV|V", re.IGNORECASE)
-
-
 def _split_creators(names: list[str]) -> list[str]:
-    """arXiv's announcement feeds list every author in one ``dc:creator``,
-    comma-separated.  A suffix written after a comma stays with its name:
-    "John Smith, Jr., Ann Lee" read as three authors, one named "Jr."."""
-    if len(names) != 1:
-        return names
-    out: list[str] = []
-    for part in (n.strip() for n in re.split(r",\s*|\s+and\s+", names[0])):
-        if out and _NAME_SUFFIX.fullmatch(part):
-            out[-1] = f"{out[-1]} {part}"
-        elif part:
-            out.append(part)
-    return out
+    """arXiv's announcement feeds list every author in one ``dc:creator``
+    (see :func:`split_names`); several are already one name each."""
+    return split_names(names[0]) if len(names) == 1 else names
 
 
 def _entry_label(index: int, entry) -> str:
@@ -711,8 +698,8 @@ def parse_arxiv(
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
-    if listing_text(data):
-        papers = read_listing_text(data, name, source, warn, tuple(announce_types))
+    if copied := listing_text(data):
+        papers = read_listing_text(data, name, source, warn, tuple(announce_types), kind=copied)
         return ArxivListing(papers, None, len(papers))
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
@@ -790,8 +777,8 @@ _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$
 def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title.
     ``base``: the URL the feed came from after redirects, when not ``name``."""
-    if listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
-        return read_listing_text(data, name, source, warn)
+    if copied := listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
+        return read_listing_text(data, name, source, warn, kind=copied)
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
         document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
@@ -1336,7 +1323,7 @@ def listing_page(data: bytes) -> bytes | None:
     """The arXiv listing page ``data`` is, saved as HTML or as MHTML (see
     :mod:`newsletter.listings`); None for anything else."""
     page = _mhtml_page(data) or data
-    return page if _HTML_PAGE.match(page.lstrip(_UTF8_BOM)[:4096]) and is_arxiv_listing(page) else None
+    return page if _HTML_PAGE.match(page.lstrip(_UTF8_BOM)[:4096]) and arxiv_page_kind(page) else None
 
 
 def holds_daily_papers(data: bytes) -> bool:

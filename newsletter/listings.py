@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
-from .models import ARXIV_ID, Paper, abs_url, arxiv_base_id, pdf_url
+from .models import ARXIV_ID, NAME_SUFFIX, Paper, abs_url, arxiv_base_id, pdf_url, split_names
 
 #: What a listing page holds and no other page does: a paper's title block.
 _LISTING = re.compile(rb"""<div\s+class\s*=\s*["']list-title\b""", re.IGNORECASE)
@@ -74,17 +74,17 @@ def withdrawn(abstract: str, comment: str | None) -> bool:
                 or (comment and _WITHDRAWN.match(comment)))
 
 
-def is_arxiv_listing(data: bytes) -> bool:
-    """Whether ``data`` is an arXiv listing, search results or abstract page saved as HTML."""
+def arxiv_page_kind(data: bytes) -> str | None:
+    """Which arXiv page ``data`` is, saved as HTML (a listing, search results
+    or abstract page), as messages name it; None for none of them."""
+    page = _page(data)
+    return page[0] if page else None
+
+
+def _page(data: bytes) -> tuple[str, type[_ListingParser | _SearchParser | _AbsParser]] | None:
+    """Which arXiv page ``data`` is (see :data:`_PAGES`): its name and its parser."""
     head = data[:1_000_000]
-    return any(kind.search(head) is not None for kind in (_LISTING, _SEARCH, _ABS_PAGE))
-
-
-def arxiv_page_kind(page: bytes) -> str:
-    """What :func:`is_arxiv_listing` found ``page`` to be, as messages name it."""
-    head = page[:1_000_000]
-    return ("an arXiv listing page" if _LISTING.search(head) else "an arXiv search results page"
-            if _SEARCH.search(head) else "an arXiv abstract page")
+    return next(((said, reader) for sign, said, reader in _PAGES if sign.search(head)), None)
 
 
 def _day(d: str, month: str, year: str) -> datetime:
@@ -357,11 +357,9 @@ def _meta_day(value: str) -> datetime | None:
         return None
 
 
-def _abs_entry(parser: _AbsParser, name: str, source: str) -> _Entry:
-    """The paper of an abstract page: its id with the version the page shows,
-    title, authors, abstract, comments, subjects and the day it was first
-    submitted (the API's ``published``).  A page without its id, title or
-    abstract is cut off or not arXiv's: an error."""
+def _abs_papers(parser: _AbsParser, name: str, source: str, warn: Warn) -> list[Paper]:
+    """The paper of an abstract page saved as HTML: its body's parts, each
+    from its ``citation_*`` tags where the body lacks it (see :func:`_abs_page_papers`)."""
     text = {k: " ".join("".join(v).split()) for k, v in parser.parts.items()}
 
     def meta(key: str) -> str:
@@ -370,26 +368,62 @@ def _abs_entry(parser: _AbsParser, name: str, source: str) -> _Entry:
     # the page's own version's link, else the id without its version (the dateline links to v1's page)
     arxiv_id = (parser.ids.get("version") or meta("citation_arxiv_id")
                 or arxiv_base_id(parser.ids.get("dateline", "")) or None)
-    if arxiv_id and "v" not in arxiv_id.rpartition("/")[2] and (v := _THIS_VERSION.search(text.get("dateline", ""))):
-        arxiv_id += f"v{v.group(1)}"
-    title = text.get("title") or meta("citation_title")
-    abstract = text.get("abstract") or meta("citation_abstract")
-    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
-    if missing:
-        raise InputError(Problem(f"source {source!r}: the arXiv abstract page has no {' and no '.join(missing)}; "
-                                 "the page is cut off or not arXiv's (save it again)", name, parser.title_line or 1))
     authors = [n for n in parser.authors if n] or [" ".join(reversed(n.split(", ", 1))) for n in
                                                     parser.meta.get("citation_author", []) if n.strip()]
-    day = _DAY.search(text.get("dateline", ""))
-    published = _day(*day.groups()) if day else _meta_day(meta("citation_date"))
-    return _Entry(parser.title_line or 1, arxiv_id, "new", {"list-title": title, "list-comments": text.get("comments", "")},
-                  authors, abstract, published, tuple(dict.fromkeys(_CATEGORY.findall(text.get("subjects", "")))))
+    return _abs_page_papers(
+        _AbsPage(parser.title_line or 1, arxiv_id, text.get("dateline", ""), text.get("title") or meta("citation_title"),
+                 text.get("abstract") or meta("citation_abstract"), authors, text.get("comments", ""),
+                 text.get("subjects", ""), _meta_day(meta("citation_date"))),
+        name, source, warn, "", "; the page is cut off or not arXiv's (save it again)")
+
+
+class _AbsPage(NamedTuple):
+    """What an abstract page says of its paper, saved as HTML or copied as text."""
+
+    line: int  # of its title
+    arxiv_id: str | None  # with the version the page shows, or without one
+    dateline: str  # "[Submitted on 4 Jun 2024 (v1), last revised 6 Jun 2024 (this version, v2)]"
+    title: str
+    abstract: str
+    authors: list[str]
+    comments: str
+    subjects: str  # "Machine Learning (cs.LG); Artificial Intelligence (cs.AI)"
+    day: datetime | None = None  # when the dateline gives none (the citation tags')
+
+
+def _abs_page_papers(page: _AbsPage, name: str, source: str, warn: Warn, copied: str, advice: str) -> list[Paper]:
+    """The paper of an abstract page (saved as HTML, or ``copied`` as text):
+    its id with the version the page shows, title, authors, abstract,
+    comments, subjects and the day it was first submitted (the API's
+    ``published``).  A page without its id, title or abstract is cut off or
+    not arXiv's: an error at its title, saying so and the ``advice``."""
+    arxiv_id = page.arxiv_id
+    if arxiv_id and "v" not in arxiv_id.rpartition("/")[2] and (v := _THIS_VERSION.search(page.dateline)):
+        arxiv_id = f"{arxiv_base_id(arxiv_id)}v{v.group(1)}"
+    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", page.title), ("abstract", page.abstract))
+               if not have]
+    if missing:
+        raise InputError(Problem(f"source {source!r}: the arXiv abstract page{copied} has no "
+                                 f"{' and no '.join(missing)}{advice}", name, page.line))
+    day = _DAY.search(page.dateline)
+    entry = _Entry(page.line, arxiv_id, "new", {"list-title": page.title, "list-comments": page.comments},
+                   page.authors, page.abstract, _day(*day.groups()) if day else page.day,
+                   tuple(dict.fromkeys(_CATEGORY.findall(page.subjects))))
+    return _papers([entry], name, source, warn, (), "the arXiv abstract page")
 
 
 #: Elements that have no end tag (an <img> in a result never closes).
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 #: A subject tag's code: "cs.LG", "math.OC", "hep-th".
 _CODE = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z-]+)?")
+
+
+#: The arXiv pages read when saved as HTML: what each holds and no other page does, how messages name it, its parser.
+_PAGES: tuple[tuple[re.Pattern[bytes], str, type[_ListingParser | _SearchParser | _AbsParser]], ...] = (
+    (_LISTING, "an arXiv listing page", _ListingParser),
+    (_SEARCH, "an arXiv search results page", _SearchParser),
+    (_ABS_PAGE, "an arXiv abstract page", _AbsParser),
+)
 
 
 def _page_text(data: bytes, name: str, source: str) -> str:
@@ -416,10 +450,7 @@ def parse_arxiv_listing(
     ``/recent`` and ``/pastweek`` pages show none) are read by their titles,
     and said so once."""
     text = _page_text(data, name, source)
-    head = data[:1_000_000]
-    parser: _ListingParser | _SearchParser | _AbsParser = (
-        _ListingParser() if _LISTING.search(head) else _SearchParser() if _SEARCH.search(head) else _AbsParser()
-    )
+    parser = (_page(data) or ("", _AbsParser))[1]()
     try:
         parser.feed(text)
         parser.close()
@@ -427,7 +458,7 @@ def parse_arxiv_listing(
         raise InputError(Problem(f"source {source!r}: an arXiv listing page that is not well-formed HTML "
                                  "(save the page again)", name, 1)) from None
     if isinstance(parser, _AbsParser):
-        return _papers([_abs_entry(parser, name, source)], name, source, warn, (), "the arXiv abstract page")
+        return _abs_papers(parser, name, source, warn)
     if isinstance(parser, _ListingParser):
         parser._close_dt()
         parser._close_dd()
@@ -520,8 +551,6 @@ _TEXT_CHROME = re.compile(r"\[?\s*total of \d[\d,]* entries\b.*|\[?\s*showing (?
                           r"(?:disable|enable) mathjax\b.*|about|help|contact\b.*|subscribe\b.*|click here to\b.*|"
                           r"copyright|privacy policy|web accessibility assistance|arxiv operational status\b.*|"
                           r"get status notifications\b.*", re.IGNORECASE)
-#: Names as a listing writes them: "Jane Doe, Ana Müller, John Smith" (a name is at most a few words).
-_TEXT_NAMES_SPLIT = re.compile(r"\s*,\s*|\s+and\s+")
 _TEXT_SENTENCE_END = (".", "!", "?", ")", "]", "$")
 #: Shorter than this, a line after the last paper that ends no sentence is the page's footer, not its abstract.
 _TEXT_SHORT = 80
@@ -532,18 +561,18 @@ _ABS_TEXT_SIGNS = (re.compile(rb"^[ \t]*\[Submitted on \d{1,2} [A-Z][a-z]+ \d{4}
                    re.compile(rb"^[ \t]*Abstract:", re.MULTILINE))
 
 
-def listing_text(data: bytes) -> bool:
-    """Whether ``data`` is an arXiv listing or abstract page copied as text
-    (select all, copy, paste into a file): an entry's first line, or an
-    abstract page's dateline and abstract, near its top, in text that is not
-    markup."""
+def listing_text(data: bytes) -> str | None:
+    """Which arXiv page ``data`` is copied as text (select all, copy, paste
+    into a file): ``"listing"`` for an entry's first line near its top,
+    ``"abs"`` for an abstract page's dateline and abstract label, in text
+    that is not markup; None for neither.  The readers it is passed to take
+    it, not to look again."""
     head = data[:_TEXT_LOOK].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return not head.startswith((b"<", b"{", b"[{")) and (
-        _TEXT_SIGN.search(head) is not None or _abs_text(head))
-
-
-def _abs_text(head: bytes) -> bool:
-    return all(sign.search(head) is not None for sign in _ABS_TEXT_SIGNS)
+    if head.startswith((b"<", b"{", b"[{")):
+        return None
+    if all(sign.search(head) is not None for sign in _ABS_TEXT_SIGNS):
+        return "abs"
+    return "listing" if _TEXT_SIGN.search(head) is not None else None
 
 
 class _TextEntry:
@@ -567,14 +596,14 @@ class _TextEntry:
             # collaboration's, one over 60 characters) is above the entry's labels: its authors
             if self.guessed:  # and the line taken for the authors above it was the title's end, wrapped
                 self.fields["list-title"] = f"{self.fields.get('list-title', '')} {self.guessed}".strip()
-            self.authors = [n for n in _TEXT_NAMES_SPLIT.split(self.abstract.pop()) if n]
+            self.authors = split_names(self.abstract.pop())
             self.stage, self.guessed = "meta", None
         if m and self.stage != "abstract":
             label, value = m.group("label").casefold(), m.group("value")
             if label.startswith("author"):
                 if self.guessed:  # "Authors:" follows: the line taken for them was the title's end, wrapped
                     self.fields["list-title"] = f"{self.fields.get('list-title', '')} {self.guessed}".strip()
-                self.authors, self.stage, self.guessed = [n for n in _TEXT_NAMES_SPLIT.split(value) if n], "meta", None
+                self.authors, self.stage, self.guessed = split_names(value), "meta", None
             elif label == "title":
                 self.fields["list-title"], self.stage = value, ("title" if value else "id")
             else:
@@ -604,8 +633,9 @@ class _TextEntry:
 def _text_names(text: str) -> list[str] | None:
     """The names of an authors' line, or None when it is no list of names
     (a sentence: the abstract of an entry without authors)."""
-    names = [n for n in _TEXT_NAMES_SPLIT.split(text.strip().rstrip(".")) if n]
-    if not names or any(len(n) > 60 or len(n.split()) > 6 or n[-1] in ".!?:;" for n in names):
+    names = split_names(text.strip().rstrip("."))
+    if not names or any(len(n) > 60 or len(n.split()) > 6 or (n[-1] in ".!?:;" and not NAME_SUFFIX.fullmatch(n.split()[-1]))
+                         for n in names):
         return None
     return names
 
@@ -619,7 +649,7 @@ def _announce(said: str, section: str) -> str:
 
 
 def parse_arxiv_listing_text(
-    text: str, name: str, source: str, warn: Warn, announce_types: Announce = None
+    text: str, name: str, source: str, warn: Warn, announce_types: Announce = None, *, kind: str
 ) -> list[Paper]:
     """The papers of an arXiv listing page (``/new``, ``/recent``,
     ``/pastweek``, either layout) copied as text from the browser: each
@@ -629,9 +659,10 @@ def parse_arxiv_listing_text(
     submissions (showing 50 of 50 entries)", "Replacements for ...") give the
     announcement type and the day's lines the day.  ``announce_types`` as
     for :func:`parse_arxiv_listing`.  A paper's abstract page copied so is
-    that paper (see :func:`_abs_text_entry`)."""
-    if _abs_text(text[:_TEXT_LOOK].encode()):
-        return _papers([_abs_text_entry(text, name, source)], name, source, warn, (), "the arXiv abstract page")
+    that paper (see :func:`_abs_text_papers`): ``kind`` is what
+    :func:`listing_text` found the copy to be."""
+    if kind == "abs":
+        return _abs_text_papers(text, name, source, warn)
     if m := _SEARCH_TEXT.search(text):
         raise InputError(Problem(f"source {source!r}: an arXiv search results page copied as text: it shows each "
                                  "abstract cut short ('▽ More') and its subject tags where a title goes; save the page "
@@ -675,13 +706,13 @@ def parse_arxiv_listing_text(
 
 
 def read_listing_text(
-    data: bytes, name: str, source: str, warn: Warn, announce_types: Announce = None
+    data: bytes, name: str, source: str, warn: Warn, announce_types: Announce = None, *, kind: str
 ) -> list[Paper]:
     """:func:`parse_arxiv_listing_text` of a file's bytes, decoded as an
     export is (UTF-8, UTF-16, Windows-1252; any line ending)."""
     from .readers import decode_text
 
-    return parse_arxiv_listing_text(decode_text(data, name), name, source, warn, announce_types)
+    return parse_arxiv_listing_text(decode_text(data, name), name, source, warn, announce_types, kind=kind)
 
 
 #: What a search's results page copied as text shows: its count, and each abstract's "▽ More" button.
@@ -697,7 +728,7 @@ _ABS_TEXT_THIS = re.compile(rf"\(or arXiv:\s*({ARXIV_ID})\b.*for this version\)"
 _ABS_TEXT_DATELINE = re.compile(r"\[Submitted on .*")
 
 
-def _abs_text_entry(text: str, name: str, source: str) -> _Entry:
+def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Paper]:
     """The paper of an abstract page copied as text: its id (with the
     version the page shows), "Title:", "Authors:", "Abstract:" (to the next
     label: its paragraphs), "Comments:", "Subjects:" and the day it was first
@@ -726,18 +757,8 @@ def _abs_text_entry(text: str, name: str, source: str) -> _Entry:
     def value(label: str) -> str:
         return " ".join(values.get(label, (0, []))[1])
 
-    at = values.get("title", (1, []))[0]
-    if this is None and arxiv_id and dateline and (v := _THIS_VERSION.search(dateline)):
-        this = f"{arxiv_base_id(arxiv_id)}v{v.group(1)}"
-    arxiv_id = this or arxiv_id
-    title, abstract = value("title"), value("abstract")
-    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
-    if missing:
-        raise InputError(Problem(f"source {source!r}: the arXiv abstract page copied as text has no "
-                                 f"{' and no '.join(missing)} (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); "
-                                 "the copy is cut off? Copy the whole page (Ctrl+A)", name, at))
-    day = _DAY.search(dateline or "")
-    authors = [n for n in _TEXT_NAMES_SPLIT.split(value("authors")) if n]
-    return _Entry(at, arxiv_id, "new", {"list-title": title, "list-comments": value("comments")}, authors, abstract,
-                  _day(*day.groups()) if day else None,
-                  tuple(dict.fromkeys(_CATEGORY.findall(value("subjects")))))
+    return _abs_page_papers(
+        _AbsPage(values.get("title", (1, []))[0], this or arxiv_id, dateline or "", value("title"), value("abstract"),
+                 split_names(value("authors")), value("comments"), value("subjects")),
+        name, source, warn, " copied as text",
+        " (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); the copy is cut off? Copy the whole page (Ctrl+A)")

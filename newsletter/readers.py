@@ -1028,8 +1028,8 @@ def parse_hf_papers_text(
     if not header:
         from .listings import listing_text, parse_arxiv_listing_text
 
-        if listing_text(decoded[:20000].encode()):  # an arXiv listing copied as text among the exports
-            return parse_arxiv_listing_text(decoded, name, source, warn)
+        if copied := listing_text(decoded[:20000].encode()):  # an arXiv listing copied as text among the exports
+            return parse_arxiv_listing_text(decoded, name, source, warn, kind=copied)
         pages, listing = _paper_pages(blocks, raw, name, source)
         if pages and listing is None:
             return pages

@@ -699,3 +699,19 @@ def test_one_paper_from_five_kinds_of_source_is_one_paper(tmp_path, cli):
     r = cli("match", "--json")
     (sub,) = json.loads(r.out)["subscribers"]
     assert [p["id"] for p in sub["papers"]] == ["2406.03001"]
+
+
+@pytest.mark.parametrize("copy, line", [
+    ("arxiv-list-new-copied.txt", "Jane Doe, Ana Müller, John Smith"),
+    ("arxiv-list-old-copied.txt", "Authors: Jane Doe, Ana Müller, John Smith"),
+    ("arxiv-abs-copied.txt", "Authors:Jane Doe, Ana Müller, John Smith"),
+])
+def test_a_copied_pages_author_with_a_suffix_after_a_comma_is_one_author(copy, line):
+    """'John Smith, Jr.' on a copied listing's or abstract page's authors line
+    was two authors, one named 'Jr.' (the unlabelled line, ending in '.', was
+    no list of names at all: the front of the abstract), where arXiv's feed
+    read the same names as one."""
+    text = (DATA / copy).read_text(encoding="utf-8").replace(line, line + ", Jr., Bo Chen III", 1)
+    papers = parse_arxiv(text.encode(), copy, "arXiv", Collect()).papers
+    assert papers[0].authors == ("Jane Doe", "Ana Müller", "John Smith Jr.", "Bo Chen III")
+    assert papers[0].abstract.startswith("We learn the step sizes")
