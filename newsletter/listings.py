@@ -49,6 +49,8 @@ Warn = Callable[[str], None]
 Announce = tuple[str, ...] | list[str] | None
 
 
+#: What a paper's full text in HTML (arxiv.org/html/ID, ar5iv) holds: LaTeXML's article.
+_FULL_TEXT = re.compile(rb"""<article\s+class\s*=\s*["']ltx_document\b""", re.IGNORECASE)
 #: What a paper's abstract page (arxiv.org/abs/ID) holds: its title's or its abstract's block, or its
 #: id for citation managers.
 _ABS_PAGE = re.compile(rb"""<(?:h1\s+class\s*=\s*["']title\s+mathjax|blockquote\s+class\s*=\s*["']abstract\b)|"""
@@ -81,7 +83,7 @@ def arxiv_page_kind(data: bytes) -> str | None:
     return page[0] if page else None
 
 
-def _page(data: bytes) -> tuple[str, type[_ListingParser | _SearchParser | _AbsParser]] | None:
+def _page(data: bytes) -> tuple[str, type[_ListingParser | _SearchParser | _AbsParser | _FullTextParser]] | None:
     """Which arXiv page ``data`` is (see :data:`_PAGES`): its name and its parser."""
     head = data[:1_000_000]
     return next(((said, reader) for sign, said, reader in _PAGES if sign.search(head)), None)
@@ -343,6 +345,129 @@ class _AbsParser(HTMLParser):
         return next((part for _, part in reversed(self.open) if part), None)
 
 
+class _FullTextParser(HTMLParser):
+    """The one paper of its full text in HTML (``arxiv.org/html/ID``, made by
+    LaTeXML, or ar5iv's ``ar5iv.labs.arxiv.org/html/ID``): its title, authors
+    and abstract from the article's head, and its id from what the site puts
+    around the article (a link in the article is a reference, not the paper)."""
+
+    #: The article's parts read, by (tag, class); a thanks footnote, an affiliation's mark and the
+    #: abstract's heading are no part of them.
+    _PARTS = {("h1", "ltx_title_document"): "title", ("div", "ltx_authors"): "authors",
+              ("span", "ltx_personname"): "person", ("div", "ltx_abstract"): "abstract",
+              ("h6", "ltx_title_abstract"): "skip", ("span", "ltx_note"): "skip", ("span", "ltx_author_notes"): "skip",
+              ("div", "ltx_page_logo"): "skip"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: dict[str, list[str]] = {"title": [], "abstract": []}
+        self.persons: list[list[str]] = []
+        self.open: list[tuple[str, str | None]] = []  # (tag, part) of the elements open
+        self.ids: dict[str, str] = {}  # the paper's id by where the page gives it
+        self.in_article = False
+        self.title_line = 0
+        self.watermark: list[str] | None = None
+        self.head_title: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        href = a.get("href", "").strip()
+        if tag == "base" and (m := _HTML_HREF.search(href)):
+            self.ids.setdefault("base", m.group(1))
+        elif tag == "meta" and a.get("property", "").lower() == "og:url" and (m := _HTML_HREF.search(a.get("content", ""))):
+            self.ids.setdefault("og", m.group(1))
+        elif tag == "a" and not self.in_article and (m := _ABS_LINK.search(href)):
+            self.ids.setdefault("link", m.group(1))  # "Back to abstract page", ar5iv's "View original on arXiv"
+        elif tag == "title":
+            self.head_title = []
+        elif tag == "article" and "ltx_document" in a.get("class", "").split():
+            self.in_article = True
+        if a.get("id") == "watermark-tr":
+            self.watermark = []
+        if tag in _VOID:
+            if tag == "br" and self._part() == "person":
+                self.open.append(("br", "skip"))  # what follows a name's line break: its affiliation, its address
+            return
+        classes = a.get("class", "").split()
+        inside = self._part()
+        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        if inside == "skip" or tag in ("script", "style", "svg") or (tag == "sup" and inside in ("person", "title")):
+            part = "skip"
+        elif tag == "math":
+            part = "skip"
+            if inside in ("title", "abstract") and (alt := " ".join(a.get("alttext", "").split())):
+                self.parts[inside].append(f"${alt}$")  # its TeX, as arXiv's abstracts write it
+        elif part == "person" and inside == "authors":
+            self.persons.append([])
+        elif part == "person":
+            part = None
+        if part == "title" and not self.title_line:
+            self.title_line = self.getpos()[0]
+        self.open.append((tag, part))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title" and self.head_title is not None:
+            if m := re.match(rf"\s*\[({ARXIV_ID})\]", "".join(self.head_title)):  # ar5iv's "[2006.11239] Title"
+                self.ids.setdefault("title", m.group(1))
+            self.head_title = None
+        if tag == "div" and self.watermark is not None:
+            if m := re.match(rf"\s*arXiv:\s*({ARXIV_ID})\s*\[([^\]]*)\]\s*(.*)", "".join(self.watermark)):
+                self.ids.setdefault("watermark", m.group(1))
+                self.parts["watermark"] = [m.group(2), m.group(3)]
+            self.watermark = None
+        if tag == "article":
+            self.in_article = False
+        if not any(t == tag for t, _ in self.open):
+            return
+        while self.open:
+            open_tag, _ = self.open.pop()
+            if open_tag == tag:
+                break  # (a name's line break, open until then, ends with the name)
+
+    def handle_data(self, data: str) -> None:
+        if self.head_title is not None:
+            self.head_title.append(data)
+        if self.watermark is not None:
+            self.watermark.append(data)
+        part = self._part()
+        if part == "person" and self.persons:
+            self.persons[-1].append(data)
+        elif part in ("title", "abstract"):
+            self.parts[part].append(data)
+
+    def _part(self) -> str | None:
+        return next((part for _, part in reversed(self.open) if part), None)
+
+
+#: The paper's id in a link to its HTML full text: ``/html/2406.03001v2/``, ``https://ar5iv.org/html/2006.11239``.
+_HTML_HREF = re.compile(rf"/html/({ARXIV_ID})/?$")
+#: The paper's id in a link to its abstract page.
+_ABS_LINK = re.compile(rf"^https?://(?:www\.|export\.)?arxiv\.org/abs/({ARXIV_ID})/?$")
+
+
+def _full_text_papers(parser: _FullTextParser, name: str, source: str, warn: Warn) -> list[Paper]:
+    """The paper of its full text in HTML: the id the page's watermark gives
+    ("arXiv:2406.03001v2 [cs.LG] 07 Jun 2024", with its primary category and
+    that version's day), else its address (``<base href>``, ar5iv's title
+    and ``og:url``), else the page's link to the abstract page; its title,
+    authors (each name's line, affiliations and footnote marks left out) and
+    abstract (math as its TeX, ``$...$``).  A page without its id, title or
+    abstract (cut off, or a conversion that failed) is an error at its line."""
+    arxiv_id = next((parser.ids[k] for k in ("watermark", "base", "title", "og", "link") if k in parser.ids), None)
+    title, abstract = (" ".join("".join(parser.parts[k]).split()) for k in ("title", "abstract"))
+    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
+    if missing:
+        raise InputError(Problem(f"source {source!r}: the arXiv full-text page (arxiv.org/html/ID) has no "
+                                 f"{' and no '.join(missing)}; the page is cut off or its conversion failed: save "
+                                 "the paper's abstract page (arxiv.org/abs/ID) instead", name, parser.title_line or 1))
+    category, stamped = parser.parts.get("watermark", ["", ""])
+    day = _DAY.search(stamped)
+    authors = [n for person in parser.persons for n in split_names(" ".join("".join(person).split()))]
+    entry = _Entry(parser.title_line, arxiv_id, "new", {"list-title": title}, authors, abstract,
+                   _day(*day.groups()) if day else None, (category.strip(),) if _CODE.fullmatch(category.strip()) else ())
+    return _papers([entry], name, source, warn, (), "the arXiv full-text page")
+
+
 #: "(this version, v2)" in an abstract page's dateline, when no link names the version.
 _THIS_VERSION = re.compile(r"this version, v(\d+)")
 #: A day as citation meta tags write it: "2024/06/04".
@@ -419,10 +544,11 @@ _CODE = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z-]+)?")
 
 
 #: The arXiv pages read when saved as HTML: what each holds and no other page does, how messages name it, its parser.
-_PAGES: tuple[tuple[re.Pattern[bytes], str, type[_ListingParser | _SearchParser | _AbsParser]], ...] = (
+_PAGES: tuple[tuple[re.Pattern[bytes], str, type[_ListingParser | _SearchParser | _AbsParser | _FullTextParser]], ...] = (
     (_LISTING, "an arXiv listing page", _ListingParser),
     (_SEARCH, "an arXiv search results page", _SearchParser),
     (_ABS_PAGE, "an arXiv abstract page", _AbsParser),
+    (_FULL_TEXT, "an arXiv full-text page (arxiv.org/html/ID)", _FullTextParser),
 )
 
 
@@ -459,6 +585,8 @@ def parse_arxiv_listing(
                                  "(save the page again)", name, 1)) from None
     if isinstance(parser, _AbsParser):
         return _abs_papers(parser, name, source, warn)
+    if isinstance(parser, _FullTextParser):
+        return _full_text_papers(parser, name, source, warn)
     if isinstance(parser, _ListingParser):
         parser._close_dt()
         parser._close_dd()
