@@ -189,32 +189,6 @@ def _wide_declaration_dropped(data: bytes) -> bytes:
     return data[: wide.start("name")] + b"utf-8" + data[wide.end("name"):]
 
 
-#: The byte order marks of UTF-32 and UTF-16 (UTF-32-LE's first: it begins with UTF-16-LE's).
-_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF16_LE, "utf-16"),
-              (codecs.BOM_UTF16_BE, "utf-16"))
-
-
-def _by_its_bom(data: bytes) -> bytes:
-    """A feed that starts with UTF-16's or UTF-32's byte order mark, as UTF-8
-    (its declaration saying so): the mark says the encoding, whatever the
-    declaration names (XML's rule).  Windows' editors and PowerShell's
-    ``Out-File`` save a feed as UTF-16 and keep its ``encoding="utf-8"``:
-    expat read the two bytes a character as UTF-8, 'not well-formed
-    (invalid token)' at line 2.  Bytes the mark's encoding cannot read are
-    left as they are, for the error to name."""
-    codec = next((c for bom, c in _WIDE_BOMS if data.startswith(bom)), None)
-    if codec is None:
-        return data
-    try:
-        text = data.decode(codec)
-    except UnicodeDecodeError:
-        return data
-    declared = re.match(r"""\s*<\?xml[^>]*?\bencoding\s*=\s*(["'])[^"']*\1""", text)
-    if declared:
-        text = text[:declared.start(1)] + '"utf-8"' + text[declared.end():]
-    return text.encode("utf-8")
-
-
 def _utf8_mended(data: bytes) -> bytes:
     """A UTF-8 feed with a few bytes in another encoding (a post pasted from a
     Windows-1252 editor: ``Caf\xe9``) with those bytes read as Windows-1252 and
@@ -400,7 +374,6 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
 
     if not data.strip():
         raise InputError(Problem(f"source {source!r}: empty document, expected an RSS or Atom feed", name, 1))
-    data = _by_its_bom(data)
     _no_text(data, name, source, "an RSS or Atom feed")
     bom = _UTF8_BOM if data.startswith(_UTF8_BOM) else b""
     body = data[len(bom):]
@@ -852,7 +825,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             # feedparser's copy of it as its summary, with no type to say it is HTML: its tags were text
             if detail is None or len(longest.get("value") or "") > len(body or ""):
                 body, detail = longest.get("value"), longest
-        abstract = _plain(detail, body)
+        abstract = _WORDPRESS_FOOTER.sub("", _plain(detail, body))
         prefix = _ANNOUNCE_PREFIX.match(abstract)
         if prefix:  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
@@ -886,6 +859,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     _relative_links(unresolved, name, source, warn)
     _bare(bare, name, source, warn)
     return papers
+
+
+#: The line WordPress's SEO plugins (Yoast) end each post's feed summary with: "The post <a>Title</a>
+#: appeared first on <a>Site</a>." It was the end of every abstract, and matched the site's name.
+_WORDPRESS_FOOTER = re.compile(r"\s*The post .{1,500}? appeared first on .{1,300}?\.\s*$")
 
 
 def _relative(link: str) -> bool:
@@ -1625,6 +1603,7 @@ def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[i
     warning, and every record without one is an error."""
     papers: list[Paper] = []
     skipped: list[str] = []
+    first_skipped = 0
     bare: list[str] = []
     for index, item in enumerate(items):
         line = lines[index] if lines else index + 1
@@ -1634,12 +1613,16 @@ def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[i
         paper, why = _record_paper(item, index + 1, what, name, source, f"{name}:{line}")
         if paper is None:
             skipped.append(f"{why} (line {line})")
+            first_skipped = first_skipped or line
         elif withdrawn(paper.abstract, paper.comment):
             continue
         else:
             papers.append(paper)
             if not paper.abstract:
                 bare.append(f"{what} {index + 1} (line {line})")
+    if skipped and len(skipped) == len(items):  # (located: the file's lines are known, a feed's entries' are not)
+        more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+        raise InputError(Problem(f"source {source!r}: no usable {what}: {skipped[0]}{more}", name, first_skipped))
     _skipped(skipped, len(items), name, source, warn)
     _bare(bare, name, source, warn)
     return papers
