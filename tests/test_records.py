@@ -183,3 +183,41 @@ def test_a_latin_1_feed_with_cdata_html_and_entities_reads_as_its_author_meant()
     assert second.abstract == "Am Pfingstmontag fällt der Lesekreis aus; nächstes Treffen am 7. Juni."
     with pytest.raises(InputError):
         parse_feed(FEED_LATIN1.read_bytes()[:-300], "feed.xml", "group", Collect())
+
+
+def test_a_paper_sent_and_back_in_a_new_version_is_not_sent_again_and_match_says_so(tmp_path, cli):
+    """Day 1: the /new listing gives 2406.02950 (v1), sent.  Day 2: arXiv's
+    RSS feed announces its v2 (a replacement) beside a new paper: only the
+    new one goes out, and `match` names the replacement left out instead of
+    passing over it without a word (it read '1 paper', the reader's paper
+    gone missing)."""
+    (tmp_path / "new.html").write_bytes((DATA / "arxiv-list-new.html").read_bytes())
+    (tmp_path / "rss.xml").write_bytes((DATA / "arxiv-rss2.xml").read_bytes())
+    config = """
+        sources: [{source}]
+        topics: {{t: {{name: Matching, any: ["score matching", "flow matching"]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        delivery: {{transport: outbox, path: outbox}}
+        """
+    write_config(tmp_path, config.format(source="{type: arxiv, path: new.html}"))
+    r = cli("send")
+    assert r.code == 0 and "sent        ada@example.org: 1 paper " in r.out, r.out + r.err
+    write_config(tmp_path, config.format(source="{type: feed, path: rss.xml}"))
+    r = cli("match")
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "ada@example.org: 1 paper"
+    assert lines[1] == ("  not again: Score Matching for Schrödinger Bridges (2406.02950v2): went out before, and a "
+                        "new version of a paper sent is not sent again")
+    assert "Flow Matching on Lie Groups" in lines[2]
+    r = cli("match", "--json")
+    (sub,) = json.loads(r.out)["subscribers"]
+    assert sub["revised"] == [{"id": "2406.02950", "version": 2, "title": "Score Matching for Schrödinger Bridges"}]
+    assert [p["id"] for p in sub["papers"]] == ["2406.05501"]
+    r = cli("match", "--paper", "2406.02950")
+    assert ("ada@example.org: not in the next digest: sent before; this is its version 2, and a paper sent is not "
+            "sent again in a new version") in r.out, r.out
+    r = cli("send")
+    assert r.code == 0 and "sent        ada@example.org: 1 paper " in r.out, r.out + r.err
+    r = cli("match", "--all", "--json")  # as if nothing had been sent: nothing held back to name
+    assert json.loads(r.out)["subscribers"][0]["revised"] == []
