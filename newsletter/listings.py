@@ -776,6 +776,30 @@ def _announce(said: str, section: str) -> str:
     return "replace-cross" if replaced and cross else "replace" if replaced else "cross" if cross else "new"
 
 
+#: A line of the list of links a text browser's dump ends with (``lynx -dump``):
+#: under "References", numbered URLs (and "Visible links" / "Hidden links" headings).
+_LINK_LINE = re.compile(r"(?:\d{1,5}\.\s+\S+|(?:visible|hidden) links:?)?", re.IGNORECASE)
+#: The number a text browser puts before each link's text: "[12]Paper Title".
+_LINK_MARK = re.compile(r"\[\d{1,5}\](?=[^\W\d_])")
+
+
+def without_link_list(text: str) -> str:
+    """A text browser's dump of the page (``lynx -dump``) as its text: the
+    list of links at its end cut off (its lines left blank, so line numbers
+    hold), and the link numbers before each link's text ("[12]Paper Title")
+    dropped.  Only in a dump, told by that list: an abstract citing "[12]"
+    keeps it.  (Hugging Face's pages and arXiv's alike: "[23]arXiv:2406.03001v2"
+    named no version, "[8]Jane Doe" was an author.)"""
+    at = text.rfind("References")
+    if at < 0:
+        return text
+    start = text.rfind("\n", 0, at) + 1
+    head, _, rest = text[start:].partition("\n")
+    if head.strip() != "References" or not all(_LINK_LINE.fullmatch(line.strip()) for line in rest.split("\n")):
+        return text
+    return _LINK_MARK.sub("", text[:start]) + "\n" * text.count("\n", start)
+
+
 def parse_arxiv_listing_text(
     text: str, name: str, source: str, warn: Warn, announce_types: Announce = None, *, kind: str
 ) -> list[Paper]:
@@ -788,7 +812,10 @@ def parse_arxiv_listing_text(
     announcement type and the day's lines the day.  ``announce_types`` as
     for :func:`parse_arxiv_listing`.  A paper's abstract page copied so is
     that paper (see :func:`_abs_text_papers`): ``kind`` is what
-    :func:`listing_text` found the copy to be."""
+    :func:`listing_text` found the copy to be.  A text browser's dump of
+    the page (``lynx -dump``, ``w3m -dump``) is read too (see
+    :func:`without_link_list`, :func:`_wrapped`)."""
+    text = without_link_list(text)
     if kind == "abs":
         return _abs_text_papers(text, name, source, warn)
     if m := _SEARCH_TEXT.search(text):
@@ -856,6 +883,26 @@ _ABS_TEXT_THIS = re.compile(rf"\(or arXiv:\s*({ARXIV_ID})\b.*for this version\)"
 _ABS_TEXT_DATELINE = re.compile(r"\[Submitted on .*")
 
 
+#: The widest line of a text browser's dump (``lynx -dump``, ``w3m -dump``: 79 or 80 columns by default).
+_DUMP_WIDTH = 80
+#: Shorter than this, a dump's line is not one it wrapped (its next line starts anew).
+_DUMP_WRAPPED = 55
+
+
+def _wrapped(label: str | None, previous: str, line: str) -> bool:
+    """Whether ``line`` of a text browser's dump carries on the value of
+    ``label`` from the line before (``previous``: empty after a blank line),
+    which the dump wrapped: a title, an authors line (after its comma, or a
+    long one: the button under it is no name), comments, subjects.  A copy
+    from the browser wraps nothing; a dump wrapped them all, and the title
+    was read without its end, the authors without the last names."""
+    if label not in ("title", "authors", "comments", "subjects") or not previous or not line:
+        return False
+    if label == "authors":
+        return previous.endswith(",") or (len(previous) >= _DUMP_WRAPPED and not line.startswith("View "))
+    return len(previous) >= _DUMP_WRAPPED
+
+
 def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Paper]:
     """The paper of an abstract page copied as text: its id (with the
     version the page shows), "Title:", "Authors:", "Abstract:" (to the next
@@ -864,8 +911,12 @@ def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Pape
     values: dict[str, tuple[int, list[str]]] = {}
     current: str | None = None
     arxiv_id = this = dateline = None
-    for number, raw in enumerate(text.split("\n"), 1):
+    lines = text.split("\n")
+    dumped = all(len(raw.rstrip()) <= _DUMP_WIDTH for raw in lines)  # a text browser's: every line wrapped
+    previous = ""  # the line before, when not blank
+    for number, raw in enumerate(lines, 1):
         line = " ".join(raw.split())
+        wrapped, previous = dumped and _wrapped(current, previous, line), line
         if not line:
             continue
         if (m := _ABS_TEXT_LABEL.fullmatch(line)) and (label := m.group("label").casefold()) not in values:
@@ -873,9 +924,12 @@ def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Pape
             if label == "cite as" and (cited := re.search(rf"arXiv:\s*({ARXIV_ID})", line)):
                 arxiv_id = arxiv_id or cited.group(1)
             continue
-        if current == "abstract" or (current == "title" and not values["title"][1]):
-            values[current][1].append(line)
-        elif (m := _ABS_TEXT_THIS.search(line)) and not this:
+        if current == "abstract" or (current == "title" and not values["title"][1]) or wrapped:
+            values[current or ""][1].append(line)
+            continue
+        if current != "abstract":
+            current = None  # a line the value does not carry on to ends it ("View a PDF of ..." under the names)
+        if (m := _ABS_TEXT_THIS.search(line)) and not this:
             this = m.group(1)
         elif (m := _ABS_TEXT_ID.fullmatch(line)) and not arxiv_id:
             arxiv_id = m.group(1)

@@ -803,3 +803,29 @@ def test_a_full_text_page_given_to_an_export_source_names_the_source_that_reads_
         parse_hf_papers_text(FULL_TEXT.read_bytes(), "html.html")
     assert "an arXiv full-text page (arxiv.org/html/ID) saved from the browser (`type: arxiv` with `path:` reads it)" \
         in str(info.value)
+
+
+@pytest.mark.parametrize("dump", ["arxiv-abs-lynx.txt", "arxiv-abs-w3m.txt"])
+@pytest.mark.parametrize("parse", [
+    lambda data, w: parse_arxiv(data, "abs.txt", "arXiv", w).papers,
+    lambda data, w: parse_feed(data, "abs.txt", "arXiv", w),
+    lambda data, w: parse_hf_papers_text(data, "abs.txt", "arXiv", w),
+], ids=["arxiv", "feed", "hf-papers-text"])
+def test_an_abstract_page_dumped_by_a_text_browser_is_its_paper_whole(parse, dump):
+    """`lynx -dump` / `w3m -dump` of arxiv.org/abs/ID wrap every line at 80
+    columns and lynx numbers each link ('[8]Jane Doe', '(or [23]arXiv:...v2
+    ... for this version)') and lists them at the end: the title was read
+    without its wrapped end ('... for'), the authors as '[8]Jane Doe' and
+    without those on the next line, the subjects without theirs, and the
+    version not at all."""
+    warnings = Collect()
+    (paper,) = parse((DATA / dump).read_bytes(), warnings)
+    assert (paper.arxiv_id, paper.version) == ("2406.03001", 2)
+    assert paper.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert paper.authors == ("Jane Doe", "Ana Müller", "John Smith", "Kenji Tanaka", "Zoë O'Brien", "Maria Garcia")
+    assert paper.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number of "
+                              "function evaluations by a factor of four at equal sample quality on CIFAR-10 & ImageNet "
+                              r"$64\times64$, where $T < 10$ steps suffice.")
+    assert paper.categories == ("cs.LG", "cs.AI", "cs.CV") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert paper.comment == "12 pages, 4 figures; code at this https URL" and paper.location == "abs.txt:29"
+    assert warnings == []
