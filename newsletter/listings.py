@@ -827,7 +827,7 @@ def parse_arxiv_listing_text(
     current: _TextEntry | None = None
     section, day = "", None
     headless: int | None = None  # the line of a paper's "Title:" above every entry's first line
-    for number, raw in enumerate(text.split("\n"), 1):
+    for number, raw in enumerate(_unwrapped(text.split("\n")), 1):
         line = " ".join(raw.split())
         if not line:
             continue
@@ -885,22 +885,74 @@ _ABS_TEXT_DATELINE = re.compile(r"\[Submitted on .*")
 
 #: The widest line of a text browser's dump (``lynx -dump``, ``w3m -dump``: 79 or 80 columns by default).
 _DUMP_WIDTH = 80
-#: Shorter than this, a dump's line is not one it wrapped (its next line starts anew).
-_DUMP_WRAPPED = 55
+def _dump_width(lines: list[str]) -> int | None:
+    """The width a text browser's dump (``lynx -dump``, ``w3m -dump``) wrapped
+    ``lines`` at: its longest line, at most 80 columns; None for a copy from
+    the browser, which wraps nothing (its abstracts run longer)."""
+    width = max((len(raw.rstrip()) for raw in lines), default=0)
+    return width if width <= _DUMP_WIDTH else None
 
 
-def _wrapped(label: str | None, previous: str, line: str) -> bool:
-    """Whether ``line`` of a text browser's dump carries on the value of
-    ``label`` from the line before (``previous``: empty after a blank line),
-    which the dump wrapped: a title, an authors line (after its comma, or a
-    long one: the button under it is no name), comments, subjects.  A copy
-    from the browser wraps nothing; a dump wrapped them all, and the title
-    was read without its end, the authors without the last names."""
-    if label not in ("title", "authors", "comments", "subjects") or not previous or not line:
+def _wrapped(label: str | None, previous: str, line: str, width: int | None) -> bool:
+    """Whether ``line`` of a dump wrapped at ``width`` carries on the value of
+    ``label`` from ``previous``, the line before as the dump wrote it (blank
+    after a blank line): a title, an authors line, comments, subjects, whose
+    next word did not fit on ``previous`` (or, of authors, after its comma).
+    A line that starts anew ("View PDF" under the names) is not carried on
+    to.  Read line by line, the title lost its end ('... for'), the authors
+    their last names, the subjects theirs."""
+    if width is None or label not in ("title", "authors", "comments", "subjects") or not previous.strip() or not line:
         return False
-    if label == "authors":
-        return previous.endswith(",") or (len(previous) >= _DUMP_WRAPPED and not line.startswith("View "))
-    return len(previous) >= _DUMP_WRAPPED
+    fits = len(previous.rstrip()) + 1 + len(line.split()[0]) <= width
+    return not fits or (label == "authors" and previous.rstrip().endswith(",") and not line.startswith("View "))
+
+
+def _unwrapped(lines: list[str]) -> list[str]:
+    """A listing's lines as the page has them, where a text browser's dump
+    (every line 80 columns or fewer) wrapped an entry's title, authors,
+    comments or subjects: each line a value carries on to (see
+    :func:`_wrapped`) joined to the value's first, and left blank itself, so
+    the lines keep their numbers.  The authors' line is the one under the
+    title when no label names it.  (Read line by line, the wrapped subjects'
+    end began the abstract and the comment's end became its authors.)"""
+    if (width := _dump_width(lines)) is None:
+        return lines  # a copy from the browser: each line whole
+    out = list(lines)
+    field: str | None = None  # the value the line before belongs to
+    start = 0  # the line it starts on
+    for i, raw in enumerate(lines):
+        line = " ".join(raw.split())
+        if i and _TEXT_ENTRY.fullmatch(joined := f"{' '.join(out[i - 1].split())} {line}") \
+                and not _TEXT_ENTRY.fullmatch(" ".join(out[i - 1].split())):
+            out[i - 1], out[i], field = joined, "", None  # an entry's first line, its links wrapped: "[pdf, html,\nother]"
+            continue
+        label = _TEXT_LABEL.fullmatch(line)
+        if field and not label and not _starts_anew(line) and _wrapped(field, lines[i - 1], line, width) \
+                and (field != "title" or _title_goes_on(lines, i)):
+            out[start], out[i] = f"{out[start].rstrip()} {line}", ""
+            continue
+        if label:
+            kind = label.group("label").casefold()
+            field, start = ("authors" if kind.startswith("author") else kind), i
+        else:
+            field, start = ("authors" if field == "title" and line else None), i
+    return out
+
+
+def _title_goes_on(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` under a wrapped title is the title's end, not the
+    entry's unlabelled authors: the authors' line comes before the entry's
+    next label, so a line with a label (or nothing) under it is theirs; and
+    a line with a comma is names."""
+    after = next((" ".join(raw.split()) for raw in lines[i + 1:] if raw.strip()), "")
+    return "," not in lines[i] and bool(after) and not _TEXT_LABEL.fullmatch(after) and not _starts_anew(after)
+
+
+def _starts_anew(line: str) -> bool:
+    """A listing's line that carries on no value: an entry's first line, a
+    section's or a day's heading, the page's own lines (its longest line
+    may be shorter than the width the dump wrapped at)."""
+    return any(p.fullmatch(line) for p in (_TEXT_ENTRY, _TEXT_SECTION, _TEXT_DAY, _TEXT_CHROME))
 
 
 def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Paper]:
@@ -912,11 +964,11 @@ def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Pape
     current: str | None = None
     arxiv_id = this = dateline = None
     lines = text.split("\n")
-    dumped = all(len(raw.rstrip()) <= _DUMP_WIDTH for raw in lines)  # a text browser's: every line wrapped
-    previous = ""  # the line before, when not blank
+    width = _dump_width(lines)
+    previous = ""  # the line before, as the copy has it
     for number, raw in enumerate(lines, 1):
         line = " ".join(raw.split())
-        wrapped, previous = dumped and _wrapped(current, previous, line), line
+        wrapped, previous = _wrapped(current, previous, line, width), raw
         if not line:
             continue
         if (m := _ABS_TEXT_LABEL.fullmatch(line)) and (label := m.group("label").casefold()) not in values:

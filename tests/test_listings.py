@@ -829,3 +829,27 @@ def test_an_abstract_page_dumped_by_a_text_browser_is_its_paper_whole(parse, dum
     assert paper.categories == ("cs.LG", "cs.AI", "cs.CV") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
     assert paper.comment == "12 pages, 4 figures; code at this https URL" and paper.location == "abs.txt:29"
     assert warnings == []
+
+
+@pytest.mark.parametrize("width", [None, 64, 72])
+@pytest.mark.parametrize("copy", ["arxiv-list-new-copied.txt", "arxiv-list-old-copied.txt",
+                                  "arxiv-list-recent-copied.txt"])
+def test_a_listing_dumped_by_a_text_browser_gives_the_papers_its_copy_gives(copy, width):
+    """`w3m -dump arxiv.org/list/cs.LG/new` (tests/data/arxiv-list-new-w3m.txt,
+    79 columns) and dumps at other widths wrap each entry's first line,
+    title, comments and subjects: read line by line, the subjects' end began
+    the abstract, the comment's end ('https://github.com/...') became the
+    authors and an entry whose '[pdf, html,' wrapped was no paper."""
+    import textwrap
+
+    text = (DATA / copy).read_text(encoding="utf-8")
+    if width is None and copy == "arxiv-list-new-copied.txt":
+        dumped = (DATA / "arxiv-list-new-w3m.txt").read_text(encoding="utf-8")
+    else:
+        dumped = "\n".join("\n".join(textwrap.wrap(line, width or 79, break_on_hyphens=False, break_long_words=False))
+                           for line in text.split("\n"))
+    assert max(len(line) for line in dumped.split("\n")) <= (width or 79)
+    copied = parse_arxiv(text.encode(), copy, "arXiv", Collect()).papers
+    read = parse_arxiv(dumped.encode(), copy, "arXiv", Collect()).papers
+    fields = ("arxiv_id", "title", "authors", "abstract", "categories", "comment", "published")
+    assert [[getattr(p, f) for f in fields] for p in read] == [[getattr(p, f) for f in fields] for p in copied]
