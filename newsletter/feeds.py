@@ -796,6 +796,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         if plain and any(_is_plain_record(item) for item in plain):
             at = [n for n, line in enumerate(data.decode("utf-8", "replace").split("\n"), 1) if line.strip()]
             return parse_records(plain, name, source, warn, at if lines is not None else None)
+        if lines is not None:  # records, but not of papers: "a JSON document, not an RSS or Atom feed" said little
+            keys = ", ".join(_quoted(str(k), 30) for k in list(lines[0])[:8]) or "none"
+            raise InputError(Problem(f"source {source!r}: JSON Lines whose records have no title and abstract (the "
+                                     f"first one's keys: {keys}); a feed source reads records with keys such as "
+                                     "title, abstract, authors, url", name, 1))
     if (page := listing_page(data)) is not None:
         return parse_arxiv_listing(page, name, source, warn)
     if (rows := parse_csv(data, name, source, warn)) is not None:

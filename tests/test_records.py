@@ -221,3 +221,18 @@ def test_a_paper_sent_and_back_in_a_new_version_is_not_sent_again_and_match_says
     assert r.code == 0 and "sent        ada@example.org: 1 paper " in r.out, r.out + r.err
     r = cli("match", "--all", "--json")  # as if nothing had been sent: nothing held back to name
     assert json.loads(r.out)["subscribers"][0]["revised"] == []
+
+
+def test_json_lines_of_other_records_say_what_a_feed_source_reads(tmp_path, cli):
+    """Log lines or members as JSON Lines given as a feed: it was 'a JSON
+    document, not an RSS or Atom feed (Hugging Face's ...)'."""
+    (tmp_path / "log.jsonl").write_text('{"ts": 1, "level": "info"}\n{"ts": 2, "level": "warn"}\n', encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: feed, name: export, path: log.jsonl}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == (
+        "log.jsonl:1: source 'export': JSON Lines whose records have no title and abstract (the first one's keys: "
+        "'ts', 'level'); a feed source reads records with keys such as title, abstract, authors, url"), r.err
