@@ -796,7 +796,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         if plain and any(_is_plain_record(item) for item in plain):
             at = [n for n, line in enumerate(data.decode("utf-8", "replace").split("\n"), 1) if line.strip()]
             return parse_records(plain, name, source, warn, at if lines is not None else None)
-        if lines is not None:  # records, but not of papers: "a JSON document, not an RSS or Atom feed" said little
+        if lines is not None and not any(isinstance(i.get("paper"), dict) for i in lines):
+            # records, but not of papers: "a JSON document, not an RSS or Atom feed" said little
             keys = ", ".join(_quoted(str(k), 30) for k in list(lines[0])[:8]) or "none"
             raise InputError(Problem(f"source {source!r}: JSON Lines whose records have no title and abstract (the "
                                      f"first one's keys: {keys}); a feed source reads records with keys such as "
@@ -1501,9 +1502,13 @@ def _record_key(key: str) -> str | None:
 
 
 def _is_plain_record(item: Any) -> bool:
-    """A record with its title and abstract under keys :data:`_RECORD_KEYS` knows."""
-    keys = {_record_key(k) for k in item} if isinstance(item, dict) else set()
-    return {"title", "abstract"} <= keys
+    """A record with its title and abstract under keys :data:`_RECORD_KEYS`
+    knows; not a Hugging Face daily papers entry, which repeats its paper's
+    title and summary beside the paper (`type: hf-daily` reads its id, authors
+    and upvotes: read as a record, it was a paper without them)."""
+    if not isinstance(item, dict) or isinstance(item.get("paper"), dict):
+        return False
+    return {"title", "abstract"} <= {_record_key(k) for k in item}
 
 
 def _record_authors(value: Any) -> list[str]:

@@ -236,3 +236,14 @@ def test_json_lines_of_other_records_say_what_a_feed_source_reads(tmp_path, cli)
     assert r.code == 2 and r.err.strip() == (
         "log.jsonl:1: source 'export': JSON Lines whose records have no title and abstract (the first one's keys: "
         "'ts', 'level'); a feed source reads records with keys such as title, abstract, authors, url"), r.err
+
+
+def test_hugging_faces_daily_papers_given_as_a_feed_still_say_the_source_that_reads_them():
+    """Its entries repeat the paper's title and summary beside the paper: read
+    as plain records they were papers without their arXiv ids and authors."""
+    entries = json.loads((DATA / "hf-daily-2024-06-06.json").read_text(encoding="utf-8"))
+    for entry in entries:
+        entry.update(title=entry["paper"]["title"], summary=entry["paper"]["summary"])
+    for data in (json.dumps(entries), "\n".join(json.dumps(e) for e in entries)):
+        with pytest.raises(InputError, match="Hugging Face's daily papers JSON is `type: hf-daily`"):
+            parse_feed(data.encode(), "hf.json", "x", Collect())
