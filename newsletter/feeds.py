@@ -572,11 +572,19 @@ def _text_of(value: str) -> str:
 
 
 def _plain(detail, value: str | None) -> str:
-    """Text of a feed field; HTML (RSS descriptions usually are) loses its tags."""
+    """Text of a feed field; HTML (RSS descriptions usually are) loses its
+    tags, and so does HTML escaped twice (``&amp;lt;p&amp;gt;``, as some
+    generators write a description): once decoded it is still markup, a
+    paragraph's or a line break's tags, which the email showed as text."""
     value = value or ""
     if detail and "html" in (detail.get("type") or ""):
-        return html_text(value)
+        text = html_text(value)
+        return html_text(text) if _ESCAPED_MARKUP.search(text) else text
     return collapse(value)
+
+
+#: What HTML escaped twice still shows once decoded: a paragraph's, a block's or a line break's tags.
+_ESCAPED_MARKUP = re.compile(r"</(?:p|div|li|ul|ol|blockquote)>|<br\s*/?>|<p(?:\s[^<>]*)?>(?=\S)", re.IGNORECASE)
 
 
 #: Markup in a title given as text: a pair of HTML's inline tags (``<i>E. coli</i>``,

@@ -247,3 +247,21 @@ def test_hugging_faces_daily_papers_given_as_a_feed_still_say_the_source_that_re
     for data in (json.dumps(entries), "\n".join(json.dumps(e) for e in entries)):
         with pytest.raises(InputError, match="Hugging Face's daily papers JSON is `type: hf-daily`"):
             parse_feed(data.encode(), "hf.json", "x", Collect())
+
+
+@pytest.mark.parametrize("description, abstract", [
+    ("&amp;lt;p&amp;gt;We study Gr&amp;amp;ouml;bner bases &amp;amp;amp; more.&amp;lt;/p&amp;gt;&amp;lt;p&amp;gt;Second."
+     "&amp;lt;/p&amp;gt;", "We study Gröbner bases & more. Second."),
+    ("Line one&amp;lt;br /&amp;gt;line two", "Line one line two"),
+    ("Bounds for $n &amp;lt; p$ and $p &amp;gt; 2$, i.e. x &amp;lt;p and p&amp;gt; y.",
+     "Bounds for $n < p$ and $p > 2$, i.e. x <p and p> y."),
+])
+def test_a_description_escaped_twice_shows_its_text_not_its_tags(description, abstract):
+    """Some generators escape a description's HTML twice: once decoded it
+    read '<p>We study ...</p>' in the email.  Text that only has a '<' (math)
+    keeps it."""
+    feed = ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Lab</title><item>'
+            f'<title>A post</title><link>https://lab.example.org/1</link><description>{description}</description>'
+            '</item></channel></rss>')
+    (paper,) = parse_feed(feed.encode(), "feed.xml", "lab", Collect())
+    assert paper.abstract == abstract
