@@ -9,9 +9,11 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
+from .patterns import lazy
+
 _NOT_ALNUM = re.compile(r"[\W_]+")
-_ARXIV_VERSION = re.compile(r"v\d+$")
-_OLD_SUBJECT_CLASS = re.compile(r"^([a-z][a-z-]*)\.[A-Z]{2}(?=/\d{7}$)")
+_ARXIV_VERSION = lazy(r"v\d+$")
+_OLD_SUBJECT_CLASS = lazy(r"^([a-z][a-z-]*)\.[A-Z]{2}(?=/\d{7}$)")
 #: An arXiv identifier: new style (2401.01234, 2401.01234v2) or old style (hep-th/9901001v1).
 ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 #: A DOI (``10.1038/...``, bare, ``doi:`` or a doi.org link): besides arXiv's own
@@ -43,12 +45,13 @@ SHOWS_NOTHING = (
     + "".join(map(chr, range(0x202A, 0x202F)))
     + "".join(map(chr, range(0x2066, 0x206A)))
 )
-_ARXIV_CATEGORY = re.compile(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
+
+_ARXIV_CATEGORY = lazy(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
 #: What browsers drop before reading a URL's scheme (WHATWG URL: C0 controls and
 #: space at the ends, tab and newlines anywhere), so ``" java\tscript:"`` is caught.
-_URL_IGNORED = re.compile(r"[\t\n\r]")
+_URL_IGNORED = lazy(r"[\t\n\r]")
 _URL_ENDS = "".join(map(chr, range(0x21))) + "\x7f"
-_WEB_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*$", re.IGNORECASE)
+_WEB_URL = lazy(r"^https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*$", re.IGNORECASE)
 
 
 def web_url(value: str | None) -> str | None:
@@ -258,7 +261,7 @@ class Paper:
 
 #: A word of an abstract as :func:`abstract_words` takes it: letters only (math
 #: comes as "sim1000" from one source and "∼1000" from another: the digits are no word).
-_LETTERS = re.compile(r"[^\W\d_]+")
+_LETTERS = lazy(r"[^\W\d_]+")
 #: Fewer words than this is no abstract to know a paper by ("Short.", "See the paper").
 MIN_ABSTRACT_WORDS = 40
 #: Words in a row that name an abstract (see :func:`_abstract_anchors`), and one such run in
