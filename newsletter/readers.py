@@ -34,7 +34,6 @@ from .errors import InputError, NewsletterError, Problem, SourcesFailed, Unreach
 from .fetching import UNPACKERS, Fetched, Fetcher, HTTPStatusFailure, Truncated, shown_url, unpacking
 from .files import bomless_unicode, broken_link, windows_1252
 from .latex import paper_to_unicode
-from .listings import without_link_list
 from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, merge_papers, pdf_url
 from .patterns import lazy
 from .retrying import backoff
@@ -993,7 +992,12 @@ def parse_hf_papers_text(
     """
     warn = warn if warn is not None else log.warning
     decoded = decode_text(data, name, cut_ok=True)
-    text, ids = _from_markdown(without_link_list(decoded))
+    text = decoded
+    if "References" in text:  # maybe a text browser's dump (listings' patterns only then)
+        from .listings import without_link_list
+
+        text = without_link_list(text)
+    text, ids = _from_markdown(text)
     text, linked, linked_lines = _without_link_targets(text)
     ids.update(linked)
     raw = _blocks(text)

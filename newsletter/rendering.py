@@ -977,7 +977,6 @@ class Composer:
         )
         self.html_template = self._load(HTML_TEMPLATE)
         self.text_template = self._load(TEXT_TEMPLATE)
-        self.lists_more = _lists_more(self.env)
         subject_env = _Sandbox(undefined=jinja2.StrictUndefined, finalize=_shown)
         self.subject_template = subject_env.from_string(config.email.subject)
         from .matching import Matcher
@@ -995,6 +994,14 @@ class Composer:
         self._checks_left = 3
         #: False once a template is found to use a personal value beyond printing it.
         self.share_bodies = True
+
+    @functools.cached_property
+    def lists_more(self) -> bool:
+        """Whether the HTML template shows ``more`` (see :func:`_lists_more`);
+        asked only of a digest over ``max_html_kb``, so a send of digests that
+        fit never parses the template's source (its compiled code comes from
+        the cache; parsing it again cost every send some 25 M instructions)."""
+        return _lists_more(self.env)
 
     def _load(self, name: str) -> jinja2.Template:
         try:
