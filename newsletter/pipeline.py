@@ -36,7 +36,7 @@ from .delivery import (
 )
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
-from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
+from .matching import COUNTED_UP_TO, NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
@@ -397,10 +397,6 @@ def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> li
                 continue
             problems.append(config.problem(("subscribers", i, "pin", j), f"{name!r} pins no paper: {why}"))
     return problems
-
-
-#: How far ``match`` counts the papers a capped digest's topics take (max_papers' own bound).
-COUNTED_UP_TO = 1000
 
 
 @dataclass(frozen=True)
