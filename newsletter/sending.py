@@ -117,7 +117,7 @@ class DigestResult:
         # (a second send of the same day's papers: 'in no earlier digest' says why these come now)
         earlier = " that were in no earlier digest" if self.sent_before else ""
         return (f" (the best of the {self.taken:,} its topics take now{earlier}: max_papers: {self.papers}; the "
-                f"other {rest:,} go in the next {'digest' if rest <= self.papers else 'digests'})")
+                f"other {rest:,} can go in later digests)")
 
 
 @dataclass(frozen=True)
