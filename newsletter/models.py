@@ -108,6 +108,27 @@ def arxiv_base_id(arxiv_id: str) -> str:
     return _OLD_SUBJECT_CLASS.sub(r"\1", _ARXIV_VERSION.sub("", arxiv_id.strip()))
 
 
+#: Between the names of one authors' line: "Jane Doe, Ana Müller and John Smith".
+_NAMES_SPLIT = re.compile(r"\s*,\s*|\s+and\s+")
+#: What follows a name after a comma and is no name of its own ("John Smith, Jr.").
+NAME_SUFFIX = re.compile(r"(?:Jr|Sr|Jnr|Snr)\.?|II|III|IV|V", re.IGNORECASE)
+
+
+def split_names(names: str) -> list[str]:
+    """The authors of one line listing them all, as arXiv writes them (its
+    feeds' one ``dc:creator``, its listings' and abstract pages' authors
+    line): comma- or "and"-separated.  A suffix written after a comma stays
+    with its name: "John Smith, Jr., Ann Lee" read as three authors, one
+    named "Jr."."""
+    out: list[str] = []
+    for part in (n.strip() for n in _NAMES_SPLIT.split(names)):
+        if out and NAME_SUFFIX.fullmatch(part):
+            out[-1] = f"{out[-1]} {part}"
+        elif part:
+            out.append(part)
+    return out
+
+
 def abs_url(arxiv_id: str) -> str:
     """The paper's arXiv abstract page (every version's: the base id)."""
     return f"https://arxiv.org/abs/{arxiv_base_id(arxiv_id)}"
