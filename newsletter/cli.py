@@ -929,13 +929,14 @@ def init(state: _State, path: str | None, force: bool) -> None:
     """
     from .starter import starter_zone, write_starter
 
-    written = write_starter(path or state.config_path, force=force)
+    zone = starter_zone()  # once: the file and the line below say the same zone
+    written = write_starter(path or state.config_path, force=force, zone=zone)
     click.echo(f"wrote {written}")
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
     # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's
-    zone = (" (and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
-            if starter_zone() == "UTC" else "")
-    click.echo(f"next: put your address{zone} in it, then `newsletter{flag} validate`, "
+    utc = (" (and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
+           if zone == "UTC" else "")
+    click.echo(f"next: put your address{utc} in it, then `newsletter{flag} validate`, "
                f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
 
 

@@ -903,15 +903,17 @@ def _refuse_zone_in_schedule(value: str) -> None:
 _NO_LIMIT = ("all", "unlimited", "no limit", "none", "any", "inf", "infinite", "infinity", "max", "0", "-1")
 
 
-def _max_papers(value: Any) -> Any:
-    """``max_papers: 0`` (or ``all``, ``-1``), meaning no limit as in many
-    tools, got "expected greater than or equal to 1": say what the most is,
-    and how a subscriber gets nothing for a while."""
-    if value is not None and not isinstance(value, bool) and str(value).strip().casefold() in _NO_LIMIT:
-        raise ValueError(f"{value!r} is no number of papers (1 to 1000): for every paper its topics take, write "
-                         "max_papers: 1000, the most; to send this subscriber nothing for a while, "
-                         "`newsletter unsubscribe EMAIL`")
-    return value
+def _no_limit_advice(path: tuple, value: Any) -> str:
+    """What ``max_papers: 0`` (or ``all``, ``-1``) means to write: many tools
+    read it as no limit, and the schema's "expected greater than or equal to
+    1, got 0" said neither what the most is nor how a subscriber gets nothing
+    for a while.  Added to the schema's own message (a before-validator that
+    reworded it ran on every subscriber of every config)."""
+    if path[-1:] != ("max_papers",) or value is None or isinstance(value, bool) or (
+            str(value).strip().casefold() not in _NO_LIMIT):
+        return ""
+    return (": for every paper its topics take, write max_papers: 1000, the most; to send this subscriber nothing "
+            "for a while, `newsletter unsubscribe EMAIL`")
 
 
 class Subscriber(_Model):
@@ -932,7 +934,6 @@ class Subscriber(_Model):
     _v_tz = field_validator("timezone")(lambda cls, v: v if v is None else check_timezone(v))
 
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
-    _v_max_papers = field_validator("max_papers", mode="before")(lambda cls, v: _max_papers(v))
 
     @property
     def label(self) -> str:
@@ -2648,7 +2649,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         elif value is None and kind.endswith("_type"):
             message = _empty_value(path, data)
         elif value is not None and not isinstance(value, (dict, list)):
-            message += f", got {value!r}"
+            message += f", got {value!r}" + _no_limit_advice(path, value)
             if kind == "literal_error" and isinstance(value, str):
                 message += _literal_hint(value, re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))))
             elif kind == "literal_error" and isinstance(value, bool):  # security: yes

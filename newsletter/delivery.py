@@ -213,6 +213,8 @@ class Envelope:
     #: No line of ``message`` starts with a dot, so SMTP needs no dot-stuffing
     #: (true of what :class:`messages.MessageWriter` builds).
     dot_safe: bool = False
+    #: What max_papers cut, for the sender's report (see ``sending.DigestResult.taken``).
+    cut: tuple[int, int] = (0, 0)
 
     def data(self) -> bytes:
         """The message as RFC 5322 bytes with CRLF line ends."""

@@ -36,7 +36,7 @@ from .delivery import (
 )
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
-from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
+from .matching import COUNTED_UP_TO, NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
@@ -50,7 +50,7 @@ from .readers import (
 )
 from .reasons import CLOSE_IN_MEANING, said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
-from .scheduling import Schedule, is_due, minute_up, next_send
+from .scheduling import Schedule, is_due, minute_up, next_send, shown_time
 from .sending import DigestResult, SendReport, digest_papers, retry_time, send
 from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state, shared_now
 from .tokens import old_secrets_problem, secret_problem
@@ -397,10 +397,6 @@ def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> li
                 continue
             problems.append(config.problem(("subscribers", i, "pin", j), f"{name!r} pins no paper: {why}"))
     return problems
-
-
-#: How far ``match`` counts the papers a capped digest's topics take (max_papers' own bound).
-COUNTED_UP_TO = 1000
 
 
 @dataclass(frozen=True)
@@ -922,6 +918,12 @@ def send_test_email(
         if not matches:
             matches = index.select(sub)
             note = f"nothing new for {sub.email}; the test digest has their papers already sent"
+        # the digest of one who left through the link came without a word, as if they would get it
+        gone = unsubscribed(config, sub.email).get(sub.email)
+        if gone is not None:
+            note = "; ".join(filter(None, [note, (
+                f"{sub.email} unsubscribed {shown_time(gone, config.zone(sub))}: `send` sends them nothing until "
+                f"`newsletter resubscribe {sub.email}`; this is the digest they would get then")]))
         if not matches:
             topics = ", ".join(sub.topics)
             raise InputError(

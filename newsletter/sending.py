@@ -38,7 +38,7 @@ from .delivery import (
 )
 from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
 from .fetching import Fetcher
-from .matching import Matcher, PaperMatch, TopicIndex, topic_index
+from .matching import COUNTED_UP_TO, Matcher, PaperMatch, TopicIndex, topic_index
 from .models import Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
@@ -66,9 +66,16 @@ class DigestResult:
     #: failed or waiting: no new attempt before this; held: how many runs failed
     next_attempt: datetime | None = None
     failures: int = 0
+    #: Sent (or would be) cut at max_papers: how many papers not sent before
+    #: its topics take now, of which it holds the best (0: not cut), and how
+    #: many more they take that earlier digests sent.  A subscriber without a
+    #: schedule got the rest at the next `send`, 20 more of the same day's
+    #: papers, without a word of why.
+    taken: int = 0
+    sent_before: int = 0
 
     def __str__(self) -> str:
-        n = counted(self.papers, "paper")
+        n = counted(self.papers, "paper") + self._cut()
         if self.status == "sent":
             return f"sent        {self.email}: {n} {self.message_id}"
         if self.status == "would send":
@@ -101,6 +108,16 @@ class DigestResult:
                 f"{self.email}` tries it"
             )
         return f"{self.status:<11} {self.email}"
+
+    def _cut(self) -> str:
+        """What max_papers left out of this digest, and where it goes."""
+        if self.taken <= self.papers:
+            return ""
+        rest = self.taken - self.papers
+        # (a second send of the same day's papers: 'in no earlier digest' says why these come now)
+        earlier = " that were in no earlier digest" if self.sent_before else ""
+        return (f" (the best of the {self.taken:,} its topics take now{earlier}: max_papers: {self.papers}; the "
+                f"other {rest:,} can go in later digests)")
 
 
 @dataclass(frozen=True)
@@ -167,10 +184,17 @@ class SendReport:
             "not_reached": self.not_reached,
             "problems": list(self.problems),
             "digests": [
-                {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
+                {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error,
+                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before}
                 for r in self.results
             ],
         }
+
+
+#: A subscriber's digest as planned: its open digest (if owed), the
+#: subscriber, the composed message, and what max_papers cut (see
+#: :meth:`_SendRun._cut`).
+_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int]]
 
 
 #: Subscribers planned together: their state read in a few queries, their
@@ -445,7 +469,7 @@ class _Relay:
         # pickle.dumps, not Connection.send's ForkingPickler (a pickler object
         # per message): the parent's recv() reads either
         self.conn.send_bytes(pickle.dumps(
-            ("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id), items),
+            ("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id, env.cut), items),
             pickle.HIGHEST_PROTOCOL,
         ))
 
@@ -765,7 +789,7 @@ class _SendRun:
     def _batch(self, subs: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher; returns how many."""
-        queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
+        queued: list[_Planned] = []
         with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
             # asked again for each batch: one who left through `serve` while
             # this send ran (a long one) gets nothing from it either
@@ -787,7 +811,7 @@ class _SendRun:
                 planned = self._plan_one(sub, known, batch)
                 if planned is not None:
                     queued.append(planned)
-            ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in queued]) if queued else []
+            ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, _ in queued]) if queued else []
         if queued:
             # The state keeps the papers a digest owes (to rebuild it should they
             # leave the sources), not every paper read: it grows with what is sent.
@@ -795,7 +819,7 @@ class _SendRun:
             known = self.index.papers
             owed = {
                 pid: known[pid]
-                for _, _, c in queued
+                for _, _, c, _ in queued
                 for pid in c.paper_ids
                 if pid in known and pid not in self.recorded
             }
@@ -803,7 +827,7 @@ class _SendRun:
                 self.state.see_papers(owed.values(), self.now)
                 self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
-        for did, (open_, sub, composed) in zip(ids, queued):
+        for did, (open_, sub, composed, cut) in zip(ids, queued):
             if open_ is not None:  # (a new digest has failed no run: _NEVER_FAILED)
                 self.before[did] = _Before.of(open_)
             dispatcher.submit(
@@ -816,6 +840,7 @@ class _SendRun:
                     open_.created if open_ else self.now,
                     len(composed.paper_ids),
                     dot_safe=composed.dot_safe,
+                    cut=cut,
                 )
             )
         return len(ids)
@@ -994,10 +1019,10 @@ class _SendRun:
     def _record_delivered(self, delivered: list[tuple]) -> None:
         """Record deliveries the workers told of, in one transaction, and
         give each worker back the room they took (see :data:`UNRECORDED_MOST`)."""
-        self.state.mark_sent_many([(did, email, tries) for _, (did, email, tries, _, _) in delivered], self.now)
-        for reader, (_, email, _, papers, mid) in delivered:
+        self.state.mark_sent_many([(did, email, tries) for _, (did, email, tries, *_) in delivered], self.now)
+        for reader, (_, email, _, papers, mid, cut) in delivered:
             self.windows[reader].release()
-            self._result(DigestResult(email, "sent", papers, mid))
+            self._result(DigestResult(email, "sent", papers, mid, taken=cut[0], sent_before=cut[1]))
 
     def _shard(
         self, subs: list[Subscriber], taken, shards: int, transport: Transport, sessions: int, conn, readers, window,
@@ -1050,7 +1075,7 @@ class _SendRun:
 
     def _plan_one(
         self, sub: Subscriber, known: SubscriberState, batch: Batch | None
-    ) -> tuple[OpenDigest | None, Subscriber, Composed] | None:
+    ) -> _Planned | None:
         """:meth:`_plan`, where one subscriber's trouble (a template failing on
         its data, anything unexpected) fails that digest only: it is named,
         stays pending, and the others go out.  A broken state stops the run."""
@@ -1069,7 +1094,7 @@ class _SendRun:
 
     def _plan(
         self, sub: Subscriber, known: SubscriberState, batch: Batch | None
-    ) -> tuple[OpenDigest | None, Subscriber, Composed] | None:
+    ) -> _Planned | None:
         """Decide and compose one subscriber's digest: ``(open digest, sub,
         composed)`` to claim, or None (not due, empty, or a dry run)."""
         config, now = self.config, self.now
@@ -1128,10 +1153,24 @@ class _SendRun:
             self.with_papers += 1
         if batch is not None and open_ is not None and open_.uncertain and open_.id not in self.recovered:
             self._warn_unconfirmed(open_, sub.email)
+        cut = self._cut(sub, known, len(matches))
         if batch is None:
-            self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id))
+            self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id, taken=cut[0],
+                                      sent_before=cut[1]))
             return None
-        return (open_, sub, composed)
+        return (open_, sub, composed, cut)
+
+    def _cut(self, sub: Subscriber, known: SubscriberState, papers: int) -> tuple[int, int]:
+        """For a digest of ``papers`` cut at max_papers: how many papers not
+        sent before its topics take now, and how many more they take that
+        went out before (see :attr:`DigestResult.taken`); (0, 0) when not cut."""
+        if papers < sub.max_papers:
+            return 0, 0
+        taken = self.index.count(sub, known.sent_paper_ids, limit=COUNTED_UP_TO)
+        if taken <= papers:
+            return 0, 0
+        before = self.index.count(sub, limit=COUNTED_UP_TO) - taken if known.sent_paper_ids else 0
+        return taken, max(before, 0)
 
     def _worker_state(self) -> State:
         state = getattr(self.local, "state", None)
@@ -1235,7 +1274,8 @@ class _SendRun:
                     )
                     for o in done:
                         env = o.envelope
-                        self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+                        self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id,
+                                                  taken=env.cut[0], sent_before=env.cut[1]))
             except BaseException:
                 with self.lock:
                     rest, self.delivered = self.delivered, []

@@ -3399,3 +3399,43 @@ def test_a_paper_sent_under_one_title_is_not_sent_again_under_another(tmp_path, 
     assert sent("2024-05-07T09:00:00+00:00") == 0
     config(first, second)  # both read: one paper, sent before under either key
     assert sent("2024-05-08T09:00:00+00:00") == 0
+
+
+def test_a_send_says_what_max_papers_cut_and_where_the_rest_go(tmp_path, cli):
+    """A subscriber without a schedule got, at a second `send` moments after
+    the first, two more of the same day's papers, without a word: the first
+    digest had been cut at max_papers.  Each line of a cut digest says so."""
+    setup(tmp_path, "  transport: outbox\n  path: out",
+          subscribers="\n  - email: bob@example.org\n    topics: [optim, diffusion]\n    max_papers: 2")
+
+    def send(minute: int, *more: str) -> str:
+        r = cli("send", "--now", f"2024-05-06T09:0{minute}:00+00:00", *more)
+        assert r.code == 0, r.err
+        return r.out
+
+    assert "would send  bob@example.org: 2 papers (the best of the 6 its topics take now: max_papers: 2; the " \
+           "other 4 can go in later digests)" in send(0, "--dry-run")
+    assert "sent        bob@example.org: 2 papers (the best of the 6 its topics take now: max_papers: 2; the other " \
+           "4 can go in later digests) <" in send(0)
+    (planned,) = json.loads(send(1, "--dry-run", "--json"))["digests"]
+    assert (planned["papers"], planned["taken"], planned["sent_before"]) == (2, 4, 2)
+    assert "sent        bob@example.org: 2 papers (the best of the 4 its topics take now that were in no earlier " \
+           "digest: max_papers: 2; the other 2 can go in later digests) <" in send(1)
+    assert re.search(r"sent        bob@example.org: 2 papers <", send(2))  # the last two: nothing cut
+    assert "empty       bob@example.org" in send(3)
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 3
+
+
+def test_test_email_of_a_subscriber_who_unsubscribed_says_so(tmp_path, cli):
+    """`test-email --subscriber ada` after Ada left through the one-click link
+    sent her digest with no word that `send` sends her nothing: it read as
+    though the unsubscribe had not taken."""
+    setup(tmp_path, "  transport: outbox\n  path: out", extra="timezone: Europe/Berlin")
+    assert cli("unsubscribe", "ada@example.org", "--now", NOW).code == 0
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "ada@example.org", "--now", NOW)
+    assert r.code == 0, r.err
+    assert r.err.strip().splitlines()[-1] == (
+        "ada@example.org unsubscribed 2024-05-06 11:00 CEST: `send` sends them nothing until "
+        "`newsletter resubscribe ada@example.org`; this is the digest they would get then")
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "bob@example.org", "--now", NOW)
+    assert r.code == 0 and "unsubscribed" not in r.err, r.err
