@@ -695,7 +695,8 @@ class _SendRun:
         ) as dispatcher:
             for part in parts:
                 if why := self._halted():
-                    dispatcher.cancel(why if isinstance(why, str) else "stop requested")
+                    # claims lost: one of the run's problems, which the caller says (see _halted)
+                    dispatcher.cancel(why if isinstance(why, str) else "stop requested", said=isinstance(why, str))
                     break
                 if self._batch(part, dispatcher) and self.delivering is not None:
                     # a send worker claims no more until its sessions have had a
