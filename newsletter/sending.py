@@ -680,7 +680,6 @@ class _SendRun:
     def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
         """Plan, claim and hand over each subscriber's digest, in this process,
         a part (at most :data:`CLAIM_BATCH` subscribers) at a time."""
-        self.state.ready_for_threads()
         d = self.config.delivery
         with Dispatcher(
             transport,
@@ -763,6 +762,12 @@ class _SendRun:
                 planned = self._plan_one(sub, known, batch)
                 if planned is not None:
                     queued.append(planned)
+            if queued:
+                # Before the first claim, not at the start: a send with nothing due (cron every
+                # 10 minutes, mostly) opened the delivery threads' pool for nothing, a second
+                # connection per worker to a server near max_connections.  Refused here, the
+                # transaction rolls back: nothing claimed, nothing sent.
+                self.state.ready_for_threads()
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in queued]) if queued else []
         if queued:
             # The state keeps the papers a digest owes (to rebuild it should they

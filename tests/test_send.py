@@ -2745,6 +2745,35 @@ def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_lea
     assert [row[1] for row in digests(url)] == ["sent", "sent"]
 
 
+def test_a_send_with_nothing_due_opens_no_connection_beside_its_session(tmp_path, cli, pg_server, smtp_server):
+    """Every send opened its delivery threads' pool (and checked the server
+    would take one more connection) at its start, whether or not anything was
+    due: cron every 10 minutes against a server near max_connections was
+    refused ('nothing was sent', exit 2) at every run between slots.  The
+    pool is opened before the first claim: a user allowed one connection
+    runs a send with nothing due, and one with digests due is still refused
+    before anything is claimed or sent."""
+    name = f"digest_one_{free_port()}"
+    pg_server.admin(f"CREATE ROLE {name} LOGIN PASSWORD 'one-connection' CONNECTION LIMIT 1")
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    pg_server.admin(f"ALTER DATABASE {database} OWNER TO {name}")
+    pg_server.admin(f"GRANT ALL ON SCHEMA public TO {name}", database=database)
+    mine = url.replace(f"{url.split('@')[0]}@", f"postgresql://{name}@")
+    setup(tmp_path, smtp(smtp_server.port), extra=f"schedule: daily at 08:00\nstate: {mine}")
+    env = {"PGPASSWORD": "one-connection", "PGPASSFILE": "/nonexistent"}
+    r = cli("send", "--now", "2024-05-06T09:00:00+00:00", env=env)  # new subscribers wait for their first slot
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 2", r.out
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00", env=env)  # the slot: due, and no room to record
+    assert r.code == 2 and f'too many connections for role "{name}"' in r.err and "nothing was sent" in r.err, r.err
+    assert smtp_server.mailbox.messages == [] and digests(url) == []
+    pg_server.admin(f"ALTER ROLE {name} CONNECTION LIMIT 2")  # the session and one recording connection
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00", env=env)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
+    assert [row[1] for row in digests(url)] == ["sent", "sent"]
+
+
 # --------------------------------------------------------------------------- state migrate
 
 

@@ -753,8 +753,9 @@ class PostgresState(State):
         A server at ``max_connections`` (or a user at its ``CONNECTION LIMIT``)
         let the session in and refused the pool: each delivery thread's
         statement waited 30 s for a connection, the digest went out, its
-        record failed, and the next send sent it again."""
-        if self.readonly:
+        record failed, and the next send sent it again.  Asked before each
+        claim; once the pool is open, at no cost."""
+        if self.readonly or self.pool is not None:
             return
         try:
             _Connection.connect(**self.params).close()  # the pool's own attempts say nothing of why they fail
