@@ -116,6 +116,15 @@ STOPPING_ANSWER_WITHIN = 3.0
 LOOK_FOR_A_STOP_EVERY = 0.5
 
 
+#: The state URLs whose connections were found to be sessions of their own
+#: (no pooler in transaction mode between: see
+#: :meth:`PostgresState._refuse_a_shared_session`), in this process and the
+#: send workers it forks.  A pooler's mode does not change under a running
+#: process; a URL that points elsewhere after a config reload is asked anew.
+_SESSIONS_KEPT: set[str] = set()
+_SESSIONS_LOCK = threading.Lock()
+
+
 class NoAnswer(psycopg.OperationalError):
     """The server did not answer a statement within :data:`ANSWER_WITHIN`."""
 
@@ -552,13 +561,24 @@ class PostgresState(State):
         connection (a pooler gives the next client the one just let go) and
         finds the lock its own there: refused before anything is read or
         claimed.  A second connection the server refuses is left for
-        :meth:`ready_for_threads` to name."""
+        :meth:`ready_for_threads` to name.
+
+        Asked once per process and URL (see :data:`_SESSIONS_KEPT`): each
+        writer's open paid one more connection for it, and ``serve`` opens
+        one per unsubscribe, so a mail provider's burst of one-click POSTs
+        cost the server two connections each."""
+        with _SESSIONS_LOCK:
+            if self.url in _SESSIONS_KEPT:
+                return
         try:
             probe = _Connection.connect(**self.params, autocommit=True)
         except psycopg.Error:
             return
         with probe, self._errors():
             shared = _gone(probe, self.worker)  # the worker's lock taken by its second connection: one session
+        if not shared:
+            with _SESSIONS_LOCK:
+                _SESSIONS_KEPT.add(self.url)
         if shared:
             raise StateError(Problem(
                 "the connection goes through a pooler in transaction or statement mode (PgBouncer's pool_mode = "
