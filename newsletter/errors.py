@@ -113,6 +113,12 @@ class StateError(NewsletterError):
     """The state database cannot be used (locked by another process, corrupt...)."""
 
 
+class AheadOfTheClock(NewsletterError):
+    """A send was asked to run "at" a time (``send --now``) further ahead of
+    the clock its state goes by than clock skew explains: it would record
+    sends in the future and hold back every schedule until then."""
+
+
 class StoppedWaiting(StateError):
     """The run was stopped (Ctrl-C, SIGTERM) while it waited for another
     send to let go of the state: nothing was sent or recorded.  ``send``

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .config import Config, Subscriber
@@ -36,7 +36,7 @@ from .delivery import (
     sender_address,
     settings_fingerprint,
 )
-from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
+from .errors import AheadOfTheClock, NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
 from .fetching import Fetcher
 from .matching import Matcher, PaperMatch, TopicIndex, topic_index
 from .models import Paper
@@ -251,6 +251,7 @@ def send(
     stop: Callable[[], bool] | None = None,
     interrupted: Callable[[], bool] | None = None,
     own_clock: bool = False,
+    ahead_at_most: timedelta | None = None,
 ) -> SendReport:
     """Build every due digest and deliver it; see PRODUCT.md "Delivery" and "State".
 
@@ -268,7 +269,12 @@ def send(
     it leaves the send shared out among them.  ``own_clock``: ``now`` was
     read from this machine's clock (no ``--now``); on a state with a clock of
     its own (PostgreSQL's, shared by workers on several machines) that clock's
-    time replaces it (see :func:`state.shared_now`).
+    time replaces it (see :func:`state.shared_now`).  ``ahead_at_most``: how
+    far a ``now`` given (not ``own_clock``) may be ahead of the state's clock
+    (:class:`AheadOfTheClock` past it, before anything is claimed); checked
+    here, where the state is open, since workers on PostgreSQL go by its
+    clock: a worker whose own clock ran an hour ahead let a send "at" 50
+    minutes ahead record its digests in everyone's future.
 
     Each digest is committed as ``sending`` with its papers and Message-ID
     before the transport gets it, and recorded the moment it is delivered.
@@ -317,10 +323,27 @@ def send(
             return dry.run(subs, None)
     with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
         now = shared_now(state, now, warn) if own_clock else now
+        if ahead_at_most is not None and not own_clock:
+            _not_ahead(state, now, ahead_at_most)
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=only is not None)
         run.stop_shared = stop is not None
         run.stop = halt
         return run.run(subs, transport)
+
+
+def _not_ahead(state: State, now: datetime, slack: timedelta) -> None:
+    """:class:`AheadOfTheClock` when ``now`` is more than ``slack`` ahead of
+    the clock ``state`` goes by (its own, else this machine's)."""
+    shared = state.clock()
+    clock = shared or datetime.now(UTC)
+    if now <= clock + slack:
+        return
+    whose = (f"the clock of {state.name}, which every worker goes by ({clock.isoformat(timespec='seconds')})"
+             if shared is not None else "this machine's clock")
+    raise AheadOfTheClock(
+        f"{now.isoformat()} is ahead of {whose}; a send recorded in the future would hold back the next digests "
+        "until then (use --dry-run to look ahead)"
+    )
 
 
 def _either(*flags: Callable[[], bool] | None) -> Callable[[], bool] | None:

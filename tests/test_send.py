@@ -3085,6 +3085,29 @@ def test_postgres_workers_go_by_the_databases_clock_not_their_own(tmp_path, cli,
     assert query(pg_url, "SELECT sent > now() - interval '5 minutes' FROM digests") == [(True,)]
 
 
+def test_send_now_ahead_is_judged_by_the_databases_clock_as_the_workers_go(tmp_path, cli, pg_url):
+    """`send --now` may run at most 5 minutes ahead (a send recorded in the
+    future holds every schedule back); it was judged by the machine's clock
+    while the workers go by PostgreSQL's: on a machine a day ahead, a send
+    "at" two hours in the database's future was taken, and on a machine a
+    day behind, a backfill a minute in the database's past was refused."""
+    from datetime import timedelta
+
+    setup(tmp_path, "  transport: outbox", extra=f"state: {pg_url}")
+    [(db_now,)] = query(pg_url, "SELECT now()")  # the clock every worker goes by
+    later = (db_now + timedelta(hours=2)).astimezone(UTC).isoformat()
+    r = cli("send", "--now", later, env=clock_off("+1d"))
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert f"'--now': {later} is ahead of the clock of {pg_url}, which every worker goes by (" in r.err, r.err
+    assert digests(pg_url) == [] and not list((tmp_path / "outbox").glob("*.eml"))
+    assert cli("send", "--dry-run", "--now", later, env=clock_off("+1d")).code == 0  # looking ahead is fine
+
+    earlier = (db_now - timedelta(minutes=1)).astimezone(UTC).isoformat()
+    r = cli("send", "--now", earlier, env=clock_off("-1d"))
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent", "sent"]
+
+
 def test_a_databases_short_statement_and_lock_timeouts_cancel_no_record_of_a_worker(tmp_path, cli, pg_url, pg_server):
     """A database may set statement_timeout and lock_timeout for runaway
     queries.  A worker's statements gave way to them: a delivered digest's
