@@ -69,6 +69,11 @@ class Mailbox:
         self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
         self.ehlo_names: list[str] = []  # the name each EHLO gave
         self.silent_at_rcpt: set[str] = set()  # recipients whose RCPT gets no answer until release is set
+        #: hold each session's first MAIL until this many sessions have sent one: every sender
+        #: (one connection each) is then under way with a message in hand, however late it started
+        self.gather_sessions: int | None = None
+        self.gathering = 0
+        self.gathered = threading.Event()
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -94,6 +99,14 @@ class Mailbox:
             session.mails = getattr(session, "mails", 0) + 1
             if session.mails > self.session_messages:
                 return "421 4.7.0 Too many messages for this connection"
+        if self.gather_sessions is not None and not getattr(session, "gathered", False):
+            session.gathered = True
+            with self.lock:
+                self.gathering += 1
+                if self.gathering >= self.gather_sessions:
+                    self.gathered.set()
+            while not self.gathered.is_set() and not self.release.is_set():
+                await asyncio.sleep(0.01)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

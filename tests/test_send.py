@@ -2883,11 +2883,18 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     """The done-when test of scale-out: three `newsletter send` workers on one
     PostgreSQL state split 1,500 subscribers; the one delivering message 200 is
     killed (SIGKILL) with that message accepted but unacknowledged; one more
-    send leaves every subscriber with exactly one digest."""
+    send leaves every subscriber with exactly one digest.
+
+    Deterministic on a loaded machine: the server answers no worker's first
+    message until all three have one in hand (each has claimed a batch), so
+    none starts so late that the others have sent everything; and a worker
+    waits for that answer longer than a slow start takes."""
     count = 1500
     box = smtp_server.mailbox
     box.block_at = 200
-    setup(tmp_path, smtp(smtp_server.port, "  connections: 1\n"), subscribers=many(count), extra=f"state: {pg_url}")
+    box.gather_sessions = 3
+    delivery = smtp(smtp_server.port, "  connections: 1\n").replace("timeout: 5\n", "timeout: 120\n")
+    setup(tmp_path, delivery, subscribers=many(count), extra=f"state: {pg_url}")
     # Output to files, not pipes: a worker must never wait for the test to read it.
     logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(3)]
     workers = [
@@ -2911,6 +2918,7 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
         for w in workers:
             w.kill()
     assert victim.returncode == -signal.SIGKILL
+    assert box.gathered.is_set()
     for out, err, code in survivors:
         assert code == 0, err
         assert "other workers" in out.strip().splitlines()[-1]  # they met each other's batches and skipped them
