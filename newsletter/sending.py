@@ -36,7 +36,16 @@ from .delivery import (
     sender_address,
     settings_fingerprint,
 )
-from .errors import AheadOfTheClock, NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
+from .errors import (
+    AheadOfTheClock,
+    NewsletterError,
+    Problem,
+    SessionEnded,
+    SourcesFailed,
+    StateError,
+    TemplateError,
+    counted,
+)
 from .fetching import Fetcher
 from .matching import Matcher, PaperMatch, TopicIndex, topic_index
 from .models import Paper
@@ -720,7 +729,16 @@ class _SendRun:
                     # claims lost: one of the run's problems, which the caller says (see _halted)
                     dispatcher.cancel(why if isinstance(why, str) else "stop requested", said=isinstance(why, str))
                     break
-                if self._batch(part, dispatcher) and self.delivering is not None:
+                try:
+                    claimed = self._batch(part, dispatcher)
+                except SessionEnded:
+                    # the planner found the session ended (a restart) before a delivery did: the
+                    # same stop (exit 1, what was claimed left pending), not an unusable state (exit 2)
+                    if not isinstance(why := self._halted(), str):
+                        raise
+                    dispatcher.cancel(why, said=True)
+                    break
+                if claimed and self.delivering is not None:
                     # a send worker claims no more until its sessions have had a
                     # first try: one the server turns away claims one part, not three
                     while not self.tried.wait(0.1) and dispatcher.error is None:

@@ -74,6 +74,13 @@ class Mailbox:
         self.gather_sessions: int | None = None
         self.gathering = 0
         self.gathered = threading.Event()
+        #: message counts at which the whole server pauses: the n-th message is accepted, then
+        #: every reply to a message waits until ``resume()`` (``paused`` is set meanwhile), so
+        #: senders stand still at a known point while a test acts on them
+        self.pause_at: list[int] = []
+        self.paused = threading.Event()
+        self.going = threading.Event()
+        self.going.set()
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -148,6 +155,12 @@ class Mailbox:
                 self.unanswered -= 1
             server.transport.abort()
             return "250 2.0.0 OK queued (never seen by the client)"
+        if n in self.pause_at:
+            with self.lock:
+                self.going.clear()
+                self.paused.set()
+        while not self.going.is_set() and not self.release.is_set():
+            await asyncio.sleep(0.01)
         if self.block_at == n:
             # Accepted (queued) but the reply is held back: the client may die meanwhile.
             self.blocked.set()
@@ -156,6 +169,17 @@ class Mailbox:
         if self.drop_after_each:
             asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 OK queued"
+
+    def wait_paused(self, timeout: float = 60.0) -> int:
+        """Until the server pauses at one of ``pause_at``; the messages accepted by then."""
+        if not self.paused.wait(timeout):
+            raise AssertionError(f"the server never paused: {len(self.messages)} messages arrived")
+        return len(self.messages)
+
+    def resume(self) -> None:
+        with self.lock:
+            self.paused.clear()
+            self.going.set()
 
     def recipients(self) -> list[str]:
         return sorted(r for m in self.messages for r in m.rcpt_tos)

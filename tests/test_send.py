@@ -2978,6 +2978,50 @@ def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_pa
     assert "Traceback" not in err
 
 
+def test_a_session_that_ends_under_the_planners_claim_stops_the_send_as_when_a_delivery_finds_it(
+    tmp_path, cli, smtp_server, pg_url
+):
+    """PostgreSQL restarted (or an administrator ended the worker's session)
+    while the planner's claim was under way: the send stopped on it as on a
+    state it cannot use at all (exit 2, no summary), while a worker whose
+    delivery thread noticed it first said the session ended and exited 1
+    with the rest pending (six workers through one restart ended both ways).
+    It stops the same way whoever notices; the next send sends them all."""
+    import psycopg
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:  # user03's digest is owed from an earlier run: the claim takes its row
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(8)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    query(pg_url, "INSERT INTO digests (subscriber, status, message_id, created) "
+                  "VALUES ('user03@example.org', 'pending', '<owed@example.org>', now()) RETURNING id")
+    with psycopg.connect(pg_url) as holder:
+        holder.execute("SELECT 1 FROM digests WHERE subscriber = 'user03@example.org' FOR UPDATE")  # a psql session
+        proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+        try:
+            waiting: list = []
+            while proc.poll() is None and not waiting:  # the claim waits for the row
+                waiting = holder.execute(
+                    "SELECT l.pid FROM pg_locks l WHERE NOT l.granted AND l.pid IN (SELECT pid FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted)").fetchall()
+            assert waiting, proc.communicate(timeout=30)
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 10000)", (waiting[0][0],))
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        holder.rollback()
+    assert proc.returncode == 1 and "Traceback" not in err, out + err
+    assert err.strip().splitlines()[-1] == (
+        "the PostgreSQL session ended (terminating connection due to administrator command): this worker's claimed "
+        "digests are any worker's to send now, so it sends no more of them"), err
+    assert out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 0, not reached 8", out
+    assert smtp_server.mailbox.messages == []
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 8, empty 0, failed 0, not due 0", r.out + r.err
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(8)]
+
+
 def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_path, cli, smtp_server, pg_url, pg_server):
     """PostgreSQL restarted while the server held the third message's reply:
     its `sent` mark failed on the pooled connection the restart had ended,

@@ -59,7 +59,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from ..errors import Problem, StateError, counted
+from ..errors import Problem, SessionEnded, StateError, counted
 from ..models import Paper
 from ..retrying import addresses
 from . import (
@@ -740,6 +740,10 @@ class PostgresState(State):
             why = describe(exc, self.params)
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
+            elif self.session is not None and self.session.broken and self.started is not None:
+                # a writer's session ended (not went silent): its claims are any worker's
+                self._lost = self._lost or _primary(exc)
+                raise SessionEnded(Problem(why, self.name)) from None
             raise StateError(Problem(why, self.name)) from None
 
     def _fell_silent(self, exc: NoAnswer) -> None:
