@@ -81,6 +81,7 @@ class Mailbox:
         self.paused = threading.Event()
         self.going = threading.Event()
         self.going.set()
+        self.pauses_waiting = 0
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -157,8 +158,11 @@ class Mailbox:
             return "250 2.0.0 OK queued (never seen by the client)"
         if n in self.pause_at:
             with self.lock:
-                self.going.clear()
-                self.paused.set()
+                if self.going.is_set():
+                    self.going.clear()
+                    self.paused.set()
+                else:  # came in while paused (one message per sender may): the next pause, right after
+                    self.pauses_waiting += 1
         while not self.going.is_set() and not self.release.is_set():
             await asyncio.sleep(0.01)
         if self.block_at == n:
@@ -178,6 +182,9 @@ class Mailbox:
 
     def resume(self) -> None:
         with self.lock:
+            if self.pauses_waiting:
+                self.pauses_waiting -= 1  # still paused: wait_paused returns at once
+                return
             self.paused.clear()
             self.going.set()
 

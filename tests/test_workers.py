@@ -34,8 +34,7 @@ from newsletter.config import load_config
 from newsletter.tokens import links
 from newsletter.web import create_app
 
-WORKERS = 6
-SUBSCRIBERS = 900  # more than six workers claim ahead before their first message (2 batches of 32 and one planning)
+SUBSCRIBERS = 900  # more than eight workers claim before their first message (two batches of 32 and one planning)
 SECRET = "fleet-web-secret-0123456789"
 WEB = "web:\n  base_url: https://digest.example.org/news\n  secret_env: DIGEST_WEB_SECRET\n"
 
@@ -52,9 +51,9 @@ def _finished(proc: subprocess.Popen, timeout: float) -> int:
         raise AssertionError(f"worker {proc.pid} did not finish within {timeout} s") from None
 
 
-@pytest.mark.parametrize("seed", [20261201, 7])
+@pytest.mark.parametrize(("workers_started", "seed"), [(4, 7), (8, 20261201)])
 def test_a_fleet_under_kills_stops_a_partition_a_restart_and_unsubscribes_loses_no_digest(
-    tmp_path, cli, smtp_server, pg_server, pg_url, monkeypatch, seed  # noqa: F811
+    tmp_path, cli, smtp_server, pg_server, pg_url, monkeypatch, workers_started, seed  # noqa: F811
 ):
     from pg_server import PASSWORD
     from tcp_proxy import TcpProxy
@@ -63,13 +62,13 @@ def test_a_fleet_under_kills_stops_a_partition_a_restart_and_unsubscribes_loses_
     monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass lines name the server's own port, not the proxies')
     monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
     box = smtp_server.mailbox
-    box.gather_sessions = WORKERS  # none starts so late that the others have sent everything
+    box.gather_sessions = workers_started  # none starts so late that the others have sent everything
     kill_at, stop_at, cut_at, cont_at, restart_at = sorted(rng.sample(range(20, 600), 5))
     box.pause_at = [kill_at, stop_at, cut_at, cont_at, restart_at]
     # a worker waits for a paused server's answer longer than the test holds it
     delivery = smtp(smtp_server.port, "  connections: 1\n").replace("timeout: 5\n", "timeout: 120\n")
     everyone = [f"user{i:02}@example.org" for i in range(SUBSCRIBERS)]
-    proxies = [TcpProxy(pg_server.port) for _ in range(WORKERS)]
+    proxies = [TcpProxy(pg_server.port) for _ in range(workers_started)]
     workers: list[subprocess.Popen] = []
     try:
         for i, proxy in enumerate(proxies):
@@ -93,7 +92,7 @@ def test_a_fleet_under_kills_stops_a_partition_a_restart_and_unsubscribes_loses_
             """The worker whose message ``at`` was, else one drawn among the others still running."""
             i, w = by_pid.get(_pid(box.messages[at - 1]), (None, None))
             if i is None or i in exclude:
-                i = rng.choice([j for j in range(WORKERS) if j not in exclude and workers[j].poll() is None])
+                i = rng.choice([j for j in range(workers_started) if j not in exclude and workers[j].poll() is None])
                 w = workers[i]
             return i, w
 
@@ -178,7 +177,7 @@ def test_a_fleet_under_kills_stops_a_partition_a_restart_and_unsubscribes_loses_
     # after its unsubscribe was answered, nothing new to that address: at most the message each
     # worker had already handed over (its check made before the POST)
     for address, seen in left.items():
-        late = [n for n, m in enumerate(box.messages) if m.rcpt_tos == [address] and n >= seen + WORKERS]
+        late = [n for n, m in enumerate(box.messages) if m.rcpt_tos == [address] and n >= seen + workers_started]
         assert not late, (address, seen, late)
     r = cli("send", "--now", NOW)
     assert r.code == 0 and r.out.strip().splitlines()[-1] == (
