@@ -2715,6 +2715,18 @@ def test_a_postgresql_state_that_takes_no_writes_says_to_point_at_the_primary(tm
     assert len(smtp_server.mailbox.messages) == 2  # the first send's two, nothing more
 
 
+def one_connection_database(pg_server) -> tuple[str, str, str]:
+    """A new role allowed one connection at a time (password 'one-connection'),
+    owning a new database: (role, the database's URL as the superuser, its URL as the role)."""
+    name = f"digest_one_{free_port()}"
+    pg_server.admin(f"CREATE ROLE {name} LOGIN PASSWORD 'one-connection' CONNECTION LIMIT 1")
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    pg_server.admin(f"ALTER DATABASE {database} OWNER TO {name}")
+    pg_server.admin(f"GRANT ALL ON SCHEMA public TO {name}", database=database)
+    return name, url, url.replace(f"{url.split('@')[0]}@", f"postgresql://{name}@")
+
+
 def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_leaving_it_unrecorded(
     tmp_path, cli, pg_server, smtp_server
 ):
@@ -2724,13 +2736,7 @@ def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_lea
     out, its record failed ('couldn't get a connection after 30.00 sec'), and
     the next send sent it again.  Now nothing is claimed or sent, the refusal
     is named at once, and once there is room the digest goes out once."""
-    name = f"digest_one_{free_port()}"
-    pg_server.admin(f"CREATE ROLE {name} LOGIN PASSWORD 'one-connection' CONNECTION LIMIT 1")
-    url = pg_server.create_database()
-    database = url.rsplit("/", 1)[1]
-    pg_server.admin(f"ALTER DATABASE {database} OWNER TO {name}")
-    pg_server.admin(f"GRANT ALL ON SCHEMA public TO {name}", database=database)
-    mine = url.replace(f"{url.split('@')[0]}@", f"postgresql://{name}@")
+    name, url, mine = one_connection_database(pg_server)
     setup(tmp_path, smtp(smtp_server.port), extra=f"state: {mine}")
     env = {"PGPASSWORD": "one-connection", "PGPASSFILE": "/nonexistent"}
     r = cli("send", "--now", NOW, env=env)
@@ -2753,13 +2759,7 @@ def test_a_send_with_nothing_due_opens_no_connection_beside_its_session(tmp_path
     pool is opened before the first claim: a user allowed one connection
     runs a send with nothing due, and one with digests due is still refused
     before anything is claimed or sent."""
-    name = f"digest_one_{free_port()}"
-    pg_server.admin(f"CREATE ROLE {name} LOGIN PASSWORD 'one-connection' CONNECTION LIMIT 1")
-    url = pg_server.create_database()
-    database = url.rsplit("/", 1)[1]
-    pg_server.admin(f"ALTER DATABASE {database} OWNER TO {name}")
-    pg_server.admin(f"GRANT ALL ON SCHEMA public TO {name}", database=database)
-    mine = url.replace(f"{url.split('@')[0]}@", f"postgresql://{name}@")
+    name, url, mine = one_connection_database(pg_server)
     setup(tmp_path, smtp(smtp_server.port), extra=f"schedule: daily at 08:00\nstate: {mine}")
     env = {"PGPASSWORD": "one-connection", "PGPASSFILE": "/nonexistent"}
     r = cli("send", "--now", "2024-05-06T09:00:00+00:00", env=env)  # new subscribers wait for their first slot
