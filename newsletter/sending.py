@@ -519,6 +519,32 @@ class _Listening:
             self.poller.unregister(fd)
 
 
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """A claimed digest's failed runs before this one: how many, in a row of
+    one kind, and whether that kind was refusals (permanent).  One record,
+    where two dicts keyed by digest id had to be written in step (and held
+    an entry for every digest of the run, a new one's too)."""
+
+    failures: int = 0
+    refused: bool = False
+
+    @classmethod
+    def of(cls, owed: OpenDigest) -> _Before:
+        return cls(owed.failures, owed.status == "failed")
+
+    def then(self, permanent: bool) -> tuple[bool, int]:
+        """After one more failed run (``permanent``: a refusal): whether the
+        count starts again, and the count.  A hold counts refusals in a row:
+        two runs that found the server down, then one passing "550", held the
+        digest as "refused 3 times"."""
+        restart = self.refused != permanent
+        return restart, (0 if restart else self.failures) + 1
+
+
+_NEVER_FAILED = _Before()
+
+
 class _SendRun:
     """One :func:`send`: plan per subscriber in the main thread, deliver in the
     dispatcher's threads, record outcomes from those threads (in a big send,
@@ -537,8 +563,7 @@ class _SendRun:
         self.stop_shared = False  # ``stop`` is one process's to see: no send workers
         self.keep_results = True  # False in a send worker: the parent keeps them
         self.subscribers = 0  # in the run (see SendReport.not_reached)
-        self.failures: dict[int, int] = {}  # digest id -> failed runs before this one (of one kind, in a row)
-        self.refused_before: dict[int, bool] = {}  # digest id -> those runs were refusals (permanent)
+        self.before: dict[int, _Before] = {}  # digest id -> its failed runs before this one (owed digests only)
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
@@ -826,8 +851,8 @@ class _SendRun:
                 self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed) in zip(ids, queued):
-            self.failures[did] = open_.failures if open_ else 0
-            self.refused_before[did] = open_ is not None and open_.status == "failed"
+            if open_ is not None:  # (a new digest has failed no run: _NEVER_FAILED)
+                self.before[did] = _Before.of(open_)
             dispatcher.submit(
                 Envelope(
                     did,
@@ -1197,16 +1222,14 @@ class _SendRun:
             self._commit_delivered()
             return
         state = self._worker_state()
+        before = self.before.get(env.digest_id, _NEVER_FAILED)
         restart = False
         if outcome.tries == 0:
             # Not attempted (the server was unreachable, or the run stopped):
             # no failure of this digest's, so no back-off; the next run tries it.
-            failures, later = self.failures.get(env.digest_id, 0), None
+            failures, later = before.failures, None
         else:
-            # A hold counts refusals in a row: two runs that found the server down,
-            # then one passing "550", held the digest as "refused 3 times".
-            restart = self.refused_before.get(env.digest_id, False) != outcome.permanent
-            failures = (0 if restart else self.failures.get(env.digest_id, 0)) + 1
+            restart, failures = before.then(outcome.permanent)
             held = outcome.permanent and failures >= HOLD_AFTER
             later = None if held else self.now + retry_wait(failures)
         state.mark_unsent(

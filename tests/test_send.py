@@ -686,6 +686,35 @@ def test_the_accounts_sending_limit_or_a_full_mailbox_holds_nobody(tmp_path, cli
     assert box.recipients() == ["user00@example.org", "user01@example.org", "user02@example.org", "user03@example.org"]
 
 
+def test_three_refusals_hold_a_dead_address_and_never_the_receiving_servers_trouble(tmp_path, cli, smtp_server):
+    """What holds a digest is read from the refusal's enhanced status code
+    (RFC 3463): Postfix's '550 5.1.1 ... User unknown in relay recipient
+    table' (a dead address) was taken for a refusal to relay, never held,
+    and tried every run for ever; '550 5.3.2 System not accepting network
+    messages' (the receiving server's trouble) was taken for a refusal of
+    the address, and three runs held it for good."""
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3))
+    t0 = datetime.fromisoformat(NOW)
+    box.reject = {"user00@example.org": "550 5.1.1 <user00@example.org>: Recipient address rejected: User unknown in "
+                                        "relay recipient table",
+                  "user01@example.org": "550 5.3.2 System not accepting network messages"}
+    for minutes in (0, 6, 17):  # three runs, each after the last one's back-off
+        r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1, r.out + r.err
+    assert "failed      user00@example.org: recipient user00@example.org refused: 550 5.1.1 " in r.out, r.out
+    assert "(refused 3 times: held, not retried)" in r.out, r.out
+    assert ("failed      user01@example.org: recipient user01@example.org refused: 550 5.3.2 System not accepting "
+            "network messages (RFC 3463's X.3.2: the receiving server's own trouble, no fault of the address: tried "
+            "again by later sends, never held for it) (stays pending, retried from") in r.out, r.out
+    assert {row[0]: row[1] for row in digests(tmp_path)} == {
+        "user00@example.org": "failed", "user01@example.org": "pending", "user02@example.org": "sent"}
+    box.reject = {}
+    r = cli("send", "--now", (t0 + timedelta(hours=2)).isoformat())  # the server mended; the dead address stays held
+    assert r.code == 0 and "sent 1, empty 1, failed 0, not due 0, held 1" in r.out, r.out + r.err
+    assert box.recipients() == ["user01@example.org", "user02@example.org"]
+
+
 def test_a_sender_postfix_refuses_at_rcpt_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
     """Postfix's submission port refuses a From the login may not use at RCPT
     TO ('553 5.7.1 <digest@example.org>: Sender address rejected: not owned by
