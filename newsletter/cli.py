@@ -428,6 +428,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                         "papers": [m.to_json() for m in matches],
                         "unsubscribed": gone.isoformat() if gone else None,
                         "sent_before": report.sent_before.get(sub.email, 0),
+                        "revised": [{"id": p.id, "version": p.version, "title": p.title}
+                                    for p in report.revised.get(sub.email, ())],
                         "taken": report.capped.get(sub.email, len(matches)),
                     }
                     for sub, matches, gone in results
@@ -458,6 +460,12 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         cut = (f" (the best of the {capped:,} its topics take now: max_papers: {sub.max_papers})"
                if capped else "")
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
+        back = report.revised.get(sub.email, ())
+        for again in back[:3]:  # a replacement of a paper sent: left out, never without a word
+            click.echo(f"  not again: {_shown(again.title)} ({again.arxiv_id}v{again.version}): went out before, "
+                       "and a new version of a paper sent is not sent again")
+        if len(back) > 3:
+            click.echo(f"  not again: {len(back) - 3} more papers back in a new version")
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from . import reasons
 from .errors import ConfigError, Problem
 from .models import Paper
+from .patterns import lazy
 from .reasons import Reason
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def tokenize(folded: str) -> frozenset[str]:
 #: which takes the regex package seconds and hundreds of MB to compile).
 MAX_REGEX_SIZE = 10_000
 
-_COUNTED = re.compile(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
+_COUNTED = lazy(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
 
 
 def _check_regex_size(body: str, text: str) -> None:
@@ -235,7 +236,7 @@ def compile_term(text: str) -> Term:
     return Term(text, re.compile(start + pattern + end, re.IGNORECASE), max(folded, key=len), whole)
 
 
-_LAST_WORD = re.compile(r"([^\W\d_]{2,})$")
+_LAST_WORD = lazy(r"([^\W\d_]{2,})$")
 
 
 def other_number(text: str) -> str | None:

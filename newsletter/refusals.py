@@ -29,6 +29,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from .patterns import lazy
+
 
 class About(enum.Enum):
     """What a refusal is about (see the module's docstring)."""
@@ -97,38 +99,38 @@ _BY_REPLY = {451: A.SERVER, 452: A.SERVER, 455: A.SERVER, 500: A.SERVER, 501: A.
 _WORDED: tuple[tuple[About, re.Pattern[str]], ...] = (
     # Gmail's "550 5.4.5 Daily user sending limit exceeded" or "... quota exceeded", Outlook's
     # "SubmissionQuotaExceededException", Amazon SES's "454 Throttling failure: Daily message quota exceeded"
-    (A.LIMIT, re.compile(r"\bsending (?:limit|quota)\b|\bsubmission ?quota|"
+    (A.LIMIT, lazy(r"\bsending (?:limit|quota)\b|\bsubmission ?quota|"
                          r"\b(?:daily|hourly) (?:user )?(?:message |recipient )?(?:limit|quota)\b", re.IGNORECASE)),
     # Postfix checks the sender at RCPT (smtpd_delay_reject): "553 5.7.1 <...>: Sender address rejected: not
     # owned by user"; Microsoft 365 after the data: "554 5.2.252 SendAsDenied; ... not allowed to send as ..."
     # Exim's sender callout, at RCPT: "550 Sender verify failed"; Microsoft 365's "5.7.511 Access denied, banned sender"
-    (A.SENDER, re.compile(r"\bSender address rejected\b|\bSendAsDenied\b|\bSender verify failed\b|\bbanned sender\b|"
+    (A.SENDER, lazy(r"\bSender address rejected\b|\bSendAsDenied\b|\bSender verify failed\b|\bbanned sender\b|"
                           r"\bnot (?:allowed|authori[sz]ed|permitted) to send (?:as|from|on behalf of)\b", re.IGNORECASE)),
     # Postfix's refusal of this client or its HELO name ("Client host [192.0.2.7] blocked using
     # zen.spamhaus.org", "Helo command rejected"); "Recipient address rejected" is the address's
     # Exim's "rejected because 192.0.2.7 is in a black list at zen.spamhaus.org", Microsoft 365's "5.7.606 Access
     # denied, banned sending IP [192.0.2.7]" and "5.7.708 Access denied, traffic not accepted from this IP"
-    (A.CLIENT, re.compile(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b|"
+    (A.CLIENT, lazy(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b|"
                           r"\bis in an? (?:black|block)[- ]?list\b|\bbanned sending IP\b|\bnot accepted from this IP\b",
                           re.IGNORECASE)),
-    (A.ADDRESS, re.compile(r"\bRecipient address rejected\b", re.IGNORECASE)),
+    (A.ADDRESS, lazy(r"\bRecipient address rejected\b", re.IGNORECASE)),
     # Gmail's "452 4.2.2 ... out of storage space", Dovecot's "Quota exceeded (mailbox for user is full)"
-    (A.MAILBOX_FULL, re.compile(r"\bmailbox (?:is )?full\b|\bover (?:its |the |their )?quota\b|\bout of storage\b|"
+    (A.MAILBOX_FULL, lazy(r"\bmailbox (?:is )?full\b|\bover (?:its |the |their )?quota\b|\bout of storage\b|"
                                 r"\bquota exceeded\b", re.IGNORECASE)),
     # older servers, without RFC 7372's codes: "550 5.7.1 SPF fail - not authorized"
-    (A.UNAUTHENTICATED, re.compile(r"\b(?:SPF|DKIM|DMARC)\b")),
+    (A.UNAUTHENTICATED, lazy(r"\b(?:SPF|DKIM|DMARC)\b")),
     # Gmail's "550 5.7.1 ... likely unsolicited mail"; not "spamhaus" (a blocklist of this client, above)
     # Yahoo's "554 5.7.9 Message not accepted for policy reasons" (its sender's standing or its content)
-    (A.SPAM, re.compile(r"\bspam\b|\bunsolicited\b|\bcontent filter|\bnot accepted for policy reasons\b",
+    (A.SPAM, lazy(r"\bspam\b|\bunsolicited\b|\bcontent filter|\bnot accepted for policy reasons\b",
                         re.IGNORECASE)),
     # Postfix "Relay access denied", Sendmail "Relaying denied", Exchange "Unable to relay"
-    (A.RELAY, re.compile(r"\brelay(?:ing)?\b", re.IGNORECASE)),
-    (A.SIZE, re.compile(r"\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)),
+    (A.RELAY, lazy(r"\brelay(?:ing)?\b", re.IGNORECASE)),
+    (A.SIZE, lazy(r"\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)),
 )
 #: RFC 3463's enhanced code right after the reply code (RFC 2034), each line
 #: of a multi-line reply repeating it; or, from a server that writes it
 #: later in its text, the first one of the reply's own class.
-_ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
+_ENHANCED = lazy(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ from .matching import (
 )
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
+from .patterns import lazy
 from .reasons import for_reader, found_words, listed, ranked, under_ranked
 
 log = logging.getLogger(__name__)
@@ -257,14 +258,14 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 #: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay),
 #: or a short name under a Greek letter (``ε_DP``, ``θ_ref``: an export's ``varepsilon_DP``);
 #: a lone letter's superscript may come first (``Mᶜ_ρ``, ``x²_i``).
-_RAW_SCRIPT = re.compile(
+_RAW_SCRIPT = lazy(
     r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
     r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim)"
     r"|(?<=(?<!\w)[^\W\d_])[\u1d2c-\u1d6a\u1d9c-\u1dbf\u2070-\u207f¹²³])"
     r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†]|(?<=[α-ωΑ-Ωϑϕϵ]_)[A-Za-z0-9]{2,4})(?!\w)"
 )
 #: A run of text holding an address or a link, where ``_`` is part of the name.
-_LINK_LIKE = re.compile(r"://|www\.|@|\w\.[a-z]{2,}/")
+_LINK_LIKE = lazy(r"://|www\.|@|\w\.[a-z]{2,}/")
 
 
 def scripts_raised(text: str) -> Markup:
@@ -694,7 +695,7 @@ def _bounded_text(text: str) -> str:
 
 
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
-_FORMAT_SPEC_NUMBERS = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?|\{[^{}:]*:([^{}]*)\}")
+_FORMAT_SPEC_NUMBERS = lazy(r"%[-#0 +]*(\d*)(?:\.(\d+))?|\{[^{}:]*:([^{}]*)\}")
 
 
 def _bounded_width(what: str, width: object, times: int = 1) -> None:
@@ -1648,7 +1649,7 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
 
 #: What a scan of a style sheet steps over whole: comments, quoted strings, and Jinja's own
 #: blocks (style.css is included through Jinja), whose braces are no CSS.
-_CSS_OPAQUE = re.compile(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}",
+_CSS_OPAQUE = lazy(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}",
                          re.S)
 
 
