@@ -30,7 +30,7 @@ import click
 
 from . import pipeline
 from .config import DEFAULT_STATE_FILE, SERVE_PORT, Config, load_config
-from .errors import NewsletterError, SourcesFailed, StoppedWaiting, counted
+from .errors import AheadOfTheClock, NewsletterError, SourcesFailed, StoppedWaiting, counted
 from .scheduling import minute_up, shown_time
 
 log = logging.getLogger("newsletter")
@@ -668,13 +668,6 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     """
     if now.tzinfo is None:
         _offset_wanted(now, state.config)
-    if not dry_run and now > datetime.now(UTC) + NOW_SLACK:
-        # The state would record sends "at" that time: every schedule would wait for it.
-        raise click.BadParameter(
-            f"{now.isoformat()} is ahead of this machine's clock; a send recorded in the future would hold "
-            "back the next digests until then (use --dry-run to look ahead)",
-            param_hint="'--now'",
-        )
     progress = None if as_json else _SendProgress(len(state.config.selected_subscribers(subscriber)))
     first_outbox = state.config.delivery.transport == "outbox" and not _has_digests(state.config.outbox_dir)
     new_state = not dry_run and not state.config.state_is_shared and not state.config.state_path.exists()
@@ -689,7 +682,11 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
                 state.config, now=now, only=subscriber, dry_run=dry_run, warn=warn, progress=progress,
                 interrupted=interrupted.is_set, sleep=interrupted.wait,  # a retry's back-off ends at Ctrl-C
                 own_clock=_clock_read(ctx),
+                # the state would record sends "at" that time: every schedule would wait for it
+                ahead_at_most=None if dry_run else NOW_SLACK,
             )
+    except AheadOfTheClock as exc:
+        raise click.BadParameter(str(exc), param_hint="'--now'") from None
     except SourcesFailed:
         if not interrupted.is_set():
             raise

@@ -1621,7 +1621,10 @@ class Dispatcher:
         message, and its own error line says why it was not delivered).
         ``withdrawn(envelope)``: asked just before each hand-over, why not to
         hand it over after all (None: go on), for what changed while it was
-        queued: an unsubscribe made meanwhile must stop the digest."""
+        queued: an unsubscribe made meanwhile must stop the digest.
+        ``stop()``: true to stop, or why in words, which the caller reports
+        itself (a send's lost claims are among its problems): no "delivery
+        stopped" line then, the same words twice."""
         self.withdrawn = withdrawn
         self.left = left
         self.transport = transport
@@ -1678,20 +1681,21 @@ class Dispatcher:
             error, self.error = self.error, None
             raise error
 
-    def cancel(self, reason: str) -> None:
+    def cancel(self, reason: str, *, said: bool = False) -> None:
         """Attempt nothing more: messages being delivered finish, queued ones
-        come back as not attempted (their digests stay pending)."""
-        self._stop(reason)
+        come back as not attempted (their digests stay pending).  ``said``:
+        the caller reports the reason itself (no "delivery stopped" line)."""
+        self._stop(reason, said=said)
 
     def _stop_on_error(self) -> None:
         """The caller is failing: attempt nothing more, quietly (its own
         error says why), and mark what is left as stopped on that error."""
         self.stopped, self.stopped_on_error = STOPPED_ON_ERROR, True
 
-    def _stop(self, reason: str) -> None:
+    def _stop(self, reason: str, *, said: bool = False) -> None:
         if self.stopped is None:
             self.stopped = reason
-            if self.left is not None:  # (None: the caller's own line says it, as test-email's does)
+            if self.left is not None and not said:  # (None: the caller's own line says it, as test-email's does)
                 log.error("delivery stopped: %s%s", reason, f"; {self.left}" if self.left else "")
 
     def _failed_again(self, exc: TransientDeliveryError) -> None:
@@ -1770,7 +1774,7 @@ class Dispatcher:
                     continue
                 if self.stopped is None and self.stop_requested is not None and (why := self.stop_requested()):
                     # (before the caller's error: a stop that ended its wait for the state is why)
-                    self._stop(why if isinstance(why, str) else "stop requested")
+                    self._stop(why if isinstance(why, str) else "stop requested", said=isinstance(why, str))
                 if self.error is not None and self.stopped is None:
                     # The caller is failing (its state refused a record): attempt
                     # nothing more, and hand each envelope back as not attempted, so
@@ -1859,5 +1863,5 @@ class Dispatcher:
                 log.info("%s; retrying in %.3g s (try %d of %d)", exc, delay, tries + 1, self.retries + 1)
                 self.sleep(delay)
                 if self.stop_requested is not None and (why := self.stop_requested()):
-                    self._stop(why if isinstance(why, str) else "stop requested")
+                    self._stop(why if isinstance(why, str) else "stop requested", said=isinstance(why, str))
                     return Outcome(envelope, False, tries, str(exc))

@@ -113,6 +113,20 @@ class StateError(NewsletterError):
     """The state database cannot be used (locked by another process, corrupt...)."""
 
 
+class SessionEnded(StateError):
+    """The worker's PostgreSQL session ended under a statement of its own (the
+    server restarted, an administrator ended it): the digests it claimed are
+    any worker's now.  A send stops handing them over and says so, as when a
+    delivery thread notices it first (exit 1, the rest left pending), not as
+    a state it cannot use at all (exit 2)."""
+
+
+class AheadOfTheClock(NewsletterError):
+    """A send was asked to run "at" a time (``send --now``) further ahead of
+    the clock its state goes by than clock skew explains: it would record
+    sends in the future and hold back every schedule until then."""
+
+
 class StoppedWaiting(StateError):
     """The run was stopped (Ctrl-C, SIGTERM) while it waited for another
     send to let go of the state: nothing was sent or recorded.  ``send``

@@ -44,6 +44,7 @@ from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateE
 from .files import HeldLock, LockHeld
 from .retrying import backoff
 from .scheduling import is_due, shown_time
+from .sending import SendReport
 from .state import key as state_key
 from .state import open_state, public_url, shared_now
 
@@ -312,12 +313,11 @@ class Runner:
                 log.error("run: %s", problem)
             self._schedule_retry(now)
             return
-        for stopped in report.problems:  # what stopped part of the send (e.g. a lost PostgreSQL session)
-            log.error("run: %s", stopped)
         if report.failed or report.problems:
-            self._schedule_retry(now)
+            self._schedule_retry(now, said=not report.failed)
         else:
             self._failures, self._retry_at = 0, None
+        self._say_stopped(report)
         if report.sent or report.failed or report.pending:
             log.info("run: %s", report)
             self._say_next()
@@ -363,15 +363,37 @@ class Runner:
             log.error("run: %s", exc)
         self._unreadable = str(exc)
 
-    def _schedule_retry(self, now: datetime) -> None:
+    def _schedule_retry(self, now: datetime, said: bool = False) -> None:
+        """Try the send again after a back-off; ``said``: the caller's own line
+        names the time (see :meth:`_say_stopped`)."""
         self._failures += 1
         delay = timedelta(seconds=backoff(self.tick_seconds, self._failures, MAX_BACKOFF.total_seconds()))
         self._retry_at = now + delay
-        log.info("run: retrying failed deliveries after %s", self._retry_at.isoformat(timespec="seconds"))
+        if not said:
+            log.info("run: retrying failed deliveries after %s", self._retry_at.isoformat(timespec="seconds"))
+
+    def _say_stopped(self, report: SendReport) -> None:
+        """What stopped part of a send (a lost PostgreSQL session, a send
+        worker gone), one line each, the last saying how many digests it
+        left pending and when they go.  Each of those digests was a line of
+        its own, all saying the same (a daemon on a list of 2,000 whose
+        database restarted wrote 2,000 lines), and then "retrying failed
+        deliveries" when none had failed."""
+        problems = list(report.problems)
+        if not problems:
+            return
+        if report.pending:
+            then = f" from {self._retry_at.isoformat(timespec='seconds')}" if self._retry_at and not report.failed else ""
+            problems[-1] += f"; {counted(report.pending, 'digest')} left pending, sent again{then}"
+        for problem in problems:
+            log.error("run: %s", problem)
 
     @staticmethod
     def _log_result(result) -> None:
-        if result.status in ("sent", "failed", "pending"):
+        """One line per digest delivered or failed.  A digest left pending is
+        not: the stop left them all pending for one reason, said once (see
+        :meth:`_say_stopped`) and counted in the summary."""
+        if result.status in ("sent", "failed"):
             log.info("%s", result)
 
     # -- config reload ------------------------------------------------------------------

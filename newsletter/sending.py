@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from .config import Config, Subscriber
@@ -36,7 +36,16 @@ from .delivery import (
     sender_address,
     settings_fingerprint,
 )
-from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
+from .errors import (
+    AheadOfTheClock,
+    NewsletterError,
+    Problem,
+    SessionEnded,
+    SourcesFailed,
+    StateError,
+    TemplateError,
+    counted,
+)
 from .fetching import Fetcher
 from .matching import COUNTED_UP_TO, Matcher, PaperMatch, TopicIndex, topic_index
 from .models import Paper
@@ -275,6 +284,7 @@ def send(
     stop: Callable[[], bool] | None = None,
     interrupted: Callable[[], bool] | None = None,
     own_clock: bool = False,
+    ahead_at_most: timedelta | None = None,
 ) -> SendReport:
     """Build every due digest and deliver it; see PRODUCT.md "Delivery" and "State".
 
@@ -292,7 +302,12 @@ def send(
     it leaves the send shared out among them.  ``own_clock``: ``now`` was
     read from this machine's clock (no ``--now``); on a state with a clock of
     its own (PostgreSQL's, shared by workers on several machines) that clock's
-    time replaces it (see :func:`state.shared_now`).
+    time replaces it (see :func:`state.shared_now`).  ``ahead_at_most``: how
+    far a ``now`` given (not ``own_clock``) may be ahead of the state's clock
+    (:class:`AheadOfTheClock` past it, before anything is claimed); checked
+    here, where the state is open, since workers on PostgreSQL go by its
+    clock: a worker whose own clock ran an hour ahead let a send "at" 50
+    minutes ahead record its digests in everyone's future.
 
     Each digest is committed as ``sending`` with its papers and Message-ID
     before the transport gets it, and recorded the moment it is delivered.
@@ -341,10 +356,27 @@ def send(
             return dry.run(subs, None)
     with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
         now = shared_now(state, now, warn) if own_clock else now
+        if ahead_at_most is not None and not own_clock:
+            _not_ahead(state, now, ahead_at_most)
         run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=only is not None)
         run.stop_shared = stop is not None
         run.stop = halt
         return run.run(subs, transport)
+
+
+def _not_ahead(state: State, now: datetime, slack: timedelta) -> None:
+    """:class:`AheadOfTheClock` when ``now`` is more than ``slack`` ahead of
+    the clock ``state`` goes by (its own, else this machine's)."""
+    shared = state.clock()
+    clock = shared or datetime.now(UTC)
+    if now <= clock + slack:
+        return
+    whose = (f"the clock of {state.name}, which every worker goes by ({clock.isoformat(timespec='seconds')})"
+             if shared is not None else "this machine's clock")
+    raise AheadOfTheClock(
+        f"{now.isoformat()} is ahead of {whose}; a send recorded in the future would hold back the next digests "
+        "until then (use --dry-run to look ahead)"
+    )
 
 
 def _either(*flags: Callable[[], bool] | None) -> Callable[[], bool] | None:
@@ -729,7 +761,6 @@ class _SendRun:
     def _deliver(self, parts: Iterable[Sequence[Subscriber]], transport: Transport) -> None:
         """Plan, claim and hand over each subscriber's digest, in this process,
         a part (at most :data:`CLAIM_BATCH` subscribers) at a time."""
-        self.state.ready_for_threads()
         d = self.config.delivery
         with Dispatcher(
             transport,
@@ -744,9 +775,19 @@ class _SendRun:
         ) as dispatcher:
             for part in parts:
                 if why := self._halted():
-                    dispatcher.cancel(why if isinstance(why, str) else "stop requested")
+                    # claims lost: one of the run's problems, which the caller says (see _halted)
+                    dispatcher.cancel(why if isinstance(why, str) else "stop requested", said=isinstance(why, str))
                     break
-                if self._batch(part, dispatcher) and self.delivering is not None:
+                try:
+                    claimed = self._batch(part, dispatcher)
+                except SessionEnded:
+                    # the planner found the session ended (a restart) before a delivery did: the
+                    # same stop (exit 1, what was claimed left pending), not an unusable state (exit 2)
+                    if not isinstance(why := self._halted(), str):
+                        raise
+                    dispatcher.cancel(why, said=True)
+                    break
+                if claimed and self.delivering is not None:
                     # a send worker claims no more until its sessions have had a
                     # first try: one the server turns away claims one part, not three
                     while not self.tried.wait(0.1) and dispatcher.error is None:
@@ -811,6 +852,12 @@ class _SendRun:
                 planned = self._plan_one(sub, known, batch)
                 if planned is not None:
                     queued.append(planned)
+            if queued:
+                # Before the first claim, not at the start: a send with nothing due (cron every
+                # 10 minutes, mostly) opened the delivery threads' pool for nothing, a second
+                # connection per worker to a server near max_connections.  Refused here, the
+                # transaction rolls back: nothing claimed, nothing sent.
+                self.state.ready_for_threads()
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, _ in queued]) if queued else []
         if queued:
             # The state keeps the papers a digest owes (to rebuild it should they

@@ -69,6 +69,19 @@ class Mailbox:
         self.extensions: list[str] = []  # more EHLO keywords (STARTTLS without TLS set up: it gets "454 TLS not available")
         self.ehlo_names: list[str] = []  # the name each EHLO gave
         self.silent_at_rcpt: set[str] = set()  # recipients whose RCPT gets no answer until release is set
+        #: hold each session's first MAIL until this many sessions have sent one: every sender
+        #: (one connection each) is then under way with a message in hand, however late it started
+        self.gather_sessions: int | None = None
+        self.gathering = 0
+        self.gathered = threading.Event()
+        #: message counts at which the whole server pauses: the n-th message is accepted, then
+        #: every reply to a message waits until ``resume()`` (``paused`` is set meanwhile), so
+        #: senders stand still at a known point while a test acts on them
+        self.pause_at: list[int] = []
+        self.paused = threading.Event()
+        self.going = threading.Event()
+        self.going.set()
+        self.pauses_waiting = 0
         self.login_replies: list[str] = []  # answers to the next logins instead of checking them (no auth_ name: aiosmtpd would offer it as a mechanism)
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -94,6 +107,14 @@ class Mailbox:
             session.mails = getattr(session, "mails", 0) + 1
             if session.mails > self.session_messages:
                 return "421 4.7.0 Too many messages for this connection"
+        if self.gather_sessions is not None and not getattr(session, "gathered", False):
+            session.gathered = True
+            with self.lock:
+                self.gathering += 1
+                if self.gathering >= self.gather_sessions:
+                    self.gathered.set()
+            while not self.gathered.is_set() and not self.release.is_set():
+                await asyncio.sleep(0.01)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -135,6 +156,15 @@ class Mailbox:
                 self.unanswered -= 1
             server.transport.abort()
             return "250 2.0.0 OK queued (never seen by the client)"
+        if n in self.pause_at:
+            with self.lock:
+                if self.going.is_set():
+                    self.going.clear()
+                    self.paused.set()
+                else:  # came in while paused (one message per sender may): the next pause, right after
+                    self.pauses_waiting += 1
+        while not self.going.is_set() and not self.release.is_set():
+            await asyncio.sleep(0.01)
         if self.block_at == n:
             # Accepted (queued) but the reply is held back: the client may die meanwhile.
             self.blocked.set()
@@ -143,6 +173,20 @@ class Mailbox:
         if self.drop_after_each:
             asyncio.get_running_loop().call_soon(server.transport.close)
         return "250 2.0.0 OK queued"
+
+    def wait_paused(self, timeout: float = 60.0) -> int:
+        """Until the server pauses at one of ``pause_at``; the messages accepted by then."""
+        if not self.paused.wait(timeout):
+            raise AssertionError(f"the server never paused: {len(self.messages)} messages arrived")
+        return len(self.messages)
+
+    def resume(self) -> None:
+        with self.lock:
+            if self.pauses_waiting:
+                self.pauses_waiting -= 1  # still paused: wait_paused returns at once
+                return
+            self.paused.clear()
+            self.going.set()
 
     def recipients(self) -> list[str]:
         return sorted(r for m in self.messages for r in m.rcpt_tos)

@@ -81,6 +81,13 @@ class TcpProxy:
                         break
                     data = key.fileobj.recv(65536)  # type: ignore[union-attr]
                     if not data:
+                        # one side closed (the server restarted, the client exited): the other
+                        # is told, as through a real proxy; it waited for an answer for ever
+                        for sock in (a, b):
+                            try:
+                                sock.shutdown(socket.SHUT_RDWR)
+                            except OSError:
+                                pass
                         return
                     key.data.sendall(data)
         except (OSError, ValueError):  # closed by stop() (a closed socket's descriptor is -1)

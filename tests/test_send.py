@@ -2744,6 +2744,18 @@ def test_a_postgresql_state_that_takes_no_writes_says_to_point_at_the_primary(tm
     assert len(smtp_server.mailbox.messages) == 2  # the first send's two, nothing more
 
 
+def one_connection_database(pg_server) -> tuple[str, str, str]:
+    """A new role allowed one connection at a time (password 'one-connection'),
+    owning a new database: (role, the database's URL as the superuser, its URL as the role)."""
+    name = f"digest_one_{free_port()}"
+    pg_server.admin(f"CREATE ROLE {name} LOGIN PASSWORD 'one-connection' CONNECTION LIMIT 1")
+    url = pg_server.create_database()
+    database = url.rsplit("/", 1)[1]
+    pg_server.admin(f"ALTER DATABASE {database} OWNER TO {name}")
+    pg_server.admin(f"GRANT ALL ON SCHEMA public TO {name}", database=database)
+    return name, url, url.replace(f"{url.split('@')[0]}@", f"postgresql://{name}@")
+
+
 def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_leaving_it_unrecorded(
     tmp_path, cli, pg_server, smtp_server
 ):
@@ -2753,13 +2765,7 @@ def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_lea
     out, its record failed ('couldn't get a connection after 30.00 sec'), and
     the next send sent it again.  Now nothing is claimed or sent, the refusal
     is named at once, and once there is room the digest goes out once."""
-    name = f"digest_one_{free_port()}"
-    pg_server.admin(f"CREATE ROLE {name} LOGIN PASSWORD 'one-connection' CONNECTION LIMIT 1")
-    url = pg_server.create_database()
-    database = url.rsplit("/", 1)[1]
-    pg_server.admin(f"ALTER DATABASE {database} OWNER TO {name}")
-    pg_server.admin(f"GRANT ALL ON SCHEMA public TO {name}", database=database)
-    mine = url.replace(f"{url.split('@')[0]}@", f"postgresql://{name}@")
+    name, url, mine = one_connection_database(pg_server)
     setup(tmp_path, smtp(smtp_server.port), extra=f"state: {mine}")
     env = {"PGPASSWORD": "one-connection", "PGPASSFILE": "/nonexistent"}
     r = cli("send", "--now", NOW, env=env)
@@ -2771,6 +2777,29 @@ def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_lea
     r = cli("send", "--now", NOW, env=env)
     assert r.code == 0 and "warning" not in r.err, r.out + r.err
     assert smtp_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+    assert [row[1] for row in digests(url)] == ["sent", "sent"]
+
+
+def test_a_send_with_nothing_due_opens_no_connection_beside_its_session(tmp_path, cli, pg_server, smtp_server):
+    """Every send opened its delivery threads' pool (and checked the server
+    would take one more connection) at its start, whether or not anything was
+    due: cron every 10 minutes against a server near max_connections was
+    refused ('nothing was sent', exit 2) at every run between slots.  The
+    pool is opened before the first claim: a user allowed one connection
+    runs a send with nothing due, and one with digests due is still refused
+    before anything is claimed or sent."""
+    name, url, mine = one_connection_database(pg_server)
+    setup(tmp_path, smtp(smtp_server.port), extra=f"schedule: daily at 08:00\nstate: {mine}")
+    env = {"PGPASSWORD": "one-connection", "PGPASSFILE": "/nonexistent"}
+    r = cli("send", "--now", "2024-05-06T09:00:00+00:00", env=env)  # new subscribers wait for their first slot
+    assert r.code == 0, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 2", r.out
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00", env=env)  # the slot: due, and no room to record
+    assert r.code == 2 and f'too many connections for role "{name}"' in r.err and "nothing was sent" in r.err, r.err
+    assert smtp_server.mailbox.messages == [] and digests(url) == []
+    pg_server.admin(f"ALTER ROLE {name} CONNECTION LIMIT 2")  # the session and one recording connection
+    r = cli("send", "--now", "2024-05-07T09:00:00+00:00", env=env)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
     assert [row[1] for row in digests(url)] == ["sent", "sent"]
 
 
@@ -2883,11 +2912,18 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     """The done-when test of scale-out: three `newsletter send` workers on one
     PostgreSQL state split 1,500 subscribers; the one delivering message 200 is
     killed (SIGKILL) with that message accepted but unacknowledged; one more
-    send leaves every subscriber with exactly one digest."""
+    send leaves every subscriber with exactly one digest.
+
+    Deterministic on a loaded machine: the server answers no worker's first
+    message until all three have one in hand (each has claimed a batch), so
+    none starts so late that the others have sent everything; and a worker
+    waits for that answer longer than a slow start takes."""
     count = 1500
     box = smtp_server.mailbox
     box.block_at = 200
-    setup(tmp_path, smtp(smtp_server.port, "  connections: 1\n"), subscribers=many(count), extra=f"state: {pg_url}")
+    box.gather_sessions = 3
+    delivery = smtp(smtp_server.port, "  connections: 1\n").replace("timeout: 5\n", "timeout: 120\n")
+    setup(tmp_path, delivery, subscribers=many(count), extra=f"state: {pg_url}")
     # Output to files, not pipes: a worker must never wait for the test to read it.
     logs = [(tmp_path / f"worker{i}.out", tmp_path / f"worker{i}.err") for i in range(3)]
     workers = [
@@ -2911,6 +2947,7 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
         for w in workers:
             w.kill()
     assert victim.returncode == -signal.SIGKILL
+    assert box.gathered.is_set()
     for out, err, code in survivors:
         assert code == 0, err
         assert "other workers" in out.strip().splitlines()[-1]  # they met each other's batches and skipped them
@@ -2968,6 +3005,50 @@ def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_pa
     assert len(set(ids)) == 8 and all(ids.count(i) == 1 for i in ids if i != in_flight), ids
     assert {status for _, status, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 8
     assert "Traceback" not in err
+
+
+def test_a_session_that_ends_under_the_planners_claim_stops_the_send_as_when_a_delivery_finds_it(
+    tmp_path, cli, smtp_server, pg_url
+):
+    """PostgreSQL restarted (or an administrator ended the worker's session)
+    while the planner's claim was under way: the send stopped on it as on a
+    state it cannot use at all (exit 2, no summary), while a worker whose
+    delivery thread noticed it first said the session ended and exited 1
+    with the rest pending (six workers through one restart ended both ways).
+    It stops the same way whoever notices; the next send sends them all."""
+    import psycopg
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    with open_state(pg_url) as st:  # user03's digest is owed from an earlier run: the claim takes its row
+        st.see_subscribers([f"user{i:02}@example.org" for i in range(8)], datetime(2024, 5, 6, 8, tzinfo=UTC))
+    query(pg_url, "INSERT INTO digests (subscriber, status, message_id, created) "
+                  "VALUES ('user03@example.org', 'pending', '<owed@example.org>', now()) RETURNING id")
+    with psycopg.connect(pg_url) as holder:
+        holder.execute("SELECT 1 FROM digests WHERE subscriber = 'user03@example.org' FOR UPDATE")  # a psql session
+        proc = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+        try:
+            waiting: list = []
+            while proc.poll() is None and not waiting:  # the claim waits for the row
+                waiting = holder.execute(
+                    "SELECT l.pid FROM pg_locks l WHERE NOT l.granted AND l.pid IN (SELECT pid FROM pg_locks "
+                    "WHERE locktype = 'advisory' AND granted)").fetchall()
+            assert waiting, proc.communicate(timeout=30)
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 10000)", (waiting[0][0],))
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        holder.rollback()
+    assert proc.returncode == 1 and "Traceback" not in err, out + err
+    assert err.strip().splitlines()[-1] == (
+        "the PostgreSQL session ended (terminating connection due to administrator command): this worker's claimed "
+        "digests are any worker's to send now, so it sends no more of them"), err
+    assert out.strip().splitlines()[-1] == "sent 0, empty 0, failed 0, not due 0, not reached 8", out
+    assert smtp_server.mailbox.messages == []
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 8, empty 0, failed 0, not due 0", r.out + r.err
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(8)]
 
 
 def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_path, cli, smtp_server, pg_url, pg_server):
@@ -3083,6 +3164,29 @@ def test_postgres_workers_go_by_the_databases_clock_not_their_own(tmp_path, cli,
     assert [status for _, status, *_ in digests(pg_url)] == ["sent"] and len(list((tmp_path / "outbox").glob("*.eml"))) == 1
     # recorded by the database's clock, not ten minutes in its past
     assert query(pg_url, "SELECT sent > now() - interval '5 minutes' FROM digests") == [(True,)]
+
+
+def test_send_now_ahead_is_judged_by_the_databases_clock_as_the_workers_go(tmp_path, cli, pg_url):
+    """`send --now` may run at most 5 minutes ahead (a send recorded in the
+    future holds every schedule back); it was judged by the machine's clock
+    while the workers go by PostgreSQL's: on a machine a day ahead, a send
+    "at" two hours in the database's future was taken, and on a machine a
+    day behind, a backfill a minute in the database's past was refused."""
+    from datetime import timedelta
+
+    setup(tmp_path, "  transport: outbox", extra=f"state: {pg_url}")
+    [(db_now,)] = query(pg_url, "SELECT now()")  # the clock every worker goes by
+    later = (db_now + timedelta(hours=2)).astimezone(UTC).isoformat()
+    r = cli("send", "--now", later, env=clock_off("+1d"))
+    assert r.code == 2 and "Traceback" not in r.err, r.err
+    assert f"'--now': {later} is ahead of the clock of {pg_url}, which every worker goes by (" in r.err, r.err
+    assert digests(pg_url) == [] and not list((tmp_path / "outbox").glob("*.eml"))
+    assert cli("send", "--dry-run", "--now", later, env=clock_off("+1d")).code == 0  # looking ahead is fine
+
+    earlier = (db_now - timedelta(minutes=1)).astimezone(UTC).isoformat()
+    r = cli("send", "--now", earlier, env=clock_off("-1d"))
+    assert r.code == 0 and r.out.strip().splitlines()[-1] == "sent 2, empty 0, failed 0, not due 0", r.out + r.err
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent", "sent"]
 
 
 def test_a_databases_short_statement_and_lock_timeouts_cancel_no_record_of_a_worker(tmp_path, cli, pg_url, pg_server):

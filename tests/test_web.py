@@ -373,6 +373,39 @@ def test_one_click_lands_in_either_state_backend_and_the_next_send_skips(tmp_pat
     assert report.unsubscribed == 1 and report.to_json()["unsubscribed"] == 1
 
 
+def test_one_click_posts_against_postgresql_cost_one_connection_each(tmp_path, monkeypatch, pg_server, pg_url):
+    """Each one-click POST opens the state as a writer; each open also made a
+    second connection to ask whether a pooler shares server sessions (see
+    PostgresState._refuse_a_shared_session): a mail provider's burst of
+    POSTs cost the server two connections apiece.  Asked once per process:
+    the connections that reach the server (counted by a proxy in front of
+    it) are one per POST and the one question."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    from newsletter.state import open_state
+
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    try:
+        url = proxy.url(pg_url, pg_server.port)
+        add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+        config = load_config(write_config(tmp_path, CONFIG + f"state: {url}\n"))
+        one_click = {"List-Unsubscribe": "One-Click"}
+        posts = [("ada@example.org", "unsubscribe"), ("bob@example.org", "unsubscribe"),
+                 ("ada@example.org", "resubscribe"), ("ada@example.org", "unsubscribe")]
+        with TestClient(create_app(config, now=lambda: T0), base_url="https://digest.example.org") as client:
+            for address, kind in posts:
+                data = one_click if kind == "unsubscribe" else {"resubscribe": "yes"}
+                assert client.post(path_for(config, address, kind), data=data).status_code == 200
+        assert len(proxy.clients) == len(posts) + 1
+    finally:
+        proxy.stop()
+    with open_state(pg_url, readonly=True) as state:
+        assert state.unsubscribed() == {"ada@example.org": T0, "bob@example.org": T0}
+
+
 def test_a_state_switched_in_the_config_takes_the_next_unsubscribe(tmp_path, monkeypatch, pg_url, caplog):
     """After `state migrate` and `state:` set to the database, a `serve` started
     before went on writing unsubscribes to the SQLite file nothing read any more."""

@@ -59,7 +59,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict
 
-from ..errors import Problem, StateError, counted
+from ..errors import Problem, SessionEnded, StateError, counted
 from ..models import Paper
 from ..retrying import addresses
 from . import (
@@ -114,6 +114,15 @@ ANSWER_WITHIN = 120.0
 STOPPING_ANSWER_WITHIN = 3.0
 #: While a run that may be stopped waits for an answer, how often it looks.
 LOOK_FOR_A_STOP_EVERY = 0.5
+
+
+#: The state URLs whose connections were found to be sessions of their own
+#: (no pooler in transaction mode between: see
+#: :meth:`PostgresState._refuse_a_shared_session`), in this process and the
+#: send workers it forks.  A pooler's mode does not change under a running
+#: process; a URL that points elsewhere after a config reload is asked anew.
+_SESSIONS_KEPT: set[str] = set()
+_SESSIONS_LOCK = threading.Lock()
 
 
 class NoAnswer(psycopg.OperationalError):
@@ -552,13 +561,24 @@ class PostgresState(State):
         connection (a pooler gives the next client the one just let go) and
         finds the lock its own there: refused before anything is read or
         claimed.  A second connection the server refuses is left for
-        :meth:`ready_for_threads` to name."""
+        :meth:`ready_for_threads` to name.
+
+        Asked once per process and URL (see :data:`_SESSIONS_KEPT`): each
+        writer's open paid one more connection for it, and ``serve`` opens
+        one per unsubscribe, so a mail provider's burst of one-click POSTs
+        cost the server two connections each."""
+        with _SESSIONS_LOCK:
+            if self.url in _SESSIONS_KEPT:
+                return
         try:
             probe = _Connection.connect(**self.params, autocommit=True)
         except psycopg.Error:
             return
         with probe, self._errors():
             shared = _gone(probe, self.worker)  # the worker's lock taken by its second connection: one session
+        if not shared:
+            with _SESSIONS_LOCK:
+                _SESSIONS_KEPT.add(self.url)
         if shared:
             raise StateError(Problem(
                 "the connection goes through a pooler in transaction or statement mode (PgBouncer's pool_mode = "
@@ -720,6 +740,10 @@ class PostgresState(State):
             why = describe(exc, self.params)
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
+            elif self.session is not None and self.session.broken and self.started is not None:
+                # a writer's session ended (not went silent): its claims are any worker's
+                self._lost = self._lost or _primary(exc)
+                raise SessionEnded(Problem(why, self.name)) from None
             raise StateError(Problem(why, self.name)) from None
 
     def _fell_silent(self, exc: NoAnswer) -> None:
@@ -753,8 +777,9 @@ class PostgresState(State):
         A server at ``max_connections`` (or a user at its ``CONNECTION LIMIT``)
         let the session in and refused the pool: each delivery thread's
         statement waited 30 s for a connection, the digest went out, its
-        record failed, and the next send sent it again."""
-        if self.readonly:
+        record failed, and the next send sent it again.  Asked before each
+        claim; once the pool is open, at no cost."""
+        if self.readonly or self.pool is not None:
             return
         try:
             _Connection.connect(**self.params).close()  # the pool's own attempts say nothing of why they fail
