@@ -23,9 +23,9 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     # chance (a random order of the 241 dev papers) is about 0.1 nDCG@10
     # floors: the dev figures of bench/quality.py minus a small margin
-    assert mean["about"] >= 0.865, mean  # 0.883 / 0.673 (0.663 before the hub floor; 0.858 / 0.658 before the phrase bonus)
+    assert mean["about"] >= 0.865, mean  # 0.883 / 0.674 (0.663 before the hub floor; 0.858 / 0.658 before the phrase bonus)
     assert f1["about"] >= 0.64, f1
-    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.668
+    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.669
     assert f1["about + like"] >= 0.64, f1
     assert mean["about"] > mean["prototype"] + 0.05  # the issue's 20-line baseline
     assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
@@ -108,7 +108,8 @@ def test_about_on_the_third_blind_set(tmp_path):
     quick + about 0.659; ``about`` 0.693 / 0.440 once the title's phrases
     counted again, 0.687 / 0.440 once a phrase opening the abstract ordered
     the digest, 0.687 / 0.445 once a hub paper writing no phrase needed clearer
-    evidence to pass the floor)."""
+    evidence to pass the floor, 0.687 / 0.440 once the relative floor waited for
+    papers that write the sentence)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
                                folder=quality.SETS["blind3"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
@@ -149,7 +150,7 @@ def test_liked_papers_never_lower_an_interest(tmp_path):
         for interest, row in liked.items():
             assert row[0] >= alone[interest][0] - 0.005, (name, split, interest, row[0], alone[interest][0])
         gains.append(statistics.mean(r[0] for r in liked.values()) - statistics.mean(r[0] for r in alone.values()))
-    # heldout: 0.828 -> 0.939; blind3: 0.687 -> 0.686
+    # heldout: 0.828 -> 0.939; blind3: 0.687 -> 0.691
     assert min(gains) >= -0.001 and max(gains) >= 0.05, gains
 
 
