@@ -135,15 +135,6 @@ SPREAD = 1.0  # z-score units per logistic unit
 #: A paper whose fused evidence is this share of the way from the day's median
 #: to its best paper also reaches the floor (a broad topic inflates the MAD).
 RELATIVE_FLOOR = 0.4
-#: ... but only when at least this share of the day's papers write a phrase
-#: of the sentence (:meth:`Ranker.phrase_closeness`, text or title): a topic
-#: that few papers name cannot be what inflates the MAD, and on a day with
-#: nothing on the interest the relative floor let the best strays through
-#: (bench/RANKING.md, twenty-first round: such days took as many papers as
-#: the real ones, 14.5 against 14.6; 10.5 with this, every labelled set's
-#: figures unchanged).  The sentence's own scoring only: the liked papers'
-#: lift keeps the floor it was measured with.
-BROAD_MIN_SHARE = 0.02
 #: A paper that writes a phrase of the sentence's distinctive words close
 #: together ("importance sampling", "finite elements", "membership
 #: inference") gains this much evidence, in units of the day's spread of that
@@ -940,7 +931,7 @@ def load_model(where: Problem | None = None):
 # --------------------------------------------------------------------------- ranking
 
 
-def calibrate(fused, bonus=None, broad: bool = True):
+def calibrate(fused, bonus=None):
     """Fused evidence (plus ``bonus``) -> scores in [0, 1], relative to the day's papers.
 
     A robust z-score (median and median absolute deviation, not mean and
@@ -953,9 +944,7 @@ def calibrate(fused, bonus=None, broad: bool = True):
     itself, so its relevant papers no longer stand :data:`CENTER` deviations
     out.  The deviation is therefore capped so that a paper
     :data:`RELATIVE_FLOOR` of the way from the median to the day's best paper
-    also reaches 0.5: the floor is the lower of the two.  ``broad`` False
-    (the topic is not broad today: see :data:`BROAD_MIN_SHARE`) leaves that
-    cap out.
+    also reaches 0.5: the floor is the lower of the two.
 
     ``bonus`` (in the units of ``fused``) is added after the median, the
     spread and the day's best are taken from ``fused`` alone: the papers it
@@ -970,7 +959,7 @@ def calibrate(fused, bonus=None, broad: bool = True):
     if not math.isfinite(spread) or spread < 1e-9:
         spread = float(fused.std()) or 1.0
     reach = (float(fused.max()) - median) * RELATIVE_FLOOR / CENTER
-    if broad and RELATIVE_FLOOR and reach > 1e-9:
+    if RELATIVE_FLOOR and reach > 1e-9:
         spread = min(spread, reach)
     z = (fused + (0 if bonus is None else bonus) - median) / spread
     return 1.0 / (1.0 + np.exp(-(z - CENTER) / SPREAD))
@@ -1380,23 +1369,13 @@ class Ranker:
         # written; the bonus there counted them twice (quick rules + about:
         # -0.009 nDCG@10 on the blind set).
         bonus = self.phrase_bonus(positive) if positive and not interest.rules else None
-        broad = self.broad(positive) if positive and not liked else True
         if positive and not interest.rules and W_OPENING_PHRASE:
-            bonus = self.opening_bonus(positive, fused, bonus, broad)
+            bonus = self.opening_bonus(positive, fused, bonus)
             if W_HUB:
-                return self.hub_floor(positive, fused, bonus, broad)
-        return calibrate(fused, bonus, broad)
+                return self.hub_floor(positive, fused, bonus)
+        return calibrate(fused, bonus)
 
-    def broad(self, about: str) -> bool:
-        """Whether the sentence may be a broad topic today, so that the
-        relative floor applies (:func:`calibrate`): at least
-        :data:`BROAD_MIN_SHARE` of the day's papers write one of its phrases."""
-        if not BROAD_MIN_SHARE or not self.day:
-            return True
-        writes = (self.phrase_closeness(about) > 0) | (self.phrase_closeness(about, title=True) > 0)
-        return float(writes[: self.day].mean()) >= BROAD_MIN_SHARE
-
-    def hub_floor(self, about: str, fused, bonus, broad: bool = True):
+    def hub_floor(self, about: str, fused, bonus):
         """The scores of :func:`calibrate`, except that a hub paper writing
         none of the sentence's phrases (in its text or title) that reaches the
         default floor only with less than :data:`W_HUB` x (its
@@ -1407,12 +1386,12 @@ class Ranker:
         depend on the topic's ``min_score``."""
         import numpy as np
 
-        scores = calibrate(fused, bonus, broad)
+        scores = calibrate(fused, bonus)
         writes = (self.phrase_closeness(about) > 0) | (self.phrase_closeness(about, title=True) > 0)
         penalty = W_HUB * np.maximum(self.hubness() - HUB_MIN_Z, 0.0) * ~writes
         if not penalty.any():
             return scores
-        held = calibrate(fused, (0 if bonus is None else bonus) - penalty, broad)
+        held = calibrate(fused, (0 if bonus is None else bonus) - penalty)
         return np.where((scores >= DEFAULT_MIN_SCORE) & (held < DEFAULT_MIN_SCORE), held, scores)
 
     def hubness(self):
@@ -1452,7 +1431,7 @@ class Ranker:
                 bonus = part if bonus is None else bonus + part
         return bonus
 
-    def opening_bonus(self, about: str, fused, bonus, broad: bool = True):
+    def opening_bonus(self, about: str, fused, bonus):
         """``bonus`` plus :data:`W_OPENING_PHRASE` x the closeness of the
         abstract's opening sentence to the sentence's phrases (in units of
         its spread over the day, at most :data:`OPENING_CAP`), for the
@@ -1467,7 +1446,7 @@ class Ranker:
         spread = float(closeness.std())
         if spread < 1e-9:
             return bonus
-        members = calibrate(fused, bonus, broad) >= DEFAULT_MIN_SCORE
+        members = calibrate(fused, bonus) >= DEFAULT_MIN_SCORE
         part = W_OPENING_PHRASE * np.where(members, np.minimum(closeness / spread, OPENING_CAP), 0.0)
         return part if bonus is None else bonus + part
 

@@ -811,39 +811,6 @@ def test_calibrate_floor_is_robust_z_for_a_narrow_topic_and_relative_for_a_broad
     assert np.isfinite(calibrate(np.zeros(10))).all()
 
 
-def test_a_topic_that_is_not_broad_today_keeps_the_robust_z_floor():
-    """A day with nothing on the interest: its best paper stands only a few
-    deviations out, so the relative floor (0.4 of the way to it) let in a
-    digest as long as a real day's.  Not broad (too few papers write the
-    sentence's phrases), the floor stays CENTER robust deviations."""
-    import numpy as np
-
-    from newsletter.ranking import CENTER, calibrate
-
-    rng = np.random.default_rng(11)
-    quiet = rng.normal(0.0, 1.0, 300)
-    median = np.median(quiet)
-    mad_floor = median + CENTER * 1.4826 * np.median(np.abs(quiet - median))
-    assert (calibrate(quiet) >= 0.5).sum() > 2 * (quiet >= mad_floor).sum()  # the relative floor's strays
-    kept = calibrate(quiet, broad=False) >= 0.5
-    assert (kept == (quiet >= mad_floor)).all() and 0 < kept.sum() <= 5
-
-
-def test_the_relative_floor_waits_for_papers_that_write_the_sentence():
-    """Ranker.broad: the share of the day's papers writing one of the
-    sentence's phrases (text or title) must reach BROAD_MIN_SHARE."""
-    from newsletter.ranking import BROAD_MIN_SHARE
-
-    about = "Graph neural networks for molecules: message passing and molecule generation."
-    writing = [Paper(f"Message passing networks {i}", f"Graph neural networks with message passing, study {i}.", "s")
-               for i in range(3)]
-    other = [Paper(f"A study of topic {i}", f"We look at subject {i} of statistics and sampling.", "s") for i in range(97)]
-    ranker = Ranker(writing + other, Embedder(None))
-    assert 3 / 100 >= BROAD_MIN_SHARE and ranker.broad(about)
-    more = [Paper(f"Another study {i}", f"Results on question {i} of probability.", "s") for i in range(2)]
-    assert not Ranker(writing[:1] + other + more, Embedder(None)).broad(about)  # 1 in 100
-
-
 def test_calibrate_adds_a_bonus_after_the_floor_is_measured():
     """The phrase bonus raises the papers it is given to; the median, the
     spread and the day's best (so the floor) stay those of the evidence."""

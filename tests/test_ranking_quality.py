@@ -23,9 +23,9 @@ def test_about_alone_and_like_rank_far_above_chance_on_dev(tmp_path):
     f1 = {s: statistics.mean(r[3] for r in rows.values()) for s, rows in results.items()}
     # chance (a random order of the 241 dev papers) is about 0.1 nDCG@10
     # floors: the dev figures of bench/quality.py minus a small margin
-    assert mean["about"] >= 0.865, mean  # 0.883 / 0.674 (0.663 before the hub floor; 0.858 / 0.658 before the phrase bonus)
+    assert mean["about"] >= 0.865, mean  # 0.883 / 0.673 (0.663 before the hub floor; 0.858 / 0.658 before the phrase bonus)
     assert f1["about"] >= 0.64, f1
-    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.669
+    assert mean["about + like"] >= 0.865, mean  # 0.884 / 0.668
     assert f1["about + like"] >= 0.64, f1
     assert mean["about"] > mean["prototype"] + 0.05  # the issue's 20-line baseline
     assert mean["careful + about"] >= mean["careful rules"] + 0.003  # dev: 0.908 vs 0.903
@@ -45,19 +45,19 @@ def test_careful_rules_with_about_never_lose_to_the_rules_on_heldout(tmp_path):
         assert row[0] >= rules[interest][0] - 0.005, interest
 
 
-def test_a_day_without_the_interests_papers_gives_a_shorter_digest(tmp_path):
+def test_a_day_without_the_interests_papers_gives_no_longer_a_digest_than_now(tmp_path):
     """Issue 11's known weak spot, measured (bench/quality.py ``quiet_days``):
     every score is relative to the day, so a large day with nothing on the
     interest still fills a digest with its closest papers.  On ``dev`` the
-    days without each interest's relevant papers took 13.75 papers on average
-    while the relative floor applied to every topic (the real days 17.1); with
-    it only where papers write the sentence's phrases (BROAD_MIN_SHARE), 11.25."""
+    days without each interest's relevant papers take 13.75 papers on average
+    (the real days 17.1; two interests take more without them); a change that
+    lets more of them through fails here (bench/RANKING.md, twenty-first round)."""
     counts = quality.quiet_days("dev", cache=tmp_path)
     real = [r for r, _ in counts.values()]
     quiet = [q for _, q in counts.values()]
     assert len(counts) == 8
     assert statistics.mean(real) == pytest.approx(17.1, abs=1.0), counts  # the evaluate() digests' lengths
-    assert statistics.mean(quiet) <= 12.0, counts
+    assert statistics.mean(quiet) <= 14.5, counts
     assert sum(quiet) < sum(real), counts
 
 
@@ -108,8 +108,7 @@ def test_about_on_the_third_blind_set(tmp_path):
     quick + about 0.659; ``about`` 0.693 / 0.440 once the title's phrases
     counted again, 0.687 / 0.440 once a phrase opening the abstract ordered
     the digest, 0.687 / 0.445 once a hub paper writing no phrase needed clearer
-    evidence to pass the floor, 0.687 / 0.440 once the relative floor waited for
-    papers that write the sentence)."""
+    evidence to pass the floor)."""
     results = quality.evaluate("all", ["quick rules", "prototype", "about"], cache=tmp_path,
                                folder=quality.SETS["blind3"])
     mean = {s: statistics.mean(r[0] for r in rows.values()) for s, rows in results.items()}
@@ -150,7 +149,7 @@ def test_liked_papers_never_lower_an_interest(tmp_path):
         for interest, row in liked.items():
             assert row[0] >= alone[interest][0] - 0.005, (name, split, interest, row[0], alone[interest][0])
         gains.append(statistics.mean(r[0] for r in liked.values()) - statistics.mean(r[0] for r in alone.values()))
-    # heldout: 0.828 -> 0.939; blind3: 0.687 -> 0.691
+    # heldout: 0.828 -> 0.939; blind3: 0.687 -> 0.686
     assert min(gains) >= -0.001 and max(gains) >= 0.05, gains
 
 
