@@ -428,6 +428,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                         "papers": [m.to_json() for m in matches],
                         "unsubscribed": gone.isoformat() if gone else None,
                         "sent_before": report.sent_before.get(sub.email, 0),
+                        "revised": [{"id": p.id, "version": p.version, "title": p.title}
+                                    for p in report.revised.get(sub.email, ())],
                         "taken": report.capped.get(sub.email, len(matches)),
                     }
                     for sub, matches, gone in results
@@ -458,6 +460,12 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         cut = (f" (the best of the {capped:,} its topics take now: max_papers: {sub.max_papers})"
                if capped else "")
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
+        back = report.revised.get(sub.email, ())
+        for again in back[:3]:  # a replacement of a paper sent: left out, never without a word
+            click.echo(f"  not again: {_shown(again.title)} ({again.arxiv_id}v{again.version}): went out before, "
+                       "and a new version of a paper sent is not sent again")
+        if len(back) > 3:
+            click.echo(f"  not again: {len(back) - 3} more papers back in a new version")
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")
@@ -921,13 +929,14 @@ def init(state: _State, path: str | None, force: bool) -> None:
     """
     from .starter import starter_zone, write_starter
 
-    written = write_starter(path or state.config_path, force=force)
+    zone = starter_zone()  # once: the file and the line below say the same zone
+    written = write_starter(path or state.config_path, force=force, zone=zone)
     click.echo(f"wrote {written}")
     flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
     # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's
-    zone = (" (and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
-            if starter_zone() == "UTC" else "")
-    click.echo(f"next: put your address{zone} in it, then `newsletter{flag} validate`, "
+    utc = (" (and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
+           if zone == "UTC" else "")
+    click.echo(f"next: put your address{utc} in it, then `newsletter{flag} validate`, "
                f"`newsletter{flag} test-email --to YOU@EXAMPLE.ORG`, `newsletter{flag} send`")
 
 

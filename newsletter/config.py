@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, unquote, urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -42,9 +41,12 @@ from pydantic import (
 from .errors import ConfigError, Problem, counted, line_of
 from .files import bomless_unicode, broken_link
 from .models import ARXIV_ID, SHOWS_NOTHING
-from .patterns import lazy
+from .patterns import lazy, lazy_while_importing
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
+
+with lazy_while_importing("yaml"):  # its patterns compiled on first use (see there)
+    import yaml
 
 #: The template files an email is built from (see rendering.py); a `templates:` folder overrides any of them.
 TEMPLATE_NAMES = ("digest.html", "digest.txt", "style.css")
@@ -901,15 +903,17 @@ def _refuse_zone_in_schedule(value: str) -> None:
 _NO_LIMIT = ("all", "unlimited", "no limit", "none", "any", "inf", "infinite", "infinity", "max", "0", "-1")
 
 
-def _max_papers(value: Any) -> Any:
-    """``max_papers: 0`` (or ``all``, ``-1``), meaning no limit as in many
-    tools, got "expected greater than or equal to 1": say what the most is,
-    and how a subscriber gets nothing for a while."""
-    if value is not None and not isinstance(value, bool) and str(value).strip().casefold() in _NO_LIMIT:
-        raise ValueError(f"{value!r} is no number of papers (1 to 1000): for every paper its topics take, write "
-                         "max_papers: 1000, the most; to send this subscriber nothing for a while, "
-                         "`newsletter unsubscribe EMAIL`")
-    return value
+def _no_limit_advice(path: tuple, value: Any) -> str:
+    """What ``max_papers: 0`` (or ``all``, ``-1``) means to write: many tools
+    read it as no limit, and the schema's "expected greater than or equal to
+    1, got 0" said neither what the most is nor how a subscriber gets nothing
+    for a while.  Added to the schema's own message (a before-validator that
+    reworded it ran on every subscriber of every config)."""
+    if path[-1:] != ("max_papers",) or value is None or isinstance(value, bool) or (
+            str(value).strip().casefold() not in _NO_LIMIT):
+        return ""
+    return (": for every paper its topics take, write max_papers: 1000, the most; to send this subscriber nothing "
+            "for a while, `newsletter unsubscribe EMAIL`")
 
 
 class Subscriber(_Model):
@@ -930,7 +934,6 @@ class Subscriber(_Model):
     _v_tz = field_validator("timezone")(lambda cls, v: v if v is None else check_timezone(v))
 
     _v_schedule = field_validator("schedule", mode="before")(lambda cls, v: _schedule(v))
-    _v_max_papers = field_validator("max_papers", mode="before")(lambda cls, v: _max_papers(v))
 
     @property
     def label(self) -> str:
@@ -1910,16 +1913,14 @@ class _AliasProblem(Exception):
 _STR = "tag:yaml.org,2002:str"
 
 
-def _events(text: str) -> Iterator[Any]:
-    """``yaml.parse(text, Loader=_Loader)``, with one call into the parser per
-    event, not two (a big subscriber list is some 15 events a subscriber)."""
-    loader = _Loader(text)
-    try:
-        get = loader.get_event
-        while (event := get()) is not None:
-            yield event
-    finally:
-        loader.dispose()
+class _Resolving(yaml.constructor.SafeConstructor, yaml.resolver.Resolver):
+    """The resolver and constructors of ``safe_load`` without its reader: a
+    ``SafeLoader`` checks its (empty) text for unprintable characters, and that
+    compiles PyYAML's pattern for them, which libyaml's parser never needs."""
+
+    def __init__(self) -> None:
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
 
 
 def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Problem]] | None:
@@ -1934,7 +1935,7 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     built as ``safe_load`` would, once per distinct text (the values it
     builds are immutable: a subscriber list repeats ``true`` and ``14``
     thousands of times)."""
-    helper = yaml.SafeLoader("")  # the resolver and constructors of safe_load
+    helper = _Resolving()
     plain: dict[str, Any] = {}  # a plain scalar's text -> its value
     lines: dict[tuple, int] = {}
     problems: list[Problem] = []
@@ -1943,69 +1944,76 @@ def _load_plain(text: str, shown: str) -> tuple[Any, dict[tuple, int], list[Prob
     result: Any = None
     documents = 0
     scalar_event, mapping_start, sequence_start = yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent
-    for event in _events(text):
-        kind = type(event)
-        if kind is scalar_event or kind is mapping_start or kind is sequence_start:
-            if event.anchor is not None or (event.tag is not None and not (kind is scalar_event and event.tag == "!")):
-                return None
-            line = event.start_mark.line + 1
-            if kind is scalar_event:
-                raw_value = event.value
-                if not event.implicit[0]:  # quoted: a string, as safe_load's resolver says
-                    value = raw_value
-                elif raw_value in plain:
-                    value = plain[raw_value]
-                else:
-                    tag = helper.resolve(yaml.ScalarNode, raw_value, event.implicit)
-                    if tag == _STR:
+    # ``yaml.parse(text, Loader=_Loader)``, with one call into the parser per event,
+    # not two, and no generator between (a big subscriber list is some 15 events a subscriber)
+    loader = _Loader(text)
+    try:
+        get = loader.get_event
+        while (event := get()) is not None:
+            kind = type(event)
+            if kind is scalar_event or kind is mapping_start or kind is sequence_start:
+                if event.anchor is not None or (event.tag is not None and not (kind is scalar_event and event.tag == "!")):
+                    return None
+                line = event.start_mark.line + 1
+                if kind is scalar_event:
+                    raw_value = event.value
+                    if not event.implicit[0]:  # quoted: a string, as safe_load's resolver says
                         value = raw_value
+                    elif raw_value in plain:
+                        value = plain[raw_value]
                     else:
-                        construct = helper.yaml_constructors.get(tag)
-                        if construct is None or tag == "tag:yaml.org,2002:merge":
-                            return None
-                        try:
-                            value = construct(helper, yaml.ScalarNode(tag, raw_value, event.start_mark, event.end_mark))
-                        except Exception:  # noqa: BLE001 -- the node path reports it as before
-                            return None
-                    plain[raw_value] = value
-            else:
-                value = {} if kind is mapping_start else []
-            if not stack:
-                result = value
-                lines.setdefault((), line)
-                path: tuple = ()
-            else:
-                frame = stack[-1]
-                container, at, is_mapping, pending, seen = frame
-                if is_mapping and pending is None:  # a key
-                    if kind is not scalar_event:
-                        return None
-                    raw = event.value
-                    if raw in seen:
-                        problems.append(_duplicate(raw, seen[raw], shown, line, at))
-                    else:
-                        seen[raw] = line
-                    lines[at + (raw,)] = line
-                    frame[3] = (raw, value)
-                    continue
-                if is_mapping:
-                    path = at + (pending[0],)
-                    container[pending[1]] = value
-                    frame[3] = None
+                        tag = helper.resolve(yaml.ScalarNode, raw_value, event.implicit)
+                        if tag == _STR:
+                            value = raw_value
+                        else:
+                            construct = helper.yaml_constructors.get(tag)
+                            if construct is None or tag == "tag:yaml.org,2002:merge":
+                                return None
+                            try:
+                                value = construct(helper, yaml.ScalarNode(tag, raw_value, event.start_mark, event.end_mark))
+                            except Exception:  # noqa: BLE001 -- the node path reports it as before
+                                return None
+                        plain[raw_value] = value
                 else:
-                    path = at + (len(container),)
-                    container.append(value)
-                    lines.setdefault(path, line)
-            if kind is not scalar_event:
-                stack.append([value, path, kind is mapping_start, None, {}])
-        elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            stack.pop()
-        elif kind is yaml.DocumentStartEvent:
-            documents += 1
-            if documents > 1:
+                    value = {} if kind is mapping_start else []
+                if not stack:
+                    result = value
+                    lines.setdefault((), line)
+                    path: tuple = ()
+                else:
+                    frame = stack[-1]
+                    container, at, is_mapping, pending, seen = frame
+                    if is_mapping and pending is None:  # a key
+                        if kind is not scalar_event:
+                            return None
+                        raw = event.value
+                        if raw in seen:
+                            problems.append(_duplicate(raw, seen[raw], shown, line, at))
+                        else:
+                            seen[raw] = line
+                        lines[at + (raw,)] = line
+                        frame[3] = (raw, value)
+                        continue
+                    if is_mapping:
+                        path = at + (pending[0],)
+                        container[pending[1]] = value
+                        frame[3] = None
+                    else:
+                        path = at + (len(container),)
+                        container.append(value)
+                        lines.setdefault(path, line)
+                if kind is not scalar_event:
+                    stack.append([value, path, kind is mapping_start, None, {}])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                stack.pop()
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    return None
+            elif kind is yaml.AliasEvent:
                 return None
-        elif kind is yaml.AliasEvent:
-            return None
+    finally:
+        loader.dispose()
     return result, lines, problems
 
 
@@ -2641,7 +2649,7 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         elif value is None and kind.endswith("_type"):
             message = _empty_value(path, data)
         elif value is not None and not isinstance(value, (dict, list)):
-            message += f", got {value!r}"
+            message += f", got {value!r}" + _no_limit_advice(path, value)
             if kind == "literal_error" and isinstance(value, str):
                 message += _literal_hint(value, re.findall(r"'([^']*)'", str((err.get("ctx") or {}).get("expected"))))
             elif kind == "literal_error" and isinstance(value, bool):  # security: yes

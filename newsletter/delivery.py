@@ -54,12 +54,22 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, NoReturn, Protocol, cast
 
 from .config import Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
-from .retrying import addresses, backoff, certificate_fault, handshake_refused, speaks_http, speaks_tls, within
+from .refusals import About, Refusal, classify
+from .retrying import (
+    addresses,
+    backoff,
+    certificate_fault,
+    certificate_unmendable,
+    handshake_refused,
+    speaks_http,
+    speaks_tls,
+    within,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +96,11 @@ class Unreachable(TransientDeliveryError):
 #: firewall or quota turning every message away so (dropping each session at
 #: MAIL FROM, "452 4.5.3 Too many recipients", greylisting) cost each message
 #: all its retries in turn, 7 s apiece by default, hours for a big batch; one
-#: message failing so (its recipient, its size) stops nothing.
+#: message failing so (its recipient, its size) stops nothing.  Messages left
+#: unconfirmed (:class:`Unconfirmed`: a server, or a content filter, that
+#: crashes after taking each message's data) count too: each may have been
+#: delivered and goes again with the next run, so every subscriber of a
+#: batch sent on into such a server could get each digest twice.
 FAILING_TO_STOP = 3
 
 
@@ -142,7 +156,21 @@ class MailboxFull(Deferred):
     good, as if the address were wrong."""
 
 
-class RefusedAsSpam(Deferred):
+class ServerRefused(Deferred):
+    """A 5xx for the receiving server's own trouble (RFC 3463's mail system,
+    network and protocol codes, X.3, X.4, X.5: "554 5.3.0 mail system
+    error", "550 5.4.6 routing loop"), not the address's: not retried in the
+    run, never held.  Three runs of it held the digest for good as a refused
+    address."""
+
+
+class RefusedContent(Deferred):
+    """A refusal of the message's content or media (RFC 3463's X.6, "554
+    5.6.0 content rejected"): the message as built, not the address.  Not
+    retried in the run; never held."""
+
+
+class RefusedAsSpam(RefusedContent):
     """A refusal of the message as spam (Gmail's "550 5.7.1 ... likely
     unsolicited mail", a content filter's "554 5.7.1 ... spam content"): its
     content or the sender's standing, not the address.  Not retried in the
@@ -185,6 +213,8 @@ class Envelope:
     #: No line of ``message`` starts with a dot, so SMTP needs no dot-stuffing
     #: (true of what :class:`messages.MessageWriter` builds).
     dot_safe: bool = False
+    #: What max_papers cut, for the sender's report (see ``sending.DigestResult.taken``).
+    cut: tuple[int, int] = (0, 0)
 
     def data(self) -> bytes:
         """The message as RFC 5322 bytes with CRLF line ends."""
@@ -461,12 +491,17 @@ class SMTPTransport:
         if fault == "date":
             return ("the mail server's certificate must be renewed on the server, or this machine's clock is wrong; "
                     "no setting here mends it")
+        if (theirs := certificate_unmendable(fault, "the mail server")) is not None:
+            return theirs
         if fault == "name":
             return f"set delivery.host to a name the certificate is for, not {self.host!r}"
         if fault == "issuer" and self.ca_file:
             return (f"delivery.ca_file {str(self.ca_file)!r} does not hold the CA that signed it: point it at that "
                     "CA's certificate, or remove ca_file for a relay with a public certificate")
-        return "trust a private CA with delivery.ca_file"
+        if fault == "issuer" or not self.ca_file:
+            return "trust a private CA with delivery.ca_file"
+        return (f"a check that delivery.ca_file does not mend: `openssl s_client -connect {self.host}:{self.port}"
+                f"{' -starttls smtp' if self.security == 'starttls' else ''}` shows the server's certificate")
 
     @classmethod
     def from_config(cls, config: Config) -> SMTPTransport:
@@ -1111,100 +1146,112 @@ class SMTPSession:
             raise _Dropped(getattr(exc, "smtp_step", None)) from None
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = exc.recipients.get(rcpt, (0, b"refused"))
-            if not _is_refusal(code):
-                raise self._garbled(f"RCPT TO {rcpt}", code, text) from None
-            if code == 421:
-                raise self._closing(f"RCPT TO {rcpt}", code, text) from None
-            reply = _reply(code, text)
-            self._not_the_address(code, reply, f"recipient {rcpt} refused", envelope.sender)
-            if code >= 500 and _RELAY.search(reply):
-                raise RelayDenied(
-                    f"recipient {rcpt} refused: {reply} (the server does not relay for us: "
-                    "check username/password_env and security)"
-                ) from None
-            self._raise(code, f"recipient {rcpt} refused: {reply}")
+            self._refused("RCPT", code, text, envelope, data, smtp)
         except smtplib.SMTPSenderRefused as exc:
-            if not _is_refusal(exc.smtp_code):
-                raise self._garbled(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
-            if exc.smtp_code == 421:
-                raise self._closing(f"MAIL FROM {envelope.sender}", exc.smtp_code, exc.smtp_error) from None
-            reply = _reply(exc.smtp_code, exc.smtp_error)
-            self._over_limit(reply, f"sender {envelope.sender} refused")
-            if exc.smtp_code >= 500 and exc.smtp_code not in _MESSAGE_SIZE:
-                # Not this recipient's fault: every message would be refused the
-                # same way, and counting it against each digest would hold them all.
-                hint, setting = "check email.from and the login", self.t.at("from", "email")
-                if exc.smtp_code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
-                    hint, setting = _WANTS_TLS, self.t.at("security")  # "530 Must issue a STARTTLS command first"
-                elif exc.smtp_code == 530 and not self.t.logs_in:  # "530 5.7.0 Authentication required"
-                    hint = "the server wants a login first: set delivery.username and delivery.password_env"
-                    setting = self.t.at("username")
-                raise TransportBroken(
-                    f"{setting}SMTP server {self.t.host}:{self.t.port} refused the sender {envelope.sender}: {reply} "
-                    f"({hint})"
-                ) from None
-            if too_big := _too_big(reply, data, smtp):  # SIZE=n on MAIL FROM (RFC 1870): the message, not the sender
-                self._raise(exc.smtp_code, f"message to {rcpt} refused for its size at MAIL FROM: {reply}{too_big}",
-                            TooBig)
-            self._raise(exc.smtp_code, f"sender {envelope.sender} refused: {reply}")
+            self._refused("MAIL", exc.smtp_code, exc.smtp_error, envelope, data, smtp)
         except smtplib.SMTPResponseException as exc:
-            if not _is_refusal(exc.smtp_code):
-                raise self._garbled(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
-            if exc.smtp_code == 421:
-                raise self._closing(f"the message to {rcpt}", exc.smtp_code, exc.smtp_error) from None
-            reply = _reply(exc.smtp_code, exc.smtp_error)
-            self._not_the_address(exc.smtp_code, reply, f"message to {rcpt} refused", envelope.sender)
-            too_big = _too_big(reply, data, smtp)
-            self._raise(exc.smtp_code, f"message to {rcpt} refused: {reply}{too_big}",
-                        TooBig if too_big else PermanentDeliveryError)
+            self._refused("DATA", exc.smtp_code, exc.smtp_error, envelope, data, smtp)
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             if _timed_out(exc):
                 raise self._timed_out(rcpt, smtp) from None
             raise TransientDeliveryError(f"sending to {rcpt} failed: {_os_error(exc)}") from None
 
-    def _not_the_address(self, code: int, reply: str, what: str, sender: str) -> None:
-        """Raise for a refusal of a recipient or a message that names no fault
-        of the address, which three runs of would hold: the account's sending
-        limit, the sender or this client refused, a full mailbox, the sender's
-        authentication, a refusal as spam."""
-        self._over_limit(reply, what)
-        if (sender_refused := bool(_SENDER_REFUSED.search(reply))) or _CLIENT_REFUSED.search(reply):
+    def _refused(self, step: str, code: int, text: bytes | str, envelope: Envelope, data: bytes,
+                 smtp: smtplib.SMTP) -> NoReturn:
+        """Raise what the refusal ``code`` ``text`` of ``step`` (MAIL, RCPT or
+        DATA: the data's verdict too) is, by what it is about
+        (:func:`refusals.classify`).  Only a refusal of the address is a
+        :class:`PermanentDeliveryError` (5xx), which three runs of hold the
+        digest; the others say what mends them and hold nothing."""
+        rcpt, sender = envelope.recipient, envelope.sender
+        answering, what = {
+            "MAIL": (f"MAIL FROM {sender}", f"sender {sender} refused"),
+            "RCPT": (f"RCPT TO {rcpt}", f"recipient {rcpt} refused"),
+        }.get(step, (f"the message to {rcpt}", f"message to {rcpt} refused"))
+        if not _is_refusal(code):
+            raise self._garbled(answering, code, text)
+        refusal = classify(code, text.decode(errors="replace") if isinstance(text, bytes) else text)
+        about, reply, server = refusal.about, _reply(code, text), f"SMTP server {self.t.host}:{self.t.port}"
+        if about is About.CLOSING:
+            raise self._closing(answering, code, text)
+        if about is About.LIMIT:
+            raise SendingLimit(
+                f"{server}: {what}: {reply} (the account has reached its sending limit, no fault of the address: no "
+                "digest is held for it; a provider's daily limit lifts within a day: send to fewer subscribers a day, "
+                "or through a service made for mailing lists)")
+        if step == "MAIL":
+            self._sender_refused(refusal, reply, envelope, data, smtp)
+        if about is About.MAILBOX_FULL:
+            raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, never "
+                              "held for it)")
+        if about is About.SPAM:
+            raise RefusedAsSpam(f"{what}: {reply} (refused as spam, for the message or the sender's standing, no "
+                                "fault of the address: tried again by later sends, never held for it)")
+        if about in (About.SENDER, About.CLIENT):
             # Postfix checks the sender, the client and its HELO at RCPT (smtpd_delay_reject):
             # "553 5.7.1 <digest@...>: Sender address rejected: not owned by user ..."
             hint = ("the sender's fault, not the address's, the same for every message: check email.from (an "
-                    "address the login may send from) and the login" if sender_refused else
-                    "the server refuses this machine (its host name or address, or an unauthenticated client), not "
-                    "the address, the same for every message: log in (username, password_env) or send through "
-                    "another server")
-            raise TransportBroken(f"{self.t.at('from', 'email') if sender_refused else ''}SMTP server "
-                                  f"{self.t.host}:{self.t.port}: {what}: {reply} ({hint})")
-        if _MAILBOX_FULL.search(reply):
-            raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, "
-                              "never held for it)")
-        self._unauthenticated(code, reply, what, sender)
-        if _SPAM.search(reply):
-            raise RefusedAsSpam(f"{what}: {reply} (refused as spam, for the message or the sender's standing, no "
-                                "fault of the address: tried again by later sends, never held for it)")
-
-    def _over_limit(self, reply: str, what: str) -> None:
-        """Raise :class:`SendingLimit` for a refusal saying the account may send no more now."""
-        if _SENDING_LIMIT.search(reply):
-            raise SendingLimit(
-                f"SMTP server {self.t.host}:{self.t.port}: {what}: {reply} (the account has reached its sending "
-                "limit, no fault of the address: no digest is held for it; a provider's daily limit lifts within a "
-                "day: send to fewer subscribers a day, or through a service made for mailing lists)"
-            )
-
-    def _unauthenticated(self, code: int, reply: str, what: str, sender: str) -> None:
-        """Raise :class:`Unauthenticated` for a refusal of the sender's
-        authentication, at ``email.from``'s line: what mends it is there."""
-        if code >= 500 and _UNAUTHENTICATED.search(reply):
+                    "address the login may send from) and the login" if about is About.SENDER else _CLIENT_HINT)
+            raise TransportBroken(f"{self.t.at('from', 'email') if about is About.SENDER else ''}{server}: {what}: "
+                                  f"{reply} ({hint})")
+        if not refusal.permanent:
+            raise TransientDeliveryError(f"{what}: {reply}")
+        if about is About.SIZE:
+            raise TooBig(f"message to {rcpt} refused for its size: {reply}{_too_big(data, smtp)}")
+        if about is About.UNAUTHENTICATED:
             raise Unauthenticated(
                 f"{self.t.at('from', 'email')}{what}: {reply} (the receiving server found the sender {sender} "
                 "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send "
-                "through your domain's own server; no fault of the address, so the digest is not held for it)"
-            )
+                "through your domain's own server; no fault of the address, so the digest is not held for it)")
+        if about is About.SERVER:
+            raise ServerRefused(
+                f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address: tried "
+                "again by later sends, never held for it)")
+        if about is About.CONTENT:
+            raise RefusedContent(f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of "
+                                 "the address: tried again by later sends, never held for it)")
+        if about is About.LOGIN:  # (at RCPT: "530 5.7.57 Client not authenticated to send mail", every message's)
+            hint, setting = self._login_wanted(code, smtp)
+            raise TransportBroken(f"{setting}{server}: {what}: {reply} ({hint})")
+        if about is About.RELAY:
+            raise RelayDenied(f"{what}: {reply} (the server does not relay for us: check username/password_env and "
+                              "security)")
+        raise PermanentDeliveryError(f"{what}: {reply}")
+
+    def _sender_refused(self, refusal: Refusal, reply: str, envelope: Envelope, data: bytes,
+                        smtp: smtplib.SMTP) -> NoReturn:
+        """Raise for a refusal of MAIL FROM: it knows the sender and the
+        message's size (RFC 1870's SIZE=n), nothing of the recipient, so a
+        5xx is the same for every message (the batch stops: counted against
+        each digest, it held them all) unless it refuses the size."""
+        sender, about = envelope.sender, refusal.about
+        if not refusal.permanent:
+            raise TransientDeliveryError(f"sender {sender} refused: {reply}")
+        if about is About.SIZE or (refusal.code == 552 and about is About.ADDRESS):
+            # (SIZE=n on MAIL FROM, RFC 1870: its 552 is the message's, not the sender's)
+            raise TooBig(f"message to {envelope.recipient} refused for its size at MAIL FROM: {reply}"
+                         f"{_too_big(data, smtp)}")
+        hint, setting = "check email.from and the login", self.t.at("from", "email")
+        if about is About.CLIENT:
+            hint, setting = _CLIENT_HINT, ""
+        elif about is About.SERVER:
+            hint, setting = f"{_status(refusal)}the receiving server's own trouble, the same for every message", ""
+        elif about is About.UNAUTHENTICATED:
+            hint = "publish SPF for the server you send through and sign with email.dkim"
+        elif about is About.LOGIN:
+            hint, setting = self._login_wanted(refusal.code, smtp)
+        raise TransportBroken(f"{setting}SMTP server {self.t.host}:{self.t.port} refused the sender {sender}: {reply} "
+                              f"({hint})")
+
+    def _login_wanted(self, code: int, smtp: smtplib.SMTP) -> tuple[str, str]:
+        """The hint and the setting's ``FILE:LINE: `` for a refusal asking for
+        a login (530, 534, 535, 538, X.7.8...)."""
+        if code == 530 and self.t.security == "none" and smtp.has_extn("starttls"):
+            return _WANTS_TLS, self.t.at("security")  # "530 Must issue a STARTTLS command first"
+        if not self.t.logs_in:  # "530 5.7.0 Authentication required"
+            return "the server wants a login first: set delivery.username and delivery.password_env", self.t.at("username")
+        return "check delivery.username and the password's variable", self.t.at("username")
 
     def _closing(self, answering: str, code: int, text: bytes | str) -> ServiceClosing:
         self.close()
@@ -1251,13 +1298,6 @@ class SMTPSession:
                             f"{self.t.verdict_timeout:g} s); {left}")
         return TimedOut(f"{where} timed out (no answer within {self.t.timeout:g} s) sending to {rcpt}; {left}")
 
-    @staticmethod
-    def _raise(code: int, message: str, permanent: type[Exception] = PermanentDeliveryError):
-        """``permanent``: what a 5xx is (a refusal for the size is no refusal of the address)."""
-        if 400 <= code < 500:
-            raise TransientDeliveryError(message)
-        raise permanent(message)
-
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None
         primed, self.primed = self.primed, None
@@ -1282,56 +1322,19 @@ def _is_reply(code: int) -> bool:
     return 200 <= code <= 599
 
 
-#: How servers word a refusal to relay (Postfix "Relay access denied",
-#: Sendmail "Relaying denied", Exchange "Unable to relay", Gmail "Mail relay denied").
-_RELAY = re.compile(r"\brelay(ing)?\b", re.IGNORECASE)
-#: RFC 7372's enhanced codes for a sender that failed authentication: no DKIM
-#: signature that passes (5.7.20-22), SPF (23-24), reverse DNS (25), several
-#: checks, as DMARC (26), a sender domain that takes no mail (27); or another
-#: 5.7 policy code naming SPF, DKIM or DMARC (older servers: "550 5.7.1 SPF fail").
-_UNAUTHENTICATED = re.compile(r"\b5\.7\.2[0-7]\b|\b5\.7\.\d{1,3}\b.*\b(?:SPF|DKIM|DMARC)\b", re.IGNORECASE)
-#: How servers say the account has sent all it may for now (Gmail's "550 5.4.5
-#: Daily user sending limit exceeded" or "... quota exceeded", Outlook's
-#: "SubmissionQuotaExceededException", Amazon SES's "Daily message quota exceeded").
-_SENDING_LIMIT = re.compile(
-    r"\bsending (?:limit|quota)\b|\bsubmission ?quota|\b(?:daily|hourly) (?:user )?(?:message |recipient )?(?:limit|quota)\b",
-    re.IGNORECASE,
-)
-#: A refusal of the sender at RCPT TO or at the end of the data, the same for
-#: every recipient: Postfix checks the sender when RCPT comes (smtpd_delay_reject,
-#: the default: "553 5.7.1 <...>: Sender address rejected: not owned by user");
-#: Microsoft 365 refuses a From the login may not use after the data
-#: ("554 5.2.252 SendAsDenied; ... not allowed to send as ...").
-_SENDER_REFUSED = re.compile(r"\bSender address rejected\b|\bSendAsDenied\b|\bnot (?:allowed|authori[sz]ed|permitted) to "
-                             r"send (?:as|from|on behalf of)\b", re.IGNORECASE)
-#: Postfix's refusal of this client or of its HELO name at RCPT TO ("Client host
-#: rejected", "Client host [192.0.2.7] blocked using zen.spamhaus.org", "Helo
-#: command rejected"); "Recipient address rejected" is the address's.
-_CLIENT_REFUSED = re.compile(r"\b(?:Client host|Helo command) rejected\b|\bClient host \[[^\]]*\] blocked\b", re.IGNORECASE)
-#: A refusal of the message as spam (Gmail's "550 5.7.1 ... likely unsolicited
-#: mail", "554 5.7.1 Message blocked due to spam content", a content filter's);
-#: not "spamhaus" (a blocklist of this client: see _CLIENT_REFUSED).
-_SPAM = re.compile(r"\bspam\b|\bunsolicited\b|\bcontent filter", re.IGNORECASE)
-#: A full mailbox (RFC 3463's X.2.2; Gmail's "452 4.2.2 ... out of storage space",
-#: "552 5.2.2 ... over quota"; Dovecot's "Quota exceeded (mailbox for user is full)").
-_MAILBOX_FULL = re.compile(
-    r"\b[45]\.2\.2\b|\bmailbox (?:is )?full\b|\bover (?:its |the |their )?quota\b|\bout of storage\b|"
-    r"\bquota exceeded\b",
-    re.IGNORECASE,
-)
-#: Replies to MAIL FROM about this message's SIZE (RFC 1870), not the sender.
-_MESSAGE_SIZE = (552, 555)
-#: A refusal for the message's size (RFC 3463: 5.3.4 too big for the system, 5.2.3
-#: over an administrative limit), not a full mailbox (552 5.2.2).
-_SIZE_REFUSAL = re.compile(r"^55[25] (?:5\.3\.4|5\.2\.3)\b|\b(?:message )?size\b|too (?:big|large)", re.IGNORECASE)
+_CLIENT_HINT = ("the server refuses this machine (its host name or address, or an unauthenticated client), not the "
+                "address, the same for every message: log in (username, password_env) or send through another server")
 
 
-def _too_big(reply: str, data: bytes, smtp: smtplib.SMTP) -> str:
+def _status(refusal: Refusal) -> str:
+    """The refusal's enhanced code as RFC 3463 names it, for a hint."""
+    return "RFC 3463's X.{}.{}: ".format(*refusal.status[1:]) if refusal.status else ""
+
+
+def _too_big(data: bytes, smtp: smtplib.SMTP) -> str:
     """What makes a digest refused for its size smaller (retrying it as it is
     cannot help), with the limit the server advertised (EHLO's SIZE) when the
     digest is over it."""
-    if not _SIZE_REFUSAL.search(reply) or "5.2.2" in reply:
-        return ""
     limit = smtp.esmtp_features.get("size", "").strip()
     most = f", the server takes at most {int(limit):,}" if limit.isdigit() and 0 < int(limit) < len(data) else ""
     return f" (the digest is {len(data):,} bytes{most}: lower max_papers or email.abstract_chars)"
@@ -1697,7 +1700,10 @@ class Dispatcher:
         with self.sharing:
             self.failing_in_a_row += 1
             failing = self.failing_in_a_row
-        if failing >= FAILING_TO_STOP:
+        if failing >= FAILING_TO_STOP and isinstance(exc, Unconfirmed):
+            self._stop(f"{failing} messages in a row went unconfirmed, the last: {exc}; each may have arrived, and "
+                       "goes again (said) with the next run: the rest are not sent into the same doubt")
+        elif failing >= FAILING_TO_STOP:
             self._stop(f"{failing} messages in a row failed on every try, the last with: {exc}")
 
     def _redacted(self, text: str) -> str:
@@ -1830,6 +1836,8 @@ class Dispatcher:
                 self._stop(str(exc))
                 return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, TimedOut))
             except Deferred as exc:  # it may have arrived, or a retry now is no use: not again in this run
+                if isinstance(exc, Unconfirmed) and self.stopped is None:
+                    self._failed_again(exc)  # (a server dropping every message after its data: see FAILING_TO_STOP)
                 return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, Unconfirmed))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)

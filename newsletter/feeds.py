@@ -19,8 +19,11 @@ not sink the rest.
 from __future__ import annotations
 
 import codecs
+import csv
 import email
+import email.utils
 import html
+import io
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -30,11 +33,11 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .errors import InputError, Problem, line_of
+from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .listings import arxiv_page_kind, is_arxiv_listing, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
-from .models import ARXIV_ID, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url
+from .listings import arxiv_page_kind, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
+from .models import ARXIV_ID, NAME_SUFFIX, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url, split_names, web_url
 
 if TYPE_CHECKING:
     import feedparser
@@ -569,11 +572,19 @@ def _text_of(value: str) -> str:
 
 
 def _plain(detail, value: str | None) -> str:
-    """Text of a feed field; HTML (RSS descriptions usually are) loses its tags."""
+    """Text of a feed field; HTML (RSS descriptions usually are) loses its
+    tags, and so does HTML escaped twice (``&amp;lt;p&amp;gt;``, as some
+    generators write a description): once decoded it is still markup, a
+    paragraph's or a line break's tags, which the email showed as text."""
     value = value or ""
     if detail and "html" in (detail.get("type") or ""):
-        return html_text(value)
+        text = html_text(value)
+        return html_text(text) if _ESCAPED_MARKUP.search(text) else text
     return collapse(value)
+
+
+#: What HTML escaped twice still shows once decoded: a paragraph's, a block's or a line break's tags.
+_ESCAPED_MARKUP = re.compile(r"</(?:p|div|li|ul|ol|blockquote)>|<br\s*/?>|<p(?:\s[^<>]*)?>(?=\S)", re.IGNORECASE)
 
 
 #: Markup in a title given as text: a pair of HTML's inline tags (``<i>E. coli</i>``,
@@ -656,28 +667,15 @@ def _surname_list(creator: str) -> list[str]:
     if not _SURNAME_LIST.fullmatch(creator):
         return []
     pairs = re.findall(rf"([^\W\d][^,;]*?),\s*({_INITIALS})(?:,|$)", creator)
-    if len(pairs) == 1 and _NAME_SUFFIX.fullmatch(pairs[0][1].strip()):
+    if len(pairs) == 1 and NAME_SUFFIX.fullmatch(pairs[0][1].strip()):
         return []
     return [f"{initials.strip()} {surname.strip()}" for surname, initials in pairs]
 
 
-#: What follows a name after a comma and is no name of its own ("John Smith, Jr.").
-_NAME_SUFFIX = re.compile(r"(?:Jr|Sr|Jnr|Snr)\.?|II|III|IV|V", re.IGNORECASE)
-
-
 def _split_creators(names: list[str]) -> list[str]:
-    """arXiv's announcement feeds list every author in one ``dc:creator``,
-    comma-separated.  A suffix written after a comma stays with its name:
-    "John Smith, Jr., Ann Lee" read as three authors, one named "Jr."."""
-    if len(names) != 1:
-        return names
-    out: list[str] = []
-    for part in (n.strip() for n in re.split(r",\s*|\s+and\s+", names[0])):
-        if out and _NAME_SUFFIX.fullmatch(part):
-            out[-1] = f"{out[-1]} {part}"
-        elif part:
-            out.append(part)
-    return out
+    """arXiv's announcement feeds list every author in one ``dc:creator``
+    (see :func:`split_names`); several are already one name each."""
+    return split_names(names[0]) if len(names) == 1 else names
 
 
 def _entry_label(index: int, entry) -> str:
@@ -711,8 +709,8 @@ def parse_arxiv(
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
-    if listing_text(data):
-        papers = read_listing_text(data, name, source, warn, tuple(announce_types))
+    if copied := listing_text(data):
+        papers = read_listing_text(data, name, source, warn, tuple(announce_types), kind=copied)
         return ArxivListing(papers, None, len(papers))
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
@@ -790,16 +788,32 @@ _JSON_FEED_VERSION = re.compile(r"^https?://jsonfeed\.org/version/1(?:\.\d+)?/?$
 def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """Any RSS 2.0, RSS 1.0 (RDF), Atom or JSON Feed: one paper per entry with a title.
     ``base``: the URL the feed came from after redirects, when not ``name``."""
-    if listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
-        return read_listing_text(data, name, source, warn)
+    if copied := listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
+        return read_listing_text(data, name, source, warn, kind=copied)
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
-        document = _load_json(data, name, source, "an RSS, Atom or JSON feed")
+        lines = _json_lines(data)  # JSON Lines (`jq -c '.[]'`, arXiv's metadata snapshot): one record a line
+        if lines is None and (broken := _broken_json_line(data)):
+            raise InputError(Problem(f"source {source!r}: JSON Lines (one record a line), but this line is no JSON "
+                                     "object (cut off, or a record written over several lines?)", name, broken))
+        document = lines if lines is not None else _load_json(data, name, source, "an RSS, Atom or JSON feed")
         if isinstance(document, dict) and _JSON_FEED_VERSION.match(str(document.get("version") or "").strip()):
             return parse_json_feed(document, name, source, warn, base=base)
         if (records := _scholarly_records(document)) is not None:
             return parse_scholarly_json(*records, name, source, warn)
+        plain = [document] if isinstance(document, dict) else document if isinstance(document, list) else []
+        if plain and any(_is_plain_record(item) for item in plain):
+            at = [n for n, line in enumerate(data.decode("utf-8", "replace").split("\n"), 1) if line.strip()]
+            return parse_records(plain, name, source, warn, at if lines is not None else None)
+        if lines is not None and not any(isinstance(i.get("paper"), dict) for i in lines):
+            # records, but not of papers: "a JSON document, not an RSS or Atom feed" said little
+            keys = ", ".join(_quoted(str(k), 30) for k in list(lines[0])[:8]) or "none"
+            raise InputError(Problem(f"source {source!r}: JSON Lines whose records have no title and abstract (the "
+                                     f"first one's keys: {keys}); a feed source reads records with keys such as "
+                                     "title, abstract, authors, url", name, 1))
     if (page := listing_page(data)) is not None:
         return parse_arxiv_listing(page, name, source, warn)
+    if (rows := parse_csv(data, name, source, warn)) is not None:
+        return rows
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
@@ -825,7 +839,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             # feedparser's copy of it as its summary, with no type to say it is HTML: its tags were text
             if detail is None or len(longest.get("value") or "") > len(body or ""):
                 body, detail = longest.get("value"), longest
-        abstract = _plain(detail, body)
+        abstract = _WORDPRESS_FOOTER.sub("", _plain(detail, body))
         prefix = _ANNOUNCE_PREFIX.match(abstract)
         if prefix:  # arXiv's RSS 2.0 feed read as a plain feed
             abstract = abstract[prefix.end():]
@@ -859,6 +873,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     _relative_links(unresolved, name, source, warn)
     _bare(bare, name, source, warn)
     return papers
+
+
+#: The line WordPress's SEO plugins (Yoast) end each post's feed summary with: "The post <a>Title</a>
+#: appeared first on <a>Site</a>." It was the end of every abstract, and matched the site's name.
+_WORDPRESS_FOOTER = re.compile(r"\s*The post .{1,500}? appeared first on .{1,300}?\.\s*$")
 
 
 def _relative(link: str) -> bool:
@@ -1336,7 +1355,7 @@ def listing_page(data: bytes) -> bytes | None:
     """The arXiv listing page ``data`` is, saved as HTML or as MHTML (see
     :mod:`newsletter.listings`); None for anything else."""
     page = _mhtml_page(data) or data
-    return page if _HTML_PAGE.match(page.lstrip(_UTF8_BOM)[:4096]) and is_arxiv_listing(page) else None
+    return page if _HTML_PAGE.match(page.lstrip(_UTF8_BOM)[:4096]) and arxiv_page_kind(page) else None
 
 
 def holds_daily_papers(data: bytes) -> bool:
@@ -1428,6 +1447,24 @@ def _json_lines(data: bytes) -> list[dict] | None:
     return items if len(items) > 1 else None
 
 
+def _broken_json_line(data: bytes) -> int | None:
+    """The first line of JSON Lines that is no JSON object, when the first is
+    one (a file whose first record reads whole is JSON Lines); None for any
+    other document.  Read as one JSON document, it was 'invalid JSON (Extra
+    data at column 1)' at the second line, whichever was broken."""
+    numbered = [(n, line) for n, line in enumerate(data.decode("utf-8-sig", "replace").split("\n"), 1) if line.strip()]
+    if len(numbered) < 2:
+        return None
+    for index, (number, line) in enumerate(numbered):
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            item = None
+        if not isinstance(item, dict):
+            return number if index else None
+    return None
+
+
 def _listed(value: Any) -> list:
     """A JSON field meant as a list: itself, else nothing (an API that changed
     ``authors`` to a count or an object stopped the read with a TypeError)."""
@@ -1443,3 +1480,239 @@ def _skipped(skipped: list[str], total: int, name: str, source: str, warn: Warn)
         raise InputError(Problem(f"source {source!r}: no usable entry: {skipped[0]}{more}; a changed format?", name))
     for what in skipped:
         warn(f"{name}: source {source!r}: {what}; skipped")
+
+
+# --------------------------------------------------------------------------- records: CSV, JSON Lines
+
+
+#: A record's columns or keys by what they hold, written as Zotero, a spreadsheet, arXiv's metadata
+#: snapshot or a script name them (compared case-folded, without spaces, ``_`` or ``-``).
+_RECORD_KEYS = {
+    "title": ("title", "papertitle"),
+    "abstract": ("abstract", "abstractnote", "summary", "description"),
+    "authors": ("authors", "author", "creators", "authorlist"),
+    "arxiv_id": ("arxivid", "arxiv", "eprint", "archiveid", "number"),  # (Zotero's "Number": a preprint's archive id)
+    "id": ("id", "key"),
+    "url": ("url", "link", "href", "absurl"),
+    "doi": ("doi",),
+    "extra": ("extra",),
+    "published": ("published", "date", "publicationdate", "submitted", "created", "updatedate"),
+    "year": ("year", "publicationyear"),  # when no column gives the day
+    "categories": ("categories", "category", "primarycategory"),
+    "comment": ("comments", "comment"),
+}
+_KEY_OF = {alias: what for what, aliases in _RECORD_KEYS.items() for alias in aliases}
+
+
+def _record_key(key: str) -> str | None:
+    """What a column or key holds (see :data:`_RECORD_KEYS`), or None."""
+    return _KEY_OF.get(re.sub(r"[\s_-]+", "", key.casefold()))
+
+
+def _is_plain_record(item: Any) -> bool:
+    """A record with its title and abstract under keys :data:`_RECORD_KEYS`
+    knows; not a Hugging Face daily papers entry, which repeats its paper's
+    title and summary beside the paper (`type: hf-daily` reads its id, authors
+    and upvotes: read as a record, it was a paper without them)."""
+    if not isinstance(item, dict) or isinstance(item.get("paper"), dict):
+        return False
+    return {"title", "abstract"} <= {_record_key(k) for k in item}
+
+
+def _record_authors(value: Any) -> list[str]:
+    """Authors as a record gives them: a list of names or of ``{"name": ...}``,
+    arXiv's snapshot ``authors_parsed`` (``[last, first, suffix]``), or one
+    text ("Doe, Jane; Müller, Ana" as Zotero writes them, "Jane Doe, Ana
+    Müller and John Smith")."""
+    if isinstance(value, list):
+        names = []
+        for v in value:
+            if isinstance(v, dict):
+                v = v.get("name")
+            elif isinstance(v, list) and all(isinstance(p, str) for p in v) and v:
+                v = " ".join(p for p in (*v[1:2], v[0], *v[2:3]) if p.strip())  # [last, first, suffix]
+            if isinstance(v, str) and (name := collapse(v)):
+                names.append(name)
+        return names
+    if not isinstance(value, str) or not (text := collapse(value)):
+        return []
+    return _surname_list(text) or split_names(text)
+
+
+def _record_paper(record: dict, number: int, what: str, name: str, source: str, location: str
+                  ) -> tuple[Paper | None, str | None]:
+    """A CSV row's or a JSON record's paper, or None and why not (no title).
+    Its arXiv id from a column that names it, its link, its DOI (arXiv's
+    10.48550/arXiv.ID), an ``id`` that is one or Zotero's ``Extra``
+    ("arXiv:2406.03001 [cs]"), with the version the snapshot's ``versions``
+    name."""
+    fields: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(key, str) and (kind := _record_key(key)) and value not in (None, "", []):
+            fields.setdefault(kind, value)
+    title = collapse(t) if isinstance(t := fields.get("title"), str) else ""
+    label = f"{what} {number}"
+    if not title:
+        return None, f"{label} has no title"
+    text = {k: v.strip() for k, v in fields.items() if isinstance(v, str)}
+    arxiv_id = next((v for v in (text.get("arxiv_id", "").removeprefix("arXiv:").strip(), text.get("id", ""))
+                     if is_arxiv_id(v)), None)
+    if arxiv_id is None:
+        arxiv_id = next((m.group(1) for v in (text.get("arxiv_id"), text.get("url"), text.get("doi"), text.get("extra"))
+                         if v and (m := _ARXIV_LINK.search(v) or _EXTRA_ARXIV.search(v))), None)
+    versions = record.get("versions")
+    if arxiv_id and isinstance(versions, list) and versions and isinstance(versions[-1], dict):
+        last = versions[-1].get("version")
+        if isinstance(last, str) and re.fullmatch(r"v\d+", last) and not re.search(r"v\d+$", arxiv_id):
+            arxiv_id += last
+    first = versions[0].get("created") if isinstance(versions, list) and versions and isinstance(versions[0], dict) else None
+    published = _record_time(first) or _record_time(text.get("published")) or _record_time(text.get("year"))
+    people = record.get("authors_parsed") or fields.get("authors")
+    link = text.get("url")
+    categories = fields.get("categories")
+    cats = categories.split() if isinstance(categories, str) else categories if isinstance(categories, list) else []
+    return Paper(
+        title=title, abstract=collapse(a) if isinstance(a := fields.get("abstract"), str) else "", source=source,
+        arxiv_id=arxiv_id, authors=tuple(_record_authors(people)),
+        url=abs_url(arxiv_id) if arxiv_id else web_url(link) if link else None,
+        pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published,
+        categories=tuple(dict.fromkeys(c for c in cats if isinstance(c, str) and c.strip())),
+        comment=text.get("comment") or None, location=location,
+    ), None
+
+
+#: Zotero's Extra field for an arXiv preprint: "arXiv:2406.03001 [cs]".
+_EXTRA_ARXIV = re.compile(rf"\barXiv:\s*({ARXIV_ID})\b", re.IGNORECASE)
+
+
+_PARTIAL_DAY = re.compile(r"(?P<y>\d{4})(?:-(?P<m>\d{1,2}))?")
+_DOTTED_DAY = re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})")
+
+
+def _record_time(value: Any) -> datetime | None:
+    """A record's date: ISO ("2024-06-04", "2024-06-04T10:00:00Z", "2023-09"), "05.06.2024", RFC 2822
+    as the arXiv snapshot's versions write it ("Mon, 2 Apr 2007 19:18:42
+    GMT"), or a year alone ("2024": its first day); None for none."""
+    if not isinstance(value, str) or not (value := value.strip()):
+        return None
+    if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
+        return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC) if 1 <= int(m["m"] or 1) <= 12 else None
+    if m := _DOTTED_DAY.fullmatch(value):  # "05.06.2024", as a spreadsheet in most of Europe writes a day
+        try:
+            return datetime(int(m["y"]), int(m["m"]), int(m["d"]), tzinfo=UTC)
+        except ValueError:
+            return None
+    if when := _iso_time(value.replace("Z", "+00:00").replace("/", "-")):
+        return when
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[int] | None = None,
+                  what: str = "record") -> list[Paper]:
+    """Papers of plain records (a JSON array or JSON Lines of objects, a CSV
+    file's rows) with a title and an abstract (see :data:`_RECORD_KEYS`):
+    arXiv's metadata snapshot (``arxiv-metadata-oai-snapshot.json``), a
+    script's or a spreadsheet's export.  ``lines``: where each record starts
+    (for the papers' locations); a record without a title is skipped with a
+    warning, and every record without one is an error."""
+    papers: list[Paper] = []
+    skipped: list[str] = []
+    first_skipped = 0
+    bare: list[str] = []
+    for index, item in enumerate(items):
+        line = lines[index] if lines else index + 1
+        if not isinstance(item, dict):
+            skipped.append(f"{what} {index + 1} is not an object")
+            continue
+        paper, why = _record_paper(item, index + 1, what, name, source, f"{name}:{line}")
+        if paper is None:
+            skipped.append(f"{why} (line {line})")
+            first_skipped = first_skipped or line
+        elif withdrawn(paper.abstract, paper.comment):
+            continue
+        else:
+            papers.append(paper)
+            if not paper.abstract:
+                bare.append(f"{what} {index + 1} (line {line})")
+    if skipped and len(skipped) == len(items):  # (located: the file's lines are known, a feed's entries' are not)
+        more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
+        raise InputError(Problem(f"source {source!r}: no usable {what}: {skipped[0]}{more}", name, first_skipped))
+    _skipped(skipped, len(items), name, source, warn)
+    _bare(bare, name, source, warn)
+    return papers
+
+
+#: Where the columns of a CSV export are split: a comma, or Excel's semicolon in many locales, or a tab.
+_CSV_DELIMITERS = ",;\t"
+
+
+def csv_header(text: str) -> tuple[str, list[str]] | None:
+    """The delimiter and columns of a CSV export's first line when its columns
+    name a title and an abstract (in any order, as Zotero or a spreadsheet
+    writes them); None for anything else."""
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    for delimiter in sorted(_CSV_DELIMITERS, key=first.count, reverse=True):
+        if first.count(delimiter) == 0:
+            continue
+        try:
+            columns = next(csv.reader([first], delimiter=delimiter))
+        except csv.Error:
+            continue
+        if {"title", "abstract"} <= {_record_key(c) for c in columns}:
+            return delimiter, columns
+    return None
+
+
+def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | None:
+    """The papers of a CSV export (Zotero's "Export Collection… CSV", a
+    spreadsheet saved as CSV: columns title, authors, abstract, url, ... in
+    any order, see :data:`_RECORD_KEYS`), in UTF-8 (a BOM too), UTF-16 or
+    Windows-1252 as Excel saves it; None when ``data`` is no such file.  A
+    row with more or fewer cells than the header (a quote left open) is an
+    error at its line, not papers shifted into the wrong columns."""
+    from .readers import decode_text
+
+    head = data[:4096].lstrip(_UTF8_BOM)
+    if head.lstrip().startswith((b"<", b"{", b"[")) or b"\x00" in head and not head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    try:
+        text = decode_text(data, name)
+    except InputError:
+        return None
+    if (header := csv_header(text)) is None:
+        if name.casefold().endswith((".csv", ".tsv")):  # it read "not an RSS or Atom feed: the answer is text"
+            first = text.lstrip("\ufeff").split("\n", 1)[0]
+            columns = [c.strip() for c in re.split(r"[,;\t]", first) if c.strip()]
+            shown = ", ".join(_quoted(c, 30) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
+            raise InputError(Problem(f"source {source!r}: a CSV file without a title and an abstract column (its "
+                                     f"columns: {shown or 'none'}); expected columns such as title, authors, abstract, "
+                                     "url, in any order", name, 1))
+        return None
+    delimiter, columns = header
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    rows: list[dict] = []
+    lines: list[int] = []
+    try:
+        next(reader)
+        start = reader.line_num + 1
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                start = reader.line_num + 1
+                continue
+            if len(row) != len(columns):
+                raise InputError(Problem(f"source {source!r}: a CSV row of {counted(len(row), 'cell')} under a header "
+                                         f"of {len(columns)} (a quote left open, or a {delimiter!r} too many?)", name,
+                                         start))
+            rows.append(dict(zip(columns, row, strict=True)))
+            lines.append(start)
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(Problem(f"source {source!r}: not a readable CSV row ({exc})", name, start)) from None
+    if not rows:
+        warn(f"{name}:1: source {source!r}: the CSV file has its header but no rows; nothing read from it")
+        return []
+    return parse_records(rows, name, source, warn, lines, "row")

@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 from .errors import InputError, Problem, Unreachable
 from .files import sweep_temporaries, write_atomic
 from .patterns import lazy
-from .retrying import backoff, certificate_fault, handshake_refused, speaks_tls, waiting, within
+from .retrying import backoff, certificate_fault, certificate_unmendable, handshake_refused, speaks_tls, waiting, within
 
 log = logging.getLogger(__name__)
 E = TypeVar("E", bound=BaseException)
@@ -484,6 +484,8 @@ def _certificate_remedy(exc: ssl.SSLCertVerificationError, host: str) -> str:
         return "the site must renew it, or this machine's clock is wrong; no setting here mends it"
     if fault == "name":
         return f"it is for another name than {host!r}: check the host in the URL"
+    if (theirs := certificate_unmendable(fault, "the site")) is not None:
+        return theirs
     return "behind a proxy or a private CA, point SSL_CERT_FILE at its certificate"
 
 

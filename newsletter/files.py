@@ -20,13 +20,14 @@ import errno
 import hashlib
 import logging
 import os
-import re
 import socket
 import tempfile
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from .patterns import lazy
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | 
 #: another process's, being written right now.
 STALE_TEMPORARY = 3600.0
 #: :func:`write_atomic`'s temporary name: ``.NAME.XXXXXXXX.tmp`` (``tempfile``'s 8 random characters).
-_TEMPORARY = re.compile(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
+_TEMPORARY = lazy(r"\.(.+)\.[a-z0-9_]{8}\.tmp")
 
 
 def sweep_temporaries(
@@ -342,7 +343,7 @@ def bomless_unicode(data: bytes) -> str | None:
 
 
 #: One well-formed multi-byte UTF-8 character.
-_UTF8_CHAR = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_UTF8_CHAR = lazy(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 def windows_1252(data: bytes) -> str | None:

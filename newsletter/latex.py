@@ -1269,6 +1269,33 @@ _LOST_PIECES = ("^", "_{", "{", "ell_", "varepsilon", "varphi", "vartheta", "var
 _LOST_ABOUT = lazy(r"(?<![A-Za-z\\])(?:(sim)(?=\d)|approx(?= ?\d))")
 
 
+#: Greek letters an export wrote as their names (``$\\epsilon$-stationary`` -> ``epsilon-stationary``).
+_SYMBOL_GREEK = ("alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|kappa|lambda|mu|rho|sigma|tau|phi|chi"
+                 "|omega")
+#: Such a name that is a symbol whatever else the text holds: glued by a hyphen to
+#: a word (``epsilon-stationary``, ``delta-smooth``, ``alpha-th``, ``beta-VAE``: as
+#: papers typeset them, ``ε-greedy`` too), a function's name or argument
+#: (``omega(d)``, ``phi(x)``, ``TD(lambda)``, ``h(lambda)``; not "alpha (" or
+#: "Gemini (beta)", a release's name), a pair in parentheses (``(delta,epsilon)-DP``),
+#: or after another such symbol and its hyphen (``alpha-beta``).  "the delta method" and "a beta prior" stay prose.
+_LOST_GREEK_SYMBOL = lazy(
+    rf"(?<![\w\\^{{])(?:{_SYMBOL_GREEK})(?=-[A-Za-z0-9])"
+    rf"|(?<![\w\\^{{])(?:{_SYMBOL_GREEK.removeprefix('alpha|beta|')})(?=\()"
+    rf"|(?<=\w\()(?:{_SYMBOL_GREEK})(?=\))"
+    rf"|(?<=\()(?:{_SYMBOL_GREEK})(?=, ?(?:{_SYMBOL_GREEK})\))"
+)
+_AFTER_GREEK_SYMBOL = lazy(rf"(?:(?<=[α-ωϵϑφ]-)|(?<=\([α-ωϵϑφ],)|(?<=\([α-ωϵϑφ], ))(?:{_SYMBOL_GREEK})(?![A-Za-z])")
+#: A link written twice as its text and its target, ``\\href{URL}{URL}`` without the backslash.
+_LOST_HREF = lazy(r"(https?://[^\s{}]+)\{\1\}")
+#: A brace no brace closes, opening a sentence (``freedom of this field. {Firstly, we``).
+_STRAY_BRACE = lazy(r"(?:(?<=^)|(?<=[.;:] ))\{(?=[A-Z][a-z]+[ ,])")
+
+
+def _stray_braces(text: str) -> str:
+    """``text`` without the :data:`_STRAY_BRACE` openings that nothing closes."""
+    return _STRAY_BRACE.sub(lambda m: "" if _braced(text, m.start()) is None else "{", text)
+
+
 @functools.lru_cache(maxsize=65536)
 def lost_math_shown(text: str) -> str:
     """``text`` as an email shows it: math that lost its backslashes and
@@ -1287,6 +1314,10 @@ def lost_math_shown(text: str) -> str:
         text = _LOST_ABOUT.sub(lambda m: "∼" if m[1] == "sim" else "≈", text)
     if "{" in text or "times" in text:
         text = _lost_braces(text)
+    if "{" in text:
+        text = _stray_braces(_LOST_HREF.sub(r"\1", text))
+    if "(" in text or "-" in text:
+        text = _AFTER_GREEK_SYMBOL.sub(_greek, _LOST_GREEK_SYMBOL.sub(_greek, text))
     if not any(piece in text for piece in _LOST_PIECES) or not _has_lost_mark(text):
         return text
     return _lost_math(text)

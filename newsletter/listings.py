@@ -23,7 +23,7 @@ from typing import NamedTuple
 
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
-from .models import ARXIV_ID, Paper, abs_url, arxiv_base_id, pdf_url
+from .models import ARXIV_ID, NAME_SUFFIX, Paper, abs_url, arxiv_base_id, pdf_url, split_names
 
 #: What a listing page holds and no other page does: a paper's title block.
 _LISTING = re.compile(rb"""<div\s+class\s*=\s*["']list-title\b""", re.IGNORECASE)
@@ -49,6 +49,8 @@ Warn = Callable[[str], None]
 Announce = tuple[str, ...] | list[str] | None
 
 
+#: What a paper's full text in HTML (arxiv.org/html/ID, ar5iv) holds: LaTeXML's article.
+_FULL_TEXT = re.compile(rb"""<article\s+class\s*=\s*["']ltx_document\b""", re.IGNORECASE)
 #: What a paper's abstract page (arxiv.org/abs/ID) holds: its title's or its abstract's block, or its
 #: id for citation managers.
 _ABS_PAGE = re.compile(rb"""<(?:h1\s+class\s*=\s*["']title\s+mathjax|blockquote\s+class\s*=\s*["']abstract\b)|"""
@@ -74,17 +76,17 @@ def withdrawn(abstract: str, comment: str | None) -> bool:
                 or (comment and _WITHDRAWN.match(comment)))
 
 
-def is_arxiv_listing(data: bytes) -> bool:
-    """Whether ``data`` is an arXiv listing, search results or abstract page saved as HTML."""
+def arxiv_page_kind(data: bytes) -> str | None:
+    """Which arXiv page ``data`` is, saved as HTML (a listing, search results
+    or abstract page), as messages name it; None for none of them."""
+    page = _page(data)
+    return page[0] if page else None
+
+
+def _page(data: bytes) -> tuple[str, type[_ListingParser | _SearchParser | _AbsParser | _FullTextParser]] | None:
+    """Which arXiv page ``data`` is (see :data:`_PAGES`): its name and its parser."""
     head = data[:1_000_000]
-    return any(kind.search(head) is not None for kind in (_LISTING, _SEARCH, _ABS_PAGE))
-
-
-def arxiv_page_kind(page: bytes) -> str:
-    """What :func:`is_arxiv_listing` found ``page`` to be, as messages name it."""
-    head = page[:1_000_000]
-    return ("an arXiv listing page" if _LISTING.search(head) else "an arXiv search results page"
-            if _SEARCH.search(head) else "an arXiv abstract page")
+    return next(((said, reader) for sign, said, reader in _PAGES if sign.search(head)), None)
 
 
 def _day(d: str, month: str, year: str) -> datetime:
@@ -343,6 +345,129 @@ class _AbsParser(HTMLParser):
         return next((part for _, part in reversed(self.open) if part), None)
 
 
+class _FullTextParser(HTMLParser):
+    """The one paper of its full text in HTML (``arxiv.org/html/ID``, made by
+    LaTeXML, or ar5iv's ``ar5iv.labs.arxiv.org/html/ID``): its title, authors
+    and abstract from the article's head, and its id from what the site puts
+    around the article (a link in the article is a reference, not the paper)."""
+
+    #: The article's parts read, by (tag, class); a thanks footnote, an affiliation's mark and the
+    #: abstract's heading are no part of them.
+    _PARTS = {("h1", "ltx_title_document"): "title", ("div", "ltx_authors"): "authors",
+              ("span", "ltx_personname"): "person", ("div", "ltx_abstract"): "abstract",
+              ("h6", "ltx_title_abstract"): "skip", ("span", "ltx_note"): "skip", ("span", "ltx_author_notes"): "skip",
+              ("div", "ltx_page_logo"): "skip"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: dict[str, list[str]] = {"title": [], "abstract": []}
+        self.persons: list[list[str]] = []
+        self.open: list[tuple[str, str | None]] = []  # (tag, part) of the elements open
+        self.ids: dict[str, str] = {}  # the paper's id by where the page gives it
+        self.in_article = False
+        self.title_line = 0
+        self.watermark: list[str] | None = None
+        self.head_title: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        a = {k.lower(): v or "" for k, v in attrs}
+        href = a.get("href", "").strip()
+        if tag == "base" and (m := _HTML_HREF.search(href)):
+            self.ids.setdefault("base", m.group(1))
+        elif tag == "meta" and a.get("property", "").lower() == "og:url" and (m := _HTML_HREF.search(a.get("content", ""))):
+            self.ids.setdefault("og", m.group(1))
+        elif tag == "a" and not self.in_article and (m := _ABS_LINK.search(href)):
+            self.ids.setdefault("link", m.group(1))  # "Back to abstract page", ar5iv's "View original on arXiv"
+        elif tag == "title":
+            self.head_title = []
+        elif tag == "article" and "ltx_document" in a.get("class", "").split():
+            self.in_article = True
+        if a.get("id") == "watermark-tr":
+            self.watermark = []
+        if tag in _VOID:
+            if tag == "br" and self._part() == "person":
+                self.open.append(("br", "skip"))  # what follows a name's line break: its affiliation, its address
+            return
+        classes = a.get("class", "").split()
+        inside = self._part()
+        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        if inside == "skip" or tag in ("script", "style", "svg") or (tag == "sup" and inside in ("person", "title")):
+            part = "skip"
+        elif tag == "math":
+            part = "skip"
+            if inside in ("title", "abstract") and (alt := " ".join(a.get("alttext", "").split())):
+                self.parts[inside].append(f"${alt}$")  # its TeX, as arXiv's abstracts write it
+        elif part == "person" and inside == "authors":
+            self.persons.append([])
+        elif part == "person":
+            part = None
+        if part == "title" and not self.title_line:
+            self.title_line = self.getpos()[0]
+        self.open.append((tag, part))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title" and self.head_title is not None:
+            if m := re.match(rf"\s*\[({ARXIV_ID})\]", "".join(self.head_title)):  # ar5iv's "[2006.11239] Title"
+                self.ids.setdefault("title", m.group(1))
+            self.head_title = None
+        if tag == "div" and self.watermark is not None:
+            if m := re.match(rf"\s*arXiv:\s*({ARXIV_ID})\s*\[([^\]]*)\]\s*(.*)", "".join(self.watermark)):
+                self.ids.setdefault("watermark", m.group(1))
+                self.parts["watermark"] = [m.group(2), m.group(3)]
+            self.watermark = None
+        if tag == "article":
+            self.in_article = False
+        if not any(t == tag for t, _ in self.open):
+            return
+        while self.open:
+            open_tag, _ = self.open.pop()
+            if open_tag == tag:
+                break  # (a name's line break, open until then, ends with the name)
+
+    def handle_data(self, data: str) -> None:
+        if self.head_title is not None:
+            self.head_title.append(data)
+        if self.watermark is not None:
+            self.watermark.append(data)
+        part = self._part()
+        if part == "person" and self.persons:
+            self.persons[-1].append(data)
+        elif part in ("title", "abstract"):
+            self.parts[part].append(data)
+
+    def _part(self) -> str | None:
+        return next((part for _, part in reversed(self.open) if part), None)
+
+
+#: The paper's id in a link to its HTML full text: ``/html/2406.03001v2/``, ``https://ar5iv.org/html/2006.11239``.
+_HTML_HREF = re.compile(rf"/html/({ARXIV_ID})/?$")
+#: The paper's id in a link to its abstract page.
+_ABS_LINK = re.compile(rf"^https?://(?:www\.|export\.)?arxiv\.org/abs/({ARXIV_ID})/?$")
+
+
+def _full_text_papers(parser: _FullTextParser, name: str, source: str, warn: Warn) -> list[Paper]:
+    """The paper of its full text in HTML: the id the page's watermark gives
+    ("arXiv:2406.03001v2 [cs.LG] 07 Jun 2024", with its primary category and
+    that version's day), else its address (``<base href>``, ar5iv's title
+    and ``og:url``), else the page's link to the abstract page; its title,
+    authors (each name's line, affiliations and footnote marks left out) and
+    abstract (math as its TeX, ``$...$``).  A page without its id, title or
+    abstract (cut off, or a conversion that failed) is an error at its line."""
+    arxiv_id = next((parser.ids[k] for k in ("watermark", "base", "title", "og", "link") if k in parser.ids), None)
+    title, abstract = (" ".join("".join(parser.parts[k]).split()) for k in ("title", "abstract"))
+    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
+    if missing:
+        raise InputError(Problem(f"source {source!r}: the arXiv full-text page (arxiv.org/html/ID) has no "
+                                 f"{' and no '.join(missing)}; the page is cut off or its conversion failed: save "
+                                 "the paper's abstract page (arxiv.org/abs/ID) instead", name, parser.title_line or 1))
+    category, stamped = parser.parts.get("watermark", ["", ""])
+    day = _DAY.search(stamped)
+    authors = [n for person in parser.persons for n in split_names(" ".join("".join(person).split()))]
+    entry = _Entry(parser.title_line, arxiv_id, "new", {"list-title": title}, authors, abstract,
+                   _day(*day.groups()) if day else None, (category.strip(),) if _CODE.fullmatch(category.strip()) else ())
+    return _papers([entry], name, source, warn, (), "the arXiv full-text page")
+
+
 #: "(this version, v2)" in an abstract page's dateline, when no link names the version.
 _THIS_VERSION = re.compile(r"this version, v(\d+)")
 #: A day as citation meta tags write it: "2024/06/04".
@@ -357,11 +482,9 @@ def _meta_day(value: str) -> datetime | None:
         return None
 
 
-def _abs_entry(parser: _AbsParser, name: str, source: str) -> _Entry:
-    """The paper of an abstract page: its id with the version the page shows,
-    title, authors, abstract, comments, subjects and the day it was first
-    submitted (the API's ``published``).  A page without its id, title or
-    abstract is cut off or not arXiv's: an error."""
+def _abs_papers(parser: _AbsParser, name: str, source: str, warn: Warn) -> list[Paper]:
+    """The paper of an abstract page saved as HTML: its body's parts, each
+    from its ``citation_*`` tags where the body lacks it (see :func:`_abs_page_papers`)."""
     text = {k: " ".join("".join(v).split()) for k, v in parser.parts.items()}
 
     def meta(key: str) -> str:
@@ -370,26 +493,63 @@ def _abs_entry(parser: _AbsParser, name: str, source: str) -> _Entry:
     # the page's own version's link, else the id without its version (the dateline links to v1's page)
     arxiv_id = (parser.ids.get("version") or meta("citation_arxiv_id")
                 or arxiv_base_id(parser.ids.get("dateline", "")) or None)
-    if arxiv_id and "v" not in arxiv_id.rpartition("/")[2] and (v := _THIS_VERSION.search(text.get("dateline", ""))):
-        arxiv_id += f"v{v.group(1)}"
-    title = text.get("title") or meta("citation_title")
-    abstract = text.get("abstract") or meta("citation_abstract")
-    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
-    if missing:
-        raise InputError(Problem(f"source {source!r}: the arXiv abstract page has no {' and no '.join(missing)}; "
-                                 "the page is cut off or not arXiv's (save it again)", name, parser.title_line or 1))
     authors = [n for n in parser.authors if n] or [" ".join(reversed(n.split(", ", 1))) for n in
                                                     parser.meta.get("citation_author", []) if n.strip()]
-    day = _DAY.search(text.get("dateline", ""))
-    published = _day(*day.groups()) if day else _meta_day(meta("citation_date"))
-    return _Entry(parser.title_line or 1, arxiv_id, "new", {"list-title": title, "list-comments": text.get("comments", "")},
-                  authors, abstract, published, tuple(dict.fromkeys(_CATEGORY.findall(text.get("subjects", "")))))
+    return _abs_page_papers(
+        _AbsPage(parser.title_line or 1, arxiv_id, text.get("dateline", ""), text.get("title") or meta("citation_title"),
+                 text.get("abstract") or meta("citation_abstract"), authors, text.get("comments", ""),
+                 text.get("subjects", ""), _meta_day(meta("citation_date"))),
+        name, source, warn, "", "; the page is cut off or not arXiv's (save it again)")
+
+
+class _AbsPage(NamedTuple):
+    """What an abstract page says of its paper, saved as HTML or copied as text."""
+
+    line: int  # of its title
+    arxiv_id: str | None  # with the version the page shows, or without one
+    dateline: str  # "[Submitted on 4 Jun 2024 (v1), last revised 6 Jun 2024 (this version, v2)]"
+    title: str
+    abstract: str
+    authors: list[str]
+    comments: str
+    subjects: str  # "Machine Learning (cs.LG); Artificial Intelligence (cs.AI)"
+    day: datetime | None = None  # when the dateline gives none (the citation tags')
+
+
+def _abs_page_papers(page: _AbsPage, name: str, source: str, warn: Warn, copied: str, advice: str) -> list[Paper]:
+    """The paper of an abstract page (saved as HTML, or ``copied`` as text):
+    its id with the version the page shows, title, authors, abstract,
+    comments, subjects and the day it was first submitted (the API's
+    ``published``).  A page without its id, title or abstract is cut off or
+    not arXiv's: an error at its title, saying so and the ``advice``."""
+    arxiv_id = page.arxiv_id
+    if arxiv_id and "v" not in arxiv_id.rpartition("/")[2] and (v := _THIS_VERSION.search(page.dateline)):
+        arxiv_id = f"{arxiv_base_id(arxiv_id)}v{v.group(1)}"
+    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", page.title), ("abstract", page.abstract))
+               if not have]
+    if missing:
+        raise InputError(Problem(f"source {source!r}: the arXiv abstract page{copied} has no "
+                                 f"{' and no '.join(missing)}{advice}", name, page.line))
+    day = _DAY.search(page.dateline)
+    entry = _Entry(page.line, arxiv_id, "new", {"list-title": page.title, "list-comments": page.comments},
+                   page.authors, page.abstract, _day(*day.groups()) if day else page.day,
+                   tuple(dict.fromkeys(_CATEGORY.findall(page.subjects))))
+    return _papers([entry], name, source, warn, (), "the arXiv abstract page")
 
 
 #: Elements that have no end tag (an <img> in a result never closes).
 _VOID = frozenset("area base br col embed hr img input link meta source track wbr".split())
 #: A subject tag's code: "cs.LG", "math.OC", "hep-th".
 _CODE = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z-]+)?")
+
+
+#: The arXiv pages read when saved as HTML: what each holds and no other page does, how messages name it, its parser.
+_PAGES: tuple[tuple[re.Pattern[bytes], str, type[_ListingParser | _SearchParser | _AbsParser | _FullTextParser]], ...] = (
+    (_LISTING, "an arXiv listing page", _ListingParser),
+    (_SEARCH, "an arXiv search results page", _SearchParser),
+    (_ABS_PAGE, "an arXiv abstract page", _AbsParser),
+    (_FULL_TEXT, "an arXiv full-text page (arxiv.org/html/ID)", _FullTextParser),
+)
 
 
 def _page_text(data: bytes, name: str, source: str) -> str:
@@ -416,10 +576,7 @@ def parse_arxiv_listing(
     ``/recent`` and ``/pastweek`` pages show none) are read by their titles,
     and said so once."""
     text = _page_text(data, name, source)
-    head = data[:1_000_000]
-    parser: _ListingParser | _SearchParser | _AbsParser = (
-        _ListingParser() if _LISTING.search(head) else _SearchParser() if _SEARCH.search(head) else _AbsParser()
-    )
+    parser = (_page(data) or ("", _AbsParser))[1]()
     try:
         parser.feed(text)
         parser.close()
@@ -427,7 +584,9 @@ def parse_arxiv_listing(
         raise InputError(Problem(f"source {source!r}: an arXiv listing page that is not well-formed HTML "
                                  "(save the page again)", name, 1)) from None
     if isinstance(parser, _AbsParser):
-        return _papers([_abs_entry(parser, name, source)], name, source, warn, (), "the arXiv abstract page")
+        return _abs_papers(parser, name, source, warn)
+    if isinstance(parser, _FullTextParser):
+        return _full_text_papers(parser, name, source, warn)
     if isinstance(parser, _ListingParser):
         parser._close_dt()
         parser._close_dd()
@@ -520,8 +679,6 @@ _TEXT_CHROME = re.compile(r"\[?\s*total of \d[\d,]* entries\b.*|\[?\s*showing (?
                           r"(?:disable|enable) mathjax\b.*|about|help|contact\b.*|subscribe\b.*|click here to\b.*|"
                           r"copyright|privacy policy|web accessibility assistance|arxiv operational status\b.*|"
                           r"get status notifications\b.*", re.IGNORECASE)
-#: Names as a listing writes them: "Jane Doe, Ana Müller, John Smith" (a name is at most a few words).
-_TEXT_NAMES_SPLIT = re.compile(r"\s*,\s*|\s+and\s+")
 _TEXT_SENTENCE_END = (".", "!", "?", ")", "]", "$")
 #: Shorter than this, a line after the last paper that ends no sentence is the page's footer, not its abstract.
 _TEXT_SHORT = 80
@@ -532,18 +689,18 @@ _ABS_TEXT_SIGNS = (re.compile(rb"^[ \t]*\[Submitted on \d{1,2} [A-Z][a-z]+ \d{4}
                    re.compile(rb"^[ \t]*Abstract:", re.MULTILINE))
 
 
-def listing_text(data: bytes) -> bool:
-    """Whether ``data`` is an arXiv listing or abstract page copied as text
-    (select all, copy, paste into a file): an entry's first line, or an
-    abstract page's dateline and abstract, near its top, in text that is not
-    markup."""
+def listing_text(data: bytes) -> str | None:
+    """Which arXiv page ``data`` is copied as text (select all, copy, paste
+    into a file): ``"listing"`` for an entry's first line near its top,
+    ``"abs"`` for an abstract page's dateline and abstract label, in text
+    that is not markup; None for neither.  The readers it is passed to take
+    it, not to look again."""
     head = data[:_TEXT_LOOK].lstrip(b"\xef\xbb\xbf \t\r\n")
-    return not head.startswith((b"<", b"{", b"[{")) and (
-        _TEXT_SIGN.search(head) is not None or _abs_text(head))
-
-
-def _abs_text(head: bytes) -> bool:
-    return all(sign.search(head) is not None for sign in _ABS_TEXT_SIGNS)
+    if head.startswith((b"<", b"{", b"[{")):
+        return None
+    if all(sign.search(head) is not None for sign in _ABS_TEXT_SIGNS):
+        return "abs"
+    return "listing" if _TEXT_SIGN.search(head) is not None else None
 
 
 class _TextEntry:
@@ -567,14 +724,14 @@ class _TextEntry:
             # collaboration's, one over 60 characters) is above the entry's labels: its authors
             if self.guessed:  # and the line taken for the authors above it was the title's end, wrapped
                 self.fields["list-title"] = f"{self.fields.get('list-title', '')} {self.guessed}".strip()
-            self.authors = [n for n in _TEXT_NAMES_SPLIT.split(self.abstract.pop()) if n]
+            self.authors = split_names(self.abstract.pop())
             self.stage, self.guessed = "meta", None
         if m and self.stage != "abstract":
             label, value = m.group("label").casefold(), m.group("value")
             if label.startswith("author"):
                 if self.guessed:  # "Authors:" follows: the line taken for them was the title's end, wrapped
                     self.fields["list-title"] = f"{self.fields.get('list-title', '')} {self.guessed}".strip()
-                self.authors, self.stage, self.guessed = [n for n in _TEXT_NAMES_SPLIT.split(value) if n], "meta", None
+                self.authors, self.stage, self.guessed = split_names(value), "meta", None
             elif label == "title":
                 self.fields["list-title"], self.stage = value, ("title" if value else "id")
             else:
@@ -604,8 +761,9 @@ class _TextEntry:
 def _text_names(text: str) -> list[str] | None:
     """The names of an authors' line, or None when it is no list of names
     (a sentence: the abstract of an entry without authors)."""
-    names = [n for n in _TEXT_NAMES_SPLIT.split(text.strip().rstrip(".")) if n]
-    if not names or any(len(n) > 60 or len(n.split()) > 6 or n[-1] in ".!?:;" for n in names):
+    names = split_names(text.strip().rstrip("."))
+    if not names or any(len(n) > 60 or len(n.split()) > 6 or (n[-1] in ".!?:;" and not NAME_SUFFIX.fullmatch(n.split()[-1]))
+                         for n in names):
         return None
     return names
 
@@ -618,8 +776,32 @@ def _announce(said: str, section: str) -> str:
     return "replace-cross" if replaced and cross else "replace" if replaced else "cross" if cross else "new"
 
 
+#: A line of the list of links a text browser's dump ends with (``lynx -dump``):
+#: under "References", numbered URLs (and "Visible links" / "Hidden links" headings).
+_LINK_LINE = re.compile(r"(?:\d{1,5}\.\s+\S+|(?:visible|hidden) links:?)?", re.IGNORECASE)
+#: The number a text browser puts before each link's text: "[12]Paper Title".
+_LINK_MARK = re.compile(r"\[\d{1,5}\](?=[^\W\d_])")
+
+
+def without_link_list(text: str) -> str:
+    """A text browser's dump of the page (``lynx -dump``) as its text: the
+    list of links at its end cut off (its lines left blank, so line numbers
+    hold), and the link numbers before each link's text ("[12]Paper Title")
+    dropped.  Only in a dump, told by that list: an abstract citing "[12]"
+    keeps it.  (Hugging Face's pages and arXiv's alike: "[23]arXiv:2406.03001v2"
+    named no version, "[8]Jane Doe" was an author.)"""
+    at = text.rfind("References")
+    if at < 0:
+        return text
+    start = text.rfind("\n", 0, at) + 1
+    head, _, rest = text[start:].partition("\n")
+    if head.strip() != "References" or not all(_LINK_LINE.fullmatch(line.strip()) for line in rest.split("\n")):
+        return text
+    return _LINK_MARK.sub("", text[:start]) + "\n" * text.count("\n", start)
+
+
 def parse_arxiv_listing_text(
-    text: str, name: str, source: str, warn: Warn, announce_types: Announce = None
+    text: str, name: str, source: str, warn: Warn, announce_types: Announce = None, *, kind: str
 ) -> list[Paper]:
     """The papers of an arXiv listing page (``/new``, ``/recent``,
     ``/pastweek``, either layout) copied as text from the browser: each
@@ -629,9 +811,13 @@ def parse_arxiv_listing_text(
     submissions (showing 50 of 50 entries)", "Replacements for ...") give the
     announcement type and the day's lines the day.  ``announce_types`` as
     for :func:`parse_arxiv_listing`.  A paper's abstract page copied so is
-    that paper (see :func:`_abs_text_entry`)."""
-    if _abs_text(text[:_TEXT_LOOK].encode()):
-        return _papers([_abs_text_entry(text, name, source)], name, source, warn, (), "the arXiv abstract page")
+    that paper (see :func:`_abs_text_papers`): ``kind`` is what
+    :func:`listing_text` found the copy to be.  A text browser's dump of
+    the page (``lynx -dump``, ``w3m -dump``) is read too (see
+    :func:`without_link_list`, :func:`_wrapped`)."""
+    text = without_link_list(text)
+    if kind == "abs":
+        return _abs_text_papers(text, name, source, warn)
     if m := _SEARCH_TEXT.search(text):
         raise InputError(Problem(f"source {source!r}: an arXiv search results page copied as text: it shows each "
                                  "abstract cut short ('▽ More') and its subject tags where a title goes; save the page "
@@ -641,7 +827,7 @@ def parse_arxiv_listing_text(
     current: _TextEntry | None = None
     section, day = "", None
     headless: int | None = None  # the line of a paper's "Title:" above every entry's first line
-    for number, raw in enumerate(text.split("\n"), 1):
+    for number, raw in enumerate(_unwrapped(text.split("\n")), 1):
         line = " ".join(raw.split())
         if not line:
             continue
@@ -675,13 +861,13 @@ def parse_arxiv_listing_text(
 
 
 def read_listing_text(
-    data: bytes, name: str, source: str, warn: Warn, announce_types: Announce = None
+    data: bytes, name: str, source: str, warn: Warn, announce_types: Announce = None, *, kind: str
 ) -> list[Paper]:
     """:func:`parse_arxiv_listing_text` of a file's bytes, decoded as an
     export is (UTF-8, UTF-16, Windows-1252; any line ending)."""
     from .readers import decode_text
 
-    return parse_arxiv_listing_text(decode_text(data, name), name, source, warn, announce_types)
+    return parse_arxiv_listing_text(decode_text(data, name), name, source, warn, announce_types, kind=kind)
 
 
 #: What a search's results page copied as text shows: its count, and each abstract's "▽ More" button.
@@ -697,7 +883,79 @@ _ABS_TEXT_THIS = re.compile(rf"\(or arXiv:\s*({ARXIV_ID})\b.*for this version\)"
 _ABS_TEXT_DATELINE = re.compile(r"\[Submitted on .*")
 
 
-def _abs_text_entry(text: str, name: str, source: str) -> _Entry:
+#: The widest line of a text browser's dump (``lynx -dump``, ``w3m -dump``: 79 or 80 columns by default).
+_DUMP_WIDTH = 80
+def _dump_width(lines: list[str]) -> int | None:
+    """The width a text browser's dump (``lynx -dump``, ``w3m -dump``) wrapped
+    ``lines`` at: its longest line, at most 80 columns; None for a copy from
+    the browser, which wraps nothing (its abstracts run longer)."""
+    width = max((len(raw.rstrip()) for raw in lines), default=0)
+    return width if width <= _DUMP_WIDTH else None
+
+
+def _wrapped(label: str | None, previous: str, line: str, width: int | None) -> bool:
+    """Whether ``line`` of a dump wrapped at ``width`` carries on the value of
+    ``label`` from ``previous``, the line before as the dump wrote it (blank
+    after a blank line): a title, an authors line, comments, subjects, whose
+    next word did not fit on ``previous`` (or, of authors, after its comma).
+    A line that starts anew ("View PDF" under the names) is not carried on
+    to.  Read line by line, the title lost its end ('... for'), the authors
+    their last names, the subjects theirs."""
+    if width is None or label not in ("title", "authors", "comments", "subjects") or not previous.strip() or not line:
+        return False
+    fits = len(previous.rstrip()) + 1 + len(line.split()[0]) <= width
+    return not fits or (label == "authors" and previous.rstrip().endswith(",") and not line.startswith("View "))
+
+
+def _unwrapped(lines: list[str]) -> list[str]:
+    """A listing's lines as the page has them, where a text browser's dump
+    (every line 80 columns or fewer) wrapped an entry's title, authors,
+    comments or subjects: each line a value carries on to (see
+    :func:`_wrapped`) joined to the value's first, and left blank itself, so
+    the lines keep their numbers.  The authors' line is the one under the
+    title when no label names it.  (Read line by line, the wrapped subjects'
+    end began the abstract and the comment's end became its authors.)"""
+    if (width := _dump_width(lines)) is None:
+        return lines  # a copy from the browser: each line whole
+    out = list(lines)
+    field: str | None = None  # the value the line before belongs to
+    start = 0  # the line it starts on
+    for i, raw in enumerate(lines):
+        line = " ".join(raw.split())
+        if i and _TEXT_ENTRY.fullmatch(joined := f"{' '.join(out[i - 1].split())} {line}") \
+                and not _TEXT_ENTRY.fullmatch(" ".join(out[i - 1].split())):
+            out[i - 1], out[i], field = joined, "", None  # an entry's first line, its links wrapped: "[pdf, html,\nother]"
+            continue
+        label = _TEXT_LABEL.fullmatch(line)
+        if field and not label and not _starts_anew(line) and _wrapped(field, lines[i - 1], line, width) \
+                and (field != "title" or _title_goes_on(lines, i)):
+            out[start], out[i] = f"{out[start].rstrip()} {line}", ""
+            continue
+        if label:
+            kind = label.group("label").casefold()
+            field, start = ("authors" if kind.startswith("author") else kind), i
+        else:
+            field, start = ("authors" if field == "title" and line else None), i
+    return out
+
+
+def _title_goes_on(lines: list[str], i: int) -> bool:
+    """Whether line ``i`` under a wrapped title is the title's end, not the
+    entry's unlabelled authors: the authors' line comes before the entry's
+    next label, so a line with a label (or nothing) under it is theirs; and
+    a line with a comma is names."""
+    after = next((" ".join(raw.split()) for raw in lines[i + 1:] if raw.strip()), "")
+    return "," not in lines[i] and bool(after) and not _TEXT_LABEL.fullmatch(after) and not _starts_anew(after)
+
+
+def _starts_anew(line: str) -> bool:
+    """A listing's line that carries on no value: an entry's first line, a
+    section's or a day's heading, the page's own lines (its longest line
+    may be shorter than the width the dump wrapped at)."""
+    return any(p.fullmatch(line) for p in (_TEXT_ENTRY, _TEXT_SECTION, _TEXT_DAY, _TEXT_CHROME))
+
+
+def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Paper]:
     """The paper of an abstract page copied as text: its id (with the
     version the page shows), "Title:", "Authors:", "Abstract:" (to the next
     label: its paragraphs), "Comments:", "Subjects:" and the day it was first
@@ -705,8 +963,12 @@ def _abs_text_entry(text: str, name: str, source: str) -> _Entry:
     values: dict[str, tuple[int, list[str]]] = {}
     current: str | None = None
     arxiv_id = this = dateline = None
-    for number, raw in enumerate(text.split("\n"), 1):
+    lines = text.split("\n")
+    width = _dump_width(lines)
+    previous = ""  # the line before, as the copy has it
+    for number, raw in enumerate(lines, 1):
         line = " ".join(raw.split())
+        wrapped, previous = _wrapped(current, previous, line, width), raw
         if not line:
             continue
         if (m := _ABS_TEXT_LABEL.fullmatch(line)) and (label := m.group("label").casefold()) not in values:
@@ -714,9 +976,12 @@ def _abs_text_entry(text: str, name: str, source: str) -> _Entry:
             if label == "cite as" and (cited := re.search(rf"arXiv:\s*({ARXIV_ID})", line)):
                 arxiv_id = arxiv_id or cited.group(1)
             continue
-        if current == "abstract" or (current == "title" and not values["title"][1]):
-            values[current][1].append(line)
-        elif (m := _ABS_TEXT_THIS.search(line)) and not this:
+        if current == "abstract" or (current == "title" and not values["title"][1]) or wrapped:
+            values[current or ""][1].append(line)
+            continue
+        if current != "abstract":
+            current = None  # a line the value does not carry on to ends it ("View a PDF of ..." under the names)
+        if (m := _ABS_TEXT_THIS.search(line)) and not this:
             this = m.group(1)
         elif (m := _ABS_TEXT_ID.fullmatch(line)) and not arxiv_id:
             arxiv_id = m.group(1)
@@ -726,18 +991,8 @@ def _abs_text_entry(text: str, name: str, source: str) -> _Entry:
     def value(label: str) -> str:
         return " ".join(values.get(label, (0, []))[1])
 
-    at = values.get("title", (1, []))[0]
-    if this is None and arxiv_id and dateline and (v := _THIS_VERSION.search(dateline)):
-        this = f"{arxiv_base_id(arxiv_id)}v{v.group(1)}"
-    arxiv_id = this or arxiv_id
-    title, abstract = value("title"), value("abstract")
-    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
-    if missing:
-        raise InputError(Problem(f"source {source!r}: the arXiv abstract page copied as text has no "
-                                 f"{' and no '.join(missing)} (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); "
-                                 "the copy is cut off? Copy the whole page (Ctrl+A)", name, at))
-    day = _DAY.search(dateline or "")
-    authors = [n for n in _TEXT_NAMES_SPLIT.split(value("authors")) if n]
-    return _Entry(at, arxiv_id, "new", {"list-title": title, "list-comments": value("comments")}, authors, abstract,
-                  _day(*day.groups()) if day else None,
-                  tuple(dict.fromkeys(_CATEGORY.findall(value("subjects")))))
+    return _abs_page_papers(
+        _AbsPage(values.get("title", (1, []))[0], this or arxiv_id, dateline or "", value("title"), value("abstract"),
+                 split_names(value("authors")), value("comments"), value("subjects")),
+        name, source, warn, " copied as text",
+        " (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); the copy is cut off? Copy the whole page (Ctrl+A)")

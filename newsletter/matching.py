@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from . import reasons
 from .errors import ConfigError, Problem
 from .models import Paper
+from .patterns import lazy
 from .reasons import Reason
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def tokenize(folded: str) -> frozenset[str]:
 #: which takes the regex package seconds and hundreds of MB to compile).
 MAX_REGEX_SIZE = 10_000
 
-_COUNTED = re.compile(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
+_COUNTED = lazy(r"(?<!\\)\{(\d*)(?:,(\d*))?\}")
 
 
 def _check_regex_size(body: str, text: str) -> None:
@@ -235,7 +236,7 @@ def compile_term(text: str) -> Term:
     return Term(text, re.compile(start + pattern + end, re.IGNORECASE), max(folded, key=len), whole)
 
 
-_LAST_WORD = re.compile(r"([^\W\d_]{2,})$")
+_LAST_WORD = lazy(r"([^\W\d_]{2,})$")
 
 
 def other_number(text: str) -> str | None:
@@ -774,6 +775,7 @@ class TopicIndex:
         # state.sent_keys), and the paper every key it was seen under (Paper.keys).
         self._keys = {pid: p.keys for pid, p in papers.items()}
         self._selected: dict[tuple, tuple[PaperMatch, ...]] = {}
+        self._counted: dict[tuple, int] = {}
         for key, scored in self._scored.items():
             self._ranked[key] = sorted(scored, key=lambda pid: (-scored[pid].score, self._tail[pid]))
         self._by_author: dict[str, set[str]] = {}
@@ -820,12 +822,21 @@ class TopicIndex:
     def count(self, subscriber, exclude=frozenset(), limit: int | None = None) -> int:
         """``len(select(...))`` without building the matches (nor wording their
         reasons): ``match`` counts up to 1,000 papers per subscriber to say what
-        ``max_papers`` cut."""
+        ``max_papers`` cut, and ``send`` for each digest it cuts.  Kept like
+        :meth:`select`'s answers: a send's subscribers share a few topic mixes."""
         cap = subscriber.max_papers if limit is None else limit
-        keys = [k for k in dict.fromkeys(subscriber.topics) if k in self._scored]
+        pins = tuple(getattr(subscriber, "pin", ()))
         excluded = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
-        candidates, _ = self._candidates(keys, tuple(getattr(subscriber, "pin", ())), cap, excluded)
-        return min(len(candidates), cap)
+        key = (tuple(subscriber.topics), pins, cap, excluded)
+        found = self._counted.get(key)
+        if found is None:
+            keys = [k for k in dict.fromkeys(subscriber.topics) if k in self._scored]
+            candidates, _ = self._candidates(keys, pins, cap, excluded)
+            found = min(len(candidates), cap)
+            if len(self._counted) >= SELECTION_CACHE:
+                self._counted.clear()
+            self._counted[key] = found
+        return found
 
     def _candidates(self, keys: list[str], pins, cap: int, exclude: frozenset) -> tuple[set[str], set[str]]:
         """The papers that may be among the best ``cap`` of topics ``keys``
@@ -908,6 +919,9 @@ def _fit(part: _Scored) -> float:
 
 #: Selections kept per index (cleared when full).
 SELECTION_CACHE = 1024
+#: How far ``match`` and ``send`` count the papers a digest cut at
+#: ``max_papers`` was taken from (max_papers' own bound).
+COUNTED_UP_TO = 1000
 
 
 def topic_index(

@@ -9,9 +9,11 @@ from collections import Counter
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
+from .patterns import lazy
+
 _NOT_ALNUM = re.compile(r"[\W_]+")
-_ARXIV_VERSION = re.compile(r"v\d+$")
-_OLD_SUBJECT_CLASS = re.compile(r"^([a-z][a-z-]*)\.[A-Z]{2}(?=/\d{7}$)")
+_ARXIV_VERSION = lazy(r"v\d+$")
+_OLD_SUBJECT_CLASS = lazy(r"^([a-z][a-z-]*)\.[A-Z]{2}(?=/\d{7}$)")
 #: An arXiv identifier: new style (2401.01234, 2401.01234v2) or old style (hep-th/9901001v1).
 ARXIV_ID = r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?"
 #: A DOI (``10.1038/...``, bare, ``doi:`` or a doi.org link): besides arXiv's own
@@ -43,12 +45,13 @@ SHOWS_NOTHING = (
     + "".join(map(chr, range(0x202A, 0x202F)))
     + "".join(map(chr, range(0x2066, 0x206A)))
 )
-_ARXIV_CATEGORY = re.compile(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
+
+_ARXIV_CATEGORY = lazy(r"^(?:[a-z]+(?:-[a-z]+)?\.[A-Za-z]+(?:-[a-z]+)?|[a-z]+-(?:th|ph|ex|lat|qc))$")
 #: What browsers drop before reading a URL's scheme (WHATWG URL: C0 controls and
 #: space at the ends, tab and newlines anywhere), so ``" java\tscript:"`` is caught.
-_URL_IGNORED = re.compile(r"[\t\n\r]")
+_URL_IGNORED = lazy(r"[\t\n\r]")
 _URL_ENDS = "".join(map(chr, range(0x21))) + "\x7f"
-_WEB_URL = re.compile(r"^https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*$", re.IGNORECASE)
+_WEB_URL = lazy(r"^https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*$", re.IGNORECASE)
 
 
 def web_url(value: str | None) -> str | None:
@@ -106,6 +109,27 @@ def arxiv_base_id(arxiv_id: str) -> str:
     ``math.GT/0309136`` -> ``math/0309136``: an old-style id cited with its
     subject class is arXiv's id without it (both were read, as two papers)."""
     return _OLD_SUBJECT_CLASS.sub(r"\1", _ARXIV_VERSION.sub("", arxiv_id.strip()))
+
+
+#: Between the names of one authors' line: "Jane Doe, Ana Müller and John Smith".
+_NAMES_SPLIT = re.compile(r"\s*,\s*|\s+and\s+")
+#: What follows a name after a comma and is no name of its own ("John Smith, Jr.").
+NAME_SUFFIX = re.compile(r"(?:Jr|Sr|Jnr|Snr)\.?|II|III|IV|V", re.IGNORECASE)
+
+
+def split_names(names: str) -> list[str]:
+    """The authors of one line listing them all, as arXiv writes them (its
+    feeds' one ``dc:creator``, its listings' and abstract pages' authors
+    line): comma- or "and"-separated.  A suffix written after a comma stays
+    with its name: "John Smith, Jr., Ann Lee" read as three authors, one
+    named "Jr."."""
+    out: list[str] = []
+    for part in (n.strip() for n in _NAMES_SPLIT.split(names)):
+        if out and NAME_SUFFIX.fullmatch(part):
+            out[-1] = f"{out[-1]} {part}"
+        elif part:
+            out.append(part)
+    return out
 
 
 def abs_url(arxiv_id: str) -> str:
@@ -237,7 +261,7 @@ class Paper:
 
 #: A word of an abstract as :func:`abstract_words` takes it: letters only (math
 #: comes as "sim1000" from one source and "∼1000" from another: the digits are no word).
-_LETTERS = re.compile(r"[^\W\d_]+")
+_LETTERS = lazy(r"[^\W\d_]+")
 #: Fewer words than this is no abstract to know a paper by ("Short.", "See the paper").
 MIN_ABSTRACT_WORDS = 40
 #: Words in a row that name an abstract (see :func:`_abstract_anchors`), and one such run in

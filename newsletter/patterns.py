@@ -12,7 +12,13 @@ what it costs on the compiled pattern.
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import AnyStr, cast
+
+#: ``re.compile`` itself (while :func:`lazy_while_importing` stands in for it).
+_compile = re.compile
 
 #: What a compiled pattern offers; the stand-in takes each from it on first use.
 _ATTRIBUTES = (
@@ -31,7 +37,7 @@ class _Lazy:
         # Only called for what the instance does not hold yet: the first use.
         # (Two threads at once compile two equal patterns: harmless.)
         pattern, flags = self._source
-        compiled = re.compile(pattern, flags)
+        compiled = _compile(pattern, flags)
         for attribute in _ATTRIBUTES:
             setattr(self, attribute, getattr(compiled, attribute))
         return getattr(compiled, name)
@@ -46,3 +52,33 @@ def lazy(pattern: AnyStr, flags: int | re.RegexFlag = 0) -> re.Pattern[AnyStr]:
     For module-level patterns used through their methods (``X.search(...)``),
     not passed to ``re.sub(X, ...)`` or checked with ``isinstance``."""
     return cast("re.Pattern[AnyStr]", _Lazy(pattern, int(flags)))
+
+
+@contextmanager
+def lazy_while_importing(package: str) -> Iterator[None]:
+    """While the block imports ``package``, each pattern its modules compile
+    (``re.compile`` at module or class level) is a :func:`lazy` one.
+
+    PyYAML compiles its reader's check for unprintable characters at import
+    (a class of every code point: 3 ms, 58 M instructions, a sixth of
+    importing it), and its resolver's and constructor's patterns; a config
+    read by libyaml's parser never uses the first, and a plain one few of
+    the others.  Only calls made from ``package``'s own modules are changed
+    (anything else imported meanwhile compiles as usual), and PyYAML uses
+    its patterns through their methods only.  ``re.compile`` is what it was
+    again when the block ends (blocks may nest); a package already imported
+    is not imported again (nothing changes)."""
+    prefix = package + "."
+    before = re.compile  # (itself, or an outer block's stand-in)
+
+    def compile_later(pattern, flags=0):
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if isinstance(pattern, str | bytes) and (caller == package or caller.startswith(prefix)):
+            return lazy(pattern, flags)
+        return before(pattern, flags)
+
+    re.compile = compile_later
+    try:
+        yield
+    finally:
+        re.compile = before

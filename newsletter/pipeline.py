@@ -36,7 +36,7 @@ from .delivery import (
 )
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
-from .matching import NearMisses, PaperMatch, TopicIndex, topic_index
+from .matching import COUNTED_UP_TO, NearMisses, PaperMatch, TopicIndex, topic_index
 from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
@@ -50,7 +50,7 @@ from .readers import (
 )
 from .reasons import CLOSE_IN_MEANING, said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
-from .scheduling import Schedule, is_due, minute_up, next_send
+from .scheduling import Schedule, is_due, minute_up, next_send, shown_time
 from .sending import DigestResult, SendReport, digest_papers, retry_time, send
 from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state, shared_now
 from .tokens import old_secrets_problem, secret_problem
@@ -399,10 +399,6 @@ def _pin_spelling(config: Config, papers: list[Paper], pinning: list[int]) -> li
     return problems
 
 
-#: How far ``match`` counts the papers a capped digest's topics take (max_papers' own bound).
-COUNTED_UP_TO = 1000
-
-
 @dataclass(frozen=True)
 class MatchReport:
     """What ``newsletter match`` shows: each subscriber's next digest, the
@@ -422,6 +418,34 @@ class MatchReport:
     #: Per subscriber whose digest is cut at max_papers: how many papers its
     #: topics take now (not sent before), of which the digest holds the best.
     capped: Mapping[str, int] = field(default_factory=dict)
+    #: Per subscriber: the papers its topics take now that went out before and
+    #: are back in a newer arXiv version (a replacement, a revised abstract
+    #: page): not sent again, and said so (they were left out without a word).
+    revised: Mapping[str, tuple[Paper, ...]] = field(default_factory=dict)
+
+
+def _revised_sent(config: Config, index: TopicIndex, subs: list[Subscriber],
+                  exclude: Callable[[Subscriber], frozenset[str]] | None) -> dict[str, tuple[Paper, ...]]:
+    """Per subscriber, the papers read in a version after the first (v2 and
+    on) that its topics take and that went out to it before (``exclude``,
+    else the state's record, read-only): see :attr:`MatchReport.revised`.
+    The state is read only when the sources hold such a paper."""
+    revised = [p for p in index.papers.values() if (p.version or 0) > 1]
+    if not revised:
+        return {}
+    if exclude is not None:
+        sent = {sub.email: exclude(sub) for sub in subs}
+    else:
+        with open_state(config.state_target, readonly=True) as state:
+            known = state.plan([sub.email for sub in subs])
+        sent = {email: k.sent_paper_ids for email, k in known.items()}
+    found = {}
+    for sub in subs:
+        gone = sent.get(sub.email, frozenset())
+        if back := tuple(p for p in revised if not gone.isdisjoint(p.keys)
+                         and any(index.place(key, p.id) is not None for key in sub.topics)):
+            found[sub.email] = back
+    return found
 
 
 def match_report(
@@ -456,12 +480,14 @@ def match_report(
         if len(found) >= sub.max_papers
         and (n := index.count(sub, exclude(sub) if exclude else frozenset(), limit=COUNTED_UP_TO)) > len(found)
     }
+    revised = _revised_sent(config, index, subs, None if next_digest else exclude) if exclude or next_digest else {}
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     digests = tuple(digest_advice(config, index, results, followed))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
                        (*about_advice(config, followed), *number_advice(config, all_papers, followed),
                         *pin_advice(config, all_papers, only), *digests),
-                       tuple((k, index.near[k]) for k in followed if k in index.near), before, digests, capped)
+                       tuple((k, index.near[k]) for k in followed if k in index.near), before, digests, capped,
+                       revised)
 
 
 def digest_advice(config: Config, index: TopicIndex, results: Iterable[tuple[Subscriber, list[PaperMatch]]],
@@ -700,7 +726,9 @@ def paper_standing(
             place = ids.index(paper.id)
             digests.append(DigestStanding(sub, place + 1, len(ids), pinned=matches[place].pinned))
         elif not excluded.isdisjoint(paper.keys):
-            digests.append(DigestStanding(sub, None, len(ids), "sent before (`match --all` shows it as if not)"))
+            again = (f"; this is its version {paper.version}, and a paper sent is not sent again in a new version"
+                     if (paper.version or 0) > 1 else "")
+            digests.append(DigestStanding(sub, None, len(ids), f"sent before{again} (`match --all` shows it as if not)"))
         elif taken & set(sub.topics):
             full = (f"its {sub.max_papers} places (max_papers) go to better fits" if sub.max_papers != 1
                     else "its 1 place (max_papers) goes to a better fit")
@@ -890,6 +918,12 @@ def send_test_email(
         if not matches:
             matches = index.select(sub)
             note = f"nothing new for {sub.email}; the test digest has their papers already sent"
+        # the digest of one who left through the link came without a word, as if they would get it
+        gone = unsubscribed(config, sub.email).get(sub.email)
+        if gone is not None:
+            note = "; ".join(filter(None, [note, (
+                f"{sub.email} unsubscribed {shown_time(gone, config.zone(sub))}: `send` sends them nothing until "
+                f"`newsletter resubscribe {sub.email}`; this is the digest they would get then")]))
         if not matches:
             topics = ", ".join(sub.topics)
             raise InputError(

@@ -63,7 +63,9 @@ class PreviewReport:
     removed: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        n = len(self.entries)
+        # a subscriber with nothing to send gets a line in the index, no files:
+        # "wrote 1 preview" over a folder holding only index.html read as a lost file
+        n = sum(e.would_send for e in self.entries)
         line = f"wrote {counted(n, 'preview')} to {self.out}"
         if self.removed:
             line += f"; removed {counted(len(self.removed), 'file')} of addresses no longer in the config"

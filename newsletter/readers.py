@@ -888,29 +888,6 @@ _DAILY_PAGE_HINT = (
     "with its authors and date)"
 )
 
-#: A line of the list of links a text browser's dump ends with (``lynx -dump``):
-#: under "References", numbered URLs (and "Visible links" / "Hidden links" headings).
-_LINK_LINE = lazy(r"(?:\d{1,5}\.\s+\S+|(?:visible|hidden) links:?)?", re.IGNORECASE)
-#: The number a text browser puts before each link's text: "[12]Paper Title".
-_LINK_MARK = lazy(r"\[\d{1,5}\](?=[^\W\d_])")
-
-
-def _without_link_list(text: str) -> str:
-    """A text browser's dump of the page (``lynx -dump``) as its text: the
-    list of links at its end cut off (its lines left blank, so line numbers
-    hold), and the link numbers before each link's text ("[12]Paper Title")
-    dropped.  Only in a dump, told by that list: an abstract citing "[12]"
-    keeps it."""
-    at = text.rfind("References")
-    if at < 0:
-        return text
-    start = text.rfind("\n", 0, at) + 1
-    head, _, rest = text[start:].partition("\n")
-    if head.strip() != "References" or not all(_LINK_LINE.fullmatch(line.strip()) for line in rest.split("\n")):
-        return text
-    return _LINK_MARK.sub("", text[:start]) + "\n" * text.count("\n", start)
-
-
 _MD_HEADING = lazy(r"[ ]{0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*")
 _MD_LINK = lazy(r"(!?)\[([^\]\n]*)\]\((?:<([^>\n]*)>|([^)\s]*))(?:[ \t]+\"[^\"\n]*\")?\)")
 _MD_RULE = lazy(r"[ ]{0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*")
@@ -1015,7 +992,12 @@ def parse_hf_papers_text(
     """
     warn = warn if warn is not None else log.warning
     decoded = decode_text(data, name, cut_ok=True)
-    text, ids = _from_markdown(_without_link_list(decoded))
+    text = decoded
+    if "References" in text:  # maybe a text browser's dump (listings' patterns only then)
+        from .listings import without_link_list
+
+        text = without_link_list(text)
+    text, ids = _from_markdown(text)
     text, linked, linked_lines = _without_link_targets(text)
     ids.update(linked)
     raw = _blocks(text)
@@ -1028,8 +1010,8 @@ def parse_hf_papers_text(
     if not header:
         from .listings import listing_text, parse_arxiv_listing_text
 
-        if listing_text(decoded[:20000].encode()):  # an arXiv listing copied as text among the exports
-            return parse_arxiv_listing_text(decoded, name, source, warn)
+        if copied := listing_text(decoded[:20000].encode()):  # an arXiv listing copied as text among the exports
+            return parse_arxiv_listing_text(decoded, name, source, warn, kind=copied)
         pages, listing = _paper_pages(blocks, raw, name, source)
         if pages and listing is None:
             return pages

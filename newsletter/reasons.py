@@ -62,8 +62,10 @@ def rules(words: Iterable[str]) -> Reason:
 def said(reasons: Sequence[Reason | None]) -> str:
     """The reasons of a paper's topics as ``match`` and ``match --json``'s
     ``reason`` give them: the ranked topics' ("close to your interest:
-    score matching; like: <liked title>", each reason once), else the rules'
-    matched words ("matched: convex, SGD"), else ""."""
+    score matching; similar to a paper you liked, “<title>”", each reason
+    once), else the rules' matched words ("matched: convex, SGD"), else "".
+    A liked paper is worded as the email words it: "like: <title>" in
+    ``match`` read as the config's key, and the email said it otherwise."""
     given = [r for r in reasons if r is not None]
     by_rank = [r for r in dict.fromkeys(given) if r.ranked]
     if by_rank:
@@ -123,13 +125,14 @@ def _liked_in_words(title: str, topics: str = "") -> str:
 
 
 def _said(r: Reason) -> str:
-    """One ranked reason alone, as ``match`` gives it: its phrases, its liked
-    paper, or that it is close in meaning."""
+    """One ranked reason alone, as ``match`` gives it: its phrases (a list a
+    script can split at ", "), its liked paper in the email's words, or that
+    it is close in meaning."""
     out = []
     if r.phrases:
         out.append(f"{_CLOSE_TO}: " + ", ".join(r.phrases))
     if r.liked is not None:
-        out.append(f"like: {r.liked}")
+        out.append(_liked_in_words(r.liked))
     return "; ".join(out) or CLOSE_IN_MEANING
 
 

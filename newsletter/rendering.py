@@ -55,6 +55,7 @@ from .matching import (
 )
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
 from .models import web_url
+from .patterns import lazy
 from .reasons import for_reader, found_words, listed, ranked, under_ranked
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,22 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     return s, e
 
 
+@functools.lru_cache(maxsize=4096)
+def phrase_pattern(phrase: str) -> re.Pattern:
+    """A phrase a ranked topic's reason names ("close to your interest in
+    Schrödinger bridges") as the paper may write it, to mark it as a keyword
+    topic's terms are: any case, its words apart by spaces or hyphens, the
+    last one singular or plural ("Schrödinger Bridge", "score based").  A
+    ranked card marked nothing, and the reader looked for the words the
+    reason named."""
+    words = [w for w in re.split(r"[\s\-\u2010\u2011]+", phrase) if w]
+    last = words[-1] if words else phrase
+    if len(last) > 3 and last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    parts = [re.escape(w) for w in words[:-1]] + [re.escape(last) + "(?:e?s)?"]
+    return re.compile(r"(?<!\w)" + r"[\s\-\u2010\u2011]+".join(parts) + r"(?!\w)", re.IGNORECASE)
+
+
 def _marked_spans(text: str, start: int, end: int, whole: bool = False) -> list[tuple[int, int]]:
     """``[(start, end)]`` for a short match, or a word or phrase term's
     (``whole``: the reader's own phrase, however long); a long ``/regex/``
@@ -238,14 +255,17 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
 #: a letter, a digit, a bracket or a big operator (``∑_(⟨i,j⟩)``), which may hold
 #: one level of parentheses of its own (``inf_(γ ∈ Π(μ,ν))``, ``2^(Õ(k/ε))``), or
 #: one character after a lone letter, a Greek letter, a bracket, a big operator or
-#: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay).
-_RAW_SCRIPT = re.compile(
+#: an operator's name (``min_T``; never inside a word: ``snake_case``, ``GPT_4`` stay),
+#: or a short name under a Greek letter (``ε_DP``, ``θ_ref``: an export's ``varepsilon_DP``);
+#: a lone letter's superscript may come first (``Mᶜ_ρ``, ``x²_i``).
+_RAW_SCRIPT = lazy(
     r"(?P<base>[\w)\]‖|∑∏∫∮⋃⋂⊕⊗⨁⨂⋁⋀∼=≈→∇∂])(?P<op>[_^])\((?P<group>[^()\s](?:[^()]|\([^()]{0,30}\)){0,30})\)"
-    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim))"
-    r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†])(?!\w)"
+    r"|(?P<base1>(?<!\w)[^\W\d_]|[α-ωΑ-Ωϑϕϵℓ)\]‖|∑∏∫⋃⋂⊕⊗∇∂]|(?<![A-Za-z])(?:min|max|sup|inf|lim)"
+    r"|(?<=(?<!\w)[^\W\d_])[\u1d2c-\u1d6a\u1d9c-\u1dbf\u2070-\u207f¹²³])"
+    r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†]|(?<=[α-ωΑ-Ωϑϕϵ]_)[A-Za-z0-9]{2,4})(?!\w)"
 )
 #: A run of text holding an address or a link, where ``_`` is part of the name.
-_LINK_LIKE = re.compile(r"://|www\.|@|\w\.[a-z]{2,}/")
+_LINK_LIKE = lazy(r"://|www\.|@|\w\.[a-z]{2,}/")
 
 
 def scripts_raised(text: str) -> Markup:
@@ -519,6 +539,8 @@ def topic_hits(m: PaperMatch, topic) -> tuple:
     return tuple(h for h in m.hits if h.term in terms)
 
 
+#: The shortest abstract_chars a too-big digest's warning offers: below it an abstract is a line.
+MIN_ABSTRACT_CHARS = 150
 #: The share of ``max_html_kb`` the numbers of a too-big digest's warning aim at.
 FIT_MARGIN = 0.98
 
@@ -673,7 +695,7 @@ def _bounded_text(text: str) -> str:
 
 
 _WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
-_FORMAT_SPEC_NUMBERS = re.compile(r"%[-#0 +]*(\d*)(?:\.(\d+))?|\{[^{}:]*:([^{}]*)\}")
+_FORMAT_SPEC_NUMBERS = lazy(r"%[-#0 +]*(\d*)(?:\.(\d+))?|\{[^{}:]*:([^{}]*)\}")
 
 
 def _bounded_width(what: str, width: object, times: int = 1) -> None:
@@ -973,6 +995,14 @@ class Composer:
         #: False once a template is found to use a personal value beyond printing it.
         self.share_bodies = True
 
+    @functools.cached_property
+    def lists_more(self) -> bool:
+        """Whether the HTML template shows ``more`` (see :func:`_lists_more`);
+        asked only of a digest over ``max_html_kb``, so a send of digests that
+        fit never parses the template's source (its compiled code comes from
+        the cache; parsing it again cost every send some 25 M instructions)."""
+        return _lists_more(self.env)
+
     def _load(self, name: str) -> jinja2.Template:
         try:
             return self.env.get_template(name)
@@ -1044,9 +1074,12 @@ class Composer:
 
     def _hit_patterns(self, m: PaperMatch, field: str) -> tuple[re.Pattern, ...]:
         """The regexes of the terms that matched ``field``: only they can be
-        highlighted there, and running only them is what keeps highlighting cheap."""
+        highlighted there, and running only them is what keeps highlighting cheap;
+        and those of the phrases a ranked topic's reason names (see :func:`phrase_pattern`)."""
         regex = self._term_regex
-        return tuple(dict.fromkeys(regex[h.term] for h in m.hits if h.field == field and h.term in regex))
+        terms = (regex[h.term] for h in m.hits if h.field == field and h.term in regex)
+        phrases = (phrase_pattern(p) for r in m.topic_reasons if r is not None and r.ranked for p in r.phrases)
+        return tuple(dict.fromkeys((*terms, *phrases)))
 
     def _in_shown(self, abstract: str) -> Callable[[object], str | None]:
         """A ``/regex/`` hit's match in the ``abstract`` the card shows when
@@ -1128,8 +1161,11 @@ class Composer:
         sections: dict[str, dict] = {}
         for key in subscriber.topics:
             sections[key] = {"key": key, "name": config.topic_name(key), "anchor": anchor_for(key, "topic"), "papers": []}
+        papers = []
         for m in matches:
-            sections[m.topics[0]]["papers"].append(self._card(m, limit, self._pinned(subscriber, m)))
+            card = self._card(m, limit, self._pinned(subscriber, m))
+            papers.append(card)
+            sections[m.topics[0]]["papers"].append(card)
         groups = [s for s in sections.values() if s["papers"]]
         for g in groups:
             g["count"] = len(g["papers"])
@@ -1145,6 +1181,9 @@ class Composer:
             "count": count,
             "topics": Names(topic_names or [config.topic_name(k) for k in subscriber.topics]),
             "sections": groups,
+            "all_papers": papers,
+            "more": [],
+            "more_sections": [],
             "subscriber_topics": Names(config.topic_name(k) for k in subscriber.topics),
             "date": local,
             "date_text": _day(local),
@@ -1155,10 +1194,53 @@ class Composer:
 
     # -- rendering ----------------------------------------------------------------------
 
-    def render(self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime) -> tuple[str, str, str]:
-        """(subject, inlined HTML, text), rendered whole for this subscriber."""
-        subject, html, text = self._render_context(self.context(subscriber, matches, now))
-        return subject, self.inliner(html), text
+    def render(
+        self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime, *, clip: bool = True
+    ) -> tuple[str, str, str]:
+        """(subject, inlined HTML, text), rendered whole for this subscriber;
+        with ``clip``, a digest too big for Gmail lists its last papers by
+        title only in the HTML (see :meth:`_fit`)."""
+        return self._rendered(subscriber, matches, now, clip=clip)[:3]
+
+    def _rendered(
+        self, subscriber: Subscriber, matches: Sequence[PaperMatch], now: datetime, *, clip: bool = True
+    ) -> tuple[str, str, str, Clip | None]:
+        ctx = self.context(subscriber, matches, now)
+        subject, html, text = self._render_context(ctx)
+        inlined, clipped = self._fit(ctx, html) if clip else (self.inliner(html), None)
+        return subject, inlined, text, clipped
+
+    def _fit(self, ctx: dict, html: str) -> tuple[str, Clip | None]:
+        """The inlined HTML, and how it was clipped, if it was.  A digest
+        over ``email.max_html_kb`` keeps its best papers as cards and lists
+        the rest after them by linked title only ("26 more papers"), as
+        many cards as fit a little under the limit: Gmail cut a 60-paper
+        digest at about 102 KB, mid-card, behind "View entire message", and
+        the footer with the unsubscribe link went with it.  The text part
+        keeps every paper whole.  Only for an HTML template that shows
+        ``more`` (the default does): one that does not would lose them."""
+        inlined = self.inliner(html)
+        limit = self.config.email.max_html_kb * 1024
+        full = len(inlined.encode("utf-8"))
+        papers = ctx["all_papers"]
+        if full <= limit or not self.lists_more or len(papers) < 2:
+            return inlined, None
+        budget = int(limit * FIT_MARGIN)
+
+        def cut(shown: int) -> str:
+            return self.inliner(_render_bounded(self.html_template, _cut(ctx, shown)))
+
+        low, high, best = 0, len(papers) - 1, None  # the most cards that fit (sizes grow with the cards)
+        while low <= high:
+            mid = (low + high) // 2
+            out = cut(mid)
+            if len(out.encode("utf-8")) <= budget:
+                low, best = mid + 1, (out, mid)
+            else:
+                high = mid - 1
+        if best is None:  # not even the titles alone fit: the digest whole, and the warning
+            return inlined, None
+        return best[0], Clip(full, best[1], len(papers))
 
     def _render_context(self, ctx: dict) -> tuple[str, str, str]:
         """(subject, HTML before inlining, text)."""
@@ -1243,7 +1325,7 @@ class Composer:
         body = self._body(subscriber, matches, now) if self.share_bodies else None
         parts: Callable[[], tuple[str, str]]
         if body is None:
-            subject, html, text = self.render(subscriber, matches, now)
+            subject, html, text, clipped = self._rendered(subscriber, matches, now)
             data = self.writer(subscriber, subject=subject, html=html, text=text, message_id=message_id, date=now)
             size = len(html.encode("utf-8"))
             parts = _given((html, text))
@@ -1251,6 +1333,7 @@ class Composer:
             html_values, text_values = self._values(subscriber)
             subject = body.subject.fill(text_values)
             size = body.html.size(html_values)
+            clipped = body.clipped
             parts = functools.partial(body.parts, html_values, text_values)
             if isinstance(self.writer, MessageWriter):
                 data = self.writer.assemble(
@@ -1268,7 +1351,14 @@ class Composer:
         if self.signer is not None:
             data = self.signer(data)
         warnings = []
-        if size > self.config.email.max_html_kb * 1024:
+        if clipped is not None:
+            warnings.append(
+                f"digest for {subscriber.email}: HTML body is {clipped.full / 1024:.0f} KB with every paper in full, "
+                f"over {self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB), so its last "
+                f"{clipped.total - clipped.shown} of {clipped.total} papers are listed by title only; to show each "
+                "in full, " + self._fitting_once(subscriber, matches, clipped.full, now)
+            )
+        elif size > self.config.email.max_html_kb * 1024:
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {size / 1024:.0f} KB, over "
                 f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); "
@@ -1303,10 +1393,11 @@ class Composer:
         as the papers' sizes vary."""
         email = self.config.email
         budget = int(email.max_html_kb * 1024 * FIT_MARGIN)
-        frame = len(self.render(subscriber, [], now)[1].encode("utf-8"))
+        frame = len(self.render(subscriber, [], now, clip=False)[1].encode("utf-8"))
         fit = len(matches) * max(budget - frame, 0) // max(size - frame, 1)
         # the best papers come first and may be the longest: counted again on the digest cut there
-        while 1 < fit < len(matches) and len(self.render(subscriber, matches[:fit], now)[1].encode("utf-8")) > budget:
+        while 1 < fit < len(matches) and len(self.render(subscriber, matches[:fit], now, clip=False)[1]
+                                              .encode("utf-8")) > budget:
             fit -= 1
         papers = (f"max_papers to about {fit} (it has {len(matches)})" if fit else
                   "max_papers" if len(matches) > 1 else "the template's size")
@@ -1316,6 +1407,8 @@ class Composer:
             return f"lower {papers}: its abstracts are {abstracts / 1024:.0f} KB of it, so no abstract_chars makes it fit"
         longest = email.abstract_chars or max(len(c.abstract) for c in cards)
         chars = int(longest * (1 - (size - budget) / abstracts))
+        if chars < MIN_ABSTRACT_CHARS:  # "abstract_chars to about 7 (it is 600)" was advice no one could take
+            return f"lower {papers}: abstract_chars would have to be about {chars} (it is {longest}), too short to read"
         return f"lower {papers}, or abstract_chars to about {chars} (it is {longest})"
 
     # -- one body for many subscribers ------------------------------------------------
@@ -1381,7 +1474,7 @@ class Composer:
                 log.debug("templates use personal values beyond printing them: every digest rendered whole")
                 self.share_bodies = False
                 return None
-        inlined = self.inliner(html)
+        inlined, clipped = self._fit(ctx, html)
         body = _Body(
             tuple(matches),
             tuple(m.paper.id for m in matches),
@@ -1390,6 +1483,7 @@ class Composer:
             holed[2],
             EncodedBody(inlined, self._tokens),
             EncodedBody(text, self._tokens),
+            clipped,
         )
         if len(self._bodies) >= BODY_CACHE:
             self._bodies.clear()
@@ -1399,6 +1493,46 @@ class Composer:
 
 #: Distinct digest bodies kept for reuse (cleared when full).
 BODY_CACHE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """A digest whose HTML lists its last papers by title only (see
+    :meth:`Composer._fit`): its size with every paper in full, how many
+    papers stand as cards, and how many it has."""
+
+    full: int
+    shown: int
+    total: int
+
+
+def _cut(ctx: dict, shown: int) -> dict:
+    """The context with the first ``shown`` papers (the best) as cards in
+    their sections, and the rest in ``more`` (in order) and in
+    ``more_sections`` (by topic, as the cards are: a list of titles whose
+    topics alternate read as a jumble)."""
+    papers = ctx["all_papers"]
+    kept = {id(card) for card in papers[:shown]}
+    sections, more = [], []
+    for section in ctx["sections"]:
+        cards = [card for card in section["papers"] if id(card) in kept]
+        rest = [card for card in section["papers"] if id(card) not in kept]
+        if cards:
+            sections.append({**section, "papers": cards, "count": len(cards)})
+        if rest:
+            more.append({**section, "papers": rest, "count": len(rest)})
+    return {**ctx, "sections": sections, "more": papers[shown:], "more_sections": more}
+
+
+def _lists_more(env: jinja2.Environment) -> bool:
+    """Whether the HTML template shows ``more`` (the papers a digest too big
+    for Gmail lists by title): one of the user's own from before may not."""
+    from jinja2 import meta
+
+    source = env.loader.get_source(env, HTML_TEMPLATE)[0] if env.loader is not None else ""
+    return "more" in meta.find_undeclared_variables(env.parse(source))
+
+
 #: What HTML escaping changes; a value without any is its own escaped form
 #: (``escape`` makes a ``Markup`` object for each of a message's three values).
 _HTML_SPECIAL = re.compile(r"[&<>'\"]")
@@ -1418,6 +1552,7 @@ class _Body:
     text: _Holed
     html_qp: EncodedBody
     text_qp: EncodedBody
+    clipped: Clip | None = None
 
     def parts(self, html_values: dict[str, str], text_values: dict[str, str]) -> tuple[str, str]:
         """(HTML, text) for one subscriber's values."""
@@ -1521,7 +1656,7 @@ def _full_sample(sub: Subscriber, now: datetime) -> PaperMatch:
 
 #: What a scan of a style sheet steps over whole: comments, quoted strings, and Jinja's own
 #: blocks (style.css is included through Jinja), whose braces are no CSS.
-_CSS_OPAQUE = re.compile(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}",
+_CSS_OPAQUE = lazy(r"/\*.*?(?:\*/|\Z)|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}",
                          re.S)
 
 
@@ -1556,8 +1691,9 @@ def css_problems(config: Config) -> list[Problem]:
 
 def check_templates(config: Config) -> list[Problem]:
     """For ``newsletter validate``: the templates load, and render a sample
-    digest (one paper with markup in its title; two, one with every value; one
-    with a title and an abstract only; and an empty one) without error."""
+    digest (one paper with markup in its title; two, one with every value, and
+    the same with the second listed by title as past Gmail's clip; one with a
+    title and an abstract only; and an empty one) without error."""
     from .matching import Hit
     from .models import Paper
 
@@ -1578,6 +1714,8 @@ def check_templates(config: Config) -> list[Problem]:
         now = datetime(2024, 1, 1, 8, 0, tzinfo=ZoneInfo("UTC"))
         composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
         composer.compose(sub, [match, _full_sample(sub, now)], now=now, message_id="<validate@localhost>")
+        if composer.lists_more:  # the list past Gmail's clip, which only a digest over max_html_kb renders
+            composer._render_context(_cut(composer.context(sub, [match, _full_sample(sub, now)], now), 1))
         # a paper with a title and an abstract only, as saved Hugging Face pages give them: a
         # template reading p.authors[0] passed validate and stopped the first send
         bare = Paper(title="A bare sample paper", abstract="Only a title and an abstract.", source="validate")

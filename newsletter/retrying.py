@@ -95,24 +95,44 @@ def _answers_http(host: str, port: int, timeout: float) -> bool:
 _OUT_OF_DATE = {9: "not yet valid", 10: "expired"}
 _OTHER_NAME = {62, 64}  # HOSTNAME_MISMATCH, IP_ADDRESS_MISMATCH
 _UNKNOWN_ISSUER = {2, 18, 19, 20, 21}  # no issuer here, self-signed (leaf or in the chain), cannot verify the leaf
+_TOO_WEAK = {66, 67, 68}  # EE_KEY_TOO_SMALL, CA_KEY_TOO_SMALL, CA_MD_TOO_WEAK
+_NOT_FOR_SERVERS = {26}  # INVALID_PURPOSE
 
 
 def certificate_fault(exc: ssl.SSLCertVerificationError) -> str:
     """Which check refused the server's certificate: ``"date"`` (expired or
     not yet valid: the server's to renew, or this machine's clock), ``"name"``
     (issued for another host name), ``"issuer"`` (signed by a CA not trusted
-    here: a private CA, a proxy) or ``"other"`` (a revoked or malformed one).
-    Each has its own remedy; naming the CA setting for all of them sent a
-    user whose CA file was right, but whose relay's certificate had expired,
-    to change it."""
+    here: a private CA, a proxy), ``"weak"`` (a key or signature this
+    machine's OpenSSL takes as too weak: RSA under 2048 bits, SHA-1),
+    ``"purpose"`` (a certificate not for TLS servers) or ``"other"`` (a
+    revoked or malformed one).  Each has its own remedy; naming the CA
+    setting for all of them sent a user whose CA file was right, but whose
+    relay's certificate had expired (or had a 1024-bit key), to change it."""
     code = exc.verify_code
     if code in _OUT_OF_DATE:
         return "date"
+    if code in _TOO_WEAK:
+        return "weak"
+    if code in _NOT_FOR_SERVERS:
+        return "purpose"
     if code in _OTHER_NAME:
         return "name"
     if code in _UNKNOWN_ISSUER:
         return "issuer"
     return "other"
+
+
+def certificate_unmendable(fault: str, whose: str) -> str | None:
+    """The remedy for a certificate ``fault`` (see :func:`certificate_fault`)
+    that only ``whose`` (the mail server, the site) can mend: none here."""
+    if fault == "weak":
+        return (f"{whose} needs a new certificate: its key or signature is too weak for this machine's OpenSSL "
+                "(RSA under 2048 bits, SHA-1); no setting here mends it")
+    if fault == "purpose":
+        return (f"{whose} needs a certificate made for a TLS server: its extended key usage leaves out serverAuth; "
+                "no setting here mends it")
+    return None
 
 
 #: OpenSSL's reasons for a handshake with no TLS version or cipher both sides take.

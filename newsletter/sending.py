@@ -38,7 +38,7 @@ from .delivery import (
 )
 from .errors import NewsletterError, Problem, SourcesFailed, StateError, TemplateError, counted
 from .fetching import Fetcher
-from .matching import Matcher, PaperMatch, TopicIndex, topic_index
+from .matching import COUNTED_UP_TO, Matcher, PaperMatch, TopicIndex, topic_index
 from .models import Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
@@ -66,9 +66,16 @@ class DigestResult:
     #: failed or waiting: no new attempt before this; held: how many runs failed
     next_attempt: datetime | None = None
     failures: int = 0
+    #: Sent (or would be) cut at max_papers: how many papers not sent before
+    #: its topics take now, of which it holds the best (0: not cut), and how
+    #: many more they take that earlier digests sent.  A subscriber without a
+    #: schedule got the rest at the next `send`, 20 more of the same day's
+    #: papers, without a word of why.
+    taken: int = 0
+    sent_before: int = 0
 
     def __str__(self) -> str:
-        n = counted(self.papers, "paper")
+        n = counted(self.papers, "paper") + self._cut()
         if self.status == "sent":
             return f"sent        {self.email}: {n} {self.message_id}"
         if self.status == "would send":
@@ -101,6 +108,16 @@ class DigestResult:
                 f"{self.email}` tries it"
             )
         return f"{self.status:<11} {self.email}"
+
+    def _cut(self) -> str:
+        """What max_papers left out of this digest, and where it goes."""
+        if self.taken <= self.papers:
+            return ""
+        rest = self.taken - self.papers
+        # (a second send of the same day's papers: 'in no earlier digest' says why these come now)
+        earlier = " that were in no earlier digest" if self.sent_before else ""
+        return (f" (the best of the {self.taken:,} its topics take now{earlier}: max_papers: {self.papers}; the "
+                f"other {rest:,} can go in later digests)")
 
 
 @dataclass(frozen=True)
@@ -167,10 +184,17 @@ class SendReport:
             "not_reached": self.not_reached,
             "problems": list(self.problems),
             "digests": [
-                {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error}
+                {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error,
+                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before}
                 for r in self.results
             ],
         }
+
+
+#: A subscriber's digest as planned: its open digest (if owed), the
+#: subscriber, the composed message, and what max_papers cut (see
+#: :meth:`_SendRun._cut`).
+_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int]]
 
 
 #: Subscribers planned together: their state read in a few queries, their
@@ -445,7 +469,7 @@ class _Relay:
         # pickle.dumps, not Connection.send's ForkingPickler (a pickler object
         # per message): the parent's recv() reads either
         self.conn.send_bytes(pickle.dumps(
-            ("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id), items),
+            ("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id, env.cut), items),
             pickle.HIGHEST_PROTOCOL,
         ))
 
@@ -487,6 +511,32 @@ class _Listening:
             self.poller.unregister(fd)
 
 
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """A claimed digest's failed runs before this one: how many, in a row of
+    one kind, and whether that kind was refusals (permanent).  One record,
+    where two dicts keyed by digest id had to be written in step (and held
+    an entry for every digest of the run, a new one's too)."""
+
+    failures: int = 0
+    refused: bool = False
+
+    @classmethod
+    def of(cls, owed: OpenDigest) -> _Before:
+        return cls(owed.failures, owed.status == "failed")
+
+    def then(self, permanent: bool) -> tuple[bool, int]:
+        """After one more failed run (``permanent``: a refusal): whether the
+        count starts again, and the count.  A hold counts refusals in a row:
+        two runs that found the server down, then one passing "550", held the
+        digest as "refused 3 times"."""
+        restart = self.refused != permanent
+        return restart, (0 if restart else self.failures) + 1
+
+
+_NEVER_FAILED = _Before()
+
+
 class _SendRun:
     """One :func:`send`: plan per subscriber in the main thread, deliver in the
     dispatcher's threads, record outcomes from those threads (in a big send,
@@ -505,8 +555,7 @@ class _SendRun:
         self.stop_shared = False  # ``stop`` is one process's to see: no send workers
         self.keep_results = True  # False in a send worker: the parent keeps them
         self.subscribers = 0  # in the run (see SendReport.not_reached)
-        self.failures: dict[int, int] = {}  # digest id -> failed runs before this one (of one kind, in a row)
-        self.refused_before: dict[int, bool] = {}  # digest id -> those runs were refusals (permanent)
+        self.before: dict[int, _Before] = {}  # digest id -> its failed runs before this one (owed digests only)
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
@@ -740,7 +789,7 @@ class _SendRun:
     def _batch(self, subs: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher; returns how many."""
-        queued: list[tuple[OpenDigest | None, Subscriber, Composed]] = []
+        queued: list[_Planned] = []
         with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
             # asked again for each batch: one who left through `serve` while
             # this send ran (a long one) gets nothing from it either
@@ -762,7 +811,7 @@ class _SendRun:
                 planned = self._plan_one(sub, known, batch)
                 if planned is not None:
                     queued.append(planned)
-            ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c in queued]) if queued else []
+            ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, _ in queued]) if queued else []
         if queued:
             # The state keeps the papers a digest owes (to rebuild it should they
             # leave the sources), not every paper read: it grows with what is sent.
@@ -770,7 +819,7 @@ class _SendRun:
             known = self.index.papers
             owed = {
                 pid: known[pid]
-                for _, _, c in queued
+                for _, _, c, _ in queued
                 for pid in c.paper_ids
                 if pid in known and pid not in self.recorded
             }
@@ -778,9 +827,9 @@ class _SendRun:
                 self.state.see_papers(owed.values(), self.now)
                 self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
-        for did, (open_, sub, composed) in zip(ids, queued):
-            self.failures[did] = open_.failures if open_ else 0
-            self.refused_before[did] = open_ is not None and open_.status == "failed"
+        for did, (open_, sub, composed, cut) in zip(ids, queued):
+            if open_ is not None:  # (a new digest has failed no run: _NEVER_FAILED)
+                self.before[did] = _Before.of(open_)
             dispatcher.submit(
                 Envelope(
                     did,
@@ -791,6 +840,7 @@ class _SendRun:
                     open_.created if open_ else self.now,
                     len(composed.paper_ids),
                     dot_safe=composed.dot_safe,
+                    cut=cut,
                 )
             )
         return len(ids)
@@ -969,10 +1019,10 @@ class _SendRun:
     def _record_delivered(self, delivered: list[tuple]) -> None:
         """Record deliveries the workers told of, in one transaction, and
         give each worker back the room they took (see :data:`UNRECORDED_MOST`)."""
-        self.state.mark_sent_many([(did, email, tries) for _, (did, email, tries, _, _) in delivered], self.now)
-        for reader, (_, email, _, papers, mid) in delivered:
+        self.state.mark_sent_many([(did, email, tries) for _, (did, email, tries, *_) in delivered], self.now)
+        for reader, (_, email, _, papers, mid, cut) in delivered:
             self.windows[reader].release()
-            self._result(DigestResult(email, "sent", papers, mid))
+            self._result(DigestResult(email, "sent", papers, mid, taken=cut[0], sent_before=cut[1]))
 
     def _shard(
         self, subs: list[Subscriber], taken, shards: int, transport: Transport, sessions: int, conn, readers, window,
@@ -1025,7 +1075,7 @@ class _SendRun:
 
     def _plan_one(
         self, sub: Subscriber, known: SubscriberState, batch: Batch | None
-    ) -> tuple[OpenDigest | None, Subscriber, Composed] | None:
+    ) -> _Planned | None:
         """:meth:`_plan`, where one subscriber's trouble (a template failing on
         its data, anything unexpected) fails that digest only: it is named,
         stays pending, and the others go out.  A broken state stops the run."""
@@ -1044,7 +1094,7 @@ class _SendRun:
 
     def _plan(
         self, sub: Subscriber, known: SubscriberState, batch: Batch | None
-    ) -> tuple[OpenDigest | None, Subscriber, Composed] | None:
+    ) -> _Planned | None:
         """Decide and compose one subscriber's digest: ``(open digest, sub,
         composed)`` to claim, or None (not due, empty, or a dry run)."""
         config, now = self.config, self.now
@@ -1103,10 +1153,24 @@ class _SendRun:
             self.with_papers += 1
         if batch is not None and open_ is not None and open_.uncertain and open_.id not in self.recovered:
             self._warn_unconfirmed(open_, sub.email)
+        cut = self._cut(sub, known, len(matches))
         if batch is None:
-            self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id))
+            self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id, taken=cut[0],
+                                      sent_before=cut[1]))
             return None
-        return (open_, sub, composed)
+        return (open_, sub, composed, cut)
+
+    def _cut(self, sub: Subscriber, known: SubscriberState, papers: int) -> tuple[int, int]:
+        """For a digest of ``papers`` cut at max_papers: how many papers not
+        sent before its topics take now, and how many more they take that
+        went out before (see :attr:`DigestResult.taken`); (0, 0) when not cut."""
+        if papers < sub.max_papers:
+            return 0, 0
+        taken = self.index.count(sub, known.sent_paper_ids, limit=COUNTED_UP_TO)
+        if taken <= papers:
+            return 0, 0
+        before = self.index.count(sub, limit=COUNTED_UP_TO) - taken if known.sent_paper_ids else 0
+        return taken, max(before, 0)
 
     def _worker_state(self) -> State:
         state = getattr(self.local, "state", None)
@@ -1150,16 +1214,14 @@ class _SendRun:
             self._commit_delivered()
             return
         state = self._worker_state()
+        before = self.before.get(env.digest_id, _NEVER_FAILED)
         restart = False
         if outcome.tries == 0:
             # Not attempted (the server was unreachable, or the run stopped):
             # no failure of this digest's, so no back-off; the next run tries it.
-            failures, later = self.failures.get(env.digest_id, 0), None
+            failures, later = before.failures, None
         else:
-            # A hold counts refusals in a row: two runs that found the server down,
-            # then one passing "550", held the digest as "refused 3 times".
-            restart = self.refused_before.get(env.digest_id, False) != outcome.permanent
-            failures = (0 if restart else self.failures.get(env.digest_id, 0)) + 1
+            restart, failures = before.then(outcome.permanent)
             held = outcome.permanent and failures >= HOLD_AFTER
             later = None if held else self.now + retry_wait(failures)
         state.mark_unsent(
@@ -1212,7 +1274,8 @@ class _SendRun:
                     )
                     for o in done:
                         env = o.envelope
-                        self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id))
+                        self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id,
+                                                  taken=env.cut[0], sent_before=env.cut[1]))
             except BaseException:
                 with self.lock:
                     rest, self.delivered = self.delivered, []

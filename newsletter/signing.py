@@ -26,11 +26,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import re
 from email.utils import parseaddr
 
 from .config import Config, unset_variable
 from .errors import ConfigError, Problem
+from .patterns import lazy
 
 #: Signed headers, in this order; those marked are also listed once more than
 #: they occur ("oversigned"), so a second From, Subject or List-Unsubscribe
@@ -40,8 +40,8 @@ SIGNED = ("from", "to", "subject", "date", "message-id", "reply-to", "list-id", 
 OVERSIGNED = frozenset({"from", "subject", "list-unsubscribe", "list-unsubscribe-post"})
 MIN_RSA_BITS = 1024
 
-_WSP = re.compile(rb"[ \t]+")
-_FOLD = re.compile(rb"\r\n(?=[ \t])")
+_WSP = lazy(rb"[ \t]+")
+_FOLD = lazy(rb"\r\n(?=[ \t])")
 
 
 def _relaxed_header(name: bytes, value: bytes) -> bytes:

@@ -115,12 +115,12 @@ _UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Universal", "Etc/Universal", 
 
 
 def starter_config(zone: str | None = None) -> str:
-    """The starter file's text, its time zone ``zone`` (default: this
-    machine's, :func:`config.machine_zone`, unless validate would warn of
-    it).  It said UTC everywhere: a newcomer in Berlin who kept it got the
-    08:00 digest at 09:00 or 10:00."""
+    """The starter file's text, its time zone ``zone`` as :func:`starter_zone`
+    gives it (default: this machine's, :func:`config.machine_zone`, unless
+    validate would warn of it).  It said UTC everywhere: a newcomer in Berlin
+    who kept it got the 08:00 digest at 09:00 or 10:00."""
     written = "timezone: UTC                      #"
-    return STARTER_CONFIG.replace(written, f"{'timezone: ' + starter_zone(zone):<34} #", 1)
+    return STARTER_CONFIG.replace(written, f"{'timezone: ' + (zone or starter_zone()):<34} #", 1)
 
 
 def starter_zone(zone: str | None = None) -> str:
@@ -144,9 +144,11 @@ def _checkout_note(folder: Path) -> str:
             "~/digest`, then `cd ~/digest`") if own else ""
 
 
-def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
+def write_starter(path: str | os.PathLike, *, force: bool = False, zone: str | None = None) -> Path:
     """Write :func:`starter_config` to ``path`` (a folder, or a new name
-    without a suffix, gets ``config.yaml``).
+    without a suffix, gets ``config.yaml``), its time zone ``zone`` (as
+    :func:`starter_zone` gives it; worked out here when not given: ``init``
+    gives the one its next-step line names, and each asked the machine).
 
     Never replaces an existing file unless ``force``; the file appears whole
     or not at all (written to a temporary name, then renamed).  Raises
@@ -174,7 +176,7 @@ def write_starter(path: str | os.PathLike, *, force: bool = False) -> Path:
         except (FileExistsError, NotADirectoryError):
             blocker = next(p for p in (target.parent, *target.parent.parents) if p.exists() and not p.is_dir())
             raise ConfigError(Problem(f"cannot write: {blocker} is a file, not a folder", str(target))) from None
-        write_atomic(target, starter_config().encode("utf-8"), mode=0o644)
+        write_atomic(target, starter_config(zone).encode("utf-8"), mode=0o644)
     except OSError as exc:
         raise ConfigError(Problem(f"cannot write: {exc.strerror or exc}", str(target))) from None
     return target

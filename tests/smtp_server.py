@@ -171,19 +171,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def make_certificate(folder: Path, *, expired: bool = False) -> tuple[Path, Path]:
+def make_certificate(folder: Path, *, expired: bool = False, flaw: str | None = None) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 / localhost: (cert.pem, key.pem);
-    ``expired``: one whose validity ended yesterday (a relay nobody renewed)."""
+    ``expired``: one whose validity ended yesterday (a relay nobody renewed);
+    ``flaw``: "weak key" (RSA 1024 bits, an old relay's), "client only" (an
+    extended key usage for TLS clients only, not servers)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = rsa.generate_private_key(65537, 1024) if flaw == "weak key" else ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.UTC) - dt.timedelta(days=3 if expired else 0)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -205,8 +207,10 @@ def make_certificate(folder: Path, *, expired: bool = False) -> tuple[Path, Path
         )
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
-        .sign(key, hashes.SHA256())
     )
+    if flaw == "client only":
+        builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
     cert_path, key_path = folder / "cert.pem", folder / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
@@ -274,18 +278,21 @@ class Server:
         expired: bool = False,
         auth_required: bool = False,
         size_limit: int | None = None,
+        flaw: str | None = None,
     ):
         """``mechanisms``: the AUTH mechanisms to advertise instead of aiosmtpd's
         LOGIN and PLAIN (those not built in are offered and always fail).
         ``size_limit``: the SIZE advertised (aiosmtpd refuses a bigger
-        message's MAIL FROM ... SIZE=n, RFC 1870)."""
+        message's MAIL FROM ... SIZE=n, RFC 1870).  ``flaw``: see :func:`make_certificate`."""
         self.mailbox = _with_mechanisms(mechanisms) if mechanisms else Mailbox()
         self.port = port or free_port()
         self.cert = None
         kwargs = {}
         if tls:
-            self.cert, key = make_certificate(folder, expired=expired)
+            self.cert, key = make_certificate(folder, expired=expired, flaw=flaw)
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            if flaw == "weak key":
+                context.set_ciphers("DEFAULT:@SECLEVEL=0")  # (an old server's OpenSSL serves it)
             context.load_cert_chain(self.cert, key)
             if tls == "starttls":
                 kwargs.update(tls_context=context, require_starttls=True)

@@ -85,7 +85,8 @@ def test_replies_are_handled_with_and_without_pipelining(smtp_server, pipelining
     box.data_replies = ["554 5.6.0 content rejected"]
     outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=1, retry_delay=0.25)
     summary = [(o.delivered, o.permanent, o.tries) for o in outcomes]
-    assert summary == [(False, True, 1), (False, True, 1), (False, False, 2), (True, False, 1), (True, False, 1)]
+    # (the content's refusal, RFC 3463's X.6, is the message's: not retried, not the address's)
+    assert summary == [(False, False, 1), (False, True, 1), (False, False, 2), (True, False, 1), (True, False, 1)]
     assert "554 5.6.0 content rejected" in outcomes[0].error and "450 4.2.0" in outcomes[2].error
     assert slept == [0.25]
     assert sorted(m.rcpt_tos[0] for m in box.messages) == ["user3@example.org", "user4@example.org"]
@@ -138,6 +139,23 @@ def test_a_connection_lost_after_the_data_is_not_retried_in_the_run(smtp_server,
     assert "before confirming it" in outcomes[0].error and "not resent in this run" in outcomes[0].error
     assert slept == []
     assert sorted(m.rcpt_tos[0] for m in box.messages) == [f"user{n}@example.org" for n in range(3)]  # once each
+
+
+def test_a_server_dropping_every_message_after_its_data_stops_the_batch_at_the_third(smtp_server):
+    """A server (or its content filter) that crashes after taking each
+    message's data, before its reply: each message may have arrived, and
+    goes again with the next run; the batch went on through every
+    subscriber, each of whom could get each digest twice.  Three in a row
+    stop it; the rest stay pending, not attempted, with no doubt on them."""
+    box = smtp_server.mailbox
+    box.unanswered = 10
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(6)], retries=3)
+    assert [(o.delivered, o.uncertain, o.tries) for o in outcomes] == [(False, True, 1)] * 3 + [(False, False, 0)] * 3
+    assert outcomes[3].error.startswith(
+        "not attempted: 3 messages in a row went unconfirmed, the last: SMTP server 127.0.0.1:"
+        f"{smtp_server.port} closed the connection after the message to user2@example.org, before confirming it; "
+    ) and outcomes[3].error.endswith("the rest are not sent into the same doubt"), outcomes[3].error
+    assert slept == [] and box.recipients() == ["user0@example.org", "user1@example.org", "user2@example.org"]
 
 
 def test_a_message_whose_commands_went_with_the_last_ones_data_is_not_resent_either(smtp_server):
@@ -433,6 +451,70 @@ def test_a_sender_that_failed_spf_dkim_or_dmarc_is_no_refusal_of_the_address(smt
     assert slept == [] and box.messages == []
 
 
+_HELD = "held"  # a refusal of the address: permanent, counts towards holding the digest
+_NOT_HELD = "not held"  # not retried in the run, never held
+_STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
+
+
+@pytest.mark.parametrize("at, reply, kind, said", [
+    # the enhanced code decides where RFC 3463 gives it one meaning, whatever the words
+    ("RCPT", "550 5.1.1 <user0@example.org>: Recipient address rejected: User unknown in relay recipient table",
+     _HELD, None),
+    ("RCPT", "550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup", _HELD, None),
+    ("RCPT", "550 5.2.1 The email account that you tried to reach is disabled.", _HELD, None),
+    ("RCPT", "550 5.7.13 User account disabled", _HELD, None),
+    ("DATA", "554 5.3.0 Mail system error", _NOT_HELD, "(RFC 3463's X.3.0: the receiving server's own trouble, no fault of the address"),
+    ("DATA", "550 5.4.6 Routing loop detected", _NOT_HELD, "(RFC 3463's X.4.6: the receiving server's own trouble"),
+    ("RCPT", "550 5.3.2 System not accepting network messages", _NOT_HELD, "the receiving server's own trouble"),
+    ("DATA", "554 5.6.1 Media type not supported", _NOT_HELD, "(RFC 3463's X.6.1: refused for the message's content, no fault of the address: tried again by later sends, never held for it)"),
+    ("DATA", "550 5.2.3 Message length exceeds administrative limit", _NOT_HELD, "lower max_papers"),
+    ("RCPT", "452 4.2.2 Mailbox over its storage limit", _NOT_HELD, "the recipient's mailbox is full"),
+    # at MAIL FROM, which knows nothing of the recipient, all but the size is every message's: the batch stops
+    ("MAIL", "555 5.5.4 Unsupported option: SIZE", _STOPS,
+     "(RFC 3463's X.5.4: the receiving server's own trouble, the same for every message)"),
+    ("MAIL", "550 5.7.27 Sender address has null MX", _STOPS, "publish SPF for the server you send through"),
+    ("MAIL", "552 Message size exceeds maximum permitted", _NOT_HELD, "refused for its size at MAIL FROM"),
+    ("RCPT", "530 5.7.57 Client not authenticated to send mail", _STOPS, "the server wants a login first"),
+    # ambiguous codes (X.7.1, "other", a vendor's detail, none): the words decide, else the basic code
+    ("RCPT", "554 5.7.1 <user0@example.org>: Relay access denied", _NOT_HELD, "the server does not relay for us"),
+    ("RCPT", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", _HELD, None),
+    ("RCPT", "550 5.5.0 Requested action not taken: mailbox unavailable", _HELD, None),
+    ("RCPT", "550 User unknown", _HELD, None),
+    ("DATA", "554 5.7.9 Message not accepted for policy reasons. See https://help.yahoo.com/kb/postmaster/SLN7253.html",
+     _NOT_HELD, "refused as spam, for the message or the sender's standing"),
+    ("RCPT", "550 Sender verify failed", _STOPS, "the sender's fault, not the address's"),
+    ("RCPT", "550 rejected because 192.0.2.7 is in a black list at zen.spamhaus.org", _STOPS,
+     "the server refuses this machine"),
+    ("RCPT", "550 5.7.606 Access denied, banned sending IP [192.0.2.7]. To request removal from this list please visit",
+     _STOPS, "the server refuses this machine"),
+    ("DATA", "552 Message size exceeds maximum permitted", _NOT_HELD, "lower max_papers"),
+])
+def test_a_refusal_is_told_by_its_enhanced_status_code_then_its_words(smtp_server, at, reply, kind, said):
+    """RFC 3463's subject and detail say what a refusal is about; one pattern
+    per kind of refusal, tried on every reply, read Postfix's "550 5.1.1 ...
+    User unknown in relay recipient table" as a refusal to relay (a dead
+    address never held), and every refusal it had no pattern for (a full
+    mail system, a routing loop, a media type, a login wanted at RCPT) as
+    one of the address: three runs of it held the digest for good."""
+    box = smtp_server.mailbox
+    if at == "MAIL":
+        box.mail_reply = reply
+    elif at == "RCPT":
+        box.reject["user0@example.org"] = reply
+    else:
+        box.data_replies = [reply]
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(2)], retries=3)
+    first, second = outcomes
+    assert (first.delivered, first.permanent, first.tries, slept) == (False, kind == _HELD, 1, []), first.error
+    assert reply in first.error and (said is None or said in first.error), first.error
+    if kind == _STOPS:
+        assert second.tries == 0 and second.error.startswith("not attempted: ")
+    elif at != "MAIL":
+        assert second.delivered and box.recipients() == ["user1@example.org"]
+    else:  # (every MAIL FROM gets the same answer)
+        assert second.tries == 1 and reply in second.error
+
+
 def test_a_message_over_the_advertised_size_is_refused_for_its_size_not_its_sender():
     """A server advertising SIZE refuses a bigger message's MAIL FROM ... SIZE=n
     (RFC 1870): it read 'sender digest@example.org refused: 552 ...', as if the
@@ -642,6 +724,32 @@ def test_a_refused_certificate_names_what_mends_it(tmp_path, monkeypatch):
     finally:
         right.stop()
         expired.stop()
+
+
+@pytest.mark.parametrize("flaw, said", [
+    ("weak key", "EE certificate key too weak; the mail server needs a new certificate: its key or signature is too "
+                 "weak for this machine's OpenSSL (RSA under 2048 bits, SHA-1); no setting here mends it"),
+    ("client only", "unsuitable certificate purpose; the mail server needs a certificate made for a TLS server: its "
+                    "extended key usage leaves out serverAuth; no setting here mends it"),
+])
+def test_a_certificate_no_setting_mends_says_so_not_to_set_ca_file(tmp_path, monkeypatch, flaw, said):
+    """A relay's certificate with a 1024-bit RSA key (this machine's OpenSSL
+    refuses it) or one made for TLS clients only, with ca_file already
+    holding it: the hint was 'trust a private CA with delivery.ca_file',
+    which was done, and sent the user to change it again.  The batch stops,
+    nothing is sent, and the line names no setting."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    server = Server(tls="starttls", folder=tmp_path, auth=True, flaw=flaw)
+    try:
+        t = SMTPTransport("127.0.0.1", server.port, username=USER, password_env="DIGEST_PW", ca_file=server.cert,
+                          timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(n) for n in range(2)])
+        assert outcomes[0].error == f"TLS with 127.0.0.1:{server.port} failed: CERTIFICATE_VERIFY_FAILED ({said})"
+        assert outcomes[1].tries == 0 and not any(o.permanent for o in outcomes) and slept == []
+        assert server.mailbox.messages == []
+    finally:
+        server.stop()
 
 
 def test_a_certificate_for_another_name_says_to_set_the_host():

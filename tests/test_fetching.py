@@ -263,26 +263,30 @@ def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it(clock, 
         server.server_close()
 
 
-def test_an_expired_certificate_says_no_setting_mends_it(clock, tmp_path, monkeypatch):
-    """An expired certificate said to point SSL_CERT_FILE at it, which
-    cannot help: the site must renew it (or the clock here is wrong)."""
-    server, cert = _tls_server(tmp_path, expired=True)
+@pytest.mark.parametrize("expired, flaw, said", [
+    (True, None, "certificate has expired); the site must renew it, or this machine's clock is wrong; no setting here "
+                 "mends it"),
+    (False, "weak key", "EE certificate key too weak); the site needs a new certificate: its key or signature is too "
+                        "weak for this machine's OpenSSL (RSA under 2048 bits, SHA-1); no setting here mends it"),
+])
+def test_a_certificate_no_setting_mends_says_so(clock, tmp_path, monkeypatch, expired, flaw, said):
+    """An expired certificate, or one with a 1024-bit RSA key, trusted
+    through SSL_CERT_FILE, said to point SSL_CERT_FILE at it, which cannot
+    help: the site must renew or replace it (or the clock here is wrong)."""
+    server, cert = _tls_server(tmp_path, expired=expired, flaw=flaw)
     url = f"https://127.0.0.1:{server.server_address[1]}/feed.xml"
-    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted, but out of date
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted, but out of date or too weak
     try:
         with fetcher(clock, tmp_path, retries=3) as f, pytest.raises(InputError) as info:
             f.get(url, source="mirror")
-        assert str(info.value) == (
-            f"{url}: source 'mirror': the server's TLS certificate is not trusted (certificate has expired); "
-            "the site must renew it, or this machine's clock is wrong; no setting here mends it"
-        )
+        assert str(info.value) == f"{url}: source 'mirror': the server's TLS certificate is not trusted ({said}"
         assert clock.sleeps == []
     finally:
         server.shutdown()
         server.server_close()
 
 
-def _tls_server(tmp_path, *, expired: bool = False):
+def _tls_server(tmp_path, *, expired: bool = False, flaw: str | None = None):
     """A real HTTPS server on 127.0.0.1 serving a feed, and its self-signed certificate."""
     import ssl
     import threading
@@ -301,9 +305,11 @@ def _tls_server(tmp_path, *, expired: bool = False):
         def log_message(self, *args) -> None:
             pass
 
-    cert, key = make_certificate(tmp_path, expired=expired)
+    cert, key = make_certificate(tmp_path, expired=expired, flaw=flaw)
     server = HTTPServer(("127.0.0.1", 0), Feed)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if flaw == "weak key":
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")  # (an old server's OpenSSL serves it)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()

@@ -699,3 +699,157 @@ def test_one_paper_from_five_kinds_of_source_is_one_paper(tmp_path, cli):
     r = cli("match", "--json")
     (sub,) = json.loads(r.out)["subscribers"]
     assert [p["id"] for p in sub["papers"]] == ["2406.03001"]
+
+
+@pytest.mark.parametrize("copy, line", [
+    ("arxiv-list-new-copied.txt", "Jane Doe, Ana Müller, John Smith"),
+    ("arxiv-list-old-copied.txt", "Authors: Jane Doe, Ana Müller, John Smith"),
+    ("arxiv-abs-copied.txt", "Authors:Jane Doe, Ana Müller, John Smith"),
+])
+def test_a_copied_pages_author_with_a_suffix_after_a_comma_is_one_author(copy, line):
+    """'John Smith, Jr.' on a copied listing's or abstract page's authors line
+    was two authors, one named 'Jr.' (the unlabelled line, ending in '.', was
+    no list of names at all: the front of the abstract), where arXiv's feed
+    read the same names as one."""
+    text = (DATA / copy).read_text(encoding="utf-8").replace(line, line + ", Jr., Bo Chen III", 1)
+    papers = parse_arxiv(text.encode(), copy, "arXiv", Collect()).papers
+    assert papers[0].authors == ("Jane Doe", "Ana Müller", "John Smith Jr.", "Bo Chen III")
+    assert papers[0].abstract.startswith("We learn the step sizes")
+
+
+FULL_TEXT = DATA / "arxiv-html.html"
+AR5IV = DATA / "ar5iv.html"
+
+
+def _index_of(page: str, text: str) -> int:
+    """The line (from 1) of ``page`` that holds ``text``."""
+    return next(i for i, ln in enumerate(page.split("\n"), 1) if text in ln)
+
+
+@pytest.mark.parametrize("saved", ["html", "mhtml"])
+def test_a_papers_full_text_page_saved_from_arxiv_is_its_paper(saved):
+    """arxiv.org/html/ID saved by a browser was 'an HTML page, not an RSS or
+    Atom feed (an error page or a login wall?)'; its watermark gives the id,
+    version, primary category and that version's day, LaTeXML's article the
+    title and abstract (math as its TeX), each name's line the authors (not
+    the affiliation and address under it, nor the footnote marks), and no
+    reference of the paper is taken for it."""
+    page = FULL_TEXT.read_bytes()
+    data = page if saved == "html" else _mhtml(page, "https://arxiv.org/html/2406.03001v2")
+    warnings = Collect()
+    (paper,) = parse_arxiv(data, "html.html", "arXiv", warnings).papers
+    assert (paper.arxiv_id, paper.version) == ("2406.03001", 2)
+    assert paper.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert paper.authors == ("Jane Doe", "Ana Müller", "John Smith Jr.")
+    assert paper.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number of "
+                              "function evaluations by a factor of four at equal sample quality on CIFAR-10 & ImageNet "
+                              r"$64\times 64$, where $T<10$ steps suffice.")
+    assert paper.categories == ("cs.LG",) and paper.published == datetime(2024, 6, 7, tzinfo=UTC)
+    assert (paper.url, paper.pdf_url) == ("https://arxiv.org/abs/2406.03001", "https://arxiv.org/pdf/2406.03001v2")
+    assert paper.location == f"html.html:{_index_of(page.decode(), 'ltx_title_document')}" and warnings == []
+    assert parse_feed(data, "html.html", "arXiv", Collect()) == [paper]
+
+
+def test_a_full_text_page_saved_without_its_sites_frame_takes_its_id_from_its_address():
+    """'Web Page, HTML only' keeps the page as served, before its script adds
+    the header and the watermark: the <base href="/html/ID/"> names the paper."""
+    page = FULL_TEXT.read_text(encoding="utf-8")
+    bare = page[:page.index("<div class=\"ds-announcement\"")] + page[page.index("<div class=\"ltx_page_content\">"):]
+    (paper,) = parse_arxiv(bare.encode(), "html.html", "arXiv", Collect()).papers
+    assert (paper.arxiv_id, paper.version, paper.published, paper.categories) == ("2406.03001", 2, None, ())
+
+
+def test_an_ar5iv_page_is_its_paper_and_its_references_are_not():
+    """ar5iv.labs.arxiv.org/html/ID: its title's '[ID]' names the paper (the
+    bibliography's arXiv links are other papers')."""
+    page = AR5IV.read_bytes()
+    (paper,) = parse_feed(page, "ar5iv.html", "reading", Collect())
+    assert (paper.arxiv_id, paper.title) == ("2006.11239", "Denoising Diffusion Probabilistic Models")
+    assert paper.authors == ("Jonathan Ho", "Ajay Jain", "Pieter Abbeel")
+    assert paper.abstract.startswith("We present high quality image synthesis results") and paper.abstract.endswith(
+        "Our implementation is available at https://github.com/hojonathanho/diffusion.")
+    # without its title's id, its address; without that, the footer's "View original on arXiv"
+    without_title = page.replace(b"<title>[2006.11239] ", b"<title>")
+    assert parse_feed(without_title, "ar5iv.html", "reading", Collect())[0].arxiv_id == "2006.11239"
+    footer_only = without_title.replace(b'content="https://ar5iv.org/html/2006.11239"', b'content=""')
+    assert parse_feed(footer_only, "ar5iv.html", "reading", Collect())[0].arxiv_id == "2006.11239"
+
+
+@pytest.mark.parametrize("cut, said", [
+    ('<div class="ltx_abstract">', "no abstract"),
+    ('<article class="ltx_document', "no title and no abstract"),
+])
+def test_a_full_text_page_cut_off_or_unconverted_is_an_error_at_its_line(tmp_path, cli, cut, said):
+    """A page cut off before its abstract, or a failed conversion's page
+    (LaTeXML's article with no title), is no paper: exit 2, one line."""
+    page = AR5IV.read_text(encoding="utf-8")
+    cut_page = page[:page.index(cut)] + ("<article class=\"ltx_document\"><p>Conversion failed.</p></article>"
+                                         if cut.startswith("<article") else "")
+    (tmp_path / "ar5iv.html").write_text(cut_page, encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: feed, path: ar5iv.html}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    line = _index_of(cut_page, "ltx_title_document") if "title" not in said.split(" and ")[0] else 1
+    assert r.code == 2 and r.err.strip() == (
+        f"ar5iv.html:{line}: source 'feed': the arXiv full-text page (arxiv.org/html/ID) has {said}; the page is cut "
+        "off or its conversion failed: save the paper's abstract page (arxiv.org/abs/ID) instead"), r.err
+
+
+def test_a_full_text_page_given_to_an_export_source_names_the_source_that_reads_it(tmp_path):
+    with pytest.raises(InputError) as info:
+        parse_hf_papers_text(FULL_TEXT.read_bytes(), "html.html")
+    assert "an arXiv full-text page (arxiv.org/html/ID) saved from the browser (`type: arxiv` with `path:` reads it)" \
+        in str(info.value)
+
+
+@pytest.mark.parametrize("dump", ["arxiv-abs-lynx.txt", "arxiv-abs-w3m.txt"])
+@pytest.mark.parametrize("parse", [
+    lambda data, w: parse_arxiv(data, "abs.txt", "arXiv", w).papers,
+    lambda data, w: parse_feed(data, "abs.txt", "arXiv", w),
+    lambda data, w: parse_hf_papers_text(data, "abs.txt", "arXiv", w),
+], ids=["arxiv", "feed", "hf-papers-text"])
+def test_an_abstract_page_dumped_by_a_text_browser_is_its_paper_whole(parse, dump):
+    """`lynx -dump` / `w3m -dump` of arxiv.org/abs/ID wrap every line at 80
+    columns and lynx numbers each link ('[8]Jane Doe', '(or [23]arXiv:...v2
+    ... for this version)') and lists them at the end: the title was read
+    without its wrapped end ('... for'), the authors as '[8]Jane Doe' and
+    without those on the next line, the subjects without theirs, and the
+    version not at all."""
+    warnings = Collect()
+    (paper,) = parse((DATA / dump).read_bytes(), warnings)
+    assert (paper.arxiv_id, paper.version) == ("2406.03001", 2)
+    assert paper.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert paper.authors == ("Jane Doe", "Ana Müller", "John Smith", "Kenji Tanaka", "Zoë O'Brien", "Maria Garcia")
+    assert paper.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number of "
+                              "function evaluations by a factor of four at equal sample quality on CIFAR-10 & ImageNet "
+                              r"$64\times64$, where $T < 10$ steps suffice.")
+    assert paper.categories == ("cs.LG", "cs.AI", "cs.CV") and paper.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert paper.comment == "12 pages, 4 figures; code at this https URL" and paper.location == "abs.txt:29"
+    assert warnings == []
+
+
+@pytest.mark.parametrize("width", [None, 64, 72])
+@pytest.mark.parametrize("copy", ["arxiv-list-new-copied.txt", "arxiv-list-old-copied.txt",
+                                  "arxiv-list-recent-copied.txt"])
+def test_a_listing_dumped_by_a_text_browser_gives_the_papers_its_copy_gives(copy, width):
+    """`w3m -dump arxiv.org/list/cs.LG/new` (tests/data/arxiv-list-new-w3m.txt,
+    79 columns) and dumps at other widths wrap each entry's first line,
+    title, comments and subjects: read line by line, the subjects' end began
+    the abstract, the comment's end ('https://github.com/...') became the
+    authors and an entry whose '[pdf, html,' wrapped was no paper."""
+    import textwrap
+
+    text = (DATA / copy).read_text(encoding="utf-8")
+    if width is None and copy == "arxiv-list-new-copied.txt":
+        dumped = (DATA / "arxiv-list-new-w3m.txt").read_text(encoding="utf-8")
+    else:
+        dumped = "\n".join("\n".join(textwrap.wrap(line, width or 79, break_on_hyphens=False, break_long_words=False))
+                           for line in text.split("\n"))
+    assert max(len(line) for line in dumped.split("\n")) <= (width or 79)
+    copied = parse_arxiv(text.encode(), copy, "arXiv", Collect()).papers
+    read = parse_arxiv(dumped.encode(), copy, "arXiv", Collect()).papers
+    fields = ("arxiv_id", "title", "authors", "abstract", "categories", "comment", "published")
+    assert [[getattr(p, f) for f in fields] for p in read] == [[getattr(p, f) for f in fields] for p in copied]

@@ -554,3 +554,17 @@ def test_a_digest_owed_after_a_failed_send_is_previewed_and_matched_as_send_will
     r = cli("match", "--json", "--subscriber", "bob@example.org")
     assert r.code == 0, r.err
     assert [p["id"] for p in json.loads(r.out)["subscribers"][0]["papers"]] == owed
+
+
+def test_a_preview_with_nothing_to_send_counts_no_preview_written(workdir, cli):
+    """`wrote 1 preview to preview` over a folder holding only index.html (the
+    one subscriber had nothing new): the newcomer looked for the lost file."""
+    from conftest import BASIC_CONFIG, write_config
+
+    write_config(workdir, BASIC_CONFIG.replace('any: ["diffusion model*", "score-based"]', 'any: ["no such term"]'))
+    r = cli("preview", "--subscriber", "ada@example.org")
+    assert r.code == 0, r.err
+    assert r.out.splitlines()[-1] == "wrote 0 previews to preview: preview/index.html", r.out
+    assert [p.name for p in (workdir / "preview").iterdir()] == ["index.html"]
+    r = cli("preview")
+    assert r.out.splitlines()[-1] == "wrote 1 preview to preview: preview/index.html", r.out  # bob's

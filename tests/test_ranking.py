@@ -154,7 +154,7 @@ def test_like_alone_and_reason_names_the_liked_paper(workdir):
     papers = subs["ada@example.org"]
     assert papers
     assert all(p["title"] != "Reflected Diffusion Models" for p in papers)  # the liked paper itself is known
-    assert papers[0]["reason"] == "like: Reflected Diffusion Models"
+    assert papers[0]["reason"] == "similar to a paper you liked, \u201cReflected Diffusion Models\u201d"
     config = load_config(workdir / "config.yaml")
     from datetime import datetime
 
@@ -203,7 +203,7 @@ def test_liked_papers_next_to_about_only_add(workdir):
     # writes "scaling laws"): it stays, not raised, and its reason does not name them
     assert any("scaling law" in p["title"].lower() and p not in raised for p in both)
     for p in both:
-        named = "like: " in p["reason"]
+        named = "a paper you liked" in p["reason"]
         assert named == (p in raised), (p["title"], p["reason"])
 
 
@@ -336,7 +336,7 @@ def test_like_remembers_papers_of_earlier_days(tmp_path):
     assert not warnings
     best = max(found, key=lambda pid: found[pid].score)
     assert best == today[0].id
-    assert found[best].reason == "like: Reflected Diffusion Models"
+    assert found[best].reason == "similar to a paper you liked, \u201cReflected Diffusion Models\u201d"
     embedder.close()
 
 

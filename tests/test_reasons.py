@@ -19,7 +19,7 @@ def test_a_liked_title_that_reads_like_a_reason_is_named_whole():
     title = "Regret Bounds; close to Optimal, like: Thompson Sampling"
     one = PaperMatch(PAPER, 0.9, ("bandits",), (), (), topic_reasons=(ranked(liked=title),))
     assert reason_text(one, NAMES) == f"similar to a paper you liked, \u201c{title}\u201d"
-    assert one.reason == f"like: {title}"
+    assert one.reason == reason_text(one, NAMES)  # match says it as the email does, not "like: <title>"
     two = PaperMatch(PAPER, 0.9, ("theory", "bandits"), (), (),
                      topic_reasons=(ranked(["sample complexity"]), ranked(liked=title)))
     assert reason_text(two, NAMES) == ("close to your interest in Learning theory (sample complexity); "
@@ -31,7 +31,7 @@ def test_a_liked_title_that_reads_like_a_reason_is_named_whole():
 def test_match_words_each_kind_of_reason():
     assert said((ranked(),)) == CLOSE_IN_MEANING
     assert said((ranked(["score matching", "SDEs"], "Reflected Diffusion Models"),)) == (
-        "close to your interest: score matching, SDEs; like: Reflected Diffusion Models")
+        "close to your interest: score matching, SDEs; similar to a paper you liked, \u201cReflected Diffusion Models\u201d")
     # a ranked topic's reason is the paper's; the rules' words only when no ranked topic took it
     assert said((rules(["convex"]), ranked(["step sizes"]))) == "close to your interest: step sizes"
     assert said((rules(["Convex", "SGD"]), rules(["convex", "Adam"]))) == "matched: Convex, SGD, Adam"
@@ -56,7 +56,7 @@ def test_the_email_says_a_ranked_reason_as_a_sentence():
     both = PaperMatch(PAPER, 0.9, ("gen",), (), (), topic_reasons=(ranked(["score matching", "SDEs"], "T"),))
     assert reason_text(both, NAMES) == ("close to your interest in score matching and SDEs; "
                                         "similar to a paper you liked, \u201cT\u201d")
-    assert both.reason == "close to your interest: score matching, SDEs; like: T"
+    assert both.reason == "close to your interest: score matching, SDEs; similar to a paper you liked, \u201cT\u201d"
     alone = PaperMatch(PAPER, 0.9, ("gen",), (), (), topic_reasons=(ranked(),))
     assert reason_text(alone, NAMES) == CLOSE_IN_MEANING
 

@@ -21,8 +21,10 @@ from newsletter.errors import ConfigError, TemplateError
 from newsletter.rendering import (
     MAX_PART_CHARS,
     Composer,
+    anchor_for,
     check_templates,
     highlight,
+    paper_link,
     premailer_inline,
     scripts_raised,
     trim,
@@ -98,6 +100,10 @@ def test_highlight_never_breaks_escaping():
         ("X₁,…,Xₙ ∼^(i.i.d.) P", "X₁,…,Xₙ ∼<sup>i.i.d.</sup> P"),
         # a gradient's or a derivative's variable ($\nabla_\theta \mathcal{L}$ showed "∇_θ L")
         ("∇_θ L, ∂_φ f and ∇_(θ,φ) J", "∇<sub>θ</sub> L, ∂<sub>φ</sub> f and ∇<sub>θ,φ</sub> J"),
+        # a short name under a Greek letter (an export's 'nvarepsilon_DP'); a longer one, or one in a word, stays
+        ("Õ(d/(nε_DP)) and θ_ref, ε_abcdef, GPT_4o", "Õ(d/(nε<sub>DP</sub>)) and θ<sub>ref</sub>, ε_abcdef, GPT_4o"),
+        # a script after a letter's superscript (the Monge gap 'M^c_rho', exported as 'Mᶜ_ρ')
+        ("the gap Mᶜ_ρ(T) and x²_i, not snake²_x", "the gap Mᶜ<sub>ρ</sub>(T) and x²<sub>i</sub>, not snake²_x"),
     ],
 )
 def test_a_script_unicode_cannot_write_is_set_as_sub_or_sup_in_html(text, html):
@@ -302,6 +308,21 @@ def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_pa
     config = load(tmp_path, extra="templates: tpl\n")
     (problem,) = check_templates(config)
     assert str(problem).startswith(f"{tpl}/digest.txt:{line}: template error: "), problem
+
+
+def test_validate_renders_the_list_of_papers_past_gmails_clip(tmp_path):
+    """The "N more papers" list shows only in a digest over max_html_kb: a
+    misspelt name there passed validate and stopped the first big send."""
+    tpl = own_templates(tmp_path)
+    html = (tpl / "digest.html").read_text(encoding="utf-8")
+    edit = '<a href="{{ p.url }}">{{ p.contents_html }}</a></p>\n{% endfor %}\n{% endfor %}\n  </td></tr>\n{% endif %}\n  <tr><td class="footer">'
+    assert html.count(edit) == 1
+    (tpl / "digest.html").write_text(html.replace(edit, edit.replace("p.contents_html", "p.contents_htm")), encoding="utf-8")
+    config = load(tmp_path, extra="templates: tpl\n")
+    (problem,) = check_templates(config)
+    line = 1 + html[:html.index(edit)].count("\n")
+    assert str(problem).startswith(f"{tpl}/digest.html:{line}: template error: "), problem
+    assert "contents_html" in str(problem)
 
 
 @pytest.mark.parametrize("tag", ['{% include "digest.html" %}', '{% extends "digest.html" %}'])
@@ -871,26 +892,110 @@ def test_thirty_paper_digest_stays_under_gmail_clipping(tmp_path):
     assert len(cards(composed.html)) == 30
 
 
-def test_a_sixty_paper_digest_spends_no_bytes_on_what_no_one_sees(tmp_path):
-    """A 60-paper digest is over Gmail's 102 KB clip (the warning says so);
-    what it carried that nobody sees is gone: the spaces of some 1,500 inlined
-    declarations, a link colour on each card's empty ``<a name>``, and the
-    paper's id or title spelt out in each anchor, written twice per paper.
-    176 KB before, 165 KB after."""
+def _sixty_paper_digest(tmp_path, extra=""):
     for f in DATA.glob("hf-papers-*.txt"):
         (tmp_path / "papers").mkdir(exist_ok=True)
         shutil.copy(f, tmp_path / "papers" / f.name)
     text = READER_CONFIG.replace("sources:\n", "sources:\n  - type: hf-papers-text\n    path: papers/*.txt\n")
     text = text.replace('any: ["Schrödinger", "diffusion model*"]', 'any: ["Schrödinger", "diffusion model*", "the"]')
-    _, matches, composed = reader_digest(tmp_path, text.replace("max_papers: 30", "max_papers: 60"))
-    html = composed.html
+    return reader_digest(tmp_path, text.replace("max_papers: 30", "max_papers: 60") + extra)
+
+
+def test_a_sixty_paper_digest_spends_no_bytes_on_what_no_one_sees(tmp_path):
+    """What a 60-paper digest carried that nobody sees is gone: the spaces of
+    some 1,500 inlined declarations, a link colour on each card's empty
+    ``<a name>``, the paper's id or title spelt out in each anchor, written
+    twice per paper (176 KB before, 165 KB after), and each card's text
+    styles written on each of its paragraphs rather than once on the card,
+    which they inherit (165 KB -> 153 KB)."""
+    config, matches, composed = _sixty_paper_digest(tmp_path)
+    composer = Composer(config)
+    sub = config.subscribers[0]
+    html = composer.render(sub, matches, NOW, clip=False)[1]  # every paper as a card
     assert len(matches) == 60 and len(cards(html)) == 60
     assert not re.search(r'<a name="[^"]*" style=', html) and ": " not in re.findall(r'style="([^"]*)"', html)[0]
     anchors = re.findall(r'<a name="([^"]+)"', html)
     assert len(anchors) == 60 + 1 + 2 and all(len(a) <= 14 for a in anchors)  # cards, contents, two topics
     for a in anchors:  # each link finds its card
         assert a == "contents" or f'href="#{a}"' in html
-    assert len(html.encode("utf-8")) < 168 * 1024
+    assert not re.search(r'class="abstract" style="[^"]*font-size', html)  # the card's, inherited
+    assert len(html.encode("utf-8")) < 156 * 1024
+
+
+def test_a_digest_over_gmails_clip_lists_its_last_papers_by_title(tmp_path):
+    """Gmail cut a 60-paper digest (153 KB) at about 102 KB, mid-card, and
+    the footer with the unsubscribe link went with it.  The best papers stay
+    cards; the rest are listed by linked title under "N more papers", by
+    topic, reached from the contents; the whole fits, the text part has
+    every paper in full, and the warning says what would show each in full."""
+    config, matches, composed = _sixty_paper_digest(tmp_path)
+    html = composed.html
+    assert len(html.encode("utf-8")) <= 100 * 1024
+    shown = len(cards(html))
+    assert 20 < shown < 60
+    more = html[html.index('<a name="more">'):html.index('class="footer"')]
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", more))
+    assert f"{60 - shown} more papers" in visible and "Titles only" in visible
+    rest = [m.paper for m in matches[shown:]]
+    for paper in rest:  # each one named and linked; no abstract
+        assert html_lib.escape(paper_link(paper)) in more and paper.title[:20] in visible
+        assert paper.abstract[:80] not in html
+    for m in matches[:shown]:  # the best ones are the cards
+        assert any(f'name="{anchor_for(m.paper.id)}"' in card for card in cards(html))
+    # numbered after the cards, by topic, each topic once
+    assert re.findall(r'class="num"[^>]*>(\d+)\.', more)[0] == str(shown + 1)
+    assert visible.count("Diffusion") >= 1 and 'href="#more"' in html
+    assert "unsubscribe" in html[html.index('class="footer"'):]
+    for m in matches:  # the text part keeps every paper whole
+        assert composed.text.count("\n" + m.paper.abstract[:40]) == 1, m.paper.title
+    (warning,) = composed.warnings
+    assert f"so its last {60 - shown} of 60 papers are listed by title only; to show each in full, lower max_papers" in warning
+
+
+def test_a_template_of_the_users_that_shows_no_more_keeps_every_card(tmp_path):
+    """A template written before ``more`` existed would drop the papers listed
+    there, sent and recorded as sent yet shown nowhere in the HTML: it keeps
+    every card, and the warning says what would make it fit."""
+    tpl = own_templates(tmp_path)
+    html = (tpl / "digest.html").read_text(encoding="utf-8")
+    (tpl / "digest.html").write_text(re.sub(r"\{% if more %\}.*?\{% endif %\}\n", "", html, flags=re.S), encoding="utf-8")
+    config, matches, composed = _sixty_paper_digest(tmp_path, "templates: tpl\n")
+    assert "more" not in (tpl / "digest.html").read_text(encoding="utf-8")
+    assert len(cards(composed.html)) == 60 and len(composed.html.encode()) > 100 * 1024
+    (warning,) = composed.warnings
+    assert "over 100 KB" in warning and "by title only" not in warning
+
+
+def test_the_advice_for_a_too_big_digest_offers_no_unreadable_abstract_length(tmp_path):
+    """"lower max_papers to about 43 (it has 60), or abstract_chars to about 7
+    (it is 600)": an abstract of 7 characters is no abstract."""
+    count, size, (warning,) = _size_warning(tmp_path, 55, 300)
+    assert count == 55 and size > 100 * 1024
+    found = re.search(r"lower max_papers to about \d+ \(it has 55\): abstract_chars would have to be about (\d+) "
+                      r"\(it is 300\), too short to read$", warning)
+    assert found and int(found[1]) < 150, warning
+
+
+def test_a_ranked_card_marks_the_phrases_its_reason_names(tmp_path):
+    """"Why: Close to your interest in Schrödinger bridges" under a card that
+    marked nothing: the reader looked for the words.  They are marked as the
+    paper writes them (singular, capitalised, hyphenated), in the title and
+    the abstract; the text part has no marks."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.reasons import ranked
+
+    config = load(tmp_path)
+    sub = config.subscribers[0]
+    paper = Paper("A Reflected Schrödinger Bridge", "We train score-based models with a large step size.", "s")
+    m = PaperMatch(paper, 0.9, (sub.topics[0],), (), (),
+                   topic_reasons=(ranked(["Schrödinger bridges", "score based", "step sizes", "flow matching"]),))
+    composed = Composer(config).compose(sub, [m], now=NOW)
+    card = cards(composed.html)[0]
+    for marked in ("Schrödinger Bridge", "score-based", "step size"):
+        assert re.search(rf"<mark[^>]*>{marked}</mark>", card), marked
+    assert card.count("<mark") == 3 and "<mark" not in composed.text
+    assert "Why: Close to your interest in Schrödinger bridges, score based, step sizes and flow matching" in composed.text
 
 
 def test_a_common_word_is_marked_a_few_times_not_everywhere():
@@ -1520,6 +1625,7 @@ subscribers:
 email:
   from: "Paper Digest <digest@example.org>"
   abstract_chars: 1000
+  max_html_kb: 1000  # every paper as a card: the cards are what is read here
 """
 
 
@@ -1654,8 +1760,10 @@ def _size_warning(tmp_path, max_papers, abstract_chars):
                                                       f"    max_papers: {max_papers}\n", 1)
                   + f"email:\n  abstract_chars: {abstract_chars}\n", hostile=False)
     (sub, matches), = digests(config, "ada@example.org")
-    composed = Composer(config).compose(sub, matches, now=NOW)
-    return len(matches), len(composed.html.encode()), composed.warnings
+    composer = Composer(config)
+    composed = composer.compose(sub, matches, now=NOW)
+    assert len(composed.html.encode()) <= 100 * 1024  # over it, the last papers are listed by title
+    return len(matches), len(composer.render(sub, matches, NOW, clip=False)[1].encode()), composed.warnings
 
 
 def test_a_digest_too_big_for_gmail_is_told_what_makes_it_fit(tmp_path):

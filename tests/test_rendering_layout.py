@@ -382,7 +382,9 @@ def test_a_long_contents_keeps_each_number_on_its_titles_line_at_phone_widths(tm
     """102 papers (a title far longer than a line, forty authors, a topic named in
     three scripts): from the 10th entry on, "10." wrapped inside its 24px box and
     each title began a line below its number.  At 320, 375 and 414 px, light and
-    dark, every number sits on its title's line and nothing scrolls sideways."""
+    dark, every number sits on its title's line and nothing scrolls sideways, in
+    the contents and in the list of the papers past Gmail's clip ("N more papers"),
+    and on a desktop's 1200 px too."""
     from newsletter.previewing import preview
 
     (tmp_path / "papers").mkdir()
@@ -396,9 +398,12 @@ def test_a_long_contents_keeps_each_number_on_its_titles_line_at_phone_widths(tm
     report = preview(load_config(tmp_path / "config.yaml"), now=datetime(2024, 11, 8, tzinfo=UTC))
     email_html = (report.out / "ada@example.org.html").read_text(encoding="utf-8")
     assert "… and 37 more" in email_html and "Supercalifragilisticexpialidociousnessmodels" in email_html
+    # over Gmail's clip: the last papers are listed by title after the cards, numbered as the contents is
+    more = email_html[email_html.index('<a name="more">'):]
+    assert len(re.findall(r'class="contents-item"', more)) > 20
     (tmp_path / "email.html").write_text(email_html, encoding="utf-8")
     frames = "".join(f"<iframe onload='probe(this)' style='width:{w}px;height:600px;border:0' src='email.html'></iframe>"
-                     for w in (320, 375, 414))
+                     for w in (320, 375, 414, 1200))
     page = tmp_path / "page.html"
     page.write_text(f"<!DOCTYPE html><html><head>{LONG_CONTENTS_PROBE}</head><body>{frames}</body></html>", encoding="utf-8")
     flags = [

@@ -686,6 +686,35 @@ def test_the_accounts_sending_limit_or_a_full_mailbox_holds_nobody(tmp_path, cli
     assert box.recipients() == ["user00@example.org", "user01@example.org", "user02@example.org", "user03@example.org"]
 
 
+def test_three_refusals_hold_a_dead_address_and_never_the_receiving_servers_trouble(tmp_path, cli, smtp_server):
+    """What holds a digest is read from the refusal's enhanced status code
+    (RFC 3463): Postfix's '550 5.1.1 ... User unknown in relay recipient
+    table' (a dead address) was taken for a refusal to relay, never held,
+    and tried every run for ever; '550 5.3.2 System not accepting network
+    messages' (the receiving server's trouble) was taken for a refusal of
+    the address, and three runs held it for good."""
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3))
+    t0 = datetime.fromisoformat(NOW)
+    box.reject = {"user00@example.org": "550 5.1.1 <user00@example.org>: Recipient address rejected: User unknown in "
+                                        "relay recipient table",
+                  "user01@example.org": "550 5.3.2 System not accepting network messages"}
+    for minutes in (0, 6, 17):  # three runs, each after the last one's back-off
+        r = cli("send", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1, r.out + r.err
+    assert "failed      user00@example.org: recipient user00@example.org refused: 550 5.1.1 " in r.out, r.out
+    assert "(refused 3 times: held, not retried)" in r.out, r.out
+    assert ("failed      user01@example.org: recipient user01@example.org refused: 550 5.3.2 System not accepting "
+            "network messages (RFC 3463's X.3.2: the receiving server's own trouble, no fault of the address: tried "
+            "again by later sends, never held for it) (stays pending, retried from") in r.out, r.out
+    assert {row[0]: row[1] for row in digests(tmp_path)} == {
+        "user00@example.org": "failed", "user01@example.org": "pending", "user02@example.org": "sent"}
+    box.reject = {}
+    r = cli("send", "--now", (t0 + timedelta(hours=2)).isoformat())  # the server mended; the dead address stays held
+    assert r.code == 0 and "sent 1, empty 1, failed 0, not due 0, held 1" in r.out, r.out + r.err
+    assert box.recipients() == ["user01@example.org", "user02@example.org"]
+
+
 def test_a_sender_postfix_refuses_at_rcpt_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
     """Postfix's submission port refuses a From the login may not use at RCPT
     TO ('553 5.7.1 <digest@example.org>: Sender address rejected: not owned by
@@ -3370,3 +3399,43 @@ def test_a_paper_sent_under_one_title_is_not_sent_again_under_another(tmp_path, 
     assert sent("2024-05-07T09:00:00+00:00") == 0
     config(first, second)  # both read: one paper, sent before under either key
     assert sent("2024-05-08T09:00:00+00:00") == 0
+
+
+def test_a_send_says_what_max_papers_cut_and_where_the_rest_go(tmp_path, cli):
+    """A subscriber without a schedule got, at a second `send` moments after
+    the first, two more of the same day's papers, without a word: the first
+    digest had been cut at max_papers.  Each line of a cut digest says so."""
+    setup(tmp_path, "  transport: outbox\n  path: out",
+          subscribers="\n  - email: bob@example.org\n    topics: [optim, diffusion]\n    max_papers: 2")
+
+    def send(minute: int, *more: str) -> str:
+        r = cli("send", "--now", f"2024-05-06T09:0{minute}:00+00:00", *more)
+        assert r.code == 0, r.err
+        return r.out
+
+    assert "would send  bob@example.org: 2 papers (the best of the 6 its topics take now: max_papers: 2; the " \
+           "other 4 can go in later digests)" in send(0, "--dry-run")
+    assert "sent        bob@example.org: 2 papers (the best of the 6 its topics take now: max_papers: 2; the other " \
+           "4 can go in later digests) <" in send(0)
+    (planned,) = json.loads(send(1, "--dry-run", "--json"))["digests"]
+    assert (planned["papers"], planned["taken"], planned["sent_before"]) == (2, 4, 2)
+    assert "sent        bob@example.org: 2 papers (the best of the 4 its topics take now that were in no earlier " \
+           "digest: max_papers: 2; the other 2 can go in later digests) <" in send(1)
+    assert re.search(r"sent        bob@example.org: 2 papers <", send(2))  # the last two: nothing cut
+    assert "empty       bob@example.org" in send(3)
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 3
+
+
+def test_test_email_of_a_subscriber_who_unsubscribed_says_so(tmp_path, cli):
+    """`test-email --subscriber ada` after Ada left through the one-click link
+    sent her digest with no word that `send` sends her nothing: it read as
+    though the unsubscribe had not taken."""
+    setup(tmp_path, "  transport: outbox\n  path: out", extra="timezone: Europe/Berlin")
+    assert cli("unsubscribe", "ada@example.org", "--now", NOW).code == 0
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "ada@example.org", "--now", NOW)
+    assert r.code == 0, r.err
+    assert r.err.strip().splitlines()[-1] == (
+        "ada@example.org unsubscribed 2024-05-06 11:00 CEST: `send` sends them nothing until "
+        "`newsletter resubscribe ada@example.org`; this is the digest they would get then")
+    r = cli("test-email", "--to", "me@example.net", "--subscriber", "bob@example.org", "--now", NOW)
+    assert r.code == 0 and "unsubscribed" not in r.err, r.err

@@ -2438,7 +2438,7 @@ def test_a_liked_arxiv_id_no_source_lists_is_looked_up_in_one_request_and_kept(h
     assert len(papers) == 5 and {p.arxiv_id for p in papers}.isdisjoint({"2102.09844", "2206.00364"})  # no candidates
     lookups = [r.query for r in http_server.requests if "id_list" in r.query]
     assert lookups == [{"id_list": "2102.09844,2206.00364", "max_results": "2"}]
-    assert "like: E(n) Equivariant Graph Neural Networks" in _reasons(config, papers)
+    assert "similar to a paper you liked, \u201cE(n) Equivariant Graph Neural Networks\u201d" in _reasons(config, papers)
     with sqlite3.connect(tmp_path / "cache" / "embeddings.sqlite3") as db:
         [(text,)] = db.execute("SELECT text FROM papers WHERE id = '2102.09844'").fetchall()
     assert "E(n)-Equivariant" in text and "$" not in text  # LaTeX shown as other papers' is
@@ -2448,7 +2448,7 @@ def test_a_liked_arxiv_id_no_source_lists_is_looked_up_in_one_request_and_kept(h
     http_server.route("/api/query", Reply(500))
     again, warnings = read(config)
     assert warnings == [] and len(http_server.requests) == asked
-    assert "like: E(n) Equivariant Graph Neural Networks" in _reasons(config, again)
+    assert "similar to a paper you liked, \u201cE(n) Equivariant Graph Neural Networks\u201d" in _reasons(config, again)
 
 
 def test_a_failed_like_lookup_is_one_warning_and_the_run_goes_on(http_server, tmp_path):

@@ -248,3 +248,25 @@ def test_init_never_replaces_a_device_or_a_pipe_even_with_force(tmp_path, cli):
         assert r.code == 2 and r.err.splitlines() == [
             f"{name}: not a file (a device, a pipe or a socket); never replaced: give init a file's or a folder's path"]
     assert stat.S_ISFIFO((tmp_path / "pipe").stat().st_mode) and (tmp_path / "link.yaml").is_symlink()
+
+
+def test_init_asks_the_machine_for_its_zone_once(tmp_path, monkeypatch, capsys):
+    """`init` worked out the starter's zone twice (once for the file, once for
+    its next-step line): two looks at $TZ and /etc/localtime that could
+    disagree.  Now one answer serves both."""
+    import newsletter.config
+    from newsletter.cli import cli
+
+    asked: list[str] = []
+
+    def machine_zone():
+        asked.append("zone")
+        return "Etc/UTC"
+
+    monkeypatch.setattr(newsletter.config, "machine_zone", machine_zone)
+    monkeypatch.chdir(tmp_path)
+    cli.main(["init"], standalone_mode=False)
+    assert asked == ["zone"]
+    out = capsys.readouterr().out
+    assert "it says timezone: UTC, this machine's" in out
+    assert "\ntimezone: UTC " in (tmp_path / "config.yaml").read_text(encoding="utf-8")
