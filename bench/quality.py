@@ -31,6 +31,10 @@ way, once the second round of tuning on the first two sets was done.
 ``blind3`` (tests/data/relevance-blind3) is a fourth set of six further
 interests, labelled the same way without looking at any ranker output, and
 scored the same way.
+
+``--quiet-days`` prints, instead, how many papers each ``about`` digest takes
+on the day and on the same day without the interest's relevant papers
+(:func:`quiet_days`): what nDCG and F1 cannot show.
 """
 
 from __future__ import annotations
@@ -242,6 +246,40 @@ def evaluate(
     return out
 
 
+def quiet_days(
+    split: str, cache: Path = ROOT / ".cache" / "bench-quality-quiet", folder: Path = RELEVANCE
+) -> dict[str, tuple[int, int]]:
+    """{interest: (papers its ``about`` digest takes on the split's day, papers
+    it takes on the same day without the interest's relevant papers)}.
+
+    Issue 11 asks that "a quiet day gives a short digest, not noise", and
+    nDCG and F1 cannot see it: on a day with no relevant paper, any digest
+    scores F1 0.  Every score is relative to the day (how far a paper
+    stands out of it), so the best papers of a day with nothing on the
+    interest still stand out; this counts how many of them get in.  One run
+    per interest (the day differs), each with a cache of its own: a day of
+    fewer than 100 papers is scored among background papers, and those must
+    not be the interest's own relevant papers remembered from the real day
+    (the shipped background can still hold them, as never-ranked padding:
+    only ``heldout`` is that small)."""
+    interests, grades, splits = load_labels(folder)
+    papers = [p for p in load_papers() if split == "all" or splits.get(p.id) == split]
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="digest-quiet-") as tmp:
+        for key, interest in interests.items():
+            counts = []
+            for day in (papers, [p for p in papers if grades[key].get(p.id, 0) < 1]):
+                where = Path(tmp) / f"{key}-{len(counts)}"
+                where.mkdir()
+                # a cache of its own per interest and day (see above)
+                config = load_config(write_config(where, day, {key: interest}, "about",
+                                                  cache / f"{folder.name}-{split}-{key}-{len(counts)}"))
+                [(_, found)] = pipeline.match(config, pipeline.papers(config))
+                counts.append(len(found))
+            out[key] = (counts[0], counts[1])
+    return out
+
+
 #: The liked settings :func:`one_liked` scores: each interest's first liked
 #: paper alone, its last alone (a different reader's one example), both.
 LIKED_CHOICES = {"first": slice(0, 1), "last": slice(-1, None), "both": slice(None)}
@@ -365,9 +403,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", choices=["dev", "heldout", "all"], action="append")
     parser.add_argument("--set", choices=list(SETS), action="append", dest="sets")
+    parser.add_argument("--quiet-days", action="store_true",
+                        help="instead: papers each `about` digest takes with and without the interest's relevant papers")
     args = parser.parse_args()
     for name in args.sets or available_sets():
         for split in args.split or SPLITS[name]:
+            if args.quiet_days:
+                counts = quiet_days(split, folder=SETS[name])
+                print(f"{name} {split}: papers taken, real day -> day without the interest's relevant papers")
+                for key, (real, quiet) in counts.items():
+                    print(f"  {key}: {real} -> {quiet}")
+                print(f"  mean: {statistics.mean(r for r, _ in counts.values()):.2f} -> "
+                      f"{statistics.mean(q for _, q in counts.values()):.2f}\n")
+                continue
             print(table(evaluate(split, folder=SETS[name]), f"{name} {split}"))
             print()
 
