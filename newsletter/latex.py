@@ -1281,9 +1281,38 @@ _SYMBOL_GREEK = ("alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|kappa
 _LOST_GREEK_SYMBOL = lazy(
     rf"(?<![\w\\^{{])(?:{_SYMBOL_GREEK})(?=-[A-Za-z0-9])"
     rf"|(?<![\w\\^{{])(?:{_SYMBOL_GREEK.removeprefix('alpha|beta|')})(?=\()"
-    rf"|(?<=\w\()(?:{_SYMBOL_GREEK})(?=\))"
+    rf"|(?<=\w\()(?:{_SYMBOL_GREEK.removeprefix('alpha|beta|')})(?=\))"
     rf"|(?<=\()(?:{_SYMBOL_GREEK})(?=, ?(?:{_SYMBOL_GREEK})\))"
 )
+#: A run of text holding an address or a link, where its characters are part of the name.
+LINK_LIKE = lazy(r"://|www\.|@|\w\.[a-z]{2,}/")
+#: After a Greek name, what makes it prose or a name rather than a symbol: a
+#: release's word (``alpha-version``, ``beta-testing``) or a number (``phi-3``, a model).
+_NOT_A_SYMBOL_AFTER = lazy(r"-(?:\d|(?i:versions?|releases?|test(?:s|ing|ers?)?)(?![A-Za-z]))")
+
+
+def _symbol_greek(m: re.Match) -> str:
+    """The Greek name ``m`` found as its letter, unless the run it is in is
+    a link or an address (``github.com/foo/alpha-zero``, ``beta-team@x.org``:
+    its characters are the address), it is a release or a model's name
+    (``alpha-version``, ``phi-3``) or ``non-alpha-numeric``."""
+    text, start, end = m.string, m.start(), m.end()
+    run = _run_around(text, start, end)
+    if (LINK_LIKE.search(text, *run) or _NOT_A_SYMBOL_AFTER.match(text, end)
+            or text[max(0, start - 4):start].lower() == "non-"):
+        return m.group()
+    return _greek(m)
+
+
+def _run_around(text: str, start: int, end: int) -> tuple[int, int]:
+    """The whitespace-delimited run of ``text`` that holds ``text[start:end]``."""
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return start, end
+
+
 _AFTER_GREEK_SYMBOL = lazy(rf"(?:(?<=[α-ωϵϑφ]-)|(?<=\([α-ωϵϑφ],)|(?<=\([α-ωϵϑφ], ))(?:{_SYMBOL_GREEK})(?![A-Za-z])")
 #: A link written twice as its text and its target, ``\\href{URL}{URL}`` without the backslash.
 _LOST_HREF = lazy(r"(https?://[^\s{}]+)\{\1\}")
@@ -1317,7 +1346,7 @@ def lost_math_shown(text: str) -> str:
     if "{" in text:
         text = _stray_braces(_LOST_HREF.sub(r"\1", text))
     if "(" in text or "-" in text:
-        text = _AFTER_GREEK_SYMBOL.sub(_greek, _LOST_GREEK_SYMBOL.sub(_greek, text))
+        text = _AFTER_GREEK_SYMBOL.sub(_symbol_greek, _LOST_GREEK_SYMBOL.sub(_symbol_greek, text))
     if not any(piece in text for piece in _LOST_PIECES) or not _has_lost_mark(text):
         return text
     return _lost_math(text)

@@ -41,7 +41,7 @@ from markupsafe import Markup, escape
 
 from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
-from .latex import lost_math_shown, own_name_shown
+from .latex import LINK_LIKE, lost_math_shown, own_name_shown
 from .matching import (
     REASON_CHARS,
     REGEX_TIMEOUT,
@@ -264,8 +264,6 @@ _RAW_SCRIPT = lazy(
     r"|(?<=(?<!\w)[^\W\d_])[\u1d2c-\u1d6a\u1d9c-\u1dbf\u2070-\u207f¹²³])"
     r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†]|(?<=[α-ωΑ-Ωϑϕϵ]_)[A-Za-z0-9]{2,4})(?!\w)"
 )
-#: A run of text holding an address or a link, where ``_`` is part of the name.
-_LINK_LIKE = lazy(r"://|www\.|@|\w\.[a-z]{2,}/")
 
 
 def scripts_raised(text: str) -> Markup:
@@ -279,7 +277,7 @@ def scripts_raised(text: str) -> Markup:
     for m in _RAW_SCRIPT.finditer(text):
         before = text.rfind(" ", 0, m.start()) + 1
         after = text.find(" ", m.end())
-        if _LINK_LIKE.search(text, before, len(text) if after < 0 else after):
+        if LINK_LIKE.search(text, before, len(text) if after < 0 else after):
             continue
         op, script = (m["op"], m["group"]) if m["op"] else (m["op1"], m["one"])
         tag = "sub" if op == "_" else "sup"
