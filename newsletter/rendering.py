@@ -289,6 +289,11 @@ def scripts_raised(text: str) -> Markup:
     return Markup("").join(out)
 
 
+def _found_in(m: PaperMatch, field: str) -> tuple[str, ...]:
+    """What ``m``'s terms found in ``field``, as the paper wrote it."""
+    return tuple(dict.fromkeys(h.text for h in m.hits if h.field == field))
+
+
 def _finditer(pattern, text: str) -> list:
     """Matches of a term's pattern; a user's /regex/ gets the matcher's time
     limit (no highlight rather than a hung send)."""
@@ -1106,8 +1111,10 @@ class Composer:
         paper = m.paper
         # math an export lost the backslashes of (ell_2) as Unicode (ℓ₂): shown only,
         # so highlighting runs on the text shown and matching on the text read
-        title = unbroken_before_operators(lost_math_shown(paper.title))
-        abstract = unbroken_before_operators(trim(own_name_shown(lost_math_shown(paper.abstract), paper.title), limit))
+        # (what the terms found keeps its Greek names as written: a term "beta-VAE" marks "beta-VAE")
+        title = unbroken_before_operators(lost_math_shown(paper.title, _found_in(m, "title")))
+        abstract = unbroken_before_operators(
+            trim(own_name_shown(lost_math_shown(paper.abstract, _found_in(m, "abstract")), paper.title), limit))
         config = self.config
         code = code_link(paper)
         published = paper.published

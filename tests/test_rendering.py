@@ -1310,6 +1310,36 @@ email:
     assert re.search(r"<mark[^>]*>explain the model predictions</mark>", composed.html)
 
 
+def test_a_term_written_with_a_greek_name_is_still_marked(tmp_path):
+    """The card showed "β-VAE" and "ε-greedy" (lost math as Unicode) for
+    terms "beta-VAE" and "epsilon-greedy", and marked neither: what a term
+    found keeps its Greek name as written; other Greek names still convert."""
+    header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
+    abstract = "We train a beta-VAE with an epsilon-greedy policy on a delta-smooth objective."
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "one.txt").write_text(header + f"Greedy Latents\n\n{abstract}\n", encoding="utf-8")
+    write_config(tmp_path, """
+sources:
+  - type: hf-papers-text
+    path: papers/
+topics:
+  gen:
+    name: Generative models
+    any: ["beta-VAE", "epsilon-greedy"]
+subscribers:
+  - email: ada@example.org
+    topics: [gen]
+email:
+  from: "Paper Digest <digest@example.org>"
+""")
+    config = load_config(tmp_path / "config.yaml")
+    (sub, matches), = digests(config)
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert re.search(r"<mark[^>]*>beta-VAE</mark>", composed.html), composed.html
+    assert re.search(r"<mark[^>]*>epsilon-greedy</mark>", composed.html)
+    assert "δ-smooth" in composed.html
+
+
 def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     """A lazy regex stops mid-word ("Explain Their Predict"); the reason and the mark name the whole word."""
     from newsletter.matching import Hit
