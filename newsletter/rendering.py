@@ -1233,7 +1233,7 @@ class Composer:
         budget = int(limit * FIT_MARGIN)
 
         def cut(shown: int) -> str:
-            return self.inliner(_render_bounded(self.html_template, _cut(ctx, shown)))
+            return self.inliner(self._render_part(self.html_template, _cut(ctx, shown)))
 
         low, high, best = 0, len(papers) - 1, None  # the most cards that fit (sizes grow with the cards)
         while low <= high:
@@ -1250,9 +1250,15 @@ class Composer:
     def _render_context(self, ctx: dict) -> tuple[str, str, str]:
         """(subject, HTML before inlining, text)."""
         subject = self._subject(ctx)
+        return subject, self._render_part(self.html_template, ctx), self._render_part(self.text_template, ctx)
+
+    def _render_part(self, template: jinja2.Template, ctx: dict) -> str:
+        """``template`` rendered with ``ctx``; whatever goes wrong in it is one
+        :class:`TemplateError` at its line (exit 2), for the whole digest and
+        for each cut :meth:`_fit` tries alike: a fault in the "more papers"
+        list only the cut shows must not come out as an unexpected error."""
         try:
-            html = _render_bounded(self.html_template, ctx)
-            text = _render_bounded(self.text_template, ctx)
+            return _render_bounded(template, ctx)
         except _Runaway as exc:
             millions = MAX_PART_CHARS // 1_000_000
             raise TemplateError(Problem(
@@ -1272,7 +1278,6 @@ class Composer:
             # `{% include %}` or `{% extends %}` of itself (or a longer loop), resolved as it renders
             loop = jinja2.TemplateRuntimeError("the template includes or extends itself (a loop); nothing can be rendered")
             raise self._template_error(loop, exc.__traceback__) from None
-        return subject, html, text
 
     def _subject_text(self, ctx: dict) -> str:
         try:

@@ -966,6 +966,23 @@ def test_a_template_of_the_users_that_shows_no_more_keeps_every_card(tmp_path):
     assert "over 100 KB" in warning and "by title only" not in warning
 
 
+def test_a_fault_in_the_more_list_of_the_users_template_is_one_located_template_error(tmp_path):
+    """Only a digest over Gmail's clip renders the "more papers" list; its cut
+    was rendered outside the error handling of the whole digest, so a field
+    misspelt there came out as jinja2's UndefinedError (in ``send``, an
+    "unexpected error" for every big digest) rather than one TemplateError at its line."""
+    tpl = own_templates(tmp_path)
+    html = (tpl / "digest.html").read_text(encoding="utf-8")
+    line = html[:html.index("{{ section.count }}", html.index("{% for section in more_sections %}"))].count("\n") + 1
+    cut = html.index("{% for section in more_sections %}")
+    (tpl / "digest.html").write_text(html[:cut] + html[cut:].replace("{{ section.count }}", "{{ section.cuont }}", 1),
+                                     encoding="utf-8")
+    with pytest.raises(TemplateError) as err:
+        _sixty_paper_digest(tmp_path, "templates: tpl\n")
+    assert str(err.value).startswith(f"{tpl / 'digest.html'}:{line}: template error: "), str(err.value)
+    assert "cuont" in str(err.value) and "count" in str(err.value)
+
+
 def test_the_advice_for_a_too_big_digest_offers_no_unreadable_abstract_length(tmp_path):
     """"lower max_papers to about 43 (it has 60), or abstract_chars to about 7
     (it is 600)": an abstract of 7 characters is no abstract."""
