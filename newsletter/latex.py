@@ -1302,20 +1302,21 @@ def _symbol_greek(m: re.Match, kept: Sequence[tuple[int, int]] = ()) -> str:
     text, start, end = m.string, m.start(), m.end()
     if any(s <= start < e for s, e in kept):
         return m.group()
-    run = _run_around(text, start, end)
-    if (LINK_LIKE.search(text, *run) or _NOT_A_SYMBOL_AFTER.match(text, end)
+    if (in_link(text, start, end) or _NOT_A_SYMBOL_AFTER.match(text, end)
             or text[max(0, start - 4):start].lower() == "non-"):
         return m.group()
     return _greek(m)
 
 
-def _run_around(text: str, start: int, end: int) -> tuple[int, int]:
-    """The whitespace-delimited run of ``text`` that holds ``text[start:end]``."""
+def in_link(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is in (or takes in) a link or an address:
+    a whitespace-delimited run :data:`LINK_LIKE` finds, whose characters
+    are the address and must stay as they are."""
     while start > 0 and not text[start - 1].isspace():
         start -= 1
     while end < len(text) and not text[end].isspace():
         end += 1
-    return start, end
+    return LINK_LIKE.search(text, start, end) is not None
 
 
 _AFTER_GREEK_SYMBOL = lazy(rf"(?:(?<=[α-ωϵϑφ]-)|(?<=\([α-ωϵϑφ],)|(?<=\([α-ωϵϑφ], ))(?:{_SYMBOL_GREEK})(?![A-Za-z])")

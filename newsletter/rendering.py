@@ -41,7 +41,7 @@ from markupsafe import Markup, escape
 
 from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
-from .latex import LINK_LIKE, lost_math_shown, own_name_shown
+from .latex import LINK_LIKE, in_link, lost_math_shown, own_name_shown
 from .matching import (
     REASON_CHARS,
     REGEX_TIMEOUT,
@@ -159,7 +159,8 @@ def highlight(text: str, patterns: Sequence[re.Pattern]) -> Markup:
     split an entity or let markup from the text through.  A long match (a
     greedy ``/explain.*predictions/``) marks only its first and last words
     (:func:`_marked_spans`), and each pattern marks at most :data:`MAX_MARKS`
-    places: highlighting shows the words, never a paragraph."""
+    places: highlighting shows the words, never a paragraph.  Nothing in a
+    link or an address is marked: its text must stay whole, as written."""
     return _highlight(text, tuple(patterns))
 
 
@@ -231,8 +232,9 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
     spans = sorted(
         span
         for p in patterns
-        for m in _finditer(p, text)[:MAX_MARKS]
-        if m.end() > m.start()
+        # never in a link: a mark would split it, and scripts_raised's check of it
+        for m in [m for m in _finditer(p, text) if m.end() > m.start() and not in_link(text, m.start(), m.end())][
+            :MAX_MARKS]
         for span in _marked_spans(text, m.start(), m.end(), isinstance(p, re.Pattern))
     )
     merged: list[list[int]] = []

@@ -77,6 +77,14 @@ def test_highlight_never_breaks_escaping():
     assert str(highlight("a < b", [re.compile("a"), re.compile("a <")])) == "<mark>a &lt;</mark> b"
 
 
+def test_highlight_marks_nothing_inside_a_link_and_keeps_it_whole():
+    """A mark inside ``https://x.org/diffusion-models/a_b`` split the link, so
+    scripts_raised no longer saw it as one and set ``a<sub>b</sub>``."""
+    text = "diffusion models, code at https://x.org/diffusion-models/a_b and ada@diffusion.org"
+    out = str(highlight(text, [re.compile(r"diffusion[- ]models?", re.I), re.compile("diffusion")]))
+    assert out == "<mark>diffusion models</mark>, code at https://x.org/diffusion-models/a_b and ada@diffusion.org"
+
+
 @pytest.mark.parametrize(
     ("text", "html"),
     [
