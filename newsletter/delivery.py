@@ -1228,8 +1228,9 @@ class SMTPSession:
         sender, about = envelope.sender, refusal.about
         if not refusal.permanent:
             raise TransientDeliveryError(f"sender {sender} refused: {reply}")
-        if about is About.SIZE or (refusal.code == 552 and about is About.ADDRESS):
-            # (SIZE=n on MAIL FROM, RFC 1870: its 552 is the message's, not the sender's)
+        if about in (About.SIZE, About.MAILBOX_FULL):
+            # (SIZE=n on MAIL FROM, RFC 1870: its 552, "exceeded storage allocation", is the message's, not the
+            # sender's; MAIL FROM knows no recipient's mailbox to be full)
             raise TooBig(f"message to {envelope.recipient} refused for its size at MAIL FROM: {reply}"
                          f"{_too_big(data, smtp)}")
         hint, setting = "check email.from and the login", self.t.at("from", "email")

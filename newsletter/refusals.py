@@ -92,8 +92,11 @@ _BY_SUBJECT = {1: A.ADDRESS, 2: A.ADDRESS, 3: A.SERVER, 6: A.CONTENT}
 #: Basic reply codes that say it whatever follows them (RFC 5321, RFC 4954, RFC 7504).
 _FIXED_REPLIES = {421: A.CLOSING, 530: A.LOGIN, 534: A.LOGIN, 535: A.LOGIN, 538: A.LOGIN}
 #: Basic reply codes without an enhanced code, or with an ambiguous one the words did not decide.
+#: 552 is "exceeded storage allocation" (RFC 5321 4.2.3): a full mailbox, as X.2.2, never held (filed
+#: under the address, three runs held the digest of a subscriber whose mailbox was full); at MAIL FROM,
+#: which knows no mailbox, it is the message's size (RFC 1870).
 _BY_REPLY = {451: A.SERVER, 452: A.SERVER, 455: A.SERVER, 500: A.SERVER, 501: A.SERVER, 502: A.SERVER,
-             503: A.SERVER, 504: A.SERVER, 555: A.SERVER}
+             503: A.SERVER, 504: A.SERVER, 552: A.MAILBOX_FULL, 555: A.SERVER}
 
 #: The words that decide an ambiguous code, tried in this order.
 _WORDED: tuple[tuple[About, re.Pattern[str]], ...] = (

@@ -469,6 +469,13 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     ("DATA", "554 5.6.1 Media type not supported", _NOT_HELD, "(RFC 3463's X.6.1: refused for the message's content, no fault of the address: tried again by later sends, never held for it)"),
     ("DATA", "550 5.2.3 Message length exceeds administrative limit", _NOT_HELD, "lower max_papers"),
     ("RCPT", "452 4.2.2 Mailbox over its storage limit", _NOT_HELD, "the recipient's mailbox is full"),
+    # a bare 552 is "exceeded storage allocation" (RFC 5321 4.2.3): a full mailbox, but the size at MAIL FROM
+    ("RCPT", "552 Requested mail action aborted: exceeded storage allocation", _NOT_HELD,
+     "the recipient's mailbox is full"),
+    ("DATA", "552 Requested mail action aborted: exceeded storage allocation", _NOT_HELD,
+     "the recipient's mailbox is full"),
+    ("MAIL", "552 Requested mail action aborted: exceeded storage allocation", _NOT_HELD,
+     "refused for its size at MAIL FROM"),
     # at MAIL FROM, which knows nothing of the recipient, all but the size is every message's: the batch stops
     ("MAIL", "555 5.5.4 Unsupported option: SIZE", _STOPS,
      "(RFC 3463's X.5.4: the receiving server's own trouble, the same for every message)"),
