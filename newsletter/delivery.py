@@ -134,7 +134,7 @@ class RelayDenied(Deferred):
 
 class Unauthenticated(Deferred):
     """A 5xx saying the sender failed the receiving server's authentication
-    checks (SPF, DKIM, DMARC: RFC 7372's X.7.20-X.7.27, as Gmail's "550 5.7.26
+    checks (SPF, DKIM, DMARC: RFC 7372's X.7.20-X.7.24 and X.7.26, as Gmail's "550 5.7.26
     ... DMARC policy"): the fault of ``email.from``'s domain, not of the
     address, and the same for every message to that server.  Not retried in
     the run; never held (three runs held every subscriber's digest)."""

@@ -82,7 +82,9 @@ _BY_STATUS: dict[tuple[int, int], About] = {
     (7, 8): A.LOGIN,  # authentication credentials invalid
     (7, 13): A.ADDRESS, (7, 17): A.ADDRESS, (7, 18): A.ADDRESS,  # account disabled, mailbox or domain owner changed
     (7, 16): A.SIZE,  # too big for the priority asked
-    **{(7, d): A.UNAUTHENTICATED for d in range(20, 28)},  # DKIM, SPF, reverse DNS, DMARC, null MX (RFC 7372)
+    **{(7, d): A.UNAUTHENTICATED for d in (20, 21, 22, 23, 24, 26)},  # DKIM, SPF, DMARC (RFC 7372)
+    (7, 25): A.CLIENT,  # this client's IP address failed reverse DNS (RFC 7372 3.3): no fault of the sender's domain
+    (7, 27): A.SENDER,  # the sender address's domain has a null MX (RFC 7505): it cannot take replies, not signing
 }
 #: The rest of the subjects whose every code says what it is about (RFC 3463
 #: section 3.2-3.4, 3.7); an unknown or "other" network, protocol or policy

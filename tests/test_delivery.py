@@ -479,7 +479,10 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     # at MAIL FROM, which knows nothing of the recipient, all but the size is every message's: the batch stops
     ("MAIL", "555 5.5.4 Unsupported option: SIZE", _STOPS,
      "(RFC 3463's X.5.4: the receiving server's own trouble, the same for every message)"),
-    ("MAIL", "550 5.7.27 Sender address has null MX", _STOPS, "publish SPF for the server you send through"),
+    ("MAIL", "550 5.7.27 Sender address has null MX", _STOPS, "check email.from and the login"),
+    ("RCPT", "550 5.7.27 Sender address has null MX", _STOPS, "the sender's fault, not the address's"),
+    ("MAIL", "550 5.7.25 Reverse DNS validation failed", _STOPS, "the server refuses this machine"),
+    ("RCPT", "550 5.7.25 Reverse DNS validation failed", _STOPS, "the server refuses this machine"),
     ("MAIL", "552 Message size exceeds maximum permitted", _NOT_HELD, "refused for its size at MAIL FROM"),
     ("RCPT", "530 5.7.57 Client not authenticated to send mail", _STOPS, "the server wants a login first"),
     # ambiguous codes (X.7.1, "other", a vendor's detail, none): the words decide, else the basic code
