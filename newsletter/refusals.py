@@ -80,6 +80,10 @@ _BY_STATUS: dict[tuple[int, int], About] = {
     # refusing a client ("553 5.7.2 [TSS09] All messages from ...") and a message ("554 5.7.9 Message not
     # accepted for policy reasons")
     (7, 8): A.LOGIN,  # authentication credentials invalid
+    # encryption needed, encryption required for the mechanism, a password transition needed, trust relationship
+    # required (RFC 4954, RFC 5248): the login's, every message's alike, never the address's
+    (7, 10): A.LOGIN, (7, 11): A.LOGIN, (7, 12): A.LOGIN, (7, 14): A.LOGIN,
+    (7, 15): A.SERVER,  # priority level too low (RFC 6710): the receiving server's policy of the day
     (7, 13): A.ADDRESS, (7, 17): A.ADDRESS, (7, 18): A.ADDRESS,  # account disabled, mailbox or domain owner changed
     (7, 16): A.SIZE,  # too big for the priority asked
     **{(7, d): A.UNAUTHENTICATED for d in (20, 21, 22, 23, 24, 26)},  # DKIM, SPF, DMARC (RFC 7372)

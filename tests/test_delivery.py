@@ -485,6 +485,12 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     ("RCPT", "550 5.7.25 Reverse DNS validation failed", _STOPS, "the server refuses this machine"),
     ("MAIL", "552 Message size exceeds maximum permitted", _NOT_HELD, "refused for its size at MAIL FROM"),
     ("RCPT", "530 5.7.57 Client not authenticated to send mail", _STOPS, "the server wants a login first"),
+    ("RCPT", "550 5.7.10 Encryption needed", _STOPS, "the server wants a login first"),
+    ("RCPT", "550 5.7.11 Encryption required for requested authentication mechanism", _STOPS,
+     "the server wants a login first"),
+    ("RCPT", "550 5.7.12 A password transition is needed", _STOPS, "the server wants a login first"),
+    ("DATA", "550 5.7.14 Trust relationship required", _STOPS, "the server wants a login first"),
+    ("DATA", "550 5.7.15 Priority Level is too low", _NOT_HELD, "(RFC 3463's X.7.15: the receiving server's own trouble"),
     # ambiguous codes (X.7.1, "other", a vendor's detail, none): the words decide, else the basic code
     ("RCPT", "554 5.7.1 <user0@example.org>: Relay access denied", _NOT_HELD, "the server does not relay for us"),
     ("RCPT", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", _HELD, None),
