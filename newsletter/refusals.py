@@ -156,15 +156,14 @@ class Refusal:
 
 
 def enhanced_status(code: int, text: str) -> tuple[int, int, int] | None:
-    """The reply's enhanced status code (RFC 3463), of the basic code's class."""
-    text = text.lstrip()
-    first = _ENHANCED.match(text) or _ENHANCED.search(text)
-    if first is None:
-        return None
-    status = (int(first[1]), int(first[2]), int(first[3]))
-    if status[0] != code // 100:
-        return None  # ("550 ... try 4.4.1 later": a code of another class, quoted)
-    return status
+    """The reply's enhanced status code (RFC 3463): the first of the basic
+    code's class, passing over one of another class quoted before it ("550
+    ... was 4.4.1, now 5.3.2 ..."), which read as no code at all and left the
+    refusal to the basic 550, the address's."""
+    for found in _ENHANCED.finditer(text):
+        if int(found[1]) == code // 100:
+            return int(found[1]), int(found[2]), int(found[3])
+    return None
 
 
 def classify(code: int, text: str) -> Refusal:

@@ -466,6 +466,9 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     ("DATA", "554 5.3.0 Mail system error", _NOT_HELD, "(RFC 3463's X.3.0: the receiving server's own trouble, no fault of the address"),
     ("DATA", "550 5.4.6 Routing loop detected", _NOT_HELD, "(RFC 3463's X.4.6: the receiving server's own trouble"),
     ("RCPT", "550 5.3.2 System not accepting network messages", _NOT_HELD, "the receiving server's own trouble"),
+    # written later in the text, after one of another class: the first of the reply's own class
+    ("RCPT", "554 Delivery failed (was 4.4.1, now 5.3.2): System not accepting network messages", _NOT_HELD,
+     "(RFC 3463's X.3.2: the receiving server's own trouble"),
     ("DATA", "554 5.6.1 Media type not supported", _NOT_HELD, "(RFC 3463's X.6.1: refused for the message's content, no fault of the address: tried again by later sends, never held for it)"),
     ("DATA", "550 5.2.3 Message length exceeds administrative limit", _NOT_HELD, "lower max_papers"),
     ("RCPT", "452 4.2.2 Mailbox over its storage limit", _NOT_HELD, "the recipient's mailbox is full"),
