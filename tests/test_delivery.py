@@ -158,6 +158,24 @@ def test_a_server_dropping_every_message_after_its_data_stops_the_batch_at_the_t
     assert slept == [] and box.recipients() == ["user0@example.org", "user1@example.org", "user2@example.org"]
 
 
+def test_a_stop_after_failures_and_unconfirmed_messages_says_both(smtp_server):
+    """One message failing on every try, then two left unconfirmed: the stop
+    was worded from the last alone, "3 messages in a row went unconfirmed",
+    though the first was refused and cannot have arrived."""
+    box = smtp_server.mailbox
+    box.reject = {"user0@example.org": "452 4.5.3 Too many recipients"}
+    box.unanswered = 2
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=1)
+    assert [(o.delivered, o.uncertain, o.tries) for o in outcomes] == (
+        [(False, False, 2), (False, True, 1), (False, True, 1)] + [(False, False, 0)] * 2)
+    assert outcomes[3].error.startswith(
+        "not attempted: 3 messages in a row failed on every try or went unconfirmed (2 of them), the last with: SMTP "
+        f"server 127.0.0.1:{smtp_server.port} closed the connection after the message to user2@example.org, "
+    ) and outcomes[3].error.endswith("; each unconfirmed one may have arrived, and goes again (said) with the next "
+                                     "run: the rest are not sent into the same doubt"), outcomes[3].error
+    assert len(slept) == 1 and box.recipients() == ["user1@example.org", "user2@example.org"]
+
+
 def test_a_message_whose_commands_went_with_the_last_ones_data_is_not_resent_either(smtp_server):
     """The second message of a session (its MAIL, RCPT and DATA pipelined
     with the first one's data): its connection ending cleanly without a
