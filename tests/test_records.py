@@ -207,15 +207,15 @@ def test_a_paper_sent_and_back_in_a_new_version_is_not_sent_again_and_match_says
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines[0] == "ada@example.org: 1 paper"
-    assert lines[1] == ("  not again: Score Matching for Schrödinger Bridges (2406.02950v2): went out before, and a "
-                        "new version of a paper sent is not sent again")
+    assert lines[1] == ("  not again: Score Matching for Schrödinger Bridges (2406.02950v2): went out before "
+                        "(this version or an earlier one), and a paper sent is not sent again in a new version")
     assert "Flow Matching on Lie Groups" in lines[2]
     r = cli("match", "--json")
     (sub,) = json.loads(r.out)["subscribers"]
     assert sub["revised"] == [{"id": "2406.02950", "version": 2, "title": "Score Matching for Schrödinger Bridges"}]
     assert [p["id"] for p in sub["papers"]] == ["2406.05501"]
     r = cli("match", "--paper", "2406.02950")
-    assert ("ada@example.org: not in the next digest: sent before; this is its version 2, and a paper sent is not "
+    assert ("ada@example.org: not in the next digest: sent before; read now as its version 2, and a paper sent is not "
             "sent again in a new version") in r.out, r.out
     r = cli("send")
     assert r.code == 0 and "sent        ada@example.org: 1 paper " in r.out, r.out + r.err
