@@ -81,7 +81,7 @@ _BY_STATUS: dict[tuple[int, int], About] = {
     # accepted for policy reasons")
     (7, 8): A.LOGIN,  # authentication credentials invalid
     # encryption needed, encryption required for the mechanism, a password transition needed, trust relationship
-    # required (RFC 4954, RFC 5248): the login's, every message's alike, never the address's
+    # required (RFC 5248, RFC 4954, RFC 4468): the login's, every message's alike, never the address's
     (7, 10): A.LOGIN, (7, 11): A.LOGIN, (7, 12): A.LOGIN, (7, 14): A.LOGIN,
     (7, 15): A.SERVER,  # priority level too low (RFC 6710): the receiving server's policy of the day
     (7, 13): A.ADDRESS, (7, 17): A.ADDRESS, (7, 18): A.ADDRESS,  # account disabled, mailbox or domain owner changed
