@@ -1596,7 +1596,10 @@ def _record_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not (value := value.strip()):
         return None
     if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
-        return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC) if 1 <= int(m["m"] or 1) <= 12 else None
+        try:  # year "0000" or month 13: no day, as a bad dotted day is none
+            return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC)
+        except ValueError:
+            return None
     if m := _DOTTED_DAY.fullmatch(value):  # "05.06.2024", as a spreadsheet in most of Europe writes a day
         try:
             return datetime(int(m["y"]), int(m["m"]), int(m["d"]), tzinfo=UTC)

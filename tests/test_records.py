@@ -265,3 +265,13 @@ def test_a_description_escaped_twice_shows_its_text_not_its_tags(description, ab
             '</item></channel></rss>')
     (paper,) = parse_feed(feed.encode(), "feed.xml", "lab", Collect())
     assert paper.abstract == abstract
+
+
+@pytest.mark.parametrize("day", ["0000", "0000-01", "2024-13", "00.06.0000"])
+def test_a_record_with_an_impossible_year_or_month_is_read_without_its_date(day):
+    """A year "0000" (a spreadsheet's empty date) or a month 13: the paper
+    without a date, never a traceback from datetime()."""
+    records = [{"title": "A", "abstract": "B", "date": day}, {"title": "C", "abstract": "D", "date": "2024-06-08"}]
+    first, second = parse_feed("\n".join(json.dumps(r) for r in records).encode(), "x.jsonl", "script", Collect())
+    assert (first.title, first.published) == ("A", None)
+    assert second.published == datetime(2024, 6, 8, tzinfo=UTC)
