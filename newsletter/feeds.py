@@ -1696,7 +1696,8 @@ def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | 
                                      "url, in any order", name, 1))
         return None
     delimiter, columns = header
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    # strict: a quote left open in a row's last cell is an error at its row, not the rest of the file in that cell
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter, strict=True)
     rows: list[dict] = []
     lines: list[int] = []
     try:
@@ -1714,7 +1715,8 @@ def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | 
             lines.append(start)
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(Problem(f"source {source!r}: not a readable CSV row ({exc})", name, start)) from None
+        raise InputError(Problem(f"source {source!r}: not a readable CSV row ({exc}: a quote left open, or a "
+                                 "stray one?)", name, start)) from None
     if not rows:
         warn(f"{name}:1: source {source!r}: the CSV file has its header but no rows; nothing read from it")
         return []

@@ -65,7 +65,7 @@ def test_a_spreadsheets_csv_in_windows_1252_with_semicolons_and_its_own_column_o
 
 @pytest.mark.parametrize("text, line, said", [
     ('title,authors,abstract\n"A title","Ada","An abstract"\n"Open quote,"Ada","An abstract"\n"B","C","D"\n', 3,
-     "a CSV row of 2 cells under a header of 3 (a quote left open, or a ',' too many?)"),
+     "not a readable CSV row (',' expected after '\"': a quote left open, or a stray one?)"),
     ("title;abstract\nA;B;C\n", 2, "a CSV row of 3 cells under a header of 2 (a quote left open, or a ';' too many?)"),
     ("Name,Email,Notes\nAda,ada@example.org,\n", 1, "a CSV file without a title and an abstract column (its columns: "
      "'Name', 'Email', 'Notes'); expected columns such as title, authors, abstract, url, in any order"),
@@ -73,6 +73,7 @@ def test_a_spreadsheets_csv_in_windows_1252_with_semicolons_and_its_own_column_o
      "JSON Lines (one record a line), but this line is no JSON object (cut off, or a record written over several "
      "lines?)"),
     ('title,abstract\n"","An abstract under no title"\n', 2, "no usable row: row 1 has no title (line 2)"),
+    ('Title,Abstract\nT1,"a first\nT2,second\nT3,third\n', 2, "not a readable CSV row (unexpected end of data: a quote left open, or a stray one?)"),
 ])
 def test_a_broken_export_is_one_located_error_and_exit_2(tmp_path, cli, text, line, said):
     """Never papers shifted into the wrong columns, nor a paper glued out of
