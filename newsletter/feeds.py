@@ -802,7 +802,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return parse_scholarly_json(*records, name, source, warn)
         plain = [document] if isinstance(document, dict) else document if isinstance(document, list) else []
         if plain and any(_is_plain_record(item) for item in plain):
-            at = [n for n, line in enumerate(data.decode("utf-8", "replace").split("\n"), 1) if line.strip()]
+            at = [n for n, _ in _numbered_lines(data)]
             return parse_records(plain, name, source, warn, at if lines is not None else None)
         if lines is not None and not any(isinstance(i.get("paper"), dict) for i in lines):
             # records, but not of papers: "a JSON document, not an RSS or Atom feed" said little
@@ -1430,13 +1430,19 @@ def _wrapped_entries(document: dict, name: str, source: str, depth: int = 0) -> 
     raise InputError(Problem(f"source {source!r}: expected a JSON list of daily papers, got dict{what}", name, 1))
 
 
+def _numbered_lines(data: bytes) -> list[tuple[int, str]]:
+    """The non-blank lines of JSON Lines with their numbers, split at "\n"
+    only: JSON Lines ends a record there (and "\r\n"), while splitlines()
+    also broke inside a record at a raw U+2028 or U+0085 of its abstract, and
+    at a lone "\r", numbering the records apart from the lines counted here."""
+    return [(n, line) for n, line in enumerate(data.decode("utf-8-sig", "replace").split("\n"), 1) if line.strip()]
+
+
 def _json_lines(data: bytes) -> list[dict] | None:
     """JSON Lines of objects, one a line (blank lines allowed), as a list; None
     when ``data`` is not that."""
     items = []
-    for line in data.decode("utf-8-sig", "replace").splitlines():
-        if not line.strip():
-            continue
+    for _, line in _numbered_lines(data):
         try:
             item = json.loads(line)
         except (ValueError, RecursionError):
@@ -1452,7 +1458,7 @@ def _broken_json_line(data: bytes) -> int | None:
     one (a file whose first record reads whole is JSON Lines); None for any
     other document.  Read as one JSON document, it was 'invalid JSON (Extra
     data at column 1)' at the second line, whichever was broken."""
-    numbered = [(n, line) for n, line in enumerate(data.decode("utf-8-sig", "replace").split("\n"), 1) if line.strip()]
+    numbered = _numbered_lines(data)
     if len(numbered) < 2:
         return None
     for index, (number, line) in enumerate(numbered):

@@ -276,3 +276,28 @@ def test_a_record_with_an_impossible_year_or_month_is_read_without_its_date(day)
     first, second = parse_feed("\n".join(json.dumps(r) for r in records).encode(), "x.jsonl", "script", Collect())
     assert (first.title, first.published) == ("A", None)
     assert second.published == datetime(2024, 6, 8, tzinfo=UTC)
+
+
+def test_json_lines_with_a_raw_line_separator_in_an_abstract_read_each_record_at_its_line():
+    """A raw U+2028 or U+0085 inside a record's abstract is no end of its line
+    (JSON Lines ends one at "\\n"): each record read, located at its line."""
+    records = [{"title": "A", "abstract": "One\u2028two\x85three."}, {"title": "C", "abstract": "D"}]
+    data = "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
+    first, second = parse_feed(data, "x.jsonl", "script", Collect())
+    assert (first.title, first.location, second.location) == ("A", "x.jsonl:1", "x.jsonl:2")
+    assert first.abstract.startswith("One") and first.abstract.endswith("three.")
+
+
+def test_json_records_parted_by_a_lone_carriage_return_are_a_located_error_not_a_traceback(tmp_path, cli):
+    """Records parted by a lone "\\r" (an old Mac's line ends) are no JSON Lines:
+    one located error, exit 2, where an IndexError stopped the run."""
+    (tmp_path / "x.jsonl").write_text('{"title": "A", "abstract": "B"}\r{"title": "C", "abstract": "D"}\r',
+                                      encoding="utf-8", newline="")
+    write_config(tmp_path, """
+        sources: [{type: feed, name: export, path: x.jsonl}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.startswith("x.jsonl:1: source 'export': "), r.err
+    assert "Traceback" not in r.err and r.out == ""
