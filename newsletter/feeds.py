@@ -1626,27 +1626,30 @@ def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[i
     file's rows) with a title and an abstract (see :data:`_RECORD_KEYS`):
     arXiv's metadata snapshot (``arxiv-metadata-oai-snapshot.json``), a
     script's or a spreadsheet's export.  ``lines``: where each record starts
-    (for the papers' locations); a record without a title is skipped with a
+    (for the papers' locations; None for a JSON array's, whose lines are not
+    known: the file alone, not a false FILE:LINE); a record without a title is skipped with a
     warning, and every record without one is an error."""
     papers: list[Paper] = []
     skipped: list[str] = []
-    first_skipped = 0
+    first_skipped: int | None = None
     bare: list[str] = []
     for index, item in enumerate(items):
-        line = lines[index] if lines else index + 1
+        # a JSON array's records have no line known: the file alone, not its array position as a false FILE:LINE
+        line = lines[index] if lines else None
+        at = f" (line {line})" if line else ""
         if not isinstance(item, dict):
             skipped.append(f"{what} {index + 1} is not an object")
             continue
-        paper, why = _record_paper(item, index + 1, what, name, source, f"{name}:{line}")
+        paper, why = _record_paper(item, index + 1, what, name, source, f"{name}:{line}" if line else name)
         if paper is None:
-            skipped.append(f"{why} (line {line})")
+            skipped.append(f"{why}{at}")
             first_skipped = first_skipped or line
         elif withdrawn(paper.abstract, paper.comment):
             continue
         else:
             papers.append(paper)
             if not paper.abstract:
-                bare.append(f"{what} {index + 1} (line {line})")
+                bare.append(f"{what} {index + 1}{at}")
     if skipped and len(skipped) == len(items):  # (located: the file's lines are known, a feed's entries' are not)
         more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
         raise InputError(Problem(f"source {source!r}: no usable {what}: {skipped[0]}{more}", name, first_skipped))

@@ -125,6 +125,9 @@ def test_json_records_of_a_script_are_read_as_a_list_or_one_a_line():
             "2406.06666", ("Grace Hopper", "Emmy Noether"), datetime(2024, 6, 8, tzinfo=UTC))
     assert [p.location for p in parse_feed(lines, "export.jsonl", "script", Collect())] == [
         "export.jsonl:1", "export.jsonl:2"]
+    # a JSON array's records: the file, not their positions in the array given as false lines
+    assert [p.location for p in parse_feed(as_list, "export.json", "script", Collect())] == [
+        "export.json", "export.json"]
     (one,) = parse_feed(json.dumps(records[1]).encode(), "one.json", "script", Collect())
     assert one.title == "Notes on SGD"
 
