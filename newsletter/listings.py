@@ -887,9 +887,11 @@ _ABS_TEXT_DATELINE = re.compile(r"\[Submitted on .*")
 _DUMP_WIDTH = 80
 def _dump_width(lines: list[str]) -> int | None:
     """The width a text browser's dump (``lynx -dump``, ``w3m -dump``) wrapped
-    ``lines`` at: its longest line, at most 80 columns; None for a copy from
-    the browser, which wraps nothing (its abstracts run longer)."""
-    width = max((len(raw.rstrip()) for raw in lines), default=0)
+    ``lines`` at: its longest line of more than one word, at most 80 columns;
+    None for a copy from the browser, which wraps nothing (its abstracts run
+    longer).  A line of one word is not measured: lynx and w3m never break a
+    word, so one long URL on its own line switched all unwrapping off."""
+    width = max((len(raw.rstrip()) for raw in lines if len(raw.split(maxsplit=1)) > 1), default=0)
     return width if width <= _DUMP_WIDTH else None
 
 
