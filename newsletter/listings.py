@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from itertools import islice
 from typing import NamedTuple
 
 from .errors import InputError, Problem, counted, line_of
@@ -945,8 +946,9 @@ def _title_goes_on(lines: list[str], i: int) -> bool:
     """Whether line ``i`` under a wrapped title is the title's end, not the
     entry's unlabelled authors: the authors' line comes before the entry's
     next label, so a line with a label (or nothing) under it is theirs; and
-    a line with a comma is names."""
-    after = next((" ".join(raw.split()) for raw in lines[i + 1:] if raw.strip()), "")
+    a line with a comma is names.  The lines after ``i`` are walked, not
+    copied: a copy per wrapped title made a long listing quadratic."""
+    after = next((" ".join(raw.split()) for raw in islice(lines, i + 1, None) if raw.strip()), "")
     return "," not in lines[i] and bool(after) and not _TEXT_LABEL.fullmatch(after) and not _starts_anew(after)
 
 

@@ -870,3 +870,20 @@ def test_a_dump_with_one_url_longer_than_its_width_still_unwraps_its_entries():
     assert first.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
     assert first.authors == ("Jane Doe", "Ana Müller", "John Smith")
     assert first.comment == f"12 pages, 4 figures; code at {url}"
+
+
+def test_the_end_of_a_wrapped_title_is_found_without_copying_the_rest_of_the_listing():
+    """Each wrapped title looked at the lines after it through a copy of
+    them all: a listing of n wrapped titles copied about n² lines.  The
+    lines are walked instead (a slice of them here is an error)."""
+    from newsletter.listings import _title_goes_on
+
+    class Unsliced(list):
+        def __getitem__(self, key):
+            if isinstance(key, slice):
+                raise AssertionError(f"the lines copied: {key}")
+            return super().__getitem__(key)
+
+    lines = Unsliced(["Title: Faster Diffusion Sampling with Learned Step Sizes for", "$\\epsilon$-Prediction",
+                      "Jane Doe, Ana Müller", "", "Comments: 12 pages"])
+    assert _title_goes_on(lines, 1) is True and _title_goes_on(lines, 2) is False
