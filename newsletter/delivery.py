@@ -134,7 +134,7 @@ class RelayDenied(Deferred):
 
 class Unauthenticated(Deferred):
     """A 5xx saying the sender failed the receiving server's authentication
-    checks (SPF, DKIM, DMARC: RFC 7372's X.7.20-X.7.27, as Gmail's "550 5.7.26
+    checks (SPF, DKIM, DMARC: RFC 7372's X.7.20-X.7.24 and X.7.26, as Gmail's "550 5.7.26
     ... DMARC policy"): the fault of ``email.from``'s domain, not of the
     address, and the same for every message to that server.  Not retried in
     the run; never held (three runs held every subscriber's digest)."""
@@ -1228,8 +1228,9 @@ class SMTPSession:
         sender, about = envelope.sender, refusal.about
         if not refusal.permanent:
             raise TransientDeliveryError(f"sender {sender} refused: {reply}")
-        if about is About.SIZE or (refusal.code == 552 and about is About.ADDRESS):
-            # (SIZE=n on MAIL FROM, RFC 1870: its 552 is the message's, not the sender's)
+        if about in (About.SIZE, About.MAILBOX_FULL):
+            # (SIZE=n on MAIL FROM, RFC 1870: its 552, "exceeded storage allocation", is the message's, not the
+            # sender's; MAIL FROM knows no recipient's mailbox to be full)
             raise TooBig(f"message to {envelope.recipient} refused for its size at MAIL FROM: {reply}"
                          f"{_too_big(data, smtp)}")
         hint, setting = "check email.from and the login", self.t.at("from", "email")
@@ -1648,7 +1649,8 @@ class Dispatcher:
         self.handed_back: collections.deque[Envelope] = collections.deque()
         self.sharing = threading.Condition()
         self.alive = self.busy = self.count
-        self.failing_in_a_row = 0  # messages that failed on every try (see FAILING_TO_STOP)
+        self.failing_in_a_row = 0  # messages that failed on every try or went unconfirmed (see FAILING_TO_STOP)
+        self.unconfirmed_in_a_row = 0  # those of them that went unconfirmed (the stop says which kind it was)
         self.threads = [
             threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True) for i in range(self.count)
         ]
@@ -1699,15 +1701,23 @@ class Dispatcher:
                 log.error("delivery stopped: %s%s", reason, f"; {self.left}" if self.left else "")
 
     def _failed_again(self, exc: TransientDeliveryError) -> None:
-        """One more message that failed on every try: the batch stops at
-        :data:`FAILING_TO_STOP` in a row."""
+        """One more message that failed on every try or went unconfirmed: the
+        batch stops at :data:`FAILING_TO_STOP` in a row, saying which of the
+        two they were (told by the last alone, one failing and two left
+        unconfirmed read "3 ... went unconfirmed")."""
         with self.sharing:
             self.failing_in_a_row += 1
-            failing = self.failing_in_a_row
-        if failing >= FAILING_TO_STOP and isinstance(exc, Unconfirmed):
-            self._stop(f"{failing} messages in a row went unconfirmed, the last: {exc}; each may have arrived, and "
-                       "goes again (said) with the next run: the rest are not sent into the same doubt")
-        elif failing >= FAILING_TO_STOP:
+            self.unconfirmed_in_a_row += isinstance(exc, Unconfirmed)
+            failing, unconfirmed = self.failing_in_a_row, self.unconfirmed_in_a_row
+        if failing < FAILING_TO_STOP:
+            return
+        doubt = "may have arrived, and goes again (said) with the next run: the rest are not sent into the same doubt"
+        if unconfirmed == failing:
+            self._stop(f"{failing} messages in a row went unconfirmed, the last: {exc}; each {doubt}")
+        elif unconfirmed:
+            self._stop(f"{failing} messages in a row failed on every try or went unconfirmed ({unconfirmed} of them), "
+                       f"the last with: {exc}; each unconfirmed one {doubt}")
+        else:
             self._stop(f"{failing} messages in a row failed on every try, the last with: {exc}")
 
     def _redacted(self, text: str) -> str:
@@ -1834,7 +1844,7 @@ class Dispatcher:
             self.rate.wait()
             try:
                 session.send(envelope, then)
-                self.failing_in_a_row = 0
+                self.failing_in_a_row = self.unconfirmed_in_a_row = 0
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))

@@ -802,7 +802,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return parse_scholarly_json(*records, name, source, warn)
         plain = [document] if isinstance(document, dict) else document if isinstance(document, list) else []
         if plain and any(_is_plain_record(item) for item in plain):
-            at = [n for n, line in enumerate(data.decode("utf-8", "replace").split("\n"), 1) if line.strip()]
+            at = [n for n, _ in _numbered_lines(data)]
             return parse_records(plain, name, source, warn, at if lines is not None else None)
         if lines is not None and not any(isinstance(i.get("paper"), dict) for i in lines):
             # records, but not of papers: "a JSON document, not an RSS or Atom feed" said little
@@ -1430,13 +1430,19 @@ def _wrapped_entries(document: dict, name: str, source: str, depth: int = 0) -> 
     raise InputError(Problem(f"source {source!r}: expected a JSON list of daily papers, got dict{what}", name, 1))
 
 
+def _numbered_lines(data: bytes) -> list[tuple[int, str]]:
+    """The non-blank lines of JSON Lines with their numbers, split at "\n"
+    only: JSON Lines ends a record there (and "\r\n"), while splitlines()
+    also broke inside a record at a raw U+2028 or U+0085 of its abstract, and
+    at a lone "\r", numbering the records apart from the lines counted here."""
+    return [(n, line) for n, line in enumerate(data.decode("utf-8-sig", "replace").split("\n"), 1) if line.strip()]
+
+
 def _json_lines(data: bytes) -> list[dict] | None:
     """JSON Lines of objects, one a line (blank lines allowed), as a list; None
     when ``data`` is not that."""
     items = []
-    for line in data.decode("utf-8-sig", "replace").splitlines():
-        if not line.strip():
-            continue
+    for _, line in _numbered_lines(data):
         try:
             item = json.loads(line)
         except (ValueError, RecursionError):
@@ -1452,7 +1458,7 @@ def _broken_json_line(data: bytes) -> int | None:
     one (a file whose first record reads whole is JSON Lines); None for any
     other document.  Read as one JSON document, it was 'invalid JSON (Extra
     data at column 1)' at the second line, whichever was broken."""
-    numbered = [(n, line) for n, line in enumerate(data.decode("utf-8-sig", "replace").split("\n"), 1) if line.strip()]
+    numbered = _numbered_lines(data)
     if len(numbered) < 2:
         return None
     for index, (number, line) in enumerate(numbered):
@@ -1596,7 +1602,10 @@ def _record_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not (value := value.strip()):
         return None
     if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
-        return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC) if 1 <= int(m["m"] or 1) <= 12 else None
+        try:  # year "0000" or month 13: no day, as a bad dotted day is none
+            return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC)
+        except ValueError:
+            return None
     if m := _DOTTED_DAY.fullmatch(value):  # "05.06.2024", as a spreadsheet in most of Europe writes a day
         try:
             return datetime(int(m["y"]), int(m["m"]), int(m["d"]), tzinfo=UTC)
@@ -1617,27 +1626,30 @@ def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[i
     file's rows) with a title and an abstract (see :data:`_RECORD_KEYS`):
     arXiv's metadata snapshot (``arxiv-metadata-oai-snapshot.json``), a
     script's or a spreadsheet's export.  ``lines``: where each record starts
-    (for the papers' locations); a record without a title is skipped with a
+    (for the papers' locations; None for a JSON array's, whose lines are not
+    known: the file alone, not a false FILE:LINE); a record without a title is skipped with a
     warning, and every record without one is an error."""
     papers: list[Paper] = []
     skipped: list[str] = []
-    first_skipped = 0
+    first_skipped: int | None = None
     bare: list[str] = []
     for index, item in enumerate(items):
-        line = lines[index] if lines else index + 1
+        # a JSON array's records have no line known: the file alone, not its array position as a false FILE:LINE
+        line = lines[index] if lines else None
+        at = f" (line {line})" if line else ""
         if not isinstance(item, dict):
             skipped.append(f"{what} {index + 1} is not an object")
             continue
-        paper, why = _record_paper(item, index + 1, what, name, source, f"{name}:{line}")
+        paper, why = _record_paper(item, index + 1, what, name, source, f"{name}:{line}" if line else name)
         if paper is None:
-            skipped.append(f"{why} (line {line})")
+            skipped.append(f"{why}{at}")
             first_skipped = first_skipped or line
         elif withdrawn(paper.abstract, paper.comment):
             continue
         else:
             papers.append(paper)
             if not paper.abstract:
-                bare.append(f"{what} {index + 1} (line {line})")
+                bare.append(f"{what} {index + 1}{at}")
     if skipped and len(skipped) == len(items):  # (located: the file's lines are known, a feed's entries' are not)
         more = f" (and {len(items) - 1} more)" if len(items) > 1 else ""
         raise InputError(Problem(f"source {source!r}: no usable {what}: {skipped[0]}{more}", name, first_skipped))
@@ -1693,7 +1705,8 @@ def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | 
                                      "url, in any order", name, 1))
         return None
     delimiter, columns = header
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter)
+    # strict: a quote left open in a row's last cell is an error at its row, not the rest of the file in that cell
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter, strict=True)
     rows: list[dict] = []
     lines: list[int] = []
     try:
@@ -1711,7 +1724,8 @@ def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | 
             lines.append(start)
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise InputError(Problem(f"source {source!r}: not a readable CSV row ({exc})", name, start)) from None
+        raise InputError(Problem(f"source {source!r}: not a readable CSV row ({exc}: a quote left open, or a "
+                                 "stray one?)", name, start)) from None
     if not rows:
         warn(f"{name}:1: source {source!r}: the CSV file has its header but no rows; nothing read from it")
         return []

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
+from itertools import islice
 from typing import NamedTuple
 
 from .errors import InputError, Problem, counted, line_of
@@ -887,9 +888,11 @@ _ABS_TEXT_DATELINE = re.compile(r"\[Submitted on .*")
 _DUMP_WIDTH = 80
 def _dump_width(lines: list[str]) -> int | None:
     """The width a text browser's dump (``lynx -dump``, ``w3m -dump``) wrapped
-    ``lines`` at: its longest line, at most 80 columns; None for a copy from
-    the browser, which wraps nothing (its abstracts run longer)."""
-    width = max((len(raw.rstrip()) for raw in lines), default=0)
+    ``lines`` at: its longest line of more than one word, at most 80 columns;
+    None for a copy from the browser, which wraps nothing (its abstracts run
+    longer).  A line of one word is not measured: lynx and w3m never break a
+    word, so one long URL on its own line switched all unwrapping off."""
+    width = max((len(raw.rstrip()) for raw in lines if len(raw.split(maxsplit=1)) > 1), default=0)
     return width if width <= _DUMP_WIDTH else None
 
 
@@ -943,8 +946,9 @@ def _title_goes_on(lines: list[str], i: int) -> bool:
     """Whether line ``i`` under a wrapped title is the title's end, not the
     entry's unlabelled authors: the authors' line comes before the entry's
     next label, so a line with a label (or nothing) under it is theirs; and
-    a line with a comma is names."""
-    after = next((" ".join(raw.split()) for raw in lines[i + 1:] if raw.strip()), "")
+    a line with a comma is names.  The lines after ``i`` are walked, not
+    copied: a copy per wrapped title made a long listing quadratic."""
+    after = next((" ".join(raw.split()) for raw in islice(lines, i + 1, None) if raw.strip()), "")
     return "," not in lines[i] and bool(after) and not _TEXT_LABEL.fullmatch(after) and not _starts_anew(after)
 
 

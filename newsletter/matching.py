@@ -784,6 +784,11 @@ class TopicIndex:
                 self._by_author.setdefault(author.casefold(), set()).add(pid)
 
 
+    def takes(self, key: str, pid: str) -> bool:
+        """Whether topic ``key`` takes paper ``pid`` (:meth:`place` without
+        finding its place, a scan of the topic's papers)."""
+        return pid in self._scored.get(key, ())
+
     def place(self, key: str, pid: str) -> tuple[int, int, TopicMatch, float] | None:
         """Where topic ``key`` puts paper ``pid``: (its place, best first from
         1, among how many, the verdict, the score), or None if the topic does

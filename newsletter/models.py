@@ -112,9 +112,10 @@ def arxiv_base_id(arxiv_id: str) -> str:
 
 
 #: Between the names of one authors' line: "Jane Doe, Ana Müller and John Smith".
-_NAMES_SPLIT = re.compile(r"\s*,\s*|\s+and\s+")
-#: What follows a name after a comma and is no name of its own ("John Smith, Jr.").
-NAME_SUFFIX = re.compile(r"(?:Jr|Sr|Jnr|Snr)\.?|II|III|IV|V", re.IGNORECASE)
+_NAMES_SPLIT = lazy(r"\s*,\s*|\s+and\s+")
+#: What follows a name after a comma and is no name of its own ("John Smith, Jr.").  Both lazy, as the
+#: module's other patterns: every command imports this module, few read an authors' line.
+NAME_SUFFIX = lazy(r"(?:Jr|Sr|Jnr|Snr)\.?|II|III|IV|V", re.IGNORECASE)
 
 
 def split_names(names: str) -> list[str]:

@@ -443,7 +443,7 @@ def _revised_sent(config: Config, index: TopicIndex, subs: list[Subscriber],
     for sub in subs:
         gone = sent.get(sub.email, frozenset())
         if back := tuple(p for p in revised if not gone.isdisjoint(p.keys)
-                         and any(index.place(key, p.id) is not None for key in sub.topics)):
+                         and any(index.takes(key, p.id) for key in sub.topics)):
             found[sub.email] = back
     return found
 
@@ -480,7 +480,7 @@ def match_report(
         if len(found) >= sub.max_papers
         and (n := index.count(sub, exclude(sub) if exclude else frozenset(), limit=COUNTED_UP_TO)) > len(found)
     }
-    revised = _revised_sent(config, index, subs, None if next_digest else exclude) if exclude or next_digest else {}
+    revised = _revised_sent(config, index, subs, exclude) if exclude or next_digest else {}
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     digests = tuple(digest_advice(config, index, results, followed))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
@@ -726,7 +726,7 @@ def paper_standing(
             place = ids.index(paper.id)
             digests.append(DigestStanding(sub, place + 1, len(ids), pinned=matches[place].pinned))
         elif not excluded.isdisjoint(paper.keys):
-            again = (f"; this is its version {paper.version}, and a paper sent is not sent again in a new version"
+            again = (f"; read now as its version {paper.version}, and a paper sent is not sent again in a new version"
                      if (paper.version or 0) > 1 else "")
             digests.append(DigestStanding(sub, None, len(ids), f"sent before{again} (`match --all` shows it as if not)"))
         elif taken & set(sub.topics):

@@ -80,9 +80,15 @@ _BY_STATUS: dict[tuple[int, int], About] = {
     # refusing a client ("553 5.7.2 [TSS09] All messages from ...") and a message ("554 5.7.9 Message not
     # accepted for policy reasons")
     (7, 8): A.LOGIN,  # authentication credentials invalid
+    # encryption needed, encryption required for the mechanism, a password transition needed, trust relationship
+    # required (RFC 5248, RFC 4954, RFC 4468): the login's, every message's alike, never the address's
+    (7, 10): A.LOGIN, (7, 11): A.LOGIN, (7, 12): A.LOGIN, (7, 14): A.LOGIN,
+    (7, 15): A.SERVER,  # priority level too low (RFC 6710): the receiving server's policy of the day
     (7, 13): A.ADDRESS, (7, 17): A.ADDRESS, (7, 18): A.ADDRESS,  # account disabled, mailbox or domain owner changed
     (7, 16): A.SIZE,  # too big for the priority asked
-    **{(7, d): A.UNAUTHENTICATED for d in range(20, 28)},  # DKIM, SPF, reverse DNS, DMARC, null MX (RFC 7372)
+    **{(7, d): A.UNAUTHENTICATED for d in (20, 21, 22, 23, 24, 26)},  # DKIM, SPF, DMARC (RFC 7372)
+    (7, 25): A.CLIENT,  # this client's IP address failed reverse DNS (RFC 7372 3.3): no fault of the sender's domain
+    (7, 27): A.SENDER,  # the sender address's domain has a null MX (RFC 7505): it cannot take replies, not signing
 }
 #: The rest of the subjects whose every code says what it is about (RFC 3463
 #: section 3.2-3.4, 3.7); an unknown or "other" network, protocol or policy
@@ -92,8 +98,11 @@ _BY_SUBJECT = {1: A.ADDRESS, 2: A.ADDRESS, 3: A.SERVER, 6: A.CONTENT}
 #: Basic reply codes that say it whatever follows them (RFC 5321, RFC 4954, RFC 7504).
 _FIXED_REPLIES = {421: A.CLOSING, 530: A.LOGIN, 534: A.LOGIN, 535: A.LOGIN, 538: A.LOGIN}
 #: Basic reply codes without an enhanced code, or with an ambiguous one the words did not decide.
+#: 552 is "exceeded storage allocation" (RFC 5321 4.2.3): a full mailbox, as X.2.2, never held (filed
+#: under the address, three runs held the digest of a subscriber whose mailbox was full); at MAIL FROM,
+#: which knows no mailbox, it is the message's size (RFC 1870).
 _BY_REPLY = {451: A.SERVER, 452: A.SERVER, 455: A.SERVER, 500: A.SERVER, 501: A.SERVER, 502: A.SERVER,
-             503: A.SERVER, 504: A.SERVER, 555: A.SERVER}
+             503: A.SERVER, 504: A.SERVER, 552: A.MAILBOX_FULL, 555: A.SERVER}
 
 #: The words that decide an ambiguous code, tried in this order.
 _WORDED: tuple[tuple[About, re.Pattern[str]], ...] = (
@@ -147,15 +156,14 @@ class Refusal:
 
 
 def enhanced_status(code: int, text: str) -> tuple[int, int, int] | None:
-    """The reply's enhanced status code (RFC 3463), of the basic code's class."""
-    text = text.lstrip()
-    first = _ENHANCED.match(text) or _ENHANCED.search(text)
-    if first is None:
-        return None
-    status = (int(first[1]), int(first[2]), int(first[3]))
-    if status[0] != code // 100:
-        return None  # ("550 ... try 4.4.1 later": a code of another class, quoted)
-    return status
+    """The reply's enhanced status code (RFC 3463): the first of the basic
+    code's class, passing over one of another class quoted before it ("550
+    ... was 4.4.1, now 5.3.2 ..."), which read as no code at all and left the
+    refusal to the basic 550, the address's."""
+    for found in _ENHANCED.finditer(text):
+        if int(found[1]) == code // 100:
+            return int(found[1]), int(found[2]), int(found[3])
+    return None
 
 
 def classify(code: int, text: str) -> Refusal:

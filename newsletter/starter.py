@@ -123,12 +123,12 @@ def starter_config(zone: str | None = None) -> str:
     return STARTER_CONFIG.replace(written, f"{'timezone: ' + (zone or starter_zone()):<34} #", 1)
 
 
-def starter_zone(zone: str | None = None) -> str:
-    """The zone the starter writes: ``zone``, else this machine's, or UTC when
-    it is UTC by another name or one validate would warn of."""
+def starter_zone() -> str:
+    """The zone the starter writes: this machine's, or UTC when it is UTC by
+    another name or one validate would warn of."""
     from .config import fixed_zone_advice, machine_zone
 
-    zone = zone or machine_zone() or "UTC"
+    zone = machine_zone() or "UTC"
     return "UTC" if zone in _UTC_NAMES or fixed_zone_advice(zone) is not None else zone
 
 

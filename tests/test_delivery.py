@@ -158,6 +158,24 @@ def test_a_server_dropping_every_message_after_its_data_stops_the_batch_at_the_t
     assert slept == [] and box.recipients() == ["user0@example.org", "user1@example.org", "user2@example.org"]
 
 
+def test_a_stop_after_failures_and_unconfirmed_messages_says_both(smtp_server):
+    """One message failing on every try, then two left unconfirmed: the stop
+    was worded from the last alone, "3 messages in a row went unconfirmed",
+    though the first was refused and cannot have arrived."""
+    box = smtp_server.mailbox
+    box.reject = {"user0@example.org": "452 4.5.3 Too many recipients"}
+    box.unanswered = 2
+    outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(5)], retries=1)
+    assert [(o.delivered, o.uncertain, o.tries) for o in outcomes] == (
+        [(False, False, 2), (False, True, 1), (False, True, 1)] + [(False, False, 0)] * 2)
+    assert outcomes[3].error.startswith(
+        "not attempted: 3 messages in a row failed on every try or went unconfirmed (2 of them), the last with: SMTP "
+        f"server 127.0.0.1:{smtp_server.port} closed the connection after the message to user2@example.org, "
+    ) and outcomes[3].error.endswith("; each unconfirmed one may have arrived, and goes again (said) with the next "
+                                     "run: the rest are not sent into the same doubt"), outcomes[3].error
+    assert len(slept) == 1 and box.recipients() == ["user1@example.org", "user2@example.org"]
+
+
 def test_a_message_whose_commands_went_with_the_last_ones_data_is_not_resent_either(smtp_server):
     """The second message of a session (its MAIL, RCPT and DATA pipelined
     with the first one's data): its connection ending cleanly without a
@@ -466,15 +484,34 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     ("DATA", "554 5.3.0 Mail system error", _NOT_HELD, "(RFC 3463's X.3.0: the receiving server's own trouble, no fault of the address"),
     ("DATA", "550 5.4.6 Routing loop detected", _NOT_HELD, "(RFC 3463's X.4.6: the receiving server's own trouble"),
     ("RCPT", "550 5.3.2 System not accepting network messages", _NOT_HELD, "the receiving server's own trouble"),
+    # written later in the text, after one of another class: the first of the reply's own class
+    ("RCPT", "554 Delivery failed (was 4.4.1, now 5.3.2): System not accepting network messages", _NOT_HELD,
+     "(RFC 3463's X.3.2: the receiving server's own trouble"),
     ("DATA", "554 5.6.1 Media type not supported", _NOT_HELD, "(RFC 3463's X.6.1: refused for the message's content, no fault of the address: tried again by later sends, never held for it)"),
     ("DATA", "550 5.2.3 Message length exceeds administrative limit", _NOT_HELD, "lower max_papers"),
     ("RCPT", "452 4.2.2 Mailbox over its storage limit", _NOT_HELD, "the recipient's mailbox is full"),
+    # a bare 552 is "exceeded storage allocation" (RFC 5321 4.2.3): a full mailbox, but the size at MAIL FROM
+    ("RCPT", "552 Requested mail action aborted: exceeded storage allocation", _NOT_HELD,
+     "the recipient's mailbox is full"),
+    ("DATA", "552 Requested mail action aborted: exceeded storage allocation", _NOT_HELD,
+     "the recipient's mailbox is full"),
+    ("MAIL", "552 Requested mail action aborted: exceeded storage allocation", _NOT_HELD,
+     "refused for its size at MAIL FROM"),
     # at MAIL FROM, which knows nothing of the recipient, all but the size is every message's: the batch stops
     ("MAIL", "555 5.5.4 Unsupported option: SIZE", _STOPS,
      "(RFC 3463's X.5.4: the receiving server's own trouble, the same for every message)"),
-    ("MAIL", "550 5.7.27 Sender address has null MX", _STOPS, "publish SPF for the server you send through"),
+    ("MAIL", "550 5.7.27 Sender address has null MX", _STOPS, "check email.from and the login"),
+    ("RCPT", "550 5.7.27 Sender address has null MX", _STOPS, "the sender's fault, not the address's"),
+    ("MAIL", "550 5.7.25 Reverse DNS validation failed", _STOPS, "the server refuses this machine"),
+    ("RCPT", "550 5.7.25 Reverse DNS validation failed", _STOPS, "the server refuses this machine"),
     ("MAIL", "552 Message size exceeds maximum permitted", _NOT_HELD, "refused for its size at MAIL FROM"),
     ("RCPT", "530 5.7.57 Client not authenticated to send mail", _STOPS, "the server wants a login first"),
+    ("RCPT", "550 5.7.10 Encryption needed", _STOPS, "the server wants a login first"),
+    ("RCPT", "550 5.7.11 Encryption required for requested authentication mechanism", _STOPS,
+     "the server wants a login first"),
+    ("RCPT", "550 5.7.12 A password transition is needed", _STOPS, "the server wants a login first"),
+    ("DATA", "550 5.7.14 Trust relationship required", _STOPS, "the server wants a login first"),
+    ("DATA", "550 5.7.15 Priority Level is too low", _NOT_HELD, "(RFC 3463's X.7.15: the receiving server's own trouble"),
     # ambiguous codes (X.7.1, "other", a vendor's detail, none): the words decide, else the basic code
     ("RCPT", "554 5.7.1 <user0@example.org>: Relay access denied", _NOT_HELD, "the server does not relay for us"),
     ("RCPT", "550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", _HELD, None),

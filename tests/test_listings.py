@@ -853,3 +853,37 @@ def test_a_listing_dumped_by_a_text_browser_gives_the_papers_its_copy_gives(copy
     read = parse_arxiv(dumped.encode(), copy, "arXiv", Collect()).papers
     fields = ("arxiv_id", "title", "authors", "abstract", "categories", "comment", "published")
     assert [[getattr(p, f) for f in fields] for p in read] == [[getattr(p, f) for f in fields] for p in copied]
+
+
+def test_a_dump_with_one_url_longer_than_its_width_still_unwraps_its_entries():
+    """lynx and w3m never break a word: one URL of 101 characters on a line of
+    its own made that line the dump's width, and every wrapped title, author
+    line and comment was read as the browser's copy (paper 1's title end as
+    its authors)."""
+    url = "https://github.com/example/" + "fastdiff-" * 8 + "x" * 2
+    url += "y" * (101 - len(url))
+    dumped = (DATA / "arxiv-list-new-w3m.txt").read_text(encoding="utf-8").replace(
+        "Comments: 12 pages, 4 figures; code at https://github.com/example/fastdiff\n",
+        f"Comments: 12 pages, 4 figures; code at\n{url}\n")
+    assert len(url) == 101 and url in dumped
+    first = parse_arxiv(dumped.encode(), "new.txt", "arXiv", Collect()).papers[0]
+    assert first.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert first.authors == ("Jane Doe", "Ana Müller", "John Smith")
+    assert first.comment == f"12 pages, 4 figures; code at {url}"
+
+
+def test_the_end_of_a_wrapped_title_is_found_without_copying_the_rest_of_the_listing():
+    """Each wrapped title looked at the lines after it through a copy of
+    them all: a listing of n wrapped titles copied about n² lines.  The
+    lines are walked instead (a slice of them here is an error)."""
+    from newsletter.listings import _title_goes_on
+
+    class Unsliced(list):
+        def __getitem__(self, key):
+            if isinstance(key, slice):
+                raise AssertionError(f"the lines copied: {key}")
+            return super().__getitem__(key)
+
+    lines = Unsliced(["Title: Faster Diffusion Sampling with Learned Step Sizes for", "$\\epsilon$-Prediction",
+                      "Jane Doe, Ana Müller", "", "Comments: 12 pages"])
+    assert _title_goes_on(lines, 1) is True and _title_goes_on(lines, 2) is False

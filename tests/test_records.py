@@ -65,7 +65,7 @@ def test_a_spreadsheets_csv_in_windows_1252_with_semicolons_and_its_own_column_o
 
 @pytest.mark.parametrize("text, line, said", [
     ('title,authors,abstract\n"A title","Ada","An abstract"\n"Open quote,"Ada","An abstract"\n"B","C","D"\n', 3,
-     "a CSV row of 2 cells under a header of 3 (a quote left open, or a ',' too many?)"),
+     "not a readable CSV row (',' expected after '\"': a quote left open, or a stray one?)"),
     ("title;abstract\nA;B;C\n", 2, "a CSV row of 3 cells under a header of 2 (a quote left open, or a ';' too many?)"),
     ("Name,Email,Notes\nAda,ada@example.org,\n", 1, "a CSV file without a title and an abstract column (its columns: "
      "'Name', 'Email', 'Notes'); expected columns such as title, authors, abstract, url, in any order"),
@@ -73,6 +73,7 @@ def test_a_spreadsheets_csv_in_windows_1252_with_semicolons_and_its_own_column_o
      "JSON Lines (one record a line), but this line is no JSON object (cut off, or a record written over several "
      "lines?)"),
     ('title,abstract\n"","An abstract under no title"\n', 2, "no usable row: row 1 has no title (line 2)"),
+    ('Title,Abstract\nT1,"a first\nT2,second\nT3,third\n', 2, "not a readable CSV row (unexpected end of data: a quote left open, or a stray one?)"),
 ])
 def test_a_broken_export_is_one_located_error_and_exit_2(tmp_path, cli, text, line, said):
     """Never papers shifted into the wrong columns, nor a paper glued out of
@@ -124,6 +125,9 @@ def test_json_records_of_a_script_are_read_as_a_list_or_one_a_line():
             "2406.06666", ("Grace Hopper", "Emmy Noether"), datetime(2024, 6, 8, tzinfo=UTC))
     assert [p.location for p in parse_feed(lines, "export.jsonl", "script", Collect())] == [
         "export.jsonl:1", "export.jsonl:2"]
+    # a JSON array's records: the file, not their positions in the array given as false lines
+    assert [p.location for p in parse_feed(as_list, "export.json", "script", Collect())] == [
+        "export.json", "export.json"]
     (one,) = parse_feed(json.dumps(records[1]).encode(), "one.json", "script", Collect())
     assert one.title == "Notes on SGD"
 
@@ -207,15 +211,15 @@ def test_a_paper_sent_and_back_in_a_new_version_is_not_sent_again_and_match_says
     assert r.code == 0, r.err
     lines = r.out.splitlines()
     assert lines[0] == "ada@example.org: 1 paper"
-    assert lines[1] == ("  not again: Score Matching for Schrödinger Bridges (2406.02950v2): went out before, and a "
-                        "new version of a paper sent is not sent again")
+    assert lines[1] == ("  not again: Score Matching for Schrödinger Bridges (2406.02950v2): went out before "
+                        "(this version or an earlier one), and a paper sent is not sent again in a new version")
     assert "Flow Matching on Lie Groups" in lines[2]
     r = cli("match", "--json")
     (sub,) = json.loads(r.out)["subscribers"]
     assert sub["revised"] == [{"id": "2406.02950", "version": 2, "title": "Score Matching for Schrödinger Bridges"}]
     assert [p["id"] for p in sub["papers"]] == ["2406.05501"]
     r = cli("match", "--paper", "2406.02950")
-    assert ("ada@example.org: not in the next digest: sent before; this is its version 2, and a paper sent is not "
+    assert ("ada@example.org: not in the next digest: sent before; read now as its version 2, and a paper sent is not "
             "sent again in a new version") in r.out, r.out
     r = cli("send")
     assert r.code == 0 and "sent        ada@example.org: 1 paper " in r.out, r.out + r.err
@@ -265,3 +269,38 @@ def test_a_description_escaped_twice_shows_its_text_not_its_tags(description, ab
             '</item></channel></rss>')
     (paper,) = parse_feed(feed.encode(), "feed.xml", "lab", Collect())
     assert paper.abstract == abstract
+
+
+@pytest.mark.parametrize("day", ["0000", "0000-01", "2024-13", "00.06.0000"])
+def test_a_record_with_an_impossible_year_or_month_is_read_without_its_date(day):
+    """A year "0000" (a spreadsheet's empty date) or a month 13: the paper
+    without a date, never a traceback from datetime()."""
+    records = [{"title": "A", "abstract": "B", "date": day}, {"title": "C", "abstract": "D", "date": "2024-06-08"}]
+    first, second = parse_feed("\n".join(json.dumps(r) for r in records).encode(), "x.jsonl", "script", Collect())
+    assert (first.title, first.published) == ("A", None)
+    assert second.published == datetime(2024, 6, 8, tzinfo=UTC)
+
+
+def test_json_lines_with_a_raw_line_separator_in_an_abstract_read_each_record_at_its_line():
+    """A raw U+2028 or U+0085 inside a record's abstract is no end of its line
+    (JSON Lines ends one at "\\n"): each record read, located at its line."""
+    records = [{"title": "A", "abstract": "One\u2028two\x85three."}, {"title": "C", "abstract": "D"}]
+    data = "\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode()
+    first, second = parse_feed(data, "x.jsonl", "script", Collect())
+    assert (first.title, first.location, second.location) == ("A", "x.jsonl:1", "x.jsonl:2")
+    assert first.abstract.startswith("One") and first.abstract.endswith("three.")
+
+
+def test_json_records_parted_by_a_lone_carriage_return_are_a_located_error_not_a_traceback(tmp_path, cli):
+    """Records parted by a lone "\\r" (an old Mac's line ends) are no JSON Lines:
+    one located error, exit 2, where an IndexError stopped the run."""
+    (tmp_path / "x.jsonl").write_text('{"title": "A", "abstract": "B"}\r{"title": "C", "abstract": "D"}\r',
+                                      encoding="utf-8", newline="")
+    write_config(tmp_path, """
+        sources: [{type: feed, name: export, path: x.jsonl}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.startswith("x.jsonl:1: source 'export': "), r.err
+    assert "Traceback" not in r.err and r.out == ""
