@@ -1302,32 +1302,38 @@ def test_a_long_phrase_term_is_named_and_marked_whole_only_a_regex_by_its_ends()
         "We <mark>revisit</mark> Reinforcement Learning from Human Feedback for small <mark>models</mark>.")
 
 
-def test_a_greedy_regex_is_named_by_what_the_trimmed_abstract_shows(tmp_path):
-    """/explain.*predictions?/ ran on past the trimmed abstract to a later
-    "prediction": the card marked "explain the model predictions" and its
-    reason said "explain … prediction", a word the reader could not see."""
+def _one_paper_digest(tmp_path, title, abstract, terms, email=""):
+    """(config, subscriber, matches) of one Hugging Face paper for one topic of ``terms`` (YAML, as in ``any:``)."""
     header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
-    abstract = ("Occlusion methods explain the model predictions of image classifiers. " + "We study them. " * 12
-                + "Our method improves each prediction.")
     (tmp_path / "papers").mkdir()
-    (tmp_path / "papers" / "one.txt").write_text(header + f"Occlusion Sensitivity\n\n{abstract}\n", encoding="utf-8")
-    write_config(tmp_path, """
+    (tmp_path / "papers" / "one.txt").write_text(header + f"{title}\n\n{abstract}\n", encoding="utf-8")
+    write_config(tmp_path, f"""
 sources:
   - type: hf-papers-text
     path: papers/
 topics:
-  interp:
-    name: Interpretability
-    any: ["/\\\\bexplain\\\\b.*\\\\bpredictions?\\\\b/"]
+  one:
+    name: One topic
+    any: [{terms}]
 subscribers:
   - email: ada@example.org
-    topics: [interp]
+    topics: [one]
 email:
   from: "Paper Digest <digest@example.org>"
-  abstract_chars: 120
-""")
+{email}""")
     config = load_config(tmp_path / "config.yaml")
     (sub, matches), = digests(config)
+    return config, sub, matches
+
+
+def test_a_greedy_regex_is_named_by_what_the_trimmed_abstract_shows(tmp_path):
+    """/explain.*predictions?/ ran on past the trimmed abstract to a later
+    "prediction": the card marked "explain the model predictions" and its
+    reason said "explain … prediction", a word the reader could not see."""
+    abstract = ("Occlusion methods explain the model predictions of image classifiers. " + "We study them. " * 12
+                + "Our method improves each prediction.")
+    config, sub, matches = _one_paper_digest(tmp_path, "Occlusion Sensitivity", abstract,
+                                             '"/\\\\bexplain\\\\b.*\\\\bpredictions?\\\\b/"', "  abstract_chars: 120\n")
     assert matches[0].hits[0].text.endswith("each prediction")  # the whole abstract's match
     composed = Composer(config).compose(sub, matches, now=NOW)
     assert "\nWhy: explain the model predictions\n" in composed.text, composed.text
@@ -1339,26 +1345,8 @@ def test_a_term_written_with_a_greek_name_is_still_marked(tmp_path):
     """The card showed "β-VAE" and "ε-greedy" (lost math as Unicode) for
     terms "beta-VAE" and "epsilon-greedy", and marked neither: what a term
     found keeps its Greek name as written; other Greek names still convert."""
-    header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
     abstract = "We train a beta-VAE with an epsilon-greedy policy on a delta-smooth objective."
-    (tmp_path / "papers").mkdir()
-    (tmp_path / "papers" / "one.txt").write_text(header + f"Greedy Latents\n\n{abstract}\n", encoding="utf-8")
-    write_config(tmp_path, """
-sources:
-  - type: hf-papers-text
-    path: papers/
-topics:
-  gen:
-    name: Generative models
-    any: ["beta-VAE", "epsilon-greedy"]
-subscribers:
-  - email: ada@example.org
-    topics: [gen]
-email:
-  from: "Paper Digest <digest@example.org>"
-""")
-    config = load_config(tmp_path / "config.yaml")
-    (sub, matches), = digests(config)
+    config, sub, matches = _one_paper_digest(tmp_path, "Greedy Latents", abstract, '"beta-VAE", "epsilon-greedy"')
     composed = Composer(config).compose(sub, matches, now=NOW)
     assert re.search(r"<mark[^>]*>beta-VAE</mark>", composed.html), composed.html
     assert re.search(r"<mark[^>]*>epsilon-greedy</mark>", composed.html)
