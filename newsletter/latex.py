@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 from .patterns import lazy
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from pylatexenc import latex2text, latexwalker
 
     from .models import Paper
@@ -1281,9 +1283,42 @@ _SYMBOL_GREEK = ("alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|kappa
 _LOST_GREEK_SYMBOL = lazy(
     rf"(?<![\w\\^{{])(?:{_SYMBOL_GREEK})(?=-[A-Za-z0-9])"
     rf"|(?<![\w\\^{{])(?:{_SYMBOL_GREEK.removeprefix('alpha|beta|')})(?=\()"
-    rf"|(?<=\w\()(?:{_SYMBOL_GREEK})(?=\))"
+    rf"|(?<=\w\()(?:{_SYMBOL_GREEK.removeprefix('alpha|beta|')})(?=\))"
     rf"|(?<=\()(?:{_SYMBOL_GREEK})(?=, ?(?:{_SYMBOL_GREEK})\))"
 )
+#: A run of text holding an address or a link, where its characters are part of the name.
+LINK_LIKE = lazy(r"://|www\.|@|\w\.[a-z]{2,}/")
+#: After a Greek name, what makes it prose or a name rather than a symbol: a
+#: release's word (``alpha-version``, ``beta-testing``) or a number (``phi-3``, a model).
+_NOT_A_SYMBOL_AFTER = lazy(r"-(?:\d|(?i:versions?|releases?|test(?:s|ing|ers?)?)(?![A-Za-z]))")
+
+
+def _symbol_greek(m: re.Match, kept: Sequence[tuple[int, int]] = ()) -> str:
+    """The Greek name ``m`` found as its letter, unless the run it is in is
+    a link or an address (``github.com/foo/alpha-zero``, ``beta-team@x.org``:
+    its characters are the address), it is a release or a model's name
+    (``alpha-version``, ``phi-3``), ``non-alpha-numeric``, or it is in a
+    span of ``kept`` (see :func:`_greek_names_shown`)."""
+    text, start, end = m.string, m.start(), m.end()
+    if any(s <= start < e for s, e in kept):
+        return m.group()
+    if (in_link(text, start, end) or _NOT_A_SYMBOL_AFTER.match(text, end)
+            or text[max(0, start - 4):start].lower() == "non-"):
+        return m.group()
+    return _greek(m)
+
+
+def in_link(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is in (or takes in) a link or an address:
+    a whitespace-delimited run :data:`LINK_LIKE` finds, whose characters
+    are the address and must stay as they are."""
+    while start > 0 and not text[start - 1].isspace():
+        start -= 1
+    while end < len(text) and not text[end].isspace():
+        end += 1
+    return LINK_LIKE.search(text, start, end) is not None
+
+
 _AFTER_GREEK_SYMBOL = lazy(rf"(?:(?<=[α-ωϵϑφ]-)|(?<=\([α-ωϵϑφ],)|(?<=\([α-ωϵϑφ], ))(?:{_SYMBOL_GREEK})(?![A-Za-z])")
 #: A link written twice as its text and its target, ``\\href{URL}{URL}`` without the backslash.
 _LOST_HREF = lazy(r"(https?://[^\s{}]+)\{\1\}")
@@ -1296,12 +1331,33 @@ def _stray_braces(text: str) -> str:
     return _STRAY_BRACE.sub(lambda m: "" if _braced(text, m.start()) is None else "{", text)
 
 
+def _greek_names_shown(text: str, keep: tuple[str, ...]) -> str:
+    """``text`` with the Greek names :data:`_LOST_GREEK_SYMBOL` finds as
+    letters, except inside the words of ``keep``: a reader's term written
+    with the name (``beta-VAE``) must still find, and mark, it in the text shown."""
+    for pattern in (_LOST_GREEK_SYMBOL, _AFTER_GREEK_SYMBOL):
+        kept = [(at, at + len(k)) for k in keep if k for at in _occurrences(text, k)]
+        text = pattern.sub(functools.partial(_symbol_greek, kept=kept), text)
+    return text
+
+
+def _occurrences(text: str, word: str) -> list[int]:
+    """Where ``word`` starts in ``text``."""
+    found, at = [], text.find(word)
+    while at >= 0:
+        found.append(at)
+        at = text.find(word, at + 1)
+    return found
+
+
 @functools.lru_cache(maxsize=65536)
-def lost_math_shown(text: str) -> str:
+def lost_math_shown(text: str, keep: tuple[str, ...] = ()) -> str:
     """``text`` as an email shows it: math that lost its backslashes and
     dollar signs (a Hugging Face text export: ``ell_2``, ``varepsilon^2``)
     as Unicode, the rest as written.  Only for display: matching and ranking
-    read the text as the source gave it (their figures were measured on it)."""
+    read the text as the source gave it (their figures were measured on it).
+    ``keep``: what a reader's terms found in ``text``; a Greek name in it
+    stays as written (``beta-VAE``, not ``β-VAE``), so the card can mark it."""
     if "\\" in text or "$" in text:
         return text
     if "~" in text:
@@ -1317,7 +1373,7 @@ def lost_math_shown(text: str) -> str:
     if "{" in text:
         text = _stray_braces(_LOST_HREF.sub(r"\1", text))
     if "(" in text or "-" in text:
-        text = _AFTER_GREEK_SYMBOL.sub(_greek, _LOST_GREEK_SYMBOL.sub(_greek, text))
+        text = _greek_names_shown(text, keep)
     if not any(piece in text for piece in _LOST_PIECES) or not _has_lost_mark(text):
         return text
     return _lost_math(text)

@@ -41,7 +41,7 @@ from markupsafe import Markup, escape
 
 from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
-from .latex import lost_math_shown, own_name_shown
+from .latex import LINK_LIKE, in_link, lost_math_shown, own_name_shown
 from .matching import (
     REASON_CHARS,
     REGEX_TIMEOUT,
@@ -159,7 +159,8 @@ def highlight(text: str, patterns: Sequence[re.Pattern]) -> Markup:
     split an entity or let markup from the text through.  A long match (a
     greedy ``/explain.*predictions/``) marks only its first and last words
     (:func:`_marked_spans`), and each pattern marks at most :data:`MAX_MARKS`
-    places: highlighting shows the words, never a paragraph."""
+    places: highlighting shows the words, never a paragraph.  Nothing in a
+    link or an address is marked: its text must stay whole, as written."""
     return _highlight(text, tuple(patterns))
 
 
@@ -231,8 +232,9 @@ def _highlight(text: str, patterns: tuple[re.Pattern, ...]) -> Markup:
     spans = sorted(
         span
         for p in patterns
-        for m in _finditer(p, text)[:MAX_MARKS]
-        if m.end() > m.start()
+        # never in a link: a mark would split it, and scripts_raised's check of it
+        for m in [m for m in _finditer(p, text) if m.end() > m.start() and not in_link(text, m.start(), m.end())][
+            :MAX_MARKS]
         for span in _marked_spans(text, m.start(), m.end(), isinstance(p, re.Pattern))
     )
     merged: list[list[int]] = []
@@ -264,8 +266,6 @@ _RAW_SCRIPT = lazy(
     r"|(?<=(?<!\w)[^\W\d_])[\u1d2c-\u1d6a\u1d9c-\u1dbf\u2070-\u207f¹²³])"
     r"(?P<op1>[_^])(?P<one>[^\W_]|[∞⊙★⋆∗*†]|(?<=[α-ωΑ-Ωϑϕϵ]_)[A-Za-z0-9]{2,4})(?!\w)"
 )
-#: A run of text holding an address or a link, where ``_`` is part of the name.
-_LINK_LIKE = lazy(r"://|www\.|@|\w\.[a-z]{2,}/")
 
 
 def scripts_raised(text: str) -> Markup:
@@ -279,7 +279,7 @@ def scripts_raised(text: str) -> Markup:
     for m in _RAW_SCRIPT.finditer(text):
         before = text.rfind(" ", 0, m.start()) + 1
         after = text.find(" ", m.end())
-        if _LINK_LIKE.search(text, before, len(text) if after < 0 else after):
+        if LINK_LIKE.search(text, before, len(text) if after < 0 else after):
             continue
         op, script = (m["op"], m["group"]) if m["op"] else (m["op1"], m["one"])
         tag = "sub" if op == "_" else "sup"
@@ -289,6 +289,11 @@ def scripts_raised(text: str) -> Markup:
         pos = m.end()
     out.append(escape(text[pos:]))
     return Markup("").join(out)
+
+
+def _found_in(m: PaperMatch, field: str) -> tuple[str, ...]:
+    """What ``m``'s terms found in ``field``, as the paper wrote it."""
+    return tuple(dict.fromkeys(h.text for h in m.hits if h.field == field))
 
 
 def _finditer(pattern, text: str) -> list:
@@ -1108,8 +1113,10 @@ class Composer:
         paper = m.paper
         # math an export lost the backslashes of (ell_2) as Unicode (ℓ₂): shown only,
         # so highlighting runs on the text shown and matching on the text read
-        title = unbroken_before_operators(lost_math_shown(paper.title))
-        abstract = unbroken_before_operators(trim(own_name_shown(lost_math_shown(paper.abstract), paper.title), limit))
+        # (what the terms found keeps its Greek names as written: a term "beta-VAE" marks "beta-VAE")
+        title = unbroken_before_operators(lost_math_shown(paper.title, _found_in(m, "title")))
+        abstract = unbroken_before_operators(
+            trim(own_name_shown(lost_math_shown(paper.abstract, _found_in(m, "abstract")), paper.title), limit))
         config = self.config
         code = code_link(paper)
         published = paper.published
@@ -1228,7 +1235,7 @@ class Composer:
         budget = int(limit * FIT_MARGIN)
 
         def cut(shown: int) -> str:
-            return self.inliner(_render_bounded(self.html_template, _cut(ctx, shown)))
+            return self.inliner(self._render_part(self.html_template, _cut(ctx, shown)))
 
         low, high, best = 0, len(papers) - 1, None  # the most cards that fit (sizes grow with the cards)
         while low <= high:
@@ -1245,9 +1252,15 @@ class Composer:
     def _render_context(self, ctx: dict) -> tuple[str, str, str]:
         """(subject, HTML before inlining, text)."""
         subject = self._subject(ctx)
+        return subject, self._render_part(self.html_template, ctx), self._render_part(self.text_template, ctx)
+
+    def _render_part(self, template: jinja2.Template, ctx: dict) -> str:
+        """``template`` rendered with ``ctx``; whatever goes wrong in it is one
+        :class:`TemplateError` at its line (exit 2), for the whole digest and
+        for each cut :meth:`_fit` tries alike: a fault in the "more papers"
+        list only the cut shows must not come out as an unexpected error."""
         try:
-            html = _render_bounded(self.html_template, ctx)
-            text = _render_bounded(self.text_template, ctx)
+            return _render_bounded(template, ctx)
         except _Runaway as exc:
             millions = MAX_PART_CHARS // 1_000_000
             raise TemplateError(Problem(
@@ -1267,7 +1280,6 @@ class Composer:
             # `{% include %}` or `{% extends %}` of itself (or a longer loop), resolved as it renders
             loop = jinja2.TemplateRuntimeError("the template includes or extends itself (a loop); nothing can be rendered")
             raise self._template_error(loop, exc.__traceback__) from None
-        return subject, html, text
 
     def _subject_text(self, ctx: dict) -> str:
         try:

@@ -295,6 +295,10 @@ def test_math_that_lost_its_backslashes_in_an_export_is_shown_as_unicode(lost, s
         "Gemini (beta) and the alpha release; AlphaFold-2; a set {A, B} and {Firstly, it is closed}",
         "totally well-defined; cell_2 of the table",
         "we use x_i in the tables",
+        # a Greek name in a link, an address, a release's or a model's name, or 'non-alpha'
+        "see https://github.com/foo/alpha-zero and write to beta-team@example.com",
+        "the alpha-version, the beta-testing group, beta-testers, alpha-release and beta-tests",
+        "strip non-alpha-numeric characters; phi-3 models and Claude(beta)",
     ],
 )
 def test_prose_with_command_like_words_is_left_alone(plain):

@@ -77,6 +77,14 @@ def test_highlight_never_breaks_escaping():
     assert str(highlight("a < b", [re.compile("a"), re.compile("a <")])) == "<mark>a &lt;</mark> b"
 
 
+def test_highlight_marks_nothing_inside_a_link_and_keeps_it_whole():
+    """A mark inside ``https://x.org/diffusion-models/a_b`` split the link, so
+    scripts_raised no longer saw it as one and set ``a<sub>b</sub>``."""
+    text = "diffusion models, code at https://x.org/diffusion-models/a_b and ada@diffusion.org"
+    out = str(highlight(text, [re.compile(r"diffusion[- ]models?", re.I), re.compile("diffusion")]))
+    assert out == "<mark>diffusion models</mark>, code at https://x.org/diffusion-models/a_b and ada@diffusion.org"
+
+
 @pytest.mark.parametrize(
     ("text", "html"),
     [
@@ -966,6 +974,23 @@ def test_a_template_of_the_users_that_shows_no_more_keeps_every_card(tmp_path):
     assert "over 100 KB" in warning and "by title only" not in warning
 
 
+def test_a_fault_in_the_more_list_of_the_users_template_is_one_located_template_error(tmp_path):
+    """Only a digest over Gmail's clip renders the "more papers" list; its cut
+    was rendered outside the error handling of the whole digest, so a field
+    misspelt there came out as jinja2's UndefinedError (in ``send``, an
+    "unexpected error" for every big digest) rather than one TemplateError at its line."""
+    tpl = own_templates(tmp_path)
+    html = (tpl / "digest.html").read_text(encoding="utf-8")
+    line = html[:html.index("{{ section.count }}", html.index("{% for section in more_sections %}"))].count("\n") + 1
+    cut = html.index("{% for section in more_sections %}")
+    (tpl / "digest.html").write_text(html[:cut] + html[cut:].replace("{{ section.count }}", "{{ section.cuont }}", 1),
+                                     encoding="utf-8")
+    with pytest.raises(TemplateError) as err:
+        _sixty_paper_digest(tmp_path, "templates: tpl\n")
+    assert str(err.value).startswith(f"{tpl / 'digest.html'}:{line}: template error: "), str(err.value)
+    assert "cuont" in str(err.value) and "count" in str(err.value)
+
+
 def test_the_advice_for_a_too_big_digest_offers_no_unreadable_abstract_length(tmp_path):
     """"lower max_papers to about 43 (it has 60), or abstract_chars to about 7
     (it is 600)": an abstract of 7 characters is no abstract."""
@@ -1277,37 +1302,55 @@ def test_a_long_phrase_term_is_named_and_marked_whole_only_a_regex_by_its_ends()
         "We <mark>revisit</mark> Reinforcement Learning from Human Feedback for small <mark>models</mark>.")
 
 
-def test_a_greedy_regex_is_named_by_what_the_trimmed_abstract_shows(tmp_path):
-    """/explain.*predictions?/ ran on past the trimmed abstract to a later
-    "prediction": the card marked "explain the model predictions" and its
-    reason said "explain … prediction", a word the reader could not see."""
+def _one_paper_digest(tmp_path, title, abstract, terms, email=""):
+    """(config, subscriber, matches) of one Hugging Face paper for one topic of ``terms`` (YAML, as in ``any:``)."""
     header = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\nSep 4\n\n"
-    abstract = ("Occlusion methods explain the model predictions of image classifiers. " + "We study them. " * 12
-                + "Our method improves each prediction.")
     (tmp_path / "papers").mkdir()
-    (tmp_path / "papers" / "one.txt").write_text(header + f"Occlusion Sensitivity\n\n{abstract}\n", encoding="utf-8")
-    write_config(tmp_path, """
+    (tmp_path / "papers" / "one.txt").write_text(header + f"{title}\n\n{abstract}\n", encoding="utf-8")
+    write_config(tmp_path, f"""
 sources:
   - type: hf-papers-text
     path: papers/
 topics:
-  interp:
-    name: Interpretability
-    any: ["/\\\\bexplain\\\\b.*\\\\bpredictions?\\\\b/"]
+  one:
+    name: One topic
+    any: [{terms}]
 subscribers:
   - email: ada@example.org
-    topics: [interp]
+    topics: [one]
 email:
   from: "Paper Digest <digest@example.org>"
-  abstract_chars: 120
-""")
+{email}""")
     config = load_config(tmp_path / "config.yaml")
     (sub, matches), = digests(config)
+    return config, sub, matches
+
+
+def test_a_greedy_regex_is_named_by_what_the_trimmed_abstract_shows(tmp_path):
+    """/explain.*predictions?/ ran on past the trimmed abstract to a later
+    "prediction": the card marked "explain the model predictions" and its
+    reason said "explain … prediction", a word the reader could not see."""
+    abstract = ("Occlusion methods explain the model predictions of image classifiers. " + "We study them. " * 12
+                + "Our method improves each prediction.")
+    config, sub, matches = _one_paper_digest(tmp_path, "Occlusion Sensitivity", abstract,
+                                             '"/\\\\bexplain\\\\b.*\\\\bpredictions?\\\\b/"', "  abstract_chars: 120\n")
     assert matches[0].hits[0].text.endswith("each prediction")  # the whole abstract's match
     composed = Composer(config).compose(sub, matches, now=NOW)
     assert "\nWhy: explain the model predictions\n" in composed.text, composed.text
     assert ">explain the model predictions</span>" in composed.html
     assert re.search(r"<mark[^>]*>explain the model predictions</mark>", composed.html)
+
+
+def test_a_term_written_with_a_greek_name_is_still_marked(tmp_path):
+    """The card showed "β-VAE" and "ε-greedy" (lost math as Unicode) for
+    terms "beta-VAE" and "epsilon-greedy", and marked neither: what a term
+    found keeps its Greek name as written; other Greek names still convert."""
+    abstract = "We train a beta-VAE with an epsilon-greedy policy on a delta-smooth objective."
+    config, sub, matches = _one_paper_digest(tmp_path, "Greedy Latents", abstract, '"beta-VAE", "epsilon-greedy"')
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    assert re.search(r"<mark[^>]*>beta-VAE</mark>", composed.html), composed.html
+    assert re.search(r"<mark[^>]*>epsilon-greedy</mark>", composed.html)
+    assert "δ-smooth" in composed.html
 
 
 def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
