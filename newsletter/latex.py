@@ -1350,6 +1350,18 @@ def _occurrences(text: str, word: str) -> list[int]:
     return found
 
 
+#: A Greek letter's name anywhere in a word (see :func:`greek_named`).
+_GREEK_NAME_IN = lazy(rf"(?:{_SYMBOL_GREEK})")
+
+
+def greek_named(words: tuple[str, ...]) -> tuple[str, ...]:
+    """Those of ``words`` holding a Greek letter's name: the only ones
+    :func:`lost_math_shown`'s ``keep`` needs.  Mostly none, so its cache
+    keeps one entry a text, not one for every set of terms that found it
+    (a send's first cards took twice the time)."""
+    return tuple(w for w in words if _GREEK_NAME_IN.search(w)) if words else ()
+
+
 @functools.lru_cache(maxsize=65536)
 def lost_math_shown(text: str, keep: tuple[str, ...] = ()) -> str:
     """``text`` as an email shows it: math that lost its backslashes and

@@ -41,7 +41,7 @@ from markupsafe import Markup, escape
 
 from .config import TEMPLATE_NAMES, Config, Subscriber
 from .errors import NewsletterError, Problem, TemplateError, counted, line_of
-from .latex import LINK_LIKE, in_link, lost_math_shown, own_name_shown
+from .latex import LINK_LIKE, greek_named, in_link, lost_math_shown, own_name_shown
 from .matching import (
     REASON_CHARS,
     REGEX_TIMEOUT,
@@ -292,8 +292,9 @@ def scripts_raised(text: str) -> Markup:
 
 
 def _found_in(m: PaperMatch, field: str) -> tuple[str, ...]:
-    """What ``m``'s terms found in ``field``, as the paper wrote it."""
-    return tuple(dict.fromkeys(h.text for h in m.hits if h.field == field))
+    """What ``m``'s terms found in ``field``, as the paper wrote it, and that
+    holds a Greek letter's name (the words :func:`lost_math_shown` keeps)."""
+    return greek_named(tuple(dict.fromkeys(h.text for h in m.hits if h.field == field)))
 
 
 def _finditer(pattern, text: str) -> list:
