@@ -1526,15 +1526,18 @@ def _is_plain_record(item: Any) -> bool:
 
 
 def _record_authors(value: Any) -> list[str]:
-    """Authors as a record gives them: a list of names or of ``{"name": ...}``,
+    """Authors as a record gives them: a list of names, of ``{"name": ...}``
+    or of CSL JSON's ``{"given": ..., "family": ...}`` (``{"literal": ...}``
+    for a group),
     arXiv's snapshot ``authors_parsed`` (``[last, first, suffix]``), or one
     text ("Doe, Jane; Müller, Ana" as Zotero writes them, "Jane Doe, Ana
     Müller and John Smith")."""
     if isinstance(value, list):
         names = []
         for v in value:
-            if isinstance(v, dict):
-                v = v.get("name")
+            if isinstance(v, dict):  # {"name": ...}, or CSL JSON's {"family": ..., "given": ...} (Zotero, Mendeley)
+                v = v.get("name") or " ".join(p for p in (v.get("given"), v.get("family")) if isinstance(p, str)) \
+                    or v.get("literal")
             elif isinstance(v, list) and all(isinstance(p, str) for p in v) and v:
                 v = " ".join(p for p in (*v[1:2], v[0], *v[2:3]) if p.strip())  # [last, first, suffix]
             if isinstance(v, str) and (name := collapse(v)):

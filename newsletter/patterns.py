@@ -36,6 +36,8 @@ class _Lazy:
     def __getattr__(self, name: str):
         # Only called for what the instance does not hold yet: the first use.
         # (Two threads at once compile two equal patterns: harmless.)
+        if name.startswith("__") or name == "_source":  # copy and pickle ask on a bare instance: no recursion
+            raise AttributeError(name)
         pattern, flags = self._source
         compiled = _compile(pattern, flags)
         for attribute in _ATTRIBUTES:
@@ -44,6 +46,9 @@ class _Lazy:
 
     def __repr__(self) -> str:
         return f"lazy({self._source[0]!r}, {self._source[1]!r})"
+
+    def __reduce__(self):
+        return lazy, self._source
 
 
 def lazy(pattern: AnyStr, flags: int | re.RegexFlag = 0) -> re.Pattern[AnyStr]:

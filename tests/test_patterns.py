@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
+import pickle
 import re
 import subprocess
 import sys
@@ -20,6 +22,17 @@ def test_a_lazy_pattern_is_compiled_at_its_first_use_and_answers_as_the_compiled
     assert pattern.sub(r"\2-\1", "12-34") == "34-12"
     assert [m.group() for m in pattern.finditer("1-2 3-4")] == ["1-2", "3-4"]
     assert pattern.pattern == r"(\d+)-(\d+)" and pattern.flags & re.IGNORECASE and pattern.groups == 2
+
+
+def test_a_lazy_pattern_copies_and_pickles_as_its_pattern_before_and_after_its_first_use():
+    """copy and pickle ask a bare instance for its special methods: its
+    stand-in for them looked up ``_source`` through itself, for ever."""
+    for used in (False, True):
+        pattern = lazy(r"a+b", re.IGNORECASE)
+        if used:
+            assert pattern.search("xAAb")
+        for twin in (copy.copy(pattern), copy.deepcopy(pattern), pickle.loads(pickle.dumps(pattern))):
+            assert twin.search("xAAb")[0] == "AAb" and twin.flags & re.IGNORECASE
 
 
 def test_a_lazy_bytes_pattern_takes_bytes():

@@ -132,6 +132,19 @@ def test_json_records_of_a_script_are_read_as_a_list_or_one_a_line():
     assert one.title == "Notes on SGD"
 
 
+def test_csl_json_authors_are_read_by_their_family_and_given_names():
+    """Zotero's and Mendeley's "CSL JSON" export names each author as
+    ``{"family", "given"}`` (a group as ``{"literal"}``), with no "name":
+    the authors came out empty."""
+    record = {"id": "http://zotero.org/users/1/items/ABCD1234", "type": "article", "title": "Score Matching on Graphs",
+              "abstract": "We study score matching on graphs.", "URL": "http://arxiv.org/abs/2406.03001",
+              "number": "arXiv:2406.03001", "issued": {"date-parts": [["2024", 6, 5]]},
+              "author": [{"family": "Doe", "given": "Jane"}, {"family": "Müller", "given": "Ana"},
+                         {"literal": "The Graph Lab"}, {"family": "Plato"}]}
+    (paper,) = parse_feed(json.dumps([record]).encode(), "zotero.json", "zotero", Collect())
+    assert (paper.arxiv_id, paper.authors) == ("2406.03001", ("Jane Doe", "Ana Müller", "The Graph Lab", "Plato"))
+
+
 def test_a_csv_and_the_arxiv_api_give_one_paper_for_the_same_arxiv_id(tmp_path, cli):
     """The Zotero export's preprint and the snapshot's record are the paper
     arXiv's API gives: `papers` lists it once, with arXiv's authors."""
