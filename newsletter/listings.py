@@ -209,7 +209,24 @@ class _ListingParser(HTMLParser):
         )
 
 
-class _SearchParser(HTMLParser):
+class _PartsParser(HTMLParser):
+    """A page read by its parts: :attr:`_PARTS` names the part an element of
+    a (tag, class) holds, and :attr:`open` keeps the (tag, part) of each
+    element open, so text goes to the innermost one that names a part."""
+
+    _PARTS: dict[tuple[str, str], str] = {}
+    open: list[tuple[str, str | None]]
+
+    def _named(self, tag: str, classes: list[str]) -> str | None:
+        """The part an element of ``tag`` and ``classes`` holds, if any."""
+        return next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+
+    def _part(self) -> str | None:
+        """The part the text here belongs to: the innermost open one's."""
+        return next((part for _, part in reversed(self.open) if part), None)
+
+
+class _SearchParser(_PartsParser):
     """The papers of a search's results page, in page order, with the line each starts at."""
 
     #: The parts of a result read, by (tag, class); the abstract's short form and the labels are skipped.
@@ -236,7 +253,7 @@ class _SearchParser(HTMLParser):
             return
         if self.parts is None or tag in _VOID:
             return
-        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        part = self._named(tag, classes)
         inside = self._part()
         if tag == "a" and inside == "id" and (m := _ABS_HREF.search(a.get("href", "").strip())):
             self.arxiv_id = self.arxiv_id or m.group(1)
@@ -268,9 +285,6 @@ class _SearchParser(HTMLParser):
         if self.parts is not None and part and part != "skip":
             self.parts[part].append(data)
 
-    def _part(self) -> str | None:
-        return next((part for _, part in reversed(self.open) if part), None)
-
     def close_result(self) -> None:
         if self.parts is None:
             return
@@ -285,7 +299,7 @@ class _SearchParser(HTMLParser):
         ))
 
 
-class _AbsParser(HTMLParser):
+class _AbsParser(_PartsParser):
     """The one paper of an abstract page (``arxiv.org/abs/ID``): the parts of
     its body, and its ``citation_*`` meta tags (for citation managers) where
     the body lacks one."""
@@ -311,7 +325,7 @@ class _AbsParser(HTMLParser):
         if tag in _VOID:
             return
         classes = a.get("class", "").split()
-        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        part = self._named(tag, classes)
         inside = self._part()
         href = a.get("href", "").strip()
         if tag == "a" and inside and (m := _ABS_HREF.search(href)):
@@ -342,11 +356,8 @@ class _AbsParser(HTMLParser):
         if part and part not in ("skip", "link"):
             self.parts[part].append(data)
 
-    def _part(self) -> str | None:
-        return next((part for _, part in reversed(self.open) if part), None)
 
-
-class _FullTextParser(HTMLParser):
+class _FullTextParser(_PartsParser):
     """The one paper of its full text in HTML (``arxiv.org/html/ID``, made by
     LaTeXML, or ar5iv's ``ar5iv.labs.arxiv.org/html/ID``): its title, authors
     and abstract from the article's head, and its id from what the site puts
@@ -391,7 +402,7 @@ class _FullTextParser(HTMLParser):
             return
         classes = a.get("class", "").split()
         inside = self._part()
-        part = next((p for c in classes if (p := self._PARTS.get((tag, c)))), None)
+        part = self._named(tag, classes)
         if inside == "skip" or tag in ("script", "style", "svg") or (tag == "sup" and inside in ("person", "title")):
             part = "skip"
         elif tag == "math":
@@ -435,9 +446,6 @@ class _FullTextParser(HTMLParser):
             self.persons[-1].append(data)
         elif part in ("title", "abstract"):
             self.parts[part].append(data)
-
-    def _part(self) -> str | None:
-        return next((part for _, part in reversed(self.open) if part), None)
 
 
 #: The paper's id in a link to its HTML full text: ``/html/2406.03001v2/``, ``https://ar5iv.org/html/2006.11239``.

@@ -812,10 +812,8 @@ class TopicIndex:
         The answer depends only on the topics, pinned authors, cap and
         ``exclude``; subscribers who share those (a list with a few popular
         topic mixes) share one selection, kept for the index's lifetime."""
-        cap = subscriber.max_papers if limit is None else limit
-        pins = tuple(getattr(subscriber, "pin", ()))
-        excluded = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
-        key = (tuple(subscriber.topics), pins, cap, excluded)
+        key = _selection_key(subscriber, exclude, limit)
+        _, pins, cap, excluded = key
         found = self._selected.get(key)
         if found is None:
             found = self._select(subscriber.topics, pins, cap, excluded)
@@ -829,10 +827,8 @@ class TopicIndex:
         reasons): ``match`` counts up to 1,000 papers per subscriber to say what
         ``max_papers`` cut, and ``send`` for each digest it cuts.  Kept like
         :meth:`select`'s answers: a send's subscribers share a few topic mixes."""
-        cap = subscriber.max_papers if limit is None else limit
-        pins = tuple(getattr(subscriber, "pin", ()))
-        excluded = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
-        key = (tuple(subscriber.topics), pins, cap, excluded)
+        key = _selection_key(subscriber, exclude, limit)
+        _, pins, cap, excluded = key
         found = self._counted.get(key)
         if found is None:
             keys = [k for k in dict.fromkeys(subscriber.topics) if k in self._scored]
@@ -913,6 +909,15 @@ class TopicIndex:
             topic_reasons = tuple(p.match.why for p in parts)
             out.append(PaperMatch(self.papers[pid], score, topics, terms, hits, not order[0], topic_reasons, counted))
         return tuple(out)
+
+
+def _selection_key(subscriber, exclude, limit: int | None) -> tuple:
+    """What :meth:`TopicIndex.select` and :meth:`~TopicIndex.count` answer
+    by: (topics, pinned authors, cap, excluded ids); subscribers sharing it
+    share their answer."""
+    cap = subscriber.max_papers if limit is None else limit
+    excluded = exclude if isinstance(exclude, frozenset) else frozenset(exclude)
+    return tuple(subscriber.topics), tuple(getattr(subscriber, "pin", ())), cap, excluded
 
 
 def _fit(part: _Scored) -> float:
