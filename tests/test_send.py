@@ -137,7 +137,7 @@ def digest_papers(where: Path | str, email_: str) -> list[str]:
 @contextlib.contextmanager
 def sending_meanwhile(config, box, **options) -> Iterator[list[BaseException]]:
     """``send`` of ``config`` (at NOW) in a thread, held at the server's
-    ``box.block_at``-th message while the block runs (a test makes its fault
+    ``box.block_at``-th message (or its ``pause_at``) while the block runs (a test makes its fault
     there); then the server answers and the send ends.  Yields the list that
     then holds the StateError the send stopped with, if it did."""
     import threading
@@ -156,7 +156,10 @@ def sending_meanwhile(config, box, **options) -> Iterator[list[BaseException]]:
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        assert box.blocked.wait(60), f"message {box.block_at} never arrived"
+        if box.pause_at:  # (held at the pause instead: every session's reply waits)
+            box.wait_paused()
+        else:
+            assert box.blocked.wait(60), f"message {box.block_at} never arrived"
         yield failed
     finally:
         box.release.set()
@@ -1458,6 +1461,54 @@ def test_sigterm_during_a_postgresql_partition_stops_within_seconds_and_nothing_
     assert len(ids) == 7 and len(set(ids)) == 6 and ids.count(ids[2]) == 2, ids
     assert sorted(set(box.recipients())) == [f"user{i:02}@example.org" for i in range(6)]
     assert {st for _, st, *_ in digests(pg_url)} == {"sent"}
+
+
+def test_a_state_that_cannot_say_whether_a_recipient_left_withholds_the_digest(
+    tmp_path, cli, smtp_server, pg_server, pg_url, monkeypatch
+):
+    """Just before each hand-over a delivery thread asks the state whether the
+    recipient unsubscribed meanwhile.  A state that gave no answer (a
+    partition, a restart) was taken for "no": the digest went out to one
+    whose one-click unsubscribe `serve` had already confirmed, and its
+    delivery could not be recorded either.  It is withheld now (pending: the
+    next run asks again), and the send stops as the state fails."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    import newsletter.state.postgres as postgres_state
+    from newsletter.config import load_config
+
+    monkeypatch.setattr(postgres_state, "ANSWER_WITHIN", 0.5)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)
+    monkeypatch.chdir(tmp_path)
+    proxy = TcpProxy(pg_server.port)
+    box = smtp_server.mailbox
+    box.pause_at = [3]  # every session waits for its reply: each holds one message checked before the fault
+    far = proxy.url(pg_url, pg_server.port)
+    everyone = [f"user{i:02}@example.org" for i in range(8)]
+    config = load_config(
+        setup(tmp_path, smtp(smtp_server.port, "  connections: 2\n"), subscribers=many(8), extra=f"state: {far}")
+    )
+    try:
+        with sending_meanwhile(config, box) as failed:
+            seen = len(box.messages)
+            left = [a for a in everyone if a not in {r for m in box.messages for r in m.rcpt_tos}]
+            with open_state(pg_url) as direct:  # the POSTs, answered while the sessions wait
+                for address in left:
+                    direct.unsubscribe(address, datetime.fromisoformat(NOW))
+            proxy.partition()
+            box.resume()
+        [error] = failed
+        assert "no answer within 0.5 s" in str(error), error
+    finally:
+        proxy.stop()
+    # after the POSTs, only the message the other session had checked before, if it had not arrived yet
+    late = [m.rcpt_tos[0] for m in box.messages[seen:] if m.rcpt_tos[0] in left]
+    assert len(box.messages) <= 4 and len(late) <= 1 and len(late) <= 4 - seen, [m.rcpt_tos for m in box.messages]
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 0 and r.out.strip().splitlines()[-1].endswith(f"unsubscribed {len(left)}"), r.out + r.err
+    assert [m.rcpt_tos[0] for m in box.messages if m.rcpt_tos[0] in left] == late  # and nothing more, ever
 
 
 def test_a_digest_killed_in_flight_goes_again_as_it_was_and_new_papers_wait_for_the_next(
