@@ -109,8 +109,10 @@ class Bouncer:
 class PostgresServer:
     """One server for the test session; :meth:`create_database` gives each test its own."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, settings: str = "") -> None:
+        """``settings``: more ``-c name=value`` options for the server (a test's own server)."""
         self.bindir = bindir
+        self.settings = settings
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="digest-pg-"))
         self.data = self.root / "data"
@@ -151,7 +153,7 @@ class PostgresServer:
         )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 {self.settings}"
         )
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
         # The password as a deployment keeps it: a .pgpass (mode 0600), named by PGPASSFILE.

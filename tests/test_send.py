@@ -2831,6 +2831,53 @@ def test_a_postgresql_user_at_its_connection_limit_sends_nothing_rather_than_lea
     assert [row[1] for row in digests(url)] == ["sent", "sent"]
 
 
+def test_a_postgresql_server_out_of_connections_is_one_line_naming_max_connections(
+    tmp_path, cli, pg_server, smtp_server, monkeypatch
+):
+    """A whole server at max_connections (not one user at its limit): with
+    one connection left the send's session gets in and its delivery threads'
+    pool is refused; with none, the session is.  Either way one line naming
+    the setting to raise, exit 2, nothing claimed or sent."""
+    import psycopg
+    from pg_server import PASSWORD, PostgresServer
+
+    monkeypatch.setenv("PGPASSFILE", os.environ["PGPASSFILE"])  # (a server writes its own; the session's comes back)
+    full = PostgresServer(pg_server.bindir, "-c superuser_reserved_connections=0 -c max_connections=4")
+    held: list = []
+    try:
+        url = full.create_database()
+        setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+        for room, refused in ((1, "the delivery threads' pool"), (0, "the session")):
+            while len(held) < 4 - room:
+                held.append(psycopg.connect(url))
+            r = cli("send", "--now", NOW)
+            assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, (refused, r.err)
+            assert r.err.startswith(f"{url}: cannot reach PostgreSQL: ") and "sorry, too many clients already" in r.err
+            assert "raise the server's max_connections" in r.err and PASSWORD not in r.err, (refused, r.err)
+            assert ("nothing was sent" in r.err) == (room == 1), r.err
+            assert smtp_server.mailbox.messages == []
+        for con in held:
+            con.close()
+        assert digests(url) == []
+    finally:
+        for con in held:
+            con.close()
+        full.stop()
+
+
+def test_sslmode_require_against_a_server_without_tls_says_which_side_to_change(tmp_path, cli, pg_url, smtp_server):
+    """libpq's "server does not support SSL, but SSL was required" named
+    neither the URL's sslmode nor the server's ssl setting."""
+    url = f"{pg_url}?sslmode=require"
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+    r = cli("send", "--now", NOW)
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert r.err.strip() == (
+        f"{url}: cannot reach PostgreSQL: server does not support SSL, but SSL was required (the URL asks for TLS, "
+        "sslmode=require, and the server has ssl = off: turn it on there, with ssl_cert_file and ssl_key_file)")
+    assert smtp_server.mailbox.messages == []
+
+
 def test_a_send_logs_in_to_postgresql_no_more_often_than_it_holds_connections(tmp_path, cli, pg_server, smtp_server):
     """Before its first claim a send made sure the server would take the
     delivery threads' connection by opening one of its own and closing it,
@@ -3077,6 +3124,49 @@ def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_pa
     assert len(set(ids)) == 8 and all(ids.count(i) == 1 for i in ids if i != in_flight), ids
     assert {status for _, status, *_ in digests(pg_url)} == {"sent"} and len(digests(pg_url)) == 8
     assert "Traceback" not in err
+
+
+def test_a_worker_stopped_past_its_lease_then_continued_sends_none_of_its_claims(tmp_path, cli, smtp_server, pg_url):
+    """A worker paused (SIGSTOP, a suspended VM) with a message in flight,
+    longer than its lease: its heartbeat stops with it, and the server ends
+    its idle session (SESSION_IDLE_LIMIT; here at once), which frees its
+    claims; another send takes them and delivers them.  Continued, it hears
+    its message's answer and must hand over nothing more: fenced by its
+    lost session, it sends none of the claims now another's, and exits 1.
+    The message in flight at the pause is the one digest that arrives twice,
+    with its one Message-ID, and is recorded uncertain."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    first = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        first.send_signal(signal.SIGSTOP)
+        [(ended,)] = query(  # the server ends the paused worker's idle session: the lock it claimed under goes
+            pg_url, "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' "
+            "AND pid <> pg_backend_pid()")
+        assert ended is True
+        second = cli("send", "--now", NOW)
+        assert second.code == 0 and "being sent when an earlier run" in second.err, second.err  # taken back
+        taken_over = len(box.messages)
+        box.release.set()
+        first.send_signal(signal.SIGCONT)
+        out, err = first.communicate(timeout=60)
+    finally:
+        box.release.set()
+        first.send_signal(signal.SIGCONT)
+        first.kill()
+    assert first.returncode == 1 and "Traceback" not in err, err
+    assert "the PostgreSQL session ended" in err and "sends no more of them" in err, err
+    assert len(box.messages) == taken_over  # nothing handed over after it was continued
+    ids = [m.message_id for m in box.messages]
+    in_flight = box.messages[2].message_id
+    assert sorted(set(box.recipients())) == [f"user{i:02}@example.org" for i in range(8)]
+    assert len(set(ids)) == 8 and len(ids) == 9 and ids.count(in_flight) == 2, ids
+    rows = query(pg_url, "SELECT message_id, status, uncertain FROM digests")
+    assert {(mid, status) for mid, status, _ in rows} == {(i, "sent") for i in set(ids)}
+    # (every claim taken back is marked so: whether the paused one had handed it over, no one could tell)
+    assert in_flight in {mid for mid, _, uncertain in rows if uncertain}
 
 
 def test_a_session_that_ends_under_the_planners_claim_stops_the_send_as_when_a_delivery_finds_it(

@@ -402,6 +402,9 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         reason = reason.split(" Is the server running", 1)[0]
         if reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
             reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
+        if "server does not support ssl" in lowered:  # (libpq's words name no setting of either side)
+            reason += (f" (the URL asks for TLS, sslmode={params.get('sslmode') or os.environ.get('PGSSLMODE')}, and "
+                       "the server has ssl = off: turn it on there, with ssl_cert_file and ssl_key_file)")
         if "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
             reason += (f" (a send needs 2 connections and takes up to {POOL_MAX + 1}: raise the server's "
                        "max_connections or the user's CONNECTION LIMIT)")
