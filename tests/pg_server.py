@@ -106,6 +106,38 @@ class Bouncer:
             pass
 
 
+class Standby:
+    """A hot standby of ``server`` on a port of its own (``pg_basebackup -R``,
+    streaming from it): it answers reads and refuses every write, as a read
+    replica's URL given by mistake does.  Its port is in the ``.pgpass`` too."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server, self.port = server, free_port()
+        self.data = server.root / f"standby-{self.port}"
+        server._run(
+            str(server.bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(server.port), "-U", SUPERUSER,
+            "-D", str(self.data), "-R", "-X", "stream", "-c", "fast", "--no-sync", env={"PGPASSWORD": PASSWORD},
+        )
+        # (a standby needs max_connections at least the primary's)
+        options = (f"-p {self.port} -k {server.root} -c listen_addresses=127.0.0.1 -c fsync=off -c hot_standby=on "
+                   f"-c max_connections=200 {server.settings}")
+        server._run(
+            str(server.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.data / "log"), "-w", "start"
+        )
+        with server.pgpass.open("a") as f:
+            f.write(f"127.0.0.1:{self.port}:*:{SUPERUSER}:{PASSWORD}\n")
+
+    def url(self, direct: str) -> str:
+        """``direct`` (a URL of the primary's) on this standby."""
+        return direct.replace(f":{self.server.port}/", f":{self.port}/")
+
+    def stop(self) -> None:
+        try:
+            self.server._run(str(self.server.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+
 class PostgresServer:
     """One server for the test session; :meth:`create_database` gives each test its own."""
 
@@ -129,14 +161,15 @@ class PostgresServer:
                     continue
         self._start()
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         kwargs: dict = {}
         if self.user:
             entry = pwd.getpwnam(self.user)
             kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         return subprocess.run(
             args, capture_output=True, text=True, timeout=120, check=True, cwd=self.root,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.root)}, **kwargs,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.root), **(env or {})},
+            **kwargs,
         )
 
     def _start(self) -> None:

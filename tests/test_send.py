@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import (
@@ -2793,6 +2794,59 @@ def test_a_postgresql_state_that_takes_no_writes_says_to_point_at_the_primary(tm
         "in a read-only transaction: the server takes no writes here (a read replica or hot standby, or "
         "default_transaction_read_only set for the user or database): point state: at the primary"), r.err
     assert len(smtp_server.mailbox.messages) == 2  # the first send's two, nothing more
+
+
+def test_a_hot_standbys_url_given_by_mistake_sends_nothing_and_serve_records_nothing(
+    tmp_path, cli, pg_server, smtp_server, monkeypatch
+):
+    """The state URL of a streaming replica (a real hot standby here, not a
+    database set read-only): it lets a worker in, answers its reads, takes
+    its session lock, and refuses the first write.  A send says so in one
+    line, whether the primary holds the state yet or not (the schema is made
+    in a transaction the standby refuses), and sends nothing; `serve`
+    answers a one-click unsubscribe 503, try again, never 200 for a change
+    it could not record."""
+    import warnings
+
+    from pg_server import Standby
+
+    with warnings.catch_warnings():  # (newer Starlette suggests httpx2 for its test client)
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from newsletter.config import load_config
+    from newsletter.tokens import links
+    from newsletter.web import create_app
+
+    used, empty = pg_server.create_database(), pg_server.create_database()
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {used}")
+    assert cli("send", "--now", NOW).code == 0  # the primary holds the state
+    sent = len(smtp_server.mailbox.messages)
+    standby = Standby(pg_server)
+    try:
+        for primary, statement in ((used, "INSERT"), (empty, "CREATE TABLE")):
+            url = standby.url(primary)
+            setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+            (tmp_path / "papers" / "day2.txt").write_text(export(["Diffusion Models Arrive Later"]), encoding="utf-8")
+            r = cli("send", "--now", "2024-05-06T10:00:00+00:00")
+            assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r.err
+            assert r.err.strip() == (
+                f"{url}: PostgreSQL: cannot execute {statement} in a read-only transaction: the server takes no "
+                "writes here (a read replica or hot standby, or default_transaction_read_only set for the user or "
+                "database): point state: at the primary"), r.err
+            assert len(smtp_server.mailbox.messages) == sent
+
+        monkeypatch.setenv("DIGEST_WEB_SECRET", "standby-web-secret-0123456789")
+        config = load_config(setup(tmp_path, smtp(smtp_server.port), extra=(
+            f"state: {standby.url(used)}\nweb:\n  base_url: https://digest.example.org/news\n"
+            "  secret_env: DIGEST_WEB_SECRET\n")))
+        path = urlsplit(links(config).unsubscribe_url("ada@example.org")).path
+        with TestClient(create_app(config), base_url="https://digest.example.org") as client:
+            answer = client.post(path, data={"List-Unsubscribe": "One-Click"})
+        assert answer.status_code == 503 and answer.headers["retry-after"], answer.status_code
+    finally:
+        standby.stop()
+    assert query(used, "SELECT email FROM unsubscribed") == []
 
 
 def one_connection_database(pg_server) -> tuple[str, str, str]:
