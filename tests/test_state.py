@@ -1062,6 +1062,7 @@ def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, mon
     with pytest.raises(StateError) as err:
         open_state(url)
     assert str(err.value) == f"{url}: PostgreSQL refused the login for user 'digest_admin' (wrong password in PGPASSWORD?)"
+    assert "not-the-password" not in str(err.value) + repr(err.value.__cause__) + repr(err.value.__context__)
     # a CI secret or an env file saved with its line break: the right password, refused, and nothing said why
     monkeypatch.setenv("PGPASSWORD", PASSWORD + "\n")
     with pytest.raises(StateError) as err:
