@@ -62,7 +62,8 @@ class Bouncer:
     its own, pooling in ``mode`` (``transaction`` shares each server session
     among its clients); its port is in the ``.pgpass`` too."""
 
-    def __init__(self, server: PostgresServer, mode: str) -> None:
+    def __init__(self, server: PostgresServer, mode: str, settings: str = "") -> None:
+        """``settings``: more ``name = value`` lines for its ``[pgbouncer]`` section."""
         binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK) else None)
         if binary is None:
             raise FileNotFoundError("pgbouncer is not installed")
@@ -80,7 +81,7 @@ class Bouncer:
             f"pool_mode = {mode}\nlogfile = {folder}/log\npidfile = {self.pidfile}\n"
             # libpq settings psycopg passes at the start that PgBouncer does not know
             "ignore_startup_parameters = extra_float_digits,options,tcp_keepalives_idle,tcp_keepalives_interval,"
-            "tcp_keepalives_count,tcp_user_timeout\n"
+            "tcp_keepalives_count,tcp_user_timeout\n" + settings
         )
         with server.pgpass.open("a") as f:
             f.write(f"127.0.0.1:{self.port}:*:{SUPERUSER}:{PASSWORD}\n")

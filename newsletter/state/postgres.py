@@ -107,6 +107,18 @@ CONNECT_DEFAULTS = {
 #: for ever.  Past this it gives up (:class:`NoAnswer`); the digests it claimed
 #: go back to pending with its session (see :meth:`PostgresState.recover`).
 ANSWER_WITHIN = 120.0
+
+
+def statement_limit() -> float:
+    """Seconds the server lets one of a worker's statements run
+    (``statement_timeout``): less than :data:`ANSWER_WITHIN`, so that a
+    server that is there says why a statement took too long (a row lock
+    another session held, named) before the worker gives up on hearing
+    anything.  Equal, the two raced: a worker waiting on a lock was told
+    "no answer (a network fault, or the server stopped responding)"."""
+    return max(ANSWER_WITHIN - 10.0, ANSWER_WITHIN / 2)
+
+
 #: Once the run is stopping (Ctrl-C, SIGTERM), the longest a statement still
 #: waits for its answer, in seconds: a service manager kills what has not
 #: stopped within 90 s, and a network partition held the stop ANSWER_WITHIN.
@@ -396,6 +408,12 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
     if isinstance(exc, pg_errors.ReadOnlySqlTransaction):  # a standby, or default_transaction_read_only
         return (f"PostgreSQL: {text}: the server takes no writes here (a read replica or hot standby, or "
                 "default_transaction_read_only set for the user or database): point state: at the primary")
+    if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in lowered:
+        diag = getattr(exc, "diag", None)
+        where = ((diag.context if diag is not None else None) or "").strip().splitlines()
+        during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
+        return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
+                "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
@@ -405,6 +423,10 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
         if "server does not support ssl" in lowered:  # (libpq's words name no setting of either side)
             reason += (f" (the URL asks for TLS, sslmode={params.get('sslmode') or os.environ.get('PGSSLMODE')}, and "
                        "the server has ssl = off: turn it on there, with ssl_cert_file and ssl_key_file)")
+        if lowered.startswith("query_wait_timeout"):  # (PgBouncer's one word)
+            reason += (f" (PgBouncer had no server connection free for it within its query_wait_timeout: its pool "
+                       f"for this database and user is full; a send needs 2 connections and takes up to "
+                       f"{POOL_MAX + 1}: raise default_pool_size or max_db_connections for every worker's)")
         if "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
             reason += (f" (a send needs 2 connections and takes up to {POOL_MAX + 1}: raise the server's "
                        "max_connections or the user's CONNECTION LIMIT)")
@@ -1328,7 +1350,7 @@ def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
 
     The limits a database may set on statements (``statement_timeout``,
     ``lock_timeout``, and PostgreSQL 17's ``transaction_timeout``) give way
-    to the worker's own, :data:`ANSWER_WITHIN`: a short one, meant for
+    to the worker's own, :func:`statement_limit`: a short one, meant for
     runaway queries, cancelled a delivered digest's record (sent again by the
     next run) or a first send's insert of its subscribers waiting on another
     worker's (the worker stopped, exit 2)."""
@@ -1336,7 +1358,7 @@ def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
     settings = {
         "idle_session_timeout": ms if version >= 140000 else None,
         "idle_in_transaction_session_timeout": ms or None,
-        "statement_timeout": round(ANSWER_WITHIN * 1000),
+        "statement_timeout": round(statement_limit() * 1000),
         "lock_timeout": 0,  # (bounded by statement_timeout)
         "transaction_timeout": 0 if version >= 170000 else None,
     }
