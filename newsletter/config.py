@@ -2377,8 +2377,27 @@ def _stray_topics(data: Any) -> list[str]:
     ``topics:`` (their settings are a topic's: any:, about:, ...)."""
     if not isinstance(data, dict) or data.get("topics") is not None:
         return []
-    return [str(k) for k, v in data.items() if k not in Config.model_fields and isinstance(v, dict) and v
-            and set(v) <= set(Topic.model_fields)]
+    return _topics_at_top(data)
+
+
+def _topics_at_top(data: Any) -> list[str]:
+    """Top-level keys whose settings are a topic's (any:, about:, ...): topics
+    written at the left edge, outside ``topics:``."""
+    if not isinstance(data, dict):
+        return []
+    return [str(k) for k, v in data.items() if k not in Config.model_fields and not str(k).startswith("x-")
+            and isinstance(v, dict) and v and set(v) <= set(Topic.model_fields)]
+
+
+def _dedented_topics(data: Any) -> list[str]:
+    """Topics left at the left edge after others indented under ``topics:``
+    (the last one of the section, typed or pasted one indent short): they
+    were "unknown key 'molecules'; valid keys: ..." and, in each subscriber
+    that follows them, "unknown topic 'molecules'", neither saying that an
+    indent was all that was missing."""
+    if not isinstance(data, dict) or not isinstance(data.get("topics"), dict) or not data["topics"]:
+        return []
+    return _topics_at_top(data)
 
 
 def _anchored_keys(text: str) -> frozenset[str]:
@@ -2506,6 +2525,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
         if len(path) == 1 and str(key) in _stray_topics(data):  # said at topics: (not indented under it)
             word = "a topic not indented under topics: (see there)"
+        if len(path) == 1 and str(key) in _dedented_topics(data):
+            word = (f"a topic at the left edge, outside topics: (which holds {', '.join(map(str, data['topics']))}): "
+                    "indent it as the topics before it (2 spaces), its settings deeper than it")
         if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
             word = f"keys of your own at the top (a home for anchors) start with x-: write x-{key}"
         message = f"unknown key {key!r}" + (
@@ -2898,6 +2920,8 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
                 said = f" (its settings under topics: are not under `{key}:`, see there)"
             if name.strip().casefold() in _EVERY_TOPIC and name not in topics:
                 said = f" ({_every_topic(data)})"
+            if name in _dedented_topics(data):
+                said = " (it is written at the left edge, outside topics:, see there)"
             if (named := _topic_by_name(topics, name)) is not None:
                 # the heading the email shows, written for the key: 'renamed? ...' or nothing
                 said = f" (it is the name: of topic {named!r}; a subscriber follows a topic by its key, {named})"

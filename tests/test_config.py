@@ -2445,6 +2445,22 @@ def test_a_list_of_addresses_in_one_subscriber_says_one_entry_each(workdir, cli)
         "entry of its own (their shared settings once, in an `x-` anchor: README \"Many subscribers\")"], result.err
 
 
+def test_the_last_topic_left_at_the_left_edge_says_to_indent_it(workdir, cli):
+    """One topic one indent short after others under `topics:` (the last of the
+    section, as a newcomer adds one): it was "unknown key 'optim'; valid keys:
+    sources, topics, ..." and "unknown topic 'optim'; defined topics:
+    diffusion", neither naming the indent that was missing."""
+    write_config(workdir, BASIC_CONFIG.replace("  optim:\n    name: Optimisation\n", "optim:\n    name: Optimisation\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:8: optim: unknown key 'optim': a topic at the left edge, outside topics: (which holds "
+        "diffusion): indent it as the topics before it (2 spaces), its settings deeper than it",
+        "config.yaml:16: subscribers[1].topics[0]: unknown topic 'optim' (it is written at the left edge, outside "
+        "topics:, see there); defined topics: diffusion",
+    ], result.err
+
+
 def test_topics_left_at_the_left_edge_say_to_indent_them_under_topics(workdir, cli):
     """`topics:` then `diffusion:` at column 0: 'topics: expected a mapping,
     got nothing' and each topic an unknown top-level key with the list of keys."""
