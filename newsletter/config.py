@@ -2647,6 +2647,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         written = f"{key}: {val}"
         message = (f"expected text, got {written!r} read as a key and its value (YAML takes ': ' so): put it in "
                    f"quotes, {json.dumps(written, ensure_ascii=False)}")
+    elif kind == "string_type" and path and path[-1] == "timezone" and isinstance(value, int) and not isinstance(
+            value, bool) and (zone := _zone_as_number(value)) is not None:
+        message = zone
     elif kind == "string_type" and isinstance(value, (bool, int, float)):
         got = ("true" if value else "false") if isinstance(value, bool) else f"the number {value}"
         if "[key]" in err["loc"]:
@@ -2777,6 +2780,21 @@ def _literal_hint(value: str, valid: list[str]) -> str:
         return f" (did you mean {meant[0]!r}?{meant[1]})"
     near = difflib.get_close_matches(value.strip(), valid, n=1, cutoff=0.6)
     return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+def _zone_as_number(value: int) -> str | None:
+    """``timezone: +1`` (or ``-5``, ``+5:30``) unquoted: YAML reads an offset as
+    a number (``+5:30`` in base 60, 330), and the message said to quote it,
+    which only led to the next one, that an offset is no zone.  What an offset
+    means, said at once; None for a number no offset writes."""
+    sixty = abs(value) > 14  # (H:MM read in base 60; the offsets in use end in :00, :30 or :45)
+    hours, minutes = divmod(abs(value), 60) if sixty else (abs(value), 0)
+    if hours > 14 or minutes not in (0, 30, 45):
+        return None
+    sign = "-" if value < 0 else "+" if value else ""
+    written = f"{sign}{hours}" + (f":{minutes:02d}" if sixty else "")
+    hint = "UTC all year: write 'UTC'" if value == 0 else _zone_hint(written)
+    return f"expected a zone's name, got the number {value} (YAML reads an unquoted {written} as one): {hint}"
 
 
 #: Why a word or a number written where text goes is not text.

@@ -1521,6 +1521,30 @@ def test_a_time_zone_abbreviation_or_offset_points_at_a_place(workdir, zone, exp
     assert "did you mean" not in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("+1", "timezone: expected a zone's name, got the number 1 (YAML reads an unquoted +1 as one): an offset, "
+               "not a zone: write the zone of a place, such as 'Europe/Berlin', which keeps that place's clock all "
+               "year; for UTC+01:00 all year, 'Etc/GMT-1': the Etc/GMT names' signs are inverted"),
+        ("-5", "(YAML reads an unquoted -5 as one): an offset, not a zone: "),
+        ("+5:30", "got the number 330 (YAML reads an unquoted +5:30 as one): an offset, not a zone: write the zone of "
+                  "a place, such as 'Asia/Kolkata'"),
+        ("+1:00", "got the number 60 (YAML reads an unquoted +1:00 as one): an offset, not a zone: "),
+        ("0", "got the number 0 (YAML reads an unquoted 0 as one): UTC all year: write 'UTC'"),
+    ],
+)
+def test_an_unquoted_offset_as_a_time_zone_points_at_a_place(workdir, written, expected):
+    """`timezone: +1` is a number to YAML: the message said to quote it, and
+    the quoted '+1' then got the next message, that an offset is no zone."""
+    path = write_config(workdir, _TZ_CONFIG.replace("'%s'", "%s") % written)  # unquoted, as a newcomer writes it
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert expected in str(info.value), str(info.value)
+    assert "config.yaml:3: timezone: expected a zone's name, got the number " in str(info.value), str(info.value)
+    assert "quote it" not in str(info.value)
+
+
 def test_gmt_and_the_machines_zone_are_warned_of_and_local_is_no_localtime(workdir, cli):
     """'GMT' is UTC all year (a London reader's digest an hour late all
     summer); 'localtime' is whichever machine's zone runs the config (a UTC
