@@ -1291,6 +1291,7 @@ class Config(_Model):
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
     _mtime: float | None = PrivateAttr(default=None)
+    _cut: tuple[Problem, ...] = PrivateAttr(default=())
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
     _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_state(v)))
@@ -1376,6 +1377,10 @@ class Config(_Model):
 
     def problem(self, path: tuple, message: str) -> Problem:
         return Problem(message, str(self._file), _line_for(self._lines, path), _dotted(path))
+
+    def cut_by_comment(self) -> tuple[Problem, ...]:
+        """The text values YAML cut short at a ``#`` (:func:`_cut_by_comment`), as warnings."""
+        return self._cut
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -1843,7 +1848,41 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     assert config is not None
     config._file = path
     config._lines = lines
+    config._cut = tuple(_cut_by_comment(text, lines, shown)) if " #" in text else ()
     return config
+
+
+#: The settings whose plain value is text a ``#`` may belong to (a hashtag, an issue number).
+_TEXT_KEYS = ("about", "name", "subject")
+#: ``key: text #word ...``: a plain value (not quoted, not a block) that a comment mark cuts short; a
+#: comment written as one (``# note``, a space after the mark) is not matched.
+_CUT_VALUE = lazy(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[A-Za-z_]\w*):[ ]+(?P<kept>[^\s'\"#|>&*!\[{%@`](?:(?![ \t]#).)*)"
+                  r"[ \t]+#(?P<cut>[^\s#!].*)$")
+
+
+def _cut_by_comment(text: str, lines: dict, shown: str) -> list[Problem]:
+    """Text values that YAML ended at `` #`` followed by a word: ``about: graph
+    networks #GNN #chemistry for molecules`` is read as 'graph networks', the
+    rest a comment, and ``subject: Digest #{{ count }}`` as 'Digest'.  Nothing
+    said so: the sentence ranked on what was left and the subject lost its
+    number.  A comment as one writes it, with a space after the mark, is
+    not named."""
+    at = {line: path for path, line in lines.items() if path and isinstance(path[-1], str)}
+    found = []
+    for n, row in enumerate(text.splitlines(), 1):
+        m = _CUT_VALUE.fullmatch(row)
+        path = at.get(n)
+        if m is None or m["key"] not in _TEXT_KEYS or path is None or path[-1] != m["key"]:
+            continue
+        kept, cut = m["kept"].strip(), "#" + m["cut"].rstrip()
+        kept_shown = kept if len(kept) <= 40 else kept[:37] + "..."
+        cut_shown = cut if len(cut) <= 40 else cut[:37] + "..."
+        quoted = f"{m['key']}: {json.dumps(f'{kept} {cut}', ensure_ascii=False)}"
+        found.append(Problem(
+            f"YAML reads {cut_shown!r} as a comment (a '#' after a space starts one), so the {m['key']} is only "
+            f"{kept_shown!r}: put the whole value in quotes to keep the rest"
+            + (f" ({quoted})" if len(quoted) <= 80 else ""), shown, n, _dotted(path)))
+    return found
 
 
 #: How YAML writes a NUL character in a double-quoted string (as is, the reader refuses it).

@@ -2485,6 +2485,31 @@ def test_the_last_topic_left_at_the_left_edge_says_to_indent_it(workdir, cli):
     ], result.err
 
 
+def test_a_text_value_a_hash_cuts_short_is_warned_of(workdir, cli):
+    """`about: graph networks #GNN #chemistry for molecules`: YAML reads from
+    ' #' on as a comment, and the topic ranked on 'graph networks' alone with
+    nothing said; so did a subject's `#{{ count }}` vanish.  A comment written
+    as one (a space after the '#') is not named."""
+    write_config(workdir, BASIC_CONFIG
+                 .replace("    name: Diffusion models\n", "    name: Diffusion models #1\n")
+                 .replace("    name: Optimisation\n", "    name: Optimisation  # my own words\n")
+                 + "email:\n  subject: Paper digest #{{ count }}\n")
+    result = cli("validate")
+    assert result.code == 0, result.err
+    assert result.err.splitlines() == [
+        "warning: config.yaml:6: topics.diffusion.name: YAML reads '#1' as a comment (a '#' after a space starts "
+        "one), so the name is only 'Diffusion models': put the whole value in quotes to keep the rest (name: "
+        "\"Diffusion models #1\")",
+        "warning: config.yaml:19: email.subject: YAML reads '#{{ count }}' as a comment (a '#' after a space starts "
+        "one), so the subject is only 'Paper digest': put the whole value in quotes to keep the rest (subject: "
+        "\"Paper digest #{{ count }}\")",
+    ], result.err
+    write_config(workdir, BASIC_CONFIG.replace("    any: [\"SGD\"", "    about: gradient methods #SGD #Adam\n    any: [\"SGD\""))
+    result = cli("match")
+    assert ("warning: config.yaml:10: topics.optim.about: YAML reads '#SGD #Adam' as a comment (a '#' after a space "
+            "starts one), so the about is only 'gradient methods': ") in result.err, result.err
+
+
 def test_topics_left_at_the_left_edge_say_to_indent_them_under_topics(workdir, cli):
     """`topics:` then `diffusion:` at column 0: 'topics: expected a mapping,
     got nothing' and each topic an unknown top-level key with the list of keys."""
