@@ -1577,6 +1577,37 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     assert len({m.message_id for m in box.messages}) == 6
 
 
+def test_ctrl_c_says_the_next_send_also_sends_the_rest_to_those_sent_to_without_a_schedule(tmp_path, smtp_server, cli):
+    """After Ctrl-C, "the next `newsletter send` sends them" read as the
+    pending digests alone; but subscribers without a schedule are due at
+    every send, and those sent to before the stop whose digest max_papers
+    cut got a second digest, of the papers left over, minutes after the first."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6).replace("topics: [diffusion]",
+                                                                      "topics: [diffusion]\n    max_papers: 2"))
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, start_new_session=True)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        os.killpg(proc.pid, signal.SIGINT)
+        said = stderr_until(proc, "stopping:")
+        box.release.set()
+        out, err = proc.communicate(timeout=60)
+        err = said + err
+    finally:
+        box.release.set()
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, (out, err)
+    assert err.splitlines()[-1] == (
+        "interrupted: 3 digests left pending (not sent); the next `newsletter send` sends them, and a second digest "
+        "to the 3 subscribers sent to now without a schedule (due at every send) whose digest max_papers cut, of the "
+        "papers left over; `newsletter send --subscriber EMAIL` sends one subscriber's alone"), err
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert sorted(box.recipients()) == sorted([f"user{i:02}@example.org" for i in range(6)]
+                                              + [f"user{i:02}@example.org" for i in range(3)])  # as it said
+
+
 def stopped_while_held(proc: subprocess.Popen, box, what: str) -> tuple[str, str]:
     """SIGTERM ``proc`` (a send) once the server holds its message
     (``box.block_at``), let that message through once the stop is seen, and
