@@ -490,6 +490,28 @@ _CATEGORIES = {
 }
 
 
+#: Codes people write for a subject arXiv files elsewhere, and where it is: the
+#: nearest spelling answered them with another subject ('cs.ML': 'cs.PL',
+#: programming languages; 'cs.RL': 'cs.RO', robotics; 'cs.SEC': 'cs.SE').
+_SUBJECT_CODES = {
+    "cs.ml": "machine learning is 'cs.LG', or 'stat.ML'; arXiv has no cs.ML",
+    "math.ml": "machine learning is 'cs.LG', or 'stat.ML'",
+    "cs.rl": "reinforcement learning is in 'cs.LG', machine learning; arXiv has no category of its own for it",
+    "cs.nlp": "natural language processing is 'cs.CL', computation and language",
+    "cs.nn": "neural networks are 'cs.NE', neural and evolutionary computing; their learning, 'cs.LG'",
+    "cs.sec": "security is 'cs.CR', cryptography and security",
+    "cs.crypto": "cryptography is 'cs.CR', cryptography and security",
+    "cs.qc": "quantum computing is 'quant-ph'",
+    "cs.qi": "quantum information is 'quant-ph'",
+    "cs.sp": "signal processing is 'eess.SP'",
+    "cs.iv": "image and video processing is 'eess.IV'; computer vision, 'cs.CV'",
+    "cs.as": "audio and speech processing is 'eess.AS'; sound, 'cs.SD'",
+    "cs.oc": "optimization and control is 'math.OC'",
+    "cs.st": "statistics theory is 'math.ST', also listed as 'stat.TH'",
+    "cs.hci": "human-computer interaction is 'cs.HC'",
+}
+
+
 def check_arxiv_category(value: str) -> str:
     """``value`` as arXiv spells it (``cs.lg`` -> ``cs.LG``), or an error
     saying what was meant: a category arXiv does not have matches no paper,
@@ -505,6 +527,8 @@ def check_arxiv_category(value: str) -> str:
              if w.casefold() in _CATEGORIES]
     if len(named) == 1:
         raise ValueError(f"{value!r} is not an arXiv category: write its code alone, {named[0]!r}")
+    if (subject := _SUBJECT_CODES.get(value.strip().casefold())) is not None:
+        raise ValueError(f"{value!r} is not an arXiv category ({subject})")
     if close:
         hint = f"did you mean {_CATEGORIES[close[0]]!r}?"
     elif ARXIV_TAXONOMY.get(archive):
