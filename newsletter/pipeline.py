@@ -897,6 +897,11 @@ def send_test_email(
         to = check_address(to, in_config=False)
     except ValueError as exc:
         raise ConfigError(Problem(f"--to: {exc}")) from None
+    domain = to.rpartition("@")[2]
+    if config.delivery.transport == "smtp" and _reserved(domain) and not _local_host(config.delivery.host or ""):
+        # README's `test-email --to you@example.org` copied as it is: the relay takes it, and it never arrives
+        (warn or log.warning)(f"--to: {to!r} is a placeholder address ({domain} is reserved for examples): the "
+                              f"server at {config.delivery.host} takes it, and no mail reaches it; give your own address")
     sub = config.subscriber(subscriber) if subscriber else None
     transport = transport or make_transport(config)
     if isinstance(transport, OutboxTransport):

@@ -3574,3 +3574,22 @@ def test_test_email_of_a_subscriber_who_unsubscribed_says_so(tmp_path, cli):
         "`newsletter resubscribe ada@example.org`; this is the digest they would get then")
     r = cli("test-email", "--to", "me@example.net", "--subscriber", "bob@example.org", "--now", NOW)
     assert r.code == 0 and "unsubscribed" not in r.err, r.err
+
+
+def test_test_email_to_a_placeholder_address_through_a_real_relay_says_no_mail_reaches_it(tmp_path, cli, smtp_server):
+    """README's `newsletter test-email --to you@example.org`, copied as it is
+    with a real relay configured: the server took the message, the command
+    said "sent", and the newcomer waited for a mail that could never come.
+    Through a local catcher (127.0.0.1, localhost), where any address is a
+    fine test, nothing is said."""
+    setup(tmp_path, smtp(smtp_server.port).replace("host: 127.0.0.1", "host: smtp.nowhere.invalid")
+          .replace("retries: 1", "retries: 0"))
+    r = cli("test-email", "--to", "you@example.org", "--now", NOW)
+    assert r.code == 1 and "Traceback" not in r.err, r.err  # (no such relay: the warning comes first)
+    assert r.err.splitlines()[0] == (
+        "warning: --to: 'you@example.org' is a placeholder address (example.org is reserved for examples): the "
+        "server at smtp.nowhere.invalid takes it, and no mail reaches it; give your own address"), r.err
+    setup(tmp_path, smtp(smtp_server.port))
+    r = cli("test-email", "--to", "you@example.org", "--now", NOW)
+    assert r.code == 0 and "placeholder" not in r.err, r.err
+    assert smtp_server.mailbox.recipients() == ["you@example.org"]
