@@ -1549,16 +1549,7 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, start_new_session=True)
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does on a terminal
-        said = stderr_until(proc, "stopping:")  # the stop is seen before the server answers
-        box.release.set()
-        out, err = proc.communicate(timeout=60)
-        err = said + err
-    finally:
-        box.release.set()
-        proc.kill()
+    out, err = stopped_while_held(proc, box, "the third message", ctrl_c=True)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
     # never tried: pending, not failed
@@ -1587,16 +1578,7 @@ def test_ctrl_c_says_the_next_send_also_sends_the_rest_to_those_sent_to_without_
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6).replace("topics: [diffusion]",
                                                                       "topics: [diffusion]\n    max_papers: 2"))
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, start_new_session=True)
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        os.killpg(proc.pid, signal.SIGINT)
-        said = stderr_until(proc, "stopping:")
-        box.release.set()
-        out, err = proc.communicate(timeout=60)
-        err = said + err
-    finally:
-        box.release.set()
-        proc.kill()
+    out, err = stopped_while_held(proc, box, "the third message", ctrl_c=True)
     assert proc.returncode == 130 and "Traceback" not in err, (out, err)
     assert err.splitlines()[-1] == (
         "interrupted: 3 digests left pending (not sent); the next `newsletter send` sends them, and a second digest "
@@ -1608,14 +1590,19 @@ def test_ctrl_c_says_the_next_send_also_sends_the_rest_to_those_sent_to_without_
                                               + [f"user{i:02}@example.org" for i in range(3)])  # as it said
 
 
-def stopped_while_held(proc: subprocess.Popen, box, what: str) -> tuple[str, str]:
+def stopped_while_held(proc: subprocess.Popen, box, what: str, ctrl_c: bool = False) -> tuple[str, str]:
     """SIGTERM ``proc`` (a send) once the server holds its message
     (``box.block_at``), let that message through once the stop is seen, and
-    wait for the send to exit: its stdout and stderr."""
+    wait for the send to exit: its stdout and stderr.  ``ctrl_c``: SIGINT to
+    its process group instead, as a terminal's Ctrl-C (``proc`` started in a
+    session of its own)."""
     try:
         assert box.blocked.wait(60), f"{what} never arrived"
-        proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
-        said = stderr_until(proc, "stopping (SIGTERM):")
+        if ctrl_c:
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does on a terminal
+        else:
+            proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
+        said = stderr_until(proc, "stopping:" if ctrl_c else "stopping (SIGTERM):")  # seen before the server answers
         box.release.set()
         out, err = proc.communicate(timeout=60)
         return out, said + err
