@@ -3202,11 +3202,32 @@ def _meant_path(base: Path, pattern: str) -> str:
             and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
         return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
                 f"write {str(Path.cwd() / p)!r})")
+    if (samples := _checkout_samples(pattern)) is not None:
+        return samples
     missing = _missing_folder(p if p.is_absolute() else base / p)
     if not missing and not p.is_absolute() and base.resolve() != Path.cwd().resolve():
         # run from another folder (`--config ~/digest`): say where it was looked for
         return f" (looked for in the config's folder, {os.path.abspath(base)!r}: paths are relative to it)"
     return missing
+
+
+#: The sample exports in the checkout this package runs from (an editable install, as README's
+#: first steps make); a package installed from a wheel has none.
+CHECKOUT_SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "papers"
+
+
+def _checkout_samples(pattern: str) -> str | None:
+    """Where the sample exports are, for a path meant to name them: README's
+    placeholder copied as it is (``/path/to/the/checkout/samples/papers/*.txt``),
+    or the shipped config's ``samples/papers/*.txt`` in a config of one's own
+    folder.  Each was "there is no folder '/path'", and a newcomer trying the
+    samples offline had to find the checkout by hand.  None when neither, or
+    no checkout holds them."""
+    placeholder = pattern.startswith("/path/to/")
+    if not (placeholder or re.search(r"(?:^|/)samples/papers(?:/|$)", pattern)) or not CHECKOUT_SAMPLES.is_dir():
+        return None
+    what = "README's placeholder" if placeholder else "the shipped config's path, which is relative to the checkout"
+    return f" ({what}: for the checkout's sample exports, write {str(CHECKOUT_SAMPLES / '*.txt')!r})"
 
 
 def _missing_folder(path: Path) -> str:

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import BASIC_CONFIG, write_config
+from conftest import BASIC_CONFIG, ROOT, write_config
 
 from newsletter.config import load_config, parse_config
 from newsletter.errors import ConfigError
@@ -1250,6 +1250,24 @@ def test_a_path_through_a_missing_folder_names_the_folder_and_the_one_meant(work
     assert result.code == 2
     assert result.err.strip() == ("config.yaml:3: sources[0].path: 'paper/*.txt' matches no file (there is no folder "
                                   f"{str(workdir / 'paper')!r}; did you mean 'papers'?)")
+
+
+@pytest.mark.parametrize("written, what", [
+    ("/path/to/the/checkout/samples/papers/*.txt", "README's placeholder"),
+    ("samples/papers/*.txt", "the shipped config's path, which is relative to the checkout"),
+])
+def test_a_path_meant_for_the_sample_exports_names_the_checkouts(workdir, cli, written, what):
+    """README's offline example copied with its placeholder, or the shipped
+    config's relative path in a config of one's own folder: each was "there is
+    no folder '/path'", and the newcomer had to find the checkout by hand."""
+    from newsletter.config import CHECKOUT_SAMPLES
+
+    assert CHECKOUT_SAMPLES == ROOT / "samples" / "papers" and CHECKOUT_SAMPLES.is_dir()
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {written}\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip() == (f"config.yaml:3: sources[0].path: {written!r} matches no file ({what}: for the "
+                                  f"checkout's sample exports, write {str(CHECKOUT_SAMPLES / '*.txt')!r})")
 
 
 def test_a_path_relative_to_the_current_folder_says_paths_are_the_configs(workdir):
