@@ -2703,6 +2703,14 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # a topic written inside the subscriber
         message = ("expected a topic's key, got a topic's settings: write the topic under topics: with a key "
                    "(`rl:`), and the key here, topics: [rl]")
+    elif kind == "string_type" and isinstance(value, dict) and len(value) == 1 and len(path) == 4 and \
+            path[2] == "like" and str(next(iter(value))).strip().casefold().replace("-", "_") in _LIKE_LABELS and \
+            isinstance(next(iter(value.values())), (str, int, float)):
+        # `- title: Reflected Diffusion Models`, `- arxiv: 2206.00364`: an entry labelled as a form's field is;
+        # put in quotes as a whole (what the next branch says), it named no paper
+        (key, val), = value.items()
+        message = (f"expected a paper's arXiv id, link or title, got {f'{key}: {val}'!r}: write it without "
+                   f"'{key}:', - {json.dumps(str(val), ensure_ascii=False)}")
     elif kind == "string_type" and isinstance(value, dict) and len(value) == 1 and all(
             isinstance(x, (str, int, float)) for x in (*value.keys(), *value.values())):
         # a title with a colon, unquoted: `like: [DPO-Shift: Shifting ...]`
@@ -2843,6 +2851,10 @@ def _literal_hint(value: str, valid: list[str]) -> str:
         return f" (did you mean {meant[0]!r}?{meant[1]})"
     near = difflib.get_close_matches(value.strip(), valid, n=1, cutoff=0.6)
     return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+#: Labels a like: entry is written under, as a form's fields are: the value is the entry.
+_LIKE_LABELS = frozenset({"title", "id", "arxiv", "arxiv_id", "arxivid", "url", "link", "paper", "doi"})
 
 
 def _zone_as_number(value: int) -> str | None:

@@ -2528,6 +2528,20 @@ def test_a_text_value_a_hash_cuts_short_is_warned_of(workdir, cli):
             "starts one), so the about is only 'gradient methods': ") in result.err, result.err
 
 
+@pytest.mark.parametrize("entry, said", [
+    ("title: Reflected Diffusion Models", "got 'title: Reflected Diffusion Models': write it without 'title:', "
+                                          "- \"Reflected Diffusion Models\""),
+    ("arxiv: 2206.00364", "got 'arxiv: 2206.00364': write it without 'arxiv:', - \"2206.00364\""),
+    ("URL: https://arxiv.org/abs/2206.00364", "write it without 'URL:', - \"https://arxiv.org/abs/2206.00364\""),
+])
+def test_a_like_entry_labelled_as_a_forms_field_says_to_write_the_value_alone(workdir, entry, said):
+    """`- title: Reflected Diffusion Models` under like: was told to put
+    'title: Reflected Diffusion Models' in quotes, a title no paper has."""
+    found = problems(workdir, BASIC_CONFIG.replace('    any: ["SGD"', f"    like:\n      - {entry}\n    any: [\"SGD\""))
+    assert len(found) == 1 and found[0].startswith("config.yaml:11: topics.optim.like[0]: expected a paper's arXiv "
+                                                   "id, link or title, got ") and found[0].endswith(said), found
+
+
 def test_topics_left_at_the_left_edge_say_to_indent_them_under_topics(workdir, cli):
     """`topics:` then `diffusion:` at column 0: 'topics: expected a mapping,
     got nothing' and each topic an unknown top-level key with the list of keys."""
