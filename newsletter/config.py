@@ -1591,6 +1591,19 @@ def _unclosed_quote(rows: list[str], line: int, context_line: int | None) -> tup
 _BLOCK_KEY = lazy(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[\w.-]+):[ ]+(?P<mark>[>|][-+0-9]*)[ ]*(?:#.*)?$")
 
 
+def _block_lines(rows: list[str], line: int | None) -> tuple[str, list[str]] | None:
+    """The mark and the lines of the block text ``key: >-`` (or ``|``) at
+    ``line`` opens, each stripped; None when that line opens none."""
+    if not line or line > len(rows) or (block := _BLOCK_KEY.match(rows[line - 1])) is None:
+        return None
+    items = []
+    for row in rows[line:]:
+        if row.strip() and _indent(row) <= len(block["lead"]):
+            break
+        items += [row.strip()] if row.strip() else []
+    return (block["mark"], items) if items else None
+
+
 def _indent(row: str) -> int:
     return len(row) - len(row.lstrip(" "))
 
@@ -1858,8 +1871,9 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         anchored = _anchored_keys(text)  # one pass over the file, not one per error
+        rows = text.splitlines()
         for err in exc.errors():
-            problems.append(_problem_from_pydantic(err, data, lines, shown, anchored))
+            problems.append(_problem_from_pydantic(err, data, lines, shown, anchored, rows))
     problems.extend(_cross_checks(data, lines, shown, path.parent))
     if problems:
         unique = list(dict.fromkeys(problems))
@@ -2572,9 +2586,10 @@ def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
 
 
 def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str,
-                           anchored: frozenset[str] = frozenset()) -> Problem:
+                           anchored: frozenset[str] = frozenset(), rows: list[str] | None = None) -> Problem:
     """One pydantic error as a problem at its line, worded with what to write.
-    ``anchored``: the top-level keys whose value an anchor names."""
+    ``anchored``: the top-level keys whose value an anchor names; ``rows``:
+    the file's lines."""
     kind, msg = err["type"], err["msg"]
     path = _data_path(tuple(err["loc"]), data)
     value = err.get("input")
@@ -2638,6 +2653,13 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             and value.strip() not in data["topics"]:
         # `topics: all`: bracketed as the next branch says, it was 'unknown topic 'all''
         message = f"expected a list of topics, got the text {value!r}: {_every_topic(data)}"
+    elif kind == "list_type" and isinstance(value, str) and (block := _block_lines(rows or [], _line_for(lines, path))):
+        # `any: >-` then a term a line: YAML joins the lines into one text, and bracketed whole, as the next
+        # branch says, it was one term of all the words ('diffusion model* score matching'), which validates
+        mark, items = block
+        written = ", ".join(json.dumps(x, ensure_ascii=False) for x in items)
+        message = (f"expected a list, got the text of a block ('{path[-1]}: {mark}' makes its lines one text): "
+                   f"write each entry on a line of its own after '- ', or in brackets, [{written}]")
     elif kind == "list_type" and isinstance(value, str):
         # `topics: diff`, `any: SGD, Adam*`: a list as a newcomer writes it
         items = [x.strip() for x in value.split(",") if x.strip()]

@@ -2542,6 +2542,19 @@ def test_a_like_entry_labelled_as_a_forms_field_says_to_write_the_value_alone(wo
                                                    "id, link or title, got ") and found[0].endswith(said), found
 
 
+@pytest.mark.parametrize("mark", [">-", "|", ">"])
+def test_a_list_written_as_a_block_of_lines_says_one_entry_a_line(workdir, mark):
+    """`any: >-` then a term a line: YAML joins the lines into one text, and
+    the message said to bracket it whole, ["diffusion model* score-based"]:
+    one term of all the words, which validates and matches nearly nothing."""
+    found = problems(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n',
+                                                   f"    any: {mark}\n      diffusion model*\n\n      score-based\n"))
+    assert found == [
+        f"config.yaml:7: topics.diffusion.any: expected a list, got the text of a block ('any: {mark}' makes its lines "
+        "one text): write each entry on a line of its own after '- ', or in brackets, [\"diffusion model*\", "
+        "\"score-based\"]"], found
+
+
 def test_topics_left_at_the_left_edge_say_to_indent_them_under_topics(workdir, cli):
     """`topics:` then `diffusion:` at column 0: 'topics: expected a mapping,
     got nothing' and each topic an unknown top-level key with the list of keys."""
