@@ -1731,6 +1731,12 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     mapping = "mapping values are not allowed" in problem
     if mapping and here and here["value"] and column >= here.start("value") and here["value"][0] not in "'\"[{|>&*!":
         key, start = here["key"], " ".join(here["value"].split()[:2])
+        value = here["value"].split(" #")[0].strip()
+        if '"' in value:  # (in double quotes, its own " ended the value: the next message, one round later)
+            quoted = "'" + value.replace("'", "''") + "'"
+            return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
+                          f"single quotes, as it holds a \" ({key}: {quoted if len(quoted) <= 70 else quoted[:60] + ' ...'})"
+                          f" or on the lines below '{key}: >-'")
         return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
                       f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
     above = _above(rows, line)

@@ -1017,6 +1017,22 @@ def test_a_colon_inside_an_unquoted_value_says_to_quote_it(workdir, cli):
     ], result.err
 
 
+def test_a_colon_inside_an_unquoted_value_holding_a_double_quote_says_single_quotes(workdir, cli):
+    """`subject: New papers: {{ topics | join(", ") }}`: told to put it in
+    double quotes, whose own " then ended the value (the next message, a
+    second round); single quotes keep it whole."""
+    write_config(workdir, BASIC_CONFIG + 'email:\n  subject: New papers: {{ topics | join(", ") }}\n')
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:19: malformed YAML: mapping values are not allowed in this context; the value of 'subject' "
+        "holds ': ', which YAML reads as a new key: put the whole value in single quotes, as it holds a \" "
+        "(subject: 'New papers: {{ topics | join(\", \") }}') or on the lines below 'subject: >-'"
+    ], result.err
+    write_config(workdir, BASIC_CONFIG + "email:\n  subject: 'New papers: {{ topics | join(\", \") }}'\n")
+    assert cli("validate").code == 0  # what it says to write works
+
+
 def test_a_line_indented_under_a_key_that_has_its_value_names_both_lines(workdir):
     found = problems(workdir, _basic("    name: Optimisation\n", "  name: Optimisation\n"))
     assert found == [
