@@ -1440,9 +1440,14 @@ def _numbered_lines(data: bytes) -> list[tuple[int, str]]:
 
 def _json_lines(data: bytes) -> list[dict] | None:
     """JSON Lines of objects, one a line (blank lines allowed), as a list; None
-    when ``data`` is not that."""
+    when ``data`` is not that.  A document on one line (an API's answer, as
+    most are sent) is none without being parsed: its caller reads it as one
+    JSON document, and parsing it here too read a large answer twice."""
+    numbered = _numbered_lines(data)
+    if len(numbered) < 2:
+        return None
     items = []
-    for _, line in _numbered_lines(data):
+    for _, line in numbered:
         try:
             item = json.loads(line)
         except (ValueError, RecursionError):
@@ -1450,7 +1455,7 @@ def _json_lines(data: bytes) -> list[dict] | None:
         if not isinstance(item, dict):
             return None
         items.append(item)
-    return items if len(items) > 1 else None
+    return items
 
 
 def _broken_json_line(data: bytes) -> int | None:
@@ -1502,7 +1507,7 @@ _RECORD_KEYS = {
     "url": ("url", "link", "href", "absurl"),
     "doi": ("doi",),
     "extra": ("extra",),
-    "published": ("published", "date", "publicationdate", "submitted", "created", "updatedate"),
+    "published": ("published", "date", "publicationdate", "submitted", "created", "updatedate", "issued"),
     "year": ("year", "publicationyear"),  # when no column gives the day
     "categories": ("categories", "category", "primarycategory"),
     "comment": ("comments", "comment"),
@@ -1564,18 +1569,20 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
     if not title:
         return None, f"{label} has no title"
     text = {k: v.strip() for k, v in fields.items() if isinstance(v, str)}
-    arxiv_id = next((v for v in (text.get("arxiv_id", "").removeprefix("arXiv:").strip(), text.get("id", ""))
-                     if is_arxiv_id(v)), None)
-    if arxiv_id is None:
-        arxiv_id = next((m.group(1) for v in (text.get("arxiv_id"), text.get("url"), text.get("doi"), text.get("extra"))
-                         if v and (m := _ARXIV_LINK.search(v) or _EXTRA_ARXIV.search(v))), None)
+    named = [v for v in (text.get("arxiv_id", "").removeprefix("arXiv:").strip(), text.get("id", "")) if is_arxiv_id(v)]
+    linked = [m.group(1) for v in (text.get("arxiv_id"), text.get("url"), text.get("doi"), text.get("extra"))
+              if v and (m := _ARXIV_LINK.search(v) or _EXTRA_ARXIV.search(v))]
+    arxiv_id = next(iter(named + linked), None)
+    if arxiv_id and arxiv_base_id(arxiv_id) == arxiv_id:
+        # Zotero's Number "2101.00001" beside its URL ".../abs/2101.00001v3": the version the link names is kept
+        arxiv_id = next((v for v in linked if arxiv_base_id(v) == arxiv_id != v), arxiv_id)
     versions = record.get("versions")
     if arxiv_id and isinstance(versions, list) and versions and isinstance(versions[-1], dict):
         last = versions[-1].get("version")
         if isinstance(last, str) and re.fullmatch(r"v\d+", last) and not re.search(r"v\d+$", arxiv_id):
             arxiv_id += last
     first = versions[0].get("created") if isinstance(versions, list) and versions and isinstance(versions[0], dict) else None
-    published = _record_time(first) or _record_time(text.get("published")) or _record_time(text.get("year"))
+    published = _record_time(first) or _record_time(fields.get("published")) or _record_time(text.get("year"))
     people = record.get("authors_parsed") or fields.get("authors")
     link = text.get("url")
     categories = fields.get("categories")
@@ -1601,7 +1608,10 @@ _DOTTED_DAY = re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})")
 def _record_time(value: Any) -> datetime | None:
     """A record's date: ISO ("2024-06-04", "2024-06-04T10:00:00Z", "2023-09"), "05.06.2024", RFC 2822
     as the arXiv snapshot's versions write it ("Mon, 2 Apr 2007 19:18:42
-    GMT"), or a year alone ("2024": its first day); None for none."""
+    GMT"), a year alone ("2024": its first day), or CSL JSON's date object
+    (see :func:`_csl_day`); None for none."""
+    if isinstance(value, dict):
+        return _csl_day(value)
     if not isinstance(value, str) or not (value := value.strip()):
         return None
     if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
@@ -1621,6 +1631,24 @@ def _record_time(value: Any) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _csl_day(value: dict) -> datetime | None:
+    """The day of CSL JSON's date object, as Zotero, Mendeley and pandoc write
+    ``issued``: ``{"date-parts": [[2024, 6, 5]]}`` (the year alone, or with
+    its month: their first day; the parts numbers or digits), else its
+    ``raw`` or ``literal`` text read as a record's date; None for none.  The
+    object was passed over, and a CSL export's papers had no date."""
+    parts = value.get("date-parts")
+    first = parts[0] if isinstance(parts, list) and parts and isinstance(parts[0], list) else None
+    if first and all(isinstance(p, int) and not isinstance(p, bool) or isinstance(p, str) and p.strip().isdigit()
+                     for p in first[:3]):
+        y, m, d = (*(int(p) for p in first[:3]), 1, 1)[:3]
+        try:
+            return datetime(y, m, d, tzinfo=UTC)
+        except ValueError:  # (a month 13, a year 0: no day, as a bad text date is none)
+            return None
+    return next((when for key in ("raw", "literal") if (when := _record_time(value.get(key))) is not None), None)
 
 
 def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[int] | None = None,
@@ -1665,11 +1693,10 @@ def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[i
 _CSV_DELIMITERS = ",;\t"
 
 
-def csv_header(text: str) -> tuple[str, list[str]] | None:
-    """The delimiter and columns of a CSV export's first line when its columns
+def csv_header(first: str) -> tuple[str, list[str]] | None:
+    """The delimiter and columns of a CSV export's ``first`` line when its columns
     name a title and an abstract (in any order, as Zotero or a spreadsheet
     writes them); None for anything else."""
-    first = text.lstrip("\ufeff").split("\n", 1)[0]
     for delimiter in sorted(_CSV_DELIMITERS, key=first.count, reverse=True):
         if first.count(delimiter) == 0:
             continue
@@ -1698,9 +1725,9 @@ def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | 
         text = decode_text(data, name)
     except InputError:
         return None
-    if (header := csv_header(text)) is None:
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    if (header := csv_header(first)) is None:
         if name.casefold().endswith((".csv", ".tsv")):  # it read "not an RSS or Atom feed: the answer is text"
-            first = text.lstrip("\ufeff").split("\n", 1)[0]
             columns = [c.strip() for c in re.split(r"[,;\t]", first) if c.strip()]
             shown = ", ".join(_quoted(c, 30) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
             raise InputError(Problem(f"source {source!r}: a CSV file without a title and an abstract column (its "

@@ -317,3 +317,78 @@ def test_json_records_parted_by_a_lone_carriage_return_are_a_located_error_not_a
     r = cli("papers")
     assert r.code == 2 and r.err.startswith("x.jsonl:1: source 'export': "), r.err
     assert "Traceback" not in r.err and r.out == ""
+
+
+@pytest.mark.parametrize("issued, day", [
+    ({"date-parts": [[2024, 6, 5]]}, datetime(2024, 6, 5, tzinfo=UTC)),
+    ({"date-parts": [["2024", "6"]]}, datetime(2024, 6, 1, tzinfo=UTC)),
+    ({"date-parts": [[2024]]}, datetime(2024, 1, 1, tzinfo=UTC)),
+    ({"raw": "2024-06-05"}, datetime(2024, 6, 5, tzinfo=UTC)),
+    ({"literal": "05.06.2024"}, datetime(2024, 6, 5, tzinfo=UTC)),
+    ({"date-parts": [[2024, 13, 1]]}, None),
+    ({"season": 2}, None),
+])
+def test_a_csl_json_records_issued_date_is_its_day(issued, day):
+    """CSL JSON (Zotero's, Mendeley's, pandoc's) dates a paper by ``issued``,
+    an object: its date-parts, else its raw or literal text.  It was passed
+    over, and every paper of such an export came without a date."""
+    records = json.loads((DATA / "zotero-csl.json").read_text(encoding="utf-8"))
+    records[0]["issued"] = issued
+    first, _ = parse_feed(json.dumps(records).encode(), "zotero.json", "zotero", Collect())
+    assert first.published == day
+
+
+def test_a_zotero_csl_json_export_gives_its_items_as_papers():
+    """Zotero's "Export Collection... -> CSL JSON" of two preprints: their
+    ids, versions (from the URL where the Number has none), authors and days."""
+    first, second = parse_feed((DATA / "zotero-csl.json").read_bytes(), "zotero.json", "zotero", Collect())
+    assert (first.arxiv_id, first.version, first.published) == ("2406.03001", 2, datetime(2024, 6, 4, tzinfo=UTC))
+    assert first.authors == ("Jane Doe", "Ana Müller") and first.abstract.startswith("We learn the step sizes")
+    assert (second.arxiv_id, second.version, second.published) == ("2101.00001", 3, datetime(2021, 1, 1, tzinfo=UTC))
+    assert second.pdf_url == "https://arxiv.org/pdf/2101.00001v3"
+
+
+@pytest.mark.parametrize("number", ["2101.00001", "arXiv:2101.00001"])
+def test_an_unversioned_number_keeps_the_version_its_url_names(number):
+    """Zotero's Number (or an arxiv_id column) without a version beside a URL
+    naming v3 (arxiv.org/abs/2101.00001v3): the paper is v3.  The Number won,
+    and the version was lost: a v3 sent later came back as 'new'."""
+    row = {"title": "Old Ideas, New Tricks", "abstract": "We revisit old ideas.", "Number": number,
+           "Url": "https://arxiv.org/abs/2101.00001v3"}
+    (paper,) = parse_feed(json.dumps([row]).encode(), "export.json", "zotero", Collect())
+    assert (paper.arxiv_id, paper.version) == ("2101.00001", 3)
+    # a link to another paper's version does not version this one
+    row["Url"] = "https://arxiv.org/abs/2101.00002v3"
+    (paper,) = parse_feed(json.dumps([row]).encode(), "export.json", "zotero", Collect())
+    assert (paper.arxiv_id, paper.version) == ("2101.00001", None)
+
+
+def test_a_json_document_on_one_line_is_parsed_once(monkeypatch):
+    """An API's answer comes on one line; it was parsed as JSON Lines first
+    (a list of one, not JSON Lines) and then again as the document it is:
+    a 50 MB answer read twice."""
+    import newsletter.feeds as feeds
+
+    one_line = json.dumps(json.loads((DATA / "zotero-csl.json").read_bytes())).encode()
+    assert b"\n" not in one_line
+    calls = []
+    real = feeds.json.loads
+    monkeypatch.setattr(feeds.json, "loads", lambda text, *a, **k: calls.append(len(text)) or real(text, *a, **k))
+    assert len(parse_feed(one_line, "zotero.json", "zotero", Collect())) == 2
+    assert len(calls) == 1
+
+
+def test_a_csv_whose_header_names_no_title_and_abstract_says_its_columns_once_read(tmp_path, cli):
+    """The header line is taken once, for reading the columns and for the
+    message naming them (CRLF line ends as Excel writes them: no stray
+    carriage return in the last column's name)."""
+    (tmp_path / "papers.csv").write_bytes(b"Name,Notes,Link\r\nA,B,https://example.org\r\n")
+    write_config(tmp_path, """
+        sources: [{type: feed, path: papers.csv}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == (
+        "papers.csv:1: source 'feed': a CSV file without a title and an abstract column (its columns: 'Name', "
+        "'Notes', 'Link'); expected columns such as title, authors, abstract, url, in any order"), r.err
