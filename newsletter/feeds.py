@@ -972,8 +972,10 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
 
 #: Where a scholarly API's answer keeps its papers: Semantic Scholar's search ("data") and
 #: recommendations ("recommendedPapers"), OpenReview's notes ("notes"), bioRxiv's and
-#: medRxiv's details ("collection").
-_RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection")
+#: medRxiv's details ("collection"), OpenAlex's works ("results").
+_RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection", "results")
+#: An OpenAlex work's id: "https://openalex.org/W2741809807".
+_OPENALEX_WORK = re.compile(r"^https://openalex\.org/W\d+$")
 
 
 def _scholarly_records(document: Any) -> tuple[list, str] | None:
@@ -996,6 +998,8 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
     if all(isinstance(r.get("content"), dict) and ("forum" in r or "invitation" in r or "invitations" in r)
            for r in records):
         return items, "OpenReview"
+    if all(_OPENALEX_WORK.match(str(r.get("id"))) for r in records):
+        return items, "OpenAlex"
     return None
 
 
@@ -1006,10 +1010,11 @@ def _field(record: dict, key: str) -> Any:
 
 
 def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: Warn) -> list[Paper]:
-    """Papers of a Semantic Scholar, OpenReview or bioRxiv answer saved as JSON (see
+    """Papers of a Semantic Scholar, OpenReview, bioRxiv or OpenAlex answer saved as JSON (see
     :func:`_scholarly_records`), given as a feed: each record's title,
-    abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``),
-    link and date.  They were 'a JSON document, not an RSS or Atom feed'."""
+    abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``,
+    OpenAlex's arXiv DOI or link), link and date.  They were 'a JSON
+    document, not an RSS or Atom feed'."""
     papers: list[Paper] = []
     skipped: list[str] = []
     bare: list[str] = []
@@ -1018,19 +1023,22 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
         if not isinstance(content, dict) or not isinstance(item, dict):
             skipped.append(f"record {index + 1} is not an object")
             continue
-        title = collapse(t) if isinstance(t := _field(content, "title"), str) else ""
+        title = collapse(t) if isinstance(t := _field(content, "title") or item.get("display_name"), str) else ""
         ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi")
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:
             skipped.append(f"{label} has no title")
             continue
-        abstract = collapse(a) if isinstance(a := _field(content, "abstract"), str) else ""
+        if kind == "OpenAlex":
+            abstract, arxiv_id, people = _openalex_work(item)
+        else:
+            abstract = collapse(a) if isinstance(a := _field(content, "abstract"), str) else ""
+            ids = item.get("externalIds")
+            said = ids.get("ArXiv") if isinstance(ids, dict) else None
+            arxiv_id = said.strip() if isinstance(said, str) and is_arxiv_id(said.strip()) else None
+            people = _field(content, "authors") or []
         if not abstract:
             bare.append(label)
-        ids = item.get("externalIds")
-        said = ids.get("ArXiv") if isinstance(ids, dict) else None
-        arxiv_id = said.strip() if isinstance(said, str) and is_arxiv_id(said.strip()) else None
-        people = _field(content, "authors") or []
         if isinstance(people, str):  # bioRxiv's "Doe, J.; Smith, A. B."
             people = _surname_list(people) or [people]
         people = people if isinstance(people, list) else []
@@ -1064,8 +1072,37 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
         link = f"https://www.{server}.org/content/{item.get('doi')}" + (f"v{version}" if version.isdigit() else "")
         day = item.get("date")
         return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")])
-    url, day = item.get("url"), item.get("publicationDate")
+    if kind == "OpenAlex":
+        where = item.get("primary_location")
+        url = where.get("landing_page_url") if isinstance(where, dict) else None
+        url, day = url or item.get("doi"), item.get("publication_date")
+    else:
+        url, day = item.get("url"), item.get("publicationDate")
     return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), ()
+
+
+def _openalex_work(work: dict) -> tuple[str, str | None, list[str]]:
+    """An OpenAlex work's abstract, arXiv id and authors.  OpenAlex gives no
+    abstract as text, only ``abstract_inverted_index`` (each word with the
+    positions it stands at): the words are put back in their order.  The
+    arXiv id is its DOI's (10.48550/arXiv.ID) or a location's link to arXiv;
+    each author is an authorship's ``author.display_name`` (else the name as
+    the paper wrote it)."""
+    index = work.get("abstract_inverted_index")
+    placed = sorted((at, word) for word, ats in index.items() if isinstance(word, str) and isinstance(ats, list)
+                    for at in ats if isinstance(at, int)) if isinstance(index, dict) else []
+    locations = [work.get("primary_location"), *_listed(work.get("locations"))]
+    links = [work.get("doi"), *(where.get(key) for where in locations if isinstance(where, dict)
+                                for key in ("landing_page_url", "pdf_url"))]
+    arxiv_id = next((m.group(1).removesuffix(".pdf") for link in links
+                     if isinstance(link, str) and (m := _ARXIV_LINK.search(link))), None)
+    people = []
+    for authorship in _listed(work.get("authorships")):
+        author = authorship.get("author") if isinstance(authorship, dict) else None
+        who = author.get("display_name") if isinstance(author, dict) else None
+        people.append(who if isinstance(who, str) and who.strip() else
+                      authorship.get("raw_author_name") if isinstance(authorship, dict) else None)
+    return collapse(" ".join(word for _, word in placed)), arxiv_id, [p for p in people if isinstance(p, str)]
 
 
 def _iso_time(value: str) -> datetime | None:

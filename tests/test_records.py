@@ -392,3 +392,26 @@ def test_a_csv_whose_header_names_no_title_and_abstract_says_its_columns_once_re
     assert r.code == 2 and r.err.strip() == (
         "papers.csv:1: source 'feed': a CSV file without a title and an abstract column (its columns: 'Name', "
         "'Notes', 'Link'); expected columns such as title, authors, abstract, url, in any order"), r.err
+
+
+def test_an_openalex_works_answer_gives_its_papers_with_their_abstracts_put_back_in_order():
+    """api.openalex.org/works?search=... saved: OpenAlex gives no abstract as
+    text, only an inverted index (each word with its positions); the words
+    are put back in order.  An arXiv preprint's DOI (10.48550/arxiv.ID) gives
+    its id.  It was 'a JSON document, not an RSS or Atom feed (Hugging Face's
+    daily papers JSON is `type: hf-daily`)'."""
+    data = (DATA / "openalex-works.json").read_bytes()
+    warnings = Collect()
+    preprint, article = parse_feed(data, "openalex.json", "openalex", warnings)
+    assert (preprint.arxiv_id, preprint.title) == ("2406.03001", "Faster Diffusion Sampling with Learned Step Sizes")
+    assert preprint.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number "
+                                 "of function evaluations by a factor of four at equal sample quality.")
+    assert preprint.authors == ("Jane Doe", "Ana Müller") and preprint.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert (article.arxiv_id, article.url, article.authors) == (
+        None, "https://doi.org/10.1038/s41586-024-00001-1", ("Grace Hopper",))
+    assert article.abstract.startswith("Graph neural networks for molecules: we study message passing") and not warnings
+    # one work alone (api.openalex.org/works/W...), its index shuffled as JSON objects may be
+    work = json.loads(data)["results"][0]
+    work["abstract_inverted_index"] = dict(reversed(work["abstract_inverted_index"].items()))
+    (one,) = parse_feed(json.dumps(work).encode(), "work.json", "openalex", Collect())
+    assert one.abstract == preprint.abstract
