@@ -33,6 +33,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from .citations import parse_citations
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
@@ -814,6 +815,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         return parse_arxiv_listing(page, name, source, warn)
     if (rows := parse_csv(data, name, source, warn)) is not None:
         return rows
+    if (entries := parse_citations(data, name, source, warn)) is not None:
+        return entries
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names

@@ -415,3 +415,66 @@ def test_an_openalex_works_answer_gives_its_papers_with_their_abstracts_put_back
     work["abstract_inverted_index"] = dict(reversed(work["abstract_inverted_index"].items()))
     (one,) = parse_feed(json.dumps(work).encode(), "work.json", "openalex", Collect())
     assert one.abstract == preprint.abstract
+
+
+def test_a_zotero_ris_export_gives_its_items_as_papers():
+    """Zotero's "Export Collection... -> RIS" (CRLF line ends, "Last, First"
+    names, a wrapped abstract, "2024/06/04/" days): it was 'not an RSS or
+    Atom feed: the answer is text, 'TY  - PREPRINT''."""
+    data = (DATA / "zotero-export.ris").read_bytes()
+    assert b"\r\n" in data
+    warnings = Collect()
+    preprint, article = parse_feed(data, "library.ris", "zotero", warnings)
+    assert (preprint.arxiv_id, preprint.title, preprint.location) == (
+        "2406.03001", "Faster Diffusion Sampling with Learned Step Sizes for ϵ-Prediction", "library.ris:1")
+    assert preprint.authors == ("Jane Doe", "Ana Müller", "John Smith Jr.")
+    assert preprint.published == datetime(2024, 6, 4, tzinfo=UTC) and preprint.abstract.endswith("steps suffice.")
+    assert (article.arxiv_id, article.url, article.location) == (
+        None, "https://doi.org/10.1234/jcl.2023.0012", "library.ris:18")
+    assert article.abstract == ("Graph neural networks for molecules: we study message passing and equivariant "
+                                "architectures for property prediction and molecule generation.")
+    assert warnings == []
+    # as Windows tools save it: UTF-16 with its byte order mark
+    assert parse_feed(data.decode("utf-8").encode("utf-16"), "library.ris", "zotero", Collect()) == [
+        preprint, article]
+
+
+def test_a_bibtex_export_gives_its_entries_as_papers():
+    """Zotero's BibTeX (tab-indented, {Braced} words, LaTeX accents, its
+    escapes of $ and <), Google Scholar's ("journal={arXiv preprint
+    arXiv:ID}") and arXiv's own ("eprint", "primaryClass"): each its arXiv
+    id, authors by their first names, day.  Entries without an abstract are
+    read by their titles, and said so once."""
+    warnings = Collect()
+    zotero, scholar, arxiv = parse_feed((DATA / "zotero-export.bib").read_bytes(), "refs.bib", "bib", warnings)
+    assert (zotero.arxiv_id, zotero.authors, zotero.published, zotero.location) == (
+        "2406.03001", ("Jane Doe", "Ana Müller", "John Smith Jr."), datetime(2024, 6, 1, tzinfo=UTC), "refs.bib:2")
+    assert zotero.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert zotero.abstract.endswith(r"ImageNet $64\times 64$, where $T<10$ steps suffice.")
+    assert (scholar.arxiv_id, scholar.authors, scholar.abstract) == (
+        "2006.11239", ("Jonathan Ho", "Ajay Jain", "Pieter Abbeel"), "")
+    assert (arxiv.arxiv_id, arxiv.title, arxiv.categories) == (
+        "2406.02950", "Score Matching for Schrödinger Bridges", ("cs.LG",))
+    assert warnings == ["refs.bib: source 'bib': entry 2 (line 16) and 1 more without a summary: read by the title "
+                        "only (topics' abstract terms cannot match it, and the email shows no abstract)"]
+
+
+@pytest.mark.parametrize("name, text, line, said", [
+    ("refs.bib", "@misc{a, title={One}, abstract={A.}}\n\n@misc{b,\n  title = {Two,\n  year = 2024\n}\n", 3,
+     "this BibTeX entry does not parse (a brace or a quote left open, or a comma missing?)"),
+    ("refs.ris", "TY  - JOUR\nTI  - One\nAB  - A.\nER  - \n\nTY  - JOUR\nTI  - Two\nAB  - Cut", 6,
+     "this RIS record has no end (no 'ER  - ' line after it): the export is cut off? Export it again"),
+    ("refs.ris", "TY  - JOUR\nTI  - One\nTY  - JOUR\nTI  - Two\nER  - \n", 1,
+     "this RIS record has no end (no 'ER  - ' line after it): the export is cut off? Export it again"),
+])
+def test_a_broken_citation_export_is_one_located_error_and_exit_2(tmp_path, cli, name, text, line, said):
+    """A brace left open took the rest of the file into one field; a RIS
+    export cut off lost its last record without a word."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    write_config(tmp_path, f"""
+        sources: [{{type: feed, path: {name}}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == f"{name}:{line}: source 'feed': {said}", r.err

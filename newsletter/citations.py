@@ -1,0 +1,231 @@
+"""Reference managers' exports given to a ``feed`` source: BibTeX (``.bib``)
+and RIS (``.ris``), read as the papers they list.
+
+A researcher's library leaves Zotero, Mendeley, JabRef, Google Scholar and
+arXiv's "Export BibTeX citation" in these two formats far more often than as
+CSV or CSL JSON; given as a feed they were "not an RSS or Atom feed: the
+answer is text".  Each entry becomes a plain record (title, abstract,
+authors, arXiv id, link, DOI, day) read by :func:`feeds.parse_records`, so a
+record without a title is skipped with a warning, one without an abstract is
+read by its title and said so, and an entry naming an arXiv preprint joins
+the same paper from the other sources.  A document cut off or broken (an
+entry whose braces never close, a RIS record without its ``ER`` line) is an
+error at its line, never a silent partial list.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+
+from .errors import InputError, Problem
+
+Warn = Callable[[str], None]
+
+# bibtexparser's warnings of a broken entry (three lines naming no file) went to stderr: the entry is
+# reported as one located error instead
+_BIBTEX_LOG = logging.getLogger("bibtexparser")
+_BIBTEX_LOG.propagate = False
+_BIBTEX_LOG.addHandler(logging.NullHandler())
+
+#: What a RIS file starts with: its first record's type line, "TY  - JOUR".
+_RIS_START = re.compile(r"\A\s*TY  -(?: |$)", re.MULTILINE)
+#: A RIS line: its tag, two spaces, a hyphen and (but for ER) a space before the value.
+_RIS_LINE = re.compile(r"^([A-Z][A-Z0-9])  -(?: (.*)|\s*)$")
+#: What a BibTeX file holds: an entry's start ("@article{key,"), perhaps after comments and a JabRef header.
+_BIBTEX_ENTRY = re.compile(r"^\s*@\s*([A-Za-z]+)\s*[{(]", re.MULTILINE)
+#: The entry kinds that are no paper: BibTeX's own commands.
+_BIBTEX_COMMANDS = frozenset({"comment", "preamble", "string"})
+#: How far into a file a BibTeX entry is looked for (JabRef and Mendeley write a header first).
+_LOOK = 4096
+
+#: A RIS record's tags by what they hold (Zotero, Mendeley, EndNote, Google Scholar write these).
+_RIS_TAGS = {
+    "TI": "title", "T1": "title", "CT": "title", "BT": "title",
+    "AB": "abstract", "N2": "abstract",
+    "AU": "authors", "A1": "authors",
+    "UR": "url", "L1": "url", "DO": "doi",
+    "DA": "published", "Y1": "published", "PY": "year",
+    "N1": "extra", "M3": "extra", "AN": "extra", "ID": "extra", "JO": "extra", "T2": "extra",
+}
+
+#: The symbols Zotero's BibTeX writes as text macros that pylatexenc does not know (it dropped them:
+#: "$T{\textless}10$" came out "T10").
+_TEXT_SYMBOLS = re.compile(r"\{?\\text(less|greater|bar|underscore|quotedbl|braceleft|braceright)\b\s*\}?")
+_SYMBOL = {"less": "<", "greater": ">", "bar": "|", "underscore": "_", "quotedbl": '"', "braceleft": "\\{",
+           "braceright": "\\}"}
+
+#: BibTeX's month names ("month = jun"), as numbers.
+_MONTHS = {m: n for n, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
+
+
+def citation_kind(text: str) -> str | None:
+    """"RIS" or "BibTeX" when ``text`` is such an export, else None."""
+    if _RIS_START.match(text.lstrip("\ufeff")):
+        return "RIS"
+    head = text.lstrip("\ufeff")[:_LOOK]
+    if head.lstrip()[:1] not in ("<", "{", "[") and any(
+            m.group(1).casefold() not in _BIBTEX_COMMANDS for m in _BIBTEX_ENTRY.finditer(head)):
+        return "BibTeX"
+    return None
+
+
+def _name(name: str) -> str:
+    """A name as the exports write it, "Last, First" (RIS; "Last, First,
+    Suffix"), as it is shown: "First Last"."""
+    parts = [p.strip() for p in name.split(",")]
+    if len(parts) in (2, 3) and all(parts):
+        return " ".join((parts[1], parts[0], *parts[2:]))
+    return " ".join(name.split())
+
+
+def _ris_day(value: str) -> str:
+    """A RIS date, "2024/06/04/" or "2024///" (with a note after its last slash
+    at times), as ISO's partial date: "2024-06-04", "2024"."""
+    parts = value.split("/")[:3]
+    digits = [p.strip() for p in parts if p.strip().isdigit()]
+    return "-".join(digits[:1] + [p.zfill(2) for p in digits[1:]])
+
+
+def parse_ris(text: str, name: str, source: str) -> tuple[list[dict], list[int]]:
+    """The records of a RIS export and the line each starts at.  A line that
+    is no tag carries its field on (a wrapped abstract); a record without its
+    closing ``ER`` (cut off), or a tag before the first ``TY``, is an error at
+    its line."""
+    from .feeds import _EXTRA_ARXIV
+
+    records: list[dict] = []
+    lines: list[int] = []
+    current: dict[str, list[str]] | None = None
+    last: str | None = None
+    start = 0
+    for number, line in enumerate(text.lstrip("\ufeff").split("\n"), 1):
+        m = _RIS_LINE.match(line.rstrip())
+        if m is None:
+            if current is not None and last is not None and line.strip():
+                current[last][-1] += " " + line.strip()
+            elif line.strip():
+                raise InputError(Problem(f"source {source!r}: a RIS export, but this line is outside any record "
+                                         "(no 'TY  - ' line before it)", name, number))
+            continue
+        tag, value = m.group(1), (m.group(2) or "").strip()
+        if tag == "TY":
+            if current is not None:
+                break  # (reported below: the record before had no end)
+            current, last, start = {}, None, number
+        elif current is None:
+            raise InputError(Problem(f"source {source!r}: a RIS export, but this {tag!r} line is outside any record "
+                                     "(no 'TY  - ' line before it)", name, number))
+        elif tag == "ER":
+            records.append(_ris_record(current, _EXTRA_ARXIV))
+            lines.append(start)
+            current = None
+        elif (what := _RIS_TAGS.get(tag)) is not None:
+            current.setdefault(what, []).append(value)
+            last = what
+        else:
+            last = None
+    if current is not None:
+        raise InputError(Problem(f"source {source!r}: this RIS record has no end (no 'ER  - ' line after it): the "
+                                 "export is cut off? Export it again", name, start))
+    return records, lines
+
+
+def _ris_record(fields: dict[str, list[str]], arxiv: re.Pattern[str]) -> dict:
+    """A RIS record's fields as a plain record (see :data:`feeds._RECORD_KEYS`)."""
+    record: dict = {key: " ".join(values) for key, values in fields.items() if key in ("title", "abstract")}
+    record["authors"] = [_name(a) for a in fields.get("authors", []) if a]
+    extra = " ".join(fields.get("extra", []))
+    if m := arxiv.search(extra):
+        record["arxiv_id"] = m.group(1)
+    record["extra"] = extra
+    for key in ("url", "doi"):
+        if fields.get(key):
+            record[key] = fields[key][0]
+    day = next((d for d in map(_ris_day, fields.get("published", []) + fields.get("year", [])) if d), "")
+    record["published"] = day
+    return record
+
+
+def parse_bibtex(text: str, name: str, source: str) -> tuple[list[dict], list[int]]:
+    """The entries of a BibTeX export (bibtexparser reads it: braces,
+    quotes, ``@string`` macros, LaTeX accents as their letters, math left as
+    TeX) as plain records, and the line each starts at.  An entry that does
+    not parse (a brace left open: the rest of the file would be its last
+    field) is an error at its line."""
+    import bibtexparser
+    from bibtexparser import middlewares
+
+    from .feeds import _EXTRA_ARXIV
+
+    text = _TEXT_SYMBOLS.sub(lambda m: _SYMBOL[m.group(1)], text.lstrip("\ufeff"))
+    library = bibtexparser.parse_string(text, append_middleware=[
+        middlewares.LatexDecodingMiddleware(), middlewares.SeparateCoAuthors(), middlewares.SplitNameParts(),
+        middlewares.MergeNameParts(style="first")])
+    if library.failed_blocks:
+        block = library.failed_blocks[0]
+        raise InputError(Problem(f"source {source!r}: this BibTeX entry does not parse (a brace or a quote left "
+                                 "open, or a comma missing?)", name, (block.start_line or 0) + 1))
+    records: list[dict] = []
+    lines: list[int] = []
+    for entry in library.entries:
+        fields = {key.casefold(): field.value for key, field in entry.fields_dict.items()}
+        values = {key: " ".join(value.split()) for key, value in fields.items() if isinstance(value, str)}
+        authors = fields.get("author")
+        record: dict = {"title": values.get("title"), "abstract": values.get("abstract"), "url": values.get("url"),
+                        "doi": values.get("doi"), "authors": [" ".join(a.split()) for a in authors if isinstance(a, str)]
+                        if isinstance(authors, list) else values.get("author")}
+        eprint = values.get("eprint", "")
+        if eprint and values.get("archiveprefix", "").casefold() in ("", "arxiv"):
+            record["arxiv_id"] = eprint.removeprefix("arXiv:")
+        else:  # Google Scholar's "journal = {arXiv preprint arXiv:2406.03001}"
+            said = " ".join(values.get(k, "") for k in ("journal", "note", "howpublished", "number"))
+            if m := _EXTRA_ARXIV.search(said):
+                record["arxiv_id"] = m.group(1)
+        record["published"] = _bibtex_day(*(values.get(k, "") for k in ("date", "year", "month", "day")))
+        if primary := values.get("primaryclass"):
+            record["categories"] = [primary]
+        records.append(record)
+        lines.append((entry.start_line or 0) + 1)
+    return records, lines
+
+
+def _bibtex_day(date: str, year: str, month: str, day: str) -> str:
+    """An entry's day as ISO's partial date: its ``date`` (BibLaTeX), else its
+    year with its month ("jun", "6", "June") and day where given."""
+    if date:
+        return date
+    if not year.isdigit():
+        return ""
+    number = int(month) if month.isdigit() else _MONTHS.get(month[:3].casefold())
+    if not number or not 1 <= number <= 12:
+        return year
+    return f"{year}-{number:02d}" + (f"-{int(day):02d}" if day.isdigit() else "")
+
+
+def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | None:
+    """The papers of a BibTeX or RIS export (see the module's docstring), in
+    UTF-8 (a BOM too), UTF-16 or Windows-1252 as the tools save them; None
+    when ``data`` is neither."""
+    from .feeds import parse_records
+    from .readers import decode_text
+
+    head = data[:_LOOK]
+    wide = head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head
+    if not wide and citation_kind(head.decode("latin-1")) is None:
+        return None  # (decoded only when it looks like one: a feed of megabytes is read once)
+    try:
+        text = decode_text(data, name)
+    except InputError:
+        if wide:
+            return None
+        raise
+    kind = citation_kind(text)
+    if kind is None:
+        return None
+    records, lines = (parse_ris if kind == "RIS" else parse_bibtex)(text, name, source)
+    if not records:
+        warn(f"{name}:1: source {source!r}: the {kind} export holds no entries; nothing read from it")
+        return []
+    return parse_records(records, name, source, warn, lines, "entry")
