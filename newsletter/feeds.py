@@ -39,6 +39,7 @@ from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .listings import arxiv_page_kind, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
 from .models import ARXIV_ID, NAME_SUFFIX, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url, split_names, web_url
+from .oai import is_oai, parse_oai
 
 if TYPE_CHECKING:
     import feedparser
@@ -713,6 +714,9 @@ def parse_arxiv(
     if copied := listing_text(data):
         papers = read_listing_text(data, name, source, warn, tuple(announce_types), kind=copied)
         return ArxivListing(papers, None, len(papers))
+    if is_oai(data):
+        papers = parse_oai(data, name, source, warn)
+        return ArxivListing(papers, None, len(papers))
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
     papers = []
@@ -817,6 +821,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         return rows
     if (entries := parse_citations(data, name, source, warn)) is not None:
         return entries
+    if is_oai(data):
+        return parse_oai(data, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names

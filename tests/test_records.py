@@ -6,6 +6,7 @@ save them in."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -478,3 +479,83 @@ def test_a_broken_citation_export_is_one_located_error_and_exit_2(tmp_path, cli,
         """)
     r = cli("papers")
     assert r.code == 2 and r.err.strip() == f"{name}:{line}: source 'feed': {said}", r.err
+
+
+OAI = DATA / "arxiv-oai.xml"
+_OAI_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">\n'
+             '<responseDate>2024-06-07T12:00:03Z</responseDate>\n')
+
+
+def test_an_arxiv_oai_pmh_harvest_is_read_by_an_arxiv_or_a_feed_source():
+    """export.arxiv.org/oai2?verb=ListRecords&metadataPrefix=arXiv saved: each
+    record's id, title, authors (forenames, keyname, suffix), abstract,
+    categories, comments and the day of v1; a deleted record is none.  It
+    was 'not an RSS or Atom feed', naming nothing of what it is."""
+    data = OAI.read_bytes()
+    warnings = Collect()
+    new, old = parse_arxiv(data, "oai.xml", "arXiv", warnings).papers
+    assert (new.arxiv_id, new.authors) == ("2406.03001", ("Jane Doe", "Ana Müller", "John Smith Jr"))
+    assert new.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert new.abstract.endswith(r"CIFAR-10 & ImageNet $64\times 64$, where $T<10$ steps suffice.")
+    assert (new.categories, new.comment, new.published) == (
+        ("cs.LG", "stat.ML"), "12 pages, 6 figures", datetime(2024, 6, 4, tzinfo=UTC))
+    assert (old.arxiv_id, old.authors, old.url) == (
+        "hep-th/9901001", ("K. Tanaka", "Z. O'Brien"), "https://arxiv.org/abs/hep-th/9901001")
+    assert warnings == [] and parse_feed(data, "oai.xml", "reading", Collect()) == [
+        replace(p, source="reading") for p in (new, old)]
+
+
+def test_arxivs_oai_pmh_raw_and_dublin_core_records_are_read_too():
+    """metadataPrefix=arXivRaw (every version with its day, authors on one
+    line: the last version is the paper's, v1's day its day) and oai_dc
+    (creators "Last, First", the first description the abstract, a
+    "Comment:" one the comment)."""
+    raw = _OAI_HEAD + """<GetRecord><record><header><identifier>oai:arXiv.org:2406.03001</identifier></header>
+<metadata><arXivRaw xmlns="http://arxiv.org/OAI/arXivRaw/"><id>2406.03001</id><submitter>Jane Doe</submitter>
+<version version="v1"><date>Tue, 4 Jun 2024 15:40:02 GMT</date><size>812kb</size></version>
+<version version="v2"><date>Thu, 6 Jun 2024 09:01:00 GMT</date><size>815kb</size></version>
+<title>Faster Diffusion Sampling</title><authors>Jane Doe, Ana M\u00fcller and John Smith</authors>
+<categories>cs.LG</categories><abstract>We learn step sizes.</abstract></arXivRaw></metadata></record></GetRecord></OAI-PMH>"""
+    (paper,) = parse_feed(raw.encode(), "raw.xml", "oai", Collect())
+    assert (paper.arxiv_id, paper.version, paper.authors, paper.published) == (
+        "2406.03001", 2, ("Jane Doe", "Ana Müller", "John Smith"), datetime(2024, 6, 4, 15, 40, 2, tzinfo=UTC))
+    dc = _OAI_HEAD + """<ListRecords><record><header><identifier>oai:arXiv.org:2406.03001</identifier></header>
+<metadata><oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:title>Faster Diffusion Sampling</dc:title><dc:creator>Doe, Jane</dc:creator><dc:creator>M\u00fcller, Ana</dc:creator>
+<dc:subject>Computer Science - Machine Learning</dc:subject><dc:description>We learn step sizes.</dc:description>
+<dc:description>Comment: 12 pages</dc:description><dc:date>2024-06-04</dc:date><dc:date>2024-06-06</dc:date>
+<dc:type>text</dc:type><dc:identifier>http://arxiv.org/abs/2406.03001</dc:identifier></oai_dc:dc></metadata>
+</record></ListRecords></OAI-PMH>"""
+    (paper,) = parse_feed(dc.encode(), "dc.xml", "oai", Collect())
+    assert (paper.arxiv_id, paper.authors, paper.abstract, paper.comment, paper.published) == (
+        "2406.03001", ("Jane Doe", "Ana Müller"), "We learn step sizes.", "12 pages", datetime(2024, 6, 4, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("body, line, said", [
+    ('<error code="badResumptionToken">The value of the resumptionToken argument is invalid or expired.</error>'
+     "</OAI-PMH>", 4, "an OAI-PMH error answer, not records: badResumptionToken: The value of the resumptionToken "
+     "argument is invalid or expired."),
+    ('<ListRecords><record><header><identifier>oai:arXiv.org:2406.03001</identifier></header><metadata>'
+     '<mods xmlns="http://www.loc.gov/mods/v3"><titleInfo/></mods></metadata></record></ListRecords></OAI-PMH>', 1,
+     "an OAI-PMH answer in the metadata format 'mods'; arXiv, arXivRaw and oai_dc are read (metadataPrefix=arXiv)"),
+    ("<ListRecords><record><header><identifier>oai:arXiv.org:2406.03001</identifier>", 5,
+     "an OAI-PMH answer that is not well-formed XML (no element found); cut off?"),
+])
+def test_an_oai_pmh_error_a_format_not_read_or_a_cut_harvest_is_one_located_error(tmp_path, cli, body, line, said):
+    (tmp_path / "oai.xml").write_text(_OAI_HEAD + body + "\n", encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: arxiv, path: oai.xml}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == f"oai.xml:{line}: source 'arxiv': {said}", r.err
+
+
+def test_an_oai_pmh_answer_without_records_is_said_once_and_reads_nothing():
+    warnings = Collect()
+    data = (_OAI_HEAD + '<error code="noRecordsMatch">The combination of the values of the from, until, set and '
+            'metadataPrefix arguments results in an empty list.</error></OAI-PMH>').encode()
+    assert parse_feed(data, "oai.xml", "oai", warnings) == []
+    assert warnings == ["oai.xml:1: source 'oai': the OAI-PMH answer has no records (noRecordsMatch); nothing read "
+                        "from it"]
