@@ -795,6 +795,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     ``base``: the URL the feed came from after redirects, when not ``name``."""
     if copied := listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
         return read_listing_text(data, name, source, warn, kind=copied)
+    if (wide := _wide_json(data)) is not None:
+        data = wide
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
         lines = _json_lines(data)  # JSON Lines (`jq -c '.[]'`, arXiv's metadata snapshot): one record a line
         if lines is None and (broken := _broken_json_line(data)):
@@ -887,6 +889,21 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 #: The line WordPress's SEO plugins (Yoast) end each post's feed summary with: "The post <a>Title</a>
 #: appeared first on <a>Site</a>." It was the end of every abstract, and matched the site's name.
 _WORDPRESS_FOOTER = re.compile(r"\s*The post .{1,500}? appeared first on .{1,300}?\.\s*$")
+
+
+def _wide_json(data: bytes) -> bytes | None:
+    """JSON saved as UTF-16 or UTF-32 (PowerShell's ``Out-File``, Notepad's
+    "Unicode"), as UTF-8; None for anything else.  Its first bytes are no
+    ``{`` or ``[``: a saved API answer, JSON Lines too, read 'not a
+    well-formed feed (invalid token)'."""
+    encoding = json.detect_encoding(data[:4])
+    if encoding.startswith("utf-8"):
+        return None
+    try:
+        text = data.decode(encoding).lstrip("\ufeff \t\r\n")
+    except UnicodeDecodeError:
+        return None
+    return text.encode("utf-8") if text.startswith(("{", "[")) else None
 
 
 def _relative(link: str) -> bool:
@@ -1480,8 +1497,17 @@ def _numbered_lines(data: bytes) -> list[tuple[int, str]]:
     """The non-blank lines of JSON Lines with their numbers, split at "\n"
     only: JSON Lines ends a record there (and "\r\n"), while splitlines()
     also broke inside a record at a raw U+2028 or U+0085 of its abstract, and
-    at a lone "\r", numbering the records apart from the lines counted here."""
-    return [(n, line) for n, line in enumerate(data.decode("utf-8-sig", "replace").split("\n"), 1) if line.strip()]
+    at a lone "\r", numbering the records apart from the lines counted here.
+    UTF-8, or Windows-1252 as PowerShell's ``Set-Content`` saves it (decoded
+    with replacement, "Müller" was "M\ufffdller"); none for bytes that are
+    neither (the whole document's reading names where they are)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        if (ansi := windows_1252(data)) is None:
+            return []
+        text = ansi
+    return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
 
 
 def _json_lines(data: bytes) -> list[dict] | None:

@@ -559,3 +559,30 @@ def test_an_oai_pmh_answer_without_records_is_said_once_and_reads_nothing():
     assert parse_feed(data, "oai.xml", "oai", warnings) == []
     assert warnings == ["oai.xml:1: source 'oai': the OAI-PMH answer has no records (noRecordsMatch); nothing read "
                         "from it"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_json_answer_or_json_lines_saved_as_utf_16_is_read_by_a_feed_source(encoding):
+    """PowerShell's Out-File (and Notepad's "Unicode") save UTF-16: a saved
+    API answer given to a feed source was 'not a well-formed feed (invalid
+    token)', its first bytes no '{'; JSON Lines too, CRLF line ends and all."""
+    answer = (DATA / "openalex-works.json").read_text(encoding="utf-8")
+    expected = parse_feed(answer.encode(), "works.json", "s", Collect())
+    assert parse_feed(answer.encode(encoding), "works.json", "s", Collect()) == expected
+    lines = SNAPSHOT.read_text(encoding="utf-8").replace("\n", "\r\n")
+    assert parse_feed(lines.encode(encoding), "s.jsonl", "s", Collect()) == parse_feed(
+        lines.encode(), "s.jsonl", "s", Collect())
+
+
+def test_json_lines_in_windows_1252_keep_their_accented_names():
+    """JSON Lines saved by PowerShell 5's Set-Content are Windows-1252: read
+    with replacement characters, 'Ana Müller' was 'Ana M\ufffdller' without a
+    word.  Bytes that are neither UTF-8 nor Windows-1252 are an error."""
+    records = [{"title": "Faster Diffusion Sampling", "abstract": "We learn step sizes.",
+                "authors": "Jane Doe, Ana Müller"},
+               {"title": "Notes on SGD", "abstract": "Heavy tails.", "authors": "Grace Hopper"}]
+    data = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode("cp1252")
+    first, _ = parse_feed(data, "export.jsonl", "script", Collect())
+    assert first.authors == ("Jane Doe", "Ana Müller") and first.location == "export.jsonl:1"
+    with pytest.raises(InputError, match="not UTF-8 text, expected JSON"):
+        parse_feed(data.replace(b"\xfc", b"\x81"), "export.jsonl", "script", Collect())
