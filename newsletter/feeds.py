@@ -33,7 +33,7 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .citations import parse_citations
+from .citations import citation_kind, parse_citations
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
@@ -717,6 +717,9 @@ def parse_arxiv(
     if is_oai(data):
         papers = parse_oai(data, name, source, warn)
         return ArxivListing(papers, None, len(papers))
+    if (kind := _feed_only(data)) is not None:
+        raise InputError(Problem(f"source {source!r}: {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)",
+                                 name, 1))
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
     papers = []
@@ -771,6 +774,31 @@ def parse_arxiv(
     except ValueError:
         total = None
     return ArxivListing(papers, total, len(parsed.entries))
+
+
+def _feed_only(data: bytes) -> str | None:
+    """What a file a ``feed`` source reads, and an ``arxiv`` source does not,
+    is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
+    for anything else.  Given to ``type: arxiv`` they were 'not an RSS or Atom
+    feed: the answer is text', or 'a JSON document' with a hint at hf-daily."""
+    head = data[:4096]
+    if not head.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"<"):
+        text = head.decode("utf-8", "replace")
+        if (kind := citation_kind(text)) is not None:
+            return f"a {kind} export"
+        if csv_header(text.lstrip("\ufeff").split("\n", 1)[0]) is not None:
+            return "a CSV export of papers"
+    json_data = _wide_json(data) or data
+    if json_data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
+        try:
+            document = json.loads(json_data.decode("utf-8-sig"))
+        except (ValueError, RecursionError):
+            document = _json_lines(json_data)
+        if (records := _scholarly_records(document)) is not None:
+            return f"a saved {records[1]} answer"
+        if isinstance(document, list) and any(_is_plain_record(item) for item in document):
+            return "JSON records of papers"
+    return None
 
 
 def _absolute(base: str, link: str | None) -> str | None:

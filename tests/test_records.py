@@ -586,3 +586,23 @@ def test_json_lines_in_windows_1252_keep_their_accented_names():
     assert first.authors == ("Jane Doe", "Ana Müller") and first.location == "export.jsonl:1"
     with pytest.raises(InputError, match="not UTF-8 text, expected JSON"):
         parse_feed(data.replace(b"\xfc", b"\x81"), "export.jsonl", "script", Collect())
+
+
+@pytest.mark.parametrize("fixture, kind", [
+    ("zotero-export.bib", "a BibTeX export"), ("zotero-export.ris", "a RIS export"),
+    ("zotero-export.csv", "a CSV export of papers"), ("openalex-works.json", "a saved OpenAlex answer"),
+    ("semantic-scholar-search.json", "a saved Semantic Scholar answer"),
+    ("arxiv-metadata-snapshot.jsonl", "JSON records of papers"),
+])
+def test_a_file_only_a_feed_source_reads_given_to_an_arxiv_source_says_so(tmp_path, cli, fixture, kind):
+    """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
+    'a JSON document' with a hint at hf-daily, of files `type: feed` reads."""
+    (tmp_path / fixture).write_bytes((DATA / fixture).read_bytes())
+    write_config(tmp_path, f"""
+        sources: [{{type: arxiv, path: {fixture}}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == (
+        f"{fixture}:1: source 'arxiv': {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)"), r.err
