@@ -1700,7 +1700,9 @@ def _display(path: Path, config: Config) -> str:
     named with a line break made a message two lines, and an escape sequence
     would reach the terminal)."""
     try:
-        resolved = path.resolve()
+        # a link to nowhere by its own name: resolved, 'day.txt -> gone.txt' was named 'gone.txt', a file
+        # the folder does not show
+        resolved = path.parent.resolve() / path.name if broken_link(path) else path.resolve()
     except (RuntimeError, OSError):  # a link that loops (Python 3.11 raises RuntimeError): shown as given
         resolved = Path(os.path.abspath(path))
     try:
