@@ -1028,6 +1028,9 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
 #: recommendations ("recommendedPapers"), OpenReview's notes ("notes"), bioRxiv's and
 #: medRxiv's details ("collection"), OpenAlex's works ("results").
 _RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection", "results")
+#: A heading in Crossref's JATS abstract, and the prefix of its elements (<jats:p>: HTML's <p>).
+_JATS_TITLE = re.compile(r"<jats:title\b[^>]*>.*?</jats:title>", re.DOTALL)
+_JATS_TAG = re.compile(r"(</?)jats:")
 #: An OpenAlex work's id: "https://openalex.org/W2741809807".
 _OPENALEX_WORK = re.compile(r"^https://openalex\.org/W\d+$")
 
@@ -1035,11 +1038,16 @@ _OPENALEX_WORK = re.compile(r"^https://openalex\.org/W\d+$")
 def _scholarly_records(document: Any) -> tuple[list, str] | None:
     """The paper records of a Semantic Scholar Graph API answer (``/paper/search``,
     ``/paper/batch``, one ``/paper/ID``, recommendations), an OpenReview
-    notes answer (API 1 or 2; one note too) or a bioRxiv / medRxiv details
-    answer (``api.biorxiv.org/details/...``), and which it is; None for any
-    other JSON."""
+    notes answer (API 1 or 2; one note too), a bioRxiv / medRxiv details
+    answer (``api.biorxiv.org/details/...``), an OpenAlex works answer or a
+    Crossref one (``api.crossref.org/works?query=...``, one work too), and
+    which it is; None for any other JSON."""
     if not isinstance(document, (list, dict)):
         return None
+    if isinstance(document, dict) and document.get("message-type") in ("work-list", "work") \
+            and isinstance(message := document.get("message"), dict):  # Crossref's: the works inside its envelope
+        items = message["items"] if isinstance(message.get("items"), list) else [message]
+        return items, "Crossref"
     items = document if isinstance(document, list) else next(
         (v for key in _RECORD_LISTS if isinstance(v := document.get(key), list)), [document])
     records = [i for i in items if isinstance(i, dict)]
@@ -1064,7 +1072,7 @@ def _field(record: dict, key: str) -> Any:
 
 
 def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: Warn) -> list[Paper]:
-    """Papers of a Semantic Scholar, OpenReview, bioRxiv or OpenAlex answer saved as JSON (see
+    """Papers of a Semantic Scholar, OpenReview, bioRxiv, OpenAlex or Crossref answer saved as JSON (see
     :func:`_scholarly_records`), given as a feed: each record's title,
     abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``,
     OpenAlex's arXiv DOI or link), link and date.  They were 'a JSON
@@ -1077,14 +1085,23 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
         if not isinstance(content, dict) or not isinstance(item, dict):
             skipped.append(f"record {index + 1} is not an object")
             continue
-        title = collapse(t) if isinstance(t := _field(content, "title") or item.get("display_name"), str) else ""
-        ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi")
+        t = _field(content, "title") or item.get("display_name")
+        t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's: a list of one)
+        title = collapse(t) if isinstance(t, str) else ""
+        ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:
             skipped.append(f"{label} has no title")
             continue
         if kind == "OpenAlex":
             abstract, arxiv_id, people = _openalex_work(item)
+        elif kind == "Crossref":  # its abstract JATS XML (<jats:p>...), its authors CSL's {given, family}
+            jats = item.get("abstract") if isinstance(item.get("abstract"), str) else ""
+            # its heading (<jats:title>Abstract</jats:title>) is no text; its paragraphs HTML's
+            abstract = html_text(_JATS_TAG.sub(r"\1", _JATS_TITLE.sub(" ", jats)))
+            arxiv_id = next((m.group(1) for link in (item.get("DOI"), item.get("URL"))
+                             if isinstance(link, str) and (m := _ARXIV_LINK.search(link))), None)
+            people = _record_authors(item.get("author"))
         else:
             abstract = collapse(a) if isinstance(a := _field(content, "abstract"), str) else ""
             ids = item.get("externalIds")
@@ -1126,6 +1143,11 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
         link = f"https://www.{server}.org/content/{item.get('doi')}" + (f"v{version}" if version.isdigit() else "")
         day = item.get("date")
         return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")])
+    if kind == "Crossref":
+        day = next((d for key in ("posted", "published", "issued", "created") if isinstance(v := item.get(key), dict)
+                    and (d := _csl_day(v)) is not None), None)
+        url = item.get("URL")
+        return url if isinstance(url, str) else None, day, (), ()
     if kind == "OpenAlex":
         where = item.get("primary_location")
         url = where.get("landing_page_url") if isinstance(where, dict) else None

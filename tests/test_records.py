@@ -606,3 +606,24 @@ def test_a_file_only_a_feed_source_reads_given_to_an_arxiv_source_says_so(tmp_pa
     r = cli("papers")
     assert r.code == 2 and r.err.strip() == (
         f"{fixture}:1: source 'arxiv': {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)"), r.err
+
+
+def test_a_crossref_works_answer_gives_its_papers():
+    """api.crossref.org/works?query=... saved (bioRxiv's and medRxiv's
+    preprints are there with their DOIs): each work's title (a list of one),
+    its JATS abstract as text without its 'Abstract' heading, authors by
+    given and family name, the day it was posted, its DOI link.  It was 'a
+    JSON document, not an RSS or Atom feed'; one work alone too."""
+    data = (DATA / "crossref-works.json").read_bytes()
+    warnings = Collect()
+    preprint, article = parse_feed(data, "crossref.json", "crossref", warnings)
+    assert (preprint.title, preprint.authors, preprint.published, preprint.url) == (
+        "Protein Folding with Score-Based Diffusion", ("Jane Doe", "Ana Müller"), datetime(2024, 6, 4, tzinfo=UTC),
+        "https://doi.org/10.1101/2024.06.04.597001")
+    assert preprint.abstract == ("We fold proteins with diffusion models & score matching, improving accuracy on de "
+                                 "novo designs.")
+    assert (article.abstract, article.published) == ("", datetime(2023, 3, 1, tzinfo=UTC))
+    assert warnings == ["crossref.json: source 'crossref': record 2 (10.1234/jcl.2023.0012) without a summary: read "
+                        "by the title only (topics' abstract terms cannot match it, and the email shows no abstract)"]
+    one = {"status": "ok", "message-type": "work", "message": json.loads(data)["message"]["items"][0]}
+    assert parse_feed(json.dumps(one).encode(), "work.json", "crossref", Collect()) == [preprint]
