@@ -1096,7 +1096,7 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
         if kind == "OpenAlex":
             abstract, arxiv_id, people = _openalex_work(item)
         elif kind == "Crossref":  # its abstract JATS XML (<jats:p>...), its authors CSL's {given, family}
-            jats = item.get("abstract") if isinstance(item.get("abstract"), str) else ""
+            jats = a if isinstance(a := item.get("abstract"), str) else ""
             # its heading (<jats:title>Abstract</jats:title>) is no text; its paragraphs HTML's
             abstract = html_text(_JATS_TAG.sub(r"\1", _JATS_TITLE.sub(" ", jats)))
             arxiv_id = next((m.group(1) for link in (item.get("DOI"), item.get("URL"))

@@ -626,4 +626,5 @@ def test_a_crossref_works_answer_gives_its_papers():
     assert warnings == ["crossref.json: source 'crossref': record 2 (10.1234/jcl.2023.0012) without a summary: read "
                         "by the title only (topics' abstract terms cannot match it, and the email shows no abstract)"]
     one = {"status": "ok", "message-type": "work", "message": json.loads(data)["message"]["items"][0]}
-    assert parse_feed(json.dumps(one).encode(), "work.json", "crossref", Collect()) == [preprint]
+    assert parse_feed(json.dumps(one).encode(), "work.json", "crossref", Collect()) == [
+        replace(preprint, location="work.json")]
