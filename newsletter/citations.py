@@ -1,5 +1,5 @@
-"""Reference managers' exports given to a ``feed`` source: BibTeX (``.bib``)
-and RIS (``.ris``), read as the papers they list.
+"""Reference managers' exports given to a ``feed`` source: BibTeX (``.bib``),
+RIS (``.ris``) and PubMed's MEDLINE (``.nbib``), read as the papers they list.
 
 A researcher's library leaves Zotero, Mendeley, JabRef, Google Scholar and
 arXiv's "Export BibTeX citation" in these two formats far more often than as
@@ -33,6 +33,16 @@ _BIBTEX_LOG.addHandler(logging.NullHandler())
 _RIS_START = re.compile(r"\A\s*TY  -(?: |$)", re.MULTILINE)
 #: A RIS line: its tag, two spaces, a hyphen and (but for ER) a space before the value.
 _RIS_LINE = re.compile(r"^([A-Z][A-Z0-9])  -(?: (.*)|\s*)$")
+#: What PubMed's MEDLINE export ("Send to: Citation manager", .nbib; "Format: PubMed" saved) starts with.
+_MEDLINE_START = re.compile(r"\A\s*PMID- ?\d")
+#: A MEDLINE line: its tag padded to four characters, "- ", its value; a line carrying one on starts with spaces.
+_MEDLINE_LINE = re.compile(r"^([A-Z][A-Z0-9 ]{3})- ?(.*)$")
+#: A MEDLINE record's tags by what they hold: the full names (FAU) before the initials (AU).
+_MEDLINE_TAGS = {"TI": "title", "AB": "abstract", "FAU": "authors", "AU": "initials", "DP": "published",
+                 "DEP": "electronic", "LID": "ids", "AID": "ids", "PMID": "pmid"}
+#: A MEDLINE day: "2024 Jun 5", "2024 Jun", "2024", "2024 Spring", "20240605" (DEP).
+_MEDLINE_DAY = re.compile(r"^(\d{4})(?:(\d{2})(\d{2})|\s+([A-Za-z]{3})[a-z]*(?:\s+(\d{1,2}))?)?")
+
 #: What a BibTeX file holds: an entry's start ("@article{key,"), perhaps after comments and a JabRef header.
 _BIBTEX_ENTRY = re.compile(r"^\s*@\s*([A-Za-z]+)\s*[{(]", re.MULTILINE)
 #: The entry kinds that are no paper: BibTeX's own commands.
@@ -61,9 +71,11 @@ _MONTHS = {m: n for n, m in enumerate("jan feb mar apr may jun jul aug sep oct n
 
 
 def citation_kind(text: str) -> str | None:
-    """"RIS" or "BibTeX" when ``text`` is such an export, else None."""
+    """"RIS", "MEDLINE" or "BibTeX" when ``text`` is such an export, else None."""
     if _RIS_START.match(text.lstrip("\ufeff")):
         return "RIS"
+    if _MEDLINE_START.match(text.lstrip("\ufeff")):
+        return "MEDLINE"
     head = text.lstrip("\ufeff")[:_LOOK]
     if head.lstrip()[:1] not in ("<", "{", "[") and any(
             m.group(1).casefold() not in _BIBTEX_COMMANDS for m in _BIBTEX_ENTRY.finditer(head)):
@@ -148,6 +160,66 @@ def _ris_record(fields: dict[str, list[str]], arxiv: re.Pattern[str]) -> dict:
     return record
 
 
+def parse_medline(text: str, name: str, source: str) -> tuple[list[dict], list[int]]:
+    """The records of PubMed's MEDLINE export and the line each starts at
+    (a blank line between records): title and abstract
+    (their lines carried on by indented ones), authors by their full names,
+    day (the electronic one where the print one is a season), DOI, and the
+    PubMed page as its link."""
+    records: list[dict] = []
+    lines: list[int] = []
+    fields: dict[str, list[str]] = {}
+    last: str | None = None
+    start = 0
+    for number, line in enumerate([*text.lstrip("\ufeff").split("\n"), ""], 1):
+        m = _MEDLINE_LINE.match(line.rstrip())
+        if not line.strip():
+            if start:
+                records.append(_medline_record(fields))
+                lines.append(start)
+            fields, last, start = {}, None, 0
+        elif line.startswith(" ") and last is not None:
+            fields[last][-1] += " " + line.strip()
+        elif m is None:
+            raise InputError(Problem(f"source {source!r}: a MEDLINE (PubMed) export, but this line is no 'TAG - "
+                                     "value' line", name, number))
+        else:
+            tag = m.group(1).strip()
+            start = start or number
+            last = _MEDLINE_TAGS.get(tag)
+            if last is not None:
+                fields.setdefault(last, []).append(m.group(2).strip())
+    return records, lines
+
+
+def _medline_record(fields: dict[str, list[str]]) -> dict:
+    """A MEDLINE record's fields as a plain record (see :data:`feeds._RECORD_KEYS`)."""
+    record: dict = {key: " ".join(fields[key]) for key in ("title", "abstract") if key in fields}
+    record["authors"] = [_name(a) for a in fields.get("authors") or fields.get("initials", [])]
+    doi = next((i.removesuffix("[doi]").strip() for i in fields.get("ids", []) if i.endswith("[doi]")), "")
+    if doi:
+        record["doi"] = doi
+    if pmid := "".join(fields.get("pmid", [])[:1]):
+        record["url"] = f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+    days = [_medline_day(d) for d in fields.get("published", []) + fields.get("electronic", [])]
+    record["published"] = max(days, key=len, default="")  # (the one that says most: "2024 Spring" is a year)
+    return record
+
+
+def _medline_day(value: str) -> str:
+    """A MEDLINE day as ISO's partial date: "2024 Jun 5" -> "2024-06-05"."""
+    m = _MEDLINE_DAY.match(value.strip())
+    if m is None:
+        return ""
+    year, mm, dd, month, day = m.groups()
+    if mm:
+        return f"{year}-{mm}-{dd}"
+    number = _MONTHS.get((month or "").casefold())
+    if number is None:
+        return year
+    return f"{year}-{number:02d}" + (f"-{int(day):02d}" if day else "")
+
+
 def parse_bibtex(text: str, name: str, source: str) -> tuple[list[dict], list[int]]:
     """The entries of a BibTeX export (bibtexparser reads it: braces,
     quotes, ``@string`` macros, LaTeX accents as their letters, math left as
@@ -224,7 +296,8 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
     kind = citation_kind(text)
     if kind is None:
         return None
-    records, lines = (parse_ris if kind == "RIS" else parse_bibtex)(text, name, source)
+    read = {"RIS": parse_ris, "MEDLINE": parse_medline, "BibTeX": parse_bibtex}[kind]
+    records, lines = read(text, name, source)
     if not records:
         warn(f"{name}:1: source {source!r}: the {kind} export holds no entries; nothing read from it")
         return []

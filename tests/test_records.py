@@ -628,3 +628,24 @@ def test_a_crossref_works_answer_gives_its_papers():
     one = {"status": "ok", "message-type": "work", "message": json.loads(data)["message"]["items"][0]}
     assert parse_feed(json.dumps(one).encode(), "work.json", "crossref", Collect()) == [
         replace(preprint, location="work.json")]
+
+
+def test_a_pubmed_medline_export_gives_its_records_as_papers():
+    """PubMed's "Send to: Citation manager" (.nbib, MEDLINE tags): titles and
+    abstracts carried on by indented lines, full author names, the day (the
+    electronic one where the print one is a season), the PubMed page as the
+    link.  It was 'not an RSS or Atom feed: the answer is text, 'PMID-
+    38837012''."""
+    warnings = Collect()
+    first, second = parse_feed((DATA / "pubmed-export.nbib").read_bytes(), "pubmed.nbib", "pubmed", warnings)
+    assert first.title == "Score-based diffusion models for cryo-EM density maps of protein complexes."
+    assert first.abstract.startswith("Cryo-electron microscopy yields density maps whose resolution varies across a "
+                                     "structure. We train") and first.abstract.endswith("for 38 of 50 test complexes.")
+    assert (first.authors, first.published, first.url, first.location) == (
+        ("Jane Doe", "Ana Müller"), datetime(2024, 6, 5, tzinfo=UTC), "https://pubmed.ncbi.nlm.nih.gov/38837012/",
+        "pubmed.nbib:1")
+    assert (second.authors, second.published, second.location) == (
+        ("Grace Hopper",), datetime(2024, 4, 2, tzinfo=UTC), "pubmed.nbib:33")
+    assert warnings == []
+    with pytest.raises(InputError, match=r"pubmed.nbib:3: .*a MEDLINE \(PubMed\) export, but this line is no"):
+        parse_feed(b"PMID- 1\nTI  - One\n<html>\n", "pubmed.nbib", "pubmed", Collect())
