@@ -2,8 +2,8 @@
 RIS (``.ris``) and PubMed's MEDLINE (``.nbib``), read as the papers they list.
 
 A researcher's library leaves Zotero, Mendeley, JabRef, Google Scholar and
-arXiv's "Export BibTeX citation" in these two formats far more often than as
-CSV or CSL JSON; given as a feed they were "not an RSS or Atom feed: the
+arXiv's "Export BibTeX citation" in the first two far more often than as
+CSV or CSL JSON, and PubMed's searches in the third; given as a feed they were "not an RSS or Atom feed: the
 answer is text".  Each entry becomes a plain record (title, abstract,
 authors, arXiv id, link, DOI, day) read by :func:`feeds.parse_records`, so a
 record without a title is skipped with a warning, one without an abstract is
