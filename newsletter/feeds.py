@@ -717,7 +717,7 @@ def parse_arxiv(
     if is_oai(data):
         papers = parse_oai(data, name, source, warn)
         return ArxivListing(papers, None, len(papers))
-    if (kind := _feed_only(data)) is not None:
+    if (kind := feed_only_kind(data)) is not None:
         raise InputError(Problem(f"source {source!r}: {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)",
                                  name, 1))
     parsed = _parse_xml(data, name, source)
@@ -776,7 +776,7 @@ def parse_arxiv(
     return ArxivListing(papers, total, len(parsed.entries))
 
 
-def _feed_only(data: bytes) -> str | None:
+def feed_only_kind(data: bytes) -> str | None:
     """What a file a ``feed`` source reads, and an ``arxiv`` source does not,
     is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
     for anything else.  Given to ``type: arxiv`` they were 'not an RSS or Atom

@@ -592,20 +592,26 @@ def test_json_lines_in_windows_1252_keep_their_accented_names():
     ("zotero-export.bib", "a BibTeX export"), ("zotero-export.ris", "a RIS export"),
     ("zotero-export.csv", "a CSV export of papers"), ("openalex-works.json", "a saved OpenAlex answer"),
     ("semantic-scholar-search.json", "a saved Semantic Scholar answer"),
-    ("arxiv-metadata-snapshot.jsonl", "JSON records of papers"),
+    ("arxiv-metadata-snapshot.jsonl", "JSON records of papers"), ("pubmed-export.nbib", "a MEDLINE export"),
 ])
-def test_a_file_only_a_feed_source_reads_given_to_an_arxiv_source_says_so(tmp_path, cli, fixture, kind):
+def test_a_file_only_a_feed_source_reads_given_to_another_source_says_so(tmp_path, cli, fixture, kind):
     """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
-    'a JSON document' with a hint at hf-daily, of files `type: feed` reads."""
+    'a JSON document' with a hint at hf-daily (`type: arxiv`), or 'no Hugging
+    Face papers page header ...; is this a papers listing export?'
+    (`type: hf-papers-text`), of files `type: feed` reads."""
     (tmp_path / fixture).write_bytes((DATA / fixture).read_bytes())
-    write_config(tmp_path, f"""
-        sources: [{{type: arxiv, path: {fixture}}}]
-        topics: {{t: {{any: [diffusion]}}}}
-        subscribers: [{{email: ada@example.org, topics: [t]}}]
-        """)
-    r = cli("papers")
-    assert r.code == 2 and r.err.strip() == (
-        f"{fixture}:1: source 'arxiv': {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)"), r.err
+    for kind_of_source, said in (
+            ("arxiv", f"source 'arxiv': {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)"),
+            ("hf-papers-text", "no Hugging Face papers page header (lines such as 'Get trending papers in your email "
+                               f"inbox!' and 'Subscribe') (it is {kind}: type: feed reads it)")):
+        write_config(tmp_path, f"""
+            sources: [{{type: {kind_of_source}, path: {fixture}}}]
+            topics: {{t: {{any: [diffusion]}}}}
+            subscribers: [{{email: ada@example.org, topics: [t]}}]
+            """)
+        r = cli("papers")
+        line = 2 if fixture.endswith(".bib") and kind_of_source == "hf-papers-text" else 1  # (its first line: blank)
+        assert r.code == 2 and r.err.strip() == f"{fixture}:{line}: {said}", r.err
 
 
 def test_a_crossref_works_answer_gives_its_papers():
