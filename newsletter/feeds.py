@@ -1028,6 +1028,10 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
 #: recommendations ("recommendedPapers"), OpenReview's notes ("notes"), bioRxiv's and
 #: medRxiv's details ("collection"), OpenAlex's works ("results").
 _RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection", "results")
+#: The keys of each API's answer that has no results: its list and what it says beside it.
+_EMPTY_ANSWERS = (("bioRxiv", {"messages", "collection"}), ("Semantic Scholar", {"data", "total"}),
+                  ("Semantic Scholar", {"recommendedPapers"}), ("OpenAlex", {"meta", "results"}),
+                  ("OpenReview", {"notes", "count"}))
 #: A heading in Crossref's JATS abstract, and the prefix of its elements (<jats:p>: HTML's <p>).
 _JATS_TITLE = re.compile(r"<jats:title\b[^>]*>.*?</jats:title>", re.DOTALL)
 _JATS_TAG = re.compile(r"(</?)jats:")
@@ -1052,7 +1056,11 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
         (v for key in _RECORD_LISTS if isinstance(v := document.get(key), list)), [document])
     records = [i for i in items if isinstance(i, dict)]
     if not records:
-        return None
+        # an answer without results, known by its envelope: a weekend's bioRxiv day, a search that found
+        # nothing, is nothing new (it was 'a JSON document, not an RSS or Atom feed', and the source failed)
+        keys = set(document) if isinstance(document, dict) and not items else set()
+        kind = next((kind for kind, envelope in _EMPTY_ANSWERS if envelope <= keys), None)
+        return ([], kind) if kind else None
     if all("paperId" in r for r in records):
         return items, "Semantic Scholar"
     if all("doi" in r and r.get("server") in ("biorxiv", "medrxiv", "bioRxiv", "medRxiv") for r in records):
@@ -1077,6 +1085,9 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
     abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``,
     OpenAlex's arXiv DOI or link), link and date.  They were 'a JSON
     document, not an RSS or Atom feed'."""
+    if not items:
+        warn(f"{name}:1: source {source!r}: the {kind} answer holds no papers; nothing read from it")
+        return []
     papers: list[Paper] = []
     skipped: list[str] = []
     bare: list[str] = []

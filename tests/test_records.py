@@ -670,3 +670,19 @@ def test_a_bibtex_export_under_its_tools_header_is_read_and_a_text_quoting_an_en
     notes = "\n".join(f"Note {i}: a line of my reading notes." for i in range(12)) + "\n@misc{x, title={Y}}\n"
     with pytest.raises(InputError, match="not an RSS or Atom feed: the answer is text, 'Note 0: a line"):
         parse_feed(notes.encode(), "notes.txt", "notes", Collect())
+
+
+@pytest.mark.parametrize("answer, kind", [
+    ({"messages": [{"status": "no posts found"}], "collection": []}, "bioRxiv"),
+    ({"total": 0, "offset": 0, "data": []}, "Semantic Scholar"),
+    ({"meta": {"count": 0, "page": 1, "per_page": 25}, "results": [], "group_by": []}, "OpenAlex"),
+    ({"status": "ok", "message-type": "work-list", "message": {"total-results": 0, "items": []}}, "Crossref"),
+    ({"count": 0, "notes": []}, "OpenReview"),
+])
+def test_a_scholarly_apis_answer_without_results_is_nothing_new_said_once(answer, kind):
+    """A weekend's bioRxiv day ('no posts found'), a search that found
+    nothing: the source has nothing new.  It was 'a JSON document, not an RSS
+    or Atom feed', and the source failed (every run of a quiet day, exit 2)."""
+    warnings = Collect()
+    assert parse_feed(json.dumps(answer).encode(), "day.json", "api", warnings) == []
+    assert warnings == [f"day.json:1: source 'api': the {kind} answer holds no papers; nothing read from it"]
