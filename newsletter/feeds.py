@@ -1321,6 +1321,9 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
         if items is None and page is not None:
             raise InputError(Problem(f"source {source!r}: a web page saved as MHTML, not the JSON list of "
                                      "daily papers", name, 1)) from None
+        if items is None and (kind := feed_only_kind(data)) is not None:  # it said 'not JSON: the answer is text'
+            raise InputError(Problem(f"source {source!r}: {kind}, not the JSON list of daily papers (`type: feed` "
+                                     "with `path:` reads it)", name, 1)) from None
         if items is None:
             raise
     if (records := _scholarly_records(items)) is not None and not _is_entry(items):
@@ -1334,6 +1337,11 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
         raise InputError(
             Problem(f"source {source!r}: expected a JSON list of daily papers, got {_json_kind(items)}", name, 1)
         )
+    if items and all(_is_plain_record(i) and "summary" not in i for i in items):
+        # arXiv's metadata snapshot, a script's records: read as daily papers, each was its title without its
+        # abstract (Hugging Face names it "summary")
+        raise InputError(Problem(f"source {source!r}: JSON records of papers, not the JSON list of daily papers "
+                                 "(`type: feed` with `path:` reads it)", name, 1))
     return items
 
 

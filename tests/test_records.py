@@ -596,14 +596,17 @@ def test_json_lines_in_windows_1252_keep_their_accented_names():
 ])
 def test_a_file_only_a_feed_source_reads_given_to_another_source_says_so(tmp_path, cli, fixture, kind):
     """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
-    'a JSON document' with a hint at hf-daily (`type: arxiv`), or 'no Hugging
+    'a JSON document' with a hint at hf-daily (`type: arxiv`), 'no Hugging
     Face papers page header ...; is this a papers listing export?'
-    (`type: hf-papers-text`), of files `type: feed` reads."""
+    (`type: hf-papers-text`), or 'not JSON: the answer is text' (`type:
+    hf-daily`), of files `type: feed` reads."""
     (tmp_path / fixture).write_bytes((DATA / fixture).read_bytes())
     for kind_of_source, said in (
             ("arxiv", f"source 'arxiv': {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)"),
             ("hf-papers-text", "no Hugging Face papers page header (lines such as 'Get trending papers in your email "
-                               f"inbox!' and 'Subscribe') (it is {kind}: type: feed reads it)")):
+                               f"inbox!' and 'Subscribe') (it is {kind}: type: feed reads it)"),
+            ("hf-daily", f"source 'hf-daily': {kind}, not the JSON list of daily papers (`type: feed` with `path:` "
+                         "reads it)")):
         write_config(tmp_path, f"""
             sources: [{{type: {kind_of_source}, path: {fixture}}}]
             topics: {{t: {{any: [diffusion]}}}}
