@@ -290,7 +290,7 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
 
     head = data[:_LOOK]
     wide = head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head
-    if not wide and citation_kind(head.decode("latin-1")) is None:
+    if not wide and citation_kind(head.removeprefix(b"\xef\xbb\xbf").decode("latin-1")) is None:
         return None  # (decoded only when it looks like one: a feed of megabytes is read once)
     try:
         text = decode_text(data, name)

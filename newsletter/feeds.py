@@ -781,8 +781,8 @@ def feed_only_kind(data: bytes) -> str | None:
     is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
     for anything else.  Given to ``type: arxiv`` they were 'not an RSS or Atom
     feed: the answer is text', or 'a JSON document' with a hint at hf-daily."""
-    head = data[:4096]
-    if not head.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"<"):
+    head = data[:4096].removeprefix(_UTF8_BOM)
+    if not head.lstrip(b" \t\r\n").startswith(b"<"):
         text = head.decode("utf-8", "replace")
         if (kind := citation_kind(text)) is not None:
             return f"a {kind} export"

@@ -656,6 +656,9 @@ def test_a_pubmed_medline_export_gives_its_records_as_papers():
     assert (second.authors, second.published, second.location) == (
         ("Grace Hopper",), datetime(2024, 4, 2, tzinfo=UTC), "pubmed.nbib:33")
     assert warnings == []
+    # with a BOM and CRLF line ends, as Windows tools save it
+    bom = b"\xef\xbb\xbf" + (DATA / "pubmed-export.nbib").read_bytes().replace(b"\n", b"\r\n")
+    assert parse_feed(bom, "pubmed.nbib", "pubmed", Collect()) == [first, second]
     with pytest.raises(InputError, match=r"pubmed.nbib:3: .*a MEDLINE \(PubMed\) export, but this line is no"):
         parse_feed(b"PMID- 1\nTI  - One\n<html>\n", "pubmed.nbib", "pubmed", Collect())
 
