@@ -1353,6 +1353,22 @@ def test_a_term_written_with_a_greek_name_is_still_marked(tmp_path):
     assert "δ-smooth" in composed.html
 
 
+def test_a_kept_greek_name_stays_written_where_the_text_has_math_elsewhere(tmp_path):
+    """With a script elsewhere in the abstract (``x^{2}``), the lost-math
+    pass turned "(lambda)" and "F(x; xi)" into "(λ)" and "F(x; ξ)" although
+    the reader's terms had found "lambda" and "xi": the card marked nothing
+    and its reason named a word the reader could not see."""
+    abstract = "We tune TD (lambda) and the map F(x; xi) with a loss in x^{2} and (delta,epsilon) bounds."
+    config, sub, matches = _one_paper_digest(tmp_path, "Tuning Returns", abstract, '"lambda", "xi"')
+    composed = Composer(config).compose(sub, matches, now=NOW)
+    card = cards(composed.html)[0]
+    for kept in ("lambda", "xi"):
+        assert re.search(rf"<mark[^>]*>{kept}</mark>", card), card
+        assert f"({kept})" in composed.text or f"; {kept})" in composed.text
+    assert "x²" in card and "(δ,ε)" in card  # the rest of the math is still shown as such
+    assert "λ" not in card and "ξ" not in card
+
+
 def test_a_match_cut_inside_a_word_shows_and_marks_the_whole_word():
     """A lazy regex stops mid-word ("Explain Their Predict"); the reason and the mark name the whole word."""
     from newsletter.matching import Hit
