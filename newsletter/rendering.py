@@ -50,6 +50,7 @@ from .matching import (
     in_terms_case,
     is_long_match,
     is_regex_term,
+    other_number,
     reason_match,
     rules_reason,
 )
@@ -195,19 +196,56 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     return s, e
 
 
+#: Words ending in s whose form without it is another word ("new", "mean"), not their singular.
+_NO_SINGULAR = frozenset({"news", "means", "series", "species", "lens", "always", "perhaps", "whereas", "thus",
+                          "bayes", "gas", "chaos", "atlas", "canvas"})
+
+
+@functools.lru_cache(maxsize=4096)
+def number_forms(word: str) -> tuple[str, ...]:
+    """``word`` and its other grammatical number as a paper may write it,
+    longest first: ``model``/``models``, ``policy``/``policies``,
+    ``process``/``processes``, ``analysis``/``analyses``, ``bias``/``biases``;
+    a word that is its own plural or names a field (``Bayes``, ``dynamics``,
+    ``news``) keeps its s, so "dynamic programming" and "new" are not taken for it.
+    Dropping a final s by rule made "bias" miss "biases", "analysis" miss
+    "analyses", "Gaussian processes" miss "Gaussian process", and "news"
+    mark "new"."""
+    low = word.casefold()
+    forms = {word}
+    if low not in _NO_SINGULAR and not low.endswith("ias") and (other := other_number(word)):
+        forms.add(other)
+    if low.endswith("is") and len(low) > 3:  # analysis, hypothesis: analyses, hypotheses
+        forms.add(word[:-2] + "es")
+    elif low.endswith("yses") or low.endswith("theses"):
+        forms.add(word[:-2] + "is")
+    elif re.search(r"[ao]s$|ias$", low):  # bias, atlas, gas: biases, atlases, gases
+        forms.add(word + "es")
+    return tuple(sorted(forms, key=lambda f: (-len(f), f)))
+
+
+def same_but_number(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are one phrase but for the number of its last
+    word (a topic "Gaussian processes" and its found "Gaussian process")."""
+    a, b = " ".join(a.casefold().split()), " ".join(b.casefold().split())
+    if a == b:
+        return True
+    head_a, _, last_a = a.rpartition(" ")
+    head_b, _, last_b = b.rpartition(" ")
+    return head_a == head_b and (last_b in number_forms(last_a) or last_a in number_forms(last_b))
+
+
 @functools.lru_cache(maxsize=4096)
 def phrase_pattern(phrase: str) -> re.Pattern:
     """A phrase a ranked topic's reason names ("close to your interest in
     Schrödinger bridges") as the paper may write it, to mark it as a keyword
     topic's terms are: any case, its words apart by spaces or hyphens, the
-    last one singular or plural ("Schrödinger Bridge", "score based").  A
-    ranked card marked nothing, and the reader looked for the words the
-    reason named."""
-    words = [w for w in re.split(r"[\s\-\u2010\u2011]+", phrase) if w]
-    last = words[-1] if words else phrase
-    if len(last) > 3 and last.endswith("s") and not last.endswith("ss"):
-        last = last[:-1]
-    parts = [re.escape(w) for w in words[:-1]] + [re.escape(last) + "(?:e?s)?"]
+    last one singular or plural (:func:`number_forms`: "Schrödinger Bridge",
+    "score based", "biases" for "bias").  A ranked card marked nothing, and
+    the reader looked for the words the reason named."""
+    words = [w for w in re.split(r"[\s\-\u2010\u2011]+", phrase) if w] or [phrase]
+    last = "(?:" + "|".join(re.escape(f) for f in number_forms(words[-1])) + ")"
+    parts = [re.escape(w) for w in words[:-1]] + [last]
     return re.compile(r"(?<!\w)" + r"[\s\-\u2010\u2011]+".join(parts) + r"(?!\w)", re.IGNORECASE)
 
 
@@ -508,8 +546,7 @@ def also_in(
         if own_ranked and by_rank:
             continue  # the card's reason names it (reasons.for_reader)
         found = found_words(r) if r is not None and by_rank else words(t) if words else []
-        name = topic_name(t).casefold().removesuffix("s")
-        found = [w for w in found if w.casefold().removesuffix("s") != name]
+        found = [w for w in found if not same_but_number(w, topic_name(t))]
         out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
     return tuple(out)
 

@@ -1023,6 +1023,40 @@ def test_a_ranked_card_marks_the_phrases_its_reason_names(tmp_path):
     assert "Why: Close to your interest in Schrödinger bridges, score based, step sizes and flow matching" in composed.text
 
 
+@pytest.mark.parametrize(("phrase", "text", "marked"), [
+    ("bias", "We remove biases; the bias stays.", ["biases", "bias"]),  # "bia(?:e?s)?" missed "biases"
+    ("analysis", "Two analyses agree.", ["analyses"]),
+    ("analyses", "One analysis agrees.", ["analysis"]),
+    ("Gaussian processes", "A Gaussian process prior.", ["Gaussian process"]),  # "processe(?:e?s)?"
+    ("Bayes", "Naive Bayes and Bayesian nets.", ["Bayes"]),
+    ("lasso", "The lasso, and group lassos.", ["lasso", "lassos"]),
+    ("policies", "One policy, many policies.", ["policy", "policies"]),
+    ("news", "A new corpus of news.", ["news"]),  # "new" is another word
+    ("dynamics", "Dynamic programming for training dynamics.", ["dynamics"]),
+    ("k-means", "k-means beats the k mean.", ["k-means"]),
+])
+def test_a_reasons_phrase_marks_its_other_number_and_nothing_else(phrase, text, marked):
+    """A final "s" was dropped by rule: "bias" missed "biases", "analysis"
+    "analyses", "Gaussian processes" "Gaussian process", and "news" marked "new"."""
+    from newsletter.rendering import phrase_pattern
+
+    assert re.findall(r"<mark>(.*?)</mark>", str(highlight(text, [phrase_pattern(phrase)]))) == marked
+
+
+def test_another_topic_named_as_its_found_phrase_in_the_other_number_is_said_once():
+    """"also in Gaussian processes (Gaussian process)" said the name twice:
+    the name and the word were compared with one "s" dropped."""
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+    from newsletter.rendering import also_in
+
+    names = {"a": "Kernels", "gp": "Gaussian processes", "b": "Bias"}.__getitem__
+    found = {"gp": ["Gaussian process"], "b": ["biases", "fairness"]}.__getitem__
+    paper = Paper("t", "x", "s")
+    assert also_in(PaperMatch(paper, 1.0, ("a", "gp", "b"), (), ()), names, found) == (
+        "Gaussian processes", "Bias (fairness)")
+
+
 def test_a_common_word_is_marked_a_few_times_not_everywhere():
     out = str(highlight("the a the b the c the d the", [re.compile(r"\bthe\b")]))
     assert out.count("<mark>") == 3 and out.endswith("d the")
