@@ -974,6 +974,44 @@ def test_a_template_of_the_users_that_shows_no_more_keeps_every_card(tmp_path):
     assert "over 100 KB" in warning and "by title only" not in warning
 
 
+def test_a_too_big_digests_advice_renders_only_its_html_as_the_clip_does(tmp_path, monkeypatch):
+    """The advice for a too-big digest rendered whole digests again beside
+    the clip's cuts (subject, text part and HTML, for no papers and for each
+    count it tried): one way of cutting a digest now serves both, and the
+    text part is rendered for the digest only."""
+    from newsletter import rendering
+
+    config, matches, _ = _sixty_paper_digest(tmp_path)
+    composer = Composer(config)
+    rendered = []
+    real = rendering._render_bounded
+    monkeypatch.setattr(rendering, "_render_bounded", lambda t, ctx: rendered.append(t.name) or real(t, ctx))
+    composed = composer.compose(config.subscribers[0], matches, now=NOW)
+    assert "lower max_papers to about" in composed.warnings[0]
+    assert rendered.count("digest.txt") == 2  # the shared body's, and its check against the subscriber's own
+    assert rendered.count("digest.html") > 4  # the whole, the clip's cuts and the advice's
+
+
+def test_a_template_that_counts_more_but_lists_none_of_it_keeps_every_card(tmp_path):
+    """A template of the user's that kept the contents' "29 more papers"
+    (``more | length``) but deleted the list after the cards was taken to
+    show ``more``: 29 papers were sent, recorded as sent, and shown nowhere
+    in the HTML.  Every paper stays a card, and the warning says why."""
+    tpl = own_templates(tmp_path)
+    html = (tpl / "digest.html").read_text(encoding="utf-8")
+    start = html.index("{% if more %}\n{#- A digest too big")
+    end = html.index("{% endif %}\n", html.index("{% for section in more_sections %}")) + len("{% endif %}\n")
+    (tpl / "digest.html").write_text(html[:start] + html[end:], encoding="utf-8")
+    config, matches, composed = _sixty_paper_digest(tmp_path, "templates: tpl\n")
+    assert "more | length" in (tpl / "digest.html").read_text(encoding="utf-8")
+    assert len(matches) == 60 and len(cards(composed.html)) == 60
+    for m in matches:
+        assert f'name="{anchor_for(m.paper.id)}"' in composed.html
+    (warning,) = composed.warnings
+    assert re.search(r"counts the papers of `more` but lists none of \d+ of them", warning), warning
+    assert "every paper stays a card; lower max_papers to about" in warning and "by title only" not in warning
+
+
 def test_a_fault_in_the_more_list_of_the_users_template_is_one_located_template_error(tmp_path):
     """Only a digest over Gmail's clip renders the "more papers" list; its cut
     was rendered outside the error handling of the whole digest, so a field
