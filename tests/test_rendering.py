@@ -224,6 +224,37 @@ def test_both_inliners_agree_on_a_user_stylesheet(tmp_path):
     assert "@media (max-width: 400px)" in a and "@media (max-width: 400px)" in b
 
 
+def test_an_own_digest_html_with_the_old_class_names_keeps_their_text_styles(tmp_path):
+    """style.css moved the abstract's and the contents entries' font to the
+    card and the contents cells: a digest.html of the user's own (with the
+    default style.css) whose abstract sits in a cell of another class, or
+    that still writes the first release's "Matched:" line (``.terms``), lost
+    its sizes and colours.  The default's cards still inherit them, and pay
+    no byte for it."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    html = (ROOT / "templates" / "digest.html").read_text(encoding="utf-8")
+    html = html.replace('<td class="paper">', '<td class="card">').replace('class="contents" id', 'class="toc" id')
+    html = html.replace('<p class="why">', '<p class="terms">Matched: {{ p.terms | join(", ") }}</p>\n<p class="why">')
+    (tpl / "digest.html").write_text(html, encoding="utf-8")
+    config = load(tmp_path, extra="templates: tpl\n")
+    sub, matches = digests(config)[0]
+    a = Composer(config).render(sub, matches, NOW)[1]
+    # premailer inlines no :not() (it keeps it in <style>, where mail apps that read <style> apply it)
+    b = Composer(config, inliner=premailer_inline).render(sub, matches, NOW)[1]
+    assert ":not(.paper) > .abstract" in b[:b.index("<body")]
+    styled = dict(re.findall(r'<p class="(abstract|contents-item|terms)" style="([^"]*)"', a))
+    assert "font-size:14px;line-height:21px;color:#374151" in styled["abstract"], styled
+    assert "font-size:14px;line-height:20px" in styled["contents-item"]
+    assert "font-size:12px;line-height:18px;color:#6b7280" in styled["terms"]
+    dark = a[a.index("prefers-color-scheme: dark"):]
+    assert ".abstract" in dark and ".terms" in dark
+    (tmp_path / "d").mkdir()
+    plain = load(tmp_path / "d")
+    default = Composer(plain).render(*digests(plain)[0], NOW)[1]
+    assert not re.search(r'class="(abstract|contents-item)" style="[^"]*font-size', default)
+
+
 def test_email_inliner_premailer_is_used_when_asked(tmp_path):
     config = load(tmp_path, extra="  inliner: premailer\n")
     assert config.email.inliner == "premailer"
