@@ -253,7 +253,7 @@ def other_number(text: str) -> str | None:
     word, low = m[1], m[1].casefold()
     if re.search(r"[^aeiou]ies$", low):
         form = word[:-3] + "y"
-    elif re.search(r"(?:ss|x|z|ch|sh)es$", low):
+    elif re.search(r"(?:ss|x|zz|ch|sh)es$", low):  # not "sizes": size
         form = word[:-2]
     elif low.endswith("ss") or re.search(r"(?:x|z|ch|sh)$", low):
         form = word + "es"
