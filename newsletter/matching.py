@@ -934,6 +934,35 @@ SELECTION_CACHE = 1024
 COUNTED_UP_TO = 1000
 
 
+def max_papers_cut(index: TopicIndex, subscriber, sent: frozenset[str], papers: int) -> tuple[int, int]:
+    """For a digest of ``papers`` papers (``sent``: the ids that went to the
+    subscriber before), what ``max_papers`` cut: how many papers not sent
+    before its topics take now, of which it holds the best, and how many more
+    they take that went out before; (0, 0) when nothing was cut.  ``match``
+    and ``send`` each counted it their own way, and a cut that ``send``
+    called "in no earlier digest" ``match`` did not."""
+    if papers < subscriber.max_papers:
+        return 0, 0
+    taken = index.count(subscriber, sent, limit=COUNTED_UP_TO)
+    if taken <= papers:
+        return 0, 0
+    before = index.count(subscriber, limit=COUNTED_UP_TO) - taken if sent else 0
+    return taken, max(before, 0)
+
+
+def max_papers_said(papers: int, taken: int, sent_before: int) -> str:
+    """What :func:`max_papers_cut` found, as ``match`` and ``send`` both say
+    it after a digest's paper count ("" when nothing was cut): a subscriber
+    without a schedule got, at a second `send` moments after the first, 20
+    more of the same day's papers without a word of why."""
+    if taken <= papers:
+        return ""
+    # (a second send of the same day's papers: 'in no earlier digest' says why these come now)
+    earlier = " that were in no earlier digest" if sent_before else ""
+    return (f" (the best of the {taken:,} its topics take now{earlier}: max_papers: {papers}; the "
+            f"other {taken - papers:,} can go in later digests)")
+
+
 def topic_index(
     config, all_papers: list[Paper], subs, warn: Callable[[str], None] | None = None, near: int = 0
 ) -> TopicIndex:

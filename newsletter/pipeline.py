@@ -36,7 +36,7 @@ from .delivery import (
 )
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
-from .matching import COUNTED_UP_TO, NearMisses, PaperMatch, TopicIndex, topic_index
+from .matching import NearMisses, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, topic_index
 from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
@@ -66,6 +66,7 @@ __all__ = [
     "already_sent",
     "match",
     "match_report",
+    "max_papers_said",
     "unmatched_topics",
     "papers",
     "resubscribe",
@@ -416,8 +417,10 @@ class MatchReport:
     #: The part of ``advice`` read off the digests (:func:`digest_advice`), which ``preview`` says too.
     digest_advice: tuple[Problem, ...] = ()
     #: Per subscriber whose digest is cut at max_papers: how many papers its
-    #: topics take now (not sent before), of which the digest holds the best.
-    capped: Mapping[str, int] = field(default_factory=dict)
+    #: topics take now (not sent before), of which the digest holds the best,
+    #: and how many more they take that went out before (see
+    #: :func:`~newsletter.matching.max_papers_cut`, which ``send`` counts by too).
+    capped: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: Per subscriber: the papers its topics take now that went out before and
     #: are back in a newer arXiv version (a replacement, a revised abstract
     #: page): not sent again, and said so (they were left out without a word).
@@ -475,10 +478,9 @@ def match_report(
     }
     # "3 papers" read as all there were: a newcomer's max_papers: 3 kept 3 of 40 without a word
     capped = {
-        sub.email: n
+        sub.email: cut
         for sub, found in results
-        if len(found) >= sub.max_papers
-        and (n := index.count(sub, exclude(sub) if exclude else frozenset(), limit=COUNTED_UP_TO)) > len(found)
+        if (cut := max_papers_cut(index, sub, exclude(sub) if exclude else frozenset(), len(found)))[0]
     }
     revised = _revised_sent(config, index, subs, exclude) if exclude or next_digest else {}
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))

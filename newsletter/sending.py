@@ -47,7 +47,7 @@ from .errors import (
     counted,
 )
 from .fetching import Fetcher
-from .matching import COUNTED_UP_TO, Matcher, PaperMatch, TopicIndex, topic_index
+from .matching import Matcher, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, topic_index
 from .models import Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
@@ -120,13 +120,7 @@ class DigestResult:
 
     def _cut(self) -> str:
         """What max_papers left out of this digest, and where it goes."""
-        if self.taken <= self.papers:
-            return ""
-        rest = self.taken - self.papers
-        # (a second send of the same day's papers: 'in no earlier digest' says why these come now)
-        earlier = " that were in no earlier digest" if self.sent_before else ""
-        return (f" (the best of the {self.taken:,} its topics take now{earlier}: max_papers: {self.papers}; the "
-                f"other {rest:,} can go in later digests)")
+        return max_papers_said(self.papers, self.taken, self.sent_before)
 
 
 @dataclass(frozen=True)
@@ -202,7 +196,7 @@ class SendReport:
 
 #: A subscriber's digest as planned: its open digest (if owed), the
 #: subscriber, the composed message, and what max_papers cut (see
-#: :meth:`_SendRun._cut`).
+#: :func:`~newsletter.matching.max_papers_cut`).
 _Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int]]
 
 
@@ -1200,24 +1194,12 @@ class _SendRun:
             self.with_papers += 1
         if batch is not None and open_ is not None and open_.uncertain and open_.id not in self.recovered:
             self._warn_unconfirmed(open_, sub.email)
-        cut = self._cut(sub, known, len(matches))
+        cut = max_papers_cut(self.index, sub, known.sent_paper_ids, len(matches))
         if batch is None:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id, taken=cut[0],
                                       sent_before=cut[1]))
             return None
         return (open_, sub, composed, cut)
-
-    def _cut(self, sub: Subscriber, known: SubscriberState, papers: int) -> tuple[int, int]:
-        """For a digest of ``papers`` cut at max_papers: how many papers not
-        sent before its topics take now, and how many more they take that
-        went out before (see :attr:`DigestResult.taken`); (0, 0) when not cut."""
-        if papers < sub.max_papers:
-            return 0, 0
-        taken = self.index.count(sub, known.sent_paper_ids, limit=COUNTED_UP_TO)
-        if taken <= papers:
-            return 0, 0
-        before = self.index.count(sub, limit=COUNTED_UP_TO) - taken if known.sent_paper_ids else 0
-        return taken, max(before, 0)
 
     def _worker_state(self) -> State:
         state = getattr(self.local, "state", None)

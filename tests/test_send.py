@@ -3517,14 +3517,23 @@ def test_a_send_says_what_max_papers_cut_and_where_the_rest_go(tmp_path, cli):
         assert r.code == 0, r.err
         return r.out
 
-    assert "would send  bob@example.org: 2 papers (the best of the 6 its topics take now: max_papers: 2; the " \
-           "other 4 can go in later digests)" in send(0, "--dry-run")
-    assert "sent        bob@example.org: 2 papers (the best of the 6 its topics take now: max_papers: 2; the other " \
-           "4 can go in later digests) <" in send(0)
+    def match() -> str:
+        r = cli("match")
+        assert r.code == 0, r.err
+        return r.out.splitlines()[0]
+
+    # `match` counts and says the cut as `send` does: it said "(the best of the 4 its topics take now:
+    # max_papers: 2)" of the digest `send` called "the best of the 4 ... that were in no earlier digest"
+    cut = " (the best of the 6 its topics take now: max_papers: 2; the other 4 can go in later digests)"
+    assert match() == f"bob@example.org: 2 papers{cut}"
+    assert f"would send  bob@example.org: 2 papers{cut}" in send(0, "--dry-run")
+    assert f"sent        bob@example.org: 2 papers{cut} <" in send(0)
     (planned,) = json.loads(send(1, "--dry-run", "--json"))["digests"]
     assert (planned["papers"], planned["taken"], planned["sent_before"]) == (2, 4, 2)
-    assert "sent        bob@example.org: 2 papers (the best of the 4 its topics take now that were in no earlier " \
-           "digest: max_papers: 2; the other 2 can go in later digests) <" in send(1)
+    cut = (" (the best of the 4 its topics take now that were in no earlier digest: max_papers: 2; the other 2 can "
+           "go in later digests)")
+    assert match() == f"bob@example.org: 2 papers{cut}"
+    assert f"sent        bob@example.org: 2 papers{cut} <" in send(1)
     assert re.search(r"sent        bob@example.org: 2 papers <", send(2))  # the last two: nothing cut
     assert "empty       bob@example.org" in send(3)
     assert len(list((tmp_path / "out").glob("*.eml"))) == 3
