@@ -488,9 +488,6 @@ class SMTPTransport:
     def certificate_remedy(self, exc: ssl.SSLCertVerificationError) -> str:
         """What mends the server's refused certificate, by the check that failed."""
         fault = certificate_fault(exc)
-        if fault == "date":
-            return ("the mail server's certificate must be renewed on the server, or this machine's clock is wrong; "
-                    "no setting here mends it")
         if (theirs := certificate_unmendable(fault, "the mail server")) is not None:
             return theirs
         if fault == "name":

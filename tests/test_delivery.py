@@ -747,8 +747,8 @@ def test_a_refused_certificate_names_what_mends_it(tmp_path, monkeypatch):
                               "signed it: point it at that CA's certificate, or remove ca_file for a relay with a "
                               "public certificate"),
             (right, None, "self-signed certificate; trust a private CA with delivery.ca_file"),
-            (expired, expired.cert, "certificate has expired; the mail server's certificate must be renewed on the "
-                                    "server, or this machine's clock is wrong; no setting here mends it"),
+            (expired, expired.cert, "certificate has expired; the mail server must renew its certificate, or this "
+                                    "machine's clock is wrong; no setting here mends it"),
         ):
             t = SMTPTransport("127.0.0.1", server.port, username=USER, password_env="DIGEST_PW", ca_file=ca_file,
                               timeout=5)
