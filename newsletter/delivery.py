@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, cast
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from .config import Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
@@ -102,6 +102,15 @@ class Unreachable(TransientDeliveryError):
 #: delivered and goes again with the next run, so every subscriber of a
 #: batch sent on into such a server could get each digest twice.
 FAILING_TO_STOP = 3
+#: Messages in a row refused alike (:attr:`Deferred.alike`: the same kind of
+#: refusal with the same codes) before the batch stops, the rest pending and
+#: not attempted.  A server whose content filter refuses every digest as spam
+#: ("550 5.7.1 ... likely unsolicited mail"), or whose mail system is broken
+#: ("554 5.3.0"), was asked for each of 2,000 messages in turn, each refusal
+#: logged and counted against the sender's standing.  More than
+#: :data:`FAILING_TO_STOP`: digests differ, and a few subscribers in a row
+#: with the same papers may be refused for them alone.
+REFUSED_ALIKE_TO_STOP = 5
 
 
 class ServiceClosing(Unreachable):
@@ -116,6 +125,13 @@ class ServiceClosing(Unreachable):
 class Deferred(TransientDeliveryError):
     """This message fails for this run only: not retried in the run, the
     digest stays pending (with its back-off) and is never held."""
+
+    #: For a refusal that every message may get alike (the receiving server's
+    #: trouble, its content filter, relaying, the sender's authentication):
+    #: its kind and reply codes, which :class:`Dispatcher` counts in a row
+    #: (see :data:`REFUSED_ALIKE_TO_STOP`).  None: the message's own (its
+    #: size, its recipient's mailbox), or unconfirmed.
+    alike: tuple | None = None
 
 
 class Unconfirmed(Deferred):
@@ -1183,8 +1199,9 @@ class SMTPSession:
             raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, never "
                               "held for it)")
         if about is About.SPAM:
-            raise RefusedAsSpam(f"{what}: {reply} (refused as spam, for the message or the sender's standing, no "
-                                "fault of the address: tried again by later sends, never held for it)")
+            raise _alike(refusal, RefusedAsSpam(
+                f"{what}: {reply} (refused as spam, for the message or the sender's standing, no fault of the address: "
+                "tried again by later sends, never held for it)"))
         if about in (About.SENDER, About.CLIENT):
             # Postfix checks the sender, the client and its HELO at RCPT (smtpd_delay_reject):
             # "553 5.7.1 <digest@...>: Sender address rejected: not owned by user ..."
@@ -1197,23 +1214,24 @@ class SMTPSession:
         if about is About.SIZE:
             raise TooBig(f"message to {rcpt} refused for its size: {reply}{_too_big(data, smtp)}")
         if about is About.UNAUTHENTICATED:
-            raise Unauthenticated(
+            raise _alike(refusal, Unauthenticated(
                 f"{self.t.at('from', 'email')}{what}: {reply} (the receiving server found the sender {sender} "
                 "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send "
-                "through your domain's own server; no fault of the address, so the digest is not held for it)")
+                "through your domain's own server; no fault of the address, so the digest is not held for it)"))
         if about is About.SERVER:
-            raise ServerRefused(
+            raise _alike(refusal, ServerRefused(
                 f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address: tried "
-                "again by later sends, never held for it)")
+                "again by later sends, never held for it)"))
         if about is About.CONTENT:
-            raise RefusedContent(f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of "
-                                 "the address: tried again by later sends, never held for it)")
+            raise _alike(refusal, RefusedContent(
+                f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of the address: "
+                "tried again by later sends, never held for it)"))
         if about is About.LOGIN:  # (at RCPT: "530 5.7.57 Client not authenticated to send mail", every message's)
             hint, setting = self._login_wanted(code, smtp)
             raise TransportBroken(f"{setting}{server}: {what}: {reply} ({hint})")
         if about is About.RELAY:
-            raise RelayDenied(f"{what}: {reply} (the server does not relay for us: check username/password_env and "
-                              "security)")
+            raise _alike(refusal, RelayDenied(
+                f"{what}: {reply} (the server does not relay for us: check username/password_env and security)"))
         raise PermanentDeliveryError(f"{what}: {reply}")
 
     def _sender_refused(self, refusal: Refusal, reply: str, envelope: Envelope, data: bytes,
@@ -1322,6 +1340,17 @@ def _is_reply(code: int) -> bool:
 
 _CLIENT_HINT = ("the server refuses this machine (its host name or address, or an unauthenticated client), not the "
                 "address, the same for every message: log in (username, password_env) or send through another server")
+
+
+D = TypeVar("D", bound=Deferred)
+
+
+def _alike(refusal: Refusal, exc: D) -> D:
+    """``exc``, marked as a refusal every message may get alike (see
+    :attr:`Deferred.alike`): its kind and codes, not its words (Gmail's name
+    each message)."""
+    exc.alike = (type(exc).__name__, refusal.code, refusal.status)
+    return exc
 
 
 def _status(refusal: Refusal) -> str:
@@ -1648,6 +1677,7 @@ class Dispatcher:
         self.alive = self.busy = self.count
         self.failing_in_a_row = 0  # messages that failed on every try or went unconfirmed (see FAILING_TO_STOP)
         self.unconfirmed_in_a_row = 0  # those of them that went unconfirmed (the stop says which kind it was)
+        self.refused_alike: tuple[tuple | None, int] = (None, 0)  # the last refusal's Deferred.alike, how many in a row
         self.threads = [
             threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True) for i in range(self.count)
         ]
@@ -1716,6 +1746,18 @@ class Dispatcher:
                        f"the last with: {exc}; each unconfirmed one {doubt}")
         else:
             self._stop(f"{failing} messages in a row failed on every try, the last with: {exc}")
+
+    def _refused_again(self, exc: Deferred) -> None:
+        """One more message refused as the one before it was (the same
+        :attr:`Deferred.alike`): the batch stops at
+        :data:`REFUSED_ALIKE_TO_STOP` in a row; another kind of refusal starts
+        the count again, a message that goes out ends it."""
+        with self.sharing:
+            last, n = self.refused_alike
+            n = n + 1 if last == exc.alike else 1
+            self.refused_alike = (exc.alike, n)
+        if n >= REFUSED_ALIKE_TO_STOP:
+            self._stop(f"{n} messages in a row were refused alike, the last: {exc}; the rest would be refused so too")
 
     def _redacted(self, text: str) -> str:
         """``text`` (an unexpected error, bound for the output and the state)
@@ -1842,6 +1884,7 @@ class Dispatcher:
             try:
                 session.send(envelope, then)
                 self.failing_in_a_row = self.unconfirmed_in_a_row = 0
+                self.refused_alike = (None, 0)
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
@@ -1849,6 +1892,8 @@ class Dispatcher:
             except Deferred as exc:  # it may have arrived, or a retry now is no use: not again in this run
                 if isinstance(exc, Unconfirmed) and self.stopped is None:
                     self._failed_again(exc)  # (a server dropping every message after its data: see FAILING_TO_STOP)
+                elif exc.alike is not None and self.stopped is None:
+                    self._refused_again(exc)  # (a content filter refusing every digest: see REFUSED_ALIKE_TO_STOP)
                 return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, Unconfirmed))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)

@@ -382,6 +382,47 @@ def test_a_message_refused_as_spam_is_no_refusal_of_the_address(smtp_server, at,
     assert slept == [] and box.recipients() == ["user1@example.org"]
 
 
+@pytest.mark.parametrize("at, reply, said", [
+    ("DATA", "550 5.7.1 Our system has detected that this message is likely unsolicited mail.", "refused as spam"),
+    ("DATA", "554 5.6.0 Message content rejected", "refused for the message's content"),
+    ("RCPT", "554 5.3.0 Mail system error", "the receiving server's own trouble"),
+    ("RCPT", "554 5.7.1 <x>: Relay access denied", "the server does not relay for us"),
+])
+def test_a_server_refusing_every_message_alike_stops_the_batch_after_a_few(smtp_server, caplog, at, reply, said):
+    """A content filter refusing every digest as spam, a broken mail system,
+    a relay refusing us: each message was refused in turn, a batch of 2,000
+    asked 2,000 times, with no word that the server turns them all away.
+    Five refused alike in a row stop the batch (logged once), the rest
+    pending and not attempted; one that goes out between starts the count
+    again."""
+    box = smtp_server.mailbox
+    if at == "RCPT":
+        box.reject = {f"user{n}@example.org": reply for n in range(12) if n != 3}
+    else:
+        box.data_replies = [reply] * 3 + [""] + [reply] * 12  # ("": taken)
+    with caplog.at_level(logging.ERROR, logger="newsletter.delivery"):
+        outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(12)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == (
+        [(False, False, 1)] * 3 + [(True, False, 1)] + [(False, False, 1)] * 5 + [(False, False, 0)] * 3)
+    assert said in outcomes[8].error
+    assert outcomes[9].error.startswith(
+        f"not attempted: 5 messages in a row were refused alike, the last: {'recipient' if at == 'RCPT' else 'message to'} "
+        f"user8@example.org refused{':' if at == 'RCPT' else ''}"), outcomes[9].error
+    assert outcomes[9].error.endswith("; the rest would be refused so too"), outcomes[9].error
+    assert slept == [] and len(box.messages) == 1
+    stops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("delivery stopped: ")]
+    assert len(stops) == 1 and stops[0].endswith("the rest would be refused so too; the remaining digests stay pending")
+
+
+def test_refusals_of_different_kinds_in_a_row_stop_nothing(smtp_server):
+    """Five messages each refused for a reason of its own (content, size,
+    the server's trouble) are no server refusing all alike: all are tried."""
+    box = smtp_server.mailbox
+    box.data_replies = ["554 5.6.0 Message content rejected", "554 5.3.0 Mail system error"] * 4
+    outcomes, _ = run(plain(smtp_server), [envelope(n) for n in range(10)], retries=0)
+    assert [o.delivered for o in outcomes] == [False] * 8 + [True] * 2 and all(o.tries == 1 for o in outcomes)
+
+
 _SENDERS = "the sender's fault, not the address's, the same for every message: check email.from"
 _CLIENTS = "the server refuses this machine (its host name or address, or an unauthenticated client), not the address"
 

@@ -715,6 +715,30 @@ def test_three_refusals_hold_a_dead_address_and_never_the_receiving_servers_trou
     assert box.recipients() == ["user01@example.org", "user02@example.org"]
 
 
+def test_a_content_filter_refusing_every_digest_stops_the_send_loudly_and_holds_nobody(tmp_path, cli, smtp_server):
+    """A server whose content filter refuses every digest as spam was asked
+    for each subscriber's in turn (2,000 refusals for a big list, each one
+    a mark against the sender's standing).  The fifth refusal alike stops
+    the send: one 'delivery stopped' line, exit 1, the rest pending and not
+    attempted, nobody held; once mended, every digest goes out once."""
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8))
+    box.data_replies = ["550 5.7.1 [192.0.2.7] Our system has detected that this message is likely unsolicited "
+                        "mail."] * 8
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "sent 0, empty 0, failed 8" in r.out, r.out + r.err
+    stops = [line for line in r.err.splitlines() if "delivery stopped: " in line]
+    assert len(stops) == 1 and "5 messages in a row were refused alike, the last: message to user04@example.org " \
+        "refused: 550 5.7.1 [192.0.2.7] Our system has detected" in stops[0], r.err
+    assert "Traceback" not in r.err and box.data_count == 5 and box.messages == []
+    assert r.out.count("not attempted: 5 messages in a row were refused alike") == 3, r.out
+    assert {row[1] for row in digests(tmp_path)} == {"pending"}
+    box.data_replies = []
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(hours=1)).isoformat())
+    assert r.code == 0 and "sent 8, " in r.out, r.out + r.err
+    assert sorted(box.recipients()) == [f"user{n:02}@example.org" for n in range(8)]
+
+
 def test_a_sender_postfix_refuses_at_rcpt_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
     """Postfix's submission port refuses a From the login may not use at RCPT
     TO ('553 5.7.1 <digest@example.org>: Sender address rejected: not owned by
