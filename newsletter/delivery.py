@@ -447,7 +447,7 @@ class OutboxTransport:
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         final = self.folder / self.filename(envelope)
         try:
-            write_atomic(final, envelope.data(), mode=0o644)
+            write_atomic(final, envelope.data(), mode=0o644, durable=True)  # recorded sent next: on the disk first
         except OSError as exc:
             raise TransportBroken(f"{final}: cannot write: {exc.strerror}") from None
 

@@ -6,6 +6,7 @@ import contextlib
 import email
 import email.policy
 import logging
+import os
 import re
 import socket
 import threading
@@ -949,6 +950,34 @@ def test_outbox_is_atomic_safe_named_and_idempotent(tmp_path):
     msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
     assert msg["Message-ID"] == "<x/../y z@example.org>" and msg["Subject"] == "digest 1"
     assert safe_name("../../etc/passwd") == "etc_passwd" and safe_name("\r\n") == "x"
+
+
+def test_an_outbox_message_is_on_the_disk_file_and_name_before_its_outcome_is_recorded(tmp_path, monkeypatch):
+    """A digest written to the outbox is recorded sent at once; its data and
+    its rename were left in the page cache, so a power cut could lose a
+    digest recorded as sent.  Before each outcome comes back, the message's
+    file and the outbox folder (which holds its name) have been fsynced.
+    (The real fsync runs; the spy only notes what each flush was of.)"""
+    flushed: list[str] = []
+    real = os.fsync
+
+    def noted(fd: int) -> None:
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", noted)
+    folder = tmp_path / "out"
+    t = OutboxTransport(folder)
+    t.check()
+    seen: list[tuple[str, list[str]]] = []
+    with Dispatcher(t, on_outcome=lambda o: seen.append((t.filename(o.envelope), list(flushed)))) as d:
+        for n in range(2):
+            d.submit(envelope(n))
+    assert len(seen) == 2
+    for name, before in seen:
+        assert any(p.startswith(f"{folder}/.{name}.") and p.endswith(".tmp") for p in before), (name, before)
+        assert str(folder) in before[before.index(next(p for p in before if f"/.{name}." in p)):], before
+    assert sorted(p.name for p in folder.iterdir()) == sorted(name for name, _ in seen)
 
 
 def test_an_outbox_path_that_is_a_file_is_named_as_such(tmp_path):
