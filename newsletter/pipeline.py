@@ -915,13 +915,17 @@ def send_test_email(
     note = digest_of = None
     if sub is not None:
         digest_of = sub.email
-        index = topic_index(config, _known_earlier(config, found), [sub])
-        matches = index.select(sub, already_sent(config, sub.email)(sub))
+        # read once, read-only (it was opened three times: three connections to a PostgreSQL state)
+        with open_state(config.state_target, readonly=True) as state:
+            earlier = known_earlier(state, found)
+            known = state.plan([sub.email]).get(sub.email)
+            gone = state.unsubscribed([sub.email]).get(sub.email)
+        index = topic_index(config, earlier, [sub])
+        matches = index.select(sub, known.sent_paper_ids if known else frozenset())
         if not matches:
             matches = index.select(sub)
             note = f"nothing new for {sub.email}; the test digest has their papers already sent"
         # the digest of one who left through the link came without a word, as if they would get it
-        gone = unsubscribed(config, sub.email).get(sub.email)
         if gone is not None:
             note = "; ".join(filter(None, [note, (
                 f"{sub.email} unsubscribed {shown_time(gone, config.zone(sub))}: `send` sends them nothing until "

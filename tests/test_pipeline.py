@@ -455,3 +455,33 @@ def test_a_test_email_whose_login_is_refused_says_so_without_speaking_of_digests
     assert r.code == 1, r.out + r.err
     assert f"rejected the login for '{USER}'" in r.err
     assert "digests" not in r.err and PASSWORD not in r.out + r.err and "Traceback" not in r.err
+
+
+def test_a_test_email_of_a_subscriber_reads_the_state_once(tmp_path, cli, monkeypatch):
+    """`test-email --subscriber` opened the state three times (the papers sent
+    under another key, the papers sent, whether they left): three connections
+    to a PostgreSQL state for one read.  Once now, and what it reads still
+    counts: the digest sent is known, and so is the unsubscribe."""
+    from datetime import datetime
+
+    from newsletter import pipeline
+    from newsletter.config import load_config
+    from newsletter.state.sqlite import SQLiteState
+
+    setup(tmp_path, "  transport: outbox\n  path: out")
+    assert cli("send", "--now", NOW).code == 0
+    assert cli("unsubscribe", "ada@example.org", "--now", NOW).code == 0
+    opened: list[bool] = []
+    real = SQLiteState.open.__func__
+
+    def counted(cls, path, **kw):
+        opened.append(kw.get("readonly", False))
+        return real(cls, path, **kw)
+
+    monkeypatch.setattr(SQLiteState, "open", classmethod(counted))
+    sent = pipeline.send_test_email(load_config(tmp_path / "config.yaml"), "me@example.net",
+                                    now=datetime.fromisoformat(NOW), subscriber="ada@example.org")
+    assert opened == [True]
+    assert sent.papers == 2 and sent.note is not None and sent.note.startswith(
+        "nothing new for ada@example.org; the test digest has their papers already sent; ada@example.org "
+        "unsubscribed "), sent.note
