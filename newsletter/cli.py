@@ -460,8 +460,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
         back = report.revised.get(sub.email, ())
         for again in back[:3]:  # a replacement of a paper sent: left out, never without a word
-            click.echo(f"  not again: {_shown(again.title)} ({again.arxiv_id}v{again.version}): went out before "
-                       "(this version or an earlier one), and a paper sent is not sent again in a new version")
+            click.echo(f"  {pipeline.not_again_said(_shown(again.title), again)}")
         if len(back) > 3:
             click.echo(f"  not again: {len(back) - 3} more papers back in a new version")
         for m in matches:

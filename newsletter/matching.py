@@ -782,7 +782,20 @@ class TopicIndex:
         for pid, paper in papers.items():
             for author in paper.authors:
                 self._by_author.setdefault(author.casefold(), set()).add(pid)
+        self._later_versions: tuple[Paper, ...] | None = None
 
+    def revised_sent(self, subscriber, sent: frozenset[str]) -> tuple[Paper, ...]:
+        """The papers read in a version after the first (v2 and on) that the
+        subscriber's topics take and that went out to it before (``sent``:
+        its sent ids): left out of its digest, which ``match`` and ``send``
+        say (:func:`not_again_said`).  The later versions are found once per
+        index."""
+        if self._later_versions is None:
+            self._later_versions = tuple(p for p in self.papers.values() if (p.version or 0) > 1)
+        if not sent:
+            return ()
+        return tuple(p for p in self._later_versions
+                     if not sent.isdisjoint(p.keys) and any(self.takes(key, p.id) for key in subscriber.topics))
 
     def takes(self, key: str, pid: str) -> bool:
         """Whether topic ``key`` takes paper ``pid`` (:meth:`place` without
@@ -948,6 +961,14 @@ def max_papers_cut(index: TopicIndex, subscriber, sent: frozenset[str], papers: 
         return 0, 0
     before = index.count(subscriber, limit=COUNTED_UP_TO) - taken if sent else 0
     return taken, max(before, 0)
+
+
+def not_again_said(title: str, paper: Paper) -> str:
+    """What ``match`` and ``send`` say of a paper of :meth:`TopicIndex.revised_sent`
+    (``title``: as shown): a digest empty for it read "nothing new", the
+    reader's paper, revised that day, gone without a word."""
+    return (f"not again: {title} ({paper.arxiv_id}v{paper.version}): went out before (this version or an earlier "
+            "one), and a paper sent is not sent again in a new version")
 
 
 def max_papers_said(papers: int, taken: int, sent_before: int) -> str:

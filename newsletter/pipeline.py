@@ -36,7 +36,7 @@ from .delivery import (
 )
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
-from .matching import NearMisses, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, topic_index
+from .matching import NearMisses, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, not_again_said, topic_index
 from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
@@ -67,6 +67,7 @@ __all__ = [
     "match",
     "match_report",
     "max_papers_said",
+    "not_again_said",
     "unmatched_topics",
     "papers",
     "resubscribe",
@@ -429,12 +430,11 @@ class MatchReport:
 
 def _revised_sent(config: Config, index: TopicIndex, subs: list[Subscriber],
                   exclude: Callable[[Subscriber], frozenset[str]] | None) -> dict[str, tuple[Paper, ...]]:
-    """Per subscriber, the papers read in a version after the first (v2 and
-    on) that its topics take and that went out to it before (``exclude``,
-    else the state's record, read-only): see :attr:`MatchReport.revised`.
-    The state is read only when the sources hold such a paper."""
-    revised = [p for p in index.papers.values() if (p.version or 0) > 1]
-    if not revised:
+    """Per subscriber, :meth:`TopicIndex.revised_sent` of the papers that went
+    out to it before (``exclude``, else the state's record, read-only): see
+    :attr:`MatchReport.revised`.  The state is read only when the sources
+    hold a paper in a later version."""
+    if not any((p.version or 0) > 1 for p in index.papers.values()):
         return {}
     if exclude is not None:
         sent = {sub.email: exclude(sub) for sub in subs}
@@ -442,13 +442,7 @@ def _revised_sent(config: Config, index: TopicIndex, subs: list[Subscriber],
         with open_state(config.state_target, readonly=True) as state:
             known = state.plan([sub.email for sub in subs])
         sent = {email: k.sent_paper_ids for email, k in known.items()}
-    found = {}
-    for sub in subs:
-        gone = sent.get(sub.email, frozenset())
-        if back := tuple(p for p in revised if not gone.isdisjoint(p.keys)
-                         and any(index.takes(key, p.id) for key in sub.topics)):
-            found[sub.email] = back
-    return found
+    return {sub.email: back for sub in subs if (back := index.revised_sent(sub, sent.get(sub.email, frozenset())))}
 
 
 def match_report(

@@ -47,7 +47,8 @@ from .errors import (
     counted,
 )
 from .fetching import Fetcher
-from .matching import Matcher, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, topic_index
+from .latex import lost_math_shown
+from .matching import Matcher, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, not_again_said, topic_index
 from .models import Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
@@ -82,6 +83,9 @@ class DigestResult:
     #: papers, without a word of why.
     taken: int = 0
     sent_before: int = 0
+    #: Empty: what its topics take that went out before in an earlier
+    #: version (:func:`~newsletter.matching.not_again_said`), as ``match`` says.
+    not_again: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         n = counted(self.papers, "paper") + self._cut()
@@ -109,7 +113,9 @@ class DigestResult:
         if self.status == "not due" and self.next_attempt is not None:
             return f"not due     {self.email}: next digest at {when}"
         if self.status == "empty":  # a bare "empty  ADDRESS" read as if the address had been emptied
-            return f"empty       {self.email}: nothing new for them: no email"
+            # (a paper revised that day, and nothing else, read "nothing new": the reader's paper gone without a word)
+            again = "".join(f"; {said}" for said in self.not_again)
+            return f"empty       {self.email}: nothing new for them: no email{again}"
         if self.status == "held":
             return (
                 f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
@@ -188,7 +194,7 @@ class SendReport:
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error,
-                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before}
+                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before, "not_again": list(r.not_again)}
                 for r in self.results
             ],
         }
@@ -1185,7 +1191,9 @@ class _SendRun:
                 if open_ is not None:
                     batch.drop(open_.id)
                 batch.served([sub.email])
-            self._result(DigestResult(sub.email, "empty"))
+            again = tuple(not_again_said(lost_math_shown(p.title), p)
+                          for p in self.index.revised_sent(sub, known.sent_paper_ids))
+            self._result(DigestResult(sub.email, "empty", not_again=again))
             return None
         composed = self.composer.compose(sub, matches, now=now, message_id=open_.message_id if open_ else None)
         for warning in composed.warnings:
