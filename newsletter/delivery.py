@@ -710,6 +710,13 @@ class _Dropped(Exception):
 
 #: The steps (see :func:`_at`) whose answers come before any of the message's data is sent.
 _BEFORE_DATA = ("MAIL FROM", "RCPT TO", "DATA")
+#: The step of a message's data going out (:func:`_end_data`): a session that
+#: ends or stalls under it never carried the data's end, so the server cannot
+#: have taken the message.  A server that stopped reading in the middle of a
+#: message was said to be silent ("no answer within 30 s") and to have
+#: perhaps taken it: the digest went again with the next run flagged as
+#: perhaps delivered, and the others of the batch were not tried.
+_SENDING_DATA = "the message's data, as it went out"
 
 #: The ways a session ends under a command (smtplib's word, a reset, a broken pipe).
 _ENDED = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
@@ -1126,6 +1133,8 @@ class SMTPSession:
 
     def _dropped(self, exc: _Dropped) -> TransientDeliveryError:
         said = f" in answer to {exc.step}" if exc.step else ""
+        if exc.step == _SENDING_DATA:
+            said = " while the message's data went out (its end never did: the server did not take it)"
         return TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection{said}")
 
     def _send(self, envelope: Envelope, data: bytes, then: Envelope | None) -> None:
@@ -1303,6 +1312,9 @@ class SMTPSession:
         MAIL: that message is retried and the others go on; one silent at
         MAIL or DATA is retried as an unreachable server."""
         where, left = f"SMTP server {self.t.host}:{self.t.port}", "it may have taken the message, so it is not resent in this run"
+        if step == _SENDING_DATA:
+            return Unreachable(f"{where} stopped reading the message to {rcpt}: its data did not go out within "
+                               f"{self.t.timeout:g} s (its end never did: the server did not take it)")
         if step in _BEFORE_DATA:
             kind = TransientDeliveryError if step == "RCPT TO" else Unreachable
             return kind(f"{where} timed out (no answer to {step} within {self.t.timeout:g} s) sending to {rcpt}; "
@@ -1485,7 +1497,8 @@ def _end_data(
     ``smtplib`` raises it."""
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
-    smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
+    with _at(_SENDING_DATA):
+        smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
     if on_sent is not None:
         on_sent()
     if isinstance(smtp, _Deadlined):

@@ -1285,6 +1285,83 @@ def _take_a_message(conn: socket.socket, lines) -> bool:
     return False
 
 
+def _beyond_the_socket_buffers() -> Envelope:
+    """A message bigger than this machine's largest TCP send buffer (and a
+    server's small receive buffer): its data is still going out when the
+    server stops reading it or closes, whatever the kernel buffers."""
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        most = int(f.read().split()[2])
+    env = envelope(0)
+    env.message.set_content("a line of the digest, long enough to count\n" * (2 * most // 40 + 1))
+    return env
+
+
+def _stopping_mid_data(conn: socket.socket, then: Callable[[socket.socket], None]) -> None:
+    """Greet, answer the commands, take a little of the message's data after
+    the 354, then ``then(conn)``."""
+    conn.sendall(b"220 mx ESMTP\r\n")
+    with conn.makefile("rb", buffering=0) as lines:
+        for command in lines:
+            if command.upper().startswith(b"EHLO"):
+                conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
+            elif command.upper().startswith((b"MAIL", b"RCPT")):
+                conn.sendall(b"250 ok\r\n")
+            elif command.upper().startswith(b"DATA"):
+                conn.sendall(b"354 go on\r\n")
+                conn.recv(4096)
+                then(conn)
+                return
+
+
+def test_a_server_that_stops_reading_mid_message_did_not_take_it():
+    """A server that stopped reading in the middle of a message's data was
+    said to give 'no answer within 30 s' and to have perhaps taken the
+    message: the batch stopped at once and the digest went again next time
+    flagged as perhaps delivered, though its end never went out.  It is
+    retried as a silent server is (here: no retries, so the batch stops),
+    not flagged, and says what happened."""
+    done = threading.Event()
+    with serving_each(lambda conn: _stopping_mid_data(conn, lambda _: done.wait(30))) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=0.5, connections=1)
+        t.check()
+        try:
+            outcomes, slept = run(t, [_beyond_the_socket_buffers(), envelope(1)], retries=0)
+        finally:
+            done.set()
+    first, second = outcomes
+    assert (first.delivered, first.uncertain, first.tries, slept) == (False, False, 1, [])
+    assert first.error == (f"SMTP server 127.0.0.1:{port} stopped reading the message to user0@example.org: its data "
+                           "did not go out within 0.5 s (its end never did: the server did not take it)")
+    assert second.tries == 0 and second.error.startswith("not attempted: ") and not second.uncertain
+
+
+def test_a_server_closing_mid_message_gets_it_again_in_a_new_session_once(caplog):
+    """A server that closes the connection while a message's data is still
+    going out (a crash, a restart, a size limit enforced by hanging up) did
+    not take it: it goes again, and arrives once."""
+    taken: list[bytes] = []
+
+    def serve(conn: socket.socket) -> None:
+        if not taken:
+            taken.append(b"")
+            _stopping_mid_data(conn, lambda conn: conn.close())  # (data unread: the kernel answers with a reset)
+            return
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx ESMTP\r\n")
+            while _take_a_message(conn, lines):
+                taken.append(b"message")
+                conn.sendall(b"250 2.0.0 queued\r\n")
+
+    with caplog.at_level(logging.INFO, logger="newsletter.delivery"), serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [_beyond_the_socket_buffers()], retries=1, retry_delay=1)
+    assert [(o.delivered, o.tries) for o in outcomes] == [(True, 2)] and slept == [1.0]
+    assert taken == [b"", b"message"]
+    assert (f"SMTP server 127.0.0.1:{port} closed the connection while the message's data went out (its end never "
+            "did: the server did not take it); retrying in 1 s") in caplog.text, caplog.text
+
+
 @pytest.mark.parametrize("where", ["greeting", "reply to the message"])
 def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
     """The socket's timeout is per read: a greeting, or the reply to a
