@@ -285,6 +285,13 @@ class Outcome:
     #: Not attempted: the caller withdrew it at hand-over (its recipient
     #: unsubscribed after it was queued); ``error`` says why.
     withdrawn: bool = False
+    #: Failed as every message would (:class:`TransportBroken`: a login
+    #: refused, TLS, the sender, the outbox): no fault of this digest's, so
+    #: no back-off of its own.  The batch's first digest waited 5 minutes,
+    #: then longer each run, after the password was mended in the
+    #: environment (which changes no setting a back-off is recorded with),
+    #: while the others, not attempted, went out at once.
+    transport_failed: bool = False
 
 
 class Session(Protocol):
@@ -1901,7 +1908,8 @@ class Dispatcher:
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
-                return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, TimedOut))
+                return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, TimedOut),
+                               transport_failed=isinstance(exc, TransportBroken))
             except Deferred as exc:  # it may have arrived, or a retry now is no use: not again in this run
                 if isinstance(exc, Unconfirmed) and self.stopped is None:
                     self._failed_again(exc)  # (a server dropping every message after its data: see FAILING_TO_STOP)

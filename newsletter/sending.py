@@ -1253,9 +1253,10 @@ class _SendRun:
         state = self._worker_state()
         before = self.before.get(env.digest_id, _NEVER_FAILED)
         restart = False
-        if outcome.tries == 0:
-            # Not attempted (the server was unreachable, or the run stopped):
-            # no failure of this digest's, so no back-off; the next run tries it.
+        if outcome.tries == 0 or outcome.transport_failed:
+            # Not attempted (the server was unreachable, or the run stopped), or
+            # failed as any would (a login refused): no failure of this digest's,
+            # so no back-off; the next run tries it.
             failures, later = before.failures, None
         else:
             restart, failures = before.then(outcome.permanent)
@@ -1264,7 +1265,7 @@ class _SendRun:
         state.mark_unsent(
             env.digest_id,
             error=outcome.error or "not delivered",
-            tries=outcome.tries,
+            tries=0 if outcome.transport_failed else outcome.tries,  # (no failure of its own to count)
             permanent=outcome.permanent,
             next_attempt=later,
             settings=self.settings,

@@ -928,6 +928,27 @@ def test_a_username_copied_with_a_space_or_a_zero_width_space_logs_in(tmp_path, 
     assert starttls_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
 
 
+def test_a_refused_login_backs_off_no_digest_and_all_go_once_the_password_is_mended(tmp_path, cli, starttls_server):
+    """A login refused (535) stops the batch: the first digest was counted a
+    failure of its own and backed off (5 minutes, then longer each run),
+    while the others, not attempted, were not.  The password mended in the
+    environment (no setting changes, so the back-off stood), the next send
+    sent the others and left that one waiting.  The refusal is the login's,
+    as every message's: no digest backs off, and all go out at once."""
+    setup(tmp_path, tls_login(starttls_server), subscribers=many(3))
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(f"  username: {USER}") + 1
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD + "x"})
+    assert r.code == 1 and "sent 0, empty 0, failed 3" in r.out and "Traceback" not in r.err, r.out + r.err
+    assert (f"failed      user00@example.org: config.yaml:{line}: SMTP server 127.0.0.1:{starttls_server.port} rejected "
+            "the login for 'digest-user': 535 ") in r.out, r.out
+    assert r.out.count("(stays pending, tried again by the next run)") == 3 and "retried from" not in r.out, r.out
+    assert [row[1:2] + row[3:4] for row in digests(tmp_path)] == [("pending", 0)] * 3
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=1)).isoformat(),
+            env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0 and "sent 3, empty 0, failed 0" in r.out, r.out + r.err
+    assert starttls_server.mailbox.recipients() == [f"user0{n}@example.org" for n in range(3)]
+
+
 def test_starttls_with_auth(tmp_path, cli, starttls_server):
     setup(
         tmp_path,
