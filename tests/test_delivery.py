@@ -1267,10 +1267,11 @@ def test_a_tls_handshake_the_server_ends_or_refuses_says_what_happened(answer, w
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and not any(o.delivered for o in outcomes)
 
 
-def _take_a_message(conn: socket.socket, lines) -> bool:
+def _take_a_message(conn: socket.socket, lines, in_data: Callable[[socket.socket], None] | None = None) -> bool:
     """Answer a client's commands as a plain server would, up to the end of a
     message's data (True: its reply is the caller's to give), or False: the
-    client ended the session first."""
+    client ended the session first.  ``in_data``: once the 354 is said and a
+    little of the data read, hand the connection to it instead (False)."""
     for command in lines:
         if command.upper().startswith(b"EHLO"):
             conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
@@ -1278,6 +1279,10 @@ def _take_a_message(conn: socket.socket, lines) -> bool:
             conn.sendall(b"250 ok\r\n")
         elif command.upper().startswith(b"DATA"):
             conn.sendall(b"354 go on\r\n")
+            if in_data is not None:
+                next(lines, None)
+                in_data(conn)
+                return False
             for data in lines:
                 if data == b".\r\n":
                     break
@@ -1300,17 +1305,8 @@ def _stopping_mid_data(conn: socket.socket, then: Callable[[socket.socket], None
     """Greet, answer the commands, take a little of the message's data after
     the 354, then ``then(conn)``."""
     conn.sendall(b"220 mx ESMTP\r\n")
-    with conn.makefile("rb", buffering=0) as lines:
-        for command in lines:
-            if command.upper().startswith(b"EHLO"):
-                conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
-            elif command.upper().startswith((b"MAIL", b"RCPT")):
-                conn.sendall(b"250 ok\r\n")
-            elif command.upper().startswith(b"DATA"):
-                conn.sendall(b"354 go on\r\n")
-                conn.recv(4096)
-                then(conn)
-                return
+    with conn.makefile("rb") as lines:
+        _take_a_message(conn, lines, then)
 
 
 def test_a_server_that_stops_reading_mid_message_did_not_take_it():
