@@ -87,6 +87,20 @@ VERDICT_WITHIN = 600.0
 STOP_LOOKED_FOR_EVERY = 1.0
 
 
+#: What a send does later with a message a refusal left undelivered, and one
+#: whose fate is unknown: words of a run among runs, which ``test-email`` (one
+#: message, nothing recorded, no later run) leaves out (:func:`as_one_message`).
+LATER_SENDS = ": tried again by later sends, never held for it"
+NOT_RESENT = "so it is not resent in this run"
+
+
+def as_one_message(error: str) -> str:
+    """A delivery's ``error`` as said of one message sent alone (``test-email``):
+    without what later sends do with it, which a test email has none of
+    ("refused as spam ...: tried again by later sends, never held for it")."""
+    return error.replace(LATER_SENDS, "").replace(NOT_RESENT, "so it is not sent again")
+
+
 class Unreachable(TransientDeliveryError):
     """No connection to the server could be opened (refused, timeout, DNS)."""
 
@@ -1166,7 +1180,7 @@ class SMTPSession:
             self.close()
             raise Unconfirmed(
                 f"SMTP server {self.t.host}:{self.t.port} closed the connection after the message to {rcpt}, "
-                "before confirming it; it may have taken the message, so it is not resent in this run"
+                f"before confirming it; it may have taken the message, {NOT_RESENT}"
             ) from None
         except _ENDED as exc:
             if _timed_out(exc):
@@ -1212,12 +1226,11 @@ class SMTPSession:
         if step == "MAIL":
             self._sender_refused(refusal, reply, envelope, data, smtp)
         if about is About.MAILBOX_FULL:
-            raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, never "
-                              "held for it)")
+            raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full{LATER_SENDS})")
         if about is About.SPAM:
             raise _alike(refusal, RefusedAsSpam(
-                f"{what}: {reply} (refused as spam, for the message or the sender's standing, no fault of the address: "
-                "tried again by later sends, never held for it)"))
+                f"{what}: {reply} (refused as spam, for the message or the sender's standing, no fault of the address"
+                f"{LATER_SENDS})"))
         if about in (About.SENDER, About.CLIENT):
             # Postfix checks the sender, the client and its HELO at RCPT (smtpd_delay_reject):
             # "553 5.7.1 <digest@...>: Sender address rejected: not owned by user ..."
@@ -1233,15 +1246,15 @@ class SMTPSession:
             raise _alike(refusal, Unauthenticated(
                 f"{self.t.at('from', 'email')}{what}: {reply} (the receiving server found the sender {sender} "
                 "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send "
-                "through your domain's own server; no fault of the address, so the digest is not held for it)"))
+                f"through your domain's own server; no fault of the address{LATER_SENDS})"))
         if about is About.SERVER:
             raise _alike(refusal, ServerRefused(
-                f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address: tried "
-                "again by later sends, never held for it)"))
+                f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address"
+                f"{LATER_SENDS})"))
         if about is About.CONTENT:
             raise _alike(refusal, RefusedContent(
-                f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of the address: "
-                "tried again by later sends, never held for it)"))
+                f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of the address"
+                f"{LATER_SENDS})"))
         if about is About.LOGIN:  # (at RCPT: "530 5.7.57 Client not authenticated to send mail", every message's)
             hint, setting = self._login_wanted(code, smtp)
             raise TransportBroken(f"{setting}{server}: {what}: {reply} ({hint})")
@@ -1318,7 +1331,7 @@ class SMTPSession:
         (verifying that address with the recipient's own server) has answered
         MAIL: that message is retried and the others go on; one silent at
         MAIL or DATA is retried as an unreachable server."""
-        where, left = f"SMTP server {self.t.host}:{self.t.port}", "it may have taken the message, so it is not resent in this run"
+        where, left = f"SMTP server {self.t.host}:{self.t.port}", f"it may have taken the message, {NOT_RESENT}"
         if step == _SENDING_DATA:
             return Unreachable(f"{where} stopped reading the message to {rcpt}: its data did not go out within "
                                f"{self.t.timeout:g} s (its end never did: the server did not take it)")

@@ -30,6 +30,7 @@ from .delivery import (
     OutboxTransport,
     Outcome,
     Transport,
+    as_one_message,
     make_transport,
     sender_address,
     settings_fingerprint,
@@ -956,7 +957,7 @@ def send_test_email(
     outcome = outcomes[0]
     if not outcome.delivered:
         # a send's words for a digest it leaves to the next run; a test email has no next run
-        error = (outcome.error or "").replace("so it is not resent in this run", "so it is not sent again")
+        error = as_one_message(outcome.error or "")
         raise DeliveryError(f"test email to {to} not delivered: {error}")
     written = str(transport.folder / transport.filename(envelope)) if isinstance(transport, OutboxTransport) else None
     return TestEmail(

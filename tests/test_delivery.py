@@ -507,7 +507,7 @@ def test_a_sender_that_failed_spf_dkim_or_dmarc_is_no_refusal_of_the_address(smt
     assert outcomes[0].error == (
         f"message to user0@example.org refused: {reply} (the receiving server found the sender digest@example.org "
         "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send through "
-        "your domain's own server; no fault of the address, so the digest is not held for it)")
+        "your domain's own server; no fault of the address: tried again by later sends, never held for it)")
     assert slept == [] and box.messages == []
 
 
