@@ -1594,16 +1594,7 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(6))
     proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, start_new_session=True)
-    try:
-        assert box.blocked.wait(60), "the third message never arrived"
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does on a terminal
-        said = stderr_until(proc, "stopping:")  # the stop is seen before the server answers
-        box.release.set()
-        out, err = proc.communicate(timeout=60)
-        err = said + err
-    finally:
-        box.release.set()
-        proc.kill()
+    out, err = stopped_while_held(proc, box, "the third message", ctrl_c=True)
     assert proc.returncode == 130, (out, err)
     assert "Traceback" not in err
     # never tried: pending, not failed
@@ -1622,14 +1613,41 @@ def test_ctrl_c_mid_batch_finishes_the_message_in_flight_and_leaves_the_rest_pen
     assert len({m.message_id for m in box.messages}) == 6
 
 
-def stopped_while_held(proc: subprocess.Popen, box, what: str) -> tuple[str, str]:
+def test_ctrl_c_says_the_next_send_also_sends_the_rest_to_those_sent_to_without_a_schedule(tmp_path, smtp_server, cli):
+    """After Ctrl-C, "the next `newsletter send` sends them" read as the
+    pending digests alone; but subscribers without a schedule are due at
+    every send, and those sent to before the stop whose digest max_papers
+    cut got a second digest, of the papers left over, minutes after the first."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(6).replace("topics: [diffusion]",
+                                                                      "topics: [diffusion]\n    max_papers: 2"))
+    proc = start_newsletter("send", "--now", NOW, cwd=tmp_path, start_new_session=True)
+    out, err = stopped_while_held(proc, box, "the third message", ctrl_c=True)
+    assert proc.returncode == 130 and "Traceback" not in err, (out, err)
+    assert err.splitlines()[-1] == (
+        "interrupted: 3 digests left pending (not sent); the next `newsletter send` sends them, and a second digest "
+        "to the 3 subscribers sent to now without a schedule (due at every send) whose digest max_papers cut, of the "
+        "papers left over; `newsletter send --subscriber EMAIL` sends one subscriber's alone"), err
+    r = cli("send", "--now", NOW)
+    assert r.code == 0, r.err
+    assert sorted(box.recipients()) == sorted([f"user{i:02}@example.org" for i in range(6)]
+                                              + [f"user{i:02}@example.org" for i in range(3)])  # as it said
+
+
+def stopped_while_held(proc: subprocess.Popen, box, what: str, ctrl_c: bool = False) -> tuple[str, str]:
     """SIGTERM ``proc`` (a send) once the server holds its message
     (``box.block_at``), let that message through once the stop is seen, and
-    wait for the send to exit: its stdout and stderr."""
+    wait for the send to exit: its stdout and stderr.  ``ctrl_c``: SIGINT to
+    its process group instead, as a terminal's Ctrl-C (``proc`` started in a
+    session of its own)."""
     try:
         assert box.blocked.wait(60), f"{what} never arrived"
-        proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
-        said = stderr_until(proc, "stopping (SIGTERM):")
+        if ctrl_c:
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does on a terminal
+        else:
+            proc.send_signal(signal.SIGTERM)  # to the process alone, as `kill` and `timeout` do
+        said = stderr_until(proc, "stopping:" if ctrl_c else "stopping (SIGTERM):")  # seen before the server answers
         box.release.set()
         out, err = proc.communicate(timeout=60)
         return out, said + err
@@ -3597,3 +3615,22 @@ def test_test_email_of_a_subscriber_who_unsubscribed_says_so(tmp_path, cli):
         "`newsletter resubscribe ada@example.org`; this is the digest they would get then")
     r = cli("test-email", "--to", "me@example.net", "--subscriber", "bob@example.org", "--now", NOW)
     assert r.code == 0 and "unsubscribed" not in r.err, r.err
+
+
+def test_test_email_to_a_placeholder_address_through_a_real_relay_says_no_mail_reaches_it(tmp_path, cli, smtp_server):
+    """README's `newsletter test-email --to you@example.org`, copied as it is
+    with a real relay configured: the server took the message, the command
+    said "sent", and the newcomer waited for a mail that could never come.
+    Through a local catcher (127.0.0.1, localhost), where any address is a
+    fine test, nothing is said."""
+    setup(tmp_path, smtp(smtp_server.port).replace("host: 127.0.0.1", "host: smtp.nowhere.invalid")
+          .replace("retries: 1", "retries: 0"))
+    r = cli("test-email", "--to", "you@example.org", "--now", NOW)
+    assert r.code == 1 and "Traceback" not in r.err, r.err  # (no such relay: the warning comes first)
+    assert r.err.splitlines()[0] == (
+        "warning: --to: 'you@example.org' is a placeholder address (example.org is reserved for examples): the "
+        "server at smtp.nowhere.invalid takes it, and no mail reaches it; give your own address"), r.err
+    setup(tmp_path, smtp(smtp_server.port))
+    r = cli("test-email", "--to", "you@example.org", "--now", NOW)
+    assert r.code == 0 and "placeholder" not in r.err, r.err
+    assert smtp_server.mailbox.recipients() == ["you@example.org"]
