@@ -107,7 +107,8 @@ def _ris_day(value: str) -> str:
 
 def parse_ris(text: str, name: str, source: str) -> tuple[list[dict], list[int]]:
     """The records of a RIS export and the line each starts at.  A line that
-    is no tag carries its field on (a wrapped abstract); a record without its
+    is no tag carries its field on (a wrapped abstract; skipped with a field
+    not read); a record without its
     closing ``ER`` (cut off), or a tag before the first ``TY``, is an error at
     its line."""
     from .feeds import _EXTRA_ARXIV
@@ -120,8 +121,10 @@ def parse_ris(text: str, name: str, source: str) -> tuple[list[dict], list[int]]
     for number, line in enumerate(text.lstrip("\ufeff").split("\n"), 1):
         m = _RIS_LINE.match(line.rstrip())
         if m is None:
-            if current is not None and last is not None and line.strip():
-                current[last][-1] += " " + line.strip()
+            if current is not None:
+                # (a line carrying on a tag not read, a wrapped keyword or affiliation, is skipped with it)
+                if last is not None and line.strip():
+                    current[last][-1] += " " + line.strip()
             elif line.strip():
                 raise InputError(Problem(f"source {source!r}: a RIS export, but this line is outside any record "
                                          "(no 'TY  - ' line before it)", name, number))
@@ -183,8 +186,11 @@ def parse_medline(text: str, name: str, source: str) -> tuple[list[dict], list[i
                 records.append(_medline_record(fields))
                 lines.append(start)
             fields, last, start = {}, None, 0
-        elif line.startswith(" ") and last is not None:
-            fields[last][-1] += " " + line.strip()
+        elif line.startswith(" ") and start:
+            # (a line carrying on a tag not read is skipped with it: PubMed wraps the AD affiliations of almost
+            # every record)
+            if last is not None:
+                fields[last][-1] += " " + line.strip()
         elif m is None:
             raise InputError(Problem(f"source {source!r}: a MEDLINE (PubMed) export, but this line is no 'TAG - "
                                      "value' line", name, number))

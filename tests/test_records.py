@@ -700,3 +700,22 @@ def test_a_scholarly_apis_answer_without_results_is_nothing_new_said_once(answer
     warnings = Collect()
     assert parse_feed(json.dumps(answer).encode(), "day.json", "api", warnings) == []
     assert warnings == [f"day.json:1: source 'api': the {kind} answer holds no papers; nothing read from it"]
+
+
+def test_a_wrapped_line_of_a_tag_not_read_is_skipped_with_it_in_medline_and_ris():
+    """PubMed wraps the AD affiliation of almost every record, and RIS
+    exports wrap keywords and notes: such a line was 'no TAG - value line'
+    or 'outside any record' though its record's first line was above it."""
+    medline = (b"PMID- 38000001\nDP  - 2024 Jun 5\nTI  - Deep learning for protein structure prediction in a long\n"
+               b"      title.\nAB  - We present a method.\nFAU - Doe, Jane\nAD  - Department of Computer Science,\n"
+               b"      Cambridge, MA, USA.\nFAU - Smith, John\n")
+    (paper,) = parse_feed(medline, "pubmed.nbib", "pubmed", Collect())
+    assert (paper.title, paper.authors) == ("Deep learning for protein structure prediction in a long title.",
+                                            ("Jane Doe", "John Smith"))
+    ris = (b"TY  - JOUR\nTI  - A paper\nKW  - first keyword\nsecond line of keyword note\nAB  - An abstract\n"
+           b"carried on.\nER  - \n")
+    (paper,) = parse_feed(ris, "refs.ris", "zotero", Collect())
+    assert (paper.title, paper.abstract) == ("A paper", "An abstract carried on.")
+    # outside any record it still is an error
+    with pytest.raises(InputError, match=r"refs.ris:9: .*this line is outside any record"):
+        parse_feed(ris + b"\nstray line\n", "refs.ris", "zotero", Collect())
