@@ -15,11 +15,16 @@ error at its line, never a silent partial list.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from pylatexenc.latex2text import LatexNodes2Text
 
 Warn = Callable[[str], None]
 
@@ -67,6 +72,11 @@ _RIS_TAGS = {
 _TEXT_SYMBOLS = re.compile(r"\{?\\text(less|greater|bar|underscore|quotedbl|braceleft|braceright)\b\s*\}?")
 _SYMBOL = {"less": "<", "greater": ">", "bar": "|", "underscore": "_", "quotedbl": '"', "braceleft": "\\{",
            "braceright": "\\}"}
+
+#: A "%" that is not escaped: text in a braced BibTeX value, a comment to LaTeX.
+_UNESCAPED_PERCENT = re.compile(r"(?<!\\)%")
+#: TeX's specials escaped in a url or DOI ("\&", "\_", "\%"): their characters.
+_TEX_SPECIAL = re.compile(r"\\([&%_#$~])")
 
 #: BibTeX's month names ("month = jun"), as numbers.
 _MONTHS = {m: n for n, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
@@ -243,9 +253,9 @@ def parse_bibtex(text: str, name: str, source: str) -> tuple[list[dict], list[in
     from .feeds import _EXTRA_ARXIV
 
     text = _TEXT_SYMBOLS.sub(lambda m: _SYMBOL[m.group(1)], text.lstrip("\ufeff"))
+    # (no LatexDecodingMiddleware: it decoded every field, and in a url "%2F", "~" and "%20" are no LaTeX)
     library = bibtexparser.parse_string(text, append_middleware=[
-        middlewares.LatexDecodingMiddleware(), middlewares.SeparateCoAuthors(), middlewares.SplitNameParts(),
-        middlewares.MergeNameParts(style="first")])
+        middlewares.SeparateCoAuthors(), middlewares.SplitNameParts(), middlewares.MergeNameParts(style="first")])
     if library.failed_blocks:
         block = library.failed_blocks[0]
         raise InputError(Problem(f"source {source!r}: this BibTeX entry does not parse (a brace or a quote left "
@@ -255,10 +265,14 @@ def parse_bibtex(text: str, name: str, source: str) -> tuple[list[dict], list[in
     for entry in library.entries:
         fields = {key.casefold(): field.value for key, field in entry.fields_dict.items()}
         values = {key: " ".join(value.split()) for key, value in fields.items() if isinstance(value, str)}
+        for key in ("url", "doi", "eprint"):  # read as written, but for the escapes of TeX's specials ("\&", "\_")
+            if key in values:
+                values[key] = _TEX_SPECIAL.sub(r"\1", values[key])
         authors = fields.get("author")
-        record: dict = {"title": values.get("title"), "abstract": values.get("abstract"), "url": values.get("url"),
-                        "doi": values.get("doi"), "authors": [" ".join(a.split()) for a in authors if isinstance(a, str)]
-                        if isinstance(authors, list) else values.get("author")}
+        record: dict = {"title": _latex_text(values.get("title")), "abstract": _latex_text(values.get("abstract")),
+                        "url": values.get("url"), "doi": values.get("doi"),
+                        "authors": [_latex_text(" ".join(a.split())) for a in authors if isinstance(a, str)]
+                        if isinstance(authors, list) else _latex_text(values.get("author"))}
         eprint = values.get("eprint", "")
         if eprint and values.get("archiveprefix", "").casefold() in ("", "arxiv"):
             record["arxiv_id"] = eprint.removeprefix("arXiv:")
@@ -272,6 +286,24 @@ def parse_bibtex(text: str, name: str, source: str) -> tuple[list[dict], list[in
         records.append(record)
         lines.append((entry.start_line or 0) + 1)
     return records, lines
+
+
+@functools.cache
+def _latex_decoder() -> LatexNodes2Text:
+    """pylatexenc's converter as bibtexparser's LatexDecodingMiddleware set it
+    up: accents as their letters, braces dropped, math left as TeX."""
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    return LatexNodes2Text(math_mode="verbatim", keep_braced_groups=False)
+
+
+def _latex_text(value: str | None) -> str | None:
+    """A BibTeX title, abstract or name as text.  A "%" not escaped is text in
+    a braced BibTeX value but a comment to LaTeX ("by 5% over the baseline"
+    was cut to "by 5"): it is escaped first."""
+    if value is None:
+        return None
+    return _latex_decoder().latex_to_text(_UNESCAPED_PERCENT.sub(r"\\%", value))
 
 
 def _bibtex_day(date: str, year: str, month: str, day: str) -> str:
