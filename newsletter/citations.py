@@ -121,8 +121,6 @@ def parse_ris(text: str, name: str, source: str) -> tuple[list[dict], list[int]]
     not read); a record without its
     closing ``ER`` (cut off), or a tag before the first ``TY``, is an error at
     its line."""
-    from .feeds import _EXTRA_ARXIV
-
     records: list[dict] = []
     lines: list[int] = []
     current: dict[str, list[str]] | None = None
@@ -148,7 +146,7 @@ def parse_ris(text: str, name: str, source: str) -> tuple[list[dict], list[int]]
             raise InputError(Problem(f"source {source!r}: a RIS export, but this {tag!r} line is outside any record "
                                      "(no 'TY  - ' line before it)", name, number))
         elif tag == "ER":
-            records.append(_ris_record(current, _EXTRA_ARXIV))
+            records.append(_ris_record(current))
             lines.append(start)
             current = None
         elif (what := _RIS_TAGS.get(tag)) is not None:
@@ -162,14 +160,13 @@ def parse_ris(text: str, name: str, source: str) -> tuple[list[dict], list[int]]
     return records, lines
 
 
-def _ris_record(fields: dict[str, list[str]], arxiv: re.Pattern[str]) -> dict:
-    """A RIS record's fields as a plain record (see :data:`feeds._RECORD_KEYS`)."""
+def _ris_record(fields: dict[str, list[str]]) -> dict:
+    """A RIS record's fields as a plain record (see :data:`feeds._RECORD_KEYS`).
+    Its notes are its ``extra``, searched for an arXiv id after its link and
+    DOI: a note may name another paper ("extends arXiv:2301.00001")."""
     record: dict = {key: " ".join(values) for key, values in fields.items() if key in ("title", "abstract")}
     record["authors"] = [_name(a) for a in fields.get("authors", []) if a]
-    extra = " ".join(fields.get("extra", []))
-    if m := arxiv.search(extra):
-        record["arxiv_id"] = m.group(1)
-    record["extra"] = extra
+    record["extra"] = " ".join(fields.get("extra", []))
     for key in ("url", "doi"):
         if fields.get(key):
             record[key] = fields[key][0]
@@ -250,8 +247,6 @@ def parse_bibtex(text: str, name: str, source: str) -> tuple[list[dict], list[in
     import bibtexparser
     from bibtexparser import middlewares
 
-    from .feeds import _EXTRA_ARXIV
-
     text = _TEXT_SYMBOLS.sub(lambda m: _SYMBOL[m.group(1)], text.lstrip("\ufeff"))
     # (no LatexDecodingMiddleware: it decoded every field, and in a url "%2F", "~" and "%20" are no LaTeX)
     library = bibtexparser.parse_string(text, append_middleware=[
@@ -276,10 +271,9 @@ def parse_bibtex(text: str, name: str, source: str) -> tuple[list[dict], list[in
         eprint = values.get("eprint", "")
         if eprint and values.get("archiveprefix", "").casefold() in ("", "arxiv"):
             record["arxiv_id"] = eprint.removeprefix("arXiv:")
-        else:  # Google Scholar's "journal = {arXiv preprint arXiv:2406.03001}"
-            said = " ".join(values.get(k, "") for k in ("journal", "note", "howpublished", "number"))
-            if m := _EXTRA_ARXIV.search(said):
-                record["arxiv_id"] = m.group(1)
+        else:  # Google Scholar's "journal = {arXiv preprint arXiv:2406.03001}": searched after the url and DOI, as
+            # a note may name another paper ("extends arXiv:2301.00001")
+            record["extra"] = " ".join(values.get(k, "") for k in ("journal", "note", "howpublished", "number"))
         record["published"] = _bibtex_day(*(values.get(k, "") for k in ("date", "year", "month", "day")))
         if primary := values.get("primaryclass"):
             record["categories"] = [primary]

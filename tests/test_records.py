@@ -736,3 +736,17 @@ def test_a_percent_in_a_bibtex_abstract_and_a_urls_own_characters_are_kept():
         "Our method improves accuracy by 5% over the baseline, 50% of all cases.", ("Ana Müller",))
     assert one.url == "https://example.org/get?id=a%2Fb&v=2"
     assert two.url == "https://www.cs.example.edu/~jdoe/papers/my_paper%202024.pdf"
+
+
+def test_an_arxiv_id_a_note_mentions_does_not_beat_the_records_own_arxiv_link():
+    """"extends arXiv:2301.00001" in a RIS N1 or a BibTeX note named the
+    other paper, and it was taken before the record's own link; a note's id
+    is still read when nothing else names one (Google Scholar's journal)."""
+    ris = (b"TY  - JOUR\nTI  - Follow-up paper\nAB  - An abstract.\nUR  - http://arxiv.org/abs/2406.03001\n"
+           b"N1  - Comment: extends our earlier work arXiv:2301.00001\nER  - \n")
+    bib = (b"@misc{k, title = {Follow-up paper}, abstract = {An abstract.}, url = {http://arxiv.org/abs/2406.03001},\n"
+           b"  note = {Extends arXiv:2301.00001}}\n"
+           b"@article{s, title = {Alone}, abstract = {A.}, journal = {arXiv preprint arXiv:2006.11239}}\n")
+    (from_ris,) = parse_feed(ris, "refs.ris", "zotero", Collect())
+    from_bib, scholar = parse_feed(bib, "refs.bib", "bib", Collect())
+    assert (from_ris.arxiv_id, from_bib.arxiv_id, scholar.arxiv_id) == ("2406.03001", "2406.03001", "2006.11239")
