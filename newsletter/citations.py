@@ -115,7 +115,7 @@ def _ris_day(value: str) -> str:
     return "-".join(digits[:1] + [p.zfill(2) for p in digits[1:]])
 
 
-def parse_ris(text: str, name: str, source: str) -> tuple[list[dict], list[int]]:
+def parse_ris(text: str, name: str, source: str, warn: Warn) -> tuple[list[dict], list[int]]:
     """The records of a RIS export and the line each starts at.  A line that
     is no tag carries its field on (a wrapped abstract; skipped with a field
     not read); a record without its
@@ -175,7 +175,7 @@ def _ris_record(fields: dict[str, list[str]]) -> dict:
     return record
 
 
-def parse_medline(text: str, name: str, source: str) -> tuple[list[dict], list[int]]:
+def parse_medline(text: str, name: str, source: str, warn: Warn) -> tuple[list[dict], list[int]]:
     """The records of PubMed's MEDLINE export and the line each starts at
     (a blank line between records): title and abstract
     (their lines carried on by indented ones), authors by their full names,
@@ -238,26 +238,51 @@ def _medline_day(value: str) -> str:
     return f"{year}-{number:02d}" + (f"-{int(day):02d}" if day else "")
 
 
-def parse_bibtex(text: str, name: str, source: str) -> tuple[list[dict], list[int]]:
+def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[dict], list[int]]:
     """The entries of a BibTeX export (bibtexparser reads it: braces,
     quotes, ``@string`` macros, LaTeX accents as their letters, math left as
     TeX) as plain records, and the line each starts at.  An entry that does
     not parse (a brace left open: the rest of the file would be its last
-    field) is an error at its line."""
+    field), or gives a field twice, is an error at its line; a key given
+    twice (two papers filed under one name) is said, and both are read."""
     import bibtexparser
     from bibtexparser import middlewares
+    from bibtexparser.middlewares.parsestack import default_parse_stack
+    from bibtexparser.model import DuplicateBlockKeyBlock, DuplicateFieldKeyBlock, Entry
+
+    def stack() -> list:
+        # (no LatexDecodingMiddleware: it decoded every field, and in a url "%2F", "~" and "%20" are no LaTeX)
+        return [middlewares.SeparateCoAuthors(), middlewares.SplitNameParts(), middlewares.MergeNameParts(style="first")]
 
     text = _TEXT_SYMBOLS.sub(lambda m: _SYMBOL[m.group(1)], text.lstrip("\ufeff"))
-    # (no LatexDecodingMiddleware: it decoded every field, and in a url "%2F", "~" and "%20" are no LaTeX)
-    library = bibtexparser.parse_string(text, append_middleware=[
-        middlewares.SeparateCoAuthors(), middlewares.SplitNameParts(), middlewares.MergeNameParts(style="first")])
-    if library.failed_blocks:
-        block = library.failed_blocks[0]
-        raise InputError(Problem(f"source {source!r}: this BibTeX entry does not parse (a brace or a quote left "
-                                 "open, or a comma missing?)", name, (block.start_line or 0) + 1))
+    library = bibtexparser.parse_string(text, append_middleware=stack())
+    repeats: list[Entry] = []
+    for block in library.failed_blocks:
+        line = (block.start_line or 0) + 1
+        if isinstance(block, DuplicateBlockKeyBlock) and isinstance(entry := block.ignore_error_block, Entry):
+            warn(f"{name}:{line}: source {source!r}: the BibTeX key {block.key!r} is given twice (lines "
+                 f"{(block.previous_block.start_line or 0) + 1} and {line}): both entries read")
+            entry.key += f"\0{line}"  # (its own key, to go through bibtexparser's steps as the others did)
+            repeats.append(entry)
+        elif isinstance(block, DuplicateFieldKeyBlock):
+            said = ", ".join(repr(k) for k in sorted(block.duplicate_keys))
+            given = block.ignore_error_block.fields if isinstance(block.ignore_error_block, Entry) else []
+            at = [f.start_line for f in given if f.key in block.duplicate_keys and f.start_line is not None]
+            raise InputError(Problem(f"source {source!r}: this BibTeX entry gives its field {said} a second time "
+                                     f"(the entry starts at line {line}): which one is meant? Keep one", name,
+                                     at[1] + 1 if len(at) > 1 else line))
+        else:
+            raise InputError(Problem(f"source {source!r}: this BibTeX entry does not parse (a brace or a quote left "
+                                     "open, or a comma missing?)", name, line))
+    entries = library.entries
+    if repeats:
+        again = bibtexparser.Library([*library.strings, *repeats])
+        for middleware in [*default_parse_stack(allow_inplace_modification=True), *stack()]:
+            again = middleware.transform(again)
+        entries = sorted([*entries, *again.entries], key=lambda e: e.start_line or 0)
     records: list[dict] = []
     lines: list[int] = []
-    for entry in library.entries:
+    for entry in entries:
         fields = {key.casefold(): field.value for key, field in entry.fields_dict.items()}
         values = {key: " ".join(value.split()) for key, value in fields.items() if isinstance(value, str)}
         for key in ("url", "doi", "eprint"):  # read as written, but for the escapes of TeX's specials ("\&", "\_")
@@ -334,7 +359,7 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
     if kind is None:
         return None
     read = {"RIS": parse_ris, "MEDLINE": parse_medline, "BibTeX": parse_bibtex}[kind]
-    records, lines = read(text, name, source)
+    records, lines = read(text, name, source, warn)
     if not records:
         warn(f"{name}:1: source {source!r}: the {kind} export holds no entries; nothing read from it")
         return []

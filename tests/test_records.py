@@ -471,6 +471,9 @@ def test_a_bibtex_export_gives_its_entries_as_papers():
 @pytest.mark.parametrize("name, text, line, said", [
     ("refs.bib", "@misc{a, title={One}, abstract={A.}}\n\n@misc{b,\n  title = {Two,\n  year = 2024\n}\n", 3,
      "this BibTeX entry does not parse (a brace or a quote left open, or a comma missing?)"),
+    ("refs.bib", "@misc{a, title={One}, abstract={A.},\n  url={https://a.org/1},\n  url = {https://a.org/2}}\n", 3,
+     "this BibTeX entry gives its field 'url' a second time (the entry starts at line 1): which one is meant? "
+     "Keep one"),
     ("refs.ris", "TY  - JOUR\nTI  - One\nAB  - A.\nER  - \n\nTY  - JOUR\nTI  - Two\nAB  - Cut", 6,
      "this RIS record has no end (no 'ER  - ' line after it): the export is cut off? Export it again"),
     ("refs.ris", "TY  - JOUR\nTI  - One\nTY  - JOUR\nTI  - Two\nER  - \n", 1,
@@ -750,3 +753,17 @@ def test_an_arxiv_id_a_note_mentions_does_not_beat_the_records_own_arxiv_link():
     (from_ris,) = parse_feed(ris, "refs.ris", "zotero", Collect())
     from_bib, scholar = parse_feed(bib, "refs.bib", "bib", Collect())
     assert (from_ris.arxiv_id, from_bib.arxiv_id, scholar.arxiv_id) == ("2406.03001", "2406.03001", "2006.11239")
+
+
+def test_a_bibtex_key_given_twice_reads_both_entries_and_says_so():
+    """Two papers filed under one key (two exports pasted together) were 'an
+    entry that does not parse (a brace or a quote left open...)'."""
+    bib = (b"@string{j = {Journal X}}\n@article{doe2024, title = {A Study}, abstract = {A.}, author = {Doe, Jane}}\n\n"
+           b"@article{doe2024,\n  title = {A Second {S}tudy}, abstract = {B.}, author = {Doe, Jane and M{\\\"u}ller, Ana},\n"
+           b"  journal = j}\n@misc{z, title = {Last}, abstract = {C.}}\n")
+    warnings = Collect()
+    first, second, last = parse_feed(bib, "refs.bib", "bib", warnings)
+    assert (first.title, second.title, last.title) == ("A Study", "A Second Study", "Last")
+    assert (second.authors, second.location) == (("Jane Doe", "Ana Müller"), "refs.bib:4")
+    assert warnings == ["refs.bib:4: source 'bib': the BibTeX key 'doe2024' is given twice (lines 2 and 4): both "
+                        "entries read"]
