@@ -598,6 +598,16 @@ _TITLE_MARKUP = re.compile(
 )
 
 
+def _title_text(value: str) -> str:
+    """A title written in HTML (``<i>E. coli</i>``, ``H<sub>2</sub>O``,
+    ``&amp;``) as its text; one holding a ``<script>`` or ``<style>`` stays as
+    written, to be seen and escaped (its text would be dropped with its tags)."""
+    return collapse(value) if _SCRIPT_TAG.search(value) else html_text(value)
+
+
+_SCRIPT_TAG = re.compile(r"<(?:script|style)\b", re.IGNORECASE)
+
+
 def _title(entry) -> str:
     """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's
     RDF feed adds.  feedparser takes an RSS title for text, but journals' feeds
@@ -613,7 +623,7 @@ def _titled_id(entry) -> tuple[str, str | None]:
     the head kept in the title: an aggregator's entry linking to its own page
     was known by its title only, and came twice with the paper from arXiv."""
     detail, value = entry.get("title_detail"), entry.get("title") or ""
-    if _TITLE_MARKUP.search(value) and not re.search(r"<(?:script|style)\b", value, re.IGNORECASE):
+    if _TITLE_MARKUP.search(value) and not _SCRIPT_TAG.search(value):
         text = html_text(value)
     else:
         text = _plain(detail, value)
@@ -1098,7 +1108,8 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             continue
         t = _field(content, "title") or item.get("display_name")
         t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's: a list of one)
-        title = collapse(t) if isinstance(t, str) else ""
+        # Crossref's and OpenAlex's titles are HTML, as their abstracts ("<i>Drosophila</i>", "&amp;")
+        title = "" if not isinstance(t, str) else _title_text(t) if kind in ("Crossref", "OpenAlex") else collapse(t)
         ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:

@@ -767,3 +767,19 @@ def test_a_bibtex_key_given_twice_reads_both_entries_and_says_so():
     assert (second.authors, second.location) == (("Jane Doe", "Ana Müller"), "refs.bib:4")
     assert warnings == ["refs.bib:4: source 'bib': the BibTeX key 'doe2024' is given twice (lines 2 and 4): both "
                         "entries read"]
+
+
+def test_crossref_and_openalex_titles_show_their_text_not_their_html():
+    """Crossref's titles are HTML as its abstracts are (OpenAlex passes them
+    on): they read '<i>Drosophila</i>', 'H<sub>2</sub>O' and '&amp;'."""
+    title = "Wing growth in <i>Drosophila</i> &amp; H<sub>2</sub>O uptake"
+    crossref = {"status": "ok", "message-type": "work-list", "message": {"total-results": 1, "items": [
+        {"DOI": "10.1234/x", "title": [title], "abstract": "<jats:p>We measure.</jats:p>",
+         "author": [{"given": "Jane", "family": "Doe"}], "URL": "https://doi.org/10.1234/x"}]}}
+    openalex = {"meta": {"count": 1}, "results": [
+        {"id": "https://openalex.org/W123", "title": title, "display_name": title,
+         "abstract_inverted_index": {"We": [0], "measure.": [1]}}]}
+    shown = "Wing growth in Drosophila & H₂O uptake"
+    for answer in (crossref, openalex):
+        (paper,) = parse_feed(json.dumps(answer).encode(), "works.json", "api", Collect())
+        assert (paper.title, paper.abstract) == (shown, "We measure.")
