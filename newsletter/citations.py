@@ -291,7 +291,8 @@ def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[di
         authors = fields.get("author")
         record: dict = {"title": _latex_text(values.get("title")), "abstract": _latex_text(values.get("abstract")),
                         "url": values.get("url"), "doi": values.get("doi"),
-                        "authors": [_latex_text(" ".join(a.split())) for a in authors if isinstance(a, str)]
+                        "authors": [_latex_text(" ".join(a.split())) for a in authors
+                                    if isinstance(a, str) and a.strip() != "others"]  # (BibTeX's "and others": et al.)
                         if isinstance(authors, list) else _latex_text(values.get("author"))}
         eprint = values.get("eprint", "")
         if eprint and values.get("archiveprefix", "").casefold() in ("", "arxiv"):

@@ -783,3 +783,10 @@ def test_crossref_and_openalex_titles_show_their_text_not_their_html():
     for answer in (crossref, openalex):
         (paper,) = parse_feed(json.dumps(answer).encode(), "works.json", "api", Collect())
         assert (paper.title, paper.abstract) == (shown, "We measure.")
+
+
+def test_bibtex_and_others_is_no_author():
+    """BibTeX's "and others" (et al.) became an author named 'others'."""
+    bib = b"@article{k, title = {One}, abstract = {A.}, author = {M{\\\"u}ller, Ana and Doe, Jane and others}}\n"
+    (paper,) = parse_feed(bib, "refs.bib", "bib", Collect())
+    assert paper.authors == ("Ana Müller", "Jane Doe")
