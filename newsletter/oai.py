@@ -92,9 +92,28 @@ def parse_oai(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
         elif not withdrawn(paper.abstract, paper.comment):
             papers.append(paper)
     _skipped(skipped, len(records) - deleted, name, source, warn)
+    _one_page(root, data, name, source, warn)
     if not records:
         warn(f"{name}:1: source {source!r}: the OAI-PMH answer holds no records; nothing read from it")
     return papers
+
+
+def _one_page(root: ET.Element, data: bytes, name: str, source: str, warn: Warn) -> None:
+    """Says so when the answer is one page of a longer list: arXiv answers
+    a ListRecords of a busy day in pages, each ending with the token that asks
+    for the next; read alone, a page looked like the whole day."""
+    token = next(root.iter(f"{_OAI}resumptionToken"), None)
+    if token is None or not (token.text or "").strip():
+        return  # (the last page's token is empty)
+    said = ", ".join(f"{key} {token.get(key)}" for key in ("completeListSize", "cursor") if token.get(key))
+    at = _TOKEN.search(data)
+    warn(f"{name}:{line_of(data, at.start()) if at else 1}: source {source!r}: the OAI-PMH answer is one page of a "
+         f"longer list{f' ({said})' if said else ''}: the rest of the list is not read (harvest it by its "
+         "resumptionToken and give every page)")
+
+
+#: Where a resumptionToken is written, for the warning's line.
+_TOKEN = re.compile(rb"<(?:[\w.-]+:)?resumptionToken\b")
 
 
 def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Paper | None:

@@ -790,3 +790,17 @@ def test_bibtex_and_others_is_no_author():
     bib = b"@article{k, title = {One}, abstract = {A.}, author = {M{\\\"u}ller, Ana and Doe, Jane and others}}\n"
     (paper,) = parse_feed(bib, "refs.bib", "bib", Collect())
     assert paper.authors == ("Ana Müller", "Jane Doe")
+
+
+def test_one_page_of_an_oai_pmh_list_is_read_and_said_to_be_one_page():
+    """arXiv answers a busy day's ListRecords in pages, each with a token
+    asking for the next: a page was read silently as the whole day.  The last
+    page's token is empty, and nothing is said."""
+    data = OAI.read_bytes()
+    warnings = Collect()
+    page = data.replace(b'completeListSize="3"></resumptionToken>', b'completeListSize="3">6960524|1001</resumptionToken>')
+    assert len(parse_feed(page, "oai.xml", "oai", warnings)) == 2
+    line = page[:page.index(b"<resumptionToken")].count(b"\n") + 1
+    assert warnings == [f"oai.xml:{line}: source 'oai': the OAI-PMH answer is one page of a longer list "
+                        "(completeListSize 3, cursor 0): the rest of the list is not read (harvest it by its "
+                        "resumptionToken and give every page)"]
