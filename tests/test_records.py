@@ -804,3 +804,15 @@ def test_one_page_of_an_oai_pmh_list_is_read_and_said_to_be_one_page():
     assert warnings == [f"oai.xml:{line}: source 'oai': the OAI-PMH answer is one page of a longer list "
                         "(completeListSize 3, cursor 0): the rest of the list is not read (harvest it by its "
                         "resumptionToken and give every page)"]
+
+
+def test_a_bibtex_file_with_many_strings_and_comments_before_its_first_entry_is_bibtex():
+    """Nine @string macros (or a long "%" comment header) before the first
+    entry passed the eight lines a tool's header may have: the file was 'not
+    an RSS or Atom feed'."""
+    strings = "".join(f"@string{{c{i} = {{Conference {i}}}}}\n" for i in range(9))
+    comments = "".join(f"% a comment line {i}\n" for i in range(10))
+    entry = "@article{doe2024,\n  title = {A Study},\n  abstract = {A.},\n  journal = c3\n}\n"
+    for text, line in ((strings + entry, 10), (comments + "\n" + strings + entry, 21)):
+        (paper,) = parse_feed(text.encode(), "refs.bib", "bib", Collect())
+        assert (paper.title, paper.location) == ("A Study", f"refs.bib:{line}")
