@@ -65,7 +65,7 @@ _RIS_TAGS = {
     "TI": "title", "T1": "title", "CT": "title", "BT": "title",
     "AB": "abstract", "N2": "abstract",
     "AU": "authors", "A1": "authors",
-    "UR": "url", "L1": "url", "DO": "doi",
+    "UR": "url", "L1": "attachment", "DO": "doi",
     "DA": "published", "Y1": "published", "PY": "year",
     "N1": "extra", "M3": "extra", "AN": "extra", "ID": "extra", "JO": "extra", "T2": "extra",
 }
@@ -114,8 +114,9 @@ def _name(name: str) -> str:
 
 def _ris_day(value: str) -> str:
     """A RIS date, "2024/06/04/" or "2024///" (with a note after its last slash
-    at times), as ISO's partial date: "2024-06-04", "2024"."""
-    parts = value.split("/")[:3]
+    at times) or ISO's "2024-06-04" (Zotero's DA), as ISO's partial date:
+    "2024-06-04", "2024"."""
+    parts = re.split(r"[/-]", value)[:3]
     digits = [p.strip() for p in parts if p.strip().isdigit()]
     return "-".join(digits[:1] + [p.zfill(2) for p in digits[1:]])
 
@@ -172,9 +173,12 @@ def _ris_record(fields: dict[str, list[str]]) -> dict:
     record: dict = {key: " ".join(values) for key, values in fields.items() if key in ("title", "abstract")}
     record["authors"] = [_name(a) for a in fields.get("authors", []) if a]
     record["extra"] = " ".join(fields.get("extra", []))
-    for key in ("url", "doi"):
-        if fields.get(key):
-            record[key] = fields[key][0]
+    # an attachment (L1) is the link only where there is no UR and it is on the web: Zotero writes the PDF's
+    # file:///C:/Users/... there
+    web = [a for a in fields.get("attachment", []) if a.startswith(("http://", "https://"))]
+    for key, values in (("url", fields.get("url") or web), ("doi", fields.get("doi"))):
+        if values:
+            record[key] = values[0]
     day = next((d for d in map(_ris_day, fields.get("published", []) + fields.get("year", [])) if d), "")
     record["published"] = day
     return record

@@ -816,3 +816,15 @@ def test_a_bibtex_file_with_many_strings_and_comments_before_its_first_entry_is_
     for text, line in ((strings + entry, 10), (comments + "\n" + strings + entry, 21)):
         (paper,) = parse_feed(text.encode(), "refs.bib", "bib", Collect())
         assert (paper.title, paper.location) == ("A Study", f"refs.bib:{line}")
+
+
+def test_a_ris_iso_day_is_its_day_and_a_local_attachment_is_no_link():
+    """Zotero writes DA as ISO's "2017-06-12" (read as the PY year's 1
+    January) and the PDF it keeps as L1 "file:///..." before UR: the file was
+    the paper's link.  An attachment on the web is the link when there is no UR."""
+    ris = (b"TY  - JOUR\nTI  - Attention\nAB  - A.\nDA  - 2017-06-12\nPY  - 2017\n"
+           b"L1  - file:///C:/Users/ada/Zotero/storage/ABCD/Vaswani.pdf\nUR  - https://example.org/paper\nER  - \n\n"
+           b"TY  - JOUR\nTI  - Second\nAB  - B.\nL1  - file:///C:/x.pdf\nL1  - https://example.org/second.pdf\nER  - \n")
+    first, second = parse_feed(ris, "refs.ris", "zotero", Collect())
+    assert (first.published, first.url) == (datetime(2017, 6, 12, tzinfo=UTC), "https://example.org/paper")
+    assert second.url == "https://example.org/second.pdf"
