@@ -6,11 +6,13 @@ save them in."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from conftest import DATA, write_config
+from conftest import DATA, ROOT, write_config
 
 from newsletter.errors import InputError
 from newsletter.feeds import parse_arxiv, parse_feed
@@ -828,3 +830,22 @@ def test_a_ris_iso_day_is_its_day_and_a_local_attachment_is_no_link():
     first, second = parse_feed(ris, "refs.ris", "zotero", Collect())
     assert (first.published, first.url) == (datetime(2017, 6, 12, tzinfo=UTC), "https://example.org/paper")
     assert second.url == "https://example.org/second.pdf"
+
+
+def test_reading_a_feed_or_arxivs_feed_never_loads_the_citation_and_oai_readers():
+    """Reference managers' exports and OAI-PMH answers are rare inputs: their
+    readers (and ElementTree) were imported with every arxiv or feed source,
+    some 6 ms of each run.  They still load when the input is one."""
+    code = (
+        "import sys\nfrom newsletter.feeds import parse_arxiv, parse_feed\n"
+        f"parse_arxiv(open({str(DATA / 'arxiv-rss.xml')!r}, 'rb').read(), 'a.xml', 'arxiv', print)\n"
+        f"parse_feed(open({str(DATA / 'feed-rss2.xml')!r}, 'rb').read(), 'f.xml', 'lab', lambda w: None)\n"
+        "parse_feed(b'{\"title\": \"A\", \"abstract\": \"B by ada@example.org\"}', 'r.json', 'j', print)\n"
+        "print(sorted({'newsletter.citations', 'newsletter.oai', 'xml.etree.ElementTree'} & set(sys.modules)))\n"
+        "parse_feed(b'TY  - JOUR\\nTI  - A\\nAB  - B.\\nER  - \\n', 'r.ris', 'z', print)\n"
+        f"parse_feed(open({str(OAI)!r}, 'rb').read(), 'o.xml', 'o', print)\n"
+        "print(sorted({'newsletter.citations', 'newsletter.oai', 'xml.etree.ElementTree'} & set(sys.modules)))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == ["[]", "['newsletter.citations', 'newsletter.oai', 'xml.etree.ElementTree']"]
