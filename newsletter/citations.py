@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import InputError, Problem
+from .models import first_last
 
 if TYPE_CHECKING:
     from pylatexenc.latex2text import LatexNodes2Text
@@ -103,15 +104,6 @@ def citation_kind(text: str) -> str | None:
     return None
 
 
-def _name(name: str) -> str:
-    """A name as the exports write it, "Last, First" (RIS; "Last, First,
-    Suffix"), as it is shown: "First Last"."""
-    parts = [p.strip() for p in name.split(",")]
-    if len(parts) in (2, 3) and all(parts):
-        return " ".join((parts[1], parts[0], *parts[2:]))
-    return " ".join(name.split())
-
-
 def _ris_day(value: str) -> str:
     """A RIS date, "2024/06/04/" or "2024///" (with a note after its last slash
     at times) or ISO's "2024-06-04" (Zotero's DA), as ISO's partial date:
@@ -171,7 +163,7 @@ def _ris_record(fields: dict[str, list[str]]) -> dict:
     Its notes are its ``extra``, searched for an arXiv id after its link and
     DOI: a note may name another paper ("extends arXiv:2301.00001")."""
     record: dict = {key: " ".join(values) for key, values in fields.items() if key in ("title", "abstract")}
-    record["authors"] = [_name(a) for a in fields.get("authors", []) if a]
+    record["authors"] = [first_last(a) for a in fields.get("authors", []) if a]
     record["extra"] = " ".join(fields.get("extra", []))
     # an attachment (L1) is the link only where there is no UR and it is on the web: Zotero writes the PDF's
     # file:///C:/Users/... there
@@ -222,7 +214,7 @@ def parse_medline(text: str, name: str, source: str, warn: Warn) -> tuple[list[d
 def _medline_record(fields: dict[str, list[str]]) -> dict:
     """A MEDLINE record's fields as a plain record (see :data:`feeds._RECORD_KEYS`)."""
     record: dict = {key: " ".join(fields[key]) for key in ("title", "abstract") if key in fields}
-    record["authors"] = [_name(a) for a in fields.get("authors") or fields.get("initials", [])]
+    record["authors"] = [first_last(a) for a in fields.get("authors") or fields.get("initials", [])]
     doi = next((i.removesuffix("[doi]").strip() for i in fields.get("ids", []) if i.endswith("[doi]")), "")
     if doi:
         record["doi"] = doi

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 from .errors import InputError, Problem, line_of
-from .models import Paper, abs_url, pdf_url, split_names
+from .models import Paper, abs_url, first_last, pdf_url, split_names
 
 Warn = Callable[[str], None]
 
@@ -140,8 +140,7 @@ def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Pap
     elif kind == "dc":
         links = [m.group(1) for e in metadata.findall(f"{_DC}identifier") if (m := _DC_ABS.search(_text(e)))]
         arxiv_id = links[0] if links else oai_id.group(1) if oai_id else ""
-        authors = [" ".join(reversed([p.strip() for p in _text(c).split(",", 1)])) for c in
-                   metadata.findall(f"{_DC}creator")]
+        authors = [first_last(_text(c)) for c in metadata.findall(f"{_DC}creator")]
         descriptions = [_text(d) for d in metadata.findall(f"{_DC}description")]
         dates = [_text(d) for d in metadata.findall(f"{_DC}date")]
         return _made(_text(metadata.find(f"{_DC}title")), descriptions[0] if descriptions else "", arxiv_id,

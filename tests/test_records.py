@@ -849,3 +849,16 @@ def test_reading_a_feed_or_arxivs_feed_never_loads_the_citation_and_oai_readers(
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["[]", "['newsletter.citations', 'newsletter.oai', 'xml.etree.ElementTree']"]
+
+
+def test_a_dublin_core_creator_with_a_suffix_reads_as_the_citation_readers_read_it():
+    """oai_dc's "Doe, Jane, Jr." was flipped at its first comma only: 'Jane,
+    Jr. Doe', where a RIS or BibTeX export's same name reads 'Jane Doe Jr.'."""
+    dc = _OAI_HEAD + """<ListRecords><record><header><identifier>oai:arXiv.org:2406.03001</identifier></header>
+<metadata><oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:title>Faster Diffusion Sampling</dc:title><dc:creator>Doe, Jane, Jr.</dc:creator><dc:creator>Ana Lee</dc:creator>
+<dc:description>We learn step sizes.</dc:description><dc:identifier>http://arxiv.org/abs/2406.03001v2</dc:identifier>
+</oai_dc:dc></metadata></record></ListRecords></OAI-PMH>"""
+    (paper,) = parse_feed(dc.encode(), "dc.xml", "oai", Collect())
+    (ris,) = parse_feed(b"TY  - JOUR\nTI  - A\nAB  - B.\nAU  - Doe, Jane, Jr.\nER  - \n", "r.ris", "z", Collect())
+    assert paper.authors == ("Jane Doe Jr.", "Ana Lee") and ris.authors[0] == "Jane Doe Jr."
