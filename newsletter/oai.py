@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 from .errors import InputError, Problem, line_of
+from .feeds import _ARXIV_ENTRY_ID
 from .models import Paper, abs_url, first_last, pdf_url, split_names
 
 Warn = Callable[[str], None]
@@ -28,10 +29,6 @@ _OAI = "{http://www.openarchives.org/OAI/2.0/}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
 #: What an OAI-PMH answer starts with: its root element (after an XML declaration and comments).
 _OAI_ROOT = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<OAI-PMH[\s>]", re.DOTALL)
-#: A record's identifier: "oai:arXiv.org:2406.03001".
-_OAI_ID = re.compile(r"^oai:arXiv\.org:(.+)$")
-#: An arXiv link in Dublin Core's identifiers: "http://arxiv.org/abs/2406.03001".
-_DC_ABS = re.compile(r"arxiv\.org/abs/(\S+?)/?$")
 
 
 def is_oai(data: bytes) -> bool:
@@ -125,7 +122,7 @@ def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Pap
     def field(tag: str) -> str:
         return _text(metadata.find(f"{ns}{tag}"))
 
-    oai_id = _OAI_ID.match(identifier)
+    oai_id = _ARXIV_ENTRY_ID.search(identifier)  # "oai:arXiv.org:2406.03001"
     if kind == "arXiv":
         authors = [" ".join(p for p in (_text(a.find(f"{ns}forenames")), _text(a.find(f"{ns}keyname")),
                                         _text(a.find(f"{ns}suffix"))) if p)
@@ -138,7 +135,8 @@ def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Pap
         authors = split_names(field("authors"))
         day = _text(versions[0].find(f"{ns}date")) if versions else ""
     elif kind == "dc":
-        links = [m.group(1) for e in metadata.findall(f"{_DC}identifier") if (m := _DC_ABS.search(_text(e)))]
+        # (its identifiers' arXiv link: "http://arxiv.org/abs/2406.03001v2")
+        links = [m.group(1) for e in metadata.findall(f"{_DC}identifier") if (m := _ARXIV_ENTRY_ID.search(_text(e)))]
         arxiv_id = links[0] if links else oai_id.group(1) if oai_id else ""
         authors = [first_last(_text(c)) for c in metadata.findall(f"{_DC}creator")]
         descriptions = [_text(d) for d in metadata.findall(f"{_DC}description")]

@@ -862,3 +862,16 @@ def test_a_dublin_core_creator_with_a_suffix_reads_as_the_citation_readers_read_
     (paper,) = parse_feed(dc.encode(), "dc.xml", "oai", Collect())
     (ris,) = parse_feed(b"TY  - JOUR\nTI  - A\nAB  - B.\nAU  - Doe, Jane, Jr.\nER  - \n", "r.ris", "z", Collect())
     assert paper.authors == ("Jane Doe Jr.", "Ana Lee") and ris.authors[0] == "Jane Doe Jr."
+
+
+def test_a_dublin_core_records_arxiv_link_is_read_as_the_feeds_read_one():
+    """The OAI reader had its own patterns for an arXiv link and record id,
+    narrower than the feeds' (case-sensitive): a link written
+    "http://arXiv.org/abs/2406.03001v2" was passed over for the header's id,
+    and the version it names was lost."""
+    dc = _OAI_HEAD + """<ListRecords><record><header><identifier>oai:arXiv.org:2406.03001</identifier></header>
+<metadata><oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:title>Faster Diffusion Sampling</dc:title><dc:creator>Doe, Jane</dc:creator><dc:description>We learn.</dc:description>
+<dc:identifier>http://arXiv.org/abs/2406.03001v2</dc:identifier></oai_dc:dc></metadata></record></ListRecords></OAI-PMH>"""
+    (paper,) = parse_feed(dc.encode(), "dc.xml", "oai", Collect())
+    assert (paper.arxiv_id, paper.version) == ("2406.03001", 2)
