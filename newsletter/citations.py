@@ -244,8 +244,9 @@ def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[di
     quotes, ``@string`` macros, LaTeX accents as their letters, math left as
     TeX) as plain records, and the line each starts at.  An entry that does
     not parse (a brace left open: the rest of the file would be its last
-    field), or gives a field twice, is an error at its line; a key given
-    twice (two papers filed under one name) is said, and both are read."""
+    field), gives a field twice or defines an ``@string`` again, is an
+    error at its line; an entry key given twice (two papers filed under one
+    name) is said, and both are read."""
     import bibtexparser
     from bibtexparser import middlewares
     from bibtexparser.middlewares.parsestack import default_parse_stack
@@ -265,6 +266,10 @@ def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[di
                  f"{(block.previous_block.start_line or 0) + 1} and {line}): both entries read")
             entry.key += f"\0{line}"  # (its own key, to go through bibtexparser's steps as the others did)
             repeats.append(entry)
+        elif isinstance(block, DuplicateBlockKeyBlock):  # an @string macro defined twice: the entries' words differ
+            raise InputError(Problem(f"source {source!r}: this @string {block.key!r} is defined a second time (first "
+                                     f"at line {(block.previous_block.start_line or 0) + 1}): which one is meant? Keep "
+                                     "one", name, line))
         elif isinstance(block, DuplicateFieldKeyBlock):
             said = ", ".join(repr(k) for k in sorted(block.duplicate_keys))
             given = block.ignore_error_block.fields if isinstance(block.ignore_error_block, Entry) else []

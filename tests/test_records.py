@@ -476,6 +476,8 @@ def test_a_bibtex_export_gives_its_entries_as_papers():
     ("refs.bib", "@misc{a, title={One}, abstract={A.},\n  url={https://a.org/1},\n  url = {https://a.org/2}}\n", 3,
      "this BibTeX entry gives its field 'url' a second time (the entry starts at line 1): which one is meant? "
      "Keep one"),
+    ("refs.bib", "@string{j = {Journal X}}\n@string{j = {Journal Y}}\n@misc{a, title={One}, journal=j}\n", 2,
+     "this @string 'j' is defined a second time (first at line 1): which one is meant? Keep one"),
     ("refs.ris", "TY  - JOUR\nTI  - One\nAB  - A.\nER  - \n\nTY  - JOUR\nTI  - Two\nAB  - Cut", 6,
      "this RIS record has no end (no 'ER  - ' line after it): the export is cut off? Export it again"),
     ("refs.ris", "TY  - JOUR\nTI  - One\nTY  - JOUR\nTI  - Two\nER  - \n", 1,
