@@ -2737,8 +2737,17 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # `- title: Reflected Diffusion Models`, `- arxiv: 2206.00364`: an entry labelled as a form's field is;
         # put in quotes as a whole (what the next branch says), it named no paper
         (key, val), = value.items()
-        message = (f"expected a paper's arXiv id, link or title, got {f'{key}: {val}'!r}: write it without "
-                   f"'{key}:', - {json.dumps(str(val), ensure_ascii=False)}")
+        # `- arxiv: 2301.01230` arrives as the number 2301.0123, another paper: the id as it was written
+        meant = (arxiv_id_from_number(float(val)) or str(val)) if isinstance(val, (int, float)) else str(val)
+        as_text = json.dumps(meant, ensure_ascii=False)
+        at = _line_for(lines, path)
+        row = rows[at - 1] if rows and at and 0 < at <= len(rows) else ""
+        siblings = _node_at(data, path[:-1])
+        # `like: [title: X]`: the advice in the brackets it was written in, not a `- ` line
+        write = (f"like: [{as_text}]" if len(siblings) == 1 else f"like: [..., {as_text}, ...]") if (
+            isinstance(siblings, list) and not row.lstrip().startswith("-") and "[" in row) else f"- {as_text}"
+        message = (f"expected a paper's arXiv id, link or title, got {f'{key}: {meant}'!r}: write it without "
+                   f"'{key}:', {write}")
     elif kind == "string_type" and isinstance(value, dict) and len(value) == 1 and all(
             isinstance(x, (str, int, float)) for x in (*value.keys(), *value.values())):
         # a title with a colon, unquoted: `like: [DPO-Shift: Shifting ...]`
@@ -2903,6 +2912,17 @@ def _zone_as_number(value: int) -> str | None:
 #: Why a word or a number written where text goes is not text.
 _YAML_TEXT = ("YAML reads an unquoted yes, no, on, off (in any case) as true or false, and digits as a number: "
               "quote it")
+
+
+def _node_at(data: Any, path: tuple) -> Any:
+    """The value at ``path`` in the data read, or None where the data has no such place."""
+    for part in path:
+        if isinstance(data, dict) and part in data or isinstance(data, list) and isinstance(part, int) and (
+                0 <= part < len(data)):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _written_key(lines: dict, parent: tuple, value: Any) -> Any:

@@ -2558,6 +2558,28 @@ def test_a_like_entry_labelled_as_a_forms_field_says_to_write_the_value_alone(wo
                                                    "id, link or title, got ") and found[0].endswith(said), found
 
 
+@pytest.mark.parametrize("entry, said", [
+    ("arxiv: 2301.01230", "got 'arxiv: 2301.01230': write it without 'arxiv:', - \"2301.01230\""),
+    ("id: 0704.0010", "got 'id: 0704.0010': write it without 'id:', - \"0704.0010\""),
+])
+def test_a_labelled_arxiv_id_read_as_a_number_is_advised_as_written(workdir, entry, said):
+    """`- arxiv: 2301.01230` reaches the check as the number 2301.0123 and
+    was advised as "2301.0123", another paper's id."""
+    found = problems(workdir, BASIC_CONFIG.replace('    any: ["SGD"', f"    like:\n      - {entry}\n    any: [\"SGD\""))
+    assert len(found) == 1 and found[0].endswith(said), found
+
+
+@pytest.mark.parametrize("like, said", [
+    ("[title: Reflected Diffusion Models]", "write it without 'title:', like: [\"Reflected Diffusion Models\"]"),
+    ("[2206.00364, title: Reflected Diffusion Models]",
+     "write it without 'title:', like: [..., \"Reflected Diffusion Models\", ...]"),
+])
+def test_a_labelled_like_entry_in_brackets_is_advised_in_brackets(workdir, like, said):
+    """`like: [title: X]` was told to write `- "X"`, a block line inside the brackets."""
+    found = problems(workdir, BASIC_CONFIG.replace('    any: ["SGD"', f"    like: {like}\n    any: [\"SGD\""))
+    assert len(found) == 1 and found[0].startswith("config.yaml:10: topics.optim.like[") and found[0].endswith(said), found
+
+
 @pytest.mark.parametrize("mark", [">-", "|", ">"])
 def test_a_list_written_as_a_block_of_lines_says_one_entry_a_line(workdir, mark):
     """`any: >-` then a term a line: YAML joins the lines into one text, and
