@@ -3262,7 +3262,7 @@ def _meant_path(base: Path, pattern: str) -> str:
             and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
         return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
                 f"write {str(Path.cwd() / p)!r})")
-    if (samples := _checkout_samples(pattern)) is not None:
+    if (samples := _checkout_samples(pattern, base)) is not None:
         return samples
     missing = _missing_folder(p if p.is_absolute() else base / p)
     if not missing and not p.is_absolute() and base.resolve() != Path.cwd().resolve():
@@ -3276,16 +3276,22 @@ def _meant_path(base: Path, pattern: str) -> str:
 CHECKOUT_SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "papers"
 
 
-def _checkout_samples(pattern: str) -> str | None:
+def _checkout_samples(pattern: str, base: Path) -> str | None:
     """Where the sample exports are, for a path meant to name them: README's
     placeholder copied as it is (``/path/to/the/checkout/samples/papers/*.txt``),
     or the shipped config's ``samples/papers/*.txt`` in a config of one's own
     folder.  Each was "there is no folder '/path'", and a newcomer trying the
     samples offline had to find the checkout by hand.  None when neither, or
-    no checkout holds them."""
+    no checkout holds them; None too for an absolute path, or a relative one
+    whose samples/papers folder is there under ``base``: the user's own folder
+    (empty, or a typo such as ``*.text``) was told to name the checkout's."""
     placeholder = pattern.startswith("/path/to/")
-    if not (placeholder or re.search(r"(?:^|/)samples/papers(?:/|$)", pattern)) or not CHECKOUT_SAMPLES.is_dir():
+    if not CHECKOUT_SAMPLES.is_dir():
         return None
+    if not placeholder:
+        m = re.search(r"(?:^|/)samples/papers(?:/|$)", pattern)
+        if m is None or Path(os.path.expanduser(pattern)).is_absolute() or (base / pattern[:m.end()]).is_dir():
+            return None
     what = "README's placeholder" if placeholder else "the shipped config's path, which is relative to the checkout"
     return f" ({what}: for the checkout's sample exports, write {str(CHECKOUT_SAMPLES / '*.txt')!r})"
 

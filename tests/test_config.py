@@ -1286,6 +1286,19 @@ def test_a_path_meant_for_the_sample_exports_names_the_checkouts(workdir, cli, w
                                   f"checkout's sample exports, write {str(CHECKOUT_SAMPLES / '*.txt')!r})")
 
 
+@pytest.mark.parametrize("written", ["{own}/samples/papers/*.txt", "samples/papers/*.txt", "samples/papers/*.text"])
+def test_a_samples_papers_folder_of_ones_own_is_not_sent_to_the_checkout(workdir, cli, written):
+    """The user's own existing samples/papers folder (empty, or a pattern
+    with a typo) was told to write the checkout's path instead."""
+    (workdir / "samples" / "papers").mkdir(parents=True)
+    written = written.format(own=workdir)
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {written}\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip().startswith(f"config.yaml:3: sources[0].path: {written!r} matches no file"), result.err
+    assert "checkout" not in result.err, result.err
+
+
 def test_a_path_relative_to_the_current_folder_says_paths_are_the_configs(workdir):
     """A path written from where the command runs, the config elsewhere
     (`--config ~/digest`): it read as "matches no file", beside the files."""
