@@ -2899,7 +2899,9 @@ def _zone_as_number(value: int) -> str | None:
     a number (``+5:30`` in base 60, 330), and the message said to quote it,
     which only led to the next one, that an offset is no zone.  What an offset
     means, said at once; None for a number no offset writes."""
-    sixty = abs(value) > 14  # (H:MM read in base 60; the offsets in use end in :00, :30 or :45)
+    # H:MM read in base 60 (the offsets in use end in :00, :30 or :45); YAML's base 60 needs a first digit
+    # of 1-9, so 0:30 stays text and 15-59 come from no offset (the generic message says those)
+    sixty = abs(value) >= 60
     hours, minutes = divmod(abs(value), 60) if sixty else (abs(value), 0)
     if hours > 14 or minutes not in (0, 30, 45):
         return None

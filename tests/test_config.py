@@ -1592,6 +1592,18 @@ def test_an_unquoted_offset_as_a_time_zone_points_at_a_place(workdir, written, e
     assert "quote it" not in str(info.value)
 
 
+@pytest.mark.parametrize("written", ["30", "45", "-30", "15"])
+def test_a_number_no_offset_is_read_as_is_not_said_to_be_one(workdir, written):
+    """`timezone: 30` was said to be "an unquoted +0:30" read in base 60, but
+    YAML's base 60 needs a first digit of 1-9: only 60 and over come from
+    an H:MM, and 15-59 come from no offset at all."""
+    path = write_config(workdir, _TZ_CONFIG.replace("'%s'", "%s") % written)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"config.yaml:3: timezone: expected text, got the number {written} (" in str(info.value), str(info.value)
+    assert "an offset" not in str(info.value) and ":" not in str(info.value).split("got the number")[1].split("(")[0]
+
+
 def test_gmt_and_the_machines_zone_are_warned_of_and_local_is_no_localtime(workdir, cli):
     """'GMT' is UTC all year (a London reader's digest an hour late all
     summer); 'localtime' is whichever machine's zone runs the config (a UTC
