@@ -1699,9 +1699,10 @@ class _Holed:
 
 #: A line break and the indentation after it.
 _INDENT = re.compile(r"\n[ \t]+")
-#: What makes indentation show: text laid out as written.
-_PREFORMATTED = ("<pre", "<PRE", "<textarea", "<TEXTAREA", "white-space:pre", "white-space: pre", "pre-wrap",
-                 "pre-line")
+#: What makes indentation show: text laid out as written, in any case and spacing CSS allows
+#: (`WHITE-SPACE: PRE`, `white-space : pre`, `break-spaces`, `white-space-collapse: preserve` kept it too).
+_PREFORMATTED = re.compile(r"<(?:pre|textarea)\b|white-space(?:-collapse)?\s*:\s*(?:pre|break-spaces|preserve)"
+                           r"|\bpre-(?:wrap|line)\b", re.IGNORECASE)
 
 
 def unindented(html: str) -> str:
@@ -1710,7 +1711,7 @@ def unindented(html: str) -> str:
     indentation was 2 KB of a 60-paper digest, which Gmail clips at 102 KB.
     Not in HTML holding preformatted text (``<pre>``, ``white-space: pre``),
     where the spaces show."""
-    if any(mark in html for mark in _PREFORMATTED):
+    if _PREFORMATTED.search(html):
         return html
     return _INDENT.sub("\n", html)
 

@@ -978,6 +978,21 @@ def test_an_html_template_sends_no_indentation_but_where_it_shows(tmp_path):
     assert "<pre>    an indented line\n" in html and '\n    <p class="paper-title"' in html
 
 
+@pytest.mark.parametrize("mark", ['<div style="white-space: break-spaces">', '<div style="white-space-collapse: preserve">',
+                                  '<div style="WHITE-SPACE: PRE">', '<div style="white-space : pre">', "<PRE>",
+                                  "<Textarea>", '<div style="white-space:pre-wrap">'])
+def test_preformatted_text_in_any_case_or_spacing_keeps_its_indentation(mark):
+    """`white-space: break-spaces`, `white-space-collapse: preserve`,
+    `WHITE-SPACE: PRE` and `white-space : pre` show spaces as written too, and
+    lost their indentation: only the exact lower-case spellings were known."""
+    from newsletter.rendering import unindented
+
+    html = f"<body>\n  {mark}\n    an indented line\n  </div>\n</body>"
+    assert unindented(html) == html
+    assert unindented('<body>\n  <div style="white-space: normal">\n    a line\n  </div>') == (
+        '<body>\n<div style="white-space: normal">\na line\n</div>')
+
+
 def test_a_digest_over_gmails_clip_lists_its_last_papers_by_title(tmp_path):
     """Gmail cut a 60-paper digest (153 KB) at about 102 KB, mid-card, and
     the footer with the unsubscribe link went with it.  The best papers stay
