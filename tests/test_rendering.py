@@ -1071,8 +1071,23 @@ def test_a_template_that_counts_more_but_lists_none_of_it_keeps_every_card(tmp_p
     for m in matches:
         assert f'name="{anchor_for(m.paper.id)}"' in composed.html
     (warning,) = composed.warnings
-    assert re.search(r"counts the papers of `more` but lists none of \d+ of them", warning), warning
+    # no count: the one said was the size search's first try (half the papers), not a number of this digest
+    assert "counts the papers of `more` but lists none of them (the default digest.html lists each" in warning, warning
     assert "every paper stays a card; lower max_papers to about" in warning and "by title only" not in warning
+
+
+def test_a_template_that_lists_only_some_of_more_says_so_and_keeps_every_card(tmp_path):
+    """A template listing the first paper of each `more` section was told it
+    listed "none of 30" of them, a count of the size search's first try."""
+    tpl = own_templates(tmp_path)
+    html = (tpl / "digest.html").read_text(encoding="utf-8")
+    at = html.index("{% for p in section.papers %}", html.index("{% for section in more_sections %}"))
+    (tpl / "digest.html").write_text(html[:at] + "{% for p in section.papers[:1] %}"
+                                     + html[at + len("{% for p in section.papers %}"):], encoding="utf-8")
+    config, matches, composed = _sixty_paper_digest(tmp_path, "templates: tpl\n")
+    assert len(matches) == 60 and len(cards(composed.html)) == 60
+    (warning,) = composed.warnings
+    assert "counts the papers of `more` but lists only some of them (" in warning, warning
 
 
 def test_a_fault_in_the_more_list_of_the_users_template_is_one_located_template_error(tmp_path):
