@@ -209,11 +209,16 @@ def number_forms(word: str) -> tuple[str, ...]:
     a word that is its own plural or names a field (``Bayes``, ``dynamics``,
     ``news``) keeps its s, so "dynamic programming" and "new" are not taken for it.
     Dropping a final s by rule made "bias" miss "biases", "analysis" miss
-    "analyses", "Gaussian processes" miss "Gaussian process", and "news"
-    mark "new"."""
+    "analyses", "Gaussian processes" miss "Gaussian process", "biases" and
+    "gases" miss "bias" and "gas", and "news" mark "new"."""
     low = word.casefold()
     forms = {word}
-    if low not in _NO_SINGULAR and not low.endswith("ias") and (other := other_number(word)):
+    # biases, aliases, gases, atlases: the singular drops "es" (the plain -s rule made "biase", "gase", so
+    # 'social biases' missed "social bias"); only for a singular known to end in s, as "cases" is "case"
+    s_plural = low.endswith("ses") and (low[:-2].endswith("ias") or low[:-2] in _NO_SINGULAR)
+    if s_plural:
+        forms.add(word[:-2])
+    elif low not in _NO_SINGULAR and not low.endswith("ias") and (other := other_number(word)):
         forms.add(other)
     if low.endswith("is") and len(low) > 3:  # analysis, hypothesis: analyses, hypotheses
         forms.add(word[:-2] + "es")

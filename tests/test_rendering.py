@@ -1141,6 +1141,9 @@ def test_a_ranked_card_marks_the_phrases_its_reason_names(tmp_path):
 
 @pytest.mark.parametrize(("phrase", "text", "marked"), [
     ("bias", "We remove biases; the bias stays.", ["biases", "bias"]),  # "bia(?:e?s)?" missed "biases"
+    ("social biases", "A social bias, and social biases.", ["social bias", "social biases"]),  # was "biase"
+    ("gases", "A noble gas; noble gases.", ["gas", "gases"]),  # was "gase"
+    ("use cases", "One use case, two use cases.", ["use case", "use cases"]),  # "cases" is "case", not "cas"
     ("analysis", "Two analyses agree.", ["analyses"]),
     ("analyses", "One analysis agrees.", ["analysis"]),
     ("Gaussian processes", "A Gaussian process prior.", ["Gaussian process"]),  # "processe(?:e?s)?"
