@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import pipeline
+from . import patterns, pipeline
 from .config import DEFAULT_STATE_FILE, SERVE_PORT, Config, load_config
 from .errors import AheadOfTheClock, NewsletterError, SourcesFailed, StoppedWaiting, counted
 from .scheduling import minute_up, shown_time
@@ -69,6 +69,8 @@ class _State:
     def config(self) -> Config:
         if self._config is None:
             self._config = load_config(self.config_path)
+            # the patterns the command compiles from here on (the sources', LaTeX's) as compiled last time
+            patterns.keep_in(self._config.cache_dir / patterns.KEPT)
             _resume_collector()
         return self._config
 

@@ -45,7 +45,7 @@ import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .patterns import lazy
+from .patterns import compiled, lazy
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -1074,7 +1074,7 @@ _LOST_MARKS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 @functools.cache
 def _lost_mark_patterns() -> tuple[tuple[tuple[str, ...], re.Pattern], ...]:
-    return tuple((needs, re.compile(alternative)) for needs, alternative in _LOST_MARKS)
+    return tuple((needs, compiled(alternative)) for needs, alternative in _LOST_MARKS)  # (kept between runs)
 
 
 def _has_lost_mark(text: str) -> bool:
