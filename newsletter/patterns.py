@@ -108,6 +108,9 @@ def lazy_while_importing(package: str) -> Iterator[None]:
 
 # -- compiled code kept between runs ----------------------------------------------------
 
+#: The interpreters whose ``re._compiler.compile`` hands the engine what
+#: :func:`_program` makes (its very steps); any other compiles as usual.
+_KNOWN = ((3, 11), (3, 12), (3, 13))
 #: The folder of kept patterns in the ``cache:`` folder.
 KEPT = "patterns"
 #: More programs than the package has patterns: a file grown by other
@@ -123,6 +126,7 @@ class _Kept:
         self.programs: dict[tuple, tuple] = {}  # (pattern, flags) -> (flags, code, groups, groupindex, indexgroup)
         self.made = 0  # programs compiled this run, not in the file yet
         self.saving = False  # the exit handler is registered
+        self.checked = False  # a program this process made gave what re.compile gives
 
 
 _kept = _Kept()
@@ -142,7 +146,7 @@ def keep_in(folder: Path | None) -> None:
     made or written, and a file that cannot be read, is damaged (its
     checksum) or is not the user's own, are compiling as before."""
     _kept.path, _kept.programs, _kept.made = None, {}, 0
-    if folder is None or _sre is None:
+    if folder is None or _sre is None or sys.version_info[:2] not in _KNOWN:
         return
     _kept.path = folder / (hashlib.sha1(_version().encode()).hexdigest()[:16] + ".marshal")
     try:
@@ -172,10 +176,11 @@ def compiled(pattern: AnyStr, flags: int | re.RegexFlag = 0) -> re.Pattern[AnySt
 def _kept_or_compiled(pattern: str | bytes, flags: int) -> re.Pattern:
     """:func:`compiled`, without the flags' check.
 
-    A program is kept only once the engine, given it, made the very pattern
-    ``re.compile`` makes (patterns compare by their code): this compiles
-    the steps of ``re._compiler.compile``, Python's own and private, and an
-    interpreter that changed them keeps nothing (and compiles as usual)."""
+    This compiles by the steps of ``re._compiler.compile`` (:func:`_program`),
+    Python's own and private, on the interpreters where they are those
+    (:data:`_KNOWN`); the first program a process makes must give the very
+    pattern ``re.compile`` gives (patterns compare by their code), or
+    nothing is kept from then on."""
     if _kept.path is None or flags & re.DEBUG:
         return _compile(pattern, flags)
     key = (pattern, flags)
@@ -185,14 +190,16 @@ def _kept_or_compiled(pattern: str | bytes, flags: int) -> re.Pattern:
             return _sre.compile(pattern, *program)
         except Exception:  # noqa: BLE001 -- not code the engine takes: compile
             pass
-    made = _compile(pattern, flags)  # (re.error as ever)
     try:
         program = _program(pattern, flags)
-        if _sre.compile(pattern, *program) != made:
-            raise ValueError("not re.compile's code")
-    except Exception:  # noqa: BLE001 -- another compiler: nothing kept from here on
-        _kept.path = None
-        return made
+        made = _sre.compile(pattern, *program)
+        if not _kept.checked:
+            if made != _compile(pattern, flags):
+                raise ValueError("not re.compile's code")
+            _kept.checked = True
+    except Exception:  # noqa: BLE001 -- re.error (raised by re.compile as ever), or another compiler
+        _kept.path = None  # nothing kept from here on
+        return _compile(pattern, flags)
     _kept.programs[key] = program
     _kept.made += 1
     return made

@@ -110,16 +110,17 @@ from newsletter import patterns  # noqa: E402
 
 @pytest.fixture
 def kept(tmp_path, monkeypatch):
-    """The kept patterns' folder, and the names of the patterns compiled by
-    ``re.compile`` (rather than taken from the file) from now on."""
+    """The kept patterns' folder, and the patterns compiled (rather than
+    taken from the file) from now on."""
     compiled: list = []
-    real = patterns._compile
+    real = patterns._program
 
-    def counted(pattern, flags=0):
+    def counted(pattern, flags):
         compiled.append(pattern)
         return real(pattern, flags)
 
-    monkeypatch.setattr(patterns, "_compile", counted)
+    monkeypatch.setattr(patterns, "_program", counted)
+    monkeypatch.setattr(patterns._kept, "checked", False)
     yield tmp_path / "cache" / patterns.KEPT, compiled
     patterns.keep_in(None)
 
@@ -157,6 +158,21 @@ def test_lazy_patterns_answer_the_same_from_kept_code(kept):
         assert lazy(rb"=[0-9A-F]{2}").findall(b"a=3Db=2E") == [b"=3D", b"=2E"]
         patterns._save()
     assert len(compiled) == 2  # the first run's two; the second took both from the file
+
+
+def test_a_compiler_that_makes_other_code_than_re_compile_keeps_nothing(kept, monkeypatch):
+    """The programs are made by the steps of Python's private
+    ``re._compiler.compile``: should an interpreter's differ, the first
+    program a process makes is not ``re.compile``'s, and nothing is kept."""
+    folder, made = kept
+    real = patterns._program
+    monkeypatch.setattr(patterns, "_program", lambda pattern, flags: (flags | re.I, *real(pattern, flags)[1:]))
+    patterns.keep_in(folder)
+    first = patterns.compiled("ab+")
+    assert first.fullmatch("abb") and not first.fullmatch("ABB")  # re.compile's pattern all the same
+    assert patterns.compiled("c+").fullmatch("cc") and not patterns.compiled("c+").fullmatch("CC")
+    patterns._save()
+    assert not folder.exists() and made == ["ab+"]  # the one checked
 
 
 @pytest.mark.parametrize("spoil", ["damaged", "cut short", "others may write it", "another interpreter's"])
