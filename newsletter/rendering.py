@@ -331,8 +331,16 @@ _CODE_HOSTS = {"github.com": "GitHub", "gitlab.com": "GitLab", "huggingface.co":
 
 @functools.lru_cache(maxsize=16384)
 def _code_in(text: str) -> tuple[str, str] | None:
+    # Most texts name no such host, and the pattern, blind to case, cannot
+    # start from a letter it looks for: tried at every character, it took
+    # 0.14 ms an abstract (6 ms of a send's first cards).
+    lowered = text.lower()
+    if all(host not in lowered for host in _CODE_HOSTS):
+        return None
     for m in _CODE.finditer(text):
         host = m.group("host").lower()
+        if host not in _CODE_HOSTS:  # 'gıthub.com': a dotless ı matches i, blind to case (a KeyError)
+            continue
         path = m.group("path").rstrip(".-_")
         if host == "huggingface.co" and path.split("/")[0] in ("papers", "blog", "docs"):
             continue  # a paper page or an article, not a repository
