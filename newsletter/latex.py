@@ -1343,10 +1343,37 @@ def _greek_names_shown(text: str, keep: tuple[str, ...]) -> str:
     """``text`` with the Greek names :data:`_LOST_GREEK_SYMBOL` finds as
     letters, except inside the words of ``keep``: a reader's term written
     with the name (``beta-VAE``) must still find, and mark, it in the text shown."""
-    for pattern in (_LOST_GREEK_SYMBOL, _AFTER_GREEK_SYMBOL):
-        kept = [(at, at + len(k)) for k in keep if k for at in _occurrences(text, k)]
-        text = pattern.sub(functools.partial(_symbol_greek, kept=kept), text)
+    for pattern, may_hold in ((_LOST_GREEK_SYMBOL, _beside_a_greek_name), (_AFTER_GREEK_SYMBOL, _greek_letter_in)):
+        # Each only where it may find one: both were tried at every character
+        # of most texts (0.1 ms an abstract); what they need is found at once.
+        if may_hold(text):
+            kept = [(at, at + len(k)) for k in keep if k for at in _occurrences(text, k)]
+            text = pattern.sub(functools.partial(_symbol_greek, kept=kept), text)
     return text
+
+
+_SYMBOL_GREEK_NAMES = tuple(_SYMBOL_GREEK.split("|"))
+
+
+def _beside_a_greek_name(text: str) -> bool:
+    """Whether ``text`` has a Greek letter's name right before a ``-`` or a
+    ``(``, or right after a ``(``: where every alternative of
+    :data:`_LOST_GREEK_SYMBOL` finds one."""
+    for mark in "-(":
+        at = text.find(mark)
+        while at >= 0:
+            if text.endswith(_SYMBOL_GREEK_NAMES, 0, at) or (mark == "(" and text.startswith(_SYMBOL_GREEK_NAMES, at + 1)):
+                return True
+            at = text.find(mark, at + 1)
+    return False
+
+
+#: A Greek letter that :data:`_AFTER_GREEK_SYMBOL` needs before the name it finds.
+_GREEK_LETTER = lazy("[α-ωϵϑφ]")
+
+
+def _greek_letter_in(text: str) -> bool:
+    return not text.isascii() and _GREEK_LETTER.search(text) is not None
 
 
 def _occurrences(text: str, word: str) -> list[int]:
