@@ -728,12 +728,28 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
         left = report.pending + sum(r.status == "failed" and r.retry and r.next_attempt is None for r in report.results)
         unreached = f" and {counted(report.not_reached, 'subscriber')} not reached" if report.not_reached else ""
         say(f"interrupted: {counted(left, 'digest')} left pending (not sent){unreached}; "
-            "the next `newsletter send` sends them\n", err=True)
+            f"the next `newsletter send` sends them{_sent_again(state.config, report) if left else ''}\n", err=True)
         _flush()
         ctx.exit(128 + (caught[0] if caught else signal.SIGINT))
     _flush()
     if report.failed or report.problems:
         ctx.exit(1)
+
+
+def _sent_again(config, report) -> str:
+    """What else the `send` that finishes a stopped one sends: a subscriber
+    without a schedule is due at every send, so one sent to before the stop
+    whose digest was cut at max_papers gets a second digest, of the papers
+    left over, minutes after the first.  "the next `newsletter send` sends
+    them" read as the pending ones alone."""
+    unscheduled = {sub.email.lower() for sub in config.subscribers if sub.schedule is None}
+    again = [r for r in report.results
+             if r.status == "sent" and r.taken > r.papers and r.email.lower() in unscheduled]
+    if not again:
+        return ""
+    return (f", and a second digest to the {counted(len(again), 'subscriber')} sent to now without a schedule "
+            "(due at every send) whose digest max_papers cut, of the papers left over; `newsletter send "
+            "--subscriber EMAIL` sends one subscriber's alone")
 
 
 def _first_slot(report) -> str | None:

@@ -490,6 +490,28 @@ _CATEGORIES = {
 }
 
 
+#: Codes people write for a subject arXiv files elsewhere, and where it is: the
+#: nearest spelling answered them with another subject ('cs.ML': 'cs.PL',
+#: programming languages; 'cs.RL': 'cs.RO', robotics; 'cs.SEC': 'cs.SE').
+_SUBJECT_CODES = {
+    "cs.ml": "machine learning is 'cs.LG', or 'stat.ML'; arXiv has no cs.ML",
+    "math.ml": "machine learning is 'cs.LG', or 'stat.ML'",
+    "cs.rl": "reinforcement learning is in 'cs.LG', machine learning; arXiv has no category of its own for it",
+    "cs.nlp": "natural language processing is 'cs.CL', computation and language",
+    "cs.nn": "neural networks are 'cs.NE', neural and evolutionary computing; their learning, 'cs.LG'",
+    "cs.sec": "security is 'cs.CR', cryptography and security",
+    "cs.crypto": "cryptography is 'cs.CR', cryptography and security",
+    "cs.qc": "quantum computing is 'quant-ph'",
+    "cs.qi": "quantum information is 'quant-ph'",
+    "cs.sp": "signal processing is 'eess.SP'",
+    "cs.iv": "image and video processing is 'eess.IV'; computer vision, 'cs.CV'",
+    "cs.as": "audio and speech processing is 'eess.AS'; sound, 'cs.SD'",
+    "cs.oc": "optimization and control is 'math.OC'",
+    "cs.st": "statistics theory is 'math.ST', also listed as 'stat.TH'",
+    "cs.hci": "human-computer interaction is 'cs.HC'",
+}
+
+
 def check_arxiv_category(value: str) -> str:
     """``value`` as arXiv spells it (``cs.lg`` -> ``cs.LG``), or an error
     saying what was meant: a category arXiv does not have matches no paper,
@@ -505,6 +527,8 @@ def check_arxiv_category(value: str) -> str:
              if w.casefold() in _CATEGORIES]
     if len(named) == 1:
         raise ValueError(f"{value!r} is not an arXiv category: write its code alone, {named[0]!r}")
+    if (subject := _SUBJECT_CODES.get(value.strip().casefold())) is not None:
+        raise ValueError(f"{value!r} is not an arXiv category ({subject})")
     if close:
         hint = f"did you mean {_CATEGORIES[close[0]]!r}?"
     elif ARXIV_TAXONOMY.get(archive):
@@ -1291,6 +1315,7 @@ class Config(_Model):
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
     _mtime: float | None = PrivateAttr(default=None)
+    _cut: tuple[Problem, ...] = PrivateAttr(default=())
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
     _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_state(v)))
@@ -1376,6 +1401,10 @@ class Config(_Model):
 
     def problem(self, path: tuple, message: str) -> Problem:
         return Problem(message, str(self._file), _line_for(self._lines, path), _dotted(path))
+
+    def cut_by_comment(self) -> tuple[Problem, ...]:
+        """The text values YAML cut short at a ``#`` (:func:`_cut_by_comment`), as warnings."""
+        return self._cut
 
     # -- lookups ------------------------------------------------------------------------
 
@@ -1562,6 +1591,19 @@ def _unclosed_quote(rows: list[str], line: int, context_line: int | None) -> tup
 _BLOCK_KEY = lazy(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[\w.-]+):[ ]+(?P<mark>[>|][-+0-9]*)[ ]*(?:#.*)?$")
 
 
+def _block_lines(rows: list[str], line: int | None) -> tuple[str, list[str]] | None:
+    """The mark and the lines of the block text ``key: >-`` (or ``|``) at
+    ``line`` opens, each stripped; None when that line opens none."""
+    if not line or line > len(rows) or (block := _BLOCK_KEY.match(rows[line - 1])) is None:
+        return None
+    items = []
+    for row in rows[line:]:
+        if row.strip() and _indent(row) <= len(block["lead"]):
+            break
+        items += [row.strip()] if row.strip() else []
+    return (block["mark"], items) if items else None
+
+
 def _indent(row: str) -> int:
     return len(row) - len(row.lstrip(" "))
 
@@ -1689,6 +1731,12 @@ def _yaml_hint(rows: list[str], line: int, column: int, problem: str, context_li
     mapping = "mapping values are not allowed" in problem
     if mapping and here and here["value"] and column >= here.start("value") and here["value"][0] not in "'\"[{|>&*!":
         key, start = here["key"], " ".join(here["value"].split()[:2])
+        value = here["value"].split(" #")[0].strip()
+        if '"' in value:  # (in double quotes, its own " ended the value: the next message, one round later)
+            quoted = "'" + value.replace("'", "''") + "'"
+            return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
+                          f"single quotes, as it holds a \" ({key}: {quoted if len(quoted) <= 70 else quoted[:60] + ' ...'})"
+                          f" or on the lines below '{key}: >-'")
         return line, (f"the value of '{key}' holds ': ', which YAML reads as a new key: put the whole value in "
                       f"quotes ({key}: \"{start} ...\") or on the lines below '{key}: >-'")
     above = _above(rows, line)
@@ -1829,8 +1877,9 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         anchored = _anchored_keys(text)  # one pass over the file, not one per error
+        rows = text.splitlines()
         for err in exc.errors():
-            problems.append(_problem_from_pydantic(err, data, lines, shown, anchored))
+            problems.append(_problem_from_pydantic(err, data, lines, shown, anchored, rows))
     problems.extend(_cross_checks(data, lines, shown, path.parent))
     if problems:
         unique = list(dict.fromkeys(problems))
@@ -1843,7 +1892,41 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     assert config is not None
     config._file = path
     config._lines = lines
+    config._cut = tuple(_cut_by_comment(text, lines, shown)) if " #" in text else ()
     return config
+
+
+#: The settings whose plain value is text a ``#`` may belong to (a hashtag, an issue number).
+_TEXT_KEYS = ("about", "name", "subject")
+#: ``key: text #word ...``: a plain value (not quoted, not a block) that a comment mark cuts short; a
+#: comment written as one (``# note``, a space after the mark) is not matched.
+_CUT_VALUE = lazy(r"(?P<lead>[ ]*(?:-[ ]+)*)(?P<key>[A-Za-z_]\w*):[ ]+(?P<kept>[^\s'\"#|>&*!\[{%@`](?:(?![ \t]#).)*)"
+                  r"[ \t]+#(?P<cut>[^\s#!].*)$")
+
+
+def _cut_by_comment(text: str, lines: dict, shown: str) -> list[Problem]:
+    """Text values that YAML ended at `` #`` followed by a word: ``about: graph
+    networks #GNN #chemistry for molecules`` is read as 'graph networks', the
+    rest a comment, and ``subject: Digest #{{ count }}`` as 'Digest'.  Nothing
+    said so: the sentence ranked on what was left and the subject lost its
+    number.  A comment as one writes it, with a space after the mark, is
+    not named."""
+    at = {line: path for path, line in lines.items() if path and isinstance(path[-1], str)}
+    found = []
+    for n, row in enumerate(text.splitlines(), 1):
+        m = _CUT_VALUE.fullmatch(row)
+        path = at.get(n)
+        if m is None or m["key"] not in _TEXT_KEYS or path is None or path[-1] != m["key"]:
+            continue
+        kept, cut = m["kept"].strip(), "#" + m["cut"].rstrip()
+        kept_shown = kept if len(kept) <= 40 else kept[:37] + "..."
+        cut_shown = cut if len(cut) <= 40 else cut[:37] + "..."
+        quoted = f"{m['key']}: {json.dumps(f'{kept} {cut}', ensure_ascii=False)}"
+        found.append(Problem(
+            f"YAML reads {cut_shown!r} as a comment (a '#' after a space starts one), so the {m['key']} is only "
+            f"{kept_shown!r}: put the whole value in quotes to keep the rest"
+            + (f" ({quoted})" if len(quoted) <= 80 else ""), shown, n, _dotted(path)))
+    return found
 
 
 #: How YAML writes a NUL character in a double-quoted string (as is, the reader refuses it).
@@ -2377,8 +2460,27 @@ def _stray_topics(data: Any) -> list[str]:
     ``topics:`` (their settings are a topic's: any:, about:, ...)."""
     if not isinstance(data, dict) or data.get("topics") is not None:
         return []
-    return [str(k) for k, v in data.items() if k not in Config.model_fields and isinstance(v, dict) and v
-            and set(v) <= set(Topic.model_fields)]
+    return _topics_at_top(data)
+
+
+def _topics_at_top(data: Any) -> list[str]:
+    """Top-level keys whose settings are a topic's (any:, about:, ...): topics
+    written at the left edge, outside ``topics:``."""
+    if not isinstance(data, dict):
+        return []
+    return [str(k) for k, v in data.items() if k not in Config.model_fields and not str(k).startswith("x-")
+            and isinstance(v, dict) and v and set(v) <= set(Topic.model_fields)]
+
+
+def _dedented_topics(data: Any) -> list[str]:
+    """Topics left at the left edge after others indented under ``topics:``
+    (the last one of the section, typed or pasted one indent short): they
+    were "unknown key 'molecules'; valid keys: ..." and, in each subscriber
+    that follows them, "unknown topic 'molecules'", neither saying that an
+    indent was all that was missing."""
+    if not isinstance(data, dict) or not isinstance(data.get("topics"), dict) or not data["topics"]:
+        return []
+    return _topics_at_top(data)
 
 
 def _anchored_keys(text: str) -> frozenset[str]:
@@ -2490,9 +2592,10 @@ def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
 
 
 def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown: str,
-                           anchored: frozenset[str] = frozenset()) -> Problem:
+                           anchored: frozenset[str] = frozenset(), rows: list[str] | None = None) -> Problem:
     """One pydantic error as a problem at its line, worded with what to write.
-    ``anchored``: the top-level keys whose value an anchor names."""
+    ``anchored``: the top-level keys whose value an anchor names; ``rows``:
+    the file's lines."""
     kind, msg = err["type"], err["msg"]
     path = _data_path(tuple(err["loc"]), data)
     value = err.get("input")
@@ -2506,6 +2609,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             _other_level(path[:-1], str(key)) or _section_word(path[:-1], str(key)))
         if len(path) == 1 and str(key) in _stray_topics(data):  # said at topics: (not indented under it)
             word = "a topic not indented under topics: (see there)"
+        if len(path) == 1 and str(key) in _dedented_topics(data):
+            word = (f"a topic at the left edge, outside topics: (which holds {', '.join(map(str, data['topics']))}): "
+                    "indent it as the topics before it (2 spaces), its settings deeper than it")
         if len(path) == 1 and key in anchored:  # `member: &member {...}`: the x- left out
             word = f"keys of your own at the top (a home for anchors) start with x-: write x-{key}"
         message = f"unknown key {key!r}" + (
@@ -2553,6 +2659,13 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             and value.strip() not in data["topics"]:
         # `topics: all`: bracketed as the next branch says, it was 'unknown topic 'all''
         message = f"expected a list of topics, got the text {value!r}: {_every_topic(data)}"
+    elif kind == "list_type" and isinstance(value, str) and (block := _block_lines(rows or [], _line_for(lines, path))):
+        # `any: >-` then a term a line: YAML joins the lines into one text, and bracketed whole, as the next
+        # branch says, it was one term of all the words ('diffusion model* score matching'), which validates
+        mark, items = block
+        written = ", ".join(json.dumps(x, ensure_ascii=False) for x in items)
+        message = (f"expected a list, got the text of a block ('{path[-1]}: {mark}' makes its lines one text): "
+                   f"write each entry on a line of its own after '- ', or in brackets, [{written}]")
     elif kind == "list_type" and isinstance(value, str):
         # `topics: diff`, `any: SGD, Adam*`: a list as a newcomer writes it
         items = [x.strip() for x in value.split(",") if x.strip()]
@@ -2618,6 +2731,14 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # a topic written inside the subscriber
         message = ("expected a topic's key, got a topic's settings: write the topic under topics: with a key "
                    "(`rl:`), and the key here, topics: [rl]")
+    elif kind == "string_type" and isinstance(value, dict) and len(value) == 1 and len(path) == 4 and \
+            path[2] == "like" and str(next(iter(value))).strip().casefold().replace("-", "_") in _LIKE_LABELS and \
+            isinstance(next(iter(value.values())), (str, int, float)):
+        # `- title: Reflected Diffusion Models`, `- arxiv: 2206.00364`: an entry labelled as a form's field is;
+        # put in quotes as a whole (what the next branch says), it named no paper
+        (key, val), = value.items()
+        message = (f"expected a paper's arXiv id, link or title, got {f'{key}: {val}'!r}: write it without "
+                   f"'{key}:', - {json.dumps(str(val), ensure_ascii=False)}")
     elif kind == "string_type" and isinstance(value, dict) and len(value) == 1 and all(
             isinstance(x, (str, int, float)) for x in (*value.keys(), *value.values())):
         # a title with a colon, unquoted: `like: [DPO-Shift: Shifting ...]`
@@ -2625,6 +2746,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         written = f"{key}: {val}"
         message = (f"expected text, got {written!r} read as a key and its value (YAML takes ': ' so): put it in "
                    f"quotes, {json.dumps(written, ensure_ascii=False)}")
+    elif kind == "string_type" and path and path[-1] == "timezone" and isinstance(value, int) and not isinstance(
+            value, bool) and (zone := _zone_as_number(value)) is not None:
+        message = zone
     elif kind == "string_type" and isinstance(value, (bool, int, float)):
         got = ("true" if value else "false") if isinstance(value, bool) else f"the number {value}"
         if "[key]" in err["loc"]:
@@ -2755,6 +2879,25 @@ def _literal_hint(value: str, valid: list[str]) -> str:
         return f" (did you mean {meant[0]!r}?{meant[1]})"
     near = difflib.get_close_matches(value.strip(), valid, n=1, cutoff=0.6)
     return f" (did you mean {near[0]!r}?)" if near else ""
+
+
+#: Labels a like: entry is written under, as a form's fields are: the value is the entry.
+_LIKE_LABELS = frozenset({"title", "id", "arxiv", "arxiv_id", "arxivid", "url", "link", "paper", "doi"})
+
+
+def _zone_as_number(value: int) -> str | None:
+    """``timezone: +1`` (or ``-5``, ``+5:30``) unquoted: YAML reads an offset as
+    a number (``+5:30`` in base 60, 330), and the message said to quote it,
+    which only led to the next one, that an offset is no zone.  What an offset
+    means, said at once; None for a number no offset writes."""
+    sixty = abs(value) > 14  # (H:MM read in base 60; the offsets in use end in :00, :30 or :45)
+    hours, minutes = divmod(abs(value), 60) if sixty else (abs(value), 0)
+    if hours > 14 or minutes not in (0, 30, 45):
+        return None
+    sign = "-" if value < 0 else "+" if value else ""
+    written = f"{sign}{hours}" + (f":{minutes:02d}" if sixty else "")
+    hint = "UTC all year: write 'UTC'" if value == 0 else _zone_hint(written)
+    return f"expected a zone's name, got the number {value} (YAML reads an unquoted {written} as one): {hint}"
 
 
 #: Why a word or a number written where text goes is not text.
@@ -2898,6 +3041,8 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
                 said = f" (its settings under topics: are not under `{key}:`, see there)"
             if name.strip().casefold() in _EVERY_TOPIC and name not in topics:
                 said = f" ({_every_topic(data)})"
+            if name in _dedented_topics(data):
+                said = " (it is written at the left edge, outside topics:, see there)"
             if (named := _topic_by_name(topics, name)) is not None:
                 # the heading the email shows, written for the key: 'renamed? ...' or nothing
                 said = f" (it is the name: of topic {named!r}; a subscriber follows a topic by its key, {named})"
@@ -3097,11 +3242,32 @@ def _meant_path(base: Path, pattern: str) -> str:
             and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
         return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
                 f"write {str(Path.cwd() / p)!r})")
+    if (samples := _checkout_samples(pattern)) is not None:
+        return samples
     missing = _missing_folder(p if p.is_absolute() else base / p)
     if not missing and not p.is_absolute() and base.resolve() != Path.cwd().resolve():
         # run from another folder (`--config ~/digest`): say where it was looked for
         return f" (looked for in the config's folder, {os.path.abspath(base)!r}: paths are relative to it)"
     return missing
+
+
+#: The sample exports in the checkout this package runs from (an editable install, as README's
+#: first steps make); a package installed from a wheel has none.
+CHECKOUT_SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "papers"
+
+
+def _checkout_samples(pattern: str) -> str | None:
+    """Where the sample exports are, for a path meant to name them: README's
+    placeholder copied as it is (``/path/to/the/checkout/samples/papers/*.txt``),
+    or the shipped config's ``samples/papers/*.txt`` in a config of one's own
+    folder.  Each was "there is no folder '/path'", and a newcomer trying the
+    samples offline had to find the checkout by hand.  None when neither, or
+    no checkout holds them."""
+    placeholder = pattern.startswith("/path/to/")
+    if not (placeholder or re.search(r"(?:^|/)samples/papers(?:/|$)", pattern)) or not CHECKOUT_SAMPLES.is_dir():
+        return None
+    what = "README's placeholder" if placeholder else "the shipped config's path, which is relative to the checkout"
+    return f" ({what}: for the checkout's sample exports, write {str(CHECKOUT_SAMPLES / '*.txt')!r})"
 
 
 def _missing_folder(path: Path) -> str:

@@ -33,11 +33,13 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from .citations import citation_kind, parse_citations
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .listings import arxiv_page_kind, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
 from .models import ARXIV_ID, NAME_SUFFIX, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url, split_names, web_url
+from .oai import is_oai, parse_oai
 
 if TYPE_CHECKING:
     import feedparser
@@ -712,6 +714,12 @@ def parse_arxiv(
     if copied := listing_text(data):
         papers = read_listing_text(data, name, source, warn, tuple(announce_types), kind=copied)
         return ArxivListing(papers, None, len(papers))
+    if is_oai(data):
+        papers = parse_oai(data, name, source, warn)
+        return ArxivListing(papers, None, len(papers))
+    if (kind := feed_only_kind(data)) is not None:
+        raise InputError(Problem(f"source {source!r}: {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)",
+                                 name, 1))
     parsed = _parse_xml(data, name, source)
     wanted = {t.casefold() for t in announce_types}
     papers = []
@@ -768,6 +776,31 @@ def parse_arxiv(
     return ArxivListing(papers, total, len(parsed.entries))
 
 
+def feed_only_kind(data: bytes) -> str | None:
+    """What a file a ``feed`` source reads, and an ``arxiv`` source does not,
+    is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
+    for anything else.  Given to ``type: arxiv`` they were 'not an RSS or Atom
+    feed: the answer is text', or 'a JSON document' with a hint at hf-daily."""
+    head = data[:4096].removeprefix(_UTF8_BOM)
+    if not head.lstrip(b" \t\r\n").startswith(b"<"):
+        text = head.decode("utf-8", "replace")
+        if (kind := citation_kind(text)) is not None:
+            return f"a {kind} export"
+        if csv_header(text.lstrip("\ufeff").split("\n", 1)[0]) is not None:
+            return "a CSV export of papers"
+    json_data = _wide_json(data) or data
+    if json_data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
+        try:
+            document = json.loads(json_data.decode("utf-8-sig"))
+        except (ValueError, RecursionError):
+            document = _json_lines(json_data)
+        if (records := _scholarly_records(document)) is not None:
+            return f"a saved {records[1]} answer"
+        if isinstance(document, list) and any(_is_plain_record(item) for item in document):
+            return "JSON records of papers"
+    return None
+
+
 def _absolute(base: str, link: str | None) -> str | None:
     """``link`` resolved against ``base``; None for no link or one that is no URL
     (``http://[::1`` makes urllib raise)."""
@@ -790,6 +823,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     ``base``: the URL the feed came from after redirects, when not ``name``."""
     if copied := listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
         return read_listing_text(data, name, source, warn, kind=copied)
+    if (wide := _wide_json(data)) is not None:
+        data = wide
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
         lines = _json_lines(data)  # JSON Lines (`jq -c '.[]'`, arXiv's metadata snapshot): one record a line
         if lines is None and (broken := _broken_json_line(data)):
@@ -814,6 +849,10 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         return parse_arxiv_listing(page, name, source, warn)
     if (rows := parse_csv(data, name, source, warn)) is not None:
         return rows
+    if (entries := parse_citations(data, name, source, warn)) is not None:
+        return entries
+    if is_oai(data):
+        return parse_oai(data, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
@@ -878,6 +917,21 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 #: The line WordPress's SEO plugins (Yoast) end each post's feed summary with: "The post <a>Title</a>
 #: appeared first on <a>Site</a>." It was the end of every abstract, and matched the site's name.
 _WORDPRESS_FOOTER = re.compile(r"\s*The post .{1,500}? appeared first on .{1,300}?\.\s*$")
+
+
+def _wide_json(data: bytes) -> bytes | None:
+    """JSON saved as UTF-16 or UTF-32 (PowerShell's ``Out-File``, Notepad's
+    "Unicode"), as UTF-8; None for anything else.  Its first bytes are no
+    ``{`` or ``[``: a saved API answer, JSON Lines too, read 'not a
+    well-formed feed (invalid token)'."""
+    encoding = json.detect_encoding(data[:4])
+    if encoding.startswith("utf-8"):
+        return None
+    try:
+        text = data.decode(encoding).lstrip("\ufeff \t\r\n")
+    except UnicodeDecodeError:
+        return None
+    return text.encode("utf-8") if text.startswith(("{", "[")) else None
 
 
 def _relative(link: str) -> bool:
@@ -972,23 +1026,41 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
 
 #: Where a scholarly API's answer keeps its papers: Semantic Scholar's search ("data") and
 #: recommendations ("recommendedPapers"), OpenReview's notes ("notes"), bioRxiv's and
-#: medRxiv's details ("collection").
-_RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection")
+#: medRxiv's details ("collection"), OpenAlex's works ("results").
+_RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection", "results")
+#: The keys of each API's answer that has no results: its list and what it says beside it.
+_EMPTY_ANSWERS = (("bioRxiv", {"messages", "collection"}), ("Semantic Scholar", {"data", "total"}),
+                  ("Semantic Scholar", {"recommendedPapers"}), ("OpenAlex", {"meta", "results"}),
+                  ("OpenReview", {"notes", "count"}))
+#: A heading in Crossref's JATS abstract, and the prefix of its elements (<jats:p>: HTML's <p>).
+_JATS_TITLE = re.compile(r"<jats:title\b[^>]*>.*?</jats:title>", re.DOTALL)
+_JATS_TAG = re.compile(r"(</?)jats:")
+#: An OpenAlex work's id: "https://openalex.org/W2741809807".
+_OPENALEX_WORK = re.compile(r"^https://openalex\.org/W\d+$")
 
 
 def _scholarly_records(document: Any) -> tuple[list, str] | None:
     """The paper records of a Semantic Scholar Graph API answer (``/paper/search``,
     ``/paper/batch``, one ``/paper/ID``, recommendations), an OpenReview
-    notes answer (API 1 or 2; one note too) or a bioRxiv / medRxiv details
-    answer (``api.biorxiv.org/details/...``), and which it is; None for any
-    other JSON."""
+    notes answer (API 1 or 2; one note too), a bioRxiv / medRxiv details
+    answer (``api.biorxiv.org/details/...``), an OpenAlex works answer or a
+    Crossref one (``api.crossref.org/works?query=...``, one work too), and
+    which it is; None for any other JSON."""
     if not isinstance(document, (list, dict)):
         return None
+    if isinstance(document, dict) and document.get("message-type") in ("work-list", "work") \
+            and isinstance(message := document.get("message"), dict):  # Crossref's: the works inside its envelope
+        items = message["items"] if isinstance(message.get("items"), list) else [message]
+        return items, "Crossref"
     items = document if isinstance(document, list) else next(
         (v for key in _RECORD_LISTS if isinstance(v := document.get(key), list)), [document])
     records = [i for i in items if isinstance(i, dict)]
     if not records:
-        return None
+        # an answer without results, known by its envelope: a weekend's bioRxiv day, a search that found
+        # nothing, is nothing new (it was 'a JSON document, not an RSS or Atom feed', and the source failed)
+        keys = set(document) if isinstance(document, dict) and not items else set()
+        kind = next((kind for kind, envelope in _EMPTY_ANSWERS if envelope <= keys), None)
+        return ([], kind) if kind else None
     if all("paperId" in r for r in records):
         return items, "Semantic Scholar"
     if all("doi" in r and r.get("server") in ("biorxiv", "medrxiv", "bioRxiv", "medRxiv") for r in records):
@@ -996,6 +1068,8 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
     if all(isinstance(r.get("content"), dict) and ("forum" in r or "invitation" in r or "invitations" in r)
            for r in records):
         return items, "OpenReview"
+    if all(_OPENALEX_WORK.match(str(r.get("id"))) for r in records):
+        return items, "OpenAlex"
     return None
 
 
@@ -1006,10 +1080,14 @@ def _field(record: dict, key: str) -> Any:
 
 
 def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: Warn) -> list[Paper]:
-    """Papers of a Semantic Scholar, OpenReview or bioRxiv answer saved as JSON (see
+    """Papers of a Semantic Scholar, OpenReview, bioRxiv, OpenAlex or Crossref answer saved as JSON (see
     :func:`_scholarly_records`), given as a feed: each record's title,
-    abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``),
-    link and date.  They were 'a JSON document, not an RSS or Atom feed'."""
+    abstract, authors, arXiv id (Semantic Scholar's ``externalIds.ArXiv``,
+    OpenAlex's arXiv DOI or link), link and date.  They were 'a JSON
+    document, not an RSS or Atom feed'."""
+    if not items:
+        warn(f"{name}:1: source {source!r}: the {kind} answer holds no papers; nothing read from it")
+        return []
     papers: list[Paper] = []
     skipped: list[str] = []
     bare: list[str] = []
@@ -1018,19 +1096,31 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
         if not isinstance(content, dict) or not isinstance(item, dict):
             skipped.append(f"record {index + 1} is not an object")
             continue
-        title = collapse(t) if isinstance(t := _field(content, "title"), str) else ""
-        ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi")
+        t = _field(content, "title") or item.get("display_name")
+        t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's: a list of one)
+        title = collapse(t) if isinstance(t, str) else ""
+        ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:
             skipped.append(f"{label} has no title")
             continue
-        abstract = collapse(a) if isinstance(a := _field(content, "abstract"), str) else ""
+        if kind == "OpenAlex":
+            abstract, arxiv_id, people = _openalex_work(item)
+        elif kind == "Crossref":  # its abstract JATS XML (<jats:p>...), its authors CSL's {given, family}
+            jats = a if isinstance(a := item.get("abstract"), str) else ""
+            # its heading (<jats:title>Abstract</jats:title>) is no text; its paragraphs HTML's
+            abstract = html_text(_JATS_TAG.sub(r"\1", _JATS_TITLE.sub(" ", jats)))
+            arxiv_id = next((m.group(1) for link in (item.get("DOI"), item.get("URL"))
+                             if isinstance(link, str) and (m := _ARXIV_LINK.search(link))), None)
+            people = _record_authors(item.get("author"))
+        else:
+            abstract = collapse(a) if isinstance(a := _field(content, "abstract"), str) else ""
+            ids = item.get("externalIds")
+            said = ids.get("ArXiv") if isinstance(ids, dict) else None
+            arxiv_id = said.strip() if isinstance(said, str) and is_arxiv_id(said.strip()) else None
+            people = _field(content, "authors") or []
         if not abstract:
             bare.append(label)
-        ids = item.get("externalIds")
-        said = ids.get("ArXiv") if isinstance(ids, dict) else None
-        arxiv_id = said.strip() if isinstance(said, str) and is_arxiv_id(said.strip()) else None
-        people = _field(content, "authors") or []
         if isinstance(people, str):  # bioRxiv's "Doe, J.; Smith, A. B."
             people = _surname_list(people) or [people]
         people = people if isinstance(people, list) else []
@@ -1064,8 +1154,42 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
         link = f"https://www.{server}.org/content/{item.get('doi')}" + (f"v{version}" if version.isdigit() else "")
         day = item.get("date")
         return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")])
-    url, day = item.get("url"), item.get("publicationDate")
+    if kind == "Crossref":
+        day = next((d for key in ("posted", "published", "issued", "created") if isinstance(v := item.get(key), dict)
+                    and (d := _csl_day(v)) is not None), None)
+        url = item.get("URL")
+        return url if isinstance(url, str) else None, day, (), ()
+    if kind == "OpenAlex":
+        where = item.get("primary_location")
+        url = where.get("landing_page_url") if isinstance(where, dict) else None
+        url, day = url or item.get("doi"), item.get("publication_date")
+    else:
+        url, day = item.get("url"), item.get("publicationDate")
     return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), ()
+
+
+def _openalex_work(work: dict) -> tuple[str, str | None, list[str]]:
+    """An OpenAlex work's abstract, arXiv id and authors.  OpenAlex gives no
+    abstract as text, only ``abstract_inverted_index`` (each word with the
+    positions it stands at): the words are put back in their order.  The
+    arXiv id is its DOI's (10.48550/arXiv.ID) or a location's link to arXiv;
+    each author is an authorship's ``author.display_name`` (else the name as
+    the paper wrote it)."""
+    index = work.get("abstract_inverted_index")
+    placed = sorted((at, word) for word, ats in index.items() if isinstance(word, str) and isinstance(ats, list)
+                    for at in ats if isinstance(at, int)) if isinstance(index, dict) else []
+    locations = [work.get("primary_location"), *_listed(work.get("locations"))]
+    links = [work.get("doi"), *(where.get(key) for where in locations if isinstance(where, dict)
+                                for key in ("landing_page_url", "pdf_url"))]
+    arxiv_id = next((m.group(1).removesuffix(".pdf") for link in links
+                     if isinstance(link, str) and (m := _ARXIV_LINK.search(link))), None)
+    people = []
+    for authorship in _listed(work.get("authorships")):
+        author = authorship.get("author") if isinstance(authorship, dict) else None
+        who = author.get("display_name") if isinstance(author, dict) else None
+        people.append(who if isinstance(who, str) and who.strip() else
+                      authorship.get("raw_author_name") if isinstance(authorship, dict) else None)
+    return collapse(" ".join(word for _, word in placed)), arxiv_id, [p for p in people if isinstance(p, str)]
 
 
 def _iso_time(value: str) -> datetime | None:
@@ -1197,6 +1321,9 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
         if items is None and page is not None:
             raise InputError(Problem(f"source {source!r}: a web page saved as MHTML, not the JSON list of "
                                      "daily papers", name, 1)) from None
+        if items is None and (kind := feed_only_kind(data)) is not None:  # it said 'not JSON: the answer is text'
+            raise InputError(Problem(f"source {source!r}: {kind}, not the JSON list of daily papers (`type: feed` "
+                                     "with `path:` reads it)", name, 1)) from None
         if items is None:
             raise
     if (records := _scholarly_records(items)) is not None and not _is_entry(items):
@@ -1210,6 +1337,11 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
         raise InputError(
             Problem(f"source {source!r}: expected a JSON list of daily papers, got {_json_kind(items)}", name, 1)
         )
+    if items and all(_is_plain_record(i) and "summary" not in i for i in items):
+        # arXiv's metadata snapshot, a script's records: read as daily papers, each was its title without its
+        # abstract (Hugging Face names it "summary")
+        raise InputError(Problem(f"source {source!r}: JSON records of papers, not the JSON list of daily papers "
+                                 "(`type: feed` with `path:` reads it)", name, 1))
     return items
 
 
@@ -1434,15 +1566,29 @@ def _numbered_lines(data: bytes) -> list[tuple[int, str]]:
     """The non-blank lines of JSON Lines with their numbers, split at "\n"
     only: JSON Lines ends a record there (and "\r\n"), while splitlines()
     also broke inside a record at a raw U+2028 or U+0085 of its abstract, and
-    at a lone "\r", numbering the records apart from the lines counted here."""
-    return [(n, line) for n, line in enumerate(data.decode("utf-8-sig", "replace").split("\n"), 1) if line.strip()]
+    at a lone "\r", numbering the records apart from the lines counted here.
+    UTF-8, or Windows-1252 as PowerShell's ``Set-Content`` saves it (decoded
+    with replacement, "Müller" was "M\ufffdller"); none for bytes that are
+    neither (the whole document's reading names where they are)."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        if (ansi := windows_1252(data)) is None:
+            return []
+        text = ansi
+    return [(n, line) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
 
 
 def _json_lines(data: bytes) -> list[dict] | None:
     """JSON Lines of objects, one a line (blank lines allowed), as a list; None
-    when ``data`` is not that."""
+    when ``data`` is not that.  A document on one line (an API's answer, as
+    most are sent) is none without being parsed: its caller reads it as one
+    JSON document, and parsing it here too read a large answer twice."""
+    numbered = _numbered_lines(data)
+    if len(numbered) < 2:
+        return None
     items = []
-    for _, line in _numbered_lines(data):
+    for _, line in numbered:
         try:
             item = json.loads(line)
         except (ValueError, RecursionError):
@@ -1450,7 +1596,7 @@ def _json_lines(data: bytes) -> list[dict] | None:
         if not isinstance(item, dict):
             return None
         items.append(item)
-    return items if len(items) > 1 else None
+    return items
 
 
 def _broken_json_line(data: bytes) -> int | None:
@@ -1502,7 +1648,7 @@ _RECORD_KEYS = {
     "url": ("url", "link", "href", "absurl"),
     "doi": ("doi",),
     "extra": ("extra",),
-    "published": ("published", "date", "publicationdate", "submitted", "created", "updatedate"),
+    "published": ("published", "date", "publicationdate", "submitted", "created", "updatedate", "issued"),
     "year": ("year", "publicationyear"),  # when no column gives the day
     "categories": ("categories", "category", "primarycategory"),
     "comment": ("comments", "comment"),
@@ -1564,18 +1710,20 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
     if not title:
         return None, f"{label} has no title"
     text = {k: v.strip() for k, v in fields.items() if isinstance(v, str)}
-    arxiv_id = next((v for v in (text.get("arxiv_id", "").removeprefix("arXiv:").strip(), text.get("id", ""))
-                     if is_arxiv_id(v)), None)
-    if arxiv_id is None:
-        arxiv_id = next((m.group(1) for v in (text.get("arxiv_id"), text.get("url"), text.get("doi"), text.get("extra"))
-                         if v and (m := _ARXIV_LINK.search(v) or _EXTRA_ARXIV.search(v))), None)
+    named = [v for v in (text.get("arxiv_id", "").removeprefix("arXiv:").strip(), text.get("id", "")) if is_arxiv_id(v)]
+    linked = [m.group(1) for v in (text.get("arxiv_id"), text.get("url"), text.get("doi"), text.get("extra"))
+              if v and (m := _ARXIV_LINK.search(v) or _EXTRA_ARXIV.search(v))]
+    arxiv_id = next(iter(named + linked), None)
+    if arxiv_id and arxiv_base_id(arxiv_id) == arxiv_id:
+        # Zotero's Number "2101.00001" beside its URL ".../abs/2101.00001v3": the version the link names is kept
+        arxiv_id = next((v for v in linked if arxiv_base_id(v) == arxiv_id != v), arxiv_id)
     versions = record.get("versions")
     if arxiv_id and isinstance(versions, list) and versions and isinstance(versions[-1], dict):
         last = versions[-1].get("version")
         if isinstance(last, str) and re.fullmatch(r"v\d+", last) and not re.search(r"v\d+$", arxiv_id):
             arxiv_id += last
     first = versions[0].get("created") if isinstance(versions, list) and versions and isinstance(versions[0], dict) else None
-    published = _record_time(first) or _record_time(text.get("published")) or _record_time(text.get("year"))
+    published = _record_time(first) or _record_time(fields.get("published")) or _record_time(text.get("year"))
     people = record.get("authors_parsed") or fields.get("authors")
     link = text.get("url")
     categories = fields.get("categories")
@@ -1601,7 +1749,10 @@ _DOTTED_DAY = re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})")
 def _record_time(value: Any) -> datetime | None:
     """A record's date: ISO ("2024-06-04", "2024-06-04T10:00:00Z", "2023-09"), "05.06.2024", RFC 2822
     as the arXiv snapshot's versions write it ("Mon, 2 Apr 2007 19:18:42
-    GMT"), or a year alone ("2024": its first day); None for none."""
+    GMT"), a year alone ("2024": its first day), or CSL JSON's date object
+    (see :func:`_csl_day`); None for none."""
+    if isinstance(value, dict):
+        return _csl_day(value)
     if not isinstance(value, str) or not (value := value.strip()):
         return None
     if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
@@ -1621,6 +1772,24 @@ def _record_time(value: Any) -> datetime | None:
     except (TypeError, ValueError, IndexError):
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _csl_day(value: dict) -> datetime | None:
+    """The day of CSL JSON's date object, as Zotero, Mendeley and pandoc write
+    ``issued``: ``{"date-parts": [[2024, 6, 5]]}`` (the year alone, or with
+    its month: their first day; the parts numbers or digits), else its
+    ``raw`` or ``literal`` text read as a record's date; None for none.  The
+    object was passed over, and a CSL export's papers had no date."""
+    parts = value.get("date-parts")
+    first = parts[0] if isinstance(parts, list) and parts and isinstance(parts[0], list) else None
+    if first and all(isinstance(p, int) and not isinstance(p, bool) or isinstance(p, str) and p.strip().isdigit()
+                     for p in first[:3]):
+        y, m, d = (*(int(p) for p in first[:3]), 1, 1)[:3]
+        try:
+            return datetime(y, m, d, tzinfo=UTC)
+        except ValueError:  # (a month 13, a year 0: no day, as a bad text date is none)
+            return None
+    return next((when for key in ("raw", "literal") if (when := _record_time(value.get(key))) is not None), None)
 
 
 def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[int] | None = None,
@@ -1665,11 +1834,10 @@ def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[i
 _CSV_DELIMITERS = ",;\t"
 
 
-def csv_header(text: str) -> tuple[str, list[str]] | None:
-    """The delimiter and columns of a CSV export's first line when its columns
+def csv_header(first: str) -> tuple[str, list[str]] | None:
+    """The delimiter and columns of a CSV export's ``first`` line when its columns
     name a title and an abstract (in any order, as Zotero or a spreadsheet
     writes them); None for anything else."""
-    first = text.lstrip("\ufeff").split("\n", 1)[0]
     for delimiter in sorted(_CSV_DELIMITERS, key=first.count, reverse=True):
         if first.count(delimiter) == 0:
             continue
@@ -1698,9 +1866,9 @@ def parse_csv(data: bytes, name: str, source: str, warn: Warn) -> list[Paper] | 
         text = decode_text(data, name)
     except InputError:
         return None
-    if (header := csv_header(text)) is None:
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    if (header := csv_header(first)) is None:
         if name.casefold().endswith((".csv", ".tsv")):  # it read "not an RSS or Atom feed: the answer is text"
-            first = text.lstrip("\ufeff").split("\n", 1)[0]
             columns = [c.strip() for c in re.split(r"[,;\t]", first) if c.strip()]
             shown = ", ".join(_quoted(c, 30) for c in columns[:8]) + (", ..." if len(columns) > 8 else "")
             raise InputError(Problem(f"source {source!r}: a CSV file without a title and an abstract column (its "

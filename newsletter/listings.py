@@ -32,7 +32,10 @@ _LISTING = re.compile(rb"""<div\s+class\s*=\s*["']list-title\b""", re.IGNORECASE
 _SEARCH = re.compile(rb"""<li\s+class\s*=\s*["']arxiv-result\b""", re.IGNORECASE)
 #: When a search result was submitted: "[Submitted] 3 June, 2024; [originally announced] June 2024" (its labels skipped).
 _SUBMITTED = re.compile(r"\b(\d{1,2})\s+(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*,?\s+(\d{4})")
-_ABS_HREF = re.compile(rf"/abs/({ARXIV_ID})/?$")
+#: A link to a paper's abstract page: relative as a listing or a search page links (``/abs/ID``), or on
+#: arXiv's host as a page saved whole, a full-text page's "Back to abstract" and ar5iv's "View original
+#: on arXiv" link; a link to another site's /abs/ page names no arXiv paper.
+_ABS_LINK = re.compile(rf"^(?:(?:https?:)?//(?i:(?:[\w-]+\.)*arxiv\.org))?/abs/({ARXIV_ID})/?$")
 #: A category code in a subjects line: "Machine Learning (cs.LG)".
 _CATEGORY = re.compile(r"\(([a-z][a-z-]*(?:\.[A-Za-z-]+)?)\)")
 #: A listing's day: "announced Thu,  6 Jun 24", "New submissions for Thu, 6 Jun 24", "Wed, 5 Jun 2024".
@@ -132,7 +135,7 @@ class _ListingParser(HTMLParser):
         if tag == "dt":
             self._close_dd()
             self.dt, self.dt_line, self.dt_id = [], self.getpos()[0], None
-        elif tag == "a" and self.dt is not None and (m := _ABS_HREF.search(a.get("href", "").strip())):
+        elif tag == "a" and self.dt is not None and (m := _ABS_LINK.search(a.get("href", "").strip())):
             self.dt_id = self.dt_id or m.group(1)
         elif tag == "dd":
             self._close_dt()
@@ -255,7 +258,7 @@ class _SearchParser(_PartsParser):
             return
         part = self._named(tag, classes)
         inside = self._part()
-        if tag == "a" and inside == "id" and (m := _ABS_HREF.search(a.get("href", "").strip())):
+        if tag == "a" and inside == "id" and (m := _ABS_LINK.search(a.get("href", "").strip())):
             self.arxiv_id = self.arxiv_id or m.group(1)
         elif tag == "a" and inside == "abstract":
             part = "skip"  # its "△ Less"
@@ -328,7 +331,7 @@ class _AbsParser(_PartsParser):
         part = self._named(tag, classes)
         inside = self._part()
         href = a.get("href", "").strip()
-        if tag == "a" and inside and (m := _ABS_HREF.search(href)):
+        if tag == "a" and inside and (m := _ABS_LINK.search(href)):
             self.ids.setdefault(inside, m.group(1))
         if tag == "a" and inside == "authors":
             part = "author"
@@ -450,8 +453,6 @@ class _FullTextParser(_PartsParser):
 
 #: The paper's id in a link to its HTML full text: ``/html/2406.03001v2/``, ``https://ar5iv.org/html/2006.11239``.
 _HTML_HREF = re.compile(rf"/html/({ARXIV_ID})/?$")
-#: The paper's id in a link to its abstract page.
-_ABS_LINK = re.compile(rf"^https?://(?:www\.|export\.)?arxiv\.org/abs/({ARXIV_ID})/?$")
 
 
 def _full_text_papers(parser: _FullTextParser, name: str, source: str, warn: Warn) -> list[Paper]:
@@ -461,20 +462,25 @@ def _full_text_papers(parser: _FullTextParser, name: str, source: str, warn: War
     and ``og:url``), else the page's link to the abstract page; its title,
     authors (each name's line, affiliations and footnote marks left out) and
     abstract (math as its TeX, ``$...$``).  A page without its id, title or
-    abstract (cut off, or a conversion that failed) is an error at its line."""
+    abstract (cut off, or a conversion that failed) is an error at its line.
+
+    Its day is the watermark's only on v1's page: the watermark dates the
+    version shown, while a paper's day everywhere else (the API's
+    ``published``, an abstract page's "Submitted on") is its first
+    submission's, which a later version's page does not say.  Taken from v2's
+    page, it was a day the paper was not submitted on, and it beat the right
+    one when the same paper came from the API too (a newer version's fields
+    win the merge)."""
     arxiv_id = next((parser.ids[k] for k in ("watermark", "base", "title", "og", "link") if k in parser.ids), None)
     title, abstract = (" ".join("".join(parser.parts[k]).split()) for k in ("title", "abstract"))
-    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", title), ("abstract", abstract)) if not have]
-    if missing:
-        raise InputError(Problem(f"source {source!r}: the arXiv full-text page (arxiv.org/html/ID) has no "
-                                 f"{' and no '.join(missing)}; the page is cut off or its conversion failed: save "
-                                 "the paper's abstract page (arxiv.org/abs/ID) instead", name, parser.title_line or 1))
-    category, stamped = parser.parts.get("watermark", ["", ""])
-    day = _DAY.search(stamped)
+    category, stamped = (part.strip() for part in parser.parts.get("watermark", ["", ""]))
+    day = _DAY.search(stamped) if parser.ids.get("watermark", "").endswith("v1") else None
     authors = [n for person in parser.persons for n in split_names(" ".join("".join(person).split()))]
-    entry = _Entry(parser.title_line, arxiv_id, "new", {"list-title": title}, authors, abstract,
-                   _day(*day.groups()) if day else None, (category.strip(),) if _CODE.fullmatch(category.strip()) else ())
-    return _papers([entry], name, source, warn, (), "the arXiv full-text page")
+    return _abs_page_papers(
+        _AbsPage(parser.title_line or 1, arxiv_id, "", title, abstract, authors, "", "",
+                 _day(*day.groups()) if day else None, (category,) if _CODE.fullmatch(category) else ()),
+        name, source, warn, "; the page is cut off or its conversion failed: save the paper's abstract page "
+        "(arxiv.org/abs/ID) instead", what="the arXiv full-text page (arxiv.org/html/ID)")
 
 
 #: "(this version, v2)" in an abstract page's dateline, when no link names the version.
@@ -508,7 +514,7 @@ def _abs_papers(parser: _AbsParser, name: str, source: str, warn: Warn) -> list[
         _AbsPage(parser.title_line or 1, arxiv_id, text.get("dateline", ""), text.get("title") or meta("citation_title"),
                  text.get("abstract") or meta("citation_abstract"), authors, text.get("comments", ""),
                  text.get("subjects", ""), _meta_day(meta("citation_date"))),
-        name, source, warn, "", "; the page is cut off or not arXiv's (save it again)")
+        name, source, warn, "; the page is cut off or not arXiv's (save it again)")
 
 
 class _AbsPage(NamedTuple):
@@ -522,28 +528,31 @@ class _AbsPage(NamedTuple):
     authors: list[str]
     comments: str
     subjects: str  # "Machine Learning (cs.LG); Artificial Intelligence (cs.AI)"
-    day: datetime | None = None  # when the dateline gives none (the citation tags')
+    day: datetime | None = None  # when the dateline gives none (the citation tags', a full-text page's v1 watermark)
+    categories: tuple[str, ...] = ()  # when no subjects line gives them (a full-text page's watermark)
 
 
-def _abs_page_papers(page: _AbsPage, name: str, source: str, warn: Warn, copied: str, advice: str) -> list[Paper]:
-    """The paper of an abstract page (saved as HTML, or ``copied`` as text):
-    its id with the version the page shows, title, authors, abstract,
-    comments, subjects and the day it was first submitted (the API's
-    ``published``).  A page without its id, title or abstract is cut off or
-    not arXiv's: an error at its title, saying so and the ``advice``."""
+def _abs_page_papers(page: _AbsPage, name: str, source: str, warn: Warn, advice: str,
+                     what: str = "the arXiv abstract page") -> list[Paper]:
+    """The paper of one paper's page, ``what`` (an abstract page saved as
+    HTML or copied as text, or its full text in HTML): its id with the
+    version the page shows, title, authors, abstract, comments, subjects and
+    the day it was first submitted (the API's ``published``).  A page
+    without its id, title or abstract is cut off or not arXiv's: an error at
+    its title, saying so and the ``advice``."""
     arxiv_id = page.arxiv_id
     if arxiv_id and "v" not in arxiv_id.rpartition("/")[2] and (v := _THIS_VERSION.search(page.dateline)):
         arxiv_id = f"{arxiv_base_id(arxiv_id)}v{v.group(1)}"
-    missing = [what for what, have in (("arXiv id", arxiv_id), ("title", page.title), ("abstract", page.abstract))
+    missing = [part for part, have in (("arXiv id", arxiv_id), ("title", page.title), ("abstract", page.abstract))
                if not have]
     if missing:
-        raise InputError(Problem(f"source {source!r}: the arXiv abstract page{copied} has no "
-                                 f"{' and no '.join(missing)}{advice}", name, page.line))
+        raise InputError(Problem(f"source {source!r}: {what} has no {' and no '.join(missing)}{advice}", name,
+                                 page.line))
     day = _DAY.search(page.dateline)
     entry = _Entry(page.line, arxiv_id, "new", {"list-title": page.title, "list-comments": page.comments},
                    page.authors, page.abstract, _day(*day.groups()) if day else page.day,
-                   tuple(dict.fromkeys(_CATEGORY.findall(page.subjects))))
-    return _papers([entry], name, source, warn, (), "the arXiv abstract page")
+                   tuple(dict.fromkeys(_CATEGORY.findall(page.subjects))) or page.categories)
+    return _papers([entry], name, source, warn, (), what)
 
 
 #: Elements that have no end tag (an <img> in a result never closes).
@@ -1006,5 +1015,6 @@ def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Pape
     return _abs_page_papers(
         _AbsPage(values.get("title", (1, []))[0], this or arxiv_id, dateline or "", value("title"), value("abstract"),
                  split_names(value("authors")), value("comments"), value("subjects")),
-        name, source, warn, " copied as text",
-        " (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); the copy is cut off? Copy the whole page (Ctrl+A)")
+        name, source, warn,
+        " (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); the copy is cut off? Copy the whole page (Ctrl+A)",
+        what="the arXiv abstract page copied as text")

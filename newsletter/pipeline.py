@@ -484,7 +484,8 @@ def match_report(
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
     digests = tuple(digest_advice(config, index, results, followed))
     return MatchReport(results, tuple(unmatched_topics(config, all_papers, followed, index=index)),
-                       (*about_advice(config, followed), *number_advice(config, all_papers, followed),
+                       (*config.cut_by_comment(), *about_advice(config, followed),
+                        *number_advice(config, all_papers, followed),
                         *pin_advice(config, all_papers, only), *digests),
                        tuple((k, index.near[k]) for k in followed if k in index.near), before, digests, capped,
                        revised)
@@ -896,6 +897,11 @@ def send_test_email(
         to = check_address(to, in_config=False)
     except ValueError as exc:
         raise ConfigError(Problem(f"--to: {exc}")) from None
+    domain = to.rpartition("@")[2]
+    if config.delivery.transport == "smtp" and _reserved(domain) and not _local_host(config.delivery.host or ""):
+        # README's `test-email --to you@example.org` copied as it is: the relay takes it, and it never arrives
+        (warn or log.warning)(f"--to: {to!r} is a placeholder address ({domain} is reserved for examples): the "
+                              f"server at {config.delivery.host} takes it, and no mail reaches it; give your own address")
     sub = config.subscriber(subscriber) if subscriber else None
     transport = transport or make_transport(config)
     if isinstance(transport, OutboxTransport):
@@ -1235,7 +1241,7 @@ def validate(
             warn(str(config.problem(("topics", key), "no subscriber follows it (add it to a subscriber's topics: list)")))
     papers = merge_papers(found)
     unfetched = 0 if fetch else sum(1 for s in config.sources if is_remote(s))
-    for problem in (*about_advice(config), *number_advice(config, papers)):
+    for problem in (*config.cut_by_comment(), *about_advice(config), *number_advice(config, papers)):
         warn(str(problem))
     unmatched: list[Problem] = []
     if papers:

@@ -1018,11 +1018,12 @@ def parse_hf_papers_text(
         if listing is not None:  # a listing pasted under the papers' pages
             i, header = _skip_header(blocks, listing)
     if not header:
-        from .feeds import arxiv_page_said, holds_daily_papers, listing_page
+        from .feeds import arxiv_page_said, feed_only_kind, holds_daily_papers, listing_page
 
         start = blocks[0][1][:1]
         hint = (
-            " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
+            f" (it is {kind}: type: feed reads it)" if (kind := feed_only_kind(data)) is not None
+            else " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
             else f" (it is {arxiv_page_said(page)})" if _HTML_PAGE.search(text[:4096]) and (page := listing_page(data))
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
             else _HTML_PAGE_HINT if _HTML_PAGE.search(text[:4096])
@@ -1700,7 +1701,9 @@ def _display(path: Path, config: Config) -> str:
     named with a line break made a message two lines, and an escape sequence
     would reach the terminal)."""
     try:
-        resolved = path.resolve()
+        # a link to nowhere by its own name: resolved, 'day.txt -> gone.txt' was named 'gone.txt', a file
+        # the folder does not show
+        resolved = path.parent.resolve() / path.name if broken_link(path) else path.resolve()
     except (RuntimeError, OSError):  # a link that loops (Python 3.11 raises RuntimeError): shown as given
         resolved = Path(os.path.abspath(path))
     try:

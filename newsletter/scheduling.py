@@ -148,13 +148,45 @@ def _untimed(norm: str) -> str | None:
 
 
 def _days_named(norm: str) -> list[str]:
-    """The weekdays ``norm`` names ('mondays', 'thu', 'weekdays'), in week order."""
+    """The weekdays ``norm`` names ('mondays', 'thu', 'weekdays', 'weekends'),
+    in week order.  A range is every day in it ('mon-fri', 'monday to friday',
+    'fri through sun'), and days after 'except' are left out ('weekdays except
+    friday'): read word by word, 'monday to friday' was offered as 'weekly on
+    monday, friday', the two ends only, a schedule that validates and sends on
+    two days a week."""
+    kept, *dropped = _EXCEPT.split(norm, maxsplit=1)
+    left_out = _days_in(dropped[0]) if dropped else []
+    return sorted((d for d in _days_in(kept) if d not in left_out), key=WEEKDAYS.index)
+
+
+#: What leaves days out of the ones named before it: 'weekdays except friday'.
+_EXCEPT = lazy(r"\b(?:except|but not|excluding|apart from|other than)\b")
+#: Two words joined as a range, as 'mon-fri', 'monday – friday', 'monday to friday', 'mon thru fri'.
+_RANGE = lazy(r"([a-z]+)\s*(?:-|\u2013|\u2014|\bto\b|\bthrough\b|\bthru\b|\btill\b|\buntil\b)\s*([a-z]+)")
+
+
+def _days_in(text: str) -> list[str]:
+    """The weekdays ``text`` names, a range of two weekdays as every day in it."""
     days: list[str] = []
-    for word in re.findall(r"[a-z]+", norm):
-        day = _DAY_ALIASES.get(word) or _DAY_ALIASES.get(word.removesuffix("s"))
-        named = WEEKDAYS[:5] if word in ("weekday", "weekdays") else (day,) if day else ()
-        days += [d for d in named if d not in days]
-    return sorted(days, key=WEEKDAYS.index)
+
+    def expand(m: re.Match[str]) -> str:
+        first, last = _day_of(m[1]), _day_of(m[2])
+        if first is None or last is None:
+            return m[0]
+        start, span = WEEKDAYS.index(first), (WEEKDAYS.index(last) - WEEKDAYS.index(first)) % 7
+        days.extend(WEEKDAYS[(start + k) % 7] for k in range(span + 1))
+        return " "
+
+    for word in re.findall(r"[a-z]+", _RANGE.sub(expand, text)):
+        day = _day_of(word)
+        days += (WEEKDAYS[:5] if word in ("weekday", "weekdays")
+                 else WEEKDAYS[5:] if word in ("weekend", "weekends") else (day,) if day else ())
+    return list(dict.fromkeys(days))
+
+
+def _day_of(word: str) -> str | None:
+    """The weekday ``word`` names, plural or short ('mondays', 'thu'), or None."""
+    return _DAY_ALIASES.get(word) or _DAY_ALIASES.get(word.removesuffix("s"))
 
 
 #: Five cron fields (minute hour day-of-month month day-of-week), as a crontab line starts.

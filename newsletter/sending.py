@@ -592,6 +592,7 @@ class _SendRun:
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
+        self.unchecked: set[int] = set()  # digests withheld: whether their recipient left could not be asked
         #: a send naming one subscriber (``--subscriber``) tries its held digest, or one waiting
         #: out its back-off: a held digest is never tried on its own, and a refusal that was the
         #: receiving server's passing fault ("550 5.1.1" while its directory was rebuilt) held the
@@ -1232,11 +1233,18 @@ class _SendRun:
         """In a delivery thread, just before the hand-over: whether the
         recipient unsubscribed (through `serve`) since the digest was
         claimed, up to two batches earlier: a click on the link, and the
-        digest still came a moment later."""
+        digest still came a moment later.
+
+        A check the state cannot answer withholds the digest (pending, not
+        attempted): it went out, and a database gone silent for a moment (a
+        restart, a partition) sent a digest to one whose unsubscribe the POST
+        had already confirmed; nor could its delivery have been recorded."""
         try:
             left = self._worker_state().unsubscribed([envelope.recipient])
-        except StateError:
-            return None  # (the claim asked it; the record that follows says what fails)
+        except StateError as exc:
+            with self.lock:
+                self.unchecked.add(cast(int, envelope.digest_id))
+            return f"not attempted: the state could not say whether {envelope.recipient} had unsubscribed ({exc})"
         return f"not sent: {envelope.recipient} unsubscribed during this send" if left else None
 
     def _record(self, outcome: Outcome) -> None:
@@ -1246,9 +1254,15 @@ class _SendRun:
         env = outcome.envelope
         assert env.digest_id is not None, "claimed digests carry their id"
         if outcome.withdrawn:  # pending again, no failure of its own: a re-subscribe gets it
+            with self.lock:
+                unchecked = env.digest_id in self.unchecked
+            # (a state that cannot take this either fails the send here: nothing more goes out)
             self._worker_state().mark_unsent(env.digest_id, error=outcome.error or "not sent", tries=0,
                                              permanent=False, next_attempt=None, settings=self.settings)
-            self._result(DigestResult(env.recipient, "unsubscribed"))
+            if unchecked:  # the next run asks again
+                self._result(DigestResult(env.recipient, "pending", env.papers, env.message_id, outcome.error, True))
+            else:
+                self._result(DigestResult(env.recipient, "unsubscribed"))
             return
         if outcome.delivered:
             if self.relay is not None:  # a send worker: the parent records it

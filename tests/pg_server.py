@@ -62,7 +62,8 @@ class Bouncer:
     its own, pooling in ``mode`` (``transaction`` shares each server session
     among its clients); its port is in the ``.pgpass`` too."""
 
-    def __init__(self, server: PostgresServer, mode: str) -> None:
+    def __init__(self, server: PostgresServer, mode: str, settings: str = "") -> None:
+        """``settings``: more ``name = value`` lines for its ``[pgbouncer]`` section."""
         binary = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if os.access("/usr/sbin/pgbouncer", os.X_OK) else None)
         if binary is None:
             raise FileNotFoundError("pgbouncer is not installed")
@@ -80,7 +81,7 @@ class Bouncer:
             f"pool_mode = {mode}\nlogfile = {folder}/log\npidfile = {self.pidfile}\n"
             # libpq settings psycopg passes at the start that PgBouncer does not know
             "ignore_startup_parameters = extra_float_digits,options,tcp_keepalives_idle,tcp_keepalives_interval,"
-            "tcp_keepalives_count,tcp_user_timeout\n"
+            "tcp_keepalives_count,tcp_user_timeout\n" + settings
         )
         with server.pgpass.open("a") as f:
             f.write(f"127.0.0.1:{self.port}:*:{SUPERUSER}:{PASSWORD}\n")
@@ -106,11 +107,45 @@ class Bouncer:
             pass
 
 
+class Standby:
+    """A hot standby of ``server`` on a port of its own (``pg_basebackup -R``,
+    streaming from it): it answers reads and refuses every write, as a read
+    replica's URL given by mistake does.  Its port is in the ``.pgpass`` too."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server, self.port = server, free_port()
+        self.data = server.root / f"standby-{self.port}"
+        server._run(
+            str(server.bindir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(server.port), "-U", SUPERUSER,
+            "-D", str(self.data), "-R", "-X", "stream", "-c", "fast", "--no-sync", env={"PGPASSWORD": PASSWORD},
+        )
+        # (a standby needs max_connections at least the primary's)
+        options = (f"-p {self.port} -k {server.root} -c listen_addresses=127.0.0.1 -c fsync=off -c hot_standby=on "
+                   f"-c max_connections=200 {server.settings}")
+        server._run(
+            str(server.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.data / "log"), "-w", "start"
+        )
+        with server.pgpass.open("a") as f:
+            f.write(f"127.0.0.1:{self.port}:*:{SUPERUSER}:{PASSWORD}\n")
+
+    def url(self, direct: str) -> str:
+        """``direct`` (a URL of the primary's) on this standby."""
+        return direct.replace(f":{self.server.port}/", f":{self.port}/")
+
+    def stop(self) -> None:
+        try:
+            self.server._run(str(self.server.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        except (OSError, subprocess.SubprocessError):
+            pass
+
+
 class PostgresServer:
     """One server for the test session; :meth:`create_database` gives each test its own."""
 
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, settings: str = "") -> None:
+        """``settings``: more ``-c name=value`` options for the server (a test's own server)."""
         self.bindir = bindir
+        self.settings = settings
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="digest-pg-"))
         self.data = self.root / "data"
@@ -127,14 +162,15 @@ class PostgresServer:
                     continue
         self._start()
 
-    def _run(self, *args: str) -> subprocess.CompletedProcess:
+    def _run(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         kwargs: dict = {}
         if self.user:
             entry = pwd.getpwnam(self.user)
             kwargs = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         return subprocess.run(
             args, capture_output=True, text=True, timeout=120, check=True, cwd=self.root,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.root)}, **kwargs,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "HOME": str(self.root), **(env or {})},
+            **kwargs,
         )
 
     def _start(self) -> None:
@@ -151,7 +187,7 @@ class PostgresServer:
         )
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+            f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200 {self.settings}"
         )
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"), "-w", "start")
         # The password as a deployment keeps it: a .pgpass (mode 0600), named by PGPASSFILE.

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import BASIC_CONFIG, write_config
+from conftest import BASIC_CONFIG, ROOT, write_config
 
 from newsletter.config import load_config, parse_config
 from newsletter.errors import ConfigError
@@ -1017,6 +1017,22 @@ def test_a_colon_inside_an_unquoted_value_says_to_quote_it(workdir, cli):
     ], result.err
 
 
+def test_a_colon_inside_an_unquoted_value_holding_a_double_quote_says_single_quotes(workdir, cli):
+    """`subject: New papers: {{ topics | join(", ") }}`: told to put it in
+    double quotes, whose own " then ended the value (the next message, a
+    second round); single quotes keep it whole."""
+    write_config(workdir, BASIC_CONFIG + 'email:\n  subject: New papers: {{ topics | join(", ") }}\n')
+    result = cli("validate")
+    assert result.code == 2
+    assert result.err.splitlines() == [
+        "config.yaml:19: malformed YAML: mapping values are not allowed in this context; the value of 'subject' "
+        "holds ': ', which YAML reads as a new key: put the whole value in single quotes, as it holds a \" "
+        "(subject: 'New papers: {{ topics | join(\", \") }}') or on the lines below 'subject: >-'"
+    ], result.err
+    write_config(workdir, BASIC_CONFIG + "email:\n  subject: 'New papers: {{ topics | join(\", \") }}'\n")
+    assert cli("validate").code == 0  # what it says to write works
+
+
 def test_a_line_indented_under_a_key_that_has_its_value_names_both_lines(workdir):
     found = problems(workdir, _basic("    name: Optimisation\n", "  name: Optimisation\n"))
     assert found == [
@@ -1250,6 +1266,24 @@ def test_a_path_through_a_missing_folder_names_the_folder_and_the_one_meant(work
     assert result.code == 2
     assert result.err.strip() == ("config.yaml:3: sources[0].path: 'paper/*.txt' matches no file (there is no folder "
                                   f"{str(workdir / 'paper')!r}; did you mean 'papers'?)")
+
+
+@pytest.mark.parametrize("written, what", [
+    ("/path/to/the/checkout/samples/papers/*.txt", "README's placeholder"),
+    ("samples/papers/*.txt", "the shipped config's path, which is relative to the checkout"),
+])
+def test_a_path_meant_for_the_sample_exports_names_the_checkouts(workdir, cli, written, what):
+    """README's offline example copied with its placeholder, or the shipped
+    config's relative path in a config of one's own folder: each was "there is
+    no folder '/path'", and the newcomer had to find the checkout by hand."""
+    from newsletter.config import CHECKOUT_SAMPLES
+
+    assert CHECKOUT_SAMPLES == ROOT / "samples" / "papers" and CHECKOUT_SAMPLES.is_dir()
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {written}\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip() == (f"config.yaml:3: sources[0].path: {written!r} matches no file ({what}: for the "
+                                  f"checkout's sample exports, write {str(CHECKOUT_SAMPLES / '*.txt')!r})")
 
 
 def test_a_path_relative_to_the_current_folder_says_paths_are_the_configs(workdir):
@@ -1519,6 +1553,30 @@ def test_a_time_zone_abbreviation_or_offset_points_at_a_place(workdir, zone, exp
     assert "config.yaml:3: timezone: unknown time zone " in str(info.value) and expected in str(info.value), \
         str(info.value)
     assert "did you mean" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "written, expected",
+    [
+        ("+1", "timezone: expected a zone's name, got the number 1 (YAML reads an unquoted +1 as one): an offset, "
+               "not a zone: write the zone of a place, such as 'Europe/Berlin', which keeps that place's clock all "
+               "year; for UTC+01:00 all year, 'Etc/GMT-1': the Etc/GMT names' signs are inverted"),
+        ("-5", "(YAML reads an unquoted -5 as one): an offset, not a zone: "),
+        ("+5:30", "got the number 330 (YAML reads an unquoted +5:30 as one): an offset, not a zone: write the zone of "
+                  "a place, such as 'Asia/Kolkata'"),
+        ("+1:00", "got the number 60 (YAML reads an unquoted +1:00 as one): an offset, not a zone: "),
+        ("0", "got the number 0 (YAML reads an unquoted 0 as one): UTC all year: write 'UTC'"),
+    ],
+)
+def test_an_unquoted_offset_as_a_time_zone_points_at_a_place(workdir, written, expected):
+    """`timezone: +1` is a number to YAML: the message said to quote it, and
+    the quoted '+1' then got the next message, that an offset is no zone."""
+    path = write_config(workdir, _TZ_CONFIG.replace("'%s'", "%s") % written)  # unquoted, as a newcomer writes it
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert expected in str(info.value), str(info.value)
+    assert "config.yaml:3: timezone: expected a zone's name, got the number " in str(info.value), str(info.value)
+    assert "quote it" not in str(info.value)
 
 
 def test_gmt_and_the_machines_zone_are_warned_of_and_local_is_no_localtime(workdir, cli):
@@ -2443,6 +2501,74 @@ def test_a_list_of_addresses_in_one_subscriber_says_one_entry_each(workdir, cli)
     assert result.err.splitlines() == [
         "config.yaml:12: subscribers[0].email: expected one address, got a list: give each address a subscriber "
         "entry of its own (their shared settings once, in an `x-` anchor: README \"Many subscribers\")"], result.err
+
+
+def test_the_last_topic_left_at_the_left_edge_says_to_indent_it(workdir, cli):
+    """One topic one indent short after others under `topics:` (the last of the
+    section, as a newcomer adds one): it was "unknown key 'optim'; valid keys:
+    sources, topics, ..." and "unknown topic 'optim'; defined topics:
+    diffusion", neither naming the indent that was missing."""
+    write_config(workdir, BASIC_CONFIG.replace("  optim:\n    name: Optimisation\n", "optim:\n    name: Optimisation\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.splitlines() == [
+        "config.yaml:8: optim: unknown key 'optim': a topic at the left edge, outside topics: (which holds "
+        "diffusion): indent it as the topics before it (2 spaces), its settings deeper than it",
+        "config.yaml:16: subscribers[1].topics[0]: unknown topic 'optim' (it is written at the left edge, outside "
+        "topics:, see there); defined topics: diffusion",
+    ], result.err
+
+
+def test_a_text_value_a_hash_cuts_short_is_warned_of(workdir, cli):
+    """`about: graph networks #GNN #chemistry for molecules`: YAML reads from
+    ' #' on as a comment, and the topic ranked on 'graph networks' alone with
+    nothing said; so did a subject's `#{{ count }}` vanish.  A comment written
+    as one (a space after the '#') is not named."""
+    write_config(workdir, BASIC_CONFIG
+                 .replace("    name: Diffusion models\n", "    name: Diffusion models #1\n")
+                 .replace("    name: Optimisation\n", "    name: Optimisation  # my own words\n")
+                 + "email:\n  subject: Paper digest #{{ count }}\n")
+    result = cli("validate")
+    assert result.code == 0, result.err
+    assert result.err.splitlines() == [
+        "warning: config.yaml:6: topics.diffusion.name: YAML reads '#1' as a comment (a '#' after a space starts "
+        "one), so the name is only 'Diffusion models': put the whole value in quotes to keep the rest (name: "
+        "\"Diffusion models #1\")",
+        "warning: config.yaml:19: email.subject: YAML reads '#{{ count }}' as a comment (a '#' after a space starts "
+        "one), so the subject is only 'Paper digest': put the whole value in quotes to keep the rest (subject: "
+        "\"Paper digest #{{ count }}\")",
+    ], result.err
+    write_config(workdir, BASIC_CONFIG.replace("    any: [\"SGD\"", "    about: gradient methods #SGD #Adam\n    any: [\"SGD\""))
+    result = cli("match")
+    assert ("warning: config.yaml:10: topics.optim.about: YAML reads '#SGD #Adam' as a comment (a '#' after a space "
+            "starts one), so the about is only 'gradient methods': ") in result.err, result.err
+
+
+@pytest.mark.parametrize("entry, said", [
+    ("title: Reflected Diffusion Models", "got 'title: Reflected Diffusion Models': write it without 'title:', "
+                                          "- \"Reflected Diffusion Models\""),
+    ("arxiv: 2206.00364", "got 'arxiv: 2206.00364': write it without 'arxiv:', - \"2206.00364\""),
+    ("URL: https://arxiv.org/abs/2206.00364", "write it without 'URL:', - \"https://arxiv.org/abs/2206.00364\""),
+])
+def test_a_like_entry_labelled_as_a_forms_field_says_to_write_the_value_alone(workdir, entry, said):
+    """`- title: Reflected Diffusion Models` under like: was told to put
+    'title: Reflected Diffusion Models' in quotes, a title no paper has."""
+    found = problems(workdir, BASIC_CONFIG.replace('    any: ["SGD"', f"    like:\n      - {entry}\n    any: [\"SGD\""))
+    assert len(found) == 1 and found[0].startswith("config.yaml:11: topics.optim.like[0]: expected a paper's arXiv "
+                                                   "id, link or title, got ") and found[0].endswith(said), found
+
+
+@pytest.mark.parametrize("mark", [">-", "|", ">"])
+def test_a_list_written_as_a_block_of_lines_says_one_entry_a_line(workdir, mark):
+    """`any: >-` then a term a line: YAML joins the lines into one text, and
+    the message said to bracket it whole, ["diffusion model* score-based"]:
+    one term of all the words, which validates and matches nearly nothing."""
+    found = problems(workdir, BASIC_CONFIG.replace('    any: ["diffusion model*", "score-based"]\n',
+                                                   f"    any: {mark}\n      diffusion model*\n\n      score-based\n"))
+    assert found == [
+        f"config.yaml:7: topics.diffusion.any: expected a list, got the text of a block ('any: {mark}' makes its lines "
+        "one text): write each entry on a line of its own after '- ', or in brackets, [\"diffusion model*\", "
+        "\"score-based\"]"], found
 
 
 def test_topics_left_at_the_left_edge_say_to_indent_them_under_topics(workdir, cli):

@@ -14,6 +14,7 @@ from conftest import DATA, write_config
 
 from newsletter.errors import InputError
 from newsletter.feeds import parse_arxiv, parse_feed, parse_hf_daily
+from newsletter.models import Paper
 from newsletter.readers import parse_hf_papers_text
 
 NEW_PAGE = DATA / "arxiv-list-new.html"
@@ -730,7 +731,8 @@ def _index_of(page: str, text: str) -> int:
 def test_a_papers_full_text_page_saved_from_arxiv_is_its_paper(saved):
     """arxiv.org/html/ID saved by a browser was 'an HTML page, not an RSS or
     Atom feed (an error page or a login wall?)'; its watermark gives the id,
-    version, primary category and that version's day, LaTeXML's article the
+    version and primary category (its day is v2's, not the paper's: see the
+    next test), LaTeXML's article the
     title and abstract (math as its TeX), each name's line the authors (not
     the affiliation and address under it, nor the footnote marks), and no
     reference of the paper is taken for it."""
@@ -744,10 +746,45 @@ def test_a_papers_full_text_page_saved_from_arxiv_is_its_paper(saved):
     assert paper.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number of "
                               "function evaluations by a factor of four at equal sample quality on CIFAR-10 & ImageNet "
                               r"$64\times 64$, where $T<10$ steps suffice.")
-    assert paper.categories == ("cs.LG",) and paper.published == datetime(2024, 6, 7, tzinfo=UTC)
+    assert paper.categories == ("cs.LG",) and paper.published is None
     assert (paper.url, paper.pdf_url) == ("https://arxiv.org/abs/2406.03001", "https://arxiv.org/pdf/2406.03001v2")
     assert paper.location == f"html.html:{_index_of(page.decode(), 'ltx_title_document')}" and warnings == []
     assert parse_feed(data, "html.html", "arXiv", Collect()) == [paper]
+
+
+def test_a_full_text_pages_day_is_the_papers_only_on_its_first_version():
+    """The watermark dates the version shown ('arXiv:2406.03001v2 [cs.LG] 07
+    Jun 2024'); a paper's day everywhere else is its first submission's (the
+    API's published, an abstract page's 'Submitted on'), which v2's page does
+    not say.  Read as the paper's day, it was 7 June, and it beat the API's 4
+    June when both gave the paper (the newer version's fields win the merge)."""
+    page = FULL_TEXT.read_bytes()
+    first = page.replace(b"2406.03001v2 [cs.LG] 07 Jun 2024", b"2406.03001v1 [cs.LG] 04 Jun 2024")
+    (v1,) = parse_arxiv(first, "html.html", "arXiv", Collect()).papers
+    assert (v1.version, v1.published) == (1, datetime(2024, 6, 4, tzinfo=UTC))
+    (v2,) = parse_arxiv(page, "html.html", "arXiv", Collect()).papers
+    api = Paper(title=v2.title, abstract=v2.abstract, source="api", arxiv_id="2406.03001v1",
+                published=datetime(2024, 6, 4, 15, 40, tzinfo=UTC))
+    merged = api.merge(v2)
+    assert (merged.version, merged.published) == (2, datetime(2024, 6, 4, 15, 40, tzinfo=UTC))
+
+
+def test_a_link_to_the_abstract_page_names_the_paper_on_a_listing_and_a_full_text_page_alike():
+    """One pattern reads the abstract page's link on every page: relative
+    (``/abs/ID``, as arXiv links), protocol-relative or on arXiv's hosts.  A
+    full-text page whose only id is a relative "Back to abstract" link was
+    'no arXiv id'; another site's ``/abs/`` page names no paper of arXiv's."""
+    page = AR5IV.read_text(encoding="utf-8")
+    for attr in ('<title>[2006.11239] ', 'content="https://ar5iv.org/html/2006.11239"'):
+        page = page.replace(attr, attr.replace("[2006.11239] ", "").replace("https://ar5iv.org/html/2006.11239", ""))
+    assert 'href="https://arxiv.org/abs/2006.11239"' in page
+    for link, ident in (("/abs/2006.11239v2", "2006.11239"), ("//export.arxiv.org/abs/2006.11239", "2006.11239")):
+        (paper,) = parse_feed(page.replace("https://arxiv.org/abs/2006.11239", link).encode(), "ar5iv.html", "r",
+                              Collect())
+        assert paper.arxiv_id == ident
+    elsewhere = page.replace("https://arxiv.org/abs/2006.11239", "https://example.org/abs/2006.11239")
+    with pytest.raises(InputError, match="has no arXiv id; the page is cut off or its conversion failed"):
+        parse_feed(elsewhere.encode(), "ar5iv.html", "r", Collect())
 
 
 def test_a_full_text_page_saved_without_its_sites_frame_takes_its_id_from_its_address():

@@ -961,6 +961,11 @@ topics: {{t: {{any: [diffusion]}}}}
             "papers/other.txt: cannot read: a symbolic link to '/nonexistent-drive/other.txt', which does not exist"
         ], (path, r.err)
     (papers / "other.txt").unlink()
+    (papers / "other.txt").symlink_to("gone.txt")  # beside it: named by its own name, not the missing file's
+    r = cli("papers")
+    assert r.code == 2 and r.err.splitlines() == [
+        "papers/other.txt: cannot read: a symbolic link to 'gone.txt', which does not exist"]
+    (papers / "other.txt").unlink()
     (papers / "other.txt").symlink_to("other.txt")
     r = cli("papers")
     assert r.code == 2 and r.err.splitlines() == [

@@ -6,6 +6,7 @@ save them in."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -317,3 +318,377 @@ def test_json_records_parted_by_a_lone_carriage_return_are_a_located_error_not_a
     r = cli("papers")
     assert r.code == 2 and r.err.startswith("x.jsonl:1: source 'export': "), r.err
     assert "Traceback" not in r.err and r.out == ""
+
+
+@pytest.mark.parametrize("issued, day", [
+    ({"date-parts": [[2024, 6, 5]]}, datetime(2024, 6, 5, tzinfo=UTC)),
+    ({"date-parts": [["2024", "6"]]}, datetime(2024, 6, 1, tzinfo=UTC)),
+    ({"date-parts": [[2024]]}, datetime(2024, 1, 1, tzinfo=UTC)),
+    ({"raw": "2024-06-05"}, datetime(2024, 6, 5, tzinfo=UTC)),
+    ({"literal": "05.06.2024"}, datetime(2024, 6, 5, tzinfo=UTC)),
+    ({"date-parts": [[2024, 13, 1]]}, None),
+    ({"season": 2}, None),
+])
+def test_a_csl_json_records_issued_date_is_its_day(issued, day):
+    """CSL JSON (Zotero's, Mendeley's, pandoc's) dates a paper by ``issued``,
+    an object: its date-parts, else its raw or literal text.  It was passed
+    over, and every paper of such an export came without a date."""
+    records = json.loads((DATA / "zotero-csl.json").read_text(encoding="utf-8"))
+    records[0]["issued"] = issued
+    first, _ = parse_feed(json.dumps(records).encode(), "zotero.json", "zotero", Collect())
+    assert first.published == day
+
+
+def test_a_zotero_csl_json_export_gives_its_items_as_papers():
+    """Zotero's "Export Collection... -> CSL JSON" of two preprints: their
+    ids, versions (from the URL where the Number has none), authors and days."""
+    first, second = parse_feed((DATA / "zotero-csl.json").read_bytes(), "zotero.json", "zotero", Collect())
+    assert (first.arxiv_id, first.version, first.published) == ("2406.03001", 2, datetime(2024, 6, 4, tzinfo=UTC))
+    assert first.authors == ("Jane Doe", "Ana Müller") and first.abstract.startswith("We learn the step sizes")
+    assert (second.arxiv_id, second.version, second.published) == ("2101.00001", 3, datetime(2021, 1, 1, tzinfo=UTC))
+    assert second.pdf_url == "https://arxiv.org/pdf/2101.00001v3"
+
+
+@pytest.mark.parametrize("number", ["2101.00001", "arXiv:2101.00001"])
+def test_an_unversioned_number_keeps_the_version_its_url_names(number):
+    """Zotero's Number (or an arxiv_id column) without a version beside a URL
+    naming v3 (arxiv.org/abs/2101.00001v3): the paper is v3.  The Number won,
+    and the version was lost: a v3 sent later came back as 'new'."""
+    row = {"title": "Old Ideas, New Tricks", "abstract": "We revisit old ideas.", "Number": number,
+           "Url": "https://arxiv.org/abs/2101.00001v3"}
+    (paper,) = parse_feed(json.dumps([row]).encode(), "export.json", "zotero", Collect())
+    assert (paper.arxiv_id, paper.version) == ("2101.00001", 3)
+    # a link to another paper's version does not version this one
+    row["Url"] = "https://arxiv.org/abs/2101.00002v3"
+    (paper,) = parse_feed(json.dumps([row]).encode(), "export.json", "zotero", Collect())
+    assert (paper.arxiv_id, paper.version) == ("2101.00001", None)
+
+
+def test_a_json_document_on_one_line_is_parsed_once(monkeypatch):
+    """An API's answer comes on one line; it was parsed as JSON Lines first
+    (a list of one, not JSON Lines) and then again as the document it is:
+    a 50 MB answer read twice."""
+    import newsletter.feeds as feeds
+
+    one_line = json.dumps(json.loads((DATA / "zotero-csl.json").read_bytes())).encode()
+    assert b"\n" not in one_line
+    calls = []
+    real = feeds.json.loads
+    monkeypatch.setattr(feeds.json, "loads", lambda text, *a, **k: calls.append(len(text)) or real(text, *a, **k))
+    assert len(parse_feed(one_line, "zotero.json", "zotero", Collect())) == 2
+    assert len(calls) == 1
+
+
+def test_a_csv_whose_header_names_no_title_and_abstract_says_its_columns_once_read(tmp_path, cli):
+    """The header line is taken once, for reading the columns and for the
+    message naming them (CRLF line ends as Excel writes them: no stray
+    carriage return in the last column's name)."""
+    (tmp_path / "papers.csv").write_bytes(b"Name,Notes,Link\r\nA,B,https://example.org\r\n")
+    write_config(tmp_path, """
+        sources: [{type: feed, path: papers.csv}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == (
+        "papers.csv:1: source 'feed': a CSV file without a title and an abstract column (its columns: 'Name', "
+        "'Notes', 'Link'); expected columns such as title, authors, abstract, url, in any order"), r.err
+
+
+def test_an_openalex_works_answer_gives_its_papers_with_their_abstracts_put_back_in_order():
+    """api.openalex.org/works?search=... saved: OpenAlex gives no abstract as
+    text, only an inverted index (each word with its positions); the words
+    are put back in order.  An arXiv preprint's DOI (10.48550/arxiv.ID) gives
+    its id.  It was 'a JSON document, not an RSS or Atom feed (Hugging Face's
+    daily papers JSON is `type: hf-daily`)'."""
+    data = (DATA / "openalex-works.json").read_bytes()
+    warnings = Collect()
+    preprint, article = parse_feed(data, "openalex.json", "openalex", warnings)
+    assert (preprint.arxiv_id, preprint.title) == ("2406.03001", "Faster Diffusion Sampling with Learned Step Sizes")
+    assert preprint.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number "
+                                 "of function evaluations by a factor of four at equal sample quality.")
+    assert preprint.authors == ("Jane Doe", "Ana Müller") and preprint.published == datetime(2024, 6, 4, tzinfo=UTC)
+    assert (article.arxiv_id, article.url, article.authors) == (
+        None, "https://doi.org/10.1038/s41586-024-00001-1", ("Grace Hopper",))
+    assert article.abstract.startswith("Graph neural networks for molecules: we study message passing") and not warnings
+    # one work alone (api.openalex.org/works/W...), its index shuffled as JSON objects may be
+    work = json.loads(data)["results"][0]
+    work["abstract_inverted_index"] = dict(reversed(work["abstract_inverted_index"].items()))
+    (one,) = parse_feed(json.dumps(work).encode(), "work.json", "openalex", Collect())
+    assert one.abstract == preprint.abstract
+
+
+def test_a_zotero_ris_export_gives_its_items_as_papers():
+    """Zotero's "Export Collection... -> RIS" (CRLF line ends, "Last, First"
+    names, a wrapped abstract, "2024/06/04/" days): it was 'not an RSS or
+    Atom feed: the answer is text, 'TY  - PREPRINT''."""
+    data = (DATA / "zotero-export.ris").read_bytes()
+    assert b"\r\n" in data
+    warnings = Collect()
+    preprint, article = parse_feed(data, "library.ris", "zotero", warnings)
+    assert (preprint.arxiv_id, preprint.title, preprint.location) == (
+        "2406.03001", "Faster Diffusion Sampling with Learned Step Sizes for ϵ-Prediction", "library.ris:1")
+    assert preprint.authors == ("Jane Doe", "Ana Müller", "John Smith Jr.")
+    assert preprint.published == datetime(2024, 6, 4, tzinfo=UTC) and preprint.abstract.endswith("steps suffice.")
+    assert (article.arxiv_id, article.url, article.location) == (
+        None, "https://doi.org/10.1234/jcl.2023.0012", "library.ris:18")
+    assert article.abstract == ("Graph neural networks for molecules: we study message passing and equivariant "
+                                "architectures for property prediction and molecule generation.")
+    assert warnings == []
+    # as Windows tools save it: UTF-16 with its byte order mark
+    assert parse_feed(data.decode("utf-8").encode("utf-16"), "library.ris", "zotero", Collect()) == [
+        preprint, article]
+
+
+def test_a_bibtex_export_gives_its_entries_as_papers():
+    """Zotero's BibTeX (tab-indented, {Braced} words, LaTeX accents, its
+    escapes of $ and <), Google Scholar's ("journal={arXiv preprint
+    arXiv:ID}") and arXiv's own ("eprint", "primaryClass"): each its arXiv
+    id, authors by their first names, day.  Entries without an abstract are
+    read by their titles, and said so once."""
+    warnings = Collect()
+    zotero, scholar, arxiv = parse_feed((DATA / "zotero-export.bib").read_bytes(), "refs.bib", "bib", warnings)
+    assert (zotero.arxiv_id, zotero.authors, zotero.published, zotero.location) == (
+        "2406.03001", ("Jane Doe", "Ana Müller", "John Smith Jr."), datetime(2024, 6, 1, tzinfo=UTC), "refs.bib:2")
+    assert zotero.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert zotero.abstract.endswith(r"ImageNet $64\times 64$, where $T<10$ steps suffice.")
+    assert (scholar.arxiv_id, scholar.authors, scholar.abstract) == (
+        "2006.11239", ("Jonathan Ho", "Ajay Jain", "Pieter Abbeel"), "")
+    assert (arxiv.arxiv_id, arxiv.title, arxiv.categories) == (
+        "2406.02950", "Score Matching for Schrödinger Bridges", ("cs.LG",))
+    assert warnings == ["refs.bib: source 'bib': entry 2 (line 16) and 1 more without a summary: read by the title "
+                        "only (topics' abstract terms cannot match it, and the email shows no abstract)"]
+
+
+@pytest.mark.parametrize("name, text, line, said", [
+    ("refs.bib", "@misc{a, title={One}, abstract={A.}}\n\n@misc{b,\n  title = {Two,\n  year = 2024\n}\n", 3,
+     "this BibTeX entry does not parse (a brace or a quote left open, or a comma missing?)"),
+    ("refs.ris", "TY  - JOUR\nTI  - One\nAB  - A.\nER  - \n\nTY  - JOUR\nTI  - Two\nAB  - Cut", 6,
+     "this RIS record has no end (no 'ER  - ' line after it): the export is cut off? Export it again"),
+    ("refs.ris", "TY  - JOUR\nTI  - One\nTY  - JOUR\nTI  - Two\nER  - \n", 1,
+     "this RIS record has no end (no 'ER  - ' line after it): the export is cut off? Export it again"),
+])
+def test_a_broken_citation_export_is_one_located_error_and_exit_2(tmp_path, cli, name, text, line, said):
+    """A brace left open took the rest of the file into one field; a RIS
+    export cut off lost its last record without a word."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    write_config(tmp_path, f"""
+        sources: [{{type: feed, path: {name}}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == f"{name}:{line}: source 'feed': {said}", r.err
+
+
+OAI = DATA / "arxiv-oai.xml"
+_OAI_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">\n'
+             '<responseDate>2024-06-07T12:00:03Z</responseDate>\n')
+
+
+def test_an_arxiv_oai_pmh_harvest_is_read_by_an_arxiv_or_a_feed_source():
+    """export.arxiv.org/oai2?verb=ListRecords&metadataPrefix=arXiv saved: each
+    record's id, title, authors (forenames, keyname, suffix), abstract,
+    categories, comments and the day of v1; a deleted record is none.  It
+    was 'not an RSS or Atom feed', naming nothing of what it is."""
+    data = OAI.read_bytes()
+    warnings = Collect()
+    new, old = parse_arxiv(data, "oai.xml", "arXiv", warnings).papers
+    assert (new.arxiv_id, new.authors) == ("2406.03001", ("Jane Doe", "Ana Müller", "John Smith Jr"))
+    assert new.title == r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction"
+    assert new.abstract.endswith(r"CIFAR-10 & ImageNet $64\times 64$, where $T<10$ steps suffice.")
+    assert (new.categories, new.comment, new.published) == (
+        ("cs.LG", "stat.ML"), "12 pages, 6 figures", datetime(2024, 6, 4, tzinfo=UTC))
+    assert (old.arxiv_id, old.authors, old.url) == (
+        "hep-th/9901001", ("K. Tanaka", "Z. O'Brien"), "https://arxiv.org/abs/hep-th/9901001")
+    assert warnings == [] and parse_feed(data, "oai.xml", "reading", Collect()) == [
+        replace(p, source="reading") for p in (new, old)]
+
+
+def test_arxivs_oai_pmh_raw_and_dublin_core_records_are_read_too():
+    """metadataPrefix=arXivRaw (every version with its day, authors on one
+    line: the last version is the paper's, v1's day its day) and oai_dc
+    (creators "Last, First", the first description the abstract, a
+    "Comment:" one the comment)."""
+    raw = _OAI_HEAD + """<GetRecord><record><header><identifier>oai:arXiv.org:2406.03001</identifier></header>
+<metadata><arXivRaw xmlns="http://arxiv.org/OAI/arXivRaw/"><id>2406.03001</id><submitter>Jane Doe</submitter>
+<version version="v1"><date>Tue, 4 Jun 2024 15:40:02 GMT</date><size>812kb</size></version>
+<version version="v2"><date>Thu, 6 Jun 2024 09:01:00 GMT</date><size>815kb</size></version>
+<title>Faster Diffusion Sampling</title><authors>Jane Doe, Ana M\u00fcller and John Smith</authors>
+<categories>cs.LG</categories><abstract>We learn step sizes.</abstract></arXivRaw></metadata></record></GetRecord></OAI-PMH>"""
+    (paper,) = parse_feed(raw.encode(), "raw.xml", "oai", Collect())
+    assert (paper.arxiv_id, paper.version, paper.authors, paper.published) == (
+        "2406.03001", 2, ("Jane Doe", "Ana Müller", "John Smith"), datetime(2024, 6, 4, 15, 40, 2, tzinfo=UTC))
+    dc = _OAI_HEAD + """<ListRecords><record><header><identifier>oai:arXiv.org:2406.03001</identifier></header>
+<metadata><oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<dc:title>Faster Diffusion Sampling</dc:title><dc:creator>Doe, Jane</dc:creator><dc:creator>M\u00fcller, Ana</dc:creator>
+<dc:subject>Computer Science - Machine Learning</dc:subject><dc:description>We learn step sizes.</dc:description>
+<dc:description>Comment: 12 pages</dc:description><dc:date>2024-06-04</dc:date><dc:date>2024-06-06</dc:date>
+<dc:type>text</dc:type><dc:identifier>http://arxiv.org/abs/2406.03001</dc:identifier></oai_dc:dc></metadata>
+</record></ListRecords></OAI-PMH>"""
+    (paper,) = parse_feed(dc.encode(), "dc.xml", "oai", Collect())
+    assert (paper.arxiv_id, paper.authors, paper.abstract, paper.comment, paper.published) == (
+        "2406.03001", ("Jane Doe", "Ana Müller"), "We learn step sizes.", "12 pages", datetime(2024, 6, 4, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("body, line, said", [
+    ('<error code="badResumptionToken">The value of the resumptionToken argument is invalid or expired.</error>'
+     "</OAI-PMH>", 4, "an OAI-PMH error answer, not records: badResumptionToken: The value of the resumptionToken "
+     "argument is invalid or expired."),
+    ('<ListRecords><record><header><identifier>oai:arXiv.org:2406.03001</identifier></header><metadata>'
+     '<mods xmlns="http://www.loc.gov/mods/v3"><titleInfo/></mods></metadata></record></ListRecords></OAI-PMH>', 1,
+     "an OAI-PMH answer in the metadata format 'mods'; arXiv, arXivRaw and oai_dc are read (metadataPrefix=arXiv)"),
+    ("<ListRecords><record><header><identifier>oai:arXiv.org:2406.03001</identifier>", 5,
+     "an OAI-PMH answer that is not well-formed XML (no element found); cut off?"),
+])
+def test_an_oai_pmh_error_a_format_not_read_or_a_cut_harvest_is_one_located_error(tmp_path, cli, body, line, said):
+    (tmp_path / "oai.xml").write_text(_OAI_HEAD + body + "\n", encoding="utf-8")
+    write_config(tmp_path, """
+        sources: [{type: arxiv, path: oai.xml}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers")
+    assert r.code == 2 and r.err.strip() == f"oai.xml:{line}: source 'arxiv': {said}", r.err
+
+
+def test_an_oai_pmh_answer_without_records_is_said_once_and_reads_nothing():
+    warnings = Collect()
+    data = (_OAI_HEAD + '<error code="noRecordsMatch">The combination of the values of the from, until, set and '
+            'metadataPrefix arguments results in an empty list.</error></OAI-PMH>').encode()
+    assert parse_feed(data, "oai.xml", "oai", warnings) == []
+    assert warnings == ["oai.xml:1: source 'oai': the OAI-PMH answer has no records (noRecordsMatch); nothing read "
+                        "from it"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_json_answer_or_json_lines_saved_as_utf_16_is_read_by_a_feed_source(encoding):
+    """PowerShell's Out-File (and Notepad's "Unicode") save UTF-16: a saved
+    API answer given to a feed source was 'not a well-formed feed (invalid
+    token)', its first bytes no '{'; JSON Lines too, CRLF line ends and all."""
+    answer = (DATA / "openalex-works.json").read_text(encoding="utf-8")
+    expected = parse_feed(answer.encode(), "works.json", "s", Collect())
+    assert parse_feed(answer.encode(encoding), "works.json", "s", Collect()) == expected
+    lines = SNAPSHOT.read_text(encoding="utf-8").replace("\n", "\r\n")
+    assert parse_feed(lines.encode(encoding), "s.jsonl", "s", Collect()) == parse_feed(
+        lines.encode(), "s.jsonl", "s", Collect())
+
+
+def test_json_lines_in_windows_1252_keep_their_accented_names():
+    """JSON Lines saved by PowerShell 5's Set-Content are Windows-1252: read
+    with replacement characters, 'Ana Müller' was 'Ana M\ufffdller' without a
+    word.  Bytes that are neither UTF-8 nor Windows-1252 are an error."""
+    records = [{"title": "Faster Diffusion Sampling", "abstract": "We learn step sizes.",
+                "authors": "Jane Doe, Ana Müller"},
+               {"title": "Notes on SGD", "abstract": "Heavy tails.", "authors": "Grace Hopper"}]
+    data = "\r\n".join(json.dumps(r, ensure_ascii=False) for r in records).encode("cp1252")
+    first, _ = parse_feed(data, "export.jsonl", "script", Collect())
+    assert first.authors == ("Jane Doe", "Ana Müller") and first.location == "export.jsonl:1"
+    with pytest.raises(InputError, match="not UTF-8 text, expected JSON"):
+        parse_feed(data.replace(b"\xfc", b"\x81"), "export.jsonl", "script", Collect())
+
+
+@pytest.mark.parametrize("fixture, kind", [
+    ("zotero-export.bib", "a BibTeX export"), ("zotero-export.ris", "a RIS export"),
+    ("zotero-export.csv", "a CSV export of papers"), ("openalex-works.json", "a saved OpenAlex answer"),
+    ("semantic-scholar-search.json", "a saved Semantic Scholar answer"),
+    ("arxiv-metadata-snapshot.jsonl", "JSON records of papers"), ("pubmed-export.nbib", "a MEDLINE export"),
+])
+def test_a_file_only_a_feed_source_reads_given_to_another_source_says_so(tmp_path, cli, fixture, kind):
+    """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
+    'a JSON document' with a hint at hf-daily (`type: arxiv`), 'no Hugging
+    Face papers page header ...; is this a papers listing export?'
+    (`type: hf-papers-text`), or 'not JSON: the answer is text' (`type:
+    hf-daily`), of files `type: feed` reads."""
+    (tmp_path / fixture).write_bytes((DATA / fixture).read_bytes())
+    for kind_of_source, said in (
+            ("arxiv", f"source 'arxiv': {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)"),
+            ("hf-papers-text", "no Hugging Face papers page header (lines such as 'Get trending papers in your email "
+                               f"inbox!' and 'Subscribe') (it is {kind}: type: feed reads it)"),
+            ("hf-daily", f"source 'hf-daily': {kind}, not the JSON list of daily papers (`type: feed` with `path:` "
+                         "reads it)")):
+        write_config(tmp_path, f"""
+            sources: [{{type: {kind_of_source}, path: {fixture}}}]
+            topics: {{t: {{any: [diffusion]}}}}
+            subscribers: [{{email: ada@example.org, topics: [t]}}]
+            """)
+        r = cli("papers")
+        line = 2 if fixture.endswith(".bib") and kind_of_source == "hf-papers-text" else 1  # (its first line: blank)
+        assert r.code == 2 and r.err.strip() == f"{fixture}:{line}: {said}", r.err
+
+
+def test_a_crossref_works_answer_gives_its_papers():
+    """api.crossref.org/works?query=... saved (bioRxiv's and medRxiv's
+    preprints are there with their DOIs): each work's title (a list of one),
+    its JATS abstract as text without its 'Abstract' heading, authors by
+    given and family name, the day it was posted, its DOI link.  It was 'a
+    JSON document, not an RSS or Atom feed'; one work alone too."""
+    data = (DATA / "crossref-works.json").read_bytes()
+    warnings = Collect()
+    preprint, article = parse_feed(data, "crossref.json", "crossref", warnings)
+    assert (preprint.title, preprint.authors, preprint.published, preprint.url) == (
+        "Protein Folding with Score-Based Diffusion", ("Jane Doe", "Ana Müller"), datetime(2024, 6, 4, tzinfo=UTC),
+        "https://doi.org/10.1101/2024.06.04.597001")
+    assert preprint.abstract == ("We fold proteins with diffusion models & score matching, improving accuracy on de "
+                                 "novo designs.")
+    assert (article.abstract, article.published) == ("", datetime(2023, 3, 1, tzinfo=UTC))
+    assert warnings == ["crossref.json: source 'crossref': record 2 (10.1234/jcl.2023.0012) without a summary: read "
+                        "by the title only (topics' abstract terms cannot match it, and the email shows no abstract)"]
+    one = {"status": "ok", "message-type": "work", "message": json.loads(data)["message"]["items"][0]}
+    assert parse_feed(json.dumps(one).encode(), "work.json", "crossref", Collect()) == [
+        replace(preprint, location="work.json")]
+
+
+def test_a_pubmed_medline_export_gives_its_records_as_papers():
+    """PubMed's "Send to: Citation manager" (.nbib, MEDLINE tags): titles and
+    abstracts carried on by indented lines, full author names, the day (the
+    electronic one where the print one is a season), the PubMed page as the
+    link.  It was 'not an RSS or Atom feed: the answer is text, 'PMID-
+    38837012''."""
+    warnings = Collect()
+    first, second = parse_feed((DATA / "pubmed-export.nbib").read_bytes(), "pubmed.nbib", "pubmed", warnings)
+    assert first.title == "Score-based diffusion models for cryo-EM density maps of protein complexes."
+    assert first.abstract.startswith("Cryo-electron microscopy yields density maps whose resolution varies across a "
+                                     "structure. We train") and first.abstract.endswith("for 38 of 50 test complexes.")
+    assert (first.authors, first.published, first.url, first.location) == (
+        ("Jane Doe", "Ana Müller"), datetime(2024, 6, 5, tzinfo=UTC), "https://pubmed.ncbi.nlm.nih.gov/38837012/",
+        "pubmed.nbib:1")
+    assert (second.authors, second.published, second.location) == (
+        ("Grace Hopper",), datetime(2024, 4, 2, tzinfo=UTC), "pubmed.nbib:33")
+    assert warnings == []
+    # with a BOM and CRLF line ends, as Windows tools save it
+    bom = b"\xef\xbb\xbf" + (DATA / "pubmed-export.nbib").read_bytes().replace(b"\n", b"\r\n")
+    assert parse_feed(bom, "pubmed.nbib", "pubmed", Collect()) == [first, second]
+    with pytest.raises(InputError, match=r"pubmed.nbib:3: .*a MEDLINE \(PubMed\) export, but this line is no"):
+        parse_feed(b"PMID- 1\nTI  - One\n<html>\n", "pubmed.nbib", "pubmed", Collect())
+
+
+def test_a_bibtex_export_under_its_tools_header_is_read_and_a_text_quoting_an_entry_is_not_one():
+    """Mendeley and JabRef write a few lines before the first entry; a long
+    text that merely quotes an entry somewhere (a saved page, notes) is no
+    BibTeX export, and keeps its own error."""
+    mendeley = ("Automatically generated by Mendeley Desktop.\nAny changes to this file will be lost if it is "
+                "regenerated by Mendeley.\n\nBibTeX export options can be customized via Options -> BibTeX in "
+                "Mendeley Desktop\n\n@article{Doe2024,\nabstract = {We learn step sizes.},\narchivePrefix = {arXiv},\n"
+                "author = {Doe, Jane},\neprint = {2406.03001},\ntitle = {{Faster Diffusion Sampling}},\nyear = {2024}\n}\n")
+    (paper,) = parse_feed(mendeley.encode(), "library.bib", "mendeley", Collect())
+    assert (paper.arxiv_id, paper.title, paper.location) == ("2406.03001", "Faster Diffusion Sampling", "library.bib:6")
+    notes = "\n".join(f"Note {i}: a line of my reading notes." for i in range(12)) + "\n@misc{x, title={Y}}\n"
+    with pytest.raises(InputError, match="not an RSS or Atom feed: the answer is text, 'Note 0: a line"):
+        parse_feed(notes.encode(), "notes.txt", "notes", Collect())
+
+
+@pytest.mark.parametrize("answer, kind", [
+    ({"messages": [{"status": "no posts found"}], "collection": []}, "bioRxiv"),
+    ({"total": 0, "offset": 0, "data": []}, "Semantic Scholar"),
+    ({"meta": {"count": 0, "page": 1, "per_page": 25}, "results": [], "group_by": []}, "OpenAlex"),
+    ({"status": "ok", "message-type": "work-list", "message": {"total-results": 0, "items": []}}, "Crossref"),
+    ({"count": 0, "notes": []}, "OpenReview"),
+])
+def test_a_scholarly_apis_answer_without_results_is_nothing_new_said_once(answer, kind):
+    """A weekend's bioRxiv day ('no posts found'), a search that found
+    nothing: the source has nothing new.  It was 'a JSON document, not an RSS
+    or Atom feed', and the source failed (every run of a quiet day, exit 2)."""
+    warnings = Collect()
+    assert parse_feed(json.dumps(answer).encode(), "day.json", "api", warnings) == []
+    assert warnings == [f"day.json:1: source 'api': the {kind} answer holds no papers; nothing read from it"]

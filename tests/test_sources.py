@@ -848,6 +848,25 @@ def test_a_category_as_arxivs_pages_name_it_says_its_code():
         assert str(info.value) == f"{written!r} is not an arXiv category: write its code alone, {code!r}"
 
 
+@pytest.mark.parametrize("written, said", [
+    ("cs.ML", "machine learning is 'cs.LG', or 'stat.ML'; arXiv has no cs.ML"),  # was: did you mean 'cs.PL'?
+    ("cs.RL", "reinforcement learning is in 'cs.LG', machine learning; "),  # was: 'cs.RO', robotics
+    ("cs.NN", "neural networks are 'cs.NE', "),  # was: 'cs.NI', networking
+    ("cs.SEC", "security is 'cs.CR', "),  # was: 'cs.SE', software engineering
+    ("cs.NLP", "natural language processing is 'cs.CL', "),  # was: the list of cs's 40 categories
+    ("math.ML", "machine learning is 'cs.LG', or 'stat.ML'"),  # was: 'math.MP', mathematical physics
+])
+def test_a_subject_code_arxiv_files_elsewhere_names_where(written, said):
+    """The nearest spelling of a code people write for a subject named another
+    subject: 'cs.ML' was told "did you mean 'cs.PL'?" (programming languages)."""
+    from newsletter.config import check_arxiv_category
+
+    with pytest.raises(ValueError) as info:
+        check_arxiv_category(written)
+    assert str(info.value).startswith(f"{written!r} is not an arXiv category ({said}"), str(info.value)
+    assert "did you mean" not in str(info.value)
+
+
 ARXIV_400 = b"""<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
   <title type="html">ArXiv Query: search_query=cat:cs.LG AND (all:diffusion&amp;id_list=</title>

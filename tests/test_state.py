@@ -1005,6 +1005,58 @@ def test_postgres_a_writer_is_exempt_from_the_databases_idle_session_timeout(pg_
         assert ro.session.execute("SHOW idle_session_timeout").fetchone() == ("2s",)
 
 
+def test_postgres_a_statement_waiting_on_a_lock_is_named_as_such_not_as_a_silent_server(pg_url, monkeypatch):
+    """The server's limit on a worker's statements (statement_timeout) was
+    the worker's own wait for an answer, ANSWER_WITHIN: the two raced, and a
+    worker whose record waited on a row lock another session held (a psql
+    session left in a transaction, another worker's) mostly gave up first,
+    "no answer within 120 s (a network fault, or the server stopped
+    responding)", and took the server for gone.  The server's limit is
+    shorter now: it says the statement waited, and on what."""
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "ANSWER_WITHIN", 4.0)  # the server's limit: 2 s
+    with open_state(pg_url) as st:
+        st.see_subscribers(["a@example.org"], T0)
+        with psycopg.connect(pg_url) as holder:  # (a transaction left open)
+            holder.execute("SELECT 1 FROM subscribers WHERE email = 'a@example.org' FOR UPDATE")
+            with pytest.raises(StateError) as err:
+                st.served(["a@example.org"], T0)
+        message = str(err.value)
+        assert message.startswith(f"{pg_url}: PostgreSQL: canceling statement due to statement timeout (no result "
+                                  "within the worker's 2 s, while updating tuple "), message
+        assert message.endswith(' in relation "subscribers": a lock another session holds (pg_stat_activity and '
+                                "pg_locks show which), or an overloaded server)"), message
+        st.served(["a@example.org"], T0)  # the server answered all along: the state goes on
+
+
+def test_postgres_pgbouncer_with_no_server_connection_free_says_its_pool_is_full(pg_server, pg_url):
+    """PgBouncer in session mode whose pool for the database is smaller
+    than the workers' connections keeps a new one waiting, then ends it with
+    one word: 'cannot reach PostgreSQL: query_wait_timeout'."""
+    import psycopg
+    from pg_server import Bouncer
+
+    try:
+        bouncer = Bouncer(pg_server, "session", "default_pool_size = 1\nquery_wait_timeout = 2\n")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    url = bouncer.url(pg_url)
+    try:
+        with psycopg.connect(url) as holder:
+            holder.execute("SELECT 1")  # the pool's one server connection is this client's
+            with pytest.raises(StateError) as err:
+                open_state(url)
+    finally:
+        bouncer.stop()
+    assert str(err.value) == (
+        f"{url}: cannot reach PostgreSQL: query_wait_timeout (PgBouncer had no server connection free for it within "
+        "its query_wait_timeout: its pool for this database and user is full; a send needs 2 connections and takes "
+        "up to 17: raise default_pool_size or max_db_connections for every worker's)")
+
+
 # --------------------------------------------------------------------------- PostgreSQL: schema, errors
 
 
@@ -1062,6 +1114,7 @@ def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, mon
     with pytest.raises(StateError) as err:
         open_state(url)
     assert str(err.value) == f"{url}: PostgreSQL refused the login for user 'digest_admin' (wrong password in PGPASSWORD?)"
+    assert "not-the-password" not in str(err.value) + repr(err.value.__cause__) + repr(err.value.__context__)
     # a CI secret or an env file saved with its line break: the right password, refused, and nothing said why
     monkeypatch.setenv("PGPASSWORD", PASSWORD + "\n")
     with pytest.raises(StateError) as err:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import random
 import signal
+import socket
+import struct
 import subprocess
 import warnings
 from collections import defaultdict
@@ -136,12 +138,9 @@ def test_a_fleet_under_kills_stops_a_partition_a_restart_and_unsubscribes_loses_
                     "cannot reach PostgreSQL: no answer within 3 s of the stop (a network fault, or the server "
                     "stopped responding)"), (i, code, err)
             elif i != killed:  # done (0), or its session ended with the restart: the rest left pending (1)
-                # (or, seen once in ten runs on a loaded machine and not explained yet: a session
-                # that went silent across the restart, said as the state gone (2); what matters,
-                # that no digest is lost or sent twice unrecorded, is checked below either way)
-                assert code in (0, 1) or (code == 2 and err.splitlines()[-1].endswith(
-                    "cannot reach PostgreSQL: no answer within 120 s (a network fault, or the server stopped "
-                    "responding)")), (i, code, err)
+                # (never 2, "no answer within 120 s": that was the proxy keeping a reset from the
+                # worker; see test_the_tests_proxy_passes_a_servers_reset_on_to_its_client)
+                assert code in (0, 1), (i, code, err)
 
         for _ in range(5):  # a run takes back what the faults left (a session the server ends late: the next one)
             r = cli("send", "--now", NOW)
@@ -187,3 +186,28 @@ def test_a_fleet_under_kills_stops_a_partition_a_restart_and_unsubscribes_loses_
     r = cli("send", "--now", NOW)
     assert r.code == 0 and r.out.strip().splitlines()[-1] == (
         f"sent 0, empty {SUBSCRIBERS - len(left)}, failed 0, not due 0, unsubscribed {len(left)}"), r.out[-300:]
+
+
+def test_the_tests_proxy_passes_a_servers_reset_on_to_its_client():
+    """Why a worker of the fleet test above exited 2, "no answer within 120 s",
+    in about one run in ten: a PostgreSQL server process that exits (the
+    restart) with a statement of its client's unread in its socket resets the
+    connection instead of closing it; the test's proxy (tests/tcp_proxy.py)
+    took the reset as its own stop and returned without a word to the worker,
+    which waited for its answer until ANSWER_WITHIN.  Through PgBouncer, a load
+    balancer or no proxy at all, the worker hears of it at once."""
+    from tcp_proxy import TcpProxy
+
+    server = socket.create_server(("127.0.0.1", 0))
+    proxy = TcpProxy(server.getsockname()[1])
+    try:
+        client = socket.create_connection(("127.0.0.1", proxy.port), timeout=30)
+        backend, _ = server.accept()
+        client.sendall(b"a statement")
+        assert backend.recv(1) == b"a"  # the rest stays unread, as the exiting backend leaves it
+        backend.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # (a reset, for certain)
+        backend.close()
+        assert client.recv(100) == b""  # closed; before, no answer (the 30 s timeout)
+    finally:
+        proxy.stop()
+        server.close()

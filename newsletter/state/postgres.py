@@ -107,6 +107,18 @@ CONNECT_DEFAULTS = {
 #: for ever.  Past this it gives up (:class:`NoAnswer`); the digests it claimed
 #: go back to pending with its session (see :meth:`PostgresState.recover`).
 ANSWER_WITHIN = 120.0
+
+
+def statement_limit() -> float:
+    """Seconds the server lets one of a worker's statements run
+    (``statement_timeout``): less than :data:`ANSWER_WITHIN`, so that a
+    server that is there says why a statement took too long (a row lock
+    another session held, named) before the worker gives up on hearing
+    anything.  Equal, the two raced: a worker waiting on a lock was told
+    "no answer (a network fault, or the server stopped responding)"."""
+    return max(ANSWER_WITHIN - 10.0, ANSWER_WITHIN / 2)
+
+
 #: Once the run is stopping (Ctrl-C, SIGTERM), the longest a statement still
 #: waits for its answer, in seconds: a service manager kills what has not
 #: stopped within 90 s, and a network partition held the stop ANSWER_WITHIN.
@@ -163,6 +175,22 @@ class _Connection(psycopg.Connection):
                 raise NoAnswer(
                     f"no answer within {within} (a network fault, or the server stopped responding)"
                 ) from None
+
+
+class _Pooled(_Connection):
+    """A delivery threads' pool connection that tells its state how each
+    attempt went: ``told(None)`` once made and set up, ``told(error)`` when
+    refused (see :meth:`PostgresState.ready_for_threads`)."""
+
+    @classmethod
+    def connect(cls, conninfo: str = "", *, told: Any = None, **kwargs: Any) -> Self:
+        """``told``: a ``Callable[[psycopg.Error | None], None]``, or None."""
+        try:
+            return super().connect(conninfo, **kwargs)
+        except psycopg.Error as exc:
+            if told is not None:
+                told(exc)
+            raise
 
 
 #: Seconds a writer's session may sit idle before the server ends it (and
@@ -380,12 +408,25 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
     if isinstance(exc, pg_errors.ReadOnlySqlTransaction):  # a standby, or default_transaction_read_only
         return (f"PostgreSQL: {text}: the server takes no writes here (a read replica or hot standby, or "
                 "default_transaction_read_only set for the user or database): point state: at the primary")
+    if isinstance(exc, pg_errors.QueryCanceled) and "statement timeout" in lowered:
+        diag = getattr(exc, "diag", None)
+        where = ((diag.context if diag is not None else None) or "").strip().splitlines()
+        during = f", {where[0].rstrip('.')}" if where and where[0].startswith("while ") else ""
+        return (f"PostgreSQL: {text} (no result within the worker's {statement_limit():g} s{during}: a lock "
+                "another session holds (pg_stat_activity and pg_locks show which), or an overloaded server)")
     if isinstance(exc, psycopg.OperationalError) and not isinstance(exc, pg_errors.QueryCanceled):
         # 'connection to server at "h" (1.2.3.4), port 5432 failed: Connection refused Is the server running ...'
         reason = text.split(" failed: ", 1)[-1]
         reason = reason.split(" Is the server running", 1)[0]
         if reason.casefold().startswith("connection refused"):  # libpq's own hint was cut with its lines
             reason += " (nothing listens there: is PostgreSQL running, and the URL's host and port right?)"
+        if "server does not support ssl" in lowered:  # (libpq's words name no setting of either side)
+            reason += (f" (the URL asks for TLS, sslmode={params.get('sslmode') or os.environ.get('PGSSLMODE')}, and "
+                       "the server has ssl = off: turn it on there, with ssl_cert_file and ssl_key_file)")
+        if lowered.startswith("query_wait_timeout"):  # (PgBouncer's one word)
+            reason += (f" (PgBouncer had no server connection free for it within its query_wait_timeout: its pool "
+                       f"for this database and user is full; a send needs 2 connections and takes up to "
+                       f"{POOL_MAX + 1}: raise default_pool_size or max_db_connections for every worker's)")
         if "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
             reason += (f" (a send needs 2 connections and takes up to {POOL_MAX + 1}: raise the server's "
                        "max_connections or the user's CONNECTION LIMIT)")
@@ -496,6 +537,9 @@ class PostgresState(State):
         self.session: psycopg.Connection | None = None
         self.pool: Any = None
         self._pool_lock = threading.Lock()
+        #: how the pool's first connection attempt went (see ready_for_threads)
+        self._pool_told = threading.Event()
+        self._pool_refused: psycopg.Error | None = None
         self._thread = threading.get_ident()
         self._empty = False  # a read-only open of a database without our schema
         #: When this worker's round began, by the database's clock (writers
@@ -758,12 +802,17 @@ class PostgresState(State):
                 def configure(con: psycopg.Connection) -> None:
                     # outcome marks only: see the module docstring
                     cast(_Connection, con).stopping = self._stopping
-                    con.execute("SET synchronous_commit TO OFF")
-                    _stay_open(con)
+                    try:
+                        con.execute("SET synchronous_commit TO OFF")
+                        _stay_open(con)
+                    except psycopg.Error as exc:
+                        self._told(exc)
+                        raise
+                    self._told(None)
 
                 self.pool = ConnectionPool(
-                    kwargs={**self.params, "autocommit": True},
-                    connection_class=_Connection,
+                    kwargs={**self.params, "autocommit": True, "told": self._told},
+                    connection_class=_Pooled,
                     min_size=1,
                     max_size=POOL_MAX,
                     configure=configure,
@@ -772,23 +821,36 @@ class PostgresState(State):
                 )
             return self.pool
 
+    def _told(self, refused: psycopg.Error | None) -> None:
+        """How a pool connection attempt went (the first one is what counts)."""
+        if not self._pool_told.is_set():
+            self._pool_refused = refused
+            self._pool_told.set()
+
     def ready_for_threads(self) -> None:
         """Open the pool with its first connection before anything is claimed.
         A server at ``max_connections`` (or a user at its ``CONNECTION LIMIT``)
         let the session in and refused the pool: each delivery thread's
         statement waited 30 s for a connection, the digest went out, its
         record failed, and the next send sent it again.  Asked before each
-        claim; once the pool is open, at no cost."""
+        claim; once the pool is open, at no cost.
+
+        The pool's own first attempt is the test (:class:`_Pooled` says how
+        it went: the pool itself only retries, for minutes, and says nothing
+        of why).  A connection of its own, made and closed first, cost every
+        send that claimed anything one more login: 22 ms here (a server
+        process started, a SCRAM exchange), 2 ms through PgBouncer."""
         if self.readonly or self.pool is not None:
             return
-        try:
-            _Connection.connect(**self.params).close()  # the pool's own attempts say nothing of why they fail
-        except psycopg.Error as exc:
+        limit = float(self.params["connect_timeout"])
+        pool = self._pool()
+        self._pool_told.wait(limit)  # (past it, the pool's wait says so)
+        if (refused := self._pool_refused) is not None:
             raise StateError(Problem(
-                f"{describe(exc, self.params)}; its deliveries are recorded on a connection beside its session, "
-                "which was refused: nothing was sent", self.name)) from None
+                f"{describe(refused, self.params)}; its deliveries are recorded on a connection beside its session, "
+                "which was refused: nothing was sent", self.name))
         with self._errors():
-            self._pool().wait(timeout=float(self.params["connect_timeout"]))
+            pool.wait(timeout=limit)
 
     @contextmanager
     def _con(self) -> Iterator[psycopg.Connection]:
@@ -1288,7 +1350,7 @@ def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
 
     The limits a database may set on statements (``statement_timeout``,
     ``lock_timeout``, and PostgreSQL 17's ``transaction_timeout``) give way
-    to the worker's own, :data:`ANSWER_WITHIN`: a short one, meant for
+    to the worker's own, :func:`statement_limit`: a short one, meant for
     runaway queries, cancelled a delivered digest's record (sent again by the
     next run) or a first send's insert of its subscribers waiting on another
     worker's (the worker stopped, exit 2)."""
@@ -1296,7 +1358,7 @@ def _stay_open(con: psycopg.Connection, limit: float = 0.0) -> None:
     settings = {
         "idle_session_timeout": ms if version >= 140000 else None,
         "idle_in_transaction_session_timeout": ms or None,
-        "statement_timeout": round(ANSWER_WITHIN * 1000),
+        "statement_timeout": round(statement_limit() * 1000),
         "lock_timeout": 0,  # (bounded by statement_timeout)
         "transaction_timeout": 0 if version >= 170000 else None,
     }

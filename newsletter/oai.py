@@ -1,0 +1,145 @@
+"""arXiv's OAI-PMH answers (``export.arxiv.org/oai2?verb=ListRecords``),
+saved and given to an ``arxiv`` or ``feed`` source, read as the papers they
+hold.
+
+Harvesters keep a day's records in the metadata formats arXiv serves:
+``arXiv`` (each author's keyname and forenames, the day of v1),
+``arXivRaw`` (every version with its day, authors as one line) and
+``oai_dc`` (Dublin Core: ``dc:creator`` "Doe, Jane", the abstract the first
+``dc:description``).  Given as a feed they were "not an RSS or Atom feed",
+saying nothing of what they are.  A deleted record (its header's
+``status="deleted"``) is no paper; an OAI-PMH error answer
+(``badArgument``, ``badResumptionToken``) is an error quoting it, and
+``noRecordsMatch`` is a day without records, said once.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+
+from .errors import InputError, Problem, line_of
+from .models import Paper, abs_url, pdf_url, split_names
+
+Warn = Callable[[str], None]
+
+_OAI = "{http://www.openarchives.org/OAI/2.0/}"
+_DC = "{http://purl.org/dc/elements/1.1/}"
+#: What an OAI-PMH answer starts with: its root element (after an XML declaration and comments).
+_OAI_ROOT = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<OAI-PMH[\s>]", re.DOTALL)
+#: A record's identifier: "oai:arXiv.org:2406.03001".
+_OAI_ID = re.compile(r"^oai:arXiv\.org:(.+)$")
+#: An arXiv link in Dublin Core's identifiers: "http://arxiv.org/abs/2406.03001".
+_DC_ABS = re.compile(r"arxiv\.org/abs/(\S+?)/?$")
+
+
+def is_oai(data: bytes) -> bool:
+    """Whether ``data`` is an OAI-PMH answer."""
+    return _OAI_ROOT.match(data[:4096]) is not None
+
+
+def _text(element: ET.Element | None) -> str:
+    """An element's text, its runs of white space one space ("" for none)."""
+    return " ".join("".join(element.itertext()).split()) if element is not None else ""
+
+
+def parse_oai(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
+    """The papers of an OAI-PMH answer (see the module's docstring), in its
+    records' order.  A record in a metadata format other than those three is
+    an error naming the format; so is XML that does not parse, at its line."""
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
+        # (no OAI-PMH answer declares entities; expanding them is how a small file fills the memory)
+        raise InputError(Problem(f"source {source!r}: an OAI-PMH answer declaring entities, which arXiv's never "
+                                 "does: not read", name, 1))
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        said = str(exc).split(":", 1)[0]
+        raise InputError(Problem(f"source {source!r}: an OAI-PMH answer that is not well-formed XML ({said}); cut "
+                                 "off?", name, exc.position[0] if exc.position else 1)) from None
+    errors = root.findall(f"{_OAI}error")
+    if errors and all(e.get("code") == "noRecordsMatch" for e in errors):
+        warn(f"{name}:1: source {source!r}: the OAI-PMH answer has no records (noRecordsMatch); nothing read from it")
+        return []
+    if errors:
+        said = "; ".join(f"{e.get('code')}: {_text(e)}".rstrip(": ") for e in errors)
+        raise InputError(Problem(f"source {source!r}: an OAI-PMH error answer, not records: {said}", name,
+                                 line_of(data, data.find(b"<error"))))
+    from .feeds import _skipped
+    from .listings import withdrawn
+
+    papers: list[Paper] = []
+    skipped: list[str] = []
+    deleted = 0
+    records = list(root.iter(f"{_OAI}record"))
+    for index, record in enumerate(records):
+        header = record.find(f"{_OAI}header")
+        if header is not None and header.get("status") == "deleted":
+            deleted += 1
+            continue
+        metadata = record.find(f"{_OAI}metadata")
+        format_ = next(iter(metadata), None) if metadata is not None else None
+        if format_ is None:
+            continue
+        paper = _paper(format_, _text(header.find(f"{_OAI}identifier")) if header is not None else "", name, source)
+        if paper is None:
+            kind = format_.tag.rpartition("}")[2]
+            raise InputError(Problem(f"source {source!r}: an OAI-PMH answer in the metadata format {kind!r}; "
+                                     "arXiv, arXivRaw and oai_dc are read (metadataPrefix=arXiv)", name, 1))
+        if not paper.title:
+            skipped.append(f"record {index + 1}" + (f" ({paper.arxiv_id})" if paper.arxiv_id else "") + " has no title")
+        elif not withdrawn(paper.abstract, paper.comment):
+            papers.append(paper)
+    _skipped(skipped, len(records) - deleted, name, source, warn)
+    if not records:
+        warn(f"{name}:1: source {source!r}: the OAI-PMH answer holds no records; nothing read from it")
+    return papers
+
+
+def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Paper | None:
+    """A record's paper from its metadata, in the format its element names;
+    None for a format not read."""
+    namespace, _, kind = metadata.tag.rpartition("}")
+    ns = namespace + "}"
+
+    def field(tag: str) -> str:
+        return _text(metadata.find(f"{ns}{tag}"))
+
+    oai_id = _OAI_ID.match(identifier)
+    if kind == "arXiv":
+        authors = [" ".join(p for p in (_text(a.find(f"{ns}forenames")), _text(a.find(f"{ns}keyname")),
+                                        _text(a.find(f"{ns}suffix"))) if p)
+                   for a in metadata.iter(f"{ns}author")]
+        arxiv_id, day = field("id"), field("created")
+    elif kind == "arXivRaw":
+        versions = metadata.findall(f"{ns}version")
+        last = versions[-1].get("version", "") if versions else ""
+        arxiv_id = field("id") + (last if re.fullmatch(r"v\d+", last) else "")
+        authors = split_names(field("authors"))
+        day = _text(versions[0].find(f"{ns}date")) if versions else ""
+    elif kind == "dc":
+        links = [m.group(1) for e in metadata.findall(f"{_DC}identifier") if (m := _DC_ABS.search(_text(e)))]
+        arxiv_id = links[0] if links else oai_id.group(1) if oai_id else ""
+        authors = [" ".join(reversed([p.strip() for p in _text(c).split(",", 1)])) for c in
+                   metadata.findall(f"{_DC}creator")]
+        descriptions = [_text(d) for d in metadata.findall(f"{_DC}description")]
+        dates = [_text(d) for d in metadata.findall(f"{_DC}date")]
+        return _made(_text(metadata.find(f"{_DC}title")), descriptions[0] if descriptions else "", arxiv_id,
+                     authors, dates[0] if dates else "", (), next((d.removeprefix("Comment: ") for d in descriptions
+                                                                 if d.startswith("Comment:")), ""), name, source)
+    else:
+        return None
+    return _made(field("title"), field("abstract"), arxiv_id or (oai_id.group(1) if oai_id else ""), authors, day,
+                 tuple(field("categories").split()), field("comments"), name, source)
+
+
+def _made(title: str, abstract: str, arxiv_id: str, authors: list[str], day: str, categories: tuple[str, ...],
+          comment: str, name: str, source: str) -> Paper:
+    """A record's paper: its day ISO's ("2024-06-04") or RFC 2822's ("Mon, 3 Jun 2024 17:59:58 GMT")."""
+    from .feeds import _record_time, is_arxiv_id
+
+    ident = arxiv_id if is_arxiv_id(arxiv_id) else None
+    return Paper(title=title, abstract=abstract, source=source, arxiv_id=ident, authors=tuple(a for a in authors if a),
+                 url=abs_url(ident) if ident else None, pdf_url=pdf_url(ident) if ident else None,
+                 published=_record_time(day), categories=categories, comment=comment or None, location=name)
