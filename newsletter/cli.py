@@ -437,7 +437,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                         "sent_before": report.sent_before.get(sub.email, 0),
                         "revised": [{"id": p.id, "version": p.version, "title": p.title}
                                     for p in report.revised.get(sub.email, ())],
-                        "taken": report.capped.get(sub.email, len(matches)),
+                        "taken": report.capped.get(sub.email, (len(matches), 0))[0],
                     }
                     for sub, matches, gone in results
                 ],
@@ -463,14 +463,11 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         before = report.sent_before.get(sub.email)
         gone_out = (f" (the {counted(before, 'paper')} its topics take now went out before; `match --all` "
                     "shows them)") if before else ""
-        capped = report.capped.get(sub.email)
-        cut = (f" (the best of the {capped:,} its topics take now: max_papers: {sub.max_papers})"
-               if capped else "")
+        cut = pipeline.max_papers_said(len(matches), *report.capped.get(sub.email, (0, 0)))
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
         back = report.revised.get(sub.email, ())
         for again in back[:3]:  # a replacement of a paper sent: left out, never without a word
-            click.echo(f"  not again: {_shown(again.title)} ({again.arxiv_id}v{again.version}): went out before "
-                       "(this version or an earlier one), and a paper sent is not sent again in a new version")
+            click.echo(f"  {pipeline.not_again_said(_shown(again.title), again)}")
         if len(back) > 3:
             click.echo(f"  not again: {len(back) - 3} more papers back in a new version")
         for m in matches:

@@ -54,7 +54,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, cast
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 from .config import Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
@@ -87,6 +87,20 @@ VERDICT_WITHIN = 600.0
 STOP_LOOKED_FOR_EVERY = 1.0
 
 
+#: What a send does later with a message a refusal left undelivered, and one
+#: whose fate is unknown: words of a run among runs, which ``test-email`` (one
+#: message, nothing recorded, no later run) leaves out (:func:`as_one_message`).
+LATER_SENDS = ": tried again by later sends, never held for it"
+NOT_RESENT = "so it is not resent in this run"
+
+
+def as_one_message(error: str) -> str:
+    """A delivery's ``error`` as said of one message sent alone (``test-email``):
+    without what later sends do with it, which a test email has none of
+    ("refused as spam ...: tried again by later sends, never held for it")."""
+    return error.replace(LATER_SENDS, "").replace(NOT_RESENT, "so it is not sent again")
+
+
 class Unreachable(TransientDeliveryError):
     """No connection to the server could be opened (refused, timeout, DNS)."""
 
@@ -102,6 +116,15 @@ class Unreachable(TransientDeliveryError):
 #: delivered and goes again with the next run, so every subscriber of a
 #: batch sent on into such a server could get each digest twice.
 FAILING_TO_STOP = 3
+#: Messages in a row refused alike (:attr:`Deferred.alike`: the same kind of
+#: refusal with the same codes) before the batch stops, the rest pending and
+#: not attempted.  A server whose content filter refuses every digest as spam
+#: ("550 5.7.1 ... likely unsolicited mail"), or whose mail system is broken
+#: ("554 5.3.0"), was asked for each of 2,000 messages in turn, each refusal
+#: logged and counted against the sender's standing.  More than
+#: :data:`FAILING_TO_STOP`: digests differ, and a few subscribers in a row
+#: with the same papers may be refused for them alone.
+REFUSED_ALIKE_TO_STOP = 5
 
 
 class ServiceClosing(Unreachable):
@@ -116,6 +139,13 @@ class ServiceClosing(Unreachable):
 class Deferred(TransientDeliveryError):
     """This message fails for this run only: not retried in the run, the
     digest stays pending (with its back-off) and is never held."""
+
+    #: For a refusal that every message may get alike (the receiving server's
+    #: trouble, its content filter, relaying, the sender's authentication):
+    #: its kind and reply codes, which :class:`Dispatcher` counts in a row
+    #: (see :data:`REFUSED_ALIKE_TO_STOP`).  None: the message's own (its
+    #: size, its recipient's mailbox), or unconfirmed.
+    alike: tuple | None = None
 
 
 class Unconfirmed(Deferred):
@@ -269,6 +299,13 @@ class Outcome:
     #: Not attempted: the caller withdrew it at hand-over (its recipient
     #: unsubscribed after it was queued); ``error`` says why.
     withdrawn: bool = False
+    #: Failed as every message would (:class:`TransportBroken`: a login
+    #: refused, TLS, the sender, the outbox): no fault of this digest's, so
+    #: no back-off of its own.  The batch's first digest waited 5 minutes,
+    #: then longer each run, after the password was mended in the
+    #: environment (which changes no setting a back-off is recorded with),
+    #: while the others, not attempted, went out at once.
+    transport_failed: bool = False
 
 
 class Session(Protocol):
@@ -431,7 +468,7 @@ class OutboxTransport:
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         final = self.folder / self.filename(envelope)
         try:
-            write_atomic(final, envelope.data(), mode=0o644)
+            write_atomic(final, envelope.data(), mode=0o644, durable=True)  # recorded sent next: on the disk first
         except OSError as exc:
             raise TransportBroken(f"{final}: cannot write: {exc.strerror}") from None
 
@@ -488,9 +525,6 @@ class SMTPTransport:
     def certificate_remedy(self, exc: ssl.SSLCertVerificationError) -> str:
         """What mends the server's refused certificate, by the check that failed."""
         fault = certificate_fault(exc)
-        if fault == "date":
-            return ("the mail server's certificate must be renewed on the server, or this machine's clock is wrong; "
-                    "no setting here mends it")
         if (theirs := certificate_unmendable(fault, "the mail server")) is not None:
             return theirs
         if fault == "name":
@@ -697,6 +731,13 @@ class _Dropped(Exception):
 
 #: The steps (see :func:`_at`) whose answers come before any of the message's data is sent.
 _BEFORE_DATA = ("MAIL FROM", "RCPT TO", "DATA")
+#: The step of a message's data going out (:func:`_end_data`): a session that
+#: ends or stalls under it never carried the data's end, so the server cannot
+#: have taken the message.  A server that stopped reading in the middle of a
+#: message was said to be silent ("no answer within 30 s") and to have
+#: perhaps taken it: the digest went again with the next run flagged as
+#: perhaps delivered, and the others of the batch were not tried.
+_SENDING_DATA = "the message's data, as it went out"
 
 #: The ways a session ends under a command (smtplib's word, a reset, a broken pipe).
 _ENDED = (smtplib.SMTPServerDisconnected, ConnectionResetError, BrokenPipeError)
@@ -1113,6 +1154,8 @@ class SMTPSession:
 
     def _dropped(self, exc: _Dropped) -> TransientDeliveryError:
         said = f" in answer to {exc.step}" if exc.step else ""
+        if exc.step == _SENDING_DATA:
+            said = " while the message's data went out (its end never did: the server did not take it)"
         return TransientDeliveryError(f"SMTP server {self.t.host}:{self.t.port} closed the connection{said}")
 
     def _send(self, envelope: Envelope, data: bytes, then: Envelope | None) -> None:
@@ -1137,7 +1180,7 @@ class SMTPSession:
             self.close()
             raise Unconfirmed(
                 f"SMTP server {self.t.host}:{self.t.port} closed the connection after the message to {rcpt}, "
-                "before confirming it; it may have taken the message, so it is not resent in this run"
+                f"before confirming it; it may have taken the message, {NOT_RESENT}"
             ) from None
         except _ENDED as exc:
             if _timed_out(exc):
@@ -1183,11 +1226,11 @@ class SMTPSession:
         if step == "MAIL":
             self._sender_refused(refusal, reply, envelope, data, smtp)
         if about is About.MAILBOX_FULL:
-            raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full: tried again by later sends, never "
-                              "held for it)")
+            raise MailboxFull(f"{what}: {reply} (the recipient's mailbox is full{LATER_SENDS})")
         if about is About.SPAM:
-            raise RefusedAsSpam(f"{what}: {reply} (refused as spam, for the message or the sender's standing, no "
-                                "fault of the address: tried again by later sends, never held for it)")
+            raise _alike(refusal, RefusedAsSpam(
+                f"{what}: {reply} (refused as spam, for the message or the sender's standing, no fault of the address"
+                f"{LATER_SENDS})"))
         if about in (About.SENDER, About.CLIENT):
             # Postfix checks the sender, the client and its HELO at RCPT (smtpd_delay_reject):
             # "553 5.7.1 <digest@...>: Sender address rejected: not owned by user ..."
@@ -1200,23 +1243,24 @@ class SMTPSession:
         if about is About.SIZE:
             raise TooBig(f"message to {rcpt} refused for its size: {reply}{_too_big(data, smtp)}")
         if about is About.UNAUTHENTICATED:
-            raise Unauthenticated(
+            raise _alike(refusal, Unauthenticated(
                 f"{self.t.at('from', 'email')}{what}: {reply} (the receiving server found the sender {sender} "
                 "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send "
-                "through your domain's own server; no fault of the address, so the digest is not held for it)")
+                f"through your domain's own server; no fault of the address{LATER_SENDS})"))
         if about is About.SERVER:
-            raise ServerRefused(
-                f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address: tried "
-                "again by later sends, never held for it)")
+            raise _alike(refusal, ServerRefused(
+                f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address"
+                f"{LATER_SENDS})"))
         if about is About.CONTENT:
-            raise RefusedContent(f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of "
-                                 "the address: tried again by later sends, never held for it)")
+            raise _alike(refusal, RefusedContent(
+                f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of the address"
+                f"{LATER_SENDS})"))
         if about is About.LOGIN:  # (at RCPT: "530 5.7.57 Client not authenticated to send mail", every message's)
             hint, setting = self._login_wanted(code, smtp)
             raise TransportBroken(f"{setting}{server}: {what}: {reply} ({hint})")
         if about is About.RELAY:
-            raise RelayDenied(f"{what}: {reply} (the server does not relay for us: check username/password_env and "
-                              "security)")
+            raise _alike(refusal, RelayDenied(
+                f"{what}: {reply} (the server does not relay for us: check username/password_env and security)"))
         raise PermanentDeliveryError(f"{what}: {reply}")
 
     def _sender_refused(self, refusal: Refusal, reply: str, envelope: Envelope, data: bytes,
@@ -1287,7 +1331,10 @@ class SMTPSession:
         (verifying that address with the recipient's own server) has answered
         MAIL: that message is retried and the others go on; one silent at
         MAIL or DATA is retried as an unreachable server."""
-        where, left = f"SMTP server {self.t.host}:{self.t.port}", "it may have taken the message, so it is not resent in this run"
+        where, left = f"SMTP server {self.t.host}:{self.t.port}", f"it may have taken the message, {NOT_RESENT}"
+        if step == _SENDING_DATA:
+            return Unreachable(f"{where} stopped reading the message to {rcpt}: its data did not go out within "
+                               f"{self.t.timeout:g} s (its end never did: the server did not take it)")
         if step in _BEFORE_DATA:
             kind = TransientDeliveryError if step == "RCPT TO" else Unreachable
             return kind(f"{where} timed out (no answer to {step} within {self.t.timeout:g} s) sending to {rcpt}; "
@@ -1325,6 +1372,17 @@ def _is_reply(code: int) -> bool:
 
 _CLIENT_HINT = ("the server refuses this machine (its host name or address, or an unauthenticated client), not the "
                 "address, the same for every message: log in (username, password_env) or send through another server")
+
+
+D = TypeVar("D", bound=Deferred)
+
+
+def _alike(refusal: Refusal, exc: D) -> D:
+    """``exc``, marked as a refusal every message may get alike (see
+    :attr:`Deferred.alike`): its kind and codes, not its words (Gmail's name
+    each message)."""
+    exc.alike = (type(exc).__name__, refusal.code, refusal.status)
+    return exc
 
 
 def _status(refusal: Refusal) -> str:
@@ -1459,7 +1517,8 @@ def _end_data(
     ``smtplib`` raises it."""
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
-    smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
+    with _at(_SENDING_DATA):
+        smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
     if on_sent is not None:
         on_sent()
     if isinstance(smtp, _Deadlined):
@@ -1651,6 +1710,7 @@ class Dispatcher:
         self.alive = self.busy = self.count
         self.failing_in_a_row = 0  # messages that failed on every try or went unconfirmed (see FAILING_TO_STOP)
         self.unconfirmed_in_a_row = 0  # those of them that went unconfirmed (the stop says which kind it was)
+        self.refused_alike: tuple[tuple | None, int] = (None, 0)  # the last refusal's Deferred.alike, how many in a row
         self.threads = [
             threading.Thread(target=self._work, name=f"deliver-{i}", daemon=True) for i in range(self.count)
         ]
@@ -1719,6 +1779,18 @@ class Dispatcher:
                        f"the last with: {exc}; each unconfirmed one {doubt}")
         else:
             self._stop(f"{failing} messages in a row failed on every try, the last with: {exc}")
+
+    def _refused_again(self, exc: Deferred) -> None:
+        """One more message refused as the one before it was (the same
+        :attr:`Deferred.alike`): the batch stops at
+        :data:`REFUSED_ALIKE_TO_STOP` in a row; another kind of refusal starts
+        the count again, a message that goes out ends it."""
+        with self.sharing:
+            last, n = self.refused_alike
+            n = n + 1 if last == exc.alike else 1
+            self.refused_alike = (exc.alike, n)
+        if n >= REFUSED_ALIKE_TO_STOP:
+            self._stop(f"{n} messages in a row were refused alike, the last: {exc}; the rest would be refused so too")
 
     def _redacted(self, text: str) -> str:
         """``text`` (an unexpected error, bound for the output and the state)
@@ -1845,13 +1917,17 @@ class Dispatcher:
             try:
                 session.send(envelope, then)
                 self.failing_in_a_row = self.unconfirmed_in_a_row = 0
+                self.refused_alike = (None, 0)
                 return Outcome(envelope, True, tries)
             except (TransportBroken, TimedOut) as exc:  # the session or its outcome is lost: stop the batch
                 self._stop(str(exc))
-                return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, TimedOut))
+                return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, TimedOut),
+                               transport_failed=isinstance(exc, TransportBroken))
             except Deferred as exc:  # it may have arrived, or a retry now is no use: not again in this run
                 if isinstance(exc, Unconfirmed) and self.stopped is None:
                     self._failed_again(exc)  # (a server dropping every message after its data: see FAILING_TO_STOP)
+                elif exc.alike is not None and self.stopped is None:
+                    self._refused_again(exc)  # (a content filter refusing every digest: see REFUSED_ALIKE_TO_STOP)
                 return Outcome(envelope, False, tries, str(exc), uncertain=isinstance(exc, Unconfirmed))
             except PermanentDeliveryError as exc:
                 return Outcome(envelope, False, tries, str(exc), permanent=True)

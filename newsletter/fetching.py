@@ -480,12 +480,10 @@ def _cause(exc: BaseException, kind: type[E]) -> E | None:
 def _certificate_remedy(exc: ssl.SSLCertVerificationError, host: str) -> str:
     """What mends a refused certificate, by the check that failed."""
     fault = certificate_fault(exc)
-    if fault == "date":
-        return "the site must renew it, or this machine's clock is wrong; no setting here mends it"
-    if fault == "name":
-        return f"it is for another name than {host!r}: check the host in the URL"
     if (theirs := certificate_unmendable(fault, "the site")) is not None:
         return theirs
+    if fault == "name":
+        return f"it is for another name than {host!r}: check the host in the URL"
     return "behind a proxy or a private CA, point SSL_CERT_FILE at its certificate"
 
 

@@ -32,9 +32,21 @@ from .patterns import lazy
 log = logging.getLogger(__name__)
 
 
+def fsync_path(path: Path) -> None:
+    """Flush ``path`` (a file, or a folder's entries) to the disk."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | None = None) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it over
-    ``path``.  ``durable``: fsync before the rename (survives a power cut).
+    ``path``.  ``durable``: fsync the file before the rename and its folder
+    after it, so that both the data and the name survive a power cut (a
+    digest written to the outbox is recorded sent at once: a rename still in
+    the page cache lost a digest recorded as sent).
     ``mode``: the new file's permissions (default: private, 0600).  Raises
     :class:`OSError` naming ``path`` (a full disk fails the write, which
     names no file of its own); the temporary file never stays behind."""
@@ -48,6 +60,12 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | 
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
+        if durable:
+            try:
+                fsync_path(path.parent)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # (a file system that cannot flush a folder: the rename stands)
+                    raise
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         if exc.filename is None or exc.filename == tmp:

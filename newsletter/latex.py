@@ -1124,15 +1124,19 @@ _LOST_TOP_SHOWN = {"top": "ᵀ", "intercal": "ᵀ", "star": "⋆", "ast": "*", "
 _LOST_TOP = lazy(r"\^\{?(top|intercal|star|ast|dagger|prime|circ)\}?(?![a-z](?<!m(?=ath)))")
 
 
-def _lost_math(text: str) -> str:
+def _lost_math(text: str, keep: tuple[str, ...] = ()) -> str:
     """Math that lost its backslashes and dollar signs, as Unicode: each
     word with a mark of it (:data:`_LOST_MARKS`) gets its macros back and is
     converted as math; other words, and sentence punctuation after a word,
-    are left as written ('the epsilon-greedy policy' is prose)."""
+    are left as written ('the epsilon-greedy policy' is prose).  A word
+    holding one of ``keep`` (what a reader's terms found), and a Greek name
+    in one, stays as written, as in :func:`_greek_names_shown`: a term
+    "lambda" found "TD (lambda)", the card showed "(λ)" once the text had a
+    script elsewhere, and neither its mark nor its reason's word was there."""
 
     def word(m: re.Match) -> str:
         written = m.group()
-        if not _has_lost_mark(written):
+        if not _has_lost_mark(written) or _kept(m, kept):
             return written
         core = written.rstrip(".,;:")
         tail = written[len(core):]
@@ -1148,7 +1152,10 @@ def _lost_math(text: str) -> str:
 
     text = _set_braces_marked(_LOST_OLD_FONT.sub(r"math\1{\2}", _lost_relations(text)))
     text = _LOST_BETWEEN_NUMBERS.sub(_greek, _LOST_WIDE.sub(r"\1{\2}", text))
-    shown = _LOST_GREEK.sub(_greek, _LOST_WORD.sub(word, text))
+    kept = _kept_spans(text, keep)
+    text = _LOST_WORD.sub(word, text)
+    kept = _kept_spans(text, keep)
+    shown = _LOST_GREEK.sub(lambda m: m.group() if _kept(m, kept) else _greek(m), text)
     shown = shown.replace(_SET_OPEN, "{").replace(_SET_CLOSE, "}")
     return _operator_spacing(_LOST_INDEX.sub(lambda m: m[1] + m[2].translate(SUBSCRIPT), shown))
 
@@ -1308,7 +1315,7 @@ def _symbol_greek(m: re.Match, kept: Sequence[tuple[int, int]] = ()) -> str:
     (``alpha-version``, ``phi-3``), ``non-alpha-numeric``, or it is in a
     span of ``kept`` (see :func:`_greek_names_shown`)."""
     text, start, end = m.string, m.start(), m.end()
-    if any(s <= start < e for s, e in kept):
+    if _kept(m, kept):
         return m.group()
     if (in_link(text, start, end) or _NOT_A_SYMBOL_AFTER.match(text, end)
             or text[max(0, start - 4):start].lower() == "non-"):
@@ -1347,7 +1354,7 @@ def _greek_names_shown(text: str, keep: tuple[str, ...]) -> str:
         # Each only where it may find one: both were tried at every character
         # of most texts (0.1 ms an abstract); what they need is found at once.
         if may_hold(text):
-            kept = [(at, at + len(k)) for k in keep if k for at in _occurrences(text, k)]
+            kept = _kept_spans(text, keep)
             text = pattern.sub(functools.partial(_symbol_greek, kept=kept), text)
     return text
 
@@ -1376,6 +1383,16 @@ def _greek_letter_in(text: str) -> bool:
     return not text.isascii() and _GREEK_LETTER.search(text) is not None
 
 
+def _kept_spans(text: str, keep: tuple[str, ...]) -> list[tuple[int, int]]:
+    """Where the words of ``keep`` stand in ``text``."""
+    return [(at, at + len(k)) for k in keep if k for at in _occurrences(text, k)]
+
+
+def _kept(m: re.Match, kept: Sequence[tuple[int, int]]) -> bool:
+    """Whether the match ``m`` overlaps one of the ``kept`` spans."""
+    return any(s < m.end() and m.start() < e for s, e in kept)
+
+
 def _occurrences(text: str, word: str) -> list[int]:
     """Where ``word`` starts in ``text``."""
     found, at = [], text.find(word)
@@ -1385,8 +1402,9 @@ def _occurrences(text: str, word: str) -> list[int]:
     return found
 
 
-#: A Greek letter's name anywhere in a word (see :func:`greek_named`).
-_GREEK_NAME_IN = lazy(rf"(?:{_SYMBOL_GREEK})")
+#: A Greek letter's name anywhere in a word, or a name only :data:`_LOST_GREEK` shows as
+#: its letter (``xi``, ``Delta``) as a word of its own (see :func:`greek_named`).
+_GREEK_NAME_IN = lazy(rf"(?:{_SYMBOL_GREEK})|(?<![A-Za-z])(?:{_GREEK_NAMES})(?![a-z])")
 
 
 def greek_named(words: tuple[str, ...]) -> tuple[str, ...]:
@@ -1423,7 +1441,7 @@ def lost_math_shown(text: str, keep: tuple[str, ...] = ()) -> str:
         text = _greek_names_shown(text, keep)
     if not any(piece in text for piece in _LOST_PIECES) or not _has_lost_mark(text):
         return text
-    return _lost_math(text)
+    return _lost_math(text, keep)
 
 
 #: A group of prose words (``\emph{error indicator}`` without its macro): shown without braces.

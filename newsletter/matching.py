@@ -253,7 +253,7 @@ def other_number(text: str) -> str | None:
     word, low = m[1], m[1].casefold()
     if re.search(r"[^aeiou]ies$", low):
         form = word[:-3] + "y"
-    elif re.search(r"(?:ss|x|z|ch|sh)es$", low):
+    elif re.search(r"(?:ss|x|zz|ch|sh)es$", low):  # not "sizes": size
         form = word[:-2]
     elif low.endswith("ss") or re.search(r"(?:x|z|ch|sh)$", low):
         form = word + "es"
@@ -782,7 +782,20 @@ class TopicIndex:
         for pid, paper in papers.items():
             for author in paper.authors:
                 self._by_author.setdefault(author.casefold(), set()).add(pid)
+        self._later_versions: tuple[Paper, ...] | None = None
 
+    def revised_sent(self, subscriber, sent: frozenset[str]) -> tuple[Paper, ...]:
+        """The papers read in a version after the first (v2 and on) that the
+        subscriber's topics take and that went out to it before (``sent``:
+        its sent ids): left out of its digest, which ``match`` and ``send``
+        say (:func:`not_again_said`).  The later versions are found once per
+        index."""
+        if self._later_versions is None:
+            self._later_versions = tuple(p for p in self.papers.values() if (p.version or 0) > 1)
+        if not sent:
+            return ()
+        return tuple(p for p in self._later_versions
+                     if not sent.isdisjoint(p.keys) and any(self.takes(key, p.id) for key in subscriber.topics))
 
     def takes(self, key: str, pid: str) -> bool:
         """Whether topic ``key`` takes paper ``pid`` (:meth:`place` without
@@ -932,6 +945,43 @@ SELECTION_CACHE = 1024
 #: How far ``match`` and ``send`` count the papers a digest cut at
 #: ``max_papers`` was taken from (max_papers' own bound).
 COUNTED_UP_TO = 1000
+
+
+def max_papers_cut(index: TopicIndex, subscriber, sent: frozenset[str], papers: int) -> tuple[int, int]:
+    """For a digest of ``papers`` papers (``sent``: the ids that went to the
+    subscriber before), what ``max_papers`` cut: how many papers not sent
+    before its topics take now, of which it holds the best, and how many more
+    they take that went out before; (0, 0) when nothing was cut.  ``match``
+    and ``send`` each counted it their own way, and a cut that ``send``
+    called "in no earlier digest" ``match`` did not."""
+    if papers < subscriber.max_papers:
+        return 0, 0
+    taken = index.count(subscriber, sent, limit=COUNTED_UP_TO)
+    if taken <= papers:
+        return 0, 0
+    before = index.count(subscriber, limit=COUNTED_UP_TO) - taken if sent else 0
+    return taken, max(before, 0)
+
+
+def not_again_said(title: str, paper: Paper) -> str:
+    """What ``match`` and ``send`` say of a paper of :meth:`TopicIndex.revised_sent`
+    (``title``: as shown): a digest empty for it read "nothing new", the
+    reader's paper, revised that day, gone without a word."""
+    return (f"not again: {title} ({paper.arxiv_id}v{paper.version}): went out before (this version or an earlier "
+            "one), and a paper sent is not sent again in a new version")
+
+
+def max_papers_said(papers: int, taken: int, sent_before: int) -> str:
+    """What :func:`max_papers_cut` found, as ``match`` and ``send`` both say
+    it after a digest's paper count ("" when nothing was cut): a subscriber
+    without a schedule got, at a second `send` moments after the first, 20
+    more of the same day's papers without a word of why."""
+    if taken <= papers:
+        return ""
+    # (a second send of the same day's papers: 'in no earlier digest' says why these come now)
+    earlier = " that were in no earlier digest" if sent_before else ""
+    return (f" (the best of the {taken:,} its topics take now{earlier}: max_papers: {papers}; the "
+            f"other {taken - papers:,} can go in later digests)")
 
 
 def topic_index(

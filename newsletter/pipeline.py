@@ -30,13 +30,14 @@ from .delivery import (
     OutboxTransport,
     Outcome,
     Transport,
+    as_one_message,
     make_transport,
     sender_address,
     settings_fingerprint,
 )
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
-from .matching import COUNTED_UP_TO, NearMisses, PaperMatch, TopicIndex, topic_index
+from .matching import NearMisses, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, not_again_said, topic_index
 from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
@@ -66,6 +67,8 @@ __all__ = [
     "already_sent",
     "match",
     "match_report",
+    "max_papers_said",
+    "not_again_said",
     "unmatched_topics",
     "papers",
     "resubscribe",
@@ -416,8 +419,10 @@ class MatchReport:
     #: The part of ``advice`` read off the digests (:func:`digest_advice`), which ``preview`` says too.
     digest_advice: tuple[Problem, ...] = ()
     #: Per subscriber whose digest is cut at max_papers: how many papers its
-    #: topics take now (not sent before), of which the digest holds the best.
-    capped: Mapping[str, int] = field(default_factory=dict)
+    #: topics take now (not sent before), of which the digest holds the best,
+    #: and how many more they take that went out before (see
+    #: :func:`~newsletter.matching.max_papers_cut`, which ``send`` counts by too).
+    capped: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     #: Per subscriber: the papers its topics take now that went out before and
     #: are back in a newer arXiv version (a replacement, a revised abstract
     #: page): not sent again, and said so (they were left out without a word).
@@ -426,12 +431,11 @@ class MatchReport:
 
 def _revised_sent(config: Config, index: TopicIndex, subs: list[Subscriber],
                   exclude: Callable[[Subscriber], frozenset[str]] | None) -> dict[str, tuple[Paper, ...]]:
-    """Per subscriber, the papers read in a version after the first (v2 and
-    on) that its topics take and that went out to it before (``exclude``,
-    else the state's record, read-only): see :attr:`MatchReport.revised`.
-    The state is read only when the sources hold such a paper."""
-    revised = [p for p in index.papers.values() if (p.version or 0) > 1]
-    if not revised:
+    """Per subscriber, :meth:`TopicIndex.revised_sent` of the papers that went
+    out to it before (``exclude``, else the state's record, read-only): see
+    :attr:`MatchReport.revised`.  The state is read only when the sources
+    hold a paper in a later version."""
+    if not any((p.version or 0) > 1 for p in index.papers.values()):
         return {}
     if exclude is not None:
         sent = {sub.email: exclude(sub) for sub in subs}
@@ -439,13 +443,7 @@ def _revised_sent(config: Config, index: TopicIndex, subs: list[Subscriber],
         with open_state(config.state_target, readonly=True) as state:
             known = state.plan([sub.email for sub in subs])
         sent = {email: k.sent_paper_ids for email, k in known.items()}
-    found = {}
-    for sub in subs:
-        gone = sent.get(sub.email, frozenset())
-        if back := tuple(p for p in revised if not gone.isdisjoint(p.keys)
-                         and any(index.takes(key, p.id) for key in sub.topics)):
-            found[sub.email] = back
-    return found
+    return {sub.email: back for sub in subs if (back := index.revised_sent(sub, sent.get(sub.email, frozenset())))}
 
 
 def match_report(
@@ -475,10 +473,9 @@ def match_report(
     }
     # "3 papers" read as all there were: a newcomer's max_papers: 3 kept 3 of 40 without a word
     capped = {
-        sub.email: n
+        sub.email: cut
         for sub, found in results
-        if len(found) >= sub.max_papers
-        and (n := index.count(sub, exclude(sub) if exclude else frozenset(), limit=COUNTED_UP_TO)) > len(found)
+        if (cut := max_papers_cut(index, sub, exclude(sub) if exclude else frozenset(), len(found)))[0]
     }
     revised = _revised_sent(config, index, subs, exclude) if exclude or next_digest else {}
     followed = list(dict.fromkeys(k for s in subs for k in s.topics))
@@ -919,13 +916,17 @@ def send_test_email(
     note = digest_of = None
     if sub is not None:
         digest_of = sub.email
-        index = topic_index(config, _known_earlier(config, found), [sub])
-        matches = index.select(sub, already_sent(config, sub.email)(sub))
+        # read once, read-only (it was opened three times: three connections to a PostgreSQL state)
+        with open_state(config.state_target, readonly=True) as state:
+            earlier = known_earlier(state, found)
+            known = state.plan([sub.email]).get(sub.email)
+            gone = state.unsubscribed([sub.email]).get(sub.email)
+        index = topic_index(config, earlier, [sub])
+        matches = index.select(sub, known.sent_paper_ids if known else frozenset())
         if not matches:
             matches = index.select(sub)
             note = f"nothing new for {sub.email}; the test digest has their papers already sent"
         # the digest of one who left through the link came without a word, as if they would get it
-        gone = unsubscribed(config, sub.email).get(sub.email)
         if gone is not None:
             note = "; ".join(filter(None, [note, (
                 f"{sub.email} unsubscribed {shown_time(gone, config.zone(sub))}: `send` sends them nothing until "
@@ -962,7 +963,7 @@ def send_test_email(
     outcome = outcomes[0]
     if not outcome.delivered:
         # a send's words for a digest it leaves to the next run; a test email has no next run
-        error = (outcome.error or "").replace("so it is not resent in this run", "so it is not sent again")
+        error = as_one_message(outcome.error or "")
         raise DeliveryError(f"test email to {to} not delivered: {error}")
     written = str(transport.folder / transport.filename(envelope)) if isinstance(transport, OutboxTransport) else None
     return TestEmail(

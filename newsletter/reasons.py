@@ -89,11 +89,14 @@ def for_reader(reasons: Sequence[Reason | None], topic_name: Callable[[str], str
     and a ranked topic that also found it says so after "also in"
     (:func:`found_words`); "Close to your interest: diffusion models" under
     the heading "Diffusion models", then "also in Generative modelling", gave
-    the one topic's reason as the other's."""
+    the one topic's reason as the other's.  A reason with nothing to name
+    names its topic: "close in meaning to your interest in Generative
+    modelling", where "Why: Close in meaning to your interest" stopped short."""
     if topics and not under_ranked(reasons):
         return ""
     given = [(t, r) for t, r in zip(topics, reasons, strict=False) if r is not None and r.ranked]
-    if len(given) > 1 and topic_name is not None:
+    # one topic close in meaning only is named too: "Why: Close in meaning to your interest" ended mid-sentence
+    if topic_name is not None and (len(given) > 1 or len(given) == 1 and given[0][1].in_meaning_only):
         return _for_topics([(topic_name(t), r) for t, r in given])
     return "; ".join(dict.fromkeys(_sentence(r) for r in reasons if r is not None and r.ranked))
 

@@ -51,6 +51,7 @@ from .matching import (
     in_terms_case,
     is_long_match,
     is_regex_term,
+    other_number,
     reason_match,
     rules_reason,
 )
@@ -196,19 +197,56 @@ def whole_words(text: str, start: int, end: int) -> tuple[int, int]:
     return s, e
 
 
+#: Words ending in s whose form without it is another word ("new", "mean"), not their singular.
+_NO_SINGULAR = frozenset({"news", "means", "series", "species", "lens", "always", "perhaps", "whereas", "thus",
+                          "bayes", "gas", "chaos", "atlas", "canvas"})
+
+
+@functools.lru_cache(maxsize=4096)
+def number_forms(word: str) -> tuple[str, ...]:
+    """``word`` and its other grammatical number as a paper may write it,
+    longest first: ``model``/``models``, ``policy``/``policies``,
+    ``process``/``processes``, ``analysis``/``analyses``, ``bias``/``biases``;
+    a word that is its own plural or names a field (``Bayes``, ``dynamics``,
+    ``news``) keeps its s, so "dynamic programming" and "new" are not taken for it.
+    Dropping a final s by rule made "bias" miss "biases", "analysis" miss
+    "analyses", "Gaussian processes" miss "Gaussian process", and "news"
+    mark "new"."""
+    low = word.casefold()
+    forms = {word}
+    if low not in _NO_SINGULAR and not low.endswith("ias") and (other := other_number(word)):
+        forms.add(other)
+    if low.endswith("is") and len(low) > 3:  # analysis, hypothesis: analyses, hypotheses
+        forms.add(word[:-2] + "es")
+    elif low.endswith("yses") or low.endswith("theses"):
+        forms.add(word[:-2] + "is")
+    elif re.search(r"[ao]s$|ias$", low):  # bias, atlas, gas: biases, atlases, gases
+        forms.add(word + "es")
+    return tuple(sorted(forms, key=lambda f: (-len(f), f)))
+
+
+def same_but_number(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are one phrase but for the number of its last
+    word (a topic "Gaussian processes" and its found "Gaussian process")."""
+    a, b = " ".join(a.casefold().split()), " ".join(b.casefold().split())
+    if a == b:
+        return True
+    head_a, _, last_a = a.rpartition(" ")
+    head_b, _, last_b = b.rpartition(" ")
+    return head_a == head_b and (last_b in number_forms(last_a) or last_a in number_forms(last_b))
+
+
 @functools.lru_cache(maxsize=4096)
 def phrase_pattern(phrase: str) -> re.Pattern:
     """A phrase a ranked topic's reason names ("close to your interest in
     Schrödinger bridges") as the paper may write it, to mark it as a keyword
     topic's terms are: any case, its words apart by spaces or hyphens, the
-    last one singular or plural ("Schrödinger Bridge", "score based").  A
-    ranked card marked nothing, and the reader looked for the words the
-    reason named."""
-    words = [w for w in re.split(r"[\s\-\u2010\u2011]+", phrase) if w]
-    last = words[-1] if words else phrase
-    if len(last) > 3 and last.endswith("s") and not last.endswith("ss"):
-        last = last[:-1]
-    parts = [re.escape(w) for w in words[:-1]] + [re.escape(last) + "(?:e?s)?"]
+    last one singular or plural (:func:`number_forms`: "Schrödinger Bridge",
+    "score based", "biases" for "bias").  A ranked card marked nothing, and
+    the reader looked for the words the reason named."""
+    words = [w for w in re.split(r"[\s\-\u2010\u2011]+", phrase) if w] or [phrase]
+    last = "(?:" + "|".join(re.escape(f) for f in number_forms(words[-1])) + ")"
+    parts = [re.escape(w) for w in words[:-1]] + [last]
     return re.compile(r"(?<!\w)" + r"[\s\-\u2010\u2011]+".join(parts) + r"(?!\w)", re.IGNORECASE)
 
 
@@ -517,8 +555,7 @@ def also_in(
         if own_ranked and by_rank:
             continue  # the card's reason names it (reasons.for_reader)
         found = found_words(r) if r is not None and by_rank else words(t) if words else []
-        name = topic_name(t).casefold().removesuffix("s")
-        found = [w for w in found if w.casefold().removesuffix("s") != name]
+        found = [w for w in found if not same_but_number(w, topic_name(t))]
         out.append(f"{topic_name(t)} ({', '.join(found)})" if found else topic_name(t))
     return tuple(out)
 
@@ -991,7 +1028,7 @@ class Composer:
 
         self.rules = Matcher(config.topics).rules
         self._cards: dict[tuple, Card] = {}
-        self._fits: dict[tuple, str] = {}  # a too-big digest's advice, per shared digest (see _fitting_once)
+        self._fits: dict[tuple, str] = {}  # a too-big digest's advice, per digest (see _advice)
         self._term_regex = {t.text: t.regex for rule in self.rules.values() for t in rule.any + rule.all}
         # Stand-ins for the personal values (address, name, unsubscribe link):
         # random, so no paper or template text contains them.
@@ -1217,40 +1254,65 @@ class Composer:
     ) -> tuple[str, str, str, Clip | None]:
         ctx = self.context(subscriber, matches, now)
         subject, html, text = self._render_context(ctx)
-        inlined, clipped = self._fit(ctx, html) if clip else (self.inliner(html), None)
+        inlined, clipped = self._fit(ctx, html) if clip else (self._inlined(html), None)
         return subject, inlined, text, clipped
 
     def _fit(self, ctx: dict, html: str) -> tuple[str, Clip | None]:
-        """The inlined HTML, and how it was clipped, if it was.  A digest
-        over ``email.max_html_kb`` keeps its best papers as cards and lists
-        the rest after them by linked title only ("26 more papers"), as
-        many cards as fit a little under the limit: Gmail cut a 60-paper
-        digest at about 102 KB, mid-card, behind "View entire message", and
-        the footer with the unsubscribe link went with it.  The text part
-        keeps every paper whole.  Only for an HTML template that shows
-        ``more`` (the default does): one that does not would lose them."""
-        inlined = self.inliner(html)
+        """The inlined HTML, and, for a digest over ``email.max_html_kb``,
+        how it was clipped (and what would make it fit).  Such a digest
+        keeps its best papers as cards and lists the rest after them by
+        linked title only ("26 more papers"), as many cards as fit a little
+        under the limit: Gmail cut a 60-paper digest at about 102 KB,
+        mid-card, behind "View entire message", and the footer with the
+        unsubscribe link went with it.  The text part keeps every paper
+        whole.  Only for an HTML template that shows the papers of ``more``
+        (the default does): one that does not, or that only counts them
+        (``more | length``) without listing them, would lose them, so it
+        keeps every card (:attr:`Clip.unlisted` says so)."""
+        inlined = self._inlined(html)
         limit = self.config.email.max_html_kb * 1024
         full = len(inlined.encode("utf-8"))
         papers = ctx["all_papers"]
-        if full <= limit or not self.lists_more or len(papers) < 2:
+        if full <= limit:
             return inlined, None
+        whole = Clip(full, len(papers), len(papers), self._advice(ctx, full))
+        if not self.lists_more or len(papers) < 2:
+            return inlined, whole
         budget = int(limit * FIT_MARGIN)
-
-        def cut(shown: int) -> str:
-            return self.inliner(self._render_part(self.html_template, _cut(ctx, shown)))
-
         low, high, best = 0, len(papers) - 1, None  # the most cards that fit (sizes grow with the cards)
         while low <= high:
             mid = (low + high) // 2
-            out = cut(mid)
+            out, unshown = self._cut_html(ctx, mid, listed=True)
+            if unshown:  # the template's list of `more` leaves papers out: they would be sent and seen nowhere
+                return inlined, dataclasses.replace(whole, unlisted=unshown)
             if len(out.encode("utf-8")) <= budget:
                 low, best = mid + 1, (out, mid)
             else:
                 high = mid - 1
         if best is None:  # not even the titles alone fit: the digest whole, and the warning
-            return inlined, None
-        return best[0], Clip(full, best[1], len(papers))
+            return inlined, whole
+        return best[0], dataclasses.replace(whole, shown=best[1])
+
+    def _inlined(self, html: str) -> str:
+        """The HTML as sent: its CSS inlined, without indentation (see :func:`unindented`)."""
+        return self.inliner(unindented(html))
+
+    def _cut_html(self, ctx: dict, shown: int, *, listed: bool) -> tuple[str, int]:
+        """The inlined HTML of the digest with its first ``shown`` papers as
+        cards, and, ``listed``, the rest in ``more`` (else left out: the
+        digest as ``max_papers: shown`` would make it); and how many papers
+        of ``more`` the template rendered nothing of.  The one way a clipped
+        digest, and what would make one fit, are rendered."""
+        cut = _cut(ctx, shown)
+        if not listed:
+            cut.update(more=[], more_sections=[], all_papers=cut["all_papers"][:shown], count=shown)
+            return self._inlined(self._render_part(self.html_template, cut)), 0
+        watched = {id(card): _Watched(card) for card in cut["more"]}
+        cut["more"] = [watched[id(card)] for card in cut["more"]]
+        cut["more_sections"] = [{**section, "papers": [watched[id(card)] for card in section["papers"]]}
+                                for section in cut["more_sections"]]
+        out = self._inlined(self._render_part(self.html_template, cut))
+        return out, sum(not w.read for w in watched.values())
 
     def _render_context(self, ctx: dict) -> tuple[str, str, str]:
         """(subject, HTML before inlining, text)."""
@@ -1366,18 +1428,27 @@ class Composer:
         if self.signer is not None:
             data = self.signer(data)
         warnings = []
-        if clipped is not None:
+        limit = self.config.email.max_html_kb
+        if clipped is not None and clipped.unlisted:
+            warnings.append(
+                f"digest for {subscriber.email}: HTML body is {clipped.full / 1024:.0f} KB, over {limit} KB (Gmail "
+                f"clips messages at about 102 KB); its template counts the papers of `more` but lists none of "
+                f"{clipped.unlisted} of them (as the default digest.html does, by title: {{% for p in more %}}), so "
+                f"every paper stays a card; " + clipped.advice
+            )
+        elif clipped is not None and clipped.shown < clipped.total:
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {clipped.full / 1024:.0f} KB with every paper in full, "
-                f"over {self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB), so its last "
+                f"over {limit} KB (Gmail clips messages at about 102 KB), so its last "
                 f"{clipped.total - clipped.shown} of {clipped.total} papers are listed by title only; to show each "
-                "in full, " + self._fitting_once(subscriber, matches, clipped.full, now)
+                "in full, " + clipped.advice
             )
-        elif size > self.config.email.max_html_kb * 1024:
+        elif size > limit * 1024:
+            advice = clipped.advice if clipped is not None else self._advice(
+                self.context(subscriber, matches, now), size)
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {size / 1024:.0f} KB, over "
-                f"{self.config.email.max_html_kb} KB (Gmail clips messages at about 102 KB); "
-                + self._fitting_once(subscriber, matches, size, now)
+                f"{limit} KB (Gmail clips messages at about 102 KB); " + advice
             )
         return Composed(
             data,
@@ -1389,34 +1460,38 @@ class Composer:
             dot_safe=isinstance(self.writer, MessageWriter),
         )
 
-    def _fitting_once(self, subscriber: Subscriber, matches: Sequence[PaperMatch], size: int, now: datetime) -> str:
-        """:meth:`_fitting`, worked out once for the subscribers of one shared digest (it renders it again)."""
-        key = (tuple(subscriber.topics), tuple(m.paper.id for m in matches))
+    def _advice(self, ctx: dict, size: int) -> str:
+        """What would make a digest too big for Gmail fit, in numbers, worked
+        out once for the subscribers of one digest: "lower max_papers or
+        abstract_chars" was said of a 60-paper digest of 160 KB whose
+        abstracts were 36 KB of it, where no abstract_chars could do it.
+        The papers that fit are counted at this digest's size per paper,
+        past what the digest's frame takes (its cards cut by
+        :meth:`_cut_html`, as a clipped digest is); both aim a little under
+        the limit, as the papers' sizes vary."""
+        cards = ctx["all_papers"]
+        key = (tuple(ctx["subscriber"].topics), tuple(c.paper.id for c in cards))
         if key not in self._fits:
             if len(self._fits) >= CARD_CACHE:
                 self._fits.clear()
-            self._fits[key] = self._fitting(subscriber, matches, size, now)
+            self._fits[key] = self._advised(ctx, size)
         return self._fits[key]
 
-    def _fitting(self, subscriber: Subscriber, matches: Sequence[PaperMatch], size: int, now: datetime) -> str:
-        """What would make a digest too big for Gmail fit, in numbers: "lower
-        max_papers or abstract_chars" was said of a 60-paper digest of 160 KB
-        whose abstracts were 36 KB of it, where no abstract_chars could do it.
-        The papers that fit are counted at this digest's size per paper, past
-        what the digest's frame takes (a digest of no papers: rendered once
-        more, for a digest too big only); both aim a little under the limit,
-        as the papers' sizes vary."""
+    def _advised(self, ctx: dict, size: int) -> str:
         email = self.config.email
         budget = int(email.max_html_kb * 1024 * FIT_MARGIN)
-        frame = len(self.render(subscriber, [], now, clip=False)[1].encode("utf-8"))
-        fit = len(matches) * max(budget - frame, 0) // max(size - frame, 1)
+        cards = ctx["all_papers"]
+
+        def bytes_with(shown: int) -> int:
+            return len(self._cut_html(ctx, shown, listed=False)[0].encode("utf-8"))
+
+        frame = bytes_with(0)
+        fit = len(cards) * max(budget - frame, 0) // max(size - frame, 1)
         # the best papers come first and may be the longest: counted again on the digest cut there
-        while 1 < fit < len(matches) and len(self.render(subscriber, matches[:fit], now, clip=False)[1]
-                                              .encode("utf-8")) > budget:
+        while 1 < fit < len(cards) and bytes_with(fit) > budget:
             fit -= 1
-        papers = (f"max_papers to about {fit} (it has {len(matches)})" if fit else
-                  "max_papers" if len(matches) > 1 else "the template's size")
-        cards = [self._card(m, email.abstract_chars, self._pinned(subscriber, m)) for m in matches]
+        papers = (f"max_papers to about {fit} (it has {len(cards)})" if fit else
+                  "max_papers" if len(cards) > 1 else "the template's size")
         abstracts = sum(len(str(c.abstract_html).encode("utf-8")) for c in cards)
         if not abstracts or size - abstracts > budget:
             return f"lower {papers}: its abstracts are {abstracts / 1024:.0f} KB of it, so no abstract_chars makes it fit"
@@ -1512,13 +1587,42 @@ BODY_CACHE = 64
 
 @dataclass(frozen=True, slots=True)
 class Clip:
-    """A digest whose HTML lists its last papers by title only (see
-    :meth:`Composer._fit`): its size with every paper in full, how many
-    papers stand as cards, and how many it has."""
+    """A digest over ``email.max_html_kb`` (see :meth:`Composer._fit`): its
+    size with every paper in full, how many papers stand as cards (fewer
+    than ``total``: the rest are listed by title only), how many it has,
+    what would make it fit, and, where its template counts ``more`` but
+    lists none of it, how many papers it would have lost (it keeps every card)."""
 
     full: int
     shown: int
     total: int
+    advice: str = ""
+    unlisted: int = 0
+
+
+class _Watched:
+    """A paper of ``more`` while a clipped digest renders: records whether
+    the template read anything of it (its title, its link), so a template
+    that only counts ``more`` (``{{ more | length }} more papers``) and
+    lists none of them is found, not sent with those papers shown nowhere."""
+
+    __slots__ = ("card", "read")
+
+    def __init__(self, card: Card) -> None:
+        self.card = card
+        self.read = False
+
+    def __getattr__(self, name: str):
+        self.read = True
+        return getattr(self.card, name)
+
+    def __getitem__(self, name: str):
+        self.read = True
+        return self.card[name]
+
+    def get(self, name: str, default=None):
+        self.read = True
+        return self.card.get(name, default)
 
 
 def _cut(ctx: dict, shown: int) -> dict:
@@ -1594,6 +1698,24 @@ class _Holed:
 
 
 # --------------------------------------------------------------------------- CSS inlining
+
+#: A line break and the indentation after it.
+_INDENT = re.compile(r"\n[ \t]+")
+#: What makes indentation show: text laid out as written.
+_PREFORMATTED = ("<pre", "<PRE", "<textarea", "<TEXTAREA", "white-space:pre", "white-space: pre", "pre-wrap",
+                 "pre-line")
+
+
+def unindented(html: str) -> str:
+    """``html`` without the indentation after its line breaks, which stay
+    (so the text reads the same: a break is a space): the templates'
+    indentation was 2 KB of a 60-paper digest, which Gmail clips at 102 KB.
+    Not in HTML holding preformatted text (``<pre>``, ``white-space: pre``),
+    where the spaces show."""
+    if any(mark in html for mark in _PREFORMATTED):
+        return html
+    return _INDENT.sub("\n", html)
+
 
 #: The ``email.inliner`` choices; ``css-inline`` is the default.
 INLINERS = ("css-inline", "premailer")

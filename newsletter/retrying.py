@@ -125,7 +125,10 @@ def certificate_fault(exc: ssl.SSLCertVerificationError) -> str:
 
 def certificate_unmendable(fault: str, whose: str) -> str | None:
     """The remedy for a certificate ``fault`` (see :func:`certificate_fault`)
-    that only ``whose`` (the mail server, the site) can mend: none here."""
+    that only ``whose`` (the mail server, the site) can mend: none here.
+    One wording for SMTP and HTTP (each wrote its own of an expired one)."""
+    if fault == "date":
+        return f"{whose} must renew its certificate, or this machine's clock is wrong; no setting here mends it"
     if fault == "weak":
         return (f"{whose} needs a new certificate: its key or signature is too weak for this machine's OpenSSL "
                 "(RSA under 2048 bits, SHA-1); no setting here mends it")

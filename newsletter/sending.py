@@ -47,7 +47,8 @@ from .errors import (
     counted,
 )
 from .fetching import Fetcher
-from .matching import COUNTED_UP_TO, Matcher, PaperMatch, TopicIndex, topic_index
+from .latex import lost_math_shown
+from .matching import Matcher, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, not_again_said, topic_index
 from .models import Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
@@ -82,6 +83,9 @@ class DigestResult:
     #: papers, without a word of why.
     taken: int = 0
     sent_before: int = 0
+    #: Empty: what its topics take that went out before in an earlier
+    #: version (:func:`~newsletter.matching.not_again_said`), as ``match`` says.
+    not_again: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         n = counted(self.papers, "paper") + self._cut()
@@ -109,7 +113,9 @@ class DigestResult:
         if self.status == "not due" and self.next_attempt is not None:
             return f"not due     {self.email}: next digest at {when}"
         if self.status == "empty":  # a bare "empty  ADDRESS" read as if the address had been emptied
-            return f"empty       {self.email}: nothing new for them: no email"
+            # (a paper revised that day, and nothing else, read "nothing new": the reader's paper gone without a word)
+            again = "".join(f"; {said}" for said in self.not_again)
+            return f"empty       {self.email}: nothing new for them: no email{again}"
         if self.status == "held":
             return (
                 f"held        {self.email}: refused {self.failures} times ({self.error}); not retried "
@@ -120,13 +126,7 @@ class DigestResult:
 
     def _cut(self) -> str:
         """What max_papers left out of this digest, and where it goes."""
-        if self.taken <= self.papers:
-            return ""
-        rest = self.taken - self.papers
-        # (a second send of the same day's papers: 'in no earlier digest' says why these come now)
-        earlier = " that were in no earlier digest" if self.sent_before else ""
-        return (f" (the best of the {self.taken:,} its topics take now{earlier}: max_papers: {self.papers}; the "
-                f"other {rest:,} can go in later digests)")
+        return max_papers_said(self.papers, self.taken, self.sent_before)
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ class SendReport:
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error,
-                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before}
+                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before, "not_again": list(r.not_again)}
                 for r in self.results
             ],
         }
@@ -202,7 +202,7 @@ class SendReport:
 
 #: A subscriber's digest as planned: its open digest (if owed), the
 #: subscriber, the composed message, and what max_papers cut (see
-#: :meth:`_SendRun._cut`).
+#: :func:`~newsletter.matching.max_papers_cut`).
 _Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int]]
 
 
@@ -1192,7 +1192,9 @@ class _SendRun:
                 if open_ is not None:
                     batch.drop(open_.id)
                 batch.served([sub.email])
-            self._result(DigestResult(sub.email, "empty"))
+            again = tuple(not_again_said(lost_math_shown(p.title), p)
+                          for p in self.index.revised_sent(sub, known.sent_paper_ids))
+            self._result(DigestResult(sub.email, "empty", not_again=again))
             return None
         composed = self.composer.compose(sub, matches, now=now, message_id=open_.message_id if open_ else None)
         for warning in composed.warnings:
@@ -1201,24 +1203,12 @@ class _SendRun:
             self.with_papers += 1
         if batch is not None and open_ is not None and open_.uncertain and open_.id not in self.recovered:
             self._warn_unconfirmed(open_, sub.email)
-        cut = self._cut(sub, known, len(matches))
+        cut = max_papers_cut(self.index, sub, known.sent_paper_ids, len(matches))
         if batch is None:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id, taken=cut[0],
                                       sent_before=cut[1]))
             return None
         return (open_, sub, composed, cut)
-
-    def _cut(self, sub: Subscriber, known: SubscriberState, papers: int) -> tuple[int, int]:
-        """For a digest of ``papers`` cut at max_papers: how many papers not
-        sent before its topics take now, and how many more they take that
-        went out before (see :attr:`DigestResult.taken`); (0, 0) when not cut."""
-        if papers < sub.max_papers:
-            return 0, 0
-        taken = self.index.count(sub, known.sent_paper_ids, limit=COUNTED_UP_TO)
-        if taken <= papers:
-            return 0, 0
-        before = self.index.count(sub, limit=COUNTED_UP_TO) - taken if known.sent_paper_ids else 0
-        return taken, max(before, 0)
 
     def _worker_state(self) -> State:
         state = getattr(self.local, "state", None)
@@ -1277,9 +1267,10 @@ class _SendRun:
         state = self._worker_state()
         before = self.before.get(env.digest_id, _NEVER_FAILED)
         restart = False
-        if outcome.tries == 0:
-            # Not attempted (the server was unreachable, or the run stopped):
-            # no failure of this digest's, so no back-off; the next run tries it.
+        if outcome.tries == 0 or outcome.transport_failed:
+            # Not attempted (the server was unreachable, or the run stopped), or
+            # failed as any would (a login refused): no failure of this digest's,
+            # so no back-off; the next run tries it.
             failures, later = before.failures, None
         else:
             restart, failures = before.then(outcome.permanent)
@@ -1288,7 +1279,7 @@ class _SendRun:
         state.mark_unsent(
             env.digest_id,
             error=outcome.error or "not delivered",
-            tries=outcome.tries,
+            tries=0 if outcome.transport_failed else outcome.tries,  # (no failure of its own to count)
             permanent=outcome.permanent,
             next_attempt=later,
             settings=self.settings,

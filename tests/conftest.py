@@ -34,6 +34,7 @@ def _libfaketime() -> str | None:
 
 #: Debian's libfaketime (``faketime``), or None: a command run under it reads a clock the test sets.
 LIBFAKETIME = _libfaketime()
+FAKETIME_SITE = Path(__file__).resolve().parent / "faketime_site"
 
 
 def clock_off(offset: str) -> dict:
@@ -44,7 +45,23 @@ def clock_off(offset: str) -> dict:
     the test where libfaketime is not installed."""
     if LIBFAKETIME is None:
         pytest.skip("needs Debian's faketime (libfaketime)")
-    return {"LD_PRELOAD": LIBFAKETIME, "FAKETIME": offset, "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1"}
+    return faketime_env(FAKETIME=offset)
+
+
+def faketime_env(**settings: str) -> dict:
+    """The environment of a command under libfaketime (``settings``: its
+    ``FAKETIME`` or ``FAKETIME_TIMESTAMP_FILE``), preloaded into Python itself
+    (not the ``faketime`` wrapper, so signals reach it), the monotonic clock
+    left real so timeouts and waits stay real.  ``time.sleep`` is mended
+    there by ``tests/faketime_site`` (libfaketime fails it with EINVAL)."""
+    assert LIBFAKETIME is not None
+    return {
+        "PYTHONPATH": f"{FAKETIME_SITE}{os.pathsep}{ROOT}",
+        "LD_PRELOAD": LIBFAKETIME,
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "FAKETIME_NO_CACHE": "1",
+        **settings,
+    }
 
 
 @dataclass

@@ -183,13 +183,17 @@ def test_match_says_of_how_many_papers_a_digest_cut_at_max_papers_holds_the_best
     assert whole > 8 and taken == {"ada@example.org": (3, whole), "bob@example.org": (8, whole),
                                    "cy@example.org": (whole, whole)}
     heads = [line for line in cli("match").out.splitlines() if "@example.org" in line]
-    assert heads == [f"ada@example.org: 3 papers (the best of the {whole} its topics take now: max_papers: 3)",
-                     f"bob@example.org: 8 papers (the best of the {whole} its topics take now: max_papers: 8)",
+    assert heads == [f"ada@example.org: 3 papers (the best of the {whole} its topics take now: max_papers: 3; the other "
+                     f"{whole - 3} can go in later digests)",
+                     f"bob@example.org: 8 papers (the best of the {whole} its topics take now: max_papers: 8; the other "
+                     f"{whole - 8} can go in later digests)",
                      f"cy@example.org: {whole} papers"]
     assert cli("send").code == 0  # the next digest counts only the papers not sent yet
     heads = [line for line in cli("match").out.splitlines() if "@example.org" in line]
-    assert heads[:2] == [f"ada@example.org: 3 papers (the best of the {whole - 3} its topics take now: max_papers: 3)",
-                         f"bob@example.org: 8 papers (the best of the {whole - 8} its topics take now: max_papers: 8)"]
+    assert heads[:2] == [f"ada@example.org: 3 papers (the best of the {whole - 3} its topics take now that were in no "
+                         f"earlier digest: max_papers: 3; the other {whole - 6} can go in later digests)",
+                         f"bob@example.org: 8 papers (the best of the {whole - 8} its topics take now that were in no "
+                         f"earlier digest: max_papers: 8; the other {whole - 16} can go in later digests)"]
 
 
 def test_a_config_path_with_an_unexpanded_tilde_is_under_the_home_folder(workdir, cli):

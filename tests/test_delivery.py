@@ -6,6 +6,7 @@ import contextlib
 import email
 import email.policy
 import logging
+import os
 import re
 import socket
 import threading
@@ -382,6 +383,47 @@ def test_a_message_refused_as_spam_is_no_refusal_of_the_address(smtp_server, at,
     assert slept == [] and box.recipients() == ["user1@example.org"]
 
 
+@pytest.mark.parametrize("at, reply, said", [
+    ("DATA", "550 5.7.1 Our system has detected that this message is likely unsolicited mail.", "refused as spam"),
+    ("DATA", "554 5.6.0 Message content rejected", "refused for the message's content"),
+    ("RCPT", "554 5.3.0 Mail system error", "the receiving server's own trouble"),
+    ("RCPT", "554 5.7.1 <x>: Relay access denied", "the server does not relay for us"),
+])
+def test_a_server_refusing_every_message_alike_stops_the_batch_after_a_few(smtp_server, caplog, at, reply, said):
+    """A content filter refusing every digest as spam, a broken mail system,
+    a relay refusing us: each message was refused in turn, a batch of 2,000
+    asked 2,000 times, with no word that the server turns them all away.
+    Five refused alike in a row stop the batch (logged once), the rest
+    pending and not attempted; one that goes out between starts the count
+    again."""
+    box = smtp_server.mailbox
+    if at == "RCPT":
+        box.reject = {f"user{n}@example.org": reply for n in range(12) if n != 3}
+    else:
+        box.data_replies = [reply] * 3 + [""] + [reply] * 12  # ("": taken)
+    with caplog.at_level(logging.ERROR, logger="newsletter.delivery"):
+        outcomes, slept = run(plain(smtp_server), [envelope(n) for n in range(12)], retries=3)
+    assert [(o.delivered, o.permanent, o.tries) for o in outcomes] == (
+        [(False, False, 1)] * 3 + [(True, False, 1)] + [(False, False, 1)] * 5 + [(False, False, 0)] * 3)
+    assert said in outcomes[8].error
+    assert outcomes[9].error.startswith(
+        f"not attempted: 5 messages in a row were refused alike, the last: {'recipient' if at == 'RCPT' else 'message to'} "
+        f"user8@example.org refused{':' if at == 'RCPT' else ''}"), outcomes[9].error
+    assert outcomes[9].error.endswith("; the rest would be refused so too"), outcomes[9].error
+    assert slept == [] and len(box.messages) == 1
+    stops = [r.getMessage() for r in caplog.records if r.getMessage().startswith("delivery stopped: ")]
+    assert len(stops) == 1 and stops[0].endswith("the rest would be refused so too; the remaining digests stay pending")
+
+
+def test_refusals_of_different_kinds_in_a_row_stop_nothing(smtp_server):
+    """Five messages each refused for a reason of its own (content, size,
+    the server's trouble) are no server refusing all alike: all are tried."""
+    box = smtp_server.mailbox
+    box.data_replies = ["554 5.6.0 Message content rejected", "554 5.3.0 Mail system error"] * 4
+    outcomes, _ = run(plain(smtp_server), [envelope(n) for n in range(10)], retries=0)
+    assert [o.delivered for o in outcomes] == [False] * 8 + [True] * 2 and all(o.tries == 1 for o in outcomes)
+
+
 _SENDERS = "the sender's fault, not the address's, the same for every message: check email.from"
 _CLIENTS = "the server refuses this machine (its host name or address, or an unauthenticated client), not the address"
 
@@ -465,7 +507,7 @@ def test_a_sender_that_failed_spf_dkim_or_dmarc_is_no_refusal_of_the_address(smt
     assert outcomes[0].error == (
         f"message to user0@example.org refused: {reply} (the receiving server found the sender digest@example.org "
         "unauthenticated: publish SPF for the server you send through and sign with email.dkim, or send through "
-        "your domain's own server; no fault of the address, so the digest is not held for it)")
+        "your domain's own server; no fault of the address: tried again by later sends, never held for it)")
     assert slept == [] and box.messages == []
 
 
@@ -747,8 +789,8 @@ def test_a_refused_certificate_names_what_mends_it(tmp_path, monkeypatch):
                               "signed it: point it at that CA's certificate, or remove ca_file for a relay with a "
                               "public certificate"),
             (right, None, "self-signed certificate; trust a private CA with delivery.ca_file"),
-            (expired, expired.cert, "certificate has expired; the mail server's certificate must be renewed on the "
-                                    "server, or this machine's clock is wrong; no setting here mends it"),
+            (expired, expired.cert, "certificate has expired; the mail server must renew its certificate, or this "
+                                    "machine's clock is wrong; no setting here mends it"),
         ):
             t = SMTPTransport("127.0.0.1", server.port, username=USER, password_env="DIGEST_PW", ca_file=ca_file,
                               timeout=5)
@@ -908,6 +950,34 @@ def test_outbox_is_atomic_safe_named_and_idempotent(tmp_path):
     msg = email.message_from_bytes(f.read_bytes(), policy=email.policy.default)
     assert msg["Message-ID"] == "<x/../y z@example.org>" and msg["Subject"] == "digest 1"
     assert safe_name("../../etc/passwd") == "etc_passwd" and safe_name("\r\n") == "x"
+
+
+def test_an_outbox_message_is_on_the_disk_file_and_name_before_its_outcome_is_recorded(tmp_path, monkeypatch):
+    """A digest written to the outbox is recorded sent at once; its data and
+    its rename were left in the page cache, so a power cut could lose a
+    digest recorded as sent.  Before each outcome comes back, the message's
+    file and the outbox folder (which holds its name) have been fsynced.
+    (The real fsync runs; the spy only notes what each flush was of.)"""
+    flushed: list[str] = []
+    real = os.fsync
+
+    def noted(fd: int) -> None:
+        flushed.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", noted)
+    folder = tmp_path / "out"
+    t = OutboxTransport(folder)
+    t.check()
+    seen: list[tuple[str, list[str]]] = []
+    with Dispatcher(t, on_outcome=lambda o: seen.append((t.filename(o.envelope), list(flushed)))) as d:
+        for n in range(2):
+            d.submit(envelope(n))
+    assert len(seen) == 2
+    for name, before in seen:
+        assert any(p.startswith(f"{folder}/.{name}.") and p.endswith(".tmp") for p in before), (name, before)
+        assert str(folder) in before[before.index(next(p for p in before if f"/.{name}." in p)):], before
+    assert sorted(p.name for p in folder.iterdir()) == sorted(name for name, _ in seen)
 
 
 def test_an_outbox_path_that_is_a_file_is_named_as_such(tmp_path):
@@ -1197,10 +1267,11 @@ def test_a_tls_handshake_the_server_ends_or_refuses_says_what_happened(answer, w
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and not any(o.delivered for o in outcomes)
 
 
-def _take_a_message(conn: socket.socket, lines) -> bool:
+def _take_a_message(conn: socket.socket, lines, in_data: Callable[[socket.socket], None] | None = None) -> bool:
     """Answer a client's commands as a plain server would, up to the end of a
     message's data (True: its reply is the caller's to give), or False: the
-    client ended the session first."""
+    client ended the session first.  ``in_data``: once the 354 is said and a
+    little of the data read, hand the connection to it instead (False)."""
     for command in lines:
         if command.upper().startswith(b"EHLO"):
             conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
@@ -1208,11 +1279,83 @@ def _take_a_message(conn: socket.socket, lines) -> bool:
             conn.sendall(b"250 ok\r\n")
         elif command.upper().startswith(b"DATA"):
             conn.sendall(b"354 go on\r\n")
+            if in_data is not None:
+                next(lines, None)
+                in_data(conn)
+                return False
             for data in lines:
                 if data == b".\r\n":
                     break
             return True
     return False
+
+
+def _beyond_the_socket_buffers() -> Envelope:
+    """A message bigger than this machine's largest TCP send buffer (and a
+    server's small receive buffer): its data is still going out when the
+    server stops reading it or closes, whatever the kernel buffers."""
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        most = int(f.read().split()[2])
+    env = envelope(0)
+    env.message.set_content("a line of the digest, long enough to count\n" * (2 * most // 40 + 1))
+    return env
+
+
+def _stopping_mid_data(conn: socket.socket, then: Callable[[socket.socket], None]) -> None:
+    """Greet, answer the commands, take a little of the message's data after
+    the 354, then ``then(conn)``."""
+    conn.sendall(b"220 mx ESMTP\r\n")
+    with conn.makefile("rb") as lines:
+        _take_a_message(conn, lines, then)
+
+
+def test_a_server_that_stops_reading_mid_message_did_not_take_it():
+    """A server that stopped reading in the middle of a message's data was
+    said to give 'no answer within 30 s' and to have perhaps taken the
+    message: the batch stopped at once and the digest went again next time
+    flagged as perhaps delivered, though its end never went out.  It is
+    retried as a silent server is (here: no retries, so the batch stops),
+    not flagged, and says what happened."""
+    done = threading.Event()
+    with serving_each(lambda conn: _stopping_mid_data(conn, lambda _: done.wait(30))) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=0.5, connections=1)
+        t.check()
+        try:
+            outcomes, slept = run(t, [_beyond_the_socket_buffers(), envelope(1)], retries=0)
+        finally:
+            done.set()
+    first, second = outcomes
+    assert (first.delivered, first.uncertain, first.tries, slept) == (False, False, 1, [])
+    assert first.error == (f"SMTP server 127.0.0.1:{port} stopped reading the message to user0@example.org: its data "
+                           "did not go out within 0.5 s (its end never did: the server did not take it)")
+    assert second.tries == 0 and second.error.startswith("not attempted: ") and not second.uncertain
+
+
+def test_a_server_closing_mid_message_gets_it_again_in_a_new_session_once(caplog):
+    """A server that closes the connection while a message's data is still
+    going out (a crash, a restart, a size limit enforced by hanging up) did
+    not take it: it goes again, and arrives once."""
+    taken: list[bytes] = []
+
+    def serve(conn: socket.socket) -> None:
+        if not taken:
+            taken.append(b"")
+            _stopping_mid_data(conn, lambda conn: conn.close())  # (data unread: the kernel answers with a reset)
+            return
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx ESMTP\r\n")
+            while _take_a_message(conn, lines):
+                taken.append(b"message")
+                conn.sendall(b"250 2.0.0 queued\r\n")
+
+    with caplog.at_level(logging.INFO, logger="newsletter.delivery"), serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [_beyond_the_socket_buffers()], retries=1, retry_delay=1)
+    assert [(o.delivered, o.tries) for o in outcomes] == [(True, 2)] and slept == [1.0]
+    assert taken == [b"", b"message"]
+    assert (f"SMTP server 127.0.0.1:{port} closed the connection while the message's data went out (its end never "
+            "did: the server did not take it); retrying in 1 s") in caplog.text, caplog.text
 
 
 @pytest.mark.parametrize("where", ["greeting", "reply to the message"])

@@ -264,7 +264,7 @@ def test_an_untrusted_certificate_fails_at_once_and_says_how_to_trust_it(clock, 
 
 
 @pytest.mark.parametrize("expired, flaw, said", [
-    (True, None, "certificate has expired); the site must renew it, or this machine's clock is wrong; no setting here "
+    (True, None, "certificate has expired); the site must renew its certificate, or this machine's clock is wrong; no setting here "
                  "mends it"),
     (False, "weak key", "EE certificate key too weak); the site needs a new certificate: its key or signature is too "
                         "weak for this machine's OpenSSL (RSA under 2048 bits, SHA-1); no setting here mends it"),

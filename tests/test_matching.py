@@ -345,6 +345,8 @@ def test_refusal_names_the_first_rule_a_paper_fails_in_match_order():
     ("policies", "policy"),
     ("loss", "losses"),
     ("approaches", "approach"),
+    ("step sizes", "step size"),  # it read "step siz"
+    ("buzzes", "buzz"),
     ("score-based", "score-baseds"),
     ("analysis", None),  # ends in s, no plural
     ("robotics", None),

@@ -220,6 +220,24 @@ def test_a_refused_test_email_exits_1_with_the_reply(tmp_path, cli, smtp_server)
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
+@pytest.mark.parametrize("reply, why", [
+    ("550 5.7.1 Our system has detected that this message is likely unsolicited mail.",
+     "refused as spam, for the message or the sender's standing, no fault of the address"),
+    ("452 4.2.2 The email account that you tried to reach is out of storage space.", "the recipient's mailbox is full"),
+])
+def test_a_test_email_refused_for_spam_or_a_full_mailbox_speaks_of_no_later_send(tmp_path, cli, smtp_server, reply,
+                                                                                 why):
+    """A test email refused as spam said '... tried again by later sends,
+    never held for it': a send's words for a digest it keeps; a test email
+    records nothing and no later send tries it."""
+    setup(tmp_path, smtp(smtp_server.port))
+    smtp_server.mailbox.data_replies = [reply]
+    r = cli("test-email", "--to", "me@example.net")
+    assert r.code == 1 and "Traceback" not in r.err
+    assert r.err.strip() == f"test email to me@example.net not delivered: message to me@example.net refused: {reply} ({why})"
+    assert not (tmp_path / "newsletter-state.sqlite3").exists() and smtp_server.mailbox.messages == []
+
+
 def test_a_test_email_the_server_cannot_take_is_one_line(tmp_path, cli):
     """A server that cannot be reached said so twice: the dispatcher's
     "delivery stopped: ..." and then "test email to ... not delivered: ..."."""
@@ -455,3 +473,33 @@ def test_a_test_email_whose_login_is_refused_says_so_without_speaking_of_digests
     assert r.code == 1, r.out + r.err
     assert f"rejected the login for '{USER}'" in r.err
     assert "digests" not in r.err and PASSWORD not in r.out + r.err and "Traceback" not in r.err
+
+
+def test_a_test_email_of_a_subscriber_reads_the_state_once(tmp_path, cli, monkeypatch):
+    """`test-email --subscriber` opened the state three times (the papers sent
+    under another key, the papers sent, whether they left): three connections
+    to a PostgreSQL state for one read.  Once now, and what it reads still
+    counts: the digest sent is known, and so is the unsubscribe."""
+    from datetime import datetime
+
+    from newsletter import pipeline
+    from newsletter.config import load_config
+    from newsletter.state.sqlite import SQLiteState
+
+    setup(tmp_path, "  transport: outbox\n  path: out")
+    assert cli("send", "--now", NOW).code == 0
+    assert cli("unsubscribe", "ada@example.org", "--now", NOW).code == 0
+    opened: list[bool] = []
+    real = SQLiteState.open.__func__
+
+    def counted(cls, path, **kw):
+        opened.append(kw.get("readonly", False))
+        return real(cls, path, **kw)
+
+    monkeypatch.setattr(SQLiteState, "open", classmethod(counted))
+    sent = pipeline.send_test_email(load_config(tmp_path / "config.yaml"), "me@example.net",
+                                    now=datetime.fromisoformat(NOW), subscriber="ada@example.org")
+    assert opened == [True]
+    assert sent.papers == 2 and sent.note is not None and sent.note.startswith(
+        "nothing new for ada@example.org; the test digest has their papers already sent; ada@example.org "
+        "unsubscribed "), sent.note

@@ -58,7 +58,7 @@ def test_the_email_says_a_ranked_reason_as_a_sentence():
                                         "similar to a paper you liked, \u201cT\u201d")
     assert both.reason == "close to your interest: score matching, SDEs; similar to a paper you liked, \u201cT\u201d"
     alone = PaperMatch(PAPER, 0.9, ("gen",), (), (), topic_reasons=(ranked(),))
-    assert reason_text(alone, NAMES) == CLOSE_IN_MEANING
+    assert reason_text(alone, NAMES) == CLOSE_IN_MEANING + " in Generative modelling"  # it said which
 
 
 def test_a_card_under_a_keyword_topic_names_a_ranked_topic_with_its_phrases_after_also_in():
@@ -88,3 +88,14 @@ def test_also_in_leaves_out_the_words_that_are_the_topics_own_name():
     found = {"diff": ["diffusion model", "score-based"]}.__getitem__
     assert also_in(m, names, found) == ("Diffusion models (score-based)",)
     assert also_in(m, names, {"diff": ["Diffusion Models"]}.__getitem__) == ("Diffusion models",)
+
+
+def test_a_reason_close_in_meaning_only_names_its_topic():
+    """"Why: Close in meaning to your interest" under a card stopped short
+    of saying which: the one topic is named, as two are."""
+    from newsletter.reasons import for_reader, ranked
+
+    names = {"gen": "Generative modelling", "opt": "Optimisation"}.__getitem__
+    assert for_reader((ranked(),), names, ("gen",)) == "close in meaning to your interest in Generative modelling"
+    assert for_reader((ranked(["score matching"]),), names, ("gen",)) == "close to your interest in score matching"
+    assert for_reader((ranked(),), None, ()) == "close in meaning to your interest"  # match's wording, no names

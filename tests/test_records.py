@@ -237,6 +237,14 @@ def test_a_paper_sent_and_back_in_a_new_version_is_not_sent_again_and_match_says
             "sent again in a new version") in r.out, r.out
     r = cli("send")
     assert r.code == 0 and "sent        ada@example.org: 1 paper " in r.out, r.out + r.err
+    # only the replacement is left: `send` said "nothing new", as if the reader's paper had not come back
+    not_again = ("not again: Score Matching for Schrödinger Bridges (2406.02950v2): went out before (this version "
+                 "or an earlier one), and a paper sent is not sent again in a new version")
+    r = cli("send")
+    assert r.code == 0 and f"empty       ada@example.org: nothing new for them: no email; {not_again}\n" in r.out, r.out
+    assert cli("match").out.splitlines()[1] == f"  {not_again}"
+    r = cli("send", "--json")
+    assert json.loads(r.out)["digests"][0]["not_again"] == [not_again], r.out
     r = cli("match", "--all", "--json")  # as if nothing had been sent: nothing held back to name
     assert json.loads(r.out)["subscribers"][0]["revised"] == []
 

@@ -18,7 +18,7 @@ import time
 from datetime import UTC
 
 import pytest
-from conftest import LIBFAKETIME, ROOT, run_newsletter, stderr_until, terminated_once_said, write_config
+from conftest import LIBFAKETIME, ROOT, faketime_env, run_newsletter, stderr_until, terminated_once_said, write_config
 from smtp_server import smtp_server  # noqa: F401
 from test_send import digests, export, setup
 from test_send import smtp as plain_smtp
@@ -38,16 +38,7 @@ def smtp(port: int, more: str = "") -> str:
 
 
 def start_run(folder, fake_start: str, *args: str, speed: int = 60) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "TZ": "UTC",
-        # libfaketime preloaded into Python itself (not the `faketime` wrapper), so signals reach it
-        "LD_PRELOAD": LIBFAKETIME,
-        "FAKETIME": f"@{fake_start} x{speed}",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # timeouts and waits stay real; only the wall clock runs fast
-        "FAKETIME_NO_CACHE": "1",
-    }
+    env = {**os.environ, "TZ": "UTC", **faketime_env(FAKETIME=f"@{fake_start} x{speed}")}  # only the wall clock runs fast
     env.pop("NEWSLETTER_CONFIG", None)
     return subprocess.Popen(
         [sys.executable, "-m", "newsletter", "run", "--tick", "0.1", *args],
@@ -360,6 +351,18 @@ def test_schedule_command_shows_last_and_next_in_each_zone(tmp_path, cli, smtp_s
     assert "ada@example.org: daily at 08:00 (Europe/Berlin); last sent 2026-11-23 08:00 CET; next 2026-11-24 08:00 CET" in text
 
 
+def test_a_command_under_the_tests_fake_clock_can_pause():
+    """The daemon pauses between tries on a locked state (``time.sleep``);
+    under libfaketime without the tests' mend every pause raised "Invalid
+    argument" and the daemon died with that bare line, a fault of the test
+    clock that a real machine never has."""
+    script = "import time; t = time.monotonic(); time.sleep(0.05); print(round(time.monotonic() - t, 1))"
+    env = {**os.environ, "TZ": "UTC", **faketime_env(FAKETIME="@2026-11-23 06:59:30 x60")}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert (proc.returncode, proc.stderr) == (0, ""), proc.stderr
+    assert 0.0 <= float(proc.stdout) < 5  # a real pause: the monotonic clock is not sped up
+
+
 def test_failed_delivery_is_retried_by_the_daemon_before_the_next_slot(tmp_path, cli):
     from smtp_server import Server, free_port
 
@@ -420,15 +423,7 @@ def test_a_clock_set_back_does_not_stall_the_daemon(tmp_path, smtp_server):
     config = setup(tmp_path, smtp(smtp_server.port), subscribers=SCHEDULED)
     clock = tmp_path / "faketime.rc"
     clock.write_text("@2026-11-23 10:00:00\n")
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "TZ": "UTC",
-        "LD_PRELOAD": LIBFAKETIME,
-        "FAKETIME_TIMESTAMP_FILE": str(clock),  # read again at every look at the clock
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-        "FAKETIME_NO_CACHE": "1",
-    }
+    env = {**os.environ, "TZ": "UTC", **faketime_env(FAKETIME_TIMESTAMP_FILE=str(clock))}  # read at every look
     env.pop("FAKETIME", None)
     env.pop("NEWSLETTER_CONFIG", None)
     proc = subprocess.Popen(

@@ -719,6 +719,30 @@ def test_three_refusals_hold_a_dead_address_and_never_the_receiving_servers_trou
     assert box.recipients() == ["user01@example.org", "user02@example.org"]
 
 
+def test_a_content_filter_refusing_every_digest_stops_the_send_loudly_and_holds_nobody(tmp_path, cli, smtp_server):
+    """A server whose content filter refuses every digest as spam was asked
+    for each subscriber's in turn (2,000 refusals for a big list, each one
+    a mark against the sender's standing).  The fifth refusal alike stops
+    the send: one 'delivery stopped' line, exit 1, the rest pending and not
+    attempted, nobody held; once mended, every digest goes out once."""
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8))
+    box.data_replies = ["550 5.7.1 [192.0.2.7] Our system has detected that this message is likely unsolicited "
+                        "mail."] * 8
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "sent 0, empty 0, failed 8" in r.out, r.out + r.err
+    stops = [line for line in r.err.splitlines() if "delivery stopped: " in line]
+    assert len(stops) == 1 and "5 messages in a row were refused alike, the last: message to user04@example.org " \
+        "refused: 550 5.7.1 [192.0.2.7] Our system has detected" in stops[0], r.err
+    assert "Traceback" not in r.err and box.data_count == 5 and box.messages == []
+    assert r.out.count("not attempted: 5 messages in a row were refused alike") == 3, r.out
+    assert {row[1] for row in digests(tmp_path)} == {"pending"}
+    box.data_replies = []
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(hours=1)).isoformat())
+    assert r.code == 0 and "sent 8, " in r.out, r.out + r.err
+    assert sorted(box.recipients()) == [f"user{n:02}@example.org" for n in range(8)]
+
+
 def test_a_sender_postfix_refuses_at_rcpt_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
     """Postfix's submission port refuses a From the login may not use at RCPT
     TO ('553 5.7.1 <digest@example.org>: Sender address rejected: not owned by
@@ -906,6 +930,27 @@ def test_a_username_copied_with_a_space_or_a_zero_width_space_logs_in(tmp_path, 
     r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
     assert r.code == 0, r.out + r.err
     assert starttls_server.mailbox.recipients() == ["ada@example.org", "bob@example.org"]
+
+
+def test_a_refused_login_backs_off_no_digest_and_all_go_once_the_password_is_mended(tmp_path, cli, starttls_server):
+    """A login refused (535) stops the batch: the first digest was counted a
+    failure of its own and backed off (5 minutes, then longer each run),
+    while the others, not attempted, were not.  The password mended in the
+    environment (no setting changes, so the back-off stood), the next send
+    sent the others and left that one waiting.  The refusal is the login's,
+    as every message's: no digest backs off, and all go out at once."""
+    setup(tmp_path, tls_login(starttls_server), subscribers=many(3))
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(f"  username: {USER}") + 1
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD + "x"})
+    assert r.code == 1 and "sent 0, empty 0, failed 3" in r.out and "Traceback" not in r.err, r.out + r.err
+    assert (f"failed      user00@example.org: config.yaml:{line}: SMTP server 127.0.0.1:{starttls_server.port} rejected "
+            "the login for 'digest-user': 535 ") in r.out, r.out
+    assert r.out.count("(stays pending, tried again by the next run)") == 3 and "retried from" not in r.out, r.out
+    assert [row[1:2] + row[3:4] for row in digests(tmp_path)] == [("pending", 0)] * 3
+    r = cli("send", "--now", (datetime.fromisoformat(NOW) + timedelta(minutes=1)).isoformat(),
+            env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0 and "sent 3, empty 0, failed 0" in r.out, r.out + r.err
+    assert starttls_server.mailbox.recipients() == [f"user0{n}@example.org" for n in range(3)]
 
 
 def test_starttls_with_auth(tmp_path, cli, starttls_server):
@@ -3720,14 +3765,23 @@ def test_a_send_says_what_max_papers_cut_and_where_the_rest_go(tmp_path, cli):
         assert r.code == 0, r.err
         return r.out
 
-    assert "would send  bob@example.org: 2 papers (the best of the 6 its topics take now: max_papers: 2; the " \
-           "other 4 can go in later digests)" in send(0, "--dry-run")
-    assert "sent        bob@example.org: 2 papers (the best of the 6 its topics take now: max_papers: 2; the other " \
-           "4 can go in later digests) <" in send(0)
+    def match() -> str:
+        r = cli("match")
+        assert r.code == 0, r.err
+        return r.out.splitlines()[0]
+
+    # `match` counts and says the cut as `send` does: it said "(the best of the 4 its topics take now:
+    # max_papers: 2)" of the digest `send` called "the best of the 4 ... that were in no earlier digest"
+    cut = " (the best of the 6 its topics take now: max_papers: 2; the other 4 can go in later digests)"
+    assert match() == f"bob@example.org: 2 papers{cut}"
+    assert f"would send  bob@example.org: 2 papers{cut}" in send(0, "--dry-run")
+    assert f"sent        bob@example.org: 2 papers{cut} <" in send(0)
     (planned,) = json.loads(send(1, "--dry-run", "--json"))["digests"]
     assert (planned["papers"], planned["taken"], planned["sent_before"]) == (2, 4, 2)
-    assert "sent        bob@example.org: 2 papers (the best of the 4 its topics take now that were in no earlier " \
-           "digest: max_papers: 2; the other 2 can go in later digests) <" in send(1)
+    cut = (" (the best of the 4 its topics take now that were in no earlier digest: max_papers: 2; the other 2 can "
+           "go in later digests)")
+    assert match() == f"bob@example.org: 2 papers{cut}"
+    assert f"sent        bob@example.org: 2 papers{cut} <" in send(1)
     assert re.search(r"sent        bob@example.org: 2 papers <", send(2))  # the last two: nothing cut
     assert "empty       bob@example.org" in send(3)
     assert len(list((tmp_path / "out").glob("*.eml"))) == 3

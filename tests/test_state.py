@@ -503,7 +503,7 @@ step = sys.argv[2]
 if step == "schema":  # half of the tables made
     m.MIGRATIONS[2] = die
 elif step == "fsync":  # made, before it is flushed
-    m._fsync = die
+    m.fsync_path = die
 elif step == "renamed":  # in place, before its folder is flushed
     real = os.rename
     os.rename = lambda a, b: (real(a, b), die())

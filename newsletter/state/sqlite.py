@@ -70,7 +70,7 @@ from pathlib import Path
 from typing import TypeVar, cast
 
 from ..errors import Problem, StateError, StoppedWaiting
-from ..files import HeldLock, LockHeld, broken_link
+from ..files import HeldLock, LockHeld, broken_link, fsync_path
 from ..models import Paper
 from . import (
     ARXIV_ID_SQL,
@@ -436,11 +436,11 @@ def _create(path: Path) -> None:
         try:
             temp.unlink(missing_ok=True)  # left by a first run that was stopped while making it
             _build(temp)
-            _fsync(temp)
+            fsync_path(temp)
             _forget_orphans(path)
             os.rename(temp, path)
             with contextlib.suppress(OSError):  # (a file system that cannot flush a folder: the rename stands)
-                _fsync(path.parent if str(path.parent) else Path("."))
+                fsync_path(path.parent if str(path.parent) else Path("."))
         except (OSError, sqlite3.Error) as exc:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
@@ -475,15 +475,6 @@ def _build(temp: Path) -> None:
         db.execute("COMMIT")
     finally:
         db.close()
-
-
-def _fsync(path: Path) -> None:
-    """Flush ``path`` (a file, or a folder's entries) to the disk."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SQLiteState(State):
