@@ -900,6 +900,19 @@ def test_helpers_for_authors_and_code():
     assert code_link(paper(abstract="no code here, github.com alone")) is None
     assert code_link(paper(github="https://github.com/hf/listed", comment="https://github.com/other/one")) == (
         "https://github.com/hf/listed", "GitHub")
+    assert code_link(paper(abstract="Code: HTTPS://GitHub.COM/Ada/Tool.")) == ("https://github.com/Ada/Tool", "GitHub")
+
+
+def test_a_host_spelled_with_a_dotless_i_is_no_code_link_and_no_error():
+    """Blind to case, the pattern's ``i`` matches ``ı`` and ``İ``: the host it
+    found was no key of the hosts' names (a KeyError: the card failed)."""
+    from newsletter.models import Paper
+    from newsletter.rendering import code_link
+
+    for abstract in ("Code: https://gıthub.com/ada/tool.", "See HUGGİNGFACE.co/ada/tool"):
+        assert code_link(Paper(title="t", abstract=abstract, source="s")) is None
+    both = "Mirror gıthub.com/x/y, code github.com/ada/tool."
+    assert code_link(Paper(title="t", abstract=both, source="s")) == ("https://github.com/ada/tool", "GitHub")
 
 
 def test_text_part_paragraphs_are_not_hard_wrapped(tmp_path):
