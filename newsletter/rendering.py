@@ -210,11 +210,16 @@ def number_forms(word: str) -> tuple[str, ...]:
     a word that is its own plural or names a field (``Bayes``, ``dynamics``,
     ``news``) keeps its s, so "dynamic programming" and "new" are not taken for it.
     Dropping a final s by rule made "bias" miss "biases", "analysis" miss
-    "analyses", "Gaussian processes" miss "Gaussian process", and "news"
-    mark "new"."""
+    "analyses", "Gaussian processes" miss "Gaussian process", "biases" and
+    "gases" miss "bias" and "gas", and "news" mark "new"."""
     low = word.casefold()
     forms = {word}
-    if low not in _NO_SINGULAR and not low.endswith("ias") and (other := other_number(word)):
+    # biases, aliases, gases, atlases: the singular drops "es" (the plain -s rule made "biase", "gase", so
+    # 'social biases' missed "social bias"); only for a singular known to end in s, as "cases" is "case"
+    s_plural = low.endswith("ses") and (low[:-2].endswith("ias") or low[:-2] in _NO_SINGULAR)
+    if s_plural:
+        forms.add(word[:-2])
+    elif low not in _NO_SINGULAR and not low.endswith("ias") and (other := other_number(word)):
         forms.add(other)
     if low.endswith("is") and len(low) > 3:  # analysis, hypothesis: analyses, hypotheses
         forms.add(word[:-2] + "es")
@@ -1297,22 +1302,24 @@ class Composer:
         """The HTML as sent: its CSS inlined, without indentation (see :func:`unindented`)."""
         return self.inliner(unindented(html))
 
-    def _cut_html(self, ctx: dict, shown: int, *, listed: bool) -> tuple[str, int]:
+    def _cut_html(self, ctx: dict, shown: int, *, listed: bool) -> tuple[str, str]:
         """The inlined HTML of the digest with its first ``shown`` papers as
         cards, and, ``listed``, the rest in ``more`` (else left out: the
-        digest as ``max_papers: shown`` would make it); and how many papers
-        of ``more`` the template rendered nothing of.  The one way a clipped
+        digest as ``max_papers: shown`` would make it); and, when the
+        template rendered nothing of some papers of ``more``, how many it
+        listed ('none', 'only some'), else ''.  The one way a clipped
         digest, and what would make one fit, are rendered."""
         cut = _cut(ctx, shown)
         if not listed:
             cut.update(more=[], more_sections=[], all_papers=cut["all_papers"][:shown], count=shown)
-            return self._inlined(self._render_part(self.html_template, cut)), 0
+            return self._inlined(self._render_part(self.html_template, cut)), ""
         watched = {id(card): _Watched(card) for card in cut["more"]}
         cut["more"] = [watched[id(card)] for card in cut["more"]]
         cut["more_sections"] = [{**section, "papers": [watched[id(card)] for card in section["papers"]]}
                                 for section in cut["more_sections"]]
         out = self._inlined(self._render_part(self.html_template, cut))
-        return out, sum(not w.read for w in watched.values())
+        unread = sum(not w.read for w in watched.values())
+        return out, "" if not unread else "none" if unread == len(watched) else "only some"
 
     def _render_context(self, ctx: dict) -> tuple[str, str, str]:
         """(subject, HTML before inlining, text)."""
@@ -1432,8 +1439,8 @@ class Composer:
         if clipped is not None and clipped.unlisted:
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {clipped.full / 1024:.0f} KB, over {limit} KB (Gmail "
-                f"clips messages at about 102 KB); its template counts the papers of `more` but lists none of "
-                f"{clipped.unlisted} of them (as the default digest.html does, by title: {{% for p in more %}}), so "
+                f"clips messages at about 102 KB); its template counts the papers of `more` but lists "
+                f"{clipped.unlisted} of them (the default digest.html lists each by title: {{% for p in more %}}), so "
                 f"every paper stays a card; " + clipped.advice
             )
         elif clipped is not None and clipped.shown < clipped.total:
@@ -1591,13 +1598,15 @@ class Clip:
     size with every paper in full, how many papers stand as cards (fewer
     than ``total``: the rest are listed by title only), how many it has,
     what would make it fit, and, where its template counts ``more`` but
-    lists none of it, how many papers it would have lost (it keeps every card)."""
+    does not list each of its papers, how many of them it lists, 'none' or
+    'only some' (it keeps every card).  No count: the one the size search
+    met first (half the papers, as it happens) said nothing of this digest."""
 
     full: int
     shown: int
     total: int
     advice: str = ""
-    unlisted: int = 0
+    unlisted: str = ""
 
 
 class _Watched:
@@ -1701,9 +1710,10 @@ class _Holed:
 
 #: A line break and the indentation after it.
 _INDENT = re.compile(r"\n[ \t]+")
-#: What makes indentation show: text laid out as written.
-_PREFORMATTED = ("<pre", "<PRE", "<textarea", "<TEXTAREA", "white-space:pre", "white-space: pre", "pre-wrap",
-                 "pre-line")
+#: What makes indentation show: text laid out as written, in any case and spacing CSS allows
+#: (`WHITE-SPACE: PRE`, `white-space : pre`, `break-spaces`, `white-space-collapse: preserve` kept it too).
+_PREFORMATTED = re.compile(r"<(?:pre|textarea)\b|white-space(?:-collapse)?\s*:\s*(?:pre|break-spaces|preserve)"
+                           r"|\bpre-(?:wrap|line)\b", re.IGNORECASE)
 
 
 def unindented(html: str) -> str:
@@ -1712,7 +1722,7 @@ def unindented(html: str) -> str:
     indentation was 2 KB of a 60-paper digest, which Gmail clips at 102 KB.
     Not in HTML holding preformatted text (``<pre>``, ``white-space: pre``),
     where the spaces show."""
-    if any(mark in html for mark in _PREFORMATTED):
+    if _PREFORMATTED.search(html):
         return html
     return _INDENT.sub("\n", html)
 
