@@ -28,7 +28,7 @@ from typing import Any, NoReturn
 
 import click
 
-from . import pipeline
+from . import patterns, pipeline
 from .config import DEFAULT_STATE_FILE, SERVE_PORT, Config, load_config
 from .errors import AheadOfTheClock, NewsletterError, SourcesFailed, StoppedWaiting, counted
 from .scheduling import minute_up, shown_time
@@ -68,9 +68,16 @@ class _State:
     @property
     def config(self) -> Config:
         if self._config is None:
-            self._config = load_config(self.config_path)
-            _resume_collector()
+            self._config = _loaded(load_config(self.config_path))
         return self._config
+
+
+def _loaded(config: Config) -> Config:
+    """The command's config, read: what follows its reading."""
+    # the patterns the command compiles from here on (the sources', LaTeX's) as compiled last time
+    patterns.keep_in(config.cache_dir / patterns.KEPT)
+    _resume_collector()
+    return config
 
 
 #: The garbage collector was turned off for the command's start (see
@@ -340,7 +347,7 @@ def validate(state: _State, fetch: bool, as_json: bool, now: datetime) -> None:
 
     try:
         if state._config is None:  # a broken config: its source files are checked too
-            state._config = pipeline.load_for_validate(state.config_path)
+            state._config = _loaded(pipeline.load_for_validate(state.config_path))
         summary = pipeline.validate(state.config, fetch=fetch, warn=warned, progress=show, now=now)
     except NewsletterError as exc:
         if as_json:  # a script reading stdout learns what failed too (stderr says it as ever)

@@ -1315,7 +1315,9 @@ class Config(_Model):
     _file: Path = PrivateAttr(default=Path("config.yaml"))
     _lines: dict = PrivateAttr(default_factory=dict)
     _mtime: float | None = PrivateAttr(default=None)
-    _cut: tuple[Problem, ...] = PrivateAttr(default=())
+    _cut: tuple[Problem, ...] | None = PrivateAttr(default=())
+    #: The file's text and its name as said, while :meth:`cut_by_comment` has yet to read them.
+    _cut_source: tuple[str, str] | None = PrivateAttr(default=None)
 
     _v_tz = field_validator("timezone")(lambda cls, v: check_timezone(v))
     _v_state = field_validator("state")(lambda cls, v: v if v is None else check_state_target(_literal_state(v)))
@@ -1403,7 +1405,14 @@ class Config(_Model):
         return Problem(message, str(self._file), _line_for(self._lines, path), _dotted(path))
 
     def cut_by_comment(self) -> tuple[Problem, ...]:
-        """The text values YAML cut short at a ``#`` (:func:`_cut_by_comment`), as warnings."""
+        """The text values YAML cut short at a ``#`` (:func:`_cut_by_comment`), as warnings.
+        Found on the first call, not while parsing: only validate and match say them, and the scan
+        of every line was 12% of parsing a 50,000-subscriber config with comments, on every send
+        and every reload of ``run``."""
+        if self._cut is None:
+            text, shown = self._cut_source or ("", "")
+            self._cut = tuple(_cut_by_comment(text, self._lines, shown))
+            self._cut_source = None
         return self._cut
 
     # -- lookups ------------------------------------------------------------------------
@@ -1892,7 +1901,8 @@ def parse_config(text: str, path: str | os.PathLike = "config.yaml") -> Config:
     assert config is not None
     config._file = path
     config._lines = lines
-    config._cut = tuple(_cut_by_comment(text, lines, shown)) if " #" in text else ()
+    if " #" in text:  # (read by cut_by_comment when asked)
+        config._cut, config._cut_source = None, (text, shown)
     return config
 
 
@@ -2737,8 +2747,17 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
         # `- title: Reflected Diffusion Models`, `- arxiv: 2206.00364`: an entry labelled as a form's field is;
         # put in quotes as a whole (what the next branch says), it named no paper
         (key, val), = value.items()
-        message = (f"expected a paper's arXiv id, link or title, got {f'{key}: {val}'!r}: write it without "
-                   f"'{key}:', - {json.dumps(str(val), ensure_ascii=False)}")
+        # `- arxiv: 2301.01230` arrives as the number 2301.0123, another paper: the id as it was written
+        meant = (arxiv_id_from_number(float(val)) or str(val)) if isinstance(val, (int, float)) else str(val)
+        as_text = json.dumps(meant, ensure_ascii=False)
+        at = _line_for(lines, path)
+        row = rows[at - 1] if rows and at and 0 < at <= len(rows) else ""
+        siblings = _node_at(data, path[:-1])
+        # `like: [title: X]`: the advice in the brackets it was written in, not a `- ` line
+        write = (f"like: [{as_text}]" if len(siblings) == 1 else f"like: [..., {as_text}, ...]") if (
+            isinstance(siblings, list) and not row.lstrip().startswith("-") and "[" in row) else f"- {as_text}"
+        message = (f"expected a paper's arXiv id, link or title, got {f'{key}: {meant}'!r}: write it without "
+                   f"'{key}:', {write}")
     elif kind == "string_type" and isinstance(value, dict) and len(value) == 1 and all(
             isinstance(x, (str, int, float)) for x in (*value.keys(), *value.values())):
         # a title with a colon, unquoted: `like: [DPO-Shift: Shifting ...]`
@@ -2890,7 +2909,9 @@ def _zone_as_number(value: int) -> str | None:
     a number (``+5:30`` in base 60, 330), and the message said to quote it,
     which only led to the next one, that an offset is no zone.  What an offset
     means, said at once; None for a number no offset writes."""
-    sixty = abs(value) > 14  # (H:MM read in base 60; the offsets in use end in :00, :30 or :45)
+    # H:MM read in base 60 (the offsets in use end in :00, :30 or :45); YAML's base 60 needs a first digit
+    # of 1-9, so 0:30 stays text and 15-59 come from no offset (the generic message says those)
+    sixty = abs(value) >= 60
     hours, minutes = divmod(abs(value), 60) if sixty else (abs(value), 0)
     if hours > 14 or minutes not in (0, 30, 45):
         return None
@@ -2903,6 +2924,17 @@ def _zone_as_number(value: int) -> str | None:
 #: Why a word or a number written where text goes is not text.
 _YAML_TEXT = ("YAML reads an unquoted yes, no, on, off (in any case) as true or false, and digits as a number: "
               "quote it")
+
+
+def _node_at(data: Any, path: tuple) -> Any:
+    """The value at ``path`` in the data read, or None where the data has no such place."""
+    for part in path:
+        if isinstance(data, dict) and part in data or isinstance(data, list) and isinstance(part, int) and (
+                0 <= part < len(data)):
+            data = data[part]
+        else:
+            return None
+    return data
 
 
 def _written_key(lines: dict, parent: tuple, value: Any) -> Any:
@@ -3242,7 +3274,7 @@ def _meant_path(base: Path, pattern: str) -> str:
             and expand_paths(Path.cwd(), pattern)):  # (no ** walk of wherever the command runs)
         return (f" (paths are relative to the config's folder, {os.path.abspath(base)!r}, not the current one: "
                 f"write {str(Path.cwd() / p)!r})")
-    if (samples := _checkout_samples(pattern)) is not None:
+    if (samples := _checkout_samples(pattern, base)) is not None:
         return samples
     missing = _missing_folder(p if p.is_absolute() else base / p)
     if not missing and not p.is_absolute() and base.resolve() != Path.cwd().resolve():
@@ -3256,16 +3288,22 @@ def _meant_path(base: Path, pattern: str) -> str:
 CHECKOUT_SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "papers"
 
 
-def _checkout_samples(pattern: str) -> str | None:
+def _checkout_samples(pattern: str, base: Path) -> str | None:
     """Where the sample exports are, for a path meant to name them: README's
     placeholder copied as it is (``/path/to/the/checkout/samples/papers/*.txt``),
     or the shipped config's ``samples/papers/*.txt`` in a config of one's own
     folder.  Each was "there is no folder '/path'", and a newcomer trying the
     samples offline had to find the checkout by hand.  None when neither, or
-    no checkout holds them."""
+    no checkout holds them; None too for an absolute path, or a relative one
+    whose samples/papers folder is there under ``base``: the user's own folder
+    (empty, or a typo such as ``*.text``) was told to name the checkout's."""
     placeholder = pattern.startswith("/path/to/")
-    if not (placeholder or re.search(r"(?:^|/)samples/papers(?:/|$)", pattern)) or not CHECKOUT_SAMPLES.is_dir():
+    if not CHECKOUT_SAMPLES.is_dir():
         return None
+    if not placeholder:
+        m = re.search(r"(?:^|/)samples/papers(?:/|$)", pattern)
+        if m is None or Path(os.path.expanduser(pattern)).is_absolute() or (base / pattern[:m.end()]).is_dir():
+            return None
     what = "README's placeholder" if placeholder else "the shipped config's path, which is relative to the checkout"
     return f" ({what}: for the checkout's sample exports, write {str(CHECKOUT_SAMPLES / '*.txt')!r})"
 

@@ -76,6 +76,14 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | 
         raise
 
 
+def own_private(info: os.stat_result) -> bool:
+    """True for a file of this user's that no one else can write: only such
+    a file of code is run (the templates' compiled code, kept patterns'; a
+    shared or planted one would run as this user)."""
+    getuid = getattr(os, "getuid", None)
+    return (getuid is None or info.st_uid == getuid()) and not info.st_mode & 0o022
+
+
 #: A temporary file of :func:`write_atomic` this old (seconds) was left by a
 #: process killed between its write and its rename; a younger one may be
 #: another process's, being written right now.

@@ -45,7 +45,7 @@ import unicodedata
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .patterns import lazy
+from .patterns import compiled, lazy
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -941,7 +941,15 @@ def _citations(text: str) -> str:
     ??, Eq. (??)" keeps its sentence where a dropped one left "in Section, we"."""
     if "\\" not in text:
         return text
-    return _REF.sub(_reference, _CITE.sub(_citation, _footnotes(text)))
+    # Each pattern only where the words it needs are: _REF and _FOOTNOTE may
+    # start with spaces, so they were tried at every character (0.1 ms a text).
+    if "\\footnote" in text:
+        text = _footnotes(text)
+    if "cite" in text or "Cite" in text:  # (every command _CITE knows holds one)
+        text = _CITE.sub(_citation, text)
+    if "ref" in text or "\\label" in text:  # (every kind _REF knows but label holds "ref")
+        text = _REF.sub(_reference, text)
+    return text
 
 
 _FOOTNOTE = lazy(r"\s*\\footnote(?![a-zA-Z])\s*")
@@ -1074,7 +1082,7 @@ _LOST_MARKS: tuple[tuple[tuple[str, ...], str], ...] = (
 
 @functools.cache
 def _lost_mark_patterns() -> tuple[tuple[tuple[str, ...], re.Pattern], ...]:
-    return tuple((needs, re.compile(alternative)) for needs, alternative in _LOST_MARKS)
+    return tuple((needs, compiled(alternative)) for needs, alternative in _LOST_MARKS)  # (kept between runs)
 
 
 def _has_lost_mark(text: str) -> bool:
@@ -1342,10 +1350,37 @@ def _greek_names_shown(text: str, keep: tuple[str, ...]) -> str:
     """``text`` with the Greek names :data:`_LOST_GREEK_SYMBOL` finds as
     letters, except inside the words of ``keep``: a reader's term written
     with the name (``beta-VAE``) must still find, and mark, it in the text shown."""
-    for pattern in (_LOST_GREEK_SYMBOL, _AFTER_GREEK_SYMBOL):
-        kept = _kept_spans(text, keep)
-        text = pattern.sub(functools.partial(_symbol_greek, kept=kept), text)
+    for pattern, may_hold in ((_LOST_GREEK_SYMBOL, _beside_a_greek_name), (_AFTER_GREEK_SYMBOL, _greek_letter_in)):
+        # Each only where it may find one: both were tried at every character
+        # of most texts (0.1 ms an abstract); what they need is found at once.
+        if may_hold(text):
+            kept = _kept_spans(text, keep)
+            text = pattern.sub(functools.partial(_symbol_greek, kept=kept), text)
     return text
+
+
+_SYMBOL_GREEK_NAMES = tuple(_SYMBOL_GREEK.split("|"))
+
+
+def _beside_a_greek_name(text: str) -> bool:
+    """Whether ``text`` has a Greek letter's name right before a ``-`` or a
+    ``(``, or right after a ``(``: where every alternative of
+    :data:`_LOST_GREEK_SYMBOL` finds one."""
+    for mark in "-(":
+        at = text.find(mark)
+        while at >= 0:
+            if text.endswith(_SYMBOL_GREEK_NAMES, 0, at) or (mark == "(" and text.startswith(_SYMBOL_GREEK_NAMES, at + 1)):
+                return True
+            at = text.find(mark, at + 1)
+    return False
+
+
+#: A Greek letter that :data:`_AFTER_GREEK_SYMBOL` needs before the name it finds.
+_GREEK_LETTER = lazy("[α-ωϵϑφ]")
+
+
+def _greek_letter_in(text: str) -> bool:
+    return not text.isascii() and _GREEK_LETTER.search(text) is not None
 
 
 def _kept_spans(text: str, keep: tuple[str, ...]) -> list[tuple[int, int]]:

@@ -7,15 +7,32 @@ about a third of them (most are for LaTeX, feed and listing layouts it never
 meets), so :func:`lazy` compiles a pattern the first time it is used.  After
 that the pattern's methods are plain attributes of the stand-in: a use costs
 what it costs on the compiled pattern.
+
+Compiling them was still 13 ms of a ``send``'s start after the config is
+read (the readers' and LaTeX patterns: Python's regular-expression parser
+and code generator are pure Python), so the command keeps the code they
+compile to in the config's ``cache:`` folder (:func:`keep_in`): the next
+run hands that code to the engine as ``re.compile`` does (under 1 ms).
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import marshal
+import os
 import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import AnyStr, cast
+
+try:
+    import _sre
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+except ImportError:  # another interpreter's engine: patterns compile as usual
+    _sre = None
 
 #: ``re.compile`` itself (while :func:`lazy_while_importing` stands in for it).
 _compile = re.compile
@@ -39,7 +56,7 @@ class _Lazy:
         if name.startswith("__") or name == "_source":  # copy and pickle ask on a bare instance: no recursion
             raise AttributeError(name)
         pattern, flags = self._source
-        compiled = _compile(pattern, flags)
+        compiled = _kept_or_compiled(pattern, flags)
         for attribute in _ATTRIBUTES:
             setattr(self, attribute, getattr(compiled, attribute))
         return getattr(compiled, name)
@@ -87,3 +104,129 @@ def lazy_while_importing(package: str) -> Iterator[None]:
         yield
     finally:
         re.compile = before
+
+
+# -- compiled code kept between runs ----------------------------------------------------
+
+#: The interpreters whose ``re._compiler.compile`` hands the engine what
+#: :func:`_program` makes (its very steps); any other compiles as usual.
+_KNOWN = ((3, 11), (3, 12), (3, 13))
+#: The folder of kept patterns in the ``cache:`` folder.
+KEPT = "patterns"
+#: More programs than the package has patterns: a file grown by other
+#: versions' patterns is started anew.
+_MOST_KEPT = 2000
+
+
+class _Kept:
+    """The file of compiled patterns (see :func:`keep_in`) and what it holds."""
+
+    def __init__(self) -> None:
+        self.path: Path | None = None
+        self.programs: dict[tuple, tuple] = {}  # (pattern, flags) -> (flags, code, groups, groupindex, indexgroup)
+        self.made = 0  # programs compiled this run, not in the file yet
+        self.saving = False  # the exit handler is registered
+        self.checked = False  # a program this process made gave what re.compile gives
+
+
+_kept = _Kept()
+
+
+def _version() -> str:
+    """What a kept program depends on besides its pattern: this interpreter's
+    regular-expression compiler and engine."""
+    return f"{sys.version}|{_sre.MAGIC}|{_sre.CODESIZE}|{sys.maxunicode}"
+
+
+def keep_in(folder: Path | None) -> None:
+    """From now on, lazy patterns (and :func:`compiled` ones) take their
+    compiled code from a file in ``folder`` (one per interpreter version),
+    and what they compile is added to it when the process exits; None:
+    compile as usual.  The cache is only a speed-up: a folder that cannot be
+    made or written, and a file that cannot be read, is damaged (its
+    checksum) or is not the user's own, are compiling as before."""
+    _kept.path, _kept.programs, _kept.made = None, {}, 0
+    if folder is None or _sre is None or sys.version_info[:2] not in _KNOWN:
+        return
+    _kept.path = folder / (hashlib.sha1(_version().encode()).hexdigest()[:16] + ".marshal")
+    try:
+        with open(_kept.path, "rb") as file:
+            from .files import own_private  # (files imports this module)
+
+            if own_private(os.fstat(file.fileno())):  # (what the engine runs: no one else's)
+                version, digest, payload = marshal.loads(file.read())
+                if version == _version() and hashlib.sha1(payload).digest() == digest:
+                    programs = marshal.loads(payload)
+                    if isinstance(programs, dict) and len(programs) <= _MOST_KEPT:
+                        _kept.programs = programs
+    except Exception:  # noqa: BLE001 -- missing, unreadable, damaged (marshal raises many kinds): compile
+        _kept.programs = {}
+    if not _kept.saving:
+        _kept.saving = True
+        atexit.register(_save)
+
+
+def compiled(pattern: AnyStr, flags: int | re.RegexFlag = 0) -> re.Pattern[AnyStr]:
+    """``re.compile(pattern, flags)``, its code from the kept file (see
+    :func:`keep_in`) when it holds it: for the package's patterns made from
+    tables at first use (one of a few, not one per config or paper)."""
+    return cast("re.Pattern[AnyStr]", _kept_or_compiled(pattern, int(flags)))
+
+
+def _kept_or_compiled(pattern: str | bytes, flags: int) -> re.Pattern:
+    """:func:`compiled`, without the flags' check.
+
+    This compiles by the steps of ``re._compiler.compile`` (:func:`_program`),
+    Python's own and private, on the interpreters where they are those
+    (:data:`_KNOWN`); the first program a process makes must give the very
+    pattern ``re.compile`` gives (patterns compare by their code), or
+    nothing is kept from then on."""
+    if _kept.path is None or flags & re.DEBUG:
+        return _compile(pattern, flags)
+    key = (pattern, flags)
+    program = _kept.programs.get(key)
+    if program is not None:
+        try:
+            return _sre.compile(pattern, *program)
+        except Exception:  # noqa: BLE001 -- not code the engine takes: compile
+            pass
+    try:
+        program = _program(pattern, flags)
+        made = _sre.compile(pattern, *program)
+        if not _kept.checked:
+            if made != _compile(pattern, flags):
+                raise ValueError("not re.compile's code")
+            _kept.checked = True
+    except Exception:  # noqa: BLE001 -- re.error (raised by re.compile as ever), or another compiler
+        _kept.path = None  # nothing kept from here on
+        return _compile(pattern, flags)
+    _kept.programs[key] = program
+    _kept.made += 1
+    return made
+
+
+def _program(pattern: str | bytes, flags: int) -> tuple:
+    """What ``re.compile`` hands the engine for ``pattern`` (the steps of
+    ``re._compiler.compile``), as plain values that ``marshal`` writes."""
+    parsed = _parser.parse(pattern, flags)
+    code = [int(op) for op in _compiler._code(parsed, flags)]
+    groupindex = dict(parsed.state.groupdict)
+    indexgroup: list[str | None] = [None] * parsed.state.groups
+    for name, index in groupindex.items():
+        indexgroup[index] = name
+    return int(flags | parsed.state.flags), code, parsed.state.groups - 1, groupindex, tuple(indexgroup)
+
+
+def _save() -> None:
+    """Write the kept programs with those compiled this run (at exit, once)."""
+    if _kept.path is None or not _kept.made:
+        return
+    from .files import write_atomic
+
+    payload = marshal.dumps(_kept.programs)
+    try:
+        os.makedirs(_kept.path.parent, mode=0o700, exist_ok=True)
+        write_atomic(_kept.path, marshal.dumps((_version(), hashlib.sha1(payload).digest(), payload)), mode=0o600)
+        _kept.made = 0
+    except OSError:
+        pass  # no cache this run: the next compiles again

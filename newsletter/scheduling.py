@@ -140,6 +140,8 @@ def _untimed(norm: str) -> str | None:
     if re.search(r"\d", norm):
         return None
     days = _days_named(norm)
+    if days is None:
+        return None
     if days:
         return "daily at HH:MM" if len(days) == 7 else f"weekly on {', '.join(days)} at HH:MM"
     if re.fullmatch(r"(every ?week|each week|weekly|week)", norm):
@@ -147,20 +149,36 @@ def _untimed(norm: str) -> str | None:
     return "daily at HH:MM" if re.fullmatch(r"(every ?day|each day|daily|day)", norm) else None
 
 
-def _days_named(norm: str) -> list[str]:
+def _days_named(norm: str) -> list[str] | None:
     """The weekdays ``norm`` names ('mondays', 'thu', 'weekdays', 'weekends'),
     in week order.  A range is every day in it ('mon-fri', 'monday to friday',
-    'fri through sun'), and days after 'except' are left out ('weekdays except
-    friday'): read word by word, 'monday to friday' was offered as 'weekly on
-    monday, friday', the two ends only, a schedule that validates and sends on
-    two days a week."""
+    'fri through sun'), and days after 'except' (or 'but', 'excl.', 'save',
+    'without') are left out ('weekdays except friday'): read word by word,
+    'monday to friday' was offered as 'weekly on monday, friday', the two ends
+    only, a schedule that validates and sends on two days a week.  Before an
+    exception, 'daily' ('every day', 'each day', 'all week') is all seven days:
+    'daily except sunday at 8am' was offered as 'daily at 08:00', Sunday and
+    all.  None when unsure: a negation not understood ('daily (no sundays)'
+    was offered as 'weekly on sunday', the opposite days), or an exception
+    that leaves no day; a guess must never name a day the user excluded."""
     kept, *dropped = _EXCEPT.split(norm, maxsplit=1)
-    left_out = _days_in(dropped[0]) if dropped else []
-    return sorted((d for d in _days_in(kept) if d not in left_out), key=WEEKDAYS.index)
+    if any(_NEGATION.search(part) for part in (kept, *dropped)):
+        return None
+    if not dropped:
+        return sorted(_days_in(kept), key=WEEKDAYS.index)
+    left_out = list(WEEKDAYS) if _EVERY_DAY.search(dropped[0]) else _days_in(dropped[0])
+    named = list(WEEKDAYS) if _EVERY_DAY.search(kept) else _days_in(kept)
+    days = sorted((d for d in named if d not in left_out), key=WEEKDAYS.index)
+    return days or None
 
 
-#: What leaves days out of the ones named before it: 'weekdays except friday'.
-_EXCEPT = lazy(r"\b(?:except|but not|excluding|apart from|other than)\b")
+#: What leaves days out of the ones named before it: 'weekdays except friday', 'every day but sunday'.
+_EXCEPT = lazy(r"\b(?:except|but not|but|excluding|apart from|other than|save|without)\b|\bexcl\b\.?")
+#: A negation :data:`_EXCEPT` does not read ('daily (no sundays)', 'not on fridays', "don't send on monday"):
+#: its days would be taken as the ones to send on.
+_NEGATION = lazy(r"\b(?:no|not|never|none|nor|minus|sans|skip\w*|exclu\w*|except\w*|excl|besides|off)\b|n't\b")
+#: Every day of the week, as written before an exception: 'daily except sunday', 'every day but sunday'.
+_EVERY_DAY = lazy(r"\b(?:daily|every ?day|each day|all week)\b")
 #: Two words joined as a range, as 'mon-fri', 'monday – friday', 'monday to friday', 'mon thru fri'.
 _RANGE = lazy(r"([a-z]+)\s*(?:-|\u2013|\u2014|\bto\b|\bthrough\b|\bthru\b|\btill\b|\buntil\b)\s*([a-z]+)")
 
@@ -240,6 +258,8 @@ def _meant(norm: str) -> str | None:
     if re.search(r"\b(hours?|minutes?|mins?)\b", norm):
         return None
     days = _days_named(norm)
+    if days is None:
+        return None
     said = [m for m in _SAID_TIME.finditer(norm) if m.group(2) or m.group(3)] or list(_SAID_TIME.finditer(norm))
     # a time alone ('08:00', 'at 8am'), as a newcomer writes "every morning at eight", is a daily one
     alone = len(said) == 1 and re.fullmatch(r"(at)?", _SAID_TIME.sub("", norm, count=1).strip()) is not None

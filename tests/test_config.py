@@ -1286,6 +1286,19 @@ def test_a_path_meant_for_the_sample_exports_names_the_checkouts(workdir, cli, w
                                   f"checkout's sample exports, write {str(CHECKOUT_SAMPLES / '*.txt')!r})")
 
 
+@pytest.mark.parametrize("written", ["{own}/samples/papers/*.txt", "samples/papers/*.txt", "samples/papers/*.text"])
+def test_a_samples_papers_folder_of_ones_own_is_not_sent_to_the_checkout(workdir, cli, written):
+    """The user's own existing samples/papers folder (empty, or a pattern
+    with a typo) was told to write the checkout's path instead."""
+    (workdir / "samples" / "papers").mkdir(parents=True)
+    written = written.format(own=workdir)
+    write_config(workdir, BASIC_CONFIG.replace("    path: papers/\n", f"    path: {written}\n"))
+    result = cli("validate")
+    assert result.code == 2 and "Traceback" not in result.err
+    assert result.err.strip().startswith(f"config.yaml:3: sources[0].path: {written!r} matches no file"), result.err
+    assert "checkout" not in result.err, result.err
+
+
 def test_a_path_relative_to_the_current_folder_says_paths_are_the_configs(workdir):
     """A path written from where the command runs, the config elsewhere
     (`--config ~/digest`): it read as "matches no file", beside the files."""
@@ -1577,6 +1590,18 @@ def test_an_unquoted_offset_as_a_time_zone_points_at_a_place(workdir, written, e
     assert expected in str(info.value), str(info.value)
     assert "config.yaml:3: timezone: expected a zone's name, got the number " in str(info.value), str(info.value)
     assert "quote it" not in str(info.value)
+
+
+@pytest.mark.parametrize("written", ["30", "45", "-30", "15"])
+def test_a_number_no_offset_is_read_as_is_not_said_to_be_one(workdir, written):
+    """`timezone: 30` was said to be "an unquoted +0:30" read in base 60, but
+    YAML's base 60 needs a first digit of 1-9: only 60 and over come from
+    an H:MM, and 15-59 come from no offset at all."""
+    path = write_config(workdir, _TZ_CONFIG.replace("'%s'", "%s") % written)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert f"config.yaml:3: timezone: expected text, got the number {written} (" in str(info.value), str(info.value)
+    assert "an offset" not in str(info.value) and ":" not in str(info.value).split("got the number")[1].split("(")[0]
 
 
 def test_gmt_and_the_machines_zone_are_warned_of_and_local_is_no_localtime(workdir, cli):
@@ -2519,6 +2544,25 @@ def test_the_last_topic_left_at_the_left_edge_says_to_indent_it(workdir, cli):
     ], result.err
 
 
+def test_the_hash_cut_values_are_found_only_when_asked(workdir, monkeypatch):
+    """parse_config scanned every line for values cut at a '#' on every
+    command, send and each reload of run included (12% of parsing a
+    50,000-subscriber config with comments); only validate and match say
+    them.  The scan runs when they ask, once, and finds the same."""
+    import newsletter.config as config_module
+
+    calls = []
+    real = config_module._cut_by_comment
+    monkeypatch.setattr(config_module, "_cut_by_comment", lambda *a: calls.append(a) or real(*a))
+    config = load_config(write_config(workdir, BASIC_CONFIG.replace("    name: Diffusion models\n",
+                                                                    "    name: Diffusion models #1\n")))
+    assert calls == []
+    first = config.cut_by_comment()
+    assert len(calls) == 1 and [p.line for p in first] == [6] and "so the name is only 'Diffusion models'" in str(first[0])
+    assert config.cut_by_comment() == first and len(calls) == 1
+    assert load_config(write_config(workdir, BASIC_CONFIG)).cut_by_comment() == () and len(calls) == 1
+
+
 def test_a_text_value_a_hash_cuts_short_is_warned_of(workdir, cli):
     """`about: graph networks #GNN #chemistry for molecules`: YAML reads from
     ' #' on as a comment, and the topic ranked on 'graph networks' alone with
@@ -2556,6 +2600,28 @@ def test_a_like_entry_labelled_as_a_forms_field_says_to_write_the_value_alone(wo
     found = problems(workdir, BASIC_CONFIG.replace('    any: ["SGD"', f"    like:\n      - {entry}\n    any: [\"SGD\""))
     assert len(found) == 1 and found[0].startswith("config.yaml:11: topics.optim.like[0]: expected a paper's arXiv "
                                                    "id, link or title, got ") and found[0].endswith(said), found
+
+
+@pytest.mark.parametrize("entry, said", [
+    ("arxiv: 2301.01230", "got 'arxiv: 2301.01230': write it without 'arxiv:', - \"2301.01230\""),
+    ("id: 0704.0010", "got 'id: 0704.0010': write it without 'id:', - \"0704.0010\""),
+])
+def test_a_labelled_arxiv_id_read_as_a_number_is_advised_as_written(workdir, entry, said):
+    """`- arxiv: 2301.01230` reaches the check as the number 2301.0123 and
+    was advised as "2301.0123", another paper's id."""
+    found = problems(workdir, BASIC_CONFIG.replace('    any: ["SGD"', f"    like:\n      - {entry}\n    any: [\"SGD\""))
+    assert len(found) == 1 and found[0].endswith(said), found
+
+
+@pytest.mark.parametrize("like, said", [
+    ("[title: Reflected Diffusion Models]", "write it without 'title:', like: [\"Reflected Diffusion Models\"]"),
+    ("[2206.00364, title: Reflected Diffusion Models]",
+     "write it without 'title:', like: [..., \"Reflected Diffusion Models\", ...]"),
+])
+def test_a_labelled_like_entry_in_brackets_is_advised_in_brackets(workdir, like, said):
+    """`like: [title: X]` was told to write `- "X"`, a block line inside the brackets."""
+    found = problems(workdir, BASIC_CONFIG.replace('    any: ["SGD"', f"    like: {like}\n    any: [\"SGD\""))
+    assert len(found) == 1 and found[0].startswith("config.yaml:10: topics.optim.like[") and found[0].endswith(said), found
 
 
 @pytest.mark.parametrize("mark", [">-", "|", ">"])

@@ -900,6 +900,19 @@ def test_helpers_for_authors_and_code():
     assert code_link(paper(abstract="no code here, github.com alone")) is None
     assert code_link(paper(github="https://github.com/hf/listed", comment="https://github.com/other/one")) == (
         "https://github.com/hf/listed", "GitHub")
+    assert code_link(paper(abstract="Code: HTTPS://GitHub.COM/Ada/Tool.")) == ("https://github.com/Ada/Tool", "GitHub")
+
+
+def test_a_host_spelled_with_a_dotless_i_is_no_code_link_and_no_error():
+    """Blind to case, the pattern's ``i`` matches ``ı`` and ``İ``: the host it
+    found was no key of the hosts' names (a KeyError: the card failed)."""
+    from newsletter.models import Paper
+    from newsletter.rendering import code_link
+
+    for abstract in ("Code: https://gıthub.com/ada/tool.", "See HUGGİNGFACE.co/ada/tool"):
+        assert code_link(Paper(title="t", abstract=abstract, source="s")) is None
+    both = "Mirror gıthub.com/x/y, code github.com/ada/tool."
+    assert code_link(Paper(title="t", abstract=both, source="s")) == ("https://github.com/ada/tool", "GitHub")
 
 
 def test_text_part_paragraphs_are_not_hard_wrapped(tmp_path):
@@ -976,6 +989,21 @@ def test_an_html_template_sends_no_indentation_but_where_it_shows(tmp_path):
     config = load_config(write_config(tmp_path, (tmp_path / "config.yaml").read_text() + "templates: tpl\n"))
     html = Composer(config).render(config.subscribers[0], matches[:2], NOW)[1]
     assert "<pre>    an indented line\n" in html and '\n    <p class="paper-title"' in html
+
+
+@pytest.mark.parametrize("mark", ['<div style="white-space: break-spaces">', '<div style="white-space-collapse: preserve">',
+                                  '<div style="WHITE-SPACE: PRE">', '<div style="white-space : pre">', "<PRE>",
+                                  "<Textarea>", '<div style="white-space:pre-wrap">'])
+def test_preformatted_text_in_any_case_or_spacing_keeps_its_indentation(mark):
+    """`white-space: break-spaces`, `white-space-collapse: preserve`,
+    `WHITE-SPACE: PRE` and `white-space : pre` show spaces as written too, and
+    lost their indentation: only the exact lower-case spellings were known."""
+    from newsletter.rendering import unindented
+
+    html = f"<body>\n  {mark}\n    an indented line\n  </div>\n</body>"
+    assert unindented(html) == html
+    assert unindented('<body>\n  <div style="white-space: normal">\n    a line\n  </div>') == (
+        '<body>\n<div style="white-space: normal">\na line\n</div>')
 
 
 def test_a_digest_over_gmails_clip_lists_its_last_papers_by_title(tmp_path):
@@ -1056,8 +1084,23 @@ def test_a_template_that_counts_more_but_lists_none_of_it_keeps_every_card(tmp_p
     for m in matches:
         assert f'name="{anchor_for(m.paper.id)}"' in composed.html
     (warning,) = composed.warnings
-    assert re.search(r"counts the papers of `more` but lists none of \d+ of them", warning), warning
+    # no count: the one said was the size search's first try (half the papers), not a number of this digest
+    assert "counts the papers of `more` but lists none of them (the default digest.html lists each" in warning, warning
     assert "every paper stays a card; lower max_papers to about" in warning and "by title only" not in warning
+
+
+def test_a_template_that_lists_only_some_of_more_says_so_and_keeps_every_card(tmp_path):
+    """A template listing the first paper of each `more` section was told it
+    listed "none of 30" of them, a count of the size search's first try."""
+    tpl = own_templates(tmp_path)
+    html = (tpl / "digest.html").read_text(encoding="utf-8")
+    at = html.index("{% for p in section.papers %}", html.index("{% for section in more_sections %}"))
+    (tpl / "digest.html").write_text(html[:at] + "{% for p in section.papers[:1] %}"
+                                     + html[at + len("{% for p in section.papers %}"):], encoding="utf-8")
+    config, matches, composed = _sixty_paper_digest(tmp_path, "templates: tpl\n")
+    assert len(matches) == 60 and len(cards(composed.html)) == 60
+    (warning,) = composed.warnings
+    assert "counts the papers of `more` but lists only some of them (" in warning, warning
 
 
 def test_a_fault_in_the_more_list_of_the_users_template_is_one_located_template_error(tmp_path):
@@ -1111,6 +1154,9 @@ def test_a_ranked_card_marks_the_phrases_its_reason_names(tmp_path):
 
 @pytest.mark.parametrize(("phrase", "text", "marked"), [
     ("bias", "We remove biases; the bias stays.", ["biases", "bias"]),  # "bia(?:e?s)?" missed "biases"
+    ("social biases", "A social bias, and social biases.", ["social bias", "social biases"]),  # was "biase"
+    ("gases", "A noble gas; noble gases.", ["gas", "gases"]),  # was "gase"
+    ("use cases", "One use case, two use cases.", ["use case", "use cases"]),  # "cases" is "case", not "cas"
     ("analysis", "Two analyses agree.", ["analyses"]),
     ("analyses", "One analysis agrees.", ["analysis"]),
     ("Gaussian processes", "A Gaussian process prior.", ["Gaussian process"]),  # "processe(?:e?s)?"

@@ -232,6 +232,48 @@ def test_a_schedule_written_as_people_say_it_names_the_form_meant(text, meant):
     parse_schedule(meant)  # and what it names is a schedule
 
 
+_ALL_BUT_SUNDAY = "weekly on monday, tuesday, wednesday, thursday, friday, saturday"
+
+
+@pytest.mark.parametrize(
+    "text, meant",
+    [
+        # 'daily except sunday' was offered as 'daily at 08:00', Sunday included
+        ("daily except sunday at 8am", f"{_ALL_BUT_SUNDAY} at 08:00"),
+        ("every day except weekends at 7", "weekly on monday, tuesday, wednesday, thursday, friday at 07:00"),
+        ("all week except monday at 8", "weekly on tuesday, wednesday, thursday, friday, saturday, sunday at 08:00"),
+        # 'but', 'excl.', 'save', 'without' leave days out: they were offered as 'weekly on sunday', the opposite
+        ("every day but sunday at 8am", f"{_ALL_BUT_SUNDAY} at 08:00"),
+        ("every day excl. sunday at 8am", f"{_ALL_BUT_SUNDAY} at 08:00"),
+        ("every day save sunday at 8am", f"{_ALL_BUT_SUNDAY} at 08:00"),
+        ("daily without sundays at 8am", f"{_ALL_BUT_SUNDAY} at 08:00"),
+        ("weekdays but friday 9am", "weekly on monday, tuesday, wednesday, thursday at 09:00"),
+    ],
+)
+def test_a_guess_never_names_a_day_left_out(text, meant):
+    """A schedule that leaves days out is offered the days left, never the ones excluded."""
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    assert f"did you mean {meant!r}?" in str(info.value), str(info.value)
+    parse_schedule(meant)
+
+
+@pytest.mark.parametrize("text", ["daily (no sundays) 8am", "not on sundays at 8", "daily except every day at 8",
+                                  "every day, skipping sunday, at 8"])
+def test_a_negation_not_understood_gets_no_guess(text):
+    """'daily (no sundays) 8am' was offered as 'weekly on sunday at 08:00', the days the user did not want."""
+    with pytest.raises(ValueError) as info:
+        parse_schedule(text)
+    assert "did you mean" not in str(info.value), str(info.value)
+
+
+def test_a_day_left_out_of_an_untimed_schedule_stays_out():
+    """The 'write ... with the time' advice leaves the excluded day out too."""
+    with pytest.raises(ValueError) as info:
+        parse_schedule("daily except sunday")
+    assert f"write '{_ALL_BUT_SUNDAY} at HH:MM' with the time" in str(info.value), str(info.value)
+
+
 @pytest.mark.parametrize(
     "text, meant",
     [

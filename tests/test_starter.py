@@ -39,7 +39,8 @@ def test_init_then_validate_passes_without_fetching(tmp_path, cli):
     v = cli("validate")
     assert v.code == 0, v.err
     assert v.out.startswith("config.yaml: OK: 2 sources (0 papers, 2 remote not fetched)")
-    assert [p.name for p in (tmp_path / ".cache").iterdir()] == ["templates"]  # nothing fetched, templates compiled
+    # nothing fetched: the templates' and the patterns' compiled code only
+    assert sorted(p.name for p in (tmp_path / ".cache").iterdir()) == ["patterns", "templates"]
     assert not (tmp_path / "newsletter-state.sqlite3").exists()
 
 
