@@ -33,13 +33,11 @@ from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .citations import citation_kind, parse_citations
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .listings import arxiv_page_kind, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
 from .models import ARXIV_ID, NAME_SUFFIX, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url, split_names, web_url
-from .oai import is_oai, parse_oai
 
 if TYPE_CHECKING:
     import feedparser
@@ -598,6 +596,16 @@ _TITLE_MARKUP = re.compile(
 )
 
 
+def _title_text(value: str) -> str:
+    """A title written in HTML (``<i>E. coli</i>``, ``H<sub>2</sub>O``,
+    ``&amp;``) as its text; one holding a ``<script>`` or ``<style>`` stays as
+    written, to be seen and escaped (its text would be dropped with its tags)."""
+    return collapse(value) if _SCRIPT_TAG.search(value) else html_text(value)
+
+
+_SCRIPT_TAG = re.compile(r"<(?:script|style)\b", re.IGNORECASE)
+
+
 def _title(entry) -> str:
     """An entry's title as text, without the ``(arXiv:ID [cat])`` tail arXiv's
     RDF feed adds.  feedparser takes an RSS title for text, but journals' feeds
@@ -613,7 +621,7 @@ def _titled_id(entry) -> tuple[str, str | None]:
     the head kept in the title: an aggregator's entry linking to its own page
     was known by its title only, and came twice with the paper from arXiv."""
     detail, value = entry.get("title_detail"), entry.get("title") or ""
-    if _TITLE_MARKUP.search(value) and not re.search(r"<(?:script|style)\b", value, re.IGNORECASE):
+    if _TITLE_MARKUP.search(value) and not _SCRIPT_TAG.search(value):
         text = html_text(value)
     else:
         text = _plain(detail, value)
@@ -714,9 +722,12 @@ def parse_arxiv(
     if copied := listing_text(data):
         papers = read_listing_text(data, name, source, warn, tuple(announce_types), kind=copied)
         return ArxivListing(papers, None, len(papers))
-    if is_oai(data):
-        papers = parse_oai(data, name, source, warn)
-        return ArxivListing(papers, None, len(papers))
+    if _maybe_oai(data):
+        from .oai import is_oai, parse_oai
+
+        if is_oai(data):
+            papers = parse_oai(data, name, source, warn)
+            return ArxivListing(papers, None, len(papers))
     if (kind := feed_only_kind(data)) is not None:
         raise InputError(Problem(f"source {source!r}: {kind}, not arXiv's Atom (`type: feed` with `path:` reads it)",
                                  name, 1))
@@ -776,6 +787,27 @@ def parse_arxiv(
     return ArxivListing(papers, total, len(parsed.entries))
 
 
+def _maybe_citations(data: bytes) -> bool:
+    """Whether ``data`` may be a reference manager's export, by what every one
+    holds in its first 4096 bytes ("TY  -", "PMID-", an "@"; UTF-16 is
+    looked at by the module itself) and does not start with (markup, JSON):
+    :mod:`.citations` is imported only then, not on every run of a feed
+    (its import cost ~6 ms of each)."""
+    head = data[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        return True
+    if head.removeprefix(_UTF8_BOM).lstrip()[:1] in (b"<", b"{", b"["):
+        return False
+    return any(mark in head for mark in (b"TY  -", b"PMID-", b"@"))
+
+
+def _maybe_oai(data: bytes) -> bool:
+    """Whether ``data`` may be an OAI-PMH answer (its root element in the
+    first 4096 bytes, where :func:`.oai.is_oai` looks): :mod:`.oai` and
+    ElementTree are imported only then."""
+    return b"<OAI-PMH" in data[:4096]
+
+
 def feed_only_kind(data: bytes) -> str | None:
     """What a file a ``feed`` source reads, and an ``arxiv`` source does not,
     is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
@@ -784,8 +816,11 @@ def feed_only_kind(data: bytes) -> str | None:
     head = data[:4096].removeprefix(_UTF8_BOM)
     if not head.lstrip(b" \t\r\n").startswith(b"<"):
         text = head.decode("utf-8", "replace")
-        if (kind := citation_kind(text)) is not None:
-            return f"a {kind} export"
+        if _maybe_citations(head):
+            from .citations import citation_kind
+
+            if (kind := citation_kind(text)) is not None:
+                return f"a {kind} export"
         if csv_header(text.lstrip("\ufeff").split("\n", 1)[0]) is not None:
             return "a CSV export of papers"
     json_data = _wide_json(data) or data
@@ -849,10 +884,16 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         return parse_arxiv_listing(page, name, source, warn)
     if (rows := parse_csv(data, name, source, warn)) is not None:
         return rows
-    if (entries := parse_citations(data, name, source, warn)) is not None:
-        return entries
-    if is_oai(data):
-        return parse_oai(data, name, source, warn)
+    if _maybe_citations(data):
+        from .citations import parse_citations
+
+        if (entries := parse_citations(data, name, source, warn)) is not None:
+            return entries
+    if _maybe_oai(data):
+        from .oai import is_oai, parse_oai
+
+        if is_oai(data):
+            return parse_oai(data, name, source, warn)
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
@@ -1098,7 +1139,8 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             continue
         t = _field(content, "title") or item.get("display_name")
         t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's: a list of one)
-        title = collapse(t) if isinstance(t, str) else ""
+        # Crossref's and OpenAlex's titles are HTML, as their abstracts ("<i>Drosophila</i>", "&amp;")
+        title = "" if not isinstance(t, str) else _title_text(t) if kind in ("Crossref", "OpenAlex") else collapse(t)
         ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:

@@ -133,6 +133,16 @@ def split_names(names: str) -> list[str]:
     return out
 
 
+def first_last(name: str) -> str:
+    """A name as exports and Dublin Core write it, "Last, First" (or "Last,
+    First, Suffix"), as it is shown: "First Last" ("First Last Suffix"); one
+    written otherwise as it is."""
+    parts = [p.strip() for p in name.split(",")]
+    if len(parts) in (2, 3) and all(parts):
+        return " ".join((parts[1], parts[0], *parts[2:]))
+    return " ".join(name.split())
+
+
 def abs_url(arxiv_id: str) -> str:
     """The paper's arXiv abstract page (every version's: the base id)."""
     return f"https://arxiv.org/abs/{arxiv_base_id(arxiv_id)}"

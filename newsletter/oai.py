@@ -20,7 +20,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
 from .errors import InputError, Problem, line_of
-from .models import Paper, abs_url, pdf_url, split_names
+from .feeds import _ARXIV_ENTRY_ID
+from .models import Paper, abs_url, first_last, pdf_url, split_names
 
 Warn = Callable[[str], None]
 
@@ -28,10 +29,6 @@ _OAI = "{http://www.openarchives.org/OAI/2.0/}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
 #: What an OAI-PMH answer starts with: its root element (after an XML declaration and comments).
 _OAI_ROOT = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<OAI-PMH[\s>]", re.DOTALL)
-#: A record's identifier: "oai:arXiv.org:2406.03001".
-_OAI_ID = re.compile(r"^oai:arXiv\.org:(.+)$")
-#: An arXiv link in Dublin Core's identifiers: "http://arxiv.org/abs/2406.03001".
-_DC_ABS = re.compile(r"arxiv\.org/abs/(\S+?)/?$")
 
 
 def is_oai(data: bytes) -> bool:
@@ -92,9 +89,28 @@ def parse_oai(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
         elif not withdrawn(paper.abstract, paper.comment):
             papers.append(paper)
     _skipped(skipped, len(records) - deleted, name, source, warn)
+    _one_page(root, data, name, source, warn)
     if not records:
         warn(f"{name}:1: source {source!r}: the OAI-PMH answer holds no records; nothing read from it")
     return papers
+
+
+def _one_page(root: ET.Element, data: bytes, name: str, source: str, warn: Warn) -> None:
+    """Says so when the answer is one page of a longer list: arXiv answers
+    a ListRecords of a busy day in pages, each ending with the token that asks
+    for the next; read alone, a page looked like the whole day."""
+    token = next(root.iter(f"{_OAI}resumptionToken"), None)
+    if token is None or not (token.text or "").strip():
+        return  # (the last page's token is empty)
+    said = ", ".join(f"{key} {token.get(key)}" for key in ("completeListSize", "cursor") if token.get(key))
+    at = _TOKEN.search(data)
+    warn(f"{name}:{line_of(data, at.start()) if at else 1}: source {source!r}: the OAI-PMH answer is one page of a "
+         f"longer list{f' ({said})' if said else ''}: the rest of the list is not read (harvest it by its "
+         "resumptionToken and give every page)")
+
+
+#: Where a resumptionToken is written, for the warning's line.
+_TOKEN = re.compile(rb"<(?:[\w.-]+:)?resumptionToken\b")
 
 
 def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Paper | None:
@@ -106,7 +122,7 @@ def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Pap
     def field(tag: str) -> str:
         return _text(metadata.find(f"{ns}{tag}"))
 
-    oai_id = _OAI_ID.match(identifier)
+    oai_id = _ARXIV_ENTRY_ID.search(identifier)  # "oai:arXiv.org:2406.03001"
     if kind == "arXiv":
         authors = [" ".join(p for p in (_text(a.find(f"{ns}forenames")), _text(a.find(f"{ns}keyname")),
                                         _text(a.find(f"{ns}suffix"))) if p)
@@ -119,10 +135,10 @@ def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Pap
         authors = split_names(field("authors"))
         day = _text(versions[0].find(f"{ns}date")) if versions else ""
     elif kind == "dc":
-        links = [m.group(1) for e in metadata.findall(f"{_DC}identifier") if (m := _DC_ABS.search(_text(e)))]
+        # (its identifiers' arXiv link: "http://arxiv.org/abs/2406.03001v2")
+        links = [m.group(1) for e in metadata.findall(f"{_DC}identifier") if (m := _ARXIV_ENTRY_ID.search(_text(e)))]
         arxiv_id = links[0] if links else oai_id.group(1) if oai_id else ""
-        authors = [" ".join(reversed([p.strip() for p in _text(c).split(",", 1)])) for c in
-                   metadata.findall(f"{_DC}creator")]
+        authors = [first_last(_text(c)) for c in metadata.findall(f"{_DC}creator")]
         descriptions = [_text(d) for d in metadata.findall(f"{_DC}description")]
         dates = [_text(d) for d in metadata.findall(f"{_DC}date")]
         return _made(_text(metadata.find(f"{_DC}title")), descriptions[0] if descriptions else "", arxiv_id,
