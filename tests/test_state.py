@@ -1399,7 +1399,7 @@ def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path)
     """SQLite opens a read-only file and fails only at the first write
     ("attempt to write a readonly database"); a folder refusing new files
     fails WAL's -wal/-shm files with "unable to open database file"."""
-    from conftest import unwritable
+    from conftest import state_unwritable_said, unwritable
 
     path = tmp_path / "s.sqlite3"
     with State.open(path) as st:
@@ -1407,10 +1407,7 @@ def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path)
     with unwritable(path):
         with pytest.raises(StateError) as caught:
             State.open(path)
-        assert str(caught.value) == (
-            f"{path}: the state file is read-only for this user: `send` records there what it sends; "
-            "make it writable (`chmod u+w`) or run as its owner"
-        )
+        assert str(caught.value) == f"{path}: {state_unwritable_said(path)}"
         with State.open(path, readonly=True) as st:  # reading it is still fine
             assert st.first_seen("a@example.org") == T0
     folder = tmp_path / "locked"
@@ -1419,6 +1416,27 @@ def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path)
         with pytest.raises(StateError, match=r"the state's folder '.*locked' is not writable for this user: SQLite keeps"):
             State.open(folder / "s.sqlite3")
     with State.open(path) as st:  # writable again: nothing was lost
+        assert st.first_seen("a@example.org") == T0
+
+
+def test_an_immutable_state_file_is_named_as_such_not_as_read_only(tmp_path):
+    """An immutable file (``chattr +i``) was said to be "read-only for this
+    user ... `chmod u+w`", which cannot mend it: root is refused too."""
+    from conftest import immutable
+
+    path = tmp_path / "s.sqlite3"
+    with State.open(path) as st:
+        st.see_subscribers(["a@example.org"], T0)
+    with immutable(path):
+        with pytest.raises(StateError) as caught:
+            State.open(path)
+        assert str(caught.value) == (
+            f"{path}: the state file is marked immutable, so no one (root included) can write it: "
+            f"`send` records there what it sends; clear the flag (`chattr -i {path}`)"
+        )
+        with State.open(path, readonly=True) as st:  # reading it is still fine
+            assert st.first_seen("a@example.org") == T0
+    with State.open(path) as st:  # the flag cleared: nothing was lost
         assert st.first_seen("a@example.org") == T0
 
 
