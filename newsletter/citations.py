@@ -337,9 +337,14 @@ def _latex_text(value: str | None) -> str | None:
 
 def _bibtex_day(date: str, year: str, month: str, day: str) -> str:
     """An entry's day as ISO's partial date: its ``date`` (BibLaTeX), else its
-    year with its month ("jun", "6", "June") and day where given."""
-    if date:
-        return date
+    year with its month ("jun", "6", "June") and day where given.  BibLaTeX's
+    date may be a range, ``2024-06-05/2024-06-08`` (a conference's days), or
+    open at its end (``2024-06/``): its start is the paper's day (the range
+    as a whole was read as no date).  A range open at its start (``../2024``)
+    names no start: the year fields are read, as with no date."""
+    start = date.split("/", 1)[0].strip()
+    if start and start != "..":
+        return start
     if not year.isdigit():
         return ""
     number = int(month) if month.isdigit() else _MONTHS.get(month[:3].casefold())

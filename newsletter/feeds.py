@@ -599,8 +599,15 @@ _TITLE_MARKUP = re.compile(
 def _title_text(value: str) -> str:
     """A title written in HTML (``<i>E. coli</i>``, ``H<sub>2</sub>O``,
     ``&amp;``) as its text; one holding a ``<script>`` or ``<style>`` stays as
-    written, to be seen and escaped (its text would be dropped with its tags)."""
-    return collapse(value) if _SCRIPT_TAG.search(value) else html_text(value)
+    written, to be seen and escaped (its text would be dropped with its tags).
+    HTML escaped twice (``&lt;b&gt;laws&lt;/b&gt;``, as Crossref has some
+    titles) still holds a pair of inline tags once decoded, and showed them as
+    text: it is decoded again, as :func:`_plain` does with a description (a
+    ``<script>`` it reveals stays text, as above)."""
+    if _SCRIPT_TAG.search(value):
+        return collapse(value)
+    text = html_text(value)
+    return html_text(text) if _TITLE_MARKUP.search(text) and not _SCRIPT_TAG.search(text) else text
 
 
 _SCRIPT_TAG = re.compile(r"<(?:script|style)\b", re.IGNORECASE)

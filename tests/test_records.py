@@ -830,6 +830,39 @@ def test_crossref_and_openalex_titles_show_their_text_not_their_html():
         assert (paper.title, paper.abstract) == (shown, "We measure.")
 
 
+def test_a_biblatex_date_range_gives_its_start_and_iso_days_and_months_their_day():
+    """BibLaTeX's ``date`` may be a range (a conference's days, "2024-06-05/2024-06-08"),
+    open at its end ("2024-06/"): such a paper had no date.  Its start is
+    read as ISO days and months are; a range open at its start names no day,
+    and the entry's year is read instead."""
+    dates = ["2024-06-05/2024-06-08", "2024-06/", "2024-06-05", "2024-06", "2024"]
+    bib = "".join(f"@misc{{k{n}, title = {{T{n}}}, abstract = {{A.}}, date = {{{d}}}}}\n" for n, d in enumerate(dates))
+    bib += "@misc{open, title = {Open}, abstract = {A.}, date = {../2024-06-08}, year = 2023}\n"
+    papers = parse_feed(bib.encode(), "refs.bib", "bib", Collect())
+    assert [p.published for p in papers] == [
+        datetime(2024, 6, 5, tzinfo=UTC), datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 6, 5, tzinfo=UTC),
+        datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC)]
+
+
+def test_crossref_and_openalex_titles_escaped_twice_show_their_text():
+    """A title escaped twice ("Scaling &lt;b&gt;laws&lt;/b&gt;", as Crossref
+    has some) showed '<b>laws</b>' as text.  It is decoded again as a
+    description escaped twice is; a <script> it reveals, or one tag alone,
+    stays text (the email escapes it)."""
+    titles = ["Scaling &lt;b&gt;laws&lt;/b&gt; for diffusion", "H&lt;sub&gt;2&lt;/sub&gt;O uptake",
+              "&lt;i&gt;x&lt;/i&gt; &lt;script&gt;alert(1)&lt;/script&gt;", "A note on &lt;b&gt; tags"]
+    shown = ["Scaling laws for diffusion", "H₂O uptake", "<i>x</i> <script>alert(1)</script>", "A note on <b> tags"]
+    crossref = {"status": "ok", "message-type": "work-list", "message": {"total-results": len(titles), "items": [
+        {"DOI": f"10.1234/x{n}", "title": [t], "abstract": "<jats:p>We measure.</jats:p>"}
+        for n, t in enumerate(titles)]}}
+    openalex = {"meta": {"count": len(titles)}, "results": [
+        {"id": f"https://openalex.org/W{n}", "title": t, "display_name": t,
+         "abstract_inverted_index": {"We": [0], "measure.": [1]}} for n, t in enumerate(titles)]}
+    for answer in (crossref, openalex):
+        papers = parse_feed(json.dumps(answer).encode(), "works.json", "api", Collect())
+        assert [p.title for p in papers] == shown
+
+
 def test_bibtex_and_others_is_no_author():
     """BibTeX's "and others" (et al.) became an author named 'others'."""
     bib = b"@article{k, title = {One}, abstract = {A.}, author = {M{\\\"u}ller, Ana and Doe, Jane and others}}\n"
