@@ -1395,19 +1395,25 @@ def test_a_foreign_sqlite_file_is_refused_and_left_as_it_was(tmp_path):
     db.close()
 
 
-def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path):
+@pytest.mark.parametrize("way", ["unwritable", "immutable"])
+def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path, way):
     """SQLite opens a read-only file and fails only at the first write
     ("attempt to write a readonly database"); a folder refusing new files
-    fails WAL's -wal/-shm files with "unable to open database file"."""
-    from conftest import state_unwritable_said, unwritable
+    fails WAL's -wal/-shm files with "unable to open database file".  An
+    immutable file (``chattr +i``) was said to be "read-only for this user
+    ... `chmod u+w`", which cannot mend it: root is refused too."""
+    from conftest import immutable, state_unwritable_said, unwritable
 
     path = tmp_path / "s.sqlite3"
     with State.open(path) as st:
         st.see_subscribers(["a@example.org"], T0)
-    with unwritable(path):
+    said = state_unwritable_said(path) if way == "unwritable" else (
+        "the state file is marked immutable, so no one (root included) can write it: "
+        f"`send` records there what it sends; clear the flag (`chattr -i {path}`)")
+    with (unwritable if way == "unwritable" else immutable)(path):
         with pytest.raises(StateError) as caught:
             State.open(path)
-        assert str(caught.value) == f"{path}: {state_unwritable_said(path)}"
+        assert str(caught.value) == f"{path}: {said}"
         with State.open(path, readonly=True) as st:  # reading it is still fine
             assert st.first_seen("a@example.org") == T0
     folder = tmp_path / "locked"
@@ -1416,27 +1422,6 @@ def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path)
         with pytest.raises(StateError, match=r"the state's folder '.*locked' is not writable for this user: SQLite keeps"):
             State.open(folder / "s.sqlite3")
     with State.open(path) as st:  # writable again: nothing was lost
-        assert st.first_seen("a@example.org") == T0
-
-
-def test_an_immutable_state_file_is_named_as_such_not_as_read_only(tmp_path):
-    """An immutable file (``chattr +i``) was said to be "read-only for this
-    user ... `chmod u+w`", which cannot mend it: root is refused too."""
-    from conftest import immutable
-
-    path = tmp_path / "s.sqlite3"
-    with State.open(path) as st:
-        st.see_subscribers(["a@example.org"], T0)
-    with immutable(path):
-        with pytest.raises(StateError) as caught:
-            State.open(path)
-        assert str(caught.value) == (
-            f"{path}: the state file is marked immutable, so no one (root included) can write it: "
-            f"`send` records there what it sends; clear the flag (`chattr -i {path}`)"
-        )
-        with State.open(path, readonly=True) as st:  # reading it is still fine
-            assert st.first_seen("a@example.org") == T0
-    with State.open(path) as st:  # the flag cleared: nothing was lost
         assert st.first_seen("a@example.org") == T0
 
 
