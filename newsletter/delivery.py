@@ -245,6 +245,9 @@ class Envelope:
     dot_safe: bool = False
     #: What max_papers cut, for the sender's report (see ``sending.DigestResult.taken``).
     cut: tuple[int, int] = (0, 0)
+    #: Papers left out as a new version of one sent before, as the sender's
+    #: report says them (see ``sending.DigestResult.not_again``).
+    not_again: tuple[str, ...] = ()
 
     def data(self) -> bytes:
         """The message as RFC 5322 bytes with CRLF line ends."""

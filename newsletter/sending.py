@@ -83,16 +83,18 @@ class DigestResult:
     #: papers, without a word of why.
     taken: int = 0
     sent_before: int = 0
-    #: Empty: what its topics take that went out before in an earlier
-    #: version (:func:`~newsletter.matching.not_again_said`), as ``match`` says.
+    #: What its topics take that went out before in an earlier version
+    #: (:func:`~newsletter.matching.not_again_said`), as ``match`` says: named
+    #: when the digest is empty, counted when it went out with other papers
+    #: (a digest with news left them out without a word).
     not_again: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         n = counted(self.papers, "paper") + self._cut()
         if self.status == "sent":
-            return f"sent        {self.email}: {n} {self.message_id}"
+            return f"sent        {self.email}: {n} {self.message_id}{self._again()}"
         if self.status == "would send":
-            return f"would send  {self.email}: {n}"
+            return f"would send  {self.email}: {n}{self._again()}"
         # as `newsletter schedule` writes a time (in the subscriber's zone)
         when = shown_time(minute_up(self.next_attempt)) if self.next_attempt else "next run"
         if self.status == "failed":
@@ -123,6 +125,14 @@ class DigestResult:
                 f"{self.email}` tries it"
             )
         return f"{self.status:<11} {self.email}"
+
+    def _again(self) -> str:
+        """A digest's papers left out as new versions of papers sent before,
+        counted (``match`` names them), or nothing when there are none."""
+        if not self.not_again:
+            return ""
+        n = len(self.not_again)
+        return f"; not again: {counted(n, 'new version')} of {'a paper' if n == 1 else 'papers'} sent before"
 
     def _cut(self) -> str:
         """What max_papers left out of this digest, and where it goes."""
@@ -201,9 +211,10 @@ class SendReport:
 
 
 #: A subscriber's digest as planned: its open digest (if owed), the
-#: subscriber, the composed message, and what max_papers cut (see
-#: :func:`~newsletter.matching.max_papers_cut`).
-_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int]]
+#: subscriber, the composed message, what max_papers cut (see
+#: :func:`~newsletter.matching.max_papers_cut`), and what it leaves out as new
+#: versions of papers sent before (``DigestResult.not_again``).
+_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[str, ...]]
 
 
 #: Subscribers planned together: their state read in a few queries, their
@@ -501,7 +512,8 @@ class _Relay:
         # pickle.dumps, not Connection.send's ForkingPickler (a pickler object
         # per message): the parent's recv() reads either
         self.conn.send_bytes(pickle.dumps(
-            ("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id, env.cut), items),
+            ("delivered", (env.digest_id, env.recipient, outcome.tries, env.papers, env.message_id, env.cut,
+                          env.not_again), items),
             pickle.HIGHEST_PROTOCOL,
         ))
 
@@ -859,7 +871,7 @@ class _SendRun:
                 # connection per worker to a server near max_connections.  Refused here, the
                 # transaction rolls back: nothing claimed, nothing sent.
                 self.state.ready_for_threads()
-            ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, _ in queued]) if queued else []
+            ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, *_ in queued]) if queued else []
         if queued:
             # The state keeps the papers a digest owes (to rebuild it should they
             # leave the sources), not every paper read: it grows with what is sent.
@@ -867,7 +879,7 @@ class _SendRun:
             known = self.index.papers
             owed = {
                 pid: known[pid]
-                for _, _, c, _ in queued
+                for _, _, c, *_ in queued
                 for pid in c.paper_ids
                 if pid in known and pid not in self.recorded
             }
@@ -875,7 +887,7 @@ class _SendRun:
                 self.state.see_papers(owed.values(), self.now)
                 self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
-        for did, (open_, sub, composed, cut) in zip(ids, queued):
+        for did, (open_, sub, composed, cut, again) in zip(ids, queued):
             if open_ is not None:  # (a new digest has failed no run: _NEVER_FAILED)
                 self.before[did] = _Before.of(open_)
             dispatcher.submit(
@@ -889,6 +901,7 @@ class _SendRun:
                     len(composed.paper_ids),
                     dot_safe=composed.dot_safe,
                     cut=cut,
+                    not_again=again,
                 )
             )
         return len(ids)
@@ -1068,9 +1081,9 @@ class _SendRun:
         """Record deliveries the workers told of, in one transaction, and
         give each worker back the room they took (see :data:`UNRECORDED_MOST`)."""
         self.state.mark_sent_many([(did, email, tries) for _, (did, email, tries, *_) in delivered], self.now)
-        for reader, (_, email, _, papers, mid, cut) in delivered:
+        for reader, (_, email, _, papers, mid, cut, again) in delivered:
             self.windows[reader].release()
-            self._result(DigestResult(email, "sent", papers, mid, taken=cut[0], sent_before=cut[1]))
+            self._result(DigestResult(email, "sent", papers, mid, taken=cut[0], sent_before=cut[1], not_again=again))
 
     def _shard(
         self, subs: list[Subscriber], taken, shards: int, transport: Transport, sessions: int, conn, readers, window,
@@ -1187,13 +1200,13 @@ class _SendRun:
             return None
         matches = digest_papers(config, self.index, sub, known, self.state.papers)
         send_empty = config.sends_empty(sub)
+        again = tuple(not_again_said(lost_math_shown(p.title), p)
+                      for p in self.index.revised_sent(sub, known.sent_paper_ids))
         if not matches and not send_empty:
             if batch is not None:
                 if open_ is not None:
                     batch.drop(open_.id)
                 batch.served([sub.email])
-            again = tuple(not_again_said(lost_math_shown(p.title), p)
-                          for p in self.index.revised_sent(sub, known.sent_paper_ids))
             self._result(DigestResult(sub.email, "empty", not_again=again))
             return None
         composed = self.composer.compose(sub, matches, now=now, message_id=open_.message_id if open_ else None)
@@ -1206,9 +1219,9 @@ class _SendRun:
         cut = max_papers_cut(self.index, sub, known.sent_paper_ids, len(matches))
         if batch is None:
             self._result(DigestResult(sub.email, "would send", len(matches), composed.message_id, taken=cut[0],
-                                      sent_before=cut[1]))
+                                      sent_before=cut[1], not_again=again))
             return None
-        return (open_, sub, composed, cut)
+        return (open_, sub, composed, cut, again)
 
     def _worker_state(self) -> State:
         state = getattr(self.local, "state", None)
@@ -1327,7 +1340,8 @@ class _SendRun:
                     for o in done:
                         env = o.envelope
                         self._result(DigestResult(env.recipient, "sent", env.papers, env.message_id,
-                                                  taken=env.cut[0], sent_before=env.cut[1]))
+                                                  taken=env.cut[0], sent_before=env.cut[1],
+                                                  not_again=env.not_again))
             except BaseException:
                 with self.lock:
                     rest, self.delivered = self.delivered, []

@@ -283,6 +283,32 @@ def unwritable(path: Path):
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
+@contextlib.contextmanager
+def immutable(path: Path):
+    """``path`` marked immutable (``chattr +i``) for the block; skips where
+    that is not permitted (not root, or a file system without the flag)."""
+    try:
+        made = subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode == 0
+    except FileNotFoundError:
+        made = False
+    if not made:
+        pytest.skip("chattr +i is not available or not permitted here")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def state_unwritable_said(path: Path) -> str:
+    """What the state says of a file :func:`unwritable` made so: read-only
+    for a normal user (``chmod``), immutable for root (``chattr +i``)."""
+    if os.geteuid() != 0:
+        return ("the state file is read-only for this user: `send` records there what it sends; "
+                "make it writable (`chmod u+w`) or run as its owner")
+    return ("the state file is marked immutable, so no one (root included) can write it: `send` records "
+            f"there what it sends; clear the flag (`chattr -i {path}`)")
+
+
 def terminated_once_said(proc: subprocess.Popen, text: str) -> tuple[str, str]:
     """SIGTERM ``proc`` (started with ``text=True`` pipes) once it has written
     ``text`` to stderr, and wait for it to exit: its stdout and whole stderr."""

@@ -251,6 +251,47 @@ def test_a_paper_sent_and_back_in_a_new_version_is_not_sent_again_and_match_says
     assert json.loads(r.out)["subscribers"][0]["revised"] == []
 
 
+@pytest.mark.parametrize("many", [False, True], ids=["one", "shared-by-processes"])
+def test_send_counts_a_new_version_left_out_of_a_digest_with_other_papers(tmp_path, cli, many):
+    """Day 2 brings 2406.02950v2 (sent on day 1) beside a new paper: `send`
+    said only "1 paper", the replacement left out without a word (it named
+    it only when the digest was otherwise empty; `match` names it).  A big
+    send's forked workers pass the count on too."""
+    import re
+
+    from newsletter.sending import SHARD_MIN
+
+    emails = [f"ada{i:03}@example.org" for i in range(SHARD_MIN if many else 1)]
+    (tmp_path / "new.html").write_bytes((DATA / "arxiv-list-new.html").read_bytes())
+    (tmp_path / "rss.xml").write_bytes((DATA / "arxiv-rss2.xml").read_bytes())
+    subscribers = ", ".join(f"{{{{email: {e}, topics: [t]}}}}" for e in emails)  # braces doubled for format
+    config = """
+        sources: [{source}]
+        topics: {{t: {{name: Matching, any: ["score matching", "flow matching"]}}}}
+        subscribers: [{subscribers}]
+        delivery: {{transport: outbox, path: outbox}}
+        """.replace("{subscribers}", subscribers)
+    write_config(tmp_path, config.format(source="{type: arxiv, path: new.html}"))
+    r = cli("send")  # nothing left out: the lines as before
+    assert r.code == 0, r.err
+    sent = re.findall(r"^sent        (\S+): 1 paper <[^>\s]+>$", r.out, re.M)
+    assert sorted(sent) == emails, r.out
+    write_config(tmp_path, config.format(source="{type: feed, path: rss.xml}"))
+    again = "; not again: 1 new version of a paper sent before"
+    r = cli("send", "--dry-run")
+    assert r.code == 0 and f"would send  {emails[0]}: 1 paper{again}\n" in r.out, r.out + r.err
+    r = cli("send", "--dry-run", "--json")
+    digest = json.loads(r.out)["digests"][0]
+    assert (digest["status"], digest["papers"]) == ("would send", 1)
+    assert digest["not_again"] == [
+        "not again: Score Matching for Schrödinger Bridges (2406.02950v2): went out before (this version or an "
+        "earlier one), and a paper sent is not sent again in a new version"]
+    r = cli("send")
+    assert r.code == 0, r.err
+    sent = re.findall(rf"^sent        (\S+): 1 paper <[^>\s]+>{re.escape(again)}$", r.out, re.M)
+    assert sorted(sent) == emails, r.out
+
+
 def test_json_lines_of_other_records_say_what_a_feed_source_reads(tmp_path, cli):
     """Log lines or members as JSON Lines given as a feed: it was 'a JSON
     document, not an RSS or Atom feed (Hugging Face's ...)'."""

@@ -1395,22 +1395,25 @@ def test_a_foreign_sqlite_file_is_refused_and_left_as_it_was(tmp_path):
     db.close()
 
 
-def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path):
+@pytest.mark.parametrize("way", ["unwritable", "immutable"])
+def test_a_read_only_state_file_or_folder_is_named_before_sqlite_fails(tmp_path, way):
     """SQLite opens a read-only file and fails only at the first write
     ("attempt to write a readonly database"); a folder refusing new files
-    fails WAL's -wal/-shm files with "unable to open database file"."""
-    from conftest import unwritable
+    fails WAL's -wal/-shm files with "unable to open database file".  An
+    immutable file (``chattr +i``) was said to be "read-only for this user
+    ... `chmod u+w`", which cannot mend it: root is refused too."""
+    from conftest import immutable, state_unwritable_said, unwritable
 
     path = tmp_path / "s.sqlite3"
     with State.open(path) as st:
         st.see_subscribers(["a@example.org"], T0)
-    with unwritable(path):
+    said = state_unwritable_said(path) if way == "unwritable" else (
+        "the state file is marked immutable, so no one (root included) can write it: "
+        f"`send` records there what it sends; clear the flag (`chattr -i {path}`)")
+    with (unwritable if way == "unwritable" else immutable)(path):
         with pytest.raises(StateError) as caught:
             State.open(path)
-        assert str(caught.value) == (
-            f"{path}: the state file is read-only for this user: `send` records there what it sends; "
-            "make it writable (`chmod u+w`) or run as its owner"
-        )
+        assert str(caught.value) == f"{path}: {said}"
         with State.open(path, readonly=True) as st:  # reading it is still fine
             assert st.first_seen("a@example.org") == T0
     folder = tmp_path / "locked"

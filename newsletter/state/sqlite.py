@@ -61,6 +61,7 @@ import errno
 import json
 import logging
 import os
+import shlex
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -376,7 +377,8 @@ def unwritable(path: Path) -> str | None:
     files fails WAL's ``-wal``/``-shm`` files with "unable to open database
     file".  :func:`os.access` answers for the real user, root's immutable
     files (``chattr +i``) included.  A file system mounted read-only is
-    said as such: ``chmod`` cannot mend that (root is refused too)."""
+    said as such: ``chmod`` cannot mend that (root is refused too); nor an
+    immutable file, which :func:`_immutable` tells apart."""
     folder = path.parent if str(path.parent) else Path(".")
     try:
         mounted_ro = bool(os.statvfs(path if path.exists() else folder).f_flag & os.ST_RDONLY)
@@ -386,12 +388,30 @@ def unwritable(path: Path) -> str | None:
         return ("the state is on a file system mounted read-only: `send` records there what it sends; "
                 "remount it read-write or point `state:` at a writable place")
     if path.exists() and not os.access(path, os.W_OK):
+        if _immutable(path):
+            return ("the state file is marked immutable, so no one (root included) can write it: `send` records "
+                    f"there what it sends; clear the flag (`chattr -i {shlex.quote(str(path))}`)")
         return ("the state file is read-only for this user: `send` records there what it sends; "
                 "make it writable (`chmod u+w`) or run as its owner")
     if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
         return (f"the state's folder {str(folder)!r} is not writable for this user: SQLite keeps its "
                 "journal files (-wal, -shm) beside the state file; make the folder writable or move `state:`")
     return None
+
+def _immutable(path: Path) -> bool:
+    """Whether the file at ``path``, which :func:`os.access` says is not
+    writable, is so because of the immutable flag (``chattr +i``): opening it
+    for writing then fails with EPERM, where permissions fail with EACCES.
+    Told apart because "read-only ... `chmod u+w`" sent the reader to a mend
+    that does nothing for such a file.  Opening neither truncates nor writes;
+    non-blocking, so a FIFO there cannot hang it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    os.close(fd)
+    return False
+
 
 def _hot_journal(path: Path) -> bool:
     """Whether a rollback journal with content lies beside the state."""
