@@ -1100,6 +1100,12 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
             and isinstance(message := document.get("message"), dict):  # Crossref's: the works inside its envelope
         items = message["items"] if isinstance(message.get("items"), list) else [message]
         return items, "Crossref"
+    if isinstance(document, dict) and isinstance(found := document.get("resultList"), dict) \
+            and ("hitCount" in document or "result" in found):  # Europe PMC's search answer
+        return _listed(found.get("result")), "Europe PMC"
+    if isinstance(document, dict) and isinstance(one := document.get("result"), dict) \
+            and {"source", "id", "title"} <= set(one):  # Europe PMC's one article (/article/MED/ID?format=json)
+        return [one], "Europe PMC"
     items = document if isinstance(document, list) else next(
         (v for key in _RECORD_LISTS if isinstance(v := document.get(key), list)), [document])
     records = [i for i in items if isinstance(i, dict)]
@@ -1147,7 +1153,8 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
         t = _field(content, "title") or item.get("display_name")
         t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's: a list of one)
         # Crossref's and OpenAlex's titles are HTML, as their abstracts ("<i>Drosophila</i>", "&amp;")
-        title = "" if not isinstance(t, str) else _title_text(t) if kind in ("Crossref", "OpenAlex") else collapse(t)
+        title = ("" if not isinstance(t, str) else _title_text(t) if kind in ("Crossref", "OpenAlex", "Europe PMC")
+                 else collapse(t))
         ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:
@@ -1155,6 +1162,10 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             continue
         if kind == "OpenAlex":
             abstract, arxiv_id, people = _openalex_work(item)
+        elif kind == "Europe PMC":  # its title and abstract HTML (<i>, <h4>Background</h4>), its authors a list
+            abstract = html_text(_HEADING.sub(r" \1: ", a)) if isinstance(a := item.get("abstractText"), str) else ""
+            arxiv_id = m.group(1) if isinstance(doi := item.get("doi"), str) and (m := _ARXIV_LINK.search(doi)) else None
+            people = _europe_pmc_authors(item)
         elif kind == "Crossref":  # its abstract JATS XML (<jats:p>...), its authors CSL's {given, family}
             jats = a if isinstance(a := item.get("abstract"), str) else ""
             # its heading (<jats:title>Abstract</jats:title>) is no text; its paragraphs HTML's
@@ -1174,11 +1185,11 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             people = _surname_list(people) or [people]
         people = people if isinstance(people, list) else []
         authors = [collapse(p.get("name") if isinstance(p, dict) else p) for p in people if isinstance(p, (dict, str))]
-        link, published, keywords, categories = _record_extras(item, content, kind, ident)
+        link, published, keywords, categories, precision = _record_extras(item, content, kind, ident)
         papers.append(Paper(
             title=title, abstract=abstract, source=source, arxiv_id=arxiv_id, authors=tuple(a for a in authors if a),
             url=abs_url(arxiv_id) if arxiv_id else link, pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
-            published=published, location=name, categories=categories, keywords=keywords,
+            published=published, date_precision=precision, location=name, categories=categories, keywords=keywords,
         ))
     _skipped(skipped, len(items), name, source, warn)
     _bare(bare, name, source, warn)
@@ -1186,35 +1197,70 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
 
 
 def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
-        str | None, datetime | None, tuple[str, ...], tuple[str, ...]]:
-    """A scholarly record's link, date, keywords and categories, as its kind
-    gives them: OpenReview's forum and publication (else creation) time in
-    milliseconds and keywords, bioRxiv's DOI page of the version and its
-    subject, Semantic Scholar's page and publication day."""
+        str | None, datetime | None, tuple[str, ...], tuple[str, ...], str | None]:
+    """A scholarly record's link, date, keywords, categories and the date's
+    precision ("year", "month", None for a day), as its kind gives them:
+    OpenReview's forum and publication (else creation) time in milliseconds
+    and keywords, bioRxiv's DOI page of the version and its subject,
+    Crossref's posted day, Europe PMC's article page, first publication day
+    (else its year alone) and keywords, Semantic Scholar's page and
+    publication day."""
     def texts(values: Any) -> tuple[str, ...]:
         return tuple(collapse(v) for v in values if isinstance(v, str) and v.strip()) if isinstance(values, list) else ()
 
     if kind == "OpenReview":
         stamp = next((t for key in ("pdate", "odate", "cdate") if isinstance(t := item.get(key), int)), None)
         return (f"https://openreview.net/forum?id={ident}" if isinstance(ident, str) else None,
-                datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None, texts(_field(content, "keywords")), ())
+                datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None, texts(_field(content, "keywords")), (),
+                None)
     if kind == "bioRxiv":
         server, version = str(item.get("server")).casefold(), str(item.get("version"))
         link = f"https://www.{server}.org/content/{item.get('doi')}" + (f"v{version}" if version.isdigit() else "")
         day = item.get("date")
-        return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")])
+        return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")]), None
     if kind == "Crossref":
-        day = next((d for key in ("posted", "published", "issued", "created") if isinstance(v := item.get(key), dict)
-                    and (d := _csl_day(v)) is not None), None)
+        day, precision = next((d for key in ("posted", "published", "issued", "created")
+                               if isinstance(v := item.get(key), dict) and (d := _csl_day(v))[0] is not None),
+                              (None, None))
         url = item.get("URL")
-        return url if isinstance(url, str) else None, day, (), ()
+        return url if isinstance(url, str) else None, day, (), (), precision
+    if kind == "Europe PMC":
+        where, number = item.get("source"), item.get("id")
+        link = (f"https://europepmc.org/article/{where}/{number}"
+                if isinstance(where, str) and isinstance(number, str) and where.isalpha() and number.isalnum() else None)
+        day, precision = next((d for key in ("firstPublicationDate", "pubYear")
+                               if (d := _record_date(item.get(key)))[0] is not None), (None, None))
+        words = item.get("keywordList")
+        return link, day, texts(words.get("keyword") if isinstance(words, dict) else None), (), precision
     if kind == "OpenAlex":
         where = item.get("primary_location")
         url = where.get("landing_page_url") if isinstance(where, dict) else None
         url, day = url or item.get("doi"), item.get("publication_date")
     else:
         url, day = item.get("url"), item.get("publicationDate")
-    return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), ()
+    return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), (), None
+
+
+#: A heading inside an abstract's HTML (Europe PMC's structured abstract, "<h4>Background</h4>We ..."):
+#: a label before its part, as MEDLINE writes it ("BACKGROUND: We ..."), not a word glued to the text.
+_HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
+
+
+def _europe_pmc_authors(item: dict) -> list[str]:
+    """A Europe PMC record's authors: each ``authorList`` author's first and
+    last name (``fullName``, "Doe J", where they are not given; a consortium's
+    ``collectiveName``), else its ``authorString`` ("Doe J, Smith JB.")."""
+    listed = item.get("authorList")
+    people = []
+    for author in _listed(listed.get("author") if isinstance(listed, dict) else None):
+        if not isinstance(author, dict):
+            continue
+        first, last = author.get("firstName"), author.get("lastName")
+        whole = f"{first} {last}" if isinstance(first, str) and isinstance(last, str) else None
+        people.append(whole or author.get("fullName") or author.get("collectiveName"))
+    if not any(isinstance(p, str) for p in people) and isinstance(line := item.get("authorString"), str):
+        people = [name.strip() for name in line.rstrip(" .").split(",")]
+    return [p for p in people if isinstance(p, str) and p.strip()]
 
 
 def _openalex_work(work: dict) -> tuple[str, str | None, list[str]]:
@@ -1772,7 +1818,8 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
         if isinstance(last, str) and re.fullmatch(r"v\d+", last) and not re.search(r"v\d+$", arxiv_id):
             arxiv_id += last
     first = versions[0].get("created") if isinstance(versions, list) and versions and isinstance(versions[0], dict) else None
-    published = _record_time(first) or _record_time(fields.get("published")) or _record_time(text.get("year"))
+    published, precision = next((when for value in (first, fields.get("published"), text.get("year"))
+                                 if (when := _record_date(value))[0] is not None), (None, None))
     people = record.get("authors_parsed") or fields.get("authors")
     link = text.get("url")
     categories = fields.get("categories")
@@ -1781,7 +1828,7 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
         title=title, abstract=collapse(a) if isinstance(a := fields.get("abstract"), str) else "", source=source,
         arxiv_id=arxiv_id, authors=tuple(_record_authors(people)),
         url=abs_url(arxiv_id) if arxiv_id else web_url(link) if link else None,
-        pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published,
+        pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published, date_precision=precision,
         categories=tuple(dict.fromkeys(c for c in cats if isinstance(c, str) and c.strip())),
         comment=text.get("comment") or None, location=location,
     ), None
@@ -1793,52 +1840,74 @@ _EXTRA_ARXIV = re.compile(rf"\barXiv:\s*({ARXIV_ID})\b", re.IGNORECASE)
 
 _PARTIAL_DAY = re.compile(r"(?P<y>\d{4})(?:-(?P<m>\d{1,2}))?")
 _DOTTED_DAY = re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})")
+#: An EDTF date (ISO 8601-2, as BibLaTeX's ``date`` takes it) with what plain ISO
+#: has not: a year uncertain or approximate (``2021?``, ``2021~``, ``2021%``), a
+#: month or day unspecified (``2021-XX``, ``2021-06-XX``), a season as its month
+#: (``2021-21``, spring: 21 to 41).
+_EDTF_DAY = re.compile(r"(?P<y>\d{4})[?~%]?(?:-(?P<m>\d{2}|XX)[?~%]?(?:-(?P<d>\d{2}|XX)[?~%]?)?)?")
+
+
+def _record_date(value: Any) -> tuple[datetime | None, str | None]:
+    """A record's date (see :func:`_record_time`) and its precision: "year"
+    for a year alone ("2024", its 1 January), "month" for a month ("2023-09",
+    its first day), None for a day or a time.  An EDTF date (see
+    :data:`_EDTF_DAY`) is read to what it says surely: ``2021?`` and
+    ``2021-XX`` are the year 2021 (they were no date at all), ``2021-06-XX``
+    its June, a season its year; ``202X`` says no year, and is none."""
+    if isinstance(value, dict):
+        return _csl_day(value)
+    if not isinstance(value, str) or not (value := value.strip()):
+        return None, None
+    if edtf := _EDTF_DAY.fullmatch(value):  # (plain ISO days and months come out as they went in)
+        month = edtf["m"] if edtf["m"] and edtf["m"] != "XX" and not 21 <= int(edtf["m"]) <= 41 else None
+        day = edtf["d"] if month and edtf["d"] and edtf["d"] != "XX" else None
+        value = "-".join(filter(None, (edtf["y"], month, day)))
+    if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
+        try:  # year "0000" or month 13: no day, as a bad dotted day is none
+            return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC), "month" if m["m"] else "year"
+        except ValueError:
+            return None, None
+    if m := _DOTTED_DAY.fullmatch(value):  # "05.06.2024", as a spreadsheet in most of Europe writes a day
+        try:
+            return datetime(int(m["y"]), int(m["m"]), int(m["d"]), tzinfo=UTC), None
+        except ValueError:
+            return None, None
+    if when := _iso_time(value.replace("Z", "+00:00").replace("/", "-")):
+        return when, None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None, None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC), None
 
 
 def _record_time(value: Any) -> datetime | None:
     """A record's date: ISO ("2024-06-04", "2024-06-04T10:00:00Z", "2023-09"), "05.06.2024", RFC 2822
     as the arXiv snapshot's versions write it ("Mon, 2 Apr 2007 19:18:42
-    GMT"), a year alone ("2024": its first day), or CSL JSON's date object
-    (see :func:`_csl_day`); None for none."""
-    if isinstance(value, dict):
-        return _csl_day(value)
-    if not isinstance(value, str) or not (value := value.strip()):
-        return None
-    if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
-        try:  # year "0000" or month 13: no day, as a bad dotted day is none
-            return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC)
-        except ValueError:
-            return None
-    if m := _DOTTED_DAY.fullmatch(value):  # "05.06.2024", as a spreadsheet in most of Europe writes a day
-        try:
-            return datetime(int(m["y"]), int(m["m"]), int(m["d"]), tzinfo=UTC)
-        except ValueError:
-            return None
-    if when := _iso_time(value.replace("Z", "+00:00").replace("/", "-")):
-        return when
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    GMT"), a year alone ("2024": its first day), EDTF's uncertain dates
+    ("2021?"), or CSL JSON's date object (see :func:`_csl_day`); None for
+    none.  (Its precision: :func:`_record_date`.)"""
+    return _record_date(value)[0]
 
 
-def _csl_day(value: dict) -> datetime | None:
-    """The day of CSL JSON's date object, as Zotero, Mendeley and pandoc write
-    ``issued``: ``{"date-parts": [[2024, 6, 5]]}`` (the year alone, or with
-    its month: their first day; the parts numbers or digits), else its
-    ``raw`` or ``literal`` text read as a record's date; None for none.  The
-    object was passed over, and a CSL export's papers had no date."""
+def _csl_day(value: dict) -> tuple[datetime | None, str | None]:
+    """The day of CSL JSON's date object, and its precision, as Zotero,
+    Mendeley and pandoc write ``issued``: ``{"date-parts": [[2024, 6, 5]]}``
+    (the year alone, or with its month: their first day; the parts numbers or
+    digits), else its ``raw`` or ``literal`` text read as a record's date;
+    None for none.  The object was passed over, and a CSL export's papers
+    had no date."""
     parts = value.get("date-parts")
     first = parts[0] if isinstance(parts, list) and parts and isinstance(parts[0], list) else None
     if first and all(isinstance(p, int) and not isinstance(p, bool) or isinstance(p, str) and p.strip().isdigit()
                      for p in first[:3]):
         y, m, d = (*(int(p) for p in first[:3]), 1, 1)[:3]
         try:
-            return datetime(y, m, d, tzinfo=UTC)
+            return datetime(y, m, d, tzinfo=UTC), {1: "year", 2: "month"}.get(len(first[:3]))
         except ValueError:  # (a month 13, a year 0: no day, as a bad text date is none)
-            return None
-    return next((when for key in ("raw", "literal") if (when := _record_time(value.get(key))) is not None), None)
+            return None, None
+    return next((when for key in ("raw", "literal") if (when := _record_date(value.get(key)))[0] is not None),
+                (None, None))
 
 
 def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[int] | None = None,

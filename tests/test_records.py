@@ -967,3 +967,65 @@ def test_plain_bibtex_values_skip_the_latex_converter():
     assert citations._latex_decoder.cache_info().currsize == 0
     (paper,) = parse_feed(b"@misc{k, title = {Schr{\\\"o}dinger -- Bridges}, abstract = {A.}}\n", "r.bib", "b", Collect())
     assert paper.title == "Schrödinger – Bridges" and citations._latex_decoder.cache_info().currsize == 1
+
+
+def test_biblatex_uncertain_approximate_and_unspecified_dates_give_what_they_say_surely():
+    """EDTF, as BibLaTeX's ``date`` takes it: ``2021?`` (uncertain), ``2021~``
+    (approximate), ``2021-XX`` (month unspecified), ``2021-06-XX``, a season
+    (``2021-22``, summer), each qualifier after a part.  Each was no date at
+    all; each is now its year (its month where one is given), dated to what
+    it says and no finer.  ``202X`` says no year, and is none."""
+    dates = ["2021?", "2021~", "2021%", "2021-XX", "2021-06-XX", "2021-06~", "2021-22", "2021?-06-05", "202X"]
+    bib = "".join(f"@misc{{k{n}, title = {{T{n}}}, abstract = {{A.}}, date = {{{d}}}}}\n" for n, d in enumerate(dates))
+    papers = parse_feed(bib.encode(), "refs.bib", "bib", Collect())
+    year, june = datetime(2021, 1, 1, tzinfo=UTC), datetime(2021, 6, 1, tzinfo=UTC)
+    assert [(p.published, p.date_precision) for p in papers] == [
+        (year, "year"), (year, "year"), (year, "year"), (year, "year"), (june, "month"), (june, "month"),
+        (year, "year"), (datetime(2021, 6, 5, tzinfo=UTC), None), (None, None)]
+
+
+def test_a_paper_dated_by_its_year_alone_is_not_shown_or_given_as_its_1_january():
+    """An export's "2024" was read as 2024-01-01 and shown as "1 Jan 2024",
+    a day the source never named (and an old paper looked dated to a day).
+    The date keeps its precision: shown "2024" (a month "Sep 2023"), and
+    ``papers --json`` says ``published_precision``; merged with the same
+    paper dated to its day elsewhere, the day wins."""
+    papers = parse_feed(ZOTERO.read_bytes(), "library.csv", "zotero", Collect())
+    day, month, year = papers
+    assert [(p.date_text, p.to_json()["published_precision"]) for p in papers] == [
+        ("4 Jun 2024", "day"), ("Sep 2023", "month"), ("2024", "year")]
+    dated = replace(year, published=datetime(2024, 3, 7, tzinfo=UTC), date_precision=None, source="other")
+    assert (year.merge(dated).published, year.merge(dated).date_precision) == (dated.published, None)
+    assert dated.merge(year).date_text == "7 Mar 2024"
+    assert replace(year, published=None).to_json()["published_precision"] is None
+
+
+EUROPE_PMC = DATA / "europepmc-search.json"
+
+
+def test_a_europe_pmc_search_answer_gives_its_results_as_papers():
+    """Europe PMC's REST search (``/webservices/rest/search?query=...&
+    resultType=core&format=json``): each result's title and abstract (HTML:
+    ``<i>``, ``<h4>Background</h4>`` headings), authors by first and last
+    name, the first publication day (else its year, as a year), keywords,
+    the article's page as the link, an arXiv DOI giving the id.  It was
+    'a JSON document, not an RSS or Atom feed'."""
+    warnings = Collect()
+    journal, preprint, erratum = parse_feed(EUROPE_PMC.read_bytes(), "epmc.json", "epmc", warnings)
+    assert journal.title == "Denoising diffusion models for in silico protein design."
+    assert journal.abstract == ("Background: Diffusion models generate protein backbones & sequences. Results: We "
+                                "design binders with p < 0.05 against three targets.")
+    assert journal.authors == ("Jane Doe", "Ana Müller", "John B Smith")
+    assert (journal.url, journal.published, journal.keywords) == (
+        "https://europepmc.org/article/MED/38843001", datetime(2024, 6, 5, tzinfo=UTC),
+        ("Protein design", "Diffusion models"))
+    assert (preprint.arxiv_id, preprint.url) == ("2406.03001", "https://arxiv.org/abs/2406.03001")
+    assert (erratum.authors, erratum.date_text, erratum.abstract) == (("Tanaka K",), "2024", "")
+    assert warnings == ["epmc.json: source 'epmc': record 3 (38843007) without a summary: read by the title only "
+                        "(topics' abstract terms cannot match it, and the email shows no abstract)"]
+    empty = {"version": "6.9", "hitCount": 0, "request": {"queryString": "x"}, "resultList": {"result": []}}
+    assert parse_feed(json.dumps(empty).encode(), "none.json", "epmc", warnings) == []
+    assert warnings[-1] == "none.json:1: source 'epmc': the Europe PMC answer holds no papers; nothing read from it"
+    one = {"result": json.loads(EUROPE_PMC.read_bytes())["resultList"]["result"][0]}  # /article/MED/ID?format=json
+    assert parse_feed(json.dumps(one).encode(), "one.json", "epmc", Collect()) == [
+        replace(journal, location="one.json")]
