@@ -1219,19 +1219,18 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
         day = item.get("date")
         return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")]), None
     if kind == "Crossref":
-        day, precision = next((d for key in ("posted", "published", "issued", "created")
-                               if isinstance(v := item.get(key), dict) and (d := _csl_day(v))[0] is not None),
-                              (None, None))
+        dated: tuple[datetime | None, str | None] = next((d for key in ("posted", "published", "issued", "created")
+            if isinstance(v := item.get(key), dict) and (d := _csl_day(v))[0] is not None), (None, None))
         url = item.get("URL")
-        return url if isinstance(url, str) else None, day, (), (), precision
+        return url if isinstance(url, str) else None, dated[0], (), (), dated[1]
     if kind == "Europe PMC":
         where, number = item.get("source"), item.get("id")
-        link = (f"https://europepmc.org/article/{where}/{number}"
+        page = (f"https://europepmc.org/article/{where}/{number}"
                 if isinstance(where, str) and isinstance(number, str) and where.isalpha() and number.isalnum() else None)
-        day, precision = next((d for key in ("firstPublicationDate", "pubYear")
-                               if (d := _record_date(item.get(key)))[0] is not None), (None, None))
+        dated = next((d for key in ("firstPublicationDate", "pubYear")
+                      if (d := _record_date(item.get(key)))[0] is not None), (None, None))
         words = item.get("keywordList")
-        return link, day, texts(words.get("keyword") if isinstance(words, dict) else None), (), precision
+        return page, dated[0], texts(words.get("keyword") if isinstance(words, dict) else None), (), dated[1]
     if kind == "OpenAlex":
         where = item.get("primary_location")
         url = where.get("landing_page_url") if isinstance(where, dict) else None
