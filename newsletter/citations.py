@@ -379,3 +379,133 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
         warn(f"{name}:1: source {source!r}: the {kind} export holds no entries; nothing read from it")
         return []
     return parse_records(records, name, source, warn, lines, "entry")
+
+
+# --------------------------------------------------------------------------- EndNote XML, Zotero RDF
+
+#: EndNote's XML export ("File → Export → XML", and Zotero's "EndNote XML"):
+#: ``<xml><records><record>`` after the XML declaration.
+_ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<xml>\s*<records>", re.DOTALL)
+#: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF with Zotero's or
+#: the biblio namespace (arXiv's RSS 1.0 feed is RDF too, without them).
+_ZOTERO_RDF = re.compile(rb"<rdf:RDF\b[^>]*(?:zotero\.org/namespaces/export#|purl\.org/net/biblio#)", re.DOTALL)
+#: Where each EndNote record starts, for the papers' lines.
+_ENDNOTE_RECORD = re.compile(rb"<record>")
+
+_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+_DC_NS = "{http://purl.org/dc/elements/1.1/}"
+_DCTERMS = "{http://purl.org/dc/terms/}"
+_BIB = "{http://purl.org/net/biblio#}"
+_FOAF = "{http://xmlns.com/foaf/0.1/}"
+_Z = "{http://www.zotero.org/namespaces/export#}"
+#: Zotero RDF's resources that are no paper: a file, a note, a journal, a person, a collection.
+_RDF_NOT_PAPERS = frozenset({"Attachment", "Memo", "Journal", "Periodical", "Series", "Person", "Organization",
+                             "Collection", "Seq", "Bag", "Alt", "URI", "DOI", "ISSN", "ISBN"})
+
+
+def reference_xml_kind(data: bytes) -> str | None:
+    """"EndNote XML" or "Zotero RDF" when ``data`` is one; None otherwise."""
+    head = data[:4096]
+    if _ENDNOTE_START.match(head):
+        return "EndNote XML"
+    if _ZOTERO_RDF.search(head):
+        return "Zotero RDF"
+    return None
+
+
+def parse_reference_xml(data: bytes, name: str, source: str, warn: Warn) -> list | None:
+    """The papers of an EndNote XML or a Zotero RDF export (None for
+    neither): each record's title, abstract, authors ("Doe, Jane" as both
+    write them), day, link, DOI and the arXiv id they name.  Given as a feed
+    they were read by feedparser as a feed of no entries, or 'not an RSS or
+    Atom feed'.  A file declaring entities (no export does: expanding them
+    is how a small file fills the memory) is not read; XML that does not
+    parse (cut off) is an error at its line."""
+    import xml.etree.ElementTree as ET
+
+    from .errors import line_of
+    from .feeds import parse_records
+
+    kind = reference_xml_kind(data)
+    if kind is None:
+        return None
+    if b"<!ENTITY" in data:
+        raise InputError(Problem(f"source {source!r}: {kind} declaring entities, which no export does: not read",
+                                 name, line_of(data, data.find(b"<!ENTITY"))))
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        said = str(exc).split(":", 1)[0]
+        raise InputError(Problem(f"source {source!r}: {kind} that is not well-formed XML ({said}); cut off?", name,
+                                 exc.position[0] if exc.position else 1)) from None
+    if kind == "EndNote XML":
+        records = [_endnote_record(r) for r in root.iter("record")]
+        lines = [line_of(data, m.start()) for m in _ENDNOTE_RECORD.finditer(data)]
+        lines = lines if len(lines) == len(records) else []
+    else:
+        records = [_zotero_rdf_record(r) for r in root if r.tag.rpartition("}")[2] not in _RDF_NOT_PAPERS
+                   and r.find(f"{_DC_NS}title") is not None]
+        lines = []
+    if not records:
+        warn(f"{name}:1: source {source!r}: the {kind} export holds no records; nothing read from it")
+        return []
+    return parse_records(records, name, source, warn, lines or None, "record")
+
+
+def _xml_text(element) -> str:
+    """An element's text, whatever styling it is wrapped in (EndNote's
+    ``<style face="normal" ...>``, several runs of it), its white space collapsed."""
+    return " ".join("".join(element.itertext()).split()) if element is not None else ""
+
+
+def _endnote_record(record) -> dict:
+    """An EndNote XML record as a plain record (see :func:`parse_reference_xml`)."""
+    def text(path: str) -> str:
+        return _xml_text(record.find(path))
+
+    urls = [_xml_text(u) for u in record.iterfind("urls/related-urls/url")]
+    day = text("dates/pub-dates/date")
+    year = text("dates/year")
+    return {
+        "title": text("titles/title"), "abstract": text("abstract"),
+        "authors": [first_last(_xml_text(a)) for a in record.iterfind("contributors/authors/author")],
+        "url": urls[0] if urls else None, "doi": text("electronic-resource-num") or None,
+        "published": _endnote_day(year, day), "year": year or None,
+        # an arXiv preprint's id: its report number, accession or notes ("arXiv:2406.03001 [cs]")
+        "extra": " ".join(filter(None, (text("isbn"), text("accession-num"), text("notes"), text("number"),
+                                        text("titles/secondary-title"), " ".join(urls)))),
+    }
+
+
+def _endnote_day(year: str, day: str) -> str:
+    """An EndNote record's day from its year and its ``pub-dates`` ("Jun 5",
+    "June 5, 2024", "2024-06-05", "06/05/2024"): ISO's partial date, the year
+    alone where the day says no month."""
+    if re.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?", day):
+        return day
+    if not year.isdigit():
+        return ""
+    m = re.match(r"([A-Za-z]{3})[a-z]*\.?\s*(\d{1,2})?", day)
+    number = _MONTHS.get(m.group(1).casefold()) if m else None
+    if not number:
+        return year
+    return f"{year}-{number:02d}" + (f"-{int(m.group(2)):02d}" if m and m.group(2) else "")
+
+
+def _zotero_rdf_record(item) -> dict:
+    """A Zotero RDF item as a plain record (see :func:`parse_reference_xml`)."""
+    people = []
+    for person in item.iterfind(f"{_BIB}authors/{_RDF}Seq/{_RDF}li/{_FOAF}Person"):
+        given, surname = _xml_text(person.find(f"{_FOAF}givenName")), _xml_text(person.find(f"{_FOAF}surname"))
+        people.append(" ".join(p for p in (given, surname) if p))
+    links = [_xml_text(u) for u in item.iterfind(f"{_DC_NS}identifier/{_DCTERMS}URI/{_RDF}value")]
+    ids = [_xml_text(i) for i in item.iterfind(f"{_DC_NS}identifier") if (i.text or "").strip()]
+    doi = next((i.removeprefix("DOI ").strip() for i in ids if i.startswith("DOI ")), None)
+    return {
+        "title": _xml_text(item.find(f"{_DC_NS}title")), "abstract": _xml_text(item.find(f"{_DCTERMS}abstract")),
+        "authors": people, "url": links[0] if links else None, "doi": doi,
+        "published": _xml_text(item.find(f"{_DC_NS}date")) or None,
+        # an arXiv preprint's id: its archive id ("arXiv:2406.03001"), its Extra, its series or number
+        "extra": " ".join(filter(None, [_xml_text(item.find(f"{_Z}archiveID")), _xml_text(item.find(f"{_DC_NS}description")),
+                                        *ids, *links])),
+    }

@@ -815,12 +815,24 @@ def _maybe_oai(data: bytes) -> bool:
     return b"<OAI-PMH" in data[:4096]
 
 
+def _maybe_reference_xml(data: bytes) -> bool:
+    """Whether ``data`` may be an EndNote XML or a Zotero RDF export (see
+    :func:`.citations.reference_xml_kind`), by what each holds near its start."""
+    head = data[:4096]
+    return b"<records>" in head or b"<rdf:RDF" in head
+
+
 def feed_only_kind(data: bytes) -> str | None:
     """What a file a ``feed`` source reads, and an ``arxiv`` source does not,
     is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
     for anything else.  Given to ``type: arxiv`` they were 'not an RSS or Atom
     feed: the answer is text', or 'a JSON document' with a hint at hf-daily."""
     head = data[:4096].removeprefix(_UTF8_BOM)
+    if _maybe_reference_xml(head):
+        from .citations import reference_xml_kind
+
+        if (xml_kind := reference_xml_kind(head)) is not None:
+            return f"{'an' if xml_kind.startswith('E') else 'a'} {xml_kind} export"
     if not head.lstrip(b" \t\r\n").startswith(b"<"):
         text = head.decode("utf-8", "replace")
         if _maybe_citations(head):
@@ -901,6 +913,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 
         if is_oai(data):
             return parse_oai(data, name, source, warn)
+    if _maybe_reference_xml(data):
+        from .citations import parse_reference_xml
+
+        if (found := parse_reference_xml(data, name, source, warn)) is not None:
+            return found
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names

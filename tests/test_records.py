@@ -6,6 +6,7 @@ save them in."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -649,6 +650,8 @@ def test_json_lines_in_windows_1252_keep_their_accented_names():
     ("zotero-export.csv", "a CSV export of papers"), ("openalex-works.json", "a saved OpenAlex answer"),
     ("semantic-scholar-search.json", "a saved Semantic Scholar answer"),
     ("arxiv-metadata-snapshot.jsonl", "JSON records of papers"), ("pubmed-export.nbib", "a MEDLINE export"),
+    ("endnote-export.xml", "an EndNote XML export"), ("zotero-export.rdf", "a Zotero RDF export"),
+    ("europepmc-search.json", "a saved Europe PMC answer"),
 ])
 def test_a_file_only_a_feed_source_reads_given_to_another_source_says_so(tmp_path, cli, fixture, kind):
     """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
@@ -1029,3 +1032,42 @@ def test_a_europe_pmc_search_answer_gives_its_results_as_papers():
     one = {"result": json.loads(EUROPE_PMC.read_bytes())["resultList"]["result"][0]}  # /article/MED/ID?format=json
     assert parse_feed(json.dumps(one).encode(), "one.json", "epmc", Collect()) == [
         replace(journal, location="one.json")]
+
+
+def test_an_endnote_xml_or_zotero_rdf_export_gives_its_records_as_papers():
+    """EndNote's XML export (each field in ``<style>`` runs, a title in
+    several: an italic ε) and Zotero RDF (``bib:Article`` and
+    ``rdf:Description`` items; its attachments, notes and journals no
+    papers) were read by feedparser as feeds without entries, or 'not an
+    RSS or Atom feed'.  Each record's title, abstract, authors ("Doe, Jane"
+    as Jane Doe), day (a year alone as a year), link, and the arXiv id its
+    DOI or link names."""
+    warnings = Collect()
+    endnote = parse_feed((DATA / "endnote-export.xml").read_bytes(), "library.xml", "endnote", warnings)
+    rdf = parse_feed((DATA / "zotero-export.rdf").read_bytes(), "library.rdf", "zotero", warnings)
+    assert warnings == []
+    for (preprint, article), title in ((endnote, "Faster Diffusion Sampling with Learned Step Sizes for ε-Prediction"),
+                                       (rdf, r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction")):
+        assert (preprint.title, preprint.arxiv_id, preprint.authors, preprint.date_text) == (
+            title, "2406.03001", ("Jane Doe", "Ana Müller"), "4 Jun 2024")
+        assert "CIFAR-10 & ImageNet" in preprint.abstract
+        assert (article.title, article.arxiv_id, article.url, article.date_text) == (
+            "Score Matching for Schrödinger Bridges, Revisited", None, "https://jmlr.org/papers/v24/23-0142.html",
+            "2023")
+        assert article.authors[0] == "Zoë O'Brien"
+    assert [p.location for p in endnote] == ["library.xml:2", "library.xml:3"]
+
+
+@pytest.mark.parametrize("fixture", ["endnote-export.xml", "zotero-export.rdf"])
+def test_a_cut_off_endnote_or_zotero_rdf_export_is_an_error_at_its_line(tmp_path, cli, fixture):
+    whole = (DATA / fixture).read_text(encoding="utf-8")
+    (tmp_path / fixture).write_text(whole[:len(whole) // 2], encoding="utf-8")
+    write_config(tmp_path, f"""
+        sources: [{{type: feed, path: {fixture}}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers")
+    kind = "EndNote XML" if fixture.endswith(".xml") else "Zotero RDF"
+    assert r.code == 2 and re.fullmatch(rf"{fixture}:\d+: source 'feed': {kind} that is not well-formed XML "
+                                        r"\((?:no element found|unclosed token)\); cut off\?", r.err.strip()), r.err
