@@ -1026,6 +1026,10 @@ def _relative_links(links: list[str], name: str, source: str, warn: Warn) -> Non
              "feed's url: beside its path: to resolve them")
 
 
+#: An HTML character reference: "&amp;", "&#233;", "&#xF6;".
+_ENTITY_REF = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
 def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """A JSON Feed (https://jsonfeed.org, versions 1 and 1.1), as loaded:
     one paper per item with a title, read as :func:`parse_feed` reads RSS.
@@ -1051,7 +1055,8 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
             ("id", "url", "external_url", "title", "content_html", "content_text", "summary", "date_published",
              "date_modified")
         }
-        title = collapse(texts["title"])
+        # (text, by the spec; a generator that escaped it as HTML wrote "Diffusion &amp; Score": its entities are read)
+        title = collapse(html.unescape(t) if _ENTITY_REF.search(t := texts["title"]) else t)
         if not title:
             ident = texts["id"] or texts["url"]
             skipped.append(f"item {index + 1}" + (f" ({ident})" if ident else "") + " has no title")
@@ -1756,7 +1761,7 @@ _RECORD_KEYS = {
     "authors": ("authors", "author", "creators", "authorlist"),
     "arxiv_id": ("arxivid", "arxiv", "eprint", "archiveid", "number"),  # (Zotero's "Number": a preprint's archive id)
     "id": ("id", "key"),
-    "url": ("url", "link", "href", "absurl"),
+    "url": ("url", "link", "href", "absurl", "urlabs"),  # (Papers with Code's url_abs: the paper, not its page there)
     "doi": ("doi",),
     "extra": ("extra",),
     "published": ("published", "date", "publicationdate", "submitted", "created", "updatedate", "issued"),

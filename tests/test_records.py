@@ -1071,3 +1071,26 @@ def test_a_cut_off_endnote_or_zotero_rdf_export_is_an_error_at_its_line(tmp_path
     kind = "EndNote XML" if fixture.endswith(".xml") else "Zotero RDF"
     assert r.code == 2 and re.fullmatch(rf"{fixture}:\d+: source 'feed': {kind} that is not well-formed XML "
                                         r"\((?:no element found|unclosed token)\); cut off\?", r.err.strip()), r.err
+
+
+def test_a_papers_with_code_dump_gives_each_paper_its_own_link_and_arxiv_version():
+    """Papers with Code's ``papers-with-abstracts.json``: its ``url_abs`` is
+    the paper's link (an OpenReview forum for one without an arXiv id; it was
+    no link, and the email linked a title search), its arXiv id with the
+    version the link names."""
+    preprint, review = parse_feed((DATA / "paperswithcode-papers.json").read_bytes(), "pwc.json", "pwc", Collect())
+    assert (preprint.arxiv_id, preprint.version, preprint.authors, preprint.date_text) == (
+        "2406.03001", 2, ("Jane Doe", "Ana Müller"), "4 Jun 2024")
+    assert (review.url, review.published) == ("https://openreview.net/forum?id=Hk3xQ9sF7", None)
+
+
+def test_a_json_feed_title_escaped_as_html_shows_its_text():
+    """JSON Feed titles are text, but generators escape them as HTML: "Diffusion
+    &amp; Score" showed its '&amp;'.  A title without a character reference
+    is as written ('<b>' in a title about tags stays)."""
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Lab", "items": [
+        {"id": "1", "url": "https://lab.example.org/1", "title": "Diffusion &amp; Score Caf&#233;s",
+         "content_text": "We diffuse."},
+        {"id": "2", "url": "https://lab.example.org/2", "title": "On the <b> tag & HTML", "content_text": "Tags."}]}
+    papers = parse_feed(json.dumps(feed).encode(), "feed.json", "lab", Collect())
+    assert [p.title for p in papers] == ["Diffusion & Score Cafés", "On the <b> tag & HTML"]
