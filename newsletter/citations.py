@@ -509,3 +509,98 @@ def _zotero_rdf_record(item) -> dict:
         "extra": " ".join(filter(None, [_xml_text(item.find(f"{_Z}archiveID")), _xml_text(item.find(f"{_DC_NS}description")),
                                         *ids, *links])),
     }
+
+
+# --------------------------------------------------------------------------- DBLP
+
+#: What DBLP's XML starts with: a search answer (``/search/publ/api?format=xml``),
+#: a record's or a person's page saved as XML (``dblp.org/rec/KEY.xml``, ``dblp.org/pid/ID.xml``).
+_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<(?:result>.{0,2000}?<hits\b|dblp\b|dblpperson\b)",
+                       re.DOTALL)
+#: DBLP's publication elements in its record XML.
+_DBLP_KINDS = frozenset({"article", "inproceedings", "proceedings", "book", "incollection", "phdthesis",
+                         "mastersthesis", "www", "data"})
+#: The number DBLP puts after a name shared by several people ("Ana Müller 0001").
+_DBLP_HOMONYM = re.compile(r"\s+\d{4}$")
+
+
+def is_dblp_xml(data: bytes) -> bool:
+    """Whether ``data`` is DBLP's XML (see :data:`_DBLP_XML`)."""
+    return _DBLP_XML.match(data[:4096]) is not None
+
+
+def dblp_records(document: object) -> list[dict] | None:
+    """The records of DBLP's search answer as JSON (``/search/publ/api?
+    q=...&format=json``: ``result.hits.hit[].info``), None for other JSON.
+    DBLP lists no abstracts: its papers are read by their titles (said once
+    by :func:`feeds.parse_records`), their arXiv id from the link or DOI."""
+    result = document.get("result") if isinstance(document, dict) else None
+    hits = result.get("hits") if isinstance(result, dict) else None
+    if not isinstance(hits, dict) or "@total" not in hits:
+        return None
+    found = hits.get("hit", [])
+    found = [found] if isinstance(found, dict) else found if isinstance(found, list) else []
+    records = []
+    for hit in found:
+        info = hit.get("info") if isinstance(hit, dict) else None
+        if not isinstance(info, dict):
+            continue
+        people = (info.get("authors") or {}).get("author", []) if isinstance(info.get("authors"), dict) else []
+        people = [people] if isinstance(people, dict) else people if isinstance(people, list) else []
+        links = info.get("ee")
+        links = links if isinstance(links, list) else [links]
+        records.append(_dblp_record(
+            info.get("title"), [p.get("text") if isinstance(p, dict) else p for p in people],
+            [link for link in links if isinstance(link, str)], info.get("doi"), info.get("year"), info.get("url")))
+    return records
+
+
+def _dblp_record(title: object, authors: list, links: list[str], doi: object, year: object, page: object) -> dict:
+    """A DBLP publication as a plain record: its title without the period
+    DBLP ends every title with, its authors without the numbers that tell
+    namesakes apart, its first electronic edition as the link (else its DBLP
+    page), its DOI, its year."""
+    text = " ".join(title.split()) if isinstance(title, str) else ""
+    if text.endswith(".") and not text.endswith(".."):
+        text = text[:-1]
+    return {"title": text, "abstract": "",
+            "authors": [_DBLP_HOMONYM.sub("", " ".join(a.split())) for a in authors if isinstance(a, str) and a.strip()],
+            "url": links[0] if links else page if isinstance(page, str) else None,
+            "doi": doi if isinstance(doi, str) else None, "year": year if isinstance(year, str) else None,
+            "extra": " ".join(links)}
+
+
+def parse_dblp_xml(data: bytes, name: str, source: str, warn: Warn) -> list | None:
+    """The papers of DBLP's XML (see :data:`_DBLP_XML`), None for other
+    XML: read by their titles, as :func:`dblp_records`.  They were 'not an
+    RSS or Atom feed'."""
+    import xml.etree.ElementTree as ET
+
+    from .errors import line_of
+    from .feeds import parse_records
+
+    if not is_dblp_xml(data):
+        return None
+    if b"<!ENTITY" in data or b"<!DOCTYPE" in data[:4096]:
+        # (dblp.xml, the whole database, names its DTD's entities: neither read nor a file to mail from)
+        raise InputError(Problem(f"source {source!r}: DBLP's XML with a DTD (the whole dblp.xml?): not read; save a "
+                                 "search's answer (format=xml or json) or a person's or record's .xml page", name,
+                                 line_of(data, max(data.find(b"<!DOCTYPE"), 0))))
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        said = str(exc).split(":", 1)[0]
+        raise InputError(Problem(f"source {source!r}: DBLP's XML that is not well-formed ({said}); cut off?", name,
+                                 exc.position[0] if exc.position else 1)) from None
+    if root.tag == "result":
+        publications = [info for info in root.iterfind("hits/hit/info")]
+    else:
+        publications = [e for e in root.iter() if e.tag in _DBLP_KINDS and e.find("title") is not None]
+    records = [_dblp_record(_xml_text(p.find("title")), [_xml_text(a) for a in p.iterfind("authors/author")]
+                            + [_xml_text(a) for a in p.findall("author")], [_xml_text(e) for e in p.findall("ee")],
+                            _xml_text(p.find("doi")) or None, _xml_text(p.find("year")) or None,
+                            _xml_text(p.find("url")) or None) for p in publications]
+    if not records:
+        warn(f"{name}:1: source {source!r}: DBLP's XML holds no publications; nothing read from it")
+        return []
+    return parse_records(records, name, source, warn, None, "record")

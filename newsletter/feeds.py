@@ -833,6 +833,11 @@ def feed_only_kind(data: bytes) -> str | None:
 
         if (xml_kind := reference_xml_kind(head)) is not None:
             return f"{'an' if xml_kind.startswith('E') else 'a'} {xml_kind} export"
+    if b"<dblp" in head or b"<hits" in head:
+        from .citations import is_dblp_xml
+
+        if is_dblp_xml(head):
+            return "DBLP's XML"
     if not head.lstrip(b" \t\r\n").startswith(b"<"):
         text = head.decode("utf-8", "replace")
         if _maybe_citations(head):
@@ -850,6 +855,10 @@ def feed_only_kind(data: bytes) -> str | None:
             document = _json_lines(json_data)
         if (records := _scholarly_records(document)) is not None:
             return f"a saved {records[1]} answer"
+        from .citations import dblp_records
+
+        if dblp_records(document) is not None:
+            return "a saved DBLP answer"
         if isinstance(document, list) and any(_is_plain_record(item) for item in document):
             return "JSON records of papers"
     return None
@@ -889,6 +898,12 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return parse_json_feed(document, name, source, warn, base=base)
         if (records := _scholarly_records(document)) is not None:
             return parse_scholarly_json(*records, name, source, warn)
+        from .citations import dblp_records
+
+        if (dblp := dblp_records(document)) is not None:
+            if not dblp:
+                warn(f"{name}:1: source {source!r}: the DBLP answer holds no papers; nothing read from it")
+            return parse_records(dblp, name, source, warn, None, "record") if dblp else []
         plain = [document] if isinstance(document, dict) else document if isinstance(document, list) else []
         if plain and any(_is_plain_record(item) for item in plain):
             at = [n for n, _ in _numbered_lines(data)]
@@ -917,6 +932,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         from .citations import parse_reference_xml
 
         if (found := parse_reference_xml(data, name, source, warn)) is not None:
+            return found
+    if b"<dblp" in data[:4096] or b"<hits" in data[:4096]:
+        from .citations import parse_dblp_xml
+
+        if (found := parse_dblp_xml(data, name, source, warn)) is not None:
             return found
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
@@ -1442,9 +1462,12 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
                                      "with `path:` reads it)", name, 1)) from None
         if items is None:
             raise
-    if (records := _scholarly_records(items)) is not None and not _is_entry(items):
-        raise InputError(Problem(f"source {source!r}: a saved {records[1]} answer, not the JSON list of daily papers "
-                                 "(`type: feed` with `path:` reads it)", name, 1))
+    from .citations import dblp_records
+
+    if not _is_entry(items) and ((records := _scholarly_records(items)) is not None
+                                 or dblp_records(items) is not None):
+        raise InputError(Problem(f"source {source!r}: a saved {records[1] if records else 'DBLP'} answer, not the "
+                                 "JSON list of daily papers (`type: feed` with `path:` reads it)", name, 1))
     if _is_entry(items):
         items = [items]
     elif isinstance(items, dict):

@@ -651,7 +651,8 @@ def test_json_lines_in_windows_1252_keep_their_accented_names():
     ("semantic-scholar-search.json", "a saved Semantic Scholar answer"),
     ("arxiv-metadata-snapshot.jsonl", "JSON records of papers"), ("pubmed-export.nbib", "a MEDLINE export"),
     ("endnote-export.xml", "an EndNote XML export"), ("zotero-export.rdf", "a Zotero RDF export"),
-    ("europepmc-search.json", "a saved Europe PMC answer"),
+    ("europepmc-search.json", "a saved Europe PMC answer"), ("dblp-search.json", "a saved DBLP answer"),
+    ("dblp-person.xml", "DBLP's XML"),
 ])
 def test_a_file_only_a_feed_source_reads_given_to_another_source_says_so(tmp_path, cli, fixture, kind):
     """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
@@ -1094,3 +1095,28 @@ def test_a_json_feed_title_escaped_as_html_shows_its_text():
         {"id": "2", "url": "https://lab.example.org/2", "title": "On the <b> tag & HTML", "content_text": "Tags."}]}
     papers = parse_feed(json.dumps(feed).encode(), "feed.json", "lab", Collect())
     assert [p.title for p in papers] == ["Diffusion & Score Cafés", "On the <b> tag & HTML"]
+
+
+@pytest.mark.parametrize("fixture, titles", [
+    ("dblp-search.json", ["Faster Diffusion Sampling", "Score Matching on Graphs"]),
+    ("dblp-person.xml", ["Graph Transformers for Molecular Property Prediction",
+                         "Score Matching on Graphs: Why Local Scores Suffice?"]),
+])
+def test_dblp_search_answers_and_xml_pages_are_read_by_their_titles(fixture, titles):
+    """DBLP's search API (``format=json``) and a person's or record's XML
+    page: 'a JSON document, not an RSS or Atom feed' (with a hint at
+    hf-daily), 'not an RSS or Atom feed'.  DBLP has no abstracts: each
+    publication is read by its title (without the period DBLP ends each
+    with), said once; its authors without the numbers that tell namesakes
+    apart, its year as a year, the arXiv id its link names."""
+    warnings = Collect()
+    first, second = parse_feed((DATA / fixture).read_bytes(), fixture, "dblp", warnings)
+    assert [first.title, second.title] == titles
+    assert first.arxiv_id and first.arxiv_id.startswith("2406.") and "Ana Müller" in first.authors
+    assert (first.date_text, second.date_text, second.url) == (
+        "2024", "2023", "https://proceedings.mlr.press/v202/tanaka23a.html")
+    assert warnings == [f"{fixture}: source 'dblp': record 1 and 1 more without a summary: read by the title only "
+                        "(topics' abstract terms cannot match it, and the email shows no abstract)"]
+    empty = {"result": {"query": "x", "status": {"@code": "200"}, "hits": {"@total": "0", "@sent": "0"}}}
+    assert parse_feed(json.dumps(empty).encode(), "none.json", "dblp", warnings) == []
+    assert warnings[-1] == "none.json:1: source 'dblp': the DBLP answer holds no papers; nothing read from it"
