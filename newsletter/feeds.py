@@ -395,6 +395,8 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
                                          "or Atom feed (`type: hf-papers-text` reads it)", name, 1))
             if (page := _mhtml_page(text)) is not None:  # it read "the answer is text, 'From: <Saved by Blink>'"
                 raise _html_page(page, name, source, feed_link, "a web page saved as MHTML")
+            if (links := arxiv_link_list(text)) is not None:
+                raise InputError(Problem(f"source {source!r}: {links[0]}", name, links[1]))
             raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
                                      f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
@@ -820,6 +822,31 @@ def _maybe_reference_xml(data: bytes) -> bool:
     :func:`.citations.reference_xml_kind`), by what each holds near its start."""
     head = data[:4096]
     return b"<records>" in head or b"<rdf:RDF" in head
+
+
+#: A line of a list of arXiv links: Markdown's "- [Title](https://arxiv.org/abs/ID)", a bare link, "* arXiv:ID".
+_LINK_LINE = re.compile(r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\[[^\]]*\]\()?<?(?:https?://(?:www\.|export\.)?arxiv\.org/"
+                        rf"(?:abs|pdf)/|arXiv:)({ARXIV_ID})", re.IGNORECASE)
+
+
+def arxiv_link_list(data: bytes) -> tuple[str, int] | None:
+    """What to say of a text that is a list of arXiv links (a reading list in
+    Markdown, links pasted one a line), and the line of its first link; None
+    for any other text.  Links carry no abstracts and no feed lists them: a
+    source reading them would match titles at best, and every topic's terms
+    in abstracts never; the papers such a list names are what ``like:`` is
+    for.  It said 'not an RSS or Atom feed: the answer is text, "# Reading list"'."""
+    text = data[:1 << 20].decode("utf-8", "replace")
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    listed = [(n, m.group(1)) for n, line in lines if (m := _LINK_LINE.match(line))]
+    prose = [line for _, line in lines if not _LINK_LINE.match(line) and not line.lstrip().startswith("#")]
+    if not listed or len(prose) > len(listed):
+        return None
+    ids = list(dict.fromkeys(arxiv_base_id(i.removesuffix(".pdf")) for _, i in listed))
+    shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+    return (f"a list of {counted(len(ids), 'arXiv link')} (a reading list?), not a feed: links carry no abstracts "
+            f"for topics to match; to rank the digest by these papers, list their ids under a topic's like: "
+            f"[{shown}]", listed[0][0])
 
 
 def feed_only_kind(data: bytes) -> str | None:

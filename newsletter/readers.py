@@ -1019,11 +1019,12 @@ def parse_hf_papers_text(
         if listing is not None:  # a listing pasted under the papers' pages
             i, header = _skip_header(blocks, listing)
     if not header:
-        from .feeds import arxiv_page_said, feed_only_kind, holds_daily_papers, listing_page
+        from .feeds import arxiv_link_list, arxiv_page_said, feed_only_kind, holds_daily_papers, listing_page
 
         start = blocks[0][1][:1]
         hint = (
             f" (it is {kind}: type: feed reads it)" if (kind := feed_only_kind(data)) is not None
+            else f" (it is {links[0]})" if (links := arxiv_link_list(data)) is not None
             else " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
             else f" (it is {arxiv_page_said(page)})" if _HTML_PAGE.search(text[:4096]) and (page := listing_page(data))
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)

@@ -1120,3 +1120,25 @@ def test_dblp_search_answers_and_xml_pages_are_read_by_their_titles(fixture, tit
     empty = {"result": {"query": "x", "status": {"@code": "200"}, "hits": {"@total": "0", "@sent": "0"}}}
     assert parse_feed(json.dumps(empty).encode(), "none.json", "dblp", warnings) == []
     assert warnings[-1] == "none.json:1: source 'dblp': the DBLP answer holds no papers; nothing read from it"
+
+
+@pytest.mark.parametrize("kind, said", [
+    ("feed", "reading-list.md:5: source 'feed': "), ("arxiv", "reading-list.md:5: source 'arxiv': "),
+    ("hf-papers-text", "reading-list.md:1: no Hugging Face papers page header (lines such as 'Get trending papers in "
+                       "your email inbox!' and 'Subscribe') (it is "),
+])
+def test_a_markdown_list_of_arxiv_links_says_the_ids_go_under_like(tmp_path, cli, kind, said):
+    """A reading list of arXiv links (Markdown, or links one a line) was 'not
+    an RSS or Atom feed: the answer is text, '# Reading list''.  Links carry
+    no abstracts, and the papers a reader lists are what like: is for: the
+    line of the first link says so, with the ids to write."""
+    (tmp_path / "reading-list.md").write_bytes((DATA / "reading-list.md").read_bytes())
+    write_config(tmp_path, f"""
+        sources: [{{type: {kind}, path: reading-list.md}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers")
+    what = ("a list of 3 arXiv links (a reading list?), not a feed: links carry no abstracts for topics to match; to "
+            "rank the digest by these papers, list their ids under a topic's like: [2406.03001, 2406.02950, 2405.00001]")
+    assert r.code == 2 and r.err.strip() == said + what + (")" if kind == "hf-papers-text" else ""), r.err
