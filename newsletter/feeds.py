@@ -27,10 +27,11 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from .errors import InputError, Problem, counted, line_of
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     import feedparser
 
 Warn = Callable[[str], None]
+T = TypeVar("T")
 
 _ARXIV_ID_FULL = re.compile(rf"^{ARXIV_ID}$")
 #: A link that names an arXiv paper: its abstract, PDF or HTML page, or its Hugging Face
@@ -711,6 +713,46 @@ class ArxivListing:
 
 
 
+#: An XML declaration at a line's start after the first document: a second document
+#: appended to the file (``cat page1.xml page2.xml > all.xml``).
+_NEXT_DECLARATION = re.compile(rb"(?<=\n)[ \t]*<\?xml\b")
+
+
+#: A feed's root closing at the end of what comes before (see :func:`_xml_documents`).
+_ROOT_END = re.compile(rb"</(?:feed|rss|rdf:RDF|OAI-PMH)>\s*\Z")
+
+
+def _xml_documents(data: bytes) -> list[tuple[int, bytes]] | None:
+    """The XML documents of a file holding several one after the other (the
+    pages of an arXiv API query saved by a script, joined by ``cat``), each
+    with the number of lines before it; None for a file of one document.
+    Read whole, it was 'not a well-formed feed (junk after document
+    element)' at the second page's first line."""
+    if data.find(b"<?xml", data.find(b"<?xml") + 1) < 0:
+        return None  # (one declaration at most: nine files in ten, told without a scan line by line)
+    # (where a document ends: a declaration in a post's CDATA, code about XML, starts none)
+    starts = [m.start() for m in _NEXT_DECLARATION.finditer(data) if _ROOT_END.search(data, 0, m.start())]
+    if not starts or not data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"<?xml"):
+        return None
+    bounds = [0, *starts, len(data)]
+    return [(data[:a].count(b"\n"), data[a:b]) for a, b in pairwise(bounds)]
+
+
+def _each_document(parts: list[tuple[int, bytes]], name: str, read: Callable[[bytes], T]) -> list[T]:
+    """``read`` of each document of a file (see :func:`_xml_documents`), a
+    problem in one located at its line in the whole file."""
+    results = []
+    for before, part in parts:
+        try:
+            results.append(read(part))
+        except InputError as exc:
+            exc.problems = tuple(replace(p, line=p.line + before) if p.file == name and p.line else p
+                                 for p in exc.problems)
+            exc.args = ("\n".join(str(p) for p in exc.problems),)
+            raise
+    return results
+
+
 def parse_arxiv(
     data: bytes,
     name: str,
@@ -723,8 +765,14 @@ def parse_arxiv(
     ``announce_types`` (``new``, ``cross``, ``replace``, ``replace-cross``)
     keeps only those announcements; entries without a type (API responses)
     are always kept.  A withdrawn paper (see :func:`withdrawn`) is no paper
-    to send.
+    to send.  A file of several answers one after another (an API query's
+    pages saved by a script) is each of them read.
     """
+    if (parts := _xml_documents(data)) is not None:
+        listings = _each_document(parts, name, lambda part: parse_arxiv(part, name, source, warn, announce_types))
+        totals = [listing.total for listing in listings if listing.total is not None]
+        return ArxivListing([p for listing in listings for p in listing.papers], max(totals) if totals else None,
+                            sum(listing.entries for listing in listings))
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
@@ -955,6 +1003,9 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 
         if is_oai(data):
             return parse_oai(data, name, source, warn)
+    if (parts := _xml_documents(data)) is not None:  # feeds, or an API query's pages, joined into one file
+        return [p for papers in _each_document(parts, name, lambda part: parse_feed(
+            part, name, source, warn, base=base)) for p in papers]
     if _maybe_reference_xml(data):
         from .citations import parse_reference_xml
 

@@ -1142,3 +1142,36 @@ def test_a_markdown_list_of_arxiv_links_says_the_ids_go_under_like(tmp_path, cli
     what = ("a list of 3 arXiv links (a reading list?), not a feed: links carry no abstracts for topics to match; to "
             "rank the digest by these papers, list their ids under a topic's like: [2406.03001, 2406.02950, 2405.00001]")
     assert r.code == 2 and r.err.strip() == said + what + (")" if kind == "hf-papers-text" else ""), r.err
+
+
+@pytest.mark.parametrize("source", ["arxiv", "feed"])
+def test_api_answers_joined_into_one_file_are_each_read(tmp_path, cli, source):
+    """A script saving an arXiv query's pages and joining them (`cat
+    page1.xml page2.xml > all.xml`): it was 'not a well-formed feed (junk
+    after document element)' at the second page's first line.  Each page
+    is read; a page cut off is an error at its line in the whole file."""
+    first, second = (DATA / "arxiv-api.xml").read_bytes(), (DATA / "arxiv-api-liked.xml").read_bytes()
+    (tmp_path / "all.xml").write_bytes(first + second)
+    write_config(tmp_path, f"""
+        sources: [{{type: {source}, path: all.xml}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert len(json.loads(r.out)) == 5 + 2
+    (tmp_path / "all.xml").write_bytes(first + second[:len(second) // 2])
+    r = cli("papers")
+    line = first.count(b"\n") + second[:len(second) // 2].count(b"\n") + 1  # (the cut line, in the whole file)
+    assert r.code == 2 and r.err.startswith(f"all.xml:{line}: source '{source}': "), r.err
+
+
+def test_an_xml_declaration_inside_a_posts_cdata_starts_no_second_document():
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+<description>d</description><item><title>Writing XML</title><link>https://x.org/a</link>
+<description><![CDATA[<p>Start a file with:</p><pre>
+<?xml version="1.0"?>
+<root/></pre>]]></description></item></channel></rss>
+"""
+    (paper,) = parse_feed(body, "blog.xml", "blog", Collect())
+    assert paper.title == "Writing XML" and "Start a file with" in paper.abstract
