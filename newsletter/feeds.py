@@ -869,7 +869,22 @@ def _maybe_reference_xml(data: bytes) -> bool:
     """Whether ``data`` may be an EndNote XML or a Zotero RDF export (see
     :func:`.citations.reference_xml_kind`), by what each holds near its start."""
     head = data[:4096]
-    return b"<records>" in head or b"<rdf:RDF" in head
+    return b"<records>" in head or b"zotero.org/namespaces/export#" in head or b"purl.org/net/biblio#" in head
+
+
+def _dblp_records(document: Any) -> list[dict] | None:
+    """:func:`.citations.dblp_records`, imported when called."""
+    from .citations import dblp_records
+
+    return dblp_records(document)
+
+
+def _dblp_answer(document: Any) -> bool:
+    """Whether a JSON document may be DBLP's search answer
+    (``{"result": {"hits": {"@total": ...}}}``): :mod:`.citations` reads it,
+    imported only then."""
+    result = document.get("result") if isinstance(document, dict) else None
+    return isinstance(result, dict) and isinstance(result.get("hits"), dict)
 
 
 #: A line of a list of arXiv links: Markdown's "- [Title](https://arxiv.org/abs/ID)", a bare link, "* arXiv:ID".
@@ -930,9 +945,7 @@ def feed_only_kind(data: bytes) -> str | None:
             document = _json_lines(json_data)
         if (records := _scholarly_records(document)) is not None:
             return f"a saved {records[1]} answer"
-        from .citations import dblp_records
-
-        if dblp_records(document) is not None:
+        if _dblp_answer(document) and _dblp_records(document) is not None:
             return "a saved DBLP answer"
         if isinstance(document, list) and any(_is_plain_record(item) for item in document):
             return "JSON records of papers"
@@ -973,9 +986,7 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return parse_json_feed(document, name, source, warn, base=base)
         if (records := _scholarly_records(document)) is not None:
             return parse_scholarly_json(*records, name, source, warn)
-        from .citations import dblp_records
-
-        if (dblp := dblp_records(document)) is not None:
+        if _dblp_answer(document) and (dblp := _dblp_records(document)) is not None:
             if not dblp:
                 warn(f"{name}:1: source {source!r}: the DBLP answer holds no papers; nothing read from it")
             return parse_records(dblp, name, source, warn, None, "record") if dblp else []
@@ -1540,10 +1551,8 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
                                      "with `path:` reads it)", name, 1)) from None
         if items is None:
             raise
-    from .citations import dblp_records
-
     if not _is_entry(items) and ((records := _scholarly_records(items)) is not None
-                                 or dblp_records(items) is not None):
+                                 or _dblp_answer(items) and _dblp_records(items) is not None):
         raise InputError(Problem(f"source {source!r}: a saved {records[1] if records else 'DBLP'} answer, not the "
                                  "JSON list of daily papers (`type: feed` with `path:` reads it)", name, 1))
     if _is_entry(items):
