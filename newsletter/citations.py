@@ -385,7 +385,8 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
 
 #: EndNote's XML export ("File → Export → XML", and Zotero's "EndNote XML"):
 #: ``<xml><records><record>`` after the XML declaration.
-_ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<xml>\s*<records>", re.DOTALL)
+_ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+                            rb"<xml>\s*<records>", re.DOTALL)
 #: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF with Zotero's or
 #: the biblio namespace (arXiv's RSS 1.0 feed is RDF too, without them).
 _ZOTERO_RDF = re.compile(rb"<rdf:RDF\b[^>]*(?:zotero\.org/namespaces/export#|purl\.org/net/biblio#)", re.DOTALL)

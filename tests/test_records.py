@@ -1177,3 +1177,17 @@ def test_an_xml_declaration_inside_a_posts_cdata_starts_no_second_document():
 """
     (paper,) = parse_feed(body, "blog.xml", "blog", Collect())
     assert paper.title == "Writing XML" and "Start a file with" in paper.abstract
+
+
+@pytest.mark.parametrize("fixture, head", [
+    ("endnote-export.xml", b'<?xml version="1.0" encoding="UTF-8" ?>'),
+    ("zotero-export.rdf", b""),
+])
+def test_an_endnote_or_zotero_rdf_export_declaring_entities_is_not_read(fixture, head):
+    """No export declares entities; expanding them is how a small file fills the memory."""
+    data = (DATA / fixture).read_bytes()
+    bomb = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]>\n'
+    data = head + b"\n" + bomb + data[len(head):] if head else bomb + data
+    with pytest.raises(InputError, match=r"declaring entities, which no export does: not read") as caught:
+        parse_feed(data, fixture, "lib", Collect())
+    assert caught.value.problems[0].line == (2 if head else 1)  # (the declaration's line)
