@@ -1022,6 +1022,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 
         if (found := parse_reference_xml(data, name, source, warn)) is not None:
             return found
+    if b"<responseWrapper" in data[:4096] and (answer := _europe_pmc_xml(data, name, source)) is not None:
+        return parse_scholarly_json(answer, "Europe PMC", name, source, warn)
     if b"<dblp" in data[:4096] or b"<hits" in data[:4096]:
         from .citations import parse_dblp_xml
 
@@ -1374,6 +1376,35 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
 #: A heading inside an abstract's HTML (Europe PMC's structured abstract, "<h4>Background</h4>We ..."):
 #: a label before its part, as MEDLINE writes it ("BACKGROUND: We ..."), not a word glued to the text.
 _HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
+
+
+def _europe_pmc_xml(data: bytes, name: str, source: str) -> list[dict] | None:
+    """The results of Europe PMC's search answer in XML (``format=xml``, the
+    REST service's default: ``<responseWrapper>...<resultList><result>``), as
+    the JSON answer has them, for :func:`parse_scholarly_json`; None for
+    other XML.  It was 'not an RSS or Atom feed'."""
+    import xml.etree.ElementTree as ET
+
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
+        return None  # (no answer of Europe PMC's declares any: read as a feed, and refused there)
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        said = str(exc).split(":", 1)[0]
+        raise InputError(Problem(f"source {source!r}: Europe PMC's XML answer that is not well-formed ({said}); cut "
+                                 "off?", name, exc.position[0] if exc.position else 1)) from None
+    if root.tag != "responseWrapper" or (found := root.find("resultList")) is None:
+        return None
+
+    def value(element: ET.Element) -> Any:
+        children = list(element)
+        if not children:
+            return element.text or ""
+        if element.tag.endswith("List"):  # authorList -> {"author": [...]}, however many it holds
+            return {children[0].tag: [value(c) for c in children]}
+        return {c.tag: value(c) for c in children}
+
+    return [value(result) for result in found.findall("result")]
 
 
 def _europe_pmc_authors(item: dict) -> list[str]:

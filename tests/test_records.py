@@ -1191,3 +1191,15 @@ def test_an_endnote_or_zotero_rdf_export_declaring_entities_is_not_read(fixture,
     with pytest.raises(InputError, match=r"declaring entities, which no export does: not read") as caught:
         parse_feed(data, fixture, "lib", Collect())
     assert caught.value.problems[0].line == (2 if head else 1)  # (the declaration's line)
+
+
+def test_a_europe_pmc_answer_in_xml_the_services_default_reads_as_its_json():
+    """Europe PMC's REST service answers XML unless asked for JSON: it was
+    'not an RSS or Atom feed'.  Its results read as the JSON answer's do,
+    one author or keyword in a list too; one cut off is an error at its line."""
+    xml = (DATA / "europepmc-search.xml").read_bytes()
+    assert parse_feed(xml, "epmc.xml", "epmc", Collect()) == parse_feed(
+        EUROPE_PMC.read_bytes(), "epmc.xml", "epmc", Collect())
+    cut = r"^epmc.xml:4: source 'epmc': Europe PMC's XML answer that is not well-formed \(no element found\); cut off\?$"
+    with pytest.raises(InputError, match=cut):
+        parse_feed(xml[:len(xml) // 2], "epmc.xml", "epmc", Collect())
