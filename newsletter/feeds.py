@@ -923,6 +923,8 @@ def feed_only_kind(data: bytes) -> str | None:
 
         if (xml_kind := reference_xml_kind(head)) is not None:
             return f"{'an' if xml_kind.startswith('E') else 'a'} {xml_kind} export"
+    if re.match(rb"(?:\s|<\?[^>]*\?>)*<responseWrapper\b", head):
+        return "a saved Europe PMC answer"
     if b"<dblp" in head or b"<hits" in head:
         from .citations import is_dblp_xml
 

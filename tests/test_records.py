@@ -652,7 +652,7 @@ def test_json_lines_in_windows_1252_keep_their_accented_names():
     ("arxiv-metadata-snapshot.jsonl", "JSON records of papers"), ("pubmed-export.nbib", "a MEDLINE export"),
     ("endnote-export.xml", "an EndNote XML export"), ("zotero-export.rdf", "a Zotero RDF export"),
     ("europepmc-search.json", "a saved Europe PMC answer"), ("dblp-search.json", "a saved DBLP answer"),
-    ("dblp-person.xml", "DBLP's XML"),
+    ("dblp-person.xml", "DBLP's XML"), ("europepmc-search.xml", "a saved Europe PMC answer"),
 ])
 def test_a_file_only_a_feed_source_reads_given_to_another_source_says_so(tmp_path, cli, fixture, kind):
     """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
