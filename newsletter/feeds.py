@@ -37,7 +37,15 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from .errors import InputError, Problem, counted, line_of
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .listings import arxiv_page_kind, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
+from .listings import (
+    arxiv_mail,
+    arxiv_page_kind,
+    listing_text,
+    parse_arxiv_listing,
+    parse_arxiv_mail,
+    read_listing_text,
+    withdrawn,
+)
 from .models import ARXIV_ID, NAME_SUFFIX, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url, split_names, web_url
 
 if TYPE_CHECKING:
@@ -779,6 +787,9 @@ def parse_arxiv(
     if copied := listing_text(data):
         papers = read_listing_text(data, name, source, warn, tuple(announce_types), kind=copied)
         return ArxivListing(papers, None, len(papers))
+    if (mail := arxiv_mail(data)) is not None:
+        papers = parse_arxiv_mail(mail, name, source, warn, tuple(announce_types), raw=data)
+        return ArxivListing(papers, None, len(papers))
     if _maybe_oai(data):
         from .oai import is_oai, parse_oai
 
@@ -976,6 +987,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     ``base``: the URL the feed came from after redirects, when not ``name``."""
     if copied := listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
         return read_listing_text(data, name, source, warn, kind=copied)
+    if (mail := arxiv_mail(data)) is not None:
+        return parse_arxiv_mail(mail, name, source, warn, raw=data)
     if (wide := _wide_json(data)) is not None:
         data = wide
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
