@@ -898,9 +898,11 @@ def _dblp_answer(document: Any) -> bool:
     return isinstance(result, dict) and isinstance(result.get("hits"), dict)
 
 
-#: A line of a list of arXiv links: Markdown's "- [Title](https://arxiv.org/abs/ID)", a bare link, "* arXiv:ID".
-_LINK_LINE = re.compile(r"^\s*(?:[-*+]|\d+[.)])?\s*(?:\[[^\]]*\]\()?<?(?:https?://(?:www\.|export\.)?arxiv\.org/"
-                        rf"(?:abs|pdf)/|arXiv:)({ARXIV_ID})", re.IGNORECASE)
+#: A line of a list of arXiv links: Markdown's "- [Title](https://arxiv.org/abs/ID)", a bare link, "* arXiv:ID",
+#: or a Markdown table's row holding one ("|2024-08-12|Title|...|[2408.06300v1](http://arxiv.org/abs/2408.06300v1)|",
+#: as the arxiv-daily repositories' pages list a day's papers).
+_LINK_LINE = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])?\s*(?:\[[^\]]*\]\()?<?|\|.*?)(?:https?://(?:www\.|export\.)?"
+                        rf"arxiv\.org/(?:abs|pdf)/|arXiv:)({ARXIV_ID})", re.IGNORECASE)
 
 
 def arxiv_link_list(data: bytes) -> tuple[str, int] | None:
@@ -920,7 +922,7 @@ def arxiv_link_list(data: bytes) -> tuple[str, int] | None:
     shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
     return (f"a list of {counted(len(ids), 'arXiv link')} (a reading list?), not a feed: links carry no abstracts "
             f"for topics to match; to rank the digest by these papers, list their ids under a topic's like: "
-            f"[{shown}]", listed[0][0])
+            f"[{shown}]; for new papers with their abstracts, an arxiv source lists them", listed[0][0])
 
 
 def feed_only_kind(data: bytes) -> str | None:

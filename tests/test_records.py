@@ -1142,7 +1142,8 @@ def test_a_markdown_list_of_arxiv_links_says_the_ids_go_under_like(tmp_path, cli
         """)
     r = cli("papers")
     what = ("a list of 3 arXiv links (a reading list?), not a feed: links carry no abstracts for topics to match; to "
-            "rank the digest by these papers, list their ids under a topic's like: [2406.03001, 2406.02950, 2405.00001]")
+            "rank the digest by these papers, list their ids under a topic's like: [2406.03001, 2406.02950, 2405.00001]; "
+            "for new papers with their abstracts, an arxiv source lists them")
     assert r.code == 2 and r.err.strip() == said + what + (")" if kind == "hf-papers-text" else ""), r.err
 
 
@@ -1203,3 +1204,25 @@ def test_a_europe_pmc_answer_in_xml_the_services_default_reads_as_its_json():
     cut = r"^epmc.xml:4: source 'epmc': Europe PMC's XML answer that is not well-formed \(no element found\); cut off\?$"
     with pytest.raises(InputError, match=cut):
         parse_feed(xml[:len(xml) // 2], "epmc.xml", "epmc", Collect())
+
+
+def test_a_markdown_table_of_arxiv_papers_is_named_as_a_list_of_links():
+    """An arxiv-daily repository's page (a Markdown table a day: date, title,
+    authors, the arXiv link): titles and links, no abstracts."""
+    table = b"""# arxiv-daily
+ Automated deployment @ 2024-08-14 09:02:11 Asia/Shanghai
+> Welcome to contribute! Add your topics and keywords in `topic.yml`.
+
+## Diffusion
+
+|Publish Date|Title|Authors|PDF|Code|
+| :---: | :---: | :---: | :---: | :---: |
+|**2024-08-12**|**Inverse designing metamaterials**|Marco Maurizi et.al.|[2408.06300v1](http://arxiv.org/abs/2408.06300v1)|null|
+|**2024-08-12**|**Tolerant testing stabilizer states**|Srinivasan Arunachalam et.al.|[2408.06289v1](http://arxiv.org/abs/2408.06289v1)|null|
+|**2024-08-12**|**Motion Planning for Minimally Actuated Serial Robots**|Avi Cohen et.al.|[2408.06143v1](http://arxiv.org/abs/2408.06143v1)|null|
+|**2024-08-12**|**Clarifying Kasner dynamics**|Rong-Gen Cai et.al.|[2408.06122v1](http://arxiv.org/abs/2408.06122v1)|null|
+"""
+    with pytest.raises(InputError) as caught:
+        parse_feed(table, "README.md", "daily", Collect())
+    assert str(caught.value).startswith("README.md:9: source 'daily': a list of 4 arXiv links (a reading list?)")
+    assert "like: [2408.06300, 2408.06289, 2408.06143, 2408.06122]" in str(caught.value)
