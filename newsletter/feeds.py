@@ -46,7 +46,18 @@ from .listings import (
     read_listing_text,
     withdrawn,
 )
-from .models import ARXIV_ID, NAME_SUFFIX, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url, split_names, web_url
+from .models import (
+    ARXIV_ID,
+    NAME_SUFFIX,
+    SHOWS_NOTHING,
+    Paper,
+    abs_url,
+    arxiv_base_id,
+    first_last,
+    pdf_url,
+    split_names,
+    web_url,
+)
 
 if TYPE_CHECKING:
     import feedparser
@@ -1250,6 +1261,14 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
             and isinstance(message := document.get("message"), dict):  # Crossref's: the works inside its envelope
         items = message["items"] if isinstance(message.get("items"), list) else [message]
         return items, "Crossref"
+    if isinstance(document, dict) and isinstance(hits := document.get("hits"), dict) \
+            and isinstance(listed := hits.get("hits"), list) and "total" in hits:  # INSPIRE's literature search
+        return [h["metadata"] for h in listed if isinstance(h, dict) and isinstance(h.get("metadata"), dict)], "INSPIRE"
+    if isinstance(document, dict) and isinstance(one := document.get("metadata"), dict) and "titles" in one:
+        return [one], "INSPIRE"  # (one record: /api/literature/ID)
+    if isinstance(document, dict) and isinstance(answer := document.get("response"), dict) \
+            and isinstance(docs := answer.get("docs"), list) and "numFound" in answer:  # NASA ADS's search
+        return docs, "ADS"
     if isinstance(document, dict) and isinstance(found := document.get("resultList"), dict) \
             and ("hitCount" in document or "result" in found):  # Europe PMC's search answer
         return _listed(found.get("result")), "Europe PMC"
@@ -1301,17 +1320,33 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             skipped.append(f"record {index + 1} is not an object")
             continue
         t = _field(content, "title") or item.get("display_name")
-        t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's: a list of one)
-        # Crossref's and OpenAlex's titles are HTML, as their abstracts ("<i>Drosophila</i>", "&amp;")
-        title = ("" if not isinstance(t, str) else _title_text(t) if kind in ("Crossref", "OpenAlex", "Europe PMC")
-                 else collapse(t))
-        ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
+        if kind == "INSPIRE":  # {"titles": [{"title": ..., "source": "arXiv"}]}
+            t = next((x.get("title") for x in _listed(item.get("titles")) if isinstance(x, dict)), None)
+        t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's, ADS's: a list of one)
+        # Crossref's, OpenAlex's and ADS's titles are HTML, as their abstracts ("<i>Drosophila</i>", "&amp;")
+        title = ("" if not isinstance(t, str) else _title_text(t)
+                 if kind in ("Crossref", "OpenAlex", "Europe PMC", "ADS") else collapse(t))
+        ident = (item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
+                 or item.get("bibcode") or (str(n) if isinstance(n := item.get("control_number"), int) else None))
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:
             skipped.append(f"{label} has no title")
             continue
         if kind == "OpenAlex":
             abstract, arxiv_id, people = _openalex_work(item)
+        elif kind == "INSPIRE":  # its abstracts (arXiv's first), "Last, First" names, its arXiv e-prints
+            texts = [x for x in _listed(item.get("abstracts")) if isinstance(x, dict) and isinstance(x.get("value"), str)]
+            texts.sort(key=lambda x: x.get("source") != "arXiv")
+            abstract = collapse(texts[0]["value"]) if texts else ""
+            prints = [x for x in _listed(item.get("arxiv_eprints")) if isinstance(x, dict)]
+            arxiv_id = v if prints and isinstance(v := prints[0].get("value"), str) and is_arxiv_id(v) else None
+            people = [first_last(collapse(a["full_name"])) for a in _listed(item.get("authors"))
+                      if isinstance(a, dict) and isinstance(a.get("full_name"), str)]
+        elif kind == "ADS":  # its abstract HTML, "Last, First" names, its identifiers ("arXiv:2406.03001")
+            abstract = html_text(a) if isinstance(a := item.get("abstract"), str) else ""
+            arxiv_id = next((m.group(1) for v in (*_listed(item.get("identifier")), *_listed(item.get("doi")))
+                             if isinstance(v, str) and (m := _ADS_ARXIV.search(v))), None)
+            people = [first_last(collapse(a)) for a in _listed(item.get("author")) if isinstance(a, str)]
         elif kind == "Europe PMC":  # its title and abstract HTML (<i>, <h4>Background</h4>), its authors a list
             abstract = html_text(_HEADING.sub(r" \1: ", a)) if isinstance(a := item.get("abstractText"), str) else ""
             arxiv_id = m.group(1) if isinstance(doi := item.get("doi"), str) and (m := _ARXIV_LINK.search(doi)) else None
@@ -1373,6 +1408,19 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
             if isinstance(v := item.get(key), dict) and (d := _csl_day(v))[0] is not None), (None, None))
         url = item.get("URL")
         return url if isinstance(url, str) else None, dated[0], (), (), dated[1]
+    if kind == "INSPIRE":
+        number = item.get("control_number")
+        dated = next((d for key in ("preprint_date", "earliest_date")
+                      if (d := _record_date(item.get(key)))[0] is not None), (None, None))
+        prints = [x for x in _listed(item.get("arxiv_eprints")) if isinstance(x, dict)]
+        return (f"https://inspirehep.net/literature/{number}" if isinstance(number, int) else None, dated[0], (),
+                texts(prints[0].get("categories")) if prints else (), dated[1])
+    if kind == "ADS":
+        bibcode = item.get("bibcode")
+        day = item.get("pubdate")  # "2024-06-00": a month; "2024-00-00": a year
+        dated = _record_date(re.sub(r"(?:-00)+$", "", day)) if isinstance(day, str) else (None, None)
+        return (f"https://ui.adsabs.harvard.edu/abs/{bibcode}/abstract" if isinstance(bibcode, str) and
+                re.fullmatch(r"[\w.&]{19}", bibcode) else None, dated[0], (), (), dated[1])
     if kind == "Europe PMC":
         where, number = item.get("source"), item.get("id")
         page = (f"https://europepmc.org/article/{where}/{number}"
@@ -1390,6 +1438,8 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
     return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), (), None
 
 
+#: An arXiv id among an ADS record's identifiers ("arXiv:2406.03001", its DOI 10.48550/arXiv.ID).
+_ADS_ARXIV = re.compile(rf"^(?:arXiv:|10\.48550/arXiv\.)({ARXIV_ID})$", re.IGNORECASE)
 #: A heading inside an abstract's HTML (Europe PMC's structured abstract, "<h4>Background</h4>We ..."):
 #: a label before its part, as MEDLINE writes it ("BACKGROUND: We ..."), not a word glued to the text.
 _HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)

@@ -653,6 +653,7 @@ def test_json_lines_in_windows_1252_keep_their_accented_names():
     ("endnote-export.xml", "an EndNote XML export"), ("zotero-export.rdf", "a Zotero RDF export"),
     ("europepmc-search.json", "a saved Europe PMC answer"), ("dblp-search.json", "a saved DBLP answer"),
     ("dblp-person.xml", "DBLP's XML"), ("europepmc-search.xml", "a saved Europe PMC answer"),
+    ("inspire-literature.json", "a saved INSPIRE answer"), ("ads-search.json", "a saved ADS answer"),
 ])
 def test_a_file_only_a_feed_source_reads_given_to_another_source_says_so(tmp_path, cli, fixture, kind):
     """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
@@ -1226,3 +1227,28 @@ def test_a_markdown_table_of_arxiv_papers_is_named_as_a_list_of_links():
         parse_feed(table, "README.md", "daily", Collect())
     assert str(caught.value).startswith("README.md:9: source 'daily': a list of 4 arXiv links (a reading list?)")
     assert "like: [2408.06300, 2408.06289, 2408.06143, 2408.06122]" in str(caught.value)
+
+
+def test_inspire_and_nasa_ads_search_answers_give_their_papers():
+    """INSPIRE-HEP's literature search (``inspirehep.net/api/literature?q=...``)
+    and NASA ADS's (``api.adsabs.harvard.edu/v1/search/query?q=...&fl=title,
+    abstract,author,bibcode,identifier,pubdate``), as high-energy physicists
+    and astronomers keep their alerts: 'a JSON document, not an RSS or Atom
+    feed'.  Titles, abstracts (arXiv's first; ADS's HTML as text), authors
+    "Last, First" as First Last, arXiv ids and categories, links to the
+    record, days; ADS's "2023-06-00" a month, not the 1st."""
+    warnings = Collect()
+    (hep,) = parse_feed((DATA / "inspire-literature.json").read_bytes(), "inspire.json", "inspire", warnings)
+    assert (hep.title, hep.arxiv_id, hep.authors, hep.categories, hep.published) == (
+        "Dualities of Score Functions on Curved Backgrounds", "2406.03001", ("Kenji Tanaka", "Zoë O'Brien"),
+        ("hep-th", "cs.LG"), datetime(2024, 6, 4, tzinfo=UTC))
+    assert hep.abstract.startswith("We relate score functions")
+    preprint, journal = parse_feed((DATA / "ads-search.json").read_bytes(), "ads.json", "ads", warnings)
+    assert (preprint.arxiv_id, preprint.authors, preprint.abstract, preprint.date_text) == (
+        "2406.03001", ("Jane Doe", "Ana Müller"), "We learn the step sizes & more.", "Jun 2024")
+    assert (journal.url, journal.authors, journal.date_text) == (
+        "https://ui.adsabs.harvard.edu/abs/2023ApJ...950...12T/abstract", ("K. Tanaka",), "Jun 2023")
+    assert warnings == []
+    empty = {"hits": {"hits": [], "total": 0}, "links": {}}
+    assert parse_feed(json.dumps(empty).encode(), "none.json", "inspire", warnings) == []
+    assert warnings == ["none.json:1: source 'inspire': the INSPIRE answer holds no papers; nothing read from it"]
