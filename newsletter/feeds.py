@@ -418,6 +418,13 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
                 raise _html_page(page, name, source, feed_link, "a web page saved as MHTML")
             if (links := arxiv_link_list(text)) is not None:
                 raise InputError(Problem(f"source {source!r}: {links[0]}", name, links[1]))
+            if (sent := _MAIL_HEADERS.match(text[:8192].decode("utf-8", "replace"))) is not None:
+                fields = dict(re.findall(r"(?im)^(from|subject):[ \t]*(.*?)\s*$", sent.group()))
+                said = "; ".join(f"{k}: {_quoted(v, 60)}" for k, v in fields.items())
+                raise InputError(Problem(f"source {source!r}: an e-mail message ({said}), not a feed: of e-mails, "
+                                         "arXiv's daily listing (a subscription to cs@arxiv.org and the like) is "
+                                         "read; for another service's alerts give the feed or export it offers",
+                                         name, 1))
             raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
                                      f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
@@ -909,6 +916,10 @@ def _dblp_answer(document: Any) -> bool:
     return isinstance(result, dict) and isinstance(result.get("hits"), dict)
 
 
+#: A saved e-mail message: its header fields (two or more, folded lines too) before the body.
+_MAIL_HEADERS = re.compile(r"(?:(?:Return-Path|Received|From|To|Cc|Subject|Date|MIME-Version|Message-I[Dd]|Reply-To|"
+                           r"Delivered-To|Content-[\w-]+|X-[\w-]+|DKIM-Signature|ARC-[\w-]+|Authentication-Results):"
+                           r"[^\n]*\n(?:[ \t][^\n]*\n)*){2,}", re.IGNORECASE)
 #: A line of a list of arXiv links: Markdown's "- [Title](https://arxiv.org/abs/ID)", a bare link, "* arXiv:ID",
 #: or a Markdown table's row holding one ("|2024-08-12|Title|...|[2408.06300v1](http://arxiv.org/abs/2408.06300v1)|",
 #: as the arxiv-daily repositories' pages list a day's papers).

@@ -1252,3 +1252,18 @@ def test_inspire_and_nasa_ads_search_answers_give_their_papers():
     empty = {"hits": {"hits": [], "total": 0}, "links": {}}
     assert parse_feed(json.dumps(empty).encode(), "none.json", "inspire", warnings) == []
     assert warnings == ["none.json:1: source 'inspire': the INSPIRE answer holds no papers; nothing read from it"]
+
+
+@pytest.mark.parametrize("parse", [parse_feed, parse_arxiv])
+def test_an_email_other_than_arxivs_listing_is_named_with_its_sender(parse):
+    """A Google Scholar alert saved as .eml was 'not an RSS or Atom feed: the
+    answer is text, 'From: ...''.  Its snippets are no abstracts, and no
+    other service's alert e-mail is read: the message names the sender and
+    subject, and what is read."""
+    with pytest.raises(InputError) as caught:
+        parse((DATA / "scholar-alert.eml").read_bytes(), "alert.eml", "alerts", Collect())
+    assert str(caught.value) == (
+        "alert.eml:1: source 'alerts': an e-mail message (From: 'Google Scholar Alerts "
+        "<scholaralerts-noreply@google.com>'; Subject: 'new results for \"diffusion models\"'), not a feed: of "
+        "e-mails, arXiv's daily listing (a subscription to cs@arxiv.org and the like) is read; for another "
+        "service's alerts give the feed or export it offers")
