@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, line_of, parsed_xml
 from .models import first_last
 
 if TYPE_CHECKING:
@@ -422,9 +422,6 @@ def parse_reference_xml(data: bytes, name: str, source: str, warn: Warn) -> list
     Atom feed'.  A file declaring entities (no export does: expanding them
     is how a small file fills the memory) is not read; XML that does not
     parse (cut off) is an error at its line."""
-    import xml.etree.ElementTree as ET
-
-    from .errors import line_of
     from .feeds import parse_records
 
     kind = reference_xml_kind(data)
@@ -433,12 +430,7 @@ def parse_reference_xml(data: bytes, name: str, source: str, warn: Warn) -> list
     if b"<!ENTITY" in data:
         raise InputError(Problem(f"source {source!r}: {kind} declaring entities, which no export does: not read",
                                  name, line_of(data, data.find(b"<!ENTITY"))))
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        said = str(exc).split(":", 1)[0]
-        raise InputError(Problem(f"source {source!r}: {kind} that is not well-formed XML ({said}); cut off?", name,
-                                 exc.position[0] if exc.position else 1)) from None
+    root = parsed_xml(data, name, source, kind)
     if kind == "EndNote XML":
         records = [_endnote_record(r) for r in root.iter("record")]
         lines = [line_of(data, m.start()) for m in _ENDNOTE_RECORD.finditer(data)]
@@ -575,9 +567,6 @@ def parse_dblp_xml(data: bytes, name: str, source: str, warn: Warn) -> list | No
     """The papers of DBLP's XML (see :data:`_DBLP_XML`), None for other
     XML: read by their titles, as :func:`dblp_records`.  They were 'not an
     RSS or Atom feed'."""
-    import xml.etree.ElementTree as ET
-
-    from .errors import line_of
     from .feeds import parse_records
 
     if not is_dblp_xml(data):
@@ -587,12 +576,7 @@ def parse_dblp_xml(data: bytes, name: str, source: str, warn: Warn) -> list | No
         raise InputError(Problem(f"source {source!r}: DBLP's XML with a DTD (the whole dblp.xml?): not read; save a "
                                  "search's answer (format=xml or json) or a person's or record's .xml page", name,
                                  line_of(data, max(data.find(b"<!DOCTYPE"), 0))))
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        said = str(exc).split(":", 1)[0]
-        raise InputError(Problem(f"source {source!r}: DBLP's XML that is not well-formed ({said}); cut off?", name,
-                                 exc.position[0] if exc.position else 1)) from None
+    root = parsed_xml(data, name, source, "DBLP's answer")
     if root.tag == "result":
         publications = [info for info in root.iterfind("hits/hit/info")]
     else:

@@ -34,7 +34,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .errors import InputError, Problem, counted, line_of
+from .errors import InputError, Problem, counted, line_of, parsed_xml
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
 from .listings import (
@@ -1465,12 +1465,7 @@ def _europe_pmc_xml(data: bytes, name: str, source: str) -> list[dict] | None:
 
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
         return None  # (no answer of Europe PMC's declares any: read as a feed, and refused there)
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        said = str(exc).split(":", 1)[0]
-        raise InputError(Problem(f"source {source!r}: Europe PMC's XML answer that is not well-formed ({said}); cut "
-                                 "off?", name, exc.position[0] if exc.position else 1)) from None
+    root = parsed_xml(data, name, source, "Europe PMC's answer")
     if root.tag != "responseWrapper" or (found := root.find("resultList")) is None:
         return None
 

@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from .errors import InputError, Problem, line_of
+from .errors import InputError, Problem, line_of, parsed_xml
 from .feeds import _ARXIV_ENTRY_ID
 from .models import Paper, abs_url, first_last, pdf_url, split_names
 
@@ -53,12 +53,7 @@ def parse_oai(data: bytes, name: str, source: str, warn: Warn, *, paged: bool = 
         # (no OAI-PMH answer declares entities; expanding them is how a small file fills the memory)
         raise InputError(Problem(f"source {source!r}: an OAI-PMH answer declaring entities, which arXiv's never "
                                  "does: not read", name, 1))
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        said = str(exc).split(":", 1)[0]
-        raise InputError(Problem(f"source {source!r}: an OAI-PMH answer that is not well-formed XML ({said}); cut "
-                                 "off?", name, exc.position[0] if exc.position else 1)) from None
+    root = parsed_xml(data, name, source, "an OAI-PMH answer")
     errors = root.findall(f"{_OAI}error")
     if errors and all(e.get("code") == "noRecordsMatch" for e in errors):
         warn(f"{name}:1: source {source!r}: the OAI-PMH answer has no records (noRecordsMatch); nothing read from it")

@@ -1202,7 +1202,7 @@ def test_a_europe_pmc_answer_in_xml_the_services_default_reads_as_its_json():
     xml = (DATA / "europepmc-search.xml").read_bytes()
     assert parse_feed(xml, "epmc.xml", "epmc", Collect()) == parse_feed(
         EUROPE_PMC.read_bytes(), "epmc.xml", "epmc", Collect())
-    cut = r"^epmc.xml:4: source 'epmc': Europe PMC's XML answer that is not well-formed \(no element found\); cut off\?$"
+    cut = r"^epmc.xml:4: source 'epmc': Europe PMC's answer that is not well-formed XML \(no element found\); cut off\?$"
     with pytest.raises(InputError, match=cut):
         parse_feed(xml[:len(xml) // 2], "epmc.xml", "epmc", Collect())
 
