@@ -709,6 +709,27 @@ def _check_term(term: str) -> str:
     return term
 
 
+#: A Markdown (or word processor) list item's marker at a line's start: "- ", "* ", "• ", "1. ", "2) ".
+_LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022\u25e6\u2023\u2043]|\d{1,2}[.)])[ \t]+", re.M)
+#: The same markers inside a line: a list YAML folded into one (`about: >-` joins its lines with spaces).
+_FOLDED_MARKER = re.compile(r"[ \t]+[-*+\u2022\u25e6\u2023\u2043][ \t]+")
+
+
+def _about_of_a_list(text: str) -> str:
+    """An interest written as a Markdown list, one subject an item, as the
+    items of one sentence ("- diffusion models / - score matching" reads
+    "diffusion models; score matching"). With the markers left in, the list
+    was one run-on phrase of dashes: no phrase of it was found in any paper,
+    so each was only "close in meaning", and the warning blamed the words.
+    A text that is no list is returned as it is."""
+    if not _LIST_MARKER.match(text.lstrip("\n")) and len(_LIST_MARKER.findall(text)) < 2:
+        return text  # no list; a heading line before the items ("My interests:") is one of them
+    items = [" ".join(item.split()) for item in _LIST_MARKER.split(text)]
+    if len(items) <= 2 and _FOLDED_MARKER.search(text):  # folded by `>`: one line, markers inside
+        items = [" ".join(item.split()) for item in _FOLDED_MARKER.split(_LIST_MARKER.sub("", text, count=1))]
+    return "; ".join(item.rstrip(".;,:") for item in items if item.strip(" .;,:"))
+
+
 def _paper_ids(text: str) -> list[str] | None:
     """The arXiv ids ``text`` is made of (ids or links to papers, separated
     by commas or spaces), or None when it holds anything else."""
@@ -800,6 +821,8 @@ class Topic(_Model):
         if value is None or not value.strip():
             raise ValueError("'about' is empty: describe the interest in one to a few sentences, or remove the key")
         from .ranking import content_words
+
+        value = _about_of_a_list(value)
 
         if (ids := _paper_ids(value)) is not None:
             raise ValueError(f"'about' holds arXiv ids, not words: papers you liked go under like: [{', '.join(ids)}], "
