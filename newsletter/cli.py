@@ -1183,7 +1183,9 @@ def serve(state: _State, host: str, port: int) -> None:
 
     Plain HTTP here; the emails' links point at web.base_url, the public
     HTTPS address of a web server that passes requests on to this one
-    (under base_url's path, or with it cut off: both work).
+    (under base_url's path, or with it cut off: both work).  The links are
+    checked with the key in the variable web.secret_env names: the one
+    `send` and `run` sign them with (the same env file for every unit).
     """
     from .web import serve as serve_web
 
