@@ -3073,7 +3073,7 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
                 # a list of hundreds: the first one's line, and its spelling when only the case differs
                 # ("Ada@Uni.edu" pasted twice from a spreadsheet), which the reader would not see as one
                 first = seen[key]
-                at = f", line {n}" if (n := _line_for(lines, ("subscribers", first, "email"))) else ""
+                at = f", line {row}" if (row := _line_for(lines, ("subscribers", first, "email"))) else ""
                 spelt = f" as {subscribers[first]['email']!r}" if subscribers[first]["email"] != email else ""
                 add(("subscribers", i, "email"), f"duplicate subscriber {email!r} (first at subscribers[{first}]{at}"
                     f"{spelt}): one address gets one digest; delete one of them")
