@@ -715,13 +715,20 @@ _LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022\u25e6\u2023\u2043]|\d{1,2}[.)])
 _FOLDED_MARKER = re.compile(r"[ \t]+[-*+\u2022\u25e6\u2023\u2043][ \t]+")
 
 
+#: Markdown's marks around words and before a heading: "**diffusion**", "`flow matching`", "## Interests".
+_MARKDOWN_MARKS = re.compile(r"\*\*|__|`|^[ \t]*#{1,6}[ \t]+|(?<![\w*])\*(?=\w)|(?<=\w)\*(?![\w*])", re.M)
+
+
 def _about_of_a_list(text: str) -> str:
     """An interest written as a Markdown list, one subject an item, as the
     items of one sentence ("- diffusion models / - score matching" reads
     "diffusion models; score matching"). With the markers left in, the list
     was one run-on phrase of dashes: no phrase of it was found in any paper,
     so each was only "close in meaning", and the warning blamed the words.
-    A text that is no list is returned as it is."""
+    Markdown's emphasis and heading marks go too (a reason read
+    "**diffusion models**"). A text that is no list is returned as it is."""
+    if _MARKDOWN_MARKS.search(text):
+        text = _MARKDOWN_MARKS.sub("", text)
     if not _LIST_MARKER.match(text.lstrip("\n")) and len(_LIST_MARKER.findall(text)) < 2:
         return text  # no list; a heading line before the items ("My interests:") is one of them
     items = [" ".join(item.split()) for item in _LIST_MARKER.split(text)]

@@ -1478,14 +1478,16 @@ def test_a_keyword_topics_better_fit_places_a_paper_a_ranked_topic_also_takes(wo
     assert re.search(r"^ +\d+  \S", shown, re.M), shown  # a count shown as a count ('4', not '4.00')
 
 
-@pytest.mark.parametrize("block", ["|", ">-"])
-def test_an_about_written_as_a_markdown_list_reads_as_its_items(workdir, block):
+@pytest.mark.parametrize("block, marks", [("|", ("", "")), (">-", ("", "")), ("|", ("**", "`"))])
+def test_an_about_written_as_a_markdown_list_reads_as_its_items(workdir, block, marks):
     """`about:` as a bulleted list ("- diffusion models" a line, as in notes
     or a chat) was one run-on phrase of dashes: no paper wrote a phrase of it,
     every paper was only "close in meaning", fewer were taken, and validate
-    blamed the words. Written so, it ranks as the items of one sentence."""
+    blamed the words. Written so, it ranks as the items of one sentence;
+    Markdown's emphasis around an item ("**diffusion models**") goes too."""
     items = ["diffusion models", "score matching", "flow matching"]
-    bulleted = f"    about: {block}\n" + "".join(f"      - {item}\n" for item in items)
+    bulleted = f"    about: {block}\n" + "".join(f"      - {marks[i % 2]}{item}{marks[i % 2]}\n"
+                                                for i, item in enumerate(items))
     write_config(workdir, ABOUT.replace(SENTENCE + "\n", bulleted))
     v = run_newsletter("validate", cwd=workdir)
     assert v.code == 0 and "writes a phrase of it" not in v.err, v.err
