@@ -600,10 +600,12 @@ class ArxivSource(_Source):
         if self.path:
             return self
         if self.feed == "api" and not (self.query or self.categories):
-            if self.url and re.search(r"(?i)//(?:www\.)?arxiv\.org/list/", self.url):
-                # a listing page's address copied from the browser: the API was asked nothing by it
+            if self.url and (page := re.search(r"(?i)//(?:www\.)?arxiv\.org/list/|//rss\.arxiv\.org/", self.url)):
+                # a listing page's address copied from the browser, or the feed's a feed reader shows
+                # (rss.arxiv.org/rss/cs.LG): the API was asked nothing by it, and "needs 'query'" said nothing of feed:
                 settings = _source_for_url(self.url).removeprefix("{type: arxiv, ").removesuffix("}")
-                raise ValueError(f"url: {self.url!r} is arXiv's listing page, not a search: leave url: out and "
+                what = "announcement feed" if page[0].casefold().startswith("//rss.") else "listing page"
+                raise ValueError(f"url: {self.url!r} is arXiv's {what}, not a search: leave url: out and "
                                  f"write {settings}")
             raise ValueError("an arxiv source needs 'query' and/or 'categories' (or 'path' to a saved response)"
                              + (" (url: only replaces the API's address)" if self.url else ""))
@@ -1148,9 +1150,18 @@ SECRET_HOLDS = ("it must hold the key that signs unsubscribe links, the same one
                 f"with; for a first key: {MAKE_A_KEY}")
 
 
-def password_holds(username: str | None) -> str:
-    """What ``delivery.password_env``'s variable holds, said when it is unset."""
-    return f"it must hold the SMTP password{' for ' + username if username else ''}"
+#: Where Gmail's SMTP takes a login: an app password only (the account's own
+#: is refused with "534 5.7.9 Application-specific password required").
+GMAIL_HOSTS = ("smtp.gmail.com", "smtp.googlemail.com")
+GMAIL_PASSWORD = ("Gmail takes an app password (myaccount.google.com/apppasswords, with 2-Step Verification on), "
+                  "not the account's own")
+
+
+def password_holds(username: str | None, host: object = None) -> str:
+    """What ``delivery.password_env``'s variable holds, said when it is unset:
+    for Gmail, which password (a newcomer puts the account's own first)."""
+    gmail = f"; {GMAIL_PASSWORD}" if isinstance(host, str) and host.strip().casefold() in GMAIL_HOSTS else ""
+    return f"it must hold the SMTP password{' for ' + username if username else ''}{gmail}"
 
 
 def _unset_secrets(data: dict, lines: dict, shown: str, problems: list[Problem]) -> list[Problem]:
@@ -1161,7 +1172,7 @@ def _unset_secrets(data: dict, lines: dict, shown: str, problems: list[Problem])
     smtp = d if isinstance(d := data.get("delivery"), dict) and d.get("transport") == "smtp" else {}
     web = w if isinstance(w := data.get("web"), dict) else {}
     username = smtp.get("username") if isinstance(smtp.get("username"), str) else None
-    for section, key, holds in (("delivery", "password_env", password_holds(username)),
+    for section, key, holds in (("delivery", "password_env", password_holds(username, smtp.get("host"))),
                                 ("web", "secret_env", SECRET_HOLDS)):
         name = (smtp if section == "delivery" else web).get(key)
         said = any(p.path and p.path.startswith(f"{section}.{key}") for p in problems)

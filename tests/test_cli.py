@@ -1537,3 +1537,26 @@ def test_send_and_run_help_say_what_a_cron_or_systemd_user_needs(tmp_path):
     assert "It logs to stderr (journalctl under systemd). One run per state: a second exits 2." in run
     serve = " ".join(run_newsletter("serve", "--help", cwd=tmp_path).out.split())
     assert "checked with the key in the variable web.secret_env names: the one `send` and `run` sign them with" in serve
+
+
+def test_a_gmail_password_unset_or_refused_says_gmail_takes_an_app_password(workdir, cli, monkeypatch):
+    """Gmail refuses the account's own password over SMTP; the message said
+    only "the SMTP password", or "many providers want an app password"."""
+    from newsletter.delivery import _login_hint
+
+    monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+    smtp = ("delivery:\n  transport: smtp\n  host: smtp.gmail.com\n  port: 587\n  security: starttls\n"
+            "  username: lab@gmail.com\n  password_env: SMTP_PASSWORD\n")
+    write_config(workdir, BASIC_CONFIG + smtp)
+    r = cli("validate")
+    assert r.code == 2
+    assert r.err.splitlines()[-1].endswith(
+        "environment variable SMTP_PASSWORD is not set (it must hold the SMTP password for lab@gmail.com; Gmail "
+        "takes an app password (myaccount.google.com/apppasswords, with 2-Step Verification on), not the account's "
+        "own)"), r.err
+    write_config(workdir, BASIC_CONFIG + smtp.replace("smtp.gmail.com", "smtp.fastmail.com"))
+    assert "Gmail" not in cli("validate").err
+    assert _login_hint("SMTP_PASSWORD", "abcdefghijklmnop", "smtp.gmail.com").endswith(
+        "; Gmail takes an app password (myaccount.google.com/apppasswords, with 2-Step Verification on), not the "
+        "account's own")
+    assert _login_hint("SMTP_PASSWORD", "x", "smtp.fastmail.com").endswith("many providers want an app password")

@@ -1971,6 +1971,10 @@ def test_several_addresses_in_one_say_so(workdir, cli):
     ("sources:\n  - type: arxiv\n    url: https://arxiv.org/list/cs.LG/new\n",
      "config.yaml:2: sources[0]: url: 'https://arxiv.org/list/cs.LG/new' is arXiv's listing page, not a search: "
      "leave url: out and write feed: rss, categories: [cs.LG]"),
+    # the feed's address as a feed reader shows it: 'needs query and/or categories (url: only replaces the API's address)'
+    ("sources:\n  - type: arxiv\n    url: https://rss.arxiv.org/rss/cs.LG\n",
+     "config.yaml:2: sources[0]: url: 'https://rss.arxiv.org/rss/cs.LG' is arXiv's announcement feed, not a search: "
+     "leave url: out and write feed: rss, categories: [cs.LG]"),
     # a web address given to the text export: 'unknown key 'url'; valid keys: name, required, type, path'
     ("sources:\n  - type: hf-papers-text\n    url: https://huggingface.co/papers\n",
      "config.yaml:2: sources[0].path: required key is missing\n"
