@@ -317,7 +317,6 @@ def digests(split: str, cache: Path = ROOT / ".cache" / "bench-quality-digests",
     interests, grades, splits = load_labels(folder)
     every = load_papers()
     papers = [p for p in every if split == "all" or splits.get(p.id) == split]
-    topics = {key: {**topic_for(interest, "about"), "min_score": 0} for key, interest in interests.items()}
     cache = cache / f"{folder.name}-{split}"
     # As in evaluate: the liked papers were seen on an earlier day, so the cache
     # remembers them (a small day's background is drawn from it).
@@ -330,10 +329,10 @@ def digests(split: str, cache: Path = ROOT / ".cache" / "bench-quality-digests",
     out = {}
     with tempfile.TemporaryDirectory(prefix="digest-check-") as tmp:
         where = Path(tmp)
-        path = write_config(where, papers, {key: {"about": t["about"], "name": t["name"]} for key, t in topics.items()},
-                            "about", cache)
+        path = write_config(where, papers, interests, "about", cache)
         config = json.loads(path.read_text(encoding="utf-8"))
-        config["topics"] = topics
+        for topic in config["topics"].values():
+            topic["min_score"] = 0  # every paper, with its score
         for sub in config["subscribers"]:
             sub["max_papers"] = min(1000, len(papers))
         path.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
