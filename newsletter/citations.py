@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .errors import InputError, Problem
+from .errors import InputError, Problem, line_of, parsed_xml
 from .models import first_last
 
 if TYPE_CHECKING:
@@ -379,3 +379,213 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
         warn(f"{name}:1: source {source!r}: the {kind} export holds no entries; nothing read from it")
         return []
     return parse_records(records, name, source, warn, lines, "entry")
+
+
+# --------------------------------------------------------------------------- EndNote XML, Zotero RDF
+
+#: EndNote's XML export ("File → Export → XML", and Zotero's "EndNote XML"):
+#: ``<xml><records><record>`` after the XML declaration.
+_ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+                            rb"<xml>\s*<records>", re.DOTALL)
+#: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF with Zotero's or
+#: the biblio namespace (arXiv's RSS 1.0 feed is RDF too, without them).
+_ZOTERO_RDF = re.compile(rb"<rdf:RDF\b[^>]*(?:zotero\.org/namespaces/export#|purl\.org/net/biblio#)", re.DOTALL)
+#: Where each EndNote record starts, for the papers' lines.
+_ENDNOTE_RECORD = re.compile(rb"<record>")
+
+_RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+_DC_NS = "{http://purl.org/dc/elements/1.1/}"
+_DCTERMS = "{http://purl.org/dc/terms/}"
+_BIB = "{http://purl.org/net/biblio#}"
+_FOAF = "{http://xmlns.com/foaf/0.1/}"
+_Z = "{http://www.zotero.org/namespaces/export#}"
+#: Zotero RDF's resources that are no paper: a file, a note, a journal, a person, a collection.
+_RDF_NOT_PAPERS = frozenset({"Attachment", "Memo", "Journal", "Periodical", "Series", "Person", "Organization",
+                             "Collection", "Seq", "Bag", "Alt", "URI", "DOI", "ISSN", "ISBN"})
+
+
+def reference_xml_kind(data: bytes) -> str | None:
+    """"EndNote XML" or "Zotero RDF" when ``data`` is one; None otherwise."""
+    head = data[:4096]
+    if _ENDNOTE_START.match(head):
+        return "EndNote XML"
+    if _ZOTERO_RDF.search(head):
+        return "Zotero RDF"
+    return None
+
+
+def parse_reference_xml(data: bytes, name: str, source: str, warn: Warn) -> list | None:
+    """The papers of an EndNote XML or a Zotero RDF export (None for
+    neither): each record's title, abstract, authors ("Doe, Jane" as both
+    write them), day, link, DOI and the arXiv id they name.  Given as a feed
+    they were read by feedparser as a feed of no entries, or 'not an RSS or
+    Atom feed'.  A file declaring entities (no export does: expanding them
+    is how a small file fills the memory) is not read; XML that does not
+    parse (cut off) is an error at its line."""
+    from .feeds import parse_records
+
+    kind = reference_xml_kind(data)
+    if kind is None:
+        return None
+    if b"<!ENTITY" in data:
+        raise InputError(Problem(f"source {source!r}: {kind} declaring entities, which no export does: not read",
+                                 name, line_of(data, data.find(b"<!ENTITY"))))
+    root = parsed_xml(data, name, source, kind)
+    if kind == "EndNote XML":
+        records = [_endnote_record(r) for r in root.iter("record")]
+        lines = [line_of(data, m.start()) for m in _ENDNOTE_RECORD.finditer(data)]
+        lines = lines if len(lines) == len(records) else []
+    else:
+        records = [_zotero_rdf_record(r) for r in root if r.tag.rpartition("}")[2] not in _RDF_NOT_PAPERS
+                   and r.find(f"{_DC_NS}title") is not None]
+        lines = []
+    if not records:
+        warn(f"{name}:1: source {source!r}: the {kind} export holds no records; nothing read from it")
+        return []
+    return parse_records(records, name, source, warn, lines or None, "record")
+
+
+def _xml_text(element) -> str:
+    """An element's text, whatever styling it is wrapped in (EndNote's
+    ``<style face="normal" ...>``, several runs of it), its white space collapsed."""
+    return " ".join("".join(element.itertext()).split()) if element is not None else ""
+
+
+def _endnote_record(record) -> dict:
+    """An EndNote XML record as a plain record (see :func:`parse_reference_xml`)."""
+    def text(path: str) -> str:
+        return _xml_text(record.find(path))
+
+    urls = [_xml_text(u) for u in record.iterfind("urls/related-urls/url")]
+    day = text("dates/pub-dates/date")
+    year = text("dates/year")
+    return {
+        "title": text("titles/title"), "abstract": text("abstract"),
+        "authors": [first_last(_xml_text(a)) for a in record.iterfind("contributors/authors/author")],
+        "url": urls[0] if urls else None, "doi": text("electronic-resource-num") or None,
+        "published": _endnote_day(year, day), "year": year or None,
+        # an arXiv preprint's id: its report number, accession or notes ("arXiv:2406.03001 [cs]")
+        "extra": " ".join(filter(None, (text("isbn"), text("accession-num"), text("notes"), text("number"),
+                                        text("titles/secondary-title"), " ".join(urls)))),
+    }
+
+
+def _endnote_day(year: str, day: str) -> str:
+    """An EndNote record's day from its year and its ``pub-dates`` ("Jun 5",
+    "June 5, 2024", "2024-06-05", "06/05/2024"): ISO's partial date, the year
+    alone where the day says no month."""
+    if re.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?", day):
+        return day
+    if not year.isdigit():
+        return ""
+    m = re.match(r"([A-Za-z]{3})[a-z]*\.?\s*(\d{1,2})?", day)
+    number = _MONTHS.get(m.group(1).casefold()) if m else None
+    if not number:
+        return year
+    return f"{year}-{number:02d}" + (f"-{int(m.group(2)):02d}" if m and m.group(2) else "")
+
+
+def _zotero_rdf_record(item) -> dict:
+    """A Zotero RDF item as a plain record (see :func:`parse_reference_xml`)."""
+    people = []
+    for person in item.iterfind(f"{_BIB}authors/{_RDF}Seq/{_RDF}li/{_FOAF}Person"):
+        given, surname = _xml_text(person.find(f"{_FOAF}givenName")), _xml_text(person.find(f"{_FOAF}surname"))
+        people.append(" ".join(p for p in (given, surname) if p))
+    links = [_xml_text(u) for u in item.iterfind(f"{_DC_NS}identifier/{_DCTERMS}URI/{_RDF}value")]
+    ids = [_xml_text(i) for i in item.iterfind(f"{_DC_NS}identifier") if (i.text or "").strip()]
+    doi = next((i.removeprefix("DOI ").strip() for i in ids if i.startswith("DOI ")), None)
+    return {
+        "title": _xml_text(item.find(f"{_DC_NS}title")), "abstract": _xml_text(item.find(f"{_DCTERMS}abstract")),
+        "authors": people, "url": links[0] if links else None, "doi": doi,
+        "published": _xml_text(item.find(f"{_DC_NS}date")) or None,
+        # an arXiv preprint's id: its archive id ("arXiv:2406.03001"), its Extra, its series or number
+        "extra": " ".join(filter(None, [_xml_text(item.find(f"{_Z}archiveID")), _xml_text(item.find(f"{_DC_NS}description")),
+                                        *ids, *links])),
+    }
+
+
+# --------------------------------------------------------------------------- DBLP
+
+#: What DBLP's XML starts with: a search answer (``/search/publ/api?format=xml``),
+#: a record's or a person's page saved as XML (``dblp.org/rec/KEY.xml``, ``dblp.org/pid/ID.xml``).
+_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<(?:result>.{0,2000}?<hits\b|dblp\b|dblpperson\b)",
+                       re.DOTALL)
+#: DBLP's publication elements in its record XML.
+_DBLP_KINDS = frozenset({"article", "inproceedings", "proceedings", "book", "incollection", "phdthesis",
+                         "mastersthesis", "www", "data"})
+#: The number DBLP puts after a name shared by several people ("Ana Müller 0001").
+_DBLP_HOMONYM = re.compile(r"\s+\d{4}$")
+
+
+def is_dblp_xml(data: bytes) -> bool:
+    """Whether ``data`` is DBLP's XML (see :data:`_DBLP_XML`)."""
+    return _DBLP_XML.match(data[:4096]) is not None
+
+
+def dblp_records(document: object) -> list[dict] | None:
+    """The records of DBLP's search answer as JSON (``/search/publ/api?
+    q=...&format=json``: ``result.hits.hit[].info``), None for other JSON.
+    DBLP lists no abstracts: its papers are read by their titles (said once
+    by :func:`feeds.parse_records`), their arXiv id from the link or DOI."""
+    result = document.get("result") if isinstance(document, dict) else None
+    hits = result.get("hits") if isinstance(result, dict) else None
+    if not isinstance(hits, dict) or "@total" not in hits:
+        return None
+    found = hits.get("hit", [])
+    found = [found] if isinstance(found, dict) else found if isinstance(found, list) else []
+    records = []
+    for hit in found:
+        info = hit.get("info") if isinstance(hit, dict) else None
+        if not isinstance(info, dict):
+            continue
+        people = (info.get("authors") or {}).get("author", []) if isinstance(info.get("authors"), dict) else []
+        people = [people] if isinstance(people, dict) else people if isinstance(people, list) else []
+        links = info.get("ee")
+        links = links if isinstance(links, list) else [links]
+        records.append(_dblp_record(
+            info.get("title"), [p.get("text") if isinstance(p, dict) else p for p in people],
+            [link for link in links if isinstance(link, str)], info.get("doi"), info.get("year"), info.get("url")))
+    return records
+
+
+def _dblp_record(title: object, authors: list, links: list[str], doi: object, year: object, page: object) -> dict:
+    """A DBLP publication as a plain record: its title without the period
+    DBLP ends every title with, its authors without the numbers that tell
+    namesakes apart, its first electronic edition as the link (else its DBLP
+    page), its DOI, its year."""
+    text = " ".join(title.split()) if isinstance(title, str) else ""
+    if text.endswith(".") and not text.endswith(".."):
+        text = text[:-1]
+    return {"title": text, "abstract": "",
+            "authors": [_DBLP_HOMONYM.sub("", " ".join(a.split())) for a in authors if isinstance(a, str) and a.strip()],
+            "url": links[0] if links else page if isinstance(page, str) else None,
+            "doi": doi if isinstance(doi, str) else None, "year": year if isinstance(year, str) else None,
+            "extra": " ".join(links)}
+
+
+def parse_dblp_xml(data: bytes, name: str, source: str, warn: Warn) -> list | None:
+    """The papers of DBLP's XML (see :data:`_DBLP_XML`), None for other
+    XML: read by their titles, as :func:`dblp_records`.  They were 'not an
+    RSS or Atom feed'."""
+    from .feeds import parse_records
+
+    if not is_dblp_xml(data):
+        return None
+    if b"<!ENTITY" in data or b"<!DOCTYPE" in data[:4096]:
+        # (dblp.xml, the whole database, names its DTD's entities: neither read nor a file to mail from)
+        raise InputError(Problem(f"source {source!r}: DBLP's XML with a DTD (the whole dblp.xml?): not read; save a "
+                                 "search's answer (format=xml or json) or a person's or record's .xml page", name,
+                                 line_of(data, max(data.find(b"<!DOCTYPE"), 0))))
+    root = parsed_xml(data, name, source, "DBLP's answer")
+    if root.tag == "result":
+        publications = [info for info in root.iterfind("hits/hit/info")]
+    else:
+        publications = [e for e in root.iter() if e.tag in _DBLP_KINDS and e.find("title") is not None]
+    records = [_dblp_record(_xml_text(p.find("title")), [_xml_text(a) for a in p.iterfind("authors/author")]
+                            + [_xml_text(a) for a in p.findall("author")], [_xml_text(e) for e in p.findall("ee")],
+                            _xml_text(p.find("doi")) or None, _xml_text(p.find("year")) or None,
+                            _xml_text(p.find("url")) or None) for p in publications]
+    if not records:
+        warn(f"{name}:1: source {source!r}: DBLP's XML holds no publications; nothing read from it")
+        return []
+    return parse_records(records, name, source, warn, None, "record")

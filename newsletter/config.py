@@ -3043,15 +3043,31 @@ def _category_terms(key: str, topic: dict) -> Iterator[tuple[tuple, str]]:
     """Terms that are arXiv categories (``any: [cs.LG]``, an alert's
     subscription pasted as keywords): they looked for the text 'cs.LG' in
     titles and abstracts and matched nothing.  Unless ``fields:`` holds
-    categories, where such a term is as meant."""
-    if isinstance(topic.get("fields"), list) and "categories" in topic["fields"]:
-        return
+    categories, where such a term is as meant, and one arXiv does not have
+    (``cs.DLL``, ``cs.ML``: written as a category, in an archive arXiv has)
+    is an error saying what was meant or the archive's categories: it
+    matched no paper without a word, as a topic's ``categories:`` would have
+    but for its own check."""
+    in_categories = isinstance(topic.get("fields"), list) and "categories" in topic["fields"]
     for kind in ("any", "all", "none"):
         terms = topic.get(kind)
         for j, term in enumerate(terms if isinstance(terms, list) else []):
-            if isinstance(term, str) and "." in term and (code := _CATEGORIES.get(term.strip().casefold())):
+            if not isinstance(term, str) or "." not in term:
+                continue
+            code = _CATEGORIES.get(term.strip().casefold())
+            if in_categories and code is None and (shape := _CATEGORY_SHAPE.fullmatch(term.strip())) \
+                    and shape[1].casefold() in ARXIV_TAXONOMY:
+                try:
+                    check_arxiv_category(term)
+                except ValueError as exc:
+                    yield (("topics", key, kind, j), f"term {exc}: under fields: [categories] it matches no paper")
+            elif code and not in_categories:
                 yield (("topics", key, kind, j), f"term {term!r} is an arXiv category, which a term looks for in "
                        f"titles and abstracts: write it under the topic's categories: [{code}]")
+
+
+#: A term written as an arXiv category: an archive, a dot, a subject ("cs.DLL").
+_CATEGORY_SHAPE = re.compile(r"([A-Za-z]+(?:-[A-Za-z]+)?)\.[A-Za-z]+(?:-[A-Za-z]+)?")
 
 
 def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Problem]:

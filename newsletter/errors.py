@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,20 @@ def line_of(data: bytes | str, offset: int, newline: bytes | str | None = None) 
     if newline is None:
         newline = b"\n" if isinstance(data, bytes) else "\n"
     return data.count(newline, 0, offset) + 1  # type: ignore[arg-type]
+
+
+def parsed_xml(data: bytes, name: str, source: str, what: str) -> Any:
+    """The root element of ``data`` (ElementTree's), or an error at the line
+    where the XML stops parsing: ``what`` (an OAI-PMH answer, an EndNote
+    export) cut off, or not XML.  Callers refuse entity declarations first."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        said = str(exc).split(":", 1)[0]
+        raise InputError(Problem(f"source {source!r}: {what} that is not well-formed XML ({said}); cut off?", name,
+                                 exc.position[0] if exc.position else 1)) from None
 
 
 def counted(n: int, noun: str) -> str:

@@ -27,22 +27,43 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-from .errors import InputError, Problem, counted, line_of
+from .errors import InputError, Problem, counted, line_of, parsed_xml
 from .files import windows_1252
 from .latex import SUBSCRIPT, SUPERSCRIPT
-from .listings import arxiv_page_kind, listing_text, parse_arxiv_listing, read_listing_text, withdrawn
-from .models import ARXIV_ID, NAME_SUFFIX, SHOWS_NOTHING, Paper, abs_url, arxiv_base_id, pdf_url, split_names, web_url
+from .listings import (
+    arxiv_mail,
+    arxiv_page_kind,
+    listing_text,
+    parse_arxiv_listing,
+    parse_arxiv_mail,
+    read_listing_text,
+    withdrawn,
+)
+from .models import (
+    ARXIV_ID,
+    NAME_SUFFIX,
+    SHOWS_NOTHING,
+    Paper,
+    abs_url,
+    arxiv_base_id,
+    first_last,
+    pdf_url,
+    split_names,
+    web_url,
+)
 
 if TYPE_CHECKING:
     import feedparser
 
 Warn = Callable[[str], None]
+T = TypeVar("T")
 
 _ARXIV_ID_FULL = re.compile(rf"^{ARXIV_ID}$")
 #: A link that names an arXiv paper: its abstract, PDF or HTML page, or its Hugging Face
@@ -395,6 +416,15 @@ def _parse_xml(data: bytes, name: str, source: str, feed_link: bool = False) -> 
                                          "or Atom feed (`type: hf-papers-text` reads it)", name, 1))
             if (page := _mhtml_page(text)) is not None:  # it read "the answer is text, 'From: <Saved by Blink>'"
                 raise _html_page(page, name, source, feed_link, "a web page saved as MHTML")
+            if (links := arxiv_link_list(text)) is not None:
+                raise InputError(Problem(f"source {source!r}: {links[0]}", name, links[1]))
+            if (sent := _MAIL_HEADERS.match(text[:8192].decode("utf-8", "replace"))) is not None:
+                fields = dict(re.findall(r"(?im)^(from|subject):[ \t]*(.*?)\s*$", sent.group()))
+                said = "; ".join(f"{k}: {_quoted(v, 60)}" for k, v in fields.items())
+                raise InputError(Problem(f"source {source!r}: an e-mail message ({said}), not a feed: of e-mails, "
+                                         "arXiv's daily listing (a subscription to cs@arxiv.org and the like) is "
+                                         "read; for another service's alerts give the feed or export it offers",
+                                         name, 1))
             raise InputError(Problem(f"source {source!r}: not an RSS or Atom feed: the answer is text, "
                                      f"{_quoted(said)}", name, 1))
     if text.startswith(b"<"):
@@ -709,6 +739,46 @@ class ArxivListing:
 
 
 
+#: An XML declaration at a line's start after the first document: a second document
+#: appended to the file (``cat page1.xml page2.xml > all.xml``).
+_NEXT_DECLARATION = re.compile(rb"(?<=\n)[ \t]*<\?xml\b")
+
+
+#: A feed's root closing at the end of what comes before (see :func:`_xml_documents`).
+_ROOT_END = re.compile(rb"</(?:feed|rss|rdf:RDF|OAI-PMH)>\s*\Z")
+
+
+def _xml_documents(data: bytes) -> list[tuple[int, bytes]] | None:
+    """The XML documents of a file holding several one after the other (the
+    pages of an arXiv API query saved by a script, joined by ``cat``), each
+    with the number of lines before it; None for a file of one document.
+    Read whole, it was 'not a well-formed feed (junk after document
+    element)' at the second page's first line."""
+    if data.find(b"<?xml", data.find(b"<?xml") + 1) < 0:
+        return None  # (one declaration at most: nine files in ten, told without a scan line by line)
+    # (where a document ends: a declaration in a post's CDATA, code about XML, starts none)
+    starts = [m.start() for m in _NEXT_DECLARATION.finditer(data) if _ROOT_END.search(data, 0, m.start())]
+    if not starts or not data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"<?xml"):
+        return None
+    bounds = [0, *starts, len(data)]
+    return [(data[:a].count(b"\n"), data[a:b]) for a, b in pairwise(bounds)]
+
+
+def _each_document(parts: list[tuple[int, bytes]], name: str, read: Callable[[bytes], T]) -> list[T]:
+    """``read`` of each document of a file (see :func:`_xml_documents`), a
+    problem in one located at its line in the whole file."""
+    results = []
+    for before, part in parts:
+        try:
+            results.append(read(part))
+        except InputError as exc:
+            exc.problems = tuple(replace(p, line=p.line + before) if p.file == name and p.line else p
+                                 for p in exc.problems)
+            exc.args = ("\n".join(str(p) for p in exc.problems),)
+            raise
+    return results
+
+
 def parse_arxiv(
     data: bytes,
     name: str,
@@ -721,13 +791,22 @@ def parse_arxiv(
     ``announce_types`` (``new``, ``cross``, ``replace``, ``replace-cross``)
     keeps only those announcements; entries without a type (API responses)
     are always kept.  A withdrawn paper (see :func:`withdrawn`) is no paper
-    to send.
+    to send.  A file of several answers one after another (an API query's
+    pages saved by a script) is each of them read.
     """
+    if (parts := _xml_documents(data)) is not None:
+        listings = _each_document(parts, name, lambda part: parse_arxiv(part, name, source, warn, announce_types))
+        totals = [listing.total for listing in listings if listing.total is not None]
+        return ArxivListing([p for listing in listings for p in listing.papers], max(totals) if totals else None,
+                            sum(listing.entries for listing in listings))
     if (page := listing_page(data)) is not None:
         papers = parse_arxiv_listing(page, name, source, warn, tuple(announce_types))
         return ArxivListing(papers, None, len(papers))
     if copied := listing_text(data):
         papers = read_listing_text(data, name, source, warn, tuple(announce_types), kind=copied)
+        return ArxivListing(papers, None, len(papers))
+    if (mail := arxiv_mail(data)) is not None:
+        papers = parse_arxiv_mail(mail, name, source, warn, tuple(announce_types), raw=data)
         return ArxivListing(papers, None, len(papers))
     if _maybe_oai(data):
         from .oai import is_oai, parse_oai
@@ -815,12 +894,77 @@ def _maybe_oai(data: bytes) -> bool:
     return b"<OAI-PMH" in data[:4096]
 
 
+def _maybe_reference_xml(data: bytes) -> bool:
+    """Whether ``data`` may be an EndNote XML or a Zotero RDF export (see
+    :func:`.citations.reference_xml_kind`), by what each holds near its start."""
+    head = data[:4096]
+    return b"<records>" in head or b"zotero.org/namespaces/export#" in head or b"purl.org/net/biblio#" in head
+
+
+def _dblp_records(document: Any) -> list[dict] | None:
+    """:func:`.citations.dblp_records`, imported when called."""
+    from .citations import dblp_records
+
+    return dblp_records(document)
+
+
+def _dblp_answer(document: Any) -> bool:
+    """Whether a JSON document may be DBLP's search answer
+    (``{"result": {"hits": {"@total": ...}}}``): :mod:`.citations` reads it,
+    imported only then."""
+    result = document.get("result") if isinstance(document, dict) else None
+    return isinstance(result, dict) and isinstance(result.get("hits"), dict)
+
+
+#: A saved e-mail message: its header fields (two or more, folded lines too) before the body.
+_MAIL_HEADERS = re.compile(r"(?:(?:Return-Path|Received|From|To|Cc|Subject|Date|MIME-Version|Message-I[Dd]|Reply-To|"
+                           r"Delivered-To|Content-[\w-]+|X-[\w-]+|DKIM-Signature|ARC-[\w-]+|Authentication-Results):"
+                           r"[^\n]*\n(?:[ \t][^\n]*\n)*){2,}", re.IGNORECASE)
+#: A line of a list of arXiv links: Markdown's "- [Title](https://arxiv.org/abs/ID)", a bare link, "* arXiv:ID",
+#: or a Markdown table's row holding one ("|2024-08-12|Title|...|[2408.06300v1](http://arxiv.org/abs/2408.06300v1)|",
+#: as the arxiv-daily repositories' pages list a day's papers).
+_LINK_LINE = re.compile(r"^\s*(?:(?:[-*+]|\d+[.)])?\s*(?:\[[^\]]*\]\()?<?|\|.*?)(?:https?://(?:www\.|export\.)?"
+                        rf"arxiv\.org/(?:abs|pdf)/|arXiv:)({ARXIV_ID})", re.IGNORECASE)
+
+
+def arxiv_link_list(data: bytes) -> tuple[str, int] | None:
+    """What to say of a text that is a list of arXiv links (a reading list in
+    Markdown, links pasted one a line), and the line of its first link; None
+    for any other text.  Links carry no abstracts and no feed lists them: a
+    source reading them would match titles at best, and every topic's terms
+    in abstracts never; the papers such a list names are what ``like:`` is
+    for.  It said 'not an RSS or Atom feed: the answer is text, "# Reading list"'."""
+    text = data[:1 << 20].decode("utf-8", "replace")
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    listed = [(n, m.group(1)) for n, line in lines if (m := _LINK_LINE.match(line))]
+    prose = [line for _, line in lines if not _LINK_LINE.match(line) and not line.lstrip().startswith("#")]
+    if not listed or len(prose) > len(listed):
+        return None
+    ids = list(dict.fromkeys(arxiv_base_id(i.removesuffix(".pdf")) for _, i in listed))
+    shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+    return (f"a list of {counted(len(ids), 'arXiv link')} (a reading list?), not a feed: links carry no abstracts "
+            f"for topics to match; to rank the digest by these papers, list their ids under a topic's like: "
+            f"[{shown}]; for new papers with their abstracts, an arxiv source lists them", listed[0][0])
+
+
 def feed_only_kind(data: bytes) -> str | None:
     """What a file a ``feed`` source reads, and an ``arxiv`` source does not,
     is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
     for anything else.  Given to ``type: arxiv`` they were 'not an RSS or Atom
     feed: the answer is text', or 'a JSON document' with a hint at hf-daily."""
     head = data[:4096].removeprefix(_UTF8_BOM)
+    if _maybe_reference_xml(head):
+        from .citations import reference_xml_kind
+
+        if (xml_kind := reference_xml_kind(head)) is not None:
+            return f"{'an' if xml_kind.startswith('E') else 'a'} {xml_kind} export"
+    if re.match(rb"(?:\s|<\?[^>]*\?>)*<responseWrapper\b", head):
+        return "a saved Europe PMC answer"
+    if b"<dblp" in head or b"<hits" in head:
+        from .citations import is_dblp_xml
+
+        if is_dblp_xml(head):
+            return "DBLP's XML"
     if not head.lstrip(b" \t\r\n").startswith(b"<"):
         text = head.decode("utf-8", "replace")
         if _maybe_citations(head):
@@ -838,6 +982,8 @@ def feed_only_kind(data: bytes) -> str | None:
             document = _json_lines(json_data)
         if (records := _scholarly_records(document)) is not None:
             return f"a saved {records[1]} answer"
+        if _dblp_answer(document) and _dblp_records(document) is not None:
+            return "a saved DBLP answer"
         if isinstance(document, list) and any(_is_plain_record(item) for item in document):
             return "JSON records of papers"
     return None
@@ -865,6 +1011,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
     ``base``: the URL the feed came from after redirects, when not ``name``."""
     if copied := listing_text(data):  # before JSON: a copy may start with its first paper's "[1] arXiv:..."
         return read_listing_text(data, name, source, warn, kind=copied)
+    if (mail := arxiv_mail(data)) is not None:
+        return parse_arxiv_mail(mail, name, source, warn, raw=data)
     if (wide := _wide_json(data)) is not None:
         data = wide
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):
@@ -877,6 +1025,10 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return parse_json_feed(document, name, source, warn, base=base)
         if (records := _scholarly_records(document)) is not None:
             return parse_scholarly_json(*records, name, source, warn)
+        if _dblp_answer(document) and (dblp := _dblp_records(document)) is not None:
+            if not dblp:
+                warn(f"{name}:1: source {source!r}: the DBLP answer holds no papers; nothing read from it")
+            return parse_records(dblp, name, source, warn, None, "record") if dblp else []
         plain = [document] if isinstance(document, dict) else document if isinstance(document, list) else []
         if plain and any(_is_plain_record(item) for item in plain):
             at = [n for n, _ in _numbered_lines(data)]
@@ -901,6 +1053,21 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 
         if is_oai(data):
             return parse_oai(data, name, source, warn)
+    if (parts := _xml_documents(data)) is not None:  # feeds, or an API query's pages, joined into one file
+        return [p for papers in _each_document(parts, name, lambda part: parse_feed(
+            part, name, source, warn, base=base)) for p in papers]
+    if _maybe_reference_xml(data):
+        from .citations import parse_reference_xml
+
+        if (found := parse_reference_xml(data, name, source, warn)) is not None:
+            return found
+    if b"<responseWrapper" in data[:4096] and (answer := _europe_pmc_xml(data, name, source)) is not None:
+        return parse_scholarly_json(answer, "Europe PMC", name, source, warn)
+    if b"<dblp" in data[:4096] or b"<hits" in data[:4096]:
+        from .citations import parse_dblp_xml
+
+        if (found := parse_dblp_xml(data, name, source, warn)) is not None:
+            return found
     parsed = _parse_xml(data, name, source, feed_link=True)
     _refuse_arxiv_error(parsed.entries, name, source)  # an arXiv API query given as a feed: its error was a paper
     # relative links are relative to the feed's own URL, else (a saved file) to the site it names
@@ -1009,6 +1176,10 @@ def _relative_links(links: list[str], name: str, source: str, warn: Warn) -> Non
              "feed's url: beside its path: to resolve them")
 
 
+#: An HTML character reference: "&amp;", "&#233;", "&#xF6;".
+_ENTITY_REF = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
 def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base: str | None = None) -> list[Paper]:
     """A JSON Feed (https://jsonfeed.org, versions 1 and 1.1), as loaded:
     one paper per item with a title, read as :func:`parse_feed` reads RSS.
@@ -1034,7 +1205,8 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
             ("id", "url", "external_url", "title", "content_html", "content_text", "summary", "date_published",
              "date_modified")
         }
-        title = collapse(texts["title"])
+        # (text, by the spec; a generator that escaped it as HTML wrote "Diffusion &amp; Score": its entities are read)
+        title = collapse(html.unescape(t) if _ENTITY_REF.search(t := texts["title"]) else t)
         if not title:
             ident = texts["id"] or texts["url"]
             skipped.append(f"item {index + 1}" + (f" ({ident})" if ident else "") + " has no title")
@@ -1100,6 +1272,20 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
             and isinstance(message := document.get("message"), dict):  # Crossref's: the works inside its envelope
         items = message["items"] if isinstance(message.get("items"), list) else [message]
         return items, "Crossref"
+    if isinstance(document, dict) and isinstance(hits := document.get("hits"), dict) \
+            and isinstance(listed := hits.get("hits"), list) and "total" in hits:  # INSPIRE's literature search
+        return [h["metadata"] for h in listed if isinstance(h, dict) and isinstance(h.get("metadata"), dict)], "INSPIRE"
+    if isinstance(document, dict) and isinstance(one := document.get("metadata"), dict) and "titles" in one:
+        return [one], "INSPIRE"  # (one record: /api/literature/ID)
+    if isinstance(document, dict) and isinstance(answer := document.get("response"), dict) \
+            and isinstance(docs := answer.get("docs"), list) and "numFound" in answer:  # NASA ADS's search
+        return docs, "ADS"
+    if isinstance(document, dict) and isinstance(found := document.get("resultList"), dict) \
+            and ("hitCount" in document or "result" in found):  # Europe PMC's search answer
+        return _listed(found.get("result")), "Europe PMC"
+    if isinstance(document, dict) and isinstance(one := document.get("result"), dict) \
+            and {"source", "id", "title"} <= set(one):  # Europe PMC's one article (/article/MED/ID?format=json)
+        return [one], "Europe PMC"
     items = document if isinstance(document, list) else next(
         (v for key in _RECORD_LISTS if isinstance(v := document.get(key), list)), [document])
     records = [i for i in items if isinstance(i, dict)]
@@ -1145,16 +1331,37 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             skipped.append(f"record {index + 1} is not an object")
             continue
         t = _field(content, "title") or item.get("display_name")
-        t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's: a list of one)
-        # Crossref's and OpenAlex's titles are HTML, as their abstracts ("<i>Drosophila</i>", "&amp;")
-        title = "" if not isinstance(t, str) else _title_text(t) if kind in ("Crossref", "OpenAlex") else collapse(t)
-        ident = item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
+        if kind == "INSPIRE":  # {"titles": [{"title": ..., "source": "arXiv"}]}
+            t = next((x.get("title") for x in _listed(item.get("titles")) if isinstance(x, dict)), None)
+        t = next(iter(t), None) if isinstance(t, list) else t  # (Crossref's, ADS's: a list of one)
+        # Crossref's, OpenAlex's and ADS's titles are HTML, as their abstracts ("<i>Drosophila</i>", "&amp;")
+        title = ("" if not isinstance(t, str) else _title_text(t)
+                 if kind in ("Crossref", "OpenAlex", "Europe PMC", "ADS") else collapse(t))
+        ident = (item.get("paperId") or item.get("forum") or item.get("id") or item.get("doi") or item.get("DOI")
+                 or item.get("bibcode") or (str(n) if isinstance(n := item.get("control_number"), int) else None))
         label = f"record {index + 1}" + (f" ({ident})" if isinstance(ident, str) else "")
         if not title:
             skipped.append(f"{label} has no title")
             continue
         if kind == "OpenAlex":
             abstract, arxiv_id, people = _openalex_work(item)
+        elif kind == "INSPIRE":  # its abstracts (arXiv's first), "Last, First" names, its arXiv e-prints
+            texts = [x for x in _listed(item.get("abstracts")) if isinstance(x, dict) and isinstance(x.get("value"), str)]
+            texts.sort(key=lambda x: x.get("source") != "arXiv")
+            abstract = collapse(texts[0]["value"]) if texts else ""
+            prints = [x for x in _listed(item.get("arxiv_eprints")) if isinstance(x, dict)]
+            arxiv_id = v if prints and isinstance(v := prints[0].get("value"), str) and is_arxiv_id(v) else None
+            people = [first_last(collapse(a["full_name"])) for a in _listed(item.get("authors"))
+                      if isinstance(a, dict) and isinstance(a.get("full_name"), str)]
+        elif kind == "ADS":  # its abstract HTML, "Last, First" names, its identifiers ("arXiv:2406.03001")
+            abstract = html_text(a) if isinstance(a := item.get("abstract"), str) else ""
+            arxiv_id = next((m.group(1) for v in (*_listed(item.get("identifier")), *_listed(item.get("doi")))
+                             if isinstance(v, str) and (m := _ADS_ARXIV.search(v))), None)
+            people = [first_last(collapse(a)) for a in _listed(item.get("author")) if isinstance(a, str)]
+        elif kind == "Europe PMC":  # its title and abstract HTML (<i>, <h4>Background</h4>), its authors a list
+            abstract = html_text(_HEADING.sub(r" \1: ", a)) if isinstance(a := item.get("abstractText"), str) else ""
+            arxiv_id = m.group(1) if isinstance(doi := item.get("doi"), str) and (m := _ARXIV_LINK.search(doi)) else None
+            people = _europe_pmc_authors(item)
         elif kind == "Crossref":  # its abstract JATS XML (<jats:p>...), its authors CSL's {given, family}
             jats = a if isinstance(a := item.get("abstract"), str) else ""
             # its heading (<jats:title>Abstract</jats:title>) is no text; its paragraphs HTML's
@@ -1174,11 +1381,11 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             people = _surname_list(people) or [people]
         people = people if isinstance(people, list) else []
         authors = [collapse(p.get("name") if isinstance(p, dict) else p) for p in people if isinstance(p, (dict, str))]
-        link, published, keywords, categories = _record_extras(item, content, kind, ident)
+        link, published, keywords, categories, precision = _record_extras(item, content, kind, ident)
         papers.append(Paper(
             title=title, abstract=abstract, source=source, arxiv_id=arxiv_id, authors=tuple(a for a in authors if a),
             url=abs_url(arxiv_id) if arxiv_id else link, pdf_url=pdf_url(arxiv_id) if arxiv_id else None,
-            published=published, location=name, categories=categories, keywords=keywords,
+            published=published, date_precision=precision, location=name, categories=categories, keywords=keywords,
         ))
     _skipped(skipped, len(items), name, source, warn)
     _bare(bare, name, source, warn)
@@ -1186,35 +1393,108 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
 
 
 def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
-        str | None, datetime | None, tuple[str, ...], tuple[str, ...]]:
-    """A scholarly record's link, date, keywords and categories, as its kind
-    gives them: OpenReview's forum and publication (else creation) time in
-    milliseconds and keywords, bioRxiv's DOI page of the version and its
-    subject, Semantic Scholar's page and publication day."""
+        str | None, datetime | None, tuple[str, ...], tuple[str, ...], str | None]:
+    """A scholarly record's link, date, keywords, categories and the date's
+    precision ("year", "month", None for a day), as its kind gives them:
+    OpenReview's forum and publication (else creation) time in milliseconds
+    and keywords, bioRxiv's DOI page of the version and its subject,
+    Crossref's posted day, Europe PMC's article page, first publication day
+    (else its year alone) and keywords, Semantic Scholar's page and
+    publication day."""
     def texts(values: Any) -> tuple[str, ...]:
         return tuple(collapse(v) for v in values if isinstance(v, str) and v.strip()) if isinstance(values, list) else ()
 
     if kind == "OpenReview":
         stamp = next((t for key in ("pdate", "odate", "cdate") if isinstance(t := item.get(key), int)), None)
         return (f"https://openreview.net/forum?id={ident}" if isinstance(ident, str) else None,
-                datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None, texts(_field(content, "keywords")), ())
+                datetime.fromtimestamp(stamp / 1000, UTC) if stamp else None, texts(_field(content, "keywords")), (),
+                None)
     if kind == "bioRxiv":
         server, version = str(item.get("server")).casefold(), str(item.get("version"))
         link = f"https://www.{server}.org/content/{item.get('doi')}" + (f"v{version}" if version.isdigit() else "")
         day = item.get("date")
-        return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")])
+        return link, _iso_time(day) if isinstance(day, str) else None, (), texts([item.get("category")]), None
     if kind == "Crossref":
-        day = next((d for key in ("posted", "published", "issued", "created") if isinstance(v := item.get(key), dict)
-                    and (d := _csl_day(v)) is not None), None)
+        dated: tuple[datetime | None, str | None] = next((d for key in ("posted", "published", "issued", "created")
+            if isinstance(v := item.get(key), dict) and (d := _csl_day(v))[0] is not None), (None, None))
         url = item.get("URL")
-        return url if isinstance(url, str) else None, day, (), ()
+        return url if isinstance(url, str) else None, dated[0], (), (), dated[1]
+    if kind == "INSPIRE":
+        number = item.get("control_number")
+        dated = next((d for key in ("preprint_date", "earliest_date")
+                      if (d := _record_date(item.get(key)))[0] is not None), (None, None))
+        prints = [x for x in _listed(item.get("arxiv_eprints")) if isinstance(x, dict)]
+        return (f"https://inspirehep.net/literature/{number}" if isinstance(number, int) else None, dated[0], (),
+                texts(prints[0].get("categories")) if prints else (), dated[1])
+    if kind == "ADS":
+        bibcode = item.get("bibcode")
+        day = item.get("pubdate")  # "2024-06-00": a month; "2024-00-00": a year
+        dated = _record_date(re.sub(r"(?:-00)+$", "", day)) if isinstance(day, str) else (None, None)
+        return (f"https://ui.adsabs.harvard.edu/abs/{bibcode}/abstract" if isinstance(bibcode, str) and
+                re.fullmatch(r"[\w.&]{19}", bibcode) else None, dated[0], (), (), dated[1])
+    if kind == "Europe PMC":
+        where, number = item.get("source"), item.get("id")
+        page = (f"https://europepmc.org/article/{where}/{number}"
+                if isinstance(where, str) and isinstance(number, str) and where.isalpha() and number.isalnum() else None)
+        dated = next((d for key in ("firstPublicationDate", "pubYear")
+                      if (d := _record_date(item.get(key)))[0] is not None), (None, None))
+        words = item.get("keywordList")
+        return page, dated[0], texts(words.get("keyword") if isinstance(words, dict) else None), (), dated[1]
     if kind == "OpenAlex":
         where = item.get("primary_location")
         url = where.get("landing_page_url") if isinstance(where, dict) else None
         url, day = url or item.get("doi"), item.get("publication_date")
     else:
         url, day = item.get("url"), item.get("publicationDate")
-    return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), ()
+    return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), (), None
+
+
+#: An arXiv id among an ADS record's identifiers ("arXiv:2406.03001", its DOI 10.48550/arXiv.ID).
+_ADS_ARXIV = re.compile(rf"^(?:arXiv:|10\.48550/arXiv\.)({ARXIV_ID})$", re.IGNORECASE)
+#: A heading inside an abstract's HTML (Europe PMC's structured abstract, "<h4>Background</h4>We ..."):
+#: a label before its part, as MEDLINE writes it ("BACKGROUND: We ..."), not a word glued to the text.
+_HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
+
+
+def _europe_pmc_xml(data: bytes, name: str, source: str) -> list[dict] | None:
+    """The results of Europe PMC's search answer in XML (``format=xml``, the
+    REST service's default: ``<responseWrapper>...<resultList><result>``), as
+    the JSON answer has them, for :func:`parse_scholarly_json`; None for
+    other XML.  It was 'not an RSS or Atom feed'."""
+    import xml.etree.ElementTree as ET
+
+    if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
+        return None  # (no answer of Europe PMC's declares any: read as a feed, and refused there)
+    root = parsed_xml(data, name, source, "Europe PMC's answer")
+    if root.tag != "responseWrapper" or (found := root.find("resultList")) is None:
+        return None
+
+    def value(element: ET.Element) -> Any:
+        children = list(element)
+        if not children:
+            return element.text or ""
+        if element.tag.endswith("List"):  # authorList -> {"author": [...]}, however many it holds
+            return {children[0].tag: [value(c) for c in children]}
+        return {c.tag: value(c) for c in children}
+
+    return [value(result) for result in found.findall("result")]
+
+
+def _europe_pmc_authors(item: dict) -> list[str]:
+    """A Europe PMC record's authors: each ``authorList`` author's first and
+    last name (``fullName``, "Doe J", where they are not given; a consortium's
+    ``collectiveName``), else its ``authorString`` ("Doe J, Smith JB.")."""
+    listed = item.get("authorList")
+    people = []
+    for author in _listed(listed.get("author") if isinstance(listed, dict) else None):
+        if not isinstance(author, dict):
+            continue
+        first, last = author.get("firstName"), author.get("lastName")
+        whole = f"{first} {last}" if isinstance(first, str) and isinstance(last, str) else None
+        people.append(whole or author.get("fullName") or author.get("collectiveName"))
+    if not any(isinstance(p, str) for p in people) and isinstance(line := item.get("authorString"), str):
+        people = [name.strip() for name in line.rstrip(" .").split(",")]
+    return [p for p in people if isinstance(p, str) and p.strip()]
 
 
 def _openalex_work(work: dict) -> tuple[str, str | None, list[str]]:
@@ -1375,9 +1655,10 @@ def _hf_daily_items(data: bytes, name: str, source: str) -> list:
                                      "with `path:` reads it)", name, 1)) from None
         if items is None:
             raise
-    if (records := _scholarly_records(items)) is not None and not _is_entry(items):
-        raise InputError(Problem(f"source {source!r}: a saved {records[1]} answer, not the JSON list of daily papers "
-                                 "(`type: feed` with `path:` reads it)", name, 1))
+    if not _is_entry(items) and ((records := _scholarly_records(items)) is not None
+                                 or _dblp_answer(items) and _dblp_records(items) is not None):
+        raise InputError(Problem(f"source {source!r}: a saved {records[1] if records else 'DBLP'} answer, not the "
+                                 "JSON list of daily papers (`type: feed` with `path:` reads it)", name, 1))
     if _is_entry(items):
         items = [items]
     elif isinstance(items, dict):
@@ -1694,7 +1975,7 @@ _RECORD_KEYS = {
     "authors": ("authors", "author", "creators", "authorlist"),
     "arxiv_id": ("arxivid", "arxiv", "eprint", "archiveid", "number"),  # (Zotero's "Number": a preprint's archive id)
     "id": ("id", "key"),
-    "url": ("url", "link", "href", "absurl"),
+    "url": ("url", "link", "href", "absurl", "urlabs"),  # (Papers with Code's url_abs: the paper, not its page there)
     "doi": ("doi",),
     "extra": ("extra",),
     "published": ("published", "date", "publicationdate", "submitted", "created", "updatedate", "issued"),
@@ -1772,7 +2053,8 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
         if isinstance(last, str) and re.fullmatch(r"v\d+", last) and not re.search(r"v\d+$", arxiv_id):
             arxiv_id += last
     first = versions[0].get("created") if isinstance(versions, list) and versions and isinstance(versions[0], dict) else None
-    published = _record_time(first) or _record_time(fields.get("published")) or _record_time(text.get("year"))
+    published, precision = next((when for value in (first, fields.get("published"), text.get("year"))
+                                 if (when := _record_date(value))[0] is not None), (None, None))
     people = record.get("authors_parsed") or fields.get("authors")
     link = text.get("url")
     categories = fields.get("categories")
@@ -1781,7 +2063,7 @@ def _record_paper(record: dict, number: int, what: str, name: str, source: str, 
         title=title, abstract=collapse(a) if isinstance(a := fields.get("abstract"), str) else "", source=source,
         arxiv_id=arxiv_id, authors=tuple(_record_authors(people)),
         url=abs_url(arxiv_id) if arxiv_id else web_url(link) if link else None,
-        pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published,
+        pdf_url=pdf_url(arxiv_id) if arxiv_id else None, published=published, date_precision=precision,
         categories=tuple(dict.fromkeys(c for c in cats if isinstance(c, str) and c.strip())),
         comment=text.get("comment") or None, location=location,
     ), None
@@ -1793,52 +2075,74 @@ _EXTRA_ARXIV = re.compile(rf"\barXiv:\s*({ARXIV_ID})\b", re.IGNORECASE)
 
 _PARTIAL_DAY = re.compile(r"(?P<y>\d{4})(?:-(?P<m>\d{1,2}))?")
 _DOTTED_DAY = re.compile(r"(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})")
+#: An EDTF date (ISO 8601-2, as BibLaTeX's ``date`` takes it) with what plain ISO
+#: has not: a year uncertain or approximate (``2021?``, ``2021~``, ``2021%``), a
+#: month or day unspecified (``2021-XX``, ``2021-06-XX``), a season as its month
+#: (``2021-21``, spring: 21 to 41).
+_EDTF_DAY = re.compile(r"(?P<y>\d{4})[?~%]?(?:-(?P<m>\d{2}|XX)[?~%]?(?:-(?P<d>\d{2}|XX)[?~%]?)?)?")
+
+
+def _record_date(value: Any) -> tuple[datetime | None, str | None]:
+    """A record's date (see :func:`_record_time`) and its precision: "year"
+    for a year alone ("2024", its 1 January), "month" for a month ("2023-09",
+    its first day), None for a day or a time.  An EDTF date (see
+    :data:`_EDTF_DAY`) is read to what it says surely: ``2021?`` and
+    ``2021-XX`` are the year 2021 (they were no date at all), ``2021-06-XX``
+    its June, a season its year; ``202X`` says no year, and is none."""
+    if isinstance(value, dict):
+        return _csl_day(value)
+    if not isinstance(value, str) or not (value := value.strip()):
+        return None, None
+    if edtf := _EDTF_DAY.fullmatch(value):  # (plain ISO days and months come out as they went in)
+        month = edtf["m"] if edtf["m"] and edtf["m"] != "XX" and not 21 <= int(edtf["m"]) <= 41 else None
+        day = edtf["d"] if month and edtf["d"] and edtf["d"] != "XX" else None
+        value = "-".join(filter(None, (edtf["y"], month, day)))
+    if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
+        try:  # year "0000" or month 13: no day, as a bad dotted day is none
+            return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC), "month" if m["m"] else "year"
+        except ValueError:
+            return None, None
+    if m := _DOTTED_DAY.fullmatch(value):  # "05.06.2024", as a spreadsheet in most of Europe writes a day
+        try:
+            return datetime(int(m["y"]), int(m["m"]), int(m["d"]), tzinfo=UTC), None
+        except ValueError:
+            return None, None
+    if when := _iso_time(value.replace("Z", "+00:00").replace("/", "-")):
+        return when, None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None, None
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC), None
 
 
 def _record_time(value: Any) -> datetime | None:
     """A record's date: ISO ("2024-06-04", "2024-06-04T10:00:00Z", "2023-09"), "05.06.2024", RFC 2822
     as the arXiv snapshot's versions write it ("Mon, 2 Apr 2007 19:18:42
-    GMT"), a year alone ("2024": its first day), or CSL JSON's date object
-    (see :func:`_csl_day`); None for none."""
-    if isinstance(value, dict):
-        return _csl_day(value)
-    if not isinstance(value, str) or not (value := value.strip()):
-        return None
-    if m := _PARTIAL_DAY.fullmatch(value):  # "2024", "2023-09": its first day
-        try:  # year "0000" or month 13: no day, as a bad dotted day is none
-            return datetime(int(m["y"]), int(m["m"] or 1), 1, tzinfo=UTC)
-        except ValueError:
-            return None
-    if m := _DOTTED_DAY.fullmatch(value):  # "05.06.2024", as a spreadsheet in most of Europe writes a day
-        try:
-            return datetime(int(m["y"]), int(m["m"]), int(m["d"]), tzinfo=UTC)
-        except ValueError:
-            return None
-    if when := _iso_time(value.replace("Z", "+00:00").replace("/", "-")):
-        return when
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    GMT"), a year alone ("2024": its first day), EDTF's uncertain dates
+    ("2021?"), or CSL JSON's date object (see :func:`_csl_day`); None for
+    none.  (Its precision: :func:`_record_date`.)"""
+    return _record_date(value)[0]
 
 
-def _csl_day(value: dict) -> datetime | None:
-    """The day of CSL JSON's date object, as Zotero, Mendeley and pandoc write
-    ``issued``: ``{"date-parts": [[2024, 6, 5]]}`` (the year alone, or with
-    its month: their first day; the parts numbers or digits), else its
-    ``raw`` or ``literal`` text read as a record's date; None for none.  The
-    object was passed over, and a CSL export's papers had no date."""
+def _csl_day(value: dict) -> tuple[datetime | None, str | None]:
+    """The day of CSL JSON's date object, and its precision, as Zotero,
+    Mendeley and pandoc write ``issued``: ``{"date-parts": [[2024, 6, 5]]}``
+    (the year alone, or with its month: their first day; the parts numbers or
+    digits), else its ``raw`` or ``literal`` text read as a record's date;
+    None for none.  The object was passed over, and a CSL export's papers
+    had no date."""
     parts = value.get("date-parts")
     first = parts[0] if isinstance(parts, list) and parts and isinstance(parts[0], list) else None
     if first and all(isinstance(p, int) and not isinstance(p, bool) or isinstance(p, str) and p.strip().isdigit()
                      for p in first[:3]):
         y, m, d = (*(int(p) for p in first[:3]), 1, 1)[:3]
         try:
-            return datetime(y, m, d, tzinfo=UTC)
+            return datetime(y, m, d, tzinfo=UTC), {1: "year", 2: "month"}.get(len(first[:3]))
         except ValueError:  # (a month 13, a year 0: no day, as a bad text date is none)
-            return None
-    return next((when for key in ("raw", "literal") if (when := _record_time(value.get(key))) is not None), None)
+            return None, None
+    return next((when for key in ("raw", "literal") if (when := _record_date(value.get(key)))[0] is not None),
+                (None, None))
 
 
 def parse_records(items: list, name: str, source: str, warn: Warn, lines: list[int] | None = None,

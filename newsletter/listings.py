@@ -15,6 +15,7 @@ day it was submitted.
 
 from __future__ import annotations
 
+import email.utils
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -1018,3 +1019,94 @@ def _abs_text_papers(text: str, name: str, source: str, warn: Warn) -> list[Pape
         name, source, warn,
         " (lines 'arXiv:ID (cs)', 'Title:', 'Abstract:'); the copy is cut off? Copy the whole page (Ctrl+A)",
         what="the arXiv abstract page copied as text")
+
+
+# --------------------------------------------------------------------------- arXiv's daily e-mail
+
+#: An entry of arXiv's daily e-mail listing (a subscription to cs@arxiv.org and the
+#: like): a line "\\", then "arXiv:ID" (with " (*cross-listing*)" for a cross-list).
+_MAIL_ENTRY = re.compile(rf"^\\\\[ \t]*\r?\n(?:arXiv:|Paper(?: \(\*cross-listing\*\))?: (?:arXiv:)?)({ARXIV_ID})",
+                         re.MULTILINE)
+#: The line that ends an entry: "\\ ( https://arxiv.org/abs/2406.03001 ,  812kb)".
+_MAIL_END = re.compile(rf"^\\\\ \(\s*https?://arxiv\.org/abs/({ARXIV_ID})\s*,", re.MULTILINE)
+#: A field of an entry's header: "Title: ...", "Authors: ...", continued on lines indented.
+_MAIL_FIELD = re.compile(r"^([A-Z][A-Za-z-]*):\s?(.*)$")
+#: How far into a message the first entry is looked for (its headers and the list's preamble come first).
+_MAIL_LOOK = 64 * 1024
+
+
+def arxiv_mail(data: bytes) -> str | None:
+    """The text of arXiv's daily e-mail listing (the message body, a saved
+    ``.eml``'s text part decoded), None for anything else."""
+    if b"\\\\" not in data[:_MAIL_LOOK]:
+        return None  # (no entry's "\\" line: nearly every file, told without decoding it)
+    head = data[:_MAIL_LOOK].decode("utf-8", "replace")
+    if not (_MAIL_ENTRY.search(head) and _MAIL_END.search(data[:_MAIL_LOOK * 4].decode("utf-8", "replace"))):
+        return None
+    text = data.decode("utf-8", "replace")
+    if re.match(r"(?:[A-Za-z-]+:[^\n]*\n(?:[ \t][^\n]*\n)*)+\r?\n", text[:_MAIL_LOOK]):  # a whole message, saved
+        from email import policy
+
+        message = email.message_from_bytes(data, policy=policy.default)
+        part = message.get_body(preferencelist=("plain",)) if message.is_multipart() else message
+        if part is not None:
+            body = part.get_content()
+            text = body if isinstance(body, str) else text
+    return text.replace("\r\n", "\n")
+
+
+def parse_arxiv_mail(text: str, name: str, source: str, warn: Warn, announce_types: Announce = None, *,
+                     raw: bytes = b"") -> list[Paper]:
+    """The papers of arXiv's daily e-mail listing, the text of the message
+    every subscriber of a category gets: each entry's id, title, authors,
+    categories, comments, the day it was submitted, its abstract and its
+    section (new, cross, replace: a replacement has no abstract there, and
+    is read by its title, said once).  Given as a source it was 'not an RSS
+    or Atom feed: the answer is text'.  An entry without its title, or cut
+    off before its closing line, is an error at its line.  ``raw``: the
+    file, where a saved message's lines are counted (its headers above, its
+    quoted-printable lines unlike the text's)."""
+    entries: list[_Entry] = []
+    starts = list(_MAIL_ENTRY.finditer(text))
+    at = 0
+    for n, start in enumerate(starts):
+        line = text.count("\n", 0, start.start()) + 2  # (the "arXiv:ID" line)
+        if raw and (found := raw.find(b"arXiv:" + start.group(1).encode(), at)) >= 0:
+            at = found + 1
+            line = line_of(raw, found)
+        block_end = starts[n + 1].start() if n + 1 < len(starts) else len(text)
+        end = _MAIL_END.search(text, start.end(), block_end)
+        if end is None:
+            raise InputError(Problem(f"source {source!r}: this entry of arXiv's e-mail listing has no closing line "
+                                     f"'\\\\ ( https://arxiv.org/abs/{start.group(1)} , ...)': the message is cut off",
+                                     name, line))
+        lines = text[start.end():end.start()].split("\n")
+        first = lines[0]
+        fields: dict[str, str] = {}
+        key = None
+        # the header's fields, then (after a "\\" line) the abstract, which a replacement has none of
+        rule = next((j for j, row in enumerate(lines) if j and row.strip() == "\\\\"), len(lines))
+        for row in lines[1:rule]:
+            if (m := _MAIL_FIELD.match(row)) and not row[:1].isspace():
+                key = m.group(1).casefold()
+                fields[key] = m.group(2).strip()
+            elif row[:1].isspace() and key and row.strip():
+                fields[key] += " " + row.strip()
+        abstract = " ".join(" ".join(lines[rule + 1:]).split())
+        dated = fields.get("date", "") or next((row.split("version", 1)[1] for row in lines[1:3]
+                                                if row.startswith("replaced with revised version")), "")
+        announce = ("replace" if any(row.startswith("replaced with revised version") for row in lines[1:3])
+                    else "cross" if "cross-listing" in first + start.group(0) else "new")
+        day = None  # (a replacement's date is its new version's, not the paper's)
+        if announce != "replace" and (when := re.sub(r"\s*\(\d+kb.*$", "", dated).strip()):
+            try:
+                day = email.utils.parsedate_to_datetime(when).astimezone(UTC)
+            except (TypeError, ValueError, IndexError):
+                day = None
+        entries.append(_Entry(
+            line=line, arxiv_id=start.group(1), announce=announce,
+            fields={"list-title": " ".join(fields.get("title", "").split()),
+                    **({"list-comments": fields["comments"]} if fields.get("comments") else {})},
+            authors=split_names(fields.get("authors", "")), abstract=abstract or None, day=day,
+            categories=tuple(fields.get("categories", "").split())))
+    return _papers(entries, name, source, warn, announce_types, "arXiv's e-mail listing")

@@ -54,6 +54,19 @@ _URL_ENDS = "".join(map(chr, range(0x21))) + "\x7f"
 _WEB_URL = lazy(r"^https?://[^\s\x00-\x1f\x7f/?#]+[^\s\x00-\x1f\x7f]*$", re.IGNORECASE)
 
 
+#: Date precisions from the coarsest; None (a day, a time) is the finest.
+_PRECISIONS = ("year", "month")
+
+
+def _finer(theirs: str | None, mine: str | None) -> bool:
+    """Whether a date given to ``theirs`` precision says more than one given
+    to ``mine`` (a day beats a month, a month a year alone)."""
+    def rank(p: str | None) -> int:
+        return _PRECISIONS.index(p) if p in _PRECISIONS else len(_PRECISIONS)
+
+    return rank(theirs) > rank(mine)
+
+
 def web_url(value: str | None) -> str | None:
     """``value`` when it is an ``http(s)://`` URL, else None.
 
@@ -177,6 +190,9 @@ class Paper:
     comment: str | None = None  # the arXiv author comment ("12 pages; code at https://github.com/...")
     location: str | None = None  # "FILE:LINE" or URL it was read from, for messages
     version: int | None = None  # the arXiv version read (2 for ``2401.01234v2``), when the source gave one
+    # how much of ``published`` the source gave: "year" (an export's "2024": ``published`` is then its 1 January),
+    # "month" ("2023-09"), None for a day (or a time); a year alone was shown as "1 Jan 2024", a day it never named
+    date_precision: str | None = None
     # the keys of the titles it was also seen under (an export's, before its authors changed it on
     # arXiv): a paper sent under one of them is sent (see :attr:`keys`)
     known_as: tuple[str, ...] = field(default=(), compare=False)
@@ -233,6 +249,11 @@ class Paper:
             elif f.name == "upvotes":
                 if theirs is not None and (mine is None or theirs > mine):
                     changes[f.name] = theirs
+            elif f.name == "published":
+                if theirs is not None and (mine is None or _finer(other.date_precision, self.date_precision)):
+                    changes.update(published=theirs, date_precision=other.date_precision)
+            elif f.name == "date_precision":
+                continue  # (with published, above)
             elif f.name == "known_as":
                 seen = tuple(dict.fromkeys(k for k in (*mine, *theirs, self.title_key, other.title_key)))
                 if seen != mine and len(seen) > 1:
@@ -250,6 +271,15 @@ class Paper:
         parts = self.source.split(", ")
         return self.source if other.source in parts else ", ".join(parts + [other.source])
 
+    @property
+    def date_text(self) -> str:
+        """The paper's date as the source gave it, for people: "6 Jun 2024",
+        "Jun 2024" or "2024" ("" for none)."""
+        when = self.published
+        if when is None:
+            return ""
+        return {"year": f"{when:%Y}", "month": f"{when:%b %Y}"}.get(self.date_precision or "", f"{when.day} {when:%b %Y}")
+
     def to_json(self) -> dict:
         return {
             "id": self.id,
@@ -259,6 +289,8 @@ class Paper:
             "url": self.url,
             "source": self.source,
             "published": self.published.isoformat() if self.published else None,
+            # (a year alone is published on its 1 January: this says it is no day)
+            "published_precision": (self.date_precision or "day") if self.published else None,
             "arxiv_id": self.arxiv_id,
             "pdf_url": self.pdf_url,
             "categories": list(self.categories),

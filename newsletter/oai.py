@@ -15,11 +15,13 @@ saying nothing of what they are.  A deleted record (its header's
 
 from __future__ import annotations
 
+import html
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from .errors import InputError, Problem, line_of
+from .errors import InputError, Problem, line_of, parsed_xml
 from .feeds import _ARXIV_ENTRY_ID
 from .models import Paper, abs_url, first_last, pdf_url, split_names
 
@@ -41,20 +43,17 @@ def _text(element: ET.Element | None) -> str:
     return " ".join("".join(element.itertext()).split()) if element is not None else ""
 
 
-def parse_oai(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
+def parse_oai(data: bytes, name: str, source: str, warn: Warn, *, paged: bool = False) -> list[Paper]:
     """The papers of an OAI-PMH answer (see the module's docstring), in its
     records' order.  A record in a metadata format other than those three is
-    an error naming the format; so is XML that does not parse, at its line."""
+    an error naming the format; so is XML that does not parse, at its line.
+    ``paged``: the caller follows the answer's resumptionToken (a fetched
+    source), so a page that is one of several is not said to be."""
     if b"<!DOCTYPE" in data[:4096] or b"<!ENTITY" in data:
         # (no OAI-PMH answer declares entities; expanding them is how a small file fills the memory)
         raise InputError(Problem(f"source {source!r}: an OAI-PMH answer declaring entities, which arXiv's never "
                                  "does: not read", name, 1))
-    try:
-        root = ET.fromstring(data)
-    except ET.ParseError as exc:
-        said = str(exc).split(":", 1)[0]
-        raise InputError(Problem(f"source {source!r}: an OAI-PMH answer that is not well-formed XML ({said}); cut "
-                                 "off?", name, exc.position[0] if exc.position else 1)) from None
+    root = parsed_xml(data, name, source, "an OAI-PMH answer")
     errors = root.findall(f"{_OAI}error")
     if errors and all(e.get("code") == "noRecordsMatch" for e in errors):
         warn(f"{name}:1: source {source!r}: the OAI-PMH answer has no records (noRecordsMatch); nothing read from it")
@@ -89,7 +88,8 @@ def parse_oai(data: bytes, name: str, source: str, warn: Warn) -> list[Paper]:
         elif not withdrawn(paper.abstract, paper.comment):
             papers.append(paper)
     _skipped(skipped, len(records) - deleted, name, source, warn)
-    _one_page(root, data, name, source, warn)
+    if not paged:
+        _one_page(root, data, name, source, warn)
     if not records:
         warn(f"{name}:1: source {source!r}: the OAI-PMH answer holds no records; nothing read from it")
     return papers
@@ -111,6 +111,30 @@ def _one_page(root: ET.Element, data: bytes, name: str, source: str, warn: Warn)
 
 #: Where a resumptionToken is written, for the warning's line.
 _TOKEN = re.compile(rb"<(?:[\w.-]+:)?resumptionToken\b")
+#: A resumptionToken with its value (empty on the list's last page).
+_TOKEN_VALUE = re.compile(rb"<(?:[\w.-]+:)?resumptionToken\b[^>]*?(?:/>|>([^<]*)</)")
+#: The most pages of one list a fetched OAI-PMH source asks for: arXiv's pages
+#: hold 1,000 records (a busy day's ``cs`` set is three or four of them); a
+#: server handing out tokens without end must not hold a run for ever.
+OAI_PAGES = 50
+
+
+def resumption_token(data: bytes) -> str | None:
+    """The token that asks for the next page of an OAI-PMH list (``None`` on
+    its last page, or in an answer that is not paged)."""
+    m = _TOKEN_VALUE.search(data)
+    token = html.unescape(m.group(1).decode("utf-8", "replace")).strip() if m and m.group(1) else ""
+    return token or None
+
+
+def next_page(url: str, token: str) -> tuple[str, dict[str, str]]:
+    """The request for the page after the one ``url`` answered: the same
+    base URL and verb, and the token alone besides (OAI-PMH 2.0, 3.5: a
+    request with a resumptionToken may carry no other argument, or the
+    answer is ``badArgument``)."""
+    parts = urlsplit(url)
+    verb = parse_qs(parts.query).get("verb", ["ListRecords"])[0]
+    return urlunsplit(parts._replace(query="", fragment="")), {"verb": verb, "resumptionToken": token}
 
 
 def _paper(metadata: ET.Element, identifier: str, name: str, source: str) -> Paper | None:

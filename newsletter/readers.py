@@ -27,6 +27,7 @@ from itertools import pairwise, takewhile
 from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from .config import ArxivSource, Config, FeedSource, HFDailySource, Source, expand_paths
@@ -991,6 +992,10 @@ def parse_hf_papers_text(
     an abstract, the paper would count as delivered and never come whole.
     """
     warn = warn if warn is not None else log.warning
+    from .listings import arxiv_mail, parse_arxiv_mail
+
+    if (mail := arxiv_mail(data)) is not None:  # arXiv's daily e-mail saved among the exports
+        return parse_arxiv_mail(mail, name, source, warn, raw=data)
     decoded = decode_text(data, name, cut_ok=True)
     text = decoded
     if "References" in text:  # maybe a text browser's dump (listings' patterns only then)
@@ -1018,11 +1023,12 @@ def parse_hf_papers_text(
         if listing is not None:  # a listing pasted under the papers' pages
             i, header = _skip_header(blocks, listing)
     if not header:
-        from .feeds import arxiv_page_said, feed_only_kind, holds_daily_papers, listing_page
+        from .feeds import arxiv_link_list, arxiv_page_said, feed_only_kind, holds_daily_papers, listing_page
 
         start = blocks[0][1][:1]
         hint = (
             f" (it is {kind}: type: feed reads it)" if (kind := feed_only_kind(data)) is not None
+            else f" (it is {links[0]})" if (links := arxiv_link_list(data)) is not None
             else " (it looks like JSON: a saved daily papers answer is read by type: hf-daily)" if start in "[{"
             else f" (it is {arxiv_page_said(page)})" if _HTML_PAGE.search(text[:4096]) and (page := listing_page(data))
             else _DAILY_PAGE_HINT if _HTML_PAGE.search(text[:4096]) and holds_daily_papers(data)
@@ -2049,9 +2055,57 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
         return
     assert source.url is not None, "the config requires path or url"
     fetched = context.fetcher.get(source.url, source=source.label)
+    from .oai import is_oai
+
+    if is_oai(fetched.body):
+        yield from _oai_pages(source, source.url, fetched, context)
+        return
     # relative links are relative to where a redirect led, not to the address asked
     base = shown_url(fetched.base) if fetched.final_url else None
     yield from _parsed(context, fetched, partial(parse_feed, base=base), source.label, context.warn)
+
+
+def _oai_pages(source: FeedSource, url: str, fetched: Fetched, context: ReadContext) -> Iterator[Paper]:
+    """The papers of a fetched OAI-PMH list, page after page by its
+    resumptionToken (at most :data:`.oai.OAI_PAGES`): a harvest URL as a
+    feed read the first page alone, a busy day's first thousand records,
+    and warned that the rest was not read.  A page after the first that
+    fails ends the list there, named, and the pages before are used (as the
+    arXiv API's pages are); a token given twice (a server that pages in a
+    circle) ends it too."""
+    from .oai import OAI_PAGES, next_page, parse_oai, resumption_token
+
+    read = _parsed(context, fetched, partial(parse_oai, paged=True), source.label, context.warn)
+    yield from read
+    count, asked, pages = len(read), set(), 1
+    token = resumption_token(fetched.body)
+    interval = ARXIV_INTERVAL if (urlsplit(url).hostname or "").endswith("arxiv.org") else 0.0
+    while token is not None:
+        where = f"{shown_url(url)}: source {source.label!r}"
+        if token in asked:
+            context.warn(f"{where}: the OAI-PMH server gave the resumptionToken {token!r} twice; the list ends at "
+                         f"page {pages} ({count} papers read)")
+            break
+        if pages >= OAI_PAGES:
+            context.warn(f"{where}: the OAI-PMH list goes on after {OAI_PAGES} pages ({count} papers read); the rest "
+                         "is not read (narrow the harvest with from= and until=, or set=)")
+            break
+        asked.add(token)
+        endpoint, params = next_page(url, token)
+        try:
+            fetched = context.fetcher.get(endpoint, params, source=source.label, min_interval=interval)
+            read = _parsed(context, fetched, partial(parse_oai, paged=True), source.label, context.warn)
+        except InputError as exc:
+            if _stop_requested(context):
+                raise
+            for problem in exc.problems:
+                context.warn(f"{problem} (the OAI-PMH list from page {pages + 1} on skipped; the {count} papers of "
+                             "the pages before are used)")
+            break
+        pages += 1
+        count += len(read)
+        yield from read
+        token = resumption_token(fetched.body)
 
 
 def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:

@@ -1189,7 +1189,6 @@ class Composer:
             trim(own_name_shown(lost_math_shown(paper.abstract, _found_in(m, "abstract")), paper.title), limit))
         config = self.config
         code = code_link(paper)
-        published = paper.published
         reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract},
                                            self._in_shown(abstract))
         card = Card(
@@ -1202,7 +1201,7 @@ class Composer:
             anchor=anchor_for(paper.id),
             authors=list(paper.authors),
             authors_text=short_authors(paper.authors),
-            date_text=f"{published.day} {published:%b %Y}" if published else "",
+            date_text=paper.date_text,
             category=paper.primary_category,
             abstract=abstract,
             abstract_html=highlight(abstract, self._hit_patterns(m, "abstract")),

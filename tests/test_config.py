@@ -2153,6 +2153,23 @@ def test_a_category_as_a_keyword_term_says_it_goes_under_categories(workdir):
     assert load_config(write_config(workdir, with_fields)).topics["optim"].any == ["SGD", "cs.lg"]  # as meant there
 
 
+def test_a_category_arxiv_does_not_have_as_a_term_under_fields_categories_is_named_with_the_valid_ones(workdir):
+    """Under `fields: [categories]` a term is a category, and one arXiv does
+    not have (`cs.DLL`, `cs.ML`) matched no paper without a word, where the
+    topic's own `categories:` says what was meant.  Text that is no
+    category's spelling (`stochastic gradient`) is passed over."""
+    text = BASIC_CONFIG.replace('["SGD", "stochastic gradient", "optimi*"]',
+                                '["stochastic gradient", "cs.DLL", "cs.ML", "astro-ph.XX", "cs.DL"]\n'
+                                '    fields: [title, categories]')
+    assert problems(workdir, text) == [
+        "config.yaml:10: topics.optim.any[1]: term 'cs.DLL' is not an arXiv category (did you mean 'cs.DL'?): under "
+        "fields: [categories] it matches no paper",
+        "config.yaml:10: topics.optim.any[2]: term 'cs.ML' is not an arXiv category (machine learning is 'cs.LG', or "
+        "'stat.ML'; arXiv has no cs.ML): under fields: [categories] it matches no paper",
+        "config.yaml:10: topics.optim.any[3]: term 'astro-ph.XX' is not an arXiv category (did you mean 'astro-ph'?): "
+        "under fields: [categories] it matches no paper"]
+
+
 def test_fields_on_a_topic_without_terms_is_named(workdir):
     """`fields: [title]` beside about: alone did nothing (the ranking reads title
     and abstract), as min_score beside terms alone does nothing: both are named."""

@@ -924,3 +924,57 @@ def test_the_end_of_a_wrapped_title_is_found_without_copying_the_rest_of_the_lis
     lines = Unsliced(["Title: Faster Diffusion Sampling with Learned Step Sizes for", "$\\epsilon$-Prediction",
                       "Jane Doe, Ana Müller", "", "Comments: 12 pages"])
     assert _title_goes_on(lines, 1) is True and _title_goes_on(lines, 2) is False
+
+
+# --------------------------------------------------------------------------- arXiv's daily e-mail
+
+MAIL = DATA / "arxiv-mail.eml"
+
+
+@pytest.mark.parametrize("parse", [
+    parse_feed, lambda *a: parse_arxiv(*a).papers, parse_hf_papers_text,
+])
+def test_arxivs_daily_email_saved_as_a_message_gives_its_papers(parse):
+    """The message a subscriber of cs@arxiv.org gets each day, saved from the
+    mail client (headers, quoted-printable body): it was 'not an RSS or Atom
+    feed: the answer is text, 'Return-Path: ...'' (and, among Hugging Face
+    exports, 'a Hugging Face paper's page without its title').  Each entry's
+    id, wrapped title and authors, categories, comments, the day it was
+    submitted and its abstract, at its line in the file; a replacement,
+    which the e-mail lists without its abstract, by its title, said once."""
+    warnings = Collect()
+    data = MAIL.read_bytes()
+    new, cross, replaced = parse(data, "cs.eml", "mail", warnings)
+    assert (new.arxiv_id, new.authors, new.categories, new.comment, new.published) == (
+        "2406.03001", ("Jane Doe", "Ana Müller", "John Smith"), ("cs.LG", "stat.ML"), "12 pages, 6 figures",
+        datetime(2024, 6, 3, 18, 2, 11, tzinfo=UTC))
+    assert new.title.endswith("Step Sizes for $\\epsilon$-Prediction") or new.title.endswith("for ε-Prediction")
+    assert new.abstract.startswith("We learn the step sizes of a diffusion model sampler from data, reducing the num")
+    assert new.abstract.endswith("CIFAR-10 & ImageNet, where $T<10$ steps suffice.")
+    assert cross.title == "Graph Transformers for Molecular Property Prediction and Generation at Scale"
+    assert cross.authors[-2:] == ("Léa Dubois", "Tomás García-López")
+    assert (replaced.arxiv_id, replaced.abstract, replaced.published) == ("2305.01234", "", None)
+    lines = data.decode().split("\n")
+    assert [p.location for p in (new, cross, replaced)] == [
+        f"cs.eml:{lines.index(f'arXiv:{i}') + 1}" for i in ("2406.03001", "2406.03002 (*cross-listing*)", "2305.01234")]
+    (warning,) = warnings
+    assert warning.startswith(f"{replaced.location}: source 'mail': the 1 replaced paper of arXiv's e-mail listing "
+                              "has no abstract")
+
+
+def test_arxivs_daily_email_sections_are_its_announcement_types_and_a_cut_one_is_an_error(tmp_path, cli):
+    (tmp_path / "cs.eml").write_bytes(MAIL.read_bytes())
+    write_config(tmp_path, """
+        sources: [{type: arxiv, path: cs.eml, announce_type: [new]}]
+        topics: {t: {any: [diffusion]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0 and [p["id"] for p in json.loads(r.out)] == ["2406.03001"], r.err
+    text = MAIL.read_text(encoding="utf-8")
+    (tmp_path / "cs.eml").write_text(text[:text.index("\\\\ ( https://arxiv.org/abs/2406.03002")], encoding="utf-8")
+    r = cli("papers")
+    line = text.split("\n").index("arXiv:2406.03002 (*cross-listing*)") + 1
+    assert r.code == 2 and r.err.strip() == (
+        f"cs.eml:{line}: source 'arxiv': this entry of arXiv's e-mail listing has no closing line '\\\\ ( "
+        "https://arxiv.org/abs/2406.03002 , ...)': the message is cut off"), r.err

@@ -6,6 +6,7 @@ save them in."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -649,6 +650,10 @@ def test_json_lines_in_windows_1252_keep_their_accented_names():
     ("zotero-export.csv", "a CSV export of papers"), ("openalex-works.json", "a saved OpenAlex answer"),
     ("semantic-scholar-search.json", "a saved Semantic Scholar answer"),
     ("arxiv-metadata-snapshot.jsonl", "JSON records of papers"), ("pubmed-export.nbib", "a MEDLINE export"),
+    ("endnote-export.xml", "an EndNote XML export"), ("zotero-export.rdf", "a Zotero RDF export"),
+    ("europepmc-search.json", "a saved Europe PMC answer"), ("dblp-search.json", "a saved DBLP answer"),
+    ("dblp-person.xml", "DBLP's XML"), ("europepmc-search.xml", "a saved Europe PMC answer"),
+    ("inspire-literature.json", "a saved INSPIRE answer"), ("ads-search.json", "a saved ADS answer"),
 ])
 def test_a_file_only_a_feed_source_reads_given_to_another_source_says_so(tmp_path, cli, fixture, kind):
     """It was 'not an RSS or Atom feed: the answer is text, '@misc{...'', or
@@ -916,7 +921,9 @@ def test_reading_a_feed_or_arxivs_feed_never_loads_the_citation_and_oai_readers(
         "import sys\nfrom newsletter.feeds import parse_arxiv, parse_feed\n"
         f"parse_arxiv(open({str(DATA / 'arxiv-rss.xml')!r}, 'rb').read(), 'a.xml', 'arxiv', print)\n"
         f"parse_feed(open({str(DATA / 'feed-rss2.xml')!r}, 'rb').read(), 'f.xml', 'lab', lambda w: None)\n"
+        f"parse_feed(open({str(DATA / 'arxiv-rdf.xml')!r}, 'rb').read(), 'r.rdf', 'rdf', lambda w: None)\n"
         "parse_feed(b'{\"title\": \"A\", \"abstract\": \"B by ada@example.org\"}', 'r.json', 'j', print)\n"
+        "parse_feed(b'{\"result\": {\"x\": 1}, \"title\": \"A\", \"abstract\": \"B\"}', 'r.json', 'j', print)\n"
         "print(sorted({'newsletter.citations', 'newsletter.oai', 'xml.etree.ElementTree'} & set(sys.modules)))\n"
         "parse_feed(b'TY  - JOUR\\nTI  - A\\nAB  - B.\\nER  - \\n', 'r.ris', 'z', print)\n"
         f"parse_feed(open({str(OAI)!r}, 'rb').read(), 'o.xml', 'o', print)\n"
@@ -967,3 +974,296 @@ def test_plain_bibtex_values_skip_the_latex_converter():
     assert citations._latex_decoder.cache_info().currsize == 0
     (paper,) = parse_feed(b"@misc{k, title = {Schr{\\\"o}dinger -- Bridges}, abstract = {A.}}\n", "r.bib", "b", Collect())
     assert paper.title == "Schrödinger – Bridges" and citations._latex_decoder.cache_info().currsize == 1
+
+
+def test_biblatex_uncertain_approximate_and_unspecified_dates_give_what_they_say_surely():
+    """EDTF, as BibLaTeX's ``date`` takes it: ``2021?`` (uncertain), ``2021~``
+    (approximate), ``2021-XX`` (month unspecified), ``2021-06-XX``, a season
+    (``2021-22``, summer), each qualifier after a part.  Each was no date at
+    all; each is now its year (its month where one is given), dated to what
+    it says and no finer.  ``202X`` says no year, and is none."""
+    dates = ["2021?", "2021~", "2021%", "2021-XX", "2021-06-XX", "2021-06~", "2021-22", "2021?-06-05", "202X"]
+    bib = "".join(f"@misc{{k{n}, title = {{T{n}}}, abstract = {{A.}}, date = {{{d}}}}}\n" for n, d in enumerate(dates))
+    papers = parse_feed(bib.encode(), "refs.bib", "bib", Collect())
+    year, june = datetime(2021, 1, 1, tzinfo=UTC), datetime(2021, 6, 1, tzinfo=UTC)
+    assert [(p.published, p.date_precision) for p in papers] == [
+        (year, "year"), (year, "year"), (year, "year"), (year, "year"), (june, "month"), (june, "month"),
+        (year, "year"), (datetime(2021, 6, 5, tzinfo=UTC), None), (None, None)]
+
+
+def test_a_paper_dated_by_its_year_alone_is_not_shown_or_given_as_its_1_january():
+    """An export's "2024" was read as 2024-01-01 and shown as "1 Jan 2024",
+    a day the source never named (and an old paper looked dated to a day).
+    The date keeps its precision: shown "2024" (a month "Sep 2023"), and
+    ``papers --json`` says ``published_precision``; merged with the same
+    paper dated to its day elsewhere, the day wins."""
+    papers = parse_feed(ZOTERO.read_bytes(), "library.csv", "zotero", Collect())
+    day, month, year = papers
+    assert [(p.date_text, p.to_json()["published_precision"]) for p in papers] == [
+        ("4 Jun 2024", "day"), ("Sep 2023", "month"), ("2024", "year")]
+    dated = replace(year, published=datetime(2024, 3, 7, tzinfo=UTC), date_precision=None, source="other")
+    assert (year.merge(dated).published, year.merge(dated).date_precision) == (dated.published, None)
+    assert dated.merge(year).date_text == "7 Mar 2024"
+    assert replace(year, published=None).to_json()["published_precision"] is None
+
+
+EUROPE_PMC = DATA / "europepmc-search.json"
+
+
+def test_a_europe_pmc_search_answer_gives_its_results_as_papers():
+    """Europe PMC's REST search (``/webservices/rest/search?query=...&
+    resultType=core&format=json``): each result's title and abstract (HTML:
+    ``<i>``, ``<h4>Background</h4>`` headings), authors by first and last
+    name, the first publication day (else its year, as a year), keywords,
+    the article's page as the link, an arXiv DOI giving the id.  It was
+    'a JSON document, not an RSS or Atom feed'."""
+    warnings = Collect()
+    journal, preprint, erratum = parse_feed(EUROPE_PMC.read_bytes(), "epmc.json", "epmc", warnings)
+    assert journal.title == "Denoising diffusion models for in silico protein design."
+    assert journal.abstract == ("Background: Diffusion models generate protein backbones & sequences. Results: We "
+                                "design binders with p < 0.05 against three targets.")
+    assert journal.authors == ("Jane Doe", "Ana Müller", "John B Smith")
+    assert (journal.url, journal.published, journal.keywords) == (
+        "https://europepmc.org/article/MED/38843001", datetime(2024, 6, 5, tzinfo=UTC),
+        ("Protein design", "Diffusion models"))
+    assert (preprint.arxiv_id, preprint.url) == ("2406.03001", "https://arxiv.org/abs/2406.03001")
+    assert (erratum.authors, erratum.date_text, erratum.abstract) == (("Tanaka K",), "2024", "")
+    assert warnings == ["epmc.json: source 'epmc': record 3 (38843007) without a summary: read by the title only "
+                        "(topics' abstract terms cannot match it, and the email shows no abstract)"]
+    empty = {"version": "6.9", "hitCount": 0, "request": {"queryString": "x"}, "resultList": {"result": []}}
+    assert parse_feed(json.dumps(empty).encode(), "none.json", "epmc", warnings) == []
+    assert warnings[-1] == "none.json:1: source 'epmc': the Europe PMC answer holds no papers; nothing read from it"
+    one = {"result": json.loads(EUROPE_PMC.read_bytes())["resultList"]["result"][0]}  # /article/MED/ID?format=json
+    assert parse_feed(json.dumps(one).encode(), "one.json", "epmc", Collect()) == [
+        replace(journal, location="one.json")]
+
+
+def test_an_endnote_xml_or_zotero_rdf_export_gives_its_records_as_papers():
+    """EndNote's XML export (each field in ``<style>`` runs, a title in
+    several: an italic ε) and Zotero RDF (``bib:Article`` and
+    ``rdf:Description`` items; its attachments, notes and journals no
+    papers) were read by feedparser as feeds without entries, or 'not an
+    RSS or Atom feed'.  Each record's title, abstract, authors ("Doe, Jane"
+    as Jane Doe), day (a year alone as a year), link, and the arXiv id its
+    DOI or link names."""
+    warnings = Collect()
+    endnote = parse_feed((DATA / "endnote-export.xml").read_bytes(), "library.xml", "endnote", warnings)
+    rdf = parse_feed((DATA / "zotero-export.rdf").read_bytes(), "library.rdf", "zotero", warnings)
+    assert warnings == []
+    for (preprint, article), title in ((endnote, "Faster Diffusion Sampling with Learned Step Sizes for ε-Prediction"),
+                                       (rdf, r"Faster Diffusion Sampling with Learned Step Sizes for $\epsilon$-Prediction")):
+        assert (preprint.title, preprint.arxiv_id, preprint.authors, preprint.date_text) == (
+            title, "2406.03001", ("Jane Doe", "Ana Müller"), "4 Jun 2024")
+        assert "CIFAR-10 & ImageNet" in preprint.abstract
+        assert (article.title, article.arxiv_id, article.url, article.date_text) == (
+            "Score Matching for Schrödinger Bridges, Revisited", None, "https://jmlr.org/papers/v24/23-0142.html",
+            "2023")
+        assert article.authors[0] == "Zoë O'Brien"
+    assert [p.location for p in endnote] == ["library.xml:2", "library.xml:3"]
+
+
+@pytest.mark.parametrize("fixture", ["endnote-export.xml", "zotero-export.rdf"])
+def test_a_cut_off_endnote_or_zotero_rdf_export_is_an_error_at_its_line(tmp_path, cli, fixture):
+    whole = (DATA / fixture).read_text(encoding="utf-8")
+    (tmp_path / fixture).write_text(whole[:len(whole) // 2], encoding="utf-8")
+    write_config(tmp_path, f"""
+        sources: [{{type: feed, path: {fixture}}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers")
+    kind = "EndNote XML" if fixture.endswith(".xml") else "Zotero RDF"
+    assert r.code == 2 and re.fullmatch(rf"{fixture}:\d+: source 'feed': {kind} that is not well-formed XML "
+                                        r"\((?:no element found|unclosed token)\); cut off\?", r.err.strip()), r.err
+
+
+def test_a_papers_with_code_dump_gives_each_paper_its_own_link_and_arxiv_version():
+    """Papers with Code's ``papers-with-abstracts.json``: its ``url_abs`` is
+    the paper's link (an OpenReview forum for one without an arXiv id; it was
+    no link, and the email linked a title search), its arXiv id with the
+    version the link names."""
+    preprint, review = parse_feed((DATA / "paperswithcode-papers.json").read_bytes(), "pwc.json", "pwc", Collect())
+    assert (preprint.arxiv_id, preprint.version, preprint.authors, preprint.date_text) == (
+        "2406.03001", 2, ("Jane Doe", "Ana Müller"), "4 Jun 2024")
+    assert (review.url, review.published) == ("https://openreview.net/forum?id=Hk3xQ9sF7", None)
+
+
+def test_a_json_feed_title_escaped_as_html_shows_its_text():
+    """JSON Feed titles are text, but generators escape them as HTML: "Diffusion
+    &amp; Score" showed its '&amp;'.  A title without a character reference
+    is as written ('<b>' in a title about tags stays)."""
+    feed = {"version": "https://jsonfeed.org/version/1.1", "title": "Lab", "items": [
+        {"id": "1", "url": "https://lab.example.org/1", "title": "Diffusion &amp; Score Caf&#233;s",
+         "content_text": "We diffuse."},
+        {"id": "2", "url": "https://lab.example.org/2", "title": "On the <b> tag & HTML", "content_text": "Tags."}]}
+    papers = parse_feed(json.dumps(feed).encode(), "feed.json", "lab", Collect())
+    assert [p.title for p in papers] == ["Diffusion & Score Cafés", "On the <b> tag & HTML"]
+
+
+@pytest.mark.parametrize("fixture, titles", [
+    ("dblp-search.json", ["Faster Diffusion Sampling", "Score Matching on Graphs"]),
+    ("dblp-person.xml", ["Graph Transformers for Molecular Property Prediction",
+                         "Score Matching on Graphs: Why Local Scores Suffice?"]),
+])
+def test_dblp_search_answers_and_xml_pages_are_read_by_their_titles(fixture, titles):
+    """DBLP's search API (``format=json``) and a person's or record's XML
+    page: 'a JSON document, not an RSS or Atom feed' (with a hint at
+    hf-daily), 'not an RSS or Atom feed'.  DBLP has no abstracts: each
+    publication is read by its title (without the period DBLP ends each
+    with), said once; its authors without the numbers that tell namesakes
+    apart, its year as a year, the arXiv id its link names."""
+    warnings = Collect()
+    first, second = parse_feed((DATA / fixture).read_bytes(), fixture, "dblp", warnings)
+    assert [first.title, second.title] == titles
+    assert first.arxiv_id and first.arxiv_id.startswith("2406.") and "Ana Müller" in first.authors
+    assert (first.date_text, second.date_text, second.url) == (
+        "2024", "2023", "https://proceedings.mlr.press/v202/tanaka23a.html")
+    assert warnings == [f"{fixture}: source 'dblp': record 1 and 1 more without a summary: read by the title only "
+                        "(topics' abstract terms cannot match it, and the email shows no abstract)"]
+    empty = {"result": {"query": "x", "status": {"@code": "200"}, "hits": {"@total": "0", "@sent": "0"}}}
+    assert parse_feed(json.dumps(empty).encode(), "none.json", "dblp", warnings) == []
+    assert warnings[-1] == "none.json:1: source 'dblp': the DBLP answer holds no papers; nothing read from it"
+
+
+@pytest.mark.parametrize("kind, said", [
+    ("feed", "reading-list.md:5: source 'feed': "), ("arxiv", "reading-list.md:5: source 'arxiv': "),
+    ("hf-papers-text", "reading-list.md:1: no Hugging Face papers page header (lines such as 'Get trending papers in "
+                       "your email inbox!' and 'Subscribe') (it is "),
+])
+def test_a_markdown_list_of_arxiv_links_says_the_ids_go_under_like(tmp_path, cli, kind, said):
+    """A reading list of arXiv links (Markdown, or links one a line) was 'not
+    an RSS or Atom feed: the answer is text, '# Reading list''.  Links carry
+    no abstracts, and the papers a reader lists are what like: is for: the
+    line of the first link says so, with the ids to write."""
+    (tmp_path / "reading-list.md").write_bytes((DATA / "reading-list.md").read_bytes())
+    write_config(tmp_path, f"""
+        sources: [{{type: {kind}, path: reading-list.md}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers")
+    what = ("a list of 3 arXiv links (a reading list?), not a feed: links carry no abstracts for topics to match; to "
+            "rank the digest by these papers, list their ids under a topic's like: [2406.03001, 2406.02950, 2405.00001]; "
+            "for new papers with their abstracts, an arxiv source lists them")
+    assert r.code == 2 and r.err.strip() == said + what + (")" if kind == "hf-papers-text" else ""), r.err
+
+
+@pytest.mark.parametrize("source", ["arxiv", "feed"])
+def test_api_answers_joined_into_one_file_are_each_read(tmp_path, cli, source):
+    """A script saving an arXiv query's pages and joining them (`cat
+    page1.xml page2.xml > all.xml`): it was 'not a well-formed feed (junk
+    after document element)' at the second page's first line.  Each page
+    is read; a page cut off is an error at its line in the whole file."""
+    first, second = (DATA / "arxiv-api.xml").read_bytes(), (DATA / "arxiv-api-liked.xml").read_bytes()
+    (tmp_path / "all.xml").write_bytes(first + second)
+    write_config(tmp_path, f"""
+        sources: [{{type: {source}, path: all.xml}}]
+        topics: {{t: {{any: [diffusion]}}}}
+        subscribers: [{{email: ada@example.org, topics: [t]}}]
+        """)
+    r = cli("papers", "--json")
+    assert r.code == 0, r.err
+    assert len(json.loads(r.out)) == 5 + 2
+    (tmp_path / "all.xml").write_bytes(first + second[:len(second) // 2])
+    r = cli("papers")
+    line = first.count(b"\n") + second[:len(second) // 2].count(b"\n") + 1  # (the cut line, in the whole file)
+    assert r.code == 2 and r.err.startswith(f"all.xml:{line}: source '{source}': "), r.err
+
+
+def test_an_xml_declaration_inside_a_posts_cdata_starts_no_second_document():
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><link>https://x.org/</link>
+<description>d</description><item><title>Writing XML</title><link>https://x.org/a</link>
+<description><![CDATA[<p>Start a file with:</p><pre>
+<?xml version="1.0"?>
+<root/></pre>]]></description></item></channel></rss>
+"""
+    (paper,) = parse_feed(body, "blog.xml", "blog", Collect())
+    assert paper.title == "Writing XML" and "Start a file with" in paper.abstract
+
+
+@pytest.mark.parametrize("fixture, head", [
+    ("endnote-export.xml", b'<?xml version="1.0" encoding="UTF-8" ?>'),
+    ("zotero-export.rdf", b""),
+])
+def test_an_endnote_or_zotero_rdf_export_declaring_entities_is_not_read(fixture, head):
+    """No export declares entities; expanding them is how a small file fills the memory."""
+    data = (DATA / fixture).read_bytes()
+    bomb = b'<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]>\n'
+    data = head + b"\n" + bomb + data[len(head):] if head else bomb + data
+    with pytest.raises(InputError, match=r"declaring entities, which no export does: not read") as caught:
+        parse_feed(data, fixture, "lib", Collect())
+    assert caught.value.problems[0].line == (2 if head else 1)  # (the declaration's line)
+
+
+def test_a_europe_pmc_answer_in_xml_the_services_default_reads_as_its_json():
+    """Europe PMC's REST service answers XML unless asked for JSON: it was
+    'not an RSS or Atom feed'.  Its results read as the JSON answer's do,
+    one author or keyword in a list too; one cut off is an error at its line."""
+    xml = (DATA / "europepmc-search.xml").read_bytes()
+    assert parse_feed(xml, "epmc.xml", "epmc", Collect()) == parse_feed(
+        EUROPE_PMC.read_bytes(), "epmc.xml", "epmc", Collect())
+    cut = r"^epmc.xml:4: source 'epmc': Europe PMC's answer that is not well-formed XML \(no element found\); cut off\?$"
+    with pytest.raises(InputError, match=cut):
+        parse_feed(xml[:len(xml) // 2], "epmc.xml", "epmc", Collect())
+
+
+def test_a_markdown_table_of_arxiv_papers_is_named_as_a_list_of_links():
+    """An arxiv-daily repository's page (a Markdown table a day: date, title,
+    authors, the arXiv link): titles and links, no abstracts."""
+    table = b"""# arxiv-daily
+ Automated deployment @ 2024-08-14 09:02:11 Asia/Shanghai
+> Welcome to contribute! Add your topics and keywords in `topic.yml`.
+
+## Diffusion
+
+|Publish Date|Title|Authors|PDF|Code|
+| :---: | :---: | :---: | :---: | :---: |
+|**2024-08-12**|**Inverse designing metamaterials**|Marco Maurizi et.al.|[2408.06300v1](http://arxiv.org/abs/2408.06300v1)|null|
+|**2024-08-12**|**Tolerant testing stabilizer states**|Srinivasan Arunachalam et.al.|[2408.06289v1](http://arxiv.org/abs/2408.06289v1)|null|
+|**2024-08-12**|**Motion Planning for Minimally Actuated Serial Robots**|Avi Cohen et.al.|[2408.06143v1](http://arxiv.org/abs/2408.06143v1)|null|
+|**2024-08-12**|**Clarifying Kasner dynamics**|Rong-Gen Cai et.al.|[2408.06122v1](http://arxiv.org/abs/2408.06122v1)|null|
+"""
+    with pytest.raises(InputError) as caught:
+        parse_feed(table, "README.md", "daily", Collect())
+    assert str(caught.value).startswith("README.md:9: source 'daily': a list of 4 arXiv links (a reading list?)")
+    assert "like: [2408.06300, 2408.06289, 2408.06143, 2408.06122]" in str(caught.value)
+
+
+def test_inspire_and_nasa_ads_search_answers_give_their_papers():
+    """INSPIRE-HEP's literature search (``inspirehep.net/api/literature?q=...``)
+    and NASA ADS's (``api.adsabs.harvard.edu/v1/search/query?q=...&fl=title,
+    abstract,author,bibcode,identifier,pubdate``), as high-energy physicists
+    and astronomers keep their alerts: 'a JSON document, not an RSS or Atom
+    feed'.  Titles, abstracts (arXiv's first; ADS's HTML as text), authors
+    "Last, First" as First Last, arXiv ids and categories, links to the
+    record, days; ADS's "2023-06-00" a month, not the 1st."""
+    warnings = Collect()
+    (hep,) = parse_feed((DATA / "inspire-literature.json").read_bytes(), "inspire.json", "inspire", warnings)
+    assert (hep.title, hep.arxiv_id, hep.authors, hep.categories, hep.published) == (
+        "Dualities of Score Functions on Curved Backgrounds", "2406.03001", ("Kenji Tanaka", "Zoë O'Brien"),
+        ("hep-th", "cs.LG"), datetime(2024, 6, 4, tzinfo=UTC))
+    assert hep.abstract.startswith("We relate score functions")
+    preprint, journal = parse_feed((DATA / "ads-search.json").read_bytes(), "ads.json", "ads", warnings)
+    assert (preprint.arxiv_id, preprint.authors, preprint.abstract, preprint.date_text) == (
+        "2406.03001", ("Jane Doe", "Ana Müller"), "We learn the step sizes & more.", "Jun 2024")
+    assert (journal.url, journal.authors, journal.date_text) == (
+        "https://ui.adsabs.harvard.edu/abs/2023ApJ...950...12T/abstract", ("K. Tanaka",), "Jun 2023")
+    assert warnings == []
+    empty = {"hits": {"hits": [], "total": 0}, "links": {}}
+    assert parse_feed(json.dumps(empty).encode(), "none.json", "inspire", warnings) == []
+    assert warnings == ["none.json:1: source 'inspire': the INSPIRE answer holds no papers; nothing read from it"]
+
+
+@pytest.mark.parametrize("parse", [parse_feed, parse_arxiv])
+def test_an_email_other_than_arxivs_listing_is_named_with_its_sender(parse):
+    """A Google Scholar alert saved as .eml was 'not an RSS or Atom feed: the
+    answer is text, 'From: ...''.  Its snippets are no abstracts, and no
+    other service's alert e-mail is read: the message names the sender and
+    subject, and what is read."""
+    with pytest.raises(InputError) as caught:
+        parse((DATA / "scholar-alert.eml").read_bytes(), "alert.eml", "alerts", Collect())
+    assert str(caught.value) == (
+        "alert.eml:1: source 'alerts': an e-mail message (From: 'Google Scholar Alerts "
+        "<scholaralerts-noreply@google.com>'; Subject: 'new results for \"diffusion models\"'), not a feed: of "
+        "e-mails, arXiv's daily listing (a subscription to cs@arxiv.org and the like) is read; for another "
+        "service's alerts give the feed or export it offers")

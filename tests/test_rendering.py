@@ -783,6 +783,20 @@ def test_one_upvote_is_said_as_one(tmp_path):
         assert " 1 upvote\n" in part.replace("</p>", "\n") and "1 upvotes" not in part
 
 
+def test_a_paper_dated_by_its_year_alone_shows_its_year_not_the_first_of_january(tmp_path):
+    """An export's "2024" was read as 2024-01-01 and the card said "1 Jan 2024",
+    a day no source named."""
+    from dataclasses import replace
+
+    config, matches, _ = reader_digest(tmp_path)
+    first = matches[0]
+    dated = [replace(first, paper=replace(first.paper, published=datetime(2024, 1, 1, tzinfo=UTC),
+                                          date_precision="year")), *matches[1:]]
+    again = Composer(config).compose(config.subscribers[0], dated, now=NOW)
+    card = next(c for c in cards(again.html) if f'href="{first.paper.url}"' in c)
+    assert "1 Jan 2024" not in card and re.search(r">\s*2024\s*(?:·|&middot;|<)", card), card
+
+
 def cards(html: str) -> list[str]:
     return re.findall(r'<td class="paper".*?</td>', html, re.S)
 

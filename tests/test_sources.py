@@ -2864,3 +2864,66 @@ def test_a_saved_biorxiv_details_answer_is_read_as_a_feed():
     assert first.published == datetime(2024, 6, 3, tzinfo=UTC) and first.abstract.startswith("We show that")
     assert (second.authors, second.url) == (("A. Lee",), "https://www.medrxiv.org/content/10.1101/2024.06.04.24308123v1")
     assert warnings == []
+
+
+# --------------------------------------------------------------------------- OAI-PMH lists in pages
+
+
+def _oai_pages(request):
+    """arXiv's OAI-PMH server: the first page, and the last one for its token."""
+    if request.query.get("resumptionToken") == "6960524|1001":
+        return recorded("arxiv-oai-page2.xml", headers={"Content-Type": "text/xml"})
+    return recorded("arxiv-oai-page1.xml", headers={"Content-Type": "text/xml"})
+
+
+def _oai_config(http_server, tmp_path):
+    url = http_server.url("/oai2") + "?verb=ListRecords&metadataPrefix=arXiv&set=cs&from=2024-06-06&until=2024-06-06"
+    return config_at(tmp_path, f"sources: [{{type: feed, name: harvest, url: '{url}'}}]\ntopics: {{t: {{any: [x]}}}}\n")
+
+
+def test_a_fetched_oai_pmh_list_is_followed_page_by_page_by_its_resumption_token(http_server, tmp_path):
+    """A harvest URL given as a feed read its first page alone (arXiv's
+    pages hold 1,000 records: a busy day lost the rest) and warned that the
+    rest was not read.  The next page is asked with the verb and the token
+    alone, as OAI-PMH requires; the last page's empty token ends the list."""
+    http_server.route("/oai2", _oai_pages)
+    papers, warnings = read(_oai_config(http_server, tmp_path))
+    assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002", "2406.03003"]
+    assert papers[2].authors == ("Zoë O'Brien",) and papers[1].abstract.endswith("molecules & proteins.")
+    assert warnings == []
+    first, second = http_server.requests_to("/oai2")
+    assert first.query["metadataPrefix"] == "arXiv"
+    assert second.query == {"verb": "ListRecords", "resumptionToken": "6960524|1001"}
+
+
+def test_an_oai_pmh_page_that_fails_ends_the_list_there_and_the_pages_before_are_used(http_server, tmp_path):
+    http_server.route("/oai2", lambda request: Reply(404, b"gone") if "resumptionToken" in request.query
+                      else _oai_pages(request))
+    papers, warnings = read(_oai_config(http_server, tmp_path))
+    assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002"]
+    (warning,) = warnings
+    assert "HTTP 404" in warning and warning.endswith(
+        "(the OAI-PMH list from page 2 on skipped; the 2 papers of the pages before are used)"), warning
+
+
+def test_an_oai_pmh_server_paging_in_a_circle_or_without_end_is_stopped(http_server, tmp_path, monkeypatch):
+    """A token given twice ends the list; so does the bound on pages, each
+    said: a run must not be held for ever by a server's tokens."""
+    http_server.route("/oai2", lambda request: recorded("arxiv-oai-page1.xml"))  # the same token every time
+    papers, warnings = read(_oai_config(http_server, tmp_path))
+    assert len(papers) == 2 and len(http_server.requests_to("/oai2")) == 2  # (the same two papers twice)
+    assert warnings == [f"{http_server.url('/oai2')}?verb=ListRecords&metadataPrefix=arXiv&set=cs&from=2024-06-06&"
+                        "until=2024-06-06: source 'harvest': the OAI-PMH server gave the resumptionToken "
+                        "'6960524|1001' twice; the list ends at page 2 (4 papers read)"]
+    import newsletter.oai
+
+    monkeypatch.setattr(newsletter.oai, "OAI_PAGES", 3)
+    page = data("arxiv-oai-page1.xml")
+    http_server.route("/oai2", lambda request: Reply(body=page.replace(
+        b"6960524|1001", f"token-{len(http_server.requests)}".encode()), headers={"Content-Type": "text/xml"}))
+    (tmp_path / "again").mkdir()  # (a fresh cache)
+    papers, warnings = read(_oai_config(http_server, tmp_path / "again"))
+    assert len(http_server.requests_to("/oai2")) == 2 + 3
+    (warning,) = warnings
+    assert warning.endswith("the OAI-PMH list goes on after 3 pages (6 papers read); the rest is not read (narrow "
+                            "the harvest with from= and until=, or set=)"), warning
