@@ -493,26 +493,34 @@ def _qp_line(line: str) -> bytes:
     return encoded.replace(b"\n", b"\r\n")
 
 
-_QP_ATOM = re.compile(rb"=[0-9A-F]{2}|.", re.S)
-
-
 def _rewrap_without_leading_dots(encoded: bytes) -> bytes:
     """``b2a_qp``'s output for one line, its soft breaks placed again so that
     a line that would start with ``.`` starts with ``=2E`` (the same
-    character, RFC 2045), every line still at most 76 characters."""
+    character, RFC 2045), every line still at most 76 characters.
+
+    Each line is as long as it can be (75 characters and the soft break's
+    ``=``) without cutting an escape (``=XX``) in two.  Cut a line at a
+    time, not an escape or character at a time: long lines of the digests'
+    text and HTML meet a dot at a soft break often, and a loop over their
+    characters cost a big send about 1 s (10,000 digests of 5,000 papers)."""
+    flat = encoded.replace(b"=\n", b"")  # every "=" left starts an escape: b2a_qp writes "=" itself as =3D
+    end = len(flat)
     lines: list[bytes] = []
-    current: list[bytes] = []
-    width = 0
-    for atom in _QP_ATOM.findall(encoded.replace(b"=\n", b"")):
-        if width + len(atom) > 75:  # leave room for the soft break's "="
-            lines.append(b"".join(current) + b"=")
-            current, width = [], 0
-        if not current and atom == b".":
-            atom = b"=2E"
-        current.append(atom)
-        width += len(atom)
-    lines.append(b"".join(current))
-    return b"\n".join(lines)
+    pos = 0
+    while True:
+        lead = b""
+        if flat.startswith(b".", pos):
+            lead, pos = b"=2E", pos + 1
+        cut = pos + 75 - len(lead)
+        if cut >= end:
+            lines.append(lead + flat[pos:])
+            return b"\n".join(lines)
+        if flat[cut - 1] == 61:  # "=": an escape would be cut after its "="
+            cut -= 1
+        elif flat[cut - 2] == 61:  # ... or after its first digit
+            cut -= 2
+        lines.append(lead + flat[pos:cut] + b"=")
+        pos = cut
 
 
 def parse_message(data: bytes) -> EmailMessage:

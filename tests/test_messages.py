@@ -179,6 +179,42 @@ def test_writer_quoted_printable_decodes_to_the_body_and_never_starts_a_line_wit
             assert encoded == binascii.b2a_qp(body.encode(), istext=True).replace(b"\n", b"\r\n")
 
 
+def test_soft_breaks_moved_off_a_dot_fall_where_they_fell_escape_by_escape():
+    """The lines re-wrapped around a dot are cut a line at a time now (a loop
+    over each character cost a big send about a second): every message keeps
+    the bytes it had, each line as long as it can be without cutting an
+    escape, which this reference builds one escape or character at a time."""
+    import binascii
+    import random
+
+    from newsletter.messages import _rewrap_without_leading_dots
+
+    def escape_by_escape(encoded: bytes) -> bytes:
+        lines: list[bytes] = []
+        current: list[bytes] = []
+        width = 0
+        for atom in re.findall(rb"=[0-9A-F]{2}|.", encoded.replace(b"=\n", b""), re.S):
+            if width + len(atom) > 75:
+                lines.append(b"".join(current) + b"=")
+                current, width = [], 0
+            if not current and atom == b".":
+                atom = b"=2E"
+            current.append(atom)
+            width += len(atom)
+        lines.append(b"".join(current))
+        return b"\n".join(lines)
+
+    rng = random.Random(11)
+    checked = 0
+    for _ in range(20000):
+        line = "".join(rng.choice("ab .=\t é€.\x01..") for _ in range(rng.choice((1, 74, 75, 76, 77, 151, 152, 400))))
+        encoded = binascii.b2a_qp(line.encode(), istext=True)
+        if encoded.startswith(b".") or b"\n." in encoded:
+            checked += 1
+            assert _rewrap_without_leading_dots(encoded) == escape_by_escape(encoded), line
+    assert checked > 5000
+
+
 def test_composed_messages_need_no_dot_stuffing(tmp_path):
     # Templates that put "." and ".." alone on a line, in both parts.
     (tmp_path / "papers").mkdir()
