@@ -24,6 +24,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP, default
 from email.utils import format_datetime, make_msgid, parseaddr
+from os.path import commonprefix
 from urllib.parse import quote, quote_plus
 
 from .config import Config, Subscriber, check_header_text
@@ -446,8 +447,10 @@ class EncodedBody:
     def __init__(self, body: str, tokens: tuple[str, ...]) -> None:
         pieces: list[bytes | str] = []
         static: list[bytes] = []
+        # (the tokens share a prefix: one look for it, not a generator over them, for most lines)
+        shared = commonprefix(tokens)
         for line in text_body(body).split("\n"):
-            if any(t in line for t in tokens):
+            if shared in line and any(t in line for t in tokens):
                 if static:
                     pieces.append(b"\r\n".join(static))
                     static = []
