@@ -18,6 +18,7 @@ import random
 import re
 import sys
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from email import message_from_bytes
 from email.headerregistry import Address
@@ -333,7 +334,10 @@ class MessageWriter:
         self._list_id = _fold("List-Id", _checked(list_id(config), "email.title"))
         self._dates: dict[datetime, bytes] = {}
         self._lines: dict[str, bytes] = {}  # line -> its quoted-printable bytes
-        self.max_lines = 100_000
+        # (a line holds about 300 characters: some 25 MB at most; a big send's
+        # 4,000 distinct digests met 47,000 distinct lines, and the hits were
+        # as many with this bound, cleared when full, as with none)
+        self.max_lines = 30_000
 
     def quoted_printable(self, body: str) -> bytes:
         """``body`` in quoted-printable (:func:`_qp_line` for each line: no line
@@ -351,6 +355,19 @@ class MessageWriter:
                 qp = lines[line] = _qp_line(line)
             out.append(qp)
         return b"\r\n".join(out)
+
+    def encoded_line(self, line: str) -> bytes:
+        """One line (no line break in it) in quoted-printable, from the cache
+        :meth:`quoted_printable` keeps: for :class:`EncodedBody`, whose bodies
+        differ from digest to digest in a big send, and whose lines (the cards
+        of the papers many subscribers get, the template's own) recur in most
+        of them."""
+        qp = self._lines.get(line)
+        if qp is None:
+            if len(self._lines) >= self.max_lines:
+                self._lines.clear()
+            qp = self._lines[line] = _qp_line(line)
+        return qp
 
     def _to(self, subscriber: Subscriber) -> bytes:
         name, addr = subscriber.name or "", subscriber.email
@@ -444,7 +461,10 @@ class EncodedBody:
 
     __slots__ = ("pieces",)
 
-    def __init__(self, body: str, tokens: tuple[str, ...]) -> None:
+    def __init__(self, body: str, tokens: tuple[str, ...], encode: Callable[[str], bytes] | None = None) -> None:
+        """``encode``: how a line without a token is encoded (:func:`_qp_line`
+        unless given, e.g. :meth:`MessageWriter.encoded_line`, from its cache)."""
+        encode = encode or _qp_line
         pieces: list[bytes | str] = []
         static: list[bytes] = []
         # (the tokens share a prefix: one look for it, not a generator over them, for most lines)
@@ -456,7 +476,7 @@ class EncodedBody:
                     static = []
                 pieces.append(line)
             else:
-                static.append(_qp_line(line))
+                static.append(encode(line))
         if static:
             pieces.append(b"\r\n".join(static))
         self.pieces = tuple(pieces)

@@ -443,6 +443,36 @@ def test_a_message_from_a_shared_body_s_pieces_is_the_message_from_its_bytes(con
     assert b"".join(empty.filled(values)) == empty.fill(values) == b"\r\n"
 
 
+def test_a_shared_body_s_lines_come_from_the_writer_s_cache(config, tmp_path):
+    """In a big send every digest is a body of its own, and its lines (the
+    cards many subscribers get, the template's own) recur from digest to
+    digest: the composer encodes them through the writer's line cache, the
+    same bytes as encoding each line anew, bounded as that cache is."""
+    from newsletter.messages import EncodedBody, MessageWriter
+
+    tokens = ("Pdtok1E", "Pdtok1N", "Pdtok1U")
+    values = {tokens[0]: "ada@example.org", tokens[1]: "Ada", tokens[2]: "https://example.org/u"}
+    body = "Hi Pdtok1N\n" + ("a card line, é and =\n" + "." + "x" * 80 + "\n") * 3 + "bye Pdtok1E\n"
+    writer = MessageWriter(config)
+    cached = EncodedBody(body, tokens, writer.encoded_line)
+    assert cached.fill(values) == EncodedBody(body, tokens).fill(values)
+    assert set(writer._lines) == {"a card line, é and =", "." + "x" * 80, ""}
+    writer._lines, writer.max_lines = {}, 2  # the third line finds it full: cleared, then filled again
+    assert EncodedBody(body, tokens, writer.encoded_line).fill(values) == cached.fill(values)
+    assert len(writer._lines) <= 2
+    # the composer hands the cache to the bodies it shares
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "hostile.txt")
+    write_config(tmp_path, CONFIG)
+    cfg = load_config(tmp_path / "config.yaml")
+    sub = cfg.subscriber("ada@example.org")
+    (_, matches), = pipeline.match(cfg, pipeline.papers(cfg), sub.email)
+    composer = Composer(cfg)
+    composed = composer.compose(sub, matches, now=NOW)
+    assert composer.writer._lines and all("Pdtok" not in line for line in composer.writer._lines)
+    assert parsed(composed).get_body(("plain",)).get_content() == composed.text
+
+
 @pytest.mark.parametrize(("title", "shown"), [
     (None, "Päper Digest <paper-digest.example.org>"),  # the sender's name, RFC 2047-encoded on the wire
     ("ML digest", "ML digest <ml-digest.example.org>"),
