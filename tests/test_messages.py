@@ -443,7 +443,7 @@ def test_a_message_from_a_shared_body_s_pieces_is_the_message_from_its_bytes(con
     assert b"".join(empty.filled(values)) == empty.fill(values) == b"\r\n"
 
 
-def test_a_shared_body_s_lines_come_from_the_writer_s_cache(config, tmp_path):
+def test_a_shared_body_s_lines_come_from_the_writer_s_cache(config):
     """In a big send every digest is a body of its own, and its lines (the
     cards many subscribers get, the template's own) recur from digest to
     digest: the composer encodes them through the writer's line cache, the
@@ -461,13 +461,9 @@ def test_a_shared_body_s_lines_come_from_the_writer_s_cache(config, tmp_path):
     assert EncodedBody(body, tokens, writer.encoded_line).fill(values) == cached.fill(values)
     assert len(writer._lines) <= 2
     # the composer hands the cache to the bodies it shares
-    (tmp_path / "papers").mkdir()
-    shutil.copy(DATA / "hostile-papers.txt", tmp_path / "papers" / "hostile.txt")
-    write_config(tmp_path, CONFIG)
-    cfg = load_config(tmp_path / "config.yaml")
-    sub = cfg.subscriber("ada@example.org")
-    (_, matches), = pipeline.match(cfg, pipeline.papers(cfg), sub.email)
-    composer = Composer(cfg)
+    sub = config.subscriber("ada@example.org")
+    (_, matches), = pipeline.match(config, pipeline.papers(config), sub.email)
+    composer = Composer(config)
     composed = composer.compose(sub, matches, now=NOW)
     assert composer.writer._lines and all("Pdtok" not in line for line in composer.writer._lines)
     assert parsed(composed).get_body(("plain",)).get_content() == composed.text
