@@ -78,6 +78,19 @@ _UNCLOSED_WORD = lazy(r"[^\s$]+")
 _SYMBOL_MATH = lazy(r"[<>=+\-*/|~]{1,2}")
 
 
+#: What each of :data:`_OPENER`'s matches starts with (its lookbehinds are zero-width).
+_OPENER_STARTS = ("$", "\\(", "\\[", "\\begin{")
+
+
+def _opener(text: str, pos: int) -> re.Match | None:
+    """``_OPENER.search(text, pos)``, started where one of
+    :data:`_OPENER_STARTS` is: the pattern (its lookbehinds first) was
+    tried at every character of every text with LaTeX in it, and the
+    search still sees what stands before that place."""
+    found = [at for at in (text.find(start, pos) for start in _OPENER_STARTS) if at >= 0]
+    return _OPENER.search(text, min(found)) if found else None
+
+
 def _math_spans(text: str):
     """``(start, end, source)`` of each math span.  A ``$...$`` span counts when
     its content has LaTeX in it (a backslash, ``^``, ``_``, braces) or, for bare
@@ -85,7 +98,7 @@ def _math_spans(text: str):
     by a non-space, the closer preceded by one and not followed by a digit --
     so the prices in ``$5 and $10`` are not math."""
     pos = 0
-    while (m := _OPENER.search(text, pos)) is not None:
+    while (m := _opener(text, pos)) is not None:
         opener = m.group()
         if opener.startswith("\\begin"):  # the environment is the span's source, for _environments to lay out
             close = re.compile(re.escape("\\end" + opener[6:])).search(text, m.end())
