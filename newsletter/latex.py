@@ -1109,8 +1109,8 @@ def _has_lost_mark(text: str) -> bool:
     (0.5 ms an abstract; a tenth of a send worker's instructions went to
     the first cards it built).  A text holding none of the pieces (most
     words, which :func:`_lost_math` asks about one by one) is told so by
-    one search, not by some sixty substring checks in 27 generators: that
-    was 1 s of a big send (10,000 digests of 5,000 papers)."""
+    one search, not by some sixty substring checks in 27 generators: half
+    of what showing the 9,784 plain texts of 5,000 papers took."""
     if _LOST_MARK_PIECE.search(text) is None:
         return False
     return any(any(n in text for n in needs) and rx.search(text) is not None for needs, rx in _lost_mark_patterns())

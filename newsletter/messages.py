@@ -523,9 +523,9 @@ def _rewrap_without_leading_dots(encoded: bytes) -> bytes:
 
     Each line is as long as it can be (75 characters and the soft break's
     ``=``) without cutting an escape (``=XX``) in two.  Cut a line at a
-    time, not an escape or character at a time: long lines of the digests'
-    text and HTML meet a dot at a soft break often, and a loop over their
-    characters cost a big send about 1 s (10,000 digests of 5,000 papers)."""
+    time, not an escape or character at a time: the digests' long lines
+    meet a dot at a soft break often (six times as often as in the last
+    stop's), and a loop over their characters took 18 times as long."""
     flat = encoded.replace(b"=\n", b"")  # every "=" left starts an escape: b2a_qp writes "=" itself as =3D
     end = len(flat)
     lines: list[bytes] = []

