@@ -1596,14 +1596,15 @@ class Composer:
                 self.share_bodies = False
                 return None
         inlined, clipped = self._fit(ctx, html)
+        encode = self.writer.encoded_line if isinstance(self.writer, MessageWriter) else None
         body = _Body(
             tuple(matches),
             tuple(m.paper.id for m in matches),
             holed[0],
             _Holed(inlined, holes),
             holed[2],
-            EncodedBody(inlined, self._tokens),
-            EncodedBody(text, self._tokens),
+            EncodedBody(inlined, self._tokens, encode),
+            EncodedBody(text, self._tokens, encode),
             clipped,
         )
         if len(self._bodies) >= BODY_CACHE:

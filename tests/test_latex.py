@@ -914,7 +914,8 @@ def test_the_lost_math_marks_looked_for_one_by_one_are_the_one_regex_of_them_all
             "boldsymbol{x}", "sqrt{2}", "frac{a}{b}", "hat{x}", "]leepsilon", "}geqmathbb", "etanabla", "logfrac{",
             "a small {l_1} ball", "{x^2}", "the delta method", "an equal part", "left and right", "plain prose."]
     assert len(texts) > 1000
-    for text in texts + made:
+    words = sorted({word for text in texts for word in text.split()})  # (as _lost_math asks, word by word)
+    for text in texts + made + words:
         assert _has_lost_mark(text) == bool(together.search(text)), text
     assert sum(map(_has_lost_mark, made)) >= 30  # the made ones do hold marks, most of them
 
@@ -1077,3 +1078,24 @@ def test_a_macros_arguments_may_stand_after_white_space_as_tex_reads_them():
 )
 def test_font_switches_and_affiliation_marks_read_as_typeset(latex, shown):
     assert to_unicode(latex) == shown
+
+
+def test_math_openers_are_found_from_the_first_place_one_can_start():
+    """_math_spans looks for its next opener from the first '$', '\\(', '\\['
+    or '\\begin{' (the pattern, lookbehinds first, was tried at every
+    character): the same match as the pattern's own search from anywhere,
+    an escaped dollar and a line break's '\\\\' before it included."""
+    import random
+
+    from newsletter.latex import _OPENER, _opener
+
+    rng = random.Random(5)
+    pieces = ["$", "$$", "\\", "\\\\", "(", "[", "\\begin{equation}", "\\begin{align*}", "\\begin{x}", "a", " ", "b{"]
+    found = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        for pos in range(len(text) + 1):
+            mine, theirs = _opener(text, pos), _OPENER.search(text, pos)
+            assert (mine and mine.span()) == (theirs and theirs.span()), (text, pos)
+            found += theirs is not None
+    assert found > 10000
