@@ -2982,6 +2982,45 @@ def test_a_postgresql_server_out_of_connections_is_one_line_naming_max_connectio
         full.stop()
 
 
+def test_pgbouncer_out_of_client_slots_is_one_line_naming_max_client_conn(tmp_path, cli, pg_server, pg_url, smtp_server):
+    """PgBouncer at its max_client_conn turns a new client away with
+    "no more connections allowed (max_client_conn)", and the line said
+    nothing of whose setting that is or what a worker needs (PostgreSQL's
+    max_connections got a hint; this did not).  With one client slot left
+    the send's session gets in and its delivery threads' pool is refused;
+    with none, the session is: either way one line naming the setting and
+    pgbouncer.ini, exit 2, nothing claimed or sent."""
+    import psycopg
+    from pg_server import PASSWORD, Bouncer
+
+    try:
+        bouncer = Bouncer(pg_server, "session", "max_client_conn = 3\n")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    url = bouncer.url(pg_url)
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+    held: list = []
+    try:
+        for room, refused in ((1, "the delivery threads' pool"), (0, "the session")):
+            while len(held) < 3 - room:
+                held.append(psycopg.connect(url))
+            r = cli("send", "--now", NOW)
+            assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, (refused, r.err)
+            assert r.err.startswith(f"{url}: cannot reach PostgreSQL: ") and "(max_client_conn)" in r.err, r.err
+            assert "PgBouncer has as many clients as its max_client_conn allows" in r.err, r.err
+            assert "raise max_client_conn in pgbouncer.ini" in r.err and PASSWORD not in r.err, r.err
+            assert ("nothing was sent" in r.err) == (room == 1), (refused, r.err)
+            assert smtp_server.mailbox.messages == []
+        for con in held:
+            con.close()
+        held.clear()
+        assert digests(pg_url) == []
+    finally:
+        for con in held:
+            con.close()
+        bouncer.stop()
+
+
 def test_sslmode_require_against_a_server_without_tls_says_which_side_to_change(tmp_path, cli, pg_url, smtp_server):
     """libpq's "server does not support SSL, but SSL was required" named
     neither the URL's sslmode nor the server's ssl setting."""

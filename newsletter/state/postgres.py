@@ -427,7 +427,11 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
             reason += (f" (PgBouncer had no server connection free for it within its query_wait_timeout: its pool "
                        f"for this database and user is full; a send needs 2 connections and takes up to "
                        f"{POOL_MAX + 1}: raise default_pool_size or max_db_connections for every worker's)")
-        if "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
+        if setting := re.search(r"no more connections allowed \((max_\w+)\)", text):  # (PgBouncer's client limits)
+            reason += (f" (PgBouncer has as many clients as its {setting[1]} allows; a send needs 2 connections and "
+                       f"takes up to {POOL_MAX + 1}, `serve` one per unsubscribe: raise {setting[1]} in pgbouncer.ini "
+                       "for every worker's, and the open-files limit with it)")
+        elif "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
             reason += (f" (a send needs 2 connections and takes up to {POOL_MAX + 1}: raise the server's "
                        "max_connections or the user's CONNECTION LIMIT)")
         return f"cannot reach PostgreSQL: {reason}"
