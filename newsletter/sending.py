@@ -605,6 +605,8 @@ class _SendRun:
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
         self.unchecked: set[int] = set()  # digests withheld: whether their recipient left could not be asked
+        self.taken: set[int] = set()  # digests withheld: another worker took them back (see State.still_claimed)
+        self.deciding = False  # the part being claimed has begun to be decided (see _deliver)
         #: a send naming one subscriber (``--subscriber``) tries its held digest, or one waiting
         #: out its back-off: a held digest is never tried on its own, and a refusal that was the
         #: receiving server's passing fault ("550 5.1.1" while its directory was rebuilt) held the
@@ -796,10 +798,16 @@ class _SendRun:
                 except SessionEnded:
                     # the planner found the session ended (a restart) before a delivery did: the
                     # same stop (exit 1, what was claimed left pending), not an unusable state (exit 2)
-                    if not isinstance(why := self._halted(), str):
+                    why = self._halted()
+                    if not why and not self.deciding:
+                        # resumed on the restarted server before anything of the part was decided
+                        # (its transaction rolled back with the old session): claimed anew
+                        claimed = self._batch(part, dispatcher)
+                    elif not isinstance(why, str):
                         raise
-                    dispatcher.cancel(why, said=True)
-                    break
+                    else:
+                        dispatcher.cancel(why, said=True)
+                        break
                 if claimed and self.delivering is not None:
                     # a send worker claims no more until its sessions have had a
                     # first try: one the server turns away claims one part, not three
@@ -844,10 +852,12 @@ class _SendRun:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher; returns how many."""
         queued: list[_Planned] = []
+        self.deciding = False
         with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
             # asked again for each batch: one who left through `serve` while
             # this send ran (a long one) gets nothing from it either
             left = self.state.unsubscribed(batch.subscribers)
+            self.deciding = True
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
                 if sub.email in left:
@@ -1241,13 +1251,25 @@ class _SendRun:
         A check the state cannot answer withholds the digest (pending, not
         attempted): it went out, and a database gone silent for a moment (a
         restart, a partition) sent a digest to one whose unsubscribe the POST
-        had already confirmed; nor could its delivery have been recorded."""
+        had already confirmed; nor could its delivery have been recorded.
+        A check that met the connection a restart ended is made once more
+        when the server is back (see ``PostgresState._once_more``).
+
+        After the worker's session was resumed (a restart), also whether the
+        digest is still its own: another worker may have taken it back
+        while the session was down."""
+        state = self._worker_state()
         try:
-            left = self._worker_state().unsubscribed([envelope.recipient])
+            left = state.unsubscribed([envelope.recipient])
+            taken = not left and not state.still_claimed(cast(int, envelope.digest_id))
         except StateError as exc:
             with self.lock:
                 self.unchecked.add(cast(int, envelope.digest_id))
             return f"not attempted: the state could not say whether {envelope.recipient} had unsubscribed ({exc})"
+        if taken:
+            with self.lock:
+                self.taken.add(cast(int, envelope.digest_id))
+            return f"not sent: another worker took {envelope.recipient}'s digest back while this one's session was down"
         return f"not sent: {envelope.recipient} unsubscribed during this send" if left else None
 
     def _record(self, outcome: Outcome) -> None:
@@ -1259,6 +1281,10 @@ class _SendRun:
         if outcome.withdrawn:  # pending again, no failure of its own: a re-subscribe gets it
             with self.lock:
                 unchecked = env.digest_id in self.unchecked
+                taken = env.digest_id in self.taken
+            if taken:  # (its record is the other worker's now: nothing to mark)
+                self._result(DigestResult(env.recipient, "other worker"))
+                return
             # (a state that cannot take this either fails the send here: nothing more goes out)
             self._worker_state().mark_unsent(env.digest_id, error=outcome.error or "not sent", tries=0,
                                              permanent=False, next_attempt=None, settings=self.settings)

@@ -3343,8 +3343,13 @@ def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_
     its `sent` mark failed on the pooled connection the restart had ended,
     the send stopped (exit 2) leaving all six `sending`, and the next run sent
     the delivered one again.  The mark is now made again on a fresh
-    connection; the send stops there (its claims are free), the rest are
-    pending, and the next run sends them once, with no 'being sent' warning."""
+    connection.  Then the worker stopped (its session, and the lock that
+    fences its claims, had ended; exit 1, five left pending), and each
+    digest's unsubscribe check, made on a connection the restart had ended,
+    withheld it for the whole run though the server was back in a second.
+    Now the worker takes its lock anew on the restarted server, asks each
+    check again there (one who unsubscribed meanwhile still gets nothing)
+    and sends the rest: exit 0, each digest once."""
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
@@ -3352,21 +3357,66 @@ def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         pg_server.restart()
+        query(pg_url, "INSERT INTO unsubscribed (email, at) VALUES ('user06@example.org', now()) RETURNING email")
     finally:
         box.release.set()
         out, err = first.communicate(timeout=60)
-    assert first.returncode == 1, err
-    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, left pending 5", out
-    assert "the PostgreSQL session ended" in err and "Traceback" not in err, err
-    assert "psycopg.Connection" not in err  # the pool's repairs are not news
-    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3 + ["pending"] * 5
+    assert first.returncode == 0 and "Traceback" not in err, out + err
+    assert out.strip().splitlines()[-1] == "sent 7, empty 0, failed 0, not due 0, unsubscribed 1", out
+    [said] = [line for line in err.splitlines() if "session ended" in line]
+    assert said == (
+        "the PostgreSQL session ended (terminating connection due to administrator command) as the server restarted; "
+        "this worker resumed it on the restarted server and goes on sending its claims"), err
+    assert "psycopg.Connection" not in err and "not attempted" not in err  # the pool's repairs are not news
+    assert sorted(box.recipients()) == [f"user{i:02}@example.org" for i in range(8) if i != 6]
+    assert len({m.message_id for m in box.messages}) == len(box.messages) == 7
+    assert sorted(status for _, status, *_ in digests(pg_url)) == ["pending"] + ["sent"] * 7
 
     r = cli("send", "--now", NOW)
-    assert r.code == 0, r.err
-    assert "being sent" not in r.err
+    assert r.code == 0 and "being sent" not in r.err, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 0, empty 7, failed 0, not due 0, unsubscribed 1", r.out
+    assert len(box.messages) == 7
+
+
+def test_a_worker_resumed_after_a_restart_leaves_the_claims_another_took_meanwhile(
+    tmp_path, cli, smtp_server, pg_url, pg_server
+):
+    """PostgreSQL restarted while a worker was stopped (SIGSTOP) with its
+    third message in flight; another send started before it came back, found
+    its lock free and took its claims back, and sent them.  Continued, the
+    first resumes its session on the restarted server (its lock was free
+    again) but hands over none of the digests the other took: fenced per
+    digest, not by its session alone.  Only the one in flight arrives twice,
+    recorded uncertain."""
+    box = smtp_server.mailbox
+    box.block_at = 3
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
+    first = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        assert box.blocked.wait(60), "the third message never arrived"
+        first.send_signal(signal.SIGSTOP)
+        pg_server.restart()
+        second = cli("send", "--now", NOW)
+        assert second.code == 0 and "being sent when an earlier run" in second.err, second.err  # taken back
+        taken_over = len(box.messages)
+        box.release.set()
+        first.send_signal(signal.SIGCONT)
+        out, err = first.communicate(timeout=60)
+    finally:
+        box.release.set()
+        first.send_signal(signal.SIGCONT)
+        first.kill()
+    assert first.returncode == 0 and "Traceback" not in err, out + err
+    assert "this worker resumed it on the restarted server" in err, err
+    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, other workers 5", out
+    assert len(box.messages) == taken_over  # nothing handed over that the other had taken
+    in_flight = box.messages[2].message_id
     ids = [m.message_id for m in box.messages]
-    assert len(ids) == 8 and len(set(ids)) == 8
-    assert {status for _, status, *_ in digests(pg_url)} == {"sent"}
+    assert sorted(set(box.recipients())) == [f"user{i:02}@example.org" for i in range(8)]
+    assert len(set(ids)) == 8 and len(ids) == 9 and ids.count(in_flight) == 2, ids
+    rows = query(pg_url, "SELECT message_id, status, uncertain FROM digests")
+    assert {(mid, status) for mid, status, _ in rows} == {(i, "sent") for i in set(ids)}
+    assert in_flight in {mid for mid, _, uncertain in rows if uncertain}
 
 
 def test_postgres_restarted_mid_big_send_names_each_worker_and_counts_every_subscriber(

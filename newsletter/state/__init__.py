@@ -366,6 +366,13 @@ class State(ABC):
         a worker that went on delivering them would send them twice."""
         return None
 
+    def still_claimed(self, digest_id: int) -> bool:
+        """Whether the digest this worker claimed is still its own to hand
+        over.  PostgreSQL: false for one another worker took back while this
+        worker's session was down (a restart; see
+        ``PostgresState._resume``).  SQLite: always (one sender at a time)."""
+        return True
+
     def sent_by_live_workers(self) -> frozenset[str]:
         """The subscribers (as :func:`key` writes them) whose digest a worker
         that lives is delivering right now, a ``run`` on another host say:

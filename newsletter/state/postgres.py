@@ -44,6 +44,7 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import json
+import logging
 import os
 import re
 import secrets
@@ -77,6 +78,8 @@ from . import (
     sent_keys,
 )
 from . import key as _key
+
+log = logging.getLogger(__name__)
 
 #: Advisory lock key (transaction level) serialising schema migrations.
 SCHEMA_LOCK = 0x5061_7065_7244_6967  # "PaperDig"
@@ -118,6 +121,15 @@ def statement_limit() -> float:
     "no answer (a network fault, or the server stopped responding)"."""
     return max(ANSWER_WITHIN - 10.0, ANSWER_WITHIN / 2)
 
+
+#: Longest a worker waits, in seconds, for PostgreSQL to take connections
+#: again after a restart ended its session (see :meth:`PostgresState._resume`):
+#: a minor upgrade or a `pg_ctl restart` takes seconds, and a worker that
+#: gave up at once left its whole share pending until the next run.  Past
+#: it, the worker stops as before (exit 1, the rest pending).
+RESUME_WITHIN = 30.0
+#: Between two attempts to reach a restarting server, in seconds.
+RESUME_EVERY = 0.2
 
 #: Once the run is stopping (Ctrl-C, SIGTERM), the longest a statement still
 #: waits for its answer, in seconds: a service manager kills what has not
@@ -557,6 +569,12 @@ class PostgresState(State):
         self._silent: str | None = None  # the server stopped answering (see _errors)
         self._heartbeat: _Heartbeat | None = None  # a writer's session, kept from idling (see SESSION_IDLE_LIMIT)
         self._backend: int | None = None  # the server process of a writer's session (see _end_orphan)
+        #: when the server the writer's session is on started (see _resume)
+        self._postmaster: datetime | None = None
+        self._resume_lock = threading.Lock()
+        self._resume_failed = False  # tried once and could not: the claims stay lost
+        #: sessions resumed after a restart: claims made before may have been taken back meanwhile
+        self.resumed = 0
         self._stop: Callable[[], object] | None = None  # see stop_waiting_when
 
     # -- opening ------------------------------------------------------------------------
@@ -576,16 +594,9 @@ class PostgresState(State):
                     state.session.execute("SET default_transaction_read_only = on")
             else:  # (a shared session is refused before a migration takes the schema's lock on it)
                 with state._errors():
-                    # The server, too, must notice a worker whose host vanished
-                    # (its own keepalive default is hours): then the session,
-                    # and the lock that says the worker lives, end in about a minute.
-                    for setting, value in SERVER_KEEPALIVES.items():
-                        state.session.execute(f"SET {setting} = {value}")
-                    _stay_open(state.session, SESSION_IDLE_LIMIT)
-                    # (the server's process id: a pooler's client connection reports one of its own)
-                    state._backend = state.session.execute(
-                        "SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock(%s)) AS locked", (state.worker,)
-                    ).fetchone()[0]  # type: ignore[index]
+                    held = _hold(state.session, state.worker)
+                    assert held is not None  # (a random key nobody else holds)
+                    state._backend, state._postmaster = held
                 state._refuse_a_shared_session()
             state._check_version()
             if not readonly:
@@ -782,13 +793,14 @@ class PostgresState(State):
             # The server stopped answering: each further statement would wait
             # as long again (a send's not-attempted digests, one by one).
             raise StateError(Problem(self._silent, self.name))
+        session = self.session  # (a thread may resume another meanwhile: see _resume)
         try:
             yield
         except psycopg.Error as exc:
             why = describe(exc, self.params)
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
-            elif self.session is not None and self.session.broken and self.started is not None:
+            elif session is not None and (session.broken or session is not self.session) and self.started is not None:
                 # a writer's session ended (not went silent): its claims are any worker's
                 self._lost = self._lost or _primary(exc)
                 raise SessionEnded(Problem(why, self.name)) from None
@@ -921,10 +933,86 @@ class PostgresState(State):
                 return None
             except psycopg.Error as exc:
                 self._lost = self._lost or _primary(exc)
+        if self._resume():
+            return None
         return (
             f"the PostgreSQL session ended ({self._lost or 'connection closed'}): this worker's claimed "
             "digests are any worker's to send now, so it sends no more of them"
         )
+
+    def _resume(self) -> bool:
+        """After a restart of the server (a minor upgrade, ``pg_ctl restart``,
+        a failover behind the same URL) ended this worker's session: wait
+        for the server to take connections again, at most
+        :data:`RESUME_WITHIN` s, and take the worker's lock anew on a new
+        session; true when it holds it again.  Every claim still recorded
+        ``sending`` by this worker is its own again (no worker takes back
+        the claims of a worker whose lock is held); one another worker took
+        back while the lock was free is not, which :meth:`still_claimed`
+        tells before each hand-over.  A session ended on a server that did
+        not restart (an administrator's ``pg_terminate_backend``, the server
+        ending a worker stopped past its lease: :data:`SESSION_IDLE_LIMIT`)
+        is not resumed: that worker was taken for gone.  Tried once per loss,
+        by whichever thread finds it first; the others wait for its answer."""
+        if self.readonly or self._silent is not None or self._postmaster is None:
+            return False
+        with self._resume_lock:
+            old = self.session
+            if old is None:
+                return False
+            if not old.broken and not old.closed:
+                return True  # another thread resumed it
+            if self._resume_failed:
+                return False
+            self._resume_failed = True  # (until it works)
+            until = time.monotonic() + RESUME_WITHIN
+            while not self._stopping():
+                left = until - time.monotonic()
+                if left <= 0:
+                    return False
+                con = None
+                try:
+                    con = _Connection.connect(
+                        **{**self.params, "connect_timeout": str(max(1, min(5, round(left))))}, autocommit=True
+                    )
+                    con.stopping = self._stopping
+                    held = _hold(con, self.worker)
+                    if held is None or held[1] == self._postmaster:
+                        con.close()  # the same server: the session was ended, not restarted
+                        return False
+                    con.execute(
+                        "INSERT INTO workers (worker, started, owner) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                        (self.worker, self.started, self.owner),
+                    )
+                except psycopg.Error:  # starting up, shutting down, not listening yet
+                    if con is not None:
+                        con.close()
+                    time.sleep(RESUME_EVERY)
+                    continue
+                if self._heartbeat is not None:
+                    self._heartbeat.stop()
+                self.session, (self._backend, self._postmaster) = con, held
+                self._heartbeat = _Heartbeat(con, SESSION_IDLE_LIMIT / 4, self._fell_silent)
+                log.warning("the PostgreSQL session ended (%s) as the server restarted; this worker resumed it "
+                            "on the restarted server and goes on sending its claims", self._lost or "connection closed")
+                self._lost, self._resume_failed = None, False
+                self.resumed += 1
+                try:
+                    old.close()
+                except psycopg.Error:
+                    pass
+                return True
+            return False
+
+    def still_claimed(self, digest_id: int) -> bool:
+        """See :meth:`State.still_claimed`: after a resumed session only, one
+        read; while the worker's lock never lapsed its claims are its own."""
+        if not self.resumed:
+            return True
+        rows = self._read_once_more(
+            "SELECT 1 FROM digests WHERE id = %s AND status = 'sending' AND worker = %s", (digest_id, self.worker)
+        )
+        return bool(rows)
 
     def sent_by_live_workers(self) -> frozenset[str]:
         """See :meth:`State.sent_by_live_workers`: ``sending`` by a worker
@@ -1099,12 +1187,12 @@ class PostgresState(State):
             return {}
         if emails is not None:
             emails = list(emails)
-        with self._con() as con:
-            if emails is not None and len(emails) <= PLAN_CHUNK:  # a send's batch: only its rows
-                rows = con.execute(
-                    "SELECT email, at FROM unsubscribed WHERE email = ANY(%s)", (sorted({_key(e) for e in emails}),)
-                ).fetchall()
-            else:
+        if emails is not None and len(emails) <= PLAN_CHUNK:  # a send's batch: only its rows
+            rows = self._read_once_more(
+                "SELECT email, at FROM unsubscribed WHERE email = ANY(%s)", (sorted({_key(e) for e in emails}),)
+            )
+        else:
+            with self._con() as con:
                 rows = con.execute("SELECT email, at FROM unsubscribed").fetchall()
         left = {email: at.astimezone(UTC) for email, at in rows}
         if emails is None:
@@ -1198,6 +1286,19 @@ class PostgresState(State):
         pooled one, which waits for the server to be back.  A delivery left
         unrecorded goes out again with the next run."""
         self._write()
+        self._once_more(sql, params)
+
+    def _read_once_more(self, sql: str, params: Any) -> list[Any]:
+        """A read as :meth:`_once_more` makes it: the rows."""
+        return self._once_more(sql, params, rows=True)
+
+    def _once_more(self, sql: str, params: Any, *, rows: bool = False) -> list[Any]:
+        """One statement on the connection :meth:`_con` gives; when that
+        connection turns out lost (the server restarted mid-send), once more
+        on a fresh pooled one, which waits for the server to be back (the
+        pool's 30 s at most).  A delivery thread's unsubscribe check that
+        failed on the connection a restart ended withheld the digest for the
+        whole run, though the server was back a second later."""
         if self.session is None:
             raise StateError(Problem("internal error: the state is closed", self.name))
         with self._errors():
@@ -1205,15 +1306,18 @@ class PostgresState(State):
             try:
                 with self._connection() as con:
                     used.append(con)
-                    con.execute(sql, params)
-                return
+                    cur = con.execute(sql, params)
+                    return cur.fetchall() if rows else []
             except psycopg.OperationalError as exc:
                 if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
                     raise
+                if rows and (self.readonly or threading.get_ident() == self._thread):
+                    raise  # a read on the session: its user finds out (a resumed session, or SessionEnded)
             pool = self._pool()
             pool.check()  # the restart ended its other connections too
             with pool.connection() as con:
-                con.execute(sql, params)
+                cur = con.execute(sql, params)
+                return cur.fetchall() if rows else []
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         self._mark(
@@ -1404,6 +1508,24 @@ class _Heartbeat:
         self.stopping.set()
         if self.thread is not threading.current_thread():
             self.thread.join(timeout=1.0)  # (a beat waiting on a silent server ends with the session)
+
+
+def _hold(con: psycopg.Connection, worker: int) -> tuple[int, datetime] | None:
+    """Make ``con`` a writer's session and take ``worker``'s lock on it: the
+    server process (a pooler's client connection reports one of its own)
+    and when the server started; None when another session holds the lock.
+
+    The server, too, must notice a worker whose host vanished (its own
+    keepalive default is hours): then the session, and the lock that says
+    the worker lives, end in about a minute."""
+    for setting, value in SERVER_KEEPALIVES.items():
+        con.execute(f"SET {setting} = {value}")
+    _stay_open(con, SESSION_IDLE_LIMIT)
+    row = con.execute(
+        "SELECT pg_try_advisory_lock(%s), pg_backend_pid(), pg_postmaster_start_time()", (worker,)
+    ).fetchone()
+    assert row is not None
+    return (row[1], row[2]) if row[0] else None
 
 
 def _gone(con: psycopg.Connection, worker: int) -> bool:
