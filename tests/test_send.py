@@ -3419,17 +3419,21 @@ def test_a_worker_resumed_after_a_restart_leaves_the_claims_another_took_meanwhi
     assert in_flight in {mid for mid, _, uncertain in rows if uncertain}
 
 
+@pytest.mark.parametrize("fault", ["restart", "sessions ended"])
 def test_postgres_restarted_mid_big_send_names_each_worker_and_counts_every_subscriber(
-    tmp_path, cli, smtp_server, pg_url, pg_server
+    tmp_path, cli, smtp_server, pg_url, pg_server, fault
 ):
     """PostgreSQL restarted in the middle of a send shared among worker
     processes: the summary ended 'no new papers ... none new for any due
     subscriber' (the workers whose claims were lost told the parent nothing
     of what they had composed), a worker that could not reach the database
     was named by the database's error alone, and the subscribers no worker
-    reached were in no count.  Now every subscriber is counted (`not
-    reached`), each stopped worker is named, and the next send sends the
-    rest, each digest once."""
+    reached were in no count.  A restart is now weathered: each worker takes
+    its lock anew on the restarted server and the send finishes, each digest
+    once.  Sessions ended on a server that did not restart (an administrator
+    ended them: the workers were taken for gone) stop the workers: every
+    subscriber is counted (`not reached`), each stopped worker is named, and
+    the next send sends the rest, each digest once."""
     from newsletter.sending import SHARD_MIN
 
     if len(os.sched_getaffinity(0)) < 2:
@@ -3440,14 +3444,22 @@ def test_postgres_restarted_mid_big_send_names_each_worker_and_counts_every_subs
     first = start_newsletter("send", "--json", "--now", NOW, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the 40th message never arrived"
-        pg_server.restart()
+        if fault == "restart":
+            pg_server.restart()
+        else:
+            assert query(pg_url, "SELECT bool_and(pg_terminate_backend(pid, 10000)) FROM pg_locks "
+                                 "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()") == [(True,)]
     finally:
         box.release.set()
         out, err = first.communicate(timeout=120)
-    assert first.returncode == 1 and "Traceback" not in err, err
+    assert first.returncode == (0 if fault == "restart" else 1) and "Traceback" not in err, err
     assert "no new papers" not in err, err
     report = json.loads(out)
-    assert report["sent"] >= 39 and report["problems"], report["problems"]
+    if fault == "restart":
+        assert report["sent"] == SHARD_MIN and not report["problems"], {k: v for k, v in report.items() if k != "digests"}
+        assert "resumed it on the restarted server" in err, err
+    else:
+        assert report["sent"] >= 39 and report["problems"], report["problems"]
     for problem in report["problems"]:
         assert problem in err and ("send worker send-" in problem or "this worker's claimed digests" in problem), problem
     counted = report["sent"] + report["pending"] + report["failed"] + report["empty"] + report["not_reached"]
