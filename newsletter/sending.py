@@ -606,7 +606,6 @@ class _SendRun:
         self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
         self.unchecked: set[int] = set()  # digests withheld: whether their recipient left could not be asked
         self.taken: set[int] = set()  # digests withheld: another worker took them back (see State.still_claimed)
-        self.deciding = False  # the part being claimed has begun to be decided (see _deliver)
         #: a send naming one subscriber (``--subscriber``) tries its held digest, or one waiting
         #: out its back-off: a held digest is never tried on its own, and a refusal that was the
         #: receiving server's passing fault ("550 5.1.1" while its directory was rebuilt) held the
@@ -648,8 +647,13 @@ class _SendRun:
         self._held = []
         try:
             yield
+        except SessionEnded:
+            # the batch's transaction ended with the session: nothing of it is recorded, and
+            # what was decided for it is decided again (a resumed session) or not at all
+            self._held = None
+            raise
         finally:
-            held, self._held = self._held, None
+            held, self._held = self._held or [], None
             for item in held:
                 if isinstance(item, str):
                     self.warn(item)
@@ -794,20 +798,14 @@ class _SendRun:
                     dispatcher.cancel(why if isinstance(why, str) else "stop requested", said=isinstance(why, str))
                     break
                 try:
-                    claimed = self._batch(part, dispatcher)
+                    claimed = self._claimed(part, dispatcher)
                 except SessionEnded:
                     # the planner found the session ended (a restart) before a delivery did: the
                     # same stop (exit 1, what was claimed left pending), not an unusable state (exit 2)
-                    why = self._halted()
-                    if not why and not self.deciding:
-                        # resumed on the restarted server before anything of the part was decided
-                        # (its transaction rolled back with the old session): claimed anew
-                        claimed = self._batch(part, dispatcher)
-                    elif not isinstance(why, str):
+                    if not isinstance(why := self._halted(), str):
                         raise
-                    else:
-                        dispatcher.cancel(why, said=True)
-                        break
+                    dispatcher.cancel(why, said=True)
+                    break
                 if claimed and self.delivering is not None:
                     # a send worker claims no more until its sessions have had a
                     # first try: one the server turns away claims one part, not three
@@ -819,6 +817,17 @@ class _SendRun:
             if worker_state is not self.state:
                 worker_state.close()
         self.worker_states.clear()
+
+    def _claimed(self, part: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
+        """:meth:`_batch`, once more when its transaction ended with the
+        session and the session was resumed on the restarted server (see
+        :meth:`State.claims_lost`): nothing of the first try was recorded."""
+        try:
+            return self._batch(part, dispatcher)
+        except SessionEnded:
+            if self._halted():
+                raise
+        return self._batch(part, dispatcher)
 
     def _halted(self) -> bool | str:
         """Whether to hand over no more messages: the run was stopped (true),
@@ -852,12 +861,10 @@ class _SendRun:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher; returns how many."""
         queued: list[_Planned] = []
-        self.deciding = False
         with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
             # asked again for each batch: one who left through `serve` while
             # this send ran (a long one) gets nothing from it either
             left = self.state.unsubscribed(batch.subscribers)
-            self.deciding = True
             for sub in subs:
                 known = batch.subscribers.get(sub.email)
                 if sub.email in left:
@@ -894,7 +901,12 @@ class _SendRun:
                 if pid in known and pid not in self.recorded
             }
             if owed:
-                self.state.see_papers(owed.values(), self.now)
+                try:
+                    self.state.see_papers(owed.values(), self.now)
+                except SessionEnded:  # claimed (committed): the papers once more on a resumed session
+                    if self._halted():
+                        raise
+                    self.state.see_papers(owed.values(), self.now)
                 self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed, cut, again) in zip(ids, queued):
