@@ -360,7 +360,9 @@ def connection_params(url: str) -> dict[str, Any]:
     try:
         given = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StateError(Problem(f"not a valid PostgreSQL URL: {' '.join(str(exc).split())}", public_url(url))) from None
+        # (libpq quotes the URL in some of these, password and all: it is named as public_url shows it)
+        text = " ".join(str(exc).replace(f'"{url}"', "the URL").split())
+        raise StateError(Problem(f"not a valid PostgreSQL URL: {text}", public_url(url))) from None
     return {**CONNECT_DEFAULTS, **given}
 
 
@@ -1045,21 +1047,28 @@ class PostgresState(State):
             ]
             gone: list[int] = []
             orphans = False  # claimed without a worker key (e.g. copied from SQLite)
-            for worker in workers:
-                if worker is None:
-                    orphans = True
-                    continue
-                if _gone(con, worker):
-                    gone.append(worker)
-            if not gone and not orphans:
-                return []
-            rows = con.execute(
-                "UPDATE digests SET status = 'pending', uncertain = true, "
-                "last_error = 'interrupted while sending (the run stopped)' "
-                "WHERE status = 'sending' AND (worker = ANY(%s) OR (%s AND worker IS NULL)) "
-                "RETURNING id, subscriber, message_id, owner",
-                (gone, orphans),
-            ).fetchall()
+            try:
+                for worker in workers:
+                    if worker is None:
+                        orphans = True
+                        continue
+                    # Held until its claims are taken: let go at once, a worker whose
+                    # session a restart ended could take it anew (PostgresState._resume),
+                    # find its claims still its own and hand one over as this took it.
+                    if con.execute("SELECT pg_try_advisory_lock(%s)", (worker,)).fetchone()[0]:  # type: ignore[index]
+                        gone.append(worker)
+                if not gone and not orphans:
+                    return []
+                rows = con.execute(
+                    "UPDATE digests SET status = 'pending', uncertain = true, "
+                    "last_error = 'interrupted while sending (the run stopped)' "
+                    "WHERE status = 'sending' AND (worker = ANY(%s) OR (%s AND worker IS NULL)) "
+                    "RETURNING id, subscriber, message_id, owner",
+                    (gone, orphans),
+                ).fetchall()
+            finally:
+                if gone and not con.broken:
+                    con.execute("SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", (gone,))
         return sorted(rows)
 
     @contextmanager
@@ -1565,6 +1574,9 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
     assert con is not None
     counts: dict[str, int] = {}
     with target._errors(), con.transaction():
+        # The worker's statement limit (statement_limit) is for a send's
+        # statements: a copy of a big state streams for minutes in one COPY.
+        con.execute("SET LOCAL statement_timeout = 0")
         held = con.execute(
             "SELECT (SELECT count(*) FROM papers), (SELECT count(*) FROM subscribers), (SELECT count(*) FROM digests)"
         ).fetchone()
