@@ -1186,6 +1186,55 @@ def test_postgres_newer_schema_or_foreign_tables_are_refused(pg_url, pg_server):
         open_state(other)
 
 
+def test_postgres_a_newer_worker_upgrades_the_schema_while_an_older_one_sends(pg_url, monkeypatch):
+    """A rolling upgrade: a worker of the older version (schema 6 here) is
+    mid-batch when one of the newer version starts and upgrades the schema.
+    The upgrade's ALTER TABLE waited for the batch's transaction, and every
+    statement after it, any reader's, queued behind it until the batch was
+    done.  Now the upgrade gives up its wait every MIGRATE_LOCK_WAIT s, so
+    a reader goes through meanwhile, and tries again: done once the batch
+    is.  The older worker goes on with the columns added under it; an older
+    worker starting after that is refused, told to upgrade."""
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "MIGRATE_LOCK_WAIT", 0.5)
+    monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:6])
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 6)
+    old = open_state(pg_url)
+    monkeypatch.undo()
+    monkeypatch.setattr(postgres, "MIGRATE_LOCK_WAIT", 0.5)
+    opened: list = []
+    try:
+        old.see_subscribers(["k@example.org"], T0)
+        with old.claiming(["k@example.org"], T0) as batch:  # the older worker's batch, under way
+            newer = threading.Thread(target=lambda: opened.append(open_state(pg_url)))
+            newer.start()
+            with psycopg.connect(pg_url) as reader:
+                waiting: list = []
+                while newer.is_alive() and not waiting:  # the upgrade waits for the batch's table
+                    waiting = reader.execute("SELECT pid FROM pg_locks WHERE NOT granted").fetchall()
+                assert waiting, opened
+                reader.execute("SET statement_timeout = '30s'")  # (before: queued until the batch was done)
+                assert reader.execute("SELECT count(*) FROM digests").fetchone() == (0,)
+            [did] = batch.claim([(None, "k@example.org", "<k@x>", ["p"])])
+        newer.join(timeout=60)
+        assert not newer.is_alive() and opened, "the upgrade never finished"
+        assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
+        old.mark_sent(did, "k@example.org", 1, T0)  # the older worker goes on
+        assert opened[0].history("k@example.org", 5)[0].status == "sent"
+    finally:
+        old.close()
+        for state in opened:
+            state.close()
+    monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:6])
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 6)
+    with pytest.raises(StateError, match=r"written by a newer Paper Digest \(schema version 8; this version knows "
+                                         r"up to 6\); upgrade paper-digest-mailer"):
+        open_state(pg_url)
+
+
 def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, monkeypatch):
     from pg_server import LIMITED_USER, PASSWORD, free_port
 

@@ -122,6 +122,11 @@ def statement_limit() -> float:
     return max(ANSWER_WITHIN - 10.0, ANSWER_WITHIN / 2)
 
 
+#: A schema upgrade waits at most this long, in seconds, for a table's lock at
+#: a time, and tries again within MIGRATE_WITHIN s in all (see PostgresState._migrate).
+MIGRATE_LOCK_WAIT = 2.0
+MIGRATE_WITHIN = 100.0
+
 #: Longest a worker waits, in seconds, for PostgreSQL to take connections
 #: again after a restart ended its session (see :meth:`PostgresState._resume`):
 #: a minor upgrade or a `pg_ctl restart` takes seconds, and a worker that
@@ -704,24 +709,31 @@ class PostgresState(State):
         self._migrate()
 
     def _migrate(self) -> None:
+        """Upgrade the schema, in one transaction, waiting at most
+        :data:`MIGRATE_LOCK_WAIT` s at a time for the tables' locks.
+
+        Workers of the older version may be sending meanwhile (a rolling
+        upgrade): ``ALTER TABLE`` waits for each transaction of theirs that
+        touched the table, and every statement after it, theirs and any
+        reader's, queued behind that wait: the whole fleet stood still for
+        as long as the oldest batch took (up to the statement limit).  A
+        wait given up lets them through; the upgrade is tried again, within
+        :data:`MIGRATE_WITHIN` s in all."""
         con = self.session
         assert con is not None
+        until = time.monotonic() + MIGRATE_WITHIN
         try:
-            # The lock is taken before the transaction begins, so that the
-            # transaction sees the tables a worker that migrated meanwhile made.
-            con.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
-            try:
-                with con.transaction():
-                    version = self._version()  # another worker may have migrated meanwhile
-                    if version == 0:
-                        con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
-                        con.execute("INSERT INTO paper_digest_schema VALUES (0)")
-                    for step in MIGRATIONS[version:]:
-                        for statement in step:
-                            con.execute(statement)
-                    con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
-            finally:
-                con.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+            while True:
+                try:
+                    self._migrate_once(con)
+                    return
+                except pg_errors.LockNotAvailable:
+                    if time.monotonic() >= until or self._stopping():
+                        raise StateError(Problem(
+                            f"the schema upgrade to version {SCHEMA_VERSION} waited {MIGRATE_WITHIN:g} s for tables "
+                            "that running workers of an older Paper Digest kept in use; nothing was sent: let them "
+                            "finish (or stop them), then start again", self.name)) from None
+                    time.sleep(MIGRATE_LOCK_WAIT / 4)  # (their queued statements go first)
         except pg_errors.InsufficientPrivilege as exc:
             raise StateError(
                 Problem(
@@ -740,6 +752,24 @@ class PostgresState(State):
             ) from None
         except psycopg.Error as exc:
             raise StateError(Problem(describe(exc, self.params), self.name)) from None
+
+    def _migrate_once(self, con: psycopg.Connection) -> None:
+        # The lock is taken before the transaction begins, so that the
+        # transaction sees the tables a worker that migrated meanwhile made.
+        con.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            with con.transaction():
+                con.execute(f"SET LOCAL lock_timeout = {round(MIGRATE_LOCK_WAIT * 1000)}")
+                version = self._version()  # another worker may have migrated meanwhile
+                if version == 0:
+                    con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
+                    con.execute("INSERT INTO paper_digest_schema VALUES (0)")
+                for step in MIGRATIONS[version:]:
+                    for statement in step:
+                        con.execute(statement)
+                con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
+        finally:
+            con.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     def close(self) -> None:
         """Close the pool and the session (which releases this worker's lock)."""
