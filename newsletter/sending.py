@@ -610,6 +610,7 @@ class _SendRun:
         self.recorded: set[str] = set()  # papers this run has put in the state
         self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
         self.unchecked: set[int] = set()  # digests withheld: whether their recipient left could not be asked
+        self.taken: set[int] = set()  # digests withheld: another worker took them back (see State.still_claimed)
         #: a send naming one subscriber (``--subscriber``) tries its held digest, or one waiting
         #: out its back-off: a held digest is never tried on its own, and a refusal that was the
         #: receiving server's passing fault ("550 5.1.1" while its directory was rebuilt) held the
@@ -653,8 +654,13 @@ class _SendRun:
         self._held = []
         try:
             yield
+        except SessionEnded:
+            # the batch's transaction ended with the session: nothing of it is recorded, and
+            # what was decided for it is decided again (a resumed session) or not at all
+            self._held = None
+            raise
         finally:
-            held, self._held = self._held, None
+            held, self._held = self._held or [], None
             for item in held:
                 if isinstance(item, str):
                     self.warn(item)
@@ -799,7 +805,7 @@ class _SendRun:
                     dispatcher.cancel(why if isinstance(why, str) else "stop requested", said=isinstance(why, str))
                     break
                 try:
-                    claimed = self._batch(part, dispatcher)
+                    claimed = self._claimed(part, dispatcher)
                 except SessionEnded:
                     # the planner found the session ended (a restart) before a delivery did: the
                     # same stop (exit 1, what was claimed left pending), not an unusable state (exit 2)
@@ -818,6 +824,17 @@ class _SendRun:
             if worker_state is not self.state:
                 worker_state.close()
         self.worker_states.clear()
+
+    def _claimed(self, part: Sequence[Subscriber], dispatcher: Dispatcher) -> int:
+        """:meth:`_batch`, once more when its transaction ended with the
+        session and the session was resumed on the restarted server (see
+        :meth:`State.claims_lost`): nothing of the first try was recorded."""
+        try:
+            return self._batch(part, dispatcher)
+        except SessionEnded:
+            if self._halted():
+                raise
+        return self._batch(part, dispatcher)
 
     def _halted(self) -> bool | str:
         """Whether to hand over no more messages: the run was stopped (true),
@@ -891,7 +908,12 @@ class _SendRun:
                 if pid in known and pid not in self.recorded
             }
             if owed:
-                self.state.see_papers(owed.values(), self.now)
+                try:
+                    self.state.see_papers(owed.values(), self.now)
+                except SessionEnded:  # claimed (committed): the papers once more on a resumed session
+                    if self._halted():
+                        raise
+                    self.state.see_papers(owed.values(), self.now)
                 self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed, cut, again) in zip(ids, queued):
@@ -1275,13 +1297,25 @@ class _SendRun:
         A check the state cannot answer withholds the digest (pending, not
         attempted): it went out, and a database gone silent for a moment (a
         restart, a partition) sent a digest to one whose unsubscribe the POST
-        had already confirmed; nor could its delivery have been recorded."""
+        had already confirmed; nor could its delivery have been recorded.
+        A check that met the connection a restart ended is made once more
+        when the server is back (see ``PostgresState._once_more``).
+
+        After the worker's session was resumed (a restart), also whether the
+        digest is still its own: another worker may have taken it back
+        while the session was down."""
+        state = self._worker_state()
         try:
-            left = self._worker_state().unsubscribed([envelope.recipient])
+            left = state.unsubscribed([envelope.recipient])
+            taken = not left and not state.still_claimed(cast(int, envelope.digest_id))
         except StateError as exc:
             with self.lock:
                 self.unchecked.add(cast(int, envelope.digest_id))
             return f"not attempted: the state could not say whether {envelope.recipient} had unsubscribed ({exc})"
+        if taken:
+            with self.lock:
+                self.taken.add(cast(int, envelope.digest_id))
+            return f"not sent: another worker took {envelope.recipient}'s digest back while this one's session was down"
         return f"not sent: {envelope.recipient} unsubscribed during this send" if left else None
 
     def _record(self, outcome: Outcome) -> None:
@@ -1293,6 +1327,10 @@ class _SendRun:
         if outcome.withdrawn:  # pending again, no failure of its own: a re-subscribe gets it
             with self.lock:
                 unchecked = env.digest_id in self.unchecked
+                taken = env.digest_id in self.taken
+            if taken:  # (its record is the other worker's now: nothing to mark)
+                self._result(DigestResult(env.recipient, "other worker"))
+                return
             # (a state that cannot take this either fails the send here: nothing more goes out)
             self._worker_state().mark_unsent(env.digest_id, error=outcome.error or "not sent", tries=0,
                                              permanent=False, next_attempt=None, settings=self.settings)

@@ -132,6 +132,10 @@ class Standby:
         """``direct`` (a URL of the primary's) on this standby."""
         return direct.replace(f":{self.server.port}/", f":{self.port}/")
 
+    def promote(self) -> None:
+        """Make this standby a primary (a failover): from now on it takes writes, at the same URL."""
+        self.server._run(str(self.server.bindir / "pg_ctl"), "-D", str(self.data), "-w", "promote")
+
     def stop(self) -> None:
         try:
             self.server._run(str(self.server.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")

@@ -2983,6 +2983,45 @@ def test_a_postgresql_server_out_of_connections_is_one_line_naming_max_connectio
         full.stop()
 
 
+def test_pgbouncer_out_of_client_slots_is_one_line_naming_max_client_conn(tmp_path, cli, pg_server, pg_url, smtp_server):
+    """PgBouncer at its max_client_conn turns a new client away with
+    "no more connections allowed (max_client_conn)", and the line said
+    nothing of whose setting that is or what a worker needs (PostgreSQL's
+    max_connections got a hint; this did not).  With one client slot left
+    the send's session gets in and its delivery threads' pool is refused;
+    with none, the session is: either way one line naming the setting and
+    pgbouncer.ini, exit 2, nothing claimed or sent."""
+    import psycopg
+    from pg_server import PASSWORD, Bouncer
+
+    try:
+        bouncer = Bouncer(pg_server, "session", "max_client_conn = 3\n")
+    except FileNotFoundError:
+        pytest.skip("needs PgBouncer (Debian's pgbouncer)")
+    url = bouncer.url(pg_url)
+    setup(tmp_path, smtp(smtp_server.port), extra=f"state: {url}")
+    held: list = []
+    try:
+        for room, refused in ((1, "the delivery threads' pool"), (0, "the session")):
+            while len(held) < 3 - room:
+                held.append(psycopg.connect(url))
+            r = cli("send", "--now", NOW)
+            assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, (refused, r.err)
+            assert r.err.startswith(f"{url}: cannot reach PostgreSQL: ") and "(max_client_conn)" in r.err, r.err
+            assert "PgBouncer has as many clients as its max_client_conn allows" in r.err, r.err
+            assert "raise max_client_conn in pgbouncer.ini" in r.err and PASSWORD not in r.err, r.err
+            assert ("nothing was sent" in r.err) == (room == 1), (refused, r.err)
+            assert smtp_server.mailbox.messages == []
+        for con in held:
+            con.close()
+        held.clear()
+        assert digests(pg_url) == []
+    finally:
+        for con in held:
+            con.close()
+        bouncer.stop()
+
+
 def test_sslmode_require_against_a_server_without_tls_says_which_side_to_change(tmp_path, cli, pg_url, smtp_server):
     """libpq's "server does not support SSL, but SSL was required" named
     neither the URL's sslmode nor the server's ssl setting."""
@@ -3207,8 +3246,11 @@ def test_three_workers_share_a_digest_one_is_killed_and_one_more_send_finishes_i
     assert cli("send", "--now", NOW).out.strip().splitlines()[-1] == f"sent 0, empty {count}, failed 0, not due 0"
 
 
-@pytest.mark.parametrize("paused", [False, True], ids=["running", "stopped-past-its-lease"])
-def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_path, cli, smtp_server, pg_url, paused):
+@pytest.mark.parametrize(("paused", "restart"), [(False, False), (True, False), (True, True)],
+                         ids=["running", "stopped-past-its-lease", "stopped-through-a-restart"])
+def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(
+    tmp_path, cli, smtp_server, pg_url, pg_server, paused, restart
+):
     """A worker's session ended mid-batch (the server restarted, an
     administrator or a pooler ended it) while its delivery
     threads' pooled connections lived on: the next worker's send took its
@@ -3221,7 +3263,13 @@ def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_pa
     flight): its heartbeat stops with it, and the server ends its idle
     session (SESSION_IDLE_LIMIT; here at once), freeing its claims, which
     another send takes and delivers.  Continued, it hears its message's
-    answer and hands over nothing more: fenced by its lost session."""
+    answer and hands over nothing more: fenced by its lost session.
+
+    Stopped through a restart of the server, while another send took its
+    claims back: continued, it resumes its session on the restarted server
+    (its lock was free) but hands over none of the digests the other took
+    (exit 0, `other workers 5`): fenced per digest, not by its session
+    alone."""
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
@@ -3230,10 +3278,13 @@ def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_pa
         assert box.blocked.wait(60), "the third message never arrived"
         if paused:
             first.send_signal(signal.SIGSTOP)
-        ended = query(  # its session (the one holding a worker lock) ends
-            pg_url, "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' "
-            "AND pid <> pg_backend_pid()")
-        assert ended == [(True,)]
+        if restart:
+            pg_server.restart()
+        else:
+            ended = query(  # its session (the one holding a worker lock) ends
+                pg_url, "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid <> pg_backend_pid()")
+            assert ended == [(True,)]
         second = cli("send", "--now", NOW)
         assert second.code == 0 and "being sent when an earlier run" in second.err, second.err  # taken back
         taken_over = len(box.messages)
@@ -3244,8 +3295,11 @@ def test_a_worker_whose_postgres_session_ends_sends_no_more_of_its_claims(tmp_pa
         box.release.set()
         first.send_signal(signal.SIGCONT)
         first.kill()
-    assert first.returncode == 1 and "Traceback" not in err, err
+    assert first.returncode == (0 if restart else 1) and "Traceback" not in err, out + err
     assert "the PostgreSQL session ended (terminating connection due to administrator command)" in err, err
+    assert ("this worker resumed it on the restarted server" in err) == restart, err
+    if restart:
+        assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, other workers 5", out
     assert len(box.messages) == taken_over  # nothing handed over after its session ended
     in_flight = box.messages[2].message_id
     ids = [m.message_id for m in box.messages]
@@ -3305,8 +3359,13 @@ def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_
     its `sent` mark failed on the pooled connection the restart had ended,
     the send stopped (exit 2) leaving all six `sending`, and the next run sent
     the delivered one again.  The mark is now made again on a fresh
-    connection; the send stops there (its claims are free), the rest are
-    pending, and the next run sends them once, with no 'being sent' warning."""
+    connection.  Then the worker stopped (its session, and the lock that
+    fences its claims, had ended; exit 1, five left pending), and each
+    digest's unsubscribe check, made on a connection the restart had ended,
+    withheld it for the whole run though the server was back in a second.
+    Now the worker takes its lock anew on the restarted server, asks each
+    check again there (one who unsubscribed meanwhile still gets nothing)
+    and sends the rest: exit 0, each digest once."""
     box = smtp_server.mailbox
     box.block_at = 3
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(8), extra=f"state: {pg_url}")
@@ -3314,34 +3373,42 @@ def test_postgres_restarted_mid_send_loses_no_delivery_and_sends_none_twice(tmp_
     try:
         assert box.blocked.wait(60), "the third message never arrived"
         pg_server.restart()
+        query(pg_url, "INSERT INTO unsubscribed (email, at) VALUES ('user06@example.org', now()) RETURNING email")
     finally:
         box.release.set()
         out, err = first.communicate(timeout=60)
-    assert first.returncode == 1, err
-    assert out.strip().splitlines()[-1] == "sent 3, empty 0, failed 0, not due 0, left pending 5", out
-    assert "the PostgreSQL session ended" in err and "Traceback" not in err, err
-    assert "psycopg.Connection" not in err  # the pool's repairs are not news
-    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3 + ["pending"] * 5
+    assert first.returncode == 0 and "Traceback" not in err, out + err
+    assert out.strip().splitlines()[-1] == "sent 7, empty 0, failed 0, not due 0, unsubscribed 1", out
+    [said] = [line for line in err.splitlines() if "session ended" in line]
+    assert said == (
+        "the PostgreSQL session ended (terminating connection due to administrator command) as the server restarted; "
+        "this worker resumed it on the restarted server and goes on sending its claims"), err
+    assert "psycopg.Connection" not in err and "not attempted" not in err  # the pool's repairs are not news
+    assert sorted(box.recipients()) == [f"user{i:02}@example.org" for i in range(8) if i != 6]
+    assert len({m.message_id for m in box.messages}) == len(box.messages) == 7
+    assert sorted(status for _, status, *_ in digests(pg_url)) == ["pending"] + ["sent"] * 7
 
     r = cli("send", "--now", NOW)
-    assert r.code == 0, r.err
-    assert "being sent" not in r.err
-    ids = [m.message_id for m in box.messages]
-    assert len(ids) == 8 and len(set(ids)) == 8
-    assert {status for _, status, *_ in digests(pg_url)} == {"sent"}
+    assert r.code == 0 and "being sent" not in r.err, r.err
+    assert r.out.strip().splitlines()[-1] == "sent 0, empty 7, failed 0, not due 0, unsubscribed 1", r.out
+    assert len(box.messages) == 7
 
 
+@pytest.mark.parametrize("fault", ["restart", "sessions ended"])
 def test_postgres_restarted_mid_big_send_names_each_worker_and_counts_every_subscriber(
-    tmp_path, cli, smtp_server, pg_url, pg_server
+    tmp_path, cli, smtp_server, pg_url, pg_server, fault
 ):
     """PostgreSQL restarted in the middle of a send shared among worker
     processes: the summary ended 'no new papers ... none new for any due
     subscriber' (the workers whose claims were lost told the parent nothing
     of what they had composed), a worker that could not reach the database
     was named by the database's error alone, and the subscribers no worker
-    reached were in no count.  Now every subscriber is counted (`not
-    reached`), each stopped worker is named, and the next send sends the
-    rest, each digest once."""
+    reached were in no count.  A restart is now weathered: each worker takes
+    its lock anew on the restarted server and the send finishes, each digest
+    once.  Sessions ended on a server that did not restart (an administrator
+    ended them: the workers were taken for gone) stop the workers: every
+    subscriber is counted (`not reached`), each stopped worker is named, and
+    the next send sends the rest, each digest once."""
     from newsletter.sending import SHARD_MIN
 
     if len(os.sched_getaffinity(0)) < 2:
@@ -3352,14 +3419,22 @@ def test_postgres_restarted_mid_big_send_names_each_worker_and_counts_every_subs
     first = start_newsletter("send", "--json", "--now", NOW, cwd=tmp_path)
     try:
         assert box.blocked.wait(60), "the 40th message never arrived"
-        pg_server.restart()
+        if fault == "restart":
+            pg_server.restart()
+        else:
+            assert query(pg_url, "SELECT bool_and(pg_terminate_backend(pid, 10000)) FROM pg_locks "
+                                 "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()") == [(True,)]
     finally:
         box.release.set()
         out, err = first.communicate(timeout=120)
-    assert first.returncode == 1 and "Traceback" not in err, err
+    assert first.returncode == (0 if fault == "restart" else 1) and "Traceback" not in err, err
     assert "no new papers" not in err, err
     report = json.loads(out)
-    assert report["sent"] >= 39 and report["problems"], report["problems"]
+    if fault == "restart":
+        assert report["sent"] == SHARD_MIN and not report["problems"], {k: v for k, v in report.items() if k != "digests"}
+        assert "resumed it on the restarted server" in err, err
+    else:
+        assert report["sent"] >= 39 and report["problems"], report["problems"]
     for problem in report["problems"]:
         assert problem in err and ("send worker send-" in problem or "this worker's claimed digests" in problem), problem
     counted = report["sent"] + report["pending"] + report["failed"] + report["empty"] + report["not_reached"]

@@ -932,6 +932,94 @@ def test_postgres_a_worker_knows_when_its_session_ended_and_leaves_reclaimed_dig
     assert query(pg_url, "SELECT status, last_error FROM digests") == [("sent", None)]
 
 
+def test_postgres_a_worker_cannot_resume_its_session_while_another_takes_its_claims_back(pg_url, pg_server):
+    """PostgreSQL restarted: every worker's session ended.  A worker that
+    resumes (takes its lock anew on the restarted server) owns again the
+    claims still recorded as its own.  The next worker's recover() let go
+    of a gone worker's lock the moment it saw it free and only then took
+    its claims back: a worker resuming in between found them its own and
+    handed one over as the other took it.  recover() holds the lock until
+    they are taken; the resume then fails (the claims stay lost), and once
+    recover() is done the claims are the other's."""
+    import psycopg
+
+    with open_state(pg_url) as first:
+        first.see_subscribers(["k@example.org"], T0)
+        [did] = first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
+        pg_server.restart()
+        result: list = []
+        with psycopg.connect(pg_url) as holder, open_state(pg_url) as second:
+            holder.execute("SELECT 1 FROM digests WHERE id = %s FOR UPDATE", (did,))  # a psql session in the way
+            taking = threading.Thread(target=lambda: result.append(second.recover()))
+            taking.start()
+            try:
+                waiting: list = []
+                while taking.is_alive() and not waiting:  # recover() waits for the row, the first's lock taken
+                    waiting = holder.execute("SELECT pid FROM pg_locks WHERE NOT granted").fetchall()
+                assert waiting, result
+                lost = first.claims_lost()  # the first finds its session ended, tries to resume it
+                assert lost is not None and "this worker's claimed digests are any worker's" in lost, lost
+            finally:
+                holder.rollback()
+                taking.join(timeout=60)
+        assert [(r[0], r[2]) for r in result[0]] == [(did, "<k@x>")]
+        assert first.claims_lost() is not None and first.resumed == 0  # tried once; stays lost
+
+
+def test_postgres_resumed_after_a_restart_a_worker_owns_only_the_claims_no_one_took(pg_url, pg_server):
+    """A worker's session a restart ended is resumed on the restarted server
+    (said once), and a claim another worker took back meanwhile is not its
+    own any more (State.still_claimed), while one no one touched is."""
+    with open_state(pg_url) as first:
+        first.see_subscribers(["k@example.org", "m@example.org"], T0)
+        kept, taken = first.claim([(None, "k@example.org", "<k@x>", ["p"]), (None, "m@example.org", "<m@x>", ["q"])], T0)
+        assert first.still_claimed(kept) and first.still_claimed(taken)  # (no read while never resumed)
+        pg_server.restart()
+        query(pg_url, "UPDATE digests SET status = 'pending' WHERE id = ? RETURNING id", (taken,))  # taken back
+        assert first.claims_lost() is None and first.resumed == 1
+        assert first.still_claimed(kept) and not first.still_claimed(taken)
+        assert first.unsubscribed(["k@example.org"]) == {}  # the session answers
+        first.mark_sent(kept, "k@example.org", 1, T0)
+    assert query(pg_url, "SELECT message_id, status FROM digests ORDER BY id") == [("<k@x>", "sent"), ("<m@x>", "pending")]
+
+
+def test_postgres_migrate_of_a_big_state_is_not_cut_by_the_workers_statement_limit(tmp_path, pg_url):
+    """`state migrate` copies each table in one COPY on a worker's session,
+    whose statements the server cancels past statement_limit() (110 s): a
+    big state's copy was cancelled half-way ("canceling statement due to
+    statement timeout") and nothing was copied.  The copy lifts the limit
+    for its own transaction (here a limit of 100 ms on the session, and a
+    copy of 100,000 rows)."""
+    from newsletter.state.postgres import PostgresState, import_sqlite
+
+    path = tmp_path / "s.sqlite3"
+    emails = [f"u{i}@example.org" for i in range(2000)]
+    with open_state(path) as st:
+        st.see_subscribers(emails, T0)
+        st.claim([(None, e, f"<{e}>", [f"p{j}" for j in range(50)]) for e in emails], T0)
+    with open_state(path, readonly=True) as src, PostgresState.open(pg_url) as dst:
+        dst.session.execute("SET statement_timeout = 100")
+        counts = import_sqlite(src, dst)
+        assert dst.session.execute("SHOW statement_timeout").fetchone() == ("100ms",)  # (for its transaction only)
+    assert counts["digest_papers"] == 100_000 and counts["digests"] == 2000
+    assert query(pg_url, "SELECT count(*) FROM digest_papers") == [(100_000,)]
+
+
+def test_postgres_urls_are_named_without_their_password_however_they_fail():
+    """A URL libpq cannot read was quoted whole in the error, password and
+    all, and one that does not parse as a URL made naming it raise; a
+    password given as a query parameter was shown as written."""
+    from newsletter.state import public_url
+    from newsletter.state.postgres import PostgresState
+
+    with pytest.raises(StateError) as err:
+        PostgresState.open("postgresql://digest:s3cret@[::1/digest")
+    assert "s3cret" not in str(err.value) and "not a valid PostgreSQL URL" in str(err.value), str(err.value)
+    assert public_url("postgresql://digest@db/x?sslmode=require&password=s3cret") == (
+        "postgresql://digest@db/x?sslmode=require&password=***")
+    assert public_url("postgresql://digest:s3cret@db:99999x/x") == "postgresql://digest@..."
+
+
 def test_postgres_a_session_a_proxy_holds_after_its_worker_went_ends_and_frees_the_claims(
     pg_url, proxied, monkeypatch
 ):
@@ -1098,6 +1186,55 @@ def test_postgres_newer_schema_or_foreign_tables_are_refused(pg_url, pg_server):
         con.execute("CREATE TABLE digests (x int)")
     with pytest.raises(StateError, match="tables that are not Paper Digest's"):
         open_state(other)
+
+
+def test_postgres_a_newer_worker_upgrades_the_schema_while_an_older_one_sends(pg_url, monkeypatch):
+    """A rolling upgrade: a worker of the older version (schema 6 here) is
+    mid-batch when one of the newer version starts and upgrades the schema.
+    The upgrade's ALTER TABLE waited for the batch's transaction, and every
+    statement after it, any reader's, queued behind it until the batch was
+    done.  Now the upgrade gives up its wait every MIGRATE_LOCK_WAIT s, so
+    a reader goes through meanwhile, and tries again: done once the batch
+    is.  The older worker goes on with the columns added under it; an older
+    worker starting after that is refused, told to upgrade."""
+    import psycopg
+
+    from newsletter.state import postgres
+
+    monkeypatch.setattr(postgres, "MIGRATE_LOCK_WAIT", 0.5)
+    monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:6])
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 6)
+    old = open_state(pg_url)
+    monkeypatch.undo()
+    monkeypatch.setattr(postgres, "MIGRATE_LOCK_WAIT", 0.5)
+    opened: list = []
+    try:
+        old.see_subscribers(["k@example.org"], T0)
+        with old.claiming(["k@example.org"], T0) as batch:  # the older worker's batch, under way
+            newer = threading.Thread(target=lambda: opened.append(open_state(pg_url)))
+            newer.start()
+            with psycopg.connect(pg_url) as reader:
+                waiting: list = []
+                while newer.is_alive() and not waiting:  # the upgrade waits for the batch's table
+                    waiting = reader.execute("SELECT pid FROM pg_locks WHERE NOT granted").fetchall()
+                assert waiting, opened
+                reader.execute("SET statement_timeout = '30s'")  # (before: queued until the batch was done)
+                assert reader.execute("SELECT count(*) FROM digests").fetchone() == (0,)
+            [did] = batch.claim([(None, "k@example.org", "<k@x>", ["p"])])
+        newer.join(timeout=60)
+        assert not newer.is_alive() and opened, "the upgrade never finished"
+        assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
+        old.mark_sent(did, "k@example.org", 1, T0)  # the older worker goes on
+        assert opened[0].history("k@example.org", 5)[0].status == "sent"
+    finally:
+        old.close()
+        for state in opened:
+            state.close()
+    monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:6])
+    monkeypatch.setattr(postgres, "SCHEMA_VERSION", 6)
+    with pytest.raises(StateError, match=r"written by a newer Paper Digest \(schema version 8; this version knows "
+                                         r"up to 6\); upgrade paper-digest-mailer"):
+        open_state(pg_url)
 
 
 def test_postgres_connection_problems_are_one_line_naming_the_url(pg_server, monkeypatch):

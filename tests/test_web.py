@@ -851,3 +851,47 @@ def test_serve_without_web_says_what_to_add(tmp_path):
         "config.yaml: `newsletter serve` needs a 'web:' section with base_url and secret_env: add `web:` with "
         "`base_url: https://...` (where readers reach serve) and `secret_env: NEWSLETTER_SECRET` indented under it "
         "(README \"Unsubscribe links\")"], r.err
+
+
+def test_real_serve_on_a_hot_standby_answers_503_logs_one_line_and_records_the_retry_after_failover(
+    tmp_path, cli, pg_server, pg_url
+):
+    """`state:` names a streaming replica (a hot standby: the URL of a
+    read-only endpoint, or a failover not yet done).  The real `newsletter
+    serve` process answers an RFC 8058 one-click POST 503 with Retry-After,
+    never 200 for what it could not record, logs one line naming the address,
+    the state's URL (no password) and what to do, and no traceback; the mail
+    provider's retry, once the standby is promoted (the failover), is
+    recorded there: the unsubscribe is not lost."""
+    from pg_server import PASSWORD, Standby
+
+    add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+    write_config(tmp_path, CONFIG + f"state: {pg_url}\n")
+    env = {"DIGEST_WEB_SECRET": SECRET}
+    assert cli("send", "--now", "2024-05-06T09:00:00+00:00", env=env).code == 0  # the primary holds the state
+    (message,) = eml(tmp_path, "ada@example.org")
+    standby = Standby(pg_server)
+    try:
+        url = standby.url(pg_url)
+        write_config(tmp_path, CONFIG + f"state: {url}\n")
+        with serving(tmp_path) as (base, proc), httpx.Client() as http:
+            post = base + urlsplit(link_in(message)).path
+            refused = http.post(post, data={"List-Unsubscribe": "One-Click"})
+            assert refused.status_code == 503 and int(refused.headers["retry-after"]) > 0, refused.text
+            assert "could not be recorded" in refused.text and "Unsubscribed" not in refused.text
+            standby.promote()  # the failover: the same URL takes writes now
+            done = http.post(post, data={"List-Unsubscribe": "One-Click"})
+            assert done.status_code == 200 and "<h1>Unsubscribed</h1>" in done.text, done.text
+            proc.terminate()
+            _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "Traceback" not in err and PASSWORD not in err, err
+        [said] = [line for line in err.splitlines() if "could not" in line]
+        assert said == (
+            f"could not unsubscribe ada@example.org: {url}: PostgreSQL: cannot execute INSERT in a read-only "
+            "transaction: the server takes no writes here (a read replica or hot standby, or "
+            "default_transaction_read_only set for the user or database): point state: at the primary"), said
+        assert "unsubscribed: ada@example.org (web)" in err, err
+        assert query(url, "SELECT email FROM unsubscribed") == [("ada@example.org",)]
+    finally:
+        standby.stop()
+    assert query(pg_url, "SELECT email FROM unsubscribed") == []  # (the old primary never took it)

@@ -54,16 +54,30 @@ def is_database_url(target: str | os.PathLike) -> bool:
     return isinstance(target, str) and target.split(":", 1)[0].lower() in DATABASE_SCHEMES and "://" in target
 
 
+#: A password among a URL's query parameters (``?password=...``, ``sslpassword=...``).
+_QUERY_PASSWORD = re.compile(r"((?:^|&)(?:ssl)?password=)[^&]*", re.IGNORECASE)
+
+
 def public_url(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """``url`` without its password, for messages and logs: the one after
+    the user and any given as a query parameter.  A URL that does not parse
+    (``postgresql://u:pw@[host/db``) is shown up to its user, whatever its
+    error: naming it must not fail, nor show what follows a colon there."""
+    try:
+        parts = urlsplit(url)
+        password, host, port = parts.password, parts.hostname or "", parts.port
+    except ValueError:
+        scheme, _, rest = url.partition("://")
+        user = rest.split("@", 1)[0].split(":", 1)[0] if "@" in rest else ""
+        return f"{scheme}://{user}@..." if user else f"{scheme}://..."
+    if password is None and not _QUERY_PASSWORD.search(parts.query):
         return url
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{parts.username or ''}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if password is not None:
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username or ''}@{host}" + (f":{port}" if port else "")
+    return urlunsplit(parts._replace(netloc=netloc, query=_QUERY_PASSWORD.sub(r"\1***", parts.query)))
 
 
 #: A libpq ``key=value`` connection string (``host=db dbname=digest``).
@@ -365,6 +379,13 @@ class State(ABC):
         the next ``send`` of any worker takes the claims back:
         a worker that went on delivering them would send them twice."""
         return None
+
+    def still_claimed(self, digest_id: int) -> bool:
+        """Whether the digest this worker claimed is still its own to hand
+        over.  PostgreSQL: false for one another worker took back while this
+        worker's session was down (a restart; see
+        ``PostgresState._resume``).  SQLite: always (one sender at a time)."""
+        return True
 
     def sent_by_live_workers(self) -> frozenset[str]:
         """The subscribers (as :func:`key` writes them) whose digest a worker

@@ -44,6 +44,7 @@ from __future__ import annotations
 import getpass
 import ipaddress
 import json
+import logging
 import os
 import re
 import secrets
@@ -77,6 +78,8 @@ from . import (
     sent_keys,
 )
 from . import key as _key
+
+log = logging.getLogger(__name__)
 
 #: Advisory lock key (transaction level) serialising schema migrations.
 SCHEMA_LOCK = 0x5061_7065_7244_6967  # "PaperDig"
@@ -118,6 +121,20 @@ def statement_limit() -> float:
     "no answer (a network fault, or the server stopped responding)"."""
     return max(ANSWER_WITHIN - 10.0, ANSWER_WITHIN / 2)
 
+
+#: A schema upgrade waits at most this long, in seconds, for a table's lock at
+#: a time, and tries again within MIGRATE_WITHIN s in all (see PostgresState._migrate).
+MIGRATE_LOCK_WAIT = 2.0
+MIGRATE_WITHIN = 100.0
+
+#: Longest a worker waits, in seconds, for PostgreSQL to take connections
+#: again after a restart ended its session (see :meth:`PostgresState._resume`):
+#: a minor upgrade or a `pg_ctl restart` takes seconds, and a worker that
+#: gave up at once left its whole share pending until the next run.  Past
+#: it, the worker stops as before (exit 1, the rest pending).
+RESUME_WITHIN = 30.0
+#: Between two attempts to reach a restarting server, in seconds.
+RESUME_EVERY = 0.2
 
 #: Once the run is stopping (Ctrl-C, SIGTERM), the longest a statement still
 #: waits for its answer, in seconds: a service manager kills what has not
@@ -348,7 +365,9 @@ def connection_params(url: str) -> dict[str, Any]:
     try:
         given = conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
-        raise StateError(Problem(f"not a valid PostgreSQL URL: {' '.join(str(exc).split())}", public_url(url))) from None
+        # (libpq quotes the URL in some of these, password and all: it is named as public_url shows it)
+        text = " ".join(str(exc).replace(f'"{url}"', "the URL").split())
+        raise StateError(Problem(f"not a valid PostgreSQL URL: {text}", public_url(url))) from None
     return {**CONNECT_DEFAULTS, **given}
 
 
@@ -427,7 +446,11 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
             reason += (f" (PgBouncer had no server connection free for it within its query_wait_timeout: its pool "
                        f"for this database and user is full; a send needs 2 connections and takes up to "
                        f"{POOL_MAX + 1}: raise default_pool_size or max_db_connections for every worker's)")
-        if "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
+        if setting := re.search(r"no more connections allowed \((max_\w+)\)", text):  # (PgBouncer's client limits)
+            reason += (f" (PgBouncer has as many clients as its {setting[1]} allows; a send needs 2 connections and "
+                       f"takes up to {POOL_MAX + 1}, `serve` one per unsubscribe: raise {setting[1]} in pgbouncer.ini "
+                       "for every worker's, and the open-files limit with it)")
+        elif "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
             reason += (f" (a send needs 2 connections and takes up to {POOL_MAX + 1}: raise the server's "
                        "max_connections or the user's CONNECTION LIMIT)")
         return f"cannot reach PostgreSQL: {reason}"
@@ -553,6 +576,12 @@ class PostgresState(State):
         self._silent: str | None = None  # the server stopped answering (see _errors)
         self._heartbeat: _Heartbeat | None = None  # a writer's session, kept from idling (see SESSION_IDLE_LIMIT)
         self._backend: int | None = None  # the server process of a writer's session (see _end_orphan)
+        #: when the server the writer's session is on started (see _resume)
+        self._postmaster: datetime | None = None
+        self._resume_lock = threading.Lock()
+        self._resume_failed = False  # tried once and could not: the claims stay lost
+        #: sessions resumed after a restart: claims made before may have been taken back meanwhile
+        self.resumed = 0
         self._stop: Callable[[], object] | None = None  # see stop_waiting_when
 
     # -- opening ------------------------------------------------------------------------
@@ -572,16 +601,9 @@ class PostgresState(State):
                     state.session.execute("SET default_transaction_read_only = on")
             else:  # (a shared session is refused before a migration takes the schema's lock on it)
                 with state._errors():
-                    # The server, too, must notice a worker whose host vanished
-                    # (its own keepalive default is hours): then the session,
-                    # and the lock that says the worker lives, end in about a minute.
-                    for setting, value in SERVER_KEEPALIVES.items():
-                        state.session.execute(f"SET {setting} = {value}")
-                    _stay_open(state.session, SESSION_IDLE_LIMIT)
-                    # (the server's process id: a pooler's client connection reports one of its own)
-                    state._backend = state.session.execute(
-                        "SELECT pg_backend_pid() FROM (SELECT pg_advisory_lock(%s)) AS locked", (state.worker,)
-                    ).fetchone()[0]  # type: ignore[index]
+                    held = _hold(state.session, state.worker)
+                    assert held is not None  # (a random key nobody else holds)
+                    state._backend, state._postmaster = held
                 state._refuse_a_shared_session()
             state._check_version()
             if not readonly:
@@ -687,24 +709,31 @@ class PostgresState(State):
         self._migrate()
 
     def _migrate(self) -> None:
+        """Upgrade the schema, in one transaction, waiting at most
+        :data:`MIGRATE_LOCK_WAIT` s at a time for the tables' locks.
+
+        Workers of the older version may be sending meanwhile (a rolling
+        upgrade): ``ALTER TABLE`` waits for each transaction of theirs that
+        touched the table, and every statement after it, theirs and any
+        reader's, queued behind that wait: the whole fleet stood still for
+        as long as the oldest batch took (up to the statement limit).  A
+        wait given up lets them through; the upgrade is tried again, within
+        :data:`MIGRATE_WITHIN` s in all."""
         con = self.session
         assert con is not None
+        until = time.monotonic() + MIGRATE_WITHIN
         try:
-            # The lock is taken before the transaction begins, so that the
-            # transaction sees the tables a worker that migrated meanwhile made.
-            con.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
-            try:
-                with con.transaction():
-                    version = self._version()  # another worker may have migrated meanwhile
-                    if version == 0:
-                        con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
-                        con.execute("INSERT INTO paper_digest_schema VALUES (0)")
-                    for step in MIGRATIONS[version:]:
-                        for statement in step:
-                            con.execute(statement)
-                    con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
-            finally:
-                con.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
+            while True:
+                try:
+                    self._migrate_once(con)
+                    return
+                except pg_errors.LockNotAvailable:
+                    if time.monotonic() >= until or self._stopping():
+                        raise StateError(Problem(
+                            f"the schema upgrade to version {SCHEMA_VERSION} waited {MIGRATE_WITHIN:g} s for tables "
+                            "that running workers of an older Paper Digest kept in use; nothing was sent: let them "
+                            "finish (or stop them), then start again", self.name)) from None
+                    time.sleep(MIGRATE_LOCK_WAIT / 4)  # (their queued statements go first)
         except pg_errors.InsufficientPrivilege as exc:
             raise StateError(
                 Problem(
@@ -723,6 +752,24 @@ class PostgresState(State):
             ) from None
         except psycopg.Error as exc:
             raise StateError(Problem(describe(exc, self.params), self.name)) from None
+
+    def _migrate_once(self, con: psycopg.Connection) -> None:
+        # The lock is taken before the transaction begins, so that the
+        # transaction sees the tables a worker that migrated meanwhile made.
+        con.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK,))
+        try:
+            with con.transaction():
+                con.execute(f"SET LOCAL lock_timeout = {round(MIGRATE_LOCK_WAIT * 1000)}")
+                version = self._version()  # another worker may have migrated meanwhile
+                if version == 0:
+                    con.execute("CREATE TABLE paper_digest_schema (version INTEGER NOT NULL)")
+                    con.execute("INSERT INTO paper_digest_schema VALUES (0)")
+                for step in MIGRATIONS[version:]:
+                    for statement in step:
+                        con.execute(statement)
+                con.execute("UPDATE paper_digest_schema SET version = %s", (SCHEMA_VERSION,))
+        finally:
+            con.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK,))
 
     def close(self) -> None:
         """Close the pool and the session (which releases this worker's lock)."""
@@ -778,13 +825,14 @@ class PostgresState(State):
             # The server stopped answering: each further statement would wait
             # as long again (a send's not-attempted digests, one by one).
             raise StateError(Problem(self._silent, self.name))
+        session = self.session  # (a thread may resume another meanwhile: see _resume)
         try:
             yield
         except psycopg.Error as exc:
             why = describe(exc, self.params)
             if isinstance(exc, NoAnswer) or type(exc).__name__ == "PoolTimeout":  # (no connection to be had)
                 self._silent = why
-            elif self.session is not None and self.session.broken and self.started is not None:
+            elif session is not None and (session.broken or session is not self.session) and self.started is not None:
                 # a writer's session ended (not went silent): its claims are any worker's
                 self._lost = self._lost or _primary(exc)
                 raise SessionEnded(Problem(why, self.name)) from None
@@ -917,10 +965,86 @@ class PostgresState(State):
                 return None
             except psycopg.Error as exc:
                 self._lost = self._lost or _primary(exc)
+        if self._resume():
+            return None
         return (
             f"the PostgreSQL session ended ({self._lost or 'connection closed'}): this worker's claimed "
             "digests are any worker's to send now, so it sends no more of them"
         )
+
+    def _resume(self) -> bool:
+        """After a restart of the server (a minor upgrade, ``pg_ctl restart``,
+        a failover behind the same URL) ended this worker's session: wait
+        for the server to take connections again, at most
+        :data:`RESUME_WITHIN` s, and take the worker's lock anew on a new
+        session; true when it holds it again.  Every claim still recorded
+        ``sending`` by this worker is its own again (no worker takes back
+        the claims of a worker whose lock is held); one another worker took
+        back while the lock was free is not, which :meth:`still_claimed`
+        tells before each hand-over.  A session ended on a server that did
+        not restart (an administrator's ``pg_terminate_backend``, the server
+        ending a worker stopped past its lease: :data:`SESSION_IDLE_LIMIT`)
+        is not resumed: that worker was taken for gone.  Tried once per loss,
+        by whichever thread finds it first; the others wait for its answer."""
+        if self.readonly or self._silent is not None or self._postmaster is None:
+            return False
+        with self._resume_lock:
+            old = self.session
+            if old is None:
+                return False
+            if not old.broken and not old.closed:
+                return True  # another thread resumed it
+            if self._resume_failed:
+                return False
+            self._resume_failed = True  # (until it works)
+            until = time.monotonic() + RESUME_WITHIN
+            while not self._stopping():
+                left = until - time.monotonic()
+                if left <= 0:
+                    return False
+                con = None
+                try:
+                    con = _Connection.connect(
+                        **{**self.params, "connect_timeout": str(max(1, min(5, round(left))))}, autocommit=True
+                    )
+                    con.stopping = self._stopping
+                    held = _hold(con, self.worker)
+                    if held is None or held[1] == self._postmaster:
+                        con.close()  # the same server: the session was ended, not restarted
+                        return False
+                    con.execute(
+                        "INSERT INTO workers (worker, started, owner) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                        (self.worker, self.started, self.owner),
+                    )
+                except psycopg.Error:  # starting up, shutting down, not listening yet
+                    if con is not None:
+                        con.close()
+                    time.sleep(RESUME_EVERY)
+                    continue
+                if self._heartbeat is not None:
+                    self._heartbeat.stop()
+                self.session, (self._backend, self._postmaster) = con, held
+                self._heartbeat = _Heartbeat(con, SESSION_IDLE_LIMIT / 4, self._fell_silent)
+                log.warning("the PostgreSQL session ended (%s) as the server restarted; this worker resumed it "
+                            "on the restarted server and goes on sending its claims", self._lost or "connection closed")
+                self._lost, self._resume_failed = None, False
+                self.resumed += 1
+                try:
+                    old.close()
+                except psycopg.Error:
+                    pass
+                return True
+            return False
+
+    def still_claimed(self, digest_id: int) -> bool:
+        """See :meth:`State.still_claimed`: after a resumed session only, one
+        read; while the worker's lock never lapsed its claims are its own."""
+        if not self.resumed:
+            return True
+        rows = self._read_once_more(
+            "SELECT 1 FROM digests WHERE id = %s AND status = 'sending' AND worker = %s", (digest_id, self.worker)
+        )
+        return bool(rows)
 
     def sent_by_live_workers(self) -> frozenset[str]:
         """See :meth:`State.sent_by_live_workers`: ``sending`` by a worker
@@ -953,21 +1077,28 @@ class PostgresState(State):
             ]
             gone: list[int] = []
             orphans = False  # claimed without a worker key (e.g. copied from SQLite)
-            for worker in workers:
-                if worker is None:
-                    orphans = True
-                    continue
-                if _gone(con, worker):
-                    gone.append(worker)
-            if not gone and not orphans:
-                return []
-            rows = con.execute(
-                "UPDATE digests SET status = 'pending', uncertain = true, "
-                "last_error = 'interrupted while sending (the run stopped)' "
-                "WHERE status = 'sending' AND (worker = ANY(%s) OR (%s AND worker IS NULL)) "
-                "RETURNING id, subscriber, message_id, owner",
-                (gone, orphans),
-            ).fetchall()
+            try:
+                for worker in workers:
+                    if worker is None:
+                        orphans = True
+                        continue
+                    # Held until its claims are taken: let go at once, a worker whose
+                    # session a restart ended could take it anew (PostgresState._resume),
+                    # find its claims still its own and hand one over as this took it.
+                    if con.execute("SELECT pg_try_advisory_lock(%s)", (worker,)).fetchone()[0]:  # type: ignore[index]
+                        gone.append(worker)
+                if not gone and not orphans:
+                    return []
+                rows = con.execute(
+                    "UPDATE digests SET status = 'pending', uncertain = true, "
+                    "last_error = 'interrupted while sending (the run stopped)' "
+                    "WHERE status = 'sending' AND (worker = ANY(%s) OR (%s AND worker IS NULL)) "
+                    "RETURNING id, subscriber, message_id, owner",
+                    (gone, orphans),
+                ).fetchall()
+            finally:
+                if gone and not con.broken:
+                    con.execute("SELECT pg_advisory_unlock(k) FROM unnest(%s::bigint[]) AS k", (gone,))
         return sorted(rows)
 
     @contextmanager
@@ -1095,12 +1226,12 @@ class PostgresState(State):
             return {}
         if emails is not None:
             emails = list(emails)
-        with self._con() as con:
-            if emails is not None and len(emails) <= PLAN_CHUNK:  # a send's batch: only its rows
-                rows = con.execute(
-                    "SELECT email, at FROM unsubscribed WHERE email = ANY(%s)", (sorted({_key(e) for e in emails}),)
-                ).fetchall()
-            else:
+        if emails is not None and len(emails) <= PLAN_CHUNK:  # a send's batch: only its rows
+            rows = self._read_once_more(
+                "SELECT email, at FROM unsubscribed WHERE email = ANY(%s)", (sorted({_key(e) for e in emails}),)
+            )
+        else:
+            with self._con() as con:
                 rows = con.execute("SELECT email, at FROM unsubscribed").fetchall()
         left = {email: at.astimezone(UTC) for email, at in rows}
         if emails is None:
@@ -1194,6 +1325,19 @@ class PostgresState(State):
         pooled one, which waits for the server to be back.  A delivery left
         unrecorded goes out again with the next run."""
         self._write()
+        self._once_more(sql, params)
+
+    def _read_once_more(self, sql: str, params: Any) -> list[Any]:
+        """A read as :meth:`_once_more` makes it: the rows."""
+        return self._once_more(sql, params, rows=True)
+
+    def _once_more(self, sql: str, params: Any, *, rows: bool = False) -> list[Any]:
+        """One statement on the connection :meth:`_con` gives; when that
+        connection turns out lost (the server restarted mid-send), once more
+        on a fresh pooled one, which waits for the server to be back (the
+        pool's 30 s at most).  A delivery thread's unsubscribe check that
+        failed on the connection a restart ended withheld the digest for the
+        whole run, though the server was back a second later."""
         if self.session is None:
             raise StateError(Problem("internal error: the state is closed", self.name))
         with self._errors():
@@ -1201,15 +1345,18 @@ class PostgresState(State):
             try:
                 with self._connection() as con:
                     used.append(con)
-                    con.execute(sql, params)
-                return
+                    cur = con.execute(sql, params)
+                    return cur.fetchall() if rows else []
             except psycopg.OperationalError as exc:
                 if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
                     raise
+                if rows and (self.readonly or threading.get_ident() == self._thread):
+                    raise  # a read on the session: its user finds out (a resumed session, or SessionEnded)
             pool = self._pool()
             pool.check()  # the restart ended its other connections too
             with pool.connection() as con:
-                con.execute(sql, params)
+                cur = con.execute(sql, params)
+                return cur.fetchall() if rows else []
 
     def mark_sent(self, digest_id: int, email: str, tries: int, now: datetime) -> None:
         self._mark(
@@ -1402,6 +1549,24 @@ class _Heartbeat:
             self.thread.join(timeout=1.0)  # (a beat waiting on a silent server ends with the session)
 
 
+def _hold(con: psycopg.Connection, worker: int) -> tuple[int, datetime] | None:
+    """Make ``con`` a writer's session and take ``worker``'s lock on it: the
+    server process (a pooler's client connection reports one of its own)
+    and when the server started; None when another session holds the lock.
+
+    The server, too, must notice a worker whose host vanished (its own
+    keepalive default is hours): then the session, and the lock that says
+    the worker lives, end in about a minute."""
+    for setting, value in SERVER_KEEPALIVES.items():
+        con.execute(f"SET {setting} = {value}")
+    _stay_open(con, SESSION_IDLE_LIMIT)
+    row = con.execute(
+        "SELECT pg_try_advisory_lock(%s), pg_backend_pid(), pg_postmaster_start_time()", (worker,)
+    ).fetchone()
+    assert row is not None
+    return (row[1], row[2]) if row[0] else None
+
+
 def _gone(con: psycopg.Connection, worker: int) -> bool:
     """Whether ``worker``'s session has ended: its advisory lock is free (taken
     and let go at once to find out)."""
@@ -1439,6 +1604,9 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
     assert con is not None
     counts: dict[str, int] = {}
     with target._errors(), con.transaction():
+        # The worker's statement limit (statement_limit) is for a send's
+        # statements: a copy of a big state streams for minutes in one COPY.
+        con.execute("SET LOCAL statement_timeout = 0")
         held = con.execute(
             "SELECT (SELECT count(*) FROM papers), (SELECT count(*) FROM subscribers), (SELECT count(*) FROM digests)"
         ).fetchone()
