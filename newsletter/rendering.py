@@ -1047,11 +1047,22 @@ class Composer:
 
     @functools.cached_property
     def lists_more(self) -> bool:
-        """Whether the HTML template shows ``more`` (see :func:`_lists_more`);
+        """Whether the HTML template shows ``more`` (see :func:`_template_names`);
         asked only of a digest over ``max_html_kb``, so a send of digests that
         fit never parses the template's source (its compiled code comes from
         the cache; parsing it again cost every send some 25 M instructions)."""
-        return _lists_more(self.env)
+        return "more" in self._html_names
+
+    @functools.cached_property
+    def tells_brief(self) -> bool:
+        """Whether the HTML template may list ``more`` in brief (it reads
+        ``more_brief``, as the default does); one of the user's from before
+        lists those papers by title only, and the warning says so."""
+        return "more_brief" in self._html_names
+
+    @functools.cached_property
+    def _html_names(self) -> set[str]:
+        return _template_names(self.env)
 
     def _load(self, name: str) -> jinja2.Template:
         try:
@@ -1236,6 +1247,7 @@ class Composer:
             "all_papers": papers,
             "more": [],
             "more_sections": [],
+            "more_brief": False,
             "subscriber_topics": Names(config.topic_name(k) for k in subscriber.topics),
             "date": local,
             "date_text": _day(local),
@@ -1284,19 +1296,21 @@ class Composer:
         if not self.lists_more or len(papers) < 2:
             return inlined, whole
         budget = int(limit * FIT_MARGIN)
-        low, high, best = 0, len(papers) - 1, None  # the most cards that fit (sizes grow with the cards)
-        while low <= high:
-            mid = (low + high) // 2
-            out, unshown = self._cut_html(ctx, mid, listed=True)
-            if unshown:  # the template's list of `more` leaves papers out: they would be sent and seen nowhere
-                return inlined, dataclasses.replace(whole, unlisted=unshown)
-            if len(out.encode("utf-8")) <= budget:
-                low, best = mid + 1, (out, mid)
-            else:
-                high = mid - 1
-        if best is None:  # not even the titles alone fit: the digest whole, and the warning
-            return inlined, whole
-        return best[0], dataclasses.replace(whole, shown=best[1])
+        for brief in (True, False) if self.tells_brief else (False,):  # in brief if it can, else by title only
+            ctx = {**ctx, "more_brief": brief}
+            low, high, best = 0, len(papers) - 1, None  # the most cards that fit (sizes grow with the cards)
+            while low <= high:
+                mid = (low + high) // 2
+                out, unshown = self._cut_html(ctx, mid, listed=True)
+                if unshown:  # the template's list of `more` leaves papers out: they would be sent and seen nowhere
+                    return inlined, dataclasses.replace(whole, unlisted=unshown)
+                if len(out.encode("utf-8")) <= budget:
+                    low, best = mid + 1, (out, mid)
+                else:
+                    high = mid - 1
+            if best is not None:
+                return best[0], dataclasses.replace(whole, shown=best[1], brief=brief)
+        return inlined, whole  # not even the titles alone fit: the digest whole, and the warning
 
     def _inlined(self, html: str) -> str:
         """The HTML as sent: its CSS inlined, without indentation (see :func:`unindented`)."""
@@ -1447,7 +1461,8 @@ class Composer:
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {clipped.full / 1024:.0f} KB with every paper in full, "
                 f"over {limit} KB (Gmail clips messages at about 102 KB), so its last "
-                f"{clipped.total - clipped.shown} of {clipped.total} papers are listed by title only; to show each "
+                f"{clipped.total - clipped.shown} of {clipped.total} papers are listed "
+                f"{'in brief, without their abstracts' if clipped.brief else 'by title only'}; to show each "
                 "in full, " + clipped.advice
             )
         elif size > limit * 1024:
@@ -1607,6 +1622,9 @@ class Clip:
     total: int
     advice: str = ""
     unlisted: str = ""
+    brief: bool = False
+    """The papers past the cards are listed in brief (title, authors, why,
+    links), not by title only."""
 
 
 class _Watched:
@@ -1652,13 +1670,14 @@ def _cut(ctx: dict, shown: int) -> dict:
     return {**ctx, "sections": sections, "more": papers[shown:], "more_sections": more}
 
 
-def _lists_more(env: jinja2.Environment) -> bool:
-    """Whether the HTML template shows ``more`` (the papers a digest too big
-    for Gmail lists by title): one of the user's own from before may not."""
+def _template_names(env: jinja2.Environment) -> set[str]:
+    """The names the HTML template reads from its context: whether it shows
+    ``more`` (the papers a digest too big for Gmail lists in brief or by
+    title), which one of the user's own from before may not."""
     from jinja2 import meta
 
     source = env.loader.get_source(env, HTML_TEMPLATE)[0] if env.loader is not None else ""
-    return "more" in meta.find_undeclared_variables(env.parse(source))
+    return meta.find_undeclared_variables(env.parse(source))
 
 
 #: What HTML escaping changes; a value without any is its own escaped form
@@ -1874,7 +1893,9 @@ def check_templates(config: Config) -> list[Problem]:
         composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
         composer.compose(sub, [match, _full_sample(sub, now)], now=now, message_id="<validate@localhost>")
         if composer.lists_more:  # the list past Gmail's clip, which only a digest over max_html_kb renders
-            composer._render_context(_cut(composer.context(sub, [match, _full_sample(sub, now)], now), 1))
+            cut = _cut(composer.context(sub, [match, _full_sample(sub, now)], now), 1)
+            for brief in (True, False) if composer.tells_brief else (False,):  # in brief, or titles only
+                composer._render_context({**cut, "more_brief": brief})
         # a paper with a title and an abstract only, as saved Hugging Face pages give them: a
         # template reading p.authors[0] passed validate and stopped the first send
         bare = Paper(title="A bare sample paper", abstract="Only a title and an abstract.", source="validate")

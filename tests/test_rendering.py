@@ -349,19 +349,24 @@ def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_pa
     assert str(problem).startswith(f"{tpl}/digest.txt:{line}: template error: "), problem
 
 
-def test_validate_renders_the_list_of_papers_past_gmails_clip(tmp_path):
+@pytest.mark.parametrize(("edit", "name"), [
+    ('<a href="{{ p.url }}">{{ p.contents_html }}</a>\n{%- if more_brief', "contents_html"),  # each title
+    ('{{ sep() }}<a href="{{ p.code_url }}">Code</a>', "code_url"),  # a paper in brief: its code link
+])
+def test_validate_renders_the_list_of_papers_past_gmails_clip(tmp_path, edit, name):
     """The "N more papers" list shows only in a digest over max_html_kb: a
-    misspelt name there passed validate and stopped the first big send."""
+    misspelt name there passed validate and stopped the first big send; so
+    does its form in brief (authors, why, links), which only a paper with
+    every value shows."""
     tpl = own_templates(tmp_path)
     html = (tpl / "digest.html").read_text(encoding="utf-8")
-    edit = '<a href="{{ p.url }}">{{ p.contents_html }}</a></p>\n{% endfor %}\n{% endfor %}\n  </td></tr>\n{% endif %}\n  <tr><td class="footer">'
-    assert html.count(edit) == 1
-    (tpl / "digest.html").write_text(html.replace(edit, edit.replace("p.contents_html", "p.contents_htm")), encoding="utf-8")
+    assert html.count(edit) == 1 and html.index(edit) > html.index("{% for section in more_sections %}")
+    (tpl / "digest.html").write_text(html.replace(edit, edit.replace(f"p.{name}", f"p.{name[:-1]}")), encoding="utf-8")
     config = load(tmp_path, extra="templates: tpl\n")
     (problem,) = check_templates(config)
     line = 1 + html[:html.index(edit)].count("\n")
     assert str(problem).startswith(f"{tpl}/digest.html:{line}: template error: "), problem
-    assert "contents_html" in str(problem)
+    assert name in str(problem)
 
 
 @pytest.mark.parametrize("tag", ['{% include "digest.html" %}', '{% extends "digest.html" %}'])
@@ -1006,34 +1011,62 @@ def test_preformatted_text_in_any_case_or_spacing_keeps_its_indentation(mark):
         '<body>\n<div style="white-space: normal">\na line\n</div>')
 
 
-def test_a_digest_over_gmails_clip_lists_its_last_papers_by_title(tmp_path):
+def test_a_digest_over_gmails_clip_lists_its_last_papers_in_brief(tmp_path):
     """Gmail cut a 60-paper digest (153 KB) at about 102 KB, mid-card, and
     the footer with the unsubscribe link went with it.  The best papers stay
-    cards; the rest are listed by linked title under "N more papers", by
-    topic, reached from the contents; the whole fits, the text part has
-    every paper in full, and the warning says what would show each in full."""
+    cards; the rest are listed under "N more papers", by topic, reached from
+    the contents, each in brief: its linked title, authors, why it is here
+    and its PDF and code links, without its abstract (by title only they
+    told a reader nothing of why to open them); the whole fits, the text part
+    has every paper in full, and the warning says what would show each in full."""
     config, matches, composed = _sixty_paper_digest(tmp_path)
     html = composed.html
     assert len(html.encode("utf-8")) <= 100 * 1024
     shown = len(cards(html))
-    assert 20 < shown < 60
+    assert 35 <= shown < 60  # 32 when the styles of each mark, chip and number were inlined
     more = html[html.index('<a name="more">'):html.index('class="footer"')]
     visible = html_lib.unescape(re.sub(r"<[^>]+>", "", more))
-    assert f"{60 - shown} more papers" in visible and "Titles only" in visible
-    rest = [m.paper for m in matches[shown:]]
-    for paper in rest:  # each one named and linked; no abstract
-        assert html_lib.escape(paper_link(paper)) in more and paper.title[:20] in visible
+    assert f"{60 - shown} more papers" in visible and "In brief, without their abstracts" in visible
+    composer = Composer(config)
+    entries = re.findall(r'<p class="contents-item".*?</p>', more, re.S)
+    assert len(entries) == 60 - shown
+    for m, entry in zip(sorted(matches[shown:], key=lambda m: m.topics[0] != "optim"), entries):
+        paper = m.paper
+        card = composer._card(m, 600)
+        seen = html_lib.unescape(re.sub(r"<[^>]+>", "", entry))
+        assert html_lib.escape(paper_link(paper)) in entry and paper.title[:20] in seen
         assert paper.abstract[:80] not in html
+        assert f"Why: {', '.join(card.reasons)}" in seen, seen
+        if paper.authors:
+            assert card.authors_text in seen
+        for url in (card.pdf_url, card.code_url):
+            assert url is None or f'href="{html_lib.escape(url)}"' in entry
     for m in matches[:shown]:  # the best ones are the cards
         assert any(f'name="{anchor_for(m.paper.id)}"' in card for card in cards(html))
     # numbered after the cards, by topic, each topic once
     assert re.findall(r'class="num"[^>]*>(\d+)\.', more)[0] == str(shown + 1)
-    assert visible.count("Diffusion") >= 1 and 'href="#more"' in html
+    assert visible.count("Diffusion") >= 1 and 'href="#more"' in html and "(in brief)" in html
     assert "unsubscribe" in html[html.index('class="footer"'):]
     for m in matches:  # the text part keeps every paper whole
         assert composed.text.count("\n" + m.paper.abstract[:40]) == 1, m.paper.title
     (warning,) = composed.warnings
-    assert f"so its last {60 - shown} of 60 papers are listed by title only; to show each in full, lower max_papers" in warning
+    assert (f"so its last {60 - shown} of 60 papers are listed in brief, without their abstracts; to show each in "
+            "full, lower max_papers") in warning
+
+
+def test_a_digest_too_big_even_in_brief_lists_its_last_papers_by_title(tmp_path):
+    """Where even the papers in brief would not fit, the rest are listed by
+    title only, as before, rather than the whole digest sent over the clip."""
+    config, matches, composed = _sixty_paper_digest(tmp_path, "email:\n  max_html_kb: 30\n")
+    html = composed.html
+    assert len(html.encode("utf-8")) <= 30 * 1024
+    shown = len(cards(html))
+    more = html[html.index('<a name="more">'):html.index('class="footer"')]
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", more))
+    assert f"{60 - shown} more papers" in visible and "Titles only" in visible and "Why:" not in visible
+    assert len(re.findall(r'<p class="contents-item"', more)) == 60 - shown
+    (warning,) = composed.warnings
+    assert f"so its last {60 - shown} of 60 papers are listed by title only" in warning
 
 
 def test_a_template_of_the_users_that_shows_no_more_keeps_every_card(tmp_path):
@@ -1042,7 +1075,10 @@ def test_a_template_of_the_users_that_shows_no_more_keeps_every_card(tmp_path):
     every card, and the warning says what would make it fit."""
     tpl = own_templates(tmp_path)
     html = (tpl / "digest.html").read_text(encoding="utf-8")
-    (tpl / "digest.html").write_text(re.sub(r"\{% if more %\}.*?\{% endif %\}\n", "", html, flags=re.S), encoding="utf-8")
+    # the contents' line of them, and the list after the cards (up to the footer)
+    html = re.sub(r"\{% if more %\}\n    <p class=\"contents-topic\">.*?\{% endif %\}\n", "", html, flags=re.S)
+    html = re.sub(r"\{% if more %\}\n\{#- A digest too big.*?(?=  <tr><td class=\"footer\">)", "", html, flags=re.S)
+    (tpl / "digest.html").write_text(html, encoding="utf-8")
     config, matches, composed = _sixty_paper_digest(tmp_path, "templates: tpl\n")
     assert "more" not in (tpl / "digest.html").read_text(encoding="utf-8")
     assert len(cards(composed.html)) == 60 and len(composed.html.encode()) > 100 * 1024
@@ -1076,7 +1112,7 @@ def test_a_template_that_counts_more_but_lists_none_of_it_keeps_every_card(tmp_p
     tpl = own_templates(tmp_path)
     html = (tpl / "digest.html").read_text(encoding="utf-8")
     start = html.index("{% if more %}\n{#- A digest too big")
-    end = html.index("{% endif %}\n", html.index("{% for section in more_sections %}")) + len("{% endif %}\n")
+    end = html.index('  <tr><td class="footer">')
     (tpl / "digest.html").write_text(html[:start] + html[end:], encoding="utf-8")
     config, matches, composed = _sixty_paper_digest(tmp_path, "templates: tpl\n")
     assert "more | length" in (tpl / "digest.html").read_text(encoding="utf-8")
@@ -1123,9 +1159,9 @@ def test_a_fault_in_the_more_list_of_the_users_template_is_one_located_template_
 def test_the_advice_for_a_too_big_digest_offers_no_unreadable_abstract_length(tmp_path):
     """"lower max_papers to about 43 (it has 60), or abstract_chars to about 7
     (it is 600)": an abstract of 7 characters is no abstract."""
-    count, size, (warning,) = _size_warning(tmp_path, 55, 300)
-    assert count == 55 and size > 100 * 1024
-    found = re.search(r"lower max_papers to about \d+ \(it has 55\): abstract_chars would have to be about (\d+) "
+    count, size, (warning,) = _size_warning(tmp_path, 64, 300)
+    assert count == 64 and size > 100 * 1024
+    found = re.search(r"lower max_papers to about \d+ \(it has 64\): abstract_chars would have to be about (\d+) "
                       r"\(it is 300\), too short to read$", warning)
     assert found and int(found[1]) < 150, warning
 
@@ -1996,9 +2032,9 @@ def test_a_digest_too_big_for_gmail_is_told_what_makes_it_fit(tmp_path):
     abstracts were 37 KB, and the warning said "lower max_papers or
     abstract_chars": no abstract_chars could make it fit.  It now gives the
     numbers, and each one, followed, makes a digest that fits."""
-    count, size, (warning,) = _size_warning(tmp_path, 60, 600)
-    assert count == 60 and size > 130 * 1024
-    fit = int(re.search(r"lower max_papers to about (\d+) \(it has 60\): its abstracts are \d+ KB of it, "
+    count, size, (warning,) = _size_warning(tmp_path, 70, 600)  # (60 fit 46 in full since each mark's style is not inlined)
+    assert count == 70 and size > 130 * 1024
+    fit = int(re.search(r"lower max_papers to about (\d+) \(it has 70\): its abstracts are \d+ KB of it, "
                         r"so no abstract_chars makes it fit$", warning)[1])
     count, size, warnings = _size_warning(tmp_path, fit, 600)
     assert count == fit and warnings == () and size <= 100 * 1024
