@@ -405,11 +405,25 @@ def code_link(paper) -> tuple[str, str] | None:
     return None
 
 
+#: A letter of a script written right to left (Hebrew, Arabic, Syriac, Thaana, N'Ko and their presentation forms).
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe\U00010800-\U00010fff\U0001e800-\U0001efff]")
+
+
+def isolated(name: str) -> str:
+    """``name`` between Unicode's first-strong isolate and its pop
+    (U+2068, U+2069) where it holds a right-to-left letter: two Arabic names
+    in a row, ``محمد الأحمد, علي حسن, Ana``, read as one right-to-left run,
+    showed the second author first and the comma between them on the wrong
+    side.  Invisible; a name in a left-to-right script is left as it is."""
+    return f"\u2068{name}\u2069" if _RIGHT_TO_LEFT.search(name) else name
+
+
 def short_authors(authors: Sequence[str], keep: int = 3, most: int = 4) -> str:
-    """``A, B, C, D``, or ``A, B, C, … and 9 more`` past ``most`` names."""
+    """``A, B, C, D``, or ``A, B, C, … and 9 more`` past ``most`` names;
+    each right-to-left name isolated (:func:`isolated`)."""
     if len(authors) <= most:
-        return ", ".join(authors)
-    return ", ".join(authors[:keep]) + f", … and {len(authors) - keep} more"
+        return ", ".join(map(isolated, authors))
+    return ", ".join(map(isolated, authors[:keep])) + f", … and {len(authors) - keep} more"
 
 
 def anchor_for(paper_id: str, kind: str = "paper") -> str:
