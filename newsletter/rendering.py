@@ -602,6 +602,18 @@ def card_words(
     return reasons, others_found
 
 
+def unsaid(words: list[str], reasons: Sequence) -> list[str]:
+    """The ``words`` a keyword topic found that the card's sentence does not
+    say already: "Why: Close to your interest in human preferences ·
+    preference" said it twice.  A word a ranked reason's phrase holds (in
+    either number) is left out; one that says more ("human preferences"
+    beside "preferences"), or a topic's name in the sentence, is not."""
+    phrases = [p for r in reasons if r is not None and r.ranked for p in r.phrases]
+    if not phrases:
+        return words
+    return [w for w in words if not any(phrase_pattern(w).search(p) for p in phrases)]
+
+
 def topic_hits(m: PaperMatch, topic) -> tuple:
     """The hits of ``topic``'s own terms: a paper two topics found was given,
     under the first one's heading, the words of both ("Diffusion models" said
@@ -1192,6 +1204,7 @@ class Composer:
         published = paper.published
         reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract},
                                            self._in_shown(abstract))
+        reasons = unsaid(reasons, m.topic_reasons)
         card = Card(
             paper=paper,
             title=title,

@@ -1213,6 +1213,31 @@ def test_a_ranked_card_marks_the_phrases_its_reason_names(tmp_path):
     assert "Why: Close to your interest in Schrödinger bridges, score based, step sizes and flow matching" in composed.text
 
 
+def test_a_word_the_reasons_sentence_says_is_not_said_again_after_it(tmp_path):
+    """A topic with both ``about`` and ``any`` read "Why: Close to your
+    interest in human preferences · preference": the term's word again,
+    after the sentence that said it.  A word a phrase of the sentence holds
+    goes; one saying more than the phrase, or one only the topic's name
+    holds ("Preference learning"), stays, as it tells what the paper wrote."""
+    from newsletter.matching import Hit, PaperMatch
+    from newsletter.models import Paper
+    from newsletter.reasons import ranked
+
+    config = load(tmp_path)
+    sub = config.subscribers[0]
+    paper = Paper("Diffusion models from human preferences", "Score-based diffusion models trained on preferences.", "s")
+    hits = (Hit("diffusion model*", "title", "Diffusion models"), Hit("score-based", "abstract", "Score-based"))
+    said = PaperMatch(paper, 0.9, (sub.topics[0],), ("diffusion model*", "score-based"), hits,
+                      topic_reasons=(ranked(["diffusion model", "human preferences"]),))
+    composed = Composer(config).compose(sub, [said], now=NOW)
+    assert "Why: Close to your interest in diffusion model and human preferences · score-based\n" in composed.text
+    assert "Why: Close to your interest in diffusion model and human preferences · <span" in cards(composed.html)[0]
+    assert len(re.findall(r'class="term"', composed.html)) == 1  # "score-based" only
+    in_meaning = PaperMatch(paper, 0.9, (sub.topics[0],), ("diffusion model*",), hits[:1], topic_reasons=(ranked(),))
+    text = Composer(config).compose(sub, [in_meaning], now=NOW).text
+    assert "Why: Close in meaning to your interest in Diffusion models · diffusion models\n" in text
+
+
 @pytest.mark.parametrize(("phrase", "text", "marked"), [
     ("bias", "We remove biases; the bias stays.", ["biases", "bias"]),  # "bia(?:e?s)?" missed "biases"
     ("social biases", "A social bias, and social biases.", ["social bias", "social biases"]),  # was "biase"
