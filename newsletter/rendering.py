@@ -132,13 +132,34 @@ def _given(parts: tuple[str, str]) -> Callable[[], tuple[str, str]]:
     return lambda: parts
 
 
+#: A sentence's end: its stop, then a space and what may begin a sentence (not "0.5", not "e.g., a"),
+#: or a stop of Chinese and Japanese, which takes no space.
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[\"“‘(\[]?[A-Z0-9\u0370-\u03ff])|[。！？]")
+#: Words a stop follows inside a sentence ("et al. (2021)", "Fig. 3", "cf. Smith").
+_ABBREVIATIONS = frozenset({
+    "al", "e.g", "i.e", "cf", "vs", "etc", "fig", "figs", "eq", "eqs", "sec", "secs", "ref", "refs", "thm", "lem",
+    "def", "prop", "tab", "ch", "vol", "no", "pp", "ca", "approx", "resp", "viz", "dr", "prof", "mr", "ms", "st",
+})
+#: The least of ``limit`` a cut at a sentence's end keeps; under it the cut is at a word.
+SENTENCE_KEEPS = 0.6
+
+
 @functools.lru_cache(maxsize=8192)
 def trim(text: str, limit: int) -> str:
-    """Cut at a word boundary before ``limit`` characters; 0 means no limit."""
+    """At most ``limit`` characters (0: no limit), cut at the end of a
+    sentence where one ends in the last part of them, else at a word, with
+    "…" after it: an abstract cut at its 600th character ended mid-clause,
+    "… based on two simple modifications to…", where the sentence before
+    it made a whole thought."""
     text = " ".join(text.split())
     if not limit or len(text) <= limit:
         return text
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.")
+    head = text[:limit]
+    for end in reversed(list(_SENTENCE_END.finditer(head, int(limit * SENTENCE_KEEPS)))):
+        word = head[:end.start()].rsplit(" ", 1)[-1].lstrip("([“\"").casefold()
+        if end.group() != "." or (len(word) > 1 and word not in _ABBREVIATIONS):
+            return head[:end.end()] + ("…" if end.group() in "。！？" else " …")
+    cut = head.rsplit(" ", 1)[0].rstrip(",;:.")
     return cut + "…"
 
 

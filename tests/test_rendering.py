@@ -124,6 +124,27 @@ def test_trim_cuts_at_a_word():
     assert trim("short", 0) == "short"
 
 
+@pytest.mark.parametrize(("text", "limit", "trimmed"), [
+    # the last sentence that ends in the last 40% of the limit, "…" after it (the next one was cut mid-clause)
+    ("We study SAM. We derive SDEs for it and two variants. Finally, we propose a new sampler based on two "
+     "simple modifications to DDIM.", 80, "We study SAM. We derive SDEs for it and two variants. …"),
+    # a stop inside a sentence is no end of it: "et al. (2020)", "Fig. 3", "e.g. Adam", "0.5", an initial
+    ("Following Smith et al. (2020) and Fig. 3 we set a rate of 0.5 as in J. Doe, e.g. Adam, and report the loss "
+     "curves of each of the runs.", 100,
+     "Following Smith et al. (2020) and Fig. 3 we set a rate of 0.5 as in J. Doe, e.g. Adam, and report…"),
+    # a sentence ending too early keeps too little: the cut is at a word
+    ("We study SAM. Our main contribution is the derivation of continuous-time models for SAM and two of its "
+     "variants.", 80, "We study SAM. Our main contribution is the derivation of continuous-time models…"),
+    ("A question? Yes! " * 3, 40, "A question? Yes! A question? Yes! …"),
+    ("我们综述了对齐的方法。我们提出了新的基准和评测。还有更多内容在这里。", 24, "我们综述了对齐的方法。我们提出了新的基准和评测。…"),
+])
+def test_trim_ends_at_a_sentence_where_one_ends_late_enough(text, limit, trimmed):
+    """An abstract cut at its 600th character ended mid-clause ("… based on
+    two simple modifications to…"), where the sentence before it made a
+    whole thought; within the limit, "…" saying there is more."""
+    assert trim(text, limit) == trimmed and len(trimmed) <= limit + 2
+
+
 def test_grouped_by_topic_with_counts_links_authors_footer(tmp_path):
     config = load(tmp_path)
     (sub, matches), = digests(config, "cy@example.org")
