@@ -2114,3 +2114,24 @@ def test_a_digest_too_big_for_gmail_is_told_what_makes_it_fit(tmp_path):
                           r"\(it is 600\)$", warning)[1])
     assert 300 < chars < 600
     assert _size_warning(tmp_path, fit + 2, chars)[2] == ()
+
+
+def test_a_paper_without_an_abstract_leaves_no_gap(tmp_path):
+    """A feed entry without a summary is read by its title only: its card
+    held an empty abstract paragraph (a blank band in the HTML) and its text
+    part three blank lines between the title and "Why:"."""
+    from newsletter.matching import Hit, PaperMatch
+    from newsletter.models import Paper
+
+    config = load(tmp_path)
+    sub = config.subscribers[0]
+    bare = Paper(title="A diffusion model paper read by its title", abstract="", source="s")
+    full = Paper(title="Another diffusion model", abstract="It has an abstract.", source="s")
+    hit = (Hit("diffusion model*", "title", "diffusion model"),)
+    composed = Composer(config).compose(sub, [PaperMatch(bare, 1, ("diffusion",), ("diffusion model*",), hit),
+                                              PaperMatch(full, 1, ("diffusion",), ("diffusion model*",), hit)], now=NOW)
+    first, second = cards(composed.html)
+    assert 'class="abstract"' not in first and "It has an abstract." in second
+    assert "\n\n\n" not in composed.text
+    assert "[1] A diffusion model paper read by its title\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
+    assert "[2] Another diffusion model\n\nIt has an abstract.\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
