@@ -377,7 +377,7 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
 
 @pytest.mark.parametrize("line, edit", [
     (17, ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),  # the contents: a digest of 2 papers or more
-    (43, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
+    (45, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
 ])
 def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_path, line, edit):
     """validate rendered a sample of one bare paper: a misspelt name in the
