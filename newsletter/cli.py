@@ -668,7 +668,17 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
 
     Due: a subscriber one of whose schedule slots has passed since its last
     digest (a new one waits for its first slot), or one without a schedule
-    (at every send: for cron).  Exit 1 when a delivery failed.
+    (at every send: for cron).
+
+    \b
+    Exit 0: sent, or nothing due.
+    Exit 1: a delivery failed; it stays pending, and the next send tries it.
+    Exit 2: a bad config, or no source could be read; nothing sent.
+    Exit 130/143: stopped by Ctrl-C/SIGTERM; the rest stay pending.
+
+    From cron: a send started while another runs on the same state waits for
+    it (10 minutes at most), then sends what is left; the SMTP password comes
+    from the variable delivery.password_env names (README "Or from cron").
     """
     if now.tzinfo is None:
         _offset_wanted(now, state.config)
@@ -923,7 +933,9 @@ def run(state: _State, tick: float) -> None:
     without one it would be mailed at every tick, so run refuses to start
     (`send` from cron serves such subscribers).  Missed slots are caught up
     once at start; the config is re-read when the file changes or on SIGHUP;
-    a failed delivery is retried with backoff.
+    a failed delivery is retried with backoff.  It logs to stderr
+    (journalctl under systemd).  One run per state: a second exits 2.
+    Exit 2 also for a bad config, or when no source can be read.
     """
     from .runner import Runner
 
@@ -1171,7 +1183,9 @@ def serve(state: _State, host: str, port: int) -> None:
 
     Plain HTTP here; the emails' links point at web.base_url, the public
     HTTPS address of a web server that passes requests on to this one
-    (under base_url's path, or with it cut off: both work).
+    (under base_url's path, or with it cut off: both work).  The links are
+    checked with the key in the variable web.secret_env names: the one
+    `send` and `run` sign them with (the same env file for every unit).
     """
     from .web import serve as serve_web
 

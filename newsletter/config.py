@@ -600,10 +600,12 @@ class ArxivSource(_Source):
         if self.path:
             return self
         if self.feed == "api" and not (self.query or self.categories):
-            if self.url and re.search(r"(?i)//(?:www\.)?arxiv\.org/list/", self.url):
-                # a listing page's address copied from the browser: the API was asked nothing by it
+            if self.url and (page := re.search(r"(?i)//(?:www\.)?arxiv\.org/list/|//rss\.arxiv\.org/", self.url)):
+                # a listing page's address copied from the browser, or the feed's a feed reader shows
+                # (rss.arxiv.org/rss/cs.LG): the API was asked nothing by it, and "needs 'query'" said nothing of feed:
                 settings = _source_for_url(self.url).removeprefix("{type: arxiv, ").removesuffix("}")
-                raise ValueError(f"url: {self.url!r} is arXiv's listing page, not a search: leave url: out and "
+                what = "announcement feed" if page[0].casefold().startswith("//rss.") else "listing page"
+                raise ValueError(f"url: {self.url!r} is arXiv's {what}, not a search: leave url: out and "
                                  f"write {settings}")
             raise ValueError("an arxiv source needs 'query' and/or 'categories' (or 'path' to a saved response)"
                              + (" (url: only replaces the API's address)" if self.url else ""))
@@ -709,6 +711,34 @@ def _check_term(term: str) -> str:
     return term
 
 
+#: A Markdown (or word processor) list item's marker at a line's start: "- ", "* ", "• ", "1. ", "2) ".
+_LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022\u25e6\u2023\u2043]|\d{1,2}[.)])[ \t]+", re.M)
+#: The same markers inside a line: a list YAML folded into one (`about: >-` joins its lines with spaces).
+_FOLDED_MARKER = re.compile(r"[ \t]+[-*+\u2022\u25e6\u2023\u2043][ \t]+")
+
+
+#: Markdown's marks around words and before a heading: "**diffusion**", "`flow matching`", "## Interests".
+_MARKDOWN_MARKS = re.compile(r"\*\*|__|`|^[ \t]*#{1,6}[ \t]+|(?<![\w*])\*(?=\w)|(?<=\w)\*(?![\w*])", re.M)
+
+
+def _about_of_a_list(text: str) -> str:
+    """An interest written as a Markdown list, one subject an item, as the
+    items of one sentence ("- diffusion models / - score matching" reads
+    "diffusion models; score matching"). With the markers left in, the list
+    was one run-on phrase of dashes: no phrase of it was found in any paper,
+    so each was only "close in meaning", and the warning blamed the words.
+    Markdown's emphasis and heading marks go too (a reason read
+    "**diffusion models**"). A text that is no list is returned as it is."""
+    if _MARKDOWN_MARKS.search(text):
+        text = _MARKDOWN_MARKS.sub("", text)
+    if not _LIST_MARKER.match(text.lstrip("\n")) and len(_LIST_MARKER.findall(text)) < 2:
+        return text  # no list; a heading line before the items ("My interests:") is one of them
+    items = [" ".join(item.split()) for item in _LIST_MARKER.split(text)]
+    if len(items) <= 2 and _FOLDED_MARKER.search(text):  # folded by `>`: one line, markers inside
+        items = [" ".join(item.split()) for item in _FOLDED_MARKER.split(_LIST_MARKER.sub("", text, count=1))]
+    return "; ".join(item.rstrip(".;,:") for item in items if item.strip(" .;,:"))
+
+
 def _paper_ids(text: str) -> list[str] | None:
     """The arXiv ids ``text`` is made of (ids or links to papers, separated
     by commas or spaces), or None when it holds anything else."""
@@ -800,6 +830,8 @@ class Topic(_Model):
         if value is None or not value.strip():
             raise ValueError("'about' is empty: describe the interest in one to a few sentences, or remove the key")
         from .ranking import content_words
+
+        value = _about_of_a_list(value)
 
         if (ids := _paper_ids(value)) is not None:
             raise ValueError(f"'about' holds arXiv ids, not words: papers you liked go under like: [{', '.join(ids)}], "
@@ -1118,9 +1150,18 @@ SECRET_HOLDS = ("it must hold the key that signs unsubscribe links, the same one
                 f"with; for a first key: {MAKE_A_KEY}")
 
 
-def password_holds(username: str | None) -> str:
-    """What ``delivery.password_env``'s variable holds, said when it is unset."""
-    return f"it must hold the SMTP password{' for ' + username if username else ''}"
+#: Where Gmail's SMTP takes a login: an app password only (the account's own
+#: is refused with "534 5.7.9 Application-specific password required").
+GMAIL_HOSTS = ("smtp.gmail.com", "smtp.googlemail.com")
+GMAIL_PASSWORD = ("Gmail takes an app password (myaccount.google.com/apppasswords, with 2-Step Verification on), "
+                  "not the account's own")
+
+
+def password_holds(username: str | None, host: object = None) -> str:
+    """What ``delivery.password_env``'s variable holds, said when it is unset:
+    for Gmail, which password (a newcomer puts the account's own first)."""
+    gmail = f"; {GMAIL_PASSWORD}" if isinstance(host, str) and host.strip().casefold() in GMAIL_HOSTS else ""
+    return f"it must hold the SMTP password{' for ' + username if username else ''}{gmail}"
 
 
 def _unset_secrets(data: dict, lines: dict, shown: str, problems: list[Problem]) -> list[Problem]:
@@ -1131,7 +1172,7 @@ def _unset_secrets(data: dict, lines: dict, shown: str, problems: list[Problem])
     smtp = d if isinstance(d := data.get("delivery"), dict) and d.get("transport") == "smtp" else {}
     web = w if isinstance(w := data.get("web"), dict) else {}
     username = smtp.get("username") if isinstance(smtp.get("username"), str) else None
-    for section, key, holds in (("delivery", "password_env", password_holds(username)),
+    for section, key, holds in (("delivery", "password_env", password_holds(username, smtp.get("host"))),
                                 ("web", "secret_env", SECRET_HOLDS)):
         name = (smtp if section == "delivery" else web).get(key)
         said = any(p.path and p.path.startswith(f"{section}.{key}") for p in problems)
@@ -3047,7 +3088,13 @@ def _cross_checks(data: dict, lines: dict, shown: str, base: Path) -> list[Probl
         if isinstance(email, str):
             key = address_key(email)
             if key in seen:
-                add(("subscribers", i, "email"), f"duplicate subscriber {email!r} (first at subscribers[{seen[key]}])")
+                # a list of hundreds: the first one's line, and its spelling when only the case differs
+                # ("Ada@Uni.edu" pasted twice from a spreadsheet), which the reader would not see as one
+                first = seen[key]
+                at = f", line {row}" if (row := _line_for(lines, ("subscribers", first, "email"))) else ""
+                spelt = f" as {subscribers[first]['email']!r}" if subscribers[first]["email"] != email else ""
+                add(("subscribers", i, "email"), f"duplicate subscriber {email!r} (first at subscribers[{first}]{at}"
+                    f"{spelt}): one address gets one digest; delete one of them")
             else:
                 seen[key] = i
         wanted = sub.get("topics")

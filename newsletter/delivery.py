@@ -56,7 +56,7 @@ from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar, cast
 
-from .config import Config, line_break_hint, password_holds, unset_variable
+from .config import GMAIL_HOSTS, GMAIL_PASSWORD, Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
 from .refusals import About, Refusal, classify
@@ -589,7 +589,7 @@ class SMTPTransport:
                         "password_env",
                         unset_variable(
                             self.password_env, "password_env", "empty" if password == "" else "not set",
-                            password_holds(self.username),
+                            password_holds(self.username, self.host),
                         ),
                     )
                 )
@@ -707,13 +707,15 @@ _EAI_NODATA = getattr(socket, "EAI_NODATA", socket.EAI_NONAME)
 _WANTS_TLS = "the server offers STARTTLS and wants it first: set security: starttls"
 
 
-def _login_hint(variable: str | None, password: str | None) -> str:
+def _login_hint(variable: str | None, password: str | None, host: str | None = None) -> str:
     """What to check after a refused login: a password copied with a space at
     an end (an env file's ``SMTP_PASSWORD=secret ``) is sent with it, and the
-    right password reads as a wrong one."""
+    right password reads as a wrong one; at Gmail, which password it takes."""
     if password is not None and password != password.strip():
         return (f"{variable} starts or ends with a space, which is sent as part of the password: set it without one "
                 "(not shown: it is the secret)")
+    if host is not None and host.casefold() in GMAIL_HOSTS:
+        return f"check delivery.username and the password in {variable}; {GMAIL_PASSWORD}"
     return f"check delivery.username and the password in {variable}; many providers want an app password"
 
 
@@ -1043,7 +1045,7 @@ class SMTPSession:
             raise TransportBroken(
                 f"{t.at('username')}SMTP server {where} rejected the login for {t.username!r}: "
                 f"{_reply(exc.smtp_code, exc.smtp_error)} "
-                f"({_login_hint(t.password_env, t.password)})"
+                f"({_login_hint(t.password_env, t.password, t.host)})"
             ) from None
         except ssl.SSLError as exc:
             _close(smtp)

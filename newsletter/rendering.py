@@ -56,7 +56,7 @@ from .matching import (
     rules_reason,
 )
 from .messages import EncodedBody, MessageWriter, new_message_id, parse_message, unsubscribe_url
-from .models import web_url
+from .models import NAME_SUFFIX, first_last, web_url
 from .patterns import lazy
 from .reasons import for_reader, found_words, listed, ranked, under_ranked
 
@@ -1039,6 +1039,31 @@ def _no_field(message: str, ctx: dict, meant: str) -> str:
 _SUBJECT_NAMES = ("count", "topics", "name", "date", "date_text", "title", "subscriber.email")
 
 
+#: A name as a spreadsheet or a directory lists it, "Last, First": words of letters on each side of one comma.
+_LAST_COMMA_FIRST = re.compile(r"[^\W\d_](?:[^\W\d_]|['’.\- ])*, ?[^\W\d_](?:[^\W\d_]|['’.\- ])*")
+
+#: What follows a name's comma that is no given name: "Ada Lovelace, PhD".
+_DEGREE = re.compile(r"(?:Ph\.?D|M\.?D|M\.?Sc|B\.?Sc|M\.?A|B\.?A|MBA|Esq|Prof|Dr|FRS)\.?", re.IGNORECASE)
+
+
+def greeting_name(subscriber: Subscriber) -> str:
+    """The name the digest greets with (``{{ name }}``): ``name:`` as written,
+    but "Last, First" as said, "First Last", as a member list pasted from a
+    spreadsheet or a directory writes it ("Hello Müller, Jürgen," read as
+    addressing two people); the address when there is no name.  The To header
+    keeps the name as written."""
+    name = subscriber.name
+    if not name:
+        return subscriber.email
+    if _LAST_COMMA_FIRST.fullmatch(name):
+        last, first = (part.split() for part in name.split(","))
+        # one family name ("van der Berg" with its particles): "Ada Lovelace, Grace Hopper" is two people
+        one_name = all(word.islower() for word in last[:-1])
+        if one_name and not (NAME_SUFFIX.fullmatch(first[0]) or _DEGREE.fullmatch(first[0])):
+            return first_last(name)
+    return name
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -1288,7 +1313,7 @@ class Composer:
         return {
             "title": config.email.title,
             "subscriber": subscriber,
-            "name": subscriber.name or subscriber.email,
+            "name": greeting_name(subscriber),
             "count": count,
             "topics": Names(topic_names or [config.topic_name(k) for k in subscriber.topics]),
             "sections": groups,
@@ -1587,7 +1612,7 @@ class Composer:
     def _values(self, subscriber: Subscriber) -> tuple[dict[str, str], dict[str, str]]:
         """Each personal token's value in the HTML part (escaped) and in the text part and subject."""
         email_token, name_token, unsubscribe_token = self._tokens
-        text = {email_token: subscriber.email, name_token: subscriber.name or subscriber.email}
+        text = {email_token: subscriber.email, name_token: greeting_name(subscriber)}
         url = unsubscribe_url(self.config, subscriber)
         if url is not None:
             text[unsubscribe_token] = url

@@ -281,6 +281,11 @@ SHARE_BODIES = 8
 TEMPLATE_TRIES = 3
 
 
+#: How much later than a subscriber's last digest the sources' oldest paper may
+#: be without a word: a weekend and a holiday, when arXiv announces nothing.
+SOURCES_SHORT_AFTER = timedelta(days=4)
+
+
 def send(
     config: Config,
     *,
@@ -621,6 +626,8 @@ class _SendRun:
         self.lost: str | None = None  # why this worker's claims may be another's now (see _halted)
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
+        self._short_said = False  # the sources' papers start after a digest's last one: said once a run
+        self._oldest: datetime | None | bool = False  # the sources' oldest paper's date (False: not known yet)
 
     def _result(self, result: DigestResult) -> None:
         if self._held is not None and threading.get_ident() == self._planner:
@@ -1198,6 +1205,7 @@ class _SendRun:
 
             self._result(DigestResult(sub.email, "not due", next_attempt=nxt.astimezone(zone) if nxt else None))
             return None
+        self._warn_sources_short(sub, known.last_served or known.first_seen)
         matches = digest_papers(config, self.index, sub, known, self.state.papers)
         send_empty = config.sends_empty(sub)
         again = tuple(not_again_said(lost_math_shown(p.title), p)
@@ -1222,6 +1230,32 @@ class _SendRun:
                                       sent_before=cut[1], not_again=again))
             return None
         return (open_, sub, composed, cut, again)
+
+    def _warn_sources_short(self, sub: Subscriber, since: datetime | None) -> None:
+        """Say (once a run) that a due digest covers days the sources no longer
+        list.  A digest takes the papers the sources list now: a weekly
+        digest fed by arXiv's daily announcement feed (or the arXiv API's
+        newest 200, or two days of Hugging Face) held the last day's papers,
+        and the other days' never went to anyone, without a word.  Only when
+        every paper is dated, and the gap is longer than a weekend with a
+        holiday (arXiv announces nothing on Saturdays and Sundays)."""
+        if self._short_said or since is None:
+            return
+        if self._oldest is False:  # once a run, not once a subscriber (10,000 x 5,000 papers)
+            dates = [p.published for p in self.papers]
+            self._oldest = None if not dates or None in dates else min(cast(list[datetime], dates))
+        oldest = self._oldest
+        if not isinstance(oldest, datetime) or not since + SOURCES_SHORT_AFTER < oldest <= self.now:
+            return
+        self._short_said = True
+        zone = self.config.zone(sub)
+        self._warn(
+            f"{sub.email}: its digest is of the papers since {shown_time(since, zone)}, but the sources list none "
+            f"before {shown_time(oldest, zone)}: papers listed in between are in no digest (a digest takes what the "
+            "sources list when it is sent, and their lists are short: arXiv's feed, one day's announcement). "
+            "For a digest of several days, read sources that list them (type: arxiv with max_results: 2000; "
+            "hf-daily with days: 7), or give the subscriber a daily schedule (README \"Schedules\")"
+        )
 
     def _worker_state(self) -> State:
         state = getattr(self.local, "state", None)

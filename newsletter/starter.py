@@ -72,7 +72,9 @@ subscribers:
   - email: you@example.org         # <- your address
     name: You
     topics: [diffusion, molecules]
-    # schedule: weekly on monday at 08:00   # overrides the default schedule above
+    # schedule: weekly on monday at 08:00   # overrides the default schedule above; the sources
+    #                                       # list about a day: for a week's papers, raise
+    #                                       # max_results (2000) and days (7) above
     max_papers: 20
 
 email:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import BASIC_CONFIG, DATA, ROOT, command_env, query, write_config
+from conftest import BASIC_CONFIG, DATA, ROOT, command_env, query, run_newsletter, write_config
 
 
 def test_validate_ok(workdir, cli):
@@ -1479,3 +1479,84 @@ def test_a_subscriber_given_by_its_name_is_told_its_address(workdir, cli):
     assert r.code == 2 and "Traceback" not in r.err
     assert r.err.splitlines() == ["config.yaml: no subscriber 'ada lovelace' in the config: the subscriber is named "
                                   "by address, ada@example.org (whose name: is Ada Lovelace)"], r.err
+
+
+def test_readme_env_file_and_cron_line_as_written(tmp_path):
+    """README's cron line sources the env file systemd reads: unquoted, a Gmail
+    app password with spaces ran `efgh` as a command and left SMTP_PASSWORD
+    unset, and a `$` in the signing key cut it short (every unsubscribe link
+    refused). Its values are single-quoted, which both read alike. The cron
+    line logs each run's time and mails (prints) the log's end only when a
+    send fails; its output went to the log alone, so cron mailed nothing."""
+    from datetime import datetime
+
+    from smtp_server import free_port
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    env_text = re.search(r"```sh\n(# /etc/paper-digest\.env.*?)```", readme, re.S)[1]
+    written = dict(re.findall(r"^([A-Z_]+)='([^']*)'$", env_text, re.M))
+    assert set(written) == {"SMTP_PASSWORD", "NEWSLETTER_SECRET"}, env_text
+    assert " " in written["SMTP_PASSWORD"] and "$" in written["NEWSLETTER_SECRET"]  # the cases that broke
+    (tmp_path / "paper-digest.env").write_text(env_text, encoding="utf-8")
+    shown = subprocess.run(["sh", "-c", 'set -a && . ./paper-digest.env && set +a && printf "%s\\n%s\\n" '
+                            '"$SMTP_PASSWORD" "$NEWSLETTER_SECRET"'], cwd=tmp_path, capture_output=True, text=True)
+    assert (shown.returncode, shown.stderr) == (0, "")
+    assert shown.stdout.splitlines() == [written["SMTP_PASSWORD"], written["NEWSLETTER_SECRET"]]
+
+    cron = re.search(r"```cron\n\*/10 \* \* \* \*  (.*?)\n```", readme)[1]
+    command = (cron.replace("/srv/paper-digest", str(tmp_path)).replace("/etc/paper-digest.env", f"{tmp_path}/paper-digest.env")
+               .replace(".venv/bin/newsletter", f"{sys.executable} -m newsletter"))
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hf-papers-blank-lines.txt", tmp_path / "papers")
+    write_config(tmp_path, BASIC_CONFIG.replace("    max_papers: 5\n", "    max_papers: 1\n"))
+    ok = subprocess.run(["sh", "-c", command], cwd="/", capture_output=True, text=True, env=command_env())
+    assert (ok.returncode, ok.stdout, ok.stderr) == (0, "", "")  # nothing printed: cron mails nothing
+    log = (tmp_path / "send.log").read_text(encoding="utf-8").splitlines()
+    assert datetime.fromisoformat(log[0]).tzinfo is not None and log[-1].startswith("outbox: "), log
+    assert "sent 2, empty 0, failed 0, not due 0" in log
+    smtp = f"delivery:\n  transport: smtp\n  host: 127.0.0.1\n  port: {free_port()}\n  security: none\n"
+    write_config(tmp_path, BASIC_CONFIG + smtp)  # nobody listens there: each delivery fails
+    failed = subprocess.run(["sh", "-c", command], cwd="/", capture_output=True, text=True, env=command_env())
+    assert re.fullmatch(r"sent 0, empty \d, failed [12], not due 0", failed.stdout.splitlines()[-1]), failed.stdout
+    stamps = re.findall(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$", failed.stdout, re.M)
+    assert len(stamps) == 2, failed.stdout  # the tail mailed holds both runs' times
+
+
+def test_send_and_run_help_say_what_a_cron_or_systemd_user_needs(tmp_path):
+    """`send --help` said only "Exit 1 when a delivery failed": nothing of exit 2,
+    of a send waiting for another, or where the SMTP password comes from;
+    `run --help` nothing of its log or of the one run a state allows."""
+    send = run_newsletter("send", "--help", cwd=tmp_path)
+    assert send.code == 0
+    text = " ".join(send.out.split())
+    for said in ("Exit 0: sent, or nothing due.", "Exit 1: a delivery failed; it stays pending, and the next send tries it.",
+                 "Exit 2: a bad config, or no source could be read; nothing sent.",
+                 "waits for it (10 minutes at most)", "the variable delivery.password_env names"):
+        assert said in text, send.out
+    run = " ".join(run_newsletter("run", "--help", cwd=tmp_path).out.split())
+    assert "It logs to stderr (journalctl under systemd). One run per state: a second exits 2." in run
+    serve = " ".join(run_newsletter("serve", "--help", cwd=tmp_path).out.split())
+    assert "checked with the key in the variable web.secret_env names: the one `send` and `run` sign them with" in serve
+
+
+def test_a_gmail_password_unset_or_refused_says_gmail_takes_an_app_password(workdir, cli, monkeypatch):
+    """Gmail refuses the account's own password over SMTP; the message said
+    only "the SMTP password", or "many providers want an app password"."""
+    from newsletter.delivery import _login_hint
+
+    monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+    smtp = ("delivery:\n  transport: smtp\n  host: smtp.gmail.com\n  port: 587\n  security: starttls\n"
+            "  username: lab@gmail.com\n  password_env: SMTP_PASSWORD\n")
+    write_config(workdir, BASIC_CONFIG + smtp)
+    r = cli("validate")
+    assert r.code == 2
+    assert r.err.splitlines()[-1].endswith(
+        "environment variable SMTP_PASSWORD is not set (it must hold the SMTP password for lab@gmail.com; Gmail "
+        "takes an app password (myaccount.google.com/apppasswords, with 2-Step Verification on), not the account's "
+        "own)"), r.err
+    write_config(workdir, BASIC_CONFIG + smtp.replace("smtp.gmail.com", "smtp.fastmail.com"))
+    assert "Gmail" not in cli("validate").err
+    assert _login_hint("SMTP_PASSWORD", "abcdefghijklmnop", "smtp.gmail.com").endswith(
+        "; Gmail takes an app password (myaccount.google.com/apppasswords, with 2-Step Verification on), not the "
+        "account's own")
+    assert _login_hint("SMTP_PASSWORD", "x", "smtp.fastmail.com").endswith("many providers want an app password")

@@ -79,7 +79,7 @@ delivery:
         "config.yaml:17: subscribers[1].email: 'bob@' is not a valid address",
         "config.yaml:19: subscribers[1].timezone: unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)",
         "config.yaml:20: subscribers[1].schedule: cannot parse schedule 'sometimes'; valid forms:",
-        "config.yaml:21: subscribers[2].email: duplicate subscriber 'ADA@example.org'",
+        "config.yaml:21: subscribers[2].email: duplicate subscriber 'ADA@example.org' (first at subscribers[0], line 14 as 'ada@example.org'): one address gets one digest; delete one of them",
         "config.yaml:22: subscribers[2].name: 'Ada\\nBcc: eve@example.org' contains a line break",
         "config.yaml:24: subscribers[2].max_papers: expected a valid integer",
         "config.yaml:26: delivery.transport: expected 'outbox' or 'smtp', got 'smpt' (did you mean 'smtp'?)",
@@ -779,7 +779,7 @@ def test_both_spellings_of_an_internationalised_domain_are_one_subscriber(workdi
         "  - email: ada@example.org", "  - email: ada@münchen.de"
     )
     found = problems(workdir, text)
-    assert found == ["config.yaml:15: subscribers[1].email: duplicate subscriber 'ada@xn--mnchen-3ya.de' (first at subscribers[0])"], found
+    assert found == ["config.yaml:15: subscribers[1].email: duplicate subscriber 'ada@xn--mnchen-3ya.de' (first at subscribers[0], line 12 as 'ada@münchen.de'): one address gets one digest; delete one of them"], found
 
 
 @pytest.mark.parametrize(
@@ -1971,6 +1971,10 @@ def test_several_addresses_in_one_say_so(workdir, cli):
     ("sources:\n  - type: arxiv\n    url: https://arxiv.org/list/cs.LG/new\n",
      "config.yaml:2: sources[0]: url: 'https://arxiv.org/list/cs.LG/new' is arXiv's listing page, not a search: "
      "leave url: out and write feed: rss, categories: [cs.LG]"),
+    # the feed's address as a feed reader shows it: 'needs query and/or categories (url: only replaces the API's address)'
+    ("sources:\n  - type: arxiv\n    url: https://rss.arxiv.org/rss/cs.LG\n",
+     "config.yaml:2: sources[0]: url: 'https://rss.arxiv.org/rss/cs.LG' is arXiv's announcement feed, not a search: "
+     "leave url: out and write feed: rss, categories: [cs.LG]"),
     # a web address given to the text export: 'unknown key 'url'; valid keys: name, required, type, path'
     ("sources:\n  - type: hf-papers-text\n    url: https://huggingface.co/papers\n",
      "config.yaml:2: sources[0].path: required key is missing\n"
@@ -2182,16 +2186,30 @@ def test_the_readme_csv_import_reads_excel_exports(tmp_path, cli):
     head = ("sources:\n  - {type: hf-papers-text, path: papers/}\ntopics:\n  d: {name: D, any: [diffusion]}\n"
             "x-member: &member {topics: [d], max_papers: 5}\nsubscribers:\n")
     rows = {",": 'email,name\r\n ana@uni.edu ,"O\'Brien, Ana"\r\nbo@uni.edu,"Bö ""the"" Builder"\r\ncy@uni.edu,\r\n',
-            ";": 'email;name\r\nana@uni.edu;"O\'Brien, Ana"\r\nbo@uni.edu;"Bö ""the"" Builder"\r\ncy@uni.edu;\r\n'}
+            ";": 'email;name\r\nana@uni.edu;"O\'Brien, Ana"\r\nbo@uni.edu;"Bö ""the"" Builder"\r\ncy@uni.edu;\r\n',
+            # cells copied from a spreadsheet and pasted into a file: tabs, the header as the sheet spells it
+            # (it stopped with KeyError: 'email'), a trailing space, rows left blank in the sheet
+            "\t": 'E-mail\tName \nana@uni.edu \tO\'Brien, Ana\nbo@uni.edu\t"Bö ""the"" Builder"\n\t\ncy@uni.edu\t\n'}
     for rows_text in rows.values():
         (tmp_path / "members.csv").write_bytes(codecs.BOM_UTF8 + rows_text.encode("utf-8"))
-        out = subprocess.run([sys.executable, "-", "members.csv"], input=script, cwd=tmp_path, capture_output=True,
-                             text=True, check=True).stdout
-        (tmp_path / "config.yaml").write_text(head + out, encoding="utf-8")
+        run = subprocess.run([sys.executable, "-", "members.csv"], input=script, cwd=tmp_path, capture_output=True,
+                             text=True, check=True)
+        assert run.stderr == ""
+        (tmp_path / "config.yaml").write_text(head + run.stdout, encoding="utf-8")
         config = load_config(tmp_path / "config.yaml")
         assert [(s.email, s.name) for s in config.subscribers] == [
             ("ana@uni.edu", "O'Brien, Ana"), ("bo@uni.edu", 'Bö "the" Builder'), ("cy@uni.edu", None)]
         assert cli("validate").code == 0
+    # a name without its address is said at its line; a paste without the header line is refused, appending nothing
+    for rows_text, code, said in (("email,name\nana@uni.edu,Ana\n,Bob Nobody\n", 0,
+                                   "members.csv:3: Bob Nobody has no address: left out\n"),
+                                  ("ana@uni.edu\tAna\n", 2, "members.csv:1: no email column in 'ana@uni.edu\\tAna': "
+                                   "the first line names the columns, email and name\n")):
+        (tmp_path / "members.csv").write_text(rows_text, encoding="utf-8")
+        run = subprocess.run([sys.executable, "-", "members.csv"], input=script, cwd=tmp_path, capture_output=True,
+                             text=True)
+        assert (run.returncode, run.stderr) == (code, said)
+        assert run.stdout == ("  - {email: \"ana@uni.edu\", name: \"Ana\", <<: *member}\n" if code == 0 else "")
 
 
 def test_accents_written_as_separate_marks_match_the_papers(workdir, cli):

@@ -1476,3 +1476,23 @@ def test_a_keyword_topics_better_fit_places_a_paper_a_ranked_topic_also_takes(wo
     assert v.code == 0 and "none of them is in ada@example.org's digest" not in v.err, v.err
     shown = run_newsletter("match", "--subscriber", "ada@example.org", cwd=workdir).out
     assert re.search(r"^ +\d+  \S", shown, re.M), shown  # a count shown as a count ('4', not '4.00')
+
+
+@pytest.mark.parametrize("block, marks", [("|", ("", "")), (">-", ("", "")), ("|", ("**", "`"))])
+def test_an_about_written_as_a_markdown_list_reads_as_its_items(workdir, block, marks):
+    """`about:` as a bulleted list ("- diffusion models" a line, as in notes
+    or a chat) was one run-on phrase of dashes: no paper wrote a phrase of it,
+    every paper was only "close in meaning", fewer were taken, and validate
+    blamed the words. Written so, it ranks as the items of one sentence;
+    Markdown's emphasis around an item ("**diffusion models**") goes too."""
+    items = ["diffusion models", "score matching", "flow matching"]
+    bulleted = f"    about: {block}\n" + "".join(f"      - {marks[i % 2]}{item}{marks[i % 2]}\n"
+                                                for i, item in enumerate(items))
+    write_config(workdir, ABOUT.replace(SENTENCE + "\n", bulleted))
+    v = run_newsletter("validate", cwd=workdir)
+    assert v.code == 0 and "writes a phrase of it" not in v.err, v.err
+    as_list, _ = match_json(workdir, "--all")
+    write_config(workdir, ABOUT.replace(SENTENCE, f"    about: {'; '.join(items)}"))
+    as_sentence, _ = match_json(workdir, "--all")
+    assert as_list == as_sentence
+    assert as_list["ada@example.org"][0]["reason"].startswith("close to your interest: ")

@@ -715,6 +715,33 @@ def test_subscribers_with_the_same_papers_share_one_body(tmp_path):
     assert shared.share_bodies and len(shared._bodies) == 3  # bob; ada, cy and di; ed (no name: "Hello,")
 
 
+def test_a_name_written_last_comma_first_is_greeted_first_last(tmp_path):
+    """A member list pasted from a spreadsheet writes "Müller, Jürgen": the
+    digest said "Hello Müller, Jürgen," as if to two people. The greeting
+    says "Jürgen Müller" (shared body or whole); the To header keeps the name
+    as written; two people, a degree or a suffix after the comma stay as written."""
+    from newsletter.messages import parse_message
+
+    names = {"cy@example.org": ("Ürün, Cy", "Cy Ürün"),
+             "di.q+x@example.org": ("van der Berg, Anna-Lena", "Anna-Lena van der Berg"),
+             "ada@example.org": ("Ada Lovelace, Grace Hopper", "Ada Lovelace, Grace Hopper"),
+             "ed@example.org": ("Lovelace, PhD", "Lovelace, PhD")}
+    text = SHARED_CONFIG.replace("    name: Cy Ürün\n", "").replace('    name: "Di <b>&amp;</b> \\"Q\\" O\'Neil"\n', "")
+    text = text.replace("    name: Ada Lovelace\n", "")
+    for email, (written, _) in names.items():
+        text = text.replace(f"  - email: {email}\n", f"  - email: {email}\n    name: \"{written}\"\n")
+    config = load(tmp_path, text=text, hostile=False)
+    for composer in (Composer(config), Composer(config)):
+        for sub, matches in digests(config):
+            if sub.email not in names:
+                continue
+            written, greeted = names[sub.email]
+            composed = composer.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+            assert f"Hello {greeted}," in composed.text and f"Hello {escape(greeted)}," in composed.html
+            assert parse_message(composed.data)["To"].addresses[0].display_name == written
+        composer.share_bodies = False
+
+
 def test_a_body_prepared_before_composing_is_the_one_each_email_is_made_from(tmp_path):
     """A big send's parent prepares the bodies its first digests share before
     it forks its workers (Composer.prepare): the emails made from them are

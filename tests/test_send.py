@@ -27,6 +27,7 @@ from conftest import (
     clock_off,
     command_env,
     query,
+    run_newsletter,
     start_newsletter,
     stderr_until,
     terminated_once_said,
@@ -3819,3 +3820,46 @@ def test_test_email_to_a_placeholder_address_through_a_real_relay_says_no_mail_r
     r = cli("test-email", "--to", "you@example.org", "--now", NOW)
     assert r.code == 0 and "placeholder" not in r.err, r.err
     assert smtp_server.mailbox.recipients() == ["you@example.org"]
+
+
+def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path, http_server):
+    """A researcher reading arXiv through rss.arxiv.org/rss/cs.LG wants a
+    weekly digest on Monday, Europe/Berlin. The feed lists one day's
+    announcement, and a digest takes what the sources list when it is sent:
+    the other days' papers went to nobody, without a word. The weekly send
+    says so (once); a daily one, whose last digest was the day before, does not."""
+    from recorded_http import recorded
+
+    http_server.route("/rss/cs.LG", recorded("arxiv-rss2.xml", headers={"Content-Type": "application/rss+xml"}))
+    config = f"""
+timezone: Europe/Berlin
+sources:
+  - type: feed
+    url: {http_server.url("/rss/cs.LG")}
+http:
+  fresh_for: 0
+topics:
+  ml:
+    any: [learning, flow, matching, model*]
+subscribers:
+  - email: ada@example.org
+    topics: [ml]
+    schedule: SCHEDULE
+"""
+    said = ("warning: ada@example.org: its digest is of the papers since {since}, but the sources list none before "
+            "2024-06-11 06:00 CEST: papers listed in between are in no digest")
+    for schedule, first, since in (("weekly on monday at 08:00", "2024-06-04", "2024-06-04 09:00 CEST"),
+                                   ("daily at 08:00", "2024-06-10", None)):
+        for old in tmp_path.glob("newsletter-state.sqlite3*"):
+            old.unlink()
+        write_config(tmp_path, config.replace("SCHEDULE", schedule))
+        seen = run_newsletter("send", "--now", f"{first}T09:00:00+02:00", cwd=tmp_path)
+        assert seen.code == 0 and re.search(r"^not due +ada@example\.org", seen.out, re.M), seen.out + seen.err
+        due = run_newsletter("send", "--now", "2024-06-11T09:00:00+02:00", cwd=tmp_path)
+        assert due.code == 0 and re.search(r"^sent +ada@example\.org: \d+ papers", due.out, re.M), due.out + due.err
+        warned = [line for line in due.err.splitlines() if "are in no digest" in line]
+        if since is None:
+            assert warned == [], due.err
+        else:
+            assert len(warned) == 1 and warned[0].startswith(said.format(since=since)), due.err
+            assert warned[0].endswith("or give the subscriber a daily schedule (README \"Schedules\")")

@@ -271,3 +271,18 @@ def test_init_asks_the_machine_for_its_zone_once(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "it says timezone: UTC, this machine's" in out
     assert "\ntimezone: UTC " in (tmp_path / "config.yaml").read_text(encoding="utf-8")
+
+
+def test_starter_weekly_schedule_hint_says_the_sources_list_about_a_day():
+    """Uncommented, the starter's `weekly on monday` sent Monday's papers alone:
+    its arXiv source (200 newest) and Hugging Face source (2 days) list about a
+    day. The hint names what to raise; the raised values and the schedule load."""
+    text = starter_config()
+    (line,) = [line for line in text.splitlines() if line.strip().startswith("# schedule: weekly")]
+    hint = text[text.index(line):text.index("max_papers: 20", text.index(line))]
+    assert "list about a day" in hint and "max_results (2000)" in hint and "days (7)" in hint
+    weekly = (text.replace(line, line.replace("# schedule", "schedule", 1)).replace("max_results: 200", "max_results: 2000")
+              .replace("days: 2", "days: 7"))
+    config = parse_config(weekly, "config.yaml")
+    assert config.subscribers[0].schedule.weekdays == (0,)
+    assert (config.sources[0].max_results, config.sources[1].days) == (2000, 7)

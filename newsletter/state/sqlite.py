@@ -1503,7 +1503,10 @@ def send_lock(
                 ) from None
             if clock() >= deadline:
                 raise StateError(
-                    Problem(f"another send ({held.holder}) has held the state for over {wait:.0f} s; giving up", str(path))
+                    # (cron starting a send every 10 minutes beside a long one: what is this exit 2 to them?)
+                    Problem(f"another send ({held.holder.strip()}) has held the state for over {wait:.0f} s; giving "
+                            "up: this one sent and recorded nothing, and what it would have sent goes out with that "
+                            "send or the next", str(path))
                 ) from None
             if not told:
                 logging.getLogger(__name__).info("another send (%s) is running on this state; waiting for it", held.holder)
