@@ -132,13 +132,34 @@ def _given(parts: tuple[str, str]) -> Callable[[], tuple[str, str]]:
     return lambda: parts
 
 
+#: A sentence's end: its stop, then a space and what may begin a sentence (not "0.5", not "e.g., a"),
+#: or a stop of Chinese and Japanese, which takes no space.
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[\"“‘(\[]?[A-Z0-9\u0370-\u03ff])|[。！？]")
+#: Words a stop follows inside a sentence ("et al. (2021)", "Fig. 3", "cf. Smith").
+_ABBREVIATIONS = frozenset({
+    "al", "e.g", "i.e", "cf", "vs", "etc", "fig", "figs", "eq", "eqs", "sec", "secs", "ref", "refs", "thm", "lem",
+    "def", "prop", "tab", "ch", "vol", "no", "pp", "ca", "approx", "resp", "viz", "dr", "prof", "mr", "ms", "st",
+})
+#: The least of ``limit`` a cut at a sentence's end keeps; under it the cut is at a word.
+SENTENCE_KEEPS = 0.6
+
+
 @functools.lru_cache(maxsize=8192)
 def trim(text: str, limit: int) -> str:
-    """Cut at a word boundary before ``limit`` characters; 0 means no limit."""
+    """At most ``limit`` characters (0: no limit), cut at the end of a
+    sentence where one ends in the last part of them, else at a word, with
+    "…" after it: an abstract cut at its 600th character ended mid-clause,
+    "… based on two simple modifications to…", where the sentence before
+    it made a whole thought."""
     text = " ".join(text.split())
     if not limit or len(text) <= limit:
         return text
-    cut = text[:limit].rsplit(" ", 1)[0].rstrip(",;:.")
+    head = text[:limit]
+    for end in reversed(list(_SENTENCE_END.finditer(head, int(limit * SENTENCE_KEEPS)))):
+        word = head[:end.start()].rsplit(" ", 1)[-1].lstrip("([“\"").casefold()
+        if end.group() != "." or (len(word) > 1 and word not in _ABBREVIATIONS):
+            return head[:end.end()] + ("…" if end.group() in "。！？" else " …")
+    cut = head.rsplit(" ", 1)[0].rstrip(",;:.")
     return cut + "…"
 
 
@@ -405,11 +426,25 @@ def code_link(paper) -> tuple[str, str] | None:
     return None
 
 
+#: A letter of a script written right to left (Hebrew, Arabic, Syriac, Thaana, N'Ko and their presentation forms).
+_RIGHT_TO_LEFT = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe\U00010800-\U00010fff\U0001e800-\U0001efff]")
+
+
+def isolated(name: str) -> str:
+    """``name`` between Unicode's first-strong isolate and its pop
+    (U+2068, U+2069) where it holds a right-to-left letter: two Arabic names
+    in a row, ``محمد الأحمد, علي حسن, Ana``, read as one right-to-left run,
+    showed the second author first and the comma between them on the wrong
+    side.  Invisible; a name in a left-to-right script is left as it is."""
+    return f"\u2068{name}\u2069" if _RIGHT_TO_LEFT.search(name) else name
+
+
 def short_authors(authors: Sequence[str], keep: int = 3, most: int = 4) -> str:
-    """``A, B, C, D``, or ``A, B, C, … and 9 more`` past ``most`` names."""
+    """``A, B, C, D``, or ``A, B, C, … and 9 more`` past ``most`` names;
+    each right-to-left name isolated (:func:`isolated`)."""
     if len(authors) <= most:
-        return ", ".join(authors)
-    return ", ".join(authors[:keep]) + f", … and {len(authors) - keep} more"
+        return ", ".join(map(isolated, authors))
+    return ", ".join(map(isolated, authors[:keep])) + f", … and {len(authors) - keep} more"
 
 
 def anchor_for(paper_id: str, kind: str = "paper") -> str:
@@ -586,6 +621,18 @@ def card_words(
         return [w for w in reason_words(topic_hits(m, topics[topic]), texts, in_shown) if w.casefold() not in shown]
 
     return reasons, others_found
+
+
+def unsaid(words: list[str], reasons: Sequence) -> list[str]:
+    """The ``words`` a keyword topic found that the card's sentence does not
+    say already: "Why: Close to your interest in human preferences ·
+    preference" said it twice.  A word a ranked reason's phrase holds (in
+    either number) is left out; one that says more ("human preferences"
+    beside "preferences"), or a topic's name in the sentence, is not."""
+    phrases = [p for r in reasons if r is not None and r.ranked for p in r.phrases]
+    if not phrases:
+        return words
+    return [w for w in words if not any(phrase_pattern(w).search(p) for p in phrases)]
 
 
 def topic_hits(m: PaperMatch, topic) -> tuple:
@@ -1072,11 +1119,22 @@ class Composer:
 
     @functools.cached_property
     def lists_more(self) -> bool:
-        """Whether the HTML template shows ``more`` (see :func:`_lists_more`);
+        """Whether the HTML template shows ``more`` (see :func:`_template_names`);
         asked only of a digest over ``max_html_kb``, so a send of digests that
         fit never parses the template's source (its compiled code comes from
         the cache; parsing it again cost every send some 25 M instructions)."""
-        return _lists_more(self.env)
+        return "more" in self._html_names
+
+    @functools.cached_property
+    def tells_brief(self) -> bool:
+        """Whether the HTML template may list ``more`` in brief (it reads
+        ``more_brief``, as the default does); one of the user's from before
+        lists those papers by title only, and the warning says so."""
+        return "more_brief" in self._html_names
+
+    @functools.cached_property
+    def _html_names(self) -> set[str]:
+        return _template_names(self.env)
 
     def _load(self, name: str) -> jinja2.Template:
         try:
@@ -1191,6 +1249,7 @@ class Composer:
         code = code_link(paper)
         reasons, others_found = card_words(m, config.topics, {"title": paper.title, "abstract": paper.abstract},
                                            self._in_shown(abstract))
+        reasons = unsaid(reasons, m.topic_reasons)
         card = Card(
             paper=paper,
             title=title,
@@ -1260,6 +1319,7 @@ class Composer:
             "all_papers": papers,
             "more": [],
             "more_sections": [],
+            "more_brief": False,
             "subscriber_topics": Names(config.topic_name(k) for k in subscriber.topics),
             "date": local,
             "date_text": _day(local),
@@ -1308,19 +1368,21 @@ class Composer:
         if not self.lists_more or len(papers) < 2:
             return inlined, whole
         budget = int(limit * FIT_MARGIN)
-        low, high, best = 0, len(papers) - 1, None  # the most cards that fit (sizes grow with the cards)
-        while low <= high:
-            mid = (low + high) // 2
-            out, unshown = self._cut_html(ctx, mid, listed=True)
-            if unshown:  # the template's list of `more` leaves papers out: they would be sent and seen nowhere
-                return inlined, dataclasses.replace(whole, unlisted=unshown)
-            if len(out.encode("utf-8")) <= budget:
-                low, best = mid + 1, (out, mid)
-            else:
-                high = mid - 1
-        if best is None:  # not even the titles alone fit: the digest whole, and the warning
-            return inlined, whole
-        return best[0], dataclasses.replace(whole, shown=best[1])
+        for brief in (True, False) if self.tells_brief else (False,):  # in brief if it can, else by title only
+            ctx = {**ctx, "more_brief": brief}
+            low, high, best = 0, len(papers) - 1, None  # the most cards that fit (sizes grow with the cards)
+            while low <= high:
+                mid = (low + high) // 2
+                out, unshown = self._cut_html(ctx, mid, listed=True)
+                if unshown:  # the template's list of `more` leaves papers out: they would be sent and seen nowhere
+                    return inlined, dataclasses.replace(whole, unlisted=unshown)
+                if len(out.encode("utf-8")) <= budget:
+                    low, best = mid + 1, (out, mid)
+                else:
+                    high = mid - 1
+            if best is not None:
+                return best[0], dataclasses.replace(whole, shown=best[1], brief=brief)
+        return inlined, whole  # not even the titles alone fit: the digest whole, and the warning
 
     def _inlined(self, html: str) -> str:
         """The HTML as sent: its CSS inlined, without indentation (see :func:`unindented`)."""
@@ -1471,7 +1533,8 @@ class Composer:
             warnings.append(
                 f"digest for {subscriber.email}: HTML body is {clipped.full / 1024:.0f} KB with every paper in full, "
                 f"over {limit} KB (Gmail clips messages at about 102 KB), so its last "
-                f"{clipped.total - clipped.shown} of {clipped.total} papers are listed by title only; to show each "
+                f"{clipped.total - clipped.shown} of {clipped.total} papers are listed "
+                f"{'in brief, without their abstracts' if clipped.brief else 'by title only'}; to show each "
                 "in full, " + clipped.advice
             )
         elif size > limit * 1024:
@@ -1632,6 +1695,9 @@ class Clip:
     total: int
     advice: str = ""
     unlisted: str = ""
+    brief: bool = False
+    """The papers past the cards are listed in brief (title, authors, why,
+    links), not by title only."""
 
 
 class _Watched:
@@ -1677,13 +1743,14 @@ def _cut(ctx: dict, shown: int) -> dict:
     return {**ctx, "sections": sections, "more": papers[shown:], "more_sections": more}
 
 
-def _lists_more(env: jinja2.Environment) -> bool:
-    """Whether the HTML template shows ``more`` (the papers a digest too big
-    for Gmail lists by title): one of the user's own from before may not."""
+def _template_names(env: jinja2.Environment) -> set[str]:
+    """The names the HTML template reads from its context: whether it shows
+    ``more`` (the papers a digest too big for Gmail lists in brief or by
+    title), which one of the user's own from before may not."""
     from jinja2 import meta
 
     source = env.loader.get_source(env, HTML_TEMPLATE)[0] if env.loader is not None else ""
-    return "more" in meta.find_undeclared_variables(env.parse(source))
+    return meta.find_undeclared_variables(env.parse(source))
 
 
 #: What HTML escaping changes; a value without any is its own escaped form
@@ -1899,7 +1966,9 @@ def check_templates(config: Config) -> list[Problem]:
         composer.compose(sub, [match], now=now, message_id="<validate@localhost>")
         composer.compose(sub, [match, _full_sample(sub, now)], now=now, message_id="<validate@localhost>")
         if composer.lists_more:  # the list past Gmail's clip, which only a digest over max_html_kb renders
-            composer._render_context(_cut(composer.context(sub, [match, _full_sample(sub, now)], now), 1))
+            cut = _cut(composer.context(sub, [match, _full_sample(sub, now)], now), 1)
+            for brief in (True, False) if composer.tells_brief else (False,):  # in brief, or titles only
+                composer._render_context({**cut, "more_brief": brief})
         # a paper with a title and an abstract only, as saved Hugging Face pages give them: a
         # template reading p.authors[0] passed validate and stopped the first send
         bare = Paper(title="A bare sample paper", abstract="Only a title and an abstract.", source="validate")

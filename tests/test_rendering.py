@@ -124,6 +124,27 @@ def test_trim_cuts_at_a_word():
     assert trim("short", 0) == "short"
 
 
+@pytest.mark.parametrize(("text", "limit", "trimmed"), [
+    # the last sentence that ends in the last 40% of the limit, "…" after it (the next one was cut mid-clause)
+    ("We study SAM. We derive SDEs for it and two variants. Finally, we propose a new sampler based on two "
+     "simple modifications to DDIM.", 80, "We study SAM. We derive SDEs for it and two variants. …"),
+    # a stop inside a sentence is no end of it: "et al. (2020)", "Fig. 3", "e.g. Adam", "0.5", an initial
+    ("Following Smith et al. (2020) and Fig. 3 we set a rate of 0.5 as in J. Doe, e.g. Adam, and report the loss "
+     "curves of each of the runs.", 100,
+     "Following Smith et al. (2020) and Fig. 3 we set a rate of 0.5 as in J. Doe, e.g. Adam, and report…"),
+    # a sentence ending too early keeps too little: the cut is at a word
+    ("We study SAM. Our main contribution is the derivation of continuous-time models for SAM and two of its "
+     "variants.", 80, "We study SAM. Our main contribution is the derivation of continuous-time models…"),
+    ("A question? Yes! " * 3, 40, "A question? Yes! A question? Yes! …"),
+    ("我们综述了对齐的方法。我们提出了新的基准和评测。还有更多内容在这里。", 24, "我们综述了对齐的方法。我们提出了新的基准和评测。…"),
+])
+def test_trim_ends_at_a_sentence_where_one_ends_late_enough(text, limit, trimmed):
+    """An abstract cut at its 600th character ended mid-clause ("… based on
+    two simple modifications to…"), where the sentence before it made a
+    whole thought; within the limit, "…" saying there is more."""
+    assert trim(text, limit) == trimmed and len(trimmed) <= limit + 2
+
+
 def test_grouped_by_topic_with_counts_links_authors_footer(tmp_path):
     config = load(tmp_path)
     (sub, matches), = digests(config, "cy@example.org")
@@ -195,6 +216,29 @@ def test_css_inline_and_premailer_give_every_element_the_same_styles(tmp_path):
     # css_inline's output, the default, minified: "font-size: 20px;" on each of some 1,500 declarations
     # was 5 KB of a 60-paper digest (Gmail clips at 102 KB)
     assert 'class="brand" style="font-size:20px;' in a
+
+
+def test_a_marks_chips_and_numbers_looks_are_in_style_once_not_on_each(tmp_path):
+    """Each highlight's colour, each reason chip's shape and each contents
+    number's box were written on every element: 17 KB of a 60-paper digest,
+    which Gmail clips at 102 KB.  Either inliner leaves them in <style> once
+    (an @media rule); what keeps a card readable where <style> is dropped
+    stays on the element (the chip's colours and its padding: without it two
+    chips read as one phrase, "diffusion models the")."""
+    _, matches, _ = reader_digest(tmp_path)
+    config = load_config(tmp_path / "config.yaml")
+    sub = config.subscribers[0]
+    for inliner in (None, premailer_inline):
+        html = Composer(config, inliner=inliner).render(sub, matches, NOW)[1]
+        head = html[:html.index("<body")]
+        assert html.count("<mark") > 10 and not re.search(r"<mark [^>]*style=", html)
+        chips = re.findall(r'<span class="term" style="([^"]*)"', html)
+        assert chips and all("padding" in c and "background" in c and "radius" not in c for c in chips), chips[:1]
+        nums = re.findall(r'<span class="num" style="([^"]*)"', html)
+        assert nums and all("width" not in n and "color" in n for n in nums)
+        rules = re.sub(r"[\s;]|!important", "", head)  # as either inliner writes them
+        for rule in ("mark{background:#fef08a}", "display:inline-blockwidth:34px", "border-radius:8px"):
+            assert rule in rules, rule
 
 
 def test_outlook_gets_the_column_at_640_px_from_either_inliner(tmp_path):
@@ -333,7 +377,7 @@ def test_undefined_variable_gives_file_and_line(tmp_path):
 
 @pytest.mark.parametrize("line, edit", [
     (17, ("  [{{ n.i }}] {{ p.title }}", "  [{{ n.i }}] {{ p.titel }}")),  # the contents: a digest of 2 papers or more
-    (43, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
+    (45, ("{% if p.pdf_url %}", "{% if p.pdf_url %}{{ p.pdf_link }}")),  # a paper with a PDF
 ])
 def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_path, line, edit):
     """validate rendered a sample of one bare paper: a misspelt name in the
@@ -349,19 +393,24 @@ def test_validate_renders_what_only_a_digest_of_several_full_papers_shows(tmp_pa
     assert str(problem).startswith(f"{tpl}/digest.txt:{line}: template error: "), problem
 
 
-def test_validate_renders_the_list_of_papers_past_gmails_clip(tmp_path):
+@pytest.mark.parametrize(("edit", "name"), [
+    ('<a href="{{ p.url }}">{{ p.contents_html }}</a>\n{%- if more_brief', "contents_html"),  # each title
+    ('{{ sep() }}<a href="{{ p.code_url }}">Code</a>', "code_url"),  # a paper in brief: its code link
+])
+def test_validate_renders_the_list_of_papers_past_gmails_clip(tmp_path, edit, name):
     """The "N more papers" list shows only in a digest over max_html_kb: a
-    misspelt name there passed validate and stopped the first big send."""
+    misspelt name there passed validate and stopped the first big send; so
+    does its form in brief (authors, why, links), which only a paper with
+    every value shows."""
     tpl = own_templates(tmp_path)
     html = (tpl / "digest.html").read_text(encoding="utf-8")
-    edit = '<a href="{{ p.url }}">{{ p.contents_html }}</a></p>\n{% endfor %}\n{% endfor %}\n  </td></tr>\n{% endif %}\n  <tr><td class="footer">'
-    assert html.count(edit) == 1
-    (tpl / "digest.html").write_text(html.replace(edit, edit.replace("p.contents_html", "p.contents_htm")), encoding="utf-8")
+    assert html.count(edit) == 1 and html.index(edit) > html.index("{% for section in more_sections %}")
+    (tpl / "digest.html").write_text(html.replace(edit, edit.replace(f"p.{name}", f"p.{name[:-1]}")), encoding="utf-8")
     config = load(tmp_path, extra="templates: tpl\n")
     (problem,) = check_templates(config)
     line = 1 + html[:html.index(edit)].count("\n")
     assert str(problem).startswith(f"{tpl}/digest.html:{line}: template error: "), problem
-    assert "contents_html" in str(problem)
+    assert name in str(problem)
 
 
 @pytest.mark.parametrize("tag", ['{% include "digest.html" %}', '{% extends "digest.html" %}'])
@@ -658,10 +707,12 @@ def test_subscribers_with_the_same_papers_share_one_body(tmp_path):
         b = whole.compose(sub, matches, now=NOW, message_id="<m@example.org>")
         same_email(a.data, b.data)
         assert a.subject == b.subject and a.text == b.text
-        name = sub.name or sub.email
-        assert f"Hello {name}," in a.text and str(escape(name)) in a.html
+        if sub.name:
+            assert f"Hello {sub.name}," in a.text and str(escape(sub.name)) in a.html
+        else:  # "Hello ed@example.org," greeted a mailbox
+            assert "Hello, here are" in a.text and "Hello, here are" in a.html and f"Hello {sub.email}" not in a.text
         assert quote_plus(sub.email) in a.html and "Pdtok" not in a.html + a.text
-    assert shared.share_bodies and len(shared._bodies) == 3  # bob; ada, cy and di; ed (no name: greeted by address)
+    assert shared.share_bodies and len(shared._bodies) == 3  # bob; ada, cy and di; ed (no name: "Hello,")
 
 
 def test_a_name_written_last_comma_first_is_greeted_first_last(tmp_path):
@@ -1047,34 +1098,62 @@ def test_preformatted_text_in_any_case_or_spacing_keeps_its_indentation(mark):
         '<body>\n<div style="white-space: normal">\na line\n</div>')
 
 
-def test_a_digest_over_gmails_clip_lists_its_last_papers_by_title(tmp_path):
+def test_a_digest_over_gmails_clip_lists_its_last_papers_in_brief(tmp_path):
     """Gmail cut a 60-paper digest (153 KB) at about 102 KB, mid-card, and
     the footer with the unsubscribe link went with it.  The best papers stay
-    cards; the rest are listed by linked title under "N more papers", by
-    topic, reached from the contents; the whole fits, the text part has
-    every paper in full, and the warning says what would show each in full."""
+    cards; the rest are listed under "N more papers", by topic, reached from
+    the contents, each in brief: its linked title, authors, why it is here
+    and its PDF and code links, without its abstract (by title only they
+    told a reader nothing of why to open them); the whole fits, the text part
+    has every paper in full, and the warning says what would show each in full."""
     config, matches, composed = _sixty_paper_digest(tmp_path)
     html = composed.html
     assert len(html.encode("utf-8")) <= 100 * 1024
     shown = len(cards(html))
-    assert 20 < shown < 60
+    assert 35 <= shown < 60  # 32 when the styles of each mark, chip and number were inlined
     more = html[html.index('<a name="more">'):html.index('class="footer"')]
     visible = html_lib.unescape(re.sub(r"<[^>]+>", "", more))
-    assert f"{60 - shown} more papers" in visible and "Titles only" in visible
-    rest = [m.paper for m in matches[shown:]]
-    for paper in rest:  # each one named and linked; no abstract
-        assert html_lib.escape(paper_link(paper)) in more and paper.title[:20] in visible
+    assert f"{60 - shown} more papers" in visible and "In brief, without their abstracts" in visible
+    composer = Composer(config)
+    entries = re.findall(r'<p class="contents-item".*?</p>', more, re.S)
+    assert len(entries) == 60 - shown
+    for m, entry in zip(sorted(matches[shown:], key=lambda m: m.topics[0] != "optim"), entries):
+        paper = m.paper
+        card = composer._card(m, 600)
+        seen = html_lib.unescape(re.sub(r"<[^>]+>", "", entry))
+        assert html_lib.escape(paper_link(paper)) in entry and paper.title[:20] in seen
         assert paper.abstract[:80] not in html
+        assert f"Why: {', '.join(card.reasons)}" in seen, seen
+        if paper.authors:
+            assert card.authors_text in seen
+        for url in (card.pdf_url, card.code_url):
+            assert url is None or f'href="{html_lib.escape(url)}"' in entry
     for m in matches[:shown]:  # the best ones are the cards
         assert any(f'name="{anchor_for(m.paper.id)}"' in card for card in cards(html))
     # numbered after the cards, by topic, each topic once
     assert re.findall(r'class="num"[^>]*>(\d+)\.', more)[0] == str(shown + 1)
-    assert visible.count("Diffusion") >= 1 and 'href="#more"' in html
+    assert visible.count("Diffusion") >= 1 and 'href="#more"' in html and "(in brief)" in html
     assert "unsubscribe" in html[html.index('class="footer"'):]
     for m in matches:  # the text part keeps every paper whole
         assert composed.text.count("\n" + m.paper.abstract[:40]) == 1, m.paper.title
     (warning,) = composed.warnings
-    assert f"so its last {60 - shown} of 60 papers are listed by title only; to show each in full, lower max_papers" in warning
+    assert (f"so its last {60 - shown} of 60 papers are listed in brief, without their abstracts; to show each in "
+            "full, lower max_papers") in warning
+
+
+def test_a_digest_too_big_even_in_brief_lists_its_last_papers_by_title(tmp_path):
+    """Where even the papers in brief would not fit, the rest are listed by
+    title only, as before, rather than the whole digest sent over the clip."""
+    config, matches, composed = _sixty_paper_digest(tmp_path, "email:\n  max_html_kb: 30\n")
+    html = composed.html
+    assert len(html.encode("utf-8")) <= 30 * 1024
+    shown = len(cards(html))
+    more = html[html.index('<a name="more">'):html.index('class="footer"')]
+    visible = html_lib.unescape(re.sub(r"<[^>]+>", "", more))
+    assert f"{60 - shown} more papers" in visible and "Titles only" in visible and "Why:" not in visible
+    assert len(re.findall(r'<p class="contents-item"', more)) == 60 - shown
+    (warning,) = composed.warnings
+    assert f"so its last {60 - shown} of 60 papers are listed by title only" in warning
 
 
 def test_a_template_of_the_users_that_shows_no_more_keeps_every_card(tmp_path):
@@ -1083,7 +1162,10 @@ def test_a_template_of_the_users_that_shows_no_more_keeps_every_card(tmp_path):
     every card, and the warning says what would make it fit."""
     tpl = own_templates(tmp_path)
     html = (tpl / "digest.html").read_text(encoding="utf-8")
-    (tpl / "digest.html").write_text(re.sub(r"\{% if more %\}.*?\{% endif %\}\n", "", html, flags=re.S), encoding="utf-8")
+    # the contents' line of them, and the list after the cards (up to the footer)
+    html = re.sub(r"\{% if more %\}\n    <p class=\"contents-topic\">.*?\{% endif %\}\n", "", html, flags=re.S)
+    html = re.sub(r"\{% if more %\}\n\{#- A digest too big.*?(?=  <tr><td class=\"footer\">)", "", html, flags=re.S)
+    (tpl / "digest.html").write_text(html, encoding="utf-8")
     config, matches, composed = _sixty_paper_digest(tmp_path, "templates: tpl\n")
     assert "more" not in (tpl / "digest.html").read_text(encoding="utf-8")
     assert len(cards(composed.html)) == 60 and len(composed.html.encode()) > 100 * 1024
@@ -1117,7 +1199,7 @@ def test_a_template_that_counts_more_but_lists_none_of_it_keeps_every_card(tmp_p
     tpl = own_templates(tmp_path)
     html = (tpl / "digest.html").read_text(encoding="utf-8")
     start = html.index("{% if more %}\n{#- A digest too big")
-    end = html.index("{% endif %}\n", html.index("{% for section in more_sections %}")) + len("{% endif %}\n")
+    end = html.index('  <tr><td class="footer">')
     (tpl / "digest.html").write_text(html[:start] + html[end:], encoding="utf-8")
     config, matches, composed = _sixty_paper_digest(tmp_path, "templates: tpl\n")
     assert "more | length" in (tpl / "digest.html").read_text(encoding="utf-8")
@@ -1164,9 +1246,9 @@ def test_a_fault_in_the_more_list_of_the_users_template_is_one_located_template_
 def test_the_advice_for_a_too_big_digest_offers_no_unreadable_abstract_length(tmp_path):
     """"lower max_papers to about 43 (it has 60), or abstract_chars to about 7
     (it is 600)": an abstract of 7 characters is no abstract."""
-    count, size, (warning,) = _size_warning(tmp_path, 55, 300)
-    assert count == 55 and size > 100 * 1024
-    found = re.search(r"lower max_papers to about \d+ \(it has 55\): abstract_chars would have to be about (\d+) "
+    count, size, (warning,) = _size_warning(tmp_path, 64, 300)
+    assert count == 64 and size > 100 * 1024
+    found = re.search(r"lower max_papers to about \d+ \(it has 64\): abstract_chars would have to be about (\d+) "
                       r"\(it is 300\), too short to read$", warning)
     assert found and int(found[1]) < 150, warning
 
@@ -1191,6 +1273,31 @@ def test_a_ranked_card_marks_the_phrases_its_reason_names(tmp_path):
         assert re.search(rf"<mark[^>]*>{marked}</mark>", card), marked
     assert card.count("<mark") == 3 and "<mark" not in composed.text
     assert "Why: Close to your interest in Schrödinger bridges, score based, step sizes and flow matching" in composed.text
+
+
+def test_a_word_the_reasons_sentence_says_is_not_said_again_after_it(tmp_path):
+    """A topic with both ``about`` and ``any`` read "Why: Close to your
+    interest in human preferences · preference": the term's word again,
+    after the sentence that said it.  A word a phrase of the sentence holds
+    goes; one saying more than the phrase, or one only the topic's name
+    holds ("Preference learning"), stays, as it tells what the paper wrote."""
+    from newsletter.matching import Hit, PaperMatch
+    from newsletter.models import Paper
+    from newsletter.reasons import ranked
+
+    config = load(tmp_path)
+    sub = config.subscribers[0]
+    paper = Paper("Diffusion models from human preferences", "Score-based diffusion models trained on preferences.", "s")
+    hits = (Hit("diffusion model*", "title", "Diffusion models"), Hit("score-based", "abstract", "Score-based"))
+    said = PaperMatch(paper, 0.9, (sub.topics[0],), ("diffusion model*", "score-based"), hits,
+                      topic_reasons=(ranked(["diffusion model", "human preferences"]),))
+    composed = Composer(config).compose(sub, [said], now=NOW)
+    assert "Why: Close to your interest in diffusion model and human preferences · score-based\n" in composed.text
+    assert "Why: Close to your interest in diffusion model and human preferences · <span" in cards(composed.html)[0]
+    assert len(re.findall(r'class="term"', composed.html)) == 1  # "score-based" only
+    in_meaning = PaperMatch(paper, 0.9, (sub.topics[0],), ("diffusion model*",), hits[:1], topic_reasons=(ranked(),))
+    text = Composer(config).compose(sub, [in_meaning], now=NOW).text
+    assert "Why: Close in meaning to your interest in Diffusion models · diffusion models\n" in text
 
 
 @pytest.mark.parametrize(("phrase", "text", "marked"), [
@@ -2037,9 +2144,9 @@ def test_a_digest_too_big_for_gmail_is_told_what_makes_it_fit(tmp_path):
     abstracts were 37 KB, and the warning said "lower max_papers or
     abstract_chars": no abstract_chars could make it fit.  It now gives the
     numbers, and each one, followed, makes a digest that fits."""
-    count, size, (warning,) = _size_warning(tmp_path, 60, 600)
-    assert count == 60 and size > 130 * 1024
-    fit = int(re.search(r"lower max_papers to about (\d+) \(it has 60\): its abstracts are \d+ KB of it, "
+    count, size, (warning,) = _size_warning(tmp_path, 70, 600)  # (60 fit 46 in full since each mark's style is not inlined)
+    assert count == 70 and size > 130 * 1024
+    fit = int(re.search(r"lower max_papers to about (\d+) \(it has 70\): its abstracts are \d+ KB of it, "
                         r"so no abstract_chars makes it fit$", warning)[1])
     count, size, warnings = _size_warning(tmp_path, fit, 600)
     assert count == fit and warnings == () and size <= 100 * 1024
@@ -2048,3 +2155,24 @@ def test_a_digest_too_big_for_gmail_is_told_what_makes_it_fit(tmp_path):
                           r"\(it is 600\)$", warning)[1])
     assert 300 < chars < 600
     assert _size_warning(tmp_path, fit + 2, chars)[2] == ()
+
+
+def test_a_paper_without_an_abstract_leaves_no_gap(tmp_path):
+    """A feed entry without a summary is read by its title only: its card
+    held an empty abstract paragraph (a blank band in the HTML) and its text
+    part three blank lines between the title and "Why:"."""
+    from newsletter.matching import Hit, PaperMatch
+    from newsletter.models import Paper
+
+    config = load(tmp_path)
+    sub = config.subscribers[0]
+    bare = Paper(title="A diffusion model paper read by its title", abstract="", source="s")
+    full = Paper(title="Another diffusion model", abstract="It has an abstract.", source="s")
+    hit = (Hit("diffusion model*", "title", "diffusion model"),)
+    composed = Composer(config).compose(sub, [PaperMatch(bare, 1, ("diffusion",), ("diffusion model*",), hit),
+                                              PaperMatch(full, 1, ("diffusion",), ("diffusion model*",), hit)], now=NOW)
+    first, second = cards(composed.html)
+    assert 'class="abstract"' not in first and "It has an abstract." in second
+    assert "\n\n\n" not in composed.text
+    assert "[1] A diffusion model paper read by its title\n\nWhy: diffusion model\nSearch arXiv: " in composed.text
+    assert "[2] Another diffusion model\n\nIt has an abstract.\n\nWhy: diffusion model\nSearch arXiv: " in composed.text

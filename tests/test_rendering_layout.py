@@ -422,3 +422,44 @@ def test_a_long_contents_keeps_each_number_on_its_titles_line_at_phone_widths(tm
         assert int(scroll) <= int(width.removesuffix("px")), f"horizontal overflow at {width}: {scroll}"
         assert (background, link) == (("rgb(17, 24, 39)", "rgb(147, 197, 253)") if dark
                                       else ("rgb(243, 244, 246)", "rgb(29, 78, 216)")), frame
+
+
+#: The left edge of each name the page's `data-names` lists, where it stands in the first card's authors line.
+AUTHOR_ORDER_PROBE = (
+    "<script>function probe(f){var d=f.contentDocument,p=d.querySelector('p.authors'),t=p.firstChild,"
+    "names=JSON.parse(document.body.getAttribute('data-names')),out=[];names.forEach(function(n){"
+    "var at=t.data.indexOf(n),r=d.createRange();r.setStart(t,at);r.setEnd(t,at+n.length);"
+    "out.push(Math.round(r.getClientRects()[0].left))});"
+    "document.documentElement.setAttribute('data-probe',out.join(','));}</script>"
+)
+
+
+def test_right_to_left_author_names_keep_their_order(tmp_path):
+    """Two Arabic names in a row, ``محمد الأحمد, علي حسن, Ana Müller``, made
+    one right-to-left run: the second author showed first (left of the
+    first), with the comma between them on the wrong side.  Each such name
+    is isolated: the names read left to right in the order given, in the
+    HTML as in the text part."""
+    import json
+
+    from newsletter.matching import PaperMatch
+    from newsletter.models import Paper
+
+    (tmp_path / "papers").mkdir()
+    shutil.copy(DATA / "hf-papers-compact.txt", tmp_path / "papers")
+    write_config(tmp_path, BASIC_CONFIG)
+    config = load_config(tmp_path / "config.yaml")
+    names = ["محمد الأحمد", "علي حسن", "Ana Müller", "דוד לוי"]
+    paper = Paper(title="A diffusion model paper", abstract="About diffusion models.", source="t",
+                  authors=tuple(names), url="https://arxiv.org/abs/2411.20002")
+    composed = Composer(config).compose(config.subscribers[0], [PaperMatch(paper, 1, ("diffusion",), (), ())],
+                                        now=datetime(2024, 6, 7, tzinfo=UTC))
+    assert "\u2068محمد الأحمد\u2069, \u2068علي حسن\u2069, Ana Müller, \u2068דוד לוי\u2069" in composed.text
+    probe = AUTHOR_ORDER_PROBE.replace("<script>", "<script>document.addEventListener('DOMContentLoaded',"
+                                       "function(){document.body.setAttribute('data-names'," + json.dumps(json.dumps(
+                                           names)) + ")});")
+    proc = probed_at_375(composed.html, probe, tmp_path)
+    found = re.search(r'data-probe="([^"]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    lefts = [int(v) for v in found[1].split(",")]
+    assert lefts == sorted(lefts) and len(set(lefts)) == 4, lefts
