@@ -19,6 +19,7 @@ import pytest
 from conftest import serving_each
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
+from newsletter import delivery
 from newsletter.delivery import (
     Dispatcher,
     Envelope,
@@ -1326,9 +1327,78 @@ def test_a_server_that_stops_reading_mid_message_did_not_take_it():
             done.set()
     first, second = outcomes
     assert (first.delivered, first.uncertain, first.tries, slept) == (False, False, 1, [])
-    assert first.error == (f"SMTP server 127.0.0.1:{port} stopped reading the message to user0@example.org: its data "
-                           "did not go out within 0.5 s (its end never did: the server did not take it)")
+    assert re.fullmatch(
+        rf"SMTP server 127\.0\.0\.1:{port} stopped reading the message to user0@example\.org: its data stopped going "
+        r"out for 0\.5 s, [\d,]+ of its [\d,]+ bytes out \(its end never went out: the server did not take it\)",
+        first.error), first.error
     assert second.tries == 0 and second.error.startswith("not attempted: ") and not second.uncertain
+
+
+def _reading_slowly(taken: list[bytes], each: float = 0.01) -> Callable[[socket.socket], None]:
+    """A server on a slow link: it reads a message's data a little at a
+    time, never pausing long, then takes it (``taken``: each message)."""
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        paced = threading.Event()
+        conn.sendall(b"220 mx ESMTP\r\n")
+        with conn.makefile("rb") as lines:
+            for command in lines:
+                if command.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
+                elif command.upper().startswith((b"MAIL", b"RCPT")):
+                    conn.sendall(b"250 ok\r\n")
+                elif command.upper().startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                elif command.upper().startswith(b"DATA"):
+                    conn.sendall(b"354 go on\r\n")
+                    data = bytearray()
+                    while not data.endswith(b"\r\n.\r\n"):
+                        chunk = lines.read1(32 * 1024)
+                        if not chunk:
+                            return
+                        data += chunk
+                        paced.wait(each)  # the link's pace: never near the client's timeout
+                    taken.append(bytes(data))
+                    conn.sendall(b"250 2.0.0 queued\r\n")
+    return serve
+
+
+def test_a_big_message_over_a_slow_link_goes_out_while_its_bytes_move():
+    """The timeout bounded the whole of a message's data (``sendall``'s, since
+    Python 3.5): a digest bigger than the socket buffers, over a link slower
+    than that, failed as a server that 'stopped reading the message', though
+    its bytes kept moving.  The timeout is the longest wait for progress."""
+    taken: list[bytes] = []
+    with serving_each(_reading_slowly(taken)) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=1, connections=1)
+        t.check()
+        big = _beyond_the_socket_buffers()
+        started = time.monotonic()
+        outcomes, slept = run(t, [big], retries=0)
+        took = time.monotonic() - started
+    (outcome,) = outcomes
+    assert (outcome.delivered, outcome.error, slept) == (True, None, []), outcome.error
+    assert len(taken) == 1 and len(taken[0]) >= len(big.data()), len(taken[0])
+    assert took > 1, took  # (slower than the timeout: sendall gave it up)
+
+
+def test_data_going_out_under_the_floor_is_said_as_slow_not_as_a_silent_server(monkeypatch):
+    """A link (or a throttling server) slower than DATA_RATE_FLOOR on average
+    is given up, said as slow with what went out: 'stopped reading' was
+    untrue of a server still taking bytes."""
+    monkeypatch.setattr(delivery, "DATA_RATE_FLOOR", 50_000_000)  # (this link's ~3 MB/s is under it)
+    taken: list[bytes] = []
+    with serving_each(_reading_slowly(taken)) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=1, connections=1)
+        t.check()
+        outcomes, slept = run(t, [_beyond_the_socket_buffers()], retries=0)
+    (outcome,) = outcomes
+    assert not outcome.delivered and not outcome.uncertain and taken == []
+    assert re.fullmatch(
+        rf"SMTP server 127\.0\.0\.1:{port} took the message to user0@example\.org too slowly: [\d,]+ of its [\d,]+ "
+        r"bytes went out in \d+ s, under 50,000,000 bytes a second \(a slow link, or a server throttling it; its end "
+        r"never went out: the server did not take it\)", outcome.error), outcome.error
 
 
 def test_a_server_closing_mid_message_gets_it_again_in_a_new_session_once(caplog):
