@@ -704,18 +704,22 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     finally:
         if progress is not None:
             progress.close()
+    # a very first send: when the first digest goes out says more than "no digest is due now"
+    first = _first_slot(report) if new_state and not as_json and not report.sent else None
     if as_json:
         emit_json(report.to_json())
     else:
         if report.note:
             say(report.note + "\n", err=True)
+        if not report.sources_read and report.results and not first:
+            say(f"{pipeline.UNREAD}\n")  # (information, not a problem: stdout, before the summary)
         say(f"{report}\n")
         if first_outbox and report.sent:
             # "sent ada@example.org" on a first run read as mail gone out to those addresses
             files = "an .eml file" if report.sent == 1 else ".eml files"
             say(f"outbox: {counted(report.sent, 'digest')} written as {files} to {state.config.outbox_dir} "
                 "(open one in a mail client); nothing was mailed: `transport: smtp` under delivery: mails them\n", err=True)
-    if new_state and not as_json and not report.sent and (first := _first_slot(report)) is not None:
+    if first is not None:
         say(first + "\n", err=True)
     if new_state and state.config.state_path.exists() and (job := _ci_job()):
         say(_ci_state_note(state.config.state_path, job) + "\n", err=True)
