@@ -369,39 +369,40 @@ def send(
     release_held = only is not None
     # Nobody due: the sources are not read (a cron line sending every 10 minutes to subscribers on
     # a daily schedule read every source, and ranked every paper, 143 times a day for nothing).
-    # Read before the state's lock is taken, as ever, when someone is due.
-    found = read() if _anyone_due(config, subs, now, own_clock, halt, release_held) else None
+    # Asked of the state the send opens (on PostgreSQL one more session was one more login, under
+    # the database's own statement_timeout), before its lock is taken: the sources are read
+    # outside the lock, as ever, when someone is due.
     if dry_run:
         with open_state(config.state_target, readonly=True, stop=halt) as state:
             now = shared_now(state, now, warn) if own_clock else now
+            found = read() if _anyone_due(state, config, subs, now, release_held) else None
             dry = _SendRun(config, state, found, now, warn, progress, source_problems, release_held=release_held)
             dry.read = read
             return dry.run(subs, None)
-    with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
+    with open_state(config.state_target, stop=halt) as state:
         now = shared_now(state, now, warn) if own_clock else now
         if ahead_at_most is not None and not own_clock:
             _not_ahead(state, now, ahead_at_most)
-        run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=release_held)
-        run.read = read
-        run.stop_shared = stop is not None
-        run.stop = halt
-        return run.run(subs, transport)
+        found = read() if _anyone_due(state, config, subs, now, release_held) else None
+        with state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
+            run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=release_held)
+            run.read = read
+            run.stop_shared = stop is not None
+            run.stop = halt
+            return run.run(subs, transport)
 
 
-def _anyone_due(config: Config, subs: Sequence[Subscriber], now: datetime, own_clock: bool,
-                stop: Callable[[], bool] | None, release_held: bool) -> bool:
-    """Whether a digest of ``subs`` may be due at ``now``, asked of the state
-    read-only before any source is read (see :func:`_undue`).  The send run
-    asks again under the state's lock, and reads the sources then if another
-    process changed that meanwhile."""
+def _anyone_due(state: State, config: Config, subs: Sequence[Subscriber], now: datetime, release_held: bool) -> bool:
+    """Whether a digest of ``subs`` may be due at ``now`` (see :func:`_undue`),
+    asked before any source is read and before the state's lock is taken:
+    the send run asks again under the lock, and reads the sources then if
+    another process changed that meanwhile."""
     settings = settings_fingerprint(config)
-    with open_state(config.state_target, readonly=True, stop=stop) as state:
-        now = shared_now(state, now) if own_clock else now
-        left = state.unsubscribed(s.email for s in subs)
-        for part in chunks([s for s in subs if s.email not in left], DUE_ASKED_AT_ONCE):
-            known = state.plan([s.email for s in part], with_sent=False)
-            if any(_undue(config, sub, known[sub.email], now, settings, release_held) is None for sub in part):
-                return True
+    left = state.unsubscribed(s.email for s in subs)
+    for part in chunks([s for s in subs if s.email not in left], DUE_ASKED_AT_ONCE):
+        known = state.plan([s.email for s in part], with_sent=False)
+        if any(_undue(config, sub, known[sub.email], now, settings, release_held) is None for sub in part):
+            return True
     return False
 
 
