@@ -465,11 +465,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                     "shows them)") if before else ""
         cut = pipeline.max_papers_said(len(matches), *report.capped.get(sub.email, (0, 0)))
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
-        back = report.revised.get(sub.email, ())
-        for again in back[:3]:  # a replacement of a paper sent: left out, never without a word
-            click.echo(f"  {pipeline.not_again_said(_shown(again.title), again)}")
-        if len(back) > 3:
-            click.echo(f"  not again: {len(back) - 3} more papers back in a new version")
+        for line in pipeline.not_again_lines(report.revised.get(sub.email, ())):
+            click.echo(f"  {line}")  # a replacement of a paper sent: left out, never without a word
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")

@@ -59,6 +59,7 @@ from typing import Any, NoReturn, Protocol, TypeVar, cast
 from .config import Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
+from .models import NotAgain
 from .refusals import About, Refusal, classify
 from .retrying import (
     addresses,
@@ -247,7 +248,7 @@ class Envelope:
     cut: tuple[int, int] = (0, 0)
     #: Papers left out as a new version of one sent before, as the sender's
     #: report says them (see ``sending.DigestResult.not_again``).
-    not_again: tuple[str, ...] = ()
+    not_again: tuple[NotAgain, ...] = ()
 
     def data(self) -> bytes:
         """The message as RFC 5322 bytes with CRLF line ends."""

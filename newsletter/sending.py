@@ -48,8 +48,17 @@ from .errors import (
 )
 from .fetching import Fetcher
 from .latex import lost_math_shown
-from .matching import Matcher, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, not_again_said, topic_index
-from .models import Paper
+from .matching import (
+    Matcher,
+    PaperMatch,
+    TopicIndex,
+    max_papers_cut,
+    max_papers_said,
+    not_again_lines,
+    not_again_said,
+    topic_index,
+)
+from .models import NotAgain, Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
@@ -87,7 +96,7 @@ class DigestResult:
     #: (:func:`~newsletter.matching.not_again_said`), as ``match`` says: named
     #: when the digest is empty, counted when it went out with other papers
     #: (a digest with news left them out without a word).
-    not_again: tuple[str, ...] = ()
+    not_again: tuple[NotAgain, ...] = ()
 
     def __str__(self) -> str:
         n = counted(self.papers, "paper") + self._cut()
@@ -116,7 +125,7 @@ class DigestResult:
             return f"not due     {self.email}: next digest at {when}"
         if self.status == "empty":  # a bare "empty  ADDRESS" read as if the address had been emptied
             # (a paper revised that day, and nothing else, read "nothing new": the reader's paper gone without a word)
-            again = "".join(f"; {said}" for said in self.not_again)
+            again = "".join(f"; {said}" for said in not_again_lines(self.not_again))
             return f"empty       {self.email}: nothing new for them: no email{again}"
         if self.status == "held":
             return (
@@ -207,7 +216,9 @@ class SendReport:
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error,
-                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before, "not_again": list(r.not_again)}
+                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before,
+                 "not_again": [not_again_said(lost_math_shown(p.title), p) for p in r.not_again],
+                 "revised": [p.to_json() for p in r.not_again]}
                 for r in self.results
             ],
         }
@@ -217,7 +228,7 @@ class SendReport:
 #: subscriber, the composed message, what max_papers cut (see
 #: :func:`~newsletter.matching.max_papers_cut`), and what it leaves out as new
 #: versions of papers sent before (``DigestResult.not_again``).
-_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[str, ...]]
+_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[NotAgain, ...]]
 
 
 #: Subscribers planned together: their state read in a few queries, their
@@ -1264,8 +1275,8 @@ class _SendRun:
             return None
         matches = digest_papers(config, self.index, sub, known, self.state.papers)
         send_empty = config.sends_empty(sub)
-        again = tuple(not_again_said(lost_math_shown(p.title), p)
-                      for p in self.index.revised_sent(sub, known.sent_paper_ids))
+        # worded when said: a digest that goes out counts them, and most are never worded
+        again = tuple(NotAgain.of(p) for p in self.index.revised_sent(sub, known.sent_paper_ids))
         if not matches and not send_empty:
             if batch is not None:
                 if open_ is not None:
