@@ -61,6 +61,26 @@ def test_a_day_without_the_interests_papers_gives_no_longer_a_digest_than_now(tm
     assert sum(quiet) < sum(real), counts
 
 
+def test_the_digest_check_reads_the_digest_evaluate_scores(tmp_path):
+    """bench/quality.py --digests (``digests``) scores every paper of the day
+    (``min_score: 0``) and replicates the digest at the default floor: its F1
+    must be evaluate's (dev 0.673), or its failure analysis (twenty-third
+    round) reads another digest than the one reported."""
+    checks = quality.digests("dev", cache=tmp_path)
+    rows = quality.evaluate("dev", ["about"], cache=tmp_path / "evaluate")["about"]
+    assert set(checks) == set(rows)
+    for key, check in checks.items():
+        assert check.f1 == pytest.approx(rows[key][3], abs=1e-9), key
+        assert check.best_f1 >= check.f1 - 1e-9, key  # the best cut of the same order
+        assert sum(check.bands) == check.relevant, key
+        assert all(place > check.taken for place in check.missed_ranks), key
+        assert check.relevant - len(check.missed_ranks) == round(check.recall * check.relevant), key
+    assert statistics.mean(c.f1 for c in checks.values()) == pytest.approx(0.673, abs=0.01)
+    assert statistics.mean(c.best_f1 for c in checks.values()) > 0.74  # 0.754: the order, not only the floor
+    table = quality.digest_table(checks, "dev")
+    assert "optimization_methods: 21 / 53" in table, table  # the broad interest: two fifths of its papers taken
+
+
 @pytest.mark.parametrize(("name", "count", "likes"), [("blind", 8, (2, 2)), ("blind2", 6, (1, 2)), ("blind3", 6, (2, 2))])
 def test_blind_sets_are_complete(name, count, likes):
     """Each blind set (tests/data/relevance-blind, -blind2, -blind3) grades every paper
