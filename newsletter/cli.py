@@ -451,6 +451,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             }
         )
         return
+    from .matching import not_again_lines
+
     mixed = False  # a list showing 8 under 0.90 and over 0.82 read as out of order
     ranked = False  # 0.91 read as "91% relevant", of a paper on another subject on a quiet day
     for sub, matches, gone in results:
@@ -465,7 +467,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                     "shows them)") if before else ""
         cut = pipeline.max_papers_said(len(matches), *report.capped.get(sub.email, (0, 0)))
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
-        for line in pipeline.not_again_lines(report.revised.get(sub.email, ())):
+        for line in not_again_lines(report.revised.get(sub.email, ())):
             click.echo(f"  {line}")  # a replacement of a paper sent: left out, never without a word
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"

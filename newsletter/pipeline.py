@@ -37,16 +37,7 @@ from .delivery import (
 )
 from .errors import ConfigError, DeliveryError, InputError, NewsletterError, Problem, StateError, counted
 from .fetching import Fetcher
-from .matching import (
-    NearMisses,
-    PaperMatch,
-    TopicIndex,
-    max_papers_cut,
-    max_papers_said,
-    not_again_lines,
-    not_again_said,
-    topic_index,
-)
+from .matching import NearMisses, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, not_again_said, topic_index
 from .models import Paper, merge_papers, short_title_key
 from .readers import (
     ReadContext,
@@ -78,7 +69,6 @@ __all__ = [
     "match",
     "match_report",
     "max_papers_said",
-    "not_again_lines",
     "not_again_said",
     "unmatched_topics",
     "papers",
