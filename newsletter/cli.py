@@ -451,6 +451,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
             }
         )
         return
+    from .matching import not_again_lines
+
     mixed = False  # a list showing 8 under 0.90 and over 0.82 read as out of order
     ranked = False  # 0.91 read as "91% relevant", of a paper on another subject on a quiet day
     for sub, matches, gone in results:
@@ -465,11 +467,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                     "shows them)") if before else ""
         cut = pipeline.max_papers_said(len(matches), *report.capped.get(sub.email, (0, 0)))
         click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
-        back = report.revised.get(sub.email, ())
-        for again in back[:3]:  # a replacement of a paper sent: left out, never without a word
-            click.echo(f"  {pipeline.not_again_said(_shown(again.title), again)}")
-        if len(back) > 3:
-            click.echo(f"  not again: {len(back) - 3} more papers back in a new version")
+        for line in not_again_lines(report.revised.get(sub.email, ())):
+            click.echo(f"  {line}")  # a replacement of a paper sent: left out, never without a word
         for m in matches:
             score = f"{m.score:5.2f}" if m.reasons and not m.counted else f"{m.score:5g}"
             click.echo(f"  {score}  {_shown(m.paper.title)}")
@@ -714,18 +713,22 @@ def send(ctx: click.Context, state: _State, subscriber: str | None, dry_run: boo
     finally:
         if progress is not None:
             progress.close()
+    # a very first send: when the first digest goes out says more than "no digest is due now"
+    first = _first_slot(report) if new_state and not as_json and not report.sent else None
     if as_json:
         emit_json(report.to_json())
     else:
         if report.note:
             say(report.note + "\n", err=True)
+        if not report.sources_read and report.results and not first:
+            say(f"{pipeline.UNREAD}\n")  # (information, not a problem: stdout, before the summary)
         say(f"{report}\n")
         if first_outbox and report.sent:
             # "sent ada@example.org" on a first run read as mail gone out to those addresses
             files = "an .eml file" if report.sent == 1 else ".eml files"
             say(f"outbox: {counted(report.sent, 'digest')} written as {files} to {state.config.outbox_dir} "
                 "(open one in a mail client); nothing was mailed: `transport: smtp` under delivery: mails them\n", err=True)
-    if new_state and not as_json and not report.sent and (first := _first_slot(report)) is not None:
+    if first is not None:
         say(first + "\n", err=True)
     if new_state and state.config.state_path.exists() and (job := _ci_job()):
         say(_ci_state_note(state.config.state_path, job) + "\n", err=True)

@@ -42,6 +42,7 @@ from .errors import ConfigError, Problem, counted, line_of
 from .files import bomless_unicode, broken_link
 from .models import ARXIV_ID, SHOWS_NOTHING
 from .patterns import lazy, lazy_while_importing
+from .retrying import waiting
 from .scheduling import Schedule, parse_schedule
 from .state import check_state_target, is_database_url
 
@@ -671,7 +672,7 @@ class FeedSource(_Source):
 class HttpSettings(_Model):
     """How sources are fetched; the defaults suit arXiv's and Hugging Face's terms."""
 
-    timeout: float = Field(30.0, gt=0, le=600)
+    timeout: float = Field(30.0, ge=0.1, le=600)  # (under a tenth of a second, no request is answered)
     """Seconds for a whole request: connecting, headers and body (a deadline, not per read)."""
     max_bytes: int = Field(50 * 1024 * 1024, ge=1024, le=2 * 1024**3)
     """Largest response body accepted (after decompression); a bigger one fails its source."""
@@ -1209,8 +1210,9 @@ class Delivery(_Model):
     security: Literal["starttls", "ssl", "none"] = "starttls"
     username: str | None = None
     password_env: str | None = None
-    timeout: float = Field(30.0, gt=0, le=3600)  # (.inf would reach the socket and fail every message)
-    verdict_timeout: float = Field(600.0, gt=0, le=3600)
+    # (.inf would reach the socket and fail every message; under a tenth of a second, no reply comes in time)
+    timeout: float = Field(30.0, ge=0.1, le=3600)
+    verdict_timeout: float = Field(600.0, ge=0.1, le=3600)
     """Seconds the server may take over its verdict on a message's data (RFC 5321 asks 10 minutes; never
     less than ``timeout``): a verdict given up is a message it may have taken, sent again next run."""
     max_per_minute: int | None = Field(None, ge=1)
@@ -2817,6 +2819,9 @@ def _problem_from_pydantic(err: Mapping[str, Any], data: Any, lines: dict, shown
             message = f"{whose} must be text, got {got} ({_YAML_TEXT})"
         else:
             message = f"expected text, got {got} ({_YAML_TEXT})"
+    elif kind in _BOUND_ERRORS and len(path) == 2 and path[-1] in _SECONDS_KEYS and isinstance(
+            value, (int, float)) and not isinstance(value, bool) and (seconds := _seconds_out_of_range(path, value)):
+        message = seconds
     elif kind in ("float_type", "int_type") and isinstance(value, str) and (
             unit := _number_with_unit(value, str(path[-1]) if path else "")):
         message = f"expected {'an integer' if kind == 'int_type' else 'a number'}, got the text {value!r}: {unit}"
@@ -2999,6 +3004,34 @@ _SECONDS_IN = {**dict.fromkeys(("ms", "msec"), 0.001), **dict.fromkeys(("s", "se
                **dict.fromkeys(("h", "hr", "hrs", "hour", "hours"), 3600)}
 _BYTES_IN = {"b": 1, "kb": 1024, "kib": 1024, "k": 1024, "mb": 1024**2, "mib": 1024**2, "m": 1024**2,
              "gb": 1024**3, "gib": 1024**3, "g": 1024**3}
+
+
+#: pydantic's kinds of a number out of its field's range.
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal", "finite_number")
+
+
+def _seconds_out_of_range(path: tuple, value: float) -> str | None:
+    """What to write for a setting in seconds given a number out of its range
+    (``delivery.timeout: 0``, ``-5``, ``10000``): pydantic's "expected greater
+    than 0, got 0" named neither the unit nor the range, and 10000 (meant as
+    milliseconds, as many clients count them) said nothing of it.  None when
+    ``path`` is no setting of a section of :class:`Config`."""
+    section = Config.model_fields.get(str(path[0]))
+    model = section.annotation if section is not None else None
+    field = model.model_fields.get(str(path[1])) if isinstance(model, type) and issubclass(model, BaseModel) else None
+    if field is None:
+        return None
+    bounds = {name: getattr(m, name) for m in field.metadata for name in ("gt", "ge", "le") if hasattr(m, name)}
+    low = f"more than {bounds['gt']:g}" if "gt" in bounds else f"at least {bounds['ge']:g}" if "ge" in bounds else ""
+    high = f"at most {bounds['le']:g}" if "le" in bounds else ""
+    span = " and ".join(filter(None, (low, high)))
+    default = f", {path[-1]}: {field.default:g} by default" if isinstance(field.default, (int, float)) else ""
+    said = "an endless time" if value == float("inf") else f"{value:g} seconds" + (
+        f" ({waiting(value)})" if value >= 120 else "")
+    milli = value / 1000
+    meant = (f"; if milliseconds were meant, that is {path[-1]}: {milli:g}" if value >= 1000 and milli <= bounds.get(
+        "le", milli) else "")
+    return f"{said} cannot be meant: write the number of seconds, {span}{default}{meant}"
 
 
 def _number_with_unit(text: str, key: str) -> str | None:

@@ -59,6 +59,7 @@ from typing import Any, NoReturn, Protocol, TypeVar, cast
 from .config import GMAIL_HOSTS, GMAIL_PASSWORD, Config, line_break_hint, password_holds, unset_variable
 from .errors import ConfigError, PermanentDeliveryError, Problem, TransientDeliveryError
 from .files import broken_link, fitted_name, sweep_temporaries, write_atomic
+from .models import NotAgain
 from .refusals import About, Refusal, classify
 from .retrying import (
     addresses,
@@ -247,7 +248,7 @@ class Envelope:
     cut: tuple[int, int] = (0, 0)
     #: Papers left out as a new version of one sent before, as the sender's
     #: report says them (see ``sending.DigestResult.not_again``).
-    not_again: tuple[str, ...] = ()
+    not_again: tuple[NotAgain, ...] = ()
 
     def data(self) -> bytes:
         """The message as RFC 5322 bytes with CRLF line ends."""
@@ -835,6 +836,29 @@ def _reset_after_end(sock: socket.socket) -> int:
         time.sleep(0.01)
 
 
+#: The slowest a message's data may go out on average (bytes a second) once
+#: ``timeout`` has passed: a link that slow still carries a 100 KB digest in
+#: under two minutes, and a server that reads a byte now and then (a tarpit)
+#: cannot hold the send for hours.
+DATA_RATE_FLOOR = 1000
+#: Data up to this size is handed to the socket in one call (a command, a
+#: small message): only bigger data is watched for progress.
+_SENT_AT_ONCE = 64 * 1024
+
+
+@dataclass
+class _DataMoved:
+    """How a message's data went out, when it did not all go: ``sent`` of
+    ``total`` bytes in ``seconds``; ``stalled``: none moved for a whole
+    ``timeout`` (a server that stopped reading), else it kept moving but
+    under :data:`DATA_RATE_FLOOR` (a slow link, or a throttling server)."""
+
+    sent: int
+    total: int
+    seconds: float
+    stalled: bool
+
+
 #: What an SMTP reply line over smtplib's 8,192 bytes is called (smtplib said "500 Line too long."
 #: as if the server had: a refusal of the message that may have been taken).
 _OVERLONG = "a line over 8,192 bytes"
@@ -856,7 +880,43 @@ class _Deadlined(smtplib.SMTP):
     verdict_by: float | None = None  # while reading a verdict: when it is given up
     verdict_stopped = False  # the wait for a verdict ended because the send is stopping
     verdict_waited = False  # the verdict has taken longer than ``timeout`` (said once)
+    moved: _DataMoved | None = None  # how the last data that did not all go out went (see send)
     _host = ""  # (smtplib's: the server's name, for TLS)
+
+    def send(self, s):
+        """smtplib's ``send``, where data bigger than :data:`_SENT_AT_ONCE`
+        goes out with ``timeout`` as the longest wait for any progress, not
+        for the whole: ``sendall``'s timeout bounds all of it (since Python
+        3.5), so a big digest over a slow link whose bytes kept moving was
+        given up as a server that "stopped reading".  It stops at a whole
+        ``timeout`` with nothing taken, or when the average falls under
+        :data:`DATA_RATE_FLOOR`; :attr:`moved` says which."""
+        sock, timeout = self.sock, self.timeout
+        if sock is None or not isinstance(s, bytes) or len(s) <= _SENT_AT_ONCE or not isinstance(
+                timeout, (int, float)):
+            return super().send(s)
+        self.moved = None  # (set on a timeout; the QUIT of the session's close keeps it)
+        view, total, sent = memoryview(s), len(s), 0
+        start = time.monotonic()
+        deadline = start + timeout + total / DATA_RATE_FLOOR
+        waits = timeout
+        try:
+            while sent < total:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("timed out")
+                if left < waits:
+                    waits = left
+                    sock.settimeout(waits)
+                sent += sock.send(view[sent:])
+        except OSError as exc:
+            if isinstance(exc, TimeoutError):
+                self.moved = _DataMoved(sent, total, time.monotonic() - start, stalled=waits >= timeout)
+            self.close()
+            raise smtplib.SMTPServerDisconnected("Server not connected") from exc
+        finally:
+            if waits != timeout and self.sock is not None:
+                sock.settimeout(timeout)
 
     def getreply(self):
         if self.file is None and self.sock is not None:  # (a new connection, or the switch to TLS)
@@ -1338,8 +1398,16 @@ class SMTPSession:
         MAIL or DATA is retried as an unreachable server."""
         where, left = f"SMTP server {self.t.host}:{self.t.port}", f"it may have taken the message, {NOT_RESENT}"
         if step == _SENDING_DATA:
-            return Unreachable(f"{where} stopped reading the message to {rcpt}: its data did not go out within "
-                               f"{self.t.timeout:g} s (its end never did: the server did not take it)")
+            moved = smtp.moved if isinstance(smtp, _Deadlined) else None
+            end = "its end never went out: the server did not take it"
+            if moved is not None and not moved.stalled:
+                return Unreachable(
+                    f"{where} took the message to {rcpt} too slowly: {moved.sent:,} of its {moved.total:,} bytes went "
+                    f"out in {moved.seconds:.0f} s, under {DATA_RATE_FLOOR:,} bytes a second (a slow link, or a server "
+                    f"throttling it; {end})")
+            out = f", {moved.sent:,} of its {moved.total:,} bytes out" if moved is not None else ""
+            return Unreachable(f"{where} stopped reading the message to {rcpt}: its data stopped going out for "
+                               f"{self.t.timeout:g} s{out} ({end})")
         if step in _BEFORE_DATA:
             kind = TransientDeliveryError if step == "RCPT TO" else Unreachable
             return kind(f"{where} timed out (no answer to {step} within {self.t.timeout:g} s) sending to {rcpt}; "

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import reasons
-from .errors import ConfigError, Problem
-from .models import Paper
+from .errors import ConfigError, Problem, counted
+from .models import NotAgain, Paper
 from .patterns import lazy
 from .reasons import Reason
 
@@ -963,7 +963,25 @@ def max_papers_cut(index: TopicIndex, subscriber, sent: frozenset[str], papers: 
     return taken, max(before, 0)
 
 
-def not_again_said(title: str, paper: Paper) -> str:
+#: How many papers back in a new version ``match`` and ``send`` name for a
+#: subscriber, one each; the rest are counted (:func:`not_again_lines`).
+NOT_AGAIN_NAMED = 3
+
+
+def not_again_lines(papers: Sequence[Paper | NotAgain]) -> list[str]:
+    """What ``match`` (a line each) and ``send`` (after ``empty``) say of a
+    subscriber's papers of :meth:`TopicIndex.revised_sent`: the first
+    :data:`NOT_AGAIN_NAMED` named, the rest counted.  ``send`` named every
+    one, however many, where ``match`` named three."""
+    from .latex import lost_math_shown
+
+    lines = [not_again_said(lost_math_shown(p.title), p) for p in papers[:NOT_AGAIN_NAMED]]
+    if len(papers) > NOT_AGAIN_NAMED:
+        lines.append(f"not again: {counted(len(papers) - NOT_AGAIN_NAMED, 'more paper')} back in a new version")
+    return lines
+
+
+def not_again_said(title: str, paper: Paper | NotAgain) -> str:
     """What ``match`` and ``send`` say of a paper of :meth:`TopicIndex.revised_sent`
     (``title``: as shown): a digest empty for it read "nothing new", the
     reader's paper, revised that day, gone without a word."""

@@ -167,6 +167,30 @@ def pdf_url(arxiv_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class NotAgain:
+    """A paper a digest leaves out as a new version of one sent before
+    (``TopicIndex.revised_sent``), as ``send`` carries it from planning to its
+    report (and from a send worker to its parent): what :func:`matching.not_again_lines`
+    words, only when it is said, and without the paper's abstract."""
+
+    id: str
+    version: int | None
+    title: str
+
+    @property
+    def arxiv_id(self) -> str:
+        return self.id
+
+    @classmethod
+    def of(cls, paper: Paper) -> NotAgain:
+        return cls(paper.id, paper.version, paper.title)
+
+    def to_json(self) -> dict:
+        """As ``match --json`` gives it under ``revised``."""
+        return {"id": self.id, "version": self.version, "title": self.title}
+
+
+@dataclass(frozen=True, slots=True)
 class Paper:
     """One research paper as the sources describe it.
 

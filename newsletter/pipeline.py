@@ -52,13 +52,14 @@ from .readers import (
 from .reasons import CLOSE_IN_MEANING, said
 from .rendering import Composer, unsubscribe_advice, unused_template_advice
 from .scheduling import Schedule, is_due, minute_up, next_send, shown_time
-from .sending import DigestResult, SendReport, digest_papers, retry_time, send
+from .sending import UNREAD, DigestResult, SendReport, digest_papers, retry_time, send
 from .state import DigestRecord, OpenDigest, SubscriberState, known_earlier, open_state, shared_now
 from .tokens import old_secrets_problem, secret_problem
 
 __all__ = [
     "DigestResult",
     "SendReport",
+    "UNREAD",
     "TestEmail",
     "Summary",
     "ScheduleRow",

@@ -48,8 +48,17 @@ from .errors import (
 )
 from .fetching import Fetcher
 from .latex import lost_math_shown
-from .matching import Matcher, PaperMatch, TopicIndex, max_papers_cut, max_papers_said, not_again_said, topic_index
-from .models import Paper
+from .matching import (
+    Matcher,
+    PaperMatch,
+    TopicIndex,
+    max_papers_cut,
+    max_papers_said,
+    not_again_lines,
+    not_again_said,
+    topic_index,
+)
+from .models import NotAgain, Paper
 from .readers import read_papers
 from .rendering import Composed, Composer
 from .retrying import backoff, waiting
@@ -87,7 +96,7 @@ class DigestResult:
     #: (:func:`~newsletter.matching.not_again_said`), as ``match`` says: named
     #: when the digest is empty, counted when it went out with other papers
     #: (a digest with news left them out without a word).
-    not_again: tuple[str, ...] = ()
+    not_again: tuple[NotAgain, ...] = ()
 
     def __str__(self) -> str:
         n = counted(self.papers, "paper") + self._cut()
@@ -116,7 +125,7 @@ class DigestResult:
             return f"not due     {self.email}: next digest at {when}"
         if self.status == "empty":  # a bare "empty  ADDRESS" read as if the address had been emptied
             # (a paper revised that day, and nothing else, read "nothing new": the reader's paper gone without a word)
-            again = "".join(f"; {said}" for said in self.not_again)
+            again = "".join(f"; {said}" for said in not_again_lines(self.not_again))
             return f"empty       {self.email}: nothing new for them: no email{again}"
         if self.status == "held":
             return (
@@ -169,6 +178,8 @@ class SendReport:
     #: serves them.  They were in no count, and the counts fell short of
     #: the subscribers without a word.
     not_reached: int = 0
+    #: False when no digest was due: the sources were not read (see :data:`UNREAD`).
+    sources_read: bool = True
 
     def __str__(self) -> str:
         left = f", unsubscribed {self.unsubscribed}" if self.unsubscribed else ""
@@ -201,10 +212,13 @@ class SendReport:
             "held": self.held,
             "pending": self.pending,
             "not_reached": self.not_reached,
+            "sources_read": self.sources_read,
             "problems": list(self.problems),
             "digests": [
                 {"email": r.email, "status": r.status, "papers": r.papers, "message_id": r.message_id, "error": r.error,
-                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before, "not_again": list(r.not_again)}
+                 "taken": max(r.taken, r.papers), "sent_before": r.sent_before,
+                 "not_again": [not_again_said(lost_math_shown(p.title), p) for p in r.not_again],
+                 "revised": [p.to_json() for p in r.not_again]}
                 for r in self.results
             ],
         }
@@ -214,7 +228,7 @@ class SendReport:
 #: subscriber, the composed message, what max_papers cut (see
 #: :func:`~newsletter.matching.max_papers_cut`), and what it leaves out as new
 #: versions of papers sent before (``DigestResult.not_again``).
-_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[str, ...]]
+_Planned = tuple[OpenDigest | None, Subscriber, Composed, tuple[int, int], tuple[NotAgain, ...]]
 
 
 #: Subscribers planned together: their state read in a few queries, their
@@ -351,33 +365,88 @@ def send(
     # no new request starts (the one in flight ends within http.timeout).
     # A Ctrl-C (``interrupted``) does the same.
     halt = _either(stop, interrupted)
-    fetcher = Fetcher.from_config(config, sleep=sleep, stop=halt) if halt is not None else None
-    try:
-        found = read_papers(config, source_warn, now=now, fetcher=fetcher)
-    except SourcesFailed as exc:
-        # Raised before the state is touched: nobody's slot is used up.
-        *each, summary = exc.problems
-        raise SourcesFailed(
-            *each,
-            Problem(f"{summary.message}: nothing sent; due digests go out at the next run that reads the sources"),
-        ) from None
-    finally:
-        if fetcher is not None:
-            fetcher.close()
+
+    def read() -> list[Paper]:
+        fetcher = Fetcher.from_config(config, sleep=sleep, stop=halt) if halt is not None else None
+        try:
+            return read_papers(config, source_warn, now=now, fetcher=fetcher)
+        except SourcesFailed as exc:
+            # Raised before any digest is claimed: nobody's slot is used up.
+            *each, summary = exc.problems
+            raise SourcesFailed(
+                *each,
+                Problem(f"{summary.message}: nothing sent; due digests go out at the next run that reads the sources"),
+            ) from None
+        finally:
+            if fetcher is not None:
+                fetcher.close()
+
     subs = config.selected_subscribers(only)
+    release_held = only is not None
+    # Nobody due: the sources are not read (a cron line sending every 10 minutes to subscribers on
+    # a daily schedule read every source, and ranked every paper, 143 times a day for nothing).
+    # Asked of the state the send opens (on PostgreSQL one more session was one more login, under
+    # the database's own statement_timeout), before its lock is taken: the sources are read
+    # outside the lock, as ever, when someone is due.
     if dry_run:
         with open_state(config.state_target, readonly=True, stop=halt) as state:
             now = shared_now(state, now, warn) if own_clock else now
-            dry = _SendRun(config, state, found, now, warn, progress, source_problems, release_held=only is not None)
+            found = read() if _anyone_due(state, config, subs, now, release_held) else None
+            dry = _SendRun(config, state, found, now, warn, progress, source_problems, release_held=release_held)
+            dry.read = read
             return dry.run(subs, None)
-    with open_state(config.state_target, stop=halt) as state, state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
+    with open_state(config.state_target, stop=halt) as state:
         now = shared_now(state, now, warn) if own_clock else now
         if ahead_at_most is not None and not own_clock:
             _not_ahead(state, now, ahead_at_most)
-        run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=only is not None)
-        run.stop_shared = stop is not None
-        run.stop = halt
-        return run.run(subs, transport)
+        found = read() if _anyone_due(state, config, subs, now, release_held) else None
+        with state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
+            run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=release_held)
+            run.read = read
+            run.stop_shared = stop is not None
+            run.stop = halt
+            return run.run(subs, transport)
+
+
+def _anyone_due(state: State, config: Config, subs: Sequence[Subscriber], now: datetime, release_held: bool) -> bool:
+    """Whether a digest of ``subs`` may be due at ``now`` (see :func:`_undue`),
+    asked before any source is read and before the state's lock is taken:
+    the send run asks again under the lock, and reads the sources then if
+    another process changed that meanwhile."""
+    settings = settings_fingerprint(config)
+    left = state.unsubscribed(s.email for s in subs)
+    for part in chunks([s for s in subs if s.email not in left], DUE_ASKED_AT_ONCE):
+        known = state.plan([s.email for s in part], with_sent=False)
+        if any(_undue(config, sub, known[sub.email], now, settings, release_held) is None for sub in part):
+            return True
+    return False
+
+
+#: What ``send`` says when no digest was due, so the sources were not read.
+UNREAD = "no digest is due now: the sources were not read (`newsletter schedule` says when each is due)"
+#: Subscribers whose state :func:`_anyone_due` reads at once.
+DUE_ASKED_AT_ONCE = 1000
+
+
+def _undue(config: Config, sub: Subscriber, known: SubscriberState, now: datetime, settings: str,
+           release_held: bool) -> DigestResult | None:
+    """What becomes of ``sub``'s digest when it is not due at ``now`` (held,
+    waiting out its back-off after a failed run, or no slot passed since its
+    last), or None: due.  A digest owed is due.  ``release_held``: a send
+    naming one subscriber tries its held or waiting digest."""
+    owed = known.open
+    if owed is not None and owed.held and not release_held:
+        return DigestResult(sub.email, "held", error=owed.last_error, failures=owed.failures)
+    retry_from = retry_time(owed, settings, now)[0] if owed is not None else None
+    if owed is not None and retry_from is not None and retry_from > now and not release_held:
+        return DigestResult(sub.email, "waiting", error=owed.last_error, next_attempt=retry_from)
+    if owed is not None:
+        return None
+    zone = config.zone(sub)
+    if is_due(sub.schedule, zone, last_sent=known.last_served, first_seen=known.first_seen, now=now):
+        return None
+    nxt = next_send(sub.schedule, zone, last_sent=known.last_served, first_seen=known.first_seen, now=now)
+    return DigestResult(sub.email, "not due", next_attempt=nxt.astimezone(zone) if nxt else None)
 
 
 def _not_ahead(state: State, now: datetime, slack: timedelta) -> None:
@@ -594,6 +663,8 @@ class _SendRun:
     def __init__(self, config, state, found, now, warn, progress, source_problems, sleep=time.sleep, *,
                  release_held: bool = False):
         self.config, self.state, self.papers, self.now = config, state, found, now
+        #: Reads the sources, when ``found`` is None (nobody was due) and someone is due after all.
+        self.read: Callable[[], list[Paper]] = list
         self.warn, self.progress, self.source_problems, self.sleep = warn, progress, source_problems, sleep
         self.results: list[DigestResult] = []
         self.lock = threading.Lock()
@@ -742,6 +813,13 @@ class _SendRun:
                 if sub.email in left:
                     self._result(DigestResult(sub.email, "unsubscribed"))
             subs = [s for s in subs if s.email not in left]
+        if self.papers is None:  # nobody was due (see send): unless that changed meanwhile, nothing to read
+            undue = self._all_undue(subs)
+            if undue is not None:
+                for result in undue:
+                    self._result(result)
+                return self._report(dry)
+            self.papers = self.read()
         self.papers = known_earlier(state, self.papers)  # sent under another title: sent
         self.index = topic_index(config, self.papers, subs, self.warn)
         self.composer = Composer(config)
@@ -757,6 +835,19 @@ class _SendRun:
         else:
             self._deliver(chunks(subs, CLAIM_BATCH), transport)
         return self._report(dry)
+
+    def _all_undue(self, subs: Sequence[Subscriber]) -> list[DigestResult] | None:
+        """What becomes of each of ``subs`` when none is due (:func:`_undue`),
+        or None when one is."""
+        results = []
+        for part in chunks(subs, DUE_ASKED_AT_ONCE):
+            known = self.state.plan([s.email for s in part], with_sent=False)
+            for sub in part:
+                undue = _undue(self.config, sub, known[sub.email], self.now, self.settings, self.release_held)
+                if undue is None:
+                    return None
+                results.append(undue)
+        return results
 
     def _try_templates(self, subs: Sequence[Subscriber]) -> None:
         """Compose a few digests before anything is claimed: templates that
@@ -1189,12 +1280,9 @@ class _SendRun:
         composed)`` to claim, or None (not due, empty, or a dry run)."""
         config, now = self.config, self.now
         open_ = known.open
-        if open_ is not None and open_.held and not self.release_held:
-            self._result(DigestResult(sub.email, "held", error=open_.last_error, failures=open_.failures))
-            return None
-        retry_from, ahead = retry_time(open_, self.settings, now) if open_ is not None else (None, False)
-        if ahead:
-            assert open_ is not None and open_.next_attempt is not None
+        undue = _undue(config, sub, known, now, self.settings, self.release_held)
+        if undue is None and open_ is not None and retry_time(open_, self.settings, now)[1]:
+            assert open_.next_attempt is not None
             zone, at = config.zone(sub), open_.next_attempt
             self._warn(
                 f"{sub.email}: its failed digest is to be retried from {shown_time(at, zone)}, "
@@ -1202,11 +1290,8 @@ class _SendRun:
                 f"longer than its back-off ({waiting(retry_wait(open_.failures).total_seconds())}); it is tried now "
                 "(was the clock ahead then?)"
             )
-        if open_ is not None and retry_from is not None and retry_from > now and not self.release_held:
-            self._result(DigestResult(sub.email, "waiting", error=open_.last_error, next_attempt=retry_from))
-            return None
         last = known.last_served
-        if last is not None and clock_was_ahead(last, now):
+        if (undue is None or undue.status == "not due") and last is not None and clock_was_ahead(last, now):
             # recorded by a clock that was ahead: counted from now (it was held until then, silently)
             zone = config.zone(sub)
             self._warn(
@@ -1214,24 +1299,14 @@ class _SendRun:
                 f"after this machine's clock ({shown_time(now, zone)}); it is due now, and its slots go on from "
                 "there (was the clock ahead then?)"
             )
-        due = open_ is not None or is_due(
-            sub.schedule,
-            config.zone(sub),
-            last_sent=known.last_served,
-            first_seen=known.first_seen,
-            now=now,
-        )
-        if not due:
-            zone = config.zone(sub)
-            nxt = next_send(sub.schedule, zone, last_sent=known.last_served, first_seen=known.first_seen, now=now)
-
-            self._result(DigestResult(sub.email, "not due", next_attempt=nxt.astimezone(zone) if nxt else None))
+        if undue is not None:
+            self._result(undue)
             return None
         self._warn_sources_short(sub, known.last_served or known.first_seen)
         matches = digest_papers(config, self.index, sub, known, self.state.papers)
         send_empty = config.sends_empty(sub)
-        again = tuple(not_again_said(lost_math_shown(p.title), p)
-                      for p in self.index.revised_sent(sub, known.sent_paper_ids))
+        # worded when said: a digest that goes out counts them, and most are never worded
+        again = tuple(NotAgain.of(p) for p in self.index.revised_sent(sub, known.sent_paper_ids))
         if not matches and not send_empty:
             if batch is not None:
                 if open_ is not None:
@@ -1434,7 +1509,7 @@ class _SendRun:
         note = None
         skipped = count["not due"] + count["unsubscribed"] + count["waiting"] + count["held"] + count["other worker"]
         composed = self.with_papers or any(r.papers for r in self.results)  # (a worker killed told nothing)
-        if not self.source_problems and not composed and skipped < len(self.results):
+        if self.papers is not None and not self.source_problems and not composed and skipped < len(self.results):
             sources, papers = len(self.config.sources), len(self.papers)
             note = (
                 f"no new papers: all {counted(sources, 'source')} read ({counted(papers, 'paper')}),"
@@ -1456,4 +1531,5 @@ class _SendRun:
             problems=tuple(str(p) for p in self.problems),
             pending=count["pending"],
             not_reached=max(0, self.subscribers - len({r.email for r in self.results})) if not dry else 0,
+            sources_read=self.papers is not None,
         )

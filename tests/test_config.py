@@ -473,7 +473,8 @@ def test_paths_are_relative_to_the_config_file(workdir, tmp_path):
         # An endless timeout passed validation and failed every message (OverflowError).
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
          "delivery: {transport: smtp, host: h, timeout: .inf}\n",
-         "config.yaml:3: delivery.timeout: expected less than or equal to 3600, got inf"),
+         "config.yaml:3: delivery.timeout: an endless time cannot be meant: write the number of seconds, at least "
+         "0.1 and at most 3600, timeout: 30 by default"),
         # host:port reached the resolver as a name ("Name or service not known").
         ("sources: [{type: hf-papers-text, path: papers/}]\ntopics: {t: {any: [x]}}\n"
          "delivery:\n  transport: smtp\n  host: 'smtp.example.org:587'\n",
@@ -1807,6 +1808,35 @@ def test_a_setting_at_the_other_level_says_where_it_goes(workdir):
         "config.yaml:16: subscribers[0].min_score: unknown key 'min_score': it is a topic's setting, not a "
         "subscriber's: set it under the topic in topics: (every subscriber of a topic gets it; for one subscriber "
         "alone, a topic of its own)",
+    ]
+
+
+@pytest.mark.parametrize("written, said", [
+    ("0", "0 seconds cannot be meant: write the number of seconds, at least 0.1 and at most 3600, timeout: 30 by "
+          "default"),
+    ("-5", "-5 seconds cannot be meant: write the number of seconds, at least 0.1 and at most 3600, timeout: 30 by "
+           "default"),
+    ("0.001", "0.001 seconds cannot be meant: write the number of seconds, at least 0.1 and at most 3600, timeout: "
+              "30 by default"),
+    ("10000", "10000 seconds (3 hours) cannot be meant: write the number of seconds, at least 0.1 and at most 3600, "
+              "timeout: 30 by default; if milliseconds were meant, that is timeout: 10"),
+])
+def test_a_timeout_that_cannot_be_meant_names_its_unit_and_range(workdir, written, said):
+    """`delivery.timeout: 0`, `-5`, `10000` were 'expected greater than 0, got
+    0' or 'expected less than or equal to 3600, got 10000': the unit (seconds)
+    unnamed, and 10000 meant as milliseconds not said; 0.001 passed, and every
+    SMTP reply 'timed out'."""
+    text = BASIC_CONFIG + f"delivery:\n  transport: smtp\n  host: smtp.example.org\n  timeout: {written}\n"
+    assert problems(workdir, text) == [f"config.yaml:21: delivery.timeout: {said}"]
+
+
+def test_http_seconds_out_of_range_name_their_unit(workdir):
+    text = BASIC_CONFIG + "http:\n  timeout: 0\n  backoff: -1\n"
+    assert problems(workdir, text) == [
+        "config.yaml:19: http.timeout: 0 seconds cannot be meant: write the number of seconds, at least 0.1 and at "
+        "most 600, timeout: 30 by default",
+        "config.yaml:20: http.backoff: -1 seconds cannot be meant: write the number of seconds, at least 0 and at "
+        "most 60, backoff: 2 by default",
     ]
 
 

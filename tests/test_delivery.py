@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timezone
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from conftest import serving_each
 from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
 
+from newsletter import delivery
 from newsletter.delivery import (
     Dispatcher,
     Envelope,
@@ -1267,11 +1269,11 @@ def test_a_tls_handshake_the_server_ends_or_refuses_says_what_happened(answer, w
     assert outcomes[1].error.startswith("not attempted: ") and slept == [] and not any(o.delivered for o in outcomes)
 
 
-def _take_a_message(conn: socket.socket, lines, in_data: Callable[[socket.socket], None] | None = None) -> bool:
+def _take_a_message(conn: socket.socket, lines, in_data: Callable[[socket.socket, Any], None] | None = None) -> bool:
     """Answer a client's commands as a plain server would, up to the end of a
     message's data (True: its reply is the caller's to give), or False: the
     client ended the session first.  ``in_data``: once the 354 is said and a
-    little of the data read, hand the connection to it instead (False)."""
+    little of the data read, hand the connection and its reader to it instead (False)."""
     for command in lines:
         if command.upper().startswith(b"EHLO"):
             conn.sendall(b"250-mx\r\n250 8BITMIME\r\n")
@@ -1281,7 +1283,7 @@ def _take_a_message(conn: socket.socket, lines, in_data: Callable[[socket.socket
             conn.sendall(b"354 go on\r\n")
             if in_data is not None:
                 next(lines, None)
-                in_data(conn)
+                in_data(conn, lines)
                 return False
             for data in lines:
                 if data == b".\r\n":
@@ -1306,7 +1308,7 @@ def _stopping_mid_data(conn: socket.socket, then: Callable[[socket.socket], None
     the 354, then ``then(conn)``."""
     conn.sendall(b"220 mx ESMTP\r\n")
     with conn.makefile("rb") as lines:
-        _take_a_message(conn, lines, then)
+        _take_a_message(conn, lines, lambda conn, _: then(conn))
 
 
 def test_a_server_that_stops_reading_mid_message_did_not_take_it():
@@ -1326,9 +1328,71 @@ def test_a_server_that_stops_reading_mid_message_did_not_take_it():
             done.set()
     first, second = outcomes
     assert (first.delivered, first.uncertain, first.tries, slept) == (False, False, 1, [])
-    assert first.error == (f"SMTP server 127.0.0.1:{port} stopped reading the message to user0@example.org: its data "
-                           "did not go out within 0.5 s (its end never did: the server did not take it)")
+    assert re.fullmatch(
+        rf"SMTP server 127\.0\.0\.1:{port} stopped reading the message to user0@example\.org: its data stopped going "
+        r"out for 0\.5 s, [\d,]+ of its [\d,]+ bytes out \(its end never went out: the server did not take it\)",
+        first.error), first.error
     assert second.tries == 0 and second.error.startswith("not attempted: ") and not second.uncertain
+
+
+def _reading_slowly(taken: list[bytes], each: float = 0.01) -> Callable[[socket.socket], None]:
+    """A server on a slow link: it reads a message's data a little at a
+    time, never pausing long, then takes it (``taken``: each message's data
+    after its first line)."""
+    def read_slowly(conn: socket.socket, lines) -> None:
+        paced, data = threading.Event(), bytearray()
+        while not data.endswith(b"\r\n.\r\n"):
+            chunk = lines.read1(32 * 1024)
+            if not chunk:
+                return
+            data += chunk
+            paced.wait(each)  # the link's pace: never near the client's timeout
+        taken.append(bytes(data))
+        conn.sendall(b"250 2.0.0 queued\r\n")
+
+    def serve(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        conn.sendall(b"220 mx ESMTP\r\n")
+        with conn.makefile("rb") as lines:
+            _take_a_message(conn, lines, read_slowly)
+    return serve
+
+
+def test_a_big_message_over_a_slow_link_goes_out_while_its_bytes_move():
+    """The timeout bounded the whole of a message's data (``sendall``'s, since
+    Python 3.5): a digest bigger than the socket buffers, over a link slower
+    than that, failed as a server that 'stopped reading the message', though
+    its bytes kept moving.  The timeout is the longest wait for progress."""
+    taken: list[bytes] = []
+    with serving_each(_reading_slowly(taken)) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=1, connections=1)
+        t.check()
+        big = _beyond_the_socket_buffers()
+        started = time.monotonic()
+        outcomes, slept = run(t, [big], retries=0)
+        took = time.monotonic() - started
+    (outcome,) = outcomes
+    assert (outcome.delivered, outcome.error, slept) == (True, None, []), outcome.error
+    assert len(taken) == 1 and len(taken[0]) >= len(big.data()) - 100, len(taken[0])  # (all but its first line)
+    assert took > 1, took  # (slower than the timeout: sendall gave it up)
+
+
+def test_data_going_out_under_the_floor_is_said_as_slow_not_as_a_silent_server(monkeypatch):
+    """A link (or a throttling server) slower than DATA_RATE_FLOOR on average
+    is given up, said as slow with what went out: 'stopped reading' was
+    untrue of a server still taking bytes."""
+    monkeypatch.setattr(delivery, "DATA_RATE_FLOOR", 50_000_000)  # (this link's ~3 MB/s is under it)
+    taken: list[bytes] = []
+    with serving_each(_reading_slowly(taken)) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=1, connections=1)
+        t.check()
+        outcomes, slept = run(t, [_beyond_the_socket_buffers()], retries=0)
+    (outcome,) = outcomes
+    assert not outcome.delivered and not outcome.uncertain and taken == []
+    assert re.fullmatch(
+        rf"SMTP server 127\.0\.0\.1:{port} took the message to user0@example\.org too slowly: [\d,]+ of its [\d,]+ "
+        r"bytes went out in \d+ s, under 50,000,000 bytes a second \(a slow link, or a server throttling it; its end "
+        r"never went out: the server did not take it\)", outcome.error), outcome.error
 
 
 def test_a_server_closing_mid_message_gets_it_again_in_a_new_session_once(caplog):

@@ -293,6 +293,51 @@ def test_send_counts_a_new_version_left_out_of_a_digest_with_other_papers(tmp_pa
     assert sorted(sent) == emails, r.out
 
 
+def _arxiv_atom(version: int, count: int) -> str:
+    """An arXiv API answer of ``count`` papers on score matching, each in ``version``."""
+    entries = "".join(f"""
+  <entry>
+    <id>http://arxiv.org/abs/2406.0100{n}v{version}</id>
+    <published>2024-06-0{n + 1}T10:00:00Z</published>
+    <title>Score Matching Study {n}</title>
+    <summary>We study score matching in setting {n} and report what it gives.</summary>
+    <author><name>Ada Lovelace</name></author>
+  </entry>""" for n in range(count))
+    return f'''<?xml version="1.0" encoding="UTF-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>ArXiv Query</title><id>http://arxiv.org/api/q</id>{entries}
+</feed>
+'''
+
+
+def test_send_names_new_versions_as_match_does_and_counts_the_rest(tmp_path, cli):
+    """Five papers sent, then all five back in v2: `send` named every one of
+    them after `empty` (one line however many) where `match` named three and
+    counted the rest, and its --json had their sentences but not match's
+    `revised` records.  Both say the same now."""
+    config = """
+        sources: [{type: arxiv, path: papers.xml}]
+        topics: {t: {name: Matching, any: ["score matching"]}}
+        subscribers: [{email: ada@example.org, topics: [t]}]
+        delivery: {transport: outbox, path: outbox}
+        """
+    write_config(tmp_path, config)
+    (tmp_path / "papers.xml").write_text(_arxiv_atom(1, 5), encoding="utf-8")
+    r = cli("send")
+    assert r.code == 0 and "sent        ada@example.org: 5 papers " in r.out, r.out + r.err
+    (tmp_path / "papers.xml").write_text(_arxiv_atom(2, 5), encoding="utf-8")
+    said = cli("match").out.splitlines()[1:]
+    assert len(said) == 4 and said[3] == "  not again: 2 more papers back in a new version", said
+    r = cli("send")
+    assert r.code == 0, r.err
+    (line,) = [x for x in r.out.splitlines() if x.startswith("empty")]
+    assert line == "empty       ada@example.org: nothing new for them: no email; " + "; ".join(x.strip() for x in said)
+    (digest,) = json.loads(cli("send", "--json").out)["digests"]
+    (sub,) = json.loads(cli("match", "--json").out)["subscribers"]
+    assert digest["revised"] == sub["revised"] and len(sub["revised"]) == 5, (digest, sub)
+    assert sub["revised"][0] == {"id": "2406.01000", "version": 2, "title": "Score Matching Study 0"}
+    assert len(digest["not_again"]) == 5
+
+
 def test_json_lines_of_other_records_say_what_a_feed_source_reads(tmp_path, cli):
     """Log lines or members as JSON Lines given as a feed: it was 'a JSON
     document, not an RSS or Atom feed (Hugging Face's ...)'."""

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC
+from datetime import UTC, datetime
 
 import pytest
 from conftest import LIBFAKETIME, ROOT, faketime_env, run_newsletter, stderr_until, terminated_once_said, write_config
@@ -648,6 +648,10 @@ def test_sigterm_while_a_source_is_retried_exits_at_once(tmp_path, http_server):
           backoff: 30
         """,
     )
+    from newsletter.state import open_state
+
+    with open_state(tmp_path / "newsletter-state.sqlite3") as state:  # seen at 08:00: due at 10:00 (a new one waits)
+        state.see_subscribers(["ada@example.org"], datetime(2026, 11, 23, 8, tzinfo=UTC))
     proc = start_run(tmp_path, "2026-11-23 10:00:00", speed=1)
     out, err, took = terminate_after(lambda: len(http_server.requests_to("/feed.xml")) >= 1, proc, "the first request")
     assert proc.returncode == 0, err
