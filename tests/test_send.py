@@ -3969,3 +3969,34 @@ subscribers:
         else:
             assert len(warned) == 1 and warned[0].startswith(said.format(since=since)), due.err
             assert warned[0].endswith("or give the subscriber a daily schedule (README \"Schedules\")")
+
+
+def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, cli):
+    """A paper dated by its year alone ("2024" in an export) is stored with its
+    precision; the pending digest rebuilt from the stored papers for the retry
+    read the date back without it and showed "1 Jan 2024", a day the source
+    never named, where the first attempt would have shown "2024"."""
+    port = free_port()
+    config = setup(tmp_path, smtp(port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    (tmp_path / "refs.bib").write_text(
+        "@misc{k, title = {Year-Dated Diffusion Models}, abstract = {We study diffusion models.}, year = {2024}}\n",
+        encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "sources:\n", "sources:\n  - type: feed\n    path: refs.bib\n", 1), encoding="utf-8")
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "failed 1" in r.out, r.out + r.err
+    # the export no longer lists it: the retry has the paper from the state alone
+    (tmp_path / "refs.bib").write_text("@misc{o, title = {Other}, abstract = {Unrelated.}, year = {2023}}\n",
+                                       encoding="utf-8")
+    server = Server(port)
+    try:
+        later = (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat()
+        r = cli("send", "--now", later)
+        assert r.code == 0 and "sent 1, empty 0, failed 0" in r.out, r.out + r.err
+        [got] = server.mailbox.messages
+    finally:
+        server.stop()
+    text = got.message.get_body(("plain",)).get_content()
+    html = got.message.get_body(("html",)).get_content()
+    assert "Year-Dated Diffusion Models" in text, text
+    assert "1 Jan 2024" not in text and "1 Jan 2024" not in html and re.search(r"\b2024\b", text), text
