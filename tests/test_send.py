@@ -4000,3 +4000,42 @@ def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, 
     html = got.message.get_body(("html",)).get_content()
     assert "Year-Dated Diffusion Models" in text, text
     assert "1 Jan 2024" not in text and "1 Jan 2024" not in html and re.search(r"\b2024\b", text), text
+
+
+def test_postgres_session_ended_after_the_claim_committed_stops_without_running_the_batch_again(
+    tmp_path, cli, smtp_server, pg_url, pg_server
+):
+    """The session ended (a restart) as the papers of a committed claim were
+    recorded, and again on the resumed session.  The whole batch was run once
+    more: it found its own digests `sending`, reported them as another
+    worker's, and left them for the next run to take back ("may arrive
+    twice", though none was handed over).  Now the send stops, says why, and
+    the claimed digests come back not attempted (pending again).  (The
+    server itself waits in the papers' insert, so each restart ends it there.)"""
+    import psycopg
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(2), extra=f"state: {pg_url}")
+    with open_state(pg_url):
+        pass
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("CREATE SEQUENCE hits")
+        con.execute("CREATE FUNCTION wait_twice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF nextval('hits') <= 2 THEN PERFORM pg_sleep(600); END IF; RETURN NULL; END $$")
+        con.execute("CREATE TRIGGER wait_twice BEFORE INSERT ON papers FOR EACH STATEMENT EXECUTE FUNCTION wait_twice()")
+    run = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        for _ in range(2):
+            waiting = False
+            while not waiting and run.poll() is None:
+                waiting = bool(query(pg_url, "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"))
+            assert waiting, run.communicate()
+            pg_server.restart()
+    finally:
+        out, err = run.communicate(timeout=120)
+    assert run.returncode == 1 and "Traceback" not in err, out + err
+    assert "other worker" not in out and "the PostgreSQL session ended again" in err, out + err
+    assert not smtp_server.mailbox.messages
+    assert sorted(status for _, status, *_ in digests(pg_url)) == ["pending", "pending"], out + err
+    r = cli("send", "--now", NOW)  # the next run sends them, none said to be maybe twice
+    assert r.code == 0 and "twice" not in r.err and "sent 2, empty 0, failed 0" in r.out, r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 2
