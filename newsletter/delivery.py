@@ -1752,7 +1752,7 @@ class Dispatcher:
         """``left``: what the log's "delivery stopped" line adds about the
         envelopes not attempted (None: no such line; ``test-email`` sends one
         message, and its own error line says why it was not delivered).
-        ``withdrawn(envelope)``: asked just before each hand-over, why not to
+        ``withdrawn(envelope)``: asked just before each hand-over (each retry too), why not to
         hand it over after all (None: go on), for what changed while it was
         queued: an unsubscribe made meanwhile must stop the digest.
         ``stop()``: true to stop, or why in words, which the caller reports
@@ -2024,3 +2024,8 @@ class Dispatcher:
                 if self.stop_requested is not None and (why := self.stop_requested()):
                     self._stop(why if isinstance(why, str) else "stop requested", said=isinstance(why, str))
                     return Outcome(envelope, False, tries, str(exc))
+                # What changed during the back-off counts as much as before the first try: the
+                # recipient unsubscribed, or (a PostgreSQL restart while this worker waited)
+                # another worker took the digest back and sent it, and the retry sent it twice.
+                if self.withdrawn is not None and (reason := self.withdrawn(envelope)) is not None:
+                    return Outcome(envelope, False, tries, reason, withdrawn=True)

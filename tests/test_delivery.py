@@ -692,6 +692,27 @@ def test_a_server_closing_every_session_with_421_stops_the_batch_after_the_retri
     assert slept == [0.25, 0.5] and box.messages == []
 
 
+def test_a_digest_withdrawn_during_the_back_off_is_not_retried(smtp_server):
+    """A PostgreSQL restart while the worker waited to retry: another worker
+    took the digest back (and sent it), so the retry must ask again first,
+    not send it a second time."""
+    smtp_server.mailbox.data_replies = ["451 4.3.0 later"]
+    asked, slept, outcomes = [], [], []
+
+    def withdrawn(env):
+        asked.append(len(slept))
+        return "not sent: another worker took it back" if slept else None
+
+    with Dispatcher(plain(smtp_server), on_outcome=outcomes.append, sleep=slept.append, retries=3,
+                    withdrawn=withdrawn) as d:
+        d.submit(envelope(1))
+    [o] = outcomes
+    assert (o.delivered, o.withdrawn, o.tries) == (False, True, 1)
+    assert o.error == "not sent: another worker took it back"
+    assert asked == [0, 1] and len(slept) == 1  # asked before the first try and again before the retry
+    assert smtp_server.mailbox.messages == []
+
+
 def test_retries_exhausted_leave_a_transient_failure(smtp_server):
     smtp_server.mailbox.data_replies = ["451 4.3.0 later"] * 3
     outcomes, slept = run(plain(smtp_server), [envelope(1), envelope(2)], retries=2, retry_delay=1)
