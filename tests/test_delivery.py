@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,16 @@ from typing import Any
 
 import pytest
 from conftest import serving_each
-from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
+from smtp_server import (  # noqa: F401
+    PASSWORD,
+    USER,
+    Server,
+    free_port,
+    make_certificate,
+    smtp_server,
+    ssl_server,
+    starttls_server,
+)
 
 from newsletter import delivery
 from newsletter.delivery import (
@@ -1356,10 +1366,12 @@ def test_a_server_that_stops_reading_mid_message_did_not_take_it():
     assert second.tries == 0 and second.error.startswith("not attempted: ") and not second.uncertain
 
 
-def _reading_slowly(taken: list[bytes], each: float = 0.01) -> Callable[[socket.socket], None]:
+def _reading_slowly(taken: list[bytes], each: float = 0.01,
+                    tls: ssl.SSLContext | None = None) -> Callable[[socket.socket], None]:
     """A server on a slow link: it reads a message's data a little at a
     time, never pausing long, then takes it (``taken``: each message's data
-    after its first line)."""
+    after its first line).  ``tls``: it offers STARTTLS and takes the message
+    over TLS with this context."""
     def read_slowly(conn: socket.socket, lines) -> None:
         paced, data = threading.Event(), bytearray()
         while not data.endswith(b"\r\n.\r\n"):
@@ -1372,8 +1384,16 @@ def _reading_slowly(taken: list[bytes], each: float = 0.01) -> Callable[[socket.
         conn.sendall(b"250 2.0.0 queued\r\n")
 
     def serve(conn: socket.socket) -> None:
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        # (over TLS a window of at least a whole record of 16 KB: a smaller one stalls on delayed ACKs)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, (64 if tls else 16) * 1024)
+        if tls is not None:
+            _starttls_then(lambda plain: serve_tls(tls.wrap_socket(plain, server_side=True)))(conn)
+            return
         conn.sendall(b"220 mx ESMTP\r\n")
+        with conn.makefile("rb") as lines:
+            _take_a_message(conn, lines, read_slowly)
+
+    def serve_tls(conn: ssl.SSLSocket) -> None:
         with conn.makefile("rb") as lines:
             _take_a_message(conn, lines, read_slowly)
     return serve
@@ -1396,6 +1416,28 @@ def test_a_big_message_over_a_slow_link_goes_out_while_its_bytes_move():
     assert (outcome.delivered, outcome.error, slept) == (True, None, []), outcome.error
     assert len(taken) == 1 and len(taken[0]) >= len(big.data()) - 100, len(taken[0])  # (all but its first line)
     assert took > 1, took  # (slower than the timeout: sendall gave it up)
+
+
+def test_a_big_message_over_a_slow_link_goes_out_while_its_bytes_move_over_starttls(tmp_path):
+    """Over TLS (STARTTLS, the default) the watch for progress did nothing: a
+    TLS socket's ``send`` writes all it is given under one deadline, so the
+    whole digest was bounded by the timeout again, and given up as "0 of its
+    N bytes out" though its bytes kept moving."""
+    cert, key = make_certificate(tmp_path)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    taken: list[bytes] = []
+    with serving_each(_reading_slowly(taken, tls=context)) as port:
+        t = SMTPTransport("127.0.0.1", port, security="starttls", ca_file=cert, timeout=1, connections=1)
+        t.check()
+        big = _beyond_the_socket_buffers()
+        started = time.monotonic()
+        outcomes, slept = run(t, [big], retries=0)
+        took = time.monotonic() - started
+    (outcome,) = outcomes
+    assert (outcome.delivered, outcome.error, slept) == (True, None, []), outcome.error
+    assert len(taken) == 1 and len(taken[0]) >= len(big.data()) - 100, len(taken[0])  # (all but its first line)
+    assert took > 1, took  # (slower than the timeout: one TLS send gave it up)
 
 
 def test_data_going_out_under_the_floor_is_said_as_slow_not_as_a_silent_server(monkeypatch):
