@@ -1302,7 +1302,8 @@ class _SendRun:
         if undue is not None:
             self._result(undue)
             return None
-        self._warn_sources_short(sub, known.last_served or known.first_seen)
+        if open_ is None:  # (a digest still owed keeps the papers it was composed of: none is lost)
+            self._warn_sources_short(sub, known.last_served or known.first_seen)
         matches = digest_papers(config, self.index, sub, known, self.state.papers)
         send_empty = config.sends_empty(sub)
         # worded when said: a digest that goes out counts them, and most are never worded

@@ -3928,6 +3928,41 @@ def test_test_email_to_a_placeholder_address_through_a_real_relay_says_no_mail_r
     assert smtp_server.mailbox.recipients() == ["you@example.org"]
 
 
+def test_an_owed_weekly_digest_retried_does_not_say_the_days_it_never_read(tmp_path, http_server, smtp_server):
+    """A weekly digest whose delivery failed stays owed with the papers it was
+    composed of: its retry said the sources listed none of its days and that
+    "papers listed in between are in no digest", of a digest that holds them."""
+    from recorded_http import recorded
+
+    http_server.route("/rss/cs.LG", recorded("arxiv-rss2.xml", headers={"Content-Type": "application/rss+xml"}))
+    write_config(tmp_path, f"""
+timezone: Europe/Berlin
+sources:
+  - type: feed
+    url: {http_server.url("/rss/cs.LG")}
+http:
+  fresh_for: 0
+delivery:
+{smtp(smtp_server.port)}
+topics:
+  ml:
+    any: [learning, flow, matching, model*]
+subscribers:
+  - email: ada@example.org
+    topics: [ml]
+    schedule: weekly on monday at 08:00
+""")
+    seen = run_newsletter("send", "--now", "2024-06-04T09:00:00+02:00", cwd=tmp_path)
+    assert seen.code == 0 and re.search(r"^not due +ada@example\.org", seen.out, re.M), seen.out + seen.err
+    smtp_server.mailbox.data_replies = ["451 4.3.0 Try again later"] * 2  # both tries of the run
+    failed = run_newsletter("send", "--now", "2024-06-11T09:00:00+02:00", cwd=tmp_path)
+    assert failed.code == 1 and "are in no digest" in failed.err, failed.out + failed.err
+    again = run_newsletter("send", "--now", "2024-06-12T09:00:00+02:00", cwd=tmp_path)
+    assert again.code == 0 and re.search(r"^sent +ada@example\.org: \d+ papers", again.out, re.M), again.out + again.err
+    assert "are in no digest" not in again.err, again.err
+    assert len(smtp_server.mailbox.messages) == 1
+
+
 def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path, http_server):
     """A researcher reading arXiv through rss.arxiv.org/rss/cs.LG wants a
     weekly digest on Monday, Europe/Berlin. The feed lists one day's
