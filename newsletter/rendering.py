@@ -1083,6 +1083,18 @@ def greeting_name(subscriber: Subscriber) -> str:
     return name
 
 
+def _greeted(subscriber: Subscriber) -> Subscriber:
+    """``subscriber`` as the templates see it: its name in the greeting form
+    (:func:`greeting_name`).  A shared body fills ``{{ subscriber.name }}``
+    with the greeting form, the one token there is for a name, and a digest
+    rendered whole printed "Müller, Jürgen" as written: the same template
+    gave two texts by the path that made it."""
+    if not subscriber.name:
+        return subscriber
+    name = greeting_name(subscriber)
+    return subscriber if name == subscriber.name else subscriber.model_copy(update={"name": name})
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -1330,7 +1342,7 @@ class Composer:
         preheader = _preheader(matches) if count else "No new papers on your topics this time"
         return {
             "title": config.email.title,
-            "subscriber": subscriber,
+            "subscriber": _greeted(subscriber),
             "name": greeting_name(subscriber),
             "count": count,
             "topics": Names(topic_names or [config.topic_name(k) for k in subscriber.topics]),

@@ -771,6 +771,28 @@ def test_a_name_written_last_comma_first_is_greeted_first_last(tmp_path):
         composer.share_bodies = False
 
 
+def test_a_template_printing_subscriber_name_greets_alike_shared_or_whole(tmp_path):
+    """With a shared body ``{{ subscriber.name }}`` of "Ürün, Cy" printed
+    the greeting form, "Cy Ürün", but the same template rendered whole
+    printed "Ürün, Cy": the email depended on which path made it.  Both
+    print the greeting form, as ``{{ name }}`` does."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("Dear {{ subscriber.name }} / {{ name }}: {{ count }} papers\n")
+    text = SHARED_CONFIG.replace("    name: Cy Ürün\n", '    name: "Ürün, Cy"\n')
+    config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
+    shared, whole = Composer(config), Composer(config)
+    whole.share_bodies = False
+    for sub, matches in digests(config):
+        a = shared.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        b = whole.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        greeting = a.text.split(":", 1)[0].encode()
+        assert greeting == b.text.split(":", 1)[0].encode()
+        if sub.email == "cy@example.org":
+            assert greeting == "Dear Cy Ürün / Cy Ürün".encode()
+    assert shared.share_bodies and len(shared._bodies) == 3  # cy's email came from the body ada's was
+
+
 def test_a_body_prepared_before_composing_is_the_one_each_email_is_made_from(tmp_path):
     """A big send's parent prepares the bodies its first digests share before
     it forks its workers (Composer.prepare): the emails made from them are
