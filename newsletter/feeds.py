@@ -1456,6 +1456,11 @@ _ADS_ARXIV = re.compile(rf"^(?:arXiv:|10\.48550/arXiv\.)({ARXIV_ID})$", re.IGNOR
 _HEADING = re.compile(r"<h[1-6]\b[^>]*>(.*?)</h[1-6]>", re.IGNORECASE | re.DOTALL)
 
 
+#: Europe PMC's fields of text, whose inline markup (``<i>``, an abstract's ``<h4>``) is part of the
+#: text, as the JSON answer's string holds it; not a record of fields like ``journalInfo``.
+_EUROPE_PMC_TEXT = frozenset({"title", "abstractText"})
+
+
 def _europe_pmc_xml(data: bytes, name: str, source: str) -> list[dict] | None:
     """The results of Europe PMC's search answer in XML (``format=xml``, the
     REST service's default: ``<responseWrapper>...<resultList><result>``), as
@@ -1473,6 +1478,9 @@ def _europe_pmc_xml(data: bytes, name: str, source: str) -> list[dict] | None:
         children = list(element)
         if not children:
             return element.text or ""
+        if element.tag in _EUROPE_PMC_TEXT:  # "Sleep in <i>Drosophila</i> flies": its markup, as JSON has it
+            return html.escape(element.text or "", quote=False) + "".join(
+                ET.tostring(c, encoding="unicode", method="html") for c in children)
         if element.tag.endswith("List"):  # authorList -> {"author": [...]}, however many it holds
             return {children[0].tag: [value(c) for c in children]}
         return {c.tag: value(c) for c in children}

@@ -5,6 +5,7 @@ save them in."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -1250,6 +1251,21 @@ def test_a_europe_pmc_answer_in_xml_the_services_default_reads_as_its_json():
     cut = r"^epmc.xml:4: source 'epmc': Europe PMC's answer that is not well-formed XML \(no element found\); cut off\?$"
     with pytest.raises(InputError, match=cut):
         parse_feed(xml[:len(xml) // 2], "epmc.xml", "epmc", Collect())
+
+
+def test_europe_pmc_xml_markup_inside_a_title_or_abstract_is_its_text_not_fields():
+    """Europe PMC's XML may hold a title's or abstract's markup as elements
+    (``<title>... <i>in silico</i> ...</title>``, ``<abstractText><h4>Background</h4>We ...``),
+    not escaped: that element was read as a record of its children, so the
+    paper was dropped ('has no title') and the abstract lost.  Both read as
+    the JSON answer's strings do."""
+    xml = (DATA / "europepmc-search.xml").read_text(encoding="utf-8")
+    elements = re.sub(r"<(title|abstractText)>(.*?)</\1>",
+                      lambda m: f"<{m[1]}>{html.unescape(m[2])}</{m[1]}>", xml, flags=re.DOTALL)
+    assert "<i>in silico</i>" in elements and "<abstractText><h4>Background</h4>" in elements
+    papers = parse_feed(elements.encode(), "epmc.xml", "epmc", Collect())
+    assert papers == parse_feed(EUROPE_PMC.read_bytes(), "epmc.xml", "epmc", Collect())
+    assert "in silico" in papers[0].title and papers[0].abstract.startswith("Background:")
 
 
 def test_a_markdown_table_of_arxiv_papers_is_named_as_a_list_of_links():
