@@ -387,9 +387,12 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
 #: ``<xml><records><record>`` after the XML declaration.
 _ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
                             rb"<xml>\s*<records>", re.DOTALL)
-#: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF with Zotero's or
-#: the biblio namespace (arXiv's RSS 1.0 feed is RDF too, without them).
-_ZOTERO_RDF = re.compile(rb"<rdf:RDF\b[^>]*(?:zotero\.org/namespaces/export#|purl\.org/net/biblio#)", re.DOTALL)
+#: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF declaring Zotero's namespace,
+#: or holding its ``z:itemType``.  The biblio namespace alone is no sign: an RSS 1.0 feed
+#: (arXiv's is RDF too) may declare it, and was read as an export of no papers.
+_RDF_ROOT = re.compile(rb"<rdf:RDF\b[^>]*>")
+#: An RSS 1.0 feed's namespace declared (exactly: Zotero declares its link module, ``.../rss/1.0/modules/link/``).
+_RSS_1_0 = re.compile(rb"""=\s*["']http://purl\.org/rss/1\.0/["']""")
 #: Where each EndNote record starts, for the papers' lines.
 _ENDNOTE_RECORD = re.compile(rb"<record>")
 
@@ -409,7 +412,8 @@ def reference_xml_kind(data: bytes) -> str | None:
     head = data[:4096]
     if _ENDNOTE_START.match(head):
         return "EndNote XML"
-    if _ZOTERO_RDF.search(head):
+    if (root := _RDF_ROOT.search(head)) and not _RSS_1_0.search(root[0]) and (
+            b"zotero.org/namespaces/export#" in root[0] or b"<z:itemType" in head):
         return "Zotero RDF"
     return None
 
@@ -439,6 +443,8 @@ def parse_reference_xml(data: bytes, name: str, source: str, warn: Warn) -> list
         records = [_zotero_rdf_record(r) for r in root if r.tag.rpartition("}")[2] not in _RDF_NOT_PAPERS
                    and r.find(f"{_DC_NS}title") is not None]
         lines = []
+        if not records:
+            return None  # RDF of some other kind: the feed parser reads it (or says what it is not)
     if not records:
         warn(f"{name}:1: source {source!r}: the {kind} export holds no records; nothing read from it")
         return []

@@ -1108,6 +1108,24 @@ def test_an_endnote_xml_or_zotero_rdf_export_gives_its_records_as_papers():
     assert [p.location for p in endnote] == ["library.xml:2", "library.xml:3"]
 
 
+def test_an_rss_1_0_feed_declaring_the_biblio_namespace_is_a_feed_not_a_zotero_export():
+    """Any ``<rdf:RDF>`` declaring ``xmlns:bib`` was taken for a Zotero
+    export, so an RSS 1.0 feed declaring it read zero papers.  Zotero's
+    namespace (or a ``z:itemType``) is asked for, a root declaring RSS 1.0
+    is a feed, and RDF where Zotero's reading finds nothing goes to the feed parser."""
+    feed = (DATA / "arxiv-rdf.xml").read_bytes()
+    plain = parse_feed(feed, "r.rdf", "rdf", Collect())
+    assert plain
+    biblio = feed.replace(b' xmlns:dc=', b' xmlns:bib="http://purl.org/net/biblio#"\n xmlns:dc=', 1)
+    zotero = feed.replace(b' xmlns:dc=', b' xmlns:z="http://www.zotero.org/namespaces/export#"\n xmlns:dc=', 1)
+    assert b"purl.org/net/biblio#" in biblio and b"zotero.org/namespaces" in zotero
+    assert parse_feed(biblio, "r.rdf", "rdf", Collect()) == plain
+    assert parse_feed(zotero, "r.rdf", "rdf", Collect()) == plain
+    other = zotero.replace(b' xmlns="http://purl.org/rss/1.0/"\n', b"")  # Zotero's namespace, none of its items
+    with pytest.raises(InputError, match=r"^r\.rdf:1: source 'rdf': not an RSS or Atom feed"):
+        parse_feed(other, "r.rdf", "rdf", Collect())  # (the feed parser's word, not 'holds no records')
+
+
 @pytest.mark.parametrize("fixture", ["endnote-export.xml", "zotero-export.rdf"])
 def test_a_cut_off_endnote_or_zotero_rdf_export_is_an_error_at_its_line(tmp_path, cli, fixture):
     whole = (DATA / fixture).read_text(encoding="utf-8")
