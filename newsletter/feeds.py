@@ -1050,14 +1050,14 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
 
         if (entries := parse_citations(data, name, source, warn)) is not None:
             return entries
-    if _maybe_oai(data):
+    if (parts := _xml_documents(data)) is not None:  # feeds, an API query's or OAI-PMH pages, joined into one file
+        return [p for papers in _each_document(parts, name, lambda part: parse_feed(
+            part, name, source, warn, base=base)) for p in papers]
+    if _maybe_oai(data):  # (after the joined pages: an OAI-PMH page's own reader takes one document)
         from .oai import is_oai, parse_oai
 
         if is_oai(data):
             return parse_oai(data, name, source, warn)
-    if (parts := _xml_documents(data)) is not None:  # feeds, or an API query's pages, joined into one file
-        return [p for papers in _each_document(parts, name, lambda part: parse_feed(
-            part, name, source, warn, base=base)) for p in papers]
     if _maybe_reference_xml(data):
         from .citations import parse_reference_xml
 

@@ -608,6 +608,19 @@ def test_an_arxiv_oai_pmh_harvest_is_read_by_an_arxiv_or_a_feed_source():
         replace(p, source="reading") for p in (new, old)]
 
 
+def test_oai_pmh_pages_joined_into_one_file_are_read_by_a_feed_source_as_by_an_arxiv_one():
+    """``cat page1.xml page2.xml``: a feed source took the joined file for
+    one OAI-PMH answer (not well-formed at the second page) though an arxiv
+    source read both pages; now each page is read, as ``type: arxiv`` does."""
+    pages = (DATA / "arxiv-oai-page1.xml").read_bytes() + (DATA / "arxiv-oai-page2.xml").read_bytes()
+    said = Collect()
+    expected = [p.arxiv_id for p in parse_arxiv(pages, "pages.xml", "reading", said).papers]
+    assert len(expected) == 3
+    warnings = Collect()
+    assert [p.arxiv_id for p in parse_feed(pages, "pages.xml", "reading", warnings)] == expected
+    assert warnings == said  # (each page's own word, as the arxiv source says it)
+
+
 def test_arxivs_oai_pmh_raw_and_dublin_core_records_are_read_too():
     """metadataPrefix=arXivRaw (every version with its day, authors on one
     line: the last version is the paper's, v1's day its day) and oai_dc
