@@ -744,8 +744,11 @@ class ArxivListing:
 _NEXT_DECLARATION = re.compile(rb"(?<=\n)[ \t]*<\?xml\b")
 
 
-#: A feed's root closing at the end of what comes before (see :func:`_xml_documents`).
-_ROOT_END = re.compile(rb"</(?:feed|rss|rdf:RDF|OAI-PMH)>\s*\Z")
+#: A feed's root closing at the end of what comes before (see :func:`_xml_documents`), white space
+#: after it stepped over first: searched in the few bytes before, not from the file's start for each
+#: declaration (10,000 declarations in a post's CDATA took 0.9 s).
+_ROOT_END = re.compile(rb"</(?:feed|rss|rdf:RDF|OAI-PMH)>\Z")
+_ROOT_END_LOOK = 16  # (bytes: the longest closing tag, "</rdf:RDF>", fits)
 
 
 def _xml_documents(data: bytes) -> list[tuple[int, bytes]] | None:
@@ -757,11 +760,23 @@ def _xml_documents(data: bytes) -> list[tuple[int, bytes]] | None:
     if data.find(b"<?xml", data.find(b"<?xml") + 1) < 0:
         return None  # (one declaration at most: nine files in ten, told without a scan line by line)
     # (where a document ends: a declaration in a post's CDATA, code about XML, starts none)
-    starts = [m.start() for m in _NEXT_DECLARATION.finditer(data) if _ROOT_END.search(data, 0, m.start())]
+    starts = [m.start() for m in _NEXT_DECLARATION.finditer(data) if _ends_a_root(data, m.start())]
     if not starts or not data.lstrip(_UTF8_BOM + b" \t\r\n").startswith(b"<?xml"):
         return None
     bounds = [0, *starts, len(data)]
-    return [(data[:a].count(b"\n"), data[a:b]) for a, b in pairwise(bounds)]
+    parts, lines = [], 0
+    for a, b in pairwise(bounds):
+        parts.append((lines, data[a:b]))
+        lines += data.count(b"\n", a, b)  # (counted on, part by part: not from the start for each)
+    return parts
+
+
+def _ends_a_root(data: bytes, at: int) -> bool:
+    """Whether a feed's root closes just before ``at`` (white space between)."""
+    end = at
+    while end and data[end - 1] in b" \t\r\n\f\v":  # (back to the line before: the walks do not overlap)
+        end -= 1
+    return _ROOT_END.search(data, max(0, end - _ROOT_END_LOOK), end) is not None
 
 
 def _each_document(parts: list[tuple[int, bytes]], name: str, read: Callable[[bytes], T]) -> list[T]:

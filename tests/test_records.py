@@ -1258,6 +1258,26 @@ def test_an_xml_declaration_inside_a_posts_cdata_starts_no_second_document():
     assert paper.title == "Writing XML" and "Start a file with" in paper.abstract
 
 
+def test_joined_documents_are_told_apart_by_the_bytes_before_each_declaration_only():
+    """Where each appended document starts was asked of the whole file
+    before every line-start declaration (50,000 in a post's CDATA: some
+    20 s); now of the few bytes before it, white space between documents
+    stepped over.  The documents and their first lines are as before."""
+    from newsletter.feeds import _xml_documents
+
+    post = (b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>t</title><link>https://x.org/</link>'
+            b'<description>d</description><item><title>Writing XML</title><link>https://x.org/a</link>'
+            b'<description><![CDATA[' + b'\n<?xml version="1.0"?>' * 50_000 + b']]></description></item>'
+            b'</channel></rss>')
+    api = (DATA / "arxiv-api.xml").read_bytes()
+    joined = post + b"\n \t\r\n\n" + api + b"\n" + post + b"\n"
+    parts = _xml_documents(joined)
+    assert [part for _, part in parts] == [post + b"\n \t\r\n\n", api + b"\n", post + b"\n"]
+    assert [before for before, _ in parts] == [0, 50_004, 50_004 + api.count(b"\n") + 1]
+    assert _xml_documents(post) is None  # (declarations inside a post start no document)
+    assert len(parse_feed(api + b"\n \t\r\n\n" + api, "all.xml", "all", Collect())) == 5 + 5
+
+
 @pytest.mark.parametrize("fixture, head", [
     ("endnote-export.xml", b'<?xml version="1.0" encoding="UTF-8" ?>'),
     ("zotero-export.rdf", b""),
