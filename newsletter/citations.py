@@ -19,6 +19,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING
 
 from .errors import InputError, Problem, line_of, parsed_xml
@@ -482,13 +483,22 @@ def _endnote_day(year: str, day: str) -> str:
     alone where the day says no month."""
     if re.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?", day):
         return day
+    if slashed := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", day.strip()):  # EndNote's (American) month/day/year
+        year = year if year.isdigit() else slashed[3]
+        number, of_month = int(slashed[1]), slashed[2]
+    else:
+        m = re.match(r"([A-Za-z]{3})[a-z]*\.?\s*(\d{1,2})?", day)
+        number, of_month = (_MONTHS.get(m.group(1).casefold()) or 0, m.group(2)) if m else (0, None)
     if not year.isdigit():
         return ""
-    m = re.match(r"([A-Za-z]{3})[a-z]*\.?\s*(\d{1,2})?", day)
-    number = _MONTHS.get(m.group(1).casefold()) if m else None
-    if not number:
+    if not 1 <= number <= 12:
         return year
-    return f"{year}-{number:02d}" + (f"-{int(m.group(2)):02d}" if m and m.group(2) else "")
+    if of_month:
+        try:  # ("Feb 30" is no day: the year alone, not an ISO date that is none)
+            return date(int(year), number, int(of_month)).isoformat()
+        except ValueError:
+            return year
+    return f"{year}-{number:02d}"
 
 
 def _zotero_rdf_record(item) -> dict:

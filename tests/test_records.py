@@ -1335,6 +1335,19 @@ def test_a_long_run_of_spaces_is_no_list_of_links_and_is_read_in_one_pass():
         assert _LINK_LINE.match(line)[1] == "2406.03001"
 
 
+def test_an_endnote_day_in_month_day_year_is_read_and_no_day_is_the_year_alone():
+    """EndNote's pub-dates "06/05/2024" gave the year alone though the day is
+    there; "Feb 30" gave "2024-02-30", a date that is none: now the day as
+    written (month first, as EndNote writes it), and the year where the day is no day."""
+    from newsletter.citations import _endnote_day
+
+    assert _endnote_day("2024", "06/05/2024") == "2024-06-05"
+    assert _endnote_day("", "6/5/2024") == "2024-06-05"
+    assert _endnote_day("2024", "Feb 30") == "2024" and _endnote_day("2024", "13/01/2024") == "2024"
+    assert _endnote_day("2024", "Jun 5") == "2024-06-05" and _endnote_day("2024", "June") == "2024-06"
+    assert _endnote_day("2024", "2024-06-05") == "2024-06-05" and _endnote_day("2024", "") == "2024"
+
+
 def test_a_markdown_table_of_arxiv_papers_is_named_as_a_list_of_links():
     """An arxiv-daily repository's page (a Markdown table a day: date, title,
     authors, the arXiv link): titles and links, no abstracts."""
