@@ -524,11 +524,13 @@ def _zotero_rdf_record(item) -> dict:
 
 #: What DBLP's XML starts with: a search answer (``/search/publ/api?format=xml``),
 #: a record's or a person's page saved as XML (``dblp.org/rec/KEY.xml``, ``dblp.org/pid/ID.xml``).
-_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<(?:result>.{0,2000}?<hits\b|dblp\b|dblpperson\b)",
+#: A ``<!DOCTYPE>`` is let through so dblp.xml (the whole database) is told, and refused by name.
+_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+                       rb"<(?:result>.{0,2000}?<hits\b|dblp\b|dblpperson\b)",
                        re.DOTALL)
-#: DBLP's publication elements in its record XML.
-_DBLP_KINDS = frozenset({"article", "inproceedings", "proceedings", "book", "incollection", "phdthesis",
-                         "mastersthesis", "www", "data"})
+#: DBLP's publication elements in its record XML: not ``www`` (a person's home page, "Home Page")
+#: nor ``proceedings`` (a volume, whose papers are its ``inproceedings``), taken as papers before.
+_DBLP_KINDS = frozenset({"article", "inproceedings", "book", "incollection", "phdthesis", "mastersthesis", "data"})
 #: The number DBLP puts after a name shared by several people ("Ana Müller 0001").
 _DBLP_HOMONYM = re.compile(r"\s+\d{4}$")
 

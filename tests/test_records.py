@@ -1177,6 +1177,23 @@ def test_a_json_feed_title_escaped_as_html_shows_its_text():
     assert [p.title for p in papers] == ["Diffusion & Score Cafés", "On the <b> tag & HTML"]
 
 
+def test_dblp_home_pages_and_volumes_are_no_papers_and_dblp_xml_with_its_dtd_is_named():
+    """A person's page's ``<www>`` (its home page, titled "Home Page") and a
+    ``<proceedings>`` volume were taken as papers; dblp.xml, which starts
+    with its ``<!DOCTYPE>``, was not told as DBLP's at all, so the message
+    naming it could not be said."""
+    page = (DATA / "dblp-person.xml").read_bytes()
+    extra = (b'<r><www key="homepages/03/1234" mdate="2024-05-02"><author>Kenji Tanaka</author><title>Home Page</title>'
+             b'<url>https://example.org/~tanaka</url></www></r><r><proceedings key="conf/icml/2023" mdate="2024-01-01">'
+             b"<editor>Ana M\xfcller</editor><title>Proceedings of ICML 2023.</title><year>2023</year></proceedings></r>")
+    more = page.replace(b"</person>\n", b"</person>\n" + extra.replace(b"\xfc", b"u"), 1)
+    assert b"<www " in more and b"<proceedings " in more
+    assert parse_feed(more, "p.xml", "dblp", Collect()) == parse_feed(page, "p.xml", "dblp", Collect())
+    whole = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE dblp SYSTEM "dblp.dtd">\n<dblp>\n' + extra + b"</dblp>\n"
+    with pytest.raises(InputError, match=r"^dblp\.xml:2: source 'dblp': DBLP's XML with a DTD \(the whole dblp\.xml\?\)"):
+        parse_feed(whole, "dblp.xml", "dblp", Collect())
+
+
 @pytest.mark.parametrize("fixture, titles", [
     ("dblp-search.json", ["Faster Diffusion Sampling", "Score Matching on Graphs"]),
     ("dblp-person.xml", ["Graph Transformers for Molecular Property Prediction",
