@@ -19,6 +19,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import TYPE_CHECKING
 
 from .errors import InputError, Problem, line_of, parsed_xml
@@ -387,9 +388,12 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
 #: ``<xml><records><record>`` after the XML declaration.
 _ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
                             rb"<xml>\s*<records>", re.DOTALL)
-#: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF with Zotero's or
-#: the biblio namespace (arXiv's RSS 1.0 feed is RDF too, without them).
-_ZOTERO_RDF = re.compile(rb"<rdf:RDF\b[^>]*(?:zotero\.org/namespaces/export#|purl\.org/net/biblio#)", re.DOTALL)
+#: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF declaring Zotero's namespace,
+#: or holding its ``z:itemType``.  The biblio namespace alone is no sign: an RSS 1.0 feed
+#: (arXiv's is RDF too) may declare it, and was read as an export of no papers.
+_RDF_ROOT = re.compile(rb"<rdf:RDF\b[^>]*>")
+#: An RSS 1.0 feed's namespace declared (exactly: Zotero declares its link module, ``.../rss/1.0/modules/link/``).
+_RSS_1_0 = re.compile(rb"""=\s*["']http://purl\.org/rss/1\.0/["']""")
 #: Where each EndNote record starts, for the papers' lines.
 _ENDNOTE_RECORD = re.compile(rb"<record>")
 
@@ -409,7 +413,8 @@ def reference_xml_kind(data: bytes) -> str | None:
     head = data[:4096]
     if _ENDNOTE_START.match(head):
         return "EndNote XML"
-    if _ZOTERO_RDF.search(head):
+    if (root := _RDF_ROOT.search(head)) and not _RSS_1_0.search(root[0]) and (
+            b"zotero.org/namespaces/export#" in root[0] or b"<z:itemType" in head):
         return "Zotero RDF"
     return None
 
@@ -439,6 +444,8 @@ def parse_reference_xml(data: bytes, name: str, source: str, warn: Warn) -> list
         records = [_zotero_rdf_record(r) for r in root if r.tag.rpartition("}")[2] not in _RDF_NOT_PAPERS
                    and r.find(f"{_DC_NS}title") is not None]
         lines = []
+        if not records:
+            return None  # RDF of some other kind: the feed parser reads it (or says what it is not)
     if not records:
         warn(f"{name}:1: source {source!r}: the {kind} export holds no records; nothing read from it")
         return []
@@ -476,13 +483,22 @@ def _endnote_day(year: str, day: str) -> str:
     alone where the day says no month."""
     if re.fullmatch(r"\d{4}-\d{2}(?:-\d{2})?", day):
         return day
+    if slashed := re.fullmatch(r"(\d{1,2})/(\d{1,2})/(\d{4})", day.strip()):  # EndNote's (American) month/day/year
+        year = year if year.isdigit() else slashed[3]
+        number, of_month = int(slashed[1]), slashed[2]
+    else:
+        m = re.match(r"([A-Za-z]{3})[a-z]*\.?\s*(\d{1,2})?", day)
+        number, of_month = (_MONTHS.get(m.group(1).casefold()) or 0, m.group(2)) if m else (0, None)
     if not year.isdigit():
         return ""
-    m = re.match(r"([A-Za-z]{3})[a-z]*\.?\s*(\d{1,2})?", day)
-    number = _MONTHS.get(m.group(1).casefold()) if m else None
-    if not number:
+    if not 1 <= number <= 12:
         return year
-    return f"{year}-{number:02d}" + (f"-{int(m.group(2)):02d}" if m and m.group(2) else "")
+    if of_month:
+        try:  # ("Feb 30" is no day: the year alone, not an ISO date that is none)
+            return date(int(year), number, int(of_month)).isoformat()
+        except ValueError:
+            return year
+    return f"{year}-{number:02d}"
 
 
 def _zotero_rdf_record(item) -> dict:
@@ -508,11 +524,13 @@ def _zotero_rdf_record(item) -> dict:
 
 #: What DBLP's XML starts with: a search answer (``/search/publ/api?format=xml``),
 #: a record's or a person's page saved as XML (``dblp.org/rec/KEY.xml``, ``dblp.org/pid/ID.xml``).
-_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<(?:result>.{0,2000}?<hits\b|dblp\b|dblpperson\b)",
+#: A ``<!DOCTYPE>`` is let through so dblp.xml (the whole database) is told, and refused by name.
+_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+                       rb"<(?:result>.{0,2000}?<hits\b|dblp\b|dblpperson\b)",
                        re.DOTALL)
-#: DBLP's publication elements in its record XML.
-_DBLP_KINDS = frozenset({"article", "inproceedings", "proceedings", "book", "incollection", "phdthesis",
-                         "mastersthesis", "www", "data"})
+#: DBLP's publication elements in its record XML: not ``www`` (a person's home page, "Home Page")
+#: nor ``proceedings`` (a volume, whose papers are its ``inproceedings``), taken as papers before.
+_DBLP_KINDS = frozenset({"article", "inproceedings", "book", "incollection", "phdthesis", "mastersthesis", "data"})
 #: The number DBLP puts after a name shared by several people ("Ana Müller 0001").
 _DBLP_HOMONYM = re.compile(r"\s+\d{4}$")
 

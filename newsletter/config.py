@@ -718,8 +718,24 @@ _LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+\u2022\u25e6\u2023\u2043]|\d{1,2}[.)])
 _FOLDED_MARKER = re.compile(r"[ \t]+[-*+\u2022\u25e6\u2023\u2043][ \t]+")
 
 
-#: Markdown's marks around words and before a heading: "**diffusion**", "`flow matching`", "## Interests".
-_MARKDOWN_MARKS = re.compile(r"\*\*|__|`|^[ \t]*#{1,6}[ \t]+|(?<![\w*])\*(?=\w)|(?<=\w)\*(?![\w*])", re.M)
+#: Markdown's marks around words and before a heading: "**diffusion**", "*flow*", "_score_", "`flow matching`",
+#: "## Interests".  A mark only wraps words (one at each end, none beside a letter outside): the star
+#: of "A* search" or "Q*" and the underscores of "snake_case" are the words' own.
+_MARKDOWN_MARKS = re.compile(
+    r"(?<![\w*])(?P<stars>\*{1,3})(?=[^\s*])(?P<starred>[^\n]+?)(?<=[^\s*])(?P=stars)(?![\w*])"
+    r"|(?<![\w_])(?P<lines>_{1,3})(?=[^\s_])(?P<underlined>[^\n]+?)(?<=[^\s_])(?P=lines)(?![\w_])"
+    r"|`(?P<code>[^`\n]+)`"
+    r"|^[ \t]*#{1,6}[ \t]+",
+    re.M,
+)
+
+
+def _unmarked(text: str) -> str:
+    """``text`` without Markdown's emphasis, code and heading marks, the
+    words they wrap kept: a reason read "**diffusion models**", and the
+    earlier cleaning took every star after a letter, "A* search" read
+    "A search"."""
+    return _MARKDOWN_MARKS.sub(lambda m: m["starred"] or m["underlined"] or m["code"] or "", text)
 
 
 def _about_of_a_list(text: str) -> str:
@@ -731,7 +747,7 @@ def _about_of_a_list(text: str) -> str:
     Markdown's emphasis and heading marks go too (a reason read
     "**diffusion models**"). A text that is no list is returned as it is."""
     if _MARKDOWN_MARKS.search(text):
-        text = _MARKDOWN_MARKS.sub("", text)
+        text = _unmarked(text)
     if not _LIST_MARKER.match(text.lstrip("\n")) and len(_LIST_MARKER.findall(text)) < 2:
         return text  # no list; a heading line before the items ("My interests:") is one of them
     items = [" ".join(item.split()) for item in _LIST_MARKER.split(text)]

@@ -2057,7 +2057,7 @@ def read_feed(source: FeedSource, config: Config, context: ReadContext) -> Itera
     fetched = context.fetcher.get(source.url, source=source.label)
     from .oai import is_oai
 
-    if is_oai(fetched.body):
+    if is_oai(_parsed(context, fetched, lambda body, _: body)):
         yield from _oai_pages(source, source.url, fetched, context)
         return
     # relative links are relative to where a redirect led, not to the address asked
@@ -2078,7 +2078,7 @@ def _oai_pages(source: FeedSource, url: str, fetched: Fetched, context: ReadCont
     read = _parsed(context, fetched, partial(parse_oai, paged=True), source.label, context.warn)
     yield from read
     count, asked, pages = len(read), set(), 1
-    token = resumption_token(fetched.body)
+    token = resumption_token(_fetched_body(context, fetched))
     interval = ARXIV_INTERVAL if (urlsplit(url).hostname or "").endswith("arxiv.org") else 0.0
     while token is not None:
         where = f"{shown_url(url)}: source {source.label!r}"
@@ -2105,7 +2105,7 @@ def _oai_pages(source: FeedSource, url: str, fetched: Fetched, context: ReadCont
         pages += 1
         count += len(read)
         yield from read
-        token = resumption_token(fetched.body)
+        token = resumption_token(_fetched_body(context, fetched))
 
 
 def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *args: Any) -> T:
@@ -2115,15 +2115,20 @@ def _parsed(context: ReadContext, fetched: Fetched, parse: Callable[..., T], *ar
     run asks the server again instead of failing from disk for ``fresh_for``."""
     name = shown_url(fetched.url)  # the name in messages: no password
     try:
-        body = fetched.body
-        if body.startswith(tuple(magic for magic, _ in _PACKED_BY)):
-            # a packed file served as such (feed.xml.gz, no Content-Encoding): read unpacked,
-            # within the size a response may have
-            body = unpacked(body, name, limit=context.fetcher.max_bytes)
-        return parse(body, name, *args)
+        return parse(_fetched_body(context, fetched), name, *args)
     except InputError:
         context.fetcher.forget(fetched.url)
         raise
+
+
+def _fetched_body(context: ReadContext, fetched: Fetched) -> bytes:
+    """A fetched answer's body, unpacked when it is a packed file served as
+    such (feed.xml.gz, no Content-Encoding), within the size a response may
+    have: what is in it is asked of this (an OAI-PMH answer gzipped was
+    not told as one, and its pages after the first were not read)."""
+    if fetched.body.startswith(tuple(magic for magic, _ in _PACKED_BY)):
+        return unpacked(fetched.body, shown_url(fetched.url), limit=context.fetcher.max_bytes)
+    return fetched.body
 
 
 # --------------------------------------------------------------------------- all sources

@@ -135,11 +135,31 @@ def _given(parts: tuple[str, str]) -> Callable[[], tuple[str, str]]:
 #: A sentence's end: its stop, then a space and what may begin a sentence (not "0.5", not "e.g., a"),
 #: or a stop of Chinese and Japanese, which takes no space.
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[\"“‘(\[]?[A-Z0-9\u0370-\u03ff])|[。！？]")
-#: Words a stop follows inside a sentence ("et al. (2021)", "Fig. 3", "cf. Smith").
+#: Words a stop follows inside a sentence ("et al. (2021)", "Fig. 3", "cf. Smith", "Sect. 4", "Mt. Everest").
 _ABBREVIATIONS = frozenset({
     "al", "e.g", "i.e", "cf", "vs", "etc", "fig", "figs", "eq", "eqs", "sec", "secs", "ref", "refs", "thm", "lem",
     "def", "prop", "tab", "ch", "vol", "no", "pp", "ca", "approx", "resp", "viz", "dr", "prof", "mr", "ms", "st",
+    "sect", "sects", "eqn", "eqns", "app", "appx", "suppl", "chap", "jr", "sr", "mt", "col", "nos", "ex", "exp",
+    "alg", "cor", "vols", "mrs", "esp", "incl", "corr", "defn", "lemm", "props", "thms", "tabs", "algs",
 })
+#: A word with a dot between letters ("Ph.D", "U.S", "e.g"): an abbreviation, whichever it is.
+_DOTTED = re.compile(r"[^\W\d_]\.[^\W\d_]")
+#: The longest capitalised word read as an abbreviation when a number follows its stop ("Lemma. 2" is not
+#: one, "Thm. 2" and "Sect. 4" are): a sentence seldom ends on a short capitalised word before a number.
+_NUMBERED_CHARS = 5
+
+
+def _ends_sentence(head: str, end: re.Match) -> bool:
+    """Whether the stop ``end`` found in ``head`` ends a sentence: a stop
+    after an abbreviation does not, as "Our results in Sect. 4 show …" ended
+    a card at "Sect." and "Ph.D. Students" at "Ph.D."."""
+    if end.group() != ".":
+        return True
+    word = head[:end.start()].rsplit(" ", 1)[-1].lstrip("([“\"")
+    if (len(word) <= 1 and not word.isdigit()) or word.casefold() in _ABBREVIATIONS or _DOTTED.search(word):
+        return False
+    numbered = head[end.end():].lstrip()[:1].isdigit()
+    return not (numbered and word[:1].isupper() and word.isalpha() and len(word) <= _NUMBERED_CHARS)
 #: The least of ``limit`` a cut at a sentence's end keeps; under it the cut is at a word.
 SENTENCE_KEEPS = 0.6
 
@@ -156,8 +176,7 @@ def trim(text: str, limit: int) -> str:
         return text
     head = text[:limit]
     for end in reversed(list(_SENTENCE_END.finditer(head, int(limit * SENTENCE_KEEPS)))):
-        word = head[:end.start()].rsplit(" ", 1)[-1].lstrip("([“\"").casefold()
-        if end.group() != "." or (len(word) > 1 and word not in _ABBREVIATIONS):
+        if _ends_sentence(head, end):
             return head[:end.end()] + ("…" if end.group() in "。！？" else " …")
     cut = head.rsplit(" ", 1)[0].rstrip(",;:.")
     return cut + "…"
@@ -1064,6 +1083,18 @@ def greeting_name(subscriber: Subscriber) -> str:
     return name
 
 
+def _greeted(subscriber: Subscriber) -> Subscriber:
+    """``subscriber`` as the templates see it: its name in the greeting form
+    (:func:`greeting_name`).  A shared body fills ``{{ subscriber.name }}``
+    with the greeting form, the one token there is for a name, and a digest
+    rendered whole printed "Müller, Jürgen" as written: the same template
+    gave two texts by the path that made it."""
+    if not subscriber.name:
+        return subscriber
+    name = greeting_name(subscriber)
+    return subscriber if name == subscriber.name else subscriber.model_copy(update={"name": name})
+
+
 class Composer:
     """Builds the exact email for a subscriber; create once, compose many."""
 
@@ -1311,7 +1342,7 @@ class Composer:
         preheader = _preheader(matches) if count else "No new papers on your topics this time"
         return {
             "title": config.email.title,
-            "subscriber": subscriber,
+            "subscriber": _greeted(subscriber),
             "name": greeting_name(subscriber),
             "count": count,
             "topics": Names(topic_names or [config.topic_name(k) for k in subscriber.topics]),

@@ -411,15 +411,28 @@ def send(
 def _anyone_due(state: State, config: Config, subs: Sequence[Subscriber], now: datetime, release_held: bool) -> bool:
     """Whether a digest of ``subs`` may be due at ``now`` (see :func:`_undue`),
     asked before any source is read and before the state's lock is taken:
-    the send run asks again under the lock, and reads the sources then if
-    another process changed that meanwhile."""
-    settings = settings_fingerprint(config)
+    the send run asks again under the lock (:func:`_all_undue`: the lock's
+    ``recover`` may have made a digest owed meanwhile), and reads the sources
+    then if another process changed that meanwhile."""
     left = state.unsubscribed(s.email for s in subs)
-    for part in chunks([s for s in subs if s.email not in left], DUE_ASKED_AT_ONCE):
+    subs = [s for s in subs if s.email not in left]
+    return _all_undue(state, config, subs, now, settings_fingerprint(config), release_held) is None
+
+
+def _all_undue(state: State, config: Config, subs: Sequence[Subscriber], now: datetime, settings: str,
+               release_held: bool) -> list[DigestResult] | None:
+    """What becomes of each of ``subs`` when none is due (:func:`_undue`),
+    or None as soon as one is: the state is read a part at a time, and no
+    further once a digest is due."""
+    results = []
+    for part in chunks(subs, DUE_ASKED_AT_ONCE):
         known = state.plan([s.email for s in part], with_sent=False)
-        if any(_undue(config, sub, known[sub.email], now, settings, release_held) is None for sub in part):
-            return True
-    return False
+        for sub in part:
+            undue = _undue(config, sub, known[sub.email], now, settings, release_held)
+            if undue is None:
+                return None
+            results.append(undue)
+    return results
 
 
 #: What ``send`` says when no digest was due, so the sources were not read.
@@ -815,7 +828,7 @@ class _SendRun:
                     self._result(DigestResult(sub.email, "unsubscribed"))
             subs = [s for s in subs if s.email not in left]
         if self.papers is None:  # nobody was due (see send): unless that changed meanwhile, nothing to read
-            undue = self._all_undue(subs)
+            undue = _all_undue(self.state, self.config, subs, self.now, self.settings, self.release_held)
             if undue is not None:
                 for result in undue:
                     self._result(result)
@@ -836,19 +849,6 @@ class _SendRun:
         else:
             self._deliver(chunks(subs, CLAIM_BATCH), transport)
         return self._report(dry)
-
-    def _all_undue(self, subs: Sequence[Subscriber]) -> list[DigestResult] | None:
-        """What becomes of each of ``subs`` when none is due (:func:`_undue`),
-        or None when one is."""
-        results = []
-        for part in chunks(subs, DUE_ASKED_AT_ONCE):
-            known = self.state.plan([s.email for s in part], with_sent=False)
-            for sub in part:
-                undue = _undue(self.config, sub, known[sub.email], self.now, self.settings, self.release_held)
-                if undue is None:
-                    return None
-                results.append(undue)
-        return results
 
     def _try_templates(self, subs: Sequence[Subscriber]) -> None:
         """Compose a few digests before anything is claimed: templates that
@@ -1326,7 +1326,8 @@ class _SendRun:
         if undue is not None:
             self._result(undue)
             return None
-        self._warn_sources_short(sub, known.last_served or known.first_seen)
+        if open_ is None:  # (a digest still owed keeps the papers it was composed of: none is lost)
+            self._warn_sources_short(sub, known.last_served or known.first_seen)
         matches = digest_papers(config, self.index, sub, known, self.state.papers)
         send_empty = config.sends_empty(sub)
         # worded when said: a digest that goes out counts them, and most are never worded

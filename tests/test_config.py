@@ -2717,3 +2717,20 @@ def test_topics_left_at_the_left_edge_say_to_indent_them_under_topics(workdir, c
         "config.yaml:5: diffusion: unknown key 'diffusion': a topic not indented under topics: (see there)",
         "config.yaml:8: optim: unknown key 'optim': a topic not indented under topics: (see there)",
     ], result.err
+
+
+@pytest.mark.parametrize(("written", "read"), [
+    ("A* search and Q-learning", "A* search and Q-learning"),
+    ("Planning with A* and Q* in C++ code for snake_case APIs", "Planning with A* and Q* in C++ code for snake_case APIs"),
+    ("**diffusion** models", "diffusion models"),
+    ("*flow* matching, _score_ matching and `consistency models`", "flow matching, score matching and consistency models"),
+    ("***latent*** diffusion and __guided__ sampling", "latent diffusion and guided sampling"),
+    ("## Interests\n- **diffusion models**\n- score matching", "Interests; diffusion models; score matching"),
+])
+def test_an_about_loses_markdown_marks_around_words_but_keeps_a_words_own(workdir, written, read):
+    """Every star after a letter was taken for Markdown's: "A* search"
+    ranked as "A search".  Only marks wrapping words ("**diffusion**",
+    "`x`") and a line's heading or bullet marks go."""
+    about = "topics:\n  t:\n    about: |\n" + "".join(f"      {line}\n" for line in written.split("\n"))
+    sources = "sources: [{type: hf-papers-text, path: papers/}]\n"
+    assert load_config(write_config(workdir, sources + about)).topics["t"].about.strip() == read

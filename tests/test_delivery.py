@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +19,16 @@ from typing import Any
 
 import pytest
 from conftest import serving_each
-from smtp_server import PASSWORD, USER, Server, free_port, smtp_server, ssl_server, starttls_server  # noqa: F401
+from smtp_server import (  # noqa: F401
+    PASSWORD,
+    USER,
+    Server,
+    free_port,
+    make_certificate,
+    smtp_server,
+    ssl_server,
+    starttls_server,
+)
 
 from newsletter import delivery
 from newsletter.delivery import (
@@ -692,6 +702,27 @@ def test_a_server_closing_every_session_with_421_stops_the_batch_after_the_retri
     assert slept == [0.25, 0.5] and box.messages == []
 
 
+def test_a_digest_withdrawn_during_the_back_off_is_not_retried(smtp_server):
+    """A PostgreSQL restart while the worker waited to retry: another worker
+    took the digest back (and sent it), so the retry must ask again first,
+    not send it a second time."""
+    smtp_server.mailbox.data_replies = ["451 4.3.0 later"]
+    asked, slept, outcomes = [], [], []
+
+    def withdrawn(env):
+        asked.append(len(slept))
+        return "not sent: another worker took it back" if slept else None
+
+    with Dispatcher(plain(smtp_server), on_outcome=outcomes.append, sleep=slept.append, retries=3,
+                    withdrawn=withdrawn) as d:
+        d.submit(envelope(1))
+    [o] = outcomes
+    assert (o.delivered, o.withdrawn, o.tries) == (False, True, 1)
+    assert o.error == "not sent: another worker took it back"
+    assert asked == [0, 1] and len(slept) == 1  # asked before the first try and again before the retry
+    assert smtp_server.mailbox.messages == []
+
+
 def test_retries_exhausted_leave_a_transient_failure(smtp_server):
     smtp_server.mailbox.data_replies = ["451 4.3.0 later"] * 3
     outcomes, slept = run(plain(smtp_server), [envelope(1), envelope(2)], retries=2, retry_delay=1)
@@ -1335,10 +1366,12 @@ def test_a_server_that_stops_reading_mid_message_did_not_take_it():
     assert second.tries == 0 and second.error.startswith("not attempted: ") and not second.uncertain
 
 
-def _reading_slowly(taken: list[bytes], each: float = 0.01) -> Callable[[socket.socket], None]:
+def _reading_slowly(taken: list[bytes], each: float = 0.01,
+                    tls: ssl.SSLContext | None = None) -> Callable[[socket.socket], None]:
     """A server on a slow link: it reads a message's data a little at a
     time, never pausing long, then takes it (``taken``: each message's data
-    after its first line)."""
+    after its first line).  ``tls``: it offers STARTTLS and takes the message
+    over TLS with this context."""
     def read_slowly(conn: socket.socket, lines) -> None:
         paced, data = threading.Event(), bytearray()
         while not data.endswith(b"\r\n.\r\n"):
@@ -1351,21 +1384,39 @@ def _reading_slowly(taken: list[bytes], each: float = 0.01) -> Callable[[socket.
         conn.sendall(b"250 2.0.0 queued\r\n")
 
     def serve(conn: socket.socket) -> None:
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        # (over TLS a window of at least a whole record of 16 KB: a smaller one stalls on delayed ACKs)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, (64 if tls else 16) * 1024)
+        if tls is not None:
+            _starttls_then(lambda plain: serve_tls(tls.wrap_socket(plain, server_side=True)))(conn)
+            return
         conn.sendall(b"220 mx ESMTP\r\n")
+        with conn.makefile("rb") as lines:
+            _take_a_message(conn, lines, read_slowly)
+
+    def serve_tls(conn: ssl.SSLSocket) -> None:
         with conn.makefile("rb") as lines:
             _take_a_message(conn, lines, read_slowly)
     return serve
 
 
-def test_a_big_message_over_a_slow_link_goes_out_while_its_bytes_move():
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_big_message_over_a_slow_link_goes_out_while_its_bytes_move(tmp_path, tls):
     """The timeout bounded the whole of a message's data (``sendall``'s, since
     Python 3.5): a digest bigger than the socket buffers, over a link slower
     than that, failed as a server that 'stopped reading the message', though
-    its bytes kept moving.  The timeout is the longest wait for progress."""
+    its bytes kept moving.  The timeout is the longest wait for progress.
+    Over TLS (STARTTLS, the default) too: a TLS socket's ``send`` writes all
+    it is given under one deadline, and the whole digest in one call was
+    given up as "0 of its N bytes out"."""
     taken: list[bytes] = []
-    with serving_each(_reading_slowly(taken)) as port:
-        t = SMTPTransport("127.0.0.1", port, security="none", timeout=1, connections=1)
+    context, cert = None, None
+    if tls:
+        cert, key = make_certificate(tmp_path)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+    with serving_each(_reading_slowly(taken, tls=context)) as port:
+        t = SMTPTransport("127.0.0.1", port, security="starttls" if tls else "none", ca_file=cert, timeout=1,
+                          connections=1)
         t.check()
         big = _beyond_the_socket_buffers()
         started = time.monotonic()
@@ -1374,7 +1425,7 @@ def test_a_big_message_over_a_slow_link_goes_out_while_its_bytes_move():
     (outcome,) = outcomes
     assert (outcome.delivered, outcome.error, slept) == (True, None, []), outcome.error
     assert len(taken) == 1 and len(taken[0]) >= len(big.data()) - 100, len(taken[0])  # (all but its first line)
-    assert took > 1, took  # (slower than the timeout: sendall gave it up)
+    assert took > 1, took  # (slower than the timeout: sendall, or one TLS send, gave it up)
 
 
 def test_data_going_out_under_the_floor_is_said_as_slow_not_as_a_silent_server(monkeypatch):

@@ -5,6 +5,7 @@ save them in."""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -607,6 +608,19 @@ def test_an_arxiv_oai_pmh_harvest_is_read_by_an_arxiv_or_a_feed_source():
         replace(p, source="reading") for p in (new, old)]
 
 
+def test_oai_pmh_pages_joined_into_one_file_are_read_by_a_feed_source_as_by_an_arxiv_one():
+    """``cat page1.xml page2.xml``: a feed source took the joined file for
+    one OAI-PMH answer (not well-formed at the second page) though an arxiv
+    source read both pages; now each page is read, as ``type: arxiv`` does."""
+    pages = (DATA / "arxiv-oai-page1.xml").read_bytes() + (DATA / "arxiv-oai-page2.xml").read_bytes()
+    said = Collect()
+    expected = [p.arxiv_id for p in parse_arxiv(pages, "pages.xml", "reading", said).papers]
+    assert len(expected) == 3
+    warnings = Collect()
+    assert [p.arxiv_id for p in parse_feed(pages, "pages.xml", "reading", warnings)] == expected
+    assert warnings == said  # (each page's own word, as the arxiv source says it)
+
+
 def test_arxivs_oai_pmh_raw_and_dublin_core_records_are_read_too():
     """metadataPrefix=arXivRaw (every version with its day, authors on one
     line: the last version is the paper's, v1's day its day) and oai_dc
@@ -1107,6 +1121,24 @@ def test_an_endnote_xml_or_zotero_rdf_export_gives_its_records_as_papers():
     assert [p.location for p in endnote] == ["library.xml:2", "library.xml:3"]
 
 
+def test_an_rss_1_0_feed_declaring_the_biblio_namespace_is_a_feed_not_a_zotero_export():
+    """Any ``<rdf:RDF>`` declaring ``xmlns:bib`` was taken for a Zotero
+    export, so an RSS 1.0 feed declaring it read zero papers.  Zotero's
+    namespace (or a ``z:itemType``) is asked for, a root declaring RSS 1.0
+    is a feed, and RDF where Zotero's reading finds nothing goes to the feed parser."""
+    feed = (DATA / "arxiv-rdf.xml").read_bytes()
+    plain = parse_feed(feed, "r.rdf", "rdf", Collect())
+    assert plain
+    biblio = feed.replace(b' xmlns:dc=', b' xmlns:bib="http://purl.org/net/biblio#"\n xmlns:dc=', 1)
+    zotero = feed.replace(b' xmlns:dc=', b' xmlns:z="http://www.zotero.org/namespaces/export#"\n xmlns:dc=', 1)
+    assert b"purl.org/net/biblio#" in biblio and b"zotero.org/namespaces" in zotero
+    assert parse_feed(biblio, "r.rdf", "rdf", Collect()) == plain
+    assert parse_feed(zotero, "r.rdf", "rdf", Collect()) == plain
+    other = zotero.replace(b' xmlns="http://purl.org/rss/1.0/"\n', b"")  # Zotero's namespace, none of its items
+    with pytest.raises(InputError, match=r"^r\.rdf:1: source 'rdf': not an RSS or Atom feed"):
+        parse_feed(other, "r.rdf", "rdf", Collect())  # (the feed parser's word, not 'holds no records')
+
+
 @pytest.mark.parametrize("fixture", ["endnote-export.xml", "zotero-export.rdf"])
 def test_a_cut_off_endnote_or_zotero_rdf_export_is_an_error_at_its_line(tmp_path, cli, fixture):
     whole = (DATA / fixture).read_text(encoding="utf-8")
@@ -1143,6 +1175,23 @@ def test_a_json_feed_title_escaped_as_html_shows_its_text():
         {"id": "2", "url": "https://lab.example.org/2", "title": "On the <b> tag & HTML", "content_text": "Tags."}]}
     papers = parse_feed(json.dumps(feed).encode(), "feed.json", "lab", Collect())
     assert [p.title for p in papers] == ["Diffusion & Score Cafés", "On the <b> tag & HTML"]
+
+
+def test_dblp_home_pages_and_volumes_are_no_papers_and_dblp_xml_with_its_dtd_is_named():
+    """A person's page's ``<www>`` (its home page, titled "Home Page") and a
+    ``<proceedings>`` volume were taken as papers; dblp.xml, which starts
+    with its ``<!DOCTYPE>``, was not told as DBLP's at all, so the message
+    naming it could not be said."""
+    page = (DATA / "dblp-person.xml").read_bytes()
+    extra = (b'<r><www key="homepages/03/1234" mdate="2024-05-02"><author>Kenji Tanaka</author><title>Home Page</title>'
+             b'<url>https://example.org/~tanaka</url></www></r><r><proceedings key="conf/icml/2023" mdate="2024-01-01">'
+             b"<editor>Ana M\xfcller</editor><title>Proceedings of ICML 2023.</title><year>2023</year></proceedings></r>")
+    more = page.replace(b"</person>\n", b"</person>\n" + extra.replace(b"\xfc", b"u"), 1)
+    assert b"<www " in more and b"<proceedings " in more
+    assert parse_feed(more, "p.xml", "dblp", Collect()) == parse_feed(page, "p.xml", "dblp", Collect())
+    whole = b'<?xml version="1.0" encoding="ISO-8859-1"?>\n<!DOCTYPE dblp SYSTEM "dblp.dtd">\n<dblp>\n' + extra + b"</dblp>\n"
+    with pytest.raises(InputError, match=r"^dblp\.xml:2: source 'dblp': DBLP's XML with a DTD \(the whole dblp\.xml\?\)"):
+        parse_feed(whole, "dblp.xml", "dblp", Collect())
 
 
 @pytest.mark.parametrize("fixture, titles", [
@@ -1226,6 +1275,26 @@ def test_an_xml_declaration_inside_a_posts_cdata_starts_no_second_document():
     assert paper.title == "Writing XML" and "Start a file with" in paper.abstract
 
 
+def test_joined_documents_are_told_apart_by_the_bytes_before_each_declaration_only():
+    """Where each appended document starts was asked of the whole file
+    before every line-start declaration (50,000 in a post's CDATA: some
+    20 s); now of the few bytes before it, white space between documents
+    stepped over.  The documents and their first lines are as before."""
+    from newsletter.feeds import _xml_documents
+
+    post = (b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>t</title><link>https://x.org/</link>'
+            b'<description>d</description><item><title>Writing XML</title><link>https://x.org/a</link>'
+            b'<description><![CDATA[' + b'\n<?xml version="1.0"?>' * 50_000 + b']]></description></item>'
+            b'</channel></rss>')
+    api = (DATA / "arxiv-api.xml").read_bytes()
+    joined = post + b"\n \t\r\n\n" + api + b"\n" + post + b"\n"
+    parts = _xml_documents(joined)
+    assert [part for _, part in parts] == [post + b"\n \t\r\n\n", api + b"\n", post + b"\n"]
+    assert [before for before, _ in parts] == [0, 50_004, 50_004 + api.count(b"\n") + 1]
+    assert _xml_documents(post) is None  # (declarations inside a post start no document)
+    assert len(parse_feed(api + b"\n \t\r\n\n" + api, "all.xml", "all", Collect())) == 5 + 5
+
+
 @pytest.mark.parametrize("fixture, head", [
     ("endnote-export.xml", b'<?xml version="1.0" encoding="UTF-8" ?>'),
     ("zotero-export.rdf", b""),
@@ -1250,6 +1319,50 @@ def test_a_europe_pmc_answer_in_xml_the_services_default_reads_as_its_json():
     cut = r"^epmc.xml:4: source 'epmc': Europe PMC's answer that is not well-formed XML \(no element found\); cut off\?$"
     with pytest.raises(InputError, match=cut):
         parse_feed(xml[:len(xml) // 2], "epmc.xml", "epmc", Collect())
+
+
+def test_europe_pmc_xml_markup_inside_a_title_or_abstract_is_its_text_not_fields():
+    """Europe PMC's XML may hold a title's or abstract's markup as elements
+    (``<title>... <i>in silico</i> ...</title>``, ``<abstractText><h4>Background</h4>We ...``),
+    not escaped: that element was read as a record of its children, so the
+    paper was dropped ('has no title') and the abstract lost.  Both read as
+    the JSON answer's strings do."""
+    xml = (DATA / "europepmc-search.xml").read_text(encoding="utf-8")
+    elements = re.sub(r"<(title|abstractText)>(.*?)</\1>",
+                      lambda m: f"<{m[1]}>{html.unescape(m[2])}</{m[1]}>", xml, flags=re.DOTALL)
+    assert "<i>in silico</i>" in elements and "<abstractText><h4>Background</h4>" in elements
+    papers = parse_feed(elements.encode(), "epmc.xml", "epmc", Collect())
+    assert papers == parse_feed(EUROPE_PMC.read_bytes(), "epmc.xml", "epmc", Collect())
+    assert "in silico" in papers[0].title and papers[0].abstract.startswith("Background:")
+
+
+def test_a_long_run_of_spaces_is_no_list_of_links_and_is_read_in_one_pass():
+    """The link line's pattern had two optional runs of white space side by
+    side ("^\\s*(?:-)?\\s*"): a long run of spaces was tried at every split
+    (8,000 spaces: 1.2 s; 100,000 would take minutes).  White space now only
+    before and after a bullet, so this finishes at once; links still match."""
+    from newsletter.feeds import _LINK_LINE, arxiv_link_list
+
+    # no two runs of white space side by side, nor with only an optional group between them
+    assert not re.search(r"\\s\*(?:\(\?:(?:[^()]|\([^()]*\))*\)\?)?\\s\*", _LINK_LINE.pattern)
+    spaces = " " * 100_000 + "x"
+    assert _LINK_LINE.match(spaces) is None and arxiv_link_list(spaces.encode()) is None
+    for line in (" " * 1000 + "- [T](https://arxiv.org/abs/2406.03001)", "  *   arXiv:2406.03001",
+                 "1.https://arxiv.org/abs/2406.03001", "<https://arxiv.org/abs/2406.03001>"):
+        assert _LINK_LINE.match(line)[1] == "2406.03001"
+
+
+def test_an_endnote_day_in_month_day_year_is_read_and_no_day_is_the_year_alone():
+    """EndNote's pub-dates "06/05/2024" gave the year alone though the day is
+    there; "Feb 30" gave "2024-02-30", a date that is none: now the day as
+    written (month first, as EndNote writes it), and the year where the day is no day."""
+    from newsletter.citations import _endnote_day
+
+    assert _endnote_day("2024", "06/05/2024") == "2024-06-05"
+    assert _endnote_day("", "6/5/2024") == "2024-06-05"
+    assert _endnote_day("2024", "Feb 30") == "2024" and _endnote_day("2024", "13/01/2024") == "2024"
+    assert _endnote_day("2024", "Jun 5") == "2024-06-05" and _endnote_day("2024", "June") == "2024-06"
+    assert _endnote_day("2024", "2024-06-05") == "2024-06-05" and _endnote_day("2024", "") == "2024"
 
 
 def test_a_markdown_table_of_arxiv_papers_is_named_as_a_list_of_links():

@@ -145,6 +145,35 @@ def test_trim_ends_at_a_sentence_where_one_ends_late_enough(text, limit, trimmed
     assert trim(text, limit) == trimmed and len(trimmed) <= limit + 2
 
 
+_FIRST = "We study large language models for retrieval over many corpora in this paper today. "
+
+
+@pytest.mark.parametrize("second", [
+    "Our results in Sect. 4 show", "They climbed Mt. Everest twice", "Many Ph.D. Students joined",
+    "From the U.S. Census data", "By John Smith Jr. Then more", "See Suppl. Table 2", "By Eqn. 5 we get",
+    "In App. B we show", "In Chap. 3 we prove", "As in Thm. 2 and Alg. 1 here", "It holds for Col. 3",
+])
+def test_trim_reads_a_stop_after_an_abbreviation_as_no_sentence_end(second):
+    """"Our results in Sect. 4 show …" ended a card at "Sect. …": a word
+    with a dot inside ("Ph.D."), a listed abbreviation ("Mt.", "Jr.") or a
+    short capitalised word before a number ("Sect. 4") ends no sentence, so
+    the cut is at the sentence before."""
+    text = _FIRST + second + " and many more words follow after this point to exceed the limit."
+    assert trim(text, len(_FIRST) + len(second) + 5) == _FIRST + "…"
+
+
+@pytest.mark.parametrize(("second", "kept"), [
+    ("We train BERT. Then we test it", "We train BERT."),
+    ("The loss drops. 4 of 5 seeds agree", "The loss drops."),
+    ("It was done in 2020. 15 people came", "It was done in 2020."),
+    ("See Table 3. Results follow here", "See Table 3."),
+    ("We use Adam. Then we stop", "We use Adam."),
+])
+def test_trim_still_ends_at_a_real_sentence_end(second, kept):
+    text = _FIRST + second + " and many more words follow after this point to exceed the limit."
+    assert trim(text, len(_FIRST) + len(second) + 5) == _FIRST + kept + " …"
+
+
 def test_grouped_by_topic_with_counts_links_authors_footer(tmp_path):
     config = load(tmp_path)
     (sub, matches), = digests(config, "cy@example.org")
@@ -740,6 +769,28 @@ def test_a_name_written_last_comma_first_is_greeted_first_last(tmp_path):
             assert f"Hello {greeted}," in composed.text and f"Hello {escape(greeted)}," in composed.html
             assert parse_message(composed.data)["To"].addresses[0].display_name == written
         composer.share_bodies = False
+
+
+def test_a_template_printing_subscriber_name_greets_alike_shared_or_whole(tmp_path):
+    """With a shared body ``{{ subscriber.name }}`` of "Ürün, Cy" printed
+    the greeting form, "Cy Ürün", but the same template rendered whole
+    printed "Ürün, Cy": the email depended on which path made it.  Both
+    print the greeting form, as ``{{ name }}`` does."""
+    tpl = tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "digest.txt").write_text("Dear {{ subscriber.name }} / {{ name }}: {{ count }} papers\n")
+    text = SHARED_CONFIG.replace("    name: Cy Ürün\n", '    name: "Ürün, Cy"\n')
+    config = load(tmp_path, text=text, hostile=False, extra="templates: tpl\n")
+    shared, whole = Composer(config), Composer(config)
+    whole.share_bodies = False
+    for sub, matches in digests(config):
+        a = shared.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        b = whole.compose(sub, matches, now=NOW, message_id="<m@example.org>")
+        greeting = a.text.split(":", 1)[0].encode()
+        assert greeting == b.text.split(":", 1)[0].encode()
+        if sub.email == "cy@example.org":
+            assert greeting == "Dear Cy Ürün / Cy Ürün".encode()
+    assert shared.share_bodies and len(shared._bodies) == 3  # cy's email came from the body ada's was
 
 
 def test_a_body_prepared_before_composing_is_the_one_each_email_is_made_from(tmp_path):

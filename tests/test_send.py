@@ -1870,7 +1870,12 @@ http:
     assert len(http_server.requests_to("/feed.xml")) == 1
     assert "Traceback" not in err
     assert err.splitlines()[-1] == "interrupted while reading the sources: nothing sent or recorded", err
-    assert not (tmp_path / "newsletter-state.sqlite3").exists()
+    # (the state is opened before the sources are read, to ask whether anyone is due: it may exist, empty)
+    state_file = tmp_path / "newsletter-state.sqlite3"
+    if state_file.exists():
+        with contextlib.closing(sqlite3.connect(state_file)) as db:
+            assert [db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                    for table in ("papers", "subscribers", "digests", "digest_papers")] == [0, 0, 0, 0]
 
 
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "stopping:"), (signal.SIGTERM, 143, "stopping (SIGTERM):")])
@@ -3928,37 +3933,59 @@ def test_test_email_to_a_placeholder_address_through_a_real_relay_says_no_mail_r
     assert smtp_server.mailbox.recipients() == ["you@example.org"]
 
 
-def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path, http_server):
-    """A researcher reading arXiv through rss.arxiv.org/rss/cs.LG wants a
-    weekly digest on Monday, Europe/Berlin. The feed lists one day's
-    announcement, and a digest takes what the sources list when it is sent:
-    the other days' papers went to nobody, without a word. The weekly send
-    says so (once); a daily one, whose last digest was the day before, does not."""
+def _daily_feed_config(http_server, schedule: str, delivery: str = "") -> str:
+    """A subscriber on ``schedule`` reading arXiv's cs.LG feed (one day's
+    announcement, recorded) from ``http_server``."""
     from recorded_http import recorded
 
     http_server.route("/rss/cs.LG", recorded("arxiv-rss2.xml", headers={"Content-Type": "application/rss+xml"}))
-    config = f"""
+    return f"""
 timezone: Europe/Berlin
 sources:
   - type: feed
     url: {http_server.url("/rss/cs.LG")}
 http:
   fresh_for: 0
-topics:
+{delivery}topics:
   ml:
     any: [learning, flow, matching, model*]
 subscribers:
   - email: ada@example.org
     topics: [ml]
-    schedule: SCHEDULE
+    schedule: {schedule}
 """
+
+
+def test_an_owed_weekly_digest_retried_does_not_say_the_days_it_never_read(tmp_path, http_server, smtp_server):
+    """A weekly digest whose delivery failed stays owed with the papers it was
+    composed of: its retry said the sources listed none of its days and that
+    "papers listed in between are in no digest", of a digest that holds them."""
+    write_config(tmp_path, _daily_feed_config(http_server, "weekly on monday at 08:00",
+                                              f"delivery:\n{smtp(smtp_server.port)}"))
+    seen = run_newsletter("send", "--now", "2024-06-04T09:00:00+02:00", cwd=tmp_path)
+    assert seen.code == 0 and re.search(r"^not due +ada@example\.org", seen.out, re.M), seen.out + seen.err
+    smtp_server.mailbox.data_replies = ["451 4.3.0 Try again later"] * 2  # both tries of the run
+    failed = run_newsletter("send", "--now", "2024-06-11T09:00:00+02:00", cwd=tmp_path)
+    assert failed.code == 1 and "are in no digest" in failed.err, failed.out + failed.err
+    again = run_newsletter("send", "--now", "2024-06-12T09:00:00+02:00", cwd=tmp_path)
+    assert again.code == 0 and re.search(r"^sent +ada@example\.org: \d+ papers", again.out, re.M), again.out + again.err
+    assert "are in no digest" not in again.err, again.err
+    assert len(smtp_server.mailbox.messages) == 1
+
+
+def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path, http_server):
+    """A researcher reading arXiv through rss.arxiv.org/rss/cs.LG wants a
+    weekly digest on Monday, Europe/Berlin. The feed lists one day's
+    announcement, and a digest takes what the sources list when it is sent:
+    the other days' papers went to nobody, without a word. The weekly send
+    says so (once); a daily one, whose last digest was the day before, does not."""
     said = ("warning: ada@example.org: its digest is of the papers since {since}, but the sources list none before "
             "2024-06-11 06:00 CEST: papers listed in between are in no digest")
     for schedule, first, since in (("weekly on monday at 08:00", "2024-06-04", "2024-06-04 09:00 CEST"),
                                    ("daily at 08:00", "2024-06-10", None)):
         for old in tmp_path.glob("newsletter-state.sqlite3*"):
             old.unlink()
-        write_config(tmp_path, config.replace("SCHEDULE", schedule))
+        write_config(tmp_path, _daily_feed_config(http_server, schedule))
         seen = run_newsletter("send", "--now", f"{first}T09:00:00+02:00", cwd=tmp_path)
         assert seen.code == 0 and re.search(r"^not due +ada@example\.org", seen.out, re.M), seen.out + seen.err
         due = run_newsletter("send", "--now", "2024-06-11T09:00:00+02:00", cwd=tmp_path)

@@ -2896,6 +2896,23 @@ def test_a_fetched_oai_pmh_list_is_followed_page_by_page_by_its_resumption_token
     assert second.query == {"verb": "ListRecords", "resumptionToken": "6960524|1001"}
 
 
+def test_a_gzip_file_served_as_an_oai_pmh_answer_is_followed_page_by_page_too(http_server, tmp_path):
+    """A harvest saved and served packed (``oai.xml.gz``, no Content-Encoding):
+    whether it is an OAI-PMH answer was asked of the packed bytes, so its
+    first page alone was read (and said to be one page of a longer list)."""
+    import gzip
+
+    def packed(request):
+        reply = _oai_pages(request)
+        return dataclasses.replace(reply, body=gzip.compress(reply.body, mtime=0),
+                                   headers={"Content-Type": "application/gzip"})
+
+    http_server.route("/oai2", packed)
+    papers, warnings = read(_oai_config(http_server, tmp_path))
+    assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002", "2406.03003"] and warnings == []
+    assert http_server.requests_to("/oai2")[1].query == {"verb": "ListRecords", "resumptionToken": "6960524|1001"}
+
+
 def test_an_oai_pmh_page_that_fails_ends_the_list_there_and_the_pages_before_are_used(http_server, tmp_path):
     http_server.route("/oai2", lambda request: Reply(404, b"gone") if "resumptionToken" in request.query
                       else _oai_pages(request))
