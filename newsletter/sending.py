@@ -692,6 +692,7 @@ class _SendRun:
         self.settings = settings_fingerprint(config)  # recorded with a failure: see OpenDigest.retry_from
         self.delivered: list[Outcome] = []  # accepted by the server, not committed yet
         self.recorded: set[str] = set()  # papers this run has put in the state
+        self.claim_committed = False  # whether the batch being claimed has committed its claim
         self.recovered: set[int] = set()  # digests a stopped run left sending (said at the start)
         self.unchecked: set[int] = set()  # digests withheld: whether their recipient left could not be asked
         self.taken: set[int] = set()  # digests withheld: another worker took them back (see State.still_claimed)
@@ -900,10 +901,11 @@ class _SendRun:
                 except SessionEnded:
                     # the planner found the session ended (a restart) before a delivery did: the
                     # same stop (exit 1, what was claimed left pending), not an unusable state (exit 2)
-                    if not isinstance(why := self._halted(), str):
+                    if isinstance(why := self._halted(), str):
+                        dispatcher.cancel(why, said=True)
+                    elif not (self.claim_committed and dispatcher.stopped is not None):
                         raise
-                    dispatcher.cancel(why, said=True)
-                    break
+                    break  # (after its claim committed: _batch said why and stopped the dispatcher)
                 if claimed and self.delivering is not None:
                     # a send worker claims no more until its sessions have had a
                     # first try: one the server turns away claims one part, not three
@@ -923,7 +925,11 @@ class _SendRun:
         try:
             return self._batch(part, dispatcher)
         except SessionEnded:
-            if self._halted():
+            # Once its claim committed, a batch run again found its own digests
+            # "sending" and reported them as another worker's (the next run took
+            # them back saying they may arrive twice): _batch has handed them
+            # over as not attempted, and the send stops (see _send).
+            if self._halted() or self.claim_committed:
                 raise
         return self._batch(part, dispatcher)
 
@@ -959,6 +965,7 @@ class _SendRun:
         """Plan ``subs`` together and claim their digests in one transaction,
         then hand the claimed ones to the dispatcher; returns how many."""
         queued: list[_Planned] = []
+        self.claim_committed = False
         with self._quiet(), self.state.claiming([s.email for s in subs], self.now) as batch:
             # asked again for each batch: one who left through `serve` while
             # this send ran (a long one) gets nothing from it either
@@ -987,6 +994,8 @@ class _SendRun:
                 # transaction rolls back: nothing claimed, nothing sent.
                 self.state.ready_for_threads()
             ids = batch.claim([(open_, sub.email, c.message_id, c.paper_ids) for open_, sub, c, *_ in queued]) if queued else []
+        self.claim_committed = True  # (a COMMIT that raised is taken for not done: tried again)
+        ended: SessionEnded | None = None
         if queued:
             # The state keeps the papers a digest owes (to rebuild it should they
             # leave the sources), not every paper read: it grows with what is sent.
@@ -1000,12 +1009,25 @@ class _SendRun:
             }
             if owed:
                 try:
-                    self.state.see_papers(owed.values(), self.now)
-                except SessionEnded:  # claimed (committed): the papers once more on a resumed session
-                    if self._halted():
-                        raise
-                    self.state.see_papers(owed.values(), self.now)
-                self.recorded.update(owed)
+                    try:
+                        self.state.see_papers(owed.values(), self.now)
+                    except SessionEnded:  # claimed (committed): the papers once more on a resumed session
+                        if self._halted():
+                            raise
+                        self.state.see_papers(owed.values(), self.now)
+                except SessionEnded as exc:
+                    why = self._halted()
+                    if isinstance(why, str):
+                        raise  # the claims are any worker's: none is handed over (see _send)
+                    # Resumed, yet ended again: the claimed digests go to the dispatcher
+                    # stopped, and come back not attempted (pending again, said as such).
+                    ended = exc
+                    why = f"the PostgreSQL session ended again as this run recorded the papers of digests it claimed ({exc})"
+                    with self.lock:
+                        self.problems.append(Problem(why))
+                    dispatcher.cancel(why, said=True)
+                else:
+                    self.recorded.update(owed)
         # committed: from here on each digest is owed until it is marked
         for did, (open_, sub, composed, cut, again) in zip(ids, queued):
             if open_ is not None:  # (a new digest has failed no run: _NEVER_FAILED)
@@ -1024,6 +1046,8 @@ class _SendRun:
                     not_again=again,
                 )
             )
+        if ended is not None:
+            raise ended
         return len(ids)
 
     # -- using every core -------------------------------------------------------------

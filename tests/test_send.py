@@ -3996,3 +3996,73 @@ def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path,
         else:
             assert len(warned) == 1 and warned[0].startswith(said.format(since=since)), due.err
             assert warned[0].endswith("or give the subscriber a daily schedule (README \"Schedules\")")
+
+
+def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, cli):
+    """A paper dated by its year alone ("2024" in an export) is stored with its
+    precision; the pending digest rebuilt from the stored papers for the retry
+    read the date back without it and showed "1 Jan 2024", a day the source
+    never named, where the first attempt would have shown "2024"."""
+    port = free_port()
+    config = setup(tmp_path, smtp(port), subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    (tmp_path / "refs.bib").write_text(
+        "@misc{k, title = {Year-Dated Diffusion Models}, abstract = {We study diffusion models.}, year = {2024}}\n",
+        encoding="utf-8")
+    config.write_text(config.read_text(encoding="utf-8").replace(
+        "sources:\n", "sources:\n  - type: feed\n    path: refs.bib\n", 1), encoding="utf-8")
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "failed 1" in r.out, r.out + r.err
+    # the export no longer lists it: the retry has the paper from the state alone
+    (tmp_path / "refs.bib").write_text("@misc{o, title = {Other}, abstract = {Unrelated.}, year = {2023}}\n",
+                                       encoding="utf-8")
+    server = Server(port)
+    try:
+        later = (datetime.fromisoformat(NOW) + timedelta(minutes=5)).isoformat()
+        r = cli("send", "--now", later)
+        assert r.code == 0 and "sent 1, empty 0, failed 0" in r.out, r.out + r.err
+        [got] = server.mailbox.messages
+    finally:
+        server.stop()
+    text = got.message.get_body(("plain",)).get_content()
+    html = got.message.get_body(("html",)).get_content()
+    assert "Year-Dated Diffusion Models" in text, text
+    assert "1 Jan 2024" not in text and "1 Jan 2024" not in html and re.search(r"\b2024\b", text), text
+
+
+def test_postgres_session_ended_after_the_claim_committed_stops_without_running_the_batch_again(
+    tmp_path, cli, smtp_server, pg_url, pg_server
+):
+    """The session ended (a restart) as the papers of a committed claim were
+    recorded, and again on the resumed session.  The whole batch was run once
+    more: it found its own digests `sending`, reported them as another
+    worker's, and left them for the next run to take back ("may arrive
+    twice", though none was handed over).  Now the send stops, says why, and
+    the claimed digests come back not attempted (pending again).  (The
+    server itself waits in the papers' insert, so each restart ends it there.)"""
+    import psycopg
+
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(2), extra=f"state: {pg_url}")
+    with open_state(pg_url):
+        pass
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("CREATE SEQUENCE hits")
+        con.execute("CREATE FUNCTION wait_twice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF nextval('hits') <= 2 THEN PERFORM pg_sleep(600); END IF; RETURN NULL; END $$")
+        con.execute("CREATE TRIGGER wait_twice BEFORE INSERT ON papers FOR EACH STATEMENT EXECUTE FUNCTION wait_twice()")
+    run = start_newsletter("send", "--now", NOW, cwd=tmp_path)
+    try:
+        for _ in range(2):
+            waiting = False
+            while not waiting and run.poll() is None:
+                waiting = bool(query(pg_url, "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"))
+            assert waiting, run.communicate()
+            pg_server.restart()
+    finally:
+        out, err = run.communicate(timeout=120)
+    assert run.returncode == 1 and "Traceback" not in err, out + err
+    assert "other worker" not in out and "the PostgreSQL session ended again" in err, out + err
+    assert not smtp_server.mailbox.messages
+    assert sorted(status for _, status, *_ in digests(pg_url)) == ["pending", "pending"], out + err
+    r = cli("send", "--now", NOW)  # the next run sends them, none said to be maybe twice
+    assert r.code == 0 and "twice" not in r.err and "sent 2, empty 0, failed 0" in r.out, r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 2

@@ -932,15 +932,17 @@ def test_postgres_a_worker_knows_when_its_session_ended_and_leaves_reclaimed_dig
     assert query(pg_url, "SELECT status, last_error FROM digests") == [("sent", None)]
 
 
-def test_postgres_a_worker_cannot_resume_its_session_while_another_takes_its_claims_back(pg_url, pg_server):
+def test_postgres_a_worker_resumes_its_session_once_another_has_taken_its_claims_back(pg_url, pg_server):
     """PostgreSQL restarted: every worker's session ended.  A worker that
     resumes (takes its lock anew on the restarted server) owns again the
     claims still recorded as its own.  The next worker's recover() let go
     of a gone worker's lock the moment it saw it free and only then took
     its claims back: a worker resuming in between found them its own and
     handed one over as the other took it.  recover() holds the lock until
-    they are taken; the resume then fails (the claims stay lost), and once
-    recover() is done the claims are the other's."""
+    they are taken.  The resume found the lock held and gave up at once,
+    though a lock held means only that some session has it this moment (a
+    liveness probe, a recover()): it tries again until RESUME_WITHIN runs
+    out, resumes once recover() is done, and the claims taken are not its own."""
     import psycopg
 
     with open_state(pg_url) as first:
@@ -948,22 +950,34 @@ def test_postgres_a_worker_cannot_resume_its_session_while_another_takes_its_cla
         [did] = first.claim([(None, "k@example.org", "<k@x>", ["p"])], T0)
         pg_server.restart()
         result: list = []
-        with psycopg.connect(pg_url) as holder, open_state(pg_url) as second:
+        lost: list = []
+        with psycopg.connect(pg_url, autocommit=True) as watcher, psycopg.connect(pg_url) as holder, \
+                open_state(pg_url) as second:
             holder.execute("SELECT 1 FROM digests WHERE id = %s FOR UPDATE", (did,))  # a psql session in the way
             taking = threading.Thread(target=lambda: result.append(second.recover()))
             taking.start()
+            resuming = threading.Thread(target=lambda: lost.append(first.claims_lost()))
             try:
                 waiting: list = []
                 while taking.is_alive() and not waiting:  # recover() waits for the row, the first's lock taken
                     waiting = holder.execute("SELECT pid FROM pg_locks WHERE NOT granted").fetchall()
                 assert waiting, result
-                lost = first.claims_lost()  # the first finds its session ended, tries to resume it
-                assert lost is not None and "this worker's claimed digests are any worker's" in lost, lost
+                known = {pid for (pid,) in watcher.execute("SELECT pid FROM pg_stat_activity").fetchall()}
+                resuming.start()  # the first finds its session ended, tries to resume it
+                tried = False
+                while resuming.is_alive() and not tried:  # until it has found its lock held by recover()
+                    tried = any(pid not in known for (pid,) in watcher.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE query LIKE 'SELECT pg_try_advisory_lock(%'"
+                    ).fetchall())
+                assert tried, lost
             finally:
                 holder.rollback()
                 taking.join(timeout=60)
+                if resuming.ident is not None:  # (started)
+                    resuming.join(timeout=60)
         assert [(r[0], r[2]) for r in result[0]] == [(did, "<k@x>")]
-        assert first.claims_lost() is not None and first.resumed == 0  # tried once; stays lost
+        assert lost == [None] and first.resumed == 1  # resumed once recover() was done
+        assert not first.still_claimed(did)  # the claim taken back is not its own
 
 
 def test_postgres_resumed_after_a_restart_a_worker_owns_only_the_claims_no_one_took(pg_url, pg_server):

@@ -702,6 +702,9 @@ def known_earlier(state: State, papers: list[Paper]) -> list[Paper]:
 def paper_from_json(data: dict) -> Paper:
     """The inverse of :meth:`Paper.to_json` (for papers kept in the state)."""
     published = data.get("published")
+    # (to_json writes "day" for a full date, which the paper keeps as None; a year
+    # alone dropped here was shown as "1 Jan 2024" on the retry of a digest)
+    precision = data.get("published_precision")
     return Paper(
         title=data["title"],
         abstract=data.get("abstract") or "",
@@ -711,6 +714,7 @@ def paper_from_json(data: dict) -> Paper:
         url=data.get("url"),
         pdf_url=data.get("pdf_url"),
         published=datetime.fromisoformat(published) if published else None,
+        date_precision=precision if published and precision in ("year", "month") else None,
         categories=tuple(data.get("categories") or ()),
         upvotes=data.get("upvotes"),
         keywords=tuple(data.get("keywords") or ()),

@@ -984,7 +984,10 @@ class PostgresState(State):
         tells before each hand-over.  A session ended on a server that did
         not restart (an administrator's ``pg_terminate_backend``, the server
         ending a worker stopped past its lease: :data:`SESSION_IDLE_LIMIT`)
-        is not resumed: that worker was taken for gone.  Tried once per loss,
+        is not resumed: that worker was taken for gone.  The lock found held
+        by another session is tried again (a liveness probe or a recover()
+        holds it a moment; what it took back meanwhile is not this worker's
+        any more).  Tried once per loss,
         by whichever thread finds it first; the others wait for its answer."""
         if self.readonly or self._silent is not None or self._postmaster is None:
             return False
@@ -1009,7 +1012,15 @@ class PostgresState(State):
                     )
                     con.stopping = self._stopping
                     held = _hold(con, self.worker)
-                    if held is None or held[1] == self._postmaster:
+                    if held is None:
+                        # Some session holds the lock this moment: another worker's
+                        # liveness probe (_join_round, _gone) or recover() takes it
+                        # briefly, so try again until RESUME_WITHIN runs out (what
+                        # was taken back meanwhile, still_claimed fences).
+                        con.close()
+                        time.sleep(RESUME_EVERY)
+                        continue
+                    if held[1] == self._postmaster:
                         con.close()  # the same server: the session was ended, not restarted
                         return False
                     con.execute(
