@@ -9,6 +9,7 @@ never imports :mod:`pipeline`, so the façade stays on top of the house.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import logging
 import multiprocessing
@@ -713,7 +714,6 @@ class _SendRun:
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
         self._short_said = False  # the sources' papers start after a digest's last one: said once a run
-        self._oldest: datetime | None | bool = False  # the sources' oldest paper's date (False: not known yet)
 
     def _result(self, result: DigestResult) -> None:
         if self._held is not None and threading.get_ident() == self._planner:
@@ -1353,6 +1353,13 @@ class _SendRun:
             return None
         return (open_, sub, composed, cut, again)
 
+    @functools.cached_property
+    def _oldest(self) -> datetime | None:
+        """The sources' oldest paper's date, None when one is undated: found
+        once a run, not once a subscriber (10,000 x 5,000 papers)."""
+        dates = [p.published for p in self.papers]
+        return None if not dates or None in dates else min(cast(list[datetime], dates))
+
     def _warn_sources_short(self, sub: Subscriber, since: datetime | None) -> None:
         """Say (once a run) that a due digest covers days the sources no longer
         list.  A digest takes the papers the sources list now: a weekly
@@ -1363,11 +1370,8 @@ class _SendRun:
         holiday (arXiv announces nothing on Saturdays and Sundays)."""
         if self._short_said or since is None:
             return
-        if self._oldest is False:  # once a run, not once a subscriber (10,000 x 5,000 papers)
-            dates = [p.published for p in self.papers]
-            self._oldest = None if not dates or None in dates else min(cast(list[datetime], dates))
         oldest = self._oldest
-        if not isinstance(oldest, datetime) or not since + SOURCES_SHORT_AFTER < oldest <= self.now:
+        if oldest is None or not since + SOURCES_SHORT_AFTER < oldest <= self.now:
             return
         self._short_said = True
         zone = self.config.zone(sub)
