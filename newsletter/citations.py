@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .errors import InputError, Problem, line_of, parsed_xml
 from .models import first_last
+from .patterns import XML_PROLOG_DOCTYPE
 
 if TYPE_CHECKING:
     from pylatexenc.latex2text import LatexNodes2Text
@@ -386,7 +387,7 @@ def parse_citations(data: bytes, name: str, source: str, warn: Warn) -> list | N
 
 #: EndNote's XML export ("File → Export → XML", and Zotero's "EndNote XML"):
 #: ``<xml><records><record>`` after the XML declaration.
-_ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+_ENDNOTE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?" + XML_PROLOG_DOCTYPE +
                             rb"<xml>\s*<records>", re.DOTALL)
 #: Zotero's RDF export ("Export Collection… → Zotero RDF"): RDF declaring Zotero's namespace,
 #: or holding its ``z:itemType``.  The biblio namespace alone is no sign: an RSS 1.0 feed
@@ -525,7 +526,7 @@ def _zotero_rdf_record(item) -> dict:
 #: What DBLP's XML starts with: a search answer (``/search/publ/api?format=xml``),
 #: a record's or a person's page saved as XML (``dblp.org/rec/KEY.xml``, ``dblp.org/pid/ID.xml``).
 #: A ``<!DOCTYPE>`` is let through so dblp.xml (the whole database) is told, and refused by name.
-_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^\[>]*(?:\[.*?\])?\s*>)*"
+_DBLP_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?" + XML_PROLOG_DOCTYPE +
                        rb"<(?:result>.{0,2000}?<hits\b|dblp\b|dblpperson\b)",
                        re.DOTALL)
 #: DBLP's publication elements in its record XML: not ``www`` (a person's home page, "Home Page")

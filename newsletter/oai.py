@@ -24,13 +24,14 @@ from urllib.parse import parse_qs, urlsplit, urlunsplit
 from .errors import InputError, Problem, line_of, parsed_xml
 from .feeds import _ARXIV_ENTRY_ID
 from .models import Paper, abs_url, first_last, pdf_url, split_names
+from .patterns import XML_PROLOG
 
 Warn = Callable[[str], None]
 
 _OAI = "{http://www.openarchives.org/OAI/2.0/}"
 _DC = "{http://purl.org/dc/elements/1.1/}"
 #: What an OAI-PMH answer starts with: its root element (after an XML declaration and comments).
-_OAI_ROOT = re.compile(rb"\A(?:\xef\xbb\xbf)?(?:\s|<\?[^>]*\?>|<!--.*?-->)*<OAI-PMH[\s>]", re.DOTALL)
+_OAI_ROOT = re.compile(rb"\A(?:\xef\xbb\xbf)?" + XML_PROLOG + rb"<OAI-PMH[\s>]", re.DOTALL)
 
 
 def is_oai(data: bytes) -> bool:
