@@ -785,19 +785,48 @@ def _ends_a_root(data: bytes, at: int) -> bool:
     return _ROOT_END.search(data, max(0, end - _ROOT_END_LOOK), end) is not None
 
 
-def _each_document(parts: list[tuple[int, bytes]], name: str, read: Callable[[bytes], T]) -> list[T]:
-    """``read`` of each document of a file (see :func:`_xml_documents`), a
-    problem in one located at its line in the whole file."""
+def _each_document(parts: list[tuple[int, bytes]], name: str, warn: Warn,
+                   read: Callable[[bytes, Warn, bool], T]) -> list[T]:
+    """``read(part, warn, followed)`` of each document of a file (see
+    :func:`_xml_documents`), a problem or a warning in one located at its line
+    in the whole file.  ``followed``: the document is an OAI-PMH page whose
+    next page comes after it in the file (see :func:`.oai.continued_by`), so
+    it is no page of a list whose rest was not read: every page harvested and
+    joined (``cat page*.xml``) warned, each but the last, that the rest of the
+    list was not read."""
     results = []
-    for before, part in parts:
+    followed = _followed_pages([part for _, part in parts])
+    for (before, part), next_follows in zip(parts, followed, strict=True):
         try:
-            results.append(read(part))
+            results.append(read(part, _shifted(warn, name, before), next_follows))
         except InputError as exc:
             exc.problems = tuple(replace(p, line=p.line + before) if p.file == name and p.line else p
                                  for p in exc.problems)
             exc.args = ("\n".join(str(p) for p in exc.problems),)
             raise
     return results
+
+
+def _followed_pages(parts: list[bytes]) -> list[bool]:
+    """For each document of a file, whether it is an OAI-PMH page followed by
+    the page its resumptionToken asks for (see :func:`.oai.continued_by`)."""
+    if not any(_maybe_oai(part) for part in parts):
+        return [False] * len(parts)
+    from .oai import continued_by
+
+    return [continued_by(part, after) for part, after in pairwise(parts)] + [False]
+
+
+def _shifted(warn: Warn, name: str, before: int) -> Warn:
+    """``warn`` with a warning's ``name:LINE:`` moved on by ``before`` lines
+    (a document's lines in a file of several)."""
+    prefix = f"{name}:"
+
+    def shifted(message: str) -> None:
+        m = re.match(r"(\d+):", message[len(prefix):]) if before and message.startswith(prefix) else None
+        warn(f"{prefix}{int(m.group(1)) + before}:{message[len(prefix) + m.end():]}" if m else message)
+
+    return shifted
 
 
 def parse_arxiv(
@@ -816,7 +845,8 @@ def parse_arxiv(
     pages saved by a script) is each of them read.
     """
     if (parts := _xml_documents(data)) is not None:
-        listings = _each_document(parts, name, lambda part: parse_arxiv(part, name, source, warn, announce_types))
+        listings = _each_document(parts, name, warn, lambda part, warned, followed: _oai_page_listing(
+            part, name, source, warned) if followed else parse_arxiv(part, name, source, warned, announce_types))
         totals = [listing.total for listing in listings if listing.total is not None]
         return ArxivListing([p for listing in listings for p in listing.papers], max(totals) if totals else None,
                             sum(listing.entries for listing in listings))
@@ -892,6 +922,15 @@ def parse_arxiv(
     except ValueError:
         total = None
     return ArxivListing(papers, total, len(parsed.entries))
+
+
+def _oai_page_listing(data: bytes, name: str, source: str, warn: Warn) -> ArxivListing:
+    """An OAI-PMH page whose next page follows it in the file: its papers,
+    and nothing said of a rest not read."""
+    from .oai import parse_oai
+
+    papers = parse_oai(data, name, source, warn, paged=True)
+    return ArxivListing(papers, None, len(papers))
 
 
 def _maybe_citations(data: bytes) -> bool:
@@ -1072,8 +1111,9 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         if (entries := parse_citations(data, name, source, warn)) is not None:
             return entries
     if (parts := _xml_documents(data)) is not None:  # feeds, an API query's or OAI-PMH pages, joined into one file
-        return [p for papers in _each_document(parts, name, lambda part: parse_feed(
-            part, name, source, warn, base=base)) for p in papers]
+        return [p for papers in _each_document(parts, name, warn, lambda part, warned, followed: _oai_page_listing(
+            part, name, source, warned).papers if followed else parse_feed(part, name, source, warned, base=base))
+                for p in papers]
     if _maybe_oai(data):  # (after the joined pages: an OAI-PMH page's own reader takes one document)
         from .oai import is_oai, parse_oai
 

@@ -128,6 +128,23 @@ def resumption_token(data: bytes) -> str | None:
     return token or None
 
 
+#: The token a page was asked for by, in its ``<request>`` element (arXiv writes it there).
+_ASKED_BY = re.compile(rb"<(?:[\w.-]+:)?request\b[^>]*?\bresumptionToken\s*=\s*[\"']([^\"']*)")
+
+
+def continued_by(page: bytes, after: bytes) -> bool:
+    """Whether ``after`` is the OAI-PMH page that ``page``'s resumptionToken
+    asks for: pages harvested one by one and joined into one file.  ``after``
+    must say it was asked by that token where it says what it was asked by
+    (its ``<request>``); a page left out between two others (``cat p1.xml
+    p3.xml``) is so told, and the rest of ``page``'s list said not read."""
+    token = resumption_token(page)
+    if token is None or not is_oai(after):
+        return False
+    asked = _ASKED_BY.search(after[:4096])
+    return asked is None or html.unescape(asked.group(1).decode("utf-8", "replace")).strip() == token
+
+
 def next_page(url: str, token: str) -> tuple[str, dict[str, str]]:
     """The request for the page after the one ``url`` answered: the same
     base URL and verb, and the token alone besides (OAI-PMH 2.0, 3.5: a

@@ -1465,3 +1465,27 @@ def test_declarations_comments_and_unclosed_tags_by_the_ten_thousand_are_read_in
                        timeout=240)
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == ["Writing XML Notes."] * 3 + ["Notes. Notes."] * 2 + ["<a <a "]
+
+
+def test_oai_pmh_pages_harvested_one_by_one_and_joined_are_one_list_said_whole():
+    """Every page of a harvest, fetched by its resumptionToken and joined into
+    one file (``cat page1.xml page2.xml``), warned, each but the last, that it
+    was "one page of a longer list: the rest of the list is not read", when
+    the rest was there.  Now a page followed by the page its token asks for
+    says nothing; a page left out between two others (its successor asked by
+    another token) and a last page with a token are said, at their lines in
+    the whole file."""
+    page1, page2 = (DATA / "arxiv-oai-page1.xml").read_bytes(), (DATA / "arxiv-oai-page2.xml").read_bytes()
+    for parse in (parse_feed, lambda *a: parse_arxiv(*a).papers):
+        warnings = Collect()
+        papers = parse(page1 + page2, "harvest.xml", "oai", warnings)
+        assert [p.arxiv_id for p in papers] == ["2406.03001", "2406.03002", "2406.03003"] and warnings == []
+    gap = page2.replace(b'resumptionToken="6960524|1001"', b'resumptionToken="6960524|2001"', 1)
+    cut = page2.replace(b'completeListSize="3"></resumptionToken>', b'completeListSize="5">6960524|2001</resumptionToken>')
+    for joined, page in ((page1 + gap, page1), (page1 + cut, page1 + cut)):
+        warnings = Collect()
+        assert len(parse_feed(joined, "harvest.xml", "oai", warnings)) == 3
+        line = page[:page.rindex(b"<resumptionToken")].count(b"\n") + 1
+        (warning,) = warnings
+        assert warning.startswith(f"harvest.xml:{line}: source 'oai': the OAI-PMH answer is one page of a longer "
+                                  "list"), warning
