@@ -59,6 +59,7 @@ from .models import (
     web_url,
 )
 from .patterns import XML_PROLOG
+from .scholar import is_scholar_alert, parse_scholar_alert
 
 if TYPE_CHECKING:
     import feedparser
@@ -1014,6 +1015,8 @@ def feed_only_kind(data: bytes) -> str | None:
     is ("a BibTeX export", "a saved OpenAlex answer", "a CSV export"); None
     for anything else.  Given to ``type: arxiv`` they were 'not an RSS or Atom
     feed: the answer is text', or 'a JSON document' with a hint at hf-daily."""
+    if is_scholar_alert(data):
+        return "a Google Scholar alert"
     head = data[:4096].removeprefix(_UTF8_BOM)
     if _maybe_reference_xml(head):
         from .citations import reference_xml_kind
@@ -1075,6 +1078,8 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         return read_listing_text(data, name, source, warn, kind=copied)
     if (mail := arxiv_mail(data)) is not None:
         return parse_arxiv_mail(mail, name, source, warn, raw=data)
+    if is_scholar_alert(data):
+        return parse_scholar_alert(data, name, source, warn)
     if (wide := _wide_json(data)) is not None:
         data = wide
     if data.lstrip(_UTF8_BOM + b" \t\r\n").startswith((b"{", b"[")):

@@ -1413,18 +1413,72 @@ def test_inspire_and_nasa_ads_search_answers_give_their_papers():
 
 
 @pytest.mark.parametrize("parse", [parse_feed, parse_arxiv])
-def test_an_email_other_than_arxivs_listing_is_named_with_its_sender(parse):
-    """A Google Scholar alert saved as .eml was 'not an RSS or Atom feed: the
-    answer is text, 'From: ...''.  Its snippets are no abstracts, and no
-    other service's alert e-mail is read: the message names the sender and
-    subject, and what is read."""
+def test_an_email_other_than_arxivs_listing_or_a_scholar_alert_is_named_with_its_sender(parse):
+    """A journal's table-of-contents alert saved as .eml was 'not an RSS or
+    Atom feed: the answer is text, 'From: ...''.  No other service's alert
+    e-mail is read: the message names the sender and subject, and what is
+    read."""
+    mail = (b"From: Nature <alerts@nature.com>\nTo: ada@example.org\nSubject: Nature Volume 630 Issue 8016\n"
+            b"MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n\nThis week's issue: ...\n")
     with pytest.raises(InputError) as caught:
-        parse((DATA / "scholar-alert.eml").read_bytes(), "alert.eml", "alerts", Collect())
+        parse(mail, "toc.eml", "alerts", Collect())
     assert str(caught.value) == (
-        "alert.eml:1: source 'alerts': an e-mail message (From: 'Google Scholar Alerts "
-        "<scholaralerts-noreply@google.com>'; Subject: 'new results for \"diffusion models\"'), not a feed: of "
-        "e-mails, arXiv's daily listing (a subscription to cs@arxiv.org and the like) is read; for another "
-        "service's alerts give the feed or export it offers")
+        "toc.eml:1: source 'alerts': an e-mail message (From: 'Nature <alerts@nature.com>'; Subject: 'Nature "
+        "Volume 630 Issue 8016'), not a feed: of e-mails, arXiv's daily listing (a subscription to cs@arxiv.org "
+        "and the like) is read; for another service's alerts give the feed or export it offers")
+
+
+def test_a_google_scholar_alert_saved_as_eml_gives_its_papers():
+    """A Google Scholar alert (the .eml a mail client saves: multipart, its
+    HTML quoted-printable) was refused as 'an e-mail message', and Scholar
+    offers neither a feed nor an export of an alert.  Each paper's title
+    (without "[PDF]", its bold search terms as text), its authors (one cut
+    short with "…" left out), the paper's own link out of Scholar's
+    redirect (an arXiv link giving the id), the venue and the year (the
+    date, to the year), and its snippet as the abstract, said once to be an
+    excerpt; a paper without a snippet is read by its title, said."""
+    warnings = Collect()
+    papers = parse_feed((DATA / "scholar-alert-multipart.eml").read_bytes(), "alert.eml", "scholar", warnings)
+    assert [p.title for p in papers] == ["Faster Diffusion Sampling with Learned Step Sizes",
+                                         "Protein structure generation by score-based diffusion",
+                                         "Consistency models revisited"]
+    arxiv, nature, forum = papers
+    assert (arxiv.arxiv_id, arxiv.url, arxiv.authors) == (
+        "2406.03001", "https://arxiv.org/abs/2406.03001", ("J Doe", "A Müller", "J Smith"))
+    assert arxiv.abstract == ("We learn the step sizes of a diffusion model sampler from data, reducing the number "
+                              "of function evaluations by a factor of four at equal sample quality on CIFAR-10 & "
+                              "ImageNet …")
+    assert (arxiv.published, arxiv.date_precision, arxiv.comment) == (
+        datetime(2024, 1, 1, tzinfo=UTC), "year", "arXiv preprint arXiv:2406.03001, 2024")
+    assert (nature.arxiv_id, nature.url, nature.authors, nature.comment) == (
+        None, "https://www.nature.com/articles/s41586-024-07566-y", ("K Tanaka", "Z O'Brien", "L Chen"),
+        "Nature, 2024")
+    assert (forum.url, forum.abstract, forum.published, forum.comment) == (
+        "https://openreview.net/forum?id=abc123XYZ", "", None, "openreview.net")
+    assert [p.location for p in papers] == ["alert.eml:38", "alert.eml:58", "alert.eml:69"]
+    assert warnings == [
+        "alert.eml: source 'scholar': a Google Scholar alert shows an excerpt of each abstract (its snippet), not "
+        "the whole: topics match the papers on what it shows",
+        "alert.eml: source 'scholar': 1 of the alert's 3 papers without a snippet: read by their titles only"]
+    (single,) = parse_feed((DATA / "scholar-alert.eml").read_bytes(), "one.eml", "scholar", Collect())
+    assert (single.title, single.arxiv_id, single.authors) == ("Faster diffusion sampling", "2406.03001",
+                                                               ("J Doe", "A Müller"))
+
+
+def test_a_google_scholar_alert_without_its_title_links_or_given_to_arxiv_is_an_error():
+    """An alert whose layout is not the one read (no title links: a changed
+    layout, or only the text part kept) is an error at line 1, never read
+    as no papers; an arxiv source says which source reads it."""
+    text = (b"From: Google Scholar Alerts <scholaralerts-noreply@google.com>\nSubject: new results\n"
+            b"Content-Type: text/plain; charset=UTF-8\n\n[PDF] Faster diffusion sampling\nJ Doe - arXiv, 2024\n")
+    with pytest.raises(InputError) as caught:
+        parse_feed(text, "alert.eml", "scholar", Collect())
+    assert str(caught.value) == ("alert.eml:1: source 'scholar': a Google Scholar alert without its papers' title "
+                                 "links (gse_alrt_title): not read (was it saved whole, as .eml?)")
+    with pytest.raises(InputError) as caught:
+        parse_arxiv((DATA / "scholar-alert.eml").read_bytes(), "alert.eml", "arxiv", Collect())
+    assert str(caught.value) == ("alert.eml:1: source 'arxiv': a Google Scholar alert, not arXiv's Atom (`type: "
+                                 "feed` with `path:` reads it)")
 
 
 _HEADS_AND_POSTS = r'''
