@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import InputError, Problem, line_of, parsed_xml
 from .models import first_last
@@ -244,6 +244,79 @@ def _medline_day(value: str) -> str:
     return f"{year}-{number:02d}" + (f"-{int(day):02d}" if day else "")
 
 
+#: One part of a BibTeX value joined by ``#``: ``{braced}``, ``"quoted"``, a number or an
+#: ``@string`` macro's name, then the ``#`` before the next part or the value's end.
+_BIBTEX_PART = re.compile(r"\s*(?:\{(?P<braced>(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)\}"
+                          r'|"(?P<quoted>(?:[^"{}]|\{(?:[^{}]|\{[^{}]*\})*\})*)"'
+                          r"|(?P<word>[^\s#\"{}]+))\s*(?P<more>#)?", re.DOTALL)
+#: BibTeX's own macros: the months' names.
+_BIBTEX_MONTHS = {m.casefold(): f for m, f in zip(
+    "jan feb mar apr may jun jul aug sep oct nov dec".split(),
+    "January February March April May June July August September October November December".split(), strict=True)}
+
+
+def _joined(value: str, macros: dict[str, str]) -> str | None:
+    """A field's value written as parts joined by ``#`` (``"Faster " # {Sampling}``,
+    ``neurips # " 37"``) as the one text BibTeX makes of it, braced; None for
+    a value of one part, and for one that is not such a join.  A macro
+    defined nowhere is a KeyError (bibtexparser kept the whole line,
+    ``"Faster " # "Diffusion " # Sampling``, as the title)."""
+    parts: list[str] = []
+    at = 0
+    while True:
+        m = _BIBTEX_PART.match(value, at)
+        if m is None:
+            return None
+        if m.group("word") is not None:
+            word = m.group("word")
+            part = word if word.isdigit() else macros.get(word.casefold(), _BIBTEX_MONTHS.get(word.casefold()))
+            if part is None:
+                raise KeyError(word)
+            parts.append(part)
+        else:
+            parts.append(m.group("braced") if m.group("braced") is not None else m.group("quoted"))
+        at = m.end()
+        if not m.group("more"):
+            return "{" + "".join(parts) + "}" if at == len(value) and len(parts) > 1 else None
+
+
+def _Concatenation(name: str, source: str) -> Any:  # noqa: N802 (a class made when bibtexparser is imported)
+    """bibtexparser's step that joins a field's parts (``#``), before its own
+    steps resolve a lone macro and drop a value's braces: it joins none."""
+    from bibtexparser.middlewares.middleware import BlockMiddleware
+    from bibtexparser.model import Entry
+
+    class Concatenation(BlockMiddleware):
+        def __init__(self) -> None:
+            super().__init__(allow_inplace_modification=True)
+            self.macros: dict[str, str] = {}
+
+        def transform(self, library: Any) -> Any:
+            self.macros = {key.casefold(): _unwrapped(s.value) for key, s in library.strings_dict.items()}
+            return super().transform(library)
+
+        def transform_entry(self, entry: Entry, *args: Any) -> Entry:
+            for field in entry.fields:
+                if isinstance(field.value, str) and "#" in field.value:
+                    try:
+                        joined = _joined(field.value, self.macros)
+                    except KeyError as missing:
+                        raise InputError(Problem(f"source {source!r}: this BibTeX field {field.key!r} joins the "
+                                                 f"@string {missing.args[0]!r}, defined nowhere in the file", name,
+                                                 (field.start_line or entry.start_line or 0) + 1)) from None
+                    if joined is not None:
+                        field.value = joined
+            return entry
+
+    return Concatenation()
+
+
+def _unwrapped(value: Any) -> str:
+    """An ``@string`` macro's text, without the braces or quotes around it."""
+    text = str(value).strip()
+    return text[1:-1] if len(text) > 1 and (text[0], text[-1]) in (("{", "}"), ('"', '"')) else text
+
+
 def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[dict], list[int]]:
     """The entries of a BibTeX export (bibtexparser reads it: braces,
     quotes, ``@string`` macros, LaTeX accents as their letters, math left as
@@ -262,7 +335,8 @@ def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[di
         return [middlewares.SeparateCoAuthors(), middlewares.SplitNameParts(), middlewares.MergeNameParts(style="first")]
 
     text = _TEXT_SYMBOLS.sub(lambda m: _SYMBOL[m.group(1)], text.lstrip("\ufeff"))
-    library = bibtexparser.parse_string(text, append_middleware=stack())
+    library = bibtexparser.parse_string(text, parse_stack=[_Concatenation(name, source), *default_parse_stack(),
+                                                           *stack()])
     repeats: list[Entry] = []
     for block in library.failed_blocks:
         line = (block.start_line or 0) + 1
@@ -288,7 +362,8 @@ def parse_bibtex(text: str, name: str, source: str, warn: Warn) -> tuple[list[di
     entries = library.entries
     if repeats:
         again = bibtexparser.Library([*library.strings, *repeats])
-        for middleware in [*default_parse_stack(allow_inplace_modification=True), *stack()]:
+        for middleware in [_Concatenation(name, source), *default_parse_stack(allow_inplace_modification=True),
+                           *stack()]:
             again = middleware.transform(again)
         entries = sorted([*entries, *again.entries], key=lambda e: e.start_line or 0)
     records: list[dict] = []

@@ -1543,3 +1543,24 @@ def test_oai_pmh_pages_harvested_one_by_one_and_joined_are_one_list_said_whole()
         (warning,) = warnings
         assert warning.startswith(f"harvest.xml:{line}: source 'oai': the OAI-PMH answer is one page of a longer "
                                   "list"), warning
+
+
+def test_bibtex_values_joined_by_hash_read_as_bibtex_joins_them():
+    """BibTeX's ``#`` joins a value's parts and ``@string`` macros (JabRef
+    and hand-kept files write ``"Faster " # {Diffusion}``, ``neurips # " 37"``):
+    bibtexparser keeps such a value as written, and the title was read as
+    '"Faster " # {Diffusion} # ...', quotes, hashes and all.  A ``#`` inside
+    braces is text; a join naming a macro defined nowhere is an error at its
+    line, not the macro's name read as words."""
+    warnings = Collect()
+    first, second = parse_feed((DATA / "macros-concatenation.bib").read_bytes(), "refs.bib", "bib", warnings)
+    assert first.title == "Faster Diffusion Sampling with Learned Step Sizes"
+    assert (first.arxiv_id, first.authors) == ("2406.03001", ("Jane Doe", "Ana Müller"))
+    assert (first.published, first.date_precision) == (datetime(2024, 6, 1, tzinfo=UTC), "month")
+    assert first.abstract.endswith("A title may hold a # sign: C# code stays as written.")
+    assert (second.title, second.abstract) == ("Score Matching # Revisited", "Kept whole: two parts, one abstract.")
+    bad = b'@article{k,\n  title = {A},\n  abstract = "Part " # undefinedmacro,\n}\n'
+    with pytest.raises(InputError) as caught:
+        parse_feed(bad, "refs.bib", "bib", Collect())
+    assert str(caught.value) == ("refs.bib:3: source 'bib': this BibTeX field 'abstract' joins the @string "
+                                 "'undefinedmacro', defined nowhere in the file")
