@@ -683,3 +683,84 @@ def parse_dblp_xml(data: bytes, name: str, source: str, warn: Warn) -> list | No
         warn(f"{name}:1: source {source!r}: DBLP's XML holds no publications; nothing read from it")
         return []
     return parse_records(records, name, source, warn, None, "record")
+
+
+# --------------------------------------------------------------------------- PubMed's XML
+
+#: PubMed's XML (E-utilities' ``efetch.fcgi?db=pubmed&rettype=xml``, and "Send to: File → XML"):
+#: ``<PubmedArticleSet>`` after the declaration and the DOCTYPE naming its DTD.
+_PUBMED_XML = re.compile(rb"\A(?:\xef\xbb\xbf)?" + XML_PROLOG_DOCTYPE + rb"<PubmedArticleSet[\s>]", re.DOTALL)
+
+
+def is_pubmed_xml(data: bytes) -> bool:
+    """Whether ``data`` is PubMed's XML (see :data:`_PUBMED_XML`)."""
+    return _PUBMED_XML.match(data[:4096]) is not None
+
+
+def _pubmed_day(date) -> str:
+    """A PubMed date element's day as ISO's partial date: ``<Year>2024</Year>
+    <Month>06</Month>`` or ``<Month>Jun</Month>``, or a ``<MedlineDate>`` as
+    MEDLINE writes it ("2024 Spring": its year)."""
+    if date is None:
+        return ""
+    if (medline := date.find("MedlineDate")) is not None:
+        return _medline_day(_xml_text(medline))
+    year, month, day = (_xml_text(date.find(tag)) for tag in ("Year", "Month", "Day"))
+    if month.isdigit():
+        return f"{year}-{int(month):02d}" + (f"-{int(day):02d}" if day.isdigit() else "")
+    return _medline_day(" ".join(p for p in (year, month, day) if p))
+
+
+def _pubmed_record(article) -> dict:
+    """A ``<PubmedArticle>`` as a plain record (see :data:`feeds._RECORD_KEYS`): a
+    structured abstract's parts each after its label ("Background: ..."), as
+    PubMed's page shows them."""
+    citation = article.find("MedlineCitation")
+    paper = citation.find("Article") if citation is not None else None
+    if paper is None:
+        return {}
+    parts = []
+    for text in paper.iterfind("Abstract/AbstractText"):
+        label = (text.get("Label") or "").strip()
+        label = label.capitalize() if label.isupper() else label
+        parts.append(f"{label}: {_xml_text(text)}" if label else _xml_text(text))
+    authors = [_xml_text(a.find("CollectiveName")) or " ".join(p for p in (
+        _xml_text(a.find("ForeName")) or _xml_text(a.find("Initials")), _xml_text(a.find("LastName")),
+        _xml_text(a.find("Suffix"))) if p) for a in paper.iterfind("AuthorList/Author") if a.get("ValidYN") != "N"]
+    ids = {i.get("IdType"): _xml_text(i) for i in article.iterfind("PubmedData/ArticleIdList/ArticleId")}
+    doi = ids.get("doi") or next((_xml_text(e) for e in paper.iterfind("ELocationID") if e.get("EIdType") == "doi"), "")
+    pmid = _xml_text(citation.find("PMID")) or ids.get("pubmed", "")
+    days = [_pubmed_day(paper.find("ArticleDate")), _pubmed_day(paper.find("Journal/JournalIssue/PubDate"))]
+    record: dict = {"title": _xml_text(paper.find("ArticleTitle")) or _xml_text(paper.find("VernacularTitle")),
+                    "abstract": " ".join(parts), "authors": [a for a in authors if a],
+                    "published": max(days, key=len)}  # (the one that says most, as MEDLINE's)
+    if doi:
+        record["doi"] = doi
+    if pmid:
+        record["url"] = f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+    return record
+
+
+def parse_pubmed_xml(data: bytes, name: str, source: str, warn: Warn) -> list | None:
+    """The papers of PubMed's XML, None for other XML: each article's title,
+    abstract, authors, day, DOI and PubMed page, as its MEDLINE export gives
+    them.  It was 'not an RSS or Atom feed'."""
+    from .feeds import parse_records
+
+    if not is_pubmed_xml(data):
+        return None
+    if b"<!ENTITY" in data:
+        raise InputError(Problem(f"source {source!r}: PubMed's XML declaring entities, which PubMed's never does: "
+                                 "not read", name, line_of(data, data.find(b"<!ENTITY"))))
+    root = parsed_xml(data, name, source, "PubMed's XML")
+    articles = root.findall("PubmedArticle")
+    books = len(root.findall("PubmedBookArticle"))
+    if books:
+        warn(f"{name}:1: source {source!r}: {books} of PubMed's book chapters (PubmedBookArticle) left out: no "
+             "papers")
+    if not articles:
+        warn(f"{name}:1: source {source!r}: PubMed's XML holds no articles; nothing read from it")
+        return []
+    starts = [m.start() for m in re.finditer(rb"<PubmedArticle[\s>]", data)]
+    at = [line_of(data, s) for s in starts] if len(starts) == len(articles) else None
+    return parse_records([_pubmed_record(a) for a in articles], name, source, warn, at, "article")

@@ -1025,6 +1025,11 @@ def feed_only_kind(data: bytes) -> str | None:
             return f"{'an' if xml_kind.startswith('E') else 'a'} {xml_kind} export"
     if re.match(rb"(?:\s|<\?[^>]*\?>)*<responseWrapper\b", head):
         return "a saved Europe PMC answer"
+    if b"<PubmedArticleSet" in head:
+        from .citations import is_pubmed_xml
+
+        if is_pubmed_xml(head):
+            return "PubMed's XML"
     if b"<dblp" in head or b"<hits" in head:
         from .citations import is_dblp_xml
 
@@ -1131,6 +1136,11 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
             return found
     if b"<responseWrapper" in data[:4096] and (answer := _europe_pmc_xml(data, name, source)) is not None:
         return parse_scholarly_json(answer, "Europe PMC", name, source, warn)
+    if b"<PubmedArticleSet" in data[:4096]:
+        from .citations import parse_pubmed_xml
+
+        if (found := parse_pubmed_xml(data, name, source, warn)) is not None:
+            return found
     if b"<dblp" in data[:4096] or b"<hits" in data[:4096]:
         from .citations import parse_dblp_xml
 

@@ -1564,3 +1564,32 @@ def test_bibtex_values_joined_by_hash_read_as_bibtex_joins_them():
         parse_feed(bad, "refs.bib", "bib", Collect())
     assert str(caught.value) == ("refs.bib:3: source 'bib': this BibTeX field 'abstract' joins the @string "
                                  "'undefinedmacro', defined nowhere in the file")
+
+
+def test_pubmeds_xml_gives_its_articles_as_its_medline_export_does():
+    """PubMed's XML (E-utilities' ``efetch.fcgi?db=pubmed&rettype=xml``, or
+    "Send to: File → XML") was 'not an RSS or Atom feed'.  Each article's
+    title, structured abstract (each part after its label, its markup as
+    text), authors (a consortium by its name), the electronic day where the
+    print one is a month or a season, the DOI (an arXiv DOI giving the id)
+    and the PubMed page, at its line; a book chapter is no paper, said; an
+    arxiv source names it."""
+    warnings = Collect()
+    data = (DATA / "pubmed-efetch.xml").read_bytes()
+    first, second = parse_feed(data, "pubmed.xml", "pubmed", warnings)
+    assert first.title == "Score-based diffusion models for cryo-EM density maps of protein complexes."
+    assert first.abstract == (
+        "Background: Cryo-electron microscopy yields density maps whose resolution varies across a structure. "
+        "Results: We train a score-based diffusion model on 12,000 deposited maps of E. coli and other complexes, "
+        "improving model building for 38 of 50 test complexes (P < 0.01).")
+    assert (first.authors, first.published, first.url, first.location) == (
+        ("Jane Doe", "Ana Müller", "Cryo-EM Benchmark Consortium"), datetime(2024, 6, 5, tzinfo=UTC),
+        "https://pubmed.ncbi.nlm.nih.gov/38837012/", "pubmed.xml:4")
+    assert (second.authors, second.published, second.date_precision, second.arxiv_id) == (
+        ("Grace Hopper",), datetime(2024, 1, 1, tzinfo=UTC), "year", "2404.01234")
+    assert warnings == ["pubmed.xml:1: source 'pubmed': 1 of PubMed's book chapters (PubmedBookArticle) left out: "
+                        "no papers"]
+    with pytest.raises(InputError) as caught:
+        parse_arxiv(data, "pubmed.xml", "arxiv", Collect())
+    assert str(caught.value) == ("pubmed.xml:1: source 'arxiv': PubMed's XML, not arXiv's Atom (`type: feed` with "
+                                 "`path:` reads it)")
