@@ -1328,7 +1328,8 @@ def parse_json_feed(document: dict, name: str, source: str, warn: Warn, *, base:
 _RECORD_LISTS = ("data", "recommendedPapers", "notes", "collection", "results")
 #: The keys of each API's answer that has no results: its list and what it says beside it.
 _EMPTY_ANSWERS = (("bioRxiv", {"messages", "collection"}), ("Semantic Scholar", {"data", "total"}),
-                  ("Semantic Scholar", {"recommendedPapers"}), ("OpenAlex", {"meta", "results"}),
+                  ("Semantic Scholar", {"recommendedPapers"}), ("Semantic Scholar", {"offset", "data"}),
+                  ("OpenAlex", {"meta", "results"}),
                   ("OpenReview", {"notes", "count"}))
 #: A heading in Crossref's JATS abstract, and the prefix of its elements (<jats:p>: HTML's <p>).
 _JATS_TITLE = re.compile(r"<jats:title\b[^>]*>.*?</jats:title>", re.DOTALL)
@@ -1375,6 +1376,11 @@ def _scholarly_records(document: Any) -> tuple[list, str] | None:
         return ([], kind) if kind else None
     if all("paperId" in r for r in records):
         return items, "Semantic Scholar"
+    # Semantic Scholar's citations and references (/paper/ID/citations): each paper wrapped as the one citing
+    # or the one cited (it was 'a JSON document', with a hint at Hugging Face)
+    wrapped = [r.get("citingPaper", r.get("citedPaper")) for r in records]
+    if all(isinstance(w, dict) and "paperId" in w for w in wrapped):
+        return wrapped, "Semantic Scholar"
     if all("doi" in r and r.get("server") in ("biorxiv", "medrxiv", "bioRxiv", "medRxiv") for r in records):
         return items, "bioRxiv"
     if all(isinstance(r.get("content"), dict) and ("forum" in r or "invitation" in r or "invitations" in r)
@@ -1524,6 +1530,9 @@ def _record_extras(item: dict, content: dict, kind: str, ident: Any) -> tuple[
         url, day = url or item.get("doi"), item.get("publication_date")
     else:
         url, day = item.get("url"), item.get("publicationDate")
+        if not isinstance(day, str) and kind == "Semantic Scholar" and isinstance(year := item.get("year"), int):
+            # (many papers have a year and no publicationDate: their year, to the year, not no date)
+            return url if isinstance(url, str) else None, datetime(year, 1, 1, tzinfo=UTC), (), (), "year"
     return url if isinstance(url, str) else None, _iso_time(day) if isinstance(day, str) else None, (), (), None
 
 

@@ -1593,3 +1593,25 @@ def test_pubmeds_xml_gives_its_articles_as_its_medline_export_does():
         parse_arxiv(data, "pubmed.xml", "arxiv", Collect())
     assert str(caught.value) == ("pubmed.xml:1: source 'arxiv': PubMed's XML, not arXiv's Atom (`type: feed` with "
                                  "`path:` reads it)")
+
+
+def test_semantic_scholars_citations_and_references_are_read_and_a_year_alone_is_kept():
+    """``/graph/v1/paper/ID/citations`` (and ``/references``) wraps each paper
+    as ``citingPaper`` (``citedPaper``): it was 'a JSON document, not an RSS
+    or Atom feed (Hugging Face's daily papers JSON is `type: hf-daily`)'.  A
+    paper with a ``year`` and no ``publicationDate`` was dated nothing; it
+    is dated to its year.  An answer without citations is nothing new."""
+    warnings = Collect()
+    data = (DATA / "s2-citations.json").read_bytes()
+    first, second = parse_feed(data, "citations.json", "s2", warnings)
+    assert (first.title, first.arxiv_id, first.authors, first.published) == (
+        "Faster Diffusion Sampling with Learned Step Sizes", "2406.03001", ("Jane Doe", "Ana Müller"),
+        datetime(2024, 6, 4, tzinfo=UTC))
+    assert (second.title, second.abstract, second.published, second.date_precision) == (
+        "A Survey of Score-Based Models", "", datetime(2023, 1, 1, tzinfo=UTC), "year")
+    assert len(warnings) == 1 and "without a summary" in warnings[0]
+    references = data.replace(b'"citingPaper"', b'"citedPaper"')
+    assert [p.title for p in parse_feed(references, "refs.json", "s2", Collect())] == [first.title, second.title]
+    warnings = Collect()
+    assert parse_feed(b'{"offset": 0, "data": []}', "none.json", "s2", warnings) == []
+    assert warnings == ["none.json:1: source 's2': the Semantic Scholar answer holds no papers; nothing read from it"]
