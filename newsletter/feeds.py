@@ -1332,8 +1332,14 @@ _EMPTY_ANSWERS = (("bioRxiv", {"messages", "collection"}), ("Semantic Scholar", 
                   ("OpenAlex", {"meta", "results"}),
                   ("OpenReview", {"notes", "count"}))
 #: A heading in Crossref's JATS abstract, and the prefix of its elements (<jats:p>: HTML's <p>).
-_JATS_TITLE = re.compile(r"<jats:title\b[^>]*>.*?</jats:title>", re.DOTALL)
+_JATS_TITLE = re.compile(r"<jats:title\b[^>]*>(.*?)</jats:title>", re.DOTALL)
 _JATS_TAG = re.compile(r"(</?)jats:")
+def _jats_heading(m: re.Match) -> str:
+    """A JATS abstract's heading as text: none for "Abstract" itself, else the label of its part."""
+    heading = html_text(_JATS_TAG.sub(r"\1", m.group(1))).rstrip(":")
+    return " " if heading.casefold() in ("", "abstract", "summary") else f" {html.escape(heading)}: "
+
+
 #: An OpenAlex work's id: "https://openalex.org/W2741809807".
 _OPENALEX_WORK = re.compile(r"^https://openalex\.org/W\d+$")
 
@@ -1448,8 +1454,9 @@ def parse_scholarly_json(items: list, kind: str, name: str, source: str, warn: W
             people = _europe_pmc_authors(item)
         elif kind == "Crossref":  # its abstract JATS XML (<jats:p>...), its authors CSL's {given, family}
             jats = a if isinstance(a := item.get("abstract"), str) else ""
-            # its heading (<jats:title>Abstract</jats:title>) is no text; its paragraphs HTML's
-            abstract = html_text(_JATS_TAG.sub(r"\1", _JATS_TITLE.sub(" ", jats)))
+            # its heading (<jats:title>Abstract</jats:title>) is no text, a section's ("Methods") a label
+            # before its part, as a structured abstract's are read elsewhere ("Methods: ..."); its paragraphs HTML's
+            abstract = html_text(_JATS_TAG.sub(r"\1", _JATS_TITLE.sub(_jats_heading, jats)))
             arxiv_id = next((m.group(1) for link in (item.get("DOI"), item.get("URL"))
                              if isinstance(link, str) and (m := _ARXIV_LINK.search(link))), None)
             people = _record_authors(item.get("author"))

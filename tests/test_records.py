@@ -1615,3 +1615,19 @@ def test_semantic_scholars_citations_and_references_are_read_and_a_year_alone_is
     warnings = Collect()
     assert parse_feed(b'{"offset": 0, "data": []}', "none.json", "s2", warnings) == []
     assert warnings == ["none.json:1: source 's2': the Semantic Scholar answer holds no papers; nothing read from it"]
+
+
+def test_a_crossref_abstracts_sections_keep_their_headings_as_labels():
+    """A JATS abstract in sections (``<jats:sec><jats:title>Methods</jats:title>``,
+    as Springer's and Elsevier's deposits are) lost its headings, the parts
+    run together ("... binders. Diffusion."); each part now follows its label,
+    as a structured abstract from PubMed or Europe PMC does.  The heading
+    "Abstract" itself is no text."""
+    work = {"status": "ok", "message-type": "work", "message": {
+        "DOI": "10.1007/s00000-024-00001-x", "type": "journal-article", "title": ["Protein design at scale"],
+        "abstract": "<jats:title>Abstract</jats:title><jats:sec><jats:title>Purpose</jats:title><jats:p>We design "
+                    "<jats:italic>proteins</jats:italic> &amp; binders.</jats:p></jats:sec><jats:sec><jats:title>"
+                    "Methods</jats:title><jats:p>Diffusion.</jats:p></jats:sec>",
+        "author": [{"given": "Jane", "family": "Doe"}], "URL": "https://doi.org/10.1007/s00000-024-00001-x"}}
+    (paper,) = parse_feed(json.dumps(work).encode(), "work.json", "crossref", Collect())
+    assert paper.abstract == "Purpose: We design proteins & binders. Methods: Diffusion."
