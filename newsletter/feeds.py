@@ -1105,6 +1105,14 @@ def parse_feed(data: bytes, name: str, source: str, warn: Warn, *, base: str | N
         if plain and any(_is_plain_record(item) for item in plain):
             at = [n for n, _ in _numbered_lines(data)]
             return parse_records(plain, name, source, warn, at if lines is not None else None)
+        if isinstance(document, dict) and {"messages", "collection"} <= set(document) \
+                and isinstance(listed := document["collection"], list) and listed and isinstance(listed[0], dict):
+            # (its pubs, publisher and funder endpoints: papers published since, by other names; "a JSON document"
+            # with a hint at Hugging Face said nothing of it)
+            keys = ", ".join(_quoted(str(k), 30) for k in list(listed[0])[:8])
+            raise InputError(Problem(f"source {source!r}: a bioRxiv / medRxiv answer, but not of its details "
+                                     f"endpoint (the first record's keys: {keys}); a feed source reads "
+                                     "api.biorxiv.org/details/biorxiv/FROM/UNTIL (or medrxiv)", name, 1))
         if lines is not None and not any(isinstance(i.get("paper"), dict) for i in lines):
             # records, but not of papers: "a JSON document, not an RSS or Atom feed" said little
             keys = ", ".join(_quoted(str(k), 30) for k in list(lines[0])[:8]) or "none"

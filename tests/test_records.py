@@ -1631,3 +1631,20 @@ def test_a_crossref_abstracts_sections_keep_their_headings_as_labels():
         "author": [{"given": "Jane", "family": "Doe"}], "URL": "https://doi.org/10.1007/s00000-024-00001-x"}}
     (paper,) = parse_feed(json.dumps(work).encode(), "work.json", "crossref", Collect())
     assert paper.abstract == "Purpose: We design proteins & binders. Methods: Diffusion."
+
+
+def test_a_biorxiv_answer_of_another_endpoint_is_named_not_taken_for_hugging_faces():
+    """bioRxiv's ``/pubs`` endpoint (preprints since published: ``preprint_title``,
+    ``published_doi``) was 'a JSON document, not an RSS or Atom feed (Hugging
+    Face's daily papers JSON is `type: hf-daily`)'.  It is named, with the
+    endpoint a feed source reads."""
+    pubs = {"messages": [{"status": "ok", "interval": "2024-06-01:2024-06-05", "cursor": 0, "count": 1}],
+            "collection": [{"biorxiv_doi": "10.1101/2024.06.03.597001", "published_doi": "10.1038/s41586-024-0001-x",
+                            "published_journal": "Nature", "preprint_platform": "bioRxiv",
+                            "preprint_title": "Protein design", "preprint_abstract": "We design proteins."}]}
+    with pytest.raises(InputError) as caught:
+        parse_feed(json.dumps(pubs).encode(), "pubs.json", "biorxiv", Collect())
+    assert str(caught.value) == (
+        "pubs.json:1: source 'biorxiv': a bioRxiv / medRxiv answer, but not of its details endpoint (the first "
+        "record's keys: 'biorxiv_doi', 'published_doi', 'published_journal', 'preprint_platform', 'preprint_title', "
+        "'preprint_abstract'); a feed source reads api.biorxiv.org/details/biorxiv/FROM/UNTIL (or medrxiv)")
