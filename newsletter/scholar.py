@@ -44,8 +44,11 @@ _KIND = re.compile(r"^\[(?:PDF|HTML|BOOK|CITATION|B)\]\s*", re.IGNORECASE)
 
 def is_scholar_alert(data: bytes) -> bool:
     """Whether ``data`` is a Google Scholar alert: a message from its sender,
-    or HTML holding its title links."""
+    or HTML holding its title links.  Never a feed or JSON (a post or a record
+    about parsing Scholar's alerts, quoting their markup, is no alert)."""
     head = data[:_LOOK]
+    if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith((b"<?xml", b"<rss", b"<feed", b"<rdf", b"{", b"[")):
+        return False
     return _SENDER in head or _TITLE_CLASS.encode() in head
 
 

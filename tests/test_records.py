@@ -1475,6 +1475,11 @@ def test_a_google_scholar_alert_without_its_title_links_or_given_to_arxiv_is_an_
         parse_feed(text, "alert.eml", "scholar", Collect())
     assert str(caught.value) == ("alert.eml:1: source 'scholar': a Google Scholar alert without its papers' title "
                                  "links (gse_alrt_title): not read (was it saved whole, as .eml?)")
+    post = (b'<?xml version="1.0"?>\n<rss version="2.0"><channel><title>t</title><item><title>Parsing alerts</title>'
+            b'<link>https://x.org/a</link><description><![CDATA[Each <a class="gse_alrt_title" href="x">title</a> is '
+            b'a paper.]]></description></item></channel></rss>')
+    (paper,) = parse_feed(post, "blog.xml", "blog", Collect())  # (a post quoting the markup is no alert)
+    assert (paper.title, paper.abstract) == ("Parsing alerts", "Each title is a paper.")
     with pytest.raises(InputError) as caught:
         parse_arxiv((DATA / "scholar-alert.eml").read_bytes(), "alert.eml", "arxiv", Collect())
     assert str(caught.value) == ("alert.eml:1: source 'arxiv': a Google Scholar alert, not arXiv's Atom (`type: "
