@@ -4066,3 +4066,57 @@ def test_postgres_session_ended_after_the_claim_committed_stops_without_running_
     r = cli("send", "--now", NOW)  # the next run sends them, none said to be maybe twice
     assert r.code == 0 and "twice" not in r.err and "sent 2, empty 0, failed 0" in r.out, r.out + r.err
     assert len(smtp_server.mailbox.messages) == 2
+
+
+def test_postgres_a_claim_whose_commit_reply_was_lost_in_a_restart_is_this_workers_own(
+    tmp_path, smtp_server, pg_url, pg_server
+):
+    """The claim's COMMIT committed, then the server restarted before its
+    reply reached the worker (here a proxy drops the reply).  The worker
+    resumed and claimed the batch again: it found its own digests `sending`,
+    reported every one as "other worker", sent none, and the next run took
+    them back as "may arrive twice".  The worker's key on the rows tells its
+    own commit from another worker's claim: they are claimed again and sent
+    in this run, once each, and the log says what happened."""
+    import psycopg
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(pg_server.port)
+    far = proxy.url(pg_url, pg_server.port)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=f"state: {far}")
+    with open_state(pg_url):
+        pass
+    with psycopg.connect(pg_url, autocommit=True) as con:
+        con.execute("CREATE SEQUENCE hits")
+        con.execute("CREATE FUNCTION wait_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF nextval('hits') = 1 THEN PERFORM pg_advisory_lock_shared(4242); "
+                    "PERFORM pg_advisory_unlock_shared(4242); END IF; RETURN NULL; END $$")
+        con.execute("CREATE TRIGGER wait_once BEFORE INSERT ON digests FOR EACH STATEMENT EXECUTE FUNCTION wait_once()")
+    gate = psycopg.connect(pg_url, autocommit=True)
+    gate.execute("SELECT pg_advisory_lock(4242)")
+    # (the .pgpass line names the server's own port, not the proxy's)
+    run = start_newsletter("send", "--now", NOW, cwd=tmp_path, env={"PGPASSWORD": PASSWORD})
+    try:
+        waiting = False
+        while not waiting and run.poll() is None:  # the claim's insert waits at the gate
+            waiting = bool(query(pg_url, "SELECT pid FROM pg_stat_activity WHERE wait_event = 'advisory'"))
+        assert waiting, run.communicate()
+        proxy.lose_reply_to(b"COMMIT")
+        gate.close()
+        committed = False
+        while not committed and run.poll() is None:
+            committed = proxy.muted_at.is_set() and len(
+                query(pg_url, "SELECT id FROM digests WHERE status = 'sending'")) == 3
+        assert committed, run.communicate()
+        pg_server.restart()
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        proxy.stop()
+    assert run.returncode == 0 and "Traceback" not in err, out + err
+    assert "other worker" not in out and "sent 3, empty 0, failed 0" in out, out + err
+    assert "the claim had committed though its answer was lost" in err, err
+    assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(3)]
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3

@@ -582,6 +582,8 @@ class PostgresState(State):
         self._resume_failed = False  # tried once and could not: the claims stay lost
         #: sessions resumed after a restart: claims made before may have been taken back meanwhile
         self.resumed = 0
+        #: the subscribers of a claim whose COMMIT has not answered yet (see _claim_again)
+        self._unconfirmed: frozenset[str] = frozenset()
         self._stop: Callable[[], object] | None = None  # see stop_waiting_when
 
     # -- opening ------------------------------------------------------------------------
@@ -1117,8 +1119,9 @@ class PostgresState(State):
         self._write()
         if threading.get_ident() != self._thread:
             raise StateError(Problem("internal error: claiming outside the thread that opened the state", self.name))
+        keys = sorted({_key(e) for e in emails})
+        unconfirmed, self._unconfirmed = self._unconfirmed, frozenset(keys)
         with self._con() as con, con.transaction():
-            keys = sorted({_key(e) for e in emails})
             held = {
                 r[0]
                 for r in con.execute(
@@ -1126,8 +1129,35 @@ class PostgresState(State):
                     (keys,),
                 )
             }
+            if again := sorted(held & unconfirmed):
+                self._claim_again(con, again)
             mine = [e for e in emails if _key(e) in held]
             yield _PostgresBatch(self, con, self._plan(con, mine), now)
+        self._unconfirmed = frozenset()  # the COMMIT answered
+
+    def _claim_again(self, con: psycopg.Connection, keys: Sequence[str]) -> None:
+        """The last claim's COMMIT raised (the session ended as the server
+        restarted) and these subscribers are claimed once more: a COMMIT
+        whose reply was lost may have committed all the same, leaving their
+        digests ``sending`` by this worker, though nothing of them was handed
+        over.  Put back to what they were before (pending, not uncertain),
+        the claim run again takes them as its own, where they were reported
+        as another worker's and sent by the next run as "may arrive twice".
+
+        The worker's key is the claim's token: no other worker writes it,
+        and one that took the digests back while this worker's lock was
+        free (the restart) changed it, so those stay theirs.  Run after the
+        resume (this worker's lock held again), so none can be taken back
+        between this and the claim."""
+        rows = con.execute(
+            "UPDATE digests SET status = 'pending' "
+            "WHERE status = 'sending' AND worker = %s AND subscriber = ANY(%s) RETURNING id",
+            (self.worker, list(keys)),
+        ).fetchall()
+        if rows:
+            log.warning("the PostgreSQL server restarted as this worker committed its claim of %d digest(s): the "
+                        "claim had committed though its answer was lost; they are this worker's, claimed again "
+                        "(none was sent yet)", len(rows))
 
     # -- reading --------------------------------------------------------------------------
 
