@@ -88,6 +88,15 @@ PLAN_CHUNK = 1000
 #: Connections the delivery threads of one worker may hold at once.
 POOL_MAX = 16
 
+#: Connections a recorder (``serve``: see :meth:`PostgresState.open`) keeps
+#: for its requests: each is one statement of a millisecond, so a few carry
+#: a mail provider's burst, and more would only take the server's slots.
+RECORDER_POOL_MAX = 4
+#: How long a recorder's request waits for one of them (a server that is
+#: down): the request is answered 503, try again, well within a mail
+#: provider's patience, where the pool's own 30 s held it.
+RECORDER_WAIT = 10.0
+
 #: libpq settings every connection gets unless the URL says otherwise: fail
 #: fast when the server is unreachable, and notice a vanished peer (so a
 #: dead worker's session, and with it its advisory lock, ends).
@@ -552,8 +561,9 @@ class PostgresState(State):
     session connection; other threads (delivery) use a pool.
     """
 
-    def __init__(self, url: str, readonly: bool) -> None:
+    def __init__(self, url: str, readonly: bool, recorder: bool = False) -> None:
         self.url = url
+        self.recorder = recorder
         self.name = public_url(url)
         self.readonly = readonly
         self.params = connection_params(url)
@@ -589,9 +599,17 @@ class PostgresState(State):
     # -- opening ------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, *, readonly: bool = False) -> PostgresState:  # type: ignore[override]
-        """Connect; a writer creates or upgrades the schema and takes its worker lock."""
-        state = cls(url, readonly)
+    def open(cls, url: str, *, readonly: bool = False, recorder: bool = False) -> PostgresState:  # type: ignore[override]
+        """Connect; a writer creates or upgrades the schema and takes its worker lock.
+
+        ``recorder``: a writer that is no worker, for ``serve``, kept open
+        across its requests, each of which records an unsubscribe (one
+        statement) on a connection of a small pool (:data:`RECORDER_POOL_MAX`)
+        from any thread.  It takes no worker lock, joins no round and needs
+        no heartbeat: it claims nothing.  Opened as a worker per request, a
+        one-click POST cost a login, a lock, a row in ``workers`` (stretching
+        the round of the sends running), a pooler check and a thread."""
+        state = cls(url, readonly, recorder)
         try:
             state.session = _Connection.connect(**state.params, autocommit=True)
             state.session.stopping = state._stopping
@@ -601,14 +619,14 @@ class PostgresState(State):
             if readonly:
                 with state._errors():
                     state.session.execute("SET default_transaction_read_only = on")
-            else:  # (a shared session is refused before a migration takes the schema's lock on it)
+            elif not recorder:  # (a shared session is refused before a migration takes the schema's lock on it)
                 with state._errors():
                     held = _hold(state.session, state.worker)
                     assert held is not None  # (a random key nobody else holds)
                     state._backend, state._postmaster = held
                 state._refuse_a_shared_session()
             state._check_version()
-            if not readonly:
+            if not readonly and not recorder:
                 with state._errors():
                     state.started = state._join_round()
                     state._heartbeat = _Heartbeat(state.session, SESSION_IDLE_LIMIT / 4, state._fell_silent)
@@ -864,7 +882,8 @@ class PostgresState(State):
                     kwargs={**self.params, "autocommit": True, "told": self._told},
                     connection_class=_Pooled,
                     min_size=1,
-                    max_size=POOL_MAX,
+                    max_size=RECORDER_POOL_MAX if self.recorder else POOL_MAX,
+                    timeout=RECORDER_WAIT if self.recorder else 30.0,
                     configure=configure,
                     name="paper-digest",
                     open=True,
@@ -914,7 +933,7 @@ class PostgresState(State):
     def _connection(self) -> Iterator[psycopg.Connection]:
         """:meth:`_con` without turning errors into :class:`StateError`."""
         assert self.session is not None
-        if threading.get_ident() == self._thread or self.readonly:
+        if self.readonly or (threading.get_ident() == self._thread and not self.recorder):
             yield self.session
         else:
             with self._pool().connection() as con:
@@ -1296,18 +1315,19 @@ class PostgresState(State):
                 "INSERT INTO link_keys (key_id, first_used) VALUES (%s, %s) ON CONFLICT DO NOTHING", (key_id, _aware(now))
             )
 
+    # (both as _once_more runs them: a recorder's pooled connection that a
+    # restart ended is replaced, and the request is not refused for it)
+
     def unsubscribe(self, email: str, now: datetime) -> bool:
         self._write()
-        with self._con() as con:
-            cur = con.execute(
-                "INSERT INTO unsubscribed (email, at) VALUES (%s, %s) ON CONFLICT DO NOTHING", (_key(email), _aware(now))
-            )
-            return cur.rowcount == 1
+        return bool(self._once_more(
+            "INSERT INTO unsubscribed (email, at) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+            (_key(email), _aware(now)), rows=True,
+        ))
 
     def resubscribe(self, email: str) -> bool:
         self._write()
-        with self._con() as con:
-            return con.execute("DELETE FROM unsubscribed WHERE email = %s", (_key(email),)).rowcount == 1
+        return bool(self._once_more("DELETE FROM unsubscribed WHERE email = %s RETURNING 1", (_key(email),), rows=True))
 
     def see_subscribers(self, emails: Iterable[str], now: datetime) -> None:
         self._write()
@@ -1391,7 +1411,7 @@ class PostgresState(State):
             except psycopg.OperationalError as exc:
                 if not used or not used[0].broken or isinstance(exc, NoAnswer):  # (no answer: no restart either)
                     raise
-                if rows and (self.readonly or threading.get_ident() == self._thread):
+                if rows and (self.readonly or (threading.get_ident() == self._thread and not self.recorder)):
                     raise  # a read on the session: its user finds out (a resumed session, or SessionEnded)
             pool = self._pool()
             pool.check()  # the restart ended its other connections too
