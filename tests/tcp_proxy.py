@@ -11,7 +11,9 @@ load balancer whose client went away (a worker killed, its host gone) while
 it holds on to the server connection.  :meth:`lose_reply_to` forwards the
 next client message holding a marker (``b"COMMIT"``), then drops everything
 the server says on that connection: a reply lost in a restart, with the
-statement done on the server.  :meth:`stop` closes everything.
+statement done on the server.  While :attr:`refusing` is set, a new
+connection is closed at once (a server not taking connections yet), the
+ones open go on.  :meth:`stop` closes everything.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ class TcpProxy:
         self.marker: bytes | None = None  # see lose_reply_to
         self.muted: set[socket.socket] = set()  # servers whose replies are dropped
         self.muted_at = threading.Event()
+        self.refusing = threading.Event()
         self.thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
         self.thread.start()
 
@@ -70,6 +73,9 @@ class TcpProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.refusing.is_set():
+                client.close()
+                continue
             try:
                 server = socket.create_connection(self.target)
             except OSError:

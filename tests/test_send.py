@@ -4120,3 +4120,48 @@ def test_postgres_a_claim_whose_commit_reply_was_lost_in_a_restart_is_this_worke
     assert "the claim had committed though its answer was lost" in err, err
     assert sorted(smtp_server.mailbox.recipients()) == [f"user{i:02}@example.org" for i in range(3)]
     assert [status for _, status, *_ in digests(pg_url)] == ["sent"] * 3
+
+
+def test_postgres_a_digest_another_worker_sent_during_the_back_off_across_a_restart_is_not_retried(
+    tmp_path, cli, smtp_server, pg_url, pg_server
+):
+    """End to end, with real sends and a real restart: worker A's digest is
+    refused for now (451); during its back-off PostgreSQL restarts, A's
+    session ends, and worker B, started meanwhile, finds A's lock free, takes
+    the digest back and sends it.  A resumes (its connections go through a
+    proxy that takes no new ones until B is done) and, before its retry,
+    finds the digest no longer its own: not sent a second time."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    proxy = TcpProxy(pg_server.port)
+    far = proxy.url(pg_url, pg_server.port)
+    setup(tmp_path, smtp(smtp_server.port), subscribers=many(1), extra=f"state: {far}")
+    box = smtp_server.mailbox
+    box.hang_data = True  # A's message is held, then refused for now (451)
+    a = start_newsletter("send", "--now", NOW, cwd=tmp_path, env={"PGPASSWORD": PASSWORD})
+    try:
+        while box.data_count < 1 and a.poll() is None:
+            box.blocked.wait(0.01)
+        assert box.data_count == 1, a.communicate()
+        pg_server.restart()  # A's session ends while it waits for the mail server
+        proxy.refusing.set()  # A cannot resume before B is done
+        box.hang_data = False
+        box.release.set()  # 451 to A: its back-off begins
+        setup(tmp_path, smtp(smtp_server.port), subscribers=many(1), extra=f"state: {pg_url}")
+        b = cli("send", "--now", NOW)
+        assert b.code == 0 and "sent 1, empty 0, failed 0" in b.out, b.out + b.err
+        assert box.recipients() == ["user00@example.org"]
+        proxy.refusing.clear()
+        out, err = a.communicate(timeout=120)
+    finally:
+        if a.poll() is None:
+            a.kill()
+        proxy.stop()
+    assert a.returncode == 0 and "Traceback" not in err, out + err
+    assert "retrying in" in err and "resumed it on the restarted server" in err, err
+    assert "other worker user00@example.org" in out and "sent 0, empty 0, failed 0, not due 0, other workers 1" in out
+    assert box.recipients() == ["user00@example.org"]  # once: B's, not A's retry as well
+    assert [status for _, status, *_ in digests(pg_url)] == ["sent"]
+    (message,) = box.messages
+    assert [mid for _, _, mid, *_ in digests(pg_url)] == [message.message["Message-ID"]]
