@@ -1148,7 +1148,7 @@ class PostgresState(State):
                     (keys,),
                 )
             }
-            if again := sorted(held & unconfirmed):
+            if again := sorted(unconfirmed.intersection(keys)):  # (held now by another worker too: see _claim_again)
                 self._claim_again(con, again)
             mine = [e for e in emails if _key(e) in held]
             yield _PostgresBatch(self, con, self._plan(con, mine), now)
@@ -1167,7 +1167,10 @@ class PostgresState(State):
         and one that took the digests back while this worker's lock was
         free (the restart) changed it, so those stay theirs.  Run after the
         resume (this worker's lock held again), so none can be taken back
-        between this and the claim."""
+        between this and the claim.  One whose subscriber another worker
+        holds this time is put back all the same: left ``sending`` by a live
+        worker it was that worker's "other worker" too, and sent by the next
+        run as "may arrive twice"; pending, the next run sends it plainly."""
         rows = con.execute(
             "UPDATE digests SET status = 'pending' "
             "WHERE status = 'sending' AND worker = %s AND subscriber = ANY(%s) RETURNING id",
@@ -1175,8 +1178,8 @@ class PostgresState(State):
         ).fetchall()
         if rows:
             log.warning("the PostgreSQL server restarted as this worker committed its claim of %d digest(s): the "
-                        "claim had committed though its answer was lost; they are this worker's, claimed again "
-                        "(none was sent yet)", len(rows))
+                        "claim had committed though its answer was lost; they are this worker's, put back to be "
+                        "claimed again (none was sent yet)", len(rows))
 
     # -- reading --------------------------------------------------------------------------
 
