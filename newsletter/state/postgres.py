@@ -457,7 +457,7 @@ def describe(exc: psycopg.Error, params: dict[str, Any]) -> str:
                        f"{POOL_MAX + 1}: raise default_pool_size or max_db_connections for every worker's)")
         if setting := re.search(r"no more connections allowed \((max_\w+)\)", text):  # (PgBouncer's client limits)
             reason += (f" (PgBouncer has as many clients as its {setting[1]} allows; a send needs 2 connections and "
-                       f"takes up to {POOL_MAX + 1}, `serve` one per unsubscribe: raise {setting[1]} in pgbouncer.ini "
+                       f"takes up to {POOL_MAX + 1}, `serve` up to {RECORDER_POOL_MAX + 1}: raise {setting[1]} in pgbouncer.ini "
                        "for every worker's, and the open-files limit with it)")
         elif "too many connections" in lowered or "too many clients" in lowered or "connection slots" in lowered:
             reason += (f" (a send needs 2 connections and takes up to {POOL_MAX + 1}: raise the server's "
