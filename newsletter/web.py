@@ -383,17 +383,24 @@ class _App:
         request thread: see ``PostgresState.open``'s ``recorder``).  Opened
         per request as a worker, a burst of one-click POSTs cost a login, a
         lock and a worker's row each.  One at another URL (the config
-        switched ``state:``) is closed."""
+        switched ``state:``) is closed.  Opened outside the lock: with the
+        server down, requests waiting their turn to try the open, each up to
+        the connect timeout, would have waited for one another's."""
         with self.keeping:
             kept = self.kept
             if kept is not None and kept[0] == url:
                 return kept[1]
-            self.kept = None
-            if kept is not None:
-                kept[1].close()
-            state = open_state(url, stop=self.stopping.is_set, recorder=True)
-            self.kept = (url, state)
-            return state
+        state = open_state(url, stop=self.stopping.is_set, recorder=True)
+        spare: State | None
+        with self.keeping:
+            kept = self.kept
+            if kept is not None and kept[0] == url:
+                spare, state = state, kept[1]  # another request opened it meanwhile
+            else:
+                spare, self.kept = (kept[1] if kept is not None else None), (url, state)
+        if spare is not None:
+            spare.close()
+        return state
 
     def _let_go(self, state: State) -> None:
         """A kept state a change failed on is closed: the next change opens

@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -430,6 +430,38 @@ def test_the_kept_postgresql_state_answers_the_first_post_after_a_restart(tmp_pa
         answer = client.post(path_for(config, "bob@example.org"), data=one_click)
         assert answer.status_code == 200, answer.text
     assert sorted(r[0] for r in query(pg_url, "SELECT email FROM unsubscribed")) == ["ada@example.org", "bob@example.org"]
+
+
+def test_posts_while_postgresql_is_unreachable_try_to_open_the_state_at_once(tmp_path, monkeypatch, pg_server, pg_url):
+    """The kept state is opened at the first change: with the server silent
+    (a proxy that forwards nothing), requests that took turns to try the open
+    waited out one another's connect timeout (the last of 4 for 4 of them).
+    They try side by side: all 4 connection attempts are under way before the
+    first is given up, and each is answered 503 with Retry-After."""
+    from pg_server import PASSWORD
+    from tcp_proxy import TcpProxy
+
+    monkeypatch.setenv("DIGEST_WEB_SECRET", SECRET)
+    monkeypatch.setenv("PGPASSWORD", PASSWORD)  # (the .pgpass line names the server's own port)
+    proxy = TcpProxy(pg_server.port)
+    proxy.partition()
+    try:
+        url = proxy.url(pg_url, pg_server.port) + "?connect_timeout=5"
+        add_papers(tmp_path, "day1.txt", ["Diffusion Models for Task 1"])
+        config = load_config(write_config(tmp_path, CONFIG + f"state: {url}\n"))
+        one_click = {"List-Unsubscribe": "One-Click"}
+        with TestClient(create_app(config, now=lambda: T0), base_url="https://digest.example.org") as client:
+            paths = [path_for(config, f"user{i}@example.org") for i in range(4)]
+            with ThreadPoolExecutor(4) as pool:
+                answers = [pool.submit(client.post, path, data=one_click) for path in paths]
+                while len(proxy.clients) < 4 and not any(a.done() for a in answers):
+                    wait(answers, timeout=0.01, return_when=FIRST_COMPLETED)
+                trying_at_once = len(proxy.clients)
+                codes = [(a.result().status_code, a.result().headers.get("retry-after")) for a in answers]
+        assert trying_at_once == 4
+        assert codes == [(503, codes[0][1])] * 4 and int(codes[0][1]) > 0
+    finally:
+        proxy.stop()
 
 
 def test_a_state_switched_in_the_config_takes_the_next_unsubscribe(tmp_path, monkeypatch, pg_url, caplog):
