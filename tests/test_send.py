@@ -4029,6 +4029,20 @@ def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, 
     assert "1 Jan 2024" not in text and "1 Jan 2024" not in html and re.search(r"\b2024\b", text), text
 
 
+def on_insert(url: str, table: str, when: str, then: str) -> None:
+    """A new state at ``url`` whose inserts into ``table`` do ``then`` (PL/pgSQL)
+    ``when`` holds, before they insert (a sequence ``hits`` counts them)."""
+    import psycopg
+
+    with open_state(url):
+        pass
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("CREATE SEQUENCE hits")
+        con.execute("CREATE FUNCTION on_insert() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    f"IF {when} THEN {then} END IF; RETURN NULL; END $$")
+        con.execute(f"CREATE TRIGGER on_insert BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE FUNCTION on_insert()")
+
+
 def test_postgres_session_ended_after_the_claim_committed_stops_without_running_the_batch_again(
     tmp_path, cli, smtp_server, pg_url, pg_server
 ):
@@ -4039,16 +4053,9 @@ def test_postgres_session_ended_after_the_claim_committed_stops_without_running_
     twice", though none was handed over).  Now the send stops, says why, and
     the claimed digests come back not attempted (pending again).  (The
     server itself waits in the papers' insert, so each restart ends it there.)"""
-    import psycopg
 
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(2), extra=f"state: {pg_url}")
-    with open_state(pg_url):
-        pass
-    with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute("CREATE SEQUENCE hits")
-        con.execute("CREATE FUNCTION wait_twice() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    "IF nextval('hits') <= 2 THEN PERFORM pg_sleep(600); END IF; RETURN NULL; END $$")
-        con.execute("CREATE TRIGGER wait_twice BEFORE INSERT ON papers FOR EACH STATEMENT EXECUTE FUNCTION wait_twice()")
+    on_insert(pg_url, "papers", "nextval('hits') <= 2", "PERFORM pg_sleep(600);")
     run = start_newsletter("send", "--now", NOW, cwd=tmp_path)
     try:
         for _ in range(2):
@@ -4085,14 +4092,8 @@ def test_postgres_a_claim_whose_commit_reply_was_lost_in_a_restart_is_this_worke
     proxy = TcpProxy(pg_server.port)
     far = proxy.url(pg_url, pg_server.port)
     setup(tmp_path, smtp(smtp_server.port), subscribers=many(3), extra=f"state: {far}")
-    with open_state(pg_url):
-        pass
-    with psycopg.connect(pg_url, autocommit=True) as con:
-        con.execute("CREATE SEQUENCE hits")
-        con.execute("CREATE FUNCTION wait_once() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    "IF nextval('hits') = 1 THEN PERFORM pg_advisory_lock_shared(4242); "
-                    "PERFORM pg_advisory_unlock_shared(4242); END IF; RETURN NULL; END $$")
-        con.execute("CREATE TRIGGER wait_once BEFORE INSERT ON digests FOR EACH STATEMENT EXECUTE FUNCTION wait_once()")
+    on_insert(pg_url, "digests", "nextval('hits') = 1",
+              "PERFORM pg_advisory_lock_shared(4242); PERFORM pg_advisory_unlock_shared(4242);")
     gate = psycopg.connect(pg_url, autocommit=True)
     gate.execute("SELECT pg_advisory_lock(4242)")
     # (the .pgpass line names the server's own port, not the proxy's)
