@@ -183,6 +183,14 @@ class _Command(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         given = list(args)  # click takes the list apart as it parses
+        if "#" in given:
+            # zsh (macOS's shell) reads a README line's `# comment` as words unless interactive_comments
+            # is set: `newsletter init  # writes ...` made a folder '#', `send # ...` said "extra arguments"
+            comment = " ".join(given[given.index("#"):])
+            raise click.UsageError(
+                f"Got a comment as arguments ({comment!r}): your shell (zsh, as on macOS) passed it on "
+                "instead of ignoring it; run the command without the '# ...' part, or `setopt interactive_comments` "
+                "first (in ~/.zshrc to keep it)", ctx)
         try:
             return super().parse_args(ctx, args)
         except click.NoSuchOption as exc:

@@ -324,6 +324,27 @@ def test_an_address_or_option_written_as_other_tools_do_says_what_to_write(workd
     assert r.err.splitlines()[-1] == f"Error: {said}", r.err
 
 
+@pytest.mark.parametrize("args", [
+    ("init", "#", "writes", "a", "commented", "./config.yaml"),
+    ("init", "#"),
+    ("validate", "#", "add", "--fetch", "to", "try", "the", "sources", "too"),
+    ("send", "#", "or:", "newsletter", "run"),
+])
+def test_a_readme_comment_passed_on_by_zsh_says_so_and_makes_nothing(workdir, cli, args):
+    """zsh, macOS's shell, passes a pasted README line's `# comment` on as words
+    (interactive_comments is off by default): `init` made a folder '#' with a
+    config in it, the others said only 'Got unexpected extra arguments'."""
+    before = sorted(p.name for p in workdir.iterdir())
+    r = cli(*args)
+    assert r.code == 2 and "Traceback" not in r.err
+    comment = " ".join(args[args.index("#"):])
+    assert r.err.splitlines()[-1] == (
+        f"Error: Got a comment as arguments ({comment!r}): your shell (zsh, as on macOS) passed it on instead of "
+        "ignoring it; run the command without the '# ...' part, or `setopt interactive_comments` first (in "
+        "~/.zshrc to keep it)"), r.err
+    assert sorted(p.name for p in workdir.iterdir()) == before
+
+
 def test_send_help_lists_the_now_the_readme_documents(cli):
     """README gives `send --now` for backfills; --help hid it."""
     out = " ".join(cli("send", "--help").out.split())
