@@ -403,8 +403,11 @@ def _shown(title: str) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--paper", metavar="ID|TITLE", help="Where this paper stands instead: in each topic (its relevance "
               "under a floor) and in each digest (or why not).")
+@click.option("--now", "now_at", metavar="TIME", hidden=True,
+              help="Pretend it is this time (ISO 8601), as send --now does: for tests.")
 @pass_state
-def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, paper: str | None) -> None:
+def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, paper: str | None,
+          now_at: str | None) -> None:
     """Show, per subscriber, the papers that would go into the next digest and why.
 
     A score in [0, 1] is a paper's relevance to a topic written as `about`/`like`;
@@ -433,6 +436,10 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         warned(str(problem))
     selected = {sub.email: matches for sub, matches in report.subscribers}
     results = [(sub, selected.get(sub.email, []), left.get(sub.email)) for sub in pipeline.subscribers(config, subscriber)]
+    # a digest not due yet, said as preview says it: after `send` sent nothing ("not due"), a list of 20
+    # papers read as a digest that should have gone out
+    now = datetime.now(UTC) if now_at is None else _parse_now(None, None, now_at)
+    timing = {row.email: row for row in pipeline.schedules(config, now=now, only=subscriber)}
     if as_json:
         emit_json(
             {
@@ -446,6 +453,8 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                         "revised": [{"id": p.id, "version": p.version, "title": p.title}
                                     for p in report.revised.get(sub.email, ())],
                         "taken": report.capped.get(sub.email, (len(matches), 0))[0],
+                        "due": timing[sub.email].due,
+                        "next_send": timing[sub.email].next_send.isoformat() if timing[sub.email].next_send else None,
                     }
                     for sub, matches, gone in results
                 ],
@@ -474,7 +483,9 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
         gone_out = (f" (the {counted(before, 'paper')} its topics take now went out before; `match --all` "
                     "shows them)") if before else ""
         cut = pipeline.max_papers_said(len(matches), *report.capped.get(sub.email, (0, 0)))
-        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}")
+        row = timing[sub.email]
+        later = f"  (not due now: goes out {shown_time(row.next_send)})" if row.next_send and not row.due else ""
+        click.echo(f"{sub.label}: {counted(len(matches), 'paper')}{gone_out}{cut}{later}")
         for line in not_again_lines(report.revised.get(sub.email, ())):
             click.echo(f"  {line}")  # a replacement of a paper sent: left out, never without a word
         for m in matches:

@@ -1582,3 +1582,21 @@ def test_a_gmail_password_unset_or_refused_says_gmail_takes_an_app_password(work
         "; Gmail takes an app password (myaccount.google.com/apppasswords, with 2-Step Verification on), not the "
         "account's own")
     assert _login_hint("SMTP_PASSWORD", "x", "smtp.fastmail.com").endswith("many providers want an app password")
+
+
+def test_match_says_a_digest_not_due_yet_and_when_it_goes_out(workdir, cli):
+    """After `send` said `not due ada@...: next digest at 08:00`, `match` listed
+    Ada's papers with no word of it, read as a digest that should have gone
+    out; preview said `(not due now: goes out ...)`, match now does too."""
+    write_config(workdir, BASIC_CONFIG.replace(
+        "    topics: [diffusion]\n", "    topics: [diffusion]\n    schedule: daily at 08:00\n    timezone: UTC\n"))
+    r = cli("match", "--now", "2026-12-01T22:30:00+00:00")
+    assert r.code == 0, r.err
+    heads = [line for line in r.out.splitlines() if not line.startswith(" ")]
+    assert heads[0].startswith("Ada Lovelace <ada@example.org>: ") and heads[0].endswith(
+        "later digests)  (not due now: goes out 2026-12-02 08:00 UTC)"), heads
+    assert heads[1].startswith("bob@example.org: ") and "not due" not in heads[1], heads  # due at every send
+    r = cli("match", "--json", "--now", "2026-12-01T22:30:00+00:00")
+    subs = {s["email"]: s for s in json.loads(r.out)["subscribers"]}
+    assert (subs["ada@example.org"]["due"], subs["ada@example.org"]["next_send"]) == (False, "2026-12-02T08:00:00+00:00")
+    assert (subs["bob@example.org"]["due"], subs["bob@example.org"]["next_send"]) == (True, None)
