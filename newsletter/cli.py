@@ -271,7 +271,9 @@ class _Group(click.Group):
     help="The config file (or $NEWSLETTER_CONFIG).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more detail to stderr.")
-@click.version_option(package_name="paper-digest-mailer", prog_name="newsletter")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=lambda ctx, _p, value: _version(ctx)
+              if value and not ctx.resilient_parsing else None, help="Show the version, the state schemas and the "
+              "checkout's commit, and exit.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """Paper Digest: topic-filtered e-mail digests of new research papers.
@@ -291,6 +293,44 @@ def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     # as PostgreSQL restarts: -v detail; the state says what it means for the send.
     logging.getLogger("psycopg.pool").setLevel(logging.DEBUG if verbose else logging.ERROR)
     ctx.obj = _State(config_path)
+
+
+def _version(ctx: click.Context) -> None:
+    """``--version``: the distribution's version alone stays 0.1.0 from commit
+    to commit, so it also names the state schema this code writes (what a
+    state "written by a newer Paper Digest" is measured by) and, installed
+    from a git checkout (``pip install -e .``), the commit checked out: what
+    an upgrade by ``git pull`` changed, and what a bug report needs."""
+    from importlib.metadata import version
+
+    from .state import SCHEMA_VERSION
+    from .state.postgres import SCHEMA_VERSION as PG_SCHEMA_VERSION
+
+    commit = checkout_commit(Path(__file__).resolve().parent.parent)
+    click.echo(f"newsletter, version {version('paper-digest-mailer')}{f', commit {commit}' if commit else ''}; "
+               f"state schema: SQLite {SCHEMA_VERSION}, PostgreSQL {PG_SCHEMA_VERSION}")
+    ctx.exit()
+
+
+def checkout_commit(folder: Path) -> str | None:
+    """``folder``'s git commit and its date ("1ed8e0e of 2026-12-01", with
+    "and local changes" when files differ), or None where it is no checkout
+    or git is missing: an installed wheel has no commit to tell."""
+    import subprocess
+
+    if not (folder / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "-C", str(folder), "log", "-1", "--format=%h of %cs"],
+                              capture_output=True, text=True, timeout=10)
+        changed = subprocess.run(["git", "-C", str(folder), "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if head.returncode != 0 or not head.stdout.strip():
+        return None
+    local = " and local changes" if changed.returncode == 0 and changed.stdout.strip() else ""
+    return head.stdout.strip() + local
 
 
 def _one_subscriber(ctx, param, value: str | None) -> str | None:

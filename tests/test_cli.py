@@ -1600,3 +1600,36 @@ def test_match_says_a_digest_not_due_yet_and_when_it_goes_out(workdir, cli):
     subs = {s["email"]: s for s in json.loads(r.out)["subscribers"]}
     assert (subs["ada@example.org"]["due"], subs["ada@example.org"]["next_send"]) == (False, "2026-12-02T08:00:00+00:00")
     assert (subs["bob@example.org"]["due"], subs["bob@example.org"]["next_send"]) == (True, None)
+
+
+def test_version_names_the_state_schemas_and_the_checkouts_commit(cli):
+    """`--version` said 0.1.0 before and after every upgrade (the version is
+    never bumped): an upgrade by `git pull` and a state 'written by a newer
+    Paper Digest' had no number to go by."""
+    from newsletter.state import SCHEMA_VERSION
+    from newsletter.state.postgres import SCHEMA_VERSION as PG_SCHEMA_VERSION
+
+    r = cli("--version")
+    assert r.code == 0, r.err
+    assert re.fullmatch(rf"newsletter, version [0-9.]+(, commit [0-9a-f]{{7,}} of \d{{4}}-\d\d-\d\d( and local "
+                        rf"changes)?)?; state schema: SQLite {SCHEMA_VERSION}, PostgreSQL {PG_SCHEMA_VERSION}\n",
+                        r.out), r.out
+    assert (", commit " in r.out) == (ROOT / ".git").exists()  # a checkout says which commit
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_checkout_commit_is_the_commit_with_its_date_and_local_changes(tmp_path):
+    from newsletter.cli import checkout_commit
+
+    assert checkout_commit(tmp_path) is None  # no checkout (an installed wheel)
+    env = {**os.environ, "GIT_AUTHOR_DATE": "2026-11-23T10:00:00+00:00", "GIT_COMMITTER_DATE": "2026-11-23T10:00:00+00:00",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.org"}
+    (tmp_path / "a.txt").write_text("one\n")
+    for args in (["init", "-q"], ["add", "a.txt"], ["commit", "-q", "-m", "first"]):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, env=env)
+    short = subprocess.run(["git", "-C", str(tmp_path), "rev-parse", "--short", "HEAD"], check=True, env=env,
+                           capture_output=True, text=True).stdout.strip()
+    assert checkout_commit(tmp_path) == f"{short} of 2026-11-23"
+    (tmp_path / "a.txt").write_text("two\n")
+    assert checkout_commit(tmp_path) == f"{short} of 2026-11-23 and local changes"
