@@ -1165,9 +1165,10 @@ def test_postgres_pgbouncer_with_no_server_connection_free_says_its_pool_is_full
 # --------------------------------------------------------------------------- PostgreSQL: schema, errors
 
 
-def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch):
+def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch, caplog):
     from newsletter.state import postgres
 
+    caplog.set_level(logging.INFO, logger="newsletter.state.postgres")
     open_state(pg_url).close()
     open_state(pg_url).close()  # a second open finds it current
     assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(postgres.SCHEMA_VERSION,)]
@@ -1181,6 +1182,11 @@ def test_postgres_schema_is_versioned_and_migrated_in_place(pg_url, monkeypatch)
         open_state(pg_url, readonly=True)
     open_state(pg_url).close()
     assert query(pg_url, "SELECT version FROM paper_digest_schema") == [(nxt,)]
+    # the upgrade said once (the tables' creation is no upgrade), as SQLite's is
+    said = [r.getMessage() for r in caplog.records if "upgraded" in r.getMessage()]
+    assert len(said) == 1 and said[0].endswith(
+        f": upgraded the state from schema version {nxt - 1} to {nxt}; a Paper Digest older than this one can no "
+        "longer open it (`newsletter --version` names a version's schema)"), said
     assert query(pg_url, "SELECT column_name FROM information_schema.columns WHERE table_name = 'subscribers' AND column_name = 'note'")
 
 
