@@ -494,7 +494,7 @@ def match(state: _State, subscriber: str | None, show_all: bool, as_json: bool, 
                                     for p in report.revised.get(sub.email, ())],
                         "taken": report.capped.get(sub.email, (len(matches), 0))[0],
                         "due": timing[sub.email].due,
-                        "next_send": timing[sub.email].next_send.isoformat() if timing[sub.email].next_send else None,
+                        "next_send": timing[sub.email].to_json()["next_send"],
                     }
                     for sub, matches, gone in results
                 ],
