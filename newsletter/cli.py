@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -174,6 +175,30 @@ def _option_meant(command: click.Command, option: str) -> str | None:
     return None
 
 
+def _spaced_path(words: list[str]) -> str | None:
+    """A path with a space in its name given unquoted, which the shell split
+    into words (`--config ~/Lab Digest`): the first run of two or three of
+    ``words`` that names an existing file or folder joined by spaces, when the
+    first word alone names nothing; else None."""
+    for i, first in enumerate(words):
+        if first.startswith("-") or not first or Path(first).exists():
+            continue
+        for end in range(i + 2, min(i + 3, len(words)) + 1):
+            joined = " ".join(words[i:end])
+            if Path(joined).exists():
+                return joined
+    return None
+
+
+def _quote_spaced(message: str, words: list[str], ctx: click.Context) -> click.UsageError | None:
+    """``message`` with what to write when ``words`` hold a path split at its space."""
+    joined = _spaced_path(words)
+    if joined is None:
+        return None
+    return click.UsageError(f"{message.rstrip('.')}: '{joined}' has a space in its name, which the shell takes for two words: "
+                            f"put the path in quotes, {shlex.quote(joined)}", ctx)
+
+
 class _Command(click.Command):
     """A command that also takes ``--config PATH`` (or ``-c PATH``, as most
     tools spell it) after its name (``newsletter validate --config x.yaml``),
@@ -199,6 +224,8 @@ class _Command(click.Command):
                 raise
             raise click.UsageError(f"No such option '{exc.option_name}'. {meant}", ctx) from None
         except click.UsageError as exc:
+            if "unexpected extra argument" in str(exc) and (spaced := _quote_spaced(str(exc), given, ctx)):
+                raise spaced from None
             extra = [a for a in given if "@" in a and not a.startswith("-")]
             has = {o for p in self.params for o in getattr(p, "opts", ())}
             option = "--to" if "--to" in has else "--subscriber"  # test-email ADDRESS: where it goes
@@ -245,7 +272,10 @@ class _Group(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]):
         try:
             return super().resolve_command(ctx, args)
-        except click.UsageError:
+        except click.UsageError as exc:
+            config = ctx.params.get("config_path")
+            if args and config and (spaced := _quote_spaced(exc.format_message(), [config, args[0]], ctx)):
+                raise spaced from None  # `--config ~/Lab Digest validate`: 'No such command 'Digest''
             meant = _OTHER_WORDS.get(args[0].casefold()) if args and self.name == "cli" else None
             if meant is None:
                 raise
@@ -1023,7 +1053,8 @@ def init(state: _State, path: str | None, force: bool) -> None:
     zone = starter_zone()  # once: the file and the line below say the same zone
     written = write_starter(path or state.config_path, force=force, zone=zone)
     click.echo(f"wrote {written}")
-    flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {written}"
+    # quoted for the shell as needed: `--config /home/me/Lab Digest/config.yaml` copied as shown read '/home/me/Lab'
+    flag = "" if Path(written).resolve() == Path("config.yaml").resolve() else f" --config {shlex.quote(str(written))}"
     # a server's or a container's clock names no zone: the schedule's 08:00 would be UTC's
     utc = (" (and your time zone: it says timezone: UTC, this machine's, so the digest comes at 08:00 UTC)"
            if zone == "UTC" else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -1633,3 +1634,27 @@ def test_checkout_commit_is_the_commit_with_its_date_and_local_changes(tmp_path)
     assert checkout_commit(tmp_path) == f"{short} of 2026-11-23"
     (tmp_path / "a.txt").write_text("two\n")
     assert checkout_commit(tmp_path) == f"{short} of 2026-11-23 and local changes"
+
+
+def test_a_path_with_a_space_is_shown_quoted_and_said_when_split(tmp_path, cli):
+    """A folder named as macOS users name them ('Lab Digest'): init's next
+    steps showed `--config /.../Lab Digest/config.yaml` unquoted, which read as
+    '/.../Lab' once copied, and that split path said only "No such command
+    'Digest'" or "unexpected extra argument"."""
+    folder = tmp_path / "Lab Digest"
+    r = cli("init", str(folder))
+    assert r.code == 0, r.err
+    quoted = shlex.quote(str(folder / "config.yaml"))
+    assert quoted.startswith("'") and f"`newsletter --config {quoted} validate`" in r.out, r.out
+    assert shlex.split(f"newsletter --config {quoted} validate")[2] == str(folder / "config.yaml")
+    said = (f": '{folder}' has a space in its name, which the shell takes for two words: put the path in quotes, "
+            f"'{folder}'")
+    split = str(folder).split(" ")
+    r = cli("--config", *split, "validate")  # as the shell passes `--config ~/Lab Digest validate`
+    assert r.code == 2 and r.err.splitlines()[-1] == f"Error: No such command 'Digest'{said}", r.err
+    r = cli("validate", "--config", *split)
+    assert r.code == 2 and r.err.splitlines()[-1] == f"Error: Got unexpected extra argument (Digest){said}", r.err
+    # a config saved as config.yml there: the hint's --config is quoted as well
+    (folder / "config.yaml").rename(folder / "config.yml")
+    r = cli("--config", str(folder / "config.yaml"), "validate")
+    assert r.code == 2 and r.err.strip().endswith(f"--config {shlex.quote(str(folder / 'config.yml'))})"), r.err
