@@ -351,6 +351,52 @@ def test_paper_kept_in_the_state_is_rebuilt(state_target):
     assert list(back) == ["2401.1"] and back["2401.1"].authors == ("X", "Y") and back["2401.1"].title == "T <b>"
 
 
+def test_papers_a_run_read_are_kept_newest_version_first_and_pruned_after_two_weeks(state_target):
+    """The papers each run read are kept for the digests after it (a weekly
+    digest fed by a feed that lists one day): one kept twice is kept as the
+    last run read it (a new version), and none outlives KEEP_LISTED after
+    the last run that read it, so the state does not grow without bound."""
+    from newsletter.state import KEEP_LISTED
+
+    v1 = Paper("Old title", "First abstract.", "rss", arxiv_id="2406.00001")
+    v2 = Paper("New title", "Revised abstract.", "rss", arxiv_id="2406.00001")
+    other = Paper("Other", "Another.", "rss", arxiv_id="2406.00002")
+    monday, tuesday = T0, T0 + timedelta(days=1)
+    with open_state(state_target) as st:
+        st.keep_listed([v1, other], monday)
+        st.keep_listed([v2], tuesday)
+        assert st.listed_times(monday - timedelta(days=1), tuesday + timedelta(days=1)) == [monday, tuesday]
+        assert st.listed_times(monday, tuesday + timedelta(days=1)) == [tuesday]  # (strictly after)
+        kept = {p.id: p for p in st.listed(monday - timedelta(days=1), tuesday + timedelta(days=1))}
+        assert sorted(kept) == ["2406.00001", "2406.00002"] and kept["2406.00001"].title == "New title"
+        assert [p.id for p in st.listed(monday, tuesday + timedelta(days=1))] == ["2406.00001"]
+        later = tuesday + KEEP_LISTED - timedelta(seconds=1)  # Monday's paper is over two weeks old, Tuesday's not
+        st.keep_listed([], later)
+        assert [p.id for p in st.listed(monday - timedelta(days=30), later + timedelta(days=1))] == ["2406.00001"]
+        st.keep_listed([], tuesday + KEEP_LISTED + timedelta(seconds=1))
+    assert query(state_target, "SELECT count(*) FROM listed") == [(0,)]
+    with open_state(state_target, readonly=True) as st:
+        assert st.listed(monday - timedelta(days=30), monday + timedelta(days=30)) == []
+
+
+def test_a_state_file_from_before_kept_papers_reads_none_and_gains_the_table(tmp_path, monkeypatch):
+    """A state written before papers were kept (schema 6) reads as keeping
+    none (read-only: match, preview, send --dry-run), and a send upgrades it."""
+    path = tmp_path / "old.sqlite3"
+    monkeypatch.setattr(state_module, "SCHEMA_VERSION", 6)
+    monkeypatch.setattr(state_module, "MIGRATIONS", state_module.MIGRATIONS[:6])
+    with open_state(path) as st:
+        st.see_subscribers(["a@example.org"], T0)
+    monkeypatch.undo()
+    with open_state(path, readonly=True) as st:
+        assert st.listed_times(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+        assert st.listed(T0 - timedelta(days=1), T0 + timedelta(days=1)) == []
+    with open_state(path) as st:
+        st.keep_listed([Paper("T", "A.", "rss", arxiv_id="2406.1")], T0)
+        assert [p.id for p in st.listed(T0 - timedelta(days=1), T0 + timedelta(days=1))] == ["2406.1"]
+    assert query(path, "PRAGMA user_version") == [(state_module.SCHEMA_VERSION,)]
+
+
 def test_migration_hook_upgrades_older_files(tmp_path, monkeypatch):
     path = tmp_path / "s.sqlite3"
     State.open(path).close()
