@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import functools
 import gc
 import logging
 import multiprocessing
@@ -419,7 +418,7 @@ def send(
         if ahead_at_most is not None and not own_clock:
             _not_ahead(state, now, ahead_at_most)
         undue = _anyone_due(state, config, subs, now, release_held)
-        found = read() if undue is None or _to_keep(state, undue, now) else None
+        found = read() if undue is None else _read_to_keep(read, warn, halt) if _to_keep(state, undue, now) else None
         with state.exclusive(wait=lock_wait, stop=halt, sleep=sleep):
             run = _SendRun(config, state, found, now, warn, progress, source_problems, sleep, release_held=release_held)
             run.read = read
@@ -447,6 +446,26 @@ KEEP_READ_EVERY = timedelta(hours=6)
 #: A digest whose slots are further apart than this draws on papers that a
 #: source listing one day (arXiv's feed) lists no more by its next slot.
 ONE_DAYS_LIST = timedelta(hours=25)
+
+
+def _read_to_keep(read: Callable[[], list[Paper]], warn: Callable[[str], None],
+                  halt: Callable[[], bool] | None) -> list[Paper] | None:
+    """The sources' papers, read only to be kept for a digest due later (see
+    :func:`_to_keep`), or None when every source failed: with nobody due
+    that is no failure of the send (exit 0), but it is said, source by
+    source, since the digests due later lack what they listed today unless a
+    later run reads it.  A read cut short by a stop (``halt``) is the stop's."""
+    try:
+        return read()
+    except SourcesFailed as exc:
+        if halt is not None and halt():
+            raise
+        *each, summary = exc.problems
+        for problem in each:
+            warn(str(problem))
+        warn(f"{summary.message.split(':')[0]}: no digest is due now; their papers are not kept for the digests "
+             "due later (the next send reads them again)")
+        return None
 
 
 def _to_keep(state: State, undue: list[DigestResult], now: datetime) -> bool:
@@ -713,6 +732,57 @@ class _Before:
 _NEVER_FAILED = _Before()
 
 
+class KeptPools:
+    """The papers each digest draws on, matched and ranked: those the run
+    read (its :class:`TopicIndex`) and those the runs since the subscriber's
+    last digest kept (:meth:`State.keep_listed`), a paper read again as the
+    newest run read it.  A weekly digest fed by arXiv's feed, which lists
+    one day, holds the week; ``send``, ``preview`` and ``match`` draw on the
+    same.  Subscribers whose last digests fell between the same two runs
+    share one pool, built once (at most :data:`POOLS_KEPT` at a time); one
+    the runs since its last digest kept nothing for (a daily digest) draws on
+    the run's papers alone, its index as before."""
+
+    POOLS_KEPT = 4
+
+    def __init__(self, config: Config, papers: list[Paper], index: TopicIndex, subs: Sequence[Subscriber],
+                 kept_times: list[datetime], before: datetime) -> None:
+        #: ``kept_times``: when the runs that kept papers read them (:meth:`State.listed_times`), before ``before``.
+        self.config, self.papers, self.index, self.subs = config, papers, index, subs
+        self.kept_times, self.before = kept_times, before
+        self.built: dict[datetime, tuple[TopicIndex, datetime | None]] = {}
+        self.oldest = _oldest_date(papers)
+
+    @staticmethod
+    def since(known: SubscriberState) -> datetime | None:
+        """From when a digest draws on kept papers: the subscriber's last
+        digest (the papers kept then were offered to it), else just before it
+        was first seen (a first digest has those of the run that first saw it)."""
+        if known.last_served is not None:
+            return known.last_served
+        return known.first_seen - timedelta(microseconds=1) if known.first_seen is not None else None
+
+    def of(self, known: SubscriberState, state: State) -> tuple[TopicIndex, datetime | None]:
+        """The index ``known``'s next digest selects from, and its papers'
+        oldest date (None when one is undated; see ``_warn_sources_short``)."""
+        since = self.since(known)
+        later = len(self.kept_times) if since is None else bisect.bisect_right(self.kept_times, since)
+        if later == len(self.kept_times):
+            return self.index, self.oldest
+        first = self.kept_times[later]
+        pool = self.built.get(first)
+        if pool is None:
+            assert since is not None
+            read = {p.id for p in self.papers}
+            kept = [p for p in state.listed(since, self.before) if p.id not in read]
+            papers = self.papers + known_earlier(state, kept)
+            pool = (topic_index(self.config, papers, self.subs), _oldest_date(papers))
+            if len(self.built) >= self.POOLS_KEPT:
+                self.built.pop(next(iter(self.built)))
+            self.built[first] = pool
+        return pool
+
+
 class _SendRun:
     """One :func:`send`: plan per subscriber in the main thread, deliver in the
     dispatcher's threads, record outcomes from those threads (in a big send,
@@ -760,9 +830,7 @@ class _SendRun:
         self._held: list[DigestResult | str] | None = None
         self._planner = threading.get_ident()
         self._short_said = False  # the sources' papers start after a digest's last one: said once a run
-        #: When the runs before this one that kept papers read them (see :meth:`_pool`).
-        self.kept_times: list[datetime] = []
-        self._pools: dict[datetime, tuple[TopicIndex, datetime | None]] = {}
+        self.pools: KeptPools | None = None  # what each digest draws on (see _pool)
         self.kept = 0  # papers this run kept for the digests after it (nobody was due)
 
     def _result(self, result: DigestResult) -> None:
@@ -894,7 +962,7 @@ class _SendRun:
         self.papers = known_earlier(state, self.papers)  # sent under another title: sent
         self.index = topic_index(config, self.papers, subs, self.warn)
         self.index_subs = subs
-        self.kept_times = state.listed_times(now - KEEP_LISTED, now)
+        self.pools = None
         self.composer = Composer(config)
         self.sender = sender_address(config)
         self._try_templates(subs)
@@ -1387,7 +1455,7 @@ class _SendRun:
             return None
         since = known.last_served or known.first_seen
         # a first digest draws on the papers read by the run that first saw the subscriber too
-        index, oldest = self._pool(known.last_served or (known.first_seen and known.first_seen - timedelta(microseconds=1)))
+        index, oldest = self._pool(known)
         if open_ is None:  # (a digest still owed keeps the papers it was composed of: none is lost)
             self._warn_sources_short(sub, since, oldest)
         matches = digest_papers(config, index, sub, known, self.state.papers)
@@ -1415,39 +1483,13 @@ class _SendRun:
             return None
         return (open_, sub, composed, cut, again)
 
-    #: Pools of kept papers (see :meth:`_pool`) a send keeps built at once, besides the run's own.
-    POOLS_KEPT = 4
-
-    def _pool(self, since: datetime | None) -> tuple[TopicIndex, datetime | None]:
-        """The papers a digest of the papers since ``since`` draws on, matched
-        and ranked (a :class:`TopicIndex`, as the run's own), and the oldest
-        one's date (see :meth:`_warn_sources_short`): those this run read,
-        and those the runs after ``since`` kept (:meth:`State.keep_listed`),
-        a paper read again as this run read it.  A weekly digest fed by
-        arXiv's feed, which lists one day, holds the week.  Subscribers
-        whose last digests fell between the same two runs share one pool,
-        built once; one the runs since then kept nothing for (a daily
-        digest, or nothing kept) draws on this run's papers alone."""
-        later = len(self.kept_times) if since is None else bisect.bisect_right(self.kept_times, since)
-        if later == len(self.kept_times):
-            return self.index, self._oldest
-        first = self.kept_times[later]
-        pool = self._pools.get(first)
-        if pool is None:
-            read = {p.id for p in self.papers}
-            kept = [p for p in self.state.listed(since, self.now) if p.id not in read]
-            papers = self.papers + known_earlier(self.state, kept)
-            pool = (topic_index(self.config, papers, self.index_subs), _oldest_date(papers))
-            if len(self._pools) >= self.POOLS_KEPT:
-                self._pools.pop(next(iter(self._pools)))
-            self._pools[first] = pool
-        return pool
-
-    @functools.cached_property
-    def _oldest(self) -> datetime | None:
-        """The sources' oldest paper's date, None when one is undated: found
-        once a run, not once a subscriber (10,000 x 5,000 papers)."""
-        return _oldest_date(self.papers)
+    def _pool(self, known: SubscriberState) -> tuple[TopicIndex, datetime | None]:
+        """See :class:`KeptPools`; built once the run's index is (in a send
+        worker, read through the worker's own state connection)."""
+        if self.pools is None:
+            self.pools = KeptPools(self.config, self.papers, self.index, self.index_subs,
+                                   self.state.listed_times(self.now - KEEP_LISTED, self.now), self.now)
+        return self.pools.of(known, self.state)
 
     def _warn_sources_short(self, sub: Subscriber, since: datetime | None, oldest: datetime | None) -> None:
         """Say (once a run) that a due digest covers days neither the sources

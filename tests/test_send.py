@@ -2739,33 +2739,52 @@ def test_every_source_failing_sends_nothing_exits_2_and_keeps_the_slot(tmp_path,
 
 
 def test_nobody_due_reads_no_source_and_says_so(tmp_path, cli, smtp_server, http_server):
-    """A send with no digest due (a cron line every 10 minutes, subscribers on
-    a weekly schedule) read every source and ranked every paper, then said
-    "not due 1": the sources are not asked at all, and it says so.  At the
-    slot they are read and the digest goes out; a source down while nobody
-    is due is no failure of that send."""
-    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    """A send with no digest due (a cron line every 10 minutes) read every
+    source and ranked every paper, then said "not due 1".  Subscribers all
+    daily (the shipped config): the sources are not asked at all, and it
+    says so.  A weekly subscriber's digest draws on the papers of the days
+    between, which a feed of one day lists no more by Monday: the first send
+    of the day reads and keeps them (ranking nothing), the ones within
+    KEEP_READ_EVERY after it read nothing.  At the slot they are read and
+    the digest goes out; a source down while nobody is due is no failure of
+    that send, but it is said."""
+    daily = OUTAGE.replace("weekly on monday at 08:00", "daily at 08:00")
+    write_config(tmp_path, daily.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
     _sources_up(http_server)
-    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # ada first seen; her slot is Monday 08:00
+    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # ada first seen; her slot is tomorrow 08:00
     assert r.code == 0 and "not due 1" in r.out, r.err
     assert http_server.requests_to("/api/query") == [] and http_server.requests_to("/feed.xml") == []
     with db(tmp_path) as con:
         assert con.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 1  # first seen: recorded
-    _sources_down(http_server)
-    for args in (("send", "--now", "2024-05-03T12:00:00+00:00"), ("send", "--dry-run", "--now", "2024-05-03T12:00:00+00:00")):
-        r = cli(*args)
-        assert r.code == 0, r.err
-        assert r.err == "", r.err
+        assert con.execute("SELECT count(*) FROM listed").fetchone()[0] == 0
+    (tmp_path / "newsletter-state.sqlite3").unlink()
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # weekly: Monday 08:00
+    assert r.code == 0 and "not due 1" in r.out, r.err
+    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    assert re.search(r"^no digest is due now: the sources were read and their \d+ papers kept for the digests "
+                     r"due later", r.err, re.M), r.err
+    with db(tmp_path) as con:
+        kept = con.execute("SELECT count(*) FROM listed").fetchone()[0]
+    assert kept > 0
+    for args in (("send", "--now", "2024-05-01T12:10:00+00:00"), ("send", "--dry-run", "--now", "2024-05-03T12:00:00+00:00")):
+        r = cli(*args)  # ten minutes later: kept just now; a dry run keeps nothing, so reads nothing
+        assert r.code == 0 and r.err == "", r.err
         assert r.out.splitlines()[-2:-1] == ["no digest is due now: the sources were not read (`newsletter schedule` "
                                              "says when each is due)"], r.out
         assert "not due     ada@example.org: next digest at 2024-05-06 08:00 UTC" in r.out, r.out
-    r = cli("send", "--json", "--now", "2024-05-03T12:00:00+00:00")
-    assert r.code == 0 and json.loads(r.out)["sources_read"] is False, r.out
-    assert http_server.requests_to("/api/query") == [] and http_server.requests_to("/feed.xml") == []
+    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    _sources_down(http_server)
+    r = cli("send", "--json", "--now", "2024-05-03T12:00:00+00:00")  # two days later: read to keep, every source down
+    assert r.code == 0 and json.loads(r.out)["sources_read"] is False, r.out + r.err
+    assert r.err.splitlines()[-1] == ("warning: every source failed (2 of 2); no papers were read: no digest is due "
+                                      "now; their papers are not kept for the digests due later (the next send "
+                                      "reads them again)"), r.err
+    assert len(http_server.requests_to("/api/query")) == 2
     _sources_up(http_server)
     r = cli("send", "--json", "--now", "2024-05-06T08:05:00+00:00")  # her slot: read, ranked, sent
     assert r.code == 0 and json.loads(r.out)["sources_read"] is True, r.err
-    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    assert len(http_server.requests_to("/api/query")) == 3 and len(http_server.requests_to("/feed.xml")) == 3
     assert smtp_server.mailbox.recipients() == ["ada@example.org"]
 
 
@@ -3976,11 +3995,13 @@ def test_an_owed_weekly_digest_retried_does_not_say_the_days_it_never_read(tmp_p
 def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path, http_server):
     """A researcher reading arXiv through rss.arxiv.org/rss/cs.LG wants a
     weekly digest on Monday, Europe/Berlin. The feed lists one day's
-    announcement, and a digest takes what the sources list when it is sent:
-    the other days' papers went to nobody, without a word. The weekly send
-    says so (once); a daily one, whose last digest was the day before, does not."""
-    said = ("warning: ada@example.org: its digest is of the papers since {since}, but the sources list none before "
-            "2024-06-11 06:00 CEST: papers listed in between are in no digest")
+    announcement, and a digest takes what the sources list when it is sent
+    and what the runs since its last one kept: with no run between (cron on
+    Mondays only) the other days' papers went to nobody, without a word. The
+    weekly send says so (once); a daily one, whose last digest was the day
+    before, does not."""
+    said = ("warning: ada@example.org: its digest is of the papers since {since}, but neither the sources nor the "
+            "runs since then list any before 2024-06-11 06:00 CEST: papers listed in between are in no digest")
     for schedule, first, since in (("weekly on monday at 08:00", "2024-06-04", "2024-06-04 09:00 CEST"),
                                    ("daily at 08:00", "2024-06-10", None)):
         for old in tmp_path.glob("newsletter-state.sqlite3*"):
@@ -3995,7 +4016,7 @@ def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path,
             assert warned == [], due.err
         else:
             assert len(warned) == 1 and warned[0].startswith(said.format(since=since)), due.err
-            assert warned[0].endswith("or give the subscriber a daily schedule (README \"Schedules\")")
+            assert warned[0].endswith("(type: arxiv with max_results: 2000; hf-daily with days: 7) (README \"Schedules\")")
 
 
 def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, cli):
