@@ -4019,6 +4019,120 @@ def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path,
             assert warned[0].endswith("(type: arxiv with max_results: 2000; hf-daily with days: 7) (README \"Schedules\")")
 
 
+def _announcement(day: str, items: list[tuple[str, int, str, str]]) -> bytes:
+    """One day's arXiv RSS announcement (as rss.arxiv.org/rss/cs.LG lists it):
+    ``(id, version, title, abstract)`` each, announced on ``day``."""
+    stamp = datetime.fromisoformat(day).strftime("%a, %d %b %Y 00:00:00 -0400")
+    entries = "".join(
+        f"<item><title>{title}</title><link>https://arxiv.org/abs/{pid}</link>"
+        f"<description>arXiv:{pid}v{version} Announce Type: {'new' if version == 1 else 'replace'} \n"
+        f"Abstract: {abstract}</description><guid isPermaLink=\"false\">oai:arXiv.org:{pid}v{version}</guid>"
+        f"<category>cs.LG</category><pubDate>{stamp}</pubDate></item>"
+        for pid, version, title, abstract in items
+    )
+    return (f"<?xml version='1.0' encoding='UTF-8'?><rss version=\"2.0\"><channel><title>cs.LG updates on arXiv.org"
+            f"</title><link>http://rss.arxiv.org/rss/cs.LG</link><pubDate>{stamp}</pubDate>{entries}"
+            "</channel></rss>").encode()
+
+
+#: A week of cs.LG announcements, Monday 3 June to Monday 10 June 2024: each day
+#: a paper on flow matching (the subscriber's topic) and one on something else;
+#: Tuesday's first draft on Wednesday replaced by its second version.
+WEEK = {
+    "2024-06-03": [("2406.00101", 1, "Flow matching on Monday", "Flow matching, day one."),
+                   ("2406.00102", 1, "Sheaf cohomology on Monday", "Topology.")],
+    "2024-06-04": [("2406.00201", 1, "Flow matching on Tuesday", "Flow matching, day two."),
+                   ("2406.00299", 1, "Flow matching, a first draft", "Flow matching, drafted."),
+                   ("2406.00202", 1, "Sheaf cohomology on Tuesday", "Topology.")],
+    "2024-06-05": [("2406.00301", 1, "Flow matching on Wednesday", "Flow matching, day three."),
+                   ("2406.00299", 2, "Flow matching, the revised version", "Flow matching, revised."),
+                   ("2406.00302", 1, "Sheaf cohomology on Wednesday", "Topology.")],
+    "2024-06-06": [("2406.00401", 1, "Flow matching on Thursday", "Flow matching, day four."),
+                   ("2406.00402", 1, "Sheaf cohomology on Thursday", "Topology.")],
+    "2024-06-07": [("2406.00501", 1, "Flow matching on Friday", "Flow matching, day five."),
+                   ("2406.00502", 1, "Sheaf cohomology on Friday", "Topology.")],
+    "2024-06-10": [("2406.00601", 1, "Flow matching on the next Monday", "Flow matching, day six."),
+                   ("2406.00602", 1, "Sheaf cohomology on the next Monday", "Topology.")],
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_weekly_digest_fed_by_a_daily_feed_holds_the_whole_week(tmp_path, http_server, smtp_server, backend,
+                                                                   request):
+    """The most common arXiv reader: rss.arxiv.org/rss/cs.LG, which lists one
+    day's announcement, and a digest weekly on Monday.  A digest took what the
+    sources listed when it was sent: Monday's papers alone, a fifth of the
+    week.  Now cron runs `newsletter send` every day: the days nobody is due
+    it reads the feed and keeps its papers in the state, and Monday's digest
+    holds every day's paper on its topic (the revised one in its newest
+    version, once), none of the others, and no warning of days never read.
+    The next Monday's digest holds none of them again, and papers no run
+    read for two weeks leave the state."""
+    from recorded_http import Reply
+
+    from newsletter.state import KEEP_LISTED
+
+    env, target, state = None, tmp_path / "newsletter-state.sqlite3", ""
+    if backend == "postgres":
+        from pg_server import PASSWORD as PG_PASSWORD
+
+        target, env = request.getfixturevalue("pg_url"), {"PGPASSWORD": PG_PASSWORD}
+        state = f"state: {target}\n"
+    write_config(tmp_path, state + f"""
+timezone: Europe/Berlin
+sources:
+  - type: feed
+    url: {http_server.url("/rss/cs.LG")}
+http:
+  fresh_for: 0
+delivery:
+{smtp(smtp_server.port)}topics:
+  flows:
+    any: ["flow matching"]
+subscribers:
+  - email: ada@example.org
+    topics: [flows]
+    schedule: weekly on monday at 08:00
+""")
+
+    def send(day: str, *more: str):
+        http_server.route("/rss/cs.LG", Reply(200, _announcement(day, WEEK.get(day, WEEK["2024-06-10"])),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", *more, "--now", f"{day}T09:00:00+02:00", cwd=tmp_path, env=env)
+
+    for day in ("2024-06-03", "2024-06-04", "2024-06-05", "2024-06-06", "2024-06-07"):
+        r = send(day)
+        assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+        assert "kept for the digests due later" in r.err, r.err
+    assert len(http_server.requests_to("/rss/cs.LG")) == 5 and smtp_server.mailbox.messages == []
+    flows = ["Flow matching on Monday", "Flow matching on Tuesday", "Flow matching, the revised version",
+             "Flow matching on Wednesday", "Flow matching on Thursday", "Flow matching on Friday",
+             "Flow matching on the next Monday"]
+    preview = send("2024-06-10", "--dry-run")  # what send will do, the same papers
+    assert preview.code == 0 and re.search(r"^would send +ada@example\.org: 7 papers", preview.out, re.M), preview.out
+    due = send("2024-06-10")
+    assert due.code == 0 and re.search(r"^sent +ada@example\.org: 7 papers", due.out, re.M), due.out + due.err
+    assert "are in no digest" not in due.err, due.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    for title in flows:
+        assert text.count(title) >= 1, (title, text)
+    assert "Sheaf" not in text and "first draft" not in text, text
+
+    for day in ("2024-06-11", "2024-06-12", "2024-06-17"):  # the same papers listed again: none goes twice
+        r = send(day)
+        assert r.code == 0, r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 1, [m.message["Subject"] for m in smtp_server.mailbox.messages]
+    assert re.search(r"^empty +ada@example\.org", r.out, re.M), r.out
+
+    assert query(target, "SELECT count(*) FROM listed")[0][0] > 2
+    later = datetime(2024, 6, 17, 7, tzinfo=UTC) + KEEP_LISTED + timedelta(days=1)
+    http_server.route("/rss/cs.LG", Reply(200, _announcement("2024-07-02", []), {"Content-Type": "application/rss+xml"}))
+    r = run_newsletter("send", "--now", later.isoformat(), cwd=tmp_path, env=env)
+    assert r.code == 0, r.out + r.err
+    assert query(target, "SELECT count(*) FROM listed") == [(0,)]
+
+
 def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, cli):
     """A paper dated by its year alone ("2024" in an export) is stored with its
     precision; the pending digest rebuilt from the stored papers for the retry
