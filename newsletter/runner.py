@@ -44,7 +44,7 @@ from .errors import ConfigError, NewsletterError, Problem, SourcesFailed, StateE
 from .files import HeldLock, LockHeld
 from .retrying import backoff
 from .scheduling import is_due, shown_time
-from .sending import SendReport
+from .sending import KEEP_READ_EVERY, SendReport
 from .state import key as state_key
 from .state import open_state, public_url, shared_now
 
@@ -150,6 +150,9 @@ class Runner:
         self._run_lock: RunLock | None = None  # SQLite: held while run() runs
         self._unreadable: str | None = None  # what was wrong with the state, said once
         self._told_next = False  # whether the next digest's time has been said
+        #: When a tick with nobody due last let ``send`` keep the sources' papers for a
+        #: digest due later (see :func:`sending._to_keep`): at most every KEEP_READ_EVERY.
+        self._kept_at: datetime | None = None
         if problems := unscheduled(self.config):
             raise ConfigError(*problems)
         self.scheduler = schedule_lib.Scheduler()
@@ -283,8 +286,12 @@ class Runner:
             log.info("run: the state can be read again")
             self._say_next()
         retrying = self._retry_at is not None and now >= self._retry_at
-        if not due and not retrying:
+        # nobody due: a weekly digest draws on the papers of the days between, which a
+        # feed of one day lists no more by its slot; send reads and keeps them when so
+        keep = self._kept_at is None or not self._kept_at <= now < self._kept_at + KEEP_READ_EVERY
+        if not due and not retrying and not keep:
             return
+        self._kept_at = now
         try:
             report = pipeline.send(
                 self.config,

@@ -24,6 +24,7 @@ import pytest
 from conftest import (
     DATA,
     ROOT,
+    arxiv_announcement,
     clock_off,
     command_env,
     query,
@@ -4019,22 +4020,6 @@ def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path,
             assert warned[0].endswith("(type: arxiv with max_results: 2000; hf-daily with days: 7) (README \"Schedules\")")
 
 
-def _announcement(day: str, items: list[tuple[str, int, str, str]]) -> bytes:
-    """One day's arXiv RSS announcement (as rss.arxiv.org/rss/cs.LG lists it):
-    ``(id, version, title, abstract)`` each, announced on ``day``."""
-    stamp = datetime.fromisoformat(day).strftime("%a, %d %b %Y 00:00:00 -0400")
-    entries = "".join(
-        f"<item><title>{title}</title><link>https://arxiv.org/abs/{pid}</link>"
-        f"<description>arXiv:{pid}v{version} Announce Type: {'new' if version == 1 else 'replace'} \n"
-        f"Abstract: {abstract}</description><guid isPermaLink=\"false\">oai:arXiv.org:{pid}v{version}</guid>"
-        f"<category>cs.LG</category><pubDate>{stamp}</pubDate></item>"
-        for pid, version, title, abstract in items
-    )
-    return (f"<?xml version='1.0' encoding='UTF-8'?><rss version=\"2.0\"><channel><title>cs.LG updates on arXiv.org"
-            f"</title><link>http://rss.arxiv.org/rss/cs.LG</link><pubDate>{stamp}</pubDate>{entries}"
-            "</channel></rss>").encode()
-
-
 #: A week of cs.LG announcements, Monday 3 June to Monday 10 June 2024: each day
 #: a paper on flow matching (the subscriber's topic) and one on something else;
 #: Tuesday's first draft on Wednesday replaced by its second version.
@@ -4096,7 +4081,7 @@ subscribers:
 """)
 
     def send(day: str, *more: str):
-        http_server.route("/rss/cs.LG", Reply(200, _announcement(day, WEEK.get(day, WEEK["2024-06-10"])),
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, WEEK.get(day, WEEK["2024-06-10"])),
                                               {"Content-Type": "application/rss+xml"}))
         return run_newsletter("send", *more, "--now", f"{day}T09:00:00+02:00", cwd=tmp_path, env=env)
 
@@ -4127,7 +4112,7 @@ subscribers:
 
     assert query(target, "SELECT count(*) FROM listed")[0][0] > 2
     later = datetime(2024, 6, 17, 7, tzinfo=UTC) + KEEP_LISTED + timedelta(days=1)
-    http_server.route("/rss/cs.LG", Reply(200, _announcement("2024-07-02", []), {"Content-Type": "application/rss+xml"}))
+    http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement("2024-07-02", []), {"Content-Type": "application/rss+xml"}))
     r = run_newsletter("send", "--now", later.isoformat(), cwd=tmp_path, env=env)
     assert r.code == 0, r.out + r.err
     assert query(target, "SELECT count(*) FROM listed") == [(0,)]
