@@ -307,6 +307,22 @@ def test_migrate_copies_the_keys_links_were_made_with(tmp_path, pg_url):
     assert query(pg_url, "SELECT first_used FROM link_keys") == [(T0,)]
 
 
+def test_migrate_copies_the_papers_kept_for_the_digests_due_later(tmp_path, pg_url):
+    """A weekly digest draws on the papers the runs of the week kept: `state
+    migrate` on Thursday left them behind, and Monday's digest held only the
+    days after the switch."""
+    from newsletter.state import copy_state
+
+    path = tmp_path / "s.sqlite3"
+    with open_state(path) as st:
+        st.keep_listed([Paper("Flow matching", "Flows.", "rss", arxiv_id="2406.00101")], T0)
+    report = copy_state(path, pg_url)
+    assert report.counts["listed"] == 1
+    with open_state(pg_url, readonly=True) as pg:
+        assert [p.title for p in pg.listed(T0 - timedelta(days=1), T0 + timedelta(days=1))] == ["Flow matching"]
+        assert pg.listed_times(T0 - timedelta(days=1), T0 + timedelta(days=1)) == [T0]
+
+
 def test_history_lists_the_newest_digests_with_their_papers(state_target):
     """What `newsletter history` reads: with a PostgreSQL state there was no
     way to see what went to whom short of `psql`."""

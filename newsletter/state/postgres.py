@@ -1711,6 +1711,9 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
         if getattr(source, "version", 1) >= 6:  # the keys links were made with: serve's warning of an old key
             tables["link_keys"] = ("SELECT key_id, first_used FROM link_keys", (0, 1))
             columns["link_keys"] = "key_id, first_used"
+        if getattr(source, "version", 1) >= 7:  # the papers kept for the digests due later (a weekly one's week)
+            tables["listed"] = ("SELECT id, last_seen, data FROM listed", (0, 1, 0))
+            columns["listed"] = "id, last_seen, data"
         with source._errors(), _snapshot(db):
             for table, (select, kinds) in tables.items():
                 n = 0
