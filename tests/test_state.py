@@ -455,9 +455,10 @@ def test_newer_or_foreign_files_are_refused(tmp_path):
     path = tmp_path / "s.sqlite3"
     State.open(path).close()
     with sqlite3.connect(path) as con:
-        con.execute("PRAGMA user_version = 7")
+        con.execute(f"PRAGMA user_version = {state_module.SCHEMA_VERSION + 1}")
     for readonly in (False, True):
-        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version 7; this version knows up to {state_module.SCHEMA_VERSION}\)"):
+        with pytest.raises(StateError, match=rf"newer Paper Digest \(schema version {state_module.SCHEMA_VERSION + 1}; "
+                           rf"this version knows up to {state_module.SCHEMA_VERSION}\)"):
             State.open(path, readonly=readonly)
     other = tmp_path / "other.sqlite3"
     with sqlite3.connect(other) as con:
@@ -1306,10 +1307,11 @@ def test_postgres_a_newer_worker_upgrades_the_schema_while_an_older_one_sends(pg
         old.close()
         for state in opened:
             state.close()
+    written = postgres.SCHEMA_VERSION
     monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:6])
     monkeypatch.setattr(postgres, "SCHEMA_VERSION", 6)
-    with pytest.raises(StateError, match=r"written by a newer Paper Digest \(schema version 8; this version knows "
-                                         r"up to 6\); upgrade paper-digest-mailer"):
+    with pytest.raises(StateError, match=rf"written by a newer Paper Digest \(schema version {written}; this "
+                                         r"version knows up to 6\); upgrade paper-digest-mailer"):
         open_state(pg_url)
 
 
