@@ -377,3 +377,24 @@ def arxiv_announcement(day: str, items: list[tuple[str, int, str, str]]) -> byte
     return (f"<?xml version='1.0' encoding='UTF-8'?><rss version=\"2.0\"><channel><title>cs.LG updates on arXiv.org"
             f"</title><link>http://rss.arxiv.org/rss/cs.LG</link><pubDate>{stamp}</pubDate>{entries}"
             "</channel></rss>").encode()
+
+
+def feed_config(url: str, schedule: str, terms: str, delivery: str = "") -> str:
+    """A config of one feed (arXiv's cs.LG announcement, as the test serves
+    it at ``url``) and one subscriber, Europe/Berlin, on ``schedule``, to the
+    topic ``ml`` of ``terms`` (its ``any:``); ``delivery`` is a whole section."""
+    return f"""
+timezone: Europe/Berlin
+sources:
+  - type: feed
+    url: {url}
+http:
+  fresh_for: 0
+{delivery}topics:
+  ml:
+    any: {terms}
+subscribers:
+  - email: ada@example.org
+    topics: [ml]
+    schedule: {schedule}
+"""

@@ -25,6 +25,7 @@ from conftest import (
     ROOT,
     arxiv_announcement,
     faketime_env,
+    feed_config,
     run_newsletter,
     stderr_until,
     terminated_once_said,
@@ -990,22 +991,8 @@ def test_run_keeps_the_papers_of_the_days_nobody_is_due_for_a_weekly_digest(tmp_
     from newsletter.runner import Runner
 
     days = {"2024-06-04": "Tuesday", "2024-06-05": "Wednesday", "2024-06-10": "Monday"}
-    config_path = write_config(tmp_path, f"""
-        sources:
-          - type: feed
-            url: {http_server.url("/rss/cs.LG")}
-        http:
-          fresh_for: 0
-        delivery:
-          transport: outbox
-        topics:
-          flows:
-            any: ["flow matching"]
-        subscribers:
-          - email: ada@example.org
-            topics: [flows]
-            schedule: weekly on monday at 08:00
-        """)
+    config_path = write_config(tmp_path, feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                                      '["flow matching"]', "delivery:\n  transport: outbox\n"))
     now = [datetime(2024, 6, 4, 9, tzinfo=UTC)]
     runner = Runner(config_path, config=load_config(config_path), clock=lambda: now[0])
     for day, name, minutes in (("2024-06-04", "Tuesday", (0, 1, 300)), ("2024-06-05", "Wednesday", (0,)),

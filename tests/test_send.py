@@ -27,6 +27,7 @@ from conftest import (
     arxiv_announcement,
     clock_off,
     command_env,
+    feed_config,
     query,
     run_newsletter,
     start_newsletter,
@@ -3959,21 +3960,7 @@ def _daily_feed_config(http_server, schedule: str, delivery: str = "") -> str:
     from recorded_http import recorded
 
     http_server.route("/rss/cs.LG", recorded("arxiv-rss2.xml", headers={"Content-Type": "application/rss+xml"}))
-    return f"""
-timezone: Europe/Berlin
-sources:
-  - type: feed
-    url: {http_server.url("/rss/cs.LG")}
-http:
-  fresh_for: 0
-{delivery}topics:
-  ml:
-    any: [learning, flow, matching, model*]
-subscribers:
-  - email: ada@example.org
-    topics: [ml]
-    schedule: {schedule}
-"""
+    return feed_config(http_server.url("/rss/cs.LG"), schedule, "[learning, flow, matching, model*]", delivery)
 
 
 def test_an_owed_weekly_digest_retried_does_not_say_the_days_it_never_read(tmp_path, http_server, smtp_server):
@@ -4063,22 +4050,8 @@ def test_a_weekly_digest_fed_by_a_daily_feed_holds_the_whole_week(tmp_path, http
 
         target, env = request.getfixturevalue("pg_url"), {"PGPASSWORD": PG_PASSWORD}
         state = f"state: {target}\n"
-    write_config(tmp_path, state + f"""
-timezone: Europe/Berlin
-sources:
-  - type: feed
-    url: {http_server.url("/rss/cs.LG")}
-http:
-  fresh_for: 0
-delivery:
-{smtp(smtp_server.port)}topics:
-  flows:
-    any: ["flow matching"]
-subscribers:
-  - email: ada@example.org
-    topics: [flows]
-    schedule: weekly on monday at 08:00
-""")
+    write_config(tmp_path, state + feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                               '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}"))
 
     def send(day: str, *more: str):
         http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, WEEK.get(day, WEEK["2024-06-10"])),
