@@ -24,8 +24,10 @@ import pytest
 from conftest import (
     DATA,
     ROOT,
+    arxiv_announcement,
     clock_off,
     command_env,
+    feed_config,
     query,
     run_newsletter,
     start_newsletter,
@@ -2739,33 +2741,52 @@ def test_every_source_failing_sends_nothing_exits_2_and_keeps_the_slot(tmp_path,
 
 
 def test_nobody_due_reads_no_source_and_says_so(tmp_path, cli, smtp_server, http_server):
-    """A send with no digest due (a cron line every 10 minutes, subscribers on
-    a weekly schedule) read every source and ranked every paper, then said
-    "not due 1": the sources are not asked at all, and it says so.  At the
-    slot they are read and the digest goes out; a source down while nobody
-    is due is no failure of that send."""
-    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    """A send with no digest due (a cron line every 10 minutes) read every
+    source and ranked every paper, then said "not due 1".  Subscribers all
+    daily (the shipped config): the sources are not asked at all, and it
+    says so.  A weekly subscriber's digest draws on the papers of the days
+    between, which a feed of one day lists no more by Monday: the first send
+    of the day reads and keeps them (ranking nothing), the ones within
+    KEEP_READ_EVERY after it read nothing.  At the slot they are read and
+    the digest goes out; a source down while nobody is due is no failure of
+    that send, but it is said."""
+    daily = OUTAGE.replace("weekly on monday at 08:00", "daily at 08:00")
+    write_config(tmp_path, daily.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
     _sources_up(http_server)
-    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # ada first seen; her slot is Monday 08:00
+    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # ada first seen; her slot is tomorrow 08:00
     assert r.code == 0 and "not due 1" in r.out, r.err
     assert http_server.requests_to("/api/query") == [] and http_server.requests_to("/feed.xml") == []
     with db(tmp_path) as con:
         assert con.execute("SELECT count(*) FROM subscribers").fetchone()[0] == 1  # first seen: recorded
-    _sources_down(http_server)
-    for args in (("send", "--now", "2024-05-03T12:00:00+00:00"), ("send", "--dry-run", "--now", "2024-05-03T12:00:00+00:00")):
-        r = cli(*args)
-        assert r.code == 0, r.err
-        assert r.err == "", r.err
+        assert con.execute("SELECT count(*) FROM listed").fetchone()[0] == 0
+    (tmp_path / "newsletter-state.sqlite3").unlink()
+    write_config(tmp_path, OUTAGE.format(base=http_server.url(), delivery=smtp(smtp_server.port)))
+    r = cli("send", "--now", "2024-05-01T12:00:00+00:00")  # weekly: Monday 08:00
+    assert r.code == 0 and "not due 1" in r.out, r.err
+    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    assert re.search(r"^no digest is due now: the sources were read and their \d+ papers kept for the digests "
+                     r"due later", r.err, re.M), r.err
+    with db(tmp_path) as con:
+        kept = con.execute("SELECT count(*) FROM listed").fetchone()[0]
+    assert kept > 0
+    for args in (("send", "--now", "2024-05-01T12:10:00+00:00"), ("send", "--dry-run", "--now", "2024-05-03T12:00:00+00:00")):
+        r = cli(*args)  # ten minutes later: kept just now; a dry run keeps nothing, so reads nothing
+        assert r.code == 0 and r.err == "", r.err
         assert r.out.splitlines()[-2:-1] == ["no digest is due now: the sources were not read (`newsletter schedule` "
                                              "says when each is due)"], r.out
         assert "not due     ada@example.org: next digest at 2024-05-06 08:00 UTC" in r.out, r.out
-    r = cli("send", "--json", "--now", "2024-05-03T12:00:00+00:00")
-    assert r.code == 0 and json.loads(r.out)["sources_read"] is False, r.out
-    assert http_server.requests_to("/api/query") == [] and http_server.requests_to("/feed.xml") == []
+    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    _sources_down(http_server)
+    r = cli("send", "--json", "--now", "2024-05-03T12:00:00+00:00")  # two days later: read to keep, every source down
+    assert r.code == 0 and json.loads(r.out)["sources_read"] is False, r.out + r.err
+    assert r.err.splitlines()[-1] == ("warning: every source failed (2 of 2); no papers were read: no digest is due "
+                                      "now; their papers are not kept for the digests due later (the next send "
+                                      "reads them again)"), r.err
+    assert len(http_server.requests_to("/api/query")) == 2
     _sources_up(http_server)
     r = cli("send", "--json", "--now", "2024-05-06T08:05:00+00:00")  # her slot: read, ranked, sent
     assert r.code == 0 and json.loads(r.out)["sources_read"] is True, r.err
-    assert len(http_server.requests_to("/api/query")) == 1 and len(http_server.requests_to("/feed.xml")) == 1
+    assert len(http_server.requests_to("/api/query")) == 3 and len(http_server.requests_to("/feed.xml")) == 3
     assert smtp_server.mailbox.recipients() == ["ada@example.org"]
 
 
@@ -3939,21 +3960,7 @@ def _daily_feed_config(http_server, schedule: str, delivery: str = "") -> str:
     from recorded_http import recorded
 
     http_server.route("/rss/cs.LG", recorded("arxiv-rss2.xml", headers={"Content-Type": "application/rss+xml"}))
-    return f"""
-timezone: Europe/Berlin
-sources:
-  - type: feed
-    url: {http_server.url("/rss/cs.LG")}
-http:
-  fresh_for: 0
-{delivery}topics:
-  ml:
-    any: [learning, flow, matching, model*]
-subscribers:
-  - email: ada@example.org
-    topics: [ml]
-    schedule: {schedule}
-"""
+    return feed_config(http_server.url("/rss/cs.LG"), schedule, "[learning, flow, matching, model*]", delivery)
 
 
 def test_an_owed_weekly_digest_retried_does_not_say_the_days_it_never_read(tmp_path, http_server, smtp_server):
@@ -3976,11 +3983,13 @@ def test_an_owed_weekly_digest_retried_does_not_say_the_days_it_never_read(tmp_p
 def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path, http_server):
     """A researcher reading arXiv through rss.arxiv.org/rss/cs.LG wants a
     weekly digest on Monday, Europe/Berlin. The feed lists one day's
-    announcement, and a digest takes what the sources list when it is sent:
-    the other days' papers went to nobody, without a word. The weekly send
-    says so (once); a daily one, whose last digest was the day before, does not."""
-    said = ("warning: ada@example.org: its digest is of the papers since {since}, but the sources list none before "
-            "2024-06-11 06:00 CEST: papers listed in between are in no digest")
+    announcement, and a digest takes what the sources list when it is sent
+    and what the runs since its last one kept: with no run between (cron on
+    Mondays only) the other days' papers went to nobody, without a word. The
+    weekly send says so (once); a daily one, whose last digest was the day
+    before, does not."""
+    said = ("warning: ada@example.org: its digest is of the papers since {since}, but neither the sources nor the "
+            "runs since then list any before 2024-06-11 06:00 CEST: papers listed in between are in no digest")
     for schedule, first, since in (("weekly on monday at 08:00", "2024-06-04", "2024-06-04 09:00 CEST"),
                                    ("daily at 08:00", "2024-06-10", None)):
         for old in tmp_path.glob("newsletter-state.sqlite3*"):
@@ -3995,7 +4004,91 @@ def test_a_weekly_digest_from_a_daily_feed_says_the_days_it_never_read(tmp_path,
             assert warned == [], due.err
         else:
             assert len(warned) == 1 and warned[0].startswith(said.format(since=since)), due.err
-            assert warned[0].endswith("or give the subscriber a daily schedule (README \"Schedules\")")
+            assert warned[0].endswith("(type: arxiv with max_results: 2000; hf-daily with days: 7) (README \"Schedules\")")
+
+
+#: A week of cs.LG announcements, Monday 3 June to Monday 10 June 2024: each day
+#: a paper on flow matching (the subscriber's topic) and one on something else;
+#: Tuesday's first draft on Wednesday replaced by its second version.
+WEEK = {
+    "2024-06-03": [("2406.00101", 1, "Flow matching on Monday", "Flow matching, day one."),
+                   ("2406.00102", 1, "Sheaf cohomology on Monday", "Topology.")],
+    "2024-06-04": [("2406.00201", 1, "Flow matching on Tuesday", "Flow matching, day two."),
+                   ("2406.00299", 1, "Flow matching, a first draft", "Flow matching, drafted."),
+                   ("2406.00202", 1, "Sheaf cohomology on Tuesday", "Topology.")],
+    "2024-06-05": [("2406.00301", 1, "Flow matching on Wednesday", "Flow matching, day three."),
+                   ("2406.00299", 2, "Flow matching, the revised version", "Flow matching, revised."),
+                   ("2406.00302", 1, "Sheaf cohomology on Wednesday", "Topology.")],
+    "2024-06-06": [("2406.00401", 1, "Flow matching on Thursday", "Flow matching, day four."),
+                   ("2406.00402", 1, "Sheaf cohomology on Thursday", "Topology.")],
+    "2024-06-07": [("2406.00501", 1, "Flow matching on Friday", "Flow matching, day five."),
+                   ("2406.00502", 1, "Sheaf cohomology on Friday", "Topology.")],
+    "2024-06-10": [("2406.00601", 1, "Flow matching on the next Monday", "Flow matching, day six."),
+                   ("2406.00602", 1, "Sheaf cohomology on the next Monday", "Topology.")],
+}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_weekly_digest_fed_by_a_daily_feed_holds_the_whole_week(tmp_path, http_server, smtp_server, backend,
+                                                                   request):
+    """The most common arXiv reader: rss.arxiv.org/rss/cs.LG, which lists one
+    day's announcement, and a digest weekly on Monday.  A digest took what the
+    sources listed when it was sent: Monday's papers alone, a fifth of the
+    week.  Now cron runs `newsletter send` every day: the days nobody is due
+    it reads the feed and keeps its papers in the state, and Monday's digest
+    holds every day's paper on its topic (the revised one in its newest
+    version, once), none of the others, and no warning of days never read.
+    The next Monday's digest holds none of them again, and papers no run
+    read for two weeks leave the state."""
+    from recorded_http import Reply
+
+    from newsletter.state import KEEP_LISTED
+
+    env, target, state = None, tmp_path / "newsletter-state.sqlite3", ""
+    if backend == "postgres":
+        from pg_server import PASSWORD as PG_PASSWORD
+
+        target, env = request.getfixturevalue("pg_url"), {"PGPASSWORD": PG_PASSWORD}
+        state = f"state: {target}\n"
+    write_config(tmp_path, state + feed_config(http_server.url("/rss/cs.LG"), "weekly on monday at 08:00",
+                                               '["flow matching"]', f"delivery:\n{smtp(smtp_server.port)}"))
+
+    def send(day: str, *more: str):
+        http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement(day, WEEK.get(day, WEEK["2024-06-10"])),
+                                              {"Content-Type": "application/rss+xml"}))
+        return run_newsletter("send", *more, "--now", f"{day}T09:00:00+02:00", cwd=tmp_path, env=env)
+
+    for day in ("2024-06-03", "2024-06-04", "2024-06-05", "2024-06-06", "2024-06-07"):
+        r = send(day)
+        assert r.code == 0 and re.search(r"^not due +ada@example\.org", r.out, re.M), r.out + r.err
+        assert "kept for the digests due later" in r.err, r.err
+    assert len(http_server.requests_to("/rss/cs.LG")) == 5 and smtp_server.mailbox.messages == []
+    flows = ["Flow matching on Monday", "Flow matching on Tuesday", "Flow matching, the revised version",
+             "Flow matching on Wednesday", "Flow matching on Thursday", "Flow matching on Friday",
+             "Flow matching on the next Monday"]
+    preview = send("2024-06-10", "--dry-run")  # what send will do, the same papers
+    assert preview.code == 0 and re.search(r"^would send +ada@example\.org: 7 papers", preview.out, re.M), preview.out
+    due = send("2024-06-10")
+    assert due.code == 0 and re.search(r"^sent +ada@example\.org: 7 papers", due.out, re.M), due.out + due.err
+    assert "are in no digest" not in due.err, due.err
+    (got,) = smtp_server.mailbox.messages
+    text = got.message.get_body(("plain",)).get_content()
+    for title in flows:
+        assert text.count(title) >= 1, (title, text)
+    assert "Sheaf" not in text and "first draft" not in text, text
+
+    for day in ("2024-06-11", "2024-06-12", "2024-06-17"):  # the same papers listed again: none goes twice
+        r = send(day)
+        assert r.code == 0, r.out + r.err
+    assert len(smtp_server.mailbox.messages) == 1, [m.message["Subject"] for m in smtp_server.mailbox.messages]
+    assert re.search(r"^empty +ada@example\.org", r.out, re.M), r.out
+
+    assert query(target, "SELECT count(*) FROM listed")[0][0] > 2
+    later = datetime(2024, 6, 17, 7, tzinfo=UTC) + KEEP_LISTED + timedelta(days=1)
+    http_server.route("/rss/cs.LG", Reply(200, arxiv_announcement("2024-07-02", []), {"Content-Type": "application/rss+xml"}))
+    r = run_newsletter("send", "--now", later.isoformat(), cwd=tmp_path, env=env)
+    assert r.code == 0, r.out + r.err
+    assert query(target, "SELECT count(*) FROM listed") == [(0,)]
 
 
 def test_a_retried_digest_shows_a_year_alone_as_the_first_attempt_did(tmp_path, cli):

@@ -65,6 +65,7 @@ from ..models import Paper
 from ..retrying import addresses
 from . import (
     ARXIV_ID_SQL,
+    KEEP_LISTED,
     KNOWN_EARLIER_DAYS,
     Batch,
     DigestRecord,
@@ -329,8 +330,19 @@ _V8_LINK_KEYS = [
     )""",
 ]
 
+#: Version 9: the papers the runs read, kept for the digests after them (see :meth:`State.keep_listed`).
+_V9_LISTED = [
+    """CREATE TABLE listed (
+        id        TEXT PRIMARY KEY,
+        last_seen TIMESTAMPTZ NOT NULL,
+        data      JSONB NOT NULL
+    )""",
+    "CREATE INDEX listed_by_time ON listed (last_seen)",
+]
+
 MIGRATIONS: list[list[str]] = [
-    _V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS, _V7_UNCERTAIN, _V8_LINK_KEYS
+    _V1, _V2_UNSUBSCRIBED, _V3_WORKERS, _V4_FAILURES, _V5_ROUNDS, _V6_SETTINGS, _V7_UNCERTAIN, _V8_LINK_KEYS,
+    _V9_LISTED,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 #: The oldest schema a read-only open accepts: every migration after it only
@@ -1260,6 +1272,24 @@ class PostgresState(State):
             ).fetchall()
         return [paper_from_json(data) for (data,) in rows]
 
+    def listed_times(self, after: datetime, before: datetime) -> list[datetime]:
+        if self._empty or self.version < 9:  # (a read-only open of an older database: none kept)
+            return []
+        with self._con() as con:
+            rows = con.execute(
+                "SELECT DISTINCT last_seen FROM listed WHERE last_seen > %s AND last_seen < %s ORDER BY 1",
+                (_aware(after), _aware(before)),
+            ).fetchall()
+        return [r[0].astimezone(UTC) for r in rows]
+
+    def listed(self, after: datetime, before: datetime) -> list[Paper]:
+        if self._empty or self.version < 9:
+            return []
+        with self._con() as con:
+            rows = con.execute("SELECT data FROM listed WHERE last_seen > %s AND last_seen < %s",
+                               (_aware(after), _aware(before))).fetchall()
+        return [paper_from_json(data) for (data,) in rows]
+
     def history(self, email: str | None, limit: int) -> list[DigestRecord]:
         if self._empty:
             return []
@@ -1370,6 +1400,18 @@ class PostgresState(State):
                 )
                 new += max(cur.rowcount, 0)
         return new
+
+    def keep_listed(self, papers: Iterable[Paper], now: datetime) -> None:
+        self._write()
+        unique = {p.id: p for p in papers}
+        with self._con() as con, con.transaction():
+            for part in chunks(sorted(unique), 2000):
+                con.execute(
+                    "INSERT INTO listed (id, last_seen, data) SELECT i, %s, d::jsonb FROM unnest(%s::text[], %s::text[]) "
+                    "AS v(i, d) ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, data = excluded.data",
+                    (_aware(now), list(part), [json.dumps(unique[i].to_json(), ensure_ascii=False) for i in part]),
+                )
+            con.execute("DELETE FROM listed WHERE last_seen < %s", (_aware(now - KEEP_LISTED),))
 
     def claim(self, items: Sequence[tuple[OpenDigest | None, str, str, Sequence[str]]], now: datetime) -> list[int]:
         self._write()
@@ -1726,6 +1768,9 @@ def import_sqlite(source: Any, target: PostgresState) -> dict[str, int]:
         if getattr(source, "version", 1) >= 6:  # the keys links were made with: serve's warning of an old key
             tables["link_keys"] = ("SELECT key_id, first_used FROM link_keys", (0, 1))
             columns["link_keys"] = "key_id, first_used"
+        if getattr(source, "version", 1) >= 7:  # the papers kept for the digests due later (a weekly one's week)
+            tables["listed"] = ("SELECT id, last_seen, data FROM listed", (0, 1, 0))
+            columns["listed"] = "id, last_seen, data"
         with source._errors(), _snapshot(db):
             for table, (select, kinds) in tables.items():
                 n = 0
