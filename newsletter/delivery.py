@@ -1053,7 +1053,8 @@ def _connect(host: str, port: int, timeout: float | None, source: Any,
 
 
 class SMTPSession:
-    """One SMTP connection, opened on first use and re-opened when the server drops it."""
+    """One SMTP connection, opened ahead by :meth:`open` (see :meth:`Dispatcher.open_sessions`) or on
+    first use, and re-opened when the server drops it."""
 
     def __init__(self, transport: SMTPTransport, stop: Callable[[], object] | None = None) -> None:
         self.t = transport
