@@ -317,6 +317,13 @@ class Session(Protocol):
         """Hand ``envelope`` over.  ``then``: the envelope the next call will
         hand over, which a session may start on early (SMTP pipelining)."""
 
+    def open(self) -> None:
+        """Open the connection now, ahead of the first :meth:`send` (the
+        dispatcher's threads do it while the planner composes and claims the
+        first digests, so the server's round trips overlap that work).  It
+        never raises: a failure is kept and raised by the first ``send`` as
+        that send's own try, so a server that is down or refuses the login
+        reads as it did, and one that times out is not waited for twice."""
 
     def close(self) -> None: ...
 
@@ -462,6 +469,9 @@ class OutboxTransport:
 
     def session(self, stop: Callable[[], object] | None = None) -> OutboxTransport:
         return self
+
+    def open(self) -> None:
+        pass  # (a folder: nothing to connect to; check() found it writable)
 
     def filename(self, envelope: Envelope) -> str:
         mid = envelope.message_id.strip("<>")
@@ -1043,7 +1053,8 @@ def _connect(host: str, port: int, timeout: float | None, source: Any,
 
 
 class SMTPSession:
-    """One SMTP connection, opened on first use and re-opened when the server drops it."""
+    """One SMTP connection, opened ahead by :meth:`open` (see :meth:`Dispatcher.open_sessions`) or on
+    first use, and re-opened when the server drops it."""
 
     def __init__(self, transport: SMTPTransport, stop: Callable[[], object] | None = None) -> None:
         self.t = transport
@@ -1052,6 +1063,16 @@ class SMTPSession:
         #: The envelope whose MAIL, RCPT and DATA went out with the previous
         #: message's end of data: their replies are the next ones to read.
         self.primed: Envelope | None = None
+        #: What :meth:`open` met, for the first :meth:`send` to raise as its own.
+        self.failed: Exception | None = None
+
+    def open(self) -> None:
+        if self.smtp is not None or self.failed is not None:
+            return
+        try:
+            self.smtp = self._open()
+        except Exception as exc:  # noqa: BLE001 -- kept for the first send, which raises it as its own
+            self.failed = exc
 
     def _connect(self, where: str) -> _Deadlined:
         """A session greeted by the server (smtplib's constructor, with the
@@ -1202,8 +1223,13 @@ class SMTPSession:
         data = envelope.data()
         if self.primed is not None and self.primed is not envelope:
             self.close()  # the server waits for another message's data: start afresh
+        # (a session opened ahead counts as reused: a server that dropped it while it
+        # waited for its first message gets a fresh one, as after an idle wait between two)
         reused = self.smtp is not None
         if not reused:
+            failed, self.failed = self.failed, None
+            if failed is not None:
+                raise failed  # (the try open() made: not a second wait for the same server)
             self.smtp = self._open()
         try:
             self._send(envelope, data, then)
@@ -1431,6 +1457,7 @@ class SMTPSession:
     def close(self) -> None:
         smtp, self.smtp = self.smtp, None
         primed, self.primed = self.primed, None
+        self.failed = None
         if smtp is not None and primed is not None:
             _close(smtp)  # the server waits for message data: QUIT would be read as data
         elif smtp is not None:
@@ -1688,6 +1715,10 @@ class RateLimit:
 
 _NOTHING = object()
 
+#: What a delivery thread takes from the queue when it is to open its session
+#: ahead of its first message (see :meth:`Dispatcher.open_sessions`).
+_OPEN = object()
+
 
 #: Why the envelopes left when ``on_outcome`` failed were not attempted.
 STOPPED_ON_ERROR = "the send stopped on an error"
@@ -1705,6 +1736,13 @@ class _Backlog(queue.Queue):
     def __init__(self, maxsize: int) -> None:
         super().__init__(maxsize)
         self.low = maxsize - max(1, maxsize // 4)
+        self.opening = False  # the sessions are to open now (see Dispatcher.open_sessions)
+
+    def open_sessions(self) -> None:
+        """Wake every waiting thread to take :data:`_OPEN`."""
+        with self.not_empty:
+            self.opening = True
+            self.not_empty.notify_all()
 
     def put(self, item, block: bool = True, timeout: float | None = None) -> None:
         if not block or timeout is not None:
@@ -1718,14 +1756,21 @@ class _Backlog(queue.Queue):
             self.unfinished_tasks += 1
             self.not_empty.notify()
 
-    def get(self, block: bool = True, timeout: float | None = None):
+    def get(self, block: bool = True, timeout: float | None = None, *, opening: bool = False):
+        """``opening``: the caller has no session yet and takes :data:`_OPEN`,
+        before any item, once the sessions are to open: each thread opens its
+        own, however late it is scheduled (not only those that were idle)."""
         if timeout is not None:
             return super().get(block, timeout)
         with self.not_empty:
+            if opening and self.opening:
+                return _OPEN
             if not self._qsize():
                 if not block:
                     raise queue.Empty
                 while not self._qsize():
+                    if opening and self.opening:
+                        return _OPEN
                     self.not_empty.wait()
             item = self._get()
             if self._qsize() <= self.low:
@@ -1778,7 +1823,7 @@ class Dispatcher:
         self.sleep = sleep
         self.rate = RateLimit(max_per_minute, sleep, clock)
         self.count = max(1, int(getattr(transport, "sessions", 1)))
-        self.queue: queue.Queue = _Backlog(max(2 * self.count, backlog))
+        self.queue = _Backlog(max(2 * self.count, backlog))
         self.stopped: str | None = None  # why the rest is not attempted
         self.stopped_on_error = False  # ... because on_outcome failed (see Outcome.stopped_on_error)
         self.error: BaseException | None = None
@@ -1814,6 +1859,17 @@ class Dispatcher:
         if self.error is not None:
             raise self.error
         self.queue.put(envelope)
+
+    def open_sessions(self) -> None:
+        """Have every delivery thread open its session now, before its first
+        message: a caller with a first message composed (so it will hand one
+        over: a run with nothing due connects nowhere) calls this, and the
+        connection, EHLO, STARTTLS and AUTH happen while it composes and
+        claims the rest.  A failure is the first message's, as it was (see
+        :meth:`Session.open`); a session left unused ends with QUIT at
+        :meth:`finish`, as the others do."""
+        if not self.queue.opening:
+            self.queue.open_sessions()
 
     def finish(self) -> None:
         for _ in self.threads:
@@ -1883,8 +1939,9 @@ class Dispatcher:
                 text = text.replace(form, "***")
         return text
 
-    def _next(self, finishing: bool) -> Envelope | None:
-        """What another session handed back, else the next queued item.
+    def _next(self, finishing: bool, opening: bool = False) -> Envelope | None | object:
+        """What another session handed back, else the next queued item
+        (:data:`_OPEN` first, with ``opening``: see :meth:`_Backlog.get`).
 
         ``finishing`` (this worker had its end-of-queue mark): wait for work
         handed back while another worker may still hand some back; None
@@ -1894,7 +1951,7 @@ class Dispatcher:
                 with self.sharing:
                     if self.handed_back:
                         return self.handed_back.popleft()
-            return self.queue.get()
+            return self.queue.get(opening=opening)
         with self.sharing:
             self.busy -= 1
             self.sharing.notify_all()
@@ -1924,12 +1981,20 @@ class Dispatcher:
         taken: Envelope | None | object = _NOTHING  # the next queue item, when already taken
         finishing = False  # had the end-of-queue mark: only handed-back work is left
         counted = True  # this worker still counts as alive and busy (see _next)
+        opening = True  # no item taken yet: the session may be opened ahead (see open_sessions)
         try:
             while True:
                 if taken is _NOTHING:
-                    envelope = self._next(finishing)
+                    item = self._next(finishing, opening)
                 else:
-                    envelope, taken = cast(Envelope | None, taken), _NOTHING
+                    item, taken = taken, _NOTHING
+                opening = False
+                if item is _OPEN:
+                    if self.stopped is None:
+                        session = self.transport.session(self.stop_requested)
+                        session.open()
+                    continue
+                envelope = cast(Envelope | None, item)
                 if envelope is None:
                     if finishing:
                         counted = False  # _next counted it out

@@ -1843,3 +1843,100 @@ def test_a_full_dispatcher_queue_wakes_its_producer_once_a_quarter_is_taken():
     assert taken == list(range(9))  # first in, first out, nothing lost
     with pytest.raises(queue.Empty):
         backlog.get_nowait()
+
+
+# -- sessions opened ahead of the first message (Dispatcher.open_sessions) ---------------
+
+
+def login(server, monkeypatch, connections: int = 1, password: str = PASSWORD) -> SMTPTransport:
+    """A transport to the STARTTLS test ``server`` with a login, ``connections`` sessions."""
+    monkeypatch.setenv("DIGEST_PW", password)
+    t = SMTPTransport("127.0.0.1", server.port, username=USER, password_env="DIGEST_PW", ca_file=server.cert,
+                      timeout=5, connections=connections)
+    t.check()
+    return t
+
+
+def test_open_sessions_connects_greets_and_logs_in_every_session_before_any_message(starttls_server, monkeypatch):
+    """The planner calls open_sessions at its first composed digest: every
+    session connects, says EHLO, starts TLS and logs in while nothing has been
+    handed over yet (the server sees three logins before a message is
+    submitted); the one message goes out on one of them, and the two left
+    unused end with QUIT."""
+    box = starttls_server.mailbox
+    outcomes = []
+    with Dispatcher(login(starttls_server, monkeypatch, 3), on_outcome=outcomes.append) as d:
+        d.open_sessions()
+        box.wait_logged("AUTH", 3)  # (without open_sessions, no session connects before a submit)
+        assert not any(what == "MAIL" for _, what in box.log)
+        d.submit(envelope(1))
+    assert [o.delivered for o in outcomes] == [True]
+    sessions = box.sessions_log()
+    assert sorted(sessions.values()) == sorted(
+        [["connect", "EHLO", "EHLO", "AUTH", "MAIL", "QUIT"]] + [["connect", "EHLO", "EHLO", "AUTH", "QUIT"]] * 2
+    ), sessions
+
+
+def test_sessions_opened_ahead_end_with_quit_when_the_caller_is_interrupted(smtp_server):
+    """Ctrl-C in the planner (a KeyboardInterrupt out of the dispatcher's block)
+    after the sessions opened: each is closed with QUIT, nothing is sent."""
+    box = smtp_server.mailbox
+    with pytest.raises(KeyboardInterrupt), Dispatcher(plain(smtp_server, 2), on_outcome=lambda o: None) as d:
+        d.open_sessions()
+        box.wait_logged("EHLO", 2)
+        raise KeyboardInterrupt
+    assert box.sessions_log() == {1: ["connect", "EHLO", "QUIT"], 2: ["connect", "EHLO", "QUIT"]}
+    assert box.messages == []
+
+
+def test_a_failure_opening_ahead_is_the_first_sends_own_try_not_a_second_one(starttls_server, monkeypatch):
+    """A login the server cannot check now (454) while the session opened
+    ahead: the first message fails with the same words as a failure met at
+    that send, and without a second connection and login (a server that times
+    out would be waited for twice)."""
+    box = starttls_server.mailbox
+    box.login_replies = ["454 4.7.0 Temporary authentication failure"] * 9  # (smtplib tries each mechanism)
+    outcomes = []
+    with Dispatcher(login(starttls_server, monkeypatch), on_outcome=outcomes.append, retries=0) as d:
+        d.open_sessions()
+        box.wait_logged("AUTH", 1)
+        d.submit(envelope(1))
+    [outcome] = outcomes
+    assert not outcome.delivered and outcome.tries == 1
+    assert outcome.error.startswith(f"SMTP server 127.0.0.1:{starttls_server.port} could not check the login for "
+                                    "'digest-user' now: 454 4.7.0 Temporary authentication failure"), outcome.error
+    assert list(box.sessions_log().values()) == [["connect", "EHLO", "EHLO", "AUTH", "AUTH"]]  # (closed, as before)
+    assert box.messages == []
+
+
+def test_a_rejected_login_opening_ahead_reads_as_it_did_and_stops_the_batch(starttls_server, monkeypatch):
+    """The wrong password, met by the sessions opened ahead: the same message
+    as without them (the setting, the hint, no password), the batch stops."""
+    outcomes = []
+    with Dispatcher(login(starttls_server, monkeypatch, 2, PASSWORD + "x"), on_outcome=outcomes.append) as d:
+        d.open_sessions()
+        starttls_server.mailbox.wait_logged("AUTH", 2)
+        for n in range(3):
+            d.submit(envelope(n))
+    outcomes.sort(key=lambda o: o.envelope.digest_id)
+    failed = [o.error for o in outcomes if "rejected the login" in o.error]
+    assert failed and all(e.endswith("(check delivery.username and the password in DIGEST_PW; many providers want "
+                                     "an app password)") for e in failed), outcomes
+    assert all("rejected the login" in o.error or "not attempted" in o.error for o in outcomes)
+    assert not any(PASSWORD in o.error for o in outcomes) and starttls_server.mailbox.messages == []
+
+
+def test_a_server_that_is_down_when_the_sessions_open_ahead_fails_the_messages_as_before():
+    """Nothing listens: each session's opening fails ahead, the first messages
+    fail with the same "cannot connect" line, and nothing is delivered."""
+    port = free_port()
+    t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=2)
+    t.check()
+    outcomes = []
+    with Dispatcher(t, on_outcome=outcomes.append, retries=0) as d:
+        d.open_sessions()
+        for n in range(3):
+            d.submit(envelope(n))
+    assert not any(o.delivered for o in outcomes) and len(outcomes) == 3
+    assert any(o.error.startswith(f"cannot connect to SMTP server 127.0.0.1:{port}: ") and
+               "(nothing listens there" in o.error for o in outcomes), outcomes

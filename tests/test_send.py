@@ -4259,3 +4259,47 @@ def test_postgres_a_digest_another_worker_sent_during_the_back_off_across_a_rest
     assert [status for _, status, *_ in digests(pg_url)] == ["sent"]
     (message,) = box.messages
     assert [mid for _, _, mid, *_ in digests(pg_url)] == [message.message["Message-ID"]]
+
+
+def test_the_sessions_open_with_the_first_digest_and_those_left_unused_end_with_quit(tmp_path, cli, starttls_server):
+    """With a digest composed, every session connects, starts TLS and logs in
+    while the planner claims it (not only the one its message takes): one
+    digest and ``connections: 3`` open three sessions, one carries it, and the
+    two left unused end with QUIT.  A send with nothing due connects nowhere."""
+    setup(tmp_path, tls_login(starttls_server) + "  connections: 3\n",
+          subscribers="\n  - email: ada@example.org\n    topics: [diffusion]")
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0 and "sent 1, empty 0, failed 0" in r.out, r.out + r.err
+    box = starttls_server.mailbox
+    assert sorted(box.sessions_log().values()) == sorted(
+        [["connect", "EHLO", "EHLO", "AUTH", "MAIL", "QUIT"]] + [["connect", "EHLO", "EHLO", "AUTH", "QUIT"]] * 2
+    ), box.log
+    seen = len(box.log)
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD})
+    assert r.code == 0 and "sent 0" in r.out and len(box.log) == seen, r.out + r.err
+
+
+def test_a_refused_login_on_sessions_opened_ahead_reads_as_it_did(tmp_path, cli, starttls_server):
+    """The wrong password met by three sessions opened ahead: the same located
+    line, exit 1, nothing sent, each digest pending."""
+    setup(tmp_path, tls_login(starttls_server) + "  connections: 3\n", subscribers=many(3))
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(f"  username: {USER}") + 1
+    r = cli("send", "--now", NOW, env={"DIGEST_SMTP_PASSWORD": PASSWORD + "x"})
+    assert r.code == 1 and "sent 0, empty 0, failed 3" in r.out and "Traceback" not in r.err, r.out + r.err
+    assert (f": config.yaml:{line}: SMTP server 127.0.0.1:{starttls_server.port} rejected the login for 'digest-user': "
+            "535 ") in r.out, r.out
+    assert PASSWORD not in r.out + r.err and starttls_server.mailbox.messages == []
+    assert [row[1] for row in digests(tmp_path)] == ["pending"] * 3
+
+
+def test_a_server_that_is_down_with_sessions_opened_ahead_fails_as_before(tmp_path, cli):
+    """Nothing listens, ``connections: 3``: one located "cannot connect" line
+    for the run, exit 1, nothing marked sent."""
+    port = free_port()
+    setup(tmp_path, smtp(port, "  connections: 3\n"), subscribers=many(4))
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "sent 0, empty 0, failed 4" in r.out and "Traceback" not in r.err, r.out + r.err
+    line = (tmp_path / "config.yaml").read_text().splitlines().index(f"  port: {port}") + 1
+    said = f"config.yaml:{line}: cannot connect to SMTP server 127.0.0.1:{port}: "
+    assert said in r.out + r.err, r.out + r.err
+    assert {row[1] for row in digests(tmp_path)} == {"pending"}
