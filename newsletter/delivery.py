@@ -1288,7 +1288,8 @@ class SMTPSession:
         }.get(step, (f"the message to {rcpt}", f"message to {rcpt} refused"))
         if not _is_refusal(code):
             raise self._garbled(answering, code, text)
-        refusal = classify(code, text.decode(errors="replace") if isinstance(text, bytes) else text)
+        refusal = classify(code, text.decode(errors="replace") if isinstance(text, bytes) else text,
+                           accepted=step not in ("MAIL", "RCPT"))
         about, reply, server = refusal.about, _reply(code, text), f"SMTP server {self.t.host}:{self.t.port}"
         if about is About.CLOSING:
             raise self._closing(answering, code, text)
@@ -1326,9 +1327,11 @@ class SMTPSession:
                 f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address"
                 f"{LATER_SENDS})"))
         if about is About.CONTENT:
-            raise _alike(refusal, RefusedContent(
-                f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of the address"
-                f"{LATER_SENDS})"))
+            said = "refused for the message's content" if refusal.status and refusal.status[1] == 6 else (
+                f"refused after {rcpt} was accepted at RCPT TO: the message's refusal (its content, or the server's "
+                "policy)")
+            raise _alike(refusal, RefusedContent(f"{what}: {reply} ({_status(refusal)}{said}, no fault of the address"
+                                                 f"{LATER_SENDS})"))
         if about is About.LOGIN:  # (at RCPT: "530 5.7.57 Client not authenticated to send mail", every message's)
             hint, setting = self._login_wanted(code, smtp)
             raise TransportBroken(f"{setting}{server}: {what}: {reply} ({hint})")

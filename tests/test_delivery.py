@@ -579,6 +579,17 @@ _STOPS = "stops"  # ... and the batch stops (the next one is not attempted)
     ("RCPT", "550 5.7.606 Access denied, banned sending IP [192.0.2.7]. To request removal from this list please visit",
      _STOPS, "the server refuses this machine"),
     ("DATA", "552 Message size exceeds maximum permitted", _NOT_HELD, "lower max_papers"),
+    # after a 250 to RCPT TO, what no code or words decide is the message's: the server took the address
+    ("DATA", "554 Transaction failed", _NOT_HELD, "refused after user0@example.org was accepted at RCPT TO: the "
+     "message's refusal (its content, or the server's policy), no fault of the address: tried again by later sends"),
+    ("DATA", "554 5.7.1 Rejected by local policy", _NOT_HELD, "(RFC 3463's X.7.1: refused after user0@example.org "
+     "was accepted at RCPT TO"),
+    ("DATA", "550 5.5.0 Requested action not taken: mailbox unavailable", _NOT_HELD, "the message's refusal"),
+    # ... but a server checking its recipients once the message is in still names one unknown
+    ("DATA", "550 User unknown", _HELD, None),
+    ("DATA", "550 5.1.1 <user0@example.org>: Recipient address rejected: User unknown in local recipient table",
+     _HELD, None),
+    ("DATA", "554 5.7.1 Mailbox does not exist", _HELD, None),
 ])
 def test_a_refusal_is_told_by_its_enhanced_status_code_then_its_words(smtp_server, at, reply, kind, said):
     """RFC 3463's subject and detail say what a refusal is about; one pattern
