@@ -1239,6 +1239,12 @@ class SMTPSession:
         primed, self.primed = self.primed is envelope, None
         if isinstance(smtp, _Deadlined):
             smtp.recipient = rcpt
+        limit = _size_limit(smtp)
+        if limit and len(data) > limit and not primed:
+            raise TooBig(f"message to {rcpt} not sent: over the size SMTP server {self.t.host}:{self.t.port} "
+                         f"advertises (EHLO's SIZE; RFC 1870){_too_big(data, smtp)}")
+        if then is not None and limit and len(then.data()) > limit:
+            then = None  # (refused above when its turn comes, its MAIL FROM never sent)
         try:
             if smtp.has_extn("pipelining"):
 
@@ -1475,12 +1481,23 @@ def _status(refusal: Refusal) -> str:
     return "RFC 3463's X.{}.{}: ".format(*refusal.status[1:]) if refusal.status else ""
 
 
+def _size_limit(smtp: smtplib.SMTP) -> int | None:
+    """The largest message the server takes, as its EHLO's SIZE says (RFC
+    1870), or None: no SIZE, ``SIZE`` alone or ``SIZE 0`` (no fixed limit),
+    or a value that is no number.  A message over it is not sent (RFC 1870:
+    the client should not): a server that advertises a limit but does not
+    hold MAIL FROM's ``SIZE=n`` to it took every byte of a digest it then
+    refused, or cut short."""
+    limit = smtp.esmtp_features.get("size", "").strip()
+    return int(limit) if limit.isdigit() and int(limit) > 0 else None
+
+
 def _too_big(data: bytes, smtp: smtplib.SMTP) -> str:
     """What makes a digest refused for its size smaller (retrying it as it is
     cannot help), with the limit the server advertised (EHLO's SIZE) when the
     digest is over it."""
-    limit = smtp.esmtp_features.get("size", "").strip()
-    most = f", the server takes at most {int(limit):,}" if limit.isdigit() and 0 < int(limit) < len(data) else ""
+    limit = _size_limit(smtp)
+    most = f", the server takes at most {limit:,}" if limit is not None and limit < len(data) else ""
     return f" (the digest is {len(data):,} bytes{most}: lower max_papers or email.abstract_chars)"
 
 

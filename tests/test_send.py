@@ -779,7 +779,7 @@ def test_a_digest_refused_for_its_size_is_never_held_and_goes_out_once_made_smal
         t0 = datetime.fromisoformat(NOW)
         for minutes in (0, 6, 17):
             r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
-            assert r.code == 1 and "refused for its size at MAIL FROM: 552" in r.out, r.out + r.err
+            assert r.code == 1 and "not sent: over the size SMTP server" in r.out, r.out + r.err
             assert "lower max_papers or email.abstract_chars) (stays pending, retried from" in r.out, r.out
         assert [row[1] for row in digests(tmp_path)] == ["pending"]
         path.write_text(path.read_text().replace("    topics: [diffusion]\n", "    topics: [diffusion]\n    max_papers: 1\n", 1)
