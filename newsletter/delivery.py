@@ -665,7 +665,7 @@ def _check_mechanisms(smtp: smtplib.SMTP, where: str) -> None:
     smtp.esmtp_features["auth"] = " ".join(offered)
     if not set(offered) & set(AUTH_MECHANISMS):
         raise TransportBroken(
-            f"SMTP server {where} offers AUTH only by {' '.join(offered) or 'no mechanism'}, which this client "
+            f"SMTP server {where} offers AUTH only by {_printable(' '.join(offered)) or 'no mechanism'}, which this client "
             f"cannot use (it can use {', '.join(AUTH_MECHANISMS)}): enable one of those for this account, "
             "or relay through a server that does"
         )
@@ -721,9 +721,21 @@ def _login_hint(variable: str | None, password: str | None, host: str | None = N
 
 
 def _reply(code: int, text: bytes | str) -> str:
+    """A server's reply as a message quotes it: one line, printable.  Its
+    text goes to the terminal, the log and the state (``schedule`` and
+    ``history`` show it): a control character in it (an escape sequence
+    clearing the screen or recolouring what follows, a bell) reached each of
+    them as the server sent it."""
+    return f"{code} {_printable(text)}"
+
+
+def _printable(text: bytes | str) -> str:
+    """``text`` (a server's, bytes read as UTF-8) on one line, its runs of
+    white space one space and every other character that does not print a
+    ``?``."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return f"{code} {' '.join(text.split())}"
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
 
 
 class _Dropped(Exception):

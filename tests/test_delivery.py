@@ -1667,6 +1667,40 @@ def test_a_reply_line_too_long_for_smtplib_is_no_refusal_of_the_server(where):
     assert outcomes[1].error.startswith("not attempted: ")  # the batch stops: every message would meet the same
 
 
+@pytest.mark.parametrize("where", ["greeting", "RCPT"])
+def test_a_reply_with_control_characters_or_bytes_not_utf8_is_quoted_printable_on_one_line(where):
+    """A server's words go to the terminal, the log and the state (`schedule`
+    and `history` show them): an escape sequence in a reply (clearing the
+    screen, recolouring the lines after it) or a bell reached them as sent.
+    Bytes that are not UTF-8 (a server's Latin-1 "M\xfcller") are shown
+    replaced, not failed on; the refusal is still read for what it is."""
+    words = b"5.1.1 <user0@example.org> M\xfcller \x1b[2J\x1b[31munknown\x07 \xc2\x9b1m here"  # (U+009B: the one-character CSI)
+
+    def serve(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"554 " + words + b"\r\n" if where == "greeting" else b"220 mx\r\n")
+            for command in lines:
+                if command.upper().startswith(b"RCPT"):
+                    conn.sendall(b"550 " + words + b"\r\n")
+                elif command.upper().startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n" if where == "RCPT" else b"503 5.5.1 no\r\n")
+
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, _ = run(t, [envelope(0)], retries=0)
+    shown = "554 5.1.1 <user0@example.org> M\ufffdller ?[2J?[31munknown? ?1m here"
+    if where == "greeting":
+        assert outcomes[0].error == f"SMTP server 127.0.0.1:{port} refused the session: {shown}"
+    else:
+        assert outcomes[0].permanent  # (5.1.1: the address, as before)
+        assert outcomes[0].error == f"recipient user0@example.org refused: 5{shown[1:]}".replace("554", "550", 1)
+    assert outcomes[0].error.isprintable()
+
+
 def test_implicit_tls_reset_in_the_handshake_says_so_not_cannot_connect():
     """A server (or a firewall) resetting the TLS hello on port 465 read
     'cannot connect to SMTP server ...: [Errno 104] Connection reset by
