@@ -1547,14 +1547,14 @@ def _pipelined_sendmail(
         to = smtp.getreply()
     with _at("DATA"):
         go = smtp.getreply()
-    if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
+    if go[0] == 354 and not (_done(mail[0]) and _done(to[0])):
         smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
         smtp.getreply()
-    if mail[0] != 250 or to[0] not in (250, 251) or go[0] != 354:
+    if not (_done(mail[0]) and _done(to[0])) or go[0] != 354:
         _abandon(smtp, mail[0], to[0], go[0])
-    if mail[0] != 250:
+    if not _done(mail[0]):
         raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
-    if to[0] not in (250, 251):
+    if not _done(to[0]):
         raise smtplib.SMTPRecipientsRefused({rcpt: to})
     if go[0] != 354:
         raise smtplib.SMTPDataError(*go)
@@ -1567,7 +1567,7 @@ def _pipelined_sendmail(
     # meets tells it from a server that read the message (see _reset_after_end).
     with _at("the message's data"):
         code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None)
-    if code != 250:
+    if not _done(code):
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
         if code == 421 or then is None:
@@ -1581,12 +1581,12 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
     when the connection ends after the end of the data, before the reply."""
     with _at("MAIL FROM"):
         code, text = smtp.mail(sender, [f"SIZE={len(data)}"] if smtp.has_extn("size") else [])
-    if code != 250:
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPSenderRefused(code, text, sender)
     with _at("RCPT TO"):
         code, text = smtp.rcpt(rcpt)
-    if code not in (250, 251):
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPRecipientsRefused({rcpt: (code, text)})
     with _at("DATA"):
@@ -1596,9 +1596,18 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
         raise smtplib.SMTPDataError(code, text)
     with _at("the message's data"):
         code, text = _end_data(smtp, data, dot_safe)
-    if code != 250:
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, text)
+
+
+def _done(code: int) -> bool:
+    """Whether ``code`` says the command was done: any ``2yz`` (RFC 5321
+    4.2.1 and 4.3.2: a client acts on the first digit), not only ``250``.
+    A ``251`` or ``252`` to the message's data (a relay's "queued", a proxy's
+    own code) was read as no answer to it: the batch stopped and the digest,
+    which the server had taken, went again with the next run."""
+    return 200 <= code < 300
 
 
 def _abandon(smtp: smtplib.SMTP, *codes: int) -> None:

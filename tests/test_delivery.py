@@ -646,27 +646,8 @@ def test_a_message_over_the_advertised_size_is_not_sent_to_a_server_that_would_t
     big.message.set_content("a line of the digest, long enough to count\n" * 40)
     commands: list[bytes] = []
     sessions: list[int] = []
-
-    def serve(conn: socket.socket) -> None:
-        sessions.append(1)
-        with conn.makefile("rb") as lines:
-            conn.sendall(b"220 mx\r\n")
-            for command in lines:
-                commands.append(command.split(b":")[0].split()[0].upper() + b":" + command.partition(b":")[2].strip())
-                if command.upper().startswith(b"EHLO"):
-                    conn.sendall(b"250-mx\r\n" + (b"250-PIPELINING\r\n" if pipelining else b"") + b"250 SIZE 1000\r\n")
-                elif command.upper().startswith(b"DATA"):
-                    conn.sendall(b"354 go on\r\n")
-                    for data in lines:
-                        if data == b".\r\n":
-                            break
-                    conn.sendall(b"250 queued\r\n")
-                elif command.upper().startswith(b"QUIT"):
-                    conn.sendall(b"221 bye\r\n")
-                    return
-                else:
-                    conn.sendall(b"250 ok\r\n")
-
+    serve = _plain_server(b"250-PIPELINING\r\n250 SIZE 1000\r\n" if pipelining else b"250 SIZE 1000\r\n",
+                          commands=commands, sessions=sessions)
     with serving_each(serve) as port:
         t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
         t.check()
@@ -678,9 +659,66 @@ def test_a_message_over_the_advertised_size_is_not_sent_to_a_server_that_would_t
         f"RFC 1870) (the digest is {size:,} bytes, the server takes at most 1,000: lower max_papers or "
         "email.abstract_chars)")
     assert slept == [] and len(sessions) == 1  # not retried; no new session
-    mails = [c for c in commands if c.startswith(b"MAIL:")]
-    rcpts = [c for c in commands if c.startswith(b"RCPT:")]
-    assert rcpts == [b"RCPT:<user0@example.org>", b"RCPT:<user2@example.org>"] and len(mails) == 2, commands
+    mails = [c for c in commands if c.startswith(b"MAIL")]
+    rcpts = [c for c in commands if c.startswith(b"RCPT")]
+    assert rcpts == [b"RCPT TO:<USER0@EXAMPLE.ORG>", b"RCPT TO:<USER2@EXAMPLE.ORG>"] and len(mails) == 2, commands
+
+
+def _plain_server(extensions: bytes = b"250 8BITMIME\r\n", verdicts: Callable[[int], bytes] = lambda n: b"250 queued\r\n",
+                  *, commands: list[bytes] | None = None, sessions: list[int] | None = None
+                  ) -> Callable[[socket.socket], None]:
+    """A plain server (for :func:`serving_each`) taking every command, its
+    EHLO's ``extensions`` after its name, and answering the end of the n-th
+    message's data (from 1, over all sessions) ``verdicts(n)``; it notes each
+    command (upper-cased, without its line end) in ``commands`` and each
+    session in ``sessions``."""
+    taken = [0]
+
+    def serve(conn: socket.socket) -> None:
+        if sessions is not None:
+            sessions.append(1)
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx\r\n")
+            for command in lines:
+                word = command.upper()
+                if commands is not None:
+                    commands.append(word.rstrip(b"\r\n"))
+                if word.startswith(b"EHLO"):
+                    conn.sendall(b"250-mx\r\n" + extensions)
+                elif word.startswith(b"DATA"):
+                    conn.sendall(b"354 go on\r\n")
+                    for data in lines:
+                        if data == b".\r\n":
+                            break
+                    taken[0] += 1
+                    conn.sendall(verdicts(taken[0]))
+                elif word.startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"250 ok\r\n")
+
+    return serve
+
+
+@pytest.mark.parametrize("pipelining", [False, True])
+@pytest.mark.parametrize("verdict", [b"251 2.0.0 queued as 4F2A\r\n", b"252 ok\r\n", b"250-2.0.0 Ok\r\n250 queued as 4F2A\r\n"])
+def test_any_2yz_to_the_message_is_its_delivery_not_an_answer_to_something_else(pipelining, verdict):
+    """RFC 5321 has a client act on a reply's first digit: a 2yz to the end
+    of the data is the server taking the message.  Any code but 250 there was
+    read as 'no answer to it' (a proxy in the way): the batch stopped and
+    the digest the server had taken stayed pending, so the next run sent it
+    a second time."""
+    commands: list[bytes] = []
+    sessions: list[int] = []
+    serve = _plain_server(b"250 PIPELINING\r\n" if pipelining else b"250 8BITMIME\r\n",
+                          lambda n: verdict if n == 2 else b"250 queued\r\n", commands=commands, sessions=sessions)
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, slept = run(t, [envelope(n) for n in range(3)], retries=3)
+    assert [(o.delivered, o.tries, o.error) for o in outcomes] == [(True, 1, None)] * 3
+    assert [c for c in commands if c.startswith(b"DATA")] == [b"DATA"] * 3 and len(sessions) == 1 and slept == []
 
 
 def test_serialisation_matches_the_standard_generator():
