@@ -899,6 +899,7 @@ class _Deadlined(smtplib.SMTP):
     verdict_stopped = False  # the wait for a verdict ended because the send is stopping
     verdict_waited = False  # the verdict has taken longer than ``timeout`` (said once)
     moved: _DataMoved | None = None  # how the last data that did not all go out went (see send)
+    refused: tuple[int, bytes] | None = None  # the refusal a server gave, then closed, as the data went out
     _host = ""  # (smtplib's: the server's name, for TLS)
 
     def send(self, s):
@@ -933,6 +934,8 @@ class _Deadlined(smtplib.SMTP):
         except OSError as exc:
             if isinstance(exc, TimeoutError):
                 self.moved = _DataMoved(sent, total, time.monotonic() - start, stalled=waits >= timeout)
+            else:
+                self.refused = _refusal_left(sock)
             self.close()
             raise smtplib.SMTPServerDisconnected("Server not connected") from exc
         finally:
@@ -979,6 +982,33 @@ class _Deadlined(smtplib.SMTP):
 
     def _get_socket(self, host, port, timeout):
         return _connect(host, port, timeout, self.source_address, self.stop)
+
+
+def _refusal_left(sock: socket.socket) -> tuple[int, bytes] | None:
+    """The refusal (code, text: as ``getreply`` gives them) a server sent
+    before it closed the connection under a message's data going out, read
+    from what ``sock`` holds now, or None.  A server refusing a message once
+    it has read part of it (too big for it: "552 5.3.4 Message too big")
+    says so and closes: the data then meets a reset, and the refusal, which
+    came first, was dropped with the session; the digest was sent whole
+    again in new sessions, each time meeting the same, and said only
+    "closed the connection while the message's data went out"."""
+    got = b""
+    try:
+        sock.settimeout(0.0)  # (what came before the reset is here already: no wait)
+        while len(got) < 65536 and (chunk := sock.recv(65536 - len(got))):
+            got += chunk
+    except (OSError, ValueError):
+        pass
+    texts = []
+    for line in got.split(b"\n"):
+        code, more, text = line[:3], line[3:4], line[4:].strip(b" \t\r")
+        if not (code.isdigit() and more in (b"-", b" ", b"\r", b"")):
+            return None
+        texts.append(text)
+        if more != b"-":
+            return (int(code), b"\n".join(texts)) if _is_refusal(int(code)) else None
+    return None
 
 
 class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
@@ -1641,7 +1671,13 @@ def _end_data(
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
     with _at(_SENDING_DATA):
-        smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
+        try:
+            smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
+        except smtplib.SMTPServerDisconnected:
+            if isinstance(smtp, _Deadlined) and (refused := smtp.refused) is not None:
+                smtp.refused = None
+                return refused  # (its verdict, given early: the end never went out, so it was not taken)
+            raise
     if on_sent is not None:
         on_sent()
     if isinstance(smtp, _Deadlined):

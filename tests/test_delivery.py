@@ -1571,6 +1571,54 @@ def test_a_server_closing_mid_message_gets_it_again_in_a_new_session_once(caplog
             "did: the server did not take it); retrying in 1 s") in caplog.text, caplog.text
 
 
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_a_refusal_a_server_gives_before_closing_under_the_data_is_its_verdict(pipelining):
+    """A server refusing a message once it has read part of it (too big for
+    it) says so and closes, with the rest of the data unread: the data met a
+    reset, and its refusal was dropped with the session, so the digest went
+    whole again in new sessions, each time the same, and the run said only
+    'closed the connection while the message's data went out'.  The refusal
+    is read and is the message's verdict: refused for its size, not retried,
+    never held; the next digests go in a new session."""
+    sessions: list[str] = []
+    extensions = b"250 PIPELINING\r\n" if pipelining else b"250 8BITMIME\r\n"
+
+    def refuse(conn: socket.socket) -> None:
+        conn.sendall(b"552-5.3.4 Message too big for system\r\n552 5.3.4 Limit is 1 MB\r\n")
+        conn.close()  # (data unread: the kernel answers what comes with a reset)
+
+    def serve(conn: socket.socket) -> None:
+        sessions.append("refused" if not sessions else "taken")
+        if sessions[-1] == "refused":
+            with conn.makefile("rb") as lines:
+                conn.sendall(b"220 mx\r\n")
+                for command in lines:
+                    if command.upper().startswith(b"EHLO"):
+                        conn.sendall(b"250-mx\r\n" + extensions)
+                    elif command.upper().startswith(b"DATA"):
+                        conn.sendall(b"354 go on\r\n")
+                        next(lines)
+                        return refuse(conn)
+                    else:
+                        conn.sendall(b"250 ok\r\n")
+            return
+        _plain_server(extensions, commands=taken)(conn)
+
+    taken: list[bytes] = []
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        big = _beyond_the_socket_buffers()
+        outcomes, slept = run(t, [big, envelope(1), envelope(2)], retries=3)
+    first = outcomes[0]
+    assert (first.delivered, first.permanent, first.uncertain, first.tries, slept) == (False, False, False, 1, [])
+    assert first.error == (f"message to user0@example.org refused for its size: 552 5.3.4 Message too big for system "
+                           f"5.3.4 Limit is 1 MB (the digest is {len(big.data()):,} bytes: lower max_papers or "
+                           "email.abstract_chars)")
+    assert [o.delivered for o in outcomes[1:]] == [True, True] and sessions == ["refused", "taken"]
+    assert [c for c in taken if c.startswith(b"RCPT")] == [b"RCPT TO:<USER1@EXAMPLE.ORG>", b"RCPT TO:<USER2@EXAMPLE.ORG>"]
+
+
 @pytest.mark.parametrize("where", ["greeting", "reply to the message"])
 def test_a_server_dripping_a_reply_is_given_up_at_the_timeout(where):
     """The socket's timeout is per read: a greeting, or the reply to a
