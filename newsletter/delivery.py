@@ -32,6 +32,7 @@ mid-batch has at most the message in flight on each session unrecorded.
 
 from __future__ import annotations
 
+import binascii
 import collections
 import email.generator
 import email.policy
@@ -1147,9 +1148,25 @@ class SMTPSession:
                     smtp.login(t.username or "", t.password)
                 except UnicodeError:  # its text holds the password: never shown
                     raise TransportBroken(f"SMTP login to {where} failed: non-ASCII username or password") from None
+                except binascii.Error:  # (smtplib decodes each 334 challenge; "Incorrect padding" said nothing)
+                    raise TransportBroken(
+                        f"SMTP server {where} answered AUTH with a challenge that is not base64 (RFC 4954): is a proxy "
+                        "or another service in the way?") from None
+                except smtplib.SMTPException as exc:
+                    if type(exc) is not smtplib.SMTPException or "infinite loop" not in str(exc):
+                        raise
+                    # (challenge after challenge: it read "cannot connect to SMTP server ...", and was retried)
+                    raise TransportBroken(
+                        f"SMTP server {where} answered AUTH with challenge after challenge (334), never accepting or "
+                        "refusing the login (RFC 4954): is a proxy or another service in the way?") from None
             return smtp
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)
+            if not _is_refusal(exc.smtp_code):  # ("250 ok" or no reply code: smtplib calls any but 235 a refusal)
+                said = (f"with {_reply(exc.smtp_code, exc.smtp_error)!r}, which is no answer to it"
+                        if _is_reply(exc.smtp_code) else f"with no SMTP reply (its line {_reply(exc.smtp_code, exc.smtp_error)!r})")
+                raise TransportBroken(f"SMTP server {where} answered AUTH {said}: is a proxy or another service in "
+                                      "the way?") from None
             if 400 <= exc.smtp_code < 500:  # "454 4.7.0 Temporary authentication failure": the password may be right
                 raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
                                   f"{_reply(exc.smtp_code, exc.smtp_error)}") from None

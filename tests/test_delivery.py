@@ -1039,6 +1039,45 @@ def test_a_server_offering_only_auth_mechanisms_we_lack_stops_the_batch(mechanis
     assert not any(o.delivered for o in outcomes) and server.mailbox.messages == []
 
 
+@pytest.mark.parametrize("answer, said", [
+    (b"334 not-base64!\r\n", "with a challenge that is not base64 (RFC 4954)"),
+    (b"334 \xff\xfe\r\n", "with challenge after challenge (334), never accepting or refusing the login (RFC 4954)"),
+    (b"250 2.0.0 ok\r\n", "with '250 2.0.0 ok', which is no answer to it"),
+    (b"999 what\r\n", "with no SMTP reply (its line '999 what')"),
+])
+def test_an_answer_to_auth_that_is_no_smtp_auth_stops_the_batch_naming_it(monkeypatch, answer, said):
+    """smtplib calls any answer to AUTH but 235 a refused login, and decodes
+    each 334 challenge unchecked: a '250' (a proxy answering for a server)
+    read 'rejected the login ... check delivery.username and the password',
+    which sent the user to a right password, and a challenge that is not
+    base64 failed each message as "unexpected error: Error('Incorrect
+    padding')", its session left open.  Each is the server's (or a proxy's)
+    fault, the same for every message: the batch stops at once, naming it."""
+    monkeypatch.setenv("DIGEST_PW", PASSWORD)
+    commands: list[bytes] = []
+
+    def serve(conn: socket.socket) -> None:
+        with conn.makefile("rb") as lines:
+            conn.sendall(b"220 mx\r\n")
+            for command in lines:
+                commands.append(command[:4].upper())
+                if command.upper().startswith(b"EHLO"):
+                    conn.sendall(b"250-mx\r\n250 AUTH PLAIN LOGIN\r\n")
+                elif command.upper().startswith(b"QUIT"):
+                    conn.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    conn.sendall(answer)
+
+    with serving_each(serve) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", username=USER, password_env="DIGEST_PW", timeout=5)
+        t.check()
+        outcomes, slept = run(t, [envelope(0), envelope(1)], retries=3)
+    assert outcomes[0].error == f"SMTP server 127.0.0.1:{port} answered AUTH {said}: is a proxy or another service in the way?"
+    assert outcomes[1].error.startswith("not attempted: ") and slept == [] and b"MAIL" not in commands
+    assert not any(o.delivered or o.permanent for o in outcomes) and PASSWORD not in outcomes[0].error
+
+
 def test_check_reports_missing_password_and_ca_file(monkeypatch, tmp_path):
     monkeypatch.delenv("NOPE_PW", raising=False)
     with pytest.raises(ConfigError, match="delivery.password_env: environment variable NOPE_PW is not set"):
