@@ -1163,8 +1163,9 @@ class SMTPSession:
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)
             if not _is_refusal(exc.smtp_code):  # ("250 ok" or no reply code: smtplib calls any but 235 a refusal)
-                said = (f"with {_reply(exc.smtp_code, exc.smtp_error)!r}, which is no answer to it"
-                        if _is_reply(exc.smtp_code) else f"with no SMTP reply (its line {_reply(exc.smtp_code, exc.smtp_error)!r})")
+                reply = _reply(exc.smtp_code, exc.smtp_error)
+                said = (f"with {reply!r}, which is no answer to it" if _is_reply(exc.smtp_code)
+                        else f"with no SMTP reply (its line {reply!r})")
                 raise TransportBroken(f"SMTP server {where} answered AUTH {said}: is a proxy or another service in "
                                       "the way?") from None
             if 400 <= exc.smtp_code < 500:  # "454 4.7.0 Temporary authentication failure": the password may be right
