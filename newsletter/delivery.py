@@ -1257,6 +1257,9 @@ class SMTPSession:
             no_such_host = isinstance(exc, socket.gaierror) and exc.errno in (socket.EAI_NONAME, _EAI_NODATA)
             setting = t.at("port") if nothing_there else t.at("host") if no_such_host else ""
             raise Unreachable(f"{setting}cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
+        except BaseException:  # (an unexpected error fails one message: its half-open session must not stay open)
+            _close(smtp)
+            raise
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         data = envelope.data()
@@ -1549,7 +1552,8 @@ def _size_limit(smtp: smtplib.SMTP) -> int | None:
     hold MAIL FROM's ``SIZE=n`` to it took every byte of a digest it then
     refused, or cut short."""
     limit = smtp.esmtp_features.get("size", "").strip()
-    return int(limit) if limit.isdigit() and int(limit) > 0 else None
+    # (ASCII digits only: "SIZE \xb2", read as Latin-1, is "²", a digit to isdigit() that int() refuses)
+    return int(limit) if limit.isascii() and limit.isdigit() and int(limit) > 0 else None
 
 
 def _too_big(data: bytes, smtp: smtplib.SMTP) -> str:

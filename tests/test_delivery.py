@@ -664,6 +664,20 @@ def test_a_message_over_the_advertised_size_is_not_sent_to_a_server_that_would_t
     assert rcpts == [b"RCPT TO:<USER0@EXAMPLE.ORG>", b"RCPT TO:<USER2@EXAMPLE.ORG>"] and len(mails) == 2, commands
 
 
+@pytest.mark.parametrize("size", [b"SIZE", b"SIZE 0", b"SIZE unlimited", b"SIZE \xb2", b"SIZE 1e9"])
+def test_a_size_extension_without_a_limit_in_digits_limits_nothing(size):
+    """RFC 1870: SIZE alone, or SIZE 0, advertises no fixed limit; a value
+    that is no number (a server's own words, "\xb2" read as Latin-1 "²",
+    which isdigit() takes for a digit and int() refuses) is none either,
+    and fails no message."""
+    commands: list[bytes] = []
+    with serving_each(_plain_server(b"250 " + size + b"\r\n", commands=commands)) as port:
+        t = SMTPTransport("127.0.0.1", port, security="none", timeout=5, connections=1)
+        t.check()
+        outcomes, _ = run(t, [envelope(0)], retries=0)
+    assert [(o.delivered, o.error) for o in outcomes] == [(True, None)] and b"DATA" in commands
+
+
 def _plain_server(extensions: bytes = b"250 8BITMIME\r\n", verdicts: Callable[[int], bytes] = lambda n: b"250 queued\r\n",
                   *, commands: list[bytes] | None = None, sessions: list[int] | None = None
                   ) -> Callable[[socket.socket], None]:
