@@ -32,6 +32,7 @@ mid-batch has at most the message in flight on each session unrecorded.
 
 from __future__ import annotations
 
+import binascii
 import collections
 import email.generator
 import email.policy
@@ -675,7 +676,7 @@ def _check_mechanisms(smtp: smtplib.SMTP, where: str) -> None:
     smtp.esmtp_features["auth"] = " ".join(offered)
     if not set(offered) & set(AUTH_MECHANISMS):
         raise TransportBroken(
-            f"SMTP server {where} offers AUTH only by {' '.join(offered) or 'no mechanism'}, which this client "
+            f"SMTP server {where} offers AUTH only by {_printable(' '.join(offered)) or 'no mechanism'}, which this client "
             f"cannot use (it can use {', '.join(AUTH_MECHANISMS)}): enable one of those for this account, "
             "or relay through a server that does"
         )
@@ -731,9 +732,21 @@ def _login_hint(variable: str | None, password: str | None, host: str | None = N
 
 
 def _reply(code: int, text: bytes | str) -> str:
+    """A server's reply as a message quotes it: one line, printable.  Its
+    text goes to the terminal, the log and the state (``schedule`` and
+    ``history`` show it): a control character in it (an escape sequence
+    clearing the screen or recolouring what follows, a bell) reached each of
+    them as the server sent it."""
+    return f"{code} {_printable(text)}"
+
+
+def _printable(text: bytes | str) -> str:
+    """``text`` (a server's, bytes read as UTF-8) on one line, its runs of
+    white space one space and every other character that does not print a
+    ``?``."""
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return f"{code} {' '.join(text.split())}"
+    return "".join(c if c.isprintable() else "?" for c in " ".join(text.split()))
 
 
 class _Dropped(Exception):
@@ -897,6 +910,7 @@ class _Deadlined(smtplib.SMTP):
     verdict_stopped = False  # the wait for a verdict ended because the send is stopping
     verdict_waited = False  # the verdict has taken longer than ``timeout`` (said once)
     moved: _DataMoved | None = None  # how the last data that did not all go out went (see send)
+    refused: tuple[int, bytes] | None = None  # the refusal a server gave, then closed, as the data went out
     _host = ""  # (smtplib's: the server's name, for TLS)
 
     def send(self, s):
@@ -931,6 +945,8 @@ class _Deadlined(smtplib.SMTP):
         except OSError as exc:
             if isinstance(exc, TimeoutError):
                 self.moved = _DataMoved(sent, total, time.monotonic() - start, stalled=waits >= timeout)
+            else:
+                self.refused = _refusal_left(sock)
             self.close()
             raise smtplib.SMTPServerDisconnected("Server not connected") from exc
         finally:
@@ -977,6 +993,33 @@ class _Deadlined(smtplib.SMTP):
 
     def _get_socket(self, host, port, timeout):
         return _connect(host, port, timeout, self.source_address, self.stop)
+
+
+def _refusal_left(sock: socket.socket) -> tuple[int, bytes] | None:
+    """The refusal (code, text: as ``getreply`` gives them) a server sent
+    before it closed the connection under a message's data going out, read
+    from what ``sock`` holds now, or None.  A server refusing a message once
+    it has read part of it (too big for it: "552 5.3.4 Message too big")
+    says so and closes: the data then meets a reset, and the refusal, which
+    came first, was dropped with the session; the digest was sent whole
+    again in new sessions, each time meeting the same, and said only
+    "closed the connection while the message's data went out"."""
+    got = b""
+    try:
+        sock.settimeout(0.0)  # (what came before the reset is here already: no wait)
+        while len(got) < 65536 and (chunk := sock.recv(65536 - len(got))):
+            got += chunk
+    except (OSError, ValueError):
+        pass
+    texts = []
+    for line in got.split(b"\n"):
+        code, more, text = line[:3], line[3:4], line[4:].strip(b" \t\r")
+        if not (code.isdigit() and more in (b"-", b" ", b"\r", b"")):
+            return None
+        texts.append(text)
+        if more != b"-":
+            return (int(code), b"\n".join(texts)) if _is_refusal(int(code)) else None
+    return None
 
 
 class _DeadlinedSSL(_Deadlined, smtplib.SMTP_SSL):
@@ -1126,9 +1169,26 @@ class SMTPSession:
                     smtp.login(t.username or "", t.password)
                 except UnicodeError:  # its text holds the password: never shown
                     raise TransportBroken(f"SMTP login to {where} failed: non-ASCII username or password") from None
+                except binascii.Error:  # (smtplib decodes each 334 challenge; "Incorrect padding" said nothing)
+                    raise TransportBroken(
+                        f"SMTP server {where} answered AUTH with a challenge that is not base64 (RFC 4954): is a proxy "
+                        "or another service in the way?") from None
+                except smtplib.SMTPException as exc:
+                    if type(exc) is not smtplib.SMTPException or "infinite loop" not in str(exc):
+                        raise
+                    # (challenge after challenge: it read "cannot connect to SMTP server ...", and was retried)
+                    raise TransportBroken(
+                        f"SMTP server {where} answered AUTH with challenge after challenge (334), never accepting or "
+                        "refusing the login (RFC 4954): is a proxy or another service in the way?") from None
             return smtp
         except smtplib.SMTPAuthenticationError as exc:
             _close(smtp)
+            if not _is_refusal(exc.smtp_code):  # ("250 ok" or no reply code: smtplib calls any but 235 a refusal)
+                reply = _reply(exc.smtp_code, exc.smtp_error)
+                said = (f"with {reply!r}, which is no answer to it" if _is_reply(exc.smtp_code)
+                        else f"with no SMTP reply (its line {reply!r})")
+                raise TransportBroken(f"SMTP server {where} answered AUTH {said}: is a proxy or another service in "
+                                      "the way?") from None
             if 400 <= exc.smtp_code < 500:  # "454 4.7.0 Temporary authentication failure": the password may be right
                 raise Unreachable(f"SMTP server {where} could not check the login for {t.username!r} now: "
                                   f"{_reply(exc.smtp_code, exc.smtp_error)}") from None
@@ -1218,6 +1278,9 @@ class SMTPSession:
             no_such_host = isinstance(exc, socket.gaierror) and exc.errno in (socket.EAI_NONAME, _EAI_NODATA)
             setting = t.at("port") if nothing_there else t.at("host") if no_such_host else ""
             raise Unreachable(f"{setting}cannot connect to SMTP server {where}: {_os_error(exc)}{nobody}") from None
+        except BaseException:  # (an unexpected error fails one message: its half-open session must not stay open)
+            _close(smtp)
+            raise
 
     def send(self, envelope: Envelope, then: Envelope | None = None) -> None:
         data = envelope.data()
@@ -1265,6 +1328,12 @@ class SMTPSession:
         primed, self.primed = self.primed is envelope, None
         if isinstance(smtp, _Deadlined):
             smtp.recipient = rcpt
+        limit = _size_limit(smtp)
+        if limit and len(data) > limit and not primed:
+            raise TooBig(f"message to {rcpt} not sent: over the size SMTP server {self.t.host}:{self.t.port} "
+                         f"advertises (EHLO's SIZE; RFC 1870){_too_big(data, smtp)}")
+        if then is not None and limit and len(then.data()) > limit:
+            then = None  # (refused above when its turn comes, its MAIL FROM never sent)
         try:
             if smtp.has_extn("pipelining"):
 
@@ -1314,7 +1383,8 @@ class SMTPSession:
         }.get(step, (f"the message to {rcpt}", f"message to {rcpt} refused"))
         if not _is_refusal(code):
             raise self._garbled(answering, code, text)
-        refusal = classify(code, text.decode(errors="replace") if isinstance(text, bytes) else text)
+        refusal = classify(code, text.decode(errors="replace") if isinstance(text, bytes) else text,
+                           accepted=step not in ("MAIL", "RCPT"))
         about, reply, server = refusal.about, _reply(code, text), f"SMTP server {self.t.host}:{self.t.port}"
         if about is About.CLOSING:
             raise self._closing(answering, code, text)
@@ -1352,9 +1422,11 @@ class SMTPSession:
                 f"{what}: {reply} ({_status(refusal)}the receiving server's own trouble, no fault of the address"
                 f"{LATER_SENDS})"))
         if about is About.CONTENT:
-            raise _alike(refusal, RefusedContent(
-                f"{what}: {reply} ({_status(refusal)}refused for the message's content, no fault of the address"
-                f"{LATER_SENDS})"))
+            said = "refused for the message's content" if refusal.status and refusal.status[1] == 6 else (
+                f"refused after {rcpt} was accepted at RCPT TO: the message's refusal (its content, or the server's "
+                "policy)")
+            raise _alike(refusal, RefusedContent(f"{what}: {reply} ({_status(refusal)}{said}, no fault of the address"
+                                                 f"{LATER_SENDS})"))
         if about is About.LOGIN:  # (at RCPT: "530 5.7.57 Client not authenticated to send mail", every message's)
             hint, setting = self._login_wanted(code, smtp)
             raise TransportBroken(f"{setting}{server}: {what}: {reply} ({hint})")
@@ -1499,12 +1571,24 @@ def _status(refusal: Refusal) -> str:
     return "RFC 3463's X.{}.{}: ".format(*refusal.status[1:]) if refusal.status else ""
 
 
+def _size_limit(smtp: smtplib.SMTP) -> int | None:
+    """The largest message the server takes, as its EHLO's SIZE says (RFC
+    1870), or None: no SIZE, ``SIZE`` alone or ``SIZE 0`` (no fixed limit),
+    or a value that is no number.  A message over it is not sent (RFC 1870:
+    the client should not): a server that advertises a limit but does not
+    hold MAIL FROM's ``SIZE=n`` to it took every byte of a digest it then
+    refused, or cut short."""
+    limit = smtp.esmtp_features.get("size", "").strip()
+    # (ASCII digits only: "SIZE \xb2", read as Latin-1, is "²", a digit to isdigit() that int() refuses)
+    return int(limit) if limit.isascii() and limit.isdigit() and int(limit) > 0 else None
+
+
 def _too_big(data: bytes, smtp: smtplib.SMTP) -> str:
     """What makes a digest refused for its size smaller (retrying it as it is
     cannot help), with the limit the server advertised (EHLO's SIZE) when the
     digest is over it."""
-    limit = smtp.esmtp_features.get("size", "").strip()
-    most = f", the server takes at most {int(limit):,}" if limit.isdigit() and 0 < int(limit) < len(data) else ""
+    limit = _size_limit(smtp)
+    most = f", the server takes at most {limit:,}" if limit is not None and limit < len(data) else ""
     return f" (the digest is {len(data):,} bytes{most}: lower max_papers or email.abstract_chars)"
 
 
@@ -1542,14 +1626,14 @@ def _pipelined_sendmail(
         to = smtp.getreply()
     with _at("DATA"):
         go = smtp.getreply()
-    if go[0] == 354 and (mail[0] != 250 or to[0] not in (250, 251)):
+    if go[0] == 354 and not (_done(mail[0]) and _done(to[0])):
         smtp.send(b".\r\n")  # the server wants data it will not deliver: end it empty
         smtp.getreply()
-    if mail[0] != 250 or to[0] not in (250, 251) or go[0] != 354:
+    if not (_done(mail[0]) and _done(to[0])) or go[0] != 354:
         _abandon(smtp, mail[0], to[0], go[0])
-    if mail[0] != 250:
+    if not _done(mail[0]):
         raise smtplib.SMTPSenderRefused(mail[0], mail[1], sender)
-    if to[0] not in (250, 251):
+    if not _done(to[0]):
         raise smtplib.SMTPRecipientsRefused({rcpt: to})
     if go[0] != 354:
         raise smtplib.SMTPDataError(*go)
@@ -1562,7 +1646,7 @@ def _pipelined_sendmail(
     # meets tells it from a server that read the message (see _reset_after_end).
     with _at("the message's data"):
         code, text = _end_data(smtp, data, dot_safe, more, on_primed if then is not None else None)
-    if code != 250:
+    if not _done(code):
         # (with ``then``'s commands on the way, no RSET: the refused message's
         # transaction is over anyway, and RSET would end the next one)
         if code == 421 or then is None:
@@ -1576,12 +1660,12 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
     when the connection ends after the end of the data, before the reply."""
     with _at("MAIL FROM"):
         code, text = smtp.mail(sender, [f"SIZE={len(data)}"] if smtp.has_extn("size") else [])
-    if code != 250:
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPSenderRefused(code, text, sender)
     with _at("RCPT TO"):
         code, text = smtp.rcpt(rcpt)
-    if code not in (250, 251):
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPRecipientsRefused({rcpt: (code, text)})
     with _at("DATA"):
@@ -1591,9 +1675,18 @@ def _sendmail(smtp: smtplib.SMTP, sender: str, rcpt: str, data: bytes, *, dot_sa
         raise smtplib.SMTPDataError(code, text)
     with _at("the message's data"):
         code, text = _end_data(smtp, data, dot_safe)
-    if code != 250:
+    if not _done(code):
         _abandon(smtp, code)
         raise smtplib.SMTPDataError(code, text)
+
+
+def _done(code: int) -> bool:
+    """Whether ``code`` says the command was done: any ``2yz`` (RFC 5321
+    4.2.1 and 4.3.2: a client acts on the first digit), not only ``250``.
+    A ``251`` or ``252`` to the message's data (a relay's "queued", a proxy's
+    own code) was read as no answer to it: the batch stopped and the digest,
+    which the server had taken, went again with the next run."""
+    return 200 <= code < 300
 
 
 def _abandon(smtp: smtplib.SMTP, *codes: int) -> None:
@@ -1627,7 +1720,13 @@ def _end_data(
     body = data if dot_safe else _quote_periods(data)
     end = b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
     with _at(_SENDING_DATA):
-        smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
+        try:
+            smtp.send(b"".join((body, end, more)))  # one copy of the message (body + end + more made two)
+        except smtplib.SMTPServerDisconnected:
+            if isinstance(smtp, _Deadlined) and (refused := smtp.refused) is not None:
+                smtp.refused = None
+                return refused  # (its verdict, given early: the end never went out, so it was not taken)
+            raise
     if on_sent is not None:
         on_sent()
     if isinstance(smtp, _Deadlined):

@@ -746,6 +746,33 @@ def test_a_content_filter_refusing_every_digest_stops_the_send_loudly_and_holds_
     assert sorted(box.recipients()) == [f"user{n:02}@example.org" for n in range(8)]
 
 
+def test_a_digest_whose_data_is_refused_after_its_recipient_was_accepted_is_never_held(tmp_path, cli, smtp_server):
+    """'250' to RCPT TO, then '554 Transaction failed' to one subscriber's
+    digest (a content filter refusing it for something in it): filed under
+    the address, three runs held that subscriber's mail for good.  It is the
+    message's refusal: the other digest goes out, this one stays pending
+    run after run (exit 1 each time), and goes out once the server takes it."""
+    box = smtp_server.mailbox
+    setup(tmp_path, smtp(smtp_server.port))
+    t0 = datetime.fromisoformat(NOW)
+    box.data_replies = ["554 Transaction failed"]  # (the first message of the run: ada's)
+    r = cli("send", "--now", NOW)
+    assert r.code == 1 and "sent 1, empty 0, failed 1" in r.out, r.out + r.err
+    assert ("failed      ada@example.org: message to ada@example.org refused: 554 Transaction failed (refused after "
+            "ada@example.org was accepted at RCPT TO: the message's refusal (its content, or the server's policy), no "
+            "fault of the address: tried again by later sends, never held for it)") in r.out, r.out
+    assert box.recipients() == ["bob@example.org"] and "Traceback" not in r.err
+    for minutes in (6, 17, 40):  # each after the last one's back-off: three refusals of the address held a digest
+        box.data_replies = ["554 Transaction failed"]
+        r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
+        assert r.code == 1 and "554 Transaction failed" in r.out and "(stays pending, retried from" in r.out, r.out + r.err
+        assert "held if" not in r.out and "held, not" not in r.out and "held" not in r.out.splitlines()[-1], r.out
+    assert {row[0]: row[1] for row in digests(tmp_path)} == {"ada@example.org": "pending", "bob@example.org": "sent"}
+    r = cli("send", "--now", (t0 + timedelta(hours=2)).isoformat())
+    assert r.code == 0 and "sent        ada@example.org: " in r.out, r.out + r.err
+    assert box.recipients().count("ada@example.org") == 1
+
+
 def test_a_sender_postfix_refuses_at_rcpt_holds_nobody_and_names_email_from(tmp_path, cli, smtp_server):
     """Postfix's submission port refuses a From the login may not use at RCPT
     TO ('553 5.7.1 <digest@example.org>: Sender address rejected: not owned by
@@ -781,7 +808,7 @@ def test_a_digest_refused_for_its_size_is_never_held_and_goes_out_once_made_smal
         t0 = datetime.fromisoformat(NOW)
         for minutes in (0, 6, 17):
             r = cli("send", "--subscriber", "ada@example.org", "--now", (t0 + timedelta(minutes=minutes)).isoformat())
-            assert r.code == 1 and "refused for its size at MAIL FROM: 552" in r.out, r.out + r.err
+            assert r.code == 1 and "not sent: over the size SMTP server" in r.out, r.out + r.err
             assert "lower max_papers or email.abstract_chars) (stays pending, retried from" in r.out, r.out
         assert [row[1] for row in digests(tmp_path)] == ["pending"]
         path.write_text(path.read_text().replace("    topics: [diffusion]\n", "    topics: [diffusion]\n    max_papers: 1\n", 1)
